@@ -1,0 +1,219 @@
+// The agent: builds the pipeline from a validated config and runs it.
+//   drivers → ingest (normalise, group commit) → outbox (SQLite) → forwarder → IoT Hub
+//                                    ↘ listeners (alarms, display, model) after commit
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { AgentConfig } from './config/load.js';
+import { resolveSecret } from './config/load.js';
+import { Ingest } from './ingest.js';
+import { Metrics } from './metrics.js';
+import { Outbox } from './store/outbox.js';
+import { Forwarder } from './forward/forwarder.js';
+import { AzureIotTransport, type HubTransport } from './forward/azure.js';
+import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
+import type { DriverEvent } from './model/reading.js';
+import { AlarmEngine } from './alarms/engine.js';
+import { AlarmService } from './alarms/service.js';
+import { alarmChangeRecord } from './forward/wire.js';
+
+export interface AgentDeps {
+  config: AgentConfig;
+  registry: ReadonlyMap<string, DriverFactory>;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Tests and benchmarks may supply their own uplink. */
+  transport?: HubTransport | null;
+}
+
+/** Decides how to reach the hub, from config and environment. Null: forwarding is off. */
+export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { transport: HubTransport | null; why: string } {
+  const hub = config.hub;
+  if (hub.mode === 'off') return { transport: null, why: 'hub.mode is off' };
+  const edge = AzureIotTransport.edgeEnvironmentPresent(env);
+  if (hub.mode === 'module' || (hub.mode === 'auto' && edge)) {
+    if (!edge) throw new Error('hub.mode is module but the IoT Edge environment (IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID) is missing');
+    return { transport: AzureIotTransport.fromEdgeEnvironment(env, hub.caFile), why: 'IoT Edge module environment' };
+  }
+  const cs = resolveSecret(hub.connectionString ?? { env: 'IOTHUB_DEVICE_CONNECTION_STRING' }, 'hub.connectionString', env);
+  if (!cs) {
+    if (hub.mode === 'device') throw new Error('hub.mode is device but no connection string is configured (hub.connectionString or IOTHUB_DEVICE_CONNECTION_STRING)');
+    return { transport: null, why: 'no hub is configured (no IoT Edge environment, no connection string)' };
+  }
+  return { transport: AzureIotTransport.fromConnectionString(cs, hub.caFile), why: 'connection string' };
+}
+
+export class Agent {
+  readonly metrics = new Metrics();
+  readonly outbox: Outbox;
+  readonly ingest: Ingest;
+  readonly forwarder: Forwarder | null;
+  readonly alarms: AlarmService;
+  readonly gatewayId: string;
+  readonly site: string | undefined;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private readonly drivers = new Map<string, Driver>();
+  private readonly log: Logger;
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly deps: AgentDeps) {
+    const { config, log } = deps;
+    this.log = log;
+    const env = deps.env ?? process.env;
+    const { transport, why } =
+      deps.transport !== undefined ? { transport: deps.transport, why: 'supplied' } : chooseTransport(config, env);
+    this.gatewayId = config.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
+
+    const storePath = config.store.path === ':memory:' ? ':memory:' : resolve(config.store.path);
+    this.outbox = new Outbox(storePath, { synchronous: config.store.synchronous });
+    this.forwarder = transport
+      ? new Forwarder(
+          this.outbox,
+          transport,
+          {
+            gatewayId: this.gatewayId,
+            maxMessageBytes: config.hub.maxMessageBytes,
+            batchDelayMs: config.hub.batchDelayMs,
+            sendTimeoutMs: config.hub.sendTimeoutMs,
+            retry: config.hub.retry,
+          },
+          log.child({ component: 'forwarder' }),
+          this.metrics,
+        )
+      : null;
+    this.ingest = new Ingest(
+      this.outbox,
+      { commitIntervalMs: config.store.commitIntervalMs, forwardWaveforms: config.hub.forwardWaveforms },
+      log.child({ component: 'ingest' }),
+      this.metrics,
+      () => this.forwarder?.notify(),
+    );
+    // Alarm ids must never repeat, across gateways and boots: prefix with both.
+    const engine = new AlarmEngine({ idPrefix: `${this.gatewayId}-${Date.now().toString(36)}` });
+    this.alarms = new AlarmService(
+      engine,
+      (changes) =>
+        this.outbox.append(
+          changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c)) })),
+        ),
+      log.child({ component: 'alarms' }),
+      this.metrics,
+    );
+    this.ingest.subscribe((events) => this.alarms.handle(events));
+    this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
+    this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
+    this.site = config.gateway.site;
+
+    log.info(
+      {
+        gatewayId: this.gatewayId,
+        store: storePath,
+        storeId: this.outbox.storeId,
+        synchronous: config.store.synchronous,
+        pending: { telemetry: this.outbox.pending('telemetry').records, alarms: this.outbox.pending('alarms').records },
+        unackedMessages: this.outbox.unackedMessages(),
+      },
+      'store opened',
+    );
+    if (transport) log.info({ hub: transport.description, reason: why }, 'forwarding to IoT Hub is on');
+    else log.warn({ reason: why }, 'forwarding is off: data is kept in the local store only');
+  }
+
+  /** Listen to events after they are committed (alarms, display, model). */
+  onCommitted(listener: (events: readonly DriverEvent[]) => void): void {
+    this.ingest.subscribe(listener);
+  }
+
+  async start(): Promise<void> {
+    for (const entry of this.deps.config.drivers) {
+      if (!entry.enabled) {
+        this.log.info({ driver: entry.name, type: entry.type }, 'driver disabled in config');
+        continue;
+      }
+      const factory = this.deps.registry.get(entry.type);
+      if (!factory) throw new Error(`unknown driver type ${entry.type}`); // validated earlier; defensive
+      const dlog = this.log.child({ driver: entry.name, type: entry.type });
+      const driver = factory.create(entry.options, {
+        name: entry.name,
+        log: dlog,
+        emit: (events) => this.ingest.accept(entry.name, events),
+        count: (counter, by = 1) => this.metrics.inc(`driver_${counter}`, { driver: entry.name }, by),
+      });
+      this.drivers.set(entry.name, driver);
+      await driver.start();
+      dlog.info({ description: factory.description }, 'driver started');
+    }
+    this.forwarder?.start();
+    this.alarms.start();
+    // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.
+    const forwarder = this.forwarder;
+    if (forwarder) {
+      this.healthTimer = setInterval(() => this.alarms.hubReachable(forwarder.getStatus().state === 'connected'), 1000);
+    }
+    this.log.info({ drivers: [...this.drivers.keys()] }, 'agent running');
+  }
+
+  /**
+   * Stops the drivers and waits until everything accepted has been acknowledged by the hub (or the time is up).
+   * Returns whether the store was emptied. For maintenance and tests; a normal stop does not wait for the hub.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    await this.stopDrivers();
+    this.ingest.commit();
+    const end = Date.now() + timeoutMs;
+    const empty = () => {
+      const u = this.outbox.unackedMessages();
+      return this.outbox.pending('telemetry').records + this.outbox.pending('alarms').records + u.alarms + u.telemetry === 0;
+    };
+    while (!empty() && Date.now() < end) {
+      this.forwarder?.notify();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return empty();
+  }
+
+  private async stopDrivers(): Promise<void> {
+    for (const [name, d] of this.drivers) {
+      await d.stop().catch((err: unknown) => this.log.error({ err, driver: name }, 'driver failed to stop cleanly'));
+    }
+    this.drivers.clear();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopDrivers();
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.ingest.close();
+    this.alarms.stop();
+    await this.forwarder?.stop();
+    this.outbox.close();
+    this.log.info('agent stopped');
+  }
+
+  health(): {
+    status: 'ok' | 'degraded';
+    gatewayId: string;
+    uptimeS: number;
+    drivers: Record<string, DriverHealth>;
+    forwarder: ReturnType<Forwarder['getStatus']> | { state: 'off' };
+    store: { path: string; pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number } };
+    metrics: Record<string, number>;
+  } {
+    const drivers: Record<string, DriverHealth> = {};
+    for (const [name, d] of this.drivers) drivers[name] = d.health();
+    const fwd = this.forwarder ? this.forwarder.getStatus() : ({ state: 'off' } as const);
+    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected');
+    return {
+      status: degraded ? 'degraded' : 'ok',
+      gatewayId: this.gatewayId,
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      drivers,
+      forwarder: fwd,
+      store: {
+        path: this.outbox.path,
+        pending: { telemetry: this.outbox.pending('telemetry').records, alarms: this.outbox.pending('alarms').records },
+        unackedMessages: this.outbox.unackedMessages(),
+      },
+      metrics: this.metrics.snapshot(),
+    };
+  }
+}

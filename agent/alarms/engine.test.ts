@@ -1,0 +1,322 @@
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import { AlarmEngine, type AlarmEngineConfig } from './engine.js';
+import { deviceAlarm, numeric, nurse, s } from './fixtures.js';
+import { DEFAULT_NEWS2_CONFIG } from './news2.js';
+import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
+import type { AlarmStateChange } from './types.js';
+
+/** State-machine tests look at limit and device alarms only: NEWS2 off, silence checks far away. */
+const QUIET: Partial<AlarmEngineConfig> = {
+  news2: { ...DEFAULT_NEWS2_CONFIG, defaults: { ...DEFAULT_NEWS2_CONFIG.defaults, enabled: false } },
+  technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 1e6 },
+};
+const engine = (config: Partial<AlarmEngineConfig> = {}) => new AlarmEngine({ ...QUIET, ...config });
+
+const HR = MDC.ECG_HEART_RATE;
+const SPO2 = MDC.PULS_OXIM_SAT_O2;
+
+/** Feed one value per second for [from, to] and return every change. */
+function hold(e: AlarmEngine, mdc: typeof HR, value: number, from: number, to: number, bed = 'bed-1'): AlarmStateChange[] {
+  const out: AlarmStateChange[] = [];
+  for (let t = from; t <= to; t++) out.push(...e.reading(numeric(mdc, value, t, { bed })), ...e.tick(s(t)));
+  return out;
+}
+
+const summary = (cs: AlarmStateChange[]) => cs.map((c) => `${c.change}:${c.from ?? '-'}>${c.to}`);
+
+describe('engine: raise and resolve', () => {
+  it('a limit violation raises one active alarm, audited as raised by the system', () => {
+    const e = engine();
+    const cs = hold(e, HR, 130, 0, 12);
+    expect(summary(cs)).toEqual(['raised:->active']);
+    const c = cs[0]!;
+    expect(c).toMatchObject({ actor: 'system', at: s(10), seq: 1 });
+    expect(c.alarm).toMatchObject({ id: 'alm-1', bed: 'bed-1', deviceId: 'mon-1', source: 'limit', priority: 'medium', category: 'physiological', state: 'active', value: 130, escalated: false, latching: false, conditionPresent: true });
+    expect(e.list().map((a) => a.id)).toEqual(['alm-1']);
+  });
+
+  it('a non-latching alarm resolves when the condition ends', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    const cs = e.reading(numeric(HR, 100, 13));
+    expect(summary(cs)).toEqual(['resolved:active>resolved']);
+    expect(cs[0]!.alarm.resolvedAt).toBe(s(13));
+    expect(e.list()).toEqual([]);
+    expect(e.get('alm-1')?.state).toBe('resolved');
+  });
+});
+
+describe('engine: acknowledge', () => {
+  it('active → acknowledged (with who and from where) → resolved when the condition ends', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    const ack = e.acknowledge('alm-1', nurse, s(15));
+    expect(ack.ok).toBe(true);
+    expect(summary(ack.changes)).toEqual(['acknowledged:active>acknowledged']);
+    expect(ack.changes[0]!.actor).toEqual(nurse);
+    expect(ack.changes[0]!.alarm.acknowledgedAt).toBe(s(15));
+    expect(e.list()[0]!.state).toBe('acknowledged');
+    expect(summary(e.reading(numeric(HR, 90, 20)))).toEqual(['resolved:acknowledged>resolved']);
+  });
+
+  it('refuses unknown, already acknowledged and resolved alarms without an audit record', () => {
+    const e = engine();
+    expect(e.acknowledge('nope', nurse, s(0))).toEqual({ ok: false, error: 'no alarm nope', changes: [] });
+    hold(e, HR, 130, 0, 12);
+    e.acknowledge('alm-1', nurse, s(13));
+    expect(e.acknowledge('alm-1', nurse, s(14))).toMatchObject({ ok: false, error: 'alarm is already acknowledged' });
+    e.reading(numeric(HR, 90, 20));
+    expect(e.acknowledge('alm-1', nurse, s(21))).toMatchObject({ ok: false, error: 'alarm alm-1 is already resolved' });
+  });
+});
+
+describe('engine: latching', () => {
+  it('a high physiological alarm latches after its condition ends and resolves on acknowledge', () => {
+    const e = engine();
+    const raised = hold(e, SPO2, 75, 0, 6); // spo2 (<90, medium, 10 s) and spo2-desat (<80, high, 5 s)
+    expect(raised.map((c) => c.alarm.condition.text)).toEqual(['SpO2 DESAT LOW 75 < 80 %']);
+    expect(raised[0]!.alarm).toMatchObject({ priority: 'high', latching: true });
+    const ended = e.reading(numeric(SPO2, 97, 7));
+    expect(summary(ended)).toEqual(['condition-ended:active>latched']);
+    expect(e.list().map((a) => [a.state, a.conditionPresent])).toEqual([['latched', false]]);
+    e.tick(s(30));
+    expect(e.list()).toHaveLength(1); // stays until acknowledged
+    const ack = e.acknowledge(raised[0]!.alarmId, nurse, s(31));
+    expect(summary(ack.changes)).toEqual(['acknowledged:latched>resolved']);
+    expect(e.list()).toEqual([]);
+  });
+
+  it('a latched alarm whose condition returns becomes active again (same alarm)', () => {
+    const e = engine();
+    const id = hold(e, SPO2, 75, 0, 6)[0]!.alarmId;
+    e.reading(numeric(SPO2, 97, 7));
+    expect(hold(e, SPO2, 75, 8, 12)).toEqual([]); // the delay applies again
+    const back = hold(e, SPO2, 75, 13, 13);
+    expect(summary(back)).toEqual(['condition-returned:latched>active']);
+    expect(back[0]!.alarmId).toBe(id);
+  });
+
+  it('latching is configurable', () => {
+    const e = engine({ latching: { priorities: [], categories: [] } });
+    hold(e, SPO2, 75, 0, 6);
+    expect(summary(e.reading(numeric(SPO2, 97, 7)))).toEqual(['resolved:active>resolved']);
+  });
+});
+
+describe('engine: audio pause', () => {
+  it('pauses for the given time, then returns to active', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    const p = e.audioPause({ alarmId: 'alm-1' }, nurse, 60, s(20));
+    expect(summary(p.changes)).toEqual(['audio-paused:active>audio-paused']);
+    expect(p.changes[0]!.alarm.audioPausedUntil).toBe(s(80));
+    expect(e.tick(s(79))).toEqual([]);
+    const back = e.tick(s(80));
+    expect(summary(back)).toEqual(['audio-pause-expired:audio-paused>active']);
+    expect(back[0]!.actor).toBe('system');
+    expect(back[0]!.alarm.audioPausedUntil).toBeUndefined();
+  });
+
+  it('a paused latching alarm whose condition ends stays paused, then becomes latched', () => {
+    const e = engine();
+    const id = hold(e, SPO2, 75, 0, 6)[0]!.alarmId;
+    e.audioPause({ alarmId: id }, nurse, undefined, s(7)); // default 120 s
+    expect(summary(e.reading(numeric(SPO2, 97, 8)))).toEqual(['condition-ended:audio-paused>audio-paused']);
+    // Still unacknowledged after 60 s, so it also escalates (audio pause is not an acknowledgement).
+    expect(summary(e.tick(s(127)))).toEqual(['audio-pause-expired:audio-paused>latched', 'escalated:latched>latched']);
+  });
+
+  it('a paused non-latching alarm resolves when its condition ends', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    e.audioPause({ alarmId: 'alm-1' }, nurse, 60, s(13));
+    expect(summary(e.reading(numeric(HR, 90, 14)))).toEqual(['resolved:audio-paused>resolved']);
+    expect(e.tick(s(100))).toEqual([]);
+  });
+
+  it('acknowledging a paused alarm ends the pause', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    e.audioPause({ alarmId: 'alm-1' }, nurse, 60, s(13));
+    expect(summary(e.acknowledge('alm-1', nurse, s(14)).changes)).toEqual(['acknowledged:audio-paused>acknowledged']);
+    expect(e.tick(s(100))).toEqual([]);
+  });
+
+  it('pausing a bed pauses its unacknowledged alarms only', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12, 'bed-1');
+    hold(e, HR, 40, 0, 12, 'bed-2');
+    hold(e, MDC.RESP_RATE, 40, 0, 12, 'bed-1');
+    const [hrAlarm] = e.list({ bed: 'bed-1' }).filter((a) => a.condition.text.startsWith('HR'));
+    e.acknowledge(hrAlarm!.id, nurse, s(13));
+    const p = e.audioPause({ bed: 'bed-1' }, nurse, 30, s(14));
+    expect(p.ok).toBe(true);
+    expect(p.changes.map((c) => c.alarm.condition.text)).toEqual(['RR HIGH 40 > 30 /min']);
+    expect(e.list({ bed: 'bed-2' })[0]!.state).toBe('active');
+    expect(e.audioPause({ bed: 'bed-7' }, nurse, 30, s(14))).toMatchObject({ ok: false, error: 'no unacknowledged alarm on bed bed-7' });
+  });
+
+  it('refuses durations outside (0, max] and acknowledged alarms', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    for (const d of [0, -5, 301, Number.NaN]) expect(e.audioPause({ alarmId: 'alm-1' }, nurse, d, s(13)).ok).toBe(false);
+    e.acknowledge('alm-1', nurse, s(13));
+    expect(e.audioPause({ alarmId: 'alm-1' }, nurse, 30, s(14))).toMatchObject({ ok: false, error: 'alarm is acknowledged: its audio is already off' });
+  });
+});
+
+describe('engine: escalation', () => {
+  it('an unacknowledged high alarm escalates once after the configured time', () => {
+    const e = engine({ escalation: { afterS: 30, priorities: ['high'] } });
+    const id = hold(e, SPO2, 75, 0, 6)[0]!.alarmId; // raised at 5 s (desat delay)
+    const medium = e.list().find((a) => a.priority === 'medium');
+    expect(medium).toBeUndefined(); // spo2 medium needs 10 s
+    hold(e, SPO2, 75, 7, 34);
+    const esc = e.tick(s(35));
+    expect(summary(esc)).toEqual(['escalated:active>active']);
+    expect(esc[0]!).toMatchObject({ alarmId: id, actor: 'system', why: 'not acknowledged within 30 s' });
+    expect(esc[0]!.alarm).toMatchObject({ escalated: true, escalatedAt: s(35) });
+    expect(e.tick(s(100))).toEqual([]); // once
+  });
+
+  it('audio pause does not stop escalation; acknowledgement does', () => {
+    const e = engine({ escalation: { afterS: 30, priorities: ['high'] } });
+    const a = hold(e, SPO2, 75, 0, 6)[0]!.alarmId;
+    e.audioPause({ alarmId: a }, nurse, 120, s(7));
+    expect(summary(e.tick(s(35)))).toEqual(['escalated:audio-paused>audio-paused']);
+
+    const e2 = engine({ escalation: { afterS: 30, priorities: ['high'] } });
+    const b = hold(e2, SPO2, 75, 0, 6)[0]!.alarmId;
+    e2.acknowledge(b, nurse, s(10));
+    expect(e2.tick(s(60))).toEqual([]);
+  });
+
+  it('medium alarms do not escalate by default; null switches escalation off', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    expect(e.tick(s(600))).toEqual([]);
+    const off = engine({ escalation: null });
+    hold(off, SPO2, 75, 0, 6);
+    expect(off.tick(s(600)).filter((c) => c.change === 'escalated')).toEqual([]);
+  });
+});
+
+describe('engine: device-reported alarms', () => {
+  it('start / continue / end with priority as given', () => {
+    const e = engine();
+    const start = e.deviceAlarm(deviceAlarm('42', 'start', 0, { priority: 'medium', text: 'ST-II HIGH', value: 2.1 }));
+    expect(summary(start)).toEqual(['raised:->active']);
+    expect(start[0]!.alarm).toMatchObject({ source: 'device', sourceAlarmId: '42', priority: 'medium', reportedPriority: 'medium', value: 2.1, key: 'device:mon-1:42' });
+    expect(e.deviceAlarm(deviceAlarm('42', 'continue', 1, { priority: 'medium', text: 'ST-II HIGH' }))).toEqual([]);
+    const up = e.deviceAlarm(deviceAlarm('42', 'continue', 2, { priority: 'high', text: 'ST-II HIGH' }));
+    expect(summary(up)).toEqual(['priority-changed:active>active']);
+    expect(up[0]!.alarm).toMatchObject({ priority: 'high', latching: true });
+    expect(summary(e.deviceAlarm(deviceAlarm('42', 'end', 3, { priority: 'high' })))).toEqual(['condition-ended:active>latched']);
+  });
+
+  it('a device technical alarm does not latch, and a continue without a start raises it', () => {
+    const e = engine();
+    const c = e.deviceAlarm(deviceAlarm('7', 'continue', 0, { priority: 'high', category: 'technical', text: 'ECG LEADS OFF' }));
+    expect(summary(c)).toEqual(['raised:->active']);
+    expect(c[0]!.alarm).toMatchObject({ category: 'technical', latching: false });
+    expect(summary(e.deviceAlarm(deviceAlarm('7', 'end', 1, { priority: 'high', category: 'technical' })))).toEqual(['resolved:active>resolved']);
+  });
+
+  it('an end for an alarm never seen starting is recorded, not dropped', () => {
+    const e = engine();
+    const cs = e.deviceAlarm(deviceAlarm('9', 'end', 0, { priority: 'medium', text: 'APNEA' }));
+    expect(summary(cs)).toEqual(['raised:->active', 'resolved:active>resolved']);
+    expect(cs[0]!.why).toBe('device reported end of an alarm not seen starting: APNEA');
+  });
+
+  it("priority 'none' is kept as low with the reported priority", () => {
+    const e = engine();
+    const cs = e.deviceAlarm(deviceAlarm('i', 'start', 0, { priority: 'none', category: 'technical', text: 'NIBP MEASUREMENT DONE' }));
+    expect(cs[0]!.alarm).toMatchObject({ priority: 'low', reportedPriority: 'none' });
+  });
+
+  it('a new start after resolution is a new alarm', () => {
+    const e = engine();
+    const a = e.deviceAlarm(deviceAlarm('5', 'start', 0, { priority: 'low' }))[0]!.alarmId;
+    e.deviceAlarm(deviceAlarm('5', 'end', 1, { priority: 'low' }));
+    const b = e.deviceAlarm(deviceAlarm('5', 'start', 2, { priority: 'low' }))[0]!.alarmId;
+    expect(b).not.toBe(a);
+  });
+
+  it('device alarms keep the feed alive (no silent-feed alarm)', () => {
+    const e = new AlarmEngine();
+    e.deviceAlarm(deviceAlarm('5', 'start', 0, { priority: 'low' }));
+    e.deviceAlarm(deviceAlarm('5', 'continue', 25, { priority: 'low' }));
+    expect(e.tick(s(50))).toEqual([]);
+    expect(summary(e.tick(s(56)))).toEqual(['raised:->active']);
+  });
+});
+
+describe('engine: NEWS2, technical and model inputs', () => {
+  it('a NEWS2 trigger level becomes an alarm with its priority', () => {
+    const e = new AlarmEngine();
+    const cs = [
+      ...e.reading(numeric(MDC.RESP_RATE, 26, 0)),
+      ...e.reading(numeric(SPO2, 91, 0)),
+      ...e.observe('bed-1', { consciousness: 'A', oxygen: 'oxygen' }, s(0)),
+    ];
+    const news = cs.filter((c) => c.alarm.source === 'news2');
+    expect(news.map((c) => `${c.change}:${c.alarm.condition.raw?.code}:${c.alarm.priority}`)).toEqual([
+      'raised:news2:low-medium:low',
+      'resolved:news2:low-medium:low',
+      'raised:news2:medium:medium', // RR 3 + SpO2 3: 6, partial
+      'resolved:news2:medium:medium',
+      'raised:news2:high:high', // + oxygen 2: 8
+    ]);
+    expect(e.news2('bed-1', s(1))).toMatchObject({ total: 8, partial: true });
+  });
+
+  it('store and hub conditions are gateway-wide technical alarms', () => {
+    const e = new AlarmEngine();
+    expect(e.storeUsage(0.95, s(0))[0]!.alarm).toMatchObject({ bed: '*', category: 'technical', priority: 'low' });
+    e.hubReachable(false, s(0));
+    expect(summary(e.tick(s(300)))).toEqual(['raised:->active']);
+  });
+
+  it('a model condition can be raised and ended through condition()', () => {
+    const e = engine();
+    const spec = { key: 'model:bed-1:deterioration', source: 'model' as const, bed: 'bed-1', deviceId: 'agent:model', condition: { code: null, text: 'Deterioration risk' }, priority: 'medium' as const, category: 'physiological' as const };
+    expect(summary(e.condition({ present: true, spec, at: s(0), why: 'p=0.91' }))).toEqual(['raised:->active']);
+    expect(summary(e.condition({ present: false, key: spec.key, at: s(5), why: 'p=0.2' }))).toEqual(['resolved:active>resolved']);
+  });
+});
+
+describe('engine: annotate', () => {
+  it('adds an annotation with an audit record, also to a resolved alarm', () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    const model = { user: 'onnx:artefact-v1', role: 'model', from: 'local' };
+    const r = e.annotate('alm-1', { kind: 'model', values: { probability: 0.93, verdict: 'likely-artefact' } }, model, s(13));
+    expect(summary(r.changes)).toEqual(['annotated:active>active']);
+    expect(r.changes[0]!.alarm.annotations).toEqual([{ kind: 'model', values: { probability: 0.93, verdict: 'likely-artefact' }, by: model, at: s(13) }]);
+    e.reading(numeric(HR, 90, 14));
+    expect(e.annotate('alm-1', { kind: 'note', values: {}, note: 'checked' }, nurse, s(15)).ok).toBe(true);
+    expect(e.get('alm-1')?.annotations).toHaveLength(2);
+    expect(e.annotate('zzz', { kind: 'x', values: {} }, nurse, s(15)).ok).toBe(false);
+  });
+});
+
+describe('engine: list order', () => {
+  it('sorts by priority (high first), then newest first', () => {
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('a', 'start', 0, { priority: 'low', text: 'low-old' }));
+    e.deviceAlarm(deviceAlarm('b', 'start', 1, { priority: 'high', text: 'high-old' }));
+    e.deviceAlarm(deviceAlarm('c', 'start', 2, { priority: 'medium', text: 'medium' }));
+    e.deviceAlarm(deviceAlarm('d', 'start', 3, { priority: 'low', text: 'low-new' }));
+    e.deviceAlarm(deviceAlarm('e', 'start', 4, { priority: 'high', text: 'high-new' }));
+    expect(e.list().map((a) => a.condition.text)).toEqual(['high-new', 'high-old', 'medium', 'low-new', 'low-old']);
+  });
+
+  it('list returns copies', () => {
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('a', 'start', 0, { priority: 'low' }));
+    e.list()[0]!.state = 'resolved';
+    expect(e.list()[0]!.state).toBe('active');
+  });
+});

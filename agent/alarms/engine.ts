@@ -1,0 +1,362 @@
+// AlarmEngine: turns readings, device alarms, device status and clinician actions into managed alarms with
+// IEC 60601-1-8 style states, and returns every change as an audit record. Pure and deterministic: no timers, no I/O;
+// time comes from the events and from tick(now), which the caller drives (e.g. once a second).
+import type { AlarmEvent, DeviceStatusEvent, DriverEvent, NumericReading, Reading } from '../model/reading.js';
+import * as life from './lifecycle.js';
+import { DEFAULT_LIMIT_CONFIG, LimitEvaluator, type LimitConfig } from './limits.js';
+import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Score, type OxygenSupport } from './news2.js';
+import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, type TechnicalConfig } from './technical.js';
+import {
+  PRIORITY_RANK,
+  UNASSIGNED_BED,
+  type Actor,
+  type Alarm,
+  type AlarmAnnotation,
+  type AlarmCategory,
+  type AlarmStateChange,
+  type ConditionSpec,
+  type ConditionUpdate,
+  type ManagedPriority,
+} from './types.js';
+
+export interface AlarmEngineConfig {
+  /** Prefix of alarm ids; make it unique per gateway and boot (e.g. `${gatewayId}-${bootTime}`) so ids never repeat. */
+  idPrefix: string;
+  limits: LimitConfig;
+  news2: News2Config;
+  technical: TechnicalConfig;
+  /** Alarms of these priorities AND categories latch: they stay (latched) after the condition ends until acknowledged. */
+  latching: { priorities: ManagedPriority[]; categories: AlarmCategory[] };
+  /** Escalate an unacknowledged alarm of these priorities after afterS seconds; null switches escalation off. */
+  escalation: { afterS: number; priorities: ManagedPriority[] } | null;
+  /** Audio pause duration when the caller gives none, and the longest allowed. */
+  audioPause: { defaultS: number; maxS: number };
+  /** How many resolved alarms stay available to get()/annotate(). The durable record is the audit stream. */
+  historySize: number;
+}
+
+/**
+ * Defaults are our choices, not values from a standard: high physiological alarms latch (IEC 60601-1-8 leaves latching
+ * to the manufacturer); escalation of an unacknowledged high alarm after 60 s; audio pause 120 s (a common monitor
+ * default), at most 300 s.
+ */
+export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
+  idPrefix: 'alm',
+  limits: DEFAULT_LIMIT_CONFIG,
+  news2: DEFAULT_NEWS2_CONFIG,
+  technical: DEFAULT_TECHNICAL_CONFIG,
+  latching: { priorities: ['high'], categories: ['physiological'] },
+  escalation: { afterS: 60, priorities: ['high'] },
+  audioPause: { defaultS: 120, maxS: 300 },
+  historySize: 1000,
+};
+
+export type OperationResult = { ok: true; changes: AlarmStateChange[] } | { ok: false; error: string; changes: AlarmStateChange[] };
+
+export type AudioPauseTarget = { alarmId: string } | { bed: string };
+
+export interface AlarmFilter {
+  bed?: string;
+}
+
+export function deviceAlarmKey(deviceId: string, alarmId: string): string {
+  return `device:${deviceId}:${alarmId}`;
+}
+
+export class AlarmEngine {
+  private readonly config: AlarmEngineConfig;
+  private readonly limits: LimitEvaluator;
+  private readonly news2Monitor: News2Monitor;
+  private readonly technical: TechnicalMonitor;
+  /** Open (not resolved) alarms by id, and the open alarm per condition key. */
+  private readonly open = new Map<string, Alarm>();
+  private readonly byKey = new Map<string, string>();
+  /** Recently resolved alarms, oldest first. */
+  private readonly history = new Map<string, Alarm>();
+  private seq = 0;
+  private nextId = 1;
+
+  constructor(config: Partial<AlarmEngineConfig> = {}) {
+    this.config = { ...DEFAULT_ENGINE_CONFIG, ...config };
+    this.limits = new LimitEvaluator(this.config.limits);
+    this.news2Monitor = new News2Monitor(this.config.news2);
+    this.technical = new TechnicalMonitor(this.config.technical);
+  }
+
+  // ---- Inputs
+
+  /** Any driver event. Waveforms only feed technical checks (quality, silence). */
+  ingest(event: DriverEvent): AlarmStateChange[] {
+    switch (event.kind) {
+      case 'numeric':
+      case 'waveform':
+        return this.reading(event);
+      case 'alarm':
+        return this.deviceAlarm(event);
+      case 'device-status':
+        return this.deviceStatus(event);
+    }
+  }
+
+  reading(r: Reading): AlarmStateChange[] {
+    const updates = this.technical.reading(r);
+    if (r.kind === 'numeric') updates.push(...this.numeric(r));
+    return this.applyAll(updates);
+  }
+
+  private numeric(r: NumericReading): ConditionUpdate[] {
+    const updates = this.limits.reading(r);
+    if (this.news2Monitor.reading(r) && r.bed !== undefined) updates.push(...this.news2Monitor.evaluate(r.receivedAt, r.bed));
+    return updates;
+  }
+
+  /** A device-reported alarm (HL7 PCD-04, IntelliVue, Medibus, ...): priority and phase as the device gives them. */
+  deviceAlarm(e: AlarmEvent): AlarmStateChange[] {
+    const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
+    const key = deviceAlarmKey(e.deviceId, e.alarmId);
+    const spec = deviceSpec(key, e);
+    if (e.phase === 'end') {
+      if (!this.byKey.has(key)) {
+        // An end for an alarm we never saw start (agent restarted, message lost): record it rather than drop it.
+        updates.push({ present: true, spec, at: e.receivedAt, why: `device reported end of an alarm not seen starting: ${e.text}` });
+      }
+      updates.push({ present: false, key, at: e.receivedAt, why: `device reported end: ${e.text}` });
+    } else {
+      updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase}: ${e.text} (${e.priority})` });
+    }
+    return this.applyAll(updates);
+  }
+
+  deviceStatus(e: DeviceStatusEvent): AlarmStateChange[] {
+    return this.applyAll(this.technical.status(e));
+  }
+
+  /** Declare a device that must be sending, so silence is reported even before its first event. */
+  expectDevice(deviceId: string, at: number, bed?: string): void {
+    this.technical.expect(deviceId, at, bed);
+  }
+
+  /** Clinical observations no device measures, for NEWS2. */
+  observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }, at: number): AlarmStateChange[] {
+    this.news2Monitor.observe(bed, obs, at);
+    return this.applyAll(this.news2Monitor.evaluate(at, bed));
+  }
+
+  storeUsage(fraction: number, at: number): AlarmStateChange[] {
+    return this.applyAll(this.technical.storeUsage(fraction, at));
+  }
+
+  hubReachable(reachable: boolean, at: number): AlarmStateChange[] {
+    return this.applyAll(this.technical.hubReachable(reachable, at));
+  }
+
+  /**
+   * A condition from another detector (the ONNX model: source 'model'), or any source the pipeline adds later.
+   * Present again with the same key updates the open alarm; ended resolves or latches it.
+   */
+  condition(update: ConditionUpdate): AlarmStateChange[] {
+    return this.applyAll([update]);
+  }
+
+  /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
+  tick(now: number): AlarmStateChange[] {
+    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now), ...this.news2Monitor.evaluate(now)]);
+    for (const alarm of [...this.open.values()]) {
+      const t = life.expireAudioPause(alarm, now);
+      if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));
+    }
+    const esc = this.config.escalation;
+    if (esc) {
+      for (const alarm of this.open.values()) {
+        if (alarm.escalated || !life.isUnacknowledged(alarm) || !esc.priorities.includes(alarm.priority)) continue;
+        if (now - alarm.raisedAt < esc.afterS * 1000) continue;
+        out.push(this.audit(alarm, life.escalate(alarm, now), `not acknowledged within ${esc.afterS} s`, 'system', now));
+      }
+    }
+    return out;
+  }
+
+  // ---- Clinician operations (the display authenticates; the engine records who and from where)
+
+  acknowledge(alarmId: string, actor: Actor, now: number): OperationResult {
+    const alarm = this.open.get(alarmId);
+    if (!alarm) return { ok: false, error: this.unknown(alarmId), changes: [] };
+    const t = life.acknowledge(alarm, now);
+    if ('refused' in t) return { ok: false, error: t.refused, changes: [] };
+    const why = alarm.state === 'resolved' ? 'acknowledged after the condition ended' : 'acknowledged';
+    const change = this.audit(alarm, t, why, actor, now);
+    this.settle(alarm);
+    return { ok: true, changes: [change] };
+  }
+
+  /** Pause the audio of one alarm, or of every unacknowledged alarm on a bed, for durationS (default from config). */
+  audioPause(target: AudioPauseTarget, actor: Actor, durationS: number | undefined, now: number): OperationResult {
+    const s = durationS ?? this.config.audioPause.defaultS;
+    if (!Number.isFinite(s) || s <= 0 || s > this.config.audioPause.maxS) {
+      return { ok: false, error: `audio pause duration must be > 0 and <= ${this.config.audioPause.maxS} s`, changes: [] };
+    }
+    let alarms: Alarm[];
+    if ('alarmId' in target) {
+      const a = this.open.get(target.alarmId);
+      if (!a) return { ok: false, error: this.unknown(target.alarmId), changes: [] };
+      alarms = [a];
+    } else {
+      alarms = [...this.open.values()].filter((a) => a.bed === target.bed && life.isUnacknowledged(a));
+      if (alarms.length === 0) return { ok: false, error: `no unacknowledged alarm on bed ${target.bed}`, changes: [] };
+    }
+    const changes: AlarmStateChange[] = [];
+    for (const alarm of alarms) {
+      const t = life.audioPause(alarm, now + s * 1000, now);
+      if ('refused' in t) {
+        if ('alarmId' in target) return { ok: false, error: t.refused, changes: [] };
+        continue;
+      }
+      changes.push(this.audit(alarm, t, `audio paused for ${s} s`, actor, now));
+    }
+    return { ok: true, changes };
+  }
+
+  /** Attach facts to an alarm (e.g. the model's probability and verdict). Works on open and recently resolved alarms. */
+  annotate(alarmId: string, annotation: Omit<AlarmAnnotation, 'by' | 'at'>, actor: Actor, now: number): OperationResult {
+    const alarm = this.open.get(alarmId) ?? this.history.get(alarmId);
+    if (!alarm) return { ok: false, error: this.unknown(alarmId), changes: [] };
+    const a: AlarmAnnotation = { kind: annotation.kind, values: { ...annotation.values }, by: actor, at: now };
+    if (annotation.note !== undefined) a.note = annotation.note;
+    alarm.annotations.push(a);
+    alarm.updatedAt = now;
+    const change = this.audit(alarm, { change: 'annotated', from: alarm.state, to: alarm.state }, `annotation ${annotation.kind} added`, actor, now);
+    return { ok: true, changes: [change] };
+  }
+
+  // ---- Queries (copies; mutating them does not affect the engine)
+
+  /** Open alarms (every state but resolved), highest priority first, then newest first. */
+  list(filter: AlarmFilter = {}): Alarm[] {
+    return [...this.open.values()]
+      .filter((a) => filter.bed === undefined || a.bed === filter.bed)
+      .sort(compareAlarms)
+      .map((a) => structuredClone(a));
+  }
+
+  get(alarmId: string): Alarm | undefined {
+    const a = this.open.get(alarmId) ?? this.history.get(alarmId);
+    return a && structuredClone(a);
+  }
+
+  /** Current NEWS2 for a bed (undefined if the bed never had an input). */
+  news2(bed: string, now: number): News2Score | undefined {
+    return this.news2Monitor.score(bed, now);
+  }
+
+  news2Beds(): string[] {
+    return this.news2Monitor.knownBeds();
+  }
+
+  // ---- Internals
+
+  private applyAll(updates: ConditionUpdate[]): AlarmStateChange[] {
+    const out: AlarmStateChange[] = [];
+    for (const u of updates) out.push(...this.apply(u));
+    return out;
+  }
+
+  private apply(u: ConditionUpdate): AlarmStateChange[] {
+    const key = u.present ? u.spec.key : u.key;
+    const id = this.byKey.get(key);
+    const alarm = id !== undefined ? this.open.get(id) : undefined;
+    if (!u.present) {
+      if (!alarm) return [];
+      const changes = life.conditionEnded(alarm, u.at).map((t) => this.audit(alarm, t, u.why, 'system', u.at));
+      this.settle(alarm);
+      return changes;
+    }
+    if (!alarm) return [this.raise(u.spec, u.at, u.why)];
+    const transitions = life.conditionPresent(alarm, u.spec, u.at);
+    alarm.latching = this.latches(alarm.priority, alarm.category); // a priority change can change latching
+    return transitions.map((t) => this.audit(alarm, t, u.why, 'system', u.at));
+  }
+
+  private raise(spec: ConditionSpec, at: number, why: string): AlarmStateChange {
+    const alarm: Alarm = {
+      id: `${this.config.idPrefix}-${this.nextId++}`,
+      key: spec.key,
+      bed: spec.bed,
+      deviceId: spec.deviceId,
+      source: spec.source,
+      condition: spec.condition,
+      priority: spec.priority,
+      category: spec.category,
+      state: 'active',
+      conditionPresent: true,
+      latching: this.latches(spec.priority, spec.category),
+      raisedAt: at,
+      updatedAt: at,
+      escalated: false,
+      annotations: [],
+    };
+    if (spec.patientId !== undefined) alarm.patientId = spec.patientId;
+    if (spec.sourceAlarmId !== undefined) alarm.sourceAlarmId = spec.sourceAlarmId;
+    if (spec.reportedPriority !== undefined) alarm.reportedPriority = spec.reportedPriority;
+    if (spec.metric !== undefined) alarm.metric = spec.metric;
+    if (spec.value !== undefined) alarm.value = spec.value;
+    if (spec.unit !== undefined) alarm.unit = spec.unit;
+    this.open.set(alarm.id, alarm);
+    this.byKey.set(alarm.key, alarm.id);
+    return this.record(alarm, 'raised', null, why, 'system', at);
+  }
+
+  private latches(priority: ManagedPriority, category: AlarmCategory): boolean {
+    return this.config.latching.priorities.includes(priority) && this.config.latching.categories.includes(category);
+  }
+
+  /** Move a resolved alarm out of the open set into the bounded history. */
+  private settle(alarm: Alarm): void {
+    if (life.isOpen(alarm)) return;
+    this.open.delete(alarm.id);
+    if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
+    this.history.set(alarm.id, alarm);
+    while (this.history.size > this.config.historySize) {
+      const oldest = this.history.keys().next();
+      if (oldest.done) break;
+      this.history.delete(oldest.value);
+    }
+  }
+
+  private audit(alarm: Alarm, t: life.Transition, why: string, actor: Actor, at: number): AlarmStateChange {
+    return this.record(alarm, t.change, t.from, why, actor, at, t.to);
+  }
+
+  private record(alarm: Alarm, change: AlarmStateChange['change'], from: AlarmStateChange['from'], why: string, actor: Actor, at: number, to = alarm.state): AlarmStateChange {
+    return { seq: ++this.seq, alarmId: alarm.id, change, from, to, why, actor: actor === 'system' ? 'system' : { ...actor }, at, alarm: structuredClone(alarm) };
+  }
+
+  private unknown(alarmId: string): string {
+    return this.history.has(alarmId) ? `alarm ${alarmId} is already resolved` : `no alarm ${alarmId}`;
+  }
+}
+
+/** Priority (high first), then newest first, then id for a stable order. */
+export function compareAlarms(a: Alarm, b: Alarm): number {
+  return PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] || b.raisedAt - a.raisedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function deviceSpec(key: string, e: AlarmEvent): ConditionSpec {
+  const spec: ConditionSpec = {
+    key,
+    source: 'device',
+    bed: e.bed ?? UNASSIGNED_BED,
+    deviceId: e.deviceId,
+    sourceAlarmId: e.alarmId,
+    condition: { code: e.condition, text: e.text },
+    // IEC priorities have no 'none'; a device's informational signal is kept as low, with reportedPriority 'none'.
+    priority: e.priority === 'none' ? 'low' : e.priority,
+    reportedPriority: e.priority,
+    category: e.category,
+  };
+  if (e.raw !== undefined) spec.condition.raw = e.raw;
+  if (e.patientId !== undefined) spec.patientId = e.patientId;
+  if (e.sourceMetric !== undefined) spec.metric = e.sourceMetric;
+  if (e.value !== undefined) spec.value = e.value;
+  if (e.unit !== undefined) spec.unit = e.unit;
+  return spec;
+}

@@ -1,0 +1,107 @@
+// The alarm state machine in one place. Each function applies one event to one alarm (mutating it) and says what
+// changed, or why it refused; the engine turns every change into an audit record.
+//
+//   condition present  → raised: active
+//   condition ends     : active → resolved, or latched when the alarm latches
+//                        acknowledged → resolved
+//                        audio-paused → resolved, or stays audio-paused (condition gone) when it latches
+//   condition returns  : latched → active; a latched audio-paused alarm stays paused (condition present again)
+//   acknowledge        : active / audio-paused with condition present → acknowledged
+//                        latched / audio-paused with condition gone → resolved
+//   audio pause        : active / latched / audio-paused → audio-paused until T (from the same state it extends)
+//   pause expires      : audio-paused → active (condition present) or latched (condition gone, latching)
+//   escalate           : unacknowledged (active / latched / audio-paused) → same state, escalated flag set
+import type { Alarm, AlarmChangeKind, AlarmState, ConditionSpec } from './types.js';
+
+export interface Transition {
+  change: AlarmChangeKind;
+  from: AlarmState;
+  to: AlarmState;
+}
+
+export type Refusal = { refused: string };
+
+function move(alarm: Alarm, to: AlarmState, change: AlarmChangeKind, at: number): Transition {
+  const from = alarm.state;
+  alarm.state = to;
+  alarm.updatedAt = at;
+  if (to === 'resolved') alarm.resolvedAt = at;
+  if (to !== 'audio-paused') delete alarm.audioPausedUntil;
+  return { change, from, to };
+}
+
+export function isOpen(alarm: Alarm): boolean {
+  return alarm.state !== 'resolved';
+}
+
+export function isUnacknowledged(alarm: Alarm): boolean {
+  return alarm.state === 'active' || alarm.state === 'latched' || alarm.state === 'audio-paused';
+}
+
+/** The condition of an open alarm is (still or again) present; may also change its priority or text. */
+export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number): Transition[] {
+  const out: Transition[] = [];
+  if (!alarm.conditionPresent) {
+    alarm.conditionPresent = true;
+    delete alarm.conditionEndedAt;
+    alarm.updatedAt = at;
+    if (alarm.state === 'latched') out.push(move(alarm, 'active', 'condition-returned', at));
+    else out.push({ change: 'condition-returned', from: alarm.state, to: alarm.state });
+  }
+  // Only a priority change updates the alarm (with a record); the text and value stay as they were when raised, so the
+  // last audit record always equals the alarm.
+  const reportedChanged = spec.reportedPriority !== undefined && spec.reportedPriority !== alarm.reportedPriority;
+  if (spec.priority !== alarm.priority || reportedChanged) {
+    alarm.priority = spec.priority;
+    alarm.condition = spec.condition;
+    if (spec.reportedPriority !== undefined) alarm.reportedPriority = spec.reportedPriority;
+    alarm.updatedAt = at;
+    out.push({ change: 'priority-changed', from: alarm.state, to: alarm.state });
+  }
+  return out;
+}
+
+export function conditionEnded(alarm: Alarm, at: number): Transition[] {
+  if (!alarm.conditionPresent) return [];
+  alarm.conditionPresent = false;
+  alarm.conditionEndedAt = at;
+  alarm.updatedAt = at;
+  switch (alarm.state) {
+    case 'active':
+      return [alarm.latching ? move(alarm, 'latched', 'condition-ended', at) : move(alarm, 'resolved', 'resolved', at)];
+    case 'acknowledged':
+      return [move(alarm, 'resolved', 'resolved', at)];
+    case 'audio-paused':
+      return [alarm.latching ? { change: 'condition-ended', from: 'audio-paused', to: 'audio-paused' } : move(alarm, 'resolved', 'resolved', at)];
+    default:
+      return [];
+  }
+}
+
+export function acknowledge(alarm: Alarm, at: number): Transition | Refusal {
+  if (alarm.state === 'resolved') return { refused: 'alarm is already resolved' };
+  if (alarm.state === 'acknowledged') return { refused: 'alarm is already acknowledged' };
+  alarm.acknowledgedAt = at;
+  return alarm.conditionPresent ? move(alarm, 'acknowledged', 'acknowledged', at) : move(alarm, 'resolved', 'acknowledged', at);
+}
+
+export function audioPause(alarm: Alarm, until: number, at: number): Transition | Refusal {
+  if (alarm.state === 'resolved') return { refused: 'alarm is already resolved' };
+  if (alarm.state === 'acknowledged') return { refused: 'alarm is acknowledged: its audio is already off' };
+  const t = move(alarm, 'audio-paused', 'audio-paused', at);
+  alarm.audioPausedUntil = until;
+  return t;
+}
+
+export function expireAudioPause(alarm: Alarm, now: number): Transition | null {
+  if (alarm.state !== 'audio-paused' || alarm.audioPausedUntil === undefined || alarm.audioPausedUntil > now) return null;
+  // Not latching with the condition gone cannot be paused (it resolved when the condition ended).
+  return move(alarm, alarm.conditionPresent ? 'active' : 'latched', 'audio-pause-expired', now);
+}
+
+export function escalate(alarm: Alarm, now: number): Transition {
+  alarm.escalated = true;
+  alarm.escalatedAt = now;
+  alarm.updatedAt = now;
+  return { change: 'escalated', from: alarm.state, to: alarm.state };
+}

@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import { numeric, s } from './fixtures.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rulesForBed, validateRule, type LimitConfig } from './limits.js';
+import type { ConditionUpdate } from './types.js';
+
+const HR = MDC.ECG_HEART_RATE;
+
+function feed(ev: LimitEvaluator, values: [number, number | null][], opts: Parameters<typeof numeric>[3] = {}): ConditionUpdate[] {
+  const out: ConditionUpdate[] = [];
+  for (const [t, v] of values) out.push(...ev.reading(numeric(HR, v, t, opts)), ...ev.tick(s(t)));
+  return out;
+}
+
+describe('limit rules: delay', () => {
+  it('a single noisy sample does not alarm, even with ticks after it', () => {
+    const ev = new LimitEvaluator();
+    const series: [number, number][] = [];
+    for (let t = 0; t < 60; t++) series.push([t, t === 20 ? 180 : 80]);
+    const out = feed(ev, series);
+    for (let t = 60; t < 120; t += 5) out.push(...ev.tick(s(t)));
+    expect(out).toEqual([]);
+  });
+
+  it('raises only when the violation has persisted for the delay (10 s for HR)', () => {
+    const ev = new LimitEvaluator();
+    const before = feed(ev, Array.from({ length: 10 }, (_, t) => [t, 130] as [number, number]));
+    expect(before).toEqual([]); // t = 0..9: 9 s held
+    const at10 = ev.reading(numeric(HR, 131, 10));
+    expect(at10).toHaveLength(1);
+    const u = at10[0]!;
+    expect(u.present).toBe(true);
+    if (u.present) {
+      expect(u.spec.key).toBe('limit:bed-1:mon-1:hr-high');
+      expect(u.spec.priority).toBe('medium');
+      expect(u.spec.category).toBe('physiological');
+      expect(u.spec.value).toBe(131);
+      expect(u.spec.condition.text).toBe('HR HIGH 131 > 120 /min');
+      expect(u.at).toBe(s(10));
+    }
+    // Already alarmed: further violating samples do not raise again.
+    expect(ev.reading(numeric(HR, 135, 11))).toEqual([]);
+  });
+
+  it('a dip back inside restarts the delay', () => {
+    const ev = new LimitEvaluator();
+    const out = feed(ev, [[0, 130], [5, 130], [6, 100], [7, 130], [15, 130]]);
+    expect(out).toEqual([]);
+    expect(ev.reading(numeric(HR, 130, 17))).toHaveLength(1);
+  });
+
+  it('tick confirms a held violation between samples, but not one whose evidence is too old', () => {
+    const ev = new LimitEvaluator();
+    ev.reading(numeric(HR, 40, 0));
+    ev.reading(numeric(HR, 41, 2));
+    expect(ev.tick(s(9))).toEqual([]);
+    const up = ev.tick(s(10));
+    expect(up).toHaveLength(1);
+    expect(up[0]!.present && up[0]!.spec.key).toBe('limit:bed-1:mon-1:hr-low');
+
+    const ev2 = new LimitEvaluator();
+    ev2.reading(numeric(HR, 40, 0));
+    expect(ev2.tick(s(20))).toEqual([]); // the one sample is 20 s old (> maxSampleGapS 15)
+  });
+
+  it('NIBP (delay 0) alarms on the determination itself', () => {
+    const ev = new LimitEvaluator();
+    const out = ev.reading(numeric(MDC.PRESS_BLD_NONINV_SYS, 85, 0));
+    expect(out).toHaveLength(1);
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('NIBP SYS LOW 85 < 90 mm[Hg]');
+  });
+});
+
+describe('limit rules: hysteresis', () => {
+  it('resolves only when back inside by the margin', () => {
+    const ev = new LimitEvaluator();
+    feed(ev, Array.from({ length: 11 }, (_, t) => [t, 130] as [number, number]));
+    expect(ev.reading(numeric(HR, 119, 12))).toEqual([]); // inside, but not by 5
+    expect(ev.reading(numeric(HR, 116, 13))).toEqual([]);
+    expect(ev.reading(numeric(HR, 121, 14))).toEqual([]); // back out: still the same alarm
+    const clear = ev.reading(numeric(HR, 115, 15));
+    expect(clear).toEqual([{ present: false, key: 'limit:bed-1:mon-1:hr-high', at: s(15), why: 'HR back inside limit: 115 /min' }]);
+  });
+
+  it('low limit: resolves at low + hysteresis', () => {
+    const ev = new LimitEvaluator();
+    const spo2 = (v: number, t: number) => numeric(MDC.PULS_OXIM_SAT_O2, v, t);
+    for (let t = 0; t <= 10; t++) ev.reading(spo2(88, t));
+    expect(ev.reading(spo2(91, 11))).toEqual([]);
+    const out = ev.reading(spo2(92, 12));
+    expect(out.map((u) => u.present)).toEqual([false]);
+  });
+});
+
+describe('limit rules: quality', () => {
+  it('readings that are not valid never trigger', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t < 40; t++) {
+      const state = (['questionable', 'invalid', 'unavailable'] as const)[t % 3]!;
+      out.push(...ev.reading(numeric(HR, 200, t, { quality: { state, reasons: ['artifact'] } })), ...ev.tick(s(t)));
+      out.push(...ev.reading(numeric(MDC.PULS_OXIM_SAT_O2, null, t)));
+    }
+    expect(out).toEqual([]);
+  });
+
+  it('readings that are not valid never resolve', () => {
+    const ev = new LimitEvaluator();
+    feed(ev, Array.from({ length: 11 }, (_, t) => [t, 130] as [number, number]));
+    const out: ConditionUpdate[] = [];
+    for (let t = 11; t < 30; t++) out.push(...ev.reading(numeric(HR, 80, t, { quality: { state: 'invalid', reasons: ['lead-off'] } })));
+    out.push(...ev.reading(numeric(HR, null, 30)));
+    expect(out).toEqual([]);
+    expect(ev.reading(numeric(HR, 80, 31)).map((u) => u.present)).toEqual([false]);
+  });
+
+  it('a valid sample followed by invalid ones is not confirmed by tick', () => {
+    const ev = new LimitEvaluator();
+    ev.reading(numeric(HR, 150, 0));
+    ev.reading(numeric(HR, 150, 1, { quality: { state: 'invalid', reasons: ['sensor-off'] } }));
+    expect(ev.tick(s(12))).toEqual([]);
+  });
+
+  it('coded values and unknown units are not compared', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 12; t++) {
+      out.push(...ev.reading(numeric(HR, 'ASYSTOLE', t)));
+      out.push(...ev.reading(numeric(HR, 300, t, { unit: { ucum: 'Hz' } })));
+    }
+    expect(out).toEqual([]);
+  });
+});
+
+describe('limit configuration', () => {
+  it('per-bed overrides and extra rules apply to that bed only', () => {
+    const config: LimitConfig = {
+      ...DEFAULT_LIMIT_CONFIG,
+      beds: { 'bed-3': { overrides: { spo2: { low: 88 }, temp: { enabled: false } }, extra: [{ id: 'hr-brady', label: 'HR BRADY', metrics: [HR.code], unit: '/min', low: 40, priority: 'high', delayS: 0, hysteresis: 2 }] } },
+    };
+    const ev = new LimitEvaluator(config);
+    const spo2 = (bed: string, t: number) => numeric(MDC.PULS_OXIM_SAT_O2, 89, t, { bed });
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 10; t++) out.push(...ev.reading(spo2('bed-1', t)), ...ev.reading(spo2('bed-3', t)));
+    expect(out.map((u) => (u.present ? u.spec.key : u.key))).toEqual(['limit:bed-1:mon-1:spo2-low']);
+    expect(rulesForBed(config, 'bed-3').map((r) => r.id)).not.toContain('temp');
+    expect(ev.reading(numeric(HR, 35, 20, { bed: 'bed-3' })).map((u) => u.present && u.spec.priority)).toEqual(['high']);
+  });
+
+  it('converts convertible units (°F → °C)', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 10; t++) out.push(...ev.reading(numeric(MDC.TEMP_BODY, 104, t, { unit: { ucum: '[degF]' } })));
+    expect(out).toHaveLength(1);
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('TEMP HIGH 40 > 39 Cel');
+  });
+
+  it('each device on a bed is tracked separately', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 10; t++) {
+      out.push(...ev.reading(numeric(HR, 130, t, { deviceId: 'a' })));
+      out.push(...ev.reading(numeric(HR, t % 2 ? 130 : 80, t, { deviceId: 'b' })));
+    }
+    expect(out.map((u) => (u.present ? u.spec.key : u.key))).toEqual(['limit:bed-1:a:hr-high']);
+  });
+
+  it('default rules are valid and validateRule reports broken ones', () => {
+    for (const r of DEFAULT_LIMIT_RULES) expect(validateRule(r)).toEqual([]);
+    expect(validateRule({ id: 'x', label: 'X', metrics: [], unit: '', low: 10, high: 5, priority: 'low', delayS: -1, hysteresis: -1 })).toHaveLength(4);
+  });
+});

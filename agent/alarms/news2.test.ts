@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import { numeric, s } from './fixtures.js';
+import {
+  DEFAULT_NEWS2_CONFIG,
+  News2Monitor,
+  computeNews2,
+  news2Risk,
+  scoreConsciousness,
+  scorePulse,
+  scoreRespRate,
+  scoreSpO2Scale1,
+  scoreSpO2Scale2,
+  scoreSystolic,
+  scoreTemperature,
+  type News2Config,
+  type News2Inputs,
+} from './news2.js';
+
+const NOW = s(1000);
+const at = (ageS: number) => NOW - ageS * 1000;
+
+function inputs(v: { rr?: number; spo2?: number; o2?: 'air' | 'oxygen'; sys?: number; pulse?: number; acvpu?: 'A' | 'C' | 'V' | 'P' | 'U'; temp?: number }, ageS = 10): News2Inputs {
+  const i: News2Inputs = {};
+  if (v.rr !== undefined) i.respRate = { value: v.rr, at: at(ageS) };
+  if (v.spo2 !== undefined) i.spo2 = { value: v.spo2, at: at(ageS) };
+  if (v.o2 !== undefined) i.oxygen = { value: v.o2, at: at(ageS) };
+  if (v.sys !== undefined) i.systolic = { value: v.sys, at: at(ageS) };
+  if (v.pulse !== undefined) i.pulse = { value: v.pulse, at: at(ageS) };
+  if (v.acvpu !== undefined) i.consciousness = { value: v.acvpu, at: at(ageS) };
+  if (v.temp !== undefined) i.temperature = { value: v.temp, at: at(ageS) };
+  return i;
+}
+
+const normal = { rr: 16, spo2: 97, o2: 'air', sys: 120, pulse: 70, acvpu: 'A', temp: 37.0 } as const;
+const scale2: News2Config = { ...DEFAULT_NEWS2_CONFIG, beds: { copd: { spo2Scale: 2 } } };
+
+describe('NEWS2 bands (RCP 2017 chart 1)', () => {
+  const cases: [string, (v: number) => number, [number, number][]][] = [
+    ['respiration rate', scoreRespRate, [[5, 3], [8, 3], [9, 1], [11, 1], [12, 0], [20, 0], [21, 2], [24, 2], [25, 3], [40, 3]]],
+    ['SpO2 scale 1', scoreSpO2Scale1, [[85, 3], [91, 3], [92, 2], [93, 2], [94, 1], [95, 1], [96, 0], [100, 0]]],
+    ['systolic BP', scoreSystolic, [[70, 3], [90, 3], [91, 2], [100, 2], [101, 1], [110, 1], [111, 0], [219, 0], [220, 3]]],
+    ['pulse', scorePulse, [[30, 3], [40, 3], [41, 1], [50, 1], [51, 0], [90, 0], [91, 1], [110, 1], [111, 2], [130, 2], [131, 3]]],
+    ['temperature', scoreTemperature, [[34.0, 3], [35.0, 3], [35.1, 1], [36.0, 1], [36.1, 0], [38.0, 0], [38.1, 1], [39.0, 1], [39.1, 2], [41, 2]]],
+  ];
+  for (const [name, fn, table] of cases) {
+    it(name, () => {
+      for (const [v, score] of table) expect([v, fn(v)]).toEqual([v, score]);
+    });
+  }
+
+  it('SpO2 scale 2 depends on air or oxygen above 92 %', () => {
+    const table: [number, 'air' | 'oxygen', number][] = [
+      [83, 'oxygen', 3], [84, 'air', 2], [85, 'oxygen', 2], [86, 'air', 1], [87, 'oxygen', 1],
+      [88, 'oxygen', 0], [92, 'oxygen', 0], [93, 'air', 0], [99, 'air', 0],
+      [93, 'oxygen', 1], [94, 'oxygen', 1], [95, 'oxygen', 2], [96, 'oxygen', 2], [97, 'oxygen', 3], [100, 'oxygen', 3],
+    ];
+    for (const [v, o2, score] of table) expect([v, o2, scoreSpO2Scale2(v, o2)]).toEqual([v, o2, score]);
+  });
+
+  it('consciousness: alert 0, new confusion / voice / pain / unresponsive 3', () => {
+    expect((['A', 'C', 'V', 'P', 'U'] as const).map(scoreConsciousness)).toEqual([0, 3, 3, 3, 3]);
+  });
+
+  it('risk levels: 0–4 low, single 3 low-medium, 5–6 medium, 7+ high', () => {
+    expect([news2Risk(0, false), news2Risk(4, false), news2Risk(3, true), news2Risk(5, false), news2Risk(6, true), news2Risk(7, false), news2Risk(20, true)])
+      .toEqual(['low', 'low', 'low-medium', 'medium', 'medium', 'high', 'high']);
+  });
+});
+
+describe('NEWS2 worked examples', () => {
+  it('all parameters in the normal band: 0, low, complete', () => {
+    const r = computeNews2(inputs(normal), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(r).toMatchObject({ total: 0, risk: 'low', partial: false, anySingle3: false, missing: [], stale: [], assumed: [], scale: 1 });
+  });
+
+  it('RR 22, SpO2 95 on oxygen, SBP 105, pulse 95, alert, 38.5 °C: 2+1+2+1+1+0+1 = 8, high', () => {
+    const r = computeNews2(inputs({ rr: 22, spo2: 95, o2: 'oxygen', sys: 105, pulse: 95, acvpu: 'A', temp: 38.5 }), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(r.params.map((p) => [p.param, p.score])).toEqual([
+      ['respRate', 2], ['spo2', 1], ['oxygen', 2], ['systolic', 1], ['pulse', 1], ['consciousness', 0], ['temperature', 1],
+    ]);
+    expect(r).toMatchObject({ total: 8, risk: 'high', partial: false });
+  });
+
+  it('a single red parameter (RR 26) with aggregate 3 is low-medium', () => {
+    const r = computeNews2(inputs({ ...normal, rr: 26 }), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(r).toMatchObject({ total: 3, anySingle3: true, risk: 'low-medium' });
+  });
+
+  it('aggregate 5 and 6 are medium, 7 is high', () => {
+    const five = computeNews2(inputs({ ...normal, rr: 21, spo2: 94, sys: 100 }), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(five).toMatchObject({ total: 5, risk: 'medium', anySingle3: false });
+    const six = computeNews2(inputs({ ...normal, rr: 21, spo2: 94, sys: 100, temp: 38.2 }), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(six).toMatchObject({ total: 6, risk: 'medium' });
+    const seven = computeNews2(inputs({ ...normal, rr: 21, spo2: 94, sys: 100, temp: 39.5 }), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(seven).toMatchObject({ total: 7, risk: 'high' });
+  });
+
+  it('scale 2: SpO2 89 % on oxygen scores 0 (+2 for oxygen) where scale 1 scores 3', () => {
+    const v = { ...normal, spo2: 89, o2: 'oxygen' as const };
+    const s2 = computeNews2(inputs(v), NOW, scale2, 'copd');
+    expect(s2).toMatchObject({ scale: 2, total: 2, risk: 'low' });
+    const s1 = computeNews2(inputs(v), NOW, scale2, 'bed-1');
+    expect(s1).toMatchObject({ scale: 1, total: 5, risk: 'medium', anySingle3: true });
+  });
+
+  it('scale 2: over-oxygenation scores (SpO2 97 % on oxygen: 3 + 2) but not on air', () => {
+    expect(computeNews2(inputs({ ...normal, spo2: 97, o2: 'oxygen' }), NOW, scale2, 'copd')).toMatchObject({ total: 5, risk: 'medium' });
+    expect(computeNews2(inputs({ ...normal, spo2: 97, o2: 'air' }), NOW, scale2, 'copd')).toMatchObject({ total: 0, risk: 'low' });
+  });
+});
+
+describe('NEWS2 inputs: stale, missing, assumed', () => {
+  it('stale inputs are not used; the score is partial and says which', () => {
+    const i = inputs(normal);
+    i.spo2 = { value: 85, at: at(301) }; // older than the 300 s limit
+    i.respRate = { value: 30, at: at(300) }; // exactly at the limit: still fresh
+    const r = computeNews2(i, NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(r.partial).toBe(true);
+    expect(r.stale).toEqual(['spo2']);
+    expect(r.total).toBe(3); // RR 30 only
+    expect(r.params.find((p) => p.param === 'spo2')).toEqual({ param: 'spo2', status: 'stale', staleValue: 85, staleAt: at(301) });
+  });
+
+  it('missing inputs are listed and make the score partial', () => {
+    const { temp: _t, sys: _s, ...rest } = normal;
+    const r = computeNews2(inputs(rest), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(r).toMatchObject({ partial: true, missing: ['systolic', 'temperature'], total: 0 });
+  });
+
+  it('consciousness and oxygen fall back to configured assumptions, reported as assumed', () => {
+    const { acvpu: _a, o2: _o, ...rest } = normal;
+    const r = computeNews2(inputs(rest), NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(r).toMatchObject({ partial: false, assumed: ['oxygen', 'consciousness'], total: 0 });
+    expect(r.params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'assumed', value: 'A', score: 0 });
+
+    const none: News2Config = { ...DEFAULT_NEWS2_CONFIG, defaults: { spo2Scale: 1 } };
+    expect(computeNews2(inputs(rest), NOW, none, 'bed-1')).toMatchObject({ partial: true, missing: ['oxygen', 'consciousness'] });
+
+    const perBed: News2Config = { ...DEFAULT_NEWS2_CONFIG, beds: { 'bed-9': { assume: { oxygen: 'oxygen' } } } };
+    expect(computeNews2(inputs(rest), NOW, perBed, 'bed-9')).toMatchObject({ total: 2, assumed: ['oxygen', 'consciousness'] });
+  });
+
+  it('a stale observation is replaced by the assumption and says so', () => {
+    const i = inputs(normal);
+    i.consciousness = { value: 'V', at: at(43201) };
+    const r = computeNews2(i, NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(r.params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'assumed', value: 'A', staleValue: 'V' });
+  });
+});
+
+describe('NEWS2 monitor: trigger levels as conditions', () => {
+  const R = (mdc: typeof MDC.RESP_RATE, v: number, t: number, quality?: { state: 'invalid' }) =>
+    numeric(mdc, v, t, quality ? { quality } : {});
+  function setAll(m: News2Monitor, t: number, v: { rr: number; spo2: number; sys: number; pulse: number; temp: number }): void {
+    m.reading(R(MDC.RESP_RATE, v.rr, t));
+    m.reading(R(MDC.PULS_OXIM_SAT_O2, v.spo2, t));
+    m.reading(R(MDC.PRESS_BLD_NONINV_SYS, v.sys, t));
+    m.reading(R(MDC.ECG_HEART_RATE, v.pulse, t));
+    m.reading(R(MDC.TEMP_BODY, v.temp, t));
+  }
+
+  it('raises the highest level, moves between levels, ends when a complete score is below trigger', () => {
+    const m = new News2Monitor();
+    setAll(m, 0, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(m.evaluate(s(0))).toEqual([]);
+    setAll(m, 10, { rr: 21, spo2: 94, sys: 100, pulse: 70, temp: 37 }); // 5
+    const medium = m.evaluate(s(10));
+    expect(medium.map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['+news2:bed-1:medium']);
+    expect(medium[0]!.present && medium[0]!.spec).toMatchObject({ priority: 'medium', source: 'news2', value: 5, category: 'physiological' });
+    setAll(m, 20, { rr: 25, spo2: 94, sys: 100, pulse: 70, temp: 37 }); // 3+1+2 = 6 → still medium
+    expect(m.evaluate(s(20))).toEqual([]);
+    m.reading(R(MDC.TEMP_BODY, 39.5, 30)); // +2 → 8
+    expect(m.evaluate(s(30)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['-news2:bed-1:medium', '+news2:bed-1:high']);
+    setAll(m, 40, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(m.evaluate(s(40)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['-news2:bed-1:high']);
+  });
+
+  it('a partial (lower-bound) score raises but never ends a level', () => {
+    const m = new News2Monitor();
+    m.reading(R(MDC.RESP_RATE, 26, 0)); // only RR: partial, single 3
+    const up = m.evaluate(s(0));
+    expect(up.map((u) => u.present && u.spec.key)).toEqual(['news2:bed-1:low-medium']);
+    expect(m.score('bed-1', s(0))).toMatchObject({ partial: true, missing: ['spo2', 'systolic', 'pulse', 'temperature'] });
+    m.reading(R(MDC.RESP_RATE, 16, 10)); // partial score now 0, but spo2 etc. unknown
+    expect(m.evaluate(s(10))).toEqual([]);
+    // RR goes stale as well: still not known to have ended.
+    expect(m.evaluate(s(400))).toEqual([]);
+    setAll(m, 500, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(m.evaluate(s(500)).map((u) => u.present)).toEqual([false]);
+  });
+
+  it('invalid readings and readings without a bed do not feed NEWS2', () => {
+    const m = new News2Monitor();
+    expect(m.reading(R(MDC.RESP_RATE, 40, 0, { state: 'invalid' }))).toBe(false);
+    expect(m.reading(numeric(MDC.RESP_RATE, 40, 0, { bed: null }))).toBe(false);
+    expect(m.score('bed-1', s(0))).toBeUndefined();
+  });
+
+  it('observations (ACVPU, oxygen) are inputs with their own age', () => {
+    const m = new News2Monitor();
+    setAll(m, 0, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    m.observe('bed-1', { consciousness: 'V', oxygen: 'oxygen' }, s(0));
+    expect(m.score('bed-1', s(1))).toMatchObject({ total: 5, risk: 'medium', assumed: [] });
+  });
+});

@@ -1,0 +1,105 @@
+// The alarm engine at work inside the agent: fed with committed events, ticked by a timer, its changes pushed
+// to live subscribers (bedside displays) first — latency matters at the bedside — and then journalled durably
+// (the outbox's alarms stream, forwarded to the hub ahead of telemetry). A journal write that fails (disk full)
+// is kept and retried, loudly: an alarm change is never dropped silently.
+import type { Logger } from 'pino';
+import type { DriverEvent } from '../model/reading.js';
+import type { Metrics } from '../metrics.js';
+import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
+import type { Actor, AlarmStateChange } from './types.js';
+
+export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
+/** Writes changes durably; throws if it could not. */
+export type AlarmJournal = (changes: readonly AlarmStateChange[]) => void;
+
+export class AlarmService {
+  private readonly listeners = new Set<AlarmListener>();
+  private unjournalled: AlarmStateChange[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly engine: AlarmEngine,
+    private readonly journal: AlarmJournal,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Ticks the engine (delays, silence, escalation, audio-pause timeouts) and retries a failed journal. */
+  start(tickMs = 500): void {
+    this.timer ??= setInterval(() => this.tick(), tickMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.tick();
+  }
+
+  /** Live changes, for displays. Returns the unsubscribe function. */
+  subscribe(listener: AlarmListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Committed events from ingest. */
+  handle(events: readonly DriverEvent[]): void {
+    const changes: AlarmStateChange[] = [];
+    for (const e of events) changes.push(...this.engine.ingest(e));
+    this.publish(changes);
+  }
+
+  tick(): void {
+    this.publish(this.engine.tick(this.now()));
+  }
+
+  hubReachable(reachable: boolean): void {
+    this.publish(this.engine.hubReachable(reachable, this.now()));
+  }
+
+  storeUsage(fraction: number): void {
+    this.publish(this.engine.storeUsage(fraction, this.now()));
+  }
+
+  acknowledge(alarmId: string, actor: Actor): OperationResult {
+    const r = this.engine.acknowledge(alarmId, actor, this.now());
+    this.publish(r.changes);
+    return r;
+  }
+
+  audioPause(target: AudioPauseTarget, actor: Actor, durationS?: number): OperationResult {
+    const r = this.engine.audioPause(target, actor, durationS, this.now());
+    this.publish(r.changes);
+    return r;
+  }
+
+  private publish(changes: AlarmStateChange[]): void {
+    if (changes.length === 0 && this.unjournalled.length === 0) return;
+    if (changes.length) {
+      this.metrics.inc('alarm_changes_total', undefined, changes.length);
+      for (const c of changes) {
+        if (c.change === 'raised') this.metrics.inc('alarms_raised_total', { source: c.alarm.source, priority: c.alarm.priority });
+      }
+      for (const l of this.listeners) {
+        try {
+          l(changes);
+        } catch (err) {
+          this.log.error({ err }, 'alarm listener failed; other listeners still ran');
+        }
+      }
+    }
+    const toWrite = this.unjournalled.concat(changes);
+    try {
+      this.journal(toWrite);
+      if (this.unjournalled.length) this.log.warn({ changes: this.unjournalled.length }, 'journalled alarm changes held back by an earlier store failure');
+      this.unjournalled = [];
+    } catch (err) {
+      this.unjournalled = toWrite;
+      this.metrics.inc('alarm_journal_failures_total');
+      this.log.error(
+        { err, held: toWrite.length, alarmIds: [...new Set(toWrite.map((c) => c.alarmId))].slice(0, 20) },
+        'cannot store alarm changes; holding them in memory and retrying',
+      );
+    }
+  }
+}

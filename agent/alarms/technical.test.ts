@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import { numeric, s, status, wave } from './fixtures.js';
+import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor } from './technical.js';
+import type { ConditionUpdate } from './types.js';
+
+const keys = (us: ConditionUpdate[]) => us.map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`));
+
+describe('technical: silent feed', () => {
+  it('raises when a device sends nothing past its interval, ends when data returns', () => {
+    const m = new TechnicalMonitor();
+    m.reading(numeric(MDC.ECG_HEART_RATE, 80, 0));
+    expect(m.tick(s(30))).toEqual([]); // exactly 30 s: not yet past
+    const up = m.tick(s(31));
+    expect(keys(up)).toEqual(['+tech:mon-1:no-data']);
+    expect(up[0]!.present && up[0]!.spec).toMatchObject({ category: 'technical', priority: 'medium', bed: 'bed-1', source: 'technical' });
+    expect(m.tick(s(60))).toEqual([]); // raised once
+    expect(keys(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 61)))).toEqual(['-tech:mon-1:no-data']);
+  });
+
+  it('per-device interval, and devices expected but never heard from', () => {
+    const m = new TechnicalMonitor({ ...DEFAULT_TECHNICAL_CONFIG, devices: { pump: { silentAfterS: 120, bed: 'bed-2' } } });
+    m.expect('pump', s(0));
+    m.expect('vent', s(0), 'bed-3');
+    const at31 = m.tick(s(31));
+    expect(keys(at31)).toEqual(['+tech:vent:no-data']);
+    expect(at31[0]!.present && at31[0]!.spec.bed).toBe('bed-3');
+    const at121 = m.tick(s(121));
+    expect(keys(at121)).toEqual(['+tech:pump:no-data']);
+    expect(at121[0]!.present && at121[0]!.spec.bed).toBe('bed-2');
+  });
+
+  it('driver status: silent at once; offline after connectionAfterS; online ends the connection alarm', () => {
+    const m = new TechnicalMonitor();
+    expect(keys(m.status(status('silent', 0)))).toEqual(['+tech:mon-1:no-data']);
+    expect(m.status(status('offline', 1, 'mon-1', 'ECONNREFUSED 10.0.0.5:502'))).toEqual([]);
+    expect(m.status(status('connecting', 5))).toEqual([]);
+    const down = m.tick(s(11));
+    expect(keys(down)).toEqual(['+tech:mon-1:connection']);
+    expect(down[0]!.present && down[0]!.spec.condition.text).toContain('ECONNREFUSED 10.0.0.5:502');
+    expect(keys(m.status(status('online', 12)))).toEqual(['-tech:mon-1:connection']);
+    // online is not data: the no-data alarm stays until data flows
+    expect(keys(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 13)))).toEqual(['-tech:mon-1:no-data']);
+  });
+
+  it('a brief offline that recovers does not alarm', () => {
+    const m = new TechnicalMonitor();
+    m.status(status('offline', 0));
+    m.status(status('online', 5));
+    expect(m.tick(s(20))).toEqual([]);
+  });
+});
+
+describe('technical: sensor off, lead off, invalid', () => {
+  const off = (t: number, reason = 'sensor-off') => numeric(MDC.PULS_OXIM_SAT_O2, null, t, { quality: { state: 'unavailable', reasons: [reason] } });
+
+  it('sensor off persisting 5 s raises; a valid reading ends it', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 5; t++) out.push(...m.reading(off(t)));
+    expect(keys(out)).toEqual([`+tech:mon-1|${MDC.PULS_OXIM_SAT_O2.code}:sensor-off`]);
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('PULS_OXIM_SAT_O2 SENSOR OFF');
+    expect(out[0]!.present && out[0]!.spec.metric).toEqual(MDC.PULS_OXIM_SAT_O2);
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 6)))).toEqual([`-tech:mon-1|${MDC.PULS_OXIM_SAT_O2.code}:sensor-off`]);
+  });
+
+  it('a probe reseated within the delay does not alarm', () => {
+    const m = new TechnicalMonitor();
+    const out = [...m.reading(off(0)), ...m.reading(off(2)), ...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 3)), ...m.tick(s(10))];
+    expect(out).toEqual([]);
+  });
+
+  it('lead off on an ECG waveform, confirmed by tick', () => {
+    const m = new TechnicalMonitor();
+    m.reading(wave(MDC.ECG_ELEC_POTL_II, 0, { state: 'invalid', reasons: ['lead-off'] }));
+    m.reading(wave(MDC.ECG_ELEC_POTL_II, 1, { state: 'invalid', reasons: ['lead-off'] }));
+    const up = m.tick(s(5));
+    expect(up).toHaveLength(1);
+    expect(up[0]!.present && up[0]!.spec.condition.text).toBe('ECG_ELEC_POTL_II LEAD OFF');
+  });
+
+  it('readings invalid for longer than invalidAfterS raise one "not valid" alarm', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 31; t++) out.push(...m.reading(numeric(MDC.ECG_HEART_RATE, 300, t, { quality: { state: 'invalid', reasons: ['artifact'] } })));
+    expect(keys(out)).toEqual([`+tech:mon-1|${MDC.ECG_HEART_RATE.code}:invalid`]);
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('ECG_HEART_RATE readings not valid (artifact)');
+  });
+});
+
+describe('technical: gateway', () => {
+  it('store nearly full with hysteresis', () => {
+    const m = new TechnicalMonitor();
+    expect(m.storeUsage(0.89, s(0))).toEqual([]);
+    const up = m.storeUsage(0.9, s(1));
+    expect(keys(up)).toEqual(['+tech:gateway:store']);
+    expect(up[0]!.present && up[0]!.spec).toMatchObject({ bed: '*', deviceId: 'gateway', value: 0.9 });
+    expect(m.storeUsage(0.86, s(2))).toEqual([]);
+    expect(keys(m.storeUsage(0.84, s(3)))).toEqual(['-tech:gateway:store']);
+  });
+
+  it('hub unreachable for long raises; reachable ends it; a short outage does not', () => {
+    const m = new TechnicalMonitor();
+    m.hubReachable(false, s(0));
+    m.hubReachable(true, s(100));
+    expect(m.tick(s(400))).toEqual([]);
+    m.hubReachable(false, s(500));
+    expect(m.tick(s(799))).toEqual([]);
+    expect(keys(m.tick(s(800)))).toEqual(['+tech:gateway:hub']);
+    expect(keys(m.hubReachable(true, s(900)))).toEqual(['-tech:gateway:hub']);
+  });
+});

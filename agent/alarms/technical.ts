@@ -1,0 +1,290 @@
+// Technical alarm conditions the agent detects itself: a device or feed gone silent, a lost connection, sensor off /
+// lead off, readings invalid for too long, the store nearly full, the hub unreachable for long. Pure: inputs are plain
+// method calls with times, tick(now) confirms conditions whose time has come. Loss of data is an alarm, never silence.
+// Technical alarms a device reports itself (AlarmEvent with category 'technical') are handled by the engine as device
+// alarms, not here.
+import type { DeviceStatusEvent, MdcCode, RawCode, Reading } from '../model/reading.js';
+import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
+import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
+
+export type TechnicalKind = 'no-data' | 'connection' | 'sensor-off' | 'lead-off' | 'invalid' | 'store' | 'hub';
+
+export interface TechnicalConfig {
+  /** Seconds without any event from a device before its feed counts as silent. */
+  silentAfterS: number;
+  /** Seconds a device may stay 'offline' / 'error' (its driver's word) before that is an alarm. */
+  connectionAfterS: number;
+  /** Seconds a metric may carry 'sensor-off' / 'lead-off' before that is an alarm. */
+  sensorOffAfterS: number;
+  /** Seconds a metric may be not valid (any reason, or null values) before that is an alarm. */
+  invalidAfterS: number;
+  /** Store usage fraction (0..1) at which "store nearly full" is raised, and below which it ends. */
+  storeNearlyFullAt: number;
+  storeClearBelow: number;
+  /** Seconds the hub may be unreachable before that is an alarm. */
+  hubUnreachableAfterS: number;
+  /** Per-device settings: expected interval (silentAfterS) and a bed when the device's events carry none. */
+  devices?: Record<string, { silentAfterS?: number; bed?: string }>;
+  priorities: Record<TechnicalKind, ManagedPriority>;
+}
+
+/**
+ * Defaults are our choices: a monitor streaming numerics every 1–5 s is silent after 30 s; sensor/lead off after 5 s
+ * (a reseated probe should not alarm); invalid for 30 s; store alarm at 90 %, ending below 85 %; hub after 5 min
+ * (store-and-forward covers shorter outages). Loss of monitoring data is medium; the rest low.
+ */
+export const DEFAULT_TECHNICAL_CONFIG: TechnicalConfig = {
+  silentAfterS: 30,
+  connectionAfterS: 10,
+  sensorOffAfterS: 5,
+  invalidAfterS: 30,
+  storeNearlyFullAt: 0.9,
+  storeClearBelow: 0.85,
+  hubUnreachableAfterS: 300,
+  priorities: { 'no-data': 'medium', connection: 'medium', 'sensor-off': 'low', 'lead-off': 'low', invalid: 'low', store: 'low', hub: 'low' },
+};
+
+interface DeviceTrack {
+  deviceId: string;
+  bed: string;
+  patientId?: string;
+  /** Last time any event came from the device (or when it was declared expected). */
+  lastDataAt: number;
+  /** Driver says 'silent' (it already applied its own interval). */
+  driverSilent: boolean;
+  /** Since when the driver has said 'offline' / 'error', with its detail; null when not. */
+  downSince: number | null;
+  downDetail: string;
+  raised: Set<'no-data' | 'connection'>;
+}
+
+interface MetricTrack {
+  deviceId: string;
+  label: string;
+  metric: MdcCode | null;
+  raw?: RawCode;
+  /** Start of the current run of not-valid samples; null when the latest sample was valid. */
+  badSince: number | null;
+  badReasons: string[];
+  /** Start of the current run of samples carrying sensor-off / lead-off. */
+  offSince: number | null;
+  offKind: 'sensor-off' | 'lead-off';
+  raised: Set<'sensor-off' | 'lead-off' | 'invalid'>;
+}
+
+export function technicalKey(scope: string, kind: TechnicalKind): string {
+  return `tech:${scope}:${kind}`;
+}
+
+export class TechnicalMonitor {
+  private readonly devices = new Map<string, DeviceTrack>();
+  private readonly metrics = new Map<string, MetricTrack>();
+  private store = { fraction: 0, raised: false, at: 0 };
+  private hub = { downSince: null as number | null, raised: false };
+
+  constructor(private config: TechnicalConfig = DEFAULT_TECHNICAL_CONFIG) {}
+
+  setConfig(config: TechnicalConfig): void {
+    this.config = config;
+  }
+
+  private device(deviceId: string, bed: string | undefined, at: number): DeviceTrack {
+    let d = this.devices.get(deviceId);
+    if (!d) {
+      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downDetail: '', raised: new Set() };
+      this.devices.set(deviceId, d);
+    }
+    d.bed = bed ?? this.config.devices?.[deviceId]?.bed ?? d.bed;
+    return d;
+  }
+
+  /** Declare a device that should be sending, so its silence counts even if it never sent anything. */
+  expect(deviceId: string, at: number, bed?: string): void {
+    this.device(deviceId, bed, at);
+  }
+
+  /** Any event from a device (reading, alarm) shows its feed is alive. */
+  data(deviceId: string, bed: string | undefined, at: number, patientId?: string): ConditionUpdate[] {
+    const d = this.device(deviceId, bed, at);
+    if (patientId !== undefined) d.patientId = patientId;
+    d.lastDataAt = Math.max(d.lastDataAt, at);
+    d.driverSilent = false;
+    d.downSince = null;
+    const out: ConditionUpdate[] = [];
+    for (const kind of ['no-data', 'connection'] as const) {
+      if (d.raised.delete(kind)) out.push({ present: false, key: technicalKey(deviceId, kind), at, why: 'data received from device' });
+    }
+    return out;
+  }
+
+  /** A reading: alive feed, plus quality tracking per metric. */
+  reading(r: Reading): ConditionUpdate[] {
+    const out = this.data(r.deviceId, r.bed, r.receivedAt, r.patientId);
+    const id = r.mdc ? String(r.mdc.code) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown';
+    const key = `${r.deviceId}|${id}`;
+    let t = this.metrics.get(key);
+    if (!t) {
+      const label = r.mdc ? r.mdc.refid.replace(/^MDC_/, '') : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
+      t = { deviceId: r.deviceId, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', raised: new Set() };
+      if (r.raw) t.raw = r.raw;
+      this.metrics.set(key, t);
+    }
+    const valueMissing = r.kind === 'numeric' ? r.value === null : r.samples.length === 0;
+    const good = r.quality.state === 'valid' && !valueMissing;
+    if (good) {
+      t.badSince = null;
+      t.offSince = null;
+      for (const kind of [...t.raised]) {
+        t.raised.delete(kind);
+        out.push({ present: false, key: technicalKey(key, kind), at: r.receivedAt, why: `${t.label} valid again` });
+      }
+      return out;
+    }
+    const reasons = r.quality.reasons ?? [];
+    t.badSince ??= r.receivedAt;
+    t.badReasons = reasons.length > 0 ? reasons : [valueMissing ? 'no value' : r.quality.state];
+    const off = reasons.includes('lead-off') ? 'lead-off' : reasons.includes('sensor-off') ? 'sensor-off' : null;
+    if (off) {
+      if (t.offSince === null || t.offKind !== off) t.offSince = r.receivedAt;
+      t.offKind = off;
+    } else if (!t.raised.has('sensor-off') && !t.raised.has('lead-off')) {
+      t.offSince = null;
+    }
+    out.push(...this.checkMetric(key, t, r.receivedAt));
+    return out;
+  }
+
+  /** Connection state as the driver sees it. */
+  status(e: DeviceStatusEvent): ConditionUpdate[] {
+    const d = this.device(e.deviceId, e.bed, e.at);
+    if (e.patientId !== undefined) d.patientId = e.patientId;
+    const out: ConditionUpdate[] = [];
+    if (e.state === 'silent') {
+      d.driverSilent = true;
+      if (!d.raised.has('no-data')) {
+        d.raised.add('no-data');
+        out.push({ present: true, spec: this.deviceSpec(d, 'no-data', `No data from ${d.deviceId}: ${e.detail}`), at: e.at, why: `driver reports silent: ${e.detail}` });
+      }
+    } else if (e.state === 'offline' || e.state === 'error') {
+      d.downSince ??= e.at;
+      d.downDetail = e.detail;
+      out.push(...this.checkDevice(d, e.at));
+    } else if (e.state === 'online') {
+      d.downSince = null;
+      if (d.raised.delete('connection')) out.push({ present: false, key: technicalKey(d.deviceId, 'connection'), at: e.at, why: `device online: ${e.detail}` });
+    }
+    // 'connecting' says nothing new: the silence timer and any offline run continue.
+    return out;
+  }
+
+  /** Store usage as a fraction of its budget (0..1). */
+  storeUsage(fraction: number, at: number): ConditionUpdate[] {
+    this.store.fraction = fraction;
+    this.store.at = at;
+    const pct = `${Math.round(fraction * 100)} %`;
+    if (!this.store.raised && fraction >= this.config.storeNearlyFullAt) {
+      this.store.raised = true;
+      return [{ present: true, spec: this.gatewaySpec('store', `Gateway store nearly full (${pct})`), at, why: `store at ${pct}` }];
+    }
+    if (this.store.raised && fraction < this.config.storeClearBelow) {
+      this.store.raised = false;
+      return [{ present: false, key: technicalKey('gateway', 'store'), at, why: `store down to ${pct}` }];
+    }
+    return [];
+  }
+
+  /** Whether the forwarder currently reaches the hub. */
+  hubReachable(reachable: boolean, at: number): ConditionUpdate[] {
+    if (reachable) {
+      this.hub.downSince = null;
+      if (this.hub.raised) {
+        this.hub.raised = false;
+        return [{ present: false, key: technicalKey('gateway', 'hub'), at, why: 'hub reachable again' }];
+      }
+      return [];
+    }
+    this.hub.downSince ??= at;
+    return this.checkHub(at);
+  }
+
+  tick(now: number): ConditionUpdate[] {
+    const out: ConditionUpdate[] = [];
+    for (const d of this.devices.values()) out.push(...this.checkDevice(d, now));
+    for (const [key, t] of this.metrics) out.push(...this.checkMetric(key, t, now));
+    out.push(...this.checkHub(now));
+    return out;
+  }
+
+  private checkDevice(d: DeviceTrack, now: number): ConditionUpdate[] {
+    const out: ConditionUpdate[] = [];
+    const silentMs = (this.config.devices?.[d.deviceId]?.silentAfterS ?? this.config.silentAfterS) * 1000;
+    if (!d.raised.has('no-data') && now - d.lastDataAt > silentMs) {
+      d.raised.add('no-data');
+      const s = Math.round((now - d.lastDataAt) / 1000);
+      out.push({ present: true, spec: this.deviceSpec(d, 'no-data', `No data from ${d.deviceId} for ${s} s`), at: now, why: `no event for ${s} s (expected within ${silentMs / 1000} s)` });
+    }
+    if (d.downSince !== null && !d.raised.has('connection') && now - d.downSince >= this.config.connectionAfterS * 1000) {
+      d.raised.add('connection');
+      out.push({ present: true, spec: this.deviceSpec(d, 'connection', `Device ${d.deviceId} disconnected: ${d.downDetail}`), at: now, why: `driver reports offline/error since ${new Date(d.downSince).toISOString()}: ${d.downDetail}` });
+    }
+    return out;
+  }
+
+  private checkMetric(key: string, t: MetricTrack, now: number): ConditionUpdate[] {
+    const out: ConditionUpdate[] = [];
+    const d = this.devices.get(t.deviceId);
+    if (!d) return out;
+    const offRaised = t.raised.has('sensor-off') || t.raised.has('lead-off');
+    if (t.offSince !== null && !offRaised && now - t.offSince >= this.config.sensorOffAfterS * 1000) {
+      t.raised.add(t.offKind);
+      const text = `${t.label} ${t.offKind === 'lead-off' ? 'LEAD OFF' : 'SENSOR OFF'}`;
+      out.push({ present: true, spec: this.metricSpec(key, t, d, t.offKind, text), at: now, why: `${t.offKind} reported for ${Math.round((now - t.offSince) / 1000)} s` });
+    }
+    const anyOff = t.raised.has('sensor-off') || t.raised.has('lead-off');
+    if (t.badSince !== null && !anyOff && !t.raised.has('invalid') && now - t.badSince >= this.config.invalidAfterS * 1000) {
+      t.raised.add('invalid');
+      const text = `${t.label} readings not valid (${t.badReasons.join(', ')})`;
+      out.push({ present: true, spec: this.metricSpec(key, t, d, 'invalid', text), at: now, why: `not valid for ${Math.round((now - t.badSince) / 1000)} s` });
+    }
+    return out;
+  }
+
+  private checkHub(now: number): ConditionUpdate[] {
+    if (this.hub.downSince === null || this.hub.raised) return [];
+    if (now - this.hub.downSince < this.config.hubUnreachableAfterS * 1000) return [];
+    this.hub.raised = true;
+    const s = Math.round((now - this.hub.downSince) / 1000);
+    return [{ present: true, spec: this.gatewaySpec('hub', `IoT Hub unreachable for ${s} s`), at: now, why: `hub unreachable since ${new Date(this.hub.downSince).toISOString()}` }];
+  }
+
+  private deviceSpec(d: DeviceTrack, kind: 'no-data' | 'connection', text: string): ConditionSpec {
+    const spec = this.base(technicalKey(d.deviceId, kind), d.bed, d.deviceId, kind, text);
+    if (d.patientId !== undefined) spec.patientId = d.patientId;
+    return spec;
+  }
+
+  private metricSpec(key: string, t: MetricTrack, d: DeviceTrack, kind: 'sensor-off' | 'lead-off' | 'invalid', text: string): ConditionSpec {
+    const spec = this.base(technicalKey(key, kind), d.bed, d.deviceId, kind, text);
+    spec.metric = t.metric;
+    if (d.patientId !== undefined) spec.patientId = d.patientId;
+    return spec;
+  }
+
+  private gatewaySpec(kind: 'store' | 'hub', text: string): ConditionSpec {
+    const spec = this.base(technicalKey('gateway', kind), GATEWAY_BED, 'gateway', kind, text);
+    if (kind === 'store') spec.value = this.store.fraction;
+    return spec;
+  }
+
+  private base(key: string, bed: string, deviceId: string, kind: TechnicalKind, text: string): ConditionSpec {
+    return {
+      key,
+      source: 'technical',
+      bed,
+      deviceId,
+      condition: { code: null, raw: { system: 'agent', code: `technical:${kind}`, text }, text },
+      priority: this.config.priorities[kind],
+      category: 'technical',
+    };
+  }
+}

@@ -1,0 +1,89 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfigFile, resolveSecret, validateConfig } from './load.js';
+import { registry } from '../../drivers/registry.js';
+import { DEFAULT_CONFIG_PATH } from '../paths.js';
+
+function problems(data: unknown): { path: string; message: string }[] {
+  try {
+    validateConfig(data, registry, 'test.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('config', () => {
+  it('loads the embedded default and fills in defaults', () => {
+    const c = loadConfigFile(DEFAULT_CONFIG_PATH, registry);
+    expect(c.store.synchronous).toBe('full');
+    expect(c.hub.mode).toBe('auto');
+    expect(c.hub.maxMessageBytes).toBe(65536);
+    expect(c.drivers[0]).toMatchObject({ name: 'ward-sim', type: 'simulator', enabled: true });
+  });
+
+  it('names the field and the allowed values for an enum', () => {
+    expect(problems({ log: { level: 'verbose' } })).toEqual([
+      { path: 'log.level', message: 'must be one of "fatal", "error", "warn", "info", "debug", "trace" (got "verbose")' },
+    ]);
+  });
+
+  it('names unknown fields and lists what is allowed there', () => {
+    const p = problems({ store: { pth: 'x' } });
+    expect(p).toHaveLength(1);
+    expect(p[0]!.path).toBe('store.pth');
+    expect(p[0]!.message).toMatch(/unknown field; allowed here: path, synchronous, commitIntervalMs/);
+  });
+
+  it('reports every problem at once, with array indices', () => {
+    const p = problems({
+      hub: { maxMessageBytes: 10 },
+      drivers: [{ name: 'a', type: 'simulator' }, { name: 'a', type: 'no-such-driver' }, { type: 'simulator' }],
+    });
+    const paths = p.map((x) => x.path);
+    expect(paths).toContain('hub.maxMessageBytes');
+    expect(paths).toContain('drivers[1].name');
+    expect(p.find((x) => x.path === 'drivers[1].type')!.message).toMatch(/unknown driver type "no-such-driver"; available: .*simulator/);
+    expect(paths).toContain('drivers[2].name');
+  });
+
+  it("validates a driver's options against that driver's own schema", () => {
+    const p = problems({ drivers: [{ name: 'sim', type: 'simulator', options: { beds: 'four' } }] });
+    expect(p.length).toBeGreaterThan(0);
+    expect(p[0]!.path).toBe('drivers[0].options.beds');
+  });
+
+  it('explains a bad secret shape without printing it', () => {
+    const p = problems({ hub: { connectionString: { vault: 'x' } } });
+    expect(p).toEqual([{ path: 'hub.connectionString', message: expect.stringMatching(/must be a string, \{ env: NAME \} or \{ file: PATH \}/) }]);
+  });
+
+  it('reports YAML syntax errors and unreadable files as config errors', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'store: [unclosed\n');
+    expect(() => loadConfigFile(bad, registry)).toThrow(/cannot parse/);
+    expect(() => loadConfigFile(join(dir, 'missing.yaml'), registry)).toThrow(/cannot read file: ENOENT/);
+  });
+
+  it('resolves secrets from env and files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const f = join(dir, 'cs');
+    writeFileSync(f, 'HostName=h;DeviceId=d;SharedAccessKey=k\n');
+    expect(resolveSecret({ file: f }, 'hub.connectionString')).toBe('HostName=h;DeviceId=d;SharedAccessKey=k');
+    expect(resolveSecret({ env: 'X_CS' }, 'hub.connectionString', { X_CS: 'abc' })).toBe('abc');
+    expect(resolveSecret({ env: 'X_CS' }, 'hub.connectionString', {})).toBeUndefined();
+    expect(() => resolveSecret({ file: join(dir, 'nope') }, 'hub.connectionString')).toThrow(/cannot read secret file .*ENOENT/);
+  });
+});
+
+describe('configuration reference', () => {
+  it('docs/configuration.md is generated from the current schemas (run `npm run config:docs` after a schema change)', async () => {
+    const { renderConfigDocs, CONFIG_DOCS_PATH } = await import('./docs.js');
+    const { readFileSync } = await import('node:fs');
+    expect(readFileSync(CONFIG_DOCS_PATH, 'utf8')).toBe(renderConfigDocs());
+  });
+});

@@ -1,0 +1,203 @@
+// Reads, validates and resolves the agent's configuration. A bad config fails here, at start,
+// with every problem named by its path — never later at the bedside.
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { configSchema } from './schema.js';
+import type { DriverFactory } from '../../drivers/types.js';
+
+export type Secret = string | { env: string } | { file: string };
+
+export interface DriverEntry {
+  name: string;
+  type: string;
+  enabled: boolean;
+  options: Record<string, unknown>;
+}
+
+export interface AgentConfig {
+  gateway: { id?: string; site?: string };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: 'auto' | 'always' | 'never' };
+  store: { path: string; synchronous: 'full' | 'normal'; commitIntervalMs: number };
+  hub: {
+    mode: 'auto' | 'off' | 'device' | 'module';
+    connectionString?: Secret;
+    caFile?: string;
+    maxMessageBytes: number;
+    batchDelayMs: number;
+    sendTimeoutMs: number;
+    retry: { initialDelayMs: number; maxDelayMs: number };
+    forwardWaveforms: boolean;
+  };
+  drivers: DriverEntry[];
+}
+
+export interface ConfigProblem {
+  /** Dotted path to the field, e.g. `drivers[0].options.beds`; empty for the whole file. */
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(
+      `invalid configuration in ${source}:\n` +
+        problems.map((p) => `  - ${p.path || '(top level)'}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, verbose: true });
+const validateTop = ajv.compile(configSchema);
+const driverValidators = new WeakMap<DriverFactory, ReturnType<Ajv['compile']>>();
+
+function toPath(instancePath: string, prefix = ''): string {
+  const parts = instancePath.split('/').slice(1);
+  let out = prefix;
+  for (const raw of parts) {
+    const p = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p;
+  }
+  return out;
+}
+
+function describe(value: unknown): string {
+  const s = JSON.stringify(value);
+  return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** Turns ajv's errors into one line per field, naming allowed values where the schema lists them. */
+export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = ''): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  // `oneOf` failures produce one error per branch plus a summary; the summary alone reads better.
+  const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
+  for (const e of errors) {
+    if (e.keyword !== 'oneOf' && [...oneOfPaths].some((p) => e.instancePath.startsWith(p))) continue;
+    let path = toPath(e.instancePath, prefix);
+    let message: string;
+    const got = describe(valueAt(data, e.instancePath));
+    switch (e.keyword) {
+      case 'enum':
+        message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')} (got ${got})`;
+        break;
+      case 'additionalProperties': {
+        const extra = (e.params as { additionalProperty: string }).additionalProperty;
+        path = path ? `${path}.${extra}` : extra;
+        const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+        message = `unknown field${allowed.length ? `; allowed here: ${allowed.join(', ')}` : ''}`;
+        break;
+      }
+      case 'required': {
+        const missing = (e.params as { missingProperty: string }).missingProperty;
+        path = path ? `${path}.${missing}` : missing;
+        message = 'is required';
+        break;
+      }
+      case 'oneOf':
+        message = `must be a string, { env: NAME } or { file: PATH } (got ${got})`;
+        break;
+      default:
+        message = `${e.message ?? 'is invalid'} (got ${got})`;
+    }
+    const key = `${path}|${message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      problems.push({ path, message });
+    }
+  }
+  return problems;
+}
+
+function valueAt(data: unknown, pointer: string): unknown {
+  let cur: unknown = data;
+  for (const raw of pointer.split('/').slice(1)) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[raw.replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return cur;
+}
+
+export function parseConfigText(text: string, source: string): unknown {
+  try {
+    // YAML is a superset of JSON, so one parser reads both.
+    return parseYaml(text, { prettyErrors: true }) ?? {};
+  } catch (err) {
+    throw new ConfigError(source, [{ path: '', message: `cannot parse: ${(err as Error).message.split('\n')[0]}` }]);
+  }
+}
+
+/**
+ * Validates a parsed config against the agent schema and each driver's own option schema.
+ * Fills in defaults. Throws ConfigError listing every problem.
+ */
+export function validateConfig(
+  data: unknown,
+  registry: ReadonlyMap<string, DriverFactory>,
+  source: string,
+): AgentConfig {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ConfigError(source, [{ path: '', message: 'must be a mapping (YAML) or object (JSON)' }]);
+  }
+  const problems: ConfigProblem[] = [];
+  if (!validateTop(data)) problems.push(...formatAjvErrors(validateTop.errors ?? [], data));
+  const drivers = (data as { drivers?: unknown }).drivers;
+  if (Array.isArray(drivers)) {
+    const names = new Set<string>();
+    drivers.forEach((d: unknown, i) => {
+      if (d === null || typeof d !== 'object') return;
+      const entry = d as Partial<DriverEntry>;
+      if (typeof entry.name === 'string') {
+        if (names.has(entry.name)) problems.push({ path: `drivers[${i}].name`, message: `duplicate name "${entry.name}"` });
+        names.add(entry.name);
+      }
+      if (typeof entry.type !== 'string') return;
+      const factory = registry.get(entry.type);
+      if (!factory) {
+        problems.push({
+          path: `drivers[${i}].type`,
+          message: `unknown driver type "${entry.type}"; available: ${[...registry.keys()].join(', ')}`,
+        });
+        return;
+      }
+      let validate = driverValidators.get(factory);
+      if (!validate) {
+        validate = ajv.compile(factory.configSchema);
+        driverValidators.set(factory, validate);
+      }
+      entry.options ??= {};
+      if (!validate(entry.options)) {
+        problems.push(...formatAjvErrors(validate.errors ?? [], entry.options, `drivers[${i}].options`));
+      }
+    });
+  }
+  if (problems.length) throw new ConfigError(source, problems);
+  return data as AgentConfig;
+}
+
+export function loadConfigFile(path: string, registry: ReadonlyMap<string, DriverFactory>): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, [{ path: '', message: `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  return validateConfig(parseConfigText(text, path), registry, path);
+}
+
+/** Resolves a Secret to its value. Errors name the field but never print the value. */
+export function resolveSecret(secret: Secret, field: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (typeof secret === 'string') return secret;
+  if ('env' in secret) return env[secret.env] || undefined;
+  try {
+    return readFileSync(secret.file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(field, [
+      { path: field, message: `cannot read secret file ${secret.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` },
+    ]);
+  }
+}

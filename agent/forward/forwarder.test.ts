@@ -1,0 +1,150 @@
+// Unit tests of the forwarder's loop against a scripted transport. The proof against the real SDK and a
+// real MQTT/TLS peer is in test/e2e/.
+import { describe, expect, it } from 'vitest';
+import { Outbox } from '../store/outbox.js';
+import { Metrics } from '../metrics.js';
+import { Forwarder } from './forwarder.js';
+import type { HubTransport, OutgoingMessage } from './azure.js';
+import { captureLog } from '../../test/support/log.js';
+
+class ScriptedTransport implements HubTransport {
+  readonly description = 'scripted';
+  readonly identity = 'dev';
+  sent: OutgoingMessage[] = [];
+  connects = 0;
+  up = true;
+  private listener: ((err: Error | undefined) => void) | null = null;
+  async connect() {
+    this.connects += 1;
+    if (!this.up) throw new Error('ECONNREFUSED');
+  }
+  async send(m: OutgoingMessage) {
+    if (!this.up) throw new Error('socket closed');
+    this.sent.push(m);
+  }
+  async disconnect() {}
+  onDisconnect(l: (err: Error | undefined) => void) {
+    this.listener = l;
+  }
+  drop() {
+    this.up = false;
+    this.listener?.(new Error('dropped'));
+  }
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const opts = { gatewayId: 'gw', maxMessageBytes: 4096, batchDelayMs: 20, sendTimeoutMs: 1000, retry: { initialDelayMs: 10, maxDelayMs: 40 } };
+const rec = (i: number, stream: 'alarms' | 'telemetry' = 'telemetry') => ({
+  stream,
+  cls: (stream === 'alarms' ? 0 : 1) as 0 | 1,
+  deviceId: 'd',
+  body: JSON.stringify({ i }),
+});
+const records = (m: OutgoingMessage) => (JSON.parse(m.body) as { records: { i: number }[] }).records.map((r) => r.i);
+
+describe('Forwarder', () => {
+  it('sends alarms before telemetry and deletes only acknowledged messages', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const { log } = captureLog();
+    box.append([rec(1), rec(2)]);
+    box.append([rec(3, 'alarms')]);
+    const f = new Forwarder(box, t, opts, log, new Metrics());
+    f.start();
+    await until(() => t.sent.length === 2);
+    expect(t.sent[0]!.stream).toBe('alarms');
+    expect(t.sent[0]!.properties).toEqual({ kind: 'alarm', schemaVersion: '1', gatewayId: 'gw' });
+    expect(records(t.sent[1]!)).toEqual([1, 2]);
+    await until(() => box.nextMessage() === null);
+    await f.stop();
+    box.close();
+  });
+
+  it('keeps retrying with backoff while the hub is down, then resends the same message id', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, opts, cap.log, metrics);
+    t.up = false;
+    box.append([rec(1)]);
+    f.start();
+    await until(() => t.connects >= 3);
+    expect(f.getStatus().state).toMatch(/backoff|connecting/);
+    expect(f.getStatus().downSince).not.toBeNull();
+    expect(cap.find('hub unreachable; keeping data in the store and retrying')).toBeDefined();
+    // A flood of new data while down must not turn backoff into a hot loop.
+    const before = t.connects;
+    for (let i = 0; i < 50; i++) {
+      box.append([rec(100 + i)]);
+      f.notify();
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    expect(t.connects - before).toBeLessThanOrEqual(3);
+    t.up = true;
+    await until(() => t.sent.length >= 1 && box.nextMessage() === null && box.pending('telemetry').records === 0);
+    const all = t.sent.flatMap(records);
+    expect(all).toEqual([1, ...Array.from({ length: 50 }, (_, i) => 100 + i)]);
+    expect(metrics.get('forward_retries_total')).toBeGreaterThanOrEqual(3);
+    await f.stop();
+    box.close();
+  });
+
+  it('resends an unacknowledged message with the same id after the connection drops mid-send', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const { log } = captureLog();
+    const ids: string[] = [];
+    const realSend = t.send.bind(t);
+    let first = true;
+    t.send = async (m) => {
+      ids.push(m.id);
+      if (first) {
+        first = false;
+        t.drop();
+        throw new Error('connection lost before PUBACK');
+      }
+      t.up = true;
+      return realSend(m);
+    };
+    t.connect = async () => {
+      t.connects += 1;
+      t.up = true;
+    };
+    box.append([rec(1), rec(2)]);
+    const f = new Forwarder(box, t, opts, log, new Metrics());
+    f.start();
+    await until(() => t.sent.length === 1);
+    expect(ids.length).toBe(2);
+    expect(ids[0]).toBe(ids[1]);
+    expect(records(t.sent[0]!)).toEqual([1, 2]);
+    await f.stop();
+    box.close();
+  });
+
+  it('holds telemetry up to batchDelayMs to fill a message, but sends alarms at once', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const { log } = captureLog();
+    const f = new Forwarder(box, t, { ...opts, batchDelayMs: 60_000 }, log, new Metrics());
+    f.start();
+    await until(() => f.getStatus().state === 'connected');
+    box.append([rec(1)]);
+    f.notify();
+    box.append([rec(2, 'alarms')]);
+    f.notify();
+    await until(() => t.sent.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(t.sent.map((m) => m.stream)).toEqual(['alarms']);
+    expect(box.pending('telemetry').records).toBe(1);
+    await f.stop();
+    box.close();
+  });
+});

@@ -1,0 +1,243 @@
+// The forwarder drains the outbox to the hub: alarms first, telemetry in arrival order, one message in flight,
+// each deleted from the store only after the hub's acknowledgement. While the hub is unreachable it retries
+// with capped exponential backoff (with jitter); the outbox keeps everything meanwhile.
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
+import { STREAMS, type Outbox, type PackedMessage, type Stream } from '../store/outbox.js';
+import { envelope, messageProperties } from './wire.js';
+import type { HubTransport } from './azure.js';
+
+export interface ForwarderOptions {
+  gatewayId: string;
+  maxMessageBytes: number;
+  batchDelayMs: number;
+  sendTimeoutMs: number;
+  retry: { initialDelayMs: number; maxDelayMs: number };
+}
+
+export type ForwarderState = 'connecting' | 'connected' | 'backoff' | 'stopped';
+
+export interface ForwarderStatus {
+  state: ForwarderState;
+  hub: string;
+  lastError: string | null;
+  lastSuccessAt: number | null;
+  /** When the current outage began (first failure since the last success), or null if connected. */
+  downSince: number | null;
+  sentMessages: number;
+  sentRecords: number;
+}
+
+class TimeoutError extends Error {}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export class Forwarder {
+  private state: ForwarderState = 'stopped';
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  /** While backing off, new data must not wake the loop, or an outage would become a hot retry loop. */
+  private wakeOnData = true;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private connected = false;
+  private failures = 0;
+  private readonly wrap: ReturnType<typeof envelope>;
+  private readonly status = {
+    lastError: null as string | null,
+    lastSuccessAt: null as number | null,
+    downSince: null as number | null,
+    sentMessages: 0,
+    sentRecords: 0,
+  };
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly transport: HubTransport,
+    private readonly opts: ForwarderOptions,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.wrap = envelope(opts.gatewayId);
+    transport.onDisconnect((err) => {
+      if (!this.connected) return;
+      this.connected = false;
+      this.log.warn({ hub: transport.description, err: err?.message }, 'hub connection lost; data stays in the store');
+      this.notify();
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run().catch((err: unknown) => {
+      // The loop catches per-iteration errors; reaching here is a bug, and forwarding must not silently stop.
+      this.log.fatal({ err }, 'forwarder loop crashed');
+      this.state = 'stopped';
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    this.loop = null;
+    await this.transport.disconnect().catch(() => undefined);
+    this.connected = false;
+    this.state = 'stopped';
+  }
+
+  /** New data was committed, or the connection dropped: wake the loop if it idles. */
+  notify(): void {
+    if (this.wakeOnData) this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  getStatus(): ForwarderStatus {
+    return { state: this.state, hub: this.transport.description, ...this.status };
+  }
+
+  private sleep(ms: number, wakeOnData: boolean): Promise<void> {
+    this.wakeOnData = wakeOnData;
+    return new Promise((resolve) => {
+      const done = () => {
+        if (this.wakeTimer) clearTimeout(this.wakeTimer);
+        this.wakeTimer = null;
+        this.wakeUp = null;
+        this.wakeOnData = true;
+        resolve();
+      };
+      this.wakeUp = done;
+      if (Number.isFinite(ms)) this.wakeTimer = setTimeout(done, Math.max(0, ms));
+    });
+  }
+
+  private backoffMs(): number {
+    const { initialDelayMs, maxDelayMs } = this.opts.retry;
+    const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.failures - 1, 20));
+    // Full jitter on the upper half, so a ward of gateways does not reconnect in lockstep after an outage.
+    return Math.round(base / 2 + (Math.random() * base) / 2);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (!this.connected) {
+        this.state = 'connecting';
+        try {
+          await withTimeout(this.transport.connect(), this.opts.sendTimeoutMs, 'connect');
+          this.connected = true;
+          this.state = 'connected';
+          this.log.info(
+            { hub: this.transport.description, backlog: this.backlog(), after: this.failures ? `${this.failures} failed attempts` : undefined },
+            'connected to hub; forwarding',
+          );
+          this.failures = 0;
+        } catch (err) {
+          await this.transport.disconnect().catch(() => undefined);
+          await this.failed(err, 'connect');
+          continue;
+        }
+      }
+      const message = this.nextMessage();
+      if (message === 'wait') continue;
+      if (!message) {
+        await this.sleep(this.untilTelemetryDue(), true);
+        continue;
+      }
+      await this.sendOne(message);
+    }
+  }
+
+  /** The next message to send, packing one if a stream is due; null if nothing is due. */
+  private nextMessage(): PackedMessage | null | 'wait' {
+    const existing = this.outbox.nextMessage();
+    if (existing) return existing;
+    for (const stream of STREAMS) {
+      if (this.isDue(stream)) {
+        return this.outbox.pack(stream, this.opts.maxMessageBytes, this.wrap) ?? 'wait';
+      }
+    }
+    return null;
+  }
+
+  private isDue(stream: Stream, now = Date.now()): boolean {
+    const p = this.outbox.pending(stream);
+    if (p.records === 0) return false;
+    if (stream === 'alarms') return true;
+    return p.bytes >= this.opts.maxMessageBytes * 0.9 || now - (p.oldestAt ?? now) >= this.opts.batchDelayMs;
+  }
+
+  private untilTelemetryDue(now = Date.now()): number {
+    const p = this.outbox.pending('telemetry');
+    if (p.records === 0 || p.oldestAt === null) return Infinity;
+    return Math.max(0, p.oldestAt + this.opts.batchDelayMs - now);
+  }
+
+  private async sendOne(m: PackedMessage): Promise<void> {
+    const started = Date.now();
+    try {
+      this.outbox.recordAttempt(m.id);
+      await withTimeout(
+        this.transport.send({
+          id: m.id,
+          stream: m.stream,
+          body: m.body,
+          properties: messageProperties(m.stream, this.opts.gatewayId),
+        }),
+        this.opts.sendTimeoutMs,
+        `send ${m.id}`,
+      );
+    } catch (err) {
+      this.connected = false;
+      await this.transport.disconnect().catch(() => undefined);
+      this.metrics.inc('forward_failures_total', { stream: m.stream });
+      await this.failed(err, `send ${m.id}`);
+      return;
+    }
+    this.outbox.acknowledge(m.id);
+    const now = Date.now();
+    this.status.lastSuccessAt = now;
+    this.status.downSince = null;
+    this.status.sentMessages += 1;
+    this.status.sentRecords += m.count;
+    this.metrics.inc('forward_messages_total', { stream: m.stream });
+    this.metrics.inc('forward_records_total', { stream: m.stream }, m.count);
+    this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, now - started);
+    if (m.attempts > 0) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
+  }
+
+  private async failed(err: unknown, what: string): Promise<void> {
+    this.failures += 1;
+    this.status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
+    this.status.downSince ??= Date.now();
+    const delay = this.backoffMs();
+    this.state = 'backoff';
+    this.metrics.inc('forward_retries_total');
+    // First failure and then every tenth at warn, so a long outage is visible without flooding the log.
+    const level = this.failures === 1 || this.failures % 10 === 0 ? 'warn' : 'debug';
+    this.log[level](
+      { hub: this.transport.description, err: this.status.lastError, attempt: this.failures, retryInMs: delay, backlog: this.backlog() },
+      'hub unreachable; keeping data in the store and retrying',
+    );
+    if (this.running) await this.sleep(delay, false);
+  }
+
+  private backlog() {
+    const t = this.outbox.pending('telemetry');
+    const a = this.outbox.pending('alarms');
+    return { telemetryRecords: t.records, alarmRecords: a.records, messages: this.outbox.unackedMessages() };
+  }
+}

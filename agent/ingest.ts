@@ -1,0 +1,181 @@
+// Ingest: the stage between drivers and everything downstream. It normalises what drivers emit, commits it
+// to the outbox (group commit: everything that arrives within commitIntervalMs goes in one transaction), then
+// — only after the commit — resolves the drivers' promises and hands the events to downstream listeners
+// (alarm engine, display, model). Data moves one way: drivers → ingest → store → listeners / forwarder.
+import type { Logger } from 'pino';
+import type { DriverEvent } from './model/reading.js';
+import type { Metrics } from './metrics.js';
+import type { Outbox, OutboxRecord } from './store/outbox.js';
+import { alarmRecord, deviceStatusRecord, numericRecord, waveformRecord } from './forward/wire.js';
+
+export interface IngestOptions {
+  commitIntervalMs: number;
+  forwardWaveforms: boolean;
+}
+
+export type IngestListener = (events: readonly DriverEvent[]) => void;
+
+interface Pending {
+  records: OutboxRecord[];
+  events: DriverEvent[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class IngestRefusedError extends Error {
+  constructor(message: string, override readonly cause: unknown) {
+    super(message);
+    this.name = 'IngestRefusedError';
+  }
+}
+
+/**
+ * Makes a driver event safe to store: non-finite numbers become null with quality 'invalid', so that a
+ * NaN from a device can never be shown or forwarded as a value.
+ */
+export function normalise(e: DriverEvent): DriverEvent {
+  if (e.kind === 'numeric' && typeof e.value === 'number' && !Number.isFinite(e.value)) {
+    return {
+      ...e,
+      value: null,
+      quality: { state: 'invalid', reasons: [...(e.quality.reasons ?? []), 'not-a-finite-number'] },
+    };
+  }
+  if (e.kind === 'waveform' && e.samples.some((s) => !Number.isFinite(s))) {
+    return {
+      ...e,
+      samples: e.samples.map((s) => (Number.isFinite(s) ? s : 0)),
+      quality: {
+        state: e.quality.state === 'valid' ? 'questionable' : e.quality.state,
+        reasons: [...(e.quality.reasons ?? []), 'non-finite-samples-zeroed'],
+      },
+    };
+  }
+  return e;
+}
+
+export function toRecord(e: DriverEvent, forwardWaveforms: boolean): OutboxRecord | null {
+  switch (e.kind) {
+    case 'numeric':
+      return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: JSON.stringify(numericRecord(e)) };
+    case 'waveform':
+      return forwardWaveforms
+        ? { stream: 'telemetry', cls: 2, deviceId: e.deviceId, body: JSON.stringify(waveformRecord(e)) }
+        : null;
+    case 'alarm':
+      return { stream: 'alarms', cls: 0, deviceId: e.deviceId, body: JSON.stringify(alarmRecord(e)) };
+    case 'device-status':
+      return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: JSON.stringify(deviceStatusRecord(e)) };
+  }
+}
+
+export class Ingest {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly listeners: IngestListener[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly opts: IngestOptions,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    /** Called after each commit, e.g. to wake the forwarder. */
+    private readonly onCommitted: () => void = () => {},
+  ) {}
+
+  /** Listeners see events after they were committed. One failing listener does not stop the others. */
+  subscribe(listener: IngestListener): void {
+    this.listeners.push(listener);
+  }
+
+  accept(source: string, events: DriverEvent[]): Promise<void> {
+    if (this.closed) return Promise.reject(new IngestRefusedError('agent is stopping', null));
+    if (events.length === 0) return Promise.resolve();
+    const normalised = events.map(normalise);
+    const records: OutboxRecord[] = [];
+    for (const e of normalised) {
+      const r = toRecord(e, this.opts.forwardWaveforms);
+      if (r) records.push(r);
+    }
+    this.metrics.inc('ingest_events_total', { source }, events.length);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ records, events: normalised, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.commit();
+    }, this.opts.commitIntervalMs);
+  }
+
+  /** Commits what is queued now. */
+  commit(): void {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const records = batch.flatMap((p) => p.records);
+    try {
+      this.outbox.append(records);
+    } catch (err) {
+      // Nothing of this batch was committed (one transaction). Refuse it loudly; senders that can retry
+      // (HL7 gets a NAK) will. Try the emits one by one so one bad record does not refuse the rest.
+      if (batch.length > 1) {
+        this.afterCommit(batch.filter((p) => this.commitOne(p)));
+        return;
+      }
+      this.refuse(batch[0]!, err);
+      return;
+    }
+    for (const p of batch) p.resolve();
+    this.afterCommit(batch);
+  }
+
+  private commitOne(p: Pending): boolean {
+    try {
+      this.outbox.append(p.records);
+      p.resolve();
+      return true;
+    } catch (err) {
+      this.refuse(p, err);
+      return false;
+    }
+  }
+
+  private refuse(p: Pending, err: unknown): void {
+    const code = (err as { code?: string }).code;
+    this.metrics.inc('ingest_refused_total', { reason: code ?? (err as Error).name ?? 'error' }, p.events.length);
+    this.log.error(
+      { err, code, events: p.events.length, devices: [...new Set(p.events.map((e) => e.deviceId))] },
+      'store refused events; the sender is told they were not accepted',
+    );
+    p.reject(new IngestRefusedError(`store refused: ${(err as Error).message}`, err));
+  }
+
+  private afterCommit(batch: Pending[]): void {
+    const committed = batch.flatMap((p) => p.events);
+    if (committed.length === 0) return;
+    this.metrics.inc('store_committed_total', undefined, committed.length);
+    this.onCommitted();
+    for (const l of this.listeners) {
+      try {
+        l(committed);
+      } catch (err) {
+        this.metrics.inc('listener_errors_total');
+        this.log.error({ err }, 'ingest listener failed; other listeners still ran');
+      }
+    }
+  }
+
+  /** Commits anything queued and refuses further events. */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.commit();
+    this.closed = true;
+  }
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// Command line entry point.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfigFile } from './config/load.js';
+import { DEFAULT_CONFIG_PATH } from './paths.js';
+import { createLogger } from './log.js';
+import { Agent } from './agent.js';
+import { registry } from '../drivers/registry.js';
+
+const USAGE = `Usage: bedside-agent [options]
+
+Edge gateway agent for bedside medical devices. NOT a certified medical device:
+its alarms are secondary and advisory; the devices' own alarms remain primary.
+
+Options:
+  -c, --config FILE   configuration file (YAML or JSON). Default: $AGENT_CONFIG,
+                      else the embedded default (simulated ward, local store, no cloud)
+      --check         validate the configuration and exit (0 = valid, 2 = invalid)
+      --print-default print the embedded default configuration and exit
+  -h, --help          this help
+
+Exit codes: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration.`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        check: { type: 'boolean' },
+        'print-default': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args['print-default']) {
+    process.stdout.write(readFileSync(DEFAULT_CONFIG_PATH, 'utf8'));
+    return 0;
+  }
+  const path = args.config ?? (process.env.AGENT_CONFIG || DEFAULT_CONFIG_PATH);
+
+  let config;
+  try {
+    config = loadConfigFile(path, registry);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (args.check) {
+    process.stdout.write(`${path}: valid\n`);
+    return 0;
+  }
+
+  const log = createLogger(config.log);
+  log.info({ config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid }, 'bedside edge gateway agent starting');
+  let agent: Agent;
+  try {
+    agent = new Agent({ config, registry, log });
+  } catch (err) {
+    log.fatal({ err }, 'cannot start');
+    return 1;
+  }
+
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      void agent.stop().then(resolve);
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+  process.on('uncaughtException', (err) => {
+    // State may be inconsistent: log and exit non-zero so that the supervisor (IoT Edge) restarts us.
+    // Everything accepted is already committed to the store.
+    log.fatal({ err }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled promise rejection; exiting');
+    process.exit(1);
+  });
+
+  await agent.start();
+  await stopped;
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,70 @@
+// IEEE 11073-10101 nomenclature: the subset the agent names in code.
+// Codes are context-free (partition << 16 | term code). Drivers with vendor vocabularies map into
+// these through their own tables; anything not here is still carried, with its raw code.
+import type { MdcCode, Unit } from './reading.js';
+
+function term(refid: string, code: number): MdcCode {
+  return { code, refid };
+}
+
+/** Metrics (partition 2, SCADA) used by the simulator, rules and NEWS2. */
+export const MDC = {
+  ECG_HEART_RATE: term('MDC_ECG_HEART_RATE', 147842),
+  PULS_RATE: term('MDC_PULS_RATE', 149514),
+  PULS_OXIM_PULS_RATE: term('MDC_PULS_OXIM_PULS_RATE', 149530),
+  PULS_OXIM_SAT_O2: term('MDC_PULS_OXIM_SAT_O2', 150456),
+  PULS_OXIM_PLETH: term('MDC_PULS_OXIM_PLETH', 150452),
+  RESP_RATE: term('MDC_RESP_RATE', 151562),
+  TTHOR_RESP_RATE: term('MDC_TTHOR_RESP_RATE', 151570),
+  PRESS_BLD_NONINV: term('MDC_PRESS_BLD_NONINV', 150020),
+  PRESS_BLD_NONINV_SYS: term('MDC_PRESS_BLD_NONINV_SYS', 150021),
+  PRESS_BLD_NONINV_DIA: term('MDC_PRESS_BLD_NONINV_DIA', 150022),
+  PRESS_BLD_NONINV_MEAN: term('MDC_PRESS_BLD_NONINV_MEAN', 150023),
+  PRESS_BLD_ART_ABP_SYS: term('MDC_PRESS_BLD_ART_ABP_SYS', 150033),
+  PRESS_BLD_ART_ABP_DIA: term('MDC_PRESS_BLD_ART_ABP_DIA', 150034),
+  PRESS_BLD_ART_ABP_MEAN: term('MDC_PRESS_BLD_ART_ABP_MEAN', 150035),
+  TEMP_BODY: term('MDC_TEMP_BODY', 150364),
+  ECG_ELEC_POTL_I: term('MDC_ECG_ELEC_POTL_I', 131329),
+  ECG_ELEC_POTL_II: term('MDC_ECG_ELEC_POTL_II', 131330),
+  ECG_ELEC_POTL_III: term('MDC_ECG_ELEC_POTL_III', 131389),
+  CONC_AWAY_CO2_ET: term('MDC_CONC_AWAY_CO2_ET', 151708),
+} as const;
+
+/** Units (partition 4, DIM) with their UCUM equivalents. */
+export const UNITS = {
+  BEAT_PER_MIN: { ucum: '/min', mdc: term('MDC_DIM_BEAT_PER_MIN', 264864) },
+  RESP_PER_MIN: { ucum: '/min', mdc: term('MDC_DIM_RESP_PER_MIN', 264928) },
+  PERCENT: { ucum: '%', mdc: term('MDC_DIM_PERCENT', 262688) },
+  MMHG: { ucum: 'mm[Hg]', mdc: term('MDC_DIM_MMHG', 266016) },
+  DEGC: { ucum: 'Cel', mdc: term('MDC_DIM_DEGC', 268192) },
+  MILLI_VOLT: { ucum: 'mV', mdc: term('MDC_DIM_MILLI_VOLT', 266418) },
+  DIMLESS: { ucum: '1', mdc: term('MDC_DIM_DIMLESS', 262656) },
+  MILLI_L: { ucum: 'mL', mdc: term('MDC_DIM_MILLI_L', 263762) },
+  CM_H2O: { ucum: 'cm[H2O]', mdc: term('MDC_DIM_CM_H2O', 266048) },
+} as const satisfies Record<string, Unit>;
+
+const byCode = new Map<number, MdcCode>();
+const byRefid = new Map<string, MdcCode>();
+for (const t of [...Object.values(MDC), ...Object.values(UNITS).map((u) => u.mdc)]) {
+  byCode.set(t.code, t);
+  byRefid.set(t.refid, t);
+}
+const unitByMdcCode = new Map<number, Unit>(Object.values(UNITS).map((u) => [u.mdc.code, u]));
+
+export function mdcByCode(code: number): MdcCode | undefined {
+  return byCode.get(code);
+}
+
+export function mdcByRefid(refid: string): MdcCode | undefined {
+  return byRefid.get(refid);
+}
+
+/** The Unit for an MDC unit code, with UCUM filled in when we know it. */
+export function unitByMdc(code: number): Unit | undefined {
+  return unitByMdcCode.get(code);
+}
+
+/** Context-free code from a partition and a term code, as IEEE 11073-10101 defines it. */
+export function contextFree(partition: number, termCode: number): number {
+  return partition * 65536 + termCode;
+}

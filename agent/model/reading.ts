@@ -1,0 +1,117 @@
+// The one data model every driver emits and every later stage consumes.
+// Times are milliseconds since the Unix epoch (UTC); JSON output turns them into ISO 8601 strings.
+
+/** IEEE 11073-10101 term: context-free numeric code (partition << 16 | term code) and its reference id. */
+export interface MdcCode {
+  code: number;
+  refid: string;
+}
+
+/** A code in the sender's own vocabulary, kept verbatim when there is no MDC mapping (never dropped). */
+export interface RawCode {
+  /** Code system, e.g. "MDC" (unknown to our table), "medibus", "intellivue", "modbus", or an HL7 coding system name. */
+  system: string;
+  code: string;
+  text?: string;
+}
+
+export interface Unit {
+  /** UCUM case-sensitive code, e.g. "/min", "%", "mm[Hg]", "Cel". Empty string for dimensionless. */
+  ucum: string;
+  /** IEEE 11073 unit code (MDC_DIM_*), when known. */
+  mdc?: MdcCode;
+}
+
+/**
+ * Quality of a value as the device or the gateway judged it. `reasons` say why it is not valid,
+ * e.g. "sensor-off", "lead-off", "artifact", "demo-data", "out-of-range", "device-flag:<x>".
+ */
+export type QualityState = 'valid' | 'questionable' | 'invalid' | 'unavailable';
+export interface Quality {
+  state: QualityState;
+  reasons?: string[];
+}
+
+/** Where the reading came from and who it belongs to. */
+export interface Origin {
+  /** Stable id of the device: EUI-64, serial number or configured id. */
+  deviceId: string;
+  /** Bed or point of care; absent when the device does not say and config does not assign one. */
+  bed?: string;
+  /** Patient identifier when known (a PHI field: pseudonymised before forwarding when configured). */
+  patientId?: string;
+  /** Name of the driver instance (from config) that produced it. */
+  source: string;
+}
+
+export interface NumericReading extends Origin {
+  kind: 'numeric';
+  /** MDC term; null when the device's code is not in our tables (then `raw` carries it). */
+  mdc: MdcCode | null;
+  raw?: RawCode;
+  /** Number for measurements, string for coded/enumerated or text observations, null when unavailable. */
+  value: number | string | null;
+  unit: Unit;
+  /** Time the device says it measured, or null if it does not say. */
+  deviceTime: number | null;
+  /** Time the gateway received it. */
+  receivedAt: number;
+  quality: Quality;
+}
+
+export interface WaveformSegment extends Origin {
+  kind: 'waveform';
+  mdc: MdcCode | null;
+  raw?: RawCode;
+  unit: Unit;
+  /** Device time of the first sample (or gateway time if the device gives none). */
+  startTime: number;
+  sampleRateHz: number;
+  samples: number[];
+  receivedAt: number;
+  quality: Quality;
+}
+
+export type Reading = NumericReading | WaveformSegment;
+
+/** IEC 60601-1-8 alarm priority; 'none' for informational signals some devices report. */
+export type AlarmPriority = 'high' | 'medium' | 'low' | 'none';
+
+/**
+ * An alarm condition as a source reports it (device alarm lists, HL7 PCD-04, the agent's own rules).
+ * The alarm pipeline turns these into managed alarms with states and audit.
+ */
+export interface AlarmEvent extends Origin {
+  kind: 'alarm';
+  /** Identifier of this alarm instance at its source, stable across its phases. */
+  alarmId: string;
+  /** What the alarm is about: MDC event code (MDC_EVT_*) when known. */
+  condition: MdcCode | null;
+  raw?: RawCode;
+  /** Human text as the source gives it, e.g. "SpO2 LOW". */
+  text: string;
+  priority: AlarmPriority;
+  category: 'physiological' | 'technical';
+  /** start / continue / end of the condition (PCD-04 event phase). */
+  phase: 'start' | 'continue' | 'end';
+  /** The metric that triggered it, and its value, when known. */
+  sourceMetric?: MdcCode | null;
+  value?: number | string | null;
+  unit?: Unit;
+  deviceTime: number | null;
+  receivedAt: number;
+}
+
+/** Connection / health state of one device as its driver sees it. */
+export type DeviceState = 'connecting' | 'online' | 'silent' | 'offline' | 'error';
+
+export interface DeviceStatusEvent extends Origin {
+  kind: 'device-status';
+  state: DeviceState;
+  /** Why, in words an engineer can act on: "no data for 12 s", "ECONNREFUSED 10.0.0.5:502". */
+  detail: string;
+  at: number;
+}
+
+/** Everything a driver can emit into the pipeline. */
+export type DriverEvent = Reading | AlarmEvent | DeviceStatusEvent;

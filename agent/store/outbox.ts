@@ -1,0 +1,275 @@
+// The durable store-and-forward outbox on SQLite (better-sqlite3, WAL).
+//
+// Two tables:
+//   outbox   — accepted records not yet packed into a message, in arrival order (seq).
+//   messages — packed messages awaiting the hub's acknowledgement. A message's id and body are fixed when it is
+//              packed, so a resend after a restart carries the same id and the same content.
+// A record counts as accepted once append() has committed. Rows leave `outbox` only by being packed into a
+// message in the same transaction, and a message is deleted only when the hub acknowledged it.
+// The store does not send; the forwarder reads from it.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+
+export type Stream = 'alarms' | 'telemetry';
+/** Order in which streams are drained: alarms first. */
+export const STREAMS: readonly Stream[] = ['alarms', 'telemetry'];
+
+/** Eviction class, lowest evicted last: 0 alarms and audit, 1 numerics and events, 2 waveforms. */
+export type RecordClass = 0 | 1 | 2;
+
+export interface OutboxRecord {
+  stream: Stream;
+  cls: RecordClass;
+  deviceId: string;
+  /** One JSON value (an entry of a message's `records` array). */
+  body: string;
+}
+
+export interface PackedMessage {
+  id: string;
+  stream: Stream;
+  firstSeq: number;
+  lastSeq: number;
+  count: number;
+  body: string;
+  createdAt: number;
+  attempts: number;
+}
+
+export interface PendingStats {
+  records: number;
+  bytes: number;
+  /** created_at of the oldest unpacked record, or null. */
+  oldestAt: number | null;
+}
+
+export interface OutboxOptions {
+  synchronous?: 'full' | 'normal';
+  /** A single record larger than this is refused at append (it could never be sent). */
+  maxRecordBytes?: number;
+}
+
+export class RecordTooLargeError extends Error {
+  constructor(readonly bytes: number, readonly limit: number, readonly deviceId: string) {
+    super(`record of ${bytes} bytes from device ${deviceId} exceeds the limit of ${limit} bytes`);
+    this.name = 'RecordTooLargeError';
+  }
+}
+
+/** Builds a message body from its id and entries (the forwarder owns the envelope format). */
+export type Envelope = (messageId: string, stream: Stream, entries: string[]) => string;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS outbox (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream     TEXT    NOT NULL,
+  cls        INTEGER NOT NULL,
+  device_id  TEXT    NOT NULL,
+  created_at INTEGER NOT NULL,
+  bytes      INTEGER NOT NULL,
+  body       TEXT    NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS outbox_stream_seq ON outbox (stream, seq);
+CREATE TABLE IF NOT EXISTS messages (
+  id         TEXT    PRIMARY KEY,
+  stream     TEXT    NOT NULL,
+  first_seq  INTEGER NOT NULL,
+  last_seq   INTEGER NOT NULL,
+  count      INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  body       TEXT    NOT NULL
+) STRICT;
+`;
+
+interface MessageRow {
+  id: string;
+  stream: Stream;
+  first_seq: number;
+  last_seq: number;
+  count: number;
+  created_at: number;
+  attempts: number;
+  body: string;
+}
+
+function toMessage(r: MessageRow): PackedMessage {
+  return {
+    id: r.id,
+    stream: r.stream,
+    firstSeq: r.first_seq,
+    lastSeq: r.last_seq,
+    count: r.count,
+    createdAt: r.created_at,
+    attempts: r.attempts,
+    body: r.body,
+  };
+}
+
+export class Outbox {
+  readonly path: string;
+  /** Random id of this store file, part of every message id so that a fresh store never reuses an id. */
+  readonly storeId: string;
+  private readonly db: Database.Database;
+  private readonly maxRecordBytes: number;
+  private readonly pendingByStream = new Map<Stream, PendingStats>();
+  private readonly insertStmt: Database.Statement;
+  private readonly appendTx: (records: OutboxRecord[], now: number) => { firstSeq: number; lastSeq: number };
+
+  constructor(path: string, opts: OutboxOptions = {}) {
+    this.path = path;
+    this.maxRecordBytes = opts.maxRecordBytes ?? 200_000;
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
+    if (existing) {
+      this.storeId = existing.value;
+    } else {
+      this.storeId = randomBytes(4).toString('hex');
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
+    }
+    this.insertStmt = this.db.prepare(
+      'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.appendTx = this.db.transaction((records: OutboxRecord[], now: number) => {
+      let firstSeq = 0;
+      let lastSeq = 0;
+      for (const r of records) {
+        const bytes = Buffer.byteLength(r.body);
+        const info = this.insertStmt.run(r.stream, r.cls, r.deviceId, now, bytes, r.body);
+        lastSeq = Number(info.lastInsertRowid);
+        if (!firstSeq) firstSeq = lastSeq;
+      }
+      return { firstSeq, lastSeq };
+    });
+    this.loadPendingStats();
+  }
+
+  private loadPendingStats(): void {
+    for (const s of STREAMS) this.pendingByStream.set(s, { records: 0, bytes: 0, oldestAt: null });
+    const rows = this.db
+      .prepare<[], { stream: Stream; n: number; b: number; oldest: number }>(
+        'SELECT stream, count(*) AS n, sum(bytes) AS b, min(created_at) AS oldest FROM outbox GROUP BY stream',
+      )
+      .all();
+    for (const r of rows) this.pendingByStream.set(r.stream, { records: r.n, bytes: r.b, oldestAt: r.oldest });
+  }
+
+  /**
+   * Commits records in one transaction. When this returns, they are accepted: on disk (per `synchronous`)
+   * and they will be forwarded. Throws (nothing committed) if any record is too large or SQLite fails
+   * (e.g. SQLITE_FULL when the disk is full).
+   */
+  append(records: OutboxRecord[], now = Date.now()): { firstSeq: number; lastSeq: number } {
+    for (const r of records) {
+      const bytes = Buffer.byteLength(r.body);
+      if (bytes > this.maxRecordBytes) throw new RecordTooLargeError(bytes, this.maxRecordBytes, r.deviceId);
+    }
+    if (records.length === 0) return { firstSeq: 0, lastSeq: 0 };
+    const range = this.appendTx(records, now);
+    for (const r of records) {
+      const p = this.pendingByStream.get(r.stream)!;
+      p.records += 1;
+      p.bytes += Buffer.byteLength(r.body);
+      p.oldestAt ??= now;
+    }
+    return range;
+  }
+
+  pending(stream: Stream): PendingStats {
+    return { ...this.pendingByStream.get(stream)! };
+  }
+
+  /**
+   * Moves the oldest unpacked records of a stream into one message whose body stays within maxBytes
+   * (`overheadBytes` reserved for the envelope). Returns null if nothing is pending.
+   */
+  pack(stream: Stream, maxBytes: number, envelope: Envelope, now = Date.now()): PackedMessage | null {
+    const overhead = Buffer.byteLength(envelope('x'.repeat(40), stream, []));
+    const tx = this.db.transaction((): PackedMessage | null => {
+      const rows = this.db
+        .prepare<[Stream], { seq: number; bytes: number; body: string }>(
+          'SELECT seq, bytes, body FROM outbox WHERE stream = ? ORDER BY seq',
+        )
+        .iterate(stream);
+      const entries: string[] = [];
+      let firstSeq = 0;
+      let lastSeq = 0;
+      let size = overhead;
+      let bytes = 0;
+      for (const row of rows) {
+        // +1 for the comma between entries. The first entry always goes in, so a large record still moves.
+        if (entries.length > 0 && size + row.bytes + 1 > maxBytes) {
+          rows.return?.();
+          break;
+        }
+        entries.push(row.body);
+        if (!firstSeq) firstSeq = row.seq;
+        lastSeq = row.seq;
+        size += row.bytes + 1;
+        bytes += row.bytes;
+      }
+      if (entries.length === 0) return null;
+      const id = `${this.storeId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
+      const body = envelope(id, stream, entries);
+      this.db
+        .prepare(
+          'INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(id, stream, firstSeq, lastSeq, entries.length, now, body);
+      this.db.prepare('DELETE FROM outbox WHERE stream = ? AND seq BETWEEN ? AND ?').run(stream, firstSeq, lastSeq);
+      const p = this.pendingByStream.get(stream)!;
+      p.records -= entries.length;
+      p.bytes -= bytes;
+      if (p.records === 0) p.oldestAt = null;
+      else
+        p.oldestAt =
+          this.db
+            .prepare<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1')
+            .get(stream)?.t ?? null;
+      return { id, stream, firstSeq, lastSeq, count: entries.length, body, createdAt: now, attempts: 0 };
+    });
+    return tx();
+  }
+
+  /** The next message to send: alarms before telemetry, then in packing order. */
+  nextMessage(): PackedMessage | null {
+    const row = this.db
+      .prepare<[], MessageRow>(
+        "SELECT * FROM messages ORDER BY CASE stream WHEN 'alarms' THEN 0 ELSE 1 END, first_seq LIMIT 1",
+      )
+      .get();
+    return row ? toMessage(row) : null;
+  }
+
+  /** Messages packed but not yet acknowledged, per stream. */
+  unackedMessages(): { alarms: number; telemetry: number } {
+    const out = { alarms: 0, telemetry: 0 };
+    for (const r of this.db
+      .prepare<[], { stream: Stream; n: number }>('SELECT stream, count(*) AS n FROM messages GROUP BY stream')
+      .all()) {
+      out[r.stream] = r.n;
+    }
+    return out;
+  }
+
+  recordAttempt(id: string): void {
+    this.db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?').run(id);
+  }
+
+  /** The hub acknowledged the message: it may go. */
+  acknowledge(id: string): void {
+    this.db.prepare('DELETE FROM messages WHERE id = ?').run(id);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

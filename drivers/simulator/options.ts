@@ -1,0 +1,135 @@
+// Options of the `simulator` driver, their defaults, and the scenario step type shared by config and API.
+
+export const EPISODE_KINDS = ['desaturation', 'tachycardia', 'sensor-off', 'lead-off'] as const;
+export type EpisodeKind = (typeof EPISODE_KINDS)[number];
+
+/** Vital signs a scenario can set. MAP is never set: it follows from sys and dia, as a monitor computes it. */
+export const VITALS = ['hr', 'pr', 'spo2', 'rr', 'sys', 'dia', 'temp'] as const;
+export type Vital = (typeof VITALS)[number];
+export type VitalValues = Partial<Record<Vital, number>>;
+
+/** A bed by its 1-based number (1 = first bed) or by its name (e.g. "ICU-01"). */
+export type BedRef = number | string;
+
+/** One scripted change, `atS` seconds after the driver started. Any combination of the fields may be given. */
+export interface ScenarioStep {
+  atS: number;
+  bed: BedRef;
+  /** Hold these values exactly (no noise, no bounds) until released. */
+  set?: VitalValues;
+  /** Release held values: a list, or "all". The random walk continues from the held value. */
+  release?: Vital[] | 'all';
+  /** Start an episode now. */
+  episode?: EpisodeKind;
+  /** Total length of that episode in seconds; random when absent; `Infinity` (API only) = until ended. */
+  durationS?: number;
+  /** Target of a desaturation (SpO2 %) or tachycardia (HR /min); random in the usual range when absent. */
+  target?: number;
+  /** End an episode of this kind now (physiological ones recover over their ramp). */
+  end?: EpisodeKind;
+  /** Take a non-invasive blood pressure measurement now. */
+  nibp?: boolean;
+}
+
+export interface SimulatorOptions {
+  beds?: number;
+  bedPrefix?: string;
+  deviceIdPrefix?: string;
+  patientIds?: boolean;
+  seed?: number;
+  staggerBeds?: boolean;
+  numericPeriodMs?: number;
+  nibpIntervalS?: number;
+  waveforms?: boolean;
+  ecgRateHz?: number;
+  plethRateHz?: number;
+  waveformChunkMs?: number;
+  episodesPerHour?: number;
+  episodeKinds?: EpisodeKind[];
+  scenario?: ScenarioStep[];
+}
+
+export type ResolvedOptions = Required<SimulatorOptions>;
+
+export const DEFAULTS: ResolvedOptions = {
+  beds: 4,
+  bedPrefix: 'ICU-',
+  deviceIdPrefix: 'sim-monitor-',
+  patientIds: false,
+  seed: 1,
+  staggerBeds: true,
+  numericPeriodMs: 1000,
+  nibpIntervalS: 300,
+  waveforms: true,
+  ecgRateHz: 250,
+  plethRateHz: 125,
+  waveformChunkMs: 1000,
+  episodesPerHour: 1,
+  episodeKinds: [...EPISODE_KINDS],
+  scenario: [],
+};
+
+export class SimulatorConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimulatorConfigError';
+  }
+}
+
+/**
+ * Fills in defaults and checks what the JSON Schema cannot (the agent validates the schema first; tests and
+ * benchmarks that construct the driver directly get the same checks here).
+ */
+export function resolveOptions(options: SimulatorOptions | undefined): ResolvedOptions {
+  const o: ResolvedOptions = { ...DEFAULTS };
+  for (const [k, v] of Object.entries(options ?? {})) {
+    if (v !== undefined) (o as unknown as Record<string, unknown>)[k] = v;
+  }
+  const int = (name: keyof ResolvedOptions, min: number, max: number) => {
+    const v = o[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw new SimulatorConfigError(`options.${name}: must be an integer from ${min} to ${max} (got ${String(v)})`);
+    }
+  };
+  int('beds', 1, 512);
+  int('numericPeriodMs', 100, 60_000);
+  int('nibpIntervalS', 0, 86_400);
+  int('ecgRateHz', 1, 2000);
+  int('plethRateHz', 1, 2000);
+  int('waveformChunkMs', 100, 10_000);
+  if (typeof o.episodesPerHour !== 'number' || !(o.episodesPerHour >= 0 && o.episodesPerHour <= 3600)) {
+    throw new SimulatorConfigError(`options.episodesPerHour: must be a number from 0 to 3600 (got ${String(o.episodesPerHour)})`);
+  }
+  if (!Number.isInteger(o.seed)) throw new SimulatorConfigError(`options.seed: must be an integer (got ${String(o.seed)})`);
+  o.scenario.forEach((step, i) => checkStep(step, `options.scenario[${i}]`));
+  for (const k of o.episodeKinds) {
+    if (!(EPISODE_KINDS as readonly string[]).includes(k)) {
+      throw new SimulatorConfigError(`options.episodeKinds: unknown kind "${k}"; allowed: ${EPISODE_KINDS.join(', ')}`);
+    }
+  }
+  return o;
+}
+
+/** Checks a scenario step's fields (not its bed, which needs the ward); throws SimulatorConfigError naming the field. */
+export function checkStep(step: ScenarioStep, where = 'scenario step'): void {
+  const fail = (field: string, what: string) => {
+    throw new SimulatorConfigError(`${where}.${field}: ${what}`);
+  };
+  if (typeof step.atS !== 'number' || !(step.atS >= 0) || !Number.isFinite(step.atS)) fail('atS', `must be a finite number ≥ 0 (got ${String(step.atS)})`);
+  for (const [k, v] of Object.entries(step.set ?? {})) {
+    if (!(VITALS as readonly string[]).includes(k)) fail(`set.${k}`, `unknown vital; allowed: ${VITALS.join(', ')}`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`set.${k}`, `must be a finite number (got ${String(v)})`);
+  }
+  if (step.release !== undefined && step.release !== 'all') {
+    if (!Array.isArray(step.release)) fail('release', 'must be "all" or a list of vitals');
+    for (const k of step.release as unknown[]) {
+      if (!(VITALS as readonly unknown[]).includes(k)) fail('release', `unknown vital ${JSON.stringify(k)}; allowed: ${VITALS.join(', ')}`);
+    }
+  }
+  for (const field of ['episode', 'end'] as const) {
+    const k = step[field];
+    if (k !== undefined && !(EPISODE_KINDS as readonly string[]).includes(k)) fail(field, `unknown kind "${k}"; allowed: ${EPISODE_KINDS.join(', ')}`);
+  }
+  if (step.durationS !== undefined && !(step.durationS > 0)) fail('durationS', `must be > 0 (got ${String(step.durationS)})`);
+  if (step.target !== undefined && !Number.isFinite(step.target)) fail('target', `must be a finite number (got ${String(step.target)})`);
+}

@@ -1,0 +1,43 @@
+// The contract between the agent core and every driver.
+// A driver turns a device's protocol into DriverEvents. It knows nothing of the store, alarms or cloud.
+import type { Logger } from 'pino';
+import type { DriverEvent } from '../agent/model/reading.js';
+
+export interface DriverContext {
+  /** Instance name from config (e.g. "ward-sim", "icu-mllp"); goes into every event's `source`. */
+  name: string;
+  log: Logger;
+  /**
+   * Hand events to the pipeline. Resolves once they are durably accepted (committed to the store);
+   * rejects if they could not be accepted (e.g. disk full). Protocols that acknowledge (HL7 ACK)
+   * must wait for this before acknowledging; others may ignore the promise but must not drop errors.
+   */
+  emit(events: DriverEvent[]): Promise<void>;
+  /** Bump a named counter for this driver, e.g. "frames_bad_checksum". */
+  count(counter: string, by?: number): void;
+}
+
+/** What a driver reports about itself for health endpoints and the twin. */
+export interface DriverHealth {
+  state: 'starting' | 'running' | 'degraded' | 'stopped' | 'failed';
+  detail?: string;
+  /** Per-device view, keyed by device id. */
+  devices?: Record<string, { state: string; lastDataAt: number | null; detail?: string }>;
+}
+
+export interface Driver {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  health(): DriverHealth;
+}
+
+/**
+ * A registered driver type. `configSchema` is a JSON Schema for the driver's own options; the
+ * agent validates every driver entry against it at start, so a bad option fails before anything runs.
+ */
+export interface DriverFactory<Options = unknown> {
+  type: string;
+  description: string;
+  configSchema: Record<string, unknown>;
+  create(options: Options, ctx: DriverContext): Driver;
+}

@@ -1,0 +1,48 @@
+// The agent's command line, run as a real process.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startAgentProcess, tempDir, writeConfig } from '../support/agent-process.js';
+
+describe('agent CLI', () => {
+  it('refuses a bad config with exit code 2, naming every bad field, and starts nothing', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'store', 'agent.db');
+    const config = writeConfig(dir, {
+      store: { path: storePath },
+      log: { level: 'loud' },
+      drivers: [{ name: 'sim', type: 'simulator', options: { beds: 0 } }],
+    });
+    const p = startAgentProcess(['--config', config]);
+    const { code } = await p.exited;
+    expect(code).toBe(2);
+    expect(p.stderr()).toContain(`invalid configuration in ${config}`);
+    expect(p.stderr()).toMatch(/log\.level: must be one of "fatal", "error", "warn", "info", "debug", "trace" \(got "loud"\)/);
+    expect(p.stderr()).toMatch(/drivers\[0\]\.options\.beds: must be >= 1/);
+    expect(p.lines).toEqual([]);
+    expect(existsSync(storePath)).toBe(false);
+  });
+
+  it('--check validates without starting', async () => {
+    const dir = tempDir();
+    const p = startAgentProcess(['--check', '--config', writeConfig(dir, { store: { path: join(dir, 'a.db') } })]);
+    expect((await p.exited).code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['config.json']);
+  });
+
+  it('runs the embedded default with no cloud: simulated ward, local store, forwarding off; stops on SIGTERM', async () => {
+    const cwd = tempDir();
+    const p = startAgentProcess([], { cwd, env: { IOTHUB_DEVICE_CONNECTION_STRING: '', AGENT_CONFIG: '' } });
+    const store = await p.waitForLog('store opened');
+    expect(store.store).toBe(join(cwd, 'data', 'agent.db'));
+    const off = await p.waitForLog(/forwarding is off/);
+    expect(off.reason).toMatch(/no hub is configured/);
+    await p.waitForLog('driver started');
+    await p.waitForLog('agent running');
+    p.child.kill('SIGTERM');
+    const { code } = await p.exited;
+    expect(code).toBe(0);
+    expect(p.lines.some((l) => l.msg === 'agent stopped')).toBe(true);
+    expect(existsSync(join(cwd, 'data', 'agent.db'))).toBe(true);
+  });
+});

@@ -1,0 +1,211 @@
+// The spine end to end: simulator → ingest → SQLite outbox → forwarder → real Azure device SDK → MQTT over TLS
+// → the IoT Hub stand-in on loopback.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { registry } from '../../drivers/registry.js';
+import type { DriverEvent, NumericReading } from '../../agent/model/reading.js';
+import { startHubStandin, type HubStandin, type ReceivedMessage } from '../hub-standin/index.js';
+import { captureLog } from '../support/log.js';
+import { tempDir } from '../support/agent-process.js';
+import { messageSchemaErrors } from '../support/message-schema.js';
+import { STANDIN_CA_FILE, testConfig } from '../support/agent-config.js';
+
+const KEY = Buffer.from('test-device-key-0123456789abcdef').toString('base64');
+
+interface WireRecord {
+  type: string;
+  deviceId: string;
+  code: number | null;
+  deviceTime: string | null;
+  receivedAt: string;
+  value: unknown;
+}
+interface Body {
+  messageId: string;
+  records: WireRecord[];
+}
+
+const body = (m: ReceivedMessage) => JSON.parse(m.body.toString('utf8')) as Body;
+const keyOf = (r: { deviceId: string; code: number | null; receivedAt: string }) => `${r.deviceId}|${r.code}|${r.receivedAt}`;
+const keyOfReading = (r: NumericReading) => `${r.deviceId}|${r.mdc?.code ?? null}|${new Date(r.receivedAt).toISOString()}`;
+
+let hub: HubStandin | null = null;
+let agents: Agent[] = [];
+const cleanups: (() => void)[] = [];
+afterEach(async () => {
+  for (const a of agents) await a.stop().catch(() => undefined);
+  agents = [];
+  for (const c of cleanups.splice(0)) c();
+  await hub?.stop();
+  hub = null;
+});
+
+async function startAgent(dir: string, cs: string | null, env?: NodeJS.ProcessEnv) {
+  const cap = captureLog();
+  const drivers = [{ name: 'ward-sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }];
+  const config = cs
+    ? testConfig(dir, { drivers }, cs)
+    : testConfig(dir, { drivers, hub: { mode: 'auto', batchDelayMs: 100, retry: { initialDelayMs: 100, maxDelayMs: 500 } } });
+  const agent = new Agent({ config, registry, log: cap.log, ...(env && { env }) });
+  agents.push(agent);
+  const committed: DriverEvent[] = [];
+  agent.onCommitted((events) => committed.push(...events));
+  await agent.start();
+  return { agent, cap, committed };
+}
+
+async function untilCommitted(committed: DriverEvent[], numerics: number, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (committed.filter((e) => e.kind === 'numeric').length < numerics) {
+    if (Date.now() > end) throw new Error(`fewer than ${numerics} numerics committed within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Records as the hub has them, first arrival of each message id only. */
+function deduplicated(messages: readonly ReceivedMessage[]): WireRecord[] {
+  const seen = new Set<string>();
+  const out: WireRecord[] = [];
+  for (const m of messages) {
+    if (!m.messageId || seen.has(m.messageId)) continue;
+    seen.add(m.messageId);
+    out.push(...body(m).records);
+  }
+  return out;
+}
+
+function expectAllDelivered(committed: DriverEvent[], messages: readonly ReceivedMessage[]) {
+  const numerics = committed.filter((e): e is NumericReading => e.kind === 'numeric');
+  expect(numerics.length).toBeGreaterThan(10);
+  const got = new Set(deduplicated(messages).filter((r) => r.type === 'numeric').map(keyOf));
+  const missing = numerics.map(keyOfReading).filter((k) => !got.has(k));
+  expect(missing).toEqual([]);
+}
+
+function expectOrderPerDevice(messages: readonly ReceivedMessage[]) {
+  const last = new Map<string, number>();
+  for (const r of deduplicated(messages)) {
+    if (r.type !== 'numeric') continue;
+    const t = Date.parse(r.receivedAt);
+    expect(t).toBeGreaterThanOrEqual(last.get(r.deviceId) ?? 0);
+    last.set(r.deviceId, t);
+  }
+}
+
+function expectResendsIdentical(messages: readonly ReceivedMessage[]) {
+  const byId = new Map<string, string>();
+  for (const m of messages) {
+    const prev = byId.get(m.messageId!);
+    if (prev !== undefined) expect(m.body.toString('utf8')).toBe(prev);
+    byId.set(m.messageId!, m.body.toString('utf8'));
+  }
+}
+
+describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
+  it('delivers every reading with the right topic, system and application properties, and a valid body', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const dir = tempDir();
+    const { agent, committed } = await startAgent(dir, hub.connectionString('gw-dev'));
+    await hub.waitFor((ms) => ms.length >= 2, 15_000);
+    await untilCommitted(committed, 40);
+    expect(await agent.drain(15_000)).toBe(true);
+
+    expect(hub.messages.length).toBeGreaterThan(0);
+    for (const m of hub.messages) {
+      expect(m.topic.startsWith('devices/gw-dev/messages/events/')).toBe(true);
+      expect(m.deviceId).toBe('gw-dev');
+      expect(m.contentType).toBe('application/json');
+      expect(m.contentEncoding).toBe('utf-8');
+      expect(m.properties).toEqual({ kind: 'telemetry', schemaVersion: '1', gatewayId: 'test-gw' });
+      const b = body(m);
+      expect(m.messageId).toBe(b.messageId);
+      expect(m.body.length).toBeLessThanOrEqual(65536);
+      expect(messageSchemaErrors(b)).toEqual([]);
+    }
+    expectAllDelivered(committed, hub.messages);
+    expectOrderPerDevice(hub.messages);
+  });
+
+  it('keeps reading while the hub is down, then drains everything in order; resends carry the same id', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const dir = tempDir();
+    const { agent, cap, committed } = await startAgent(dir, hub.connectionString('gw-dev'));
+    await hub.waitFor((ms) => ms.length >= 1, 15_000);
+
+    // Messages reach the hub but their PUBACKs never come back, then the connection dies: the agent must
+    // resend those same messages (same id, same body) on the next connection.
+    hub.setPubackPolicy({ drop: true });
+    const before = hub.messages.length;
+    await hub.waitFor((ms) => ms.length > before, 15_000);
+    hub.refuseConnections('tcp-close');
+    hub.dropConnections();
+    const committedDuringOutage = committed.length;
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(committed.length).toBeGreaterThan(committedDuringOutage); // still reading and storing
+    expect(agent.health().forwarder.state).not.toBe('connected');
+    expect(cap.find('hub unreachable; keeping data in the store and retrying')).toBeDefined();
+
+    hub.setPubackPolicy({});
+    hub.refuseConnections('off');
+    expect(await agent.drain(20_000)).toBe(true);
+
+    const ids = hub.messages.map((m) => m.messageId!);
+    expect(new Set(ids).size).toBeLessThan(ids.length); // there were resends...
+    expectResendsIdentical(hub.messages); // ...and each carried the same id and body
+    expectAllDelivered(committed, hub.messages);
+    expectOrderPerDevice(hub.messages);
+  });
+
+  it('starts while the hub refuses connections, keeps running, retries with backoff and forwards once it is up', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    hub.refuseConnections('server-unavailable');
+    const dir = tempDir();
+    const { agent, cap, committed } = await startAgent(dir, hub.connectionString('gw-dev'));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(hub.messages).toHaveLength(0);
+    expect(hub.stats.refused).toBeGreaterThanOrEqual(2);
+    expect(committed.length).toBeGreaterThan(0);
+    const retry = cap.find('hub unreachable; keeping data in the store and retrying');
+    expect(retry).toMatchObject({ attempt: 1 });
+
+    hub.refuseConnections('off');
+    expect(await agent.drain(20_000)).toBe(true);
+    expect(cap.find('connected to hub; forwarding')).toBeDefined();
+    expectAllDelivered(committed, hub.messages);
+  });
+
+  it('refuses to authenticate with a wrong key and keeps the data', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const wrong = hub.connectionString('gw-dev').replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.from('wrong').toString('base64')}`);
+    const dir = tempDir();
+    const { agent, committed } = await startAgent(dir, wrong);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(hub.stats.authFailures).toBeGreaterThanOrEqual(1);
+    expect(hub.messages).toHaveLength(0);
+    expect(agent.health().forwarder).toMatchObject({ lastError: expect.stringMatching(/connect/) });
+    expect(agent.outbox.pending('telemetry').records + agent.outbox.unackedMessages().telemetry).toBeGreaterThan(0);
+    expect(committed.length).toBeGreaterThan(0);
+  });
+
+  it('runs as an IoT Edge module from the module environment, sending to the `telemetry` output', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'edge-gw', moduleId: 'bedside', key: KEY }] });
+    const dir = tempDir();
+    // ModuleClient.fromEnvironment reads process.env itself, as it does under the IoT Edge runtime.
+    const env = { EdgeHubConnectionString: hub.connectionString('edge-gw', 'bedside'), EdgeModuleCACertificateFile: STANDIN_CA_FILE };
+    Object.assign(process.env, env);
+    cleanups.push(() => {
+      for (const k of Object.keys(env)) delete process.env[k];
+    });
+    const { agent, cap, committed } = await startAgent(dir, null, process.env);
+    expect(cap.find('forwarding to IoT Hub is on')).toMatchObject({ reason: 'IoT Edge module environment' });
+    await hub.waitFor((ms) => ms.length >= 2, 15_000);
+    await untilCommitted(committed, 40);
+    expect(await agent.drain(15_000)).toBe(true);
+    for (const m of hub.messages) {
+      expect(m.topic.startsWith('devices/edge-gw/modules/bedside/messages/events/')).toBe(true);
+      expect(m.output).toBe('telemetry');
+      expect(m.moduleId).toBe('bedside');
+    }
+    expectAllDelivered(committed, hub.messages);
+  });
+});
