@@ -2,11 +2,12 @@
 // Adding a driver is one line here plus its folder.
 import type { DriverFactory } from './types.js';
 import { simulatorDriver } from './simulator/index.js';
+import { modbusDriver } from './modbus/index.js';
 
 // Each factory has its own option type; the registry holds them by their shared contract.
 type AnyFactory = DriverFactory<never>;
 
-const factories: AnyFactory[] = [simulatorDriver];
+const factories: AnyFactory[] = [simulatorDriver, modbusDriver];
 
 export const registry: ReadonlyMap<string, DriverFactory> = new Map(
   factories.map((f) => [f.type, f as unknown as DriverFactory]),

@@ -1,0 +1,175 @@
+// One bus = one connection. Its devices' reads are strictly serialised (one request on the line at a
+// time, with the RTU inter-frame gap after each), and each bus runs its own loop, so a slow or dead
+// device only ever costs time on its own bus.
+import type { DriverContext } from '../types.js';
+import type { DriverEvent } from '../../agent/model/reading.js';
+import { DeviceRunner, type DeviceSettings } from './device.js';
+import { classify } from './faults.js';
+import type { BusPlan, ReadGroup } from './plan.js';
+import { Backoff, Sleeper } from './timing.js';
+import { describeEndpoint, type Transport } from './transport.js';
+
+export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void) => Transport;
+
+export class BusPoller {
+  readonly devices: DeviceRunner[];
+  private readonly transport: Transport;
+  private readonly sleeper = new Sleeper();
+  private readonly connectBackoff: Backoff;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private connectionLost = false;
+  /** A read has succeeded on the current connection (a peer that accepts and drops must still back off). */
+  private answeredSinceConnect = false;
+
+  constructor(
+    readonly plan: BusPlan,
+    private readonly ctx: DriverContext,
+    settings: DeviceSettings,
+    transportFactory: TransportFactory,
+  ) {
+    const now = Date.now();
+    this.devices = plan.devices.map((d) => new DeviceRunner(d, settings, now));
+    this.connectBackoff = new Backoff(settings.backoff.initialMs, settings.backoff.maxMs);
+    this.transport = transportFactory(plan, (err) => {
+      ctx.count('port_errors');
+      ctx.log.warn({ bus: plan.id, endpoint: describeEndpoint(plan), err: String(err) }, 'modbus port error');
+    });
+    this.transport.onClose(() => {
+      this.connectionLost = true;
+      this.sleeper.interrupt();
+    });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.emit(this.devices.map((d) => d.announce(Date.now())));
+    this.loop = this.run().catch((err: unknown) => {
+      // The loop handles every fault itself; reaching here is a bug, logged rather than crashing the agent.
+      this.ctx.log.error({ bus: this.plan.id, err: String(err) }, 'modbus bus loop ended unexpectedly');
+      this.ctx.count('bus_loop_failures');
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.sleeper.interrupt();
+    await this.loop;
+    await this.transport.close();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (!this.transport.isOpen || this.connectionLost) {
+        await this.connect();
+        continue;
+      }
+      const task = this.nextTask();
+      const wait = task.at - Date.now();
+      if (wait > 0) {
+        await this.sleeper.sleep(wait);
+        continue;
+      }
+      await this.poll(task.device, task.group);
+      if (this.plan.gapMs > 0 && this.running) await this.sleeper.sleep(this.plan.gapMs);
+    }
+  }
+
+  private nextTask(): { device: DeviceRunner; group: ReadGroup; at: number } {
+    let best: { device: DeviceRunner; group: ReadGroup; at: number } | undefined;
+    for (const device of this.devices) {
+      const n = device.next();
+      if (!best || n.at < best.at) best = { device, ...n };
+    }
+    // A plan always has at least one device (buildPlan enforces it).
+    return best as { device: DeviceRunner; group: ReadGroup; at: number };
+  }
+
+  private async connect(): Promise<void> {
+    const endpoint = describeEndpoint(this.plan);
+    const wasLost = this.connectionLost;
+    this.connectionLost = false;
+    if (wasLost) {
+      this.ctx.count('disconnects');
+      // Reconnect at once after a connection that worked; back off if it dropped before any answer.
+      const delay = this.answeredSinceConnect ? 0 : this.connectBackoff.next();
+      this.ctx.log.warn({ bus: this.plan.id, endpoint, retryInMs: delay }, 'modbus connection lost; reconnecting');
+      if (delay > 0) await this.sleeper.sleep(delay);
+      if (!this.running) return;
+    }
+    try {
+      await this.transport.connect();
+      this.answeredSinceConnect = false;
+      this.ctx.log.info({ bus: this.plan.id, endpoint }, 'modbus bus connected');
+      // Offline devices are probed right away on a fresh connection.
+      const now = Date.now();
+      for (const d of this.devices) d.probeNow(now);
+    } catch (err) {
+      const delay = this.connectBackoff.next();
+      const reason = `cannot open ${endpoint}: ${err instanceof Error ? err.message : String(err)}`;
+      this.ctx.count('connect_failures');
+      this.ctx.log.warn({ bus: this.plan.id, endpoint, retryInMs: delay }, reason);
+      const now = Date.now();
+      await this.emit(this.devices.map((d) => d.busDown(reason, now)).filter((e) => e !== undefined));
+      if (this.running) await this.sleeper.sleep(delay);
+    }
+  }
+
+  private async poll(device: DeviceRunner, group: ReadGroup): Promise<void> {
+    const startedAt = Date.now();
+    this.ctx.count('requests');
+    let data: number[] | boolean[];
+    try {
+      data = await this.transport.read(device.plan.unitId, group.table, group.address, group.count);
+    } catch (err) {
+      const fault = classify(err);
+      const now = Date.now();
+      this.ctx.count(fault.counter);
+      if (fault.kind === 'disconnected') {
+        this.connectionLost = true;
+        const status = device.busDown(`connection to ${describeEndpoint(this.plan)} lost`, now);
+        if (status) await this.emit([status]);
+        return;
+      }
+      if (fault.communication) this.transport.flush();
+      const status = device.failed(group, fault, now);
+      this.ctx.log.warn(
+        { bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, fault: fault.kind, code: fault.code, state: device.state },
+        `modbus read failed: ${fault.message}`,
+      );
+      if (status) await this.emit([status]);
+      return;
+    }
+    const now = Date.now();
+    this.ctx.count('polls');
+    if (!this.answeredSinceConnect) {
+      this.answeredSinceConnect = true;
+      this.connectBackoff.reset();
+    }
+    const { events, decodeFaults } = device.succeeded(group, data, startedAt, now);
+    for (const f of decodeFaults) {
+      this.ctx.count('decode_errors');
+      this.ctx.log.warn({ bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, point: f.point }, f.message);
+    }
+    const readings = events.filter((e) => e.kind === 'numeric').length;
+    if (readings > 0) this.ctx.count('readings', readings);
+    if (events.length > 0) await this.emit(events);
+  }
+
+  private async emit(events: DriverEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    for (const e of events) {
+      if (e.kind === 'device-status') {
+        this.ctx.log.info({ bus: this.plan.id, device: e.deviceId, state: e.state }, `modbus device ${e.state}: ${e.detail}`);
+      }
+    }
+    try {
+      await this.ctx.emit(events);
+    } catch (err) {
+      // Not dropped silently: counted and logged with what was lost.
+      this.ctx.count('emit_failures');
+      this.ctx.log.error({ bus: this.plan.id, events: events.length, err: String(err) }, 'modbus events could not be accepted by the pipeline');
+    }
+  }
+}

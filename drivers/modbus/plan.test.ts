@@ -1,0 +1,262 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MDC, UNITS } from '../../agent/model/mdc.js';
+import { ChangeFilter } from './change-filter.js';
+import { ModbusConfigError } from './errors.js';
+import { classify } from './faults.js';
+import type { ModbusOptions } from './options.js';
+import { buildPlan, groupReads, type PlannedPoint } from './plan.js';
+import { judge } from './readings.js';
+import { configSchema } from './schema.js';
+import { Backoff, interFrameGapMs } from './timing.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function base(): ModbusOptions {
+  return {
+    buses: [
+      {
+        id: 'line1',
+        transport: 'rtu',
+        path: '/dev/ttyUSB0',
+        baudRate: 9600,
+        parity: 'even',
+        devices: [
+          {
+            id: 'gas-1',
+            unitId: 1,
+            points: [
+              { name: 'etco2', table: 'input', address: 0, type: 'float32', mdc: 'MDC_CONC_AWAY_CO2_ET', unit: 'MMHG' },
+              { name: 'rr', table: 'input', address: 2, type: 'uint16', mdc: 'MDC_RESP_RATE', unit: 'RESP_PER_MIN' },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function problems(opts: unknown): Array<{ field: string; message: string }> {
+  try {
+    buildPlan(opts);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ModbusConfigError);
+    return (e as ModbusConfigError).problems;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('buildPlan', () => {
+  it('builds grouped reads with decoders, MDC terms and units', () => {
+    const plan = buildPlan(base());
+    const bus = plan.buses[0];
+    expect(bus?.transport).toBe('rtu');
+    // 9600 baud: 3.5 × 11 bits / 9600 = 4.01 ms → 5 ms
+    expect(bus?.gapMs).toBe(5);
+    const dev = bus?.devices[0];
+    expect(dev?.groups).toHaveLength(1);
+    expect(dev?.groups[0]).toMatchObject({ table: 'input', address: 0, count: 3, label: 'input 0..2' });
+    const [etco2, rr] = dev?.groups[0]?.points ?? [];
+    expect(etco2?.point.mdc).toEqual(MDC.CONC_AWAY_CO2_ET);
+    expect(etco2?.point.unit).toEqual(UNITS.MMHG);
+    expect(rr?.at).toBe(2);
+    expect(rr?.point.raw).toEqual({ system: 'modbus', code: '1/input/2', text: 'rr' });
+    expect(etco2?.point.decode([0x42c5, 0])).toBe(98.5);
+  });
+
+  it('names every bad field at once', () => {
+    const o = base() as unknown as { buses: Array<Record<string, unknown> & { devices: Array<Record<string, unknown> & { points: Array<Record<string, unknown>> }> }> };
+    const bus = o.buses[0]!;
+    const dev = bus.devices[0]!;
+    dev.points.push({ name: 'etco2', table: 'input', address: 10 }); // duplicate name
+    dev.points.push({ name: 'x', table: 'holding', address: 65535, type: 'float32' }); // runs past the end
+    dev.points.push({ name: 'y', table: 'coil', address: 0, type: 'int16' }); // coil with register type
+    dev.points.push({ name: 'z', table: 'holding', address: 0, type: 'bitfield', bit: 12, bitLength: 8 });
+    dev.points.push({ name: 's', table: 'holding', address: 0, type: 'string' }); // no length
+    dev.points.push({ name: 'b', table: 'holding', address: 0, type: 'bool', scale: 2 });
+    dev.points.push({ name: 'm', table: 'holding', address: 0, mdc: 'MDC_NOT_A_THING' });
+    dev.points.push({ name: 'w', table: 'holding', address: 0, write: true });
+    const ps = problems(o);
+    const fields = ps.map((p) => p.field);
+    expect(fields).toContain('options.buses[0].devices[0].points[2].name');
+    expect(fields).toContain('options.buses[0].devices[0].points[3].address');
+    expect(fields).toContain('options.buses[0].devices[0].points[4].type');
+    expect(fields).toContain('options.buses[0].devices[0].points[5].bitLength');
+    expect(fields).toContain('options.buses[0].devices[0].points[6].length');
+    expect(fields).toContain('options.buses[0].devices[0].points[7].scale');
+    expect(fields).toContain('options.buses[0].devices[0].points[8].mdc');
+    expect(fields).toContain('options.buses[0].devices[0].points[9].write');
+    expect(ps.find((p) => p.field.endsWith('points[9].write'))?.message).toMatch(/only reads/);
+  });
+
+  it('rejects bus-level mistakes', () => {
+    const o = base();
+    const bus = o.buses[0]!;
+    o.buses.push({ ...bus, id: 'line2' }); // same serial path twice
+    bus.devices.push({ id: 'gas-1', unitId: 1, points: [{ name: 'a', table: 'input', address: 9 }] }); // dup id + unit
+    bus.devices.push({ id: 'bcast', unitId: 0, points: [{ name: 'a', table: 'input', address: 9 }] }); // RTU broadcast
+    const fields = problems(o).map((p) => p.field);
+    expect(fields).toContain('options.buses[1].path');
+    expect(fields).toContain('options.buses[0].devices[1].id');
+    expect(fields).toContain('options.buses[0].devices[1].unitId');
+    expect(fields).toContain('options.buses[0].devices[2].unitId');
+    expect(problems({ buses: [] })[0]?.field).toBe('options.buses');
+    expect(problems({ buses: [{ id: 'x', transport: 'udp', devices: [] }] })[0]?.field).toBe('options.buses[0].transport');
+    expect(problems({ buses: [{ id: 'x', transport: 'tcp', devices: [{ id: 'd', unitId: 1, points: [{ name: 'a', table: 'input', address: 0 }] }] }] }).map((p) => p.field)).toEqual(['options.buses[0].host']);
+  });
+
+  it('never throws anything but ModbusConfigError on arbitrary input', () => {
+    fc.assert(
+      fc.property(fc.anything(), (x) => {
+        try {
+          buildPlan(x);
+        } catch (e) {
+          expect(e).toBeInstanceOf(ModbusConfigError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+    const pointArb = fc.record({
+      name: fc.constantFrom('a', 'b', 'c'),
+      table: fc.constantFrom('coil', 'discrete', 'input', 'holding', 'nope'),
+      address: fc.integer({ min: -1, max: 66000 }),
+      type: fc.constantFrom('bool', 'int16', 'uint16', 'int32', 'uint32', 'float32', 'float64', 'bitfield', 'string', 'x'),
+      length: fc.option(fc.integer({ min: -1, max: 200 }), { nil: undefined }),
+      bit: fc.option(fc.integer({ min: -1, max: 20 }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(pointArb, { minLength: 1, maxLength: 6 }), (points) => {
+        try {
+          buildPlan({ buses: [{ id: 'b', transport: 'tcp', host: 'h', devices: [{ id: 'd', unitId: 1, points }] }] });
+        } catch (e) {
+          expect(e).toBeInstanceOf(ModbusConfigError);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('groupReads', () => {
+  const pt = (address: number, width = 1, table: PlannedPoint['table'] = 'holding', intervalMs = 1000) =>
+    ({ name: `p${address}`, table, address, width, intervalMs }) as PlannedPoint & { intervalMs: number };
+
+  it('merges contiguous values, splits at gaps, tables, intervals and the size limit', () => {
+    const groups = groupReads([pt(0, 2), pt(2), pt(5), pt(0, 1, 'input'), pt(3, 1, 'holding', 5000), pt(6, 2)], { maxGap: 0, maxRegisters: 125, maxBits: 2000 });
+    expect(groups.map((g) => g.label).sort()).toEqual(['holding 0..2', 'holding 3..3', 'holding 5..7', 'input 0..0'].sort());
+    const bridged = groupReads([pt(0), pt(3)], { maxGap: 2, maxRegisters: 125, maxBits: 2000 });
+    expect(bridged.map((g) => [g.address, g.count])).toEqual([[0, 4]]);
+    const limited = groupReads([pt(0, 2), pt(2, 2)], { maxGap: 0, maxRegisters: 3, maxBits: 2000 });
+    expect(limited.map((g) => [g.address, g.count])).toEqual([
+      [0, 2],
+      [2, 2],
+    ]);
+    // overlapping values (two bit fields of one register) share the read
+    const overlap = groupReads([pt(7), pt(7)], { maxGap: 0, maxRegisters: 125, maxBits: 2000 });
+    expect(overlap.map((g) => [g.address, g.count, g.points.length])).toEqual([[7, 1, 2]]);
+  });
+});
+
+describe('change filter', () => {
+  it('reports only moves beyond the deadband, quality changes, and a heartbeat', () => {
+    const f = new ChangeFilter({ deadband: 0.5, reportOnChange: false, heartbeatMs: 10_000 });
+    expect(f.accept(10, 'valid', 0)).toBe(true);
+    expect(f.accept(10.4, 'valid', 1000)).toBe(false);
+    expect(f.accept(10.6, 'valid', 2000)).toBe(true);
+    expect(f.accept(10.6, 'questionable', 3000)).toBe(true);
+    expect(f.accept(10.6, 'questionable', 4000)).toBe(false);
+    expect(f.accept(10.6, 'questionable', 13_000)).toBe(true);
+  });
+  it('report-on-change compares strings and nulls exactly; no filter passes everything', () => {
+    const f = new ChangeFilter({ reportOnChange: true, heartbeatMs: 60_000 });
+    expect(f.accept('A', 'valid', 0)).toBe(true);
+    expect(f.accept('A', 'valid', 1)).toBe(false);
+    expect(f.accept(null, 'unavailable', 2)).toBe(true);
+    const none = new ChangeFilter({ reportOnChange: false, heartbeatMs: 60_000 });
+    expect(none.accept(1, 'valid', 0) && none.accept(1, 'valid', 1)).toBe(true);
+  });
+});
+
+describe('timing', () => {
+  it('inter-frame gap is 3.5 characters of 11 bits, fixed 1.75 ms above 19200 baud, in whole ms', () => {
+    expect(interFrameGapMs(9600)).toBe(5); // 4.01 ms
+    expect(interFrameGapMs(19200)).toBe(3); // 2.005 ms
+    expect(interFrameGapMs(1200)).toBe(33); // 32.08 ms
+    expect(interFrameGapMs(115200)).toBe(2); // 1.75 ms
+  });
+  it('backoff doubles up to its cap and resets', () => {
+    const b = new Backoff(100, 1000);
+    expect([b.next(), b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([100, 200, 400, 800, 1000, 1000]);
+    b.reset();
+    expect(b.next()).toBe(100);
+  });
+});
+
+describe('fault classification', () => {
+  it('maps modbus-serial errors to kinds and counters', () => {
+    expect(classify({ name: 'TransactionTimedOutError', message: 'Timed out', errno: 'ETIMEDOUT' })).toMatchObject({ kind: 'timeout', counter: 'timeouts', communication: true });
+    expect(classify(Object.assign(new Error('Modbus exception 2: Illegal data address'), { modbusCode: 2 }))).toMatchObject({ kind: 'exception', code: 2, counter: 'exception_illegal_address', communication: false });
+    expect(classify(Object.assign(new Error('x'), { modbusCode: 6 }))).toMatchObject({ counter: 'exception_device_busy' });
+    expect(classify(Object.assign(new Error('x'), { modbusCode: 11 }))).toMatchObject({ communication: true });
+    expect(classify(new Error('CRC error'))).toMatchObject({ kind: 'crc', counter: 'crc_errors' });
+    expect(classify(new Error('Data length error, expected 9 got 7'))).toMatchObject({ kind: 'bad-frame' });
+    expect(classify({ name: 'PortNotOpenError', message: 'Port Not Open' })).toMatchObject({ kind: 'disconnected' });
+  });
+});
+
+describe('quality from the map', () => {
+  const plan = buildPlan({
+    buses: [
+      {
+        id: 'b',
+        transport: 'tcp',
+        host: 'h',
+        devices: [
+          {
+            id: 'd',
+            unitId: 1,
+            points: [
+              { name: 'spo2', table: 'holding', address: 0, type: 'int16', scale: 0.1, sentinels: [{ value: -1, quality: 'unavailable', reason: 'sensor-off' }, { value: 9999, quality: 'questionable' }], validRange: { min: 0, max: 100 } },
+              { name: 'f', table: 'holding', address: 1, type: 'float32' },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  const [spo2, f] = plan.buses[0]!.devices[0]!.groups[0]!.points.map((p) => p.point);
+  it('sentinels, range and NaN mark quality', () => {
+    expect(judge(spo2!, 975)).toEqual({ value: 97.5, quality: { state: 'valid' } });
+    expect(judge(spo2!, -1)).toEqual({ value: null, quality: { state: 'unavailable', reasons: ['sensor-off'] } });
+    expect(judge(spo2!, 9999)).toEqual({ value: 999.9, quality: { state: 'questionable', reasons: ['sentinel'] } });
+    expect(judge(spo2!, 1200)).toEqual({ value: 120, quality: { state: 'questionable', reasons: ['out-of-range'] } });
+    expect(judge(f!, Number.NaN)).toEqual({ value: null, quality: { state: 'invalid', reasons: ['not-a-number'] } });
+  });
+});
+
+describe('read-only by design', () => {
+  it('the config schema has no way to express a write', () => {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const validate = ajv.compile(configSchema);
+    expect(validate(base())).toBe(true);
+    const withWrite = base() as unknown as { buses: Array<{ devices: Array<{ points: Array<Record<string, unknown>> }> }> };
+    withWrite.buses[0]!.devices[0]!.points[0]!.write = 42;
+    expect(validate(withWrite)).toBe(false);
+    expect(validate({ ...base(), writes: [] })).toBe(false);
+    expect(JSON.stringify(configSchema)).not.toMatch(/"write/i);
+  });
+
+  it('no driver source calls a modbus-serial write function', () => {
+    // The simulator (a device, which answers) and tests are not the driver.
+    const files = readdirSync(here).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && f !== 'simulator.ts' && f !== 'test-helpers.ts');
+    expect(files).toContain('transport.ts');
+    for (const f of files) {
+      const src = readFileSync(join(here, f), 'utf8');
+      expect(src, f).not.toMatch(/\.(writeFC\d+|writeCoils?|writeRegisters?|writeRegisterEnron|maskWriteRegister|customFunction|writeCustomFC)\s*\(/);
+    }
+  });
+});

@@ -1,0 +1,470 @@
+// Config → plan: validate a whole register map at start (every problem named by field path) and
+// precompute grouped reads and per-value decoders, so polling does no config interpretation.
+import { mdcByRefid, unitByMdc, UNITS } from '../../agent/model/mdc.js';
+import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
+import {
+  BYTE_ORDERS,
+  decodeBit,
+  decodeRegisters,
+  registerCount,
+  VALUE_TYPES,
+  type ByteOrder,
+  type RegisterSpec,
+  type ValueType,
+} from './decode.js';
+import { ModbusConfigError } from './errors.js';
+import { interFrameGapMs } from './timing.js';
+import { TABLES, type Parity, type SentinelOptions, type Table } from './options.js';
+
+export const DEFAULTS = {
+  pollIntervalMs: 1000,
+  timeoutMs: 1000,
+  tcpPort: 502,
+  maxRegistersPerRead: 125,
+  maxBitsPerRead: 2000,
+  heartbeatMs: 60_000,
+  offlineAfterFailures: 3,
+  backoffInitialMs: 1000,
+  backoffMaxMs: 30_000,
+} as const;
+
+export interface PlannedPoint {
+  name: string;
+  table: Table;
+  address: number;
+  /** Registers or bits this value occupies. */
+  width: number;
+  /** Decode this value from the words/bits of its own span. */
+  decode: (data: ArrayLike<number> | ArrayLike<boolean>) => number | string;
+  numeric: boolean;
+  scale: number;
+  offset: number;
+  mdc: MdcCode | null;
+  unit: Unit;
+  raw: RawCode;
+  sentinels: SentinelOptions[];
+  validRange?: { min?: number; max?: number };
+  filter: { deadband?: number; reportOnChange: boolean; heartbeatMs: number };
+}
+
+export interface ReadGroup {
+  table: Table;
+  address: number;
+  count: number;
+  intervalMs: number;
+  /** Values in this read, with their start offset inside it. */
+  points: Array<{ point: PlannedPoint; at: number }>;
+  /** "holding 100..103" for logs and status details. */
+  label: string;
+}
+
+export interface DevicePlan {
+  id: string;
+  unitId: number;
+  bed?: string;
+  groups: ReadGroup[];
+}
+
+export type BusPlan =
+  | {
+      id: string;
+      transport: 'tcp';
+      host: string;
+      port: number;
+      timeoutMs: number;
+      gapMs: number;
+      devices: DevicePlan[];
+    }
+  | {
+      id: string;
+      transport: 'rtu';
+      path: string;
+      baudRate: number;
+      dataBits: 7 | 8;
+      stopBits: 1 | 2;
+      parity: Parity;
+      timeoutMs: number;
+      gapMs: number;
+      devices: DevicePlan[];
+    };
+
+export interface Plan {
+  buses: BusPlan[];
+  offlineAfterFailures: number;
+  backoff: { initialMs: number; maxMs: number };
+}
+
+type Problems = Array<{ field: string; message: string }>;
+
+// --- small checkers: each records a problem and returns undefined when the value is unusable ---
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function int(p: Problems, o: Record<string, unknown>, key: string, path: string, min: number, max: number, dflt?: number): number | undefined {
+  const v = o[key];
+  if (v === undefined) {
+    if (dflt === undefined) p.push({ field: `${path}.${key}`, message: 'is required' });
+    return dflt;
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    p.push({ field: `${path}.${key}`, message: `must be an integer ${min}..${max}, got ${JSON.stringify(v)}` });
+    return undefined;
+  }
+  return v;
+}
+
+function num(p: Problems, o: Record<string, unknown>, key: string, path: string): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    p.push({ field: `${path}.${key}`, message: `must be a finite number, got ${JSON.stringify(v)}` });
+    return undefined;
+  }
+  return v;
+}
+
+function str(p: Problems, o: Record<string, unknown>, key: string, path: string, required: boolean): string | undefined {
+  const v = o[key];
+  if (v === undefined) {
+    if (required) p.push({ field: `${path}.${key}`, message: 'is required' });
+    return undefined;
+  }
+  if (typeof v !== 'string' || v.length === 0) {
+    p.push({ field: `${path}.${key}`, message: `must be a non-empty string, got ${JSON.stringify(v)}` });
+    return undefined;
+  }
+  return v;
+}
+
+function oneOf<T extends string>(p: Problems, o: Record<string, unknown>, key: string, path: string, allowed: readonly T[]): T | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    p.push({ field: `${path}.${key}`, message: `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}` });
+    return undefined;
+  }
+  return v as T;
+}
+
+function unknownKeys(p: Problems, o: Record<string, unknown>, path: string, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) p.push({ field: `${path}.${k}`, message: 'is not a known option (this driver only reads; there are no write options)' });
+  }
+}
+
+const POINT_KEYS = ['name', 'table', 'address', 'type', 'order', 'length', 'bit', 'bitLength', 'scale', 'offset', 'mdc', 'unit', 'deadband', 'reportOnChange', 'heartbeatMs', 'pollIntervalMs', 'sentinels', 'validRange'] as const;
+const DEVICE_KEYS = ['id', 'unitId', 'bed', 'pollIntervalMs', 'order', 'maxGap', 'maxRegistersPerRead', 'maxBitsPerRead', 'points'] as const;
+const TCP_KEYS = ['id', 'transport', 'host', 'port', 'timeoutMs', 'devices'] as const;
+const RTU_KEYS = ['id', 'transport', 'path', 'baudRate', 'dataBits', 'stopBits', 'parity', 'timeoutMs', 'interFrameGapMs', 'devices'] as const;
+const PARITIES: readonly Parity[] = ['none', 'even', 'odd', 'mark', 'space'];
+
+function resolveMdc(p: Problems, v: unknown, field: string): MdcCode | null {
+  if (v === undefined) return null;
+  if (typeof v === 'string') {
+    const t = mdcByRefid(v);
+    if (!t) p.push({ field, message: `unknown MDC refid ${JSON.stringify(v)}; give {code, refid} for terms the agent does not name` });
+    return t ?? null;
+  }
+  if (isObj(v) && typeof v.code === 'number' && Number.isInteger(v.code) && v.code >= 0 && typeof v.refid === 'string' && v.refid) {
+    return { code: v.code, refid: v.refid };
+  }
+  p.push({ field, message: 'must be an MDC refid string or {code, refid}' });
+  return null;
+}
+
+function resolveUnit(p: Problems, v: unknown, field: string): Unit {
+  if (v === undefined) return { ucum: '' };
+  if (typeof v === 'string') {
+    const byKey = (UNITS as Record<string, Unit>)[v];
+    if (byKey) return byKey;
+    if (v.startsWith('MDC_DIM_')) {
+      const t = mdcByRefid(v);
+      const u = t ? unitByMdc(t.code) : undefined;
+      if (!u) p.push({ field, message: `unknown MDC unit refid ${JSON.stringify(v)}` });
+      return u ?? { ucum: '' };
+    }
+    return { ucum: v };
+  }
+  if (isObj(v) && typeof v.ucum === 'string') {
+    if (v.mdc === undefined) return { ucum: v.ucum };
+    const m = v.mdc;
+    if (isObj(m) && typeof m.code === 'number' && typeof m.refid === 'string') {
+      return { ucum: v.ucum, mdc: { code: m.code, refid: m.refid } };
+    }
+  }
+  p.push({ field, message: 'must be a UNITS key, an MDC_DIM_* refid, a UCUM code or {ucum, mdc?}' });
+  return { ucum: '' };
+}
+
+function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: number; order: ByteOrder; intervalMs: number }): (PlannedPoint & { intervalMs: number }) | undefined {
+  if (!isObj(raw)) {
+    p.push({ field: path, message: 'must be an object' });
+    return undefined;
+  }
+  const before = p.length;
+  unknownKeys(p, raw, path, POINT_KEYS);
+  const name = str(p, raw, 'name', path, true);
+  const table = raw.table === undefined ? (p.push({ field: `${path}.table`, message: 'is required' }), undefined) : oneOf(p, raw, 'table', path, TABLES);
+  const address = int(p, raw, 'address', path, 0, 65535);
+  const isBitTable = table === 'coil' || table === 'discrete';
+  const type: ValueType | undefined = oneOf(p, raw, 'type', path, VALUE_TYPES) ?? (raw.type === undefined ? (isBitTable ? 'bool' : 'uint16') : undefined);
+  const order = oneOf(p, raw, 'order', path, BYTE_ORDERS) ?? dev.order;
+  const scale = num(p, raw, 'scale', path);
+  const offset = num(p, raw, 'offset', path);
+  const deadband = num(p, raw, 'deadband', path);
+  const intervalMs = int(p, raw, 'pollIntervalMs', path, 1, 86_400_000, dev.intervalMs);
+  const heartbeatMs = int(p, raw, 'heartbeatMs', path, 1000, 86_400_000, DEFAULTS.heartbeatMs);
+  let length: number | undefined;
+  let bit: number | undefined;
+  let bitLength: number | undefined;
+
+  if (isBitTable && type !== undefined && type !== 'bool') {
+    p.push({ field: `${path}.type`, message: `${table} table holds single bits; type must be bool, got ${type}` });
+  }
+  if (type === 'string') length = int(p, raw, 'length', path, 1, 125);
+  else if (raw.length !== undefined) p.push({ field: `${path}.length`, message: 'applies to type string only' });
+  if (type === 'bitfield') {
+    bit = int(p, raw, 'bit', path, 0, 15);
+    bitLength = int(p, raw, 'bitLength', path, 1, 16, 1);
+    if (bit !== undefined && bitLength !== undefined && bit + bitLength > 16) {
+      p.push({ field: `${path}.bitLength`, message: `bit ${bit} + bitLength ${bitLength} exceeds the 16-bit register` });
+    }
+  } else {
+    if (raw.bit !== undefined) p.push({ field: `${path}.bit`, message: 'applies to type bitfield only' });
+    if (raw.bitLength !== undefined) p.push({ field: `${path}.bitLength`, message: 'applies to type bitfield only' });
+  }
+  const numeric = type !== 'string' && type !== 'bool';
+  if (!numeric && (scale !== undefined || offset !== undefined || deadband !== undefined)) {
+    p.push({ field: `${path}.${scale !== undefined ? 'scale' : offset !== undefined ? 'offset' : 'deadband'}`, message: `applies to numeric types only, not ${type}` });
+  }
+  if (scale === 0) p.push({ field: `${path}.scale`, message: 'must not be 0 (every value would read 0)' });
+  if (deadband !== undefined && deadband < 0) p.push({ field: `${path}.deadband`, message: 'must be ≥ 0' });
+  if (raw.reportOnChange !== undefined && typeof raw.reportOnChange !== 'boolean') {
+    p.push({ field: `${path}.reportOnChange`, message: 'must be true or false' });
+  }
+  const sentinels: SentinelOptions[] = [];
+  if (raw.sentinels !== undefined) {
+    if (!Array.isArray(raw.sentinels)) p.push({ field: `${path}.sentinels`, message: 'must be a list' });
+    else
+      raw.sentinels.forEach((s: unknown, i: number) => {
+        const sp = `${path}.sentinels[${i}]`;
+        if (!isObj(s)) return void p.push({ field: sp, message: 'must be an object' });
+        unknownKeys(p, s, sp, ['value', 'quality', 'reason']);
+        const q = s.quality === undefined ? (p.push({ field: `${sp}.quality`, message: 'is required' }), undefined) : oneOf(p, s, 'quality', sp, ['unavailable', 'invalid', 'questionable'] as const);
+        const value = s.value;
+        if (!(typeof value === 'number' && Number.isFinite(value)) && typeof value !== 'string') {
+          p.push({ field: `${sp}.value`, message: 'must be a number or string (the raw value before scale)' });
+        }
+        const reason = str(p, s, 'reason', sp, false);
+        if (q && (typeof value === 'number' || typeof value === 'string')) sentinels.push({ value, quality: q, ...(reason ? { reason } : {}) });
+      });
+  }
+  let validRange: { min?: number; max?: number } | undefined;
+  if (raw.validRange !== undefined) {
+    const vr = raw.validRange;
+    if (!isObj(vr)) p.push({ field: `${path}.validRange`, message: 'must be {min?, max?}' });
+    else {
+      unknownKeys(p, vr, `${path}.validRange`, ['min', 'max']);
+      const min = num(p, vr, 'min', `${path}.validRange`);
+      const max = num(p, vr, 'max', `${path}.validRange`);
+      if (min !== undefined && max !== undefined && min > max) p.push({ field: `${path}.validRange`, message: 'min is above max' });
+      validRange = { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
+    }
+  }
+  const mdc = resolveMdc(p, raw.mdc, `${path}.mdc`);
+  const unit = resolveUnit(p, raw.unit, `${path}.unit`);
+
+  if (p.length > before || name === undefined || table === undefined || address === undefined || type === undefined || intervalMs === undefined) {
+    return undefined;
+  }
+  const spec: RegisterSpec = { type, order, ...(length !== undefined ? { length } : {}), ...(bit !== undefined ? { bit, bitLength: bitLength ?? 1 } : {}) };
+  const width = isBitTable ? 1 : registerCount(spec);
+  if (address + width > 65536) {
+    p.push({ field: `${path}.address`, message: `value needs ${width} register(s) from ${address}, past the last address 65535` });
+    return undefined;
+  }
+  const field = `${name} (${table} ${address})`;
+  const decode = isBitTable
+    ? (d: ArrayLike<number> | ArrayLike<boolean>) => decodeBit(d as ArrayLike<boolean>, 0, field)
+    : (d: ArrayLike<number> | ArrayLike<boolean>) => decodeRegisters(d as ArrayLike<number>, spec, field);
+  return {
+    name,
+    table,
+    address,
+    width,
+    decode,
+    numeric,
+    scale: scale ?? 1,
+    offset: offset ?? 0,
+    mdc,
+    unit,
+    raw: { system: 'modbus', code: `${dev.unitId}/${table}/${address}`, text: name },
+    sentinels,
+    ...(validRange ? { validRange } : {}),
+    filter: {
+      ...(deadband !== undefined ? { deadband } : {}),
+      reportOnChange: raw.reportOnChange === true,
+      heartbeatMs: heartbeatMs ?? DEFAULTS.heartbeatMs,
+    },
+    intervalMs,
+  };
+}
+
+/** Sort values of one table+interval by address and merge neighbours into reads within the limits. */
+export function groupReads(
+  points: Array<PlannedPoint & { intervalMs: number }>,
+  limits: { maxGap: number; maxRegisters: number; maxBits: number },
+): ReadGroup[] {
+  const buckets = new Map<string, Array<PlannedPoint & { intervalMs: number }>>();
+  for (const pt of points) {
+    const key = `${pt.table}/${pt.intervalMs}`;
+    const list = buckets.get(key) ?? [];
+    list.push(pt);
+    buckets.set(key, list);
+  }
+  const groups: ReadGroup[] = [];
+  for (const list of buckets.values()) {
+    list.sort((a, b) => a.address - b.address || b.width - a.width);
+    let cur: ReadGroup | undefined;
+    for (const pt of list) {
+      const max = pt.table === 'coil' || pt.table === 'discrete' ? limits.maxBits : limits.maxRegisters;
+      const end = pt.address + pt.width;
+      if (cur) {
+        const curEnd = cur.address + cur.count;
+        const newCount = Math.max(curEnd, end) - cur.address;
+        if (pt.address - curEnd <= limits.maxGap && newCount <= max) {
+          cur.count = newCount;
+          cur.points.push({ point: pt, at: pt.address - cur.address });
+          continue;
+        }
+      }
+      cur = { table: pt.table, address: pt.address, count: pt.width, intervalMs: pt.intervalMs, points: [{ point: pt, at: 0 }], label: '' };
+      groups.push(cur);
+    }
+  }
+  for (const g of groups) g.label = `${g.table} ${g.address}..${g.address + g.count - 1}`;
+  return groups;
+}
+
+function planDevice(p: Problems, raw: unknown, path: string): DevicePlan | undefined {
+  if (!isObj(raw)) {
+    p.push({ field: path, message: 'must be an object' });
+    return undefined;
+  }
+  const before = p.length;
+  unknownKeys(p, raw, path, DEVICE_KEYS);
+  const id = str(p, raw, 'id', path, true);
+  const unitId = int(p, raw, 'unitId', path, 0, 255);
+  const bed = str(p, raw, 'bed', path, false);
+  const intervalMs = int(p, raw, 'pollIntervalMs', path, 1, 86_400_000, DEFAULTS.pollIntervalMs);
+  const order = oneOf(p, raw, 'order', path, BYTE_ORDERS) ?? 'ABCD';
+  const maxGap = int(p, raw, 'maxGap', path, 0, 124, 0);
+  const maxRegisters = int(p, raw, 'maxRegistersPerRead', path, 1, 125, DEFAULTS.maxRegistersPerRead);
+  const maxBits = int(p, raw, 'maxBitsPerRead', path, 1, 2000, DEFAULTS.maxBitsPerRead);
+  if (!Array.isArray(raw.points) || raw.points.length === 0) {
+    p.push({ field: `${path}.points`, message: 'must be a non-empty list of values to read' });
+    return undefined;
+  }
+  if (unitId === undefined || intervalMs === undefined) return undefined;
+  const pts: Array<PlannedPoint & { intervalMs: number }> = [];
+  const names = new Set<string>();
+  raw.points.forEach((rp: unknown, i: number) => {
+    const pt = planPoint(p, rp, `${path}.points[${i}]`, { unitId, order, intervalMs });
+    if (!pt) return;
+    if (names.has(pt.name)) p.push({ field: `${path}.points[${i}].name`, message: `duplicate name ${JSON.stringify(pt.name)} in this device` });
+    names.add(pt.name);
+    if (pt.width > (pt.table === 'coil' || pt.table === 'discrete' ? (maxBits ?? 2000) : (maxRegisters ?? 125))) {
+      p.push({ field: `${path}.points[${i}]`, message: `needs ${pt.width} registers, more than maxRegistersPerRead ${maxRegisters}` });
+    }
+    pts.push(pt);
+  });
+  if (p.length > before || id === undefined || maxGap === undefined || maxRegisters === undefined || maxBits === undefined) return undefined;
+  return { id, unitId, ...(bed ? { bed } : {}), groups: groupReads(pts, { maxGap, maxRegisters, maxBits }) };
+}
+
+/** Validate options and build the polling plan. Throws ModbusConfigError listing every problem. */
+export function buildPlan(options: unknown): Plan {
+  const p: Problems = [];
+  if (!isObj(options)) throw new ModbusConfigError([{ field: 'options', message: 'must be an object' }]);
+  unknownKeys(p, options, 'options', ['buses', 'offlineAfterFailures', 'backoff']);
+  const offlineAfterFailures = int(p, options, 'offlineAfterFailures', 'options', 1, 100, DEFAULTS.offlineAfterFailures) ?? DEFAULTS.offlineAfterFailures;
+  let backoff: { initialMs: number; maxMs: number } = { initialMs: DEFAULTS.backoffInitialMs, maxMs: DEFAULTS.backoffMaxMs };
+  if (options.backoff !== undefined) {
+    if (!isObj(options.backoff)) p.push({ field: 'options.backoff', message: 'must be {initialMs?, maxMs?}' });
+    else {
+      unknownKeys(p, options.backoff, 'options.backoff', ['initialMs', 'maxMs']);
+      const initialMs = int(p, options.backoff, 'initialMs', 'options.backoff', 10, 3_600_000, DEFAULTS.backoffInitialMs) ?? DEFAULTS.backoffInitialMs;
+      const maxMs = int(p, options.backoff, 'maxMs', 'options.backoff', 10, 3_600_000, Math.max(DEFAULTS.backoffMaxMs, initialMs)) ?? DEFAULTS.backoffMaxMs;
+      if (maxMs < initialMs) p.push({ field: 'options.backoff.maxMs', message: 'must be ≥ initialMs' });
+      backoff = { initialMs, maxMs };
+    }
+  }
+  const buses: BusPlan[] = [];
+  if (!Array.isArray(options.buses) || options.buses.length === 0) {
+    p.push({ field: 'options.buses', message: 'must be a non-empty list' });
+  } else {
+    const busIds = new Set<string>();
+    const deviceIds = new Set<string>();
+    const endpoints = new Set<string>();
+    options.buses.forEach((rb: unknown, bi: number) => {
+      const path = `options.buses[${bi}]`;
+      if (!isObj(rb)) return void p.push({ field: path, message: 'must be an object' });
+      const before = p.length;
+      const transport = rb.transport === undefined ? (p.push({ field: `${path}.transport`, message: 'is required (tcp or rtu)' }), undefined) : oneOf(p, rb, 'transport', path, ['tcp', 'rtu'] as const);
+      if (!transport) return;
+      unknownKeys(p, rb, path, transport === 'tcp' ? TCP_KEYS : RTU_KEYS);
+      const id = str(p, rb, 'id', path, true);
+      if (id !== undefined) {
+        if (busIds.has(id)) p.push({ field: `${path}.id`, message: `duplicate bus id ${JSON.stringify(id)}` });
+        busIds.add(id);
+      }
+      const timeoutMs = int(p, rb, 'timeoutMs', path, 10, 60_000, DEFAULTS.timeoutMs);
+      const devices: DevicePlan[] = [];
+      if (!Array.isArray(rb.devices) || rb.devices.length === 0) p.push({ field: `${path}.devices`, message: 'must be a non-empty list' });
+      else {
+        const units = new Set<number>();
+        rb.devices.forEach((rd: unknown, di: number) => {
+          const d = planDevice(p, rd, `${path}.devices[${di}]`);
+          if (!d) return;
+          if (deviceIds.has(d.id)) p.push({ field: `${path}.devices[${di}].id`, message: `duplicate device id ${JSON.stringify(d.id)}` });
+          deviceIds.add(d.id);
+          if (units.has(d.unitId)) p.push({ field: `${path}.devices[${di}].unitId`, message: `unit id ${d.unitId} is already used on this bus` });
+          units.add(d.unitId);
+          if (transport === 'rtu' && (d.unitId < 1 || d.unitId > 247)) {
+            p.push({ field: `${path}.devices[${di}].unitId`, message: 'RTU unit ids are 1..247 (0 is broadcast, which never answers)' });
+          }
+          devices.push(d);
+        });
+      }
+      if (transport === 'tcp') {
+        const host = str(p, rb, 'host', path, true);
+        const port = int(p, rb, 'port', path, 1, 65535, DEFAULTS.tcpPort);
+        if (host !== undefined && port !== undefined) {
+          const ep = `tcp:${host}:${port}`;
+          if (endpoints.has(ep)) p.push({ field: `${path}.port`, message: `${host}:${port} is already a bus; put its devices on that bus` });
+          endpoints.add(ep);
+        }
+        if (p.length > before || !id || !host || !port || !timeoutMs) return;
+        buses.push({ id, transport, host, port, timeoutMs, gapMs: 0, devices });
+      } else {
+        const path2 = str(p, rb, 'path', path, true);
+        const baudRate = int(p, rb, 'baudRate', path, 50, 4_000_000);
+        const dataBits = int(p, rb, 'dataBits', path, 7, 8, 8) as 7 | 8 | undefined;
+        const stopBits = int(p, rb, 'stopBits', path, 1, 2, 1) as 1 | 2 | undefined;
+        const parity = oneOf(p, rb, 'parity', path, PARITIES) ?? 'none';
+        const gapOverride = int(p, rb, 'interFrameGapMs', path, 0, 1000, -1);
+        if (path2 !== undefined) {
+          if (endpoints.has(`rtu:${path2}`)) p.push({ field: `${path}.path`, message: `${path2} is already a bus; one serial line is one bus with several unit ids` });
+          endpoints.add(`rtu:${path2}`);
+        }
+        if (p.length > before || !id || !path2 || !baudRate || !dataBits || !stopBits || !timeoutMs || gapOverride === undefined) return;
+        const gapMs = gapOverride >= 0 ? gapOverride : interFrameGapMs(baudRate);
+        buses.push({ id, transport, path: path2, baudRate, dataBits, stopBits, parity, timeoutMs, gapMs, devices });
+      }
+    });
+  }
+  if (p.length > 0) throw new ModbusConfigError(p);
+  return { buses, offlineAfterFailures, backoff };
+}

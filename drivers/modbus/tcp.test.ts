@@ -1,0 +1,208 @@
+// Real Modbus TCP on loopback: the driver against the project's simulator (OS-chosen ports).
+import { createServer, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { modbusDriver } from './index.js';
+import type { DeviceOptions, ModbusOptions } from './options.js';
+import { KNOWN_POINTS, knownPointOptions, loadKnownValues, RegisterBank, startTcpSimulator, type RunningSimulator } from './simulator.js';
+import { fakeContext, waitFor } from './test-helpers.js';
+import type { Driver } from '../types.js';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()?.();
+});
+
+async function sim(bank: RegisterBank, port?: number): Promise<RunningSimulator & { port: number }> {
+  const s = await startTcpSimulator(bank, port !== undefined ? { port } : {});
+  cleanup.push(() => s.close());
+  return s;
+}
+
+function run(options: ModbusOptions, ctx = fakeContext()): { driver: Driver; ctx: ReturnType<typeof fakeContext> } {
+  const driver = modbusDriver.create(options, ctx);
+  cleanup.push(() => driver.stop());
+  return { driver, ctx };
+}
+
+const fast = { offlineAfterFailures: 2, backoff: { initialMs: 100, maxMs: 400 } };
+
+function device(id: string, unitId: number, extra: Partial<DeviceOptions> = {}): DeviceOptions {
+  return { id, unitId, pollIntervalMs: 50, points: [{ name: 'hr', table: 'holding', address: 0, type: 'int16', mdc: 'MDC_ECG_HEART_RATE', unit: 'BEAT_PER_MIN' }], ...extra };
+}
+
+describe('modbus TCP against the simulator', () => {
+  it('reads every type and byte order back to the known values', async () => {
+    const bank = new RegisterBank();
+    loadKnownValues(bank, 7);
+    const s = await sim(bank);
+    const { driver, ctx } = run({ buses: [{ id: 'tcp1', transport: 'tcp', host: '127.0.0.1', port: s.port, timeoutMs: 500, devices: [{ id: 'sim-7', unitId: 7, bed: 'ICU-1', pollIntervalMs: 50, points: knownPointOptions() }] }] });
+    await driver.start();
+    await waitFor('a reading of every known point', () => KNOWN_POINTS.every((k) => ctx.readings().some((r) => r.raw?.text === k.name)));
+    for (const k of KNOWN_POINTS) {
+      const r = ctx.readings().find((x) => x.raw?.text === k.name);
+      expect(r, k.name).toBeDefined();
+      expect(r?.raw?.code).toBe(`7/${k.table}/${k.address}`);
+      expect(r?.deviceId).toBe('sim-7');
+      expect(r?.bed).toBe('ICU-1');
+      expect(r?.source).toBe('modbus-test');
+      expect(r?.mdc).toBeNull();
+      if (k.expected === null) {
+        expect(r?.value, k.name).toBeNull();
+        expect(r?.quality).toEqual({ state: 'unavailable', reasons: ['no-value'] });
+      } else if (typeof k.expected === 'number' && !Number.isInteger(k.expected)) {
+        expect(r?.value as number, k.name).toBeCloseTo(k.expected, k.digits ?? 12);
+        expect(r?.quality.state).toBe('valid');
+      } else {
+        expect(r?.value, k.name).toBe(k.expected);
+        expect(r?.quality.state).toBe('valid');
+      }
+    }
+    expect(ctx.statuses('sim-7').map((e) => e.state)).toEqual(['connecting', 'online']);
+    expect(driver.health().state).toBe('running');
+    expect(ctx.counters.get('polls')).toBeGreaterThan(0);
+    expect(ctx.counters.get('timeouts') ?? 0).toBe(0);
+  });
+
+  it('a unit that stops answering goes offline with backoff while the other unit keeps being polled, then comes back', async () => {
+    const bank = new RegisterBank();
+    bank.setRegisters(1, 'holding', 0, [72]);
+    bank.setRegisters(2, 'holding', 0, [80]);
+    const s = await sim(bank);
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'gw', transport: 'tcp', host: '127.0.0.1', port: s.port, timeoutMs: 150, devices: [device('mon-1', 1), device('mon-2', 2)] }] });
+    await driver.start();
+    await waitFor('both online', () => ctx.statuses('mon-1').some((e) => e.state === 'online') && ctx.statuses('mon-2').some((e) => e.state === 'online'));
+    const r = ctx.readings('mon-1')[0];
+    expect(r?.value).toBe(72);
+    expect(r?.mdc?.refid).toBe('MDC_ECG_HEART_RATE');
+    expect(r?.unit.ucum).toBe('/min');
+
+    bank.setSilent(1, true);
+    await waitFor('mon-1 offline', () => ctx.statuses('mon-1').some((e) => e.state === 'offline'));
+    const offline = ctx.statuses('mon-1').find((e) => e.state === 'offline');
+    expect(offline?.detail).toMatch(/no response \(timeout\) on holding 0\.\.0/);
+    expect(ctx.counters.get('timeouts')).toBeGreaterThanOrEqual(2);
+    const line = ctx.logs.find((l) => l.fault === 'timeout');
+    expect(line).toMatchObject({ bus: 'gw', unit: 1, device: 'mon-1', register: 'holding 0..0' });
+
+    const mon2Before = ctx.readings('mon-2').length;
+    const probesBefore = bank.requests.get(1) ?? 0;
+    await waitFor('mon-2 still polled', () => ctx.readings('mon-2').length >= mon2Before + 10);
+    // While offline, unit 1 is only probed at backoff intervals (≥100 ms), not at its 50 ms rate.
+    expect((bank.requests.get(1) ?? 0) - probesBefore).toBeLessThan(10);
+    expect(driver.health().state).toBe('degraded');
+    expect(driver.health().devices?.['mon-1']?.state).toBe('offline');
+
+    bank.setSilent(1, false);
+    await waitFor('mon-1 back online', () => ctx.statuses('mon-1').at(-1)?.state === 'online');
+    expect(ctx.statuses('mon-1').map((e) => e.state)).toEqual(['connecting', 'online', 'offline', 'online']);
+    const n = ctx.readings('mon-1').length;
+    await waitFor('mon-1 readings resume', () => ctx.readings('mon-1').length > n);
+  });
+
+  it('exception responses: busy is retried then reported, illegal address marks the device in error, others continue', async () => {
+    const bank = new RegisterBank();
+    bank.setRegisters(3, 'holding', 0, [60]);
+    bank.setRegisters(3, 'input', 0, [5]);
+    const s = await sim(bank);
+    const dev = device('pump-3', 3, {
+      points: [
+        { name: 'rate', table: 'holding', address: 0, type: 'uint16' },
+        { name: 'vol', table: 'input', address: 0, type: 'uint16' },
+        { name: 'ghost', table: 'input', address: 500, type: 'uint16' },
+      ],
+    });
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'gw', transport: 'tcp', host: '127.0.0.1', port: s.port, timeoutMs: 300, devices: [dev] }] });
+    await driver.start();
+    await waitFor('error for the missing register', () => ctx.statuses('pump-3').some((e) => e.state === 'error'));
+    const err = ctx.statuses('pump-3').find((e) => e.state === 'error');
+    expect(err?.detail).toMatch(/illegal data address .* on input 500\.\.500/);
+    expect(ctx.counters.get('exception_illegal_address')).toBeGreaterThanOrEqual(1);
+    // The device is there: other reads still deliver.
+    await waitFor('rate and vol readings', () => ctx.readings('pump-3').some((r) => r.raw?.text === 'rate') && ctx.readings('pump-3').some((r) => r.raw?.text === 'vol'));
+    expect(ctx.readings('pump-3').some((r) => r.raw?.text === 'ghost')).toBe(false);
+
+    bank.setRegisters(3, 'input', 500, [1]);
+    await waitFor('error cleared once the register exists', () => ctx.statuses('pump-3').at(-1)?.state === 'online', 5000);
+
+    bank.setException(3, 'holding', 0, 6);
+    await waitFor('busy counted and reported', () => (ctx.counters.get('exception_device_busy') ?? 0) >= 2 && ctx.statuses('pump-3').at(-1)?.state === 'error');
+    expect(ctx.statuses('pump-3').at(-1)?.detail).toMatch(/busy on holding 0\.\.0/);
+    bank.setException(3, 'holding', 0, 0);
+    await waitFor('busy over', () => ctx.statuses('pump-3').at(-1)?.state === 'online', 5000);
+  });
+
+  it('a server that goes away is reconnected with backoff; a dead bus does not hold up another bus', async () => {
+    const bankA = new RegisterBank();
+    bankA.setRegisters(1, 'holding', 0, [1]);
+    const bankB = new RegisterBank();
+    bankB.setRegisters(1, 'holding', 0, [2]);
+    const a = await startTcpSimulator(bankA);
+    const b = await sim(bankB);
+    const { driver, ctx } = run({
+      ...fast,
+      buses: [
+        { id: 'busA', transport: 'tcp', host: '127.0.0.1', port: a.port, timeoutMs: 3000, devices: [device('a-1', 1)] },
+        { id: 'busB', transport: 'tcp', host: '127.0.0.1', port: b.port, timeoutMs: 3000, devices: [device('b-1', 1)] },
+      ],
+    });
+    await driver.start();
+    await waitFor('both online', () => ctx.statuses('a-1').some((e) => e.state === 'online') && ctx.statuses('b-1').some((e) => e.state === 'online'));
+
+    // Unit on bus A stops answering: its 3 s timeouts must not slow bus B.
+    bankA.setSilent(1, true);
+    const start = ctx.readings('b-1').length;
+    await waitFor('bus B keeps delivering', () => ctx.readings('b-1').length >= start + 5);
+    expect(ctx.counters.get('timeouts') ?? 0).toBe(0);
+    bankA.setSilent(1, false);
+
+    // Bus A's server disappears: connection lost, reconnect attempts fail, device offline.
+    await a.close();
+    await waitFor('a-1 offline', () => ctx.statuses('a-1').at(-1)?.state === 'offline', 10_000);
+    await waitFor('a reconnect attempt failed', () => (ctx.counters.get('connect_failures') ?? 0) >= 1, 10_000);
+    expect(ctx.statuses('a-1').at(-1)?.detail).toMatch(/lost|cannot open/);
+    expect(ctx.statuses('b-1').at(-1)?.state).toBe('online');
+
+    // And comes back on the same port.
+    const a2 = await sim(bankA, a.port);
+    expect(a2.port).toBe(a.port);
+    await waitFor('a-1 back online', () => ctx.statuses('a-1').at(-1)?.state === 'online', 10_000);
+    expect(ctx.logs.some((l) => l.msg === 'modbus bus connected' && l.bus === 'busA')).toBe(true);
+  }, 20_000);
+
+  it('a peer that accepts and drops every connection is retried with growing delays, never in a loop', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((sock) => {
+      sockets.push(sock);
+      sock.destroy();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as { port: number }).port;
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'flaky', transport: 'tcp', host: '127.0.0.1', port, timeoutMs: 200, devices: [device('f-1', 1)] }] });
+    await driver.start();
+    const lost = () => ctx.logs.filter((l) => l.msg === 'modbus connection lost; reconnecting');
+    await waitFor('four drops', () => lost().length >= 4, 10_000);
+    expect(lost().slice(0, 4).map((l) => l.retryInMs)).toEqual([100, 200, 400, 400]);
+    expect(ctx.statuses('f-1').at(-1)?.state).toBe('offline');
+    expect(sockets.length).toBeLessThanOrEqual(lost().length + 1);
+  });
+
+  it('deadband: an unchanged value is not re-reported every poll', async () => {
+    const bank = new RegisterBank();
+    bank.setRegisters(1, 'holding', 0, [500]);
+    const s = await sim(bank);
+    const dev = device('t-1', 1, { pollIntervalMs: 20, points: [{ name: 'temp', table: 'holding', address: 0, type: 'int16', scale: 0.1, deadband: 0.5, mdc: 'MDC_TEMP_BODY', unit: 'DEGC' }] });
+    const { driver, ctx } = run({ buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', port: s.port, devices: [dev] }] });
+    await driver.start();
+    await waitFor('10 polls', () => (ctx.counters.get('polls') ?? 0) >= 10);
+    expect(ctx.readings('t-1').map((r) => r.value)).toEqual([50]);
+    bank.setRegisters(1, 'holding', 0, [503]); // 50.3: inside the deadband
+    const polls = ctx.counters.get('polls') ?? 0;
+    await waitFor('more polls', () => (ctx.counters.get('polls') ?? 0) >= polls + 5);
+    expect(ctx.readings('t-1')).toHaveLength(1);
+    bank.setRegisters(1, 'holding', 0, [510]);
+    await waitFor('moved beyond deadband', () => ctx.readings('t-1').length === 2);
+    expect(ctx.readings('t-1')[1]?.value).toBe(51);
+    expect(ctx.readings('t-1')[1]?.mdc?.refid).toBe('MDC_TEMP_BODY');
+  });
+});
