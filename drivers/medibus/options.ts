@@ -1,0 +1,142 @@
+// Options of the `medibus` driver, with defaults and the checks a JSON Schema cannot express.
+import type { FlowControl, LineSettings, Parity } from '../serial/link.js';
+import { CMD } from './protocol/constants.js';
+import type { HalfOrder } from './protocol/realtime.js';
+import { PRESETS, type ModelName } from './presets.js';
+
+/** Data requests a session can cycle through, by name (see README). */
+export const REQUESTS = {
+  measured1: CMD.DATA_CP1,
+  measured2: CMD.DATA_CP2,
+  alarms1: CMD.ALARMS_CP1,
+  alarms2: CMD.ALARMS_CP2,
+  alarms3: CMD.ALARMS_CP3,
+  lowLimits1: CMD.LOW_LIMITS_CP1,
+  highLimits1: CMD.HIGH_LIMITS_CP1,
+  settings: CMD.SETTINGS,
+  text: CMD.TEXT_MESSAGES,
+  dateTime: CMD.DATE_TIME,
+} as const;
+export type RequestName = keyof typeof REQUESTS;
+
+export interface MedibusOptions {
+  /** Stable id of the device (serial number or asset tag); goes into every event. */
+  id: string;
+  bed?: string;
+  model?: ModelName;
+  /** `/dev/serial/by-id/...` (preferred) or `/dev/ttyUSB0`. Required unless `replay` is given. */
+  path?: string;
+  baudRate?: number;
+  dataBits?: 7 | 8;
+  parity?: Parity;
+  stopBits?: 1 | 2;
+  flowControl?: FlowControl;
+  /** Decode without ever transmitting (Y-cable beside another host). */
+  listenOnly?: boolean;
+  /** Record every byte both ways to this file (JSON lines, see drivers/serial/capture.ts). */
+  captureFile?: string;
+  /** Decode a capture (.jsonl) or raw dump (.raw/.bin) instead of a port; implies listen-only. */
+  replay?: { file: string; speed?: number };
+  requests?: RequestName[];
+  pollIntervalMs?: number;
+  responseTimeoutMs?: number;
+  retries?: number;
+  keepAliveMs?: number;
+  quietReinitMs?: number;
+  silenceMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number };
+  realtime?: { enabled?: boolean; codes?: number[]; halfOrder?: HalfOrder; segmentMs?: number };
+  /** Medibus priority (1..31) at or above which an alarm is high / medium; below is low. */
+  alarmPriority?: { high?: number; medium?: number };
+  /** How often a still-active alarm is re-emitted as 'continue'. */
+  alarmRepeatMs?: number;
+  /** What we answer when the device asks who we are (52H). */
+  hostIdentity?: { id?: string; name?: string; revision?: string };
+}
+
+export interface MedibusPlan {
+  id: string;
+  bed?: string;
+  model: ModelName;
+  path: string;
+  line: LineSettings;
+  listenOnly: boolean;
+  captureFile?: string;
+  replay?: { file: string; speed: number };
+  requests: number[];
+  pollIntervalMs: number;
+  responseTimeoutMs: number;
+  retries: number;
+  keepAliveMs: number;
+  quietReinitMs: number;
+  silenceMs: number;
+  backoff: { initialMs: number; maxMs: number; jitter: number };
+  realtime: { enabled: boolean; codes: number[]; halfOrder: HalfOrder; segmentMs: number };
+  alarmPriority: { high: number; medium: number };
+  alarmRepeatMs: number;
+  hostIdentity: { id: string; name: string; revision: string };
+}
+
+export class MedibusConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`medibus config: ${problems.join('; ')}`);
+    this.name = 'MedibusConfigError';
+  }
+}
+
+export const DEFAULT_REQUESTS: RequestName[] = ['measured1', 'measured2', 'alarms1', 'alarms2', 'settings', 'text'];
+
+export function buildPlan(o: MedibusOptions): MedibusPlan {
+  const problems: string[] = [];
+  if (!o.id) problems.push('id: required');
+  if (!o.path && !o.replay) problems.push('path: required unless replay is given');
+  const model = o.model ?? 'generic';
+  const preset = PRESETS[model];
+  if (!preset) problems.push(`model: unknown ${JSON.stringify(model)}`);
+  const base = preset?.line ?? PRESETS.generic.line;
+  const requests = (o.requests ?? DEFAULT_REQUESTS).map((r) => {
+    const code = REQUESTS[r];
+    if (code === undefined) problems.push(`requests: unknown ${JSON.stringify(r)}`);
+    return code;
+  });
+  const hp = { high: o.alarmPriority?.high ?? 21, medium: o.alarmPriority?.medium ?? 11 };
+  if (hp.medium > hp.high) problems.push('alarmPriority: medium must not exceed high');
+  const responseTimeoutMs = o.responseTimeoutMs ?? 3000;
+  const quietReinitMs = o.quietReinitMs ?? 10000;
+  if (quietReinitMs <= responseTimeoutMs) problems.push('quietReinitMs: must be longer than responseTimeoutMs');
+  if (problems.length) throw new MedibusConfigError(problems);
+  const plan: MedibusPlan = {
+    id: o.id,
+    model,
+    path: o.path ?? o.replay?.file ?? '',
+    line: {
+      baudRate: o.baudRate ?? base.baudRate,
+      dataBits: o.dataBits ?? base.dataBits,
+      parity: o.parity ?? base.parity,
+      stopBits: o.stopBits ?? base.stopBits,
+      flowControl: o.flowControl ?? base.flowControl,
+    },
+    listenOnly: o.listenOnly === true || o.replay !== undefined,
+    requests: requests.filter((c): c is (typeof REQUESTS)[RequestName] => c !== undefined),
+    pollIntervalMs: o.pollIntervalMs ?? 1000,
+    responseTimeoutMs,
+    retries: o.retries ?? 2,
+    keepAliveMs: o.keepAliveMs ?? 2000,
+    quietReinitMs,
+    silenceMs: o.silenceMs ?? 15000,
+    backoff: { initialMs: o.backoff?.initialMs ?? 1000, maxMs: o.backoff?.maxMs ?? 30000, jitter: 0.2 },
+    realtime: {
+      enabled: o.realtime?.enabled === true,
+      codes: o.realtime?.codes ?? [0x00, 0x01, 0x03],
+      halfOrder: o.realtime?.halfOrder ?? 'low-first',
+      segmentMs: o.realtime?.segmentMs ?? 1000,
+    },
+    alarmPriority: hp,
+    alarmRepeatMs: o.alarmRepeatMs ?? 60000,
+    hostIdentity: { id: o.hostIdentity?.id ?? '0000', name: o.hostIdentity?.name ?? 'EdgeGateway', revision: o.hostIdentity?.revision ?? '01.00:06.00' },
+  };
+  if (o.bed) plan.bed = o.bed;
+  if (o.captureFile) plan.captureFile = o.captureFile;
+  if (o.replay) plan.replay = { file: o.replay.file, speed: o.replay.speed ?? 0 };
+  return plan;
+}

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import {
+  CMD, MedibusFramer, MedibusParseError, RealtimeDecoder, checksumByte, encodeCommand, encodeNak, encodeResponse, encodeSample,
+  parseAlarms, parseDateTime, parseDeviceId, parseMeasured, parseRealtimeConfig, parseSettings, parseTextMessages, scaleSample,
+} from './protocol/index.js';
+import { AlarmTracker, mapPriority } from './alarms.js';
+import { lookup } from './codes.js';
+import { buildPlan, MedibusConfigError } from './options.js';
+import { configSchema } from './schema.js';
+import { Ajv } from 'ajv';
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+describe('checksum and encoding vectors', () => {
+  it('initialise command is ESC Q "6C" CR (0x1B + 0x51 = 0x6C)', () => {
+    expect(encodeCommand(CMD.ICC)).toEqual(Buffer.from([0x1b, 0x51, 0x36, 0x43, 0x0d]));
+  });
+  it('request measured data cp1 is ESC $ "3F" CR', () => {
+    expect(encodeCommand(CMD.DATA_CP1).toString('latin1')).toBe('\x1b$3F\r');
+  });
+  it('response checksum covers SOH, echo and data, 8-bit, uppercase hex', () => {
+    // 0x01 + 0x24 + '7' 'D' ' ' ' ' '2' '2' = 0x01+0x24+0x37+0x44+0x20+0x20+0x32+0x32 = 0x144 → "44"
+    expect(encodeResponse(CMD.DATA_CP1, '7D  22').toString('latin1')).toBe('\x01$7D  2244\r');
+    const big = encodeResponse(0x2a, 'zzzzzzzz');
+    expect(big.subarray(-3, -1).toString()).toMatch(/^[0-9A-F]{2}$/);
+    expect(checksumByte(Buffer.from([0xff, 0x02]))).toBe(0x01);
+  });
+  it('NAK is a response: SOH NAK "16" CR', () => {
+    expect(encodeNak()).toEqual(Buffer.from([0x01, 0x15, 0x31, 0x36, 0x0d]));
+  });
+});
+
+describe('framer', () => {
+  it('re-assembles a response split over chunks and drops XON/XOFF', () => {
+    const f = new MedibusFramer();
+    const msg = encodeResponse(CMD.DATA_CP1, '7D  22');
+    const evs = [...f.push(msg.subarray(0, 3)), ...f.push(Buffer.from([0x11])), ...f.push(msg.subarray(3)), ...f.push(Buffer.from([0x13]))];
+    const frames = evs.filter((e) => e.type === 'frame');
+    expect(frames).toEqual([{ type: 'frame', kind: 'response', code: 0x24, data: b('7D  22') }]);
+    expect(evs.filter((e) => e.type === 'handshake')).toHaveLength(2);
+  });
+  it('reports a bad checksum with where and what', () => {
+    const f = new MedibusFramer();
+    const msg = encodeResponse(CMD.DATA_CP1, '7D  22');
+    msg[msg.length - 2] = 0x30;
+    const [ev] = f.push(msg);
+    expect(ev).toMatchObject({ type: 'bad-frame', reason: 'checksum', kind: 'response' });
+    expect(ev?.type === 'bad-frame' && ev.detail).toContain('offset 8');
+  });
+  it('separates realtime bytes even inside a message', () => {
+    const f = new MedibusFramer();
+    const msg = encodeResponse(CMD.DATA_CP1, '7D  22');
+    const mixed = Buffer.concat([msg.subarray(0, 4), Buffer.from([0xd1, 0x85, 0x81]), msg.subarray(4)]);
+    const evs = f.push(mixed);
+    expect(evs.find((e) => e.type === 'realtime')).toEqual({ type: 'realtime', bytes: Buffer.from([0xd1, 0x85, 0x81]) });
+    expect(evs.find((e) => e.type === 'frame')).toMatchObject({ code: 0x24, data: b('7D  22') });
+  });
+  it('completes a device command embedded in a response, then the response', () => {
+    const f = new MedibusFramer();
+    const resp = encodeResponse(CMD.DATA_CP1, '7D  22');
+    const cmd = encodeCommand(CMD.NOP);
+    const evs = f.push(Buffer.concat([resp.subarray(0, 5), cmd, resp.subarray(5)]));
+    expect(evs.filter((e) => e.type === 'frame').map((e) => e.type === 'frame' && e.kind)).toEqual(['command', 'response']);
+  });
+  it('reports garbage outside messages as noise and too-short frames', () => {
+    const f = new MedibusFramer();
+    const evs = f.push(Buffer.from('abc\x1bQ\r', 'latin1'));
+    expect(evs[0]).toEqual({ type: 'noise', bytes: b('abc') });
+    expect(evs[1]).toMatchObject({ type: 'bad-frame', reason: 'too-short' });
+  });
+  it('drops an over-long frame and resynchronises on the next start byte', () => {
+    const f = new MedibusFramer({ maxFrameBytes: 16 });
+    const evs = f.push(Buffer.concat([b('\x01$'), Buffer.alloc(40, 0x41), b('\r'), encodeCommand(CMD.NOP)]));
+    expect(evs.map((e) => e.type)).toEqual(['bad-frame', 'frame']);
+  });
+});
+
+describe('data parsers', () => {
+  it('measured data: 2 hex code + 4 value characters per record; unavailable values are null', () => {
+    expect(parseMeasured(b('7D  2288 450B9 7.2DB-1.5E6----'))).toEqual([
+      { code: 0x7d, raw: '  22', value: 22 },
+      { code: 0x88, raw: ' 450', value: 450 },
+      { code: 0xb9, raw: ' 7.2', value: 7.2 },
+      { code: 0xdb, raw: '-1.5', value: -1.5 },
+      { code: 0xe6, raw: '----', value: null },
+    ]);
+  });
+  it('measured data with a trailing partial record says where', () => {
+    expect(() => parseMeasured(b('7D  2288'))).toThrow(MedibusParseError);
+    expect(() => parseMeasured(b('7D  2288'))).toThrow(/offset 6/);
+    expect(() => parseMeasured(b('ZZ  22'))).toThrow(/code at offset 0/);
+  });
+  it('settings: 2 + 5 characters', () => {
+    expect(parseSettings(b('0B  5.040  450'))).toEqual([
+      { code: 0x0b, raw: '  5.0', value: 5 },
+      { code: 0x40, raw: '  450', value: 450 },
+    ]);
+  });
+  it('alarms: priority character, code, 12-character phrase', () => {
+    expect(parseAlarms(b('I10PAW HIGH    319MIN VOL LOW '))).toEqual([
+      { priority: 25, priorityChar: 'I', code: 0x10, text: 'PAW HIGH' },
+      { priority: 3, priorityChar: '3', code: 0x19, text: 'MIN VOL LOW' },
+    ]);
+    expect(() => parseAlarms(b('I10PAW'))).toThrow(/alarms/);
+  });
+  it('text messages: code, length character, text, ETX', () => {
+    expect(parseTextMessages(b('064SIMV\x03206Adults\x03'))).toEqual([
+      { code: 0x06, text: 'SIMV' },
+      { code: 0x20, text: 'Adults' },
+    ]);
+    expect(() => parseTextMessages(b('064SIMVX'))).toThrow(/text messages/);
+  });
+  it('device identification and date/time (English and German months)', () => {
+    expect(parseDeviceId(b("0161'Evita 4'01.03:06.00"))).toEqual({ id: '0161', name: 'Evita 4', revision: '01.03:06.00' });
+    expect(parseDateTime(b('13:45:0702-OKT-24'))).toMatchObject({ year: 2024, month: 10, day: 2, hour: 13, minute: 45, second: 7 });
+    expect(parseDateTime(b('23:59:5931-DEC-99'))).toMatchObject({ year: 2099, month: 12 });
+    expect(() => parseDateTime(b('25:00:0001-JAN-20'))).toThrow(MedibusParseError);
+  });
+  it('realtime configuration: code, interval µs, min, max, maxbin (hex)', () => {
+    expect(parseRealtimeConfig(b('0000008000  -20   80FFF'))).toEqual([{ code: 0, intervalUs: 8000, min: -20, max: 80, maxBin: 0xfff }]);
+  });
+});
+
+describe('realtime decoder', () => {
+  it('decodes sample sets, breath phases and scales by the configuration', () => {
+    const d = new RealtimeDecoder('low-first');
+    const bytes = [0xd3, 0xc6, 0xc0, ...encodeSample(100), ...encodeSample(4095)];
+    const evs = d.push(Buffer.from(bytes));
+    expect(evs[0]).toEqual({ type: 'phase', phase: 'inspiration' });
+    expect(evs[1]).toEqual({ type: 'samples', values: new Map([[0, 100], [1, 4095]]) });
+    expect(scaleSample(4095, { min: -20, max: 80, maxBin: 4095 })).toBe(80);
+  });
+  it('honours the half order and the 5..8 stream extension', () => {
+    const d = new RealtimeDecoder('high-first');
+    const evs = d.push(Buffer.from([0xd1, 0xc4, 0xc1, ...encodeSample(300, 'high-first'), ...encodeSample(7, 'high-first')]));
+    expect(evs).toEqual([{ type: 'samples', values: new Map([[0, 300], [4, 7]]) }]);
+  });
+});
+
+describe('code table, alarms and options', () => {
+  it('maps known codes to MDC and keeps unknown ones raw', () => {
+    expect(lookup('cp1', 0x7d).mdc?.refid).toBe('MDC_PRESS_AWAY_INSP_PEAK');
+    expect(lookup('cp1', 0x78).mdc?.refid).toBe('MDC_VENT_PRESS_AWAY_END_EXP_POS');
+    expect(lookup('cp1', 0x5c)).toMatchObject({ mdc: null, raw: { system: 'medibus', code: 'cp1:5C' } });
+  });
+  it('maps priorities by configured bands and tracks start/continue/end', () => {
+    expect([mapPriority(31, { high: 21, medium: 11 }), mapPriority(15, { high: 21, medium: 11 }), mapPriority(2, { high: 21, medium: 11 })]).toEqual(['high', 'medium', 'low']);
+    const t = new AlarmTracker({ deviceId: 'v1', source: 's' }, { high: 21, medium: 11 }, 60000);
+    const a = { priority: 25, priorityChar: 'I', code: 0x10, text: 'PAW HIGH' };
+    expect(t.update(1, [a], 0).map((e) => [e.phase, e.priority])).toEqual([['start', 'high']]);
+    expect(t.update(1, [a], 1000)).toEqual([]);
+    expect(t.update(1, [a], 61000).map((e) => e.phase)).toEqual(['continue']);
+    expect(t.update(2, [], 61000)).toEqual([]); // another page does not end page-1 alarms
+    expect(t.update(1, [], 62000).map((e) => e.phase)).toEqual(['end']);
+  });
+  it('builds a plan from a model preset, overrides win, bad config names every problem', () => {
+    const p = buildPlan({ id: 'v1', path: '/dev/ttyUSB0', model: 'apollo' });
+    expect(p.line).toMatchObject({ baudRate: 9600, parity: 'even', dataBits: 8, stopBits: 1 });
+    expect(buildPlan({ id: 'v1', path: '/dev/x', model: 'v500', baudRate: 38400 }).line.baudRate).toBe(38400);
+    expect(buildPlan({ id: 'v1', replay: { file: 'x.raw' } }).listenOnly).toBe(true);
+    try {
+      buildPlan({ id: '', requests: ['nope' as never] });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(MedibusConfigError);
+      expect((err as MedibusConfigError).problems.length).toBe(3);
+    }
+  });
+  it('the JSON Schema accepts the README example and rejects unknown options', () => {
+    const validate = new Ajv({ allErrors: true }).compile(configSchema);
+    const example = { id: 'EVITA-1', bed: 'ICU-3', model: 'v500', path: '/dev/serial/by-id/usb-x', requests: ['measured1', 'alarms1'], realtime: { enabled: true, codes: [0, 1, 3] } };
+    expect(validate(example)).toBe(true);
+    expect(validate({ ...example, writeSetting: true })).toBe(false);
+    expect(validate({ ...example, requests: ['setPeep'] })).toBe(false);
+  });
+});

@@ -1,0 +1,123 @@
+// Medibus.X realtime bytes (top bit set), separated from the slow traffic by the framer.
+//
+//   1101 ssss  sync byte (D0..DF): a new sample set; bit n set = stream n+1 (of 1..4) has a value
+//   1100 cccc  sync command (C0..CF), followed by one argument byte (C0..CF):
+//                C4 / C5: streams 5..8 / 9..12 also have values (argument bits 0..3)
+//                C6: breath phase, argument C0 = start of inspiration, C1 = start of expiration
+//                CF: the device says data is corrupt;  C0 C0: end of a sync-command sequence
+//   10vv vvvv  data byte: each value is 12 bits in two such bytes, 6 bits each
+//
+// Verified against public implementations; NOT verified against a device or the specification:
+// the order of the two 6-bit halves (VSCaptureDrgVent reads the low half first, other code high
+// first), so it is an option. Values are scaled by the realtime configuration (see scaleSample).
+export type HalfOrder = 'low-first' | 'high-first';
+
+export type RealtimeEvent =
+  | { type: 'samples'; values: Map<number, number> }
+  | { type: 'phase'; phase: 'inspiration' | 'expiration' }
+  | { type: 'corrupt'; detail: string };
+
+export class RealtimeDecoder {
+  private streams: number[] = [];
+  private values = new Map<number, number>();
+  private half: number | undefined;
+  private pendingCommand: number | undefined;
+  private inSet = false;
+
+  constructor(private readonly order: HalfOrder = 'low-first') {}
+
+  push(bytes: Uint8Array): RealtimeEvent[] {
+    const out: RealtimeEvent[] = [];
+    for (const b of bytes) {
+      if (this.pendingCommand !== undefined) {
+        this.command(this.pendingCommand, b, out);
+        this.pendingCommand = undefined;
+        continue;
+      }
+      const top = b & 0xf0;
+      if (top === 0xd0) {
+        this.endSet(out);
+        this.inSet = true;
+        this.streams = [];
+        for (let i = 0; i < 4; i++) if (b & (1 << i)) this.streams.push(i);
+      } else if (top === 0xc0) {
+        this.pendingCommand = b;
+      } else if ((b & 0xc0) === 0x80) {
+        this.data(b & 0x3f, out);
+      } else {
+        out.push({ type: 'corrupt', detail: `unexpected realtime byte 0x${b.toString(16)}` });
+      }
+    }
+    return out;
+  }
+
+  private command(cmd: number, arg: number, out: RealtimeEvent[]): void {
+    const bits = (base: number) => {
+      for (let i = 0; i < 4; i++) if (arg & (1 << i)) this.streams.push(base + i);
+    };
+    switch (cmd) {
+      case 0xc4:
+        bits(4);
+        break;
+      case 0xc5:
+        bits(8);
+        break;
+      case 0xc6:
+        if (arg === 0xc0) out.push({ type: 'phase', phase: 'inspiration' });
+        else if (arg === 0xc1) out.push({ type: 'phase', phase: 'expiration' });
+        break;
+      case 0xcf:
+        out.push({ type: 'corrupt', detail: 'device reported corrupt realtime data' });
+        break;
+      default:
+        // C0 (end of sequence) and host-side commands (C1..C3) carry nothing for a receiver.
+        break;
+    }
+  }
+
+  private data(six: number, out: RealtimeEvent[]): void {
+    if (!this.inSet) return; // values before the first sync byte cannot be assigned to a stream
+    if (this.half === undefined) {
+      this.half = six;
+      return;
+    }
+    const first = this.half;
+    this.half = undefined;
+    const value = this.order === 'low-first' ? first | (six << 6) : (first << 6) | six;
+    const stream = this.streams[this.values.size];
+    if (stream === undefined) {
+      out.push({ type: 'corrupt', detail: 'more values than announced streams' });
+      return;
+    }
+    this.values.set(stream, value);
+    if (this.values.size === this.streams.length) this.endSet(out);
+  }
+
+  private endSet(out: RealtimeEvent[]): void {
+    if (this.values.size > 0) {
+      if (this.values.size < this.streams.length) out.push({ type: 'corrupt', detail: `sample set ended with ${this.values.size} of ${this.streams.length} values` });
+      out.push({ type: 'samples', values: this.values });
+    }
+    this.values = new Map();
+    this.half = undefined;
+    this.inSet = false;
+  }
+}
+
+/** Binary value → physical value: min + bin / maxBin × (max − min). */
+export function scaleSample(bin: number, cfg: { min: number; max: number; maxBin: number }): number {
+  return cfg.min + (bin / cfg.maxBin) * (cfg.max - cfg.min);
+}
+
+/** Inverse of scaleSample, for simulators. */
+export function unscaleSample(value: number, cfg: { min: number; max: number; maxBin: number }): number {
+  const bin = Math.round(((value - cfg.min) / (cfg.max - cfg.min)) * cfg.maxBin);
+  return Math.max(0, Math.min(cfg.maxBin, bin));
+}
+
+/** Two data bytes for one 12-bit value. */
+export function encodeSample(bin: number, order: HalfOrder = 'low-first'): [number, number] {
+  const lo = 0x80 | (bin & 0x3f);
+  const hi = 0x80 | ((bin >> 6) & 0x3f);
+  return order === 'low-first' ? [lo, hi] : [hi, lo];
+}

@@ -1,0 +1,58 @@
+// Decoded Medibus records → NumericReadings. Values the device marks as unavailable (blank, "---")
+// are emitted with value null and quality 'unavailable', never dropped.
+import type { NumericReading, Origin, RawCode } from '../../agent/model/reading.js';
+import type { TextRecord, ValueRecord } from './protocol/data.js';
+import { hexCode, lookup, type CodeKind } from './codes.js';
+
+export function valueReadings(origin: Origin, kind: CodeKind, records: ValueRecord[], now: number, deviceTime: number | null): NumericReading[] {
+  return records.map((r) => {
+    const { mdc, unit, raw } = lookup(kind, r.code);
+    const reading: NumericReading = {
+      ...origin,
+      kind: 'numeric',
+      mdc,
+      value: r.value,
+      unit,
+      deviceTime,
+      receivedAt: now,
+      quality: r.value === null ? { state: 'unavailable', reasons: [`device-value:${JSON.stringify(r.raw)}`] } : { state: 'valid' },
+    };
+    // Keep the device's own code always when unmapped; when mapped too, so the source is traceable.
+    reading.raw = raw;
+    return reading;
+  });
+}
+
+/** Alarm limits: the device's code, marked as a limit; mdc null because limits are not measurements. */
+export function limitReadings(origin: Origin, page: 1 | 2, bound: 'low' | 'high', records: ValueRecord[], now: number): NumericReading[] {
+  return records.map((r) => {
+    const { unit, raw } = lookup(page === 1 ? 'cp1' : 'cp2', r.code);
+    const rawCode: RawCode = { system: 'medibus', code: `${bound}-limit:cp${page}:${hexCode(r.code)}`, text: `${raw.text ?? raw.code} ${bound} alarm limit` };
+    return {
+      ...origin,
+      kind: 'numeric',
+      mdc: null,
+      raw: rawCode,
+      value: r.value,
+      unit,
+      deviceTime: null,
+      receivedAt: now,
+      quality: r.value === null ? { state: 'unavailable', reasons: [`device-value:${JSON.stringify(r.raw)}`] } : { state: 'valid' },
+    };
+  });
+}
+
+/** Text messages (ventilation mode, patient category…) as string observations. */
+export function textReadings(origin: Origin, records: TextRecord[], now: number): NumericReading[] {
+  return records.map((r) => ({
+    ...origin,
+    kind: 'numeric',
+    mdc: null,
+    raw: { system: 'medibus', code: `text:${hexCode(r.code)}`, text: r.text },
+    value: r.text,
+    unit: { ucum: '' },
+    deviceTime: null,
+    receivedAt: now,
+    quality: { state: 'valid' },
+  }));
+}

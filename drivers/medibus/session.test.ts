@@ -1,0 +1,147 @@
+// A full Medibus session through a pseudo-terminal pair with the real serialport on both ends:
+// the driver (host) on one, the simulator (ventilator) on the other.
+import { afterEach, describe, expect, it } from 'vitest';
+import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
+import { ListenOnlyError } from '../serial/link.js';
+import { CMD, encodeCommand, encodeResponse } from './protocol/index.js';
+import { MedibusDriver } from './index.js';
+import { buildPlan } from './options.js';
+import { fastOptions, rig, type Rig } from './test-support.js';
+
+let r: Rig | undefined;
+let driver: MedibusDriver | undefined;
+afterEach(async () => {
+  await driver?.stop();
+  await r?.close();
+  driver = undefined;
+  r = undefined;
+});
+
+const has = (ctx: FakeContext, refid: string) => ctx.readings().some((x) => x.mdc?.refid === refid && typeof x.value === 'number');
+
+describe('medibus session over a pty pair', () => {
+  it('initialises, identifies, sets up realtime and cycles data requests into readings, alarms and curves', async () => {
+    r = await rig();
+    const ctx = fakeContext('icu-vent');
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { realtime: { enabled: true, codes: [0x00, 0x01], segmentMs: 200 } })), ctx);
+    r.sim.setAlarms(1, [{ priority: 25, code: 0x10, text: 'PAW HIGH' }]);
+    await driver.start();
+    await waitFor('PIP and PEEP readings', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK') && has(ctx, 'MDC_VENT_PRESS_AWAY_END_EXP_POS'));
+    await waitFor('alarm start', () => ctx.alarms().some((a) => a.phase === 'start'));
+    await waitFor('waveforms', () => ctx.waveforms().length >= 2);
+
+    // The conversation happened in the documented order.
+    const rx = r.sim.received;
+    expect(rx.slice(0, 4)).toEqual([CMD.ICC, CMD.DEVICE_ID, CMD.RT_CONFIG, CMD.RT_CONFIGURE]);
+    expect(rx).toContain(CMD.DATA_CP1);
+    expect(rx).toContain(CMD.TEXT_MESSAGES);
+
+    const pip = ctx.readings().find((x) => x.mdc?.refid === 'MDC_PRESS_AWAY_INSP_PEAK');
+    expect(pip).toMatchObject({ deviceId: 'vent-1', bed: 'ICU-3', source: 'icu-vent', unit: { ucum: 'mbar' }, quality: { state: 'valid' } });
+    expect(pip?.value).toBeGreaterThanOrEqual(22);
+    // Unknown code and unavailable value: kept raw, value null, marked unavailable.
+    const unknown = ctx.readings().find((x) => x.raw?.code === 'cp1:5C');
+    expect(unknown).toMatchObject({ mdc: null, value: null, quality: { state: 'unavailable' } });
+    expect(ctx.readings().find((x) => x.raw?.code === 'text:06')?.value).toBe('SIMV');
+    expect(ctx.readings().some((x) => x.raw?.code === 'low-limit:cp1:7D' && x.value === 5)).toBe(true);
+    expect(ctx.readings().some((x) => x.raw?.code === 'set:0B' && x.value === 5)).toBe(true);
+
+    const alarm = ctx.alarms().find((a) => a.phase === 'start');
+    expect(alarm).toMatchObject({ text: 'PAW HIGH', priority: 'high', alarmId: 'vent-1:cp1:10' });
+
+    const paw = ctx.waveforms().find((w) => w.raw?.code === 'rt:00');
+    expect(paw?.sampleRateHz).toBe(125);
+    expect(paw?.samples.every((s) => s >= 4.9 && s <= 22.1)).toBe(true);
+    expect(ctx.counter('breath_inspiration')).toBeGreaterThanOrEqual(1); // C6 C0 marks the start of inspiration
+
+    expect(ctx.statuses().map((s) => s.state)).toContain('online');
+    expect(driver.health().state).toBe('running');
+
+    // Alarm goes away → end.
+    r.sim.setAlarms(1, []);
+    await waitFor('alarm end', () => ctx.alarms().some((a) => a.phase === 'end'));
+
+    // Stop sends 55H.
+    await driver.stop();
+    await waitFor('stop received', () => r!.sim.received.includes(CMD.STOP));
+  });
+
+  it('answers device-initiated commands and NAKs a corrupt one', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+
+    await r.sim.sendCommand(CMD.NOP);
+    await r.sim.sendCommand(CMD.DEVICE_ID);
+    await waitFor('host answered NOP and device id', () => r!.sim.hostResponses.includes(CMD.NOP) && r!.sim.hostResponses.includes(CMD.DEVICE_ID));
+
+    const before = r.sim.received.filter((c) => c === CMD.DEVICE_ID).length;
+    await r.sim.sendCommand(CMD.ICC);
+    await waitFor('host answered ICC and re-identified the device', () => r!.sim.hostResponses.includes(CMD.ICC) && r!.sim.received.filter((c) => c === CMD.DEVICE_ID).length > before);
+
+    const bad = encodeCommand(CMD.NOP);
+    bad[2] = 0x30; // wrong checksum
+    await r.sim.sendRaw(bad);
+    await waitFor('host NAKed the corrupt command', () => r!.sim.hostResponses.includes(0x15));
+    expect(ctx.counter('frames_bad_checksum')).toBeGreaterThanOrEqual(1);
+    expect(ctx.counter('device_commands')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('counts NAKs and bad checksums from the device, retries, and keeps going', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    r.sim.nakNext(1);
+    await waitFor('NAK counted', () => ctx.counter('nak_received') >= 1);
+    r.sim.corruptNext(1);
+    await waitFor('bad checksum counted', () => ctx.counter('frames_bad_checksum') >= 1);
+    const n = ctx.readings().length;
+    await waitFor('readings continue', () => ctx.readings().length > n + 10);
+    expect(ctx.counter('retries')).toBeGreaterThanOrEqual(2);
+
+    // A device that stops answering: time-outs, then re-initialisation.
+    r.sim.mute = true;
+    await waitFor('re-initialise after time-outs', () => ctx.counter('reinitialisations') >= 1 && ctx.counter('response_timeouts') >= 2);
+    r.sim.mute = false;
+    const m = ctx.readings().length;
+    await waitFor('back online', () => ctx.readings().length > m);
+  });
+
+  it('reconnects after unplug and replug (socat and simulator killed and restarted)', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    await r.unplug();
+    await waitFor('offline reported', () => ctx.statuses().some((s) => s.state === 'offline'));
+    expect(driver.health().state).toBe('degraded');
+    await new Promise((res) => setTimeout(res, 300)); // a few failed reopen attempts
+    const n = ctx.readings().length;
+    await r.replug();
+    await waitFor('readings after replug', () => ctx.readings().length > n + 5, 10000);
+    const states = ctx.statuses().map((s) => s.state);
+    expect(states.lastIndexOf('online')).toBeGreaterThan(states.indexOf('offline'));
+  });
+
+  it('listen-only: decodes responses on the line, never transmits', async () => {
+    r = await rig();
+    r.sim.mute = true; // the device side here only plays what another host would have asked for
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { listenOnly: true })), ctx);
+    await driver.start();
+    await waitFor('listening', () => ctx.statuses().some((s) => s.state === 'online'));
+    await expect(driver.link.write(Buffer.from('x'))).rejects.toBeInstanceOf(ListenOnlyError);
+    await r.sim.sendRaw(encodeResponse(CMD.DATA_CP1, '7D  2578   6'));
+    await r.sim.sendRaw(encodeCommand(CMD.DATA_CP2)); // the other host's request passes by: ignored
+    await waitFor('readings from passive decoding', () => ctx.readings().length >= 2);
+    expect(ctx.readings().map((x) => x.value)).toEqual([25, 6]);
+    await new Promise((res) => setTimeout(res, 200));
+    expect(r.sim.received).toEqual([]); // the driver sent nothing: no commands, no answers to the passing request
+    expect(r.sim.hostResponses).toEqual([]);
+  });
+});

@@ -1,0 +1,391 @@
+// The Medibus session state machine, host side:
+//   initialise (51H) → device id (52H) → [Medibus.X: realtime config 53H → configure 54H → enable]
+//   → cyclic data requests, one command outstanding at a time; no-op (30H) keeps a quiet link alive;
+//   device-initiated commands are answered; NAK, bad checksums and time-outs are counted and retried;
+//   a line quiet for quietReinitMs means re-initialise; stop (55H) on shutdown.
+// In listen-only mode it never writes and decodes whatever responses pass by (they echo their
+// command code, so they are self-describing).
+import { CMD, ALARM_PAGES, LIMIT_PAGES, MEASURED_PAGES, NAK, commandName } from './protocol/constants.js';
+import { encodeCommand, encodeNak, encodeResponse, hex2 } from './protocol/encode.js';
+import { MedibusParseError } from './protocol/errors.js';
+import { MedibusFramer, type FrameEvent } from './protocol/framer.js';
+import {
+  parseAlarms, parseDateTime, parseDeviceId, parseMeasured, parseRealtimeConfig, parseSettings, parseTextMessages,
+  type AlarmRecord, type DeviceDateTime, type DeviceIdentification, type RealtimeConfigRecord, type TextRecord, type ValueRecord,
+} from './protocol/data.js';
+import { RealtimeDecoder, type RealtimeEvent } from './protocol/realtime.js';
+import type { MedibusPlan } from './options.js';
+
+export type SessionOutput =
+  | { type: 'measured'; page: 1 | 2; records: ValueRecord[] }
+  | { type: 'limits'; page: 1 | 2; bound: 'low' | 'high'; records: ValueRecord[] }
+  | { type: 'settings'; records: ValueRecord[] }
+  | { type: 'alarms'; page: 1 | 2 | 3; records: AlarmRecord[] }
+  | { type: 'text'; records: TextRecord[] }
+  | { type: 'device-id'; id: DeviceIdentification }
+  | { type: 'date-time'; dateTime: DeviceDateTime }
+  | { type: 'realtime-config'; streams: RealtimeConfigRecord[] }
+  | { type: 'realtime'; events: RealtimeEvent[] }
+  | { type: 'state'; state: SessionState; detail: string };
+
+export type SessionState = 'idle' | 'initialising' | 'identifying' | 'realtime-setup' | 'cycling' | 'listening' | 'stopped';
+
+export interface SessionHooks {
+  write(bytes: Buffer): Promise<void>;
+  output(o: SessionOutput): void;
+  count(counter: string, by?: number): void;
+  log(level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void;
+}
+
+interface Pending {
+  code: number;
+  args: string;
+  attempts: number;
+  timer: NodeJS.Timeout;
+}
+
+export class MedibusSession {
+  private readonly framer = new MedibusFramer();
+  private readonly rt: RealtimeDecoder;
+  private state_: SessionState = 'idle';
+  private pending: Pending | undefined;
+  private cycleIndex = 0;
+  private cycleTimer: NodeJS.Timeout | undefined;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+  private quietTimer: NodeJS.Timeout | undefined;
+  private rtStreams: RealtimeConfigRecord[] = [];
+  private active = false;
+  deviceIdentification: DeviceIdentification | undefined;
+
+  constructor(
+    private readonly plan: MedibusPlan,
+    private readonly hooks: SessionHooks,
+  ) {
+    this.rt = new RealtimeDecoder(plan.realtime.halfOrder);
+  }
+
+  get state(): SessionState {
+    return this.state_;
+  }
+
+  /** Streams as configured with the device, in stream order (for scaling realtime samples). */
+  get realtimeStreams(): RealtimeConfigRecord[] {
+    return this.rtStreams;
+  }
+
+  /** The link is open: start talking (or listening). */
+  linkOpened(): void {
+    this.active = true;
+    if (this.plan.listenOnly) {
+      this.setState('listening', 'listen-only: decoding traffic, never transmitting');
+      return;
+    }
+    this.initialise('link opened');
+  }
+
+  /** The link is gone: forget everything in flight. */
+  linkClosed(): void {
+    this.active = false;
+    this.clearTimers();
+    this.setState('idle', 'link closed');
+  }
+
+  /** Send stop (55H) and wait briefly for its echo; never throws. */
+  async shutdown(waitMs = 500): Promise<void> {
+    const wasActive = this.active && !this.plan.listenOnly;
+    this.clearTimers();
+    this.active = false;
+    if (wasActive) {
+      try {
+        await this.hooks.write(encodeCommand(CMD.STOP));
+        await new Promise((r) => setTimeout(r, Math.min(waitMs, this.plan.responseTimeoutMs)));
+      } catch {
+        // The port may already be gone; stopping must not fail because of it.
+      }
+    }
+    this.setState('stopped', 'stopped');
+  }
+
+  receive(chunk: Buffer): void {
+    if (this.active && !this.plan.listenOnly) this.armQuiet();
+    for (const ev of this.framer.push(chunk)) this.handle(ev);
+  }
+
+  // ---- sending ----
+
+  private initialise(why: string): void {
+    this.clearTimers();
+    this.rtStreams = [];
+    this.setState('initialising', `initialise: ${why}`);
+    this.armQuiet();
+    this.send(CMD.ICC);
+  }
+
+  private send(code: number, args = '', attempts = 0): void {
+    if (!this.active || this.plan.listenOnly) return;
+    if (this.pending) clearTimeout(this.pending.timer);
+    const timer = setTimeout(() => this.timedOut(), this.plan.responseTimeoutMs);
+    this.pending = { code, args, attempts, timer };
+    this.armKeepAlive();
+    this.hooks.write(encodeCommand(code, args)).catch((err: Error) => {
+      this.hooks.count('write_errors');
+      this.hooks.log('warn', 'medibus write failed', { command: commandName(code), err: err.message });
+    });
+  }
+
+  private timedOut(): void {
+    const p = this.pending;
+    if (!p || !this.active) return;
+    this.pending = undefined;
+    this.hooks.count('response_timeouts');
+    this.retryOrReinit(p, `no response to ${commandName(p.code)} within ${this.plan.responseTimeoutMs} ms`);
+  }
+
+  private retryOrReinit(p: Pending, why: string): void {
+    if (p.attempts < this.plan.retries) {
+      this.hooks.count('retries');
+      this.hooks.log('debug', `medibus retry: ${why}`, { command: commandName(p.code), attempt: p.attempts + 1 });
+      this.send(p.code, p.args, p.attempts + 1);
+    } else {
+      this.hooks.log('warn', `medibus re-initialising: ${why}`, { command: commandName(p.code) });
+      this.hooks.count('reinitialisations');
+      this.initialise(why);
+    }
+  }
+
+  private nextInCycle(): void {
+    if (!this.active) return;
+    const requests = this.plan.requests;
+    if (this.cycleIndex >= requests.length || requests.length === 0) {
+      this.cycleIndex = 0;
+      this.cycleTimer = setTimeout(() => this.nextInCycle(), this.plan.pollIntervalMs);
+      return;
+    }
+    const code = requests[this.cycleIndex++] as number;
+    this.send(code);
+  }
+
+  // ---- receiving ----
+
+  private handle(ev: FrameEvent): void {
+    switch (ev.type) {
+      case 'realtime': {
+        const events = this.rt.push(ev.bytes);
+        if (events.length) this.hooks.output({ type: 'realtime', events });
+        return;
+      }
+      case 'handshake':
+        this.hooks.count('handshake_bytes_dropped');
+        return;
+      case 'noise':
+        this.hooks.count('noise_bytes', ev.bytes.length);
+        return;
+      case 'bad-frame':
+        this.badFrame(ev);
+        return;
+      case 'frame':
+        if (ev.kind === 'command') this.deviceCommand(ev.code, ev.data);
+        else this.response(ev.code, ev.data);
+        return;
+    }
+  }
+
+  private badFrame(ev: Extract<FrameEvent, { type: 'bad-frame' }>): void {
+    this.hooks.count(ev.reason === 'checksum' ? 'frames_bad_checksum' : `frames_${ev.reason.replace('-', '_')}`);
+    this.hooks.log('debug', `medibus bad ${ev.kind}: ${ev.detail}`, { reason: ev.reason, bytes: ev.raw.length });
+    if (!this.active || this.plan.listenOnly) return;
+    if (ev.kind === 'command') {
+      // The device's command was corrupt: tell it so it repeats.
+      this.write(encodeNak(), 'nak_sent');
+    } else if (this.pending) {
+      // Our answer arrived damaged: ask again now rather than wait for the time-out.
+      const p = this.pending;
+      clearTimeout(p.timer);
+      this.pending = undefined;
+      this.retryOrReinit(p, `corrupt response to ${commandName(p.code)} (${ev.reason})`);
+    }
+  }
+
+  private write(bytes: Buffer, counter: string): void {
+    this.hooks.count(counter);
+    this.hooks.write(bytes).catch(() => this.hooks.count('write_errors'));
+  }
+
+  /** The device sent us a command: answer it (never in listen-only mode). */
+  private deviceCommand(code: number, args: Buffer): void {
+    this.hooks.count('device_commands');
+    if (!this.active || this.plan.listenOnly) return;
+    this.hooks.log('debug', 'medibus device command', { command: commandName(code), args: args.length });
+    switch (code) {
+      case CMD.ICC:
+        this.write(encodeResponse(CMD.ICC), 'responses_sent');
+        // The device restarted the conversation: identify it again, then carry on.
+        if (this.pending) clearTimeout(this.pending.timer);
+        this.pending = undefined;
+        this.clearCycle();
+        this.setState('identifying', 'device initialised communication');
+        this.send(CMD.DEVICE_ID);
+        return;
+      case CMD.DEVICE_ID: {
+        const h = this.plan.hostIdentity;
+        this.write(encodeResponse(CMD.DEVICE_ID, `${h.id.padEnd(4).slice(0, 4)}'${h.name}'${h.revision}`), 'responses_sent');
+        return;
+      }
+      case CMD.STOP:
+        this.write(encodeResponse(CMD.STOP), 'responses_sent');
+        this.clearTimers();
+        this.setState('initialising', 'device sent stop; re-initialising after a pause');
+        this.cycleTimer = setTimeout(() => this.initialise('device had stopped communication'), this.plan.responseTimeoutMs);
+        return;
+      case CMD.RT_CONFIG_CHANGED:
+        this.write(encodeResponse(code), 'responses_sent');
+        if (this.plan.realtime.enabled && this.state_ === 'cycling') this.startRealtimeSetup();
+        return;
+      default:
+        // NOP, time changed, data requests and anything unknown: echo without data (we hold none).
+        this.write(encodeResponse(code), 'responses_sent');
+    }
+  }
+
+  private response(code: number, data: Buffer): void {
+    const p = this.pending;
+    if (code === NAK) {
+      this.hooks.count('nak_received');
+      if (p && this.active && !this.plan.listenOnly) {
+        clearTimeout(p.timer);
+        this.pending = undefined;
+        this.retryOrReinit(p, `device answered ${commandName(p.code)} with NAK`);
+      }
+      return;
+    }
+    this.hooks.count('responses');
+    this.decode(code, data);
+    if (!p || p.code !== code) {
+      if (!this.plan.listenOnly) this.hooks.count('unexpected_responses');
+      return;
+    }
+    clearTimeout(p.timer);
+    this.pending = undefined;
+    this.advance(code);
+  }
+
+  /** Decode any self-describing data response and hand it on. */
+  private decode(code: number, data: Buffer): void {
+    try {
+      const measured = MEASURED_PAGES[code];
+      const alarms = ALARM_PAGES[code];
+      const limits = LIMIT_PAGES[code];
+      if (measured) this.hooks.output({ type: 'measured', page: measured, records: parseMeasured(data) });
+      else if (alarms) this.hooks.output({ type: 'alarms', page: alarms, records: parseAlarms(data) });
+      else if (limits) this.hooks.output({ type: 'limits', page: limits.page, bound: limits.bound, records: parseMeasured(data) });
+      else if (code === CMD.SETTINGS) this.hooks.output({ type: 'settings', records: parseSettings(data) });
+      else if (code === CMD.TEXT_MESSAGES) this.hooks.output({ type: 'text', records: parseTextMessages(data) });
+      else if (code === CMD.DATE_TIME) this.hooks.output({ type: 'date-time', dateTime: parseDateTime(data) });
+      else if (code === CMD.DEVICE_ID) {
+        this.deviceIdentification = parseDeviceId(data);
+        this.hooks.output({ type: 'device-id', id: this.deviceIdentification });
+      } else if (code === CMD.RT_CONFIG) {
+        const all = parseRealtimeConfig(data);
+        this.hooks.output({ type: 'realtime-config', streams: all });
+        this.rtConfigAvailable = all;
+      }
+    } catch (err) {
+      if (!(err instanceof MedibusParseError)) throw err;
+      this.hooks.count('parse_errors');
+      this.hooks.log('warn', 'medibus data not understood', { command: commandName(code), error: err.message });
+    }
+  }
+
+  private rtConfigAvailable: RealtimeConfigRecord[] = [];
+
+  /** A response to our pending command arrived: take the next step. */
+  private advance(code: number): void {
+    switch (code) {
+      case CMD.ICC:
+        this.setState('identifying', 'communication initialised');
+        this.send(CMD.DEVICE_ID);
+        return;
+      case CMD.DEVICE_ID:
+        if (this.plan.realtime.enabled) this.startRealtimeSetup();
+        else this.startCycling();
+        return;
+      case CMD.RT_CONFIG: {
+        const wanted = this.plan.realtime.codes.slice(0, 4); // sync byte carries streams 1..4
+        this.rtStreams = wanted.map((c) => this.rtConfigAvailable.find((r) => r.code === c)).filter((r): r is RealtimeConfigRecord => r !== undefined);
+        if (this.rtStreams.length === 0) {
+          this.hooks.log('warn', 'medibus realtime: none of the configured curves is offered by the device', { wanted });
+          this.startCycling();
+          return;
+        }
+        this.send(CMD.RT_CONFIGURE, this.rtStreams.map((s) => `${hex2(s.code)}01`).join(''));
+        return;
+      }
+      case CMD.RT_CONFIGURE: {
+        // Enable streams 1..n: sync byte, "streams 1-4" command, bit mask, end of sequence.
+        const mask = 0xc0 | ((1 << this.rtStreams.length) - 1);
+        this.write(Buffer.from([0xd0, 0xc1, mask, 0xc0, 0xc0]), 'realtime_enables_sent');
+        this.startCycling();
+        return;
+      }
+      case CMD.NOP:
+        return;
+      default:
+        if (this.state_ === 'cycling') this.nextInCycle();
+    }
+  }
+
+  private startRealtimeSetup(): void {
+    this.clearCycle();
+    this.setState('realtime-setup', 'requesting realtime configuration');
+    this.send(CMD.RT_CONFIG);
+  }
+
+  private startCycling(): void {
+    this.cycleIndex = 0;
+    const dev = this.deviceIdentification;
+    this.setState('cycling', dev ? `online: ${dev.name || 'device'} ${dev.id} ${dev.revision}`.trim() : 'online');
+    this.nextInCycle();
+  }
+
+  // ---- timers ----
+
+  private armKeepAlive(): void {
+    if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
+    this.keepAliveTimer = setTimeout(() => {
+      if (this.active && !this.pending && this.state_ === 'cycling') {
+        this.hooks.count('keepalives_sent');
+        this.send(CMD.NOP);
+      } else this.armKeepAlive();
+    }, this.plan.keepAliveMs);
+  }
+
+  private armQuiet(): void {
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => {
+      if (!this.active || this.plan.listenOnly) return;
+      this.hooks.count('reinitialisations');
+      this.initialise(`line quiet for ${this.plan.quietReinitMs} ms`);
+    }, this.plan.quietReinitMs);
+  }
+
+  private clearCycle(): void {
+    if (this.cycleTimer) clearTimeout(this.cycleTimer);
+    this.cycleTimer = undefined;
+  }
+
+  private clearTimers(): void {
+    this.clearCycle();
+    if (this.pending) clearTimeout(this.pending.timer);
+    this.pending = undefined;
+    if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.keepAliveTimer = undefined;
+    this.quietTimer = undefined;
+  }
+
+  private setState(state: SessionState, detail: string): void {
+    if (this.state_ === state && state !== 'initialising') return;
+    this.state_ = state;
+    this.hooks.output({ type: 'state', state, detail });
+  }
+}

@@ -1,0 +1,118 @@
+// Raw capture files: every byte received and sent, with timestamps, so a biomedical engineer can send
+// us a problem and a test can pin real behaviour.
+//
+// Format (JSON lines, UTF-8, one object per line):
+//   line 1 (optional header): {"capture":"serial","v":1,"describe":"/dev/ttyUSB0@19200 8E1","startedAt":"2025-…Z"}
+//   then one line per chunk:  {"t":1718000000123,"dir":"rx","hex":"01245233…"}
+//     t   – gateway time in ms since the Unix epoch when the chunk was read / handed to the OS
+//     dir – "rx" (from the device) or "tx" (from us)
+//     hex – the bytes, lowercase or uppercase hex, no separators
+// Plain one-direction dumps (`.raw`, `.bin`, as other capture tools write them) are also read: all
+// bytes become "rx" chunks without times.
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { extname } from 'node:path';
+
+export type Direction = 'rx' | 'tx';
+
+export interface CaptureEntry {
+  /** ms since epoch, or null for raw dumps that carry no time. */
+  t: number | null;
+  dir: Direction;
+  bytes: Buffer;
+}
+
+export class CaptureFormatError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    detail: string,
+  ) {
+    super(`${file}:${line}: ${detail}`);
+    this.name = 'CaptureFormatError';
+  }
+}
+
+export class CaptureWriter {
+  private readonly stream: WriteStream;
+  private failed: Error | undefined;
+
+  constructor(
+    readonly file: string,
+    describe: string,
+    private readonly clock: () => number = Date.now,
+  ) {
+    this.stream = createWriteStream(file, { flags: 'a' });
+    this.stream.on('error', (err) => {
+      this.failed = err;
+    });
+    this.writeLine({ capture: 'serial', v: 1, describe, startedAt: new Date(clock()).toISOString() });
+  }
+
+  /** The error that stopped the capture, if any (the link keeps working without it). */
+  get error(): Error | undefined {
+    return this.failed;
+  }
+
+  record(dir: Direction, bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.writeLine({ t: this.clock(), dir, hex: Buffer.from(bytes).toString('hex') });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.stream.end(() => resolve()));
+  }
+
+  private writeLine(obj: unknown): void {
+    if (this.failed) return;
+    this.stream.write(`${JSON.stringify(obj)}\n`);
+  }
+}
+
+const RAW_EXTENSIONS = new Set(['.raw', '.bin']);
+
+/** Chunk size for raw dumps, so replays exercise re-assembly across reads like a real port does. */
+const RAW_CHUNK = 64;
+
+export function isRawDump(file: string): boolean {
+  return RAW_EXTENSIONS.has(extname(file).toLowerCase());
+}
+
+export function readCapture(file: string): CaptureEntry[] {
+  const data = readFileSync(file);
+  if (isRawDump(file)) return rawEntries(data);
+  return parseCaptureText(data.toString('utf8'), file);
+}
+
+export function rawEntries(data: Buffer): CaptureEntry[] {
+  const out: CaptureEntry[] = [];
+  for (let i = 0; i < data.length; i += RAW_CHUNK) out.push({ t: null, dir: 'rx', bytes: data.subarray(i, i + RAW_CHUNK) });
+  return out;
+}
+
+export function parseCaptureText(text: string, file = '<capture>'): CaptureEntry[] {
+  const out: CaptureEntry[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').trim();
+    if (line === '') continue;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      throw new CaptureFormatError(file, i + 1, 'not a JSON object');
+    }
+    if (typeof obj !== 'object' || obj === null) throw new CaptureFormatError(file, i + 1, 'not a JSON object');
+    const rec = obj as Record<string, unknown>;
+    if ('capture' in rec) continue; // header
+    const { t, dir, hex } = rec;
+    if (dir !== 'rx' && dir !== 'tx') throw new CaptureFormatError(file, i + 1, `dir must be "rx" or "tx", got ${JSON.stringify(dir)}`);
+    if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
+      throw new CaptureFormatError(file, i + 1, 'hex must be an even-length hex string');
+    }
+    if (t !== null && t !== undefined && (typeof t !== 'number' || !Number.isFinite(t))) {
+      throw new CaptureFormatError(file, i + 1, 't must be a number (ms since epoch) or null');
+    }
+    out.push({ t: typeof t === 'number' ? t : null, dir, bytes: Buffer.from(hex, 'hex') });
+  }
+  return out;
+}

@@ -1,0 +1,164 @@
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { backoffDelay } from './backoff.js';
+import { CaptureFormatError, CaptureWriter, parseCaptureText, readCapture } from './capture.js';
+import { CapturingLink } from './capturing-link.js';
+import { ListenOnlyError, lineShorthand } from './link.js';
+import { listSerialDevices } from './listing.js';
+import { ReplayLink } from './replay-link.js';
+import { SerialPortLink } from './serialport-link.js';
+import { LinkSupervisor, type LinkState } from './supervisor.js';
+import { openPtyPair, waitFor } from './testing.js';
+
+const LINE = { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1, flowControl: 'none' } as const;
+const tmp = () => mkdtempSync(join(tmpdir(), 'serial-'));
+
+describe('device listing without udevadm', () => {
+  it('merges /dev/serial/by-id symlinks with serialport list() by real path', async () => {
+    const dir = tmp();
+    const dev = join(dir, 'ttyUSB0');
+    writeFileSync(dev, '');
+    const byId = join(dir, 'by-id');
+    mkdirSync(byId);
+    symlinkSync(dev, join(byId, 'usb-FTDI_FT232R_A1B2C3-if00-port0'));
+    symlinkSync(join(dir, 'gone'), join(byId, 'usb-dangling')); // unplugged: dangling link ignored
+    const list = await listSerialDevices({
+      byIdDir: byId,
+      list: async () => [{ path: dev, manufacturer: 'FTDI', serialNumber: 'A1B2C3' }, { path: '/dev/ttyS0' }],
+    });
+    expect(list).toEqual([
+      { path: '/dev/ttyS0', byId: [] },
+      { path: dev, byId: [join(byId, 'usb-FTDI_FT232R_A1B2C3-if00-port0')], manufacturer: 'FTDI', serialNumber: 'A1B2C3' },
+    ].sort((a, b) => a.path.localeCompare(b.path)));
+  });
+  it('still lists by-id links when list() fails, and nothing when the directory is missing', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'ttyACM0'), '');
+    mkdirSync(join(dir, 'by-id'));
+    symlinkSync(join(dir, 'ttyACM0'), join(dir, 'by-id', 'usb-x'));
+    const failing = async () => {
+      throw new Error('no sysfs');
+    };
+    expect((await listSerialDevices({ byIdDir: join(dir, 'by-id'), list: failing })).map((d) => d.path)).toEqual([join(dir, 'ttyACM0')]);
+    expect(await listSerialDevices({ byIdDir: join(dir, 'missing'), list: async () => [] })).toEqual([]);
+  });
+});
+
+describe('backoff', () => {
+  it('grows exponentially and is capped; jitter stays within the band', () => {
+    const s = { initialMs: 1000, maxMs: 30000 };
+    expect([0, 1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, s))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    const j = backoffDelay(3, { ...s, jitter: 0.5 }, () => 0);
+    expect(j).toBe(4000);
+  });
+});
+
+describe('capture format', () => {
+  it('round-trips rx/tx chunks with timestamps and a header', async () => {
+    const file = join(tmp(), 'c.jsonl');
+    let now = 1_700_000_000_000;
+    const w = new CaptureWriter(file, '/dev/x@9600 8E1', () => now++);
+    w.record('tx', Buffer.from([0x1b, 0x51]));
+    w.record('rx', Buffer.from([0x01, 0x51, 0x35, 0x32, 0x0d]));
+    await w.close();
+    const e = readCapture(file);
+    expect(e).toEqual([
+      { t: 1_700_000_000_001, dir: 'tx', bytes: Buffer.from([0x1b, 0x51]) },
+      { t: 1_700_000_000_002, dir: 'rx', bytes: Buffer.from([0x01, 0x51, 0x35, 0x32, 0x0d]) },
+    ]);
+  });
+  it('says which line is wrong', () => {
+    expect(() => parseCaptureText('{"t":1,"dir":"rx","hex":"0"}\n', 'f')).toThrow(CaptureFormatError);
+    expect(() => parseCaptureText('{"t":1,"dir":"rx","hex":"00"}\n{"dir":"up","hex":""}', 'f')).toThrow(/f:2: dir/);
+    expect(() => parseCaptureText('nope', 'f')).toThrow(/f:1/);
+  });
+  it('reads .raw/.bin dumps as rx chunks without times', () => {
+    const file = join(tmp(), 'monitor.raw');
+    writeFileSync(file, Buffer.alloc(150, 7));
+    const e = readCapture(file);
+    expect(e.every((x) => x.dir === 'rx' && x.t === null)).toBe(true);
+    expect(Buffer.concat(e.map((x) => x.bytes))).toEqual(Buffer.alloc(150, 7));
+  });
+});
+
+describe('replay and listen-only links', () => {
+  it('replays only rx, refuses to write, and closes at the end', async () => {
+    const link = new ReplayLink(
+      [
+        { t: 1, dir: 'tx', bytes: Buffer.from('Q') },
+        { t: 2, dir: 'rx', bytes: Buffer.from('ab') },
+        { t: 3, dir: 'rx', bytes: Buffer.from('c') },
+      ],
+      'replay:test',
+    );
+    const got: string[] = [];
+    let closed: Error | undefined;
+    link.onData((b) => got.push(b.toString()));
+    link.onClose((err) => (closed = err));
+    await link.open();
+    await expect(link.write(Buffer.from('x'))).rejects.toBeInstanceOf(ListenOnlyError);
+    await link.done;
+    expect(got).toEqual(['ab', 'c']);
+    expect(closed?.message).toMatch(/end of capture/);
+  });
+  it('a listen-only serial port refuses to write with a clear error', async () => {
+    const link = new SerialPortLink({ path: '/dev/null-not-opened', ...LINE, listenOnly: true });
+    await expect(link.write(Buffer.from('x'))).rejects.toThrow(/listen-only/);
+    expect(lineShorthand({ ...LINE, flowControl: 'rtscts' })).toBe('9600 8E1 rtscts');
+  });
+});
+
+describe('serialport link on a pty pair', () => {
+  it('moves bytes both ways, captures them, reconnects after unplug/replug and reports silence', async () => {
+    const dir = tmp();
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    let pty = await openPtyPair({ a, b });
+    const file = join(dir, 'cap.jsonl');
+    const writer = new CaptureWriter(file, a);
+    const host = new CapturingLink(new SerialPortLink({ path: a, ...LINE }), writer);
+    const states: Array<[LinkState, string]> = [];
+    const received: Buffer[] = [];
+    let opens = 0;
+    const sup = new LinkSupervisor(
+      host,
+      { backoff: { initialMs: 50, maxMs: 200 }, silenceMs: 300, reconnect: true },
+      { onState: (s, d) => states.push([s, d]), onOpen: () => opens++, onData: (x) => received.push(x) },
+    );
+    sup.start();
+    await waitFor('open', () => sup.state === 'open');
+    let peer = new SerialPortLink({ path: b, ...LINE });
+    const peerGot: Buffer[] = [];
+    peer.onData((x) => peerGot.push(x));
+    await peer.open();
+    await host.write(Buffer.from('ping'));
+    await waitFor('ping', () => Buffer.concat(peerGot).toString() === 'ping');
+    await peer.write(Buffer.from('pong'));
+    await waitFor('pong', () => Buffer.concat(received).toString() === 'pong');
+    await waitFor('silence reported', () => states.some(([s, d]) => s === 'silent' && d.includes('no data')));
+
+    // Unplug: kill socat. The supervisor reports closed and keeps retrying with backoff.
+    await peer.close();
+    await pty.close();
+    await waitFor('closed', () => states.some(([s]) => s === 'closed'));
+    await new Promise((r) => setTimeout(r, 250));
+    expect(states.filter(([s]) => s === 'connecting').length).toBeGreaterThan(1);
+    // Replug at the same (stable) path.
+    pty = await openPtyPair({ a, b });
+    await waitFor('reopened', () => opens === 2);
+    peer = new SerialPortLink({ path: b, ...LINE });
+    await peer.open();
+    await peer.write(Buffer.from('again'));
+    await waitFor('data after replug', () => Buffer.concat(received).toString().endsWith('again'));
+
+    await sup.stop();
+    await peer.close();
+    await pty.close();
+    await writer.close();
+    const cap = readCapture(file);
+    expect(cap.filter((e) => e.dir === 'tx').map((e) => e.bytes.toString())).toEqual(['ping']);
+    expect(Buffer.concat(cap.filter((e) => e.dir === 'rx').map((e) => e.bytes)).toString()).toBe('pongagain');
+  });
+});
