@@ -2,7 +2,8 @@
 //   drivers → ingest (normalise, group commit) → outbox (SQLite) → forwarder → IoT Hub
 //                                    ↘ listeners (alarms, display, model) after commit
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/load.js';
 import { resolveSecret } from './config/load.js';
@@ -52,6 +53,9 @@ export class Agent {
   readonly gatewayId: string;
   readonly site: string | undefined;
   private healthTimer: NodeJS.Timeout | null = null;
+  private limitsTimer: NodeJS.Timeout | null = null;
+  private readonly storeRecovered: { movedTo: string; reason: string } | null;
+  private evicting = false;
   private readonly drivers = new Map<string, Driver>();
   private readonly log: Logger;
   private readonly startedAt = Date.now();
@@ -65,7 +69,18 @@ export class Agent {
     this.gatewayId = config.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
 
     const storePath = config.store.path === ':memory:' ? ':memory:' : resolve(config.store.path);
-    this.outbox = new Outbox(storePath, { synchronous: config.store.synchronous });
+    const opened = Outbox.open(storePath, {
+      synchronous: config.store.synchronous,
+      retainAckedMs: config.store.retainSentHours * 3600_000,
+    });
+    this.outbox = opened.outbox;
+    this.storeRecovered = opened.recovered;
+    if (opened.recovered) {
+      log.error(
+        { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
+        'store file was damaged: moved aside for inspection, started a fresh store',
+      );
+    }
     this.forwarder = transport
       ? new Forwarder(
           this.outbox,
@@ -119,6 +134,53 @@ export class Agent {
     else log.warn({ reason: why }, 'forwarding is off: data is kept in the local store only');
   }
 
+  /** Keeps the store within capacity and age, and tells the alarm engine how full it is. */
+  enforceStoreLimits(): void {
+    const { maxBytes, maxAgeHours } = this.deps.config.store;
+    let report;
+    try {
+      report = this.outbox.enforceLimits(maxBytes, maxAgeHours * 3600_000);
+    } catch (err) {
+      this.log.error({ err }, 'cannot enforce store limits');
+      return;
+    }
+    // "Nearly full" is judged against what the disk can still take as well: a disk that fills up before the
+    // configured capacity must alarm too. (Eviction only follows the configured capacity: a full disk refuses
+    // new data rather than discarding accepted data.)
+    this.alarms.storeUsage(Math.max(report.fraction, report.usedBytes / (report.usedBytes + this.diskFreeBytes())));
+    const lost = report.evicted[0] + report.evicted[1] + report.evicted[2];
+    if (lost > 0) {
+      this.metrics.inc('store_evicted_total', { class: 'waveform' }, report.evicted[2]);
+      this.metrics.inc('store_evicted_total', { class: 'numeric' }, report.evicted[1]);
+      this.metrics.inc('store_evicted_total', { class: 'alarm' }, report.evicted[0]);
+      this.log.warn(
+        { reason: report.evictedFor, evicted: { waveforms: report.evicted[2], numerics: report.evicted[1], alarms: report.evicted[0] }, usedBytes: report.usedBytes },
+        'store limits reached: unsent data evicted, oldest and lowest priority first',
+      );
+      this.evicting = true;
+      this.alarms.gatewayCondition(
+        this.gatewayId,
+        'store-evicted',
+        true,
+        `Store ${report.evictedFor === 'age' ? 'age limit' : 'full'}: ${lost} unsent records discarded (waveforms first)`,
+        report.evicted[0] > 0 ? 'high' : 'medium',
+      );
+    } else if (this.evicting && report.fraction < 0.85) {
+      this.evicting = false;
+      this.alarms.gatewayCondition(this.gatewayId, 'store-evicted', false, 'store below its limits again');
+    }
+  }
+
+  private diskFreeBytes(): number {
+    if (this.outbox.path === ':memory:') return Infinity;
+    try {
+      const fs = statfsSync(dirname(this.outbox.path));
+      return fs.bavail * fs.bsize;
+    } catch {
+      return Infinity;
+    }
+  }
+
   /** Listen to events after they are committed (alarms, display, model). */
   onCommitted(listener: (events: readonly DriverEvent[]) => void): void {
     this.ingest.subscribe(listener);
@@ -145,6 +207,11 @@ export class Agent {
     }
     this.forwarder?.start();
     this.alarms.start();
+    if (this.storeRecovered) {
+      this.alarms.gatewayCondition(this.gatewayId, 'store-recovered', true, `Store was damaged and replaced; old file kept at ${this.storeRecovered.movedTo}`);
+    }
+    this.enforceStoreLimits();
+    this.limitsTimer = setInterval(() => this.enforceStoreLimits(), 10_000);
     // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.
     const forwarder = this.forwarder;
     if (forwarder) {
@@ -182,6 +249,7 @@ export class Agent {
   async stop(): Promise<void> {
     await this.stopDrivers();
     if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.limitsTimer) clearInterval(this.limitsTimer);
     this.ingest.close();
     this.alarms.stop();
     await this.forwarder?.stop();

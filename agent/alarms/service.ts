@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
-import type { Actor, AlarmStateChange } from './types.js';
+import { GATEWAY_BED, type Actor, type AlarmStateChange, type ManagedPriority } from './types.js';
 
 export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
 /** Writes changes durably; throws if it could not. */
@@ -59,6 +59,35 @@ export class AlarmService {
 
   storeUsage(fraction: number): void {
     this.publish(this.engine.storeUsage(fraction, this.now()));
+  }
+
+  /**
+   * A technical condition of the gateway itself (store evicted data, store was corrupt), raised or ended by
+   * the agent. Keyed by `key`, so raising it again updates the same alarm.
+   */
+  gatewayCondition(gatewayId: string, key: string, present: boolean, text: string, priority: ManagedPriority = 'medium'): void {
+    const at = this.now();
+    const fullKey = `gateway:${key}`;
+    this.publish(
+      this.engine.condition(
+        present
+          ? {
+              present: true,
+              at,
+              why: text,
+              spec: {
+                key: fullKey,
+                source: 'technical',
+                bed: GATEWAY_BED,
+                deviceId: gatewayId,
+                condition: { code: null, raw: { system: 'agent', code: key }, text },
+                priority,
+                category: 'technical',
+              },
+            }
+          : { present: false, key: fullKey, at, why: `${key} cleared` },
+      ),
+    );
   }
 
   acknowledge(alarmId: string, actor: Actor): OperationResult {

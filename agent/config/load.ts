@@ -18,7 +18,14 @@ export interface DriverEntry {
 export interface AgentConfig {
   gateway: { id?: string; site?: string };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'; pretty: 'auto' | 'always' | 'never' };
-  store: { path: string; synchronous: 'full' | 'normal'; commitIntervalMs: number };
+  store: {
+    path: string;
+    synchronous: 'full' | 'normal';
+    commitIntervalMs: number;
+    maxBytes: number;
+    maxAgeHours: number;
+    retainSentHours: number;
+  };
   hub: {
     mode: 'auto' | 'off' | 'device' | 'module';
     connectionString?: Secret;

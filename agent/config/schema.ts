@@ -86,6 +86,27 @@ export const configSchema = {
           default: 10,
           description: 'Group commit: readings arriving within this window are committed in one transaction.',
         },
+        maxBytes: {
+          type: 'integer',
+          minimum: 1048576,
+          default: 4294967296,
+          description:
+            'Capacity of the store in bytes (default 4 GiB: roughly 5 days of a 4-bed ward\'s numerics, or 16 hours of ' +
+            '32 beds, while the uplink is down). Beyond it, unsent data is evicted oldest first: waveforms, then ' +
+            'numerics, alarms and audit last; eviction raises a technical alarm and is counted.',
+        },
+        maxAgeHours: {
+          type: 'number',
+          exclusiveMinimum: 0,
+          default: 168,
+          description: 'Unsent telemetry older than this is evicted (alarms are kept until capacity forces them out).',
+        },
+        retainSentHours: {
+          type: 'number',
+          minimum: 0,
+          default: 24,
+          description: 'Messages the hub acknowledged are kept this long for the `replay` direct method (backfill).',
+        },
       },
     },
     hub: {

@@ -151,7 +151,16 @@ export class Forwarder {
           continue;
         }
       }
-      const message = this.nextMessage();
+      let message: PackedMessage | null | 'wait';
+      try {
+        message = this.nextMessage();
+      } catch (err) {
+        // The store failed (disk full, I/O error). Nothing is lost: records stay where they are. Wait and retry.
+        this.metrics.inc('forward_store_errors_total');
+        this.log.error({ err }, 'store error while preparing a message; retrying');
+        await this.sleep(this.opts.retry.initialDelayMs, false);
+        continue;
+      }
       if (message === 'wait') continue;
       if (!message) {
         await this.sleep(this.untilTelemetryDue(), true);
@@ -195,7 +204,7 @@ export class Forwarder {
           id: m.id,
           stream: m.stream,
           body: m.body,
-          properties: messageProperties(m.stream, this.opts.gatewayId),
+          properties: { ...messageProperties(m.stream, this.opts.gatewayId), ...(m.replayOf && { replayOf: m.replayOf }) },
         }),
         this.opts.sendTimeoutMs,
         `send ${m.id}`,
@@ -207,7 +216,12 @@ export class Forwarder {
       await this.failed(err, `send ${m.id}`);
       return;
     }
-    this.outbox.acknowledge(m.id);
+    try {
+      this.outbox.acknowledge(m.id);
+    } catch (err) {
+      // Delivered, but not recorded as such (e.g. disk full): it will be sent again with the same id.
+      this.log.error({ err, messageId: m.id }, 'cannot record the acknowledgement; the message will be resent with the same id');
+    }
     const now = Date.now();
     this.status.lastSuccessAt = now;
     this.status.downSince = null;

@@ -103,3 +103,112 @@ describe('Outbox', () => {
     again.close();
   });
 });
+
+describe('Outbox retention and replay', () => {
+  it('keeps acknowledged messages for replay, re-queued under new ids that name the original', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 3600_000 });
+    box.append([rec(1), rec(2)], 1000);
+    const m = box.pack('telemetry', 10_000, env, 1000)!;
+    box.acknowledge(m.id, 1500);
+    expect(box.nextMessage()).toBeNull();
+    expect(box.unackedMessages().telemetry).toBe(0);
+
+    expect(box.replay(0, 500)).toEqual({ messages: 0, records: 0 });
+    expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 2 });
+    const copy = box.nextMessage()!;
+    expect(copy.id).toBe(`${m.id}~r2`);
+    expect(copy.replayOf).toBe(m.id);
+    expect(copy.body).toBe(m.body);
+    box.acknowledge(copy.id, 1600);
+    // A second replay of the same range makes fresh copies, still naming the original.
+    expect(box.replay(900, 1100).messages).toBe(2);
+    expect(box.nextMessage()!.replayOf).toBe(m.id);
+    box.close();
+  });
+
+  it('drops acknowledged messages after the retention period', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 1000 });
+    box.append([rec(1)], 0);
+    const m = box.pack('telemetry', 10_000, env, 0)!;
+    box.acknowledge(m.id, 10);
+    expect(box.enforceLimits(1e12, 1e12, 500).trimmedAcked).toBe(0);
+    expect(box.enforceLimits(1e12, 1e12, 2000).trimmedAcked).toBe(1);
+    expect(box.replay(0, 10_000).messages).toBe(0);
+    box.close();
+  });
+});
+
+describe('Outbox limits', () => {
+  const wave = (i: number): OutboxRecord => ({ stream: 'telemetry', cls: 2, deviceId: 'd', body: JSON.stringify({ w: i, s: 'x'.repeat(2000) }) });
+  const numeric = (i: number): OutboxRecord => ({ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ n: i, s: 'y'.repeat(2000) }) });
+  const alarm = (i: number): OutboxRecord => ({ stream: 'alarms', cls: 0, deviceId: 'd', body: JSON.stringify({ a: i, s: 'z'.repeat(2000) }) });
+
+  it('evicts waveforms first, then numerics, and alarms only as a last resort', () => {
+    const box = new Outbox(tempDb());
+    box.append(Array.from({ length: 200 }, (_, i) => alarm(i)));
+    box.append(Array.from({ length: 200 }, (_, i) => numeric(i)));
+    box.append(Array.from({ length: 200 }, (_, i) => wave(i)));
+    const used = box.usedBytes();
+    // Room for a bit more than the alarms and numerics: only waveforms should go.
+    const r1 = box.enforceLimits(Math.floor(used * 0.75), 1e12);
+    expect(r1.evictedFor).toBe('capacity');
+    expect(r1.evicted[2]).toBeGreaterThan(0);
+    expect(r1.evicted[1]).toBe(0);
+    expect(r1.evicted[0]).toBe(0);
+    expect(r1.usedBytes).toBeLessThanOrEqual(used * 0.75);
+    // Much less room: all waveforms go, then the oldest numerics, alarms untouched.
+    const r2 = box.enforceLimits(Math.floor(used * 0.45), 1e12);
+    expect(r2.evicted[1]).toBeGreaterThan(0);
+    expect(r2.evicted[0]).toBe(0);
+    expect(box.pending('alarms').records).toBe(200);
+    // The numerics left are the newest ones.
+    const m = box.pack('telemetry', 1e9, (id, _s, entries) => `[${entries.join(',')}]`)!;
+    const left = (JSON.parse(m.body) as { n?: number }[]).map((x) => x.n);
+    expect(left.at(-1)).toBe(199);
+    expect(left[0]).toBeGreaterThan(0);
+    box.close();
+  });
+
+  it('evicts telemetry older than the age limit but keeps alarms', () => {
+    const box = new Outbox(tempDb());
+    box.append([numeric(1), alarm(1)], 1000);
+    box.append([numeric(2)], 5000);
+    const r = box.enforceLimits(1e12, 2000, 6000);
+    expect(r).toMatchObject({ evictedFor: 'age', evicted: { 0: 0, 1: 1, 2: 0 } });
+    expect(box.pending('telemetry').records).toBe(1);
+    expect(box.pending('alarms').records).toBe(1);
+    box.close();
+  });
+});
+
+describe('Outbox integrity check', () => {
+  it('moves a damaged file aside, keeps it, and starts a fresh store', async () => {
+    const { writeFileSync, existsSync, readFileSync } = await import('node:fs');
+    const path = tempDb();
+    const box = new Outbox(path);
+    box.append(Array.from({ length: 500 }, (_, i) => rec(i)));
+    box.close();
+    // Damage the file: overwrite pages in the middle with garbage, keep the header.
+    const bytes = readFileSync(path);
+    for (let i = 8192; i < bytes.length - 100; i += 1) bytes[i] = (i * 31) & 0xff;
+    writeFileSync(path, bytes);
+
+    const opened = Outbox.open(path, {}, Date.parse('2026-11-22T08:00:00Z'));
+    expect(opened.recovered).not.toBeNull();
+    expect(opened.recovered!.movedTo).toBe(`${path}.corrupt-2026-11-22T08-00-00-000Z`);
+    expect(existsSync(opened.recovered!.movedTo)).toBe(true);
+    expect(opened.recovered!.reason).toMatch(/corrupt|malformed|not a database/i);
+    // The fresh store works.
+    opened.outbox.append([rec(1)]);
+    expect(opened.outbox.pending('telemetry').records).toBe(1);
+    opened.outbox.close();
+  });
+
+  it('opens a healthy store without moving anything', () => {
+    const path = tempDb();
+    new Outbox(path).close();
+    const opened = Outbox.open(path);
+    expect(opened.recovered).toBeNull();
+    opened.outbox.close();
+  });
+});

@@ -7,7 +7,7 @@
 // A record counts as accepted once append() has committed. Rows leave `outbox` only by being packed into a
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
 // The store does not send; the forwarder reads from it.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -36,6 +36,8 @@ export interface PackedMessage {
   body: string;
   createdAt: number;
   attempts: number;
+  /** Set on a copy re-queued by replay(): the id of the message it repeats. */
+  replayOf?: string;
 }
 
 export interface PendingStats {
@@ -49,6 +51,39 @@ export interface OutboxOptions {
   synchronous?: 'full' | 'normal';
   /** A single record larger than this is refused at append (it could never be sent). */
   maxRecordBytes?: number;
+  /** How long acknowledged messages are kept for replay(); 0 deletes them at once. */
+  retainAckedMs?: number;
+}
+
+/** What enforceLimits() removed, by record class, and how full the store is. */
+export interface LimitsReport {
+  usedBytes: number;
+  /** usedBytes / maxBytes. */
+  fraction: number;
+  /** Acknowledged messages dropped from the replay retention (not a loss: already delivered). */
+  trimmedAcked: number;
+  /** Unsent records evicted, by class: a loss, to be reported. */
+  evicted: Record<RecordClass, number>;
+  evictedFor: 'capacity' | 'age' | null;
+}
+
+/** The store file is damaged (integrity check failed, or SQLite says so). */
+export class CorruptStoreError extends Error {
+  constructor(readonly detail: string) {
+    super(`store is corrupt: ${detail}`);
+    this.name = 'CorruptStoreError';
+  }
+}
+
+function isCorruption(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return err instanceof CorruptStoreError || code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB';
+}
+
+export interface OpenedOutbox {
+  outbox: Outbox;
+  /** Set when the file was damaged: where it was moved (kept for inspection) and why. A fresh store was started. */
+  recovered: { movedTo: string; reason: string } | null;
 }
 
 export class RecordTooLargeError extends Error {
@@ -81,8 +116,12 @@ CREATE TABLE IF NOT EXISTS messages (
   count      INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   attempts   INTEGER NOT NULL DEFAULT 0,
+  bytes      INTEGER NOT NULL,
+  acked_at   INTEGER,
+  replay_of  TEXT,
   body       TEXT    NOT NULL
 ) STRICT;
+CREATE INDEX IF NOT EXISTS messages_unacked ON messages (acked_at, stream, first_seq);
 `;
 
 interface MessageRow {
@@ -93,6 +132,7 @@ interface MessageRow {
   count: number;
   created_at: number;
   attempts: number;
+  replay_of: string | null;
   body: string;
 }
 
@@ -105,6 +145,7 @@ function toMessage(r: MessageRow): PackedMessage {
     count: r.count,
     createdAt: r.created_at,
     attempts: r.attempts,
+    ...(r.replay_of !== null && { replayOf: r.replay_of }),
     body: r.body,
   };
 }
@@ -115,6 +156,7 @@ export class Outbox {
   readonly storeId: string;
   private readonly db: Database.Database;
   private readonly maxRecordBytes: number;
+  private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
   private readonly insertStmt: Database.Statement;
   private readonly appendTx: (records: OutboxRecord[], now: number) => { firstSeq: number; lastSeq: number };
@@ -122,6 +164,7 @@ export class Outbox {
   constructor(path: string, opts: OutboxOptions = {}) {
     this.path = path;
     this.maxRecordBytes = opts.maxRecordBytes ?? 200_000;
+    this.retainAckedMs = opts.retainAckedMs ?? 24 * 3600_000;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -150,6 +193,34 @@ export class Outbox {
       return { firstSeq, lastSeq };
     });
     this.loadPendingStats();
+  }
+
+  /**
+   * Opens the store after an integrity check. A damaged file (and its WAL) is moved aside, not deleted, and a
+   * fresh store is started, so the agent keeps working; the caller must raise a technical alarm.
+   */
+  static open(path: string, opts: OutboxOptions = {}, now = Date.now()): OpenedOutbox {
+    let box: Outbox | null = null;
+    try {
+      box = new Outbox(path, opts);
+      const result = box.quickCheck();
+      if (result !== 'ok') throw new CorruptStoreError(result);
+      return { outbox: box, recovered: null };
+    } catch (err) {
+      box?.close();
+      if (path === ':memory:' || !isCorruption(err)) throw err;
+      const movedTo = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+      for (const suffix of ['', '-wal', '-shm']) {
+        if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
+      }
+      return { outbox: new Outbox(path, opts), recovered: { movedTo, reason: (err as Error).message } };
+    }
+  }
+
+  /** SQLite's quick integrity check: 'ok' or the first problems it found. */
+  quickCheck(): string {
+    const rows = this.db.pragma('quick_check(5)') as { quick_check: string }[];
+    return rows.map((r) => r.quick_check).join('; ');
   }
 
   private loadPendingStats(): void {
@@ -221,9 +292,9 @@ export class Outbox {
       const body = envelope(id, stream, entries);
       this.db
         .prepare(
-          'INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
-        .run(id, stream, firstSeq, lastSeq, entries.length, now, body);
+        .run(id, stream, firstSeq, lastSeq, entries.length, now, Buffer.byteLength(body), body);
       this.db.prepare('DELETE FROM outbox WHERE stream = ? AND seq BETWEEN ? AND ?').run(stream, firstSeq, lastSeq);
       const p = this.pendingByStream.get(stream)!;
       p.records -= entries.length;
@@ -243,7 +314,7 @@ export class Outbox {
   nextMessage(): PackedMessage | null {
     const row = this.db
       .prepare<[], MessageRow>(
-        "SELECT * FROM messages ORDER BY CASE stream WHEN 'alarms' THEN 0 ELSE 1 END, first_seq LIMIT 1",
+        "SELECT * FROM messages WHERE acked_at IS NULL ORDER BY CASE stream WHEN 'alarms' THEN 0 ELSE 1 END, first_seq, id LIMIT 1",
       )
       .get();
     return row ? toMessage(row) : null;
@@ -253,7 +324,7 @@ export class Outbox {
   unackedMessages(): { alarms: number; telemetry: number } {
     const out = { alarms: 0, telemetry: 0 };
     for (const r of this.db
-      .prepare<[], { stream: Stream; n: number }>('SELECT stream, count(*) AS n FROM messages GROUP BY stream')
+      .prepare<[], { stream: Stream; n: number }>('SELECT stream, count(*) AS n FROM messages WHERE acked_at IS NULL GROUP BY stream')
       .all()) {
       out[r.stream] = r.n;
     }
@@ -264,9 +335,98 @@ export class Outbox {
     this.db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?').run(id);
   }
 
-  /** The hub acknowledged the message: it may go. */
-  acknowledge(id: string): void {
-    this.db.prepare('DELETE FROM messages WHERE id = ?').run(id);
+  /** The hub acknowledged the message: it is done, and kept only for replay during the retention period. */
+  acknowledge(id: string, now = Date.now()): void {
+    if (this.retainAckedMs > 0) this.db.prepare('UPDATE messages SET acked_at = ? WHERE id = ?').run(now, id);
+    else this.db.prepare('DELETE FROM messages WHERE id = ?').run(id);
+  }
+
+  /**
+   * Re-queues acknowledged messages packed in [fromMs, toMs] for sending again (backfill after a loss on the
+   * cloud side). Copies get new ids `<original>~r<n>` and remember the original, so consumers that de-duplicate
+   * on the message id still receive them, and can tell them apart.
+   */
+  replay(fromMs: number, toMs: number): { messages: number; records: number } {
+    return this.db.transaction(() => {
+      const n = Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'replays'").get()?.value ?? 0) + 1;
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('replays', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(n));
+      const records =
+        this.db
+          .prepare<[number, number], { r: number | null }>(
+            'SELECT sum(count) AS r FROM messages WHERE acked_at IS NOT NULL AND created_at BETWEEN ? AND ?',
+          )
+          .get(fromMs, toMs)?.r ?? 0;
+      const info = this.db
+        .prepare(
+          `INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body, replay_of)
+           SELECT id || '~r' || ?, stream, first_seq, last_seq, count, created_at, bytes, body, coalesce(replay_of, id)
+           FROM messages WHERE acked_at IS NOT NULL AND created_at BETWEEN ? AND ?`,
+        )
+        .run(String(n), fromMs, toMs);
+      return { messages: info.changes, records };
+    })();
+  }
+
+  /** Bytes the store's data occupies in its file (free pages excluded). */
+  usedBytes(): number {
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    return (pages - free) * pageSize;
+  }
+
+  /**
+   * Keeps the store within its limits. First the replay retention is trimmed (already delivered); then, if
+   * still over `maxBytes` or holding unsent telemetry older than `maxAgeMs`, unsent records are evicted oldest
+   * first in priority order: waveforms, then numerics and events, and alarms and audit only as a last resort.
+   * Eviction frees down to 90 % of maxBytes so that it does not run at every append.
+   */
+  enforceLimits(maxBytes: number, maxAgeMs: number, now = Date.now()): LimitsReport {
+    const evicted: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
+    let evictedFor: LimitsReport['evictedFor'] = null;
+    const trimmedAcked = this.db
+      .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
+      .run(now - this.retainAckedMs).changes;
+    // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity).
+    const aged = this.db.prepare('DELETE FROM outbox WHERE cls > 0 AND created_at < ? RETURNING cls').all(now - maxAgeMs) as { cls: RecordClass }[];
+    for (const r of aged) evicted[r.cls] += 1;
+    if (aged.length) evictedFor = 'age';
+
+    let used = this.usedBytes();
+    if (used > maxBytes) {
+      // Older acknowledged messages go before any unsent data.
+      this.db.prepare('DELETE FROM messages WHERE acked_at IS NOT NULL').run();
+      used = this.usedBytes();
+    }
+    const target = maxBytes * 0.9;
+    for (const cls of [2, 1, 0] as const) {
+      while (used > target) {
+        // Oldest first, as many records as the excess needs. Records take more room in the file than their
+        // JSON (pages, indexes), so the excess is scaled by the file's measured bytes per record byte.
+        const rowBytes =
+          this.db
+            .prepare<[], { b: number | null }>('SELECT (SELECT coalesce(sum(bytes), 0) FROM outbox) + (SELECT coalesce(sum(bytes), 0) FROM messages) AS b')
+            .get()?.b ?? 0;
+        const perRowByte = rowBytes > 0 ? Math.max(1, used / rowBytes) : 1;
+        const cutoff = this.db
+          .prepare<[number, number], { seq: number }>(
+            `SELECT seq FROM (SELECT seq, sum(bytes) OVER (ORDER BY seq) AS cum FROM outbox WHERE cls = ?)
+             WHERE cum >= ? LIMIT 1`,
+          )
+          .get(cls, (used - target) / perRowByte)?.seq;
+        const removed = cutoff === undefined
+          ? this.db.prepare('DELETE FROM outbox WHERE cls = ?').run(cls).changes
+          : this.db.prepare('DELETE FROM outbox WHERE cls = ? AND seq <= ?').run(cls, cutoff).changes;
+        if (removed === 0) break;
+        evicted[cls] += removed;
+        evictedFor = 'capacity';
+        const before = used;
+        used = this.usedBytes();
+        if (used >= before) break; // pages not freed (yet): do not loop on a measure that will not move
+      }
+    }
+    if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();
+    return { usedBytes: used, fraction: used / maxBytes, trimmedAcked, evicted, evictedFor };
   }
 
   close(): void {
