@@ -198,7 +198,7 @@ export class Agent {
       const driver = factory.create(entry.options, {
         name: entry.name,
         log: dlog,
-        emit: (events) => this.ingest.accept(entry.name, events),
+        emit: (events, opts) => this.ingest.accept(entry.name, events, opts),
         count: (counter, by = 1) => this.metrics.inc(`driver_${counter}`, { driver: entry.name }, by),
       });
       this.drivers.set(entry.name, driver);

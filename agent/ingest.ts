@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { DriverEvent } from './model/reading.js';
 import type { Metrics } from './metrics.js';
-import type { Outbox, OutboxRecord } from './store/outbox.js';
+import type { AppendBatch, AppendOutcome, Outbox, OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericRecord, waveformRecord } from './forward/wire.js';
 
 export interface IngestOptions {
@@ -17,6 +17,7 @@ export type IngestListener = (events: readonly DriverEvent[]) => void;
 
 interface Pending {
   records: OutboxRecord[];
+  idempotencyKey?: string;
   events: DriverEvent[];
   resolve: () => void;
   reject: (err: Error) => void;
@@ -69,6 +70,10 @@ export function toRecord(e: DriverEvent, forwardWaveforms: boolean): OutboxRecor
   }
 }
 
+function toBatch(p: Pending): AppendBatch {
+  return { records: p.records, ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
+}
+
 export class Ingest {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -89,7 +94,12 @@ export class Ingest {
     this.listeners.push(listener);
   }
 
-  accept(source: string, events: DriverEvent[]): Promise<void> {
+  /**
+   * Accepts a driver's events. Resolves once they are committed; rejects (IngestRefusedError) if the store
+   * refused them. With an idempotency key already committed before (a sender's resend), nothing is stored again
+   * and the promise resolves as for a fresh commit, so the driver acknowledges it the same way.
+   */
+  accept(source: string, events: DriverEvent[], opts: { idempotencyKey?: string } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new IngestRefusedError('agent is stopping', null));
     if (events.length === 0) return Promise.resolve();
     const normalised = events.map(normalise);
@@ -100,7 +110,7 @@ export class Ingest {
     }
     this.metrics.inc('ingest_events_total', { source }, events.length);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, events: normalised, resolve, reject });
+      this.queue.push({ records, events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
       this.schedule();
     });
   }
@@ -118,9 +128,9 @@ export class Ingest {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
-    const records = batch.flatMap((p) => p.records);
+    let outcomes: AppendOutcome[];
     try {
-      this.outbox.append(records);
+      outcomes = this.outbox.appendBatches(batch.map(toBatch));
     } catch (err) {
       // Nothing of this batch was committed (one transaction). Refuse it loudly; senders that can retry
       // (HL7 gets a NAK) will. Try the emits one by one so one bad record does not refuse the rest.
@@ -131,19 +141,27 @@ export class Ingest {
       this.refuse(batch[0]!, err);
       return;
     }
-    for (const p of batch) p.resolve();
-    this.afterCommit(batch);
+    batch.forEach((p) => p.resolve());
+    this.afterCommit(batch.filter((p, i) => this.stored(p, outcomes[i]!)));
   }
 
   private commitOne(p: Pending): boolean {
     try {
-      this.outbox.append(p.records);
+      const [outcome] = this.outbox.appendBatches([toBatch(p)]);
       p.resolve();
-      return true;
+      return this.stored(p, outcome!);
     } catch (err) {
       this.refuse(p, err);
       return false;
     }
+  }
+
+  /** Whether the batch was stored now; a duplicate is counted and logged, not passed on again. */
+  private stored(p: Pending, outcome: AppendOutcome): boolean {
+    if (outcome === 'stored') return true;
+    this.metrics.inc('ingest_duplicates_total', undefined, p.events.length);
+    this.log.info({ idempotencyKey: p.idempotencyKey, events: p.events.length }, 'resend of an already accepted batch: not stored again');
+    return false;
   }
 
   private refuse(p: Pending, err: unknown): void {

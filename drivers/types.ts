@@ -11,8 +11,11 @@ export interface DriverContext {
    * Hand events to the pipeline. Resolves once they are durably accepted (committed to the store);
    * rejects if they could not be accepted (e.g. disk full). Protocols that acknowledge (HL7 ACK)
    * must wait for this before acknowledging; others may ignore the promise but must not drop errors.
+   * `idempotencyKey`: a stable key of what the sender sent (e.g. HL7 sender + control id + content hash). If
+   * a batch with that key was already committed (a resend after a lost acknowledgement, even across a
+   * restart), it is not stored again and the promise resolves as usual.
    */
-  emit(events: DriverEvent[]): Promise<void>;
+  emit(events: DriverEvent[], opts?: { idempotencyKey?: string }): Promise<void>;
   /** Bump a named counter for this driver, e.g. "frames_bad_checksum". */
   count(counter: string, by?: number): void;
 }

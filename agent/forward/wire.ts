@@ -1,7 +1,7 @@
 // The message format cloud consumers see (schema version 1): one JSON envelope per IoT Hub message with an
 // array of flat records. Flat records (each carrying its device, bed and codes) keep consumer queries and
 // FHIR mapping templates simple. The JSON Schema is in schemas/; change both together and bump the version.
-import type { AlarmEvent, DeviceStatusEvent, NumericReading, WaveformSegment } from '../model/reading.js';
+import type { AlarmEvent, DeviceStatusEvent, NumericReading, Origin, WaveformSegment } from '../model/reading.js';
 import type { Stream } from '../store/outbox.js';
 import type { AlarmStateChange } from '../alarms/types.js';
 
@@ -11,12 +11,13 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-function origin(e: { deviceId: string; bed?: string; patientId?: string; source: string }) {
+function origin(e: Origin) {
   return {
     deviceId: e.deviceId,
     ...(e.bed !== undefined && { bed: e.bed }),
     ...(e.patientId !== undefined && { patientId: e.patientId }),
     source: e.source,
+    ...(e.context && { context: e.context }),
   };
 }
 

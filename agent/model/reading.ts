@@ -32,6 +32,15 @@ export interface Quality {
   reasons?: string[];
 }
 
+/** A JSON value, for protocol context carried beside an event. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue | undefined };
+
+/**
+ * Protocol context kept as the device sent it, for consumers who need it (e.g. HL7 OBX-4 containment,
+ * reference range, abnormal flags, result status). Forwarded as `context`; never interpreted downstream.
+ */
+export type EventContext = { [key: string]: JsonValue | undefined };
+
 /** Where the reading came from and who it belongs to. */
 export interface Origin {
   /** Stable id of the device: EUI-64, serial number or configured id. */
@@ -42,6 +51,7 @@ export interface Origin {
   patientId?: string;
   /** Name of the driver instance (from config) that produced it. */
   source: string;
+  context?: EventContext;
 }
 
 export interface NumericReading extends Origin {

@@ -27,6 +27,13 @@ export interface OutboxRecord {
   body: string;
 }
 
+export interface AppendBatch {
+  records: OutboxRecord[];
+  /** Stable key of what the sender sent (e.g. HL7 sender + control id + content hash). */
+  idempotencyKey?: string;
+}
+export type AppendOutcome = 'stored' | 'duplicate';
+
 export interface PackedMessage {
   id: string;
   stream: Stream;
@@ -122,6 +129,9 @@ CREATE TABLE IF NOT EXISTS messages (
   body       TEXT    NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS messages_unacked ON messages (acked_at, stream, first_seq);
+-- Keys of batches already accepted, so that a sender's resend (e.g. an HL7 message whose ACK was lost when the
+-- agent died after the commit) is not stored twice. Trimmed after a day.
+CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, at INTEGER NOT NULL) STRICT, WITHOUT ROWID;
 `;
 
 interface MessageRow {
@@ -159,7 +169,7 @@ export class Outbox {
   private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
   private readonly insertStmt: Database.Statement;
-  private readonly appendTx: (records: OutboxRecord[], now: number) => { firstSeq: number; lastSeq: number };
+  private readonly appendTx: (batches: AppendBatch[], now: number) => AppendOutcome[];
 
   constructor(path: string, opts: OutboxOptions = {}) {
     this.path = path;
@@ -181,17 +191,14 @@ export class Outbox {
     this.insertStmt = this.db.prepare(
       'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.appendTx = this.db.transaction((records: OutboxRecord[], now: number) => {
-      let firstSeq = 0;
-      let lastSeq = 0;
-      for (const r of records) {
-        const bytes = Buffer.byteLength(r.body);
-        const info = this.insertStmt.run(r.stream, r.cls, r.deviceId, now, bytes, r.body);
-        lastSeq = Number(info.lastInsertRowid);
-        if (!firstSeq) firstSeq = lastSeq;
-      }
-      return { firstSeq, lastSeq };
-    });
+    const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
+    this.appendTx = this.db.transaction((batches: AppendBatch[], now: number) =>
+      batches.map((b): AppendOutcome => {
+        if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
+        for (const r of b.records) this.insertStmt.run(r.stream, r.cls, r.deviceId, now, Buffer.byteLength(r.body), r.body);
+        return 'stored';
+      }),
+    );
     this.loadPendingStats();
   }
 
@@ -238,20 +245,32 @@ export class Outbox {
    * and they will be forwarded. Throws (nothing committed) if any record is too large or SQLite fails
    * (e.g. SQLITE_FULL when the disk is full).
    */
-  append(records: OutboxRecord[], now = Date.now()): { firstSeq: number; lastSeq: number } {
-    for (const r of records) {
-      const bytes = Buffer.byteLength(r.body);
-      if (bytes > this.maxRecordBytes) throw new RecordTooLargeError(bytes, this.maxRecordBytes, r.deviceId);
+  append(records: OutboxRecord[], now = Date.now()): void {
+    this.appendBatches([{ records }], now);
+  }
+
+  /**
+   * Commits several batches in one transaction. A batch with an idempotency key already seen (within a day) is
+   * not stored again and comes back as 'duplicate'. Throws (nothing committed) as append() does.
+   */
+  appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
+    for (const b of batches) {
+      for (const r of b.records) {
+        const bytes = Buffer.byteLength(r.body);
+        if (bytes > this.maxRecordBytes) throw new RecordTooLargeError(bytes, this.maxRecordBytes, r.deviceId);
+      }
     }
-    if (records.length === 0) return { firstSeq: 0, lastSeq: 0 };
-    const range = this.appendTx(records, now);
-    for (const r of records) {
-      const p = this.pendingByStream.get(r.stream)!;
-      p.records += 1;
-      p.bytes += Buffer.byteLength(r.body);
-      p.oldestAt ??= now;
-    }
-    return range;
+    const outcomes = this.appendTx(batches, now);
+    batches.forEach((b, i) => {
+      if (outcomes[i] !== 'stored') return;
+      for (const r of b.records) {
+        const p = this.pendingByStream.get(r.stream)!;
+        p.records += 1;
+        p.bytes += Buffer.byteLength(r.body);
+        p.oldestAt ??= now;
+      }
+    });
+    return outcomes;
   }
 
   pending(stream: Stream): PendingStats {
@@ -384,6 +403,7 @@ export class Outbox {
   enforceLimits(maxBytes: number, maxAgeMs: number, now = Date.now()): LimitsReport {
     const evicted: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
     let evictedFor: LimitsReport['evictedFor'] = null;
+    this.db.prepare('DELETE FROM idempotency WHERE at < ?').run(now - 24 * 3600_000);
     const trimmedAcked = this.db
       .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
       .run(now - this.retainAckedMs).changes;

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { Ingest, IngestRefusedError } from './ingest.js';
+import { Outbox } from './store/outbox.js';
+import { Metrics } from './metrics.js';
+import { MDC, UNITS } from './model/mdc.js';
+import type { DriverEvent, NumericReading } from './model/reading.js';
+import { captureLog } from '../test/support/log.js';
+
+const reading = (value: number | string | null, t = 1000): NumericReading => ({
+  kind: 'numeric',
+  deviceId: 'dev-1',
+  bed: 'ICU-01',
+  source: 'test',
+  mdc: MDC.ECG_HEART_RATE,
+  value,
+  unit: UNITS.BEAT_PER_MIN,
+  deviceTime: t,
+  receivedAt: t,
+  quality: { state: 'valid' },
+});
+
+function setup(commitIntervalMs = 0) {
+  const box = new Outbox(':memory:');
+  const metrics = new Metrics();
+  const cap = captureLog();
+  const ingest = new Ingest(box, { commitIntervalMs, forwardWaveforms: false }, cap.log, metrics);
+  const seen: DriverEvent[] = [];
+  ingest.subscribe((e) => seen.push(...e));
+  return { box, metrics, cap, ingest, seen };
+}
+
+describe('Ingest', () => {
+  it('resolves only after commit, then passes events downstream', async () => {
+    const { box, ingest, seen } = setup(5);
+    const p = ingest.accept('test', [reading(72)]);
+    expect(box.pending('telemetry').records).toBe(0);
+    expect(seen).toHaveLength(0);
+    await p;
+    expect(box.pending('telemetry').records).toBe(1);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('turns a non-finite value into null with quality invalid, never a number on screen or in the cloud', async () => {
+    const { ingest, seen } = setup();
+    await ingest.accept('test', [reading(Number.NaN)]);
+    expect(seen[0]).toMatchObject({ value: null, quality: { state: 'invalid', reasons: ['not-a-finite-number'] } });
+  });
+
+  it('stores a batch with an idempotency key once, even when the resend comes in the same group commit', async () => {
+    const { box, ingest, seen, metrics, cap } = setup(5);
+    await Promise.all([
+      ingest.accept('test', [reading(72, 1)], { idempotencyKey: 'hl7:A|B|1|h' }),
+      ingest.accept('test', [reading(72, 1)], { idempotencyKey: 'hl7:A|B|1|h' }),
+    ]);
+    await ingest.accept('test', [reading(72, 1)], { idempotencyKey: 'hl7:A|B|1|h' });
+    await ingest.accept('test', [reading(80, 2)], { idempotencyKey: 'hl7:A|B|2|h' });
+    expect(box.pending('telemetry').records).toBe(2);
+    expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 80]);
+    expect(metrics.get('ingest_duplicates_total')).toBe(2);
+    expect(cap.find('resend of an already accepted batch: not stored again')).toMatchObject({ idempotencyKey: 'hl7:A|B|1|h' });
+  });
+
+  it('refuses one oversized emit without refusing the others committed with it', async () => {
+    const { box, ingest, metrics } = setup(5);
+    const huge = { ...reading(1), value: 'x'.repeat(300_000) };
+    const results = await Promise.allSettled([ingest.accept('test', [reading(72)]), ingest.accept('test', [huge])]);
+    expect(results[0].status).toBe('fulfilled');
+    expect(results[1].status).toBe('rejected');
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(IngestRefusedError);
+    expect(box.pending('telemetry').records).toBe(1);
+    expect(metrics.get('ingest_refused_total', { reason: 'RecordTooLargeError' })).toBe(1);
+  });
+});

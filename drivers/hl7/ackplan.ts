@@ -1,0 +1,45 @@
+// Which acknowledgements to send (HL7 v2 chapter 2, original and enhanced mode). Pure.
+import type { MessageHeader } from './protocol/access.js';
+import type { AckCode } from './protocol/ack.js';
+
+/** How processing ended. 'content' = the message is wrong; 'unsupported' = type/version we do not take; 'store' = we could not commit. */
+export type OutcomeKind = 'accepted' | 'content' | 'unsupported' | 'store';
+
+/**
+ * Original mode (MSH-15 and MSH-16 empty): one application ACK: AA / AE (content) / AR (unsupported)
+ * / store failure (AR by default: "failed for a reason unrelated to content", the sender may resend).
+ * Enhanced mode: a commit ACK (CA / CE / CR) per MSH-15 and an application ACK per MSH-16, each
+ * sent when the type says AL (always), ER (errors only) or SU (success only); NE means never.
+ */
+export function ackCodesFor(h: MessageHeader | null, outcome: OutcomeKind, storeFailureAck: 'AR' | 'AE'): AckCode[] {
+  const enhanced = h !== null && (h.acceptAckType !== '' || h.applicationAckType !== '');
+  if (!enhanced) {
+    switch (outcome) {
+      case 'accepted':
+        return ['AA'];
+      case 'content':
+        return ['AE'];
+      case 'unsupported':
+        return ['AR'];
+      case 'store':
+        return [storeFailureAck];
+    }
+  }
+  const ok = outcome === 'accepted';
+  const wants = (type: string): boolean => {
+    switch (type) {
+      case 'NE':
+        return false;
+      case 'ER':
+        return !ok;
+      case 'SU':
+        return ok;
+      default: // AL, or empty in enhanced mode
+        return true;
+    }
+  };
+  const out: AckCode[] = [];
+  if (wants(h.acceptAckType)) out.push(ok ? 'CA' : outcome === 'unsupported' ? 'CR' : 'CE');
+  if (wants(h.applicationAckType)) out.push(ok ? 'AA' : outcome === 'content' ? 'AE' : outcome === 'unsupported' ? 'AR' : storeFailureAck);
+  return out;
+}

@@ -1,0 +1,306 @@
+// The hl7-mllp driver over real TCP on loopback, with a fake DriverContext whose emit we control.
+import net from 'node:net';
+import { Ajv } from 'ajv';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { DriverEvent, NumericReading } from '../../agent/model/reading.js';
+import type { DriverContext } from '../types.js';
+import { createHl7MllpDriver, hl7MllpFactory, type Hl7MllpDriver, type Hl7MllpOptions } from './index.js';
+import { MllpFramer, frame, parseMessage, str } from './protocol/index.js';
+
+const msg = (id: string, opts: { ack?: string; type?: string; spo2?: string } = {}): string =>
+  `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||${opts.type ?? 'ORU^R01^ORU_R01'}|${id}|P|2.6|||${opts.ack ?? ''}||UNICODE UTF-8\r` +
+  `PID|||P-${id}\rPV1||I|ICU^1^A\rOBR|1|||182777000^monitoring of patient^SCT|||20240101115959+0000\r` +
+  `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|${opts.spo2 ?? '97'}|262688^MDC_DIM_PERCENT^MDC|||||F\r`;
+
+interface FakeCtx extends DriverContext {
+  emitted: DriverEvent[][];
+  counts: Map<string, number>;
+  /** What the next emit calls do. */
+  mode: 'resolve' | 'reject' | 'hold';
+  held: Array<() => void>;
+}
+
+function fakeCtx(): FakeCtx {
+  const c: FakeCtx = {
+    name: 'icu-mllp',
+    log: pino({ level: 'silent' }),
+    emitted: [],
+    counts: new Map(),
+    mode: 'resolve',
+    held: [],
+    emit(events) {
+      if (c.mode === 'reject') return Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
+      c.emitted.push(events);
+      if (c.mode === 'hold') return new Promise<void>((r) => c.held.push(r));
+      return Promise.resolve();
+    },
+    count(name, by = 1) {
+      c.counts.set(name, (c.counts.get(name) ?? 0) + by);
+    },
+  };
+  return c;
+}
+
+class Client {
+  readonly frames: string[] = [];
+  closed = false;
+  private readonly waiters: Array<() => void> = [];
+  private constructor(readonly sock: net.Socket) {
+    const f = new MllpFramer(1 << 20);
+    sock.on('data', (d) => {
+      for (const e of f.push(d)) if (e.type === 'frame') this.frames.push(e.payload.toString('utf8'));
+      this.wake();
+    });
+    sock.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    sock.on('error', () => {});
+  }
+  static connect(port: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(new Client(s)));
+      s.once('error', reject);
+    });
+  }
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+  async until(pred: () => boolean, what: string, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+  async acks(n: number): Promise<string[]> {
+    await this.until(() => this.frames.length >= n, `${n} ACK frame(s)`);
+    return this.frames.slice(0, n);
+  }
+  send(b: Buffer | string): void {
+    this.sock.write(typeof b === 'string' ? frame(b) : b);
+  }
+  end(): void {
+    this.sock.destroy();
+  }
+}
+
+const ackCode = (a: string): string => str(parseMessage(a).segments[1]!, 1);
+const ackOf = (a: string): string => str(parseMessage(a).segments[1]!, 2);
+
+let driver: Hl7MllpDriver | undefined;
+const clients: Client[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.end();
+  await driver?.stop();
+  driver = undefined;
+});
+
+async function start(ctx: FakeCtx, opts: Partial<Hl7MllpOptions> = {}): Promise<number> {
+  driver = createHl7MllpDriver({ host: '127.0.0.1', port: 0, ...opts }, ctx);
+  await driver.start();
+  return driver.address()!.port;
+}
+async function client(port: number): Promise<Client> {
+  const c = await Client.connect(port);
+  clients.push(c);
+  return c;
+}
+
+describe('hl7-mllp driver over TCP', () => {
+  it('ACKs AA only after emit resolved, with the mapped reading', async () => {
+    const ctx = fakeCtx();
+    ctx.mode = 'hold';
+    const c = await client(await start(ctx));
+    c.send(msg('M1'));
+    await c.until(() => ctx.held.length === 1, 'emit call');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.frames).toHaveLength(0); // not committed yet → no ACK
+    ctx.held[0]!();
+    const [ack] = await c.acks(1);
+    expect(ackCode(ack!)).toBe('AA');
+    expect(ackOf(ack!)).toBe('M1');
+    const r = ctx.emitted[0]![0] as NumericReading;
+    expect(r).toMatchObject({ kind: 'numeric', value: 97, unit: { ucum: '%' }, deviceId: '0011223344556677', bed: 'ICU/1/A', patientId: 'P-M1', source: 'icu-mllp' });
+    expect(r.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 59, 59));
+    expect(driver!.health().devices?.['0011223344556677']?.state).toBe('online');
+  });
+
+  it('handles frames split byte by byte and several frames in one chunk, in order', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    for (const b of frame(msg('S1'))) c.sock.write(Buffer.from([b]));
+    c.sock.write(Buffer.concat([frame(msg('S2')), frame(msg('S3'))]));
+    const acks = await c.acks(3);
+    expect(acks.map(ackOf)).toEqual(['S1', 'S2', 'S3']);
+    expect(acks.map(ackCode)).toEqual(['AA', 'AA', 'AA']);
+  });
+
+  it('drops an oversize frame (counted) and keeps serving the connection', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx, { maxFrameBytes: 2048 }));
+    c.send(msg('BIG') + `NTE|1||${'x'.repeat(5000)}\r`);
+    c.send(msg('SMALL'));
+    const [ack] = await c.acks(1);
+    expect(ackOf(ack!)).toBe('SMALL');
+    expect(ctx.counts.get('frames_oversize')).toBe(1);
+  });
+
+  it('a sender that disconnects mid-frame gets nothing stored; others are unaffected', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx);
+    const bad = await client(port);
+    const good = await client(port);
+    bad.sock.write(frame(msg('HALF')).subarray(0, 60));
+    await new Promise((r) => setTimeout(r, 50));
+    bad.end();
+    good.send(msg('G1'));
+    expect(ackCode((await good.acks(1))[0]!)).toBe('AA');
+    await good.until(() => (ctx.counts.get('frames_incomplete_on_close') ?? 0) === 1, 'incomplete count');
+    expect(ctx.emitted.flat().every((e) => e.kind !== 'numeric' || e.patientId !== 'P-HALF')).toBe(true);
+  });
+
+  it('a garbage-talking sender does not block another sender', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx, { maxFrameBytes: 4096 });
+    const noisy = await client(port);
+    const good = await client(port);
+    const noise = Buffer.alloc(64 * 1024, 0x41);
+    noisy.sock.write(noise);
+    noisy.sock.write(Buffer.concat([Buffer.from([0x0b]), noise])); // a frame that overflows
+    good.send(msg('G2'));
+    expect(ackCode((await good.acks(1))[0]!)).toBe('AA');
+    await good.until(() => (ctx.counts.get('bytes_outside_frames') ?? 0) >= noise.length, 'outside bytes counted');
+    await good.until(() => (ctx.counts.get('frames_oversize') ?? 0) === 1, 'oversize counted');
+  });
+
+  it('duplicate MSH-10 is ACKed again without emitting twice', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    c.send(msg('D1'));
+    await c.acks(1);
+    // A resend carries a new MSH-7; still the same message.
+    c.send(msg('D1').replace('20240101120000+0000', '20240101120005+0000'));
+    const acks = await c.acks(2);
+    expect(acks.map(ackCode)).toEqual(['AA', 'AA']);
+    expect(ctx.emitted).toHaveLength(1);
+    expect(ctx.counts.get('duplicates')).toBe(1);
+    // Same id, different content: stored (nothing lost) and flagged.
+    c.send(msg('D1', { spo2: '88' }));
+    await c.acks(3);
+    expect(ctx.emitted).toHaveLength(2);
+    expect(ctx.counts.get('control_id_reused')).toBe(1);
+  });
+
+  it('emit rejected → AR with ERR 207 (sender resends), and the resend lands once', async () => {
+    const ctx = fakeCtx();
+    ctx.mode = 'reject';
+    const c = await client(await start(ctx));
+    c.send(msg('E1'));
+    const [nak] = await c.acks(1);
+    expect(ackCode(nak!)).toBe('AR');
+    const err = parseMessage(nak!).segments[2]!;
+    expect(str(err, 3, 1)).toBe('207');
+    ctx.mode = 'resolve';
+    c.send(msg('E1'));
+    expect(ackCode((await c.acks(2))[1]!)).toBe('AA');
+    expect(ctx.emitted).toHaveLength(1);
+    expect(ctx.counts.get('emit_failures')).toBe(1);
+  });
+
+  it('storeFailureAck AE is honoured', async () => {
+    const ctx = fakeCtx();
+    ctx.mode = 'reject';
+    const c = await client(await start(ctx, { storeFailureAck: 'AE' }));
+    c.send(msg('E2'));
+    expect(ackCode((await c.acks(1))[0]!)).toBe('AE');
+  });
+
+  it('malformed messages get AE with ERR position; unsupported types get AR 200', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    c.send(msg('P1').replace('|97|', '|9\\Xz\\7|'));
+    c.send(msg('').replace('||P|2.6', '||P|2.6')); // MSH-10 empty
+    c.send(msg('A1', { type: 'ADT^A01' }));
+    const acks = await c.acks(3);
+    const [bad, noId, adt] = acks.map((a) => parseMessage(a));
+    expect(str(bad!.segments[1]!, 1)).toBe('AE');
+    expect(str(bad!.segments[1]!, 2)).toBe('P1');
+    expect([str(bad!.segments[2]!, 2, 1), str(bad!.segments[2]!, 2, 3), str(bad!.segments[2]!, 3, 1)]).toEqual(['OBX', '5', '102']);
+    expect(str(noId!.segments[1]!, 1)).toBe('AE');
+    expect([str(noId!.segments[2]!, 2, 1), str(noId!.segments[2]!, 2, 3), str(noId!.segments[2]!, 3, 1)]).toEqual(['MSH', '10', '101']);
+    expect(str(adt!.segments[1]!, 1)).toBe('AR');
+    expect(str(adt!.segments[2]!, 3, 1)).toBe('200');
+    expect(ctx.emitted).toHaveLength(0);
+    expect(ctx.counts.get('messages_malformed')).toBe(2);
+  });
+
+  it('enhanced mode: AL/NE → CA only; AL/AL → CA then AA; NE/AL → AA', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    c.send(msg('X1', { ack: 'AL|NE' }));
+    c.send(msg('X2', { ack: 'AL|AL' }));
+    c.send(msg('X3', { ack: 'NE|AL' }));
+    const acks = await c.acks(4);
+    expect(acks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['CA:X1', 'CA:X2', 'AA:X2', 'AA:X3']);
+  });
+
+  it('closes idle connections and unfinished frames (read timeout)', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx, { idleTimeoutMs: 200, readTimeoutMs: 200 });
+    const idle = await client(port);
+    await idle.until(() => idle.closed, 'idle close');
+    expect(ctx.counts.get('idle_timeouts')).toBe(1);
+    const slow = await client(port);
+    slow.sock.write(frame(msg('SLOW')).subarray(0, 40));
+    const keepTalking = setInterval(() => slow.sock.write('x'), 50); // bytes keep coming, frame never ends
+    await slow.until(() => slow.closed, 'read-timeout close');
+    clearInterval(keepTalking);
+    expect(ctx.counts.get('read_timeouts')).toBe(1);
+  });
+
+  it('refuses connections above maxConnections', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx, { maxConnections: 1 });
+    const a = await client(port);
+    await a.until(() => (ctx.counts.get('connections') ?? 0) === 1, 'first accepted');
+    const b = await client(port);
+    await b.until(() => b.closed, 'second refused');
+    a.send(msg('OK1'));
+    expect(ackCode((await a.acks(1))[0]!)).toBe('AA');
+    expect(ctx.counts.get('connections_refused')).toBe(1);
+  });
+
+  it('answers a batch frame with a batch of ACKs', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    c.send(`BHS|^~\\&|MON\r${msg('B1')}${msg('B2')}BTS|2\r`);
+    const [reply] = await c.acks(1);
+    const ids = reply!.split('\r').filter((s) => s.startsWith('MSA')).map((s) => s.split('|').slice(1, 3).join(':'));
+    expect(ids).toEqual(['AA:B1', 'AA:B2']);
+    // One emit per message (each with its own idempotency key), committed together by the pipeline.
+    expect(ctx.emitted).toHaveLength(2);
+    expect(ctx.emitted.flat()).toHaveLength(2);
+  });
+});
+
+describe('hl7-mllp config schema', () => {
+  const validate = new Ajv({ useDefaults: true }).compile(hl7MllpFactory.configSchema);
+  it('accepts a normal config and fills defaults', () => {
+    const cfg: Record<string, unknown> = { port: 2575, tls: { certFile: 'c.pem', keyFile: 'k.pem', allowedClients: { cn: ['piic-gw'] } } };
+    expect(validate(cfg)).toBe(true);
+    expect(cfg.maxFrameBytes).toBe(1048576);
+    expect(hl7MllpFactory.type).toBe('hl7-mllp');
+  });
+  it('rejects bad options', () => {
+    expect(validate({})).toBe(false);
+    expect(validate({ port: 70000 })).toBe(false);
+    expect(validate({ port: 1, storeFailureAck: 'AA' })).toBe(false);
+    expect(validate({ port: 1, tls: { certFile: 'c' } })).toBe(false);
+    expect(validate({ port: 1, bogus: true })).toBe(false);
+  });
+});

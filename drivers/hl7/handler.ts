@@ -1,0 +1,208 @@
+// One MLLP frame in → events emitted (awaited) → ACK payloads out. No sockets here.
+import { createHash, randomUUID } from 'node:crypto';
+import type { DriverEvent } from '../../agent/model/reading.js';
+import type { DriverContext } from '../types.js';
+import { ackCodesFor, type OutcomeKind } from './ackplan.js';
+import { DedupWindow } from './dedup.js';
+import { mapMessage } from './pcd01.js';
+import { readHeader, sniffControlId, type MessageHeader } from './protocol/access.js';
+import { ackSegments, type AckError } from './protocol/ack.js';
+import { encodeSegments, segment } from './protocol/encode.js';
+import { Hl7ParseError, formatPosition } from './protocol/errors.js';
+import { parseFrame } from './protocol/parse.js';
+import type { Hl7Message, Segment } from './protocol/types.js';
+
+export interface HandlerOptions {
+  application: string;
+  facility: string;
+  storeFailureAck: 'AR' | 'AE';
+  defaultUtcOffsetMinutes: number;
+  duplicateWindow: { maxEntries: number; ttlMs: number };
+}
+
+interface Processed {
+  header: MessageHeader | null;
+  fallbackControlId: string;
+  outcome: OutcomeKind;
+  error?: AckError;
+  events: DriverEvent[];
+  dedupKey?: string;
+  hash?: string;
+}
+
+/** Where the device ids last seen come from, for health(). */
+export type SeenHook = (deviceId: string, at: number) => void;
+
+export class MessageHandler {
+  readonly dedup: DedupWindow;
+
+  constructor(
+    private readonly ctx: DriverContext,
+    private readonly opts: HandlerOptions,
+    private readonly seen: SeenHook = () => {},
+  ) {
+    this.dedup = new DedupWindow(opts.duplicateWindow);
+  }
+
+  /** Handles one frame; resolves with the ACK payloads to send (possibly none). Never rejects. */
+  async handle(payload: Buffer, peer: string): Promise<string[]> {
+    const receivedAt = Date.now();
+    this.ctx.count('messages_received');
+    let frame;
+    try {
+      frame = parseFrame(payload);
+    } catch (e) {
+      const p = this.rejected(e, null, payload.toString('latin1'), peer);
+      return this.acks([p], receivedAt);
+    }
+    const messages = frame.kind === 'message' ? [frame.message] : frame.batch.batches.flatMap((b) => b.messages);
+    const processed = messages.map((m) => this.prepare(m, receivedAt, peer));
+    await this.commit(processed, peer);
+    const acks = this.acks(processed, receivedAt);
+    if (frame.kind === 'batch' && acks.length > 0) {
+      // One frame in, one frame out: the ACKs of a batch go back as a batch.
+      const bhs = encodeSegments([segment('BHS', [this.opts.application, this.opts.facility])]);
+      const bts = encodeSegments([segment('BTS', [String(acks.length)])]);
+      return [bhs + acks.join('') + bts];
+    }
+    return acks;
+  }
+
+  private prepare(msg: Hl7Message, receivedAt: number, peer: string): Processed {
+    let header: MessageHeader | null = null;
+    const msh = msg.segments[0] as Segment;
+    const sniffed = String(msh.fields[10]?.[0]?.[0]?.[0] ?? '').trim();
+    try {
+      header = readHeader(msg);
+      for (const w of msg.warnings) {
+        this.ctx.count(`parser_${w.kind.replaceAll('-', '_')}`);
+        this.ctx.log.info({ peer, controlId: header.controlId, warning: w.kind }, `HL7 parser: ${w.detail}`);
+      }
+      if (!header.version.startsWith('2.')) {
+        throw new Hl7ParseError(`version ${header.version} is not HL7 v2`, { segmentIndex: 1, segmentId: 'MSH', field: 12 }, 203);
+      }
+      const mapped = mapMessage(msg, header, {
+        source: this.ctx.name,
+        receivedAt,
+        defaultOffsetMinutes: this.opts.defaultUtcOffsetMinutes,
+      });
+      for (const w of mapped.warnings) this.ctx.log.info({ peer, controlId: header.controlId }, `PCD mapping: ${w}`);
+      const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId].join('|');
+      return { header, fallbackControlId: header.controlId, outcome: 'accepted', events: mapped.events, dedupKey, hash: contentHash(msg) };
+    } catch (e) {
+      return this.rejected(e, header, sniffed, peer);
+    }
+  }
+
+  private rejected(e: unknown, header: MessageHeader | null, rawOrId: string, peer: string): Processed {
+    const controlId = header?.controlId ?? (rawOrId.startsWith('MSH') ? sniffControlId(rawOrId) : rawOrId);
+    if (e instanceof Hl7ParseError) {
+      const unsupported = e.code >= 200 && e.code < 207;
+      this.ctx.count(unsupported ? 'messages_unsupported' : 'messages_malformed');
+      this.ctx.log.warn({ peer, controlId, reason: e.reason, at: formatPosition(e.position), hl7Error: e.code }, 'HL7 message rejected');
+      return {
+        header,
+        fallbackControlId: controlId,
+        outcome: unsupported ? 'unsupported' : 'content',
+        error: { code: e.code, reason: e.message, position: e.position },
+        events: [],
+      };
+    }
+    // A bug of ours, not the sender's: say so, and let the sender retry.
+    this.ctx.count('internal_errors');
+    this.ctx.log.error({ peer, controlId, err: e }, 'HL7 handler internal error');
+    return { header, fallbackControlId: controlId, outcome: 'store', error: { code: 207, reason: 'internal error' }, events: [] };
+  }
+
+  /** Emits accepted messages' events (awaiting the commit) and settles duplicates. */
+  private async commit(list: Processed[], peer: string): Promise<void> {
+    const now = Date.now();
+    const fresh: Processed[] = [];
+    for (const p of list) {
+      if (p.outcome !== 'accepted' || !p.dedupKey || !p.hash) continue;
+      const inflight = this.dedup.inFlight(p.dedupKey);
+      if (inflight && (await inflight)) {
+        this.duplicate(p, peer);
+        continue;
+      }
+      const seen = this.dedup.check(p.dedupKey, p.hash, now);
+      if (seen === 'duplicate') {
+        this.duplicate(p, peer);
+        continue;
+      }
+      if (seen === 'reused') {
+        this.ctx.count('control_id_reused');
+        this.ctx.log.warn({ peer, controlId: p.header?.controlId }, 'HL7 control id reused with different content; stored as a new message');
+      }
+      fresh.push(p);
+    }
+    // One emit per message, each with a key the store remembers across restarts: a resend after an ACK that was
+    // lost (agent killed after the commit, before the ACK went out) is then not stored twice. Concurrent emits
+    // still share one group commit in the pipeline.
+    const commits = fresh.map(async (p): Promise<boolean> => {
+      if (p.events.length === 0) return true;
+      try {
+        await this.ctx.emit(p.events, { idempotencyKey: `hl7:${p.dedupKey as string}|${p.hash as string}` });
+        return true;
+      } catch (err) {
+        this.ctx.count('emit_failures');
+        this.ctx.log.error({ peer, err: String(err), controlId: p.header?.controlId }, 'HL7 events not committed; sender will be told to resend');
+        return false;
+      }
+    });
+    fresh.forEach((p, i) => this.dedup.track(p.dedupKey as string, commits[i]!));
+    const results = await Promise.all(commits);
+    const at = Date.now();
+    fresh.forEach((p, i) => {
+      if (results[i]) {
+        this.dedup.remember(p.dedupKey as string, p.hash as string, at);
+        this.ctx.count('messages_accepted');
+        for (const e of p.events) {
+          this.ctx.count(e.kind === 'alarm' ? 'alarms' : e.kind === 'device-status' ? 'device_status' : 'readings');
+          this.seen(e.deviceId, at);
+        }
+      } else {
+        p.outcome = 'store';
+        p.error = { code: 207, reason: 'could not store the data; please resend' };
+      }
+    });
+  }
+
+  private duplicate(p: Processed, peer: string): void {
+    this.ctx.count('duplicates');
+    this.ctx.log.info({ peer, controlId: p.header?.controlId }, 'HL7 duplicate (already committed); ACKed again, not stored twice');
+    p.events = [];
+  }
+
+  private acks(list: Processed[], now: number): string[] {
+    const out: string[] = [];
+    for (const p of list) {
+      for (const code of ackCodesFor(p.header, p.outcome, this.opts.storeFailureAck)) {
+        const segs = ackSegments({
+          original: p.header,
+          fallbackControlId: p.fallbackControlId,
+          code,
+          ...(p.error && code !== 'AA' && code !== 'CA' ? { error: p.error } : {}),
+          application: this.opts.application,
+          facility: this.opts.facility,
+          controlId: randomUUID().replaceAll('-', '').slice(0, 20),
+          now,
+        });
+        this.ctx.count(`acks_${code.toLowerCase()}`);
+        out.push(encodeSegments(segs));
+      }
+    }
+    return out;
+  }
+}
+
+/** Hash of the message without MSH-7 (a resend may carry a new send time). */
+function contentHash(msg: Hl7Message): string {
+  const h = createHash('sha256');
+  msg.segments.forEach((s, i) => {
+    const fields = i === 0 ? s.fields.filter((_, n) => n !== 7) : s.fields;
+    h.update(JSON.stringify(fields));
+    h.update('\r');
+  });
+  return h.digest('hex');
+}

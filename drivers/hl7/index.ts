@@ -1,0 +1,142 @@
+// hl7-mllp driver: receives HL7 v2 (IHE PCD-01 / PCD-04) over MLLP and emits readings and alarms.
+import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
+import { MessageHandler } from './handler.js';
+import { MllpServer, type TlsOptions } from './server.js';
+
+export interface Hl7MllpOptions {
+  host?: string;
+  port: number;
+  maxFrameBytes?: number;
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  readTimeoutMs?: number;
+  maxQueuedFrames?: number;
+  application?: string;
+  facility?: string;
+  storeFailureAck?: 'AR' | 'AE';
+  defaultUtcOffsetMinutes?: number;
+  duplicateWindow?: { maxEntries?: number; ttlMs?: number };
+  tls?: TlsOptions;
+}
+
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['port'],
+  properties: {
+    host: { type: 'string', default: '0.0.0.0', description: 'Bind address.' },
+    port: { type: 'integer', minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port, for tests).' },
+    maxFrameBytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 1048576 },
+    maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 64 },
+    idleTimeoutMs: { type: 'integer', minimum: 100, default: 600000, description: 'Close a connection with no traffic for this long.' },
+    readTimeoutMs: { type: 'integer', minimum: 100, default: 30000, description: 'A started frame must end within this time.' },
+    maxQueuedFrames: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+    application: { type: 'string', default: 'EDGE_GATEWAY', description: 'MSH-3 of our ACKs.' },
+    facility: { type: 'string', default: '', description: 'MSH-4 of our ACKs.' },
+    storeFailureAck: { enum: ['AR', 'AE'], default: 'AR', description: 'Original-mode ACK when data cannot be stored.' },
+    defaultUtcOffsetMinutes: { type: 'integer', minimum: -840, maximum: 840, default: 0 },
+    duplicateWindow: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxEntries: { type: 'integer', minimum: 1, default: 10000 },
+        ttlMs: { type: 'integer', minimum: 1000, default: 3600000 },
+      },
+    },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['certFile', 'keyFile'],
+      properties: {
+        certFile: { type: 'string' },
+        keyFile: { type: 'string' },
+        caFile: { type: 'string' },
+        allowedClients: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            cn: { type: 'array', items: { type: 'string' } },
+            fingerprint256: { type: 'array', items: { type: 'string', pattern: '^[0-9A-Fa-f:]{64,95}$' } },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export interface Hl7MllpDriver extends Driver {
+  /** Bound address once started (port 0 → the OS-chosen port). */
+  address(): { address: string; port: number } | null;
+}
+
+export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext): Hl7MllpDriver {
+  const devices = new Map<string, number>();
+  const handler = new MessageHandler(
+    ctx,
+    {
+      application: options.application ?? 'EDGE_GATEWAY',
+      facility: options.facility ?? '',
+      storeFailureAck: options.storeFailureAck ?? 'AR',
+      defaultUtcOffsetMinutes: options.defaultUtcOffsetMinutes ?? 0,
+      duplicateWindow: { maxEntries: options.duplicateWindow?.maxEntries ?? 10000, ttlMs: options.duplicateWindow?.ttlMs ?? 3_600_000 },
+    },
+    (id, at) => devices.set(id, at),
+  );
+  const server = new MllpServer(
+    {
+      host: options.host ?? '0.0.0.0',
+      port: options.port,
+      maxFrameBytes: options.maxFrameBytes ?? 1_048_576,
+      maxConnections: options.maxConnections ?? 64,
+      idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+      readTimeoutMs: options.readTimeoutMs ?? 30_000,
+      maxQueuedFrames: options.maxQueuedFrames ?? 32,
+      ...(options.tls ? { tls: options.tls } : {}),
+    },
+    ctx,
+    handler,
+  );
+  let state: DriverHealth['state'] = 'stopped';
+  let detail = '';
+  return {
+    async start() {
+      state = 'starting';
+      try {
+        await server.listen();
+      } catch (err) {
+        state = 'failed';
+        detail = `cannot listen on ${options.host ?? '0.0.0.0'}:${options.port}: ${(err as Error).message}`;
+        throw err;
+      }
+      state = 'running';
+      const a = server.address();
+      ctx.log.info({ host: a?.address, port: a?.port, tls: Boolean(options.tls) }, 'MLLP listener started');
+    },
+    async stop() {
+      await server.close();
+      state = 'stopped';
+    },
+    health(): DriverHealth {
+      const out: DriverHealth = {
+        state,
+        detail: detail || `${server.connections} connection(s), ${handler.dedup.size} control ids remembered`,
+        devices: {},
+      };
+      for (const [id, at] of devices) (out.devices as NonNullable<DriverHealth['devices']>)[id] = { state: 'online', lastDataAt: at };
+      return out;
+    },
+    address() {
+      const a = server.address();
+      return a ? { address: a.address, port: a.port } : null;
+    },
+  };
+}
+
+export const hl7MllpFactory: DriverFactory<Hl7MllpOptions> = {
+  type: 'hl7-mllp',
+  description: 'HL7 v2 over MLLP listener for IHE PCD-01 observations and PCD-04 alarms (central stations, device gateways).',
+  configSchema,
+  create: createHl7MllpDriver,
+};
+
+export default hl7MllpFactory;

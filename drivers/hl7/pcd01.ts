@@ -1,0 +1,531 @@
+// IHE PCD mapping (pure): PCD-01 ORU^R01 (and IPEC ORU^R42) → NumericReading / WaveformSegment,
+// PCD-04 ORU^R40 → AlarmEvent. Facts used (IHE PCD TF-2, ACM and WCM supplements):
+// - OBX-4 is the containment path MDS.VMD.CHAN.METRIC[.FACET]; rows without a value are MDS/VMD/CHAN headers.
+// - OBX-18 on a header row names the equipment for everything it contains.
+// - Waveforms are NA (samples as components) or MA (time samples as repetitions, channels as components);
+//   the sample rate is a facet row MDC_ATTR_SAMP_RATE (unit MDC_DIM_PER_SEC) under the waveform's OBX-4.
+// - PCD-04: one alarm per OBR; facets event (…1), source value (…2), MDC_ATTR_EVENT_PHASE, MDC_ATTR_ALARM_STATE,
+//   MDC_ATTR_ALARM_INACTIVATION_STATE; OBX-8 of the event row repeats abnormal flag ~ priority (PH/PM/PL/PN)
+//   ~ alert type (SP/ST/SA). Some senders use explicit MDC_ATTR_ALARM_PRIORITY / MDC_ATTR_ALERT_TYPE rows.
+import type {
+  AlarmEvent,
+  AlarmPriority,
+  DeviceStatusEvent,
+  DriverEvent,
+  MdcCode,
+  NumericReading,
+  Quality,
+  RawCode,
+  Unit,
+  WaveformSegment,
+} from '../../agent/model/reading.js';
+import { mdcByCode, mdcByRefid } from '../../agent/model/mdc.js';
+import { components, repetitions, str, type MessageHeader } from './protocol/access.js';
+import { dtmOffset, parseDtm } from './protocol/dtm.js';
+import { Hl7ParseError } from './protocol/errors.js';
+import type { Hl7Message, Segment } from './protocol/types.js';
+import { unitFromCwe } from './units.js';
+
+/** HL7 context kept beside each event, in the reading model's `context` (forwarded as sent). */
+export type Hl7Context = {
+  containment: string;
+  obxSetId: string;
+  resultStatus: string;
+  referenceRange?: string;
+  abnormalFlags?: string[];
+  /** PCD-04 only: facets as sent. */
+  eventPhase?: string;
+  alarmState?: string;
+  inactivationState?: string;
+  alertType?: string;
+};
+export type Hl7NumericReading = NumericReading & { context: Hl7Context };
+export type Hl7WaveformSegment = WaveformSegment & { context: Hl7Context };
+export type Hl7AlarmEvent = AlarmEvent & { context: Hl7Context };
+
+export interface MapOptions {
+  /** Driver instance name → Origin.source. */
+  source: string;
+  receivedAt: number;
+  /** Offset (minutes east of UTC) for times without one when MSH-7 has none either. Default 0 (UTC). */
+  defaultOffsetMinutes?: number;
+}
+
+export interface MapResult {
+  profile: 'pcd01' | 'pcd04';
+  events: DriverEvent[];
+  /** Things worth a log line (never patient data). */
+  warnings: string[];
+}
+
+interface Row {
+  seg: Segment;
+  setId: string;
+  valueType: string;
+  code: string;
+  codeText: string;
+  codeSystem: string;
+  containment: string;
+  equipment: string;
+  status: string;
+  statusShifted: boolean;
+  time: string;
+}
+
+interface Group {
+  patientId?: string;
+  bed?: string;
+  obr?: Segment;
+  rows: Row[];
+}
+
+const ATTR = {
+  SAMP_RATE: 'MDC_ATTR_SAMP_RATE',
+  EVENT_PHASE: 'MDC_ATTR_EVENT_PHASE',
+  ALARM_STATE: 'MDC_ATTR_ALARM_STATE',
+  INACTIVATION: 'MDC_ATTR_ALARM_INACTIVATION_STATE',
+  PRIORITY: 'MDC_ATTR_ALARM_PRIORITY',
+  ALERT_TYPE: 'MDC_ATTR_ALERT_TYPE',
+  ALERT_SOURCE: 'MDC_ATTR_ALERT_SOURCE',
+} as const;
+/** Facet codes by refid, for senders that give only the number. */
+const ATTR_CODES: Record<number, string> = {
+  68480: ATTR.ALERT_SOURCE,
+  68481: ATTR.EVENT_PHASE,
+  68482: ATTR.ALARM_STATE,
+  68483: ATTR.INACTIVATION,
+  68484: ATTR.PRIORITY,
+  68485: ATTR.ALERT_TYPE,
+};
+const MDC_EVT_ALARM = 196616;
+const MDC_EVT_ACTIVE = 196614;
+const STATUS_LETTERS = /^[CDFINORPSUWX]$/;
+
+/** Which messages this mapper takes. */
+export function profileOf(h: MessageHeader): 'pcd01' | 'pcd04' | undefined {
+  if (h.messageCode !== 'ORU') return undefined;
+  if (h.triggerEvent === 'R01' || h.triggerEvent === 'R42') return 'pcd01';
+  if (h.triggerEvent === 'R40') return 'pcd04';
+  return undefined;
+}
+
+/** Maps a parsed ORU message. Throws Hl7ParseError (code 200/201) for message types it does not take. */
+export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions): MapResult {
+  const profile = profileOf(h);
+  if (!profile) {
+    const code = h.messageCode === 'ORU' ? 201 : 200;
+    throw new Hl7ParseError(`message type ${h.messageCode}^${h.triggerEvent} is not accepted (ORU^R01, ORU^R40, ORU^R42)`, { segmentIndex: 1, segmentId: 'MSH', field: 9 }, code);
+  }
+  const warnings: string[] = [];
+  const msh = msg.segments[0] as Segment;
+  const ctx: TimeCtx = {
+    mshTime: str(msh, 7),
+    assumeOffset: dtmOffset(str(msh, 7)) ?? opts.defaultOffsetMinutes ?? 0,
+    warnings,
+  };
+  const mshDevice = deviceFromHd(components(msh, 3));
+  const groups = groupSegments(msg, warnings);
+  const events: DriverEvent[] = [];
+  for (const g of groups) {
+    if (profile === 'pcd01') mapObservations(g, mshDevice, opts, ctx, events);
+    else mapAlarm(g, mshDevice, opts, ctx, events);
+  }
+  return { profile, events, warnings };
+}
+
+function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
+  const groups: Group[] = [];
+  let patientId: string | undefined;
+  let bed: string | undefined;
+  let current: Group | undefined;
+  const open = (obr?: Segment): Group => {
+    const g: Group = { rows: [] };
+    if (patientId !== undefined) g.patientId = patientId;
+    if (bed !== undefined) g.bed = bed;
+    if (obr) g.obr = obr;
+    groups.push(g);
+    return g;
+  };
+  msg.segments.forEach((seg, i) => {
+    switch (seg.id) {
+      case 'PID':
+        patientId = str(seg, 3).trim() || undefined;
+        bed = undefined;
+        current = undefined;
+        break;
+      case 'PV1': {
+        const pl = components(seg, 3).slice(0, 3).map((c) => c.trim()).filter((c) => c !== '');
+        bed = pl.length ? pl.join('/') : undefined;
+        if (current && current.rows.length === 0 && bed !== undefined) current.bed = bed;
+        break;
+      }
+      case 'OBR':
+        current = open(seg);
+        break;
+      case 'OBX':
+        if (!current) {
+          warnings.push(`segment ${i + 1}: OBX before any OBR`);
+          current = open();
+        }
+        current.rows.push(readRow(seg));
+        break;
+    }
+  });
+  return groups;
+}
+
+function readRow(seg: Segment): Row {
+  let status = str(seg, 11).trim().toUpperCase();
+  let statusShifted = false;
+  const f10 = str(seg, 10).trim().toUpperCase();
+  if (status === '' && STATUS_LETTERS.test(f10) && repetitions(seg, 12) === 0) {
+    // A pipe is missing before OBX-11 in several real senders (and IHE examples): the status lands in OBX-10.
+    status = f10;
+    statusShifted = true;
+  }
+  return {
+    seg,
+    setId: str(seg, 1).trim(),
+    valueType: str(seg, 2).trim().toUpperCase(),
+    code: str(seg, 3, 1).trim(),
+    codeText: str(seg, 3, 2).trim(),
+    codeSystem: str(seg, 3, 3).trim(),
+    containment: str(seg, 4).trim(),
+    equipment: equipmentId(seg),
+    status,
+    statusShifted,
+    time: str(seg, 14).trim(),
+  };
+}
+
+/** OBX-18 (EI, repeating): prefer an EUI-64. */
+function equipmentId(seg: Segment): string {
+  const n = repetitions(seg, 18);
+  let fallback = '';
+  for (let r = 1; r <= n; r++) {
+    const c = components(seg, 18, r).map((x) => x.trim());
+    if ((c[3] ?? '').toUpperCase().startsWith('EUI') && c[2]) return c[2];
+    if ((c[1] ?? '').toUpperCase().startsWith('EUI') && c[0]) return c[0];
+    if (!fallback) fallback = c[0] || c[2] || '';
+  }
+  return fallback;
+}
+
+/** MSH-3 (HD): namespace^universal id^type; the EUI-64 when typed so. */
+function deviceFromHd(c: string[]): string {
+  const [ns = '', uid = '', type = ''] = c.map((x) => x.trim());
+  if (type.toUpperCase().startsWith('EUI') && uid) return uid;
+  return ns || uid || 'unknown-sender';
+}
+
+interface TimeCtx {
+  mshTime: string;
+  assumeOffset: number;
+  warnings: string[];
+}
+
+function timeOf(texts: string[], ctx: TimeCtx, where: string): number | null {
+  for (const t of texts) {
+    if (t === '') continue;
+    try {
+      return parseDtm(t, ctx.assumeOffset).ms;
+    } catch (e) {
+      ctx.warnings.push(`${where}: ${(e as Error).message}`);
+      return null;
+    }
+  }
+  return null;
+}
+
+function codeOf(r: Row): { mdc: MdcCode | null; raw?: RawCode } {
+  const n = /^\d+$/.test(r.code) ? Number(r.code) : 0;
+  // By number when there is one (the number is normative); by refid only for code 0 / none.
+  const known = n > 0 ? mdcByCode(n) : r.codeText ? mdcByRefid(r.codeText) : undefined;
+  if (known) return { mdc: known };
+  const raw: RawCode = { system: r.codeSystem || 'LOCAL', code: r.code };
+  if (r.codeText) raw.text = r.codeText;
+  return { mdc: null, raw };
+}
+
+function attrName(r: Row): string | undefined {
+  if (r.codeText.startsWith('MDC_ATTR_')) return r.codeText;
+  const n = Number(r.code);
+  return ATTR_CODES[n];
+}
+
+function qualityOf(r: Row): Quality {
+  const reasons: string[] = [];
+  if (r.statusShifted) reasons.push('obx-11-in-obx-10');
+  switch (r.status) {
+    case 'F':
+    case 'R':
+    case 'C':
+    case 'U':
+      return reasons.length ? { state: 'valid', reasons } : { state: 'valid' };
+    case 'P':
+    case 'S':
+      return { state: 'questionable', reasons: [...reasons, `hl7-status:${r.status}`] };
+    case 'D':
+    case 'W':
+      return { state: 'invalid', reasons: [...reasons, `hl7-status:${r.status}`] };
+    case '':
+      return { state: 'questionable', reasons: [...reasons, 'hl7-status-missing'] };
+    default: // X cannot obtain, I pending, N not asked, O order detail
+      return { state: 'unavailable', reasons: [...reasons, `hl7-status:${r.status}`] };
+  }
+}
+
+function hl7Context(r: Row): Hl7Context {
+  const c: Hl7Context = { containment: r.containment, obxSetId: r.setId, resultStatus: r.status };
+  const range = str(r.seg, 7).trim();
+  if (range) c.referenceRange = range;
+  const flags: string[] = [];
+  for (let i = 1; i <= repetitions(r.seg, 8); i++) {
+    const f = str(r.seg, 8, 1, 1, i).trim();
+    if (f) flags.push(f);
+  }
+  if (flags.length) c.abnormalFlags = flags;
+  return c;
+}
+
+const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+
+/** OBX-5 as a reading value by OBX-2. */
+function valueOf(r: Row, quality: Quality): number | string | null {
+  const seg = r.seg;
+  if (repetitions(seg, 5) === 0) return null;
+  if (r.status === 'X') {
+    // "Cannot obtain" but a value is there (the IHE Philips example does this): keep it, flag it.
+    quality.state = 'questionable';
+    quality.reasons = [...(quality.reasons ?? []).filter((x) => x !== 'hl7-status:X'), 'hl7-status:X-with-value'];
+  }
+  const first = components(seg, 5);
+  switch (r.valueType) {
+    case 'NM': {
+      const t = (first[0] ?? '').trim();
+      if (NUMBER.test(t)) return Number(t);
+      quality.state = 'invalid';
+      quality.reasons = [...(quality.reasons ?? []), 'not-a-number'];
+      return t;
+    }
+    case 'SN': {
+      // comparator^num1^separator^num2: a plain number only when there is no comparator/range.
+      const [cmp = '', n1 = '', sep = '', n2 = ''] = first.map((x) => x.trim());
+      if ((cmp === '' || cmp === '=') && sep === '' && n2 === '' && NUMBER.test(n1)) return Number(n1);
+      return `${cmp}${n1}${sep}${n2}`;
+    }
+    case 'CWE':
+    case 'CE':
+    case 'CNE':
+    case 'CF':
+      return (first[1] || first[0] || first[8] || '').trim();
+    default:
+      return (first.length > 1 ? first.join('^') : (first[0] ?? '')).trim();
+  }
+}
+
+/** MDS/VMD/CHAN rows: no value, and either no value type or a containment ending in .0. */
+function isHeaderRow(r: Row): boolean {
+  return repetitions(r.seg, 5) === 0 && (r.valueType === '' || r.containment.endsWith('.0'));
+}
+
+function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
+  const byContainment = new Map<string, Row>();
+  for (const r of g.rows) if (r.containment && !byContainment.has(r.containment)) byContainment.set(r.containment, r);
+  const deviceFor = (r: Row): string => {
+    const parts = r.containment.split('.');
+    const mdsRow = byContainment.get(`${parts[0]}.0.0.0`) ?? byContainment.get(parts[0] ?? '');
+    if (mdsRow?.equipment) return mdsRow.equipment;
+    if (r.equipment) return r.equipment;
+    for (let n = parts.length - 1; n >= 1; n--) {
+      const prefix = parts.slice(0, n).join('.');
+      for (const [k, row] of byContainment) if (row.equipment && k.startsWith(prefix + '.') && /^(\.0)+$/.test(k.slice(prefix.length))) return row.equipment;
+    }
+    return mshDevice;
+  };
+  const obrTime = g.obr ? str(g.obr, 7).trim() : '';
+  const waveformKeys = new Set(g.rows.filter((r) => r.valueType === 'NA' || r.valueType === 'MA').map((r) => r.containment));
+  g.rows.forEach((r, idx) => {
+    if (isHeaderRow(r)) return;
+    const parent = r.containment.includes('.') ? r.containment.slice(0, r.containment.lastIndexOf('.')) : '';
+    if (waveformKeys.has(parent) && parent !== '') return; // waveform facet: read by its waveform
+    const origin = { deviceId: deviceFor(r), source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
+    const code = codeOf(r);
+    const quality = qualityOf(r);
+    const unit = unitFromCwe(components(r.seg, 6));
+    const time = timeOf([r.time, obrTime, ctx.mshTime], ctx, `OBX ${r.setId}`);
+    if (r.valueType === 'NA' || r.valueType === 'MA') {
+      const rate = sampleRate(g.rows, idx, r);
+      const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
+      if (rate === undefined) {
+        q.state = q.state === 'valid' ? 'questionable' : q.state;
+        q.reasons?.push('sample-rate-unknown');
+      }
+      for (const samples of waveformChannels(r, q)) {
+        const w: Hl7WaveformSegment = {
+          kind: 'waveform',
+          ...origin,
+          ...code,
+          unit,
+          startTime: time ?? opts.receivedAt,
+          sampleRateHz: rate ?? 0,
+          samples,
+          receivedAt: opts.receivedAt,
+          quality: q.reasons?.length ? q : { state: q.state },
+          context: hl7Context(r),
+        };
+        out.push(w);
+      }
+      return;
+    }
+    const value = valueOf(r, quality);
+    const reading: Hl7NumericReading = {
+      kind: 'numeric',
+      ...origin,
+      ...code,
+      value,
+      unit,
+      deviceTime: time,
+      receivedAt: opts.receivedAt,
+      quality,
+      context: hl7Context(r),
+    };
+    out.push(reading);
+  });
+}
+
+/** Sample rate: facet row MDC_ATTR_SAMP_RATE under the waveform's OBX-4, else the row right after it. */
+function sampleRate(rows: Row[], idx: number, wave: Row): number | undefined {
+  const isRate = (r: Row): boolean => r.codeText === ATTR.SAMP_RATE;
+  const facet = rows.find((r) => isRate(r) && r.containment.startsWith(wave.containment + '.'));
+  const next = rows[idx + 1];
+  const row = facet ?? (next && isRate(next) ? next : undefined);
+  if (!row) return undefined;
+  const v = Number(str(row.seg, 5).trim());
+  if (!(v > 0)) return undefined;
+  // MDC_DIM_PER_SEC (and Hz) is samples/s; a period in ms or s would be given with those units.
+  const unitCode = str(row.seg, 6).trim();
+  if (unitCode === '264338') return 1000 / v; // MDC_DIM_MILLI_SEC: sample period
+  if (unitCode === '264320') return 1 / v; // MDC_DIM_SEC: sample period
+  return v;
+}
+
+/** NA: one channel, samples as components. MA: repetitions are time samples, components are channels. */
+function waveformChannels(r: Row, q: Quality): number[][] {
+  const toNum = (t: string): number => {
+    const s = t.trim();
+    if (NUMBER.test(s)) return Number(s);
+    q.state = 'invalid';
+    if (!q.reasons?.includes('not-a-number')) q.reasons?.push('not-a-number');
+    return Number.NaN;
+  };
+  const reps = repetitions(r.seg, 5);
+  if (r.valueType === 'NA') {
+    // NA with repetitions = several channels in channel-block form.
+    const out: number[][] = [];
+    for (let i = 1; i <= Math.max(1, reps); i++) out.push(components(r.seg, 5, i).map(toNum));
+    return out;
+  }
+  const channels: number[][] = [];
+  for (let i = 1; i <= reps; i++) {
+    components(r.seg, 5, i).forEach((v, ch) => {
+      (channels[ch] ??= []).push(toNum(v));
+    });
+  }
+  return channels;
+}
+
+const PRIORITY: Record<string, AlarmPriority> = { PH: 'high', PM: 'medium', PL: 'low', PN: 'none' };
+
+function phaseOf(raw: string, state: string): AlarmEvent['phase'] {
+  switch (raw.toLowerCase()) {
+    case 'start':
+    case 'start_only':
+    case 'tpoint':
+      return 'start';
+    case 'end':
+    case 'reset':
+      return 'end';
+    case '':
+      return state.toLowerCase() === 'inactive' ? 'end' : 'start';
+    default: // continue, update, escalate, de-escalate, present
+      return 'continue';
+  }
+}
+
+function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
+  const rows = g.rows.filter((r) => !isHeaderRow(r));
+  if (rows.length === 0) return;
+  const facet = (name: string): Row | undefined => rows.find((r) => attrName(r) === name);
+  const isEvent = (r: Row): boolean => r.codeText.startsWith('MDC_EVT_') || (Number(r.code) >> 16 === 3 && Number(r.code) > 0);
+  const eventRow = rows.find(isEvent) ?? rows.find((r) => attrName(r) === undefined) ?? (rows[0] as Row);
+  const metricRow = rows.find((r) => r !== eventRow && attrName(r) === undefined && (r.valueType === 'NM' || r.valueType === 'NA'));
+  const device = eventRow.equipment || g.rows.find((r) => r.equipment)?.equipment || mshDevice;
+  const origin = { deviceId: device, source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
+  const obrTime = g.obr ? str(g.obr, 7).trim() : '';
+  const time = timeOf([eventRow.time, obrTime, ctx.mshTime], ctx, `OBX ${eventRow.setId}`);
+  const facetText = (name: string): string => {
+    const r = facet(name);
+    return r ? str(r.seg, 5).trim() : '';
+  };
+
+  // Condition: the event row's code, or its CWE value when the row is the generic MDC_EVT_ALARM.
+  let condRow = { code: eventRow.code, codeText: eventRow.codeText, codeSystem: eventRow.codeSystem };
+  let text = '';
+  const v = components(eventRow.seg, 5).map((x) => x.trim());
+  if (eventRow.valueType === 'CWE' || eventRow.valueType === 'CE') {
+    if (Number(eventRow.code) === MDC_EVT_ALARM && (v[0] || v[1])) condRow = { code: v[0] ?? '', codeText: v[1] ?? '', codeSystem: v[2] ?? '' };
+    text = v[8] || v[1] || v[0] || '';
+  } else {
+    text = v.join('^');
+  }
+  const cond = codeOf({ ...eventRow, ...condRow });
+  if (Number(condRow.code) === MDC_EVT_ACTIVE || condRow.codeText === 'MDC_EVT_ACTIVE') {
+    const status: DeviceStatusEvent = { kind: 'device-status', ...origin, state: 'online', detail: 'PCD-04 watchdog (MDC_EVT_ACTIVE) received', at: time ?? opts.receivedAt };
+    out.push(status);
+    return;
+  }
+
+  const flags: string[] = [];
+  for (let i = 1; i <= repetitions(eventRow.seg, 8); i++) flags.push(str(eventRow.seg, 8, 1, 1, i).trim().toUpperCase());
+  const prioFlag = flags.find((f) => f in PRIORITY) ?? facetText(ATTR.PRIORITY).toUpperCase();
+  const typeFlag = flags.find((f) => f === 'SP' || f === 'ST' || f === 'SA') ?? facetText(ATTR.ALERT_TYPE).toUpperCase();
+  const abnormal = flags.filter((f) => f !== '' && !(f in PRIORITY) && f !== 'SP' && f !== 'ST' && f !== 'SA');
+  if (!(prioFlag in PRIORITY)) ctx.warnings.push(`alarm OBX ${eventRow.setId}: no priority given`);
+  const phaseRaw = facetText(ATTR.EVENT_PHASE);
+  const stateRaw = facetText(ATTR.ALARM_STATE);
+  const hl7: Hl7Context = { ...hl7Context(eventRow), ...(abnormal.length ? { abnormalFlags: abnormal } : {}) };
+  if (!abnormal.length) delete hl7.abnormalFlags;
+  if (phaseRaw) hl7.eventPhase = phaseRaw;
+  if (stateRaw) hl7.alarmState = stateRaw;
+  const inact = facetText(ATTR.INACTIVATION);
+  if (inact) hl7.inactivationState = inact;
+  if (typeFlag) hl7.alertType = typeFlag;
+
+  const obr3 = g.obr ? components(g.obr, 3).map((x) => x.trim()) : [];
+  const obr2 = g.obr ? components(g.obr, 2).map((x) => x.trim()) : [];
+  const alarmId = obr3[0] ? `${obr3[0]}^${obr3[1] ?? ''}` : obr2[0] ? `${obr2[0]}^${obr2[1] ?? ''}` : `${device}:${condRow.code}:${eventRow.containment}`;
+
+  const alarm: Hl7AlarmEvent = {
+    kind: 'alarm',
+    ...origin,
+    alarmId,
+    condition: cond.mdc,
+    ...(cond.raw ? { raw: cond.raw } : {}),
+    text: text || condRow.codeText || condRow.code,
+    priority: PRIORITY[prioFlag] ?? 'none',
+    category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
+    phase: phaseOf(phaseRaw, stateRaw),
+    deviceTime: time,
+    receivedAt: opts.receivedAt,
+    context: hl7,
+  };
+  if (metricRow) {
+    alarm.sourceMetric = codeOf(metricRow).mdc;
+    const q: Quality = { state: 'valid' };
+    alarm.value = valueOf(metricRow, q);
+    const unit: Unit = unitFromCwe(components(metricRow.seg, 6));
+    alarm.unit = unit;
+  }
+  out.push(alarm);
+}

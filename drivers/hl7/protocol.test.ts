@@ -1,0 +1,223 @@
+// Pure protocol parts: framer, escapes, timestamps, errors, encoder, and fast-check properties.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_DELIMITERS,
+  FS,
+  Hl7ParseError,
+  MllpFramer,
+  VT,
+  buildAck,
+  encodeSegments,
+  frame,
+  parseBatch,
+  parseDtm,
+  parseFrame,
+  parseMessage,
+  readHeader,
+  segment,
+  str,
+  type Delimiters,
+  type Field,
+  type Segment,
+} from './protocol/index.js';
+
+const MSG = 'MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0100||ORU^R01^ORU_R01|C1|P|2.6|||AL|NE||UNICODE UTF-8\rPID|||P1\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r';
+
+describe('MLLP framer', () => {
+  it('yields several frames from one chunk and ignores bytes between them (counted)', () => {
+    const f = new MllpFramer(1000);
+    const buf = Buffer.concat([Buffer.from('junk'), frame('A'), Buffer.from('\r\n'), frame('BB'), frame('CCC')]);
+    const ev = f.push(buf);
+    expect(ev.map((e) => (e.type === 'frame' ? e.payload.toString() : e.type))).toEqual(['A', 'BB', 'CCC']);
+    expect(f.counters.outsideBytes).toBe(6);
+  });
+  it('joins a frame split byte by byte', () => {
+    const f = new MllpFramer(1000);
+    const out: string[] = [];
+    for (const b of frame(MSG)) for (const e of f.push(Buffer.from([b]))) if (e.type === 'frame') out.push(e.payload.toString());
+    expect(out).toEqual([MSG]);
+  });
+  it('drops an oversize frame and resyncs at the next VT', () => {
+    const f = new MllpFramer(10);
+    const ev = f.push(Buffer.concat([frame('x'.repeat(50)), frame('ok')]));
+    expect(ev.map((e) => e.type)).toEqual(['oversize', 'frame']);
+    expect(ev[1]!.type === 'frame' && ev[1]!.payload.toString()).toBe('ok');
+    expect(f.buffered).toBe(0);
+  });
+  it('abandons an unfinished frame when a new VT arrives', () => {
+    const f = new MllpFramer(100);
+    const ev = f.push(Buffer.concat([Buffer.from([VT]), Buffer.from('half'), frame('whole')]));
+    expect(ev.map((e) => e.type)).toEqual(['abandoned', 'frame']);
+  });
+  it('accepts FS without CR but flags it', () => {
+    const f = new MllpFramer(100);
+    const ev = f.push(Buffer.from([VT, 0x41, FS, VT, 0x42, FS, 0x0d]));
+    expect(ev).toEqual([
+      { type: 'frame', payload: Buffer.from('A'), noCr: true },
+      { type: 'frame', payload: Buffer.from('B'), noCr: false },
+    ]);
+  });
+  it('property: arbitrary bytes in arbitrary chunks never throw and never hold more than the limit', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 30 }), fc.integer({ min: 1, max: 64 }), (chunks, max) => {
+        const f = new MllpFramer(max);
+        for (const c of chunks) {
+          for (const e of f.push(c)) if (e.type === 'frame') expect(e.payload.length).toBeLessThanOrEqual(max);
+          expect(f.buffered).toBeLessThanOrEqual(max);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+  it('property: framed payloads come back intact however the stream is cut', () => {
+    const payload = fc.uint8Array({ maxLength: 80 }).map((a) => Buffer.from(a.filter((b) => b !== VT && b !== FS)));
+    fc.assert(
+      fc.property(fc.array(payload, { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 10 }), (payloads, cuts) => {
+        const stream = Buffer.concat(payloads.map((p) => frame(p)));
+        const f = new MllpFramer(1000);
+        const got: Buffer[] = [];
+        let i = 0;
+        let k = 0;
+        while (i < stream.length) {
+          const n = cuts[k++ % cuts.length]!;
+          for (const e of f.push(stream.subarray(i, i + n))) if (e.type === 'frame') got.push(e.payload);
+          i += n;
+        }
+        expect(got.map((b) => b.toString('hex'))).toEqual(payloads.map((b) => b.toString('hex')));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('parser', () => {
+  it('reads fields, components, repetitions, subcomponents', () => {
+    const m = parseMessage('MSH|^~\\&|A||||||ADT^A01|1|P|2.5\rPID|1|a^b&c~d|\r');
+    const pid = m.segments[1]!;
+    expect(pid.fields[2]).toEqual([[['a'], ['b', 'c']], [['d']]]);
+    expect(str(pid, 2, 2, 2)).toBe('c');
+    expect(str(pid, 2, 1, 1, 2)).toBe('d');
+  });
+  it('tolerates CRLF and LF-only senders and says so', () => {
+    expect(parseMessage(MSG.replaceAll('\r', '\r\n')).warnings.map((w) => w.kind)).toContain('crlf-terminators');
+    const lf = parseMessage(MSG.replaceAll('\r', '\n'));
+    expect(lf.segments.map((s) => s.id)).toEqual(['MSH', 'PID', 'OBX']);
+    expect(lf.warnings.map((w) => w.kind)).toContain('lf-terminators');
+  });
+  it('errors carry segment, field, component and reason', () => {
+    try {
+      parseMessage('MSH|^~\\&|A||||||ORU^R01|1|P|2.6\rOBX|1|ST|x||bad\\Xzz\\value\r');
+      throw new Error('should throw');
+    } catch (e) {
+      expect(e).toBeInstanceOf(Hl7ParseError);
+      const p = (e as Hl7ParseError).position;
+      expect(p).toMatchObject({ segmentIndex: 2, segmentId: 'OBX', field: 5, component: 1 });
+      expect((e as Hl7ParseError).message).toMatch(/segment 2 \(OBX\) OBX-5\.1\.1: bad hex escape/);
+    }
+    expect(() => parseMessage('MSH|^~\\&\rob|x\r')).toThrow(/'ob\|' is not a segment id/);
+    expect(() => parseMessage('MSH|^~\\&\rPID|a\\b\r')).toThrow(/unterminated escape/);
+    expect(() => parseMessage('PID|1\r')).toThrow(/must start with MSH/);
+    expect(() => parseMessage('MSH|^^\\&|\r')).toThrow(/MSH-2/);
+  });
+  it('MSH-18: UTF-8 and 8859/1 decode; ASCII with high bytes and unknown charsets are errors', () => {
+    const utf = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||UNICODE UTF-8\rPID|||Müller\r', 'utf8');
+    expect(str(parseMessage(utf).segments[1]!, 3)).toBe('Müller');
+    const latin = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||8859/1\rPID|||Müller\r', 'latin1');
+    expect(str(parseMessage(latin).segments[1]!, 3)).toBe('Müller');
+    const ascii = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||ASCII\rPID|||Müller\r', 'latin1');
+    expect(() => parseMessage(ascii)).toThrow(/ASCII but byte 0xfc/);
+    const sjis = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||ISO IR87\rPID|||x\r');
+    expect(() => parseMessage(sjis)).toThrow(/unsupported character set 'ISO IR87'/);
+  });
+  it('\\.br\\ becomes a line break', () => {
+    expect(str(parseMessage('MSH|^~\\&|A\rNTE|1||one\\.br\\two\r').segments[1]!, 3)).toBe('one\ntwo');
+  });
+  it('readHeader gives MSH fields and enhanced-mode ack types', () => {
+    const h = readHeader(parseMessage(MSG));
+    expect(h).toMatchObject({ messageCode: 'ORU', triggerEvent: 'R01', controlId: 'C1', version: '2.6', acceptAckType: 'AL', applicationAckType: 'NE' });
+  });
+  it('property: arbitrary bytes throw nothing but Hl7ParseError', () => {
+    const hl7ish = fc.array(fc.constantFrom('MSH|^~\\&|', 'PID|', 'OBX|', '|', '^', '~', '\\', '&', '\r', '\n', '""', 'X', '\\X41\\', 'BHS|^~\\&', 'BTS|1', 'FHS|^~\\&', 'é', '\u0000'), { maxLength: 40 }).map((a) => a.join(''));
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), hl7ish.map((s) => Buffer.from(s, 'utf8'))), (bytes) => {
+        try {
+          const f = parseFrame(bytes);
+          if (f.kind === 'message') readHeader(f.message);
+        } catch (e) {
+          if (!(e instanceof Hl7ParseError)) throw e;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('timestamps', () => {
+  it('parses precision and offsets to epoch ms', () => {
+    expect(parseDtm('20120111150457-0600')).toEqual({ ms: Date.UTC(2012, 0, 11, 21, 4, 57), precision: 'second', offsetMinutes: -360 });
+    expect(parseDtm('20250823000600.0000+0300').ms).toBe(Date.UTC(2025, 7, 22, 21, 6, 0));
+    expect(parseDtm('20250823000600.5').ms).toBe(Date.UTC(2025, 7, 23, 0, 6, 0, 500));
+    expect(parseDtm('202508').precision).toBe('month');
+    expect(parseDtm('20240101', 60).ms).toBe(Date.UTC(2023, 11, 31, 23, 0));
+  });
+  it('rejects impossible dates with a reason', () => {
+    expect(() => parseDtm('196203520')).toThrow(/not an HL7 date/);
+    expect(() => parseDtm('20230229')).toThrow(/day 29 out of range/);
+    expect(() => parseDtm('20230101250000')).toThrow(/time of day/);
+  });
+});
+
+describe('encoder and ACK', () => {
+  it('escapes delimiters, CR and LF', () => {
+    const s = encodeSegments([segment('NTE', ['1', '', 'a|b^c~d&e\\f\r\ng'])]);
+    expect(s).toBe('NTE|1||a\\F\\b\\S\\c\\R\\d\\T\\e\\E\\f\\X0D\\\\X0A\\g\r');
+    expect(str(parseMessage('MSH|^~\\&\r' + s).segments[1]!, 3)).toBe('a|b^c~d&e\\f\r\ng');
+  });
+  it('builds an AE with ERR naming the position', () => {
+    const h = readHeader(parseMessage(MSG));
+    const ack = buildAck({
+      original: h,
+      code: 'AE',
+      error: { code: 102, reason: 'bad value', position: { segmentId: 'OBX', field: 5, component: 1 }, segmentSequence: 1 },
+      application: 'GW',
+      controlId: 'A1',
+      now: Date.UTC(2024, 0, 1),
+    });
+    const m = parseMessage(ack);
+    expect(m.segments.map((s) => s.id)).toEqual(['MSH', 'MSA', 'ERR']);
+    expect(str(m.segments[0]!, 5)).toBe('MON');
+    expect(str(m.segments[0]!, 9, 2)).toBe('R01');
+    expect(str(m.segments[1]!, 1)).toBe('AE');
+    expect(str(m.segments[1]!, 2)).toBe('C1');
+    const err = m.segments[2]!;
+    expect([str(err, 2, 1), str(err, 2, 2), str(err, 2, 3), str(err, 2, 5)]).toEqual(['OBX', '1', '5', '1']);
+    expect([str(err, 3, 1), str(err, 3, 3), str(err, 4)]).toEqual(['102', 'HL70357', 'E']);
+  });
+  it('property: anything the encoder writes parses back to the same content', () => {
+    const ch = fc.constantFrom('a', 'Z', '0', ' ', '|', '^', '~', '\\', '&', '#', '\r', '\n', 'é', '€', '.', '"');
+    const text = fc.array(ch, { maxLength: 8 }).map((a) => a.join('')).filter((s) => s !== '""');
+    const leaf = fc.oneof({ weight: 9, arbitrary: text }, { weight: 1, arbitrary: fc.constant(null) });
+    const nonEmpty = <T>(a: fc.Arbitrary<T>, max: number) => fc.array(a, { minLength: 1, maxLength: max });
+    const fieldArb: fc.Arbitrary<Field> = nonEmpty(nonEmpty(nonEmpty(leaf, 3), 3), 2);
+    const segId = fc.constantFrom('PID', 'OBX', 'OBR', 'ZZ1', 'NTE');
+    const segArb = fc.record({ id: segId, fields: fc.array(fieldArb, { minLength: 1, maxLength: 6 }) });
+    const delims = fc.constantFrom<Delimiters>(DEFAULT_DELIMITERS, { ...DEFAULT_DELIMITERS, truncation: '#' }, { field: '$', component: '%', repetition: '~', escape: '\\', subcomponent: '&' });
+    fc.assert(
+      fc.property(delims, fc.array(segArb, { maxLength: 5 }), (d, body) => {
+        const msh = segment('MSH', ['APP', 'FAC', '', '', '20240101', '', ['ORU', 'R01'], 'ID1', 'P', '2.6', '', '', '', '', '', 'UNICODE UTF-8'], d);
+        const segs: Segment[] = [msh, ...body.map((b) => ({ id: b.id, fields: [[[[b.id]]], ...b.fields] as Field[] }))];
+        const bytes = Buffer.from(encodeSegments(segs, d), 'utf8');
+        const back = parseMessage(bytes);
+        expect(back.delimiters).toEqual(d);
+        expect(back.segments).toEqual(segs);
+      }),
+      { numRuns: 500 },
+    );
+  });
+  it('batch: FHS/BHS with counts checked', () => {
+    const b = parseBatch(`FHS|^~\\&\rBHS|^~\\&\r${MSG}${MSG}BTS|2\rFTS|1\r`);
+    expect(b.batches[0]!.messages).toHaveLength(2);
+    expect(() => parseBatch(`BHS|^~\\&\r${MSG}BTS|3\r`)).toThrow(/BTS-1 says 3 messages, batch holds 1/);
+  });
+});

@@ -1,0 +1,102 @@
+// ACK messages (original and enhanced mode) with MSA and ERR.
+import { formatDtm } from './dtm.js';
+import { segment, encodeSegments } from './encode.js';
+import type { Hl7ErrorCode, Hl7Position } from './errors.js';
+import type { MessageHeader } from './access.js';
+import { DEFAULT_DELIMITERS, type Delimiters, type Segment } from './types.js';
+
+export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
+
+const ERROR_TEXT: Record<Hl7ErrorCode, string> = {
+  100: 'Segment sequence error',
+  101: 'Required field missing',
+  102: 'Data type error',
+  103: 'Table value not found',
+  200: 'Unsupported message type',
+  201: 'Unsupported event code',
+  202: 'Unsupported processing id',
+  203: 'Unsupported version id',
+  207: 'Application internal error',
+};
+
+export interface AckError {
+  code: Hl7ErrorCode;
+  reason: string;
+  position?: Hl7Position;
+  /** Occurrence of the segment id (1 for the first OBX), for ERR-2.2. */
+  segmentSequence?: number;
+}
+
+export interface AckInput {
+  /** Header of the message being acknowledged; null when it could not be read. */
+  original: MessageHeader | null;
+  /** MSH-10 to echo when `original` is null (sniffed), else ''. */
+  fallbackControlId?: string;
+  code: AckCode;
+  text?: string;
+  error?: AckError;
+  /** Our identity in MSH-3/MSH-4. */
+  application: string;
+  facility?: string;
+  controlId: string;
+  now: number;
+  delimiters?: Delimiters;
+}
+
+const clip = (s: string, n: number): string => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+
+export function ackSegments(a: AckInput): Segment[] {
+  const d = a.delimiters ?? DEFAULT_DELIMITERS;
+  const o = a.original;
+  const version = o?.version || '2.6';
+  const trigger = o?.triggerEvent ?? '';
+  const msh = segment(
+    'MSH',
+    [
+      a.application,
+      a.facility ?? '',
+      o ? o.sendingApplication : '',
+      o ? o.sendingFacility : '',
+      formatDtm(a.now),
+      '',
+      ['ACK', trigger, 'ACK'],
+      a.controlId,
+      o?.processingId || 'P',
+      version,
+    ],
+    d,
+  );
+  const text = a.text ?? a.error?.reason ?? '';
+  const msa = segment('MSA', [a.code, o?.controlId ?? a.fallbackControlId ?? '', clip(text, 80)], d);
+  const segs = [msh, msa];
+  if (a.error) {
+    const p = a.error.position ?? {};
+    const codeText = ERROR_TEXT[a.error.code];
+    const seq = a.error.segmentSequence ?? p.segmentIndex;
+    const numOrEmpty = (n: number | undefined): string => (n === undefined ? '' : String(n));
+    segs.push(
+      segment(
+        'ERR',
+        [
+          // ERR-1 (ELD) for v2.3/2.4 receivers: segment^sequence^field^code&text&table
+          [[[p.segmentId ?? ''], [numOrEmpty(seq)], [numOrEmpty(p.field)], [String(a.error.code), codeText, 'HL70357']]],
+          // ERR-2 (ERL): segment^sequence^field^repetition^component^subcomponent
+          p.segmentId ? [p.segmentId, numOrEmpty(seq), numOrEmpty(p.field), numOrEmpty(p.repetition), numOrEmpty(p.component), numOrEmpty(p.subcomponent)] : '',
+          [String(a.error.code), codeText, 'HL70357'],
+          'E',
+          '',
+          '',
+          '',
+          clip(a.error.reason, 250),
+        ],
+        d,
+      ),
+    );
+  }
+  return segs;
+}
+
+/** The ACK as HL7 text (CR-terminated segments). */
+export function buildAck(a: AckInput): string {
+  return encodeSegments(ackSegments(a), a.delimiters ?? DEFAULT_DELIMITERS);
+}

@@ -1,0 +1,99 @@
+// HL7 escape sequences (v2.x chapter 2, "Use of escape sequences in text fields").
+//
+// Policy, decided for this project:
+// - \F\ \S\ \T\ \R\ \E\ (and \P\ when MSH-2 declares a truncation character) become the delimiter.
+// - \Xhh..\ becomes the bytes hh.. decoded in the message's charset (UTF-8 or Latin-1).
+// - \H\ and \N\ (start/stop highlighting) are dropped: they only style display, the text stays.
+// - \.br\ becomes "\n" (line break in formatted text).
+// - Everything else (\Cxxyy\, \Mxxyyzz\ charset switches, \Zxx\ locally defined, other \.xx\
+//   formatting commands, unknown letters) is kept verbatim, backslashes included, with a warning,
+//   so nothing is silently lost or invented.
+// - An escape character with no closing escape character is an error (strict).
+import { Hl7ParseError, type Hl7Position } from './errors.js';
+import type { Delimiters, Hl7Warning, Leaf } from './types.js';
+
+const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
+
+/** Turns \X..\ hex bytes into text; depends on the message charset. */
+export type HexDecoder = (bytes: Uint8Array) => string;
+
+export const latin1Hex: HexDecoder = (bytes) => Buffer.from(bytes).toString('latin1');
+
+/** Decodes one raw leaf (already split on delimiters) into its value; `""` becomes null. */
+export function decodeLeaf(
+  raw: string,
+  d: Delimiters,
+  hex: HexDecoder,
+  pos: Hl7Position,
+  warnings: Hl7Warning[],
+): Leaf {
+  if (raw === '""') return null;
+  if (!raw.includes(d.escape)) return raw;
+  let out = '';
+  let i = 0;
+  while (i < raw.length) {
+    const start = raw.indexOf(d.escape, i);
+    if (start < 0) {
+      out += raw.slice(i);
+      break;
+    }
+    out += raw.slice(i, start);
+    const end = raw.indexOf(d.escape, start + 1);
+    if (end < 0) {
+      throw new Hl7ParseError(`unterminated escape sequence at character ${start + 1} of the value`, pos);
+    }
+    const body = raw.slice(start + 1, end);
+    out += decodeSequence(body, d, hex, pos, warnings);
+    i = end + 1;
+  }
+  return out;
+}
+
+function decodeSequence(body: string, d: Delimiters, hex: HexDecoder, pos: Hl7Position, warnings: Hl7Warning[]): string {
+  switch (body) {
+    case 'F':
+      return d.field;
+    case 'S':
+      return d.component;
+    case 'T':
+      return d.subcomponent;
+    case 'R':
+      return d.repetition;
+    case 'E':
+      return d.escape;
+    case 'H':
+    case 'N':
+      return '';
+    case '.br':
+      return '\n';
+  }
+  if (body === 'P' && d.truncation !== undefined) return d.truncation;
+  if (body.startsWith('X')) {
+    const digits = body.slice(1);
+    if (!HEX.test(digits)) {
+      throw new Hl7ParseError(`bad hex escape \\${body}\\ (needs an even number of hex digits)`, pos);
+    }
+    return hex(Uint8Array.from(Buffer.from(digits, 'hex')));
+  }
+  const kept = `${d.escape}${body}${d.escape}`;
+  warnings.push({ kind: 'escape-kept', detail: `escape ${kept} kept verbatim` });
+  return kept;
+}
+
+/** Escapes a value for writing. CR and LF become \X0D\ / \X0A\ so a value never splits a segment. */
+export function encodeLeaf(value: Leaf, d: Delimiters): string {
+  if (value === null) return '""';
+  let out = '';
+  for (const ch of value) {
+    if (ch === d.escape) out += `${d.escape}E${d.escape}`;
+    else if (ch === d.field) out += `${d.escape}F${d.escape}`;
+    else if (ch === d.component) out += `${d.escape}S${d.escape}`;
+    else if (ch === d.subcomponent) out += `${d.escape}T${d.escape}`;
+    else if (ch === d.repetition) out += `${d.escape}R${d.escape}`;
+    else if (d.truncation !== undefined && ch === d.truncation) out += `${d.escape}P${d.escape}`;
+    else if (ch === '\r') out += `${d.escape}X0D${d.escape}`;
+    else if (ch === '\n') out += `${d.escape}X0A${d.escape}`;
+    else out += ch;
+  }
+  return out;
+}

@@ -1,0 +1,297 @@
+// Strict HL7 v2 parser: bytes (or text) in, typed segments out; Hl7ParseError with a position otherwise.
+//
+// Segment terminator policy: HL7 says CR. If the input contains any CR, CR terminates segments, an LF
+// right after a CR is dropped (sloppy CRLF senders, flagged 'crlf-terminators'), and any other LF is
+// DATA inside the field (flagged 'lf-in-field'): treating it as a terminator would invent a bogus
+// segment out of the rest of the field. Only input with no CR at all is split on LF ('lf-terminators').
+import { decodeBytes } from './charset.js';
+import { Hl7ParseError, type Hl7Position } from './errors.js';
+import { decodeLeaf, latin1Hex, type HexDecoder } from './escape.js';
+import type { Component, Delimiters, Field, Hl7Batch, Hl7Message, Hl7Warning, Repetition, Segment } from './types.js';
+
+const SEGMENT_ID = /^[A-Z][A-Z0-9]{2}$/;
+const HEADER_IDS = new Set(['MSH', 'FHS', 'BHS']);
+
+interface RawSegment {
+  text: string;
+  index: number; // 1-based
+}
+
+/** Splits text into segments by the terminator policy above. */
+export function splitSegments(text: string, warnings: Hl7Warning[]): RawSegment[] {
+  let pieces: string[];
+  if (text.includes('\r')) {
+    pieces = text.split('\r');
+    let crlf = false;
+    for (let i = 1; i < pieces.length; i++) {
+      const p = pieces[i] as string;
+      if (p.startsWith('\n')) {
+        pieces[i] = p.slice(1);
+        crlf = true;
+      }
+    }
+    if (crlf) warnings.push({ kind: 'crlf-terminators', detail: 'segments end with CR LF; LF after CR ignored' });
+  } else if (text.includes('\n')) {
+    pieces = text.split('\n');
+    warnings.push({ kind: 'lf-terminators', detail: 'no CR in message; segments split on LF' });
+  } else {
+    pieces = [text];
+  }
+  if (pieces.length > 0 && pieces[pieces.length - 1] !== '' && !/^\s*$/.test(pieces[pieces.length - 1] as string)) {
+    warnings.push({ kind: 'no-final-terminator', detail: 'last segment has no terminator' });
+  }
+  const out: RawSegment[] = [];
+  let emptyInside = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i] as string;
+    if (p.trim() === '') {
+      if (i < pieces.length - 1) emptyInside++;
+      continue;
+    }
+    out.push({ text: p, index: out.length + 1 });
+  }
+  // The very last empty piece is the normal final terminator; other blank ones are worth a note.
+  if (emptyInside > 0) warnings.push({ kind: 'empty-segment', detail: `${emptyInside} empty segment(s) skipped` });
+  return out;
+}
+
+/** Reads delimiters from an MSH/FHS/BHS segment's first characters. */
+export function readDelimiters(segText: string, pos: Hl7Position): Delimiters {
+  const field = segText[3];
+  if (field === undefined) throw new Hl7ParseError('header segment has no field separator (MSH-1)', { ...pos, field: 1 });
+  const end = segText.indexOf(field, 4);
+  const enc = end < 0 ? segText.slice(4) : segText.slice(4, end);
+  if (enc.length < 4 || enc.length > 5) {
+    throw new Hl7ParseError(`encoding characters '${enc}' must be 4 or 5 characters (MSH-2)`, { ...pos, field: 2 });
+  }
+  const chars = [field, ...enc];
+  for (const c of chars) {
+    if (/[A-Za-z0-9\s]/.test(c)) throw new Hl7ParseError(`delimiter '${c}' must not be a letter, digit or white space`, { ...pos, field: 2 });
+  }
+  if (new Set(chars).size !== chars.length) throw new Hl7ParseError(`delimiters '${field}${enc}' are not distinct`, { ...pos, field: 2 });
+  const d: Delimiters = {
+    field,
+    component: enc[0] as string,
+    repetition: enc[1] as string,
+    escape: enc[2] as string,
+    subcomponent: enc[3] as string,
+  };
+  if (enc.length === 5) d.truncation = enc[4] as string;
+  return d;
+}
+
+function parseField(raw: string, d: Delimiters, hex: HexDecoder, seg: RawSegment, id: string, fieldNo: number, warnings: Hl7Warning[]): Field {
+  // Fast path: a plain value with no delimiters, escapes or null.
+  if (raw !== '""' && !raw.includes(d.component) && !raw.includes(d.repetition) && !raw.includes(d.subcomponent) && !raw.includes(d.escape)) {
+    return [[[raw]]];
+  }
+  const reps = raw.split(d.repetition);
+  const field: Field = [];
+  for (let r = 0; r < reps.length; r++) {
+    const comps = (reps[r] as string).split(d.component);
+    const rep: Repetition = [];
+    for (let c = 0; c < comps.length; c++) {
+      const subs = (comps[c] as string).split(d.subcomponent);
+      const comp: Component = [];
+      for (let s = 0; s < subs.length; s++) {
+        const v = subs[s] as string;
+        // Fast path: most leaves hold no escape and are not the "" null; skip building a position.
+        if (v !== '""' && !v.includes(d.escape)) comp.push(v);
+        else {
+          const pos: Hl7Position = { segmentIndex: seg.index, segmentId: id, field: fieldNo, repetition: r + 1, component: c + 1, subcomponent: s + 1 };
+          comp.push(decodeLeaf(v, d, hex, pos, warnings));
+        }
+      }
+      rep.push(comp);
+    }
+    field.push(rep);
+  }
+  return field;
+}
+
+function parseSegment(raw: RawSegment, d: Delimiters, hex: HexDecoder, warnings: Hl7Warning[]): Segment {
+  const id = raw.text.slice(0, 3);
+  const pos: Hl7Position = { segmentIndex: raw.index, segmentId: id };
+  if (!SEGMENT_ID.test(id)) throw new Hl7ParseError(`'${id}' is not a segment id (3 upper-case letters/digits)`, pos, 100);
+  const sep = raw.text[3];
+  if (sep !== undefined && sep !== d.field) {
+    throw new Hl7ParseError(`segment id must be followed by the field separator '${d.field}', found '${sep}'`, pos, 100);
+  }
+  if (raw.text.includes('\n')) {
+    warnings.push({ kind: 'lf-in-field', detail: `segment ${raw.index} (${id}) holds a bare LF; kept as data` });
+  }
+  const fields: Field[] = [[[[id]]]];
+  if (HEADER_IDS.has(id)) {
+    const encEnd = raw.text.indexOf(d.field, 4);
+    fields.push([[[d.field]]]);
+    fields.push([[[encEnd < 0 ? raw.text.slice(4) : raw.text.slice(4, encEnd)]]]);
+    if (encEnd < 0) return { id, fields };
+    const rest = raw.text.slice(encEnd + 1).split(d.field);
+    for (let i = 0; i < rest.length; i++) fields.push(parseField(rest[i] as string, d, hex, raw, id, i + 3, warnings));
+    return { id, fields };
+  }
+  if (sep === undefined) return { id, fields };
+  const parts = raw.text.slice(4).split(d.field);
+  for (let i = 0; i < parts.length; i++) fields.push(parseField(parts[i] as string, d, hex, raw, id, i + 1, warnings));
+  return { id, fields };
+}
+
+interface Decoded {
+  raws: RawSegment[];
+  charset: string;
+  hex: HexDecoder;
+  warnings: Hl7Warning[];
+}
+
+/** Decodes bytes by MSH-18 of the first MSH and splits into raw segments. */
+function decode(input: Uint8Array | string): Decoded {
+  const warnings: Hl7Warning[] = [];
+  if (typeof input === 'string') {
+    const raws = splitSegments(input, warnings);
+    return { raws, charset: 'text', hex: latin1Hex, warnings };
+  }
+  const latin = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('latin1');
+  const view = splitSegments(latin, []);
+  const msh = view.find((s) => s.text.startsWith('MSH'));
+  let declared = '';
+  if (msh) {
+    const d = readDelimiters(msh.text, { segmentIndex: msh.index, segmentId: 'MSH' });
+    const f18 = msh.text.split(d.field)[17] ?? ''; // split index 17 is MSH-18 (MSH-1 is the separator itself)
+    declared = f18.split(d.repetition)[0] ?? '';
+  }
+  const dec = decodeBytes(input, declared);
+  if (dec.assumed && dec.charset !== 'ASCII') {
+    warnings.push({ kind: 'charset-assumed', detail: `MSH-18 empty; non-ASCII bytes read as ${dec.charset}` });
+  }
+  return { raws: splitSegments(dec.text, warnings), charset: dec.charset, hex: dec.hex, warnings };
+}
+
+/** Parses raw segments, switching delimiters at every header segment (MSH/FHS/BHS). */
+function parseAll(dec: Decoded): Segment[] {
+  if (dec.raws.length === 0) throw new Hl7ParseError('no segments', {}, 100);
+  let d: Delimiters | undefined;
+  const out: Segment[] = [];
+  for (const raw of dec.raws) {
+    const id = raw.text.slice(0, 3);
+    if (HEADER_IDS.has(id)) d = readDelimiters(raw.text, { segmentIndex: raw.index, segmentId: id });
+    if (!d) {
+      throw new Hl7ParseError(`message must start with MSH (or FHS/BHS for a batch), found '${id}'`, { segmentIndex: raw.index, segmentId: id }, 100);
+    }
+    out.push(parseSegment(raw, d, dec.hex, dec.warnings));
+  }
+  return out;
+}
+
+function delimitersOf(seg: Segment): Delimiters {
+  const field = seg.fields[1]?.[0]?.[0]?.[0] ?? '|';
+  const enc = seg.fields[2]?.[0]?.[0]?.[0] ?? '^~\\&';
+  return readDelimiters(`${seg.id}${field}${enc}`, { segmentId: seg.id });
+}
+
+export type ParsedFrame = { kind: 'message'; message: Hl7Message } | { kind: 'batch'; batch: Hl7Batch };
+
+/** Parses one MLLP frame or file: a single message, or an FHS/BHS batch. */
+export function parseFrame(input: Uint8Array | string): ParsedFrame {
+  const dec = decode(input);
+  const segs = parseAll(dec);
+  const first = segs[0] as Segment;
+  if (first.id === 'MSH') return { kind: 'message', message: buildMessage(segs, 0, segs.length, dec) };
+  return { kind: 'batch', batch: buildBatch(segs, dec) };
+}
+
+/** Parses exactly one message; a batch or a second MSH is an error. */
+export function parseMessage(input: Uint8Array | string): Hl7Message {
+  const f = parseFrame(input);
+  if (f.kind !== 'message') throw new Hl7ParseError('input is a batch (FHS/BHS), not a single message', { segmentIndex: 1 }, 100);
+  return f.message;
+}
+
+/** Parses a batch or file (FHS/BHS/BTS/FTS). A bare message is returned as a batch of one. */
+export function parseBatch(input: Uint8Array | string): Hl7Batch {
+  const f = parseFrame(input);
+  if (f.kind === 'batch') return f.batch;
+  return { batches: [{ messages: [f.message] }], charset: f.message.charset, warnings: f.message.warnings };
+}
+
+function buildMessage(segs: Segment[], from: number, to: number, dec: Decoded): Hl7Message {
+  for (let i = from + 1; i < to; i++) {
+    const id = (segs[i] as Segment).id;
+    if (HEADER_IDS.has(id) || id === 'BTS' || id === 'FTS') {
+      throw new Hl7ParseError(`unexpected ${id} inside a message`, { segmentIndex: i + 1, segmentId: id }, 100);
+    }
+  }
+  return {
+    delimiters: delimitersOf(segs[from] as Segment),
+    segments: segs.slice(from, to),
+    charset: dec.charset,
+    warnings: dec.warnings,
+  };
+}
+
+function countField(seg: Segment): number | undefined {
+  const v = seg.fields[1]?.[0]?.[0]?.[0];
+  if (v === undefined || v === null || v.trim() === '') return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new Hl7ParseError(`count '${v}' is not a number`, { segmentId: seg.id, field: 1 });
+  return Number(v);
+}
+
+function buildBatch(segs: Segment[], dec: Decoded): Hl7Batch {
+  const batch: Hl7Batch = { batches: [], charset: dec.charset, warnings: dec.warnings };
+  let i = 0;
+  const pos = (k: number): Hl7Position => ({ segmentIndex: k + 1, segmentId: (segs[k] as Segment).id });
+  if ((segs[0] as Segment).id === 'FHS') {
+    batch.fileHeader = segs[0];
+    i = 1;
+  }
+  let current: Hl7Batch['batches'][number] | undefined;
+  while (i < segs.length) {
+    const seg = segs[i] as Segment;
+    switch (seg.id) {
+      case 'FHS':
+        throw new Hl7ParseError('FHS is only allowed as the first segment', pos(i), 100);
+      case 'BHS':
+        if (current && !current.trailer) batch.batches.push(current);
+        current = { header: seg, messages: [] };
+        i++;
+        break;
+      case 'MSH': {
+        if (!current) current = { messages: [] };
+        let j = i + 1;
+        while (j < segs.length && !['MSH', 'BHS', 'BTS', 'FTS', 'FHS'].includes((segs[j] as Segment).id)) j++;
+        current.messages.push(buildMessage(segs, i, j, dec));
+        i = j;
+        break;
+      }
+      case 'BTS': {
+        if (!current) throw new Hl7ParseError('BTS without a batch', pos(i), 100);
+        const n = countField(seg);
+        if (n !== undefined && n !== current.messages.length) {
+          throw new Hl7ParseError(`BTS-1 says ${n} messages, batch holds ${current.messages.length}`, { ...pos(i), field: 1 });
+        }
+        current.trailer = seg;
+        batch.batches.push(current);
+        current = undefined;
+        i++;
+        break;
+      }
+      case 'FTS': {
+        if (current) {
+          batch.batches.push(current);
+          current = undefined;
+        }
+        const n = countField(seg);
+        if (n !== undefined && n !== batch.batches.length) {
+          throw new Hl7ParseError(`FTS-1 says ${n} batches, file holds ${batch.batches.length}`, { ...pos(i), field: 1 });
+        }
+        batch.fileTrailer = seg;
+        i++;
+        if (i < segs.length) throw new Hl7ParseError('segments after FTS', pos(i), 100);
+        break;
+      }
+      default:
+        throw new Hl7ParseError(`segment ${seg.id} outside a message: expected MSH`, pos(i), 100);
+    }
+  }
+  if (current) batch.batches.push(current);
+  return batch;
+}

@@ -1,0 +1,198 @@
+// MLLP listener: TCP or TLS, bounded per connection (frame size, queued frames, timeouts).
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { DriverContext } from '../types.js';
+import type { MessageHandler } from './handler.js';
+import { MllpFramer, frame } from './protocol/mllp.js';
+
+export interface TlsOptions {
+  certFile: string;
+  keyFile: string;
+  /** CA bundle that client certificates must chain to; enables mutual TLS. */
+  caFile?: string;
+  /** Allowed clients by certificate subject CN and/or SHA-256 fingerprint (AA:BB:...). Empty = any valid cert. */
+  allowedClients?: { cn?: string[]; fingerprint256?: string[] };
+}
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  maxFrameBytes: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
+  readTimeoutMs: number;
+  /** Frames waiting for their turn on one connection before we stop reading from it. */
+  maxQueuedFrames: number;
+  tls?: TlsOptions;
+}
+
+export class MllpServer {
+  private server: net.Server | undefined;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly opts: ServerOptions,
+    private readonly ctx: DriverContext,
+    private readonly handler: MessageHandler,
+  ) {}
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  address(): net.AddressInfo | null {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a : null;
+  }
+
+  async listen(): Promise<void> {
+    const onSocket = (s: net.Socket): void => this.accept(s);
+    if (this.opts.tls) {
+      const t = this.opts.tls;
+      const mutual = Boolean(t.caFile) || Boolean(t.allowedClients?.cn?.length || t.allowedClients?.fingerprint256?.length);
+      this.server = tls.createServer(
+        {
+          cert: readFileSync(t.certFile),
+          key: readFileSync(t.keyFile),
+          ...(t.caFile ? { ca: readFileSync(t.caFile) } : {}),
+          requestCert: mutual,
+          rejectUnauthorized: Boolean(t.caFile),
+        },
+        (s) => {
+          if (!this.clientAllowed(s)) {
+            this.ctx.count('tls_clients_rejected');
+            s.destroy();
+            return;
+          }
+          onSocket(s);
+        },
+      );
+      this.server.on('tlsClientError', (err) => {
+        this.ctx.count('tls_handshake_errors');
+        this.ctx.log.warn({ err: err.message }, 'MLLP TLS handshake failed');
+      });
+    } else {
+      this.server = net.createServer(onSocket);
+    }
+    const server = this.server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.ctx.log.error({ err: err.message }, 'MLLP server error'));
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+
+  private clientAllowed(s: tls.TLSSocket): boolean {
+    const allow = this.opts.tls?.allowedClients;
+    const cns = allow?.cn ?? [];
+    const fps = (allow?.fingerprint256 ?? []).map(normFp);
+    if (cns.length === 0 && fps.length === 0) return true;
+    const cert = s.getPeerCertificate();
+    if (!cert || Object.keys(cert).length === 0) return false;
+    const cn = cert.subject?.CN;
+    const cnList = Array.isArray(cn) ? cn : cn ? [cn] : [];
+    const ok = cnList.some((c) => cns.includes(c)) || (cert.fingerprint256 !== undefined && fps.includes(normFp(cert.fingerprint256)));
+    if (!ok) this.ctx.log.warn({ cn: cnList.join(','), fingerprint256: cert.fingerprint256 }, 'MLLP TLS client not in allow-list');
+    return ok;
+  }
+
+  private accept(s: net.Socket): void {
+    const peer = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
+    if (this.sockets.size >= this.opts.maxConnections) {
+      this.ctx.count('connections_refused');
+      this.ctx.log.warn({ peer, max: this.opts.maxConnections }, 'MLLP connection refused: too many connections');
+      s.destroy();
+      return;
+    }
+    this.sockets.add(s);
+    this.ctx.count('connections');
+    this.ctx.log.info({ peer }, 'MLLP sender connected');
+    const framer = new MllpFramer(this.opts.maxFrameBytes);
+    let queued = 0;
+    let chain: Promise<void> = Promise.resolve();
+    let readTimer: NodeJS.Timeout | undefined;
+    let closed = false;
+    let lastOutside = 0;
+
+    const clearRead = (): void => {
+      if (readTimer) clearTimeout(readTimer);
+      readTimer = undefined;
+    };
+    s.setNoDelay(true);
+    s.setTimeout(this.opts.idleTimeoutMs);
+    s.on('timeout', () => {
+      if (queued > 0) return; // we are the slow side (waiting on the store), not the sender
+      this.ctx.count('idle_timeouts');
+      this.ctx.log.info({ peer, idleMs: this.opts.idleTimeoutMs }, 'MLLP connection idle; closing');
+      s.destroy();
+    });
+    s.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) {
+        if (ev.type === 'oversize') {
+          this.ctx.count('frames_oversize');
+          this.ctx.log.warn({ peer, limit: ev.limit }, 'MLLP frame larger than maxFrameBytes dropped; waiting for next frame start');
+        } else if (ev.type === 'abandoned') {
+          this.ctx.count('frames_abandoned');
+          this.ctx.log.warn({ peer, bytes: ev.bytes }, 'MLLP frame start inside an unfinished frame; unfinished frame dropped');
+        } else {
+          if (ev.noCr) this.ctx.count('frames_missing_cr');
+          queued++;
+          if (queued >= this.opts.maxQueuedFrames) s.pause();
+          const payload = ev.payload;
+          chain = chain
+            .then(async () => {
+              const acks = await this.handler.handle(payload, peer);
+              if (!closed) for (const a of acks) s.write(frame(a));
+            })
+            .catch((err: unknown) => {
+              // handle() never rejects by design; if it does, keep the connection's queue alive.
+              this.ctx.count('internal_errors');
+              this.ctx.log.error({ peer, err: String(err) }, 'MLLP frame handling failed');
+            })
+            .finally(() => {
+              queued--;
+              if (queued < this.opts.maxQueuedFrames && !closed) s.resume();
+            });
+        }
+      }
+      if (framer.counters.outsideBytes > lastOutside) {
+        this.ctx.count('bytes_outside_frames', framer.counters.outsideBytes - lastOutside);
+        lastOutside = framer.counters.outsideBytes;
+      }
+      if (framer.inFrame && !readTimer) {
+        readTimer = setTimeout(() => {
+          const dropped = framer.reset();
+          this.ctx.count('read_timeouts');
+          this.ctx.log.warn({ peer, dropped, readTimeoutMs: this.opts.readTimeoutMs }, 'MLLP frame not finished in time; dropped, closing connection');
+          s.destroy();
+        }, this.opts.readTimeoutMs);
+      } else if (!framer.inFrame) clearRead();
+    });
+    s.on('error', (err) => this.ctx.log.info({ peer, err: err.message }, 'MLLP socket error'));
+    s.on('close', () => {
+      closed = true;
+      clearRead();
+      this.sockets.delete(s);
+      if (framer.inFrame) {
+        this.ctx.count('frames_incomplete_on_close');
+        this.ctx.log.warn({ peer, bytes: framer.buffered }, 'MLLP sender disconnected mid-frame; partial frame dropped (no ACK was sent)');
+      }
+      this.ctx.log.info({ peer }, 'MLLP sender disconnected');
+    });
+  }
+}
+
+function normFp(f: string): string {
+  return f.replaceAll(':', '').toUpperCase();
+}

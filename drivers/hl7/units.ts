@@ -1,0 +1,62 @@
+// OBX-6 units: MDC unit codes → UCUM. Extends agent/model/mdc.ts UNITS with units that appear in
+// IHE PCD messages (codes taken from the IHE PCD TF / WCM / ACM examples in the test corpus).
+import type { MdcCode, Unit } from '../../agent/model/reading.js';
+import { unitByMdc } from '../../agent/model/mdc.js';
+
+const u = (refid: string, code: number, ucum: string): Unit => ({ ucum, mdc: { code, refid } });
+
+const EXTRA: Unit[] = [
+  u('MDC_DIM_MILLI_SEC', 264338, 'ms'),
+  u('MDC_DIM_SEC', 264320, 's'),
+  u('MDC_DIM_MIN', 264352, 'min'),
+  u('MDC_DIM_PER_SEC', 264608, '/s'),
+  u('MDC_DIM_PULS_PER_MIN', 264896, '/min'),
+  u('MDC_DIM_MILLI_L_PER_HR', 265266, 'mL/h'),
+  u('MDC_DIM_MICRO_G_PER_KG_PER_MIN', 265619, 'ug/kg/min'),
+  u('MDC_DIM_KILO_G', 263875, 'kg'),
+  u('MDC_DIM_G', 263872, 'g'),
+  u('MDC_DIM_MILLI_G', 263890, 'mg'),
+  u('MDC_DIM_MILLI_G_PER_DL', 264274, 'mg/dL'),
+  u('MDC_DIM_MILLI_G_PER_ML', 264306, 'mg/mL'),
+];
+const extraByCode = new Map(EXTRA.map((x) => [(x.mdc as MdcCode).code, x]));
+const extraByRefid = new Map(EXTRA.map((x) => [(x.mdc as MdcCode).refid, x]));
+
+/** Unit for an MDC unit code (or refid when the code is 0/absent); undefined when unknown. */
+export function mdcUnit(code: number, refid: string): Unit | undefined {
+  if (code > 0) return unitByMdc(code) ?? extraByCode.get(code);
+  return extraByRefid.get(refid);
+}
+
+/**
+ * Unit from OBX-6 components (code^text^system^altCode^altText^altSystem).
+ * MDC → UCUM by table; UCUM kept as is; anything unknown becomes a UCUM annotation `{...}` so the
+ * original text survives without pretending to be a real unit. Empty → '' (none given).
+ */
+export function unitFromCwe(c: string[]): Unit {
+  const triplets = [
+    { code: (c[0] ?? '').trim(), text: (c[1] ?? '').trim(), system: (c[2] ?? '').trim().toUpperCase() },
+    { code: (c[3] ?? '').trim(), text: (c[4] ?? '').trim(), system: (c[5] ?? '').trim().toUpperCase() },
+  ];
+  let ucum: string | undefined;
+  let mdc: MdcCode | undefined;
+  for (const t of triplets) {
+    if (t.system === 'UCUM' && t.code && ucum === undefined) ucum = t.code;
+    if (t.system === 'MDC' && mdc === undefined && (t.code || t.text)) {
+      const n = /^\d+$/.test(t.code) ? Number(t.code) : 0;
+      const known = mdcUnit(n, t.text);
+      if (known) {
+        mdc = known.mdc;
+        if (ucum === undefined) ucum = known.ucum;
+      } else if (n > 0) {
+        mdc = { code: n, refid: t.text };
+      }
+    }
+  }
+  if (ucum === undefined) {
+    const first = triplets[0] as { code: string; text: string };
+    const label = first.text || first.code;
+    ucum = label === '' ? '' : `{${label}}`;
+  }
+  return mdc ? { ucum, mdc } : { ucum };
+}
