@@ -17,6 +17,8 @@ import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
 import { alarmChangeRecord } from './forward/wire.js';
+import { engineConfigFromPolicy } from './config/alarm-policy.js';
+import { DisplayServer } from './http/server.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -51,6 +53,8 @@ export class Agent {
   readonly forwarder: Forwarder | null;
   readonly alarms: AlarmService;
   readonly gatewayId: string;
+  /** The bedside display and local HTTP API; null when display.enabled is false. */
+  readonly display: DisplayServer | null;
   readonly site: string | undefined;
   private healthTimer: NodeJS.Timeout | null = null;
   private limitsTimer: NodeJS.Timeout | null = null;
@@ -104,7 +108,7 @@ export class Agent {
       () => this.forwarder?.notify(),
     );
     // Alarm ids must never repeat, across gateways and boots: prefix with both.
-    const engine = new AlarmEngine({ idPrefix: `${this.gatewayId}-${Date.now().toString(36)}` });
+    const engine = new AlarmEngine({ ...engineConfigFromPolicy(config.alarms), idPrefix: `${this.gatewayId}-${Date.now().toString(36)}` });
     this.alarms = new AlarmService(
       engine,
       (changes) =>
@@ -118,6 +122,7 @@ export class Agent {
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
     this.site = config.gateway.site;
+    this.display = config.display.enabled ? new DisplayServer(config.display, this, log.child({ component: 'display' })) : null;
 
     log.info(
       {
@@ -187,6 +192,7 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    await this.display?.start();
     for (const entry of this.deps.config.drivers) {
       if (!entry.enabled) {
         this.log.info({ driver: entry.name, type: entry.type }, 'driver disabled in config');
@@ -247,6 +253,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    await this.display?.stop();
     await this.stopDrivers();
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.limitsTimer) clearInterval(this.limitsTimer);

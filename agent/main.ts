@@ -20,6 +20,9 @@ Options:
       --print-default print the embedded default configuration and exit
   -h, --help          this help
 
+Environment: AGENT_CONFIG (config file), AGENT_DISPLAY_PORT (display port, overrides the file),
+IOTHUB_DEVICE_CONNECTION_STRING (device mode), the IOTEDGE_* variables set by IoT Edge (module mode).
+
 Exit codes: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration.`;
 
 async function main(): Promise<number> {
@@ -57,6 +60,16 @@ async function main(): Promise<number> {
       return 2;
     }
     throw err;
+  }
+  // The display's port can be moved without editing the file (a busy 8080, a container port mapping).
+  const displayPort = process.env.AGENT_DISPLAY_PORT;
+  if (displayPort) {
+    const port = Number(displayPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`AGENT_DISPLAY_PORT must be a port number 0-65535 (got ${JSON.stringify(displayPort)})\n`);
+      return 2;
+    }
+    config.display.port = port;
   }
   if (args.check) {
     process.stdout.write(`${path}: valid\n`);

@@ -5,6 +5,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { configSchema } from './schema.js';
 import type { DriverFactory } from '../../drivers/types.js';
+import { alarmPolicyProblems, type AlarmPolicyConfig } from './alarm-policy.js';
 
 export type Secret = string | { env: string } | { file: string };
 
@@ -37,6 +38,39 @@ export interface AgentConfig {
     forwardWaveforms: boolean;
   };
   drivers: DriverEntry[];
+  alarms: AlarmPolicyConfig;
+  display: DisplayConfig;
+}
+
+export type Role = 'viewer' | 'clinician' | 'admin';
+
+export interface DisplayConfig {
+  enabled: boolean;
+  host: string;
+  port: number;
+  tls?: { certFile: string; keyFile: string };
+  viewing: 'open' | 'authenticated';
+  users: { name: string; role: Role; passwordHash: string }[];
+  tokens: { name: string; role: Role; tokenHash: string }[];
+  sessionTtlS: number;
+  login: { maxFailures: number; windowS: number };
+  allowedOrigins: string[];
+  limits: {
+    maxConnections: number;
+    maxSseClients: number;
+    maxBodyBytes: number;
+    maxHeaderBytes: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    sseMaxBufferedBytes: number;
+    heartbeatS: number;
+  };
+  staleAfterS: number;
+  intermittentStaleAfterS: number;
+  trend: { intervalS: number; points: number };
+  waveformSeconds: number;
+  maxBeds: number;
 }
 
 export interface ConfigProblem {
@@ -152,6 +186,7 @@ export function validateConfig(
   }
   const problems: ConfigProblem[] = [];
   if (!validateTop(data)) problems.push(...formatAjvErrors(validateTop.errors ?? [], data));
+  else problems.push(...alarmPolicyProblems((data as Partial<AgentConfig>).alarms));
   const drivers = (data as { drivers?: unknown }).drivers;
   if (Array.isArray(drivers)) {
     const names = new Set<string>();

@@ -172,6 +172,250 @@ export const configSchema = {
         },
       },
     },
+    alarms: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description:
+        'Alarm policy of the agent\'s own (secondary, advisory) alarms. Defaults and their sources: agent/alarms/README.md.',
+      properties: {
+        escalation: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Escalate an alarm still unacknowledged after `afterS` (flagged on the display and in the audit stream).',
+          properties: {
+            enabled: { type: 'boolean', default: true },
+            afterS: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
+            priorities: {
+              type: 'array',
+              items: { enum: ['high', 'medium', 'low'] },
+              uniqueItems: true,
+              default: ['high'],
+              description: 'Priorities that escalate.',
+            },
+          },
+        },
+        audioPause: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Audio pause from the display: duration when none is given, and the longest allowed.',
+          properties: {
+            defaultS: { type: 'integer', minimum: 10, maximum: 600, default: 120 },
+            maxS: { type: 'integer', minimum: 10, maximum: 600, default: 300 },
+          },
+        },
+        limits: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            beds: {
+              type: 'object',
+              default: {},
+              description:
+                'Per-bed overrides of the default limit rules, by bed then rule id (hr, pr, spo2, spo2-desat, rr, ' +
+                'nibp-sys, nibp-dia, nibp-mean, abp-sys, temp), e.g. `{ "bed-3": { "spo2": { "low": 88 }, "hr": ' +
+                '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled.',
+              additionalProperties: {
+                type: 'object',
+                additionalProperties: {
+                  type: 'object',
+                  additionalProperties: false,
+                  properties: {
+                    low: { type: ['number', 'null'] },
+                    high: { type: ['number', 'null'] },
+                    priority: { enum: ['high', 'medium', 'low'] },
+                    delayS: { type: 'number', minimum: 0, maximum: 300 },
+                    hysteresis: { type: 'number', minimum: 0 },
+                    enabled: { type: 'boolean' },
+                  },
+                },
+              },
+            },
+          },
+        },
+        news2: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            beds: {
+              type: 'object',
+              default: {},
+              description:
+                'Per-bed NEWS2 settings, e.g. `{ "bed-3": { "spo2Scale": 2 }, "bed-9": { "enabled": false } }`. ' +
+                'Scale 2 is a clinical decision (hypercapnic respiratory failure, target 88–92 %); switch NEWS2 off for ' +
+                'children and pregnancy.',
+              additionalProperties: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  enabled: { type: 'boolean' },
+                  spo2Scale: { enum: [1, 2] },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    display: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description:
+        'Bedside alarm display and local HTTP API (health, Prometheus metrics, ward state, alarm actions). A secondary ' +
+        'display: not a medical device. See agent/http/README.md.',
+      properties: {
+        enabled: {
+          type: 'boolean',
+          default: false,
+          description: 'Serve the display and the local API. Off by default so that nothing listens unless configured.',
+        },
+        host: {
+          type: 'string',
+          minLength: 1,
+          default: '127.0.0.1',
+          description:
+            'Bind address. Loopback by default: only this machine can connect. For ward screens set the gateway\'s ' +
+            'ward-network address (or 0.0.0.0), and turn on `tls` and `viewing: authenticated`.',
+        },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: '0 = any free port (tests).' },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certFile', 'keyFile'],
+          description: 'Serve HTTPS with this certificate chain and private key (PEM files). Absent: plain HTTP.',
+          properties: {
+            certFile: { type: 'string', minLength: 1 },
+            keyFile: { type: 'string', minLength: 1 },
+          },
+        },
+        viewing: {
+          enum: ['open', 'authenticated'],
+          default: 'open',
+          description:
+            '`open`: anyone who can reach the port sees the ward (no patient identifiers are shown). `authenticated`: ' +
+            'viewing, metrics and status need a viewer (or higher) login or token. Actions always need a clinician.',
+        },
+        users: {
+          type: 'array',
+          default: [],
+          description: 'People who log in on the display. Make a hash with `npx tsx agent/http/hash-password.ts`.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'role', 'passwordHash'],
+            properties: {
+              name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' },
+              role: { enum: ['viewer', 'clinician', 'admin'] },
+              passwordHash: { type: 'string', pattern: '^scrypt\\$', description: 'scrypt hash, never the password.' },
+            },
+          },
+        },
+        tokens: {
+          type: 'array',
+          default: [],
+          description: 'API tokens (e.g. for a Prometheus scraper), stored as SHA-256 hashes. Make one with `npx tsx agent/http/hash-password.ts --token`.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'role', 'tokenHash'],
+            properties: {
+              name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' },
+              role: { enum: ['viewer', 'clinician', 'admin'] },
+              tokenHash: { type: 'string', pattern: '^sha256\\$[0-9a-f]{64}$' },
+            },
+          },
+        },
+        sessionTtlS: {
+          type: 'integer',
+          minimum: 60,
+          maximum: 43200,
+          default: 900,
+          description: 'Lifetime of a session token from `POST /api/login`.',
+        },
+        login: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Login rate limit per client address: after `maxFailures` failed logins within `windowS`, refuse logins (429) until the window passes.',
+          properties: {
+            maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
+            windowS: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+          },
+        },
+        allowedOrigins: {
+          type: 'array',
+          items: { type: 'string', pattern: '^https?://[^/]+$' },
+          default: [],
+          description: 'Other origins allowed to call the API from a browser (CORS). Empty: same origin only.',
+        },
+        limits: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Bounds, so that slow or hostile clients cannot exhaust the gateway.',
+          properties: {
+            maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 64 },
+            maxSseClients: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+            maxBodyBytes: { type: 'integer', minimum: 256, maximum: 1048576, default: 4096 },
+            maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 65536, default: 8192 },
+            headersTimeoutMs: { type: 'integer', minimum: 1000, maximum: 120000, default: 10000 },
+            requestTimeoutMs: { type: 'integer', minimum: 1000, maximum: 300000, default: 15000 },
+            keepAliveTimeoutMs: { type: 'integer', minimum: 100, maximum: 120000, default: 5000 },
+            sseMaxBufferedBytes: {
+              type: 'integer',
+              minimum: 4096,
+              maximum: 16777216,
+              default: 262144,
+              description: 'A live-update client whose unsent data exceeds this is disconnected (and counted); it reconnects and gets a fresh snapshot.',
+            },
+            heartbeatS: { type: 'integer', minimum: 1, maximum: 120, default: 15 },
+          },
+        },
+        staleAfterS: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 3600,
+          default: 10,
+          description: 'A continuous value older than this is shown as stale (greyed, with its age), never as current.',
+        },
+        intermittentStaleAfterS: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 86400,
+          default: 1800,
+          description: 'The same for intermittent measurements (NIBP), which arrive every few minutes.',
+        },
+        trend: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'Short trends kept in memory per bed and parameter: one point per `intervalS`, the last `points`.',
+          properties: {
+            intervalS: { type: 'integer', minimum: 1, maximum: 600, default: 5 },
+            points: { type: 'integer', minimum: 10, maximum: 2000, default: 360 },
+          },
+        },
+        waveformSeconds: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 60,
+          default: 8,
+          description: 'Seconds of each waveform kept per bed for the live strip.',
+        },
+        maxBeds: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 4096,
+          default: 256,
+          description: 'Most beds the display tracks; data for further beds is counted and not shown.',
+        },
+      },
+    },
     drivers: {
       type: 'array',
       description: 'Device drivers to run. Each entry: a unique name, a type from the driver registry, its options.',

@@ -1,0 +1,58 @@
+// The `alarms` config section: validated with the rest of the config, mapped onto the AlarmEngine.
+import { describe, expect, it } from 'vitest';
+import { AlarmEngine } from '../alarms/engine.js';
+import { numeric } from '../alarms/fixtures.js';
+import { MDC } from '../model/mdc.js';
+import { ConfigError, validateConfig } from './load.js';
+import { engineConfigFromPolicy } from './alarm-policy.js';
+import { registry } from '../../drivers/registry.js';
+
+const base = { store: { path: ':memory:' }, hub: { mode: 'off' } };
+
+describe('alarm policy config', () => {
+  it('fills defaults matching the engine defaults', () => {
+    const c = validateConfig(structuredClone(base), registry, 'test');
+    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, news2: { beds: {} } });
+    expect(c.display).toMatchObject({ enabled: false, host: '127.0.0.1', port: 8080, viewing: 'open' });
+  });
+
+  it('maps per-bed limits, NEWS2 scale and escalation onto the engine', () => {
+    const c = validateConfig(
+      {
+        ...structuredClone(base),
+        alarms: {
+          escalation: { enabled: false },
+          limits: { beds: { 'bed-3': { hr: { high: 140, delayS: 0 } } } },
+          news2: { beds: { 'bed-3': { spo2Scale: 2 }, 'bed-9': { enabled: false } } },
+        },
+      },
+      registry,
+      'test',
+    );
+    const cfg = engineConfigFromPolicy(c.alarms);
+    expect(cfg.escalation).toBeNull();
+    expect(cfg.news2.beds).toEqual({ 'bed-3': { spo2Scale: 2 }, 'bed-9': { enabled: false } });
+    const engine = new AlarmEngine({ ...cfg, idPrefix: 't' });
+    expect(engine.ingest(numeric(MDC.ECG_HEART_RATE, 135, 0, { bed: 'bed-3' })).filter((c) => c.alarm.source === 'limit')).toEqual([]);
+    expect(engine.ingest(numeric(MDC.ECG_HEART_RATE, 141, 1, { bed: 'bed-3' })).map((c) => c.alarm.condition.text)).toContain('HR HIGH 141 > 140 /min');
+  });
+
+  it('names unknown rules and unusable overrides', () => {
+    const bad = {
+      ...structuredClone(base),
+      alarms: { limits: { beds: { b: { pulse: { high: 1 }, hr: { low: 130 } } } }, audioPause: { defaultS: 200, maxS: 100 } },
+    };
+    try {
+      validateConfig(bad, registry, 'test');
+      throw new Error('accepted');
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const paths = (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      expect(paths).toEqual([
+        expect.stringMatching(/^alarms\.limits\.beds\.b\.pulse: unknown limit rule; known: hr, pr/),
+        'alarms.limits.beds.b.hr: rule hr: low 130 must be below high 120',
+        'alarms.audioPause.defaultS: must be <= maxS (100)',
+      ]);
+    }
+  });
+});

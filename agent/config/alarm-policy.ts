@@ -1,0 +1,52 @@
+// The `alarms` section of the config (alarm policy) and how it maps onto the AlarmEngine's config.
+// Kept apart from the schema so that the engine stays free of config-file concerns.
+import { DEFAULT_ENGINE_CONFIG, type AlarmEngineConfig } from '../alarms/engine.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, validateRule, type LimitOverride } from '../alarms/limits.js';
+import { DEFAULT_NEWS2_CONFIG } from '../alarms/news2.js';
+import type { ManagedPriority } from '../alarms/types.js';
+
+export interface AlarmPolicyConfig {
+  escalation: { enabled: boolean; afterS: number; priorities: ManagedPriority[] };
+  audioPause: { defaultS: number; maxS: number };
+  limits: { beds: Record<string, Record<string, LimitOverride>> };
+  news2: { beds: Record<string, { enabled?: boolean; spo2Scale?: 1 | 2 }> };
+}
+
+/** The engine config for a policy (everything not named in the policy keeps the engine's defaults). */
+export function engineConfigFromPolicy(policy: AlarmPolicyConfig): Omit<AlarmEngineConfig, 'idPrefix'> {
+  const beds: NonNullable<(typeof DEFAULT_LIMIT_CONFIG)['beds']> = {};
+  for (const [bed, overrides] of Object.entries(policy.limits.beds)) beds[bed] = { overrides };
+  const { idPrefix: _unused, ...rest } = DEFAULT_ENGINE_CONFIG;
+  return {
+    ...rest,
+    limits: { ...DEFAULT_LIMIT_CONFIG, beds },
+    news2: { ...DEFAULT_NEWS2_CONFIG, beds: { ...policy.news2.beds } },
+    escalation: policy.escalation.enabled ? { afterS: policy.escalation.afterS, priorities: [...policy.escalation.priorities] } : null,
+    audioPause: { ...policy.audioPause },
+  };
+}
+
+/** Problems the schema cannot see: unknown rule ids, overrides that leave a rule unusable, pause default above max. */
+export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { path: string; message: string }[] {
+  if (!policy) return [];
+  const problems: { path: string; message: string }[] = [];
+  const ids = DEFAULT_LIMIT_RULES.map((r) => r.id);
+  for (const [bed, overrides] of Object.entries(policy.limits?.beds ?? {})) {
+    for (const [id, o] of Object.entries(overrides ?? {})) {
+      const path = `alarms.limits.beds.${bed}.${id}`;
+      const rule = DEFAULT_LIMIT_RULES.find((r) => r.id === id);
+      if (!rule) {
+        problems.push({ path, message: `unknown limit rule; known: ${ids.join(', ')}` });
+        continue;
+      }
+      const merged = { ...rule, ...o, id };
+      if (merged.enabled === false) continue;
+      for (const e of validateRule(merged)) problems.push({ path, message: e });
+    }
+  }
+  const pause = policy.audioPause;
+  if (pause && pause.defaultS > pause.maxS) {
+    problems.push({ path: 'alarms.audioPause.defaultS', message: `must be <= maxS (${pause.maxS})` });
+  }
+  return problems;
+}

@@ -1,0 +1,52 @@
+// Short display labels and the order of parameters on a bed tile. Unknown codes are still shown, by their code.
+import { MDC } from '../model/mdc.js';
+import type { MdcCode, RawCode } from '../model/reading.js';
+
+const LABELS: [MdcCode, string][] = [
+  [MDC.ECG_HEART_RATE, 'HR'],
+  [MDC.PULS_OXIM_SAT_O2, 'SpO2'],
+  [MDC.PULS_OXIM_PULS_RATE, 'PR'],
+  [MDC.PULS_RATE, 'PR'],
+  [MDC.RESP_RATE, 'RR'],
+  [MDC.TTHOR_RESP_RATE, 'RR imp'],
+  [MDC.PRESS_BLD_NONINV_SYS, 'NIBP sys'],
+  [MDC.PRESS_BLD_NONINV_DIA, 'NIBP dia'],
+  [MDC.PRESS_BLD_NONINV_MEAN, 'NIBP mean'],
+  [MDC.PRESS_BLD_ART_ABP_SYS, 'ABP sys'],
+  [MDC.PRESS_BLD_ART_ABP_DIA, 'ABP dia'],
+  [MDC.PRESS_BLD_ART_ABP_MEAN, 'ABP mean'],
+  [MDC.TEMP_BODY, 'Temp'],
+  [MDC.CONC_AWAY_CO2_ET, 'etCO2'],
+  [MDC.ECG_ELEC_POTL_I, 'ECG I'],
+  [MDC.ECG_ELEC_POTL_II, 'ECG II'],
+  [MDC.ECG_ELEC_POTL_III, 'ECG III'],
+  [MDC.PULS_OXIM_PLETH, 'Pleth'],
+];
+const byCode = new Map(LABELS.map(([m, l], i) => [m.code, { label: l, order: i }]));
+
+/** Intermittent measurements: a value minutes old is still the latest determination, not a stale feed. */
+const INTERMITTENT = new Set([MDC.PRESS_BLD_NONINV_SYS.code, MDC.PRESS_BLD_NONINV_DIA.code, MDC.PRESS_BLD_NONINV_MEAN.code]);
+
+export function metricKey(mdc: MdcCode | null, raw: RawCode | undefined): string {
+  if (mdc) return mdc.refid;
+  return raw ? `${raw.system}:${raw.code}` : 'unknown';
+}
+
+export function metricLabel(mdc: MdcCode | null, raw: RawCode | undefined): string {
+  if (mdc) return byCode.get(mdc.code)?.label ?? mdc.refid.replace(/^MDC_/, '');
+  return raw?.text ?? raw?.code ?? 'unknown';
+}
+
+/** Sort position on a tile: known parameters in clinical order, then the rest. */
+export function metricOrder(mdc: MdcCode | null): number {
+  return (mdc && byCode.get(mdc.code)?.order) ?? 1000;
+}
+
+export function isIntermittent(mdc: MdcCode | null): boolean {
+  return mdc !== null && INTERMITTENT.has(mdc.code);
+}
+
+/** Display text for a UCUM unit. */
+export function unitText(ucum: string): string {
+  return ({ 'mm[Hg]': 'mmHg', Cel: '°C', '/min': '/min', '1': '', 'cm[H2O]': 'cmH2O' } as Record<string, string>)[ucum] ?? ucum;
+}

@@ -1,0 +1,113 @@
+// What the display's API returns: bed tiles (vitals, NEWS2, alarms by priority) and alarm views.
+// Patient identifiers and the addresses of people who acted are left out: the ward screen does not need them.
+import type { AlarmEngine } from '../alarms/engine.js';
+import type { News2Score } from '../alarms/news2.js';
+import { GATEWAY_BED, IEC_PRESENTATION, type Alarm, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
+import type { VitalView, WardState } from './ward.js';
+
+export interface AlarmView {
+  id: string;
+  bed: string;
+  deviceId: string;
+  source: Alarm['source'];
+  category: Alarm['category'];
+  priority: ManagedPriority;
+  state: Alarm['state'];
+  text: string;
+  conditionPresent: boolean;
+  latching: boolean;
+  escalated: boolean;
+  raisedAt: number;
+  updatedAt: number;
+  acknowledgedAt: number | null;
+  audioPausedUntil: number | null;
+}
+
+export interface News2View {
+  total: number;
+  risk: News2Score['risk'];
+  partial: boolean;
+  scale: 1 | 2;
+  missing: string[];
+  stale: string[];
+  assumed: string[];
+}
+
+export interface BedTile {
+  bed: string;
+  vitals: VitalView[];
+  news2: News2View | null;
+  alarms: AlarmView[];
+  devices: { deviceId: string; state: string; detail: string; at: number }[];
+  lastDataAt: number | null;
+}
+
+export interface ChangeView {
+  seq: number;
+  change: AlarmStateChange['change'];
+  from: AlarmStateChange['from'];
+  to: AlarmStateChange['to'];
+  at: number;
+  by: string;
+  alarm: AlarmView;
+}
+
+export function alarmView(a: Alarm): AlarmView {
+  return {
+    id: a.id,
+    bed: a.bed,
+    deviceId: a.deviceId,
+    source: a.source,
+    category: a.category,
+    priority: a.priority,
+    state: a.state,
+    text: a.condition.text,
+    conditionPresent: a.conditionPresent,
+    latching: a.latching,
+    escalated: a.escalated,
+    raisedAt: a.raisedAt,
+    updatedAt: a.updatedAt,
+    acknowledgedAt: a.acknowledgedAt ?? null,
+    audioPausedUntil: a.audioPausedUntil ?? null,
+  };
+}
+
+export function changeView(c: AlarmStateChange): ChangeView {
+  return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by: c.actor === 'system' ? 'system' : c.actor.user, alarm: alarmView(c.alarm) };
+}
+
+function news2View(s: News2Score | undefined): News2View | null {
+  if (!s) return null;
+  return { total: s.total, risk: s.risk, partial: s.partial, scale: s.scale, missing: s.missing, stale: s.stale, assumed: s.assumed };
+}
+
+/** Beds known from data, alarms or NEWS2 inputs, in natural order (bed-2 before bed-10). */
+export function wardBeds(ward: WardState, engine: AlarmEngine): string[] {
+  const beds = new Set([...ward.bedIds(), ...engine.news2Beds()]);
+  for (const a of engine.list()) if (a.bed !== GATEWAY_BED) beds.add(a.bed);
+  return [...beds].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number): BedTile {
+  return {
+    bed,
+    vitals: ward.vitals(bed, now),
+    news2: news2View(engine.news2(bed, now)),
+    alarms: engine.list({ bed }).map(alarmView),
+    devices: ward.devices(bed),
+    lastDataAt: ward.lastDataAt(bed),
+  };
+}
+
+/** Colours and flash rates for the page, from IEC_PRESENTATION: the middle of each allowed range, 50 % duty. */
+export function presentation(): Record<ManagedPriority, { colour: string; flashHz: number | null; dutyPercent: number; marker: string }> {
+  const css: Record<string, string> = { red: '#e00000', yellow: '#ffd000', cyan: '#00c8e0' };
+  const out = {} as Record<ManagedPriority, { colour: string; flashHz: number | null; dutyPercent: number; marker: string }>;
+  for (const p of ['high', 'medium', 'low'] as const) {
+    const iec = IEC_PRESENTATION[p];
+    const hz = iec.flashHz ? Math.round(((iec.flashHz.min + iec.flashHz.max) / 2) * 100) / 100 : null;
+    const duty = iec.flashHz ? Math.min(Math.max(50, iec.dutyCyclePercent.min), iec.dutyCyclePercent.max) : 100;
+    out[p] = { colour: css[iec.colours[0] ?? 'yellow'] ?? '#ffd000', flashHz: hz, dutyPercent: duty, marker: iec.marker };
+  }
+  return out;
+}

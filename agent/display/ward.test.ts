@@ -1,0 +1,68 @@
+// The display's ward state: latest values with quality and freshness, bounded trends and waveforms, bounded beds.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import { numeric, s, wave } from '../alarms/fixtures.js';
+import { Ring } from './ring.js';
+import { WardState } from './ward.js';
+
+const opts = { staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 2 };
+
+describe('Ring', () => {
+  it('keeps the newest `capacity` items in order, whatever is pushed', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.integer(), { maxLength: 100 }), (cap, items) => {
+        const r = new Ring<number>(cap);
+        for (const i of items) r.push(i);
+        expect(r.toArray()).toEqual(items.slice(-cap));
+        expect(r.size).toBe(Math.min(cap, items.length));
+        expect(r.tail(3)).toEqual(items.slice(-cap).slice(-3));
+      }),
+    );
+  });
+});
+
+describe('WardState', () => {
+  it('shows the latest value with its age; stale after staleAfterS; invalid values are never numbers', () => {
+    const w = new WardState(opts);
+    w.handle([
+      numeric(MDC.ECG_HEART_RATE, 80, 0),
+      numeric(MDC.ECG_HEART_RATE, 82, 1),
+      numeric(MDC.PULS_OXIM_SAT_O2, 40, 1, { quality: { state: 'invalid', reasons: ['sensor-off'] } }),
+      numeric(MDC.RESP_RATE, 18, 1, { quality: { state: 'questionable', reasons: ['artifact'] } }),
+    ]);
+    const v = Object.fromEntries(w.vitals('bed-1', s(5)).map((x) => [x.label, x]));
+    expect(v.HR).toMatchObject({ value: 82, ageS: 4, stale: false });
+    expect(v.SpO2).toMatchObject({ value: null, quality: 'invalid', reasons: ['sensor-off'] });
+    expect(v.RR).toMatchObject({ value: 18, quality: 'questionable' });
+    expect(w.vitals('bed-1', s(12)).find((x) => x.label === 'HR')).toMatchObject({ stale: true, ageS: 11 });
+    // An older reading arriving late does not replace a newer one.
+    w.handle([numeric(MDC.ECG_HEART_RATE, 60, 0.5)]);
+    expect(w.vitals('bed-1', s(2)).find((x) => x.label === 'HR')!.value).toBe(82);
+  });
+
+  it('keeps one trend point per interval (the newest), at most `points`, with gaps for invalid values', () => {
+    const w = new WardState(opts);
+    for (let t = 0; t < 40; t++) w.handle([numeric(MDC.ECG_HEART_RATE, 60 + t, t)]);
+    w.handle([numeric(MDC.ECG_HEART_RATE, null, 41, { quality: { state: 'unavailable' } })]);
+    const trend = w.trends('bed-1')[0]!;
+    expect(trend.points).toHaveLength(4);
+    expect(trend.points.map((p) => p[1])).toEqual([89, 94, 99, null]);
+  });
+
+  it('keeps the last seconds of a waveform and tells wave listeners', () => {
+    const w = new WardState(opts);
+    const chunks: number[] = [];
+    w.onWave((c) => chunks.push(c.samples.length));
+    for (let i = 0; i < 10; i++) w.handle([{ ...wave(MDC.ECG_ELEC_POTL_II, i, { state: 'valid' }), samples: new Array(250).fill(0.1) }]);
+    expect(w.waves('bed-1')[0]!.samples).toHaveLength(500);
+    expect(chunks).toEqual(new Array(10).fill(250));
+  });
+
+  it('tracks at most maxBeds beds and counts what it could not show', () => {
+    const w = new WardState(opts);
+    w.handle(['a', 'b', 'c', 'd'].map((bed) => numeric(MDC.ECG_HEART_RATE, 70, 0, { bed })));
+    expect(w.bedIds()).toEqual(['a', 'b']);
+    expect(w.droppedBeds).toBe(2);
+  });
+});

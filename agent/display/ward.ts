@@ -1,0 +1,260 @@
+// The display's in-memory picture of the ward, fed with committed events: the latest value of each parameter per bed
+// (with its quality and time, so staleness can be shown), short trends and the last seconds of each waveform.
+// Everything is bounded: beds, parameters per bed, trend points, waveform samples.
+import type { DriverEvent, MdcCode, NumericReading, QualityState, WaveformSegment } from '../model/reading.js';
+import { UNASSIGNED_BED } from '../alarms/types.js';
+import { isIntermittent, metricKey, metricLabel, metricOrder, unitText } from './labels.js';
+import { Ring } from './ring.js';
+
+export interface WardOptions {
+  staleAfterS: number;
+  intermittentStaleAfterS: number;
+  trend: { intervalS: number; points: number };
+  waveformSeconds: number;
+  maxBeds: number;
+}
+
+/** Bounds per bed that need no configuration. */
+const MAX_METRICS_PER_BED = 64;
+const MAX_WAVES_PER_BED = 8;
+const MAX_DEVICES_PER_BED = 16;
+const MAX_WAVE_RATE_HZ = 2000;
+
+interface Latest {
+  key: string;
+  label: string;
+  mdc: MdcCode | null;
+  value: number | string | null;
+  unit: string;
+  quality: QualityState;
+  reasons: string[];
+  at: number;
+  deviceId: string;
+}
+
+interface Trend {
+  label: string;
+  unit: string;
+  points: Ring<[number, number | null]>;
+}
+
+interface Wave {
+  key: string;
+  label: string;
+  unit: string;
+  rateHz: number;
+  samples: Ring<number>;
+  quality: QualityState;
+  reasons: string[];
+  at: number;
+}
+
+interface Bed {
+  latest: Map<string, Latest>;
+  trends: Map<string, Trend>;
+  waves: Map<string, Wave>;
+  devices: Map<string, { state: string; detail: string; at: number }>;
+  lastDataAt: number;
+}
+
+/** One parameter as the display shows it. `value` is null unless the quality allows showing it as a number. */
+export interface VitalView {
+  key: string;
+  label: string;
+  value: number | string | null;
+  unit: string;
+  quality: QualityState;
+  reasons: string[];
+  at: number;
+  ageS: number;
+  stale: boolean;
+  staleAfterS: number;
+  deviceId: string;
+}
+
+export interface TrendView {
+  key: string;
+  label: string;
+  unit: string;
+  intervalS: number;
+  points: [number, number | null][];
+}
+
+export interface WaveChunk {
+  bed: string;
+  key: string;
+  label: string;
+  unit: string;
+  rateHz: number;
+  quality: QualityState;
+  reasons: string[];
+  at: number;
+  samples: number[];
+}
+
+export type WaveListener = (chunk: WaveChunk) => void;
+
+/** Values of these qualities are shown as numbers; invalid and unavailable ones never are. */
+export function showable(q: QualityState): boolean {
+  return q === 'valid' || q === 'questionable';
+}
+
+const round = (v: number): number => Math.round(v * 1000) / 1000;
+
+export class WardState {
+  private readonly beds = new Map<string, Bed>();
+  private readonly waveListeners = new Set<WaveListener>();
+  /** Events for beds beyond maxBeds, counted so that the loss is visible. */
+  droppedBeds = 0;
+
+  constructor(private readonly opts: WardOptions) {}
+
+  onWave(listener: WaveListener): () => void {
+    this.waveListeners.add(listener);
+    return () => this.waveListeners.delete(listener);
+  }
+
+  /** Feed committed events; returns the beds whose tiles changed. */
+  handle(events: readonly DriverEvent[]): Set<string> {
+    const changed = new Set<string>();
+    for (const e of events) {
+      const bedId = e.bed ?? UNASSIGNED_BED;
+      const bed = this.bed(bedId);
+      if (!bed) continue;
+      if (e.kind === 'numeric') {
+        this.numeric(bed, e);
+        changed.add(bedId);
+      } else if (e.kind === 'waveform') {
+        this.waveform(bedId, bed, e);
+      } else if (e.kind === 'device-status') {
+        if (bed.devices.has(e.deviceId) || bed.devices.size < MAX_DEVICES_PER_BED) {
+          bed.devices.set(e.deviceId, { state: e.state, detail: e.detail, at: e.at });
+          changed.add(bedId);
+        }
+      }
+    }
+    return changed;
+  }
+
+  bedIds(): string[] {
+    return [...this.beds.keys()];
+  }
+
+  has(bed: string): boolean {
+    return this.beds.has(bed);
+  }
+
+  lastDataAt(bed: string): number | null {
+    return this.beds.get(bed)?.lastDataAt ?? null;
+  }
+
+  vitals(bedId: string, now: number): VitalView[] {
+    const bed = this.beds.get(bedId);
+    if (!bed) return [];
+    return [...bed.latest.values()]
+      .sort((a, b) => metricOrder(a.mdc) - metricOrder(b.mdc) || a.key.localeCompare(b.key))
+      .map((l) => {
+        const staleAfterS = isIntermittent(l.mdc) ? this.opts.intermittentStaleAfterS : this.opts.staleAfterS;
+        const ageS = Math.max(0, Math.round((now - l.at) / 100) / 10);
+        return {
+          key: l.key,
+          label: l.label,
+          value: showable(l.quality) ? l.value : null,
+          unit: l.unit,
+          quality: l.quality,
+          reasons: l.reasons,
+          at: l.at,
+          ageS,
+          stale: ageS > staleAfterS,
+          staleAfterS,
+          deviceId: l.deviceId,
+        };
+      });
+  }
+
+  devices(bedId: string): { deviceId: string; state: string; detail: string; at: number }[] {
+    const bed = this.beds.get(bedId);
+    return bed ? [...bed.devices].map(([deviceId, d]) => ({ deviceId, ...d })) : [];
+  }
+
+  trends(bedId: string): TrendView[] {
+    const bed = this.beds.get(bedId);
+    if (!bed) return [];
+    return [...bed.trends].map(([key, t]) => ({ key, label: t.label, unit: t.unit, intervalS: this.opts.trend.intervalS, points: t.points.toArray() }));
+  }
+
+  /** The last seconds of each waveform of a bed, as one chunk each. */
+  waves(bedId: string): WaveChunk[] {
+    const bed = this.beds.get(bedId);
+    if (!bed) return [];
+    return [...bed.waves.values()].map((w) => ({
+      bed: bedId, key: w.key, label: w.label, unit: w.unit, rateHz: w.rateHz, quality: w.quality, reasons: w.reasons, at: w.at,
+      samples: w.samples.toArray(),
+    }));
+  }
+
+  private bed(id: string): Bed | null {
+    let bed = this.beds.get(id);
+    if (!bed) {
+      if (this.beds.size >= this.opts.maxBeds) {
+        this.droppedBeds++;
+        return null;
+      }
+      bed = { latest: new Map(), trends: new Map(), waves: new Map(), devices: new Map(), lastDataAt: 0 };
+      this.beds.set(id, bed);
+    }
+    return bed;
+  }
+
+  private numeric(bed: Bed, r: NumericReading): void {
+    const key = metricKey(r.mdc, r.raw);
+    if (!bed.latest.has(key) && bed.latest.size >= MAX_METRICS_PER_BED) return;
+    const prev = bed.latest.get(key);
+    // Readings can arrive out of order across devices; the display keeps the newest.
+    if (prev && prev.at > r.receivedAt) return;
+    const label = metricLabel(r.mdc, r.raw);
+    const unit = unitText(r.unit.ucum);
+    bed.latest.set(key, {
+      key, label, mdc: r.mdc, value: r.value, unit, quality: r.quality.state, reasons: r.quality.reasons ?? [], at: r.receivedAt, deviceId: r.deviceId,
+    });
+    bed.lastDataAt = Math.max(bed.lastDataAt, r.receivedAt);
+    if (typeof r.value === 'number' || r.value === null) {
+      let t = bed.trends.get(key);
+      if (!t) {
+        t = { label, unit, points: new Ring(this.opts.trend.points) };
+        bed.trends.set(key, t);
+      }
+      // One point per interval: the newest value of each interval, so the trend ends at the latest value.
+      const point: [number, number | null] = [r.receivedAt, typeof r.value === 'number' && showable(r.quality.state) ? round(r.value) : null];
+      const last = t.points.last();
+      const interval = this.opts.trend.intervalS * 1000;
+      if (!last || Math.floor(r.receivedAt / interval) > Math.floor(last[0] / interval)) t.points.push(point);
+      else if (r.receivedAt >= last[0]) t.points.replaceLast(point);
+    }
+  }
+
+  private waveform(bedId: string, bed: Bed, w: WaveformSegment): void {
+    const key = metricKey(w.mdc, w.raw);
+    if (!(w.sampleRateHz > 0) || w.sampleRateHz > MAX_WAVE_RATE_HZ) return;
+    let wave = bed.waves.get(key);
+    if (!wave || wave.rateHz !== w.sampleRateHz) {
+      if (!wave && bed.waves.size >= MAX_WAVES_PER_BED) return;
+      wave = {
+        key, label: metricLabel(w.mdc, w.raw), unit: unitText(w.unit.ucum), rateHz: w.sampleRateHz,
+        samples: new Ring(Math.ceil(w.sampleRateHz * this.opts.waveformSeconds)), quality: w.quality.state, reasons: [], at: w.receivedAt,
+      };
+      bed.waves.set(key, wave);
+    }
+    const samples = w.samples.map(round);
+    for (const s of samples) wave.samples.push(s);
+    wave.quality = w.quality.state;
+    wave.reasons = w.quality.reasons ?? [];
+    wave.at = w.receivedAt;
+    bed.lastDataAt = Math.max(bed.lastDataAt, w.receivedAt);
+    const chunk: WaveChunk = {
+      bed: bedId, key, label: wave.label, unit: wave.unit, rateHz: wave.rateHz, quality: wave.quality, reasons: wave.reasons, at: wave.at,
+      samples: samples.slice(-wave.samples.capacity),
+    };
+    for (const l of this.waveListeners) l(chunk);
+  }
+}

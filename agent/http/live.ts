@@ -1,0 +1,74 @@
+// Live updates for display clients: alarm changes go out at once (latency matters at the bedside); tiles of beds with
+// new vitals are coalesced and sent every flushMs; waveform chunks go only to clients watching that bed.
+import type { AlarmEngine } from '../alarms/engine.js';
+import { GATEWAY_BED, type AlarmStateChange } from '../alarms/types.js';
+import type { DriverEvent } from '../model/reading.js';
+import { alarmView, bedTile, changeView, presentation, wardBeds } from '../display/view.js';
+import type { WardState, WaveChunk } from '../display/ward.js';
+import type { SseHub } from './sse.js';
+
+export interface WardInfo {
+  gatewayId: string;
+  site?: string;
+  viewing: 'open' | 'authenticated';
+  staleAfterS: number;
+}
+
+export class LiveFeed {
+  private readonly dirty = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly ward: WardState,
+    private readonly engine: AlarmEngine,
+    private readonly hub: SseHub,
+    private readonly info: WardInfo,
+    private readonly flushMs = 250,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  committed(events: readonly DriverEvent[]): void {
+    for (const bed of this.ward.handle(events)) this.dirty.add(bed);
+    if (this.dirty.size && !this.timer && !this.stopped) this.timer = setTimeout(() => this.flush(), this.flushMs);
+  }
+
+  alarmChanges(changes: readonly AlarmStateChange[]): void {
+    this.hub.broadcast('alarm', { serverTime: this.now(), changes: changes.map(changeView) });
+  }
+
+  wave(chunk: WaveChunk): void {
+    this.hub.broadcast('wave', chunk, (c) => c.bed === chunk.bed);
+  }
+
+  flush(): void {
+    this.timer = null;
+    if (this.dirty.size === 0) return;
+    const now = this.now();
+    const beds = [...this.dirty].map((b) => bedTile(this.ward, this.engine, b, now));
+    this.dirty.clear();
+    this.hub.broadcast('vitals', { serverTime: now, beds });
+  }
+
+  /** The whole ward, for GET /api/ward and as the first event of every stream. */
+  snapshot(): Record<string, unknown> {
+    const now = this.now();
+    return {
+      gatewayId: this.info.gatewayId,
+      site: this.info.site ?? null,
+      viewing: this.info.viewing,
+      serverTime: now,
+      staleAfterS: this.info.staleAfterS,
+      presentation: presentation(),
+      beds: wardBeds(this.ward, this.engine).map((b) => bedTile(this.ward, this.engine, b, now)),
+      gatewayAlarms: this.engine.list({ bed: GATEWAY_BED }).map(alarmView),
+      droppedBedEvents: this.ward.droppedBeds,
+    };
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

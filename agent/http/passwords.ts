@@ -1,0 +1,60 @@
+// Password and token hashing. Passwords: scrypt (node:crypto, memory-hard) with a random salt, parameters kept in the
+// hash so they can be raised later. API tokens are long random strings, so one SHA-256 is enough (as for GitHub tokens);
+// a slow hash would only make every API request slow.
+import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+export const SCRYPT_DEFAULTS = { N: 16384, r: 8, p: 1 } as const;
+
+function scryptAsync(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** `scrypt$N$r$p$salt$hash` (salt and hash in base64). */
+export async function hashPassword(password: string, params: { N: number; r: number; p: number } = SCRYPT_DEFAULTS): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(password, salt, 32, { ...params, maxmem: 256 * params.N * params.r });
+  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+export interface ParsedHash {
+  N: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  key: Buffer;
+}
+
+export function parsePasswordHash(stored: string): ParsedHash | null {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return null;
+  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  const salt = Buffer.from(parts[4] ?? '', 'base64');
+  const key = Buffer.from(parts[5] ?? '', 'base64');
+  // Bounds keep a hostile or mistyped config from making each login take minutes or gigabytes.
+  const ok = Number.isInteger(N) && N >= 1024 && N <= 1048576 && (N & (N - 1)) === 0 && Number.isInteger(r) && r >= 1 && r <= 32 &&
+    Number.isInteger(p) && p >= 1 && p <= 16 && salt.length >= 8 && key.length >= 16;
+  return ok ? { N, r, p, salt, key } : null;
+}
+
+export async function verifyPassword(password: string, stored: ParsedHash): Promise<boolean> {
+  const key = await scryptAsync(password, stored.salt, stored.key.length, {
+    N: stored.N, r: stored.r, p: stored.p, maxmem: 256 * stored.N * stored.r,
+  });
+  return timingSafeEqual(key, stored.key);
+}
+
+export function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** `sha256$hex` of a token. */
+export function hashToken(token: string): string {
+  return `sha256$${createHash('sha256').update(token, 'utf8').digest('hex')}`;
+}
+
+/** Constant-time comparison of two token hashes of the same format. */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}

@@ -1,0 +1,634 @@
+// Ward alarm display: plain JavaScript, no build step. Data comes from the agent's API; live updates from
+// /api/stream (server-sent events, read with fetch so that the bearer token can be sent as a header; no cookies).
+// Everything the server sends is put on the page with textContent, never as HTML.
+'use strict';
+
+const RANK = { high: 3, medium: 2, low: 1 };
+const STATE_TEXT = { active: 'ACTIVE', latched: 'LATCHED', acknowledged: 'ACK', 'audio-paused': 'AUDIO PAUSED' };
+const WAVE_SECONDS = 8;
+/** No byte from the server for this long (heartbeats come every 15 s by default) means the link is dead. */
+const WATCHDOG_MS = 35000;
+
+const state = {
+  ward: null,
+  beds: new Map(),
+  gatewayAlarms: new Map(),
+  offset: 0,
+  auth: loadAuth(),
+  selected: null,
+  waves: new Map(),
+  trends: [],
+  live: false,
+  lastByteAt: 0,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  return e;
+}
+
+function serverNow() {
+  return Date.now() + state.offset;
+}
+
+function fmtAge(s) {
+  if (s < 60) return `${Math.floor(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  return `${Math.floor(s / 3600)} h`;
+}
+
+function fmtValue(v) {
+  if (typeof v !== 'number') return String(v);
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
+
+// ---- Authentication (session token in sessionStorage: gone when the tab closes)
+
+function loadAuth() {
+  try {
+    const a = JSON.parse(sessionStorage.getItem('auth') || 'null');
+    return a && a.expiresAt > Date.now() ? a : null;
+  } catch {
+    return null;
+  }
+}
+
+function setAuth(a) {
+  state.auth = a;
+  if (a) sessionStorage.setItem('auth', JSON.stringify(a));
+  else sessionStorage.removeItem('auth');
+  renderAccount();
+  renderAll();
+}
+
+function canAct() {
+  return !!state.auth && (state.auth.role === 'clinician' || state.auth.role === 'admin');
+}
+
+function headers(json) {
+  const h = {};
+  if (state.auth) h.Authorization = `Bearer ${state.auth.token}`;
+  if (json) h['Content-Type'] = 'application/json';
+  return h;
+}
+
+async function api(method, path, body) {
+  const res = await fetch(path, { method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body) });
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (res.status === 401 && state.auth && path !== '/api/login') {
+    setAuth(null);
+    showMessage('Your session has ended; log in again.', true);
+  }
+  return { status: res.status, data };
+}
+
+function renderAccount() {
+  const a = state.auth;
+  $('who').textContent = a ? `${a.user} (${a.role})` : '';
+  $('logout').hidden = !a;
+  $('login-form').hidden = !!a;
+}
+
+let messageTimer = null;
+function showMessage(text, error) {
+  const m = $('message');
+  m.textContent = text;
+  m.className = error ? 'error' : '';
+  m.hidden = false;
+  clearTimeout(messageTimer);
+  messageTimer = setTimeout(() => (m.hidden = true), 6000);
+}
+
+$('login-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const user = $('login-user').value;
+  const password = $('login-password').value;
+  const r = await api('POST', '/api/login', { user, password });
+  $('login-password').value = '';
+  if (r.status === 200) {
+    setAuth({ token: r.data.token, user: r.data.user, role: r.data.role, expiresAt: r.data.expiresAt - state.offset });
+    showMessage(`Logged in as ${r.data.user} (${r.data.role}).`);
+    reconnect();
+  } else {
+    showMessage(r.status === 429 ? 'Too many failed logins from this screen; wait and try again.' : `Login failed: ${r.data?.error ?? r.status}`, true);
+  }
+});
+
+$('logout').addEventListener('click', async () => {
+  await api('POST', '/api/logout', {});
+  setAuth(null);
+  reconnect();
+});
+
+// ---- Actions
+
+async function act(path, what) {
+  if (!canAct()) {
+    showMessage('Log in as a clinician to do this.', true);
+    return;
+  }
+  const r = await api('POST', path, {});
+  if (r.status === 200) {
+    for (const a of r.data.alarms ?? []) upsertAlarm(a);
+    renderAll();
+    showMessage(what);
+  } else if (r.status === 403) showMessage('Your role may not do this (clinician needed).', true);
+  else if (r.status !== 401) showMessage(`Refused: ${r.data?.error ?? r.status}`, true);
+}
+
+function ackButton(alarm) {
+  const b = el('button', 'ack', 'Ack');
+  b.type = 'button';
+  b.disabled = !canAct() || alarm.state === 'acknowledged';
+  b.title = canAct() ? 'Acknowledge this alarm' : 'Log in as a clinician to acknowledge';
+  b.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/ack`, `Acknowledged: ${alarm.text}`);
+  });
+  return b;
+}
+
+function pauseButton(alarm) {
+  const b = el('button', 'pause', 'Pause');
+  b.type = 'button';
+  b.disabled = !canAct() || alarm.state === 'acknowledged' || alarm.state === 'audio-paused';
+  b.title = canAct() ? 'Pause the audio of this alarm' : 'Log in as a clinician to pause audio';
+  b.addEventListener('click', (ev) => {
+    ev.stopPropagation();
+    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/audio-pause`, `Audio paused: ${alarm.text}`);
+  });
+  return b;
+}
+
+$('bed-pause').addEventListener('click', () => {
+  if (state.selected) void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`);
+});
+
+// ---- Model updates
+
+function sortAlarms(list) {
+  return list.sort((a, b) => RANK[b.priority] - RANK[a.priority] || b.raisedAt - a.raisedAt || (a.id < b.id ? -1 : 1));
+}
+
+function tileFor(bed) {
+  let t = state.beds.get(bed);
+  if (!t) {
+    t = { bed, vitals: [], news2: null, alarms: [], devices: [], lastDataAt: null };
+    state.beds.set(bed, t);
+  }
+  return t;
+}
+
+function upsertAlarm(a) {
+  if (a.bed === '*') {
+    if (a.state === 'resolved') state.gatewayAlarms.delete(a.id);
+    else state.gatewayAlarms.set(a.id, a);
+    return;
+  }
+  const t = tileFor(a.bed);
+  t.alarms = t.alarms.filter((x) => x.id !== a.id);
+  if (a.state !== 'resolved') t.alarms.push(a);
+  sortAlarms(t.alarms);
+}
+
+function applyWard(w) {
+  state.ward = w;
+  state.offset = w.serverTime - Date.now();
+  state.beds = new Map(w.beds.map((t) => [t.bed, t]));
+  state.gatewayAlarms = new Map(w.gatewayAlarms.map((a) => [a.id, a]));
+  $('title').textContent = `Ward ${w.gatewayId}`;
+  $('site').textContent = w.site ?? '';
+  const root = document.documentElement.style;
+  for (const [p, v] of Object.entries(w.presentation)) {
+    root.setProperty(`--${p}-colour`, v.colour);
+    if (v.flashHz) root.setProperty(`--${p}-period`, `${Math.round(1000 / v.flashHz)}ms`);
+  }
+  renderAll();
+}
+
+// ---- Rendering
+
+function alarmRow(a, withButtons) {
+  const li = el('li', `alarm ${a.priority} state-${a.state} ${a.category}`);
+  li.dataset.alarmId = a.id;
+  li.dataset.state = a.state;
+  // Visual signal continues until acknowledged (IEC 60601-1-8: audio pause does not stop the visual signal).
+  if (a.state !== 'acknowledged' && (a.priority === 'high' || a.priority === 'medium')) {
+    li.classList.add('flash');
+    // Keep every flashing row of a priority in phase, even rows drawn later.
+    const period = a.priority === 'high' ? 476 : 1667;
+    li.style.animationDelay = `-${Date.now() % period}ms`;
+  }
+  const marker = state.ward?.presentation?.[a.priority]?.marker ?? '';
+  li.append(el('span', 'text', `${marker} ${a.text}`));
+  if (a.escalated) li.append(el('span', 'badge', 'ESCALATED'));
+  const st = el('span', 'state', STATE_TEXT[a.state] ?? a.state);
+  if (a.state === 'audio-paused' && a.audioPausedUntil) st.dataset.until = String(a.audioPausedUntil);
+  if (a.state === 'latched') st.title = 'Condition ended; waits for acknowledgement';
+  li.append(st);
+  li.title = `${a.source} alarm on ${a.deviceId}, raised ${new Date(a.raisedAt).toLocaleTimeString()}`;
+  if (withButtons) {
+    if (a.state !== 'acknowledged') li.append(ackButton(a), pauseButton(a));
+  }
+  return li;
+}
+
+function vitalCell(v) {
+  const d = el('div', `vital q-${v.quality}`);
+  d.dataset.at = String(v.at);
+  d.dataset.staleAfter = String(v.staleAfterS);
+  d.append(el('span', 'label', v.label));
+  const value = el('span', 'value', v.value === null ? '---' : fmtValue(v.value));
+  if (v.value !== null && v.unit) value.append(el('span', 'unit', v.unit));
+  d.append(value);
+  const age = el('span', 'age');
+  d.append(age);
+  if (v.value === null) d.title = `${v.quality}${v.reasons.length ? `: ${v.reasons.join(', ')}` : ''}`;
+  updateAge(d);
+  return d;
+}
+
+function updateAge(d) {
+  const ageS = Math.max(0, (serverNow() - Number(d.dataset.at)) / 1000);
+  const stale = ageS > Number(d.dataset.staleAfter);
+  d.classList.toggle('stale', stale);
+  const q = [...d.classList].find((c) => c.startsWith('q-'))?.slice(2);
+  const why = q === 'invalid' || q === 'unavailable' ? `${q} · ` : '';
+  d.querySelector('.age').textContent = stale ? `STALE ${fmtAge(ageS)}` : `${why}${fmtAge(ageS)} ago`;
+}
+
+function news2Badge(n, node) {
+  node.className = 'news2';
+  if (!n) {
+    node.textContent = 'NEWS2 —';
+    node.title = 'No NEWS2 for this bed (no inputs, or switched off)';
+    return node;
+  }
+  node.classList.add(`risk-${n.risk}`);
+  if (n.partial) node.classList.add('partial');
+  node.textContent = `NEWS2 ${n.partial ? '≥' : ''}${n.total}${n.scale === 2 ? ' (S2)' : ''}`;
+  const notes = [];
+  if (n.missing.length) notes.push(`missing: ${n.missing.join(', ')}`);
+  if (n.stale.length) notes.push(`stale: ${n.stale.join(', ')}`);
+  if (n.assumed.length) notes.push(`assumed: ${n.assumed.join(', ')}`);
+  node.title = notes.join('; ') || 'all parameters measured';
+  return node;
+}
+
+function topPriority(alarms) {
+  const open = alarms.filter((a) => a.state !== 'acknowledged');
+  return open.length ? open[0].priority : null;
+}
+
+function renderTile(t) {
+  const tile = el('article', 'tile');
+  tile.dataset.bed = t.bed;
+  const top = topPriority(t.alarms);
+  if (top) tile.classList.add(`top-${top}`);
+  const head = el('div', 'tile-head');
+  head.append(el('h2', null, t.bed), news2Badge(t.news2, el('span')));
+  tile.append(head);
+  if (t.lastDataAt !== null && t.lastDataAt !== undefined) {
+    const silentS = (serverNow() - t.lastDataAt) / 1000;
+    if (silentS > (state.ward?.staleAfterS ?? 10)) tile.append(el('div', 'silent-note', `No data for ${fmtAge(silentS)}`));
+  }
+  if (t.alarms.length) {
+    const ul = el('ul', 'alarms');
+    for (const a of t.alarms) ul.append(alarmRow(a, true));
+    tile.append(ul);
+  }
+  const vitals = el('div', 'vitals');
+  for (const v of t.vitals) vitals.append(vitalCell(v));
+  tile.append(vitals);
+  tile.addEventListener('click', () => (location.hash = `#/bed/${encodeURIComponent(t.bed)}`));
+  return tile;
+}
+
+function renderWard() {
+  const main = $('ward');
+  const beds = [...state.beds.values()].sort((a, b) => a.bed.localeCompare(b.bed, 'en', { numeric: true }));
+  main.replaceChildren(...beds.map(renderTile));
+  const ga = $('gateway-alarms');
+  const list = sortAlarms([...state.gatewayAlarms.values()]);
+  if (list.length) {
+    const ul = el('ul', 'alarms');
+    for (const a of list) ul.append(alarmRow(a, true));
+    ga.replaceChildren(el('h2', null, 'Gateway'), ul);
+  } else ga.replaceChildren();
+}
+
+function renderDetail() {
+  const bed = state.selected;
+  if (!bed) return;
+  const t = tileFor(bed);
+  $('detail-bed').textContent = bed;
+  news2Badge(t.news2, $('detail-news2'));
+  $('bed-pause').disabled = !canAct() || !t.alarms.some((a) => a.state !== 'acknowledged');
+  $('detail-alarms').replaceChildren(...t.alarms.map((a) => alarmRow(a, true)));
+  $('detail-vitals').replaceChildren(...t.vitals.map(vitalCell));
+  $('detail-devices').textContent = t.devices.map((d) => `${d.deviceId}: ${d.state}${d.detail ? ` (${d.detail})` : ''}`).join(' · ');
+}
+
+function renderAll() {
+  if (state.selected) renderDetail();
+  else renderWard();
+}
+
+// ---- Waveform strip and trends (canvas)
+
+function waveBuffer(chunk) {
+  let w = state.waves.get(chunk.key);
+  if (!w || w.rateHz !== chunk.rateHz) {
+    w = { key: chunk.key, label: chunk.label, unit: chunk.unit, rateHz: chunk.rateHz, samples: [], quality: 'valid', reasons: [], canvas: null, node: null };
+    state.waves.set(chunk.key, w);
+  }
+  w.samples.push(...chunk.samples);
+  const max = Math.ceil(chunk.rateHz * WAVE_SECONDS);
+  if (w.samples.length > max) w.samples.splice(0, w.samples.length - max);
+  w.quality = chunk.quality;
+  w.reasons = chunk.reasons;
+  return w;
+}
+
+function drawWave(w) {
+  if (!w.node) {
+    w.node = el('div', 'wave');
+    w.labelNode = el('div', 'wave-label');
+    w.canvas = el('canvas');
+    w.canvas.height = 120;
+    w.node.append(w.labelNode, w.canvas);
+    $('waves').append(w.node);
+  }
+  const poor = w.quality !== 'valid';
+  w.node.classList.toggle('poor', poor);
+  w.labelNode.textContent = `${w.label} ${w.unit ? `(${w.unit})` : ''} ${w.rateHz} Hz${poor ? ` — ${w.quality}${w.reasons.length ? `: ${w.reasons.join(', ')}` : ''}` : ''}`;
+  const c = w.canvas;
+  c.width = c.clientWidth || 800;
+  const ctx = c.getContext('2d');
+  ctx.fillStyle = '#000';
+  ctx.fillRect(0, 0, c.width, c.height);
+  const n = Math.ceil(w.rateHz * WAVE_SECONDS);
+  const s = w.samples;
+  if (s.length < 2) return;
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of s) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (hi - lo < 1e-6) {
+    hi += 0.5;
+    lo -= 0.5;
+  }
+  ctx.strokeStyle = poor ? '#8b949e' : '#3fb950';
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  const x0 = c.width * (1 - s.length / n);
+  for (let i = 0; i < s.length; i++) {
+    const x = x0 + (i / n) * c.width;
+    const y = c.height - 8 - ((s[i] - lo) / (hi - lo)) * (c.height - 16);
+    if (i === 0) ctx.moveTo(x, y);
+    else ctx.lineTo(x, y);
+  }
+  ctx.stroke();
+}
+
+let wavePending = false;
+function scheduleWaves() {
+  if (wavePending) return;
+  wavePending = true;
+  requestAnimationFrame(() => {
+    wavePending = false;
+    if (state.selected) for (const w of state.waves.values()) drawWave(w);
+  });
+}
+
+function drawTrends() {
+  const root = $('trends');
+  root.replaceChildren();
+  const now = serverNow();
+  for (const t of state.trends) {
+    const box = el('div', 'trend');
+    const pts = t.points.filter((p) => p[1] !== null);
+    const last = pts.length ? pts[pts.length - 1][1] : null;
+    // From the first point to now, at least a minute.
+    const span = Math.max(60, t.points.length ? (now - t.points[0][0]) / 1000 : 60);
+    box.append(el('div', 'trend-label', `${t.label} ${t.unit} — last ${fmtAge(span)}${last === null ? ' (no valid value)' : ''}`));
+    const c = el('canvas');
+    c.height = 80;
+    box.append(c);
+    root.append(box);
+    c.width = c.clientWidth || 320;
+    const ctx = c.getContext('2d');
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, c.width, c.height);
+    if (!pts.length) continue;
+    let lo = Math.min(...pts.map((p) => p[1]));
+    let hi = Math.max(...pts.map((p) => p[1]));
+    if (hi - lo < 1) {
+      hi += 1;
+      lo -= 1;
+    }
+    const t0 = now - span * 1000;
+    ctx.fillStyle = '#58a6ff';
+    ctx.strokeStyle = '#58a6ff';
+    ctx.beginPath();
+    let pen = false;
+    for (const [at, v] of t.points) {
+      if (v === null) {
+        pen = false; // a gap where the value was not valid
+        continue;
+      }
+      const x = ((at - t0) / (span * 1000)) * c.width;
+      const y = c.height - 6 - ((v - lo) / (hi - lo)) * (c.height - 12);
+      if (pen) ctx.lineTo(x, y);
+      else ctx.moveTo(x, y);
+      pen = true;
+      ctx.fillRect(x - 1, y - 1, 2, 2);
+    }
+    ctx.stroke();
+    ctx.fillStyle = '#8b949e';
+    ctx.fillText(fmtValue(hi), 4, 12);
+    ctx.fillText(fmtValue(lo), 4, c.height - 4);
+  }
+}
+
+async function loadBed(bed) {
+  const r = await api('GET', `/api/beds/${encodeURIComponent(bed)}`);
+  if (r.status !== 200 || state.selected !== bed) return;
+  state.offset = r.data.serverTime - Date.now();
+  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms: r.data.alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt });
+  state.trends = r.data.trends;
+  renderDetail();
+  drawTrends();
+}
+
+// ---- Navigation
+
+function route() {
+  const m = /^#\/bed\/(.+)$/.exec(location.hash);
+  const bed = m ? decodeURIComponent(m[1]) : null;
+  if (bed === state.selected) return;
+  state.selected = bed;
+  state.waves = new Map();
+  state.trends = [];
+  $('waves').replaceChildren();
+  $('trends').replaceChildren();
+  $('ward').hidden = !!bed;
+  $('gateway-alarms').hidden = !!bed;
+  $('detail').hidden = !bed;
+  renderAll();
+  if (bed) void loadBed(bed);
+  reconnect();
+}
+window.addEventListener('hashchange', route);
+setInterval(() => {
+  if (state.selected) void loadBed(state.selected);
+}, 10000);
+
+// ---- Live stream (SSE over fetch, with reconnect)
+
+let controller = null;
+let retryMs = 2000;
+let reconnectTimer = null;
+let failures = 0;
+
+function setLive(live, detail) {
+  state.live = live;
+  document.body.classList.toggle('not-live', !live);
+  $('lost').hidden = live;
+  if (!live && detail) $('lost-detail').textContent = detail;
+  const c = $('conn');
+  c.className = `conn ${live ? 'live' : 'lost'}`;
+  c.textContent = live ? 'Live' : 'Connection lost';
+}
+
+function reconnect() {
+  if (controller) controller.abort();
+  clearTimeout(reconnectTimer);
+  void connect();
+}
+
+function scheduleReconnect(detail) {
+  setLive(false, detail);
+  clearTimeout(reconnectTimer);
+  const delay = Math.min(retryMs * 2 ** Math.min(failures, 3), 15000);
+  failures++;
+  $('lost-detail').textContent = `${detail} Reconnecting in ${Math.round(delay / 1000)} s…`;
+  reconnectTimer = setTimeout(() => void connect(), delay);
+}
+
+function handleEvent(event, data) {
+  if (data.serverTime) state.offset = data.serverTime - Date.now();
+  switch (event) {
+    case 'ward':
+      applyWard(data);
+      break;
+    case 'vitals':
+      for (const t of data.beds) state.beds.set(t.bed, t);
+      renderAll();
+      break;
+    case 'alarm':
+      for (const c of data.changes) upsertAlarm(c.alarm);
+      renderAll();
+      break;
+    case 'wave':
+      if (data.bed === state.selected) {
+        waveBuffer(data);
+        scheduleWaves();
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+async function connect() {
+  const ctl = new AbortController();
+  controller = ctl;
+  const path = state.selected ? `/api/stream?bed=${encodeURIComponent(state.selected)}` : '/api/stream';
+  let res;
+  try {
+    res = await fetch(path, { headers: headers(false), signal: ctl.signal, cache: 'no-store' });
+  } catch {
+    if (!ctl.signal.aborted) scheduleReconnect('The gateway does not answer.');
+    return;
+  }
+  if (res.status === 401) {
+    if (state.auth) setAuth(null);
+    setLive(false, 'Log in to view the ward.');
+    $('conn').textContent = 'Log in to view';
+    return;
+  }
+  if (res.status !== 200 || !res.body) {
+    scheduleReconnect(`The gateway refused the live feed (${res.status}).`);
+    return;
+  }
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  let first = true;
+  state.lastByteAt = Date.now();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      state.lastByteAt = Date.now();
+      buf += value;
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const frame = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        let event = 'message';
+        let data = '';
+        for (const line of frame.split('\n')) {
+          if (line.startsWith('retry: ')) retryMs = Number(line.slice(7)) || retryMs;
+          else if (line.startsWith('event: ')) event = line.slice(7);
+          else if (line.startsWith('data: ')) data += line.slice(6);
+        }
+        if (!data) continue;
+        if (first) {
+          first = false;
+          failures = 0;
+          setLive(true);
+        }
+        handleEvent(event, JSON.parse(data));
+      }
+    }
+  } catch {
+    // aborted or the connection broke
+  }
+  if (!ctl.signal.aborted) scheduleReconnect('The live feed ended.');
+}
+
+// Watchdog: a link that died without closing (cable pulled) shows as lost too.
+setInterval(() => {
+  if (state.live && Date.now() - state.lastByteAt > WATCHDOG_MS) {
+    controller?.abort();
+    scheduleReconnect('No data from the gateway.');
+  }
+}, 1000);
+
+// Ages, staleness and audio-pause countdowns move with time, not only with data.
+function tickClock() {
+  $('clock').textContent = new Date(serverNow()).toLocaleTimeString();
+  for (const d of document.querySelectorAll('.vital[data-at]')) updateAge(d);
+  for (const s of document.querySelectorAll('.state[data-until]')) {
+    const left = Math.max(0, Math.round((Number(s.dataset.until) - serverNow()) / 1000));
+    s.textContent = `AUDIO PAUSED ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+  }
+}
+setInterval(tickClock, 1000);
+
+renderAccount();
+tickClock();
+route();
+if (!controller) void connect();

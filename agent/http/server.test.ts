@@ -1,0 +1,261 @@
+// The display's HTTP surface over real sockets on port 0: auth matrix, live alarm delivery, staleness, bounds, metrics.
+import { connect } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import type { AlarmStateChange } from '../alarms/types.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import {
+  PASSWORDS, TOKENS, call, ecg, login, openStream, reading, startDisplayAgent, tachycardia, type DisplayAgent,
+} from '../../test/browser/display-fixtures.js';
+
+/** Raises an HR alarm on a bed and returns its id. */
+async function raiseHrAlarm(d: DisplayAgent, bed: string): Promise<string> {
+  await d.agent.ingest.accept('test-source', tachycardia(bed));
+  const alarm = d.agent.alarms.engine.list({ bed }).find((a) => a.source === 'limit');
+  if (!alarm) throw new Error('no limit alarm raised');
+  return alarm.id;
+}
+
+describe('display HTTP API, viewing open (the default)', () => {
+  let d: DisplayAgent;
+  const audited: AlarmStateChange[] = [];
+  beforeAll(async () => {
+    d = await startDisplayAgent();
+    d.agent.alarms.subscribe((c) => audited.push(...c));
+  });
+  afterAll(() => d.close());
+
+  it('lets anyone view, but refuses actions without a token (401), with a viewer (403), with a bad token (401)', async () => {
+    const id = await raiseHrAlarm(d, 'bed-m1');
+    expect((await call(d.url, 'GET', '/api/ward')).status).toBe(200);
+    const anon = await call(d.url, 'POST', `/api/alarms/${id}/ack`);
+    expect(anon.status).toBe(401);
+    expect(anon.headers['www-authenticate']).toMatch(/^Bearer/);
+    const viewer = await login(d.url, 'vera', PASSWORDS.viewer);
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token: viewer })).status).toBe(403);
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/audio-pause`, { token: viewer })).status).toBe(403);
+    expect((await call(d.url, 'POST', `/api/beds/bed-m1/audio-pause`, { token: viewer })).status).toBe(403);
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token: TOKENS.viewer })).status).toBe(403);
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token: 'not-a-real-token-at-all-xxxxxxxx' })).status).toBe(401);
+    expect(d.agent.alarms.engine.get(id)!.state).toBe('active');
+  });
+
+  it('lets a clinician acknowledge and audits who, with which role, from where', async () => {
+    const id = await raiseHrAlarm(d, 'bed-m2');
+    const token = await login(d.url, 'nurse.jones', PASSWORDS.clinician);
+    const me = await call(d.url, 'GET', '/api/me', { token });
+    expect(me.json()).toEqual({ user: 'nurse.jones', role: 'clinician' });
+    const r = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token });
+    expect(r.status).toBe(200);
+    expect(d.agent.alarms.engine.get(id)!.state).toBe('acknowledged');
+    const ack = audited.find((c) => c.alarmId === id && c.change === 'acknowledged')!;
+    expect(ack.actor).toEqual({ user: 'nurse.jones', role: 'clinician', from: '127.0.0.1' });
+    // A second acknowledgement is refused, and changes nothing.
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token })).status).toBe(409);
+    expect((await call(d.url, 'POST', '/api/alarms/no-such-alarm/ack', { token })).status).toBe(404);
+  });
+
+  it('lets an admin and a clinician API token pause audio; bad durations are refused', async () => {
+    const id = await raiseHrAlarm(d, 'bed-m3');
+    const admin = await login(d.url, 'root', PASSWORDS.admin);
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/audio-pause`, { token: admin, body: { durationS: 100000 } })).status).toBe(400);
+    const r = await call(d.url, 'POST', `/api/alarms/${id}/audio-pause`, { token: admin, body: { durationS: 60 } });
+    expect(r.status).toBe(200);
+    const a = d.agent.alarms.engine.get(id)!;
+    expect(a.state).toBe('audio-paused');
+    expect(a.audioPausedUntil! - Date.now()).toBeGreaterThan(50_000);
+    const id2 = await raiseHrAlarm(d, 'bed-m4');
+    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician })).status).toBe(200);
+    expect(d.agent.alarms.engine.get(id2)!.state).toBe('audio-paused');
+    const pause = audited.find((c) => c.alarmId === id2 && c.change === 'audio-paused')!;
+    expect(pause.actor).toEqual({ user: 'ward-app', role: 'clinician', from: '127.0.0.1' });
+  });
+
+  it('refuses wrong passwords and unknown users, then rate-limits the address (429), even for the right password', async () => {
+    expect((await call(d.url, 'POST', '/api/login', { body: { user: 'nurse.jones', password: 'wrong' } })).status).toBe(401);
+    expect((await call(d.url, 'POST', '/api/login', { body: { user: 'nobody', password: 'x' } })).status).toBe(401);
+    for (let i = 0; i < 3; i++) await call(d.url, 'POST', '/api/login', { body: { user: 'nurse.jones', password: `wrong${i}` } });
+    const limited = await call(d.url, 'POST', '/api/login', { body: { user: 'nurse.jones', password: PASSWORDS.clinician } });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // Nothing of the attempts (names or passwords) reaches the log.
+    const logged = JSON.stringify(d.captured.lines);
+    expect(logged).not.toContain('wrong1');
+    expect(logged).not.toContain(PASSWORDS.clinician);
+  });
+
+  it('refuses cross-origin actions (CSRF) and answers no CORS headers to strangers', async () => {
+    const id = await raiseHrAlarm(d, 'bed-m5');
+    const evil = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token: TOKENS.clinician, headers: { Origin: 'https://evil.example' } });
+    expect(evil.status).toBe(403);
+    const get = await call(d.url, 'GET', '/api/ward', { headers: { Origin: 'https://evil.example' } });
+    expect(get.status).toBe(403);
+    expect(get.headers['access-control-allow-origin']).toBeUndefined();
+    const same = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token: TOKENS.clinician, headers: { Origin: d.url } });
+    expect(same.status).toBe(200);
+    // A form post (no JSON content type) with a body is refused too.
+    const id2 = await raiseHrAlarm(d, 'bed-m6');
+    const form = await call(d.url, 'POST', `/api/alarms/${id2}/audio-pause`, {
+      token: TOKENS.clinician, rawBody: 'durationS=60', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
+    expect(form.status).toBe(415);
+  });
+
+  it('pushes the alarm change over SSE after a reading crosses a limit', async () => {
+    const stream = await openStream(d.url, '/api/stream?bed=bed-s1');
+    try {
+      expect(stream.status).toBe(200);
+      await stream.waitFor((e) => e.event === 'ward');
+      await d.agent.ingest.accept('test-source', tachycardia('bed-s1'));
+      type Changes = { changes: { change: string; alarm: { bed: string; source: string; priority: string; text: string; state: string } }[] };
+      const isHrLimit = (c: Changes['changes'][number]) => c.alarm.bed === 'bed-s1' && c.alarm.source === 'limit';
+      const e = await stream.waitFor((e) => e.event === 'alarm' && (e.data as Changes).changes.some(isHrLimit));
+      const change = (e.data as Changes).changes.find(isHrLimit)!;
+      expect(change.change).toBe('raised');
+      expect(change.alarm).toMatchObject({ bed: 'bed-s1', priority: 'medium', state: 'active' });
+      expect(change.alarm.text).toMatch(/^HR HIGH 135 > 120/);
+      const vitals = await stream.waitFor((e) => e.event === 'vitals');
+      expect(JSON.stringify(vitals.data)).toContain('"label":"HR"');
+      // Waveforms reach the client that watches this bed.
+      await d.agent.ingest.accept('test-source', [ecg([0, 0.5, 1, 0.5, 0], { bed: 'bed-s1' })]);
+      const w = await stream.waitFor((e) => e.event === 'wave');
+      expect(w.data).toMatchObject({ bed: 'bed-s1', label: 'ECG II', rateHz: 250, samples: [0, 0.5, 1, 0.5, 0] });
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('flags stale values with their age and never shows invalid values as numbers', async () => {
+    const now = Date.now();
+    await d.agent.ingest.accept('test-source', [
+      reading(MDC.PULS_OXIM_SAT_O2, 97, { bed: 'bed-q1', at: now - 30_000 }),
+      reading(MDC.RESP_RATE, 14, { bed: 'bed-q1', at: now }),
+      reading(MDC.ECG_HEART_RATE, 250, { bed: 'bed-q1', at: now, quality: { state: 'invalid', reasons: ['artifact'] } }),
+      reading(MDC.PRESS_BLD_NONINV_SYS, 120, { bed: 'bed-q1', at: now - 600_000 }),
+    ]);
+    const bed = (await call(d.url, 'GET', '/api/beds/bed-q1')).json() as { vitals: { label: string; value: unknown; stale: boolean; ageS: number; quality: string; reasons: string[] }[]; trends: unknown[] };
+    const v = Object.fromEntries(bed.vitals.map((x) => [x.label, x]));
+    expect(v.SpO2).toMatchObject({ value: 97, stale: true });
+    expect(v.SpO2!.ageS).toBeGreaterThanOrEqual(30);
+    expect(v.RR).toMatchObject({ value: 14, stale: false });
+    expect(v.HR).toMatchObject({ value: null, quality: 'invalid', reasons: ['artifact'] });
+    // NIBP is intermittent: a 10-minute-old determination is the latest one, not a stale feed.
+    expect(v['NIBP sys']).toMatchObject({ value: 120, stale: false });
+    expect(bed.trends.length).toBeGreaterThan(0);
+    expect((await call(d.url, 'GET', '/api/beds/no-such-bed')).status).toBe(404);
+  });
+
+  it('serves health and Prometheus metrics', async () => {
+    const h = await call(d.url, 'GET', '/healthz');
+    expect(h.status).toBe(200);
+    expect(h.json()).toMatchObject({ status: 'ok', gatewayId: 'test-gw', forwarder: { state: 'off' }, store: { pending: { alarms: expect.any(Number) } } });
+    const m = await call(d.url, 'GET', '/metrics');
+    expect(m.status).toBe(200);
+    expect(m.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(m.text).toContain('# TYPE bedside_ingest_events_total counter');
+    expect(m.text).toMatch(/^bedside_ingest_events_total\{source="test-source"\} \d+$/m);
+    expect(m.text).toMatch(/^bedside_display_http_requests_total\{route="ack",status="200"\} \d+$/m);
+    expect(m.text).toMatch(/^bedside_store_pending_records\{stream="alarms"\} \d+$/m);
+    for (const line of m.text.trimEnd().split('\n')) {
+      expect(line).toMatch(/^(# TYPE [a-z_:][a-z0-9_:]* (counter|gauge)|[a-z_:][a-z0-9_:]*(\{([a-z_]+="(?:[^"\\\n]|\\.)*",?)+\})? -?[0-9.e+]+|NaN)$/i);
+    }
+    expect((await call(d.url, 'GET', '/api/status')).json()).toMatchObject({ status: 'ok', display: { sseClients: expect.any(Number) } });
+  });
+
+  it('sends security headers and serves the page', async () => {
+    const r = await call(d.url, 'GET', '/');
+    expect(r.status).toBe(200);
+    expect(r.text).toContain('Secondary alarm display — not a medical device. Always rely on the bedside device\'s own alarms.');
+    expect(r.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    expect(r.headers['x-content-type-options']).toBe('nosniff');
+    expect((await call(d.url, 'GET', '/../package.json')).status).toBe(404);
+    expect((await call(d.url, 'DELETE', '/api/ward')).status).toBe(405);
+  });
+});
+
+describe('display HTTP API, viewing authenticated', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => (d = await startDisplayAgent({ viewing: 'authenticated' })));
+  afterAll(() => d.close());
+
+  it('refuses to show the ward, metrics or stream without a token; health stays open for probes', async () => {
+    for (const path of ['/api/ward', '/metrics', '/api/status', '/api/stream', '/api/beds/bed-1']) {
+      expect((await call(d.url, 'GET', path)).status, path).toBe(401);
+    }
+    expect((await call(d.url, 'GET', '/healthz')).status).toBe(200);
+    expect((await call(d.url, 'GET', '/metrics', { token: TOKENS.viewer })).status).toBe(200);
+    const viewer = await login(d.url, 'vera', PASSWORDS.viewer);
+    expect((await call(d.url, 'GET', '/api/ward', { token: viewer })).status).toBe(200);
+    const s = await openStream(d.url, '/api/stream', viewer);
+    expect(s.status).toBe(200);
+    expect((await s.waitFor((e) => e.event === 'hello')).data).toMatchObject({ user: 'vera', role: 'viewer' });
+    s.close();
+    // After logout the session token is dead.
+    expect((await call(d.url, 'POST', '/api/logout', { token: viewer })).status).toBe(200);
+    expect((await call(d.url, 'GET', '/api/ward', { token: viewer })).status).toBe(401);
+  });
+});
+
+describe('display HTTP API, bounds', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => (d = await startDisplayAgent({ limits: { maxSseClients: 2, maxBodyBytes: 256, sseMaxBufferedBytes: 4096, maxHeaderBytes: 1024 } })));
+  afterAll(() => d.close());
+
+  it('refuses bodies over the limit (413) and oversized headers (431)', async () => {
+    const big = await call(d.url, 'POST', '/api/login', { body: { user: 'x', password: 'y'.repeat(1000) } });
+    expect(big.status).toBe(413);
+    const huge = await call(d.url, 'GET', '/healthz', { headers: { 'X-Junk': 'z'.repeat(4000) } });
+    expect(huge.status).toBe(431);
+  });
+
+  it('caps live clients (503 beyond the cap)', async () => {
+    const a = await openStream(d.url);
+    const b = await openStream(d.url);
+    const c = await openStream(d.url);
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 503]);
+    a.close();
+    b.close();
+    c.close();
+  });
+
+  it('disconnects a live client that stops reading, and counts it', async () => {
+    // A raw socket that asks for the stream of one bed and then never reads.
+    const sock = connect(Number(new URL(d.url).port), '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write('GET /api/stream?bed=bed-slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    sock.pause();
+    await new Promise((r) => setTimeout(r, 100));
+    const samples = Array.from({ length: 2000 }, (_, i) => Math.sin(i / 10));
+    const dropped = () => d.agent.metrics.get('display_sse_dropped_total', { reason: 'slow-client' });
+    // Kernel socket buffers absorb a few MB on loopback before the server sees back-pressure.
+    for (let i = 0; i < 4000 && dropped() === 0; i++) {
+      await d.agent.ingest.accept('test-source', [ecg(samples, { bed: 'bed-slow', rateHz: 2000 })]);
+    }
+    expect(dropped()).toBe(1);
+    sock.destroy();
+  });
+});
+
+describe('display over TLS', () => {
+  let d: DisplayAgent;
+  const certs = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs');
+  beforeAll(async () => (d = await startDisplayAgent({ tls: { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem') } })));
+  afterAll(() => d.close());
+
+  it('serves HTTPS with the configured certificate', async () => {
+    expect(d.url).toMatch(/^https:\/\//);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = httpsRequest(`${d.url}/healthz`, { ca: readFileSync(join(certs, 'ca.pem')) }, (res) => {
+        let t = '';
+        res.on('data', (c: Buffer) => (t += c.toString()));
+        res.on('end', () => resolve(t));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(JSON.parse(body)).toMatchObject({ status: 'ok' });
+  });
+});

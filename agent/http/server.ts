@@ -1,0 +1,353 @@
+// The agent's local HTTP surface on node:http (no framework: a dozen routes do not need one, and every bound —
+// connections, headers, bodies, timeouts, live clients — stays visible here):
+//   GET  /healthz                         liveness + readiness (always open, for container health checks)
+//   GET  /metrics                         Prometheus text format                     (viewing policy)
+//   GET  /api/status                      the agent's health with its counters      (viewing policy)
+//   GET  /api/ward, /api/beds/:bed        ward tiles / bed detail with trends and waveforms (viewing policy)
+//   GET  /api/stream[?bed=]               server-sent events: alarm changes, vitals, waveform chunks of one bed
+//   GET  /api/me                          who the bearer token belongs to
+//   POST /api/login, /api/logout          session tokens for configured users (rate-limited per address)
+//   POST /api/alarms/:id/ack, /api/alarms/:id/audio-pause, /api/beds/:bed/audio-pause   clinician or admin
+//   GET  /, /app.js, /app.css             the display page
+import { readFileSync } from 'node:fs';
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttps } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Agent } from '../agent.js';
+import type { AlarmService } from '../alarms/service.js';
+import type { DisplayConfig, Role } from '../config/load.js';
+import type { Metrics } from '../metrics.js';
+import type { DriverEvent } from '../model/reading.js';
+import { alarmView, bedTile, changeView } from '../display/view.js';
+import { WardState } from '../display/ward.js';
+import { Authenticator, hasRole, type Identity } from './auth.js';
+import { LiveFeed } from './live.js';
+import { toPrometheus } from './prometheus.js';
+import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson } from './respond.js';
+import { SseHub } from './sse.js';
+import { loadStatic, type StaticFile } from './static.js';
+
+/** What the display needs from the agent (the Agent itself provides it; tests may provide less). */
+export interface DisplayDeps {
+  gatewayId: string;
+  site?: string;
+  alarms: AlarmService;
+  metrics: Metrics;
+  health(): ReturnType<Agent['health']>;
+  onCommitted(listener: (events: readonly DriverEvent[]) => void): void;
+}
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  from: string;
+  identity: Identity | null;
+}
+
+type Handler = (ctx: Ctx, params: string[]) => void | Promise<void>;
+type Access = 'open' | 'view' | 'any-auth' | Role;
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  name: string;
+  access: Access;
+  handler: Handler;
+}
+
+const SSE_RETRY_MS = 2000;
+const LOOPBACK = /^(127\.|::1$|localhost$)/;
+
+export class DisplayServer {
+  readonly ward: WardState;
+  readonly auth: Authenticator;
+  private readonly hub: SseHub;
+  private readonly live: LiveFeed;
+  private readonly files: Map<string, StaticFile>;
+  private readonly server: Server;
+  private readonly routes: Route[];
+  private readonly scheme: 'http' | 'https';
+
+  constructor(
+    private readonly config: DisplayConfig,
+    private readonly deps: DisplayDeps,
+    private readonly log: Logger,
+  ) {
+    this.ward = new WardState(config);
+    this.auth = new Authenticator(config);
+    this.hub = new SseHub(
+      { maxClients: config.limits.maxSseClients, maxBufferedBytes: config.limits.sseMaxBufferedBytes, heartbeatS: config.limits.heartbeatS, retryMs: SSE_RETRY_MS },
+      deps.metrics,
+      log,
+    );
+    this.live = new LiveFeed(this.ward, deps.alarms.engine, this.hub, {
+      gatewayId: deps.gatewayId,
+      ...(deps.site !== undefined && { site: deps.site }),
+      viewing: config.viewing,
+      staleAfterS: config.staleAfterS,
+    });
+    deps.alarms.subscribe((changes) => this.live.alarmChanges(changes));
+    deps.onCommitted((events) => this.live.committed(events));
+    this.ward.onWave((chunk) => this.live.wave(chunk));
+    deps.metrics.gauge('display_sessions', () => this.auth.sessionCount);
+    this.files = loadStatic();
+    this.routes = this.buildRoutes();
+
+    const options = {
+      maxHeaderSize: config.limits.maxHeaderBytes,
+      headersTimeout: config.limits.headersTimeoutMs,
+      requestTimeout: config.limits.requestTimeoutMs,
+      // Check the timeouts every second, not every 30 s (the default), so that idle sockets do not pile up.
+      connectionsCheckingInterval: 1000,
+    };
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    if (config.tls) {
+      this.scheme = 'https';
+      this.server = createHttps({ ...options, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, handler);
+    } else {
+      this.scheme = 'http';
+      this.server = createHttp(options, handler);
+    }
+    this.server.keepAliveTimeout = config.limits.keepAliveTimeoutMs;
+    this.server.maxConnections = config.limits.maxConnections;
+    this.server.on('drop', () => deps.metrics.inc('display_connections_refused_total', { reason: 'max-connections' }));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      deps.metrics.inc('display_client_errors_total', { code: err.code ?? 'error' });
+      // 431/408/400 as node would, then close: a malformed or oversized request gets no second chance.
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      else socket.destroy();
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.config.port, this.config.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.hub.start();
+    const { url } = this.address();
+    this.log.info({ url, tls: this.scheme === 'https', viewing: this.config.viewing, users: this.config.users.length, tokens: this.config.tokens.length }, 'display listening');
+    if (!LOOPBACK.test(this.config.host)) {
+      if (this.scheme === 'http') this.log.warn({ host: this.config.host }, 'display reachable from the network without TLS: logins and tokens travel in clear; configure display.tls');
+      if (this.config.viewing === 'open') this.log.warn({ host: this.config.host }, 'display reachable from the network with open viewing: anyone on that network sees the ward');
+    }
+  }
+
+  address(): { host: string; port: number; url: string } {
+    const a = this.server.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return { host: a.address, port: a.port, url: `${this.scheme}://${host}:${a.port}` };
+  }
+
+  async stop(): Promise<void> {
+    this.live.stop();
+    this.hub.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  // ---- Dispatch
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
+    const from = req.socket.remoteAddress ?? 'unknown';
+    let routeName = 'unmatched';
+    res.on('finish', () => this.deps.metrics.inc('display_http_requests_total', { route: routeName, status: String(res.statusCode) }));
+    try {
+      const url = new URL(req.url ?? '/', 'http://display.invalid');
+      if (!this.originAllowed(req, res)) throw new HttpError(403, 'cross-origin request refused');
+      if (req.method === 'OPTIONS') {
+        routeName = 'preflight';
+        res.writeHead(204).end();
+        return;
+      }
+      const staticFile = req.method === 'GET' || req.method === 'HEAD' ? this.files.get(url.pathname) : undefined;
+      if (staticFile) {
+        routeName = 'static';
+        res.writeHead(200, { 'Content-Type': staticFile.type, 'Content-Length': staticFile.body.length, 'Cache-Control': 'no-cache' });
+        res.end(req.method === 'HEAD' ? undefined : staticFile.body);
+        return;
+      }
+      let allowed: string[] = [];
+      for (const route of this.routes) {
+        const m = route.pattern.exec(url.pathname);
+        if (!m) continue;
+        if (route.method !== req.method) {
+          allowed.push(route.method);
+          continue;
+        }
+        routeName = route.name;
+        const identity = this.auth.identify(req.headers.authorization);
+        if (identity === 'invalid') throw new HttpError(401, 'invalid or expired token');
+        this.authorise(route.access, identity);
+        const params = m.slice(1).map((p) => {
+          try {
+            return decodeURIComponent(p);
+          } catch {
+            throw new HttpError(400, 'bad path encoding');
+          }
+        });
+        await route.handler({ req, res, url, from, identity }, params);
+        return;
+      }
+      allowed = [...new Set(allowed)];
+      if (allowed.length) throw new HttpError(405, `method not allowed; use ${allowed.join(', ')}`);
+      throw new HttpError(404, 'not found');
+    } catch (err) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) {
+        const headers: Record<string, string> = {};
+        if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="bedside-display"';
+        // After refusing an oversized body, do not read the rest of it.
+        if (err.status === 413) headers.Connection = 'close';
+        sendError(res, err.status, err.message, headers);
+        return;
+      }
+      this.log.error({ err, route: routeName }, 'display request failed');
+      sendError(res, 500, 'internal error');
+    }
+  }
+
+  private authorise(access: Access, identity: Identity | null): void {
+    if (access === 'open') return;
+    if (access === 'view') {
+      if (this.config.viewing === 'open' || hasRole(identity, 'viewer')) return;
+      throw new HttpError(401, 'log in to view');
+    }
+    if (!identity) throw new HttpError(401, 'authentication required');
+    if (access === 'any-auth') return;
+    if (!hasRole(identity, access)) throw new HttpError(403, `needs the ${access} role`);
+  }
+
+  /**
+   * Same origin only, unless display.allowedOrigins names the caller. Requests without an Origin header (curl,
+   * Prometheus, same-origin GETs) pass: CSRF needs a browser, and browsers send Origin on cross-site POSTs.
+   */
+  private originAllowed(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    if (origin === `${this.scheme}://${req.headers.host ?? ''}`) return true;
+    if (!this.config.allowedOrigins.includes(origin)) return false;
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Vary', 'Origin');
+    res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
+    res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+    res.setHeader('Access-Control-Max-Age', '600');
+    return true;
+  }
+
+  // ---- Routes
+
+  private buildRoutes(): Route[] {
+    const r = (method: Route['method'], path: string, name: string, access: Access, handler: Handler): Route => ({
+      method, pattern: new RegExp(`^${path.replace(/:[a-z]+/g, '([^/]+)')}$`), name, access, handler,
+    });
+    return [
+      r('GET', '/healthz', 'healthz', 'open', (c) => this.healthz(c)),
+      r('GET', '/metrics', 'metrics', 'view', (c) => {
+        const text = toPrometheus(this.deps.metrics.snapshot());
+        c.res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' }).end(text);
+      }),
+      r('GET', '/api/status', 'status', 'view', (c) => sendJson(c.res, 200, { ...this.deps.health(), display: this.displayStatus() })),
+      r('GET', '/api/ward', 'ward', 'view', (c) => sendJson(c.res, 200, this.live.snapshot())),
+      r('GET', '/api/beds/:bed', 'bed', 'view', (c, [bed]) => this.bed(c, bed!)),
+      r('GET', '/api/stream', 'stream', 'view', (c) => this.stream(c)),
+      r('GET', '/api/me', 'me', 'any-auth', (c) => sendJson(c.res, 200, { user: c.identity!.user, role: c.identity!.role })),
+      r('POST', '/api/login', 'login', 'open', (c) => this.login(c)),
+      r('POST', '/api/logout', 'logout', 'any-auth', (c) => {
+        this.auth.logout(c.req.headers.authorization);
+        sendJson(c.res, 200, { ok: true });
+      }),
+      r('POST', '/api/alarms/:id/ack', 'ack', 'clinician', (c, [id]) => this.ack(c, id!)),
+      r('POST', '/api/alarms/:id/audio-pause', 'audio-pause', 'clinician', (c, [id]) => this.audioPause(c, { alarmId: id! })),
+      r('POST', '/api/beds/:bed/audio-pause', 'bed-audio-pause', 'clinician', (c, [bed]) => this.audioPause(c, { bed: bed! })),
+    ];
+  }
+
+  private displayStatus(): Record<string, number> {
+    return { sseClients: this.hub.size, sessions: this.auth.sessionCount, beds: this.ward.bedIds().length, droppedBedEvents: this.ward.droppedBeds };
+  }
+
+  private healthz(c: Ctx): void {
+    const h = this.deps.health();
+    const drivers = Object.fromEntries(Object.entries(h.drivers).map(([k, d]) => [k, { state: d.state, ...(d.detail !== undefined && { detail: d.detail }) }]));
+    sendJson(c.res, 200, {
+      status: h.status,
+      gatewayId: h.gatewayId,
+      uptimeS: h.uptimeS,
+      drivers,
+      forwarder: { state: h.forwarder.state },
+      store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages },
+      display: { sseClients: this.hub.size },
+    });
+  }
+
+  private bed(c: Ctx, bed: string): void {
+    const engine = this.deps.alarms.engine;
+    if (!this.ward.has(bed) && engine.list({ bed }).length === 0 && !engine.news2Beds().includes(bed)) throw new HttpError(404, `no bed ${bed}`);
+    const now = Date.now();
+    sendJson(c.res, 200, { serverTime: now, ...bedTile(this.ward, engine, bed, now), trends: this.ward.trends(bed), waves: this.ward.waves(bed) });
+  }
+
+  private stream(c: Ctx): void {
+    const bed = c.url.searchParams.get('bed');
+    const client = this.hub.add(c.res, bed && bed.length <= 64 ? bed : null, c.identity);
+    if (!client) throw new HttpError(503, 'too many live clients');
+    this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null });
+    this.hub.send(client, 'ward', this.live.snapshot());
+    if (client.bed) for (const chunk of this.ward.waves(client.bed)) this.hub.send(client, 'wave', chunk);
+  }
+
+  private async login(c: Ctx): Promise<void> {
+    const body = await readJsonBody(c.req, this.config.limits.maxBodyBytes);
+    const { user, password } = body;
+    if (typeof user !== 'string' || typeof password !== 'string' || user.length > 64 || password.length > 1024) {
+      throw new HttpError(400, 'expects { "user": string, "password": string }');
+    }
+    const r = await this.auth.login(user, password, c.from);
+    if (!r.ok) {
+      this.deps.metrics.inc('display_login_failures_total', { reason: String(r.status) });
+      // The attempted name is not logged: people type passwords into the name field.
+      this.log.warn({ from: c.from, status: r.status }, 'display login refused');
+      sendError(c.res, r.status, r.error, r.retryAfterS !== undefined ? { 'Retry-After': String(r.retryAfterS) } : {});
+      return;
+    }
+    this.log.info({ user: r.user, role: r.role, from: c.from }, 'display login');
+    sendJson(c.res, 200, { token: r.token, user: r.user, role: r.role, expiresAt: r.expiresAt });
+  }
+
+  private async ack(c: Ctx, alarmId: string): Promise<void> {
+    await readJsonBody(c.req, this.config.limits.maxBodyBytes);
+    const actor = { user: c.identity!.user, role: c.identity!.role, from: c.from };
+    this.answer(c, this.deps.alarms.acknowledge(alarmId, actor), 'alarm acknowledged', { alarmId });
+  }
+
+  private async audioPause(c: Ctx, target: { alarmId: string } | { bed: string }): Promise<void> {
+    const body = await readJsonBody(c.req, this.config.limits.maxBodyBytes);
+    const d = body.durationS;
+    if (d !== undefined && (typeof d !== 'number' || !Number.isFinite(d))) throw new HttpError(400, 'durationS must be a number of seconds');
+    const actor = { user: c.identity!.user, role: c.identity!.role, from: c.from };
+    this.answer(c, this.deps.alarms.audioPause(target, actor, d), 'alarm audio paused', target);
+  }
+
+  private answer(c: Ctx, r: ReturnType<AlarmService['acknowledge']>, what: string, fields: Record<string, string>): void {
+    if (!r.ok) {
+      const status = /^no alarm|^no unacknowledged/.test(r.error) ? 404 : /duration/.test(r.error) ? 400 : 409;
+      sendError(c.res, status, r.error);
+      return;
+    }
+    this.log.info({ ...fields, user: c.identity!.user, role: c.identity!.role, from: c.from, changes: r.changes.length }, what);
+    sendJson(c.res, 200, { ok: true, changes: r.changes.map(changeView), alarms: r.changes.map((ch) => alarmView(ch.alarm)) });
+  }
+}

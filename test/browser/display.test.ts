@@ -1,0 +1,127 @@
+// The bedside display in a real browser: Debian's headless Chromium (installed by scripts/system-deps.sh) driven by
+// playwright-core. The page loads, an alarm appears after injected readings cross a limit, a clinician logs in and
+// acknowledges it, the page shows the change, and losing the server shows "connection lost". Screenshots go to
+// test-artifacts/ (gitignored) for a person to look at.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MDC } from '../../agent/model/mdc.js';
+import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent } from './display-fixtures.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
+
+/** A plausible ward: normal vitals, one stale feed, one invalid value, one bed with a worrying NEWS2, an ECG strip. */
+async function seedWard(d: DisplayAgent): Promise<void> {
+  const now = Date.now();
+  const events = [];
+  for (const [bed, hr, spo2, rr, sys, temp] of [
+    ['bed-1', 78, 97, 14, 122, 36.8],
+    ['bed-2', 64, 95, 16, 118, 37.1],
+    ['bed-3', 112, 91, 24, 98, 38.6],
+    ['bed-4', 88, 98, 12, 131, 36.5],
+  ] as const) {
+    // Ten minutes of history every 5 s, for the trends.
+    for (let t = 600; t >= 0; t -= 5) {
+      const at = now - t * 1000;
+      const wobble = Math.sin(t / 40) * 3;
+      events.push(reading(MDC.ECG_HEART_RATE, Math.round(hr + wobble), { bed, at }));
+      events.push(reading(MDC.RESP_RATE, Math.round(rr + wobble / 3), { bed, at }));
+      events.push(reading(MDC.TEMP_BODY, temp, { bed, at }));
+      if (bed !== 'bed-2' || t > 40) events.push(reading(MDC.PULS_OXIM_SAT_O2, spo2, { bed, at }));
+    }
+    events.push(reading(MDC.PRESS_BLD_NONINV_SYS, sys, { bed, at: now - 240_000 }));
+  }
+  events.push(reading(MDC.RESP_RATE, null, { bed: 'bed-4', at: now, quality: { state: 'invalid', reasons: ['sensor-off'] } }));
+  await d.agent.ingest.accept('test-source', events);
+  await d.agent.ingest.accept('test-source', [ecg(ecgBeats(now, 4), { bed: 'bed-1', at: now })]);
+}
+
+/** A few seconds of a crude ECG-like trace at 250 Hz. */
+function ecgBeats(_at: number, seconds: number): number[] {
+  return Array.from({ length: 250 * seconds }, (_, i) => {
+    const p = (i % 200) / 200;
+    return p < 0.02 ? 1.2 : p < 0.04 ? -0.3 : p > 0.3 && p < 0.4 ? 0.25 * Math.sin(((p - 0.3) / 0.1) * Math.PI) : 0;
+  });
+}
+
+describe('bedside display in headless Chromium', () => {
+  let d: DisplayAgent;
+  let ctx: BrowserContext;
+  let page: Page;
+  let profile: string;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`bash scripts/system-deps.sh\` (as root) to install Debian's chromium`);
+    d = await startDisplayAgent();
+    profile = mkdtempSync(join(tmpdir(), 'display-chromium-'));
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 860 },
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync',
+      ],
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    mkdirSync(ARTIFACTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    await ctx?.close();
+    await d?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('shows an alarm after readings cross a limit; a clinician acknowledges it; loss of the feed is shown', async () => {
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await seedWard(d);
+    await page.goto(d.url);
+    await expect.poll(() => page.locator('#conn').textContent()).toBe('Live');
+    await page.locator('.tile[data-bed="bed-1"]').waitFor();
+    expect(await page.locator('#notice').textContent()).toBe(
+      "Secondary alarm display — not a medical device. Always rely on the bedside device's own alarms.",
+    );
+    // Stale SpO2 on bed-2 is greyed with its age; bed-4's invalid RR is not shown as a number.
+    expect(await page.locator('.tile[data-bed="bed-2"] .vital.stale .age').first().textContent()).toMatch(/^STALE \d+ s$/);
+    expect(await page.locator('.tile[data-bed="bed-4"] .vital.q-invalid .value').textContent()).toBe('---');
+
+    // HR 135 for 12 s, above the default limit of 120 with its 10 s delay.
+    await d.agent.ingest.accept('test-source', tachycardia('bed-1'));
+    const row = page.locator('.tile[data-bed="bed-1"] .alarm', { hasText: 'HR HIGH' });
+    await row.waitFor();
+    expect(await row.getAttribute('data-state')).toBe('active');
+    expect(await row.getAttribute('class')).toContain('medium');
+    expect(await row.locator('button.ack').isDisabled()).toBe(true);
+
+    await page.fill('#login-user', 'nurse.jones');
+    await page.fill('#login-password', PASSWORDS.clinician);
+    await page.click('#login-form button[type="submit"]');
+    await expect.poll(() => page.locator('#who').textContent()).toBe('nurse.jones (clinician)');
+    await page.screenshot({ path: join(ARTIFACTS, 'display-alarm.png'), fullPage: true });
+
+    await row.locator('button.ack').click();
+    await expect.poll(() => row.getAttribute('data-state')).toBe('acknowledged');
+    const alarm = d.agent.alarms.engine.list({ bed: 'bed-1' }).find((a) => a.source === 'limit')!;
+    expect(alarm.state).toBe('acknowledged');
+    await page.screenshot({ path: join(ARTIFACTS, 'display.png'), fullPage: true });
+
+    // Bed detail: trends and the live ECG strip.
+    await page.locator('.tile[data-bed="bed-1"] h2').click();
+    await page.locator('#detail .wave canvas').waitFor();
+    await page.locator('#trends canvas').first().waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'display-detail.png'), fullPage: true });
+
+    // The server goes away: the page says so instead of showing old values as live.
+    await d.agent.display!.stop();
+    await page.locator('#lost').waitFor({ state: 'visible' });
+    expect(await page.locator('#conn').textContent()).toBe('Connection lost');
+    await page.screenshot({ path: join(ARTIFACTS, 'display-lost.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+});
