@@ -1,0 +1,35 @@
+// docs/cloud-consumers.md tells cloud teams what to query; keep its examples in step with what the agent sends
+// and with the FHIR templates.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { messageProperties } from '../../agent/forward/wire.js';
+import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { EXPECTED } from './expected-mapping.js';
+
+const doc = readFileSync(join(PACKAGE_ROOT, 'docs', 'cloud-consumers.md'), 'utf8');
+const sql = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n');
+
+it('the routing queries use the application property values the agent sets', () => {
+  const kinds = new Set([...sql.matchAll(/\bkind = '([^']+)'/g)].map((m) => m[1]));
+  expect([...kinds].sort()).toEqual([messageProperties('alarms', 'gw').kind, messageProperties('telemetry', 'gw').kind].sort());
+  for (const m of sql.matchAll(/\bschemaVersion = '([^']+)'/g)) expect(m[1]).toBe(messageProperties('telemetry', 'gw').schemaVersion);
+});
+
+it('the Stream Analytics example reads fields the records have and de-duplicates on messageId', () => {
+  expect(sql).toMatch(/PARTITION BY messageId/);
+  expect(sql).toMatch(/GetArrayElements\(m\.records\)/);
+  for (const field of ['type', 'deviceId', 'bed', 'code', 'refid', 'value', 'unit', 'quality', 'deviceTime', 'receivedAt']) {
+    expect(sql).toContain(`r.ArrayValue.${field} `);
+  }
+});
+
+it('the FHIR table lists every mapped type with its MDC and LOINC codes', () => {
+  for (const [code, e] of Object.entries(EXPECTED)) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${e.typeName}\` |`));
+    expect(row, e.typeName).toBeDefined();
+    expect(row).toContain(`${code} \`${e.refid}\``);
+    for (const l of e.loinc) expect(row).toContain(l);
+    expect(row).toContain(`\`${e.ucum}\``);
+  }
+});

@@ -1,0 +1,49 @@
+// What the FHIR mapping templates are meant to do, stated independently of them: which agent records become
+// which Observations. LOINC codes as used for these vital signs by HL7/German MII ICU profiles and other public
+// FHIR code (looked up for this project; pulse rate from the oximeter has no LOINC code here, MDC only).
+export const MDC_SYSTEM = 'urn:iso:std:iso:11073:10101';
+export const LOINC_SYSTEM = 'http://loinc.org';
+
+export interface Expected {
+  typeName: string;
+  refid: string;
+  ucum: string;
+  loinc: string[];
+}
+
+export const EXPECTED: Record<number, Expected> = {
+  147842: { typeName: 'heartrate', refid: 'MDC_ECG_HEART_RATE', ucum: '/min', loinc: ['8867-4'] },
+  149530: { typeName: 'pulserate-oximetry', refid: 'MDC_PULS_OXIM_PULS_RATE', ucum: '/min', loinc: [] },
+  150456: { typeName: 'spo2', refid: 'MDC_PULS_OXIM_SAT_O2', ucum: '%', loinc: ['59408-5', '2708-6'] },
+  151562: { typeName: 'resprate', refid: 'MDC_RESP_RATE', ucum: '/min', loinc: ['9279-1'] },
+  150021: { typeName: 'nibp-systolic', refid: 'MDC_PRESS_BLD_NONINV_SYS', ucum: 'mm[Hg]', loinc: ['8480-6'] },
+  150022: { typeName: 'nibp-diastolic', refid: 'MDC_PRESS_BLD_NONINV_DIA', ucum: 'mm[Hg]', loinc: ['8462-4'] },
+  150023: { typeName: 'nibp-mean', refid: 'MDC_PRESS_BLD_NONINV_MEAN', ucum: 'mm[Hg]', loinc: ['8478-0'] },
+  150364: { typeName: 'bodytemp', refid: 'MDC_TEMP_BODY', ucum: 'Cel', loinc: ['8310-5'] },
+};
+
+/** A record of a message body, as far as the mapping cares. */
+export interface WireNumeric {
+  type: string;
+  deviceId: string;
+  patientId?: string;
+  code: number | null;
+  value: unknown;
+  unit: string;
+  deviceTime: string | null;
+  receivedAt: string;
+  quality: string;
+}
+
+/**
+ * The rule the templates implement: a numeric record with a known code, quality `valid`, a number for a value
+ * and the unit the Observation states becomes one Observation; anything else (not valid, no value, another
+ * unit, an unknown code, alarms, status) becomes none — it stays in the hub's stream, it is not turned into a
+ * clinical resource that would hide its quality.
+ */
+export function shouldMap(r: WireNumeric): Expected | null {
+  if (r.type !== 'numeric' || r.code === null) return null;
+  const e = EXPECTED[r.code];
+  if (!e || r.quality !== 'valid' || typeof r.value !== 'number' || r.unit !== e.ucum) return null;
+  return e;
+}

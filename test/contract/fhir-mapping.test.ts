@@ -1,0 +1,203 @@
+// The FHIR mapping templates (deploy/fhir/) applied to real agent output: a real Agent with the simulator
+// driver forwarding through the real Azure device SDK to the IoT Hub stand-in, and hand-built readings packed
+// by the real wire format and outbox. For every reading: the device id, time, code, value and unit that end up
+// in the Observation are the reading's own; everything that must not become an Observation does not.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { alarmRecord, envelope, messageProperties, numericRecord } from '../../agent/forward/wire.js';
+import { mdcByCode, MDC, UNITS } from '../../agent/model/mdc.js';
+import type { AlarmEvent, NumericReading } from '../../agent/model/reading.js';
+import { Outbox, type Stream } from '../../agent/store/outbox.js';
+import { registry } from '../../drivers/registry.js';
+import { startHubStandin, type HubStandin, type ReceivedMessage } from '../hub-standin/index.js';
+import { testConfig } from '../support/agent-config.js';
+import { tempDir } from '../support/agent-process.js';
+import { captureLog } from '../support/log.js';
+import { messageSchemaErrors } from '../support/message-schema.js';
+import { EXPECTED, LOINC_SYSTEM, MDC_SYSTEM, shouldMap, type WireNumeric } from './expected-mapping.js';
+import { loadDeviceMapping, loadFhirMapping, normalize, toObservation, type DeviceEvent, type Measurement } from './medtech.js';
+
+const deviceMapping = loadDeviceMapping();
+const fhirMapping = loadFhirMapping();
+const KEY = Buffer.from('contract-device-key-0123456789ab').toString('base64');
+
+interface Body {
+  messageId: string;
+  gatewayId: string;
+  stream: Stream;
+  records: WireNumeric[];
+}
+
+const iso = (t: string) => new Date(t).toISOString();
+const keyOf = (deviceId: string, type: string, time: string, value: string) => `${deviceId}|${type}|${iso(time)}|${value}`;
+
+/**
+ * Checks one message end to end and returns how many records were mapped and left out.
+ * The Event Hubs event carries the body under `Body` and the application properties under `Properties`.
+ */
+function checkMessage(body: Body, properties: Record<string, string>): { mapped: Measurement[]; left: number } {
+  expect(messageSchemaErrors(body)).toEqual([]);
+  expect(properties.kind).toBe(body.stream === 'alarms' ? 'alarm' : 'telemetry');
+  const event: DeviceEvent = { Body: body, Properties: properties };
+  const measurements = normalize(deviceMapping, event);
+
+  const expected = body.records
+    .map((r) => ({ r, e: shouldMap(r) }))
+    .filter((x): x is { r: WireNumeric; e: NonNullable<ReturnType<typeof shouldMap>> } => x.e !== null);
+  const want = expected.map(({ r, e }) => keyOf(r.deviceId, e.typeName, r.deviceTime ?? r.receivedAt, String(r.value))).sort();
+  const got = measurements.map((m) => keyOf(m.deviceId, m.type, m.occurrenceTimeUtc, m.properties[0]?.value ?? '?')).sort();
+  expect(got).toEqual(want);
+
+  for (const { r, e } of expected) {
+    const m = measurements.find((x) => x.deviceId === r.deviceId && x.type === e.typeName && x.occurrenceTimeUtc === iso(r.deviceTime ?? r.receivedAt))!;
+    expect(m.patientId).toBe(r.patientId ?? null);
+    const obs = toObservation(fhirMapping, m);
+    expect(obs.device).toBe(r.deviceId);
+    expect(obs.subject).toBe(r.patientId ?? null);
+    expect(obs.effectiveDateTime).toBe(iso(r.deviceTime ?? r.receivedAt));
+    expect(obs.valueQuantity.value).toBe(r.value);
+    expect(obs.valueQuantity).toMatchObject({ code: r.unit, system: 'http://unitsofmeasure.org' });
+    expect(obs.code.coding).toContainEqual({ system: MDC_SYSTEM, code: String(r.code), display: e.refid });
+    expect(obs.code.coding.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code)).toEqual(e.loinc);
+    expect(obs.category[0]?.coding[0]?.code).toBe('vital-signs');
+  }
+  return { mapped: measurements, left: body.records.length - expected.length };
+}
+
+describe('FHIR mapping templates, as files', () => {
+  it('pair up: one device template and one FHIR template per type, value names agreeing', () => {
+    expect(deviceMapping.map((t) => t.typeName).sort()).toEqual(Object.values(EXPECTED).map((e) => e.typeName).sort());
+    expect(fhirMapping.map((t) => t.typeName).sort()).toEqual(deviceMapping.map((t) => t.typeName).sort());
+    for (const d of deviceMapping) {
+      const f = fhirMapping.find((x) => x.typeName === d.typeName)!;
+      expect(d.values.map((v) => v.valueName)).toEqual([f.value.valueName]);
+      expect(d.values.every((v) => v.required)).toBe(true);
+    }
+  });
+
+  it('code each type with its MDC term, as the agent names it (agent/model/mdc.ts), and LOINC where a standard code exists', () => {
+    for (const [code, e] of Object.entries(EXPECTED)) {
+      expect(mdcByCode(Number(code))?.refid).toBe(e.refid);
+      const f = fhirMapping.find((x) => x.typeName === e.typeName)!;
+      expect(f.codes).toContainEqual({ code, system: MDC_SYSTEM, display: e.refid });
+      expect(f.codes.filter((c) => c.system === LOINC_SYSTEM).map((c) => c.code)).toEqual(e.loinc);
+      expect(f.value).toMatchObject({ valueType: 'Quantity', code: e.ucum, system: 'http://unitsofmeasure.org' });
+      expect(f.periodInterval).toBe(0);
+    }
+  });
+});
+
+describe('FHIR mapping templates on hand-built readings (wire.ts records, packed by the outbox)', () => {
+  const T = Date.UTC(2026, 10, 22, 6, 40, 0);
+  const base = { kind: 'numeric' as const, deviceId: 'mon-7', bed: 'ICU-07', source: 'icu', receivedAt: T + 4, quality: { state: 'valid' as const } };
+  const readings: NumericReading[] = [
+    // No device time: the Observation takes the gateway's receive time.
+    { ...base, mdc: MDC.ECG_HEART_RATE, value: 72, unit: UNITS.BEAT_PER_MIN, deviceTime: null },
+    // A known patient: carried to the Observation's subject.
+    { ...base, patientId: 'pat-0042', mdc: MDC.PULS_OXIM_SAT_O2, value: 97, unit: UNITS.PERCENT, deviceTime: T },
+    { ...base, mdc: MDC.PRESS_BLD_NONINV_SYS, value: 121, unit: UNITS.MMHG, deviceTime: T - 30_000 },
+    { ...base, mdc: MDC.TEMP_BODY, value: 36.8, unit: UNITS.DEGC, deviceTime: T },
+    // None of these may become an Observation:
+    { ...base, mdc: MDC.TEMP_BODY, value: 98.2, unit: { ucum: '[degF]' }, deviceTime: T }, // another unit
+    { ...base, mdc: MDC.PULS_OXIM_SAT_O2, value: 71, unit: UNITS.PERCENT, deviceTime: T, quality: { state: 'questionable', reasons: ['artifact'] } },
+    { ...base, mdc: MDC.RESP_RATE, value: null, unit: UNITS.RESP_PER_MIN, deviceTime: T, quality: { state: 'unavailable', reasons: ['lead-off'] } },
+    { ...base, mdc: null, raw: { system: 'medibus', code: '0x99', text: 'vendor metric' }, value: 5, unit: { ucum: '' }, deviceTime: T },
+    { ...base, mdc: MDC.ECG_HEART_RATE, value: 'ASYSTOLE?', unit: UNITS.BEAT_PER_MIN, deviceTime: T }, // not a number
+    // …and for every mapped code, a number in the right unit that the device marked questionable.
+    ...Object.entries(EXPECTED).map(([code, e]): NumericReading => ({
+      ...base,
+      mdc: mdcByCode(Number(code))!,
+      value: 50,
+      unit: { ucum: e.ucum },
+      deviceTime: T,
+      quality: { state: 'questionable', reasons: ['artifact'] },
+    })),
+  ];
+
+  function pack(stream: Stream, bodies: { deviceId: string; body: string }[]): Body {
+    const outbox = new Outbox(':memory:');
+    try {
+      outbox.append(bodies.map((b) => ({ stream, cls: stream === 'alarms' ? 0 : 1, deviceId: b.deviceId, body: b.body })));
+      const msg = outbox.pack(stream, 65536, envelope('ward7-gw'));
+      expect(msg).not.toBeNull();
+      return JSON.parse(msg!.body) as Body;
+    } finally {
+      outbox.close();
+    }
+  }
+
+  it('maps each valid reading with its own device, time, code, value and unit, and nothing else', () => {
+    const body = pack('telemetry', readings.map((r) => ({ deviceId: r.deviceId, body: JSON.stringify(numericRecord(r)) })));
+    const { mapped, left } = checkMessage(body, messageProperties('telemetry', body.gatewayId));
+    expect(mapped.map((m) => m.type).sort()).toEqual(['bodytemp', 'heartrate', 'nibp-systolic', 'spo2']);
+    expect(left).toBe(5 + Object.keys(EXPECTED).length);
+    const hr = mapped.find((m) => m.type === 'heartrate')!;
+    expect(hr.occurrenceTimeUtc).toBe(new Date(T + 4).toISOString());
+    expect(mapped.find((m) => m.type === 'spo2')!.patientId).toBe('pat-0042');
+    expect(mapped.find((m) => m.type === 'nibp-systolic')!.occurrenceTimeUtc).toBe(new Date(T - 30_000).toISOString());
+    expect(mapped.find((m) => m.type === 'bodytemp')!.properties).toEqual([{ name: 'temp', value: '36.8' }]);
+  });
+
+  it('maps nothing from the alarms stream', () => {
+    const alarm: AlarmEvent = {
+      kind: 'alarm', deviceId: 'mon-7', bed: 'ICU-07', source: 'icu', alarmId: 'a-1', condition: null,
+      raw: { system: 'medibus', code: '0x12', text: 'SpO2 LOW' }, text: 'SpO2 LOW', priority: 'high',
+      category: 'physiological', phase: 'start', sourceMetric: MDC.PULS_OXIM_SAT_O2, value: 84, unit: UNITS.PERCENT,
+      deviceTime: T, receivedAt: T + 2,
+    };
+    const body = pack('alarms', [{ deviceId: 'mon-7', body: JSON.stringify(alarmRecord(alarm)) }]);
+    const { mapped } = checkMessage(body, messageProperties('alarms', body.gatewayId));
+    expect(mapped).toEqual([]);
+  });
+});
+
+describe('FHIR mapping templates on a real agent\'s messages (simulator → SQLite → SDK → IoT Hub stand-in)', () => {
+  let hub: HubStandin | null = null;
+  let agent: Agent | null = null;
+  afterEach(async () => {
+    await agent?.stop().catch(() => undefined);
+    agent = null;
+    await hub?.stop();
+    hub = null;
+  });
+
+  it('every forwarded numeric of every vital sign maps to the right Observation; the rest are left out', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const options = {
+      beds: 2,
+      waveforms: false,
+      episodesPerHour: 0,
+      patientIds: true,
+      // An NIBP cycle on bed 1 at once; bed 2's SpO2 sensor off, so that unavailable values are in the stream too.
+      scenario: [
+        { atS: 0, bed: 1, nibp: true },
+        { atS: 0, bed: 2, episode: 'sensor-off', durationS: 600 },
+      ],
+    };
+    const config = testConfig(tempDir('contract-'), { drivers: [{ name: 'ward-sim', type: 'simulator', options }] }, hub.connectionString('gw-dev'));
+    agent = new Agent({ config, registry, log: captureLog().log });
+    await agent.start();
+    const records = (m: ReceivedMessage) => (JSON.parse(m.body.toString('utf8')) as Body).records;
+    await hub.waitFor((ms) => ms.some((m) => records(m).some((r) => r.code === MDC.PRESS_BLD_NONINV_MEAN.code)) && ms.length >= 2, 20_000);
+    expect(await agent.drain(15_000)).toBe(true);
+
+    const seen = new Set<string>();
+    const types = new Set<string>();
+    let mapped = 0;
+    let left = 0;
+    for (const m of hub.messages) {
+      if (!m.messageId || seen.has(m.messageId)) continue; // at-least-once: consumers de-duplicate on the message id
+      seen.add(m.messageId);
+      expect(m.contentType).toBe('application/json');
+      expect(m.contentEncoding).toBe('utf-8');
+      const r = checkMessage(JSON.parse(m.body.toString('utf8')) as Body, m.properties);
+      mapped += r.mapped.length;
+      left += r.left;
+      for (const x of r.mapped) types.add(x.type);
+    }
+    // Not vacuous: every vital sign the templates know was seen and mapped, and some records were left out.
+    expect([...types].sort()).toEqual(Object.values(EXPECTED).map((e) => e.typeName).sort());
+    expect(mapped).toBeGreaterThan(10);
+    expect(left).toBeGreaterThan(0);
+  });
+});
