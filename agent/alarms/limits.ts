@@ -67,8 +67,8 @@ export const DEFAULT_LIMIT_RULES: readonly LimitRule[] = [
   { id: 'nibp-sys', label: 'NIBP SYS', metrics: m(MDC.PRESS_BLD_NONINV_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 0, hysteresis: 5 },
   { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5 },
   { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5 },
-  { id: 'abp-sys', label: 'ABP SYS', metrics: m(MDC.PRESS_BLD_ART_ABP_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 10, hysteresis: 5 },
-  { id: 'temp', label: 'TEMP', metrics: m(MDC.TEMP_BODY), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2 },
+  { id: 'abp-sys', label: 'ABP SYS', metrics: m(MDC.PRESS_BLD_ART_ABP_SYS, MDC.PRESS_BLD_ART_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 10, hysteresis: 5 },
+  { id: 'temp', label: 'TEMP', metrics: m(MDC.TEMP_BODY, MDC.TEMP), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2 },
 ];
 
 export const DEFAULT_LIMIT_CONFIG: LimitConfig = { defaults: DEFAULT_LIMIT_RULES, maxSampleGapS: 15 };

@@ -255,10 +255,12 @@ const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' 
   [MDC.PULS_OXIM_SAT_O2.code, { param: 'spo2', unit: '%' }],
   [MDC.PRESS_BLD_NONINV_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
   [MDC.PRESS_BLD_ART_ABP_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
+  [MDC.PRESS_BLD_ART_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
   [MDC.ECG_HEART_RATE.code, { param: 'pulse', unit: '/min' }],
   [MDC.PULS_RATE.code, { param: 'pulse', unit: '/min' }],
   [MDC.PULS_OXIM_PULS_RATE.code, { param: 'pulse', unit: '/min' }],
   [MDC.TEMP_BODY.code, { param: 'temperature', unit: 'Cel' }],
+  [MDC.TEMP.code, { param: 'temperature', unit: 'Cel' }],
 ]);
 
 const LEVEL_ORDER: readonly Exclude<News2Risk, 'low'>[] = ['low-medium', 'medium', 'high'];

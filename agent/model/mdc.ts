@@ -15,15 +15,22 @@ export const MDC = {
   PULS_OXIM_SAT_O2: term('MDC_PULS_OXIM_SAT_O2', 150456),
   PULS_OXIM_PLETH: term('MDC_PULS_OXIM_PLETH', 150452),
   RESP_RATE: term('MDC_RESP_RATE', 151562),
+  // Impedance (transthoracic) respiration rate. Its code is not verified: Philips maps 2::20498 (151570) to an
+  // airway respiration rate, so rules match respiration rate by MDC_RESP_RATE first.
   TTHOR_RESP_RATE: term('MDC_TTHOR_RESP_RATE', 151570),
   PRESS_BLD_NONINV: term('MDC_PRESS_BLD_NONINV', 150020),
   PRESS_BLD_NONINV_SYS: term('MDC_PRESS_BLD_NONINV_SYS', 150021),
   PRESS_BLD_NONINV_DIA: term('MDC_PRESS_BLD_NONINV_DIA', 150022),
   PRESS_BLD_NONINV_MEAN: term('MDC_PRESS_BLD_NONINV_MEAN', 150023),
-  PRESS_BLD_ART_ABP_SYS: term('MDC_PRESS_BLD_ART_ABP_SYS', 150033),
-  PRESS_BLD_ART_ABP_DIA: term('MDC_PRESS_BLD_ART_ABP_DIA', 150034),
-  PRESS_BLD_ART_ABP_MEAN: term('MDC_PRESS_BLD_ART_ABP_MEAN', 150035),
+  // ABP is term 18964 (MDC_PRESS_BLD_ART_ABP, 150036); its systolic/diastolic/mean follow it. 150033-150035 are the
+  // generic MDC_PRESS_BLD_ART_* terms, accepted as arterial pressure too where rules match by meaning.
+  PRESS_BLD_ART_SYS: term('MDC_PRESS_BLD_ART_SYS', 150033),
+  PRESS_BLD_ART_ABP_SYS: term('MDC_PRESS_BLD_ART_ABP_SYS', 150037),
+  PRESS_BLD_ART_ABP_DIA: term('MDC_PRESS_BLD_ART_ABP_DIA', 150038),
+  PRESS_BLD_ART_ABP_MEAN: term('MDC_PRESS_BLD_ART_ABP_MEAN', 150039),
   TEMP_BODY: term('MDC_TEMP_BODY', 150364),
+  /** Unspecified-site temperature, as IntelliVue and others send it. */
+  TEMP: term('MDC_TEMP', 150344),
   ECG_ELEC_POTL_I: term('MDC_ECG_ELEC_POTL_I', 131329),
   ECG_ELEC_POTL_II: term('MDC_ECG_ELEC_POTL_II', 131330),
   ECG_ELEC_POTL_III: term('MDC_ECG_ELEC_POTL_III', 131389),

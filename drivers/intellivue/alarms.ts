@@ -1,0 +1,106 @@
+// IntelliVue alarm lists → AlarmEvents with a lifecycle. The alarm monitor object lists the patient
+// (P) and technical (T, "INOP") alarms active now; phases come from comparing successive lists: new →
+// start, still there → continue (at most every repeatMs of device time, or at once if the priority
+// changed), gone → end. AlertType bits give the IEC 60601-1-8 priority directly.
+import type { AlarmEvent, AlarmPriority, MdcCode, Origin } from '../../agent/model/reading.js';
+import { contextFree } from '../../agent/model/mdc.js';
+import { lookupPhysio, rawCode } from './codes.js';
+import { ALERT_TYPE, NOM_PART_EVT, NOM_PART_OBJ, NOM_PART_SCADA, type AlarmEntry } from './protocol/index.js';
+
+export function alarmPriority(type: number): AlarmPriority {
+  if (type & (ALERT_TYPE.HI_PRI_P_AL | ALERT_TYPE.HI_PRI_T_AL)) return 'high';
+  if (type & (ALERT_TYPE.MED_PRI_P_AL | ALERT_TYPE.MED_PRI_T_AL)) return 'medium';
+  if (type & (ALERT_TYPE.LOW_PRI_P_AL | ALERT_TYPE.LOW_PRI_T_AL)) return 'low';
+  return 'none';
+}
+
+/** Event partition codes we name (NOM_EVT_*); others keep their raw code. */
+const EVENTS: Record<number, { refid: string; text: string }> = {
+  40: { refid: 'MDC_EVT_HI', text: 'HIGH' },
+  62: { refid: 'MDC_EVT_LO', text: 'LOW' },
+  274: { refid: 'MDC_EVT_LEADS_OFF', text: 'LEADS OFF' },
+  308: { refid: 'MDC_EVT_SENSOR_DISCONN', text: 'SENSOR DISCONNECTED' },
+  358: { refid: 'MDC_EVT_MSMT_INOP', text: 'INOP' },
+  3072: { refid: 'MDC_EVT_APNEA', text: 'APNEA' },
+  3076: { refid: 'MDC_EVT_ECG_ASYSTOLE', text: 'ASYSTOLE' },
+  3086: { refid: 'MDC_EVT_ECG_BRADY_EXTREME', text: 'EXTREME BRADY' },
+  3122: { refid: 'MDC_EVT_ECG_TACHY_EXTREME', text: 'EXTREME TACHY' },
+  3224: { refid: 'MDC_EVT_ECG_V_TACHY', text: 'VTACH' },
+  3246: { refid: 'MDC_EVT_DESAT', text: 'DESAT' },
+  61444: { refid: 'MDC_EVT_ECG_V_FIB_TACHY', text: 'VFIB/VTACH' },
+};
+
+interface Active {
+  entry: AlarmEntry;
+  lastEmitted: number;
+}
+
+export type AlarmList = 'P' | 'T';
+
+export class AlarmTracker {
+  private readonly active = new Map<string, Active>();
+
+  constructor(
+    private readonly origin: Origin,
+    private readonly repeatMs: number,
+  ) {}
+
+  /** One list snapshot at `time` (device time when known) → events to emit. */
+  update(list: AlarmList, entries: AlarmEntry[], time: number, receivedAt: number, deviceTime: number | null): AlarmEvent[] {
+    const out: AlarmEvent[] = [];
+    const seen = new Set<string>();
+    for (const e of entries) {
+      const key = `${list}:${e.source}:${e.code}:${e.instance ?? 0}`;
+      seen.add(key);
+      const prev = this.active.get(key);
+      if (!prev) {
+        out.push(this.event(list, key, e, 'start', receivedAt, deviceTime));
+        this.active.set(key, { entry: e, lastEmitted: time });
+      } else if (prev.entry.type !== e.type || time - prev.lastEmitted >= this.repeatMs) {
+        out.push(this.event(list, key, e, 'continue', receivedAt, deviceTime));
+        this.active.set(key, { entry: e, lastEmitted: time });
+      } else {
+        prev.entry = e;
+      }
+    }
+    for (const [key, a] of this.active) {
+      if (!key.startsWith(`${list}:`) || seen.has(key)) continue;
+      out.push(this.event(list, key, a.entry, 'end', receivedAt, deviceTime));
+      this.active.delete(key);
+    }
+    return out;
+  }
+
+  /** When the monitor is lost, every alarm we hold is ended (we can no longer vouch for it). */
+  endAll(receivedAt: number): AlarmEvent[] {
+    const out = [...this.active].map(([key, a]) => this.event(key.startsWith('P') ? 'P' : 'T', key, a.entry, 'end', receivedAt, null));
+    this.active.clear();
+    return out;
+  }
+
+  private event(list: AlarmList, key: string, e: AlarmEntry, phase: AlarmEvent['phase'], receivedAt: number, deviceTime: number | null): AlarmEvent {
+    // LSB of al_code set: al_source is an object (partition OBJ), else a measurement (SCADA).
+    const sourceIsObject = (e.code & 1) === 1;
+    const evtCode = e.code & 0xfffe;
+    const evt = EVENTS[evtCode];
+    const source = sourceIsObject ? null : lookupPhysio(e.source);
+    const condition: MdcCode | null = evt ? { code: contextFree(NOM_PART_EVT, evtCode), refid: evt.refid } : null;
+    const sourceText = source?.label ?? `${sourceIsObject ? NOM_PART_OBJ : NOM_PART_SCADA}:${e.source}`;
+    const text = e.text?.trim() || `${sourceText} ${evt?.text ?? `event ${evtCode}`}`;
+    const ev: AlarmEvent = {
+      ...this.origin,
+      kind: 'alarm',
+      alarmId: `${this.origin.deviceId}:${key}`,
+      condition,
+      raw: rawCode(NOM_PART_EVT, e.code, text),
+      text,
+      priority: alarmPriority(e.type),
+      category: list === 'T' || (e.type & 0x00ff) !== 0 ? 'technical' : 'physiological',
+      phase,
+      deviceTime,
+      receivedAt,
+    };
+    if (source) ev.sourceMetric = source.mdc;
+    return ev;
+  }
+}

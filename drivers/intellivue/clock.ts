@@ -1,0 +1,59 @@
+// Device time. The monitor stamps poll replies with RelativeTime (1/8 ms ticks since an arbitrary
+// point, high resolution) and AbsoluteTime (its wall clock, 1 s resolution, no zone). The MDS Create
+// event gives a pair (absolute, relative) that maps one onto the other; every poll reply also carries
+// both, so a listener that missed the MDS Create still gets device time. We keep the gateway time
+// beside it and track the offset (device − gateway), so clock drift is visible.
+import { absoluteTimeToEpoch, relativeDeltaTicks, type AbsoluteTime } from './protocol/time.js';
+import { TICKS_PER_MS } from './protocol/constants.js';
+
+/** A reply whose absolute time disagrees with the mapping by more than this means the base moved (restart, clock set). */
+const REBASE_TOLERANCE_MS = 2500;
+
+export class DeviceClock {
+  private base: { absMs: number; rel: number } | null = null;
+  /** Latest device − gateway offset in ms (positive: monitor clock ahead), null until known. */
+  offsetMs: number | null = null;
+  rebases = 0;
+
+  constructor(private readonly utcOffsetMinutes: number | null) {}
+
+  get known(): boolean {
+    return this.base !== null;
+  }
+
+  reset(): void {
+    this.base = null;
+  }
+
+  /** From the MDS Create event's NOM_ATTR_TIME_ABS / NOM_ATTR_TIME_REL. */
+  setBase(abs: AbsoluteTime, rel: number): void {
+    this.base = { absMs: absoluteTimeToEpoch(abs, this.utcOffsetMinutes), rel };
+  }
+
+  fromRelative(rel: number): number | null {
+    if (!this.base) return null;
+    return Math.round(this.base.absMs + relativeDeltaTicks(this.base.rel, rel) / TICKS_PER_MS);
+  }
+
+  /**
+   * Device time of a poll reply; re-bases when the reply's absolute time disagrees with the mapping
+   * (monitor restarted or its clock was set). Updates the tracked offset against `receivedAt`.
+   */
+  replyTime(abs: AbsoluteTime | null, rel: number, receivedAt: number): number | null {
+    if (abs) {
+      const absMs = absoluteTimeToEpoch(abs, this.utcOffsetMinutes);
+      const predicted = this.fromRelative(rel);
+      if (predicted === null || Math.abs(predicted - absMs) > REBASE_TOLERANCE_MS) {
+        if (predicted !== null) this.rebases++;
+        this.base = { absMs, rel };
+      }
+    }
+    const t = this.fromRelative(rel);
+    if (t !== null) this.offsetMs = t - receivedAt;
+    return t;
+  }
+
+  absolute(abs: AbsoluteTime): number {
+    return absoluteTimeToEpoch(abs, this.utcOffsetMinutes);
+  }
+}

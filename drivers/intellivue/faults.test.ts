@@ -1,0 +1,102 @@
+// Every fault in the issue, against the simulator through a pty pair: refused association, monitor
+// restart (silent, and with an abort), cable pulled, FCS errors, aborted frames. Each has a defined
+// outcome: counters, logs with context, status, recovery — never a crash.
+import { afterEach, describe, expect, it } from 'vitest';
+import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
+import { IntellivueDriver } from './index.js';
+import { buildPlan } from './options.js';
+import { SIM_ALARMS } from './simulator.js';
+import { fastOptions, rig, type Rig } from './test-support.js';
+
+let r: Rig | undefined;
+let driver: IntellivueDriver | undefined;
+afterEach(async () => {
+  await driver?.stop();
+  await r?.close();
+  driver = undefined;
+  r = undefined;
+});
+
+const hrCount = (ctx: FakeContext) => ctx.readings().filter((x) => x.mdc?.refid === 'MDC_ECG_HEART_RATE').length;
+
+async function online(ctx: FakeContext, extra = {}): Promise<IntellivueDriver> {
+  driver = new IntellivueDriver(buildPlan(fastOptions(r!.hostPath, extra)), ctx);
+  await driver.start();
+  await waitFor('HR readings', () => hrCount(ctx) >= 1);
+  return driver;
+}
+
+describe('intellivue faults', () => {
+  it('refused association: reported, logged, retried until accepted', async () => {
+    r = await rig();
+    r.sim.refuseNext(2);
+    const ctx = fakeContext();
+    await online(ctx);
+    expect(ctx.counter('associations_refused')).toBe(2);
+    expect(ctx.statuses().some((s) => s.state === 'error' && /refused/.test(s.detail))).toBe(true);
+    expect(ctx.logs.some((l) => l.level === 40 && /association refused/.test(String(l.msg)) && l.device === 'mx800-1')).toBe(true);
+    expect(r.sim.received.filter((m) => m === 'assoc-request').length).toBe(3);
+    expect(ctx.statuses().at(-1)?.state).toBe('online');
+  });
+
+  it('monitor restart without a word: silence → abort and re-associate; alarms ended; time re-based', async () => {
+    r = await rig();
+    r.sim.setAlarms([SIM_ALARMS.apnea]);
+    const ctx = fakeContext();
+    const d = await online(ctx);
+    await waitFor('apnea start', () => ctx.alarms().some((a) => a.phase === 'start'));
+    r.sim.restart(1200);
+    await waitFor('re-association after silence', () => ctx.counter('reassociations') >= 1);
+    await waitFor('apnea ended while the monitor is gone', () => ctx.alarms().some((a) => a.phase === 'end'));
+    const n = hrCount(ctx);
+    await waitFor('readings again after the restart', () => hrCount(ctx) > n + 2, 8000);
+    expect(ctx.counter('association_timeouts') + ctx.counter('reassociations')).toBeGreaterThanOrEqual(1);
+    const last = ctx.readings().filter((x) => x.mdc?.refid === 'MDC_ECG_HEART_RATE').at(-1);
+    // New relative-time origin, new MDS Create: device time still maps to the monitor's clock (+3 s).
+    expect(Math.abs(last!.deviceTime! - last!.receivedAt - 3000)).toBeLessThan(1600);
+    expect(ctx.alarms().filter((a) => a.phase === 'start').length).toBe(2); // the apnea again, as a new instance
+    expect(d.health().state).toBe('running');
+  });
+
+  it('monitor restart with an abort: counted, re-associated at once', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    await online(ctx);
+    r.sim.restart(100, true);
+    await waitFor('abort counted', () => ctx.counter('aborts_received') === 1);
+    const n = hrCount(ctx);
+    await waitFor('readings after re-association', () => hrCount(ctx) > n + 2);
+    expect(ctx.logs.some((l) => /aborted by the monitor/.test(String(l.msg)))).toBe(true);
+    expect(r.sim.received.filter((m) => m === 'assoc-request').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('cable pulled and plugged back (socat and simulator killed and restarted)', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    const d = await online(ctx);
+    await r.unplug();
+    await waitFor('offline reported', () => ctx.statuses().some((s) => s.state === 'offline'));
+    expect(d.health().state).toBe('degraded');
+    await new Promise((res) => setTimeout(res, 300)); // a few failed reopen attempts
+    const n = hrCount(ctx);
+    await r.replug();
+    await waitFor('readings after replug', () => hrCount(ctx) > n + 2, 10000);
+    const states = ctx.statuses().map((s) => s.state);
+    expect(states.lastIndexOf('online')).toBeGreaterThan(states.indexOf('offline'));
+  });
+
+  it('FCS errors and aborted frames are counted and dropped; the session carries on', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    await online(ctx);
+    r.sim.corruptNext(3);
+    await waitFor('bad FCS counted', () => ctx.counter('frames_bad_fcs') >= 3);
+    r.sim.abortNext(2);
+    await waitFor('aborted frames counted', () => ctx.counter('frames_aborted') >= 2);
+    const n = hrCount(ctx);
+    await waitFor('readings continue', () => hrCount(ctx) > n + 3);
+    expect(ctx.counter('parse_errors')).toBe(0);
+    expect(ctx.logs.some((l) => l.reason === 'fcs' && /FCS at offset/.test(String(l.msg)))).toBe(true);
+    expect(ctx.readings().every((x) => x.value === null || typeof x.value === 'number')).toBe(true);
+  });
+});

@@ -1,0 +1,173 @@
+// Poll replies → readings. Keeps what static attributes said about each object (sample period,
+// scale, unit, array spec), because later dynamic polls send only the values. An attribute that does
+// not parse is counted and skipped; the rest of the reply still counts.
+import type { NumericReading, Origin, WaveformSegment } from '../../agent/model/reading.js';
+import { lookupPhysio, lookupUnit } from './codes.js';
+import { judge } from './quality.js';
+import {
+  ATTR, IntellivueParseError, MOC, NOM_PART_OBJ, TICKS_PER_MS,
+  decodeAbsTimeAttr, decodeAlarmList, decodeNuObsValue, decodeNuObsValueCmp, decodeSaObsValue, decodeSaObsValueCmp,
+  decodeSaSpec, decodeScaleRangeSpec, decodeU16, decodeU32,
+  type AlarmEntry, type Ava, type NuObsValue, type PollReply, type SaObsValue, type SaSpec, type ScaleRangeSpec,
+} from './protocol/index.js';
+import type { DeviceClock } from './clock.js';
+
+interface ObjectInfo {
+  saSpec?: SaSpec;
+  scale?: ScaleRangeSpec;
+  samplePeriodTicks?: number;
+  unitCode?: number;
+}
+
+export interface AlarmLists {
+  patient: AlarmEntry[] | null;
+  technical: AlarmEntry[] | null;
+}
+
+export interface DecodedReply {
+  numerics: NumericReading[];
+  waves: WaveformSegment[];
+  /** Present when the reply carried the alarm monitor object. */
+  alarms: AlarmLists | null;
+  deviceTime: number | null;
+  /** Problems that did not stop the rest of the reply: counted and logged by the caller. */
+  problems: Array<{ counter: string; detail: string }>;
+}
+
+const SA_EXT_VAL_RANGE = 0x1000;
+
+export class ObservationDecoder {
+  private readonly objects = new Map<string, ObjectInfo>();
+
+  constructor(
+    private readonly origin: Origin,
+    private readonly clock: DeviceClock,
+  ) {}
+
+  /** The monitor restarted or we re-associated: handles may now mean other objects. */
+  forget(): void {
+    this.objects.clear();
+  }
+
+  decode(reply: PollReply, receivedAt: number): DecodedReply {
+    const deviceTime = this.clock.replyTime(reply.absTime, reply.relTime, receivedAt);
+    const out: DecodedReply = { numerics: [], waves: [], alarms: null, deviceTime, problems: [] };
+    const isAlarms = reply.objType.partition === NOM_PART_OBJ && reply.objType.code === MOC.VMO_AL_MON;
+    for (const ctx of reply.contexts) {
+      for (const obs of ctx.observations) {
+        const key = `${ctx.contextId}:${obs.handle}`;
+        const info = this.objects.get(key) ?? {};
+        this.objects.set(key, info);
+        for (const a of obs.attributes) this.safely(out, a, () => this.learn(info, a));
+        let obsTime = deviceTime;
+        const stamp = obs.attributes.find((a) => a.id === ATTR.TIME_STAMP_ABS);
+        if (stamp) {
+          this.safely(out, stamp, () => {
+            const t = decodeAbsTimeAttr(stamp);
+            if (t) obsTime = this.clock.absolute(t);
+          });
+        }
+        for (const a of obs.attributes) {
+          this.safely(out, a, () => {
+            switch (a.id) {
+              case ATTR.NU_VAL_OBS:
+                out.numerics.push(this.numeric(decodeNuObsValue(a), obsTime, receivedAt));
+                return;
+              case ATTR.NU_CMPD_VAL_OBS:
+                for (const v of decodeNuObsValueCmp(a)) out.numerics.push(this.numeric(v, obsTime, receivedAt));
+                return;
+              case ATTR.SA_VAL_OBS:
+                this.wave(out, info, decodeSaObsValue(a), deviceTime, receivedAt);
+                return;
+              case ATTR.SA_CMPD_VAL_OBS:
+                for (const v of decodeSaObsValueCmp(a)) this.wave(out, info, v, deviceTime, receivedAt);
+                return;
+              case ATTR.AL_MON_P_AL_LIST:
+                out.alarms ??= { patient: null, technical: null };
+                out.alarms.patient = [...(out.alarms.patient ?? []), ...decodeAlarmList(a)];
+                return;
+              case ATTR.AL_MON_T_AL_LIST:
+                out.alarms ??= { patient: null, technical: null };
+                out.alarms.technical = [...(out.alarms.technical ?? []), ...decodeAlarmList(a)];
+                return;
+            }
+          });
+        }
+      }
+    }
+    // An alarm-monitor reply without lists still says "no alarms" for the lists it polled.
+    if (isAlarms && !out.alarms) out.alarms = { patient: [], technical: [] };
+    return out;
+  }
+
+  private safely(out: DecodedReply, a: Ava, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof IntellivueParseError)) throw err;
+      out.problems.push({ counter: 'attribute_parse_errors', detail: `attribute 0x${a.id.toString(16)}: ${err.message}` });
+    }
+  }
+
+  private learn(info: ObjectInfo, a: Ava): void {
+    switch (a.id) {
+      case ATTR.SA_SPECN:
+        info.saSpec = decodeSaSpec(a);
+        return;
+      case ATTR.SCALE_SPECN_I16:
+        info.scale = decodeScaleRangeSpec(a);
+        return;
+      case ATTR.TIME_PD_SAMP:
+        info.samplePeriodTicks = decodeU32(a, 'RelativeTime');
+        return;
+      case ATTR.UNIT_CODE:
+        info.unitCode = decodeU16(a, 'unit code');
+        return;
+    }
+  }
+
+  private numeric(v: NuObsValue, deviceTime: number | null, receivedAt: number): NumericReading {
+    const { mdc, raw } = lookupPhysio(v.physioId);
+    const j = judge(v.state, v.value);
+    return { ...this.origin, kind: 'numeric', mdc, raw, value: j.value, unit: lookupUnit(v.unitCode), deviceTime, receivedAt, quality: j.quality };
+  }
+
+  private wave(out: DecodedReply, info: ObjectInfo, v: SaObsValue, deviceTime: number | null, receivedAt: number): void {
+    const spec = info.saSpec;
+    const period = info.samplePeriodTicks;
+    if (!spec || !period) {
+      out.problems.push({ counter: 'waves_without_spec', detail: `wave 2:${v.physioId}: sample period or array spec not seen yet (static attributes), samples not emitted` });
+      return;
+    }
+    const bytesPer = spec.sampleSize <= 8 ? 1 : 2;
+    const mask = spec.flags & SA_EXT_VAL_RANGE && spec.significantBits < 16 ? (1 << spec.significantBits) - 1 : 0xffff;
+    const s = info.scale;
+    const scaled = s && s.lowerAbsolute.kind === 'number' && s.upperAbsolute.kind === 'number' && s.upperScaled !== s.lowerScaled;
+    const samples: number[] = [];
+    for (let i = 0; i + bytesPer <= v.samples.length; i += bytesPer) {
+      const raw = (bytesPer === 1 ? (v.samples[i] as number) : v.samples.readUInt16BE(i)) & mask;
+      if (scaled && s.lowerAbsolute.kind === 'number' && s.upperAbsolute.kind === 'number') {
+        const x = s.lowerAbsolute.value + ((raw - s.lowerScaled) * (s.upperAbsolute.value - s.lowerAbsolute.value)) / (s.upperScaled - s.lowerScaled);
+        samples.push(Math.round(x * 1e6) / 1e6);
+      } else samples.push(raw);
+    }
+    const { mdc, raw } = lookupPhysio(v.physioId);
+    const periodMs = period / TICKS_PER_MS;
+    const end = deviceTime ?? receivedAt;
+    const j = judge(v.state, null);
+    out.waves.push({
+      ...this.origin,
+      kind: 'waveform',
+      mdc,
+      raw,
+      // Without an absolute scale (e.g. pleth) the samples are the device's scaled integers.
+      unit: scaled && info.unitCode !== undefined ? lookupUnit(info.unitCode) : { ucum: '1' },
+      // The reply carries the latest samples: place them so the last one ends at the reply time.
+      startTime: Math.round(end - samples.length * periodMs),
+      sampleRateHz: Math.round((1000 / periodMs) * 1000) / 1000,
+      samples,
+      receivedAt,
+      quality: j.quality,
+    });
+  }
+}

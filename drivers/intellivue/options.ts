@@ -1,0 +1,104 @@
+// Options of the `intellivue` driver, with defaults and the checks a JSON Schema cannot express.
+import type { LineSettings } from '../serial/link.js';
+
+export interface IntellivueOptions {
+  /** Stable id of the monitor (serial number / asset tag); goes into every event. */
+  id: string;
+  bed?: string;
+  /** `/dev/serial/by-id/...` (preferred) or `/dev/ttyUSB0`. Required unless `replay` is given. */
+  path?: string;
+  /** MIB/RS-232 Data Export runs at 115200 8N1; 19200 only for monitors set to that speed. */
+  baudRate?: 115200 | 19200;
+  /** Decode without ever transmitting (Y-cable beside another host). */
+  listenOnly?: boolean;
+  /** Record every byte both ways to this file (JSON lines, see drivers/serial/capture.ts). */
+  captureFile?: string;
+  /** Decode a capture (.jsonl) or raw dump of the monitor's output (.raw/.bin); implies listen-only. */
+  replay?: { file: string; speed?: number };
+  /** Numerics and alarms poll period (the monitor answers at most ~1 poll per object type per second). */
+  pollIntervalMs?: number;
+  /** 'single': a single poll per period; 'extended': extended polls with a poll period attribute. */
+  numerics?: 'single' | 'extended';
+  waves?: { enabled?: boolean; requestPeriodMs?: number };
+  /** Largest command we accept from / send to the monitor (the MIB interface negotiates ≤ 1000). */
+  maxMtu?: number;
+  associationTimeoutMs?: number;
+  refusedRetryMs?: number;
+  reassociateDelayMs?: number;
+  /** No frame from the monitor for this long while associated → abort and re-associate. */
+  quietReassociateMs?: number;
+  /** No bytes for this long → device status 'silent'. */
+  silenceMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Frame pacing towards the monitor: at most maxFrames per windowMs. */
+  pacing?: { maxFrames?: number; windowMs?: number };
+  /** The monitor's clock has no zone: minutes ahead of UTC, or 'gateway' for the gateway's own zone. */
+  monitorUtcOffsetMinutes?: number | 'gateway';
+  /** How often a still-active alarm is re-emitted as 'continue' (device time). */
+  alarmRepeatMs?: number;
+}
+
+export interface IntellivuePlan {
+  id: string;
+  bed?: string;
+  path: string;
+  line: LineSettings;
+  listenOnly: boolean;
+  captureFile?: string;
+  replay?: { file: string; speed: number };
+  pollIntervalMs: number;
+  numerics: 'single' | 'extended';
+  waves: { enabled: boolean; requestPeriodMs: number };
+  maxMtu: number;
+  associationTimeoutMs: number;
+  refusedRetryMs: number;
+  reassociateDelayMs: number;
+  quietReassociateMs: number;
+  silenceMs: number;
+  backoff: { initialMs: number; maxMs: number; jitter: number };
+  pacing: { maxFrames: number; windowMs: number };
+  utcOffsetMinutes: number | null;
+  alarmRepeatMs: number;
+}
+
+export class IntellivueConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`intellivue config: ${problems.join('; ')}`);
+    this.name = 'IntellivueConfigError';
+  }
+}
+
+export function buildPlan(o: IntellivueOptions): IntellivuePlan {
+  const problems: string[] = [];
+  if (!o.id) problems.push('id: required');
+  if (!o.path && !o.replay) problems.push('path: required unless replay is given');
+  const pollIntervalMs = o.pollIntervalMs ?? 1000;
+  const quietReassociateMs = o.quietReassociateMs ?? 5000;
+  if (quietReassociateMs <= pollIntervalMs) problems.push('quietReassociateMs: must be longer than pollIntervalMs');
+  const requestPeriodMs = o.waves?.requestPeriodMs ?? 10000;
+  if (requestPeriodMs <= pollIntervalMs) problems.push('waves.requestPeriodMs: must be longer than pollIntervalMs');
+  if (problems.length) throw new IntellivueConfigError(problems);
+  const plan: IntellivuePlan = {
+    id: o.id,
+    path: o.path ?? o.replay?.file ?? '',
+    line: { baudRate: o.baudRate ?? 115200, dataBits: 8, parity: 'none', stopBits: 1, flowControl: 'none' },
+    listenOnly: o.listenOnly === true || o.replay !== undefined,
+    pollIntervalMs,
+    numerics: o.numerics ?? 'single',
+    waves: { enabled: o.waves?.enabled ?? true, requestPeriodMs },
+    maxMtu: o.maxMtu ?? 1000,
+    associationTimeoutMs: o.associationTimeoutMs ?? 3000,
+    refusedRetryMs: o.refusedRetryMs ?? 10000,
+    reassociateDelayMs: o.reassociateDelayMs ?? 1000,
+    quietReassociateMs,
+    silenceMs: o.silenceMs ?? 10000,
+    backoff: { initialMs: o.backoff?.initialMs ?? 1000, maxMs: o.backoff?.maxMs ?? 30000, jitter: 0.2 },
+    pacing: { maxFrames: o.pacing?.maxFrames ?? 4, windowMs: o.pacing?.windowMs ?? 128 },
+    utcOffsetMinutes: o.monitorUtcOffsetMinutes === undefined || o.monitorUtcOffsetMinutes === 'gateway' ? null : o.monitorUtcOffsetMinutes,
+    alarmRepeatMs: o.alarmRepeatMs ?? 60000,
+  };
+  if (o.bed) plan.bed = o.bed;
+  if (o.captureFile) plan.captureFile = o.captureFile;
+  if (o.replay) plan.replay = { file: o.replay.file, speed: o.replay.speed ?? 0 };
+  return plan;
+}

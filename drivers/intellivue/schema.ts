@@ -1,0 +1,45 @@
+// JSON Schema of the `intellivue` driver options (the agent validates config against it before start).
+export const configSchema: Record<string, unknown> = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: { type: 'string', minLength: 1, description: 'Stable monitor id (serial number / asset tag).' },
+    bed: { type: 'string', minLength: 1 },
+    path: { type: 'string', minLength: 1, description: '/dev/serial/by-id/... (preferred) or /dev/ttyUSB0.' },
+    baudRate: { enum: [115200, 19200], description: 'MIB/RS-232 Data Export: 115200 8N1 (fixed baud rate protocol).' },
+    listenOnly: { type: 'boolean', description: 'Never transmit: decode monitor traffic seen on a Y-cable.' },
+    captureFile: { type: 'string', minLength: 1, description: 'Record every byte both ways (JSON lines).' },
+    replay: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['file'],
+      properties: { file: { type: 'string', minLength: 1 }, speed: { type: 'number', minimum: 0 } },
+    },
+    pollIntervalMs: { type: 'integer', minimum: 100, maximum: 60000 },
+    numerics: { enum: ['single', 'extended'] },
+    waves: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { enabled: { type: 'boolean' }, requestPeriodMs: { type: 'integer', minimum: 200, maximum: 600000 } },
+    },
+    maxMtu: { type: 'integer', minimum: 300, maximum: 1000 },
+    associationTimeoutMs: { type: 'integer', minimum: 50, maximum: 60000 },
+    refusedRetryMs: { type: 'integer', minimum: 50, maximum: 600000 },
+    reassociateDelayMs: { type: 'integer', minimum: 0, maximum: 60000 },
+    quietReassociateMs: { type: 'integer', minimum: 200, maximum: 600000 },
+    silenceMs: { type: 'integer', minimum: 0, maximum: 3600000 },
+    backoff: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { initialMs: { type: 'integer', minimum: 10 }, maxMs: { type: 'integer', minimum: 10 } },
+    },
+    pacing: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { maxFrames: { type: 'integer', minimum: 1, maximum: 16 }, windowMs: { type: 'integer', minimum: 1, maximum: 10000 } },
+    },
+    monitorUtcOffsetMinutes: { oneOf: [{ type: 'integer', minimum: -840, maximum: 840 }, { const: 'gateway' }] },
+    alarmRepeatMs: { type: 'integer', minimum: 1000 },
+  },
+};

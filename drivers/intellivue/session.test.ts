@@ -1,0 +1,102 @@
+// A full IntelliVue session through a pseudo-terminal pair with the real serialport on both ends: the
+// driver (host) on one, the simulator (monitor) on the other.
+import { afterEach, describe, expect, it } from 'vitest';
+import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
+import { MDC } from '../../agent/model/mdc.js';
+import { IntellivueDriver } from './index.js';
+import { buildPlan } from './options.js';
+import { SIM_ALARMS } from './simulator.js';
+import { fastOptions, rig, type Rig } from './test-support.js';
+
+let r: Rig | undefined;
+let driver: IntellivueDriver | undefined;
+afterEach(async () => {
+  await driver?.stop();
+  await r?.close();
+  driver = undefined;
+  r = undefined;
+});
+
+const has = (ctx: FakeContext, refid: string) => ctx.readings().some((x) => x.mdc?.refid === refid && typeof x.value === 'number');
+
+describe('intellivue session over a pty pair', () => {
+  it('associates, answers the MDS Create, polls numerics, waves (linked results) and alarms into events', async () => {
+    r = await rig();
+    r.sim.setAlarms([SIM_ALARMS.hrHigh, SIM_ALARMS.leadsOff]);
+    const ctx = fakeContext('icu7-monitor');
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('HR, SpO2 and NIBP readings', () => has(ctx, 'MDC_ECG_HEART_RATE') && has(ctx, 'MDC_PULS_OXIM_SAT_O2') && has(ctx, 'MDC_PRESS_BLD_NONINV_SYS'));
+    await waitFor('waves of all four kinds', () => new Set(ctx.waveforms().map((w) => w.raw?.code)).size >= 4);
+    await waitFor('alarm starts', () => ctx.alarms().filter((a) => a.phase === 'start').length >= 2);
+
+    // The conversation happened in the documented order.
+    const rx = r.sim.received;
+    expect(rx.slice(0, 2)).toEqual(['assoc-request', 'mds-create-result']);
+    expect(rx).toContain('poll:6');
+    expect(rx).toContain('poll:54');
+    expect(rx).toContain('ext-poll:9');
+
+    const hr = ctx.readings().find((x) => x.mdc?.refid === 'MDC_ECG_HEART_RATE');
+    expect(hr).toMatchObject({ mdc: MDC.ECG_HEART_RATE, deviceId: 'mx800-1', bed: 'ICU-7', source: 'icu7-monitor', unit: { ucum: '/min' }, quality: { state: 'valid' } });
+    expect(hr?.value).toBeGreaterThanOrEqual(72);
+    // Device time from the monitor's clock, which runs 3 s ahead of ours; the offset is tracked.
+    expect(hr!.deviceTime! - hr!.receivedAt).toBeGreaterThan(1500);
+    expect(hr!.deviceTime! - hr!.receivedAt).toBeLessThan(4500);
+    expect(driver.clock.offsetMs).toBeGreaterThan(1500);
+    expect(driver.health().detail).toMatch(/monitor clock \+\d/);
+
+    const temp = ctx.readings().find((x) => x.mdc?.refid === 'MDC_TEMP');
+    expect(temp).toMatchObject({ value: 36.7, unit: { ucum: 'Cel' } });
+    expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_PULS_OXIM_PULS_RATE')?.value).toBe(71);
+    expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_AWAY_CO2_ET')).toMatchObject({ value: 38, unit: { ucum: 'mm[Hg]' } });
+    expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_PRESS_BLD_ART_ABP_DIA')?.value).toBe(76);
+    // NIBP carries its own measurement time (a minute before the reply).
+    const nibp = ctx.readings().find((x) => x.mdc?.refid === 'MDC_PRESS_BLD_NONINV_MEAN');
+    expect(nibp?.value).toBe(93);
+    expect(hr!.deviceTime! - nibp!.deviceTime!).toBeGreaterThan(55000);
+    // Unknown code kept raw; a NaN the monitor flags unavailable becomes null, marked.
+    expect(ctx.readings().find((x) => x.raw?.code === '2:23552')).toMatchObject({ mdc: null, value: 3 });
+    expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_TEMP_SKIN')).toMatchObject({ value: null, quality: { state: 'unavailable' } });
+
+    const ecg = ctx.waveforms().find((w) => w.mdc?.refid === 'MDC_ECG_ELEC_POTL_II');
+    expect(ecg).toMatchObject({ sampleRateHz: 500, unit: { ucum: 'mV' }, quality: { state: 'valid' } });
+    expect(ecg?.samples.length).toBe(128);
+    expect(ecg?.samples.every((s) => s >= -2.048 && s <= 2.047)).toBe(true);
+    const abp = ctx.waveforms().find((w) => w.mdc?.refid === 'MDC_PRESS_BLD_ART_ABP');
+    expect(abp?.sampleRateHz).toBe(125);
+    expect(abp?.samples.every((s) => s >= 60 && s <= 125)).toBe(true);
+    expect(ctx.waveforms().find((w) => w.mdc?.refid === 'MDC_PULS_OXIM_PLETH')).toMatchObject({ sampleRateHz: 125, unit: { ucum: '1' } });
+    expect(ctx.waveforms().find((w) => w.mdc?.refid === 'MDC_AWAY_CO2')?.sampleRateHz).toBe(62.5);
+    // Waves did not fit the 600-byte MTU: they came as linked results, all parts in sequence.
+    expect(r.sim.linkedSent).toBeGreaterThan(0);
+    expect(ctx.counter('linked_results')).toBeGreaterThan(0);
+    expect(ctx.counter('linked_results_gap')).toBe(0);
+
+    const hrAlarm = ctx.alarms().find((a) => a.text === '**HR High');
+    expect(hrAlarm).toMatchObject({ priority: 'medium', category: 'physiological', phase: 'start', condition: { refid: 'MDC_EVT_HI' }, sourceMetric: MDC.ECG_HEART_RATE, alarmId: 'mx800-1:P:16770:40:0' });
+    expect(ctx.alarms().find((a) => a.text === 'ECG Leads Off')).toMatchObject({ priority: 'medium', category: 'technical' });
+
+    expect(ctx.statuses().map((s) => s.state)).toContain('online');
+    expect(driver.health().state).toBe('running');
+
+    // The alarm goes away → end; a new one of high priority starts.
+    r.sim.setAlarms([SIM_ALARMS.apnea]);
+    await waitFor('alarm end and apnea start', () => ctx.alarms().some((a) => a.phase === 'end' && a.text === '**HR High') && ctx.alarms().some((a) => a.text === '***Apnea' && a.priority === 'high'));
+
+    // Stop releases the association.
+    await driver.stop();
+    await waitFor('release seen by the monitor', () => r!.sim.received.includes('assoc-release-request'), 1000);
+    expect(r.sim.received).toContain('assoc-release-request');
+  });
+
+  it('polls numerics with extended polls too', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { numerics: 'extended', waves: { enabled: false } })), ctx);
+    await driver.start();
+    await waitFor('HR from extended poll', () => has(ctx, 'MDC_ECG_HEART_RATE'));
+    expect(r.sim.received).toContain('ext-poll:6');
+    expect(r.sim.received.some((m) => m.startsWith('ext-poll:9'))).toBe(false);
+  });
+});

@@ -1,0 +1,369 @@
+// The IntelliVue Data Export session, host side, over a byte link:
+//   association request → accept (0x0E) | refuse (0x0C, retried after refusedRetryMs)
+//   → the monitor's MDS Create event report, answered with a result (and its time base kept)
+//   → cyclic polls: numerics and the alarm monitor (single polls every pollIntervalMs, which also keep
+//     the association alive), waves by extended poll with a poll period, renewed before it runs out
+//   → results and linked results (first / middle / last), each decoded as it arrives.
+// Abort (0x19) from the monitor, a quiet line (quietReassociateMs) or no answer to the association
+// request mean: start again. Release on shutdown. Frames go out through a pacer (≤ N per window).
+// In listen-only mode it never writes and decodes whatever monitor messages pass by.
+import {
+  ATTR, ATTR_GRP, IntellivueFramer, IntellivueParseError, MOC, NOM_PART_OBJ, POLL_EXT_PERIOD_NU_1SEC, POLL_EXT_PERIOD_RTSA, RORLS, TICKS_PER_MS,
+  encodeAbort, encodeAssociationRequest, encodeMdsCreateResult, encodeMessageFrame, encodePollRequest, encodeReleaseRequest, encodeReleaseResponse,
+  parseMessage, parseTransportHeader,
+  type Ava, type FrameEvent, type LinkedId, type Message, type PollReply, type UserInfo,
+} from './protocol/index.js';
+import { FramePacer } from './pacer.js';
+import type { IntellivuePlan } from './options.js';
+
+export type SessionState = 'idle' | 'associating' | 'refused' | 'awaiting-mds' | 'polling' | 'listening' | 'stopped';
+
+export type SessionOutput =
+  | { type: 'state'; state: SessionState; detail: string }
+  | { type: 'associated'; userInfo: UserInfo | null }
+  | { type: 'mds-create'; attributes: Ava[] }
+  | { type: 'reply'; reply: PollReply; invokeId: number; extended: boolean; linked: LinkedId | null }
+  /** The association ended (abort, release, silence): the caller forgets object state and alarms. */
+  | { type: 'association-lost'; detail: string };
+
+export interface SessionHooks {
+  write(bytes: Buffer): Promise<void>;
+  output(o: SessionOutput): void;
+  count(counter: string, by?: number): void;
+  log(level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void;
+  now?(): number;
+}
+
+type PollKind = 'numerics' | 'alarms' | 'waves';
+
+const OBJ: Record<PollKind, number> = { numerics: MOC.VMO_METRIC_NU, alarms: MOC.VMO_AL_MON, waves: MOC.VMO_METRIC_SA_RT };
+
+export class IntellivueSession {
+  private readonly framer = new IntellivueFramer();
+  private readonly pacer: FramePacer;
+  private state_: SessionState = 'idle';
+  private active = false;
+  private invokeId = 0;
+  private pollNumber = 0;
+  private timers = new Set<NodeJS.Timeout>();
+  private quietTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private waveTimer: NodeJS.Timeout | undefined;
+  private stepTimer: NodeJS.Timeout | undefined;
+  /** invoke id → what it polled, and whether any answer came. */
+  private readonly pending = new Map<number, { kind: PollKind; answered: boolean }>();
+  private readonly lastPollOf = new Map<PollKind, number>();
+  private readonly linked = new Map<number, number>();
+  private releaseWaiter: (() => void) | undefined;
+  userInfo: UserInfo | null = null;
+
+  constructor(
+    private readonly plan: IntellivuePlan,
+    private readonly hooks: SessionHooks,
+  ) {
+    this.pacer = new FramePacer((b) => hooks.write(b), plan.pacing.maxFrames, plan.pacing.windowMs);
+  }
+
+  get state(): SessionState {
+    return this.state_;
+  }
+
+  linkOpened(): void {
+    this.active = true;
+    if (this.plan.listenOnly) {
+      this.setState('listening', 'listen-only: decoding monitor traffic, never transmitting');
+      return;
+    }
+    this.associate('link opened');
+  }
+
+  linkClosed(): void {
+    this.active = false;
+    this.clearTimers();
+    this.pacer.clear('link closed');
+    this.setState('idle', 'link closed');
+  }
+
+  /** Release the association (wait briefly for the monitor's answer); never throws. */
+  async shutdown(waitMs = 500): Promise<void> {
+    const wasAssociated = this.active && !this.plan.listenOnly && (this.state_ === 'polling' || this.state_ === 'awaiting-mds');
+    this.clearTimers();
+    if (wasAssociated) {
+      try {
+        const answered = new Promise<void>((r) => (this.releaseWaiter = r));
+        await this.send(encodeReleaseRequest(), 'release');
+        await Promise.race([answered, new Promise((r) => setTimeout(r, waitMs))]);
+      } catch {
+        // The port may already be gone; stopping must not fail because of it.
+      }
+    }
+    this.active = false;
+    this.pacer.clear('stopped');
+    this.setState('stopped', 'stopped');
+  }
+
+  receive(chunk: Buffer): void {
+    if (this.active && !this.plan.listenOnly) this.armQuiet();
+    for (const ev of this.framer.push(chunk)) this.handleFrame(ev);
+  }
+
+  // ---- sending ----
+
+  private send(userData: Buffer, what: string): Promise<void> {
+    if (!this.active || this.plan.listenOnly) return Promise.resolve();
+    return this.pacer.send(encodeMessageFrame(userData)).catch((err: Error) => {
+      this.hooks.count('write_errors');
+      this.hooks.log('warn', 'intellivue write failed', { message: what, err: err.message });
+    });
+  }
+
+  private associate(why: string): void {
+    this.clearTimers();
+    this.pending.clear();
+    this.linked.clear();
+    this.setState('associating', `association request: ${why}`);
+    this.hooks.count('association_requests');
+    const p = this.plan;
+    void this.send(
+      encodeAssociationRequest({
+        minPollPeriodTicks: Math.round(p.pollIntervalMs * TICKS_PER_MS),
+        maxMtuRx: p.maxMtu,
+        maxMtuTx: p.maxMtu,
+        extOptions: POLL_EXT_PERIOD_NU_1SEC | (p.waves.enabled ? POLL_EXT_PERIOD_RTSA : 0),
+        systemType: 0x80000000, // SYST_CLIENT
+        startupMode: 0x20000000, // COLD_START
+      }),
+      'association request',
+    );
+    this.stepTimer = this.later(() => {
+      this.hooks.count('association_timeouts');
+      this.hooks.log('warn', `intellivue: no answer to the association request within ${p.associationTimeoutMs} ms`, { state: this.state_ });
+      this.associate('no answer to the previous request');
+    }, p.associationTimeoutMs);
+  }
+
+  private poll(kind: PollKind): void {
+    if (this.state_ !== 'polling') return;
+    const prev = this.lastPollOf.get(kind);
+    if (prev !== undefined) {
+      const p = this.pending.get(prev);
+      if (p && !p.answered && kind !== 'waves') {
+        // The monitor drops polls above its rate limit without answering: count, do not retry.
+        this.hooks.count('polls_unanswered');
+      }
+      this.pending.delete(prev);
+    }
+    const invokeId = (this.invokeId = (this.invokeId + 1) & 0xffff);
+    this.pollNumber = (this.pollNumber + 1) & 0xffff;
+    this.pending.set(invokeId, { kind, answered: false });
+    this.lastPollOf.set(kind, invokeId);
+    const extended = kind === 'waves' || (kind === 'numerics' && this.plan.numerics === 'extended');
+    const extAttributes: Array<{ id: number; value: Uint8Array }> = [];
+    if (extended) {
+      const periodMs = kind === 'waves' ? this.plan.waves.requestPeriodMs : this.plan.pollIntervalMs * 2;
+      const v = Buffer.alloc(4);
+      v.writeUInt32BE(Math.round(periodMs * TICKS_PER_MS));
+      extAttributes.push({ id: ATTR.TIME_PD_POLL, value: v });
+    }
+    this.hooks.count(`polls_sent_${kind}`);
+    void this.send(
+      encodePollRequest({ invokeId, pollNumber: this.pollNumber, objType: { partition: NOM_PART_OBJ, code: OBJ[kind] }, attrGroup: ATTR_GRP.ALL, extended, extAttributes }),
+      `poll ${kind}`,
+    );
+  }
+
+  private startPolling(): void {
+    this.setState('polling', 'associated; polling numerics, alarms' + (this.plan.waves.enabled ? ' and waves' : ''));
+    const cycle = () => {
+      this.poll('numerics');
+      this.poll('alarms');
+      this.pollTimer = this.later(cycle, this.plan.pollIntervalMs);
+    };
+    cycle();
+    if (this.plan.waves.enabled) {
+      const waves = () => {
+        this.poll('waves');
+        // Renew before the monitor's periodic answers run out.
+        this.waveTimer = this.later(waves, Math.max(100, this.plan.waves.requestPeriodMs - this.plan.pollIntervalMs));
+      };
+      waves();
+    }
+  }
+
+  // ---- receiving ----
+
+  private handleFrame(ev: FrameEvent): void {
+    if (ev.type === 'noise') {
+      this.hooks.count('noise_bytes', ev.bytes.length);
+      return;
+    }
+    if (ev.type === 'bad-frame') {
+      this.hooks.count(`frames_${ev.reason === 'fcs' ? 'bad_fcs' : ev.reason.replace('-', '_')}`);
+      this.hooks.log('debug', `intellivue bad frame: ${ev.detail}`, { reason: ev.reason, bytes: ev.raw.length });
+      return;
+    }
+    let msg: Message;
+    try {
+      msg = parseMessage(parseTransportHeader(ev.body));
+    } catch (err) {
+      if (!(err instanceof IntellivueParseError)) throw err;
+      this.hooks.count('parse_errors');
+      this.hooks.log('warn', 'intellivue message not understood', { error: err.message, bytes: ev.body.length });
+      return;
+    }
+    this.hooks.count('frames');
+    this.handle(msg);
+  }
+
+  private handle(msg: Message): void {
+    const listen = this.plan.listenOnly;
+    switch (msg.kind) {
+      case 'association':
+        return this.association(msg.spdu, msg.userInfo);
+      case 'mds-create':
+        this.hooks.count('mds_create_events');
+        this.hooks.output({ type: 'mds-create', attributes: msg.attributes });
+        if (listen || !this.active) return;
+        void this.send(encodeMdsCreateResult(msg.invokeId, msg.managedObject, msg.eventTime), 'MDS create result');
+        if (this.state_ === 'awaiting-mds' || this.state_ === 'polling') {
+          this.clearStep();
+          if (this.state_ !== 'polling') this.startPolling();
+        }
+        return;
+      case 'poll-result': {
+        this.hooks.count('poll_results');
+        if (msg.linked) this.trackLinked(msg.invokeId, msg.linked);
+        const p = this.pending.get(msg.invokeId);
+        if (p) p.answered = true;
+        else if (!listen) this.hooks.count('unexpected_results');
+        this.hooks.output({ type: 'reply', reply: msg.reply, invokeId: msg.invokeId, extended: msg.extended, linked: msg.linked });
+        return;
+      }
+      case 'error':
+        this.hooks.count('remote_errors');
+        this.hooks.log('warn', 'intellivue remote operation error', { invokeId: msg.invokeId, errorValue: msg.errorValue });
+        return;
+      case 'event-report':
+        this.hooks.count('event_reports');
+        return;
+      case 'poll-request':
+      case 'event-result':
+        // Host-side messages: seen only when a capture of both directions is decoded as one stream.
+        this.hooks.count('host_messages_seen');
+        return;
+      case 'other':
+        this.hooks.count('other_messages');
+        this.hooks.log('debug', `intellivue message ignored: ${msg.detail}`);
+        return;
+    }
+  }
+
+  private trackLinked(invokeId: number, l: LinkedId): void {
+    this.hooks.count('linked_results');
+    const prev = this.linked.get(invokeId);
+    const expected = l.state === RORLS.FIRST ? 1 : (prev ?? 0) + 1;
+    if (l.count !== expected || (l.state !== RORLS.FIRST && prev === undefined)) {
+      this.hooks.count('linked_results_gap');
+      this.hooks.log('warn', 'intellivue linked result out of sequence: a part was lost; decoding the parts that arrived', { invokeId, count: l.count, expected });
+    }
+    if (l.state === RORLS.LAST) this.linked.delete(invokeId);
+    else this.linked.set(invokeId, l.count);
+  }
+
+  private association(spdu: string, userInfo: UserInfo | null): void {
+    const listen = this.plan.listenOnly;
+    switch (spdu) {
+      case 'accept':
+        this.hooks.count('associations_accepted');
+        this.userInfo = userInfo;
+        this.hooks.output({ type: 'associated', userInfo });
+        if (listen || this.state_ !== 'associating') return;
+        this.clearStep();
+        this.setState('awaiting-mds', 'association accepted; waiting for the MDS Create event');
+        this.stepTimer = this.later(() => {
+          this.hooks.log('warn', 'intellivue: no MDS Create event after the association was accepted');
+          this.restart('no MDS Create event', true);
+        }, this.plan.associationTimeoutMs);
+        return;
+      case 'refuse':
+        this.hooks.count('associations_refused');
+        this.hooks.log('warn', `intellivue association refused; retrying in ${this.plan.refusedRetryMs} ms (check the MIB port is set to Data Export, and that no other client holds it)`);
+        if (listen || !this.active) return;
+        this.clearTimers();
+        this.setState('refused', `association refused by the monitor; retry in ${Math.round(this.plan.refusedRetryMs / 100) / 10} s`);
+        this.stepTimer = this.later(() => this.associate('retry after refusal'), this.plan.refusedRetryMs);
+        return;
+      case 'abort':
+        this.hooks.count('aborts_received');
+        this.hooks.log('warn', 'intellivue association aborted by the monitor', { state: this.state_ });
+        if (!listen && this.active) this.restart('monitor aborted the association', false);
+        else this.hooks.output({ type: 'association-lost', detail: 'association aborted by the monitor' });
+        return;
+      case 'release-request':
+        this.hooks.count('releases_received');
+        if (listen || !this.active) {
+          this.hooks.output({ type: 'association-lost', detail: 'monitor released the association' });
+          return;
+        }
+        void this.send(encodeReleaseResponse(), 'release response');
+        this.restart('monitor released the association', false);
+        return;
+      case 'release-response':
+        this.releaseWaiter?.();
+        this.releaseWaiter = undefined;
+        return;
+      case 'request':
+        this.hooks.count('host_messages_seen');
+        return;
+    }
+  }
+
+  /** Start a new association after a pause; optionally abort the old one first. */
+  private restart(why: string, sendAbort: boolean): void {
+    this.clearTimers();
+    this.hooks.count('reassociations');
+    if (this.state_ === 'polling' || this.state_ === 'awaiting-mds') this.hooks.output({ type: 'association-lost', detail: why });
+    if (sendAbort) void this.send(encodeAbort(), 'abort');
+    this.setState('associating', `re-associating: ${why}`);
+    this.stepTimer = this.later(() => this.associate(why), this.plan.reassociateDelayMs);
+  }
+
+  // ---- timers ----
+
+  private later(fn: () => void, ms: number): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.active) fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  private armQuiet(): void {
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.quietTimer = this.later(() => {
+      if (this.state_ === 'polling' || this.state_ === 'awaiting-mds') {
+        this.hooks.log('warn', `intellivue: no frame from the monitor for ${this.plan.quietReassociateMs} ms; re-associating`);
+        this.restart(`line quiet for ${this.plan.quietReassociateMs} ms`, true);
+      }
+    }, this.plan.quietReassociateMs);
+  }
+
+  private clearStep(): void {
+    if (this.stepTimer) clearTimeout(this.stepTimer);
+    this.stepTimer = undefined;
+  }
+
+  private clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.stepTimer = this.pollTimer = this.waveTimer = this.quietTimer = undefined;
+    this.lastPollOf.clear();
+  }
+
+  private setState(state: SessionState, detail: string): void {
+    if (this.state_ === state && state !== 'associating') return;
+    this.state_ = state;
+    this.hooks.output({ type: 'state', state, detail });
+  }
+}
