@@ -17,6 +17,7 @@ import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
 import { alarmChangeRecord } from './forward/wire.js';
+import { pseudonymizer } from './privacy.js';
 import { engineConfigFromPolicy } from './config/alarm-policy.js';
 import { DisplayServer } from './http/server.js';
 
@@ -100,9 +101,17 @@ export class Agent {
           this.metrics,
         )
       : null;
+    const privacy = config.privacy;
+    const pseudonym = privacy.pseudonymizePatientIds
+      ? pseudonymizer(resolveSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env) ?? '')
+      : undefined;
     this.ingest = new Ingest(
       this.outbox,
-      { commitIntervalMs: config.store.commitIntervalMs, forwardWaveforms: config.hub.forwardWaveforms },
+      {
+        commitIntervalMs: config.store.commitIntervalMs,
+        forwardWaveforms: config.hub.forwardWaveforms,
+        ...(pseudonym && { patientId: pseudonym }),
+      },
       log.child({ component: 'ingest' }),
       this.metrics,
       () => this.forwarder?.notify(),
@@ -113,7 +122,7 @@ export class Agent {
       engine,
       (changes) =>
         this.outbox.append(
-          changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c)) })),
+          changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, pseudonym)) })),
         ),
       log.child({ component: 'alarms' }),
       this.metrics,

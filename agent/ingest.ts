@@ -11,6 +11,8 @@ import { alarmRecord, deviceStatusRecord, numericRecord, waveformRecord } from '
 export interface IngestOptions {
   commitIntervalMs: number;
   forwardWaveforms: boolean;
+  /** Applied to patient ids of what is stored and forwarded (privacy.pseudonymizePatientIds); listeners see the original. */
+  patientId?: (id: string) => string;
 }
 
 export type IngestListener = (events: readonly DriverEvent[]) => void;
@@ -55,7 +57,8 @@ export function normalise(e: DriverEvent): DriverEvent {
   return e;
 }
 
-export function toRecord(e: DriverEvent, forwardWaveforms: boolean): OutboxRecord | null {
+export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientId?: (id: string) => string): OutboxRecord | null {
+  const e = patientId && event.patientId !== undefined ? { ...event, patientId: patientId(event.patientId) } : event;
   switch (e.kind) {
     case 'numeric':
       return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: JSON.stringify(numericRecord(e)) };
@@ -105,7 +108,7 @@ export class Ingest {
     const normalised = events.map(normalise);
     const records: OutboxRecord[] = [];
     for (const e of normalised) {
-      const r = toRecord(e, this.opts.forwardWaveforms);
+      const r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
       if (r) records.push(r);
     }
     this.metrics.inc('ingest_events_total', { source }, events.length);

@@ -38,6 +38,7 @@ export interface AgentConfig {
     forwardWaveforms: boolean;
   };
   drivers: DriverEntry[];
+  privacy: { pseudonymizePatientIds: boolean; pseudonymKey?: Secret };
   alarms: AlarmPolicyConfig;
   display: DisplayConfig;
 }
@@ -187,6 +188,10 @@ export function validateConfig(
   const problems: ConfigProblem[] = [];
   if (!validateTop(data)) problems.push(...formatAjvErrors(validateTop.errors ?? [], data));
   else problems.push(...alarmPolicyProblems((data as Partial<AgentConfig>).alarms));
+  const privacy = (data as Partial<AgentConfig>).privacy;
+  if (privacy?.pseudonymizePatientIds && privacy.pseudonymKey === undefined) {
+    problems.push({ path: 'privacy.pseudonymKey', message: 'is required when privacy.pseudonymizePatientIds is true' });
+  }
   const drivers = (data as { drivers?: unknown }).drivers;
   if (Array.isArray(drivers)) {
     const names = new Set<string>();

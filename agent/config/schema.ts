@@ -416,6 +416,26 @@ export const configSchema = {
         },
       },
     },
+    privacy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'What leaves the gateway about patients. Logs never contain patient identifiers, whatever is set here.',
+      properties: {
+        pseudonymizePatientIds: {
+          type: 'boolean',
+          default: false,
+          description:
+            'Replace patient identifiers in the store and in forwarded messages by a keyed HMAC-SHA-256 pseudonym ' +
+            '(`p_` + 22 base64url characters): the same patient always gets the same pseudonym under the same key, and ' +
+            'only the holder of the key can link it back. The bedside display still shows beds, never pseudonyms.',
+        },
+        pseudonymKey: {
+          ...secret,
+          description: 'The HMAC key (at least 32 characters), required when pseudonymizePatientIds is on. ' + secret.description,
+        },
+      },
+    },
     drivers: {
       type: 'array',
       description: 'Device drivers to run. Each entry: a unique name, a type from the driver registry, its options.',

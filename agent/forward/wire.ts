@@ -81,13 +81,13 @@ export function deviceStatusRecord(s: DeviceStatusEvent) {
 }
 
 /** One audited change of a managed alarm (the agent's own alarm model), on the alarms stream. */
-export function alarmChangeRecord(c: AlarmStateChange) {
+export function alarmChangeRecord(c: AlarmStateChange, patientId: (id: string) => string = (id) => id) {
   const a = c.alarm;
   return {
     type: 'alarm-change' as const,
     deviceId: a.deviceId,
     bed: a.bed,
-    ...(a.patientId !== undefined && { patientId: a.patientId }),
+    ...(a.patientId !== undefined && { patientId: patientId(a.patientId) }),
     source: a.source,
     alarmId: c.alarmId,
     seq: c.seq,

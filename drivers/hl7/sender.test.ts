@@ -10,11 +10,11 @@ import { createHl7MllpDriver, type Hl7MllpDriver } from './index.js';
 const ROOT = join(import.meta.dirname, '../..');
 const CORPUS = join(ROOT, '../shared/corpus/hl7');
 
-function run(args: string[]): Promise<{ code: number; out: string }> {
+function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'drivers/hl7/sender.ts', ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout) => {
+    execFile(process.execPath, ['--import', 'tsx', 'drivers/hl7/sender.ts', ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 99) : 0;
-      resolve({ code, out: stdout });
+      resolve({ code, out: stdout, err: stderr });
     });
   });
 }
@@ -63,6 +63,7 @@ describe('sender CLI', () => {
   it.skipIf(!existsSync(CORPUS))('replays the corpus folder and reports each ACK', async () => {
     const { port, emitted } = await start();
     const r = await run(['--port', String(port), '--replay', CORPUS]);
+    expect(r.err, 'sender stderr').toBe('');
     expect(r.out).toMatch(/ihe-pcd-tf_1\.hl7: CA/);
     expect(r.out).toMatch(/ipf_8\.hl7: AE .*MSH-10/); // MSH-10 missing: header unreadable → original-mode AE
     expect(r.out).toMatch(/hl7-standard_1\.hl7: AR/); // ADT is not taken
