@@ -20,6 +20,8 @@ import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
 import { engineConfigFromPolicy } from './config/alarm-policy.js';
 import { DisplayServer } from './http/server.js';
+import type { DriverEntry } from './config/load.js';
+import { AgentControl, startupConfig } from './control/control.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -28,6 +30,8 @@ export interface AgentDeps {
   env?: NodeJS.ProcessEnv;
   /** Tests and benchmarks may supply their own uplink. */
   transport?: HubTransport | null;
+  /** The config file the config came from, for the `reloadConfig` direct method. */
+  configPath?: string;
 }
 
 /** Decides how to reach the hub, from config and environment. Null: forwarding is off. */
@@ -64,9 +68,16 @@ export class Agent {
   private readonly drivers = new Map<string, Driver>();
   private readonly log: Logger;
   private readonly startedAt = Date.now();
+  /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
+  readonly control: AgentControl | null = null;
 
   constructor(private readonly deps: AgentDeps) {
-    const { config, log } = deps;
+    const { log } = deps;
+    // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
+    // takes effect from the start, before anything is built from the config.
+    const startup = startupConfig(deps.config, deps.registry, log);
+    const config = startup.config;
+    this.deps = { ...deps, config };
     this.log = log;
     const env = deps.env ?? process.env;
     const { transport, why } =
@@ -144,6 +155,13 @@ export class Agent {
       },
       'store opened',
     );
+    if (transport?.setControl && config.control.enabled) {
+      this.control = new AgentControl(
+        { host: this.controlHost(), registry: deps.registry, log, startup, storePath, ...(deps.configPath && { configPath: deps.configPath }) },
+        config.control,
+      );
+      transport.setControl(this.control, { twinTimeoutMs: config.control.twinTimeoutMs });
+    }
     if (transport) log.info({ hub: transport.description, reason: why }, 'forwarding to IoT Hub is on');
     else log.warn({ reason: why }, 'forwarding is off: data is kept in the local store only');
   }
@@ -207,19 +225,9 @@ export class Agent {
         this.log.info({ driver: entry.name, type: entry.type }, 'driver disabled in config');
         continue;
       }
-      const factory = this.deps.registry.get(entry.type);
-      if (!factory) throw new Error(`unknown driver type ${entry.type}`); // validated earlier; defensive
-      const dlog = this.log.child({ driver: entry.name, type: entry.type });
-      const driver = factory.create(entry.options, {
-        name: entry.name,
-        log: dlog,
-        emit: (events, opts) => this.ingest.accept(entry.name, events, opts),
-        count: (counter, by = 1) => this.metrics.inc(`driver_${counter}`, { driver: entry.name }, by),
-      });
-      this.drivers.set(entry.name, driver);
-      await driver.start();
-      dlog.info({ description: factory.description }, 'driver started');
+      await this.startDriver(entry);
     }
+    this.control?.start();
     this.forwarder?.start();
     this.alarms.start();
     if (this.storeRecovered) {
@@ -254,6 +262,58 @@ export class Agent {
     return empty();
   }
 
+  /** Starts one driver (at start, and when the twin or reloadConfig changes its entry). */
+  async startDriver(entry: DriverEntry): Promise<void> {
+    const factory = this.deps.registry.get(entry.type);
+    if (!factory) throw new Error(`unknown driver type ${entry.type}`); // validated earlier; defensive
+    if (this.drivers.has(entry.name)) throw new Error(`driver ${entry.name} is already running`);
+    const dlog = this.log.child({ driver: entry.name, type: entry.type });
+    const driver = factory.create(entry.options, {
+      name: entry.name,
+      log: dlog,
+      emit: (events, opts) => this.ingest.accept(entry.name, events, opts),
+      count: (counter, by = 1) => this.metrics.inc(`driver_${counter}`, { driver: entry.name }, by),
+    });
+    this.drivers.set(entry.name, driver);
+    try {
+      await driver.start();
+    } catch (err) {
+      this.drivers.delete(entry.name);
+      await driver.stop().catch(() => undefined);
+      throw err;
+    }
+    dlog.info({ description: factory.description }, 'driver started');
+  }
+
+  /** Stops one driver; a no-op if it is not running. */
+  async stopDriver(name: string): Promise<void> {
+    const d = this.drivers.get(name);
+    if (!d) return;
+    this.drivers.delete(name);
+    await d.stop().catch((err: unknown) => this.log.error({ err, driver: name }, 'driver failed to stop cleanly'));
+    this.log.info({ driver: name }, 'driver stopped');
+  }
+
+  /** What the twin and direct methods (agent/control) may do to the agent. */
+  private controlHost() {
+    return {
+      gatewayId: this.gatewayId,
+      health: () => this.health(),
+      oldestPendingAt: () => {
+        const times = [this.outbox.pending('alarms').oldestAt, this.outbox.pending('telemetry').oldestAt, this.outbox.nextMessage()?.createdAt ?? null];
+        const known = times.filter((t): t is number => t !== null);
+        return known.length ? Math.min(...known) : null;
+      },
+      startDriver: (entry: DriverEntry) => this.startDriver(entry),
+      stopDriver: (name: string) => this.stopDriver(name),
+      replay: (fromMs: number, toMs: number) => {
+        const r = this.outbox.replay(fromMs, toMs);
+        this.forwarder?.notify();
+        return r;
+      },
+    };
+  }
+
   private async stopDrivers(): Promise<void> {
     for (const [name, d] of this.drivers) {
       await d.stop().catch((err: unknown) => this.log.error({ err, driver: name }, 'driver failed to stop cleanly'));
@@ -262,6 +322,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    await this.control?.stop();
     await this.display?.stop();
     await this.stopDrivers();
     if (this.healthTimer) clearInterval(this.healthTimer);

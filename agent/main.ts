@@ -80,7 +80,7 @@ async function main(): Promise<number> {
   log.info({ config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid }, 'bedside edge gateway agent starting');
   let agent: Agent;
   try {
-    agent = new Agent({ config, registry, log });
+    agent = new Agent({ config, registry, log, configPath: path });
   } catch (err) {
     log.fatal({ err }, 'cannot start');
     return 1;

@@ -39,6 +39,8 @@ export interface AgentConfig {
   };
   drivers: DriverEntry[];
   privacy: { pseudonymizePatientIds: boolean; pseudonymKey?: Secret };
+  /** Module twin and direct methods (agent/control). */
+  control: { enabled: boolean; reportIntervalS: number; resyncIntervalS: number; twinTimeoutMs: number; diagnosticsMaxBytes: number };
   alarms: AlarmPolicyConfig;
   display: DisplayConfig;
 }

@@ -416,6 +416,45 @@ export const configSchema = {
         },
       },
     },
+    control: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description:
+        'Remote management through the IoT Hub module (or device) twin and direct methods, when forwarding to a hub. ' +
+        'Desired property `agentConfig` overlays this file (not `hub`, `store`, `control`, `gateway`); see agent/control/README.md.',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'Follow the twin and answer direct methods.' },
+        reportIntervalS: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 3600,
+          default: 60,
+          description: 'Reported properties are refreshed this often, and within seconds when a state changes.',
+        },
+        resyncIntervalS: {
+          type: 'integer',
+          minimum: 10,
+          maximum: 86400,
+          default: 900,
+          description: 'The full twin is read again this often (and after every connection), so no desired change is missed.',
+        },
+        twinTimeoutMs: {
+          type: 'integer',
+          minimum: 500,
+          maximum: 120000,
+          default: 15000,
+          description: 'A twin read or update unanswered for this long means the twin channel is broken: the hub connection is made afresh.',
+        },
+        diagnosticsMaxBytes: {
+          type: 'integer',
+          minimum: 10000,
+          maximum: 120000,
+          default: 100000,
+          description: 'Largest `captureDiagnostics` answer (IoT Hub caps a direct-method answer at 128 KB).',
+        },
+      },
+    },
     privacy: {
       type: 'object',
       additionalProperties: false,

@@ -3,11 +3,29 @@
 // retries switched off: the forwarder owns retrying, and the outbox owns durability.
 import { readFileSync } from 'node:fs';
 // The SDK packages are CommonJS; under ESM only their default export is reliable, so destructure it.
-import azureIotDevice, { type Client as ClientType, type ModuleClient as ModuleClientType } from 'azure-iot-device';
+import azureIotDevice, { type Client as ClientType, type ModuleClient as ModuleClientType, type Twin } from 'azure-iot-device';
 import azureIotDeviceMqtt from 'azure-iot-device-mqtt';
 
 const { Client, Message, ModuleClient } = azureIotDevice;
 const { Mqtt } = azureIotDeviceMqtt;
+
+/**
+ * The SDK's MQTT transport, answering calls to direct methods that have no handler with 404. The SDK itself
+ * ignores them, so the caller would wait for its timeout (504) without learning that the name was wrong.
+ */
+class MqttWithUnknownMethods extends Mqtt {
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (typeof event === 'string' && event.startsWith('method_') && this.listenerCount(event) === 0) {
+      const requestId = (args[0] as { requestId?: unknown } | undefined)?.requestId;
+      if (typeof requestId === 'string' && requestId) {
+        const payload = { error: `unknown method "${event.slice('method_'.length)}"` };
+        this.sendMethodResponse({ requestId, status: 404, payload } as never, () => undefined);
+      }
+      return false;
+    }
+    return super.emit(event, ...args);
+  }
+}
 import type { Stream } from '../store/outbox.js';
 
 export interface OutgoingMessage {
@@ -29,6 +47,44 @@ export interface HubTransport {
   disconnect(): Promise<void>;
   /** Called when an established connection is lost. */
   onDisconnect(listener: (err: Error | undefined) => void): void;
+  /** Optional: module twin and direct methods on every connection (agent/control). */
+  setControl?(handler: ControlHandler, opts?: { twinTimeoutMs?: number }): void;
+}
+
+/** The agent's side of the twin and direct methods. */
+export interface ControlHandler {
+  /** Direct methods to register on every connection; calls to other names are answered 404. */
+  readonly methodNames: readonly string[];
+  /** A connection is up. The session is valid until that connection ends (`session.open` turns false). */
+  connected(session: ControlSession): void;
+  /** A desired-properties patch as the hub sent it (with `$version`). */
+  desiredPatch(patch: Record<string, unknown>): void;
+  method(name: string, payload: unknown): Promise<{ status: number; payload: unknown }>;
+}
+
+export interface ControlSession {
+  readonly open: boolean;
+  /** The full twin, as the hub has it now (desired and reported, with `$version`). */
+  getTwin(): Promise<{ desired: Record<string, unknown>; reported: Record<string, unknown> }>;
+  updateReported(patch: Record<string, unknown>): Promise<void>;
+  /**
+   * The twin channel of this connection looks broken (an operation went unanswered, e.g. after the hub lost
+   * the session and the SDK did not subscribe again): drop the connection; the forwarder makes a fresh one.
+   */
+  recycle(reason: string): void;
+}
+
+/** Twin operations get no answer at all when their subscription is gone; give up after this long. */
+export const TWIN_TIMEOUT_MS = 15_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** IoT Edge module outputs; routes in the deployment manifest send them upstream. */
@@ -53,6 +109,10 @@ export class AzureIotTransport implements HubTransport {
   readonly identity: string;
   private client: SdkClient | null = null;
   private readonly listeners: ((err: Error | undefined) => void)[] = [];
+  private control: ControlHandler | null = null;
+  /** Fails the twin operations of the current connection's session at once when that connection ends. */
+  private endSession: () => void = () => undefined;
+  private twinTimeoutMs = TWIN_TIMEOUT_MS;
 
   private constructor(
     private readonly mode: 'device' | 'module',
@@ -74,7 +134,9 @@ export class AzureIotTransport implements HubTransport {
     const identity = cs.ModuleId ? `${cs.DeviceId}/${cs.ModuleId}` : cs.DeviceId;
     const host = cs.GatewayHostName ? `${cs.HostName} via ${cs.GatewayHostName}` : cs.HostName;
     const create = async (): Promise<SdkClient> =>
-      cs.ModuleId ? ModuleClient.fromConnectionString(connectionString, Mqtt) : Client.fromConnectionString(connectionString, Mqtt);
+      cs.ModuleId
+        ? ModuleClient.fromConnectionString(connectionString, MqttWithUnknownMethods)
+        : Client.fromConnectionString(connectionString, MqttWithUnknownMethods);
     return new AzureIotTransport(
       cs.ModuleId ? 'module' : 'device',
       create,
@@ -90,7 +152,7 @@ export class AzureIotTransport implements HubTransport {
     const via = env.IOTEDGE_GATEWAYHOSTNAME ?? env.EdgeHubConnectionString?.match(/GatewayHostName=([^;]+)/)?.[1] ?? 'edgeHub';
     return new AzureIotTransport(
       'module',
-      () => ModuleClient.fromEnvironment(Mqtt),
+      () => ModuleClient.fromEnvironment(MqttWithUnknownMethods),
       `IoT Edge module ${identity} via ${via}`,
       identity,
       caFile ? readFileSync(caFile, 'utf8') : undefined,
@@ -110,6 +172,7 @@ export class AzureIotTransport implements HubTransport {
     client.on('disconnect', () => {
       if (this.client !== client) return;
       this.client = null;
+      this.endSession();
       for (const l of this.listeners) l(new Error('connection to the hub lost'));
     });
     client.on('error', (err: Error) => {
@@ -123,6 +186,78 @@ export class AzureIotTransport implements HubTransport {
       throw err;
     }
     this.client = client;
+    if (this.control) this.attachControl(client, this.control);
+  }
+
+  setControl(handler: ControlHandler, opts: { twinTimeoutMs?: number } = {}): void {
+    this.control = handler;
+    this.twinTimeoutMs = opts.twinTimeoutMs ?? TWIN_TIMEOUT_MS;
+  }
+
+  /** Registers direct methods and hands the agent a twin session, on this new client. */
+  private attachControl(client: SdkClient, handler: ControlHandler): void {
+    const onMethod =
+      client instanceof ModuleClient ? client.onMethod.bind(client) : (client as ClientType).onDeviceMethod.bind(client);
+    for (const name of handler.methodNames) {
+      onMethod(name, (request, response) => {
+        if (!request || !response) return; // the SDK always passes both; its callback type says maybe
+        void handler
+          .method(name, request.payload)
+          .then((r) => response.send(r.status, r.payload))
+          .catch(() => undefined); // the connection went away before the answer: the caller sees a timeout
+      });
+    }
+    let twin: Twin | null = null;
+    // Patches are taken once the first full read after subscribing is in: what came before is in that read.
+    let ready = false;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the session's getters need the transport
+    const self = this;
+    let end!: (err: Error) => void;
+    const ended = new Promise<never>((_, reject) => (end = reject));
+    ended.catch(() => undefined);
+    this.endSession = () => end(new Error('connection closed'));
+    // A twin operation ends with its answer, its timeout, or its connection, whichever comes first.
+    const op = <T>(p: Promise<T>, what: string) => Promise.race([withTimeout(p, this.twinTimeoutMs, what), ended]);
+    const session: ControlSession = {
+      get open() {
+        return self.client === client;
+      },
+      async getTwin() {
+        let t = await op(client.getTwin(), 'twin read');
+        if (!twin) {
+          twin = t;
+          // The SDK hands this listener its own cached desired object (at registration and after each read)
+          // as well as each patch; only patches are news here, full reads come back from getTwin().
+          t.on('properties.desired', (delta: unknown) => {
+            if (!ready || delta === t.properties.desired || self.client !== client) return;
+            if (delta && typeof delta === 'object') handler.desiredPatch(structuredClone(delta) as Record<string, unknown>);
+          });
+          // Read again now that the desired-patch subscription is requested: a patch that fell between the
+          // first read and the subscription is in this one.
+          t = await op(client.getTwin(), 'twin read');
+          ready = true;
+        }
+        const { update: _update, ...reported } = t.properties.reported as Record<string, unknown>;
+        return { desired: structuredClone(t.properties.desired) as Record<string, unknown>, reported: structuredClone(reported) };
+      },
+      updateReported(patch) {
+        const t = twin;
+        if (!t) return Promise.reject(new Error('twin not read yet on this connection'));
+        return op(
+          new Promise<void>((resolve, reject) => t.properties.reported.update(patch, (err?: Error) => (err ? reject(err) : resolve()))),
+          'reported properties update',
+        );
+      },
+      recycle(reason) {
+        if (self.client !== client) return;
+        self.client = null;
+        end(new Error(reason));
+        client.removeAllListeners();
+        void client.close().catch(() => undefined);
+        for (const l of self.listeners) l(new Error(reason));
+      },
+    };
+    handler.connected(session);
   }
 
   async send(m: OutgoingMessage): Promise<void> {
@@ -151,6 +286,7 @@ export class AzureIotTransport implements HubTransport {
   private async disposeClient(): Promise<void> {
     const c = this.client;
     this.client = null;
+    if (c) this.endSession();
     if (c) {
       c.removeAllListeners();
       await c.close().catch(() => undefined);

@@ -1,0 +1,102 @@
+// The control plane against a fake agent and a fake twin session: recovery from a broken twin channel and
+// rollback when a new driver fails to start.
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentControl, startupConfig, type ControlHost } from './control.js';
+import type { ControlSession } from '../forward/azure.js';
+import { registry } from '../../drivers/registry.js';
+import { validateConfig, type DriverEntry } from '../config/load.js';
+
+const log = pino({ level: 'silent' });
+const OPTS = { enabled: true, reportIntervalS: 60, resyncIntervalS: 600, twinTimeoutMs: 1000, diagnosticsMaxBytes: 100_000 };
+
+function setup(failOn?: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'control-'));
+  const local = validateConfig(
+    { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device' }, drivers: [{ name: 'a', type: 'simulator' }] },
+    registry,
+    'test',
+  );
+  const running = new Set(['a']);
+  const calls: string[] = [];
+  const host: ControlHost = {
+    gatewayId: 'gw',
+    health: () => ({
+      drivers: Object.fromEntries([...running].map((n) => [n, { state: 'running' }])),
+      forwarder: { state: 'connected' },
+      store: { pending: { telemetry: 0, alarms: 0 }, unackedMessages: { telemetry: 0, alarms: 0 } },
+      metrics: {},
+    }),
+    oldestPendingAt: () => null,
+    startDriver: async (e: DriverEntry) => {
+      calls.push(`start ${e.name}`);
+      if (e.name === failOn) throw new Error('port busy');
+      running.add(e.name);
+    },
+    stopDriver: async (name: string) => {
+      calls.push(`stop ${name}`);
+      running.delete(name);
+    },
+    replay: () => ({ messages: 0, records: 0 }),
+  };
+  const control = new AgentControl({ host, registry, log, startup: startupConfig(local, registry, log), storePath: local.store.path }, OPTS);
+  return { control, running, calls };
+}
+
+function session(over: Partial<ControlSession> & { desired?: Record<string, unknown> } = {}) {
+  const s = {
+    open: true,
+    recycled: [] as string[],
+    reported: [] as Record<string, unknown>[],
+    getTwin: over.getTwin ?? (async () => ({ desired: { $version: 1, ...(over.desired ?? {}) }, reported: { $version: 1 } })),
+    updateReported:
+      over.updateReported ??
+      (async (p: Record<string, unknown>) => {
+        s.reported.push(p);
+      }),
+    recycle(reason: string) {
+      s.recycled.push(reason);
+      s.open = false;
+    },
+  };
+  return s;
+}
+
+/** Waits (without timing anything) until the control plane has done what the test waits for, then stops it. */
+const settle = async (c: AgentControl, done: () => boolean) => {
+  while (!done()) await new Promise((r) => setTimeout(r, 5));
+  await c.stop();
+};
+
+describe('control plane', () => {
+  it('recycles the connection when the twin cannot be read (lost subscriptions leave it unanswered)', async () => {
+    const { control } = setup();
+    const s = session({ getTwin: () => Promise.reject(new Error('twin read: no answer within 1000 ms')) });
+    control.connected(s);
+    await settle(control, () => s.recycled.length > 0);
+    expect(s.recycled).toEqual(['twin read failed: twin read: no answer within 1000 ms']);
+  });
+
+  it('recycles the connection when a reported update goes unanswered', async () => {
+    const { control } = setup();
+    const s = session({ updateReported: () => Promise.reject(new Error('reported properties update: no answer')) });
+    control.connected(s);
+    await settle(control, () => s.recycled.length > 0);
+    expect(s.recycled).toHaveLength(1);
+  });
+
+  it('restores the previous drivers and reports the refusal when a new driver fails to start', async () => {
+    const { control, running, calls } = setup('b');
+    const s = session({ desired: { agentConfig: { drivers: { a: { options: { beds: 2 } }, b: { type: 'simulator' } } } } });
+    control.connected(s);
+    await settle(control, () => s.reported.length > 0);
+    expect(calls).toEqual(['stop a', 'start a', 'start b', 'stop a', 'stop b', 'start a']);
+    expect([...running]).toEqual(['a']);
+    expect(control.configStatus).toMatchObject({ status: 'rejected', desiredVersion: 1, errors: ['drivers.b: failed to start: port busy'] });
+    expect(s.reported.at(-1)).toMatchObject({ config: { status: 'rejected' } });
+    expect((control.config.drivers[0]!.options as { beds: number }).beds).not.toBe(2);
+  });
+});

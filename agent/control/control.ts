@@ -1,0 +1,464 @@
+// Remote control of the agent through the IoT Hub module (or device) twin and direct methods.
+//
+//   desired.agentConfig ──► validate on top of the local file ──► apply live (drivers, log level) ──► reported.config
+//   reported: agent and model versions, driver states, store depth and age, last forward, counters
+//   methods:  getStatus, reloadConfig, replay, captureDiagnostics
+//
+// After every connection the full twin is read: desired changes made while the gateway was offline are picked
+// up, and a hub that lost the session (the SDK does not subscribe to the twin topics again) is caught by twin
+// operations that go unanswered, which recycle the connection.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
+import type { DriverFactory } from '../../drivers/types.js';
+import type { ControlHandler, ControlSession } from '../forward/azure.js';
+import { logRingOf, setLogLevel } from '../log.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { DesiredState } from './desired.js';
+import { buildDiagnostics } from './diagnostics.js';
+import { MethodTable, parseReplayRange, type MethodResult } from './methods.js';
+import { canonical, isObject, planChange, resolveOverlay, type Json, type JsonObject } from './overlay.js';
+import { loadOverlay, overlayPath, removeOverlay, saveOverlay } from './persist.js';
+import { buildReported, diffPatch, significant, type ConfigReport, type DriverHealthLike } from './reported.js';
+
+export interface ControlConfig {
+  enabled: boolean;
+  reportIntervalS: number;
+  resyncIntervalS: number;
+  twinTimeoutMs: number;
+  diagnosticsMaxBytes: number;
+}
+
+/** What the control plane needs of the agent. */
+export interface ControlHost {
+  readonly gatewayId: string;
+  health(): {
+    drivers: Record<string, DriverHealthLike>;
+    forwarder: { state: string; lastSuccessAt?: number | null; lastError?: string | null; sentMessages?: number; sentRecords?: number };
+    store: { pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number } };
+    metrics: Record<string, number>;
+  };
+  /** Creation time of the oldest record or message still waiting for the hub, or null. */
+  oldestPendingAt(): number | null;
+  startDriver(entry: DriverEntry): Promise<void>;
+  stopDriver(name: string): Promise<void>;
+  /** Re-queues acknowledged messages packed in the range and wakes the forwarder. */
+  replay(fromMs: number, toMs: number): { messages: number; records: number };
+}
+
+export interface ControlDeps {
+  host: ControlHost;
+  registry: ReadonlyMap<string, DriverFactory>;
+  /** The root logger: its level (and its children's) follows `log.level`. */
+  log: Logger;
+  startup: StartupConfig;
+  /** The config file, for `reloadConfig`; absent when the agent was given a config object. */
+  configPath?: string;
+  storePath: string;
+  /** Hook for model versions (the ONNX model work adds them). */
+  models?: () => Record<string, Json>;
+  now?: () => number;
+}
+
+export const AGENT_VERSION: string = (() => {
+  try {
+    return String((JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+})();
+
+export interface StartupConfig {
+  /** The local config file, validated. */
+  local: AgentConfig;
+  /** What the agent starts with: the local config, with the saved overlay if there is one and it still fits. */
+  config: AgentConfig;
+  overlay: JsonObject | null;
+  desiredVersion: number;
+  source: ConfigReport['source'];
+  /** Why a saved overlay was not used. */
+  problem?: string;
+}
+
+/**
+ * Precedence at start: the local file, then the last overlay applied from the twin (saved beside the store),
+ * unless control is off or the hub is switched off. Once the twin is read, its desired overlay replaces the
+ * saved one. A saved overlay that no longer fits the local file is ignored, with the reason logged.
+ */
+export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, log: Logger): StartupConfig {
+  const plain: StartupConfig = { local, config: local, overlay: null, desiredVersion: 0, source: 'local' };
+  const path = overlayPath(local.store.path);
+  if (!local.control.enabled || local.hub.mode === 'off' || !path) return plain;
+  let saved;
+  try {
+    saved = loadOverlay(path);
+  } catch (err) {
+    log.error({ err, file: path }, 'cannot read the saved desired overlay; starting with the local config file only');
+    return { ...plain, problem: `saved overlay unreadable: ${(err as Error).message}` };
+  }
+  if (!saved) return plain;
+  const r = resolveOverlay(local, saved.overlay, registry);
+  if (!r.ok) {
+    const problem = r.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+    log.error({ file: path, problems: r.problems }, 'saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
+    return { ...plain, problem };
+  }
+  log.info({ file: path, desiredVersion: saved.desiredVersion, appliedAt: saved.appliedAt }, 'starting with the desired overlay last applied from the twin');
+  return { local, config: r.config, overlay: saved.overlay, desiredVersion: saved.desiredVersion, source: 'saved-overlay' };
+}
+
+const problemText = (p: ConfigProblem) => `${p.path || '(top level)'}: ${p.message}`;
+
+export class AgentControl implements ControlHandler {
+  readonly methodNames: readonly string[];
+  private local: AgentConfig;
+  private effective: AgentConfig;
+  /** What the running process was built with: sections that are not applied live differ from it until restart. */
+  private readonly builtWith: AgentConfig;
+  private applied: JsonObject | null;
+  private status: ConfigReport;
+  private readonly desired = new DesiredState();
+  private session: ControlSession | null = null;
+  /** The reported document as the hub has it (from the last read or our last update); null: unknown. */
+  private hubReported: JsonObject | null = null;
+  private lastSignificant = '';
+  private queue: Promise<void> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private stopped = false;
+  private readonly methods: MethodTable;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly startedAt: string;
+
+  constructor(
+    private readonly deps: ControlDeps,
+    private readonly opts: ControlConfig,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.startedAt = new Date(this.now()).toISOString();
+    this.log = deps.log.child({ component: 'control' });
+    this.local = deps.startup.local;
+    this.effective = deps.startup.config;
+    this.builtWith = deps.startup.config;
+    this.applied = deps.startup.overlay;
+    this.status = {
+      status: deps.startup.problem ? 'rejected' : 'applied',
+      desiredVersion: deps.startup.desiredVersion,
+      source: deps.startup.source,
+      at: this.startedAt,
+      ...(deps.startup.problem && { errors: [`saved overlay: ${deps.startup.problem}`] }),
+    };
+    this.methods = new MethodTable(
+      {
+        getStatus: () => this.getStatus(),
+        reloadConfig: () => this.serial(() => this.reloadConfig()),
+        replay: (p) => this.replay(p),
+        captureDiagnostics: () => this.captureDiagnostics(),
+      },
+      this.log,
+    );
+    this.methodNames = this.methods.names;
+  }
+
+  /** The configuration in force (local file + applied overlay). */
+  get config(): AgentConfig {
+    return this.effective;
+  }
+
+  get configStatus(): ConfigReport {
+    return { ...this.status, drivers: this.effective.drivers.filter((d) => d.enabled).map((d) => d.name), logLevel: this.effective.log.level };
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.timers.push(setInterval(() => this.enqueue(() => this.report(true)), this.opts.reportIntervalS * 1000));
+    // States (drivers, uplink, config) are reported within seconds of a change; the numbers ride along.
+    this.timers.push(setInterval(() => this.enqueue(() => this.report(false)), Math.min(5000, this.opts.reportIntervalS * 1000)));
+    this.timers.push(setInterval(() => this.enqueue(() => this.sync('periodic resync')), this.opts.resyncIntervalS * 1000));
+    for (const t of this.timers) t.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.queue;
+  }
+
+  // ---- ControlHandler (called by the transport) ----
+
+  connected(session: ControlSession): void {
+    this.session = session;
+    this.hubReported = null;
+    this.enqueue(() => this.sync('connected'));
+  }
+
+  desiredPatch(patch: Record<string, unknown>): void {
+    const outcome = this.desired.patch(patch);
+    this.log.debug({ outcome, version: patch.$version }, 'desired properties patch');
+    if (outcome === 'applied') this.enqueue(() => this.applyDesired());
+    else if (outcome === 'gap') this.enqueue(() => this.sync('missed a desired patch'));
+  }
+
+  method(name: string, payload: unknown): Promise<MethodResult> {
+    return this.methods.call(name, payload);
+  }
+
+  // ---- twin ----
+
+  /** Runs one job at a time, in order: applying a config must not interleave with another. */
+  private enqueue(job: () => Promise<void>): void {
+    this.queue = this.queue.then(job).catch((err: unknown) => this.log.error({ err }, 'control job failed'));
+  }
+
+  private serial<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Reads the full twin: applies desired changes we have not seen, and reports. */
+  private async sync(why: string): Promise<void> {
+    const s = this.session;
+    if (!s?.open || this.stopped) return;
+    let twin;
+    try {
+      twin = await s.getTwin();
+    } catch (err) {
+      if (!s.open) return; // the connection ended meanwhile; the next one reads the twin again
+      this.log.warn({ err: (err as Error).message, why }, 'cannot read the twin; recycling the hub connection');
+      s.recycle(`twin read failed: ${(err as Error).message}`);
+      return;
+    }
+    if (!s.open) return;
+    this.hubReported = withoutDollarKeys(twin.reported);
+    if (this.desired.full(twin.desired)) await this.applyDesired();
+    await this.report(true);
+  }
+
+  private async applyDesired(): Promise<void> {
+    const doc = this.desired.document;
+    if (!doc) return;
+    const overlay = isObject(doc.agentConfig) ? doc.agentConfig : doc.agentConfig === undefined ? null : doc.agentConfig;
+    const version = this.desired.version;
+    if (canonical(overlay) === canonical(this.applied) && this.status.status === 'applied') {
+      if (this.status.desiredVersion !== version || this.status.source !== (overlay ? 'twin' : 'local')) {
+        this.status = { ...this.status, desiredVersion: version, source: overlay ? 'twin' : 'local' };
+        this.persist(overlay as JsonObject | null, version);
+      }
+      await this.report(true);
+      return;
+    }
+    const r = resolveOverlay(this.local, overlay, this.deps.registry);
+    if (!r.ok) {
+      this.refuse(version, r.problems.map(problemText), 'desired configuration refused; the previous configuration stays in force');
+    } else {
+      const outcome = await this.switchTo(r.config);
+      if (!outcome.ok) {
+        this.refuse(version, outcome.errors, 'desired configuration could not be applied; the previous configuration was restored');
+      } else {
+        this.applied = (overlay as JsonObject | null) ?? null;
+        this.persist(this.applied, version);
+        this.status = {
+          status: 'applied',
+          desiredVersion: version,
+          source: this.applied ? 'twin' : 'local',
+          at: new Date(this.now()).toISOString(),
+          ...(outcome.pendingRestart.length && { pendingRestart: outcome.pendingRestart }),
+        };
+        this.log.info(
+          { desiredVersion: version, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart },
+          'desired configuration applied',
+        );
+      }
+    }
+    await this.report(true);
+  }
+
+  private refuse(version: number, errors: string[], msg: string): void {
+    this.status = { status: 'rejected', desiredVersion: version, source: this.status.source, at: new Date(this.now()).toISOString(), errors };
+    this.log.warn({ desiredVersion: version, errors }, msg);
+  }
+
+  private persist(overlay: JsonObject | null, version: number): void {
+    const path = overlayPath(this.local.store.path);
+    if (!path) return;
+    try {
+      if (overlay) saveOverlay(path, { overlay, desiredVersion: version, appliedAt: new Date(this.now()).toISOString() });
+      else removeOverlay(path);
+    } catch (err) {
+      // Not fatal: the running config is right; only a restart without the hub would miss it.
+      this.log.error({ err, file: path }, 'cannot save the applied desired overlay');
+    }
+  }
+
+  /**
+   * Moves the running agent to `next`: drivers whose entries changed are restarted, unchanged ones keep
+   * running, the log level changes live. If a driver fails to start, the previous drivers are restored.
+   */
+  private async switchTo(
+    next: AgentConfig,
+  ): Promise<{ ok: true; stopped: string[]; started: string[]; pendingRestart: string[] } | { ok: false; errors: string[] }> {
+    const plan = planChange(this.effective, next);
+    const { host } = this.deps;
+    for (const name of plan.stop) await host.stopDriver(name);
+    const started: string[] = [];
+    for (const entry of plan.start) {
+      try {
+        await host.startDriver(entry);
+        started.push(entry.name);
+      } catch (err) {
+        const error = `drivers.${entry.name}: failed to start: ${(err as Error)?.message ?? String(err)}`;
+        for (const name of started) await host.stopDriver(name);
+        await host.stopDriver(entry.name);
+        const previous = this.effective.drivers.filter((d) => d.enabled && plan.stop.includes(d.name));
+        for (const d of previous) {
+          await host.startDriver(d).catch((e: unknown) => this.log.error({ err: e, driver: d.name }, 'could not restore the previous driver'));
+        }
+        return { ok: false, errors: [error] };
+      }
+    }
+    if (plan.logLevel) setLogLevel(this.deps.log, plan.logLevel);
+    this.effective = next;
+    return { ok: true, stopped: plan.stop, started, pendingRestart: planChange(this.builtWith, next).pendingRestart };
+  }
+
+  private reportInputs() {
+    const h = this.deps.host.health();
+    const oldest = this.deps.host.oldestPendingAt();
+    return {
+      agent: { version: AGENT_VERSION, node: process.version, gatewayId: this.deps.host.gatewayId, startedAt: this.startedAt },
+      models: this.deps.models?.() ?? {},
+      config: this.configStatus,
+      drivers: h.drivers,
+      forward: {
+        state: h.forwarder.state,
+        lastSuccessAt: h.forwarder.lastSuccessAt ?? null,
+        lastError: h.forwarder.lastError ?? null,
+        sentMessages: h.forwarder.sentMessages ?? 0,
+        sentRecords: h.forwarder.sentRecords ?? 0,
+      },
+      store: {
+        pendingRecords: h.store.pending,
+        unackedMessages: h.store.unackedMessages,
+        oldestPendingAgeS: oldest === null ? null : Math.max(0, Math.round((this.now() - oldest) / 1000)),
+      },
+      metrics: h.metrics,
+      now: this.now(),
+    };
+  }
+
+  /** Sends what changed in the reported properties. Unforced: only if a state changed. */
+  private async report(force: boolean): Promise<void> {
+    const s = this.session;
+    if (!s?.open || !this.hubReported || this.stopped) return;
+    const doc = buildReported(this.reportInputs());
+    const sig = significant(doc);
+    if (!force && sig === this.lastSignificant) return;
+    const patch = diffPatch(this.hubReported, doc);
+    if (Object.keys(patch).length === 0) return;
+    try {
+      await s.updateReported(patch);
+      this.hubReported = doc;
+      this.lastSignificant = sig;
+    } catch (err) {
+      if (!s.open) return;
+      this.log.warn({ err: (err as Error).message }, 'cannot update reported properties; recycling the hub connection');
+      s.recycle(`reported properties update failed: ${(err as Error).message}`);
+    }
+  }
+
+  // ---- direct methods ----
+
+  private getStatus(): MethodResult {
+    return {
+      status: 200,
+      payload: { agentVersion: AGENT_VERSION, ...this.deps.host.health(), config: this.configStatus, models: this.deps.models?.() ?? {} },
+    };
+  }
+
+  private async reloadConfig(): Promise<MethodResult> {
+    const path = this.deps.configPath;
+    if (!path) return { status: 400, payload: { status: 'rejected', errors: ['the agent was started without a config file to reload'] } };
+    let local: AgentConfig;
+    try {
+      local = loadConfigFile(path, this.deps.registry);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      this.log.warn({ file: path, problems: err.problems }, 'reloadConfig: config file invalid; nothing changed');
+      return { status: 400, payload: { status: 'rejected', file: path, errors: err.problems.map(problemText) } };
+    }
+    // The overlay in force is the twin's if it was read, else the one applied (saved) before.
+    const doc = this.desired.document;
+    const overlay = doc ? (doc.agentConfig ?? null) : this.applied;
+    const r = resolveOverlay(local, overlay, this.deps.registry);
+    if (!r.ok) {
+      return {
+        status: 400,
+        payload: { status: 'rejected', file: path, errors: r.problems.map((p) => `with the twin's agentConfig: ${problemText(p)}`) },
+      };
+    }
+    const outcome = await this.switchTo(r.config);
+    if (!outcome.ok) return { status: 400, payload: { status: 'rejected', file: path, errors: outcome.errors } };
+    this.local = local;
+    if (doc) {
+      this.applied = isObject(overlay) ? overlay : null;
+      this.persist(this.applied, this.desired.version);
+    }
+    this.status = {
+      status: 'applied',
+      desiredVersion: doc ? this.desired.version : this.status.desiredVersion,
+      source: this.applied ? (doc ? 'twin' : 'saved-overlay') : 'local',
+      at: new Date(this.now()).toISOString(),
+      ...(outcome.pendingRestart.length && { pendingRestart: outcome.pendingRestart }),
+    };
+    this.log.info({ file: path, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart }, 'configuration reloaded');
+    this.enqueue(() => this.report(true));
+    return {
+      status: 200,
+      payload: { status: 'applied', file: path, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart },
+    };
+  }
+
+  private replay(payload: unknown): MethodResult {
+    const range = parseReplayRange(payload, this.now());
+    if ('error' in range) return { status: 400, payload: { error: range.error } };
+    const r = this.deps.host.replay(range.fromMs, range.toMs);
+    this.log.info({ from: new Date(range.fromMs).toISOString(), to: new Date(range.toMs).toISOString(), ...r }, 'replay: acknowledged messages re-queued');
+    return {
+      status: 200,
+      payload: {
+        from: new Date(range.fromMs).toISOString(),
+        to: new Date(range.toMs).toISOString(),
+        ...r,
+        retainSentHours: this.effective.store.retainSentHours,
+      },
+    };
+  }
+
+  private captureDiagnostics(): MethodResult {
+    const bundle = buildDiagnostics(
+      {
+        agent: { version: AGENT_VERSION, node: process.version, gatewayId: this.deps.host.gatewayId, startedAt: this.startedAt, pid: process.pid },
+        health: this.deps.host.health(),
+        config: this.effective,
+        configStatus: this.configStatus,
+        overlay: this.applied,
+        logLines: logRingOf(this.deps.log)?.recent() ?? [],
+        now: this.now(),
+      },
+      this.opts.diagnosticsMaxBytes,
+    );
+    return { status: 200, payload: bundle };
+  }
+}
+
+function withoutDollarKeys(o: Record<string, unknown>): JsonObject {
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(o)) if (!k.startsWith('$')) out[k] = v as Json;
+  return out;
+}

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { applyOverlay, mergePatch, planChange, resolveOverlay, type JsonObject } from './overlay.js';
+import { diffPatch } from './reported.js';
+import { DesiredState } from './desired.js';
+import { registry } from '../../drivers/registry.js';
+import { validateConfig, type AgentConfig } from '../config/load.js';
+
+const local = (): AgentConfig =>
+  validateConfig(
+    {
+      gateway: { id: 'gw' },
+      store: { path: '/tmp/x/agent.db' },
+      hub: { mode: 'off' },
+      drivers: [
+        { name: 'a', type: 'simulator', options: { beds: 1 } },
+        { name: 'b', type: 'simulator', options: { beds: 2 } },
+      ],
+    },
+    registry,
+    'test',
+  );
+
+describe('overlay', () => {
+  it('merges like a twin patch: objects merge, null removes, arrays replace', () => {
+    expect(mergePatch({ a: 1, b: { c: 2, d: 3 }, e: [1, 2, 3] }, { b: { c: null, x: 1 }, e: [9] })).toEqual({ a: 1, b: { d: 3, x: 1 }, e: [9] });
+  });
+
+  it('merges drivers keyed by name into the local list, adds new ones, and a list replaces the whole list', () => {
+    const keyed = applyOverlay(local(), { drivers: { b: { options: { beds: 5 } }, c: { type: 'simulator' } } });
+    expect((keyed.drivers as { name: string; options?: { beds?: number } }[]).map((d) => [d.name, d.options?.beds])).toEqual([
+      ['a', 1],
+      ['b', 5],
+      ['c', undefined],
+    ]);
+    const list = applyOverlay(local(), { drivers: [{ name: 'z', type: 'simulator' }] });
+    expect((list.drivers as { name: string }[]).map((d) => d.name)).toEqual(['z']);
+  });
+
+  it('refuses sections that could cut the gateway off, naming each', () => {
+    const r = resolveOverlay(local(), { hub: { mode: 'off' }, store: {}, control: { enabled: false }, gateway: { id: 'x' } }, registry);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['control', 'gateway', 'hub', 'store']);
+  });
+
+  it('validates the merged config with the agent validator and reports field paths', () => {
+    const r = resolveOverlay(local(), { drivers: { a: { options: { beds: 0 } } }, log: { level: 'verbose' } }, registry);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['drivers[0].options.beds', 'log.level']);
+    const ok = resolveOverlay(local(), { log: { level: 'warn' } }, registry);
+    expect(ok.ok && ok.config.log.level).toBe('warn');
+  });
+
+  it('plans restarts only for drivers whose entries changed, and names sections that wait for a restart', () => {
+    const from = local();
+    const r = resolveOverlay(from, { drivers: { b: { options: { beds: 3 } }, c: { type: 'simulator' } }, log: { level: 'debug' }, alarms: { audioPause: { defaultS: 60 } } }, registry);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const plan = planChange(from, r.config);
+    expect(plan.stop).toEqual(['b']);
+    expect(plan.start.map((d) => d.name)).toEqual(['b', 'c']);
+    expect(plan.logLevel).toBe('debug');
+    expect(plan.pendingRestart).toEqual(['alarms']);
+    const off = resolveOverlay(from, { drivers: { a: { enabled: false } } }, registry);
+    if (!off.ok) throw new Error('valid');
+    expect(planChange(from, off.config)).toMatchObject({ stop: ['a'], start: [], pendingRestart: [] });
+  });
+});
+
+describe('desired state', () => {
+  it('applies patches in version order, ignores repeats, and asks for a full read after a gap', () => {
+    const d = new DesiredState();
+    expect(d.patch({ a: 1, $version: 2 })).toBe('gap'); // never read
+    expect(d.full({ a: 1, arr: [1, 2, 3], $version: 3 })).toBe(true);
+    expect(d.patch({ arr: [9], $version: 4 })).toBe('applied');
+    expect(d.document).toEqual({ a: 1, arr: [9] }); // replaced, not merged index by index
+    expect(d.patch({ a: 5, $version: 4 })).toBe('stale');
+    expect(d.patch({ a: null, $version: 5 })).toBe('applied');
+    expect(d.document).toEqual({ arr: [9] });
+    expect(d.patch({ a: 7, $version: 7 })).toBe('gap');
+    expect(d.full({ a: 1, $version: 2 })).toBe(false); // older than what we have
+    expect(d.version).toBe(5);
+  });
+});
+
+const jsonObject: fc.Arbitrary<JsonObject> = fc.dictionary(
+  fc.constantFrom('a', 'b', 'c', 'd'),
+  fc.oneof(fc.integer(), fc.string({ maxLength: 3 }), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.constantFrom('x', 'y'), fc.integer())),
+) as fc.Arbitrary<JsonObject>;
+
+describe('reported patches (property)', () => {
+  it('merging diffPatch(prev, next) into prev gives next', () => {
+    fc.assert(
+      fc.property(jsonObject, jsonObject, (prev, next) => {
+        expect(mergePatch(prev, diffPatch(prev, next))).toEqual(next);
+      }),
+    );
+  });
+});

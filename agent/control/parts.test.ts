@@ -1,0 +1,128 @@
+// Reported-properties bounds, diagnostics redaction and bounds, method dispatch, and the log ring.
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { buildReported, diffPatch, twinKey, MAX_REPORTED_BYTES, type ReportInputs } from './reported.js';
+import { buildDiagnostics, captureFiles, redactSecrets } from './diagnostics.js';
+import { MethodTable, parseReplayRange } from './methods.js';
+import { LogRing, createLogger, logRingOf, setLogLevel } from '../log.js';
+import type { AgentConfig } from '../config/load.js';
+
+const silent = pino({ level: 'silent' });
+
+function inputs(drivers: number, detail = ''): ReportInputs {
+  return {
+    agent: { version: '1', node: 'v20', gatewayId: 'gw', startedAt: 'x' },
+    models: {},
+    config: { status: 'applied', desiredVersion: 3, source: 'twin', at: 'x' },
+    drivers: Object.fromEntries(Array.from({ length: drivers }, (_, i) => [`drv.${i}`, { state: 'running', detail, devices: { d1: { state: 'online' }, d2: { state: 'offline' } } }])),
+    forward: { state: 'connected', lastSuccessAt: 0, lastError: null, sentMessages: 1, sentRecords: 2 },
+    store: { pendingRecords: { telemetry: 1, alarms: 0 }, unackedMessages: { telemetry: 0, alarms: 0 }, oldestPendingAgeS: 4 },
+    metrics: { 'forward_messages_total{stream="telemetry"}': 5, 'forward_messages_total{stream="alarms"}': 2, 'driver_frames{driver="a.b"}': 1 },
+    now: 0,
+  };
+}
+
+describe('reported properties', () => {
+  it('uses twin-safe keys, sums counters across labels, and summarises devices', () => {
+    const doc = buildReported(inputs(1));
+    expect(twinKey('a.b $c')).toBe('a_b__c');
+    expect(doc.drivers).toEqual({ drv_0: { state: 'running', detail: undefined, devices: { total: 2, byState: { online: 1, offline: 1 } } } });
+    expect(doc.counters).toEqual({ forward_messages_total: 7, driver_frames: 1 });
+  });
+
+  it('stays within the size bound however many drivers there are, saying how many were left out', () => {
+    const doc = buildReported(inputs(2000, 'x'.repeat(150)));
+    expect(Buffer.byteLength(JSON.stringify(doc))).toBeLessThanOrEqual(MAX_REPORTED_BYTES);
+    expect(doc.driversOmitted).toBeGreaterThan(0);
+  });
+
+  it('patches remove keys that are gone (null) and leave out what did not change', () => {
+    expect(diffPatch({ a: 1, b: { c: 1, d: 2 }, e: [1] }, { a: 1, b: { c: 1 }, e: [2] })).toEqual({ b: { d: null }, e: [2] });
+  });
+});
+
+describe('diagnostics', () => {
+  const config = {
+    hub: { connectionString: 'HostName=h;DeviceId=d;SharedAccessKey=c2VjcmV0', caFile: '/ca.pem' },
+    display: { users: [{ name: 'n', passwordHash: 'scrypt$1' }], tokens: [{ name: 't', tokenHash: 'sha256$ab' }], tls: { certFile: 'c', keyFile: 'k' } },
+    drivers: [] as unknown[],
+  };
+
+  it('removes secrets by field name and by the look of the value', () => {
+    const r = JSON.stringify(redactSecrets({ ...config, note: 'SharedAccessSignature sr=x&sig=y', list: ['HostName=x;SharedAccessKey=y'] }));
+    for (const secret of ['c2VjcmV0', 'scrypt$1', 'sha256$ab', 'sig=y', 'SharedAccessKey=y', '"k"']) expect(r).not.toContain(secret);
+    expect(r).toContain('/ca.pem');
+  });
+
+  it('fits the budget, newest log lines first, and says what was left out', () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ level: 30, msg: `line ${i}`, pad: 'p'.repeat(100), token: 'secret-token' }));
+    const b = buildDiagnostics({ agent: {}, health: { metrics: {} }, config: config as unknown as AgentConfig, configStatus: {}, overlay: null, logLines: lines, now: 0 }, 50_000);
+    expect(Buffer.byteLength(JSON.stringify(b))).toBeLessThanOrEqual(50_000);
+    expect(b.logs.included).toBeGreaterThan(100);
+    expect((b.logs.lines.at(-1) as { msg: string }).msg).toBe('line 1999');
+    expect(b.logs.note).toMatch(/left out/);
+    expect(JSON.stringify(b)).not.toContain('secret-token');
+  });
+
+  it('lists capture files with size, or why they cannot be read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cap-'));
+    writeFileSync(join(dir, 'vent.jsonl'), 'abc\n');
+    const files = captureFiles({
+      drivers: [
+        { name: 'v', type: 'medibus', enabled: true, options: { captureFile: join(dir, 'vent.jsonl') } },
+        { name: 'w', type: 'medibus', enabled: true, options: { captureFile: join(dir, 'missing.jsonl') } },
+        { name: 's', type: 'simulator', enabled: true, options: {} },
+      ],
+    } as unknown as AgentConfig);
+    expect(files).toMatchObject([
+      { driver: 'v', bytes: 4 },
+      { driver: 'w', bytes: null, error: 'ENOENT' },
+    ]);
+  });
+});
+
+describe('direct methods', () => {
+  it('answers 404 for unknown names, 500 when a handler throws, and the handler result otherwise', async () => {
+    const t = new MethodTable({ ok: () => ({ status: 200, payload: { fine: true } }), boom: () => Promise.reject(new Error('bad')) }, silent);
+    expect(await t.call('ok', null)).toEqual({ status: 200, payload: { fine: true } });
+    expect(await t.call('nope', null)).toMatchObject({ status: 404, payload: { error: expect.stringContaining('available: ok, boom') } });
+    expect(await t.call('boom', null)).toMatchObject({ status: 500, payload: { error: 'boom failed: bad' } });
+    expect(await t.call('toString', null)).toMatchObject({ status: 404 });
+  });
+
+  it('parses replay ranges strictly', () => {
+    expect(parseReplayRange({ from: '2026-01-01T00:00:00Z', to: '2026-01-01T01:00:00+01:00' })).toEqual({ fromMs: Date.parse('2026-01-01T00:00:00Z'), toMs: Date.parse('2026-01-01T00:00:00Z') });
+    expect(parseReplayRange({ from: '2026-01-01T00:00:00Z' }, 5e12)).toEqual({ fromMs: Date.parse('2026-01-01T00:00:00Z'), toMs: 5e12 });
+    expect(parseReplayRange({ from: '2026-01-01' })).toMatchObject({ error: expect.stringContaining('time zone') });
+    expect(parseReplayRange({ from: '2026-01-02T00:00:00Z', to: '2026-01-01T00:00:00Z' })).toMatchObject({ error: 'from: must not be after to' });
+    expect(parseReplayRange(null)).toMatchObject({ error: expect.any(String) });
+  });
+});
+
+describe('logger', () => {
+  it('keeps a bounded ring of recent lines', () => {
+    const ring = new LogRing(3, 1000, 10);
+    ring.write('a\nb\n');
+    ring.write('c\n');
+    ring.write(`${'x'.repeat(50)}\n`);
+    expect(ring.recent()).toEqual(['b', 'c', `${'x'.repeat(10)}…[cut]`]);
+  });
+
+  it('changes the level of children made earlier, and records lines in its ring', () => {
+    const out: string[] = [];
+    const log = createLogger({ level: 'info', pretty: 'never' }, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c.toString()), cb()) }));
+    const child = log.child({ c: 1 });
+    const grandchild = child.child({ g: 1 });
+    grandchild.debug('hidden');
+    setLogLevel(log, 'debug');
+    grandchild.debug('shown');
+    expect(child.level).toBe('debug');
+    expect(out.join('')).toContain('shown');
+    expect(out.join('')).not.toContain('hidden');
+    expect(logRingOf(log)?.recent().some((l) => l.includes('shown'))).toBe(true);
+  });
+});

@@ -1,0 +1,154 @@
+// The reported properties: what the agent tells the cloud about itself through the twin. Pure.
+// Bounded: IoT Hub caps the reported document at 32 KB (keys + values), so we stay well under it.
+import { canonical, isObject, type Json, type JsonObject } from './overlay.js';
+
+export const MAX_REPORTED_BYTES = 16 * 1024;
+const MAX_DETAIL = 200;
+
+export interface ConfigReport {
+  status: 'applied' | 'rejected';
+  /** `$version` of the desired properties this status is about (0: none read yet). */
+  desiredVersion: number;
+  /** Where the running config came from: the local file alone, with the saved overlay, or with the twin's. */
+  source: 'local' | 'saved-overlay' | 'twin';
+  at: string;
+  errors?: string[];
+  /** Changed sections that take effect at the next start. */
+  pendingRestart?: string[];
+  drivers?: string[];
+  logLevel?: string;
+}
+
+export interface DriverHealthLike {
+  state: string;
+  detail?: string;
+  devices?: Record<string, { state: string }>;
+}
+
+export interface ReportInputs {
+  agent: { version: string; node: string; gatewayId: string; startedAt: string };
+  models: Record<string, Json>;
+  config: ConfigReport;
+  drivers: Record<string, DriverHealthLike>;
+  forward: { state: string; lastSuccessAt: number | null; lastError: string | null; sentMessages: number; sentRecords: number };
+  store: { pendingRecords: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number }; oldestPendingAgeS: number | null };
+  metrics: Record<string, number>;
+  now: number;
+}
+
+/** Twin property names may not contain `.`, `$` or spaces (nor control characters). */
+export function twinKey(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return name.replace(/[.$\s\u0000-\u001f\u007f-\u009f]/g, '_').slice(0, 128) || '_';
+}
+
+function cut(s: string, n = MAX_DETAIL): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
+
+/** Sums counters and gauges by name across labels: a handful of numbers instead of one per label set. */
+export function counterTotals(metrics: Record<string, number>, max = 40): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(metrics)) {
+    const name = twinKey(k.replace(/\{.*$/, ''));
+    if (!(name in out) && Object.keys(out).length >= max) continue;
+    out[name] = (out[name] ?? 0) + v;
+  }
+  return out;
+}
+
+export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): JsonObject {
+  const drivers: JsonObject = {};
+  for (const [name, h] of Object.entries(x.drivers)) {
+    const entry: JsonObject = { state: h.state };
+    if (h.detail) entry.detail = cut(h.detail);
+    if (h.devices) {
+      const byState: JsonObject = {};
+      for (const d of Object.values(h.devices)) byState[twinKey(d.state)] = ((byState[twinKey(d.state)] as number | undefined) ?? 0) + 1;
+      entry.devices = { total: Object.keys(h.devices).length, byState };
+    }
+    drivers[twinKey(name)] = entry;
+  }
+  const config: JsonObject = {
+    status: x.config.status,
+    desiredVersion: x.config.desiredVersion,
+    source: x.config.source,
+    at: x.config.at,
+  };
+  if (x.config.errors?.length) config.errors = x.config.errors.slice(0, 20).map((e) => cut(e, 300));
+  if (x.config.pendingRestart?.length) config.pendingRestart = x.config.pendingRestart;
+  if (x.config.drivers) config.drivers = x.config.drivers.slice(0, 100);
+  if (x.config.logLevel) config.logLevel = x.config.logLevel;
+  const doc: JsonObject = {
+    agent: { ...x.agent },
+    models: x.models,
+    config,
+    drivers,
+    store: {
+      pendingRecords: x.store.pendingRecords,
+      unackedMessages: x.store.unackedMessages,
+      oldestPendingAgeS: x.store.oldestPendingAgeS,
+    },
+    forward: {
+      state: x.forward.state,
+      lastSuccessAt: x.forward.lastSuccessAt === null ? null : new Date(x.forward.lastSuccessAt).toISOString(),
+      lastError: x.forward.lastError === null ? null : cut(x.forward.lastError),
+      sentMessages: x.forward.sentMessages,
+      sentRecords: x.forward.sentRecords,
+    },
+    counters: counterTotals(x.metrics),
+    updatedAt: new Date(x.now).toISOString(),
+  };
+  return bound(doc, maxBytes);
+}
+
+/** Sheds detail until the document fits: driver details, then counters, then drivers beyond the first ones. */
+function bound(doc: JsonObject, maxBytes: number): JsonObject {
+  const size = () => Buffer.byteLength(JSON.stringify(doc));
+  if (size() <= maxBytes) return doc;
+  const drivers = doc.drivers as JsonObject;
+  for (const d of Object.values(drivers)) if (isObject(d)) delete d.detail;
+  if (size() <= maxBytes) return doc;
+  doc.counters = {};
+  if (size() <= maxBytes) return doc;
+  const names = Object.keys(drivers);
+  let omitted = 0;
+  for (let over = size() - maxBytes; over > 0 && names.length; over = size() - maxBytes) {
+    // Drop as many (from the end) as the excess needs, judged by the average entry, plus the count field.
+    const avg = Buffer.byteLength(JSON.stringify(drivers)) / names.length;
+    for (let n = Math.max(1, Math.ceil((over + 32) / avg)); n > 0 && names.length; n--) {
+      delete drivers[names.pop()!];
+      omitted += 1;
+    }
+    doc.driversOmitted = omitted;
+  }
+  return doc;
+}
+
+/**
+ * The patch that turns `prev` into `next` under twin merge rules: changed values, and `null` for keys that are
+ * gone. Empty if nothing changed. Numbers that change all the time are only sent when something else is due.
+ */
+export function diffPatch(prev: JsonObject, next: JsonObject): JsonObject {
+  const out: JsonObject = {};
+  for (const k of Object.keys(prev)) if (!(k in next)) out[k] = null;
+  for (const [k, v] of Object.entries(next)) {
+    const p = prev[k];
+    if (isObject(v) && isObject(p)) {
+      const sub = diffPatch(p, v);
+      if (Object.keys(sub).length) out[k] = sub;
+    } else if (p === undefined || canonical(p) !== canonical(v)) {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+/** The parts of the report whose change is worth a prompt update (states, config), not the running numbers. */
+export function significant(doc: JsonObject): string {
+  const drivers = isObject(doc.drivers)
+    ? Object.fromEntries(Object.entries(doc.drivers).map(([k, v]) => [k, isObject(v) ? v.state : v]))
+    : null;
+  const fwd = isObject(doc.forward) ? doc.forward.state : null;
+  return canonical({ drivers, fwd, config: doc.config, models: doc.models });
+}

@@ -1,0 +1,114 @@
+// Direct methods end to end (stand-in, real SDK): getStatus, reloadConfig, replay, captureDiagnostics, and an
+// unknown name, as a device and as an IoT Edge module.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Harness, MODES, KEY, logSink, sim } from './control-harness.js';
+
+let h: Harness | null = null;
+afterEach(async () => {
+  await h?.stop();
+  h = null;
+});
+
+describe.each(MODES)('direct methods (%s mode)', (mode) => {
+  it('getStatus answers with the health; an unknown method gets 404 with a message', async () => {
+    h = new Harness(mode);
+    await h.startHub();
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(2) }]));
+    await h.untilConnected(agent);
+
+    const status = await h.invoke('getStatus');
+    expect(status.status).toBe(200);
+    expect(status.payload).toMatchObject({
+      agentVersion: '0.1.0',
+      gatewayId: 'test-gw',
+      drivers: { 'ward-a': { state: 'running' } },
+      forwarder: { state: 'connected' },
+      config: { status: 'applied', drivers: ['ward-a'] },
+    });
+
+    const unknown = await h.invoke('reboot', { now: true });
+    expect(unknown.status).toBe(404);
+    expect(unknown.payload).toMatchObject({ error: expect.stringContaining('unknown method "reboot"') });
+  });
+
+  it('reloadConfig re-reads the file and re-applies the twin overlay; an invalid file is refused with 400 and reasons', async () => {
+    h = new Harness(mode);
+    await h.startHub();
+    const local = h.localConfig([{ name: 'ward-a', ...sim(1) }]);
+    const path = h.writeLocal(local);
+    const sink = logSink();
+    const { agent } = await h.startAgent(local, sink, path);
+    await h.untilConnected(agent);
+    const v = h.updateDesired({ agentConfig: { drivers: { 'ward-t': sim(1, { deviceIdPrefix: 't-mon-' }) } } });
+    await h.untilConfigVersion(v);
+
+    // The file gains a driver: it starts; the twin's driver keeps running untouched.
+    h.writeLocal({ ...local, drivers: [...local.drivers, { name: 'ward-f', ...sim(1, { deviceIdPrefix: 'f-mon-' }) }] });
+    const ok = await h.invoke('reloadConfig');
+    expect(ok.status).toBe(200);
+    expect(ok.payload).toMatchObject({ status: 'applied', started: ['ward-f'], stopped: [] });
+    expect(Object.keys(agent.health().drivers).sort()).toEqual(['ward-a', 'ward-f', 'ward-t']);
+    await h.hub.waitUntil(() => (h!.reportedConfig().drivers ?? []).includes('ward-f'), 10_000, 'reload reported');
+
+    // A broken file: refused with the field named, nothing changes.
+    h.writeLocal({ ...local, drivers: [{ name: 'ward-a', ...sim(0) }] });
+    const bad = await h.invoke('reloadConfig');
+    expect(bad.status).toBe(400);
+    expect(bad.payload).toMatchObject({ status: 'rejected', errors: [expect.stringMatching(/^drivers\[0\]\.options\.beds: must be >= 1/)] });
+    expect(Object.keys(agent.health().drivers).sort()).toEqual(['ward-a', 'ward-f', 'ward-t']);
+  });
+
+  it('replay resends acknowledged messages of a time range under new ids with replayOf; bad ranges get 400', async () => {
+    h = new Harness(mode);
+    await h.startHub();
+    const from = new Date().toISOString();
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(2) }]));
+    await h.hub.waitFor((ms) => ms.length >= 3, 15_000);
+    await agent.drain(15_000);
+    const originals = h.hub.messages.filter((m) => !m.properties.replayOf);
+    const ids = new Set(originals.map((m) => m.messageId));
+
+    const r = await h.invoke('replay', { from, to: new Date().toISOString() });
+    expect(r.status).toBe(200);
+    const { messages } = r.payload as { messages: number; records: number };
+    expect(messages).toBe(ids.size);
+    const replayed = await h.hub.waitFor((ms) => ms.filter((m) => m.properties.replayOf).length >= messages, 15_000);
+    for (const m of replayed.filter((x) => x.properties.replayOf)) {
+      expect(ids.has(m.properties.replayOf)).toBe(true);
+      expect(m.messageId).toBe(`${m.properties.replayOf}~r1`);
+      const original = originals.find((o) => o.messageId === m.properties.replayOf)!;
+      expect(m.body.equals(original.body)).toBe(true);
+    }
+
+    for (const payload of [{ from: 'yesterday' }, { from: new Date().toISOString(), to: from }, 'all']) {
+      const bad = await h.invoke('replay', payload);
+      expect(bad.status).toBe(400);
+      expect(bad.payload).toMatchObject({ error: expect.any(String) });
+    }
+  });
+
+  it('captureDiagnostics returns a bounded bundle: recent logs, config without secrets, health', async () => {
+    h = new Harness(mode);
+    await h.startHub();
+    const sink = logSink();
+    const config = h.localConfig([{ name: 'ward-a', ...sim(1) }], {
+      display: { users: [{ name: 'nurse', role: 'clinician', passwordHash: 'scrypt$16384$8$1$c2FsdA$aGFzaA' }] },
+    });
+    const { agent } = await h.startAgent(config, sink);
+    await h.untilConnected(agent);
+
+    const r = await h.invoke('captureDiagnostics');
+    expect(r.status).toBe(200);
+    const text = JSON.stringify(r.payload);
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(100_000);
+    const b = r.payload as { logs: { lines: { msg?: string }[]; included: number }; config: { drivers: unknown[]; hub: Record<string, unknown> }; health: { drivers: object } };
+    expect(b.logs.included).toBeGreaterThan(3);
+    expect(b.logs.lines.some((l) => l.msg === 'driver started')).toBe(true);
+    expect(b.config.drivers).toHaveLength(1);
+    expect(b.health.drivers).toHaveProperty('ward-a');
+    expect(text).not.toContain(KEY);
+    expect(text).not.toContain('SharedAccessKey=');
+    expect(text).not.toContain('scrypt$');
+    if (mode === 'device') expect(b.config.hub.connectionString).toBe('[redacted]');
+  });
+});

@@ -1,0 +1,163 @@
+// Module twin end to end: desired `agentConfig` → validated → applied live (or refused with reasons) → reported,
+// against the IoT Hub stand-in with the real SDK, as a device and as an IoT Edge module.
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Harness, MODES, logSink, sim } from './control-harness.js';
+
+let h: Harness | null = null;
+afterEach(async () => {
+  await h?.stop();
+  h = null;
+});
+
+const started = (sink: ReturnType<typeof logSink>, driver: string) => sink.find('driver started', (l) => l.driver === driver).length;
+const stoppedCount = (sink: ReturnType<typeof logSink>, driver: string) => sink.find('driver stopped', (l) => l.driver === driver).length;
+
+describe.each(MODES)('module twin (%s mode)', (mode) => {
+  it('reports versions, drivers, store and uplink; applies driver and log-level changes live, keeping unchanged drivers running', async () => {
+    h = new Harness(mode);
+    await h.startHub();
+    const sink = logSink();
+    const probe = sink.log.child({ probe: true }); // made before the change: must follow the new level too
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(2) }]), sink);
+    await h.untilConnected(agent);
+
+    // Reported properties: who we are and how we are.
+    await h.hub.waitUntil(() => (h!.reported().forward as { lastSuccessAt?: string | null } | undefined)?.lastSuccessAt != null, 15_000, 'a forward reported');
+    const r = h.reported();
+    expect(r.agent).toMatchObject({ version: '0.1.0', gatewayId: 'test-gw' });
+    expect(r.config).toMatchObject({ status: 'applied', source: 'local', drivers: ['ward-a'], logLevel: 'debug' });
+    expect(r.drivers).toMatchObject({ 'ward-a': { state: 'running', devices: { total: 2 } } });
+    expect(r.store).toMatchObject({ pendingRecords: { telemetry: expect.any(Number), alarms: expect.any(Number) } });
+    expect(r.counters).toMatchObject({ forward_messages_total: expect.any(Number) });
+    expect(JSON.stringify(h.twin().reported).length).toBeLessThan(16 * 1024);
+
+    // Add a driver (keyed by name, as twin patches merge) and change the log level.
+    let v = h.updateDesired({ agentConfig: { drivers: { 'ward-b': sim(1, { deviceIdPrefix: 'b-mon-' }) }, log: { level: 'warn' } } });
+    let c = await h.untilConfigVersion(v);
+    expect(c).toMatchObject({ status: 'applied', source: 'twin', drivers: ['ward-a', 'ward-b'], logLevel: 'warn' });
+    expect(Object.keys(agent.health().drivers).sort()).toEqual(['ward-a', 'ward-b']);
+    expect(started(sink, 'ward-a')).toBe(1); // unchanged: not restarted
+    expect(stoppedCount(sink, 'ward-a')).toBe(0);
+    expect(probe.level).toBe('warn');
+    expect(sink.log.level).toBe('warn');
+    await h.hub.waitUntil(() => Object.keys((h!.reported().drivers ?? {}) as object).includes('ward-b'), 10_000, 'ward-b reported');
+
+    // Back to debug logging (a log-only change touches no driver).
+    v = h.updateDesired({ agentConfig: { log: { level: 'debug' } } });
+    c = await h.untilConfigVersion(v);
+    expect(c).toMatchObject({ status: 'applied', logLevel: 'debug' });
+    expect(probe.level).toBe('debug');
+
+    // Change ward-a's options: it alone is restarted.
+    v = h.updateDesired({ agentConfig: { drivers: { 'ward-a': { options: { beds: 3 } } } } });
+    c = await h.untilConfigVersion(v);
+    expect(c.status).toBe('applied');
+    expect(stoppedCount(sink, 'ward-a')).toBe(1);
+    expect(started(sink, 'ward-a')).toBe(2);
+    expect(started(sink, 'ward-b')).toBe(1);
+    expect(Object.keys(agent.health().drivers['ward-a']?.devices ?? {})).toHaveLength(3);
+
+    // Remove ward-b by replacing the whole list.
+    v = h.updateDesired({ agentConfig: { drivers: [{ name: 'ward-a', ...sim(3) }] } });
+    c = await h.untilConfigVersion(v);
+    expect(c).toMatchObject({ status: 'applied', drivers: ['ward-a'] });
+    expect(Object.keys(agent.health().drivers)).toEqual(['ward-a']);
+    expect(stoppedCount(sink, 'ward-b')).toBe(1);
+    await h.hub.waitUntil(() => !Object.keys((h!.reported().drivers ?? {}) as object).includes('ward-b'), 10_000, 'ward-b gone from reported');
+
+    // The applied overlay is saved beside the store for a restart without the hub.
+    const saved = JSON.parse(readFileSync(join(h.dir, 'desired-overlay.json'), 'utf8')) as { desiredVersion: number; overlay: unknown };
+    expect(saved.desiredVersion).toBe(v);
+    expect(saved.overlay).toEqual({ drivers: [{ name: 'ward-a', ...sim(3) }], log: { level: 'debug' } });
+  });
+
+  it('refuses an invalid change with the reasons, and the previous configuration keeps running', async () => {
+    h = new Harness(mode);
+    await h.startHub();
+    const sink = logSink();
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(2) }]), sink);
+    await h.untilConnected(agent);
+
+    let v = h.updateDesired({ agentConfig: { drivers: { 'ward-a': { options: { beds: 0 } }, 'ward-x': { type: 'no-such-driver' } } } });
+    let c = await h.untilConfigVersion(v);
+    expect(c.status).toBe('rejected');
+    expect(c.errors).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^drivers\[0\]\.options\.beds: must be >= 1/), expect.stringMatching(/^drivers\[1\]\.type: unknown driver type "no-such-driver"/)]),
+    );
+    expect(Object.keys(agent.health().drivers)).toEqual(['ward-a']);
+    expect(Object.keys(agent.health().drivers['ward-a']?.devices ?? {})).toHaveLength(2);
+    expect(stoppedCount(sink, 'ward-a')).toBe(0);
+
+    // A section that could cut the gateway off is refused outright.
+    v = h.updateDesired({ agentConfig: { drivers: null, hub: { mode: 'off' }, store: { maxBytes: 2000000 } } });
+    c = await h.untilConfigVersion(v);
+    expect(c.status).toBe('rejected');
+    expect(c.errors).toEqual(expect.arrayContaining([expect.stringMatching(/^hub: the uplink cannot be changed remotely/), expect.stringMatching(/^store: /)]));
+    expect(agent.health().forwarder.state).toBe('connected');
+    expect(existsSync(join(h.dir, 'desired-overlay.json'))).toBe(false);
+
+    // Fixed: applied.
+    v = h.updateDesired({ agentConfig: { hub: null, store: null, log: { level: 'info' } } });
+    c = await h.untilConfigVersion(v);
+    expect(c).toMatchObject({ status: 'applied', logLevel: 'info' });
+    expect(c.errors).toBeUndefined(); // the old reasons are removed from the twin, not left behind
+  });
+
+  it('picks up a desired change made while it was disconnected, and keeps following the twin after the hub lost its session', async () => {
+    h = new Harness(mode);
+    // No persistent sessions: every reconnect finds the hub without our subscriptions, like a hub that lost them.
+    await h.startHub({ persistentSessions: false });
+    const sink = logSink();
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(1) }]), sink);
+    await h.untilConnected(agent);
+
+    h.hub.refuseConnections('tcp-close');
+    h.hub.dropConnections();
+    await h.hub.waitUntil(() => agent.health().forwarder.state !== 'connected', 10_000, 'agent disconnected');
+    const v1 = h.updateDesired({ agentConfig: { drivers: { 'ward-b': sim(1, { deviceIdPrefix: 'b-mon-' }) } } });
+    expect(h.hub.stats.twinDesiredPushes).toBe(0); // nobody to push to: only a twin read finds it
+    h.hub.refuseConnections('off');
+    const c = await h.untilConfigVersion(v1, 20_000);
+    expect(c).toMatchObject({ status: 'applied', drivers: ['ward-a', 'ward-b'] });
+
+    // Lose the session again (drop, subscriptions forgotten), then change desired while connected: it still arrives.
+    const pushesBefore = h.hub.stats.twinDesiredPushes;
+    h.hub.dropConnections();
+    h.hub.forgetSessions();
+    await h.untilConnected(agent);
+    await h.hub.waitUntil(() => h!.hub.subscriptions(h!.deviceId, h!.moduleId).some((f) => f.startsWith('$iothub/twin/PATCH/properties/desired')), 10_000, 'desired subscription renewed');
+    const v2 = h.updateDesired({ agentConfig: { drivers: { 'ward-b': { enabled: false } } } });
+    const c2 = await h.untilConfigVersion(v2, 20_000);
+    expect(c2).toMatchObject({ status: 'applied', drivers: ['ward-a'] });
+    expect(h.hub.stats.twinDesiredPushes).toBeGreaterThan(pushesBefore); // arrived as a push, not only by a later read
+  });
+});
+
+describe('module twin: restart without the hub', () => {
+  it('starts with the overlay last applied from the twin when the hub is unreachable', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    const config = h.localConfig([{ name: 'ward-a', ...sim(1) }]);
+    const first = await h.startAgent(config);
+    await h.untilConnected(first.agent);
+    const v = h.updateDesired({ agentConfig: { drivers: { 'ward-b': sim(1, { deviceIdPrefix: 'b-mon-' }) } } });
+    await h.untilConfigVersion(v);
+    await first.agent.stop();
+    h.agents.length = 0;
+
+    h.hub.refuseConnections('tcp-close');
+    const second = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(1) }]));
+    expect(Object.keys(second.agent.health().drivers).sort()).toEqual(['ward-a', 'ward-b']);
+    expect(second.sink.find('starting with the desired overlay last applied from the twin')).toHaveLength(1);
+    expect(second.agent.control?.configStatus).toMatchObject({ status: 'applied', source: 'saved-overlay', desiredVersion: v });
+
+    // Back online: the twin's (newer) desired wins.
+    const v2 = h.updateDesired({ agentConfig: null });
+    h.hub.refuseConnections('off');
+    const c = await h.untilConfigVersion(v2, 20_000);
+    expect(c).toMatchObject({ status: 'applied', source: 'local', drivers: ['ward-a'] });
+    expect(existsSync(join(h.dir, 'desired-overlay.json'))).toBe(false);
+  });
+});
