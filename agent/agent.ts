@@ -48,7 +48,7 @@ export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { 
     if (hub.mode === 'device') throw new Error('hub.mode is device but no connection string is configured (hub.connectionString or IOTHUB_DEVICE_CONNECTION_STRING)');
     return { transport: null, why: 'no hub is configured (no IoT Edge environment, no connection string)' };
   }
-  return { transport: AzureIotTransport.fromConnectionString(cs, hub.caFile), why: 'connection string' };
+  return { transport: AzureIotTransport.fromConnectionString(cs, hub.caFile, hub.sasTokenTtlS), why: 'connection string' };
 }
 
 export class Agent {

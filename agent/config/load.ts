@@ -31,6 +31,7 @@ export interface AgentConfig {
     mode: 'auto' | 'off' | 'device' | 'module';
     connectionString?: Secret;
     caFile?: string;
+    sasTokenTtlS: number;
     maxMessageBytes: number;
     batchDelayMs: number;
     sendTimeoutMs: number;

@@ -134,6 +134,15 @@ export const configSchema = {
           type: 'string',
           description: 'Extra CA certificate (PEM) to trust for the hub or gateway TLS connection, e.g. a nested-edge parent.',
         },
+        sasTokenTtlS: {
+          type: 'integer',
+          minimum: 5,
+          maximum: 86400,
+          default: 3600,
+          description:
+            'Device mode with a key: validity of each SAS token made from it. The agent renews tokens before they expire ' +
+            '(IoT Hub closes a connection whose token expired) by reconnecting with a new one; nothing is lost meanwhile.',
+        },
         maxMessageBytes: {
           type: 'integer',
           minimum: 4096,

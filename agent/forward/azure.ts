@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import azureIotDevice, { type Client as ClientType, type ModuleClient as ModuleClientType, type Twin } from 'azure-iot-device';
 import azureIotDeviceMqtt from 'azure-iot-device-mqtt';
 
-const { Client, Message, ModuleClient } = azureIotDevice;
+const { Client, Message, ModuleClient, SharedAccessKeyAuthenticationProvider } = azureIotDevice;
 const { Mqtt } = azureIotDeviceMqtt;
 
 /**
@@ -126,17 +126,34 @@ export class AzureIotTransport implements HubTransport {
   }
 
   /** Device mode: a device (or module) connection string. */
-  static fromConnectionString(connectionString: string, caFile?: string): AzureIotTransport {
+  /**
+   * `tokenTtlS`: validity of the SAS tokens made from the key. The SDK renews a token before it expires (with a
+   * margin of a third of its life, at most 15 min) by reconnecting with the new one; IoT Hub closes connections
+   * whose token expired.
+   */
+  static fromConnectionString(connectionString: string, caFile?: string, tokenTtlS = 3600): AzureIotTransport {
     const cs = parseConnectionString(connectionString);
     if (!cs.HostName || !cs.DeviceId) {
       throw new Error('hub.connectionString must contain HostName and DeviceId');
     }
     const identity = cs.ModuleId ? `${cs.DeviceId}/${cs.ModuleId}` : cs.DeviceId;
     const host = cs.GatewayHostName ? `${cs.HostName} via ${cs.GatewayHostName}` : cs.HostName;
-    const create = async (): Promise<SdkClient> =>
-      cs.ModuleId
-        ? ModuleClient.fromConnectionString(connectionString, MqttWithUnknownMethods)
-        : Client.fromConnectionString(connectionString, MqttWithUnknownMethods);
+    const create = async (): Promise<SdkClient> => {
+      if (!cs.SharedAccessKey) {
+        // A connection string with a ready-made SharedAccessSignature (no key): the SDK uses it as given.
+        return cs.ModuleId
+          ? ModuleClient.fromConnectionString(connectionString, MqttWithUnknownMethods)
+          : Client.fromConnectionString(connectionString, MqttWithUnknownMethods);
+      }
+      const auth = SharedAccessKeyAuthenticationProvider.fromConnectionString(
+        connectionString,
+        tokenTtlS,
+        Math.min(900, Math.floor(tokenTtlS / 3)),
+      );
+      return cs.ModuleId
+        ? ModuleClient.fromAuthenticationProvider(auth, MqttWithUnknownMethods)
+        : Client.fromAuthenticationProvider(auth, MqttWithUnknownMethods);
+    };
     return new AzureIotTransport(
       cs.ModuleId ? 'module' : 'device',
       create,

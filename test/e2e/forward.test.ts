@@ -208,4 +208,28 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     }
     expectAllDelivered(committed, hub.messages);
   });
+
+  it('renews its SAS token before the hub closes the connection for expiry, and loses nothing', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }], enforceTokenExpiry: true });
+    const dir = tempDir();
+    const cap = captureLog();
+    const config = testConfig(
+      dir,
+      { hub: { sasTokenTtlS: 6 }, drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }] },
+      hub.connectionString('gw-dev'),
+    );
+    const agent = new Agent({ config, registry, log: cap.log });
+    agents.push(agent);
+    const committed: DriverEvent[] = [];
+    agent.onCommitted((events) => committed.push(...events));
+    await agent.start();
+    // Three token lifetimes: the SDK must reconnect with fresh tokens (renewal at 2/3 of the 6 s life).
+    await new Promise((r) => setTimeout(r, 14_000));
+    expect(await agent.drain(15_000)).toBe(true);
+    expect(hub.stats.connects).toBeGreaterThanOrEqual(3);
+    expectAllDelivered(committed, hub.messages);
+    expectOrderPerDevice(hub.messages);
+    // Renewal came first: the hub never had to cut a connection for an expired token.
+    expect(hub.stats.tokenExpiries).toBe(0);
+  }, 40_000);
 });

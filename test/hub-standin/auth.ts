@@ -29,7 +29,7 @@ export const CONNACK = {
 } as const;
 
 export type AuthResult =
-  | { ok: true; identity: Identity }
+  | { ok: true; identity: Identity; /** SAS token expiry, seconds since the epoch. */ expiresAt: number }
   | { ok: false; returnCode: 2 | 4 | 5; reason: string };
 
 export interface ConnectCredentials {
@@ -57,13 +57,15 @@ export function authenticateConnect(
     return { ok: false, returnCode: 4, reason: 'no password (SAS token) given' };
   }
   let verdict: string;
+  let expiresAt = 0;
   try {
     const token = parseSasToken(creds.password.toString('utf8'));
+    expiresAt = token.expiry;
     verdict = verifySasToken(token, resourceFor(hostName, identity.deviceId, identity.moduleId), identity.key, nowSeconds);
   } catch (err) {
     if (err instanceof HubStandinError) return { ok: false, returnCode: 4, reason: err.message };
     throw err;
   }
   if (verdict !== 'ok') return { ok: false, returnCode: 5, reason: `SAS token rejected: ${verdict}` };
-  return { ok: true, identity };
+  return { ok: true, identity, expiresAt };
 }

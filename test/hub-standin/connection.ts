@@ -17,6 +17,7 @@ export type CloseReason =
   | 'keepalive-timeout'
   | 'connect-timeout'
   | 'replaced' // same client id connected again
+  | 'token-expired' // the SAS token of the connection expired (enforceTokenExpiry)
   | 'stopped'; // stop()
 
 export interface ConnectionHandler {

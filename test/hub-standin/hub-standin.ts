@@ -51,6 +51,7 @@ function newStats(): HubStats {
     keepaliveTimeouts: 0,
     clientDisconnects: 0,
     dropped: 0,
+    tokenExpiries: 0,
     telemetryReceived: 0,
     messagesEvicted: 0,
     pubacksSent: 0,
@@ -90,6 +91,7 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
   private readonly maxMessages: number;
   private readonly maxConnections: number;
   private readonly persistentSessions: boolean;
+  private readonly enforceTokenExpiry: boolean;
   private readonly connectTimeoutMs: number;
   private readonly maxPacketBytes: number;
   private readonly now: () => number;
@@ -99,6 +101,7 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     this.maxMessages = opts.maxMessages ?? 10_000;
     this.maxConnections = opts.maxConnections ?? 64;
     this.persistentSessions = opts.persistentSessions ?? true;
+    this.enforceTokenExpiry = opts.enforceTokenExpiry ?? false;
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.maxPacketBytes = opts.maxPacketBytes ?? 300 * 1024;
     this.now = opts.now ?? Date.now;
@@ -260,6 +263,13 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     this.byClientId.set(clientId, conn);
     this.stats.connects += 1;
     conn.send({ cmd: 'connack', returnCode: CONNACK.accepted, sessionPresent });
+    if (this.enforceTokenExpiry) {
+      const timer = setTimeout(() => {
+        this.stats.tokenExpiries += 1;
+        conn.close('token-expired', `SAS token expired at ${new Date(auth.expiresAt * 1000).toISOString()}`);
+      }, Math.max(0, auth.expiresAt * 1000 - this.now()));
+      conn.onCloseHooks.add(() => clearTimeout(timer));
+    }
     this.log({ connectionId: conn.id, clientId, event: 'connected' });
     this.changed();
   }

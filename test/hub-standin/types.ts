@@ -27,6 +27,11 @@ export interface HubStandinOptions {
    * clean=false and does NOT re-subscribe the twin topics after a reconnect, so it relies on this.
    */
   persistentSessions?: boolean;
+  /**
+   * Close a connection when the SAS token it connected with expires, as IoT Hub does; the client must renew its
+   * token (reconnect with a new one) in time. Default false.
+   */
+  enforceTokenExpiry?: boolean;
   /** Close a connection that sends no CONNECT within this time. Default 10000 ms. */
   connectTimeoutMs?: number;
   /** Largest MQTT packet accepted; IoT Hub's message limit is 256 KiB. Default 300 KiB. */
@@ -111,6 +116,8 @@ export interface HubStats {
   clientDisconnects: number;
   /** Connections closed by dropConnections(). */
   dropped: number;
+  /** Connections closed because their SAS token expired (enforceTokenExpiry). */
+  tokenExpiries: number;
   telemetryReceived: number;
   messagesEvicted: number;
   pubacksSent: number;
