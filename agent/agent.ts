@@ -22,6 +22,7 @@ import { engineConfigFromPolicy } from './config/alarm-policy.js';
 import { DisplayServer } from './http/server.js';
 import type { DriverEntry } from './config/load.js';
 import { AgentControl, startupConfig } from './control/control.js';
+import { attachEdgeModel, type LiveModel, type ModelStatus } from './inference/live.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -70,6 +71,8 @@ export class Agent {
   private readonly startedAt = Date.now();
   /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
   readonly control: AgentControl | null = null;
+  /** The edge alarm-validation model (agent/inference/live.ts). */
+  readonly edgeModel: LiveModel;
 
   constructor(private readonly deps: AgentDeps) {
     const { log } = deps;
@@ -139,6 +142,7 @@ export class Agent {
       this.metrics,
     );
     this.ingest.subscribe((events) => this.alarms.handle(events));
+    this.edgeModel = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
     this.site = config.gateway.site;
@@ -157,7 +161,7 @@ export class Agent {
     );
     if (transport?.setControl && config.control.enabled) {
       this.control = new AgentControl(
-        { host: this.controlHost(), registry: deps.registry, log, startup, storePath, ...(deps.configPath && { configPath: deps.configPath }) },
+        { host: this.controlHost(), registry: deps.registry, log, startup, storePath, models: () => this.edgeModel.report(), ...(deps.configPath && { configPath: deps.configPath }) },
         config.control,
       );
       transport.setControl(this.control, { twinTimeoutMs: config.control.twinTimeoutMs });
@@ -329,6 +333,7 @@ export class Agent {
     if (this.limitsTimer) clearInterval(this.limitsTimer);
     this.ingest.close();
     this.alarms.stop();
+    await this.edgeModel.close();
     await this.forwarder?.stop();
     this.outbox.close();
     this.log.info('agent stopped');
@@ -342,6 +347,7 @@ export class Agent {
     forwarder: ReturnType<Forwarder['getStatus']> | { state: 'off' };
     store: { path: string; pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number } };
     metrics: Record<string, number>;
+    model: ModelStatus;
   } {
     const drivers: Record<string, DriverHealth> = {};
     for (const [name, d] of this.drivers) drivers[name] = d.health();
@@ -359,6 +365,7 @@ export class Agent {
         unackedMessages: this.outbox.unackedMessages(),
       },
       metrics: this.metrics.snapshot(),
+      model: this.edgeModel.status(),
     };
   }
 }

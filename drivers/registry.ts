@@ -6,11 +6,12 @@ import { modbusDriver } from './modbus/index.js';
 import { medibusDriver } from './medibus/index.js';
 import { hl7MllpFactory } from './hl7/index.js';
 import { intellivueDriver } from './intellivue/index.js';
+import { wfdbReplayDriver } from './wfdb-replay/index.js';
 
 // Each factory has its own option type; the registry holds them by their shared contract.
 type AnyFactory = DriverFactory<never>;
 
-const factories: AnyFactory[] = [simulatorDriver, hl7MllpFactory, intellivueDriver, modbusDriver, medibusDriver];
+const factories: AnyFactory[] = [simulatorDriver, hl7MllpFactory, intellivueDriver, modbusDriver, medibusDriver, wfdbReplayDriver];
 
 export const registry: ReadonlyMap<string, DriverFactory> = new Map(
   factories.map((f) => [f.type, f as unknown as DriverFactory]),

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
-import { GATEWAY_BED, type Actor, type AlarmStateChange, type ManagedPriority } from './types.js';
+import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from './types.js';
 
 export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
 /** Writes changes durably; throws if it could not. */
@@ -92,6 +92,13 @@ export class AlarmService {
 
   acknowledge(alarmId: string, actor: Actor): OperationResult {
     const r = this.engine.acknowledge(alarmId, actor, this.now());
+    this.publish(r.changes);
+    return r;
+  }
+
+  /** Attach facts to an alarm (the edge model's probability and verdict); published and journalled like any change. */
+  annotate(alarmId: string, annotation: Omit<AlarmAnnotation, 'by' | 'at'>, actor: Actor): OperationResult {
+    const r = this.engine.annotate(alarmId, annotation, actor, this.now());
     this.publish(r.changes);
     return r;
   }

@@ -42,8 +42,20 @@ export interface AgentConfig {
   privacy: { pseudonymizePatientIds: boolean; pseudonymKey?: Secret };
   /** Module twin and direct methods (agent/control). */
   control: { enabled: boolean; reportIntervalS: number; resyncIntervalS: number; twinTimeoutMs: number; diagnosticsMaxBytes: number };
+  /** The edge alarm-validation model (agent/inference/live.ts). */
+  model: ModelConfig;
   alarms: AlarmPolicyConfig;
   display: DisplayConfig;
+}
+
+export interface ModelConfig {
+  enabled: boolean;
+  /** The .onnx file; relative paths are relative to the package root. Its card sits beside it. */
+  path: string;
+  /** Models the agent may load, by SHA-256 of the .onnx file. */
+  approved: { sha256: string; label?: string }[];
+  policy: { mode: 'annotate' | 'delay'; holdS: number; recheckS: number };
+  maxBeds: number;
 }
 
 export type Role = 'viewer' | 'clinician' | 'admin';

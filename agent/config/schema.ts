@@ -2,6 +2,8 @@
 // driver's own schema (drivers/<name>/index.ts), so that a driver carries its options with it.
 // `npm run config:docs` renders this into docs/configuration.md; a test keeps the two in step.
 
+import { COMMITTED_MODEL } from '../inference/approved.js';
+
 const secret = {
   description:
     'A secret: a literal string, `{ env: NAME }` to read an environment variable, or `{ file: PATH }` to read a file ' +
@@ -481,6 +483,63 @@ export const configSchema = {
         pseudonymKey: {
           ...secret,
           description: 'The HMAC key (at least 32 characters), required when pseudonymizePatientIds is on. ' + secret.description,
+        },
+      },
+    },
+    model: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description:
+        'The edge alarm-validation model (ONNX): scores the waveforms before an arrhythmia alarm and annotates the alarm ' +
+        'with its probability and verdict. Advisory: an alarm is never dropped. See agent/inference/README.md.',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'Load the model and annotate arrhythmia alarms.' },
+        path: {
+          type: 'string',
+          minLength: 1,
+          default: 'models/edge-model.onnx',
+          description: 'The .onnx file (its model card `<name>.card.json` beside it). Relative paths are relative to the package root.',
+        },
+        approved: {
+          type: 'array',
+          default: [{ ...COMMITTED_MODEL }],
+          description:
+            'Models the agent may load, by SHA-256 of the .onnx file. A file not listed is refused: the agent runs on rules ' +
+            'only and raises a technical alarm. Default: the model committed with this agent version.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['sha256'],
+            properties: {
+              sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+              label: { type: 'string', maxLength: 128, description: 'Human label, e.g. the model version.' },
+            },
+          },
+        },
+        policy: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'What a likely-false verdict does.',
+          properties: {
+            mode: {
+              enum: ['annotate', 'delay'],
+              default: 'annotate',
+              description:
+                '`annotate`: attach the verdict only. `delay`: also pause the audio of a likely-false alarm (still shown, ' +
+                'still escalates) for up to `holdS`, re-checking every `recheckS`; a likely-true re-check ends the hold.',
+            },
+            holdS: { type: 'integer', minimum: 2, maximum: 60, default: 20, description: 'Longest audio hold of one alarm.' },
+            recheckS: { type: 'integer', minimum: 2, maximum: 30, default: 10, description: 'Re-check interval during a hold.' },
+          },
+        },
+        maxBeds: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1024,
+          default: 64,
+          description: 'Beds whose last 30 s of ECG/pleth/ABP are kept for the model (least recently fed dropped first).',
         },
       },
     },

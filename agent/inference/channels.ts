@@ -1,0 +1,63 @@
+// Which streamed waveforms the edge model can use, and under what name. The feature code
+// (models/features) decides a channel's role by its name as a monitor labels it (II, V, PLETH, ABP…),
+// and treats any name it does not know as an ECG lead — so only waveforms recognised here reach it.
+import type { WaveformSegment } from '../model/reading.js';
+
+export type ModelChannelKind = 'ecg' | 'ppg' | 'abp';
+
+export interface ModelChannel {
+  /** Name as the feature code expects it: II, V, aVR, PLETH, ABP… */
+  name: string;
+  kind: ModelChannelKind;
+  /** Multiply samples by this to get the units the model was trained on (ECG mV, ABP mmHg). */
+  scale: number;
+}
+
+const ECG_PREFIX = 'MDC_ECG_ELEC_POTL';
+/** MDC lead suffixes spelled as monitors (and the PhysioNet headers) spell them. */
+const LEAD_NAMES: Record<string, string> = { AVR: 'aVR', AVL: 'aVL', AVF: 'aVF' };
+const ABP_REFIDS = new Set(['MDC_PRESS_BLD_ART', 'MDC_PRESS_BLD_ART_ABP']);
+const PLETH_REFIDS = new Set(['MDC_PULS_OXIM_PLETH']);
+
+/** ECG in µV/nV → mV; ABP in kPa → mmHg. Other units are taken as they come (pleth has no standard unit). */
+function scaleFor(kind: ModelChannelKind, ucum: string): number | null {
+  if (kind === 'ecg') return ({ mV: 1, uV: 1e-3, nV: 1e-6, V: 1e3 } as Record<string, number>)[ucum] ?? (ucum === '' ? 1 : null);
+  if (kind === 'abp') return ({ 'mm[Hg]': 1, kPa: 7.50062 } as Record<string, number>)[ucum] ?? (ucum === '' ? 1 : null);
+  return 1;
+}
+
+/**
+ * The model channel of a waveform segment, or null when the model does not use that signal (CVP, PAP,
+ * respiration, codes we do not know, or a unit we cannot convert).
+ */
+export function modelChannel(seg: Pick<WaveformSegment, 'mdc' | 'unit'>): ModelChannel | null {
+  const refid = seg.mdc?.refid;
+  if (refid === undefined) return null;
+  let kind: ModelChannelKind;
+  let name: string;
+  if (refid === ECG_PREFIX) {
+    kind = 'ecg';
+    name = 'ECG';
+  } else if (refid.startsWith(`${ECG_PREFIX}_`)) {
+    kind = 'ecg';
+    const lead = refid.slice(ECG_PREFIX.length + 1);
+    name = LEAD_NAMES[lead] ?? lead;
+  } else if (PLETH_REFIDS.has(refid)) {
+    kind = 'ppg';
+    name = 'PLETH';
+  } else if (ABP_REFIDS.has(refid)) {
+    kind = 'abp';
+    name = 'ABP';
+  } else return null;
+  const scale = scaleFor(kind, seg.unit.ucum);
+  return scale === null ? null : { name, kind, scale };
+}
+
+/**
+ * Order the model sees channels in: the feature code takes the first two ECG leads, and the corpus it was
+ * trained on lists lead II first, so II leads, then the other leads by name, then PLETH, then ABP.
+ */
+export function channelOrder(a: ModelChannel, b: ModelChannel): number {
+  const rank = (c: ModelChannel) => (c.kind === 'ecg' ? (c.name === 'II' ? 0 : 1) : c.kind === 'ppg' ? 2 : 3);
+  return rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}

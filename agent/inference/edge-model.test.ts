@@ -1,0 +1,92 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readRecord } from '../../models/records.js';
+import { EdgeModel, ModelLoadError, ModelNotApprovedError, sha256Hex, tryLoadEdgeModel } from './index.js';
+
+const models = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
+const modelPath = join(models, 'edge-model.onnx');
+const sha = sha256Hex(readFileSync(modelPath));
+const golden = JSON.parse(readFileSync(join(models, 'fixtures', 'golden.json'), 'utf8')) as {
+  modelSha256: string;
+  records: { record: string; probability: number; threshold: number; verdict: string; sklearnProbability: number | null }[];
+};
+
+describe('edge model runtime', () => {
+  let created = 0;
+  let model: EdgeModel;
+  beforeAll(async () => {
+    model = await EdgeModel.load({ modelPath, approved: [{ sha256: sha, label: 'test' }] }, (bytes) => {
+      created += 1;
+      return ort.InferenceSession.create(bytes);
+    });
+  });
+  afterAll(async () => model.close());
+
+  it('scores the fixture windows as the golden vectors say (and as scikit-learn did)', async () => {
+    expect(golden.modelSha256).toBe(sha);
+    for (const g of golden.records) {
+      const rec = readRecord(join(models, 'fixtures', 'records'), g.record);
+      const a = await model.assess(rec.alarmType, rec.channels);
+      expect(a.probability).toBeCloseTo(g.probability, 6);
+      if (g.sklearnProbability !== null) expect(a.probability).toBeCloseTo(g.sklearnProbability, 5);
+      expect(a.threshold).toBeCloseTo(g.threshold, 6);
+      expect(a.verdict).toBe(g.verdict);
+      expect(a.modelSha256).toBe(sha);
+      expect(a.modelVersion).toBe(model.version);
+      expect(a.inferenceMs).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('creates the inference session once and reuses it', async () => {
+    const rec = readRecord(join(models, 'fixtures', 'records'), golden.records[0]!.record);
+    const runs = await Promise.all([1, 2, 3].map(() => model.assess(rec.alarmType, rec.channels)));
+    expect(new Set(runs.map((r) => r.probability)).size).toBe(1);
+    expect(created).toBe(1);
+  });
+
+  it('says uncertain, never likely-false, when there is no usable signal or too short a window', async () => {
+    const flat = { name: 'II', sampleRateHz: 250, samples: new Float32Array(7500) };
+    const a = await model.assess('Ventricular_Tachycardia', [flat]);
+    expect(a.verdict).toBe('uncertain');
+    expect(a.reason).toMatch(/no usable/);
+    const short = await model.assess('Asystole', [{ name: 'II', sampleRateHz: 250, samples: new Float32Array(2500).map((_, i) => Math.sin(i / 10)) }]);
+    expect(short.verdict).toBe('uncertain');
+    expect(short.reason).toMatch(/shorter than 16 s/);
+  });
+});
+
+describe('model governance', () => {
+  it('refuses a model whose SHA-256 is not approved, with a clear error', async () => {
+    const err = await EdgeModel.load({ modelPath, approved: [{ sha256: '0'.repeat(64) }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelNotApprovedError);
+    expect((err as Error).message).toContain(sha);
+    expect((err as Error).message).toMatch(/not in the approved model list.*rules only/);
+    const r = await tryLoadEdgeModel({ modelPath, approved: [] });
+    expect(r.model).toBeNull();
+    expect(r.error).toBeInstanceOf(ModelNotApprovedError);
+  });
+
+  it('refuses a tampered file even if its card is intact', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-model-'));
+    const bytes = readFileSync(modelPath);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+    writeFileSync(join(dir, 'edge-model.onnx'), bytes);
+    copyFileSync(join(models, 'edge-model.card.json'), join(dir, 'edge-model.card.json'));
+    const r = await tryLoadEdgeModel({ modelPath: join(dir, 'edge-model.onnx'), approved: [{ sha256: sha }] });
+    expect(r.error).toBeInstanceOf(ModelNotApprovedError);
+  });
+
+  it('refuses an approved model whose card describes another file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-model-'));
+    copyFileSync(modelPath, join(dir, 'm.onnx'));
+    const card = JSON.parse(readFileSync(join(models, 'edge-model.card.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'm.card.json'), JSON.stringify({ ...card, modelSha256: 'f'.repeat(64) }));
+    const r = await tryLoadEdgeModel({ modelPath: join(dir, 'm.onnx'), approved: [{ sha256: sha }] });
+    expect(r.error).toBeInstanceOf(ModelLoadError);
+    expect(r.error?.message).toMatch(/describes model f{64}/);
+  });
+});

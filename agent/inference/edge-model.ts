@@ -1,0 +1,150 @@
+// Runtime of the alarm-validation model: loads an approved ONNX model once, keeps one onnxruntime
+// InferenceSession for its lifetime, and scores the window before an alarm with the same feature code
+// training used (models/features).
+import { readFile } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import { extractFeatures, FEATURE_NAMES, FEATURE_VERSION, type AlarmType, type Channel } from '../../models/features/index.js';
+import { ModelLoadError, requireApproved, type ApprovedModel } from './approval.js';
+import { parseCard, type ModelCard } from './card.js';
+
+export type Verdict = 'likely-true' | 'likely-false' | 'uncertain';
+
+export interface Assessment {
+  /** Model probability that the alarm is true (0..1). */
+  probability: number;
+  /** Operating threshold for this alarm type (below it: likely false). */
+  threshold: number;
+  verdict: Verdict;
+  /** Why the verdict is 'uncertain', when it is. */
+  reason?: string;
+  modelVersion: string;
+  modelSha256: string;
+  /** Time spent in onnxruntime (session.run), ms. */
+  inferenceMs: number;
+  /** Time spent computing the features, ms. */
+  featureMs: number;
+}
+
+export interface EdgeModelOptions {
+  /** Path of the .onnx file. */
+  modelPath: string;
+  /** Path of its model card; default: the model path with `.onnx` replaced by `.card.json`. */
+  cardPath?: string;
+  /** Approved models by SHA-256 (from config). A file not listed is refused. */
+  approved: readonly ApprovedModel[];
+}
+
+type CreateSession = (model: Uint8Array) => Promise<ort.InferenceSession>;
+
+const defaultCreateSession: CreateSession = (model) =>
+  // One intra-op thread: the trees are tiny, and the gateway's event loop shares a 2-core box.
+  ort.InferenceSession.create(model, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+
+/** Least window that rhythm features (16 s spans) are meaningful for. */
+const MIN_WINDOW_S = 16;
+const USABLE_CHANNELS = FEATURE_NAMES.indexOf('all_nBeatChannels');
+
+export class EdgeModel {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly card: ModelCard,
+    readonly sha256: string,
+  ) {}
+
+  get version(): string {
+    return this.card.modelVersion;
+  }
+
+  /**
+   * Loads and verifies a model: SHA-256 approved (ModelNotApprovedError otherwise), card matching the
+   * file and the feature code (ModelLoadError otherwise). Creates the inference session once.
+   */
+  static async load(opts: EdgeModelOptions, createSession: CreateSession = defaultCreateSession): Promise<EdgeModel> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(opts.modelPath);
+    } catch (err) {
+      throw new ModelLoadError(`cannot read model ${opts.modelPath}`, { cause: err });
+    }
+    // Hash the very bytes handed to onnxruntime, so nothing can change between check and load.
+    const sha = requireApproved(opts.modelPath, bytes, opts.approved);
+    const cardPath = opts.cardPath ?? opts.modelPath.replace(/\.onnx$/, '') + '.card.json';
+    let cardText: string;
+    try {
+      cardText = await readFile(cardPath, 'utf8');
+    } catch (err) {
+      throw new ModelLoadError(`cannot read model card ${cardPath}`, { cause: err });
+    }
+    const card = parseCard(cardText, cardPath);
+    if (card.modelSha256 !== sha) throw new ModelLoadError(`${cardPath} describes model ${card.modelSha256}, not ${sha}`);
+    if (card.featureVersion !== FEATURE_VERSION || card.featureNames.join(',') !== FEATURE_NAMES.join(','))
+      throw new ModelLoadError(
+        `model ${card.modelVersion} was trained on features ${card.featureVersion} (${card.featureNames.length}), ` +
+          `this agent computes ${FEATURE_VERSION} (${FEATURE_NAMES.length})`,
+      );
+    let session: ort.InferenceSession;
+    try {
+      session = await createSession(bytes);
+    } catch (err) {
+      throw new ModelLoadError(`onnxruntime could not load ${opts.modelPath}`, { cause: err });
+    }
+    if (!session.inputNames.includes('features') || !['probability', 'threshold'].every((n) => session.outputNames.includes(n))) {
+      await session.release();
+      throw new ModelLoadError(`model ${opts.modelPath} lacks input "features" or outputs "probability"/"threshold"`);
+    }
+    return new EdgeModel(session, card, sha);
+  }
+
+  /** Runs the model on one feature vector (FEATURE_NAMES order). */
+  async score(features: Float32Array): Promise<{ probability: number; threshold: number; inferenceMs: number }> {
+    if (features.length !== FEATURE_NAMES.length) throw new RangeError(`expected ${FEATURE_NAMES.length} features, got ${features.length}`);
+    const t0 = performance.now();
+    const out = await this.session.run({ features: new ort.Tensor('float32', features, [1, features.length]) });
+    const inferenceMs = performance.now() - t0;
+    const p = out.probability?.data[0];
+    const t = out.threshold?.data[0];
+    if (typeof p !== 'number' || typeof t !== 'number') throw new ModelLoadError('model returned no probability/threshold');
+    return { probability: p, threshold: t, inferenceMs };
+  }
+
+  /** Scores the window that ends at the alarm (ideally the last 30 s; at least 16 s). */
+  async assess(alarmType: AlarmType, channels: readonly Channel[]): Promise<Assessment> {
+    const f0 = performance.now();
+    const features = extractFeatures(alarmType, channels);
+    const featureMs = performance.now() - f0;
+    const { probability, threshold, inferenceMs } = await this.score(features);
+    const windowS = Math.max(0, ...channels.map((c) => c.samples.length / c.sampleRateHz));
+    let verdict: Verdict = probability >= threshold ? 'likely-true' : 'likely-false';
+    let reason: string | undefined;
+    // Never call an alarm likely false without evidence to judge it by.
+    if (windowS < MIN_WINDOW_S) reason = `window ${windowS.toFixed(1)} s is shorter than ${MIN_WINDOW_S} s`;
+    else if (features[USABLE_CHANNELS] === 0) reason = 'no usable ECG or pulse signal in the window';
+    if (reason !== undefined) verdict = 'uncertain';
+    return {
+      probability,
+      threshold,
+      verdict,
+      ...(reason !== undefined ? { reason } : {}),
+      modelVersion: this.card.modelVersion,
+      modelSha256: this.sha256,
+      inferenceMs,
+      featureMs,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Loads the model or explains why not: the caller then runs on rules only and raises a technical
+ * alarm with `error.message`.
+ */
+export async function tryLoadEdgeModel(opts: EdgeModelOptions): Promise<{ model: EdgeModel; error: null } | { model: null; error: Error }> {
+  try {
+    return { model: await EdgeModel.load(opts), error: null };
+  } catch (err) {
+    return { model: null, error: err instanceof Error ? err : new Error(String(err)) };
+  }
+}

@@ -1,0 +1,209 @@
+// The live edge model against a real alarm engine and service: ring windows, trigger mapping, the annotate
+// and delay policies (bounded hold, re-checks, a person's acknowledgement ends it), and governance defaults.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AlarmEngine } from '../alarms/engine.js';
+import { AlarmService } from '../alarms/service.js';
+import type { AlarmStateChange } from '../alarms/types.js';
+import { Metrics } from '../metrics.js';
+import type { AlarmEvent, DriverEvent, WaveformSegment } from '../model/reading.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import type { ModelConfig } from '../config/load.js';
+import { readRecord } from '../../models/records.js';
+import { signalCode } from '../../drivers/wfdb-replay/codes.js';
+import { sha256Hex } from './approval.js';
+import { COMMITTED_MODEL } from './approved.js';
+import { channelOrder, modelChannel } from './channels.js';
+import { LiveModel } from './live.js';
+import { WaveformRing } from './ring.js';
+import { modelAlarmType } from './triggers.js';
+
+const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
+const MODEL = join(PACKAGE_ROOT, 'models', 'edge-model.onnx');
+const silent = pino({ level: 'silent' });
+
+function config(policy: Partial<ModelConfig['policy']> = {}): ModelConfig {
+  return { enabled: true, path: 'models/edge-model.onnx', approved: [{ ...COMMITTED_MODEL }], policy: { mode: 'annotate', holdS: 20, recheckS: 10, ...policy }, maxBeds: 8 };
+}
+
+/** A record as a monitor on `bed` would stream it, ending at `end` (gateway time). */
+function segments(name: string, bed: string, end: number): WaveformSegment[] {
+  const rec = readRecord(RECORDS, name);
+  const out: WaveformSegment[] = [];
+  for (const c of rec.channels) {
+    const code = signalCode(c.name, '');
+    const t0 = end - (c.samples.length / c.sampleRateHz) * 1000;
+    for (let i = 0; i < c.samples.length; i += 250) {
+      const samples = Array.from(c.samples.subarray(i, i + 250));
+      const startTime = t0 + (i / c.sampleRateHz) * 1000;
+      out.push({ kind: 'waveform', deviceId: `mon-${bed}`, bed, source: 't', mdc: code.mdc, raw: code.raw, unit: code.unit, startTime, sampleRateHz: c.sampleRateHz, samples, receivedAt: startTime + 1000, quality: { state: 'valid' } });
+    }
+  }
+  return out;
+}
+
+function deviceAlarm(bed: string, text: string, at: number): AlarmEvent {
+  return { kind: 'alarm', deviceId: `mon-${bed}`, bed, source: 't', alarmId: `${bed}-1`, condition: null, text, priority: 'high', category: 'physiological', phase: 'start', deviceTime: at, receivedAt: at };
+}
+
+function harness(cfg: ModelConfig) {
+  const engine = new AlarmEngine({ idPrefix: 't' });
+  const metrics = new Metrics();
+  const service = new AlarmService(engine, () => undefined, silent, metrics);
+  const listeners: ((e: readonly DriverEvent[]) => void)[] = [];
+  const changes: AlarmStateChange[] = [];
+  service.subscribe((cs) => changes.push(...cs));
+  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, silent);
+  const feed = (events: DriverEvent[]) => {
+    for (const l of listeners) l(events);
+    service.handle(events);
+  };
+  const until = async (pred: () => boolean, ms = 8000) => {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error('condition not reached');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { engine, service, metrics, live, feed, changes, until };
+}
+
+let open: LiveModel[] = [];
+afterEach(async () => {
+  for (const l of open) await l.close();
+  open = [];
+});
+
+describe('waveform ring', () => {
+  it('keeps the last 30 s per channel, cut at the alarm time, in model order, and bounds beds', () => {
+    const ring = new WaveformRing({ seconds: 30, maxBeds: 2, maxChannelsPerBed: 6, maxRateHz: 1000 });
+    const end = 1_000_000;
+    for (const s of segments('f120s', 'A', end)) ring.add(s); // II, V, PLETH, ABP
+    const w = ring.window('bed:A', end);
+    expect(w.map((c) => c.name)).toEqual(['II', 'ECG', 'PLETH', 'ABP']);
+    const rec = readRecord(RECORDS, 'f120s');
+    expect(w[0]!.samples).toEqual(rec.channels[0]!.samples);
+    // Cut at an earlier alarm: only what had arrived by then, and padded when the channel went quiet.
+    expect(ring.window('bed:A', end - 10_000)[0]!.samples.length).toBe(20 * 250);
+    const late = ring.window('bed:A', end + 10_000)[0]!.samples;
+    expect(late.length).toBe(7500);
+    expect(Number.isNaN(late[7499]!)).toBe(true);
+    expect(ring.window('bed:A', end + 31_000)).toEqual([]);
+    // A gap in device time becomes invalid samples, not a splice.
+    const seg = segments('t106s', 'B', end).filter((s) => s.mdc?.refid === 'MDC_ECG_ELEC_POTL_II');
+    for (const s of seg.slice(0, 10)) ring.add(s);
+    for (const s of seg.slice(12)) ring.add(s);
+    const b = ring.window('bed:B', end)[0]!.samples;
+    expect(b.length).toBe(7500);
+    expect(b.slice(2500, 3000).every(Number.isNaN)).toBe(true);
+    expect(b.slice(3000).some(Number.isNaN)).toBe(false);
+    // Bounded: a third bed pushes out the least recently fed one.
+    for (const s of segments('a103l', 'C', end).slice(0, 3)) ring.add(s);
+    expect(ring.bedCount).toBe(2);
+    expect(ring.window('bed:A', end)).toEqual([]);
+    expect(ring.skipped.bedsEvicted).toBe(1);
+  });
+
+  it('maps MDC waveform codes to model channels and ignores the rest', () => {
+    const mv = { ucum: 'mV' };
+    expect(modelChannel({ mdc: { code: 131330, refid: 'MDC_ECG_ELEC_POTL_II' }, unit: mv })).toEqual({ name: 'II', kind: 'ecg', scale: 1 });
+    expect(modelChannel({ mdc: { code: 131390, refid: 'MDC_ECG_ELEC_POTL_AVR' }, unit: { ucum: 'uV' } })).toEqual({ name: 'aVR', kind: 'ecg', scale: 1e-3 });
+    expect(modelChannel({ mdc: { code: 150452, refid: 'MDC_PULS_OXIM_PLETH' }, unit: { ucum: '1' } })?.name).toBe('PLETH');
+    expect(modelChannel({ mdc: { code: 150036, refid: 'MDC_PRESS_BLD_ART_ABP' }, unit: { ucum: 'kPa' } })?.scale).toBeCloseTo(7.5, 2);
+    expect(modelChannel({ mdc: { code: 1, refid: 'MDC_PRESS_BLD_VEN_CENT' }, unit: { ucum: 'mm[Hg]' } })).toBeNull();
+    expect(modelChannel({ mdc: null, unit: mv })).toBeNull();
+    expect(modelChannel({ mdc: { code: 131330, refid: 'MDC_ECG_ELEC_POTL_II' }, unit: { ucum: 'mm[Hg]' } })).toBeNull();
+    const names = [{ name: 'PLETH', kind: 'ppg' as const, scale: 1 }, { name: 'V', kind: 'ecg' as const, scale: 1 }, { name: 'II', kind: 'ecg' as const, scale: 1 }];
+    expect(names.sort(channelOrder).map((c) => c.name)).toEqual(['II', 'V', 'PLETH']);
+  });
+});
+
+describe('which alarms the model judges', () => {
+  const dev = (text: string, refid?: string) => ({ source: 'device' as const, category: 'physiological' as const, condition: { code: refid ? { code: 0, refid } : null, text } });
+  it('recognises device arrhythmia alarms by code or text, and the agent HR limit alarms', () => {
+    expect(modelAlarmType(dev('x', 'MDC_EVT_ECG_ASYSTOLE'))).toBe('Asystole');
+    expect(modelAlarmType(dev('***VFIB/VTACH'))).toBe('Ventricular_Flutter_Fib');
+    expect(modelAlarmType(dev('Vent Fib/Tach'))).toBe('Ventricular_Flutter_Fib');
+    expect(modelAlarmType(dev('VTACH'))).toBe('Ventricular_Tachycardia');
+    expect(modelAlarmType(dev('Extreme Brady'))).toBe('Bradycardia');
+    expect(modelAlarmType(dev('EXTREME TACHY'))).toBe('Tachycardia');
+    expect(modelAlarmType(dev('SpO2 LOW'))).toBeNull();
+    expect(modelAlarmType({ ...dev('VTACH'), category: 'technical' })).toBeNull();
+    const limit = (code: string) => ({ source: 'limit' as const, category: 'physiological' as const, condition: { code: null, raw: { system: 'agent', code }, text: '' } });
+    expect(modelAlarmType(limit('limit:hr-high'))).toBe('Tachycardia');
+    expect(modelAlarmType(limit('limit:hr-low'))).toBe('Bradycardia');
+    expect(modelAlarmType(limit('limit:spo2-low'))).toBeNull();
+  });
+});
+
+describe('live model', () => {
+  it('approves the committed model by default (a retrained model must update agent/inference/approved.ts)', () => {
+    expect(sha256Hex(readFileSync(MODEL))).toBe(COMMITTED_MODEL.sha256);
+  });
+
+  it('annotate policy: one annotation, the alarm state untouched', async () => {
+    const h = harness(config());
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(segments('t106s', 'A', now));
+    h.feed([deviceAlarm('A', 'EXTREME TACHY', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    const ann = h.changes.filter((c) => c.change === 'annotated');
+    expect(ann).toHaveLength(1);
+    expect(ann[0]!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'likely-true', alarmType: 'Tachycardia', channels: 'II,III,PLETH', action: 'none' });
+    expect(h.changes.map((c) => c.change)).toEqual(['raised', 'annotated']);
+  });
+
+  it('delay policy: pauses a likely-false alarm\'s audio, re-checks, and ends the hold within holdS', async () => {
+    const h = harness(config({ mode: 'delay', holdS: 4, recheckS: 2 }));
+    open.push(h.live);
+    h.service.start(100); // the engine's tick ends audio pauses
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(segments('a103l', 'A', now)); // a false asystole alarm
+    h.feed([deviceAlarm('A', 'ASYSTOLE', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated' && c.alarm.annotations.at(-1)?.values.action === 'hold-ended'));
+    const id = h.changes[0]!.alarmId;
+    const paused = h.changes.filter((c) => c.change === 'audio-paused');
+    expect(paused.length).toBeGreaterThanOrEqual(2); // the first decision and at least one re-check
+    for (const p of paused) {
+      expect(p.actor).toMatchObject({ role: 'model', user: `edge-model ${COMMITTED_MODEL.label}`, from: `sha256:${COMMITTED_MODEL.sha256}` });
+      expect(p.alarm.audioPausedUntil!).toBeLessThanOrEqual(h.changes[0]!.alarm.raisedAt + 4000 + 50);
+    }
+    const checks = h.changes.filter((c) => c.change === 'annotated').map((c) => c.alarm.annotations.at(-1)!.values);
+    expect(checks[0]).toMatchObject({ verdict: 'likely-false', action: 'audio-paused', check: 1, policy: 'delay' });
+    expect(checks.at(-1)!.action).toBe('hold-ended');
+    // Never dropped: once the last pause runs out the alarm sounds again.
+    await h.until(() => h.engine.get(id)?.state === 'active');
+    h.service.stop();
+  }, 15_000);
+
+  it('delay policy: a person acknowledging during the hold ends it, without another pause', async () => {
+    const h = harness(config({ mode: 'delay', holdS: 6, recheckS: 2 }));
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(segments('a103l', 'A', now));
+    h.feed([deviceAlarm('A', 'ASYSTOLE', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'audio-paused'));
+    const id = h.changes[0]!.alarmId;
+    expect(h.service.acknowledge(id, { user: 'nurse', role: 'clinician', from: '10.0.0.9' }).ok).toBe(true);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated' && c.alarm.annotations.at(-1)?.values.action === 'hold-ended'));
+    expect(h.changes.filter((c) => c.change === 'audio-paused')).toHaveLength(1);
+    expect(h.engine.get(id)?.state).toBe('acknowledged');
+  }, 15_000);
+
+  it('a missing model file: failed, rules only, technical alarm', async () => {
+    const h = harness({ ...config(), path: join(PACKAGE_ROOT, 'models', 'no-such.onnx') });
+    open.push(h.live);
+    await h.live.ready;
+    expect(h.live.status()).toMatchObject({ state: 'failed', version: null });
+    expect(h.changes.find((c) => c.alarm.key === 'gateway:model-unavailable')?.alarm.condition.text).toMatch(/cannot read model/);
+    h.feed([deviceAlarm('A', 'ASYSTOLE', Date.now())]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.changes.some((c) => c.change === 'annotated')).toBe(false);
+  });
+});

@@ -1,0 +1,323 @@
+// The edge model at work inside the agent. It keeps the last 30 s of each bed's ECG, pleth and ABP from the
+// committed events, and when an arrhythmia alarm is raised (by a device, or the agent's own heart-rate limits)
+// it scores the window before the alarm — off the ingest path, one alarm at a time — and attaches the
+// probability and verdict to the alarm through the alarm service, so the change is published and audited.
+// Advisory: an alarm is never dropped. With policy `delay`, a likely-false alarm's audio is paused for a
+// bounded time while the evidence is re-checked; every decision is an audited change carrying the model version.
+import { isAbsolute, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { ModelConfig } from '../config/load.js';
+import type { AlarmService } from '../alarms/service.js';
+import type { Actor, AlarmStateChange } from '../alarms/types.js';
+import type { DriverEvent } from '../model/reading.js';
+import type { Metrics } from '../metrics.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { tryLoadEdgeModel, type Assessment, type EdgeModel, type EdgeModelOptions } from './edge-model.js';
+import { ModelNotApprovedError } from './approval.js';
+import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing } from './ring.js';
+import { modelAlarmType } from './triggers.js';
+import type { AlarmType } from '../../models/features/index.js';
+
+/** What the live model needs of the agent (the Agent satisfies it). */
+export interface ModelHost {
+  readonly gatewayId: string;
+  readonly alarms: Pick<AlarmService, 'subscribe' | 'annotate' | 'audioPause' | 'gatewayCondition' | 'engine'>;
+  readonly metrics: Metrics;
+  onCommitted(listener: (events: readonly DriverEvent[]) => void): void;
+}
+
+export type ModelState = 'disabled' | 'loading' | 'ready' | 'refused' | 'failed' | 'closed';
+
+/** For agent.health() and the twin. */
+export interface ModelStatus {
+  state: ModelState;
+  path: string;
+  version: string | null;
+  sha256: string | null;
+  policy: ModelConfig['policy']['mode'];
+  error?: string;
+  /** Alarms assessed since start, and the latest raise-to-annotation latency. */
+  assessed: number;
+  lastLatencyMs: number | null;
+}
+
+/** Annotation kind on alarms. */
+export const ANNOTATION_KIND = 'model';
+/** Key of the gateway technical alarm raised when the model cannot be used. */
+export const MODEL_CONDITION = 'model-unavailable';
+/** Alarms waiting for assessment beyond this are annotated as not assessed (never silently skipped). */
+const MAX_QUEUE = 64;
+/** A re-check runs this long before the audio pause it follows ends, so the hold has no audible gap. */
+const RECHECK_LEAD_MS = 500;
+
+interface Job {
+  alarmId: string;
+  alarmType: AlarmType;
+  key: string;
+  /** Gateway time the window ends at. */
+  until: number;
+  raisedAt: number;
+  check: number;
+  hold?: Hold;
+}
+
+interface Hold {
+  startedAt: number;
+  deadline: number;
+  /** End of the audio pause the model set last; a different one means a person paused it. */
+  pausedUntil: number;
+}
+
+type Loader = (opts: EdgeModelOptions) => ReturnType<typeof tryLoadEdgeModel>;
+
+export class LiveModel {
+  readonly ring: WaveformRing;
+  private model: EdgeModel | null = null;
+  private state: ModelState;
+  private error: string | undefined;
+  private readonly queue: Job[] = [];
+  /** Alarms raised while the model was still loading. */
+  private readonly early: Job[] = [];
+  private busy = false;
+  /** The assessment running now, so close() can wait for it before releasing the session. */
+  private inflight: Promise<void> | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private unsubscribe: (() => void) | null = null;
+  private assessed = 0;
+  private lastLatencyMs: number | null = null;
+  private readonly path: string;
+  /** Settles once the model is loaded or refused. */
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly host: ModelHost,
+    private readonly config: ModelConfig,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+    load: Loader = tryLoadEdgeModel,
+  ) {
+    this.path = isAbsolute(config.path) ? config.path : resolve(PACKAGE_ROOT, config.path);
+    this.ring = new WaveformRing({ ...DEFAULT_RING_OPTIONS, maxBeds: config.maxBeds });
+    this.state = config.enabled ? 'loading' : 'disabled';
+    if (!config.enabled) {
+      log.info('edge model disabled in config: alarms run on rules only');
+      this.ready = Promise.resolve();
+      return;
+    }
+    host.onCommitted((events) => this.committed(events));
+    this.unsubscribe = host.alarms.subscribe((changes) => this.alarmChanges(changes));
+    host.metrics.gauge('model_ring_beds', () => this.ring.bedCount);
+    host.metrics.gauge('model_queue_length', () => this.queue.length);
+    this.ready = this.load(load);
+  }
+
+  private async load(load: Loader): Promise<void> {
+    const { model, error } = await load({ modelPath: this.path, approved: this.config.approved });
+    if (this.state === 'closed') {
+      await model?.close();
+      return;
+    }
+    if (!model) {
+      this.state = error instanceof ModelNotApprovedError ? 'refused' : 'failed';
+      this.error = error.message;
+      this.early.length = 0;
+      this.log.error({ err: error.message, path: this.path }, 'edge model not loaded: alarms run on rules only');
+      this.host.alarms.gatewayCondition(this.host.gatewayId, MODEL_CONDITION, true, `Alarm-validation model not loaded: ${error.message}`);
+      return;
+    }
+    this.model = model;
+    this.state = 'ready';
+    this.log.info({ version: model.version, sha256: model.sha256, path: this.path, policy: this.config.policy.mode }, 'edge model loaded');
+    for (const j of this.early.splice(0)) this.enqueue(j);
+  }
+
+  status(): ModelStatus {
+    return {
+      state: this.state,
+      path: this.path,
+      version: this.model?.version ?? null,
+      sha256: this.model?.sha256 ?? null,
+      policy: this.config.policy.mode,
+      ...(this.error !== undefined && { error: this.error }),
+      assessed: this.assessed,
+      lastLatencyMs: this.lastLatencyMs,
+    };
+  }
+
+  /** For the twin's reported properties (models section). */
+  report(): Record<string, { state: string; version: string | null; sha256: string | null; policy: string; error?: string }> {
+    const s = this.status();
+    return { alarmValidation: { state: s.state, version: s.version, sha256: s.sha256, policy: s.policy, ...(s.error !== undefined && { error: s.error }) } };
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.unsubscribe?.();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.queue.length = 0;
+    await this.inflight;
+    const m = this.model;
+    this.model = null;
+    await m?.close();
+  }
+
+  // ---- inputs
+
+  private committed(events: readonly DriverEvent[]): void {
+    if (this.state === 'closed') return;
+    for (const e of events) if (e.kind === 'waveform') this.ring.add(e);
+  }
+
+  private alarmChanges(changes: readonly AlarmStateChange[]): void {
+    for (const c of changes) {
+      if (c.change !== 'raised') continue;
+      const alarmType = modelAlarmType(c.alarm);
+      if (!alarmType) continue;
+      const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, check: 1 };
+      if (this.state === 'loading') this.early.push(job);
+      else if (this.state === 'ready') this.enqueue(job);
+    }
+  }
+
+  private enqueue(job: Job): void {
+    if (this.queue.length >= MAX_QUEUE) {
+      this.host.metrics.inc('model_not_assessed_total', { reason: 'queue-full' });
+      this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `not assessed: ${MAX_QUEUE} alarms already waiting for the model`);
+      return;
+    }
+    this.queue.push(job);
+    this.pump();
+  }
+
+  /** One assessment at a time, each in its own turn of the event loop, so ingest is never held up for long. */
+  private pump(): void {
+    if (this.busy || this.queue.length === 0) return;
+    this.busy = true;
+    setImmediate(() => {
+      const job = this.queue.shift();
+      const done = () => {
+        this.busy = false;
+        this.pump();
+      };
+      if (!job || !this.model) return done();
+      this.inflight = this.run(job, this.model).then(done, (err: unknown) => {
+        this.log.error({ err, alarmId: job.alarmId }, 'edge model assessment failed');
+        this.host.metrics.inc('model_not_assessed_total', { reason: 'error' });
+        this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `assessment failed: ${(err as Error).message}`);
+        done();
+      });
+    });
+  }
+
+  // ---- assessment and policy
+
+  private async run(job: Job, model: EdgeModel): Promise<void> {
+    const alarm = this.host.alarms.engine.get(job.alarmId);
+    if (job.check > 1 && !this.stillHeld(job, alarm?.state, alarm?.audioPausedUntil)) {
+      this.annotate(job, { verdict: 'not-assessed', action: 'hold-ended' }, 'hold ended: the alarm was acknowledged, paused by a person, or ended');
+      return;
+    }
+    const channels = this.ring.window(job.key, job.until);
+    const a = await model.assess(job.alarmType, channels);
+    const latencyMs = this.now() - job.raisedAt;
+    this.assessed++;
+    if (job.check === 1) this.lastLatencyMs = latencyMs;
+    this.host.metrics.inc('model_assessments_total', { type: job.alarmType, verdict: a.verdict });
+    if (job.check === 1 && latencyMs > 1000) this.host.metrics.inc('model_late_total');
+    const values = {
+      ...assessmentValues(a),
+      alarmType: job.alarmType,
+      channels: channels.map((c) => c.name).join(','),
+      windowS: round(Math.max(0, ...channels.map((c) => c.samples.length / c.sampleRateHz)), 1),
+      latencyMs: Math.round(latencyMs),
+      check: job.check,
+    };
+    const action = this.decide(job, a, alarm?.state);
+    this.annotate(job, { ...values, action: action.kind }, action.note ?? a.reason);
+    if (action.kind === 'audio-paused') this.schedule(job, action.until);
+  }
+
+  /** What the policy does with this verdict. Only a likely-false verdict on an unanswered alarm holds it. */
+  private decide(job: Job, a: Assessment, state: string | undefined): { kind: 'none' | 'audio-paused' | 'hold-ended'; until: number; note?: string } {
+    const p = this.config.policy;
+    const none = { kind: 'none' as const, until: 0 };
+    if (p.mode !== 'delay') return none;
+    const now = this.now();
+    const hold = job.hold;
+    if (a.verdict !== 'likely-false') return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: re-check says ${a.verdict}` } : none;
+    if (!hold && state !== 'active') return none; // acknowledged or paused by a person, or already over
+    const startedAt = hold?.startedAt ?? now;
+    const deadline = hold?.deadline ?? startedAt + p.holdS * 1000;
+    const pauseS = Math.min(p.recheckS, Math.floor((deadline - now) / 1000));
+    if (pauseS < 1) return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
+    const actor = this.actor();
+    const r = this.host.alarms.audioPause({ alarmId: job.alarmId }, actor, pauseS);
+    if (!r.ok) return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: ${r.error}` } : { ...none, note: `not held: ${r.error}` };
+    // The engine's own record of the pause end, so a later pause by a person is told apart from ours.
+    const until = r.changes[0]?.alarm.audioPausedUntil ?? now + pauseS * 1000;
+    job.hold = { startedAt, deadline, pausedUntil: until };
+    return { kind: 'audio-paused', until, note: `likely false: audio paused ${pauseS} s while the evidence is re-checked (hold at most ${p.holdS} s)` };
+  }
+
+  private stillHeld(job: Job, state: string | undefined, pausedUntil: number | undefined): boolean {
+    return state === 'audio-paused' && job.hold !== undefined && pausedUntil === job.hold.pausedUntil;
+  }
+
+  private schedule(job: Job, pauseEnd: number): void {
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        if (this.state !== 'ready') return;
+        this.enqueue({ ...job, until: this.now(), check: job.check + 1 });
+      },
+      Math.max(0, pauseEnd - this.now() - RECHECK_LEAD_MS),
+    );
+    this.timers.add(t);
+  }
+
+  private annotate(job: Job, values: Record<string, string | number | boolean | null>, note: string | undefined): void {
+    const m = this.model;
+    const r = this.host.alarms.annotate(
+      job.alarmId,
+      {
+        kind: ANNOTATION_KIND,
+        values: { modelVersion: m?.version ?? null, modelSha256: m?.sha256 ?? null, policy: this.config.policy.mode, ...values },
+        ...(note !== undefined && { note }),
+      },
+      this.actor(),
+    );
+    if (!r.ok) this.log.warn({ alarmId: job.alarmId, error: r.error }, 'cannot annotate alarm with the model verdict');
+  }
+
+  /** The model as the actor of its audited changes: version and hash travel with every decision. */
+  private actor(): Actor {
+    const m = this.model;
+    return { user: `edge-model ${m?.version ?? 'unloaded'}`, role: 'model', from: m ? `sha256:${m.sha256}` : 'agent' };
+  }
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function assessmentValues(a: Assessment): Record<string, string | number> {
+  return {
+    probability: round(a.probability, 4),
+    threshold: round(a.threshold, 4),
+    verdict: a.verdict,
+    featureMs: round(a.featureMs, 2),
+    inferenceMs: round(a.inferenceMs, 3),
+  };
+}
+
+/**
+ * Wires the edge model into an agent: one call from the Agent constructor. Loads in the background; a model
+ * that is missing, unapproved or does not match the feature code leaves the agent on rules only and raises a
+ * gateway technical alarm.
+ */
+export function attachEdgeModel(host: ModelHost, config: ModelConfig, log: Logger): LiveModel {
+  return new LiveModel(host, config, log);
+}

@@ -1,0 +1,169 @@
+// The last few seconds of each bed's model channels (ECG leads, pleth, ABP), kept in fixed-size rings so the
+// edge model can score the window before an alarm. Bounded: at most `maxBeds` beds (least recently fed first
+// out) and `maxChannelsPerBed` channels each; memory is allocated once per channel. No timers, no I/O.
+import type { WaveformSegment } from '../model/reading.js';
+import type { Channel } from '../../models/features/index.js';
+import { channelOrder, modelChannel, type ModelChannel } from './channels.js';
+
+export interface RingOptions {
+  /** Seconds kept per channel (the model reads the last 30 s). */
+  seconds: number;
+  maxBeds: number;
+  maxChannelsPerBed: number;
+  /** Faster channels are not kept (the ring would be too large). */
+  maxRateHz: number;
+}
+
+export const DEFAULT_RING_OPTIONS: RingOptions = { seconds: 30, maxBeds: 64, maxChannelsPerBed: 6, maxRateHz: 1000 };
+
+/** A gap in device time longer than this (and longer than 3 samples) is filled with invalid samples. */
+const GAP_TOLERANCE_MS = 250;
+/** A channel whose last segment arrived longer ago than this before the window end is padded with invalid samples. */
+const STALE_MS = 3000;
+
+/** Ring key of a bed: its bed id, or the device when no bed is known (matches how alarms are keyed). */
+export function bedKey(bed: string | undefined, deviceId: string): string {
+  return bed !== undefined && bed !== 'unassigned' ? `bed:${bed}` : `device:${deviceId}`;
+}
+
+class ChannelRing {
+  private readonly buf: Float32Array;
+  /** Samples ever written (the ring holds the last min(total, capacity)). */
+  private total = 0;
+  /** Expected device time (ms) of the next sample, to notice gaps. */
+  private nextTime: number | null = null;
+  /** (gateway receive time, total after that segment), oldest first, for cutting the window at an alarm. */
+  private marks: { receivedAt: number; end: number }[] = [];
+
+  constructor(
+    readonly info: ModelChannel,
+    readonly sampleRateHz: number,
+    seconds: number,
+  ) {
+    this.buf = new Float32Array(Math.ceil(seconds * sampleRateHz));
+  }
+
+  push(seg: WaveformSegment): void {
+    const fs = this.sampleRateHz;
+    if (this.nextTime !== null) {
+      const gapMs = seg.startTime - this.nextTime;
+      if (gapMs > Math.max(GAP_TOLERANCE_MS, 3000 / fs)) this.fill(Number.NaN, Math.round((gapMs * fs) / 1000));
+    }
+    // Samples of a segment marked invalid (lead off, sensor off) must not look like signal.
+    const bad = seg.quality.state === 'invalid' || seg.quality.state === 'unavailable';
+    const cap = this.buf.length;
+    for (const v of seg.samples) {
+      this.buf[this.total % cap] = bad || typeof v !== 'number' ? Number.NaN : v * this.info.scale;
+      this.total++;
+    }
+    this.nextTime = seg.startTime + (seg.samples.length * 1000) / fs;
+    this.marks.push({ receivedAt: seg.receivedAt, end: this.total });
+    while (this.marks.length > 1 && this.marks[0]!.end <= this.total - cap) this.marks.shift();
+  }
+
+  private fill(v: number, n: number): void {
+    const cap = this.buf.length;
+    const k = Math.min(n, cap);
+    this.total += n - k; // older than the ring holds anyway
+    for (let i = 0; i < k; i++) this.buf[this.total++ % cap] = v;
+  }
+
+  /** Last receive time of data in the ring. */
+  get lastReceivedAt(): number {
+    return this.marks[this.marks.length - 1]?.receivedAt ?? -Infinity;
+  }
+
+  /**
+   * The samples received up to `until` (gateway time), at most `seconds`, ending at `until`: a channel that
+   * went quiet before then is padded with invalid samples. Null when it holds nothing for that window.
+   */
+  window(until: number, seconds: number): Channel | null {
+    const fs = this.sampleRateHz;
+    const cap = this.buf.length;
+    let end = -1;
+    let endAt = -Infinity;
+    for (let i = this.marks.length - 1; i >= 0; i--) {
+      const m = this.marks[i]!;
+      if (m.receivedAt <= until) {
+        end = m.end;
+        endAt = m.receivedAt;
+        break;
+      }
+    }
+    if (end < 0) return null;
+    const want = Math.floor(seconds * fs);
+    const pad = until - endAt > STALE_MS ? Math.min(want, Math.round(((until - endAt) * fs) / 1000)) : 0;
+    if (pad >= want) return null;
+    const held = end - Math.max(0, this.total - cap); // samples up to `end` still in the ring
+    const n = Math.max(0, Math.min(want - pad, held));
+    const out = new Float32Array(n + pad).fill(Number.NaN);
+    for (let i = 0; i < n; i++) out[i] = this.buf[(end - n + i) % cap]!;
+    return { name: this.info.name, sampleRateHz: fs, samples: out };
+  }
+}
+
+export class WaveformRing {
+  private readonly beds = new Map<string, Map<string, ChannelRing>>();
+  /** Segments not kept, by reason (for metrics). */
+  readonly skipped = { bedsEvicted: 0, channelLimit: 0, rateTooHigh: 0 };
+
+  constructor(private readonly opts: RingOptions = DEFAULT_RING_OPTIONS) {}
+
+  get bedCount(): number {
+    return this.beds.size;
+  }
+
+  /** Keeps the segment if it is a model channel; returns whether it was kept. */
+  add(seg: WaveformSegment): boolean {
+    const info = modelChannel(seg);
+    if (!info || !(seg.sampleRateHz > 0)) return false;
+    if (seg.sampleRateHz > this.opts.maxRateHz) {
+      this.skipped.rateTooHigh++;
+      return false;
+    }
+    const key = bedKey(seg.bed, seg.deviceId);
+    let bed = this.beds.get(key);
+    if (bed) this.beds.delete(key); // re-insert: Map order is least recently fed first
+    else bed = new Map();
+    this.beds.set(key, bed);
+    while (this.beds.size > this.opts.maxBeds) {
+      const oldest = this.beds.keys().next().value as string;
+      this.beds.delete(oldest);
+      this.skipped.bedsEvicted++;
+    }
+    // One ring per device and signal: two monitors on a bed do not interleave their samples.
+    const chKey = `${seg.deviceId}\u0000${info.name}`;
+    let ring = bed.get(chKey);
+    if (ring && ring.sampleRateHz !== seg.sampleRateHz) ring = undefined; // rate changed: start afresh
+    if (!ring) {
+      if (!bed.has(chKey) && bed.size >= this.opts.maxChannelsPerBed) {
+        this.skipped.channelLimit++;
+        return false;
+      }
+      ring = new ChannelRing(info, seg.sampleRateHz, this.opts.seconds);
+      bed.set(chKey, ring);
+    }
+    ring.push(seg);
+    return true;
+  }
+
+  /**
+   * The model's input for an alarm on this bed: the last `seconds` of each channel received up to `until`
+   * (gateway time), in the order the model expects (lead II first). Empty when the bed has no waveforms.
+   */
+  window(key: string, until: number, seconds = this.opts.seconds): Channel[] {
+    const bed = this.beds.get(key);
+    if (!bed) return [];
+    const rings = [...bed.values()].sort((a, b) => channelOrder(a.info, b.info) || b.lastReceivedAt - a.lastReceivedAt);
+    const out: Channel[] = [];
+    const names = new Set<string>();
+    for (const r of rings) {
+      if (names.has(r.info.name)) continue; // same signal from two devices: the freshest one
+      const w = r.window(until, seconds);
+      if (!w || w.samples.length === 0) continue;
+      names.add(r.info.name);
+      out.push(w);
+    }
+    return out;
+  }
+}

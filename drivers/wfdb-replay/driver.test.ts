@@ -1,0 +1,69 @@
+// The wfdb-replay driver against a recording context: every sample of every signal once, in order, with
+// contiguous device times, then the header's alarm as a device AlarmEvent at the end of the record.
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { AlarmEvent, DriverEvent, WaveformSegment } from '../../agent/model/reading.js';
+import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { readRecord } from '../../models/records.js';
+import type { DriverContext } from '../types.js';
+import { wfdbReplayDriver } from './index.js';
+
+const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
+
+function context() {
+  const events: DriverEvent[] = [];
+  const ctx: DriverContext = { name: 'replay', log: pino({ level: 'silent' }), emit: async (e) => void events.push(...e), count: () => undefined };
+  return { ctx, events };
+}
+
+async function until(pred: () => boolean): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('wfdb-replay driver', () => {
+  it('plays every sample once, in order, then raises the record\'s alarm', async () => {
+    const { ctx, events } = context();
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 'v100s'), speed: 200, segmentMs: 500, bed: 'B1' }, ctx);
+    await d.start();
+    await until(() => events.some((e) => e.kind === 'alarm'));
+    await d.stop();
+    const rec = readRecord(RECORDS, 'v100s');
+    const segs = events.filter((e): e is WaveformSegment => e.kind === 'waveform');
+    for (const c of rec.channels) {
+      const mine = segs.filter((s) => s.raw?.code === c.name);
+      expect(mine.flatMap((s) => s.samples)).toEqual(Array.from(c.samples));
+      for (let i = 1; i < mine.length; i++) expect(mine[i]!.startTime - mine[i - 1]!.startTime).toBeCloseTo(500, -1);
+    }
+    expect(segs.find((s) => s.raw?.code === 'II')?.mdc?.refid).toBe('MDC_ECG_ELEC_POTL_II');
+    expect(segs.find((s) => s.raw?.code === 'V')?.mdc?.refid).toBe('MDC_ECG_ELEC_POTL');
+    expect(segs.find((s) => s.raw?.code === 'RESP')?.mdc).toBeNull();
+    expect(segs.every((s) => s.bed === 'B1' && s.deviceId === 'wfdb-v100s' && s.sampleRateHz === 250)).toBe(true);
+    const last = events.at(-1) as AlarmEvent;
+    expect(last).toMatchObject({ kind: 'alarm', text: 'VTACH', phase: 'start', priority: 'high', category: 'physiological', condition: { refid: 'MDC_EVT_ECG_V_TACHY' } });
+    expect(last.deviceTime! - segs[0]!.startTime).toBe(30_000);
+    expect(d.health().detail).toMatch(/finished v100s|playing/);
+  });
+
+  it('can raise the alarm part-way through a record and play on', async () => {
+    const { ctx, events } = context();
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s.hea'), speed: 500, alarmAtS: 10 }, ctx);
+    await d.start();
+    await until(() => d.health().detail === 'finished t106s');
+    await d.stop();
+    const i = events.findIndex((e) => e.kind === 'alarm');
+    const before = events.slice(0, i).filter((e): e is WaveformSegment => e.kind === 'waveform' && e.raw?.code === 'II');
+    expect(before.reduce((n, s) => n + s.samples.length, 0)).toBe(2500);
+    expect(events.slice(i + 1).some((e) => e.kind === 'waveform')).toBe(true);
+  });
+
+  it('fails to start on a missing record, naming the file', async () => {
+    const { ctx } = context();
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 'nope') }, ctx);
+    await expect(d.start()).rejects.toThrow(/nope\.hea/);
+  });
+});

@@ -1,0 +1,29 @@
+// The `wfdb-replay` driver: streams a WFDB record (PhysioNet) as waveforms and raises its alarm. See README.md.
+import type { Driver, DriverContext, DriverFactory } from '../types.js';
+import { WfdbReplayDriver, type WfdbReplayOptions } from './driver.js';
+
+export { WfdbReplayDriver, loadRecord, type WfdbReplayOptions } from './driver.js';
+
+export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
+  type: 'wfdb-replay',
+  description: 'Replays a WFDB record (e.g. a PhysioNet 2015 alarm window) as waveform segments, then raises the alarm its header names',
+  configSchema: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['record'],
+    properties: {
+      record: { type: 'string', minLength: 1, description: 'Record path without extension (or the .hea file); format-16 signals.' },
+      speed: { type: 'number', minimum: 0.1, maximum: 1000, default: 1, description: 'Playback speed: 1 = real time.' },
+      segmentMs: { type: 'integer', minimum: 20, maximum: 5000, default: 250, description: 'Record time per waveform segment.' },
+      deviceId: { type: 'string', minLength: 1, description: 'Device id; default `wfdb-<record name>`.' },
+      bed: { type: 'string', minLength: 1 },
+      alarmAtS: { type: 'number', minimum: 0, description: 'Alarm time in the record; default its end (the windows-30s alarm onset).' },
+      alarm: { type: 'boolean', default: true, description: 'Raise the alarm named in the header comments.' },
+    },
+  },
+  create(options: WfdbReplayOptions, ctx: DriverContext): Driver {
+    return new WfdbReplayDriver(options, ctx);
+  },
+};
+
+export default wfdbReplayDriver;

@@ -1,0 +1,102 @@
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { readRecord } from '../records.js';
+import { rhythm } from './beats.js';
+import { ALARM_TYPES, extractFeatures, FEATURE_NAMES, FEATURE_VERSION, type Channel } from './index.js';
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+interface GoldenRecord {
+  record: string;
+  alarmType: string;
+  features: number[];
+}
+const golden = JSON.parse(readFileSync(join(fixtures, 'golden.json'), 'utf8')) as {
+  featureVersion: string;
+  featureNames: string[];
+  records: GoldenRecord[];
+};
+
+function sine(name: string, hz: number, seconds: number, fs = 250): Channel {
+  const x = new Float32Array(seconds * fs);
+  for (let i = 0; i < x.length; i++) x[i] = Math.sin((2 * Math.PI * hz * i) / fs);
+  return { name, sampleRateHz: fs, samples: x };
+}
+
+/** Synthetic ECG: narrow Gaussian R waves at `bpm`, stopping at `stopAt` s. */
+function beatsEcg(bpm: number, seconds: number, stopAt = Infinity, fs = 250): Channel {
+  const x = new Float32Array(seconds * fs);
+  for (let t = 0.5; t < Math.min(seconds, stopAt); t += 60 / bpm) {
+    const c = Math.round(t * fs);
+    for (let k = -10; k <= 10; k++) if (c + k >= 0 && c + k < x.length) x[c + k] = Math.exp(-((k / 3) ** 2));
+  }
+  return { name: 'II', sampleRateHz: fs, samples: x };
+}
+
+describe('alarm-window features', () => {
+  it('match the golden vectors of the fixture records', () => {
+    expect(golden.featureVersion).toBe(FEATURE_VERSION);
+    expect(golden.featureNames).toEqual(FEATURE_NAMES);
+    for (const g of golden.records) {
+      const rec = readRecord(join(fixtures, 'records'), g.record);
+      const f = Array.from(extractFeatures(rec.alarmType, rec.channels));
+      f.forEach((v, i) => expect(v, `${g.record} ${FEATURE_NAMES[i]}`).toBeCloseTo(g.features[i]!, 4));
+    }
+  });
+
+  it('detects the rhythm the synthetic signal has', () => {
+    const f = extractFeatures('Bradycardia', [beatsEcg(72, 30)]);
+    const at = (n: string): number => f[FEATURE_NAMES.indexOf(n)]!;
+    expect(at('ecg1_r16_hrMedian')).toBeCloseTo(72, 0);
+    expect(at('ecg1_r16_maxGap')).toBeLessThan(1);
+    expect(at('ppg_r16_hrMedian')).toBe(-10); // absent channel → MISSING
+    expect(at('type_Bradycardia')).toBe(1);
+    const asys = extractFeatures('Asystole', [beatsEcg(72, 30, 22)]);
+    expect(asys[FEATURE_NAMES.indexOf('ecg1_r16_maxGap')]).toBeGreaterThan(7);
+    expect(asys[FEATURE_NAMES.indexOf('ecg1_support')]).toBe(1);
+  });
+
+  it('sees a 5 Hz sine (flutter-like) in the VF band', () => {
+    const f = extractFeatures('Ventricular_Flutter_Fib', [sine('II', 5, 30)]);
+    expect(f[FEATURE_NAMES.indexOf('ecg1_bandVf')]).toBeGreaterThan(0.9);
+    expect(f[FEATURE_NAMES.indexOf('ecg1_peakHz')]).toBeCloseTo(5, 0);
+  });
+
+  it('counts criterion windows like the challenge definitions', () => {
+    const times = Array.from({ length: 20 }, (_, i) => i * 1.5); // 40 bpm
+    const r = rhythm(times, 14, 30);
+    expect(r.hrMin4).toBeCloseTo(40, 5);
+    expect(r.maxGap).toBeCloseTo(30 - 28.5, 5);
+  });
+
+  it('is deterministic and resamples other rates', () => {
+    const ch = [beatsEcg(90, 30), sine('PLETH', 1.5, 30)];
+    expect(Array.from(extractFeatures('Tachycardia', ch))).toEqual(Array.from(extractFeatures('Tachycardia', ch)));
+    const at500 = extractFeatures('Tachycardia', [beatsEcg(90, 30, Infinity, 500)]);
+    expect(at500[FEATURE_NAMES.indexOf('ecg1_r16_hrMedian')]).toBeCloseTo(90, 0);
+  });
+
+  it('returns a finite vector of the right length for arbitrary windows', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ALARM_TYPES),
+        fc.array(
+          fc.record({
+            name: fc.constantFrom('II', 'V', 'PLETH', 'ABP', 'RESP', 'weird'),
+            sampleRateHz: fc.constantFrom(125, 250),
+            samples: fc.float32Array({ maxLength: 3000 }),
+          }),
+          { maxLength: 4 },
+        ),
+        (type, channels) => {
+          const f = extractFeatures(type, channels);
+          expect(f).toHaveLength(FEATURE_NAMES.length);
+          expect(f.every(Number.isFinite)).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -1,0 +1,153 @@
+// Minimal WFDB reader: a `.hea` header (single-segment records) and format-16 signal files
+// (little-endian int16, interleaved frame by frame, optional byte offset as in "16+24").
+// Pure: text/bytes in, typed record out; errors say which line and field is wrong.
+import type { Channel } from './types.js';
+
+export class WfdbError extends Error {
+  constructor(
+    message: string,
+    readonly where: string,
+  ) {
+    super(`${where}: ${message}`);
+    this.name = 'WfdbError';
+  }
+}
+
+export interface WfdbSignalSpec {
+  fileName: string;
+  format: number;
+  /** Byte offset of the first sample in the file ("16+24" → 24). */
+  byteOffset: number;
+  /** ADC units per physical unit. */
+  gain: number;
+  baseline: number;
+  units: string;
+  adcZero: number;
+  description: string;
+}
+
+export interface WfdbHeader {
+  recordName: string;
+  sampleRateHz: number;
+  /** Samples per signal; null when the header leaves it out. */
+  samplesPerSignal: number | null;
+  signals: WfdbSignalSpec[];
+  /** Comment lines without the leading '#', trimmed. */
+  comments: string[];
+}
+
+/** WFDB uses this value in format 16 to mark an invalid sample. */
+export const WFDB_INVALID_16 = -32768;
+const DEFAULT_GAIN = 200;
+
+function num(text: string | undefined, where: string, field: string): number {
+  const v = Number(text);
+  if (text === undefined || text === '' || !Number.isFinite(v)) throw new WfdbError(`${field} is not a number: ${JSON.stringify(text)}`, where);
+  return v;
+}
+
+export function parseHeader(text: string): WfdbHeader {
+  const lines = text.split(/\r?\n/);
+  const comments: string[] = [];
+  const body: { line: string; no: number }[] = [];
+  lines.forEach((raw, i) => {
+    const line = raw.trim();
+    if (line.startsWith('#')) comments.push(line.slice(1).trim());
+    else if (line !== '') body.push({ line: line.replace(/#.*$/, '').trim(), no: i + 1 });
+  });
+  const first = body[0];
+  if (!first) throw new WfdbError('no record line', 'header');
+  const rec = first.line.split(/\s+/);
+  const where0 = `header line ${first.no}`;
+  const recordName = rec[0] ?? '';
+  if (recordName.includes('/')) throw new WfdbError('multi-segment records are not supported', where0);
+  const nsig = num(rec[1], where0, 'number of signals');
+  if (!Number.isInteger(nsig) || nsig < 1 || nsig > 64) throw new WfdbError(`bad number of signals ${nsig}`, where0);
+  // "250/1000(0)" = sampling frequency / counter frequency (base counter): only the first part matters.
+  const sampleRateHz = rec[2] === undefined ? 250 : num(rec[2].split('/')[0], where0, 'sampling frequency');
+  if (sampleRateHz <= 0) throw new WfdbError('sampling frequency must be positive', where0);
+  const samplesPerSignal = rec[3] === undefined ? null : num(rec[3], where0, 'samples per signal');
+  const signals: WfdbSignalSpec[] = [];
+  for (let s = 0; s < nsig; s++) {
+    const entry = body[s + 1];
+    if (!entry) throw new WfdbError(`expected ${nsig} signal lines, found ${s}`, 'header');
+    const where = `header line ${entry.no} (signal ${s})`;
+    const f = entry.line.split(/\s+/);
+    const fmt = f[1] ?? '';
+    const m = /^(\d+)(?:x\d+)?(?::\d+)?(?:\+(\d+))?$/.exec(fmt);
+    if (!m) throw new WfdbError(`bad format field ${JSON.stringify(fmt)}`, where);
+    const format = Number(m[1]);
+    const byteOffset = m[2] === undefined ? 0 : Number(m[2]);
+    // gain field: "7247/mV", "1.052e+04(0)/mV", "200", or absent.
+    let gain = DEFAULT_GAIN;
+    let baseline: number | null = null;
+    let units = 'mV';
+    const g = f[2];
+    if (g !== undefined) {
+      const gm = /^([^(/]+)(?:\(([^)]*)\))?(?:\/(.*))?$/.exec(g);
+      if (!gm) throw new WfdbError(`bad gain field ${JSON.stringify(g)}`, where);
+      gain = num(gm[1], where, 'gain');
+      if (gain === 0) gain = DEFAULT_GAIN;
+      if (gm[2] !== undefined) baseline = num(gm[2], where, 'baseline');
+      if (gm[3] !== undefined && gm[3] !== '') units = gm[3];
+    }
+    const adcZero = f[4] === undefined ? 0 : num(f[4], where, 'ADC zero');
+    signals.push({
+      fileName: f[0] ?? '',
+      format,
+      byteOffset,
+      gain,
+      baseline: baseline ?? adcZero,
+      units,
+      adcZero,
+      description: f.slice(8).join(' '),
+    });
+  }
+  return { recordName, sampleRateHz, samplesPerSignal, signals, comments };
+}
+
+/**
+ * Decodes the signal bytes of a record whose signals all share one format-16 file.
+ * Returns physical values; WFDB's invalid marker becomes NaN.
+ */
+export function decodeFormat16(header: WfdbHeader, bytes: Uint8Array): Channel[] {
+  const specs = header.signals;
+  const first = specs[0];
+  if (!first) throw new WfdbError('record has no signals', 'header');
+  for (const [i, s] of specs.entries()) {
+    if (s.format !== 16) throw new WfdbError(`format ${s.format} is not supported (only 16)`, `signal ${i}`);
+    if (s.fileName !== first.fileName || s.byteOffset !== first.byteOffset)
+      throw new WfdbError('all signals must share one file', `signal ${i}`);
+  }
+  const nsig = specs.length;
+  const usable = bytes.length - first.byteOffset;
+  if (usable < 0) throw new WfdbError(`file is shorter (${bytes.length} B) than its byte offset ${first.byteOffset}`, 'data');
+  const frameBytes = 2 * nsig;
+  let frames = Math.floor(usable / frameBytes);
+  if (header.samplesPerSignal !== null && header.samplesPerSignal > 0) {
+    if (header.samplesPerSignal > frames)
+      throw new WfdbError(`header says ${header.samplesPerSignal} samples, file holds ${frames}`, 'data');
+    frames = header.samplesPerSignal;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + first.byteOffset, frames * frameBytes);
+  return specs.map((s, c) => {
+    const out = new Float32Array(frames);
+    for (let i = 0; i < frames; i++) {
+      const v = view.getInt16((i * nsig + c) * 2, true);
+      out[i] = v === WFDB_INVALID_16 ? Number.NaN : (v - s.baseline) / s.gain;
+    }
+    return { name: s.description || `sig${c}`, sampleRateHz: header.sampleRateHz, samples: out };
+  });
+}
+
+/** Alarm type and label from PhysioNet 2015 header comments ("#Asystole", "#True alarm"). */
+export function alarmFromComments(comments: string[]): { alarmType: string | null; trueAlarm: boolean | null } {
+  let alarmType: string | null = null;
+  let trueAlarm: boolean | null = null;
+  for (const c of comments) {
+    if (/^true alarm$/i.test(c)) trueAlarm = true;
+    else if (/^false alarm$/i.test(c)) trueAlarm = false;
+    else if (alarmType === null && /^[A-Za-z_]+$/.test(c)) alarmType = c;
+  }
+  return { alarmType, trueAlarm };
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""Trains the alarm-validation model from the feature CSV written by models/extract-features.ts.
+
+    /usr/bin/python3 models/train.py <features.csv> <out dir>
+
+Gradient-boosted trees (scikit-learn), evaluated by 5-fold cross-validation split by record and
+stratified by alarm type x label. The operating thresholds (one per alarm type, or one global) are
+chosen inside each training fold from an inner cross-validation, for a true-alarm sensitivity of at
+least SENSITIVITY_TARGET, and never see the test fold. The final model is fitted on all records, its
+thresholds from a 5-fold out-of-fold pass over all records, and exported to ONNX with onnx.helper
+(TreeEnsembleRegressor + Sigmoid; the thresholds are in the graph, so the file's SHA-256 covers them).
+Deterministic: fixed seeds, records sorted by name.
+"""
+import csv
+import hashlib
+import json
+import sys
+
+import numpy as np
+import onnx
+import sklearn
+from onnx import TensorProto, helper
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.model_selection import StratifiedKFold
+
+ALARM_TYPES = ['Asystole', 'Bradycardia', 'Tachycardia', 'Ventricular_Tachycardia', 'Ventricular_Flutter_Fib']
+SENSITIVITY_TARGET = 0.98
+FN_WEIGHT = 5
+# Thresholds: 'global' (one for all alarm types) or 'per-type'.
+THRESHOLD_MODE = 'global'
+GBT_PARAMS = dict(n_estimators=200, learning_rate=0.05, max_depth=3, subsample=0.8, min_samples_leaf=5, random_state=0)
+TRUE_WEIGHT = 1.0  # sample weight of true alarms
+OUTER_SEED = 0
+INNER_SEED = 1
+MODEL_VERSION = 'edge-alarm-gbt-1'
+
+
+def load(path):
+    with open(path, newline='') as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], sorted(rows[1:], key=lambda r: r[0])
+    names = header[3:]
+    X = np.array([[float(v) for v in r[3:]] for r in body], dtype=np.float32)
+    y = np.array([int(r[2]) for r in body])
+    types = np.array([r[1] for r in body])
+    records = [r[0] for r in body]
+    return names, X, y, types, records
+
+
+def fit(X, y):
+    m = GradientBoostingClassifier(**GBT_PARAMS)
+    m.fit(X, y, sample_weight=np.where(y == 1, TRUE_WEIGHT, 1.0))
+    return m
+
+
+def counts(y, pred):
+    tp = int(((y == 1) & (pred == 1)).sum())
+    tn = int(((y == 0) & (pred == 0)).sum())
+    fp = int(((y == 0) & (pred == 1)).sum())
+    fn = int(((y == 1) & (pred == 0)).sum())
+    return dict(TP=tp, FP=fp, TN=tn, FN=fn,
+                sensitivity=tp / (tp + fn) if tp + fn else None,
+                suppression=tn / (tn + fp) if tn + fp else None,
+                score=100 * (tp + tn) / (tp + tn + fp + FN_WEIGHT * fn) if len(y) else None)
+
+
+def threshold_for(p, y):
+    """Largest threshold that keeps the sensitivity on (p, y) at or above the target."""
+    pt = np.sort(p[y == 1])
+    if len(pt) == 0:
+        return 0.5
+    k = int(np.floor(len(pt) * (1 - SENSITIVITY_TARGET) + 1e-9))
+    # Half-way down to the next lower probability, so a tie just under the cut still passes.
+    below = pt[k - 1] if k >= 1 else 0.0
+    return float((pt[k] + below) / 2) if k >= 1 else float(pt[0] * 0.999)
+
+
+def out_of_fold(X, y, strata, seed):
+    p = np.zeros(len(y))
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, strata):
+        p[te] = fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+    return p
+
+
+def choose_thresholds(p, y, types, mode):
+    if mode == 'global':
+        t = threshold_for(p, y)
+        return {a: t for a in ALARM_TYPES}
+    return {a: threshold_for(p[types == a], y[types == a]) for a in ALARM_TYPES}
+
+
+def apply(p, types, thr):
+    return np.array([1 if pi >= thr[t] else 0 for pi, t in zip(p, types)])
+
+
+def cross_validate(X, y, types, strata, mode):
+    pred = np.zeros(len(y), dtype=int)
+    prob = np.zeros(len(y))
+    folds = []
+    for k, (tr, te) in enumerate(StratifiedKFold(5, shuffle=True, random_state=OUTER_SEED).split(X, strata)):
+        inner = out_of_fold(X[tr], y[tr], strata[tr], INNER_SEED)
+        thr = choose_thresholds(inner, y[tr], types[tr], mode)
+        p = fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+        prob[te] = p
+        pred[te] = apply(p, types[te], thr)
+        folds.append(dict(fold=k, test_records=len(te), thresholds=thr, **counts(y[te], pred[te])))
+    return prob, pred, folds
+
+
+def report_block(y, types, pred):
+    out = {'overall': counts(y, pred)}
+    for a in ALARM_TYPES:
+        i = types == a
+        out[a] = counts(y[i], pred[i])
+    return out
+
+
+def f32_leq_threshold(t):
+    """float32 threshold giving the same split as sklearn's float64 one on float32 features."""
+    t32 = np.float32(t)
+    if float(t32) > t:
+        t32 = np.nextafter(t32, np.float32(-np.inf))
+    return float(t32)
+
+
+def export_onnx(model, names, thresholds, meta, path):
+    n_feat = len(names)
+    ids, nodeids, featids, values, modes, trues, falses, missing = [], [], [], [], [], [], [], []
+    t_tree, t_node, t_id, t_weight = [], [], [], []
+    lr = model.learning_rate
+    for ti, est in enumerate(model.estimators_[:, 0]):
+        tr = est.tree_
+        for n in range(tr.node_count):
+            ids.append(ti)
+            nodeids.append(n)
+            left, right = int(tr.children_left[n]), int(tr.children_right[n])
+            if left == -1:
+                featids.append(0)
+                values.append(0.0)
+                modes.append('LEAF')
+                trues.append(0)
+                falses.append(0)
+                t_tree.append(ti)
+                t_node.append(n)
+                t_id.append(0)
+                t_weight.append(float(lr * tr.value[n][0][0]))
+            else:
+                featids.append(int(tr.feature[n]))
+                values.append(f32_leq_threshold(float(tr.threshold[n])))
+                modes.append('BRANCH_LEQ')
+                trues.append(left)
+                falses.append(right)
+            missing.append(0)
+    base = float(model._raw_predict_init(np.zeros((1, n_feat), dtype=np.float32))[0, 0])
+    trees = helper.make_node(
+        'TreeEnsembleRegressor', ['features'], ['logit'], domain='ai.onnx.ml', name='gbt',
+        n_targets=1, aggregate_function='SUM', post_transform='NONE', base_values=[base],
+        nodes_treeids=ids, nodes_nodeids=nodeids, nodes_featureids=featids, nodes_values=values,
+        nodes_modes=modes, nodes_truenodeids=trues, nodes_falsenodeids=falses,
+        nodes_missing_value_tracks_true=missing,
+        target_treeids=t_tree, target_nodeids=t_node, target_ids=t_id, target_weights=t_weight)
+    sigmoid = helper.make_node('Sigmoid', ['logit'], ['probability'], name='sigmoid')
+    # threshold = one-hot(alarm type) · per-type thresholds; the one-hot is the last 5 features.
+    onehot_start = names.index('type_' + ALARM_TYPES[0])
+    starts = helper.make_tensor('onehot_start', TensorProto.INT64, [1], [onehot_start])
+    ends = helper.make_tensor('onehot_end', TensorProto.INT64, [1], [onehot_start + len(ALARM_TYPES)])
+    axes = helper.make_tensor('onehot_axis', TensorProto.INT64, [1], [1])
+    thr = helper.make_tensor('type_thresholds', TensorProto.FLOAT, [len(ALARM_TYPES), 1],
+                             [thresholds[a] for a in ALARM_TYPES])
+    slice_ = helper.make_node('Slice', ['features', 'onehot_start', 'onehot_end', 'onehot_axis'], ['onehot'], name='onehot')
+    matmul = helper.make_node('MatMul', ['onehot', 'type_thresholds'], ['threshold'], name='threshold')
+    graph = helper.make_graph(
+        [trees, sigmoid, slice_, matmul], 'alarm_validation',
+        [helper.make_tensor_value_info('features', TensorProto.FLOAT, ['N', n_feat])],
+        [helper.make_tensor_value_info('probability', TensorProto.FLOAT, ['N', 1]),
+         helper.make_tensor_value_info('threshold', TensorProto.FLOAT, ['N', 1])],
+        initializer=[starts, ends, axes, thr])
+    m = helper.make_model(graph, producer_name='bedside-edge-gateway/models/train.py',
+                          opset_imports=[helper.make_opsetid('', 17), helper.make_opsetid('ai.onnx.ml', 3)])
+    m.ir_version = 8
+    for k, v in meta.items():
+        e = m.metadata_props.add()
+        e.key, e.value = k, v if isinstance(v, str) else json.dumps(v)
+    onnx.checker.check_model(m)
+    data = m.SerializeToString()
+    with open(path, 'wb') as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def main():
+    csv_path, out_dir = sys.argv[1], sys.argv[2]
+    with open(csv_path + '.meta.json') as f:
+        data_meta = json.load(f)
+    names, X, y, types, records = load(csv_path)
+    strata = np.array([f'{t}:{l}' for t, l in zip(types, y)])
+
+    cv = {}
+    for mode in ['global', 'per-type']:
+        prob, pred, folds = cross_validate(X, y, types, strata, mode)
+        cv[mode] = dict(results=report_block(y, types, pred), folds=folds)
+        print(f'CV ({mode} threshold): ' + json.dumps(cv[mode]['results']['overall']), file=sys.stderr)
+
+    final = fit(X, y)
+    oof = out_of_fold(X, y, strata, INNER_SEED)
+    thresholds = choose_thresholds(oof, y, types, THRESHOLD_MODE)
+    meta = dict(model_version=MODEL_VERSION, feature_version=data_meta['featureVersion'],
+                data_sha256=data_meta['dataSha256'], feature_names=names, thresholds=thresholds,
+                threshold_mode=THRESHOLD_MODE, sensitivity_target=SENSITIVITY_TARGET)
+    sha = export_onnx(final, names, thresholds, meta, f'{out_dir}/edge-model.onnx')
+
+    # Golden rows: the first record of every alarm type, with sklearn's probability for a parity test.
+    golden = []
+    for a in ALARM_TYPES:
+        i = int(np.where(types == a)[0][0])
+        golden.append(dict(record=records[i], alarmType=a,
+                           probability=float(final.predict_proba(X[i:i + 1])[0, 1])))
+    report = dict(
+        modelVersion=MODEL_VERSION, modelFile='edge-model.onnx', modelSha256=sha,
+        featureVersion=data_meta['featureVersion'], dataSha256=data_meta['dataSha256'],
+        records=len(y), trueAlarms=int(y.sum()), falseAlarms=int((y == 0).sum()),
+        featureNames=names, sklearnVersion=sklearn.__version__, onnxVersion=onnx.__version__,
+        gbtParams=GBT_PARAMS, trueWeight=TRUE_WEIGHT, sensitivityTarget=SENSITIVITY_TARGET,
+        thresholdMode=THRESHOLD_MODE, thresholds=thresholds,
+        crossValidation=dict(method='5-fold by record, stratified by alarm type x label; thresholds from an inner '
+                                    '5-fold CV on the training folds only', outerSeed=OUTER_SEED,
+                             innerSeed=INNER_SEED, **cv),
+        goldenSklearn=golden,
+        trainingOutOfFoldProbability={r: round(float(p), 6) for r, p in zip(records, oof)},
+    )
+    # Model card beside the model: what the runtime needs besides the graph (the ONNX metadata is not
+    # readable from onnxruntime-node). The runtime refuses a card whose modelSha256 is not the file's.
+    card = dict(modelVersion=MODEL_VERSION, modelFile='edge-model.onnx', modelSha256=sha,
+                featureVersion=data_meta['featureVersion'], featureNames=names, thresholds=thresholds,
+                thresholdMode=THRESHOLD_MODE, dataSha256=data_meta['dataSha256'])
+    with open(f'{out_dir}/edge-model.card.json', 'w') as f:
+        json.dump(card, f, indent=1)
+        f.write('\n')
+    with open(f'{out_dir}/edge-model.report.json', 'w') as f:
+        json.dump(report, f, indent=1)
+        f.write('\n')
+    print(f'model {sha} thresholds {json.dumps(thresholds)}', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()

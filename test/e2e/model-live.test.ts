@@ -1,0 +1,121 @@
+// The edge model's live path end to end: PhysioNet alarm windows replayed by the wfdb-replay driver →
+// ingest → store → alarm engine (device alarm raised) → edge model on the 30 s before the alarm →
+// an audited `annotated` change carrying probability, verdict, model version and hash. Also: a model that is not
+// approved is refused, the agent runs on rules only and raises a gateway technical alarm.
+// Records from models/fixtures (no ../shared needed); expected outputs from models/fixtures/golden.json, the
+// offline scoring of the very same windows, so the live path must reproduce it exactly.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { registry } from '../../drivers/registry.js';
+import type { AlarmStateChange } from '../../agent/alarms/types.js';
+import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { sha256Hex } from '../../agent/inference/approval.js';
+import { captureLog } from '../support/log.js';
+import { tempDir } from '../support/agent-process.js';
+import { testConfig } from '../support/agent-config.js';
+
+const FIXTURES = join(PACKAGE_ROOT, 'models', 'fixtures');
+const MODEL = join(PACKAGE_ROOT, 'models', 'edge-model.onnx');
+interface Golden {
+  modelVersion: string;
+  modelSha256: string;
+  records: { record: string; alarmType: string; probability: number; threshold: number; verdict: string }[];
+}
+const golden = JSON.parse(readFileSync(join(FIXTURES, 'golden.json'), 'utf8')) as Golden;
+const expected = (name: string) => golden.records.find((r) => r.record === name)!;
+
+let agent: Agent | null = null;
+afterEach(async () => {
+  await agent?.stop();
+  agent = null;
+});
+
+function replay(name: string, bed: string) {
+  return { name: `replay-${name}`, type: 'wfdb-replay', options: { record: join(FIXTURES, 'records', name), speed: 40, bed } };
+}
+
+/** Resolves with the first change matching `pred` (changes seen before the call are kept too). */
+function recorder(a: Agent) {
+  const seen: AlarmStateChange[] = [];
+  const waiters: { pred: (c: AlarmStateChange) => boolean; resolve: (c: AlarmStateChange) => void }[] = [];
+  a.alarms.subscribe((changes) => {
+    for (const c of changes) {
+      seen.push(c);
+      for (const w of [...waiters]) if (w.pred(c)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(c));
+    }
+  });
+  return {
+    seen,
+    waitFor(pred: (c: AlarmStateChange) => boolean, timeoutMs = 15_000): Promise<AlarmStateChange> {
+      const hit = seen.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('timed out waiting for an alarm change')), timeoutMs);
+        waiters.push({ pred, resolve: (c) => (clearTimeout(t), resolve(c)) });
+      });
+    },
+  };
+}
+
+describe('edge model, live: replayed PhysioNet record → device alarm → model annotation', () => {
+  it('annotates a true tachycardia and a false asystole alarm with the offline verdicts, within a second', async () => {
+    const { log } = captureLog('info');
+    const config = testConfig(tempDir(), { drivers: [replay('t106s', 'ICU-1'), replay('a103l', 'ICU-2')] });
+    expect(config.model.enabled).toBe(true); // on by default, with the committed model approved
+    agent = new Agent({ config, registry, log });
+    const rec = recorder(agent);
+    await agent.start();
+
+    for (const [name, bed] of [['t106s', 'ICU-1'], ['a103l', 'ICU-2']] as const) {
+      const raised = await rec.waitFor((c) => c.change === 'raised' && c.alarm.bed === bed);
+      expect(raised.alarm).toMatchObject({ source: 'device', priority: 'high', category: 'physiological' });
+      const ann = await rec.waitFor((c) => c.change === 'annotated' && c.alarmId === raised.alarmId);
+      const a = ann.alarm.annotations.find((n) => n.kind === 'model')!;
+      const want = expected(name);
+      expect(a.values).toMatchObject({
+        alarmType: want.alarmType,
+        verdict: want.verdict,
+        modelVersion: golden.modelVersion,
+        modelSha256: sha256Hex(readFileSync(MODEL)),
+        policy: 'annotate',
+        action: 'none',
+        check: 1,
+      });
+      // The live window is the record itself: the same features, so the same probability as offline scoring.
+      expect(a.values.probability as number).toBeCloseTo(want.probability, 3);
+      expect(a.values.windowS).toBe(30);
+      // Audited as the model, with its version and hash; the alarm itself is untouched (never dropped).
+      expect(ann.actor).toEqual({ user: `edge-model ${golden.modelVersion}`, role: 'model', from: `sha256:${golden.modelSha256}` });
+      expect(ann.from).toBe('active');
+      expect(ann.to).toBe('active');
+      // Issue 11: the verdict is attached within one second of the alarm.
+      expect(ann.at - raised.alarm.raisedAt).toBeLessThan(1000);
+    }
+    const h = agent.health();
+    expect(h.model).toMatchObject({ state: 'ready', version: golden.modelVersion, sha256: golden.modelSha256, assessed: 2 });
+    expect(h.metrics['model_assessments_total{type="Tachycardia",verdict="likely-true"}']).toBe(1);
+    // The annotation travels the audit stream to the hub like any alarm change.
+    expect(agent.outbox.pending('alarms').records).toBeGreaterThanOrEqual(4);
+  });
+
+  it('refuses a model that is not approved: rules only, a technical alarm, no annotation', async () => {
+    const { log, find } = captureLog('info');
+    const other = 'ab'.repeat(32);
+    const config = testConfig(tempDir(), { drivers: [replay('v100s', 'ICU-3')], model: { approved: [{ sha256: other }] } });
+    agent = new Agent({ config, registry, log });
+    const rec = recorder(agent);
+    await agent.start();
+    const tech = await rec.waitFor((c) => c.change === 'raised' && c.alarm.key === 'gateway:model-unavailable');
+    expect(tech.alarm.category).toBe('technical');
+    expect(tech.alarm.condition.text).toMatch(/not in the approved model list; refusing to load it/);
+    const raised = await rec.waitFor((c) => c.change === 'raised' && c.alarm.bed === 'ICU-3');
+    expect(raised.alarm.condition.text).toBe('VTACH'); // the device alarm still comes through, on rules only
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rec.seen.filter((c) => c.change === 'annotated')).toEqual([]);
+    expect(agent.health().model).toMatchObject({ state: 'refused', version: null, sha256: null });
+    expect(agent.health().model.error).toMatch(/sha256 [0-9a-f]{64}/);
+    expect(find('edge model not loaded: alarms run on rules only')).toBeDefined();
+  });
+});
