@@ -2,7 +2,7 @@
 // with every problem named by its path — never later at the bedside.
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { configSchema } from './schema.js';
 import type { DriverFactory } from '../../drivers/types.js';
 import { alarmPolicyProblems, type AlarmPolicyConfig } from './alarm-policy.js';
@@ -123,8 +123,27 @@ function toPath(instancePath: string, prefix = ''): string {
 }
 
 function describe(value: unknown): string {
-  const s = JSON.stringify(value);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(value);
+  } catch {
+    return '(a value that cannot be shown)';
+  }
   return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** Path of the first place where a parsed document refers to itself (a YAML alias inside its own anchor), or null. */
+function circularPath(value: unknown, path: string, ancestors: Set<unknown>): string | null {
+  if (value === null || typeof value !== 'object') return null;
+  if (ancestors.has(value)) return path || '(top level)';
+  ancestors.add(value);
+  const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v] as const) : Object.entries(value).map(([k, v]) => [path ? `.${k}` : k, v] as const);
+  for (const [key, child] of entries) {
+    const found = circularPath(child, path + key, ancestors);
+    if (found) return found;
+  }
+  ancestors.delete(value);
+  return null;
 }
 
 /** Turns ajv's errors into one line per field, naming allowed values where the schema lists them. */
@@ -180,12 +199,20 @@ function valueAt(data: unknown, pointer: string): unknown {
 }
 
 export function parseConfigText(text: string, source: string): unknown {
+  let data: unknown;
   try {
-    // YAML is a superset of JSON, so one parser reads both.
-    return parseYaml(text, { prettyErrors: true }) ?? {};
+    // YAML is a superset of JSON, so one parser reads both. Warnings (e.g. an unknown !tag) count as errors: a
+    // config that does not mean exactly what it says must not start. maxAliasCount bounds alias expansion.
+    const doc = parseDocument(text, { prettyErrors: true });
+    const first = doc.errors[0] ?? doc.warnings[0];
+    if (first) throw first;
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
   } catch (err) {
     throw new ConfigError(source, [{ path: '', message: `cannot parse: ${(err as Error).message.split('\n')[0]}` }]);
   }
+  const loop = circularPath(data, '', new Set());
+  if (loop) throw new ConfigError(source, [{ path: loop, message: 'refers to itself (a YAML alias inside its own anchor)' }]);
+  return data;
 }
 
 /**

@@ -32,7 +32,7 @@ Exit code 0 when every message was accepted (AA/CA), 1 on any NAK, 2 on timeout 
 `;
 
 interface Conn {
-  sendAndWait(payload: Buffer, expectedAcks: number, timeoutMs: number): Promise<string[]>;
+  sendAndWait(payload: Buffer, expectedAcks: number, timeoutMs: number, controlId: string | null): Promise<string[]>;
   close(): void;
 }
 
@@ -66,27 +66,49 @@ function connect(o: { host: string; port: number; tls: boolean; ca?: string; cer
       wake?.();
     });
     const conn: Conn = {
-      async sendAndWait(payload, expected, timeoutMs) {
+      async sendAndWait(payload, expected, timeoutMs, controlId) {
+        // ACKs are matched to the message by MSA-2 (its control id): a receiver may answer a rejected message with
+        // a different number of ACKs than an accepted one, and a late ACK must not be taken for the next message.
         inbox.length = 0;
         sock.write(frame(payload));
-        const deadline = Date.now() + timeoutMs;
-        while (inbox.length < expected) {
+        const mine = (): string[] => (controlId === null ? inbox : inbox.filter((a) => a.startsWith('BHS') || ackSummary(a).id === controlId));
+        const done = (): boolean => {
+          const acks = mine();
+          if (acks.length >= Math.max(expected, 1)) return true;
+          // A negative acknowledgement ends the exchange: nothing else follows it.
+          return acks.some((a) => !['AA', 'CA'].includes(ackSummary(a).code));
+        };
+        const deadline = Date.now() + (expected === 0 ? Math.min(timeoutMs, 300) : timeoutMs);
+        while (!done()) {
           if (failed) throw failed;
           const left = deadline - Date.now();
-          if (left <= 0) throw new Error(`no ACK within ${timeoutMs} ms`);
+          if (left <= 0) {
+            if (expected === 0) return []; // none was due, and none came
+            throw new Error(`no ACK within ${timeoutMs} ms`);
+          }
           await new Promise<void>((r) => {
             wake = r;
             setTimeout(r, Math.min(left, 200));
           });
         }
-        return inbox.splice(0, expected);
+        return mine();
       },
       close: () => sock.end(),
     };
   });
 }
 
-/** How many ACK frames the receiver owes for this payload (per HL7 ack rules). */
+/** MSH-10 of a single message (what its ACKs carry in MSA-2); null for batches and unreadable headers. */
+function controlIdOf(payload: Buffer): string | null {
+  try {
+    const f = parseFrame(payload);
+    return f.kind === 'batch' ? null : readHeader(f.message).controlId;
+  } catch {
+    return null;
+  }
+}
+
+/** How many ACK frames the receiver owes for this payload if it accepts it (per HL7 ack rules). */
 function expectedAcks(payload: Buffer): number {
   try {
     const f = parseFrame(payload);
@@ -148,7 +170,7 @@ async function main(): Promise<number> {
   };
   const one = async (label: string, payload: Buffer): Promise<void> => {
     sent++;
-    const acks = await conn.sendAndWait(payload, expectedAcks(payload), timeout);
+    const acks = await conn.sendAndWait(payload, expectedAcks(payload), timeout, controlIdOf(payload));
     const codes = acks.map(ackSummary);
     const ok = codes.every((c) => c.code === 'AA' || c.code === 'CA') || (acks.length > 0 && acks[0]!.startsWith('BHS') && !/MSA\|A[ER]|MSA\|C[ER]/.test(acks[0]!));
     if (ok) accepted++;

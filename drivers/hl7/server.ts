@@ -51,6 +51,12 @@ export class MllpServer {
     if (this.opts.tls) {
       const t = this.opts.tls;
       const mutual = Boolean(t.caFile) || Boolean(t.allowedClients?.cn?.length || t.allowedClients?.fingerprint256?.length);
+      if (t.allowedClients?.cn?.length && !t.caFile) {
+        this.ctx.log.warn(
+          { cn: t.allowedClients.cn },
+          'MLLP TLS allowedClients.cn without caFile: a name cannot be verified without a CA, so no client is admitted by name; set caFile (or pin fingerprint256)',
+        );
+      }
       this.server = tls.createServer(
         {
           cert: readFileSync(t.certFile),
@@ -102,7 +108,11 @@ export class MllpServer {
     if (!cert || Object.keys(cert).length === 0) return false;
     const cn = cert.subject?.CN;
     const cnList = Array.isArray(cn) ? cn : cn ? [cn] : [];
-    const ok = cnList.some((c) => cns.includes(c)) || (cert.fingerprint256 !== undefined && fps.includes(normFp(cert.fingerprint256)));
+    // A CN proves nothing unless the certificate chains to our CA (anyone can make a certificate with any CN);
+    // a pinned fingerprint identifies the exact certificate, so it stands on its own.
+    const ok =
+      (s.authorized && cnList.some((c) => cns.includes(c))) ||
+      (cert.fingerprint256 !== undefined && fps.includes(normFp(cert.fingerprint256)));
     if (!ok) this.ctx.log.warn({ cn: cnList.join(','), fingerprint256: cert.fingerprint256 }, 'MLLP TLS client not in allow-list');
     return ok;
   }
@@ -130,13 +140,21 @@ export class MllpServer {
       readTimer = undefined;
     };
     s.setNoDelay(true);
-    s.setTimeout(this.opts.idleTimeoutMs);
-    s.on('timeout', () => {
-      if (queued > 0) return; // we are the slow side (waiting on the store), not the sender
-      this.ctx.count('idle_timeouts');
-      this.ctx.log.info({ peer, idleMs: this.opts.idleTimeoutMs }, 'MLLP connection idle; closing');
-      s.destroy();
-    });
+    // Idle means no complete frame and no ACK for idleTimeoutMs. Our own timer, not socket.setTimeout: that one
+    // is reset by any byte, so a client trickling noise outside frames would hold its connection slot forever.
+    let idleTimer: NodeJS.Timeout | undefined;
+    const touch = (): void => {
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        if (closed) return;
+        if (queued > 0) return touch(); // we are the slow side (waiting on the store), not the sender
+        if (framer.inFrame) return touch(); // a frame is arriving: the read timeout governs it
+        this.ctx.count('idle_timeouts');
+        this.ctx.log.info({ peer, idleMs: this.opts.idleTimeoutMs }, 'MLLP connection idle; closing');
+        s.destroy();
+      }, this.opts.idleTimeoutMs);
+    };
+    touch();
     s.on('data', (chunk: Buffer) => {
       for (const ev of framer.push(chunk)) {
         if (ev.type === 'oversize') {
@@ -147,6 +165,7 @@ export class MllpServer {
           this.ctx.log.warn({ peer, bytes: ev.bytes }, 'MLLP frame start inside an unfinished frame; unfinished frame dropped');
         } else {
           if (ev.noCr) this.ctx.count('frames_missing_cr');
+          touch();
           queued++;
           if (queued >= this.opts.maxQueuedFrames) s.pause();
           const payload = ev.payload;
@@ -154,6 +173,7 @@ export class MllpServer {
             .then(async () => {
               const acks = await this.handler.handle(payload, peer);
               if (!closed) for (const a of acks) s.write(frame(a));
+              if (!closed) touch();
             })
             .catch((err: unknown) => {
               // handle() never rejects by design; if it does, keep the connection's queue alive.
@@ -183,6 +203,7 @@ export class MllpServer {
     s.on('close', () => {
       closed = true;
       clearRead();
+      if (idleTimer) clearTimeout(idleTimer);
       this.sockets.delete(s);
       if (framer.inFrame) {
         this.ctx.count('frames_incomplete_on_close');

@@ -5,6 +5,7 @@
 // injected for tests: refusals, corrupt FCS, aborted frames, silence, a restart.
 //
 //   npx tsx drivers/intellivue/simulator.ts /dev/pts/7      (run against a port by hand)
+import { pathToFileURL } from 'node:url';
 import { SerialPortLink } from '../serial/serialport-link.js';
 import type { SerialLink } from '../serial/link.js';
 import { DIM_CODES, NOM } from './codes.js';
@@ -423,4 +424,4 @@ async function main(): Promise<void> {
   setInterval(() => sim.setAlarms(Math.random() < 0.3 ? [SIM_ALARMS.hrHigh] : []), 5000);
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) void main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main();
