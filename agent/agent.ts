@@ -18,6 +18,7 @@ import { AlarmEngine } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
+import { storeVolumeEncryption } from './store/volume.js';
 import { engineConfigFromPolicy } from './config/alarm-policy.js';
 import { DisplayServer } from './http/server.js';
 import type { DriverEntry } from './config/load.js';
@@ -88,6 +89,17 @@ export class Agent {
     this.gatewayId = config.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
 
     const storePath = config.store.path === ':memory:' ? ':memory:' : resolve(config.store.path);
+    const volume = storeVolumeEncryption(storePath);
+    if (config.store.requireEncryptedVolume && volume.state !== 'encrypted') {
+      throw new Error(
+        `store.requireEncryptedVolume is set but ${storePath} is ${volume.state === 'unknown' ? `on a volume whose encryption cannot be verified (${volume.why})` : `on ${volume.device}, which is not encrypted`}; see docs/security.md`,
+      );
+    }
+    if (volume.state === 'not-encrypted') {
+      log.warn({ store: storePath, device: volume.device }, 'store is not on an encrypted volume: data at rest is readable by anyone with the disk (see docs/security.md)');
+    } else {
+      log.info({ store: storePath, volume }, 'store volume encryption');
+    }
     const opened = Outbox.open(storePath, {
       synchronous: config.store.synchronous,
       retainAckedMs: config.store.retainSentHours * 3600_000,

@@ -25,6 +25,7 @@ export interface AgentConfig {
     commitIntervalMs: number;
     maxBytes: number;
     maxAgeHours: number;
+    requireEncryptedVolume: boolean;
     retainSentHours: number;
   };
   hub: {

@@ -103,6 +103,13 @@ export const configSchema = {
           default: 168,
           description: 'Unsent telemetry older than this is evicted (alarms are kept until capacity forces them out).',
         },
+        requireEncryptedVolume: {
+          type: 'boolean',
+          default: false,
+          description:
+            'Refuse to start unless the store is on a dm-crypt (LUKS) volume. Off by default; when off, a store on an ' +
+            'unencrypted volume is reported with a warning at start. See docs/security.md (data at rest).',
+        },
         retainSentHours: {
           type: 'number',
           minimum: 0,

@@ -1,0 +1,59 @@
+// Is the store on an encrypted volume? The project's choice for data at rest is full-disk encryption of the
+// gateway (LUKS / dm-crypt; see docs/security.md). This checks it from what Linux exposes: the mount that holds
+// the store (/proc/self/mountinfo), its block device, and that device's device-mapper stack in sysfs, looking for
+// a dm-crypt layer (dm uuid "CRYPT-…") anywhere below it (e.g. LVM on LUKS).
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export type VolumeEncryption = { state: 'encrypted' | 'not-encrypted'; device: string } | { state: 'unknown'; why: string };
+
+export interface VolumeRoots {
+  mountinfo: string;
+  sysDevBlock: string;
+}
+const LINUX: VolumeRoots = { mountinfo: '/proc/self/mountinfo', sysDevBlock: '/sys/dev/block' };
+
+/** Unescapes mountinfo's octal escapes (\040 for a space, …). */
+function unescape(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+function cryptBelow(sysDevice: string, depth = 0): boolean {
+  if (depth > 8) return false;
+  const uuidFile = join(sysDevice, 'dm', 'uuid');
+  if (existsSync(uuidFile) && readFileSync(uuidFile, 'utf8').startsWith('CRYPT-')) return true;
+  const slaves = join(sysDevice, 'slaves');
+  if (!existsSync(slaves)) return false;
+  return readdirSync(slaves).some((s) => cryptBelow(realpathSync(join(slaves, s)), depth + 1));
+}
+
+export function storeVolumeEncryption(storePath: string, roots: VolumeRoots = LINUX): VolumeEncryption {
+  if (storePath === ':memory:') return { state: 'unknown', why: 'in-memory store' };
+  let dir: string;
+  try {
+    dir = realpathSync(dirname(storePath));
+  } catch {
+    return { state: 'unknown', why: `cannot resolve ${dirname(storePath)}` };
+  }
+  let mounts: { point: string; dev: string; source: string }[];
+  try {
+    mounts = readFileSync(roots.mountinfo, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const f = line.split(' ');
+        const sep = f.indexOf('-');
+        return { point: unescape(f[4] ?? ''), dev: f[2] ?? '', source: unescape(f[sep + 2] ?? '') };
+      });
+  } catch {
+    return { state: 'unknown', why: 'no mount information (not Linux?)' };
+  }
+  const mount = mounts
+    .filter((m) => dir === m.point || dir.startsWith(m.point.endsWith('/') ? m.point : `${m.point}/`))
+    .sort((a, b) => b.point.length - a.point.length)[0];
+  if (!mount) return { state: 'unknown', why: `no mount holds ${dir}` };
+  const sysDevice = join(roots.sysDevBlock, mount.dev);
+  if (!existsSync(sysDevice)) return { state: 'unknown', why: `${mount.source} on ${mount.point} is not a block device (${mount.dev})` };
+  const real = realpathSync(sysDevice);
+  return { state: cryptBelow(real) ? 'encrypted' : 'not-encrypted', device: mount.source };
+}

@@ -1,0 +1,57 @@
+// The store's health at start, seen from the whole agent: a damaged store file is moved aside with a technical
+// alarm, and a store that must be on an encrypted volume but is not stops the agent before anything runs.
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { Outbox } from '../../agent/store/outbox.js';
+import { registry } from '../../drivers/registry.js';
+import { captureLog } from '../support/log.js';
+import { tempDir } from '../support/agent-process.js';
+import { testConfig } from '../support/agent-config.js';
+
+let agent: Agent | null = null;
+afterEach(async () => {
+  await agent?.stop();
+  agent = null;
+});
+
+describe('store health at start', () => {
+  it('a damaged store: moved aside, fresh store, error logged, technical alarm raised', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const box = new Outbox(path);
+    box.append(Array.from({ length: 300 }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'd', body: JSON.stringify({ i }) })));
+    box.close();
+    const bytes = readFileSync(path);
+    for (let i = 8192; i < bytes.length - 64; i += 1) bytes[i] = (i * 131) & 0xff;
+    writeFileSync(path, bytes);
+
+    const cap = captureLog();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: cap.log });
+    await agent.start();
+    const logged = cap.find('store file was damaged: moved aside for inspection, started a fresh store');
+    expect(logged).toBeDefined();
+    expect(existsSync(String(logged!.movedTo))).toBe(true);
+    const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-recovered');
+    expect(alarm).toMatchObject({ category: 'technical', state: 'active' });
+    expect(alarm!.condition.text).toContain(String(logged!.movedTo));
+  });
+
+  it('store.requireEncryptedVolume: refuses to build the agent on a volume not known to be encrypted', () => {
+    const dir = tempDir();
+    const cap = captureLog();
+    expect(() => new Agent({ config: testConfig(dir, { store: { requireEncryptedVolume: true } }), registry, log: cap.log })).toThrow(
+      /store\.requireEncryptedVolume is set but .*(not encrypted|cannot be verified)/,
+    );
+    expect(existsSync(join(dir, 'agent.db'))).toBe(false);
+  });
+
+  it('without the requirement, the volume state is logged at start', () => {
+    const dir = tempDir();
+    const cap = captureLog();
+    agent = new Agent({ config: testConfig(dir), registry, log: cap.log });
+    const line = cap.find('store is not on an encrypted volume: data at rest is readable by anyone with the disk (see docs/security.md)') ?? cap.find('store volume encryption');
+    expect(line).toBeDefined();
+  });
+});
