@@ -122,6 +122,8 @@ export class Agent {
             batchDelayMs: config.hub.batchDelayMs,
             sendTimeoutMs: config.hub.sendTimeoutMs,
             retry: config.hub.retry,
+            maxInFlight: config.hub.maxInFlight,
+            encoding: config.hub.encoding,
           },
           log.child({ component: 'forwarder' }),
           this.metrics,

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import type { AppendBatch, AppendOutcome, Outbox, OutboxRecord } from './store/outbox.js';
-import { alarmRecord, deviceStatusRecord, numericRecord, waveformRecord } from './forward/wire.js';
+import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
 
 export interface IngestOptions {
   commitIntervalMs: number;
@@ -18,7 +18,6 @@ export interface IngestOptions {
 export type IngestListener = (events: readonly DriverEvent[]) => void;
 
 interface Pending {
-  records: OutboxRecord[];
   idempotencyKey?: string;
   events: DriverEvent[];
   resolve: () => void;
@@ -60,12 +59,11 @@ export function normalise(e: DriverEvent): DriverEvent {
 export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientId?: (id: string) => string): OutboxRecord | null {
   const e = patientId && event.patientId !== undefined ? { ...event, patientId: patientId(event.patientId) } : event;
   switch (e.kind) {
+    // The two hot record types are written straight to JSON text (same text as JSON.stringify of their records).
     case 'numeric':
-      return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: JSON.stringify(numericRecord(e)) };
+      return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: numericJson(e) };
     case 'waveform':
-      return forwardWaveforms
-        ? { stream: 'telemetry', cls: 2, deviceId: e.deviceId, body: JSON.stringify(waveformRecord(e)) }
-        : null;
+      return forwardWaveforms ? { stream: 'telemetry', cls: 2, deviceId: e.deviceId, body: waveformJson(e) } : null;
     case 'alarm':
       return { stream: 'alarms', cls: 0, deviceId: e.deviceId, body: JSON.stringify(alarmRecord(e)) };
     case 'device-status':
@@ -73,9 +71,6 @@ export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientI
   }
 }
 
-function toBatch(p: Pending): AppendBatch {
-  return { records: p.records, ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
-}
 
 export class Ingest {
   private queue: Pending[] = [];
@@ -106,16 +101,24 @@ export class Ingest {
     if (this.closed) return Promise.reject(new IngestRefusedError('agent is stopping', null));
     if (events.length === 0) return Promise.resolve();
     const normalised = events.map(normalise);
+    this.metrics.inc('ingest_events_total', { source }, events.length);
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
+      this.schedule();
+    });
+  }
+
+  /**
+   * The records of a pending emit, serialised at commit time rather than at accept: they then live only for the
+   * length of the transaction, which keeps the garbage collector's work small at high rates.
+   */
+  private toBatch(p: Pending): AppendBatch {
     const records: OutboxRecord[] = [];
-    for (const e of normalised) {
+    for (const e of p.events) {
       const r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
       if (r) records.push(r);
     }
-    this.metrics.inc('ingest_events_total', { source }, events.length);
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ records, events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
-      this.schedule();
-    });
+    return { records, ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
   }
 
   private schedule(): void {
@@ -133,10 +136,11 @@ export class Ingest {
     if (batch.length === 0) return;
     let outcomes: AppendOutcome[];
     try {
-      outcomes = this.outbox.appendBatches(batch.map(toBatch));
+      outcomes = this.outbox.appendBatches(batch.map((p) => this.toBatch(p)));
     } catch (err) {
       // Nothing of this batch was committed (one transaction). Refuse it loudly; senders that can retry
-      // (HL7 gets a NAK) will. Try the emits one by one so one bad record does not refuse the rest.
+      // (HL7 gets a NAK) will. Try the emits one by one so one bad record (too large, or one that cannot be
+      // serialised) does not refuse the rest.
       if (batch.length > 1) {
         this.afterCommit(batch.filter((p) => this.commitOne(p)));
         return;
@@ -150,7 +154,7 @@ export class Ingest {
 
   private commitOne(p: Pending): boolean {
     try {
-      const [outcome] = this.outbox.appendBatches([toBatch(p)]);
+      const [outcome] = this.outbox.appendBatches([this.toBatch(p)]);
       p.resolve();
       return this.stored(p, outcome!);
     } catch (err) {

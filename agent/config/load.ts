@@ -38,6 +38,10 @@ export interface AgentConfig {
     sendTimeoutMs: number;
     retry: { initialDelayMs: number; maxDelayMs: number };
     forwardWaveforms: boolean;
+    /** Messages in flight before the first is acknowledged (agent/forward/forwarder.ts). */
+    maxInFlight: number;
+    /** Message body format: schema 1 `records` (default) or schema 2 `compact` (agent/forward/compact.ts). */
+    encoding: 'records' | 'compact';
   };
   drivers: DriverEntry[];
   privacy: { pseudonymizePatientIds: boolean; pseudonymKey?: Secret };

@@ -188,6 +188,25 @@ export const configSchema = {
             'Store and forward waveform segments. Off by default: a ward of waveforms costs far more hub messages ' +
             'than its numerics. Waveforms still reach the local display and the edge model.',
         },
+        maxInFlight: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 64,
+          default: 1,
+          description:
+            'Messages sent before the first is acknowledged. They go out in order on one connection; after a failure ' +
+            'every unacknowledged one is resent in order with the same id. More than 1 speeds up draining a backlog ' +
+            'over a link with a long round trip (see README, Performance).',
+        },
+        encoding: {
+          enum: ['records', 'compact'],
+          default: 'records',
+          description:
+            'Message body format. `records`: schema version 1, flat JSON records (what the FHIR templates and ' +
+            'docs/cloud-consumers.md expect). `compact`: schema version 2, the same content with numerics grouped ' +
+            'per device and time against per-message code tables, several times fewer 4 KB billing chunks; decode ' +
+            'with expandCompact (agent/forward/compact.ts). The `schemaVersion` property says which a message is.',
+        },
       },
     },
     alarms: {

@@ -1,10 +1,10 @@
-// The forwarder drains the outbox to the hub: alarms first, telemetry in arrival order, one message in flight,
-// each deleted from the store only after the hub's acknowledgement. While the hub is unreachable it retries
+// The forwarder drains the outbox to the hub: alarms first, telemetry in arrival order, a bounded window of
+// messages in flight (one by default), each deleted from the store only after the hub's acknowledgement. While the hub is unreachable it retries
 // with capped exponential backoff (with jitter); the outbox keeps everything meanwhile.
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { STREAMS, type Outbox, type PackedMessage, type Stream } from '../store/outbox.js';
-import { envelope, messageProperties } from './wire.js';
+import { envelope, messageProperties, type Encoding } from './wire.js';
 import type { HubTransport } from './azure.js';
 
 export interface ForwarderOptions {
@@ -13,7 +13,16 @@ export interface ForwarderOptions {
   batchDelayMs: number;
   sendTimeoutMs: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
+  /** Body format of newly packed messages (hub.encoding); default 'records' (schema 1). */
+  encoding?: Encoding;
+  /**
+   * Messages sent before the first is acknowledged (hub.maxInFlight). They go out in order on one connection, so
+   * the hub receives them in order; after a failure every unacknowledged one is resent, in order, same ids.
+   */
+  maxInFlight?: number;
 }
+
+export const DEFAULT_MAX_IN_FLIGHT = 1;
 
 export type ForwarderState = 'connecting' | 'connected' | 'backoff' | 'stopped';
 
@@ -50,6 +59,13 @@ export class Forwarder {
   private wakeTimer: NodeJS.Timeout | null = null;
   private connected = false;
   private failures = 0;
+  /** Messages sent and not yet settled, by id: at most maxInFlight, in the order they were sent. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly maxInFlight: number;
+  /** Set by the first failed send of a connection; the loop then waits for the window and backs off. */
+  private broken: { err: unknown; what: string } | null = null;
+  /** Ids sent at least once by this process and not yet acknowledged (to tell a resend). */
+  private readonly tried = new Set<string>();
   private readonly wrap: ReturnType<typeof envelope>;
   private readonly status = {
     lastError: null as string | null,
@@ -66,7 +82,8 @@ export class Forwarder {
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
-    this.wrap = envelope(opts.gatewayId);
+    this.wrap = envelope(opts.gatewayId, opts.encoding ?? 'records');
+    this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT));
     transport.onDisconnect((err) => {
       if (!this.connected) return;
       this.connected = false;
@@ -134,6 +151,19 @@ export class Forwarder {
 
   private async run(): Promise<void> {
     while (this.running) {
+      // Messages still in flight on a connection that failed or dropped: let them settle (acknowledged or
+      // failed) before anything else, so that the resend starts from the first unacknowledged one, in order.
+      if (this.inFlight.size > 0 && (this.broken !== null || !this.connected || this.inFlight.size >= this.maxInFlight)) {
+        await this.waitForProgress(false);
+        continue;
+      }
+      if (this.broken) {
+        const { err, what } = this.broken;
+        this.broken = null;
+        await this.transport.disconnect().catch(() => undefined);
+        await this.failed(err, what);
+        continue;
+      }
       if (!this.connected) {
         this.state = 'connecting';
         try {
@@ -162,17 +192,28 @@ export class Forwarder {
         continue;
       }
       if (message === 'wait') continue;
-      if (!message) {
-        await this.sleep(this.untilTelemetryDue(), true);
+      if (message) {
+        this.startSend(message);
         continue;
       }
-      await this.sendOne(message);
+      if (this.inFlight.size > 0) await this.waitForProgress(true);
+      else await this.sleep(this.untilTelemetryDue(), true);
     }
+    await Promise.all(this.inFlight.values());
+  }
+
+  /**
+   * Until a message in flight settles (or stop() is called); with `orData`, also until new data arrives or
+   * telemetry falls due (there is room in the window for it).
+   */
+  private async waitForProgress(orData: boolean): Promise<void> {
+    await Promise.race([...this.inFlight.values(), this.sleep(orData ? this.untilTelemetryDue() : Infinity, orData)]);
+    this.wake(); // ends the sleep (and its timer) if a send settled first
   }
 
   /** The next message to send, packing one if a stream is due; null if nothing is due. */
   private nextMessage(): PackedMessage | null | 'wait' {
-    const existing = this.outbox.nextMessage();
+    const existing = this.outbox.nextMessage(this.inFlight.keys());
     if (existing) return existing;
     for (const stream of STREAMS) {
       if (this.isDue(stream)) {
@@ -195,27 +236,42 @@ export class Forwarder {
     return Math.max(0, p.oldestAt + this.opts.batchDelayMs - now);
   }
 
+  /** Sends one message in the window; the promise kept in `inFlight` never rejects. */
+  private startSend(m: PackedMessage): void {
+    const done = this.sendOne(m).finally(() => this.inFlight.delete(m.id));
+    this.inFlight.set(m.id, done);
+  }
+
   private async sendOne(m: PackedMessage): Promise<void> {
     const started = Date.now();
+    // A resend is recorded before it goes (the count survives a restart); a first send is not, which spares
+    // the store a synchronous write per message.
+    const resend = m.attempts > 0 || this.tried.has(m.id);
+    this.tried.add(m.id);
     try {
-      this.outbox.recordAttempt(m.id);
+      if (resend) this.outbox.recordAttempt(m.id);
       await withTimeout(
         this.transport.send({
           id: m.id,
           stream: m.stream,
           body: m.body,
-          properties: { ...messageProperties(m.stream, this.opts.gatewayId), ...(m.replayOf && { replayOf: m.replayOf }) },
+          properties: { ...messageProperties(m.stream, this.opts.gatewayId, m.body), ...(m.replayOf && { replayOf: m.replayOf }) },
         }),
         this.opts.sendTimeoutMs,
         `send ${m.id}`,
       );
     } catch (err) {
-      this.connected = false;
-      await this.transport.disconnect().catch(() => undefined);
       this.metrics.inc('forward_failures_total', { stream: m.stream });
-      await this.failed(err, `send ${m.id}`);
+      // The first failure breaks the connection: nothing more is sent on it; once the window has settled the
+      // loop backs off, reconnects and resends every unacknowledged message in order.
+      if (!this.broken) {
+        this.broken = { err, what: `send ${m.id}` };
+        this.connected = false;
+        void this.transport.disconnect().catch(() => undefined);
+      }
       return;
     }
+    this.tried.delete(m.id);
     try {
       this.outbox.acknowledge(m.id);
     } catch (err) {
@@ -230,7 +286,7 @@ export class Forwarder {
     this.metrics.inc('forward_messages_total', { stream: m.stream });
     this.metrics.inc('forward_records_total', { stream: m.stream }, m.count);
     this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, now - started);
-    if (m.attempts > 0) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
+    if (resend) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
   }
 
   private async failed(err: unknown, what: string): Promise<void> {

@@ -1,14 +1,26 @@
 // The message format cloud consumers see (schema version 1): one JSON envelope per IoT Hub message with an
 // array of flat records. Flat records (each carrying its device, bed and codes) keep consumer queries and
-// FHIR mapping templates simple. The JSON Schema is in schemas/; change both together and bump the version.
+// FHIR mapping templates simple. The JSON Schema is in schema/; change both together and bump the version.
+// The opt-in compact encoding (schema version 2) is in compact.ts.
 import type { AlarmEvent, DeviceStatusEvent, NumericReading, Origin, WaveformSegment } from '../model/reading.js';
 import type { Stream } from '../store/outbox.js';
 import type { AlarmStateChange } from '../alarms/types.js';
+import { encodeCompact } from './compact.js';
 
 export const SCHEMA_VERSION = 1;
 
+// Readings of one emit share their times, so the last conversion is kept: toISOString is a visible cost at
+// ingest rates of 100k records/s.
+let lastIsoMs = Number.NaN;
+let lastIso = '';
+
 function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  if (ms === null) return null;
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
 }
 
 function origin(e: Origin) {
@@ -36,6 +48,118 @@ export function numericRecord(r: NumericReading) {
     quality: r.quality.state,
     ...(r.quality.reasons?.length && { qualityReasons: r.quality.reasons }),
   };
+}
+
+// ---- The ingest hot path: the same JSON text as JSON.stringify(numericRecord(r)) / (waveformRecord(w)), written
+// out directly, without intermediate objects, reusing the text of what repeats from reading to reading (a device's
+// origin, a code, a unit, a time). wire.test.ts proves the texts equal on arbitrary readings.
+
+const q = JSON.stringify;
+
+/** `,"name":value` as JSON.stringify writes an object property, or '' when it would leave it out. */
+function prop(name: string, v: unknown): string {
+  if (v === undefined || typeof v === 'function' || typeof v === 'symbol') return '';
+  return `,"${name}":${q(v)}`;
+}
+
+function isoJson(ms: number | null): string {
+  const t = iso(ms);
+  return t === null ? 'null' : `"${t}"`;
+}
+
+// Memos are bounded: past this many keys they start afresh.
+const MEMO_MAX = 4096;
+
+function originText(e: Origin): string {
+  let s = prop('deviceId', e.deviceId);
+  if (e.bed !== undefined) s += prop('bed', e.bed);
+  if (e.patientId !== undefined) s += prop('patientId', e.patientId);
+  s += prop('source', e.source);
+  if (e.context) s += prop('context', e.context);
+  return s;
+}
+
+interface OriginMemo {
+  bed: string | undefined;
+  patientId: string | undefined;
+  source: string;
+  json: string;
+}
+const originMemo = new Map<string, OriginMemo>();
+const plain = (v: unknown): boolean => v === undefined || typeof v === 'string';
+
+function originJson(e: Origin): string {
+  // Only all-string origins without context are memoised: their text depends on nothing else.
+  if (e.context || typeof e.deviceId !== 'string' || typeof e.source !== 'string' || !plain(e.bed) || !plain(e.patientId)) return originText(e);
+  const m = originMemo.get(e.deviceId);
+  if (m && m.bed === e.bed && m.patientId === e.patientId && m.source === e.source) return m.json;
+  const json = originText(e);
+  if (originMemo.size >= MEMO_MAX) originMemo.clear();
+  originMemo.set(e.deviceId, { bed: e.bed, patientId: e.patientId, source: e.source, json });
+  return json;
+}
+
+function codeText(mdc: NumericReading['mdc'], raw: NumericReading['raw']): string {
+  return `,"code":${mdc?.code === undefined ? 'null' : q(mdc.code)},"refid":${mdc?.refid === undefined ? 'null' : q(mdc.refid)}${raw ? prop('rawCode', raw) : ''}`;
+}
+
+const codeMemo = new Map<number, { refid: string; json: string }>();
+
+function codeJson(mdc: NumericReading['mdc'], raw: NumericReading['raw']): string {
+  if (raw || !mdc || typeof mdc.code !== 'number' || typeof mdc.refid !== 'string') return codeText(mdc, raw);
+  const m = codeMemo.get(mdc.code);
+  if (m && m.refid === mdc.refid) return m.json;
+  const json = codeText(mdc, raw);
+  if (codeMemo.size >= MEMO_MAX) codeMemo.clear();
+  codeMemo.set(mdc.code, { refid: mdc.refid, json });
+  return json;
+}
+
+function unitText(unit: NumericReading['unit']): string {
+  return `${prop('unit', unit.ucum)}${unit.mdc ? prop('unitCode', unit.mdc.code) : ''}`;
+}
+
+const unitMemo = new Map<string, { unitCode: number | undefined; json: string }>();
+
+function unitJson(unit: NumericReading['unit']): string {
+  const unitCode = unit.mdc?.code;
+  if (typeof unit.ucum !== 'string' || (unit.mdc && typeof unitCode !== 'number')) return unitText(unit);
+  const m = unitMemo.get(unit.ucum);
+  if (m && m.unitCode === unitCode) return m.json;
+  const json = unitText(unit);
+  if (unitMemo.size >= MEMO_MAX) unitMemo.clear();
+  unitMemo.set(unit.ucum, { unitCode, json });
+  return json;
+}
+
+function valueJson(v: unknown): string {
+  // A finite number prints the same either way; String() is the cheaper call.
+  if (typeof v === 'number' && Number.isFinite(v)) return `,"value":${String(v)}`;
+  return prop('value', v);
+}
+
+const VALID = ',"quality":"valid"';
+
+function qualityJson(quality: NumericReading['quality']): string {
+  if (quality.state === 'valid' && !quality.reasons?.length) return VALID;
+  return `${prop('quality', quality.state)}${quality.reasons?.length ? prop('qualityReasons', quality.reasons) : ''}`;
+}
+
+/** JSON text of numericRecord(r). */
+export function numericJson(r: NumericReading): string {
+  return (
+    `{"type":"numeric"${originJson(r)}${codeJson(r.mdc, r.raw)}${valueJson(r.value)}${unitJson(r.unit)}` +
+    `,"deviceTime":${isoJson(r.deviceTime)},"receivedAt":${isoJson(r.receivedAt)}${qualityJson(r.quality)}}`
+  );
+}
+
+/** JSON text of waveformRecord(w). */
+export function waveformJson(w: WaveformSegment): string {
+  return (
+    `{"type":"waveform"${originJson(w)}${codeJson(w.mdc, w.raw)}${unitJson(w.unit)}` +
+    `,"startTime":${isoJson(w.startTime)}${prop('sampleRateHz', w.sampleRateHz)}${prop('samples', w.samples)},"receivedAt":${isoJson(w.receivedAt)}` +
+    `${qualityJson(w.quality)}}`
+  );
 }
 
 export function waveformRecord(w: WaveformSegment) {
@@ -115,15 +239,32 @@ export function alarmChangeRecord(c: AlarmStateChange, patientId: (id: string) =
   };
 }
 
-/** Application properties set on every message, for IoT Hub routing queries. */
-export function messageProperties(stream: Stream, gatewayId: string): Record<string, string> {
-  return { kind: stream === 'alarms' ? 'alarm' : 'telemetry', schemaVersion: String(SCHEMA_VERSION), gatewayId };
+/** How message bodies are written: `records` (schema 1, the default) or `compact` (schema 2, opt-in). */
+export type Encoding = 'records' | 'compact';
+
+/** The schema version of a body this agent wrote (both encodings start with it). */
+export function schemaVersionOf(body: string): number {
+  const m = /^\{"schemaVersion":(\d+)/.exec(body);
+  return m ? Number(m[1]) : SCHEMA_VERSION;
+}
+
+/**
+ * Application properties set on every message, for IoT Hub routing queries. With the body, `schemaVersion` is the
+ * body's own (a compact agent may still send v1 bodies: packed before a switch, or where compact is not smaller).
+ */
+export function messageProperties(stream: Stream, gatewayId: string, body?: string): Record<string, string> {
+  const version = body === undefined ? SCHEMA_VERSION : schemaVersionOf(body);
+  return { kind: stream === 'alarms' ? 'alarm' : 'telemetry', schemaVersion: String(version), gatewayId };
 }
 
 /** Builds the envelope around already-serialised records, without re-parsing them. */
-export function envelope(gatewayId: string) {
+export function envelope(gatewayId: string, encoding: Encoding = 'records') {
   const gw = JSON.stringify(gatewayId);
-  return (messageId: string, stream: Stream, entries: string[]): string =>
+  const v1 = (messageId: string, stream: Stream, entries: string[]): string =>
     `{"schemaVersion":${SCHEMA_VERSION},"gatewayId":${gw},"messageId":${JSON.stringify(messageId)},` +
     `"stream":"${stream}","records":[${entries.join(',')}]}`;
+  if (encoding === 'records') return v1;
+  // Compact is never larger than v1 (it falls back to it), so the outbox's size budget, counted in v1, holds.
+  return (messageId: string, stream: Stream, entries: string[]): string =>
+    encodeCompact(gatewayId, messageId, stream, entries, v1(messageId, stream, entries));
 }

@@ -169,7 +169,9 @@ export class Outbox {
   private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
   private readonly insertStmt: Database.Statement;
-  private readonly appendTx: (batches: AppendBatch[], now: number) => AppendOutcome[];
+  /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly appendTx: (batches: AppendBatch[], sizes: number[], now: number) => AppendOutcome[];
 
   constructor(path: string, opts: OutboxOptions = {}) {
     this.path = path;
@@ -192,13 +194,18 @@ export class Outbox {
       'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
-    this.appendTx = this.db.transaction((batches: AppendBatch[], now: number) =>
-      batches.map((b): AppendOutcome => {
-        if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
-        for (const r of b.records) this.insertStmt.run(r.stream, r.cls, r.deviceId, now, Buffer.byteLength(r.body), r.body);
+    // `sizes`: the byte length of every record, in order across batches (measured once, in appendBatches).
+    this.appendTx = this.db.transaction((batches: AppendBatch[], sizes: number[], now: number) => {
+      let i = 0;
+      return batches.map((b): AppendOutcome => {
+        if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) {
+          i += b.records.length;
+          return 'duplicate';
+        }
+        for (const r of b.records) this.insertStmt.run(r.stream, r.cls, r.deviceId, now, sizes[i++], r.body);
         return 'stored';
-      }),
-    );
+      });
+    });
     this.loadPendingStats();
   }
 
@@ -230,6 +237,15 @@ export class Outbox {
     return rows.map((r) => r.quick_check).join('; ');
   }
 
+  private stmt<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st as unknown as Database.Statement<P, R>;
+  }
+
   private loadPendingStats(): void {
     for (const s of STREAMS) this.pendingByStream.set(s, { records: 0, bytes: 0, oldestAt: null });
     const rows = this.db
@@ -254,19 +270,25 @@ export class Outbox {
    * not stored again and comes back as 'duplicate'. Throws (nothing committed) as append() does.
    */
   appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
+    const sizes: number[] = [];
     for (const b of batches) {
       for (const r of b.records) {
         const bytes = Buffer.byteLength(r.body);
         if (bytes > this.maxRecordBytes) throw new RecordTooLargeError(bytes, this.maxRecordBytes, r.deviceId);
+        sizes.push(bytes);
       }
     }
-    const outcomes = this.appendTx(batches, now);
-    batches.forEach((b, i) => {
-      if (outcomes[i] !== 'stored') return;
+    const outcomes = this.appendTx(batches, sizes, now);
+    let i = 0;
+    batches.forEach((b, k) => {
+      if (outcomes[k] !== 'stored') {
+        i += b.records.length;
+        return;
+      }
       for (const r of b.records) {
         const p = this.pendingByStream.get(r.stream)!;
         p.records += 1;
-        p.bytes += Buffer.byteLength(r.body);
+        p.bytes += sizes[i++]!;
         p.oldestAt ??= now;
       }
     });
@@ -284,10 +306,8 @@ export class Outbox {
   pack(stream: Stream, maxBytes: number, envelope: Envelope, now = Date.now()): PackedMessage | null {
     const overhead = Buffer.byteLength(envelope('x'.repeat(40), stream, []));
     const tx = this.db.transaction((): PackedMessage | null => {
-      const rows = this.db
-        .prepare<[Stream], { seq: number; bytes: number; body: string }>(
-          'SELECT seq, bytes, body FROM outbox WHERE stream = ? ORDER BY seq',
-        )
+      const rows = this
+        .stmt<[Stream], { seq: number; bytes: number; body: string }>('SELECT seq, bytes, body FROM outbox WHERE stream = ? ORDER BY seq')
         .iterate(stream);
       const entries: string[] = [];
       let firstSeq = 0;
@@ -309,55 +329,51 @@ export class Outbox {
       if (entries.length === 0) return null;
       const id = `${this.storeId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
       const body = envelope(id, stream, entries);
-      this.db
-        .prepare(
-          'INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        )
+      this.stmt('INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(id, stream, firstSeq, lastSeq, entries.length, now, Buffer.byteLength(body), body);
-      this.db.prepare('DELETE FROM outbox WHERE stream = ? AND seq BETWEEN ? AND ?').run(stream, firstSeq, lastSeq);
+      this.stmt('DELETE FROM outbox WHERE stream = ? AND seq BETWEEN ? AND ?').run(stream, firstSeq, lastSeq);
       const p = this.pendingByStream.get(stream)!;
       p.records -= entries.length;
       p.bytes -= bytes;
       if (p.records === 0) p.oldestAt = null;
       else
         p.oldestAt =
-          this.db
-            .prepare<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1')
-            .get(stream)?.t ?? null;
+          this.stmt<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1').get(stream)?.t ?? null;
       return { id, stream, firstSeq, lastSeq, count: entries.length, body, createdAt: now, attempts: 0 };
     });
     return tx();
   }
 
-  /** The next message to send: alarms before telemetry, then in packing order. */
-  nextMessage(): PackedMessage | null {
-    const row = this.db
-      .prepare<[], MessageRow>(
-        "SELECT * FROM messages WHERE acked_at IS NULL ORDER BY CASE stream WHEN 'alarms' THEN 0 ELSE 1 END, first_seq, id LIMIT 1",
-      )
-      .get();
+  /**
+   * The next message to send: alarms before telemetry, then in packing order. `skip`: ids already in flight
+   * (the forwarder's window), so that the one after them comes back.
+   */
+  nextMessage(skip: Iterable<string> = []): PackedMessage | null {
+    const order = "ORDER BY CASE stream WHEN 'alarms' THEN 0 ELSE 1 END, first_seq, id LIMIT 1";
+    const ids = [...skip];
+    const row = ids.length
+      ? this.stmt<[string], MessageRow>(`SELECT * FROM messages WHERE acked_at IS NULL AND id NOT IN (SELECT value FROM json_each(?)) ${order}`).get(JSON.stringify(ids))
+      : this.stmt<[], MessageRow>(`SELECT * FROM messages WHERE acked_at IS NULL ${order}`).get();
     return row ? toMessage(row) : null;
   }
 
   /** Messages packed but not yet acknowledged, per stream. */
   unackedMessages(): { alarms: number; telemetry: number } {
     const out = { alarms: 0, telemetry: 0 };
-    for (const r of this.db
-      .prepare<[], { stream: Stream; n: number }>('SELECT stream, count(*) AS n FROM messages WHERE acked_at IS NULL GROUP BY stream')
-      .all()) {
+    for (const r of this.stmt<[], { stream: Stream; n: number }>('SELECT stream, count(*) AS n FROM messages WHERE acked_at IS NULL GROUP BY stream').all()) {
       out[r.stream] = r.n;
     }
     return out;
   }
 
   recordAttempt(id: string): void {
-    this.db.prepare('UPDATE messages SET attempts = attempts + 1 WHERE id = ?').run(id);
+    this.stmt('UPDATE messages SET attempts = attempts + 1 WHERE id = ?').run(id);
   }
 
   /** The hub acknowledged the message: it is done, and kept only for replay during the retention period. */
   acknowledge(id: string, now = Date.now()): void {
-    if (this.retainAckedMs > 0) this.db.prepare('UPDATE messages SET acked_at = ? WHERE id = ?').run(now, id);
-    else this.db.prepare('DELETE FROM messages WHERE id = ?').run(id);
+    if (this.retainAckedMs > 0) this.stmt('UPDATE messages SET acked_at = ? WHERE id = ?').run(now, id);
+    else this.stmt('DELETE FROM messages WHERE id = ?').run(id);
   }
 
   /**

@@ -84,6 +84,8 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
   private readonly waiters = new Waiters(() => this.diagnostics());
   private refuseMode: RefuseMode = 'off';
   private puback: PubackPolicy = {};
+  /** With a throttle (PubackPolicy.maxPerSecond): the earliest time the next telemetry PUBACK may go. */
+  private nextAckAt = 0;
   private stalled = false;
   private seq = 0;
   private stopped = false;
@@ -390,7 +392,12 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
       this.stats.pubacksSent += 1;
       this.changed();
     };
-    const delay = policy.delayMs ?? 0;
+    let delay = policy.delayMs ?? 0;
+    if (policy.maxPerSecond !== undefined && policy.maxPerSecond > 0) {
+      const at = Math.max(Date.now() + delay, this.nextAckAt);
+      this.nextAckAt = at + 1000 / policy.maxPerSecond;
+      delay = at - Date.now();
+    }
     if (delay <= 0) return send();
     if (conn.timers.size >= MAX_DELAYED_ACKS) {
       // Keep memory bounded under a flood: past the cap a delayed ack becomes a dropped one.

@@ -90,6 +90,12 @@ export interface PubackPolicy {
   delayMs?: number;
   /** Never send telemetry PUBACKs (messages are still recorded, with puback 'dropped'). */
   drop?: boolean;
+  /**
+   * A send throttle like IoT Hub's device-to-cloud limit (S1: 100 sends/s per hub, up to 8 units): telemetry
+   * PUBACKs, across all connections, go out at most this many per second; the excess waits its turn (after
+   * `delayMs`), so a fast sender is slowed to this rate rather than refused. For benchmarks.
+   */
+  maxPerSecond?: number;
 }
 
 export interface MethodResult {

@@ -1,0 +1,102 @@
+// The ingest hot path writes record JSON by hand; it must be the very text JSON.stringify writes for the records
+// of wire.ts, for any reading (the store, the hub and the consumers all see that text).
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { NumericReading, Quality, WaveformSegment } from '../model/reading.js';
+import { MDC, UNITS } from '../model/mdc.js';
+import { messageProperties, numericJson, numericRecord, schemaVersionOf, waveformJson, waveformRecord } from './wire.js';
+
+const time = fc.integer({ min: -8.64e15, max: 8.64e15 });
+const text = fc.string({ unit: 'grapheme', maxLength: 12 });
+const quality: fc.Arbitrary<Quality> = fc.record(
+  { state: fc.constantFrom('valid', 'questionable', 'invalid', 'unavailable'), reasons: fc.array(text, { maxLength: 3 }) },
+  { requiredKeys: ['state'] },
+);
+// Codes and units are drawn from a small pool too, so that the memoised texts are hit, and then missed again
+// by a reading whose refid or unit code differs from the memo's.
+const mdc = fc.oneof(
+  fc.constant(null),
+  fc.constantFrom(MDC.ECG_HEART_RATE, MDC.PULS_OXIM_SAT_O2, MDC.ECG_ELEC_POTL_II),
+  fc.record({ code: fc.constantFrom(147842, 1, 0), refid: fc.constantFrom('MDC_X', 'MDC_ECG_HEART_RATE', 'MDC_"q"') }),
+);
+const unit = fc.oneof(
+  fc.constantFrom(UNITS.BEAT_PER_MIN, UNITS.PERCENT, UNITS.MILLI_VOLT),
+  fc.record({ ucum: fc.constantFrom('/min', '%', 'mV', '', 'µ"'), mdc: fc.record({ code: fc.constantFrom(264864, 7), refid: fc.constant('MDC_DIM_X') }) }, { requiredKeys: ['ucum'] }),
+);
+const origin = {
+  deviceId: fc.constantFrom('dev-1', 'dev-2', 'ünï"code'),
+  bed: fc.constantFrom('ICU-01', 'ICU-02', 'b\n'),
+  patientId: fc.constantFrom('p1', 'p2'),
+  source: fc.constantFrom('sim', 'hl7'),
+  context: fc.dictionary(text, fc.oneof(text, fc.integer(), fc.constant(null)), { maxKeys: 2 }),
+};
+const originKeys = ['deviceId', 'source'] as const;
+const raw = fc.record({ system: text, code: text, text }, { requiredKeys: ['system', 'code'] });
+const value = fc.oneof(fc.double(), fc.integer(), text, fc.constant(null), fc.constant(-0), fc.constant(Number.NaN));
+
+const numeric: fc.Arbitrary<NumericReading> = fc.record(
+  {
+    kind: fc.constant('numeric' as const),
+    ...origin,
+    mdc,
+    raw,
+    value,
+    unit,
+    deviceTime: fc.oneof(fc.constant(null), time),
+    receivedAt: time,
+    quality,
+  },
+  { requiredKeys: ['kind', ...originKeys, 'mdc', 'value', 'unit', 'deviceTime', 'receivedAt', 'quality'] },
+);
+
+// Samples: multiples of 0.001 (the fast path), arbitrary doubles (the fallback) and the odd ones.
+const sample = fc.oneof(
+  fc.integer({ min: -2_000_000, max: 2_000_000 }).map((k) => k / 1000),
+  fc.integer({ min: -1e12, max: 1e12 }).map((k) => k / 1000),
+  fc.double(),
+  fc.constantFrom(0, -0, 0.1, 0.0005, -0.0005, 999_999_999.999, 1e9, -1e9, 1e21, 5e-324, Number.NaN, Infinity, -Infinity),
+);
+const waveform: fc.Arbitrary<WaveformSegment> = fc.record(
+  {
+    kind: fc.constant('waveform' as const),
+    ...origin,
+    mdc,
+    raw,
+    unit,
+    startTime: time,
+    sampleRateHz: fc.constantFrom(250, 125, 62.5),
+    samples: fc.array(sample, { maxLength: 40 }),
+    receivedAt: time,
+    quality,
+  },
+  { requiredKeys: ['kind', ...originKeys, 'mdc', 'unit', 'startTime', 'sampleRateHz', 'samples', 'receivedAt', 'quality'] },
+);
+
+describe('record JSON written by hand (ingest hot path)', () => {
+  it('numericJson is JSON.stringify(numericRecord) for any reading', () => {
+    fc.assert(fc.property(numeric, (r) => {
+      expect(numericJson(r)).toBe(JSON.stringify(numericRecord(r)));
+    }), { numRuns: 2000 });
+  });
+
+  it('waveformJson is JSON.stringify(waveformRecord) for any segment, samples included', () => {
+    fc.assert(fc.property(waveform, (w) => {
+      expect(waveformJson(w)).toBe(JSON.stringify(waveformRecord(w)));
+    }), { numRuns: 2000 });
+  });
+
+  it('throws as JSON.stringify(record) does on an impossible time', () => {
+    const r = { kind: 'numeric', deviceId: 'd', source: 's', mdc: null, value: 1, unit: UNITS.PERCENT, deviceTime: null, receivedAt: 9e15, quality: { state: 'valid' } } as NumericReading;
+    expect(() => JSON.stringify(numericRecord(r))).toThrow(RangeError);
+    expect(() => numericJson(r)).toThrow(RangeError);
+  });
+});
+
+describe('message properties', () => {
+  it('carry the schema version of the body they travel with; 1 without one', () => {
+    expect(messageProperties('telemetry', 'gw').schemaVersion).toBe('1');
+    expect(messageProperties('alarms', 'gw', '{"schemaVersion":1,"gatewayId":"gw"}')).toEqual({ kind: 'alarm', schemaVersion: '1', gatewayId: 'gw' });
+    expect(messageProperties('telemetry', 'gw', '{"schemaVersion":2,"encoding":"compact"}').schemaVersion).toBe('2');
+    expect(schemaVersionOf('not json')).toBe(1);
+  });
+});

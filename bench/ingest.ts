@@ -1,0 +1,177 @@
+// Ingest throughput: observations per second committed to the store through the real Ingest (normalise, serialise,
+// group commit) and Outbox, against raw better-sqlite3 inserts of the very same rows into the same schema, in
+// transactions of the same sizes (the store's ceiling on this machine).
+//
+// Counting: an OBSERVATION is one stored record — one numeric reading or one waveform segment (as in FHIR, where a
+// segment of samples is one Observation with SampledData). The targets apply to observations. Samples per second
+// (numeric values + waveform samples) are reported beside them.
+//
+// Scenarios: a simulated ward (numerics at 1 Hz, ECG 250 Hz + pleth 125 Hz in 1 s segments, everything stored:
+// hub.forwardWaveforms on) and a flood (numerics only, 512 beds). A few seconds of traffic are generated beforehand
+// with the simulator's manual clock and fed to ingest again and again, as fast as it takes them (a small working
+// set, so that the benchmark's own heap does not slow the collector). Real SQLite file, WAL, synchronous=FULL and
+// group commit every 10 ms (the defaults). Each scenario runs `repeat` times, alternating with its ceiling; medians.
+//   npx tsx bench/ingest.ts [--beds 128] [--seconds 30] [--flood-seconds 60] [--repeat 3] [--only ward|flood]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { pino } from 'pino';
+import { Ingest, normalise, toRecord } from '../agent/ingest.js';
+import { Metrics } from '../agent/metrics.js';
+import type { DriverEvent } from '../agent/model/reading.js';
+import { Outbox, type AppendBatch, type OutboxRecord } from '../agent/store/outbox.js';
+import { arg, emitFigures, round, type Figure } from './lib/figures.js';
+import { generateWard, type WardTraffic } from './lib/ward.js';
+
+const beds = Number(arg('beds', '128'));
+const seconds = Number(arg('seconds', '30'));
+const floodSeconds = Number(arg('flood-seconds', '60'));
+/** Seconds of traffic generated and then fed repeatedly. */
+const WORKING_SET_S = 5;
+const repeat = Number(arg('repeat', '3'));
+const only = arg('only', 'all');
+const COMMIT_MS = 10;
+
+interface IngestResult {
+  records: number;
+  ms: number;
+  txSizes: number[];
+}
+
+async function throughIngest(path: string, batches: DriverEvent[][], rounds: number): Promise<IngestResult> {
+  const outbox = new Outbox(path, { synchronous: 'full' });
+  const txSizes: number[] = [];
+  // Watch the transaction sizes (for the ceiling run), without changing them.
+  const append = outbox.appendBatches.bind(outbox);
+  outbox.appendBatches = (bs: AppendBatch[], now?: number) => {
+    const out = append(bs, now);
+    txSizes.push(bs.reduce((n, b) => n + b.records.length, 0));
+    return out;
+  };
+  const ingest = new Ingest(outbox, { commitIntervalMs: COMMIT_MS, forwardWaveforms: true }, pino({ level: 'silent' }), new Metrics());
+  let previous: Promise<void>[] = [];
+  const t0 = performance.now();
+  for (let round = 0; round < rounds; round++) {
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < batches.length; i++) {
+      pending.push(ingest.accept('ward-sim', batches[i]!));
+      // Let the group-commit timer run, as a driver's socket callbacks would.
+      if (i % 32 === 31) await new Promise((r) => setImmediate(r));
+    }
+    // At most two rounds queued: what waits for a commit stays bounded, and ingest never runs dry.
+    await Promise.all(previous);
+    previous = pending;
+  }
+  await Promise.all(previous);
+  const ms = performance.now() - t0;
+  ingest.close();
+  outbox.close();
+  return { records: txSizes.reduce((a, b) => a + b, 0), ms, txSizes };
+}
+
+function rawInserts(path: string, oneRound: OutboxRecord[], txSizes: number[]): number {
+  // The same rows as ingest stored (the working set, round after round), serialised before the clock starts, each
+  // its own string as distinct data would be (one string reused for every round would flatter the ceiling).
+  const total = txSizes.reduce((a, b) => a + b, 0);
+  const rows = Array.from({ length: total }, (_, i) => {
+    const r = oneRound[i % oneRound.length]!;
+    return { ...r, body: Buffer.from(r.body).toString() };
+  });
+  new Outbox(path).close(); // the same schema and indexes
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  const insert = db.prepare('INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?)');
+  const bytes = rows.map((r) => Buffer.byteLength(r.body));
+  const tx = db.transaction((from: number, to: number, now: number) => {
+    for (let i = from; i < to; i++) {
+      const r = rows[i]!;
+      insert.run(r.stream, r.cls, r.deviceId, now, bytes[i], r.body);
+    }
+  });
+  const t0 = performance.now();
+  let at = 0;
+  for (const n of txSizes) {
+    tx(at, at + n, Date.now());
+    at += n;
+  }
+  const ms = performance.now() - t0;
+  db.close();
+  return ms;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** Runs ingest and its ceiling `repeat` times, alternating, each on fresh files; the medians are reported. */
+async function measure(dir: string, batches: DriverEvent[][], rounds: number) {
+  const oneRound = batches.flat().map((e) => toRecord(normalise(e), true)).filter((r): r is OutboxRecord => r !== null);
+  const ingestMs: number[] = [];
+  const rawMs: number[] = [];
+  let last: IngestResult | null = null;
+  for (let i = 0; i < repeat; i++) {
+    // Each run starts from a clean heap (run with node --expose-gc; bench/run.ts does).
+    (globalThis as { gc?: () => void }).gc?.();
+    last = await throughIngest(join(dir, `ingest-${i}.db`), batches, rounds);
+    ingestMs.push(last.ms);
+    (globalThis as { gc?: () => void }).gc?.();
+    rawMs.push(rawInserts(join(dir, `raw-${i}.db`), oneRound, last.txSizes));
+  }
+  return { r: { ...last!, ms: median(ingestMs) }, rawMs: median(rawMs), ingestMs, allRawMs: rawMs };
+}
+
+async function scenario(name: string, traffic: WardTraffic, spanS: number): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
+  const rounds = Math.max(1, Math.round(spanS / WORKING_SET_S));
+  spanS = rounds * WORKING_SET_S;
+  try {
+    const { r, rawMs, ingestMs, allRawMs } = await measure(dir, traffic.batches, rounds);
+    console.log(`${name}: ingest runs ${ingestMs.map(Math.round).join(', ')} ms; raw runs ${allRawMs.map(Math.round).join(', ')} ms`);
+    const obsPerS = (r.records * 1000) / r.ms;
+    const ceiling = (r.records * 1000) / rawMs;
+    const samplesPerS = ((traffic.numerics + traffic.samples) * rounds * 1000) / r.ms;
+    const meanTx = r.records / r.txSizes.length;
+    console.log(
+      `${name}: ${r.records} records (${rounds} × ${WORKING_SET_S} s of ${traffic.numerics} numerics, ${traffic.segments} segments, ${traffic.samples} samples, ` +
+        `generated in ${Math.round(traffic.generateMs)} ms) → ingest ${Math.round(r.ms)} ms, raw ${Math.round(rawMs)} ms, ` +
+        `${r.txSizes.length} transactions (mean ${Math.round(meanTx)} rows)`,
+    );
+    const ratioOk = obsPerS / ceiling >= 0.5;
+    return [
+      {
+        bench: 'ingest',
+        measure: `${name}: observations/s committed`,
+        value: round(obsPerS),
+        unit: 'obs/s',
+        baseline: { label: 'raw better-sqlite3 inserts, same rows and transactions', value: round(ceiling) },
+        target: { text: '≥ 100,000 obs/s and ≥ 0.5 of ceiling', met: obsPerS >= 100_000 && ratioOk },
+        note: `one observation = one record (numeric or waveform segment); ${Math.round(meanTx)} rows per commit`,
+      },
+      {
+        bench: 'ingest',
+        measure: `${name}: samples/s committed (numeric values + waveform samples)`,
+        value: round(samplesPerS),
+        unit: 'samples/s',
+        note: `${round(r.records / spanS)} records and ${round(((traffic.numerics + traffic.samples) * rounds) / spanS)} samples per simulated second`,
+      },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const figures: Figure[] = [];
+if (only !== 'flood') {
+  const ward = await generateWard({ beds, seed: 11, waveforms: true }, WORKING_SET_S);
+  figures.push(...(await scenario(`simulated ward ${beds} beds (numerics + ECG/pleth)`, ward, seconds)));
+  ward.batches.length = 0;
+}
+if (only !== 'ward') {
+  const flood = await generateWard({ beds: 512, seed: 12, waveforms: false, episodesPerHour: 0 }, WORKING_SET_S);
+  figures.push(...(await scenario('flood: numerics only, 512 beds', flood, floodSeconds)).slice(0, 1));
+}
+console.table(figures.map((f) => ({ measure: f.measure, value: f.value, ceiling: f.baseline?.value ?? '-', ratio: f.baseline ? round(f.value / f.baseline.value) : '-' })));
+emitFigures(figures);

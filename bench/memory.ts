@@ -1,0 +1,137 @@
+// Memory of the agent as deployed: `node dist/agent/main.js` (compiled, no TypeScript loader) with the default
+// configuration's parts on — simulator driver with waveforms, alarms, the bedside display, the edge model, the
+// twin — forwarding to the IoT Hub stand-in (its own process). Peak RSS (the kernel's VmHWM) at 32 and 128 beds
+// over --minutes (10 in the full run), against the same agent with no driver at all (the baseline: what the
+// process costs before any bed). Then a soak at 128 beds for --soak-minutes: RSS sampled every second, growth =
+// mean RSS of the last quarter against the second quarter (the first quarter is warm-up), and the slope of a
+// least-squares line over the second half.
+//   npx tsx bench/memory.ts [--minutes 10] [--soak-minutes 60] [--beds 32,128]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { STANDIN_CA_FILE } from '../test/support/agent-config.js';
+import { buildAgent } from './lib/build.js';
+import { arg, emitFigures, round, type Figure } from './lib/figures.js';
+import { startStandinProcess, type StandinProcess } from './lib/standin.js';
+
+const minutes = Number(arg('minutes', '10'));
+const soakMinutes = Number(arg('soak-minutes', '60'));
+const bedCounts = arg('beds', '32,128').split(',').map(Number);
+
+interface Run {
+  peakMB: number;
+  samplesMB: number[];
+  received: number;
+}
+
+function procKB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+async function runAgent(root: string, hub: StandinProcess, beds: number, seconds: number): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-mem-'));
+  const configPath = join(dir, 'agent.json');
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      gateway: { id: 'bench' },
+      log: { level: 'warn', pretty: 'never' },
+      store: { path: join(dir, 'agent.db') },
+      hub: { mode: 'device', connectionString: hub.connectionString, caFile: STANDIN_CA_FILE },
+      display: { port: 0 },
+      drivers: beds > 0 ? [{ name: 'ward-sim', type: 'simulator', options: { beds } }] : [],
+    }),
+  );
+  const before = (await hub.stats()).telemetryReceived;
+  const child = spawn(process.execPath, [join(root, 'dist/agent/main.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const samplesMB: number[] = [];
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let alive = true;
+  void exited.then(() => (alive = false));
+  const end = Date.now() + seconds * 1000;
+  let peak = 0;
+  while (Date.now() < end && alive) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (!alive) break;
+    try {
+      samplesMB.push(procKB(child.pid!, 'VmRSS') / 1024);
+      peak = procKB(child.pid!, 'VmHWM') / 1024;
+    } catch {
+      break; // exited between the check and the read
+    }
+  }
+  if (!alive) throw new Error(`agent exited early (code ${await exited})`);
+  child.kill('SIGTERM');
+  await exited;
+  rmSync(dir, { recursive: true, force: true });
+  return { peakMB: peak, samplesMB, received: (await hub.stats()).telemetryReceived - before };
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
+
+/** Least-squares slope of y over its index (one sample a second), in MB per hour. */
+function slopePerHour(ys: number[]): number {
+  const n = ys.length;
+  if (n < 2) return 0;
+  const mx = (n - 1) / 2;
+  const my = mean(ys);
+  let num = 0;
+  let den = 0;
+  ys.forEach((y, x) => {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  });
+  return (num / den) * 3600;
+}
+
+const root = buildAgent();
+const hub = await startStandinProcess();
+const figures: Figure[] = [];
+try {
+  const base = await runAgent(root, hub, 0, Math.min(30, minutes * 60));
+  console.log(`no driver: peak ${round(base.peakMB)} MB`);
+  for (const beds of bedCounts) {
+    const r = await runAgent(root, hub, beds, minutes * 60);
+    const top = Math.max(...r.samplesMB);
+    console.log(
+      `${beds} beds, ${minutes} min: peak ${round(r.peakMB)} MB (highest 1 s sample ${round(top)} MB at ${r.samplesMB.indexOf(top) + 1} s), ` +
+        `last ${round(r.samplesMB.at(-1) ?? 0)} MB, ${r.received} messages reached the hub; RSS every 10 s: ${r.samplesMB.filter((_, i) => i % 10 === 9).map((x) => Math.round(x)).join(' ')}`,
+    );
+    figures.push({
+      bench: 'memory',
+      measure: `${beds} beds, ${minutes} min${minutes < 10 ? ' (quick run; the full run takes 10 min)' : ''}: peak RSS`,
+      value: round(r.peakMB),
+      unit: 'MB',
+      lowerIsBetter: true,
+      baseline: { label: 'same agent, no driver', value: round(base.peakMB) },
+      ...(beds === 128 && { target: { text: '< 200 MB at 128 beds', met: r.peakMB < 200 } }),
+      note: `simulator with waveforms, alarms, display, edge model, twin; steady (last sample) ${round(r.samplesMB.at(-1) ?? 0)} MB; ${r.received} messages reached the hub`,
+    });
+  }
+  const soak = await runAgent(root, hub, 128, soakMinutes * 60);
+  const q = Math.floor(soak.samplesMB.length / 4);
+  const second = mean(soak.samplesMB.slice(q, 2 * q));
+  const last = mean(soak.samplesMB.slice(3 * q));
+  const growth = (last - second) / second;
+  const slope = slopePerHour(soak.samplesMB.slice(2 * q));
+  console.log(`soak 128 beds, ${soakMinutes} min: peak ${round(soak.peakMB)} MB; RSS 2nd quarter ${round(second)} MB, last quarter ${round(last)} MB; slope ${round(slope)} MB/h`);
+  figures.push({
+    bench: 'memory',
+    measure: `soak, 128 beds, ${soakMinutes} min${soakMinutes < 60 ? ' (quick run: a short soak; the full run soaks 60 min)' : ''}: RSS growth, last vs 2nd quarter`,
+    value: round(growth * 100, 2),
+    unit: '%',
+    lowerIsBetter: true,
+    // A soak of a few minutes mostly sees buffers filling up (trends, model windows); judged in the full run only.
+    target: { text: 'no growth (< 5 %) over ≥ 30 min', met: soakMinutes >= 30 ? growth < 0.05 : null },
+    note: `mean RSS ${round(second)} → ${round(last)} MB; slope over the 2nd half ${round(slope)} MB/h; peak ${round(soak.peakMB)} MB`,
+  });
+} finally {
+  await hub.stop();
+  rmSync(root, { recursive: true, force: true });
+}
+console.table(figures.map((f) => ({ measure: f.measure, value: `${f.value} ${f.unit}`, baseline: f.baseline?.value ?? '-' })));
+emitFigures(figures);
