@@ -2,6 +2,9 @@
 // paths, so a "replug" keeps the name like /dev/serial/by-id does), a fake DriverContext that
 // collects events, and a bounded wait.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import type { AlarmEvent, DeviceStatusEvent, DriverEvent, NumericReading, WaveformSegment } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
@@ -103,4 +106,49 @@ export function openPtyPair(links?: { a: string; b: string }): Promise<PtyPair> 
       reject(e);
     });
   });
+}
+
+/** A host port and a device simulator joined by a socat pty pair at stable paths, with cable pull and replug. */
+export interface DeviceRig<Sim> {
+  dir: string;
+  hostPath: string;
+  devicePath: string;
+  pty: PtyPair;
+  sim: Sim;
+  /** Pull the cable: kill socat (both pty ends vanish) and the simulator's port. */
+  unplug(): Promise<void>;
+  /** Plug back in: new socat at the same paths, a fresh simulator. */
+  replug(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Builds a DeviceRig; `startSim` opens and starts a simulator on the device end of the pair. */
+export async function deviceRig<Sim extends { stop(): Promise<void> }>(
+  name: string,
+  startSim: (devicePath: string) => Promise<Sim>,
+): Promise<DeviceRig<Sim>> {
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`));
+  const hostPath = join(dir, 'host');
+  const devicePath = join(dir, 'device');
+  const pty = await openPtyPair({ a: hostPath, b: devicePath });
+  const r: DeviceRig<Sim> = {
+    dir,
+    hostPath,
+    devicePath,
+    pty,
+    sim: await startSim(devicePath),
+    async unplug() {
+      await r.sim.stop();
+      await r.pty.close();
+    },
+    async replug() {
+      r.pty = await openPtyPair({ a: hostPath, b: devicePath });
+      r.sim = await startSim(devicePath);
+    },
+    async close() {
+      await r.sim.stop().catch(() => undefined);
+      await r.pty.close();
+    },
+  };
+  return r;
 }
