@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modbusDriver } from './index.js';
 import type { ModbusOptions } from './options.js';
 import { KNOWN_POINTS, knownPointOptions, loadKnownValues, RegisterBank, startRtuSimulator, type RunningSimulator } from './simulator.js';
-import { fakeContext, openPtyPair, socatAvailable, SOCAT_MISSING, waitFor, type PtyPair } from './test-helpers.js';
+import { fakeContext, openPtyPair, socatAvailable, SOCAT_MISSING, waitFor, type PtyPair } from '../serial/testing.js';
 import type { Driver } from '../types.js';
 
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { modbusDriver } from './index.js';
 import type { DeviceOptions, ModbusOptions } from './options.js';
 import { KNOWN_POINTS, knownPointOptions, loadKnownValues, RegisterBank, startTcpSimulator, type RunningSimulator } from './simulator.js';
-import { fakeContext, waitFor } from './test-helpers.js';
+import { fakeContext, waitFor } from '../serial/testing.js';
 import type { Driver } from '../types.js';
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -18,7 +18,7 @@ async function sim(bank: RegisterBank, port?: number): Promise<RunningSimulator 
   return s;
 }
 
-function run(options: ModbusOptions, ctx = fakeContext()): { driver: Driver; ctx: ReturnType<typeof fakeContext> } {
+function run(options: ModbusOptions, ctx = fakeContext('modbus-test')): { driver: Driver; ctx: ReturnType<typeof fakeContext> } {
   const driver = modbusDriver.create(options, ctx);
   cleanup.push(() => driver.stop());
   return { driver, ctx };

@@ -1,4 +1,4 @@
-// Test support shared by serial drivers: a socat pseudo-terminal pair (optionally at stable symlink
+// Test support shared by serial drivers (and the Modbus tests): a socat pseudo-terminal pair (optionally at stable symlink
 // paths, so a "replug" keeps the name like /dev/serial/by-id does), a fake DriverContext that
 // collects events, and a bounded wait.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -13,10 +13,11 @@ export interface FakeContext extends DriverContext {
   events: DriverEvent[];
   counters: Map<string, number>;
   logs: Array<Record<string, unknown>>;
-  readings(): NumericReading[];
+  /** Optionally of one device only. */
+  readings(deviceId?: string): NumericReading[];
   waveforms(): WaveformSegment[];
   alarms(): AlarmEvent[];
-  statuses(): DeviceStatusEvent[];
+  statuses(deviceId?: string): DeviceStatusEvent[];
   counter(name: string): number;
 }
 
@@ -37,10 +38,11 @@ export function fakeContext(name = 'serial-test'): FakeContext {
     count: (counter, by = 1) => {
       counters.set(counter, (counters.get(counter) ?? 0) + by);
     },
-    readings: () => events.filter((e): e is NumericReading => e.kind === 'numeric'),
+    readings: (deviceId) => events.filter((e): e is NumericReading => e.kind === 'numeric' && (deviceId === undefined || e.deviceId === deviceId)),
     waveforms: () => events.filter((e): e is WaveformSegment => e.kind === 'waveform'),
     alarms: () => events.filter((e): e is AlarmEvent => e.kind === 'alarm'),
-    statuses: () => events.filter((e): e is DeviceStatusEvent => e.kind === 'device-status'),
+    statuses: (deviceId) =>
+      events.filter((e): e is DeviceStatusEvent => e.kind === 'device-status' && (deviceId === undefined || e.deviceId === deviceId)),
     counter: (n) => counters.get(n) ?? 0,
   };
 }
