@@ -564,8 +564,10 @@ export const configSchema = {
           type: 'integer',
           minimum: 1,
           maximum: 1024,
-          default: 64,
-          description: 'Beds whose last 30 s of ECG/pleth/ABP are kept for the model (least recently fed dropped first).',
+          default: 128,
+          description:
+            "Beds whose last 30 s of ECG/pleth/ABP are kept for the model (about 45–90 KB each). When all places are taken by beds " +
+            'still sending, a further bed is refused (logged once, counted, its alarms annotated "not assessed"); a bed silent for 60 s gives up its place.',
         },
       },
     },

@@ -17,7 +17,7 @@ import { sha256Hex } from './approval.js';
 import { COMMITTED_MODEL } from './approved.js';
 import { channelOrder, modelChannel } from './channels.js';
 import { LiveModel } from './live.js';
-import { WaveformRing } from './ring.js';
+import { BED_IDLE_MS, WaveformRing } from './ring.js';
 import { modelAlarmType } from './triggers.js';
 
 const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
@@ -99,11 +99,26 @@ describe('waveform ring', () => {
     expect(b.length).toBe(7500);
     expect(b.slice(2500, 3000).every(Number.isNaN)).toBe(true);
     expect(b.slice(3000).some(Number.isNaN)).toBe(false);
-    // Bounded: a third bed pushes out the least recently fed one.
-    for (const s of segments('a103l', 'C', end).slice(0, 3)) ring.add(s);
-    expect(ring.bedCount).toBe(2);
-    expect(ring.window('bed:A', end)).toEqual([]);
-    expect(ring.skipped.bedsEvicted).toBe(1);
+    // Bounded: with both places taken by beds still fed, a third bed is refused (the kept beds keep their window)…
+    const refused: string[] = [];
+    const small = new WaveformRing({ seconds: 30, maxBeds: 2, maxChannelsPerBed: 6, maxRateHz: 1000 }, (k) => refused.push(k));
+    for (const s of segments('f120s', 'A', end)) small.add(s);
+    for (const s of segments('t106s', 'B', end)) small.add(s);
+    const c = segments('a103l', 'C', end);
+    expect(c.slice(0, 3).map((s) => small.add(s))).toEqual([false, false, false]);
+    expect(small.bedCount).toBe(2);
+    expect(small.isRefused('bed:C')).toBe(true);
+    expect(refused).toEqual(['bed:C']); // told once, not per segment
+    expect(small.skipped.bedLimit).toBe(3);
+    expect(small.window('bed:A', end)[0]!.samples.length).toBe(7500);
+    // …until a kept bed has not been fed for BED_IDLE_MS: then the newcomer takes its place.
+    for (const s of segments('t106s', 'B', end + BED_IDLE_MS)) small.add(s); // B is fed, A is not
+    const later = segments('a103l', 'C', end + BED_IDLE_MS + 30_000); // its first segment arrives at end + 61 s
+    expect(small.add(later[0]!)).toBe(true);
+    expect(small.isRefused('bed:C')).toBe(false);
+    expect(small.window('bed:A', end)).toEqual([]);
+    expect(small.window('bed:B', end + BED_IDLE_MS)).not.toEqual([]);
+    expect(small.skipped.bedsEvicted).toBe(1);
   });
 
   it('maps MDC waveform codes to model channels and ignores the rest', () => {

@@ -97,7 +97,10 @@ export class LiveModel {
     load: Loader = tryLoadEdgeModel,
   ) {
     this.path = isAbsolute(config.path) ? config.path : resolve(PACKAGE_ROOT, config.path);
-    this.ring = new WaveformRing({ ...DEFAULT_RING_OPTIONS, maxBeds: config.maxBeds });
+    this.ring = new WaveformRing({ ...DEFAULT_RING_OPTIONS, maxBeds: config.maxBeds }, (key) => {
+      host.metrics.inc('model_ring_beds_refused_total');
+      log.warn({ bed: key, maxBeds: config.maxBeds }, 'edge model: more beds send waveforms than model.maxBeds; this bed\'s alarms will not be assessed');
+    });
     this.state = config.enabled ? 'loading' : 'disabled';
     if (!config.enabled) {
       log.info('edge model disabled in config: alarms run on rules only');
@@ -220,6 +223,11 @@ export class LiveModel {
       return;
     }
     const channels = this.ring.window(job.key, job.until);
+    if (channels.length === 0 && this.ring.isRefused(job.key)) {
+      this.host.metrics.inc('model_not_assessed_total', { reason: 'bed-limit' });
+      this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
+      return;
+    }
     const a = await model.assess(job.alarmType, channels);
     const latencyMs = this.now() - job.raisedAt;
     this.assessed++;

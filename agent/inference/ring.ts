@@ -1,6 +1,9 @@
 // The last few seconds of each bed's model channels (ECG leads, pleth, ABP), kept in fixed-size rings so the
-// edge model can score the window before an alarm. Bounded: at most `maxBeds` beds (least recently fed first
-// out) and `maxChannelsPerBed` channels each; memory is allocated once per channel. No timers, no I/O.
+// edge model can score the window before an alarm. Bounded: at most `maxBeds` beds and `maxChannelsPerBed`
+// channels each; memory is allocated once per channel. When full, a new bed takes the place of a bed that has
+// not been fed for BED_IDLE_MS, and is otherwise refused: the beds already kept keep their whole window
+// (evicting the least recently fed bed at once would, with more live beds than places, churn every ring and
+// leave no bed a usable window). No timers, no I/O.
 import type { WaveformSegment } from '../model/reading.js';
 import type { Channel } from '../../models/features/index.js';
 import { channelOrder, modelChannel, type ModelChannel } from './channels.js';
@@ -20,6 +23,10 @@ export const DEFAULT_RING_OPTIONS: RingOptions = { seconds: 30, maxBeds: 64, max
 const GAP_TOLERANCE_MS = 250;
 /** A channel whose last segment arrived longer ago than this before the window end is padded with invalid samples. */
 const STALE_MS = 3000;
+/** When the ring is full, a bed not fed for this long (gateway time) gives its place to a new bed. */
+export const BED_IDLE_MS = 60_000;
+/** Refused bed keys remembered (to explain a missing assessment); beyond, the oldest is forgotten. */
+const MAX_REFUSED_KEYS = 4096;
 
 /** Ring key of a bed: its bed id, or the device when no bed is known (matches how alarms are keyed). */
 export function bedKey(bed: string | undefined, deviceId: string): string {
@@ -102,15 +109,33 @@ class ChannelRing {
   }
 }
 
-export class WaveformRing {
-  private readonly beds = new Map<string, Map<string, ChannelRing>>();
-  /** Segments not kept, by reason (for metrics). */
-  readonly skipped = { bedsEvicted: 0, channelLimit: 0, rateTooHigh: 0 };
+interface BedRings {
+  channels: Map<string, ChannelRing>;
+  /** Gateway time of the last segment kept. */
+  lastFedAt: number;
+}
 
-  constructor(private readonly opts: RingOptions = DEFAULT_RING_OPTIONS) {}
+export class WaveformRing {
+  /** In order of last feeding, least recently fed first (re-inserted on every segment). */
+  private readonly beds = new Map<string, BedRings>();
+  /** Beds refused for want of a place, with the time of the last refusal. */
+  private readonly refused = new Map<string, number>();
+  /** Segments not kept, by reason, and beds evicted (for metrics). */
+  readonly skipped = { bedsEvicted: 0, bedLimit: 0, channelLimit: 0, rateTooHigh: 0 };
+
+  constructor(
+    private readonly opts: RingOptions = DEFAULT_RING_OPTIONS,
+    /** Called when a bed is refused for the first time since it last had a place. */
+    private readonly onBedRefused: (key: string) => void = () => {},
+  ) {}
 
   get bedCount(): number {
     return this.beds.size;
+  }
+
+  /** Whether this bed's waveforms are being refused because the ring is full of beds still fed. */
+  isRefused(key: string): boolean {
+    return this.refused.has(key);
   }
 
   /** Keeps the segment if it is a model channel; returns whether it was kept. */
@@ -123,27 +148,44 @@ export class WaveformRing {
     }
     const key = bedKey(seg.bed, seg.deviceId);
     let bed = this.beds.get(key);
-    if (bed) this.beds.delete(key); // re-insert: Map order is least recently fed first
-    else bed = new Map();
-    this.beds.set(key, bed);
-    while (this.beds.size > this.opts.maxBeds) {
-      const oldest = this.beds.keys().next().value as string;
-      this.beds.delete(oldest);
-      this.skipped.bedsEvicted++;
+    if (bed) this.beds.delete(key); // re-inserted below: Map order is least recently fed first
+    else {
+      if (this.beds.size >= this.opts.maxBeds && !this.evictIdle(seg.receivedAt)) {
+        this.skipped.bedLimit++;
+        if (!this.refused.has(key)) {
+          if (this.refused.size >= MAX_REFUSED_KEYS) this.refused.delete(this.refused.keys().next().value as string);
+          this.onBedRefused(key);
+        }
+        this.refused.set(key, seg.receivedAt);
+        return false;
+      }
+      this.refused.delete(key);
+      bed = { channels: new Map(), lastFedAt: seg.receivedAt };
     }
+    this.beds.set(key, bed);
     // One ring per device and signal: two monitors on a bed do not interleave their samples.
     const chKey = `${seg.deviceId}\u0000${info.name}`;
-    let ring = bed.get(chKey);
+    let ring = bed.channels.get(chKey);
     if (ring && ring.sampleRateHz !== seg.sampleRateHz) ring = undefined; // rate changed: start afresh
     if (!ring) {
-      if (!bed.has(chKey) && bed.size >= this.opts.maxChannelsPerBed) {
+      if (!bed.channels.has(chKey) && bed.channels.size >= this.opts.maxChannelsPerBed) {
         this.skipped.channelLimit++;
         return false;
       }
       ring = new ChannelRing(info, seg.sampleRateHz, this.opts.seconds);
-      bed.set(chKey, ring);
+      bed.channels.set(chKey, ring);
     }
     ring.push(seg);
+    bed.lastFedAt = Math.max(bed.lastFedAt, seg.receivedAt);
+    return true;
+  }
+
+  /** Frees the place of the least recently fed bed if it has been idle for BED_IDLE_MS; whether it did. */
+  private evictIdle(now: number): boolean {
+    const first = this.beds.entries().next();
+    if (first.done || now - first.value[1].lastFedAt < BED_IDLE_MS) return false;
+    this.beds.delete(first.value[0]);
+    this.skipped.bedsEvicted++;
     return true;
   }
 
@@ -154,7 +196,7 @@ export class WaveformRing {
   window(key: string, until: number, seconds = this.opts.seconds): Channel[] {
     const bed = this.beds.get(key);
     if (!bed) return [];
-    const rings = [...bed.values()].sort((a, b) => channelOrder(a.info, b.info) || b.lastReceivedAt - a.lastReceivedAt);
+    const rings = [...bed.channels.values()].sort((a, b) => channelOrder(a.info, b.info) || b.lastReceivedAt - a.lastReceivedAt);
     const out: Channel[] = [];
     const names = new Set<string>();
     for (const r of rings) {
