@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { NumericReading, Quality, WaveformSegment } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
-import { messageProperties, numericJson, numericRecord, schemaVersionOf, waveformJson, waveformRecord } from './wire.js';
+import { iso, messageProperties, numericJson, numericRecord, samplesJson, schemaVersionOf, waveformJson, waveformRecord } from './wire.js';
 
 const time = fc.integer({ min: -8.64e15, max: 8.64e15 });
 const text = fc.string({ unit: 'grapheme', maxLength: 12 });
@@ -83,6 +83,27 @@ describe('record JSON written by hand (ingest hot path)', () => {
     fc.assert(fc.property(waveform, (w) => {
       expect(waveformJson(w)).toBe(JSON.stringify(waveformRecord(w)));
     }), { numRuns: 2000 });
+  });
+
+  it('iso is Date.toISOString for any time, whatever came before (its caches of the last time and second)', () => {
+    const near = fc.integer({ min: 1_790_000_000_000, max: 1_790_000_005_000 }); // a few seconds: the caches hit
+    const t = fc.oneof(near, time, fc.double({ min: -1e13, max: 1e13, noNaN: true }), fc.constantFrom(0, 253402300799999, 253402300800000, -1));
+    fc.assert(fc.property(fc.array(t, { maxLength: 30 }), (ms) => {
+      for (const m of ms) expect(iso(m)).toBe(new Date(m).toISOString());
+    }), { numRuns: 2000 });
+    expect(iso(null)).toBeNull();
+    expect(() => iso(9e15)).toThrow(RangeError);
+  });
+
+  it('samplesJson is JSON.stringify for samples on a decimal grid and for any other double', () => {
+    // Device-like samples (counts times 0.001 … 1, both signs, large and tiny) take the fast path; arbitrary
+    // doubles, NaN, ±Infinity and -0 take the fallback; both must give JSON.stringify's very text.
+    const grid = fc.tuple(fc.integer({ min: -2_000_000_000, max: 2_000_000_000 }), fc.constantFrom(1, 10, 100, 1000)).map(([n, d]) => n / d);
+    const any = fc.oneof(grid, fc.double(), fc.constantFrom(-0, 0.1 + 0.2, 1e-7, 123456789.123, -999999.999, 0.0005));
+    fc.assert(fc.property(fc.array(any, { maxLength: 60 }), (xs) => {
+      expect(samplesJson(xs)).toBe(JSON.stringify(xs));
+    }), { numRuns: 5000 });
+    expect(samplesJson([0.017, -0.05, 1.5, -0, 2, 0.1 + 0.2])).toBe('[0.017,-0.05,1.5,0,2,0.30000000000000004]');
   });
 
   it('throws as JSON.stringify(record) does on an impossible time', () => {

@@ -9,17 +9,31 @@ import { encodeCompact } from './compact.js';
 
 export const SCHEMA_VERSION = 1;
 
-// Readings of one emit share their times, so the last conversion is kept: toISOString is a visible cost at
-// ingest rates of 100k records/s.
+// Readings of one emit share their times, so the last conversion is kept, and so is the text of the last whole
+// second (beds emit at different milliseconds of the same second): toISOString is a visible cost at ingest rates
+// of 100k records/s.
 let lastIsoMs = Number.NaN;
 let lastIso = '';
+let lastSecond = Number.NaN;
+let lastSecondIso = '';
+/** Up to 9999-12-31: beyond, toISOString writes a six-digit year, so those take the slow path. */
+const ISO_FAST_MAX_MS = 253402300800000;
 
-function iso(ms: number | null): string | null {
+export function iso(ms: number | null): string | null {
   if (ms === null) return null;
-  if (ms !== lastIsoMs) {
-    lastIso = new Date(ms).toISOString();
-    lastIsoMs = ms;
+  if (ms === lastIsoMs) return lastIso;
+  if (!(Number.isInteger(ms) && ms >= 0 && ms < ISO_FAST_MAX_MS)) {
+    lastIso = new Date(ms).toISOString(); // throws RangeError on an impossible time, as JSON.stringify would
+  } else {
+    const second = Math.floor(ms / 1000);
+    if (second !== lastSecond) {
+      lastSecondIso = new Date(second * 1000).toISOString().slice(0, 19); // 2026-11-22T06:00:01
+      lastSecond = second;
+    }
+    const milli = ms - second * 1000;
+    lastIso = `${lastSecondIso}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
   }
+  lastIsoMs = ms;
   return lastIso;
 }
 
@@ -154,10 +168,74 @@ export function numericJson(r: NumericReading): string {
 }
 
 /** JSON text of waveformRecord(w). */
+/**
+ * JSON.stringify(samples), faster for what devices send: samples at a fixed resolution of 0.001 or coarser (HL7
+ * text, ADC counts times a decimal step, the simulator). Such a sample is written from its integer count of
+ * thousandths, which is exact when count / 1000 gives back the very same double: then the decimal text of the
+ * count, with trailing zeros dropped, is the shortest text that reads back as that double, i.e. what
+ * JSON.stringify writes. Any other sample (finer resolution, huge, NaN) takes JSON.stringify's own path.
+ */
+export function samplesJson(samples: readonly number[]): string {
+  // Digits go into a reused byte buffer: far cheaper than growing a string sample by sample.
+  // 24 bytes is the longest number JSON.stringify writes (-2.2250738585072014e-308).
+  const need = 2 + samples.length * 25;
+  if (sampleBuf.length < need) sampleBuf = Buffer.allocUnsafe(Math.max(need, 2 * sampleBuf.length));
+  const b = sampleBuf;
+  let p = 0;
+  b[p++] = 0x5b; // [
+  for (let i = 0; i < samples.length; i++) {
+    const v = samples[i]!;
+    if (i > 0) b[p++] = 0x2c; // ,
+    const m = Math.round(v * 1000);
+    if (!(m / 1000 === v && m > -1e9 && m < 1e9)) {
+      p += b.write(q(v) ?? 'null', p, 'latin1');
+      continue;
+    }
+    let a = m;
+    if (a < 0) {
+      b[p++] = 0x2d; // -
+      a = -a;
+    }
+    // |m| < 1e9 fits in int32, so integer arithmetic (| 0) is exact here.
+    const whole = (a / 1000) | 0;
+    const frac = a - whole * 1000;
+    p = writeUint(b, p, whole);
+    if (frac !== 0) {
+      // Three digits of thousandths, trailing zeros dropped (.500 → .5, .050 → .05).
+      b[p++] = 0x2e; // .
+      const d1 = (frac / 100) | 0;
+      const d2 = ((frac / 10) | 0) % 10;
+      const d3 = frac % 10;
+      b[p++] = 0x30 + d1;
+      if (d2 !== 0 || d3 !== 0) b[p++] = 0x30 + d2;
+      if (d3 !== 0) b[p++] = 0x30 + d3;
+    }
+  }
+  b[p++] = 0x5d; // ]
+  return b.toString('latin1', 0, p);
+}
+
+let sampleBuf = Buffer.allocUnsafe(4096);
+
+/** Writes a non-negative integer below 1e9 in decimal at p; returns the new end. */
+function writeUint(b: Buffer, p: number, n: number): number {
+  if (n < 10) {
+    b[p] = 0x30 + n;
+    return p + 1;
+  }
+  const len = n < 100 ? 2 : n < 1000 ? 3 : n < 1e4 ? 4 : n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : n < 1e8 ? 8 : 9;
+  for (let d = len - 1; d >= 0; d--) {
+    const q10 = (n / 10) | 0;
+    b[p + d] = 0x30 + (n - q10 * 10);
+    n = q10;
+  }
+  return p + len;
+}
+
 export function waveformJson(w: WaveformSegment): string {
   return (
     `{"type":"waveform"${originJson(w)}${codeJson(w.mdc, w.raw)}${unitJson(w.unit)}` +
-    `,"startTime":${isoJson(w.startTime)}${prop('sampleRateHz', w.sampleRateHz)}${prop('samples', w.samples)},"receivedAt":${isoJson(w.receivedAt)}` +
+    `,"startTime":${isoJson(w.startTime)}${prop('sampleRateHz', w.sampleRateHz)},"samples":${samplesJson(w.samples)},"receivedAt":${isoJson(w.receivedAt)}` +
     `${qualityJson(w.quality)}}`
   );
 }
