@@ -109,16 +109,18 @@ export class Ingest {
   }
 
   /**
-   * The records of a pending emit, serialised at commit time rather than at accept: they then live only for the
-   * length of the transaction, which keeps the garbage collector's work small at high rates.
+   * The records of a pending emit, serialised one at a time as the store inserts them (and not at all for a
+   * duplicate): each body then lives only until its insert, which keeps the collector's work small at high rates.
    */
   private toBatch(p: Pending): AppendBatch {
-    const records: OutboxRecord[] = [];
-    for (const e of p.events) {
+    return { records: this.records(p.events), ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
+  }
+
+  private *records(events: readonly DriverEvent[]): Generator<OutboxRecord> {
+    for (const e of events) {
       const r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
-      if (r) records.push(r);
+      if (r) yield r;
     }
-    return { records, ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
   }
 
   private schedule(): void {

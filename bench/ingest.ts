@@ -20,7 +20,7 @@ import { pino } from 'pino';
 import { Ingest, normalise, toRecord } from '../agent/ingest.js';
 import { Metrics } from '../agent/metrics.js';
 import type { DriverEvent } from '../agent/model/reading.js';
-import { Outbox, type AppendBatch, type OutboxRecord } from '../agent/store/outbox.js';
+import { Outbox, STREAMS, type AppendBatch, type OutboxRecord } from '../agent/store/outbox.js';
 import { arg, emitFigures, round, type Figure } from './lib/figures.js';
 import { generateWard, type WardTraffic } from './lib/ward.js';
 
@@ -44,9 +44,11 @@ async function throughIngest(path: string, batches: DriverEvent[][], rounds: num
   const txSizes: number[] = [];
   // Watch the transaction sizes (for the ceiling run), without changing them.
   const append = outbox.appendBatches.bind(outbox);
+  const stored = () => STREAMS.reduce((n, s) => n + outbox.pending(s).records, 0);
   outbox.appendBatches = (bs: AppendBatch[], now?: number) => {
+    const before = stored();
     const out = append(bs, now);
-    txSizes.push(bs.reduce((n, b) => n + b.records.length, 0));
+    txSizes.push(stored() - before);
     return out;
   };
   const ingest = new Ingest(outbox, { commitIntervalMs: COMMIT_MS, forwardWaveforms: true }, pino({ level: 'silent' }), new Metrics());

@@ -201,14 +201,11 @@ export function samplesJson(samples: readonly number[]): string {
     const frac = a - whole * 1000;
     p = writeUint(b, p, whole);
     if (frac !== 0) {
-      // Three digits of thousandths, trailing zeros dropped (.500 → .5, .050 → .05).
-      b[p++] = 0x2e; // .
-      const d1 = (frac / 100) | 0;
-      const d2 = ((frac / 10) | 0) % 10;
-      const d3 = frac % 10;
-      b[p++] = 0x30 + d1;
-      if (d2 !== 0 || d3 !== 0) b[p++] = 0x30 + d2;
-      if (d3 !== 0) b[p++] = 0x30 + d3;
+      // ".ddd" with trailing zeros dropped (.500 → .5, .050 → .05), copied from a table.
+      const len = FRAC_LEN[frac]!;
+      const t = frac * 4;
+      for (let k = 0; k < len; k++) b[p + k] = FRAC_TEXT[t + k]!;
+      p += len;
     }
   }
   b[p++] = 0x5d; // ]
@@ -216,6 +213,15 @@ export function samplesJson(samples: readonly number[]): string {
 }
 
 let sampleBuf = Buffer.allocUnsafe(4096);
+
+/** The text of each fraction of thousandths 1…999 (".001" … ".999", trailing zeros dropped), 4 bytes a slot. */
+const FRAC_TEXT = new Uint8Array(4000);
+const FRAC_LEN = new Uint8Array(1000);
+for (let f = 1; f < 1000; f++) {
+  const text = `.${String(f).padStart(3, '0').replace(/0+$/, '')}`;
+  FRAC_LEN[f] = text.length;
+  for (let k = 0; k < text.length; k++) FRAC_TEXT[f * 4 + k] = text.charCodeAt(k);
+}
 
 /** Writes a non-negative integer below 1e9 in decimal at p; returns the new end. */
 function writeUint(b: Buffer, p: number, n: number): number {

@@ -28,7 +28,11 @@ export interface OutboxRecord {
 }
 
 export interface AppendBatch {
-  records: OutboxRecord[];
+  /**
+   * Iterated once, inside the transaction, and only if the batch is stored (not for a duplicate): a generator
+   * that serialises each record as it is asked for keeps every body short-lived (cheap for the collector).
+   */
+  records: Iterable<OutboxRecord>;
   /** Stable key of what the sender sent (e.g. HL7 sender + control id + content hash). */
   idempotencyKey?: string;
 }
@@ -171,7 +175,7 @@ export class Outbox {
   private readonly insertStmt: Database.Statement;
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
-  private readonly appendTx: (batches: AppendBatch[], sizes: number[], now: number) => AppendOutcome[];
+  private readonly appendTx: (batches: AppendBatch[], now: number) => { outcomes: AppendOutcome[]; added: Map<Stream, { records: number; bytes: number }> };
 
   constructor(path: string, opts: OutboxOptions = {}) {
     this.path = path;
@@ -194,17 +198,24 @@ export class Outbox {
       'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
-    // `sizes`: the byte length of every record, in order across batches (measured once, in appendBatches).
-    this.appendTx = this.db.transaction((batches: AppendBatch[], sizes: number[], now: number) => {
-      let i = 0;
-      return batches.map((b): AppendOutcome => {
-        if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) {
-          i += b.records.length;
-          return 'duplicate';
+    // A record too large throws inside the transaction, which then rolls back: nothing of the call is committed.
+    this.appendTx = this.db.transaction((batches: AppendBatch[], now: number) => {
+      const added = new Map<Stream, { records: number; bytes: number }>();
+      const outcomes = batches.map((b): AppendOutcome => {
+        if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
+        for (const r of b.records) {
+          const bytes = Buffer.byteLength(r.body);
+          if (bytes > this.maxRecordBytes) throw new RecordTooLargeError(bytes, this.maxRecordBytes, r.deviceId);
+          this.insertStmt.run(r.stream, r.cls, r.deviceId, now, bytes, r.body);
+          const a = added.get(r.stream);
+          if (a) {
+            a.records++;
+            a.bytes += bytes;
+          } else added.set(r.stream, { records: 1, bytes });
         }
-        for (const r of b.records) this.insertStmt.run(r.stream, r.cls, r.deviceId, now, sizes[i++], r.body);
         return 'stored';
       });
+      return { outcomes, added };
     });
     this.loadPendingStats();
   }
@@ -270,28 +281,13 @@ export class Outbox {
    * not stored again and comes back as 'duplicate'. Throws (nothing committed) as append() does.
    */
   appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
-    const sizes: number[] = [];
-    for (const b of batches) {
-      for (const r of b.records) {
-        const bytes = Buffer.byteLength(r.body);
-        if (bytes > this.maxRecordBytes) throw new RecordTooLargeError(bytes, this.maxRecordBytes, r.deviceId);
-        sizes.push(bytes);
-      }
+    const { outcomes, added } = this.appendTx(batches, now);
+    for (const [stream, a] of added) {
+      const p = this.pendingByStream.get(stream)!;
+      p.records += a.records;
+      p.bytes += a.bytes;
+      p.oldestAt ??= now;
     }
-    const outcomes = this.appendTx(batches, sizes, now);
-    let i = 0;
-    batches.forEach((b, k) => {
-      if (outcomes[k] !== 'stored') {
-        i += b.records.length;
-        return;
-      }
-      for (const r of b.records) {
-        const p = this.pendingByStream.get(r.stream)!;
-        p.records += 1;
-        p.bytes += sizes[i++]!;
-        p.oldestAt ??= now;
-      }
-    });
     return outcomes;
   }
 
