@@ -1,4 +1,4 @@
-// Memory of the agent as deployed: `node dist/agent/main.js` (compiled, no TypeScript loader) with the default
+// Memory of the agent as deployed: `node <the module's node flags> dist/agent/main.js` (compiled, no TypeScript loader) with the default
 // configuration's parts on — simulator driver with waveforms, alarms, the bedside display, the edge model, the
 // twin — forwarding to the IoT Hub stand-in (its own process). Peak RSS (the kernel's VmHWM) at 32 and 128 beds
 // over --minutes (10 in the full run), against the same agent with no driver at all (the baseline: what the
@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../test/support/agent-config.js';
-import { buildAgent } from './lib/build.js';
+import { buildAgent, deployedNodeFlags } from './lib/build.js';
 import { arg, emitFigures, round, type Figure } from './lib/figures.js';
 import { startStandinProcess, type StandinProcess } from './lib/standin.js';
 
@@ -45,7 +45,7 @@ async function runAgent(root: string, hub: StandinProcess, beds: number, seconds
     }),
   );
   const before = (await hub.stats()).telemetryReceived;
-  const child = spawn(process.execPath, [join(root, 'dist/agent/main.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...deployedNodeFlags(), join(root, 'dist/agent/main.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
   const samplesMB: number[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let alive = true;

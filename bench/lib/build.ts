@@ -4,7 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { execForm, parseDockerfile } from '../../test/deploy/dockerfile.js';
 
 /** Returns the package root holding dist/agent/main.js (and links to what the agent reads at run time). */
 export function buildAgent(): string {
@@ -15,4 +17,13 @@ export function buildAgent(): string {
   copyFileSync(join(PACKAGE_ROOT, 'package.json'), join(root, 'package.json'));
   for (const d of ['node_modules', 'agent', 'config', 'models']) symlinkSync(join(PACKAGE_ROOT, d), join(root, d));
   return root;
+}
+
+/** The node flags the IoT Edge module starts the agent with (its Dockerfile's ENTRYPOINT, between node and the script). */
+export function deployedNodeFlags(): string[] {
+  const text = readFileSync(join(PACKAGE_ROOT, 'deploy/iotedge/modules/bedside-agent/Dockerfile.amd64'), 'utf8');
+  const ep = parseDockerfile(text).filter((i) => i.keyword === 'ENTRYPOINT').at(-1);
+  const args = ep ? execForm(ep.args) : null;
+  if (!args || args[0] !== 'node' || args.at(-1) !== 'dist/agent/main.js') throw new Error(`unexpected ENTRYPOINT in Dockerfile.amd64: ${ep?.args}`);
+  return args.slice(1, -1);
 }
