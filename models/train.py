@@ -28,11 +28,12 @@ SENSITIVITY_TARGET = 0.98
 FN_WEIGHT = 5
 # Thresholds: 'global' (one for all alarm types) or 'per-type'.
 THRESHOLD_MODE = 'global'
-GBT_PARAMS = dict(n_estimators=200, learning_rate=0.05, max_depth=3, subsample=0.8, min_samples_leaf=5, random_state=0)
+GBT_PARAMS = dict(n_estimators=200, learning_rate=0.05, max_depth=4, subsample=0.5, max_features=0.3, min_samples_leaf=20,
+                  random_state=0)
 TRUE_WEIGHT = 1.0  # sample weight of true alarms
 OUTER_SEED = 0
 INNER_SEED = 1
-MODEL_VERSION = 'edge-alarm-gbt-1'
+MODEL_VERSION = 'edge-alarm-gbt-2'
 
 
 def load(path):

@@ -3,6 +3,7 @@
 // alarm-type one-hot. This is the only feature code: training (models/extract-features.ts) and the
 // live agent (agent/inference) both call extractFeatures.
 import { detectPulses, detectQrs, rhythm, type RhythmStats } from './beats.js';
+import { CRIT_KEYS, criteriaFeatures, ECG_SQI_KEYS, PULSE_SQI_KEYS, type PulseInput } from './criteria.js';
 import { bandpass, mean, median, quantile } from './dsp.js';
 import { morphology } from './morphology.js';
 import { quality } from './quality.js';
@@ -10,7 +11,7 @@ import { spectralAtEnd, vfScan } from './spectral.js';
 import { ALARM_TYPES, type AlarmType, type Channel, type ChannelRole } from './types.js';
 
 /** Version of the feature definitions; a model records the version it was trained on. */
-export const FEATURE_VERSION = 'f1';
+export const FEATURE_VERSION = 'f2';
 /** Analysis rate: channels at other rates are resampled linearly. */
 export const FS = 250;
 /** Window length analysed: the last 30 s before the alarm. */
@@ -39,6 +40,9 @@ export const FEATURE_NAMES: readonly string[] = [
   ...['ecg1', 'ecg2'].flatMap((p) => ECG_KEYS.map((k) => `${p}_${k}`)),
   ...['ppg', 'abp'].flatMap((p) => PULSE_KEYS.map((k) => `${p}_${k}`)),
   ...FUSED_KEYS.map((k) => `all_${k}`),
+  ...['ecg1', 'ecg2'].flatMap((p) => ECG_SQI_KEYS.map((k) => `${p}_${k}`)),
+  ...['ppg', 'abp'].flatMap((p) => PULSE_SQI_KEYS.map((k) => `${p}_${k}`)),
+  ...CRIT_KEYS.map((k) => `x_${k}`),
   ...ALARM_TYPES.map((t) => `type_${t}`),
 ];
 
@@ -133,6 +137,8 @@ interface BeatChannel {
   /** Whether the channel is trustworthy enough to count in the fused features. */
   usable: boolean;
   support: boolean;
+  /** Pulse channels: the 0.5–8 Hz band-passed signal. */
+  filtered?: Float64Array;
 }
 
 function ecgSupports(type: AlarmType, row: Row, p: string): boolean {
@@ -243,7 +249,7 @@ function pulseFeatures(row: Row, p: 'ppg' | 'abp', x: Float32Array, type: AlarmT
   row[`${p}_meanRatio`] = meanEarly !== 0 ? row[`${p}_meanLate`]! / meanEarly : Number.NaN;
   const support = pulseSupports(type, row, p);
   row[`${p}_support`] = support ? 1 : 0;
-  return { kind: 'pulse', times: pulses.times, r16, usable, support };
+  return { kind: 'pulse', times: pulses.times, r16, usable, support, filtered: pulses.filtered };
 }
 
 function minMax(values: number[]): [number, number] {
@@ -277,8 +283,21 @@ export function extractFeatures(alarmType: AlarmType, channels: readonly Channel
     beatChannels.push(b);
     ecgTimes.push(b.times.filter((t) => t >= dur - 16));
   });
-  if (ppg) beatChannels.push(pulseFeatures(row, 'ppg', windows.get(ppg)!, alarmType, dur));
-  if (abp) beatChannels.push(pulseFeatures(row, 'abp', windows.get(abp)!, alarmType, dur));
+  const pulseIn: Record<'ppg' | 'abp', PulseInput | undefined> = { ppg: undefined, abp: undefined };
+  for (const [p, c] of [['ppg', ppg], ['abp', abp]] as const) {
+    if (!c) continue;
+    const b = pulseFeatures(row, p, windows.get(c)!, alarmType, dur);
+    beatChannels.push(b);
+    pulseIn[p] = { x: windows.get(c)!, filtered: b.filtered!, times: b.times, usable: b.usable };
+  }
+  criteriaFeatures(
+    row,
+    alarmType,
+    ecgs.map((c, i) => ({ x: windows.get(c)!, qrs: beatChannels[i]!.times, flat: row[`ecg${i + 1}_flat`]! })),
+    pulseIn,
+    FS,
+    dur,
+  );
 
   // Fused features over channels that are not mostly flat.
   const usable = beatChannels.filter((b) => b.usable);

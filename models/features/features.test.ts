@@ -58,6 +58,22 @@ describe('alarm-window features', () => {
     expect(asys[FEATURE_NAMES.indexOf('ecg1_support')]).toBe(1);
   });
 
+  it('checks the asystole criterion on every channel and fuses the pulse evidence', () => {
+    // ECG stops at 22 s; a regular pleth pulse (1.2 Hz) continues to the alarm: evidence the alarm is false.
+    const withPulse = extractFeatures('Asystole', [beatsEcg(72, 30, 22), sine('PLETH', 1.2, 30)]);
+    const at = (n: string): number => withPulse[FEATURE_NAMES.indexOf(n)]!;
+    expect(at('x_ecgGapMin')).toBeGreaterThan(7);
+    expect(at('ecg1_crit')).toBe(1);
+    expect(at('ppg_beats10')).toBeGreaterThanOrEqual(10);
+    expect(at('ppg_crit')).toBe(0);
+    expect(at('x_pulseOk')).toBe(1);
+    expect(at('x_critCount')).toBe(1);
+    // Without the pulse channel nothing contradicts the alarm.
+    const alone = extractFeatures('Asystole', [beatsEcg(72, 30, 22)]);
+    expect(alone[FEATURE_NAMES.indexOf('x_pulseOk')]).toBe(0);
+    expect(alone[FEATURE_NAMES.indexOf('x_critBestQ')]).toBe(1);
+  });
+
   it('sees a 5 Hz sine (flutter-like) in the VF band', () => {
     const f = extractFeatures('Ventricular_Flutter_Fib', [sine('II', 5, 30)]);
     expect(f[FEATURE_NAMES.indexOf('ecg1_bandVf')]).toBeGreaterThan(0.9);
