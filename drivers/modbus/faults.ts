@@ -65,6 +65,12 @@ export function classify(err: unknown): Fault {
   if (message.startsWith('Data length error') || message.startsWith('Unexpected data error')) {
     return { kind: 'bad-frame', message: `malformed response: ${message}`, counter: 'bad_frames', communication: true };
   }
+  // modbus-serial checks a response's length against the request but not its own byte count: a frame whose
+  // byte count claims more data than it carries (valid CRC or MBAP length) makes its parser read past the end.
+  const code = field(err, 'code');
+  if (name === 'RangeError' && (code === 'ERR_OUT_OF_RANGE' || code === 'ERR_BUFFER_OUT_OF_BOUNDS')) {
+    return { kind: 'bad-frame', message: `malformed response: byte count exceeds the frame (${message})`, counter: 'bad_frames', communication: true };
+  }
   if (message === 'Port Not Open' || name === 'PortNotOpenError') {
     return { kind: 'disconnected', message: 'connection not open', counter: 'disconnects', communication: true };
   }

@@ -204,6 +204,9 @@ describe('fault classification', () => {
     expect(classify(Object.assign(new Error('x'), { modbusCode: 11 }))).toMatchObject({ communication: true });
     expect(classify(new Error('CRC error'))).toMatchObject({ kind: 'crc', counter: 'crc_errors' });
     expect(classify(new Error('Data length error, expected 9 got 7'))).toMatchObject({ kind: 'bad-frame' });
+    const overrun = Object.assign(new RangeError('The value of "offset" is out of range.'), { code: 'ERR_OUT_OF_RANGE' });
+    expect(classify(overrun)).toMatchObject({ kind: 'bad-frame', counter: 'bad_frames', communication: true });
+    expect(classify(new RangeError('Maximum call stack size exceeded'))).toMatchObject({ kind: 'other' });
     expect(classify({ name: 'PortNotOpenError', message: 'Port Not Open' })).toMatchObject({ kind: 'disconnected' });
   });
 });

@@ -187,6 +187,31 @@ describe('modbus TCP against the simulator', () => {
     expect(sockets.length).toBeLessThanOrEqual(lost().length + 1);
   });
 
+  it('a response whose byte count claims more than the frame carries is a bad frame, counted and logged, not a crash', async () => {
+    // A raw peer: answers every read of one register with a well-formed MBAP header around [fc 3, byte count
+    // 200, 0x00, 0x01]: the length modbus-serial expects, but a byte count 198 bytes past the end.
+    const server = createServer((sock) =>
+      sock.on('data', (req) => {
+        const pdu = Buffer.from([3, 200, 0, 1]);
+        const mbap = Buffer.alloc(7);
+        req.copy(mbap, 0, 0, 2); // transaction id
+        mbap.writeUInt16BE(pdu.length + 1, 4);
+        mbap[6] = req[6]!; // unit id
+        sock.write(Buffer.concat([mbap, pdu]));
+      }),
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as { port: number }).port;
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'liar', transport: 'tcp', host: '127.0.0.1', port, timeoutMs: 300, devices: [device('l-1', 1)] }] });
+    await driver.start();
+    await waitFor('bad frames counted', () => ctx.counter('bad_frames') >= 2, 10_000);
+    expect(ctx.counter('other_errors')).toBe(0);
+    expect(ctx.readings()).toEqual([]);
+    const logged = ctx.logs.find((l) => String(l.error ?? l.err ?? l.msg).includes('byte count exceeds the frame'));
+    expect(logged, JSON.stringify(ctx.logs.slice(0, 5))).toBeDefined();
+  });
+
   it('deadband: an unchanged value is not re-reported every poll', async () => {
     const bank = new RegisterBank();
     bank.setRegisters(1, 'holding', 0, [500]);
