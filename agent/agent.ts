@@ -199,7 +199,12 @@ export class Agent {
     // new data rather than discarding accepted data.)
     this.alarms.storeUsage(Math.max(report.fraction, report.usedBytes / (report.usedBytes + this.diskFreeBytes())));
     const lost = report.evicted[0] + report.evicted[1] + report.evicted[2];
-    if (lost > 0) {
+    if (lost > 0 && !this.forwarder && report.evictedFor === 'age') {
+      // Forwarding is off: nothing in the store was ever going to be sent, so records past the age limit are
+      // ordinary retention, not lost data — counted and logged, no technical alarm.
+      this.metrics.inc('store_retention_removed_total', undefined, lost);
+      this.log.info({ removed: lost, maxAgeHours }, 'store retention: records older than store.maxAgeHours removed (forwarding is off)');
+    } else if (lost > 0) {
       this.metrics.inc('store_evicted_total', { class: 'waveform' }, report.evicted[2]);
       this.metrics.inc('store_evicted_total', { class: 'numeric' }, report.evicted[1]);
       this.metrics.inc('store_evicted_total', { class: 'alarm' }, report.evicted[0]);

@@ -101,7 +101,8 @@ export const configSchema = {
           type: 'number',
           exclusiveMinimum: 0,
           default: 168,
-          description: 'Unsent telemetry older than this is evicted (alarms are kept until capacity forces them out).',
+          description: 'Unsent telemetry older than this is evicted (alarms are kept until capacity forces them out), with a technical ' +
+            'alarm. With forwarding off it is plain retention: removed, counted and logged, no alarm.',
         },
         requireEncryptedVolume: {
           type: 'boolean',

@@ -1,5 +1,6 @@
-// The store's health at start, seen from the whole agent: a damaged store file is moved aside with a technical
-// alarm, and a store that must be on an encrypted volume but is not stops the agent before anything runs.
+// The store's health, seen from the whole agent: a damaged store file is moved aside with a technical alarm, a
+// store that must be on an encrypted volume but is not stops the agent before anything runs, and unsent data
+// past the age limit is a loss (alarm) when there is a hub to send it to, and plain retention when there is none.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -36,6 +37,48 @@ describe('store health at start', () => {
     const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-recovered');
     expect(alarm).toMatchObject({ category: 'technical', state: 'active' });
     expect(alarm!.condition.text).toContain(String(logged!.movedTo));
+  });
+
+  describe('unsent telemetry past store.maxAgeHours', () => {
+    const HOUR = 3600_000;
+    function oldStore(dir: string): string {
+      const path = join(dir, 'agent.db');
+      const box = new Outbox(path);
+      const rec = (i: number) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'd', body: JSON.stringify({ i }) });
+      box.append(Array.from({ length: 50 }, (_, i) => rec(i)), Date.now() - 8 * 24 * HOUR); // older than the 7-day default
+      box.append(Array.from({ length: 5 }, (_, i) => rec(100 + i)), Date.now() - HOUR);
+      box.close();
+      return path;
+    }
+    const evictedAlarm = (a: Agent) => a.alarms.engine.list().find((x) => x.condition.raw?.code === 'store-evicted');
+
+    it('with a hub configured: evicted as lost data, counted, and a technical alarm raised', () => {
+      const dir = tempDir();
+      const path = oldStore(dir);
+      const cap = captureLog();
+      // A hub that is configured but not reached (the agent is not started): the records were meant for it.
+      const hub = { mode: 'device', connectionString: `HostName=unreached.azure-devices.net;DeviceId=gw;SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}` };
+      agent = new Agent({ config: testConfig(dir, { store: { path }, hub }), registry, log: cap.log });
+      agent.enforceStoreLimits();
+      expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBe(50);
+      expect(cap.find('store limits reached: unsent data evicted, oldest and lowest priority first')).toMatchObject({ reason: 'age' });
+      expect(evictedAlarm(agent)).toMatchObject({ category: 'technical', state: 'active' });
+      expect(evictedAlarm(agent)!.condition.text).toContain('50 unsent records discarded');
+      expect(agent.outbox.pending('telemetry').records).toBe(5);
+    });
+
+    it('with forwarding off: removed as retention, counted and logged, no alarm', () => {
+      const dir = tempDir();
+      const path = oldStore(dir);
+      const cap = captureLog();
+      agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: cap.log });
+      agent.enforceStoreLimits();
+      expect(agent.metrics.get('store_retention_removed_total')).toBe(50);
+      expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBe(0);
+      expect(cap.find('store retention: records older than store.maxAgeHours removed (forwarding is off)')).toMatchObject({ removed: 50 });
+      expect(evictedAlarm(agent)).toBeUndefined();
+      expect(agent.outbox.pending('telemetry').records).toBe(5);
+    });
   });
 
   it('store.requireEncryptedVolume: refuses to build the agent on a volume not known to be encrypted', () => {
