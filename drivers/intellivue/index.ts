@@ -1,14 +1,9 @@
 // The `intellivue` driver: Philips IntelliVue MP/MX patient monitors, Data Export protocol over the
 // MIB/RS-232 port. Talks the host side (or only listens) and emits numerics, waves, patient and
 // technical alarms, and device status. See README.md.
-import type { DeviceState, DriverEvent, Origin } from '../../agent/model/reading.js';
-import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
-import { CaptureWriter } from '../serial/capture.js';
-import { CapturingLink } from '../serial/capturing-link.js';
-import type { SerialLink } from '../serial/link.js';
-import { ReplayLink } from '../serial/replay-link.js';
-import { SerialPortLink } from '../serial/serialport-link.js';
-import { LinkSupervisor, type LinkState } from '../serial/supervisor.js';
+import type { DriverEvent } from '../../agent/model/reading.js';
+import type { Driver, DriverContext, DriverFactory } from '../types.js';
+import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmTracker } from './alarms.js';
 import { DeviceClock } from './clock.js';
 import { ObservationDecoder } from './observations.js';
@@ -17,107 +12,49 @@ import { ATTR, IntellivueParseError, decodeAbsTimeAttr, decodeU32 } from './prot
 import { configSchema } from './schema.js';
 import { IntellivueSession, type SessionOutput } from './session.js';
 
-export type LinkFactory = (plan: IntellivuePlan) => SerialLink;
+export type LinkFactory = SerialLinkFactory<IntellivuePlan>;
+export { defaultLink };
 
-export function defaultLink(plan: IntellivuePlan): SerialLink {
-  if (plan.replay) return ReplayLink.fromFile(plan.replay.file, { speed: plan.replay.speed });
-  return new SerialPortLink({ path: plan.path, ...plan.line, listenOnly: plan.listenOnly });
-}
-
-export class IntellivueDriver implements Driver {
-  readonly link: SerialLink;
+export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
   readonly clock: DeviceClock;
-  private readonly supervisor: LinkSupervisor;
-  private readonly session: IntellivueSession;
-  private readonly origin: Origin;
+  private readonly intellivue: IntellivueSession;
   private readonly alarms: AlarmTracker;
   private readonly decoder: ObservationDecoder;
-  private capture: CaptureWriter | undefined;
-  private status: DeviceState = 'connecting';
-  private detail = 'not started';
-  private lastDataAt: number | null = null;
-  private started = false;
-  private stopped = false;
   private readonly warnedOnce = new Set<string>();
 
-  constructor(
-    readonly plan: IntellivuePlan,
-    private readonly ctx: DriverContext,
-    linkFactory: LinkFactory = defaultLink,
-    private readonly now: () => number = Date.now,
-  ) {
-    let link = linkFactory(plan);
-    if (plan.captureFile) {
-      this.capture = new CaptureWriter(plan.captureFile, link.describe, now);
-      link = new CapturingLink(link, this.capture);
-    }
-    this.link = link;
-    this.origin = { deviceId: plan.id, source: ctx.name, ...(plan.bed ? { bed: plan.bed } : {}) };
+  constructor(plan: IntellivuePlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, now: () => number = Date.now) {
+    super(plan, ctx, 'intellivue', linkFactory, now);
     this.clock = new DeviceClock(plan.utcOffsetMinutes);
     this.alarms = new AlarmTracker(this.origin, plan.alarmRepeatMs);
     this.decoder = new ObservationDecoder(this.origin, this.clock);
-    this.session = new IntellivueSession(plan, {
+    this.intellivue = new IntellivueSession(plan, {
       write: (b) => this.link.write(b),
       output: (o) => this.onOutput(o),
       count: (c, by) => ctx.count(c, by),
       log: (level, msg, fields) => ctx.log[level]({ device: plan.id, ...fields }, msg),
     });
-    this.supervisor = new LinkSupervisor(
-      link,
-      { backoff: plan.backoff, silenceMs: plan.silenceMs, reconnect: !plan.replay },
-      {
-        onState: (s, d) => this.onLinkState(s, d),
-        onOpen: () => this.session.linkOpened(),
-        onData: (b) => {
-          this.lastDataAt = now();
-          this.session.receive(b);
-        },
-        onClosed: () => {
-          this.session.linkClosed();
-          this.lost();
-        },
-      },
-      now,
-    );
   }
 
-  async start(): Promise<void> {
-    this.started = true;
-    this.stopped = false;
-    this.ctx.log.info({ device: this.plan.id, link: this.link.describe, listenOnly: this.plan.listenOnly }, 'intellivue driver starting');
-    this.supervisor.start();
+  protected get session(): IntellivueSession {
+    return this.intellivue;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    if (this.link.isOpen) await this.session.shutdown();
-    await this.supervisor.stop();
-    await this.capture?.close();
-    this.setStatus('offline', 'driver stopped');
+  protected sessionOnline(state: string): boolean {
+    return state === 'polling' || state === 'listening';
   }
 
-  health(): DriverHealth {
-    const state: DriverHealth['state'] = !this.started ? 'starting' : this.stopped ? 'stopped' : this.status === 'online' ? 'running' : 'degraded';
+  /** The link is gone: alarms we hold are ended, object state forgotten. */
+  protected linkLost(): void {
+    this.lost();
+  }
+
+  protected override healthDetail(): string {
     const offset = this.clock.offsetMs === null ? '' : `; monitor clock ${this.clock.offsetMs >= 0 ? '+' : ''}${Math.round(this.clock.offsetMs / 100) / 10} s vs gateway`;
-    const detail = `${this.detail}${offset}`;
-    return { state, detail, devices: { [this.plan.id]: { state: this.status, lastDataAt: this.lastDataAt, detail } } };
-  }
-
-  /** Resolves when a replay has delivered every byte (for tools and tests). */
-  get replayDone(): Promise<void> | undefined {
-    return this.link instanceof ReplayLink ? this.link.done : undefined;
+    return `${this.detail}${offset}`;
   }
 
   get sessionState(): string {
-    return this.session.state;
-  }
-
-  private onLinkState(s: LinkState, detail: string): void {
-    if (s === 'connecting') this.setStatus('connecting', detail);
-    else if (s === 'closed') this.setStatus('offline', detail);
-    else if (s === 'silent') this.setStatus('silent', detail);
-    else if (s === 'open' && (this.session.state === 'polling' || this.session.state === 'listening')) this.setStatus('online', detail);
+    return this.intellivue.state;
   }
 
   private onOutput(o: SessionOutput): void {
@@ -187,22 +124,6 @@ export class IntellivueDriver implements Driver {
   private lost(): void {
     this.decoder.forget();
     this.emit(this.alarms.endAll(this.now()));
-  }
-
-  private setStatus(state: DeviceState, detail: string): void {
-    if (state === this.status && detail === this.detail) return;
-    const changed = state !== this.status;
-    this.status = state;
-    this.detail = detail;
-    if (changed) this.emit([{ ...this.origin, kind: 'device-status', state, detail, at: this.now() }]);
-  }
-
-  private emit(events: DriverEvent[]): void {
-    if (events.length === 0) return;
-    this.ctx.emit(events).catch((err: Error) => {
-      this.ctx.count('emit_failures');
-      this.ctx.log.error({ device: this.plan.id, err: err.message, events: events.length }, 'intellivue events not accepted');
-    });
   }
 }
 

@@ -7,3 +7,4 @@ export * from './capture.js';
 export * from './capturing-link.js';
 export * from './replay-link.js';
 export * from './supervisor.js';
+export * from './device-driver.js';

@@ -1,0 +1,163 @@
+// The part every single-device serial driver shares (Medibus, IntelliVue, …): the link (a real port, or a
+// replayed capture, optionally recorded to a capture file), the supervisor that keeps it open, the device's
+// status and health, and handing events to the agent. A driver adds its protocol session on top and says
+// when the device counts as online; the protocol itself stays in the driver's own pure modules.
+import type { DeviceState, DriverEvent, Origin } from '../../agent/model/reading.js';
+import type { Driver, DriverContext, DriverHealth } from '../types.js';
+import type { BackoffSettings } from './backoff.js';
+import { CaptureWriter } from './capture.js';
+import { CapturingLink } from './capturing-link.js';
+import type { LineSettings, SerialLink } from './link.js';
+import { ReplayLink } from './replay-link.js';
+import { SerialPortLink } from './serialport-link.js';
+import { LinkSupervisor, type LinkState } from './supervisor.js';
+
+/** What the shared part reads from a driver's plan. */
+export interface SerialDevicePlan {
+  id: string;
+  bed?: string;
+  path: string;
+  line: LineSettings;
+  listenOnly: boolean;
+  captureFile?: string;
+  replay?: { file: string; speed: number };
+  silenceMs: number;
+  backoff: BackoffSettings;
+}
+
+export type LinkFactory<P extends SerialDevicePlan = SerialDevicePlan> = (plan: P) => SerialLink;
+
+/** The port named in the plan, or the capture it replays. */
+export function defaultLink(plan: SerialDevicePlan): SerialLink {
+  if (plan.replay) return ReplayLink.fromFile(plan.replay.file, { speed: plan.replay.speed });
+  return new SerialPortLink({ path: plan.path, ...plan.line, listenOnly: plan.listenOnly });
+}
+
+/** The protocol session a driver runs over the link. */
+export interface SerialSession {
+  readonly state: string;
+  linkOpened(): void;
+  receive(bytes: Buffer): void;
+  linkClosed(): void;
+  /** Ends the conversation politely while the link is still open (e.g. a release request). */
+  shutdown(): Promise<void>;
+}
+
+export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements Driver {
+  readonly link: SerialLink;
+  protected readonly origin: Origin;
+  private readonly supervisor: LinkSupervisor;
+  private readonly capture: CaptureWriter | undefined;
+  protected status: DeviceState = 'connecting';
+  protected detail = 'not started';
+  private lastDataAt: number | null = null;
+  private started = false;
+  private stopped = false;
+
+  constructor(
+    readonly plan: P,
+    protected readonly ctx: DriverContext,
+    /** Names the driver in its log lines ('medibus', 'intellivue'). */
+    private readonly kind: string,
+    linkFactory: LinkFactory<P>,
+    protected readonly now: () => number,
+  ) {
+    let link = linkFactory(plan);
+    if (plan.captureFile) {
+      this.capture = new CaptureWriter(plan.captureFile, link.describe, now);
+      link = new CapturingLink(link, this.capture);
+    }
+    this.link = link;
+    this.origin = { deviceId: plan.id, source: ctx.name, ...(plan.bed ? { bed: plan.bed } : {}) };
+    // The session exists only once the subclass constructor has run; these hooks fire only after start().
+    this.supervisor = new LinkSupervisor(
+      link,
+      { backoff: plan.backoff, silenceMs: plan.silenceMs, reconnect: !plan.replay },
+      {
+        onState: (s, d) => this.onLinkState(s, d),
+        onOpen: () => this.session.linkOpened(),
+        onData: (b) => {
+          this.lastDataAt = now();
+          this.session.receive(b);
+        },
+        onClosed: () => {
+          this.session.linkClosed();
+          this.linkLost();
+        },
+      },
+      now,
+    );
+  }
+
+  /** The driver's protocol session. */
+  protected abstract get session(): SerialSession;
+  /** Whether a session in this state means the device is online (e.g. cycling, polling, listening). */
+  protected abstract sessionOnline(state: string): boolean;
+  /** After the link closed: end what the device can no longer confirm (alarms, buffered curves). */
+  protected abstract linkLost(): void;
+  /** Log fields for the "driver starting" line, besides device, link and listenOnly. */
+  protected startFields(): Record<string, unknown> {
+    return {};
+  }
+  /** Work the driver runs beside the link (timers); undone in beforeStop. */
+  protected afterStart(): void {}
+  protected beforeStop(): void {}
+  /** Health detail: the device status detail, plus what the driver adds. */
+  protected healthDetail(): string {
+    return this.detail;
+  }
+
+  async start(): Promise<void> {
+    this.started = true;
+    this.stopped = false;
+    this.ctx.log.info({ device: this.plan.id, link: this.link.describe, listenOnly: this.plan.listenOnly, ...this.startFields() }, `${this.kind} driver starting`);
+    this.afterStart();
+    this.supervisor.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.beforeStop();
+    if (this.link.isOpen) await this.session.shutdown();
+    await this.supervisor.stop();
+    await this.capture?.close();
+    this.setStatus('offline', 'driver stopped');
+  }
+
+  health(): DriverHealth {
+    const state: DriverHealth['state'] = !this.started ? 'starting' : this.stopped ? 'stopped' : this.status === 'online' ? 'running' : 'degraded';
+    const detail = this.healthDetail();
+    return { state, detail, devices: { [this.plan.id]: { state: this.status, lastDataAt: this.lastDataAt, detail } } };
+  }
+
+  /** Resolves when a replay has delivered every byte (for tools and tests). */
+  get replayDone(): Promise<void> | undefined {
+    return this.link instanceof ReplayLink ? this.link.done : undefined;
+  }
+
+  private onLinkState(s: LinkState, detail: string): void {
+    if (s === 'connecting') this.setStatus('connecting', detail);
+    else if (s === 'closed') this.setStatus('offline', detail);
+    else if (s === 'silent') this.setStatus('silent', detail);
+    else if (s === 'open' && this.sessionOnline(this.session.state)) this.setStatus('online', detail);
+  }
+
+  /** Sets the device status; a change of state is emitted as a device-status event. */
+  protected setStatus(state: DeviceState, detail: string): void {
+    if (state === this.status && detail === this.detail) return;
+    const changed = state !== this.status;
+    this.status = state;
+    this.detail = detail;
+    if (changed) this.emit([{ ...this.origin, kind: 'device-status', state, detail, at: this.now() }]);
+  }
+
+  /** Hands events to the agent; a refusal is counted and logged (the device cannot be asked again). */
+  protected emit(events: DriverEvent[]): void {
+    if (events.length === 0) return;
+    this.ctx.emit(events).catch((err: Error) => {
+      this.ctx.count('emit_failures');
+      this.ctx.log.error({ device: this.plan.id, err: err.message, events: events.length }, `${this.kind} events not accepted`);
+    });
+  }
+}
