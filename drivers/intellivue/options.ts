@@ -1,4 +1,5 @@
 // Options of the `intellivue` driver, with defaults and the checks a JSON Schema cannot express.
+import type { SerialDevicePlan } from '../serial/device-driver.js';
 import type { LineSettings } from '../serial/link.js';
 
 export interface IntellivueOptions {
@@ -38,14 +39,8 @@ export interface IntellivueOptions {
   alarmRepeatMs?: number;
 }
 
-export interface IntellivuePlan {
-  id: string;
-  bed?: string;
-  path: string;
-  line: LineSettings;
-  listenOnly: boolean;
-  captureFile?: string;
-  replay?: { file: string; speed: number };
+/** The link, status and capture settings are the shared serial ones (SerialDevicePlan). */
+export interface IntellivuePlan extends SerialDevicePlan {
   pollIntervalMs: number;
   numerics: 'single' | 'extended';
   waves: { enabled: boolean; requestPeriodMs: number };
@@ -54,8 +49,6 @@ export interface IntellivuePlan {
   refusedRetryMs: number;
   reassociateDelayMs: number;
   quietReassociateMs: number;
-  silenceMs: number;
-  backoff: { initialMs: number; maxMs: number; jitter: number };
   pacing: { maxFrames: number; windowMs: number };
   utcOffsetMinutes: number | null;
   alarmRepeatMs: number;

@@ -1,4 +1,5 @@
 // Options of the `medibus` driver, with defaults and the checks a JSON Schema cannot express.
+import type { SerialDevicePlan } from '../serial/device-driver.js';
 import type { FlowControl, LineSettings, Parity } from '../serial/link.js';
 import { CMD } from './protocol/constants.js';
 import type { HalfOrder } from './protocol/realtime.js';
@@ -54,23 +55,15 @@ export interface MedibusOptions {
   hostIdentity?: { id?: string; name?: string; revision?: string };
 }
 
-export interface MedibusPlan {
-  id: string;
-  bed?: string;
+/** The link, status and capture settings are the shared serial ones (SerialDevicePlan). */
+export interface MedibusPlan extends SerialDevicePlan {
   model: ModelName;
-  path: string;
-  line: LineSettings;
-  listenOnly: boolean;
-  captureFile?: string;
-  replay?: { file: string; speed: number };
   requests: number[];
   pollIntervalMs: number;
   responseTimeoutMs: number;
   retries: number;
   keepAliveMs: number;
   quietReinitMs: number;
-  silenceMs: number;
-  backoff: { initialMs: number; maxMs: number; jitter: number };
   realtime: { enabled: boolean; codes: number[]; halfOrder: HalfOrder; segmentMs: number };
   alarmPriority: { high: number; medium: number };
   alarmRepeatMs: number;
