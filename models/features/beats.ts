@@ -204,3 +204,19 @@ export function rhythm(times: number[], from: number, end: number): RhythmStats 
     rrIrregular: rr.length > 2 ? irregular / (rr.length - 1) : Number.NaN,
   };
 }
+
+/** F1 agreement of two sorted beat-time lists: beats matched one to one within `tol` seconds. */
+export function matchF1(a: number[], b: number[], tol: number): number {
+  if (a.length === 0 && b.length === 0) return 1;
+  if (a.length === 0 || b.length === 0) return 0;
+  let hits = 0;
+  let j = 0;
+  for (const t of a) {
+    while (j < b.length && b[j]! < t - tol) j++;
+    if (j < b.length && Math.abs(b[j]! - t) <= tol) {
+      hits++;
+      j++;
+    }
+  }
+  return (2 * hits) / (a.length + b.length);
+}

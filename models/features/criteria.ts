@@ -3,7 +3,7 @@
 // (in the spirit of the PhysioNet/CinC 2015 entries: an asystole/bradycardia alarm is false when a
 // good-quality ECG lead or pulsatile channel shows regular beats at a normal rate near the alarm).
 // Pure functions of the windows and the beats found by beats.ts; deterministic.
-import { finite, pickPeaks, rhythm } from './beats.js';
+import { finite, matchF1, pickPeaks, rhythm } from './beats.js';
 import { bandpass, mean, median, movingAverage, powerSpectrum, quantile } from './dsp.js';
 import type { AlarmType } from './types.js';
 
@@ -60,20 +60,11 @@ export function detectWide(x: Float32Array, fs: number): { times: number[]; broa
 
 /** F1 agreement of two beat lists within `tol` s, over beats in [from, to]. */
 export function agreement(a0: number[], b0: number[], from: number, to: number, tol = 0.15): number {
-  const a = a0.filter((t) => t >= from && t <= to);
-  const b = b0.filter((t) => t >= from && t <= to);
-  if (a.length === 0 && b.length === 0) return 1;
-  if (a.length === 0 || b.length === 0) return 0;
-  let hits = 0;
-  let j = 0;
-  for (const t of a) {
-    while (j < b.length && b[j]! < t - tol) j++;
-    if (j < b.length && Math.abs(b[j]! - t) <= tol) {
-      hits++;
-      j++;
-    }
-  }
-  return (2 * hits) / (a.length + b.length);
+  return matchF1(
+    a0.filter((t) => t >= from && t <= to),
+    b0.filter((t) => t >= from && t <= to),
+    tol,
+  );
 }
 
 /** Excess kurtosis of x[a, b): a clean ECG is peaky (large), noise and fibrillation are not. */

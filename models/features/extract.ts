@@ -2,7 +2,7 @@
 // features, cross-channel agreement, fused "does any signal support the alarm" features and the
 // alarm-type one-hot. This is the only feature code: training (models/extract-features.ts) and the
 // live agent (agent/inference) both call extractFeatures.
-import { detectPulses, detectQrs, rhythm, type RhythmStats } from './beats.js';
+import { detectPulses, detectQrs, matchF1, rhythm, type RhythmStats } from './beats.js';
 import { CRIT_KEYS, criteriaFeatures, ECG_SQI_KEYS, PULSE_SQI_KEYS, type PulseInput } from './criteria.js';
 import { bandpass, mean, median, quantile } from './dsp.js';
 import { morphology } from './morphology.js';
@@ -113,21 +113,6 @@ function busyFraction(y: Float64Array, from: number, to: number): number {
   const thr = 0.25 * quantile(abs, 0.99);
   if (!(thr > 0)) return 0;
   return abs.filter((v) => v > thr).length / abs.length;
-}
-
-function matchF1(a: number[], b: number[], tol: number): number {
-  if (a.length === 0 && b.length === 0) return 1;
-  if (a.length === 0 || b.length === 0) return 0;
-  let hits = 0;
-  let j = 0;
-  for (const t of a) {
-    while (j < b.length && b[j]! < t - tol) j++;
-    if (j < b.length && Math.abs(b[j]! - t) <= tol) {
-      hits++;
-      j++;
-    }
-  }
-  return (2 * hits) / (a.length + b.length);
 }
 
 interface BeatChannel {
