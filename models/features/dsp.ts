@@ -79,13 +79,75 @@ export function movingAverage(x: ArrayLike<number>, win: number): Float64Array {
 
 /** p-th quantile (0..1) by linear interpolation; NaN for an empty input. Does not modify x. */
 export function quantile(x: ArrayLike<number>, p: number): number {
+  return quantiles(x, [p])[0]!;
+}
+
+/**
+ * Several quantiles of x (linear interpolation between order statistics). Exact order statistics by selection,
+ * O(n) rather than a sort, for long windows; short ones, and any holding NaN, are sorted (NaN sorts last).
+ */
+export function quantiles(x: ArrayLike<number>, ps: readonly number[]): number[] {
   const n = x.length;
-  if (n === 0) return Number.NaN;
-  const s = Float64Array.from(x).sort();
-  const pos = Math.min(Math.max(p, 0), 1) * (n - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, n - 1);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+  if (n === 0) return ps.map(() => Number.NaN);
+  const s = Float64Array.from(x);
+  let sorted = n < 64;
+  for (let i = 0; i < n && !sorted; i++) if (s[i] !== s[i]) sorted = true;
+  if (sorted) s.sort();
+  return ps.map((p) => {
+    const pos = Math.min(Math.max(p, 0), 1) * (n - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.min(lo + 1, n - 1);
+    let a: number;
+    let b: number;
+    if (sorted) {
+      a = s[lo]!;
+      b = s[hi]!;
+    } else {
+      a = select(s, lo);
+      // After selecting lo, everything after it is >= s[lo]: the next order statistic is their minimum.
+      b = a;
+      if (hi > lo) {
+        b = s[lo + 1]!;
+        for (let i = lo + 2; i < n; i++) if (s[i]! < b) b = s[i]!;
+      }
+    }
+    return a + (b - a) * (pos - lo);
+  });
+}
+
+/** Rearranges s so that s[k] is its k-th smallest value (Hoare's selection, median-of-three pivot); returns it. */
+function select(s: Float64Array, k: number): number {
+  let left = 0;
+  let right = s.length - 1;
+  while (right > left) {
+    const mid = (left + right) >> 1;
+    // Median of three as the pivot: sorted data (common in signals' envelopes) stays linear.
+    if (s[mid]! < s[left]!) swap(s, mid, left);
+    if (s[right]! < s[left]!) swap(s, right, left);
+    if (s[right]! < s[mid]!) swap(s, right, mid);
+    const pivot = s[mid]!;
+    let i = left;
+    let j = right;
+    while (i <= j) {
+      while (s[i]! < pivot) i++;
+      while (s[j]! > pivot) j--;
+      if (i <= j) {
+        swap(s, i, j);
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else break;
+  }
+  return s[k]!;
+}
+
+function swap(s: Float64Array, i: number, j: number): void {
+  const t = s[i]!;
+  s[i] = s[j]!;
+  s[j] = t;
 }
 
 export const median = (x: ArrayLike<number>): number => quantile(x, 0.5);

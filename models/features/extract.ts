@@ -4,7 +4,7 @@
 // live agent (agent/inference) both call extractFeatures.
 import { detectPulses, detectQrs, matchF1, rhythm, type RhythmStats } from './beats.js';
 import { CRIT_KEYS, criteriaFeatures, ECG_SQI_KEYS, PULSE_SQI_KEYS, type PulseInput } from './criteria.js';
-import { bandpass, mean, median, quantile } from './dsp.js';
+import { bandpass, mean, median, quantile, quantiles } from './dsp.js';
 import { morphology } from './morphology.js';
 import { quality } from './quality.js';
 import { spectralAtEnd, vfScan } from './spectral.js';
@@ -97,7 +97,8 @@ function blockAmplitudes(y: Float64Array, from: number, to: number): number[] {
   const blk = 2 * FS;
   for (let a = Math.max(0, Math.round(from * FS)); a + blk <= Math.min(y.length, Math.round(to * FS)); a += FS) {
     const seg = y.subarray(a, a + blk);
-    out.push(quantile(seg, 0.95) - quantile(seg, 0.05));
+    const [p95, p05] = quantiles(seg, [0.95, 0.05]);
+    out.push(p95! - p05!);
   }
   return out;
 }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readRecord } from '../records.js';
 import { rhythm } from './beats.js';
+import { quantiles } from './dsp.js';
 import { ALARM_TYPES, extractFeatures, FEATURE_NAMES, FEATURE_VERSION, type Channel } from './index.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
@@ -114,5 +115,32 @@ describe('alarm-window features', () => {
       ),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('quantiles', () => {
+  it('equal the interpolated order statistics of the sorted values, by selection or by sorting', () => {
+    const reference = (x: number[], p: number) => {
+      const s = Float64Array.from(x).sort();
+      const pos = Math.min(Math.max(p, 0), 1) * (s.length - 1);
+      const lo = Math.floor(pos);
+      const hi = Math.min(lo + 1, s.length - 1);
+      return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+    };
+    // Long arrays take the selection path; few distinct values, sorted runs and NaN (sorted path) included.
+    const value = fc.oneof(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), fc.integer({ min: -3, max: 3 }), fc.constant(Number.NaN));
+    const arr = fc.oneof(
+      fc.array(fc.oneof(fc.double({ noNaN: true, min: -1e6, max: 1e6 }), fc.integer({ min: -3, max: 3 })), { minLength: 1, maxLength: 400 }),
+      fc.array(value, { minLength: 1, maxLength: 300 }),
+      fc.integer({ min: 64, max: 500 }).map((n) => Array.from({ length: n }, (_, i) => i % 7)),
+    );
+    const ps = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 4 });
+    fc.assert(
+      fc.property(arr, ps, (x, p) => {
+        expect(quantiles(x, p)).toEqual(p.map((q) => reference(x, q)));
+      }),
+      { numRuns: 1500 },
+    );
+    expect(quantiles([], [0.5])).toEqual([Number.NaN]);
   });
 });

@@ -1,5 +1,5 @@
 // Signal-quality measures of one channel: invalid, flat-line and saturated fractions and amplitude.
-import { quantile } from './dsp.js';
+import { quantiles } from './dsp.js';
 
 export interface Quality {
   /** Fraction of samples marked invalid (NaN). */
@@ -31,7 +31,8 @@ export function quality(x: Float32Array, fs: number, from: number, to: number): 
   }
   const n = b - a;
   if (vals.length === 0 || n === 0) return { invalidFrac: n === 0 ? 1 : invalid / n, flatFrac: 1, satFrac: 0, range: 0 };
-  const range = quantile(vals, 0.99) - quantile(vals, 0.01);
+  const [p99, p01] = quantiles(vals, [0.99, 0.01]);
+  const range = p99! - p01!;
   const block = Math.max(1, Math.round(0.5 * fs));
   let blocks = 0;
   let flat = 0;
