@@ -167,7 +167,6 @@ export function numericJson(r: NumericReading): string {
   );
 }
 
-/** JSON text of waveformRecord(w). */
 /**
  * JSON.stringify(samples), faster for what devices send: samples at a fixed resolution of 0.001 or coarser (HL7
  * text, ADC counts times a decimal step, the simulator). Such a sample is written from its integer count of
@@ -238,6 +237,7 @@ function writeUint(b: Buffer, p: number, n: number): number {
   return p + len;
 }
 
+/** JSON text of waveformRecord(w). */
 export function waveformJson(w: WaveformSegment): string {
   return (
     `{"type":"waveform"${originJson(w)}${codeJson(w.mdc, w.raw)}${unitJson(w.unit)}` +

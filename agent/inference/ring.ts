@@ -17,7 +17,7 @@ export interface RingOptions {
   maxRateHz: number;
 }
 
-export const DEFAULT_RING_OPTIONS: RingOptions = { seconds: 30, maxBeds: 64, maxChannelsPerBed: 6, maxRateHz: 1000 };
+export const DEFAULT_RING_OPTIONS: RingOptions = { seconds: 30, maxBeds: 128, maxChannelsPerBed: 6, maxRateHz: 1000 };
 
 /** A gap in device time longer than this (and longer than 3 samples) is filled with invalid samples. */
 const GAP_TOLERANCE_MS = 250;
@@ -118,8 +118,8 @@ interface BedRings {
 export class WaveformRing {
   /** In order of last feeding, least recently fed first (re-inserted on every segment). */
   private readonly beds = new Map<string, BedRings>();
-  /** Beds refused for want of a place, with the time of the last refusal. */
-  private readonly refused = new Map<string, number>();
+  /** Beds refused for want of a place (oldest first, bounded). */
+  private readonly refused = new Set<string>();
   /** Segments not kept, by reason, and beds evicted (for metrics). */
   readonly skipped = { bedsEvicted: 0, bedLimit: 0, channelLimit: 0, rateTooHigh: 0 };
 
@@ -153,10 +153,10 @@ export class WaveformRing {
       if (this.beds.size >= this.opts.maxBeds && !this.evictIdle(seg.receivedAt)) {
         this.skipped.bedLimit++;
         if (!this.refused.has(key)) {
-          if (this.refused.size >= MAX_REFUSED_KEYS) this.refused.delete(this.refused.keys().next().value as string);
+          if (this.refused.size >= MAX_REFUSED_KEYS) this.refused.delete(this.refused.values().next().value as string);
+          this.refused.add(key);
           this.onBedRefused(key);
         }
-        this.refused.set(key, seg.receivedAt);
         return false;
       }
       this.refused.delete(key);

@@ -1,10 +1,9 @@
 // Compiles the agent as it is deployed (tsc -p tsconfig.build.json, plain node, no TypeScript loader) into a
 // temporary package root, so that memory is measured on the production process, apart from the repository's dist/.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
 import { execForm, parseDockerfile } from '../../test/deploy/dockerfile.js';
 
