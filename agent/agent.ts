@@ -9,7 +9,7 @@ import type { AgentConfig } from './config/load.js';
 import { resolveSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
-import { Outbox } from './store/outbox.js';
+import { Outbox, ROW_MAX_BYTES } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
 import { AzureIotTransport, type HubTransport } from './forward/azure.js';
 import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
@@ -103,6 +103,8 @@ export class Agent {
     const opened = Outbox.open(storePath, {
       synchronous: config.store.synchronous,
       retainAckedMs: config.store.retainSentHours * 3600_000,
+      // Rows well under a message: the last row of a message then leaves at most an eighth of it unused.
+      rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(config.hub.maxMessageBytes / 8)),
     });
     this.outbox = opened.outbox;
     this.storeRecovered = opened.recovered;

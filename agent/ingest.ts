@@ -184,7 +184,9 @@ export class Ingest {
   }
 
   private afterCommit(batch: Pending[]): void {
-    const committed = batch.flatMap((p) => p.events);
+    // A plain loop: flatMap is a visible cost at 20,000 events per commit.
+    const committed: DriverEvent[] = [];
+    for (const p of batch) for (const e of p.events) committed.push(e);
     if (committed.length === 0) return;
     this.metrics.inc('store_committed_total', undefined, committed.length);
     this.onCommitted();

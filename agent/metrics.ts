@@ -3,6 +3,9 @@ export type Labels = Record<string, string>;
 
 function key(name: string, labels?: Labels): string {
   if (!labels) return name;
+  const names = Object.keys(labels);
+  // One label is the common case on hot paths (e.g. per source at ingest): no sorting, no array.
+  if (names.length === 1) return `${name}{${names[0]}=${JSON.stringify(labels[names[0]!])}}`;
   const parts = Object.keys(labels)
     .sort()
     .map((k) => `${k}=${JSON.stringify(labels[k])}`);

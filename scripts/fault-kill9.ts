@@ -72,7 +72,10 @@ function storeSnapshot(path: string): Set<string> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const has = (t: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !== undefined;
-    if (has('outbox')) for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM outbox').iterate()) out.add(canon(JSON.parse(body)));
+    // An outbox row holds one record or several joined by commas.
+    if (has('outbox')) {
+      for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM outbox').iterate()) for (const r of JSON.parse(`[${body}]`) as unknown[]) out.add(canon(r));
+    }
     if (has('messages')) {
       // Replayed copies (replay_of set) repeat originals; none are made here, but skip them to be exact.
       for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM messages WHERE replay_of IS NULL').iterate()) {
@@ -307,7 +310,7 @@ function count(path: string, sql: string): number {
   }
 }
 const unackedCount = (path: string) => count(path, 'SELECT count(*) AS n FROM messages WHERE acked_at IS NULL');
-const pendingCount = (path: string) => count(path, 'SELECT count(*) AS n FROM outbox');
+const pendingCount = (path: string) => count(path, 'SELECT coalesce(sum(count), 0) AS n FROM outbox');
 
 main().then(
   (code) => process.exit(code),

@@ -100,7 +100,7 @@ export function encodeCompact(gatewayId: string, messageId: string, stream: Stre
     run = [];
     runKey = '';
   };
-  for (const entry of entries) {
+  for (const entry of recordsOf(entries)) {
     const reading = compactReading(entry);
     if (!reading) {
       flush();
@@ -137,6 +137,28 @@ export function encodeCompact(gatewayId: string, messageId: string, stream: Stre
     `"messageId":${JSON.stringify(messageId)},"stream":"${stream}","t0":${t0 === null ? 'null' : `"${isoAt(t0)}"`},` +
     `"origins":[${origins.list.join(',')}],"codes":[${codes.list.join(',')}],"items":[${items.join(',')}]}`;
   return Buffer.byteLength(body) < Buffer.byteLength(v1Body) ? body : v1Body;
+}
+
+/**
+ * The records of the outbox's entries. An entry is one record or a store row of several joined by commas; those
+ * are split by parsing, and each is written again as JSON.stringify writes it, which gives back the text the agent
+ * wrote (its records are JSON.stringify's text, or proved equal to it).
+ */
+function* recordsOf(entries: readonly string[]): Generator<string> {
+  for (const entry of entries) {
+    if (!entry.includes('},{')) {
+      yield entry;
+      continue;
+    }
+    let list: unknown[];
+    try {
+      list = JSON.parse(`[${entry}]`) as unknown[];
+    } catch {
+      yield entry; // not ours to judge: it travels verbatim, as before
+      continue;
+    }
+    for (const r of list) yield JSON.stringify(r);
+  }
 }
 
 /** A numeric record that can go into a run, or null (then it travels verbatim). */

@@ -86,7 +86,7 @@ const firstRecord = (m: OutgoingMessage) => (JSON.parse(m.body) as { records: { 
 const recordsOf = (m: OutgoingMessage) => (JSON.parse(m.body) as { records: { i: number }[] }).records.map((r) => r.i);
 
 function fill(box: Outbox, n: number): void {
-  // ~1 KB records: about three per 4 KB message, so n records make n/3 messages.
+  // ~1 KB records, a row each (rowMaxBytes 0): about three per 4 KB message, so n records make n/3 messages.
   box.append(Array.from({ length: n }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'd', body: JSON.stringify({ i: i + 1, pad: 'x'.repeat(1000) }) })));
 }
 
@@ -136,7 +136,7 @@ function answer(t: ManualTransport, s: Sent, ok: boolean): void {
 
 describe('Forwarder window (maxInFlight > 1)', () => {
   it('keeps up to maxInFlight messages in flight, in order, and acknowledges them as they come back', async () => {
-    const box = new Outbox(':memory:', { retainAckedMs: 0 });
+    const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
     const t = new ManualTransport();
     fill(box, 30);
     const f = new Forwarder(box, t, opts(4), captureLog().log, new Metrics());
@@ -159,7 +159,7 @@ describe('Forwarder window (maxInFlight > 1)', () => {
   });
 
   it('after a failed send, waits for the window, reconnects and resends every unacknowledged message in order', async () => {
-    const box = new Outbox(':memory:', { retainAckedMs: 0 });
+    const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
     const t = new ManualTransport();
     fill(box, 30);
     const f = new Forwarder(box, t, opts(4), captureLog().log, new Metrics());
@@ -192,7 +192,7 @@ describe('Forwarder window (maxInFlight > 1)', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.array(action, { maxLength: 40 }), async (window, actions) => {
-        const box = new Outbox(':memory:', { retainAckedMs: 0 });
+        const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
         const t = new ManualTransport();
         let n = 12;
         fill(box, n);

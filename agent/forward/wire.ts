@@ -133,16 +133,22 @@ function unitText(unit: NumericReading['unit']): string {
   return `${prop('unit', unit.ucum)}${unit.mdc ? prop('unitCode', unit.mdc.code) : ''}`;
 }
 
-const unitMemo = new Map<string, { unitCode: number | undefined; json: string }>();
+// By UCUM unit, then MDC unit code: one UCUM unit can carry several (/min is beats/min and breaths/min).
+const unitMemo = new Map<string, Map<number | undefined, string>>();
 
 function unitJson(unit: NumericReading['unit']): string {
   const unitCode = unit.mdc?.code;
   if (typeof unit.ucum !== 'string' || (unit.mdc && typeof unitCode !== 'number')) return unitText(unit);
-  const m = unitMemo.get(unit.ucum);
-  if (m && m.unitCode === unitCode) return m.json;
+  let byCode = unitMemo.get(unit.ucum);
+  const hit = byCode?.get(unitCode);
+  if (hit !== undefined) return hit;
   const json = unitText(unit);
-  if (unitMemo.size >= MEMO_MAX) unitMemo.clear();
-  unitMemo.set(unit.ucum, { unitCode, json });
+  if (!byCode || byCode.size >= MEMO_MAX) {
+    if (unitMemo.size >= MEMO_MAX) unitMemo.clear();
+    byCode = new Map();
+    unitMemo.set(unit.ucum, byCode);
+  }
+  byCode.set(unitCode, json);
   return json;
 }
 

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Outbox, RecordTooLargeError, type OutboxRecord, type Stream } from './outbox.js';
+import Database from 'better-sqlite3';
+import { Outbox, RecordTooLargeError, toRows, type OutboxRecord, type Stream } from './outbox.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -24,7 +25,8 @@ const rec = (i: number, stream: Stream = 'telemetry', deviceId = 'dev-1'): Outbo
 
 describe('Outbox', () => {
   it('packs records in arrival order into messages within the size limit', () => {
-    const box = new Outbox(tempDb());
+    // One record per row (rowMaxBytes 0): rows must stay under half the message size, and 400 bytes is tiny.
+    const box = new Outbox(tempDb(), { rowMaxBytes: 0 });
     box.append(Array.from({ length: 100 }, (_, i) => rec(i)));
     expect(box.pending('telemetry').records).toBe(100);
     const seen: number[] = [];
@@ -85,7 +87,7 @@ describe('Outbox', () => {
   });
 
   it('moves a single record larger than the message target on its own rather than never', () => {
-    const box = new Outbox(tempDb());
+    const box = new Outbox(tempDb(), { rowMaxBytes: 0 });
     box.append([{ ...rec(1), body: JSON.stringify({ x: 'y'.repeat(500) }) }, rec(2)]);
     const m = box.pack('telemetry', 100, env)!;
     expect(m.count).toBe(1);
@@ -177,6 +179,78 @@ describe('Outbox limits', () => {
     expect(r).toMatchObject({ evictedFor: 'age', evicted: { 0: 0, 1: 1, 2: 0 } });
     expect(box.pending('telemetry').records).toBe(1);
     expect(box.pending('alarms').records).toBe(1);
+    box.close();
+  });
+});
+
+describe('Outbox rows holding several records', () => {
+  const rows = (path: string) => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.prepare<[], { count: number; bytes: number; body: string; device_id: string }>('SELECT count, bytes, body, device_id FROM outbox ORDER BY seq').all();
+    } finally {
+      db.close();
+    }
+  };
+
+  it('stores consecutive records of one append, device, stream and class in one row, up to rowMaxBytes', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 100 });
+    // rec() bodies are ~25 bytes: three fit a 100-byte row (with the commas), the fourth starts a new one.
+    box.append([rec(1), rec(2), rec(3), rec(4), rec(5, 'telemetry', 'dev-2'), rec(6, 'alarms'), rec(7)]);
+    box.append([rec(8)]);
+    const stored = rows(path);
+    expect(stored.map((r) => r.count)).toEqual([3, 1, 1, 1, 1, 1]);
+    expect(stored.map((r) => r.device_id)).toEqual(['dev-1', 'dev-1', 'dev-2', 'dev-1', 'dev-1', 'dev-1']);
+    for (const r of stored) {
+      expect(r.bytes).toBeLessThanOrEqual(100);
+      expect(r.bytes).toBe(Buffer.byteLength(r.body));
+    }
+    // A row's body is its records' JSON joined by commas: a run of array entries.
+    expect(JSON.parse(`[${stored[0]!.body}]`)).toEqual([1, 2, 3].map((i) => ({ i, deviceId: 'dev-1' })));
+    expect(box.pending('telemetry').records).toBe(7);
+    expect(box.pending('alarms').records).toBe(1);
+    // Messages count records, not rows, and carry them in order.
+    const m = box.pack('telemetry', 10_000, env)!;
+    expect(m.count).toBe(7);
+    expect((JSON.parse(m.body) as { r: { i: number }[] }).r.map((r) => r.i)).toEqual([1, 2, 3, 4, 5, 7, 8]);
+    expect(box.pending('telemetry').records).toBe(0);
+    box.close();
+  });
+
+  it('groups the same way in toRows, which the ingest benchmark uses for its ceiling', () => {
+    const out = [...toRows([rec(1), rec(2), rec(3, 'alarms')], 1000, 2048)];
+    expect(out.map((r) => [r.stream, r.count])).toEqual([['telemetry', 2], ['alarms', 1]]);
+    expect(() => [...toRows([rec(1)], 5, 2048)]).toThrow(RecordTooLargeError);
+  });
+
+  it('counts evicted records, not rows', () => {
+    const numeric = (i: number): OutboxRecord => ({ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ n: i, s: 'y'.repeat(100) }) });
+    const box = new Outbox(tempDb());
+    box.append([numeric(1), numeric(2), numeric(3)], 1000);
+    expect(box.enforceLimits(1e12, 2000, 6000)).toMatchObject({ evictedFor: 'age', evicted: { 0: 0, 1: 3, 2: 0 } });
+    box.append(Array.from({ length: 300 }, (_, i) => numeric(i)), 7000);
+    const r = box.enforceLimits(Math.floor(box.usedBytes() * 0.5), 1e12, 8000);
+    expect(r.evicted[1]).toBeGreaterThan(0);
+    expect(r.evicted[1]).toBe(300 - box.pending('telemetry').records);
+    box.close();
+  });
+
+  it('opens a store written before rows held several records, and sends its rows as they are', () => {
+    const path = tempDb();
+    const old = new Database(path);
+    old.exec(`CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, cls INTEGER NOT NULL,
+      device_id TEXT NOT NULL, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL) STRICT`);
+    const ins = old.prepare('INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const r of [rec(1), rec(2)]) ins.run(r.stream, r.cls, r.deviceId, 1000, Buffer.byteLength(r.body), r.body);
+    old.close();
+    const box = new Outbox(path);
+    expect(box.pending('telemetry').records).toBe(2);
+    box.append([rec(3), rec(4)]);
+    expect(rows(path).map((r) => r.count)).toEqual([1, 1, 2]);
+    const m = box.pack('telemetry', 10_000, env)!;
+    expect(m.count).toBe(4);
+    expect((JSON.parse(m.body) as { r: { i: number }[] }).r.map((r) => r.i)).toEqual([1, 2, 3, 4]);
     box.close();
   });
 });

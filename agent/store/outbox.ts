@@ -1,7 +1,10 @@
 // The durable store-and-forward outbox on SQLite (better-sqlite3, WAL).
 //
 // Two tables:
-//   outbox   — accepted records not yet packed into a message, in arrival order (seq).
+//   outbox   — accepted records not yet packed into a message, in arrival order (seq). Consecutive records of one
+//              append from one device, stream and class share a row (`count` records, their bodies joined by
+//              commas, at most ROW_MAX_BYTES): SQLite's cost is mostly per row, and a monitor emits its numerics
+//              together. A row joined this way is also a valid run of array entries for an older agent.
 //   messages — packed messages awaiting the hub's acknowledgement. A message's id and body are fixed when it is
 //              packed, so a resend after a restart carries the same id and the same content.
 // A record counts as accepted once append() has committed. Rows leave `outbox` only by being packed into a
@@ -25,6 +28,45 @@ export interface OutboxRecord {
   deviceId: string;
   /** One JSON value (an entry of a message's `records` array). */
   body: string;
+}
+
+/** One row of the outbox table: `count` records of one stream, class and device, bodies joined by commas. */
+export interface OutboxRow {
+  stream: Stream;
+  cls: RecordClass;
+  deviceId: string;
+  count: number;
+  /** UTF-8 bytes of body. */
+  bytes: number;
+  body: string;
+}
+
+/**
+ * Most JSON a row holds, by default: half the smallest message the agent packs (hub.maxMessageBytes ≥ 4096), so
+ * that a row always fits a message and a message's last row leaves little of it unused.
+ */
+export const ROW_MAX_BYTES = 2048;
+
+/**
+ * The rows records are stored in: consecutive records of the same stream, class and device share a row up to
+ * rowMaxBytes. Throws RecordTooLargeError for a record over maxRecordBytes. Exported for the ingest benchmark,
+ * whose ceiling inserts the very same rows.
+ */
+export function* toRows(records: Iterable<OutboxRecord>, maxRecordBytes: number, rowMaxBytes = ROW_MAX_BYTES): Generator<OutboxRow> {
+  let row: OutboxRow | null = null;
+  for (const r of records) {
+    const bytes = Buffer.byteLength(r.body);
+    if (bytes > maxRecordBytes) throw new RecordTooLargeError(bytes, maxRecordBytes, r.deviceId);
+    if (row && row.stream === r.stream && row.cls === r.cls && row.deviceId === r.deviceId && row.bytes + 1 + bytes <= rowMaxBytes) {
+      row.body += `,${r.body}`;
+      row.bytes += 1 + bytes;
+      row.count++;
+      continue;
+    }
+    if (row) yield row;
+    row = { stream: r.stream, cls: r.cls, deviceId: r.deviceId, count: 1, bytes, body: r.body };
+  }
+  if (row) yield row;
 }
 
 export interface AppendBatch {
@@ -64,6 +106,12 @@ export interface OutboxOptions {
   maxRecordBytes?: number;
   /** How long acknowledged messages are kept for replay(); 0 deletes them at once. */
   retainAckedMs?: number;
+  /**
+   * Most JSON one row holds (records of one append, device, stream and class share a row up to this). Must be at
+   * most half of the smallest message packed, or a message could exceed its size; 0 stores a row per record.
+   * Default ROW_MAX_BYTES.
+   */
+  rowMaxBytes?: number;
 }
 
 /** What enforceLimits() removed, by record class, and how full the store is. */
@@ -116,7 +164,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   device_id  TEXT    NOT NULL,
   created_at INTEGER NOT NULL,
   bytes      INTEGER NOT NULL,
-  body       TEXT    NOT NULL
+  body       TEXT    NOT NULL,
+  count      INTEGER NOT NULL DEFAULT 1
 ) STRICT;
 CREATE INDEX IF NOT EXISTS outbox_stream_seq ON outbox (stream, seq);
 CREATE TABLE IF NOT EXISTS messages (
@@ -170,6 +219,7 @@ export class Outbox {
   readonly storeId: string;
   private readonly db: Database.Database;
   private readonly maxRecordBytes: number;
+  private readonly rowMaxBytes: number;
   private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
   private readonly insertStmt: Database.Statement;
@@ -180,6 +230,7 @@ export class Outbox {
   constructor(path: string, opts: OutboxOptions = {}) {
     this.path = path;
     this.maxRecordBytes = opts.maxRecordBytes ?? 200_000;
+    this.rowMaxBytes = opts.rowMaxBytes ?? ROW_MAX_BYTES;
     this.retainAckedMs = opts.retainAckedMs ?? 24 * 3600_000;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
@@ -187,6 +238,9 @@ export class Outbox {
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Stores written before rows held several records: add the column (their rows hold one record each).
+    const columns = this.db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'outbox\')').all();
+    if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
     const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
     if (existing) {
       this.storeId = existing.value;
@@ -195,7 +249,7 @@ export class Outbox {
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
     }
     this.insertStmt = this.db.prepare(
-      'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
     // A record too large throws inside the transaction, which then rolls back: nothing of the call is committed.
@@ -203,15 +257,13 @@ export class Outbox {
       const added = new Map<Stream, { records: number; bytes: number }>();
       const outcomes = batches.map((b): AppendOutcome => {
         if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
-        for (const r of b.records) {
-          const bytes = Buffer.byteLength(r.body);
-          if (bytes > this.maxRecordBytes) throw new RecordTooLargeError(bytes, this.maxRecordBytes, r.deviceId);
-          this.insertStmt.run(r.stream, r.cls, r.deviceId, now, bytes, r.body);
+        for (const r of toRows(b.records, this.maxRecordBytes, this.rowMaxBytes)) {
+          this.insertStmt.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count);
           const a = added.get(r.stream);
           if (a) {
-            a.records++;
-            a.bytes += bytes;
-          } else added.set(r.stream, { records: 1, bytes });
+            a.records += r.count;
+            a.bytes += r.bytes;
+          } else added.set(r.stream, { records: r.count, bytes: r.bytes });
         }
         return 'stored';
       });
@@ -261,7 +313,7 @@ export class Outbox {
     for (const s of STREAMS) this.pendingByStream.set(s, { records: 0, bytes: 0, oldestAt: null });
     const rows = this.db
       .prepare<[], { stream: Stream; n: number; b: number; oldest: number }>(
-        'SELECT stream, count(*) AS n, sum(bytes) AS b, min(created_at) AS oldest FROM outbox GROUP BY stream',
+        'SELECT stream, sum(count) AS n, sum(bytes) AS b, min(created_at) AS oldest FROM outbox GROUP BY stream',
       )
       .all();
     for (const r of rows) this.pendingByStream.set(r.stream, { records: r.n, bytes: r.b, oldestAt: r.oldest });
@@ -303,9 +355,11 @@ export class Outbox {
     const overhead = Buffer.byteLength(envelope('x'.repeat(40), stream, []));
     const tx = this.db.transaction((): PackedMessage | null => {
       const rows = this
-        .stmt<[Stream], { seq: number; bytes: number; body: string }>('SELECT seq, bytes, body FROM outbox WHERE stream = ? ORDER BY seq')
+        .stmt<[Stream], { seq: number; bytes: number; count: number; body: string }>('SELECT seq, bytes, count, body FROM outbox WHERE stream = ? ORDER BY seq')
         .iterate(stream);
+      // An entry is a row's body: one record, or several joined by commas (the envelope joins entries by commas).
       const entries: string[] = [];
+      let count = 0;
       let firstSeq = 0;
       let lastSeq = 0;
       let size = overhead;
@@ -317,6 +371,7 @@ export class Outbox {
           break;
         }
         entries.push(row.body);
+        count += row.count;
         if (!firstSeq) firstSeq = row.seq;
         lastSeq = row.seq;
         size += row.bytes + 1;
@@ -326,16 +381,16 @@ export class Outbox {
       const id = `${this.storeId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
       const body = envelope(id, stream, entries);
       this.stmt('INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(id, stream, firstSeq, lastSeq, entries.length, now, Buffer.byteLength(body), body);
+        .run(id, stream, firstSeq, lastSeq, count, now, Buffer.byteLength(body), body);
       this.stmt('DELETE FROM outbox WHERE stream = ? AND seq BETWEEN ? AND ?').run(stream, firstSeq, lastSeq);
       const p = this.pendingByStream.get(stream)!;
-      p.records -= entries.length;
+      p.records -= count;
       p.bytes -= bytes;
       if (p.records === 0) p.oldestAt = null;
       else
         p.oldestAt =
           this.stmt<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1').get(stream)?.t ?? null;
-      return { id, stream, firstSeq, lastSeq, count: entries.length, body, createdAt: now, attempts: 0 };
+      return { id, stream, firstSeq, lastSeq, count, body, createdAt: now, attempts: 0 };
     });
     return tx();
   }
@@ -420,8 +475,8 @@ export class Outbox {
       .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
       .run(now - this.retainAckedMs).changes;
     // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity).
-    const aged = this.db.prepare('DELETE FROM outbox WHERE cls > 0 AND created_at < ? RETURNING cls').all(now - maxAgeMs) as { cls: RecordClass }[];
-    for (const r of aged) evicted[r.cls] += 1;
+    const aged = this.db.prepare('DELETE FROM outbox WHERE cls > 0 AND created_at < ? RETURNING cls, count').all(now - maxAgeMs) as { cls: RecordClass; count: number }[];
+    for (const r of aged) evicted[r.cls] += r.count;
     if (aged.length) evictedFor = 'age';
 
     let used = this.usedBytes();
@@ -446,9 +501,10 @@ export class Outbox {
              WHERE cum >= ? LIMIT 1`,
           )
           .get(cls, (used - target) / perRowByte)?.seq;
-        const removed = cutoff === undefined
-          ? this.db.prepare('DELETE FROM outbox WHERE cls = ?').run(cls).changes
-          : this.db.prepare('DELETE FROM outbox WHERE cls = ? AND seq <= ?').run(cls, cutoff).changes;
+        const upTo = cutoff ?? Number.MAX_SAFE_INTEGER;
+        const removed =
+          this.db.prepare<[number, number], { n: number | null }>('SELECT sum(count) AS n FROM outbox WHERE cls = ? AND seq <= ?').get(cls, upTo)?.n ?? 0;
+        this.db.prepare('DELETE FROM outbox WHERE cls = ? AND seq <= ?').run(cls, upTo);
         if (removed === 0) break;
         evicted[cls] += removed;
         evictedFor = 'capacity';

@@ -22,8 +22,9 @@ function acceptedInStore(path: string): Set<string> {
   const db = new Database(path, { readonly: true });
   try {
     const out = new Set<string>();
+    // A row holds one record or several joined by commas.
     for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM outbox').all()) {
-      out.add(keyOf(JSON.parse(body) as WireRecord));
+      for (const r of JSON.parse(`[${body}]`) as WireRecord[]) out.add(keyOf(r));
     }
     for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM messages').all()) {
       for (const r of (JSON.parse(body) as { records: WireRecord[] }).records) out.add(keyOf(r));

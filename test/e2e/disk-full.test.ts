@@ -76,9 +76,9 @@ describe('disk full', () => {
     // Nothing that was accepted was harmed: the store is intact and holds every committed record.
     const db = new Database(storePath, { readonly: true });
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
-    // Every committed driver event is one row (hub off: nothing was packed or sent); alarm-change records are
-    // the alarm engine's journal, not driver events.
-    const rows = db.prepare(`SELECT count(*) AS n FROM outbox WHERE body NOT LIKE '{"type":"alarm-change"%'`).get() as { n: number };
+    // Every committed driver event is one record in the outbox (hub off: nothing was packed or sent); alarm-change
+    // records are the alarm engine's journal, not driver events (they never share a row with telemetry).
+    const rows = db.prepare(`SELECT sum(count) AS n FROM outbox WHERE body NOT LIKE '{"type":"alarm-change"%'`).get() as { n: number };
     db.close();
     expect(rows.n).toBe(committed);
   });
