@@ -7,6 +7,7 @@ import type { DriverEvent } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import type { AppendBatch, AppendOutcome, Outbox, OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
+import { encodeSamples, SAMPLES_MARK } from './store/samples.js';
 
 export interface IngestOptions {
   commitIntervalMs: number;
@@ -63,7 +64,8 @@ export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientI
     case 'numeric':
       return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: numericJson(e) };
     case 'waveform':
-      return forwardWaveforms ? { stream: 'telemetry', cls: 2, deviceId: e.deviceId, body: waveformJson(e) } : null;
+      // Samples are stored in binary and written as JSON when packed (store/samples.ts).
+      return forwardWaveforms ? { stream: 'telemetry', cls: 2, deviceId: e.deviceId, body: waveformJson(e, SAMPLES_MARK), samples: encodeSamples(e.samples) } : null;
     case 'alarm':
       return { stream: 'alarms', cls: 0, deviceId: e.deviceId, body: JSON.stringify(alarmRecord(e)) };
     case 'device-status':

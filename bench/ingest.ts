@@ -86,7 +86,7 @@ function rawInserts(path: string, rowsPerBatch: OutboxRow[][], txBatches: number
   for (const n of txBatches) {
     const rows: OutboxRow[] = [];
     for (let k = 0; k < n; k++, b++) {
-      for (const r of rowsPerBatch[b % rowsPerBatch.length]!) rows.push({ ...r, body: Buffer.from(r.body).toString() });
+      for (const r of rowsPerBatch[b % rowsPerBatch.length]!) rows.push({ ...r, body: Buffer.from(r.body).toString(), samples: r.samples && Buffer.from(r.samples) });
     }
     txs.push(rows);
   }
@@ -94,9 +94,9 @@ function rawInserts(path: string, rowsPerBatch: OutboxRow[][], txBatches: number
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  const insert = db.prepare('INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insert = db.prepare('INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   const tx = db.transaction((rows: OutboxRow[], now: number) => {
-    for (const r of rows) insert.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count);
+    for (const r of rows) insert.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
   });
   const t0 = performance.now();
   for (const rows of txs) tx(rows, Date.now());

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { rng } from '../drivers/hl7/ward.js';
+import { recordJson } from '../agent/store/samples.js';
 import { Hl7Sender, PCD01_REFIDS as HL7_REFIDS } from '../test/fault/hl7-traffic.js';
 import { startHubStandin, type HubStandin, type ReceivedMessage } from '../test/hub-standin/index.js';
 import { startAgentProcess, tempDir, writeConfig, type AgentProcess } from '../test/support/agent-process.js';
@@ -74,7 +75,8 @@ function storeSnapshot(path: string): Set<string> {
     const has = (t: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !== undefined;
     // An outbox row holds one record or several joined by commas.
     if (has('outbox')) {
-      for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM outbox').iterate()) for (const r of JSON.parse(`[${body}]`) as unknown[]) out.add(canon(r));
+      const rows = db.prepare<[], { body: string; samples: Buffer | null }>('SELECT body, samples FROM outbox').iterate();
+      for (const { body, samples } of rows) for (const r of JSON.parse(`[${recordJson(body, samples)}]`) as unknown[]) out.add(canon(r));
     }
     if (has('messages')) {
       // Replayed copies (replay_of set) repeat originals; none are made here, but skip them to be exact.

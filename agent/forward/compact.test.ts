@@ -13,6 +13,7 @@ import type { DriverEvent } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
 import { createSimulator } from '../../drivers/simulator/index.js';
 import { toRecord } from '../ingest.js';
+import { recordJson } from '../store/samples.js';
 import { Outbox, type OutboxRecord } from '../store/outbox.js';
 import { CompactFormatError, encodeCompact, expandCompact } from './compact.js';
 import { envelope, numericJson } from './wire.js';
@@ -117,10 +118,11 @@ describe('compact encoding (schema version 2)', () => {
       expect(body).toBe(v1);
     }
     // A single waveform: compact would only add tables, so the v1 body goes.
-    const wave = toRecord(
+    const stored = toRecord(
       { kind: 'waveform', deviceId: 'd', source: 's', mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT, startTime: 0, sampleRateHz: 250, samples: [0.1, 0.2], receivedAt: 0, quality: { state: 'valid' } },
       true,
-    )!.body;
+    )!;
+    const wave = recordJson(stored.body, stored.samples ?? null);
     const v1w = envelope('gw')('w', 'telemetry', [wave]);
     expect(encodeCompact('gw', 'w', 'telemetry', [wave], v1w)).toBe(v1w);
     expect(JSON.stringify(expandCompact(v1w))).toBe(v1w);

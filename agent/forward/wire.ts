@@ -6,16 +6,19 @@ import type { AlarmEvent, DeviceStatusEvent, NumericReading, Origin, WaveformSeg
 import type { Stream } from '../store/outbox.js';
 import type { AlarmStateChange } from '../alarms/types.js';
 import { encodeCompact } from './compact.js';
+import { encodeSamples, samplesText } from '../store/samples.js';
 
 export const SCHEMA_VERSION = 1;
 
-// Readings of one emit share their times, so the last conversion is kept, and so is the text of the last whole
-// second (beds emit at different milliseconds of the same second): toISOString is a visible cost at ingest rates
-// of 100k records/s.
+// Readings of one emit share their times, so the last conversion is kept, and so is the text of the last two whole
+// seconds (beds emit at different milliseconds of the same second; a waveform segment starts in the second before
+// it is received): toISOString is a visible cost at ingest rates of 100k records/s.
 let lastIsoMs = Number.NaN;
 let lastIso = '';
 let lastSecond = Number.NaN;
 let lastSecondIso = '';
+let prevSecond = Number.NaN;
+let prevSecondIso = '';
 /** Up to 9999-12-31: beyond, toISOString writes a six-digit year, so those take the slow path. */
 const ISO_FAST_MAX_MS = 253402300800000;
 
@@ -27,8 +30,11 @@ export function iso(ms: number | null): string | null {
   } else {
     const second = Math.floor(ms / 1000);
     if (second !== lastSecond) {
-      lastSecondIso = new Date(second * 1000).toISOString().slice(0, 19); // 2026-11-22T06:00:01
+      const text = second === prevSecond ? prevSecondIso : new Date(second * 1000).toISOString().slice(0, 19); // 2026-11-22T06:00:01
+      prevSecond = lastSecond;
+      prevSecondIso = lastSecondIso;
       lastSecond = second;
+      lastSecondIso = text;
     }
     const milli = ms - second * 1000;
     lastIso = `${lastSecondIso}.${milli < 10 ? '00' : milli < 100 ? '0' : ''}${milli}Z`;
@@ -173,81 +179,16 @@ export function numericJson(r: NumericReading): string {
   );
 }
 
-/**
- * JSON.stringify(samples), faster for what devices send: samples at a fixed resolution of 0.001 or coarser (HL7
- * text, ADC counts times a decimal step, the simulator). Such a sample is written from its integer count of
- * thousandths, which is exact when count / 1000 gives back the very same double: then the decimal text of the
- * count, with trailing zeros dropped, is the shortest text that reads back as that double, i.e. what
- * JSON.stringify writes. Any other sample (finer resolution, huge, NaN) takes JSON.stringify's own path.
- */
+/** JSON.stringify(samples), written from the store's binary form (agent/store/samples.ts: one digit writer). */
 export function samplesJson(samples: readonly number[]): string {
-  // Digits go into a reused byte buffer: far cheaper than growing a string sample by sample.
-  // 24 bytes is the longest number JSON.stringify writes (-2.2250738585072014e-308).
-  const need = 2 + samples.length * 25;
-  if (sampleBuf.length < need) sampleBuf = Buffer.allocUnsafe(Math.max(need, 2 * sampleBuf.length));
-  const b = sampleBuf;
-  let p = 0;
-  b[p++] = 0x5b; // [
-  for (let i = 0; i < samples.length; i++) {
-    const v = samples[i]!;
-    if (i > 0) b[p++] = 0x2c; // ,
-    const m = Math.round(v * 1000);
-    if (!(m / 1000 === v && m > -1e9 && m < 1e9)) {
-      p += b.write(q(v) ?? 'null', p, 'latin1');
-      continue;
-    }
-    let a = m;
-    if (a < 0) {
-      b[p++] = 0x2d; // -
-      a = -a;
-    }
-    // |m| < 1e9 fits in int32, so integer arithmetic (| 0) is exact here.
-    const whole = (a / 1000) | 0;
-    const frac = a - whole * 1000;
-    p = writeUint(b, p, whole);
-    if (frac !== 0) {
-      // ".ddd" with trailing zeros dropped (.500 → .5, .050 → .05), copied from a table.
-      const len = FRAC_LEN[frac]!;
-      const t = frac * 4;
-      for (let k = 0; k < len; k++) b[p + k] = FRAC_TEXT[t + k]!;
-      p += len;
-    }
-  }
-  b[p++] = 0x5d; // ]
-  return b.toString('latin1', 0, p);
+  return samplesText(encodeSamples(samples));
 }
 
-let sampleBuf = Buffer.allocUnsafe(4096);
-
-/** The text of each fraction of thousandths 1…999 (".001" … ".999", trailing zeros dropped), 4 bytes a slot. */
-const FRAC_TEXT = new Uint8Array(4000);
-const FRAC_LEN = new Uint8Array(1000);
-for (let f = 1; f < 1000; f++) {
-  const text = `.${String(f).padStart(3, '0').replace(/0+$/, '')}`;
-  FRAC_LEN[f] = text.length;
-  for (let k = 0; k < text.length; k++) FRAC_TEXT[f * 4 + k] = text.charCodeAt(k);
-}
-
-/** Writes a non-negative integer below 1e9 in decimal at p; returns the new end. */
-function writeUint(b: Buffer, p: number, n: number): number {
-  if (n < 10) {
-    b[p] = 0x30 + n;
-    return p + 1;
-  }
-  const len = n < 100 ? 2 : n < 1000 ? 3 : n < 1e4 ? 4 : n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : n < 1e8 ? 8 : 9;
-  for (let d = len - 1; d >= 0; d--) {
-    const q10 = (n / 10) | 0;
-    b[p + d] = 0x30 + (n - q10 * 10);
-    n = q10;
-  }
-  return p + len;
-}
-
-/** JSON text of waveformRecord(w). */
-export function waveformJson(w: WaveformSegment): string {
+/** JSON text of waveformRecord(w); `samples` replaces the samples' text (the store puts a mark there). */
+export function waveformJson(w: WaveformSegment, samples = samplesJson(w.samples)): string {
   return (
     `{"type":"waveform"${originJson(w)}${codeJson(w.mdc, w.raw)}${unitJson(w.unit)}` +
-    `,"startTime":${isoJson(w.startTime)}${prop('sampleRateHz', w.sampleRateHz)},"samples":${samplesJson(w.samples)},"receivedAt":${isoJson(w.receivedAt)}` +
+    `,"startTime":${isoJson(w.startTime)}${prop('sampleRateHz', w.sampleRateHz)},"samples":${samples},"receivedAt":${isoJson(w.receivedAt)}` +
     `${qualityJson(w.quality)}}`
   );
 }

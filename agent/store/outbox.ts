@@ -5,6 +5,8 @@
 //              append from one device, stream and class share a row (`count` records, their bodies joined by
 //              commas, at most ROW_MAX_BYTES): SQLite's cost is mostly per row, and a monitor emits its numerics
 //              together. A row joined this way is also a valid run of array entries for an older agent.
+//              A waveform segment keeps its samples in binary (`samples`, see samples.ts) and its row to itself;
+//              the JSON is written when it is packed.
 //   messages — packed messages awaiting the hub's acknowledgement. A message's id and body are fixed when it is
 //              packed, so a resend after a restart carries the same id and the same content.
 // A record counts as accepted once append() has committed. Rows leave `outbox` only by being packed into a
@@ -14,6 +16,7 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { recordJson, samplesJsonBytes, SAMPLES_MARK } from './samples.js';
 
 export type Stream = 'alarms' | 'telemetry';
 /** Order in which streams are drained: alarms first. */
@@ -26,8 +29,10 @@ export interface OutboxRecord {
   stream: Stream;
   cls: RecordClass;
   deviceId: string;
-  /** One JSON value (an entry of a message's `records` array). */
+  /** One JSON value (an entry of a message's `records` array); with `samples`, SAMPLES_MARK stands for them. */
   body: string;
+  /** A waveform's samples in the store's binary form (samples.ts encodeSamples). */
+  samples?: Uint8Array;
 }
 
 /** One row of the outbox table: `count` records of one stream, class and device, bodies joined by commas. */
@@ -36,9 +41,10 @@ export interface OutboxRow {
   cls: RecordClass;
   deviceId: string;
   count: number;
-  /** UTF-8 bytes of body. */
+  /** UTF-8 bytes of the records' JSON (with the samples' text, for a waveform). */
   bytes: number;
   body: string;
+  samples: Uint8Array | null;
 }
 
 /**
@@ -55,16 +61,17 @@ export const ROW_MAX_BYTES = 2048;
 export function* toRows(records: Iterable<OutboxRecord>, maxRecordBytes: number, rowMaxBytes = ROW_MAX_BYTES): Generator<OutboxRow> {
   let row: OutboxRow | null = null;
   for (const r of records) {
-    const bytes = Buffer.byteLength(r.body);
+    const samples = r.samples ?? null;
+    const bytes = Buffer.byteLength(r.body) + (samples ? samplesJsonBytes(samples) - SAMPLES_MARK.length : 0);
     if (bytes > maxRecordBytes) throw new RecordTooLargeError(bytes, maxRecordBytes, r.deviceId);
-    if (row && row.stream === r.stream && row.cls === r.cls && row.deviceId === r.deviceId && row.bytes + 1 + bytes <= rowMaxBytes) {
+    if (row && !row.samples && !samples && row.stream === r.stream && row.cls === r.cls && row.deviceId === r.deviceId && row.bytes + 1 + bytes <= rowMaxBytes) {
       row.body += `,${r.body}`;
       row.bytes += 1 + bytes;
       row.count++;
       continue;
     }
     if (row) yield row;
-    row = { stream: r.stream, cls: r.cls, deviceId: r.deviceId, count: 1, bytes, body: r.body };
+    row = { stream: r.stream, cls: r.cls, deviceId: r.deviceId, count: 1, bytes, body: r.body, samples };
   }
   if (row) yield row;
 }
@@ -165,7 +172,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   created_at INTEGER NOT NULL,
   bytes      INTEGER NOT NULL,
   body       TEXT    NOT NULL,
-  count      INTEGER NOT NULL DEFAULT 1
+  count      INTEGER NOT NULL DEFAULT 1,
+  samples    BLOB
 ) STRICT;
 CREATE INDEX IF NOT EXISTS outbox_stream_seq ON outbox (stream, seq);
 CREATE TABLE IF NOT EXISTS messages (
@@ -238,9 +246,11 @@ export class Outbox {
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
-    // Stores written before rows held several records: add the column (their rows hold one record each).
+    // Stores written before rows held several records or binary samples: add the columns (their rows hold one
+    // record each, all JSON).
     const columns = this.db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'outbox\')').all();
     if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
+    if (!columns.some((c) => c.name === 'samples')) this.db.exec('ALTER TABLE outbox ADD COLUMN samples BLOB');
     const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
     if (existing) {
       this.storeId = existing.value;
@@ -249,7 +259,7 @@ export class Outbox {
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
     }
     this.insertStmt = this.db.prepare(
-      'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
     const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
     // A record too large throws inside the transaction, which then rolls back: nothing of the call is committed.
@@ -258,7 +268,7 @@ export class Outbox {
       const outcomes = batches.map((b): AppendOutcome => {
         if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
         for (const r of toRows(b.records, this.maxRecordBytes, this.rowMaxBytes)) {
-          this.insertStmt.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count);
+          this.insertStmt.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
           const a = added.get(r.stream);
           if (a) {
             a.records += r.count;
@@ -355,7 +365,9 @@ export class Outbox {
     const overhead = Buffer.byteLength(envelope('x'.repeat(40), stream, []));
     const tx = this.db.transaction((): PackedMessage | null => {
       const rows = this
-        .stmt<[Stream], { seq: number; bytes: number; count: number; body: string }>('SELECT seq, bytes, count, body FROM outbox WHERE stream = ? ORDER BY seq')
+        .stmt<[Stream], { seq: number; bytes: number; count: number; body: string; samples: Uint8Array | null }>(
+          'SELECT seq, bytes, count, body, samples FROM outbox WHERE stream = ? ORDER BY seq',
+        )
         .iterate(stream);
       // An entry is a row's body: one record, or several joined by commas (the envelope joins entries by commas).
       const entries: string[] = [];
@@ -370,7 +382,7 @@ export class Outbox {
           rows.return?.();
           break;
         }
-        entries.push(row.body);
+        entries.push(recordJson(row.body, row.samples));
         count += row.count;
         if (!firstSeq) firstSeq = row.seq;
         lastSeq = row.seq;

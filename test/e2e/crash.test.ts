@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startHubStandin, type HubStandin, type ReceivedMessage } from '../hub-standin/index.js';
 import { startAgentProcess, tempDir, writeConfig, type AgentProcess } from '../support/agent-process.js';
 import { STANDIN_CA_FILE } from '../support/agent-config.js';
+import { recordJson } from '../../agent/store/samples.js';
 
 const KEY = Buffer.from('crash-test-key-0123456789abcdef!').toString('base64');
 
@@ -23,8 +24,8 @@ function acceptedInStore(path: string): Set<string> {
   try {
     const out = new Set<string>();
     // A row holds one record or several joined by commas.
-    for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM outbox').all()) {
-      for (const r of JSON.parse(`[${body}]`) as WireRecord[]) out.add(keyOf(r));
+    for (const { body, samples } of db.prepare<[], { body: string; samples: Buffer | null }>('SELECT body, samples FROM outbox').all()) {
+      for (const r of JSON.parse(`[${recordJson(body, samples)}]`) as WireRecord[]) out.add(keyOf(r));
     }
     for (const { body } of db.prepare<[], { body: string }>('SELECT body FROM messages').all()) {
       for (const r of (JSON.parse(body) as { records: WireRecord[] }).records) out.add(keyOf(r));

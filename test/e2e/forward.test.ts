@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { registry } from '../../drivers/registry.js';
-import type { DriverEvent, NumericReading } from '../../agent/model/reading.js';
+import type { DriverEvent, NumericReading, WaveformSegment } from '../../agent/model/reading.js';
 import { startHubStandin, type HubStandin, type ReceivedMessage } from '../hub-standin/index.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
@@ -266,5 +266,42 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     expectAllDelivered(committed, expanded);
     expectOrderPerDevice(expanded);
     expectResendsIdentical(hub.messages);
+  });
+
+  it('forwards waveform segments (hub.forwardWaveforms): each arrives once with exactly the samples committed', async () => {
+    // The store keeps samples in binary and writes their JSON when packing: what arrives must be what came in.
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const dir = tempDir();
+    const cap = captureLog();
+    const config = testConfig(
+      dir,
+      {
+        hub: { forwardWaveforms: true },
+        drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 2, waveforms: true, numericPeriodMs: 200 } }],
+      },
+      hub.connectionString('gw-dev'),
+    );
+    const agent = new Agent({ config, registry, log: cap.log });
+    agents.push(agent);
+    const committed: DriverEvent[] = [];
+    agent.onCommitted((events) => committed.push(...events));
+    await agent.start();
+    const segments = () => committed.filter((e): e is WaveformSegment => e.kind === 'waveform');
+    const end = Date.now() + 15_000;
+    while (segments().length < 8 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(await agent.drain(15_000)).toBe(true);
+    const sent = segments();
+    expect(sent.length).toBeGreaterThanOrEqual(8);
+    const arrived = new Map<string, { samples: number[]; sampleRateHz: number }>();
+    for (const m of hub.messages) {
+      const b = JSON.parse(m.body.toString('utf8')) as { records: (WireRecord & { startTime?: string; samples?: number[]; sampleRateHz: number })[] };
+      expect(messageSchemaErrors(b)).toEqual([]);
+      for (const r of b.records) if (r.type === 'waveform') arrived.set(`${r.deviceId}|${r.code}|${r.startTime}`, { samples: r.samples!, sampleRateHz: r.sampleRateHz });
+    }
+    for (const w of sent) {
+      const got = arrived.get(`${w.deviceId}|${w.mdc?.code ?? null}|${new Date(w.startTime).toISOString()}`);
+      // As JSON carries them (JSON has no -0: it travels as 0, as JSON.stringify writes it).
+      expect(got).toEqual({ samples: JSON.parse(JSON.stringify(w.samples)) as number[], sampleRateHz: w.sampleRateHz });
+    }
   });
 });

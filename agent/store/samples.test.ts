@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { WaveformSegment } from '../model/reading.js';
+import { MDC, UNITS } from '../model/mdc.js';
+import { toRecord } from '../ingest.js';
+import { waveformRecord } from '../forward/wire.js';
+import { Outbox } from './outbox.js';
+import { encodeSamples, recordJson, samplesJsonBytes, samplesText } from './samples.js';
+
+// Device-like samples: counts of a decimal step, small (int16 thousandths) or large (int32).
+const small = fc.integer({ min: -32767, max: 32767 }).map((k) => k / 1000);
+const large = fc.tuple(fc.integer({ min: -999_999_999, max: 999_999_999 }), fc.constantFrom(1, 10, 100, 1000)).map(([n, d]) => Math.trunc(n / d) / (1000 / d));
+const any = fc.oneof(small, large, fc.double(), fc.constantFrom(-0, 0.1 + 0.2, 1e-7, 0.0005, Number.NaN, Infinity));
+
+describe('binary samples in the store', () => {
+  it('give back JSON.stringify(samples) exactly, and know its length, for any doubles', () => {
+    for (const gen of [small, large, any]) {
+      fc.assert(fc.property(fc.array(gen, { maxLength: 80 }), (xs) => {
+        const blob = encodeSamples(xs);
+        const json = JSON.stringify(xs);
+        expect(samplesText(blob)).toBe(json);
+        expect(samplesJsonBytes(blob)).toBe(Buffer.byteLength(json));
+      }), { numRuns: 2000 });
+    }
+  });
+
+  it('take 2 bytes a sample for ECG-like millivolts, 4 for larger counts, 8 for anything else', () => {
+    expect(encodeSamples([0.125, -1.5, 32.767]).length).toBe(8 + 3 * 2);
+    expect(encodeSamples([0.125, 40.5]).length).toBe(8 + 2 * 4);
+    expect(encodeSamples([0.125, 0.1 + 0.2]).length).toBe(8 + 2 * 8);
+    expect(samplesText(encodeSamples([]))).toBe('[]');
+    expect(samplesText(encodeSamples([-0, 0.05]))).toBe('[0,0.05]');
+  });
+
+  it('refuse a blob of an unknown format rather than write wrong numbers', () => {
+    const blob = encodeSamples([1, 2]);
+    blob[0] = 9;
+    expect(() => samplesText(blob)).toThrow(/unknown format 9/);
+  });
+
+  it('a stored waveform record packs to the JSON of its record, in a row of its own', () => {
+    const segment = (i: number): WaveformSegment => ({
+      kind: 'waveform', deviceId: 'mon-1', source: 'sim', mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT,
+      startTime: 1_790_000_000_000 + i * 1000, sampleRateHz: 250,
+      samples: Array.from({ length: 250 }, (_, k) => Math.round(Math.sin(k / 10 + i) * 1500) / 1000),
+      receivedAt: 1_790_000_000_100 + i * 1000, quality: { state: 'valid' },
+    });
+    const records = [segment(0), segment(1)].map((w) => toRecord(w, true)!);
+    expect(records[0]!.samples).toBeInstanceOf(Uint8Array);
+    expect(recordJson(records[0]!.body, records[0]!.samples!)).toBe(JSON.stringify(waveformRecord(segment(0))));
+    const box = new Outbox(':memory:');
+    box.append(records);
+    const expected = [segment(0), segment(1)].map((w) => JSON.stringify(waveformRecord(w)));
+    // Pending bytes count the JSON the records will be, not what the store holds.
+    expect(box.pending('telemetry')).toMatchObject({ records: 2, bytes: expected.reduce((n, t) => n + Buffer.byteLength(t), 0) });
+    const m = box.pack('telemetry', 65536, (_id, _s, entries) => `[${entries.join(',')}]`)!;
+    expect(m.count).toBe(2);
+    expect(m.body).toBe(`[${expected.join(',')}]`);
+    box.close();
+  });
+
+  it('a stored record without its samples mark is an error, not a silent record', () => {
+    expect(() => recordJson('{"type":"waveform"}', encodeSamples([1]))).toThrow(/without a samples mark/);
+  });
+});

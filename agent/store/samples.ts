@@ -1,0 +1,158 @@
+// Waveform samples as the store keeps them: binary, not JSON text. A 1 s ECG segment is ~1.5 KB of JSON and
+// 0.5 KB as 16-bit integers, and writing JSON digits is the costliest part of ingesting a segment; the JSON is
+// written when the segment is packed into a message instead, and it is the very text JSON.stringify(samples)
+// gives (samples.test.ts holds it to that on arbitrary doubles).
+//
+// Blob layout: byte 0 the format, bytes 4–7 the length of the samples' JSON text (uint32 LE, for the store's
+// size accounting without writing it), then from byte 8 the samples, little-endian:
+//   1  int16 thousandths — every sample is exactly k / 1000 with |k| ≤ 32767 (ECG in mV, HL7 text, ADC steps)
+//   2  int32 thousandths — exactly k / 1000 with |k| < 1e9
+//   3  float64           — anything else, as is
+// A stored waveform record's body is its JSON with SAMPLES_MARK where the samples' array goes: a character that
+// cannot occur in JSON text (control characters are escaped inside strings), so it is found unambiguously.
+
+export const SAMPLES_MARK = '\u0000';
+
+const HEADER = 8;
+/** Typed arrays use the machine's byte order; the blob is little-endian on every machine. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const INT16 = 1;
+const INT32 = 2;
+const FLOAT64 = 3;
+
+/** Bytes of the JSON text of a sample of k thousandths. */
+function thousandthsLength(k: number): number {
+  let a = k < 0 ? -k : k;
+  let n = k < 0 ? 1 : 0;
+  const whole = (a / 1000) | 0;
+  n += whole < 10 ? 1 : whole < 100 ? 2 : whole < 1000 ? 3 : whole < 1e4 ? 4 : whole < 1e5 ? 5 : whole < 1e6 ? 6 : 7;
+  a -= whole * 1000;
+  return n + FRAC_LEN[a]!;
+}
+
+let scratch = new Int32Array(1024);
+
+/** The samples in the store's binary form. */
+export function encodeSamples(samples: readonly number[]): Buffer {
+  const n = samples.length;
+  if (scratch.length < n) scratch = new Int32Array(Math.max(n, 2 * scratch.length));
+  let json = n > 1 ? n + 1 : 2; // brackets and commas
+  let format = INT16;
+  for (let i = 0; i < n; i++) {
+    const v = samples[i]!;
+    const k = Math.round(v * 1000);
+    // Exact only if k / 1000 gives back the very same double (then its shortest text is k's digits).
+    if (!(k / 1000 === v && k > -1e9 && k < 1e9)) {
+      format = FLOAT64;
+      break;
+    }
+    if (k > 32767 || k < -32767) format = INT32;
+    scratch[i] = k;
+    json += thousandthsLength(k);
+  }
+  if (format === FLOAT64) {
+    const out = Buffer.allocUnsafe(HEADER + 8 * n);
+    json = n > 1 ? n + 1 : 2;
+    for (let i = 0; i < n; i++) {
+      const v = samples[i]!;
+      out.writeDoubleLE(v, HEADER + 8 * i);
+      json += (JSON.stringify(v) ?? 'null').length;
+    }
+    return header(out, FLOAT64, json);
+  }
+  const width = format === INT16 ? 2 : 4;
+  if (!LITTLE_ENDIAN) {
+    const out = Buffer.allocUnsafe(HEADER + width * n);
+    for (let i = 0; i < n; i++) format === INT16 ? out.writeInt16LE(scratch[i]!, HEADER + 2 * i) : out.writeInt32LE(scratch[i]!, HEADER + 4 * i);
+    return header(out, format, json);
+  }
+  // A typed view copies the samples in one call. A fresh ArrayBuffer (not a slice of Buffer's pool) is aligned for it.
+  const ab = new ArrayBuffer(HEADER + width * n);
+  (format === INT16 ? new Int16Array(ab, HEADER, n) : new Int32Array(ab, HEADER, n)).set(scratch.subarray(0, n));
+  return header(Buffer.from(ab), format, json);
+}
+
+function header(out: Buffer, format: number, jsonBytes: number): Buffer {
+  out.writeUInt32LE(0, 0);
+  out[0] = format;
+  out.writeUInt32LE(jsonBytes, 4);
+  return out;
+}
+
+/** Length in bytes of the JSON text of the encoded samples. */
+export function samplesJsonBytes(blob: Uint8Array): number {
+  return Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength).readUInt32LE(4);
+}
+
+/** The JSON text of the encoded samples: what JSON.stringify(samples) wrote. */
+export function samplesText(blob: Uint8Array): string {
+  const b = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  const format = b[0];
+  if (format === FLOAT64) {
+    const xs: number[] = [];
+    for (let p = HEADER; p + 8 <= b.length; p += 8) xs.push(b.readDoubleLE(p));
+    return JSON.stringify(xs);
+  }
+  if (format !== INT16 && format !== INT32) throw new Error(`stored samples: unknown format ${String(format)}`);
+  const width = format === INT16 ? 2 : 4;
+  const n = (b.length - HEADER) / width;
+  // 12 bytes bound the text of one sample of thousandths below 1e9 (sign, 6 digits, ".ddd", comma).
+  const need = 2 + n * 12;
+  if (text.length < need) text = Buffer.allocUnsafe(Math.max(need, 2 * text.length));
+  let p = 0;
+  text[p++] = 0x5b; // [
+  for (let i = 0; i < n; i++) {
+    if (i > 0) text[p++] = 0x2c; // ,
+    let a = width === 2 ? b.readInt16LE(HEADER + 2 * i) : b.readInt32LE(HEADER + 4 * i);
+    if (a < 0) {
+      text[p++] = 0x2d; // -
+      a = -a;
+    }
+    const whole = (a / 1000) | 0;
+    const frac = a - whole * 1000;
+    p = writeUint(text, p, whole);
+    if (frac !== 0) {
+      // ".ddd" with trailing zeros dropped (.500 → .5, .050 → .05), copied from a table.
+      const len = FRAC_LEN[frac]!;
+      const t = frac * 4;
+      for (let k = 0; k < len; k++) text[p + k] = FRAC_TEXT[t + k]!;
+      p += len;
+    }
+  }
+  text[p++] = 0x5d; // ]
+  return text.toString('latin1', 0, p);
+}
+
+let text = Buffer.allocUnsafe(4096);
+
+/** A stored record's JSON: its body, with the samples' JSON in place of SAMPLES_MARK when it has samples. */
+export function recordJson(body: string, samples: Uint8Array | null): string {
+  if (samples === null) return body;
+  const at = body.indexOf(SAMPLES_MARK);
+  if (at < 0) throw new Error('stored waveform record without a samples mark');
+  return body.slice(0, at) + samplesText(samples) + body.slice(at + SAMPLES_MARK.length);
+}
+
+/** The text of each fraction of thousandths 1…999 (".001" … ".999", trailing zeros dropped), 4 bytes a slot. */
+const FRAC_TEXT = new Uint8Array(4000);
+const FRAC_LEN = new Uint8Array(1000);
+for (let f = 1; f < 1000; f++) {
+  const t = `.${String(f).padStart(3, '0').replace(/0+$/, '')}`;
+  FRAC_LEN[f] = t.length;
+  for (let k = 0; k < t.length; k++) FRAC_TEXT[f * 4 + k] = t.charCodeAt(k);
+}
+
+/** Writes a non-negative integer below 1e9 in decimal at p; returns the new end. */
+function writeUint(b: Buffer, p: number, n: number): number {
+  if (n < 10) {
+    b[p] = 0x30 + n;
+    return p + 1;
+  }
+  const len = n < 100 ? 2 : n < 1000 ? 3 : n < 1e4 ? 4 : n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : n < 1e8 ? 8 : 9;
+  for (let d = len - 1; d >= 0; d--) {
+    const q10 = (n / 10) | 0;
+    b[p + d] = 0x30 + (n - q10 * 10);
+    n = q10;
+  }
+  return p + len;
+}
