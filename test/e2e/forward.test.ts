@@ -55,6 +55,19 @@ async function startAgent(dir: string, cs: string | null, env?: NodeJS.ProcessEn
   return { agent, cap, committed };
 }
 
+/** A hub stand-in, and an agent with these hub settings and simulator options sending to it. */
+async function startWithHub(hubSettings: Record<string, unknown>, simulator: Record<string, unknown>) {
+  const standin = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+  hub = standin;
+  const config = testConfig(tempDir(), { hub: hubSettings, drivers: [{ name: 'ward-sim', type: 'simulator', options: simulator }] }, standin.connectionString('gw-dev'));
+  const agent = new Agent({ config, registry, log: captureLog().log });
+  agents.push(agent);
+  const committed: DriverEvent[] = [];
+  agent.onCommitted((events) => committed.push(...events));
+  await agent.start();
+  return { agent, committed, standin };
+}
+
 async function untilCommitted(committed: DriverEvent[], numerics: number, timeoutMs = 15_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (committed.filter((e) => e.kind === 'numeric').length < numerics) {
@@ -235,29 +248,14 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
   }, 40_000);
 
   it('compact encoding with several messages in flight: every reading arrives, bodies expand to schema v1', async () => {
-    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
-    const dir = tempDir();
-    const cap = captureLog();
-    const config = testConfig(
-      dir,
-      {
-        hub: { encoding: 'compact', maxInFlight: 4 },
-        drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 4, waveforms: false, numericPeriodMs: 200 } }],
-      },
-      hub.connectionString('gw-dev'),
-    );
-    const agent = new Agent({ config, registry, log: cap.log });
-    agents.push(agent);
-    const committed: DriverEvent[] = [];
-    agent.onCommitted((events) => committed.push(...events));
-    await agent.start();
+    const { agent, committed, standin } = await startWithHub({ encoding: 'compact', maxInFlight: 4 }, { beds: 4, waveforms: false, numericPeriodMs: 200 });
     await untilCommitted(committed, 80);
-    hub.dropConnections(); // a resend with several in flight must keep ids and order
+    standin.dropConnections(); // a resend with several in flight must keep ids and order
     expect(await agent.drain(20_000)).toBe(true);
-    const v2 = hub.messages.filter((m) => m.properties.schemaVersion === '2');
+    const v2 = standin.messages.filter((m) => m.properties.schemaVersion === '2');
     expect(v2.length).toBeGreaterThan(0);
     // Expand every message to the v1 form consumers know; from there the same checks as for v1 apply.
-    const expanded = hub.messages.map((m) => {
+    const expanded = standin.messages.map((m) => {
       const raw = JSON.parse(m.body.toString('utf8')) as unknown;
       const v1 = m.properties.schemaVersion === '2' ? expandCompact(raw) : raw;
       expect(messageSchemaErrors(v1)).toEqual([]);
@@ -265,27 +263,12 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     });
     expectAllDelivered(committed, expanded);
     expectOrderPerDevice(expanded);
-    expectResendsIdentical(hub.messages);
+    expectResendsIdentical(standin.messages);
   });
 
-  it('forwards waveform segments (hub.forwardWaveforms): each arrives once with exactly the samples committed', async () => {
+  it('forwards waveform segments (standin.forwardWaveforms): each arrives once with exactly the samples committed', async () => {
     // The store keeps samples in binary and writes their JSON when packing: what arrives must be what came in.
-    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
-    const dir = tempDir();
-    const cap = captureLog();
-    const config = testConfig(
-      dir,
-      {
-        hub: { forwardWaveforms: true },
-        drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 2, waveforms: true, numericPeriodMs: 200 } }],
-      },
-      hub.connectionString('gw-dev'),
-    );
-    const agent = new Agent({ config, registry, log: cap.log });
-    agents.push(agent);
-    const committed: DriverEvent[] = [];
-    agent.onCommitted((events) => committed.push(...events));
-    await agent.start();
+    const { agent, committed, standin } = await startWithHub({ forwardWaveforms: true }, { beds: 2, waveforms: true, numericPeriodMs: 200 });
     const segments = () => committed.filter((e): e is WaveformSegment => e.kind === 'waveform');
     const end = Date.now() + 15_000;
     while (segments().length < 8 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
@@ -293,7 +276,7 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     const sent = segments();
     expect(sent.length).toBeGreaterThanOrEqual(8);
     const arrived = new Map<string, { samples: number[]; sampleRateHz: number }>();
-    for (const m of hub.messages) {
+    for (const m of standin.messages) {
       const b = JSON.parse(m.body.toString('utf8')) as { records: (WireRecord & { startTime?: string; samples?: number[]; sampleRateHz: number })[] };
       expect(messageSchemaErrors(b)).toEqual([]);
       for (const r of b.records) if (r.type === 'waveform') arrived.set(`${r.deviceId}|${r.code}|${r.startTime}`, { samples: r.samples!, sampleRateHz: r.sampleRateHz });
