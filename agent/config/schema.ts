@@ -206,7 +206,8 @@ export const configSchema = {
             'Message body format. `records`: schema version 1, flat JSON records (what the FHIR templates and ' +
             'docs/cloud-consumers.md expect). `compact`: schema version 2, the same content with numerics grouped ' +
             'per device and time against per-message code tables, several times fewer 4 KB billing chunks; decode ' +
-            'with expandCompact (agent/forward/compact.ts). The `schemaVersion` property says which a message is.',
+            'with expandCompact (agent/forward/compact.ts) or, in Stream Analytics, docs/stream-analytics/expand-compact.udf.js. ' +
+            'The `schemaVersion` property says which a message is.',
         },
       },
     },

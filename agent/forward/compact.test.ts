@@ -3,6 +3,7 @@
 // throws only its own error on arbitrary input.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Ajv } from 'ajv';
@@ -126,6 +127,27 @@ describe('compact encoding (schema version 2)', () => {
     const v1w = envelope('gw')('w', 'telemetry', [wave]);
     expect(encodeCompact('gw', 'w', 'telemetry', [wave], v1w)).toBe(v1w);
     expect(JSON.stringify(expandCompact(v1w))).toBe(v1w);
+  });
+
+  it('the Stream Analytics UDF in docs/ expands every message, compact or v1, to the very records expandCompact gives', async () => {
+    // The file consumers paste into Azure, run as it is (its own realm, as a plain script defining main).
+    const udfFile = join(PACKAGE_ROOT, 'docs', 'stream-analytics', 'expand-compact.udf.js');
+    const main = runInNewContext(`${readFileSync(udfFile, 'utf8')}\n;main`, {}) as (m: unknown) => unknown;
+    const events = await simulatorEvents(8, 240, true);
+    const records = events.map((e) => toRecord(e, true)).filter((r): r is OutboxRecord => r !== null);
+    const bodies = [...pack(records, envelope('gw', 'compact')), ...pack(records.slice(0, 50), envelope('gw', 'records'))];
+    const versions = new Set<number>();
+    let expanded = 0;
+    for (const body of bodies) {
+      const parsed = JSON.parse(body) as { schemaVersion: number };
+      versions.add(parsed.schemaVersion);
+      const want = expandCompact(body).records;
+      expect(JSON.stringify(main(parsed))).toBe(JSON.stringify(want));
+      expanded += want.length;
+    }
+    expect([...versions].sort()).toEqual([1, 2]);
+    expect(expanded).toBeGreaterThan(records.length);
+    expect(() => main({ schemaVersion: 3 })).toThrow(/unsupported schemaVersion 3/);
   });
 
   it('decoding arbitrary input throws nothing but CompactFormatError', () => {
