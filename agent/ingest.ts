@@ -79,6 +79,8 @@ export class Ingest {
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners: IngestListener[] = [];
   private closed = false;
+  /** ingest_events_total by source: counted on every emit, so the handles are kept. */
+  private readonly eventCounters = new Map<string, (by?: number) => void>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -103,7 +105,12 @@ export class Ingest {
     if (this.closed) return Promise.reject(new IngestRefusedError('agent is stopping', null));
     if (events.length === 0) return Promise.resolve();
     const normalised = events.map(normalise);
-    this.metrics.inc('ingest_events_total', { source }, events.length);
+    let count = this.eventCounters.get(source);
+    if (!count) {
+      count = this.metrics.counter('ingest_events_total', { source });
+      this.eventCounters.set(source, count);
+    }
+    count(events.length);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
       this.schedule();

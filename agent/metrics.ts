@@ -23,6 +23,20 @@ export class Metrics {
     else this.counters.set(k, { name, ...(labels && { labels }), value: by });
   }
 
+  /** A handle on one counter for hot paths (no key built per increment). The counter exists from now, at 0. */
+  counter(name: string, labels?: Labels): (by?: number) => void {
+    const k = key(name, labels);
+    let c = this.counters.get(k);
+    if (!c) {
+      c = { name, ...(labels && { labels }), value: 0 };
+      this.counters.set(k, c);
+    }
+    const entry = c;
+    return (by = 1) => {
+      entry.value += by;
+    };
+  }
+
   /** A gauge is read when a snapshot is taken, so it is never stale. */
   gauge(name: string, read: () => number, labels?: Labels): void {
     this.gauges.set(key(name, labels), { name, ...(labels && { labels }), read });
