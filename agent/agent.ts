@@ -67,6 +67,7 @@ export class Agent {
   private limitsTimer: NodeJS.Timeout | null = null;
   private readonly storeRecovered: { movedTo: string; reason: string } | null;
   private evicting = false;
+  private unreadableAlarm = false;
   private readonly drivers = new Map<string, Driver>();
   private readonly log: Logger;
   private readonly startedAt = Date.now();
@@ -200,6 +201,17 @@ export class Agent {
     // configured capacity must alarm too. (Eviction only follows the configured capacity: a full disk refuses
     // new data rather than discarding accepted data.)
     this.alarms.storeUsage(Math.max(report.fraction, report.usedBytes / (report.usedBytes + this.diskFreeBytes())));
+    if (report.unreadable > 0) {
+      // A stored record that cannot be read back is a loss: counted, logged, alarmed, and kept for inspection.
+      const { records, reason } = this.outbox.unreadableRecords();
+      this.metrics.inc('store_unreadable_total', undefined, report.unreadable);
+      this.log.error({ records: report.unreadable, keptInStore: records, reason }, 'stored records could not be read back: moved to the store table "unreadable", not sent');
+      this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', true, `Store: ${report.unreadable} stored records could not be read back and were not sent`, 'medium');
+      this.unreadableAlarm = true;
+    } else if (this.unreadableAlarm) {
+      this.unreadableAlarm = false;
+      this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', false, 'store records read back normally again');
+    }
     const lost = report.evicted[0] + report.evicted[1] + report.evicted[2];
     if (lost > 0 && !this.forwarder && report.evictedFor === 'age') {
       // Forwarding is off: nothing in the store was ever going to be sent, so records past the age limit are

@@ -7,7 +7,7 @@ import type { DriverEvent } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import type { AppendBatch, AppendOutcome, Outbox, OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
-import { encodeSamples, SAMPLES_MARK } from './store/samples.js';
+import { encodeSamples, SAMPLES_PLACEHOLDER } from './store/samples.js';
 
 export interface IngestOptions {
   commitIntervalMs: number;
@@ -63,9 +63,14 @@ export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientI
     // The two hot record types are written straight to JSON text (same text as JSON.stringify of their records).
     case 'numeric':
       return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: numericJson(e) };
-    case 'waveform':
-      // Samples are stored in binary and written as JSON when packed (store/samples.ts).
-      return forwardWaveforms ? { stream: 'telemetry', cls: 2, deviceId: e.deviceId, body: waveformJson(e, SAMPLES_MARK), samples: encodeSamples(e.samples) } : null;
+    case 'waveform': {
+      if (!forwardWaveforms) return null;
+      // Samples are stored in binary and written as JSON when packed (store/samples.ts); the body holds a
+      // placeholder. The last "samples" key is the record's own: the keys after it hold no objects.
+      const body = waveformJson(e, SAMPLES_PLACEHOLDER);
+      const at = body.lastIndexOf(`"samples":${SAMPLES_PLACEHOLDER}`) + '"samples":'.length;
+      return { stream: 'telemetry', cls: 2, deviceId: e.deviceId, body, samples: encodeSamples(e.samples, at) };
+    }
     case 'alarm':
       return { stream: 'alarms', cls: 0, deviceId: e.deviceId, body: JSON.stringify(alarmRecord(e)) };
     case 'device-status':

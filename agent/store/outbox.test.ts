@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { Outbox, RecordTooLargeError, toRows, type OutboxRecord, type Stream } from './outbox.js';
+import { Outbox, RecordTooLargeError, STORE_FORMAT, StoreFormatError, toRows, type OutboxRecord, type Stream } from './outbox.js';
+import { encodeSamples } from './samples.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -218,9 +219,68 @@ describe('Outbox rows holding several records', () => {
     box.close();
   });
 
+  it('commits nothing of an append that fails after rows were inserted: no rows, no idempotency key', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { maxRecordBytes: 100 });
+    const big: OutboxRecord = { ...rec(9), body: JSON.stringify({ x: 'y'.repeat(200) }) };
+    // Rows of dev-1 and dev-2 are inserted before the too-large record is reached.
+    expect(() => box.appendBatches([{ records: [rec(1), rec(2, 'telemetry', 'dev-2')], idempotencyKey: 'k1' }, { records: [rec(3), big] }])).toThrow(RecordTooLargeError);
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT count(*) AS n FROM outbox').get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT count(*) AS n FROM idempotency').get()).toEqual({ n: 0 });
+    db.close();
+    expect(box.pending('telemetry').records).toBe(0);
+    // The key was not taken: the same batch is stored when sent again.
+    expect(box.appendBatches([{ records: [rec(1)], idempotencyKey: 'k1' }])).toEqual(['stored']);
+    box.close();
+  });
+
+  it('moves a row it cannot read back aside, counts it, and packs the rest instead of blocking the stream', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    const wave = (i: number): OutboxRecord => {
+      const body = `{"w":${i},"samples":null}`;
+      return { stream: 'telemetry', cls: 2, deviceId: 'w', body, samples: encodeSamples([i, 0.5], body.indexOf('null')) };
+    };
+    box.append([wave(1), rec(2), wave(3), rec(4)]);
+    // Damage the second waveform's blob (an unknown format), as a newer agent's row or a bad disk could.
+    const db = new Database(path);
+    const blob = db.prepare<[], { samples: Buffer }>("SELECT samples FROM outbox WHERE body LIKE '{\"w\":3%'").get()!.samples;
+    blob[0] = 7;
+    db.prepare("UPDATE outbox SET samples = ? WHERE body LIKE '{\"w\":3%'").run(blob);
+    db.close();
+    const m = box.pack('telemetry', 10_000, env)!;
+    expect((JSON.parse(m.body) as { r: unknown[] }).r).toEqual([{ w: 1, samples: [1, 0.5] }, { i: 2, deviceId: 'dev-1' }, { i: 4, deviceId: 'dev-1' }]);
+    expect(m.count).toBe(3);
+    expect(box.pending('telemetry')).toEqual({ records: 0, bytes: 0, oldestAt: null });
+    expect(box.unreadableRecords()).toEqual({ records: 1, reason: 'stored record unreadable: samples of unknown format 7' });
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(0); // reported once
+    box.close();
+    // Kept in the file for inspection.
+    const again = new Database(path, { readonly: true });
+    expect(again.prepare('SELECT body FROM unreadable').all()).toEqual([{ body: '{"w":3,"samples":null}' }]);
+    again.close();
+  });
+
+  it('refuses a store written in a newer format instead of misreading it', () => {
+    const path = tempDb();
+    new Outbox(path).close();
+    const db = new Database(path);
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'format'").get()).toEqual({ value: String(STORE_FORMAT) });
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'format'").run(String(STORE_FORMAT + 1));
+    db.close();
+    expect(() => new Outbox(path)).toThrow(StoreFormatError);
+    expect(() => Outbox.open(path)).toThrow(/written by a newer agent/);
+  });
+
   it('groups the same way in toRows, which the ingest benchmark uses for its ceiling', () => {
     const out = [...toRows([rec(1), rec(2), rec(3, 'alarms')], 1000, 2048)];
     expect(out.map((r) => [r.stream, r.count])).toEqual([['telemetry', 2], ['alarms', 1]]);
+    // The bound counts the comma: two bodies and a comma fit a row of exactly that size, and not one byte less.
+    const two = Buffer.byteLength(rec(1).body) + 1 + Buffer.byteLength(rec(2).body);
+    expect([...toRows([rec(1), rec(2)], 1000, two)].map((r) => r.count)).toEqual([2]);
+    expect([...toRows([rec(1), rec(2)], 1000, two - 1)].map((r) => r.count)).toEqual([1, 1]);
     expect(() => [...toRows([rec(1)], 5, 2048)]).toThrow(RecordTooLargeError);
   });
 

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { recordJson, samplesJsonBytes, SAMPLES_MARK } from './samples.js';
+import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
 
 export type Stream = 'alarms' | 'telemetry';
 /** Order in which streams are drained: alarms first. */
@@ -29,7 +29,7 @@ export interface OutboxRecord {
   stream: Stream;
   cls: RecordClass;
   deviceId: string;
-  /** One JSON value (an entry of a message's `records` array); with `samples`, SAMPLES_MARK stands for them. */
+  /** One JSON value (an entry of a message's `records` array); with `samples`, a placeholder stands for them. */
   body: string;
   /** A waveform's samples in the store's binary form (samples.ts encodeSamples). */
   samples?: Uint8Array;
@@ -49,7 +49,8 @@ export interface OutboxRow {
 
 /**
  * Most JSON a row holds, by default: half the smallest message the agent packs (hub.maxMessageBytes ≥ 4096), so
- * that a row always fits a message and a message's last row leaves little of it unused.
+ * that a row always fits a message. The agent uses at most an eighth of hub.maxMessageBytes, so that a message's
+ * last row leaves little of it unused.
  */
 export const ROW_MAX_BYTES = 2048;
 
@@ -62,7 +63,7 @@ export function* toRows(records: Iterable<OutboxRecord>, maxRecordBytes: number,
   let row: OutboxRow | null = null;
   for (const r of records) {
     const samples = r.samples ?? null;
-    const bytes = Buffer.byteLength(r.body) + (samples ? samplesJsonBytes(samples) - SAMPLES_MARK.length : 0);
+    const bytes = Buffer.byteLength(r.body) + (samples ? samplesJsonBytes(samples) - SAMPLES_PLACEHOLDER.length : 0);
     if (bytes > maxRecordBytes) throw new RecordTooLargeError(bytes, maxRecordBytes, r.deviceId);
     if (row && !row.samples && !samples && row.stream === r.stream && row.cls === r.cls && row.deviceId === r.deviceId && row.bytes + 1 + bytes <= rowMaxBytes) {
       row.body += `,${r.body}`;
@@ -131,6 +132,21 @@ export interface LimitsReport {
   /** Unsent records evicted, by class: a loss, to be reported. */
   evicted: Record<RecordClass, number>;
   evictedFor: 'capacity' | 'age' | null;
+  /** Records that could not be read back to pack them since the last report: moved to `unreadable`, not sent. */
+  unreadable: number;
+}
+
+/**
+ * Version of how records are kept, in the meta table: 1 one JSON record per row; 2 rows of several records
+ * (`count`) and binary waveform samples (`samples`). A store of a newer format is refused, not misread.
+ */
+export const STORE_FORMAT = 2;
+
+export class StoreFormatError extends Error {
+  constructor(readonly found: number) {
+    super(`store format ${found} was written by a newer agent (this one reads up to ${STORE_FORMAT}); run that agent version, or move the store file aside`);
+    this.name = 'StoreFormatError';
+  }
 }
 
 /** The store file is damaged (integrity check failed, or SQLite says so). */
@@ -190,6 +206,12 @@ CREATE TABLE IF NOT EXISTS messages (
   body       TEXT    NOT NULL
 ) STRICT;
 CREATE INDEX IF NOT EXISTS messages_unacked ON messages (acked_at, stream, first_seq);
+-- Rows that could not be turned back into JSON when packed (a damaged blob, a format this agent does not know):
+-- kept for inspection instead of blocking the stream behind them.
+CREATE TABLE IF NOT EXISTS unreadable (
+  seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, cls INTEGER NOT NULL, device_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+  bytes INTEGER NOT NULL, body TEXT NOT NULL, count INTEGER NOT NULL, samples BLOB, reason TEXT NOT NULL, moved_at INTEGER NOT NULL
+) STRICT;
 -- Keys of batches already accepted, so that a sender's resend (e.g. an HL7 message whose ACK was lost when the
 -- agent died after the commit) is not stored twice. Trimmed after a day.
 CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, at INTEGER NOT NULL) STRICT, WITHOUT ROWID;
@@ -230,6 +252,8 @@ export class Outbox {
   private readonly rowMaxBytes: number;
   private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
+  /** Records moved to `unreadable` since enforceLimits() last reported. */
+  private unreadableSinceReport = 0;
   private readonly insertStmt: Database.Statement;
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -246,11 +270,17 @@ export class Outbox {
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    const format = Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'format'").get()?.value ?? 1);
+    if (format > STORE_FORMAT) {
+      this.db.close();
+      throw new StoreFormatError(format);
+    }
     // Stores written before rows held several records or binary samples: add the columns (their rows hold one
     // record each, all JSON).
     const columns = this.db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'outbox\')').all();
     if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
     if (!columns.some((c) => c.name === 'samples')) this.db.exec('ALTER TABLE outbox ADD COLUMN samples BLOB');
+    if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
     const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
     if (existing) {
       this.storeId = existing.value;
@@ -363,7 +393,10 @@ export class Outbox {
    */
   pack(stream: Stream, maxBytes: number, envelope: Envelope, now = Date.now()): PackedMessage | null {
     const overhead = Buffer.byteLength(envelope('x'.repeat(40), stream, []));
-    const tx = this.db.transaction((): PackedMessage | null => {
+    // Rows that cannot be read back are moved aside (and the packing tried again) rather than blocking the stream.
+    const unreadable: { seq: number; count: number; bytes: number; reason: string }[] = [];
+    const tx = this.db.transaction((): PackedMessage | null | 'again' => {
+      unreadable.length = 0;
       const rows = this
         .stmt<[Stream], { seq: number; bytes: number; count: number; body: string; samples: Uint8Array | null }>(
           'SELECT seq, bytes, count, body, samples FROM outbox WHERE stream = ? ORDER BY seq',
@@ -382,12 +415,35 @@ export class Outbox {
           rows.return?.();
           break;
         }
-        entries.push(recordJson(row.body, row.samples));
+        let entry: string;
+        try {
+          entry = recordJson(row.body, row.samples);
+        } catch (err) {
+          if (!(err instanceof UnreadableRecordError)) throw err;
+          unreadable.push({ seq: row.seq, count: row.count, bytes: row.bytes, reason: err.message });
+          continue;
+        }
+        entries.push(entry);
         count += row.count;
         if (!firstSeq) firstSeq = row.seq;
         lastSeq = row.seq;
         size += row.bytes + 1;
         bytes += row.bytes;
+      }
+      if (unreadable.length > 0) {
+        const p = this.pendingByStream.get(stream)!;
+        for (const u of unreadable) {
+          this.stmt(
+            `INSERT INTO unreadable (seq, stream, cls, device_id, created_at, bytes, body, count, samples, reason, moved_at)
+             SELECT seq, stream, cls, device_id, created_at, bytes, body, count, samples, ?, ? FROM outbox WHERE seq = ?`,
+          ).run(u.reason, now, u.seq);
+          this.stmt('DELETE FROM outbox WHERE seq = ?').run(u.seq);
+          p.records -= u.count;
+          p.bytes -= u.bytes;
+          this.unreadableSinceReport += u.count;
+        }
+        if (p.records === 0) p.oldestAt = null;
+        if (entries.length === 0) return 'again';
       }
       if (entries.length === 0) return null;
       const id = `${this.storeId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
@@ -404,7 +460,18 @@ export class Outbox {
           this.stmt<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1').get(stream)?.t ?? null;
       return { id, stream, firstSeq, lastSeq, count, body, createdAt: now, attempts: 0 };
     });
-    return tx();
+    for (;;) {
+      const packed = tx();
+      if (packed !== 'again') return packed;
+    }
+  }
+
+  /** Rows moved aside as unreadable: how many records, and the latest reason. */
+  unreadableRecords(): { records: number; reason: string | null } {
+    const r = this.stmt<[], { n: number | null; reason: string | null }>(
+      'SELECT sum(count) AS n, (SELECT reason FROM unreadable ORDER BY moved_at DESC, seq DESC LIMIT 1) AS reason FROM unreadable',
+    ).get();
+    return { records: r?.n ?? 0, reason: r?.reason ?? null };
   }
 
   /**
@@ -526,7 +593,9 @@ export class Outbox {
       }
     }
     if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();
-    return { usedBytes: used, fraction: used / maxBytes, trimmedAcked, evicted, evictedFor };
+    const unreadable = this.unreadableSinceReport;
+    this.unreadableSinceReport = 0;
+    return { usedBytes: used, fraction: used / maxBytes, trimmedAcked, evicted, evictedFor, unreadable };
   }
 
   close(): void {

@@ -5,7 +5,7 @@ import { MDC, UNITS } from '../model/mdc.js';
 import { toRecord } from '../ingest.js';
 import { waveformRecord } from '../forward/wire.js';
 import { Outbox } from './outbox.js';
-import { encodeSamples, recordJson, samplesJsonBytes, samplesText } from './samples.js';
+import { encodeSamples, recordJson, samplesJsonBytes, samplesText, UnreadableRecordError } from './samples.js';
 
 // Device-like samples: counts of a decimal step, small (int16 thousandths) or large (int32).
 const small = fc.integer({ min: -32767, max: 32767 }).map((k) => k / 1000);
@@ -26,16 +26,26 @@ describe('binary samples in the store', () => {
 
   it('take 2 bytes a sample for ECG-like millivolts, 4 for larger counts, 8 for anything else', () => {
     expect(encodeSamples([0.125, -1.5, 32.767]).length).toBe(8 + 3 * 2);
+    expect(encodeSamples([-32.767]).length).toBe(8 + 2);
+    // Just past the 16-bit range: 32-bit (as 16 bits, 32.768 would wrap round to -32.768).
+    for (const x of [32.768, -32.768, 999999.999, -999999.999]) {
+      expect(encodeSamples([x]).length).toBe(8 + 4);
+      expect(samplesText(encodeSamples([x]))).toBe(JSON.stringify([x]));
+    }
+    expect(encodeSamples([1e6]).length).toBe(8 + 8); // beyond 32-bit thousandths
+    expect(samplesText(encodeSamples([1e6, 0.5]))).toBe('[1000000,0.5]');
     expect(encodeSamples([0.125, 40.5]).length).toBe(8 + 2 * 4);
     expect(encodeSamples([0.125, 0.1 + 0.2]).length).toBe(8 + 2 * 8);
     expect(samplesText(encodeSamples([]))).toBe('[]');
     expect(samplesText(encodeSamples([-0, 0.05]))).toBe('[0,0.05]');
   });
 
-  it('refuse a blob of an unknown format rather than write wrong numbers', () => {
+  it('refuse a blob of an unknown format or a wrong length rather than write wrong numbers', () => {
     const blob = encodeSamples([1, 2]);
     blob[0] = 9;
+    expect(() => samplesText(blob)).toThrow(UnreadableRecordError);
     expect(() => samplesText(blob)).toThrow(/unknown format 9/);
+    expect(() => samplesText(encodeSamples([1, 2, 3]).subarray(0, 13))).toThrow(/16-bit samples of 5 bytes/);
   });
 
   it('a stored waveform record packs to the JSON of its record, in a row of its own', () => {
@@ -48,6 +58,8 @@ describe('binary samples in the store', () => {
     const records = [segment(0), segment(1)].map((w) => toRecord(w, true)!);
     expect(records[0]!.samples).toBeInstanceOf(Uint8Array);
     expect(recordJson(records[0]!.body, records[0]!.samples!)).toBe(JSON.stringify(waveformRecord(segment(0))));
+    // The stored body alone is valid JSON with samples null: what an older agent, blind to the blob, would send.
+    expect(JSON.parse(records[0]!.body)).toEqual({ ...JSON.parse(JSON.stringify(waveformRecord(segment(0)))), samples: null });
     const box = new Outbox(':memory:');
     box.append(records);
     const expected = [segment(0), segment(1)].map((w) => JSON.stringify(waveformRecord(w)));
@@ -59,7 +71,16 @@ describe('binary samples in the store', () => {
     box.close();
   });
 
-  it('a stored record without its samples mark is an error, not a silent record', () => {
-    expect(() => recordJson('{"type":"waveform"}', encodeSamples([1]))).toThrow(/without a samples mark/);
+  it('a stored body and blob that do not belong together are an error, not a wrong record', () => {
+    expect(() => recordJson('{"type":"waveform","samples":null}', encodeSamples([1], 3))).toThrow(/no samples placeholder at 3/);
+    expect(recordJson('{"type":"waveform","samples":null}', encodeSamples([1], 29))).toBe('{"type":"waveform","samples":[1]}');
+    expect(() => recordJson('{}', Buffer.alloc(4))).toThrow(UnreadableRecordError);
+    // A context key named "samples" before the record's own does not mislead the placeholder.
+    const w: WaveformSegment = {
+      kind: 'waveform', deviceId: 'd', source: 's', context: { samples: null }, mdc: MDC.ECG_ELEC_POTL_II,
+      unit: UNITS.MILLI_VOLT, startTime: 0, sampleRateHz: 250, samples: [0.5], receivedAt: 0, quality: { state: 'valid' },
+    };
+    const r = toRecord(w, true)!;
+    expect(recordJson(r.body, r.samples!)).toBe(JSON.stringify(waveformRecord(w)));
   });
 });

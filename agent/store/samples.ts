@@ -3,15 +3,19 @@
 // written when the segment is packed into a message instead, and it is the very text JSON.stringify(samples)
 // gives (samples.test.ts holds it to that on arbitrary doubles).
 //
-// Blob layout: byte 0 the format, bytes 4–7 the length of the samples' JSON text (uint32 LE, for the store's
-// size accounting without writing it), then from byte 8 the samples, little-endian:
+// Blob layout: byte 0 the format, bytes 1–3 where the samples go in the record's stored body (uint24 LE, a string
+// index), bytes 4–7 the length of the samples' JSON text (uint32 LE, for the store's size accounting without
+// writing it), then from byte 8 the samples, little-endian:
 //   1  int16 thousandths — every sample is exactly k / 1000 with |k| ≤ 32767 (ECG in mV, HL7 text, ADC steps)
 //   2  int32 thousandths — exactly k / 1000 with |k| < 1e9
 //   3  float64           — anything else, as is
-// A stored waveform record's body is its JSON with SAMPLES_MARK where the samples' array goes: a character that
-// cannot occur in JSON text (control characters are escaped inside strings), so it is found unambiguously.
+// A stored waveform record's body is its JSON with `null` (SAMPLES_PLACEHOLDER) where the samples' array goes: still
+// valid JSON, so an older agent that knows nothing of the blob sends the record, without its samples, rather than
+// a broken message.
 
-export const SAMPLES_MARK = '\u0000';
+export const SAMPLES_PLACEHOLDER = 'null';
+/** Most a placeholder's index can be (24 bits); record bodies are far smaller (maxRecordBytes). */
+const MAX_AT = 0xffffff;
 
 const HEADER = 8;
 /** Typed arrays use the machine's byte order; the blob is little-endian on every machine. */
@@ -32,8 +36,9 @@ function thousandthsLength(k: number): number {
 
 let scratch = new Int32Array(1024);
 
-/** The samples in the store's binary form. */
-export function encodeSamples(samples: readonly number[]): Buffer {
+/** The samples in the store's binary form; `at`: the index of SAMPLES_PLACEHOLDER in the record's stored body. */
+export function encodeSamples(samples: readonly number[], at = 0): Buffer {
+  if (!(Number.isInteger(at) && at >= 0 && at <= MAX_AT)) throw new RangeError(`samples placeholder at ${at}: out of range`);
   const n = samples.length;
   if (scratch.length < n) scratch = new Int32Array(Math.max(n, 2 * scratch.length));
   let json = n > 1 ? n + 1 : 2; // brackets and commas
@@ -58,23 +63,23 @@ export function encodeSamples(samples: readonly number[]): Buffer {
       out.writeDoubleLE(v, HEADER + 8 * i);
       json += (JSON.stringify(v) ?? 'null').length;
     }
-    return header(out, FLOAT64, json);
+    return header(out, FLOAT64, at, json);
   }
   const width = format === INT16 ? 2 : 4;
   if (!LITTLE_ENDIAN) {
     const out = Buffer.allocUnsafe(HEADER + width * n);
     for (let i = 0; i < n; i++) format === INT16 ? out.writeInt16LE(scratch[i]!, HEADER + 2 * i) : out.writeInt32LE(scratch[i]!, HEADER + 4 * i);
-    return header(out, format, json);
+    return header(out, format, at, json);
   }
   // A typed view copies the samples in one call. A fresh ArrayBuffer (not a slice of Buffer's pool) is aligned for it.
   const ab = new ArrayBuffer(HEADER + width * n);
   (format === INT16 ? new Int16Array(ab, HEADER, n) : new Int32Array(ab, HEADER, n)).set(scratch.subarray(0, n));
-  return header(Buffer.from(ab), format, json);
+  return header(Buffer.from(ab), format, at, json);
 }
 
-function header(out: Buffer, format: number, jsonBytes: number): Buffer {
-  out.writeUInt32LE(0, 0);
+function header(out: Buffer, format: number, at: number, jsonBytes: number): Buffer {
   out[0] = format;
+  out.writeUIntLE(at, 1, 3);
   out.writeUInt32LE(jsonBytes, 4);
   return out;
 }
@@ -89,12 +94,14 @@ export function samplesText(blob: Uint8Array): string {
   const b = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const format = b[0];
   if (format === FLOAT64) {
+    if ((b.length - HEADER) % 8 !== 0) throw new UnreadableRecordError(`float64 samples of ${b.length - HEADER} bytes`);
     const xs: number[] = [];
     for (let p = HEADER; p + 8 <= b.length; p += 8) xs.push(b.readDoubleLE(p));
     return JSON.stringify(xs);
   }
-  if (format !== INT16 && format !== INT32) throw new Error(`stored samples: unknown format ${String(format)}`);
+  if (format !== INT16 && format !== INT32) throw new UnreadableRecordError(`samples of unknown format ${String(format)}`);
   const width = format === INT16 ? 2 : 4;
+  if ((b.length - HEADER) % width !== 0) throw new UnreadableRecordError(`${width * 8}-bit samples of ${b.length - HEADER} bytes`);
   const n = (b.length - HEADER) / width;
   // 12 bytes bound the text of one sample of thousandths below 1e9 (sign, 6 digits, ".ddd", comma).
   const need = 2 + n * 12;
@@ -125,12 +132,26 @@ export function samplesText(blob: Uint8Array): string {
 
 let text = Buffer.allocUnsafe(4096);
 
-/** A stored record's JSON: its body, with the samples' JSON in place of SAMPLES_MARK when it has samples. */
+/**
+ * A stored record's JSON: its body, with the samples' JSON in place of the placeholder when it has samples.
+ * Throws UnreadableRecordError if body and blob do not belong together or the blob is of an unknown format.
+ */
 export function recordJson(body: string, samples: Uint8Array | null): string {
   if (samples === null) return body;
-  const at = body.indexOf(SAMPLES_MARK);
-  if (at < 0) throw new Error('stored waveform record without a samples mark');
-  return body.slice(0, at) + samplesText(samples) + body.slice(at + SAMPLES_MARK.length);
+  if (samples.length < HEADER) throw new UnreadableRecordError(`samples blob of ${samples.length} bytes`);
+  const at = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength).readUIntLE(1, 3);
+  if (body.slice(at, at + SAMPLES_PLACEHOLDER.length) !== SAMPLES_PLACEHOLDER) {
+    throw new UnreadableRecordError(`no samples placeholder at ${at} of the stored body`);
+  }
+  return body.slice(0, at) + samplesText(samples) + body.slice(at + SAMPLES_PLACEHOLDER.length);
+}
+
+/** A stored record that cannot be turned back into its JSON (a damaged blob, or a format this agent does not know). */
+export class UnreadableRecordError extends Error {
+  constructor(detail: string) {
+    super(`stored record unreadable: ${detail}`);
+    this.name = 'UnreadableRecordError';
+  }
 }
 
 /** The text of each fraction of thousandths 1…999 (".001" … ".999", trailing zeros dropped), 4 bytes a slot. */

@@ -2,7 +2,7 @@
 // message is a compact one (schemaVersion 2, `hub.encoding: compact`) or a schema-1 one (returned as it is).
 // Register it as a JavaScript function (output type: any) named expandCompact; use as in docs/cloud-consumers.md.
 // Written to match the agent's own decoder (agent/forward/compact.ts expandCompact) record for record;
-// test/contract/compact-udf.test.ts runs this very file against it on simulator traffic.
+// agent/forward/compact.test.ts runs this very file against it on simulator traffic.
 function main(message) {
   if (message.schemaVersion === 1) return message.records;
   if (message.schemaVersion !== 2 || message.encoding !== 'compact') {

@@ -5,7 +5,9 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
+import Database from 'better-sqlite3';
 import { Outbox } from '../../agent/store/outbox.js';
+import { encodeSamples } from '../../agent/store/samples.js';
 import { registry } from '../../drivers/registry.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
@@ -37,6 +39,42 @@ describe('store health at start', () => {
     const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-recovered');
     expect(alarm).toMatchObject({ category: 'technical', state: 'active' });
     expect(alarm!.condition.text).toContain(String(logged!.movedTo));
+  });
+
+  it('a stored record that cannot be read back: moved aside, counted, logged, technical alarm; the rest still goes', () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const box = new Outbox(path);
+    const body = '{"type":"waveform","samples":null}';
+    box.append([{ stream: 'telemetry', cls: 2, deviceId: 'd', body, samples: encodeSamples([1, 2], body.indexOf('null')) }]);
+    box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: '{"i":1}' }]);
+    box.close();
+    const db = new Database(path);
+    db.prepare("UPDATE outbox SET samples = x'09' WHERE samples IS NOT NULL").run(); // a damaged blob
+    db.close();
+    const cap = captureLog();
+    const hub = { mode: 'device', connectionString: `HostName=unreached.azure-devices.net;DeviceId=gw;SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}` };
+    agent = new Agent({ config: testConfig(dir, { store: { path }, hub }), registry, log: cap.log });
+    // What the forwarder does next: pack. The damaged row must not block the record behind it.
+    const m = agent.outbox.pack('telemetry', 65536, (_id, _s, entries) => `[${entries.join(',')}]`)!;
+    expect(m.body).toBe('[{"i":1}]');
+    agent.enforceStoreLimits();
+    expect(agent.metrics.get('store_unreadable_total')).toBe(1);
+    expect(cap.find('stored records could not be read back: moved to the store table "unreadable", not sent')).toMatchObject({ records: 1, keptInStore: 1 });
+    const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-unreadable');
+    expect(alarm).toMatchObject({ category: 'technical', state: 'active' });
+  });
+
+  it('a store written by a newer agent: the agent does not start, and says why', () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    new Outbox(path).close();
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = '99' WHERE key = 'format'").run();
+    db.close();
+    // main.ts logs this as fatal and exits non-zero; the store file is left as it is.
+    expect(() => new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log })).toThrow(/store format 99 was written by a newer agent/);
+    expect(existsSync(path)).toBe(true);
   });
 
   describe('unsent telemetry past store.maxAgeHours', () => {
