@@ -5,6 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Outbox, RecordTooLargeError, STORE_FORMAT, StoreFormatError, toRows, type OutboxRecord, type Stream } from './outbox.js';
 import { encodeSamples } from './samples.js';
+import { toRecord } from '../ingest.js';
+import type { DriverEvent } from '../model/reading.js';
+import { MDC, UNITS } from '../model/mdc.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -169,6 +172,37 @@ describe('Outbox limits', () => {
     const left = (JSON.parse(m.body) as { n?: number }[]).map((x) => x.n);
     expect(left.at(-1)).toBe(199);
     expect(left[0]).toBeGreaterThan(0);
+    box.close();
+  });
+
+  it('with classes interleaved in the file, evicts every waveform before any numeric, and no alarm while others remain', () => {
+    // Waveform rows share pages with numerics: removing them frees space inside pages but no page, so the
+    // file's measure barely moves. That must not make eviction skip to the next class.
+    const path = tempDb();
+    const box = new Outbox(path, { retainAckedMs: 0 });
+    const t0 = 1_790_000_000_000;
+    for (let s = 0; s < 300; s++) {
+      const events: DriverEvent[] = [];
+      for (let d = 0; d < 16; d++) {
+        const origin = { deviceId: `m${d}`, source: 'sim', receivedAt: t0 + s * 1000 + 100, quality: { state: 'valid' as const } };
+        const samples = Array.from({ length: 250 }, (_, k) => Math.round(Math.sin(k / 10 + s) * 1500) / 1000);
+        events.push({ kind: 'waveform', ...origin, mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT, startTime: t0 + s * 1000, sampleRateHz: 250, samples });
+        for (let n = 0; n < 6; n++) events.push({ kind: 'numeric', ...origin, mdc: MDC.ECG_HEART_RATE, value: 60 + n, unit: UNITS.BEAT_PER_MIN, deviceTime: t0 + s * 1000 });
+      }
+      box.append(events.map((e) => toRecord(e, true)!), t0 + s * 1000);
+      if (s % 10 === 0) box.append(Array.from({ length: 16 }, (_, d) => alarm(s * 100 + d)), t0 + s * 1000);
+    }
+    const db = new Database(path, { readonly: true });
+    const byClass = () => Object.fromEntries(db.prepare<[], { cls: number; n: number }>('SELECT cls, sum(count) AS n FROM outbox GROUP BY cls').all().map((r) => [r.cls, r.n]));
+    expect(byClass()).toEqual({ 0: 480, 1: 28800, 2: 4800 });
+    const used = box.usedBytes();
+    const r = box.enforceLimits(Math.floor(used * 0.8), 1e12);
+    expect(r.evicted[2]).toBe(4800);
+    expect(r.evicted[1]).toBeGreaterThan(0);
+    expect(r.evicted[0]).toBe(0);
+    expect(byClass()).toEqual({ 0: 480, 1: 28800 - r.evicted[1] });
+    expect(r.usedBytes).toBeLessThanOrEqual(used * 0.8 * 0.9);
+    db.close();
     box.close();
   });
 

@@ -587,9 +587,10 @@ export class Outbox {
         if (removed === 0) break;
         evicted[cls] += removed;
         evictedFor = 'capacity';
-        const before = used;
+        // Rows removed from pages that still hold other rows free no page (new rows go to the end of the table),
+        // so the measure may not move. The class is then evicted further, never skipped: a lower class (alarms
+        // last) goes only once every row of the higher one is gone. Each pass removes rows, so this ends.
         used = this.usedBytes();
-        if (used >= before) break; // pages not freed (yet): do not loop on a measure that will not move
       }
     }
     if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();
