@@ -3,12 +3,14 @@
 
     /usr/bin/python3 models/train.py <features.csv> <out dir>
 
-Gradient-boosted trees (scikit-learn), evaluated by 5-fold cross-validation split by record and
+Gradient-boosted trees (scikit-learn), recalibrated per alarm type by a second stage (logistic regression on
+the trees' out-of-fold logit and three fused criterion features, each per alarm type), evaluated by 5-fold cross-validation split by record and
 stratified by alarm type x label. The operating thresholds (one per alarm type, or one global) are
 chosen inside each training fold from an inner cross-validation, for a true-alarm sensitivity of at
 least SENSITIVITY_TARGET, and never see the test fold. The final model is fitted on all records, its
 thresholds from a 5-fold out-of-fold pass over all records, and exported to ONNX with onnx.helper
-(TreeEnsembleRegressor + Sigmoid; the thresholds are in the graph, so the file's SHA-256 covers them).
+(TreeEnsembleRegressor + the second stage as plain ops + Sigmoid; the thresholds are in the graph, so the
+file's SHA-256 covers them).
 Deterministic: fixed seeds, records sorted by name.
 """
 import csv
@@ -21,6 +23,7 @@ import onnx
 import sklearn
 from onnx import TensorProto, helper
 from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 ALARM_TYPES = ['Asystole', 'Bradycardia', 'Tachycardia', 'Ventricular_Tachycardia', 'Ventricular_Flutter_Fib']
@@ -33,7 +36,14 @@ GBT_PARAMS = dict(n_estimators=200, learning_rate=0.05, max_depth=4, subsample=0
 TRUE_WEIGHT = 1.0  # sample weight of true alarms
 OUTER_SEED = 0
 INNER_SEED = 1
-MODEL_VERSION = 'edge-alarm-gbt-2'
+MODEL_VERSION = 'edge-alarm-gbt-3'
+# Second stage: per alarm type, intercept + slope on the trees' logit + these fused criterion features
+# (standardised per type; a missing value, -10, takes the type's median). Fitted on out-of-fold logits of
+# the trees, never on in-sample ones.
+STACK_FEATURES = ['x_marginQw', 'x_marginMin', 'x_againstQ']
+STACK_C = 1.0
+MISSING = -10.0
+LOGIT_CLIP = float(np.log((1 - 1e-4) / 1e-4))
 
 
 def load(path):
@@ -83,6 +93,63 @@ def out_of_fold(X, y, strata, seed):
     return p
 
 
+def logit(p):
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def stack_stats(X, y, types, names):
+    """Per alarm type and stacked feature: (column, median of the present values, mean, sd after imputation)."""
+    stats = {}
+    for a in ALARM_TYPES:
+        i = types == a
+        if y[i].min() == y[i].max():
+            stats[a] = []
+            continue
+        out = []
+        for f in STACK_FEATURES:
+            j = names.index(f)
+            v = X[i, j].astype(float)
+            ok = v != MISSING
+            med = float(np.median(v[ok])) if ok.any() else 0.0
+            v = np.where(ok, v, med)
+            out.append((j, med, float(np.mean(v)), float(np.std(v)) or 1.0))
+        stats[a] = out
+    return stats
+
+
+def stack_design(p, X, types, stats):
+    z = logit(p)
+    oh = np.zeros((len(p), len(ALARM_TYPES)))
+    oh[np.arange(len(p)), [ALARM_TYPES.index(t) for t in types]] = 1
+    cols = [oh, oh * z[:, None]]
+    for a, fl in stats.items():
+        for j, med, mu, sd in fl:
+            v = X[:, j].astype(float)
+            v = np.where(v == MISSING, med, v)
+            cols.append((oh[:, ALARM_TYPES.index(a)] * (v - mu) / sd)[:, None])
+    return np.hstack(cols)
+
+
+def stack_fit(p_oof, X, y, types, names):
+    stats = stack_stats(X, y, types, names)
+    lr = LogisticRegression(C=STACK_C, fit_intercept=False, max_iter=5000).fit(stack_design(p_oof, X, types, stats), y)
+    return stats, lr
+
+
+def stack_predict(stage2, p, X, types):
+    stats, lr = stage2
+    return lr.predict_proba(stack_design(p, X, types, stats))[:, 1]
+
+
+def stack_oof(p_oof, X, y, types, strata, names, seed):
+    """Out-of-fold second-stage probabilities over records whose tree probabilities are already out-of-fold."""
+    q = np.zeros(len(y))
+    for a, b in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, strata):
+        q[b] = stack_predict(stack_fit(p_oof[a], X[a], y[a], types[a], names), p_oof[b], X[b], types[b])
+    return q
+
+
 def choose_thresholds(p, y, types, mode):
     if mode == 'global':
         t = threshold_for(p, y)
@@ -94,14 +161,16 @@ def apply(p, types, thr):
     return np.array([1 if pi >= thr[t] else 0 for pi, t in zip(p, types)])
 
 
-def cross_validate(X, y, types, strata, mode):
+def cross_validate(X, y, types, strata, mode, names):
     pred = np.zeros(len(y), dtype=int)
     prob = np.zeros(len(y))
     folds = []
     for k, (tr, te) in enumerate(StratifiedKFold(5, shuffle=True, random_state=OUTER_SEED).split(X, strata)):
         inner = out_of_fold(X[tr], y[tr], strata[tr], INNER_SEED)
-        thr = choose_thresholds(inner, y[tr], types[tr], mode)
-        p = fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+        stage2 = stack_fit(inner, X[tr], y[tr], types[tr], names)
+        q = stack_oof(inner, X[tr], y[tr], types[tr], strata[tr], names, INNER_SEED)
+        thr = choose_thresholds(q, y[tr], types[tr], mode)
+        p = stack_predict(stage2, fit(X[tr], y[tr]).predict_proba(X[te])[:, 1], X[te], types[te])
         prob[te] = p
         pred[te] = apply(p, types[te], thr)
         folds.append(dict(fold=k, test_records=len(te), thresholds=thr, **counts(y[te], pred[te])))
@@ -124,7 +193,7 @@ def f32_leq_threshold(t):
     return float(t32)
 
 
-def export_onnx(model, names, thresholds, meta, path):
+def export_onnx(model, stage2, names, thresholds, meta, path):
     n_feat = len(names)
     ids, nodeids, featids, values, modes, trues, falses, missing = [], [], [], [], [], [], [], []
     t_tree, t_node, t_id, t_weight = [], [], [], []
@@ -160,7 +229,55 @@ def export_onnx(model, names, thresholds, meta, path):
         nodes_modes=modes, nodes_truenodeids=trues, nodes_falsenodeids=falses,
         nodes_missing_value_tracks_true=missing,
         target_treeids=t_tree, target_nodeids=t_node, target_ids=t_id, target_weights=t_weight)
-    sigmoid = helper.make_node('Sigmoid', ['logit'], ['probability'], name='sigmoid')
+    # Second stage, per alarm type t (one-hot o): logit2 = o·c + (o·a)·clip(logit) + Σ_k (o·W)_k x̃_k, with x̃ the
+    # stacked features, a missing value (-10) replaced by the type's median (o·MED); c folds in the standardisation.
+    stats, lr = stage2
+    coef = lr.coef_[0]
+    nt, nk = len(ALARM_TYPES), len(STACK_FEATURES)
+    cols = [names.index(f) for f in STACK_FEATURES]
+    c0, slope = [0.0] * nt, [0.0] * nt
+    w = [[0.0] * nk for _ in range(nt)]
+    med = [[0.0] * nk for _ in range(nt)]
+    k = 2 * nt
+    for ti, a in enumerate(ALARM_TYPES):
+        c0[ti] = float(coef[ti])
+        slope[ti] = float(coef[nt + ti])
+    for a, fl in stats.items():
+        ti = ALARM_TYPES.index(a)
+        for fi, (j, m, mu, sd) in enumerate(fl):
+            assert j == cols[fi]
+            w[ti][fi] = float(coef[k] / sd)
+            c0[ti] -= float(coef[k] * mu / sd)
+            med[ti][fi] = m
+            k += 1
+    assert k == len(coef)
+    stack_init = [
+        helper.make_tensor('logit_min', TensorProto.FLOAT, [], [-LOGIT_CLIP]),
+        helper.make_tensor('logit_max', TensorProto.FLOAT, [], [LOGIT_CLIP]),
+        helper.make_tensor('stack_cols', TensorProto.INT64, [nk], cols),
+        helper.make_tensor('missing', TensorProto.FLOAT, [], [MISSING]),
+        helper.make_tensor('type_median', TensorProto.FLOAT, [nt, nk], [v for r in med for v in r]),
+        helper.make_tensor('type_weight', TensorProto.FLOAT, [nt, nk], [v for r in w for v in r]),
+        helper.make_tensor('type_intercept', TensorProto.FLOAT, [nt, 1], c0),
+        helper.make_tensor('type_slope', TensorProto.FLOAT, [nt, 1], slope),
+        helper.make_tensor('sum_axis', TensorProto.INT64, [1], [1]),
+    ]
+    stack_nodes = [
+        helper.make_node('Clip', ['logit', 'logit_min', 'logit_max'], ['logit_c'], name='logit_clip'),
+        helper.make_node('Gather', ['features', 'stack_cols'], ['sx'], axis=1, name='stack_gather'),
+        helper.make_node('Equal', ['sx', 'missing'], ['sx_missing'], name='stack_missing'),
+        helper.make_node('MatMul', ['onehot', 'type_median'], ['sx_median'], name='stack_median'),
+        helper.make_node('Where', ['sx_missing', 'sx_median', 'sx'], ['sx_imp'], name='stack_impute'),
+        helper.make_node('MatMul', ['onehot', 'type_weight'], ['sw'], name='stack_weight'),
+        helper.make_node('Mul', ['sw', 'sx_imp'], ['swx'], name='stack_terms'),
+        helper.make_node('ReduceSum', ['swx', 'sum_axis'], ['swx_sum'], keepdims=1, name='stack_sum'),
+        helper.make_node('MatMul', ['onehot', 'type_slope'], ['sa'], name='stack_slope'),
+        helper.make_node('Mul', ['sa', 'logit_c'], ['sz'], name='stack_scaled'),
+        helper.make_node('MatMul', ['onehot', 'type_intercept'], ['sc'], name='stack_intercept'),
+        helper.make_node('Add', ['sc', 'sz'], ['s1'], name='stack_add1'),
+        helper.make_node('Add', ['s1', 'swx_sum'], ['logit2'], name='stack_add2'),
+    ]
+    sigmoid = helper.make_node('Sigmoid', ['logit2'], ['probability'], name='sigmoid')
     # threshold = one-hot(alarm type) · per-type thresholds; the one-hot is the last 5 features.
     onehot_start = names.index('type_' + ALARM_TYPES[0])
     starts = helper.make_tensor('onehot_start', TensorProto.INT64, [1], [onehot_start])
@@ -171,11 +288,11 @@ def export_onnx(model, names, thresholds, meta, path):
     slice_ = helper.make_node('Slice', ['features', 'onehot_start', 'onehot_end', 'onehot_axis'], ['onehot'], name='onehot')
     matmul = helper.make_node('MatMul', ['onehot', 'type_thresholds'], ['threshold'], name='threshold')
     graph = helper.make_graph(
-        [trees, sigmoid, slice_, matmul], 'alarm_validation',
+        [trees, slice_, *stack_nodes, sigmoid, matmul], 'alarm_validation',
         [helper.make_tensor_value_info('features', TensorProto.FLOAT, ['N', n_feat])],
         [helper.make_tensor_value_info('probability', TensorProto.FLOAT, ['N', 1]),
          helper.make_tensor_value_info('threshold', TensorProto.FLOAT, ['N', 1])],
-        initializer=[starts, ends, axes, thr])
+        initializer=[starts, ends, axes, thr, *stack_init])
     m = helper.make_model(graph, producer_name='bedside-edge-gateway/models/train.py',
                           opset_imports=[helper.make_opsetid('', 17), helper.make_opsetid('ai.onnx.ml', 3)])
     m.ir_version = 8
@@ -198,36 +315,42 @@ def main():
 
     cv = {}
     for mode in ['global', 'per-type']:
-        prob, pred, folds = cross_validate(X, y, types, strata, mode)
+        prob, pred, folds = cross_validate(X, y, types, strata, mode, names)
         cv[mode] = dict(results=report_block(y, types, pred), folds=folds)
         print(f'CV ({mode} threshold): ' + json.dumps(cv[mode]['results']['overall']), file=sys.stderr)
 
     final = fit(X, y)
     oof = out_of_fold(X, y, strata, INNER_SEED)
-    thresholds = choose_thresholds(oof, y, types, THRESHOLD_MODE)
+    stage2 = stack_fit(oof, X, y, types, names)
+    oof2 = stack_oof(oof, X, y, types, strata, names, INNER_SEED)
+    thresholds = choose_thresholds(oof2, y, types, THRESHOLD_MODE)
     meta = dict(model_version=MODEL_VERSION, feature_version=data_meta['featureVersion'],
                 data_sha256=data_meta['dataSha256'], feature_names=names, thresholds=thresholds,
                 threshold_mode=THRESHOLD_MODE, sensitivity_target=SENSITIVITY_TARGET)
-    sha = export_onnx(final, names, thresholds, meta, f'{out_dir}/edge-model.onnx')
+    sha = export_onnx(final, stage2, names, thresholds, meta, f'{out_dir}/edge-model.onnx')
 
     # Golden rows: the first record of every alarm type, with sklearn's probability for a parity test.
     golden = []
     for a in ALARM_TYPES:
         i = int(np.where(types == a)[0][0])
         golden.append(dict(record=records[i], alarmType=a,
-                           probability=float(final.predict_proba(X[i:i + 1])[0, 1])))
+                           probability=float(stack_predict(stage2, final.predict_proba(X[i:i + 1])[:, 1], X[i:i + 1],
+                                                           types[i:i + 1])[0])))
     report = dict(
         modelVersion=MODEL_VERSION, modelFile='edge-model.onnx', modelSha256=sha,
         featureVersion=data_meta['featureVersion'], dataSha256=data_meta['dataSha256'],
         records=len(y), trueAlarms=int(y.sum()), falseAlarms=int((y == 0).sum()),
         featureNames=names, sklearnVersion=sklearn.__version__, onnxVersion=onnx.__version__,
-        gbtParams=GBT_PARAMS, trueWeight=TRUE_WEIGHT, sensitivityTarget=SENSITIVITY_TARGET,
+        gbtParams=GBT_PARAMS, trueWeight=TRUE_WEIGHT,
+        stage2=dict(features=STACK_FEATURES, C=STACK_C, coef=[float(v) for v in stage2[1].coef_[0]],
+                    stats={a: [dict(feature=names[j], median=m, mean=mu, sd=sd) for j, m, mu, sd in fl]
+                           for a, fl in stage2[0].items()}), sensitivityTarget=SENSITIVITY_TARGET,
         thresholdMode=THRESHOLD_MODE, thresholds=thresholds,
         crossValidation=dict(method='5-fold by record, stratified by alarm type x label; thresholds from an inner '
                                     '5-fold CV on the training folds only', outerSeed=OUTER_SEED,
                              innerSeed=INNER_SEED, **cv),
         goldenSklearn=golden,
-        trainingOutOfFoldProbability={r: round(float(p), 6) for r, p in zip(records, oof)},
+        trainingOutOfFoldProbability={r: round(float(p), 6) for r, p in zip(records, oof2)},
     )
     # Model card beside the model: what the runtime needs besides the graph (the ONNX metadata is not
     # readable from onnxruntime-node). The runtime refuses a card whose modelSha256 is not the file's.
