@@ -14,6 +14,8 @@ import { tempDir } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
 
 let agent: Agent | null = null;
+/** A hub that is configured but never reached (the agents here are not started): the records are meant for it. */
+const UNREACHED_HUB = { mode: 'device', connectionString: `HostName=unreached.azure-devices.net;DeviceId=gw;SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}` };
 afterEach(async () => {
   await agent?.stop();
   agent = null;
@@ -53,8 +55,7 @@ describe('store health at start', () => {
     db.prepare("UPDATE outbox SET samples = x'09' WHERE samples IS NOT NULL").run(); // a damaged blob
     db.close();
     const cap = captureLog();
-    const hub = { mode: 'device', connectionString: `HostName=unreached.azure-devices.net;DeviceId=gw;SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}` };
-    agent = new Agent({ config: testConfig(dir, { store: { path }, hub }), registry, log: cap.log });
+    agent = new Agent({ config: testConfig(dir, { store: { path }, hub: UNREACHED_HUB }), registry, log: cap.log });
     // What the forwarder does next: pack. The damaged row must not block the record behind it.
     const m = agent.outbox.pack('telemetry', 65536, (_id, _s, entries) => `[${entries.join(',')}]`)!;
     expect(m.body).toBe('[{"i":1}]');
@@ -94,9 +95,7 @@ describe('store health at start', () => {
       const dir = tempDir();
       const path = oldStore(dir);
       const cap = captureLog();
-      // A hub that is configured but not reached (the agent is not started): the records were meant for it.
-      const hub = { mode: 'device', connectionString: `HostName=unreached.azure-devices.net;DeviceId=gw;SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}` };
-      agent = new Agent({ config: testConfig(dir, { store: { path }, hub }), registry, log: cap.log });
+      agent = new Agent({ config: testConfig(dir, { store: { path }, hub: UNREACHED_HUB }), registry, log: cap.log });
       agent.enforceStoreLimits();
       expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBe(50);
       expect(cap.find('store limits reached: unsent data evicted, oldest and lowest priority first')).toMatchObject({ reason: 'age' });
