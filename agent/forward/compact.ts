@@ -100,8 +100,8 @@ export function encodeCompact(gatewayId: string, messageId: string, stream: Stre
     run = [];
     runKey = '';
   };
-  for (const entry of recordsOf(entries)) {
-    const reading = compactReading(entry);
+  for (const { entry, parsed } of recordsOf(entries)) {
+    const reading = compactReading(entry, parsed);
     if (!reading) {
       flush();
       items.push(entry);
@@ -142,32 +142,33 @@ export function encodeCompact(gatewayId: string, messageId: string, stream: Stre
 /**
  * The records of the outbox's entries. An entry is one record or a store row of several joined by commas; those
  * are split by parsing, and each is written again as JSON.stringify writes it, which gives back the text the agent
- * wrote (its records are JSON.stringify's text, or proved equal to it).
+ * wrote (its records are JSON.stringify's text, or proved equal to it). A split record comes with its parsed value,
+ * so that it is not parsed again.
  */
-function* recordsOf(entries: readonly string[]): Generator<string> {
+function* recordsOf(entries: readonly string[]): Generator<{ entry: string; parsed?: unknown }> {
   for (const entry of entries) {
     if (!entry.includes('},{')) {
-      yield entry;
+      yield { entry };
       continue;
     }
     let list: unknown[];
     try {
       list = JSON.parse(`[${entry}]`) as unknown[];
     } catch {
-      yield entry; // not ours to judge: it travels verbatim, as before
+      yield { entry }; // not ours to judge: it travels verbatim, as before
       continue;
     }
-    for (const r of list) yield JSON.stringify(r);
+    for (const r of list) yield { entry: JSON.stringify(r), parsed: r };
   }
 }
 
-/** A numeric record that can go into a run, or null (then it travels verbatim). */
-function compactReading(entry: string): { rec: JsonObject; receivedMs: number; deviceMs: number | null } | null {
+/** A numeric record that can go into a run, or null (then it travels verbatim). `parsed`: the entry, if parsed. */
+function compactReading(entry: string, parsed?: unknown): { rec: JsonObject; receivedMs: number; deviceMs: number | null } | null {
   // Cheap test first: only numerics are compacted.
   if (!entry.startsWith('{"type":"numeric"')) return null;
   let rec: JsonObject;
   try {
-    rec = JSON.parse(entry) as JsonObject;
+    rec = (parsed ?? JSON.parse(entry)) as JsonObject;
   } catch {
     return null;
   }
