@@ -79,6 +79,17 @@ describe('record JSON written by hand (ingest hot path)', () => {
     }), { numRuns: 2000 });
   });
 
+  it('numericJson stays exact over a run of readings that share their times (its memo of the last pair)', () => {
+    // An emit's readings share deviceTime and receivedAt; the memo must miss when either one changes.
+    const times = fc.tuple(fc.constantFrom(null, 1_790_000_000_000, 1_790_000_000_001), fc.constantFrom(1_790_000_000_000, 1_790_000_000_250));
+    fc.assert(fc.property(fc.array(fc.tuple(numeric, times), { maxLength: 20 }), (rs) => {
+      for (const [r, [deviceTime, receivedAt]] of rs) {
+        const shared = { ...r, deviceTime, receivedAt };
+        expect(numericJson(shared)).toBe(JSON.stringify(numericRecord(shared)));
+      }
+    }), { numRuns: 500 });
+  });
+
   it('waveformJson is JSON.stringify(waveformRecord) for any segment, samples included', () => {
     fc.assert(fc.property(waveform, (w) => {
       expect(waveformJson(w)).toBe(JSON.stringify(waveformRecord(w)));

@@ -171,12 +171,22 @@ function qualityJson(quality: NumericReading['quality']): string {
   return `${prop('quality', quality.state)}${quality.reasons?.length ? prop('qualityReasons', quality.reasons) : ''}`;
 }
 
+// The numerics of one emit share both times: the text of the last pair is kept.
+let timesDevice: number | null = Number.NaN;
+let timesReceived = Number.NaN;
+let timesText = '';
+
+function timesJson(deviceTime: number | null, receivedAt: number): string {
+  if (deviceTime === timesDevice && receivedAt === timesReceived) return timesText;
+  timesText = `,"deviceTime":${isoJson(deviceTime)},"receivedAt":${isoJson(receivedAt)}`;
+  timesDevice = deviceTime;
+  timesReceived = receivedAt;
+  return timesText;
+}
+
 /** JSON text of numericRecord(r). */
 export function numericJson(r: NumericReading): string {
-  return (
-    `{"type":"numeric"${originJson(r)}${codeJson(r.mdc, r.raw)}${valueJson(r.value)}${unitJson(r.unit)}` +
-    `,"deviceTime":${isoJson(r.deviceTime)},"receivedAt":${isoJson(r.receivedAt)}${qualityJson(r.quality)}}`
-  );
+  return `{"type":"numeric"${originJson(r)}${codeJson(r.mdc, r.raw)}${valueJson(r.value)}${unitJson(r.unit)}${timesJson(r.deviceTime, r.receivedAt)}${qualityJson(r.quality)}}`;
 }
 
 /** JSON.stringify(samples), written from the store's binary form (agent/store/samples.ts: one digit writer). */
