@@ -37,6 +37,8 @@ const COMMIT_MS = 10;
 interface IngestResult {
   records: number;
   ms: number;
+  /** CPU time of the process (user + system) over the run: steadier than wall time on a noisy machine. */
+  cpuMs: number;
   /** Per transaction: records stored, and emits (batches) it held. */
   txSizes: number[];
   txBatches: number[];
@@ -58,6 +60,7 @@ async function throughIngest(path: string, batches: DriverEvent[][], rounds: num
   };
   const ingest = new Ingest(outbox, { commitIntervalMs: COMMIT_MS, forwardWaveforms: true }, pino({ level: 'silent' }), new Metrics());
   let previous: Promise<void>[] = [];
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let round = 0; round < rounds; round++) {
     const pending: Promise<void>[] = [];
@@ -72,12 +75,18 @@ async function throughIngest(path: string, batches: DriverEvent[][], rounds: num
   }
   await Promise.all(previous);
   const ms = performance.now() - t0;
+  const cpuMs = cpuSince(c0);
   ingest.close();
   outbox.close();
-  return { records: txSizes.reduce((a, b) => a + b, 0), ms, txSizes, txBatches };
+  return { records: txSizes.reduce((a, b) => a + b, 0), ms, cpuMs, txSizes, txBatches };
 }
 
-function rawInserts(path: string, rowsPerBatch: OutboxRow[][], txBatches: number[]): number {
+function cpuSince(c0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+function rawInserts(path: string, rowsPerBatch: OutboxRow[][], txBatches: number[]): { ms: number; cpuMs: number } {
   // The same rows as ingest stored (the working set's emits, round after round, in the same transactions),
   // built before the clock starts, each body its own string as distinct data would be (one string reused for
   // every round would flatter the ceiling).
@@ -98,11 +107,13 @@ function rawInserts(path: string, rowsPerBatch: OutboxRow[][], txBatches: number
   const tx = db.transaction((rows: OutboxRow[], now: number) => {
     for (const r of rows) insert.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
   });
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (const rows of txs) tx(rows, Date.now());
   const ms = performance.now() - t0;
+  const cpuMs = cpuSince(c0);
   db.close();
-  return ms;
+  return { ms, cpuMs };
 }
 
 function median(xs: number[]): number {
@@ -115,17 +126,22 @@ async function measure(dir: string, batches: DriverEvent[][], rounds: number) {
   const rowsPerBatch = batches.map((b) => [...toRows(b.map((e) => toRecord(normalise(e), true)).filter((r): r is OutboxRecord => r !== null), Infinity)]);
   const ingestMs: number[] = [];
   const rawMs: number[] = [];
+  const ingestCpu: number[] = [];
+  const rawCpu: number[] = [];
   let last: IngestResult | null = null;
   for (let i = 0; i < repeat; i++) {
     // Each run starts from a clean heap (run with node --expose-gc; bench/run.ts does).
     (globalThis as { gc?: () => void }).gc?.();
     last = await throughIngest(join(dir, `ingest-${i}.db`), batches, rounds);
     ingestMs.push(last.ms);
+    ingestCpu.push(last.cpuMs);
     (globalThis as { gc?: () => void }).gc?.();
-    rawMs.push(rawInserts(join(dir, `raw-${i}.db`), rowsPerBatch, last.txBatches));
+    const raw = rawInserts(join(dir, `raw-${i}.db`), rowsPerBatch, last.txBatches);
+    rawMs.push(raw.ms);
+    rawCpu.push(raw.cpuMs);
   }
   const rowsPerRound = rowsPerBatch.reduce((n, rows) => n + rows.length, 0);
-  return { r: { ...last!, ms: median(ingestMs) }, rawMs: median(rawMs), ingestMs, allRawMs: rawMs, rowsPerRound };
+  return { r: { ...last!, ms: median(ingestMs), cpuMs: median(ingestCpu) }, rawMs: median(rawMs), rawCpuMs: median(rawCpu), ingestMs, allRawMs: rawMs, rowsPerRound };
 }
 
 async function scenario(name: string, traffic: WardTraffic, spanS: number): Promise<Figure[]> {
@@ -133,8 +149,9 @@ async function scenario(name: string, traffic: WardTraffic, spanS: number): Prom
   const rounds = Math.max(1, Math.round(spanS / WORKING_SET_S));
   spanS = rounds * WORKING_SET_S;
   try {
-    const { r, rawMs, ingestMs, allRawMs, rowsPerRound } = await measure(dir, traffic.batches, rounds);
+    const { r, rawMs, rawCpuMs, ingestMs, allRawMs, rowsPerRound } = await measure(dir, traffic.batches, rounds);
     console.log(`${name}: ingest runs ${ingestMs.map(Math.round).join(', ')} ms; raw runs ${allRawMs.map(Math.round).join(', ')} ms`);
+    console.log(`${name}: CPU time (medians) ingest ${Math.round(r.cpuMs)} ms, raw ${Math.round(rawCpuMs)} ms: ratio by CPU ${(rawCpuMs / r.cpuMs).toFixed(3)}`);
     const obsPerS = (r.records * 1000) / r.ms;
     const ceiling = (r.records * 1000) / rawMs;
     const samplesPerS = ((traffic.numerics + traffic.samples) * rounds * 1000) / r.ms;
