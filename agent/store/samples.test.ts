@@ -48,6 +48,31 @@ describe('binary samples in the store', () => {
     expect(() => samplesText(encodeSamples([1, 2, 3]).subarray(0, 13))).toThrow(/16-bit samples of 5 bytes/);
   });
 
+  it('refuse a damaged blob whose numbers are out of their range or whose text is not the length its header says', () => {
+    // 32-bit thousandths are written below 1e9 only; a bit flip can give more (whose text is also longer).
+    const blob = encodeSamples([40.5, -1.25]);
+    blob.writeInt32LE(-2147483647, 8 + 4);
+    expect(() => samplesText(blob)).toThrow(/sample 1 of -2147483647 thousandths: out of range/);
+    // In range, but not the samples the header's length was computed for (the message was sized by it).
+    const other = encodeSamples([40.5, -1.25]);
+    other.writeInt32LE(123456789, 8);
+    expect(() => samplesText(other)).toThrow(UnreadableRecordError);
+    // Any damage at all is caught or gives the same-length text of the same format: never text that is not JSON.
+    fc.assert(fc.property(fc.array(fc.oneof(small, large), { minLength: 1, maxLength: 20 }), fc.nat(), fc.integer({ min: 0, max: 255 }), (xs, at, byte) => {
+      const b = encodeSamples(xs);
+      b[8 + (at % (b.length - 8))] = byte;
+      let text: string;
+      try {
+        text = samplesText(b);
+      } catch (err) {
+        expect(err).toBeInstanceOf(UnreadableRecordError);
+        return;
+      }
+      expect(Buffer.byteLength(text)).toBe(samplesJsonBytes(b));
+      expect(Array.isArray(JSON.parse(text))).toBe(true);
+    }), { numRuns: 3000 });
+  });
+
   it('a stored waveform record packs to the JSON of its record, in a row of its own', () => {
     const segment = (i: number): WaveformSegment => ({
       kind: 'waveform', deviceId: 'mon-1', source: 'sim', mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT,

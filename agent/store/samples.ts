@@ -91,6 +91,13 @@ export function samplesJsonBytes(blob: Uint8Array): number {
 
 /** The JSON text of the encoded samples: what JSON.stringify(samples) wrote. */
 export function samplesText(blob: Uint8Array): string {
+  const text = decodeSamples(blob);
+  // The header's length sized the message this text goes into: a blob whose text differs is damaged.
+  if (text.length !== samplesJsonBytes(blob)) throw new UnreadableRecordError(`samples text of ${text.length} bytes, header says ${samplesJsonBytes(blob)}`);
+  return text;
+}
+
+function decodeSamples(blob: Uint8Array): string {
   const b = Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   const format = b[0];
   if (format === FLOAT64) {
@@ -105,12 +112,15 @@ export function samplesText(blob: Uint8Array): string {
   const n = (b.length - HEADER) / width;
   // 12 bytes bound the text of one sample of thousandths below 1e9 (sign, 6 digits, ".ddd", comma).
   const need = 2 + n * 12;
-  if (text.length < need) text = Buffer.allocUnsafe(Math.max(need, 2 * text.length));
+  if (textBuf.length < need) textBuf = Buffer.allocUnsafe(Math.max(need, 2 * textBuf.length));
+  const text = textBuf;
   let p = 0;
   text[p++] = 0x5b; // [
   for (let i = 0; i < n; i++) {
     if (i > 0) text[p++] = 0x2c; // ,
     let a = width === 2 ? b.readInt16LE(HEADER + 2 * i) : b.readInt32LE(HEADER + 4 * i);
+    // The encoder writes |k| < 1e9 only; more would also overrun the text buffer's bound.
+    if (a <= -1e9 || a >= 1e9) throw new UnreadableRecordError(`sample ${i} of ${a} thousandths: out of range`);
     if (a < 0) {
       text[p++] = 0x2d; // -
       a = -a;
@@ -130,7 +140,7 @@ export function samplesText(blob: Uint8Array): string {
   return text.toString('latin1', 0, p);
 }
 
-let text = Buffer.allocUnsafe(4096);
+let textBuf = Buffer.allocUnsafe(4096);
 
 /**
  * A stored record's JSON: its body, with the samples' JSON in place of the placeholder when it has samples.
