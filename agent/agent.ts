@@ -212,6 +212,9 @@ export class Agent {
       this.unreadableAlarm = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', false, 'store records read back normally again');
     }
+    if (report.trimmedUnreadable > 0) {
+      this.log.warn({ records: report.trimmedUnreadable, maxBytes }, 'store over capacity: unreadable records kept for inspection deleted to make room (reported when found)');
+    }
     const lost = report.evicted[0] + report.evicted[1] + report.evicted[2];
     if (lost > 0 && !this.forwarder && report.evictedFor === 'age') {
       // Forwarding is off: nothing in the store was ever going to be sent, so records past the age limit are

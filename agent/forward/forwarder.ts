@@ -191,7 +191,12 @@ export class Forwarder {
         await this.sleep(this.opts.retry.initialDelayMs, false);
         continue;
       }
-      if (message === 'wait') continue;
+      if (message === 'wait') {
+        // pack() found nothing after all; it has corrected its stats. Yield, so that this loop can never hold the
+        // event loop.
+        await new Promise((r) => setImmediate(r));
+        continue;
+      }
       if (message) {
         this.startSend(message);
         continue;

@@ -297,15 +297,83 @@ describe('Outbox rows holding several records', () => {
     again.close();
   });
 
+  const damagedWave = (i: number): OutboxRecord => {
+    const body = `{"w":${i},"samples":null}`;
+    const samples = encodeSamples([i, 0.5], body.indexOf('null'));
+    samples[0] = 7; // a format this agent does not know
+    return { stream: 'telemetry', cls: 2, deviceId: 'w', body, samples };
+  };
+
+  it('leaves its counts as they were when packing fails after moving a row aside (disk full), and reports that row once', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    box.append([damagedWave(1), ...Array.from({ length: 40 }, (_, i) => ({ ...rec(i), body: JSON.stringify({ i, pad: 'x'.repeat(200) }) }))]);
+    const before = box.pending('telemetry');
+    expect(before.records).toBe(41);
+    // The store's own connection: max_page_count is a per-connection limit. No page may be added: the message
+    // insert fails as on a full disk, after the unreadable row was moved in the same transaction.
+    const db = (box as unknown as { db: Database.Database }).db;
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    expect(() => box.pack('telemetry', 65_536, env)).toThrow(/full/);
+    expect(box.pending('telemetry')).toEqual(before);
+    expect(box.unreadableRecords().records).toBe(0);
+    db.pragma('max_page_count = 1073741823');
+    const m = box.pack('telemetry', 65_536, env)!;
+    expect(m.count).toBe(40);
+    expect(box.pending('telemetry')).toEqual({ records: 0, bytes: 0, oldestAt: null });
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(0);
+    box.close();
+  });
+
+  it('reports after a restart the unreadable rows it moved aside before it', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    box.append([damagedWave(1), rec(2)]);
+    expect(box.pack('telemetry', 10_000, env)!.count).toBe(1);
+    box.close(); // stopped (or killed) before the next limits check reported it
+    const again = new Outbox(path);
+    expect(again.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    expect(again.enforceLimits(1e12, 1e12).unreadable).toBe(0);
+    again.close();
+    expect(new Outbox(path).enforceLimits(1e12, 1e12).unreadable).toBe(0);
+  });
+
+  it('deletes unreadable rows kept for inspection, not unsent alarms, when over capacity', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    const big = (i: number): OutboxRecord => {
+      const body = `{"w":${i},"pad":"${'x'.repeat(3000)}","samples":null}`;
+      const samples = encodeSamples([i], body.indexOf('null'));
+      samples[0] = 7;
+      return { stream: 'telemetry', cls: 2, deviceId: 'w', body, samples };
+    };
+    for (let k = 0; k < 10; k++) box.append(Array.from({ length: 30 }, (_, i) => big(k * 30 + i)));
+    expect(box.pack('telemetry', 10_000, env)).toBeNull(); // all 300 moved aside
+    box.append(Array.from({ length: 50 }, (_, i) => rec(i, 'alarms')));
+    const used = box.enforceLimits(1e12, 1e12).usedBytes;
+    const report = box.enforceLimits(used / 2, 1e12);
+    expect(report.trimmedUnreadable).toBe(300);
+    expect(report.evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+    expect(box.pending('alarms').records).toBe(50);
+    expect(box.unreadableRecords().records).toBe(0);
+    box.close();
+  });
+
   it('refuses a store written in a newer format instead of misreading it', () => {
     const path = tempDb();
     new Outbox(path).close();
     const db = new Database(path);
     expect(db.prepare("SELECT value FROM meta WHERE key = 'format'").get()).toEqual({ value: String(STORE_FORMAT) });
     db.prepare("UPDATE meta SET value = ? WHERE key = 'format'").run(String(STORE_FORMAT + 1));
-    db.close();
+    // A newer store without the tables this agent would create: the refusal must not add them.
+    db.exec('DROP TABLE unreadable');
+    const objects = () => db.prepare('SELECT type, name FROM sqlite_master ORDER BY name').all();
+    const before = objects();
     expect(() => new Outbox(path)).toThrow(StoreFormatError);
     expect(() => Outbox.open(path)).toThrow(/written by a newer agent/);
+    expect(objects()).toEqual(before);
+    db.close();
   });
 
   it('groups the same way in toRows, which the ingest benchmark uses for its ceiling', () => {

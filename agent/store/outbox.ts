@@ -134,6 +134,8 @@ export interface LimitsReport {
   evictedFor: 'capacity' | 'age' | null;
   /** Records that could not be read back to pack them since the last report: moved to `unreadable`, not sent. */
   unreadable: number;
+  /** Unreadable records (already reported) deleted from the `unreadable` table to make room. */
+  trimmedUnreadable: number;
 }
 
 /**
@@ -210,7 +212,8 @@ CREATE INDEX IF NOT EXISTS messages_unacked ON messages (acked_at, stream, first
 -- kept for inspection instead of blocking the stream behind them.
 CREATE TABLE IF NOT EXISTS unreadable (
   seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, cls INTEGER NOT NULL, device_id TEXT NOT NULL, created_at INTEGER NOT NULL,
-  bytes INTEGER NOT NULL, body TEXT NOT NULL, count INTEGER NOT NULL, samples BLOB, reason TEXT NOT NULL, moved_at INTEGER NOT NULL
+  bytes INTEGER NOT NULL, body TEXT NOT NULL, count INTEGER NOT NULL, samples BLOB, reason TEXT NOT NULL, moved_at INTEGER NOT NULL,
+  reported INTEGER NOT NULL DEFAULT 0 -- 1 once enforceLimits() has reported it: a restart in between still reports it
 ) STRICT;
 -- Keys of batches already accepted, so that a sender's resend (e.g. an HL7 message whose ACK was lost when the
 -- agent died after the commit) is not stored twice. Trimmed after a day.
@@ -252,8 +255,6 @@ export class Outbox {
   private readonly rowMaxBytes: number;
   private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
-  /** Records moved to `unreadable` since enforceLimits() last reported. */
-  private unreadableSinceReport = 0;
   private readonly insertStmt: Database.Statement;
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -269,17 +270,23 @@ export class Outbox {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
-    const format = Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'format'").get()?.value ?? 1);
+    // A store of a newer format is refused before anything is created in it.
+    const hasMeta = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+    const format = hasMeta ? Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'format'").get()?.value ?? 1) : 0; // 0: a new file
     if (format > STORE_FORMAT) {
       this.db.close();
       throw new StoreFormatError(format);
     }
+    this.db.exec(SCHEMA);
     // Stores written before rows held several records or binary samples: add the columns (their rows hold one
     // record each, all JSON).
     const columns = this.db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'outbox\')').all();
     if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
     if (!columns.some((c) => c.name === 'samples')) this.db.exec('ALTER TABLE outbox ADD COLUMN samples BLOB');
+    // Format-2 stores written before unreadable rows were marked once reported.
+    if (!this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('unreadable')").all().some((c) => c.name === 'reported')) {
+      this.db.exec('ALTER TABLE unreadable ADD COLUMN reported INTEGER NOT NULL DEFAULT 0');
+    }
     if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
     const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
     if (existing) {
@@ -349,6 +356,16 @@ export class Outbox {
     return st as unknown as Database.Statement<P, R>;
   }
 
+  /** One stream's pending stats, read again from the table. */
+  private reloadPendingStats(stream: Stream): void {
+    const r = this.db
+      .prepare<[Stream], { n: number | null; b: number | null; oldest: number | null }>(
+        'SELECT sum(count) AS n, sum(bytes) AS b, min(created_at) AS oldest FROM outbox WHERE stream = ?',
+      )
+      .get(stream);
+    this.pendingByStream.set(stream, { records: r?.n ?? 0, bytes: r?.b ?? 0, oldestAt: r?.oldest ?? null });
+  }
+
   private loadPendingStats(): void {
     for (const s of STREAMS) this.pendingByStream.set(s, { records: 0, bytes: 0, oldestAt: null });
     const rows = this.db
@@ -393,10 +410,13 @@ export class Outbox {
    */
   pack(stream: Stream, maxBytes: number, envelope: Envelope, now = Date.now()): PackedMessage | null {
     const overhead = Buffer.byteLength(envelope('x'.repeat(40), stream, []));
+    // What the transaction took out of the stream's pending records. The in-memory stats change only once it has
+    // committed: a transaction that rolls back (SQLITE_FULL inserting the message) must leave them as they were.
+    let taken = { records: 0, bytes: 0, oldestAt: null as number | null };
     // Rows that cannot be read back are moved aside (and the packing tried again) rather than blocking the stream.
-    const unreadable: { seq: number; count: number; bytes: number; reason: string }[] = [];
     const tx = this.db.transaction((): PackedMessage | null | 'again' => {
-      unreadable.length = 0;
+      taken = { records: 0, bytes: 0, oldestAt: null };
+      let moved = 0;
       const rows = this
         .stmt<[Stream], { seq: number; bytes: number; count: number; body: string; samples: Uint8Array | null }>(
           'SELECT seq, bytes, count, body, samples FROM outbox WHERE stream = ? ORDER BY seq',
@@ -404,6 +424,7 @@ export class Outbox {
         .iterate(stream);
       // An entry is a row's body: one record, or several joined by commas (the envelope joins entries by commas).
       const entries: string[] = [];
+      const unreadable: { seq: number; count: number; bytes: number; reason: string }[] = [];
       let count = 0;
       let firstSeq = 0;
       let lastSeq = 0;
@@ -430,39 +451,42 @@ export class Outbox {
         size += row.bytes + 1;
         bytes += row.bytes;
       }
-      if (unreadable.length > 0) {
-        const p = this.pendingByStream.get(stream)!;
-        for (const u of unreadable) {
-          this.stmt(
-            `INSERT INTO unreadable (seq, stream, cls, device_id, created_at, bytes, body, count, samples, reason, moved_at)
-             SELECT seq, stream, cls, device_id, created_at, bytes, body, count, samples, ?, ? FROM outbox WHERE seq = ?`,
-          ).run(u.reason, now, u.seq);
-          this.stmt('DELETE FROM outbox WHERE seq = ?').run(u.seq);
-          p.records -= u.count;
-          p.bytes -= u.bytes;
-          this.unreadableSinceReport += u.count;
-        }
-        if (p.records === 0) p.oldestAt = null;
-        if (entries.length === 0) return 'again';
+      for (const u of unreadable) {
+        this.stmt(
+          `INSERT INTO unreadable (seq, stream, cls, device_id, created_at, bytes, body, count, samples, reason, moved_at)
+           SELECT seq, stream, cls, device_id, created_at, bytes, body, count, samples, ?, ? FROM outbox WHERE seq = ?`,
+        ).run(u.reason, now, u.seq);
+        this.stmt('DELETE FROM outbox WHERE seq = ?').run(u.seq);
+        taken.records += u.count;
+        taken.bytes += u.bytes;
+        moved++;
       }
-      if (entries.length === 0) return null;
+      if (entries.length === 0) return moved > 0 ? 'again' : null;
       const id = `${this.storeId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
       const body = envelope(id, stream, entries);
       this.stmt('INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(id, stream, firstSeq, lastSeq, count, now, Buffer.byteLength(body), body);
       this.stmt('DELETE FROM outbox WHERE stream = ? AND seq BETWEEN ? AND ?').run(stream, firstSeq, lastSeq);
-      const p = this.pendingByStream.get(stream)!;
-      p.records -= count;
-      p.bytes -= bytes;
-      if (p.records === 0) p.oldestAt = null;
-      else
-        p.oldestAt =
-          this.stmt<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1').get(stream)?.t ?? null;
+      taken.records += count;
+      taken.bytes += bytes;
+      taken.oldestAt =
+        this.stmt<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1').get(stream)?.t ?? null;
       return { id, stream, firstSeq, lastSeq, count, body, createdAt: now, attempts: 0 };
     });
     for (;;) {
       const packed = tx();
-      if (packed !== 'again') return packed;
+      // Committed: now the stats follow.
+      const p = this.pendingByStream.get(stream)!;
+      p.records -= taken.records;
+      p.bytes -= taken.bytes;
+      if (packed === 'again') continue;
+      if (packed === null || p.records <= 0) {
+        // Nothing left in the table for this stream (or stats that disagree with it): the table is the truth.
+        // Stats saying records are pending when none are would have the forwarder ask again and again.
+        if (packed === null || p.records < 0) this.reloadPendingStats(stream);
+        else p.oldestAt = null;
+      } else p.oldestAt = taken.oldestAt;
+      return packed;
     }
   }
 
@@ -558,10 +582,22 @@ export class Outbox {
     for (const r of aged) evicted[r.cls] += r.count;
     if (aged.length) evictedFor = 'age';
 
+    // Rows moved aside as unreadable (by pack()) and not yet reported: reported now, and marked so in the same
+    // transaction, so that each is reported once, across restarts too.
+    const unreadable = this.db.transaction(() => {
+      const n = this.db.prepare<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable WHERE reported = 0').get()?.n ?? 0;
+      if (n > 0) this.db.prepare('UPDATE unreadable SET reported = 1 WHERE reported = 0').run();
+      return n;
+    })();
+
     let used = this.usedBytes();
+    let trimmedUnreadable = 0;
     if (used > maxBytes) {
-      // Older acknowledged messages go before any unsent data.
+      // Older acknowledged messages go before any unsent data; so do unreadable rows kept for inspection (already
+      // reported as not sent), or a large `unreadable` table would have unsent records, alarms too, evicted for it.
       this.db.prepare('DELETE FROM messages WHERE acked_at IS NOT NULL').run();
+      trimmedUnreadable = this.db.prepare<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable').get()?.n ?? 0;
+      this.db.prepare('DELETE FROM unreadable').run();
       used = this.usedBytes();
     }
     const target = maxBytes * 0.9;
@@ -594,9 +630,7 @@ export class Outbox {
       }
     }
     if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();
-    const unreadable = this.unreadableSinceReport;
-    this.unreadableSinceReport = 0;
-    return { usedBytes: used, fraction: used / maxBytes, trimmedAcked, evicted, evictedFor, unreadable };
+    return { usedBytes: used, fraction: used / maxBytes, trimmedAcked, evicted, evictedFor, unreadable, trimmedUnreadable };
   }
 
   close(): void {
