@@ -3,8 +3,10 @@
 
     /usr/bin/python3 models/train.py <features.csv> <out dir>
 
-Gradient-boosted trees (scikit-learn), recalibrated per alarm type by a second stage (logistic regression on
-the trees' out-of-fold logit and three fused criterion features, each per alarm type), evaluated by 5-fold cross-validation split by record and
+Gradient-boosted trees (scikit-learn) over all alarm types, plus trees trained on ventricular-tachycardia
+alarms only whose logit is averaged with the global trees' for VT alarms; recalibrated per alarm type by a second
+stage (logistic regression on that out-of-fold logit and three fused criterion features, each per alarm type),
+evaluated by 5-fold cross-validation split by record and
 stratified by alarm type x label. The operating thresholds (one per alarm type, or one global) are
 chosen inside each training fold from an inner cross-validation, for a true-alarm sensitivity of at
 least SENSITIVITY_TARGET, and never see the test fold. The final model is fitted on all records, its
@@ -36,7 +38,10 @@ GBT_PARAMS = dict(n_estimators=200, learning_rate=0.05, max_depth=4, subsample=0
 TRUE_WEIGHT = 1.0  # sample weight of true alarms
 OUTER_SEED = 0
 INNER_SEED = 1
-MODEL_VERSION = 'edge-alarm-gbt-3'
+MODEL_VERSION = 'edge-alarm-gbt-4'
+# VT false alarms were most of what gbt-3 kept (77 of 116): trees of their own, same parameters, fitted on the VT
+# records only; for a VT alarm the second stage sees the mean of both trees' (clipped) logits.
+VT = 'Ventricular_Tachycardia'
 # Second stage: per alarm type, intercept + slope on the trees' logit + these fused criterion features
 # (standardised per type; a missing value, -10, takes the type's median). Fitted on out-of-fold logits of
 # the trees, never on in-sample ones.
@@ -96,6 +101,36 @@ def out_of_fold(X, y, strata, seed):
 def logit(p):
     p = np.clip(p, 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))
+
+
+def fit_vt(X, y, types):
+    i = types == VT
+    return fit(X[i], y[i])
+
+
+def vt_out_of_fold(X, y, types, seed):
+    """Out-of-fold probabilities of the VT-only trees on the VT records (0 elsewhere, unused)."""
+    p = np.zeros(len(y))
+    iv = np.where(types == VT)[0]
+    for tr, te in StratifiedKFold(5, shuffle=True, random_state=seed).split(X[iv], y[iv]):
+        p[iv[te]] = fit(X[iv[tr]], y[iv[tr]]).predict_proba(X[iv[te]])[:, 1]
+    return p
+
+
+def blend(p_all, p_vt, types):
+    """The first stage's probability: the global trees', and for VT alarms the mean of both trees' logits."""
+    q = p_all.copy()
+    i = types == VT
+    q[i] = 1 / (1 + np.exp(-(logit(p_all[i]) + logit(p_vt[i])) / 2))
+    return q
+
+
+def first_stage(trees, vt_trees, X, types):
+    p_vt = np.zeros(len(X))
+    i = types == VT
+    if i.any():
+        p_vt[i] = vt_trees.predict_proba(X[i])[:, 1]
+    return blend(trees.predict_proba(X)[:, 1], p_vt, types)
 
 
 def stack_stats(X, y, types, names):
@@ -166,11 +201,11 @@ def cross_validate(X, y, types, strata, mode, names):
     prob = np.zeros(len(y))
     folds = []
     for k, (tr, te) in enumerate(StratifiedKFold(5, shuffle=True, random_state=OUTER_SEED).split(X, strata)):
-        inner = out_of_fold(X[tr], y[tr], strata[tr], INNER_SEED)
+        inner = blend(out_of_fold(X[tr], y[tr], strata[tr], INNER_SEED), vt_out_of_fold(X[tr], y[tr], types[tr], INNER_SEED), types[tr])
         stage2 = stack_fit(inner, X[tr], y[tr], types[tr], names)
         q = stack_oof(inner, X[tr], y[tr], types[tr], strata[tr], names, INNER_SEED)
         thr = choose_thresholds(q, y[tr], types[tr], mode)
-        p = stack_predict(stage2, fit(X[tr], y[tr]).predict_proba(X[te])[:, 1], X[te], types[te])
+        p = stack_predict(stage2, first_stage(fit(X[tr], y[tr]), fit_vt(X[tr], y[tr], types[tr]), X[te], types[te]), X[te], types[te])
         prob[te] = p
         pred[te] = apply(p, types[te], thr)
         folds.append(dict(fold=k, test_records=len(te), thresholds=thr, **counts(y[te], pred[te])))
@@ -193,8 +228,8 @@ def f32_leq_threshold(t):
     return float(t32)
 
 
-def export_onnx(model, stage2, names, thresholds, meta, path):
-    n_feat = len(names)
+def tree_node(model, n_feat, name, output):
+    """A scikit-learn GradientBoostingClassifier as one TreeEnsembleRegressor giving its raw logit."""
     ids, nodeids, featids, values, modes, trues, falses, missing = [], [], [], [], [], [], [], []
     t_tree, t_node, t_id, t_weight = [], [], [], []
     lr = model.learning_rate
@@ -222,13 +257,19 @@ def export_onnx(model, stage2, names, thresholds, meta, path):
                 falses.append(right)
             missing.append(0)
     base = float(model._raw_predict_init(np.zeros((1, n_feat), dtype=np.float32))[0, 0])
-    trees = helper.make_node(
-        'TreeEnsembleRegressor', ['features'], ['logit'], domain='ai.onnx.ml', name='gbt',
+    return helper.make_node(
+        'TreeEnsembleRegressor', ['features'], [output], domain='ai.onnx.ml', name=name,
         n_targets=1, aggregate_function='SUM', post_transform='NONE', base_values=[base],
         nodes_treeids=ids, nodes_nodeids=nodeids, nodes_featureids=featids, nodes_values=values,
         nodes_modes=modes, nodes_truenodeids=trues, nodes_falsenodeids=falses,
         nodes_missing_value_tracks_true=missing,
         target_treeids=t_tree, target_nodeids=t_node, target_ids=t_id, target_weights=t_weight)
+
+
+def export_onnx(model, vt_model, stage2, names, thresholds, meta, path):
+    n_feat = len(names)
+    trees = tree_node(model, n_feat, 'gbt', 'logit')
+    vt_trees = tree_node(vt_model, n_feat, 'gbt_vt', 'logit_vt')
     # Second stage, per alarm type t (one-hot o): logit2 = o·c + (o·a)·clip(logit) + Σ_k (o·W)_k x̃_k, with x̃ the
     # stacked features, a missing value (-10) replaced by the type's median (o·MED); c folds in the standardisation.
     stats, lr = stage2
@@ -261,9 +302,18 @@ def export_onnx(model, stage2, names, thresholds, meta, path):
         helper.make_tensor('type_intercept', TensorProto.FLOAT, [nt, 1], c0),
         helper.make_tensor('type_slope', TensorProto.FLOAT, [nt, 1], slope),
         helper.make_tensor('sum_axis', TensorProto.INT64, [1], [1]),
+        helper.make_tensor('vt_index', TensorProto.INT64, [1], [ALARM_TYPES.index(VT)]),
+        helper.make_tensor('half', TensorProto.FLOAT, [], [0.5]),
     ]
     stack_nodes = [
-        helper.make_node('Clip', ['logit', 'logit_min', 'logit_max'], ['logit_c'], name='logit_clip'),
+        helper.make_node('Clip', ['logit', 'logit_min', 'logit_max'], ['logit_g'], name='logit_clip'),
+        # For a VT alarm (one-hot column of VT is 1): the mean of both trees' clipped logits; else the global one.
+        helper.make_node('Clip', ['logit_vt', 'logit_min', 'logit_max'], ['logit_vt_c'], name='logit_vt_clip'),
+        helper.make_node('Gather', ['onehot', 'vt_index'], ['is_vt'], axis=1, name='is_vt'),
+        helper.make_node('Sub', ['logit_vt_c', 'logit_g'], ['vt_diff'], name='vt_diff'),
+        helper.make_node('Mul', ['vt_diff', 'half'], ['vt_half'], name='vt_half'),
+        helper.make_node('Mul', ['vt_half', 'is_vt'], ['vt_shift'], name='vt_shift'),
+        helper.make_node('Add', ['logit_g', 'vt_shift'], ['logit_c'], name='logit_blend'),
         helper.make_node('Gather', ['features', 'stack_cols'], ['sx'], axis=1, name='stack_gather'),
         helper.make_node('Equal', ['sx', 'missing'], ['sx_missing'], name='stack_missing'),
         helper.make_node('MatMul', ['onehot', 'type_median'], ['sx_median'], name='stack_median'),
@@ -288,7 +338,7 @@ def export_onnx(model, stage2, names, thresholds, meta, path):
     slice_ = helper.make_node('Slice', ['features', 'onehot_start', 'onehot_end', 'onehot_axis'], ['onehot'], name='onehot')
     matmul = helper.make_node('MatMul', ['onehot', 'type_thresholds'], ['threshold'], name='threshold')
     graph = helper.make_graph(
-        [trees, slice_, *stack_nodes, sigmoid, matmul], 'alarm_validation',
+        [trees, vt_trees, slice_, *stack_nodes, sigmoid, matmul], 'alarm_validation',
         [helper.make_tensor_value_info('features', TensorProto.FLOAT, ['N', n_feat])],
         [helper.make_tensor_value_info('probability', TensorProto.FLOAT, ['N', 1]),
          helper.make_tensor_value_info('threshold', TensorProto.FLOAT, ['N', 1])],
@@ -320,28 +370,31 @@ def main():
         print(f'CV ({mode} threshold): ' + json.dumps(cv[mode]['results']['overall']), file=sys.stderr)
 
     final = fit(X, y)
-    oof = out_of_fold(X, y, strata, INNER_SEED)
+    final_vt = fit_vt(X, y, types)
+    oof = blend(out_of_fold(X, y, strata, INNER_SEED), vt_out_of_fold(X, y, types, INNER_SEED), types)
     stage2 = stack_fit(oof, X, y, types, names)
     oof2 = stack_oof(oof, X, y, types, strata, names, INNER_SEED)
     thresholds = choose_thresholds(oof2, y, types, THRESHOLD_MODE)
     meta = dict(model_version=MODEL_VERSION, feature_version=data_meta['featureVersion'],
                 data_sha256=data_meta['dataSha256'], feature_names=names, thresholds=thresholds,
                 threshold_mode=THRESHOLD_MODE, sensitivity_target=SENSITIVITY_TARGET)
-    sha = export_onnx(final, stage2, names, thresholds, meta, f'{out_dir}/edge-model.onnx')
+    sha = export_onnx(final, final_vt, stage2, names, thresholds, meta, f'{out_dir}/edge-model.onnx')
 
     # Golden rows: the first record of every alarm type, with sklearn's probability for a parity test.
     golden = []
     for a in ALARM_TYPES:
         i = int(np.where(types == a)[0][0])
         golden.append(dict(record=records[i], alarmType=a,
-                           probability=float(stack_predict(stage2, final.predict_proba(X[i:i + 1])[:, 1], X[i:i + 1],
-                                                           types[i:i + 1])[0])))
+                           probability=float(stack_predict(stage2, first_stage(final, final_vt, X[i:i + 1], types[i:i + 1]),
+                                                           X[i:i + 1], types[i:i + 1])[0])))
     report = dict(
         modelVersion=MODEL_VERSION, modelFile='edge-model.onnx', modelSha256=sha,
         featureVersion=data_meta['featureVersion'], dataSha256=data_meta['dataSha256'],
         records=len(y), trueAlarms=int(y.sum()), falseAlarms=int((y == 0).sum()),
         featureNames=names, sklearnVersion=sklearn.__version__, onnxVersion=onnx.__version__,
         gbtParams=GBT_PARAMS, trueWeight=TRUE_WEIGHT,
+        vtTrees=dict(alarmType=VT, records=int((types == VT).sum()), params='gbtParams',
+                     combination='mean of the clipped logits of the global and the VT-only trees, for VT alarms'),
         stage2=dict(features=STACK_FEATURES, C=STACK_C, coef=[float(v) for v in stage2[1].coef_[0]],
                     stats={a: [dict(feature=names[j], median=m, mean=mu, sd=sd) for j, m, mu, sd in fl]
                            for a, fl in stage2[0].items()}), sensitivityTarget=SENSITIVITY_TARGET,
