@@ -15,6 +15,9 @@ export type AlarmJournal = (changes: readonly AlarmStateChange[]) => void;
 export class AlarmService {
   private readonly listeners = new Set<AlarmListener>();
   private unjournalled: AlarmStateChange[] = [];
+  /** Set while publishing; changes published meanwhile wait in `nested`. */
+  private publishing = false;
+  private readonly nested: AlarmStateChange[][] = [];
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -109,7 +112,26 @@ export class AlarmService {
     return r;
   }
 
+  /**
+   * Delivers changes to listeners (displays, the model) and journals them. A listener that causes changes of its
+   * own (the model annotating at once) has them delivered after the current ones, so displays and the journal
+   * see every alarm's changes in the order they happened.
+   */
   private publish(changes: AlarmStateChange[]): void {
+    if (this.publishing) {
+      if (changes.length) this.nested.push(changes);
+      return;
+    }
+    this.publishing = true;
+    try {
+      this.deliver(changes);
+      for (let next = this.nested.shift(); next; next = this.nested.shift()) this.deliver(next);
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  private deliver(changes: AlarmStateChange[]): void {
     if (changes.length === 0 && this.unjournalled.length === 0) return;
     if (changes.length) {
       this.metrics.inc('alarm_changes_total', undefined, changes.length);
@@ -130,12 +152,40 @@ export class AlarmService {
       if (this.unjournalled.length) this.log.warn({ changes: this.unjournalled.length }, 'journalled alarm changes held back by an earlier store failure');
       this.unjournalled = [];
     } catch (err) {
-      this.unjournalled = toWrite;
-      this.metrics.inc('alarm_journal_failures_total');
-      this.log.error(
-        { err, held: toWrite.length, alarmIds: [...new Set(toWrite.map((c) => c.alarmId))].slice(0, 20) },
-        'cannot store alarm changes; holding them in memory and retrying',
-      );
+      this.unjournalled = toWrite.length > 1 ? this.journalOneByOne(toWrite) : this.refuseOrHold(toWrite, err);
     }
+  }
+
+  /**
+   * After a failed batch: each change on its own, so that one the store can never take (too large) does not hold
+   * back the ones behind it. Returns the changes still to be retried.
+   */
+  private journalOneByOne(changes: AlarmStateChange[]): AlarmStateChange[] {
+    const held: AlarmStateChange[] = [];
+    for (const c of changes) {
+      if (held.length > 0) {
+        held.push(c); // keep the journal in order behind a change that waits for the store
+        continue;
+      }
+      try {
+        this.journal([c]);
+      } catch (err) {
+        held.push(...this.refuseOrHold([c], err));
+      }
+    }
+    return held;
+  }
+
+  /** A change the store refuses for good is logged and counted (it was shown already); anything else is held. */
+  private refuseOrHold(changes: AlarmStateChange[], err: unknown): AlarmStateChange[] {
+    const alarmIds = [...new Set(changes.map((c) => c.alarmId))].slice(0, 20);
+    if ((err as Error).name === 'RecordTooLargeError') {
+      this.metrics.inc('alarm_journal_refused_total', undefined, changes.length);
+      this.log.error({ err, alarmIds, changes: changes.map((c) => c.change) }, 'alarm change too large to store: shown on displays but not journalled or forwarded');
+      return [];
+    }
+    this.metrics.inc('alarm_journal_failures_total');
+    this.log.error({ err, held: changes.length, alarmIds }, 'cannot store alarm changes; holding them in memory and retrying');
+    return changes;
   }
 }

@@ -1,0 +1,71 @@
+// AlarmService: the order in which listeners and the journal see changes, and a journal that refuses one change.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Metrics } from '../metrics.js';
+import { AlarmEngine } from './engine.js';
+import { deviceAlarm, s } from './fixtures.js';
+import { AlarmService } from './service.js';
+import type { AlarmStateChange } from './types.js';
+
+const silent = pino({ level: 'silent' });
+const label = (c: AlarmStateChange) => `${c.alarmId}:${c.change}`;
+
+describe('AlarmService', () => {
+  it('delivers changes a listener causes after the ones it was given, to displays and to the journal alike', () => {
+    const journal: string[] = [];
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), (cs) => journal.push(...cs.map(label)), silent, new Metrics(), () => s(0));
+    // As the edge model does when its queue is full: annotate at once, from inside the listener.
+    service.subscribe((cs) => {
+      for (const c of cs) if (c.change === 'raised') service.annotate(c.alarmId, { kind: 'model', values: {}, note: 'not assessed' }, { user: 'model', role: 'model', from: 'test' });
+    });
+    const display: string[] = [];
+    service.subscribe((cs) => display.push(...cs.map(label)));
+    service.handle([deviceAlarm('a', 'start', 0, { text: 'VTACH' }), deviceAlarm('b', 'start', 0, { text: 'ASYSTOLE', deviceId: 'mon-2' })]);
+    const expected = ['t-1:raised', 't-2:raised', 't-1:annotated', 't-2:annotated'];
+    expect(journal).toEqual(expected);
+    expect(display).toEqual(expected);
+  });
+
+  it('journals the changes behind one the store refuses for good (too large), and counts the refusal', () => {
+    const journal: string[] = [];
+    const metrics = new Metrics();
+    const tooLarge = Object.assign(new Error('record of 240000 bytes exceeds 200000'), { name: 'RecordTooLargeError' });
+    const service = new AlarmService(
+      new AlarmEngine({ idPrefix: 't' }),
+      (cs) => {
+        if (cs.some((c) => c.alarm.condition.text.length > 1000)) throw tooLarge;
+        journal.push(...cs.map(label));
+      },
+      silent,
+      metrics,
+      () => s(0),
+    );
+    service.handle([deviceAlarm('big', 'start', 0, { text: 'X'.repeat(120_000) })]);
+    service.handle([deviceAlarm('asys', 'start', 1, { text: 'ASYSTOLE', deviceId: 'mon-2' })]);
+    expect(journal).toEqual(['t-2:raised']);
+    expect(metrics.get('alarm_journal_refused_total')).toBe(1);
+    service.tick();
+    expect(journal).toEqual(['t-2:raised']); // nothing held back to retry
+  });
+
+  it('holds changes while the store fails for a while (disk full), in order, and journals them when it recovers', () => {
+    const journal: string[] = [];
+    let full = true;
+    const service = new AlarmService(
+      new AlarmEngine({ idPrefix: 't' }),
+      (cs) => {
+        if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+        journal.push(...cs.map(label));
+      },
+      silent,
+      new Metrics(),
+      () => s(0),
+    );
+    service.handle([deviceAlarm('a', 'start', 0, { text: 'VTACH' })]);
+    service.handle([deviceAlarm('b', 'start', 1, { text: 'ASYSTOLE', deviceId: 'mon-2' })]);
+    expect(journal).toEqual([]);
+    full = false;
+    service.tick();
+    expect(journal).toEqual(['t-1:raised', 't-2:raised']);
+  });
+});
