@@ -16,7 +16,8 @@ import { signalCode } from '../../drivers/wfdb-replay/codes.js';
 import { sha256Hex } from './approval.js';
 import { COMMITTED_MODEL } from './approved.js';
 import { channelOrder, modelChannel } from './channels.js';
-import { LiveModel } from './live.js';
+import { ASSESS_TIMEOUT_MS, LiveModel } from './live.js';
+import type { Assessment, EdgeModel } from './edge-model.js';
 import { BED_IDLE_MS, WaveformRing } from './ring.js';
 import { modelAlarmType } from './triggers.js';
 
@@ -210,6 +211,49 @@ describe('live model', () => {
     expect(h.changes.filter((c) => c.change === 'audio-paused')).toHaveLength(1);
     expect(h.engine.get(id)?.state).toBe('acknowledged');
   }, 15_000);
+
+  /** A live model around a stand-in EdgeModel whose assess() the test controls. */
+  function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>) {
+    const engine = new AlarmEngine({ idPrefix: 't' });
+    const metrics = new Metrics();
+    const service = new AlarmService(engine, () => undefined, silent, metrics);
+    const changes: AlarmStateChange[] = [];
+    service.subscribe((cs) => changes.push(...cs));
+    const model = { version: 'fake-1', sha256: 'ab'.repeat(32), assess, close: async () => undefined } as unknown as EdgeModel;
+    const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: () => undefined }, cfg, silent, Date.now, async () => ({ model, error: null }));
+    return { engine, service, metrics, live, changes };
+  }
+  const likelyFalse: Assessment = { probability: 0.01, threshold: 0.07, verdict: 'likely-false', modelVersion: 'fake-1', modelSha256: 'ab'.repeat(32), inferenceMs: 1, featureMs: 1 };
+
+  it('an assessment that never returns: the alarm is annotated "not assessed" after the timeout, the next one is assessed, close() ends', async () => {
+    let calls = 0;
+    const h = fakeHarness(config(), () => (++calls === 1 ? new Promise<Assessment>(() => undefined) : Promise.resolve(likelyFalse)));
+    await h.live.ready;
+    const now = Date.now();
+    h.service.handle([deviceAlarm('A', 'VTACH', now), { ...deviceAlarm('B', 'VTACH', now), deviceId: 'mon-B', bed: 'B', alarmId: 'B-1' }]);
+    const annotations = () => h.changes.filter((c) => c.change === 'annotated').map((c) => c.alarm.annotations.at(-1)!);
+    const end = Date.now() + ASSESS_TIMEOUT_MS + 3000;
+    while (annotations().length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(annotations().map((a) => a.values.verdict)).toEqual(['not-assessed', 'likely-false']);
+    expect(annotations()[0]!.note).toMatch(/no result within 2000 ms/);
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'timeout' })).toBe(1);
+    await h.live.close(); // would wait for ever on the hung call without the timeout
+  }, 10_000);
+
+  it('delay policy: a person\'s audio pause during the assessment is kept, not replaced by the model\'s', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), () => new Promise((r) => setTimeout(() => r(likelyFalse), 300)));
+    open.push(h.live);
+    await h.live.ready;
+    h.service.handle([deviceAlarm('A', 'VTACH', Date.now())]);
+    await new Promise((r) => setTimeout(r, 100)); // the model is assessing
+    const id = h.changes[0]!.alarmId;
+    expect(h.service.audioPause({ alarmId: id }, { user: 'nurse', role: 'clinician', from: '10.0.0.9' }, 300).ok).toBe(true);
+    const end = Date.now() + 3000;
+    while (!h.changes.some((c) => c.change === 'annotated') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(h.changes.filter((c) => c.change === 'audio-paused').map((c) => (c.actor as { user: string }).user)).toEqual(['nurse']);
+    expect(h.engine.get(id)!.audioPausedUntil! - Date.now()).toBeGreaterThan(290_000);
+    expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations.at(-1)!.values).toMatchObject({ verdict: 'likely-false', action: 'none' });
+  });
 
   it('a missing model file: failed, rules only, technical alarm', async () => {
     const h = harness({ ...config(), path: join(PACKAGE_ROOT, 'models', 'no-such.onnx') });

@@ -49,6 +49,18 @@ export const MODEL_CONDITION = 'model-unavailable';
 const MAX_QUEUE = 64;
 /** A re-check runs this long before the audio pause it follows ends, so the hold has no audible gap. */
 const RECHECK_LEAD_MS = 500;
+/**
+ * Longest an assessment may take before the alarm is annotated "not assessed" and the model moves on to the
+ * next one (an assessment takes ~20 ms; the annotation is due within a second of the alarm).
+ */
+export const ASSESS_TIMEOUT_MS = 2000;
+
+class AssessTimeoutError extends Error {
+  constructor() {
+    super(`no result within ${ASSESS_TIMEOUT_MS} ms`);
+    this.name = 'AssessTimeoutError';
+  }
+}
 
 interface Job {
   alarmId: string;
@@ -206,8 +218,9 @@ export class LiveModel {
       };
       if (!job || !this.model) return done();
       this.inflight = this.run(job, this.model).then(done, (err: unknown) => {
-        this.log.error({ err, alarmId: job.alarmId }, 'edge model assessment failed');
-        this.host.metrics.inc('model_not_assessed_total', { reason: 'error' });
+        const timeout = err instanceof AssessTimeoutError;
+        this.log.error({ err, alarmId: job.alarmId }, timeout ? 'edge model assessment timed out' : 'edge model assessment failed');
+        this.host.metrics.inc('model_not_assessed_total', { reason: timeout ? 'timeout' : 'error' });
         this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `assessment failed: ${(err as Error).message}`);
         done();
       });
@@ -228,7 +241,14 @@ export class LiveModel {
       this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
       return;
     }
-    const a = await model.assess(job.alarmType, channels);
+    // A model call that never returns must not stall every later alarm (nor the agent's shutdown).
+    let timer: NodeJS.Timeout | undefined;
+    const a = await Promise.race([
+      model.assess(job.alarmType, channels),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new AssessTimeoutError()), ASSESS_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
     const latencyMs = this.now() - job.raisedAt;
     this.assessed++;
     if (job.check === 1) this.lastLatencyMs = latencyMs;
@@ -242,7 +262,14 @@ export class LiveModel {
       latencyMs: Math.round(latencyMs),
       check: job.check,
     };
-    const action = this.decide(job, a, alarm?.state);
+    // The alarm as it is now, after the assessment: a person may have acknowledged or paused it meanwhile, and
+    // the model must not replace their pause with its own.
+    const current = this.host.alarms.engine.get(job.alarmId);
+    if (job.check > 1 && !this.stillHeld(job, current?.state, current?.audioPausedUntil)) {
+      this.annotate(job, { ...values, action: 'hold-ended' }, 'hold ended: the alarm was acknowledged, paused by a person, or ended');
+      return;
+    }
+    const action = this.decide(job, a, current?.state);
     this.annotate(job, { ...values, action: action.kind }, action.note ?? a.reason);
     if (action.kind === 'audio-paused') this.schedule(job, action.until);
   }
