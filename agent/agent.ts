@@ -158,6 +158,8 @@ export class Agent {
       log.child({ component: 'alarms' }),
       this.metrics,
     );
+    // Devices the config says should be sending: their silence counts from now, even if they never send.
+    for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
     this.ingest.subscribe((events) => this.alarms.handle(events));
     this.edgeModel = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });

@@ -12,7 +12,7 @@ const base = { store: { path: ':memory:' }, hub: { mode: 'off' } };
 describe('alarm policy config', () => {
   it('fills defaults matching the engine defaults', () => {
     const c = validateConfig(structuredClone(base), registry, 'test');
-    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, news2: { beds: {} } });
+    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, news2: { beds: {} }, devices: {} });
     expect(c.display).toMatchObject({ enabled: false, host: '127.0.0.1', port: 8080, viewing: 'open' });
   });
 
@@ -24,6 +24,7 @@ describe('alarm policy config', () => {
           escalation: { enabled: false },
           limits: { beds: { 'bed-3': { hr: { high: 140, delayS: 0 } } } },
           news2: { beds: { 'bed-3': { spo2Scale: 2 }, 'bed-9': { enabled: false } } },
+          devices: { 'mon-7': { bed: 'bed-7', silentAfterS: 60 } },
         },
       },
       registry,
@@ -32,6 +33,8 @@ describe('alarm policy config', () => {
     const cfg = engineConfigFromPolicy(c.alarms);
     expect(cfg.escalation).toBeNull();
     expect(cfg.news2.beds).toEqual({ 'bed-3': { spo2Scale: 2 }, 'bed-9': { enabled: false } });
+    expect(cfg.technical.devices).toEqual({ 'mon-7': { bed: 'bed-7', silentAfterS: 60 } });
+    expect(cfg.technical.silentAfterS).toBe(30); // the rest of the technical defaults kept
     const engine = new AlarmEngine({ ...cfg, idPrefix: 't' });
     expect(engine.ingest(numeric(MDC.ECG_HEART_RATE, 135, 0, { bed: 'bed-3' })).filter((c) => c.alarm.source === 'limit')).toEqual([]);
     expect(engine.ingest(numeric(MDC.ECG_HEART_RATE, 141, 1, { bed: 'bed-3' })).map((c) => c.alarm.condition.text)).toContain('HR HIGH 141 > 140 /min');

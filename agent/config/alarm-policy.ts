@@ -10,6 +10,8 @@ export interface AlarmPolicyConfig {
   audioPause: { defaultS: number; maxS: number };
   limits: { beds: Record<string, Record<string, LimitOverride>> };
   news2: { beds: Record<string, { enabled?: boolean; spo2Scale?: 1 | 2 }> };
+  /** Devices expected to send from start (see schema). */
+  devices: Record<string, { bed?: string; silentAfterS?: number }>;
 }
 
 /** The engine config for a policy (everything not named in the policy keeps the engine's defaults). */
@@ -23,6 +25,7 @@ export function engineConfigFromPolicy(policy: AlarmPolicyConfig): Omit<AlarmEng
     news2: { ...DEFAULT_NEWS2_CONFIG, beds: { ...policy.news2.beds } },
     escalation: policy.escalation.enabled ? { afterS: policy.escalation.afterS, priorities: [...policy.escalation.priorities] } : null,
     audioPause: { ...policy.audioPause },
+    technical: { ...rest.technical, devices: { ...policy.devices } },
   };
 }
 

@@ -235,6 +235,24 @@ export const configSchema = {
             },
           },
         },
+        devices: {
+          type: 'object',
+          default: {},
+          description:
+            'Devices that should be sending, by device id (as the driver names it, e.g. the HL7 sender or the serial ' +
+            'device\'s `id`): from the agent\'s start, one that sends nothing for `silentAfterS` raises the technical ' +
+            'alarm "no data" — also after a restart, when it has not sent anything yet. `bed` names the bed for a ' +
+            'device whose events carry none. Devices not listed are watched from their first event. E.g. ' +
+            '`{ "mon-7": { "bed": "bed-7", "silentAfterS": 60 } }`.',
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              bed: { type: 'string', minLength: 1 },
+              silentAfterS: { type: 'integer', minimum: 5, maximum: 86400, description: 'Default 30.' },
+            },
+          },
+        },
         audioPause: {
           type: 'object',
           additionalProperties: false,
