@@ -60,6 +60,20 @@ describe('engine: acknowledge', () => {
     expect(summary(e.reading(numeric(HR, 90, 20)))).toEqual(['resolved:acknowledged>resolved']);
   });
 
+  it('an acknowledged alarm whose condition worsens to a higher priority sounds again; a lower one stays acknowledged', () => {
+    const e = engine();
+    e.ingest(deviceAlarm('hr', 'start', 0, { priority: 'medium', text: 'HR HIGH' }));
+    const id = e.list()[0]!.id;
+    expect(e.acknowledge(id, nurse, s(1)).ok).toBe(true);
+    expect(summary(e.ingest(deviceAlarm('hr', 'continue', 5, { priority: 'low', text: 'HR HIGH' })))).toEqual(['priority-changed:acknowledged>acknowledged']);
+    expect(summary(e.ingest(deviceAlarm('hr', 'continue', 6, { priority: 'high', text: 'HR EXTREME' })))).toEqual(['priority-changed:acknowledged>active']);
+    expect(e.get(id)).toMatchObject({ state: 'active', priority: 'high' });
+    // Paused by a person: the pause is kept (it ends by itself).
+    expect(e.audioPause({ alarmId: id }, nurse, 60, s(7)).ok).toBe(true);
+    e.ingest(deviceAlarm('hr', 'continue', 8, { priority: 'medium', text: 'HR HIGH' }));
+    expect(summary(e.ingest(deviceAlarm('hr', 'continue', 9, { priority: 'high', text: 'HR EXTREME' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
+  });
+
   it('refuses unknown, already acknowledged and resolved alarms without an audit record', () => {
     const e = engine();
     expect(e.acknowledge('nope', nurse, s(0))).toEqual({ ok: false, error: 'no alarm nope', changes: [] });

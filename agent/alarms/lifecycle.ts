@@ -10,8 +10,9 @@
 //                        latched / audio-paused with condition gone → resolved
 //   audio pause        : active / latched / audio-paused → audio-paused until T (from the same state it extends)
 //   pause expires      : audio-paused → active (condition present) or latched (condition gone, latching)
+//   priority rises     : acknowledged → active (a worse condition sounds again); other states keep their state
 //   escalate           : unacknowledged (active / latched / audio-paused) → same state, escalated flag set
-import type { Alarm, AlarmChangeKind, AlarmState, ConditionSpec } from './types.js';
+import { PRIORITY_RANK, type Alarm, type AlarmChangeKind, type AlarmState, type ConditionSpec } from './types.js';
 
 export interface Transition {
   change: AlarmChangeKind;
@@ -52,11 +53,15 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number):
   // last audit record always equals the alarm.
   const reportedChanged = spec.reportedPriority !== undefined && spec.reportedPriority !== alarm.reportedPriority;
   if (spec.priority !== alarm.priority || reportedChanged) {
+    const rose = PRIORITY_RANK[spec.priority] > PRIORITY_RANK[alarm.priority];
     alarm.priority = spec.priority;
     alarm.condition = spec.condition;
     if (spec.reportedPriority !== undefined) alarm.reportedPriority = spec.reportedPriority;
     alarm.updatedAt = at;
-    out.push({ change: 'priority-changed', from: alarm.state, to: alarm.state });
+    // Acknowledging silences the condition as it was; a worse one (medium → high) must not stay silent for ever.
+    // (An audio pause ends by itself; it is kept.)
+    if (rose && alarm.state === 'acknowledged') out.push(move(alarm, 'active', 'priority-changed', at));
+    else out.push({ change: 'priority-changed', from: alarm.state, to: alarm.state });
   }
   return out;
 }
