@@ -307,6 +307,7 @@ export class DisplayServer {
     this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null });
     this.hub.send(client, 'ward', this.live.snapshot());
     if (client.bed) for (const chunk of this.ward.waves(client.bed)) this.hub.send(client, 'wave', chunk);
+    this.hub.started(client);
   }
 
   private async login(c: Ctx): Promise<void> {

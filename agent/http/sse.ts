@@ -20,6 +20,12 @@ export interface SseClient {
   bed: string | null;
   identity: Identity | null;
   res: ServerResponse;
+  /**
+   * Bytes of the first burst (the ward snapshot, a bed's waves) still unsent when it was written: allowed on top of
+   * maxBufferedBytes, so that a large ward's snapshot (≈1.4 KB a bed) cannot get every new client dropped at its
+   * next event on a slow link. Still bounded: the snapshot's size.
+   */
+  allowance: number;
 }
 
 export class SseHub {
@@ -51,7 +57,7 @@ export class SseHub {
       this.metrics.inc('display_sse_refused_total', { reason: 'max-clients' });
       return null;
     }
-    const client: SseClient = { id: this.nextId++, bed, identity, res };
+    const client: SseClient = { id: this.nextId++, bed, identity, res, allowance: 0 };
     this.clients.add(client);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -67,6 +73,11 @@ export class SseHub {
 
   send(client: SseClient, event: string, data: unknown): void {
     this.write(client, frame(event, data));
+  }
+
+  /** Ends a client's first burst: what of it is still unsent does not count toward the slow-client limit. */
+  started(client: SseClient): void {
+    client.allowance = client.res.writableLength;
   }
 
   /** Serialises once, writes to every client that `filter` accepts. */
@@ -85,7 +96,7 @@ export class SseHub {
 
   private write(c: SseClient, text: string): void {
     if (!this.clients.has(c)) return;
-    if (c.res.writableLength > this.opts.maxBufferedBytes) {
+    if (c.res.writableLength > this.opts.maxBufferedBytes + c.allowance) {
       this.clients.delete(c);
       this.metrics.inc('display_sse_dropped_total', { reason: 'slow-client' });
       this.log.warn({ client: c.id, buffered: c.res.writableLength }, 'display client too slow; disconnected (it will reconnect)');

@@ -1,0 +1,57 @@
+// SseHub's slow-client limit, on a stand-in response whose unsent bytes the test sets (a unit test of one piece;
+// server.test.ts drops a really slow client over a real socket).
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Metrics } from '../metrics.js';
+import { SseHub } from './sse.js';
+
+/** Counts what is written as unsent until the test "flushes" it. */
+class SlowResponse extends EventEmitter {
+  writableLength = 0;
+  destroyed = false;
+  writeHead(): this {
+    return this;
+  }
+  write(text: string): boolean {
+    this.writableLength += Buffer.byteLength(text);
+    return true;
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+}
+
+describe('SseHub', () => {
+  const setup = () => {
+    const metrics = new Metrics();
+    const hub = new SseHub({ maxClients: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000 }, metrics, pino({ level: 'silent' }));
+    const res = new SlowResponse();
+    const client = hub.add(res as unknown as ServerResponse, null, null)!;
+    return { metrics, hub, res, client };
+  };
+  const dropped = (m: Metrics) => m.get('display_sse_dropped_total', { reason: 'slow-client' });
+
+  it('keeps a client whose first burst (a large ward snapshot) is still unsent, and drops it when more backs up beyond', () => {
+    const { metrics, hub, res, client } = setup();
+    hub.send(client, 'ward', { beds: 'x'.repeat(5000) }); // larger than the limit on its own
+    hub.started(client);
+    hub.send(client, 'alarm', { id: 1 });
+    expect(res.destroyed).toBe(false);
+    res.writableLength += 1000; // another 1000 bytes not read: past the snapshot + the limit
+    hub.send(client, 'alarm', { id: 2 });
+    expect(res.destroyed).toBe(true);
+    expect(dropped(metrics)).toBe(1);
+  });
+
+  it('without a first burst the limit is the configured one', () => {
+    const { metrics, hub, res, client } = setup();
+    hub.started(client);
+    hub.send(client, 'wave', { samples: 'y'.repeat(1200) });
+    expect(res.destroyed).toBe(false);
+    hub.send(client, 'wave', { samples: 'y' });
+    expect(res.destroyed).toBe(true);
+    expect(dropped(metrics)).toBe(1);
+  });
+});
