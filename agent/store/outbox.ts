@@ -358,22 +358,14 @@ export class Outbox {
 
   /** One stream's pending stats, read again from the table. */
   private reloadPendingStats(stream: Stream): void {
-    const r = this.db
-      .prepare<[Stream], { n: number | null; b: number | null; oldest: number | null }>(
-        'SELECT sum(count) AS n, sum(bytes) AS b, min(created_at) AS oldest FROM outbox WHERE stream = ?',
-      )
-      .get(stream);
+    const r = this.stmt<[Stream], { n: number | null; b: number | null; oldest: number | null }>(
+      'SELECT sum(count) AS n, sum(bytes) AS b, min(created_at) AS oldest FROM outbox WHERE stream = ?',
+    ).get(stream);
     this.pendingByStream.set(stream, { records: r?.n ?? 0, bytes: r?.b ?? 0, oldestAt: r?.oldest ?? null });
   }
 
   private loadPendingStats(): void {
-    for (const s of STREAMS) this.pendingByStream.set(s, { records: 0, bytes: 0, oldestAt: null });
-    const rows = this.db
-      .prepare<[], { stream: Stream; n: number; b: number; oldest: number }>(
-        'SELECT stream, sum(count) AS n, sum(bytes) AS b, min(created_at) AS oldest FROM outbox GROUP BY stream',
-      )
-      .all();
-    for (const r of rows) this.pendingByStream.set(r.stream, { records: r.n, bytes: r.b, oldestAt: r.oldest });
+    for (const s of STREAMS) this.reloadPendingStats(s);
   }
 
   /**
@@ -416,7 +408,6 @@ export class Outbox {
     // Rows that cannot be read back are moved aside (and the packing tried again) rather than blocking the stream.
     const tx = this.db.transaction((): PackedMessage | null | 'again' => {
       taken = { records: 0, bytes: 0, oldestAt: null };
-      let moved = 0;
       const rows = this
         .stmt<[Stream], { seq: number; bytes: number; count: number; body: string; samples: Uint8Array | null }>(
           'SELECT seq, bytes, count, body, samples FROM outbox WHERE stream = ? ORDER BY seq',
@@ -459,9 +450,8 @@ export class Outbox {
         this.stmt('DELETE FROM outbox WHERE seq = ?').run(u.seq);
         taken.records += u.count;
         taken.bytes += u.bytes;
-        moved++;
       }
-      if (entries.length === 0) return moved > 0 ? 'again' : null;
+      if (entries.length === 0) return unreadable.length > 0 ? 'again' : null;
       const id = `${this.storeId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
       const body = envelope(id, stream, entries);
       this.stmt('INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
@@ -480,12 +470,10 @@ export class Outbox {
       p.records -= taken.records;
       p.bytes -= taken.bytes;
       if (packed === 'again') continue;
-      if (packed === null || p.records <= 0) {
-        // Nothing left in the table for this stream (or stats that disagree with it): the table is the truth.
-        // Stats saying records are pending when none are would have the forwarder ask again and again.
-        if (packed === null || p.records < 0) this.reloadPendingStats(stream);
-        else p.oldestAt = null;
-      } else p.oldestAt = taken.oldestAt;
+      // Nothing to pack though stats said so, or stats below zero: they disagree with the table, which is the
+      // truth. (Stats saying records are pending when none are would have the forwarder ask again and again.)
+      if (packed === null || p.records < 0) this.reloadPendingStats(stream);
+      else p.oldestAt = p.records === 0 ? null : taken.oldestAt;
       return packed;
     }
   }
