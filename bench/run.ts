@@ -121,33 +121,22 @@ function parseModel(out: string): Figure[] {
   const inference = rows.find((r) => r.scenario?.startsWith('inference all'));
   const warm = rows.find((r) => r.scenario?.startsWith('inference back to back'));
   if (!all) return [];
-  const inferenceFigure = (r: Record<string, string>, what: string): Figure => ({
+  /** A p99 figure of one row, in ms, judged against `below` when given. */
+  const p99 = (r: Record<string, string>, measure: string, target?: { text: string; below: number }): Figure => ({
     bench: 'edge model',
-    measure: `inference (session.run) ${what}: p99 (p50 ${r['p50 ms']} ms)`,
+    measure: `${measure}: p99 (p50 ${r['p50 ms']} ms)`,
     value: num(r['p99 ms']),
     unit: 'ms',
     lowerIsBetter: true,
-    target: { text: 'inference p99 < 2 ms', met: num(r['p99 ms']) < 2 },
+    ...(target && { target: { text: target.text, met: num(r['p99 ms']) < target.below } }),
   });
+  const inferenceTarget = { text: 'inference p99 < 2 ms', below: 2 };
   return [
-    ...(features
-      ? [{
-          bench: 'edge model',
-          measure: `feature extraction per 30 s window: p99 (p50 ${features['p50 ms']} ms)`,
-          value: num(features['p99 ms']),
-          unit: 'ms',
-          lowerIsBetter: true,
-          target: { text: 'well under 50 ms per window', met: num(features['p99 ms']) < 50 },
-        } satisfies Figure]
-      : []),
-    ...(inference ? [inferenceFigure(inference, 'right after each window\'s feature extraction')] : []),
-    ...(warm ? [inferenceFigure(warm, 'back to back, warm')] : []),
+    ...(features ? [p99(features, 'feature extraction per 30 s window', { text: 'well under 50 ms per window', below: 50 })] : []),
+    ...(inference ? [p99(inference, 'inference (session.run) right after each window\'s feature extraction', inferenceTarget)] : []),
+    ...(warm ? [p99(warm, 'inference (session.run) back to back, warm', inferenceTarget)] : []),
     {
-      bench: 'edge model',
-      measure: `assess() per alarm window (features + inference): p99 (p50 ${all['p50 ms']} ms)`,
-      value: num(all['p99 ms']),
-      unit: 'ms',
-      lowerIsBetter: true,
+      ...p99(all, 'assess() per alarm window (features + inference)'),
       ...(base && { baseline: { label: 'reading + decoding the window p99', value: num(base['p99 ms']) } }),
     },
   ];
