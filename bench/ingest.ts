@@ -103,9 +103,11 @@ function rawInserts(path: string, rowsPerBatch: OutboxRow[][], txBatches: number
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  const insert = db.prepare('INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  // Into each class's own table, with the seq given, as the store does.
+  const inserts = [0, 1, 2].map((c) => db.prepare(`INSERT INTO outbox_${c} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`));
+  let seq = 1;
   const tx = db.transaction((rows: OutboxRow[], now: number) => {
-    for (const r of rows) insert.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
+    for (const r of rows) inserts[r.cls]!.run(seq++, r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
   });
   const c0 = process.cpuUsage();
   const t0 = performance.now();

@@ -175,9 +175,9 @@ describe('Outbox limits', () => {
     box.close();
   });
 
-  it('with classes interleaved in the file, evicts every waveform before any numeric, and no alarm while others remain', () => {
-    // Waveform rows share pages with numerics: removing them frees space inside pages but no page, so the
-    // file's measure barely moves. That must not make eviction skip to the next class.
+  it('with classes arriving interleaved, evicts only the oldest waveforms the excess needs, no numeric and no alarm', () => {
+    // Each class has its own table, so removing the oldest waveforms frees whole pages. (In one shared table they
+    // shared pages with numerics: 2 % over the limit evicted every waveform and an eighth of the numerics.)
     const path = tempDb();
     const box = new Outbox(path, { retainAckedMs: 0 });
     const t0 = 1_790_000_000_000;
@@ -196,12 +196,17 @@ describe('Outbox limits', () => {
     const byClass = () => Object.fromEntries(db.prepare<[], { cls: number; n: number }>('SELECT cls, sum(count) AS n FROM outbox GROUP BY cls').all().map((r) => [r.cls, r.n]));
     expect(byClass()).toEqual({ 0: 480, 1: 28800, 2: 4800 });
     const used = box.usedBytes();
-    const r = box.enforceLimits(Math.floor(used * 0.8), 1e12);
-    expect(r.evicted[2]).toBe(4800);
-    expect(r.evicted[1]).toBeGreaterThan(0);
+    const r = box.enforceLimits(Math.floor(used * 0.98), 1e12);
+    expect(r.evicted[1]).toBe(0);
     expect(r.evicted[0]).toBe(0);
-    expect(byClass()).toEqual({ 0: 480, 1: 28800 - r.evicted[1] });
-    expect(r.usedBytes).toBeLessThanOrEqual(used * 0.8 * 0.9);
+    expect(r.evicted[2]).toBeGreaterThan(0);
+    // About the share of waveform bytes that brings the store to 90 % of the limit, not all of them.
+    expect(r.evicted[2]).toBeLessThan(4800 / 2);
+    expect(r.usedBytes).toBeLessThanOrEqual(used * 0.98 * 0.9);
+    expect(byClass()).toEqual({ 0: 480, 1: 28800, 2: 4800 - r.evicted[2] });
+    // The oldest went: the first waveform left is the one after them (16 per second, in order).
+    const first = db.prepare<[], { created_at: number }>('SELECT created_at FROM outbox WHERE cls = 2 ORDER BY seq LIMIT 1').get()!;
+    expect(first.created_at).toBe(t0 + Math.floor(r.evicted[2] / 16) * 1000);
     db.close();
     box.close();
   });
@@ -281,7 +286,7 @@ describe('Outbox rows holding several records', () => {
     const db = new Database(path);
     const blob = db.prepare<[], { samples: Buffer }>("SELECT samples FROM outbox WHERE body LIKE '{\"w\":3%'").get()!.samples;
     blob[0] = 7;
-    db.prepare("UPDATE outbox SET samples = ? WHERE body LIKE '{\"w\":3%'").run(blob);
+    db.prepare("UPDATE outbox_2 SET samples = ? WHERE body LIKE '{\"w\":3%'").run(blob);
     db.close();
     const m = box.pack('telemetry', 10_000, env)!;
     expect((JSON.parse(m.body) as { r: unknown[] }).r).toEqual([{ w: 1, samples: [1, 0.5] }, { i: 2, deviceId: 'dev-1' }, { i: 4, deviceId: 'dev-1' }]);
@@ -414,6 +419,65 @@ describe('Outbox rows holding several records', () => {
     expect(m.count).toBe(4);
     expect((JSON.parse(m.body) as { r: { i: number }[] }).r.map((r) => r.i)).toEqual([1, 2, 3, 4]);
     box.close();
+  });
+});
+
+describe('Outbox upgrade from one table for every class (store format 2)', () => {
+  it('sends and evicts the old rows with the new, never reuses a seq, and opens again', () => {
+    const path = tempDb();
+    const old = new Database(path);
+    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+      INSERT INTO meta (key, value) VALUES ('format', '2'), ('store_id', 'abcd1234');
+      CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, cls INTEGER NOT NULL,
+        device_id TEXT NOT NULL, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1, samples BLOB) STRICT;
+      CREATE INDEX outbox_stream_seq ON outbox (stream, seq);`);
+    const ins = old.prepare('INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    const waveBody = '{"w":1,"samples":null}';
+    const wave = encodeSamples([1, 2], waveBody.indexOf('null'));
+    ins.run('telemetry', 1, 'd', 1000, 10, '{"i":1}', 1, null);
+    ins.run('alarms', 0, 'd', 1000, 10, '{"a":1}', 1, null);
+    ins.run('telemetry', 2, 'd', 1000, 10, waveBody, 1, wave);
+    ins.run('telemetry', 1, 'd', 1000, 10, '{"i":2}', 1, null);
+    ins.run('telemetry', 1, 'd', 1000, 10, '{"gone":1}', 1, null);
+    old.exec('DELETE FROM outbox WHERE seq = 5'); // seq 5 was used: it must not come again
+    old.close();
+
+    const box = new Outbox(path);
+    expect(box.storeId).toBe('abcd1234');
+    expect(box.pending('telemetry').records).toBe(3);
+    box.append([rec(3), { stream: 'telemetry', cls: 2, deviceId: 'd', body: waveBody, samples: wave }, rec(4, 'alarms')]);
+    const m = box.pack('telemetry', 10_000, env)!;
+    expect(m.firstSeq).toBe(1);
+    expect((JSON.parse(m.body) as { r: unknown[] }).r).toEqual([{ i: 1 }, { w: 1, samples: [1, 2] }, { i: 2 }, { i: 3, deviceId: 'dev-1' }, { w: 1, samples: [1, 2] }]);
+    expect(m.lastSeq).toBeGreaterThan(5);
+    const a = box.pack('alarms', 10_000, env)!;
+    expect((JSON.parse(a.body) as { r: unknown[] }).r).toEqual([{ a: 1 }, { i: 4, deviceId: 'dev-1' }]);
+    box.close();
+
+    // Reopened (now format 3): a waveform in the old table and one in its own are both evicted as waveforms.
+    const db = new Database(path);
+    db.prepare('INSERT INTO outbox_0 (stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run('telemetry', 2, 'd', 2000, 10, waveBody, 1, wave);
+    db.close();
+    const again = new Outbox(path);
+    again.append([{ stream: 'telemetry', cls: 2, deviceId: 'd', body: waveBody, samples: wave }, rec(5)], 3000);
+    expect(again.enforceLimits(1e12, 500, 3100)).toMatchObject({ evicted: { 0: 0, 1: 0, 2: 1 } });
+    expect(again.enforceLimits(1, 1e12, 3100).evicted).toEqual({ 0: 0, 1: 1, 2: 1 });
+    expect(again.pending('telemetry').records).toBe(0);
+    again.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare("SELECT value FROM meta WHERE key = 'format'").get()).toEqual({ value: String(STORE_FORMAT) });
+    expect(check.prepare("SELECT name FROM sqlite_master WHERE name LIKE 'outbox%' ORDER BY name").all().map((r) => (r as { name: string }).name)).toEqual([
+      'outbox',
+      'outbox_0',
+      'outbox_1',
+      'outbox_1_stream_seq',
+      'outbox_2',
+      'outbox_2_stream_seq',
+      'outbox_stream_seq',
+    ]);
+    check.close();
   });
 });
 

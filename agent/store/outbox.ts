@@ -1,12 +1,15 @@
 // The durable store-and-forward outbox on SQLite (better-sqlite3, WAL).
 //
-// Two tables:
+// Two kinds of table:
 //   outbox   — accepted records not yet packed into a message, in arrival order (seq). Consecutive records of one
 //              append from one device, stream and class share a row (`count` records, their bodies joined by
 //              commas, at most ROW_MAX_BYTES): SQLite's cost is mostly per row, and a monitor emits its numerics
 //              together. A row joined this way is also a valid run of array entries for an older agent.
 //              A waveform segment keeps its samples in binary (`samples`, see samples.ts) and its row to itself;
 //              the JSON is written when it is packed.
+//              `outbox` is a view over one table per eviction class (outbox_0 alarms, outbox_1 numerics and events,
+//              outbox_2 waveforms) sharing one seq: evicting a class must free whole pages, and rows of several
+//              classes in one table share pages (evicting every waveform freed an eighth of their room).
 //   messages — packed messages awaiting the hub's acknowledgement. A message's id and body are fixed when it is
 //              packed, so a resend after a restart carries the same id and the same content.
 // A record counts as accepted once append() has committed. Rows leave `outbox` only by being packed into a
@@ -140,9 +143,35 @@ export interface LimitsReport {
 
 /**
  * Version of how records are kept, in the meta table: 1 one JSON record per row; 2 rows of several records
- * (`count`) and binary waveform samples (`samples`). A store of a newer format is refused, not misread.
+ * (`count`) and binary waveform samples (`samples`); 3 a table per record class (outbox_0/1/2) behind the view
+ * `outbox`. A store of a newer format is refused, not misread (an agent of format 2 would not see outbox_1/2).
  */
-export const STORE_FORMAT = 2;
+export const STORE_FORMAT = 3;
+
+/**
+ * The table of each record class's unsent rows. A store upgraded from format 2 or older keeps its earlier rows,
+ * of every class, in outbox_0 (its old `outbox` table, renamed): every query below selects by stream or class
+ * over all three, so those rows are sent or evicted like the others.
+ */
+const CLASS_TABLES = ['outbox_0', 'outbox_1', 'outbox_2'] as const;
+
+function classTableSql(table: string): string {
+  // Index of outbox_0: the name it had as `outbox`'s index, so that an upgraded store keeps its index.
+  const index = table === 'outbox_0' ? 'outbox_stream_seq' : `${table}_stream_seq`;
+  return `
+CREATE TABLE IF NOT EXISTS ${table} (
+  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream     TEXT    NOT NULL,
+  cls        INTEGER NOT NULL,
+  device_id  TEXT    NOT NULL,
+  created_at INTEGER NOT NULL,
+  bytes      INTEGER NOT NULL,
+  body       TEXT    NOT NULL,
+  count      INTEGER NOT NULL DEFAULT 1,
+  samples    BLOB
+) STRICT;
+CREATE INDEX IF NOT EXISTS ${index} ON ${table} (stream, seq);`;
+}
 
 export class StoreFormatError extends Error {
   constructor(readonly found: number) {
@@ -182,18 +211,6 @@ export type Envelope = (messageId: string, stream: Stream, entries: string[]) =>
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS outbox (
-  seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-  stream     TEXT    NOT NULL,
-  cls        INTEGER NOT NULL,
-  device_id  TEXT    NOT NULL,
-  created_at INTEGER NOT NULL,
-  bytes      INTEGER NOT NULL,
-  body       TEXT    NOT NULL,
-  count      INTEGER NOT NULL DEFAULT 1,
-  samples    BLOB
-) STRICT;
-CREATE INDEX IF NOT EXISTS outbox_stream_seq ON outbox (stream, seq);
 CREATE TABLE IF NOT EXISTS messages (
   id         TEXT    PRIMARY KEY,
   stream     TEXT    NOT NULL,
@@ -255,7 +272,10 @@ export class Outbox {
   private readonly rowMaxBytes: number;
   private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
-  private readonly insertStmt: Database.Statement;
+  /** INSERT into each class's table, by class. */
+  private readonly insertStmts: Database.Statement[];
+  /** The seq of the next row: one sequence over the class tables (a message's id is built from it). */
+  private nextSeq: number;
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly appendTx: (batches: AppendBatch[], now: number) => { outcomes: AppendOutcome[]; added: Map<Stream, { records: number; bytes: number }> };
@@ -277,17 +297,31 @@ export class Outbox {
       this.db.close();
       throw new StoreFormatError(format);
     }
-    this.db.exec(SCHEMA);
-    // Stores written before rows held several records or binary samples: add the columns (their rows hold one
-    // record each, all JSON).
-    const columns = this.db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'outbox\')').all();
-    if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
-    if (!columns.some((c) => c.name === 'samples')) this.db.exec('ALTER TABLE outbox ADD COLUMN samples BLOB');
-    // Format-2 stores written before unreadable rows were marked once reported.
-    if (!this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('unreadable')").all().some((c) => c.name === 'reported')) {
-      this.db.exec('ALTER TABLE unreadable ADD COLUMN reported INTEGER NOT NULL DEFAULT 0');
-    }
-    if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
+    // Schema and upgrades in one transaction: a failure (a full disk) leaves the store as it was.
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      const isTable = (name: string) => this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+      if (isTable('outbox')) {
+        // Format 1 or 2: one table for every class. Stores written before rows held several records or binary
+        // samples get the columns (their rows hold one record each, all JSON); the table becomes outbox_0.
+        const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('outbox')").all();
+        if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
+        if (!columns.some((c) => c.name === 'samples')) this.db.exec('ALTER TABLE outbox ADD COLUMN samples BLOB');
+        this.db.exec('ALTER TABLE outbox RENAME TO outbox_0');
+      }
+      for (const t of CLASS_TABLES) this.db.exec(classTableSql(t));
+      this.db.exec(`CREATE VIEW IF NOT EXISTS outbox AS ${CLASS_TABLES.map((t) => `SELECT * FROM ${t}`).join(' UNION ALL ')}`);
+      // Format-2 stores written before unreadable rows were marked once reported.
+      if (!this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('unreadable')").all().some((c) => c.name === 'reported')) {
+        this.db.exec('ALTER TABLE unreadable ADD COLUMN reported INTEGER NOT NULL DEFAULT 0');
+      }
+      if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
+    })();
+    // AUTOINCREMENT keeps each table's highest seq ever used, so a seq (and a message id) is never used twice.
+    this.nextSeq =
+      (this.db
+        .prepare<[], { s: number | null }>(`SELECT max(seq) AS s FROM sqlite_sequence WHERE name IN (${CLASS_TABLES.map((t) => `'${t}'`).join(', ')})`)
+        .get()?.s ?? 0) + 1;
     const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
     if (existing) {
       this.storeId = existing.value;
@@ -295,8 +329,8 @@ export class Outbox {
       this.storeId = randomBytes(4).toString('hex');
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
     }
-    this.insertStmt = this.db.prepare(
-      'INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    this.insertStmts = CLASS_TABLES.map((t) =>
+      this.db.prepare(`INSERT INTO ${t} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     );
     const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
     // A record too large throws inside the transaction, which then rolls back: nothing of the call is committed.
@@ -305,7 +339,7 @@ export class Outbox {
       const outcomes = batches.map((b): AppendOutcome => {
         if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
         for (const r of toRows(b.records, this.maxRecordBytes, this.rowMaxBytes)) {
-          this.insertStmt.run(r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
+          this.insertStmts[r.cls]!.run(this.nextSeq++, r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
           const a = added.get(r.stream);
           if (a) {
             a.records += r.count;
@@ -447,7 +481,7 @@ export class Outbox {
           `INSERT INTO unreadable (seq, stream, cls, device_id, created_at, bytes, body, count, samples, reason, moved_at)
            SELECT seq, stream, cls, device_id, created_at, bytes, body, count, samples, ?, ? FROM outbox WHERE seq = ?`,
         ).run(u.reason, now, u.seq);
-        this.stmt('DELETE FROM outbox WHERE seq = ?').run(u.seq);
+        for (const t of CLASS_TABLES) this.stmt(`DELETE FROM ${t} WHERE seq = ?`).run(u.seq);
         taken.records += u.count;
         taken.bytes += u.bytes;
       }
@@ -456,11 +490,10 @@ export class Outbox {
       const body = envelope(id, stream, entries);
       this.stmt('INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(id, stream, firstSeq, lastSeq, count, now, Buffer.byteLength(body), body);
-      this.stmt('DELETE FROM outbox WHERE stream = ? AND seq BETWEEN ? AND ?').run(stream, firstSeq, lastSeq);
+      for (const t of CLASS_TABLES) this.stmt(`DELETE FROM ${t} WHERE stream = ? AND seq BETWEEN ? AND ?`).run(stream, firstSeq, lastSeq);
       taken.records += count;
       taken.bytes += bytes;
-      taken.oldestAt =
-        this.stmt<[Stream], { t: number }>('SELECT created_at AS t FROM outbox WHERE stream = ? ORDER BY seq LIMIT 1').get(stream)?.t ?? null;
+      taken.oldestAt = this.oldestCreatedAt(stream);
       return { id, stream, firstSeq, lastSeq, count, body, createdAt: now, attempts: 0 };
     });
     for (;;) {
@@ -476,6 +509,17 @@ export class Outbox {
       else p.oldestAt = p.records === 0 ? null : taken.oldestAt;
       return packed;
     }
+  }
+
+  /** created_at of a stream's first unpacked row (by seq), or null. */
+  private oldestCreatedAt(stream: Stream): number | null {
+    // Each table's first row, by index: the view with ORDER BY ... LIMIT 1 would sort every pending row.
+    let first: { seq: number; t: number } | undefined;
+    for (const t of CLASS_TABLES) {
+      const r = this.stmt<[Stream], { seq: number; t: number }>(`SELECT seq, created_at AS t FROM ${t} WHERE stream = ? ORDER BY seq LIMIT 1`).get(stream);
+      if (r && (!first || r.seq < first.seq)) first = r;
+    }
+    return first?.t ?? null;
   }
 
   /** Rows moved aside as unreadable: how many records, and the latest reason. */
@@ -566,9 +610,11 @@ export class Outbox {
       .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
       .run(now - this.retainAckedMs).changes;
     // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity).
-    const aged = this.db.prepare('DELETE FROM outbox WHERE cls > 0 AND created_at < ? RETURNING cls, count').all(now - maxAgeMs) as { cls: RecordClass; count: number }[];
-    for (const r of aged) evicted[r.cls] += r.count;
-    if (aged.length) evictedFor = 'age';
+    for (const t of CLASS_TABLES) {
+      const aged = this.db.prepare(`DELETE FROM ${t} WHERE cls > 0 AND created_at < ? RETURNING cls, count`).all(now - maxAgeMs) as { cls: RecordClass; count: number }[];
+      for (const r of aged) evicted[r.cls] += r.count;
+      if (aged.length) evictedFor = 'age';
+    }
 
     // Rows moved aside as unreadable (by pack()) and not yet reported: reported now, and marked so in the same
     // transaction, so that each is reported once, across restarts too.
@@ -607,13 +653,14 @@ export class Outbox {
         const upTo = cutoff ?? Number.MAX_SAFE_INTEGER;
         const removed =
           this.db.prepare<[number, number], { n: number | null }>('SELECT sum(count) AS n FROM outbox WHERE cls = ? AND seq <= ?').get(cls, upTo)?.n ?? 0;
-        this.db.prepare('DELETE FROM outbox WHERE cls = ? AND seq <= ?').run(cls, upTo);
+        for (const t of CLASS_TABLES) this.db.prepare(`DELETE FROM ${t} WHERE cls = ? AND seq <= ?`).run(cls, upTo);
         if (removed === 0) break;
         evicted[cls] += removed;
         evictedFor = 'capacity';
         // Rows removed from pages that still hold other rows free no page (new rows go to the end of the table),
-        // so the measure may not move. The class is then evicted further, never skipped: a lower class (alarms
-        // last) goes only once every row of the higher one is gone. Each pass removes rows, so this ends.
+        // so the measure may not move: with a table per class that is rare (rows of an upgraded store's outbox_0,
+        // a page partly kept). The class is then evicted further, never skipped: a lower class (alarms last) goes
+        // only once every row of the higher one is gone. Each pass removes rows, so this ends.
         used = this.usedBytes();
       }
     }

@@ -52,7 +52,7 @@ describe('store health at start', () => {
     box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: '{"i":1}' }]);
     box.close();
     const db = new Database(path);
-    db.prepare("UPDATE outbox SET samples = x'09' WHERE samples IS NOT NULL").run(); // a damaged blob
+    db.prepare("UPDATE outbox_2 SET samples = x'09' WHERE samples IS NOT NULL").run(); // a damaged blob
     db.close();
     const cap = captureLog();
     agent = new Agent({ config: testConfig(dir, { store: { path }, hub: UNREACHED_HUB }), registry, log: cap.log });
