@@ -208,7 +208,8 @@ export class Agent {
       const { records, reason } = this.outbox.unreadableRecords();
       this.metrics.inc('store_unreadable_total', undefined, report.unreadable);
       this.log.error({ records: report.unreadable, keptInStore: records, reason }, 'stored records could not be read back: moved to the store table "unreadable", not sent');
-      this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', true, `Store: ${report.unreadable} stored records could not be read back and were not sent`, 'medium');
+      // Latched: the records are lost whether or not more follow, so the alarm stays until someone acknowledges it.
+      this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', true, `Store: ${report.unreadable} stored records could not be read back and were not sent`, 'medium', { latch: true });
       this.unreadableAlarm = true;
     } else if (this.unreadableAlarm) {
       this.unreadableAlarm = false;
@@ -238,6 +239,7 @@ export class Agent {
         true,
         `Store ${report.evictedFor === 'age' ? 'age limit' : 'full'}: ${lost} unsent records discarded (waveforms first)`,
         report.evicted[0] > 0 ? 'high' : 'medium',
+        { latch: true },
       );
     } else if (this.evicting && report.fraction < 0.85) {
       this.evicting = false;

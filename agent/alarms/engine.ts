@@ -272,7 +272,7 @@ export class AlarmEngine {
     }
     if (!alarm) return [this.raise(u.spec, u.at, u.why)];
     const transitions = life.conditionPresent(alarm, u.spec, u.at);
-    alarm.latching = this.latches(alarm.priority, alarm.category); // a priority change can change latching
+    alarm.latching = this.latches(alarm.priority, alarm.category, u.spec.latch); // a priority change can change latching
     return transitions.map((t) => this.audit(alarm, t, u.why, 'system', u.at));
   }
 
@@ -288,7 +288,7 @@ export class AlarmEngine {
       category: spec.category,
       state: 'active',
       conditionPresent: true,
-      latching: this.latches(spec.priority, spec.category),
+      latching: this.latches(spec.priority, spec.category, spec.latch),
       raisedAt: at,
       updatedAt: at,
       escalated: false,
@@ -305,8 +305,8 @@ export class AlarmEngine {
     return this.record(alarm, 'raised', null, why, 'system', at);
   }
 
-  private latches(priority: ManagedPriority, category: AlarmCategory): boolean {
-    return this.config.latching.priorities.includes(priority) && this.config.latching.categories.includes(category);
+  private latches(priority: ManagedPriority, category: AlarmCategory, latch = false): boolean {
+    return latch || (this.config.latching.priorities.includes(priority) && this.config.latching.categories.includes(category));
   }
 
   /** Move a resolved alarm out of the open set into the bounded history. */

@@ -66,9 +66,10 @@ export class AlarmService {
 
   /**
    * A technical condition of the gateway itself (store evicted data, store was corrupt), raised or ended by
-   * the agent. Keyed by `key`, so raising it again updates the same alarm.
+   * the agent. Keyed by `key`, so raising it again updates the same alarm. `latch`: it stays (latched) after the
+   * condition ends until acknowledged (a loss that already happened).
    */
-  gatewayCondition(gatewayId: string, key: string, present: boolean, text: string, priority: ManagedPriority = 'medium'): void {
+  gatewayCondition(gatewayId: string, key: string, present: boolean, text: string, priority: ManagedPriority = 'medium', opts: { latch?: boolean } = {}): void {
     const at = this.now();
     const fullKey = `gateway:${key}`;
     this.publish(
@@ -86,6 +87,7 @@ export class AlarmService {
                 condition: { code: null, raw: { system: 'agent', code: key }, text },
                 priority,
                 category: 'technical',
+                ...(opts.latch && { latch: true }),
               },
             }
           : { present: false, key: fullKey, at, why: `${key} cleared` },

@@ -131,6 +131,11 @@ export interface ConditionSpec {
   metric?: MdcCode | null;
   value?: number | string | null;
   unit?: Unit;
+  /**
+   * Latches whatever the configured latching: for a condition that reports a loss that already happened (records
+   * not sent), which must stay in view until someone acknowledges it, not vanish at the next check.
+   */
+  latch?: boolean;
 }
 
 export type ConditionUpdate =

@@ -62,8 +62,13 @@ describe('store health at start', () => {
     agent.enforceStoreLimits();
     expect(agent.metrics.get('store_unreadable_total')).toBe(1);
     expect(cap.find('stored records could not be read back: moved to the store table "unreadable", not sent')).toMatchObject({ records: 1, keptInStore: 1 });
-    const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-unreadable');
-    expect(alarm).toMatchObject({ category: 'technical', state: 'active' });
+    const alarm = () => agent!.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-unreadable');
+    expect(alarm()).toMatchObject({ category: 'technical', state: 'active' });
+    // The next check finds nothing new: the loss stands, so the alarm stays (latched) until acknowledged.
+    agent.enforceStoreLimits();
+    expect(alarm()).toMatchObject({ state: 'latched', conditionPresent: false });
+    expect(agent.alarms.acknowledge(alarm()!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
+    expect(alarm()).toBeUndefined();
   });
 
   it('a store written by a newer agent: the agent does not start, and says why', () => {
@@ -102,6 +107,9 @@ describe('store health at start', () => {
       expect(evictedAlarm(agent)).toMatchObject({ category: 'technical', state: 'active' });
       expect(evictedAlarm(agent)!.condition.text).toContain('50 unsent records discarded');
       expect(agent.outbox.pending('telemetry').records).toBe(5);
+      // Below the limits again: the records stay lost, so the alarm latches instead of resolving.
+      agent.enforceStoreLimits();
+      expect(evictedAlarm(agent)).toMatchObject({ state: 'latched', conditionPresent: false });
     });
 
     it('with forwarding off: removed as retention, counted and logged, no alarm', () => {
