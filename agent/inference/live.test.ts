@@ -255,14 +255,35 @@ describe('live model', () => {
     expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations.at(-1)!.values).toMatchObject({ verdict: 'likely-false', action: 'none' });
   });
 
-  it('a missing model file: failed, rules only, technical alarm', async () => {
+  it('a missing model file: failed, rules only, technical alarm; its arrhythmia alarms say they were not assessed', async () => {
     const h = harness({ ...config(), path: join(PACKAGE_ROOT, 'models', 'no-such.onnx') });
     open.push(h.live);
     await h.live.ready;
     expect(h.live.status()).toMatchObject({ state: 'failed', version: null });
     expect(h.changes.find((c) => c.alarm.key === 'gateway:model-unavailable')?.alarm.condition.text).toMatch(/cannot read model/);
     h.feed([deviceAlarm('A', 'ASYSTOLE', Date.now())]);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(h.changes.some((c) => c.change === 'annotated')).toBe(false);
+    const annotated = h.changes.filter((c) => c.change === 'annotated');
+    expect(annotated).toHaveLength(1);
+    expect(annotated[0]!.alarm.annotations.at(-1)).toMatchObject({ values: { verdict: 'not-assessed', action: 'none', modelVersion: null }, note: expect.stringMatching(/model not loaded \(cannot read model/) });
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'model-unavailable' })).toBe(1);
+  });
+
+  it('an alarm raised while the model loads, which then fails to load: annotated "not assessed", not forgotten', async () => {
+    const engine = new AlarmEngine({ idPrefix: 't' });
+    const metrics = new Metrics();
+    const service = new AlarmService(engine, () => undefined, silent, metrics);
+    const changes: AlarmStateChange[] = [];
+    service.subscribe((cs) => changes.push(...cs));
+    let fail: (e: Error) => void = () => undefined;
+    const loading = new Promise<Error>((r) => (fail = r));
+    const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: () => undefined }, config(), silent, Date.now, async () => ({ model: null, error: await loading }));
+    open.push(live);
+    service.handle([deviceAlarm('A', 'VTACH', Date.now())]);
+    expect(live.status().state).toBe('loading');
+    fail(new Error('model file changed on disk'));
+    await live.ready;
+    const annotated = changes.filter((c) => c.change === 'annotated');
+    expect(annotated.map((c) => c.alarm.annotations.at(-1)!.note)).toEqual(['not assessed: model not loaded (model file changed on disk)']);
+    expect(metrics.get('model_not_assessed_total', { reason: 'model-unavailable' })).toBe(1);
   });
 });

@@ -135,9 +135,10 @@ export class LiveModel {
     if (!model) {
       this.state = error instanceof ModelNotApprovedError ? 'refused' : 'failed';
       this.error = error.message;
-      this.early.length = 0;
       this.log.error({ err: error.message, path: this.path }, 'edge model not loaded: alarms run on rules only');
       this.host.alarms.gatewayCondition(this.host.gatewayId, MODEL_CONDITION, true, `Alarm-validation model not loaded: ${error.message}`);
+      // Alarms raised while it was loading waited for it: they are told it will not come.
+      for (const j of this.early.splice(0)) this.unavailable(j);
       return;
     }
     this.model = model;
@@ -193,7 +194,14 @@ export class LiveModel {
       const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, check: 1 };
       if (this.state === 'loading') this.early.push(job);
       else if (this.state === 'ready') this.enqueue(job);
+      else if (this.state === 'refused' || this.state === 'failed') this.unavailable(job);
     }
+  }
+
+  /** The model is configured but could not be loaded: the alarm says it was not assessed, and why. */
+  private unavailable(job: Job): void {
+    this.host.metrics.inc('model_not_assessed_total', { reason: 'model-unavailable' });
+    this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `not assessed: model not loaded (${this.error ?? 'unknown error'})`);
   }
 
   private enqueue(job: Job): void {

@@ -100,7 +100,7 @@ describe('edge model, live: replayed PhysioNet record → device alarm → model
     expect(agent.outbox.pending('alarms').records).toBeGreaterThanOrEqual(4);
   });
 
-  it('refuses a model that is not approved: rules only, a technical alarm, no annotation', async () => {
+  it('refuses a model that is not approved: rules only, a technical alarm, the alarm annotated "not assessed"', async () => {
     const { log, find } = captureLog('info');
     const other = 'ab'.repeat(32);
     const config = testConfig(tempDir(), { drivers: [replay('v100s', 'ICU-3')], model: { approved: [{ sha256: other }] } });
@@ -112,8 +112,10 @@ describe('edge model, live: replayed PhysioNet record → device alarm → model
     expect(tech.alarm.condition.text).toMatch(/not in the approved model list; refusing to load it/);
     const raised = await rec.waitFor((c) => c.change === 'raised' && c.alarm.bed === 'ICU-3');
     expect(raised.alarm.condition.text).toBe('VTACH'); // the device alarm still comes through, on rules only
-    await new Promise((r) => setTimeout(r, 300));
-    expect(rec.seen.filter((c) => c.change === 'annotated')).toEqual([]);
+    // No verdict: the alarm says it was not assessed, and why.
+    const annotated = await rec.waitFor((c) => c.change === 'annotated' && c.alarmId === raised.alarmId);
+    expect(annotated.alarm.annotations.at(-1)).toMatchObject({ values: { verdict: 'not-assessed', modelVersion: null }, note: expect.stringMatching(/model not loaded \(.*not in the approved model list/) });
+    expect(rec.seen.filter((c) => c.change === 'annotated')).toHaveLength(1);
     expect(agent.health().model).toMatchObject({ state: 'refused', version: null, sha256: null });
     expect(agent.health().model.error).toMatch(/sha256 [0-9a-f]{64}/);
     expect(find('edge model not loaded: alarms run on rules only')).toBeDefined();
