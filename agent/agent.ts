@@ -16,6 +16,7 @@ import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
+import { GATEWAY_BED } from './alarms/types.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
 import { storeVolumeEncryption } from './store/volume.js';
@@ -233,12 +234,15 @@ export class Agent {
         'store limits reached: unsent data evicted, oldest and lowest priority first',
       );
       this.evicting = true;
+      // High once alarm or audit records were lost, and it stays high while the alarm is open: a later check that
+      // evicts only telemetry must not lower it.
+      const wasHigh = this.alarms.engine.list({ bed: GATEWAY_BED }).some((a) => a.key === 'gateway:store-evicted' && a.priority === 'high');
       this.alarms.gatewayCondition(
         this.gatewayId,
         'store-evicted',
         true,
         `Store ${report.evictedFor === 'age' ? 'age limit' : 'full'}: ${lost} unsent records discarded (waveforms first)`,
-        report.evicted[0] > 0 ? 'high' : 'medium',
+        report.evicted[0] > 0 || wasHigh ? 'high' : 'medium',
         { latch: true },
       );
     } else if (this.evicting && report.fraction < 0.85) {

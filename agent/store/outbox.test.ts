@@ -181,7 +181,7 @@ describe('Outbox limits', () => {
     const path = tempDb();
     const box = new Outbox(path, { retainAckedMs: 0 });
     const t0 = 1_790_000_000_000;
-    for (let s = 0; s < 300; s++) {
+    const events1s = (s: number) => {
       const events: DriverEvent[] = [];
       for (let d = 0; d < 16; d++) {
         const origin = { deviceId: `m${d}`, source: 'sim', receivedAt: t0 + s * 1000 + 100, quality: { state: 'valid' as const } };
@@ -189,7 +189,10 @@ describe('Outbox limits', () => {
         events.push({ kind: 'waveform', ...origin, mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT, startTime: t0 + s * 1000, sampleRateHz: 250, samples });
         for (let n = 0; n < 6; n++) events.push({ kind: 'numeric', ...origin, mdc: MDC.ECG_HEART_RATE, value: 60 + n, unit: UNITS.BEAT_PER_MIN, deviceTime: t0 + s * 1000 });
       }
-      box.append(events.map((e) => toRecord(e, true)!), t0 + s * 1000);
+      return events.map((e) => toRecord(e, true)!);
+    };
+    for (let s = 0; s < 300; s++) {
+      box.append(events1s(s), t0 + s * 1000);
       if (s % 10 === 0) box.append(Array.from({ length: 16 }, (_, d) => alarm(s * 100 + d)), t0 + s * 1000);
     }
     const db = new Database(path, { readonly: true });
@@ -203,10 +206,15 @@ describe('Outbox limits', () => {
     // About the share of waveform bytes that brings the store to 90 % of the limit, not all of them.
     expect(r.evicted[2]).toBeLessThan(4800 / 2);
     expect(r.usedBytes).toBeLessThanOrEqual(used * 0.98 * 0.9);
+    expect(r.usedBytes).toBeGreaterThan(used * 0.98 * 0.85); // and not much more than that
     expect(byClass()).toEqual({ 0: 480, 1: 28800, 2: 4800 - r.evicted[2] });
     // The oldest went: the first waveform left is the one after them (16 per second, in order).
     const first = db.prepare<[], { created_at: number }>('SELECT created_at FROM outbox WHERE cls = 2 ORDER BY seq LIMIT 1').get()!;
     expect(first.created_at).toBe(t0 + Math.floor(r.evicted[2] / 16) * 1000);
+    // Between 90 % and 100 % of the capacity nothing is evicted: eviction starts only past it.
+    box.append(events1s(300), t0 + 300_000);
+    expect(box.usedBytes()).toBeGreaterThan(r.usedBytes);
+    expect(box.enforceLimits(Math.floor(used * 0.98), 1e12).evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
     db.close();
     box.close();
   });
@@ -478,6 +486,25 @@ describe('Outbox upgrade from one table for every class (store format 2)', () =>
       'outbox_stream_seq',
     ]);
     check.close();
+  });
+});
+
+describe('Outbox seq', () => {
+  it('is never handed out twice, even to two writers of one file', () => {
+    const path = tempDb();
+    const a = new Outbox(path);
+    const b = new Outbox(path);
+    a.append([rec(1)]);
+    b.append([{ stream: 'telemetry', cls: 2, deviceId: 'w', body: '{"w":1,"samples":null}', samples: encodeSamples([1], 17) }]);
+    a.append([rec(2)]);
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT seq, cls FROM outbox ORDER BY seq').all()).toEqual([{ seq: 1, cls: 1 }, { seq: 2, cls: 2 }, { seq: 3, cls: 1 }]);
+    db.close();
+    expect(a.pack('telemetry', 10_000, env)!.count).toBe(3);
+    b.append([rec(4)]);
+    expect(b.pack('telemetry', 10_000, env)!.firstSeq).toBe(4);
+    a.close();
+    b.close();
   });
 });
 

@@ -274,8 +274,6 @@ export class Outbox {
   private readonly pendingByStream = new Map<Stream, PendingStats>();
   /** INSERT into each class's table, by class. */
   private readonly insertStmts: Database.Statement[];
-  /** The seq of the next row: one sequence over the class tables (a message's id is built from it). */
-  private nextSeq: number;
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly appendTx: (batches: AppendBatch[], now: number) => { outcomes: AppendOutcome[]; added: Map<Stream, { records: number; bytes: number }> };
@@ -317,11 +315,7 @@ export class Outbox {
       }
       if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
     })();
-    // AUTOINCREMENT keeps each table's highest seq ever used, so a seq (and a message id) is never used twice.
-    this.nextSeq =
-      (this.db
-        .prepare<[], { s: number | null }>(`SELECT max(seq) AS s FROM sqlite_sequence WHERE name IN (${CLASS_TABLES.map((t) => `'${t}'`).join(', ')})`)
-        .get()?.s ?? 0) + 1;
+
     const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
     if (existing) {
       this.storeId = existing.value;
@@ -333,13 +327,20 @@ export class Outbox {
       this.db.prepare(`INSERT INTO ${t} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     );
     const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
+    // One seq over the class tables (a message's id is built from it). AUTOINCREMENT keeps each table's highest seq
+    // ever used, so a seq is never used twice; it is read inside the write transaction, so that another writer of
+    // the same file (a second agent by mistake, a tool) cannot be handed the same one.
+    const lastSeq = this.db.prepare<[], { s: number | null }>(
+      `SELECT max(seq) AS s FROM sqlite_sequence WHERE name IN (${CLASS_TABLES.map((t) => `'${t}'`).join(', ')})`,
+    );
     // A record too large throws inside the transaction, which then rolls back: nothing of the call is committed.
-    this.appendTx = this.db.transaction((batches: AppendBatch[], now: number) => {
+    const appendTx = this.db.transaction((batches: AppendBatch[], now: number) => {
       const added = new Map<Stream, { records: number; bytes: number }>();
+      let seq = (lastSeq.get()?.s ?? 0) + 1;
       const outcomes = batches.map((b): AppendOutcome => {
         if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
         for (const r of toRows(b.records, this.maxRecordBytes, this.rowMaxBytes)) {
-          this.insertStmts[r.cls]!.run(this.nextSeq++, r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
+          this.insertStmts[r.cls]!.run(seq++, r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
           const a = added.get(r.stream);
           if (a) {
             a.records += r.count;
@@ -350,6 +351,8 @@ export class Outbox {
       });
       return { outcomes, added };
     });
+    // IMMEDIATE: the write lock is taken at BEGIN, before the seq is read.
+    this.appendTx = appendTx.immediate;
     this.loadPendingStats();
   }
 
@@ -626,6 +629,8 @@ export class Outbox {
 
     let used = this.usedBytes();
     let trimmedUnreadable = 0;
+    // Over capacity: first what is not unsent data, then unsent records down to 90 % of it, so that eviction does not
+    // run at every check. Below the capacity nothing is evicted.
     if (used > maxBytes) {
       // Older acknowledged messages go before any unsent data; so do unreadable rows kept for inspection (already
       // reported as not sent), or a large `unreadable` table would have unsent records, alarms too, evicted for it.
@@ -633,35 +638,42 @@ export class Outbox {
       trimmedUnreadable = this.db.prepare<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable').get()?.n ?? 0;
       this.db.prepare('DELETE FROM unreadable').run();
       used = this.usedBytes();
-    }
-    const target = maxBytes * 0.9;
-    for (const cls of [2, 1, 0] as const) {
-      while (used > target) {
-        // Oldest first, as many records as the excess needs. Records take more room in the file than their
-        // JSON (pages, indexes), so the excess is scaled by the file's measured bytes per record byte.
-        const rowBytes =
-          this.db
-            .prepare<[], { b: number | null }>('SELECT (SELECT coalesce(sum(bytes), 0) FROM outbox) + (SELECT coalesce(sum(bytes), 0) FROM messages) AS b')
-            .get()?.b ?? 0;
-        const perRowByte = rowBytes > 0 ? Math.max(1, used / rowBytes) : 1;
-        const cutoff = this.db
-          .prepare<[number, number], { seq: number }>(
-            `SELECT seq FROM (SELECT seq, sum(bytes) OVER (ORDER BY seq) AS cum FROM outbox WHERE cls = ?)
-             WHERE cum >= ? LIMIT 1`,
-          )
-          .get(cls, (used - target) / perRowByte)?.seq;
-        const upTo = cutoff ?? Number.MAX_SAFE_INTEGER;
-        const removed =
-          this.db.prepare<[number, number], { n: number | null }>('SELECT sum(count) AS n FROM outbox WHERE cls = ? AND seq <= ?').get(cls, upTo)?.n ?? 0;
-        for (const t of CLASS_TABLES) this.db.prepare(`DELETE FROM ${t} WHERE cls = ? AND seq <= ?`).run(cls, upTo);
-        if (removed === 0) break;
-        evicted[cls] += removed;
-        evictedFor = 'capacity';
-        // Rows removed from pages that still hold other rows free no page (new rows go to the end of the table),
-        // so the measure may not move: with a table per class that is rare (rows of an upgraded store's outbox_0,
-        // a page partly kept). The class is then evicted further, never skipped: a lower class (alarms last) goes
-        // only once every row of the higher one is gone. Each pass removes rows, so this ends.
-        used = this.usedBytes();
+      const target = maxBytes * 0.9;
+      // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
+      // pass scales the excess by the whole file's bytes per record byte; the next by what its last pass freed per
+      // byte it removed, so that a class whose rows are smaller on disk than the average is not evicted in many passes.
+      const rowBytes =
+        this.db
+          .prepare<[], { b: number | null }>('SELECT (SELECT coalesce(sum(bytes), 0) FROM outbox) + (SELECT coalesce(sum(bytes), 0) FROM messages) AS b')
+          .get()?.b ?? 0;
+      const fileRatio = rowBytes > 0 ? used / rowBytes : 1;
+      // Oldest first within a class: an upgraded store's rows of every class in outbox_0 are older than any in the
+      // class tables.
+      const order: [RecordClass, string][] = [[2, 'outbox_0'], [2, 'outbox_2'], [1, 'outbox_0'], [1, 'outbox_1'], [0, 'outbox_0']];
+      for (const [cls, table] of order) {
+        let perRowByte = fileRatio;
+        while (used > target) {
+          const cutoff = this.db
+            .prepare<[number, number], { seq: number }>(
+              `SELECT seq FROM (SELECT seq, sum(bytes) OVER (ORDER BY seq) AS cum FROM ${table} WHERE cls = ?) WHERE cum >= ? LIMIT 1`,
+            )
+            .get(cls, (used - target) / perRowByte)?.seq;
+          const upTo = cutoff ?? Number.MAX_SAFE_INTEGER;
+          const removed = this.db
+            .prepare<[number, number], { n: number; b: number }>(`DELETE FROM ${table} WHERE cls = ? AND seq <= ? RETURNING count AS n, bytes AS b`)
+            .all(cls, upTo)
+            .reduce((a, r) => ({ n: a.n + r.n, b: a.b + r.b }), { n: 0, b: 0 });
+          if (removed.n === 0) break;
+          evicted[cls] += removed.n;
+          evictedFor = 'capacity';
+          const before = used;
+          used = this.usedBytes();
+          // Rows removed from pages that still hold other rows free no page (rows of several classes in an upgraded
+          // store's outbox_0, a page partly kept), so the measure may not move: the class is then evicted further,
+          // never skipped, and the ratio is kept. A lower class (alarms last) goes only once every row of the higher
+          // one is gone. Each pass removes rows, so this ends.
+          if (before - used >= 16 * 4096) perRowByte = (before - used) / removed.b;
+        }
       }
     }
     if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();

@@ -112,6 +112,25 @@ describe('store health at start', () => {
       expect(evictedAlarm(agent)).toMatchObject({ state: 'latched', conditionPresent: false });
     });
 
+    it('over capacity: high once alarm records were lost, and still high when a later check evicts only telemetry', () => {
+      const dir = tempDir();
+      const path = join(dir, 'agent.db');
+      const box = new Outbox(path);
+      const big = (i: number) => JSON.stringify({ i, pad: 'x'.repeat(3000) });
+      box.append(Array.from({ length: 600 }, (_, i) => ({ stream: 'alarms' as const, cls: 0 as const, deviceId: 'd', body: big(i) })));
+      box.close();
+      agent = new Agent({ config: testConfig(dir, { store: { path, maxBytes: 1_048_576 }, hub: UNREACHED_HUB }), registry, log: captureLog().log });
+      agent.enforceStoreLimits();
+      expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBeGreaterThan(0);
+      expect(evictedAlarm(agent)).toMatchObject({ priority: 'high', state: 'active' });
+      agent.outbox.append(Array.from({ length: 600 }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'd', body: big(i) })));
+      const alarmsBefore = agent.metrics.get('store_evicted_total', { class: 'alarm' });
+      agent.enforceStoreLimits();
+      expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBeGreaterThan(0);
+      expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(alarmsBefore);
+      expect(evictedAlarm(agent)).toMatchObject({ priority: 'high' });
+    });
+
     it('with forwarding off: removed as retention, counted and logged, no alarm', () => {
       const dir = tempDir();
       const path = oldStore(dir);
