@@ -2,7 +2,7 @@
 // Patient identifiers and the addresses of people who acted are left out: the ward screen does not need them.
 import type { AlarmEngine } from '../alarms/engine.js';
 import type { News2Score } from '../alarms/news2.js';
-import { GATEWAY_BED, IEC_PRESENTATION, type Alarm, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
+import { GATEWAY_BED, IEC_PRESENTATION, MODEL_ANNOTATION_KIND, type Alarm, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
 import type { VitalView, WardState } from './ward.js';
 
 export interface AlarmView {
@@ -21,6 +21,34 @@ export interface AlarmView {
   updatedAt: number;
   acknowledgedAt: number | null;
   audioPausedUntil: number | null;
+  /** The edge model's latest word on this alarm (advisory), or null when it has none. */
+  model: ModelView | null;
+}
+
+export interface ModelView {
+  /** likely-true, likely-false, uncertain, or not-assessed. */
+  verdict: string;
+  probability: number | null;
+  threshold: number | null;
+  version: string | null;
+  /** Why not assessed, or what a hold did. */
+  note: string | null;
+}
+
+function modelView(a: Alarm): ModelView | null {
+  // Its latest assessment; a later "not assessed" (a re-check that failed, a hold that ended) does not hide it.
+  const ofModel = a.annotations.filter((x) => x.kind === MODEL_ANNOTATION_KIND);
+  const m = ofModel.findLast((x) => typeof x.values.probability === 'number') ?? ofModel.at(-1);
+  if (!m) return null;
+  const num = (v: unknown) => (typeof v === 'number' ? v : null);
+  const v = m.values;
+  return {
+    verdict: typeof v.verdict === 'string' ? v.verdict : 'unknown',
+    probability: num(v.probability),
+    threshold: num(v.threshold),
+    version: typeof v.modelVersion === 'string' ? v.modelVersion : null,
+    note: m.note ?? null,
+  };
 }
 
 export interface News2View {
@@ -69,6 +97,7 @@ export function alarmView(a: Alarm): AlarmView {
     updatedAt: a.updatedAt,
     acknowledgedAt: a.acknowledgedAt ?? null,
     audioPausedUntil: a.audioPausedUntil ?? null,
+    model: modelView(a),
   };
 }
 

@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { ModelConfig } from '../config/load.js';
 import type { AlarmService } from '../alarms/service.js';
-import type { Actor, AlarmStateChange } from '../alarms/types.js';
+import { MODEL_ANNOTATION_KIND, type Actor, type AlarmStateChange } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -42,7 +42,7 @@ export interface ModelStatus {
 }
 
 /** Annotation kind on alarms. */
-export const ANNOTATION_KIND = 'model';
+export const ANNOTATION_KIND = MODEL_ANNOTATION_KIND;
 /** Key of the gateway technical alarm raised when the model cannot be used. */
 export const MODEL_CONDITION = 'model-unavailable';
 /** Alarms waiting for assessment beyond this are annotated as not assessed (never silently skipped). */

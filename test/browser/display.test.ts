@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
+import { MODEL_ANNOTATION_KIND } from '../../agent/alarms/types.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
 import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent } from './display-fixtures.js';
 
@@ -98,6 +99,17 @@ describe('bedside display in headless Chromium', () => {
     expect(await row.getAttribute('data-state')).toBe('active');
     expect(await row.getAttribute('class')).toContain('medium');
     expect(await row.locator('button.ack').isDisabled()).toBe(true);
+    // The edge model's word on it, as the live model annotates (advisory; details in the tooltip).
+    const limitAlarm = d.agent.alarms.engine.list({ bed: 'bed-1' }).find((a) => a.source === 'limit')!;
+    const modelActor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: 'sha256:ab' };
+    const verdict = { probability: 0.0312, threshold: 0.0749, verdict: 'likely-false', modelVersion: 'edge-alarm-gbt-4', policy: 'annotate', action: 'none' };
+    expect(d.agent.alarms.annotate(limitAlarm.id, { kind: MODEL_ANNOTATION_KIND, values: verdict }, modelActor).ok).toBe(true);
+    await expect.poll(() => row.locator('.model').textContent()).toBe('model: likely false · p 0.03');
+    expect(await row.locator('.model').getAttribute('title')).toBe('Advisory only: the alarm stands. Model edge-alarm-gbt-4. threshold 0.0749');
+    // A later re-check that could not run does not hide the assessment.
+    d.agent.alarms.annotate(limitAlarm.id, { kind: MODEL_ANNOTATION_KIND, values: { verdict: 'not-assessed', action: 'none' }, note: 'assessment failed: x' }, modelActor);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await row.locator('.model').textContent()).toBe('model: likely false · p 0.03');
 
     await page.fill('#login-user', 'nurse.jones');
     await page.fill('#login-password', PASSWORDS.clinician);

@@ -6,6 +6,7 @@
 const RANK = { high: 3, medium: 2, low: 1 };
 const STATE_TEXT = { active: 'ACTIVE', latched: 'LATCHED', acknowledged: 'ACK', 'audio-paused': 'AUDIO PAUSED' };
 const WAVE_SECONDS = 8;
+const VERDICT_TEXT = { 'likely-true': 'likely real', 'likely-false': 'likely false', uncertain: 'uncertain', 'not-assessed': 'not assessed' };
 /** No byte from the server for this long (heartbeats come every 15 s by default) means the link is dead. */
 const WATCHDOG_MS = 35000;
 
@@ -231,6 +232,7 @@ function alarmRow(a, withButtons) {
   const marker = state.ward?.presentation?.[a.priority]?.marker ?? '';
   li.append(el('span', 'text', `${marker} ${a.text}`));
   if (a.escalated) li.append(el('span', 'badge', 'ESCALATED'));
+  if (a.model) li.append(modelBadge(a.model));
   const st = el('span', 'state', STATE_TEXT[a.state] ?? a.state);
   if (a.state === 'audio-paused' && a.audioPausedUntil) st.dataset.until = String(a.audioPausedUntil);
   if (a.state === 'latched') st.title = 'Condition ended; waits for acknowledgement';
@@ -240,6 +242,16 @@ function alarmRow(a, withButtons) {
     if (a.state !== 'acknowledged') li.append(ackButton(a), pauseButton(a));
   }
   return li;
+}
+
+/** The edge model's advisory word on an alarm: verdict and probability; details in the tooltip. */
+function modelBadge(m) {
+  const p = m.probability === null ? '' : ` · p ${m.probability.toFixed(2)}`;
+  const b = el('span', `model verdict-${m.verdict}`, `model: ${VERDICT_TEXT[m.verdict] ?? m.verdict}${p}`);
+  const about = [m.note, `Advisory only: the alarm stands. ${m.version ? `Model ${m.version}` : 'No model'}`];
+  if (m.threshold !== null) about.push(`threshold ${m.threshold}`);
+  b.title = about.filter(Boolean).join('. ');
+  return b;
 }
 
 function vitalCell(v) {
