@@ -54,6 +54,10 @@ export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { 
   return { transport: AzureIotTransport.fromConnectionString(cs, hub.caFile, hub.sasTokenTtlS), why: 'connection string' };
 }
 
+/** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
+const LOSS_KEYS = ['store-evicted', 'store-unreadable'] as const;
+type LossKey = (typeof LOSS_KEYS)[number];
+
 export class Agent {
   readonly metrics = new Metrics();
   readonly outbox: Outbox;
@@ -162,6 +166,18 @@ export class Agent {
     // Devices the config says should be sending: their silence counts from now, even if they never send.
     for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
     this.ingest.subscribe((events) => this.alarms.handle(events));
+    // A loss alarm resolved (someone acknowledged it): its note in the store goes.
+    this.alarms.subscribe((changes) => {
+      for (const c of changes) {
+        const key = c.alarm.key.slice('gateway:'.length) as LossKey;
+        if (c.to !== 'resolved' || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
+        try {
+          this.outbox.clearLoss(key);
+        } catch (err) {
+          this.log.error({ err, alarm: key }, 'cannot clear the loss noted in the store: it will be raised again after a restart');
+        }
+      }
+    });
     this.edgeModel = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
@@ -210,7 +226,7 @@ export class Agent {
       this.metrics.inc('store_unreadable_total', undefined, report.unreadable);
       this.log.error({ records: report.unreadable, keptInStore: records, reason }, 'stored records could not be read back: moved to the store table "unreadable", not sent');
       // Latched: the records are lost whether or not more follow, so the alarm stays until someone acknowledges it.
-      this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', true, `Store: ${report.unreadable} stored records could not be read back and were not sent`, 'medium', { latch: true });
+      this.raiseLoss('store-unreadable', `Store: ${report.unreadable} stored records could not be read back and were not sent`, 'medium');
       this.unreadableAlarm = true;
     } else if (this.unreadableAlarm) {
       this.unreadableAlarm = false;
@@ -237,17 +253,37 @@ export class Agent {
       // High once alarm or audit records were lost, and it stays high while the alarm is open: a later check that
       // evicts only telemetry must not lower it.
       const wasHigh = this.alarms.engine.list({ bed: GATEWAY_BED }).some((a) => a.key === 'gateway:store-evicted' && a.priority === 'high');
-      this.alarms.gatewayCondition(
-        this.gatewayId,
+      this.raiseLoss(
         'store-evicted',
-        true,
         `Store ${report.evictedFor === 'age' ? 'age limit' : 'full'}: ${lost} unsent records discarded (waveforms first)`,
         report.evicted[0] > 0 || wasHigh ? 'high' : 'medium',
-        { latch: true },
       );
     } else if (this.evicting && report.fraction < 0.85) {
       this.evicting = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-evicted', false, 'store below its limits again');
+    }
+  }
+
+  /**
+   * A loss of data: a latched gateway alarm, noted in the store until someone acknowledges it (then the note goes:
+   * see the constructor), so that a restart raises it again.
+   */
+  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium'): void {
+    this.alarms.gatewayCondition(this.gatewayId, key, true, text, priority, { latch: true });
+    try {
+      this.outbox.noteLoss(key, { text, priority, at: Date.now() });
+    } catch (err) {
+      this.log.error({ err, alarm: key }, 'cannot note the loss in the store: after a restart its alarm would not be raised again');
+    }
+  }
+
+  /** Losses alarmed before a restart and never acknowledged: raised again, latched (the condition itself is past). */
+  private restoreLosses(): void {
+    for (const [key, loss] of this.outbox.unacknowledgedLosses()) {
+      if (!LOSS_KEYS.includes(key as LossKey)) continue;
+      const text = `${loss.text} (before the restart; at ${new Date(loss.at).toISOString()})`;
+      this.alarms.gatewayCondition(this.gatewayId, key, true, text, loss.priority === 'high' ? 'high' : 'medium', { latch: true });
+      this.alarms.gatewayCondition(this.gatewayId, key, false, 'raised again after a restart: not acknowledged before it');
     }
   }
 
@@ -281,6 +317,7 @@ export class Agent {
     if (this.storeRecovered) {
       this.alarms.gatewayCondition(this.gatewayId, 'store-recovered', true, `Store was damaged and replaced; old file kept at ${this.storeRecovered.movedTo}`);
     }
+    this.restoreLosses();
     this.enforceStoreLimits();
     this.limitsTimer = setInterval(() => this.enforceStoreLimits(), 10_000);
     // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.

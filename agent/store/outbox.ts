@@ -206,6 +206,13 @@ export class RecordTooLargeError extends Error {
   }
 }
 
+/** A loss noted by noteLoss(): the alarm's text and priority, and when it was (last) raised. */
+export interface StoredLoss {
+  text: string;
+  priority: 'high' | 'medium' | 'low';
+  at: number;
+}
+
 /** Builds a message body from its id and entries (the forwarder owns the envelope format). */
 export type Envelope = (messageId: string, stream: Stream, entries: string[]) => string;
 
@@ -523,6 +530,24 @@ export class Outbox {
       if (r && (!first || r.seq < first.seq)) first = r;
     }
     return first?.t ?? null;
+  }
+
+  /**
+   * A loss the agent raised an alarm for (records evicted, records unreadable), kept in the store until someone
+   * acknowledges that alarm, so that a restart raises it again rather than forgetting it. One per `key`.
+   */
+  noteLoss(key: string, loss: StoredLoss): void {
+    this.stmt("INSERT INTO meta (key, value) VALUES ('loss:' || ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, JSON.stringify(loss));
+  }
+
+  /** Losses noted and not yet cleared, by key. */
+  unacknowledgedLosses(): Map<string, StoredLoss> {
+    const rows = this.stmt<[], { key: string; value: string }>("SELECT substr(key, 6) AS key, value FROM meta WHERE key LIKE 'loss:%' ORDER BY key").all();
+    return new Map(rows.map((r) => [r.key, JSON.parse(r.value) as StoredLoss]));
+  }
+
+  clearLoss(key: string): void {
+    this.stmt("DELETE FROM meta WHERE key = 'loss:' || ?").run(key);
   }
 
   /** Rows moved aside as unreadable: how many records, and the latest reason. */

@@ -112,7 +112,7 @@ describe('store health at start', () => {
       expect(evictedAlarm(agent)).toMatchObject({ state: 'latched', conditionPresent: false });
     });
 
-    it('over capacity: high once alarm records were lost, and still high when a later check evicts only telemetry', () => {
+    it('over capacity: high once alarm records were lost, still high when a later check evicts only telemetry, and raised again after a restart until acknowledged', async () => {
       const dir = tempDir();
       const path = join(dir, 'agent.db');
       const box = new Outbox(path);
@@ -129,6 +129,19 @@ describe('store health at start', () => {
       expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBeGreaterThan(0);
       expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(alarmsBefore);
       expect(evictedAlarm(agent)).toMatchObject({ priority: 'high' });
+
+      // Restarted before anyone acknowledged it: the loss is raised again, latched, until acknowledged.
+      await agent.stop();
+      agent = new Agent({ config: testConfig(dir, { store: { path, maxBytes: 1_048_576 } }), registry, log: captureLog().log });
+      await agent.start();
+      expect(evictedAlarm(agent)).toMatchObject({ priority: 'high', state: 'latched' });
+      expect(evictedAlarm(agent)!.condition.text).toMatch(/^Store full: \d+ unsent records discarded \(waveforms first\) \(before the restart; at 20\d\d-/);
+      expect(agent.alarms.acknowledge(evictedAlarm(agent)!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
+      expect(evictedAlarm(agent)).toBeUndefined();
+      await agent.stop();
+      agent = new Agent({ config: testConfig(dir, { store: { path, maxBytes: 1_048_576 } }), registry, log: captureLog().log });
+      await agent.start();
+      expect(evictedAlarm(agent)).toBeUndefined();
     });
 
     it('with forwarding off: removed as retention, counted and logged, no alarm', () => {
