@@ -489,6 +489,31 @@ describe('Outbox upgrade from one table for every class (store format 2)', () =>
   });
 });
 
+describe('Outbox upgrade that fails', () => {
+  it('leaves the store as it was and does not keep the file open', async () => {
+    const { readdirSync, readlinkSync } = await import('node:fs');
+    const path = tempDb();
+    const old = new Database(path);
+    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+      INSERT INTO meta (key, value) VALUES ('format', '2'), ('store_id', 'abcd1234');
+      CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, cls INTEGER NOT NULL,
+        device_id TEXT NOT NULL, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1, samples BLOB) STRICT;
+      CREATE TABLE outbox_0 (x INTEGER) STRICT; -- in the way of the rename: the upgrade fails half-way
+      INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES ('telemetry', 1, 'd', 1, 7, '{"i":1}');`);
+    old.close();
+    const openFds = () => readdirSync('/proc/self/fd').filter((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`) === path; } catch { return false; } }).length;
+    expect(openFds()).toBe(0);
+    expect(() => new Outbox(path)).toThrow(/outbox_0/);
+    expect(openFds()).toBe(0);
+    const check = new Database(path, { readonly: true });
+    expect(check.prepare("SELECT value FROM meta WHERE key = 'format'").get()).toEqual({ value: '2' });
+    expect(check.prepare('SELECT body FROM outbox').all()).toEqual([{ body: '{"i":1}' }]);
+    expect(check.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('outbox_1', 'outbox_2', 'messages')").get()).toEqual({ n: 0 });
+    check.close();
+  });
+});
+
 describe('Outbox seq', () => {
   it('is never handed out twice, even to two writers of one file', () => {
     const path = tempDb();

@@ -292,75 +292,78 @@ export class Outbox {
     this.retainAckedMs = opts.retainAckedMs ?? 24 * 3600_000;
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('busy_timeout = 5000');
-    // A store of a newer format is refused before anything is created in it.
-    const hasMeta = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
-    const format = hasMeta ? Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'format'").get()?.value ?? 1) : 0; // 0: a new file
-    if (format > STORE_FORMAT) {
-      this.db.close();
-      throw new StoreFormatError(format);
-    }
-    // Schema and upgrades in one transaction: a failure (a full disk) leaves the store as it was.
-    this.db.transaction(() => {
-      this.db.exec(SCHEMA);
-      const isTable = (name: string) => this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-      if (isTable('outbox')) {
-        // Format 1 or 2: one table for every class. Stores written before rows held several records or binary
-        // samples get the columns (their rows hold one record each, all JSON); the table becomes outbox_0.
-        const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('outbox')").all();
-        if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
-        if (!columns.some((c) => c.name === 'samples')) this.db.exec('ALTER TABLE outbox ADD COLUMN samples BLOB');
-        this.db.exec('ALTER TABLE outbox RENAME TO outbox_0');
-      }
-      for (const t of CLASS_TABLES) this.db.exec(classTableSql(t));
-      this.db.exec(`CREATE VIEW IF NOT EXISTS outbox AS ${CLASS_TABLES.map((t) => `SELECT * FROM ${t}`).join(' UNION ALL ')}`);
-      // Format-2 stores written before unreadable rows were marked once reported.
-      if (!this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('unreadable')").all().some((c) => c.name === 'reported')) {
-        this.db.exec('ALTER TABLE unreadable ADD COLUMN reported INTEGER NOT NULL DEFAULT 0');
-      }
-      if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
-    })();
-
-    const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
-    if (existing) {
-      this.storeId = existing.value;
-    } else {
-      this.storeId = randomBytes(4).toString('hex');
-      this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
-    }
-    this.insertStmts = CLASS_TABLES.map((t) =>
-      this.db.prepare(`INSERT INTO ${t} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    );
-    const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
-    // One seq over the class tables (a message's id is built from it). AUTOINCREMENT keeps each table's highest seq
-    // ever used, so a seq is never used twice; it is read inside the write transaction, so that another writer of
-    // the same file (a second agent by mistake, a tool) cannot be handed the same one.
-    const lastSeq = this.db.prepare<[], { s: number | null }>(
-      `SELECT max(seq) AS s FROM sqlite_sequence WHERE name IN (${CLASS_TABLES.map((t) => `'${t}'`).join(', ')})`,
-    );
-    // A record too large throws inside the transaction, which then rolls back: nothing of the call is committed.
-    const appendTx = this.db.transaction((batches: AppendBatch[], now: number) => {
-      const added = new Map<Stream, { records: number; bytes: number }>();
-      let seq = (lastSeq.get()?.s ?? 0) + 1;
-      const outcomes = batches.map((b): AppendOutcome => {
-        if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
-        for (const r of toRows(b.records, this.maxRecordBytes, this.rowMaxBytes)) {
-          this.insertStmts[r.cls]!.run(seq++, r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
-          const a = added.get(r.stream);
-          if (a) {
-            a.records += r.count;
-            a.bytes += r.bytes;
-          } else added.set(r.stream, { records: r.count, bytes: r.bytes });
+    // Whatever fails from here (a newer format, a full disk during an upgrade) closes the file before it throws.
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma('busy_timeout = 5000');
+      // A store of a newer format is refused before anything is created in it.
+      const hasMeta = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
+      const format = hasMeta ? Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'format'").get()?.value ?? 1) : 0; // 0: a new file
+      if (format > STORE_FORMAT) throw new StoreFormatError(format);
+      // Schema and upgrades in one transaction: a failure (a full disk) leaves the store as it was.
+      this.db.transaction(() => {
+        this.db.exec(SCHEMA);
+        const isTable = (name: string) => this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+        if (isTable('outbox')) {
+          // Format 1 or 2: one table for every class. Stores written before rows held several records or binary
+          // samples get the columns (their rows hold one record each, all JSON); the table becomes outbox_0.
+          const columns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('outbox')").all();
+          if (!columns.some((c) => c.name === 'count')) this.db.exec('ALTER TABLE outbox ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
+          if (!columns.some((c) => c.name === 'samples')) this.db.exec('ALTER TABLE outbox ADD COLUMN samples BLOB');
+          this.db.exec('ALTER TABLE outbox RENAME TO outbox_0');
         }
-        return 'stored';
+        for (const t of CLASS_TABLES) this.db.exec(classTableSql(t));
+        this.db.exec(`CREATE VIEW IF NOT EXISTS outbox AS ${CLASS_TABLES.map((t) => `SELECT * FROM ${t}`).join(' UNION ALL ')}`);
+        // Format-2 stores written before unreadable rows were marked once reported.
+        if (!this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('unreadable')").all().some((c) => c.name === 'reported')) {
+          this.db.exec('ALTER TABLE unreadable ADD COLUMN reported INTEGER NOT NULL DEFAULT 0');
+        }
+        if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
+      })();
+
+      const existing = this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'store_id'").get();
+      if (existing) {
+        this.storeId = existing.value;
+      } else {
+        this.storeId = randomBytes(4).toString('hex');
+        this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
+      }
+      this.insertStmts = CLASS_TABLES.map((t) =>
+        this.db.prepare(`INSERT INTO ${t} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      );
+      const claimKey = this.db.prepare('INSERT INTO idempotency (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING');
+      // One seq over the class tables (a message's id is built from it). AUTOINCREMENT keeps each table's highest seq
+      // ever used, so a seq is never used twice; it is read inside the write transaction, so that another writer of
+      // the same file (a second agent by mistake, a tool) cannot be handed the same one.
+      const lastSeq = this.db.prepare<[], { s: number | null }>(
+        `SELECT max(seq) AS s FROM sqlite_sequence WHERE name IN (${CLASS_TABLES.map((t) => `'${t}'`).join(', ')})`,
+      );
+      // A record too large throws inside the transaction, which then rolls back: nothing of the call is committed.
+      const appendTx = this.db.transaction((batches: AppendBatch[], now: number) => {
+        const added = new Map<Stream, { records: number; bytes: number }>();
+        let seq = (lastSeq.get()?.s ?? 0) + 1;
+        const outcomes = batches.map((b): AppendOutcome => {
+          if (b.idempotencyKey !== undefined && claimKey.run(b.idempotencyKey, now).changes === 0) return 'duplicate';
+          for (const r of toRows(b.records, this.maxRecordBytes, this.rowMaxBytes)) {
+            this.insertStmts[r.cls]!.run(seq++, r.stream, r.cls, r.deviceId, now, r.bytes, r.body, r.count, r.samples);
+            const a = added.get(r.stream);
+            if (a) {
+              a.records += r.count;
+              a.bytes += r.bytes;
+            } else added.set(r.stream, { records: r.count, bytes: r.bytes });
+          }
+          return 'stored';
+        });
+        return { outcomes, added };
       });
-      return { outcomes, added };
-    });
-    // IMMEDIATE: the write lock is taken at BEGIN, before the seq is read.
-    this.appendTx = appendTx.immediate;
-    this.loadPendingStats();
+      // IMMEDIATE: the write lock is taken at BEGIN, before the seq is read.
+      this.appendTx = appendTx.immediate;
+      this.loadPendingStats();
+    } catch (err) {
+      if (this.db.open) this.db.close();
+      throw err;
+    }
   }
 
   /**
