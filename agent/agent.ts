@@ -166,11 +166,11 @@ export class Agent {
     // Devices the config says should be sending: their silence counts from now, even if they never send.
     for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
     this.ingest.subscribe((events) => this.alarms.handle(events));
-    // A loss alarm resolved (someone acknowledged it): its note in the store goes.
+    // A loss alarm acknowledged (or resolved, which needs an acknowledgement): its note in the store goes.
     this.alarms.subscribe((changes) => {
       for (const c of changes) {
         const key = c.alarm.key.slice('gateway:'.length) as LossKey;
-        if (c.to !== 'resolved' || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
+        if ((c.change !== 'acknowledged' && c.to !== 'resolved') || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
         try {
           this.outbox.clearLoss(key);
         } catch (err) {

@@ -71,6 +71,28 @@ describe('store health at start', () => {
     expect(alarm()).toBeUndefined();
   });
 
+  it('a loss alarm acknowledged while still present is not raised again after a restart', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const box = new Outbox(path);
+    const body = '{"type":"waveform","samples":null}';
+    box.append([{ stream: 'telemetry', cls: 2, deviceId: 'd', body, samples: encodeSamples([1, 2], body.indexOf('null')) }]);
+    box.close();
+    const db = new Database(path);
+    db.prepare("UPDATE outbox_2 SET samples = x'09' WHERE samples IS NOT NULL").run();
+    db.close();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
+    agent.outbox.pack('telemetry', 65536, (_id, _s, entries) => `[${entries.join(',')}]`);
+    agent.enforceStoreLimits();
+    const alarm = () => agent!.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-unreadable');
+    expect(agent.alarms.acknowledge(alarm()!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
+    expect(alarm()).toMatchObject({ state: 'acknowledged' });
+    await agent.stop();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
+    await agent.start();
+    expect(alarm()).toBeUndefined();
+  });
+
   it('a store written by a newer agent: the agent does not start, and says why', () => {
     const dir = tempDir();
     const path = join(dir, 'agent.db');
