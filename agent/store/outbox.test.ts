@@ -430,15 +430,18 @@ describe('Outbox rows holding several records', () => {
   });
 });
 
+/** A store as an agent of store format 2 left it: one outbox table for every class. */
+const FORMAT2_SCHEMA = `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+  INSERT INTO meta (key, value) VALUES ('format', '2'), ('store_id', 'abcd1234');
+  CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, cls INTEGER NOT NULL,
+    device_id TEXT NOT NULL, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1, samples BLOB) STRICT;`;
+
 describe('Outbox upgrade from one table for every class (store format 2)', () => {
   it('sends and evicts the old rows with the new, never reuses a seq, and opens again', () => {
     const path = tempDb();
     const old = new Database(path);
-    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-      INSERT INTO meta (key, value) VALUES ('format', '2'), ('store_id', 'abcd1234');
-      CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, cls INTEGER NOT NULL,
-        device_id TEXT NOT NULL, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL,
-        count INTEGER NOT NULL DEFAULT 1, samples BLOB) STRICT;
+    old.exec(`${FORMAT2_SCHEMA}
       CREATE INDEX outbox_stream_seq ON outbox (stream, seq);`);
     const ins = old.prepare('INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const waveBody = '{"w":1,"samples":null}';
@@ -494,11 +497,7 @@ describe('Outbox upgrade that fails', () => {
     const { readdirSync, readlinkSync } = await import('node:fs');
     const path = tempDb();
     const old = new Database(path);
-    old.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-      INSERT INTO meta (key, value) VALUES ('format', '2'), ('store_id', 'abcd1234');
-      CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, cls INTEGER NOT NULL,
-        device_id TEXT NOT NULL, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL,
-        count INTEGER NOT NULL DEFAULT 1, samples BLOB) STRICT;
+    old.exec(`${FORMAT2_SCHEMA}
       CREATE TABLE outbox_0 (x INTEGER) STRICT; -- in the way of the rename: the upgrade fails half-way
       INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES ('telemetry', 1, 'd', 1, 7, '{"i":1}');`);
     old.close();
