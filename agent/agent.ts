@@ -9,7 +9,7 @@ import type { AgentConfig } from './config/load.js';
 import { resolveSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
-import { Outbox, ROW_MAX_BYTES } from './store/outbox.js';
+import { Outbox, ROW_MAX_BYTES, type StoredLoss } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
 import { AzureIotTransport, type HubTransport } from './forward/azure.js';
 import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
@@ -70,6 +70,8 @@ export class Agent {
   readonly site: string | undefined;
   private healthTimer: NodeJS.Timeout | null = null;
   private limitsTimer: NodeJS.Timeout | null = null;
+  /** Loss notes the store could not take (a full disk): written again at each check until their alarm is acknowledged. */
+  private readonly unnotedLosses = new Map<LossKey, StoredLoss>();
   private readonly storeRecovered: { movedTo: string; reason: string } | null;
   private evicting = false;
   private unreadableAlarm = false;
@@ -171,6 +173,7 @@ export class Agent {
       for (const c of changes) {
         const key = c.alarm.key.slice('gateway:'.length) as LossKey;
         if ((c.change !== 'acknowledged' && c.to !== 'resolved') || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
+        this.unnotedLosses.delete(key);
         try {
           this.outbox.clearLoss(key);
         } catch (err) {
@@ -208,6 +211,7 @@ export class Agent {
 
   /** Keeps the store within capacity and age, and tells the alarm engine how full it is. */
   enforceStoreLimits(): void {
+    for (const [key, loss] of this.unnotedLosses) this.noteLoss(key, loss);
     const { maxBytes, maxAgeHours } = this.deps.config.store;
     let report;
     try {
@@ -252,7 +256,7 @@ export class Agent {
       this.evicting = true;
       // High once alarm or audit records were lost, and it stays high while the alarm is open: a later check that
       // evicts only telemetry must not lower it.
-      const wasHigh = this.alarms.engine.list({ bed: GATEWAY_BED }).some((a) => a.key === 'gateway:store-evicted' && a.priority === 'high');
+      const wasHigh = this.lossAlarm('store-evicted')?.priority === 'high';
       this.raiseLoss(
         'store-evicted',
         `Store ${report.evictedFor === 'age' ? 'age limit' : 'full'}: ${lost} unsent records discarded (waveforms first)`,
@@ -270,19 +274,39 @@ export class Agent {
    */
   private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium'): void {
     this.alarms.gatewayCondition(this.gatewayId, key, true, text, priority, { latch: true });
+    // Acknowledged while the losses go on (and not risen in priority): the person knows, and this agent does not
+    // alert again; a restarted one must not either.
+    if (this.lossAlarm(key)?.state === 'acknowledged') return;
+    this.noteLoss(key, { text, priority, at: Date.now() });
+  }
+
+  private noteLoss(key: LossKey, loss: StoredLoss): void {
     try {
-      this.outbox.noteLoss(key, { text, priority, at: Date.now() });
+      this.outbox.noteLoss(key, loss);
+      this.unnotedLosses.delete(key);
     } catch (err) {
-      this.log.error({ err, alarm: key }, 'cannot note the loss in the store: after a restart its alarm would not be raised again');
+      if (!this.unnotedLosses.has(key)) this.log.error({ err, alarm: key }, 'cannot note the loss in the store (tried again at each check): a restart now would not raise its alarm again');
+      this.unnotedLosses.set(key, loss);
     }
+  }
+
+  private lossAlarm(key: LossKey) {
+    return this.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === `gateway:${key}`);
   }
 
   /** Losses alarmed before a restart and never acknowledged: raised again, latched (the condition itself is past). */
   private restoreLosses(): void {
-    for (const [key, loss] of this.outbox.unacknowledgedLosses()) {
+    let losses: Map<string, StoredLoss | null>;
+    try {
+      losses = this.outbox.unacknowledgedLosses();
+    } catch (err) {
+      this.log.error({ err }, 'cannot read the losses noted in the store before the restart: their alarms are not raised again');
+      return;
+    }
+    for (const [key, loss] of losses) {
       if (!LOSS_KEYS.includes(key as LossKey)) continue;
-      const text = `${loss.text} (before the restart; at ${new Date(loss.at).toISOString()})`;
-      this.alarms.gatewayCondition(this.gatewayId, key, true, text, loss.priority === 'high' ? 'high' : 'medium', { latch: true });
+      const text = loss ? `${loss.text} (before the restart; at ${new Date(loss.at).toISOString()})` : 'Store: data was lost before the restart (its note in the store is unreadable)';
+      this.alarms.gatewayCondition(this.gatewayId, key, true, text, loss?.priority === 'high' ? 'high' : 'medium', { latch: true });
       this.alarms.gatewayCondition(this.gatewayId, key, false, 'raised again after a restart: not acknowledged before it');
     }
   }

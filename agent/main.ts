@@ -108,7 +108,15 @@ async function main(): Promise<number> {
     process.exit(1);
   });
 
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    // Part of the agent may be running (drivers, display, timers): stop what can be stopped, within a bound, and
+    // exit non-zero so that the supervisor (IoT Edge) restarts us, rather than run half-started.
+    log.fatal({ err }, 'start failed; exiting');
+    await Promise.race([agent.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
+    process.exit(1);
+  }
   await stopped;
   return 0;
 }

@@ -90,7 +90,7 @@ export class AlarmService {
                 ...(opts.latch && { latch: true }),
               },
             }
-          : { present: false, key: fullKey, at, why: `${key} cleared` },
+          : { present: false, key: fullKey, at, why: text },
       ),
     );
   }

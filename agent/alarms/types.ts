@@ -27,10 +27,10 @@ export const UNASSIGNED_BED = 'unassigned';
 /** Who did something: an authenticated person (with the address the request came from) or the engine itself. */
 export type Actor = { user: string; role: string; from: string } | 'system';
 
-/** Extra facts attached to an alarm after it was raised (e.g. the ONNX model's probability and verdict). */
 /** Kind of the edge model's annotations (agent/inference/live.ts writes them, the display shows the latest). */
 export const MODEL_ANNOTATION_KIND = 'model';
 
+/** Extra facts attached to an alarm after it was raised (e.g. the ONNX model's probability and verdict). */
 export interface AlarmAnnotation {
   /** What kind of annotation, e.g. "model". */
   kind: string;

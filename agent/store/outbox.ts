@@ -213,6 +213,18 @@ export interface StoredLoss {
   at: number;
 }
 
+function parseLoss(text: string): StoredLoss | null {
+  try {
+    const v = JSON.parse(text) as Partial<StoredLoss> | null;
+    if (v && typeof v.text === 'string' && typeof v.at === 'number' && (v.priority === 'high' || v.priority === 'medium' || v.priority === 'low')) {
+      return { text: v.text, priority: v.priority, at: v.at };
+    }
+  } catch {
+    // not JSON: unreadable, below
+  }
+  return null;
+}
+
 /** Builds a message body from its id and entries (the forwarder owns the envelope format). */
 export type Envelope = (messageId: string, stream: Stream, entries: string[]) => string;
 
@@ -543,10 +555,10 @@ export class Outbox {
     this.stmt("INSERT INTO meta (key, value) VALUES ('loss:' || ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, JSON.stringify(loss));
   }
 
-  /** Losses noted and not yet cleared, by key. */
-  unacknowledgedLosses(): Map<string, StoredLoss> {
+  /** Losses noted and not yet cleared, by key; a note that cannot be read comes back as null (a loss all the same). */
+  unacknowledgedLosses(): Map<string, StoredLoss | null> {
     const rows = this.stmt<[], { key: string; value: string }>("SELECT substr(key, 6) AS key, value FROM meta WHERE key LIKE 'loss:%' ORDER BY key").all();
-    return new Map(rows.map((r) => [r.key, JSON.parse(r.value) as StoredLoss]));
+    return new Map(rows.map((r) => [r.key, parseLoss(r.value)]));
   }
 
   clearLoss(key: string): void {

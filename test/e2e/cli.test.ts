@@ -1,5 +1,6 @@
 // The agent's command line, run as a real process.
 import { existsSync, readdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startAgentProcess, tempDir, writeConfig } from '../support/agent-process.js';
@@ -49,5 +50,20 @@ describe('agent CLI', () => {
     expect(code).toBe(0);
     expect(p.lines.some((l) => l.msg === 'agent stopped')).toBe(true);
     expect(existsSync(join(cwd, 'data', 'agent.db'))).toBe(true);
+  });
+
+  it('a start that fails half-way (display port taken) stops what started and exits 1 instead of running on', async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const cwd = tempDir();
+      const p = startAgentProcess([], { cwd, env: { IOTHUB_DEVICE_CONNECTION_STRING: '', AGENT_CONFIG: '', AGENT_DISPLAY_PORT: String(port) } });
+      const { code } = await p.exited;
+      expect(code).toBe(1);
+      expect(p.lines.find((l) => l.msg === 'start failed; exiting')).toMatchObject({ level: 60, err: { message: expect.stringMatching(/EADDRINUSE/) } });
+    } finally {
+      holder.close();
+    }
   });
 });

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import Database from 'better-sqlite3';
 import { Outbox } from '../../agent/store/outbox.js';
+import type { AlarmStateChange } from '../../agent/alarms/types.js';
 import { encodeSamples } from '../../agent/store/samples.js';
 import { registry } from '../../drivers/registry.js';
 import { captureLog } from '../support/log.js';
@@ -71,26 +72,73 @@ describe('store health at start', () => {
     expect(alarm()).toBeUndefined();
   });
 
-  it('a loss alarm acknowledged while still present is not raised again after a restart', async () => {
+  it('a loss alarm acknowledged while still present is not raised again after a restart, even with more losses since', async () => {
     const dir = tempDir();
     const path = join(dir, 'agent.db');
-    const box = new Outbox(path);
     const body = '{"type":"waveform","samples":null}';
+    const damagedRecord = (box: Outbox) => {
+      box.append([{ stream: 'telemetry', cls: 2, deviceId: 'd', body, samples: encodeSamples([1, 2], body.indexOf('null')) }]);
+      const db = new Database(path);
+      db.prepare("UPDATE outbox_2 SET samples = x'09' WHERE samples IS NOT NULL").run();
+      db.close();
+    };
+    const box = new Outbox(path);
+    damagedRecord(box);
+    box.close();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
+    const pack = () => agent!.outbox.pack('telemetry', 65536, (_id, _s, entries) => `[${entries.join(',')}]`);
+    pack();
+    agent.enforceStoreLimits();
+    const alarm = () => agent!.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-unreadable');
+    expect(agent.alarms.acknowledge(alarm()!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
+    expect(alarm()).toMatchObject({ state: 'acknowledged' });
+    // More of the same after the acknowledgement: counted and logged, the alarm stays acknowledged here...
+    damagedRecord(agent.outbox);
+    pack();
+    agent.enforceStoreLimits();
+    expect(agent.metrics.get('store_unreadable_total')).toBe(2);
+    expect(alarm()).toMatchObject({ state: 'acknowledged' });
+    // ...and a restarted agent agrees.
+    await agent.stop();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
+    await agent.start();
+    expect(alarm()).toBeUndefined();
+  });
+
+  it('a loss note the store could not take is written at the next check; an unreadable note still raises the alarm', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const body = '{"type":"waveform","samples":null}';
+    const box = new Outbox(path);
     box.append([{ stream: 'telemetry', cls: 2, deviceId: 'd', body, samples: encodeSamples([1, 2], body.indexOf('null')) }]);
     box.close();
     const db = new Database(path);
     db.prepare("UPDATE outbox_2 SET samples = x'09' WHERE samples IS NOT NULL").run();
     db.close();
-    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
+    const cap = captureLog();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: cap.log });
     agent.outbox.pack('telemetry', 65536, (_id, _s, entries) => `[${entries.join(',')}]`);
+    const noteLoss = agent.outbox.noteLoss.bind(agent.outbox);
+    agent.outbox.noteLoss = () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
     agent.enforceStoreLimits();
-    const alarm = () => agent!.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-unreadable');
-    expect(agent.alarms.acknowledge(alarm()!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
-    expect(alarm()).toMatchObject({ state: 'acknowledged' });
+    expect(cap.find(/cannot note the loss in the store/)).toBeDefined();
+    expect(agent.outbox.unacknowledgedLosses().size).toBe(0);
+    agent.outbox.noteLoss = noteLoss; // space again
+    agent.enforceStoreLimits();
+    expect([...agent.outbox.unacknowledgedLosses().keys()]).toEqual(['store-unreadable']);
     await agent.stop();
+
+    // The note damaged: the agent still starts, and still says that data was lost.
+    const raw = new Database(path);
+    raw.prepare("UPDATE meta SET value = 'not json' WHERE key = 'loss:store-unreadable'").run();
+    raw.close();
     agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
     await agent.start();
-    expect(alarm()).toBeUndefined();
+    const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-unreadable');
+    expect(alarm).toMatchObject({ state: 'latched', priority: 'medium' });
+    expect(alarm!.condition.text).toBe('Store: data was lost before the restart (its note in the store is unreadable)');
   });
 
   it('a store written by a newer agent: the agent does not start, and says why', () => {
@@ -155,8 +203,15 @@ describe('store health at start', () => {
       // Restarted before anyone acknowledged it: the loss is raised again, latched, until acknowledged.
       await agent.stop();
       agent = new Agent({ config: testConfig(dir, { store: { path, maxBytes: 1_048_576 } }), registry, log: captureLog().log });
+      const journal: AlarmStateChange[] = [];
+      agent.alarms.subscribe((cs) => journal.push(...cs));
       await agent.start();
       expect(evictedAlarm(agent)).toMatchObject({ priority: 'high', state: 'latched' });
+      // What is journalled (and forwarded) says why it ended at once.
+      expect(journal.filter((c) => c.alarm.key === 'gateway:store-evicted').map((c) => [c.change, c.why.replace(/\d+/g, 'N')])).toEqual([
+        ['raised', expect.stringMatching(/^Store full: N unsent records discarded .*\(before the restart; at /)],
+        ['condition-ended', 'raised again after a restart: not acknowledged before it'],
+      ]);
       expect(evictedAlarm(agent)!.condition.text).toMatch(/^Store full: \d+ unsent records discarded \(waveforms first\) \(before the restart; at 20\d\d-/);
       expect(agent.alarms.acknowledge(evictedAlarm(agent)!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
       expect(evictedAlarm(agent)).toBeUndefined();

@@ -247,7 +247,8 @@ function alarmRow(a, withButtons) {
 /** The edge model's advisory word on an alarm: verdict and probability; details in the tooltip. */
 function modelBadge(m) {
   const p = m.probability === null ? '' : ` · p ${m.probability.toFixed(2)}`;
-  const b = el('span', `model verdict-${m.verdict}`, `model: ${VERDICT_TEXT[m.verdict] ?? m.verdict}${p}`);
+  const known = Object.hasOwn(VERDICT_TEXT, m.verdict);
+  const b = el('span', `model verdict-${known ? m.verdict : 'other'}`, `model: ${known ? VERDICT_TEXT[m.verdict] : m.verdict}${p}`);
   const about = [m.note, `Advisory only: the alarm stands. ${m.version ? `Model ${m.version}` : 'No model'}`];
   if (m.threshold !== null) about.push(`threshold ${m.threshold}`);
   b.title = about.filter(Boolean).join('. ');
