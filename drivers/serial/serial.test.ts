@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -160,5 +160,36 @@ describe('serialport link on a pty pair', () => {
     const cap = readCapture(file);
     expect(cap.filter((e) => e.dir === 'tx').map((e) => e.bytes.toString())).toEqual(['ping']);
     expect(Buffer.concat(cap.filter((e) => e.dir === 'rx').map((e) => e.bytes)).toString()).toBe('pongagain');
+  });
+
+  it('a device path that comes to name another device (replugged while the old one lingers) closes the port and reconnects', async () => {
+    // The old pty stays alive, so the open port sees no hang-up: only the path check can tell.
+    const dir = tmp();
+    const first = await openPtyPair({ a: join(dir, 'a1'), b: join(dir, 'b1') });
+    const second = await openPtyPair({ a: join(dir, 'a2'), b: join(dir, 'b2') });
+    const path = join(dir, 'by-id-port');
+    symlinkSync(realpathSync(first.a), path);
+    const states: Array<[LinkState, string]> = [];
+    const received: Buffer[] = [];
+    let opens = 0;
+    const sup = new LinkSupervisor(
+      new SerialPortLink({ path, ...LINE, pathCheckMs: 50 }),
+      { backoff: { initialMs: 50, maxMs: 200 }, silenceMs: 0, reconnect: true },
+      { onState: (s, d) => states.push([s, d]), onOpen: () => opens++, onData: (x) => received.push(x) },
+    );
+    sup.start();
+    await waitFor('open', () => sup.state === 'open');
+    symlinkSync(realpathSync(second.a), `${path}.new`);
+    renameSync(`${path}.new`, path); // replaced at once, as udev does
+    await waitFor('closed', () => states.some(([s, d]) => s === 'closed' && d.includes('the device path now names another device')));
+    await waitFor('reopened', () => opens === 2 && sup.state === 'open');
+    const peer = new SerialPortLink({ path: second.b, ...LINE });
+    await peer.open();
+    await peer.write(Buffer.from('new'));
+    await waitFor('data from the new device', () => Buffer.concat(received).toString() === 'new');
+    await sup.stop();
+    await peer.close();
+    await first.close();
+    await second.close();
   });
 });

@@ -1,4 +1,5 @@
 // SerialLink on the `serialport` package (v13): a real tty, a USB adapter or a pseudo-terminal.
+import { stat } from 'node:fs/promises';
 import { SerialPort } from 'serialport';
 import { LinkClosedError, ListenOnlyError, lineShorthand, type LineSettings, type SerialLink } from './link.js';
 
@@ -6,6 +7,17 @@ export interface SerialPortLinkOptions extends LineSettings {
   /** `/dev/ttyUSB0`, or a stable `/dev/serial/by-id/...` symlink (preferred: survives replug and reboots). */
   path: string;
   listenOnly?: boolean;
+  /** How often the device path is checked while open (ms); 0 turns the check off. Default 1000. */
+  pathCheckMs?: number;
+}
+
+/** The device a path names: its device number, or null when the path is gone. */
+async function deviceAt(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).rdev;
+  } catch {
+    return null;
+  }
 }
 
 export class SerialPortLink implements SerialLink {
@@ -13,6 +25,9 @@ export class SerialPortLink implements SerialLink {
   private dataListeners: Array<(b: Buffer) => void> = [];
   private closeListeners: Array<(err?: Error) => void> = [];
   private closingOnPurpose = false;
+  private pathCheck: NodeJS.Timeout | undefined;
+  /** Why the link closed itself (the device path vanished or names another device), for the close listeners. */
+  private closedBecause: Error | undefined;
 
   constructor(private readonly opts: SerialPortLinkOptions) {}
 
@@ -60,10 +75,13 @@ export class SerialPortLink implements SerialLink {
       port.on('close', (err?: Error | null) => {
         if (this.port !== port) return;
         this.port = undefined;
+        clearInterval(this.pathCheck);
         const purposeful = this.closingOnPurpose;
         this.closingOnPurpose = false;
+        const because = this.closedBecause;
+        this.closedBecause = undefined;
         if (!opened) return;
-        const reason = purposeful ? undefined : (err ?? new Error(`${this.describe} closed`));
+        const reason = purposeful ? undefined : (because ?? err ?? new Error(`${this.describe} closed`));
         for (const l of this.closeListeners) l(reason);
       });
       this.port = port;
@@ -74,8 +92,35 @@ export class SerialPortLink implements SerialLink {
           return;
         }
         opened = true;
+        this.watchPath(port);
         resolve();
       });
+    });
+  }
+
+  /**
+   * A device unplugged is not always reported on the open port: seen here once in about a hundred pty hang-ups,
+   * no error and no close, so the port stayed open on a dead device and never reconnected. The path is checked
+   * instead: gone (a USB adapter unplugged, the by-id link removed) or naming another device (replugged) closes
+   * the port, and the supervisor reconnects.
+   */
+  private watchPath(port: SerialPort): void {
+    const every = this.opts.pathCheckMs ?? 1000;
+    if (every <= 0) return;
+    void deviceAt(this.opts.path).then((device) => {
+      if (device === null || this.port !== port) return;
+      let checking = false;
+      this.pathCheck = setInterval(() => {
+        if (checking) return;
+        checking = true;
+        void deviceAt(this.opts.path).then((now) => {
+          checking = false;
+          if (now === device || this.port !== port || !port.isOpen) return;
+          this.closedBecause = new Error(`${this.describe}: ${now === null ? 'the device path is gone' : 'the device path now names another device'}`);
+          port.close();
+        });
+      }, every);
+      this.pathCheck.unref();
     });
   }
 
@@ -89,6 +134,7 @@ export class SerialPortLink implements SerialLink {
   }
 
   close(): Promise<void> {
+    clearInterval(this.pathCheck);
     const port = this.port;
     if (!port) return Promise.resolve();
     this.closingOnPurpose = true;
