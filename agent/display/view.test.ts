@@ -35,7 +35,7 @@ describe('alarmView model', () => {
     expect(a.view().model).toEqual({ verdict: 'not-assessed', probability: null, threshold: null, version: null, note: 'not assessed: model not loaded (x)' });
     a.annotate({ verdict: 'likely-false', probability: 0.031, threshold: 0.0749, modelVersion: 'edge-alarm-gbt-4' });
     a.annotate({ verdict: 'not-assessed', action: 'hold-ended' }, 'hold ended');
-    expect(a.view().model).toEqual({ verdict: 'likely-false', probability: 0.031, threshold: 0.0749, version: 'edge-alarm-gbt-4', note: null });
+    expect(a.view().model).toEqual({ verdict: 'likely-false', probability: 0.031, threshold: 0.0749, version: 'edge-alarm-gbt-4', note: 'then: hold ended' });
     a.annotate({ verdict: 'likely-true', probability: 0.81, threshold: 0.0749, modelVersion: 'edge-alarm-gbt-4' }, 're-check');
     expect(a.view().model).toMatchObject({ verdict: 'likely-true', probability: 0.81, note: 're-check' });
   });

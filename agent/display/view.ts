@@ -40,6 +40,9 @@ function modelView(a: Alarm): ModelView | null {
   const ofModel = a.annotations.filter((x) => x.kind === MODEL_ANNOTATION_KIND);
   const m = ofModel.findLast((x) => typeof x.values.probability === 'number') ?? ofModel.at(-1);
   if (!m) return null;
+  // What came after it (a hold that ended, a re-check that failed) is told in the note.
+  const last = ofModel.at(-1)!;
+  const note = last !== m && last.note ? [m.note, `then: ${last.note}`].filter(Boolean).join('; ') : (m.note ?? null);
   const num = (v: unknown) => (typeof v === 'number' ? v : null);
   const v = m.values;
   return {
@@ -47,7 +50,7 @@ function modelView(a: Alarm): ModelView | null {
     probability: num(v.probability),
     threshold: num(v.threshold),
     version: typeof v.modelVersion === 'string' ? v.modelVersion : null,
-    note: m.note ?? null,
+    note,
   };
 }
 
