@@ -41,8 +41,6 @@ export interface ModelStatus {
   lastLatencyMs: number | null;
 }
 
-/** Annotation kind on alarms. */
-export const ANNOTATION_KIND = MODEL_ANNOTATION_KIND;
 /** Key of the gateway technical alarm raised when the model cannot be used. */
 export const MODEL_CONDITION = 'model-unavailable';
 /** Alarms waiting for assessment beyond this are annotated as not assessed (never silently skipped). */
@@ -325,7 +323,7 @@ export class LiveModel {
     const r = this.host.alarms.annotate(
       job.alarmId,
       {
-        kind: ANNOTATION_KIND,
+        kind: MODEL_ANNOTATION_KIND,
         values: { modelVersion: m?.version ?? null, modelSha256: m?.sha256 ?? null, policy: this.config.policy.mode, ...values },
         ...(note !== undefined && { note }),
       },
