@@ -687,6 +687,8 @@ export class Outbox {
           .prepare<[], { b: number | null }>('SELECT (SELECT coalesce(sum(bytes), 0) FROM outbox) + (SELECT coalesce(sum(bytes), 0) FROM messages) AS b')
           .get()?.b ?? 0;
       const fileRatio = rowBytes > 0 ? used / rowBytes : 1;
+      // A pass counts as having freed room once 16 pages went (smaller moves are the measure's own noise).
+      const minFreed = 16 * (this.db.pragma('page_size', { simple: true }) as number);
       // Oldest first within a class: an upgraded store's rows of every class in outbox_0 are older than any in the
       // class tables.
       const order: [RecordClass, string][] = [[2, 'outbox_0'], [2, 'outbox_2'], [1, 'outbox_0'], [1, 'outbox_1'], [0, 'outbox_0']];
@@ -712,7 +714,7 @@ export class Outbox {
           // store's outbox_0, a page partly kept), so the measure may not move: the class is then evicted further,
           // never skipped, and the ratio is kept. A lower class (alarms last) goes only once every row of the higher
           // one is gone. Each pass removes rows, so this ends.
-          if (before - used >= 16 * 4096) perRowByte = (before - used) / removed.b;
+          if (before - used >= minFreed) perRowByte = (before - used) / removed.b;
         }
       }
     }
