@@ -44,6 +44,10 @@ describe('store volume encryption check', () => {
     const w = world(true);
     expect(storeVolumeEncryption(join(w.store, 'agent.db'), w.roots)).toEqual({ state: 'encrypted', device: '/dev/mapper/vg-data' });
   });
+  it('checks the volume a store folder not yet made will be on (first start)', () => {
+    const w = world(true);
+    expect(storeVolumeEncryption(join(w.store, 'data', 'gw', 'agent.db'), w.roots)).toEqual({ state: 'encrypted', device: '/dev/mapper/vg-data' });
+  });
   it('says not-encrypted for a plain stack', () => {
     const w = world(false);
     expect(storeVolumeEncryption(join(w.store, 'agent.db'), w.roots)).toEqual({ state: 'not-encrypted', device: '/dev/mapper/vg-data' });
@@ -56,7 +60,8 @@ describe('store volume encryption check', () => {
   it('says unknown, with why, where it cannot tell', () => {
     expect(storeVolumeEncryption(':memory:').state).toBe('unknown');
     const w = world(true);
-    expect(storeVolumeEncryption(join(w.root, 'proc', 'x.db'), w.roots)).toMatchObject({ state: 'unknown' });
+    mkdirSync(join(w.root, 'proc'));
+    expect(storeVolumeEncryption(join(w.root, 'proc', 'x.db'), w.roots)).toMatchObject({ state: 'unknown', why: expect.stringMatching(/not a block device/) });
     expect(storeVolumeEncryption('/tmp/x.db', { mountinfo: join(w.root, 'none'), sysDevBlock: w.roots.sysDevBlock })).toMatchObject({
       state: 'unknown',
       why: expect.stringMatching(/mount information/),

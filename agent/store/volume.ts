@@ -29,11 +29,15 @@ function cryptBelow(sysDevice: string, depth = 0): boolean {
 
 export function storeVolumeEncryption(storePath: string, roots: VolumeRoots = LINUX): VolumeEncryption {
   if (storePath === ':memory:') return { state: 'unknown', why: 'in-memory store' };
-  let dir: string;
-  try {
-    dir = realpathSync(dirname(storePath));
-  } catch {
-    return { state: 'unknown', why: `cannot resolve ${dirname(storePath)}` };
+  // The store's folder may not exist yet (first start: the store creates it). It will be made on the volume of its
+  // nearest existing ancestor, so that is the one checked (store.requireEncryptedVolume must not fail a first start).
+  let dir: string | null = null;
+  for (let d = dirname(storePath); dir === null; d = dirname(d)) {
+    try {
+      dir = realpathSync(d);
+    } catch {
+      if (dirname(d) === d) return { state: 'unknown', why: `cannot resolve ${dirname(storePath)}` };
+    }
   }
   let mounts: { point: string; dev: string; source: string }[];
   try {
