@@ -147,4 +147,28 @@ describe('Forwarder', () => {
     await f.stop();
     box.close();
   });
+
+  it('starts the retry delays over once a message is delivered, not merely once connected', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const f = new Forwarder(box, t, opts, cap.log, new Metrics());
+    const attempts = () => cap.lines.filter((l) => l.msg === 'hub unreachable; keeping data in the store and retrying').map((l) => l.attempt as number);
+    f.start();
+    box.append([rec(1, 'alarms')]);
+    await until(() => t.sent.length === 1);
+    t.drop();
+    box.append([rec(2, 'alarms')]);
+    await until(() => attempts().length >= 3);
+    expect(attempts().slice(0, 3)).toEqual([1, 2, 3]);
+    t.up = true;
+    await until(() => t.sent.length === 2);
+    const before = attempts().length;
+    t.drop();
+    box.append([rec(3, 'alarms')]);
+    await until(() => attempts().length > before);
+    expect(attempts()[before]).toBe(1);
+    await f.stop();
+    box.close();
+  });
 });

@@ -39,6 +39,9 @@ export interface ForwarderStatus {
 
 class TimeoutError extends Error {}
 
+/** A connection up this long before it failed counts as having worked (the retry delays start over). */
+const STABLE_CONNECTION_MS = 60_000;
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
@@ -59,6 +62,8 @@ export class Forwarder {
   private wakeTimer: NodeJS.Timeout | null = null;
   private connected = false;
   private failures = 0;
+  /** When the current connection was made; null while not connected. */
+  private connectedAt: number | null = null;
   /** Messages sent and not yet settled, by id: at most maxInFlight, in the order they were sent. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly maxInFlight: number;
@@ -174,7 +179,10 @@ export class Forwarder {
             { hub: this.transport.description, backlog: this.backlog(), after: this.failures ? `${this.failures} failed attempts` : undefined },
             'connected to hub; forwarding',
           );
-          this.failures = 0;
+          // The failure count is not reset here but when a message is delivered: a hub that accepts the connection
+          // and then closes it at each send (MQTT's answer to throttling or a refused message) must see the delay
+          // grow, not a reconnect and resend of the window every half second.
+          this.connectedAt = Date.now();
         } catch (err) {
           await this.transport.disconnect().catch(() => undefined);
           await this.failed(err, 'connect');
@@ -277,6 +285,7 @@ export class Forwarder {
       return;
     }
     this.tried.delete(m.id);
+    this.failures = 0;
     try {
       this.outbox.acknowledge(m.id);
     } catch (err) {
@@ -295,6 +304,9 @@ export class Forwarder {
   }
 
   private async failed(err: unknown, what: string): Promise<void> {
+    // A connection that stayed up a while before it dropped (idle, nothing to deliver) starts the delays over.
+    if (this.connectedAt !== null && Date.now() - this.connectedAt >= STABLE_CONNECTION_MS) this.failures = 0;
+    this.connectedAt = null;
     this.failures += 1;
     this.status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
     this.status.downSince ??= Date.now();

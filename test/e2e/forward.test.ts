@@ -188,6 +188,32 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     expectAllDelivered(committed, hub.messages);
   });
 
+  it('a hub that accepts the connection but closes it at each send (throttling over MQTT): the retry delay grows, then all is delivered', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    hub.setPubackPolicy({ closeOnTelemetry: true });
+    const dir = tempDir();
+    const cap = captureLog();
+    const config = testConfig(dir, { drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }], hub: { retry: { initialDelayMs: 100, maxDelayMs: 5000 } } }, hub.connectionString('gw-dev'));
+    const agent = new Agent({ config, registry, log: cap.log });
+    agents.push(agent);
+    const committed: DriverEvent[] = [];
+    agent.onCommitted((events) => committed.push(...events));
+    await agent.start();
+    await new Promise((r) => setTimeout(r, 5000));
+    // Delays 100 ms doubling (jitter on the upper half): about 7 connections in 5 s. Resetting the count at each
+    // connect made one every 50–100 ms (dozens).
+    expect(hub.stats.telemetryRefused).toBeGreaterThanOrEqual(3);
+    expect(hub.stats.connects).toBeLessThanOrEqual(10);
+    const attempts = cap.lines.filter((l) => l.msg === 'hub unreachable; keeping data in the store and retrying').map((l) => l.attempt as number);
+    expect(Math.max(...attempts)).toBeGreaterThanOrEqual(4);
+    expect(attempts).toEqual([...attempts].sort((a, b) => a - b));
+    expect(hub.messages).toHaveLength(0);
+
+    hub.setPubackPolicy({});
+    expect(await agent.drain(20_000)).toBe(true);
+    expectAllDelivered(committed, hub.messages);
+  });
+
   it('refuses to authenticate with a wrong key and keeps the data', async () => {
     hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
     const wrong = hub.connectionString('gw-dev').replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.from('wrong').toString('base64')}`);

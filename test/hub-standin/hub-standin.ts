@@ -53,6 +53,7 @@ function newStats(): HubStats {
     dropped: 0,
     tokenExpiries: 0,
     telemetryReceived: 0,
+    telemetryRefused: 0,
     messagesEvicted: 0,
     pubacksSent: 0,
     pubacksDropped: 0,
@@ -349,6 +350,10 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     const id = conn.identity;
     if (id === undefined || id.deviceId !== deviceId || id.moduleId !== moduleId) {
       return this.violation(conn, `telemetry topic for ${clientIdOf(deviceId, moduleId)} on connection of ${conn.clientId ?? '?'}`);
+    }
+    if (this.puback.closeOnTelemetry === true) {
+      this.stats.telemetryRefused += 1;
+      return conn.close('refused', 'setPubackPolicy({ closeOnTelemetry })');
     }
     let msg: ReceivedMessage;
     try {

@@ -91,6 +91,11 @@ export interface PubackPolicy {
   /** Never send telemetry PUBACKs (messages are still recorded, with puback 'dropped'). */
   drop?: boolean;
   /**
+   * Close the connection at each telemetry publish instead of acknowledging it (not recorded), which is how IoT Hub
+   * answers over MQTT when it throttles a device or refuses a message: MQTT has no error reply for a publish.
+   */
+  closeOnTelemetry?: boolean;
+  /**
    * A send throttle like IoT Hub's device-to-cloud limit (S1: 100 sends/s per hub, up to 8 units): telemetry
    * PUBACKs, across all connections, go out at most this many per second; the excess waits its turn (after
    * `delayMs`), so a fast sender is slowed to this rate rather than refused. For benchmarks.
@@ -125,6 +130,8 @@ export interface HubStats {
   /** Connections closed because their SAS token expired (enforceTokenExpiry). */
   tokenExpiries: number;
   telemetryReceived: number;
+  /** Telemetry publishes answered by closing the connection (PubackPolicy.closeOnTelemetry); not recorded. */
+  telemetryRefused: number;
   messagesEvicted: number;
   pubacksSent: number;
   pubacksDropped: number;
