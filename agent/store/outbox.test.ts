@@ -122,7 +122,7 @@ describe('Outbox retention and replay', () => {
     expect(box.replay(0, 500)).toEqual({ messages: 0, records: 0 });
     expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 2 });
     const copy = box.nextMessage()!;
-    expect(copy.id).toBe(`${m.id}~r2`);
+    expect(copy.id).toBe(`${m.id}.r2`);
     expect(copy.replayOf).toBe(m.id);
     expect(copy.body).toBe(m.body);
     box.acknowledge(copy.id, 1600);
@@ -130,6 +130,25 @@ describe('Outbox retention and replay', () => {
     expect(box.replay(900, 1100).messages).toBe(2);
     expect(box.nextMessage()!.replayOf).toBe(m.id);
     box.close();
+  });
+
+  it('renames unsent replay copies of the old `~r` form (not a character IoT Hub allows) when the store is opened', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { retainAckedMs: 3600_000 });
+    box.append([rec(1)], 1000);
+    const m = box.pack('telemetry', 10_000, env, 1000)!;
+    box.acknowledge(m.id, 1500);
+    box.replay(900, 1100);
+    box.close();
+    // As an older agent left it: the copy under `<id>~r1`.
+    const db = new Database(path);
+    db.prepare('UPDATE messages SET id = ? WHERE id = ?').run(`${m.id}~r1`, `${m.id}.r1`);
+    db.close();
+    const again = new Outbox(path, { retainAckedMs: 3600_000 });
+    const copy = again.nextMessage()!;
+    expect(copy.id).toBe(`${m.id}.r1`);
+    expect(copy.replayOf).toBe(m.id);
+    again.close();
   });
 
   it('drops acknowledged messages after the retention period', () => {

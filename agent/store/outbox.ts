@@ -331,6 +331,9 @@ export class Outbox {
         if (!this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('unreadable')").all().some((c) => c.name === 'reported')) {
           this.db.exec('ALTER TABLE unreadable ADD COLUMN reported INTEGER NOT NULL DEFAULT 0');
         }
+        // Replay copies were once named `<id>~r<n>`; '~' is not among the characters IoT Hub allows in a message id,
+        // so unsent ones get the current name (`.r<n>`) before they are sent.
+        this.db.exec("UPDATE messages SET id = replace(id, '~r', '.r') WHERE acked_at IS NULL AND id LIKE '%~r%'");
         if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
       })();
 
@@ -607,8 +610,9 @@ export class Outbox {
 
   /**
    * Re-queues acknowledged messages packed in [fromMs, toMs] for sending again (backfill after a loss on the
-   * cloud side). Copies get new ids `<original>~r<n>` and remember the original, so consumers that de-duplicate
-   * on the message id still receive them, and can tell them apart.
+   * cloud side). Copies get new ids `<original>.r<n>` and remember the original, so consumers that de-duplicate
+   * on the message id still receive them, and can tell them apart. ('.' is among the characters IoT Hub allows in a
+   * message id: ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '.)
    */
   replay(fromMs: number, toMs: number): { messages: number; records: number } {
     return this.db.transaction(() => {
@@ -623,7 +627,7 @@ export class Outbox {
       const info = this.db
         .prepare(
           `INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body, replay_of)
-           SELECT id || '~r' || ?, stream, first_seq, last_seq, count, created_at, bytes, body, coalesce(replay_of, id)
+           SELECT id || '.r' || ?, stream, first_seq, last_seq, count, created_at, bytes, body, coalesce(replay_of, id)
            FROM messages WHERE acked_at IS NOT NULL AND created_at BETWEEN ? AND ?`,
         )
         .run(String(n), fromMs, toMs);

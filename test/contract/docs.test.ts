@@ -16,8 +16,9 @@ it('the routing queries use the application property values the agent sets', () 
   for (const m of sql.matchAll(/\bschemaVersion = '([^']+)'/g)) expect(m[1]).toBe(messageProperties('telemetry', 'gw').schemaVersion);
 });
 
-it('the Stream Analytics example reads fields the records have and de-duplicates on messageId', () => {
-  expect(sql).toMatch(/PARTITION BY messageId/);
+it('the Stream Analytics example reads fields the records have and de-duplicates on gateway and message id', () => {
+  // Message ids are unique per gateway's store, not across gateways.
+  expect(sql).toMatch(/PARTITION BY CONCAT\(gatewayId, '\/', messageId\)/);
   expect(sql).toMatch(/GetArrayElements\(m\.records\)/);
   for (const field of ['type', 'deviceId', 'bed', 'code', 'refid', 'value', 'unit', 'quality', 'deviceTime', 'receivedAt']) {
     expect(sql).toContain(`r.ArrayValue.${field} `);

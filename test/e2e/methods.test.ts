@@ -75,7 +75,7 @@ describe.each(MODES)('direct methods (%s mode)', (mode) => {
     const replayed = await h.hub.waitFor((ms) => ms.filter((m) => m.properties.replayOf).length >= messages, 15_000);
     for (const m of replayed.filter((x) => x.properties.replayOf)) {
       expect(ids.has(m.properties.replayOf)).toBe(true);
-      expect(m.messageId).toBe(`${m.properties.replayOf}~r1`);
+      expect(m.messageId).toBe(`${m.properties.replayOf}.r1`);
       const original = originals.find((o) => o.messageId === m.properties.replayOf)!;
       expect(m.body.equals(original.body)).toBe(true);
     }

@@ -6,6 +6,7 @@ import { HubStandinError } from './errors.js';
 import { randomKey } from './hub-standin.js';
 import { formatPropertyBag, parsePropertyBag } from './property-bag.js';
 import { makeSasToken, parseSasToken, resourceFor, verifySasToken } from './sas.js';
+import { toReceivedMessage } from './telemetry.js';
 import { isValidTopicFilter, parseInboundTopic, topicMatches } from './topics.js';
 import { mergePatch, toPlain, TwinState, validatePatch, type JsonObject } from './twin.js';
 
@@ -216,5 +217,16 @@ describe('twin merge patch', () => {
 
   it('validatePatch throws only HubStandinError on arbitrary JSON values (fuzz)', () => {
     fc.assert(fc.property(fc.jsonValue({ maxDepth: 12 }), (v) => onlyOwnErrors(() => validatePatch(v))));
+  });
+});
+
+describe('telemetry message id', () => {
+  const input = (bag: string) => ({ seq: 1, deviceId: 'd', moduleId: undefined, bag, topic: 't', payload: Buffer.from('{}'), qos: 1 as const, dup: false, retain: false, connectionId: 1 });
+  it('accepts the characters IoT Hub allows and refuses others', () => {
+    expect(toReceivedMessage(input(`%24.mid=${encodeURIComponent("a1-:.+%_#*?!(),=@;$'")}`)).messageId).toBe("a1-:.+%_#*?!(),=@;$'");
+    expect(toReceivedMessage(input('%24.mid=0a1b-t-12.r1')).messageId).toBe('0a1b-t-12.r1');
+    for (const bad of ['0a1b-t-12~r1', 'a b', 'ä', 'x'.repeat(129)]) {
+      expect(() => toReceivedMessage(input(`%24.mid=${encodeURIComponent(bad)}`))).toThrow(HubStandinError);
+    }
   });
 });

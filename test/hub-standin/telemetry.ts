@@ -1,3 +1,4 @@
+import { HubStandinError } from './errors.js';
 import { parsePropertyBag } from './property-bag.js';
 import type { ReceivedMessage } from './types.js';
 
@@ -18,11 +19,22 @@ export interface TelemetryInput {
   connectionId: number;
 }
 
+/**
+ * IoT Hub's message id: "up to 128 characters long of ASCII 7-bit alphanumeric characters + - : . + % _ # * ? ! ( ) , = @ ; $ '"
+ * (learn.microsoft.com/azure/iot-hub/iot-hub-devguide-messages-construct). A publish with another id is treated as a
+ * protocol violation (the connection is closed), so that a sender using other characters is caught in tests.
+ */
+const VALID_MESSAGE_ID = /^[A-Za-z0-9\-:.+%_#*?!(),=@;$']{1,128}$/;
+
 export function toReceivedMessage(input: TelemetryInput): ReceivedMessage {
   const { systemProperties, properties } = parsePropertyBag(input.bag);
   // IoT Hub does not keep retained messages; it flags them with this application property.
   if (input.retain) properties['mqtt-retain'] = 'true';
   const sys = (key: string): string | undefined => systemProperties[key];
+  const mid = sys('$.mid');
+  if (mid !== undefined && !VALID_MESSAGE_ID.test(mid)) {
+    throw new HubStandinError('message-id', `message id ${JSON.stringify(mid.slice(0, 140))} is not 1–128 of the allowed characters`);
+  }
   const msg: ReceivedMessage = {
     seq: input.seq,
     deviceId: input.deviceId,
