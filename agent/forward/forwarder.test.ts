@@ -60,7 +60,7 @@ describe('Forwarder', () => {
     f.start();
     await until(() => t.sent.length === 2);
     expect(t.sent[0]!.stream).toBe('alarms');
-    expect(t.sent[0]!.properties).toEqual({ kind: 'alarm', schemaVersion: '1', gatewayId: 'gw' });
+    expect(t.sent[0]!.properties).toEqual({ kind: 'alarm', schemaVersion: '1', gatewayId: 'gw', 'iothub-creation-time-utc': expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
     expect(records(t.sent[1]!)).toEqual([1, 2]);
     await until(() => box.nextMessage() === null);
     await f.stop();

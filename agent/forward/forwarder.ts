@@ -268,7 +268,13 @@ export class Forwarder {
           id: m.id,
           stream: m.stream,
           body: m.body,
-          properties: { ...messageProperties(m.stream, this.opts.gatewayId, m.body), ...(m.replayOf && { replayOf: m.replayOf }) },
+          properties: {
+            ...messageProperties(m.stream, this.opts.gatewayId, m.body),
+            // When the message was packed (stored with it, so a resend carries the same): consumers of a backlog
+            // drained after an outage can tell when it was made from when the hub enqueued it. UTC, 'Z' form.
+            'iothub-creation-time-utc': new Date(m.createdAt).toISOString(),
+            ...(m.replayOf && { replayOf: m.replayOf }),
+          },
         }),
         this.opts.sendTimeoutMs,
         `send ${m.id}`,

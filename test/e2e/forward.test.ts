@@ -110,8 +110,9 @@ function expectResendsIdentical(messages: readonly ReceivedMessage[]) {
   const byId = new Map<string, string>();
   for (const m of messages) {
     const prev = byId.get(m.messageId!);
-    if (prev !== undefined) expect(m.body.toString('utf8')).toBe(prev);
-    byId.set(m.messageId!, m.body.toString('utf8'));
+    const sent = `${m.properties['iothub-creation-time-utc']} ${m.body.toString('utf8')}`;
+    if (prev !== undefined) expect(sent).toBe(prev);
+    byId.set(m.messageId!, sent);
   }
 }
 
@@ -130,7 +131,11 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
       expect(m.deviceId).toBe('gw-dev');
       expect(m.contentType).toBe('application/json');
       expect(m.contentEncoding).toBe('utf-8');
-      expect(m.properties).toEqual({ kind: 'telemetry', schemaVersion: '1', gatewayId: 'test-gw' });
+      const { 'iothub-creation-time-utc': created, ...properties } = m.properties;
+      expect(properties).toEqual({ kind: 'telemetry', schemaVersion: '1', gatewayId: 'test-gw' });
+      // Packed before the hub received it, within the run.
+      expect(Date.parse(created!)).toBeLessThanOrEqual(m.receivedAt.getTime());
+      expect(Date.parse(created!)).toBeGreaterThan(m.receivedAt.getTime() - 15_000);
       const b = body(m);
       expect(m.messageId).toBe(b.messageId);
       expect(m.body.length).toBeLessThanOrEqual(65536);
