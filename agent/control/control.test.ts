@@ -6,14 +6,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentControl, startupConfig, type ControlHost } from './control.js';
-import type { ControlSession } from '../forward/azure.js';
+import { NoAnswerError, type ControlSession } from '../forward/azure.js';
 import { registry } from '../../drivers/registry.js';
 import { validateConfig, type DriverEntry } from '../config/load.js';
 
 const log = pino({ level: 'silent' });
 const OPTS = { enabled: true, reportIntervalS: 60, resyncIntervalS: 600, twinTimeoutMs: 1000, diagnosticsMaxBytes: 100_000 };
 
-function setup(failOn?: string) {
+function setup(failOn?: string, opts = OPTS) {
   const dir = mkdtempSync(join(tmpdir(), 'control-'));
   const local = validateConfig(
     { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device' }, drivers: [{ name: 'a', type: 'simulator' }] },
@@ -42,7 +42,7 @@ function setup(failOn?: string) {
     },
     replay: () => ({ messages: 0, records: 0 }),
   };
-  const control = new AgentControl({ host, registry, log, startup: startupConfig(local, registry, log), storePath: local.store.path }, OPTS);
+  const control = new AgentControl({ host, registry, log, startup: startupConfig(local, registry, log), storePath: local.store.path }, opts);
   return { control, running, calls };
 }
 
@@ -74,7 +74,7 @@ const settle = async (c: AgentControl, done: () => boolean) => {
 describe('control plane', () => {
   it('recycles the connection when the twin cannot be read (lost subscriptions leave it unanswered)', async () => {
     const { control } = setup();
-    const s = session({ getTwin: () => Promise.reject(new Error('twin read: no answer within 1000 ms')) });
+    const s = session({ getTwin: () => Promise.reject(new NoAnswerError('twin read: no answer within 1000 ms')) });
     control.connected(s);
     await settle(control, () => s.recycled.length > 0);
     expect(s.recycled).toEqual(['twin read failed: twin read: no answer within 1000 ms']);
@@ -82,10 +82,44 @@ describe('control plane', () => {
 
   it('recycles the connection when a reported update goes unanswered', async () => {
     const { control } = setup();
-    const s = session({ updateReported: () => Promise.reject(new Error('reported properties update: no answer')) });
+    const s = session({ updateReported: () => Promise.reject(new NoAnswerError('reported properties update: no answer')) });
     control.connected(s);
     await settle(control, () => s.recycled.length > 0);
     expect(s.recycled).toHaveLength(1);
+  });
+
+  it('keeps the connection when the hub answers a twin read with an error (throttled), and reads it again later', async () => {
+    const { control } = setup();
+    let reads = 0;
+    const s = session({
+      getTwin: async () => {
+        reads += 1;
+        if (reads === 1) throw new Error('429 throttled');
+        return { desired: { $version: 1 }, reported: { $version: 1 } };
+      },
+    });
+    control.connected(s);
+    await settle(control, () => s.reported.length > 0);
+    expect(reads).toBe(2);
+    expect(s.recycled).toEqual([]);
+  });
+
+  it('keeps the connection when the hub refuses a reported update, and sends it again', async () => {
+    // Report ticks every 50 ms here (5 s by default).
+    const { control } = setup(undefined, { ...OPTS, reportIntervalS: 0.05 });
+    let updates = 0;
+    const s = session();
+    const ok = s.updateReported;
+    s.updateReported = async (p: Record<string, unknown>) => {
+      updates += 1;
+      if (updates <= 2) throw new Error('400 bad request');
+      return ok(p);
+    };
+    control.start();
+    control.connected(s);
+    await settle(control, () => s.reported.length > 0);
+    expect(updates).toBe(3);
+    expect(s.recycled).toEqual([]);
   });
 
   it('restores the previous drivers and reports the refusal when a new driver fails to start', async () => {

@@ -6,13 +6,15 @@
 //
 // After every connection the full twin is read: desired changes made while the gateway was offline are picked
 // up, and a hub that lost the session (the SDK does not subscribe to the twin topics again) is caught by twin
-// operations that go unanswered, which recycle the connection.
+// operations that go unanswered, which recycle the connection. An operation the hub answers with an error (429 when
+// twin operations are throttled, 400, 5xx) keeps the connection: the twin is read again after a growing delay and
+// a refused report is sent again at the next report tick.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
 import type { DriverFactory } from '../../drivers/types.js';
-import type { ControlHandler, ControlSession } from '../forward/azure.js';
+import { NoAnswerError, type ControlHandler, type ControlSession } from '../forward/azure.js';
 import { logRingOf, setLogLevel } from '../log.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { DesiredState } from './desired.js';
@@ -123,6 +125,10 @@ export class AgentControl implements ControlHandler {
   /** The reported document as the hub has it (from the last read or our last update); null: unknown. */
   private hubReported: JsonObject | null = null;
   private lastSignificant = '';
+  /** Twin reads and reported updates the hub answered with an error, in a row (for the retry delay and the log). */
+  private syncFailures = 0;
+  private reportFailures = 0;
+  private syncRetry: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -182,6 +188,8 @@ export class AgentControl implements ControlHandler {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.syncRetry) clearTimeout(this.syncRetry);
+    this.syncRetry = null;
     this.timers = [];
     await this.queue;
   }
@@ -230,10 +238,23 @@ export class AgentControl implements ControlHandler {
       twin = await s.getTwin();
     } catch (err) {
       if (!s.open) return; // the connection ended meanwhile; the next one reads the twin again
-      this.log.warn({ err: (err as Error).message, why }, 'cannot read the twin; recycling the hub connection');
-      s.recycle(`twin read failed: ${(err as Error).message}`);
+      if (err instanceof NoAnswerError) {
+        this.log.warn({ err: err.message, why }, 'cannot read the twin; recycling the hub connection');
+        s.recycle(`twin read failed: ${err.message}`);
+        return;
+      }
+      this.syncFailures += 1;
+      const retryInMs = Math.min(this.opts.resyncIntervalS * 1000, 1000 * 2 ** Math.min(this.syncFailures - 1, 16));
+      this.log.warn({ err: (err as Error).message, why, attempt: this.syncFailures, retryInMs }, 'the hub refused the twin read; connection kept, reading it again later');
+      if (this.syncRetry) clearTimeout(this.syncRetry);
+      this.syncRetry = setTimeout(() => {
+        this.syncRetry = null;
+        if (!this.stopped && this.session === s) this.enqueue(() => this.sync('retry after a refused twin read'));
+      }, retryInMs);
+      this.syncRetry.unref();
       return;
     }
+    this.syncFailures = 0;
     if (!s.open) return;
     this.hubReported = withoutDollarKeys(twin.reported);
     if (this.desired.full(twin.desired)) await this.applyDesired();
@@ -365,10 +386,20 @@ export class AgentControl implements ControlHandler {
       await s.updateReported(patch);
       this.hubReported = doc;
       this.lastSignificant = sig;
+      this.reportFailures = 0;
     } catch (err) {
       if (!s.open) return;
-      this.log.warn({ err: (err as Error).message }, 'cannot update reported properties; recycling the hub connection');
-      s.recycle(`reported properties update failed: ${(err as Error).message}`);
+      if (err instanceof NoAnswerError) {
+        this.log.warn({ err: err.message }, 'cannot update reported properties; recycling the hub connection');
+        s.recycle(`reported properties update failed: ${err.message}`);
+        return;
+      }
+      // Sent again at the next tick (lastSignificant is unchanged); logged at warn once per run of refusals.
+      this.reportFailures += 1;
+      this.log[this.reportFailures === 1 ? 'warn' : 'debug'](
+        { err: (err as Error).message, attempt: this.reportFailures },
+        'the hub refused the reported properties update; connection kept, sent again at the next report',
+      );
     }
   }
 

@@ -40,6 +40,17 @@ describe('reported properties', () => {
     expect(doc.driversOmitted).toBeGreaterThan(0);
   });
 
+  it('cuts long texts from the model report and the agent (IoT Hub refuses a twin string over 4 KB)', () => {
+    const x = inputs(1);
+    x.models = { alarmModel: { state: 'refused', error: 'e'.repeat(10_000), approved: ['a'.repeat(64)] } };
+    x.agent.gatewayId = 'g'.repeat(5000);
+    const doc = buildReported(x) as { models: { alarmModel: { error: string; approved: string[] } }; agent: { gatewayId: string } };
+    expect(doc.models.alarmModel.error).toHaveLength(300);
+    expect(doc.models.alarmModel.error.endsWith('…')).toBe(true);
+    expect(doc.models.alarmModel.approved).toEqual(['a'.repeat(64)]);
+    expect(doc.agent.gatewayId.length).toBeLessThanOrEqual(200);
+  });
+
   it('patches remove keys that are gone (null) and leave out what did not change', () => {
     expect(diffPatch({ a: 1, b: { c: 1, d: 2 }, e: [1] }, { a: 1, b: { c: 1 }, e: [2] })).toEqual({ b: { d: null }, e: [2] });
   });

@@ -57,6 +57,14 @@ export function counterTotals(metrics: Record<string, number>, max = 40): Record
   return out;
 }
 
+/** Every string in a value cut to `n` characters: IoT Hub refuses a twin update with a string value over 4 KB. */
+function cutStrings(v: Json, n = MAX_DETAIL): Json {
+  if (typeof v === 'string') return cut(v, n);
+  if (Array.isArray(v)) return v.map((e) => cutStrings(e, n));
+  if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, cutStrings(e, n)]));
+  return v;
+}
+
 export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): JsonObject {
   const drivers: JsonObject = {};
   for (const [name, h] of Object.entries(x.drivers)) {
@@ -80,8 +88,9 @@ export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): J
   if (x.config.drivers) config.drivers = x.config.drivers.slice(0, 100);
   if (x.config.logLevel) config.logLevel = x.config.logLevel;
   const doc: JsonObject = {
-    agent: { ...x.agent },
-    models: x.models,
+    agent: cutStrings({ ...x.agent }),
+    // Model reports carry error texts of any length (a refused file's path and reason).
+    models: cutStrings(x.models, 300) as JsonObject,
     config,
     drivers,
     store: {

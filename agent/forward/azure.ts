@@ -77,12 +77,20 @@ export interface ControlSession {
 /** Twin operations get no answer at all when their subscription is gone; give up after this long. */
 export const TWIN_TIMEOUT_MS = 15_000;
 
+/**
+ * A twin operation the hub never answered (its subscription is gone): only this recycles the connection. An answer
+ * with an error status (429 throttled, 400, 5xx) comes back as the SDK's own error and keeps the connection.
+ */
+export class NoAnswerError extends Error {
+  override readonly name = 'NoAnswerError';
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new NoAnswerError(`${what}: no answer within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -14,6 +14,29 @@ afterEach(async () => {
 const started = (sink: ReturnType<typeof logSink>, driver: string) => sink.find('driver started', (l) => l.driver === driver).length;
 const stoppedCount = (sink: ReturnType<typeof logSink>, driver: string) => sink.find('driver stopped', (l) => l.driver === driver).length;
 
+describe('module twin: errors the hub answers', () => {
+  it('a throttled (429) twin read and refused reported updates keep the telemetry connection; reported once the hub accepts', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    h.hub.setTwinPolicy({ refuseGet: 429, refuseReported: 429 });
+    const sink = logSink();
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(2) }]), sink);
+    await h.hub.waitUntil(() => h!.hub.stats.twinRefused >= 2, 15_000, 'twin reads refused');
+    await h.hub.waitUntil(() => h!.hub.messages.length >= 2, 15_000, 'telemetry while the twin is refused');
+    expect(sink.find('the hub refused the twin read; connection kept, reading it again later').length).toBeGreaterThanOrEqual(1);
+    // Reads are answered (refused) now, so the second read on the connection is let through; updates stay refused.
+    h.hub.setTwinPolicy({ refuseReported: 429 });
+    await h.hub.waitUntil(() => sink.find('the hub refused the reported properties update; connection kept, sent again at the next report').length >= 1, 15_000, 'a refused report');
+    h.hub.setTwinPolicy({});
+    await h.hub.waitUntil(() => h!.reportedConfig().status === 'applied', 15_000, 'reported once accepted');
+    expect(h.hub.stats.connects).toBe(1);
+    expect(sink.find('cannot read the twin; recycling the hub connection')).toHaveLength(0);
+    const ids = h.hub.messages.map((m) => m.messageId);
+    expect(new Set(ids).size).toBe(ids.length); // no resends: the connection was never dropped
+    expect(agent.health().forwarder.state).toBe('connected');
+  });
+});
+
 describe.each(MODES)('module twin (%s mode)', (mode) => {
   it('reports versions, drivers, store and uplink; applies driver and log-level changes live, keeping unchanged drivers running', async () => {
     h = new Harness(mode);

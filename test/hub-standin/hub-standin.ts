@@ -18,6 +18,7 @@ import type {
   HubStats,
   MethodResult,
   PubackPolicy,
+  TwinPolicy,
   ReceivedMessage,
   RefuseMode,
   TwinView,
@@ -59,6 +60,7 @@ function newStats(): HubStats {
     pubacksDropped: 0,
     twinGets: 0,
     twinReportedPatches: 0,
+    twinRefused: 0,
     twinDesiredPushes: 0,
     methodInvocations: 0,
     methodResponses: 0,
@@ -85,6 +87,7 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
   private readonly waiters = new Waiters(() => this.diagnostics());
   private refuseMode: RefuseMode = 'off';
   private puback: PubackPolicy = {};
+  private twinPolicy: TwinPolicy = {};
   /** With a throttle (PubackPolicy.maxPerSecond): the earliest time the next telemetry PUBACK may go. */
   private nextAckAt = 0;
   private stalled = false;
@@ -430,10 +433,22 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     return twin;
   }
 
+  /** Answers a twin request with an error status, as setTwinPolicy() asks; true if it did. */
+  private refuseTwin(conn: MqttConnection, rid: string, status: number | undefined): boolean {
+    if (status === undefined) return false;
+    this.stats.twinRefused += 1;
+    // IoT Hub's error body: a six-digit errorCode beginning with the status, and a message.
+    const body = { errorCode: status * 1000 + 1, message: `refused by setTwinPolicy (${status})` };
+    this.deliver(conn, `$iothub/twin/res/${status}/?$rid=${encodeURIComponent(rid)}`, JSON.stringify(body));
+    this.changed();
+    return true;
+  }
+
   private onTwinGet(conn: MqttConnection, rid: string): void {
     this.stats.twinGets += 1;
     const twin = this.twins.get(conn.clientId ?? '');
     if (twin === undefined) return;
+    if (this.refuseTwin(conn, rid, this.twinPolicy.refuseGet)) return;
     this.deliver(conn, `$iothub/twin/res/200/?$rid=${encodeURIComponent(rid)}`, JSON.stringify(twin.getResponseBody()));
     this.changed();
   }
@@ -442,6 +457,7 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     this.stats.twinReportedPatches += 1;
     const twin = this.twins.get(conn.clientId ?? '');
     if (twin === undefined) return;
+    if (this.refuseTwin(conn, rid, this.twinPolicy.refuseReported)) return;
     const ridParam = `$rid=${encodeURIComponent(rid)}`;
     try {
       const version = twin.patchReported(JSON.parse(payload.toString('utf8')) as unknown);
@@ -558,6 +574,10 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
 
   setPubackPolicy(policy: PubackPolicy): void {
     this.puback = { ...policy };
+  }
+
+  setTwinPolicy(policy: TwinPolicy): void {
+    this.twinPolicy = { ...policy };
   }
 
   setStalled(stalled: boolean): void {

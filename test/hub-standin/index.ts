@@ -10,6 +10,7 @@ export type {
   IdentityOptions,
   MethodResult,
   PubackPolicy,
+  TwinPolicy,
   ReceivedMessage,
   RefuseMode,
   TwinView,

@@ -103,6 +103,11 @@ export interface PubackPolicy {
   maxPerSecond?: number;
 }
 
+export interface TwinPolicy {
+  refuseGet?: number;
+  refuseReported?: number;
+}
+
 export interface MethodResult {
   status: number;
   /** Parsed JSON of the device's answer; the raw text when it is not JSON; null when empty. */
@@ -137,6 +142,8 @@ export interface HubStats {
   pubacksDropped: number;
   twinGets: number;
   twinReportedPatches: number;
+  /** Twin reads and reported patches answered with an error status by setTwinPolicy(). */
+  twinRefused: number;
   twinDesiredPushes: number;
   methodInvocations: number;
   methodResponses: number;
@@ -188,6 +195,11 @@ export interface HubStandin {
   refuseConnections(mode: RefuseMode): void;
   /** Slow or missing telemetry PUBACKs; `{}` restores normal acks. */
   setPubackPolicy(policy: PubackPolicy): void;
+  /**
+   * Answer twin reads and/or reported-property updates with this error status (e.g. 429 when IoT Hub throttles twin
+   * operations, 400, 503) and an `errorCode` body, as IoT Hub does; undefined answers normally.
+   */
+  setTwinPolicy(policy: TwinPolicy): void;
   /** Stalled: sockets stay open but every packet is read and ignored (a black-holed link). */
   setStalled(stalled: boolean): void;
   /** Forget persistent sessions (subscriptions) of disconnected clients, as if the hub lost them. */
