@@ -144,14 +144,26 @@ export class AzureIotTransport implements HubTransport {
     if (!cs.HostName || !cs.DeviceId) {
       throw new Error('hub.connectionString must contain HostName and DeviceId');
     }
+    // Refused here, at start, rather than failing every connection attempt for ever: the agent has nowhere to take a
+    // device certificate and key from.
+    if (cs.x509?.toLowerCase() === 'true') {
+      throw new Error(
+        'hub.connectionString says x509=true: X.509 device authentication is not supported yet; use a device key (SharedAccessKey=…) or run as an IoT Edge module (the IoT Edge runtime authenticates it)',
+      );
+    }
+    if (!cs.SharedAccessKey && !cs.SharedAccessSignature) {
+      throw new Error('hub.connectionString must contain SharedAccessKey (or a ready-made SharedAccessSignature)');
+    }
+    if (cs.ModuleId && !cs.SharedAccessKey) {
+      // The SDK's ModuleClient takes a key from a connection string, never a ready-made signature.
+      throw new Error('hub.connectionString of a module (ModuleId=…) must contain SharedAccessKey');
+    }
     const identity = cs.ModuleId ? `${cs.DeviceId}/${cs.ModuleId}` : cs.DeviceId;
     const host = cs.GatewayHostName ? `${cs.HostName} via ${cs.GatewayHostName}` : cs.HostName;
     const create = async (): Promise<SdkClient> => {
       if (!cs.SharedAccessKey) {
         // A connection string with a ready-made SharedAccessSignature (no key): the SDK uses it as given.
-        return cs.ModuleId
-          ? ModuleClient.fromConnectionString(connectionString, MqttWithUnknownMethods)
-          : Client.fromConnectionString(connectionString, MqttWithUnknownMethods);
+        return Client.fromConnectionString(connectionString, MqttWithUnknownMethods);
       }
       const auth = SharedAccessKeyAuthenticationProvider.fromConnectionString(
         connectionString,

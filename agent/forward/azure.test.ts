@@ -1,0 +1,21 @@
+// Unit tests of the transport's connection-string checks. The proof against the real SDK and a real MQTT/TLS
+// peer is in test/e2e/forward.test.ts.
+import { describe, expect, it } from 'vitest';
+import { AzureIotTransport } from './azure.js';
+
+describe('AzureIotTransport.fromConnectionString', () => {
+  const base = 'HostName=h.azure-devices.net;DeviceId=bed-gw';
+  it('refuses at start what could never connect, naming why', () => {
+    expect(() => AzureIotTransport.fromConnectionString(`${base};x509=true`)).toThrow(/x509=true: X\.509 device authentication is not supported yet/);
+    expect(() => AzureIotTransport.fromConnectionString(base)).toThrow(/must contain SharedAccessKey/);
+    expect(() => AzureIotTransport.fromConnectionString(`${base};ModuleId=m;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1`)).toThrow(
+      /module .* must contain SharedAccessKey/,
+    );
+    expect(() => AzureIotTransport.fromConnectionString('DeviceId=d;SharedAccessKey=k')).toThrow(/HostName and DeviceId/);
+  });
+  it('takes a device key, a module key, or a device signature', () => {
+    expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessKey=a2V5`).identity).toBe('bed-gw');
+    expect(AzureIotTransport.fromConnectionString(`${base};ModuleId=agent;SharedAccessKey=a2V5`).identity).toBe('bed-gw/agent');
+    expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1`).description).toBe('device bed-gw on h.azure-devices.net');
+  });
+});
