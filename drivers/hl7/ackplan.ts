@@ -1,6 +1,11 @@
 // Which acknowledgements to send (HL7 v2 chapter 2, original and enhanced mode). Pure.
-import type { MessageHeader } from './protocol/access.js';
 import type { AckCode } from './protocol/ack.js';
+
+/** MSH-15 / MSH-16 as sent (upper case); a MessageHeader is one. */
+export interface AckMode {
+  acceptAckType: string;
+  applicationAckType: string;
+}
 
 /** How processing ended. 'content' = the message is wrong; 'unsupported' = type/version we do not take; 'store' = we could not commit. */
 export type OutcomeKind = 'accepted' | 'content' | 'unsupported' | 'store';
@@ -10,8 +15,9 @@ export type OutcomeKind = 'accepted' | 'content' | 'unsupported' | 'store';
  * / store failure (AR by default: "failed for a reason unrelated to content", the sender may resend).
  * Enhanced mode: a commit ACK (CA / CE / CR) per MSH-15 and an application ACK per MSH-16, each
  * sent when the type says AL (always), ER (errors only) or SU (success only); NE means never.
+ * `h` null = ack mode unknown (nothing readable): original mode.
  */
-export function ackCodesFor(h: MessageHeader | null, outcome: OutcomeKind, storeFailureAck: 'AR' | 'AE'): AckCode[] {
+export function ackCodesFor(h: AckMode | null, outcome: OutcomeKind, storeFailureAck: 'AR' | 'AE'): AckCode[] {
   const enhanced = h !== null && (h.acceptAckType !== '' || h.applicationAckType !== '');
   if (!enhanced) {
     switch (outcome) {

@@ -224,7 +224,16 @@ describe.skipIf(!HAVE)('PCD-01 mapping on corpus samples', () => {
   it('ipf_2: status C/D/P/S/U/X map to quality; two OBR groups', () => {
     const r = numerics('ipf_2.hl7');
     const byStatus = Object.fromEntries(r.map((x) => [(x as NumericReading & { context: { resultStatus: string } }).context.resultStatus, x.quality.state]));
-    expect(byStatus).toMatchObject({ C: 'valid', D: 'invalid', F: 'valid', S: 'questionable', U: 'valid', X: 'questionable' });
+    expect(byStatus).toMatchObject({ D: 'invalid', F: 'valid', S: 'questionable', U: 'valid', X: 'questionable' });
+    // The first group's rows also carry OBX-8 measurement status (TEST, QUES, EARLY~QUES): it lowers quality further.
+    const first = r.slice(0, 4).map((x) => x.quality);
+    expect(first).toEqual([
+      { state: 'invalid', reasons: ['obx-8:TEST'] }, // status R
+      { state: 'questionable', reasons: ['obx-8:QUES'] }, // status C
+      { state: 'invalid', reasons: ['hl7-status:D', 'obx-8:EARLY', 'obx-8:QUES'] },
+      { state: 'valid' },
+    ]);
+    expect((r[1] as NumericReading & { context: { observationMethod: string[] } }).context.observationMethod).toEqual(['AMEAS', 'MMEAS']);
     // Unknown code 1500212 is kept raw, not guessed from its text.
     expect(r.find((x) => x.raw?.code === '1500212')?.mdc).toBeNull();
   });

@@ -140,14 +140,58 @@ describe('hl7-mllp driver over TCP', () => {
     expect(acks.map(ackCode)).toEqual(['AA', 'AA', 'AA']);
   });
 
-  it('drops an oversize frame (counted) and keeps serving the connection', async () => {
+  it('drops an oversize frame (counted), answers it with AE naming its control id, and keeps serving the connection', async () => {
     const ctx = fakeCtx();
     const c = await client(await start(ctx, { maxFrameBytes: 2048 }));
     c.send(msg('BIG') + `NTE|1||${'x'.repeat(5000)}\r`);
     c.send(msg('SMALL'));
-    const [ack] = await c.acks(1);
-    expect(ackOf(ack!)).toBe('SMALL');
+    const acks = await c.acks(2);
+    expect(acks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['AE:BIG', 'AA:SMALL']);
+    expect(acks[0]).toMatch(/\rERR\|[^\r]*larger than 2048 bytes/);
     expect(ctx.counts.get('frames_oversize')).toBe(1);
+    expect(ctx.emitted.flat().some((e) => e.kind === 'numeric' && e.patientId === 'P-BIG')).toBe(false);
+  });
+
+  it('an oversize message in enhanced mode (AL/NE) gets one CE; one whose MSH cannot be read gets nothing (counted)', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx, { maxFrameBytes: 2048 }));
+    c.send(msg('BIG2', { ack: 'AL|NE' }) + `NTE|1||${'x'.repeat(5000)}\r`);
+    c.send(`NOT-A-HEADER ${'x'.repeat(5000)}`);
+    c.send(msg('AFTER'));
+    const acks = await c.acks(2);
+    expect(acks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['CE:BIG2', 'AA:AFTER']);
+    expect(ctx.counts.get('frames_oversize')).toBe(2);
+    expect(ctx.counts.get('frames_oversize_unanswered')).toBe(1);
+  });
+
+  it('a sender that ends its frame with FS only (no CR) and waits gets its ACK', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx, { readTimeoutMs: 300 }));
+    c.sock.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(msg('NOCR')), Buffer.from([0x1c])]));
+    expect(ackOf((await c.acks(1))[0]!)).toBe('NOCR');
+    expect(c.closed).toBe(false);
+    expect(ctx.counts.get('read_timeouts')).toBeUndefined();
+  });
+
+  it('the read timeout runs per frame: a stream whose frames always straddle chunks is served in full', async () => {
+    const ctx = fakeCtx();
+    const readTimeoutMs = 500;
+    const c = await client(await start(ctx, { readTimeoutMs }));
+    const n = 12;
+    const stream = Buffer.concat(Array.from({ length: n }, (_, i) => frame(msg(`ST${i}`))));
+    // Chunks of 0.9 frame every 80 ms: each frame is complete within ~160 ms, yet after every chunk some frame
+    // is unfinished, so a timer that started with the first frame would fire after readTimeoutMs.
+    const step = Math.floor(frame(msg('ST0')).length * 0.9);
+    const t0 = Date.now();
+    for (let off = 0; off < stream.length && !c.closed; off += step) {
+      c.sock.write(stream.subarray(off, off + step));
+      await new Promise((r) => setTimeout(r, 80));
+    }
+    expect(Date.now() - t0).toBeGreaterThan(readTimeoutMs); // the stream outlasted one read timeout
+    const acks = await c.acks(n);
+    expect(acks.map(ackCode)).toEqual(Array(n).fill('AA'));
+    expect(c.closed).toBe(false);
+    expect(ctx.counts.get('read_timeouts')).toBeUndefined();
   });
 
   it('a sender that disconnects mid-frame gets nothing stored; others are unaffected', async () => {

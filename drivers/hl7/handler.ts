@@ -2,14 +2,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DriverEvent } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
-import { ackCodesFor, type OutcomeKind } from './ackplan.js';
+import { ackCodesFor, type AckMode, type OutcomeKind } from './ackplan.js';
 import { DedupWindow } from './dedup.js';
 import { mapMessage } from './pcd01.js';
-import { readHeader, sniffControlId, type MessageHeader } from './protocol/access.js';
+import { readHeader, sniffHeader, str, type MessageHeader } from './protocol/access.js';
 import { ackSegments, type AckError } from './protocol/ack.js';
 import { encodeSegments, segment } from './protocol/encode.js';
 import { Hl7ParseError, formatPosition } from './protocol/errors.js';
-import { parseFrame } from './protocol/parse.js';
+import { parseFrame, segmentIds, segmentSequence } from './protocol/parse.js';
 import type { Hl7Message, Segment } from './protocol/types.js';
 
 export interface HandlerOptions {
@@ -23,12 +23,25 @@ export interface HandlerOptions {
 interface Processed {
   header: MessageHeader | null;
   fallbackControlId: string;
+  /** MSH-15/16 read without a header (message unreadable): the sender's ack mode still decides CE vs AE. */
+  fallbackAckMode?: AckMode;
   outcome: OutcomeKind;
   error?: AckError;
   events: DriverEvent[];
   dedupKey?: string;
   hash?: string;
 }
+
+/** What is known of a message whose header could not be read: for MSA-2, the ack mode and ERR-2.2. */
+interface Fallback {
+  controlId: string;
+  ackMode?: AckMode;
+  /** Segment ids of the message or frame, numbered as the error position numbers them. */
+  segmentIds: string[];
+}
+
+/** Only P (production) is stored: D (debugging) and T (training) data must not become patient data. */
+const PROCESSING_IDS = new Set(['P']);
 
 /** Where the device ids last seen come from, for health(). */
 export type SeenHook = (deviceId: string, at: number) => void;
@@ -52,7 +65,11 @@ export class MessageHandler {
     try {
       frame = parseFrame(payload);
     } catch (e) {
-      const p = this.rejected(e, null, payload.toString('latin1'), peer);
+      const text = payload.toString('latin1');
+      const sniffed = sniffHeader(text);
+      const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text) };
+      if (sniffed) fb.ackMode = sniffed;
+      const p = this.rejected(e, null, fb, peer);
       return this.acks([p], receivedAt);
     }
     const messages = frame.kind === 'message' ? [frame.message] : frame.batch.batches.flatMap((b) => b.messages);
@@ -71,7 +88,11 @@ export class MessageHandler {
   private prepare(msg: Hl7Message, receivedAt: number, peer: string): Processed {
     let header: MessageHeader | null = null;
     const msh = msg.segments[0] as Segment;
-    const sniffed = String(msh.fields[10]?.[0]?.[0]?.[0] ?? '').trim();
+    const fb: Fallback = {
+      controlId: str(msh, 10).trim(),
+      ackMode: { acceptAckType: str(msh, 15).trim().toUpperCase(), applicationAckType: str(msh, 16).trim().toUpperCase() },
+      segmentIds: msg.segments.map((s) => s.id),
+    };
     try {
       header = readHeader(msg);
       for (const w of msg.warnings) {
@@ -80,6 +101,13 @@ export class MessageHandler {
       }
       if (!header.version.startsWith('2.')) {
         throw new Hl7ParseError(`version ${header.version} is not HL7 v2`, { segmentIndex: 1, segmentId: 'MSH', field: 12 }, 203);
+      }
+      if (!PROCESSING_IDS.has(header.processingId.toUpperCase())) {
+        throw new Hl7ParseError(
+          `processing id '${header.processingId}' is not accepted: only P (production) data is stored`,
+          { segmentIndex: 1, segmentId: 'MSH', field: 11 },
+          202,
+        );
       }
       const mapped = mapMessage(msg, header, {
         source: this.ctx.name,
@@ -90,28 +118,50 @@ export class MessageHandler {
       const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId].join('|');
       return { header, fallbackControlId: header.controlId, outcome: 'accepted', events: mapped.events, dedupKey, hash: contentHash(msg) };
     } catch (e) {
-      return this.rejected(e, header, sniffed, peer);
+      return this.rejected(e, header, fb, peer);
     }
   }
 
-  private rejected(e: unknown, header: MessageHeader | null, rawOrId: string, peer: string): Processed {
-    const controlId = header?.controlId ?? (rawOrId.startsWith('MSH') ? sniffControlId(rawOrId) : rawOrId);
+  private rejected(e: unknown, header: MessageHeader | null, fb: Fallback, peer: string): Processed {
+    const controlId = header?.controlId ?? fb.controlId;
+    const base = { header, fallbackControlId: controlId, ...(fb.ackMode ? { fallbackAckMode: fb.ackMode } : {}), events: [] };
     if (e instanceof Hl7ParseError) {
       const unsupported = e.code >= 200 && e.code < 207;
       this.ctx.count(unsupported ? 'messages_unsupported' : 'messages_malformed');
       this.ctx.log.warn({ peer, controlId, reason: e.reason, at: formatPosition(e.position), hl7Error: e.code }, 'HL7 message rejected');
-      return {
-        header,
-        fallbackControlId: controlId,
-        outcome: unsupported ? 'unsupported' : 'content',
-        error: { code: e.code, reason: e.message, position: e.position },
-        events: [],
-      };
+      const error: AckError = { code: e.code, reason: e.message, position: e.position };
+      const seq = e.position.segmentIndex === undefined ? undefined : segmentSequence(fb.segmentIds, e.position.segmentIndex);
+      if (seq !== undefined) error.segmentSequence = seq;
+      return { ...base, outcome: unsupported ? 'unsupported' : 'content', error };
     }
     // A bug of ours, not the sender's: say so, and let the sender retry.
     this.ctx.count('internal_errors');
     this.ctx.log.error({ peer, controlId, err: e }, 'HL7 handler internal error');
-    return { header, fallbackControlId: controlId, outcome: 'store', error: { code: 207, reason: 'internal error' }, events: [] };
+    return { ...base, outcome: 'store', error: { code: 207, reason: 'internal error' } };
+  }
+
+  /**
+   * A frame over maxFrameBytes (dropped by the framer): answered with AE / CE from what its first bytes say,
+   * so the sender learns why instead of waiting for an ACK. Without a readable MSH-10 there is nothing to answer.
+   */
+  oversize(head: Buffer, limit: number, peer: string): string[] {
+    const sniffed = sniffHeader(head.toString('latin1'));
+    if (!sniffed?.controlId) {
+      this.ctx.count('frames_oversize_unanswered');
+      this.ctx.log.warn({ peer, limit }, 'HL7 message larger than maxFrameBytes has no readable MSH-10; no ACK possible');
+      return [];
+    }
+    this.ctx.log.warn({ peer, controlId: sniffed.controlId, limit }, 'HL7 message larger than maxFrameBytes rejected (counted in frames_oversize)');
+    const p: Processed = {
+      header: null,
+      fallbackControlId: sniffed.controlId,
+      fallbackAckMode: sniffed,
+      outcome: 'content',
+      // 207: table 0357 (v2.6) has no "too large" code; the text says what happened, AE/CE says "do not resend as is".
+      error: { code: 207, reason: `message larger than ${limit} bytes (maxFrameBytes); not processed` },
+      events: [],
+    };
+    return this.acks([p], Date.now());
   }
 
   /** Emits accepted messages' events (awaiting the commit) and settles duplicates. */
@@ -177,7 +227,7 @@ export class MessageHandler {
   private acks(list: Processed[], now: number): string[] {
     const out: string[] = [];
     for (const p of list) {
-      for (const code of ackCodesFor(p.header, p.outcome, this.opts.storeFailureAck)) {
+      for (const code of ackCodesFor(p.header ?? p.fallbackAckMode ?? null, p.outcome, this.opts.storeFailureAck)) {
         const segs = ackSegments({
           original: p.header,
           fallbackControlId: p.fallbackControlId,

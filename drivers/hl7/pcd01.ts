@@ -20,7 +20,7 @@ import type {
   WaveformSegment,
 } from '../../agent/model/reading.js';
 import { mdcByCode, mdcByRefid } from '../../agent/model/mdc.js';
-import { components, repetitions, str, type MessageHeader } from './protocol/access.js';
+import { components, isNull, repetitions, str, type MessageHeader } from './protocol/access.js';
 import { dtmOffset, parseDtm } from './protocol/dtm.js';
 import { Hl7ParseError } from './protocol/errors.js';
 import type { Hl7Message, Segment } from './protocol/types.js';
@@ -33,6 +33,8 @@ export type Hl7Context = {
   resultStatus: string;
   referenceRange?: string;
   abnormalFlags?: string[];
+  /** OBX-17 observation method codes as sent (e.g. AMEAS, MSET, ASET: a setting, not a measurement). */
+  observationMethod?: string[];
   /** PCD-04 only: facets as sent. */
   eventPhase?: string;
   alarmState?: string;
@@ -118,9 +120,11 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
   }
   const warnings: string[] = [];
   const msh = msg.segments[0] as Segment;
+  const mshOffset = dtmOffset(str(msh, 7));
   const ctx: TimeCtx = {
     mshTime: str(msh, 7),
-    assumeOffset: dtmOffset(str(msh, 7)) ?? opts.defaultOffsetMinutes ?? 0,
+    assumeOffset: mshOffset ?? opts.defaultOffsetMinutes ?? 0,
+    offsetIsDefault: mshOffset === null,
     warnings,
   };
   const mshDevice = deviceFromHd(components(msh, 3));
@@ -221,14 +225,23 @@ function deviceFromHd(c: string[]): string {
 interface TimeCtx {
   mshTime: string;
   assumeOffset: number;
+  /** MSH-7 has no offset either: a time without one is placed by configuration, not by the sender. */
+  offsetIsDefault: boolean;
   warnings: string[];
 }
 
-function timeOf(texts: string[], ctx: TimeCtx, where: string): number | null {
+interface EventTime {
+  ms: number;
+  /** The time had no offset and neither had MSH-7: its zone is defaultUtcOffsetMinutes, an assumption. */
+  zoneAssumed: boolean;
+}
+
+function timeOf(texts: string[], ctx: TimeCtx, where: string): EventTime | null {
   for (const t of texts) {
     if (t === '') continue;
     try {
-      return parseDtm(t, ctx.assumeOffset).ms;
+      const p = parseDtm(t, ctx.assumeOffset);
+      return { ms: p.ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault };
     } catch (e) {
       ctx.warnings.push(`${where}: ${(e as Error).message}`);
       return null;
@@ -237,10 +250,35 @@ function timeOf(texts: string[], ctx: TimeCtx, where: string): number | null {
   return null;
 }
 
+/**
+ * OBX-14 of the nearest containment ancestor that has one (channel, then VMD, then MDS): a time given on a
+ * header row applies to what it contains (IHE PCD TF-2, OBX-14). Ancestors are written `1.1.1.0` or `1.1.1`.
+ */
+function ancestorTimes(rows: Row[]): (r: Row) => string {
+  const byKey = new Map<string, string>();
+  for (const x of rows) if (x.containment && x.time && !byKey.has(x.containment)) byKey.set(x.containment, x.time);
+  return (r) => {
+    if (!r.containment) return '';
+    const parts = r.containment.split('.');
+    for (let n = parts.length - 1; n >= 1; n--) {
+      let key = parts.slice(0, n).join('.');
+      for (let pad = n; pad <= parts.length; pad++, key += '.0') {
+        if (key === r.containment) continue;
+        const t = byKey.get(key);
+        if (t) return t;
+      }
+    }
+    return '';
+  };
+}
+
 function codeOf(r: Row): { mdc: MdcCode | null; raw?: RawCode } {
+  // Only MDC codes are looked up as MDC (a 99LOCAL or LN number means something else); empty OBX-3.3 is
+  // taken as MDC, as PCD senders that omit it send MDC.
+  const mdcSystem = r.codeSystem === '' || r.codeSystem.toUpperCase() === 'MDC';
   const n = /^\d+$/.test(r.code) ? Number(r.code) : 0;
   // By number when there is one (the number is normative); by refid only for code 0 / none.
-  const known = n > 0 ? mdcByCode(n) : r.codeText ? mdcByRefid(r.codeText) : undefined;
+  const known = !mdcSystem ? undefined : n > 0 ? mdcByCode(n) : r.codeText ? mdcByRefid(r.codeText) : undefined;
   if (known) return { mdc: known };
   const raw: RawCode = { system: r.codeSystem || 'LOCAL', code: r.code };
   if (r.codeText) raw.text = r.codeText;
@@ -275,6 +313,35 @@ function qualityOf(r: Row): Quality {
   }
 }
 
+const RANK: Record<Quality['state'], number> = { valid: 0, questionable: 1, unavailable: 2, invalid: 3 };
+
+/** Lowers quality to `state` (never raises it) and records why. */
+function worsen(q: Quality, state: Quality['state'], reason: string): void {
+  if (RANK[state] > RANK[q.state]) q.state = state;
+  if (!q.reasons?.includes(reason)) q.reasons = [...(q.reasons ?? []), reason];
+}
+
+/** OBX-8 measurement-status flags (IHE PCD TF-2, OBX-8): the device's own judgement of the value. */
+const MEASUREMENT_STATUS: Record<string, Quality['state']> = {
+  DEMO: 'invalid',
+  TEST: 'invalid',
+  INV: 'invalid',
+  QUES: 'questionable',
+  CAL: 'questionable',
+  EARLY: 'questionable',
+  NAN: 'unavailable',
+  OFF: 'unavailable',
+  NAV: 'unavailable',
+};
+
+function applyMeasurementStatus(r: Row, q: Quality): void {
+  for (let i = 1; i <= repetitions(r.seg, 8); i++) {
+    const f = str(r.seg, 8, 1, 1, i).trim().toUpperCase();
+    const state = MEASUREMENT_STATUS[f];
+    if (state) worsen(q, state, `obx-8:${f}`);
+  }
+}
+
 function hl7Context(r: Row): Hl7Context {
   const c: Hl7Context = { containment: r.containment, obxSetId: r.setId, resultStatus: r.status };
   const range = str(r.seg, 7).trim();
@@ -285,14 +352,40 @@ function hl7Context(r: Row): Hl7Context {
     if (f) flags.push(f);
   }
   if (flags.length) c.abnormalFlags = flags;
+  const methods: string[] = [];
+  for (let i = 1; i <= repetitions(r.seg, 17); i++) {
+    const m = str(r.seg, 17, 1, 1, i).trim();
+    if (m) methods.push(m);
+  }
+  if (methods.length) c.observationMethod = methods;
   return c;
 }
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
 
+/** A decimal as a finite number; marks the quality and returns undefined when it is not one. */
+function numberOf(t: string, q: Quality): number | undefined {
+  if (!NUMBER.test(t)) {
+    worsen(q, 'invalid', 'not-a-number');
+    return undefined;
+  }
+  const n = Number(t);
+  // Hundreds of digits pass the pattern but overflow to Infinity (null in JSON): not a value.
+  if (!Number.isFinite(n)) {
+    worsen(q, 'invalid', 'not-finite');
+    return undefined;
+  }
+  return n;
+}
+
 /** OBX-5 as a reading value by OBX-2. */
 function valueOf(r: Row, quality: Quality): number | string | null {
   const seg = r.seg;
+  if (isNull(seg, 5)) {
+    // "" = the sender says explicitly there is no value.
+    worsen(quality, 'unavailable', 'hl7-null');
+    return null;
+  }
   if (repetitions(seg, 5) === 0) return null;
   if (r.status === 'X') {
     // "Cannot obtain" but a value is there (the IHE Philips example does this): keep it, flag it.
@@ -302,16 +395,15 @@ function valueOf(r: Row, quality: Quality): number | string | null {
   const first = components(seg, 5);
   switch (r.valueType) {
     case 'NM': {
+      // NM does not repeat: keep the first, but do not present it as the whole truth.
+      if (repetitions(seg, 5) > 1) worsen(quality, 'questionable', 'repeated-value');
       const t = (first[0] ?? '').trim();
-      if (NUMBER.test(t)) return Number(t);
-      quality.state = 'invalid';
-      quality.reasons = [...(quality.reasons ?? []), 'not-a-number'];
-      return t;
+      return numberOf(t, quality) ?? t;
     }
     case 'SN': {
       // comparator^num1^separator^num2: a plain number only when there is no comparator/range.
       const [cmp = '', n1 = '', sep = '', n2 = ''] = first.map((x) => x.trim());
-      if ((cmp === '' || cmp === '=') && sep === '' && n2 === '' && NUMBER.test(n1)) return Number(n1);
+      if ((cmp === '' || cmp === '=') && sep === '' && n2 === '' && NUMBER.test(n1)) return numberOf(n1, quality) ?? n1;
       return `${cmp}${n1}${sep}${n2}`;
     }
     case 'CWE':
@@ -344,6 +436,7 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
     return mshDevice;
   };
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
+  const inherited = ancestorTimes(g.rows);
   const waveformKeys = new Set(g.rows.filter((r) => r.valueType === 'NA' || r.valueType === 'MA').map((r) => r.containment));
   g.rows.forEach((r, idx) => {
     if (isHeaderRow(r)) return;
@@ -353,21 +446,20 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
     const code = codeOf(r);
     const quality = qualityOf(r);
     const unit = unitFromCwe(components(r.seg, 6));
-    const time = timeOf([r.time, obrTime, ctx.mshTime], ctx, `OBX ${r.setId}`);
+    const time = timeOf([r.time, inherited(r), obrTime, ctx.mshTime], ctx, `OBX ${r.setId}`);
     if (r.valueType === 'NA' || r.valueType === 'MA') {
       const rate = sampleRate(g.rows, idx, r);
       const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
-      if (rate === undefined) {
-        q.state = q.state === 'valid' ? 'questionable' : q.state;
-        q.reasons?.push('sample-rate-unknown');
-      }
+      if (rate === undefined) worsen(q, 'questionable', 'sample-rate-unknown');
+      applyMeasurementStatus(r, q);
+      if (time?.zoneAssumed) worsen(q, 'valid', 'time-zone-assumed'); // a note: the samples themselves are fine
       for (const samples of waveformChannels(r, q)) {
         const w: Hl7WaveformSegment = {
           kind: 'waveform',
           ...origin,
           ...code,
           unit,
-          startTime: time ?? opts.receivedAt,
+          startTime: time?.ms ?? opts.receivedAt,
           sampleRateHz: rate ?? 0,
           samples,
           receivedAt: opts.receivedAt,
@@ -379,13 +471,15 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
       return;
     }
     const value = valueOf(r, quality);
+    applyMeasurementStatus(r, quality);
+    if (time?.zoneAssumed) worsen(quality, 'valid', 'time-zone-assumed'); // a note: the value itself is fine
     const reading: Hl7NumericReading = {
       kind: 'numeric',
       ...origin,
       ...code,
       value,
       unit,
-      deviceTime: time,
+      deviceTime: time?.ms ?? null,
       receivedAt: opts.receivedAt,
       quality,
       context: hl7Context(r),
@@ -412,13 +506,7 @@ function sampleRate(rows: Row[], idx: number, wave: Row): number | undefined {
 
 /** NA: one channel, samples as components. MA: repetitions are time samples, components are channels. */
 function waveformChannels(r: Row, q: Quality): number[][] {
-  const toNum = (t: string): number => {
-    const s = t.trim();
-    if (NUMBER.test(s)) return Number(s);
-    q.state = 'invalid';
-    if (!q.reasons?.includes('not-a-number')) q.reasons?.push('not-a-number');
-    return Number.NaN;
-  };
+  const toNum = (t: string): number => numberOf(t.trim(), q) ?? Number.NaN;
   const reps = repetitions(r.seg, 5);
   if (r.valueType === 'NA') {
     // NA with repetitions = several channels in channel-block form.
@@ -463,7 +551,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   const device = eventRow.equipment || g.rows.find((r) => r.equipment)?.equipment || mshDevice;
   const origin = { deviceId: device, source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
-  const time = timeOf([eventRow.time, obrTime, ctx.mshTime], ctx, `OBX ${eventRow.setId}`);
+  const time = timeOf([eventRow.time, ancestorTimes(g.rows)(eventRow), obrTime, ctx.mshTime], ctx, `OBX ${eventRow.setId}`);
   const facetText = (name: string): string => {
     const r = facet(name);
     return r ? str(r.seg, 5).trim() : '';
@@ -481,7 +569,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   }
   const cond = codeOf({ ...eventRow, ...condRow });
   if (Number(condRow.code) === MDC_EVT_ACTIVE || condRow.codeText === 'MDC_EVT_ACTIVE') {
-    const status: DeviceStatusEvent = { kind: 'device-status', ...origin, state: 'online', detail: 'PCD-04 watchdog (MDC_EVT_ACTIVE) received', at: time ?? opts.receivedAt };
+    const status: DeviceStatusEvent = { kind: 'device-status', ...origin, state: 'online', detail: 'PCD-04 watchdog (MDC_EVT_ACTIVE) received', at: time?.ms ?? opts.receivedAt };
     out.push(status);
     return;
   }
@@ -516,7 +604,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     priority: PRIORITY[prioFlag] ?? 'none',
     category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
     phase: phaseOf(phaseRaw, stateRaw),
-    deviceTime: time,
+    deviceTime: time?.ms ?? null,
     receivedAt: opts.receivedAt,
     context: hl7,
   };

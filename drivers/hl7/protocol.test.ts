@@ -2,10 +2,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  CR,
   DEFAULT_DELIMITERS,
   FS,
   Hl7ParseError,
   MllpFramer,
+  OVERSIZE_HEAD_BYTES,
   VT,
   buildAck,
   encodeSegments,
@@ -53,10 +55,26 @@ describe('MLLP framer', () => {
   it('accepts FS without CR but flags it', () => {
     const f = new MllpFramer(100);
     const ev = f.push(Buffer.from([VT, 0x41, FS, VT, 0x42, FS, 0x0d]));
-    expect(ev).toEqual([
-      { type: 'frame', payload: Buffer.from('A'), noCr: true },
-      { type: 'frame', payload: Buffer.from('B'), noCr: false },
-    ]);
+    expect(ev).toEqual([{ type: 'frame', payload: Buffer.from('A') }, { type: 'missing-cr' }, { type: 'frame', payload: Buffer.from('B') }]);
+  });
+  it('delivers a frame at its FS without waiting for the CR; a CR arriving later is swallowed, not stray', () => {
+    const f = new MllpFramer(100);
+    expect(f.push(Buffer.from([VT, 0x41, FS]))).toEqual([{ type: 'frame', payload: Buffer.from('A') }]);
+    expect(f.inFrame).toBe(false);
+    expect(f.push(Buffer.from([CR]))).toEqual([]);
+    expect(f.counters.outsideBytes).toBe(0);
+    // Only the one CR belongs to the trailer; a second is outside any frame.
+    f.push(Buffer.from([CR]));
+    expect(f.counters.outsideBytes).toBe(1);
+  });
+  it('an oversize event carries the first bytes of the frame (to answer it) and counts frame starts', () => {
+    const f = new MllpFramer(1024);
+    const big = `MSH|^~\\&|MON|WARD|||20240101||ORU^R01|BIG-1|P|2.6\r${'x'.repeat(5000)}`;
+    const ev = f.push(frame(big));
+    expect(ev).toHaveLength(1);
+    const o = ev[0]!;
+    expect(o.type === 'oversize' && o.head.toString('latin1')).toBe(big.slice(0, OVERSIZE_HEAD_BYTES));
+    expect(f.counters.started).toBe(1);
   });
   it('property: arbitrary bytes in arbitrary chunks never throw and never hold more than the limit', () => {
     fc.assert(

@@ -155,42 +155,54 @@ export class MllpServer {
       }, this.opts.idleTimeoutMs);
     };
     touch();
+    let lastStarted = 0;
+    /** Runs on the connection's queue, so ACKs go out in the order the frames came in. */
+    const enqueue = (work: () => Promise<string[]>): void => {
+      queued++;
+      if (queued >= this.opts.maxQueuedFrames) s.pause();
+      chain = chain
+        .then(async () => {
+          const acks = await work();
+          if (!closed) for (const a of acks) s.write(frame(a));
+          if (!closed) touch();
+        })
+        .catch((err: unknown) => {
+          // handle() never rejects by design; if it does, keep the connection's queue alive.
+          this.ctx.count('internal_errors');
+          this.ctx.log.error({ peer, err: String(err) }, 'MLLP frame handling failed');
+        })
+        .finally(() => {
+          queued--;
+          if (queued < this.opts.maxQueuedFrames && !closed) s.resume();
+        });
+    };
     s.on('data', (chunk: Buffer) => {
       for (const ev of framer.push(chunk)) {
         if (ev.type === 'oversize') {
           this.ctx.count('frames_oversize');
           this.ctx.log.warn({ peer, limit: ev.limit }, 'MLLP frame larger than maxFrameBytes dropped; waiting for next frame start');
+          const head = ev.head;
+          enqueue(() => Promise.resolve(this.handler.oversize(head, ev.limit, peer)));
         } else if (ev.type === 'abandoned') {
           this.ctx.count('frames_abandoned');
           this.ctx.log.warn({ peer, bytes: ev.bytes }, 'MLLP frame start inside an unfinished frame; unfinished frame dropped');
+        } else if (ev.type === 'missing-cr') {
+          this.ctx.count('frames_missing_cr');
         } else {
-          if (ev.noCr) this.ctx.count('frames_missing_cr');
           touch();
-          queued++;
-          if (queued >= this.opts.maxQueuedFrames) s.pause();
           const payload = ev.payload;
-          chain = chain
-            .then(async () => {
-              const acks = await this.handler.handle(payload, peer);
-              if (!closed) for (const a of acks) s.write(frame(a));
-              if (!closed) touch();
-            })
-            .catch((err: unknown) => {
-              // handle() never rejects by design; if it does, keep the connection's queue alive.
-              this.ctx.count('internal_errors');
-              this.ctx.log.error({ peer, err: String(err) }, 'MLLP frame handling failed');
-            })
-            .finally(() => {
-              queued--;
-              if (queued < this.opts.maxQueuedFrames && !closed) s.resume();
-            });
+          enqueue(() => this.handler.handle(payload, peer));
         }
       }
       if (framer.counters.outsideBytes > lastOutside) {
         this.ctx.count('bytes_outside_frames', framer.counters.outsideBytes - lastOutside);
         lastOutside = framer.counters.outsideBytes;
       }
-      if (framer.inFrame && !readTimer) {
+      // The read timeout runs per frame: a new frame start (even one that began in the same chunk that ended
+      // the previous frame) gets the full readTimeoutMs.
+      if (framer.inFrame && (!readTimer || framer.counters.started !== lastStarted)) {
+        clearRead();
+        lastStarted = framer.counters.started;
         readTimer = setTimeout(() => {
           const dropped = framer.reset();
           this.ctx.count('read_timeouts');

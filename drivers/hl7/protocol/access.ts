@@ -81,9 +81,28 @@ export function readHeader(msg: Hl7Message): MessageHeader {
   };
 }
 
+/** What can be read from a raw MSH line without parsing the message: enough to address an error ACK. */
+export interface SniffedHeader {
+  controlId: string;
+  acceptAckType: string;
+  applicationAckType: string;
+}
+
+/**
+ * Best-effort MSH-10 and MSH-15/16 from the first line of a message that failed to parse (or was too large to
+ * parse), for MSA-2 and for answering in the sender's ack mode. Null when the text does not start with MSH.
+ */
+export function sniffHeader(text: string): SniffedHeader | null {
+  const first = text.split(/[\r\n]/, 1)[0] ?? '';
+  if (!first.startsWith('MSH') || first.length < 4) return null;
+  const f = first.split(first[3] as string);
+  const component = first[4];
+  // f[n - 1] is MSH-n: MSH-1 is the separator itself. MSH-15/16 are ID values (AL, NE, ER, SU): no escapes.
+  const id = (n: number): string => ((component ? f[n - 1]?.split(component)[0] : f[n - 1]) ?? '').trim().toUpperCase();
+  return { controlId: (f[9] ?? '').slice(0, 199), acceptAckType: id(15), applicationAckType: id(16) };
+}
+
 /** Best-effort MSH-10 for logs and MSA-2 when the message failed to parse fully. */
 export function sniffControlId(text: string): string {
-  const first = text.split(/[\r\n]/, 1)[0] ?? '';
-  if (!first.startsWith('MSH') || first.length < 4) return '';
-  return (first.split(first[3] as string)[9] ?? '').slice(0, 199);
+  return sniffHeader(text)?.controlId ?? '';
 }

@@ -5,11 +5,16 @@ export const VT = 0x0b;
 export const FS = 0x1c;
 export const CR = 0x0d;
 
+/** Bytes of an oversize frame kept so the receiver can read its MSH (control id, ack mode) and answer it. */
+export const OVERSIZE_HEAD_BYTES = 2048;
+
 export type FramerEvent =
-  /** A complete frame. `noCr` when FS was not followed by CR (tolerated, flagged). */
-  | { type: 'frame'; payload: Buffer; noCr: boolean }
-  /** A frame grew past maxFrameBytes; the framer drops it and waits for the next VT. */
-  | { type: 'oversize'; limit: number }
+  /** A complete frame, delivered at its FS (a sender waiting for the ACK may never send the CR). */
+  | { type: 'frame'; payload: Buffer }
+  /** The byte after an FS was not CR (tolerated, flagged). Comes after that frame's 'frame' event. */
+  | { type: 'missing-cr' }
+  /** A frame grew past maxFrameBytes; the framer drops it and waits for the next VT. `head`: its first bytes. */
+  | { type: 'oversize'; limit: number; head: Buffer }
   /** A VT arrived inside a frame: the unfinished frame is dropped, the new one starts. */
   | { type: 'abandoned'; bytes: number };
 
@@ -21,15 +26,18 @@ export interface FramerCounters {
   outsideBytes: number;
   /** Bytes thrown away while resyncing after an oversize frame. */
   discardedBytes: number;
+  /** Frames begun (VT seen): lets the reader restart its read timeout per frame. */
+  started: number;
 }
 
+// 'fs': a frame was just delivered at its FS; a CR right after it belongs to the trailer and is swallowed.
 type State = 'idle' | 'in' | 'fs' | 'discard';
 
 export class MllpFramer {
   private state: State = 'idle';
   private parts: Buffer[] = [];
   private size = 0;
-  readonly counters: FramerCounters = { frames: 0, oversize: 0, abandoned: 0, outsideBytes: 0, discardedBytes: 0 };
+  readonly counters: FramerCounters = { frames: 0, oversize: 0, abandoned: 0, outsideBytes: 0, discardedBytes: 0, started: 0 };
 
   constructor(private readonly maxFrameBytes: number) {
     if (!(maxFrameBytes > 0)) throw new RangeError('maxFrameBytes must be > 0');
@@ -37,7 +45,7 @@ export class MllpFramer {
 
   /** True while a frame has started and not ended (for read timeouts). */
   get inFrame(): boolean {
-    return this.state === 'in' || this.state === 'fs';
+    return this.state === 'in';
   }
 
   /** Bytes held for the unfinished frame. */
@@ -78,7 +86,7 @@ export class MllpFramer {
           }
           if (this.size + (end - i) > this.maxFrameBytes) {
             this.counters.oversize++;
-            events.push({ type: 'oversize', limit: this.maxFrameBytes });
+            events.push({ type: 'oversize', limit: this.maxFrameBytes, head: this.head(buf.subarray(i, end)) });
             this.counters.discardedBytes += this.size + (end - i);
             this.parts = [];
             this.size = 0;
@@ -93,18 +101,18 @@ export class MllpFramer {
           }
           if (k < 0) i = n;
           else {
+            events.push({ type: 'frame', payload: Buffer.concat(this.parts, this.size) });
+            this.counters.frames++;
+            this.parts = [];
+            this.size = 0;
             this.state = 'fs';
             i = k + 1;
           }
           break;
         }
         case 'fs': {
-          const noCr = buf[i] !== CR;
-          if (!noCr) i++;
-          events.push({ type: 'frame', payload: Buffer.concat(this.parts, this.size), noCr });
-          this.counters.frames++;
-          this.parts = [];
-          this.size = 0;
+          if (buf[i] === CR) i++;
+          else events.push({ type: 'missing-cr' });
           this.state = 'idle';
           break;
         }
@@ -138,6 +146,19 @@ export class MllpFramer {
     this.parts = [];
     this.size = 0;
     this.state = 'in';
+    this.counters.started++;
+  }
+
+  /** First OVERSIZE_HEAD_BYTES of the held parts followed by `more`. */
+  private head(more: Buffer): Buffer {
+    const out: Buffer[] = [];
+    let left = OVERSIZE_HEAD_BYTES;
+    for (const p of [...this.parts, more]) {
+      if (left <= 0) break;
+      out.push(Buffer.from(p.subarray(0, left)));
+      left -= Math.min(left, p.length);
+    }
+    return Buffer.concat(out);
   }
 }
 

@@ -55,6 +55,27 @@ export function splitSegments(text: string, warnings: Hl7Warning[]): RawSegment[
   return out;
 }
 
+/** Segment ids in order, as the parser numbers segments (for error positions in text that did not parse). */
+export function segmentIds(text: string): string[] {
+  return splitSegments(text, []).map((r) => r.text.slice(0, 3));
+}
+
+/**
+ * ERR-2.2 (segment sequence): which occurrence of its segment id within its message the segment at 1-based
+ * `segmentIndex` is (the second OBX → 2), counting back to the message's header. Undefined when out of range.
+ */
+export function segmentSequence(ids: readonly string[], segmentIndex: number): number | undefined {
+  const id = ids[segmentIndex - 1];
+  if (id === undefined) return undefined;
+  let n = 0;
+  for (let i = segmentIndex - 1; i >= 0; i--) {
+    const sid = ids[i] as string;
+    if (sid === id) n++;
+    if (HEADER_IDS.has(sid)) break;
+  }
+  return n;
+}
+
 /** Reads delimiters from an MSH/FHS/BHS segment's first characters. */
 export function readDelimiters(segText: string, pos: Hl7Position): Delimiters {
   const field = segText[3];

@@ -1,0 +1,99 @@
+// MessageHandler without sockets: frames in, ACK payloads out, events emitted (or not).
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import type { DriverEvent } from '../../agent/model/reading.js';
+import type { DriverContext } from '../types.js';
+import { MessageHandler } from './handler.js';
+import { parseMessage, str } from './protocol/index.js';
+
+const msg = (id: string, o: { processing?: string; ack?: string; version?: string; obx?: string } = {}): string =>
+  `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||ORU^R01^ORU_R01|${id}|${o.processing ?? 'P'}|${o.version ?? '2.6'}|||${o.ack ?? ''}||UNICODE UTF-8\r` +
+  `PID|||P-${id}\rOBR|1|||x|||20240101115959+0000\r` +
+  `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r` +
+  (o.obx ?? '');
+
+function setup() {
+  const emitted: DriverEvent[][] = [];
+  const counts = new Map<string, number>();
+  const ctx: DriverContext = {
+    name: 'h',
+    log: pino({ level: 'silent' }),
+    emit: async (ev) => void emitted.push(ev),
+    count: (c, by = 1) => void counts.set(c, (counts.get(c) ?? 0) + by),
+  };
+  const handler = new MessageHandler(ctx, {
+    application: 'GW',
+    facility: '',
+    storeFailureAck: 'AR',
+    defaultUtcOffsetMinutes: 0,
+    duplicateWindow: { maxEntries: 100, ttlMs: 60_000 },
+  });
+  return { handler, emitted, counts };
+}
+/** MSA-1, MSA-2 and ERR-2.1/2.2/2.3 and ERR-3.1 of an ACK. */
+const summary = (ack: string) => {
+  const m = parseMessage(ack);
+  const msa = m.segments[1]!;
+  const err = m.segments[2];
+  return {
+    code: str(msa, 1),
+    controlId: str(msa, 2),
+    ...(err ? { err: [str(err, 2, 1), str(err, 2, 2), str(err, 2, 3), str(err, 3, 1)] } : {}),
+  };
+};
+
+describe('MessageHandler', () => {
+  it('refuses debugging / training data (MSH-11 D, T): AR (CR in enhanced mode), error 202, nothing emitted', async () => {
+    const { handler, emitted, counts } = setup();
+    const t = await handler.handle(Buffer.from(msg('T1', { processing: 'T' })), 'p');
+    expect(t.map(summary)).toEqual([{ code: 'AR', controlId: 'T1', err: ['MSH', '1', '11', '202'] }]);
+    const d = await handler.handle(Buffer.from(msg('D1', { processing: 'D', ack: 'AL|NE' })), 'p');
+    expect(d.map(summary)).toEqual([{ code: 'CR', controlId: 'D1', err: ['MSH', '1', '11', '202'] }]);
+    expect(emitted).toHaveLength(0);
+    expect(counts.get('messages_unsupported')).toBe(2);
+    // Production data is still taken.
+    expect((await handler.handle(Buffer.from(msg('P1')), 'p')).map(summary)).toEqual([{ code: 'AA', controlId: 'P1' }]);
+    expect(emitted).toHaveLength(1);
+  });
+
+  it('an AL/NE sender whose message cannot be read gets exactly one CE, no AE', async () => {
+    const { handler, emitted } = setup();
+    // Fails in the parser (bad escape): no header at all.
+    const badEscape = await handler.handle(Buffer.from(msg('E1', { ack: 'AL|NE', obx: 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r' })), 'p');
+    expect(badEscape.map((a) => summary(a).code)).toEqual(['CE']);
+    expect(summary(badEscape[0]!).controlId).toBe('E1');
+    // Parses, but the header is incomplete (MSH-12 missing).
+    const noVersion = await handler.handle(Buffer.from(msg('E2', { ack: 'AL|NE', version: '' })), 'p');
+    expect(noVersion.map(summary)).toEqual([{ code: 'CE', controlId: 'E2', err: ['MSH', '1', '12', '101'] }]);
+    // NE/AL: the application ACK only.
+    const neAl = await handler.handle(Buffer.from(msg('E3', { ack: 'NE|AL', obx: 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r' })), 'p');
+    expect(neAl.map((a) => summary(a).code)).toEqual(['AE']);
+    // Original mode is unchanged.
+    const orig = await handler.handle(Buffer.from(msg('E4', { obx: 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r' })), 'p');
+    expect(orig.map((a) => summary(a).code)).toEqual(['AE']);
+    expect(emitted).toHaveLength(0);
+  });
+
+  it('ERR-2.2 is the occurrence of the segment id in the message (2nd OBX → 2), not its place in the frame', async () => {
+    const { handler } = setup();
+    const [ack] = await handler.handle(Buffer.from(msg('S1', { obx: 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r' })), 'p');
+    expect(summary(ack!).err).toEqual(['OBX', '2', '5', '102']);
+    // The human-readable text still says where in the frame (segment 5).
+    expect(ack).toMatch(/segment 5 \(OBX\)/);
+    // Within a batch, counting starts again at each message.
+    const batch = `BHS|^~\\&|MON\r${msg('S2')}${msg('S3', { obx: 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r' })}BTS|2\r`;
+    const [reply] = await handler.handle(Buffer.from(batch), 'p');
+    expect(reply).toMatch(/\rERR\|[^|]*\|OBX\^2\^5\^/);
+  });
+
+  it('an oversize message is answered from its first bytes: AE (CE in enhanced mode) with its control id; no MSH → no ACK, counted', () => {
+    const { handler, counts } = setup();
+    const head = (ack: string) => Buffer.from(msg('BIG-1', { ack }).slice(0, 120));
+    expect(handler.oversize(head(''), 2048, 'p').map(summary)).toEqual([{ code: 'AE', controlId: 'BIG-1', err: ['', '', '', '207'] }]);
+    expect(handler.oversize(head('AL|NE'), 2048, 'p').map((a) => `${summary(a).code}:${summary(a).controlId}`)).toEqual(['CE:BIG-1']);
+    const [ae] = handler.oversize(head(''), 2048, 'p');
+    expect(ae).toMatch(/larger than 2048 bytes/);
+    expect(handler.oversize(Buffer.from('xxxxxxxx'), 2048, 'p')).toEqual([]);
+    expect(counts.get('frames_oversize_unanswered')).toBe(1);
+  });
+});

@@ -1,0 +1,149 @@
+// PCD-01 / PCD-04 mapping rules on small hand-made messages (the corpus tests cover real senders).
+import { describe, expect, it } from 'vitest';
+import type { AlarmEvent, NumericReading, WaveformSegment } from '../../agent/model/reading.js';
+import { mapMessage, type Hl7Context } from './pcd01.js';
+import { parseMessage, readHeader } from './protocol/index.js';
+
+const msh = (time = '20240101120000+0000', type = 'ORU^R01^ORU_R01'): string =>
+  `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||${time}||${type}|C1|P|2.6|||AL|NE||UNICODE UTF-8\r`;
+const HEAD = `${msh()}PID|||P1\rOBR|1|||x|||20240101120000+0000\r`;
+/** OBX with the given fields from OBX-1 on (index 0 = OBX-1). */
+const obx = (fields: string[]): string => `OBX|${fields.join('|')}\r`;
+/** An SpO2 NM row: value, OBX-8, OBX-11, OBX-14, OBX-17. */
+const spo2 = (o: { value?: string; flags?: string; status?: string; time?: string; method?: string; code?: string; containment?: string } = {}): string =>
+  obx([
+    '1',
+    'NM',
+    o.code ?? '150456^MDC_PULS_OXIM_SAT_O2^MDC',
+    o.containment ?? '1.1.1.1',
+    o.value ?? '97',
+    '262688^MDC_DIM_PERCENT^MDC',
+    '',
+    o.flags ?? '',
+    '',
+    '',
+    o.status ?? 'R',
+    '',
+    '',
+    o.time ?? '',
+    '',
+    '',
+    o.method ?? '',
+  ]);
+
+const map = (text: string) => {
+  const m = parseMessage(text);
+  return mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 }).events;
+};
+const reading = (text: string) => map(text)[0] as NumericReading & { context: Hl7Context };
+
+describe('OBX-8 measurement status', () => {
+  it('an NM row with OBX-8 DEMO and OBX-11 R is not valid', () => {
+    expect(reading(HEAD + spo2({ flags: 'DEMO', status: 'R' })).quality).toEqual({ state: 'invalid', reasons: ['obx-8:DEMO'] });
+  });
+
+  it('maps each flag; the worst one wins; plain abnormal flags (H, L) leave quality alone', () => {
+    const q = (flags: string, status = 'F') => reading(HEAD + spo2({ flags, status })).quality;
+    expect(q('TEST').state).toBe('invalid');
+    expect(q('INV').state).toBe('invalid');
+    expect(q('QUES')).toEqual({ state: 'questionable', reasons: ['obx-8:QUES'] });
+    expect(q('CAL').state).toBe('questionable');
+    expect(q('EARLY').state).toBe('questionable');
+    expect(q('NAV')).toEqual({ state: 'unavailable', reasons: ['obx-8:NAV'] });
+    expect(q('NAN').state).toBe('unavailable');
+    expect(q('OFF').state).toBe('unavailable');
+    expect(q('QUES~INV')).toEqual({ state: 'invalid', reasons: ['obx-8:QUES', 'obx-8:INV'] });
+    expect(q('H')).toEqual({ state: 'valid' });
+    // Status X with a value is questionable; a DEMO flag still makes it invalid.
+    expect(q('DEMO', 'X')).toEqual({ state: 'invalid', reasons: ['hl7-status:X-with-value', 'obx-8:DEMO'] });
+  });
+
+  it('applies to waveforms too', () => {
+    const w = map(HEAD + obx(['1', 'NA', '150452^MDC_PULS_OXIM_PLETH^MDC', '1.1.1.1', '1^2^3', '262656^MDC_DIM_DIMLESS^MDC', '', 'DEMO', '', '', 'R']))[0] as WaveformSegment;
+    expect(w.quality).toEqual({ state: 'invalid', reasons: ['sample-rate-unknown', 'obx-8:DEMO'] });
+  });
+});
+
+describe('OBX-14 inheritance', () => {
+  const mds = obx(['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '1.0.0.0', '', '', '', '', '', '', 'X', '', '', '20240101115000+0000']);
+  const chan = obx(['2', '', '150020^MDC_PRESS_BLD_NONINV^MDC', '1.1.1.0', '', '', '', '', '', '', 'X', '', '', '20240101115500+0000']);
+
+  it('a metric without OBX-14 takes its channel time before OBR-7', () => {
+    const r = reading(HEAD + mds + chan + spo2());
+    expect(r.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 55));
+  });
+
+  it('the nearest ancestor wins (MDS when the channel has none); the metric own OBX-14 wins over all', () => {
+    const chanNoTime = obx(['2', '', '150020^MDC_PRESS_BLD_NONINV^MDC', '1.1.1.0', '', '', '', '', '', '', 'X']);
+    expect(reading(HEAD + mds + chanNoTime + spo2()).deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 50));
+    // Short containment forms (1, 1.1.1) are ancestors too.
+    const shortMds = obx(['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '1', '', '', '', '', '', '', 'X', '', '', '20240101114500+0000']);
+    expect(reading(HEAD + shortMds + spo2()).deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 45));
+    expect(reading(HEAD + mds + chan + spo2({ time: '20240101115900+0000' })).deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 59));
+    // No ancestor time, no own time: OBR-7.
+    expect(reading(HEAD + spo2()).deviceTime).toBe(Date.UTC(2024, 0, 1, 12, 0));
+    // Another MDS's time does not leak.
+    const otherMds = obx(['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '2.0.0.0', '', '', '', '', '', '', 'X', '', '', '20240101110000+0000']);
+    expect(reading(HEAD + otherMds + spo2()).deviceTime).toBe(Date.UTC(2024, 0, 1, 12, 0));
+  });
+
+  it('a PCD-04 alarm event row without OBX-14 takes its MDS time before OBR-7', () => {
+    const text =
+      `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rOBR|1||ALM-1^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r` +
+      mds +
+      obx(['2', 'ST', '196652^MDC_EVT_LO^MDC', '1.1.1.1.1', 'Low SpO2', '', '', 'PM~SP', '', '', 'F']);
+    const a = map(text)[0] as AlarmEvent;
+    expect(a.kind).toBe('alarm');
+    expect(a.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 50));
+  });
+});
+
+describe('OBX-3 coding system', () => {
+  it('a 99LOCAL code is not looked up as MDC even when its number is an MDC code', () => {
+    const r = reading(HEAD + spo2({ code: '150456^Local SpO2^99LOCAL' }));
+    expect(r.mdc).toBeNull();
+    expect(r.raw).toEqual({ system: '99LOCAL', code: '150456', text: 'Local SpO2' });
+  });
+  it('MDC in any case, or no coding system, is looked up', () => {
+    expect(reading(HEAD + spo2({ code: '150456^MDC_PULS_OXIM_SAT_O2^mdc' })).mdc?.refid).toBe('MDC_PULS_OXIM_SAT_O2');
+    expect(reading(HEAD + spo2({ code: '150456^MDC_PULS_OXIM_SAT_O2' })).mdc?.refid).toBe('MDC_PULS_OXIM_SAT_O2');
+  });
+});
+
+describe('OBX-17 observation method', () => {
+  it('is kept in context (a setting stays a numeric reading: the model has no kind for it)', () => {
+    const r = reading(HEAD + spo2({ method: 'MSET^manual-setting^MDC' }));
+    expect(r.context.observationMethod).toEqual(['MSET']);
+    expect(r.deviceId).toBe('0011223344556677');
+  });
+});
+
+describe('times without an offset', () => {
+  it('are flagged time-zone-assumed only when neither the time nor MSH-7 carries an offset', () => {
+    const noZone = `${msh('20240101120000')}PID|||P1\rOBR|1|||x|||20240101120000\r`;
+    expect(reading(noZone + spo2()).quality).toEqual({ state: 'valid', reasons: ['time-zone-assumed'] });
+    // Its own offset: no assumption.
+    expect(reading(noZone + spo2({ time: '20240101115900+0100' })).quality).toEqual({ state: 'valid' });
+    // MSH-7's offset is the sender's statement for its other times.
+    expect(reading(`${msh('20240101120000+0100')}PID|||P1\rOBR|1|||x|||20240101120000\r` + spo2()).quality).toEqual({ state: 'valid' });
+  });
+});
+
+describe('OBX-5 edge values in NM', () => {
+  it('a number too long to be finite is invalid, kept as text', () => {
+    const digits = '9'.repeat(400);
+    const r = reading(HEAD + spo2({ value: digits }));
+    expect(r.value).toBe(digits);
+    expect(r.quality).toEqual({ state: 'invalid', reasons: ['not-finite'] });
+  });
+  it('HL7 null "" is an unavailable value, not a bad number', () => {
+    const r = reading(HEAD + spo2({ value: '""' }));
+    expect(r.value).toBeNull();
+    expect(r.quality).toEqual({ state: 'unavailable', reasons: ['hl7-null'] });
+  });
+  it('repeated values keep the first and say so', () => {
+    const r = reading(HEAD + spo2({ value: '72~73' }));
+    expect(r.value).toBe(72);
+    expect(r.quality).toEqual({ state: 'questionable', reasons: ['repeated-value'] });
+  });
+});
