@@ -141,6 +141,11 @@ describe('OBX-5 edge values in NM', () => {
     expect(r.value).toBeNull();
     expect(r.quality).toEqual({ state: 'unavailable', reasons: ['hl7-null'] });
   });
+  it('an empty value (not "") is unavailable, never a valid null', () => {
+    const r = reading(HEAD + spo2({ value: '' }));
+    expect(r.value).toBeNull();
+    expect(r.quality).toEqual({ state: 'unavailable', reasons: ['no-value'] });
+  });
   it('repeated values keep the first and say so', () => {
     const r = reading(HEAD + spo2({ value: '72~73' }));
     expect(r.value).toBe(72);

@@ -386,7 +386,11 @@ function valueOf(r: Row, quality: Quality): number | string | null {
     worsen(quality, 'unavailable', 'hl7-null');
     return null;
   }
-  if (repetitions(seg, 5) === 0) return null;
+  if (repetitions(seg, 5) === 0) {
+    // No value at all in a row that should carry one: never a valid reading (status F with an empty OBX-5).
+    worsen(quality, 'unavailable', 'no-value');
+    return null;
+  }
   if (r.status === 'X') {
     // "Cannot obtain" but a value is there (the IHE Philips example does this): keep it, flag it.
     quality.state = 'questionable';
