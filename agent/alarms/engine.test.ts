@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
 import { AlarmEngine, type AlarmEngineConfig } from './engine.js';
-import { deviceAlarm, numeric, nurse, s } from './fixtures.js';
+import { deviceAlarm, numeric, nurse, s, status } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG } from './news2.js';
 import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
 import type { AlarmStateChange } from './types.js';
@@ -332,5 +332,30 @@ describe('engine: list order', () => {
     e.deviceAlarm(deviceAlarm('a', 'start', 0, { priority: 'low' }));
     e.list()[0]!.state = 'resolved';
     expect(e.list()[0]!.state).toBe('active');
+  });
+});
+
+describe('engine: a driver that loses its device ends the alarms it held (endedBy link-lost)', () => {
+  const technical = { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 30, connectionAfterS: 10 };
+  it('the end is not taken as data: the disconnection alarm still comes, and the ended alarm says why', () => {
+    const e = engine({ technical });
+    e.deviceAlarm(deviceAlarm('spo2-low', 'start', 1, { priority: 'medium', text: 'SpO2 LOW' }));
+    e.deviceStatus(status('offline', 5, 'mon-1', 'link closed'));
+    const ended = e.deviceAlarm(deviceAlarm('spo2-low', 'end', 5, { priority: 'medium', text: 'SpO2 LOW', endedBy: 'link-lost' }));
+    expect(summary(ended)).toEqual(['resolved:active>resolved']);
+    expect(ended[0]!.why).toMatch(/connection to the device lost; it can no longer confirm/);
+    const later = [...e.tick(s(10)), ...e.tick(s(16))];
+    expect(later.filter((c) => c.change === 'raised').map((c) => c.alarm.key)).toEqual(['tech:mon-1:connection']);
+  });
+
+  it('a no-data alarm raised before the link was lost stays open', () => {
+    const e = engine({ technical });
+    e.deviceAlarm(deviceAlarm('apnea', 'start', 1, { priority: 'high', text: 'APNEA' }));
+    const raised = e.deviceStatus(status('silent', 4, 'mon-1', 'no bytes for 3 s'));
+    expect(raised.map((c) => c.alarm.key)).toEqual(['tech:mon-1:no-data']);
+    e.deviceAlarm(deviceAlarm('apnea', 'end', 6, { priority: 'high', text: 'APNEA', endedBy: 'link-lost' }));
+    expect(e.list().map((a) => a.key)).toContain('tech:mon-1:no-data');
+    // (A high device alarm latches: it stays in view, its condition over, until acknowledged.)
+    expect(e.list().find((a) => a.key === 'device:mon-1:apnea')).toMatchObject({ conditionPresent: false });
   });
 });

@@ -112,8 +112,14 @@ export class AlarmEngine {
 
   /** A device-reported alarm (HL7 PCD-04, IntelliVue, Medibus, ...): priority and phase as the device gives them. */
   deviceAlarm(e: AlarmEvent): AlarmStateChange[] {
-    const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
     const key = deviceAlarmKey(e.deviceId, e.alarmId);
+    if (e.phase === 'end' && e.endedBy === 'link-lost') {
+      // The driver lost the device and ends what it held: not data from the device, so the feed's technical
+      // alarms (connection, no data) are left to run; the alarm ends, saying the device can no longer confirm it.
+      if (!this.byKey.has(key)) return [];
+      return this.applyAll([{ present: false, key, at: e.receivedAt, why: `connection to the device lost; it can no longer confirm: ${e.text}` }]);
+    }
+    const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
     const spec = deviceSpec(key, e);
     if (e.phase === 'end') {
       if (!this.byKey.has(key)) {

@@ -49,7 +49,7 @@ export function deviceAlarm(
   alarmId: string,
   phase: AlarmEvent['phase'],
   atS: number,
-  opts: Partial<Pick<AlarmEvent, 'priority' | 'category' | 'text' | 'bed' | 'deviceId' | 'value'>> = {},
+  opts: Partial<Pick<AlarmEvent, 'priority' | 'category' | 'text' | 'bed' | 'deviceId' | 'value' | 'endedBy'>> = {},
 ): AlarmEvent {
   return {
     kind: 'alarm',
@@ -63,6 +63,7 @@ export function deviceAlarm(
     category: opts.category ?? 'physiological',
     phase,
     value: opts.value ?? null,
+    ...(opts.endedBy && { endedBy: opts.endedBy }),
     deviceTime: null,
     receivedAt: s(atS),
   };

@@ -104,6 +104,11 @@ export interface AlarmEvent extends Origin {
   category: 'physiological' | 'technical';
   /** start / continue / end of the condition (PCD-04 event phase). */
   phase: 'start' | 'continue' | 'end';
+  /**
+   * Set on an end the driver made itself because the link to the device is gone (the device did not say the
+   * condition ended): such an end is no sign of a live feed, and its audit says why.
+   */
+  endedBy?: 'link-lost';
   /** The metric that triggered it, and its value, when known. */
   sourceMetric?: MdcCode | null;
   value?: number | string | null;

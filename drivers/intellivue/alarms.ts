@@ -73,7 +73,7 @@ export class AlarmTracker {
 
   /** When the monitor is lost, every alarm we hold is ended (we can no longer vouch for it). */
   endAll(receivedAt: number): AlarmEvent[] {
-    const out = [...this.active].map(([key, a]) => this.event(key.startsWith('P') ? 'P' : 'T', key, a.entry, 'end', receivedAt, null));
+    const out = [...this.active].map(([key, a]) => ({ ...this.event(key.startsWith('P') ? 'P' : 'T', key, a.entry, 'end', receivedAt, null), endedBy: 'link-lost' as const }));
     this.active.clear();
     return out;
   }

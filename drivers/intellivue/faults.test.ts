@@ -48,6 +48,8 @@ describe('intellivue faults', () => {
     r.sim.restart(1200);
     await waitFor('re-association after silence', () => ctx.counter('reassociations') >= 1);
     await waitFor('apnea ended while the monitor is gone', () => ctx.alarms().some((a) => a.phase === 'end'));
+    // The driver ended it, not the monitor: marked so, so that it is not taken as data from a live device.
+    expect(ctx.alarms().find((a) => a.phase === 'end')?.endedBy).toBe('link-lost');
     const n = hrCount(ctx);
     await waitFor('readings again after the restart', () => hrCount(ctx) > n + 2, 8000);
     expect(ctx.counter('association_timeouts') + ctx.counter('reassociations')).toBeGreaterThanOrEqual(1);

@@ -66,7 +66,7 @@ export class AlarmTracker {
 
   /** When the device is lost, every alarm we hold is ended (we can no longer vouch for it). */
   endAll(now: number): AlarmEvent[] {
-    const out = [...this.active].map(([key, a]) => this.event(key, a.record, 'end', now));
+    const out = [...this.active].map(([key, a]) => ({ ...this.event(key, a.record, 'end', now), endedBy: 'link-lost' as const }));
     this.active.clear();
     return out;
   }

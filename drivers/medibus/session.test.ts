@@ -60,6 +60,7 @@ describe('medibus session over a pty pair', () => {
     // Alarm goes away → end.
     r.sim.setAlarms(1, []);
     await waitFor('alarm end', () => ctx.alarms().some((a) => a.phase === 'end'));
+    expect(ctx.alarms().find((a) => a.phase === 'end')?.endedBy).toBeUndefined(); // the device ended it itself
 
     // Stop sends 55H.
     await driver.stop();
