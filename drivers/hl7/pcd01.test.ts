@@ -36,6 +36,10 @@ const map = (text: string) => {
   return mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 }).events;
 };
 const reading = (text: string) => map(text)[0] as NumericReading & { context: Hl7Context };
+const parseAndMapWarnings = (text: string) => {
+  const m = parseMessage(text);
+  return mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 }).warnings;
+};
 
 describe('OBX-8 measurement status', () => {
   it('an NM row with OBX-8 DEMO and OBX-11 R is not valid', () => {
@@ -95,6 +99,22 @@ describe('OBX-14 inheritance', () => {
     const a = map(text)[0] as AlarmEvent;
     expect(a.kind).toBe('alarm');
     expect(a.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 50));
+  });
+});
+
+describe('PCD-04 alarm priority', () => {
+  const alarm = (flags: string) =>
+    map(
+      `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rOBR|1||ALM-1^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r` +
+        obx(['1', 'ST', '196652^MDC_EVT_LO^MDC', '1.1.1.1.1', 'Low SpO2', '', '', flags, '', '', 'F']),
+    )[0] as AlarmEvent;
+  it('an alarm with no priority is medium (and warned about), not low; PN stays the device\'s "no alarm"', () => {
+    expect(alarm('SP').priority).toBe('medium');
+    expect(alarm('PL~SP').priority).toBe('low');
+    expect(alarm('PN~SP').priority).toBe('none');
+    expect(parseAndMapWarnings(`${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rOBR|1||ALM-1^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r` + obx(['1', 'ST', '196652^MDC_EVT_LO^MDC', '1.1.1.1.1', 'Low SpO2', '', '', 'SP', '', '', 'F']))).toContainEqual(
+      expect.stringMatching(/no priority given; taken as medium/),
+    );
   });
 });
 

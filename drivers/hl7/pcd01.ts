@@ -583,7 +583,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   const prioFlag = flags.find((f) => f in PRIORITY) ?? facetText(ATTR.PRIORITY).toUpperCase();
   const typeFlag = flags.find((f) => f === 'SP' || f === 'ST' || f === 'SA') ?? facetText(ATTR.ALERT_TYPE).toUpperCase();
   const abnormal = flags.filter((f) => f !== '' && !(f in PRIORITY) && f !== 'SP' && f !== 'ST' && f !== 'SA');
-  if (!(prioFlag in PRIORITY)) ctx.warnings.push(`alarm OBX ${eventRow.setId}: no priority given`);
+  if (!(prioFlag in PRIORITY)) ctx.warnings.push(`alarm OBX ${eventRow.setId}: no priority given; taken as medium`);
   const phaseRaw = facetText(ATTR.EVENT_PHASE);
   const stateRaw = facetText(ATTR.ALARM_STATE);
   const hl7: Hl7Context = { ...hl7Context(eventRow), ...(abnormal.length ? { abnormalFlags: abnormal } : {}) };
@@ -605,7 +605,8 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     condition: cond.mdc,
     ...(cond.raw ? { raw: cond.raw } : {}),
     text: text || condRow.codeText || condRow.code,
-    priority: PRIORITY[prioFlag] ?? 'none',
+    // No priority at all is not "no alarm" (PN): an alarm the sender did not rank is shown as medium, not low.
+    priority: PRIORITY[prioFlag] ?? 'medium',
     category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
     phase: phaseOf(phaseRaw, stateRaw),
     deviceTime: time?.ms ?? null,
