@@ -430,7 +430,13 @@ export const configSchema = {
               default: 262144,
               description: 'A live-update client whose unsent data exceeds this is disconnected (and counted); it reconnects and gets a fresh snapshot.',
             },
-            heartbeatS: { type: 'integer', minimum: 1, maximum: 120, default: 15 },
+            heartbeatS: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 120,
+              default: 5,
+              description: 'Seconds between keep-alives on the live feed. A display that hears nothing for two of them (+ 2 s) shows the connection as lost.',
+            },
           },
         },
         staleAfterS: {

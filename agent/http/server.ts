@@ -304,7 +304,8 @@ export class DisplayServer {
     const bed = c.url.searchParams.get('bed');
     const client = this.hub.add(c.res, bed && bed.length <= 64 ? bed : null, c.identity);
     if (!client) throw new HttpError(503, 'too many live clients');
-    this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null });
+    // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost).
+    this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null, heartbeatS: this.config.limits.heartbeatS });
     this.hub.send(client, 'ward', this.live.snapshot());
     if (client.bed) for (const chunk of this.ward.waves(client.bed)) this.hub.send(client, 'wave', chunk);
     this.hub.started(client);

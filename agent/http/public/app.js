@@ -7,8 +7,11 @@ const RANK = { high: 3, medium: 2, low: 1 };
 const STATE_TEXT = { active: 'ACTIVE', latched: 'LATCHED', acknowledged: 'ACK', 'audio-paused': 'AUDIO PAUSED' };
 const WAVE_SECONDS = 8;
 const VERDICT_TEXT = { 'likely-true': 'likely real', 'likely-false': 'likely false', uncertain: 'uncertain', 'not-assessed': 'not assessed' };
-/** No byte from the server for this long (heartbeats come every 15 s by default) means the link is dead. */
-const WATCHDOG_MS = 35000;
+/**
+ * No byte from the server for this long means the link is dead: two of the server's heartbeats (its `hello` says how
+ * often, 5 s by default) and 2 s of slack; until then, a guess that also fits the slowest allowed heartbeat.
+ */
+let watchdogMs = 2 * 120000 + 2000;
 
 const state = {
   ward: null,
@@ -543,6 +546,9 @@ function scheduleReconnect(detail) {
 function handleEvent(event, data) {
   if (data.serverTime) state.offset = data.serverTime - Date.now();
   switch (event) {
+    case 'hello':
+      if (Number(data.heartbeatS) > 0) watchdogMs = Number(data.heartbeatS) * 2000 + 2000;
+      break;
     case 'ward':
       applyWard(data);
       break;
@@ -624,7 +630,7 @@ async function connect() {
 
 // Watchdog: a link that died without closing (cable pulled) shows as lost too.
 setInterval(() => {
-  if (state.live && Date.now() - state.lastByteAt > WATCHDOG_MS) {
+  if (state.live && Date.now() - state.lastByteAt > watchdogMs) {
     controller?.abort();
     scheduleReconnect('No data from the gateway.');
   }
