@@ -55,7 +55,7 @@ export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { 
 }
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
-const LOSS_KEYS = ['store-evicted', 'store-unreadable'] as const;
+const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
 
 export class Agent {
@@ -75,6 +75,9 @@ export class Agent {
   private readonly storeRecovered: { movedTo: string; reason: string } | null;
   private evicting = false;
   private unreadableAlarm = false;
+  /** The alarm-journal condition is raised; dropped changes already alarmed. */
+  private journalHeld = false;
+  private journalDropped = 0;
   private readonly drivers = new Map<string, Driver>();
   private readonly log: Logger;
   private readonly startedAt = Date.now();
@@ -265,6 +268,28 @@ export class Agent {
     } else if (this.evicting && report.fraction < 0.85) {
       this.evicting = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-evicted', false, 'store below its limits again');
+    }
+    this.checkAlarmJournal();
+  }
+
+  /** Alarm changes the store would not take: shown at once, and a loss once the memory cap dropped some. */
+  private checkAlarmJournal(): void {
+    const { held, dropped } = this.alarms.journalState();
+    if (held > 0) {
+      this.alarms.gatewayCondition(
+        this.gatewayId,
+        'alarm-journal',
+        true,
+        `Alarm changes cannot be stored: ${held} held in memory, not yet forwarded (a restart now would lose them)`,
+      );
+      this.journalHeld = true;
+    } else if (this.journalHeld) {
+      this.journalHeld = false;
+      this.alarms.gatewayCondition(this.gatewayId, 'alarm-journal', false, 'held alarm changes stored');
+    }
+    if (dropped > this.journalDropped) {
+      this.journalDropped = dropped;
+      this.raiseLoss('alarm-journal-lost', `Alarm journal: ${dropped} alarm changes could not be stored and were dropped (memory cap)`, 'high');
     }
   }
 

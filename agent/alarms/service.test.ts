@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Metrics } from '../metrics.js';
 import { AlarmEngine } from './engine.js';
 import { deviceAlarm, s } from './fixtures.js';
-import { AlarmService } from './service.js';
+import { AlarmService, MAX_HELD_CHANGES } from './service.js';
 import type { AlarmStateChange } from './types.js';
 
 const silent = pino({ level: 'silent' });
@@ -68,4 +68,21 @@ describe('AlarmService', () => {
     service.tick();
     expect(journal).toEqual(['t-1:raised', 't-2:raised']);
   });
+
+  it('holds at most MAX_HELD_CHANGES while the store fails: the oldest go, counted, and journalState says so', () => {
+    const metrics = new Metrics();
+    const service = new AlarmService(
+      new AlarmEngine({ idPrefix: 't' }),
+      () => {
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      },
+      silent,
+      metrics,
+      () => s(0),
+    );
+    service.handle(Array.from({ length: MAX_HELD_CHANGES + 7 }, (_, i) => deviceAlarm(`a${i}`, 'start', 0, { text: 'VTACH', deviceId: `mon-${i}` })));
+    expect(service.journalState()).toEqual({ held: MAX_HELD_CHANGES, dropped: 7 });
+    expect(metrics.get('alarm_journal_dropped_total')).toBe(7);
+  });
 });
+

@@ -12,9 +12,17 @@ export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
 /** Writes changes durably; throws if it could not. */
 export type AlarmJournal = (changes: readonly AlarmStateChange[]) => void;
 
+/**
+ * Most alarm changes held in memory while the store refuses them (a full disk): beyond this the oldest go, counted
+ * and alarmed, so that a long store failure cannot exhaust the agent's memory (an alarm change is ~1 KB).
+ */
+export const MAX_HELD_CHANGES = 20_000;
+
 export class AlarmService {
   private readonly listeners = new Set<AlarmListener>();
   private unjournalled: AlarmStateChange[] = [];
+  /** Held changes dropped over MAX_HELD_CHANGES since start. */
+  private droppedChanges = 0;
   /** Set while publishing; changes published meanwhile wait in `nested`. */
   private publishing = false;
   private readonly nested: AlarmStateChange[][] = [];
@@ -155,7 +163,22 @@ export class AlarmService {
       this.unjournalled = [];
     } catch (err) {
       this.unjournalled = toWrite.length > 1 ? this.journalOneByOne(toWrite) : this.refuseOrHold(toWrite, err);
+      const over = this.unjournalled.length - MAX_HELD_CHANGES;
+      if (over > 0) {
+        const dropped = this.unjournalled.splice(0, over);
+        this.droppedChanges += over;
+        this.metrics.inc('alarm_journal_dropped_total', undefined, over);
+        this.log.error(
+          { dropped: over, droppedSinceStart: this.droppedChanges, held: this.unjournalled.length, alarmIds: [...new Set(dropped.map((c) => c.alarmId))].slice(0, 20) },
+          'alarm changes held for the store passed the memory cap: the oldest dropped (shown on displays, never journalled or forwarded)',
+        );
+      }
     }
+  }
+
+  /** Changes waiting for the store, and those dropped over the memory cap since start (for the agent's alarm). */
+  journalState(): { held: number; dropped: number } {
+    return { held: this.unjournalled.length, dropped: this.droppedChanges };
   }
 
   /**

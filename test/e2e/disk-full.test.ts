@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
+import { GATEWAY_BED } from '../../agent/alarms/types.js';
 import { registry } from '../../drivers/registry.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
@@ -63,11 +64,19 @@ describe('disk full', () => {
     expect(refusedLog).toMatchObject({ code: 'SQLITE_FULL' });
     expect(refusedLog!.devices).toEqual(expect.arrayContaining([expect.stringMatching(/^sim-monitor-/)]));
     await until('driver told', () => agent!.metrics.get('driver_emit_rejected', { driver: 'ward-sim' }) > 0);
+    // The gateway's own alarm changes (store nearly full) cannot be journalled either: held in memory, and a technical
+    // alarm says so (the checks run every 10 s).
+    const journalAlarm = () => agent!.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:alarm-journal');
+    await until('alarm-journal raised', () => journalAlarm() !== undefined, 30_000);
+    expect(journalAlarm()!.condition.text).toMatch(/Alarm changes cannot be stored: \d+ held in memory/);
+    expect(cap.find('cannot store alarm changes; holding them in memory and retrying')).toBeDefined();
     const acceptedWhileFull = agent.metrics.get('store_committed_total');
 
     // Space returns: the agent recovers by itself.
     rmSync(filler);
     await until('commits again', () => agent!.metrics.get('store_committed_total') > acceptedWhileFull + 50);
+    await until('held alarm changes stored', () => agent!.alarms.journalState().held === 0);
+    await until('alarm-journal cleared', () => journalAlarm()?.conditionPresent !== true, 30_000);
     const stopped = agent;
     agent = null;
     await stopped.stop();
