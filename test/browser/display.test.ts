@@ -99,6 +99,18 @@ describe('bedside display in headless Chromium', () => {
     expect(await row.getAttribute('data-state')).toBe('active');
     expect(await row.getAttribute('class')).toContain('medium');
     expect(await row.locator('button.ack').isDisabled()).toBe(true);
+    // The ward strip lists it with its bed, and keeps it in view while another bed is open.
+    const stripRow = page.locator('#ward-alarms .alarm', { hasText: 'HR HIGH' });
+    await stripRow.waitFor();
+    expect(await stripRow.locator('a.bed').textContent()).toBe('bed-1');
+    await page.goto(`${d.url}#/bed/bed-2`);
+    await page.locator('#detail').waitFor({ state: 'visible' });
+    expect(await page.locator('#ward-alarms .alarm', { hasText: 'HR HIGH' }).locator('a.bed').textContent()).toBe('bed-1');
+    await stripRow.locator('a.bed').click();
+    await expect.poll(() => page.locator('#detail-bed').textContent()).toBe('bed-1');
+    expect(await page.locator('#ward-alarms .alarm', { hasText: 'HR HIGH' }).count()).toBe(0); // its own bed is open
+    await page.goto(`${d.url}#/`);
+    await page.locator('#ward').waitFor({ state: 'visible' });
     // The edge model's word on it, as the live model annotates (advisory; details in the tooltip).
     const limitAlarm = d.agent.alarms.engine.list({ bed: 'bed-1' }).find((a) => a.source === 'limit')!;
     const modelActor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: 'sha256:ab' };
@@ -119,6 +131,7 @@ describe('bedside display in headless Chromium', () => {
 
     await row.locator('button.ack').click();
     await expect.poll(() => row.getAttribute('data-state')).toBe('acknowledged');
+    expect(await page.locator('#ward-alarms .alarm', { hasText: 'HR HIGH' }).count()).toBe(0); // seen: off the strip
     const alarm = d.agent.alarms.engine.list({ bed: 'bed-1' }).find((a) => a.source === 'limit')!;
     expect(alarm.state).toBe('acknowledged');
     await page.screenshot({ path: join(ARTIFACTS, 'display.png'), fullPage: true });

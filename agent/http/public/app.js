@@ -354,7 +354,37 @@ function renderDetail() {
   $('detail-devices').textContent = t.devices.map((d) => `${d.deviceId}: ${d.state}${d.detail ? ` (${d.detail})` : ''}`).join(' · ');
 }
 
+/** Rows in the ward alarm strip; the rest are counted. */
+const STRIP_ROWS = 6;
+
+/**
+ * Unacknowledged alarms of every bed (but the one open in detail), highest priority then newest first, on every view:
+ * beds stay in their places on the ward, so a high alarm of a bed below the fold, or of another bed while one bed is
+ * open, is still seen at once.
+ */
+function renderWardAlarms() {
+  const open = [];
+  for (const t of state.beds.values()) for (const a of t.alarms) if (a.state !== 'acknowledged' && t.bed !== state.selected) open.push(a);
+  sortAlarms(open);
+  const strip = $('ward-alarms');
+  if (!open.length) {
+    strip.replaceChildren();
+    return;
+  }
+  const ul = el('ul', 'alarms wide');
+  for (const a of open.slice(0, STRIP_ROWS)) {
+    const li = alarmRow(a, false);
+    const bed = el('a', 'bed', a.bed);
+    bed.href = `#/bed/${encodeURIComponent(a.bed)}`;
+    li.prepend(bed);
+    ul.append(li);
+  }
+  const more = open.length - STRIP_ROWS;
+  strip.replaceChildren(el('h2', null, `Alarms (${open.length})`), ul, ...(more > 0 ? [el('p', 'more', `+ ${more} more of lower priority or older`)] : []));
+}
+
 function renderAll() {
+  renderWardAlarms();
   if (state.selected) renderDetail();
   else renderWard();
 }
