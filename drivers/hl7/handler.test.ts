@@ -12,7 +12,7 @@ const msg = (id: string, o: { processing?: string; ack?: string; version?: strin
   `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r` +
   (o.obx ?? '');
 
-function setup() {
+function setup(acceptProcessingIds: string[] = ['P']) {
   const emitted: DriverEvent[][] = [];
   const counts = new Map<string, number>();
   const ctx: DriverContext = {
@@ -25,6 +25,7 @@ function setup() {
     application: 'GW',
     facility: '',
     storeFailureAck: 'AR',
+    acceptProcessingIds,
     defaultUtcOffsetMinutes: 0,
     duplicateWindow: { maxEntries: 100, ttlMs: 60_000 },
   });
@@ -53,6 +54,13 @@ describe('MessageHandler', () => {
     expect(counts.get('messages_unsupported')).toBe(2);
     // Production data is still taken.
     expect((await handler.handle(Buffer.from(msg('P1')), 'p')).map(summary)).toEqual([{ code: 'AA', controlId: 'P1' }]);
+    expect(emitted).toHaveLength(1);
+  });
+
+  it('takes D as well when acceptProcessingIds says so (a vendor test system), still refusing T', async () => {
+    const { handler, emitted } = setup(['P', 'D']);
+    expect((await handler.handle(Buffer.from(msg('D2', { processing: 'D' })), 'p')).map(summary)).toEqual([{ code: 'AA', controlId: 'D2' }]);
+    expect((await handler.handle(Buffer.from(msg('T2', { processing: 'T' })), 'p')).map(summary)[0]!.code).toBe('AR');
     expect(emitted).toHaveLength(1);
   });
 

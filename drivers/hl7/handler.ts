@@ -16,6 +16,8 @@ export interface HandlerOptions {
   application: string;
   facility: string;
   storeFailureAck: 'AR' | 'AE';
+  /** MSH-11 values stored (drivers/hl7/index.ts acceptProcessingIds); others are refused with error 202. */
+  acceptProcessingIds: readonly string[];
   defaultUtcOffsetMinutes: number;
   duplicateWindow: { maxEntries: number; ttlMs: number };
 }
@@ -40,8 +42,6 @@ interface Fallback {
   segmentIds: string[];
 }
 
-/** Only P (production) is stored: D (debugging) and T (training) data must not become patient data. */
-const PROCESSING_IDS = new Set(['P']);
 
 /** Where the device ids last seen come from, for health(). */
 export type SeenHook = (deviceId: string, at: number) => void;
@@ -102,9 +102,10 @@ export class MessageHandler {
       if (!header.version.startsWith('2.')) {
         throw new Hl7ParseError(`version ${header.version} is not HL7 v2`, { segmentIndex: 1, segmentId: 'MSH', field: 12 }, 203);
       }
-      if (!PROCESSING_IDS.has(header.processingId.toUpperCase())) {
+      // By default only P (production): D (debugging) and T (training) data must not become patient data.
+      if (!this.opts.acceptProcessingIds.includes(header.processingId.toUpperCase())) {
         throw new Hl7ParseError(
-          `processing id '${header.processingId}' is not accepted: only P (production) data is stored`,
+          `processing id '${header.processingId}' is not accepted (drivers.options.acceptProcessingIds: ${this.opts.acceptProcessingIds.join(', ')})`,
           { segmentIndex: 1, segmentId: 'MSH', field: 11 },
           202,
         );

@@ -14,6 +14,7 @@ export interface Hl7MllpOptions {
   application?: string;
   facility?: string;
   storeFailureAck?: 'AR' | 'AE';
+  acceptProcessingIds?: ('P' | 'D' | 'T')[];
   defaultUtcOffsetMinutes?: number;
   duplicateWindow?: { maxEntries?: number; ttlMs?: number };
   tls?: TlsOptions;
@@ -34,6 +35,15 @@ export const configSchema = {
     application: { type: 'string', default: 'EDGE_GATEWAY', description: 'MSH-3 of our ACKs.' },
     facility: { type: 'string', default: '', description: 'MSH-4 of our ACKs.' },
     storeFailureAck: { enum: ['AR', 'AE'], default: 'AR', description: 'Original-mode ACK when data cannot be stored.' },
+    acceptProcessingIds: {
+      type: 'array',
+      items: { enum: ['P', 'D', 'T'] },
+      minItems: 1,
+      uniqueItems: true,
+      default: ['P'],
+      description:
+        'MSH-11 values stored; others are refused (AR/CR, error 202). Only P (production) by default: debugging (D) and training (T) data must not become patient data. Add D for a vendor test system that sends D.',
+    },
     defaultUtcOffsetMinutes: { type: 'integer', minimum: -840, maximum: 840, default: 0 },
     duplicateWindow: {
       type: 'object',
@@ -77,6 +87,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
       application: options.application ?? 'EDGE_GATEWAY',
       facility: options.facility ?? '',
       storeFailureAck: options.storeFailureAck ?? 'AR',
+      acceptProcessingIds: options.acceptProcessingIds ?? ['P'],
       defaultUtcOffsetMinutes: options.defaultUtcOffsetMinutes ?? 0,
       duplicateWindow: { maxEntries: options.duplicateWindow?.maxEntries ?? 10000, ttlMs: options.duplicateWindow?.ttlMs ?? 3_600_000 },
     },

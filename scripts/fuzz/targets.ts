@@ -84,6 +84,7 @@ const hl7: Target = {
       application: 'FUZZ',
       facility: '',
       storeFailureAck: 'AR',
+      acceptProcessingIds: ['P', 'D', 'T'], // reach the mapping with every message
       defaultUtcOffsetMinutes: 0,
       duplicateWindow: { maxEntries: 10_000, ttlMs: 3_600_000 },
     });
