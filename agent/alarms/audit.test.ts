@@ -124,7 +124,8 @@ describe('audit trail (property)', () => {
       }),
       { numRuns: 200 },
     );
-  });
+    // 200 random runs of up to 250 steps: 15–20 s on a loaded 2-core machine, so more than the default 30 s to spare.
+  }, 120_000);
 
   it('human actions carry the actor; system transitions carry "system"', () => {
     const { changes } = run([
