@@ -4,7 +4,8 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
 import { buildPaths, readModuleJson } from './iotedge.js';
-import { execForm, parseDockerfile, stages, type Instruction } from './dockerfile.js';
+import { dockerignore, execForm, parseDockerfile, stages, type Instruction } from './dockerfile.js';
+import { execFileSync } from 'node:child_process';
 
 const AGENT = 'bedside-agent';
 const platforms = Object.keys(readModuleJson(AGENT).json.image.tag.platforms);
@@ -103,19 +104,60 @@ describe.each(platforms)('Dockerfile.%s', (platform) => {
     expect(text).not.toMatch(/SharedAccessKey=|-----BEGIN [A-Z ]*PRIVATE KEY/);
   });
 
+  it('is built for its platform (FROM --platform as in module.json) and checks the architecture it runs on', () => {
+    const want = { amd64: ['linux/amd64', 'x64'], arm64v8: ['linux/arm64', 'arm64'] }[platform]!;
+    for (const f of find(all, 'FROM')) expect(f.args, `line ${f.line}`).toMatch(new RegExp(`^--platform=${want[0]}\\s`));
+    expect(find(build.instructions, 'RUN').map((i) => i.args).join('\n')).toContain(`process.arch !== '${want[1]}'`);
+  });
+
+  it('every file the build COPYs reaches the build context through its .dockerignore, and so does every source file tsc compiles', () => {
+    const ignored = dockerignore(readFileSync(`${buildPaths(AGENT, platform).dockerfile}.dockerignore`, 'utf8'));
+    const tracked = execFileSync('git', ['ls-files'], { cwd: PACKAGE_ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
+    const sources: string[] = [];
+    for (const c of [...find(build.instructions, 'COPY'), ...find(runtime.instructions, 'COPY')]) {
+      if (c.args.startsWith('--from=')) continue;
+      const parts = c.args.replace(/--\S+\s+/g, '').split(/\s+/);
+      for (const src of parts.slice(0, -1)) {
+        const files = tracked.filter((f) => f === src || f.startsWith(`${src.replace(/\/$/, '')}/`));
+        expect(files.filter((f) => !ignored(f)).length, `line ${c.line}: nothing of ${src} reaches the context`).toBeGreaterThan(0);
+        if (build.instructions.includes(c)) sources.push(src.replace(/\/$/, ''));
+      }
+    }
+    // What `npm run build` compiles: agent, drivers and what they import (models/features).
+    const compiled = execFileSync(process.execPath, [join(PACKAGE_ROOT, 'node_modules/typescript/bin/tsc'), '--listFilesOnly', '-p', 'tsconfig.build.json'], { cwd: PACKAGE_ROOT, encoding: 'utf8' })
+      .split('\n')
+      .map((f) => relative(PACKAGE_ROOT, f.trim()))
+      .filter((f) => f.endsWith('.ts') && !f.startsWith('..') && !f.startsWith('node_modules/'));
+    expect(compiled.length).toBeGreaterThan(50);
+    for (const f of compiled) {
+      expect(ignored(f), `${f} is compiled but left out of the context`).toBe(false);
+      expect(sources.some((s) => f === s || f.startsWith(`${s}/`)), `${f} is compiled but no build-stage COPY brings it`).toBe(true);
+    }
+  });
+
   it('has a Dockerfile-specific .dockerignore that keeps stores, captures and secrets out of the build context', () => {
     const ignore = readFileSync(`${buildPaths(AGENT, platform).dockerfile}.dockerignore`, 'utf8');
     for (const pattern of ['**/*.db', '**/*.jsonl', '**/node_modules', '**/.env']) expect(ignore.split('\n')).toContain(pattern);
     // Deny by default: the first rule ignores everything, later `!` rules let the needed files back in.
     const rules = ignore.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
     expect(rules[0]).toBe('*');
+    // The same rules at the context root, for builders that read only that file (iotedgedev, through docker-py).
+    const rootRules = readFileSync(join(PACKAGE_ROOT, '.dockerignore'), 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+    expect(rootRules).toEqual(rules);
+    const left = dockerignore(ignore);
+    for (const f of ['data/agent.db', 'node_modules/x/index.js', '.git/HEAD', 'test-artifacts/display.png', 'agent/ingest.test.ts', 'deploy/iotedge/.env']) expect(left(f), f).toBe(true);
   });
 });
 
-it('the Dockerfiles for all platforms differ only in their base image and comments', () => {
+it('the Dockerfiles for all platforms differ only in their base image, platform, architecture check and comments', () => {
   const norm = (p: string) =>
     parseDockerfile(read(p))
-      .map((i) => `${i.keyword} ${i.args}`.replace(/^FROM \S+/, 'FROM <base>'))
+      .map((i) =>
+        `${i.keyword} ${i.args}`
+          .replace(/^FROM (--platform=\S+ )?\S+/, 'FROM <base>')
+          .replace(/'(x64|arm64)'/g, "'<arch>'")
+          .replace(/not (x64|arm64)'/g, "not <arch>'"),
+      )
       .join('\n');
   const [first, ...rest] = platforms;
   for (const p of rest) expect(norm(p), `${p} vs ${first}`).toBe(norm(first!));

@@ -53,3 +53,31 @@ export function execForm(args: string): string[] | null {
     return null;
   }
 }
+
+/**
+ * Docker's .dockerignore rules, for checking what reaches the build context: patterns as Go's filepath.Match with
+ * `**` for any number of directories, `!` to let a path back in, the last matching rule wins, and a rule that
+ * matches a directory covers everything under it. Returns whether a path (relative to the context) is left out.
+ */
+export function dockerignore(text: string): (path: string) => boolean {
+  const rules = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!');
+      const segs = (negate ? l.slice(1) : l).trim().replace(/^\/+|\/+$/g, '').split('/');
+      let re = '^';
+      segs.forEach((seg, i) => {
+        const last = i === segs.length - 1;
+        if (seg === '**') re += last ? '.*' : '(?:.*/)?';
+        else re += seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]') + (last ? '' : '/');
+      });
+      return { negate, re: new RegExp(`${re}(?:/.*)?$`) };
+    });
+  return (path) => {
+    let excluded = false;
+    for (const r of rules) if (r.re.test(path)) excluded = !r.negate;
+    return excluded;
+  };
+}
