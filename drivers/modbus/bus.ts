@@ -21,6 +21,9 @@ export class BusPoller {
   private connectionLost = false;
   /** A read has succeeded on the current connection (a peer that accepts and drops must still back off). */
   private answeredSinceConnect = false;
+  /** TCP: requests in a row, on any unit, that got no usable answer (see resync). */
+  private unansweredInARow = 0;
+  private readonly resyncAfter: number;
 
   constructor(
     readonly plan: BusPlan,
@@ -29,6 +32,7 @@ export class BusPoller {
     transportFactory: TransportFactory,
   ) {
     const now = Date.now();
+    this.resyncAfter = settings.offlineAfterFailures;
     this.devices = plan.devices.map((d) => new DeviceRunner(d, settings, now));
     this.connectBackoff = new Backoff(settings.backoff.initialMs, settings.backoff.maxMs);
     this.transport = transportFactory(plan, (err) => {
@@ -117,7 +121,6 @@ export class BusPoller {
   }
 
   private async poll(device: DeviceRunner, group: ReadGroup): Promise<void> {
-    const startedAt = Date.now();
     this.ctx.count('requests');
     let data: number[] | boolean[];
     try {
@@ -125,29 +128,38 @@ export class BusPoller {
     } catch (err) {
       const fault = classify(err);
       const now = Date.now();
-      this.ctx.count(fault.counter);
+      const context = { bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, fault: fault.kind };
       if (fault.kind === 'disconnected') {
+        // Counted once per lost connection, by connect().
         this.connectionLost = true;
+        this.ctx.log.warn(context, `modbus read failed: ${fault.message}`);
         const status = device.busDown(`connection to ${describeEndpoint(this.plan)} lost`, now);
         if (status) await this.emit([status]);
         return;
       }
-      if (fault.communication) this.transport.flush();
+      this.ctx.count(fault.counter);
       const status = device.failed(group, fault, now);
-      this.ctx.log.warn(
-        { bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, fault: fault.kind, code: fault.code, state: device.state },
-        `modbus read failed: ${fault.message}`,
-      );
+      this.ctx.log.warn({ ...context, code: fault.code, state: device.state }, `modbus read failed: ${fault.message}`);
       if (status) await this.emit([status]);
+      if (this.plan.transport === 'tcp') {
+        this.unansweredInARow = fault.kind === 'exception' ? 0 : this.unansweredInARow + 1;
+        if (this.unansweredInARow >= this.resyncAfter) await this.resync();
+      } else if (fault.kind === 'timeout' && this.running) {
+        // An RTU answer has no transaction id: a late one would pass for the next request's answer.
+        // Give it as long again as the timeout to arrive, then drop it (read() flushes before sending).
+        await this.sleeper.sleep(this.plan.timeoutMs);
+        await this.transport.flush();
+      }
       return;
     }
+    this.unansweredInARow = 0;
     const now = Date.now();
     this.ctx.count('polls');
     if (!this.answeredSinceConnect) {
       this.answeredSinceConnect = true;
       this.connectBackoff.reset();
     }
-    const { events, decodeFaults } = device.succeeded(group, data, startedAt, now);
+    const { events, decodeFaults } = device.succeeded(group, data, now);
     for (const f of decodeFaults) {
       this.ctx.count('decode_errors');
       this.ctx.log.warn({ bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, point: f.point }, f.message);
@@ -155,6 +167,22 @@ export class BusPoller {
     const readings = events.filter((e) => e.kind === 'numeric').length;
     if (readings > 0) this.ctx.count('readings', readings);
     if (events.length > 0) await this.emit(events);
+  }
+
+  /**
+   * TCP: after offlineAfterFailures requests in a row without a usable answer, close and reopen the
+   * connection. A Modbus TCP stream that lost its framing (one stray byte) never recovers in place, and a
+   * fresh connection costs little. Any answer, exceptions included, resets the count, so one silent unit
+   * behind a gateway does not churn the connection its neighbours use.
+   */
+  private async resync(): Promise<void> {
+    this.ctx.count('reconnects');
+    this.ctx.log.warn(
+      { bus: this.plan.id, endpoint: describeEndpoint(this.plan), unanswered: this.unansweredInARow },
+      'modbus TCP: no usable answer to several requests in a row; reconnecting in case the stream is out of step',
+    );
+    this.unansweredInARow = 0;
+    await this.transport.close();
   }
 
   private async emit(events: DriverEvent[]): Promise<void> {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { crc16, crcOk, withCrc } from './crc.js';
-import { BYTE_ORDERS, decodeBit, decodeRegisters, registerCount, VALUE_TYPES, type ByteOrder, type RegisterSpec } from './decode.js';
+import { BYTE_ORDERS, decodeBit, decodeRegisters, float32Decimal, registerCount, VALUE_TYPES, type ByteOrder, type RegisterSpec } from './decode.js';
 import { ModbusDecodeError } from './errors.js';
 
 // Known encodings written out by hand: value → registers in each order.
@@ -14,7 +14,7 @@ const VECTORS: Array<{ spec: Omit<RegisterSpec, 'order'>; words: Record<ByteOrde
   { spec: { type: 'uint32' }, words: { ABCD: [0xb2d0, 0x5e00], CDAB: [0x5e00, 0xb2d0], BADC: [0xd0b2, 0x005e], DCBA: [0x005e, 0xd0b2] }, value: 3000000000 },
   { spec: { type: 'float32' }, words: { ABCD: [0x3f80, 0x0000], CDAB: [0x0000, 0x3f80], BADC: [0x803f, 0x0000], DCBA: [0x0000, 0x803f] }, value: 1 },
   { spec: { type: 'float32' }, words: { ABCD: [0xc020, 0x0000], CDAB: [0x0000, 0xc020], BADC: [0x20c0, 0x0000], DCBA: [0x0000, 0x20c0] }, value: -2.5 },
-  { spec: { type: 'float32' }, words: { ABCD: [0x42f6, 0xe979], CDAB: [0xe979, 0x42f6], BADC: [0xf642, 0x79e9], DCBA: [0x79e9, 0xf642] }, value: 123.456, close: 4 },
+  { spec: { type: 'float32' }, words: { ABCD: [0x42f6, 0xe979], CDAB: [0xe979, 0x42f6], BADC: [0xf642, 0x79e9], DCBA: [0x79e9, 0xf642] }, value: 123.456 },
   {
     spec: { type: 'float64' },
     words: { ABCD: [0x4009, 0x21fb, 0x5444, 0x2d18], CDAB: [0x2d18, 0x5444, 0x21fb, 0x4009], BADC: [0x0940, 0xfb21, 0x4454, 0x182d], DCBA: [0x182d, 0x4454, 0xfb21, 0x0940] },
@@ -64,6 +64,17 @@ describe('decodeRegisters known vectors', () => {
     expect(registerCount({ type: 'string', order: 'ABCD', length: 7 })).toBe(7);
   });
 
+  it('float32 reads as the shortest decimal of the same float32, not its binary representation error', () => {
+    const f32 = (hi: number, lo: number): number => decodeRegisters([hi, lo], { type: 'float32', order: 'ABCD' }) as number;
+    expect(f32(0x4214, 0xcccd)).toBe(37.2); // 37.2f is 37.200000762939453
+    expect(f32(0x461c, 0x3f9a)).toBe(9999.9); // 9999.900390625
+    expect(f32(0x3dcc, 0xcccd)).toBe(0.1);
+    // Exactly representable values keep every digit (a fixed 7-digit rounding would give 12345680).
+    expect(f32(0x4b3c, 0x614e)).toBe(12345678);
+    expect(Number.isNaN(f32(0x7fc0, 0))).toBe(true);
+    expect(f32(0x7f80, 0)).toBe(Infinity);
+  });
+
   it('replaces non-printable string bytes instead of passing control characters on', () => {
     expect(decodeRegisters([0x411b, 0x4200], { type: 'string', order: 'ABCD', length: 2 })).toBe('A?B');
   });
@@ -104,6 +115,19 @@ describe('decodeRegisters fuzz', () => {
         expect(u).toBeGreaterThanOrEqual(0);
         expect(u).toBeLessThanOrEqual(0xffffffff);
       }),
+    );
+  });
+});
+
+describe('float32Decimal', () => {
+  it('never changes the float32 value and uses at most 9 significant digits', () => {
+    fc.assert(
+      fc.property(fc.float({ noNaN: true, noDefaultInfinity: true }), (x) => {
+        const d = float32Decimal(x);
+        expect(Math.fround(d)).toBe(x);
+        if (d !== 0) expect(Number(d.toPrecision(9))).toBe(d);
+      }),
+      { numRuns: 5000 },
     );
   });
 });

@@ -114,7 +114,7 @@ export function decodeRegisters(words: ArrayLike<number>, spec: RegisterSpec, fi
     case 'uint32':
       return view.getUint32(0);
     case 'float32':
-      return view.getFloat32(0);
+      return float32Decimal(view.getFloat32(0));
     case 'float64':
       return view.getFloat64(0);
     case 'bitfield': {
@@ -149,6 +149,20 @@ export function decodeBit(bits: ArrayLike<boolean>, index: number, field = 'valu
     throw new ModbusDecodeError(field, `bit ${index} outside the ${bits.length} bits read`);
   }
   return bits[index] ? 1 : 0;
+}
+
+/**
+ * A float32 as the shortest decimal that is still the same float32: 37.2f reads 37.2, not 37.20000076…
+ * (the extra digits are float32 representation error, not data). Up to 9 digits, so unlike a fixed
+ * 7-digit rounding it never changes the value itself (e.g. the exactly representable 12345678).
+ */
+export function float32Decimal(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x;
+  for (let digits = 1; digits < 9; digits++) {
+    const d = Number(x.toPrecision(digits));
+    if (Math.fround(d) === x) return d;
+  }
+  return Number(x.toPrecision(9));
 }
 
 /**

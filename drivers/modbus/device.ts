@@ -68,12 +68,15 @@ export class DeviceRunner {
   }
 
   /** A read answered. Returns the events to emit (readings that pass their filters, status change). */
-  succeeded(group: ReadGroup, data: number[] | boolean[], startedAt: number, now: number): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }> } {
+  succeeded(group: ReadGroup, data: number[] | boolean[], now: number): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }> } {
     const g = this.stateOf(group);
     g.fault = undefined;
     g.failures = 0;
     g.backoff.reset();
-    g.dueAt = Math.max(startedAt + group.intervalMs, now);
+    // Next tick on this read's own grid, so lateness does not accumulate into drift; ticks already
+    // missed are skipped rather than read back to back.
+    g.dueAt += group.intervalMs;
+    if (g.dueAt <= now) g.dueAt += (Math.floor((now - g.dueAt) / group.intervalMs) + 1) * group.intervalMs;
     this.commFailures = 0;
     this.commBackoff.reset();
     if (this.state === 'offline') {

@@ -71,6 +71,9 @@ export function classify(err: unknown): Fault {
   if (name === 'RangeError' && (code === 'ERR_OUT_OF_RANGE' || code === 'ERR_BUFFER_OUT_OF_BOUNDS')) {
     return { kind: 'bad-frame', message: `malformed response: byte count exceeds the frame (${message})`, counter: 'bad_frames', communication: true };
   }
+  if (name === 'ConnectionLostError') {
+    return { kind: 'disconnected', message: `connection lost (${message})`, counter: 'disconnects', communication: true };
+  }
   if (message === 'Port Not Open' || name === 'PortNotOpenError') {
     return { kind: 'disconnected', message: 'connection not open', counter: 'disconnects', communication: true };
   }

@@ -42,7 +42,7 @@ export interface PointOptions {
   deadband?: number;
   /** Report only when the value or its quality changes. */
   reportOnChange?: boolean;
-  /** With deadband/reportOnChange: still report at least this often (default 60000). */
+  /** With deadband/reportOnChange: still report at least this often (default and maximum 5000, below the agent's 10 s stale and 30 s no-data limits). */
   heartbeatMs?: number;
   /** Overrides the device's polling interval for this value. */
   pollIntervalMs?: number;
@@ -54,7 +54,7 @@ export interface PointOptions {
 export interface DeviceOptions {
   /** Stable device id (origin.deviceId), unique across the driver. */
   id: string;
-  /** Modbus unit id (slave address) 0–255; RTU devices use 1–247. */
+  /** Modbus unit id (slave address) 1–247; on TCP also 255 ("the server itself"). */
   unitId: number;
   bed?: string;
   /** Default polling interval for this device's values (default 1000 ms). */

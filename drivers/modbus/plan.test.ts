@@ -9,7 +9,8 @@ import { ChangeFilter } from './change-filter.js';
 import { ModbusConfigError } from './errors.js';
 import { classify } from './faults.js';
 import type { ModbusOptions } from './options.js';
-import { buildPlan, groupReads, type PlannedPoint } from './plan.js';
+import { DeviceRunner } from './device.js';
+import { buildPlan, groupReads, MAX_HEARTBEAT_MS, type PlannedPoint } from './plan.js';
 import { judge } from './readings.js';
 import { configSchema } from './schema.js';
 import { Backoff, interFrameGapMs } from './timing.js';
@@ -138,6 +139,107 @@ describe('buildPlan', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+/** A TCP (or RTU) plan with one device (unit id `unitId`) holding the given points. */
+function onePlan(points: unknown[], unitId = 1, transport: 'tcp' | 'rtu' = 'tcp'): unknown {
+  const bus = transport === 'tcp' ? { id: 'b', transport, host: 'h' } : { id: 'b', transport, path: '/dev/ttyS0', baudRate: 9600 };
+  return { buses: [{ ...bus, devices: [{ id: 'd', unitId, points }] }] };
+}
+
+function firstPoint(points: unknown[]): PlannedPoint {
+  return (buildPlan(onePlan(points)).buses[0]!.devices[0]!.groups[0]!.points[0] as { point: PlannedPoint }).point;
+}
+
+/** The register words a big-endian float32 device sends for x. */
+function f32words(x: number): number[] {
+  const b = Buffer.alloc(4);
+  b.writeFloatBE(x);
+  return [b.readUInt16BE(0), b.readUInt16BE(2)];
+}
+
+describe('unit ids', () => {
+  it('1..247 on both transports, 255 on TCP only; 0 and 248..254 rejected naming the field', () => {
+    for (const u of [1, 247]) {
+      expect(() => buildPlan(onePlan([{ name: 'a', table: 'holding', address: 0 }], u, 'tcp'))).not.toThrow();
+      expect(() => buildPlan(onePlan([{ name: 'a', table: 'holding', address: 0 }], u, 'rtu'))).not.toThrow();
+    }
+    expect(buildPlan(onePlan([{ name: 'a', table: 'holding', address: 0 }], 255, 'tcp')).buses[0]!.devices[0]!.unitId).toBe(255);
+    for (const [u, transport] of [[0, 'tcp'], [248, 'tcp'], [254, 'tcp'], [0, 'rtu'], [248, 'rtu'], [255, 'rtu']] as const) {
+      const found = problems(onePlan([{ name: 'a', table: 'holding', address: 0 }], u, transport));
+      expect(found, `${transport} ${u}`).toEqual([{ field: 'options.buses[0].devices[0].unitId', message: expect.stringContaining(`got ${u}`) }]);
+    }
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(configSchema);
+    expect(validate(onePlan([{ name: 'a', table: 'holding', address: 0 }], 0))).toBe(false);
+    expect(validate.errors?.[0]?.instancePath).toBe('/buses/0/devices/0/unitId');
+  });
+});
+
+describe('float32 values', () => {
+  it('a float32 sentinel matches what the device sends, though the number is not exactly representable', () => {
+    for (const s of [9999.9, -999.9, 0.1, 3.4028235e38]) {
+      const pt = firstPoint([{ name: 'v', table: 'input', address: 0, type: 'float32', sentinels: [{ value: s, quality: 'unavailable', reason: 'no-value' }] }]);
+      expect(judge(pt, pt.decode(f32words(s))), String(s)).toEqual({ value: null, quality: { state: 'unavailable', reasons: ['no-value'] } });
+      expect(judge(pt, pt.decode(f32words(12.5))).quality.state).toBe('valid');
+    }
+  });
+
+  it('a float32 sentinel beyond the float32 range is a config error naming it', () => {
+    expect(problems(onePlan([{ name: 'v', table: 'input', address: 0, type: 'float32', sentinels: [{ value: 1e39, quality: 'invalid' }] }])).map((p) => p.field)).toEqual([
+      'options.buses[0].devices[0].points[0].sentinels[0].value',
+    ]);
+  });
+
+  it('a float32 value is reported without its representation error, before scale and offset', () => {
+    const pt = firstPoint([{ name: 't', table: 'input', address: 0, type: 'float32' }]);
+    expect(judge(pt, pt.decode(f32words(37.2))).value).toBe(37.2);
+    const scaled = firstPoint([{ name: 't', table: 'input', address: 0, type: 'float32', scale: 10, offset: 0.5 }]);
+    expect(judge(scaled, scaled.decode(f32words(37.2))).value).toBe(372.5);
+  });
+});
+
+describe('heartbeat', () => {
+  it('defaults to 5 s; a longer one is rejected by the plan and the schema, naming the field', () => {
+    expect(firstPoint([{ name: 'v', table: 'holding', address: 0, deadband: 1 }]).filter.heartbeatMs).toBe(5000);
+    const bad = onePlan([{ name: 'v', table: 'holding', address: 0, deadband: 1, heartbeatMs: 60_000 }]);
+    expect(problems(bad)).toEqual([{ field: 'options.buses[0].devices[0].points[0].heartbeatMs', message: expect.stringMatching(/at most 5000 ms, got 60000: .*stale/) }]);
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(configSchema);
+    expect(validate(bad)).toBe(false);
+    expect(validate.errors?.[0]?.instancePath).toBe('/buses/0/devices/0/points/0/heartbeatMs');
+    expect(() => buildPlan(onePlan([{ name: 'v', table: 'holding', address: 0, deadband: 1, heartbeatMs: MAX_HEARTBEAT_MS }]))).not.toThrow();
+  });
+
+  it('a steady value behind a deadband, polled every second for 35 s of simulated time, is reported at least every 5 s', () => {
+    const pt = firstPoint([{ name: 'spo2', table: 'holding', address: 0, deadband: 1 }]);
+    const filter = new ChangeFilter(pt.filter);
+    const reported: number[] = [];
+    for (let t = 0; t <= 35_000; t += 1000) {
+      const { value, quality } = judge(pt, pt.decode([98]));
+      if (filter.accept(value, quality.state, t)) reported.push(t);
+    }
+    const gaps = reported.slice(1).map((t, i) => t - reported[i]!);
+    expect(reported[0]).toBe(0);
+    expect(reported.at(-1)).toBeGreaterThanOrEqual(30_000);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(5000);
+  });
+});
+
+describe('poll schedule', () => {
+  it('stays on its own grid when reads start late, and skips ticks it missed instead of catching up', () => {
+    const plan = buildPlan({ buses: [{ id: 'b', transport: 'tcp', host: 'h', devices: [{ id: 'd', unitId: 1, pollIntervalMs: 200, points: [{ name: 'a', table: 'holding', address: 0 }] }] }] });
+    const dev = new DeviceRunner(plan.buses[0]!.devices[0]!, { source: 's', offlineAfterFailures: 3, backoff: { initialMs: 1000, maxMs: 30_000 } }, 0);
+    const due: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      const { group, at } = dev.next();
+      due.push(at);
+      dev.succeeded(group, [1], at + 5); // each read starts 3 ms late and takes 2 ms
+    }
+    expect(due).toEqual(due.map((_, i) => i * 200));
+    // A read that ends 1 s late (say the bus was busy): the next one is the next tick, not five at once.
+    const { group, at } = dev.next();
+    dev.succeeded(group, [1], at + 1010);
+    expect(dev.next().at).toBe(at + 1200);
   });
 });
 

@@ -5,6 +5,7 @@ import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
 import {
   BYTE_ORDERS,
   decodeBit,
+  float32Decimal,
   decodeRegisters,
   registerCount,
   VALUE_TYPES,
@@ -22,11 +23,18 @@ export const DEFAULTS = {
   tcpPort: 502,
   maxRegistersPerRead: 125,
   maxBitsPerRead: 2000,
-  heartbeatMs: 60_000,
+  heartbeatMs: 5000,
   offlineAfterFailures: 3,
   backoffInitialMs: 1000,
   backoffMaxMs: 30_000,
 } as const;
+
+/**
+ * Longest allowed heartbeat. The agent marks a value stale after 10 s (display default) and raises its
+ * technical "no data" alarm after 30 s; a steady, filtered value must keep arriving well inside both,
+ * even when the heartbeat falls due just after a poll (+ one poll interval).
+ */
+export const MAX_HEARTBEAT_MS = 5000;
 
 export interface PlannedPoint {
   name: string;
@@ -216,6 +224,9 @@ function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: numbe
   const deadband = num(p, raw, 'deadband', path);
   const intervalMs = int(p, raw, 'pollIntervalMs', path, 1, 86_400_000, dev.intervalMs);
   const heartbeatMs = int(p, raw, 'heartbeatMs', path, 1000, 86_400_000, DEFAULTS.heartbeatMs);
+  if (heartbeatMs !== undefined && heartbeatMs > MAX_HEARTBEAT_MS) {
+    p.push({ field: `${path}.heartbeatMs`, message: `must be at most ${MAX_HEARTBEAT_MS} ms, got ${heartbeatMs}: an unchanged value must still arrive before the agent shows it stale (10 s) or raises "no data" (30 s)` });
+  }
   let length: number | undefined;
   let bit: number | undefined;
   let bitLength: number | undefined;
@@ -258,7 +269,12 @@ function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: numbe
           p.push({ field: `${sp}.value`, message: 'must be a number or string (the raw value before scale)' });
         }
         const reason = str(p, s, 'reason', sp, false);
-        if (q && (typeof value === 'number' || typeof value === 'string')) sentinels.push({ value, quality: q, ...(reason ? { reason } : {}) });
+        if (type === 'float32' && typeof value === 'number' && !Number.isFinite(Math.fround(value))) {
+          p.push({ field: `${sp}.value`, message: `${value} is outside the float32 range; a float32 value can never equal it` });
+        }
+        // A float32 device can only send the nearest float32, which decodes to float32Decimal() of it.
+        const match = type === 'float32' && typeof value === 'number' ? float32Decimal(Math.fround(value)) : value;
+        if (q && (typeof match === 'number' || typeof match === 'string')) sentinels.push({ value: match, quality: q, ...(reason ? { reason } : {}) });
       });
   }
   let validRange: { min?: number; max?: number } | undefined;
@@ -432,8 +448,12 @@ export function buildPlan(options: unknown): Plan {
           deviceIds.add(d.id);
           if (units.has(d.unitId)) p.push({ field: `${path}.devices[${di}].unitId`, message: `unit id ${d.unitId} is already used on this bus` });
           units.add(d.unitId);
+          // 0 is broadcast (never answered), 248..254 are reserved; 255 means "the server itself" on TCP only.
           if (transport === 'rtu' && (d.unitId < 1 || d.unitId > 247)) {
-            p.push({ field: `${path}.devices[${di}].unitId`, message: 'RTU unit ids are 1..247 (0 is broadcast, which never answers)' });
+            p.push({ field: `${path}.devices[${di}].unitId`, message: `RTU unit ids are 1..247 (0 is broadcast, which never answers; 248..255 are reserved), got ${d.unitId}` });
+          }
+          if (transport === 'tcp' && (d.unitId < 1 || (d.unitId > 247 && d.unitId !== 255))) {
+            p.push({ field: `${path}.devices[${di}].unitId`, message: `TCP unit ids are 1..247, or 255 for a device addressed by its IP alone (0 is broadcast, which never answers; 248..254 are reserved), got ${d.unitId}` });
           }
           devices.push(d);
         });

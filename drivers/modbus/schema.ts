@@ -35,7 +35,14 @@ const point = {
     },
     deadband: { type: 'number', minimum: 0 },
     reportOnChange: { type: 'boolean' },
-    heartbeatMs: { type: 'integer', minimum: 1000 },
+    heartbeatMs: {
+      type: 'integer',
+      minimum: 1000,
+      maximum: 5000,
+      // No `default` keyword: inside the bus oneOf the agent's Ajv (strict, useDefaults) rejects it.
+      description:
+        'With deadband/reportOnChange: re-report an unchanged value at least this often (default 5000). At most 5 s so a steady device still delivers before the agent shows its values stale (10 s) or raises its "no data" technical alarm (30 s).',
+    },
     pollIntervalMs: { type: 'integer', minimum: 1 },
     sentinels: {
       type: 'array',
@@ -64,7 +71,12 @@ const device = {
   required: ['id', 'unitId', 'points'],
   properties: {
     id: { type: 'string', minLength: 1 },
-    unitId: { type: 'integer', minimum: 0, maximum: 255 },
+    unitId: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 255,
+      description: 'Modbus unit id: 1..247; on TCP also 255 for a device addressed by its IP alone. 0 (broadcast, never answered) and 248..254 (reserved) are rejected.',
+    },
     bed: { type: 'string', minLength: 1 },
     pollIntervalMs: { type: 'integer', minimum: 1 },
     order: { enum: [...BYTE_ORDERS] },

@@ -1,6 +1,6 @@
 // The project's own Modbus device simulator, for tests, the benchmark and bench-top trials.
 // - RegisterBank: per-unit coils / discrete inputs / input / holding registers, plus fault switches
-//   (a unit stops answering, answers with an exception, sends corrupt CRCs).
+//   (a unit stops answering, answers with an exception, sends corrupt CRCs, answers late).
 // - TCP server on modbus-serial's ServerTCP.
 // - RTU server with its own framing on a real serial port (or one end of a pty pair).
 // Addresses never set answer "illegal data address", as a real device with gaps in its map does.
@@ -29,6 +29,7 @@ export class RegisterBank {
   private readonly silent = new Set<number>();
   private readonly exceptions = new Map<string, number>();
   private readonly corrupt = new Map<number, number>();
+  private readonly delays = new Map<number, number>();
   /** Requests answered or ignored, per unit. */
   readonly requests = new Map<number, number>();
 
@@ -67,6 +68,18 @@ export class RegisterBank {
   /** RTU only: the next n answers of this unit carry a wrong CRC. */
   corruptNext(unitId: number, n: number): void {
     this.corrupt.set(unitId, n);
+  }
+
+  /** RTU only: the unit's next answer comes `ms` late, and it ignores requests until then (busy). */
+  delayNext(unitId: number, ms: number): void {
+    this.delays.set(unitId, ms);
+  }
+
+  /** RTU server asks how late to send this answer (0: now). */
+  takeDelay(unitId: number): number {
+    const ms = this.delays.get(unitId) ?? 0;
+    this.delays.delete(unitId);
+    return ms;
   }
 
   /** RTU server asks whether to spoil this answer's CRC. */
@@ -321,6 +334,7 @@ export async function startRtuSimulator(bank: RegisterBank, line: RtuLine): Prom
   await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
   let buf = Buffer.alloc(0);
   let idle: NodeJS.Timeout | undefined;
+  let late: NodeJS.Timeout | undefined;
   port.on('data', (chunk: Buffer) => {
     buf = Buffer.concat([buf, chunk]);
     while (buf.length >= 8) {
@@ -330,8 +344,15 @@ export async function startRtuSimulator(bank: RegisterBank, line: RtuLine): Prom
         continue;
       }
       buf = buf.subarray(8);
+      if (late) continue; // still busy with a late answer: like a real half-duplex device, deaf
       const response = rtuRespond(bank, frame);
-      if (response) port.write(response);
+      const delay = response ? bank.takeDelay(frame[0] as number) : 0;
+      if (response && delay > 0) {
+        late = setTimeout(() => {
+          late = undefined;
+          if (port.isOpen) port.write(response);
+        }, delay);
+      } else if (response) port.write(response);
     }
     // A partial frame followed by silence is line noise: drop it.
     if (idle) clearTimeout(idle);
@@ -342,6 +363,7 @@ export async function startRtuSimulator(bank: RegisterBank, line: RtuLine): Prom
     close: () =>
       new Promise<void>((resolve) => {
         if (idle) clearTimeout(idle);
+        if (late) clearTimeout(late);
         if (port.isOpen) port.close(() => resolve());
         else resolve();
       }),

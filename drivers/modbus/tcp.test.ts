@@ -30,6 +30,43 @@ function device(id: string, unitId: number, extra: Partial<DeviceOptions> = {}):
   return { id, unitId, pollIntervalMs: 50, points: [{ name: 'hr', table: 'holding', address: 0, type: 'int16', mdc: 'MDC_ECG_HEART_RATE', unit: 'BEAT_PER_MIN' }], ...extra };
 }
 
+/**
+ * A raw Modbus TCP peer for faults the simulator cannot make. `answer` gets each request (one per data
+ * chunk: the driver sends one at a time) and the request count so far, and returns the bytes to send, or
+ * 'reset' to drop the connection with a TCP RST.
+ */
+async function rawPeer(answer: (req: Buffer, n: number) => Buffer | 'reset'): Promise<{ port: number; connections: () => number }> {
+  let n = 0;
+  let connections = 0;
+  const server = createServer((sock) => {
+    connections++;
+    sock.on('error', () => undefined);
+    sock.on('data', (req) => {
+      const out = answer(req, ++n);
+      if (out === 'reset') sock.resetAndDestroy();
+      else sock.write(out);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+  return { port: (server.address() as { port: number }).port, connections: () => connections };
+}
+
+/** The answer to a read-registers request: every register holds `value`; the PDU can be replaced. */
+function registersAnswer(req: Buffer, value: number, over: { unit?: number; pdu?: Buffer } = {}): Buffer {
+  const qty = req.readUInt16BE(10);
+  let pdu: Buffer = Buffer.alloc(2 + 2 * qty);
+  pdu[0] = req[7]!;
+  pdu[1] = 2 * qty;
+  for (let i = 0; i < qty; i++) pdu.writeUInt16BE(value, 2 + 2 * i);
+  if (over.pdu) pdu = over.pdu;
+  const mbap = Buffer.alloc(7);
+  req.copy(mbap, 0, 0, 2); // transaction id
+  mbap.writeUInt16BE(pdu.length + 1, 4);
+  mbap[6] = over.unit ?? req[6]!;
+  return Buffer.concat([mbap, pdu]);
+}
+
 describe('modbus TCP against the simulator', () => {
   it('reads every type and byte order back to the known values', async () => {
     const bank = new RegisterBank();
@@ -210,6 +247,48 @@ describe('modbus TCP against the simulator', () => {
     expect(ctx.readings()).toEqual([]);
     const logged = ctx.logs.find((l) => String(l.error ?? l.err ?? l.msg).includes('byte count exceeds the frame'));
     expect(logged, JSON.stringify(ctx.logs.slice(0, 5))).toBeDefined();
+  });
+
+  it('a stream put out of step by one stray byte is reconnected; the device is back online within the backoff', async () => {
+    // Request 5 is answered with one extra byte in front: modbus-serial then misreads every MBAP header after it.
+    const peer = await rawPeer((req, n) => (n === 5 ? Buffer.concat([Buffer.of(0), registersAnswer(req, 72)]) : registersAnswer(req, 72)));
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'skew', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 200, devices: [device('s-1', 1)] }] });
+    await driver.start();
+    await waitFor('a failure after the stray byte', () => ctx.counter('timeouts') + ctx.counter('bad_frames') >= 1);
+    // Bound: 2 failed reads (timeout 200 ms + retry 50 ms) + the 400 ms backoff cap, with slack.
+    await waitFor('reconnected and online again', () => ctx.counter('reconnects') === 1 && ctx.statuses('s-1').at(-1)?.state === 'online', 3000);
+    expect(peer.connections()).toBe(2);
+    const n = ctx.readings('s-1').length;
+    await waitFor('readings resume', () => ctx.readings('s-1').length >= n + 5);
+    expect(ctx.readings('s-1').every((r) => r.value === 72)).toBe(true);
+    expect(ctx.logs.find((l) => String(l.msg).includes('reconnecting in case the stream is out of step'))).toMatchObject({ bus: 'skew', endpoint: `127.0.0.1:${peer.port}`, unanswered: 2 });
+    expect(ctx.counter('reconnects')).toBe(1);
+  });
+
+  it('a connection reset in the middle of a request fails that read at once, counted as a disconnect, not a timeout', async () => {
+    const peer = await rawPeer((req, n) => (n === 5 ? 'reset' : registersAnswer(req, 72)));
+    // A long timeout: waiting it out would show up as a timeout and no disconnect.
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'rst', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 5000, devices: [device('r-1', 1)] }] });
+    await driver.start();
+    await waitFor('disconnect counted', () => ctx.counter('disconnects') >= 1, 4000);
+    expect(ctx.counter('timeouts')).toBe(0);
+    expect(ctx.logs.find((l) => l.fault === 'disconnected')).toMatchObject({ bus: 'rst', unit: 1, device: 'r-1', register: 'holding 0..0', msg: 'modbus read failed: connection lost (socket ECONNRESET)' });
+    expect(ctx.logs.some((l) => l.msg === 'modbus connection lost; reconnecting' && l.bus === 'rst')).toBe(true);
+    expect(ctx.statuses('r-1').find((e) => e.state === 'offline')?.detail).toMatch(/lost/);
+    await waitFor('back online on a new connection', () => ctx.statuses('r-1').at(-1)?.state === 'online' && peer.connections() === 2, 4000);
+    expect(ctx.counter('disconnects')).toBe(1);
+    expect(ctx.counter('timeouts')).toBe(0);
+  });
+
+  it('an exception answer carrying another unit id is a bad frame, not this device\'s exception', async () => {
+    // Every answer is "illegal data address" from unit 2, though unit 1 was asked.
+    const peer = await rawPeer((req) => registersAnswer(req, 0, { unit: 2, pdu: Buffer.of(req[7]! | 0x80, 2) }));
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'other', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, devices: [device('o-1', 1)] }] });
+    await driver.start();
+    await waitFor('bad frames counted', () => ctx.counter('bad_frames') >= 2);
+    expect(ctx.counter('exception_illegal_address')).toBe(0);
+    expect(ctx.statuses('o-1').some((e) => e.state === 'error')).toBe(false);
+    expect(ctx.logs.find((l) => l.fault === 'bad-frame')).toMatchObject({ bus: 'other', unit: 1, device: 'o-1', msg: expect.stringMatching(/expected address 1 got 2/) });
   });
 
   it('deadband: an unchanged value is not re-reported every poll', async () => {

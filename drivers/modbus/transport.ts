@@ -1,6 +1,7 @@
 // One bus connection (TCP socket or RTU serial line) on modbus-serial, exposing reads only.
 // READ-ONLY BY DESIGN: this file is the only place the driver touches modbus-serial's client, and it
 // calls nothing but the four read functions (FC1–FC4). A test checks no write call appears here.
+import { Socket } from 'node:net';
 import modbusSerial from 'modbus-serial';
 import type { BusPlan } from './plan.js';
 import type { Table } from './options.js';
@@ -12,11 +13,16 @@ export interface Transport {
   connect(): Promise<void>;
   /** Registers as 16-bit numbers, or bits as booleans (exactly `count` of them). */
   read(unitId: number, table: Table, address: number, count: number): Promise<number[] | boolean[]>;
-  /** Drop stale bytes after a failed exchange so they cannot be taken for the next answer. */
-  flush(): void;
+  /** Drop stale received bytes so they cannot be taken for the next answer (RTU; TCP has nothing to drop). */
+  flush(): Promise<void>;
   close(): Promise<void>;
-  /** Called when the connection drops after it was open. */
+  /** Called when the connection drops after it was open; a read in flight then fails at once. */
   onClose(listener: () => void): void;
+}
+
+/** The connection dropped while a read was waiting for its answer. */
+export class ConnectionLostError extends Error {
+  override readonly name = 'ConnectionLostError';
 }
 
 export function describeEndpoint(bus: BusPlan): string {
@@ -26,6 +32,8 @@ export function describeEndpoint(bus: BusPlan): string {
 export class ModbusSerialTransport implements Transport {
   private client: Client | undefined;
   private closeListener: (() => void) | undefined;
+  /** Fails the read in flight (reads go one at a time on a bus). */
+  private failInFlight: ((err: Error) => void) | undefined;
 
   constructor(
     private readonly bus: BusPlan,
@@ -43,16 +51,30 @@ export class ModbusSerialTransport implements Transport {
   async connect(): Promise<void> {
     await this.close();
     const client = new modbusSerial.default();
+    let lost = false;
+    const connectionLost = (why: string): void => {
+      if (this.client !== client || lost) return; // our own close(), or already reported
+      lost = true;
+      this.failInFlight?.(new ConnectionLostError(why));
+      this.closeListener?.();
+    };
     // modbus-serial re-emits port errors on the client; without a listener Node would crash the agent.
     client.on('error', (err) => this.onError(err));
-    client.on('close', () => {
-      if (this.client === client) this.closeListener?.();
-    });
+    client.on('close', () => connectionLost('port closed'));
     client.setTimeout(this.bus.timeoutMs);
+    // Debug mode makes modbus-serial attach the raw answer to errors, so read() can check an
+    // exception's unit id, which modbus-serial itself does not.
+    (client as unknown as { isDebugEnabled: boolean }).isDebugEnabled = true;
     this.client = client;
     try {
       if (this.bus.transport === 'tcp') {
-        await client.connectTCP(this.bus.host, { port: this.bus.port });
+        // Our own socket: modbus-serial's TCP port swallows a reset ('error' without 'close'), which
+        // would leave the read in flight waiting for its full timeout.
+        const socket = await openSocket(this.bus.host, this.bus.port, this.bus.timeoutMs);
+        let cause = 'closed by peer';
+        socket.on('error', (err: NodeJS.ErrnoException) => (cause = err.code ?? err.message));
+        socket.on('close', () => connectionLost(`socket ${cause}`));
+        await client.linkTCP(socket, { port: this.bus.port });
       } else {
         // The buffered RTU port reassembles a response from serial chunks by its expected length.
         await client.connectRTUBuffered(this.bus.path, {
@@ -69,50 +91,63 @@ export class ModbusSerialTransport implements Transport {
   }
 
   async read(unitId: number, table: Table, address: number, count: number): Promise<number[] | boolean[]> {
+    // RTU answers carry no transaction id: whatever is still in the buffers would be taken for this answer.
+    if (this.bus.transport === 'rtu') await this.flush();
     const client = this.client;
     if (!client) throw Object.assign(new Error('Port Not Open'), { name: 'PortNotOpenError' });
     client.setID(unitId);
     switch (table) {
       case 'coil':
-        return (await this.guard(client.readCoils(address, count))).data.slice(0, count);
+        return (await this.guard(client.readCoils(address, count), unitId)).data.slice(0, count);
       case 'discrete':
-        return (await this.guard(client.readDiscreteInputs(address, count))).data.slice(0, count);
+        return (await this.guard(client.readDiscreteInputs(address, count), unitId)).data.slice(0, count);
       case 'input':
-        return (await this.guard(client.readInputRegisters(address, count))).data;
+        return (await this.guard(client.readInputRegisters(address, count), unitId)).data;
       case 'holding':
-        return (await this.guard(client.readHoldingRegisters(address, count))).data;
+        return (await this.guard(client.readHoldingRegisters(address, count), unitId)).data;
     }
   }
 
   /**
    * modbus-serial settles a request by its own timer, but destroy() cancels those timers and leaves the
-   * promise pending forever. A second, slightly later timer here guarantees every read settles.
+   * promise pending forever. A second, slightly later timer here guarantees every read settles; a lost
+   * connection settles it at once.
    */
-  private guard<T>(p: Promise<T>): Promise<T> {
+  private guard<T>(p: Promise<T>, unitId: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError', errno: 'ETIMEDOUT' })),
-        this.bus.timeoutMs + 250,
-      );
+      const settle = (): void => {
+        clearTimeout(t);
+        this.failInFlight = undefined;
+      };
+      const t = setTimeout(() => {
+        settle();
+        reject(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError', errno: 'ETIMEDOUT' }));
+      }, this.bus.timeoutMs + 250);
+      this.failInFlight = (err) => (settle(), reject(err));
       p.then(
-        (v) => (clearTimeout(t), resolve(v)),
-        (e: unknown) => (clearTimeout(t), reject(e)),
+        (v) => (settle(), resolve(v)),
+        (e: unknown) => (settle(), reject(wrongUnit(e, unitId) ?? e)),
       );
     });
   }
 
-  flush(): void {
-    // modbus-serial's buffered RTU port keeps unmatched bytes in `_buffer` across requests; a late
-    // answer to a timed-out request could otherwise be matched to the next one. Private field, so guarded.
+  async flush(): Promise<void> {
+    // modbus-serial's buffered RTU port keeps unmatched bytes in `_buffer` across requests. Private
+    // fields, so guarded; the serial port's own flush() also drops what the OS has received but not delivered.
     const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
-    if (typeof port === 'object' && port !== null && Buffer.isBuffer((port as { _buffer?: unknown })._buffer)) {
-      (port as { _buffer: Buffer })._buffer = Buffer.alloc(0);
+    if (typeof port !== 'object' || port === null || !Buffer.isBuffer((port as { _buffer?: unknown })._buffer)) return;
+    const serial = (port as { _client?: { isOpen?: boolean; flush?: (cb: (err: Error | null) => void) => void } })._client;
+    if (serial?.isOpen && typeof serial.flush === 'function') {
+      const flushOs = serial.flush.bind(serial);
+      await new Promise<void>((resolve) => flushOs((err) => (err && this.onError(err), resolve())));
     }
+    (port as { _buffer: Buffer })._buffer = Buffer.alloc(0);
   }
 
   close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.failInFlight?.(new ConnectionLostError('connection closed by the driver'));
     if (!client) return Promise.resolve();
     return new Promise((resolve) => {
       // A port that never opened may not call back.
@@ -132,4 +167,39 @@ export class ModbusSerialTransport implements Transport {
       }
     });
   }
+}
+
+/** Connect a TCP socket, failing after timeoutMs (as modbus-serial's own connect would). */
+function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = new Socket();
+    const fail = (err: Error): void => {
+      socket.destroy();
+      reject(err);
+    };
+    const timedOut = (): void => fail(Object.assign(new Error(`TCP connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' }));
+    socket.once('error', fail);
+    socket.once('timeout', timedOut);
+    socket.setTimeout(timeoutMs);
+    socket.connect({ host, port }, () => {
+      socket.removeListener('error', fail);
+      socket.removeListener('timeout', timedOut);
+      socket.setTimeout(0);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}
+
+/**
+ * modbus-serial checks the unit id of a normal answer but not of an exception answer. With debug mode
+ * on, the raw answer (unit id first) rides on the error: an exception from another unit is a bad frame.
+ */
+function wrongUnit(err: unknown, unitId: number): Error | undefined {
+  if (typeof err !== 'object' || err === null || typeof (err as { modbusCode?: unknown }).modbusCode !== 'number') return undefined;
+  const frames = (err as { modbusResponses?: unknown }).modbusResponses;
+  const last: unknown = Array.isArray(frames) ? frames.at(-1) : undefined;
+  if (!(last instanceof Uint8Array) || last.length === 0 || last[0] === unitId) return undefined;
+  // Worded like modbus-serial's own check, so faults.ts classifies it the same way.
+  return new Error(`Unexpected data error, expected address ${unitId} got ${last[0]} (exception ${(err as { modbusCode: number }).modbusCode})`);
 }
