@@ -158,6 +158,7 @@ const BENCHES: Bench[] = [
   { name: 'modbus', file: 'modbus-poll.ts', args: [full ? '2' : '1'], parse: parseModbus },
   { name: 'intellivue', file: 'intellivue-parse.ts', args: ['1'], parse: parseIntellivue },
   { name: 'model', file: 'model.ts', args: [], parse: parseModel },
+  { name: 'model-live', file: 'model-live.ts', args: ['--rounds', full ? '10' : '3'] },
 ];
 
 function runBench(b: Bench): Promise<{ figures: Figure[]; error: string | null; ms: number }> {
