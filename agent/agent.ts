@@ -456,14 +456,16 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
-    await this.control?.stop();
-    await this.display?.stop();
+    // Local work first, so that what the drivers handed over is committed and journalled before anything that waits
+    // on the network (twin calls, a send in flight) can hold the stop up until the supervisor kills the process.
     await this.stopDrivers();
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.limitsTimer) clearInterval(this.limitsTimer);
     this.ingest.close();
     this.alarms.stop();
+    await this.display?.stop();
     await this.edgeModel.close();
+    await this.control?.stop();
     await this.forwarder?.stop();
     this.outbox.close();
     this.log.info('agent stopped');

@@ -2,6 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { startAgentProcess, tempDir, writeConfig } from '../support/agent-process.js';
 
@@ -66,4 +67,37 @@ describe('agent CLI', () => {
       holder.close();
     }
   });
+
+  it('on SIGTERM with a hub that never answers, commits what it has and exits within IoT Edge\'s 10 s', async () => {
+    // A "hub" that accepts TCP and never says a word: the SDK's connect hangs, and so would a stop waiting for it.
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const dir = tempDir();
+      const storePath = join(dir, 'agent.db');
+      const config = writeConfig(dir, {
+        store: { path: storePath },
+        display: { enabled: false },
+        hub: { mode: 'device', connectionString: `HostName=hub.example.net;DeviceId=gw;SharedAccessKey=a2V5;GatewayHostName=127.0.0.1:${port}`, sendTimeoutMs: 60000 },
+        drivers: [{ name: 'sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }],
+      });
+      const p = startAgentProcess(['--config', config]);
+      await p.waitForLog('agent running');
+      await new Promise((r) => setTimeout(r, 1000)); // connecting, never connected
+      p.child.kill('SIGTERM');
+      const { code } = await p.exited;
+      expect(code).toBe(0);
+      expect(p.lines.find((l) => l.msg === 'stop is taking too long (a hub that does not answer?); exiting now, everything accepted is in the store')).toMatchObject({ deadlineMs: 8000 });
+      // Drivers were stopped and ingest closed before the wait: the readings are in the store.
+      const db = new Database(storePath, { readonly: true });
+      expect((db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n).toBeGreaterThan(0);
+      db.close();
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  }, 30_000);
 });
+
