@@ -1,7 +1,8 @@
 // Unit tests of the transport's connection-string checks. The proof against the real SDK and a real MQTT/TLS
 // peer is in test/e2e/forward.test.ts.
 import { describe, expect, it } from 'vitest';
-import { AzureIotTransport } from './azure.js';
+import { rootCertificates } from 'node:tls';
+import { AzureIotTransport, trustWith } from './azure.js';
 
 describe('AzureIotTransport.fromConnectionString', () => {
   const base = 'HostName=h.azure-devices.net;DeviceId=bed-gw';
@@ -18,4 +19,13 @@ describe('AzureIotTransport.fromConnectionString', () => {
     expect(AzureIotTransport.fromConnectionString(`${base};ModuleId=agent;SharedAccessKey=a2V5`).identity).toBe('bed-gw/agent');
     expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1`).description).toBe('device bed-gw on h.azure-devices.net');
   });
+  it('hub.caFile adds a CA to the system ones (Node\'s ca option would replace them); a module refuses it', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n';
+    const trust = trustWith(pem);
+    expect(trust).toContain(pem);
+    for (const ca of rootCertificates) expect(trust).toContain(ca);
+    expect(trust.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(rootCertificates.length + 1);
+    expect(() => AzureIotTransport.fromEdgeEnvironment({ IOTEDGE_WORKLOADURI: 'unix:///x', IOTEDGE_MODULEID: 'm' }, '/ca.pem')).toThrow(/IoT Edge runtime provides the trust bundle/);
+  });
 });
+

@@ -2,6 +2,7 @@
 // The SDK neither retries a failed first connection nor keeps a durable queue, so it runs here with its own
 // retries switched off: the forwarder owns retrying, and the outbox owns durability.
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 // The SDK packages are CommonJS; under ESM only their default export is reliable, so destructure it.
 import azureIotDevice, { type Client as ClientType, type ModuleClient as ModuleClientType, type Twin } from 'azure-iot-device';
 import azureIotDeviceMqtt from 'azure-iot-device-mqtt';
@@ -112,6 +113,15 @@ function parseConnectionString(cs: string): Record<string, string> {
   return out;
 }
 
+/**
+ * The system's CAs plus one more (hub.caFile: a nested-edge parent, a test hub): Node's `ca` option replaces the
+ * trust list, so the system CAs are passed along, and hub.caFile adds a CA as the docs say. One PEM text: the SDK's
+ * setOptions takes `ca` as a string (it first tries it as a file name).
+ */
+export function trustWith(caPem: string): string {
+  return [...rootCertificates, caPem].join('\n');
+}
+
 export class AzureIotTransport implements HubTransport {
   readonly description: string;
   readonly identity: string;
@@ -183,8 +193,13 @@ export class AzureIotTransport implements HubTransport {
     );
   }
 
-  /** IoT Edge module mode: identity and trust come from the IoT Edge runtime's environment. */
+  /**
+   * IoT Edge module mode: identity and trust come from the IoT Edge runtime's environment. `caFile` is refused here:
+   * the SDK installs the runtime's trust bundle, and a CA of ours would replace it (Node's `ca` option is the whole
+   * trust list), so the connection to the IoT Edge hub would fail.
+   */
   static fromEdgeEnvironment(env: NodeJS.ProcessEnv = process.env, caFile?: string): AzureIotTransport {
+    if (caFile) throw new Error('hub.caFile is for a connection string; as an IoT Edge module the IoT Edge runtime provides the trust bundle (remove hub.caFile)');
     const identity = `${env.IOTEDGE_DEVICEID ?? '?'}/${env.IOTEDGE_MODULEID ?? '?'}`;
     const via = env.IOTEDGE_GATEWAYHOSTNAME ?? env.EdgeHubConnectionString?.match(/GatewayHostName=([^;]+)/)?.[1] ?? 'edgeHub';
     return new AzureIotTransport(
@@ -192,7 +207,7 @@ export class AzureIotTransport implements HubTransport {
       () => ModuleClient.fromEnvironment(MqttWithUnknownMethods),
       `IoT Edge module ${identity} via ${via}`,
       identity,
-      caFile ? readFileSync(caFile, 'utf8') : undefined,
+      undefined,
     );
   }
 
@@ -205,7 +220,7 @@ export class AzureIotTransport implements HubTransport {
     await this.disposeClient();
     const client = await this.create();
     client.setRetryPolicy(noRetry);
-    if (this.ca) await client.setOptions({ ca: this.ca });
+    if (this.ca) await client.setOptions({ ca: trustWith(this.ca) });
     client.on('disconnect', () => {
       if (this.client !== client) return;
       this.client = null;

@@ -30,7 +30,7 @@ import {
 
 const template = readJson(TEMPLATE_PATH);
 const validators = schemaValidators();
-const ENV = { CONTAINER_REGISTRY_SERVER: 'example.azurecr.io', CONTAINER_REGISTRY_USERNAME: 'user', CONTAINER_REGISTRY_PASSWORD: 'not-a-secret' };
+const ENV = { CONTAINER_REGISTRY_SERVER: 'example.azurecr.io', CONTAINER_REGISTRY_USERNAME: 'user', CONTAINER_REGISTRY_PASSWORD: 'not-a-secret', GATEWAY_TIME_ZONE: 'Europe/Berlin' };
 const PLATFORMS = ['amd64', 'arm64v8'];
 const AGENT = 'bedside-agent';
 const GATEWAY_CONFIG = join(IOTEDGE_DIR, 'gateway-config.yaml');
@@ -240,10 +240,19 @@ describe('system modules and secrets', () => {
     expect(envExample).toMatch(/^CONTAINER_REGISTRY_PASSWORD=$/m);
   });
 
-  it('the module environment names only variables the agent reads', () => {
+  it('the module environment names only variables the agent reads (and TZ, which Node reads)', () => {
     // AGENT_CONFIG is read by agent/main.ts; a typo here would silently run the embedded default instead.
     const main = readFileSync(join(PACKAGE_ROOT, 'agent', 'main.ts'), 'utf8');
-    for (const name of Object.keys(envOf(agentModule()))) expect(main).toContain(`process.env.${name}`);
+    const env = envOf(agentModule());
+    for (const name of Object.keys(env)) if (name !== 'TZ') expect(main).toContain(`process.env.${name}`);
+  });
+
+  it('sets the ward\'s time zone (the container runs in UTC) from .env, with an example that Node knows', () => {
+    const tz = envOf(agentModule()).TZ;
+    expect(JSON.stringify(tz)).toContain('${GATEWAY_TIME_ZONE}');
+    const example = /^GATEWAY_TIME_ZONE=(\S+)$/m.exec(readFileSync(join(IOTEDGE_DIR, '.env.example'), 'utf8'))?.[1];
+    expect(example).toBeDefined();
+    expect(() => new Intl.DateTimeFormat('en', { timeZone: example })).not.toThrow();
   });
 });
 
