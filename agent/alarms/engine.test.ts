@@ -359,3 +359,25 @@ describe('engine: a driver that loses its device ends the alarms it held (endedB
     expect(e.list().find((a) => a.key === 'device:mon-1:apnea')).toMatchObject({ conditionPresent: false });
   });
 });
+
+describe('engine: acknowledged or paused at the bedside device', () => {
+  it('an alarm the device reports acknowledged is acknowledged here, audited as the device, and not escalated', () => {
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH' }));
+    const cs = e.deviceAlarm(deviceAlarm('vt', 'continue', 5, { text: 'VTACH', atDevice: 'acknowledged' }));
+    expect(summary(cs)).toEqual(['acknowledged:active>acknowledged']);
+    expect(cs[0]!.actor).toEqual({ user: 'device mon-1', role: 'device', from: 'device' });
+    // Reported again: nothing more. Much later: no escalation of an alarm someone answered.
+    expect(e.deviceAlarm(deviceAlarm('vt', 'continue', 10, { text: 'VTACH', atDevice: 'acknowledged' }))).toEqual([]);
+    expect(e.tick(s(600)).filter((c) => c.change === 'escalated')).toEqual([]);
+  });
+
+  it('an audio pause at the device pauses it here for the configured time; an acknowledgement later still counts', () => {
+    const e = engine();
+    const raised = e.deviceAlarm(deviceAlarm('apnea', 'start', 0, { text: 'APNEA', atDevice: 'audio-paused' }));
+    expect(summary(raised)).toEqual(['raised:->active', 'audio-paused:active>audio-paused']);
+    expect(e.deviceAlarm(deviceAlarm('apnea', 'continue', 3, { text: 'APNEA', atDevice: 'audio-paused' }))).toEqual([]);
+    expect(summary(e.deviceAlarm(deviceAlarm('apnea', 'continue', 6, { text: 'APNEA', atDevice: 'acknowledged' })))).toEqual(['acknowledged:audio-paused>acknowledged']);
+  });
+});
+

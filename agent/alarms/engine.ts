@@ -130,7 +130,24 @@ export class AlarmEngine {
     } else {
       updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase}: ${e.text} (${e.priority})` });
     }
-    return this.applyAll(updates);
+    const changes = this.applyAll(updates);
+    if (e.atDevice && e.phase !== 'end') changes.push(...this.actedOnAtDevice(e, key));
+    return changes;
+  }
+
+  /**
+   * Acknowledged or audio-paused at the bedside device: the same here, audited as done at the device, so that the
+   * gateway does not escalate an alarm someone has already answered. Only once: a later report of the same state
+   * changes nothing, and what a person does here afterwards stands.
+   */
+  private actedOnAtDevice(e: AlarmEvent, key: string): AlarmStateChange[] {
+    const id = this.byKey.get(key);
+    const alarm = id === undefined ? undefined : this.open.get(id);
+    if (!alarm || !life.isUnacknowledged(alarm)) return [];
+    const actor = { user: `device ${e.deviceId}`, role: 'device', from: 'device' };
+    if (e.atDevice === 'acknowledged') return this.acknowledge(alarm.id, actor, e.receivedAt).changes;
+    if (alarm.state === 'audio-paused') return [];
+    return this.audioPause({ alarmId: alarm.id }, actor, undefined, e.receivedAt).changes;
   }
 
   deviceStatus(e: DeviceStatusEvent): AlarmStateChange[] {

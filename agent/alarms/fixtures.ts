@@ -49,7 +49,7 @@ export function deviceAlarm(
   alarmId: string,
   phase: AlarmEvent['phase'],
   atS: number,
-  opts: Partial<Pick<AlarmEvent, 'priority' | 'category' | 'text' | 'bed' | 'deviceId' | 'value' | 'endedBy'>> = {},
+  opts: Partial<Pick<AlarmEvent, 'priority' | 'category' | 'text' | 'bed' | 'deviceId' | 'value' | 'endedBy' | 'atDevice'>> = {},
 ): AlarmEvent {
   return {
     kind: 'alarm',
@@ -64,6 +64,7 @@ export function deviceAlarm(
     phase,
     value: opts.value ?? null,
     ...(opts.endedBy && { endedBy: opts.endedBy }),
+    ...(opts.atDevice && { atDevice: opts.atDevice }),
     deviceTime: null,
     receivedAt: s(atS),
   };

@@ -109,6 +109,11 @@ export interface AlarmEvent extends Origin {
    * condition ended): such an end is no sign of a live feed, and its audit says why.
    */
   endedBy?: 'link-lost';
+  /**
+   * What a person did to it at the device, as the device reports (IHE PCD ACM alarm inactivation state): it was
+   * acknowledged there, or its audio paused. Absent when the device says nothing or that it is enabled.
+   */
+  atDevice?: 'acknowledged' | 'audio-paused';
   /** The metric that triggered it, and its value, when known. */
   sourceMetric?: MdcCode | null;
   value?: number | string | null;

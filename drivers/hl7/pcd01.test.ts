@@ -118,6 +118,22 @@ describe('PCD-04 alarm priority', () => {
   });
 });
 
+describe('PCD-04 alarm inactivation state', () => {
+  const alarm = (inactivation: string) =>
+    map(
+      `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rOBR|1||ALM-1^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r` +
+        obx(['1', 'ST', '196652^MDC_EVT_LO^MDC', '1.1.1.1.1', 'Low SpO2', '', '', 'PM~SP', '', '', 'F']) +
+        obx(['2', 'ST', '68483^MDC_ATTR_ALARM_INACTIVATION_STATE^MDC', '1.1.1.1.5', inactivation, '', '', '', '', '', 'F']),
+    )[0] as AlarmEvent;
+  it('alert-acknowledged and the paused states are a person answering at the device; enabled and the off states are not', () => {
+    expect(alarm('alert-acknowledged').atDevice).toBe('acknowledged');
+    expect(alarm('audio-paused').atDevice).toBe('audio-paused');
+    expect(alarm('alarm-paused').atDevice).toBe('audio-paused');
+    for (const s of ['enabled', 'audio-off', 'alarm-off']) expect(alarm(s).atDevice, s).toBeUndefined();
+    expect(alarm('audio-off').context).toMatchObject({ inactivationState: 'audio-off' });
+  });
+});
+
 describe('OBX-3 coding system', () => {
   it('a 99LOCAL code is not looked up as MDC even when its number is an MDC code', () => {
     const r = reading(HEAD + spo2({ code: '150456^Local SpO2^99LOCAL' }));

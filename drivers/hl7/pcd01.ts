@@ -592,6 +592,9 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   if (stateRaw) hl7.alarmState = stateRaw;
   const inact = facetText(ATTR.INACTIVATION);
   if (inact) hl7.inactivationState = inact;
+  // IHE PCD ACM: enabled | audio-paused | audio-off | alarm-paused | alarm-off | alert-acknowledged. A pause or an
+  // acknowledgement at the device is a person answering the alarm; "off" states are settings, not answers.
+  const atDevice = /acknowledged/i.test(inact) ? ('acknowledged' as const) : /^(audio|alarm)-paused$/i.test(inact) ? ('audio-paused' as const) : undefined;
   if (typeFlag) hl7.alertType = typeFlag;
 
   const obr3 = g.obr ? components(g.obr, 3).map((x) => x.trim()) : [];
@@ -609,6 +612,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     priority: PRIORITY[prioFlag] ?? 'medium',
     category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
     phase: phaseOf(phaseRaw, stateRaw),
+    ...(atDevice && { atDevice }),
     deviceTime: time?.ms ?? null,
     receivedAt: opts.receivedAt,
     context: hl7,
