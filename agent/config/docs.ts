@@ -51,6 +51,33 @@ function rows(n: Node, prefix: string, out: string[]): void {
     out.push(`| \`${path}\`${required} | ${cell(typeOf(child))} | ${def} | ${cell([child.description ?? '', limits(child)].filter(Boolean).join(' '))} |`);
     if (child.type === 'object' && child.properties) rows(child, path, out);
     if (child.type === 'array' && child.items?.properties) rows(child.items, `${path}[]`, out);
+    if (child.type === 'array' && child.items?.oneOf?.every((o) => o.properties)) alternatives(child.items.oneOf, `${path}[]`, out);
+  }
+}
+
+/**
+ * Items that are one of several object shapes (a Modbus bus is TCP or RTU): the fields they share once, then each
+ * shape's own fields under the value that selects it, e.g. `options.buses[].host` (transport: "tcp").
+ */
+function alternatives(alts: readonly Node[], path: string, out: string[]): void {
+  const same = (k: string) => alts.every((a) => a.properties?.[k] !== undefined && JSON.stringify(a.properties[k]) === JSON.stringify(alts[0]!.properties![k]));
+  const shared = Object.keys(alts[0]!.properties!).filter((k) => same(k) && alts[0]!.properties![k]!.const === undefined);
+  const pick = (n: Node, keys: string[]): Node => ({ ...n, properties: Object.fromEntries(keys.map((k) => [k, n.properties![k]!])) });
+  rows(pick(alts[0]!, shared), path, out);
+  // The field whose value selects the shape (transport: "tcp" | "rtu").
+  const selectors = alts.map((a) => Object.entries(a.properties!).find(([, p]) => p.const !== undefined));
+  if (selectors.every((s) => s && s[0] === selectors[0]![0])) {
+    out.push(`| \`${path}.${selectors[0]![0]}\` (required) | ${cell(selectors.map((s) => `\`${JSON.stringify(s![1].const)}\``).join(' | '))} |  | Selects the fields below. |`);
+  }
+  for (const alt of alts) {
+    const selector = Object.entries(alt.properties!).find(([, p]) => p.const !== undefined);
+    const own = Object.keys(alt.properties!).filter((k) => !shared.includes(k) && k !== selector?.[0]);
+    const before = out.length;
+    rows(pick(alt, own), path, out);
+    if (selector) {
+      const when = ` (${selector[0]}: ${JSON.stringify(selector[1].const)})`;
+      for (let i = before; i < out.length; i++) out[i] = out[i]!.replace(/^\| (`[^`]+`)/, (m, name: string) => `| ${name}${when}`);
+    }
   }
 }
 

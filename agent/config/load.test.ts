@@ -86,4 +86,11 @@ describe('configuration reference', () => {
     const { readFileSync } = await import('node:fs');
     expect(readFileSync(CONFIG_DOCS_PATH, 'utf8')).toBe(renderConfigDocs());
   });
+  it('documents the fields of items that take one of several shapes (Modbus buses: TCP or RTU), down to each point', async () => {
+    const { renderConfigDocs } = await import('./docs.js');
+    const doc = renderConfigDocs();
+    for (const row of ['`options.buses[].transport` (required)', '`options.buses[].host` (transport: "tcp") (required)', '`options.buses[].baudRate` (transport: "rtu") (required)', '`options.buses[].devices[].unitId` (required)', '`options.buses[].devices[].points[].heartbeatMs`']) {
+      expect(doc).toContain(`| ${row} |`);
+    }
+  });
 });
