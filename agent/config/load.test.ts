@@ -80,6 +80,21 @@ describe('config', () => {
   });
 });
 
+describe('errors inside a field that takes one of several shapes', () => {
+  const bus = (point: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    drivers: [{ name: 'm', type: 'modbus', options: { buses: [{ id: 'b', transport: 'tcp', host: 'h', devices: [{ id: 'd', unitId: 1, points: [{ name: 'x', table: 'holding', address: 0, ...point }] }], ...extra }] } }],
+  });
+  it('names the field in the shape the value chose (a TCP bus), not "must be a string, { env } or { file }"', () => {
+    expect(problems(bus({ address: 70000 }))).toEqual([{ path: 'drivers[0].options.buses[0].devices[0].points[0].address', message: 'must be <= 65535 (got 70000)' }]);
+    expect(problems(bus({ write: true }))).toEqual([{ path: 'drivers[0].options.buses[0].devices[0].points[0].write', message: expect.stringMatching(/^unknown field; allowed here: name, table, address/) }]);
+    expect(problems(bus({}, { baudRate: 9600 }))).toEqual([{ path: 'drivers[0].options.buses[0].baudRate', message: expect.stringMatching(/^unknown field/) }]);
+  });
+  it('a value that chose no shape still says so', () => {
+    const p = problems({ drivers: [{ name: 'm', type: 'modbus', options: { buses: [{ id: 'b', transport: 'udp', host: 'h', devices: [] }] } }] });
+    expect(p).toContainEqual({ path: 'drivers[0].options.buses[0]', message: expect.stringMatching(/^must take one of the allowed forms/) });
+  });
+});
+
 describe('configuration reference', () => {
   it('docs/configuration.md is generated from the current schemas (run `npm run config:docs` after a schema change)', async () => {
     const { renderConfigDocs, CONFIG_DOCS_PATH } = await import('./docs.js');

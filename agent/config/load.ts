@@ -155,6 +155,7 @@ function circularPath(value: unknown, path: string, ancestors: Set<unknown>): st
 export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = ''): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
+  errors = chooseOneOfBranches(errors);
   // `oneOf` failures produce one error per branch plus a summary; the summary alone reads better.
   const oneOfPaths = new Set(errors.filter((e) => e.keyword === 'oneOf').map((e) => e.instancePath));
   for (const e of errors) {
@@ -180,7 +181,7 @@ export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = '
         break;
       }
       case 'oneOf':
-        message = `must be a string, { env: NAME } or { file: PATH } (got ${got})`;
+        message = isSecretSchema(e.schema) ? `must be a string, { env: NAME } or { file: PATH } (got ${got})` : `must take one of the allowed forms (got ${got})`;
         break;
       default:
         message = `${e.message ?? 'is invalid'} (got ${got})`;
@@ -192,6 +193,37 @@ export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = '
     }
   }
   return problems;
+}
+
+/** A Secret's schema: a string, { env } or { file }. */
+function isSecretSchema(branches: unknown): boolean {
+  return Array.isArray(branches) && branches.some((b) => (b as { type?: string }).type === 'string') && branches.some((b) => 'env' in ((b as { properties?: object }).properties ?? {}));
+}
+
+/**
+ * A `oneOf` whose branches are object shapes told apart by a field (a Modbus bus: transport tcp or rtu) failed: the
+ * shape the value chose is the one branch whose selecting field matched, so its own errors are the useful ones
+ * (e.g. a bad point address), not "matches no branch". Other `oneOf` failures are left as they are.
+ */
+function chooseOneOfBranches(errors: ErrorObject[]): ErrorObject[] {
+  let out = errors;
+  for (const o of errors.filter((e) => e.keyword === 'oneOf')) {
+    const under = out.filter((e) => e !== o && e.schemaPath.startsWith(`${o.schemaPath}/`));
+    const byBranch = new Map<string, ErrorObject[]>();
+    for (const e of under) {
+      const i = e.schemaPath.slice(o.schemaPath.length + 1).split('/')[0]!;
+      byBranch.set(i, [...(byBranch.get(i) ?? []), e]);
+    }
+    const branches = Array.isArray(o.schema) ? o.schema.length : 0;
+    const selected = [...Array(branches).keys()]
+      .map(String)
+      .filter((i) => !(byBranch.get(i) ?? []).some((e) => (e.keyword === 'const' || e.keyword === 'type') && e.instancePath.startsWith(o.instancePath) && e.instancePath.split('/').length <= o.instancePath.split('/').length + 1));
+    if (selected.length !== 1 || !(byBranch.get(selected[0]!) ?? []).length) continue;
+    const keep = new Set(byBranch.get(selected[0]!));
+    // Re-parent the chosen branch's errors: drop the summary and the other branches' errors.
+    out = out.filter((e) => e !== o && (!under.includes(e) || keep.has(e)));
+  }
+  return out;
 }
 
 function valueAt(data: unknown, pointer: string): unknown {
