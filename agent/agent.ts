@@ -143,9 +143,13 @@ export class Agent {
         )
       : null;
     const privacy = config.privacy;
-    const pseudonym = privacy.pseudonymizePatientIds
-      ? pseudonymizer(resolveSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env) ?? '')
-      : undefined;
+    let pseudonym: ((id: string) => string) | undefined;
+    if (privacy.pseudonymizePatientIds) {
+      const key = resolveSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env);
+      const from = privacy.pseudonymKey;
+      if (key === undefined && typeof from === 'object' && 'env' in from) throw new Error(`privacy.pseudonymKey: environment variable ${from.env} is not set`);
+      pseudonym = pseudonymizer(key ?? '');
+    }
     this.ingest = new Ingest(
       this.outbox,
       {
@@ -189,6 +193,7 @@ export class Agent {
     this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
     this.site = config.gateway.site;
     this.display = config.display.enabled ? new DisplayServer(config.display, this, log.child({ component: 'display' })) : null;
+    if (!this.display) log.info('display is off (display.enabled: false): no bedside page, no /healthz or /metrics');
 
     log.info(
       {

@@ -2,6 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { checkBeyondSchema } from './config/check.js';
 import { ConfigError, loadConfigFile } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -72,6 +73,12 @@ async function main(): Promise<number> {
     config.display.port = port;
   }
   if (args.check) {
+    // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start.
+    const problems = checkBeyondSchema(config, registry);
+    if (problems.length) {
+      process.stderr.write(`${new ConfigError(path, problems).message}\n`);
+      return 2;
+    }
     process.stdout.write(`${path}: valid\n`);
     return 0;
   }

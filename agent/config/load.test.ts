@@ -1,10 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, resolveSecret, validateConfig } from './load.js';
 import { registry } from '../../drivers/registry.js';
-import { DEFAULT_CONFIG_PATH } from '../paths.js';
+import { DEFAULT_CONFIG_PATH, PACKAGE_ROOT } from '../paths.js';
+
+const EXAMPLES = join(PACKAGE_ROOT, 'config', 'examples');
 
 function problems(data: unknown): { path: string; message: string }[] {
   try {
@@ -78,6 +80,16 @@ describe('config', () => {
     expect(resolveSecret({ env: 'X_CS' }, 'hub.connectionString', {})).toBeUndefined();
     expect(() => resolveSecret({ file: join(dir, 'nope') }, 'hub.connectionString')).toThrow(/cannot read secret file .*ENOENT/);
   });
+});
+
+describe('the shipped configurations', () => {
+  // Whole configs, each valid as it stands (a fragment pasted into a config is not something --check can run).
+  const files = [DEFAULT_CONFIG_PATH, ...readdirSync(EXAMPLES).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(EXAMPLES, f)), join(PACKAGE_ROOT, 'deploy', 'iotedge', 'gateway-config.yaml')];
+  for (const f of files) {
+    it(`${f.slice(PACKAGE_ROOT.length + 1)} is a valid whole configuration`, () => {
+      expect(() => loadConfigFile(f, registry)).not.toThrow();
+    });
+  }
 });
 
 describe('errors inside a field that takes one of several shapes', () => {

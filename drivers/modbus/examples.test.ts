@@ -1,4 +1,4 @@
-// The example device profiles in config/examples/modbus-*.yaml must be valid driver options.
+// The example configurations config/examples/modbus-*.yaml: whole agent configs whose modbus entry is valid.
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +18,9 @@ describe('example modbus profiles', () => {
   const validate = new Ajv({ allErrors: true, strict: false }).compile(configSchema);
   for (const f of files) {
     it(`${f} passes the schema and the plan`, () => {
-      const entry = parse(readFileSync(join(dir, f), 'utf8')) as { type: string; options: unknown };
-      expect(entry.type).toBe('modbus');
+      const doc = parse(readFileSync(join(dir, f), 'utf8')) as { drivers: { type: string; options: unknown }[] };
+      const entry = doc.drivers.find((d) => d.type === 'modbus')!;
+      expect(entry).toBeDefined();
       expect(validate(entry.options), JSON.stringify(validate.errors)).toBe(true);
       const plan = buildPlan(entry.options);
       expect(plan.buses.length).toBeGreaterThan(0);

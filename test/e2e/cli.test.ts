@@ -32,6 +32,25 @@ describe('agent CLI', () => {
     expect(readdirSync(dir)).toEqual(['config.json']);
   });
 
+  it('--check also runs what the start would find: secrets, TLS files, each driver\'s own checks (exit 2, fields named)', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, {
+      store: { path: join(dir, 'a.db') },
+      privacy: { pseudonymizePatientIds: true, pseudonymKey: { env: 'NO_SUCH_KEY_VAR' } },
+      display: { enabled: true, tls: { certFile: join(dir, 'missing.crt'), keyFile: join(dir, 'missing.key') } },
+      drivers: [
+        { name: 'sim', type: 'simulator' },
+        { name: 'm', type: 'modbus', options: { buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'd', unitId: 1, points: [{ name: 'x', table: 'holding', address: 0, mdc: 'MDC_NO_SUCH_THING' }] }] }] } },
+      ],
+    });
+    const p = startAgentProcess(['--check', '--config', config], { env: { NO_SUCH_KEY_VAR: '' } });
+    expect((await p.exited).code).toBe(2);
+    expect(p.stderr()).toContain('privacy.pseudonymKey: environment variable NO_SUCH_KEY_VAR is not set');
+    expect(p.stderr()).toMatch(/display\.tls\.certFile: cannot read .*missing\.crt: ENOENT/);
+    expect(p.stderr()).toMatch(/drivers\[1\]\.options\.buses\[0\]\.devices\[0\]\.points\[0\]\.mdc: .*MDC_NO_SUCH_THING/);
+    expect(readdirSync(dir)).toEqual(['config.json']); // nothing created
+  });
+
   it('runs the embedded default with no cloud: simulated ward, local store, forwarding off; stops on SIGTERM', async () => {
     const cwd = tempDir();
     // Port 0 for the display: the OS picks a free one (the file says 8080).
