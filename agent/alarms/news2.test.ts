@@ -168,6 +168,9 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     const medium = m.evaluate(s(10));
     expect(medium.map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['+news2:bed-1:medium']);
     expect(medium[0]!.present && medium[0]!.spec).toMatchObject({ priority: 'medium', source: 'news2', value: 5, category: 'physiological' });
+    // Consciousness and oxygen come from no device: assumed (alert, air: 0), which the alarm says, as the true score
+    // may be higher.
+    expect(medium[0]!.present && medium[0]!.spec.condition.text).toBe('NEWS2 5-6 (medium risk): score 5 (assumed: oxygen, consciousness)');
     setAll(m, 20, { rr: 25, spo2: 94, sys: 100, pulse: 70, temp: 37 }); // 3+1+2 = 6 → still medium
     expect(m.evaluate(s(20))).toEqual([]);
     m.reading(R(MDC.TEMP_BODY, 39.5, 30)); // +2 → 8

@@ -364,7 +364,9 @@ export class News2Monitor {
   }
 
   private spec(bed: string, s: BedState, level: Exclude<News2Risk, 'low'>, score: News2Score): ConditionSpec {
-    const text = `${LEVEL_TEXT[level]}: score ${score.total}${score.partial ? ' (partial)' : ''}`;
+    // Assumed parameters (alert, on air, unless someone records otherwise) score 0: the true score may be higher.
+    const assumed = score.assumed.length ? ` (assumed: ${score.assumed.join(', ')})` : '';
+    const text = `${LEVEL_TEXT[level]}: score ${score.total}${score.partial ? ' (partial)' : ''}${assumed}`;
     const spec: ConditionSpec = {
       key: news2Key(bed, level),
       source: 'news2',

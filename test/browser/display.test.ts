@@ -91,6 +91,9 @@ describe('bedside display in headless Chromium', () => {
     // Stale SpO2 on bed-2 is greyed with its age; bed-4's invalid RR is not shown as a number.
     expect(await page.locator('.tile[data-bed="bed-2"] .vital.stale .age').first().textContent()).toMatch(/^STALE \d+ s$/);
     expect(await page.locator('.tile[data-bed="bed-4"] .vital.q-invalid .value').textContent()).toBe('---');
+    // NEWS2 with consciousness and oxygen assumed (no device sends them) is a lower bound: "≥", and the tooltip says why.
+    expect(await page.locator('.tile[data-bed="bed-1"] .news2').textContent()).toMatch(/^NEWS2 ≥\d+$/);
+    expect(await page.locator('.tile[data-bed="bed-1"] .news2').getAttribute('title')).toContain('assumed: oxygen, consciousness');
 
     // HR 135 for 12 s, above the default limit of 120 with its 10 s delay.
     await d.agent.ingest.accept('test-source', tachycardia('bed-1'));

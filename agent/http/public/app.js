@@ -291,7 +291,8 @@ function news2Badge(n, node) {
   }
   node.classList.add(`risk-${n.risk}`);
   if (n.partial) node.classList.add('partial');
-  node.textContent = `NEWS2 ${n.partial ? '≥' : ''}${n.total}${n.scale === 2 ? ' (S2)' : ''}`;
+  // "≥" also when consciousness or oxygen are assumed (alert, air: they score 0), as the monitors never send them.
+  node.textContent = `NEWS2 ${n.partial || n.assumed.length ? '≥' : ''}${n.total}${n.scale === 2 ? ' (S2)' : ''}`;
   const notes = [];
   if (n.missing.length) notes.push(`missing: ${n.missing.join(', ')}`);
   if (n.stale.length) notes.push(`stale: ${n.stale.join(', ')}`);
