@@ -74,7 +74,7 @@ async function main(): Promise<number> {
   }
   if (args.check) {
     // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start.
-    const problems = checkBeyondSchema(config, registry);
+    const problems = await checkBeyondSchema(config, registry);
     if (problems.length) {
       process.stderr.write(`${new ConfigError(path, problems).message}\n`);
       return 2;

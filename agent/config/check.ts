@@ -5,6 +5,7 @@
 import { accessSync, constants } from 'node:fs';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
+import { EXAMPLE_PASSWORD, usersWithExamplePassword } from '../http/passwords.js';
 import { ConfigError, resolveSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
 /** A secret's value, or a problem naming the field and why (never the value). */
@@ -28,8 +29,13 @@ function readable(file: string, field: string, problems: ConfigProblem[]): void 
   }
 }
 
-export function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
+  if (config.display.enabled) {
+    for (const u of await usersWithExamplePassword(config.display.users)) {
+      problems.push({ path: `display.users[${u.index}].passwordHash`, message: `is a hash of the examples' published password "${EXAMPLE_PASSWORD}"; make a new one with \`npx tsx agent/http/hash-password.ts\`` });
+    }
+  }
   if (config.hub.mode !== 'off' && config.hub.connectionString !== undefined) {
     const cs = secret(config.hub.connectionString, 'hub.connectionString', env, problems);
     if (cs !== undefined && !/HostName=[^;]+/.test(cs)) problems.push({ path: 'hub.connectionString', message: 'has no HostName=…' });

@@ -58,3 +58,16 @@ export function sameHash(a: string, b: string): boolean {
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 }
+
+/** The password whose hash the example configurations carry: published, so never accepted for a real user. */
+export const EXAMPLE_PASSWORD = 'example-password-change-me';
+
+/** Users (by index) whose password hash is of EXAMPLE_PASSWORD. */
+export async function usersWithExamplePassword(users: readonly { name: string; passwordHash: string }[]): Promise<{ index: number; name: string }[]> {
+  const out: { index: number; name: string }[] = [];
+  for (const [index, u] of users.entries()) {
+    const h = parsePasswordHash(u.passwordHash);
+    if (h && (await verifyPassword(EXAMPLE_PASSWORD, h))) out.push({ index, name: u.name });
+  }
+  return out;
+}

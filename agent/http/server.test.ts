@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
 import type { AlarmStateChange } from '../alarms/types.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { EXAMPLE_PASSWORD, hashPassword } from './passwords.js';
 import {
   PASSWORDS, TOKENS, call, ecg, login, openStream, reading, startDisplayAgent, tachycardia, type DisplayAgent,
 } from '../../test/browser/display-fixtures.js';
@@ -259,3 +260,13 @@ describe('display over TLS', () => {
     expect(JSON.parse(body)).toMatchObject({ status: 'ok' });
   });
 });
+
+describe('display users', () => {
+  it('refuses to start with a user whose password is the examples\' published one, naming the user', async () => {
+    const passwordHash = await hashPassword(EXAMPLE_PASSWORD);
+    await expect(startDisplayAgent({ users: [{ name: 'charge-nurse', role: 'clinician', passwordHash }] })).rejects.toThrow(
+      /display\.users\[0\] \(charge-nurse\): its password hash is of the examples' published password/,
+    );
+  });
+});
+
