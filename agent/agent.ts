@@ -485,11 +485,18 @@ export class Agent {
     store: { path: string; pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number } };
     metrics: Record<string, number>;
     model: ModelStatus;
+    technicalAlarms: { deviceId: string; bed: string; priority: string; text: string }[];
   } {
     const drivers: Record<string, DriverHealth> = {};
     for (const [name, d] of this.drivers) drivers[name] = d.health();
     const fwd = this.forwarder ? this.forwarder.getStatus() : ({ state: 'off' } as const);
-    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected');
+    // The agent's own technical conditions still present (a silent device, a lost connection, a store problem): a
+    // driver can be running while one of its devices has gone quiet.
+    const technical = this.alarms.engine
+      .list()
+      .filter((a) => a.source === 'technical' && a.conditionPresent)
+      .map((a) => ({ deviceId: a.deviceId, bed: a.bed, priority: a.priority, text: a.condition.text }));
+    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || technical.length > 0;
     return {
       status: degraded ? 'degraded' : 'ok',
       gatewayId: this.gatewayId,
@@ -503,6 +510,7 @@ export class Agent {
       },
       metrics: this.metrics.snapshot(),
       model: this.edgeModel.status(),
+      technicalAlarms: technical.slice(0, 20),
     };
   }
 }

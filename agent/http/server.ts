@@ -297,6 +297,7 @@ export class DisplayServer {
       drivers,
       forwarder: { state: h.forwarder.state },
       store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages },
+      technicalAlarms: h.technicalAlarms,
       display: { sseClients: this.hub.size },
     });
   }

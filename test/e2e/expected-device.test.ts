@@ -28,5 +28,10 @@ describe('expected devices (alarms.devices)', () => {
     const raised = noData();
     expect(raised.map((a) => [a.deviceId, a.bed])).toEqual([['mon-unplugged', 'bed-9']]);
     expect(raised[0]!.category).toBe('technical');
+    // Health says so too, although every driver is running: degraded, with the condition listed.
+    const h = agent.health();
+    expect(Object.values(h.drivers).every((d) => d.state === 'running')).toBe(true);
+    expect(h.status).toBe('degraded');
+    expect(h.technicalAlarms).toContainEqual(expect.objectContaining({ deviceId: 'mon-unplugged', bed: 'bed-9', text: expect.stringMatching(/^No data/) }));
   }, 20_000);
 });
