@@ -240,11 +240,12 @@ describe('system modules and secrets', () => {
     expect(envExample).toMatch(/^CONTAINER_REGISTRY_PASSWORD=$/m);
   });
 
-  it('the module environment names only variables the agent reads (and TZ, which Node reads)', () => {
+  it('the module environment names only variables the agent or its health check reads (and TZ, which Node reads)', () => {
     // AGENT_CONFIG is read by agent/main.ts; a typo here would silently run the embedded default instead.
-    const main = readFileSync(join(PACKAGE_ROOT, 'agent', 'main.ts'), 'utf8');
+    const readers = ['agent/main.ts', 'deploy/iotedge/modules/bedside-agent/healthcheck.mjs'].map((f) => readFileSync(join(PACKAGE_ROOT, f), 'utf8')).join('\n');
     const env = envOf(agentModule());
-    for (const name of Object.keys(env)) if (name !== 'TZ') expect(main).toContain(`process.env.${name}`);
+    for (const name of Object.keys(env)) if (name !== 'TZ') expect(readers).toContain(`process.env.${name}`);
+    expect(readers).toContain('process.env.HEALTHCHECK_URL'); // documented for a display on TLS or another port
   });
 
   it('sets the ward\'s time zone (the container runs in UTC) from .env, with an example that Node knows', () => {
