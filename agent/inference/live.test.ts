@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog } from '../../test/support/log.js';
 import { AlarmEngine } from '../alarms/engine.js';
 import { AlarmService } from '../alarms/service.js';
 import type { AlarmStateChange } from '../alarms/types.js';
@@ -49,14 +50,14 @@ function deviceAlarm(bed: string, text: string, at: number): AlarmEvent {
   return { kind: 'alarm', deviceId: `mon-${bed}`, bed, source: 't', alarmId: `${bed}-1`, condition: null, text, priority: 'high', category: 'physiological', phase: 'start', deviceTime: at, receivedAt: at };
 }
 
-function harness(cfg: ModelConfig) {
+function harness(cfg: ModelConfig, log = silent) {
   const engine = new AlarmEngine({ idPrefix: 't' });
   const metrics = new Metrics();
   const service = new AlarmService(engine, () => undefined, silent, metrics);
   const listeners: ((e: readonly DriverEvent[]) => void)[] = [];
   const changes: AlarmStateChange[] = [];
   service.subscribe((cs) => changes.push(...cs));
-  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, silent);
+  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log);
   const feed = (events: DriverEvent[]) => {
     for (const l of listeners) l(events);
     service.handle(events);
@@ -174,10 +175,13 @@ describe('live model', () => {
   });
 
   it('delay policy: pauses a likely-false alarm\'s audio, re-checks, and ends the hold within holdS', async () => {
-    const h = harness(config({ mode: 'delay', holdS: 4, recheckS: 2 }));
+    const cap = captureLog();
+    const h = harness(config({ mode: 'delay', holdS: 4, recheckS: 2 }), cap.log);
     open.push(h.live);
     h.service.start(100); // the engine's tick ends audio pauses
     await h.live.ready;
+    // Said at every start: holding alarms rests on the model, which should be validated first.
+    expect(cap.find(/^model\.policy is delay/)).toMatchObject({ level: 40, holdS: 4 });
     const now = Date.now();
     h.feed(segments('a103l', 'A', now)); // a false asystole alarm
     h.feed([deviceAlarm('A', 'ASYSTOLE', now)]);

@@ -142,6 +142,13 @@ export class LiveModel {
     this.model = model;
     this.state = 'ready';
     this.log.info({ version: model.version, sha256: model.sha256, path: this.path, policy: this.config.policy.mode }, 'edge model loaded');
+    if (this.config.policy.mode === 'delay') {
+      // Holding alarms on a model's word is a clinical decision; say what it rests on, every start.
+      this.log.warn(
+        { version: model.version, holdS: this.config.policy.holdS },
+        'model.policy is delay: the audio of unanswered alarms this model judges likely false is held while re-checked; validate the model on your own data first (models/README.md: the shipped model does not meet the project\'s accuracy target)',
+      );
+    }
     for (const j of this.early.splice(0)) this.enqueue(j);
   }
 
