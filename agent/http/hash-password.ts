@@ -4,7 +4,7 @@
 //   npx tsx agent/http/hash-password.ts --token    makes a random API token; prints the token (once) and its hash
 // The password is never taken from the command line, where it would end up in the shell history and `ps`.
 import { createInterface } from 'node:readline';
-import { hashPassword, hashToken, newToken } from './passwords.js';
+import { EXAMPLE_PASSWORD, hashPassword, hashToken, newToken } from './passwords.js';
 
 async function readPassword(): Promise<string> {
   const tty = process.stdin.isTTY;
@@ -18,6 +18,14 @@ async function readPassword(): Promise<string> {
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(
+      'usage: npx tsx agent/http/hash-password.ts          password from stdin (first line) -> passwordHash\n' +
+        '       npx tsx agent/http/hash-password.ts --token  a new API token and its tokenHash\n' +
+        'Hide the password while typing: read -rs PW && printf \'%s\\n\' "$PW" | npx tsx agent/http/hash-password.ts\n',
+    );
+    return 0;
+  }
   if (process.argv.includes('--token')) {
     const token = newToken();
     process.stdout.write(`token (give it to the client, it is not stored): ${token}\ntokenHash (for the config): ${hashToken(token)}\n`);
@@ -26,6 +34,10 @@ async function main(): Promise<number> {
   const password = await readPassword();
   if (password.length < 8) {
     process.stderr.write('refusing: a password needs at least 8 characters\n');
+    return 2;
+  }
+  if (password === EXAMPLE_PASSWORD) {
+    process.stderr.write('refusing: that is the examples\' published password (the agent refuses its hash)\n');
     return 2;
   }
   process.stdout.write(`${await hashPassword(password)}\n`);
