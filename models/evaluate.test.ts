@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { evaluateFolder } from './evaluate.js';
 import { formatTable, metrics, summarise } from './evaluation.js';
@@ -40,4 +42,15 @@ describe('evaluation', () => {
     expect(r.summary.overall).toMatchObject(expected);
     expect(Object.keys(r.summary)).toEqual(['Asystole', 'Bradycardia', 'Tachycardia', 'Ventricular_Tachycardia', 'Ventricular_Flutter_Fib', 'overall']);
   });
+  it('the command says what is wrong with a folder it cannot use (exit 2), instead of a stack trace or "0 records"', () => {
+    const tsx = pathToFileURL(join(here, '..', 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')).href;
+    const run = (dir: string) => spawnSync(process.execPath, ['--import', tsx, join(here, 'evaluate.ts'), dir], { encoding: 'utf8' });
+    const missing = run(join(here, 'no-such-folder'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/no-such-folder: no such folder/);
+    const empty = run(mkdtempSync(join(tmpdir(), 'no-records-')));
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toMatch(/no labelled WFDB records found/);
+  }, 30_000);
 });
+

@@ -5,7 +5,7 @@
 //   npx tsx models/evaluate.ts <records dir> [--model models/edge-model.onnx] [--json out.json]
 // Note: run on the records the model was trained on, this measures fit, not generalisation; the
 // cross-validated figures are in models/edge-model.report.json and models/README.md.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EdgeModel } from '../agent/inference/edge-model.js';
@@ -58,7 +58,15 @@ async function main(): Promise<void> {
     console.error('usage: npx tsx models/evaluate.ts <records dir> [--model file.onnx] [--json out.json]');
     process.exit(2);
   }
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    console.error(`${dir}: no such folder (give a folder of WFDB records: <name>.hea + <name>.dat, like windows-30s/)`);
+    process.exit(2);
+  }
   const r = await evaluateFolder(dir, opt('--model') ?? DEFAULT_MODEL);
+  if (r.records === 0) {
+    console.error(`${dir}: no labelled WFDB records found (each needs <name>.hea with the alarm type and label in its comments)`);
+    process.exit(2);
+  }
   console.log(`model ${r.modelVersion} sha256 ${r.modelSha256}`);
   console.log(`${r.records} labelled records in ${dir}` + (r.unlabelled.length ? ` (${r.unlabelled.length} without a label skipped)` : ''));
   console.log(formatTable(r.summary));
