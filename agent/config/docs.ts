@@ -23,6 +23,7 @@ interface Node {
 
 function typeOf(n: Node): string {
   if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ');
+  if (n.const !== undefined) return `\`${JSON.stringify(n.const)}\``;
   if (n.oneOf) return n.oneOf.map(typeOf).join(' or ');
   if (n.type === 'object' && n.properties) return `{ ${Object.keys(n.properties).join(', ')} }`;
   if (n.type === 'array') return `array of ${n.items ? typeOf(n.items) : 'any'}`;
