@@ -67,9 +67,8 @@ describe('bedside display: a link that goes silent', () => {
     expect(await page.locator('#conn').textContent()).toBe('Live');
 
     r.blackhole();
-    const silentAt = Date.now();
-    // 2 × 2 s + 2 s = 6 s by the page's watchdog; the fixed 35 s of before would not show it in this window.
+    // 2 × 2 s + 2 s = 6 s after the last byte by the page's watchdog; the fixed 35 s of before would not show it in
+    // this window. (How soon exactly depends on when the last heartbeat came: not asserted.)
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 15_000, interval: 250 }).toBe('Connection lost');
-    expect(Date.now() - silentAt).toBeGreaterThanOrEqual(5000); // not before two heartbeats went missing
   });
 });
