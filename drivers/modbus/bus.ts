@@ -146,9 +146,8 @@ export class BusPoller {
         if (this.unansweredInARow >= this.resyncAfter) await this.resync();
       } else if (fault.kind === 'timeout' && this.running) {
         // An RTU answer has no transaction id: a late one would pass for the next request's answer.
-        // Give it as long again as the timeout to arrive, then drop it (read() flushes before sending).
+        // Give it as long again as the timeout to arrive; the next read flushes it before sending.
         await this.sleeper.sleep(this.plan.timeoutMs);
-        await this.transport.flush();
       }
       return;
     }

@@ -13,8 +13,6 @@ export interface Transport {
   connect(): Promise<void>;
   /** Registers as 16-bit numbers, or bits as booleans (exactly `count` of them). */
   read(unitId: number, table: Table, address: number, count: number): Promise<number[] | boolean[]>;
-  /** Drop stale received bytes so they cannot be taken for the next answer (RTU; TCP has nothing to drop). */
-  flush(): Promise<void>;
   close(): Promise<void>;
   /** Called when the connection drops after it was open; a read in flight then fails at once. */
   onClose(listener: () => void): void;
@@ -131,7 +129,8 @@ export class ModbusSerialTransport implements Transport {
     });
   }
 
-  async flush(): Promise<void> {
+  /** Drops stale received bytes (RTU) so they cannot be taken for the next answer. */
+  private async flush(): Promise<void> {
     // modbus-serial's buffered RTU port keeps unmatched bytes in `_buffer` across requests. Private
     // fields, so guarded; the serial port's own flush() also drops what the OS has received but not delivered.
     const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
