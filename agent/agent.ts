@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/load.js';
-import { resolveSecret } from './config/load.js';
+import { requireSecret, resolveSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
 import { Outbox, ROW_MAX_BYTES, type StoredLoss } from './store/outbox.js';
@@ -143,13 +143,7 @@ export class Agent {
         )
       : null;
     const privacy = config.privacy;
-    let pseudonym: ((id: string) => string) | undefined;
-    if (privacy.pseudonymizePatientIds) {
-      const key = resolveSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env);
-      const from = privacy.pseudonymKey;
-      if (key === undefined && typeof from === 'object' && 'env' in from) throw new Error(`privacy.pseudonymKey: environment variable ${from.env} is not set`);
-      pseudonym = pseudonymizer(key ?? '');
-    }
+    const pseudonym = privacy.pseudonymizePatientIds ? pseudonymizer(requireSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env)) : undefined;
     this.ingest = new Ingest(
       this.outbox,
       {

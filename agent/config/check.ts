@@ -6,14 +6,12 @@ import { accessSync, constants } from 'node:fs';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { EXAMPLE_PASSWORD, usersWithExamplePassword } from '../http/passwords.js';
-import { ConfigError, resolveSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
+import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
 /** A secret's value, or a problem naming the field and why (never the value). */
 function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): string | undefined {
   try {
-    const v = resolveSecret(s, field, env);
-    if (v === undefined && typeof s === 'object' && 'env' in s) problems.push({ path: field, message: `environment variable ${s.env} is not set` });
-    return v;
+    return requireSecret(s, field, env);
   } catch (err) {
     if (err instanceof ConfigError) problems.push(...err.problems);
     else problems.push({ path: field, message: (err as Error).message });

@@ -315,6 +315,14 @@ export function loadConfigFile(path: string, registry: ReadonlyMap<string, Drive
   return validateConfig(parseConfigText(text, path), registry, path);
 }
 
+/** Resolves a Secret that must have a value: an unset environment variable is an error naming it. */
+export function requireSecret(secret: Secret, field: string, env: NodeJS.ProcessEnv = process.env): string {
+  const v = resolveSecret(secret, field, env);
+  if (v !== undefined) return v;
+  const why = typeof secret === 'object' && 'env' in secret ? `environment variable ${secret.env} is not set` : 'is empty';
+  throw new ConfigError(field, [{ path: field, message: why }]);
+}
+
 /** Resolves a Secret to its value. Errors name the field but never print the value. */
 export function resolveSecret(secret: Secret, field: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (typeof secret === 'string') return secret;

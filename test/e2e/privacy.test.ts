@@ -84,5 +84,8 @@ describe('patient privacy', () => {
 
   it('refuses a config that asks for pseudonyms without a key', async () => {
     expect(() => testConfig(tempDir(), { privacy: { pseudonymizePatientIds: true } })).toThrow(/privacy\.pseudonymKey: is required/);
+    // A key from an environment variable that is not set: the agent does not start, and says which variable.
+    const config = testConfig(tempDir(), { privacy: { pseudonymizePatientIds: true, pseudonymKey: { env: 'NO_SUCH_PSEUDONYM_KEY' } } });
+    expect(() => new Agent({ config, registry, log: captureLog().log, env: {} })).toThrow(/privacy\.pseudonymKey: environment variable NO_SUCH_PSEUDONYM_KEY is not set/);
   });
 });
