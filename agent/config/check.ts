@@ -5,18 +5,24 @@
 import { accessSync, constants } from 'node:fs';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
-import { EXAMPLE_PASSWORD, usersWithExamplePassword } from '../http/passwords.js';
+import { examplePasswordProblems } from '../http/passwords.js';
+import { pseudonymizer } from '../privacy.js';
 import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
+
+/** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
+function collect<T>(check: () => T, problems: ConfigProblem[]): T | undefined {
+  try {
+    return check();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+    return undefined;
+  }
+}
 
 /** A secret's value, or a problem naming the field and why (never the value). */
 function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: ConfigProblem[]): string | undefined {
-  try {
-    return requireSecret(s, field, env);
-  } catch (err) {
-    if (err instanceof ConfigError) problems.push(...err.problems);
-    else problems.push({ path: field, message: (err as Error).message });
-    return undefined;
-  }
+  return collect(() => requireSecret(s, field, env), problems);
 }
 
 function readable(file: string, field: string, problems: ConfigProblem[]): void {
@@ -29,11 +35,7 @@ function readable(file: string, field: string, problems: ConfigProblem[]): void 
 
 export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
-  if (config.display.enabled) {
-    for (const u of await usersWithExamplePassword(config.display.users)) {
-      problems.push({ path: `display.users[${u.index}].passwordHash`, message: `is a hash of the examples' published password "${EXAMPLE_PASSWORD}"; make a new one with \`npx tsx agent/http/hash-password.ts\`` });
-    }
-  }
+  if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
   if (config.hub.mode !== 'off' && config.hub.connectionString !== undefined) {
     const cs = secret(config.hub.connectionString, 'hub.connectionString', env, problems);
     if (cs !== undefined && !/HostName=[^;]+/.test(cs)) problems.push({ path: 'hub.connectionString', message: 'has no HostName=…' });
@@ -41,7 +43,7 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
   if (config.hub.caFile) readable(config.hub.caFile, 'hub.caFile', problems);
   if (config.privacy.pseudonymizePatientIds && config.privacy.pseudonymKey !== undefined) {
     const key = secret(config.privacy.pseudonymKey, 'privacy.pseudonymKey', env, problems);
-    if (key !== undefined && key.length < 32) problems.push({ path: 'privacy.pseudonymKey', message: `must be at least 32 characters (it has ${key.length})` });
+    if (key !== undefined) collect(() => pseudonymizer(key), problems);
   }
   if (config.display.enabled && config.display.tls) {
     readable(config.display.tls.certFile, 'display.tls.certFile', problems);

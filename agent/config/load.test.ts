@@ -92,6 +92,23 @@ describe('the shipped configurations', () => {
   }
 });
 
+describe('--check beyond the schema', () => {
+  it('applies the rules the agent applies at start, with the same words (a short pseudonym key)', async () => {
+    const { checkBeyondSchema } = await import('./check.js');
+    const { pseudonymizer } = await import('../privacy.js');
+    const config = validateConfig({ privacy: { pseudonymizePatientIds: true, pseudonymKey: 'short' } }, registry, 'test.yaml');
+    expect(await checkBeyondSchema(config, registry, {})).toEqual([{ path: 'privacy.pseudonymKey', message: 'must be at least 32 characters (it has 5)' }]);
+    expect(() => pseudonymizer('short')).toThrow(/privacy\.pseudonymKey: must be at least 32 characters \(it has 5\)/);
+  });
+  it('refuses a display user with the examples\' published password, as the display does at start', async () => {
+    const { checkBeyondSchema } = await import('./check.js');
+    const { EXAMPLE_PASSWORD, hashPassword } = await import('../http/passwords.js');
+    const passwordHash = await hashPassword(EXAMPLE_PASSWORD);
+    const config = validateConfig({ display: { enabled: true, users: [{ name: 'charge-nurse', role: 'clinician', passwordHash }] } }, registry, 'test.yaml');
+    expect(await checkBeyondSchema(config, registry, {})).toEqual([{ path: 'display.users[0] (charge-nurse)', message: expect.stringMatching(/^its password hash is of the examples' published password/) }]);
+  });
+});
+
 describe('errors inside a field that takes one of several shapes', () => {
   const bus = (point: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
     drivers: [{ name: 'm', type: 'modbus', options: { buses: [{ id: 'b', transport: 'tcp', host: 'h', devices: [{ id: 'd', unitId: 1, points: [{ name: 'x', table: 'holding', address: 0, ...point }] }], ...extra }] } }],

@@ -2,6 +2,7 @@
 // hash so they can be raised later. API tokens are long random strings, so one SHA-256 is enough (as for GitHub tokens);
 // a slow hash would only make every API request slow.
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { ConfigProblem } from '../config/load.js';
 
 export const SCRYPT_DEFAULTS = { N: 16384, r: 8, p: 1 } as const;
 
@@ -62,12 +63,17 @@ export function sameHash(a: string, b: string): boolean {
 /** The password whose hash the example configurations carry: published, so never accepted for a real user. */
 export const EXAMPLE_PASSWORD = 'example-password-change-me';
 
-/** Users (by index) whose password hash is of EXAMPLE_PASSWORD. */
-export async function usersWithExamplePassword(users: readonly { name: string; passwordHash: string }[]): Promise<{ index: number; name: string }[]> {
-  const out: { index: number; name: string }[] = [];
+/** One problem per user whose password hash is of EXAMPLE_PASSWORD (refused at start and by --check alike). */
+export async function examplePasswordProblems(users: readonly { name: string; passwordHash: string }[]): Promise<ConfigProblem[]> {
+  const out: ConfigProblem[] = [];
   for (const [index, u] of users.entries()) {
     const h = parsePasswordHash(u.passwordHash);
-    if (h && (await verifyPassword(EXAMPLE_PASSWORD, h))) out.push({ index, name: u.name });
+    if (h && (await verifyPassword(EXAMPLE_PASSWORD, h))) {
+      out.push({
+        path: `display.users[${index}] (${u.name})`,
+        message: `its password hash is of the examples' published password "${EXAMPLE_PASSWORD}"; make a new one with \`npx tsx agent/http/hash-password.ts\``,
+      });
+    }
   }
   return out;
 }

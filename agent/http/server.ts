@@ -18,7 +18,7 @@ import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
-import { EXAMPLE_PASSWORD, usersWithExamplePassword } from './passwords.js';
+import { examplePasswordProblems } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView } from '../display/view.js';
 import { WardState } from '../display/ward.js';
@@ -125,12 +125,8 @@ export class DisplayServer {
 
   async start(): Promise<void> {
     // A login anyone can read in this repository must not open a ward's alarm actions.
-    const example = await usersWithExamplePassword(this.config.users);
-    if (example.length) {
-      throw new Error(
-        `display.users[${example[0]!.index}] (${example[0]!.name}): its password hash is of the examples' published password "${EXAMPLE_PASSWORD}"; make a new one with \`npx tsx agent/http/hash-password.ts\``,
-      );
-    }
+    const [example] = await examplePasswordProblems(this.config.users);
+    if (example) throw new Error(`${example.path}: ${example.message}`);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.config.port, this.config.host, () => {
