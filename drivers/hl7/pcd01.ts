@@ -334,9 +334,19 @@ const MEASUREMENT_STATUS: Record<string, Quality['state']> = {
   NAV: 'unavailable',
 };
 
+/** The first component of each repetition of a field, trimmed, empty ones left out (OBX-8 flags, OBX-17 methods). */
+function repeatedCodes(seg: Segment, field: number): string[] {
+  const out: string[] = [];
+  for (let i = 1; i <= repetitions(seg, field); i++) {
+    const v = str(seg, field, 1, 1, i).trim();
+    if (v) out.push(v);
+  }
+  return out;
+}
+
 function applyMeasurementStatus(r: Row, q: Quality): void {
-  for (let i = 1; i <= repetitions(r.seg, 8); i++) {
-    const f = str(r.seg, 8, 1, 1, i).trim().toUpperCase();
+  for (const flag of repeatedCodes(r.seg, 8)) {
+    const f = flag.toUpperCase();
     const state = MEASUREMENT_STATUS[f];
     if (state) worsen(q, state, `obx-8:${f}`);
   }
@@ -346,17 +356,9 @@ function hl7Context(r: Row): Hl7Context {
   const c: Hl7Context = { containment: r.containment, obxSetId: r.setId, resultStatus: r.status };
   const range = str(r.seg, 7).trim();
   if (range) c.referenceRange = range;
-  const flags: string[] = [];
-  for (let i = 1; i <= repetitions(r.seg, 8); i++) {
-    const f = str(r.seg, 8, 1, 1, i).trim();
-    if (f) flags.push(f);
-  }
+  const flags = repeatedCodes(r.seg, 8);
   if (flags.length) c.abnormalFlags = flags;
-  const methods: string[] = [];
-  for (let i = 1; i <= repetitions(r.seg, 17); i++) {
-    const m = str(r.seg, 17, 1, 1, i).trim();
-    if (m) methods.push(m);
-  }
+  const methods = repeatedCodes(r.seg, 17);
   if (methods.length) c.observationMethod = methods;
   return c;
 }
@@ -578,11 +580,10 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     return;
   }
 
-  const flags: string[] = [];
-  for (let i = 1; i <= repetitions(eventRow.seg, 8); i++) flags.push(str(eventRow.seg, 8, 1, 1, i).trim().toUpperCase());
+  const flags = repeatedCodes(eventRow.seg, 8).map((f) => f.toUpperCase());
   const prioFlag = flags.find((f) => f in PRIORITY) ?? facetText(ATTR.PRIORITY).toUpperCase();
   const typeFlag = flags.find((f) => f === 'SP' || f === 'ST' || f === 'SA') ?? facetText(ATTR.ALERT_TYPE).toUpperCase();
-  const abnormal = flags.filter((f) => f !== '' && !(f in PRIORITY) && f !== 'SP' && f !== 'ST' && f !== 'SA');
+  const abnormal = flags.filter((f) => !(f in PRIORITY) && f !== 'SP' && f !== 'ST' && f !== 'SA');
   if (!(prioFlag in PRIORITY)) ctx.warnings.push(`alarm OBX ${eventRow.setId}: no priority given; taken as medium`);
   const phaseRaw = facetText(ATTR.EVENT_PHASE);
   const stateRaw = facetText(ATTR.ALARM_STATE);
