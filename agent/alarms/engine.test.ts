@@ -4,6 +4,7 @@ import { AlarmEngine, type AlarmEngineConfig } from './engine.js';
 import { deviceAlarm, numeric, nurse, s, status } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG } from './news2.js';
 import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
+import type { Quality } from '../model/reading.js';
 import type { AlarmStateChange } from './types.js';
 
 /** State-machine tests look at limit and device alarms only: NEWS2 off, silence checks far away. */
@@ -284,6 +285,27 @@ describe('engine: NEWS2, technical and model inputs', () => {
       'raised:news2:high:high', // + oxygen 2: 8
     ]);
     expect(e.news2('bed-1', s(1))).toMatchObject({ total: 8, partial: true });
+  });
+
+  it('a setting with a measurement code (a ventilator set rate) reaches neither the limits nor NEWS2, nor ends a sensor-off', () => {
+    const e = new AlarmEngine();
+    // One ventilator reports its measured and its set rate with the same code.
+    const set = (value: number, t: number) => e.reading(numeric(MDC.RESP_RATE, value, t, { setting: true, deviceId: 'vent-1' }));
+    const measured = (value: number | null, t: number, quality: Quality = { state: 'valid' }) =>
+      e.reading(numeric(MDC.RESP_RATE, value, t, { deviceId: 'vent-1', quality }));
+    // A set rate far above the RR limit (30 /min) for a minute, and as NEWS2's RR: nothing.
+    const cs: AlarmStateChange[] = [];
+    for (let t = 0; t <= 60; t++) cs.push(...set(40, t), ...e.tick(s(t)));
+    expect(cs).toEqual([]);
+    expect(e.news2('bed-1', s(60))).toBeUndefined();
+    // The measured RR still alarms, and a set value inside the limits does not end that alarm.
+    for (let t = 61; t <= 100; t++) cs.push(...measured(36, t), ...set(14, t), ...e.tick(s(t)));
+    expect(cs.filter((c) => c.alarm.source === 'limit').map((c) => `${c.change}:${c.alarm.condition.text}`)).toEqual(['raised:RR HIGH 36 > 30 /min']);
+    expect(e.list().find((a) => a.source === 'limit')).toMatchObject({ state: 'active', value: 36, conditionPresent: true });
+    // Sensor off on the measured RR: valid settings with the same code do not end it (they keep the feed alive).
+    for (let t = 101; t <= 120; t++) cs.push(...measured(null, t, { state: 'unavailable', reasons: ['sensor-off'] }), ...set(14, t), ...e.tick(s(t)));
+    const tech = e.list().filter((a) => a.category === 'technical');
+    expect(tech.map((a) => a.condition.text)).toEqual(['RESP_RATE SENSOR OFF']);
   });
 
   it('store and hub conditions are gateway-wide technical alarms', () => {

@@ -20,7 +20,7 @@ export function numeric(
   mdc: MdcCode,
   value: number | string | null,
   atS: number,
-  opts: { bed?: string | null; deviceId?: string; quality?: Quality; unit?: Unit; patientId?: string } = {},
+  opts: { bed?: string | null; deviceId?: string; quality?: Quality; unit?: Unit; patientId?: string; setting?: true } = {},
 ): NumericReading {
   const r: NumericReading = {
     kind: 'numeric',
@@ -35,6 +35,7 @@ export function numeric(
   };
   if (opts.bed !== null) r.bed = opts.bed ?? 'bed-1';
   if (opts.patientId !== undefined) r.patientId = opts.patientId;
+  if (opts.setting) r.setting = true;
   return r;
 }
 

@@ -160,7 +160,8 @@ export class LimitEvaluator {
 
   /** Feed one reading. Readings that are not 'valid', have no numeric value or an unknown unit never raise or resolve. */
   reading(r: NumericReading): ConditionUpdate[] {
-    if (!r.mdc) return [];
+    // A setting (a ventilator's set rate) shares the measurement's code but says nothing about the patient.
+    if (!r.mdc || r.setting) return [];
     const bed = r.bed ?? UNASSIGNED_BED;
     const rules = this.rulesByMetric(bed).get(r.mdc.code);
     if (!rules) return [];

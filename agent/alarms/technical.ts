@@ -117,9 +117,12 @@ export class TechnicalMonitor {
     return out;
   }
 
-  /** A reading: alive feed, plus quality tracking per metric. */
+  /** A reading: alive feed, plus quality tracking per metric (measurements only). */
   reading(r: Reading): ConditionUpdate[] {
     const out = this.data(r.deviceId, r.bed, r.receivedAt, r.patientId);
+    // A setting shows the feed is alive, but its quality says nothing of a sensor; and sharing the measurement's
+    // code, a valid setting would otherwise end the measurement's sensor-off alarm.
+    if (r.kind === 'numeric' && r.setting) return out;
     const id = r.mdc ? String(r.mdc.code) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown';
     const key = `${r.deviceId}|${id}`;
     let t = this.metrics.get(key);

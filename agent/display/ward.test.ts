@@ -41,6 +41,24 @@ describe('WardState', () => {
     expect(w.vitals('bed-1', s(2)).find((x) => x.label === 'HR')!.value).toBe(82);
   });
 
+  it('shows a setting apart from the measurement with the same code, after it, labelled as set', () => {
+    const w = new WardState(opts);
+    w.handle([
+      numeric(MDC.RESP_RATE, 22, 1, { deviceId: 'vent-1' }),
+      numeric(MDC.RESP_RATE, 14, 2, { deviceId: 'vent-1', setting: true }),
+    ]);
+    const rr = w.vitals('bed-1', s(3)).filter((x) => x.label.startsWith('RR'));
+    expect(rr.map((x) => [x.label, x.value, x.setting])).toEqual([
+      ['RR', 22, false],
+      ['RR (set)', 14, true],
+    ]);
+    // A device's own label that already says "set" is kept as it is.
+    const medibus = { kind: 'numeric' as const, deviceId: 'vent-1', bed: 'bed-1', source: 't', mdc: null, raw: { system: 'medibus', code: 'set:09', text: 'RR (set)' }, value: 12, unit: { ucum: '/min' }, deviceTime: null, receivedAt: s(2), quality: { state: 'valid' as const }, setting: true as const };
+    w.handle([medibus]);
+    expect(w.vitals('bed-1', s(3)).map((x) => x.label)).toContain('RR (set)');
+    expect(w.vitals('bed-1', s(3)).filter((x) => x.label.includes('(set) (set)'))).toEqual([]);
+  });
+
   it('keeps one trend point per interval (the newest), at most `points`, with gaps for invalid values', () => {
     const w = new WardState(opts);
     for (let t = 0; t < 40; t++) w.handle([numeric(MDC.ECG_HEART_RATE, 60 + t, t)]);

@@ -30,6 +30,7 @@ interface Latest {
   reasons: string[];
   at: number;
   deviceId: string;
+  setting: boolean;
 }
 
 interface Trend {
@@ -70,6 +71,8 @@ export interface VitalView {
   stale: boolean;
   staleAfterS: number;
   deviceId: string;
+  /** A value set on the device, not measured: shown apart from (and after) the measurement. */
+  setting: boolean;
 }
 
 export interface TrendView {
@@ -100,6 +103,9 @@ export function showable(q: QualityState): boolean {
 }
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
+
+/** "RR" → "RR (set)"; a device's own label that already says so (Medibus "RR (set)") is kept. */
+const settingLabel = (label: string): string => (/\bset\b/i.test(label) ? label : `${label} (set)`);
 
 export class WardState {
   private readonly beds = new Map<string, Bed>();
@@ -168,6 +174,7 @@ export class WardState {
           stale: ageS > staleAfterS,
           staleAfterS,
           deviceId: l.deviceId,
+          setting: l.setting,
         };
       });
   }
@@ -207,15 +214,17 @@ export class WardState {
   }
 
   private numeric(bed: Bed, r: NumericReading): void {
-    const key = metricKey(r.mdc, r.raw);
+    // A setting has a place of its own: sharing the measurement's code, it would otherwise overwrite the value.
+    const key = r.setting ? `${metricKey(r.mdc, r.raw)}#set` : metricKey(r.mdc, r.raw);
     if (!bed.latest.has(key) && bed.latest.size >= MAX_METRICS_PER_BED) return;
     const prev = bed.latest.get(key);
     // Readings can arrive out of order across devices; the display keeps the newest.
     if (prev && prev.at > r.receivedAt) return;
-    const label = metricLabel(r.mdc, r.raw);
+    const label = r.setting ? settingLabel(metricLabel(r.mdc, r.raw)) : metricLabel(r.mdc, r.raw);
     const unit = unitText(r.unit.ucum);
     bed.latest.set(key, {
       key, label, mdc: r.mdc, value: r.value, unit, quality: r.quality.state, reasons: r.quality.reasons ?? [], at: r.receivedAt, deviceId: r.deviceId,
+      setting: r.setting === true,
     });
     bed.lastDataAt = Math.max(bed.lastDataAt, r.receivedAt);
     if (typeof r.value === 'number' || r.value === null) {

@@ -129,6 +129,23 @@ describe('compact encoding (schema version 2)', () => {
     expect(JSON.stringify(expandCompact(v1w))).toBe(v1w);
   });
 
+  it('carries a setting verbatim, valid v1, beside a run of measurements with the same code', () => {
+    const base = {
+      kind: 'numeric' as const, deviceId: 'vent', source: 's', mdc: MDC.RESP_RATE, value: 22, unit: UNITS.RESP_PER_MIN,
+      deviceTime: null, receivedAt: Date.UTC(2026, 0, 1), quality: { state: 'valid' as const },
+    };
+    const entries = [numericJson(base), numericJson({ ...base, value: 14, setting: true }), ...[23, 24, 25].map((value) => numericJson({ ...base, value }))];
+    const v1 = envelope('gw')('m', 'telemetry', entries);
+    const body = encodeCompact('gw', 'm', 'telemetry', entries, v1);
+    const parsed = JSON.parse(body) as { schemaVersion: number; items: unknown[] };
+    expect(parsed.schemaVersion).toBe(2);
+    expect(validateV2(parsed), JSON.stringify(validateV2.errors)).toBe(true);
+    expect(parsed.items.filter((i) => !Array.isArray(i))).toEqual([expect.objectContaining({ setting: true, value: 14 })]);
+    const expanded = expandCompact(body);
+    expect(JSON.stringify(expanded)).toBe(v1);
+    expect(validateV1(expanded), JSON.stringify(validateV1.errors)).toBe(true);
+  });
+
   it('the Stream Analytics UDF in docs/ expands every message, compact or v1, to the very records expandCompact gives', async () => {
     // The file consumers paste into Azure, run as it is (its own realm, as a plain script defining main).
     const udfFile = join(PACKAGE_ROOT, 'docs', 'stream-analytics', 'expand-compact.udf.js');

@@ -45,6 +45,7 @@ const numeric: fc.Arbitrary<NumericReading> = fc.record(
     deviceTime: fc.oneof(fc.constant(null), time),
     receivedAt: time,
     quality,
+    setting: fc.constant(true as const),
   },
   { requiredKeys: ['kind', ...originKeys, 'mdc', 'value', 'unit', 'deviceTime', 'receivedAt', 'quality'] },
 );

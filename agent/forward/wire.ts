@@ -60,6 +60,7 @@ export function numericRecord(r: NumericReading) {
     code: r.mdc?.code ?? null,
     refid: r.mdc?.refid ?? null,
     ...(r.raw && { rawCode: r.raw }),
+    ...(r.setting && { setting: true }),
     value: r.value,
     unit: r.unit.ucum,
     ...(r.unit.mdc && { unitCode: r.unit.mdc.code }),
@@ -186,7 +187,7 @@ function timesJson(deviceTime: number | null, receivedAt: number): string {
 
 /** JSON text of numericRecord(r). */
 export function numericJson(r: NumericReading): string {
-  return `{"type":"numeric"${originJson(r)}${codeJson(r.mdc, r.raw)}${valueJson(r.value)}${unitJson(r.unit)}${timesJson(r.deviceTime, r.receivedAt)}${qualityJson(r.quality)}}`;
+  return `{"type":"numeric"${originJson(r)}${codeJson(r.mdc, r.raw)}${r.setting ? ',"setting":true' : ''}${valueJson(r.value)}${unitJson(r.unit)}${timesJson(r.deviceTime, r.receivedAt)}${qualityJson(r.quality)}}`;
 }
 
 /** JSON.stringify(samples), written from the store's binary form (agent/store/samples.ts: one digit writer). */

@@ -67,6 +67,13 @@ export interface NumericReading extends Origin {
   /** Time the gateway received it. */
   receivedAt: number;
   quality: Quality;
+  /**
+   * True for a value set on the device (a ventilator's set rate, a pump's programmed rate), not measured from the
+   * patient: HL7 OBX-17 ASET/MSET, Medibus device settings, a Modbus point marked as one. Settings often share the
+   * measurement's MDC code, so they are kept apart everywhere: never compared with alarm limits, never a NEWS2
+   * input, shown as settings. Absent for measurements.
+   */
+  setting?: true;
 }
 
 export interface WaveformSegment extends Origin {

@@ -147,10 +147,17 @@ describe('OBX-3 coding system', () => {
 });
 
 describe('OBX-17 observation method', () => {
-  it('is kept in context (a setting stays a numeric reading: the model has no kind for it)', () => {
+  it('MSET / ASET mark the reading as a setting; the methods are kept in context', () => {
     const r = reading(HEAD + spo2({ method: 'MSET^manual-setting^MDC' }));
+    expect(r.setting).toBe(true);
     expect(r.context.observationMethod).toEqual(['MSET']);
     expect(r.deviceId).toBe('0011223344556677');
+    expect(reading(HEAD + spo2({ method: 'aset^auto-setting^MDC' })).setting).toBe(true);
+  });
+  it('measurements, no method, and a list naming a measurement too are not settings', () => {
+    for (const method of ['AMEAS^auto-measurement^MDC', 'MMEAS', '', 'MSET~AMEAS', 'CALC']) {
+      expect(reading(HEAD + spo2({ method })).setting, method).toBeUndefined();
+    }
   });
 });
 

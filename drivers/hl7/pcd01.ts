@@ -344,6 +344,16 @@ function repeatedCodes(seg: Segment, field: number): string[] {
   return out;
 }
 
+/**
+ * OBX-17 says the value was set on the device, not measured (IHE PCD: ASET auto-setting, MSET manual setting;
+ * AMEAS / MMEAS are measurements). A list naming both kinds is read as a measurement, so that the limit rules
+ * still see it.
+ */
+function isSetting(r: Row): boolean {
+  const methods = repeatedCodes(r.seg, 17).map((m) => m.toUpperCase());
+  return methods.some((m) => m === 'ASET' || m === 'MSET') && !methods.some((m) => m === 'AMEAS' || m === 'MMEAS');
+}
+
 function applyMeasurementStatus(r: Row, q: Quality): void {
   for (const flag of repeatedCodes(r.seg, 8)) {
     const f = flag.toUpperCase();
@@ -489,6 +499,7 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
       receivedAt: opts.receivedAt,
       quality,
       context: hl7Context(r),
+      ...(isSetting(r) && { setting: true as const }),
     };
     out.push(reading);
   });

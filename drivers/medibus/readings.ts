@@ -19,6 +19,7 @@ export function valueReadings(origin: Origin, kind: CodeKind, records: ValueReco
     };
     // Keep the device's own code always when unmapped; when mapped too, so the source is traceable.
     reading.raw = raw;
+    if (kind === 'set') reading.setting = true; // what the clinician set (29H), not a measurement
     return reading;
   });
 }

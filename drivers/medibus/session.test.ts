@@ -44,7 +44,9 @@ describe('medibus session over a pty pair', () => {
     expect(unknown).toMatchObject({ mdc: null, value: null, quality: { state: 'unavailable' } });
     expect(ctx.readings().find((x) => x.raw?.code === 'text:06')?.value).toBe('SIMV');
     expect(ctx.readings().some((x) => x.raw?.code === 'low-limit:cp1:7D' && x.value === 5)).toBe(true);
-    expect(ctx.readings().some((x) => x.raw?.code === 'set:0B' && x.value === 5)).toBe(true);
+    // Device settings (29H) are settings; measurements are not.
+    expect(ctx.readings().find((x) => x.raw?.code === 'set:0B' && x.value === 5)?.setting).toBe(true);
+    expect(pip?.setting).toBeUndefined();
 
     const alarm = ctx.alarms().find((a) => a.phase === 'start');
     expect(alarm).toMatchObject({ text: 'PAW HIGH', priority: 'high', alarmId: 'vent-1:cp1:10' });

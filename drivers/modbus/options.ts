@@ -49,6 +49,8 @@ export interface PointOptions {
   sentinels?: SentinelOptions[];
   /** Scaled values outside this range are marked questionable ("out-of-range"). */
   validRange?: { min?: number; max?: number };
+  /** A value set on the device (a pump's programmed rate), not measured: never compared with alarm limits. */
+  setting?: boolean;
 }
 
 export interface DeviceOptions {

@@ -199,6 +199,18 @@ describe('float32 values', () => {
   });
 });
 
+describe('setting', () => {
+  it('marks the point as a setting; anything but a boolean is refused by the plan and the schema, naming the field', () => {
+    expect(firstPoint([{ name: 'rate', table: 'holding', address: 0, setting: true }]).setting).toBe(true);
+    expect(firstPoint([{ name: 'rate', table: 'holding', address: 0, setting: false }]).setting).toBeUndefined();
+    const bad = onePlan([{ name: 'rate', table: 'holding', address: 0, setting: 'yes' }]);
+    expect(problems(bad)).toEqual([{ field: 'options.buses[0].devices[0].points[0].setting', message: 'must be true or false' }]);
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(configSchema);
+    expect(validate(bad)).toBe(false);
+    expect(validate.errors?.[0]?.instancePath).toBe('/buses/0/devices/0/points/0/setting');
+  });
+});
+
 describe('heartbeat', () => {
   it('defaults to 5 s; a longer one is rejected by the plan and the schema, naming the field', () => {
     expect(firstPoint([{ name: 'v', table: 'holding', address: 0, deadband: 1 }]).filter.heartbeatMs).toBe(5000);

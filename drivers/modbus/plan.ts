@@ -52,6 +52,8 @@ export interface PlannedPoint {
   raw: RawCode;
   sentinels: SentinelOptions[];
   validRange?: { min?: number; max?: number };
+  /** Set on the device, not measured (options `setting`). */
+  setting?: true;
   filter: { deadband?: number; reportOnChange: boolean; heartbeatMs: number };
 }
 
@@ -162,7 +164,7 @@ function unknownKeys(p: Problems, o: Record<string, unknown>, path: string, allo
   }
 }
 
-const POINT_KEYS = ['name', 'table', 'address', 'type', 'order', 'length', 'bit', 'bitLength', 'scale', 'offset', 'mdc', 'unit', 'deadband', 'reportOnChange', 'heartbeatMs', 'pollIntervalMs', 'sentinels', 'validRange'] as const;
+const POINT_KEYS = ['name', 'table', 'address', 'type', 'order', 'length', 'bit', 'bitLength', 'scale', 'offset', 'mdc', 'unit', 'deadband', 'reportOnChange', 'heartbeatMs', 'pollIntervalMs', 'sentinels', 'validRange', 'setting'] as const;
 const DEVICE_KEYS = ['id', 'unitId', 'bed', 'pollIntervalMs', 'order', 'maxGap', 'maxRegistersPerRead', 'maxBitsPerRead', 'points'] as const;
 const TCP_KEYS = ['id', 'transport', 'host', 'port', 'timeoutMs', 'devices'] as const;
 const RTU_KEYS = ['id', 'transport', 'path', 'baudRate', 'dataBits', 'stopBits', 'parity', 'timeoutMs', 'interFrameGapMs', 'devices'] as const;
@@ -252,8 +254,8 @@ function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: numbe
   }
   if (scale === 0) p.push({ field: `${path}.scale`, message: 'must not be 0 (every value would read 0)' });
   if (deadband !== undefined && deadband < 0) p.push({ field: `${path}.deadband`, message: 'must be ≥ 0' });
-  if (raw.reportOnChange !== undefined && typeof raw.reportOnChange !== 'boolean') {
-    p.push({ field: `${path}.reportOnChange`, message: 'must be true or false' });
+  for (const flag of ['reportOnChange', 'setting'] as const) {
+    if (raw[flag] !== undefined && typeof raw[flag] !== 'boolean') p.push({ field: `${path}.${flag}`, message: 'must be true or false' });
   }
   const sentinels: SentinelOptions[] = [];
   if (raw.sentinels !== undefined) {
@@ -319,6 +321,7 @@ function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: numbe
     raw: { system: 'modbus', code: `${dev.unitId}/${table}/${address}`, text: name },
     sentinels,
     ...(validRange ? { validRange } : {}),
+    ...(raw.setting === true ? { setting: true as const } : {}),
     filter: {
       ...(deadband !== undefined ? { deadband } : {}),
       reportOnChange: raw.reportOnChange === true,

@@ -51,5 +51,6 @@ export function toReading(
     deviceTime: null,
     receivedAt,
     quality: judged.quality,
+    ...(point.setting ? { setting: true as const } : {}),
   };
 }

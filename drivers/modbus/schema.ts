@@ -62,6 +62,11 @@ const point = {
       additionalProperties: false,
       properties: { min: { type: 'number' }, max: { type: 'number' } },
     },
+    setting: {
+      type: 'boolean',
+      description:
+        "True for a value set on the device (a pump's programmed rate, a ventilator's set rate), not measured from the patient: sent and shown as a setting, never compared with alarm limits or used in NEWS2.",
+    },
   },
 };
 

@@ -100,6 +100,18 @@ describe('modbus TCP against the simulator', () => {
     expect(ctx.counters.get('timeouts') ?? 0).toBe(0);
   });
 
+  it('a point marked as a setting is read as one, beside a measurement', async () => {
+    const bank = new RegisterBank();
+    bank.setRegisters(3, 'holding', 0, [72, 125]);
+    const s = await sim(bank);
+    const points = [...device('pump-1', 3).points, { name: 'rate-set', table: 'holding' as const, address: 1, scale: 0.1, unit: 'mL/h', setting: true }];
+    const { driver, ctx } = run({ buses: [{ id: 'gw', transport: 'tcp', host: '127.0.0.1', port: s.port, timeoutMs: 500, devices: [device('pump-1', 3, { points })] }] });
+    await driver.start();
+    await waitFor('both values', () => ctx.readings('pump-1').some((r) => r.raw?.text === 'rate-set') && ctx.readings('pump-1').some((r) => r.raw?.text === 'hr'));
+    expect(ctx.readings('pump-1').find((r) => r.raw?.text === 'rate-set')).toMatchObject({ value: 12.5, setting: true });
+    expect(ctx.readings('pump-1').find((r) => r.raw?.text === 'hr')?.setting).toBeUndefined();
+  });
+
   it('a unit that stops answering goes offline with backoff while the other unit keeps being polled, then comes back', async () => {
     const bank = new RegisterBank();
     bank.setRegisters(1, 'holding', 0, [72]);

@@ -33,17 +33,18 @@ export interface WireNumeric {
   deviceTime: string | null;
   receivedAt: string;
   quality: string;
+  setting?: boolean;
 }
 
 /**
- * The rule the templates implement: a numeric record with a known code, quality `valid`, a number for a value
- * and the unit the Observation states becomes one Observation; anything else (not valid, no value, another
- * unit, an unknown code, alarms, status) becomes none — it stays in the hub's stream, it is not turned into a
+ * The rule the templates implement: a numeric measurement (not a device setting) with a known code, quality
+ * `valid`, a number for a value and the unit the Observation states becomes one Observation; anything else (a
+ * setting, not valid, no value, another unit, an unknown code, alarms, status) becomes none — it stays in the hub's stream, it is not turned into a
  * clinical resource that would hide its quality.
  */
 export function shouldMap(r: WireNumeric): Expected | null {
   if (r.type !== 'numeric' || r.code === null) return null;
   const e = EXPECTED[r.code];
-  if (!e || r.quality !== 'valid' || typeof r.value !== 'number' || r.unit !== e.ucum) return null;
+  if (!e || r.setting === true || r.quality !== 'valid' || typeof r.value !== 'number' || r.unit !== e.ucum) return null;
   return e;
 }

@@ -103,6 +103,7 @@ describe('FHIR mapping templates on hand-built readings (wire.ts records, packed
     { ...base, mdc: MDC.RESP_RATE, value: null, unit: UNITS.RESP_PER_MIN, deviceTime: T, quality: { state: 'unavailable', reasons: ['lead-off'] } },
     { ...base, mdc: null, raw: { system: 'medibus', code: '0x99', text: 'vendor metric' }, value: 5, unit: { ucum: '' }, deviceTime: T },
     { ...base, mdc: MDC.ECG_HEART_RATE, value: 'ASYSTOLE?', unit: UNITS.BEAT_PER_MIN, deviceTime: T }, // not a number
+    { ...base, mdc: MDC.RESP_RATE, value: 14, unit: UNITS.RESP_PER_MIN, deviceTime: T, setting: true }, // a ventilator's set rate
     // …and for every mapped code, a number in the right unit that the device marked questionable.
     ...Object.entries(EXPECTED).map(([code, e]): NumericReading => ({
       ...base,
@@ -130,7 +131,7 @@ describe('FHIR mapping templates on hand-built readings (wire.ts records, packed
     const body = pack('telemetry', readings.map((r) => ({ deviceId: r.deviceId, body: JSON.stringify(numericRecord(r)) })));
     const { mapped, left } = checkMessage(body, messageProperties('telemetry', body.gatewayId));
     expect(mapped.map((m) => m.type).sort()).toEqual(['bodytemp', 'heartrate', 'nibp-systolic', 'spo2']);
-    expect(left).toBe(5 + Object.keys(EXPECTED).length);
+    expect(left).toBe(6 + Object.keys(EXPECTED).length);
     const hr = mapped.find((m) => m.type === 'heartrate')!;
     expect(hr.occurrenceTimeUtc).toBe(new Date(T + 4).toISOString());
     expect(mapped.find((m) => m.type === 'spo2')!.patientId).toBe('pat-0042');

@@ -141,4 +141,51 @@ describe('HL7 MLLP → agent → IoT Hub', () => {
     expect(spo2).toHaveLength(1);
     expect(spo2[0]!.value).toBe(Math.round(bed!.spo2));
   });
+
+  it("a ventilator's set rate (OBX-17 MSET) is forwarded and shown as a setting and raises no RR alarm; its measured rate does", async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const port = await freePort();
+    const bed = 'ICU/7/1';
+    const config = testConfig(
+      tempDir(),
+      {
+        drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port } }],
+        // RR alarms at once, so that a set rate taken for a measurement would show within the test.
+        alarms: { limits: { beds: { [bed]: { rr: { delayS: 0 } } } } },
+        display: { enabled: true, port: 0 },
+      },
+      hub.connectionString('gw-dev'),
+    );
+    agent = new Agent({ config, registry, log: captureLog().log });
+    await agent.start();
+    const c = await MllpClient.connect(port);
+    clients.push(c);
+    const vent = (id: string, measured: number, set: number) =>
+      'MSH|^~\\&|VENT^0011223344556677^EUI-64|ICU|||20261122080000+0000||ORU^R01^ORU_R01|' + id + '|P|2.6|||AL|NE\r' +
+      `PV1||I|${bed.replaceAll('/', '^')}\r` +
+      'OBR|1|||182777000^monitoring of patient^SCT|||20261122080000+0000\r' +
+      `OBX|1|NM|151562^MDC_RESP_RATE^MDC|1.1.1.1|${measured}|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20261122080000+0000|||AMEAS^auto-measurement^MDC\r` +
+      `OBX|2|NM|151562^MDC_RESP_RATE^MDC|1.1.1.2|${set}|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20261122080000+0000|||MSET^manual-setting^MDC\r`;
+    const rrAlarms = () => agent!.alarms.engine.list().filter((a) => a.source === 'limit');
+
+    // Measured 20 (normal), set 40 (above the RR limit of 30).
+    expect(await c.send(vent('V-1', 20, 40))).toMatchObject({ code: 'CA', controlId: 'V-1' });
+    const msg = await hub.waitForMessage((m) => m.body.toString('utf8').includes('"setting":true'), 15_000);
+    const body = JSON.parse(msg.body.toString('utf8')) as { records: (WireRecord & { setting?: boolean })[] };
+    expect(messageSchemaErrors(body)).toEqual([]);
+    const rr = body.records.filter((r) => r.refid === 'MDC_RESP_RATE').map((r) => [r.value, r.setting]);
+    expect(rr).toEqual([[20, undefined], [40, true]]);
+    expect(rrAlarms()).toEqual([]);
+    const { url } = agent.display!.address();
+    const tile = (await (await fetch(`${url}/api/beds/${encodeURIComponent(bed)}`)).json()) as { vitals: { label: string; value: unknown; setting: boolean }[] };
+    expect(tile.vitals.filter((v) => v.label.startsWith('RR')).map((v) => [v.label, v.value, v.setting])).toEqual([
+      ['RR', 20, false],
+      ['RR (set)', 40, true],
+    ]);
+
+    // The same rate measured: the alarm comes (the rule is live; only the setting was kept out).
+    expect(await c.send(vent('V-2', 40, 40))).toMatchObject({ code: 'CA', controlId: 'V-2' });
+    await hub.waitForMessage((m) => m.body.toString('utf8').includes('RR HIGH'), 15_000);
+    expect(rrAlarms().map((a) => [a.condition.text, a.value])).toEqual([['RR HIGH 40 > 30 /min', 40]]);
+  });
 });

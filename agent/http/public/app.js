@@ -259,7 +259,7 @@ function modelBadge(m) {
 }
 
 function vitalCell(v) {
-  const d = el('div', `vital q-${v.quality}`);
+  const d = el('div', `vital q-${v.quality}${v.setting ? ' setting' : ''}`);
   d.dataset.at = String(v.at);
   d.dataset.staleAfter = String(v.staleAfterS);
   d.append(el('span', 'label', v.label));
@@ -269,6 +269,7 @@ function vitalCell(v) {
   const age = el('span', 'age');
   d.append(age);
   if (v.value === null) d.title = `${v.quality}${v.reasons.length ? `: ${v.reasons.join(', ')}` : ''}`;
+  else if (v.setting) d.title = 'Set on the device, not measured';
   updateAge(d);
   return d;
 }
