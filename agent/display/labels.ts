@@ -34,6 +34,11 @@ export function metricKey(mdc: MdcCode | null, raw: RawCode | undefined): string
   return raw ? `${raw.system}:${raw.code}` : 'unknown';
 }
 
+/** Whether the display has a label of its own for this code (else it shows the refid without MDC_). */
+export function hasLabel(mdc: MdcCode): boolean {
+  return byCode.has(mdc.code);
+}
+
 export function metricLabel(mdc: MdcCode | null, raw: RawCode | undefined): string {
   if (mdc) return byCode.get(mdc.code)?.label ?? mdc.refid.replace(/^MDC_/, '');
   return raw?.text ?? raw?.code ?? 'unknown';

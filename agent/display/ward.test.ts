@@ -57,6 +57,14 @@ describe('WardState', () => {
     w.handle([medibus]);
     expect(w.vitals('bed-1', s(3)).map((x) => x.label)).toContain('RR (set)');
     expect(w.vitals('bed-1', s(3)).filter((x) => x.label.includes('(set) (set)'))).toEqual([]);
+    // A setting code the display has no label for: the device's own text rather than the refid; "set" inside a word
+    // or at the start is not taken as saying so.
+    const vt = { ...medibus, mdc: { code: 16929196, refid: 'MDC_VENT_VOL_TIDAL_SETTING' }, raw: { system: 'medibus', code: 'set:40', text: 'VT (set)' } };
+    const setup = { ...medibus, raw: { system: 'x', code: '1', text: 'Set-up time' } };
+    w.handle([vt, setup]);
+    const labels = w.vitals('bed-1', s(3)).map((x) => x.label);
+    expect(labels).toContain('VT (set)');
+    expect(labels).toContain('Set-up time (set)');
   });
 
   it('keeps one trend point per interval (the newest), at most `points`, with gaps for invalid values', () => {

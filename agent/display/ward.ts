@@ -3,7 +3,7 @@
 // Everything is bounded: beds, parameters per bed, trend points, waveform samples.
 import type { DriverEvent, MdcCode, NumericReading, QualityState, WaveformSegment } from '../model/reading.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
-import { isIntermittent, metricKey, metricLabel, metricOrder, unitText } from './labels.js';
+import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from './labels.js';
 import { Ring } from './ring.js';
 
 export interface WardOptions {
@@ -104,8 +104,14 @@ export function showable(q: QualityState): boolean {
 
 const round = (v: number): number => Math.round(v * 1000) / 1000;
 
-/** "RR" → "RR (set)"; a device's own label that already says so (Medibus "RR (set)") is kept. */
-const settingLabel = (label: string): string => (/\bset\b/i.test(label) ? label : `${label} (set)`);
+/**
+ * A setting's label: the display's own label for the code ("RR" → "RR (set)"), else the device's text, which may
+ * already say so (Medibus "VT (set)": kept as it is).
+ */
+function settingLabel(r: NumericReading): string {
+  const label = r.mdc && hasLabel(r.mdc) ? metricLabel(r.mdc, r.raw) : (r.raw?.text ?? metricLabel(r.mdc, r.raw));
+  return /[(\s]set\)?$/i.test(label) ? label : `${label} (set)`;
+}
 
 export class WardState {
   private readonly beds = new Map<string, Bed>();
@@ -220,7 +226,7 @@ export class WardState {
     const prev = bed.latest.get(key);
     // Readings can arrive out of order across devices; the display keeps the newest.
     if (prev && prev.at > r.receivedAt) return;
-    const label = r.setting ? settingLabel(metricLabel(r.mdc, r.raw)) : metricLabel(r.mdc, r.raw);
+    const label = r.setting ? settingLabel(r) : metricLabel(r.mdc, r.raw);
     const unit = unitText(r.unit.ucum);
     bed.latest.set(key, {
       key, label, mdc: r.mdc, value: r.value, unit, quality: r.quality.state, reasons: r.quality.reasons ?? [], at: r.receivedAt, deviceId: r.deviceId,

@@ -153,6 +153,14 @@ describe('OBX-17 observation method', () => {
     expect(r.context.observationMethod).toEqual(['MSET']);
     expect(r.deviceId).toBe('0011223344556677');
     expect(reading(HEAD + spo2({ method: 'aset^auto-setting^MDC' })).setting).toBe(true);
+    expect(reading(HEAD + spo2({ method: 'RSET^remote-setting^MDC' })).setting).toBe(true);
+  });
+  it('a setting code (MDC partition 258) is a setting without OBX-17; a measurement method says otherwise', () => {
+    const code = `${(258 << 16) + 20908}^MDC_VENT_VOL_TIDAL_SETTING^MDC`;
+    expect(reading(HEAD + spo2({ code })).setting).toBe(true);
+    expect(reading(HEAD + spo2({ code, method: 'AMEAS' })).setting).toBeUndefined();
+    // Partition 258 of another coding system is not MDC's.
+    expect(reading(HEAD + spo2({ code: `${(258 << 16) + 20908}^X^99LOCAL` })).setting).toBeUndefined();
   });
   it('measurements, no method, and a list naming a measurement too are not settings', () => {
     for (const method of ['AMEAS^auto-measurement^MDC', 'MMEAS', '', 'MSET~AMEAS', 'CALC']) {

@@ -344,14 +344,23 @@ function repeatedCodes(seg: Segment, field: number): string[] {
   return out;
 }
 
+/** IEEE 11073-10101 settings partition: a term's setting code is the measurement's term in partition 258. */
+const MDC_PART_SETTINGS = 258;
+const SETTING_METHODS = new Set(['ASET', 'MSET', 'RSET']);
+const MEASUREMENT_METHODS = new Set(['AMEAS', 'MMEAS']);
+
 /**
- * OBX-17 says the value was set on the device, not measured (IHE PCD: ASET auto-setting, MSET manual setting;
- * AMEAS / MMEAS are measurements). A list naming both kinds is read as a measurement, so that the limit rules
- * still see it.
+ * The value was set on the device, not measured: OBX-17 says so (IHE PCD: ASET auto, MSET manual, RSET remote
+ * setting; AMEAS / MMEAS are measurements), or the MDC code is a setting code (partition 258, e.g.
+ * MDC_VENT_VOL_TIDAL_SETTING), which senders often send without OBX-17. A method list naming both kinds is read as
+ * a measurement, so that the limit rules still see it.
  */
 function isSetting(r: Row): boolean {
   const methods = repeatedCodes(r.seg, 17).map((m) => m.toUpperCase());
-  return methods.some((m) => m === 'ASET' || m === 'MSET') && !methods.some((m) => m === 'AMEAS' || m === 'MMEAS');
+  if (methods.some((m) => MEASUREMENT_METHODS.has(m))) return false;
+  if (methods.some((m) => SETTING_METHODS.has(m))) return true;
+  const mdcSystem = r.codeSystem === '' || r.codeSystem.toUpperCase() === 'MDC';
+  return mdcSystem && /^\d+$/.test(r.code) && Number(r.code) >>> 16 === MDC_PART_SETTINGS;
 }
 
 function applyMeasurementStatus(r: Row, q: Quality): void {

@@ -164,6 +164,7 @@ export const NOM = {
   ABP_MEAN: 18967,
   TEMP: 19272,
   RESP_RATE: 20490,
+  AWAY_RESP_RATE: 20498,
   AWAY_CO2: 20652,
   AWAY_CO2_ET: 20656,
 } as const;

@@ -5,9 +5,9 @@ import type { NumericReading, Origin, WaveformSegment } from '../../agent/model/
 import { lookupPhysio, lookupUnit } from './codes.js';
 import { judge } from './quality.js';
 import {
-  ATTR, IntellivueParseError, MOC, NOM_PART_OBJ, TICKS_PER_MS,
+  ATTR, IntellivueParseError, MOC, NOM_PART_OBJ, NOM_PART_SETTINGS, TICKS_PER_MS,
   decodeAbsTimeAttr, decodeAlarmList, decodeNuObsValue, decodeNuObsValueCmp, decodeSaObsValue, decodeSaObsValueCmp,
-  decodeSaSpec, decodeScaleRangeSpec, decodeU16, decodeU32,
+  decodeSaSpec, decodeScaleRangeSpec, decodeType, decodeU16, decodeU32,
   type AlarmEntry, type Ava, type NuObsValue, type PollReply, type SaObsValue, type SaSpec, type ScaleRangeSpec,
 } from './protocol/index.js';
 import type { DeviceClock } from './clock.js';
@@ -17,6 +17,8 @@ interface ObjectInfo {
   scale?: ScaleRangeSpec;
   samplePeriodTicks?: number;
   unitCode?: number;
+  /** The object's TYPE partition (static attributes): NOM_PART_SETTINGS for a setting. */
+  partition?: number;
 }
 
 export interface AlarmLists {
@@ -71,10 +73,10 @@ export class ObservationDecoder {
           this.safely(out, a, () => {
             switch (a.id) {
               case ATTR.NU_VAL_OBS:
-                out.numerics.push(this.numeric(decodeNuObsValue(a), obsTime, receivedAt));
+                out.numerics.push(this.numeric(info, decodeNuObsValue(a), obsTime, receivedAt));
                 return;
               case ATTR.NU_CMPD_VAL_OBS:
-                for (const v of decodeNuObsValueCmp(a)) out.numerics.push(this.numeric(v, obsTime, receivedAt));
+                for (const v of decodeNuObsValueCmp(a)) out.numerics.push(this.numeric(info, v, obsTime, receivedAt));
                 return;
               case ATTR.SA_VAL_OBS:
                 this.wave(out, info, decodeSaObsValue(a), deviceTime, receivedAt);
@@ -123,13 +125,23 @@ export class ObservationDecoder {
       case ATTR.UNIT_CODE:
         info.unitCode = decodeU16(a, 'unit code');
         return;
+      case ATTR.ID_TYPE:
+        info.partition = decodeType(a).partition;
+        return;
     }
   }
 
-  private numeric(v: NuObsValue, deviceTime: number | null, receivedAt: number): NumericReading {
+  private numeric(info: ObjectInfo, v: NuObsValue, deviceTime: number | null, receivedAt: number): NumericReading {
     const { mdc, raw } = lookupPhysio(v.physioId);
     const j = judge(v.state, v.value);
-    return { ...this.origin, kind: 'numeric', mdc, raw, value: j.value, unit: lookupUnit(v.unitCode), deviceTime, receivedAt, quality: j.quality };
+    const r: NumericReading = { ...this.origin, kind: 'numeric', mdc, raw, value: j.value, unit: lookupUnit(v.unitCode), deviceTime, receivedAt, quality: j.quality };
+    // A setting carries the measurement's SCADA code (a set airway RR is coded like the measured one); only the
+    // object's TYPE tells them apart. The raw code names the settings partition, so consumers can trace it.
+    if (info.partition === NOM_PART_SETTINGS) {
+      r.setting = true;
+      r.raw = { ...raw, code: `${NOM_PART_SETTINGS}:${v.physioId}` };
+    }
+    return r;
   }
 
   private wave(out: DecodedReply, info: ObjectInfo, v: SaObsValue, deviceTime: number | null, receivedAt: number): void {

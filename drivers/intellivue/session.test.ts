@@ -58,6 +58,10 @@ describe('intellivue session over a pty pair', () => {
     // Unknown code kept raw; a NaN the monitor flags unavailable becomes null, marked.
     expect(ctx.readings().find((x) => x.raw?.code === '2:23552')).toMatchObject({ mdc: null, value: 3 });
     expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_TEMP_SKIN')).toMatchObject({ value: null, quality: { state: 'unavailable' } });
+    // A setting (TYPE in the settings partition) has the measurement's code but is marked, with its partition in the raw code.
+    expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_AWAY_RESP_RATE')).toMatchObject({ value: 14, setting: true, raw: { system: 'intellivue', code: '1026:20498' } });
+    expect(ctx.readings().filter((x) => x.setting).map((x) => x.mdc?.refid)).toEqual(expect.arrayContaining(['MDC_AWAY_RESP_RATE']));
+    expect(ctx.readings().filter((x) => x.setting && x.mdc?.refid !== 'MDC_AWAY_RESP_RATE')).toEqual([]);
 
     const ecg = ctx.waveforms().find((w) => w.mdc?.refid === 'MDC_ECG_ELEC_POTL_II');
     expect(ecg).toMatchObject({ sampleRateHz: 500, unit: { ucum: 'mV' }, quality: { state: 'valid' } });

@@ -10,7 +10,7 @@ import { SerialPortLink } from '../serial/serialport-link.js';
 import type { SerialLink } from '../serial/link.js';
 import { DIM_CODES, NOM } from './codes.js';
 import {
-  ALERT_INFO, ALERT_TYPE, ATTR, IntellivueFramer, IntellivueParseError, MOC, MSMT, NOM_PART_OBJ, NOM_PART_SCADA, RORLS, TICKS_PER_MS,
+  ALERT_INFO, ALERT_TYPE, ATTR, IntellivueFramer, IntellivueParseError, MOC, MSMT, NOM_PART_OBJ, NOM_PART_SCADA, NOM_PART_SETTINGS, RORLS, TICKS_PER_MS,
   encodeAbort, encodeAbsoluteTime, encodeAssociationAccept, encodeAssociationRefuse, encodeFloat, encodeMdsCreateEvent, encodeMessageFrame,
   encodePollResult, encodeReleaseResponse, epochToAbsoluteTime, parseMessage, parseTransportHeader, Writer,
   type Message, type PollReply,
@@ -321,6 +321,14 @@ export class IntellivueSimulator {
       // A code outside our table (kept raw) and a value the monitor cannot derive (NaN, unavailable).
       { handle: 0x0018, attributes: [{ id: ATTR.NU_VAL_OBS, value: nuObs(0x5c00, DIM_CODES.DIMLESS, 3, 0, s) }] },
       { handle: 0x0019, attributes: [{ id: ATTR.NU_VAL_OBS, value: new Writer().u16(19316).u16(MSMT.UNAVAILABLE | s).u16(DIM_CODES.DEGC).u32(0x007fffff).toBuffer() }] },
+      // A ventilator setting (sAWRR): the measured airway RR's code, told apart only by the settings partition in TYPE.
+      {
+        handle: 0x001a,
+        attributes: [
+          { id: ATTR.ID_TYPE, value: new Writer().u16(NOM_PART_SETTINGS).u16(NOM.AWAY_RESP_RATE).toBuffer() },
+          { id: ATTR.NU_VAL_OBS, value: nuObs(NOM.AWAY_RESP_RATE, DIM_CODES.RESP_PER_MIN, 14, 0, s) },
+        ],
+      },
     ];
   }
 

@@ -28,6 +28,8 @@ export const NOM_PART_OBJ = 1;
 export const NOM_PART_SCADA = 2;
 export const NOM_PART_EVT = 3;
 export const NOM_PART_DIM = 4;
+/** Philips' settings partition: a numeric whose TYPE is here is a value set on the device, with a SCADA code. */
+export const NOM_PART_SETTINGS = 1026;
 
 /** Object classes (partition NOM_PART_OBJ). */
 export const MOC = {
