@@ -16,7 +16,7 @@ import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
-import { GATEWAY_BED } from './alarms/types.js';
+import { GATEWAY_BED, type AlarmState, type AlarmStateChange, type ManagedPriority } from './alarms/types.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
 import { storeVolumeEncryption } from './store/volume.js';
@@ -55,8 +55,45 @@ export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { 
 }
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
-const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost'] as const;
+const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
+
+/** What the store keeps of an open alarm, so that a restart can say which alarms it no longer tracks. */
+interface OpenAlarmNote {
+  text: string;
+  bed: string;
+  priority: ManagedPriority;
+  state: AlarmState;
+  raisedAt: number;
+}
+
+/**
+ * The notes to write with a batch of alarm changes: an unanswered alarm (active, latched, audio-paused) gets a note;
+ * an acknowledged or resolved one loses it. The loss alarms are left out: they are noted in the store on their own.
+ */
+function openAlarmNotes(changes: readonly AlarmStateChange[]): Map<string, string | null> {
+  const notes = new Map<string, string | null>();
+  for (const c of changes) {
+    const a = c.alarm;
+    if (a.bed === GATEWAY_BED && LOSS_KEYS.includes(a.key.slice('gateway:'.length) as LossKey)) continue;
+    const open = a.state === 'active' || a.state === 'latched' || a.state === 'audio-paused';
+    const note: OpenAlarmNote = { text: a.condition.text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
+    notes.set(a.id, open ? JSON.stringify(note) : null);
+  }
+  return notes;
+}
+
+function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
+  try {
+    const v = JSON.parse(text) as Partial<OpenAlarmNote> | null;
+    if (v && typeof v.text === 'string' && typeof v.bed === 'string' && typeof v.raisedAt === 'number' && (v.priority === 'high' || v.priority === 'medium' || v.priority === 'low') && (v.state === 'active' || v.state === 'latched' || v.state === 'audio-paused')) {
+      return { text: v.text, bed: v.bed, priority: v.priority, state: v.state, raisedAt: v.raisedAt };
+    }
+  } catch {
+    // not JSON: unreadable, below
+  }
+  return null;
+}
 
 export class Agent {
   readonly metrics = new Metrics();
@@ -73,6 +110,8 @@ export class Agent {
   /** Loss notes the store could not take (a full disk): written again at each check until their alarm is acknowledged. */
   private readonly unnotedLosses = new Map<LossKey, StoredLoss>();
   private readonly storeRecovered: { movedTo: string; reason: string } | null;
+  /** Notes of the alarms the previous run left open (by alarm id), read before anything new is journalled. */
+  private readonly openBeforeStart: Map<string, string>;
   private evicting = false;
   private unreadableAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
@@ -119,6 +158,7 @@ export class Agent {
     });
     this.outbox = opened.outbox;
     this.storeRecovered = opened.recovered;
+    this.openBeforeStart = this.outbox.openAlarmNotes();
     if (opened.recovered) {
       log.error(
         { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
@@ -160,8 +200,9 @@ export class Agent {
     this.alarms = new AlarmService(
       engine,
       (changes) =>
-        this.outbox.append(
+        this.outbox.appendAlarmChanges(
           changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, pseudonym)) })),
+          openAlarmNotes(changes),
         ),
       log.child({ component: 'alarms' }),
       this.metrics,
@@ -329,9 +370,43 @@ export class Agent {
     }
     for (const [key, loss] of losses) {
       if (!LOSS_KEYS.includes(key as LossKey)) continue;
+      if (this.lossAlarm(key as LossKey)) continue; // raised in this run already (alarmsOpenBeforeStart), with its text
       const text = loss ? `${loss.text} (before the restart; at ${new Date(loss.at).toISOString()})` : 'Store: data was lost before the restart (its note in the store is unreadable)';
       this.alarms.gatewayCondition(this.gatewayId, key, true, text, loss?.priority === 'high' ? 'high' : 'medium', { latch: true });
       this.alarms.gatewayCondition(this.gatewayId, key, false, 'raised again after a restart: not acknowledged before it');
+    }
+  }
+
+  /**
+   * Alarms the previous run still had open (not acknowledged, not resolved) are not tracked by this run: their
+   * conditions may come again from new data, but a latched alarm or an unanswered one would be gone without a
+   * word. One latched alarm says which they were, at their highest priority, until someone acknowledges it.
+   */
+  private alarmsOpenBeforeStart(): void {
+    const notes = [...this.openBeforeStart.values()].map(parseOpenAlarmNote);
+    if (notes.length === 0) return;
+    const order: Record<ManagedPriority, number> = { high: 0, medium: 1, low: 2 };
+    notes.sort((a, b) => (a && b ? order[a.priority] - order[b.priority] || a.raisedAt - b.raisedAt : a ? -1 : 1));
+    const shown = notes.slice(0, 5).map((n) => (n ? `${n.text} (${n.bed === GATEWAY_BED ? 'gateway' : n.bed}, ${n.priority}, ${n.state} since ${new Date(n.raisedAt).toISOString()})` : 'an alarm whose note is unreadable'));
+    const more = notes.length > shown.length ? `; and ${notes.length - shown.length} more` : '';
+    const text = `${notes.length} alarm${notes.length === 1 ? ' was' : 's were'} open when the agent stopped and ${notes.length === 1 ? 'is' : 'are'} no longer tracked — check the bedside: ${shown.join('; ')}${more}`;
+    const top = notes[0]?.priority ?? 'high';
+    this.log.warn({ alarms: notes.length, notes: [...this.openBeforeStart.values()] }, 'alarms open before the restart are no longer tracked: raised one alarm that lists them');
+    // An earlier restart's list that nobody acknowledged goes on in this one (an alarm's text is fixed when raised).
+    let earlier: StoredLoss | null | undefined;
+    try {
+      earlier = this.outbox.unacknowledgedLosses().get('alarms-open-at-restart');
+    } catch {
+      earlier = undefined; // restoreLosses() logs the store error
+    }
+    const full = earlier ? `${text}. Before an earlier restart: ${earlier.text}` : text;
+    const priority = earlier?.priority === 'high' ? 'high' : top === 'low' ? 'medium' : top;
+    this.raiseLoss('alarms-open-at-restart', full.length > 2000 ? `${full.slice(0, 1999)}…` : full, priority);
+    this.alarms.gatewayCondition(this.gatewayId, 'alarms-open-at-restart', false, 'the alarms it lists belong to the run before the restart');
+    try {
+      this.outbox.clearOpenAlarmNotes(this.openBeforeStart.keys());
+    } catch (err) {
+      this.log.error({ err }, 'cannot clear the notes of the alarms open before the restart: the next start lists them again');
     }
   }
 
@@ -365,6 +440,7 @@ export class Agent {
     if (this.storeRecovered) {
       this.alarms.gatewayCondition(this.gatewayId, 'store-recovered', true, `Store was damaged and replaced; old file kept at ${this.storeRecovered.movedTo}`);
     }
+    this.alarmsOpenBeforeStart();
     this.restoreLosses();
     this.enforceStoreLimits();
     this.limitsTimer = setInterval(() => this.enforceStoreLimits(), 10_000);

@@ -90,6 +90,25 @@ describe('Outbox', () => {
     box.close();
   });
 
+  it('keeps open-alarm notes with the alarm changes, in the same transaction, across a reopen', () => {
+    const path = tempDb();
+    let box = new Outbox(path, { maxRecordBytes: 100 });
+    box.appendAlarmChanges([rec(1, 'alarms'), rec(2, 'alarms')], new Map([['a-1', '{"n":1}'], ['a-2', '{"n":2}']]));
+    box.appendAlarmChanges([rec(3, 'alarms')], new Map([['a-1', null], ['a-2', '{"n":2.1}']]));
+    expect(box.pending('alarms').records).toBe(3);
+    // A record too large: nothing of the call is committed, notes included.
+    const big: OutboxRecord = { ...rec(4, 'alarms'), body: JSON.stringify({ x: 'y'.repeat(200) }) };
+    expect(() => box.appendAlarmChanges([big], new Map([['a-3', '{"n":3}'], ['a-2', null]]))).toThrow(RecordTooLargeError);
+    expect(box.pending('alarms').records).toBe(3);
+    box.close();
+    box = new Outbox(path);
+    expect(box.openAlarmNotes()).toEqual(new Map([['a-2', '{"n":2.1}']]));
+    expect(box.pending('alarms').records).toBe(3);
+    box.clearOpenAlarmNotes(['a-2', 'a-9']);
+    expect(box.openAlarmNotes().size).toBe(0);
+    box.close();
+  });
+
   it('moves a single record larger than the message target on its own rather than never', () => {
     const box = new Outbox(tempDb(), { rowMaxBytes: 0 });
     box.append([{ ...rec(1), body: JSON.stringify({ x: 'y'.repeat(500) }) }, rec(2)]);

@@ -296,6 +296,7 @@ export class Outbox {
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly appendTx: (batches: AppendBatch[], now: number) => { outcomes: AppendOutcome[]; added: Map<Stream, { records: number; bytes: number }> };
+  private alarmChangesTx: ((records: OutboxRecord[], notes: ReadonlyMap<string, string | null>, now: number) => Map<Stream, { records: number; bytes: number }>) | undefined;
 
   constructor(path: string, opts: OutboxOptions = {}) {
     this.path = path;
@@ -445,13 +446,49 @@ export class Outbox {
    */
   appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
     const { outcomes, added } = this.appendTx(batches, now);
+    this.addPending(added, now);
+    return outcomes;
+  }
+
+  private addPending(added: Map<Stream, { records: number; bytes: number }>, now: number): void {
     for (const [stream, a] of added) {
       const p = this.pendingByStream.get(stream)!;
       p.records += a.records;
       p.bytes += a.bytes;
       p.oldestAt ??= now;
     }
-    return outcomes;
+  }
+
+  /**
+   * Appends alarm-change records and, in the same transaction, keeps a note per open alarm: `notes` maps an alarm
+   * id to its note (text the caller can read back) or to null (the alarm needs no note any more). What is left
+   * at a restart (openAlarmNotes) is what the previous run still had open. Throws as append() does.
+   */
+  appendAlarmChanges(records: OutboxRecord[], notes: ReadonlyMap<string, string | null>, now = Date.now()): void {
+    this.alarmChangesTx ??= this.db.transaction((recs: OutboxRecord[], n: ReadonlyMap<string, string | null>, at: number) => {
+      const upsert = this.stmt("INSERT INTO meta (key, value) VALUES ('open-alarm:' || ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+      const remove = this.stmt("DELETE FROM meta WHERE key = 'open-alarm:' || ?");
+      for (const [id, note] of n) {
+        if (note === null) remove.run(id);
+        else upsert.run(id, note);
+      }
+      // Nested: a savepoint inside this transaction.
+      return this.appendTx([{ records: recs }], at).added;
+    }).immediate;
+    this.addPending(this.alarmChangesTx(records, notes, now), now);
+  }
+
+  /** The open-alarm notes left by appendAlarmChanges(), by alarm id. */
+  openAlarmNotes(): Map<string, string> {
+    const rows = this.stmt<[], { id: string; value: string }>("SELECT substr(key, 12) AS id, value FROM meta WHERE key LIKE 'open-alarm:%' ORDER BY key").all();
+    return new Map(rows.map((r) => [r.id, r.value]));
+  }
+
+  clearOpenAlarmNotes(ids: Iterable<string>): void {
+    const remove = this.stmt("DELETE FROM meta WHERE key = 'open-alarm:' || ?");
+    this.db.transaction(() => {
+      for (const id of ids) remove.run(id);
+    })();
   }
 
   pending(stream: Stream): PendingStats {

@@ -1,0 +1,144 @@
+// Alarms open when the agent stops (a restart, an update, a crash) are not tracked by the next run: its engine
+// starts empty. The next run says so with one latched alarm that lists them, until someone acknowledges it.
+// Readings go in through the real ingest (store commit → alarm engine → journal in the same SQLite file).
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { numeric } from '../../agent/alarms/fixtures.js';
+import { MDC } from '../../agent/model/mdc.js';
+import { registry } from '../../drivers/registry.js';
+import Database from 'better-sqlite3';
+import { captureLog } from '../support/log.js';
+import { startAgentProcess, tempDir, writeConfig, type AgentProcess } from '../support/agent-process.js';
+import { testConfig } from '../support/agent-config.js';
+
+let agent: Agent | null = null;
+let proc: AgentProcess | null = null;
+afterEach(async () => {
+  proc?.child.kill('SIGKILL');
+  proc = null;
+  await agent?.stop();
+  agent = null;
+});
+
+const NURSE = { user: 'nurse', role: 'clinician' as const, from: 'test' };
+/** Limit alarms at once, so that a reading raises one without waiting; NEWS2 off, so that only they are raised. */
+const config = (dir: string) =>
+  testConfig(dir, {
+    store: { path: join(dir, 'agent.db') },
+    alarms: {
+      limits: { beds: { 'bed-1': { hr: { delayS: 0 }, spo2: { delayS: 0 }, 'spo2-desat': { delayS: 0 } }, 'bed-2': { hr: { delayS: 0 } } } },
+      news2: { beds: { 'bed-1': { enabled: false }, 'bed-2': { enabled: false } } },
+    },
+  });
+
+async function startAgent(dir: string, log = captureLog()): Promise<Agent> {
+  agent = new Agent({ config: config(dir), registry, log: log.log });
+  await agent.start();
+  return agent;
+}
+
+const restartAlarm = (a: Agent) => a.alarms.engine.list().find((x) => x.condition.raw?.code === 'alarms-open-at-restart');
+/** Readings stamped now, so that the engine's clock and theirs agree. */
+const now = (mdc: typeof MDC.ECG_HEART_RATE, value: number, bed: string) => ({ ...numeric(mdc, value, 0, { bed }), receivedAt: Date.now() });
+
+describe('alarms open at a restart', () => {
+  it('are listed by one latched alarm at their highest priority; acknowledged and resolved ones are not', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    // bed-1: HR high (left open); SpO2 low, acknowledged; bed-2: HR high, then back to normal (resolved).
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1'), now(MDC.PULS_OXIM_SAT_O2, 85, 'bed-1'), now(MDC.ECG_HEART_RATE, 140, 'bed-2')]);
+    const open = a.alarms.engine.list({ bed: 'bed-1' });
+    expect(open.map((x) => x.condition.text).sort()).toEqual(['HR HIGH 150 > 120 /min', 'SpO2 LOW 85 < 90 %']);
+    expect(a.alarms.acknowledge(open.find((x) => x.condition.text.startsWith('SpO2'))!.id, NURSE).ok).toBe(true);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 80, 'bed-2')]);
+    expect(a.alarms.engine.list({ bed: 'bed-2' })).toEqual([]);
+    expect(restartAlarm(a)).toBeUndefined();
+    await a.stop();
+
+    const log = captureLog();
+    a = await startAgent(dir, log);
+    const r = restartAlarm(a);
+    expect(r).toMatchObject({ state: 'latched', priority: 'medium', category: 'technical', bed: '*' });
+    expect(r!.condition.text).toMatch(/^1 alarm was open when the agent stopped and is no longer tracked — check the bedside: HR HIGH 150 > 120 \/min \(bed-1, medium, active since 20\d\d-/);
+    expect(r!.condition.text).not.toContain('SpO2');
+    expect(r!.condition.text).not.toContain('bed-2');
+    expect(log.find(/alarms open before the restart are no longer tracked/)).toMatchObject({ alarms: 1 });
+    // The old alarms themselves are not in this run's engine.
+    expect(a.alarms.engine.list({ bed: 'bed-1' })).toEqual([]);
+  });
+
+  it('a list not acknowledged goes on through the next restart, with what that run left open; acknowledged, it is gone', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    await a.stop();
+    a = await startAgent(dir);
+    expect(restartAlarm(a)!.condition.text).toContain('HR HIGH 150');
+    // This run leaves an SpO2 DESAT (high) open, and nobody acknowledges the list.
+    await a.ingest.accept('test', [now(MDC.PULS_OXIM_SAT_O2, 70, 'bed-1')]);
+    await a.stop();
+
+    a = await startAgent(dir);
+    const r = restartAlarm(a)!;
+    expect(r.priority).toBe('high');
+    // The new run's list first (highest priority first), then the earlier one's.
+    expect(r.condition.text).toMatch(/^2 alarms were open .*: SpO2 DESAT LOW 70 < 80 % \(bed-1, high, .*; SpO2 LOW 70 < 90 % \(bed-1, medium, .*\. Before an earlier restart: 1 alarm was open .*HR HIGH 150/);
+    // Only one such alarm.
+    expect(a.alarms.engine.list().filter((x) => x.condition.raw?.code === 'alarms-open-at-restart')).toHaveLength(1);
+    expect(a.alarms.acknowledge(r.id, NURSE).ok).toBe(true);
+    expect(restartAlarm(a)).toBeUndefined();
+    await a.stop();
+
+    // Acknowledged, with nothing open since: the next start is quiet.
+    a = await startAgent(dir);
+    expect(restartAlarm(a)).toBeUndefined();
+  });
+
+  it('an unreadable note still counts, as an alarm it cannot name', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    const id = a.alarms.engine.list({ bed: 'bed-1' })[0]!.id;
+    await a.stop();
+    const db = new Database(join(dir, 'agent.db'));
+    expect(db.prepare("UPDATE meta SET value = 'not json' WHERE key = ?").run(`open-alarm:${id}`).changes).toBe(1);
+    db.close();
+    a = await startAgent(dir);
+    expect(restartAlarm(a)).toMatchObject({ state: 'latched', priority: 'high' });
+    expect(restartAlarm(a)!.condition.text).toContain('an alarm whose note is unreadable');
+  });
+
+  it('after kill -9: the alarms the killed agent had open are listed by the next start', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    // A simulated bed whose SpO2 sensor comes off at once: the monitor's own SENSOR OFF alarm, raised and journalled.
+    const file = writeConfig(dir, {
+      gateway: { id: 'test-gw' },
+      log: { level: 'info', pretty: 'never' },
+      store: { path, synchronous: 'full' },
+      drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 1, waveforms: false, episodesPerHour: 0, scenario: [{ atS: 0, bed: 1, episode: 'sensor-off', durationS: 600 }] } }],
+    });
+    proc = startAgentProcess(['--config', file]);
+    const noted = () => {
+      const db = new Database(path, { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key LIKE 'open-alarm:%'").all().map((r) => r.value);
+      } catch {
+        return []; // not created yet
+      } finally {
+        db.close();
+      }
+    };
+    await proc.waitForLog('store opened', 20_000);
+    for (let i = 0; i < 300 && !noted().some((n) => n.includes('SENSOR OFF')); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(noted().some((n) => n.includes('SENSOR OFF'))).toBe(true);
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+    proc = null;
+
+    const a = await startAgent(dir);
+    expect(restartAlarm(a)).toMatchObject({ state: 'latched', category: 'technical', priority: 'medium' });
+    expect(restartAlarm(a)!.condition.text).toMatch(/SpO2 SENSOR OFF \(ICU-01, low, active since /);
+  });
+});
