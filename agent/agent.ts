@@ -425,6 +425,11 @@ export class Agent {
     this.ingest.subscribe(listener);
   }
 
+  /** An expected ward screen (display.screens) is away or back: a gateway technical alarm, journalled and forwarded. */
+  screenCondition(name: string, present: boolean, text: string): void {
+    this.alarms.gatewayCondition(this.gatewayId, `display:${name}`, present, text, 'medium');
+  }
+
   async start(): Promise<void> {
     await this.display?.start();
     for (const entry of this.deps.config.drivers) {

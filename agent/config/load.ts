@@ -92,6 +92,8 @@ export interface DisplayConfig {
   trend: { intervalS: number; points: number };
   waveformSeconds: number;
   maxBeds: number;
+  /** Ward screens expected to be connected (agent/http/screens.ts). */
+  screens: { name: string; graceS: number }[];
 }
 
 export interface ConfigProblem {
@@ -270,6 +272,16 @@ export function validateConfig(
   const privacy = (data as Partial<AgentConfig>).privacy;
   if (privacy?.pseudonymizePatientIds && privacy.pseudonymKey === undefined) {
     problems.push({ path: 'privacy.pseudonymKey', message: 'is required when privacy.pseudonymizePatientIds is true' });
+  }
+  const screens = (data as { display?: { screens?: unknown } }).display?.screens;
+  if (Array.isArray(screens)) {
+    // Two entries with one name would be one screen watched with two graces.
+    const seen = new Set<unknown>();
+    screens.forEach((s: unknown, i) => {
+      const name = (s as { name?: unknown } | null)?.name;
+      if (typeof name === 'string' && seen.has(name)) problems.push({ path: `display.screens[${i}].name`, message: `duplicate name "${name}"` });
+      seen.add(name);
+    });
   }
   const drivers = (data as { drivers?: unknown }).drivers;
   if (Array.isArray(drivers)) {

@@ -477,6 +477,31 @@ export const configSchema = {
           default: 256,
           description: 'Most beds the display tracks; data for further beds is counted and not shown.',
         },
+        screens: {
+          type: 'array',
+          default: [],
+          maxItems: 100,
+          description:
+            'Ward screens expected to be showing the display (IEC 60601-1-8, distributed alarm systems: a lost link to a ' +
+            'remote alarm display is a technical alarm). A screen names itself by opening the page with `?screen=<name>`; ' +
+            'one with no live connection for longer than `graceS` (from the agent\'s start if it never connected) raises a ' +
+            'gateway-wide medium technical alarm until it connects again. See agent/http/README.md.',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name'],
+            properties: {
+              name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'The screen\'s name, as in its `?screen=`.' },
+              graceS: {
+                type: 'integer',
+                minimum: 5,
+                maximum: 3600,
+                default: 30,
+                description: 'Seconds without a connection before the alarm. Keep it above the page\'s reconnect back-off (up to 15 s), or a short network blip alarms.',
+              },
+            },
+          },
+        },
       },
     },
     control: {

@@ -4,7 +4,8 @@
 //   GET  /metrics                         Prometheus text format                     (viewing policy)
 //   GET  /api/status                      the agent's health with its counters      (viewing policy)
 //   GET  /api/ward, /api/beds/:bed        ward tiles / bed detail with trends and waveforms (viewing policy)
-//   GET  /api/stream[?bed=]               server-sent events: alarm changes, vitals, waveform chunks of one bed
+//   GET  /api/stream[?bed=][&screen=]     server-sent events: alarm changes, vitals, waveform chunks of one bed;
+//                                         `screen` names an expected ward screen (display.screens, screens.ts)
 //   GET  /api/me                          who the bearer token belongs to
 //   POST /api/login, /api/logout          session tokens for configured users (rate-limited per address)
 //   POST /api/alarms/:id/ack, /api/alarms/:id/audio-pause, /api/beds/:bed/audio-pause   clinician or admin
@@ -26,6 +27,7 @@ import { Authenticator, hasRole, type Identity } from './auth.js';
 import { LiveFeed } from './live.js';
 import { toPrometheus } from './prometheus.js';
 import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson } from './respond.js';
+import { ScreenWatch } from './screens.js';
 import { SseHub } from './sse.js';
 import { loadStatic, type StaticFile } from './static.js';
 
@@ -37,6 +39,11 @@ export interface DisplayDeps {
   metrics: Metrics;
   health(): ReturnType<Agent['health']>;
   onCommitted(listener: (events: readonly DriverEvent[]) => void): void;
+  /**
+   * Raises (present = true) or ends the technical alarm of an expected screen (display.screens) that has no live
+   * stream: the agent puts it through its alarm engine, so it is journalled, forwarded and shown on the other screens.
+   */
+  screenCondition(name: string, present: boolean, text: string): void;
 }
 
 interface Ctx {
@@ -59,22 +66,27 @@ interface Route {
 }
 
 const SSE_RETRY_MS = 2000;
+/** How often expected screens are checked: an alarm comes at most this late after the grace. */
+const SCREEN_CHECK_MS = 1000;
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
 
 export class DisplayServer {
   readonly ward: WardState;
   readonly auth: Authenticator;
+  readonly screens: ScreenWatch;
   private readonly hub: SseHub;
   private readonly live: LiveFeed;
   private readonly files: Map<string, StaticFile>;
   private readonly server: Server;
   private readonly routes: Route[];
   private readonly scheme: 'http' | 'https';
+  private screenTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: DisplayConfig,
     private readonly deps: DisplayDeps,
     private readonly log: Logger,
+    now: () => number = Date.now,
   ) {
     this.ward = new WardState(config);
     this.auth = new Authenticator(config);
@@ -93,6 +105,7 @@ export class DisplayServer {
     deps.onCommitted((events) => this.live.committed(events));
     this.ward.onWave((chunk) => this.live.wave(chunk));
     deps.metrics.gauge('display_sessions', () => this.auth.sessionCount);
+    this.screens = new ScreenWatch(config.screens, (name, present, text) => deps.screenCondition(name, present, text), deps.metrics, log, now);
     this.files = loadStatic();
     this.routes = this.buildRoutes();
 
@@ -135,6 +148,11 @@ export class DisplayServer {
       });
     });
     this.hub.start();
+    this.screens.start();
+    if (this.config.screens.length) this.screenTimer = setInterval(() => this.screens.check(), SCREEN_CHECK_MS);
+    if (this.config.screens.length > this.config.limits.maxSseClients) {
+      this.log.warn({ screens: this.config.screens.length, maxSseClients: this.config.limits.maxSseClients }, 'more expected screens than live clients allowed: some cannot connect and will alarm');
+    }
     const { url } = this.address();
     this.log.info({ url, tls: this.scheme === 'https', viewing: this.config.viewing, users: this.config.users.length, tokens: this.config.tokens.length }, 'display listening');
     if (!LOOPBACK.test(this.config.host)) {
@@ -150,6 +168,9 @@ export class DisplayServer {
   }
 
   async stop(): Promise<void> {
+    // Before the streams close: a stopping agent is not a screen that went away.
+    if (this.screenTimer) clearInterval(this.screenTimer);
+    this.screenTimer = null;
     this.live.stop();
     this.hub.close();
     await new Promise<void>((resolve) => {
@@ -279,8 +300,8 @@ export class DisplayServer {
     ];
   }
 
-  private displayStatus(): Record<string, number> {
-    return { sseClients: this.hub.size, sessions: this.auth.sessionCount, beds: this.ward.bedIds().length, droppedBedEvents: this.ward.droppedBeds };
+  private displayStatus(): Record<string, unknown> {
+    return { sseClients: this.hub.size, sessions: this.auth.sessionCount, beds: this.ward.bedIds().length, droppedBedEvents: this.ward.droppedBeds, screens: this.screens.status() };
   }
 
   private healthz(c: Ctx): void {
@@ -294,7 +315,7 @@ export class DisplayServer {
       forwarder: { state: h.forwarder.state },
       store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages },
       technicalAlarms: h.technicalAlarms,
-      display: { sseClients: this.hub.size },
+      display: { sseClients: this.hub.size, screens: this.screens.status().map(({ name, connected }) => ({ name, connected })) },
     });
   }
 
@@ -314,6 +335,9 @@ export class DisplayServer {
     this.hub.send(client, 'ward', this.live.snapshot());
     if (client.bed) for (const chunk of this.ward.waves(client.bed)) this.hub.send(client, 'wave', chunk);
     this.hub.started(client);
+    // After the snapshot, so that the end of the screen's own alarm reaches it as an `alarm` event.
+    const screen = c.url.searchParams.get('screen');
+    if (screen && this.screens.opened(screen)) c.res.on('close', () => this.screens.closed(screen));
   }
 
   private async login(c: Ctx): Promise<void> {

@@ -12,6 +12,8 @@ const VERDICT_TEXT = { 'likely-true': 'likely real', 'likely-false': 'likely fal
  * often, 5 s by default) and 2 s of slack; until then, a guess that also fits the slowest allowed heartbeat.
  */
 let watchdogMs = 2 * 120000 + 2000;
+/** This screen's name in display.screens, from `?screen=` (null: a screen the gateway does not watch). */
+const SCREEN = new URLSearchParams(location.search).get('screen') || null;
 
 const state = {
   ward: null,
@@ -606,7 +608,12 @@ function handleEvent(event, data) {
 async function connect() {
   const ctl = new AbortController();
   controller = ctl;
-  const path = state.selected ? `/api/stream?bed=${encodeURIComponent(state.selected)}` : '/api/stream';
+  const params = new URLSearchParams();
+  if (state.selected) params.set('bed', state.selected);
+  // A ward screen opened as `/?screen=<name>` tells the gateway who it is: the gateway alarms when an expected one is away.
+  if (SCREEN) params.set('screen', SCREEN);
+  const query = params.toString();
+  const path = query ? `/api/stream?${query}` : '/api/stream';
   let res;
   try {
     res = await fetch(path, { headers: headers(false), signal: ctl.signal, cache: 'no-store' });

@@ -1,0 +1,95 @@
+// Expected screens over a real socket: the DisplayServer on port 0 with display.screens, a real alarm engine behind a
+// stand-in for the agent (its screenCondition does what the Agent's does: a gateway condition), real SSE streams.
+// The server's clock is injected, so the grace passes without waiting for it; the server's own once-a-second check runs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AlarmEngine } from '../alarms/engine.js';
+import { AlarmService } from '../alarms/service.js';
+import { validateConfig } from '../config/load.js';
+import { Metrics } from '../metrics.js';
+import type { DriverEvent } from '../model/reading.js';
+import { registry } from '../../drivers/registry.js';
+import { waitFor } from '../../drivers/serial/testing.js';
+import { captureLog } from '../../test/support/log.js';
+import { call, openStream, type SseStream } from '../../test/browser/display-fixtures.js';
+import { DisplayServer, type DisplayDeps } from './server.js';
+
+const GATEWAY = 'test-gw';
+const SCREEN = 'ward3-station';
+
+describe('expected screens, over a real socket', () => {
+  let t = Date.now();
+  const calls: { name: string; present: boolean; text: string }[] = [];
+  const metrics = new Metrics();
+  const alarms = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, captureLog('silent').log, metrics, () => t);
+  const technical = () => alarms.engine.list().filter((a) => a.source === 'technical' && a.conditionPresent);
+  const deps: DisplayDeps = {
+    gatewayId: GATEWAY,
+    alarms,
+    metrics,
+    onCommitted: (_listener: (events: readonly DriverEvent[]) => void) => undefined,
+    health: () => ({
+      status: technical().length ? 'degraded' : 'ok',
+      gatewayId: GATEWAY,
+      uptimeS: 0,
+      drivers: {},
+      forwarder: { state: 'off' },
+      store: { path: ':memory:', pending: { telemetry: 0, alarms: 0 }, unackedMessages: { telemetry: 0, alarms: 0 } },
+      metrics: metrics.snapshot(),
+      model: { state: 'disabled', path: '', version: null, sha256: null, policy: 'annotate', assessed: 0, lastLatencyMs: null },
+      technicalAlarms: technical().map((a) => ({ deviceId: a.deviceId, bed: a.bed, priority: a.priority, text: a.condition.text })),
+    }),
+    // What the Agent does (see the report): the alarm goes through the engine like every technical condition.
+    screenCondition(name, present, text) {
+      calls.push({ name, present, text });
+      alarms.gatewayCondition(GATEWAY, `display:${name}`, present, text, 'medium');
+    },
+  };
+  const config = validateConfig({ display: { enabled: true, port: 0, screens: [{ name: SCREEN, graceS: 30 }] } }, registry, 'test').display;
+  const server = new DisplayServer(config, deps, captureLog('silent').log, () => t);
+  let url: string;
+  let other: SseStream;
+
+  beforeAll(async () => {
+    await server.start();
+    url = server.address().url;
+    // Another screen (not watched): where the alarm must show.
+    other = await openStream(url, '/api/stream');
+    await other.waitFor((e) => e.event === 'ward');
+  });
+  afterAll(async () => {
+    other.close();
+    await server.stop();
+  });
+
+  type AlarmEventData = { changes: { change: string; alarm: { bed: string; priority: string; text: string; conditionPresent?: boolean } }[] };
+  const screenAlarm = (text: RegExp) => (e: { event: string; data: unknown }) =>
+    e.event === 'alarm' && (e.data as AlarmEventData).changes.some((c) => c.alarm.bed === '*' && text.test(c.alarm.text));
+
+  it('raises the alarm of a screen that has not connected once the grace has passed, shown on the other screens and in /healthz', async () => {
+    t += 31_000;
+    await waitFor('the screen alarm', () => calls.length > 0);
+    expect(calls).toEqual([{ name: SCREEN, present: true, text: `Display ${SCREEN} not connected for 31 s: its alarms are not shown there` }]);
+    const e = await other.waitFor(screenAlarm(/^Display ward3-station not connected/));
+    expect((e.data as AlarmEventData).changes[0]!.alarm.priority).toBe('medium');
+    const h = (await call(url, 'GET', '/healthz')).json();
+    expect(h.display).toEqual({ sseClients: 1, screens: [{ name: SCREEN, connected: false }] });
+    expect(h.status).toBe('degraded');
+  });
+
+  it('ends it when the screen connects with ?screen=, and raises it again once it has been gone for the grace', async () => {
+    const screen = await openStream(url, `/api/stream?screen=${SCREEN}`);
+    await waitFor('the end of the screen alarm', () => calls.length > 1);
+    expect(calls[1]).toEqual({ name: SCREEN, present: false, text: `Display ${SCREEN} connected again` });
+    expect(technical()).toEqual([]);
+    expect((await call(url, 'GET', '/healthz')).json().display).toEqual({ sseClients: 2, screens: [{ name: SCREEN, connected: true }] });
+    expect((await call(url, 'GET', '/metrics')).text).toMatch(/^bedside_display_screen_connected\{screen="ward3-station"\} 1$/m);
+
+    screen.close();
+    await waitFor('the server to see the screen go', () => !server.screens.status()[0]!.connected);
+    t += 31_000;
+    await waitFor('the screen alarm again', () => calls.length > 2);
+    expect(calls[2]).toMatchObject({ name: SCREEN, present: true });
+    expect((await call(url, 'GET', '/metrics')).text).toMatch(/^bedside_display_screen_connected\{screen="ward3-station"\} 0$/m);
+    expect((await call(url, 'GET', '/api/status')).json().display).toMatchObject({ screens: [{ name: SCREEN, connected: false, streams: 0 }] });
+  });
+});
