@@ -22,3 +22,42 @@ it('hashes a password from stdin into a hash the display accepts; refuses short 
   expect(example.stderr).toContain("examples' published password");
   expect(run('', '--help').stdout).toMatch(/^usage: /);
 }, 30_000);
+
+// At a terminal: the password is typed into a real pseudo-terminal (Python's pty module drives it), and what the
+// terminal shows must not contain it. Python waits for the prompt before typing: typed earlier, the terminal
+// would echo it before the helper turned echo off.
+const PTY_DRIVER = `
+import os, pty, sys, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b''
+def read_until(pred):
+    global out
+    while not pred(out):
+        r, _, _ = select.select([fd], [], [], 30)
+        if not r: break
+        try: chunk = os.read(fd, 4096)
+        except OSError: break
+        if not chunk: break
+        out += chunk
+read_until(lambda o: b'password (not shown): ' in o)
+os.write(fd, b'ward-pass' + bytes([0x7f]) + b'Word-42\\r')
+read_until(lambda o: False)
+os.waitpid(pid, 0)
+sys.stdout.write(out.decode('utf8', 'replace'))
+`;
+
+it('at a terminal, asks without showing what is typed (backspace works) and prints the hash', async () => {
+  const script = join(PACKAGE_ROOT, 'agent', 'http', 'hash-password.ts');
+  const r = spawnSync('/usr/bin/python3', ['-c', PTY_DRIVER, process.execPath, '--import', TSX, script], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status).toBe(0);
+  expect(r.stdout).toContain('password (not shown): ');
+  expect(r.stdout).not.toContain('ward-pas');
+  expect(r.stdout).not.toContain('Word-42');
+  const hash = r.stdout.split(/\r?\n/).map((l) => l.trim()).find((l) => parsePasswordHash(l) !== null);
+  expect(hash).toBeDefined();
+  // "ward-pass", one backspace, "Word-42": the password is "ward-pasWord-42".
+  expect(await verifyPassword('ward-pasWord-42', parsePasswordHash(hash!)!)).toBe(true);
+}, 60_000);
+

@@ -1,14 +1,13 @@
 // Makes the hashes the display config stores (display.users[].passwordHash, display.tokens[].tokenHash).
-//   npx tsx agent/http/hash-password.ts            reads a password from stdin (first line), prints its hash;
-//                                                  e.g. `read -rs PW && printf '%s\n' "$PW" | npx tsx agent/http/hash-password.ts`
+//   npx tsx agent/http/hash-password.ts            asks for the password (not shown as typed) or reads the first line
+//                                                  of a pipe; prints its hash
 //   npx tsx agent/http/hash-password.ts --token    makes a random API token; prints the token (once) and its hash
 // The password is never taken from the command line, where it would end up in the shell history and `ps`.
 import { createInterface } from 'node:readline';
 import { EXAMPLE_PASSWORD, hashPassword, hashToken, newToken } from './passwords.js';
 
 async function readPassword(): Promise<string> {
-  const tty = process.stdin.isTTY;
-  if (tty) process.stderr.write('password (shown as typed; pipe it in to hide it): ');
+  if (process.stdin.isTTY) return readHidden();
   const rl = createInterface({ input: process.stdin, terminal: false });
   for await (const line of rl) {
     rl.close();
@@ -17,12 +16,43 @@ async function readPassword(): Promise<string> {
   return '';
 }
 
+/** Typed at a terminal: not echoed (raw mode, the terminal shows nothing), Enter ends it, Ctrl-C gives up. */
+function readHidden(): Promise<string> {
+  const stdin = process.stdin;
+  // Echo off before the prompt: keys typed as soon as it shows must not be echoed either.
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  process.stderr.write('password (not shown): ');
+  return new Promise((resolve) => {
+    let typed = '';
+    const done = (value: string | null) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off('data', onData);
+      process.stderr.write('\n');
+      if (value === null) {
+        process.stderr.write('cancelled\n');
+        process.exit(130);
+      }
+      resolve(value);
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return done(typed);
+        if (ch === '\u0003' || ch === '\u0004') return done(ch === '\u0004' && typed ? typed : null); // Ctrl-C; Ctrl-D on an empty line
+        if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
+        else if (ch >= ' ') typed += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
 async function main(): Promise<number> {
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(
-      'usage: npx tsx agent/http/hash-password.ts          password from stdin (first line) -> passwordHash\n' +
-        '       npx tsx agent/http/hash-password.ts --token  a new API token and its tokenHash\n' +
-        'Hide the password while typing: read -rs PW && printf \'%s\\n\' "$PW" | npx tsx agent/http/hash-password.ts\n',
+      'usage: npx tsx agent/http/hash-password.ts          asks for a password (not shown) or reads a pipe\'s first line -> passwordHash\n' +
+        '       npx tsx agent/http/hash-password.ts --token  a new API token and its tokenHash\n',
     );
     return 0;
   }
