@@ -157,99 +157,106 @@ export class Agent {
       rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(config.hub.maxMessageBytes / 8)),
     });
     this.outbox = opened.outbox;
-    this.storeRecovered = opened.recovered;
-    this.openBeforeStart = this.outbox.openAlarmNotes();
-    if (opened.recovered) {
-      log.error(
-        { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
-        'store file was damaged: moved aside for inspection, started a fresh store',
-      );
-    }
-    this.forwarder = transport
-      ? new Forwarder(
-          this.outbox,
-          transport,
-          {
-            gatewayId: this.gatewayId,
-            maxMessageBytes: config.hub.maxMessageBytes,
-            batchDelayMs: config.hub.batchDelayMs,
-            sendTimeoutMs: config.hub.sendTimeoutMs,
-            retry: config.hub.retry,
-            maxInFlight: config.hub.maxInFlight,
-            encoding: config.hub.encoding,
-          },
-          log.child({ component: 'forwarder' }),
-          this.metrics,
-        )
-      : null;
-    const privacy = config.privacy;
-    const pseudonym = privacy.pseudonymizePatientIds ? pseudonymizer(requireSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env)) : undefined;
-    this.ingest = new Ingest(
-      this.outbox,
-      {
-        commitIntervalMs: config.store.commitIntervalMs,
-        forwardWaveforms: config.hub.forwardWaveforms,
-        ...(pseudonym && { patientId: pseudonym }),
-      },
-      log.child({ component: 'ingest' }),
-      this.metrics,
-      () => this.forwarder?.notify(),
-    );
-    // Alarm ids must never repeat, across gateways and boots: prefix with both.
-    const engine = new AlarmEngine({ ...engineConfigFromPolicy(config.alarms), idPrefix: `${this.gatewayId}-${Date.now().toString(36)}` });
-    this.alarms = new AlarmService(
-      engine,
-      (changes) =>
-        this.outbox.appendAlarmChanges(
-          changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, pseudonym)) })),
-          openAlarmNotes(changes),
-        ),
-      log.child({ component: 'alarms' }),
-      this.metrics,
-    );
-    // Devices the config says should be sending: their silence counts from now, even if they never send.
-    for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
-    this.ingest.subscribe((events) => this.alarms.handle(events));
-    // A loss alarm acknowledged (or resolved, which needs an acknowledgement): its note in the store goes.
-    this.alarms.subscribe((changes) => {
-      for (const c of changes) {
-        const key = c.alarm.key.slice('gateway:'.length) as LossKey;
-        if ((c.change !== 'acknowledged' && c.to !== 'resolved') || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
-        this.unnotedLosses.delete(key);
-        try {
-          this.outbox.clearLoss(key);
-        } catch (err) {
-          this.log.error({ err, alarm: key }, 'cannot clear the loss noted in the store: it will be raised again after a restart');
-        }
+    // What follows can still refuse to start (a secret not set, a bad model file): the store is closed then, not
+    // left open until the process exits (a caller that retries, or a test, would meet a locked file).
+    try {
+      this.storeRecovered = opened.recovered;
+      this.openBeforeStart = this.outbox.openAlarmNotes();
+      if (opened.recovered) {
+        log.error(
+          { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
+          'store file was damaged: moved aside for inspection, started a fresh store',
+        );
       }
-    });
-    this.edgeModel = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
-    this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
-    this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
-    this.site = config.gateway.site;
-    this.display = config.display.enabled ? new DisplayServer(config.display, this, log.child({ component: 'display' })) : null;
-    if (!this.display) log.info('display is off (display.enabled: false): no bedside page, no /healthz or /metrics');
-
-    log.info(
-      {
-        gatewayId: this.gatewayId,
-        store: storePath,
-        storeId: this.outbox.storeId,
-        synchronous: config.store.synchronous,
-        pending: { telemetry: this.outbox.pending('telemetry').records, alarms: this.outbox.pending('alarms').records },
-        unackedMessages: this.outbox.unackedMessages(),
-      },
-      'store opened',
-    );
-    if (transport?.setControl && config.control.enabled) {
-      this.control = new AgentControl(
-        { host: this.controlHost(), registry: deps.registry, log, startup, storePath, models: () => this.edgeModel.report(), ...(deps.configPath && { configPath: deps.configPath }) },
-        config.control,
+      this.forwarder = transport
+        ? new Forwarder(
+            this.outbox,
+            transport,
+            {
+              gatewayId: this.gatewayId,
+              maxMessageBytes: config.hub.maxMessageBytes,
+              batchDelayMs: config.hub.batchDelayMs,
+              sendTimeoutMs: config.hub.sendTimeoutMs,
+              retry: config.hub.retry,
+              maxInFlight: config.hub.maxInFlight,
+              encoding: config.hub.encoding,
+            },
+            log.child({ component: 'forwarder' }),
+            this.metrics,
+          )
+        : null;
+      const privacy = config.privacy;
+      const pseudonym = privacy.pseudonymizePatientIds ? pseudonymizer(requireSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env)) : undefined;
+      this.ingest = new Ingest(
+        this.outbox,
+        {
+          commitIntervalMs: config.store.commitIntervalMs,
+          forwardWaveforms: config.hub.forwardWaveforms,
+          ...(pseudonym && { patientId: pseudonym }),
+        },
+        log.child({ component: 'ingest' }),
+        this.metrics,
+        () => this.forwarder?.notify(),
       );
-      transport.setControl(this.control, { twinTimeoutMs: config.control.twinTimeoutMs });
+      // Alarm ids must never repeat, across gateways and boots: prefix with both.
+      const engine = new AlarmEngine({ ...engineConfigFromPolicy(config.alarms), idPrefix: `${this.gatewayId}-${Date.now().toString(36)}` });
+      this.alarms = new AlarmService(
+        engine,
+        (changes) =>
+          this.outbox.appendAlarmChanges(
+            changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, pseudonym)) })),
+            openAlarmNotes(changes),
+          ),
+        log.child({ component: 'alarms' }),
+        this.metrics,
+      );
+      // Devices the config says should be sending: their silence counts from now, even if they never send.
+      for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
+      this.ingest.subscribe((events) => this.alarms.handle(events));
+      // A loss alarm acknowledged (or resolved, which needs an acknowledgement): its note in the store goes.
+      this.alarms.subscribe((changes) => {
+        for (const c of changes) {
+          const key = c.alarm.key.slice('gateway:'.length) as LossKey;
+          if ((c.change !== 'acknowledged' && c.to !== 'resolved') || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
+          this.unnotedLosses.delete(key);
+          try {
+            this.outbox.clearLoss(key);
+          } catch (err) {
+            this.log.error({ err, alarm: key }, 'cannot clear the loss noted in the store: it will be raised again after a restart');
+          }
+        }
+      });
+      this.edgeModel = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
+      this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
+      this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
+      this.site = config.gateway.site;
+      this.display = config.display.enabled ? new DisplayServer(config.display, this, log.child({ component: 'display' })) : null;
+      if (!this.display) log.info('display is off (display.enabled: false): no bedside page, no /healthz or /metrics');
+
+      log.info(
+        {
+          gatewayId: this.gatewayId,
+          store: storePath,
+          storeId: this.outbox.storeId,
+          synchronous: config.store.synchronous,
+          pending: { telemetry: this.outbox.pending('telemetry').records, alarms: this.outbox.pending('alarms').records },
+          unackedMessages: this.outbox.unackedMessages(),
+        },
+        'store opened',
+      );
+      if (transport?.setControl && config.control.enabled) {
+        this.control = new AgentControl(
+          { host: this.controlHost(), registry: deps.registry, log, startup, storePath, models: () => this.edgeModel.report(), ...(deps.configPath && { configPath: deps.configPath }) },
+          config.control,
+        );
+        transport.setControl(this.control, { twinTimeoutMs: config.control.twinTimeoutMs });
+      }
+      if (transport) log.info({ hub: transport.description, reason: why }, 'forwarding to IoT Hub is on');
+      else log.warn({ reason: why }, 'forwarding is off: data is kept in the local store only');
+    } catch (err) {
+      this.outbox.close();
+      throw err;
     }
-    if (transport) log.info({ hub: transport.description, reason: why }, 'forwarding to IoT Hub is on');
-    else log.warn({ reason: why }, 'forwarding is off: data is kept in the local store only');
   }
 
   /** Keeps the store within capacity and age, and tells the alarm engine how full it is. */

@@ -1,5 +1,7 @@
 // PHI minimisation end to end: patient ids are pseudonymised (keyed HMAC) before they are stored and forwarded,
 // and no log line of a whole run — at the most verbose level — carries a patient id or a secret.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { registry } from '../../drivers/registry.js';
@@ -85,7 +87,11 @@ describe('patient privacy', () => {
   it('refuses a config that asks for pseudonyms without a key', async () => {
     expect(() => testConfig(tempDir(), { privacy: { pseudonymizePatientIds: true } })).toThrow(/privacy\.pseudonymKey: is required/);
     // A key from an environment variable that is not set: the agent does not start, and says which variable.
-    const config = testConfig(tempDir(), { privacy: { pseudonymizePatientIds: true, pseudonymKey: { env: 'NO_SUCH_PSEUDONYM_KEY' } } });
+    const dir = tempDir();
+    const config = testConfig(dir, { privacy: { pseudonymizePatientIds: true, pseudonymKey: { env: 'NO_SUCH_PSEUDONYM_KEY' } } });
     expect(() => new Agent({ config, registry, log: captureLog().log, env: {} })).toThrow(/privacy\.pseudonymKey: environment variable NO_SUCH_PSEUDONYM_KEY is not set/);
+    // The store it had opened is closed again (SQLite removes the WAL file when its last connection closes).
+    expect(existsSync(join(dir, 'agent.db'))).toBe(true);
+    expect(existsSync(join(dir, 'agent.db-wal'))).toBe(false);
   });
 });
