@@ -140,6 +140,16 @@ describe('OBX-3 coding system', () => {
     expect(r.mdc).toBeNull();
     expect(r.raw).toEqual({ system: '99LOCAL', code: '150456', text: 'Local SpO2' });
   });
+  it('a local code whose number is an MDC alarm attribute is not read as one (the alarm\'s state stays the device\'s)', () => {
+    const alarm = (row: string) =>
+      map(
+        `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rOBR|1||ALM-1^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r` +
+          obx(['1', 'ST', '196652^MDC_EVT_LO^MDC', '1.1.1.1.1', 'Low SpO2', '', '', 'PM~SP', '', '', 'F']) +
+          obx(['2', 'ST', row, '1.1.1.1.5', 'alert-acknowledged', '', '', '', '', '', 'F']),
+      )[0] as AlarmEvent;
+    expect(alarm('68483^MDC_ATTR_ALARM_INACTIVATION_STATE^MDC').atDevice).toBe('acknowledged');
+    expect(alarm('68483^Local note^99LOCAL').atDevice).toBeUndefined();
+  });
   it('MDC in any case, or no coding system, is looked up', () => {
     expect(reading(HEAD + spo2({ code: '150456^MDC_PULS_OXIM_SAT_O2^mdc' })).mdc?.refid).toBe('MDC_PULS_OXIM_SAT_O2');
     expect(reading(HEAD + spo2({ code: '150456^MDC_PULS_OXIM_SAT_O2' })).mdc?.refid).toBe('MDC_PULS_OXIM_SAT_O2');

@@ -272,11 +272,22 @@ function ancestorTimes(rows: Row[]): (r: Row) => string {
   };
 }
 
+/**
+ * Only MDC codes are read as MDC (a 99LOCAL or LN number means something else); an empty OBX-3.3 is taken as MDC,
+ * as PCD senders that omit it send MDC.
+ */
+function isMdcSystem(r: Row): boolean {
+  return r.codeSystem === '' || r.codeSystem.toUpperCase() === 'MDC';
+}
+
+/** OBX-3's MDC context-free code, or 0 when it is not an MDC number. */
+function mdcNumber(r: Row): number {
+  return isMdcSystem(r) && /^\d+$/.test(r.code) ? Number(r.code) : 0;
+}
+
 function codeOf(r: Row): { mdc: MdcCode | null; raw?: RawCode } {
-  // Only MDC codes are looked up as MDC (a 99LOCAL or LN number means something else); empty OBX-3.3 is
-  // taken as MDC, as PCD senders that omit it send MDC.
-  const mdcSystem = r.codeSystem === '' || r.codeSystem.toUpperCase() === 'MDC';
-  const n = /^\d+$/.test(r.code) ? Number(r.code) : 0;
+  const mdcSystem = isMdcSystem(r);
+  const n = mdcNumber(r);
   // By number when there is one (the number is normative); by refid only for code 0 / none.
   const known = !mdcSystem ? undefined : n > 0 ? mdcByCode(n) : r.codeText ? mdcByRefid(r.codeText) : undefined;
   if (known) return { mdc: known };
@@ -287,8 +298,7 @@ function codeOf(r: Row): { mdc: MdcCode | null; raw?: RawCode } {
 
 function attrName(r: Row): string | undefined {
   if (r.codeText.startsWith('MDC_ATTR_')) return r.codeText;
-  const n = Number(r.code);
-  return ATTR_CODES[n];
+  return ATTR_CODES[mdcNumber(r)];
 }
 
 function qualityOf(r: Row): Quality {
@@ -359,8 +369,7 @@ function isSetting(r: Row): boolean {
   const methods = repeatedCodes(r.seg, 17).map((m) => m.toUpperCase());
   if (methods.some((m) => MEASUREMENT_METHODS.has(m))) return false;
   if (methods.some((m) => SETTING_METHODS.has(m))) return true;
-  const mdcSystem = r.codeSystem === '' || r.codeSystem.toUpperCase() === 'MDC';
-  return mdcSystem && /^\d+$/.test(r.code) && Number(r.code) >>> 16 === MDC_PART_SETTINGS;
+  return mdcNumber(r) >>> 16 === MDC_PART_SETTINGS;
 }
 
 function applyMeasurementStatus(r: Row, q: Quality): void {
@@ -571,7 +580,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   const rows = g.rows.filter((r) => !isHeaderRow(r));
   if (rows.length === 0) return;
   const facet = (name: string): Row | undefined => rows.find((r) => attrName(r) === name);
-  const isEvent = (r: Row): boolean => r.codeText.startsWith('MDC_EVT_') || (Number(r.code) >> 16 === 3 && Number(r.code) > 0);
+  const isEvent = (r: Row): boolean => r.codeText.startsWith('MDC_EVT_') || mdcNumber(r) >> 16 === 3;
   const eventRow = rows.find(isEvent) ?? rows.find((r) => attrName(r) === undefined) ?? (rows[0] as Row);
   const metricRow = rows.find((r) => r !== eventRow && attrName(r) === undefined && (r.valueType === 'NM' || r.valueType === 'NA'));
   const device = eventRow.equipment || g.rows.find((r) => r.equipment)?.equipment || mshDevice;
