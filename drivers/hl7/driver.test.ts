@@ -307,6 +307,30 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('read_timeouts')).toBe(1);
   });
 
+  it('defaultTimeZone: times without an offset are that zone\'s local times, summer and winter, marked assumed', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx, { defaultTimeZone: 'Europe/Berlin', defaultUtcOffsetMinutes: 60 }));
+    const local = (id: string, time: string) =>
+      msg(id).replace('20240101120000+0000', time).replace('20240101115959+0000', time);
+    c.send(local('W1', '20260115120000'));
+    c.send(local('S1', '20260715120000'));
+    await c.acks(2);
+    const [winter, summer] = ctx.emitted.map((e) => e[0] as NumericReading);
+    expect(winter!.deviceTime).toBe(Date.UTC(2026, 0, 15, 11));
+    expect(summer!.deviceTime).toBe(Date.UTC(2026, 6, 15, 10)); // +2 h: a fixed offset of +1 h would be an hour off
+    expect(summer!.quality.reasons).toContain('time-zone-assumed');
+    // A time with its own offset is the sender's statement: the zone does not apply.
+    c.send(msg('O1'));
+    await c.acks(3);
+    expect((ctx.emitted[2]![0] as NumericReading).deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 59, 59));
+  });
+
+  it('an unknown defaultTimeZone is refused at creation, naming the option', () => {
+    expect(() => createHl7MllpDriver({ port: 0, defaultTimeZone: 'Europe/Berln' }, fakeCtx())).toThrow(
+      /^invalid hl7-mllp config: options\.defaultTimeZone: "Europe\/Berln" is not a time zone/,
+    );
+  });
+
   it('refuses connections above maxConnections', async () => {
     const ctx = fakeCtx();
     const port = await start(ctx, { maxConnections: 1 });

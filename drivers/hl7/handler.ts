@@ -19,6 +19,8 @@ export interface HandlerOptions {
   /** MSH-11 values stored (drivers/hl7/index.ts acceptProcessingIds); others are refused with error 202. */
   acceptProcessingIds: readonly string[];
   defaultUtcOffsetMinutes: number;
+  /** IANA zone for times without an offset (index.ts defaultTimeZone); wins over defaultUtcOffsetMinutes. */
+  defaultTimeZone?: string;
   duplicateWindow: { maxEntries: number; ttlMs: number };
 }
 
@@ -114,6 +116,7 @@ export class MessageHandler {
         source: this.ctx.name,
         receivedAt,
         defaultOffsetMinutes: this.opts.defaultUtcOffsetMinutes,
+        ...(this.opts.defaultTimeZone !== undefined && { defaultTimeZone: this.opts.defaultTimeZone }),
       });
       for (const w of mapped.warnings) this.ctx.log.info({ peer, controlId: header.controlId }, `PCD mapping: ${w}`);
       const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId].join('|');

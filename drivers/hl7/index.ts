@@ -2,6 +2,7 @@
 import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
 import { MessageHandler } from './handler.js';
 import { MllpServer, type TlsOptions } from './server.js';
+import { isTimeZone } from './protocol/dtm.js';
 
 export interface Hl7MllpOptions {
   host?: string;
@@ -16,6 +17,7 @@ export interface Hl7MllpOptions {
   storeFailureAck?: 'AR' | 'AE';
   acceptProcessingIds?: ('P' | 'D' | 'T')[];
   defaultUtcOffsetMinutes?: number;
+  defaultTimeZone?: string;
   duplicateWindow?: { maxEntries?: number; ttlMs?: number };
   tls?: TlsOptions;
 }
@@ -44,7 +46,19 @@ export const configSchema = {
       description:
         'MSH-11 values stored; others are refused (AR/CR, error 202). Only P (production) by default: debugging (D) and training (T) data must not become patient data. Add D for a vendor test system that sends D.',
     },
-    defaultUtcOffsetMinutes: { type: 'integer', minimum: -840, maximum: 840, default: 0 },
+    defaultUtcOffsetMinutes: {
+      type: 'integer',
+      minimum: -840,
+      maximum: 840,
+      default: 0,
+      description: 'Offset (minutes east of UTC) of times sent without one, when MSH-7 has none either. Fixed all year: prefer defaultTimeZone where clocks change.',
+    },
+    defaultTimeZone: {
+      type: 'string',
+      minLength: 1,
+      description:
+        'IANA time zone (e.g. "Europe/Berlin") of times sent without an offset, when MSH-7 has none either: daylight saving is applied, so times stay right all year. Wins over defaultUtcOffsetMinutes. Such readings are still marked time-zone-assumed.',
+    },
     duplicateWindow: {
       type: 'object',
       additionalProperties: false,
@@ -80,6 +94,9 @@ export interface Hl7MllpDriver extends Driver {
 }
 
 export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext): Hl7MllpDriver {
+  if (options.defaultTimeZone !== undefined && !isTimeZone(options.defaultTimeZone)) {
+    throw new Error(`invalid hl7-mllp config: options.defaultTimeZone: "${options.defaultTimeZone}" is not a time zone this system knows (an IANA name, e.g. "Europe/Berlin")`);
+  }
   const devices = new Map<string, number>();
   const handler = new MessageHandler(
     ctx,
@@ -89,6 +106,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
       storeFailureAck: options.storeFailureAck ?? 'AR',
       acceptProcessingIds: options.acceptProcessingIds ?? ['P'],
       defaultUtcOffsetMinutes: options.defaultUtcOffsetMinutes ?? 0,
+      ...(options.defaultTimeZone !== undefined && { defaultTimeZone: options.defaultTimeZone }),
       duplicateWindow: { maxEntries: options.duplicateWindow?.maxEntries ?? 10000, ttlMs: options.duplicateWindow?.ttlMs ?? 3_600_000 },
     },
     (id, at) => devices.set(id, at),

@@ -21,7 +21,7 @@ import type {
 } from '../../agent/model/reading.js';
 import { mdcByCode, mdcByRefid } from '../../agent/model/mdc.js';
 import { components, isNull, repetitions, str, type MessageHeader } from './protocol/access.js';
-import { dtmOffset, parseDtm } from './protocol/dtm.js';
+import { dtmOffset, parseDtm, wallTimeToUtc } from './protocol/dtm.js';
 import { Hl7ParseError } from './protocol/errors.js';
 import type { Hl7Message, Segment } from './protocol/types.js';
 import { unitFromCwe } from './units.js';
@@ -51,6 +51,8 @@ export interface MapOptions {
   receivedAt: number;
   /** Offset (minutes east of UTC) for times without one when MSH-7 has none either. Default 0 (UTC). */
   defaultOffsetMinutes?: number;
+  /** IANA zone for times without an offset when MSH-7 has none either (daylight saving applied); wins over defaultOffsetMinutes. */
+  defaultTimeZone?: string;
 }
 
 export interface MapResult {
@@ -125,6 +127,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     mshTime: str(msh, 7),
     assumeOffset: mshOffset ?? opts.defaultOffsetMinutes ?? 0,
     offsetIsDefault: mshOffset === null,
+    ...(mshOffset === null && opts.defaultTimeZone !== undefined && { zone: opts.defaultTimeZone }),
     warnings,
   };
   const mshDevice = deviceFromHd(components(msh, 3));
@@ -227,6 +230,8 @@ interface TimeCtx {
   assumeOffset: number;
   /** MSH-7 has no offset either: a time without one is placed by configuration, not by the sender. */
   offsetIsDefault: boolean;
+  /** Set when offsetIsDefault and a zone is configured: times without an offset are its local times. */
+  zone?: string;
   warnings: string[];
 }
 
@@ -240,8 +245,9 @@ function timeOf(texts: string[], ctx: TimeCtx, where: string): EventTime | null 
   for (const t of texts) {
     if (t === '') continue;
     try {
-      const p = parseDtm(t, ctx.assumeOffset);
-      return { ms: p.ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault };
+      const p = parseDtm(t, ctx.zone ? 0 : ctx.assumeOffset);
+      const ms = p.offsetMinutes === null && ctx.zone ? wallTimeToUtc(p.ms, ctx.zone) : p.ms;
+      return { ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault };
     } catch (e) {
       ctx.warnings.push(`${where}: ${(e as Error).message}`);
       return null;

@@ -15,6 +15,8 @@ import {
   parseBatch,
   parseDtm,
   parseFrame,
+  wallTimeToUtc,
+  zoneOffsetMinutes,
   parseMessage,
   readHeader,
   segment,
@@ -178,6 +180,22 @@ describe('timestamps', () => {
     expect(parseDtm('20250823000600.5').ms).toBe(Date.UTC(2025, 7, 23, 0, 6, 0, 500));
     expect(parseDtm('202508').precision).toBe('month');
     expect(parseDtm('20240101', 60).ms).toBe(Date.UTC(2023, 11, 31, 23, 0));
+  });
+  it('local times of an IANA zone to UTC across daylight saving (Europe/Berlin: +1 h in winter, +2 h in summer)', () => {
+    const wall = (y: number, mo: number, d: number, h: number, mi = 0) => Date.UTC(y, mo - 1, d, h, mi);
+    expect(zoneOffsetMinutes('Europe/Berlin', Date.UTC(2026, 0, 15, 12))).toBe(60);
+    expect(zoneOffsetMinutes('Europe/Berlin', Date.UTC(2026, 6, 15, 12))).toBe(120);
+    expect(wallTimeToUtc(wall(2026, 1, 15, 12), 'Europe/Berlin')).toBe(Date.UTC(2026, 0, 15, 11));
+    expect(wallTimeToUtc(wall(2026, 7, 15, 12), 'Europe/Berlin')).toBe(Date.UTC(2026, 6, 15, 10));
+    // 29 March 2026, 02:30 does not exist there (02:00 → 03:00): read with the winter offset.
+    expect(wallTimeToUtc(wall(2026, 3, 29, 2, 30), 'Europe/Berlin')).toBe(Date.UTC(2026, 2, 29, 1, 30));
+    expect(wallTimeToUtc(wall(2026, 3, 29, 3, 30), 'Europe/Berlin')).toBe(Date.UTC(2026, 2, 29, 1, 30));
+    // 25 October 2026, 02:30 happens twice (03:00 → 02:00): the first one (summer time).
+    expect(wallTimeToUtc(wall(2026, 10, 25, 2, 30), 'Europe/Berlin')).toBe(Date.UTC(2026, 9, 25, 0, 30));
+    expect(wallTimeToUtc(wall(2026, 10, 25, 3, 30), 'Europe/Berlin')).toBe(Date.UTC(2026, 9, 25, 2, 30));
+    // Southern hemisphere and a half-hour zone.
+    expect(wallTimeToUtc(wall(2026, 1, 15, 12), 'Australia/Adelaide')).toBe(Date.UTC(2026, 0, 15, 1, 30));
+    expect(wallTimeToUtc(wall(2026, 7, 15, 12), 'Australia/Adelaide')).toBe(Date.UTC(2026, 6, 15, 2, 30));
   });
   it('rejects impossible dates with a reason', () => {
     expect(() => parseDtm('196203520')).toThrow(/not an HL7 date/);

@@ -68,3 +68,49 @@ export function formatDtm(ms: number, offsetMinutes = 0): string {
     `${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}${sign}${p(Math.floor(a / 60))}${p(a % 60)}`
   );
 }
+
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+
+/** Whether this system knows `zone` as an IANA time zone (e.g. "Europe/Berlin"). */
+export function isTimeZone(zone: string): boolean {
+  try {
+    zoneFormat(zone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function zoneFormat(zone: string): Intl.DateTimeFormat {
+  let f = zoneFormats.get(zone);
+  if (!f) {
+    // Throws a RangeError for a zone it does not know.
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    zoneFormats.set(zone, f);
+  }
+  return f;
+}
+
+/** Offset of `zone` from UTC at instant `utcMs`, in minutes east of UTC (daylight saving included). */
+export function zoneOffsetMinutes(zone: string, utcMs: number): number {
+  const parts: Record<string, number> = {};
+  for (const p of zoneFormat(zone).formatToParts(new Date(utcMs))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  const wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
+}
+
+/**
+ * The instant at which the clocks of `zone` showed `wallMs` (a local date and time written as if it were UTC).
+ * In the hour the clocks go back, the earlier of the two instants; in the hour they skip, the time as if the
+ * offset before the change still held.
+ */
+export function wallTimeToUtc(wallMs: number, zone: string): number {
+  const before = zoneOffsetMinutes(zone, wallMs - 86_400_000 / 2);
+  const after = zoneOffsetMinutes(zone, wallMs + 86_400_000 / 2);
+  // Try the offsets in force around that day, earlier instant first (the larger offset gives the earlier instant).
+  for (const off of before >= after ? [before, after] : [after, before]) {
+    const utc = wallMs - off * 60_000;
+    if (zoneOffsetMinutes(zone, utc) === off) return utc;
+  }
+  return wallMs - before * 60_000;
+}
