@@ -67,6 +67,22 @@ describe('WardState', () => {
     expect(labels).toContain('Set-up time (set)');
   });
 
+  it('settings have their own bound per bed: a ventilator\'s many cannot crowd out measurements; what is left out is counted', () => {
+    const w = new WardState(opts);
+    const raw = (i: number) => ({ system: 'medibus', code: `low-limit:cp1:${i}`, text: `limit ${i}` });
+    // 80 settings first (more than either bound), then a measurement: still shown.
+    w.handle(Array.from({ length: 80 }, (_, i) => ({ ...numeric(MDC.RESP_RATE, i, 1, { setting: true }), mdc: null, raw: raw(i) })));
+    w.handle([numeric(MDC.ECG_HEART_RATE, 72, 2)]);
+    const vitals = w.vitals('bed-1', s(3));
+    expect(vitals.filter((v) => v.setting)).toHaveLength(64);
+    expect(vitals.find((v) => v.label === 'HR')?.value).toBe(72);
+    expect(w.droppedMetrics).toBe(16);
+    // Known parameters keep updating at the bound.
+    w.handle([{ ...numeric(MDC.RESP_RATE, 99, 4, { setting: true }), mdc: null, raw: raw(0) }]);
+    expect(w.vitals('bed-1', s(5)).find((v) => v.label === 'limit 0 (set)')?.value).toBe(99);
+    expect(w.droppedMetrics).toBe(16);
+  });
+
   it('keeps one trend point per interval (the newest), at most `points`, with gaps for invalid values', () => {
     const w = new WardState(opts);
     for (let t = 0; t < 40; t++) w.handle([numeric(MDC.ECG_HEART_RATE, 60 + t, t)]);

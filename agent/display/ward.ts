@@ -16,6 +16,8 @@ export interface WardOptions {
 
 /** Bounds per bed that need no configuration. */
 const MAX_METRICS_PER_BED = 64;
+/** Settings (set rates, alarm limits, modes) have their own bound: a ventilator's many cannot crowd out measurements. */
+const MAX_SETTINGS_PER_BED = 64;
 const MAX_WAVES_PER_BED = 8;
 const MAX_DEVICES_PER_BED = 16;
 const MAX_WAVE_RATE_HZ = 2000;
@@ -52,6 +54,8 @@ interface Wave {
 
 interface Bed {
   latest: Map<string, Latest>;
+  /** How many entries of `latest` are settings. */
+  settings: number;
   trends: Map<string, Trend>;
   waves: Map<string, Wave>;
   devices: Map<string, { state: string; detail: string; at: number }>;
@@ -118,6 +122,8 @@ export class WardState {
   private readonly waveListeners = new Set<WaveListener>();
   /** Events for beds beyond maxBeds, counted so that the loss is visible. */
   droppedBeds = 0;
+  /** Readings of parameters beyond a bed's bounds (MAX_METRICS_PER_BED, MAX_SETTINGS_PER_BED), counted likewise. */
+  droppedMetrics = 0;
 
   constructor(private readonly opts: WardOptions) {}
 
@@ -213,7 +219,7 @@ export class WardState {
         this.droppedBeds++;
         return null;
       }
-      bed = { latest: new Map(), trends: new Map(), waves: new Map(), devices: new Map(), lastDataAt: 0 };
+      bed = { latest: new Map(), settings: 0, trends: new Map(), waves: new Map(), devices: new Map(), lastDataAt: 0 };
       this.beds.set(id, bed);
     }
     return bed;
@@ -222,8 +228,15 @@ export class WardState {
   private numeric(bed: Bed, r: NumericReading): void {
     // A setting has a place of its own: sharing the measurement's code, it would otherwise overwrite the value.
     const key = r.setting ? `${metricKey(r.mdc, r.raw)}#set` : metricKey(r.mdc, r.raw);
-    if (!bed.latest.has(key) && bed.latest.size >= MAX_METRICS_PER_BED) return;
     const prev = bed.latest.get(key);
+    if (!prev) {
+      const full = r.setting ? bed.settings >= MAX_SETTINGS_PER_BED : bed.latest.size - bed.settings >= MAX_METRICS_PER_BED;
+      if (full) {
+        this.droppedMetrics++;
+        return;
+      }
+      if (r.setting) bed.settings++;
+    }
     // Readings can arrive out of order across devices; the display keeps the newest.
     if (prev && prev.at > r.receivedAt) return;
     const label = r.setting ? settingLabel(r) : metricLabel(r.mdc, r.raw);

@@ -301,7 +301,7 @@ export class DisplayServer {
   }
 
   private displayStatus(): Record<string, unknown> {
-    return { sseClients: this.hub.size, sessions: this.auth.sessionCount, beds: this.ward.bedIds().length, droppedBedEvents: this.ward.droppedBeds, screens: this.screens.status() };
+    return { sseClients: this.hub.size, sessions: this.auth.sessionCount, beds: this.ward.bedIds().length, droppedBedEvents: this.ward.droppedBeds, droppedMetricEvents: this.ward.droppedMetrics, screens: this.screens.status() };
   }
 
   private healthz(c: Ctx): void {

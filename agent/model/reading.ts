@@ -68,8 +68,9 @@ export interface NumericReading extends Origin {
   receivedAt: number;
   quality: Quality;
   /**
-   * True for a value set on the device (a ventilator's set rate, a pump's programmed rate), not measured from the
-   * patient: HL7 OBX-17 ASET/MSET, Medibus device settings, a Modbus point marked as one. Settings often share the
+   * True for a value set on the device (a ventilator's set rate, a pump's programmed rate, an alarm limit, a mode),
+   * not measured from the patient: HL7 OBX-17 ASET/MSET/RSET or an MDC setting code, IntelliVue's settings
+   * partition, Medibus settings, limits and texts, a Modbus point marked as one. Settings often share the
    * measurement's MDC code, so they are kept apart everywhere: never compared with alarm limits, never a NEWS2
    * input, shown as settings. Absent for measurements.
    */

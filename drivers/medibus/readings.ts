@@ -24,7 +24,7 @@ export function valueReadings(origin: Origin, kind: CodeKind, records: ValueReco
   });
 }
 
-/** Alarm limits: the device's code, marked as a limit; mdc null because limits are not measurements. */
+/** Alarm limits: the device's code, marked as a limit; mdc null because limits are not measurements; set by a person. */
 export function limitReadings(origin: Origin, page: 1 | 2, bound: 'low' | 'high', records: ValueRecord[], now: number): NumericReading[] {
   return records.map((r) => {
     const { unit, raw } = lookup(page === 1 ? 'cp1' : 'cp2', r.code);
@@ -39,11 +39,12 @@ export function limitReadings(origin: Origin, page: 1 | 2, bound: 'low' | 'high'
       deviceTime: null,
       receivedAt: now,
       quality: r.value === null ? { state: 'unavailable', reasons: [`device-value:${JSON.stringify(r.raw)}`] } : { state: 'valid' },
+      setting: true,
     };
   });
 }
 
-/** Text messages (ventilation mode, patient category…) as string observations. */
+/** Text messages (ventilation mode, patient category…) as string observations: chosen on the device, so settings. */
 export function textReadings(origin: Origin, records: TextRecord[], now: number): NumericReading[] {
   return records.map((r) => ({
     ...origin,
@@ -55,5 +56,6 @@ export function textReadings(origin: Origin, records: TextRecord[], now: number)
     deviceTime: null,
     receivedAt: now,
     quality: { state: 'valid' },
+    setting: true,
   }));
 }

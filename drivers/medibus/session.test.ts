@@ -47,6 +47,8 @@ describe('medibus session over a pty pair', () => {
     // Device settings (29H) are settings; measurements are not.
     expect(ctx.readings().find((x) => x.raw?.code === 'set:0B' && x.value === 5)?.setting).toBe(true);
     expect(pip?.setting).toBeUndefined();
+    expect(ctx.readings().find((x) => x.raw?.code === 'low-limit:cp1:7D')?.setting).toBe(true);
+    expect(ctx.readings().find((x) => x.raw?.code === 'text:06')?.setting).toBe(true);
 
     const alarm = ctx.alarms().find((a) => a.phase === 'start');
     expect(alarm).toMatchObject({ text: 'PAW HIGH', priority: 'high', alarmId: 'vent-1:cp1:10' });
