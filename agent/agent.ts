@@ -67,6 +67,9 @@ interface OpenAlarmNote {
   raisedAt: number;
 }
 
+/** Most of an alarm's text kept in its note: one long device text must not crowd the others out of the list. */
+const NOTE_TEXT_MAX = 120;
+
 /**
  * The notes to write with a batch of alarm changes: an unanswered alarm (active, latched, audio-paused) gets a note;
  * an acknowledged or resolved one loses it. The loss alarms are left out: they are noted in the store on their own.
@@ -75,12 +78,24 @@ function openAlarmNotes(changes: readonly AlarmStateChange[]): Map<string, strin
   const notes = new Map<string, string | null>();
   for (const c of changes) {
     const a = c.alarm;
-    if (a.bed === GATEWAY_BED && LOSS_KEYS.includes(a.key.slice('gateway:'.length) as LossKey)) continue;
+    // The gateway's own conditions are checked again by the next run (hub, store, screens) or noted as losses.
+    if (a.bed === GATEWAY_BED) continue;
     const open = a.state === 'active' || a.state === 'latched' || a.state === 'audio-paused';
-    const note: OpenAlarmNote = { text: a.condition.text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
+    const text = a.condition.text.length > NOTE_TEXT_MAX ? `${a.condition.text.slice(0, NOTE_TEXT_MAX - 1)}…` : a.condition.text;
+    const note: OpenAlarmNote = { text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
     notes.set(a.id, open ? JSON.stringify(note) : null);
   }
   return notes;
+}
+
+/** The notes the previous run left, or null when the store cannot give them (then the start says so). */
+function readOpenAlarmNotes(outbox: Outbox, log: Logger): Map<string, string> | null {
+  try {
+    return outbox.openAlarmNotes();
+  } catch (err) {
+    log.error({ err }, 'cannot read which alarms were open before the restart');
+    return null;
+  }
 }
 
 function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
@@ -110,8 +125,11 @@ export class Agent {
   /** Loss notes the store could not take (a full disk): written again at each check until their alarm is acknowledged. */
   private readonly unnotedLosses = new Map<LossKey, StoredLoss>();
   private readonly storeRecovered: { movedTo: string; reason: string } | null;
+  /** Open-alarm notes not yet in the store (it refused them): the latest per alarm, written at the next chance. */
+  private readonly pendingNotes = new Map<string, string | null>();
+  private notesFailing = false;
   /** Notes of the alarms the previous run left open (by alarm id), read before anything new is journalled. */
-  private readonly openBeforeStart: Map<string, string>;
+  private readonly openBeforeStart: Map<string, string> | null;
   private evicting = false;
   private unreadableAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
@@ -161,7 +179,7 @@ export class Agent {
     // left open until the process exits (a caller that retries, or a test, would meet a locked file).
     try {
       this.storeRecovered = opened.recovered;
-      this.openBeforeStart = this.outbox.openAlarmNotes();
+      this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
       if (opened.recovered) {
         log.error(
           { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
@@ -203,9 +221,8 @@ export class Agent {
       this.alarms = new AlarmService(
         engine,
         (changes) =>
-          this.outbox.appendAlarmChanges(
+          this.outbox.append(
             changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, pseudonym)) })),
-            openAlarmNotes(changes),
           ),
         log.child({ component: 'alarms' }),
         this.metrics,
@@ -213,6 +230,12 @@ export class Agent {
       // Devices the config says should be sending: their silence counts from now, even if they never send.
       for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
       this.ingest.subscribe((events) => this.alarms.handle(events));
+      // Which alarms are open, noted as they change (not with the journal: a journal that waits for the store
+      // holds its changes back, and a restart meanwhile must still list them).
+      this.alarms.subscribe((changes) => {
+        for (const [id, note] of openAlarmNotes(changes)) this.pendingNotes.set(id, note);
+        this.writeOpenAlarmNotes();
+      });
       // A loss alarm acknowledged (or resolved, which needs an acknowledgement): its note in the store goes.
       this.alarms.subscribe((changes) => {
         for (const c of changes) {
@@ -262,6 +285,7 @@ export class Agent {
   /** Keeps the store within capacity and age, and tells the alarm engine how full it is. */
   enforceStoreLimits(): void {
     for (const [key, loss] of this.unnotedLosses) this.noteLoss(key, loss);
+    this.writeOpenAlarmNotes();
     const { maxBytes, maxAgeHours } = this.deps.config.store;
     let report;
     try {
@@ -356,6 +380,7 @@ export class Agent {
     try {
       this.outbox.noteLoss(key, loss);
       this.unnotedLosses.delete(key);
+      if (key === 'alarms-open-at-restart') this.clearOpenBeforeStart();
     } catch (err) {
       if (!this.unnotedLosses.has(key)) this.log.error({ err, alarm: key }, 'cannot note the loss in the store (tried again at each check): a restart now would not raise its alarm again');
       this.unnotedLosses.set(key, loss);
@@ -390,6 +415,10 @@ export class Agent {
    * word. One latched alarm says which they were, at their highest priority, until someone acknowledges it.
    */
   private alarmsOpenBeforeStart(): void {
+    if (this.openBeforeStart === null) {
+      this.raiseLoss('alarms-open-at-restart', 'The store could not tell which alarms were open when the agent stopped — check the bedside', 'high');
+      return;
+    }
     const notes = [...this.openBeforeStart.values()].map(parseOpenAlarmNote);
     if (notes.length === 0) return;
     const order: Record<ManagedPriority, number> = { high: 0, medium: 1, low: 2 };
@@ -410,10 +439,48 @@ export class Agent {
     const priority = earlier?.priority === 'high' ? 'high' : top === 'low' ? 'medium' : top;
     this.raiseLoss('alarms-open-at-restart', full.length > 2000 ? `${full.slice(0, 1999)}…` : full, priority);
     this.alarms.gatewayCondition(this.gatewayId, 'alarms-open-at-restart', false, 'the alarms it lists belong to the run before the restart');
+  }
+
+  /**
+   * The previous run's notes go once the list that names them is noted in the store (noteLoss calls this): until
+   * then a restart must list them again.
+   */
+  private clearOpenBeforeStart(): void {
+    if (!this.openBeforeStart?.size) return;
     try {
       this.outbox.clearOpenAlarmNotes(this.openBeforeStart.keys());
+      this.openBeforeStart.clear();
     } catch (err) {
       this.log.error({ err }, 'cannot clear the notes of the alarms open before the restart: the next start lists them again');
+    }
+  }
+
+  private writeOpenAlarmNotes(): void {
+    if (this.pendingNotes.size === 0) return;
+    try {
+      this.outbox.setOpenAlarmNotes(this.pendingNotes);
+      this.pendingNotes.clear();
+      if (this.notesFailing) this.log.info('open-alarm notes stored again');
+      this.notesFailing = false;
+    } catch (err) {
+      if (!this.notesFailing) this.log.error({ err, pending: this.pendingNotes.size }, 'cannot note the open alarms in the store (tried again at each change and check): a restart now would not list them');
+      this.notesFailing = true;
+    }
+  }
+
+  /**
+   * Alarm changes still held in memory when the agent stops (the store refused them to the end) are lost: a loss
+   * note, if the store takes that, raises it again at the next start.
+   */
+  private journalLostAtStop(): void {
+    const { held } = this.alarms.journalState();
+    if (held === 0) return;
+    const text = `Alarm journal: ${held} alarm change${held === 1 ? '' : 's'} held in memory (the store refused them) were lost when the agent stopped`;
+    this.log.error({ held }, 'alarm changes held in memory are lost at stop: not stored, not forwarded');
+    try {
+      this.outbox.noteLoss('alarm-journal-lost', { text, priority: 'high', at: Date.now() });
+    } catch (err) {
+      this.log.error({ err }, 'cannot note the lost alarm changes in the store either: the next start will not say so');
     }
   }
 
@@ -550,6 +617,8 @@ export class Agent {
     if (this.limitsTimer) clearInterval(this.limitsTimer);
     this.ingest.close();
     this.alarms.stop();
+    this.writeOpenAlarmNotes();
+    this.journalLostAtStop();
     await this.display?.stop();
     await this.edgeModel.close();
     await this.control?.stop();

@@ -296,7 +296,6 @@ export class Outbox {
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly appendTx: (batches: AppendBatch[], now: number) => { outcomes: AppendOutcome[]; added: Map<Stream, { records: number; bytes: number }> };
-  private alarmChangesTx: ((records: OutboxRecord[], notes: ReadonlyMap<string, string | null>, now: number) => Map<Stream, { records: number; bytes: number }>) | undefined;
 
   constructor(path: string, opts: OutboxOptions = {}) {
     this.path = path;
@@ -460,25 +459,23 @@ export class Outbox {
   }
 
   /**
-   * Appends alarm-change records and, in the same transaction, keeps a note per open alarm: `notes` maps an alarm
-   * id to its note (text the caller can read back) or to null (the alarm needs no note any more). What is left
-   * at a restart (openAlarmNotes) is what the previous run still had open. Throws as append() does.
+   * Keeps a note per open alarm: `notes` maps an alarm id to its note (text the caller reads back) or to null (the
+   * alarm needs no note any more). What is left at a restart (openAlarmNotes) is what the previous run had open.
    */
-  appendAlarmChanges(records: OutboxRecord[], notes: ReadonlyMap<string, string | null>, now = Date.now()): void {
-    this.alarmChangesTx ??= this.db.transaction((recs: OutboxRecord[], n: ReadonlyMap<string, string | null>, at: number) => {
-      const upsert = this.stmt("INSERT INTO meta (key, value) VALUES ('open-alarm:' || ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-      const remove = this.stmt("DELETE FROM meta WHERE key = 'open-alarm:' || ?");
-      for (const [id, note] of n) {
-        if (note === null) remove.run(id);
-        else upsert.run(id, note);
-      }
-      // Nested: a savepoint inside this transaction.
-      return this.appendTx([{ records: recs }], at).added;
-    }).immediate;
-    this.addPending(this.alarmChangesTx(records, notes, now), now);
+  setOpenAlarmNotes(notes: ReadonlyMap<string, string | null>): void {
+    this.db.transaction(() => this.writeOpenAlarmNotes(notes)).immediate();
   }
 
-  /** The open-alarm notes left by appendAlarmChanges(), by alarm id. */
+  private writeOpenAlarmNotes(notes: ReadonlyMap<string, string | null>): void {
+    const upsert = this.stmt("INSERT INTO meta (key, value) VALUES ('open-alarm:' || ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    const remove = this.stmt("DELETE FROM meta WHERE key = 'open-alarm:' || ?");
+    for (const [id, note] of notes) {
+      if (note === null) remove.run(id);
+      else upsert.run(id, note);
+    }
+  }
+
+  /** The open-alarm notes left by setOpenAlarmNotes(), by alarm id. */
   openAlarmNotes(): Map<string, string> {
     const rows = this.stmt<[], { id: string; value: string }>("SELECT substr(key, 12) AS id, value FROM meta WHERE key LIKE 'open-alarm:%' ORDER BY key").all();
     return new Map(rows.map((r) => [r.id, r.value]));

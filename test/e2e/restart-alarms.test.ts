@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { numeric } from '../../agent/alarms/fixtures.js';
 import { MDC } from '../../agent/model/mdc.js';
+import { Outbox } from '../../agent/store/outbox.js';
 import { registry } from '../../drivers/registry.js';
 import Database from 'better-sqlite3';
 import { captureLog } from '../support/log.js';
@@ -141,4 +142,112 @@ describe('alarms open at a restart', () => {
     expect(restartAlarm(a)).toMatchObject({ state: 'latched', category: 'technical', priority: 'medium' });
     expect(restartAlarm(a)!.condition.text).toMatch(/SpO2 SENSOR OFF \(ICU-01, low, active since /);
   });
+
+  it('while the store refuses the journal: an alarm raised is still noted, one acknowledged loses its note; the changes lost at stop are alarmed', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-2')]); // journalled and noted
+    // The store refuses alarm journal records from now on (a full disk); small writes still go in.
+    const append = a.outbox.append.bind(a.outbox);
+    a.outbox.append = (records, at) => {
+      if (records.some((r) => r.stream === 'alarms')) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      append(records, at);
+    };
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 160, 'bed-1')]);
+    expect(a.alarms.acknowledge(a.alarms.engine.list({ bed: 'bed-2' })[0]!.id, NURSE).ok).toBe(true);
+    expect(a.alarms.journalState().held).toBeGreaterThan(0);
+    await a.stop();
+
+    a = await startAgent(dir);
+    const text = restartAlarm(a)!.condition.text;
+    expect(text).toMatch(/^1 alarm was open .*HR HIGH 160 > 120 \/min \(bed-1, /);
+    expect(text).not.toContain('bed-2');
+    // The held changes themselves never reached the store: that is a loss of its own, raised again.
+    const lost = a.alarms.engine.list().find((x) => x.condition.raw?.code === 'alarm-journal-lost');
+    expect(lost).toMatchObject({ state: 'latched', priority: 'high' });
+    expect(lost!.condition.text).toMatch(/^Alarm journal: \d+ alarm changes? held in memory \(the store refused them\) were lost when the agent stopped/);
+  });
+
+  it('the notes stay until the list is noted in the store: a store that refuses the note lists them again next time', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    await a.stop();
+    // The next run cannot note the list (the store refuses it), and is killed before it can try again.
+    const noteLoss = Outbox.prototype.noteLoss;
+    Outbox.prototype.noteLoss = () => {
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    };
+    try {
+      a = await startAgent(dir);
+      expect(restartAlarm(a)!.condition.text).toContain('HR HIGH 150');
+    } finally {
+      Outbox.prototype.noteLoss = noteLoss;
+    }
+    await a.stop();
+    a = await startAgent(dir);
+    expect(restartAlarm(a)!.condition.text).toMatch(/^1 alarm was open .*HR HIGH 150/);
+    // This time the list is noted: the notes go, and the next start has only the list itself, not a second copy.
+    expect(a.outbox.openAlarmNotes().size).toBe(0);
+    await a.stop();
+    a = await startAgent(dir);
+    expect(restartAlarm(a)!.condition.text).toMatch(/^1 alarm was open .*HR HIGH 150 .*\(before the restart; at /);
+    expect(restartAlarm(a)!.condition.text).not.toContain('Before an earlier restart');
+  });
+
+  it('a list noted at a later check (the store refused it at start) then clears the notes', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    await a.stop();
+    const noteLoss = Outbox.prototype.noteLoss;
+    Outbox.prototype.noteLoss = () => {
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    };
+    try {
+      a = await startAgent(dir);
+    } finally {
+      Outbox.prototype.noteLoss = noteLoss;
+    }
+    expect(a.outbox.openAlarmNotes().size).toBe(1);
+    a.enforceStoreLimits(); // the periodic check writes what the store refused
+    expect(a.outbox.openAlarmNotes().size).toBe(0);
+    expect([...a.outbox.unacknowledgedLosses().keys()]).toContain('alarms-open-at-restart');
+  });
+
+  it('notes that cannot be read say so (high); gateway conditions are not listed; a long text is cut', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    a.alarms.gatewayCondition(a.gatewayId, 'hub-unreachable-test', true, 'Hub not reachable for 5 min');
+    // A device alarm with a 3000-character text.
+    a.alarms.handle([
+      {
+        kind: 'alarm', deviceId: 'mon-9', bed: 'bed-9', source: 'test', alarmId: 'x', condition: null, text: 'Z'.repeat(3000),
+        priority: 'medium', category: 'physiological', phase: 'start', deviceTime: null, receivedAt: Date.now(),
+      },
+    ]);
+    await a.stop();
+    a = await startAgent(dir);
+    const text = restartAlarm(a)!.condition.text;
+    expect(text).toMatch(/^2 alarms were open /);
+    expect(text).not.toContain('Hub not reachable');
+    expect(text).toContain('HR HIGH 150');
+    expect(text).toMatch(/; Z{119}… \(bed-9, medium, active since /);
+    await a.stop();
+
+    // A store whose notes cannot be read at all.
+    const read = Outbox.prototype.openAlarmNotes;
+    Outbox.prototype.openAlarmNotes = () => {
+      throw Object.assign(new Error('database disk image is malformed'), { code: 'SQLITE_CORRUPT' });
+    };
+    try {
+      a = await startAgent(dir);
+    } finally {
+      Outbox.prototype.openAlarmNotes = read;
+    }
+    expect(restartAlarm(a)).toMatchObject({ priority: 'high' });
+    expect(restartAlarm(a)!.condition.text).toMatch(/could not tell which alarms were open/);
+  });
 });
+
