@@ -59,17 +59,19 @@ describe('config', () => {
   });
 
   it('validates expected display screens, naming the field: name, graceS, duplicates; graceS defaults to 30', () => {
-    expect(problems({ display: { screens: [{ name: 'ward 3/station' }] } })).toEqual([
+    expect(problems({ display: { enabled: true, screens: [{ name: 'ward 3/station' }] } })).toEqual([
       { path: 'display.screens[0].name', message: 'must match pattern "^[A-Za-z0-9._-]{1,64}$" (got "ward 3/station")' },
     ]);
-    expect(problems({ display: { screens: [{ name: 'a', graceS: 2 }, { name: 'b', graceS: 12.5 }, { name: 'c', graceS: 99999 }] } })).toEqual([
+    expect(problems({ display: { enabled: true, screens: [{ name: 'a', graceS: 2 }, { name: 'b', graceS: 12.5 }, { name: 'c', graceS: 99999 }] } })).toEqual([
       { path: 'display.screens[0].graceS', message: 'must be >= 5 (got 2)' },
       { path: 'display.screens[1].graceS', message: 'must be integer (got 12.5)' },
       { path: 'display.screens[2].graceS', message: 'must be <= 3600 (got 99999)' },
     ]);
-    expect(problems({ display: { screens: [{ graceS: 30 }] } })).toEqual([{ path: 'display.screens[0].name', message: 'is required' }]);
-    expect(problems({ display: { screens: [{ name: 'a' }, { name: 'a', graceS: 60 }] } })).toEqual([{ path: 'display.screens[1].name', message: 'duplicate name "a"' }]);
-    expect(validateConfig({ display: { screens: [{ name: 'ward3-station' }] } }, registry, 'test.yaml').display.screens).toEqual([{ name: 'ward3-station', graceS: 30 }]);
+    expect(problems({ display: { enabled: true, screens: [{ graceS: 30 }] } })).toEqual([{ path: 'display.screens[0].name', message: 'is required' }]);
+    expect(problems({ display: { enabled: true, screens: [{ name: 'a' }, { name: 'a', graceS: 60 }] } })).toEqual([{ path: 'display.screens[1].name', message: 'duplicate name "a"' }]);
+    expect(validateConfig({ display: { enabled: true, screens: [{ name: 'ward3-station' }] } }, registry, 'test.yaml').display.screens).toEqual([{ name: 'ward3-station', graceS: 30 }]);
+    // A list for a display that is off would watch nothing: said, not ignored.
+    expect(problems({ display: { screens: [{ name: 'a' }] } })).toEqual([{ path: 'display.screens', message: 'has no effect while display.enabled is not true: turn the display on, or remove the list' }]);
     expect(validateConfig({}, registry, 'test.yaml').display.screens).toEqual([]);
   });
 

@@ -273,7 +273,11 @@ export function validateConfig(
   if (privacy?.pseudonymizePatientIds && privacy.pseudonymKey === undefined) {
     problems.push({ path: 'privacy.pseudonymKey', message: 'is required when privacy.pseudonymizePatientIds is true' });
   }
-  const screens = (data as { display?: { screens?: unknown } }).display?.screens;
+  const display = (data as { display?: { screens?: unknown; enabled?: unknown } }).display;
+  const screens = display?.screens;
+  if (Array.isArray(screens) && screens.length > 0 && display?.enabled !== true) {
+    problems.push({ path: 'display.screens', message: 'has no effect while display.enabled is not true: turn the display on, or remove the list' });
+  }
   if (Array.isArray(screens)) {
     // Two entries with one name would be one screen watched with two graces.
     const seen = new Set<unknown>();

@@ -482,10 +482,10 @@ export const configSchema = {
           default: [],
           maxItems: 100,
           description:
-            'Ward screens expected to be showing the display (IEC 60601-1-8, distributed alarm systems: a lost link to a ' +
-            'remote alarm display is a technical alarm). A screen names itself by opening the page with `?screen=<name>`; ' +
-            'one with no live connection for longer than `graceS` (from the agent\'s start if it never connected) raises a ' +
-            'gateway-wide medium technical alarm until it connects again. See agent/http/README.md.',
+            'Ward screens expected to be showing the display (a lost link to a remote alarm display is a technical alarm). ' +
+            'A screen names itself by opening the page with `?screen=<name>`; one with no live connection, or not heard from ' +
+            '(its page pings every heartbeat), for longer than `graceS` (from the agent\'s start if it never connected) ' +
+            'raises a gateway-wide medium technical alarm until it is back. Needs display.enabled. See agent/http/README.md.',
           items: {
             type: 'object',
             additionalProperties: false,
@@ -497,7 +497,7 @@ export const configSchema = {
                 minimum: 5,
                 maximum: 3600,
                 default: 30,
-                description: 'Seconds without a connection before the alarm. Keep it above the page\'s reconnect back-off (up to 15 s), or a short network blip alarms.',
+                description: 'Seconds away (no connection, or no sign of life) before the alarm. Keep it above the page\'s reconnect back-off (up to 15 s), or a short network blip alarms.',
               },
             },
           },

@@ -92,4 +92,29 @@ describe('expected screens, over a real socket', () => {
     expect((await call(url, 'GET', '/metrics')).text).toMatch(/^bedside_display_screen_connected\{screen="ward3-station"\} 0$/m);
     expect((await call(url, 'GET', '/api/status')).json().display).toMatchObject({ screens: [{ name: SCREEN, connected: false, streams: 0 }] });
   });
+
+  it('a screen whose stream stays open but whose page stops pinging is raised; its next ping (POST /api/screens/:name/alive) ends it', async () => {
+    const screen = await openStream(url, `/api/stream?screen=${SCREEN}`);
+    try {
+      await waitFor('the end of the screen alarm', () => calls.at(-1)?.present === false);
+      const before = calls.length;
+      // The page pings (the route answers 204), time passes with pings: nothing.
+      for (let i = 0; i < 10; i++) {
+        t += 5_000;
+        expect((await call(url, 'POST', `/api/screens/${SCREEN}/alive`)).status).toBe(204);
+      }
+      await new Promise((r) => setTimeout(r, 1100)); // one server check
+      expect(calls.length).toBe(before);
+      // The page stops (screen off, tab hung): the stream is still open, the pings are not coming.
+      t += 31_000;
+      await waitFor('the silent screen alarm', () => calls.length > before);
+      expect(calls.at(-1)).toEqual({ name: SCREEN, present: true, text: `Display ${SCREEN} not heard from for 31 s (screen off, cable out or page hung?): its alarms may not be shown there` });
+      expect(server.screens.status()[0]).toMatchObject({ connected: false, streams: 1 });
+      expect((await call(url, 'POST', `/api/screens/${SCREEN}/alive`)).status).toBe(204);
+      expect(calls.at(-1)).toEqual({ name: SCREEN, present: false, text: `Display ${SCREEN} connected again` });
+    } finally {
+      screen.close();
+    }
+  });
 });
+

@@ -15,8 +15,15 @@ function setup(specs = [{ name: 'ward3-station', graceS: 30 }]) {
     t += s * 1000;
     watch.check();
   };
+  /** Time passes with the watched screen's page pinging every 5 s, as the page does. */
+  const alive = (s: number) => {
+    for (let i = 0; i < s; i += 5) {
+      advance(Math.min(5, s - i));
+      watch.seen('ward3-station');
+    }
+  };
   const connected = () => metrics.snapshot()['display_screen_connected{screen="ward3-station"}'];
-  return { watch, reports, captured, advance, connected };
+  return { watch, reports, captured, advance, alive, connected };
 }
 
 describe('ScreenWatch', () => {
@@ -32,50 +39,68 @@ describe('ScreenWatch', () => {
   });
 
   it('ends the alarm when the screen connects, and counts the grace again from its disconnect', () => {
-    const { watch, reports, advance, connected } = setup();
+    const { watch, reports, advance, alive, connected } = setup();
     advance(45);
-    expect(watch.opened('ward3-station')).toBe(true);
+    expect(watch.opened('ward3-station', '10.0.0.7')).toBe(true);
     expect(reports.at(-1)).toEqual({ name: 'ward3-station', present: false, text: 'Display ward3-station connected again' });
     expect(connected()).toBe(1);
-    advance(3600);
-    expect(reports).toHaveLength(2); // connected: nothing raised however long
-    watch.closed('ward3-station');
+    alive(3600);
+    expect(reports).toHaveLength(2); // connected and pinging: nothing raised however long
+    watch.closed('ward3-station', '10.0.0.7');
     advance(30);
     expect(reports).toHaveLength(2);
     advance(5);
     expect(reports.at(-1)).toMatchObject({ present: true, text: 'Display ward3-station not connected for 35 s: its alarms are not shown there' });
   });
 
+  it('a screen whose stream stays open but stops pinging (off, unplugged, hung) is away from its last ping', () => {
+    const { watch, reports, advance, alive, connected } = setup();
+    watch.opened('ward3-station', '10.0.0.7');
+    alive(60);
+    advance(12);
+    expect(connected()).toBe(1); // two heartbeats and 2 s of slack: still connected
+    advance(1);
+    expect(connected()).toBe(0);
+    expect(reports).toEqual([]);
+    advance(18); // 31 s since the last ping
+    expect(reports).toEqual([{ name: 'ward3-station', present: true, text: 'Display ward3-station not heard from for 31 s (screen off, cable out or page hung?): its alarms may not be shown there' }]);
+    expect(watch.seen('ward3-station')).toBe(true);
+    expect(reports.at(-1)).toMatchObject({ present: false });
+    expect(connected()).toBe(1);
+  });
+
   it('a screen that connects within its grace raises nothing', () => {
-    const { watch, reports, advance } = setup();
+    const { watch, reports, advance, alive } = setup();
     advance(10);
     watch.opened('ward3-station');
-    advance(100);
+    alive(100);
     expect(reports).toEqual([]);
   });
 
-  it('keeps a screen with two tabs connected when one closes; away when both have', () => {
-    const { watch, reports, advance, connected } = setup();
-    watch.opened('ward3-station');
-    watch.opened('ward3-station');
-    watch.closed('ward3-station');
+  it('keeps a screen with two tabs connected when one closes; away when both have; names more than one address', () => {
+    const { watch, reports, advance, alive, connected, captured } = setup();
+    watch.opened('ward3-station', '10.0.0.7');
+    watch.opened('ward3-station', '10.0.0.9');
+    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: true, streams: 2, addresses: ['10.0.0.7', '10.0.0.9'] }]);
+    expect(captured.lines.filter((l) => String(l.msg).includes('more than one address'))).toHaveLength(1);
+    watch.closed('ward3-station', '10.0.0.9');
     expect(connected()).toBe(1);
-    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: true, streams: 1 }]);
-    advance(100);
+    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: true, streams: 1, addresses: ['10.0.0.7'] }]);
+    alive(100);
     expect(reports).toEqual([]);
-    watch.closed('ward3-station');
-    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: false, streams: 0 }]);
+    watch.closed('ward3-station', '10.0.0.7');
+    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: false, streams: 0, addresses: [] }]);
     advance(31);
     expect(reports).toEqual([{ name: 'ward3-station', present: true, text: expect.stringMatching(/not connected for 31 s/) }]);
   });
 
   it('accepts an unknown name but does not watch it, and logs it once', () => {
-    const { watch, reports, captured, advance } = setup();
+    const { watch, reports, captured, alive } = setup();
     watch.opened('ward3-station');
     expect(watch.opened('ward9-corridor')).toBe(false);
-    expect(watch.opened('ward9-corridor')).toBe(false);
+    expect(watch.seen('ward9-corridor')).toBe(false);
     watch.closed('ward9-corridor'); // ignored
-    advance(100);
+    alive(100);
     expect(reports).toEqual([]);
     expect(watch.status().map((s) => s.name)).toEqual(['ward3-station']);
     const warnings = captured.lines.filter((l) => l.screen === 'ward9-corridor');

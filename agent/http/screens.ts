@@ -1,11 +1,12 @@
-// Expected displays: ward screens listed in display.screens must keep a live stream open. IEC 60601-1-8 (distributed
-// alarm systems) treats a failed link to a remote alarm signal generator as a technical alarm: a screen that never
-// connects, or drops off and stays away, would otherwise show nothing and raise nothing (its own "connection lost"
-// banner is on a screen nobody may be looking at, or on no screen at all).
-// A screen names itself with `?screen=<name>` on the stream. It is connected while it has at least one stream (it
-// may have several tabs). Once it has had none for longer than its graceS — counted from start() if it never
-// connected, from its last disconnect otherwise — `report(name, true, text)` raises the condition; its next stream
-// ends it with `report(name, false, text)`.
+// Expected displays: ward screens listed in display.screens must keep a live stream open and keep saying so. A
+// failed link to a remote alarm display should itself be a technical alarm (IEC 60601-1-8 asks this of distributed
+// alarm systems, as secondary sources put it; the standard's text was not checked here): a screen that never
+// connects, drops off, loses power or hangs would otherwise show nothing and raise nothing.
+// A screen names itself with `?screen=<name>` on its stream and pings `POST /api/screens/<name>/alive` every
+// heartbeat. It is connected while it has at least one stream (it may have several tabs) and was heard from within
+// `staleMs` (a powered-off screen leaves a half-open TCP stream that can last ~15 min; a hung page stops pinging).
+// Once it has been away for longer than its graceS — counted from start() if it never connected, from its last
+// disconnect or last ping otherwise — `report(name, true, text)` raises the condition; a new stream or ping ends it.
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 
@@ -21,14 +22,21 @@ export interface ScreenStatus {
   name: string;
   connected: boolean;
   streams: number;
+  /** Addresses its open streams come from: more than one may mean a copied link keeps a name alive. */
+  addresses: string[];
 }
 
 interface Screen {
   spec: ScreenSpec;
   streams: number;
+  /** Open streams by remote address. */
+  addresses: Map<string, number>;
   /** When it last had no stream (its last disconnect, or start()). */
   awaySince: number;
+  /** When it last opened a stream or pinged. */
+  lastSeen: number;
   alarmed: boolean;
+  warnedAddresses: boolean;
 }
 
 /** Unknown names warned about at most; beyond it they are not logged (clients choose the names). */
@@ -44,10 +52,12 @@ export class ScreenWatch {
     metrics: Metrics,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Longest silence of a connected screen (no ping): two of its heartbeats and some slack. */
+    private readonly staleMs = 12_000,
   ) {
     for (const spec of specs) {
-      this.screens.set(spec.name, { spec, streams: 0, awaySince: now(), alarmed: false });
-      metrics.gauge('display_screen_connected', () => (this.screens.get(spec.name)!.streams > 0 ? 1 : 0), { screen: spec.name });
+      this.screens.set(spec.name, { spec, streams: 0, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false });
+      metrics.gauge('display_screen_connected', () => (this.connected(this.screens.get(spec.name)!, this.now()) ? 1 : 0), { screen: spec.name });
     }
   }
 
@@ -57,43 +67,82 @@ export class ScreenWatch {
     for (const s of this.screens.values()) if (s.streams === 0) s.awaySince = t;
   }
 
-  /** A stream opened as `name`. True when the name is watched (then call closed() when the stream ends). */
-  opened(name: string): boolean {
-    const s = this.screens.get(name);
-    if (!s) {
-      if (this.warned.size < MAX_WARNED && !this.warned.has(name)) {
-        this.warned.add(name);
-        this.log.warn({ screen: name.slice(0, 64) }, 'a display connected as a screen that display.screens does not list: not watched');
-      }
-      return false;
-    }
+  /** A stream opened as `name` from `address`. True when the name is watched (then call closed() when it ends). */
+  opened(name: string, address = ''): boolean {
+    const s = this.watched(name);
+    if (!s) return false;
     s.streams++;
-    if (s.alarmed) {
-      s.alarmed = false;
-      this.report(name, false, `Display ${name} connected again`);
+    s.addresses.set(address, (s.addresses.get(address) ?? 0) + 1);
+    if (s.addresses.size > 1 && !s.warnedAddresses) {
+      s.warnedAddresses = true;
+      this.log.warn({ screen: name, addresses: [...s.addresses.keys()] }, 'a watched screen name is open from more than one address: one of them may keep it "connected" while the real screen is away');
     }
+    this.heard(s, name);
     return true;
   }
 
-  closed(name: string): void {
+  closed(name: string, address = ''): void {
     const s = this.screens.get(name);
     if (!s || s.streams === 0) return;
     s.streams--;
+    const n = (s.addresses.get(address) ?? 1) - 1;
+    if (n > 0) s.addresses.set(address, n);
+    else s.addresses.delete(address);
     if (s.streams === 0) s.awaySince = this.now();
+  }
+
+  /** The page of `name` says it is alive (every heartbeat). True when the name is watched. */
+  seen(name: string): boolean {
+    const s = this.watched(name);
+    if (!s) return false;
+    this.heard(s, name);
+    return true;
   }
 
   /** Raises the condition of each screen away for longer than its grace. Called every second by the server. */
   check(): void {
     const t = this.now();
     for (const s of this.screens.values()) {
-      if (s.streams > 0 || s.alarmed || t - s.awaySince <= s.spec.graceS * 1000) continue;
+      if (s.alarmed || this.connected(s, t)) continue;
+      // Streams still open but silent: away since it was last heard of.
+      const silent = s.streams > 0;
+      const since = silent ? s.lastSeen : s.awaySince;
+      if (t - since <= s.spec.graceS * 1000) continue;
       s.alarmed = true;
-      const awayS = Math.round((t - s.awaySince) / 1000);
-      this.report(s.spec.name, true, `Display ${s.spec.name} not connected for ${awayS} s: its alarms are not shown there`);
+      const awayS = Math.round((t - since) / 1000);
+      this.report(
+        s.spec.name,
+        true,
+        silent
+          ? `Display ${s.spec.name} not heard from for ${awayS} s (screen off, cable out or page hung?): its alarms may not be shown there`
+          : `Display ${s.spec.name} not connected for ${awayS} s: its alarms are not shown there`,
+      );
     }
   }
 
   status(): ScreenStatus[] {
-    return [...this.screens.values()].map((s) => ({ name: s.spec.name, connected: s.streams > 0, streams: s.streams }));
+    const t = this.now();
+    return [...this.screens.values()].map((s) => ({ name: s.spec.name, connected: this.connected(s, t), streams: s.streams, addresses: [...s.addresses.keys()] }));
+  }
+
+  private connected(s: Screen, t: number): boolean {
+    return s.streams > 0 && t - s.lastSeen <= this.staleMs;
+  }
+
+  private heard(s: Screen, name: string): void {
+    s.lastSeen = this.now();
+    if (s.alarmed && s.streams > 0) {
+      s.alarmed = false;
+      this.report(name, false, `Display ${name} connected again`);
+    }
+  }
+
+  private watched(name: string): Screen | undefined {
+    const s = this.screens.get(name);
+    if (!s && this.warned.size < MAX_WARNED && !this.warned.has(name)) {
+      this.warned.add(name);
+      this.log.warn({ screen: name.slice(0, 64) }, 'a display connected as a screen that display.screens does not list: not watched');
+    }
+    return s;
   }
 }

@@ -6,6 +6,7 @@
 //   GET  /api/ward, /api/beds/:bed        ward tiles / bed detail with trends and waveforms (viewing policy)
 //   GET  /api/stream[?bed=][&screen=]     server-sent events: alarm changes, vitals, waveform chunks of one bed;
 //                                         `screen` names an expected ward screen (display.screens, screens.ts)
+//   POST /api/screens/:name/alive         an expected screen's page, every heartbeat (viewing policy)
 //   GET  /api/me                          who the bearer token belongs to
 //   POST /api/login, /api/logout          session tokens for configured users (rate-limited per address)
 //   POST /api/alarms/:id/ack, /api/alarms/:id/audio-pause, /api/beds/:bed/audio-pause   clinician or admin
@@ -105,7 +106,9 @@ export class DisplayServer {
     deps.onCommitted((events) => this.live.committed(events));
     this.ward.onWave((chunk) => this.live.wave(chunk));
     deps.metrics.gauge('display_sessions', () => this.auth.sessionCount);
-    this.screens = new ScreenWatch(config.screens, (name, present, text) => deps.screenCondition(name, present, text), deps.metrics, log, now);
+    // A screen pings every heartbeat: silent for two of them and 2 s more, it is away (the page's own watchdog rule).
+    const staleMs = config.limits.heartbeatS * 2000 + 2000;
+    this.screens = new ScreenWatch(config.screens, (name, present, text) => deps.screenCondition(name, present, text), deps.metrics, log, now, staleMs);
     this.files = loadStatic();
     this.routes = this.buildRoutes();
 
@@ -288,6 +291,11 @@ export class DisplayServer {
       r('GET', '/api/ward', 'ward', 'view', (c) => sendJson(c.res, 200, this.live.snapshot())),
       r('GET', '/api/beds/:bed', 'bed', 'view', (c, [bed]) => this.bed(c, bed!)),
       r('GET', '/api/stream', 'stream', 'view', (c) => this.stream(c)),
+      // An expected screen's page says it is alive (display.screens): a hung page or a screen switched off stops.
+      r('POST', '/api/screens/:name/alive', 'screen-alive', 'view', (c, [name]) => {
+        this.screens.seen(decodeURIComponent(name!));
+        c.res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
+      }),
       r('GET', '/api/me', 'me', 'any-auth', (c) => sendJson(c.res, 200, { user: c.identity!.user, role: c.identity!.role })),
       r('POST', '/api/login', 'login', 'open', (c) => this.login(c)),
       r('POST', '/api/logout', 'logout', 'any-auth', (c) => {
@@ -337,7 +345,8 @@ export class DisplayServer {
     this.hub.started(client);
     // After the snapshot, so that the end of the screen's own alarm reaches it as an `alarm` event.
     const screen = c.url.searchParams.get('screen');
-    if (screen && this.screens.opened(screen)) c.res.on('close', () => this.screens.closed(screen));
+    const address = c.req.socket.remoteAddress ?? '';
+    if (screen && this.screens.opened(screen, address)) c.res.on('close', () => this.screens.closed(screen, address));
   }
 
   private async login(c: Ctx): Promise<void> {

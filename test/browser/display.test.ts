@@ -153,3 +153,53 @@ describe('bedside display in headless Chromium', () => {
     expect(pageErrors).toEqual([]);
   });
 });
+
+describe('an expected ward screen in headless Chromium', () => {
+  let d: DisplayAgent;
+  let ctx: BrowserContext;
+  let profile: string;
+
+  beforeAll(async () => {
+    // Heartbeat 1 s: the page pings every second.
+    d = await startDisplayAgent({ screens: [{ name: 'ward3-station', graceS: 30 }], limits: { heartbeatS: 1 } });
+    profile = mkdtempSync(join(tmpdir(), 'display-chromium-'));
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  afterAll(async () => {
+    await ctx?.close();
+    await d?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('opened as /?screen=<name>, the page streams under its name and pings every heartbeat; a setting is shown as one', async () => {
+    const screens = d.agent.display!.screens;
+    let pings = 0;
+    const seen = screens.seen.bind(screens);
+    screens.seen = (name: string) => {
+      if (name === 'ward3-station') pings++;
+      return seen(name);
+    };
+    await d.agent.ingest.accept('test-source', [
+      reading(MDC.RESP_RATE, 22, { bed: 'bed-1', deviceId: 'vent-1' }),
+      { ...reading(MDC.RESP_RATE, 14, { bed: 'bed-1', deviceId: 'vent-1' }), setting: true },
+    ]);
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    await page.goto(`${d.url}/?screen=ward3-station`);
+    await expect.poll(() => screens.status()[0]?.connected, { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => pings, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    // The measured RR and the set RR, apart; the set one marked and explained.
+    const set = page.locator('.tile[data-bed="bed-1"] .vital.setting');
+    await set.waitFor();
+    expect(await set.locator('.label').textContent()).toBe('RR (set)');
+    expect(await set.getAttribute('title')).toBe('Set on the device, not measured');
+    expect(await page.locator('.tile[data-bed="bed-1"] .vital:not(.setting) .label', { hasText: /^RR$/ }).count()).toBe(1);
+    await page.close();
+    await expect.poll(() => screens.status()[0]?.streams, { timeout: 15_000 }).toBe(0);
+  });
+});
+

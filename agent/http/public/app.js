@@ -582,6 +582,7 @@ function handleEvent(event, data) {
   switch (event) {
     case 'hello':
       if (Number(data.heartbeatS) > 0) watchdogMs = Number(data.heartbeatS) * 2000 + 2000;
+      if (SCREEN && Number(data.heartbeatS) > 0) startAlivePings(Number(data.heartbeatS) * 1000);
       break;
     case 'ward':
       applyWard(data);
@@ -603,6 +604,17 @@ function handleEvent(event, data) {
     default:
       break;
   }
+}
+
+let aliveTimer = null;
+/**
+ * An expected screen tells the gateway every heartbeat that this page runs: a screen switched off, unplugged or
+ * hung stops, and the gateway raises its alarm (an open stream alone can outlive a dead screen by minutes).
+ */
+function startAlivePings(everyMs) {
+  if (aliveTimer) clearInterval(aliveTimer);
+  const ping = () => fetch(`/api/screens/${encodeURIComponent(SCREEN)}/alive`, { method: 'POST', headers: headers(false), cache: 'no-store' }).catch(() => {});
+  aliveTimer = setInterval(ping, everyMs);
 }
 
 async function connect() {
