@@ -39,6 +39,22 @@ async function startAgent(dir: string, log = captureLog()): Promise<Agent> {
   return agent;
 }
 
+/** A run leaves HR HIGH open on bed-1; the next one starts while the store refuses loss notes (SQLITE_BUSY). */
+async function restartRefusingTheListNote(dir: string): Promise<Agent> {
+  const first = await startAgent(dir);
+  await first.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+  await first.stop();
+  const noteLoss = Outbox.prototype.noteLoss;
+  Outbox.prototype.noteLoss = () => {
+    throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+  };
+  try {
+    return await startAgent(dir);
+  } finally {
+    Outbox.prototype.noteLoss = noteLoss;
+  }
+}
+
 const restartAlarm = (a: Agent) => a.alarms.engine.list().find((x) => x.condition.raw?.code === 'alarms-open-at-restart');
 /** Readings stamped now, so that the engine's clock and theirs agree. */
 const now = (mdc: typeof MDC.ECG_HEART_RATE, value: number, bed: string) => ({ ...numeric(mdc, value, 0, { bed }), receivedAt: Date.now() });
@@ -170,20 +186,9 @@ describe('alarms open at a restart', () => {
 
   it('the notes stay until the list is noted in the store: a store that refuses the note lists them again next time', async () => {
     const dir = tempDir();
-    let a = await startAgent(dir);
-    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
-    await a.stop();
-    // The next run cannot note the list (the store refuses it), and is killed before it can try again.
-    const noteLoss = Outbox.prototype.noteLoss;
-    Outbox.prototype.noteLoss = () => {
-      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
-    };
-    try {
-      a = await startAgent(dir);
-      expect(restartAlarm(a)!.condition.text).toContain('HR HIGH 150');
-    } finally {
-      Outbox.prototype.noteLoss = noteLoss;
-    }
+    // The next run cannot note the list (the store refuses it), and is stopped before it can try again.
+    let a = await restartRefusingTheListNote(dir);
+    expect(restartAlarm(a)!.condition.text).toContain('HR HIGH 150');
     await a.stop();
     a = await startAgent(dir);
     expect(restartAlarm(a)!.condition.text).toMatch(/^1 alarm was open .*HR HIGH 150/);
@@ -196,19 +201,7 @@ describe('alarms open at a restart', () => {
   });
 
   it('a list noted at a later check (the store refused it at start) then clears the notes', async () => {
-    const dir = tempDir();
-    let a = await startAgent(dir);
-    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
-    await a.stop();
-    const noteLoss = Outbox.prototype.noteLoss;
-    Outbox.prototype.noteLoss = () => {
-      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
-    };
-    try {
-      a = await startAgent(dir);
-    } finally {
-      Outbox.prototype.noteLoss = noteLoss;
-    }
+    const a = await restartRefusingTheListNote(tempDir());
     expect(a.outbox.openAlarmNotes().size).toBe(1);
     a.enforceStoreLimits(); // the periodic check writes what the store refused
     expect(a.outbox.openAlarmNotes().size).toBe(0);
