@@ -16,7 +16,8 @@ import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
-import { GATEWAY_BED, type AlarmState, type AlarmStateChange, type ManagedPriority } from './alarms/types.js';
+import { GATEWAY_BED } from './alarms/types.js';
+import { openAlarmNotes, restartList } from './alarms/open-notes.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
 import { storeVolumeEncryption } from './store/volume.js';
@@ -58,36 +59,6 @@ export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { 
 const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
 
-/** What the store keeps of an open alarm, so that a restart can say which alarms it no longer tracks. */
-interface OpenAlarmNote {
-  text: string;
-  bed: string;
-  priority: ManagedPriority;
-  state: AlarmState;
-  raisedAt: number;
-}
-
-/** Most of an alarm's text kept in its note: one long device text must not crowd the others out of the list. */
-const NOTE_TEXT_MAX = 120;
-
-/**
- * The notes to write with a batch of alarm changes: an unanswered alarm (active, latched, audio-paused) gets a note;
- * an acknowledged or resolved one loses it. The loss alarms are left out: they are noted in the store on their own.
- */
-function openAlarmNotes(changes: readonly AlarmStateChange[]): Map<string, string | null> {
-  const notes = new Map<string, string | null>();
-  for (const c of changes) {
-    const a = c.alarm;
-    // The gateway's own conditions are checked again by the next run (hub, store, screens) or noted as losses.
-    if (a.bed === GATEWAY_BED) continue;
-    const open = a.state === 'active' || a.state === 'latched' || a.state === 'audio-paused';
-    const text = a.condition.text.length > NOTE_TEXT_MAX ? `${a.condition.text.slice(0, NOTE_TEXT_MAX - 1)}…` : a.condition.text;
-    const note: OpenAlarmNote = { text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
-    notes.set(a.id, open ? JSON.stringify(note) : null);
-  }
-  return notes;
-}
-
 /** The notes the previous run left, or null when the store cannot give them (then the start says so). */
 function readOpenAlarmNotes(outbox: Outbox, log: Logger): Map<string, string> | null {
   try {
@@ -96,18 +67,6 @@ function readOpenAlarmNotes(outbox: Outbox, log: Logger): Map<string, string> | 
     log.error({ err }, 'cannot read which alarms were open before the restart');
     return null;
   }
-}
-
-function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
-  try {
-    const v = JSON.parse(text) as Partial<OpenAlarmNote> | null;
-    if (v && typeof v.text === 'string' && typeof v.bed === 'string' && typeof v.raisedAt === 'number' && (v.priority === 'high' || v.priority === 'medium' || v.priority === 'low') && (v.state === 'active' || v.state === 'latched' || v.state === 'audio-paused')) {
-      return { text: v.text, bed: v.bed, priority: v.priority, state: v.state, raisedAt: v.raisedAt };
-    }
-  } catch {
-    // not JSON: unreadable, below
-  }
-  return null;
 }
 
 export class Agent {
@@ -419,15 +378,8 @@ export class Agent {
       this.raiseLoss('alarms-open-at-restart', 'The store could not tell which alarms were open when the agent stopped — check the bedside', 'high');
       return;
     }
-    const notes = [...this.openBeforeStart.values()].map(parseOpenAlarmNote);
+    const notes = [...this.openBeforeStart.values()];
     if (notes.length === 0) return;
-    const order: Record<ManagedPriority, number> = { high: 0, medium: 1, low: 2 };
-    notes.sort((a, b) => (a && b ? order[a.priority] - order[b.priority] || a.raisedAt - b.raisedAt : a ? -1 : 1));
-    const shown = notes.slice(0, 5).map((n) => (n ? `${n.text} (${n.bed === GATEWAY_BED ? 'gateway' : n.bed}, ${n.priority}, ${n.state} since ${new Date(n.raisedAt).toISOString()})` : 'an alarm whose note is unreadable'));
-    const more = notes.length > shown.length ? `; and ${notes.length - shown.length} more` : '';
-    const text = `${notes.length} alarm${notes.length === 1 ? ' was' : 's were'} open when the agent stopped and ${notes.length === 1 ? 'is' : 'are'} no longer tracked — check the bedside: ${shown.join('; ')}${more}`;
-    const top = notes[0]?.priority ?? 'high';
-    this.log.warn({ alarms: notes.length, notes: [...this.openBeforeStart.values()] }, 'alarms open before the restart are no longer tracked: raised one alarm that lists them');
     // An earlier restart's list that nobody acknowledged goes on in this one (an alarm's text is fixed when raised).
     let earlier: StoredLoss | null | undefined;
     try {
@@ -435,9 +387,9 @@ export class Agent {
     } catch {
       earlier = undefined; // restoreLosses() logs the store error
     }
-    const full = earlier ? `${text}. Before an earlier restart: ${earlier.text}` : text;
-    const priority = earlier?.priority === 'high' ? 'high' : top === 'low' ? 'medium' : top;
-    this.raiseLoss('alarms-open-at-restart', full.length > 2000 ? `${full.slice(0, 1999)}…` : full, priority);
+    const list = restartList(notes, earlier ?? undefined)!;
+    this.log.warn({ alarms: notes.length, notes }, 'alarms open before the restart are no longer tracked: raised one alarm that lists them');
+    this.raiseLoss('alarms-open-at-restart', list.text, list.priority);
     this.alarms.gatewayCondition(this.gatewayId, 'alarms-open-at-restart', false, 'the alarms it lists belong to the run before the restart');
   }
 

@@ -1,0 +1,76 @@
+// Alarms open when the agent stops are not tracked by the next run (its engine starts empty). The agent keeps a
+// short note per open bed alarm in the store as alarms change, and at start turns what the previous run left into
+// one alarm that lists them. Pure: notes in and out as text, the store and the alarm service are the agent's.
+import type { AlarmState, AlarmStateChange, ManagedPriority } from './types.js';
+import { GATEWAY_BED } from './types.js';
+
+/** What the store keeps of an open alarm. */
+export interface OpenAlarmNote {
+  text: string;
+  bed: string;
+  priority: ManagedPriority;
+  state: AlarmState;
+  raisedAt: number;
+}
+
+/** Most of an alarm's text kept in its note: one long device text must not crowd the others out of the list. */
+const NOTE_TEXT_MAX = 120;
+/** Alarms named in the list; the rest are counted. */
+const LISTED_MAX = 5;
+/** Longest list text (an earlier restart's list, not acknowledged, is carried on inside it). */
+const LIST_TEXT_MAX = 2000;
+
+const OPEN_STATES: ReadonlySet<AlarmState> = new Set(['active', 'latched', 'audio-paused']);
+const PRIORITY_ORDER: Record<ManagedPriority, number> = { high: 0, medium: 1, low: 2 };
+
+/**
+ * The notes a batch of changes calls for, by alarm id: an unanswered bed alarm (active, latched, audio-paused) gets
+ * its note; an acknowledged or resolved one loses it (null). The gateway's own conditions are left out: the next
+ * run checks them again (hub, store, screens) or notes them as losses of their own.
+ */
+export function openAlarmNotes(changes: readonly AlarmStateChange[]): Map<string, string | null> {
+  const notes = new Map<string, string | null>();
+  for (const { alarm: a } of changes) {
+    if (a.bed === GATEWAY_BED) continue;
+    const text = a.condition.text.length > NOTE_TEXT_MAX ? `${a.condition.text.slice(0, NOTE_TEXT_MAX - 1)}…` : a.condition.text;
+    const note: OpenAlarmNote = { text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
+    notes.set(a.id, OPEN_STATES.has(a.state) ? JSON.stringify(note) : null);
+  }
+  return notes;
+}
+
+export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
+  try {
+    const v = JSON.parse(text) as Partial<OpenAlarmNote> | null;
+    if (v && typeof v.text === 'string' && typeof v.bed === 'string' && typeof v.raisedAt === 'number' && v.priority !== undefined && v.priority in PRIORITY_ORDER && v.state !== undefined && OPEN_STATES.has(v.state)) {
+      return { text: v.text, bed: v.bed, priority: v.priority, state: v.state, raisedAt: v.raisedAt };
+    }
+  } catch {
+    // not JSON: unreadable, below
+  }
+  return null;
+}
+
+/**
+ * The alarm that lists the alarms the previous run left open: highest priority first (medium at least: a loss of
+ * tracking is not a low matter), an unreadable note as an alarm it cannot name, and an earlier restart's list that
+ * nobody acknowledged carried on after it. Null when there is nothing to list.
+ */
+export function restartList(notes: readonly string[], earlier?: { text: string; priority: string }): { text: string; priority: 'high' | 'medium' } | null {
+  if (notes.length === 0) return null;
+  const parsed = notes.map(parseOpenAlarmNote);
+  parsed.sort((a, b) => (a && b ? PRIORITY_ORDER[a.priority] - PRIORITY_ORDER[b.priority] || a.raisedAt - b.raisedAt : a ? -1 : 1));
+  const shown = parsed
+    .slice(0, LISTED_MAX)
+    .map((n) => (n ? `${n.text} (${n.bed}, ${n.priority}, ${n.state} since ${new Date(n.raisedAt).toISOString()})` : 'an alarm whose note is unreadable'));
+  const more = parsed.length > shown.length ? `; and ${parsed.length - shown.length} more` : '';
+  const one = parsed.length === 1;
+  const text = `${parsed.length} alarm${one ? ' was' : 's were'} open when the agent stopped and ${one ? 'is' : 'are'} no longer tracked — check the bedside: ${shown.join('; ')}${more}`;
+  const full = earlier ? `${text}. Before an earlier restart: ${earlier.text}` : text;
+  // An unreadable note could have been anything: high.
+  const top = parsed[0]?.priority ?? 'high';
+  return {
+    text: full.length > LIST_TEXT_MAX ? `${full.slice(0, LIST_TEXT_MAX - 1)}…` : full,
+    priority: earlier?.priority === 'high' || top === 'high' ? 'high' : 'medium',
+  };
+}
