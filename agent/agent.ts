@@ -134,8 +134,10 @@ export class Agent {
       rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(config.hub.maxMessageBytes / 8)),
     });
     this.outbox = opened.outbox;
-    // What follows can still refuse to start (a secret not set, a bad model file): the store is closed then, not
-    // left open until the process exits (a caller that retries, or a test, would meet a locked file).
+    // What follows can still refuse to start (a secret not set, a display certificate that cannot be read): the
+    // store is closed then, and the edge model (loading in the background) too, not left open until the process
+    // exits (a caller that retries, or a test, would meet a locked file and a stray session).
+    let model: LiveModel | undefined;
     try {
       this.storeRecovered = opened.recovered;
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
@@ -208,7 +210,7 @@ export class Agent {
           }
         }
       });
-      this.edgeModel = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
+      this.edgeModel = model = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
       this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
       this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
       this.site = config.gateway.site;
@@ -236,6 +238,7 @@ export class Agent {
       if (transport) log.info({ hub: transport.description, reason: why }, 'forwarding to IoT Hub is on');
       else log.warn({ reason: why }, 'forwarding is off: data is kept in the local store only');
     } catch (err) {
+      if (model) void model.close().catch(() => undefined);
       this.outbox.close();
       throw err;
     }

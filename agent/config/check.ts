@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
+import { readDisplayTls } from '../http/tls-files.js';
 import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
 /** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
@@ -46,8 +47,8 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
     if (key !== undefined) collect(() => pseudonymizer(key), problems);
   }
   if (config.display.enabled && config.display.tls) {
-    readable(config.display.tls.certFile, 'display.tls.certFile', problems);
-    readable(config.display.tls.keyFile, 'display.tls.keyFile', problems);
+    const tls = config.display.tls;
+    collect(() => readDisplayTls(tls), problems);
   }
   const quiet = pino({ level: 'silent' });
   config.drivers.forEach((entry, i) => {

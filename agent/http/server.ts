@@ -11,7 +11,6 @@
 //   POST /api/login, /api/logout          session tokens for configured users (rate-limited per address)
 //   POST /api/alarms/:id/ack, /api/alarms/:id/audio-pause, /api/beds/:bed/audio-pause   clinician or admin
 //   GET  /, /app.js, /app.css             the display page
-import { readFileSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +28,7 @@ import { LiveFeed } from './live.js';
 import { toPrometheus } from './prometheus.js';
 import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson } from './respond.js';
 import { ScreenWatch } from './screens.js';
+import { readDisplayTls } from './tls-files.js';
 import { SseHub } from './sse.js';
 import { loadStatic, type StaticFile } from './static.js';
 
@@ -122,7 +122,7 @@ export class DisplayServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     if (config.tls) {
       this.scheme = 'https';
-      this.server = createHttps({ ...options, cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }, handler);
+      this.server = createHttps({ ...options, ...readDisplayTls(config.tls) }, handler);
     } else {
       this.scheme = 'http';
       this.server = createHttp(options, handler);

@@ -1,7 +1,7 @@
 // The display over TLS (display.tls): served over HTTPS with the configured certificate, verified by a client
 // that trusts its CA; plain HTTP on the same port is not answered as HTTP.
 import { request } from 'node:https';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -62,4 +62,22 @@ describe('display over TLS', () => {
     });
     expect(plain).not.toMatch(/^HTTP\/1\.1 200/);
   });
+
+  it('a certificate that cannot be used stops the start, naming it; the store and the model loading in the background are closed', async () => {
+    const dir = tempDir();
+    const bad = join(dir, 'bad.pem');
+    writeFileSync(bad, '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
+    const cap = captureLog();
+    // A model file that does not exist: had it gone on loading, the dead agent would raise its alarm into a closed store.
+    const config = testConfig(dir, {
+      display: { enabled: true, host: '127.0.0.1', port: 0, tls: { certFile: bad, keyFile: join(CERTS, 'server-key.pem') } },
+      model: { path: join(dir, 'no-such-model.onnx') },
+    });
+    expect(() => new Agent({ config, registry, log: cap.log })).toThrow(/display\.tls: the certificate .*bad\.pem and key .*server-key\.pem cannot be used together \(.*PEM routines/);
+    await new Promise((r) => setTimeout(r, 500)); // longer than a missing model takes to fail its load
+    expect(cap.find(/edge model not loaded/)).toBeUndefined();
+    expect(cap.lines.filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect(existsSync(join(dir, 'agent.db-wal'))).toBe(false);
+  });
 });
+
