@@ -27,28 +27,33 @@ it('hashes a password from stdin into a hash the display accepts; refuses short 
 // terminal shows must not contain it. Python waits for the prompt before typing: typed earlier, the terminal
 // would echo it before the helper turned echo off.
 const PTY_DRIVER = `
-import os, pty, sys, select
+import os, pty, sys, select, signal, time
 pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
 out = b''
+# One deadline for the whole run: a helper that hangs is killed, and what it printed is still shown.
+deadline = time.monotonic() + 40
 def read_until(pred):
     global out
     while not pred(out):
-        r, _, _ = select.select([fd], [], [], 30)
+        r, _, _ = select.select([fd], [], [], max(0, deadline - time.monotonic()))
         if not r: break
         try: chunk = os.read(fd, 4096)
         except OSError: break
         if not chunk: break
         out += chunk
 read_until(lambda o: b'password (not shown): ' in o)
-os.write(fd, b'ward-pass' + bytes([0x7f]) + b'Word-42\\r')
+os.write(fd, b'ward-pass' + bytes([0x7f]) + b'\\x1b[D\\x1bOHWord-42\\r')
 read_until(lambda o: False)
+if time.monotonic() >= deadline:
+    os.kill(pid, signal.SIGKILL)
+    out += b'\\n[killed at the deadline]'
 os.waitpid(pid, 0)
 sys.stdout.write(out.decode('utf8', 'replace'))
 `;
 
-it('at a terminal, asks without showing what is typed (backspace works) and prints the hash', async () => {
+it('at a terminal, asks without showing what is typed (backspace works, arrow keys are not typed) and prints the hash', async () => {
   const script = join(PACKAGE_ROOT, 'agent', 'http', 'hash-password.ts');
   const r = spawnSync('/usr/bin/python3', ['-c', PTY_DRIVER, process.execPath, '--import', TSX, script], { encoding: 'utf8', timeout: 60_000 });
   expect(r.status).toBe(0);
@@ -57,7 +62,7 @@ it('at a terminal, asks without showing what is typed (backspace works) and prin
   expect(r.stdout).not.toContain('Word-42');
   const hash = r.stdout.split(/\r?\n/).map((l) => l.trim()).find((l) => parsePasswordHash(l) !== null);
   expect(hash).toBeDefined();
-  // "ward-pass", one backspace, "Word-42": the password is "ward-pasWord-42".
+  // "ward-pass", one backspace, Left arrow, Home, "Word-42": the password is "ward-pasWord-42".
   expect(await verifyPassword('ward-pasWord-42', parsePasswordHash(hash!)!)).toBe(true);
 }, 60_000);
 

@@ -36,8 +36,22 @@ function readHidden(): Promise<string> {
       }
       resolve(value);
     };
+    // Inside a key's escape sequence (arrows, Home, Delete send ESC [ … final byte): not part of the password.
+    let escape: 'none' | 'start' | 'csi' = 'none';
     const onData = (chunk: string) => {
       for (const ch of chunk) {
+        if (escape === 'start') {
+          escape = ch === '[' || ch === 'O' ? 'csi' : 'none';
+          continue;
+        }
+        if (escape === 'csi') {
+          if (ch >= '@' && ch <= '~') escape = 'none';
+          continue;
+        }
+        if (ch === '\u001b') {
+          escape = 'start';
+          continue;
+        }
         if (ch === '\r' || ch === '\n') return done(typed);
         if (ch === '\u0003' || ch === '\u0004') return done(ch === '\u0004' && typed ? typed : null); // Ctrl-C; Ctrl-D on an empty line
         if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
