@@ -232,6 +232,8 @@ interface TimeCtx {
   offsetIsDefault: boolean;
   /** Set when offsetIsDefault and a zone is configured: times without an offset are its local times. */
   zone?: string;
+  /** Zone conversions of this message by DTM text (rows mostly share OBX-14 / OBR-7 / MSH-7; Intl is slow). */
+  zoned?: Map<string, number>;
   warnings: string[];
 }
 
@@ -246,7 +248,12 @@ function timeOf(texts: string[], ctx: TimeCtx, where: string): EventTime | null 
     if (t === '') continue;
     try {
       const p = parseDtm(t, ctx.zone ? 0 : ctx.assumeOffset);
-      const ms = p.offsetMinutes === null && ctx.zone ? wallTimeToUtc(p.ms, ctx.zone) : p.ms;
+      let ms = p.ms;
+      if (p.offsetMinutes === null && ctx.zone) {
+        ctx.zoned ??= new Map();
+        ms = ctx.zoned.get(t) ?? wallTimeToUtc(p.ms, ctx.zone);
+        ctx.zoned.set(t, ms);
+      }
       return { ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault };
     } catch (e) {
       ctx.warnings.push(`${where}: ${(e as Error).message}`);

@@ -196,6 +196,29 @@ describe('timestamps', () => {
     // Southern hemisphere and a half-hour zone.
     expect(wallTimeToUtc(wall(2026, 1, 15, 12), 'Australia/Adelaide')).toBe(Date.UTC(2026, 0, 15, 1, 30));
     expect(wallTimeToUtc(wall(2026, 7, 15, 12), 'Australia/Adelaide')).toBe(Date.UTC(2026, 6, 15, 2, 30));
+    // Far east of UTC, where a wall time read as UTC is more than 12 h off the instant: New Zealand (+13 in summer;
+    // 5 April 2026 03:00 → 02:00) and Chatham (+13:45 / +12:45, same day, 03:45 → 02:45).
+    expect(wallTimeToUtc(wall(2026, 4, 5, 2, 30), 'Pacific/Auckland')).toBe(Date.UTC(2026, 3, 4, 13, 30)); // first 02:30 (+13)
+    expect(wallTimeToUtc(wall(2026, 4, 5, 1, 30), 'Pacific/Auckland')).toBe(Date.UTC(2026, 3, 4, 12, 30));
+    expect(wallTimeToUtc(wall(2026, 4, 5, 3, 30), 'Pacific/Auckland')).toBe(Date.UTC(2026, 3, 4, 15, 30));
+    expect(wallTimeToUtc(wall(2026, 4, 5, 2, 0), 'Pacific/Chatham')).toBe(Date.UTC(2026, 3, 4, 12, 15)); // once only, +13:45
+    // Every quarter hour of the days around each change of 2026, in zones far east and west and at odd offsets: the
+    // wall time an instant shows there converts back to that instant, or (a repeated hour) to the earlier instant
+    // that shows it too.
+    const DAY = 86_400_000;
+    for (const zone of ['Pacific/Chatham', 'Pacific/Auckland', 'America/St_Johns', 'Australia/Lord_Howe', 'Europe/Berlin']) {
+      for (let d = Date.UTC(2026, 0, 1); d < Date.UTC(2027, 0, 1); d += DAY) {
+        if (zoneOffsetMinutes(zone, d) === zoneOffsetMinutes(zone, d + DAY)) continue;
+        for (let u = d - DAY; u < d + 2 * DAY; u += 15 * 60_000) {
+          const shown = u + zoneOffsetMinutes(zone, u) * 60_000;
+          const back = wallTimeToUtc(shown, zone);
+          if (back !== u) {
+            expect(back, `${zone} ${new Date(u).toISOString()}`).toBeLessThan(u);
+            expect(back + zoneOffsetMinutes(zone, back) * 60_000).toBe(shown);
+          }
+        }
+      }
+    }
   });
   it('rejects impossible dates with a reason', () => {
     expect(() => parseDtm('196203520')).toThrow(/not an HL7 date/);

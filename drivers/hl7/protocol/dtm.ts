@@ -95,7 +95,8 @@ function zoneFormat(zone: string): Intl.DateTimeFormat {
 export function zoneOffsetMinutes(zone: string, utcMs: number): number {
   const parts: Record<string, number> = {};
   for (const p of zoneFormat(zone).formatToParts(new Date(utcMs))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  const wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  let wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  if (parts.year! < 100) wall = new Date(wall).setUTCFullYear(parts.year!); // Date.UTC reads 0..99 as 1900..1999
   return Math.round((wall - Math.floor(utcMs / 1000) * 1000) / 60_000);
 }
 
@@ -105,8 +106,9 @@ export function zoneOffsetMinutes(zone: string, utcMs: number): number {
  * offset before the change still held.
  */
 export function wallTimeToUtc(wallMs: number, zone: string): number {
-  const before = zoneOffsetMinutes(zone, wallMs - 86_400_000 / 2);
-  const after = zoneOffsetMinutes(zone, wallMs + 86_400_000 / 2);
+  // A day either side: the true instant is within ±14 h of the wall time read as UTC, so these bracket it.
+  const before = zoneOffsetMinutes(zone, wallMs - 86_400_000);
+  const after = zoneOffsetMinutes(zone, wallMs + 86_400_000);
   // Try the offsets in force around that day, earlier instant first (the larger offset gives the earlier instant).
   for (const off of before >= after ? [before, after] : [after, before]) {
     const utc = wallMs - off * 60_000;
