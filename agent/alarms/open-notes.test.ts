@@ -29,6 +29,7 @@ describe('open-alarm notes', () => {
     // Only low alarms: medium (losing track is not a low matter); only an unreadable note: high.
     expect(restartList([note('TEMP LOW', 'low', 1)])!.priority).toBe('medium');
     expect(restartList(['{}'])).toEqual({ priority: 'high', text: expect.stringContaining('an alarm whose note is unreadable') });
+    expect(restartList([note('TEMP LOW', 'low', 1), 'not json'])!.priority).toBe('high'); // with readable ones too
     const carried = restartList([note('HR HIGH', 'medium', 1)], { text: '1 alarm was open … SpO2 DESAT', priority: 'high' })!;
     expect(carried).toEqual({ priority: 'high', text: expect.stringMatching(/HR HIGH .*\. Before an earlier restart: 1 alarm was open … SpO2 DESAT$/) });
     expect(restartList([note('HR HIGH', 'medium', 1)], { text: 'y'.repeat(5000), priority: 'medium' })!.text).toHaveLength(2000);

@@ -62,13 +62,13 @@ export function restartList(notes: readonly string[], earlier?: { text: string; 
   parsed.sort((a, b) => (a && b ? PRIORITY_ORDER[a.priority] - PRIORITY_ORDER[b.priority] || a.raisedAt - b.raisedAt : a ? -1 : 1));
   const shown = parsed
     .slice(0, LISTED_MAX)
-    .map((n) => (n ? `${n.text} (${n.bed}, ${n.priority}, ${n.state} since ${new Date(n.raisedAt).toISOString()})` : 'an alarm whose note is unreadable'));
+    .map((n) => (n ? `${n.text} (${n.bed === GATEWAY_BED ? 'gateway' : n.bed}, ${n.priority}, ${n.state} since ${new Date(n.raisedAt).toISOString()})` : 'an alarm whose note is unreadable'));
   const more = parsed.length > shown.length ? `; and ${parsed.length - shown.length} more` : '';
   const one = parsed.length === 1;
   const text = `${parsed.length} alarm${one ? ' was' : 's were'} open when the agent stopped and ${one ? 'is' : 'are'} no longer tracked — check the bedside: ${shown.join('; ')}${more}`;
   const full = earlier ? `${text}. Before an earlier restart: ${earlier.text}` : text;
   // An unreadable note could have been anything: high.
-  const top = parsed[0]?.priority ?? 'high';
+  const top = parsed.some((n) => n === null) ? 'high' : parsed[0]!.priority;
   return {
     text: full.length > LIST_TEXT_MAX ? `${full.slice(0, LIST_TEXT_MAX - 1)}…` : full,
     priority: earlier?.priority === 'high' || top === 'high' ? 'high' : 'medium',

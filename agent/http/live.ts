@@ -63,6 +63,7 @@ export class LiveFeed {
       beds: wardBeds(this.ward, this.engine).map((b) => bedTile(this.ward, this.engine, b, now)),
       gatewayAlarms: this.engine.list({ bed: GATEWAY_BED }).map(alarmView),
       droppedBedEvents: this.ward.droppedBeds,
+      droppedMetricEvents: this.ward.droppedMetrics,
     };
   }
 
