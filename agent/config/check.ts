@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
+import { readCaFile } from '../forward/azure.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
@@ -41,7 +42,16 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
     const cs = secret(config.hub.connectionString, 'hub.connectionString', env, problems);
     if (cs !== undefined && !/HostName=[^;]+/.test(cs)) problems.push({ path: 'hub.connectionString', message: 'has no HostName=…' });
   }
-  if (config.hub.caFile) readable(config.hub.caFile, 'hub.caFile', problems);
+  if (config.hub.caFile) {
+    const caFile = config.hub.caFile;
+    readable(caFile, 'hub.caFile', problems);
+    try {
+      readCaFile(caFile);
+    } catch (err) {
+      // An unreadable file is reported just above.
+      if ((err as Error).message.startsWith('hub.caFile:')) problems.push({ path: 'hub.caFile', message: (err as Error).message.slice('hub.caFile: '.length) });
+    }
+  }
   if (config.privacy.pseudonymizePatientIds && config.privacy.pseudonymKey !== undefined) {
     const key = secret(config.privacy.pseudonymKey, 'privacy.pseudonymKey', env, problems);
     if (key !== undefined) collect(() => pseudonymizer(key), problems);

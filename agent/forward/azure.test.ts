@@ -2,7 +2,11 @@
 // peer is in test/e2e/forward.test.ts.
 import { describe, expect, it } from 'vitest';
 import { rootCertificates } from 'node:tls';
-import { AzureIotTransport, trustWith } from './azure.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
+import { AzureIotTransport, readCaFile, trustWith } from './azure.js';
 
 describe('AzureIotTransport.fromConnectionString', () => {
   const base = 'HostName=h.azure-devices.net;DeviceId=bed-gw';
@@ -26,6 +30,18 @@ describe('AzureIotTransport.fromConnectionString', () => {
     for (const ca of rootCertificates) expect(trust).toContain(ca);
     expect(trust.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(rootCertificates.length + 1);
     expect(() => AzureIotTransport.fromEdgeEnvironment({ IOTEDGE_WORKLOADURI: 'unix:///x', IOTEDGE_MODULEID: 'm' }, '/ca.pem')).toThrow(/IoT Edge runtime provides the trust bundle/);
+  });
+  it('a hub.caFile that holds no certificate is refused, naming it (OpenSSL would ignore it and the connection fail later)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cafile-'));
+    try {
+      const bad = join(dir, 'ca.pem');
+      writeFileSync(bad, 'not a certificate\n');
+      expect(() => readCaFile(bad)).toThrow(/^hub\.caFile: .*ca\.pem holds no PEM certificate/);
+      expect(() => AzureIotTransport.fromConnectionString(`${base};SharedAccessKey=a2V5`, bad)).toThrow(/^hub\.caFile: /);
+      expect(readCaFile(join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs', 'ca.pem'))).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

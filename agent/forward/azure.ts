@@ -1,6 +1,7 @@
 // The uplink to Azure IoT Hub (or an IoT Edge hub) through the official device SDK over MQTT/TLS.
 // The SDK neither retries a failed first connection nor keeps a durable queue, so it runs here with its own
 // retries switched off: the forwarder owns retrying, and the outbox owns durability.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 // The SDK packages are CommonJS; under ESM only their default export is reliable, so destructure it.
@@ -118,6 +119,17 @@ function parseConnectionString(cs: string): Record<string, string> {
  * trust list, so the system CAs are passed along, and hub.caFile adds a CA as the docs say. One PEM text: the SDK's
  * setOptions takes `ca` as a string (it first tries it as a file name).
  */
+/** hub.caFile's PEM text; an error naming the field when it holds no certificate (it would be ignored in silence). */
+export function readCaFile(caFile: string): string {
+  const pem = readFileSync(caFile, 'utf8');
+  try {
+    new X509Certificate(pem);
+  } catch (err) {
+    throw new Error(`hub.caFile: ${caFile} holds no PEM certificate (${(err as Error).message})`);
+  }
+  return pem;
+}
+
 export function trustWith(caPem: string): string {
   return [...rootCertificates, caPem].join('\n');
 }
@@ -189,7 +201,7 @@ export class AzureIotTransport implements HubTransport {
       create,
       `${cs.ModuleId ? 'module' : 'device'} ${identity} on ${host}`,
       identity,
-      caFile ? readFileSync(caFile, 'utf8') : undefined,
+      caFile ? readCaFile(caFile) : undefined,
     );
   }
 

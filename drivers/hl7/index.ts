@@ -1,7 +1,7 @@
 // hl7-mllp driver: receives HL7 v2 (IHE PCD-01 / PCD-04) over MLLP and emits readings and alarms.
 import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
 import { MessageHandler } from './handler.js';
-import { MllpServer, type TlsOptions } from './server.js';
+import { MllpServer, checkTlsFiles, type TlsOptions } from './server.js';
 import { isTimeZone } from './protocol/dtm.js';
 
 export interface Hl7MllpOptions {
@@ -97,6 +97,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
   if (options.defaultTimeZone !== undefined && !isTimeZone(options.defaultTimeZone)) {
     throw new Error(`invalid hl7-mllp config: options.defaultTimeZone: "${options.defaultTimeZone}" is not a time zone this system knows (an IANA name, e.g. "Europe/Berlin")`);
   }
+  if (options.tls) checkTlsFiles(options.tls);
   const devices = new Map<string, number>();
   const handler = new MessageHandler(
     ctx,

@@ -1,10 +1,37 @@
 // MLLP listener: TCP or TLS, bounded per connection (frame size, queued frames, timeouts).
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { DriverContext } from '../types.js';
 import type { MessageHandler } from './handler.js';
 import { MllpFramer, frame } from './protocol/mllp.js';
+
+/**
+ * Reads and tries the listener's certificate, key and CA at creation, so that a file that cannot be used stops the
+ * start (and `--check`) naming the option and the file, not with OpenSSL's words at listen time.
+ */
+export function checkTlsFiles(t: TlsOptions): void {
+  const read = (file: string, field: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`invalid hl7-mllp config: options.tls.${field}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const cert = read(t.certFile, 'certFile');
+  const key = read(t.keyFile, 'keyFile');
+  const ca = t.caFile ? read(t.caFile, 'caFile') : undefined;
+  try {
+    tls.createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+    // OpenSSL takes a CA file without a single certificate in it silently (every client would then be refused).
+    if (ca) new X509Certificate(ca);
+  } catch (err) {
+    throw new Error(
+      `invalid hl7-mllp config: options.tls: ${t.certFile}, ${t.keyFile}${t.caFile ? ` and ${t.caFile}` : ''} cannot be used (${(err as Error).message}): certFile must be a PEM certificate (chain), keyFile its unencrypted PEM key${t.caFile ? ', caFile PEM CA certificates' : ''}`,
+    );
+  }
+}
 
 export interface TlsOptions {
   certFile: string;

@@ -3,7 +3,8 @@
 // clients: test/fault/certs (TEST ONLY, see TEST-ONLY.md there).
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -131,6 +132,28 @@ describe('MLLP over TLS with a client-certificate allow-list', () => {
   it('a CN allow-list without a CA does not let a certificate from an unknown CA in', async () => {
     const s = await start({ ...SERVER, allowedClients: { cn: ['central-station-1'] } });
     expect(await attempt(s.port, client('rogue'))).not.toMatch(/^ack:/);
+  });
+});
+
+describe('MLLP TLS files that cannot be used', () => {
+  const ctx = { name: 'tls-mllp', log: pino({ level: 'silent' }), emit: async () => undefined, count: () => undefined };
+  it('are refused when the driver is made (so also by --check), naming the option and the files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mllp-tls-'));
+    try {
+      const bad = join(dir, 'bad.pem');
+      writeFileSync(bad, '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
+      expect(() => createHl7MllpDriver({ port: 0, tls: { certFile: join(dir, 'missing.pem'), keyFile: SERVER.keyFile } }, ctx)).toThrow(
+        /^invalid hl7-mllp config: options\.tls\.certFile: cannot read .*missing\.pem: ENOENT/,
+      );
+      expect(() => createHl7MllpDriver({ port: 0, tls: { certFile: bad, keyFile: SERVER.keyFile } }, ctx)).toThrow(
+        /^invalid hl7-mllp config: options\.tls: .*bad\.pem, .*server-key\.pem cannot be used \(.*\): certFile must be a PEM certificate/,
+      );
+      // The key of another certificate.
+      expect(() => createHl7MllpDriver({ port: 0, tls: { certFile: SERVER.certFile, keyFile: join(CERTS, 'client-allowed-key.pem') } }, ctx)).toThrow(/options\.tls: .* cannot be used/);
+      expect(() => createHl7MllpDriver({ port: 0, tls: { ...SERVER, caFile: bad } }, ctx)).toThrow(/options\.tls: .*bad\.pem cannot be used/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
