@@ -377,22 +377,25 @@ export class Agent {
    * word. One latched alarm says which they were, at their highest priority, until someone acknowledges it.
    */
   private alarmsOpenBeforeStart(): void {
+    let list: { text: string; priority: 'high' | 'medium' } | null;
     if (this.openBeforeStart === null) {
-      this.raiseLoss('alarms-open-at-restart', 'The store could not tell which alarms were open when the agent stopped — check the bedside', 'high');
-      return;
+      list = { text: 'The store could not tell which alarms were open when the agent stopped — check the bedside', priority: 'high' };
+    } else {
+      const notes = [...this.openBeforeStart.values()];
+      if (notes.length === 0) return;
+      // An earlier restart's list that nobody acknowledged goes on in this one (an alarm's text is fixed when raised).
+      let earlier: StoredLoss | null | undefined;
+      try {
+        earlier = this.outbox.unacknowledgedLosses().get('alarms-open-at-restart');
+      } catch {
+        earlier = undefined; // restoreLosses() logs the store error
+      }
+      list = restartList(notes, earlier ?? undefined);
+      this.log.warn({ alarms: notes.length, notes }, 'alarms open before the restart are no longer tracked: raised one alarm that lists them');
     }
-    const notes = [...this.openBeforeStart.values()];
-    if (notes.length === 0) return;
-    // An earlier restart's list that nobody acknowledged goes on in this one (an alarm's text is fixed when raised).
-    let earlier: StoredLoss | null | undefined;
-    try {
-      earlier = this.outbox.unacknowledgedLosses().get('alarms-open-at-restart');
-    } catch {
-      earlier = undefined; // restoreLosses() logs the store error
-    }
-    const list = restartList(notes, earlier ?? undefined)!;
-    this.log.warn({ alarms: notes.length, notes }, 'alarms open before the restart are no longer tracked: raised one alarm that lists them');
+    if (!list) return;
     this.raiseLoss('alarms-open-at-restart', list.text, list.priority);
+    // A loss that is past: latched until acknowledged, not a condition still present.
     this.alarms.gatewayCondition(this.gatewayId, 'alarms-open-at-restart', false, 'the alarms it lists belong to the run before the restart');
   }
 

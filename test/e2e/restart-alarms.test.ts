@@ -239,8 +239,11 @@ describe('alarms open at a restart', () => {
     } finally {
       Outbox.prototype.openAlarmNotes = read;
     }
-    expect(restartAlarm(a)).toMatchObject({ priority: 'high' });
+    expect(restartAlarm(a)).toMatchObject({ priority: 'high', state: 'latched', conditionPresent: false });
     expect(restartAlarm(a)!.condition.text).toMatch(/could not tell which alarms were open/);
+    // Acknowledged, it is gone (a past loss, not a condition that stays present).
+    expect(a.alarms.acknowledge(restartAlarm(a)!.id, NURSE).ok).toBe(true);
+    expect(restartAlarm(a)).toBeUndefined();
   });
 });
 
