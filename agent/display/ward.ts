@@ -54,8 +54,6 @@ interface Wave {
 
 interface Bed {
   latest: Map<string, Latest>;
-  /** How many entries of `latest` are settings. */
-  settings: number;
   trends: Map<string, Trend>;
   waves: Map<string, Wave>;
   devices: Map<string, { state: string; detail: string; at: number }>;
@@ -219,7 +217,7 @@ export class WardState {
         this.droppedBeds++;
         return null;
       }
-      bed = { latest: new Map(), settings: 0, trends: new Map(), waves: new Map(), devices: new Map(), lastDataAt: 0 };
+      bed = { latest: new Map(), trends: new Map(), waves: new Map(), devices: new Map(), lastDataAt: 0 };
       this.beds.set(id, bed);
     }
     return bed;
@@ -230,12 +228,14 @@ export class WardState {
     const key = r.setting ? `${metricKey(r.mdc, r.raw)}#set` : metricKey(r.mdc, r.raw);
     const prev = bed.latest.get(key);
     if (!prev) {
-      const full = r.setting ? bed.settings >= MAX_SETTINGS_PER_BED : bed.latest.size - bed.settings >= MAX_METRICS_PER_BED;
+      // A parameter not shown yet (new, or past the bound): count the entries of its kind (at most 128).
+      let settings = 0;
+      for (const l of bed.latest.values()) if (l.setting) settings++;
+      const full = r.setting ? settings >= MAX_SETTINGS_PER_BED : bed.latest.size - settings >= MAX_METRICS_PER_BED;
       if (full) {
         this.droppedMetrics++;
         return;
       }
-      if (r.setting) bed.settings++;
     }
     // Readings can arrive out of order across devices; the display keeps the newest.
     if (prev && prev.at > r.receivedAt) return;

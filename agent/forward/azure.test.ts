@@ -5,7 +5,7 @@ import { rootCertificates } from 'node:tls';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../paths.js';
+import { STANDIN_CA_FILE } from '../../test/hub-standin/certs.js';
 import { AzureIotTransport, readCaFile, trustWith } from './azure.js';
 
 describe('AzureIotTransport.fromConnectionString', () => {
@@ -38,7 +38,7 @@ describe('AzureIotTransport.fromConnectionString', () => {
       writeFileSync(bad, 'not a certificate\n');
       expect(() => readCaFile(bad)).toThrow(/^hub\.caFile: .*ca\.pem holds no PEM certificate/);
       expect(() => AzureIotTransport.fromConnectionString(`${base};SharedAccessKey=a2V5`, bad)).toThrow(/^hub\.caFile: /);
-      expect(readCaFile(join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs', 'ca.pem'))).toMatch(/^-----BEGIN CERTIFICATE-----/);
+      expect(readCaFile(STANDIN_CA_FILE)).toMatch(/^-----BEGIN CERTIFICATE-----/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

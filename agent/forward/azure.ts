@@ -114,11 +114,6 @@ function parseConnectionString(cs: string): Record<string, string> {
   return out;
 }
 
-/**
- * The system's CAs plus one more (hub.caFile: a nested-edge parent, a test hub): Node's `ca` option replaces the
- * trust list, so the system CAs are passed along, and hub.caFile adds a CA as the docs say. One PEM text: the SDK's
- * setOptions takes `ca` as a string (it first tries it as a file name).
- */
 /** hub.caFile's PEM text; an error naming the field when it holds no certificate (it would be ignored in silence). */
 export function readCaFile(caFile: string): string {
   const pem = readFileSync(caFile, 'utf8');
@@ -130,6 +125,11 @@ export function readCaFile(caFile: string): string {
   return pem;
 }
 
+/**
+ * The system's CAs plus one more (hub.caFile: a nested-edge parent, a test hub): Node's `ca` option replaces the
+ * trust list, so the system CAs are passed along, and hub.caFile adds a CA as the docs say. One PEM text: the SDK's
+ * setOptions takes `ca` as a string (it first tries it as a file name).
+ */
 export function trustWith(caPem: string): string {
   return [...rootCertificates, caPem].join('\n');
 }

@@ -28,7 +28,6 @@ export interface ScreenStatus {
 
 interface Screen {
   spec: ScreenSpec;
-  streams: number;
   /** Open streams by remote address. */
   addresses: Map<string, number>;
   /** When it last had no stream (its last disconnect, or start()). */
@@ -37,6 +36,13 @@ interface Screen {
   lastSeen: number;
   alarmed: boolean;
   warnedAddresses: boolean;
+}
+
+/** Open streams of a screen, over all its addresses. */
+function streams(s: Screen): number {
+  let n = 0;
+  for (const c of s.addresses.values()) n += c;
+  return n;
 }
 
 /** Unknown names warned about at most; beyond it they are not logged (clients choose the names). */
@@ -56,7 +62,7 @@ export class ScreenWatch {
     private readonly staleMs = 12_000,
   ) {
     for (const spec of specs) {
-      this.screens.set(spec.name, { spec, streams: 0, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false });
+      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false });
       metrics.gauge('display_screen_connected', () => (this.connected(this.screens.get(spec.name)!, this.now()) ? 1 : 0), { screen: spec.name });
     }
   }
@@ -64,14 +70,13 @@ export class ScreenWatch {
   /** The agent starts: the grace of screens not yet connected counts from now. */
   start(): void {
     const t = this.now();
-    for (const s of this.screens.values()) if (s.streams === 0) s.awaySince = t;
+    for (const s of this.screens.values()) if (streams(s) === 0) s.awaySince = t;
   }
 
   /** A stream opened as `name` from `address`. True when the name is watched (then call closed() when it ends). */
   opened(name: string, address = ''): boolean {
     const s = this.watched(name);
     if (!s) return false;
-    s.streams++;
     s.addresses.set(address, (s.addresses.get(address) ?? 0) + 1);
     if (s.addresses.size > 1 && !s.warnedAddresses) {
       s.warnedAddresses = true;
@@ -83,12 +88,11 @@ export class ScreenWatch {
 
   closed(name: string, address = ''): void {
     const s = this.screens.get(name);
-    if (!s || s.streams === 0) return;
-    s.streams--;
-    const n = (s.addresses.get(address) ?? 1) - 1;
-    if (n > 0) s.addresses.set(address, n);
+    const n = s?.addresses.get(address);
+    if (!s || n === undefined) return;
+    if (n > 1) s.addresses.set(address, n - 1);
     else s.addresses.delete(address);
-    if (s.streams === 0) s.awaySince = this.now();
+    if (streams(s) === 0) s.awaySince = this.now();
   }
 
   /** The page of `name` says it is alive (every heartbeat). True when the name is watched. */
@@ -105,7 +109,7 @@ export class ScreenWatch {
     for (const s of this.screens.values()) {
       if (s.alarmed || this.connected(s, t)) continue;
       // Streams still open but silent: away since it was last heard of.
-      const silent = s.streams > 0;
+      const silent = streams(s) > 0;
       const since = silent ? s.lastSeen : s.awaySince;
       if (t - since <= s.spec.graceS * 1000) continue;
       s.alarmed = true;
@@ -122,16 +126,16 @@ export class ScreenWatch {
 
   status(): ScreenStatus[] {
     const t = this.now();
-    return [...this.screens.values()].map((s) => ({ name: s.spec.name, connected: this.connected(s, t), streams: s.streams, addresses: [...s.addresses.keys()] }));
+    return [...this.screens.values()].map((s) => ({ name: s.spec.name, connected: this.connected(s, t), streams: streams(s), addresses: [...s.addresses.keys()] }));
   }
 
   private connected(s: Screen, t: number): boolean {
-    return s.streams > 0 && t - s.lastSeen <= this.staleMs;
+    return streams(s) > 0 && t - s.lastSeen <= this.staleMs;
   }
 
   private heard(s: Screen, name: string): void {
     s.lastSeen = this.now();
-    if (s.alarmed && s.streams > 0) {
+    if (s.alarmed && streams(s) > 0) {
       s.alarmed = false;
       this.report(name, false, `Display ${name} connected again`);
     }

@@ -445,17 +445,13 @@ export class Outbox {
    */
   appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
     const { outcomes, added } = this.appendTx(batches, now);
-    this.addPending(added, now);
-    return outcomes;
-  }
-
-  private addPending(added: Map<Stream, { records: number; bytes: number }>, now: number): void {
     for (const [stream, a] of added) {
       const p = this.pendingByStream.get(stream)!;
       p.records += a.records;
       p.bytes += a.bytes;
       p.oldestAt ??= now;
     }
+    return outcomes;
   }
 
   /**
@@ -463,16 +459,14 @@ export class Outbox {
    * alarm needs no note any more). What is left at a restart (openAlarmNotes) is what the previous run had open.
    */
   setOpenAlarmNotes(notes: ReadonlyMap<string, string | null>): void {
-    this.db.transaction(() => this.writeOpenAlarmNotes(notes)).immediate();
-  }
-
-  private writeOpenAlarmNotes(notes: ReadonlyMap<string, string | null>): void {
     const upsert = this.stmt("INSERT INTO meta (key, value) VALUES ('open-alarm:' || ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     const remove = this.stmt("DELETE FROM meta WHERE key = 'open-alarm:' || ?");
-    for (const [id, note] of notes) {
-      if (note === null) remove.run(id);
-      else upsert.run(id, note);
-    }
+    this.db.transaction(() => {
+      for (const [id, note] of notes) {
+        if (note === null) remove.run(id);
+        else upsert.run(id, note);
+      }
+    }).immediate();
   }
 
   /** The open-alarm notes left by setOpenAlarmNotes(), by alarm id. */
@@ -482,10 +476,7 @@ export class Outbox {
   }
 
   clearOpenAlarmNotes(ids: Iterable<string>): void {
-    const remove = this.stmt("DELETE FROM meta WHERE key = 'open-alarm:' || ?");
-    this.db.transaction(() => {
-      for (const id of ids) remove.run(id);
-    })();
+    this.setOpenAlarmNotes(new Map([...ids].map((id) => [id, null])));
   }
 
   pending(stream: Stream): PendingStats {

@@ -378,8 +378,9 @@ const MEASUREMENT_METHODS = new Set(['AMEAS', 'MMEAS']);
  * MDC_VENT_VOL_TIDAL_SETTING), which senders often send without OBX-17. A method list naming both kinds is read as
  * a measurement, so that the limit rules still see it.
  */
-function isSetting(r: Row): boolean {
-  const methods = repeatedCodes(r.seg, 17).map((m) => m.toUpperCase());
+/** `observationMethods`: OBX-17, as hl7Context() read it. */
+function isSetting(r: Row, observationMethods: readonly string[]): boolean {
+  const methods = observationMethods.map((m) => m.toUpperCase());
   if (methods.some((m) => MEASUREMENT_METHODS.has(m))) return false;
   if (methods.some((m) => SETTING_METHODS.has(m))) return true;
   return mdcNumber(r) >>> 16 === MDC_PART_SETTINGS;
@@ -520,6 +521,7 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
     const value = valueOf(r, quality);
     applyMeasurementStatus(r, quality);
     if (time?.zoneAssumed) worsen(quality, 'valid', 'time-zone-assumed'); // a note: the value itself is fine
+    const context = hl7Context(r);
     const reading: Hl7NumericReading = {
       kind: 'numeric',
       ...origin,
@@ -529,8 +531,8 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
       deviceTime: time?.ms ?? null,
       receivedAt: opts.receivedAt,
       quality,
-      context: hl7Context(r),
-      ...(isSetting(r) && { setting: true as const }),
+      context,
+      ...(isSetting(r, context.observationMethod ?? []) && { setting: true as const }),
     };
     out.push(reading);
   });

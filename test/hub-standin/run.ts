@@ -3,8 +3,7 @@
 // It prints a config snippet (hub.mode device, connection string, the stand-in's TEST ONLY CA) to paste into an
 // agent config, then one line per message the agent sends. Ctrl-C stops it. Not for production: its certificate and
 // keys are test material.
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { STANDIN_CA_FILE } from './certs.js';
 import { randomKey, startHubStandin } from './hub-standin.js';
 import { describeMessage } from './telemetry.js';
 
@@ -18,7 +17,7 @@ process.stdout.write(
     'hub:',
     '  mode: device',
     `  connectionString: "${cs}"`,
-    `  caFile: ${join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs', 'ca.pem')}`,
+    `  caFile: ${STANDIN_CA_FILE}`,
     'Messages as they arrive (Ctrl-C to stop):',
     '',
   ].join('\n'),

@@ -2,9 +2,9 @@
 import { join } from 'node:path';
 import { validateConfig, type AgentConfig } from '../../agent/config/load.js';
 import { registry } from '../../drivers/registry.js';
-import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { STANDIN_CA_FILE } from '../hub-standin/certs.js';
 
-export const STANDIN_CA_FILE = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs', 'ca.pem');
+export { STANDIN_CA_FILE };
 
 /** Deep-ish merge of plain objects; arrays and scalars replace. */
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
