@@ -2,7 +2,6 @@
 // restart over and over under IoT Edge): secrets that cannot be read, TLS files that are not there, and each enabled
 // driver's own checks (a Modbus register map, an IntelliVue plan, an HL7 listener's TLS), made by creating the
 // driver without starting it. Nothing is opened, listened on or sent.
-import { accessSync, constants } from 'node:fs';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
@@ -27,14 +26,6 @@ function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: Conf
   return collect(() => requireSecret(s, field, env), problems);
 }
 
-function readable(file: string, field: string, problems: ConfigProblem[]): void {
-  try {
-    accessSync(file, constants.R_OK);
-  } catch (err) {
-    problems.push({ path: field, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
-  }
-}
-
 export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
   if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
@@ -44,13 +35,7 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
   }
   if (config.hub.caFile) {
     const caFile = config.hub.caFile;
-    readable(caFile, 'hub.caFile', problems);
-    try {
-      readCaFile(caFile);
-    } catch (err) {
-      // An unreadable file is reported just above.
-      if ((err as Error).message.startsWith('hub.caFile:')) problems.push({ path: 'hub.caFile', message: (err as Error).message.slice('hub.caFile: '.length) });
-    }
+    collect(() => readCaFile(caFile), problems);
   }
   if (config.privacy.pseudonymizePatientIds && config.privacy.pseudonymKey !== undefined) {
     const key = secret(config.privacy.pseudonymKey, 'privacy.pseudonymKey', env, problems);

@@ -124,6 +124,24 @@ describe('--check beyond the schema', () => {
     const config = validateConfig({ display: { enabled: true, users: [{ name: 'charge-nurse', role: 'clinician', passwordHash }] } }, registry, 'test.yaml');
     expect(await checkBeyondSchema(config, registry, {})).toEqual([{ path: 'display.users[0] (charge-nurse)', message: expect.stringMatching(/^its password hash is of the examples' published password/) }]);
   });
+  it('names hub.caFile once, with the file and why, when it cannot be read or holds no certificate (as at start)', async () => {
+    const { checkBeyondSchema } = await import('./check.js');
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'check-ca-'));
+    try {
+      const notPem = join(dir, 'ca.pem');
+      writeFileSync(notPem, 'not a certificate\n');
+      const hub = (caFile: string) => validateConfig({ hub: { mode: 'off', caFile } }, registry, 'test.yaml');
+      expect(await checkBeyondSchema(hub(join(dir, 'missing.pem')), registry, {})).toEqual([
+        { path: 'hub.caFile', message: expect.stringMatching(/^cannot read .*missing\.pem: ENOENT/) },
+      ]);
+      expect(await checkBeyondSchema(hub(notPem), registry, {})).toEqual([{ path: 'hub.caFile', message: expect.stringMatching(/ca\.pem holds no PEM certificate/) }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('errors inside a field that takes one of several shapes', () => {

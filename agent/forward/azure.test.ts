@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../../test/hub-standin/certs.js';
+import { ConfigError } from '../config/load.js';
 import { AzureIotTransport, readCaFile, trustWith } from './azure.js';
 
 describe('AzureIotTransport.fromConnectionString', () => {
@@ -36,8 +37,10 @@ describe('AzureIotTransport.fromConnectionString', () => {
     try {
       const bad = join(dir, 'ca.pem');
       writeFileSync(bad, 'not a certificate\n');
-      expect(() => readCaFile(bad)).toThrow(/^hub\.caFile: .*ca\.pem holds no PEM certificate/);
-      expect(() => AzureIotTransport.fromConnectionString(`${base};SharedAccessKey=a2V5`, bad)).toThrow(/^hub\.caFile: /);
+      expect(() => readCaFile(bad)).toThrow(/- hub\.caFile: .*ca\.pem holds no PEM certificate/);
+      expect(() => readCaFile(bad)).toThrow(ConfigError);
+      expect(() => AzureIotTransport.fromConnectionString(`${base};SharedAccessKey=a2V5`, bad)).toThrow(/- hub\.caFile: /);
+      expect(() => readCaFile(join(dir, 'missing.pem'))).toThrow(/- hub\.caFile: cannot read .*missing\.pem: ENOENT/);
       expect(readCaFile(STANDIN_CA_FILE)).toMatch(/^-----BEGIN CERTIFICATE-----/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,8 @@ import { rootCertificates } from 'node:tls';
 // The SDK packages are CommonJS; under ESM only their default export is reliable, so destructure it.
 import azureIotDevice, { type Client as ClientType, type ModuleClient as ModuleClientType, type Twin } from 'azure-iot-device';
 import azureIotDeviceMqtt from 'azure-iot-device-mqtt';
+import { ConfigError } from '../config/load.js';
+import type { Stream } from '../store/outbox.js';
 
 const { Client, Message, ModuleClient, SharedAccessKeyAuthenticationProvider } = azureIotDevice;
 const { Mqtt } = azureIotDeviceMqtt;
@@ -28,7 +30,6 @@ class MqttWithUnknownMethods extends Mqtt {
     return super.emit(event, ...args);
   }
 }
-import type { Stream } from '../store/outbox.js';
 
 export interface OutgoingMessage {
   id: string;
@@ -114,13 +115,22 @@ function parseConnectionString(cs: string): Record<string, string> {
   return out;
 }
 
-/** hub.caFile's PEM text; an error naming the field when it holds no certificate (it would be ignored in silence). */
+/**
+ * hub.caFile's PEM text. A ConfigError naming the field and the file when it cannot be read or holds no certificate
+ * (OpenSSL would ignore a file without one in silence, and every connection fail later).
+ */
 export function readCaFile(caFile: string): string {
-  const pem = readFileSync(caFile, 'utf8');
+  const refuse = (message: string) => new ConfigError('hub.caFile', [{ path: 'hub.caFile', message }]);
+  let pem: string;
+  try {
+    pem = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw refuse(`cannot read ${caFile}: ${(err as Error).message}`);
+  }
   try {
     new X509Certificate(pem);
   } catch (err) {
-    throw new Error(`hub.caFile: ${caFile} holds no PEM certificate (${(err as Error).message})`);
+    throw refuse(`${caFile} holds no PEM certificate (${(err as Error).message})`);
   }
   return pem;
 }
