@@ -43,6 +43,36 @@ describe('technical: silent feed', () => {
     expect(keys(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 13)))).toEqual(['-tech:mon-1:no-data']);
   });
 
+  it('a keep-alive from the device (PCD-04 watchdog) keeps an alarm-only feed from being called silent', () => {
+    const m = new TechnicalMonitor();
+    const watchdog = (atS: number) => ({ ...status('online', atS, 'acm-1', 'PCD-04 watchdog'), alive: true as const });
+    for (let t = 0; t <= 120; t += 10) expect(m.status(watchdog(t))).toEqual([]);
+    expect(m.tick(s(125))).toEqual([]);
+    // Once the watchdogs stop, the feed is silent; the next one ends it.
+    expect(keys(m.tick(s(151)))).toEqual(['+tech:acm-1:no-data']);
+    expect(keys(m.status(watchdog(160)))).toEqual(['-tech:acm-1:no-data']);
+    // A plain 'online' (a link that opened) is not data.
+    const plain = new TechnicalMonitor();
+    plain.status(status('online', 0));
+    expect(keys(plain.tick(s(31)))).toEqual(['+tech:mon-1:no-data']);
+  });
+
+  it("a driver's 'error' (part of a device failing) is not ended by data from the parts still answering; 'online' ends it", () => {
+    const m = new TechnicalMonitor();
+    m.reading(numeric(MDC.ECG_HEART_RATE, 80, 0));
+    m.status(status('error', 1, 'mon-1', 'exception 4 (server device failure) on SpO2'));
+    for (let t = 2; t <= 12; t++) m.reading(numeric(MDC.ECG_HEART_RATE, 80, t));
+    const up = m.tick(s(12));
+    expect(keys(up)).toEqual(['+tech:mon-1:connection']);
+    expect(up[0]!.present && up[0]!.spec.condition.text).toBe('Device mon-1 fault: exception 4 (server device failure) on SpO2');
+    expect(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 13))).toEqual([]);
+    expect(keys(m.status(status('online', 14)))).toEqual(['-tech:mon-1:connection']);
+    // 'offline' is still ended by data: the link works after all.
+    m.status(status('offline', 20));
+    m.reading(numeric(MDC.ECG_HEART_RATE, 80, 21));
+    expect(m.tick(s(40))).toEqual([]);
+  });
+
   it('a brief offline that recovers does not alarm', () => {
     const m = new TechnicalMonitor();
     m.status(status('offline', 0));

@@ -52,8 +52,9 @@ interface DeviceTrack {
   lastDataAt: number;
   /** Driver says 'silent' (it already applied its own interval). */
   driverSilent: boolean;
-  /** Since when the driver has said 'offline' / 'error', with its detail; null when not. */
+  /** Since when the driver has said 'offline' / 'error' (which of them, and its detail); null when not. */
   downSince: number | null;
+  downState: 'offline' | 'error';
   downDetail: string;
   raised: Set<'no-data' | 'connection'>;
 }
@@ -91,7 +92,7 @@ export class TechnicalMonitor {
   private device(deviceId: string, bed: string | undefined, at: number): DeviceTrack {
     let d = this.devices.get(deviceId);
     if (!d) {
-      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downDetail: '', raised: new Set() };
+      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downState: 'offline', downDetail: '', raised: new Set() };
       this.devices.set(deviceId, d);
     }
     d.bed = bed ?? this.config.devices?.[deviceId]?.bed ?? d.bed;
@@ -109,11 +110,13 @@ export class TechnicalMonitor {
     if (patientId !== undefined) d.patientId = patientId;
     d.lastDataAt = Math.max(d.lastDataAt, at);
     d.driverSilent = false;
-    d.downSince = null;
     const out: ConditionUpdate[] = [];
-    for (const kind of ['no-data', 'connection'] as const) {
-      if (d.raised.delete(kind)) out.push({ present: false, key: technicalKey(deviceId, kind), at, why: 'data received from device' });
-    }
+    if (d.raised.delete('no-data')) out.push({ present: false, key: technicalKey(deviceId, 'no-data'), at, why: 'data received from device' });
+    // Data shows an 'offline' link works after all. It does not end an 'error': a driver reports part of a device
+    // failing (a Modbus read answering exceptions) while other parts still send; only the driver's 'online' ends it.
+    if (d.downSince !== null && d.downState === 'error') return out;
+    d.downSince = null;
+    if (d.raised.delete('connection')) out.push({ present: false, key: technicalKey(deviceId, 'connection'), at, why: 'data received from device' });
     return out;
   }
 
@@ -161,7 +164,8 @@ export class TechnicalMonitor {
   status(e: DeviceStatusEvent): ConditionUpdate[] {
     const d = this.device(e.deviceId, e.bed, e.at);
     if (e.patientId !== undefined) d.patientId = e.patientId;
-    const out: ConditionUpdate[] = [];
+    // A keep-alive from the device itself (PCD-04 watchdog) shows the feed is alive, as data would.
+    const out: ConditionUpdate[] = e.alive ? this.data(e.deviceId, e.bed, e.at, e.patientId) : [];
     if (e.state === 'silent') {
       d.driverSilent = true;
       if (!d.raised.has('no-data')) {
@@ -170,6 +174,7 @@ export class TechnicalMonitor {
       }
     } else if (e.state === 'offline' || e.state === 'error') {
       d.downSince ??= e.at;
+      d.downState = e.state;
       d.downDetail = e.detail;
       out.push(...this.checkDevice(d, e.at));
     } else if (e.state === 'online') {
@@ -228,7 +233,8 @@ export class TechnicalMonitor {
     }
     if (d.downSince !== null && !d.raised.has('connection') && now - d.downSince >= this.config.connectionAfterS * 1000) {
       d.raised.add('connection');
-      out.push({ present: true, spec: this.deviceSpec(d, 'connection', `Device ${d.deviceId} disconnected: ${d.downDetail}`), at: now, why: `driver reports offline/error since ${new Date(d.downSince).toISOString()}: ${d.downDetail}` });
+      const text = d.downState === 'error' ? `Device ${d.deviceId} fault: ${d.downDetail}` : `Device ${d.deviceId} disconnected: ${d.downDetail}`;
+      out.push({ present: true, spec: this.deviceSpec(d, 'connection', text), at: now, why: `driver reports ${d.downState} since ${new Date(d.downSince).toISOString()}: ${d.downDetail}` });
     }
     return out;
   }

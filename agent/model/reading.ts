@@ -138,7 +138,10 @@ export interface DeviceStatusEvent extends Origin {
   state: DeviceState;
   /** Why, in words an engineer can act on: "no data for 12 s", "ECONNREFUSED 10.0.0.5:502". */
   detail: string;
+  /** Gateway time the driver saw this state (never the device's clock: silence is timed from it). */
   at: number;
+  /** Set when the device itself said it is alive (a keep-alive such as the PCD-04 watchdog): counts as data. */
+  alive?: true;
 }
 
 /** Everything a driver can emit into the pipeline. */

@@ -313,6 +313,9 @@ describe.skipIf(!HAVE)('PCD-04 mapping on corpus samples', () => {
     expect(ev).toHaveLength(1);
     expect((ev[0] as DeviceStatusEvent).kind).toBe('device-status');
     expect((ev[0] as DeviceStatusEvent).state).toBe('online');
+    // A keep-alive (counts as data for the feed's silence), stamped with the gateway's time, not the device's
+    // (2019 in this sample): a device clock running ahead would otherwise postpone the "no data" alarm.
+    expect(ev[0]).toMatchObject({ alive: true, at: 1_700_000_000_000 });
   });
 
   it('ihe-pcd-tf_11: advisory (SA~PM) with trailing-space codes still finds its facets', () => {

@@ -619,7 +619,9 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   }
   const cond = codeOf({ ...eventRow, ...condRow });
   if (Number(condRow.code) === MDC_EVT_ACTIVE || condRow.codeText === 'MDC_EVT_ACTIVE') {
-    const status: DeviceStatusEvent = { kind: 'device-status', ...origin, state: 'online', detail: 'PCD-04 watchdog (MDC_EVT_ACTIVE) received', at: time?.ms ?? opts.receivedAt };
+    // Stamped with the gateway's time: silence is timed from it, and a device clock running ahead would postpone
+    // the feed's "no data" alarm by as much.
+    const status: DeviceStatusEvent = { kind: 'device-status', ...origin, state: 'online', alive: true, detail: 'PCD-04 watchdog (MDC_EVT_ACTIVE) received', at: opts.receivedAt };
     out.push(status);
     return;
   }
