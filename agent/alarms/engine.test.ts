@@ -207,6 +207,18 @@ describe('engine: escalation', () => {
     expect(e2.tick(s(60))).toEqual([]);
   });
 
+  it('is timed from when the alarm last rose: a long-open medium alarm that becomes high gets the full time', () => {
+    const e = engine({ escalation: { afterS: 60, priorities: ['high'] } });
+    e.deviceAlarm(deviceAlarm('hr', 'start', 0, { priority: 'medium', text: 'HR HIGH' }));
+    e.tick(s(600));
+    e.deviceAlarm(deviceAlarm('hr', 'continue', 600, { priority: 'high', text: 'HR EXTREME' }));
+    expect(e.tick(s(601))).toEqual([]);
+    expect(e.tick(s(659))).toEqual([]);
+    const esc = e.tick(s(660));
+    expect(summary(esc)).toEqual(['escalated:active>active']);
+    expect(esc[0]!.why).toBe('not acknowledged within 60 s');
+  });
+
   it('medium alarms do not escalate by default; null switches escalation off', () => {
     const e = engine();
     hold(e, HR, 130, 0, 12);
@@ -364,10 +376,26 @@ describe('engine: a driver that loses its device ends the alarms it held (endedB
     e.deviceAlarm(deviceAlarm('spo2-low', 'start', 1, { priority: 'medium', text: 'SpO2 LOW' }));
     e.deviceStatus(status('offline', 5, 'mon-1', 'link closed'));
     const ended = e.deviceAlarm(deviceAlarm('spo2-low', 'end', 5, { priority: 'medium', text: 'SpO2 LOW', endedBy: 'link-lost' }));
-    expect(summary(ended)).toEqual(['resolved:active>resolved']);
     expect(ended[0]!.why).toMatch(/connection to the device lost; it can no longer confirm/);
     const later = [...e.tick(s(10)), ...e.tick(s(16))];
     expect(later.filter((c) => c.change === 'raised').map((c) => c.alarm.key)).toEqual(['tech:mon-1:connection']);
+  });
+
+  it('an unanswered alarm is not known to have ended: it latches, so the bed never looks clear in between', () => {
+    const e = engine({ technical });
+    e.deviceAlarm(deviceAlarm('spo2-low', 'start', 1, { priority: 'medium', text: 'SpO2 LOW' }));
+    const ended = e.deviceAlarm(deviceAlarm('spo2-low', 'end', 5, { priority: 'medium', text: 'SpO2 LOW', endedBy: 'link-lost' }));
+    expect(summary(ended)).toEqual(['condition-ended:active>latched']);
+    expect(e.list({ bed: 'bed-1' }).map((a) => `${a.key} ${a.state}`)).toEqual(['device:mon-1:spo2-low latched']);
+    // Back with the alarm still on: active again. Or acknowledged: gone.
+    expect(summary(e.deviceAlarm(deviceAlarm('spo2-low', 'continue', 20, { priority: 'medium', text: 'SpO2 LOW' })))).toEqual(['condition-returned:latched>active']);
+    e.deviceAlarm(deviceAlarm('spo2-low', 'end', 25, { priority: 'medium', text: 'SpO2 LOW', endedBy: 'link-lost' }));
+    const id = e.list()[0]!.id;
+    expect(summary(e.acknowledge(id, nurse, s(30)).changes)).toEqual(['acknowledged:latched>resolved']);
+    // Already acknowledged when the link went: nobody needs telling again.
+    e.deviceAlarm(deviceAlarm('apnea', 'start', 40, { priority: 'medium', text: 'APNEA' }));
+    e.acknowledge(e.list()[0]!.id, nurse, s(41));
+    expect(summary(e.deviceAlarm(deviceAlarm('apnea', 'end', 42, { priority: 'medium', text: 'APNEA', endedBy: 'link-lost' })))).toEqual(['resolved:acknowledged>resolved']);
   });
 
   it('a no-data alarm raised before the link was lost stays open', () => {
@@ -379,6 +407,31 @@ describe('engine: a driver that loses its device ends the alarms it held (endedB
     expect(e.list().map((a) => a.key)).toContain('tech:mon-1:no-data');
     // (A high device alarm latches: it stays in view, its condition over, until acknowledged.)
     expect(e.list().find((a) => a.key === 'device:mon-1:apnea')).toMatchObject({ conditionPresent: false });
+  });
+});
+
+describe('engine: an action applies to what the person saw', () => {
+  it('an acknowledgement of an alarm shown as medium is refused when it has become high since', () => {
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('hr', 'start', 0, { priority: 'medium', text: 'HR HIGH' }));
+    const id = e.list()[0]!.id;
+    e.deviceAlarm(deviceAlarm('hr', 'continue', 5, { priority: 'high', text: 'HR EXTREME' }));
+    const r = e.acknowledge(id, nurse, s(5.2), 'medium');
+    expect(r).toEqual({ ok: false, error: `alarm ${id} is now high priority (it was shown as medium): look at it again`, changes: [] });
+    expect(e.get(id)?.state).toBe('active');
+    expect(e.audioPause({ alarmId: id }, nurse, 60, s(5.3), 'medium').ok).toBe(false);
+    // Shown as high (or no priority given, as from an API client): done.
+    expect(e.acknowledge(id, nurse, s(6), 'high').ok).toBe(true);
+  });
+
+  it("a bed's audio pause covers the alarms listed as shown, not one raised just before the click", () => {
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('a', 'start', 0, { priority: 'medium', text: 'SpO2 LOW' }));
+    const shown = e.list().map((a) => a.id);
+    e.deviceAlarm(deviceAlarm('b', 'start', 1, { priority: 'high', text: 'ASYSTOLE' }));
+    const r = e.audioPause({ bed: 'bed-1', alarmIds: shown }, nurse, 60, s(1.1));
+    expect(r.changes.map((c) => c.alarm.condition.text)).toEqual(['SpO2 LOW']);
+    expect(e.list().find((a) => a.condition.text === 'ASYSTOLE')?.state).toBe('active');
   });
 });
 

@@ -53,7 +53,7 @@ export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
 
 export type OperationResult = { ok: true; changes: AlarmStateChange[] } | { ok: false; error: string; changes: AlarmStateChange[] };
 
-export type AudioPauseTarget = { alarmId: string } | { bed: string };
+export type AudioPauseTarget = { alarmId: string } | { bed: string; alarmIds?: string[] };
 
 export interface AlarmFilter {
   bed?: string;
@@ -73,6 +73,8 @@ export class AlarmEngine {
   private readonly byKey = new Map<string, string>();
   /** Recently resolved alarms, oldest first. */
   private readonly history = new Map<string, Alarm>();
+  /** When an open alarm last rose in priority (escalation is timed from then). */
+  private readonly roseAt = new Map<string, number>();
   private seq = 0;
   private nextId = 1;
 
@@ -116,7 +118,12 @@ export class AlarmEngine {
     if (e.phase === 'end' && e.endedBy === 'link-lost') {
       // The driver lost the device and ends what it held: not data from the device, so the feed's technical
       // alarms (connection, no data) are left to run; the alarm ends, saying the device can no longer confirm it.
-      if (!this.byKey.has(key)) return [];
+      const id = this.byKey.get(key);
+      const alarm = id === undefined ? undefined : this.open.get(id);
+      if (!alarm) return [];
+      // Not known to have ended: an unanswered alarm latches, so the bedside keeps it in view until someone
+      // acknowledges it, instead of the bed looking clear until the connection alarm comes (connectionAfterS later).
+      alarm.latching = true;
       return this.applyAll([{ present: false, key, at: e.receivedAt, why: `connection to the device lost; it can no longer confirm: ${e.text}` }]);
     }
     const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
@@ -192,7 +199,8 @@ export class AlarmEngine {
     if (esc) {
       for (const alarm of this.open.values()) {
         if (alarm.escalated || !life.isUnacknowledged(alarm) || !esc.priorities.includes(alarm.priority)) continue;
-        if (now - alarm.raisedAt < esc.afterS * 1000) continue;
+        // Timed from when it last rose in priority: a long-open medium alarm that becomes high gets the full time.
+        if (now - (this.roseAt.get(alarm.id) ?? alarm.raisedAt) < esc.afterS * 1000) continue;
         out.push(this.audit(alarm, life.escalate(alarm, now), `not acknowledged within ${esc.afterS} s`, 'system', now));
       }
     }
@@ -201,9 +209,15 @@ export class AlarmEngine {
 
   // ---- Clinician operations (the display authenticates; the engine records who and from where)
 
-  acknowledge(alarmId: string, actor: Actor, now: number): OperationResult {
+  /**
+   * `seen` is the priority the person was shown: an alarm that has risen since (medium → high just before the
+   * click) is refused, so that nobody acknowledges a condition they have not seen.
+   */
+  acknowledge(alarmId: string, actor: Actor, now: number, seen?: ManagedPriority): OperationResult {
     const alarm = this.open.get(alarmId);
     if (!alarm) return { ok: false, error: this.unknown(alarmId), changes: [] };
+    const rose = this.roseSince(alarm, seen);
+    if (rose) return { ok: false, error: rose, changes: [] };
     const t = life.acknowledge(alarm, now);
     if ('refused' in t) return { ok: false, error: t.refused, changes: [] };
     const why = alarm.state === 'resolved' ? 'acknowledged after the condition ended' : 'acknowledged';
@@ -212,8 +226,12 @@ export class AlarmEngine {
     return { ok: true, changes: [change] };
   }
 
-  /** Pause the audio of one alarm, or of every unacknowledged alarm on a bed, for durationS (default from config). */
-  audioPause(target: AudioPauseTarget, actor: Actor, durationS: number | undefined, now: number): OperationResult {
+  /**
+   * Pause the audio of one alarm, or of the unacknowledged alarms on a bed, for durationS (default from config). Like
+   * acknowledge, one alarm's pause is refused when it rose above the priority `seen`; a bed's pause covers only the
+   * alarms listed in `alarmIds` when given (those on the screen), so an alarm raised just before the click sounds on.
+   */
+  audioPause(target: AudioPauseTarget, actor: Actor, durationS: number | undefined, now: number, seen?: ManagedPriority): OperationResult {
     const s = durationS ?? this.config.audioPause.defaultS;
     if (!Number.isFinite(s) || s <= 0 || s > this.config.audioPause.maxS) {
       return { ok: false, error: `audio pause duration must be > 0 and <= ${this.config.audioPause.maxS} s`, changes: [] };
@@ -222,9 +240,12 @@ export class AlarmEngine {
     if ('alarmId' in target) {
       const a = this.open.get(target.alarmId);
       if (!a) return { ok: false, error: this.unknown(target.alarmId), changes: [] };
+      const rose = this.roseSince(a, seen);
+      if (rose) return { ok: false, error: rose, changes: [] };
       alarms = [a];
     } else {
-      alarms = [...this.open.values()].filter((a) => a.bed === target.bed && life.isUnacknowledged(a));
+      const shown = target.alarmIds && new Set(target.alarmIds);
+      alarms = [...this.open.values()].filter((a) => a.bed === target.bed && life.isUnacknowledged(a) && (!shown || shown.has(a.id)));
       if (alarms.length === 0) return { ok: false, error: `no unacknowledged alarm on bed ${target.bed}`, changes: [] };
     }
     const changes: AlarmStateChange[] = [];
@@ -294,7 +315,9 @@ export class AlarmEngine {
       return changes;
     }
     if (!alarm) return [this.raise(u.spec, u.at, u.why)];
+    const before = alarm.priority;
     const transitions = life.conditionPresent(alarm, u.spec, u.at);
+    if (PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[before]) this.roseAt.set(alarm.id, u.at);
     alarm.latching = this.latches(alarm.priority, alarm.category, u.spec.latch); // a priority change can change latching
     return transitions.map((t) => this.audit(alarm, t, u.why, 'system', u.at));
   }
@@ -336,6 +359,7 @@ export class AlarmEngine {
   private settle(alarm: Alarm): void {
     if (life.isOpen(alarm)) return;
     this.open.delete(alarm.id);
+    this.roseAt.delete(alarm.id);
     if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
     this.history.set(alarm.id, alarm);
     while (this.history.size > this.config.historySize) {
@@ -351,6 +375,12 @@ export class AlarmEngine {
 
   private record(alarm: Alarm, change: AlarmStateChange['change'], from: AlarmStateChange['from'], why: string, actor: Actor, at: number, to = alarm.state): AlarmStateChange {
     return { seq: ++this.seq, alarmId: alarm.id, change, from, to, why, actor: actor === 'system' ? 'system' : { ...actor }, at, alarm: structuredClone(alarm) };
+  }
+
+  /** Why an action on an alarm shown at priority `seen` is refused because it rose since, or null. */
+  private roseSince(alarm: Alarm, seen: ManagedPriority | undefined): string | null {
+    if (seen === undefined || PRIORITY_RANK[alarm.priority] <= PRIORITY_RANK[seen]) return null;
+    return `alarm ${alarm.id} is now ${alarm.priority} priority (it was shown as ${seen}): look at it again`;
   }
 
   private unknown(alarmId: string): string {

@@ -103,8 +103,9 @@ export class AlarmService {
     );
   }
 
-  acknowledge(alarmId: string, actor: Actor): OperationResult {
-    const r = this.engine.acknowledge(alarmId, actor, this.now());
+  /** `seen`: the priority the person was shown (see AlarmEngine.acknowledge). */
+  acknowledge(alarmId: string, actor: Actor, seen?: ManagedPriority): OperationResult {
+    const r = this.engine.acknowledge(alarmId, actor, this.now(), seen);
     this.publish(r.changes);
     return r;
   }
@@ -116,8 +117,8 @@ export class AlarmService {
     return r;
   }
 
-  audioPause(target: AudioPauseTarget, actor: Actor, durationS?: number): OperationResult {
-    const r = this.engine.audioPause(target, actor, durationS, this.now());
+  audioPause(target: AudioPauseTarget, actor: Actor, durationS?: number, seen?: ManagedPriority): OperationResult {
+    const r = this.engine.audioPause(target, actor, durationS, this.now(), seen);
     this.publish(r.changes);
     return r;
   }

@@ -49,7 +49,13 @@ describe('display HTTP API, viewing open (the default)', () => {
     const token = await login(d.url, 'nurse.jones', PASSWORDS.clinician);
     const me = await call(d.url, 'GET', '/api/me', { token });
     expect(me.json()).toEqual({ user: 'nurse.jones', role: 'clinician' });
-    const r = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token });
+    // The page sends the priority it showed: an alarm that is worse than that is refused (409), and stays active.
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'urgent' } })).status).toBe(400);
+    const stale = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'low' } });
+    expect(stale.status).toBe(409);
+    expect(stale.json()).toEqual({ error: `alarm ${id} is now medium priority (it was shown as low): look at it again` });
+    expect(d.agent.alarms.engine.get(id)!.state).toBe('active');
+    const r = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'medium' } });
     expect(r.status).toBe(200);
     expect(d.agent.alarms.engine.get(id)!.state).toBe('acknowledged');
     const ack = audited.find((c) => c.alarmId === id && c.change === 'acknowledged')!;
@@ -69,7 +75,11 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect(a.state).toBe('audio-paused');
     expect(a.audioPausedUntil! - Date.now()).toBeGreaterThan(50_000);
     const id2 = await raiseHrAlarm(d, 'bed-m4');
-    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician })).status).toBe(200);
+    // A bed's pause covers the alarms the page listed as shown.
+    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician, body: { alarmIds: 'all' } })).status).toBe(400);
+    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician, body: { alarmIds: ['another'] } })).status).toBe(404);
+    expect(d.agent.alarms.engine.get(id2)!.state).toBe('active');
+    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician, body: { alarmIds: [id2] } })).status).toBe(200);
     expect(d.agent.alarms.engine.get(id2)!.state).toBe('audio-paused');
     const pause = audited.find((c) => c.alarmId === id2 && c.change === 'audio-paused')!;
     expect(pause.actor).toEqual({ user: 'ward-app', role: 'clinician', from: '127.0.0.1' });

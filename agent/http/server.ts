@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
+import type { ManagedPriority } from '../alarms/types.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems } from './passwords.js';
@@ -368,9 +369,9 @@ export class DisplayServer {
   }
 
   private async ack(c: Ctx, alarmId: string): Promise<void> {
-    await readJsonBody(c.req, this.config.limits.maxBodyBytes);
+    const body = await readJsonBody(c.req, this.config.limits.maxBodyBytes);
     const actor = { user: c.identity!.user, role: c.identity!.role, from: c.from };
-    this.answer(c, this.deps.alarms.acknowledge(alarmId, actor), 'alarm acknowledged', { alarmId });
+    this.answer(c, this.deps.alarms.acknowledge(alarmId, actor, seenPriority(body)), 'alarm acknowledged', { alarmId });
   }
 
   private async audioPause(c: Ctx, target: { alarmId: string } | { bed: string }): Promise<void> {
@@ -378,7 +379,10 @@ export class DisplayServer {
     const d = body.durationS;
     if (d !== undefined && (typeof d !== 'number' || !Number.isFinite(d))) throw new HttpError(400, 'durationS must be a number of seconds');
     const actor = { user: c.identity!.user, role: c.identity!.role, from: c.from };
-    this.answer(c, this.deps.alarms.audioPause(target, actor, d), 'alarm audio paused', target);
+    const ids = body.alarmIds;
+    if (ids !== undefined && !(Array.isArray(ids) && ids.every((id) => typeof id === 'string'))) throw new HttpError(400, 'alarmIds must be a list of alarm ids');
+    const full = 'bed' in target && ids !== undefined ? { ...target, alarmIds: ids as string[] } : target;
+    this.answer(c, this.deps.alarms.audioPause(full, actor, d, seenPriority(body)), 'alarm audio paused', 'bed' in target ? { bed: target.bed } : target);
   }
 
   private answer(c: Ctx, r: ReturnType<AlarmService['acknowledge']>, what: string, fields: Record<string, string>): void {
@@ -390,4 +394,12 @@ export class DisplayServer {
     this.log.info({ ...fields, user: c.identity!.user, role: c.identity!.role, from: c.from, changes: r.changes.length }, what);
     sendJson(c.res, 200, { ok: true, changes: r.changes.map(changeView), alarms: r.changes.map((ch) => alarmView(ch.alarm)) });
   }
+}
+
+/** The priority the person was shown, when the page sends it (`priority`); anything else is refused. */
+function seenPriority(body: Record<string, unknown>): ManagedPriority | undefined {
+  const p = body.priority;
+  if (p === undefined) return undefined;
+  if (p === 'high' || p === 'medium' || p === 'low') return p;
+  throw new HttpError(400, 'priority must be high, medium or low (the priority shown)');
 }

@@ -137,12 +137,14 @@ $('logout').addEventListener('click', async () => {
 
 // ---- Actions
 
-async function act(path, what) {
+// `body` says what the person saw (the alarm's priority, a bed's alarms): the agent refuses an action on an alarm
+// that has become worse since, instead of applying it to something nobody has seen.
+async function act(path, what, body = {}) {
   if (!canAct()) {
     showMessage('Log in as a clinician to do this.', true);
     return;
   }
-  const r = await api('POST', path, {});
+  const r = await api('POST', path, body);
   if (r.status === 200) {
     for (const a of r.data.alarms ?? []) upsertAlarm(a);
     renderAll();
@@ -158,7 +160,7 @@ function ackButton(alarm) {
   b.title = canAct() ? 'Acknowledge this alarm' : 'Log in as a clinician to acknowledge';
   b.addEventListener('click', (ev) => {
     ev.stopPropagation();
-    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/ack`, `Acknowledged: ${alarm.text}`);
+    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/ack`, `Acknowledged: ${alarm.text}`, { priority: alarm.priority });
   });
   return b;
 }
@@ -170,13 +172,15 @@ function pauseButton(alarm) {
   b.title = canAct() ? 'Pause the audio of this alarm' : 'Log in as a clinician to pause audio';
   b.addEventListener('click', (ev) => {
     ev.stopPropagation();
-    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/audio-pause`, `Audio paused: ${alarm.text}`);
+    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/audio-pause`, `Audio paused: ${alarm.text}`, { priority: alarm.priority });
   });
   return b;
 }
 
 $('bed-pause').addEventListener('click', () => {
-  if (state.selected) void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`);
+  if (!state.selected) return;
+  const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => a.id);
+  void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`, { alarmIds: shown });
 });
 
 // ---- Model updates
