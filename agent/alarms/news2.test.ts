@@ -175,8 +175,31 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     expect(m.evaluate(s(20))).toEqual([]);
     m.reading(R(MDC.TEMP_BODY, 39.5, 30)); // +2 → 8
     expect(m.evaluate(s(30)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['-news2:bed-1:medium', '+news2:bed-1:high']);
-    setAll(m, 40, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
-    expect(m.evaluate(s(40)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['-news2:bed-1:high']);
+    // A level ends once a complete score has stayed below it for clearAfterS (300 s).
+    const normal = { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 };
+    setAll(m, 40, normal);
+    expect(m.evaluate(s(40))).toEqual([]);
+    setAll(m, 339, normal);
+    expect(m.evaluate(s(339))).toEqual([]);
+    setAll(m, 340, normal);
+    expect(m.evaluate(s(340)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['-news2:bed-1:high']);
+  });
+
+  it('a score on a band edge gives one alarm, not one every other second', () => {
+    const m = new News2Monitor();
+    const changes: string[] = [];
+    // RR 21 (2) + SpO2 95 (1) + pulse 90 (0) / 91 (1) + temp 36.0 (1) + systolic 120 (0): 4 or 5, once a second.
+    for (let t = 0; t < 60; t++) {
+      setAll(m, t, { rr: 21, spo2: 95, sys: 120, pulse: t % 2 ? 91 : 90, temp: 36 });
+      changes.push(...m.evaluate(s(t)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`)));
+    }
+    expect(changes).toEqual(['+news2:bed-1:medium']);
+    // Below the level for a whole clearAfterS: it ends.
+    for (let t = 60; t <= 361; t++) {
+      setAll(m, t, { rr: 21, spo2: 95, sys: 120, pulse: 90, temp: 36 });
+      changes.push(...m.evaluate(s(t)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`)));
+    }
+    expect(changes).toEqual(['+news2:bed-1:medium', '-news2:bed-1:medium']);
   });
 
   it('a partial (lower-bound) score raises but never ends a level', () => {
@@ -190,7 +213,9 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     // RR goes stale as well: still not known to have ended.
     expect(m.evaluate(s(400))).toEqual([]);
     setAll(m, 500, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
-    expect(m.evaluate(s(500)).map((u) => u.present)).toEqual([false]);
+    expect(m.evaluate(s(500))).toEqual([]); // complete now: ends once it stays below for clearAfterS
+    setAll(m, 800, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(m.evaluate(s(800)).map((u) => u.present)).toEqual([false]);
   });
 
   it('invalid readings and readings without a bed do not feed NEWS2', () => {

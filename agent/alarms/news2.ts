@@ -132,6 +132,11 @@ export interface News2Config {
   beds?: Record<string, News2BedConfig>;
   /** IEC priority of each trigger level's alarm condition. */
   priorities: Record<Exclude<News2Risk, 'low'>, ManagedPriority>;
+  /**
+   * Seconds a complete score must stay below a trigger level before that level's condition ends (a rise is at
+   * once). Without it a score on a band edge (pulse 90/91) raised a new alarm every other second.
+   */
+  clearAfterS: number;
 }
 
 /**
@@ -144,6 +149,7 @@ export const DEFAULT_NEWS2_CONFIG: News2Config = {
   maxAgeS: { respRate: 300, spo2: 300, pulse: 300, systolic: 3600, temperature: 14400, consciousness: 43200, oxygen: 43200 },
   defaults: { spo2Scale: 1, assume: { consciousness: 'A', oxygen: 'air' } },
   priorities: { 'low-medium': 'low', medium: 'medium', high: 'high' },
+  clearAfterS: 300,
 };
 
 export type ParamStatus = 'measured' | 'assumed' | 'missing' | 'stale';
@@ -279,6 +285,8 @@ interface BedState {
   patientId?: string;
   /** The trigger level whose condition is currently present, or null. */
   level: Exclude<News2Risk, 'low'> | null;
+  /** Since when a complete score has been below `level`, or null. */
+  lowerSince: number | null;
   last?: News2Score;
 }
 
@@ -298,7 +306,7 @@ export class News2Monitor {
   private bed(bed: string): BedState {
     let s = this.beds.get(bed);
     if (!s) {
-      s = { inputs: {}, level: null };
+      s = { inputs: {}, level: null, lowerSince: null };
       this.beds.set(bed, s);
     }
     return s;
@@ -347,14 +355,24 @@ export class News2Monitor {
       if (!bedNews2Config(this.config, bed).enabled) {
         if (s.level !== null) out.push({ present: false, key: news2Key(bed, s.level), at: now, why: 'NEWS2 switched off for this bed' });
         s.level = null;
+        s.lowerSince = null;
         continue;
       }
       const score = computeNews2(s.inputs, now, this.config, bed);
       s.last = score;
       const level = score.risk === 'low' ? null : score.risk;
-      if (level === s.level) continue;
       const rank = (l: Exclude<News2Risk, 'low'> | null): number => (l === null ? -1 : LEVEL_ORDER.indexOf(l));
-      if (score.partial && rank(level) < rank(s.level)) continue; // a lower bound cannot show the risk fell
+      if (rank(level) < rank(s.level)) {
+        // A partial score is a lower bound: it cannot show the risk fell. A complete one must stay lower a while.
+        if (score.partial) {
+          s.lowerSince = null;
+          continue;
+        }
+        s.lowerSince ??= now;
+        if (now - s.lowerSince < this.config.clearAfterS * 1000) continue;
+      }
+      s.lowerSince = null;
+      if (level === s.level) continue;
       const why = describe(score);
       if (s.level !== null) out.push({ present: false, key: news2Key(bed, s.level), at: now, why: level === null ? `NEWS2 below trigger: ${why}` : `NEWS2 now ${level}: ${why}` });
       if (level !== null) out.push({ present: true, spec: this.spec(bed, s, level, score), at: now, why });

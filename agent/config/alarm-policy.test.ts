@@ -12,8 +12,26 @@ const base = { store: { path: ':memory:' }, hub: { mode: 'off' } };
 describe('alarm policy config', () => {
   it('fills defaults matching the engine defaults', () => {
     const c = validateConfig(structuredClone(base), registry, 'test');
-    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, news2: { beds: {} }, devices: {} });
+    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, news2: { beds: {}, clearAfterS: 300 }, devices: {} });
     expect(c.display).toMatchObject({ enabled: false, host: '127.0.0.1', port: 8080, viewing: 'open' });
+  });
+
+  it("takes a bed's NEWS2 assumption (on oxygen) and the clear delay, and the score uses them", () => {
+    const c = validateConfig(
+      { ...structuredClone(base), alarms: { news2: { beds: { 'bed-4': { assume: { oxygen: 'oxygen' } } }, clearAfterS: 60 } } },
+      registry,
+      'test',
+    );
+    const cfg = engineConfigFromPolicy(c.alarms);
+    expect(cfg.news2.clearAfterS).toBe(60);
+    const engine = new AlarmEngine({ ...cfg, idPrefix: 't' });
+    for (const bed of ['bed-4', 'bed-5']) engine.ingest(numeric(MDC.RESP_RATE, 16, 0, { bed }));
+    const oxygen = (bed: string) => engine.news2(bed, numeric(MDC.RESP_RATE, 16, 0).receivedAt)?.params.find((p) => p.param === 'oxygen');
+    expect(oxygen('bed-4')).toMatchObject({ status: 'assumed', value: 'oxygen', score: 2 });
+    expect(oxygen('bed-5')).toMatchObject({ status: 'assumed', value: 'air', score: 0 });
+    expect(() => validateConfig({ ...structuredClone(base), alarms: { news2: { beds: { 'bed-4': { assume: { oxygen: 'O2' } } } } } }, registry, 'test')).toThrow(
+      /alarms\.news2\.beds\.bed-4\.assume\.oxygen: must be one of/,
+    );
   });
 
   it('maps per-bed limits, NEWS2 scale and escalation onto the engine', () => {

@@ -311,8 +311,29 @@ export const configSchema = {
                 properties: {
                   enabled: { type: 'boolean' },
                   spo2Scale: { enum: [1, 2] },
+                  assume: {
+                    type: 'object',
+                    additionalProperties: false,
+                    description:
+                      'What NEWS2 assumes for this bed while nobody has recorded it (no monitor measures it): ' +
+                      '`consciousness` A, C, V, P or U (default A) and `oxygen` air or oxygen (default air). The score ' +
+                      'and its alarm say "assumed". E.g. `{ "oxygen": "oxygen" }` for a bed whose patient is on oxygen.',
+                    properties: {
+                      consciousness: { enum: ['A', 'C', 'V', 'P', 'U'] },
+                      oxygen: { enum: ['air', 'oxygen'] },
+                    },
+                  },
                 },
               },
+            },
+            clearAfterS: {
+              type: 'number',
+              minimum: 0,
+              maximum: 3600,
+              default: 300,
+              description:
+                'Seconds a complete NEWS2 score must stay below a trigger level before its alarm ends (a rise is at ' +
+                'once): a score on a band edge then gives one alarm, not one every other second.',
             },
           },
         },
