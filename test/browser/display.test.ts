@@ -143,12 +143,20 @@ describe('bedside display in headless Chromium', () => {
     await page.locator('.tile[data-bed="bed-1"] h2').click();
     await page.locator('#detail .wave canvas').waitFor();
     await page.locator('#trends canvas').first().waitFor();
+    // The gateway's own alarms stay in view with a bed open (they belong to no bed, so no strip lists them).
+    d.agent.alarms.gatewayCondition(d.agent.gatewayId, 'alarm-journal-lost', true, 'Alarm journal: 3 alarm changes dropped', 'high', { latch: true });
+    const gatewayRow = page.locator('#gateway-alarms .alarm', { hasText: 'Alarm journal' });
+    await gatewayRow.waitFor({ state: 'visible' });
+    expect(await gatewayRow.getAttribute('class')).toContain('flash');
     await page.screenshot({ path: join(ARTIFACTS, 'display-detail.png'), fullPage: true });
 
-    // The server goes away: the page says so instead of showing old values as live.
+    // The server goes away: the page says so instead of showing old values as live, and no alarm flashes on as if
+    // current.
     await d.agent.display!.stop();
     await page.locator('#lost').waitFor({ state: 'visible' });
     expect(await page.locator('#conn').textContent()).toBe('Connection lost');
+    expect(await gatewayRow.evaluate((e) => getComputedStyle(e).animationName)).toBe('none');
+    expect(await page.locator('#gateway-alarms').evaluate((e) => getComputedStyle(e).filter)).toBe('grayscale(1)');
     await page.screenshot({ path: join(ARTIFACTS, 'display-lost.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });

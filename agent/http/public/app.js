@@ -341,6 +341,10 @@ function renderWard() {
   const main = $('ward');
   const beds = [...state.beds.values()].sort((a, b) => a.bed.localeCompare(b.bed, 'en', { numeric: true }));
   main.replaceChildren(...beds.map(renderTile));
+}
+
+/** The gateway's own alarms (store, hub, screens, restart list) stay in view on every page, as bed alarms do. */
+function renderGatewayAlarms() {
   const ga = $('gateway-alarms');
   const list = sortAlarms([...state.gatewayAlarms.values()]);
   if (list.length) {
@@ -393,6 +397,7 @@ function renderWardAlarms() {
 
 function renderAll() {
   renderWardAlarms();
+  renderGatewayAlarms();
   if (state.selected) renderDetail();
   else renderWard();
 }
@@ -538,7 +543,6 @@ function route() {
   $('waves').replaceChildren();
   $('trends').replaceChildren();
   $('ward').hidden = !!bed;
-  $('gateway-alarms').hidden = !!bed;
   $('detail').hidden = !bed;
   renderAll();
   if (bed) void loadBed(bed);
