@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
+import type { Acvpu, OxygenSupport } from './news2.js';
 import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from './types.js';
 
 export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
@@ -108,6 +109,13 @@ export class AlarmService {
     const r = this.engine.acknowledge(alarmId, actor, this.now(), seen);
     this.publish(r.changes);
     return r;
+  }
+
+  /** NEWS2 observations no device sends (ACVPU, air or oxygen), recorded by a person; the score's changes are published. */
+  observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }): AlarmStateChange[] {
+    const changes = this.engine.observe(bed, obs, this.now());
+    this.publish(changes);
+    return changes;
   }
 
   /** Attach facts to an alarm (the edge model's probability and verdict); published and journalled like any change. */

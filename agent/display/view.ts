@@ -62,6 +62,9 @@ export interface News2View {
   missing: string[];
   stale: string[];
   assumed: string[];
+  /** Consciousness and oxygen as scored now (recorded by someone, or assumed: see `assumed`). */
+  consciousness: string | null;
+  oxygen: string | null;
 }
 
 export interface BedTile {
@@ -110,7 +113,14 @@ export function changeView(c: AlarmStateChange): ChangeView {
 
 function news2View(s: News2Score | undefined): News2View | null {
   if (!s) return null;
-  return { total: s.total, risk: s.risk, partial: s.partial, scale: s.scale, missing: s.missing, stale: s.stale, assumed: s.assumed };
+  const value = (param: string) => {
+    const v = s.params.find((p) => p.param === param)?.value;
+    return typeof v === 'string' ? v : null;
+  };
+  return {
+    total: s.total, risk: s.risk, partial: s.partial, scale: s.scale, missing: s.missing, stale: s.stale, assumed: s.assumed,
+    consciousness: value('consciousness'), oxygen: value('oxygen'),
+  };
 }
 
 /** Beds known from data, alarms or NEWS2 inputs, in natural order (bed-2 before bed-10). */

@@ -85,6 +85,26 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect(pause.actor).toEqual({ user: 'ward-app', role: 'clinician', from: '127.0.0.1' });
   });
 
+  it('lets a clinician record NEWS2 consciousness and oxygen for a known bed; the score uses them', async () => {
+    await raiseHrAlarm(d, 'bed-m5');
+    const path = '/api/beds/bed-m5/observations';
+    expect((await call(d.url, 'POST', path, { body: { oxygen: 'oxygen' } })).status).toBe(401);
+    expect((await call(d.url, 'POST', path, { token: TOKENS.viewer, body: { oxygen: 'oxygen' } })).status).toBe(403);
+    const token = TOKENS.clinician;
+    expect((await call(d.url, 'POST', path, { token, body: { oxygen: 'O2' } })).status).toBe(400);
+    expect((await call(d.url, 'POST', path, { token, body: { consciousness: 'confused' } })).status).toBe(400);
+    expect((await call(d.url, 'POST', path, { token, body: {} })).status).toBe(400);
+    expect((await call(d.url, 'POST', '/api/beds/no-such-bed/observations', { token, body: { oxygen: 'oxygen' } })).status).toBe(404);
+    const before = (await call(d.url, 'GET', '/api/beds/bed-m5')).json().news2 as { total: number };
+    expect(before).toMatchObject({ oxygen: 'air', consciousness: 'A', assumed: ['oxygen', 'consciousness'] });
+    const r = await call(d.url, 'POST', path, { token, body: { oxygen: 'oxygen', consciousness: 'C' } });
+    expect(r.status).toBe(200);
+    // On oxygen scores 2, new confusion 3: both recorded now, so neither is assumed.
+    expect(r.json().news2).toMatchObject({ oxygen: 'oxygen', consciousness: 'C', assumed: [], total: before.total + 5 });
+    const score = d.agent.alarms.engine.news2('bed-m5', Date.now())!;
+    expect(score.params.find((p) => p.param === 'oxygen')).toMatchObject({ status: 'measured', value: 'oxygen', score: 2 });
+  });
+
   it('refuses wrong passwords and unknown users, then rate-limits the address (429), even for the right password', async () => {
     expect((await call(d.url, 'POST', '/api/login', { body: { user: 'nurse.jones', password: 'wrong' } })).status).toBe(401);
     expect((await call(d.url, 'POST', '/api/login', { body: { user: 'nobody', password: 'x' } })).status).toBe(401);

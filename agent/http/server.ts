@@ -10,6 +10,7 @@
 //   GET  /api/me                          who the bearer token belongs to
 //   POST /api/login, /api/logout          session tokens for configured users (rate-limited per address)
 //   POST /api/alarms/:id/ack, /api/alarms/:id/audio-pause, /api/beds/:bed/audio-pause   clinician or admin
+//   POST /api/beds/:bed/observations      NEWS2 consciousness / oxygen recorded by a clinician
 //   GET  /, /app.js, /app.css             the display page
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
@@ -17,7 +18,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
-import type { ManagedPriority } from '../alarms/types.js';
+import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
+import { GATEWAY_BED, type ManagedPriority } from '../alarms/types.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems } from './passwords.js';
@@ -306,6 +308,7 @@ export class DisplayServer {
       r('POST', '/api/alarms/:id/ack', 'ack', 'clinician', (c, [id]) => this.ack(c, id!)),
       r('POST', '/api/alarms/:id/audio-pause', 'audio-pause', 'clinician', (c, [id]) => this.audioPause(c, { alarmId: id! })),
       r('POST', '/api/beds/:bed/audio-pause', 'bed-audio-pause', 'clinician', (c, [bed]) => this.audioPause(c, { bed: bed! })),
+      r('POST', '/api/beds/:bed/observations', 'observations', 'clinician', (c, [bed]) => this.observations(c, bed!)),
     ];
   }
 
@@ -385,6 +388,30 @@ export class DisplayServer {
     this.answer(c, this.deps.alarms.audioPause(full, actor, d, seenPriority(body)), 'alarm audio paused', 'bed' in target ? { bed: target.bed } : target);
   }
 
+  /** NEWS2 inputs no monitor sends, recorded by a clinician at the display; logged with who and from where. */
+  private async observations(c: Ctx, bed: string): Promise<void> {
+    const body = await readJsonBody(c.req, this.config.limits.maxBodyBytes);
+    const obs: { consciousness?: Acvpu; oxygen?: OxygenSupport } = {};
+    const { consciousness, oxygen } = body;
+    if (consciousness !== undefined) {
+      if (!isAcvpu(consciousness)) throw new HttpError(400, 'consciousness must be A, C, V, P or U (ACVPU)');
+      obs.consciousness = consciousness;
+    }
+    if (oxygen !== undefined) {
+      if (oxygen !== 'air' && oxygen !== 'oxygen') throw new HttpError(400, 'oxygen must be air or oxygen');
+      obs.oxygen = oxygen;
+    }
+    if (obs.consciousness === undefined && obs.oxygen === undefined) throw new HttpError(400, 'give consciousness (A, C, V, P or U) and/or oxygen (air or oxygen)');
+    const engine = this.deps.alarms.engine;
+    // Only a bed the agent knows: a typo must not make a new bed appear on every screen.
+    if (bed === GATEWAY_BED || (!this.ward.has(bed) && engine.list({ bed }).length === 0 && !engine.news2Beds().includes(bed))) throw new HttpError(404, `no bed ${bed}`);
+    const changes = this.deps.alarms.observe(bed, obs);
+    this.deps.metrics.inc('news2_observations_total');
+    this.log.info({ bed, ...obs, user: c.identity!.user, role: c.identity!.role, from: c.from }, 'NEWS2 observation recorded');
+    const now = Date.now();
+    sendJson(c.res, 200, { ok: true, news2: bedTile(this.ward, engine, bed, now).news2, alarms: changes.map((ch) => alarmView(ch.alarm)) });
+  }
+
   private answer(c: Ctx, r: ReturnType<AlarmService['acknowledge']>, what: string, fields: Record<string, string>): void {
     if (!r.ok) {
       const status = /^no alarm|^no unacknowledged/.test(r.error) ? 404 : /duration/.test(r.error) ? 400 : 409;
@@ -402,4 +429,8 @@ function seenPriority(body: Record<string, unknown>): ManagedPriority | undefine
   if (p === undefined) return undefined;
   if (p === 'high' || p === 'medium' || p === 'low') return p;
   throw new HttpError(400, 'priority must be high, medium or low (the priority shown)');
+}
+
+function isAcvpu(v: unknown): v is Acvpu {
+  return v === 'A' || v === 'C' || v === 'V' || v === 'P' || v === 'U';
 }

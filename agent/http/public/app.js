@@ -361,10 +361,42 @@ function renderDetail() {
   $('detail-bed').textContent = bed;
   news2Badge(t.news2, $('detail-news2'));
   $('bed-pause').disabled = !canAct() || !t.alarms.some((a) => a.state !== 'acknowledged');
+  renderObservations(t.news2);
   $('detail-alarms').replaceChildren(...t.alarms.map((a) => alarmRow(a, true)));
   $('detail-vitals').replaceChildren(...t.vitals.map(vitalCell));
   $('detail-devices').textContent = t.devices.map((d) => `${d.deviceId}: ${d.state}${d.detail ? ` (${d.detail})` : ''}`).join(' · ');
 }
+
+/** NEWS2's consciousness and oxygen as scored now; the selects are left alone while someone is choosing. */
+function renderObservations(n) {
+  const form = $('obs-form');
+  form.querySelector('button').disabled = !canAct();
+  const assumed = n?.assumed ?? [];
+  $('obs-note').textContent = assumed.length ? `assumed: ${assumed.join(', ')}` : '';
+  if (form.contains(document.activeElement)) return;
+  if (n?.consciousness) $('obs-acvpu').value = n.consciousness;
+  if (n?.oxygen) $('obs-oxygen').value = n.oxygen;
+}
+
+$('obs-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const bed = state.selected;
+  if (!bed) return;
+  if (!canAct()) {
+    showMessage('Log in as a clinician to do this.', true);
+    return;
+  }
+  const body = { consciousness: $('obs-acvpu').value, oxygen: $('obs-oxygen').value };
+  const r = await api('POST', `/api/beds/${encodeURIComponent(bed)}/observations`, body);
+  if (r.status === 200) {
+    tileFor(bed).news2 = r.data.news2;
+    for (const a of r.data.alarms ?? []) upsertAlarm(a);
+    document.activeElement?.blur();
+    renderAll();
+    showMessage(`Recorded for NEWS2 on ${bed}: consciousness ${body.consciousness}, ${body.oxygen}`);
+  } else if (r.status === 403) showMessage('Your role may not do this (clinician needed).', true);
+  else if (r.status !== 401) showMessage(`Refused: ${r.data?.error ?? r.status}`, true);
+});
 
 /** Rows in the ward alarm strip; the rest are counted. */
 const STRIP_ROWS = 6;
