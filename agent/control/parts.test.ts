@@ -29,9 +29,24 @@ function inputs(drivers: number, detail = ''): ReportInputs {
 describe('reported properties', () => {
   it('uses twin-safe keys, sums counters across labels, and summarises devices', () => {
     const doc = buildReported(inputs(1));
-    expect(twinKey('a.b $c')).toBe('a_b__c');
-    expect(doc.drivers).toEqual({ drv_0: { state: 'running', detail: undefined, devices: { total: 2, byState: { online: 1, offline: 1 } } } });
+    expect(twinKey('a.b $c')).toBe('a%2Eb%20%24c');
+    expect(doc.drivers).toEqual({ 'drv%2E0': { state: 'running', detail: undefined, devices: { total: 2, byState: { online: 1, offline: 1 } } } });
     expect(doc.counters).toEqual({ forward_messages_total: 7, driver_frames: 1 });
+  });
+
+  it('gives every driver its own key: names differing only by a character twin keys cannot hold do not merge', () => {
+    const base = inputs(0);
+    const names = ['icu.3', 'icu_3', 'icu%2E3', 'icu$3', 'icu 3', 'icu\u00073', 'bett.ü'];
+    const doc = buildReported({ ...base, drivers: Object.fromEntries(names.map((n, i) => [n, { state: i === 1 ? 'failed' : 'running', detail: n }])) });
+    const drivers = doc.drivers as Record<string, { state: string; detail: string }>;
+    expect(Object.keys(drivers)).toHaveLength(names.length);
+    for (const [key, entry] of Object.entries(drivers)) {
+      expect(key).not.toMatch(/[.$\s\u0000-\u001f\u007f-\u009f]/);
+      // Reversible: the key gives back the driver's name.
+      expect(decodeURIComponent(key)).toBe(entry.detail);
+    }
+    expect(drivers.icu_3).toEqual({ state: 'failed', detail: 'icu_3' });
+    expect(drivers['icu%2E3']).toEqual({ state: 'running', detail: 'icu.3' });
   });
 
   it('stays within the size bound however many drivers there are, saying how many were left out', () => {

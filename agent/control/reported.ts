@@ -36,10 +36,22 @@ export interface ReportInputs {
   now: number;
 }
 
-/** Twin property names may not contain `.`, `$` or spaces (nor control characters). */
+/**
+ * A name as a twin property name, which may not contain `.`, `$`, spaces or control characters. Those are written
+ * as `%XX` (their UTF-8 bytes), and so is `%` itself, so that two names never share a key (a driver `icu.3` is
+ * `icu%2E3`, `icu_3` stays `icu_3`; replacing them by `_` made both `icu_3`, one hiding the other) and
+ * decodeURIComponent gives the name back. Cut at 256 characters (at most 1 KB, IoT Hub's limit for a key): whole
+ * for every driver name the config allows (64 characters).
+ */
 export function twinKey(name: string): string {
+  // The empty name (no config allows one) gets a key no other name can have: a `%` not followed by two hex digits.
+  if (name === '') return '%';
   // eslint-disable-next-line no-control-regex
-  return name.replace(/[.$\s\u0000-\u001f\u007f-\u009f]/g, '_').slice(0, 128) || '_';
+  return name.replace(/[%.$\s\u0000-\u001f\u007f-\u009f]/gu, escapeChar).slice(0, 256);
+}
+
+function escapeChar(c: string): string {
+  return [...Buffer.from(c, 'utf8')].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
 }
 
 function cut(s: string, n = MAX_DETAIL): string {

@@ -23,6 +23,8 @@ export interface MessageV1 {
   schemaVersion: 1;
   gatewayId: string;
   messageId: string;
+  /** A copy re-sent by the replay direct method: the original's id. */
+  replayOf?: string;
   stream: Stream;
   records: Record<string, unknown>[];
 }
@@ -213,7 +215,14 @@ export function expandCompact(body: unknown): MessageV1 {
   };
   const stream = str('stream');
   if (stream !== 'telemetry' && stream !== 'alarms') throw new CompactFormatError('/stream', 'must be "telemetry" or "alarms"');
-  const head = { schemaVersion: 1 as const, gatewayId: str('gatewayId'), messageId: str('messageId'), stream: stream as Stream };
+  if (b.replayOf !== undefined && typeof b.replayOf !== 'string') throw new CompactFormatError('/replayOf', 'must be a string');
+  const head = {
+    schemaVersion: 1 as const,
+    gatewayId: str('gatewayId'),
+    messageId: str('messageId'),
+    ...(typeof b.replayOf === 'string' && { replayOf: b.replayOf }),
+    stream: stream as Stream,
+  };
   if (b.schemaVersion === 1) {
     if (!Array.isArray(b.records) || !b.records.every(isObject)) throw new CompactFormatError('/records', 'must be an array of objects');
     return { ...head, records: b.records };

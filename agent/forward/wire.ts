@@ -310,3 +310,19 @@ export function envelope(gatewayId: string, encoding: Encoding = 'records') {
   return (messageId: string, stream: Stream, entries: string[]): string =>
     encodeCompact(gatewayId, messageId, stream, entries, v1(messageId, stream, entries));
 }
+
+/**
+ * The body of a copy re-sent by the `replay` direct method: the original's, with the copy's own `messageId` (the
+ * system message id it travels under, so that de-duplication on it keeps the copy) followed by `replayOf`, the
+ * original's id. Both envelopes write `,"messageId":` right after `gatewayId`, and every string before it is
+ * JSON-escaped, so its first occurrence is the envelope's own. A body whose messageId is not `originalId` (already
+ * rewritten, or not written by this agent) is returned unchanged.
+ */
+export function replayBody(body: string, originalId: string, copyId: string): string {
+  const key = ',"messageId":';
+  const at = body.indexOf(key);
+  const old = JSON.stringify(originalId);
+  if (at < 0 || !body.startsWith(`${old},`, at + key.length)) return body;
+  const head = `${key}${JSON.stringify(copyId)},"replayOf":${old}`;
+  return body.slice(0, at) + head + body.slice(at + key.length + old.length);
+}

@@ -8,6 +8,12 @@ import { encodeSamples } from './samples.js';
 import { toRecord } from '../ingest.js';
 import type { DriverEvent } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import { PACKAGE_ROOT } from '../paths.js';
+import { envelope, schemaVersionOf } from '../forward/wire.js';
+import { expandCompact } from '../forward/compact.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -26,6 +32,24 @@ const rec = (i: number, stream: Stream = 'telemetry', deviceId = 'dev-1'): Outbo
   deviceId,
   body: JSON.stringify({ i, deviceId }),
 });
+
+/** Numeric records of one device, as ingest writes them (compact packs these smaller than v1). */
+function numerics(n: number): OutboxRecord[] {
+  const origin = { deviceId: 'mon-1', bed: 'ICU-1', source: 'ward-sim', receivedAt: 1000, quality: { state: 'valid' as const } };
+  return Array.from({ length: n }, (_, i) => toRecord({ kind: 'numeric', ...origin, mdc: MDC.ECG_HEART_RATE, value: 60 + i, unit: UNITS.BEAT_PER_MIN, deviceTime: 1000 + i * 1000 }, false)!);
+}
+
+// The published message schemas (agent/forward/schema/), as a consumer validates with them.
+const schemaDir = join(PACKAGE_ROOT, 'agent/forward/schema');
+const ajv = new Ajv({ allErrors: true, strict: false });
+// ajv-formats is CommonJS; its default export arrives as the module namespace under NodeNext.
+(addFormats as unknown as { default: (a: Ajv) => void }).default(ajv);
+const validateV1 = ajv.compile(JSON.parse(readFileSync(join(schemaDir, 'message-v1.schema.json'), 'utf8')) as object);
+const validateV2 = ajv.compile(JSON.parse(readFileSync(join(schemaDir, 'message-v2.schema.json'), 'utf8')) as object);
+function schemaErrors(body: Record<string, unknown>): unknown[] {
+  const validate = body.schemaVersion === 2 ? validateV2 : validateV1;
+  return validate(body) ? [] : (validate.errors ?? []);
+}
 
 describe('Outbox', () => {
   it('packs records in arrival order into messages within the size limit', () => {
@@ -137,12 +161,75 @@ describe('Outbox retention and replay', () => {
     const copy = box.nextMessage()!;
     expect(copy.id).toBe(`${m.id}.r2`);
     expect(copy.replayOf).toBe(m.id);
-    expect(copy.body).toBe(m.body);
     box.acknowledge(copy.id, 1600);
-    // A second replay of the same range makes fresh copies, still naming the original.
-    expect(box.replay(900, 1100).messages).toBe(2);
-    expect(box.nextMessage()!.replayOf).toBe(m.id);
+    // A second replay of the same range makes a fresh copy, still naming the original.
+    expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 2 });
+    expect(box.nextMessage()).toMatchObject({ id: `${m.id}.r3`, replayOf: m.id });
     box.close();
+  });
+
+  it('copies only originals: a replay over a range replayed before does not re-send the earlier copies', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 3600_000 });
+    box.append([rec(1)], 1000);
+    const m = box.pack('telemetry', 10_000, env, 1000)!;
+    box.acknowledge(m.id, 1500);
+    for (let round = 1; round <= 3; round++) {
+      // Each replay: one copy of the one original, as the method reports it.
+      expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 1 });
+      const copy = box.nextMessage()!;
+      expect(copy).toMatchObject({ id: `${m.id}.r${round}`, replayOf: m.id });
+      box.acknowledge(copy.id, 1500 + round);
+      expect(box.nextMessage()).toBeNull();
+    }
+    box.close();
+  });
+
+  it('gives a replayed copy its own messageId in the body, with replayOf: not a duplicate by the documented rule', () => {
+    // docs/cloud-consumers.md: de-duplicate on gatewayId and the body's messageId (= the system message id).
+    const dedupKey = (body: string) => {
+      const b = JSON.parse(body) as { gatewayId: string; messageId: string };
+      return `${b.gatewayId}/${b.messageId}`;
+    };
+    for (const encoding of ['records', 'compact'] as const) {
+      const box = new Outbox(tempDb(), { retainAckedMs: 3600_000 });
+      box.append(numerics(40), 1000);
+      const m = box.pack('telemetry', 65_536, envelope('ward3-gw', encoding), 1000)!;
+      expect(schemaVersionOf(m.body)).toBe(encoding === 'compact' ? 2 : 1);
+      box.acknowledge(m.id, 1500);
+      box.replay(900, 1100);
+      const copy = box.nextMessage()!;
+      const body = JSON.parse(copy.body) as Record<string, unknown>;
+      expect(body.messageId).toBe(copy.id);
+      expect(body.replayOf).toBe(m.id);
+      expect(dedupKey(copy.body)).not.toBe(dedupKey(m.body));
+      expect(schemaErrors(body)).toEqual([]);
+      // Expanded to v1 (the consumers' decoder), a compact copy still says what it is a copy of.
+      expect(expandCompact(copy.body)).toMatchObject({ messageId: copy.id, replayOf: m.id });
+      // Nothing else changed: the same records, under the copy's head.
+      expect({ ...body, messageId: m.id, replayOf: undefined }).toEqual({ ...(JSON.parse(m.body) as object), replayOf: undefined });
+      box.close();
+    }
+  });
+
+  it('gives unsent copies left by an older agent (body naming the original) the body of a copy when the store is opened', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { retainAckedMs: 3600_000 });
+    box.append([rec(1)], 1000);
+    const m = box.pack('telemetry', 10_000, envelope('gw'), 1000)!;
+    box.acknowledge(m.id, 1500);
+    box.replay(900, 1100);
+    box.close();
+    const db = new Database(path);
+    db.prepare('UPDATE messages SET body = ?, bytes = ? WHERE id = ?').run(m.body, Buffer.byteLength(m.body), `${m.id}.r1`);
+    db.close();
+    const again = new Outbox(path, { retainAckedMs: 3600_000 });
+    const copy = again.nextMessage()!;
+    expect(JSON.parse(copy.body)).toMatchObject({ messageId: `${m.id}.r1`, replayOf: m.id });
+    again.close();
+    // Opened once more: the copy's body stays as it is.
+    const third = new Outbox(path, { retainAckedMs: 3600_000 });
+    expect(third.nextMessage()!.body).toBe(copy.body);
+    third.close();
   });
 
   it('renames unsent replay copies of the old `~r` form (not a character IoT Hub allows) when the store is opened', () => {

@@ -20,6 +20,7 @@ import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
+import { replayBody } from '../forward/wire.js';
 
 export type Stream = 'alarms' | 'telemetry';
 /** Order in which streams are drained: alarms first. */
@@ -309,6 +310,10 @@ export class Outbox {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
+      // A replayed copy's body names the copy (see replay()); SQL calls this so that copies are made in one statement.
+      this.db.function('replay_body', { deterministic: true }, (body: unknown, originalId: unknown, copyId: unknown) =>
+        typeof body === 'string' && typeof originalId === 'string' && typeof copyId === 'string' ? replayBody(body, originalId, copyId) : body,
+      );
       // A store of a newer format is refused before anything is created in it.
       const hasMeta = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== undefined;
       const format = hasMeta ? Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'format'").get()?.value ?? 1) : 0; // 0: a new file
@@ -334,6 +339,12 @@ export class Outbox {
         // Replay copies were once named `<id>~r<n>`; '~' is not among the characters IoT Hub allows in a message id,
         // so unsent ones get the current name (`.r<n>`) before they are sent.
         this.db.exec("UPDATE messages SET id = replace(id, '~r', '.r') WHERE acked_at IS NULL AND id LIKE '%~r%'");
+        // Unsent copies made by an older agent still carry the original's messageId in the body, so consumers would
+        // drop them as duplicates: they get the body a copy has now (a no-op for those that have it).
+        this.db.exec(
+          `UPDATE messages SET body = replay_body(body, replay_of, id), bytes = length(CAST(replay_body(body, replay_of, id) AS BLOB))
+           WHERE acked_at IS NULL AND replay_of IS NOT NULL`,
+        );
         if (format < STORE_FORMAT) this.db.prepare("INSERT INTO meta (key, value) VALUES ('format', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(STORE_FORMAT));
       })();
 
@@ -635,9 +646,12 @@ export class Outbox {
 
   /**
    * Re-queues acknowledged messages packed in [fromMs, toMs] for sending again (backfill after a loss on the
-   * cloud side). Copies get new ids `<original>.r<n>` and remember the original, so consumers that de-duplicate
-   * on the message id still receive them, and can tell them apart. ('.' is among the characters IoT Hub allows in a
-   * message id: ASCII letters, digits and - : . + % _ # * ? ! ( ) , = @ ; $ '.)
+   * cloud side). Copies get new ids `<original>.r<n>`, in the body too (`messageId`, with `replayOf` naming the
+   * original: replayBody() in forward/wire.ts), so consumers that de-duplicate on the message id still receive them,
+   * and can tell them apart. Only originals are copied: copies from earlier replays are in the range too (they keep
+   * the original's created_at), and copying them would send each message once more per earlier replay.
+   * ('.' is among the characters IoT Hub allows in a message id: ASCII letters, digits and
+   * - : . + % _ # * ? ! ( ) , = @ ; $ '.)
    */
   replay(fromMs: number, toMs: number): { messages: number; records: number } {
     return this.db.transaction(() => {
@@ -646,14 +660,16 @@ export class Outbox {
       const records =
         this.db
           .prepare<[number, number], { r: number | null }>(
-            'SELECT sum(count) AS r FROM messages WHERE acked_at IS NOT NULL AND created_at BETWEEN ? AND ?',
+            'SELECT sum(count) AS r FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NULL AND created_at BETWEEN ? AND ?',
           )
           .get(fromMs, toMs)?.r ?? 0;
       const info = this.db
         .prepare(
           `INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body, replay_of)
-           SELECT id || '.r' || ?, stream, first_seq, last_seq, count, created_at, bytes, body, coalesce(replay_of, id)
-           FROM messages WHERE acked_at IS NOT NULL AND created_at BETWEEN ? AND ?`,
+           SELECT copy_id, stream, first_seq, last_seq, count, created_at, length(CAST(b AS BLOB)), b, id
+           FROM (SELECT *, replay_body(body, id, copy_id) AS b
+                 FROM (SELECT *, id || '.r' || ? AS copy_id
+                       FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NULL AND created_at BETWEEN ? AND ?))`,
         )
         .run(String(n), fromMs, toMs);
       return { messages: info.changes, records };
