@@ -94,6 +94,42 @@ describe('MessageHandler', () => {
     expect(reply).toMatch(/\rERR\|[^|]*\|OBX\^2\^5\^/);
   });
 
+  it('one bad message in a batch gets its own AE; the others are stored and ACKed AA, in one batch reply', async () => {
+    const { handler, emitted, counts } = setup();
+    const bad = 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r';
+    const batch = `BHS|^~\\&|MON||||||||BATCH-77\r${msg('B1')}${msg('B2', { obx: bad })}${msg('B3')}BTS|3\r`;
+    const replies = await handler.handle(Buffer.from(batch), 'p');
+    expect(replies).toHaveLength(1);
+    const acks = replies[0]!.split(/(?=MSH\|)/).slice(1).map((a) => a.replace(/BTS\|.*$/s, ''));
+    expect(acks.map(summary)).toEqual([
+      { code: 'AA', controlId: 'B1' },
+      { code: 'AE', controlId: 'B2', err: ['OBX', '2', '5', '102'] },
+      { code: 'AA', controlId: 'B3' },
+    ]);
+    expect(emitted.map((e) => (e[0] as { patientId?: string }).patientId)).toEqual(['P-B1', 'P-B3']);
+    expect(counts.get('messages_malformed')).toBe(1);
+    // A broken envelope (BTS count wrong) still refuses the whole frame.
+    const [whole] = await handler.handle(Buffer.from(`BHS|^~\\&|MON\r${msg('B4')}BTS|2\r`), 'p');
+    expect(summary(whole!).code).toBe('AE');
+    expect(emitted).toHaveLength(2);
+  });
+
+  it('MSA-2 echoes MSH-10 exactly as sent, spaces included (accepted and refused alike)', async () => {
+    const { handler, emitted, counts } = setup();
+    const [aa] = await handler.handle(Buffer.from(msg(' 1233532926265-02 ')), 'p');
+    expect(aa!.split('\r')[1]).toBe('MSA|AA| 1233532926265-02 |');
+    const [ae] = await handler.handle(Buffer.from(msg(' E5', { version: '' })), 'p');
+    expect(summary(ae!)).toMatchObject({ code: 'AE', controlId: ' E5' });
+    // A resend is still a duplicate (the dedup key is the trimmed id).
+    const [again] = await handler.handle(Buffer.from(msg(' 1233532926265-02 ')), 'p');
+    expect(summary(again!)).toEqual({ code: 'AA', controlId: ' 1233532926265-02 ' });
+    expect(emitted).toHaveLength(1);
+    expect(counts.get('duplicates')).toBe(1);
+    // Only spaces is no control id at all.
+    const [blank] = await handler.handle(Buffer.from(msg('   ')), 'p');
+    expect(summary(blank!)).toMatchObject({ code: 'AE', err: ['MSH', '1', '10', '101'] });
+  });
+
   it('an oversize message is answered from its first bytes: AE (CE in enhanced mode) with its control id; no MSH → no ACK, counted', () => {
     const { handler, counts } = setup();
     const head = (ack: string) => Buffer.from(msg('BIG-1', { ack }).slice(0, 120));

@@ -65,7 +65,8 @@ export class MessageHandler {
     this.ctx.count('messages_received');
     let frame;
     try {
-      frame = parseFrame(payload);
+      // A bad message in a batch is answered on its own (AE); the others are taken.
+      frame = parseFrame(payload, { collectMessageErrors: true });
     } catch (e) {
       const text = payload.toString('latin1');
       const sniffed = sniffHeader(text);
@@ -75,7 +76,13 @@ export class MessageHandler {
       return this.acks([p], receivedAt);
     }
     const messages = frame.kind === 'message' ? [frame.message] : frame.batch.batches.flatMap((b) => b.messages);
-    const processed = messages.map((m) => this.prepare(m, receivedAt, peer));
+    const failed = frame.kind === 'batch' ? frame.batch.failed : undefined;
+    // Error positions of a batch message count segments in the frame, as the parser does.
+    const frameIds = failed ? segmentIds(payload.toString('latin1')) : [];
+    const processed = messages.map((m) => {
+      const err = failed?.get(m);
+      return err ? this.rejected(err, null, { ...this.fallbackOf(m), segmentIds: frameIds }, peer) : this.prepare(m, receivedAt, peer);
+    });
     await this.commit(processed, peer);
     const acks = this.acks(processed, receivedAt);
     if (frame.kind === 'batch' && acks.length > 0) {
@@ -87,14 +94,19 @@ export class MessageHandler {
     return acks;
   }
 
-  private prepare(msg: Hl7Message, receivedAt: number, peer: string): Processed {
-    let header: MessageHeader | null = null;
+  /** What the MSH of a message says without readHeader's checks: to answer it when it cannot be taken. */
+  private fallbackOf(msg: Hl7Message): Fallback {
     const msh = msg.segments[0] as Segment;
-    const fb: Fallback = {
-      controlId: str(msh, 10).trim(),
+    return {
+      controlId: str(msh, 10), // echoed in MSA-2 as sent
       ackMode: { acceptAckType: str(msh, 15).trim().toUpperCase(), applicationAckType: str(msh, 16).trim().toUpperCase() },
       segmentIds: msg.segments.map((s) => s.id),
     };
+  }
+
+  private prepare(msg: Hl7Message, receivedAt: number, peer: string): Processed {
+    let header: MessageHeader | null = null;
+    const fb = this.fallbackOf(msg);
     try {
       header = readHeader(msg);
       for (const w of msg.warnings) {
@@ -119,7 +131,8 @@ export class MessageHandler {
         ...(this.opts.defaultTimeZone !== undefined && { defaultTimeZone: this.opts.defaultTimeZone }),
       });
       for (const w of mapped.warnings) this.ctx.log.info({ peer, controlId: header.controlId }, `PCD mapping: ${w}`);
-      const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId].join('|');
+      // Trimmed here: a resend that differs only in padding around MSH-10 is the same message.
+      const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId.trim()].join('|');
       return { header, fallbackControlId: header.controlId, outcome: 'accepted', events: mapped.events, dedupKey, hash: contentHash(msg) };
     } catch (e) {
       return this.rejected(e, header, fb, peer);

@@ -197,6 +197,20 @@ describe('OBX-5 edge values in NM', () => {
     expect(r.value).toBe(digits);
     expect(r.quality).toEqual({ state: 'invalid', reasons: ['not-finite'] });
   });
+  it('a long run of digits followed by a non-digit is not a number (NM and NA samples), read in one pass', () => {
+    // The old pattern backtracked quadratically: ~50 s per value on a 2-core gateway, past the test timeout.
+    const text = '9'.repeat(200_000) + 'x';
+    const r = reading(HEAD + spo2({ value: text }));
+    expect(r.value).toBe(text);
+    expect(r.quality).toEqual({ state: 'invalid', reasons: ['not-a-number'] });
+    const w = map(HEAD + obx(['1', 'NA', '150452^MDC_PULS_OXIM_PLETH^MDC', '1.1.1.1', `1^${text}^3`, '262656^MDC_DIM_DIMLESS^MDC', '', '', '', '', 'R']))[0] as WaveformSegment;
+    expect(w.samples).toEqual([1, Number.NaN, 3]);
+    expect(w.quality.state).toBe('invalid');
+    expect(w.quality.reasons).toContain('not-a-number');
+    const sn = reading(HEAD + obx(['1', 'SN', '151562^MDC_RESP_RATE^MDC', '1.1.1.1', `^${text}`, '264928^MDC_DIM_RESP_PER_MIN^MDC', '', '', '', '', 'F']));
+    expect(sn.value).toBe(text);
+    expect(sn.quality).toEqual({ state: 'invalid', reasons: ['not-a-number'] });
+  });
   it('HL7 null "" is an unavailable value, not a bad number', () => {
     const r = reading(HEAD + spo2({ value: '""' }));
     expect(r.value).toBeNull();
@@ -211,5 +225,87 @@ describe('OBX-5 edge values in NM', () => {
     const r = reading(HEAD + spo2({ value: '72~73' }));
     expect(r.value).toBe(72);
     expect(r.quality).toEqual({ state: 'questionable', reasons: ['repeated-value'] });
+  });
+});
+
+describe('OBX-2 of a known numeric metric', () => {
+  /** One OBX row: value type, code, value; status F. */
+  const row = (type: string, code: string, value: string) => reading(HEAD + obx(['1', type, code, '1.1.1.1', value, '', '', '', '', '', 'F']));
+  const SPO2 = '150456^MDC_PULS_OXIM_SAT_O2^MDC';
+  const HR = '147842^MDC_ECG_HEART_RATE^MDC';
+  const RESP = '151562^MDC_RESP_RATE^MDC';
+
+  it('a clean decimal with an empty OBX-2 or as ST is read as a number, questionable, naming why', () => {
+    expect(row('', SPO2, '84')).toMatchObject({ value: 84, quality: { state: 'valid', reasons: ['value-type-missing'] } });
+    expect(row('ST', HR, ' 171 ')).toMatchObject({ value: 171, quality: { state: 'valid', reasons: ['value-type:ST'] } });
+  });
+
+  it('an SN beyond the measuring range keeps the bound as the number, questionable (sn-comparator)', () => {
+    expect(row('SN', RESP, '>^40')).toMatchObject({ value: 40, quality: { state: 'questionable', reasons: ['sn-comparator:>'] } });
+    expect(row('SN', SPO2, '<=^50')).toMatchObject({ value: 50, quality: { state: 'questionable', reasons: ['sn-comparator:<='] } });
+    // A plain SN is a plain number.
+    expect(row('SN', SPO2, '^97')).toMatchObject({ value: 97, quality: { state: 'valid' } });
+  });
+
+  it('text that is not a number stays text and is not valid', () => {
+    expect(row('ST', SPO2, '---')).toMatchObject({ value: '---', quality: { state: 'invalid', reasons: ['value-type:ST', 'not-a-number'] } });
+    expect(row('', HR, 'lead off')).toMatchObject({ value: 'lead off', quality: { state: 'invalid', reasons: ['value-type-missing', 'not-a-number'] } });
+    expect(row('SN', HR, '^60^-^80')).toMatchObject({ value: '60-80', quality: { state: 'invalid', reasons: ['not-a-number'] } });
+  });
+
+  it('codes that are not known metrics keep their text as sent', () => {
+    expect(row('ST', '12345^Local note^99LOCAL', '84')).toMatchObject({ value: '84', quality: { state: 'valid' } });
+    expect(row('ST', '0^MDC_ATTR_SOMETHING^MDC', 'on')).toMatchObject({ value: 'on', quality: { state: 'valid' } });
+  });
+});
+
+describe('OBX-11 shifted into OBX-10 (a pipe missing before OBX-11)', () => {
+  // OBX-1 … OBX-10 as sent, then the rest from OBX-11 on: status F, OBX-14 time, OBX-17 MSET, OBX-18 equipment.
+  const head = ['1', 'NM', '151562^MDC_RESP_RATE^MDC', '1.1.1.1', '14', '264928^MDC_DIM_RESP_PER_MIN^MDC', '', '', ''];
+  const tail = ['F', '', '', '20240101115900+0000', '', '', 'MSET', 'AABBCCDDEEFF0011^EUI-64'];
+  it('reads time, method and equipment from their shifted places: the same reading as the normal row', () => {
+    const normal = reading(HEAD + obx([...head, '', ...tail]));
+    const shifted = reading(HEAD + obx([...head, ...tail]));
+    for (const r of [normal, shifted]) {
+      expect(r.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 59));
+      expect(r.setting).toBe(true);
+      expect(r.deviceId).toBe('AABBCCDDEEFF0011');
+      expect(r.context.observationMethod).toEqual(['MSET']);
+      expect(r.context.resultStatus).toBe('F');
+    }
+    expect(normal.quality).toEqual({ state: 'valid' });
+    expect(shifted.quality).toEqual({ state: 'valid', reasons: ['obx-11-in-obx-10'] });
+  });
+});
+
+describe('an unreadable OBX-14', () => {
+  const pleth = (time: string) => obx(['1', 'NA', '150452^MDC_PULS_OXIM_PLETH^MDC', '1.1.1.1', '1^2^3', '262656^MDC_DIM_DIMLESS^MDC', '', '', '', '', 'F', '', '', time]);
+  const rate = obx(['2', 'NM', '0^MDC_ATTR_SAMP_RATE^MDC', '1.1.1.1.1', '125', '264608^MDC_DIM_PER_SEC^MDC', '', '', '', '', 'F']);
+  it('is skipped for the next time (OBR-7), and the reading says so', () => {
+    const r = reading(HEAD + spo2({ time: '20240101116000' }));
+    expect(r.deviceTime).toBe(Date.UTC(2024, 0, 1, 12, 0));
+    expect(r.quality).toEqual({ state: 'valid', reasons: ['time-invalid:obx-14'] });
+    const w = map(HEAD + pleth('20241301120000') + rate)[0] as WaveformSegment;
+    expect(w.startTime).toBe(Date.UTC(2024, 0, 1, 12, 0));
+    expect(w.quality).toEqual({ state: 'valid', reasons: ['time-invalid:obx-14'] });
+  });
+  it('a waveform left with no sender time is placed at receipt time and is questionable', () => {
+    const noTimes = `${msh('')}PID|||P1\rOBR|1|||x\r`;
+    const w = map(noTimes + pleth('20241301120000') + rate)[0] as WaveformSegment;
+    expect(w.startTime).toBe(0); // receivedAt
+    expect(w.quality).toEqual({ state: 'questionable', reasons: ['time-invalid:obx-14', 'time-from-receipt'] });
+  });
+});
+
+describe('PV1-3 bed key', () => {
+  const bed = (pv1: string) => reading(`${msh()}PID|||P1\rPV1||I|${pv1}\rOBR|1|||x|||20240101120000+0000\r${spo2()}`).bed;
+  it('keeps each component in its place, so different locations never share a key', () => {
+    expect(bed('ICU^3001^1')).toBe('ICU/3001/1');
+    expect(bed('ICU^5')).toBe('ICU/5'); // room 5
+    expect(bed('ICU^^5')).toBe('ICU//5'); // bed 5
+    expect(bed('^ICU^5')).toBe('/ICU/5'); // room ICU, bed 5
+    expect(bed('ICU^5^')).toBe('ICU/5'); // trailing empties say nothing
+    expect(bed('ICU^5^1^FAC')).toBe('ICU/5/1'); // facility and beyond are not part of the key
+    expect(bed('')).toBeUndefined();
   });
 });

@@ -161,7 +161,10 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
         current = undefined;
         break;
       case 'PV1': {
-        const pl = components(seg, 3).slice(0, 3).map((c) => c.trim()).filter((c) => c !== '');
+        // point of care / room / bed, each in its place: an empty component inside is kept (ICU^^5 is bed 5, ICU^5 is
+        // room 5: different keys), only trailing empties are dropped (ICU^5^ is ICU^5).
+        const pl = components(seg, 3).slice(0, 3).map((c) => c.trim());
+        while (pl.length > 0 && pl[pl.length - 1] === '') pl.pop();
         bed = pl.length ? pl.join('/') : undefined;
         if (current && current.rows.length === 0 && bed !== undefined) current.bed = bed;
         break;
@@ -181,13 +184,15 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
   return groups;
 }
 
-function readRow(seg: Segment): Row {
-  let status = str(seg, 11).trim().toUpperCase();
+function readRow(raw: Segment): Row {
+  let seg = raw;
   let statusShifted = false;
-  const f10 = str(seg, 10).trim().toUpperCase();
-  if (status === '' && STATUS_LETTERS.test(f10) && repetitions(seg, 12) === 0) {
-    // A pipe is missing before OBX-11 in several real senders (and IHE examples): the status lands in OBX-10.
-    status = f10;
+  const f10 = str(raw, 10).trim().toUpperCase();
+  if (str(raw, 11).trim() === '' && STATUS_LETTERS.test(f10) && repetitions(raw, 12) === 0) {
+    // A pipe is missing before OBX-11 in several real senders (and IHE examples): the status lands in OBX-10 and
+    // every later field one place to the left. Read the row through a view with the missing (empty) OBX-10 put back,
+    // so OBX-11, OBX-14, OBX-17 and OBX-18 are read from where they are, here and wherever r.seg is read.
+    seg = { id: raw.id, fields: [...raw.fields.slice(0, 10), [[['']]], ...raw.fields.slice(10)] };
     statusShifted = true;
   }
   return {
@@ -199,7 +204,7 @@ function readRow(seg: Segment): Row {
     codeSystem: str(seg, 3, 3).trim(),
     containment: str(seg, 4).trim(),
     equipment: equipmentId(seg),
-    status,
+    status: str(seg, 11).trim().toUpperCase(),
     statusShifted,
     time: str(seg, 14).trim(),
   };
@@ -238,13 +243,21 @@ interface TimeCtx {
 }
 
 interface EventTime {
-  ms: number;
+  /** Null when no time was sent, or none of those sent could be read. */
+  ms: number | null;
   /** The time had no offset and neither had MSH-7: its zone is defaultUtcOffsetMinutes, an assumption. */
   zoneAssumed: boolean;
+  /** Times that were sent but could not be read, skipped for the next candidate (e.g. `obx-14`). */
+  invalid: string[];
 }
 
-function timeOf(texts: string[], ctx: TimeCtx, where: string): EventTime | null {
-  for (const t of texts) {
+/** Where a time comes from (for the quality reason), and its text. */
+type TimeCandidate = [from: string, text: string];
+
+/** The first readable time of the candidates, in order. An unreadable one is skipped, not the end of the search. */
+function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string): EventTime {
+  const invalid: string[] = [];
+  for (const [from, t] of candidates) {
     if (t === '') continue;
     try {
       const p = parseDtm(t, ctx.zone ? 0 : ctx.assumeOffset);
@@ -254,13 +267,32 @@ function timeOf(texts: string[], ctx: TimeCtx, where: string): EventTime | null 
         ms = ctx.zoned.get(t) ?? wallTimeToUtc(p.ms, ctx.zone);
         ctx.zoned.set(t, ms);
       }
-      return { ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault };
+      return { ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault, invalid };
     } catch (e) {
-      ctx.warnings.push(`${where}: ${(e as Error).message}`);
-      return null;
+      ctx.warnings.push(`${where} ${from}: ${(e as Error).message}; the next time given is used`);
+      invalid.push(from);
     }
   }
-  return null;
+  return { ms: null, zoneAssumed: false, invalid };
+}
+
+/** The candidates in order: the row's OBX-14, its nearest ancestor's OBX-14, OBR-7, MSH-7. */
+function timeCandidates(r: Row, ancestorTime: string, obrTime: string, ctx: TimeCtx): TimeCandidate[] {
+  return [
+    ['obx-14', r.time],
+    ['ancestor-obx-14', ancestorTime],
+    ['obr-7', obrTime],
+    ['msh-7', ctx.mshTime],
+  ];
+}
+
+/**
+ * Notes on the time in the quality. An unreadable time skipped for the next one is a note (`time-invalid:obx-14`):
+ * the value is fine, and the next time (usually OBR-7) is the same observation's. So is a time without a zone.
+ */
+function noteTime(t: EventTime, q: Quality): void {
+  for (const from of t.invalid) worsen(q, 'valid', `time-invalid:${from}`);
+  if (t.zoneAssumed) worsen(q, 'valid', 'time-zone-assumed');
 }
 
 /**
@@ -405,7 +437,9 @@ function hl7Context(r: Row): Hl7Context {
   return c;
 }
 
-const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+// A decimal. The digits after the point are matched only after a '.', so a long run of digits followed by another
+// character fails in one pass (`\d+\.?\d*` tried every split of the run: quadratic, a whole-agent stall per value).
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 
 /** A decimal as a finite number; marks the quality and returns undefined when it is not one. */
 function numberOf(t: string, q: Quality): number | undefined {
@@ -421,6 +455,28 @@ function numberOf(t: string, q: Quality): number | undefined {
   }
   return n;
 }
+
+/**
+ * A metric the agent knows (MDC SCADA partition, agent/model/mdc.ts): its value is a number whatever OBX-2 says, and
+ * the limit rules and NEWS2 skip anything else.
+ */
+function isNumericMetric(r: Row): boolean {
+  const mdc = codeOf(r).mdc;
+  return mdc !== null && mdc.code >>> 16 === 2;
+}
+
+/**
+ * Text (OBX-2 empty, ST, TX, CWE, …) where a known metric needs a number: a clean decimal is read as one and stays
+ * valid with a note (`value-type:ST`, `value-type-missing`): the value is well formed, only its type was mislabelled,
+ * and marking it questionable would keep an SpO2 of 84 from the limit rules. Other text stays text and is invalid
+ * (`not-a-number`), as in an NM row. A value that cannot be used is never presented as valid.
+ */
+function metricFromText(r: Row, text: string, quality: Quality): number | string {
+  worsen(quality, 'valid', r.valueType === '' ? 'value-type-missing' : `value-type:${r.valueType}`);
+  return numberOf(text, quality) ?? text;
+}
+
+const SN_BOUNDS = new Set(['<', '>', '<=', '>=']);
 
 /** OBX-5 as a reading value by OBX-2. */
 function valueOf(r: Row, quality: Quality): number | string | null {
@@ -449,18 +505,34 @@ function valueOf(r: Row, quality: Quality): number | string | null {
       return numberOf(t, quality) ?? t;
     }
     case 'SN': {
-      // comparator^num1^separator^num2: a plain number only when there is no comparator/range.
+      // comparator^num1^separator^num2
       const [cmp = '', n1 = '', sep = '', n2 = ''] = first.map((x) => x.trim());
-      if ((cmp === '' || cmp === '=') && sep === '' && n2 === '' && NUMBER.test(n1)) return numberOf(n1, quality) ?? n1;
+      if (sep === '' && n2 === '') {
+        if (cmp === '' || cmp === '=') return numberOf(n1, quality) ?? n1;
+        if (SN_BOUNDS.has(cmp)) {
+          // Beyond the measuring range (`>^40`): the bound is the best number there is, and the most extreme one;
+          // questionable, since the true value lies past it.
+          const n = numberOf(n1, quality);
+          if (n === undefined) return `${cmp}${n1}`;
+          worsen(quality, 'questionable', `sn-comparator:${cmp}`);
+          return n;
+        }
+      }
+      // A range, a ratio or `<>`: kept as text, which a known metric cannot use.
+      if (isNumericMetric(r)) worsen(quality, 'invalid', 'not-a-number');
       return `${cmp}${n1}${sep}${n2}`;
     }
     case 'CWE':
     case 'CE':
     case 'CNE':
-    case 'CF':
-      return (first[1] || first[0] || first[8] || '').trim();
-    default:
-      return (first.length > 1 ? first.join('^') : (first[0] ?? '')).trim();
+    case 'CF': {
+      const text = (first[1] || first[0] || first[8] || '').trim();
+      return isNumericMetric(r) ? metricFromText(r, text, quality) : text;
+    }
+    default: {
+      const text = (first.length > 1 ? first.join('^') : (first[0] ?? '')).trim();
+      return isNumericMetric(r) ? metricFromText(r, text, quality) : text;
+    }
   }
 }
 
@@ -494,20 +566,22 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
     const code = codeOf(r);
     const quality = qualityOf(r);
     const unit = unitFromCwe(components(r.seg, 6));
-    const time = timeOf([r.time, inherited(r), obrTime, ctx.mshTime], ctx, `OBX ${r.setId}`);
+    const time = timeOf(timeCandidates(r, inherited(r), obrTime, ctx), ctx, `OBX ${r.setId}`);
     if (r.valueType === 'NA' || r.valueType === 'MA') {
       const rate = sampleRate(g.rows, idx, r);
       const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
       if (rate === undefined) worsen(q, 'questionable', 'sample-rate-unknown');
       applyMeasurementStatus(r, q);
-      if (time?.zoneAssumed) worsen(q, 'valid', 'time-zone-assumed'); // a note: the samples themselves are fine
+      noteTime(time, q);
+      // No sender time at all: the samples are placed at our receipt time, which may be far from when they were taken.
+      if (time.ms === null) worsen(q, 'questionable', 'time-from-receipt');
       for (const samples of waveformChannels(r, q)) {
         const w: Hl7WaveformSegment = {
           kind: 'waveform',
           ...origin,
           ...code,
           unit,
-          startTime: time?.ms ?? opts.receivedAt,
+          startTime: time.ms ?? opts.receivedAt,
           sampleRateHz: rate ?? 0,
           samples,
           receivedAt: opts.receivedAt,
@@ -520,7 +594,7 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
     }
     const value = valueOf(r, quality);
     applyMeasurementStatus(r, quality);
-    if (time?.zoneAssumed) worsen(quality, 'valid', 'time-zone-assumed'); // a note: the value itself is fine
+    noteTime(time, quality);
     const context = hl7Context(r);
     const reading: Hl7NumericReading = {
       kind: 'numeric',
@@ -528,7 +602,7 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
       ...code,
       value,
       unit,
-      deviceTime: time?.ms ?? null,
+      deviceTime: time.ms,
       receivedAt: opts.receivedAt,
       quality,
       context,
@@ -601,7 +675,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   const device = eventRow.equipment || g.rows.find((r) => r.equipment)?.equipment || mshDevice;
   const origin = { deviceId: device, source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
-  const time = timeOf([eventRow.time, ancestorTimes(g.rows)(eventRow), obrTime, ctx.mshTime], ctx, `OBX ${eventRow.setId}`);
+  const time = timeOf(timeCandidates(eventRow, ancestorTimes(g.rows)(eventRow), obrTime, ctx), ctx, `OBX ${eventRow.setId}`);
   const facetText = (name: string): string => {
     const r = facet(name);
     return r ? str(r.seg, 5).trim() : '';
@@ -660,7 +734,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
     phase: phaseOf(phaseRaw, stateRaw),
     ...(atDevice && { atDevice }),
-    deviceTime: time?.ms ?? null,
+    deviceTime: time.ms,
     receivedAt: opts.receivedAt,
     context: hl7,
   };

@@ -45,6 +45,7 @@ export interface MessageHeader {
   messageCode: string;
   triggerEvent: string;
   messageStructure: string;
+  /** MSH-10 exactly as sent (MSA-2 echoes it); trim it for anything that compares ids. */
   controlId: string;
   processingId: string;
   version: string;
@@ -61,7 +62,9 @@ export function readHeader(msg: Hl7Message): MessageHeader {
     return v;
   };
   const messageCode = required(9, 'message type');
-  const controlId = required(10, 'message control id');
+  required(10, 'message control id');
+  // As sent, spaces included: MSA-2 must echo it exactly, or a sender comparing ids takes its message as un-ACKed.
+  const controlId = str(msh, 10);
   const processingId = required(11, 'processing id');
   const version = required(12, 'version id');
   return {

@@ -187,18 +187,31 @@ function decode(input: Uint8Array | string): Decoded {
   return { raws: splitSegments(dec.text, warnings), charset: dec.charset, hex: dec.hex, warnings };
 }
 
-/** Parses raw segments, switching delimiters at every header segment (MSH/FHS/BHS). */
-function parseAll(dec: Decoded): Segment[] {
+const ENVELOPE_IDS = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
+
+/**
+ * Parses raw segments, switching delimiters at every header segment (MSH/FHS/BHS). With `bad`, a segment of a
+ * message that does not parse becomes a placeholder (id only) and its error is recorded there, so one bad message
+ * of a batch does not take the others with it; an error in the batch envelope is still thrown.
+ */
+function parseAll(dec: Decoded, bad?: Map<Segment, Hl7ParseError>): Segment[] {
   if (dec.raws.length === 0) throw new Hl7ParseError('no segments', {}, 100);
   let d: Delimiters | undefined;
   const out: Segment[] = [];
   for (const raw of dec.raws) {
     const id = raw.text.slice(0, 3);
-    if (HEADER_IDS.has(id)) d = readDelimiters(raw.text, { segmentIndex: raw.index, segmentId: id });
-    if (!d) {
-      throw new Hl7ParseError(`message must start with MSH (or FHS/BHS for a batch), found '${id}'`, { segmentIndex: raw.index, segmentId: id }, 100);
+    try {
+      if (HEADER_IDS.has(id)) d = readDelimiters(raw.text, { segmentIndex: raw.index, segmentId: id });
+      if (!d) {
+        throw new Hl7ParseError(`message must start with MSH (or FHS/BHS for a batch), found '${id}'`, { segmentIndex: raw.index, segmentId: id }, 100);
+      }
+      out.push(parseSegment(raw, d, dec.hex, dec.warnings));
+    } catch (e) {
+      if (!bad || !(e instanceof Hl7ParseError) || ENVELOPE_IDS.has(id) || !d) throw e;
+      const placeholder: Segment = { id, fields: [[[[id]]]] };
+      bad.set(placeholder, e);
+      out.push(placeholder);
     }
-    out.push(parseSegment(raw, d, dec.hex, dec.warnings));
   }
   return out;
 }
@@ -211,13 +224,33 @@ function delimitersOf(seg: Segment): Delimiters {
 
 export type ParsedFrame = { kind: 'message'; message: Hl7Message } | { kind: 'batch'; batch: Hl7Batch };
 
+export interface FrameOptions {
+  /**
+   * A batch whose envelope parses but some of whose messages do not: return it, with those messages in
+   * `batch.failed` (each with its first error), instead of throwing. A single message still throws.
+   */
+  collectMessageErrors?: boolean;
+}
+
 /** Parses one MLLP frame or file: a single message, or an FHS/BHS batch. */
-export function parseFrame(input: Uint8Array | string): ParsedFrame {
+export function parseFrame(input: Uint8Array | string, opts: FrameOptions = {}): ParsedFrame {
   const dec = decode(input);
-  const segs = parseAll(dec);
+  const isBatch = dec.raws.length > 0 && !(dec.raws[0] as RawSegment).text.startsWith('MSH');
+  const bad = opts.collectMessageErrors && isBatch ? new Map<Segment, Hl7ParseError>() : undefined;
+  const segs = parseAll(dec, bad);
   const first = segs[0] as Segment;
   if (first.id === 'MSH') return { kind: 'message', message: buildMessage(segs, 0, segs.length, dec) };
-  return { kind: 'batch', batch: buildBatch(segs, dec) };
+  const batch = buildBatch(segs, dec);
+  if (bad && bad.size > 0) {
+    batch.failed = new Map();
+    for (const b of batch.batches) {
+      for (const m of b.messages) {
+        const err = m.segments.map((x) => bad.get(x)).find((x) => x !== undefined);
+        if (err) batch.failed.set(m, err);
+      }
+    }
+  }
+  return { kind: 'batch', batch };
 }
 
 /** Parses exactly one message; a batch or a second MSH is an error. */

@@ -1,4 +1,5 @@
 // Typed shape of a parsed HL7 v2 message. Values are already unescaped.
+import type { Hl7ParseError } from './errors.js';
 
 /**
  * A leaf value: a string ("" when empty or absent), or null for the HL7 null `""`
@@ -69,4 +70,9 @@ export interface Hl7Batch {
   fileTrailer?: Segment;
   charset: string;
   warnings: Hl7Warning[];
+  /**
+   * Only with parseFrame's collectMessageErrors: messages that did not parse, with their first error. Their
+   * unreadable segments are placeholders (id only): answer them, never map them.
+   */
+  failed?: Map<Hl7Message, Hl7ParseError>;
 }
