@@ -2,8 +2,8 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkBeyondSchema } from './config/check.js';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { checkBeyondSchema, driverProblems } from './config/check.js';
+import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
 import { Agent } from './agent.js';
@@ -71,6 +71,12 @@ async function main(): Promise<number> {
       return 2;
     }
     config.display.port = port;
+    // The file was checked with its own port: the new one must not be a driver's listening port either.
+    const clashes = sharedResourceProblems(config, registry).map((p) => ({ ...p, message: `${p.message} (display.port set by AGENT_DISPLAY_PORT=${port})` }));
+    if (clashes.length) {
+      process.stderr.write(`${new ConfigError(path, clashes).message}\n`);
+      return 2;
+    }
   }
   if (args.check) {
     // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start.
@@ -81,6 +87,12 @@ async function main(): Promise<number> {
     }
     process.stdout.write(`${path}: valid\n`);
     return 0;
+  }
+  // What a driver's own checks refuse stops the start here, as --check reports it, before the store or display opens.
+  const driverErrors = driverProblems(config, registry);
+  if (driverErrors.length) {
+    process.stderr.write(`${new ConfigError(path, driverErrors).message}\n`);
+    return 2;
   }
 
   const log = createLogger(config.log);

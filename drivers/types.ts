@@ -43,4 +43,20 @@ export interface DriverFactory<Options = unknown> {
   description: string;
   configSchema: Record<string, unknown>;
   create(options: Options, ctx: DriverContext): Driver;
+  /**
+   * What these options take that no other driver (or the display) may also take, for the agent's cross-driver
+   * checks at config load. Called with options that passed `configSchema`; opens nothing. Optional: a driver
+   * that learns its device ids from the data (HL7) does not list them.
+   */
+  claims?(options: Options): DriverClaims;
+}
+
+/** Each claim names the option it comes from, relative to the driver entry (e.g. `options.buses[0].devices[1].id`). */
+export interface DriverClaims {
+  /** Device ids the driver's events will carry. */
+  deviceIds?: Array<{ id: string; field: string }>;
+  /** Serial ports it opens. */
+  serialPorts?: Array<{ path: string; field: string }>;
+  /** TCP addresses it listens on (host as in the options; a wildcard host clashes with any host on that port). */
+  listens?: Array<{ host: string; port: number; field: string }>;
 }

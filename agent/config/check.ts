@@ -45,6 +45,17 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
     const tls = config.display.tls;
     collect(() => readDisplayTls(tls), problems);
   }
+  problems.push(...driverProblems(config, registry));
+  return problems;
+}
+
+/**
+ * Each enabled driver's own checks (a Modbus register map, a Medibus timer pair, an IntelliVue plan), made by creating
+ * the driver without starting it: what its create() refuses, one problem per field, under its driver entry. Run by
+ * --check and, before anything is opened, by every start.
+ */
+export function driverProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   const quiet = pino({ level: 'silent' });
   config.drivers.forEach((entry, i) => {
     if (!entry.enabled) return;
@@ -53,11 +64,28 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
     try {
       factory.create(entry.options, { name: entry.name, log: quiet, emit: () => Promise.resolve(), count: () => {} });
     } catch (err) {
-      // Drivers name the option in their messages ("options.buses[0]…: why"); put it under its driver entry.
-      const text = (err as Error).message.replace(/^invalid \w+ config:\s*/, '');
-      const m = /^(options(?:\.|\[)[^:]*):\s*([\s\S]*)$/.exec(text);
-      problems.push(m ? { path: `drivers[${i}].${m[1]}`, message: m[2]! } : { path: `drivers[${i}]`, message: text });
+      problems.push(...createProblems(err, `drivers[${i}]`));
     }
   });
   return problems;
+}
+
+/** A driver's create() error as problems: its `problems` list when it has one, else its message. */
+function createProblems(err: unknown, entry: string): ConfigProblem[] {
+  // Drivers name the option in their problems ("options.buses[0]…"), as `{ field, message }` or as "field: why".
+  const listed = (err as { problems?: unknown } | null)?.problems;
+  if (Array.isArray(listed) && listed.length > 0) {
+    return listed.map((p: unknown) => {
+      if (typeof p === 'object' && p !== null && typeof (p as { field?: unknown }).field === 'string') {
+        const { field, message } = p as { field: string; message?: unknown };
+        return { path: `${entry}.${field}`, message: String(message) };
+      }
+      const m = /^([\w.[\]]+):\s*([\s\S]*)$/.exec(String(p));
+      if (!m) return { path: entry, message: String(p) };
+      return { path: `${entry}.${m[1]!.startsWith('options') ? m[1] : `options.${m[1]}`}`, message: m[2]! };
+    });
+  }
+  const text = (err as Error).message.replace(/^(?:invalid )?[\w-]+ config:\s*/, '');
+  const m = /^(options(?:\.|\[)[^:]*):\s*([\s\S]*)$/.exec(text);
+  return [m ? { path: `${entry}.${m[1]}`, message: m[2]! } : { path: entry, message: text }];
 }

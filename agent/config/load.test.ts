@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -171,5 +171,82 @@ describe('configuration reference', () => {
     for (const row of ['`options.buses[].transport` (required)', '`options.buses[].host` (transport: "tcp") (required)', '`options.buses[].baudRate` (transport: "rtu") (required)', '`options.buses[].devices[].unitId` (required)', '`options.buses[].devices[].points[].heartbeatMs`']) {
       expect(doc).toContain(`| ${row} |`);
     }
+  });
+});
+
+describe('what two drivers cannot share', () => {
+  const modbusRtu = (path: string, id: string) => ({ buses: [{ id: 'line', transport: 'rtu', path, baudRate: 19200, devices: [{ id, unitId: 1, points: [{ name: 'x', table: 'input', address: 0 }] }] }] });
+
+  it('a device id used by two drivers is refused, naming both fields (Medibus, Modbus, IntelliVue, the simulator)', () => {
+    expect(problems({
+      drivers: [
+        { name: 'vent', type: 'medibus', options: { id: 'DEV-1', model: 'v500', path: '/dev/ttyBED02' } },
+        { name: 'gas', type: 'modbus', options: modbusRtu('/dev/ttyBED03', 'DEV-1') },
+        { name: 'sim', type: 'simulator', options: { beds: 2, deviceIdPrefix: 'DEV-' } },
+        { name: 'mon', type: 'intellivue', options: { id: 'DEV-02', path: '/dev/ttyBED04' } },
+      ],
+    })).toEqual([
+      { path: 'drivers[1].options.buses[0].devices[0].id', message: 'device id "DEV-1" is already used by drivers[0].options.id (driver "vent"); give every device its own id' },
+      { path: 'drivers[3].options.id', message: 'device id "DEV-02" is already used by drivers[2].options.deviceIdPrefix (driver "sim"); give every device its own id' },
+    ]);
+    // A disabled driver takes nothing; the default ward's ids are distinct from a second ward's prefix.
+    expect(problems({ drivers: [{ name: 'a', type: 'simulator' }, { name: 'b', type: 'simulator', enabled: false }] })).toEqual([]);
+    expect(problems({ drivers: [{ name: 'a', type: 'simulator' }, { name: 'b', type: 'simulator', options: { deviceIdPrefix: 'ward2-' } }] })).toEqual([]);
+  });
+
+  it('a serial port opened by two drivers is refused, also through a link to it; a replay takes no port', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ports-'));
+    const tty = join(dir, 'ttyUSB0');
+    writeFileSync(tty, '');
+    const byId = join(dir, 'usb-FTDI-if00');
+    symlinkSync(tty, byId);
+    expect(problems({
+      drivers: [
+        { name: 'vent-a', type: 'medibus', options: { id: 'EVITA-1', path: '/dev/ttyBED02' } },
+        { name: 'vent-b', type: 'medibus', options: { id: 'EVITA-2', path: '/dev/ttyBED02' } },
+        { name: 'gas', type: 'modbus', options: modbusRtu(tty, 'gas-1') },
+        { name: 'mon', type: 'intellivue', options: { id: 'MP70', path: byId } },
+        { name: 'replayed', type: 'medibus', options: { id: 'EVITA-3', path: '/dev/ttyBED02', replay: { file: 'x.jsonl' } } },
+      ],
+    })).toEqual([
+      { path: 'drivers[1].options.path', message: '/dev/ttyBED02 is already used by drivers[0].options.path (driver "vent-a"); a serial port can be opened by one driver only' },
+      { path: 'drivers[3].options.path', message: `${byId} is already used by drivers[2].options.buses[0].path (driver "gas") (both are ${tty}); a serial port can be opened by one driver only` },
+    ]);
+  });
+
+  it('a TCP port listened on twice is refused: two HL7 listeners, or one on the display\'s port', () => {
+    expect(problems({
+      display: { enabled: true, host: '127.0.0.1', port: 18080 },
+      drivers: [
+        { name: 'hl7-a', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 18080 } },
+        { name: 'hl7-b', type: 'hl7-mllp', options: { port: 2575 } },
+        { name: 'hl7-c', type: 'hl7-mllp', options: { host: '10.0.0.5', port: 2575 } },
+        { name: 'hl7-d', type: 'hl7-mllp', options: { host: '10.0.0.5', port: 2576 } },
+        { name: 'hl7-e', type: 'hl7-mllp', options: { host: '10.0.0.6', port: 2576 } },
+      ],
+    })).toEqual([
+      { path: 'drivers[0].options.port', message: '127.0.0.1:18080 is already listened on by display.port (127.0.0.1:18080); use another port' },
+      { path: 'drivers[2].options.port', message: '10.0.0.5:2575 is already listened on by drivers[1].options.port (driver "hl7-b") (0.0.0.0:2575); use another port' },
+    ]);
+    // The display off, or port 0 (any free port), takes nothing.
+    expect(problems({ display: { enabled: false, port: 2575 }, drivers: [{ name: 'a', type: 'hl7-mllp', options: { port: 2575 } }, { name: 'b', type: 'hl7-mllp', options: { port: 0 } }, { name: 'c', type: 'hl7-mllp', options: { port: 0 } }] })).toEqual([]);
+  });
+});
+
+describe('a driver\'s own checks, as --check and the start report them', () => {
+  it('Medibus problems are named by their option, one line each, like Modbus ones', async () => {
+    const { driverProblems } = await import('./check.js');
+    const config = validateConfig({
+      drivers: [
+        { name: 'vent', type: 'medibus', options: { id: 'EVITA-1', path: '/dev/ttyBED02', keepAliveMs: 30000, quietReinitMs: 5000, backoff: { initialMs: 60000, maxMs: 1000 } } },
+        { name: 'm', type: 'modbus', options: { buses: [{ id: 'b', transport: 'tcp', host: 'h', devices: [{ id: 'd', unitId: 1, points: [{ name: 'x', table: 'holding', address: 0, type: 'uint16', mdc: 'MDC_NO_SUCH', sentinels: [{ value: -1, quality: 'unavailable' }] }] }] }] } },
+      ],
+    }, registry, 'test.yaml');
+    expect(driverProblems(config, registry)).toEqual([
+      { path: 'drivers[0].options.keepAliveMs', message: expect.stringMatching(/^must be shorter than quietReinitMs \(5000 ms\), got 30000/) },
+      { path: 'drivers[0].options.backoff.maxMs', message: 'must be at least backoff.initialMs (60000 ms), got 1000' },
+      { path: 'drivers[1].options.buses[0].devices[0].points[0].sentinels[0].value', message: expect.stringMatching(/^-1 can never be read from a uint16/) },
+      { path: 'drivers[1].options.buses[0].devices[0].points[0].mdc', message: expect.stringMatching(/MDC_NO_SUCH/) },
+    ]);
   });
 });

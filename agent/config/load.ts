@@ -1,6 +1,6 @@
 // Reads, validates and resolves the agent's configuration. A bad config fails here, at start,
 // with every problem named by its path — never later at the bedside.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { configSchema } from './schema.js';
@@ -317,8 +317,62 @@ export function validateConfig(
       }
     });
   }
+  // Only on an otherwise valid file: the drivers' claims are read from options that passed their schemas.
+  if (!problems.length) problems.push(...sharedResourceProblems(data as AgentConfig, registry));
   if (problems.length) throw new ConfigError(source, problems);
   return data as AgentConfig;
+}
+
+/** A wildcard bind address takes its port on every address. */
+const ANY_HOST = new Set(['0.0.0.0', '::', '']);
+
+/** One name for a port however it is written (a /dev/serial/by-id link and the ttyUSB it points to). */
+function serialPortName(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path; // not there (yet): compared as written
+  }
+}
+
+/**
+ * What no two enabled drivers may share, each refused naming both fields: a device id (alarms, the store and the hub
+ * tell devices apart by id alone, so one device's silence would be hidden by the other's data), a serial port (only
+ * one opener gets it), a TCP listening port (the second listener fails at start), also against the display's port.
+ * Within one driver its own checks report such clashes, with advice of their own.
+ */
+export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const ids = new Map<string, { field: string; driver: number }>();
+  const ports = new Map<string, { field: string; driver: number; path: string }>();
+  const listens: Array<{ host: string; port: number; field: string; driver: number }> = [];
+  if (config.display.enabled && config.display.port !== 0) listens.push({ host: config.display.host, port: config.display.port, field: 'display.port', driver: -1 });
+  const owner = (field: string, driver: number) => (driver < 0 ? field : `drivers[${driver}].${field} (driver "${config.drivers[driver]!.name}")`);
+  config.drivers.forEach((entry, i) => {
+    if (!entry.enabled) return;
+    const claims = registry.get(entry.type)?.claims?.(entry.options);
+    if (!claims) return;
+    for (const { id, field } of claims.deviceIds ?? []) {
+      const first = ids.get(id);
+      if (!first) ids.set(id, { field, driver: i });
+      else if (first.driver !== i) problems.push({ path: `drivers[${i}].${field}`, message: `device id "${id}" is already used by ${owner(first.field, first.driver)}; give every device its own id` });
+    }
+    for (const { path, field } of claims.serialPorts ?? []) {
+      const name = serialPortName(path);
+      const first = ports.get(name);
+      if (!first) ports.set(name, { field, driver: i, path });
+      else if (first.driver !== i) {
+        const same = first.path === path ? '' : ` (both are ${name})`;
+        problems.push({ path: `drivers[${i}].${field}`, message: `${path} is already used by ${owner(first.field, first.driver)}${same}; a serial port can be opened by one driver only` });
+      }
+    }
+    for (const l of claims.listens ?? []) {
+      const first = listens.find((o) => o.port === l.port && o.driver !== i && (o.host === l.host || ANY_HOST.has(o.host) || ANY_HOST.has(l.host)));
+      if (first) problems.push({ path: `drivers[${i}].${l.field}`, message: `${l.host}:${l.port} is already listened on by ${owner(first.field, first.driver)} (${first.host}:${first.port}); use another port` });
+      else listens.push({ ...l, driver: i });
+    }
+  });
+  return problems;
 }
 
 export function loadConfigFile(path: string, registry: ReadonlyMap<string, DriverFactory>): AgentConfig {

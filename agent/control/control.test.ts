@@ -124,7 +124,7 @@ describe('control plane', () => {
 
   it('restores the previous drivers and reports the refusal when a new driver fails to start', async () => {
     const { control, running, calls } = setup('b');
-    const s = session({ desired: { agentConfig: { drivers: { a: { options: { beds: 2 } }, b: { type: 'simulator' } } } } });
+    const s = session({ desired: { agentConfig: { drivers: { a: { options: { beds: 2 } }, b: { type: 'simulator', options: { deviceIdPrefix: 'b-' } } } } } });
     control.connected(s);
     await settle(control, () => s.reported.length > 0);
     expect(calls).toEqual(['stop a', 'start a', 'start b', 'stop a', 'stop b', 'start a']);

@@ -13,8 +13,9 @@ const local = (): AgentConfig =>
       store: { path: '/tmp/x/agent.db' },
       hub: { mode: 'off' },
       drivers: [
-        { name: 'a', type: 'simulator', options: { beds: 1 } },
-        { name: 'b', type: 'simulator', options: { beds: 2 } },
+        // Each simulator its own device ids: two drivers sending as one device are refused.
+        { name: 'a', type: 'simulator', options: { beds: 1, deviceIdPrefix: 'a-' } },
+        { name: 'b', type: 'simulator', options: { beds: 2, deviceIdPrefix: 'b-' } },
       ],
     },
     registry,
@@ -27,7 +28,7 @@ describe('overlay', () => {
   });
 
   it('merges drivers keyed by name into the local list, adds new ones, and a list replaces the whole list', () => {
-    const keyed = applyOverlay(local(), { drivers: { b: { options: { beds: 5 } }, c: { type: 'simulator' } } });
+    const keyed = applyOverlay(local(), { drivers: { b: { options: { beds: 5 } }, c: { type: 'simulator', options: { deviceIdPrefix: 'c-' } } } });
     expect((keyed.drivers as { name: string; options?: { beds?: number } }[]).map((d) => [d.name, d.options?.beds])).toEqual([
       ['a', 1],
       ['b', 5],
@@ -49,11 +50,15 @@ describe('overlay', () => {
     if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['drivers[0].options.beds', 'log.level']);
     const ok = resolveOverlay(local(), { log: { level: 'warn' } }, registry);
     expect(ok.ok && ok.config.log.level).toBe('warn');
+    // A driver added from the cloud that would send as a device another driver already sends as is refused.
+    const twice = resolveOverlay(local(), { drivers: { c: { type: 'simulator', options: { deviceIdPrefix: 'a-' } } } }, registry);
+    expect(twice.ok).toBe(false);
+    if (!twice.ok) expect(twice.problems.map((p) => p.message).join('\n')).toMatch(/already used by drivers\[0\]/);
   });
 
   it('plans restarts only for drivers whose entries changed, and names sections that wait for a restart', () => {
     const from = local();
-    const r = resolveOverlay(from, { drivers: { b: { options: { beds: 3 } }, c: { type: 'simulator' } }, log: { level: 'debug' }, alarms: { audioPause: { defaultS: 60 } } }, registry);
+    const r = resolveOverlay(from, { drivers: { b: { options: { beds: 3 } }, c: { type: 'simulator', options: { deviceIdPrefix: 'c-' } } }, log: { level: 'debug' }, alarms: { audioPause: { defaultS: 60 } } }, registry);
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     const plan = planChange(from, r.config);
     expect(plan.stop).toEqual(['b']);

@@ -167,6 +167,9 @@ export const hl7MllpFactory: DriverFactory<Hl7MllpOptions> = {
   description: 'HL7 v2 over MLLP listener for IHE PCD-01 observations and PCD-04 alarms (central stations, device gateways).',
   configSchema,
   create: createHl7MllpDriver,
+  // Its listening port, so that no two listeners (or the display) share one. Device ids come from the messages, so
+  // none are listed. Port 0 is any free port and takes nothing.
+  claims: (o) => ({ listens: o.port === 0 ? [] : [{ host: o.host ?? '0.0.0.0', port: o.port, field: 'options.port' }] }),
 };
 
 export default hl7MllpFactory;

@@ -3,6 +3,7 @@
 // technical alarms, and device status. See README.md.
 import type { DriverEvent } from '../../agent/model/reading.js';
 import type { Driver, DriverContext, DriverFactory } from '../types.js';
+import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmTracker } from './alarms.js';
 import { DeviceClock } from './clock.js';
@@ -134,6 +135,7 @@ export const intellivueDriver: DriverFactory<IntellivueOptions> = {
   create(options: IntellivueOptions, ctx: DriverContext): Driver {
     return new IntellivueDriver(buildPlan(options), ctx);
   },
+  claims: serialDeviceClaims,
 };
 
 export default intellivueDriver;

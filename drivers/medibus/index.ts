@@ -2,6 +2,7 @@
 // Fabius). Talks the host side of the protocol (or only listens), and emits readings, alarms,
 // realtime curves and device status. See README.md.
 import type { DriverContext, DriverFactory, Driver } from '../types.js';
+import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmTracker } from './alarms.js';
 import { buildPlan, type MedibusOptions, type MedibusPlan } from './options.js';
@@ -119,6 +120,7 @@ export const medibusDriver: DriverFactory<MedibusOptions> = {
   create(options: MedibusOptions, ctx: DriverContext): Driver {
     return new MedibusDriver(buildPlan(options), ctx);
   },
+  claims: serialDeviceClaims,
 };
 
 export default medibusDriver;

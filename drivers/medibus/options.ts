@@ -70,9 +70,10 @@ export interface MedibusPlan extends SerialDevicePlan {
   hostIdentity: { id: string; name: string; revision: string };
 }
 
+/** Options that cannot work, each naming its option as the agent's config does (`options.quietReinitMs`). */
 export class MedibusConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`medibus config: ${problems.join('; ')}`);
+  constructor(readonly problems: Array<{ field: string; message: string }>) {
+    super(`invalid medibus config: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
     this.name = 'MedibusConfigError';
   }
 }
@@ -80,23 +81,41 @@ export class MedibusConfigError extends Error {
 export const DEFAULT_REQUESTS: RequestName[] = ['measured1', 'measured2', 'alarms1', 'alarms2', 'settings', 'text'];
 
 export function buildPlan(o: MedibusOptions): MedibusPlan {
-  const problems: string[] = [];
-  if (!o.id) problems.push('id: required');
-  if (!o.path && !o.replay) problems.push('path: required unless replay is given');
+  const problems: Array<{ field: string; message: string }> = [];
+  const problem = (field: string, message: string) => problems.push({ field: `options.${field}`, message });
+  if (!o.id) problem('id', 'is required');
+  if (!o.path && !o.replay) problem('path', 'is required unless replay is given');
   const model = o.model ?? 'generic';
   const preset = PRESETS[model];
-  if (!preset) problems.push(`model: unknown ${JSON.stringify(model)}`);
+  if (!preset) problem('model', `unknown ${JSON.stringify(model)}`);
   const base = preset?.line ?? PRESETS.generic.line;
-  const requests = (o.requests ?? DEFAULT_REQUESTS).map((r) => {
+  // An empty list would leave the session cycling nothing: online, and never a value.
+  if (o.requests?.length === 0) problem('requests', `must list at least one request (${Object.keys(REQUESTS).join(', ')})`);
+  const requests = (o.requests ?? DEFAULT_REQUESTS).map((r, i) => {
     const code = REQUESTS[r];
-    if (code === undefined) problems.push(`requests: unknown ${JSON.stringify(r)}`);
+    if (code === undefined) problem(`requests[${i}]`, `unknown ${JSON.stringify(r)}`);
     return code;
   });
   const hp = { high: o.alarmPriority?.high ?? 21, medium: o.alarmPriority?.medium ?? 11 };
-  if (hp.medium > hp.high) problems.push('alarmPriority: medium must not exceed high');
+  if (hp.medium > hp.high) problem('alarmPriority.medium', `must not exceed alarmPriority.high (${hp.high}), got ${hp.medium}`);
   const responseTimeoutMs = o.responseTimeoutMs ?? 3000;
   const quietReinitMs = o.quietReinitMs ?? 10000;
-  if (quietReinitMs <= responseTimeoutMs) problems.push('quietReinitMs: must be longer than responseTimeoutMs');
+  const keepAliveMs = o.keepAliveMs ?? 2000;
+  const initialMs = o.backoff?.initialMs ?? 1000;
+  const backoff = { initialMs, maxMs: o.backoff?.maxMs ?? Math.max(30000, initialMs) };
+  // Each pair is reported at the option that was written, naming the other's value (which may be a default).
+  const byDefault = (v: unknown) => (v === undefined ? ' by default' : '');
+  if (quietReinitMs <= responseTimeoutMs) {
+    const why = 'the line would count as quiet while an answer is still awaited';
+    if (o.quietReinitMs === undefined) problem('responseTimeoutMs', `must be shorter than quietReinitMs (${quietReinitMs} ms by default), got ${responseTimeoutMs}: ${why}; raise quietReinitMs too`);
+    else problem('quietReinitMs', `must be longer than responseTimeoutMs (${responseTimeoutMs} ms${byDefault(o.responseTimeoutMs)}), got ${quietReinitMs}: ${why}`);
+  }
+  if (keepAliveMs >= quietReinitMs) {
+    const why = 'an idle line would be re-initialised before a keep-alive is sent';
+    if (o.keepAliveMs !== undefined) problem('keepAliveMs', `must be shorter than quietReinitMs (${quietReinitMs} ms${byDefault(o.quietReinitMs)}), got ${keepAliveMs}: ${why}`);
+    else problem('quietReinitMs', `must be longer than keepAliveMs (${keepAliveMs} ms by default), got ${quietReinitMs}: ${why}`);
+  }
+  if (backoff.maxMs < backoff.initialMs) problem('backoff.maxMs', `must be at least backoff.initialMs (${backoff.initialMs} ms), got ${backoff.maxMs}`);
   if (problems.length) throw new MedibusConfigError(problems);
   const plan: MedibusPlan = {
     id: o.id,
@@ -114,10 +133,10 @@ export function buildPlan(o: MedibusOptions): MedibusPlan {
     pollIntervalMs: o.pollIntervalMs ?? 1000,
     responseTimeoutMs,
     retries: o.retries ?? 2,
-    keepAliveMs: o.keepAliveMs ?? 2000,
+    keepAliveMs,
     quietReinitMs,
     silenceMs: o.silenceMs ?? 15000,
-    backoff: { initialMs: o.backoff?.initialMs ?? 1000, maxMs: o.backoff?.maxMs ?? 30000, jitter: 0.2 },
+    backoff: { ...backoff, jitter: 0.2 },
     realtime: {
       enabled: o.realtime?.enabled === true,
       codes: o.realtime?.codes ?? [0x00, 0x01, 0x03],

@@ -166,6 +166,26 @@ describe('code table, alarms and options', () => {
       expect((err as MedibusConfigError).problems.length).toBe(3);
     }
   });
+  it('refuses options that make no sense, each under options.<field> (empty requests, backoff, keep-alive vs quiet re-initialisation)', () => {
+    const fields = (o: Parameters<typeof buildPlan>[0]) => {
+      try {
+        buildPlan(o);
+      } catch (err) {
+        expect(err).toBeInstanceOf(MedibusConfigError);
+        return (err as MedibusConfigError).problems.map((p) => p.field);
+      }
+      return [];
+    };
+    const ok = { id: 'v1', path: '/dev/ttyUSB0' };
+    expect(fields({ ...ok, requests: [] })).toEqual(['options.requests']);
+    expect(fields({ ...ok, backoff: { initialMs: 60000, maxMs: 1000 } })).toEqual(['options.backoff.maxMs']);
+    expect(fields({ ...ok, backoff: { initialMs: 60000 } })).toEqual([]); // the cap follows a longer first delay
+    expect(fields({ ...ok, keepAliveMs: 30000, quietReinitMs: 5000 })).toEqual(['options.keepAliveMs']);
+    expect(fields({ ...ok, quietReinitMs: 1500 })).toEqual(['options.quietReinitMs', 'options.quietReinitMs']); // ≤ 3000 timeout, ≤ 2000 keep-alive
+    expect(fields({ ...ok, responseTimeoutMs: 15000 })).toEqual(['options.responseTimeoutMs']);
+    expect(() => buildPlan({ ...ok, responseTimeoutMs: 15000 })).toThrow('invalid medibus config: options.responseTimeoutMs: must be shorter than quietReinitMs (10000 ms by default), got 15000');
+    expect(new Ajv({ allErrors: true }).compile(configSchema)({ ...ok, requests: [] })).toBe(false);
+  });
   it('the JSON Schema accepts the README example and rejects unknown options', () => {
     const validate = new Ajv({ allErrors: true }).compile(configSchema);
     const example = { id: 'EVITA-1', bed: 'ICU-3', model: 'v500', path: '/dev/serial/by-id/usb-x', requests: ['measured1', 'alarms1'], realtime: { enabled: true, codes: [0, 1, 3] } };

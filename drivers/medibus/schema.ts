@@ -24,7 +24,7 @@ export const configSchema: Record<string, unknown> = {
       required: ['file'],
       properties: { file: { type: 'string', minLength: 1 }, speed: { type: 'number', minimum: 0 } },
     },
-    requests: { type: 'array', minItems: 0, uniqueItems: true, items: { enum: Object.keys(REQUESTS) } },
+    requests: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: Object.keys(REQUESTS) } },
     pollIntervalMs: { type: 'integer', minimum: 100, maximum: 600000 },
     responseTimeoutMs: { type: 'integer', minimum: 50, maximum: 60000 },
     retries: { type: 'integer', minimum: 0, maximum: 10 },

@@ -10,8 +10,9 @@ import { Backoff } from './timing.js';
 interface GroupState {
   group: ReadGroup;
   dueAt: number;
-  /** Set while the device answers this read with an exception; cleared on success. */
+  /** Set while this read fails (an exception, no answer, an answer that does not decode); cleared on success. */
   fault: Fault | undefined;
+  /** Consecutive failures of this read. */
   failures: number;
   backoff: Backoff;
 }
@@ -70,8 +71,6 @@ export class DeviceRunner {
   /** A read answered. Returns the events to emit (readings that pass their filters, status change). */
   succeeded(group: ReadGroup, data: number[] | boolean[], now: number): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }> } {
     const g = this.stateOf(group);
-    g.fault = undefined;
-    g.failures = 0;
     g.backoff.reset();
     // Next tick on this read's own grid, so lateness does not accumulate into drift; ticks already
     // missed are skipped rather than read back to back.
@@ -98,6 +97,16 @@ export class DeviceRunner {
       if (!this.filters.get(point)?.accept(judged.value, judged.quality.state, now)) continue;
       events.push(toReading(point, judged, { deviceId: this.plan.id, ...(this.plan.bed ? { bed: this.plan.bed } : {}), source: this.settings.source }, now));
     }
+    // Values that do not decode are lost as surely as an unanswered read's: the read counts as failing, and is
+    // reported as an error when it keeps failing, though the device's other values still arrive.
+    const first = decodeFaults[0];
+    if (first) {
+      g.failures++;
+      g.fault = { kind: 'decode', message: `cannot decode ${first.point}: ${first.message}`, counter: 'decode_errors', communication: false };
+    } else {
+      g.fault = undefined;
+      g.failures = 0;
+    }
     const status = this.updateState(now);
     if (status) events.push(status);
     return { events, decodeFaults };
@@ -108,11 +117,16 @@ export class DeviceRunner {
     const g = this.stateOf(group);
     if (fault.communication) {
       this.commFailures++;
+      g.failures++;
+      g.fault = fault;
       g.dueAt = Math.max(now, g.dueAt) + Math.min(group.intervalMs, this.settings.backoff.initialMs);
       if (this.commFailures >= this.settings.offlineAfterFailures) {
         this.probeAt = now + this.commBackoff.next();
         return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)`, now);
       }
+      // The device answers its other reads (they reset commFailures) but never this one: its values are gone all
+      // the same, so the device is in error rather than online.
+      if (g.failures >= this.settings.offlineAfterFailures) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)`, now);
       return undefined;
     }
     // The device answered, with an exception: it is there, this read is the problem.

@@ -7,6 +7,7 @@ export type FaultKind =
   | 'crc' // RTU frame with a bad CRC
   | 'bad-frame' // wrong length / unit / function in the answer
   | 'disconnected' // port or socket not open
+  | 'decode' // an answer whose registers do not decode as the map says (e.g. fewer than asked for)
   | 'other';
 
 export interface Fault {

@@ -1,6 +1,6 @@
 // The `modbus` driver: reads coils, discrete inputs, input and holding registers over Modbus TCP or
 // RTU, decodes them by a typed register map, and emits NumericReadings and device status. Read-only.
-import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
+import type { Driver, DriverClaims, DriverContext, DriverFactory, DriverHealth } from '../types.js';
 import { BusPoller, type TransportFactory } from './bus.js';
 import type { ModbusOptions } from './options.js';
 import { buildPlan, type Plan } from './plan.js';
@@ -55,6 +55,15 @@ export const modbusDriver: DriverFactory<ModbusOptions> = {
   create(options: ModbusOptions, ctx: DriverContext): Driver {
     // Throws ModbusConfigError naming every bad field, before anything runs.
     return new ModbusDriver(buildPlan(options), ctx);
+  },
+  claims(options: ModbusOptions): DriverClaims {
+    // TCP buses connect out to a device or gateway, which may take other connections: only RTU lines are taken.
+    const claims: Required<DriverClaims> = { deviceIds: [], serialPorts: [], listens: [] };
+    options.buses.forEach((bus, b) => {
+      if (bus.transport === 'rtu') claims.serialPorts.push({ path: bus.path, field: `options.buses[${b}].path` });
+      bus.devices.forEach((d, i) => claims.deviceIds.push({ id: d.id, field: `options.buses[${b}].devices[${i}].id` }));
+    });
+    return claims;
   },
 };
 

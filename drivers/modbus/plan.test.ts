@@ -176,6 +176,39 @@ describe('unit ids', () => {
   });
 });
 
+describe('sentinels the register type can never produce', () => {
+  const field = 'options.buses[0].devices[0].points[0].sentinels[0].value';
+  const point = (type: string, value: unknown, extra: Record<string, unknown> = {}) => [
+    { name: 'v', table: 'holding', address: 0, type, ...extra, sentinels: [{ value, quality: 'unavailable', reason: 'sensor-off' }] },
+  ];
+
+  it('are refused naming the field, the type\'s range and the value meant (-1 on uint16, 32768 on int16, a scaled value)', () => {
+    expect(problems(onePlan(point('uint16', -1)))).toEqual([{ field, message: '-1 can never be read from a uint16 (0..65535); did you mean 65535 (0xFFFF)?' }]);
+    expect(problems(onePlan(point('int16', 32768, { scale: 0.1 })))).toEqual([{ field, message: '32768 can never be read from an int16 (-32768..32767); did you mean -32768 (0x8000)?' }]);
+    expect(problems(onePlan(point('int16', 3276.7, { scale: 0.1 })))).toEqual([{ field, message: expect.stringMatching(/^3276\.7 can never be read from an int16, which holds whole numbers: a sentinel is the raw register value, before scale and offset; did you mean 32767\?$/) }]);
+    expect(problems(onePlan(point('bitfield', 4, { bit: 0, bitLength: 2 })))).toEqual([{ field, message: '4 can never be read from a bitfield (0..3)' }]);
+    expect(problems(onePlan(point('uint32', 2 ** 32)))).toEqual([{ field, message: expect.stringContaining('(0..4294967295)') }]);
+    expect(problems(onePlan(point('uint16', 'n/a')))).toEqual([{ field, message: 'must be a number or a hex string such as "0xFFFF" for a uint16 value, got "n/a"' }]);
+    expect(problems(onePlan(point('uint16', '0x10000')))).toEqual([{ field, message: '0x10000 does not fit the 16 bit(s) of a uint16' }]);
+    expect(problems(onePlan(point('float32', '0x7FC00000')))).toEqual([{ field, message: expect.stringMatching(/^must be a number for a float32 value/) }]);
+    expect(problems(onePlan(point('string', 0, { length: 2 })))).toEqual([{ field, message: expect.stringMatching(/^a string value is compared as text/) }]);
+  });
+
+  it('a hex string gives the register bits, read as the type reads them, and matches', () => {
+    const cases: Array<[string, string, number[]]> = [
+      ['uint16', '0xFFFF', [0xffff]],
+      ['int16', '0x8000', [0x8000]],
+      ['int16', '0xffff', [0xffff]],
+      ['int32', '0xFFFFFFFF', [0xffff, 0xffff]],
+    ];
+    for (const [type, hex, words] of cases) {
+      const pt = firstPoint(point(type, hex, { scale: 0.1 }));
+      expect(judge(pt, pt.decode(words)), `${type} ${hex}`).toEqual({ value: null, quality: { state: 'unavailable', reasons: ['sensor-off'] } });
+      expect(judge(pt, pt.decode(words.map(() => 1))).quality.state).toBe('valid');
+    }
+  });
+});
+
 describe('float32 values', () => {
   it('a float32 sentinel matches what the device sends, though the number is not exactly representable', () => {
     for (const s of [9999.9, -999.9, 0.1, 3.4028235e38]) {

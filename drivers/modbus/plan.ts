@@ -208,6 +208,73 @@ function resolveUnit(p: Problems, v: unknown, field: string): Unit {
   return { ucum: '' };
 }
 
+/** The raw values an integer type decodes to (before scale), and its width in bits. */
+function integerRange(type: ValueType, bitLength: number): { min: number; max: number; bits: number } | undefined {
+  switch (type) {
+    case 'bool':
+      return { min: 0, max: 1, bits: 1 };
+    case 'int16':
+      return { min: -0x8000, max: 0x7fff, bits: 16 };
+    case 'uint16':
+      return { min: 0, max: 0xffff, bits: 16 };
+    case 'int32':
+      return { min: -0x8000_0000, max: 0x7fff_ffff, bits: 32 };
+    case 'uint32':
+      return { min: 0, max: 0xffff_ffff, bits: 32 };
+    case 'bitfield':
+      return { min: 0, max: 2 ** bitLength - 1, bits: bitLength };
+    default:
+      return undefined;
+  }
+}
+
+/** "an int16", "a uint16". */
+const aType = (t: ValueType) => (t.startsWith('int') ? `an ${t}` : `a ${t}`);
+const hex = (v: number, bits: number) => `0x${v.toString(16).toUpperCase().padStart(Math.ceil(bits / 4), '0')}`;
+
+/**
+ * A sentinel as the decoded raw value it must equal, or undefined with a problem recorded. A sentinel the type can
+ * never produce would never match, and the device's "no value" code would pass as a valid reading: -1 on a uint16,
+ * 32768 on an int16, a scaled value (3276.7), a number on a string or text on a number are refused, with the value
+ * meant where it can be told. A hex string ("0xFFFF") gives an integer type's register bits, read as that type reads
+ * them ("0x8000" on an int16 is -32768).
+ */
+function sentinelValue(p: Problems, value: unknown, field: string, pt: { type: ValueType; bitLength: number; scale: number; offset: number }): number | string | undefined {
+  const fail = (message: string) => void p.push({ field, message });
+  if (pt.type === 'string') {
+    if (typeof value === 'string') return value;
+    return fail(`a string value is compared as text: write the sentinel in quotes, got ${JSON.stringify(value)}`);
+  }
+  const range = integerRange(pt.type, pt.bitLength);
+  if (typeof value === 'string') {
+    if (!range || !/^0x[0-9a-f]+$/i.test(value)) {
+      return fail(`must be a number${range ? ` or a hex string such as "0xFFFF"` : ''} for ${aType(pt.type)} value, got ${JSON.stringify(value)}`);
+    }
+    const bits = Number.parseInt(value, 16);
+    if (bits >= 2 ** range.bits) return fail(`${value} does not fit the ${range.bits} bit(s) of ${aType(pt.type)}`);
+    return range.min < 0 && bits > range.max ? bits - 2 ** range.bits : bits;
+  }
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fail(`must be a number or string (the raw value before scale), got ${JSON.stringify(value)}`);
+  if (!range) {
+    if (pt.type === 'float32' && !Number.isFinite(Math.fround(value))) return fail(`${value} is outside the float32 range; a float32 value can never equal it`);
+    // A float32 device can only send the nearest float32, which decodes to float32Decimal() of it.
+    return pt.type === 'float32' ? float32Decimal(Math.fround(value)) : value;
+  }
+  if (!Number.isInteger(value)) {
+    const raw = Number(((value - pt.offset) / pt.scale).toPrecision(12));
+    const meant = Number.isInteger(raw) && raw >= range.min && raw <= range.max ? `; did you mean ${raw}?` : '';
+    return fail(`${value} can never be read from ${aType(pt.type)}, which holds whole numbers: a sentinel is the raw register value, before scale and offset${meant}`);
+  }
+  if (value < range.min || value > range.max) {
+    // The same register bits read with the other signedness (-1 and 0xFFFF, 32768 and -32768).
+    const signed = range.min < 0;
+    const other = signed ? value - 2 ** range.bits : value + 2 ** range.bits;
+    const meant = other >= range.min && other <= range.max ? `; did you mean ${other} (${hex(signed ? value : other, range.bits)})?` : '';
+    return fail(`${value} can never be read from ${aType(pt.type)} (${range.min}..${range.max})${meant}`);
+  }
+  return value;
+}
+
 function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: number; order: ByteOrder; intervalMs: number }): (PlannedPoint & { intervalMs: number }) | undefined {
   if (!isObj(raw)) {
     p.push({ field: path, message: 'must be an object' });
@@ -266,17 +333,9 @@ function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: numbe
         if (!isObj(s)) return void p.push({ field: sp, message: 'must be an object' });
         unknownKeys(p, s, sp, ['value', 'quality', 'reason']);
         const q = s.quality === undefined ? (p.push({ field: `${sp}.quality`, message: 'is required' }), undefined) : oneOf(p, s, 'quality', sp, ['unavailable', 'invalid', 'questionable'] as const);
-        const value = s.value;
-        if (!(typeof value === 'number' && Number.isFinite(value)) && typeof value !== 'string') {
-          p.push({ field: `${sp}.value`, message: 'must be a number or string (the raw value before scale)' });
-        }
         const reason = str(p, s, 'reason', sp, false);
-        if (type === 'float32' && typeof value === 'number' && !Number.isFinite(Math.fround(value))) {
-          p.push({ field: `${sp}.value`, message: `${value} is outside the float32 range; a float32 value can never equal it` });
-        }
-        // A float32 device can only send the nearest float32, which decodes to float32Decimal() of it.
-        const match = type === 'float32' && typeof value === 'number' ? float32Decimal(Math.fround(value)) : value;
-        if (q && (typeof match === 'number' || typeof match === 'string')) sentinels.push({ value: match, quality: q, ...(reason ? { reason } : {}) });
+        const match = type === undefined ? undefined : sentinelValue(p, s.value, `${sp}.value`, { type, bitLength: bitLength ?? 1, scale: scale ?? 1, offset: offset ?? 0 });
+        if (q && match !== undefined) sentinels.push({ value: match, quality: q, ...(reason ? { reason } : {}) });
       });
   }
   let validRange: { min?: number; max?: number } | undefined;

@@ -8,3 +8,4 @@ export * from './capturing-link.js';
 export * from './replay-link.js';
 export * from './supervisor.js';
 export * from './device-driver.js';
+export * from './claims.js';

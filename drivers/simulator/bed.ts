@@ -31,6 +31,11 @@ function pad2(n: number): string {
   return String(n).padStart(2, '0');
 }
 
+/** The device id of simulated bed `number` (1-based), e.g. "sim-monitor-03". */
+export function simulatedDeviceId(deviceIdPrefix: string, number: number): string {
+  return `${deviceIdPrefix}${pad2(number)}`;
+}
+
 export class Bed {
   readonly origin: Origin;
   readonly profile: Profile;
@@ -61,7 +66,7 @@ export class Bed {
   ) {
     const t0 = startAt;
     this.origin = {
-      deviceId: `${opts.deviceIdPrefix}${pad2(number)}`,
+      deviceId: simulatedDeviceId(opts.deviceIdPrefix, number),
       bed: `${opts.bedPrefix}${pad2(number)}`,
       source,
       ...(opts.patientIds && { patientId: `sim-patient-${pad2(number)}` }),

@@ -1,8 +1,9 @@
 // The `simulator` driver: a simulated ward of bedside monitors (numerics, NIBP, ECG and pleth waveforms,
 // episodes, technical alarms), deterministic from a seed. What the agent runs by default with no hardware.
 import type { Driver, DriverContext, DriverFactory } from '../types.js';
+import { simulatedDeviceId } from './bed.js';
 import { SimulatorDriver, type SimulatorHooks } from './driver.js';
-import type { SimulatorOptions } from './options.js';
+import { DEFAULTS, type SimulatorOptions } from './options.js';
 import { configSchema } from './schema.js';
 
 export { SimulatorDriver, type SimulatorHooks, type BedSnapshot } from './driver.js';
@@ -21,6 +22,10 @@ export const simulatorDriver: DriverFactory<SimulatorOptions> = {
   configSchema,
   create(options: SimulatorOptions, ctx: DriverContext): Driver {
     return new SimulatorDriver(options, ctx);
+  },
+  claims(options: SimulatorOptions) {
+    const prefix = options.deviceIdPrefix ?? DEFAULTS.deviceIdPrefix;
+    return { deviceIds: Array.from({ length: options.beds ?? DEFAULTS.beds }, (_, i) => ({ id: simulatedDeviceId(prefix, i + 1), field: 'options.deviceIdPrefix' })) };
   },
 };
 

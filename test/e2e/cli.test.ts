@@ -51,6 +51,42 @@ describe('agent CLI', () => {
     expect(readdirSync(dir)).toEqual(['config.json']); // nothing created
   });
 
+  it('a start refused by a driver\'s own checks exits 2 with one line per field, as --check does, before the store opens', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'store', 'agent.db');
+    const config = writeConfig(dir, {
+      store: { path: storePath },
+      drivers: [
+        { name: 'vent', type: 'medibus', options: { id: 'EVITA-1', path: join(dir, 'no-such-tty'), responseTimeoutMs: 15000 } },
+        { name: 'gas', type: 'modbus', options: { buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [
+          { id: 'g1', unitId: 1, points: [{ name: 'x', table: 'holding', address: 0 }] },
+          { id: 'g2', unitId: 1, points: [{ name: 'x', table: 'holding', address: 0 }] },
+        ] }] } },
+      ],
+    });
+    const p = startAgentProcess(['--config', config]);
+    expect((await p.exited).code).toBe(2);
+    expect(p.stderr()).toBe(
+      `invalid configuration in ${config}:\n` +
+        '  - drivers[0].options.responseTimeoutMs: must be shorter than quietReinitMs (10000 ms by default), got 15000: the line would count as quiet while an answer is still awaited; raise quietReinitMs too\n' +
+        '  - drivers[1].options.buses[0].devices[1].unitId: unit id 1 is already used on this bus\n',
+    );
+    expect(p.lines).toEqual([]);
+    expect(existsSync(storePath)).toBe(false);
+  });
+
+  it('AGENT_DISPLAY_PORT set to a port an HL7 listener takes is refused like the same port in the file (exit 2)', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, {
+      store: { path: join(dir, 'a.db') },
+      display: { enabled: true, port: 0 },
+      drivers: [{ name: 'hl7', type: 'hl7-mllp', options: { port: 18099 } }],
+    });
+    const p = startAgentProcess(['--check', '--config', config], { env: { AGENT_DISPLAY_PORT: '18099' } });
+    expect((await p.exited).code).toBe(2);
+    expect(p.stderr()).toContain('  - drivers[0].options.port: 0.0.0.0:18099 is already listened on by display.port (127.0.0.1:18099); use another port (display.port set by AGENT_DISPLAY_PORT=18099)');
+  });
+
   it('runs the embedded default with no cloud: simulated ward, local store, forwarding off; stops on SIGTERM', async () => {
     const cwd = tempDir();
     // Port 0 for the display: the OS picks a free one (the file says 8080).
