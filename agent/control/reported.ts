@@ -40,14 +40,14 @@ export interface ReportInputs {
  * A name as a twin property name, which may not contain `.`, `$`, spaces or control characters. Those are written
  * as `%XX` (their UTF-8 bytes), and so is `%` itself, so that two names never share a key (a driver `icu.3` is
  * `icu%2E3`, `icu_3` stays `icu_3`; replacing them by `_` made both `icu_3`, one hiding the other) and
- * decodeURIComponent gives the name back. Cut at 256 characters (at most 1 KB, IoT Hub's limit for a key): whole
- * for every driver name the config allows (64 characters).
+ * decodeURIComponent gives the name back. The name is cut to 100 characters before escaping, so that a key stays
+ * within IoT Hub's 1 KB and no `%XX` is split: whole for every driver name the config allows (64 characters).
  */
 export function twinKey(name: string): string {
   // The empty name (no config allows one) gets a key no other name can have: a `%` not followed by two hex digits.
   if (name === '') return '%';
   // eslint-disable-next-line no-control-regex
-  return name.replace(/[%.$\s\u0000-\u001f\u007f-\u009f]/gu, escapeChar).slice(0, 256);
+  return Array.from(name).slice(0, 100).join('').replace(/[%.$\s\u0000-\u001f\u007f-\u009f]/gu, escapeChar);
 }
 
 function escapeChar(c: string): string {

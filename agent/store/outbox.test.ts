@@ -184,6 +184,26 @@ describe('Outbox retention and replay', () => {
     box.close();
   });
 
+  it('trims a replayed copy with its original, so the store never holds a copy a replay would not send', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 1000 });
+    box.append([rec(1)], 1000);
+    const m = box.pack('telemetry', 10_000, env, 1000)!;
+    box.acknowledge(m.id, 1500);
+    box.replay(900, 1100);
+    box.acknowledge(box.nextMessage()!.id, 2400); // the copy, acknowledged later than its original
+    // The original's retention is over: both go, and a replay of the range says so (nothing), not a copy kept.
+    expect(box.enforceLimits(1e12, 1e12, 2600).trimmedAcked).toBe(2);
+    expect(box.replay(900, 1100)).toEqual({ messages: 0, records: 0 });
+    // An unsent copy stays whatever happened to its original.
+    box.append([rec(2)], 3000);
+    const m2 = box.pack('telemetry', 10_000, env, 3000)!;
+    box.acknowledge(m2.id, 3100);
+    box.replay(2900, 3100);
+    box.enforceLimits(1e12, 1e12, 4200);
+    expect(box.nextMessage()).toMatchObject({ replayOf: m2.id });
+    box.close();
+  });
+
   it('gives a replayed copy its own messageId in the body, with replayOf: not a duplicate by the documented rule', () => {
     // docs/cloud-consumers.md: de-duplicate on gatewayId and the body's messageId (= the system message id).
     const dedupKey = (body: string) => {

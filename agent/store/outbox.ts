@@ -694,9 +694,14 @@ export class Outbox {
     const evicted: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
     let evictedFor: LimitsReport['evictedFor'] = null;
     this.db.prepare('DELETE FROM idempotency WHERE at < ?').run(now - 24 * 3600_000);
-    const trimmedAcked = this.db
+    let trimmedAcked = this.db
       .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
       .run(now - this.retainAckedMs).changes;
+    // A copy sent by a replay goes with its original: acknowledged later, it would outlive it, and a later replay
+    // (which copies originals only) would find nothing to send for a range the store seems to hold.
+    trimmedAcked += this.db
+      .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NOT NULL AND replay_of NOT IN (SELECT id FROM messages)')
+      .run().changes;
     // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity).
     for (const t of CLASS_TABLES) {
       const aged = this.db.prepare(`DELETE FROM ${t} WHERE cls > 0 AND created_at < ? RETURNING cls, count`).all(now - maxAgeMs) as { cls: RecordClass; count: number }[];
