@@ -219,6 +219,20 @@ describe('engine: escalation', () => {
     expect(esc[0]!.why).toBe('not acknowledged within 60 s');
   });
 
+  it('an escalated alarm that was acknowledged and then rose is unanswered again, and escalates again', () => {
+    const e = engine({ escalation: { afterS: 60, priorities: ['high', 'medium'] } });
+    e.deviceAlarm(deviceAlarm('hr', 'start', 0, { priority: 'medium', text: 'HR HIGH' }));
+    expect(summary(e.tick(s(60)))).toEqual(['escalated:active>active']);
+    const id = e.list()[0]!.id;
+    e.acknowledge(id, nurse, s(70));
+    const rose = e.deviceAlarm(deviceAlarm('hr', 'continue', 100, { priority: 'high', text: 'HR EXTREME' }));
+    expect(summary(rose)).toEqual(['priority-changed:acknowledged>active']);
+    expect(rose[0]!.alarm).toMatchObject({ escalated: false });
+    expect(rose[0]!.alarm.escalatedAt).toBeUndefined();
+    expect(e.tick(s(159))).toEqual([]);
+    expect(summary(e.tick(s(160)))).toEqual(['escalated:active>active']);
+  });
+
   it('medium alarms do not escalate by default; null switches escalation off', () => {
     const e = engine();
     hold(e, HR, 130, 0, 12);
@@ -424,14 +438,19 @@ describe('engine: an action applies to what the person saw', () => {
     expect(e.acknowledge(id, nurse, s(6), 'high').ok).toBe(true);
   });
 
-  it("a bed's audio pause covers the alarms listed as shown, not one raised just before the click", () => {
+  it("a bed's audio pause covers the alarms as shown: not one raised, nor one made worse, just before the click", () => {
     const e = engine();
     e.deviceAlarm(deviceAlarm('a', 'start', 0, { priority: 'medium', text: 'SpO2 LOW' }));
-    const shown = e.list().map((a) => a.id);
+    e.deviceAlarm(deviceAlarm('c', 'start', 0, { priority: 'medium', text: 'HR HIGH' }));
+    const shown = e.list().map((a) => ({ id: a.id, priority: a.priority }));
     e.deviceAlarm(deviceAlarm('b', 'start', 1, { priority: 'high', text: 'ASYSTOLE' }));
-    const r = e.audioPause({ bed: 'bed-1', alarmIds: shown }, nurse, 60, s(1.1));
+    e.deviceAlarm(deviceAlarm('c', 'continue', 1, { priority: 'high', text: 'HR EXTREME' }));
+    const r = e.audioPause({ bed: 'bed-1', shown }, nurse, 60, s(1.1));
     expect(r.changes.map((c) => c.alarm.condition.text)).toEqual(['SpO2 LOW']);
-    expect(e.list().find((a) => a.condition.text === 'ASYSTOLE')?.state).toBe('active');
+    expect(e.list().filter((a) => a.state === 'active').map((a) => a.condition.text).sort()).toEqual(['ASYSTOLE', 'HR EXTREME']);
+    // Nothing left as shown: refused, saying why (the bed's alarms are unanswered and not as shown).
+    const again = e.audioPause({ bed: 'bed-1', shown: shown.filter((x) => x.id !== r.changes[0]!.alarmId) }, nurse, 60, s(2));
+    expect(again).toMatchObject({ ok: false, error: 'the alarms of bed bed-1 changed since they were shown: look at them again' });
   });
 });
 

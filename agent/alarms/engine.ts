@@ -53,7 +53,8 @@ export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
 
 export type OperationResult = { ok: true; changes: AlarmStateChange[] } | { ok: false; error: string; changes: AlarmStateChange[] };
 
-export type AudioPauseTarget = { alarmId: string } | { bed: string; alarmIds?: string[] };
+/** A bed's pause lists, when it can, the alarms as the person saw them (`shown`: id and priority). */
+export type AudioPauseTarget = { alarmId: string } | { bed: string; shown?: { id: string; priority: ManagedPriority }[] };
 
 export interface AlarmFilter {
   bed?: string;
@@ -123,7 +124,7 @@ export class AlarmEngine {
       if (!alarm) return [];
       // Not known to have ended: an unanswered alarm latches, so the bedside keeps it in view until someone
       // acknowledges it, instead of the bed looking clear until the connection alarm comes (connectionAfterS later).
-      alarm.latching = true;
+      if (life.isUnacknowledged(alarm)) alarm.latching = true;
       return this.applyAll([{ present: false, key, at: e.receivedAt, why: `connection to the device lost; it can no longer confirm: ${e.text}` }]);
     }
     const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
@@ -228,8 +229,9 @@ export class AlarmEngine {
 
   /**
    * Pause the audio of one alarm, or of the unacknowledged alarms on a bed, for durationS (default from config). Like
-   * acknowledge, one alarm's pause is refused when it rose above the priority `seen`; a bed's pause covers only the
-   * alarms listed in `alarmIds` when given (those on the screen), so an alarm raised just before the click sounds on.
+   * acknowledge, one alarm's pause is refused when it rose above the priority `seen`; a bed's pause given `shown`
+   * covers only the alarms listed there and not risen above the priority listed, so that an alarm raised, or made
+   * worse, just before the click sounds on.
    */
   audioPause(target: AudioPauseTarget, actor: Actor, durationS: number | undefined, now: number, seen?: ManagedPriority): OperationResult {
     const s = durationS ?? this.config.audioPause.defaultS;
@@ -244,9 +246,11 @@ export class AlarmEngine {
       if (rose) return { ok: false, error: rose, changes: [] };
       alarms = [a];
     } else {
-      const shown = target.alarmIds && new Set(target.alarmIds);
-      alarms = [...this.open.values()].filter((a) => a.bed === target.bed && life.isUnacknowledged(a) && (!shown || shown.has(a.id)));
-      if (alarms.length === 0) return { ok: false, error: `no unacknowledged alarm on bed ${target.bed}`, changes: [] };
+      const onBed = [...this.open.values()].filter((a) => a.bed === target.bed && life.isUnacknowledged(a));
+      if (onBed.length === 0) return { ok: false, error: `no unacknowledged alarm on bed ${target.bed}`, changes: [] };
+      const shown = target.shown && new Map(target.shown.map((x) => [x.id, x.priority]));
+      alarms = shown ? onBed.filter((a) => shown.has(a.id) && !this.roseSince(a, shown.get(a.id))) : onBed;
+      if (alarms.length === 0) return { ok: false, error: `the alarms of bed ${target.bed} changed since they were shown: look at them again`, changes: [] };
     }
     const changes: AlarmStateChange[] = [];
     for (const alarm of alarms) {
@@ -290,6 +294,10 @@ export class AlarmEngine {
   /** Current NEWS2 for a bed (undefined if the bed never had an input). */
   news2(bed: string, now: number): News2Score | undefined {
     return this.news2Monitor.score(bed, now);
+  }
+
+  news2Enabled(bed: string): boolean {
+    return this.news2Monitor.enabled(bed);
   }
 
   news2Beds(): string[] {

@@ -10,7 +10,8 @@
 //                        latched / audio-paused with condition gone → resolved
 //   audio pause        : active / latched / audio-paused → audio-paused until T (from the same state it extends)
 //   pause expires      : audio-paused → active (condition present) or latched (condition gone, latching)
-//   priority rises     : acknowledged → active (a worse condition sounds again); other states keep their state
+//   priority rises     : acknowledged → active (a worse condition sounds again, and may escalate again); other states
+//                        keep their state
 //   escalate           : unacknowledged (active / latched / audio-paused) → same state, escalated flag set
 import { PRIORITY_RANK, type Alarm, type AlarmChangeKind, type AlarmState, type ConditionSpec } from './types.js';
 
@@ -60,7 +61,12 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number):
     alarm.updatedAt = at;
     // Acknowledging silences the condition as it was; a worse one (medium → high) must not stay silent for ever.
     // (An audio pause ends by itself; it is kept.)
-    if (rose && alarm.state === 'acknowledged') out.push(move(alarm, 'active', 'priority-changed', at));
+    if (rose && alarm.state === 'acknowledged') {
+      // Unanswered again: it may escalate again too.
+      alarm.escalated = false;
+      delete alarm.escalatedAt;
+      out.push(move(alarm, 'active', 'priority-changed', at));
+    }
     else out.push({ change: 'priority-changed', from: alarm.state, to: alarm.state });
   }
   return out;

@@ -340,6 +340,11 @@ export class News2Monitor {
     return s && bedNews2Config(this.config, bed).enabled ? computeNews2(s.inputs, now, this.config, bed) : undefined;
   }
 
+  /** Whether NEWS2 is scored for a bed (switched off per bed, e.g. for children). */
+  enabled(bed: string): boolean {
+    return bedNews2Config(this.config, bed).enabled;
+  }
+
   /** Beds that have had at least one input. */
   knownBeds(): string[] {
     return [...this.beds.keys()];

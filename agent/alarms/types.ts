@@ -68,7 +68,7 @@ export interface Alarm {
   state: AlarmState;
   /** Whether the underlying condition is present now (false in 'latched', and in a latched 'audio-paused'). */
   conditionPresent: boolean;
-  /** Whether this alarm latches (stays until acknowledged after the condition ends); fixed when raised. */
+  /** Whether this alarm latches (stays until acknowledged after the condition ends): by policy, or link lost. */
   latching: boolean;
   /** The metric that triggered it, its value and unit at trigger time, when known. */
   metric?: MdcCode | null;

@@ -76,10 +76,13 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect(a.audioPausedUntil! - Date.now()).toBeGreaterThan(50_000);
     const id2 = await raiseHrAlarm(d, 'bed-m4');
     // A bed's pause covers the alarms the page listed as shown.
-    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician, body: { alarmIds: 'all' } })).status).toBe(400);
-    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician, body: { alarmIds: ['another'] } })).status).toBe(404);
+    const pauseBed = (alarms: unknown) => call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician, body: { alarms } });
+    expect((await pauseBed('all')).status).toBe(400);
+    expect((await pauseBed([{ id: id2, priority: 'urgent' }])).status).toBe(400);
+    expect((await pauseBed([{ id: 'another', priority: 'medium' }])).status).toBe(409);
+    expect((await pauseBed([{ id: id2, priority: 'low' }])).status).toBe(409); // it is medium now
     expect(d.agent.alarms.engine.get(id2)!.state).toBe('active');
-    expect((await call(d.url, 'POST', '/api/beds/bed-m4/audio-pause', { token: TOKENS.clinician, body: { alarmIds: [id2] } })).status).toBe(200);
+    expect((await pauseBed([{ id: id2, priority: 'medium' }])).status).toBe(200);
     expect(d.agent.alarms.engine.get(id2)!.state).toBe('audio-paused');
     const pause = audited.find((c) => c.alarmId === id2 && c.change === 'audio-paused')!;
     expect(pause.actor).toEqual({ user: 'ward-app', role: 'clinician', from: '127.0.0.1' });
@@ -95,6 +98,9 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect((await call(d.url, 'POST', path, { token, body: { consciousness: 'confused' } })).status).toBe(400);
     expect((await call(d.url, 'POST', path, { token, body: {} })).status).toBe(400);
     expect((await call(d.url, 'POST', '/api/beds/no-such-bed/observations', { token, body: { oxygen: 'oxygen' } })).status).toBe(404);
+    // Devices without a bed are not one patient.
+    await d.agent.ingest.accept('test-source', [reading(MDC.RESP_RATE, 16, { bed: 'unassigned' })]);
+    expect((await call(d.url, 'POST', '/api/beds/unassigned/observations', { token, body: { oxygen: 'oxygen' } })).status).toBe(409);
     const before = (await call(d.url, 'GET', '/api/beds/bed-m5')).json().news2 as { total: number };
     expect(before).toMatchObject({ oxygen: 'air', consciousness: 'A', assumed: ['oxygen', 'consciousness'] });
     const r = await call(d.url, 'POST', path, { token, body: { oxygen: 'oxygen', consciousness: 'C' } });

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
 import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
-import { GATEWAY_BED, type ManagedPriority } from '../alarms/types.js';
+import { GATEWAY_BED, UNASSIGNED_BED, type ManagedPriority } from '../alarms/types.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems } from './passwords.js';
@@ -382,9 +382,7 @@ export class DisplayServer {
     const d = body.durationS;
     if (d !== undefined && (typeof d !== 'number' || !Number.isFinite(d))) throw new HttpError(400, 'durationS must be a number of seconds');
     const actor = { user: c.identity!.user, role: c.identity!.role, from: c.from };
-    const ids = body.alarmIds;
-    if (ids !== undefined && !(Array.isArray(ids) && ids.every((id) => typeof id === 'string'))) throw new HttpError(400, 'alarmIds must be a list of alarm ids');
-    const full = 'bed' in target && ids !== undefined ? { ...target, alarmIds: ids as string[] } : target;
+    const full = 'bed' in target && body.alarms !== undefined ? { ...target, shown: shownAlarms(body.alarms) } : target;
     this.answer(c, this.deps.alarms.audioPause(full, actor, d, seenPriority(body)), 'alarm audio paused', 'bed' in target ? { bed: target.bed } : target);
   }
 
@@ -405,6 +403,9 @@ export class DisplayServer {
     const engine = this.deps.alarms.engine;
     // Only a bed the agent knows: a typo must not make a new bed appear on every screen.
     if (bed === GATEWAY_BED || (!this.ward.has(bed) && engine.list({ bed }).length === 0 && !engine.news2Beds().includes(bed))) throw new HttpError(404, `no bed ${bed}`);
+    // The unassigned tile gathers devices of possibly several patients; a bed without NEWS2 has nothing to record.
+    if (bed === UNASSIGNED_BED) throw new HttpError(409, 'devices without a bed are not one patient: assign them a bed first');
+    if (!engine.news2Enabled(bed)) throw new HttpError(409, `NEWS2 is switched off for ${bed} (alarms.news2.beds)`);
     const changes = this.deps.alarms.observe(bed, obs);
     this.deps.metrics.inc('news2_observations_total');
     this.log.info({ bed, ...obs, user: c.identity!.user, role: c.identity!.role, from: c.from }, 'NEWS2 observation recorded');
@@ -433,4 +434,12 @@ function seenPriority(body: Record<string, unknown>): ManagedPriority | undefine
 
 function isAcvpu(v: unknown): v is Acvpu {
   return v === 'A' || v === 'C' || v === 'V' || v === 'P' || v === 'U';
+}
+
+/** A bed's alarms as the page showed them: `[{ id, priority }]`. */
+function shownAlarms(v: unknown): { id: string; priority: ManagedPriority }[] {
+  const ok = (x: unknown): x is { id: string; priority: ManagedPriority } =>
+    typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'string' && ['high', 'medium', 'low'].includes((x as { priority?: unknown }).priority as string);
+  if (!Array.isArray(v) || !v.every(ok)) throw new HttpError(400, 'alarms must be a list of { id, priority } as shown');
+  return v.map((x) => ({ id: x.id, priority: x.priority }));
 }

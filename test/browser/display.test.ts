@@ -143,14 +143,19 @@ describe('bedside display in headless Chromium', () => {
     await page.locator('.tile[data-bed="bed-1"] h2').click();
     await page.locator('#detail .wave canvas').waitFor();
     await page.locator('#trends canvas').first().waitFor();
-    // NEWS2 inputs no monitor sends, recorded here (both, as shown): no longer assumed, and the score takes them.
+    // NEWS2 inputs no monitor sends, recorded here: only what was changed (oxygen); consciousness stays assumed.
     expect(await page.locator('#obs-note').textContent()).toBe('assumed: oxygen, consciousness');
     await page.selectOption('#obs-oxygen', 'oxygen');
     await page.click('#obs-form button[type="submit"]');
-    await expect.poll(() => page.locator('#obs-note').textContent()).toBe('');
+    await expect.poll(() => page.locator('#obs-note').textContent()).toBe('assumed: consciousness');
     const params = d.agent.alarms.engine.news2('bed-1', Date.now())!.params;
     expect(params.find((p) => p.param === 'oxygen')).toMatchObject({ status: 'measured', value: 'oxygen', score: 2 });
-    expect(params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'measured', value: 'A', score: 0 });
+    expect(params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'assumed', value: 'A' });
+    // Another bed's form shows that bed's values, not the last bed's.
+    await page.goto(`${d.url}#/bed/bed-2`);
+    await expect.poll(() => page.locator('#detail-bed').textContent()).toBe('bed-2');
+    await expect.poll(() => page.inputValue('#obs-oxygen')).toBe('air');
+    expect(await page.locator('#obs-note').textContent()).toBe('assumed: oxygen, consciousness');
     // The gateway's own alarms stay in view with a bed open (they belong to no bed, so no strip lists them).
     d.agent.alarms.gatewayCondition(d.agent.gatewayId, 'alarm-journal-lost', true, 'Alarm journal: 3 alarm changes dropped', 'high', { latch: true });
     const gatewayRow = page.locator('#gateway-alarms .alarm', { hasText: 'Alarm journal' });

@@ -179,8 +179,8 @@ function pauseButton(alarm) {
 
 $('bed-pause').addEventListener('click', () => {
   if (!state.selected) return;
-  const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => a.id);
-  void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`, { alarmIds: shown });
+  const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => ({ id: a.id, priority: a.priority }));
+  void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`, { alarms: shown });
 });
 
 // ---- Model updates
@@ -367,33 +367,47 @@ function renderDetail() {
   $('detail-devices').textContent = t.devices.map((d) => `${d.deviceId}: ${d.state}${d.detail ? ` (${d.detail})` : ''}`).join(' · ');
 }
 
-/** NEWS2's consciousness and oxygen as scored now; the selects are left alone while someone is choosing. */
+/**
+ * NEWS2's consciousness and oxygen as scored now. The selects show this bed's values (never the last bed's), are left
+ * alone while someone is choosing, and the form is off where the bed has no NEWS2 (switched off, not yet scored, or the
+ * unassigned devices). Only what the person changed is sent; with nothing changed, both are recorded as shown.
+ */
+const obs = { bed: null, touched: new Set() };
 function renderObservations(n) {
   const form = $('obs-form');
+  const usable = !!n && state.selected !== 'unassigned';
+  form.hidden = !usable;
+  if (!usable) return;
   form.querySelector('button').disabled = !canAct();
-  const assumed = n?.assumed ?? [];
-  $('obs-note').textContent = assumed.length ? `assumed: ${assumed.join(', ')}` : '';
-  if (form.contains(document.activeElement)) return;
-  if (n?.consciousness) $('obs-acvpu').value = n.consciousness;
-  if (n?.oxygen) $('obs-oxygen').value = n.oxygen;
+  $('obs-note').textContent = n.assumed.length ? `assumed: ${n.assumed.join(', ')}` : '';
+  const newBed = obs.bed !== state.selected;
+  if (!newBed && form.contains(document.activeElement)) return;
+  if (newBed) obs.touched.clear();
+  obs.bed = state.selected;
+  if (!obs.touched.has('consciousness')) $('obs-acvpu').value = n.consciousness ?? 'A';
+  if (!obs.touched.has('oxygen')) $('obs-oxygen').value = n.oxygen ?? 'air';
 }
+$('obs-acvpu').addEventListener('change', () => obs.touched.add('consciousness'));
+$('obs-oxygen').addEventListener('change', () => obs.touched.add('oxygen'));
 
 $('obs-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const bed = state.selected;
-  if (!bed) return;
+  if (!bed || bed !== obs.bed) return;
   if (!canAct()) {
     showMessage('Log in as a clinician to do this.', true);
     return;
   }
-  const body = { consciousness: $('obs-acvpu').value, oxygen: $('obs-oxygen').value };
+  const all = { consciousness: $('obs-acvpu').value, oxygen: $('obs-oxygen').value };
+  const body = obs.touched.size ? Object.fromEntries([...obs.touched].map((k) => [k, all[k]])) : all;
   const r = await api('POST', `/api/beds/${encodeURIComponent(bed)}/observations`, body);
   if (r.status === 200) {
     tileFor(bed).news2 = r.data.news2;
     for (const a of r.data.alarms ?? []) upsertAlarm(a);
+    obs.touched.clear();
     document.activeElement?.blur();
     renderAll();
-    showMessage(`Recorded for NEWS2 on ${bed}: consciousness ${body.consciousness}, ${body.oxygen}`);
+    showMessage(`Recorded for NEWS2 on ${bed}: ${Object.entries(body).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   } else if (r.status === 403) showMessage('Your role may not do this (clinician needed).', true);
   else if (r.status !== 401) showMessage(`Refused: ${r.data?.error ?? r.status}`, true);
 });
