@@ -213,6 +213,20 @@ describe('display HTTP API, viewing open (the default)', () => {
   });
 });
 
+describe('NEWS2 observations on a bed with NEWS2 switched off', () => {
+  it('are refused (409), saying so', async () => {
+    const d = await startDisplayAgent({}, { alarms: { news2: { beds: { 'bed-peds': { enabled: false } } } } });
+    try {
+      await d.agent.ingest.accept('test-source', [reading(MDC.RESP_RATE, 30, { bed: 'bed-peds' })]);
+      const r = await call(d.url, 'POST', '/api/beds/bed-peds/observations', { token: TOKENS.clinician, body: { oxygen: 'oxygen' } });
+      expect(r.status).toBe(409);
+      expect(r.json()).toEqual({ error: 'NEWS2 is switched off for bed-peds (alarms.news2.beds)' });
+    } finally {
+      await d.close();
+    }
+  });
+});
+
 describe('display HTTP API, viewing authenticated', () => {
   let d: DisplayAgent;
   beforeAll(async () => (d = await startDisplayAgent({ viewing: 'authenticated' })));
