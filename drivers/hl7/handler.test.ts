@@ -100,6 +100,12 @@ describe('MessageHandler', () => {
     const batch = `BHS|^~\\&|MON||||||||BATCH-77\r${msg('B1')}${msg('B2', { obx: bad })}${msg('B3')}BTS|3\r`;
     const replies = await handler.handle(Buffer.from(batch), 'p');
     expect(replies).toHaveLength(1);
+    // The reply batch is addressed to the sender and names the batch it answers (BHS-12 = the received BHS-11).
+    const bhs = replies[0]!.split('\r')[0]!.split('|');
+    expect(bhs[4]).toBe('MON');
+    expect(bhs[6]).toMatch(/^\d{14}/);
+    expect(bhs[10]).toMatch(/^[0-9a-f]{20}$/);
+    expect(bhs[11]).toBe('BATCH-77');
     const acks = replies[0]!.split(/(?=MSH\|)/).slice(1).map((a) => a.replace(/BTS\|.*$/s, ''));
     expect(acks.map(summary)).toEqual([
       { code: 'AA', controlId: 'B1' },

@@ -7,6 +7,7 @@ import { DedupWindow } from './dedup.js';
 import { mapMessage } from './pcd01.js';
 import { readHeader, sniffHeader, str, type MessageHeader } from './protocol/access.js';
 import { ackSegments, type AckError } from './protocol/ack.js';
+import { formatDtm } from './protocol/dtm.js';
 import { encodeSegments, segment } from './protocol/encode.js';
 import { Hl7ParseError, formatPosition } from './protocol/errors.js';
 import { parseFrame, segmentIds, segmentSequence } from './protocol/parse.js';
@@ -86,8 +87,24 @@ export class MessageHandler {
     await this.commit(processed, peer);
     const acks = this.acks(processed, receivedAt);
     if (frame.kind === 'batch' && acks.length > 0) {
-      // One frame in, one frame out: the ACKs of a batch go back as a batch.
-      const bhs = encodeSegments([segment('BHS', [this.opts.application, this.opts.facility])]);
+      // One frame in, one frame out: the ACKs of a batch go back as a batch, addressed to its sender, and naming the
+      // batch it answers (BHS-12 = its BHS-11) so that a sender can match the reply to what it sent.
+      const received = frame.batch.batches[0]?.header;
+      const from = (n: number) => (received ? str(received, n) : '');
+      const bhs = encodeSegments([
+        segment('BHS', [
+          this.opts.application,
+          this.opts.facility,
+          from(3),
+          from(4),
+          formatDtm(receivedAt),
+          '',
+          '',
+          '',
+          randomUUID().replaceAll('-', '').slice(0, 20),
+          from(11),
+        ]),
+      ]);
       const bts = encodeSegments([segment('BTS', [String(acks.length)])]);
       return [bhs + acks.join('') + bts];
     }
