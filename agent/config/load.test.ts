@@ -230,6 +230,11 @@ describe('what two drivers cannot share', () => {
     ]);
     // The display off, or port 0 (any free port), takes nothing.
     expect(problems({ display: { enabled: false, port: 2575 }, drivers: [{ name: 'a', type: 'hl7-mllp', options: { port: 2575 } }, { name: 'b', type: 'hl7-mllp', options: { port: 0 } }, { name: 'c', type: 'hl7-mllp', options: { port: 0 } }] })).toEqual([]);
+    // 0.0.0.0 takes the IPv4 addresses only (Linux lets [::1] listen beside it); '::' takes every address.
+    expect(problems({ display: { enabled: true, host: '::1', port: 18081 }, drivers: [{ name: 'a', type: 'hl7-mllp', options: { host: '0.0.0.0', port: 18081 } }] })).toEqual([]);
+    expect(problems({ display: { enabled: true, host: '127.0.0.1', port: 18082 }, drivers: [{ name: 'a', type: 'hl7-mllp', options: { host: '::', port: 18082 } }] })).toEqual([
+      { path: 'drivers[0].options.port', message: '[::]:18082 is already listened on by display.port (127.0.0.1:18082); use another port' },
+    ]);
   });
 });
 

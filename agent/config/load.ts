@@ -323,8 +323,18 @@ export function validateConfig(
   return data as AgentConfig;
 }
 
-/** A wildcard bind address takes its port on every address. */
-const ANY_HOST = new Set(['0.0.0.0', '::', '']);
+/**
+ * Whether two listeners on one port clash: the same address, or a wildcard covering the other. '::' (and an empty
+ * host) takes every address, IPv4 too (dual stack); '0.0.0.0' only the IPv4 ones, so '[::1]' beside it is allowed.
+ */
+function sameListenAddress(a: string, b: string): boolean {
+  const v6 = (h: string) => h.includes(':');
+  const covers = (w: string, h: string) => w === '::' || w === '' || (w === '0.0.0.0' && !v6(h));
+  return a === b || covers(a, b) || covers(b, a);
+}
+
+/** host:port as written in a URL: an IPv6 address in brackets. */
+const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 /** One name for a port however it is written (a /dev/serial/by-id link and the ttyUSB it points to). */
 function serialPortName(path: string): string {
@@ -367,8 +377,8 @@ export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMa
       }
     }
     for (const l of claims.listens ?? []) {
-      const first = listens.find((o) => o.port === l.port && o.driver !== i && (o.host === l.host || ANY_HOST.has(o.host) || ANY_HOST.has(l.host)));
-      if (first) problems.push({ path: `drivers[${i}].${l.field}`, message: `${l.host}:${l.port} is already listened on by ${owner(first.field, first.driver)} (${first.host}:${first.port}); use another port` });
+      const first = listens.find((o) => o.port === l.port && o.driver !== i && sameListenAddress(o.host, l.host));
+      if (first) problems.push({ path: `drivers[${i}].${l.field}`, message: `${hostPort(l.host, l.port)} is already listened on by ${owner(first.field, first.driver)} (${hostPort(first.host, first.port)}); use another port` });
       else listens.push({ ...l, driver: i });
     }
   });

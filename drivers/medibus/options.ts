@@ -103,14 +103,16 @@ export function buildPlan(o: MedibusOptions): MedibusPlan {
   const keepAliveMs = o.keepAliveMs ?? 2000;
   const initialMs = o.backoff?.initialMs ?? 1000;
   const backoff = { initialMs, maxMs: o.backoff?.maxMs ?? Math.max(30000, initialMs) };
-  // Each pair is reported at the option that was written, naming the other's value (which may be a default).
+  // Each pair is reported at the option that was written, naming the other's value (which may be a default). The
+  // timers only run when the agent drives the line: listen-only and replay never send or re-initialise.
   const byDefault = (v: unknown) => (v === undefined ? ' by default' : '');
-  if (quietReinitMs <= responseTimeoutMs) {
+  const drives = !(o.listenOnly === true || o.replay !== undefined);
+  if (drives && quietReinitMs <= responseTimeoutMs) {
     const why = 'the line would count as quiet while an answer is still awaited';
     if (o.quietReinitMs === undefined) problem('responseTimeoutMs', `must be shorter than quietReinitMs (${quietReinitMs} ms by default), got ${responseTimeoutMs}: ${why}; raise quietReinitMs too`);
     else problem('quietReinitMs', `must be longer than responseTimeoutMs (${responseTimeoutMs} ms${byDefault(o.responseTimeoutMs)}), got ${quietReinitMs}: ${why}`);
   }
-  if (keepAliveMs >= quietReinitMs) {
+  if (drives && keepAliveMs >= quietReinitMs) {
     const why = 'an idle line would be re-initialised before a keep-alive is sent';
     if (o.keepAliveMs !== undefined) problem('keepAliveMs', `must be shorter than quietReinitMs (${quietReinitMs} ms${byDefault(o.quietReinitMs)}), got ${keepAliveMs}: ${why}`);
     else problem('quietReinitMs', `must be longer than keepAliveMs (${keepAliveMs} ms by default), got ${quietReinitMs}: ${why}`);

@@ -185,6 +185,9 @@ describe('code table, alarms and options', () => {
     expect(fields({ ...ok, responseTimeoutMs: 15000 })).toEqual(['options.responseTimeoutMs']);
     expect(() => buildPlan({ ...ok, responseTimeoutMs: 15000 })).toThrow('invalid medibus config: options.responseTimeoutMs: must be shorter than quietReinitMs (10000 ms by default), got 15000');
     expect(new Ajv({ allErrors: true }).compile(configSchema)({ ...ok, requests: [] })).toBe(false);
+    // Listen-only and replay never send or re-initialise: their timers are not checked against each other.
+    expect(fields({ ...ok, listenOnly: true, quietReinitMs: 1500, responseTimeoutMs: 1000 })).toEqual([]);
+    expect(fields({ id: 'v1', replay: { file: '/tmp/capture.bin' }, quietReinitMs: 1500 })).toEqual([]);
   });
   it('the JSON Schema accepts the README example and rejects unknown options', () => {
     const validate = new Ajv({ allErrors: true }).compile(configSchema);

@@ -57,6 +57,29 @@ describe('modbus device state with one failing read', () => {
     expect(statuses(dev.succeeded(spo2, [97], 4500).events)).toEqual(['online']);
   });
 
+  it('failures during an outage are forgiven when the device is back; one timeout after it is not "3 in a row"', () => {
+    const { dev, hr, spo2 } = runner();
+    const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+    dev.succeeded(hr, [72], 0);
+    expect(statuses([dev.failed(spo2, timeout, 500), dev.failed(hr, timeout, 1000), dev.failed(spo2, timeout, 1500)])).toEqual(['offline']);
+    expect(statuses(dev.succeeded(hr, [72], 5000).events)).toEqual(['online']);
+    expect(dev.failed(spo2, timeout, 6000)).toBeUndefined();
+    expect(dev.state).toBe('online');
+  });
+
+  it('failures of different kinds are not in a row: two timeouts and one transient "busy" exception stay online', () => {
+    const { dev, hr, spo2 } = runner();
+    const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+    const busy = classify(Object.assign(new Error('busy'), { modbusCode: 6 }));
+    for (let i = 0; i < 2; i++) {
+      dev.succeeded(hr, [72], i * 1000);
+      dev.failed(spo2, timeout, i * 1000 + 500);
+    }
+    dev.succeeded(hr, [72], 2000);
+    expect(dev.failed(spo2, busy, 2500)).toBeUndefined();
+    expect(dev.state).toBe('online');
+  });
+
   it('a device that stops answering altogether goes offline, not error', () => {
     const { dev, hr, spo2 } = runner();
     const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));

@@ -79,8 +79,15 @@ export class DeviceRunner {
     this.commFailures = 0;
     this.commBackoff.reset();
     if (this.state === 'offline') {
-      // Back from offline: every read is due again now.
-      for (const other of this.groups) other.dueAt = Math.min(other.dueAt, now);
+      // Back from offline: every read is due again now, and what failed during the outage is forgiven (the outage
+      // explains it); a read that still fails counts afresh.
+      for (const other of this.groups) {
+        other.dueAt = Math.min(other.dueAt, now);
+        if (other !== g) {
+          other.failures = 0;
+          other.fault = undefined;
+        }
+      }
     }
     this.lastDataAt = now;
     const events: DriverEvent[] = [];
@@ -101,8 +108,7 @@ export class DeviceRunner {
     // reported as an error when it keeps failing, though the device's other values still arrive.
     const first = decodeFaults[0];
     if (first) {
-      g.failures++;
-      g.fault = { kind: 'decode', message: `cannot decode ${first.point}: ${first.message}`, counter: 'decode_errors', communication: false };
+      countFailure(g, { kind: 'decode', message: `cannot decode ${first.point}: ${first.message}`, counter: 'decode_errors', communication: false });
     } else {
       g.fault = undefined;
       g.failures = 0;
@@ -117,8 +123,7 @@ export class DeviceRunner {
     const g = this.stateOf(group);
     if (fault.communication) {
       this.commFailures++;
-      g.failures++;
-      g.fault = fault;
+      countFailure(g, fault);
       g.dueAt = Math.max(now, g.dueAt) + Math.min(group.intervalMs, this.settings.backoff.initialMs);
       if (this.commFailures >= this.settings.offlineAfterFailures) {
         this.probeAt = now + this.commBackoff.next();
@@ -132,8 +137,7 @@ export class DeviceRunner {
     // The device answered, with an exception: it is there, this read is the problem.
     this.commFailures = 0;
     this.commBackoff.reset();
-    g.failures++;
-    g.fault = fault;
+    countFailure(g, fault);
     g.dueAt = now + g.backoff.next();
     const persistent = isConfigException(fault.code) || g.failures >= this.settings.offlineAfterFailures;
     if (!persistent) return undefined;
@@ -185,4 +189,15 @@ export class DeviceRunner {
       at: now,
     };
   }
+}
+
+/**
+ * One more failure of a read, in a row only with failures of the same kind: unanswered (timeouts, bad frames),
+ * exceptions, or answers that do not decode. Two timeouts and then one transient "busy" exception are not three
+ * failures of anything.
+ */
+function countFailure(g: GroupState, fault: Fault): void {
+  const same = g.fault !== undefined && g.fault.communication === fault.communication && (fault.communication || g.fault.kind === fault.kind);
+  g.failures = same ? g.failures + 1 : 1;
+  g.fault = fault;
 }

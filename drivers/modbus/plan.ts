@@ -248,7 +248,9 @@ function sentinelValue(p: Problems, value: unknown, field: string, pt: { type: V
   const range = integerRange(pt.type, pt.bitLength);
   if (typeof value === 'string') {
     if (!range || !/^0x[0-9a-f]+$/i.test(value)) {
-      return fail(`must be a number${range ? ` or a hex string such as "0xFFFF"` : ''} for ${aType(pt.type)} value, got ${JSON.stringify(value)}`);
+      // A float's NaN patterns ("0x7FC00000") need no sentinel: NaN is always invalid (not-a-number).
+      const nan = pt.type === 'float32' ? '; a NaN is already read as invalid (not-a-number) without a sentinel' : '';
+      return fail(`must be a number${range ? ` or a hex string such as "0xFFFF"` : ''} for ${aType(pt.type)} value, got ${JSON.stringify(value)}${nan}`);
     }
     const bits = Number.parseInt(value, 16);
     if (bits >= 2 ** range.bits) return fail(`${value} does not fit the ${range.bits} bit(s) of ${aType(pt.type)}`);
