@@ -168,11 +168,17 @@ describe('Outbox retention and replay', () => {
     box.close();
   });
 
+  /** A store whose one message, of one record packed at `at`, the hub acknowledged 500 ms later. */
+  function sentOnce(box: Outbox, at = 1000, seq = 1) {
+    box.append([rec(seq)], at);
+    const m = box.pack('telemetry', 10_000, env, at)!;
+    box.acknowledge(m.id, at + 500);
+    return m;
+  }
+
   it('copies only originals: a replay over a range replayed before does not re-send the earlier copies', () => {
     const box = new Outbox(tempDb(), { retainAckedMs: 3600_000 });
-    box.append([rec(1)], 1000);
-    const m = box.pack('telemetry', 10_000, env, 1000)!;
-    box.acknowledge(m.id, 1500);
+    const m = sentOnce(box);
     for (let round = 1; round <= 3; round++) {
       // Each replay: one copy of the one original, as the method reports it.
       expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 1 });
@@ -186,18 +192,14 @@ describe('Outbox retention and replay', () => {
 
   it('trims a replayed copy with its original, so the store never holds a copy a replay would not send', () => {
     const box = new Outbox(tempDb(), { retainAckedMs: 1000 });
-    box.append([rec(1)], 1000);
-    const m = box.pack('telemetry', 10_000, env, 1000)!;
-    box.acknowledge(m.id, 1500);
+    sentOnce(box);
     box.replay(900, 1100);
     box.acknowledge(box.nextMessage()!.id, 2400); // the copy, acknowledged later than its original
     // The original's retention is over: both go, and a replay of the range says so (nothing), not a copy kept.
     expect(box.enforceLimits(1e12, 1e12, 2600).trimmedAcked).toBe(2);
     expect(box.replay(900, 1100)).toEqual({ messages: 0, records: 0 });
     // An unsent copy stays whatever happened to its original.
-    box.append([rec(2)], 3000);
-    const m2 = box.pack('telemetry', 10_000, env, 3000)!;
-    box.acknowledge(m2.id, 3100);
+    const m2 = sentOnce(box, 3000, 2);
     box.replay(2900, 3100);
     box.enforceLimits(1e12, 1e12, 4200);
     expect(box.nextMessage()).toMatchObject({ replayOf: m2.id });
