@@ -120,17 +120,38 @@ describe('MessageHandler', () => {
     expect(emitted).toHaveLength(2);
   });
 
+  it('a batch whose first message has an unreadable MSH answers it with its own AE; the others are stored and AA', async () => {
+    const { handler, emitted, counts } = setup();
+    const badMsh = msg('B1').replace('MSH|^~\\&|', 'MSH|^~\\|'); // MSH-2 of 3 characters
+    const batch = `BHS|^~\\&|MON||||||||BATCH-78\r${badMsh}${msg('B2')}${msg('B3')}BTS|3\r`;
+    const replies = await handler.handle(Buffer.from(batch), 'p');
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.startsWith('BHS|')).toBe(true);
+    const acks = replies[0]!.split(/(?=MSH\|)/).slice(1).map((a) => a.replace(/BTS\|.*$/s, ''));
+    expect(acks.map(summary)).toEqual([
+      { code: 'AE', controlId: '', err: ['MSH', '1', '2', '102'] },
+      { code: 'AA', controlId: 'B2' },
+      { code: 'AA', controlId: 'B3' },
+    ]);
+    expect(emitted.map((e) => (e[0] as { patientId?: string }).patientId)).toEqual(['P-B2', 'P-B3']);
+    expect(counts.get('messages_malformed')).toBe(1);
+  });
+
   it('MSA-2 echoes MSH-10 exactly as sent, spaces included (accepted and refused alike)', async () => {
     const { handler, emitted, counts } = setup();
     const [aa] = await handler.handle(Buffer.from(msg(' 1233532926265-02 ')), 'p');
     expect(aa!.split('\r')[1]).toBe('MSA|AA| 1233532926265-02 |');
     const [ae] = await handler.handle(Buffer.from(msg(' E5', { version: '' })), 'p');
     expect(summary(ae!)).toMatchObject({ code: 'AE', controlId: ' E5' });
-    // A resend is still a duplicate (the dedup key is the trimmed id).
-    const [again] = await handler.handle(Buffer.from(msg(' 1233532926265-02 ')), 'p');
-    expect(summary(again!)).toEqual({ code: 'AA', controlId: ' 1233532926265-02 ' });
-    expect(emitted).toHaveLength(1);
+    // A resend that differs only by padding around MSH-10 is still a duplicate (key and content hash use the trimmed id).
+    const [first] = await handler.handle(Buffer.from(msg('ID1')), 'p');
+    expect(summary(first!)).toEqual({ code: 'AA', controlId: 'ID1' });
+    // Padded in MSH-10 only (msg() also puts the id in PID-3).
+    const [again] = await handler.handle(Buffer.from(msg('ID1').replace('|ID1|', '| ID1|')), 'p');
+    expect(summary(again!)).toEqual({ code: 'AA', controlId: ' ID1' });
+    expect(emitted).toHaveLength(2);
     expect(counts.get('duplicates')).toBe(1);
+    expect(counts.get('control_id_reused')).toBeUndefined();
     // Only spaces is no control id at all.
     const [blank] = await handler.handle(Buffer.from(msg('   ')), 'p');
     expect(summary(blank!)).toMatchObject({ code: 'AE', err: ['MSH', '1', '10', '101'] });

@@ -11,7 +11,7 @@ import { formatDtm } from './protocol/dtm.js';
 import { encodeSegments, segment } from './protocol/encode.js';
 import { Hl7ParseError, formatPosition } from './protocol/errors.js';
 import { parseFrame, segmentIds, segmentSequence } from './protocol/parse.js';
-import type { Hl7Message, Segment } from './protocol/types.js';
+import type { Field, Hl7Message, Segment } from './protocol/types.js';
 
 export interface HandlerOptions {
   application: string;
@@ -280,11 +280,15 @@ export class MessageHandler {
   }
 }
 
-/** Hash of the message without MSH-7 (a resend may carry a new send time). */
+/**
+ * Hash of the message without MSH-7 (a resend may carry a new send time) and with MSH-10 trimmed, as in the dedup
+ * key: a resend that differs only in padding around MSH-10 is the same message.
+ */
 function contentHash(msg: Hl7Message): string {
   const h = createHash('sha256');
   msg.segments.forEach((s, i) => {
-    const fields = i === 0 ? s.fields.filter((_, n) => n !== 7) : s.fields;
+    // [[[id]]] is how a plain MSH-10 parses, so an unpadded id hashes as before.
+    const fields = i === 0 ? s.fields.map((f, n): Field => (n === 10 ? [[[str(s, 10).trim()]]] : f)).filter((_, n) => n !== 7) : s.fields;
     h.update(JSON.stringify(fields));
     h.update('\r');
   });

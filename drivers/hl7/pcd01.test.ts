@@ -235,7 +235,7 @@ describe('OBX-2 of a known numeric metric', () => {
   const HR = '147842^MDC_ECG_HEART_RATE^MDC';
   const RESP = '151562^MDC_RESP_RATE^MDC';
 
-  it('a clean decimal with an empty OBX-2 or as ST is read as a number, questionable, naming why', () => {
+  it('a clean decimal with an empty OBX-2 or as ST is read as a number, valid with a note naming why', () => {
     expect(row('', SPO2, '84')).toMatchObject({ value: 84, quality: { state: 'valid', reasons: ['value-type-missing'] } });
     expect(row('ST', HR, ' 171 ')).toMatchObject({ value: 171, quality: { state: 'valid', reasons: ['value-type:ST'] } });
   });
@@ -251,6 +251,15 @@ describe('OBX-2 of a known numeric metric', () => {
     expect(row('ST', SPO2, '---')).toMatchObject({ value: '---', quality: { state: 'invalid', reasons: ['value-type:ST', 'not-a-number'] } });
     expect(row('', HR, 'lead off')).toMatchObject({ value: 'lead off', quality: { state: 'invalid', reasons: ['value-type-missing', 'not-a-number'] } });
     expect(row('SN', HR, '^60^-^80')).toMatchObject({ value: '60-80', quality: { state: 'invalid', reasons: ['not-a-number'] } });
+  });
+
+  it('repeated values sent as ST, TX or with an empty OBX-2 keep the first and are questionable, as in NM', () => {
+    for (const type of ['ST', 'TX', '']) {
+      const r = row(type, HR, '72~73');
+      expect(r.value).toBe(72);
+      expect(r.quality.state).toBe('questionable');
+      expect(r.quality.reasons).toContain('repeated-value');
+    }
   });
 
   it('codes that are not known metrics keep their text as sent', () => {
@@ -276,6 +285,25 @@ describe('OBX-11 shifted into OBX-10 (a pipe missing before OBX-11)', () => {
     expect(normal.quality).toEqual({ state: 'valid' });
     expect(shifted.quality).toEqual({ state: 'valid', reasons: ['obx-11-in-obx-10'] });
   });
+
+  it('a table 0080 value (N, S) in OBX-10 with OBX-11 empty is not a shift: the row is read from its own fields', () => {
+    // OBX-10 "nature of abnormal test", no status, then OBX-14, OBX-17 and (or not) OBX-18 in their places.
+    const row = (f10: string, equipment: string) =>
+      reading(HEAD + obx([...head, f10, '', '', '', '20240101115900+0000', '', '', 'AMEAS', equipment]));
+    for (const f10 of ['N', 'S']) {
+      for (const equipment of ['AABBCCDDEEFF0011^EUI-64', '']) {
+        const r = row(f10, equipment);
+        expect(r.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 59)); // OBX-14, not OBR-7
+        expect(r.context.observationMethod).toEqual(['AMEAS']);
+        expect(r.deviceId).toBe(equipment ? 'AABBCCDDEEFF0011' : '0011223344556677');
+        expect(r.quality).toEqual({ state: 'questionable', reasons: ['hl7-status-missing'] });
+      }
+    }
+    // The same letter with a time one place to the left (OBX-13) is a shifted status.
+    const shifted = reading(HEAD + obx([...head, 'R', '', '', '20240101115900+0000', '', '', 'AMEAS']));
+    expect(shifted.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 59));
+    expect(shifted.quality).toEqual({ state: 'valid', reasons: ['obx-11-in-obx-10'] });
+  });
 });
 
 describe('an unreadable OBX-14', () => {
@@ -288,6 +316,15 @@ describe('an unreadable OBX-14', () => {
     const w = map(HEAD + pleth('20241301120000') + rate)[0] as WaveformSegment;
     expect(w.startTime).toBe(Date.UTC(2024, 0, 1, 12, 0));
     expect(w.quality).toEqual({ state: 'valid', reasons: ['time-invalid:obx-14'] });
+  });
+  it('a waveform timed only by MSH-7 is placed at receipt time and is questionable; a numeric row still takes MSH-7', () => {
+    const onlyMsh7 = `${msh()}PID|||P1\rOBR|1|||x\r`;
+    const ev = map(onlyMsh7 + pleth('') + rate + spo2({ containment: '1.1.2.1' }));
+    const w = ev.find((e): e is WaveformSegment => e.kind === 'waveform')!;
+    expect(w.startTime).toBe(0); // receivedAt
+    expect(w.quality).toEqual({ state: 'questionable', reasons: ['time-from-receipt'] });
+    const n = ev.find((e): e is NumericReading => e.kind === 'numeric')!;
+    expect(n.deviceTime).toBe(Date.UTC(2024, 0, 1, 12, 0));
   });
   it('a waveform left with no sender time is placed at receipt time and is questionable', () => {
     const noTimes = `${msh('')}PID|||P1\rOBR|1|||x\r`;

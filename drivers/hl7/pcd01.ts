@@ -104,6 +104,8 @@ const ATTR_CODES: Record<number, string> = {
 const MDC_EVT_ALARM = 196616;
 const MDC_EVT_ACTIVE = 196614;
 const STATUS_LETTERS = /^[CDFINORPSUWX]$/;
+/** Status letters that are also HL7 table 0080 values ("nature of abnormal test", OBX-10's own content). */
+const NATURE_LETTERS = new Set(['N', 'R', 'S']);
 
 /** Which messages this mapper takes. */
 export function profileOf(h: MessageHeader): 'pcd01' | 'pcd04' | undefined {
@@ -153,6 +155,9 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
     groups.push(g);
     return g;
   };
+  // A sender that shows the missing pipe on one row has it on its other rows too (the IHE example sends the time
+  // on the channel row only): their N/R/S in OBX-10 is then the status.
+  const senderShifts = msg.segments.some((s) => s.id === 'OBX' && mayBeShifted(s) && shiftEvident(s));
   msg.segments.forEach((seg, i) => {
     switch (seg.id) {
       case 'PID':
@@ -177,18 +182,42 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
           warnings.push(`segment ${i + 1}: OBX before any OBR`);
           current = open();
         }
-        current.rows.push(readRow(seg));
+        current.rows.push(readRow(seg, senderShifts));
         break;
     }
   });
   return groups;
 }
 
-function readRow(raw: Segment): Row {
+/**
+ * A row that could have lost the pipe before OBX-11: a status letter in OBX-10 and OBX-11, OBX-12 and OBX-18 empty
+ * (content at OBX-18 says the later fields are in their places).
+ */
+function mayBeShifted(raw: Segment): boolean {
+  return (
+    STATUS_LETTERS.test(str(raw, 10).trim().toUpperCase()) &&
+    str(raw, 11).trim() === '' &&
+    repetitions(raw, 12) === 0 &&
+    repetitions(raw, 18) === 0
+  );
+}
+
+/**
+ * Evidence that it did: OBX-10 holds a letter table 0080 never holds (F, C, X, …), or a later field holds what
+ * belongs one place to the right: a time in OBX-13 (OBX-14) or an EUI-64 in OBX-17 (OBX-18). N, R and S alone are
+ * also table 0080 values and say nothing.
+ */
+function shiftEvident(raw: Segment): boolean {
+  if (!NATURE_LETTERS.has(str(raw, 10).trim().toUpperCase())) return true;
+  if (/^\d{8}/.test(str(raw, 13).trim())) return true;
+  const ei = components(raw, 17).map((c) => c.trim().toUpperCase());
+  return (ei[1] ?? '').startsWith('EUI') || (ei[3] ?? '').startsWith('EUI');
+}
+
+function readRow(raw: Segment, senderShifts: boolean): Row {
   let seg = raw;
   let statusShifted = false;
-  const f10 = str(raw, 10).trim().toUpperCase();
-  if (str(raw, 11).trim() === '' && STATUS_LETTERS.test(f10) && repetitions(raw, 12) === 0) {
+  if (mayBeShifted(raw) && (senderShifts || shiftEvident(raw))) {
     // A pipe is missing before OBX-11 in several real senders (and IHE examples): the status lands in OBX-10 and
     // every later field one place to the left. Read the row through a view with the missing (empty) OBX-10 put back,
     // so OBX-11, OBX-14, OBX-17 and OBX-18 are read from where they are, here and wherever r.seg is read.
@@ -473,6 +502,8 @@ function isNumericMetric(r: Row): boolean {
  */
 function metricFromText(r: Row, text: string, quality: Quality): number | string {
   worsen(quality, 'valid', r.valueType === '' ? 'value-type-missing' : `value-type:${r.valueType}`);
+  // Only the first repetition is read, as in an NM row: not the whole truth.
+  if (repetitions(r.seg, 5) > 1) worsen(quality, 'questionable', 'repeated-value');
   return numberOf(text, quality) ?? text;
 }
 
@@ -566,14 +597,18 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
     const code = codeOf(r);
     const quality = qualityOf(r);
     const unit = unitFromCwe(components(r.seg, 6));
-    const time = timeOf(timeCandidates(r, inherited(r), obrTime, ctx), ctx, `OBX ${r.setId}`);
-    if (r.valueType === 'NA' || r.valueType === 'MA') {
+    const isWave = r.valueType === 'NA' || r.valueType === 'MA';
+    // Not MSH-7 for a waveform: the message is built after its samples were taken, so MSH-7 says no more of their
+    // start than our receipt time does (and is treated the same: time-from-receipt).
+    const candidates = timeCandidates(r, inherited(r), obrTime, ctx).filter(([from]) => !isWave || from !== 'msh-7');
+    const time = timeOf(candidates, ctx, `OBX ${r.setId}`);
+    if (isWave) {
       const rate = sampleRate(g.rows, idx, r);
       const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
       if (rate === undefined) worsen(q, 'questionable', 'sample-rate-unknown');
       applyMeasurementStatus(r, q);
       noteTime(time, q);
-      // No sender time at all: the samples are placed at our receipt time, which may be far from when they were taken.
+      // No sender time of the samples: they are placed at our receipt time, which may be far from when they were taken.
       if (time.ms === null) worsen(q, 'questionable', 'time-from-receipt');
       for (const samples of waveformChannels(r, q)) {
         const w: Hl7WaveformSegment = {

@@ -173,12 +173,20 @@ function decode(input: Uint8Array | string): Decoded {
   }
   const latin = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('latin1');
   const view = splitSegments(latin, []);
-  const msh = view.find((s) => s.text.startsWith('MSH'));
+  // The first MSH whose delimiters can be read: an unreadable one is reported by parseAll against its own message,
+  // so a bad first message of a batch does not take the others with it.
   let declared = '';
-  if (msh) {
-    const d = readDelimiters(msh.text, { segmentIndex: msh.index, segmentId: 'MSH' });
+  for (const msh of view) {
+    if (!msh.text.startsWith('MSH')) continue;
+    let d: Delimiters;
+    try {
+      d = readDelimiters(msh.text, { segmentIndex: msh.index, segmentId: 'MSH' });
+    } catch {
+      continue;
+    }
     const f18 = msh.text.split(d.field)[17] ?? ''; // split index 17 is MSH-18 (MSH-1 is the separator itself)
     declared = f18.split(d.repetition)[0] ?? '';
+    break;
   }
   const dec = decodeBytes(input, declared);
   if (dec.assumed && dec.charset !== 'ASCII') {
