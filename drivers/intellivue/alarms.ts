@@ -5,7 +5,7 @@
 import type { AlarmEvent, AlarmPriority, MdcCode, Origin } from '../../agent/model/reading.js';
 import { contextFree } from '../../agent/model/mdc.js';
 import { lookupPhysio, rawCode } from './codes.js';
-import { ALERT_TYPE, NOM_PART_EVT, NOM_PART_OBJ, NOM_PART_SCADA, type AlarmEntry } from './protocol/index.js';
+import { ALERT_STATE, ALERT_TYPE, NOM_PART_EVT, NOM_PART_OBJ, NOM_PART_SCADA, type AlarmEntry } from './protocol/index.js';
 
 export function alarmPriority(type: number): AlarmPriority {
   if (type & (ALERT_TYPE.HI_PRI_P_AL | ALERT_TYPE.HI_PRI_T_AL)) return 'high';
@@ -37,8 +37,16 @@ interface Active {
 
 export type AlarmList = 'P' | 'T';
 
+/** al_state bits of an alarm that is not a patient's (the monitor is in demo or test mode). */
+const NOT_A_PATIENT = ALERT_STATE.DEV_IN_DEMO_MODE | ALERT_STATE.DEV_IN_TEST_MODE;
+const DEMO_TEXT = "Monitor in demo or test mode: its alarms are not a patient's";
+
 export class AlarmTracker {
   private readonly active = new Map<string, Active>();
+  /** Lists (P, T) whose last snapshot held demo or test alarms; while any does, one technical alarm says so. */
+  private readonly demoLists = new Set<AlarmList>();
+  /** Demo or test alarms seen and not passed on as patient alarms, since takeWithheld() was last called. */
+  private withheld = 0;
 
   constructor(
     private readonly origin: Origin,
@@ -49,7 +57,17 @@ export class AlarmTracker {
   update(list: AlarmList, entries: AlarmEntry[], time: number, receivedAt: number, deviceTime: number | null): AlarmEvent[] {
     const out: AlarmEvent[] = [];
     const seen = new Set<string>();
+    // A demo or test alarm is the monitor's simulation, not the patient: it must not reach the bedside as a patient
+    // alarm. One technical alarm says the monitor is in that mode instead, for as long as such alarms are listed.
+    const demo = entries.filter((e) => (e.state & NOT_A_PATIENT) !== 0);
+    this.withheld += demo.length;
+    const wasDemo = this.demoLists.size > 0;
+    if (demo.length) this.demoLists.add(list);
+    else this.demoLists.delete(list);
+    if (!wasDemo && this.demoLists.size > 0) out.push(this.demoEvent('start', receivedAt, deviceTime));
+    if (wasDemo && this.demoLists.size === 0) out.push(this.demoEvent('end', receivedAt, deviceTime));
     for (const e of entries) {
+      if ((e.state & NOT_A_PATIENT) !== 0) continue;
       const key = `${list}:${e.source}:${e.code}:${e.instance ?? 0}`;
       seen.add(key);
       const prev = this.active.get(key);
@@ -71,11 +89,36 @@ export class AlarmTracker {
     return out;
   }
 
+  /** How many demo or test alarms were withheld since the last call (for the driver's counter). */
+  takeWithheld(): number {
+    const n = this.withheld;
+    this.withheld = 0;
+    return n;
+  }
+
   /** When the monitor is lost, every alarm we hold is ended (we can no longer vouch for it). */
   endAll(receivedAt: number): AlarmEvent[] {
     const out = [...this.active].map(([key, a]) => ({ ...this.event(key.startsWith('P') ? 'P' : 'T', key, a.entry, 'end', receivedAt, null), endedBy: 'link-lost' as const }));
+    if (this.demoLists.size > 0) out.push({ ...this.demoEvent('end', receivedAt, null), endedBy: 'link-lost' as const });
     this.active.clear();
+    this.demoLists.clear();
     return out;
+  }
+
+  private demoEvent(phase: AlarmEvent['phase'], receivedAt: number, deviceTime: number | null): AlarmEvent {
+    return {
+      ...this.origin,
+      kind: 'alarm',
+      alarmId: `${this.origin.deviceId}:demo-or-test-mode`,
+      condition: null,
+      raw: { system: 'intellivue', code: 'demo-or-test-mode', text: DEMO_TEXT },
+      text: DEMO_TEXT,
+      priority: 'medium',
+      category: 'technical',
+      phase,
+      deviceTime,
+      receivedAt,
+    };
   }
 
   private event(list: AlarmList, key: string, e: AlarmEntry, phase: AlarmEvent['phase'], receivedAt: number, deviceTime: number | null): AlarmEvent {

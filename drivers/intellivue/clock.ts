@@ -50,6 +50,12 @@ export class DeviceClock {
     }
     const t = this.fromRelative(rel);
     if (t !== null) this.offsetMs = t - receivedAt;
+    // The base follows the replies (exactly, not rounded): the relative counter is compared with it modulo 2^32
+    // ticks, so a base left at the MDS Create would turn every time back 6.2 days once 74.6 h had passed in a session
+    // whose replies carry no absolute time.
+    if (this.base && relativeDeltaTicks(this.base.rel, rel) > 0) {
+      this.base = { absMs: this.base.absMs + relativeDeltaTicks(this.base.rel, rel) / TICKS_PER_MS, rel };
+    }
     return t;
   }
 

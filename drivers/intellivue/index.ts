@@ -93,6 +93,9 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
           const t = d.deviceTime ?? now;
           if (d.alarms.patient) events.push(...this.alarms.update('P', d.alarms.patient, t, now, d.deviceTime));
           if (d.alarms.technical) events.push(...this.alarms.update('T', d.alarms.technical, t, now, d.deviceTime));
+          // Demo or test alarms are withheld (one technical alarm says so): counted, so that it shows in the metrics.
+          const withheld = this.alarms.takeWithheld();
+          if (withheld > 0) this.ctx.count('alarms_demo_withheld', withheld);
         }
         this.emit(events);
         return;

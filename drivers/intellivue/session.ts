@@ -339,8 +339,15 @@ export class IntellivueSession {
     return t;
   }
 
+  /** Cancels a timer made by later(), and forgets it: armQuiet() runs for every chunk received. */
+  private cancel(t: NodeJS.Timeout | undefined): void {
+    if (!t) return;
+    clearTimeout(t);
+    this.timers.delete(t);
+  }
+
   private armQuiet(): void {
-    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.cancel(this.quietTimer);
     this.quietTimer = this.later(() => {
       if (this.state_ === 'polling' || this.state_ === 'awaiting-mds') {
         this.hooks.log('warn', `intellivue: no frame from the monitor for ${this.plan.quietReassociateMs} ms; re-associating`);
@@ -350,7 +357,7 @@ export class IntellivueSession {
   }
 
   private clearStep(): void {
-    if (this.stepTimer) clearTimeout(this.stepTimer);
+    this.cancel(this.stepTimer);
     this.stepTimer = undefined;
   }
 

@@ -97,6 +97,13 @@ export const ALERT_TYPE = {
   HI_PRI_P_AL: 0x0400,
 } as const;
 
+/** AlertState bits (al_state) that say the alarm is not a patient's: the monitor is in demo or test mode. */
+export const ALERT_STATE = {
+  DEV_IN_DEMO_MODE: 0x0100,
+  DEV_IN_STANDBY: 0x0200,
+  DEV_IN_TEST_MODE: 0x0400,
+} as const;
+
 export const ALERT_INFO = { GEN_ALMON_INFO: 513, STR_ALMON_INFO: 516 } as const;
 
 /** Poll Profile / Poll Profile Extension option bits used in the association request. */
