@@ -454,6 +454,22 @@ describe('engine: an action applies to what the person saw', () => {
   });
 });
 
+describe('engine: a pause at the device while the edge model holds the alarm', () => {
+  it("replaces the model's pause, audited as the device's; a person's pause is not replaced", () => {
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH', priority: 'medium' }));
+    const id = e.list()[0]!.id;
+    const model = { user: 'edge-model gbt-4', role: 'model', from: 'sha256:ab' };
+    e.audioPause({ alarmId: id }, model, 10, s(1));
+    const atDevice = e.deviceAlarm(deviceAlarm('vt', 'continue', 2, { text: 'VTACH', priority: 'medium', atDevice: 'audio-paused' }));
+    expect(summary(atDevice)).toEqual(['audio-paused:audio-paused>audio-paused']);
+    expect(atDevice[0]!.actor).toMatchObject({ role: 'device' });
+    expect(atDevice[0]!.alarm.audioPausedUntil).toBe(s(2) + 120_000);
+    // Reported again: the person's pause stands, nothing new.
+    expect(e.deviceAlarm(deviceAlarm('vt', 'continue', 3, { text: 'VTACH', priority: 'medium', atDevice: 'audio-paused' }))).toEqual([]);
+  });
+});
+
 describe('engine: acknowledged or paused at the bedside device', () => {
   it('an alarm the device reports acknowledged is acknowledged here, audited as the device, and not escalated', () => {
     const e = engine();

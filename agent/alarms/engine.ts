@@ -76,6 +76,8 @@ export class AlarmEngine {
   private readonly history = new Map<string, Alarm>();
   /** When an open alarm last rose in priority (escalation is timed from then). */
   private readonly roseAt = new Map<string, number>();
+  /** The role of whoever last paused an open alarm's audio ('model' for the edge model's hold). */
+  private readonly pausedBy = new Map<string, string>();
   private seq = 0;
   private nextId = 1;
 
@@ -154,7 +156,9 @@ export class AlarmEngine {
     if (!alarm || !life.isUnacknowledged(alarm)) return [];
     const actor = { user: `device ${e.deviceId}`, role: 'device', from: 'device' };
     if (e.atDevice === 'acknowledged') return this.acknowledge(alarm.id, actor, e.receivedAt).changes;
-    if (alarm.state === 'audio-paused') return [];
+    // Paused already: by a person (here or at the device), nothing new. By the edge model (its hold while it
+    // re-checks the evidence), the person's pause at the bedside replaces it, audited, and so ends the hold.
+    if (alarm.state === 'audio-paused' && this.pausedBy.get(alarm.id) !== 'model') return [];
     return this.audioPause({ alarmId: alarm.id }, actor, undefined, e.receivedAt).changes;
   }
 
@@ -259,6 +263,7 @@ export class AlarmEngine {
         if ('alarmId' in target) return { ok: false, error: t.refused, changes: [] };
         continue;
       }
+      this.pausedBy.set(alarm.id, actor === 'system' ? 'system' : actor.role);
       changes.push(this.audit(alarm, t, `audio paused for ${s} s`, actor, now));
     }
     return { ok: true, changes };
@@ -368,6 +373,7 @@ export class AlarmEngine {
     if (life.isOpen(alarm)) return;
     this.open.delete(alarm.id);
     this.roseAt.delete(alarm.id);
+    this.pausedBy.delete(alarm.id);
     if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
     this.history.set(alarm.id, alarm);
     while (this.history.size > this.config.historySize) {
