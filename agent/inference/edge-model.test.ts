@@ -89,4 +89,22 @@ describe('model governance', () => {
     expect(r.error).toBeInstanceOf(ModelLoadError);
     expect(r.error?.message).toMatch(/describes model f{64}/);
   });
+
+  it('reports the approved label as the version, not what an edited card says; the card\'s version only without a label', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-model-'));
+    copyFileSync(modelPath, join(dir, 'm.onnx'));
+    const card = JSON.parse(readFileSync(join(models, 'edge-model.card.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'm.card.json'), JSON.stringify({ ...card, modelVersion: 'edge-alarm-gbt-9 (clinically validated)' }));
+    const labelled = await EdgeModel.load({ modelPath: join(dir, 'm.onnx'), approved: [{ sha256: sha, label: 'edge-alarm-gbt-4' }] });
+    const unlabelled = await EdgeModel.load({ modelPath: join(dir, 'm.onnx'), approved: [{ sha256: sha }] });
+    try {
+      expect(labelled.version).toBe('edge-alarm-gbt-4');
+      const rec = readRecord(join(models, 'fixtures', 'records'), golden.records[0]!.record);
+      expect((await labelled.assess(rec.alarmType, rec.channels)).modelVersion).toBe('edge-alarm-gbt-4');
+      expect(unlabelled.version).toBe('edge-alarm-gbt-9 (clinically validated)');
+    } finally {
+      await labelled.close();
+      await unlabelled.close();
+    }
+  });
 });

@@ -49,10 +49,16 @@ export class EdgeModel {
     private readonly session: ort.InferenceSession,
     readonly card: ModelCard,
     readonly sha256: string,
+    /** Label of the approved entry this model matched, if it has one. */
+    private readonly approvedLabel: string | undefined,
   ) {}
 
+  /**
+   * The version audited and reported: the approved entry's label when it has one (the approval covers the
+   * .onnx bytes, not the card, so an edited card cannot rename the model), else the card's modelVersion.
+   */
   get version(): string {
-    return this.card.modelVersion;
+    return this.approvedLabel ?? this.card.modelVersion;
   }
 
   /**
@@ -92,7 +98,8 @@ export class EdgeModel {
       await session.release();
       throw new ModelLoadError(`model ${opts.modelPath} lacks input "features" or outputs "probability"/"threshold"`);
     }
-    return new EdgeModel(session, card, sha);
+    const label = opts.approved.find((a) => a.sha256.toLowerCase() === sha)?.label || undefined;
+    return new EdgeModel(session, card, sha, label);
   }
 
   /** Runs the model on one feature vector (FEATURE_NAMES order). */
@@ -125,7 +132,7 @@ export class EdgeModel {
       threshold,
       verdict,
       ...(reason !== undefined ? { reason } : {}),
-      modelVersion: this.card.modelVersion,
+      modelVersion: this.version,
       modelSha256: this.sha256,
       inferenceMs,
       featureMs,

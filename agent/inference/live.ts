@@ -8,7 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { ModelConfig } from '../config/load.js';
 import type { AlarmService } from '../alarms/service.js';
-import { MODEL_ANNOTATION_KIND, type Actor, type AlarmStateChange } from '../alarms/types.js';
+import { MODEL_ANNOTATION_KIND, PRIORITY_RANK, type Actor, type Alarm, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -52,6 +52,11 @@ const RECHECK_LEAD_MS = 500;
  * next one (an assessment takes ~20 ms; the annotation is due within a second of the alarm).
  */
 export const ASSESS_TIMEOUT_MS = 2000;
+/** Assessments failing (or timing out) in a row before the model is reported failed and the technical alarm raised. */
+export const FAILURES_BEFORE_ALARM = 3;
+/** Annotations due within this of the alarm; later ones are counted, and warned about at most once a minute. */
+const LATE_MS = 1000;
+const LATE_WARN_EVERY_MS = 60_000;
 
 class AssessTimeoutError extends Error {
   constructor() {
@@ -67,6 +72,8 @@ interface Job {
   /** Gateway time the window ends at. */
   until: number;
   raisedAt: number;
+  /** The alarm's priority when raised: what the model judges, and the most it may pause. */
+  priority: ManagedPriority;
   check: number;
   hold?: Hold;
 }
@@ -76,6 +83,10 @@ interface Hold {
   deadline: number;
   /** End of the audio pause the model set last; a different one means a person paused it. */
   pausedUntil: number;
+  /** Priority the model judged; a rise above it ends the hold (the model never pauses what it did not judge). */
+  priority: ManagedPriority;
+  /** The re-check due before the pause ends. */
+  timer?: NodeJS.Timeout;
 }
 
 type Loader = (opts: EdgeModelOptions) => ReturnType<typeof tryLoadEdgeModel>;
@@ -91,7 +102,12 @@ export class LiveModel {
   private busy = false;
   /** The assessment running now, so close() can wait for it before releasing the session. */
   private inflight: Promise<void> | null = null;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Alarms whose audio the model holds now (delay policy), by alarm id. */
+  private readonly holds = new Map<string, Hold>();
+  /** Assessments failed or timed out in a row (a loaded model that cannot run is reported, see FAILURES_BEFORE_ALARM). */
+  private failures = 0;
+  private lastLateWarnAt = -Infinity;
+  private lateSinceWarn = 0;
   private unsubscribe: (() => void) | null = null;
   private assessed = 0;
   private lastLatencyMs: number | null = null;
@@ -107,10 +123,14 @@ export class LiveModel {
     load: Loader = tryLoadEdgeModel,
   ) {
     this.path = isAbsolute(config.path) ? config.path : resolve(PACKAGE_ROOT, config.path);
-    this.ring = new WaveformRing({ ...DEFAULT_RING_OPTIONS, maxBeds: config.maxBeds }, (key) => {
-      host.metrics.inc('model_ring_beds_refused_total');
-      log.warn({ bed: key, maxBeds: config.maxBeds }, 'edge model: more beds send waveforms than model.maxBeds; this bed\'s alarms will not be assessed');
-    });
+    this.ring = new WaveformRing(
+      { ...DEFAULT_RING_OPTIONS, maxBeds: config.maxBeds },
+      (key) => {
+        host.metrics.inc('model_ring_beds_refused_total');
+        log.warn({ bed: key, maxBeds: config.maxBeds }, 'edge model: more beds send waveforms than model.maxBeds; this bed\'s alarms will not be assessed');
+      },
+      () => host.metrics.inc('model_ring_channels_refused_total'),
+    );
     this.state = config.enabled ? 'loading' : 'disabled';
     if (!config.enabled) {
       log.info('edge model disabled in config: alarms run on rules only');
@@ -175,8 +195,8 @@ export class LiveModel {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.unsubscribe?.();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    for (const h of this.holds.values()) clearTimeout(h.timer);
+    this.holds.clear();
     this.queue.length = 0;
     await this.inflight;
     const m = this.model;
@@ -191,28 +211,56 @@ export class LiveModel {
     for (const e of events) if (e.kind === 'waveform') this.ring.add(e);
   }
 
+  /** Loaded and not closed: also while its assessments fail, so that the next success can clear the failure. */
+  private get running(): boolean {
+    return this.model !== null && (this.state === 'ready' || this.state === 'failed');
+  }
+
   private alarmChanges(changes: readonly AlarmStateChange[]): void {
     for (const c of changes) {
-      if (c.change !== 'raised') continue;
+      if (c.change !== 'raised') {
+        this.watchHold(c);
+        continue;
+      }
       const alarmType = modelAlarmType(c.alarm);
       if (!alarmType) continue;
-      const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, check: 1 };
+      const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, priority: c.alarm.priority, check: 1 };
       if (this.state === 'loading') this.early.push(job);
-      else if (this.state === 'ready') this.enqueue(job);
+      else if (this.running) this.enqueue(job);
       else if (this.state === 'refused' || this.state === 'failed') this.unavailable(job);
     }
+  }
+
+  /**
+   * A held alarm changed by someone else (a person, the device, the engine): the hold ends at once when the alarm
+   * rose in priority, its condition ended, or it was acknowledged or paused by a person — not at the next re-check.
+   */
+  private watchHold(c: AlarmStateChange): void {
+    const hold = this.holds.get(c.alarmId);
+    if (!hold || (c.actor !== 'system' && c.actor.role === 'model')) return;
+    const why = holdBroken(hold, c.alarm);
+    if (why === null) return;
+    this.endHold(c.alarmId);
+    this.annotate(c.alarmId, { verdict: 'not-assessed', action: 'hold-ended' }, `hold ended: ${why}`);
+  }
+
+  private endHold(alarmId: string): void {
+    const hold = this.holds.get(alarmId);
+    if (!hold) return;
+    clearTimeout(hold.timer);
+    this.holds.delete(alarmId);
   }
 
   /** The model is configured but could not be loaded: the alarm says it was not assessed, and why. */
   private unavailable(job: Job): void {
     this.host.metrics.inc('model_not_assessed_total', { reason: 'model-unavailable' });
-    this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `not assessed: model not loaded (${this.error ?? 'unknown error'})`);
+    this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none' }, `not assessed: model not loaded (${this.error ?? 'unknown error'})`);
   }
 
   private enqueue(job: Job): void {
     if (this.queue.length >= MAX_QUEUE) {
       this.host.metrics.inc('model_not_assessed_total', { reason: 'queue-full' });
-      this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `not assessed: ${MAX_QUEUE} alarms already waiting for the model`);
+      this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none' }, `not assessed: ${MAX_QUEUE} alarms already waiting for the model`);
       return;
     }
     this.queue.push(job);
@@ -232,26 +280,69 @@ export class LiveModel {
       if (!job || !this.model) return done();
       this.inflight = this.run(job, this.model).then(done, (err: unknown) => {
         const timeout = err instanceof AssessTimeoutError;
+        const message = err instanceof Error ? err.message : String(err);
         this.log.error({ err, alarmId: job.alarmId }, timeout ? 'edge model assessment timed out' : 'edge model assessment failed');
         this.host.metrics.inc('model_not_assessed_total', { reason: timeout ? 'timeout' : 'error' });
-        this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `assessment failed: ${(err as Error).message}`);
+        // A re-check that cannot run ends the hold: the model has no evidence to keep the alarm quiet on.
+        const held = job.hold !== undefined && this.holds.get(job.alarmId) === job.hold;
+        if (held) this.endHold(job.alarmId);
+        this.annotate(job.alarmId, { verdict: 'not-assessed', action: held ? 'hold-ended' : 'none' }, `${held ? 'hold ended: ' : ''}assessment failed: ${message}`);
+        this.assessFailed(message);
         done();
       });
     });
   }
 
+  /** Several assessments in a row failed: the model is reported failed (health, twin) and a technical alarm raised. */
+  private assessFailed(message: string): void {
+    this.failures++;
+    if (this.failures < FAILURES_BEFORE_ALARM || this.state !== 'ready') return;
+    this.state = 'failed';
+    this.error = `${this.failures} assessments in a row failed: ${message}`;
+    this.log.error({ err: message, failures: this.failures }, 'edge model cannot assess alarms: alarms run on rules only until it does again');
+    this.host.alarms.gatewayCondition(this.host.gatewayId, MODEL_CONDITION, true, `Alarm-validation model failing: ${this.error}`);
+  }
+
+  private assessSucceeded(): void {
+    this.failures = 0;
+    if (this.state !== 'failed' || !this.model) return;
+    this.state = 'ready';
+    this.error = undefined;
+    this.log.info('edge model assessing alarms again');
+    this.host.alarms.gatewayCondition(this.host.gatewayId, MODEL_CONDITION, false, 'Alarm-validation model assessing again');
+  }
+
+  /** Counts an annotation later than LATE_MS after its alarm; says so in the log at most once a minute. */
+  private late(latencyMs: number): void {
+    this.host.metrics.inc('model_late_total');
+    this.lateSinceWarn++;
+    const now = this.now();
+    if (now - this.lastLateWarnAt < LATE_WARN_EVERY_MS) return;
+    this.log.warn(
+      { latencyMs: Math.round(latencyMs), late: this.lateSinceWarn, queued: this.queue.length },
+      `edge model annotations are late (more than ${LATE_MS} ms after the alarm): alarms arrive faster than the model assesses them`,
+    );
+    this.lastLateWarnAt = now;
+    this.lateSinceWarn = 0;
+  }
+
   // ---- assessment and policy
 
   private async run(job: Job, model: EdgeModel): Promise<void> {
-    const alarm = this.host.alarms.engine.get(job.alarmId);
-    if (job.check > 1 && !this.stillHeld(job, alarm?.state, alarm?.audioPausedUntil)) {
-      this.annotate(job, { verdict: 'not-assessed', action: 'hold-ended' }, 'hold ended: the alarm was acknowledged, paused by a person, or ended');
-      return;
+    if (job.check > 1) {
+      // Ended meanwhile (and annotated then) by a person, the device or the engine.
+      if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return;
+      const why = holdBroken(job.hold, this.host.alarms.engine.get(job.alarmId));
+      if (why !== null) {
+        this.endHold(job.alarmId);
+        this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'hold-ended' }, `hold ended: ${why}`);
+        return;
+      }
     }
     const channels = this.ring.window(job.key, job.until);
     if (channels.length === 0 && this.ring.isRefused(job.key)) {
       this.host.metrics.inc('model_not_assessed_total', { reason: 'bed-limit' });
-      this.annotate(job, { verdict: 'not-assessed', action: 'none' }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
+      this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none' }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
       return;
     }
     // A model call that never returns must not stall every later alarm (nor the agent's shutdown).
@@ -262,11 +353,12 @@ export class LiveModel {
         timer = setTimeout(() => reject(new AssessTimeoutError()), ASSESS_TIMEOUT_MS);
       }),
     ]).finally(() => clearTimeout(timer));
+    this.assessSucceeded();
     const latencyMs = this.now() - job.raisedAt;
     this.assessed++;
     if (job.check === 1) this.lastLatencyMs = latencyMs;
     this.host.metrics.inc('model_assessments_total', { type: job.alarmType, verdict: a.verdict });
-    if (job.check === 1 && latencyMs > 1000) this.host.metrics.inc('model_late_total');
+    if (job.check === 1 && latencyMs > LATE_MS) this.late(latencyMs);
     const values = {
       ...assessmentValues(a),
       alarmType: job.alarmType,
@@ -278,13 +370,19 @@ export class LiveModel {
     // The alarm as it is now, after the assessment: a person may have acknowledged or paused it meanwhile, and
     // the model must not replace their pause with its own.
     const current = this.host.alarms.engine.get(job.alarmId);
-    if (job.check > 1 && !this.stillHeld(job, current?.state, current?.audioPausedUntil)) {
-      this.annotate(job, { ...values, action: 'hold-ended' }, 'hold ended: the alarm was acknowledged, paused by a person, or ended');
-      return;
+    if (job.check > 1) {
+      if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return; // ended during the assessment, annotated then
+      const why = holdBroken(job.hold, current);
+      if (why !== null) {
+        this.endHold(job.alarmId);
+        this.annotate(job.alarmId, { ...values, action: 'hold-ended' }, `hold ended: ${why}`);
+        return;
+      }
     }
     const action = this.decide(job, a, current?.state);
-    this.annotate(job, { ...values, action: action.kind }, action.note ?? a.reason);
-    if (action.kind === 'audio-paused') this.schedule(job, action.until);
+    if (action.kind === 'hold-ended') this.endHold(job.alarmId);
+    this.annotate(job.alarmId, { ...values, action: action.kind }, action.note ?? a.reason);
+    if (action.kind === 'audio-paused') this.schedule(job);
   }
 
   /** What the policy does with this verdict. Only a likely-false verdict on an unanswered alarm holds it. */
@@ -294,41 +392,49 @@ export class LiveModel {
     if (p.mode !== 'delay') return none;
     const now = this.now();
     const hold = job.hold;
+    // Stopping: no new pause (and no re-check timer to outlive the agent); the pause already set runs out.
+    if (this.state === 'closed') {
+      if (hold) return { kind: 'hold-ended', until: 0, note: 'hold ended: the agent is stopping' };
+      return a.verdict === 'likely-false' ? { ...none, note: 'likely false; not held: the agent is stopping' } : none;
+    }
     if (a.verdict !== 'likely-false') return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: re-check says ${a.verdict}` } : none;
     if (!hold && state !== 'active') return none; // acknowledged or paused by a person, or already over
     const startedAt = hold?.startedAt ?? now;
     const deadline = hold?.deadline ?? startedAt + p.holdS * 1000;
     const pauseS = Math.min(p.recheckS, Math.floor((deadline - now) / 1000));
     if (pauseS < 1) return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
-    const actor = this.actor();
-    const r = this.host.alarms.audioPause({ alarmId: job.alarmId }, actor, pauseS);
+    // `seen`: the engine refuses to pause an alarm that has risen above the priority the model judged.
+    const priority = hold?.priority ?? job.priority;
+    const r = this.host.alarms.audioPause({ alarmId: job.alarmId }, this.actor(), pauseS, priority);
     if (!r.ok) return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: ${r.error}` } : { ...none, note: `not held: ${r.error}` };
     // The engine's own record of the pause end, so a later pause by a person is told apart from ours.
     const until = r.changes[0]?.alarm.audioPausedUntil ?? now + pauseS * 1000;
-    job.hold = { startedAt, deadline, pausedUntil: until };
+    if (hold) hold.pausedUntil = until;
+    else {
+      job.hold = { startedAt, deadline, pausedUntil: until, priority };
+      this.holds.set(job.alarmId, job.hold);
+    }
     return { kind: 'audio-paused', until, note: `likely false: audio paused ${pauseS} s while the evidence is re-checked (hold at most ${p.holdS} s)` };
   }
 
-  private stillHeld(job: Job, state: string | undefined, pausedUntil: number | undefined): boolean {
-    return state === 'audio-paused' && job.hold !== undefined && pausedUntil === job.hold.pausedUntil;
-  }
-
-  private schedule(job: Job, pauseEnd: number): void {
-    const t = setTimeout(
+  /** The re-check of a held alarm, due RECHECK_LEAD_MS before the model's pause ends. */
+  private schedule(job: Job): void {
+    const hold = job.hold;
+    if (!hold || this.state === 'closed') return;
+    hold.timer = setTimeout(
       () => {
-        this.timers.delete(t);
-        if (this.state !== 'ready') return;
+        hold.timer = undefined;
+        if (!this.running || this.holds.get(job.alarmId) !== hold) return;
         this.enqueue({ ...job, until: this.now(), check: job.check + 1 });
       },
-      Math.max(0, pauseEnd - this.now() - RECHECK_LEAD_MS),
+      Math.max(0, hold.pausedUntil - this.now() - RECHECK_LEAD_MS),
     );
-    this.timers.add(t);
   }
 
-  private annotate(job: Job, values: Record<string, string | number | boolean | null>, note: string | undefined): void {
+  private annotate(alarmId: string, values: Record<string, string | number | boolean | null>, note: string | undefined): void {
     const m = this.model;
     const r = this.host.alarms.annotate(
-      job.alarmId,
+      alarmId,
       {
         kind: MODEL_ANNOTATION_KIND,
         values: { modelVersion: m?.version ?? null, modelSha256: m?.sha256 ?? null, policy: this.config.policy.mode, ...values },
@@ -336,7 +442,7 @@ export class LiveModel {
       },
       this.actor(),
     );
-    if (!r.ok) this.log.warn({ alarmId: job.alarmId, error: r.error }, 'cannot annotate alarm with the model verdict');
+    if (!r.ok) this.log.warn({ alarmId, error: r.error }, 'cannot annotate alarm with the model verdict');
   }
 
   /** The model as the actor of its audited changes: version and hash travel with every decision. */
@@ -344,6 +450,20 @@ export class LiveModel {
     const m = this.model;
     return { user: `edge-model ${m?.version ?? 'unloaded'}`, role: 'model', from: m ? `sha256:${m.sha256}` : 'agent' };
   }
+}
+
+/**
+ * Why the model's hold of this alarm no longer stands, or null while it does: only an unanswered alarm whose
+ * condition is present, at no higher priority than judged, under the model's own audio pause is held.
+ */
+function holdBroken(hold: Hold, alarm: Alarm | undefined): string | null {
+  if (!alarm || alarm.state === 'resolved') return 'the alarm ended';
+  if (alarm.state === 'acknowledged') return 'the alarm was acknowledged';
+  if (PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[hold.priority]) return `the alarm rose to ${alarm.priority} priority (the model judged it at ${hold.priority})`;
+  if (!alarm.conditionPresent) return 'the condition ended: the alarm is latched for acknowledgement';
+  if (alarm.state !== 'audio-paused') return 'the audio pause ran out';
+  if (alarm.audioPausedUntil !== hold.pausedUntil) return 'the alarm was paused by a person';
+  return null;
 }
 
 function round(v: number, digits: number): number {

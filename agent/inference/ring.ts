@@ -3,7 +3,8 @@
 // channels each; memory is allocated once per channel. When full, a new bed takes the place of a bed that has
 // not been fed for BED_IDLE_MS, and is otherwise refused: the beds already kept keep their whole window
 // (evicting the least recently fed bed at once would, with more live beds than places, churn every ring and
-// leave no bed a usable window). No timers, no I/O.
+// leave no bed a usable window). A bed's channel places go by the model's use of them (first two ECG leads,
+// PLETH, ABP before extra leads), not by arrival. No timers, no I/O.
 import type { WaveformSegment } from '../model/reading.js';
 import type { Channel } from '../../models/features/index.js';
 import { channelOrder, modelChannel, type ModelChannel } from './channels.js';
@@ -21,8 +22,13 @@ export const DEFAULT_RING_OPTIONS: RingOptions = { seconds: 30, maxBeds: 128, ma
 
 /** A gap in device time longer than this (and longer than 3 samples) is filled with invalid samples. */
 const GAP_TOLERANCE_MS = 250;
-/** A channel whose last segment arrived longer ago than this before the window end is padded with invalid samples. */
-const STALE_MS = 3000;
+/**
+ * Receive-time difference between a channel's last segment and the alarm that is processing on the way (driver,
+ * commit; 6 ms in the e2e replay), not missing samples: not padded. Above it, the whole gap is padded.
+ */
+const ARRIVAL_JITTER_MS = 100;
+/** A channel not fed for this long (gateway time) gives its place in the bed to any new channel. */
+export const CHANNEL_IDLE_MS = 30_000;
 /** When the ring is full, a bed not fed for this long (gateway time) gives its place to a new bed. */
 export const BED_IDLE_MS = 60_000;
 /** Refused bed keys remembered (to explain a missing assessment); beyond, the oldest is forgotten. */
@@ -50,7 +56,8 @@ class ChannelRing {
     this.buf = new Float32Array(Math.ceil(seconds * sampleRateHz));
   }
 
-  push(seg: WaveformSegment): void {
+  /** `scale`: the segment's own unit scale (to mV / mmHg), so a unit change mid-stream (mV, then µV) keeps one scale. */
+  push(seg: WaveformSegment, scale: number): void {
     const fs = this.sampleRateHz;
     if (this.nextTime !== null) {
       const gapMs = seg.startTime - this.nextTime;
@@ -60,7 +67,7 @@ class ChannelRing {
     const bad = seg.quality.state === 'invalid' || seg.quality.state === 'unavailable';
     const cap = this.buf.length;
     for (const v of seg.samples) {
-      this.buf[this.total % cap] = bad || typeof v !== 'number' ? Number.NaN : v * this.info.scale;
+      this.buf[this.total % cap] = bad || typeof v !== 'number' ? Number.NaN : v * scale;
       this.total++;
     }
     this.nextTime = seg.startTime + (seg.samples.length * 1000) / fs;
@@ -81,8 +88,10 @@ class ChannelRing {
   }
 
   /**
-   * The samples received up to `until` (gateway time), at most `seconds`, ending at `until`: a channel that
-   * went quiet before then is padded with invalid samples. Null when it holds nothing for that window.
+   * The samples received up to `until` (gateway time), at most `seconds`, ending at `until`: the time from the
+   * last segment received to `until` is padded with invalid samples (beyond ARRIVAL_JITTER_MS, however short), so
+   * that every channel ends at the alarm (samples still in transit are missing, not shifted into the alarm). Null
+   * when it holds nothing for that window.
    */
   window(until: number, seconds: number): Channel | null {
     const fs = this.sampleRateHz;
@@ -99,7 +108,8 @@ class ChannelRing {
     }
     if (end < 0) return null;
     const want = Math.floor(seconds * fs);
-    const pad = until - endAt > STALE_MS ? Math.min(want, Math.round(((until - endAt) * fs) / 1000)) : 0;
+    const gapMs = until - endAt;
+    const pad = gapMs > ARRIVAL_JITTER_MS ? Math.min(want, Math.round((gapMs * fs) / 1000)) : 0;
     if (pad >= want) return null;
     const held = end - Math.max(0, this.total - cap); // samples up to `end` still in the ring
     const n = Math.max(0, Math.min(want - pad, held));
@@ -107,6 +117,29 @@ class ChannelRing {
     for (let i = 0; i < n; i++) out[i] = this.buf[(end - n + i) % cap]!;
     return { name: this.info.name, sampleRateHz: fs, samples: out };
   }
+}
+
+/**
+ * Channels in the order the model needs them: the first two ECG leads it reads (channelOrder: II, then by name),
+ * PLETH, ABP — one of each name — before extra leads and the same signal from a second device. The extras keep
+ * the order of `chs` (the new channel last), so an extra channel never displaces another: no churn of rings.
+ */
+function rankChannels<T extends { info: ModelChannel }>(chs: T[]): T[] {
+  const sorted = chs.map((c, i) => ({ c, i })).sort((a, b) => channelOrder(a.c.info, b.c.info) || a.i - b.i);
+  const names = new Set<string>();
+  let leads = 0;
+  const used: T[] = [];
+  const extra: { c: T; i: number }[] = [];
+  for (const x of sorted) {
+    const isLead = x.c.info.kind === 'ecg';
+    if (names.has(x.c.info.name) || (isLead && leads >= 2)) extra.push(x);
+    else {
+      names.add(x.c.info.name);
+      if (isLead) leads++;
+      used.push(x.c);
+    }
+  }
+  return [...used, ...extra.sort((a, b) => a.i - b.i).map((x) => x.c)];
 }
 
 interface BedRings {
@@ -120,13 +153,15 @@ export class WaveformRing {
   private readonly beds = new Map<string, BedRings>();
   /** Beds refused for want of a place (oldest first, bounded). */
   private readonly refused = new Set<string>();
-  /** Segments not kept, by reason, and beds evicted (for metrics). */
-  readonly skipped = { bedsEvicted: 0, bedLimit: 0, channelLimit: 0, rateTooHigh: 0 };
+  /** Segments not kept, by reason, and beds evicted / channel rings replaced (for metrics). */
+  readonly skipped = { bedsEvicted: 0, bedLimit: 0, channelLimit: 0, channelsReplaced: 0, rateTooHigh: 0 };
 
   constructor(
     private readonly opts: RingOptions = DEFAULT_RING_OPTIONS,
     /** Called when a bed is refused for the first time since it last had a place. */
     private readonly onBedRefused: (key: string) => void = () => {},
+    /** Called for every segment refused because the bed's channel places hold channels the model needs more. */
+    private readonly onChannelRefused: (key: string, channel: string) => void = () => {},
   ) {}
 
   get bedCount(): number {
@@ -168,15 +203,37 @@ export class WaveformRing {
     let ring = bed.channels.get(chKey);
     if (ring && ring.sampleRateHz !== seg.sampleRateHz) ring = undefined; // rate changed: start afresh
     if (!ring) {
-      if (!bed.channels.has(chKey) && bed.channels.size >= this.opts.maxChannelsPerBed) {
+      if (!bed.channels.has(chKey) && bed.channels.size >= this.opts.maxChannelsPerBed && !this.makeRoom(bed, info, seg.receivedAt)) {
         this.skipped.channelLimit++;
+        this.onChannelRefused(key, info.name);
         return false;
       }
       ring = new ChannelRing(info, seg.sampleRateHz, this.opts.seconds);
       bed.channels.set(chKey, ring);
     }
-    ring.push(seg);
+    ring.push(seg, info.scale); // samples are stored in the model's units, so a unit change needs no fresh ring
     bed.lastFedAt = Math.max(bed.lastFedAt, seg.receivedAt);
+    return true;
+  }
+
+  /**
+   * Frees a channel place on a full bed for a new channel: the place of a channel not fed for CHANNEL_IDLE_MS
+   * (a monitor that left), else of the channel the model needs least, when the new one is needed more.
+   * Whether it did.
+   */
+  private makeRoom(bed: BedRings, info: ModelChannel, now: number): boolean {
+    for (const [k, r] of bed.channels) {
+      if (now - r.lastReceivedAt > CHANNEL_IDLE_MS) {
+        bed.channels.delete(k);
+        this.skipped.channelsReplaced++;
+        return true;
+      }
+    }
+    const kept = [...bed.channels].map(([key, r]) => ({ key, info: r.info }));
+    const last = rankChannels([...kept, { key: null, info }]).at(-1)!;
+    if (last.key === null) return false;
+    bed.channels.delete(last.key);
+    this.skipped.channelsReplaced++;
     return true;
   }
 

@@ -1,0 +1,251 @@
+// The live edge model's hold and health against the real alarm engine, with a stand-in model: a hold ends at once
+// when the alarm rises in priority, its condition ends or the device pauses it; no hold once stopping; a model
+// that keeps failing is reported; late annotations are logged. And the ring: windows anchored at the alarm,
+// channel places by the model's use, unit changes.
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { captureLog } from '../../test/support/log.js';
+import { AlarmEngine } from '../alarms/engine.js';
+import { AlarmService } from '../alarms/service.js';
+import type { AlarmStateChange } from '../alarms/types.js';
+import { Metrics } from '../metrics.js';
+import type { AlarmEvent, DriverEvent, WaveformSegment } from '../model/reading.js';
+import type { ModelConfig } from '../config/load.js';
+import { COMMITTED_MODEL } from './approved.js';
+import { FAILURES_BEFORE_ALARM, LiveModel } from './live.js';
+import type { Assessment, EdgeModel } from './edge-model.js';
+import { CHANNEL_IDLE_MS, WaveformRing } from './ring.js';
+
+const silent = pino({ level: 'silent' });
+
+function config(policy: Partial<ModelConfig['policy']> = {}): ModelConfig {
+  return { enabled: true, path: 'models/edge-model.onnx', approved: [{ ...COMMITTED_MODEL }], policy: { mode: 'annotate', holdS: 20, recheckS: 10, ...policy }, maxBeds: 8 };
+}
+
+const likelyFalse: Assessment = { probability: 0.01, threshold: 0.07, verdict: 'likely-false', modelVersion: 'fake-1', modelSha256: 'ab'.repeat(32), inferenceMs: 1, featureMs: 1 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alarm(over: Partial<AlarmEvent> = {}): AlarmEvent {
+  const at = Date.now();
+  return { kind: 'alarm', deviceId: 'mon-A', bed: 'A', source: 't', alarmId: 'A-1', condition: null, text: 'VTACH', priority: 'medium', category: 'physiological', phase: 'start', deviceTime: at, receivedAt: at, ...over };
+}
+
+/** A live model around a stand-in EdgeModel whose assess() the test controls. */
+function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>, log = silent) {
+  const engine = new AlarmEngine({ idPrefix: 't' });
+  const metrics = new Metrics();
+  const service = new AlarmService(engine, () => undefined, silent, metrics);
+  const changes: AlarmStateChange[] = [];
+  service.subscribe((cs) => changes.push(...cs));
+  const listeners: ((e: readonly DriverEvent[]) => void)[] = [];
+  const model = { version: 'fake-1', sha256: 'ab'.repeat(32), assess, close: async () => undefined } as unknown as EdgeModel;
+  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log, Date.now, async () => ({ model, error: null }));
+  open.push(live);
+  const annotations = () => changes.filter((c) => c.change === 'annotated').map((c) => c.alarm.annotations.at(-1)!);
+  const modelPauses = () => changes.filter((c) => c.change === 'audio-paused' && c.actor !== 'system' && c.actor.role === 'model');
+  const waitFor = async (pred: () => boolean) => {
+    for (let i = 0; i < 200 && !pred(); i++) await sleep(20);
+    expect(pred()).toBe(true);
+  };
+  const feed = (events: DriverEvent[]) => {
+    for (const l of listeners) l(events);
+  };
+  return { engine, service, metrics, live, changes, annotations, modelPauses, waitFor, feed };
+}
+
+let open: LiveModel[] = [];
+afterEach(async () => {
+  for (const l of open) await l.close();
+  open = [];
+});
+
+describe('delay policy: the hold ends at once when the alarm changes', () => {
+  it('a rise in priority ends the hold at once, annotated, with no further pause by the model', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => likelyFalse);
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await h.waitFor(() => h.modelPauses().length === 1);
+    h.service.handle([alarm({ priority: 'high', phase: 'continue' })]);
+    // Annotated as part of the rise, not at the next re-check.
+    expect(h.annotations().at(-1)).toMatchObject({ values: { action: 'hold-ended' }, note: expect.stringMatching(/rose to high priority/) });
+    await sleep(2000); // past the re-check the hold would have made
+    expect(h.modelPauses()).toHaveLength(1);
+    expect(h.annotations().filter((a) => a.values.action === 'hold-ended')).toHaveLength(1);
+  });
+
+  it('an alarm that rose while the model assessed it is not paused: the model pauses only the priority it judged', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), () => sleep(200).then(() => likelyFalse));
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await sleep(50); // the model is assessing
+    h.service.handle([alarm({ priority: 'high', phase: 'continue' })]);
+    await h.waitFor(() => h.annotations().length === 1);
+    expect(h.modelPauses()).toHaveLength(0);
+    expect(h.annotations()[0]).toMatchObject({ values: { verdict: 'likely-false', action: 'none' }, note: expect.stringMatching(/^not held: .*high/) });
+  });
+
+  it('a latching alarm whose condition ends: the hold ends at once and the model does not pause it again', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => likelyFalse);
+    await h.live.ready;
+    h.service.handle([alarm({ priority: 'high' })]); // high alarms latch
+    await h.waitFor(() => h.modelPauses().length === 1);
+    h.service.handle([alarm({ priority: 'high', phase: 'end' })]);
+    const id = h.changes[0]!.alarmId;
+    expect(h.engine.get(id)).toMatchObject({ conditionPresent: false, latching: true });
+    expect(h.annotations().at(-1)).toMatchObject({ values: { action: 'hold-ended' }, note: expect.stringMatching(/condition ended/) });
+    await sleep(2000);
+    expect(h.modelPauses()).toHaveLength(1);
+  });
+
+  it('a pause at the bedside device during the hold replaces the model\'s and ends the hold', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => likelyFalse);
+    await h.live.ready;
+    h.service.handle([alarm({ priority: 'high' })]);
+    await h.waitFor(() => h.modelPauses().length === 1);
+    h.service.handle([alarm({ priority: 'high', phase: 'continue', atDevice: 'audio-paused' })]);
+    const byDevice = h.changes.filter((c) => c.change === 'audio-paused' && c.actor !== 'system' && c.actor.role === 'device');
+    expect(byDevice).toHaveLength(1);
+    expect(h.annotations().at(-1)).toMatchObject({ values: { action: 'hold-ended' }, note: expect.stringMatching(/paused by a person/) });
+    await sleep(2000);
+    expect(h.modelPauses()).toHaveLength(1);
+  });
+});
+
+describe('live model health and stopping', () => {
+  it(`${FAILURES_BEFORE_ALARM} failed assessments in a row: state failed with the error and the technical alarm; the next success clears both`, async () => {
+    let fail = true;
+    const h = fakeHarness(config(), async () => {
+      if (fail) throw new Error('onnxruntime: Non-zero status code returned');
+      return likelyFalse;
+    });
+    await h.live.ready;
+    const technical = () => h.engine.list().find((a) => a.key === 'gateway:model-unavailable');
+    for (let i = 1; i <= FAILURES_BEFORE_ALARM; i++) {
+      expect(h.live.status().state).toBe('ready');
+      h.service.handle([alarm({ alarmId: `A-${i}`, deviceId: `mon-${i}`, bed: `B${i}` })]);
+      await h.waitFor(() => h.annotations().length === i);
+    }
+    expect(h.live.status()).toMatchObject({ state: 'failed', error: expect.stringMatching(/Non-zero status code/) });
+    expect(h.live.report().alarmValidation).toMatchObject({ state: 'failed', error: expect.stringMatching(/Non-zero status code/) });
+    expect(technical()?.condition.text).toMatch(/Alarm-validation model failing/);
+    // Still tried on the next alarm, and once it works again the failure is over.
+    fail = false;
+    h.service.handle([alarm({ alarmId: 'A-9', deviceId: 'mon-9', bed: 'B9' })]);
+    await h.waitFor(() => h.annotations().length === FAILURES_BEFORE_ALARM + 1);
+    expect(h.annotations().at(-1)!.values.verdict).toBe('likely-false');
+    expect(h.live.status().state).toBe('ready');
+    expect(h.live.status().error).toBeUndefined();
+    expect(technical()).toBeUndefined();
+  });
+
+  it('stopping while an assessment runs: the alarm is annotated, not paused, and no re-check is left behind', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), () => sleep(200).then(() => likelyFalse));
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await sleep(50);
+    await h.live.close();
+    expect(h.modelPauses()).toHaveLength(0);
+    expect(h.annotations()).toHaveLength(1);
+    expect(h.annotations()[0]).toMatchObject({ values: { verdict: 'likely-false', action: 'none' }, note: expect.stringMatching(/agent is stopping/) });
+    expect(h.engine.get(h.changes[0]!.alarmId)!.state).toBe('active');
+  });
+
+  it('annotations later than a second are logged as a warning, at most once a minute', async () => {
+    const cap = captureLog();
+    const h = fakeHarness(config(), async () => likelyFalse, cap.log);
+    await h.live.ready;
+    const old = Date.now() - 5000; // alarms that reached the gateway 5 s before the model could look at them
+    h.service.handle([alarm({ receivedAt: old, deviceTime: old }), alarm({ alarmId: 'B-1', deviceId: 'mon-B', bed: 'B', receivedAt: old, deviceTime: old })]);
+    await h.waitFor(() => h.annotations().length === 2);
+    expect(h.metrics.get('model_late_total')).toBe(2);
+    const warnings = cap.lines.filter((l) => /annotations are late/.test(String(l.msg)));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40 });
+  });
+});
+
+/** A synthetic waveform segment: `n` samples of `value` at `fs`, received at the end of the segment. */
+function seg(o: { device?: string; refid: string; ucum?: string; fs?: number; start: number; n?: number; value?: number; receivedAt?: number }): WaveformSegment {
+  const fs = o.fs ?? 250;
+  const n = o.n ?? fs;
+  return {
+    kind: 'waveform', deviceId: o.device ?? 'mon-A', bed: 'A', source: 't', mdc: { code: 0, refid: o.refid }, unit: { ucum: o.ucum ?? 'mV' },
+    startTime: o.start, sampleRateHz: fs, samples: new Array<number>(n).fill(o.value ?? 1), receivedAt: o.receivedAt ?? o.start + (n / fs) * 1000, quality: { state: 'valid' },
+  };
+}
+
+/** `seconds` one-second segments of a channel ending at `end`. */
+function stream(refid: string, end: number, seconds: number, over: Partial<Parameters<typeof seg>[0]> = {}): WaveformSegment[] {
+  return Array.from({ length: seconds }, (_, i) => seg({ refid, start: end - (seconds - i) * 1000, ...over }));
+}
+
+const II = 'MDC_ECG_ELEC_POTL_II';
+const PLETH = 'MDC_PULS_OXIM_PLETH';
+const ABP = 'MDC_PRESS_BLD_ART_ABP';
+
+describe('waveform ring', () => {
+  it('ends every channel at the alarm: a channel lagging less than 3 s is padded with invalid samples, not shifted', () => {
+    const ring = new WaveformRing();
+    const end = 1_000_000;
+    for (const s of stream(II, end, 30)) ring.add(s);
+    for (const s of stream(PLETH, end - 2000, 28, { fs: 125 })) ring.add(s); // its last 2 s still in transit
+    const w = ring.window('bed:A', end);
+    const pleth = w.find((c) => c.name === 'PLETH')!.samples;
+    expect(pleth.length).toBe(30 * 125);
+    expect(pleth.slice(-250).every(Number.isNaN)).toBe(true);
+    expect(pleth.slice(0, -250).some(Number.isNaN)).toBe(false);
+    expect(w.find((c) => c.name === 'II')!.samples.some(Number.isNaN)).toBe(false);
+  });
+
+  it('keeps the model\'s channels (two ECG leads, PLETH, ABP) ahead of extra leads, and counts refusals', () => {
+    const refused: string[] = [];
+    const ring = new WaveformRing(undefined, undefined, (_key, name) => refused.push(name));
+    const end = 1_000_000;
+    // A monitor exporting seven leads first, then its pulse channels.
+    const leads = ['II', '', 'I', 'III', 'AVR', 'AVL', 'AVF'].map((l) => (l ? `MDC_ECG_ELEC_POTL_${l}` : 'MDC_ECG_ELEC_POTL'));
+    for (let t = 0; t < 30; t++) {
+      const start = end - (30 - t) * 1000;
+      for (const refid of [...leads, PLETH, ABP]) ring.add(seg({ refid, start, ...(refid === ABP && { ucum: 'mm[Hg]' }) }));
+    }
+    const names = ring.window('bed:A', end).map((c) => c.name);
+    expect(names.slice(0, 2)).toEqual(['II', 'ECG']); // the two leads the model reads
+    expect(names).toContain('PLETH');
+    expect(names).toContain('ABP');
+    expect(names).toHaveLength(6);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(ring.skipped.channelLimit).toBe(refused.length);
+  });
+
+  it('a new monitor on the bed gets channel places once the old one has been silent for 30 s', () => {
+    const ring = new WaveformRing();
+    const end = 1_000_000;
+    const leads = ['II', 'I', 'III', 'AVR'].map((l) => `MDC_ECG_ELEC_POTL_${l}`);
+    const unit = (refid: string) => (refid === ABP ? { ucum: 'mm[Hg]' } : {});
+    for (const refid of [...leads, PLETH, ABP]) for (const s of stream(refid, end, 30, unit(refid))) ring.add(s);
+    const later = end + CHANNEL_IDLE_MS + 30_000;
+    for (const refid of [II, PLETH, ABP]) for (const s of stream(refid, later, 30, { device: 'mon-A2', ...unit(refid) })) ring.add(s);
+    const w = ring.window('bed:A', later);
+    expect(w.map((c) => c.name)).toEqual(['II', 'PLETH', 'ABP']);
+    expect(w.every((c) => c.samples.length > 0 && !c.samples.some(Number.isNaN))).toBe(true);
+  });
+
+  it('a unit change on a channel (mV, then µV) does not mix scales', () => {
+    const ring = new WaveformRing();
+    const end = 1_000_000;
+    for (const s of stream(II, end - 1000, 29)) ring.add(s);
+    ring.add(seg({ refid: II, ucum: 'uV', value: 1000, start: end - 1000 }));
+    const ii = ring.window('bed:A', end)[0]!.samples;
+    expect(ii.length).toBe(7500); // the window is kept, in one scale
+    expect(ii.every((v) => Math.abs(v - 1) < 1e-6)).toBe(true);
+    expect(ii[ii.length - 1]).toBeCloseTo(1, 6);
+  });
+
+  it('LiveModel counts refused channels in model_ring_channels_refused_total', async () => {
+    const h = fakeHarness(config(), async () => likelyFalse);
+    await h.live.ready;
+    const end = Date.now();
+    const leads = ['II', 'I', 'III', 'AVR', 'AVL', 'AVF', 'V1'].map((l) => `MDC_ECG_ELEC_POTL_${l}`);
+    h.feed(leads.map((refid) => seg({ refid, start: end - 1000 })));
+    expect(h.metrics.get('model_ring_channels_refused_total')).toBe(1);
+  });
+});
