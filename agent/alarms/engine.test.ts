@@ -468,6 +468,20 @@ describe('engine: a pause at the device while the edge model holds the alarm', (
     // Reported again: the person's pause stands, nothing new.
     expect(e.deviceAlarm(deviceAlarm('vt', 'continue', 3, { text: 'VTACH', priority: 'medium', atDevice: 'audio-paused' }))).toEqual([]);
   });
+
+  it("ends the model's pause at once when the alarm rises in priority; a person's pause is kept", () => {
+    const model = { user: 'edge-model gbt-4', role: 'model', from: 'sha256:ab' };
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH', priority: 'medium' }));
+    e.audioPause({ alarmId: e.list()[0]!.id }, model, 10, s(1));
+    const rose = e.deviceAlarm(deviceAlarm('vt', 'continue', 2, { text: 'VTACH', priority: 'high' }));
+    expect(summary(rose)).toEqual(['priority-changed:audio-paused>audio-paused', 'audio-pause-expired:audio-paused>active']);
+    expect(rose[1]!.why).toBe("priority rose to high: the edge model's audio pause ends");
+    const byNurse = engine();
+    byNurse.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH', priority: 'medium' }));
+    byNurse.audioPause({ alarmId: byNurse.list()[0]!.id }, nurse, 60, s(1));
+    expect(summary(byNurse.deviceAlarm(deviceAlarm('vt', 'continue', 2, { text: 'VTACH', priority: 'high' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
+  });
 });
 
 describe('engine: acknowledged or paused at the bedside device', () => {

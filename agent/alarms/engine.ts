@@ -330,9 +330,17 @@ export class AlarmEngine {
     if (!alarm) return [this.raise(u.spec, u.at, u.why)];
     const before = alarm.priority;
     const transitions = life.conditionPresent(alarm, u.spec, u.at);
-    if (PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[before]) this.roseAt.set(alarm.id, u.at);
+    const rose = PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[before];
+    if (rose) this.roseAt.set(alarm.id, u.at);
     alarm.latching = this.latches(alarm.priority, alarm.category, u.spec.latch); // a priority change can change latching
-    return transitions.map((t) => this.audit(alarm, t, u.why, 'system', u.at));
+    const changes = transitions.map((t) => this.audit(alarm, t, u.why, 'system', u.at));
+    // A person's pause is kept through a rise (it ends by itself); the edge model's is not: it judged the alarm at a
+    // lower priority, and must not keep a worse one quiet for the rest of its pause.
+    if (rose && alarm.state === 'audio-paused' && this.pausedBy.get(alarm.id) === 'model') {
+      this.pausedBy.delete(alarm.id);
+      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${alarm.priority}: the edge model's audio pause ends`, 'system', u.at));
+    }
+    return changes;
   }
 
   private raise(spec: ConditionSpec, at: number, why: string): AlarmStateChange {

@@ -110,6 +110,11 @@ export function expireAudioPause(alarm: Alarm, now: number): Transition | null {
   return move(alarm, alarm.conditionPresent ? 'active' : 'latched', 'audio-pause-expired', now);
 }
 
+/** An audio pause ended before its time (the edge model's, when the alarm rose above what it judged). */
+export function endAudioPause(alarm: Alarm, now: number): Transition {
+  return move(alarm, alarm.conditionPresent ? 'active' : 'latched', 'audio-pause-expired', now);
+}
+
 export function escalate(alarm: Alarm, now: number): Transition {
   alarm.escalated = true;
   alarm.escalatedAt = now;
