@@ -476,7 +476,13 @@ describe('engine: a pause at the device while the edge model holds the alarm', (
     e.audioPause({ alarmId: e.list()[0]!.id }, model, 10, s(1));
     const rose = e.deviceAlarm(deviceAlarm('vt', 'continue', 2, { text: 'VTACH', priority: 'high' }));
     expect(summary(rose)).toEqual(['priority-changed:audio-paused>audio-paused', 'audio-pause-expired:audio-paused>active']);
-    expect(rose[1]!.why).toBe("priority rose to high: the edge model's audio pause ends");
+    expect(rose[1]!.why).toBe('priority rose to high, above the medium the edge model judged: its audio pause ends');
+    // A rise back to the priority the model judged (high, lowered, high again) does not end its pause.
+    const back = engine();
+    back.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH', priority: 'high' }));
+    back.audioPause({ alarmId: back.list()[0]!.id }, model, 10, s(1), 'high');
+    back.deviceAlarm(deviceAlarm('vt', 'continue', 2, { text: 'VTACH', priority: 'medium' }));
+    expect(summary(back.deviceAlarm(deviceAlarm('vt', 'continue', 3, { text: 'VTACH', priority: 'high' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
     const byNurse = engine();
     byNurse.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH', priority: 'medium' }));
     byNurse.audioPause({ alarmId: byNurse.list()[0]!.id }, nurse, 60, s(1));

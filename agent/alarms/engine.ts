@@ -76,8 +76,8 @@ export class AlarmEngine {
   private readonly history = new Map<string, Alarm>();
   /** When an open alarm last rose in priority (escalation is timed from then). */
   private readonly roseAt = new Map<string, number>();
-  /** The role of whoever last paused an open alarm's audio ('model' for the edge model's hold). */
-  private readonly pausedBy = new Map<string, string>();
+  /** Who last paused an open alarm's audio (role 'model' for the edge model's hold), and at which priority. */
+  private readonly pausedBy = new Map<string, { role: string; priority: ManagedPriority }>();
   private seq = 0;
   private nextId = 1;
 
@@ -158,7 +158,7 @@ export class AlarmEngine {
     if (e.atDevice === 'acknowledged') return this.acknowledge(alarm.id, actor, e.receivedAt).changes;
     // Paused already: by a person (here or at the device), nothing new. By the edge model (its hold while it
     // re-checks the evidence), the person's pause at the bedside replaces it, audited, and so ends the hold.
-    if (alarm.state === 'audio-paused' && this.pausedBy.get(alarm.id) !== 'model') return [];
+    if (alarm.state === 'audio-paused' && this.pausedBy.get(alarm.id)?.role !== 'model') return [];
     return this.audioPause({ alarmId: alarm.id }, actor, undefined, e.receivedAt).changes;
   }
 
@@ -263,7 +263,8 @@ export class AlarmEngine {
         if ('alarmId' in target) return { ok: false, error: t.refused, changes: [] };
         continue;
       }
-      this.pausedBy.set(alarm.id, actor === 'system' ? 'system' : actor.role);
+      // With the priority the pause was given for (the one shown, or judged by the model).
+      this.pausedBy.set(alarm.id, { role: actor === 'system' ? 'system' : actor.role, priority: seen ?? alarm.priority });
       changes.push(this.audit(alarm, t, `audio paused for ${s} s`, actor, now));
     }
     return { ok: true, changes };
@@ -336,9 +337,10 @@ export class AlarmEngine {
     const changes = transitions.map((t) => this.audit(alarm, t, u.why, 'system', u.at));
     // A person's pause is kept through a rise (it ends by itself); the edge model's is not: it judged the alarm at a
     // lower priority, and must not keep a worse one quiet for the rest of its pause.
-    if (rose && alarm.state === 'audio-paused' && this.pausedBy.get(alarm.id) === 'model') {
+    const pause = this.pausedBy.get(alarm.id);
+    if (rose && alarm.state === 'audio-paused' && pause?.role === 'model' && PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[pause.priority]) {
       this.pausedBy.delete(alarm.id);
-      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${alarm.priority}: the edge model's audio pause ends`, 'system', u.at));
+      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${alarm.priority}, above the ${pause.priority} the edge model judged: its audio pause ends`, 'system', u.at));
     }
     return changes;
   }

@@ -56,6 +56,11 @@ describe('edge model runtime', () => {
     const short = await model.assess('Asystole', [{ name: 'II', sampleRateHz: 250, samples: new Float32Array(2500).map((_, i) => Math.sin(i / 10)) }]);
     expect(short.verdict).toBe('uncertain');
     expect(short.reason).toMatch(/shorter than 16 s/);
+    // 10 s of signal padded with NaN to 17 s (samples not received by the alarm): still only 10 s of evidence.
+    const padded = new Float32Array(4250).map((_, i) => (i < 2500 ? Math.sin(i / 10) : Number.NaN));
+    const late = await model.assess('Asystole', [{ name: 'II', sampleRateHz: 250, samples: padded }]);
+    expect(late.verdict).toBe('uncertain');
+    expect(late.reason).toBe('window 10.0 s is shorter than 16 s');
   });
 });
 

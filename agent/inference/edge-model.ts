@@ -120,7 +120,7 @@ export class EdgeModel {
     const features = extractFeatures(alarmType, channels);
     const featureMs = performance.now() - f0;
     const { probability, threshold, inferenceMs } = await this.score(features);
-    const windowS = Math.max(0, ...channels.map((c) => c.samples.length / c.sampleRateHz));
+    const windowS = signalSeconds(channels);
     let verdict: Verdict = probability >= threshold ? 'likely-true' : 'likely-false';
     let reason: string | undefined;
     // Never call an alarm likely false without evidence to judge it by.
@@ -154,4 +154,18 @@ export async function tryLoadEdgeModel(opts: EdgeModelOptions): Promise<{ model:
   } catch (err) {
     return { model: null, error: err instanceof Error ? err : new Error(String(err)) };
   }
+}
+
+/**
+ * Seconds of the window the longest channel actually covers: up to its last real sample. The NaN a channel is padded
+ * with up to the alarm (samples not received) is no evidence, and must not make a short window look long enough.
+ */
+export function signalSeconds(channels: readonly Channel[]): number {
+  let longest = 0;
+  for (const c of channels) {
+    let end = c.samples.length;
+    while (end > 0 && !Number.isFinite(c.samples[end - 1]!)) end--;
+    longest = Math.max(longest, end / c.sampleRateHz);
+  }
+  return longest;
 }

@@ -12,7 +12,7 @@ import { MODEL_ANNOTATION_KIND, PRIORITY_RANK, type Actor, type Alarm, type Alar
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { tryLoadEdgeModel, type Assessment, type EdgeModel, type EdgeModelOptions } from './edge-model.js';
+import { signalSeconds, tryLoadEdgeModel, type Assessment, type EdgeModel, type EdgeModelOptions } from './edge-model.js';
 import { ModelNotApprovedError } from './approval.js';
 import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing } from './ring.js';
 import { modelAlarmType } from './triggers.js';
@@ -363,7 +363,7 @@ export class LiveModel {
       ...assessmentValues(a),
       alarmType: job.alarmType,
       channels: channels.map((c) => c.name).join(','),
-      windowS: round(Math.max(0, ...channels.map((c) => c.samples.length / c.sampleRateHz)), 1),
+      windowS: round(signalSeconds(channels), 1),
       latencyMs: Math.round(latencyMs),
       check: job.check,
     };

@@ -18,4 +18,15 @@ describe('IntelliVue device clock', () => {
     }
     expect(clock.offsetMs).toBe(0);
   });
+
+  it('without absolute times, a counter that restarts (monitor restart) gives no device time rather than a wrong one', () => {
+    const clock = new DeviceClock(0);
+    const start = Date.UTC(2025, 2, 1, 12, 0, 0);
+    clock.setBase({ year: 2025, month: 3, day: 1, hour: 12, minute: 0, second: 0 }, 1000);
+    const hour = 3600_000;
+    for (let h = 1; h <= 80; h++) expect(clock.replyTime(null, (1000 + h * hour * TICKS_PER_MS) >>> 0, start + h * hour)).toBe(start + h * hour);
+    // The monitor restarts: its counter starts again near zero.
+    expect(clock.replyTime(null, 5000, start + 80 * hour + 60_000)).toBeNull();
+    expect(clock.known).toBe(false);
+  });
 });

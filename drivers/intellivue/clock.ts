@@ -8,6 +8,8 @@ import { TICKS_PER_MS } from './protocol/constants.js';
 
 /** A reply whose absolute time disagrees with the mapping by more than this means the base moved (restart, clock set). */
 const REBASE_TOLERANCE_MS = 2500;
+/** Without absolute times, a device − gateway offset that jumps by more than this is a counter restart, not drift. */
+const MAX_OFFSET_JUMP_MS = 300_000;
 
 export class DeviceClock {
   private base: { absMs: number; rel: number } | null = null;
@@ -48,7 +50,15 @@ export class DeviceClock {
         this.base = { absMs, rel };
       }
     }
-    const t = this.fromRelative(rel);
+    let t = this.fromRelative(rel);
+    // Without an absolute time to check against, a jump of minutes against the gateway's clock means the relative
+    // counter restarted (a monitor restart): no device time until the monitor gives one, rather than a wrong one.
+    if (!abs && t !== null && this.offsetMs !== null && Math.abs(t - receivedAt - this.offsetMs) > MAX_OFFSET_JUMP_MS) {
+      this.base = null;
+      this.offsetMs = null;
+      this.rebases++;
+      t = null;
+    }
     if (t !== null) this.offsetMs = t - receivedAt;
     // The base follows the replies (exactly, not rounded): the relative counter is compared with it modulo 2^32
     // ticks, so a base left at the MDS Create would turn every time back 6.2 days once 74.6 h had passed in a session

@@ -113,6 +113,8 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
         const offset = this.clock.fromRelative(decodeU32(rel, 'RelativeTime'));
         this.ctx.log.info({ device: this.plan.id, monitorTime: offset === null ? null : new Date(offset).toISOString() }, 'intellivue MDS created; device time base set');
       } else {
+        // A new MDS may be a restarted monitor whose relative counter started again: the old mapping would be wrong.
+        this.clock.reset();
         this.ctx.log.warn({ device: this.plan.id }, 'intellivue MDS Create without absolute/relative time; device time comes from poll replies');
       }
     } catch (err) {
