@@ -170,3 +170,28 @@ describe('limit configuration', () => {
     expect(validateRule({ id: 'x', label: 'X', metrics: [], unit: '', low: 10, high: 5, priority: 'low', delayS: -1, hysteresis: -1 })).toHaveLength(4);
   });
 });
+
+describe('limit rules: a value beyond the measuring range (HL7 SN >^40)', () => {
+  const RR = MDC.RESP_RATE;
+  const beyond = (cmp: string) => ({ state: 'questionable' as const, reasons: [`sn-comparator:${cmp}`] });
+  it('counts where the bound decides: RR > 40 is above a high limit of 30', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(RR, 40, t, { quality: beyond('>') })), ...ev.tick(s(t)));
+    expect(out.filter((u) => u.present).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:rr-high']);
+  });
+  it('says nothing where it does not decide (RR > 10 against 30), and a plain questionable value still counts for nothing', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 30; t++) {
+      out.push(...ev.reading(numeric(RR, 10, t, { quality: beyond('>') })), ...ev.reading(numeric(RR, 45, t, { quality: { state: 'questionable', reasons: ['obx-8:QUES'] }, deviceId: 'mon-2' })), ...ev.tick(s(t)));
+    }
+    expect(out).toEqual([]);
+  });
+  it('RR < 5 is below a low limit of 8', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(RR, 5, t, { quality: beyond('<') })), ...ev.tick(s(t)));
+    expect(out.filter((u) => u.present).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:rr-low']);
+  });
+});

@@ -158,7 +158,10 @@ export class LimitEvaluator {
     return t;
   }
 
-  /** Feed one reading. Readings that are not 'valid', have no numeric value or an unknown unit never raise or resolve. */
+  /**
+   * Feed one reading. Readings that are not 'valid', have no numeric value or an unknown unit never raise or resolve;
+   * but a value beyond the device's measuring range (an HL7 SN bound, `>^40`) counts where the bound decides.
+   */
   reading(r: NumericReading): ConditionUpdate[] {
     // A setting (a ventilator's set rate) shares the measurement's code but says nothing about the patient.
     if (!r.mdc || r.setting) return [];
@@ -166,15 +169,16 @@ export class LimitEvaluator {
     const rules = this.rulesByMetric(bed).get(r.mdc.code);
     if (!rules) return [];
     const out: ConditionUpdate[] = [];
+    const bound = beyondRange(r);
     for (const rule of rules) {
-      const usable = r.quality.state === 'valid' && typeof r.value === 'number' && Number.isFinite(r.value);
+      const usable = (r.quality.state === 'valid' || bound !== null) && typeof r.value === 'number' && Number.isFinite(r.value);
       const v = usable ? convert(r.value as number, r.unit.ucum, rule.unit) : null;
       for (const dir of ['low', 'high'] as const) {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;
         const t = this.track(bed, r, rule, dir);
         t.lastAt = r.receivedAt;
-        if (v === null) {
+        if (v === null || (bound !== null && !boundDecides(bound, dir, v, limit))) {
           // No evidence either way: keep any pending run and any alarm as they are.
           t.lastViolating = false;
           continue;
@@ -244,4 +248,23 @@ export class LimitEvaluator {
 
 function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
+/**
+ * A value the device could only bound, beyond its measuring range (HL7 SN `>^40`: questionable, reason
+ * `sn-comparator:>`): '>' or '<', else null. Such a value is evidence only where the bound decides the comparison.
+ */
+function beyondRange(r: NumericReading): '>' | '<' | null {
+  if (r.quality.state !== 'questionable') return null;
+  for (const reason of r.quality.reasons ?? []) {
+    if (reason === 'sn-comparator:>' || reason === 'sn-comparator:>=') return '>';
+    if (reason === 'sn-comparator:<' || reason === 'sn-comparator:<=') return '<';
+  }
+  return null;
+}
+
+/** Whether a bound decides a limit: '>40' is above a high limit of 30 and not below a low one of 8; '>10' says neither about 30. */
+function boundDecides(bound: '>' | '<', dir: 'low' | 'high', v: number, limit: number): boolean {
+  if (bound === '>') return dir === 'high' ? v > limit : v >= limit;
+  return dir === 'low' ? v < limit : v <= limit;
 }
