@@ -346,3 +346,14 @@ describe('PV1-3 bed key', () => {
     expect(bed('')).toBeUndefined();
   });
 });
+
+describe('PID-3 patient id', () => {
+  const patient = (pid3: string) => reading(`${msh()}PID|||${pid3}\rOBR|1|||x|||20240101120000+0000\r${spo2()}`).patientId;
+  it('is the repetition typed MR (medical record number) when there is one, else the first id given', () => {
+    expect(patient('V-778^^^HOSP^VN~12345^^^HOSP^MR')).toBe('12345');
+    expect(patient('12345^^^HOSP^MR~V-778^^^HOSP^VN')).toBe('12345');
+    expect(patient('V-778^^^HOSP^VN~12345^^^HOSP^PI')).toBe('V-778');
+    expect(patient('~12345')).toBe('12345');
+    expect(patient('')).toBeUndefined();
+  });
+});

@@ -161,7 +161,7 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
   msg.segments.forEach((seg, i) => {
     switch (seg.id) {
       case 'PID':
-        patientId = str(seg, 3).trim() || undefined;
+        patientId = patientIdOf(seg);
         bed = undefined;
         current = undefined;
         break;
@@ -212,6 +212,23 @@ function shiftEvident(raw: Segment): boolean {
   if (/^\d{8}/.test(str(raw, 13).trim())) return true;
   const ei = components(raw, 17).map((c) => c.trim().toUpperCase());
   return (ei[1] ?? '').startsWith('EUI') || (ei[3] ?? '').startsWith('EUI');
+}
+
+/**
+ * PID-3: the repetition typed MR (medical record number, HL7 table 0203) when there is one — the hospital's id of
+ * the patient, rather than e.g. a visit or insurance number listed first — else the first id given.
+ */
+function patientIdOf(pid: Segment): string | undefined {
+  const n = repetitions(pid, 3);
+  for (let rep = 1; rep <= n; rep++) {
+    const id = str(pid, 3, 1, 1, rep).trim();
+    if (id && str(pid, 3, 5, 1, rep).trim().toUpperCase() === 'MR') return id;
+  }
+  for (let rep = 1; rep <= n; rep++) {
+    const id = str(pid, 3, 1, 1, rep).trim();
+    if (id) return id;
+  }
+  return undefined;
 }
 
 function readRow(raw: Segment, senderShifts: boolean): Row {
