@@ -179,6 +179,8 @@ describe('limit rules: a value beyond the measuring range (HL7 SN >^40)', () => 
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(RR, 40, t, { quality: beyond('>') })), ...ev.tick(s(t)));
     expect(out.filter((u) => u.present).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:rr-high']);
+    const raised = out.find((u): u is Extract<ConditionUpdate, { present: true }> => u.present);
+    expect(raised?.spec.condition.text).toBe('RR HIGH >40 > 30 /min');
   });
   it('says nothing where it does not decide (RR > 10 against 30), and a plain questionable value still counts for nothing', () => {
     const ev = new LimitEvaluator();

@@ -226,8 +226,10 @@ export class LimitEvaluator {
     t.alarmed = true;
     const limit = t.rule[t.dir] as number;
     const dirText = t.dir === 'high' ? 'HIGH' : 'LOW';
-    const text = `${t.rule.label} ${dirText} ${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${t.rule.unit}`;
     const r = t.last;
+    // A value beyond the device's range is shown as the bound it is ("RR HIGH >40 > 30 /min").
+    const bound = r ? beyondRange(r) ?? '' : '';
+    const text = `${t.rule.label} ${dirText} ${bound}${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${t.rule.unit}`;
     const spec: ConditionSpec = {
       key: limitKey(t.bed, t.deviceId, t.rule.id, t.dir),
       source: 'limit',
