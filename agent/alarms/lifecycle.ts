@@ -106,12 +106,12 @@ export function audioPause(alarm: Alarm, until: number, at: number): Transition 
 
 export function expireAudioPause(alarm: Alarm, now: number): Transition | null {
   if (alarm.state !== 'audio-paused' || alarm.audioPausedUntil === undefined || alarm.audioPausedUntil > now) return null;
-  // Not latching with the condition gone cannot be paused (it resolved when the condition ended).
-  return move(alarm, alarm.conditionPresent ? 'active' : 'latched', 'audio-pause-expired', now);
+  return endAudioPause(alarm, now);
 }
 
-/** An audio pause ended before its time (the edge model's, when the alarm rose above what it judged). */
+/** An audio pause ends, at its time or before (the edge model's, when the alarm rose above what it judged). */
 export function endAudioPause(alarm: Alarm, now: number): Transition {
+  // Not latching with the condition gone cannot be paused (it resolved when the condition ended).
   return move(alarm, alarm.conditionPresent ? 'active' : 'latched', 'audio-pause-expired', now);
 }
 

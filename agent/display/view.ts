@@ -111,7 +111,7 @@ export function changeView(c: AlarmStateChange): ChangeView {
   return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by: c.actor === 'system' ? 'system' : c.actor.user, alarm: alarmView(c.alarm) };
 }
 
-function news2View(s: News2Score | undefined): News2View | null {
+export function news2View(s: News2Score | undefined): News2View | null {
   if (!s) return null;
   const value = (param: string) => {
     const v = s.params.find((p) => p.param === param)?.value;

@@ -24,7 +24,7 @@ import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
-import { alarmView, bedTile, changeView } from '../display/view.js';
+import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
 import { WardState } from '../display/ward.js';
 import { Authenticator, hasRole, type Identity } from './auth.js';
 import { LiveFeed } from './live.js';
@@ -296,7 +296,7 @@ export class DisplayServer {
       r('GET', '/api/stream', 'stream', 'view', (c) => this.stream(c)),
       // An expected screen's page says it is alive (display.screens): a hung page or a screen switched off stops.
       r('POST', '/api/screens/:name/alive', 'screen-alive', 'view', (c, [name]) => {
-        this.screens.seen(decodeURIComponent(name!));
+        this.screens.seen(name!);
         c.res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
       }),
       r('GET', '/api/me', 'me', 'any-auth', (c) => sendJson(c.res, 200, { user: c.identity!.user, role: c.identity!.role })),
@@ -333,7 +333,7 @@ export class DisplayServer {
 
   private bed(c: Ctx, bed: string): void {
     const engine = this.deps.alarms.engine;
-    if (!this.ward.has(bed) && engine.list({ bed }).length === 0 && !engine.news2Beds().includes(bed)) throw new HttpError(404, `no bed ${bed}`);
+    if (!this.knownBed(bed)) throw new HttpError(404, `no bed ${bed}`);
     const now = Date.now();
     sendJson(c.res, 200, { serverTime: now, ...bedTile(this.ward, engine, bed, now), trends: this.ward.trends(bed), waves: this.ward.waves(bed) });
   }
@@ -402,7 +402,7 @@ export class DisplayServer {
     if (obs.consciousness === undefined && obs.oxygen === undefined) throw new HttpError(400, 'give consciousness (A, C, V, P or U) and/or oxygen (air or oxygen)');
     const engine = this.deps.alarms.engine;
     // Only a bed the agent knows: a typo must not make a new bed appear on every screen.
-    if (bed === GATEWAY_BED || (!this.ward.has(bed) && engine.list({ bed }).length === 0 && !engine.news2Beds().includes(bed))) throw new HttpError(404, `no bed ${bed}`);
+    if (bed === GATEWAY_BED || !this.knownBed(bed)) throw new HttpError(404, `no bed ${bed}`);
     // The unassigned tile gathers devices of possibly several patients; a bed without NEWS2 has nothing to record.
     if (bed === UNASSIGNED_BED) throw new HttpError(409, 'devices without a bed are not one patient: assign them a bed first');
     if (!engine.news2Enabled(bed)) throw new HttpError(409, `NEWS2 is switched off for ${bed} (alarms.news2.beds)`);
@@ -410,7 +410,13 @@ export class DisplayServer {
     this.deps.metrics.inc('news2_observations_total');
     this.log.info({ bed, ...obs, user: c.identity!.user, role: c.identity!.role, from: c.from }, 'NEWS2 observation recorded');
     const now = Date.now();
-    sendJson(c.res, 200, { ok: true, news2: bedTile(this.ward, engine, bed, now).news2, alarms: changes.map((ch) => alarmView(ch.alarm)) });
+    sendJson(c.res, 200, { ok: true, news2: news2View(engine.news2(bed, now)), alarms: changes.map((ch) => alarmView(ch.alarm)) });
+  }
+
+  /** A bed the agent has data, alarms or NEWS2 inputs for. */
+  private knownBed(bed: string): boolean {
+    const engine = this.deps.alarms.engine;
+    return this.ward.has(bed) || engine.list({ bed }).length > 0 || engine.news2Beds().includes(bed);
   }
 
   private answer(c: Ctx, r: ReturnType<AlarmService['acknowledge']>, what: string, fields: Record<string, string>): void {

@@ -58,6 +58,8 @@ export const FAILURES_BEFORE_ALARM = 3;
 const LATE_MS = 1000;
 const LATE_WARN_EVERY_MS = 60_000;
 
+type AnnotationValues = Record<string, string | number | boolean | null>;
+
 class AssessTimeoutError extends Error {
   constructor() {
     super(`no result within ${ASSESS_TIMEOUT_MS} ms`);
@@ -238,10 +240,19 @@ export class LiveModel {
   private watchHold(c: AlarmStateChange): void {
     const hold = this.holds.get(c.alarmId);
     if (!hold || (c.actor !== 'system' && c.actor.role === 'model')) return;
-    const why = holdBroken(hold, c.alarm);
-    if (why === null) return;
-    this.endHold(c.alarmId);
-    this.annotate(c.alarmId, { verdict: 'not-assessed', action: 'hold-ended' }, `hold ended: ${why}`);
+    this.breakHold(c.alarmId, hold, c.alarm);
+  }
+
+  /**
+   * Ends a hold that no longer stands (holdBroken), annotated with why; true if it ended. `values`: the re-check's
+   * own assessment, when it has one.
+   */
+  private breakHold(alarmId: string, hold: Hold, alarm: Alarm | undefined, values: AnnotationValues = { verdict: 'not-assessed' }): boolean {
+    const why = holdBroken(hold, alarm);
+    if (why === null) return false;
+    this.endHold(alarmId);
+    this.annotate(alarmId, { ...values, action: 'hold-ended' }, `hold ended: ${why}`);
+    return true;
   }
 
   private endHold(alarmId: string): void {
@@ -332,12 +343,7 @@ export class LiveModel {
     if (job.check > 1) {
       // Ended meanwhile (and annotated then) by a person, the device or the engine.
       if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return;
-      const why = holdBroken(job.hold, this.host.alarms.engine.get(job.alarmId));
-      if (why !== null) {
-        this.endHold(job.alarmId);
-        this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'hold-ended' }, `hold ended: ${why}`);
-        return;
-      }
+      if (this.breakHold(job.alarmId, job.hold, this.host.alarms.engine.get(job.alarmId))) return;
     }
     const channels = this.ring.window(job.key, job.until);
     if (channels.length === 0 && this.ring.isRefused(job.key)) {
@@ -372,12 +378,7 @@ export class LiveModel {
     const current = this.host.alarms.engine.get(job.alarmId);
     if (job.check > 1) {
       if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return; // ended during the assessment, annotated then
-      const why = holdBroken(job.hold, current);
-      if (why !== null) {
-        this.endHold(job.alarmId);
-        this.annotate(job.alarmId, { ...values, action: 'hold-ended' }, `hold ended: ${why}`);
-        return;
-      }
+      if (this.breakHold(job.alarmId, job.hold, current, values)) return;
     }
     const action = this.decide(job, a, current?.state);
     if (action.kind === 'hold-ended') this.endHold(job.alarmId);
@@ -431,7 +432,7 @@ export class LiveModel {
     );
   }
 
-  private annotate(alarmId: string, values: Record<string, string | number | boolean | null>, note: string | undefined): void {
+  private annotate(alarmId: string, values: AnnotationValues, note: string | undefined): void {
     const m = this.model;
     const r = this.host.alarms.annotate(
       alarmId,

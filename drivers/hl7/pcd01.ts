@@ -219,16 +219,14 @@ function shiftEvident(raw: Segment): boolean {
  * the patient, rather than e.g. a visit or insurance number listed first — else the first id given.
  */
 function patientIdOf(pid: Segment): string | undefined {
-  const n = repetitions(pid, 3);
-  for (let rep = 1; rep <= n; rep++) {
+  let first: string | undefined;
+  for (let rep = 1; rep <= repetitions(pid, 3); rep++) {
     const id = str(pid, 3, 1, 1, rep).trim();
-    if (id && str(pid, 3, 5, 1, rep).trim().toUpperCase() === 'MR') return id;
+    if (!id) continue;
+    if (str(pid, 3, 5, 1, rep).trim().toUpperCase() === 'MR') return id;
+    first ??= id;
   }
-  for (let rep = 1; rep <= n; rep++) {
-    const id = str(pid, 3, 1, 1, rep).trim();
-    if (id) return id;
-  }
-  return undefined;
+  return first;
 }
 
 function readRow(raw: Segment, senderShifts: boolean): Row {
