@@ -235,6 +235,11 @@ describe('what two drivers cannot share', () => {
     expect(problems({ display: { enabled: true, host: '127.0.0.1', port: 18082 }, drivers: [{ name: 'a', type: 'hl7-mllp', options: { host: '::', port: 18082 } }] })).toEqual([
       { path: 'drivers[0].options.port', message: '[::]:18082 is already listened on by display.port (127.0.0.1:18082); use another port' },
     ]);
+    // 'localhost' is a loopback address, whichever the resolver gives first.
+    expect(problems({ display: { enabled: true, host: 'localhost', port: 18083 }, drivers: [{ name: 'a', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 18083 } }, { name: 'b', type: 'hl7-mllp', options: { host: '::1', port: 18083 } }, { name: 'c', type: 'hl7-mllp', options: { host: '10.0.0.5', port: 18083 } }] })).toEqual([
+      { path: 'drivers[0].options.port', message: '127.0.0.1:18083 is already listened on by display.port (localhost:18083); use another port' },
+      { path: 'drivers[1].options.port', message: '[::1]:18083 is already listened on by display.port (localhost:18083); use another port' },
+    ]);
   });
 });
 

@@ -330,7 +330,9 @@ export function validateConfig(
 function sameListenAddress(a: string, b: string): boolean {
   const v6 = (h: string) => h.includes(':');
   const covers = (w: string, h: string) => w === '::' || w === '' || (w === '0.0.0.0' && !v6(h));
-  return a === b || covers(a, b) || covers(b, a);
+  // 'localhost' is whichever loopback address the resolver gives first: it may clash with either.
+  const addresses = (h: string) => (h.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [h.toLowerCase()]);
+  return addresses(a).some((x) => addresses(b).some((y) => x === y || covers(x, y) || covers(y, x)));
 }
 
 /** host:port as written in a URL: an IPv6 address in brackets. */
