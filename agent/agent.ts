@@ -81,6 +81,8 @@ export class Agent {
   readonly site: string | undefined;
   private healthTimer: NodeJS.Timeout | null = null;
   private limitsTimer: NodeJS.Timeout | null = null;
+  private starting: Promise<void> | null = null;
+  private stopRequested = false;
   /** Loss notes the store could not take (a full disk): written again at each check until their alarm is acknowledged. */
   private readonly unnotedLosses = new Map<LossKey, StoredLoss>();
   private readonly storeRecovered: { movedTo: string; reason: string } | null;
@@ -463,13 +465,25 @@ export class Agent {
   }
 
   async start(): Promise<void> {
+    this.starting = this.startParts();
+    try {
+      await this.starting;
+    } finally {
+      this.starting = null;
+    }
+  }
+
+  /** A stop can arrive while the start awaits (SIGTERM right after a redeploy): nothing more is started then. */
+  private async startParts(): Promise<void> {
     await this.display?.start();
+    if (this.stopRequested) return;
     for (const entry of this.deps.config.drivers) {
       if (!entry.enabled) {
         this.log.info({ driver: entry.name, type: entry.type }, 'driver disabled in config');
         continue;
       }
       await this.startDriver(entry);
+      if (this.stopRequested) return;
     }
     this.control?.start();
     this.forwarder?.start();
@@ -513,6 +527,7 @@ export class Agent {
     const factory = this.deps.registry.get(entry.type);
     if (!factory) throw new Error(`unknown driver type ${entry.type}`); // validated earlier; defensive
     if (this.drivers.has(entry.name)) throw new Error(`driver ${entry.name} is already running`);
+    if (this.stopRequested) throw new Error(`the agent is stopping: driver ${entry.name} not started`);
     const dlog = this.log.child({ driver: entry.name, type: entry.type });
     const driver = factory.create(entry.options, {
       name: entry.name,
@@ -568,6 +583,12 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    // A start in progress finishes the step it is in (and starts nothing after it) before anything is closed.
+    this.stopRequested = true;
+    if (this.starting) {
+      this.log.info('stop requested while starting: waiting for the step in progress');
+      await this.starting.catch(() => undefined);
+    }
     // Local work first, so that what the drivers handed over is committed and journalled before anything that waits
     // on the network (twin calls, a send in flight) can hold the stop up until the supervisor kills the process.
     await this.stopDrivers();
