@@ -131,6 +131,26 @@ describe('medibus session over a pty pair', () => {
     await waitFor('readings after replug', () => ctx.readings().length > n + 5, 10000);
     const states = ctx.statuses().map((s) => s.state);
     expect(states.lastIndexOf('online')).toBeGreaterThan(states.indexOf('offline'));
+    // The engineer reading the log sees the device go and come back, each failed reopen not repeated.
+    const msgs = ctx.logs.filter((l) => l.level === 40 || l.msg === 'medibus device online').map((l) => String(l.msg));
+    expect(msgs[0]).toBe('medibus device online');
+    expect(msgs.some((m) => /^medibus device offline: .* closed/.test(m))).toBe(true);
+    const reopenFailures = msgs.filter((m) => m.startsWith('medibus device offline: cannot open'));
+    expect(reopenFailures.length).toBeLessThanOrEqual(1); // several attempts failed; logged once
+    expect(msgs.at(-1)).toBe('medibus device online');
+    expect(ctx.logs.find((l) => l.msg === 'medibus device online')).toMatchObject({ device: 'vent-1', state: 'online' });
+  });
+
+  it('a port that cannot be opened is logged with the device, the port and the reason', async () => {
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions('/dev/no-such-tty-for-this-test')), ctx);
+    await driver.start();
+    await waitFor('a failed open logged', () => ctx.logs.some((l) => l.level === 40));
+    await new Promise((res) => setTimeout(res, 400)); // further attempts, backing off 50–200 ms
+    const warned = ctx.logs.filter((l) => l.level === 40);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ device: 'vent-1', state: 'offline' });
+    expect(String(warned[0]!.msg)).toMatch(/^medibus device offline: cannot open \/dev\/no-such-tty-for-this-test.*No such file or directory/);
   });
 
   it('listen-only: decodes responses on the line, never transmits', async () => {

@@ -25,6 +25,9 @@ export interface SerialDevicePlan {
   backoff: BackoffSettings;
 }
 
+/** The same trouble (state and detail) is logged again at most this often. */
+const TROUBLE_LOG_EVERY_MS = 60_000;
+
 export type LinkFactory<P extends SerialDevicePlan = SerialDevicePlan> = (plan: P) => SerialLink;
 
 /** The port named in the plan, or the capture it replays. */
@@ -143,13 +146,37 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
     else if (s === 'open' && this.sessionOnline(this.session.state)) this.setStatus('online', detail);
   }
 
-  /** Sets the device status; a change of state is emitted as a device-status event. */
+  /** Sets the device status; a change of state is emitted as a device-status event and logged. */
   protected setStatus(state: DeviceState, detail: string): void {
     if (state === this.status && detail === this.detail) return;
     const changed = state !== this.status;
     this.status = state;
     this.detail = detail;
-    if (changed) this.emit([{ ...this.origin, kind: 'device-status', state, detail, at: this.now() }]);
+    if (changed) {
+      this.logStatus(state, detail);
+      this.emit([{ ...this.origin, kind: 'device-status', state, detail, at: this.now() }]);
+    }
+  }
+
+  /** When each trouble was last logged: a port that stays unplugged retries (and fails alike) every few seconds. */
+  private readonly troubleLoggedAt = new Map<string, number>();
+
+  private logStatus(state: DeviceState, detail: string): void {
+    const fields = { device: this.plan.id, link: this.link.describe, state, detail };
+    if (state === 'online') {
+      this.troubleLoggedAt.clear(); // the next outage is logged at once
+      this.ctx.log.info(fields, `${this.kind} device online`);
+    } else if (state === 'connecting' || this.stopped) {
+      this.ctx.log.debug(fields, `${this.kind} device ${state}`);
+    } else {
+      const key = `${state}|${detail}`;
+      const at = this.now();
+      const last = this.troubleLoggedAt.get(key);
+      if (last !== undefined && at - last < TROUBLE_LOG_EVERY_MS) return;
+      if (this.troubleLoggedAt.size >= 64) this.troubleLoggedAt.clear(); // details that vary: keep the map small
+      this.troubleLoggedAt.set(key, at);
+      this.ctx.log.warn(fields, `${this.kind} device ${state}: ${detail}`);
+    }
   }
 
   /** Hands events to the agent; a refusal is counted and logged (the device cannot be asked again). */
