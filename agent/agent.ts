@@ -498,7 +498,7 @@ export class Agent {
     // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.
     const forwarder = this.forwarder;
     if (forwarder) {
-      this.healthTimer = setInterval(() => this.alarms.hubReachable(forwarder.getStatus().state === 'connected'), 1000);
+      this.healthTimer = setInterval(() => this.alarms.hubReachable(forwarder.reachable()), 1000);
     }
     this.log.info({ drivers: [...this.drivers.keys()] }, 'agent running');
   }
@@ -620,13 +620,14 @@ export class Agent {
     const drivers: Record<string, DriverHealth> = {};
     for (const [name, d] of this.drivers) drivers[name] = d.health();
     const fwd = this.forwarder ? this.forwarder.getStatus() : ({ state: 'off' } as const);
+    const hubDown = this.forwarder !== null && !this.forwarder.reachable();
     // The agent's own technical conditions still present (a silent device, a lost connection, a store problem): a
     // driver can be running while one of its devices has gone quiet.
     const technical = this.alarms.engine
       .list()
       .filter((a) => a.source === 'technical' && a.conditionPresent)
       .map((a) => ({ deviceId: a.deviceId, bed: a.bed, priority: a.priority, text: a.condition.text }));
-    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || technical.length > 0;
+    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || hubDown || technical.length > 0;
     return {
       status: degraded ? 'degraded' : 'ok',
       gatewayId: this.gatewayId,

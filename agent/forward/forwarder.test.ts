@@ -97,6 +97,49 @@ describe('Forwarder', () => {
     box.close();
   });
 
+  it('a hub that takes the connection but never acknowledges is unreachable, connected or not; delivery ends that', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const { log } = captureLog();
+    let answer = false;
+    const realSend = t.send.bind(t);
+    t.send = (m) => (answer ? realSend(m) : new Promise<void>(() => undefined)); // no PUBACK, ever
+    const f = new Forwarder(box, t, { ...opts, sendTimeoutMs: 50 }, log, new Metrics());
+    expect(f.reachable()).toBe(true); // nothing tried yet
+    box.append([rec(1, 'alarms')]);
+    f.start();
+    await until(() => f.getStatus().lastError !== null);
+    const seen = new Set<string>();
+    const end = Date.now() + 400;
+    while (Date.now() < end) {
+      seen.add(`${f.getStatus().state}:${f.reachable()}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(seen.has('connected:false')).toBe(true); // connected again and again, yet nothing delivered
+    expect([...seen].some((s) => s.endsWith(':true'))).toBe(false);
+    answer = true;
+    await until(() => f.reachable());
+    expect(t.sent.length).toBeGreaterThanOrEqual(1);
+    await f.stop();
+    box.close();
+  });
+
+  it('after an outage with nothing to send, a connection is reachable again', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const { log } = captureLog();
+    const f = new Forwarder(box, t, opts, log, new Metrics());
+    t.up = false;
+    f.start();
+    await until(() => t.connects >= 2);
+    expect(f.reachable()).toBe(false);
+    t.up = true;
+    await until(() => f.getStatus().state === 'connected');
+    expect(f.reachable()).toBe(true);
+    await f.stop();
+    box.close();
+  });
+
   it('resends an unacknowledged message with the same id after the connection drops mid-send', async () => {
     const box = new Outbox(':memory:');
     const t = new ScriptedTransport();

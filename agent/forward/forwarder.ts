@@ -132,6 +132,14 @@ export class Forwarder {
     return { state: this.state, hub: this.transport.description, ...this.status };
   }
 
+  /**
+   * Whether the hub takes what is sent. Judged by delivery, not by the connection: a hub (or edgeHub) that accepts the
+   * connection and never acknowledges a message looks connected most of the time and delivers nothing.
+   */
+  reachable(): boolean {
+    return this.status.downSince === null;
+  }
+
   private sleep(ms: number, wakeOnData: boolean): Promise<void> {
     this.wakeOnData = wakeOnData;
     return new Promise((resolve) => {
@@ -183,6 +191,8 @@ export class Forwarder {
           // and then closes it at each send (MQTT's answer to throttling or a refused message) must see the delay
           // grow, not a reconnect and resend of the window every half second.
           this.connectedAt = Date.now();
+          // With nothing to send, the connection is all the evidence there is; otherwise the next acknowledgement is.
+          if (this.backlogEmpty()) this.status.downSince = null;
         } catch (err) {
           await this.transport.disconnect().catch(() => undefined);
           await this.failed(err, 'connect');
@@ -326,6 +336,11 @@ export class Forwarder {
       'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
+  }
+
+  private backlogEmpty(): boolean {
+    const u = this.outbox.unackedMessages();
+    return this.outbox.pending('telemetry').records + this.outbox.pending('alarms').records + u.telemetry + u.alarms === 0;
   }
 
   private backlog() {

@@ -219,6 +219,42 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     expectAllDelivered(committed, hub.messages);
   });
 
+  it('a hub that accepts the connection and never acknowledges counts as unreachable for the hub alarm and /healthz', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    hub.setPubackPolicy({ drop: true });
+    const config = testConfig(tempDir(), { drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 1, waveforms: false, numericPeriodMs: 200 } }], hub: { sendTimeoutMs: 1000, retry: { initialDelayMs: 100, maxDelayMs: 300 } } }, hub.connectionString('gw-dev'));
+    const agent = new Agent({ config, registry, log: captureLog().log });
+    agents.push(agent);
+    // What the agent tells the alarm engine, once a second (the engine's 300 s rule is tested on its own).
+    const told: boolean[] = [];
+    const hubReachable = agent.alarms.hubReachable.bind(agent.alarms);
+    agent.alarms.hubReachable = (reachable: boolean) => {
+      told.push(reachable);
+      hubReachable(reachable);
+    };
+    await agent.start();
+    const seen: string[] = [];
+    const end = Date.now() + 4500;
+    while (Date.now() < end) {
+      const h = agent.health();
+      const f = agent.forwarder!.getStatus();
+      if (f.lastError !== null) seen.push(`${f.state}:${h.status}`); // from the first unanswered send on
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(agent.forwarder!.getStatus().sentMessages).toBe(0); // received by the hub, never acknowledged
+    // Connected for much of the time, yet degraded throughout once the first send went unanswered...
+    expect(seen.filter((x) => x.startsWith('connected:')).length).toBeGreaterThan(0);
+    expect(seen.every((x) => x.endsWith(':degraded'))).toBe(true);
+    // ...and the engine is told 'unreachable' from then on, without a 'reachable' in between to restart its clock.
+    const firstFalse = told.indexOf(false);
+    expect(firstFalse).toBeGreaterThanOrEqual(0);
+    expect(told.slice(firstFalse).every((r) => r === false)).toBe(true);
+    hub.setPubackPolicy({});
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(told.at(-1)).toBe(true);
+    expect(agent.health().status).toBe('ok');
+  });
+
   it('refuses to authenticate with a wrong key and keeps the data', async () => {
     hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
     const wrong = hub.connectionString('gw-dev').replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.from('wrong').toString('base64')}`);
