@@ -193,6 +193,19 @@ export class Agent {
       // Devices the config says should be sending: their silence counts from now, even if they never send.
       for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
       this.ingest.subscribe((events) => this.alarms.handle(events));
+      // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
+      // still shown and alarmed here: medium, latched (what was refused is gone even once space returns).
+      this.ingest.onStoreState((refusing) => {
+        const why = !refusing ? '' : refusing.reason === 'SQLITE_FULL' ? 'disk full' : refusing.reason.startsWith('SQLITE_IOERR') ? `disk I/O error, ${refusing.reason}` : refusing.reason;
+        this.alarms.gatewayCondition(
+          this.gatewayId,
+          'store-refusing',
+          refusing !== null,
+          refusing ? `Gateway cannot store data (${why}): readings are shown and alarmed here but not kept or forwarded` : 'the store takes data again',
+          'medium',
+          { latch: true },
+        );
+      });
       // Which alarms are open, noted as they change (not with the journal: a journal that waits for the store
       // holds its changes back, and a restart meanwhile must still list them).
       this.alarms.subscribe((changes) => {

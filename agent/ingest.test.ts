@@ -70,4 +70,37 @@ describe('Ingest', () => {
     expect(box.pending('telemetry').records).toBe(1);
     expect(metrics.get('ingest_refused_total', { reason: 'RecordTooLargeError' })).toBe(1);
   });
+
+  it('events the store refuses (disk full) are refused to the driver but still reach the listeners; the store state is told', async () => {
+    const { box, ingest, seen, metrics } = setup(5);
+    const states: Array<{ reason: string } | null> = [];
+    ingest.onStoreState((s) => states.push(s && { reason: s.reason }));
+    const append = box.appendBatches.bind(box);
+    let full = true;
+    box.appendBatches = (...args) => {
+      if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      return append(...args);
+    };
+    const results = await Promise.allSettled([ingest.accept('test', [reading(72, 1)]), ingest.accept('test', [reading(75, 2)])]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 75]); // shown and alarmed, though not kept
+    expect(metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' })).toBe(2);
+    expect(metrics.get('store_committed_total')).toBe(0);
+    expect(states).toEqual([{ reason: 'SQLITE_FULL' }]); // told once, not per refusal
+    full = false;
+    await ingest.accept('test', [reading(80, 3)]);
+    expect(states).toEqual([{ reason: 'SQLITE_FULL' }, null]);
+    expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 75, 80]);
+    expect(box.pending('telemetry').records).toBe(1);
+  });
+
+  it('an emit refused for its own size is not passed on, and says nothing about the store', async () => {
+    const { ingest, seen } = setup(5);
+    const states: unknown[] = [];
+    ingest.onStoreState((s) => states.push(s));
+    const huge = { ...reading(1), value: 'x'.repeat(300_000) };
+    await expect(ingest.accept('test', [huge])).rejects.toBeInstanceOf(IngestRefusedError);
+    expect(seen).toEqual([]);
+    expect(states).toEqual([]);
+  });
 });

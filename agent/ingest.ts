@@ -2,10 +2,12 @@
 // to the outbox (group commit: everything that arrives within commitIntervalMs goes in one transaction), then
 // — only after the commit — resolves the drivers' promises and hands the events to downstream listeners
 // (alarm engine, display, model). Data moves one way: drivers → ingest → store → listeners / forwarder.
+// Events the store refuses (disk full) still go to the listeners: a reading that cannot be kept must still be
+// shown and alarmed at the bedside. The driver is told they were not accepted, and the store's state is reported.
 import type { Logger } from 'pino';
 import type { DriverEvent } from './model/reading.js';
 import type { Metrics } from './metrics.js';
-import type { AppendBatch, AppendOutcome, Outbox, OutboxRecord } from './store/outbox.js';
+import { RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
 import { encodeSamples, SAMPLES_PLACEHOLDER } from './store/samples.js';
 
@@ -17,6 +19,9 @@ export interface IngestOptions {
 }
 
 export type IngestListener = (events: readonly DriverEvent[]) => void;
+
+/** The store refusing events (`refusing`: since when, and why), or taking them again (null). */
+export type StoreStateListener = (refusing: { since: number; reason: string } | null) => void;
 
 interface Pending {
   idempotencyKey?: string;
@@ -86,6 +91,8 @@ export class Ingest {
   private closed = false;
   /** ingest_events_total by source: counted on every emit, so the handles are kept. */
   private readonly eventCounters = new Map<string, (by?: number) => void>();
+  private readonly storeStateListeners: StoreStateListener[] = [];
+  private refusing: { since: number; reason: string } | null = null;
 
   constructor(
     private readonly outbox: Outbox,
@@ -96,9 +103,17 @@ export class Ingest {
     private readonly onCommitted: () => void = () => {},
   ) {}
 
-  /** Listeners see events after they were committed. One failing listener does not stop the others. */
+  /**
+   * Listeners see events after they were committed, or after the store refused them. One failing listener does not
+   * stop the others.
+   */
   subscribe(listener: IngestListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Told when the store starts refusing events and when it takes them again. */
+  onStoreState(listener: StoreStateListener): void {
+    this.storeStateListeners.push(listener);
   }
 
   /**
@@ -158,24 +173,24 @@ export class Ingest {
       // (HL7 gets a NAK) will. Try the emits one by one so one bad record (too large, or one that cannot be
       // serialised) does not refuse the rest.
       if (batch.length > 1) {
-        this.afterCommit(batch.filter((p) => this.commitOne(p)));
+        const results = batch.map((p) => this.commitOne(p));
+        this.afterCommit(batch.filter((_, i) => results[i] === 'stored'), batch.filter((_, i) => results[i] === 'refused'));
         return;
       }
-      this.refuse(batch[0]!, err);
+      this.afterCommit([], this.refuse(batch[0]!, err) === 'refused' ? batch : []);
       return;
     }
     batch.forEach((p) => p.resolve());
-    this.afterCommit(batch.filter((p, i) => this.stored(p, outcomes[i]!)));
+    this.afterCommit(batch.filter((p, i) => this.stored(p, outcomes[i]!)), []);
   }
 
-  private commitOne(p: Pending): boolean {
+  private commitOne(p: Pending): 'stored' | 'duplicate' | 'refused' | 'rejected' {
     try {
       const [outcome] = this.outbox.appendBatches([this.toBatch(p)]);
       p.resolve();
-      return this.stored(p, outcome!);
+      return this.stored(p, outcome!) ? 'stored' : 'duplicate';
     } catch (err) {
-      this.refuse(p, err);
-      return false;
+      return this.refuse(p, err);
     }
   }
 
@@ -187,7 +202,11 @@ export class Ingest {
     return false;
   }
 
-  private refuse(p: Pending, err: unknown): void {
+  /**
+   * 'refused': the store failed (disk full, I/O error) — the events still go to the listeners. 'rejected': a
+   * record of this emit cannot be stored at all (too large): it is not passed on either.
+   */
+  private refuse(p: Pending, err: unknown): 'refused' | 'rejected' {
     const code = (err as { code?: string }).code;
     this.metrics.inc('ingest_refused_total', { reason: code ?? (err as Error).name ?? 'error' }, p.events.length);
     this.log.error(
@@ -195,18 +214,42 @@ export class Ingest {
       'store refused events; the sender is told they were not accepted',
     );
     p.reject(new IngestRefusedError(`store refused: ${(err as Error).message}`, err));
+    if (err instanceof RecordTooLargeError) return 'rejected';
+    if (!this.refusing) {
+      this.refusing = { since: Date.now(), reason: code ?? (err as Error).message };
+      this.tellStoreState();
+    }
+    return 'refused';
   }
 
-  private afterCommit(batch: Pending[]): void {
+  private tellStoreState(): void {
+    for (const l of this.storeStateListeners) {
+      try {
+        l(this.refusing);
+      } catch (err) {
+        this.log.error({ err }, 'store state listener failed');
+      }
+    }
+  }
+
+  private afterCommit(stored: Pending[], refused: Pending[]): void {
     // A plain loop: flatMap is a visible cost at 20,000 events per commit.
-    const committed: DriverEvent[] = [];
-    for (const p of batch) for (const e of p.events) committed.push(e);
-    if (committed.length === 0) return;
-    this.metrics.inc('store_committed_total', undefined, committed.length);
-    this.onCommitted();
+    const events: DriverEvent[] = [];
+    for (const p of stored) for (const e of p.events) events.push(e);
+    if (events.length > 0) {
+      this.metrics.inc('store_committed_total', undefined, events.length);
+      this.onCommitted();
+      if (this.refusing) {
+        this.log.info({ refusingSince: new Date(this.refusing.since).toISOString(), reason: this.refusing.reason }, 'store takes events again');
+        this.refusing = null;
+        this.tellStoreState();
+      }
+    }
+    for (const p of refused) for (const e of p.events) events.push(e);
+    if (events.length === 0) return;
     for (const l of this.listeners) {
       try {
-        l(committed);
+        l(events);
       } catch (err) {
         this.metrics.inc('listener_errors_total');
         this.log.error({ err }, 'ingest listener failed; other listeners still ran');

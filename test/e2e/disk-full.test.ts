@@ -36,7 +36,7 @@ describe('disk full', () => {
     mountPoint = join(dir, 'mnt');
     mkdirSync(mountPoint);
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mountPoint]);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mountPoint]);
     } catch (err) {
       mountPoint = null;
       throw new Error(`this test mounts a small tmpfs and needs root: ${(err as Error).message}`);
