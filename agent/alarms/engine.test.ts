@@ -313,6 +313,19 @@ describe('engine: NEWS2, technical and model inputs', () => {
     expect(e.news2('bed-1', s(1))).toMatchObject({ total: 8, partial: true });
   });
 
+  it('the alarm changes a recorded observation causes are audited as the person\'s', () => {
+    const e = new AlarmEngine();
+    e.reading(numeric(MDC.RESP_RATE, 26, 0));
+    e.reading(numeric(SPO2, 91, 0));
+    const nurse = { user: 'nurse.jones', role: 'clinician', from: '10.0.0.7' };
+    const cs = e.observe('bed-1', { consciousness: 'A', oxygen: 'oxygen' }, s(0), nurse).filter((c) => c.alarm.source === 'news2');
+    expect(cs.map((c) => [`${c.change}:${c.alarm.priority}`, c.actor])).toEqual([
+      ['resolved:medium', nurse],
+      ['raised:high', nurse],
+    ]);
+    expect(cs[1]!.why).toContain('oxygen');
+  });
+
   it('a setting with a measurement code (a ventilator set rate) reaches neither the limits nor NEWS2, nor ends a sensor-off', () => {
     const e = new AlarmEngine();
     // One ventilator reports its measured and its set rate with the same code.

@@ -172,9 +172,11 @@ export class AlarmEngine {
   }
 
   /** Clinical observations no device measures, for NEWS2. */
-  observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }, at: number): AlarmStateChange[] {
+  /** `actor`: the person who recorded the observation; the alarm changes it causes are audited as theirs. */
+  observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }, at: number, actor: Actor = 'system'): AlarmStateChange[] {
     this.news2Monitor.observe(bed, obs, at);
-    return this.applyAll(this.news2Monitor.evaluate(at, bed));
+    const changes = this.applyAll(this.news2Monitor.evaluate(at, bed));
+    return actor === 'system' ? changes : changes.map((c) => ({ ...c, actor: { ...actor } }));
   }
 
   storeUsage(fraction: number, at: number): AlarmStateChange[] {

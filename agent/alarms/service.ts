@@ -112,8 +112,8 @@ export class AlarmService {
   }
 
   /** NEWS2 observations no device sends (ACVPU, air or oxygen), recorded by a person; the score's changes are published. */
-  observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }): AlarmStateChange[] {
-    const changes = this.engine.observe(bed, obs, this.now());
+  observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }, actor: Actor): AlarmStateChange[] {
+    const changes = this.engine.observe(bed, obs, this.now(), actor);
     this.publish(changes);
     return changes;
   }

@@ -358,7 +358,8 @@ export const configSchema = {
           default: '127.0.0.1',
           description:
             'Bind address. Loopback by default: only this machine can connect. For ward screens set the gateway\'s ' +
-            'ward-network address (or 0.0.0.0), and turn on `tls` and `viewing: authenticated`.',
+            'ward-network address (or 0.0.0.0), and turn on `tls` and `viewing: authenticated`. Screens that reach the ' +
+            'gateway by a DNS name need that name in `allowedHosts`.',
         },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: '0 = any free port (tests).' },
         tls: {
@@ -419,9 +420,20 @@ export const configSchema = {
           type: 'object',
           additionalProperties: false,
           default: {},
-          description: 'Login rate limit per client address: after `maxFailures` failed logins within `windowS`, refuse logins (429) until the window passes.',
+          description:
+            'Login rate limit: after `maxFailures` failed logins from one client address, or `maxFailuresPerUser` for one ' +
+            'user name from any address, within `windowS`, refuse that address or name (429 with Retry-After, even with ' +
+            'the right password) until the window passes. A password check counts from when it starts; a success ' +
+            'forgives only that user\'s own failures.',
           properties: {
-            maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5 },
+            maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address within the window.' },
+            maxFailuresPerUser: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1000,
+              default: 10,
+              description: 'Failed logins per user name (from any address) within the window. Anyone who knows a name can lock it out for the window.',
+            },
             windowS: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
           },
         },
@@ -431,6 +443,17 @@ export const configSchema = {
           default: [],
           description: 'Other origins allowed to call the API from a browser (CORS). Empty: same origin only.',
         },
+        allowedHosts: {
+          type: 'array',
+          items: { type: 'string', pattern: '^\\.?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$' },
+          default: [],
+          maxItems: 100,
+          description:
+            'DNS names the display is reached by (what the browser shows in its address bar), e.g. `gw-ward3.hospital.example`; ' +
+            'a leading `.` allows that domain and its subdomains (`.ward3.hospital.example`). A request for any other name ' +
+            'is refused (421), against DNS rebinding. Always accepted: IP addresses, `localhost`, `host` when it is a ' +
+            'name, and this machine\'s host name exactly as the system gives it (not with a domain added).',
+        },
         limits: {
           type: 'object',
           additionalProperties: false,
@@ -439,6 +462,15 @@ export const configSchema = {
           properties: {
             maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 64 },
             maxSseClients: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+            maxSseClientsPerAddress: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1000,
+              default: 8,
+              description:
+                'Live streams from one client address, so that one machine cannot take every slot. Behind a reverse ' +
+                'proxy or NAT all screens share one address: raise it to the number of screens (and tabs) there.',
+            },
             maxBodyBytes: { type: 'integer', minimum: 256, maximum: 1048576, default: 4096 },
             maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 65536, default: 8192 },
             headersTimeoutMs: { type: 'integer', minimum: 1000, maximum: 120000, default: 10000 },

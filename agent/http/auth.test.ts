@@ -18,17 +18,27 @@ describe('passwords and tokens', () => {
 });
 
 describe('Authenticator', () => {
-  async function make(now: { t: number }) {
+  async function make(now: { t: number }, login = { maxFailures: 2, maxFailuresPerUser: 3, windowS: 30 }, bounds?: { maxSessions: number; maxSessionsPerUser: number }) {
     return new Authenticator(
       {
-        users: [{ name: 'n', role: 'clinician', passwordHash: await hashPassword('secret-1', fast) }],
+        users: [
+          { name: 'n', role: 'clinician', passwordHash: await hashPassword('secret-1', fast) },
+          { name: 'v', role: 'viewer', passwordHash: await hashPassword('viewer-1', fast) },
+          { name: 'w', role: 'viewer', passwordHash: await hashPassword('viewer-2', fast) },
+        ],
         tokens: [{ name: 'prom', role: 'viewer', tokenHash: hashToken('prometheus-token-0123456789') }],
         sessionTtlS: 60,
-        login: { maxFailures: 2, windowS: 30 },
+        login,
       },
       () => now.t,
+      bounds,
     );
   }
+  const status = (r: Awaited<ReturnType<Authenticator['login']>>): number => (r.ok ? 200 : r.status);
+  const token = (r: Awaited<ReturnType<Authenticator['login']>>): string => {
+    if (!r.ok) throw new Error(`login refused: ${r.status} ${r.error}`);
+    return r.token;
+  };
 
   it('issues sessions that expire, and accepts configured API tokens', async () => {
     const now = { t: 1_000_000 };
@@ -56,5 +66,78 @@ describe('Authenticator', () => {
     expect((await a.login('n', 'secret-1', '10.0.0.3')).ok).toBe(true);
     now.t += 31_000;
     expect((await a.login('n', 'secret-1', '10.0.0.2')).ok).toBe(true);
+  });
+
+  it('a login as another user does not reset the failures counted for the address (a viewer cannot guess on without limit)', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now, { maxFailures: 3, maxFailuresPerUser: 100, windowS: 30 });
+    expect((await a.login('n', 'guess-1', '10.0.0.4')).ok).toBe(false);
+    expect((await a.login('n', 'guess-2', '10.0.0.4')).ok).toBe(false);
+    expect((await a.login('v', 'viewer-1', '10.0.0.4')).ok).toBe(true); // the guesser's own account
+    expect(status(await a.login('n', 'guess-3', '10.0.0.4'))).toBe(401);
+    expect(await a.login('n', 'secret-1', '10.0.0.4')).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
+    expect(await a.login('v', 'viewer-1', '10.0.0.4')).toMatchObject({ ok: false, status: 429 });
+  });
+
+  it('a user\'s own success forgives only that user\'s typos from the address', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now, { maxFailures: 3, maxFailuresPerUser: 100, windowS: 30 });
+    expect((await a.login('n', 'typo-1', '10.0.0.5')).ok).toBe(false);
+    expect((await a.login('v', 'typo-2', '10.0.0.5')).ok).toBe(false);
+    expect((await a.login('n', 'secret-1', '10.0.0.5')).ok).toBe(true);
+    // n's typo is forgiven, v's failure still counts: two more failures lock the address, not one.
+    expect(status(await a.login('w', 'typo-3', '10.0.0.5'))).toBe(401);
+    expect(status(await a.login('w', 'typo-4', '10.0.0.5'))).toBe(401);
+    expect(status(await a.login('n', 'secret-1', '10.0.0.5'))).toBe(429);
+  });
+
+  it('counts a password check from when it starts: guesses in parallel get no more checks than maxFailures', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now, { maxFailures: 2, maxFailuresPerUser: 100, windowS: 30 });
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => a.login('n', `parallel-${i}`, '10.0.0.6')));
+    expect(results.map((r) => (r.ok ? 200 : r.status)).sort()).toEqual([401, 401, 429, 429]);
+  });
+
+  it('locks a user name out after maxFailuresPerUser from any addresses, until the window passes', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 3, windowS: 30 });
+    for (const from of ['10.0.1.1', '10.0.1.2', '10.0.1.3']) expect(status(await a.login('n', 'guess', from))).toBe(401);
+    expect(await a.login('n', 'secret-1', '10.0.1.4')).toMatchObject({ ok: false, status: 429, reason: 'user-locked', retryAfterS: 30 });
+    // Other users and the same addresses are not affected.
+    expect((await a.login('v', 'viewer-1', '10.0.1.1')).ok).toBe(true);
+    now.t += 31_000;
+    expect((await a.login('n', 'secret-1', '10.0.1.4')).ok).toBe(true);
+  });
+
+  it('caps sessions per user (the user\'s own oldest ends), and refuses a login when the table is full rather than end another user\'s', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 30 }, { maxSessions: 5, maxSessionsPerUser: 3 });
+    const nurse = token(await a.login('n', 'secret-1', '10.0.2.1'));
+    const viewer = [];
+    for (let i = 0; i < 4; i++) viewer.push(token(await a.login('v', 'viewer-1', '10.0.2.2')));
+    // v holds at most 3: its first session ended, the nurse's did not.
+    expect(a.identify(`Bearer ${viewer[0]}`)).toBe('invalid');
+    expect(viewer.slice(1).map((t) => a.identify(`Bearer ${t}`))).toEqual(Array(3).fill({ user: 'v', role: 'viewer', kind: 'session' }));
+    expect(a.identify(`Bearer ${nurse}`)).toMatchObject({ user: 'n' });
+    // 1 + 3 sessions; w takes the fifth place, then the table is full for w (it has one to give up: its own ends).
+    const w1 = token(await a.login('w', 'viewer-2', '10.0.2.3'));
+    expect(a.sessionCount).toBe(5);
+    const w2 = token(await a.login('w', 'viewer-2', '10.0.2.3'));
+    expect(a.identify(`Bearer ${w1}`)).toBe('invalid');
+    expect(a.identify(`Bearer ${w2}`)).toMatchObject({ user: 'w' });
+    // n's session ended by logout: its place is n's again.
+    expect(a.logout(`Bearer ${nurse}`)).toBe(true);
+    const n2 = token(await a.login('n', 'secret-1', '10.0.2.1'));
+    expect(a.sessionCount).toBe(5);
+    // A user with no session at all gets no one else's place.
+    const b = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 30 }, { maxSessions: 2, maxSessionsPerUser: 3 });
+    const bn = token(await b.login('n', 'secret-1', '10.0.2.1'));
+    const bv = token(await b.login('v', 'viewer-1', '10.0.2.2'));
+    expect(await b.login('w', 'viewer-2', '10.0.2.3')).toMatchObject({ ok: false, status: 503, reason: 'sessions-full' });
+    expect([b.identify(`Bearer ${bn}`), b.identify(`Bearer ${bv}`)]).toMatchObject([{ user: 'n' }, { user: 'v' }]);
+    expect(a.identify(`Bearer ${n2}`)).toMatchObject({ user: 'n' });
+    // Expired sessions make room.
+    now.t += 61_000;
+    expect((await b.login('w', 'viewer-2', '10.0.2.3')).ok).toBe(true);
   });
 });

@@ -16,26 +16,49 @@ export function hasRole(identity: Identity | null, needed: Role): boolean {
   return identity !== null && RANK[identity.role] >= RANK[needed];
 }
 
-const MAX_SESSIONS = 1000;
-const MAX_TRACKED_ADDRESSES = 10000;
+/** Sessions held at once, in all and per user (tabs, screens): one account cannot fill the table for everyone. */
+export const SESSION_BOUNDS = { maxSessions: 1000, maxSessionsPerUser: 10 } as const;
+const MAX_TRACKED = 10000;
 /** scrypt takes ~16 MB and tens of ms per check; a flood of logins must not multiply that. */
 const MAX_CONCURRENT_CHECKS = 4;
 /** Compared against when the user does not exist, so that unknown and known users take the same time. */
 const DUMMY = parsePasswordHash('scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
 
+/** Why a login was refused, for the log and the counters (the answer itself says less). */
+export type LoginRefusal = 'wrong-password' | 'address-locked' | 'user-locked' | 'busy' | 'sessions-full';
+
 export type LoginResult =
   | { ok: true; token: string; user: string; role: Role; expiresAt: number }
-  | { ok: false; status: 401 | 429 | 503; error: string; retryAfterS?: number };
+  | { ok: false; status: 401 | 429 | 503; reason: LoginRefusal; error: string; retryAfterS?: number };
+
+/** Failed password checks within a window that starts at the first one. */
+interface Failures {
+  count: number;
+  since: number;
+}
+/** An address's failures also by the name tried, so that a user's success forgives only that user's own typos. */
+interface AddressFailures extends Failures {
+  byUser: Map<string, number>;
+}
+
+interface Session {
+  user: string;
+  role: Role;
+  expiresAt: number;
+}
 
 export class Authenticator {
   private readonly users = new Map<string, { role: Role; hash: ParsedHash }>();
-  private readonly sessions = new Map<string, { user: string; role: Role; expiresAt: number }>();
-  private readonly failures = new Map<string, { count: number; since: number }>();
+  /** By token hash; insertion order is age, oldest first. */
+  private readonly sessions = new Map<string, Session>();
+  private readonly byAddress = new Map<string, AddressFailures>();
+  private readonly byUser = new Map<string, Failures>();
   private checking = 0;
 
   constructor(
     private readonly config: Pick<DisplayConfig, 'users' | 'tokens' | 'sessionTtlS' | 'login'>,
     private readonly now: () => number = Date.now,
+    private readonly bounds: { maxSessions: number; maxSessionsPerUser: number } = SESSION_BOUNDS,
   ) {
     for (const u of config.users) {
       const hash = parsePasswordHash(u.passwordHash);
@@ -51,11 +74,19 @@ export class Authenticator {
 
   async login(user: string, password: string, from: string): Promise<LoginResult> {
     const now = this.now();
-    const f = this.failures.get(from);
-    if (f && now - f.since < this.config.login.windowS * 1000 && f.count >= this.config.login.maxFailures) {
-      return { ok: false, status: 429, error: 'too many failed logins; try later', retryAfterS: Math.ceil((f.since + this.config.login.windowS * 1000 - now) / 1000) };
-    }
-    if (this.checking >= MAX_CONCURRENT_CHECKS) return { ok: false, status: 503, error: 'busy; try again', retryAfterS: 1 };
+    const { maxFailures, maxFailuresPerUser } = this.config.login;
+    const address = this.live(this.byAddress, from, now);
+    if (address && address.count >= maxFailures) return this.locked('address-locked', address, now);
+    // Per user too: guesses spread over many addresses still stop (anyone who knows the name can lock it out for the window).
+    const named = this.live(this.byUser, user, now);
+    if (named && named.count >= maxFailuresPerUser) return this.locked('user-locked', named, now);
+    if (this.checking >= MAX_CONCURRENT_CHECKS) return { ok: false, status: 503, reason: 'busy', error: 'busy; try again', retryAfterS: 1 };
+    // Counted as failed from the start: guesses sent in parallel cannot run more checks than the limit allows.
+    const a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
+    a.count++;
+    a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
+    const u = this.open(this.byUser, user, now, () => ({ count: 0, since: now }));
+    u.count++;
     const entry = this.users.get(user);
     this.checking++;
     let good: boolean;
@@ -64,18 +95,21 @@ export class Authenticator {
     } finally {
       this.checking--;
     }
-    if (!entry || !good) {
-      this.fail(from, now);
-      return { ok: false, status: 401, error: 'wrong user name or password' };
-    }
-    this.failures.delete(from);
+    if (!entry || !good) return { ok: false, status: 401, reason: 'wrong-password', error: 'wrong user name or password' };
+    // The right password forgives this user's own failures (a typo, then success), never those of other names tried
+    // from the same address: a viewer's own login must not reset the count of guesses at a clinician's password.
+    a.count -= a.byUser.get(user) ?? 0;
+    a.byUser.delete(user);
+    if (this.byUser.get(user) === u) this.byUser.delete(user);
     const token = newToken();
     const expiresAt = now + this.config.sessionTtlS * 1000;
-    this.pruneSessions(now);
-    this.sessions.set(hashToken(token), { user, role: entry.role, expiresAt });
+    if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt }, now)) {
+      return { ok: false, status: 503, reason: 'sessions-full', error: `the gateway holds the most sessions it can (${this.bounds.maxSessions}); log out unused screens or try again later`, retryAfterS: 60 };
+    }
     return { ok: true, token, user, role: entry.role, expiresAt };
   }
 
+  /** Ends the session of this Authorization header; true when there was one. */
   logout(authorization: string | undefined): boolean {
     const token = bearer(authorization);
     return token !== null && this.sessions.delete(hashToken(token));
@@ -90,40 +124,71 @@ export class Authenticator {
     const token = bearer(authorization);
     if (token === null) return 'invalid';
     const h = hashToken(token);
-    const s = this.sessions.get(h);
-    if (s) {
-      if (s.expiresAt > this.now()) return { user: s.user, role: s.role, kind: 'session' };
-      this.sessions.delete(h);
-      return 'invalid';
+    if (this.sessionLive(h)) {
+      const s = this.sessions.get(h)!;
+      return { user: s.user, role: s.role, kind: 'session' };
     }
     for (const t of this.config.tokens) if (sameHash(h, t.tokenHash)) return { user: t.name, role: t.role, kind: 'token' };
     return 'invalid';
   }
 
-  private fail(from: string, now: number): void {
-    const windowMs = this.config.login.windowS * 1000;
-    const f = this.failures.get(from);
-    if (f && now - f.since < windowMs) f.count++;
-    else {
-      this.failures.delete(from);
-      this.failures.set(from, { count: 1, since: now });
-    }
-    if (this.failures.size > MAX_TRACKED_ADDRESSES) {
-      for (const [k, v] of this.failures) if (now - v.since >= windowMs) this.failures.delete(k);
-      // Still full (a spread-out attack): forget the oldest, in insertion order.
-      for (const k of this.failures.keys()) {
-        if (this.failures.size <= MAX_TRACKED_ADDRESSES) break;
-        this.failures.delete(k);
-      }
-    }
+  /** The key of the live session behind an Authorization header (null for none, or an API token): see sessionLive. */
+  sessionKey(authorization: string | undefined): string | null {
+    const token = bearer(authorization);
+    if (token === null) return null;
+    const h = hashToken(token);
+    return this.sessionLive(h) ? h : null;
   }
 
-  private pruneSessions(now: number): void {
-    for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
-    for (const k of this.sessions.keys()) {
-      if (this.sessions.size < MAX_SESSIONS) break;
-      this.sessions.delete(k);
+  /** Whether the session of this key is still on (not logged out, evicted or expired). */
+  sessionLive(key: string): boolean {
+    const s = this.sessions.get(key);
+    if (!s) return false;
+    if (s.expiresAt > this.now()) return true;
+    this.sessions.delete(key);
+    return false;
+  }
+
+  private locked(reason: 'address-locked' | 'user-locked', f: Failures, now: number): LoginResult {
+    const retryAfterS = Math.ceil((f.since + this.config.login.windowS * 1000 - now) / 1000);
+    return { ok: false, status: 429, reason, error: 'too many failed logins; try later', retryAfterS };
+  }
+
+  /** The entry of `key` while its window runs. */
+  private live<T extends Failures>(map: Map<string, T>, key: string, now: number): T | undefined {
+    const f = map.get(key);
+    return f && now - f.since < this.config.login.windowS * 1000 ? f : undefined;
+  }
+
+  /** The entry of `key`, a new window if there is none running; the table stays bounded. */
+  private open<T extends Failures>(map: Map<string, T>, key: string, now: number, fresh: () => T): T {
+    const running = this.live(map, key, now);
+    if (running) return running;
+    map.delete(key);
+    const f = fresh();
+    map.set(key, f);
+    if (map.size > MAX_TRACKED) {
+      for (const [k, v] of map) if (now - v.since >= this.config.login.windowS * 1000) map.delete(k);
+      // Still full (a spread-out attack): forget the oldest, in insertion order.
+      for (const k of map.keys()) {
+        if (map.size <= MAX_TRACKED) break;
+        map.delete(k);
+      }
     }
+    return f;
+  }
+
+  /**
+   * Past the user's own cap, their oldest session ends; a full table ends the user's oldest too, never another user's.
+   * False when the table is full and the user has none to give up.
+   */
+  private addSession(key: string, session: Session, now: number): boolean {
+    for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
+    const own = [...this.sessions].filter(([, s]) => s.user === session.user).map(([k]) => k);
+    if (own.length > 0 && (own.length >= this.bounds.maxSessionsPerUser || this.sessions.size >= this.bounds.maxSessions)) this.sessions.delete(own[0]!);
+    if (this.sessions.size >= this.bounds.maxSessions) return false;
+    this.sessions.set(key, session);
+    return true;
   }
 }
 

@@ -103,8 +103,13 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect((await call(d.url, 'POST', '/api/beds/unassigned/observations', { token, body: { oxygen: 'oxygen' } })).status).toBe(409);
     const before = (await call(d.url, 'GET', '/api/beds/bed-m5')).json().news2 as { total: number };
     expect(before).toMatchObject({ oxygen: 'air', consciousness: 'A', assumed: ['oxygen', 'consciousness'] });
+    const auditedBefore = audited.length;
     const r = await call(d.url, 'POST', path, { token, body: { oxygen: 'oxygen', consciousness: 'C' } });
     expect(r.status).toBe(200);
+    // The NEWS2 alarm changes the observation caused are audited as the clinician's, not the system's.
+    const caused = audited.slice(auditedBefore).filter((c) => c.alarm.source === 'news2' && c.alarm.bed === 'bed-m5');
+    expect(caused.length).toBeGreaterThan(0);
+    expect(caused.map((c) => c.actor)).toEqual(caused.map(() => ({ user: 'ward-app', role: 'clinician', from: '127.0.0.1' })));
     // On oxygen scores 2, new confusion 3: both recorded now, so neither is assumed.
     expect(r.json().news2).toMatchObject({ oxygen: 'oxygen', consciousness: 'C', assumed: [], total: before.total + 5 });
     const score = d.agent.alarms.engine.news2('bed-m5', Date.now())!;
@@ -276,7 +281,7 @@ describe('display HTTP API, bounds', () => {
     // A raw socket that asks for the stream of one bed and then never reads.
     const sock = connect(Number(new URL(d.url).port), '127.0.0.1');
     await new Promise<void>((r) => sock.once('connect', () => r()));
-    sock.write('GET /api/stream?bed=bed-slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    sock.write('GET /api/stream?bed=bed-slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     sock.pause();
     await new Promise((r) => setTimeout(r, 100));
     const samples = Array.from({ length: 2000 }, (_, i) => Math.sin(i / 10));

@@ -14,7 +14,8 @@
 //   GET  /, /app.js, /app.css             the display page
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
@@ -73,6 +74,60 @@ const SSE_RETRY_MS = 2000;
 /** How often expected screens are checked: an alarm comes at most this late after the grace. */
 const SCREEN_CHECK_MS = 1000;
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
+/** Host names refused with 421 are logged once each, the first this many (the rest are only counted). */
+const MAX_LOGGED_HOSTS = 100;
+
+/**
+ * The host names (not IP addresses) the display answers to. A DNS-rebinding page reaches the gateway under the
+ * attacker's own name, which the browser sends in `Host` (and treats as same-origin): such a request is refused.
+ */
+export class HostNames {
+  private readonly names = new Set<string>();
+  /** `.example.org` entries: that domain and its subdomains. */
+  private readonly domains: string[] = [];
+
+  constructor(config: Pick<DisplayConfig, 'host' | 'allowedHosts'>, machine: string = hostname()) {
+    this.names.add('localhost');
+    // Exactly as the system gives it: a domain added to it is a different name, to be listed in allowedHosts.
+    if (machine) this.names.add(normalise(machine));
+    if (isIP(config.host) === 0) this.names.add(normalise(config.host));
+    for (const h of config.allowedHosts) {
+      const n = normalise(h);
+      if (n.startsWith('.')) {
+        this.domains.push(n);
+        this.names.add(n.slice(1));
+      } else this.names.add(n);
+    }
+  }
+
+  /** The names and domains accepted, for the start-up log. */
+  list(): string[] {
+    return [...this.names, ...this.domains.map((d) => `*${d}`)];
+  }
+
+  /** The name in a Host header (port and IPv6 brackets removed, lower case, no trailing dot). */
+  static nameOf(host: string): string {
+    const h = host.trim();
+    if (h.startsWith('[')) {
+      const end = h.indexOf(']');
+      return (end > 0 ? h.slice(1, end) : h.slice(1)).toLowerCase();
+    }
+    const colon = h.lastIndexOf(':');
+    return normalise(colon >= 0 ? h.slice(0, colon) : h);
+  }
+
+  /** A request without Host (HTTP/1.0) passes: browsers always send one, and rebinding needs a browser. */
+  accepts(host: string | undefined): boolean {
+    if (host === undefined) return true;
+    const name = HostNames.nameOf(host);
+    return isIP(name) !== 0 || this.names.has(name) || this.domains.some((d) => name.endsWith(d));
+  }
+}
+
+function normalise(name: string): string {
+  const n = name.toLowerCase();
+  return n.endsWith('.') ? n.slice(0, -1) : n;
+}
 
 export class DisplayServer {
   readonly ward: WardState;
@@ -84,6 +139,8 @@ export class DisplayServer {
   private readonly server: Server;
   private readonly routes: Route[];
   private readonly scheme: 'http' | 'https';
+  private readonly hosts: HostNames;
+  private readonly refusedHosts = new Set<string>();
   private screenTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -93,11 +150,19 @@ export class DisplayServer {
     now: () => number = Date.now,
   ) {
     this.ward = new WardState(config);
-    this.auth = new Authenticator(config);
+    this.auth = new Authenticator(config, now);
+    this.hosts = new HostNames(config);
     this.hub = new SseHub(
-      { maxClients: config.limits.maxSseClients, maxBufferedBytes: config.limits.sseMaxBufferedBytes, heartbeatS: config.limits.heartbeatS, retryMs: SSE_RETRY_MS },
+      {
+        maxClients: config.limits.maxSseClients,
+        maxClientsPerAddress: config.limits.maxSseClientsPerAddress,
+        maxBufferedBytes: config.limits.sseMaxBufferedBytes,
+        heartbeatS: config.limits.heartbeatS,
+        retryMs: SSE_RETRY_MS,
+      },
       deps.metrics,
       log,
+      (key) => this.auth.sessionLive(key),
     );
     this.live = new LiveFeed(this.ward, deps.alarms.engine, this.hub, {
       gatewayId: deps.gatewayId,
@@ -160,7 +225,7 @@ export class DisplayServer {
       this.log.warn({ screens: this.config.screens.length, maxSseClients: this.config.limits.maxSseClients }, 'more expected screens than live clients allowed: some cannot connect and will alarm');
     }
     const { url } = this.address();
-    this.log.info({ url, tls: this.scheme === 'https', viewing: this.config.viewing, users: this.config.users.length, tokens: this.config.tokens.length }, 'display listening');
+    this.log.info({ url, tls: this.scheme === 'https', viewing: this.config.viewing, users: this.config.users.length, tokens: this.config.tokens.length, hostNames: this.hosts.list() }, 'display listening');
     if (!LOOPBACK.test(this.config.host)) {
       if (this.scheme === 'http') this.log.warn({ host: this.config.host }, 'display reachable from the network without TLS: logins and tokens travel in clear; configure display.tls');
       if (this.config.viewing === 'open') this.log.warn({ host: this.config.host }, 'display reachable from the network with open viewing: anyone on that network sees the ward');
@@ -194,6 +259,7 @@ export class DisplayServer {
     res.on('finish', () => this.deps.metrics.inc('display_http_requests_total', { route: routeName, status: String(res.statusCode) }));
     try {
       const url = new URL(req.url ?? '/', 'http://display.invalid');
+      if (!this.hosts.accepts(req.headers.host)) throw this.misdirected(req, url, from);
       if (!this.originAllowed(req, res)) throw new HttpError(403, 'cross-origin request refused');
       if (req.method === 'OPTIONS') {
         routeName = 'preflight';
@@ -216,8 +282,11 @@ export class DisplayServer {
           continue;
         }
         routeName = route.name;
-        const identity = this.auth.identify(req.headers.authorization);
-        if (identity === 'invalid') throw new HttpError(401, 'invalid or expired token');
+        const found = this.auth.identify(req.headers.authorization);
+        // A dead token (expired, logged out, or the agent restarted) costs its holder the login, not the ward: where no
+        // identity is needed it counts as none, so a screen where someone once logged in keeps showing the alarms.
+        if (found === 'invalid' && this.needsIdentity(route.access)) throw new HttpError(401, 'invalid or expired token');
+        const identity = found === 'invalid' ? null : found;
         this.authorise(route.access, identity);
         const params = m.slice(1).map((p) => {
           try {
@@ -240,14 +309,32 @@ export class DisplayServer {
       if (err instanceof HttpError) {
         const headers: Record<string, string> = {};
         if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="bedside-display"';
-        // After refusing an oversized body, do not read the rest of it.
-        if (err.status === 413) headers.Connection = 'close';
+        // After refusing an oversized body, do not read the rest of it; a misdirected request is not for this server.
+        if (err.status === 413 || err.status === 421) headers.Connection = 'close';
         sendError(res, err.status, err.message, headers);
         return;
       }
       this.log.error({ err, route: routeName }, 'display request failed');
       sendError(res, 500, 'internal error');
     }
+  }
+
+  private needsIdentity(access: Access): boolean {
+    return access !== 'open' && !(access === 'view' && this.config.viewing === 'open');
+  }
+
+  /** 421 for a Host name the display does not answer to (DNS rebinding); logged once per name, counted. */
+  private misdirected(req: IncomingMessage, url: URL, from: string): HttpError {
+    const host = HostNames.nameOf(req.headers.host ?? '').slice(0, 253);
+    this.deps.metrics.inc('display_host_refused_total');
+    if (!this.refusedHosts.has(host) && this.refusedHosts.size < MAX_LOGGED_HOSTS) {
+      this.refusedHosts.add(host);
+      this.log.warn(
+        { host, from, method: req.method, path: url.pathname, origin: req.headers.origin, accepted: this.hosts.list() },
+        'display request for a host name it does not answer to refused (421, DNS rebinding guard): if the gateway is reached by this name, add it to display.allowedHosts',
+      );
+    }
+    return new HttpError(421, `this gateway does not answer to the name "${host}": if it is reached by this name, add it to display.allowedHosts`);
   }
 
   private authorise(access: Access, identity: Identity | null): void {
@@ -302,7 +389,8 @@ export class DisplayServer {
       r('GET', '/api/me', 'me', 'any-auth', (c) => sendJson(c.res, 200, { user: c.identity!.user, role: c.identity!.role })),
       r('POST', '/api/login', 'login', 'open', (c) => this.login(c)),
       r('POST', '/api/logout', 'logout', 'any-auth', (c) => {
-        this.auth.logout(c.req.headers.authorization);
+        // Its live streams end with it (viewing: authenticated), not at the next heartbeat.
+        if (this.auth.logout(c.req.headers.authorization)) this.hub.closeEndedSessions();
         sendJson(c.res, 200, { ok: true });
       }),
       r('POST', '/api/alarms/:id/ack', 'ack', 'clinician', (c, [id]) => this.ack(c, id!)),
@@ -340,8 +428,12 @@ export class DisplayServer {
 
   private stream(c: Ctx): void {
     const bed = c.url.searchParams.get('bed');
-    const client = this.hub.add(c.res, bed && bed.length <= 64 ? bed : null, c.identity);
-    if (!client) throw new HttpError(503, 'too many live clients');
+    const address = c.req.socket.remoteAddress ?? '';
+    // With viewing authenticated the stream lasts as long as the session it was opened with (an API token has none).
+    const session = this.config.viewing === 'authenticated' && c.identity?.kind === 'session' ? this.auth.sessionKey(c.req.headers.authorization) : null;
+    const client = this.hub.add(c.res, { bed: bed && bed.length <= 64 ? bed : null, identity: c.identity, address, session });
+    if (client === 'max-clients') throw new HttpError(503, 'too many live clients on the gateway (display.limits.maxSseClients)');
+    if (client === 'per-address') throw new HttpError(503, 'too many live clients from this address (display.limits.maxSseClientsPerAddress)');
     // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost).
     this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null, heartbeatS: this.config.limits.heartbeatS });
     this.hub.send(client, 'ward', this.live.snapshot());
@@ -349,7 +441,6 @@ export class DisplayServer {
     this.hub.started(client);
     // After the snapshot, so that the end of the screen's own alarm reaches it as an `alarm` event.
     const screen = c.url.searchParams.get('screen');
-    const address = c.req.socket.remoteAddress ?? '';
     if (screen && this.screens.opened(screen, address)) c.res.on('close', () => this.screens.closed(screen, address));
   }
 
@@ -363,7 +454,10 @@ export class DisplayServer {
     if (!r.ok) {
       this.deps.metrics.inc('display_login_failures_total', { reason: String(r.status) });
       // The attempted name is not logged: people type passwords into the name field.
-      this.log.warn({ from: c.from, status: r.status }, 'display login refused');
+      if (r.reason === 'sessions-full') {
+        this.deps.metrics.inc('display_sessions_refused_total');
+        this.log.error({ from: c.from, user, sessions: this.auth.sessionCount }, 'display login refused: the session table is full (users log in and never out?)');
+      } else this.log.warn({ from: c.from, status: r.status, reason: r.reason }, 'display login refused');
       sendError(c.res, r.status, r.error, r.retryAfterS !== undefined ? { 'Retry-After': String(r.retryAfterS) } : {});
       return;
     }
@@ -406,7 +500,7 @@ export class DisplayServer {
     // The unassigned tile gathers devices of possibly several patients; a bed without NEWS2 has nothing to record.
     if (bed === UNASSIGNED_BED) throw new HttpError(409, 'devices without a bed are not one patient: assign them a bed first');
     if (!engine.news2Enabled(bed)) throw new HttpError(409, `NEWS2 is switched off for ${bed} (alarms.news2.beds)`);
-    const changes = this.deps.alarms.observe(bed, obs);
+    const changes = this.deps.alarms.observe(bed, obs, { user: c.identity!.user, role: c.identity!.role, from: c.from });
     this.deps.metrics.inc('news2_observations_total');
     this.log.info({ bed, ...obs, user: c.identity!.user, role: c.identity!.role, from: c.from }, 'NEWS2 observation recorded');
     const now = Date.now();

@@ -26,9 +26,10 @@ class SlowResponse extends EventEmitter {
 describe('SseHub', () => {
   const setup = () => {
     const metrics = new Metrics();
-    const hub = new SseHub({ maxClients: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000 }, metrics, pino({ level: 'silent' }));
+    const hub = new SseHub({ maxClients: 4, maxClientsPerAddress: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000 }, metrics, pino({ level: 'silent' }));
     const res = new SlowResponse();
-    const client = hub.add(res as unknown as ServerResponse, null, null)!;
+    const client = hub.add(res as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.1', session: null });
+    if (typeof client === 'string') throw new Error(`refused: ${client}`);
     return { metrics, hub, res, client };
   };
   const dropped = (m: Metrics) => m.get('display_sse_dropped_total', { reason: 'slow-client' });

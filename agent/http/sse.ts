@@ -1,7 +1,8 @@
-// Server-sent events to display clients, bounded: at most maxClients at once; a client whose unsent data backs up
-// past maxBufferedBytes (a slow or stalled reader) is disconnected and counted, so it cannot grow the gateway's
-// memory. It reconnects by itself (`retry:`) and gets a fresh snapshot. Heartbeat comments keep proxies and the
-// client's "connection lost" detection honest.
+// Server-sent events to display clients, bounded: at most maxClients at once and maxClientsPerAddress from one
+// address; a client whose unsent data backs up past maxBufferedBytes (a slow or stalled reader) is disconnected and
+// counted, so it cannot grow the gateway's memory. It reconnects by itself (`retry:`) and gets a fresh snapshot.
+// Heartbeat comments keep proxies and the client's "connection lost" detection honest; at each one, a stream opened
+// with a session that has since ended (logout, expiry) is closed.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
@@ -9,6 +10,7 @@ import type { Identity } from './auth.js';
 
 export interface SseOptions {
   maxClients: number;
+  maxClientsPerAddress: number;
   maxBufferedBytes: number;
   heartbeatS: number;
   retryMs: number;
@@ -19,6 +21,10 @@ export interface SseClient {
   /** The bed whose waveforms this client wants, if any. */
   bed: string | null;
   identity: Identity | null;
+  /** The remote address, for the per-address cap. */
+  address: string;
+  /** The session key the stream depends on (viewing: authenticated), or null: it is closed when the session ends. */
+  session: string | null;
   res: ServerResponse;
   /**
    * Bytes of the first burst (the ward snapshot, a bed's waves) still unsent when it was written: allowed on top of
@@ -28,8 +34,17 @@ export interface SseClient {
   allowance: number;
 }
 
+/** Why a stream was refused. */
+export type SseRefusal = 'max-clients' | 'per-address';
+
+/** A refusal of the same reason and address is logged at most once in this long (a refused page retries every 15 s). */
+const REFUSAL_LOG_EVERY_MS = 60_000;
+
 export class SseHub {
   private readonly clients = new Set<SseClient>();
+  /** Open streams by remote address, until their socket closes. */
+  private readonly perAddress = new Map<string, number>();
+  private readonly refusalLogged = new Map<string, number>();
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
 
@@ -37,6 +52,8 @@ export class SseHub {
     private readonly opts: SseOptions,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** Whether a session key is still on; the default keeps every stream. */
+    private readonly sessionLive: (key: string) => boolean = () => true,
   ) {
     metrics.gauge('display_sse_clients', () => this.clients.size);
   }
@@ -47,18 +64,22 @@ export class SseHub {
 
   start(): void {
     this.timer ??= setInterval(() => {
+      this.closeEndedSessions();
       for (const c of this.clients) this.write(c, `: heartbeat ${Date.now()}\n\n`);
     }, this.opts.heartbeatS * 1000);
   }
 
-  /** Takes over the response as an event stream; null (and nothing written) when the cap is reached. */
-  add(res: ServerResponse, bed: string | null, identity: Identity | null): SseClient | null {
-    if (this.clients.size >= this.opts.maxClients) {
-      this.metrics.inc('display_sse_refused_total', { reason: 'max-clients' });
-      return null;
+  /** Takes over the response as an event stream; the reason (and nothing written) when a cap is reached. */
+  add(res: ServerResponse, who: { bed: string | null; identity: Identity | null; address: string; session: string | null }): SseClient | SseRefusal {
+    const refusal: SseRefusal | null =
+      this.clients.size >= this.opts.maxClients ? 'max-clients' : (this.perAddress.get(who.address) ?? 0) >= this.opts.maxClientsPerAddress ? 'per-address' : null;
+    if (refusal) {
+      this.refused(refusal, who.address);
+      return refusal;
     }
-    const client: SseClient = { id: this.nextId++, bed, identity, res, allowance: 0 };
+    const client: SseClient = { id: this.nextId++, ...who, res, allowance: 0 };
     this.clients.add(client);
+    this.perAddress.set(who.address, (this.perAddress.get(who.address) ?? 0) + 1);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -66,7 +87,12 @@ export class SseHub {
       // Tells reverse proxies (nginx) not to buffer the stream.
       'X-Accel-Buffering': 'no',
     });
-    res.on('close', () => this.clients.delete(client));
+    res.once('close', () => {
+      this.clients.delete(client);
+      const n = (this.perAddress.get(who.address) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(who.address, n);
+      else this.perAddress.delete(who.address);
+    });
     this.write(client, `retry: ${this.opts.retryMs}\n\n`);
     return client;
   }
@@ -87,11 +113,42 @@ export class SseHub {
     for (const c of this.clients) if (!filter || filter(c)) this.write(c, text);
   }
 
+  /**
+   * Closes the streams whose session has ended (logged out, expired, evicted), after a `session-ended` event so that
+   * the page drops its login at once. Run at every heartbeat and at a logout.
+   */
+  closeEndedSessions(): void {
+    for (const c of this.clients) {
+      if (c.session === null || this.sessionLive(c.session)) continue;
+      this.clients.delete(c);
+      this.metrics.inc('display_sse_dropped_total', { reason: 'session-ended' });
+      this.log.info({ client: c.id, user: c.identity?.user }, 'display stream closed: its session ended');
+      c.res.end(frame('session-ended', { reason: 'logged out or expired' }));
+      // A reader that stopped reading would hold the socket until the end is flushed: it gets a few seconds.
+      setTimeout(() => c.res.destroy(), 5000).unref();
+    }
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const c of this.clients) c.res.destroy();
     this.clients.clear();
+  }
+
+  private refused(reason: SseRefusal, address: string): void {
+    this.metrics.inc('display_sse_refused_total', { reason });
+    const key = `${reason} ${address}`;
+    const now = Date.now();
+    if (now - (this.refusalLogged.get(key) ?? -Infinity) < REFUSAL_LOG_EVERY_MS) return;
+    if (this.refusalLogged.size >= 1000) this.refusalLogged.clear();
+    this.refusalLogged.set(key, now);
+    if (reason === 'max-clients') {
+      this.log.warn({ reason, from: address, maxSseClients: this.opts.maxClients }, 'display live stream refused (503): display.limits.maxSseClients streams are open');
+    } else {
+      const open = this.perAddress.get(address) ?? 0;
+      this.log.warn({ reason, from: address, open, maxSseClientsPerAddress: this.opts.maxClientsPerAddress }, 'display live stream refused (503): display.limits.maxSseClientsPerAddress streams are open from this address (screens behind a proxy or NAT share one address: raise it)');
+    }
   }
 
   private write(c: SseClient, text: string): void {

@@ -138,19 +138,29 @@ export interface SseStream {
   status: number;
   /** Resolves with the first event (already received or future) that matches. */
   waitFor(match: (e: SseEvent) => boolean, timeoutMs?: number): Promise<SseEvent>;
+  /** Resolves when the server ends the stream (or the connection closes). */
+  closed: Promise<void>;
+  /** The body of a refusal (not 200). */
+  text(): string;
   close(): void;
 }
 
-/** A server-sent-events client on a plain socket (node:http), parsing `event:` / `data:` frames. */
-export function openStream(base: string, path = '/api/stream', token?: string): Promise<SseStream> {
+/**
+ * A server-sent-events client on a plain socket (node:http), parsing `event:` / `data:` frames. `localAddress`
+ * (e.g. 127.0.0.2, also loopback) makes it come from another client address.
+ */
+export function openStream(base: string, path = '/api/stream', token?: string, opts: { localAddress?: string } = {}): Promise<SseStream> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(base + path, { headers: token ? { Authorization: `Bearer ${token}` } : {} }, (res) => {
+    const req = httpRequest(base + path, { headers: token ? { Authorization: `Bearer ${token}` } : {}, ...(opts.localAddress && { localAddress: opts.localAddress }) }, (res) => {
       const events: SseEvent[] = [];
       const waiters: { match: (e: SseEvent) => boolean; resolve: (e: SseEvent) => void }[] = [];
       let buf = '';
+      let all = '';
       res.setEncoding('utf8');
+      const closed = new Promise<void>((r) => res.once('close', () => r()));
       res.on('data', (d: string) => {
         buf += d;
+        if (res.statusCode !== 200) all += d;
         let i;
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const frame = buf.slice(0, i);
@@ -182,6 +192,8 @@ export function openStream(base: string, path = '/api/stream', token?: string): 
             waiters.push({ match, resolve: (e) => (clearTimeout(t), res2(e)) });
           });
         },
+        closed,
+        text: () => all,
         close: () => req.destroy(),
       });
     });

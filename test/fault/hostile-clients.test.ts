@@ -178,7 +178,7 @@ describe('MLLP listener under hostile clients', () => {
 describe('display / API under hostile clients', () => {
   it('a slowloris sending its headers one byte per second is cut by the headers timeout', async () => {
     const c = await connect(httpPort);
-    c.sock.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    c.sock.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
     const sent = await trickle(c, 0x58, 20);
     expect(c.isClosed()).toBe(true);
     expect(sent).toBeLessThan(20);
@@ -186,7 +186,7 @@ describe('display / API under hostile clients', () => {
 
   it('a slow body (one byte per second) is cut by the request timeout', async () => {
     const c = await connect(httpPort);
-    c.sock.write('POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{');
+    c.sock.write('POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{');
     const sent = await trickle(c, 0x20, 20);
     expect(c.isClosed()).toBe(true);
     expect(sent).toBeLessThan(20);
@@ -207,7 +207,7 @@ describe('display / API under hostile clients', () => {
     const c = await connect(httpPort);
     let reply = '';
     c.sock.on('data', (d: Buffer) => (reply += d.toString('latin1')));
-    c.sock.write('POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    c.sock.write('POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
     const chunk = Buffer.concat([Buffer.from('10000\r\n'), Buffer.alloc(0x10000, 0x20), Buffer.from('\r\n')]);
     let sent = 0;
     while (!c.isClosed() && sent < 64 << 20) {

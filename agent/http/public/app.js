@@ -71,6 +71,16 @@ function setAuth(a) {
   renderAll();
 }
 
+/**
+ * The server no longer knows this login (logged out elsewhere, expired, or the agent restarted): forget it and
+ * reconnect at once, so that the screen goes on showing the ward (viewing: open) or says a login is needed.
+ */
+function dropSession() {
+  setAuth(null);
+  showMessage('Your session has ended; log in again.', true);
+  reconnect();
+}
+
 function canAct() {
   return !!state.auth && (state.auth.role === 'clinician' || state.auth.role === 'admin');
 }
@@ -90,10 +100,7 @@ async function api(method, path, body) {
   } catch {
     data = null;
   }
-  if (res.status === 401 && state.auth && path !== '/api/login') {
-    setAuth(null);
-    showMessage('Your session has ended; log in again.', true);
-  }
+  if (res.status === 401 && state.auth && path !== '/api/login') dropSession();
   return { status: res.status, data };
 }
 
@@ -125,14 +132,16 @@ $('login-form').addEventListener('submit', async (ev) => {
     showMessage(`Logged in as ${r.data.user} (${r.data.role}).`);
     reconnect();
   } else {
-    showMessage(r.status === 429 ? 'Too many failed logins from this screen; wait and try again.' : `Login failed: ${r.data?.error ?? r.status}`, true);
+    showMessage(r.status === 429 ? 'Too many failed logins; wait and try again.' : `Login failed: ${r.data?.error ?? r.status}`, true);
   }
 });
 
 $('logout').addEventListener('click', async () => {
-  await api('POST', '/api/logout', {});
+  const a = state.auth;
+  // Forgotten first: the server then closes the streams of this session, which is no news to this page.
   setAuth(null);
   reconnect();
+  if (a) await fetch('/api/logout', { method: 'POST', headers: { Authorization: `Bearer ${a.token}` } }).catch(() => {});
 });
 
 // ---- Actions
@@ -605,6 +614,8 @@ let controller = null;
 let retryMs = 2000;
 let reconnectTimer = null;
 let failures = 0;
+/** The login the open stream was opened with (null: anonymous). */
+let streamAuth = null;
 
 function setLive(live, detail) {
   state.live = live;
@@ -635,6 +646,11 @@ function handleEvent(event, data) {
   if (data.serverTime) state.offset = data.serverTime - Date.now();
   switch (event) {
     case 'hello':
+      // Sent with a token the server did not know (viewing: open serves it anonymously): that login is over.
+      if (data.user === null && streamAuth && state.auth === streamAuth) {
+        setAuth(null);
+        showMessage('Your session has ended; log in again.', true);
+      }
       if (Number(data.heartbeatS) > 0) watchdogMs = Number(data.heartbeatS) * 2000 + 2000;
       if (SCREEN && Number(data.heartbeatS) > 0) startAlivePings(Number(data.heartbeatS) * 1000);
       break;
@@ -648,6 +664,10 @@ function handleEvent(event, data) {
     case 'alarm':
       for (const c of data.changes) upsertAlarm(c.alarm);
       renderAll();
+      break;
+    case 'session-ended':
+      // viewing: authenticated, and the session this stream was opened with was logged out or expired.
+      if (state.auth && state.auth === streamAuth) dropSession();
       break;
     case 'wave':
       if (data.bed === state.selected) {
@@ -667,7 +687,14 @@ let aliveTimer = null;
  */
 function startAlivePings(everyMs) {
   if (aliveTimer) clearInterval(aliveTimer);
-  const ping = () => fetch(`/api/screens/${encodeURIComponent(SCREEN)}/alive`, { method: 'POST', headers: headers(false), cache: 'no-store' }).catch(() => {});
+  const ping = () => {
+    const sent = state.auth;
+    fetch(`/api/screens/${encodeURIComponent(SCREEN)}/alive`, { method: 'POST', headers: headers(false), cache: 'no-store' })
+      .then((r) => {
+        if (r.status === 401 && sent && state.auth === sent) dropSession();
+      })
+      .catch(() => {});
+  };
   aliveTimer = setInterval(ping, everyMs);
 }
 
@@ -680,6 +707,7 @@ async function connect() {
   if (SCREEN) params.set('screen', SCREEN);
   const query = params.toString();
   const path = query ? `/api/stream?${query}` : '/api/stream';
+  const sent = state.auth;
   let res;
   try {
     res = await fetch(path, { headers: headers(false), signal: ctl.signal, cache: 'no-store' });
@@ -687,8 +715,13 @@ async function connect() {
     if (!ctl.signal.aborted) scheduleReconnect('The gateway does not answer.');
     return;
   }
+  if (ctl.signal.aborted) return;
   if (res.status === 401) {
-    if (state.auth) setAuth(null);
+    // A login the server no longer knows: without it the ward may be open to view, so try again at once.
+    if (sent && state.auth === sent) {
+      dropSession();
+      return;
+    }
     setLive(false, 'Log in to view the ward.');
     $('conn').textContent = 'Log in to view';
     return;
@@ -697,6 +730,7 @@ async function connect() {
     scheduleReconnect(`The gateway refused the live feed (${res.status}).`);
     return;
   }
+  streamAuth = sent;
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let first = true;
@@ -739,6 +773,11 @@ setInterval(() => {
     controller?.abort();
     scheduleReconnect('No data from the gateway.');
   }
+}, 1000);
+
+// A session ends at its expiry whether or not the server says so (it may be unreachable): the page forgets it then.
+setInterval(() => {
+  if (state.auth && Date.now() >= state.auth.expiresAt) dropSession();
 }, 1000);
 
 // Ages, staleness and audio-pause countdowns move with time, not only with data.
