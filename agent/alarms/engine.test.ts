@@ -268,7 +268,19 @@ describe('engine: device-reported alarms', () => {
     const e = engine();
     const cs = e.deviceAlarm(deviceAlarm('9', 'end', 0, { priority: 'medium', text: 'APNEA' }));
     expect(summary(cs)).toEqual(['raised:->active', 'resolved:active>resolved']);
-    expect(cs[0]!.why).toBe('device reported end of an alarm not seen starting: APNEA');
+    expect(cs[0]!.why).toBe('device reported the end of an alarm not seen starting');
+    expect(cs[0]!.alarm.condition.text).toBe('APNEA');
+  });
+
+  it('a device alarm without text says so and names the device; a very long text is cut, and never repeated in the audit', () => {
+    const e = engine();
+    const none = e.deviceAlarm(deviceAlarm('1', 'start', 0, { priority: 'high', text: '  ' }));
+    expect(none[0]!.alarm.condition.text).toMatch(/^Device alarm without text from \S+/);
+    const long = e.deviceAlarm(deviceAlarm('2', 'start', 0, { priority: 'high', text: 'X'.repeat(100_000) }));
+    expect(long[0]!.alarm.condition.text).toHaveLength(500);
+    expect(long[0]!.alarm.condition.text.endsWith('…')).toBe(true);
+    expect(long[0]!.why).toBe('device reported start (high)');
+    expect(JSON.stringify(long[0]).length).toBeLessThan(5_000); // the audit record stays far below the store's limit
   });
 
   it("priority 'none' is kept as low with the reported priority", () => {
@@ -344,7 +356,7 @@ describe('engine: NEWS2, technical and model inputs', () => {
     // Sensor off on the measured RR: valid settings with the same code do not end it (they keep the feed alive).
     for (let t = 101; t <= 120; t++) cs.push(...measured(null, t, { state: 'unavailable', reasons: ['sensor-off'] }), ...set(14, t), ...e.tick(s(t)));
     const tech = e.list().filter((a) => a.category === 'technical');
-    expect(tech.map((a) => a.condition.text)).toEqual(['RESP_RATE SENSOR OFF']);
+    expect(tech.map((a) => a.condition.text)).toEqual(['RR SENSOR OFF']);
   });
 
   it('store and hub conditions are gateway-wide technical alarms', () => {

@@ -134,11 +134,13 @@ export class AlarmEngine {
     if (e.phase === 'end') {
       if (!this.byKey.has(key)) {
         // An end for an alarm we never saw start (agent restarted, message lost): record it rather than drop it.
-        updates.push({ present: true, spec, at: e.receivedAt, why: `device reported end of an alarm not seen starting: ${e.text}` });
+        updates.push({ present: true, spec, at: e.receivedAt, why: 'device reported the end of an alarm not seen starting' });
       }
-      updates.push({ present: false, key, at: e.receivedAt, why: `device reported end: ${e.text}` });
+      updates.push({ present: false, key, at: e.receivedAt, why: 'device reported its end' });
     } else {
-      updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase}: ${e.text} (${e.priority})` });
+      // The device's text is the alarm's own (condition.text), not repeated here: a long one would make the audit
+      // record too large to store.
+      updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase} (${e.priority})` });
     }
     const changes = this.applyAll(updates);
     if (e.atDevice && e.phase !== 'end') changes.push(...this.actedOnAtDevice(e, key));
@@ -419,6 +421,21 @@ export function compareAlarms(a: Alarm, b: Alarm): number {
   return PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] || b.raisedAt - a.raisedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/** Longer device texts are cut (marked '…'): an alarm is read on a screen, and its audit record must stay storable. */
+const MAX_ALARM_TEXT = 500;
+
+function capped(text: string): string {
+  return text.length > MAX_ALARM_TEXT ? `${text.slice(0, MAX_ALARM_TEXT - 1)}…` : text;
+}
+
+/** What the alarm says on a screen: the device's text, or (none given) that it gave none, and which device it was. */
+function deviceAlarmText(e: AlarmEvent): string {
+  const text = e.text.trim();
+  if (text) return capped(text);
+  const code = e.condition?.refid ?? (e.raw?.code ? `${e.raw.system} ${e.raw.code}` : null);
+  return `Device alarm without text from ${e.deviceId}${code ? ` (${code})` : ''}`;
+}
+
 function deviceSpec(key: string, e: AlarmEvent): ConditionSpec {
   const spec: ConditionSpec = {
     key,
@@ -426,13 +443,13 @@ function deviceSpec(key: string, e: AlarmEvent): ConditionSpec {
     bed: e.bed ?? UNASSIGNED_BED,
     deviceId: e.deviceId,
     sourceAlarmId: e.alarmId,
-    condition: { code: e.condition, text: e.text },
+    condition: { code: e.condition, text: deviceAlarmText(e) },
     // IEC priorities have no 'none'; a device's informational signal is kept as low, with reportedPriority 'none'.
     priority: e.priority === 'none' ? 'low' : e.priority,
     reportedPriority: e.priority,
     category: e.category,
   };
-  if (e.raw !== undefined) spec.condition.raw = e.raw;
+  if (e.raw !== undefined) spec.condition.raw = e.raw.text !== undefined && e.raw.text.length > MAX_ALARM_TEXT ? { ...e.raw, text: capped(e.raw.text) } : e.raw;
   if (e.patientId !== undefined) spec.patientId = e.patientId;
   if (e.sourceMetric !== undefined) spec.metric = e.sourceMetric;
   if (e.value !== undefined) spec.value = e.value;

@@ -89,7 +89,7 @@ describe('technical: sensor off, lead off, invalid', () => {
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 5; t++) out.push(...m.reading(off(t)));
     expect(keys(out)).toEqual([`+tech:mon-1|${MDC.PULS_OXIM_SAT_O2.code}:sensor-off`]);
-    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('PULS_OXIM_SAT_O2 SENSOR OFF');
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('SpO2 SENSOR OFF');
     expect(out[0]!.present && out[0]!.spec.metric).toEqual(MDC.PULS_OXIM_SAT_O2);
     expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 6)))).toEqual([`-tech:mon-1|${MDC.PULS_OXIM_SAT_O2.code}:sensor-off`]);
   });
@@ -106,7 +106,7 @@ describe('technical: sensor off, lead off, invalid', () => {
     m.reading(wave(MDC.ECG_ELEC_POTL_II, 1, { state: 'invalid', reasons: ['lead-off'] }));
     const up = m.tick(s(5));
     expect(up).toHaveLength(1);
-    expect(up[0]!.present && up[0]!.spec.condition.text).toBe('ECG_ELEC_POTL_II LEAD OFF');
+    expect(up[0]!.present && up[0]!.spec.condition.text).toBe('ECG II LEAD OFF');
   });
 
   it('readings invalid for longer than invalidAfterS raise one "not valid" alarm', () => {
@@ -114,7 +114,7 @@ describe('technical: sensor off, lead off, invalid', () => {
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 31; t++) out.push(...m.reading(numeric(MDC.ECG_HEART_RATE, 300, t, { quality: { state: 'invalid', reasons: ['artifact'] } })));
     expect(keys(out)).toEqual([`+tech:mon-1|${MDC.ECG_HEART_RATE.code}:invalid`]);
-    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('ECG_HEART_RATE readings not valid (artifact)');
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('HR readings not valid (artifact)');
   });
 });
 

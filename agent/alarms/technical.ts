@@ -3,6 +3,7 @@
 // method calls with times, tick(now) confirms conditions whose time has come. Loss of data is an alarm, never silence.
 // Technical alarms a device reports itself (AlarmEvent with category 'technical') are handled by the engine as device
 // alarms, not here.
+import { metricLabel } from '../model/labels.js';
 import type { DeviceStatusEvent, MdcCode, RawCode, Reading } from '../model/reading.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
@@ -130,7 +131,8 @@ export class TechnicalMonitor {
     const key = `${r.deviceId}|${id}`;
     let t = this.metrics.get(key);
     if (!t) {
-      const label = r.mdc ? r.mdc.refid.replace(/^MDC_/, '') : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
+      // Named as the display names it (HR, ECG II), not by its code, so the alarm reads like the tile it concerns.
+      const label = r.mdc ? metricLabel(r.mdc, r.raw) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
       t = { deviceId: r.deviceId, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', raised: new Set() };
       if (r.raw) t.raw = r.raw;
       this.metrics.set(key, t);

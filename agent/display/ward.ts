@@ -3,7 +3,7 @@
 // Everything is bounded: beds, parameters per bed, trend points, waveform samples.
 import type { DriverEvent, MdcCode, NumericReading, QualityState, WaveformSegment } from '../model/reading.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
-import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from './labels.js';
+import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from '../model/labels.js';
 import { Ring } from './ring.js';
 
 export interface WardOptions {

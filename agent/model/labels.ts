@@ -1,6 +1,7 @@
-// Short display labels and the order of parameters on a bed tile. Unknown codes are still shown, by their code.
-import { MDC } from '../model/mdc.js';
-import type { MdcCode, RawCode } from '../model/reading.js';
+// Short labels of parameters (HR, SpO2, ECG II) as screens and alarm texts name them, and their order on a bed tile.
+// Unknown codes are still named, by their code.
+import { MDC } from './mdc.js';
+import type { MdcCode, RawCode } from './reading.js';
 
 const LABELS: [MdcCode, string][] = [
   [MDC.ECG_HEART_RATE, 'HR'],
