@@ -66,12 +66,13 @@ export function newEpisode(kind: EpisodeKind, start: number, rng: Prng, req: Epi
     const total = req.durationS !== undefined ? req.durationS * 1000 : s(8, 90);
     return { kind, start, rampInMs: 0, holdEnd: start + total, rampOutMs: 0, target: 0 };
   }
-  // Desaturation: SpO2 falls over tens of seconds to 82–88 %, stays, recovers. Tachycardia: HR to 130–160.
+  // Desaturation: SpO2 falls over tens of seconds to 76–88 % (some below the high-priority 80 %, so a demo ward shows
+  // high alarms too), stays, recovers. Tachycardia: HR to 130–160.
   const desat = kind === 'desaturation';
   let rampIn = desat ? s(20, 60) : s(20, 60);
   let hold = desat ? s(15, 90) : s(60, 300);
   let rampOut = desat ? s(30, 90) : s(60, 180);
-  const target = req.target ?? (desat ? rng.uniform(82, 88) : rng.uniform(130, 160));
+  const target = req.target ?? (desat ? rng.uniform(76, 88) : rng.uniform(130, 160));
   if (req.durationS !== undefined) {
     const total = req.durationS * 1000;
     if (total === Infinity) {
