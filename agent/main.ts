@@ -2,7 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkBeyondSchema, driverProblems } from './config/check.js';
+import { checkBeyondSchema, driverProblems, storeProblems } from './config/check.js';
 import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -88,8 +88,9 @@ async function main(): Promise<number> {
     process.stdout.write(`${path}: valid\n`);
     return 0;
   }
-  // What a driver's own checks refuse stops the start here, as --check reports it, before the store or display opens.
-  const driverErrors = driverProblems(config, registry);
+  // What a driver's own checks refuse, or a store folder the agent cannot write, stops the start here, as --check
+  // reports it, before the store or display opens.
+  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config)];
   if (driverErrors.length) {
     process.stderr.write(`${new ConfigError(path, driverErrors).message}\n`);
     return 2;

@@ -2,6 +2,8 @@
 // restart over and over under IoT Edge): secrets that cannot be read, TLS files that are not there, and each enabled
 // driver's own checks (a Modbus register map, an IntelliVue plan, an HL7 listener's TLS), made by creating the
 // driver without starting it. Nothing is opened, listened on or sent.
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
@@ -46,7 +48,30 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
     collect(() => readDisplayTls(tls), problems);
   }
   problems.push(...driverProblems(config, registry));
+  problems.push(...storeProblems(config));
   return problems;
+}
+
+/**
+ * The store's folder must be writable by the user the agent runs as (IoT Edge: uid 10001, the bind-mounted folder
+ * chown'ed to it): SQLite only says "unable to open database file". A folder that does not exist is not a problem
+ * (the agent creates it, and a check run away from the gateway must not fail on it). Run by --check and every start.
+ */
+export function storeProblems(config: AgentConfig): ConfigProblem[] {
+  const path = config.store.path;
+  if (path === ':memory:') return [];
+  const dir = dirname(resolve(path));
+  const uid = typeof process.getuid === 'function' ? ` as uid ${process.getuid()}` : '';
+  const fix = 'make it writable by the user the agent runs as (docs/deploy-guide.md: the store folder)';
+  for (const [target, what] of [[dir, 'folder'], [resolve(path), 'file']] as const) {
+    if (!existsSync(target)) continue;
+    try {
+      accessSync(target, what === 'folder' ? constants.W_OK | constants.X_OK : constants.R_OK | constants.W_OK);
+    } catch (err) {
+      return [{ path: 'store.path', message: `cannot write the store ${what} ${target}${uid} (${(err as NodeJS.ErrnoException).code}): ${fix}` }];
+    }
+  }
+  return [];
 }
 
 /**

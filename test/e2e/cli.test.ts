@@ -1,5 +1,5 @@
 // The agent's command line, run as a real process.
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -73,6 +73,26 @@ describe('agent CLI', () => {
     );
     expect(p.lines).toEqual([]);
     expect(existsSync(storePath)).toBe(false);
+  });
+
+  it('a store folder the agent\'s user cannot write (bind mount not chown\'ed): exit 2 naming store.path, at start and with --check', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test runs the agent as uid 10001, as the IoT Edge image does, and needs root');
+    const dir = tempDir();
+    chmodSync(dir, 0o755); // the config must be readable by uid 10001; the store folder below stays root's
+    const storeDir = join(dir, 'data');
+    mkdirSync(storeDir, { mode: 0o755 });
+    const config = writeConfig(dir, { store: { path: join(storeDir, 'agent.db') }, drivers: [{ name: 'sim', type: 'simulator' }] });
+    const expected = `  - store.path: cannot write the store folder ${storeDir} as uid 10001 (EACCES): make it writable by the user the agent runs as (docs/deploy-guide.md: the store folder)\n`;
+    const check = startAgentProcess(['--check', '--config', config], { uid: 10001, env: { HOME: dir } });
+    expect((await check.exited).code).toBe(2);
+    expect(check.stderr()).toBe(`invalid configuration in ${config}:\n${expected}`);
+    const start = startAgentProcess(['--config', config], { uid: 10001, env: { HOME: dir } });
+    expect((await start.exited).code).toBe(2);
+    expect(start.stderr()).toBe(`invalid configuration in ${config}:\n${expected}`);
+    expect(readdirSync(storeDir)).toEqual([]);
+    // Writable by that user: valid.
+    chownSync(storeDir, 10001, 10001);
+    expect((await startAgentProcess(['--check', '--config', config], { uid: 10001, env: { HOME: dir } }).exited).code).toBe(0);
   });
 
   it('AGENT_DISPLAY_PORT set to a port an HL7 listener takes is refused like the same port in the file (exit 2)', async () => {

@@ -30,10 +30,12 @@ export function writeConfig(dir: string, config: unknown, name = 'config.json'):
   return path;
 }
 
-export function startAgentProcess(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): AgentProcess {
+/** `uid`: run as that user (and group), as the IoT Edge image does (needs root). */
+export function startAgentProcess(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number } = {}): AgentProcess {
   const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
     cwd: opts.cwd ?? PACKAGE_ROOT,
     env: { ...process.env, ...opts.env },
+    ...(opts.uid !== undefined && { uid: opts.uid, gid: opts.uid }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
