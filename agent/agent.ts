@@ -9,7 +9,7 @@ import type { AgentConfig } from './config/load.js';
 import { requireSecret, resolveSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { Metrics } from './metrics.js';
-import { Outbox, ROW_MAX_BYTES, type StoredLoss } from './store/outbox.js';
+import { Outbox, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
 import { AzureIotTransport, type HubTransport } from './forward/azure.js';
 import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
@@ -56,7 +56,7 @@ export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { 
 }
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
-const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart'] as const;
+const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
 
 /** The notes the previous run left, or null when the store cannot give them (then the start says so). */
@@ -92,6 +92,8 @@ export class Agent {
   /** Notes of the alarms the previous run left open (by alarm id), read before anything new is journalled. */
   private readonly openBeforeStart: Map<string, string> | null;
   private evicting = false;
+  /** Evictions reported (logged, counted, alarmed) that the store has not yet taken off its tally: not reported twice. */
+  private reportedEvictions: EvictionTally | null = null;
   private unreadableAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
   private journalHeld = false;
@@ -148,6 +150,9 @@ export class Agent {
           { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
           'store file was damaged: moved aside for inspection, started a fresh store',
         );
+        // Noted in the fresh store at once: a restart before someone acknowledged it (even a start that fails
+        // further on) raises it again, though nothing else there says the old file holds unsent data.
+        this.noteLoss('store-recovered', { text: this.storeRecoveredText(opened.recovered.movedTo), priority: 'medium', at: Date.now() });
       }
       this.forwarder = transport
         ? new Forwarder(
@@ -272,8 +277,8 @@ export class Agent {
       return;
     }
     // "Nearly full" is judged against what the disk can still take as well: a disk that fills up before the
-    // configured capacity must alarm too. (Eviction only follows the configured capacity: a full disk refuses
-    // new data rather than discarding accepted data.)
+    // configured capacity must alarm too. (report.fraction already counts the disk, less the room the store keeps
+    // free on it to pack and acknowledge: eviction follows the disk too.)
     this.alarms.storeUsage(Math.max(report.fraction, report.usedBytes / (report.usedBytes + this.diskFreeBytes())));
     if (report.unreadable > 0) {
       // A stored record that cannot be read back is a loss: counted, logged, alarmed, and kept for inspection.
@@ -290,34 +295,75 @@ export class Agent {
     if (report.trimmedUnreadable > 0) {
       this.log.warn({ records: report.trimmedUnreadable, maxBytes }, 'store over capacity: unreadable records kept for inspection deleted to make room (reported when found)');
     }
-    const lost = report.evicted[0] + report.evicted[1] + report.evicted[2];
-    if (lost > 0 && !this.forwarder && report.evictedFor === 'age') {
-      // Forwarding is off: nothing in the store was ever going to be sent, so records past the age limit are
-      // ordinary retention, not lost data — counted and logged, no technical alarm.
-      this.metrics.inc('store_retention_removed_total', undefined, lost);
-      this.log.info({ removed: lost, maxAgeHours }, 'store retention: records older than store.maxAgeHours removed (forwarding is off)');
-    } else if (lost > 0) {
-      this.metrics.inc('store_evicted_total', { class: 'waveform' }, report.evicted[2]);
-      this.metrics.inc('store_evicted_total', { class: 'numeric' }, report.evicted[1]);
-      this.metrics.inc('store_evicted_total', { class: 'alarm' }, report.evicted[0]);
-      this.log.warn(
-        { reason: report.evictedFor, evicted: { waveforms: report.evicted[2], numerics: report.evicted[1], alarms: report.evicted[0] }, usedBytes: report.usedBytes },
-        'store limits reached: unsent data evicted, oldest and lowest priority first',
-      );
-      this.evicting = true;
-      // High once alarm or audit records were lost, and it stays high while the alarm is open: a later check that
-      // evicts only telemetry must not lower it.
-      const wasHigh = this.lossAlarm('store-evicted')?.priority === 'high';
-      this.raiseLoss(
-        'store-evicted',
-        `Store ${report.evictedFor === 'age' ? 'age limit' : 'full'}: ${lost} unsent records discarded (waveforms first)`,
-        report.evicted[0] > 0 || wasHigh ? 'high' : 'medium',
-      );
-    } else if (this.evicting && report.fraction < 0.85) {
+    const reported = report.unreported ? this.reportEvictions(report.unreported, report) : false;
+    if (!reported && this.evicting && report.fraction < 0.85) {
       this.evicting = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-evicted', false, 'store below its limits again');
     }
     this.checkAlarmJournal();
+  }
+
+  /**
+   * Reports the evictions the store tallied and nobody reported yet: this check's, or a previous run's that was
+   * killed (kill -9, power loss) between evicting and reporting. Settled in the store with the loss note, in one
+   * transaction. Returns whether any were new to this run.
+   */
+  private reportEvictions(tally: EvictionTally, report: LimitsReport): boolean {
+    const { maxAgeHours } = this.deps.config.store;
+    // Reported by this run already, not yet settled in the store (it refused): not counted or logged twice.
+    const done = this.reportedEvictions;
+    const fresh = (reason: 'age' | 'capacity', c: RecordClass) => Math.max(0, tally[reason][c] - (done?.[reason][c] ?? 0));
+    const age = { 0: fresh('age', 0), 1: fresh('age', 1), 2: fresh('age', 2) };
+    const capacity = { 0: fresh('capacity', 0), 1: fresh('capacity', 1), 2: fresh('capacity', 2) };
+    // Forwarding is off: nothing in the store was ever going to be sent, so records past the age limit are
+    // ordinary retention, not lost data — counted and logged, no technical alarm.
+    const retention = this.forwarder ? 0 : age[0] + age[1] + age[2];
+    if (retention > 0) {
+      this.metrics.inc('store_retention_removed_total', undefined, retention);
+      this.log.info({ removed: retention, maxAgeHours }, 'store retention: records older than store.maxAgeHours removed (forwarding is off)');
+    }
+    const lost = this.forwarder ? { 0: age[0] + capacity[0], 1: age[1] + capacity[1], 2: age[2] + capacity[2] } : capacity;
+    const total = lost[0] + lost[1] + lost[2];
+    if (total === 0) {
+      this.settleEvictions(tally, null);
+      return false;
+    }
+    this.metrics.inc('store_evicted_total', { class: 'waveform' }, lost[2]);
+    this.metrics.inc('store_evicted_total', { class: 'numeric' }, lost[1]);
+    this.metrics.inc('store_evicted_total', { class: 'alarm' }, lost[0]);
+    const reason = capacity[0] + capacity[1] + capacity[2] > 0 ? 'capacity' : 'age';
+    const beforeRestart = tally.since < this.startedAt;
+    this.log.warn(
+      {
+        reason,
+        ...(reason === 'capacity' && { limitedBy: tally.disk ? 'disk' : 'store.maxBytes', limitBytes: report.limitBytes }),
+        evicted: { waveforms: lost[2], numerics: lost[1], alarms: lost[0] },
+        usedBytes: report.usedBytes,
+        ...(beforeRestart && { evictedBeforeRestartSince: new Date(tally.since).toISOString() }),
+      },
+      'store limits reached: unsent data evicted, oldest and lowest priority first',
+    );
+    this.evicting = true;
+    // High once alarm or audit records were lost, and it stays high while the alarm is open: a later check that
+    // evicts only telemetry must not lower it.
+    const wasHigh = this.lossAlarm('store-evicted')?.priority === 'high';
+    const what = reason === 'age' ? 'age limit' : tally.disk ? 'full (the disk is the limit)' : 'full';
+    const when = beforeRestart ? ` (since ${new Date(tally.since).toISOString()}, across a restart)` : '';
+    this.raiseLoss('store-evicted', `Store ${what}: ${total} unsent records discarded (waveforms first)${when}`, lost[0] > 0 || wasHigh ? 'high' : 'medium', tally);
+    return true;
+  }
+
+  /** Takes reported evictions off the store's tally, and writes their loss note (if any) in the same transaction. */
+  private settleEvictions(tally: EvictionTally, loss: StoredLoss | null): void {
+    try {
+      this.outbox.settleEvictions(tally, loss ? { key: 'store-evicted', loss } : undefined);
+      this.reportedEvictions = null;
+      if (loss) this.unnotedLosses.delete('store-evicted');
+    } catch (err) {
+      if (!this.reportedEvictions) this.log.error({ err }, 'cannot mark evicted records as reported in the store (tried again at each check): a restart now reports them again');
+      this.reportedEvictions = tally;
+      if (loss) this.unnotedLosses.set('store-evicted', loss);
+    }
   }
 
   /** Alarm changes the store would not take: shown at once, and a loss once the memory cap dropped some. */
@@ -345,12 +391,13 @@ export class Agent {
    * A loss of data: a latched gateway alarm, noted in the store until someone acknowledges it (then the note goes:
    * see the constructor), so that a restart raises it again.
    */
-  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium'): void {
+  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium', evictions?: EvictionTally): void {
     this.alarms.gatewayCondition(this.gatewayId, key, true, text, priority, { latch: true });
     // Acknowledged while the losses go on (and not risen in priority): the person knows, and this agent does not
     // alert again; a restarted one must not either.
-    if (this.lossAlarm(key)?.state === 'acknowledged') return;
-    this.noteLoss(key, { text, priority, at: Date.now() });
+    const loss = this.lossAlarm(key)?.state === 'acknowledged' ? null : { text, priority, at: Date.now() };
+    if (evictions) this.settleEvictions(evictions, loss);
+    else if (loss) this.noteLoss(key, loss);
   }
 
   private noteLoss(key: LossKey, loss: StoredLoss): void {
@@ -457,6 +504,10 @@ export class Agent {
     }
   }
 
+  private storeRecoveredText(movedTo: string): string {
+    return `Store was damaged and replaced; old file kept at ${movedTo}`;
+  }
+
   private diskFreeBytes(): number {
     if (this.outbox.path === ':memory:') return Infinity;
     try {
@@ -502,7 +553,8 @@ export class Agent {
     this.forwarder?.start();
     this.alarms.start();
     if (this.storeRecovered) {
-      this.alarms.gatewayCondition(this.gatewayId, 'store-recovered', true, `Store was damaged and replaced; old file kept at ${this.storeRecovered.movedTo}`);
+      // Latched: the moved-aside file's unsent data is a loss until someone acknowledges it (noted in the constructor).
+      this.raiseLoss('store-recovered', this.storeRecoveredText(this.storeRecovered.movedTo), 'medium');
     }
     this.alarmsOpenBeforeStart();
     this.restoreLosses();

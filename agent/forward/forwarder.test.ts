@@ -1,6 +1,6 @@
 // Unit tests of the forwarder's loop against a scripted transport. The proof against the real SDK and a
 // real MQTT/TLS peer is in test/e2e/.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Outbox } from '../store/outbox.js';
 import { Metrics } from '../metrics.js';
 import { Forwarder } from './forwarder.js';
@@ -187,6 +187,28 @@ describe('Forwarder', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(t.sent.map((m) => m.stream)).toEqual(['alarms']);
     expect(box.pending('telemetry').records).toBe(1);
+    await f.stop();
+    box.close();
+  });
+
+  it('sends telemetry written before the wall clock was set back after its batch delay, not after the step', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const { log } = captureLog();
+    const f = new Forwarder(box, t, { ...opts, batchDelayMs: 100 }, log, new Metrics());
+    f.start();
+    await until(() => f.getStatus().state === 'connected');
+    box.append([rec(1)]);
+    // The clock is set back an hour (timers keep running): the record now looks an hour younger than it is.
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() - 3600_000);
+    try {
+      f.notify();
+      await until(() => t.sent.length === 1);
+      expect(records(t.sent[0]!)).toEqual([1]);
+    } finally {
+      clock.mockRestore();
+    }
     await f.stop();
     box.close();
   });

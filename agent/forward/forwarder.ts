@@ -246,16 +246,20 @@ export class Forwarder {
     return null;
   }
 
+  // A record stamped later than now was written before the wall clock was set back: it counts as due, or its
+  // batch would wait out the whole step (an hour set back, an hour of telemetry held unless a message fills up).
   private isDue(stream: Stream, now = Date.now()): boolean {
     const p = this.outbox.pending(stream);
     if (p.records === 0) return false;
     if (stream === 'alarms') return true;
-    return p.bytes >= this.opts.maxMessageBytes * 0.9 || now - (p.oldestAt ?? now) >= this.opts.batchDelayMs;
+    const oldestAt = p.oldestAt ?? now;
+    return p.bytes >= this.opts.maxMessageBytes * 0.9 || oldestAt > now || now - oldestAt >= this.opts.batchDelayMs;
   }
 
   private untilTelemetryDue(now = Date.now()): number {
     const p = this.outbox.pending('telemetry');
     if (p.records === 0 || p.oldestAt === null) return Infinity;
+    if (p.oldestAt > now) return 0;
     return Math.max(0, p.oldestAt + this.opts.batchDelayMs - now);
   }
 

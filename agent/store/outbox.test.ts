@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { dirname, join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
-import { Outbox, RecordTooLargeError, STORE_FORMAT, StoreFormatError, toRows, type OutboxRecord, type Stream } from './outbox.js';
+import { Outbox, RecordTooLargeError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type OutboxRecord, type Stream } from './outbox.js';
 import { encodeSamples } from './samples.js';
 import { toRecord } from '../ingest.js';
 import type { DriverEvent } from '../model/reading.js';
@@ -370,6 +370,109 @@ describe('Outbox limits', () => {
     expect(box.pending('alarms').records).toBe(1);
     box.close();
   });
+
+  it('does not age out rows of this run when the wall clock steps forward (NTP after a boot with a stale clock)', () => {
+    const DAY = 24 * 3600_000;
+    const path = tempDb();
+    // A row of an earlier run, an hour old: aged by its wall-clock time, as always.
+    const earlier = new Outbox(path);
+    earlier.append([numeric(0)], Date.now() - 3600_000);
+    earlier.close();
+    const box = new Outbox(path);
+    box.appendBatches([{ records: [numeric(1), numeric(2), alarm(1)], idempotencyKey: 'hl7:a|1' }]);
+    // The clock is set 8 days ahead: this run's rows were accepted moments ago, whatever the wall clock says now.
+    const stepped = Date.now() + 8 * DAY;
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(stepped);
+    try {
+      const r = box.enforceLimits(1e12, 7 * DAY);
+      expect(r.evicted).toEqual({ 0: 0, 1: 1, 2: 0 }); // the earlier run's row only
+      expect(box.pending('telemetry').records).toBe(2);
+      // Nor is the key of that batch dropped as a day old: the sender's resend is still known.
+      expect(box.appendBatches([{ records: [numeric(1)], idempotencyKey: 'hl7:a|1' }])).toEqual(['duplicate']);
+      // Appended after the step, at the new time: aged from there, like any other.
+      box.append([numeric(3)]);
+      expect(box.enforceLimits(1e12, 7 * DAY).evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+    } finally {
+      clock.mockRestore();
+    }
+    box.close();
+  });
+
+  it('notes each eviction in the store with the records it deletes, until the report of it is settled with its loss note', () => {
+    const path = tempDb();
+    const box = new Outbox(path);
+    box.append(Array.from({ length: 100 }, (_, i) => numeric(i)), Date.now() - 10_000);
+    box.append(Array.from({ length: 200 }, (_, i) => wave(i)));
+    box.append(Array.from({ length: 200 }, (_, i) => numeric(i)));
+    const r = box.enforceLimits(Math.floor(box.usedBytes() * 0.6), 5000);
+    expect(r.evicted[1]).toBeGreaterThanOrEqual(100);
+    expect(r.evicted[2]).toBeGreaterThan(0);
+    expect(r.unreported).toMatchObject({ age: { 0: 0, 1: 100, 2: 0 }, capacity: { 0: 0, 1: r.evicted[1] - 100, 2: r.evicted[2] }, disk: false });
+    // The process dies before anyone reported it: the next one finds it in the store.
+    box.close();
+    const again = new Outbox(path);
+    const tally = again.unreportedEvictions()!;
+    expect(tally).toEqual(r.unreported);
+    // More evictions before the report is settled are kept for the next report.
+    again.append([numeric(1000)], Date.now() - 10_000);
+    again.enforceLimits(1e12, 5000);
+    const loss = { text: 'Store full: n unsent records discarded', priority: 'medium' as const, at: 1 };
+    again.settleEvictions(tally, { key: 'store-evicted', loss });
+    expect(again.unacknowledgedLosses().get('store-evicted')).toEqual(loss);
+    expect(again.unreportedEvictions()).toMatchObject({ age: { 0: 0, 1: 1, 2: 0 }, capacity: { 0: 0, 1: 0, 2: 0 } });
+    again.settleEvictions(again.unreportedEvictions()!);
+    expect(again.unreportedEvictions()).toBeNull();
+    again.close();
+  });
+
+  it('treats the disk as a capacity: a backlog that leaves too little free space is evicted, oldest telemetry first, and packing goes on', () => {
+    const path = tempDb();
+    let free = 1e12;
+    const box = new Outbox(path, { freeDiskBytes: () => free, retainAckedMs: 0 });
+    box.append(Array.from({ length: 20 }, (_, i) => alarm(i)));
+    for (let k = 0; k < 16; k++) box.append(Array.from({ length: 1500 }, (_, i) => numeric(k * 1500 + i)));
+    expect(box.enforceLimits(4 * 2 ** 30, 1e12)).toMatchObject({ limitedBy: 'maxBytes', evictedFor: null, unreported: null });
+    // The backlog filled the disk: nothing is free beyond the store's own files.
+    free = 0;
+    const used = box.usedBytes();
+    const r = box.enforceLimits(4 * 2 ** 30, 1e12);
+    expect(r.limitedBy).toBe('disk');
+    expect(r.limitBytes).toBeLessThan(used);
+    expect(r.evictedFor).toBe('capacity');
+    expect(r.evicted[0]).toBe(0);
+    expect(r.evicted[1]).toBeGreaterThan(0);
+    expect(r.usedBytes).toBeLessThanOrEqual(r.limitBytes * 0.9);
+    expect(r.unreported).toMatchObject({ disk: true, capacity: { 0: 0, 1: r.evicted[1], 2: 0 } });
+    // The newest are kept, and the store still packs and acknowledges (alarms first).
+    const a = box.pack('alarms', 65536, env)!;
+    box.acknowledge(a.id);
+    const t = box.pack('telemetry', 65536, env)!;
+    expect((JSON.parse(t.body) as { r: { n: number }[] }).r[0]!.n).toBe(r.evicted[1]);
+    box.acknowledge(t.id);
+    // The file does not grow past what the disk can take (less the room kept for the WAL): an append that would
+    // is refused as on a full disk, before the disk is actually full.
+    expect(() => box.append(Array.from({ length: 20_000 }, (_, i) => numeric(i)))).toThrow(/database or disk is full/);
+    box.close();
+  });
+
+  it('leaves a disk too small to keep room free (or filled by another program while the store is small) to fill up', () => {
+    const box = new Outbox(tempDb(), { freeDiskBytes: () => 0 });
+    box.append(Array.from({ length: 3000 }, (_, i) => numeric(i)));
+    // 6 MB of data, nothing free: evicting all of it would not make the room kept free; it would only discard it.
+    expect(box.enforceLimits(4 * 2 ** 30, 1e12)).toMatchObject({ limitedBy: 'maxBytes', evicted: { 0: 0, 1: 0, 2: 0 } });
+    box.close();
+  });
+
+  it('does not evict alarm records for the disk, only for store.maxBytes', () => {
+    const box = new Outbox(tempDb(), { freeDiskBytes: () => 0 });
+    for (let k = 0; k < 16; k++) box.append(Array.from({ length: 1500 }, (_, i) => alarm(k * 1500 + i)));
+    box.append(Array.from({ length: 100 }, (_, i) => numeric(i)));
+    const r = box.enforceLimits(4 * 2 ** 30, 1e12);
+    expect(r).toMatchObject({ limitedBy: 'disk', evicted: { 0: 0, 1: 100, 2: 0 } });
+    expect(box.pending('alarms').records).toBe(24_000);
+    expect(box.enforceLimits(1_048_576, 1e12).evicted[0]).toBeGreaterThan(0);
+    box.close();
+  });
 });
 
 describe('Outbox rows holding several records', () => {
@@ -654,22 +757,55 @@ describe('Outbox upgrade that fails', () => {
   });
 });
 
-describe('Outbox seq', () => {
-  it('is never handed out twice, even to two writers of one file', () => {
+describe('Outbox lock: one agent per store', () => {
+  it('refuses a second Outbox on the same file while the first is open, naming the store; the file stays readable', () => {
     const path = tempDb();
     const a = new Outbox(path);
-    const b = new Outbox(path);
     a.append([rec(1)]);
-    b.append([{ stream: 'telemetry', cls: 2, deviceId: 'w', body: '{"w":1,"samples":null}', samples: encodeSamples([1], 17) }]);
+    // Both ways in: the constructor, and open() (what the agent uses), which must refuse before it checks or moves anything.
+    expect(() => new Outbox(path)).toThrow(StoreInUseError);
+    expect(() => Outbox.open(path)).toThrow(`store ${path} is in use by another agent`);
+    // A tool can still read the store while the agent runs.
+    const reader = new Database(path, { readonly: true });
+    expect(reader.prepare('SELECT count(*) AS n FROM outbox').get()).toEqual({ n: 1 });
+    reader.close();
     a.append([rec(2)]);
-    const db = new Database(path, { readonly: true });
-    expect(db.prepare('SELECT seq, cls FROM outbox ORDER BY seq').all()).toEqual([{ seq: 1, cls: 1 }, { seq: 2, cls: 2 }, { seq: 3, cls: 1 }]);
-    db.close();
-    expect(a.pack('telemetry', 10_000, env)!.count).toBe(3);
-    b.append([rec(4)]);
-    expect(b.pack('telemetry', 10_000, env)!.firstSeq).toBe(4);
     a.close();
+    // Released at close: the next agent opens it, and goes on from the same seq.
+    const b = Outbox.open(path).outbox;
+    b.append([rec(3)]);
+    expect(b.pack('telemetry', 10_000, env)).toMatchObject({ firstSeq: 1, lastSeq: 3, count: 3 });
     b.close();
+  });
+
+  it('is released when a store cannot be opened (a newer format), so that the next try is not refused as in use', () => {
+    const path = tempDb();
+    new Outbox(path).close();
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = '99' WHERE key = 'format'").run();
+    db.close();
+    expect(() => Outbox.open(path)).toThrow(StoreFormatError);
+    expect(() => new Outbox(path)).toThrow(StoreFormatError);
+  });
+});
+
+describe('Outbox close', () => {
+  it('leaves an empty WAL, even while a tool reads the store, so that agent.db alone holds everything', () => {
+    const path = tempDb();
+    const box = new Outbox(path);
+    box.append(Array.from({ length: 500 }, (_, i) => rec(i)));
+    const reader = new Database(path, { readonly: true });
+    expect(reader.prepare('SELECT sum(count) AS n FROM outbox').get()).toEqual({ n: 500 });
+    box.close();
+    const wal = `${path}-wal`;
+    expect(existsSync(wal) ? statSync(wal).size : 0).toBe(0);
+    reader.close();
+    // What a copy of agent.db alone (without its -wal) holds: everything.
+    const copy = join(dirname(path), 'copy.db');
+    copyFileSync(path, copy);
+    const check = new Database(copy, { readonly: true });
+    expect(check.prepare('SELECT sum(count) AS n FROM outbox').get()).toEqual({ n: 500 });
+    check.close();
   });
 });
 

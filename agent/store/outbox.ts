@@ -14,13 +14,17 @@
 //              packed, so a resend after a restart carries the same id and the same content.
 // A record counts as accepted once append() has committed. Rows leave `outbox` only by being packed into a
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
-// The store does not send; the forwarder reads from it.
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+// The store does not send; the forwarder reads from it. One agent at a time has the store open (lock.ts).
+// Evictions (enforceLimits) are noted in `meta` with the rows they delete, until the agent has reported them.
+import { existsSync, mkdirSync, renameSync, statSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
+import { StoreLock } from './lock.js';
 import { replayBody } from '../forward/wire.js';
+
+export { StoreInUseError } from './lock.js';
 
 export type Stream = 'alarms' | 'telemetry';
 /** Order in which streams are drained: alarms first. */
@@ -124,18 +128,81 @@ export interface OutboxOptions {
    * Default ROW_MAX_BYTES.
    */
   rowMaxBytes?: number;
+  /** Free bytes on the store's disk. Default: statfs of the store's folder. Tests simulate a nearly full disk with it. */
+  freeDiskBytes?: () => number;
 }
+
+/**
+ * Unsent records evicted and not yet reported, by reason and class. Each eviction adds to it in the transaction that
+ * deletes the records, so that a process killed before it reported them still leaves the loss written down; the
+ * agent reports it and clears it with settleEvictions().
+ */
+export interface EvictionTally {
+  age: Record<RecordClass, number>;
+  capacity: Record<RecordClass, number>;
+  /** Some capacity eviction was for the disk (its free space), not store.maxBytes. */
+  disk: boolean;
+  /** When the first of these records was evicted. */
+  since: number;
+}
+
+const EVICTED_KEY = 'evicted-unreported';
+
+function parseTally(text: string | undefined): EvictionTally | null {
+  if (text === undefined) return null;
+  let v: Partial<EvictionTally> | null = null;
+  try {
+    v = JSON.parse(text) as Partial<EvictionTally> | null;
+  } catch {
+    // Written only by this file, in transactions: unreadable means a damaged file, which the start's check finds.
+  }
+  const counts = (c: Partial<Record<RecordClass, unknown>> | undefined): Record<RecordClass, number> => ({
+    0: Number(c?.[0]) || 0,
+    1: Number(c?.[1]) || 0,
+    2: Number(c?.[2]) || 0,
+  });
+  return { age: counts(v?.age), capacity: counts(v?.capacity), disk: v?.disk === true, since: Number(v?.since) || Date.now() };
+}
+
+/** Records in a tally (both reasons, every class). */
+function tallyTotal(t: EvictionTally): number {
+  return t.age[0] + t.age[1] + t.age[2] + t.capacity[0] + t.capacity[1] + t.capacity[2];
+}
+
+/**
+ * The disk is a capacity too: a backlog that filled the disk could never be sent, as packing a message needs pages
+ * before it frees any. So the store's data stays below what its files and the free space can hold, less:
+ * room for the WAL (it grows to ~4 MB between automatic checkpoints, more in a large transaction), a reserve the
+ * database file never takes (checkpoint, -shm, lock file), and headroom for what ingest adds between two checks
+ * (10 s): the database file may grow into the headroom (max_page_count), not beyond it, so the WAL and the reserve
+ * stay free even when ingest outruns the checks. All this only once the store's files and the free space come to
+ * twice what is kept free (32 MiB): less (a tiny disk, or another program filled it while the store is small) and
+ * evicting could not make that room, only discard data; the store then takes what the disk gives, as before.
+ */
+const DISK_WAL_ROOM_BYTES = 6 * 1024 * 1024;
+const DISK_RESERVE_BYTES = 2 * 1024 * 1024;
+const DISK_HEADROOM_BYTES = 8 * 1024 * 1024;
+/** SQLite's own largest max_page_count: no cap. */
+const NO_PAGE_CAP = 0xfffffffe;
 
 /** What enforceLimits() removed, by record class, and how full the store is. */
 export interface LimitsReport {
   usedBytes: number;
-  /** usedBytes / maxBytes. */
+  /** usedBytes / limitBytes. */
   fraction: number;
+  /** The capacity eviction kept to: store.maxBytes, or less when the disk cannot take that much (limitedBy 'disk'). */
+  limitBytes: number;
+  limitedBy: 'maxBytes' | 'disk';
   /** Acknowledged messages dropped from the replay retention (not a loss: already delivered). */
   trimmedAcked: number;
-  /** Unsent records evicted, by class: a loss, to be reported. */
+  /** Unsent records evicted by this call, by class. */
   evicted: Record<RecordClass, number>;
   evictedFor: 'capacity' | 'age' | null;
+  /**
+   * Every eviction not yet reported (this call's, and any an earlier run did not live to report): the loss to
+   * report. Stays in the store until settleEvictions().
+   */
+  unreported: EvictionTally | null;
   /** Records that could not be read back to pack them since the last report: moved to `unreadable`, not sent. */
   unreadable: number;
   /** Unreadable records (already reported) deleted from the `unreadable` table to make room. */
@@ -297,15 +364,38 @@ export class Outbox {
   /** Prepared statements by SQL text: preparing costs more than running the small ones on the forwarding path. */
   private readonly statements = new Map<string, Database.Statement>();
   private readonly appendTx: (batches: AppendBatch[], now: number) => { outcomes: AppendOutcome[]; added: Map<Stream, { records: number; bytes: number }> };
+  /** Held from open to close(): one agent per store (lock.ts). Null for ':memory:'. */
+  private readonly lock: StoreLock | null;
+  private readonly freeDiskBytes: () => number;
+  /**
+   * The first seq this run writes, and both clocks when it opened: rows of this run are aged by the time that has
+   * passed since (monotonic), so a step of the wall clock (NTP after a boot with a stale clock) does not age them.
+   */
+  private readonly thisRun: { firstSeq: number; wallAt: number; monoAt: number };
 
-  constructor(path: string, opts: OutboxOptions = {}) {
+  /**
+   * `lock`: the store's lock when the caller took it (open() keeps it across a recovery); otherwise the constructor
+   * takes it (StoreInUseError if another agent holds it). close() releases it.
+   */
+  constructor(path: string, opts: OutboxOptions = {}, lock?: StoreLock) {
     this.path = path;
     this.maxRecordBytes = opts.maxRecordBytes ?? 200_000;
     this.rowMaxBytes = opts.rowMaxBytes ?? ROW_MAX_BYTES;
     this.retainAckedMs = opts.retainAckedMs ?? 24 * 3600_000;
+    this.freeDiskBytes = opts.freeDiskBytes ?? (() => {
+      const fs = statfsSync(dirname(path));
+      return fs.bavail * fs.bsize;
+    });
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    // Whatever fails from here (a newer format, a full disk during an upgrade) closes the file before it throws.
+    this.lock = lock ?? (path === ':memory:' ? null : StoreLock.acquire(path));
+    try {
+      this.db = new Database(path);
+    } catch (err) {
+      if (!lock) this.lock?.release();
+      throw err;
+    }
+    // Whatever fails from here (a newer format, a full disk during an upgrade) closes the file, and releases the
+    // lock this call took, before it throws.
     try {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
@@ -385,9 +475,11 @@ export class Outbox {
       });
       // IMMEDIATE: the write lock is taken at BEGIN, before the seq is read.
       this.appendTx = appendTx.immediate;
+      this.thisRun = { firstSeq: (lastSeq.get()?.s ?? 0) + 1, wallAt: Date.now(), monoAt: performance.now() };
       this.loadPendingStats();
     } catch (err) {
       if (this.db.open) this.db.close();
+      if (!lock) this.lock?.release();
       throw err;
     }
   }
@@ -397,20 +489,31 @@ export class Outbox {
    * fresh store is started, so the agent keeps working; the caller must raise a technical alarm.
    */
   static open(path: string, opts: OutboxOptions = {}, now = Date.now()): OpenedOutbox {
+    // The lock first: a store in use by another agent is refused before anything in it is read, checked or moved.
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const lock = path === ':memory:' ? undefined : StoreLock.acquire(path);
     let box: Outbox | null = null;
     try {
-      box = new Outbox(path, opts);
+      box = new Outbox(path, opts, lock);
       const result = box.quickCheck();
       if (result !== 'ok') throw new CorruptStoreError(result);
       return { outbox: box, recovered: null };
     } catch (err) {
-      box?.close();
-      if (path === ':memory:' || !isCorruption(err)) throw err;
-      const movedTo = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
-      for (const suffix of ['', '-wal', '-shm']) {
-        if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
+      box?.closeFile();
+      if (path === ':memory:' || !isCorruption(err)) {
+        lock?.release();
+        throw err;
       }
-      return { outbox: new Outbox(path, opts), recovered: { movedTo, reason: (err as Error).message } };
+      const movedTo = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+      try {
+        for (const suffix of ['', '-wal', '-shm']) {
+          if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
+        }
+        return { outbox: new Outbox(path, opts, lock), recovered: { movedTo, reason: (err as Error).message } };
+      } catch (again) {
+        lock?.release();
+        throw again;
+      }
     }
   }
 
@@ -685,15 +788,92 @@ export class Outbox {
   }
 
   /**
+   * What the disk lets the store's data take (see DISK_WAL_ROOM_BYTES): `limit` for eviction, `maxPages` for the
+   * database file. Null (no limit from the disk) for ':memory:', for a disk too small, or when the free space
+   * cannot be read.
+   */
+  private diskRoom(): { limit: number; maxPages: number } | null {
+    if (this.path === ':memory:') return null;
+    let free: number;
+    try {
+      free = this.freeDiskBytes();
+    } catch {
+      return null;
+    }
+    if (!Number.isFinite(free)) return null;
+    const size = (file: string) => {
+      try {
+        return statSync(file).size;
+      } catch {
+        return 0;
+      }
+    };
+    const wal = size(`${this.path}-wal`);
+    // The WAL file keeps its size once grown: what it holds already is room it reuses.
+    const walRoom = Math.max(DISK_WAL_ROOM_BYTES, wal);
+    const room = size(this.path) + wal + free;
+    if (room < 2 * (walRoom + DISK_RESERVE_BYTES + DISK_HEADROOM_BYTES)) return null;
+    const fileCap = room - walRoom - DISK_RESERVE_BYTES;
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    return { limit: fileCap - DISK_HEADROOM_BYTES, maxPages: Math.floor(fileCap / pageSize) };
+  }
+
+  /** Adds evicted records to the tally in the store; called inside the transaction that deleted them. */
+  private tallyEvicted(reason: 'age' | 'capacity', counts: Record<RecordClass, number>, disk: boolean, now: number): void {
+    const t = parseTally(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${EVICTED_KEY}'`).get()?.value) ?? {
+      age: { 0: 0, 1: 0, 2: 0 },
+      capacity: { 0: 0, 1: 0, 2: 0 },
+      disk: false,
+      since: now,
+    };
+    for (const c of [0, 1, 2] as const) t[reason][c] += counts[c];
+    t.disk ||= disk;
+    this.writeTally(t);
+  }
+
+  private writeTally(t: EvictionTally): void {
+    if (tallyTotal(t) === 0) this.stmt(`DELETE FROM meta WHERE key = '${EVICTED_KEY}'`).run();
+    else this.stmt(`INSERT INTO meta (key, value) VALUES ('${EVICTED_KEY}', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(JSON.stringify(t));
+  }
+
+  /** Evictions not yet reported (see EvictionTally), or null. */
+  unreportedEvictions(): EvictionTally | null {
+    const t = parseTally(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${EVICTED_KEY}'`).get()?.value);
+    return t && tallyTotal(t) > 0 ? t : null;
+  }
+
+  /**
+   * The evictions of `reported` have been reported: taken off the tally, and the loss note (if any) written, in one
+   * transaction, so that a restart finds either the tally (and reports it) or the note (and raises it again).
+   */
+  settleEvictions(reported: EvictionTally, note?: { key: string; loss: StoredLoss }): void {
+    this.db.transaction(() => {
+      if (note) this.noteLoss(note.key, note.loss);
+      const t = parseTally(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${EVICTED_KEY}'`).get()?.value);
+      if (!t) return;
+      for (const reason of ['age', 'capacity'] as const) {
+        for (const c of [0, 1, 2] as const) t[reason][c] = Math.max(0, t[reason][c] - reported[reason][c]);
+      }
+      this.writeTally(t);
+    }).immediate();
+  }
+
+  /**
    * Keeps the store within its limits. First the replay retention is trimmed (already delivered); then, if
-   * still over `maxBytes` or holding unsent telemetry older than `maxAgeMs`, unsent records are evicted oldest
+   * still over its capacity or holding unsent telemetry older than `maxAgeMs`, unsent records are evicted oldest
    * first in priority order: waveforms, then numerics and events, and alarms and audit only as a last resort.
-   * Eviction frees down to 90 % of maxBytes so that it does not run at every append.
+   * The capacity is `maxBytes`, or what the disk can take if that is less (diskRoom()). Eviction frees down to 90 %
+   * of it so that it does not run at every append. Each eviction is added to the store's tally of unreported
+   * evictions in the transaction that deletes the records (`unreported` in the report).
    */
   enforceLimits(maxBytes: number, maxAgeMs: number, now = Date.now()): LimitsReport {
     const evicted: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
     let evictedFor: LimitsReport['evictedFor'] = null;
-    this.db.prepare('DELETE FROM idempotency WHERE at < ?').run(now - 24 * 3600_000);
+    // Now as measured since the store was opened (see thisRun): it does not jump with the wall clock.
+    const runNow = Math.min(now, this.thisRun.wallAt + (performance.now() - this.thisRun.monoAt));
+    // A forward step of the clock must not drop the keys of batches just accepted either: a sender's resend would
+    // be stored again, under new message ids.
+    this.db.prepare('DELETE FROM idempotency WHERE at < ?').run(runNow - 24 * 3600_000);
     let trimmedAcked = this.db
       .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
       .run(now - this.retainAckedMs).changes;
@@ -702,11 +882,21 @@ export class Outbox {
     trimmedAcked += this.db
       .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NOT NULL AND replay_of NOT IN (SELECT id FROM messages)')
       .run().changes;
-    // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity).
+    // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity). Rows this run wrote
+    // are aged by runNow: a forward step of the wall clock must not make readings accepted seconds ago "older than
+    // maxAgeHours". Earlier runs' rows have only their wall-clock time.
     for (const t of CLASS_TABLES) {
-      const aged = this.db.prepare(`DELETE FROM ${t} WHERE cls > 0 AND created_at < ? RETURNING cls, count`).all(now - maxAgeMs) as { cls: RecordClass; count: number }[];
-      for (const r of aged) evicted[r.cls] += r.count;
-      if (aged.length) evictedFor = 'age';
+      this.db.transaction(() => {
+        const aged = this.db
+          .prepare(`DELETE FROM ${t} WHERE cls > 0 AND created_at < CASE WHEN seq >= ? THEN ? ELSE ? END RETURNING cls, count`)
+          .all(this.thisRun.firstSeq, runNow - maxAgeMs, now - maxAgeMs) as { cls: RecordClass; count: number }[];
+        if (!aged.length) return;
+        const counts: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
+        for (const r of aged) counts[r.cls] += r.count;
+        for (const c of [0, 1, 2] as const) evicted[c] += counts[c];
+        this.tallyEvicted('age', counts, false, now);
+        evictedFor = 'age';
+      })();
     }
 
     // Rows moved aside as unreadable (by pack()) and not yet reported: reported now, and marked so in the same
@@ -717,18 +907,24 @@ export class Outbox {
       return n;
     })();
 
+    const disk = this.diskRoom();
+    // The database file may grow into the headroom, not into the WAL's room and the reserve (SQLite keeps this
+    // above the file's current size by itself); past it, a write fails with SQLITE_FULL as on a full disk.
+    this.db.pragma(`max_page_count = ${disk?.maxPages ?? NO_PAGE_CAP}`);
+    const limitedBy: LimitsReport['limitedBy'] = disk !== null && disk.limit < maxBytes ? 'disk' : 'maxBytes';
+    const limit = limitedBy === 'disk' ? disk!.limit : maxBytes;
     let used = this.usedBytes();
     let trimmedUnreadable = 0;
     // Over capacity: first what is not unsent data, then unsent records down to 90 % of it, so that eviction does not
     // run at every check. Below the capacity nothing is evicted.
-    if (used > maxBytes) {
+    if (used > limit) {
       // Older acknowledged messages go before any unsent data; so do unreadable rows kept for inspection (already
       // reported as not sent), or a large `unreadable` table would have unsent records, alarms too, evicted for it.
       this.db.prepare('DELETE FROM messages WHERE acked_at IS NOT NULL').run();
       trimmedUnreadable = this.db.prepare<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable').get()?.n ?? 0;
       this.db.prepare('DELETE FROM unreadable').run();
       used = this.usedBytes();
-      const target = maxBytes * 0.9;
+      const target = limit * 0.9;
       // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
       // pass scales the excess by the whole file's bytes per record byte; the next by what its last pass freed per
       // byte it removed, so that a class whose rows are smaller on disk than the average is not evicted in many passes.
@@ -744,17 +940,25 @@ export class Outbox {
       const order: [RecordClass, string][] = [[2, 'outbox_0'], [2, 'outbox_2'], [1, 'outbox_0'], [1, 'outbox_1'], [0, 'outbox_0']];
       for (const [cls, table] of order) {
         let perRowByte = fileRatio;
-        while (used > target) {
+        // Alarms and audit records go only for store.maxBytes, never for the disk: they are small and rare (evicting
+        // them frees next to nothing), and another program that fills the disk must not take them.
+        const clsTarget = cls === 0 ? Math.max(target, maxBytes * 0.9) : target;
+        while (used > clsTarget) {
           const cutoff = this.db
             .prepare<[number, number], { seq: number }>(
               `SELECT seq FROM (SELECT seq, sum(bytes) OVER (ORDER BY seq) AS cum FROM ${table} WHERE cls = ?) WHERE cum >= ? LIMIT 1`,
             )
-            .get(cls, (used - target) / perRowByte)?.seq;
+            .get(cls, (used - clsTarget) / perRowByte)?.seq;
           const upTo = cutoff ?? Number.MAX_SAFE_INTEGER;
-          const removed = this.db
-            .prepare<[number, number], { n: number; b: number }>(`DELETE FROM ${table} WHERE cls = ? AND seq <= ? RETURNING count AS n, bytes AS b`)
-            .all(cls, upTo)
-            .reduce((a, r) => ({ n: a.n + r.n, b: a.b + r.b }), { n: 0, b: 0 });
+          // The pass and its note in the tally commit together: killed in between, neither happened.
+          const removed = this.db.transaction(() => {
+            const r = this.db
+              .prepare<[number, number], { n: number; b: number }>(`DELETE FROM ${table} WHERE cls = ? AND seq <= ? RETURNING count AS n, bytes AS b`)
+              .all(cls, upTo)
+              .reduce((a, x) => ({ n: a.n + x.n, b: a.b + x.b }), { n: 0, b: 0 });
+            if (r.n > 0) this.tallyEvicted('capacity', { 0: 0, 1: 0, 2: 0, [cls]: r.n }, limitedBy === 'disk' && cls !== 0, now);
+            return r;
+          })();
           if (removed.n === 0) break;
           evicted[cls] += removed.n;
           evictedFor = 'capacity';
@@ -769,10 +973,35 @@ export class Outbox {
       }
     }
     if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();
-    return { usedBytes: used, fraction: used / maxBytes, trimmedAcked, evicted, evictedFor, unreadable, trimmedUnreadable };
+    return {
+      usedBytes: used,
+      fraction: limit > 0 ? used / limit : 1,
+      limitBytes: limit,
+      limitedBy,
+      trimmedAcked,
+      evicted,
+      evictedFor,
+      unreported: this.unreportedEvictions(),
+      unreadable,
+      trimmedUnreadable,
+    };
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    this.closeFile();
+    this.lock?.release();
+  }
+
+  /** Closes the database, keeping the lock (open() reuses it for the fresh store after moving a damaged one). */
+  private closeFile(): void {
+    if (!this.db.open) return;
+    // A clean stop leaves an empty WAL even with a tool reading the store: agent.db alone then holds everything,
+    // and a copy taken or restored without its -wal loses nothing (a stale -wal beside it would replace its content).
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // A full disk or a damaged file: closing still does what it can.
+    }
+    this.db.close();
   }
 }

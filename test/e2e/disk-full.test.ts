@@ -1,26 +1,45 @@
 // A full disk, for real: the store lives on a small tmpfs that the test fills up. Ingest must refuse loudly
 // (the driver is told, a counter and a log line say so), nothing already accepted may be harmed, and the agent
-// must recover by itself when space returns. Needs root to mount tmpfs (as on CI and the dev machines).
+// must recover by itself when space returns. And a backlog that fills the disk itself must not deadlock the store:
+// the disk counts as a capacity. Needs root to mount tmpfs (as on CI and the dev machines).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
+import { Outbox } from '../../agent/store/outbox.js';
 import { GATEWAY_BED } from '../../agent/alarms/types.js';
 import { registry } from '../../drivers/registry.js';
+import { startHubStandin, type HubStandin } from '../hub-standin/index.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
 
 let mountPoint: string | null = null;
 let agent: Agent | null = null;
+let hub: HubStandin | null = null;
 afterEach(async () => {
   await agent?.stop().catch(() => undefined);
   agent = null;
+  await hub?.stop();
+  hub = null;
   if (mountPoint) execFileSync('umount', [mountPoint]);
   mountPoint = null;
 });
+
+function mountTmpfs(dir: string, size: string): string {
+  const mnt = join(dir, 'mnt');
+  mkdirSync(mnt);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]);
+  } catch (err) {
+    throw new Error(`this test mounts a small tmpfs and needs root: ${(err as Error).message}`);
+  }
+  return mnt;
+}
+
+const freeBytes = (path: string) => statfsSync(path).bavail * statfsSync(path).bsize;
 
 async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;
@@ -91,4 +110,65 @@ describe('disk full', () => {
     db.close();
     expect(rows.n).toBe(committed);
   });
+
+  it('a backlog that filled the disk while the hub was down: the oldest telemetry is evicted for the disk, new data is accepted, and it all drains once the hub is back', async () => {
+    const dir = tempDir();
+    mountPoint = mountTmpfs(dir, '64m');
+    const storePath = join(mountPoint, 'agent.db');
+    // An outage's backlog has left a few MB of the disk, less than the store keeps free to pack, acknowledge and
+    // checkpoint (an agent that did not count the disk let its backlog fill it to the last byte, and then could pack
+    // nothing, ever: every reading refused, the backlog never sent).
+    const box = new Outbox(storePath, { synchronous: 'normal' });
+    let prefilled = 0;
+    while (freeBytes(mountPoint) > 1024 * 1024) {
+      box.append(Array.from({ length: 1000 }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'backlog', body: JSON.stringify({ type: 'numeric', deviceId: 'backlog', n: prefilled + i, pad: 'x'.repeat(300) }) })));
+      prefilled += 1000;
+    }
+    box.close();
+    const freeAtStart = freeBytes(mountPoint);
+
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: Buffer.from('disk-backlog-key-0123456789abcd!').toString('base64') }] });
+    hub.refuseConnections('tcp-close');
+    const cap = captureLog('info');
+    const config = testConfig(
+      dir,
+      {
+        store: { path: storePath, commitIntervalMs: 20 },
+        hub: { maxInFlight: 8 },
+        drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 48, waveforms: false, numericPeriodMs: 100, episodesPerHour: 0 } }],
+      },
+      hub.connectionString('gw-dev'),
+    );
+    agent = new Agent({ config, registry, log: cap.log });
+    await agent.start();
+
+    // The hub stays down while the ward writes more than the disk had free: still accepted, none refused. (A numeric
+    // record of the simulator is over 150 bytes of JSON.)
+    await until('more accepted than the disk had free', () => agent!.metrics.get('store_committed_total') * 150 > freeAtStart + 2 * 1024 * 1024, 60_000);
+    expect(agent.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' })).toBe(0);
+    // Counted, logged and alarmed as any eviction, saying that the disk was the limit.
+    expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBeGreaterThan(0);
+    expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(0);
+    expect(cap.find('store limits reached: unsent data evicted, oldest and lowest priority first')).toMatchObject({ reason: 'capacity', limitedBy: 'disk' });
+    const evictedAlarm = agent.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:store-evicted');
+    expect(evictedAlarm?.condition.text).toMatch(/^Store full \(the disk is the limit\): \d+ unsent records discarded/);
+
+    // The hub is back: everything left drains.
+    hub.refuseConnections('off');
+    expect(await agent.drain(90_000)).toBe(true);
+    const committed = agent.metrics.get('store_committed_total');
+    const evicted = agent.metrics.get('store_evicted_total', { class: 'numeric' }) + agent.metrics.get('store_evicted_total', { class: 'waveform' });
+    const stopped = agent;
+    agent = null;
+    await stopped.stop();
+    // Every record accepted is at the hub or was evicted (and counted): nothing else is missing.
+    const atHub = new Map<string, number>();
+    for (const m of hub.messages) {
+      if (m.properties.kind === 'telemetry') atHub.set(m.messageId!, (JSON.parse(m.body.toString('utf8')) as { records: unknown[] }).records.length);
+    }
+    const delivered = [...atHub.values()].reduce((a, n) => a + n, 0);
+    expect(delivered).toBeGreaterThan(0);
+    expect(delivered + evicted).toBe(prefilled + committed);
+  }, 180_000);
 });
+

@@ -44,6 +44,34 @@ describe('store health at start', () => {
     expect(alarm!.condition.text).toContain(String(logged!.movedTo));
   });
 
+  it('a damaged store: its alarm is a latched loss, raised again after a restart until acknowledged', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const box = new Outbox(path);
+    box.append(Array.from({ length: 300 }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'd', body: JSON.stringify({ i }) })));
+    box.close();
+    writeFileSync(path, Buffer.alloc(16384, 0x5a)); // not a database any more
+    const cap = captureLog();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: cap.log });
+    await agent.start();
+    const movedTo = String(cap.find('store file was damaged: moved aside for inspection, started a fresh store')!.movedTo);
+    const alarm = () => agent!.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-recovered');
+    expect(alarm()).toMatchObject({ state: 'active' });
+
+    // Restarted before anyone acknowledged it (a crash loop, a supervisor): the fresh store still says so.
+    await agent.stop();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
+    await agent.start();
+    expect(alarm()).toMatchObject({ state: 'latched', category: 'technical' });
+    expect(alarm()!.condition.text).toMatch(`Store was damaged and replaced; old file kept at ${movedTo} (before the restart; at 20`);
+    expect(agent.alarms.acknowledge(alarm()!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
+    expect(alarm()).toBeUndefined();
+    await agent.stop();
+    agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
+    await agent.start();
+    expect(alarm()).toBeUndefined();
+  });
+
   it('a stored record that cannot be read back: moved aside, counted, logged, technical alarm; the rest still goes', () => {
     const dir = tempDir();
     const path = join(dir, 'agent.db');
@@ -219,6 +247,28 @@ describe('store health at start', () => {
       agent = new Agent({ config: testConfig(dir, { store: { path, maxBytes: 1_048_576 } }), registry, log: captureLog().log });
       await agent.start();
       expect(evictedAlarm(agent)).toBeUndefined();
+    });
+
+    it('reported once while the store cannot mark the evictions reported, and settled when it can', () => {
+      const dir = tempDir();
+      const path = oldStore(dir);
+      const cap = captureLog();
+      agent = new Agent({ config: testConfig(dir, { store: { path }, hub: UNREACHED_HUB }), registry, log: cap.log });
+      const settle = agent.outbox.settleEvictions.bind(agent.outbox);
+      agent.outbox.settleEvictions = () => {
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      };
+      agent.enforceStoreLimits();
+      agent.enforceStoreLimits();
+      expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBe(50);
+      expect(cap.lines.filter((l) => l.msg === 'store limits reached: unsent data evicted, oldest and lowest priority first')).toHaveLength(1);
+      expect(cap.find(/cannot mark evicted records as reported in the store/)).toBeDefined();
+      expect(agent.outbox.unreportedEvictions()).toMatchObject({ age: { 1: 50 } }); // a restart now would report them again
+      agent.outbox.settleEvictions = settle; // space again
+      agent.enforceStoreLimits();
+      expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBe(50);
+      expect(agent.outbox.unreportedEvictions()).toBeNull();
+      expect(agent.outbox.unacknowledgedLosses().get('store-evicted')?.text).toBe('Store age limit: 50 unsent records discarded (waveforms first)');
     });
 
     it('with forwarding off: removed as retention, counted and logged, no alarm', () => {
