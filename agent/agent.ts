@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { AgentConfig } from './config/load.js';
 import { requireSecret, resolveSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
+import { SeenDevices } from './seen-devices.js';
 import { Metrics } from './metrics.js';
 import { Outbox, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
@@ -92,12 +93,14 @@ export class Agent {
   /** Notes of the alarms the previous run left open (by alarm id), read before anything new is journalled. */
   private readonly openBeforeStart: Map<string, string> | null;
   private evicting = false;
+  private readonly seenDevices = new SeenDevices();
   /** Evictions reported (logged, counted, alarmed) that the store has not yet taken off its tally: not reported twice. */
   private reportedEvictions: EvictionTally | null = null;
   private unreadableAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
   private journalHeld = false;
   private journalDropped = 0;
+  private journalRefused = 0;
   private readonly drivers = new Map<string, Driver>();
   private readonly log: Logger;
   private readonly startedAt = Date.now();
@@ -197,6 +200,10 @@ export class Agent {
       );
       // Devices the config says should be sending: their silence counts from now, even if they never send.
       for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
+      // ...and so are the devices heard from before a restart, through drivers still configured: a feed that does not
+      // come back after an update is reported like one that goes silent.
+      this.expectSeenBeforeRestart(engine);
+      this.ingest.subscribe((events) => this.seenDevices.note(events, Date.now()));
       this.ingest.subscribe((events) => this.alarms.handle(events));
       // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
       // still shown and alarmed here: medium, latched (what was refused is gone even once space returns).
@@ -268,6 +275,7 @@ export class Agent {
   enforceStoreLimits(): void {
     for (const [key, loss] of this.unnotedLosses) this.noteLoss(key, loss);
     this.writeOpenAlarmNotes();
+    this.writeSeenDevices();
     const { maxBytes, maxAgeHours } = this.deps.config.store;
     let report;
     try {
@@ -368,7 +376,7 @@ export class Agent {
 
   /** Alarm changes the store would not take: shown at once, and a loss once the memory cap dropped some. */
   private checkAlarmJournal(): void {
-    const { held, dropped } = this.alarms.journalState();
+    const { held, dropped, refused } = this.alarms.journalState();
     if (held > 0) {
       this.alarms.gatewayCondition(
         this.gatewayId,
@@ -384,6 +392,10 @@ export class Agent {
     if (dropped > this.journalDropped) {
       this.journalDropped = dropped;
       this.raiseLoss('alarm-journal-lost', `Alarm journal: ${dropped} alarm changes could not be stored and were dropped (memory cap)`, 'high');
+    }
+    if (refused > this.journalRefused) {
+      this.journalRefused = refused;
+      this.raiseLoss('alarm-journal-lost', `Alarm journal: ${refused} alarm changes were too large to store: shown here, not journalled or forwarded`, this.journalDropped > 0 ? 'high' : 'medium');
     }
   }
 
@@ -472,6 +484,31 @@ export class Agent {
       this.openBeforeStart.clear();
     } catch (err) {
       this.log.error({ err }, 'cannot clear the notes of the alarms open before the restart: the next start lists them again');
+    }
+  }
+
+  private expectSeenBeforeRestart(engine: AlarmEngine): void {
+    const now = Date.now();
+    const enabled = new Set(this.deps.config.drivers.filter((d) => d.enabled).map((d) => d.name));
+    let expected: ReturnType<SeenDevices['restore']>;
+    try {
+      expected = this.seenDevices.restore(this.outbox.seenDevicesNote(), now, enabled).filter(([id]) => !(id in this.deps.config.alarms.devices));
+    } catch (err) {
+      this.log.error({ err }, 'cannot read the devices heard from before the restart: one that does not come back is not reported');
+      return;
+    }
+    for (const [id, d] of expected) engine.expectDevice(id, now, d.bed);
+    if (expected.length) this.log.info({ devices: expected.map(([id, d]) => ({ deviceId: id, bed: d.bed, driver: d.source })) }, 'expecting the devices heard from before the restart');
+  }
+
+  private writeSeenDevices(): void {
+    const note = this.seenDevices.takeChanges(Date.now());
+    if (note === null) return;
+    try {
+      this.outbox.setSeenDevicesNote(note);
+    } catch (err) {
+      this.seenDevices.markDirty(); // tried again at the next check
+      this.log.warn({ err }, 'cannot note the devices heard from (tried again at each check)');
     }
   }
 
@@ -662,6 +699,7 @@ export class Agent {
     this.ingest.close();
     this.alarms.stop();
     this.writeOpenAlarmNotes();
+    this.writeSeenDevices();
     this.journalLostAtStop();
     await this.display?.stop();
     await this.edgeModel.close();

@@ -44,6 +44,7 @@ describe('AlarmService', () => {
     service.handle([deviceAlarm('asys', 'start', 1, { text: 'ASYSTOLE', deviceId: 'mon-2' })]);
     expect(journal).toEqual(['t-2:raised']);
     expect(metrics.get('alarm_journal_refused_total')).toBe(1);
+    expect(service.journalState()).toEqual({ held: 0, dropped: 0, refused: 1 });
     service.tick();
     expect(journal).toEqual(['t-2:raised']); // nothing held back to retry
   });
@@ -81,7 +82,7 @@ describe('AlarmService', () => {
       () => s(0),
     );
     service.handle(Array.from({ length: MAX_HELD_CHANGES + 7 }, (_, i) => deviceAlarm(`a${i}`, 'start', 0, { text: 'VTACH', deviceId: `mon-${i}` })));
-    expect(service.journalState()).toEqual({ held: MAX_HELD_CHANGES, dropped: 7 });
+    expect(service.journalState()).toEqual({ held: MAX_HELD_CHANGES, dropped: 7, refused: 0 });
     expect(metrics.get('alarm_journal_dropped_total')).toBe(7);
   });
 });

@@ -24,6 +24,7 @@ export class AlarmService {
   private unjournalled: AlarmStateChange[] = [];
   /** Held changes dropped over MAX_HELD_CHANGES since start. */
   private droppedChanges = 0;
+  private refusedChanges = 0;
   /** Set while publishing; changes published meanwhile wait in `nested`. */
   private publishing = false;
   private readonly nested: AlarmStateChange[][] = [];
@@ -186,8 +187,9 @@ export class AlarmService {
   }
 
   /** Changes waiting for the store, and those dropped over the memory cap since start (for the agent's alarm). */
-  journalState(): { held: number; dropped: number } {
-    return { held: this.unjournalled.length, dropped: this.droppedChanges };
+  /** `refused`: changes the store refused for good (too large): shown, but not journalled or forwarded. */
+  journalState(): { held: number; dropped: number; refused: number } {
+    return { held: this.unjournalled.length, dropped: this.droppedChanges, refused: this.refusedChanges };
   }
 
   /**
@@ -215,6 +217,7 @@ export class AlarmService {
     const alarmIds = [...new Set(changes.map((c) => c.alarmId))].slice(0, 20);
     if ((err as Error).name === 'RecordTooLargeError') {
       this.metrics.inc('alarm_journal_refused_total', undefined, changes.length);
+      this.refusedChanges += changes.length;
       this.log.error({ err, alarmIds, changes: changes.map((c) => c.change) }, 'alarm change too large to store: shown on displays but not journalled or forwarded');
       return [];
     }

@@ -95,7 +95,9 @@ export const configSchema = {
           description:
             'Capacity of the store in bytes (default 4 GiB: roughly 5 days of a 4-bed ward\'s numerics, or 16 hours of ' +
             '32 beds, while the uplink is down). Beyond it, unsent data is evicted oldest first: waveforms, then ' +
-            'numerics, alarms and audit last; eviction raises a technical alarm and is counted.',
+            'numerics, alarms and audit last; eviction raises a technical alarm and is counted. A disk that holds less ' +
+            'is the limit instead (less ~16 MiB kept free to pack, acknowledge and checkpoint); telemetry only is ' +
+            'evicted for the disk, never alarms.',
         },
         maxAgeHours: {
           type: 'number',
@@ -242,7 +244,8 @@ export const configSchema = {
             'Devices that should be sending, by device id (as the driver names it, e.g. the HL7 sender or the serial ' +
             'device\'s `id`): from the agent\'s start, one that sends nothing for `silentAfterS` raises the technical ' +
             'alarm "no data" — also after a restart, when it has not sent anything yet. `bed` names the bed for a ' +
-            'device whose events carry none. Devices not listed are watched from their first event. E.g. ' +
+            'device whose events carry none. Devices not listed are watched from their first event, and after a restart ' +
+            'from the start if they were heard from in the day before it through a driver still configured. E.g. ' +
             '`{ "mon-7": { "bed": "bed-7", "silentAfterS": 60 } }`.',
           additionalProperties: {
             type: 'object',

@@ -589,6 +589,15 @@ export class Outbox {
     return new Map(rows.map((r) => [r.id, r.value]));
   }
 
+  /** The devices the agent has heard from (agent/seen-devices.ts), as it last noted them; null if never. */
+  seenDevicesNote(): string | null {
+    return this.stmt<[], { value: string }>("SELECT value FROM meta WHERE key = 'seen-devices'").get()?.value ?? null;
+  }
+
+  setSeenDevicesNote(value: string): void {
+    this.stmt("INSERT INTO meta (key, value) VALUES ('seen-devices', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(value);
+  }
+
   clearOpenAlarmNotes(ids: Iterable<string>): void {
     this.setOpenAlarmNotes(new Map([...ids].map((id) => [id, null])));
   }
