@@ -2,8 +2,7 @@
 // here, and a gateway alarm says the data is not being kept. Before, the refused readings never reached the alarm
 // engine: a desaturation to 76 % raised nothing while the disk was full, and every monitor showed 'No data'.
 // Needs root to mount tmpfs (as on CI and the dev machines), like disk-full.test.ts.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
@@ -12,35 +11,21 @@ import { registry } from '../../drivers/registry.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
+import { fillDisk, mountTmpfs, unmountTmpfs, until } from '../support/tmpfs.js';
 
 let mountPoint: string | null = null;
 let agent: Agent | null = null;
 afterEach(async () => {
   await agent?.stop().catch(() => undefined);
   agent = null;
-  if (mountPoint) execFileSync('umount', [mountPoint]);
+  if (mountPoint) unmountTmpfs(mountPoint);
   mountPoint = null;
 });
-
-async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('disk full at the bedside', () => {
   it('readings the store refuses are still alarmed; a latched gateway alarm says they are not kept', async () => {
     const dir = tempDir();
-    mountPoint = join(dir, 'mnt');
-    mkdirSync(mountPoint);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mountPoint]);
-    } catch (err) {
-      mountPoint = null;
-      throw new Error(`this test mounts a small tmpfs and needs root: ${(err as Error).message}`);
-    }
+    mountPoint = mountTmpfs(dir, '8m');
     const cap = captureLog();
     const config = testConfig(dir, {
       store: { path: join(mountPoint, 'agent.db'), synchronous: 'full', commitIntervalMs: 5 },
@@ -50,13 +35,7 @@ describe('disk full at the bedside', () => {
     await agent.start();
     await until('first commits', () => agent!.metrics.get('store_committed_total') > 20);
 
-    const filler = join(mountPoint, 'filler');
-    const fs = statfsSync(mountPoint);
-    try {
-      writeFileSync(filler, Buffer.alloc(Math.max(0, fs.bavail * fs.bsize - 4096)));
-    } catch {
-      // ENOSPC while writing the filler: the disk is full either way.
-    }
+    const filler = fillDisk(mountPoint);
     await until('ingest refused', () => agent!.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' }) > 0);
     const refusedAt = Date.now();
     const storeAlarm = () => agent!.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:store-refusing');

@@ -2,8 +2,7 @@
 // (the driver is told, a counter and a log line say so), nothing already accepted may be harmed, and the agent
 // must recover by itself when space returns. And a backlog that fills the disk itself must not deadlock the store:
 // the disk counts as a capacity. Needs root to mount tmpfs (as on CI and the dev machines).
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { startHubStandin, type HubStandin } from '../hub-standin/index.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
+import { fillDisk, freeBytes, mountTmpfs, unmountTmpfs, until } from '../support/tmpfs.js';
 
 let mountPoint: string | null = null;
 let agent: Agent | null = null;
@@ -24,42 +24,14 @@ afterEach(async () => {
   agent = null;
   await hub?.stop();
   hub = null;
-  if (mountPoint) execFileSync('umount', [mountPoint]);
+  if (mountPoint) unmountTmpfs(mountPoint);
   mountPoint = null;
 });
-
-function mountTmpfs(dir: string, size: string): string {
-  const mnt = join(dir, 'mnt');
-  mkdirSync(mnt);
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt]);
-  } catch (err) {
-    throw new Error(`this test mounts a small tmpfs and needs root: ${(err as Error).message}`);
-  }
-  return mnt;
-}
-
-const freeBytes = (path: string) => statfsSync(path).bavail * statfsSync(path).bsize;
-
-async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('disk full', () => {
   it('refuses ingest with a clear error while the disk is full, keeps what it had, and recovers when space returns', async () => {
     const dir = tempDir();
-    mountPoint = join(dir, 'mnt');
-    mkdirSync(mountPoint);
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mountPoint]);
-    } catch (err) {
-      mountPoint = null;
-      throw new Error(`this test mounts a small tmpfs and needs root: ${(err as Error).message}`);
-    }
+    mountPoint = mountTmpfs(dir, '8m');
     const storePath = join(mountPoint, 'agent.db');
     const cap = captureLog();
     const config = testConfig(dir, {
@@ -71,13 +43,7 @@ describe('disk full', () => {
     await until('first commits', () => agent!.metrics.get('store_committed_total') > 100);
 
     // Fill the disk, leaving almost nothing.
-    const filler = join(mountPoint, 'filler');
-    const free = statfsSync(mountPoint).bavail * statfsSync(mountPoint).bsize;
-    try {
-      writeFileSync(filler, Buffer.alloc(Math.max(0, free - 4096)));
-    } catch {
-      // ENOSPC while writing the filler is fine: the disk is full either way.
-    }
+    const filler = fillDisk(mountPoint);
     await until('ingest refused', () => agent!.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' }) > 0);
     const refusedLog = cap.find('store refused events; the sender is told they were not accepted');
     expect(refusedLog).toMatchObject({ code: 'SQLITE_FULL' });
