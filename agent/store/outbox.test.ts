@@ -391,7 +391,15 @@ describe('Outbox limits', () => {
       expect(box.appendBatches([{ records: [numeric(1)], idempotencyKey: 'hl7:a|1' }])).toEqual(['duplicate']);
       // Appended after the step, at the new time: aged from there, like any other.
       box.append([numeric(3)]);
+      box.appendBatches([{ records: [numeric(4)], idempotencyKey: 'hl7:a|2' }]);
       expect(box.enforceLimits(1e12, 7 * DAY).evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+      // ...and aged out in time: 8 days on the new clock (the monotonic clock has hardly moved), the rows and the key
+      // written after the step go; those accepted before it are still within their age.
+      clock.mockReturnValue(stepped + 8 * DAY);
+      expect(box.enforceLimits(1e12, 7 * DAY).evicted).toEqual({ 0: 0, 1: 2, 2: 0 });
+      expect(box.pending('telemetry').records).toBe(2);
+      expect(box.appendBatches([{ records: [numeric(4)], idempotencyKey: 'hl7:a|2' }])).toEqual(['stored']);
+      expect(box.appendBatches([{ records: [numeric(1)], idempotencyKey: 'hl7:a|1' }])).toEqual(['duplicate']);
     } finally {
       clock.mockRestore();
     }

@@ -267,6 +267,9 @@ export interface OpenedOutbox {
   recovered: { movedTo: string; reason: string } | null;
 }
 
+/** How far a stamp may run ahead of the store's own clock (see enforceLimits) before it counts as after a clock step. */
+const CLOCK_SLACK_MS = 60_000;
+
 export class RecordTooLargeError extends Error {
   constructor(readonly bytes: number, readonly limit: number, readonly deviceId: string) {
     super(`record of ${bytes} bytes from device ${deviceId} exceeds the limit of ${limit} bytes`);
@@ -880,9 +883,12 @@ export class Outbox {
     let evictedFor: LimitsReport['evictedFor'] = null;
     // Now as measured since the store was opened (see thisRun): it does not jump with the wall clock.
     const runNow = Math.min(now, this.thisRun.wallAt + (performance.now() - this.thisRun.monoAt));
+    // Stamped later than that (plus slack), a row or key was written after a forward step, on the new clock: aged by
+    // the wall clock like any other, or nothing written after a step would ever age out in this run.
+    const steppedAfter = runNow + CLOCK_SLACK_MS;
     // A forward step of the clock must not drop the keys of batches just accepted either: a sender's resend would
     // be stored again, under new message ids.
-    this.db.prepare('DELETE FROM idempotency WHERE at < ?').run(runNow - 24 * 3600_000);
+    this.db.prepare('DELETE FROM idempotency WHERE at < CASE WHEN at <= ? THEN ? ELSE ? END').run(steppedAfter, runNow - 24 * 3600_000, now - 24 * 3600_000);
     let trimmedAcked = this.db
       .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
       .run(now - this.retainAckedMs).changes;
@@ -897,8 +903,8 @@ export class Outbox {
     for (const t of CLASS_TABLES) {
       this.db.transaction(() => {
         const aged = this.db
-          .prepare(`DELETE FROM ${t} WHERE cls > 0 AND created_at < CASE WHEN seq >= ? THEN ? ELSE ? END RETURNING cls, count`)
-          .all(this.thisRun.firstSeq, runNow - maxAgeMs, now - maxAgeMs) as { cls: RecordClass; count: number }[];
+          .prepare(`DELETE FROM ${t} WHERE cls > 0 AND created_at < CASE WHEN seq >= ? AND created_at <= ? THEN ? ELSE ? END RETURNING cls, count`)
+          .all(this.thisRun.firstSeq, steppedAfter, runNow - maxAgeMs, now - maxAgeMs) as { cls: RecordClass; count: number }[];
         if (!aged.length) return;
         const counts: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
         for (const r of aged) counts[r.cls] += r.count;
