@@ -94,6 +94,24 @@ describe('Ingest', () => {
     expect(box.pending('telemetry').records).toBe(1);
   });
 
+  it('a sender\'s resends of a refused message reach the listeners once, also when the store takes it later', async () => {
+    const { box, ingest, seen } = setup(5);
+    const append = box.appendBatches.bind(box);
+    let full = true;
+    box.appendBatches = (...args) => {
+      if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      return append(...args);
+    };
+    for (let i = 0; i < 3; i++) await expect(ingest.accept('hl7', [reading(72, 1)], { idempotencyKey: 'hl7:A|B|1|h' })).rejects.toBeInstanceOf(IngestRefusedError);
+    expect(seen).toHaveLength(1); // not taken for fresh data at each resend
+    full = false;
+    await ingest.accept('hl7', [reading(72, 1)], { idempotencyKey: 'hl7:A|B|1|h' });
+    expect(box.pending('telemetry').records).toBe(1);
+    expect(seen).toHaveLength(1); // stored now, shown before
+    await ingest.accept('hl7', [reading(75, 2)], { idempotencyKey: 'hl7:A|B|2|h' });
+    expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 75]);
+  });
+
   it('an emit refused for its own size is not passed on, and says nothing about the store', async () => {
     const { ingest, seen } = setup(5);
     const states: unknown[] = [];

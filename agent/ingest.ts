@@ -30,6 +30,9 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+/** Keys of refused emits remembered as shown (~10 MB at most); past it the oldest are forgotten and shown again. */
+const MAX_SHOWN_WHILE_REFUSED = 100_000;
+
 export class IngestRefusedError extends Error {
   constructor(message: string, override readonly cause: unknown) {
     super(message);
@@ -93,6 +96,8 @@ export class Ingest {
   private readonly eventCounters = new Map<string, (by?: number) => void>();
   private readonly storeStateListeners: StoreStateListener[] = [];
   private refusing: { since: number; reason: string } | null = null;
+  /** Idempotency keys of refused emits whose events the listeners were given (oldest first, bounded). */
+  private readonly shownWhileRefused = new Set<string>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -235,9 +240,15 @@ export class Ingest {
   private afterCommit(stored: Pending[], refused: Pending[]): void {
     // A plain loop: flatMap is a visible cost at 20,000 events per commit.
     const events: DriverEvent[] = [];
-    for (const p of stored) for (const e of p.events) events.push(e);
-    if (events.length > 0) {
-      this.metrics.inc('store_committed_total', undefined, events.length);
+    let committed = 0;
+    for (const p of stored) {
+      committed += p.events.length;
+      // Shown already, when the store refused it (a sender's resend that the store now takes): not passed on twice.
+      if (p.idempotencyKey !== undefined && this.shownWhileRefused.delete(p.idempotencyKey)) continue;
+      for (const e of p.events) events.push(e);
+    }
+    if (committed > 0) {
+      this.metrics.inc('store_committed_total', undefined, committed);
       this.onCommitted();
       if (this.refusing) {
         this.log.info({ refusingSince: new Date(this.refusing.since).toISOString(), reason: this.refusing.reason }, 'store takes events again');
@@ -245,7 +256,16 @@ export class Ingest {
         this.tellStoreState();
       }
     }
-    for (const p of refused) for (const e of p.events) events.push(e);
+    for (const p of refused) {
+      // A sender told to resend (HL7 AR) sends the same message again and again while the disk is full: shown once,
+      // so that a resend is not taken for fresh data (the bed would look live, and 'No data' would never come).
+      if (p.idempotencyKey !== undefined) {
+        if (this.shownWhileRefused.has(p.idempotencyKey)) continue;
+        if (this.shownWhileRefused.size >= MAX_SHOWN_WHILE_REFUSED) this.shownWhileRefused.delete(this.shownWhileRefused.values().next().value!);
+        this.shownWhileRefused.add(p.idempotencyKey);
+      }
+      for (const e of p.events) events.push(e);
+    }
     if (events.length === 0) return;
     for (const l of this.listeners) {
       try {
