@@ -490,9 +490,18 @@ export class Agent {
   private expectSeenBeforeRestart(engine: AlarmEngine): void {
     const now = Date.now();
     const enabled = new Set(this.deps.config.drivers.filter((d) => d.enabled).map((d) => d.name));
+    // A driver that declares its device ids (a simulator, a serial device with its id) expects only those it still
+    // declares: a device taken out of its config is not alarmed as silent. One that learns them (HL7) expects all.
+    const declared = new Map<string, Set<string>>();
+    for (const d of this.deps.config.drivers) {
+      const ids = d.enabled ? this.deps.registry.get(d.type)?.claims?.(d.options).deviceIds : undefined;
+      if (ids?.length) declared.set(d.name, new Set(ids.map((c) => c.id)));
+    }
     let expected: ReturnType<SeenDevices['restore']>;
     try {
-      expected = this.seenDevices.restore(this.outbox.seenDevicesNote(), now, enabled).filter(([id]) => !(id in this.deps.config.alarms.devices));
+      expected = this.seenDevices
+        .restore(this.outbox.seenDevicesNote(), now, enabled)
+        .filter(([id, d]) => !(id in this.deps.config.alarms.devices) && (declared.get(d.source)?.has(id) ?? true));
     } catch (err) {
       this.log.error({ err }, 'cannot read the devices heard from before the restart: one that does not come back is not reported');
       return;

@@ -51,4 +51,22 @@ describe('devices expected after a restart', () => {
     agent.alarms.engine.tick(Date.now() + 31_000);
     expect(noData(agent)).toEqual([`ICU/101/1: No data from ${devices[0]!.deviceId} for 31 s`]);
   });
+
+  it('a driver that declares its devices expects only those it still declares (a simulator with fewer beds)', async () => {
+    const dir = tempDir();
+    const sim = (beds: number) => [{ name: 'ward-sim', type: 'simulator', options: { beds, waveforms: false, numericPeriodMs: 200 } }];
+    agent = new Agent({ config: testConfig(dir, { drivers: sim(3) }), registry, log: captureLog().log });
+    const seen = new Set<string>();
+    agent.onCommitted((events) => events.forEach((e) => seen.add(e.deviceId)));
+    await agent.start();
+    const deadline = Date.now() + 10_000;
+    while (seen.size < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(seen.size).toBe(3);
+    await agent.stop();
+
+    const cap = captureLog();
+    agent = new Agent({ config: testConfig(dir, { drivers: sim(2) }), registry, log: cap.log });
+    const devices = (cap.find('expecting the devices heard from before the restart')?.devices ?? []) as Array<{ deviceId: string }>;
+    expect(devices.map((d) => d.deviceId).sort()).toEqual(['sim-monitor-01', 'sim-monitor-02']);
+  });
 });
