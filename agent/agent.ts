@@ -56,6 +56,9 @@ export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { 
   return { transport: AzureIotTransport.fromConnectionString(cs, hub.caFile, hub.sasTokenTtlS), why: 'connection string' };
 }
 
+/** How long stopping a driver waits for its start in progress to end. */
+const DRIVER_START_WAIT_MS = 5000;
+
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
 const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
@@ -83,6 +86,8 @@ export class Agent {
   private healthTimer: NodeJS.Timeout | null = null;
   private limitsTimer: NodeJS.Timeout | null = null;
   private starting: Promise<void> | null = null;
+  /** Driver starts in progress, by driver name (settled: they never reject). */
+  private readonly driverStarts = new Map<string, Promise<void>>();
   private stopRequested = false;
   /** Loss notes the store could not take (a full disk): written again at each check until their alarm is acknowledged. */
   private readonly unnotedLosses = new Map<LossKey, StoredLoss>();
@@ -647,20 +652,43 @@ export class Agent {
       count: (counter, by = 1) => this.metrics.inc(`driver_${counter}`, { driver: entry.name }, by),
     });
     this.drivers.set(entry.name, driver);
+    const started = driver.start();
+    this.driverStarts.set(entry.name, started.then(
+      () => undefined,
+      () => undefined,
+    ));
     try {
-      await driver.start();
+      await started;
     } catch (err) {
       this.drivers.delete(entry.name);
       await driver.stop().catch(() => undefined);
       throw err;
+    } finally {
+      this.driverStarts.delete(entry.name);
     }
     dlog.info({ description: factory.description }, 'driver started');
+  }
+
+  /**
+   * A driver's start still in progress (one the twin asked for) ends before the driver is stopped: stopped half-way,
+   * a listener that is not yet listening never finishes starting, and whoever waits on it (the control plane) hangs
+   * the agent's stop. Bounded, for a start that never ends by itself.
+   */
+  private async startSettled(name: string): Promise<void> {
+    const start = this.driverStarts.get(name);
+    if (!start) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, DRIVER_START_WAIT_MS)));
+    await Promise.race([start, late]);
+    clearTimeout(timer);
   }
 
   /** Stops one driver; a no-op if it is not running. */
   async stopDriver(name: string): Promise<void> {
     const d = this.drivers.get(name);
     if (!d) return;
+    await this.startSettled(name);
+    if (this.drivers.get(name) !== d) return; // its start failed meanwhile, and it was stopped there
     this.drivers.delete(name);
     await d.stop().catch((err: unknown) => this.log.error({ err, driver: name }, 'driver failed to stop cleanly'));
     this.log.info({ driver: name }, 'driver stopped');
@@ -687,10 +715,7 @@ export class Agent {
   }
 
   private async stopDrivers(): Promise<void> {
-    for (const [name, d] of this.drivers) {
-      await d.stop().catch((err: unknown) => this.log.error({ err, driver: name }, 'driver failed to stop cleanly'));
-    }
-    this.drivers.clear();
+    for (const name of [...this.drivers.keys()]) await this.stopDriver(name);
   }
 
   async stop(): Promise<void> {

@@ -7,9 +7,30 @@ import { registry } from '../../drivers/registry.js';
 import type { Driver, DriverFactory } from '../../drivers/types.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
+import { connect } from 'node:net';
 import { join } from 'node:path';
+import { testConfig } from '../support/agent-config.js';
+import { freePort } from '../support/mllp-client.js';
 
 describe('stop while starting', () => {
+  it('a driver the twin is starting (an HL7 listener) finishes its start before it is stopped: the stop does not hang', async () => {
+    const port = await freePort();
+    const agent = new Agent({ config: testConfig(tempDir(), { drivers: [] }), registry, log: captureLog().log });
+    await agent.start();
+    const entry = validateConfig({ drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port } }] }, registry, 'test').drivers[0]!;
+    const starting = agent.startDriver(entry).then(() => 'started', () => 'refused');
+    const stopping = agent.stop().then(() => 'stopped');
+    // A hang shows as 'pending' (before, the start never settled once the listener was closed half-way).
+    const pending = new Promise((r) => setTimeout(() => r('pending'), 4000));
+    expect(await Promise.race([Promise.all([starting, stopping]), pending])).toEqual(['started', 'stopped']);
+    // And nothing is left listening.
+    const open = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    expect(open).toBe(false);
+  });
+
   it('waits for the driver being started, starts nothing after it, and stops cleanly', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
