@@ -74,7 +74,7 @@ export interface DisplayConfig {
   users: { name: string; role: Role; passwordHash: string }[];
   tokens: { name: string; role: Role; tokenHash: string }[];
   sessionTtlS: number;
-  login: { maxFailures: number; maxFailuresPerUser: number; windowS: number };
+  login: { maxFailures: number; maxFailuresPerUser: number; windowS: number; maxSessionsPerUser: number };
   allowedOrigins: string[];
   /** DNS names the display answers to besides IP addresses, localhost, `host` and the machine's name (DNS rebinding). */
   allowedHosts: string[];

@@ -438,6 +438,15 @@ export const configSchema = {
               description: 'Failed logins per user name (from any address) within the window. Anyone who knows a name can lock it out for the window.',
             },
             windowS: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+            maxSessionsPerUser: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1000,
+              default: 10,
+              description:
+                'Sessions one user may hold at once (tabs, screens); a further login ends that user\'s oldest. Ward ' +
+                'screens that share one login with `viewing: authenticated` need at least one each.',
+            },
           },
         },
         allowedOrigins: {

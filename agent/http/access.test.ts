@@ -118,6 +118,18 @@ describe('login rate limit over sockets', () => {
 });
 
 describe('sessions over sockets', () => {
+  it('display.login.maxSessionsPerUser sets how many sessions one user holds (ward screens sharing a login)', async () => {
+    const d = await startDisplayAgent({ login: { maxSessionsPerUser: 12 } });
+    try {
+      const screens: string[] = [];
+      for (let i = 0; i < 13; i++) screens.push(await login(d.url, 'vera', PASSWORDS.viewer));
+      expect((await call(d.url, 'GET', '/api/me', { token: screens[0] })).status).toBe(401); // the 13th ended the oldest
+      for (const t of screens.slice(1)) expect((await call(d.url, 'GET', '/api/me', { token: t })).status).toBe(200);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('one user holds at most 10 (their own oldest ends); a full table refuses a new user (503, logged, counted) instead of ending someone else\'s', async () => {
     const fillers = await Promise.all(Array.from({ length: 98 }, async (_, i) => ({ name: `u${i}`, role: 'viewer', passwordHash: await hashPassword(`filler-pass-${i}`, { N: 1024, r: 8, p: 1 }) })));
     const late = { name: 'late', role: 'viewer', passwordHash: await hashPassword('late-pass-1', { N: 1024, r: 8, p: 1 }) };

@@ -17,7 +17,7 @@ export function hasRole(identity: Identity | null, needed: Role): boolean {
 }
 
 /** Sessions held at once, in all and per user (tabs, screens): one account cannot fill the table for everyone. */
-export const SESSION_BOUNDS = { maxSessions: 1000, maxSessionsPerUser: 10 } as const;
+export const SESSION_BOUNDS = { maxSessions: 1000, maxSessionsPerUser: 10 } as const; // per user: display.login.maxSessionsPerUser
 const MAX_TRACKED = 10000;
 /** scrypt takes ~16 MB and tens of ms per check; a flood of logins must not multiply that. */
 const MAX_CONCURRENT_CHECKS = 4;
@@ -56,7 +56,8 @@ export class Authenticator {
   private checking = 0;
 
   constructor(
-    private readonly config: Pick<DisplayConfig, 'users' | 'tokens' | 'sessionTtlS' | 'login'>,
+    // The session bound per user comes in `bounds` (display.login.maxSessionsPerUser).
+    private readonly config: Pick<DisplayConfig, 'users' | 'tokens' | 'sessionTtlS'> & { login: Omit<DisplayConfig['login'], 'maxSessionsPerUser'> },
     private readonly now: () => number = Date.now,
     private readonly bounds: { maxSessions: number; maxSessionsPerUser: number } = SESSION_BOUNDS,
   ) {

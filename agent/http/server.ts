@@ -27,7 +27,7 @@ import { examplePasswordProblems } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
 import { WardState } from '../display/ward.js';
-import { Authenticator, hasRole, type Identity } from './auth.js';
+import { Authenticator, hasRole, SESSION_BOUNDS, type Identity } from './auth.js';
 import { LiveFeed } from './live.js';
 import { toPrometheus } from './prometheus.js';
 import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson } from './respond.js';
@@ -150,7 +150,7 @@ export class DisplayServer {
     now: () => number = Date.now,
   ) {
     this.ward = new WardState(config);
-    this.auth = new Authenticator(config, now);
+    this.auth = new Authenticator(config, now, { maxSessions: SESSION_BOUNDS.maxSessions, maxSessionsPerUser: config.login.maxSessionsPerUser });
     this.hosts = new HostNames(config);
     this.hub = new SseHub(
       {
@@ -223,6 +223,12 @@ export class DisplayServer {
     if (this.config.screens.length) this.screenTimer = setInterval(() => this.screens.check(), SCREEN_CHECK_MS);
     if (this.config.screens.length > this.config.limits.maxSseClients) {
       this.log.warn({ screens: this.config.screens.length, maxSseClients: this.config.limits.maxSseClients }, 'more expected screens than live clients allowed: some cannot connect and will alarm');
+    }
+    if (this.config.viewing === 'authenticated' && this.config.screens.length > this.config.login.maxSessionsPerUser) {
+      this.log.warn(
+        { screens: this.config.screens.length, maxSessionsPerUser: this.config.login.maxSessionsPerUser },
+        'more expected screens than sessions one user may hold: screens sharing one login log each other out; raise display.login.maxSessionsPerUser',
+      );
     }
     const { url } = this.address();
     this.log.info({ url, tls: this.scheme === 'https', viewing: this.config.viewing, users: this.config.users.length, tokens: this.config.tokens.length, hostNames: this.hosts.list() }, 'display listening');
