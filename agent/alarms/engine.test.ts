@@ -272,6 +272,13 @@ describe('engine: device-reported alarms', () => {
     expect(cs[0]!.alarm.condition.text).toBe('APNEA');
   });
 
+  it('a momentary device event (PCD-04 tpoint) is latched until acknowledged, whatever its priority', () => {
+    const e = engine();
+    const cs = e.deviceAlarm({ ...deviceAlarm('m', 'start', 0, { priority: 'low' }), momentary: true });
+    cs.push(...e.deviceAlarm({ ...deviceAlarm('m', 'end', 0, { priority: 'low' }), momentary: true }));
+    expect(summary(cs)).toEqual(['raised:->active', 'condition-ended:active>latched']);
+  });
+
   it('a device alarm without text says so and names the device; a very long text is cut, and never repeated in the audit', () => {
     const e = engine();
     const none = e.deviceAlarm(deviceAlarm('1', 'start', 0, { priority: 'high', text: '  ' }));

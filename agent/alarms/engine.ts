@@ -449,6 +449,7 @@ function deviceSpec(key: string, e: AlarmEvent): ConditionSpec {
     reportedPriority: e.priority,
     category: e.category,
   };
+  if (e.momentary) spec.latch = true; // an event without duration: its end says nothing of whether anyone saw it
   if (e.raw !== undefined) spec.condition.raw = e.raw.text !== undefined && e.raw.text.length > MAX_ALARM_TEXT ? { ...e.raw, text: capped(e.raw.text) } : e.raw;
   if (e.patientId !== undefined) spec.patientId = e.patientId;
   if (e.sourceMetric !== undefined) spec.metric = e.sourceMetric;

@@ -118,6 +118,11 @@ export interface AlarmEvent extends Origin {
    */
   endedBy?: 'link-lost';
   /**
+   * The device reported an event at a point in time (PCD-04 phase tpoint or start_only): no end will follow. The
+   * driver sends its start and end together; the alarm latches, so it stays in view until someone acknowledges it.
+   */
+  momentary?: true;
+  /**
    * What a person did to it at the device, as the device reports (IHE PCD ACM alarm inactivation state): it was
    * acknowledged there, or its audio paused. Absent when the device says nothing or that it is enabled.
    */

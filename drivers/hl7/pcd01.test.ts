@@ -134,6 +134,27 @@ describe('PCD-04 alarm inactivation state', () => {
   });
 });
 
+describe('PCD-04 event phase and alarm state', () => {
+  const alarms = (phase: string, state = '') =>
+    map(
+      `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rOBR|1||ALM-1^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r` +
+        obx(['1', 'ST', '196652^MDC_EVT_LO^MDC', '1.1.1.1.1', 'Low SpO2', '', '', 'PM~SP', '', '', 'F']) +
+        obx(['2', 'ST', '68481^MDC_ATTR_EVENT_PHASE^MDC', '1.1.1.1.3', phase, '', '', '', '', '', 'F']) +
+        (state ? obx(['3', 'ST', '68482^MDC_ATTR_ALARM_STATE^MDC', '1.1.1.1.4', state, '', '', '', '', '', 'F']) : ''),
+    ).filter((e): e is AlarmEvent => e.kind === 'alarm');
+  it('tpoint and start_only (no end will be sent) are a start and an end together, marked momentary', () => {
+    for (const p of ['tpoint', 'start_only']) {
+      expect(alarms(p).map((a) => [a.phase, a.momentary]), p).toEqual([['start', true], ['end', true]]);
+    }
+    expect(alarms('start').map((a) => a.phase)).toEqual(['start']);
+  });
+  it('an update that says the alarm is inactive, or inactivate, ends it; an active update continues it', () => {
+    for (const p of ['update', 'present', 'continue', 'escalate']) expect(alarms(p, 'inactive').map((a) => a.phase), p).toEqual(['end']);
+    expect(alarms('inactivate').map((a) => a.phase)).toEqual(['end']);
+    expect(alarms('update', 'active').map((a) => a.phase)).toEqual(['continue']);
+  });
+});
+
 describe('OBX-3 coding system', () => {
   it('a 99LOCAL code is not looked up as MDC even when its number is an MDC code', () => {
     const r = reading(HEAD + spo2({ code: '150456^Local SpO2^99LOCAL' }));

@@ -699,19 +699,26 @@ function waveformChannels(r: Row, q: Quality): number[][] {
 
 const PRIORITY: Record<string, AlarmPriority> = { PH: 'high', PM: 'medium', PL: 'low', PN: 'none' };
 
-function phaseOf(raw: string, state: string): AlarmEvent['phase'] {
+/**
+ * IHE PCD ACM event phase (with the alarm state): `momentary` for an event at a point in time (tpoint, start_only:
+ * no end will be sent), and an update that says the alarm is now inactive (or 'inactivate') ends it.
+ */
+function phaseOf(raw: string, state: string): { phase: AlarmEvent['phase']; momentary?: true } {
+  const inactive = state.toLowerCase() === 'inactive';
   switch (raw.toLowerCase()) {
     case 'start':
+      return { phase: 'start' };
     case 'start_only':
     case 'tpoint':
-      return 'start';
+      return { phase: 'start', momentary: true };
     case 'end':
     case 'reset':
-      return 'end';
+    case 'inactivate':
+      return { phase: 'end' };
     case '':
-      return state.toLowerCase() === 'inactive' ? 'end' : 'start';
+      return { phase: inactive ? 'end' : 'start' };
     default: // continue, update, escalate, de-escalate, present
-      return 'continue';
+      return { phase: inactive ? 'end' : 'continue' };
   }
 }
 
@@ -768,6 +775,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   const atDevice = /acknowledged/i.test(inact) ? ('acknowledged' as const) : /^(audio|alarm)-paused$/i.test(inact) ? ('audio-paused' as const) : undefined;
   if (typeFlag) hl7.alertType = typeFlag;
 
+  const phase = phaseOf(phaseRaw, stateRaw);
   const obr3 = g.obr ? components(g.obr, 3).map((x) => x.trim()) : [];
   const obr2 = g.obr ? components(g.obr, 2).map((x) => x.trim()) : [];
   const alarmId = obr3[0] ? `${obr3[0]}^${obr3[1] ?? ''}` : obr2[0] ? `${obr2[0]}^${obr2[1] ?? ''}` : `${device}:${condRow.code}:${eventRow.containment}`;
@@ -782,7 +790,8 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     // No priority at all is not "no alarm" (PN): an alarm the sender did not rank is shown as medium, not low.
     priority: PRIORITY[prioFlag] ?? 'medium',
     category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
-    phase: phaseOf(phaseRaw, stateRaw),
+    phase: phase.phase,
+    ...(phase.momentary && { momentary: true as const }),
     ...(atDevice && { atDevice }),
     deviceTime: time.ms,
     receivedAt: opts.receivedAt,
@@ -796,4 +805,6 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     alarm.unit = unit;
   }
   out.push(alarm);
+  // No end will come for an event at a point in time: sent with its start, so that it does not stay active for ever.
+  if (alarm.momentary) out.push({ ...alarm, phase: 'end' });
 }
