@@ -29,13 +29,18 @@ async function online(ctx: FakeContext, extra = {}): Promise<IntellivueDriver> {
 describe('intellivue faults', () => {
   it('refused association: reported, logged, retried until accepted', async () => {
     r = await rig();
-    r.sim.refuseNext(2);
+    r.sim.refuseNext(3);
     const ctx = fakeContext();
     await online(ctx);
-    expect(ctx.counter('associations_refused')).toBe(2);
+    expect(ctx.counter('associations_refused')).toBe(3);
     expect(ctx.statuses().some((s) => s.state === 'error' && /refused/.test(s.detail))).toBe(true);
+    // Warned about once (and the device's status once), not at every retry: a refusing monitor retries all day.
+    const warned = ctx.logs.filter((l) => l.level === 40).map((l) => String(l.msg));
+    expect(warned.filter((m) => /^intellivue association refused/.test(m))).toHaveLength(1);
+    expect(warned.filter((m) => /^intellivue device error/.test(m))).toHaveLength(1);
     expect(ctx.logs.some((l) => l.level === 40 && /association refused/.test(String(l.msg)) && l.device === 'mx800-1')).toBe(true);
-    expect(r.sim.received.filter((m) => m === 'assoc-request').length).toBe(3);
+    expect(ctx.logs.filter((l) => Number(l.level) >= 30 && /association refused by the monitor/.test(String(l.msg))).length).toBeLessThanOrEqual(1);
+    expect(r.sim.received.filter((m) => m === 'assoc-request').length).toBe(4);
     expect(ctx.statuses().at(-1)?.state).toBe('online');
   });
 

@@ -62,7 +62,8 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
     const now = this.now();
     switch (o.type) {
       case 'state':
-        this.ctx.log.info({ device: this.plan.id, state: o.state }, o.detail);
+        // Debug: the device's status changes this makes are logged (once per trouble) by setStatus.
+        this.ctx.log.debug({ device: this.plan.id, state: o.state }, o.detail);
         if (o.state === 'polling' || o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'refused') this.setStatus('error', o.detail);
         else if ((o.state === 'associating' || o.state === 'awaiting-mds') && this.status !== 'offline') this.setStatus('connecting', o.detail);

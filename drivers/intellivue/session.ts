@@ -44,6 +44,8 @@ export class IntellivueSession {
   private state_: SessionState = 'idle';
   private active = false;
   private invokeId = 0;
+  /** Association refusals since the last acceptance: only the first (and every 60th) is a warning. */
+  private refusedInARow = 0;
   private pollNumber = 0;
   private timers = new Set<NodeJS.Timeout>();
   private quietTimer: NodeJS.Timeout | undefined;
@@ -275,6 +277,7 @@ export class IntellivueSession {
     switch (spdu) {
       case 'accept':
         this.hooks.count('associations_accepted');
+        this.refusedInARow = 0;
         this.userInfo = userInfo;
         this.hooks.output({ type: 'associated', userInfo });
         if (listen || this.state_ !== 'associating') return;
@@ -287,7 +290,14 @@ export class IntellivueSession {
         return;
       case 'refuse':
         this.hooks.count('associations_refused');
-        this.hooks.log('warn', `intellivue association refused; retrying in ${this.plan.refusedRetryMs} ms (check the MIB port is set to Data Export, and that no other client holds it)`);
+        // A monitor whose port is not set to Data Export refuses every 10 s all day: the first refusal in a row is a
+        // warning, the rest are counted (associations_refused) and warned about again every 60th.
+        this.refusedInARow += 1;
+        this.hooks.log(
+          this.refusedInARow === 1 || this.refusedInARow % 60 === 0 ? 'warn' : 'debug',
+          `intellivue association refused; retrying in ${this.plan.refusedRetryMs} ms (check the MIB port is set to Data Export, and that no other client holds it)`,
+          { refusedInARow: this.refusedInARow },
+        );
         if (listen || !this.active) return;
         this.clearTimers();
         this.setState('refused', `association refused by the monitor; retry in ${Math.round(this.plan.refusedRetryMs / 100) / 10} s`);
