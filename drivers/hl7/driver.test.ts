@@ -112,6 +112,23 @@ async function client(port: number): Promise<Client> {
 }
 
 describe('hl7-mllp driver over TCP', () => {
+  it('stopped before its listener was listening: the start ends (refused), and nothing is left listening', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const d = createHl7MllpDriver({ host: '127.0.0.1', port }, fakeCtx());
+    const starting = d.start().then(() => 'started', (e: Error) => `refused: ${e.message}`);
+    await d.stop();
+    const settled = await Promise.race([starting, new Promise((r) => setTimeout(() => r('pending'), 3000))]);
+    expect(settled).toBe('refused: MLLP listener closed before it was listening');
+    const open = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    expect(open).toBe(false);
+  });
+
   it('ACKs AA only after emit resolved, with the mapped reading', async () => {
     const ctx = fakeCtx();
     ctx.mode = 'hold';

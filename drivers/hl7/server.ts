@@ -111,17 +111,28 @@ export class MllpServer {
     const server = this.server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
+      // Closed before it was listening: the start ends (refused) rather than waiting for ever.
+      this.abortListen = (err) => {
+        server.off('error', reject);
+        reject(err);
+      };
       server.listen(this.opts.port, this.opts.host, () => {
         server.off('error', reject);
+        this.abortListen = null;
+        if (this.server !== server) server.close(); // closed meanwhile: do not stay listening
         resolve();
       });
     });
     server.on('error', (err) => this.ctx.log.error({ err: err.message }, 'MLLP server error'));
   }
 
+  private abortListen: ((err: Error) => void) | null = null;
+
   async close(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    this.abortListen?.(new Error('MLLP listener closed before it was listening'));
+    this.abortListen = null;
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
