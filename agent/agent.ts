@@ -1,9 +1,8 @@
 // The agent: builds the pipeline from a validated config and runs it.
 //   drivers → ingest (normalise, group commit) → outbox (SQLite) → forwarder → IoT Hub
-//                                    ↘ listeners (alarms, display, model) after commit
+//                                    ↘ listeners (alarms, display, model) after commit (or after the store refused it)
 import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { statfsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/load.js';
 import { requireSecret, resolveSecret } from './config/load.js';
@@ -292,7 +291,7 @@ export class Agent {
     // "Nearly full" is judged against what the disk can still take as well: a disk that fills up before the
     // configured capacity must alarm too. (report.fraction already counts the disk, less the room the store keeps
     // free on it to pack and acknowledge: eviction follows the disk too.)
-    this.alarms.storeUsage(Math.max(report.fraction, report.usedBytes / (report.usedBytes + this.diskFreeBytes())));
+    this.alarms.storeUsage(Math.max(report.fraction, report.usedBytes / (report.usedBytes + report.freeDiskBytes)));
     if (report.unreadable > 0) {
       // A stored record that cannot be read back is a loss: counted, logged, alarmed, and kept for inspection.
       const { records, reason } = this.outbox.unreadableRecords();
@@ -557,16 +556,6 @@ export class Agent {
 
   private storeRecoveredText(movedTo: string): string {
     return `Store was damaged and replaced; old file kept at ${movedTo}`;
-  }
-
-  private diskFreeBytes(): number {
-    if (this.outbox.path === ':memory:') return Infinity;
-    try {
-      const fs = statfsSync(dirname(this.outbox.path));
-      return fs.bavail * fs.bsize;
-    } catch {
-      return Infinity;
-    }
   }
 
   /** Listen to events after they are committed (alarms, display, model). */

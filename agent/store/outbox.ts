@@ -193,6 +193,8 @@ export interface LimitsReport {
   /** The capacity eviction kept to: store.maxBytes, or less when the disk cannot take that much (limitedBy 'disk'). */
   limitBytes: number;
   limitedBy: 'maxBytes' | 'disk';
+  /** Free bytes on the store's disk when checked (Infinity for ':memory:' or when it cannot be read). */
+  freeDiskBytes: number;
   /** Acknowledged messages dropped from the replay retention (not a loss: already delivered). */
   trimmedAcked: number;
   /** Unsent records evicted by this call, by class. */
@@ -804,14 +806,7 @@ export class Outbox {
    * database file. Null (no limit from the disk) for ':memory:', for a disk too small, or when the free space
    * cannot be read.
    */
-  private diskRoom(): { limit: number; maxPages: number } | null {
-    if (this.path === ':memory:') return null;
-    let free: number;
-    try {
-      free = this.freeDiskBytes();
-    } catch {
-      return null;
-    }
+  private diskRoom(free: number): { limit: number; maxPages: number } | null {
     if (!Number.isFinite(free)) return null;
     const size = (file: string) => {
       try {
@@ -830,9 +825,23 @@ export class Outbox {
     return { limit: fileCap - DISK_HEADROOM_BYTES, maxPages: Math.floor(fileCap / pageSize) };
   }
 
+  /** Free bytes on the store's disk; Infinity for ':memory:' or when it cannot be read. */
+  private freeBytesNow(): number {
+    if (this.path === ':memory:') return Infinity;
+    try {
+      return this.freeDiskBytes();
+    } catch {
+      return Infinity;
+    }
+  }
+
+  private readTally(): EvictionTally | null {
+    return parseTally(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${EVICTED_KEY}'`).get()?.value);
+  }
+
   /** Adds evicted records to the tally in the store; called inside the transaction that deleted them. */
   private tallyEvicted(reason: 'age' | 'capacity', counts: Record<RecordClass, number>, disk: boolean, now: number): void {
-    const t = parseTally(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${EVICTED_KEY}'`).get()?.value) ?? {
+    const t = this.readTally() ?? {
       age: { 0: 0, 1: 0, 2: 0 },
       capacity: { 0: 0, 1: 0, 2: 0 },
       disk: false,
@@ -850,7 +859,7 @@ export class Outbox {
 
   /** Evictions not yet reported (see EvictionTally), or null. */
   unreportedEvictions(): EvictionTally | null {
-    const t = parseTally(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${EVICTED_KEY}'`).get()?.value);
+    const t = this.readTally();
     return t && tallyTotal(t) > 0 ? t : null;
   }
 
@@ -861,7 +870,7 @@ export class Outbox {
   settleEvictions(reported: EvictionTally, note?: { key: string; loss: StoredLoss }): void {
     this.db.transaction(() => {
       if (note) this.noteLoss(note.key, note.loss);
-      const t = parseTally(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${EVICTED_KEY}'`).get()?.value);
+      const t = this.readTally();
       if (!t) return;
       for (const reason of ['age', 'capacity'] as const) {
         for (const c of [0, 1, 2] as const) t[reason][c] = Math.max(0, t[reason][c] - reported[reason][c]);
@@ -922,7 +931,8 @@ export class Outbox {
       return n;
     })();
 
-    const disk = this.diskRoom();
+    const freeDiskBytes = this.freeBytesNow();
+    const disk = this.diskRoom(freeDiskBytes);
     // The database file may grow into the headroom, not into the WAL's room and the reserve (SQLite keeps this
     // above the file's current size by itself); past it, a write fails with SQLITE_FULL as on a full disk.
     this.db.pragma(`max_page_count = ${disk?.maxPages ?? NO_PAGE_CAP}`);
@@ -993,6 +1003,7 @@ export class Outbox {
       fraction: limit > 0 ? used / limit : 1,
       limitBytes: limit,
       limitedBy,
+      freeDiskBytes,
       trimmedAcked,
       evicted,
       evictedFor,
