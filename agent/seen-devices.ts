@@ -13,7 +13,7 @@ export interface SeenDevice {
 
 /** Devices not heard from for this long are no longer expected after a restart (retired, moved to another ward). */
 export const EXPECT_AFTER_RESTART_MS = 24 * 3600_000;
-/** Last-heard times are kept to the minute: the store is written when a device appears or moves, not per event. */
+/** Last-heard times are kept to the minute: the note is written at most once a minute (at a store check), not per event. */
 const GRAIN_MS = 60_000;
 
 export class SeenDevices {

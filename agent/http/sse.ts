@@ -6,6 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
+import { LogGate } from '../log-gate.js';
 import type { Identity } from './auth.js';
 
 export interface SseOptions {
@@ -44,7 +45,7 @@ export class SseHub {
   private readonly clients = new Set<SseClient>();
   /** Open streams by remote address, until their socket closes. */
   private readonly perAddress = new Map<string, number>();
-  private readonly refusalLogged = new Map<string, number>();
+  private readonly refusalLog = new LogGate(REFUSAL_LOG_EVERY_MS, 1000);
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
 
@@ -138,11 +139,7 @@ export class SseHub {
 
   private refused(reason: SseRefusal, address: string): void {
     this.metrics.inc('display_sse_refused_total', { reason });
-    const key = `${reason} ${address}`;
-    const now = Date.now();
-    if (now - (this.refusalLogged.get(key) ?? -Infinity) < REFUSAL_LOG_EVERY_MS) return;
-    if (this.refusalLogged.size >= 1000) this.refusalLogged.clear();
-    this.refusalLogged.set(key, now);
+    if (!this.refusalLog.open(`${reason} ${address}`, Date.now())) return;
     if (reason === 'max-clients') {
       this.log.warn({ reason, from: address, maxSseClients: this.opts.maxClients }, 'display live stream refused (503): display.limits.maxSseClients streams are open');
     } else {

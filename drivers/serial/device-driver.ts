@@ -3,6 +3,7 @@
 // status and health, and handing events to the agent. A driver adds its protocol session on top and says
 // when the device counts as online; the protocol itself stays in the driver's own pure modules.
 import type { DeviceState, DriverEvent, Origin } from '../../agent/model/reading.js';
+import { LogGate } from '../../agent/log-gate.js';
 import type { Driver, DriverContext, DriverHealth } from '../types.js';
 import type { BackoffSettings } from './backoff.js';
 import { CaptureWriter } from './capture.js';
@@ -158,23 +159,18 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
     }
   }
 
-  /** When each trouble was last logged: a port that stays unplugged retries (and fails alike) every few seconds. */
-  private readonly troubleLoggedAt = new Map<string, number>();
+  /** Each trouble (state and detail) logged at most once a minute: an unplugged port fails alike at every retry. */
+  private readonly troubleLog = new LogGate(TROUBLE_LOG_EVERY_MS, 64);
 
   private logStatus(state: DeviceState, detail: string): void {
     const fields = { device: this.plan.id, link: this.link.describe, state, detail };
     if (state === 'online') {
-      this.troubleLoggedAt.clear(); // the next outage is logged at once
+      this.troubleLog.reset(); // the next outage is logged at once
       this.ctx.log.info(fields, `${this.kind} device online`);
     } else if (state === 'connecting' || this.stopped) {
       this.ctx.log.debug(fields, `${this.kind} device ${state}`);
     } else {
-      const key = `${state}|${detail}`;
-      const at = this.now();
-      const last = this.troubleLoggedAt.get(key);
-      if (last !== undefined && at - last < TROUBLE_LOG_EVERY_MS) return;
-      if (this.troubleLoggedAt.size >= 64) this.troubleLoggedAt.clear(); // details that vary: keep the map small
-      this.troubleLoggedAt.set(key, at);
+      if (!this.troubleLog.open(`${state}|${detail}`, this.now())) return;
       this.ctx.log.warn(fields, `${this.kind} device ${state}: ${detail}`);
     }
   }
