@@ -616,15 +616,11 @@ export class Agent {
     await this.stopDrivers();
     this.ingest.commit();
     const end = Date.now() + timeoutMs;
-    const empty = () => {
-      const u = this.outbox.unackedMessages();
-      return this.outbox.pending('telemetry').records + this.outbox.pending('alarms').records + u.alarms + u.telemetry === 0;
-    };
-    while (!empty() && Date.now() < end) {
+    while (!this.outbox.nothingToSend() && Date.now() < end) {
       this.forwarder?.notify();
       await new Promise((r) => setTimeout(r, 20));
     }
-    return empty();
+    return this.outbox.nothingToSend();
   }
 
   /** Starts one driver (at start, and when the twin or reloadConfig changes its entry). */

@@ -192,7 +192,7 @@ export class Forwarder {
           // grow, not a reconnect and resend of the window every half second.
           this.connectedAt = Date.now();
           // With nothing to send, the connection is all the evidence there is; otherwise the next acknowledgement is.
-          if (this.backlogEmpty()) this.status.downSince = null;
+          if (this.outbox.nothingToSend()) this.status.downSince = null;
         } catch (err) {
           await this.transport.disconnect().catch(() => undefined);
           await this.failed(err, 'connect');
@@ -340,11 +340,6 @@ export class Forwarder {
       'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
-  }
-
-  private backlogEmpty(): boolean {
-    const u = this.outbox.unackedMessages();
-    return this.outbox.pending('telemetry').records + this.outbox.pending('alarms').records + u.telemetry + u.alarms === 0;
   }
 
   private backlog() {

@@ -751,6 +751,12 @@ export class Outbox {
     return out;
   }
 
+  /** Nothing left to send: no pending record, no message waiting for its acknowledgement. */
+  nothingToSend(): boolean {
+    const u = this.unackedMessages();
+    return this.pending('telemetry').records + this.pending('alarms').records + u.alarms + u.telemetry === 0;
+  }
+
   recordAttempt(id: string): void {
     this.stmt('UPDATE messages SET attempts = attempts + 1 WHERE id = ?').run(id);
   }
