@@ -58,7 +58,15 @@ interface DeviceTrack {
   downState: 'offline' | 'error';
   downDetail: string;
   raised: Set<'no-data' | 'connection'>;
+  /**
+   * Sensor-off / lead-off are one alarm per device and kind, not one per metric: one ECG lead off takes HR, RR and
+   * the ECG waveform at once, and three alarms for one cause is noise at the bedside. Per raised kind: the keys of the
+   * metrics it covers; the alarm ends when the last of them is valid again.
+   */
+  off: Map<OffKind, Set<string>>;
 }
+
+type OffKind = 'sensor-off' | 'lead-off';
 
 interface MetricTrack {
   deviceId: string;
@@ -70,8 +78,10 @@ interface MetricTrack {
   badReasons: string[];
   /** Start of the current run of samples carrying sensor-off / lead-off. */
   offSince: number | null;
-  offKind: 'sensor-off' | 'lead-off';
-  raised: Set<'sensor-off' | 'lead-off' | 'invalid'>;
+  offKind: OffKind;
+  /** Under the device's off alarm of this kind (it covers this metric), or null. */
+  offCovered: OffKind | null;
+  invalidRaised: boolean;
 }
 
 export function technicalKey(scope: string, kind: TechnicalKind): string {
@@ -93,7 +103,7 @@ export class TechnicalMonitor {
   private device(deviceId: string, bed: string | undefined, at: number): DeviceTrack {
     let d = this.devices.get(deviceId);
     if (!d) {
-      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downState: 'offline', downDetail: '', raised: new Set() };
+      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downState: 'offline', downDetail: '', raised: new Set(), off: new Map() };
       this.devices.set(deviceId, d);
     }
     d.bed = bed ?? this.config.devices?.[deviceId]?.bed ?? d.bed;
@@ -133,7 +143,7 @@ export class TechnicalMonitor {
     if (!t) {
       // Named as the display names it (HR, ECG II), not by its code, so the alarm reads like the tile it concerns.
       const label = r.mdc ? metricLabel(r.mdc, r.raw) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
-      t = { deviceId: r.deviceId, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', raised: new Set() };
+      t = { deviceId: r.deviceId, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false };
       if (r.raw) t.raw = r.raw;
       this.metrics.set(key, t);
     }
@@ -142,10 +152,11 @@ export class TechnicalMonitor {
     if (good) {
       t.badSince = null;
       t.offSince = null;
-      for (const kind of [...t.raised]) {
-        t.raised.delete(kind);
-        out.push({ present: false, key: technicalKey(key, kind), at: r.receivedAt, why: `${t.label} valid again` });
+      if (t.invalidRaised) {
+        t.invalidRaised = false;
+        out.push({ present: false, key: technicalKey(key, 'invalid'), at: r.receivedAt, why: `${t.label} valid again` });
       }
+      out.push(...this.uncover(key, t, r.receivedAt, `${t.label} valid again`));
       return out;
     }
     const reasons = r.quality.reasons ?? [];
@@ -154,8 +165,10 @@ export class TechnicalMonitor {
     const off = reasons.includes('lead-off') ? 'lead-off' : reasons.includes('sensor-off') ? 'sensor-off' : null;
     if (off) {
       if (t.offSince === null || t.offKind !== off) t.offSince = r.receivedAt;
+      // Now off for another reason (a lead-off metric reporting sensor-off): it leaves the other kind's alarm.
+      if (t.offCovered !== null && t.offCovered !== off) out.push(...this.uncover(key, t, r.receivedAt, `${t.label} now ${off}`));
       t.offKind = off;
-    } else if (!t.raised.has('sensor-off') && !t.raised.has('lead-off')) {
+    } else if (t.offCovered === null) {
       t.offSince = null;
     }
     out.push(...this.checkMetric(key, t, r.receivedAt));
@@ -245,19 +258,44 @@ export class TechnicalMonitor {
     const out: ConditionUpdate[] = [];
     const d = this.devices.get(t.deviceId);
     if (!d) return out;
-    const offRaised = t.raised.has('sensor-off') || t.raised.has('lead-off');
-    if (t.offSince !== null && !offRaised && now - t.offSince >= this.config.sensorOffAfterS * 1000) {
-      t.raised.add(t.offKind);
-      const text = `${t.label} ${t.offKind === 'lead-off' ? 'LEAD OFF' : 'SENSOR OFF'}`;
-      out.push({ present: true, spec: this.metricSpec(key, t, d, t.offKind, text), at: now, why: `${t.offKind} reported for ${Math.round((now - t.offSince) / 1000)} s` });
+    if (t.offSince !== null && t.offCovered === null && now - t.offSince >= this.config.sensorOffAfterS * 1000) {
+      const covered = d.off.get(t.offKind);
+      if (covered) {
+        // The device's alarm of this kind is up already: this metric joins it (its text stays as raised).
+        covered.add(key);
+        t.offCovered = t.offKind;
+      } else {
+        // Raised once for every metric of the device off for the same reason now, named as they read on screen.
+        const members = [...this.metrics].filter(([, m]) => m.deviceId === t.deviceId && m.offSince !== null && m.offCovered === null && m.offKind === t.offKind);
+        for (const [, m] of members) m.offCovered = t.offKind;
+        d.off.set(t.offKind, new Set(members.map(([k]) => k)));
+        const text = `${members.map(([, m]) => m.label).join(', ')} ${t.offKind === 'lead-off' ? 'LEAD OFF' : 'SENSOR OFF'}`;
+        const spec = this.base(technicalKey(t.deviceId, t.offKind), d.bed, d.deviceId, t.offKind, text);
+        spec.metric = t.metric;
+        if (d.patientId !== undefined) spec.patientId = d.patientId;
+        out.push({ present: true, spec, at: now, why: `${t.offKind} reported for ${Math.round((now - t.offSince) / 1000)} s` });
+      }
     }
-    const anyOff = t.raised.has('sensor-off') || t.raised.has('lead-off');
-    if (t.badSince !== null && !anyOff && !t.raised.has('invalid') && now - t.badSince >= this.config.invalidAfterS * 1000) {
-      t.raised.add('invalid');
+    if (t.badSince !== null && t.offCovered === null && !t.invalidRaised && now - t.badSince >= this.config.invalidAfterS * 1000) {
+      t.invalidRaised = true;
       const text = `${t.label} readings not valid (${t.badReasons.join(', ')})`;
       out.push({ present: true, spec: this.metricSpec(key, t, d, 'invalid', text), at: now, why: `not valid for ${Math.round((now - t.badSince) / 1000)} s` });
     }
     return out;
+  }
+
+  /** The metric leaves its device's off alarm; the alarm ends with the last metric it covered. */
+  private uncover(key: string, t: MetricTrack, at: number, why: string): ConditionUpdate[] {
+    const kind = t.offCovered;
+    if (kind === null) return [];
+    t.offCovered = null;
+    const d = this.devices.get(t.deviceId);
+    const covered = d?.off.get(kind);
+    if (!d || !covered) return [];
+    covered.delete(key);
+    if (covered.size > 0) return [];
+    d.off.delete(kind);
+    return [{ present: false, key: technicalKey(t.deviceId, kind), at, why }];
   }
 
   private checkHub(now: number): ConditionUpdate[] {
@@ -274,7 +312,7 @@ export class TechnicalMonitor {
     return spec;
   }
 
-  private metricSpec(key: string, t: MetricTrack, d: DeviceTrack, kind: 'sensor-off' | 'lead-off' | 'invalid', text: string): ConditionSpec {
+  private metricSpec(key: string, t: MetricTrack, d: DeviceTrack, kind: 'invalid', text: string): ConditionSpec {
     const spec = this.base(technicalKey(key, kind), d.bed, d.deviceId, kind, text);
     spec.metric = t.metric;
     if (d.patientId !== undefined) spec.patientId = d.patientId;
