@@ -88,6 +88,9 @@ export class Agent {
   /** Driver starts in progress, by driver name (settled: they never reject). */
   private readonly driverStarts = new Map<string, Promise<void>>();
   private stopRequested = false;
+  /** Resolves once a stop has committed and journalled everything local: what remains of it waits on the network. */
+  private localWorkDone!: () => void;
+  readonly localStopDone = new Promise<void>((resolve) => (this.localWorkDone = resolve));
   /** Loss notes the store could not take (a full disk): written again at each check until their alarm is acknowledged. */
   private readonly unnotedLosses = new Map<LossKey, StoredLoss>();
   private readonly storeRecovered: { movedTo: string; reason: string } | null;
@@ -720,6 +723,7 @@ export class Agent {
     this.writeOpenAlarmNotes();
     this.writeSeenDevices();
     this.journalLostAtStop();
+    this.localWorkDone();
     await this.display?.stop();
     await this.edgeModel.close();
     await this.control?.stop();

@@ -108,9 +108,17 @@ async function main(): Promise<number> {
 
   let stopping = false;
   const stopped = new Promise<void>((resolve) => {
+    let localDone = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second Ctrl-C: the person wants out now. Only the network part of the stop is skipped; what the drivers
+        // handed over is committed first (a few ms), as with the deadline below.
+        log.warn({ signal, committed: localDone }, `second ${signal} while stopping: not waiting for the hub any longer; exiting once everything accepted is in the store`);
+        void agent.localStopDone.then(() => process.exit(0));
+        return;
+      }
       stopping = true;
+      void agent.localStopDone.then(() => (localDone = true));
       log.info({ signal }, 'stopping');
       // IoT Edge (Docker's default) kills a module 10 s after SIGTERM. Data is committed first (Agent.stop()); what
       // is left is network work (a send or twin call waiting on a hub), which is safe to cut: unacknowledged

@@ -174,5 +174,39 @@ describe('agent CLI', () => {
       silent.close();
     }
   }, 30_000);
+
+  it('a second SIGINT while stopping exits without waiting for the hub, after committing', async () => {
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const dir = tempDir();
+      const storePath = join(dir, 'agent.db');
+      const config = writeConfig(dir, {
+        store: { path: storePath },
+        display: { enabled: false },
+        hub: { mode: 'device', connectionString: `HostName=hub.example.net;DeviceId=gw;SharedAccessKey=a2V5;GatewayHostName=127.0.0.1:${port}`, sendTimeoutMs: 60000 },
+        drivers: [{ name: 'sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }],
+      });
+      const p = startAgentProcess(['--config', config]);
+      await p.waitForLog('agent running');
+      await new Promise((r) => setTimeout(r, 1000));
+      p.child.kill('SIGINT');
+      await p.waitForLog('stopping');
+      p.child.kill('SIGINT');
+      const { code } = await p.exited;
+      expect(code).toBe(0);
+      expect(p.lines.find((l) => l.msg === 'second SIGINT while stopping: not waiting for the hub any longer; exiting once everything accepted is in the store')).toMatchObject({ level: 40, signal: 'SIGINT' });
+      // It did not sit out the 8 s deadline.
+      expect(p.lines.some((l) => String(l.msg).startsWith('stop is taking too long'))).toBe(false);
+      const db = new Database(storePath, { readonly: true });
+      expect((db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n).toBeGreaterThan(0);
+      db.close();
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  }, 30_000);
 });
 
