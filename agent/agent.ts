@@ -210,6 +210,8 @@ export class Agent {
       // ...and so are the devices heard from before a restart, through drivers still configured: a feed that does not
       // come back after an update is reported like one that goes silent.
       this.expectSeenBeforeRestart(engine);
+      this.restoreNews2Observations(engine);
+      this.alarms.keepObservationsIn((all) => this.outbox.setNote('news2-observations', JSON.stringify(all)));
       this.ingest.subscribe((events) => this.seenDevices.note(events, Date.now()));
       this.ingest.subscribe((events) => this.alarms.handle(events));
       // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
@@ -507,7 +509,7 @@ export class Agent {
     let expected: ReturnType<SeenDevices['restore']>;
     try {
       expected = this.seenDevices
-        .restore(this.outbox.seenDevicesNote(), now, enabled)
+        .restore(this.outbox.note('seen-devices'), now, enabled)
         .filter(([id, d]) => !(id in this.deps.config.alarms.devices) && (declared.get(d.source)?.has(id) ?? true));
     } catch (err) {
       this.log.error({ err }, 'cannot read the devices heard from before the restart: one that does not come back is not reported');
@@ -517,11 +519,24 @@ export class Agent {
     if (expected.length) this.log.info({ devices: expected.map(([id, d]) => ({ deviceId: id, bed: d.bed, driver: d.source })) }, 'expecting the devices heard from before the restart');
   }
 
+  /** NEWS2 observations people recorded before a restart (on oxygen, confused…) still count until they age out. */
+  private restoreNews2Observations(engine: AlarmEngine): void {
+    let beds: string[];
+    try {
+      const note = this.outbox.note('news2-observations');
+      beds = note === null ? [] : engine.restoreNews2Observations(JSON.parse(note));
+    } catch (err) {
+      this.log.error({ err }, 'cannot read the NEWS2 observations recorded before the restart: they must be recorded again (scores say "assumed" meanwhile)');
+      return;
+    }
+    if (beds.length) this.log.info({ beds }, 'NEWS2 observations recorded before the restart restored');
+  }
+
   private writeSeenDevices(): void {
     const note = this.seenDevices.takeChanges(Date.now());
     if (note === null) return;
     try {
-      this.outbox.setSeenDevicesNote(note);
+      this.outbox.setNote('seen-devices', note);
     } catch (err) {
       this.seenDevices.markDirty(); // tried again at the next check
       this.log.warn({ err }, 'cannot note the devices heard from (tried again at each check)');

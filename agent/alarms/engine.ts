@@ -4,7 +4,7 @@
 import type { AlarmEvent, DeviceStatusEvent, DriverEvent, NumericReading, Reading } from '../model/reading.js';
 import * as life from './lifecycle.js';
 import { DEFAULT_LIMIT_CONFIG, LimitEvaluator, type LimitConfig } from './limits.js';
-import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Score, type OxygenSupport } from './news2.js';
+import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Score, type OxygenSupport, type RecordedObservations } from './news2.js';
 import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, type TechnicalConfig } from './technical.js';
 import {
   PRIORITY_RANK,
@@ -179,6 +179,16 @@ export class AlarmEngine {
     this.news2Monitor.observe(bed, obs, at);
     const changes = this.applyAll(this.news2Monitor.evaluate(at, bed));
     return actor === 'system' ? changes : changes.map((c) => ({ ...c, actor: { ...actor } }));
+  }
+
+  /** NEWS2 observations people recorded, still current (see News2Monitor.observations). */
+  news2Observations(at: number): Record<string, RecordedObservations> {
+    return this.news2Monitor.observations(at);
+  }
+
+  /** Observations an earlier run kept; returns the beds restored. They count from their next evaluation. */
+  restoreNews2Observations(stored: unknown): string[] {
+    return this.news2Monitor.restoreObservations(stored);
   }
 
   storeUsage(fraction: number, at: number): AlarmStateChange[] {

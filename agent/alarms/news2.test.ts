@@ -231,4 +231,36 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     m.observe('bed-1', { consciousness: 'V', oxygen: 'oxygen' }, s(0));
     expect(m.score('bed-1', s(1))).toMatchObject({ total: 5, risk: 'medium', assumed: [] });
   });
+
+  it('recorded observations are handed over to a new run, and count there as recorded, not assumed', () => {
+    const before = new News2Monitor();
+    before.observe('bed-1', { consciousness: 'V', oxygen: 'oxygen' }, s(0));
+    before.observe('bed-2', { oxygen: 'air' }, s(10));
+    // Kept as JSON in the store: what comes back is a parse of it.
+    const kept = JSON.parse(JSON.stringify(before.observations(s(60))));
+    expect(kept).toEqual({ 'bed-1': { consciousness: { value: 'V', at: s(0) }, oxygen: { value: 'oxygen', at: s(0) } }, 'bed-2': { oxygen: { value: 'air', at: s(10) } } });
+
+    const after = new News2Monitor();
+    expect(after.restoreObservations(kept)).toEqual(['bed-1', 'bed-2']);
+    setAll(after, 100, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(after.score('bed-1', s(101))).toMatchObject({ total: 5, assumed: [] });
+  });
+
+  it('observations past their maximum age are not kept; malformed ones are skipped; a newer one of this run wins', () => {
+    const m = new News2Monitor();
+    m.observe('bed-1', { oxygen: 'oxygen' }, s(0));
+    expect(m.observations(s(0) + DEFAULT_NEWS2_CONFIG.maxAgeS.oxygen * 1000 + 1)).toEqual({});
+
+    const r = new News2Monitor();
+    r.observe('bed-3', { oxygen: 'air' }, s(50));
+    const restored = r.restoreObservations({
+      'bed-1': { oxygen: { value: 'helium', at: s(0) } },
+      'bed-2': { consciousness: { value: 'C', at: 'yesterday' } },
+      'bed-3': { oxygen: { value: 'oxygen', at: s(20) }, consciousness: { value: 'P', at: s(20) } },
+      'bed-4': null,
+    });
+    expect(restored).toEqual(['bed-3']);
+    expect(r.observations(s(60))).toEqual({ 'bed-3': { oxygen: { value: 'air', at: s(50) }, consciousness: { value: 'P', at: s(20) } } });
+    expect(r.restoreObservations('not an object')).toEqual([]);
+  });
 });

@@ -19,6 +19,13 @@ import { convert } from './units.js';
 
 export type Acvpu = 'A' | 'C' | 'V' | 'P' | 'U';
 export type OxygenSupport = 'air' | 'oxygen';
+const ACVPU: readonly Acvpu[] = ['A', 'C', 'V', 'P', 'U'];
+const OXYGEN_SUPPORT: readonly OxygenSupport[] = ['air', 'oxygen'];
+/** Observations a person recorded for one bed, with when. */
+export interface RecordedObservations {
+  consciousness?: Timed<Acvpu>;
+  oxygen?: Timed<OxygenSupport>;
+}
 export type News2Param = 'respRate' | 'spo2' | 'oxygen' | 'systolic' | 'pulse' | 'consciousness' | 'temperature';
 export const NEWS2_PARAMS: readonly News2Param[] = ['respRate', 'spo2', 'oxygen', 'systolic', 'pulse', 'consciousness', 'temperature'];
 export type News2Risk = 'low' | 'low-medium' | 'medium' | 'high';
@@ -332,6 +339,45 @@ export class News2Monitor {
     const s = this.bed(bed);
     if (obs.consciousness !== undefined) s.inputs.consciousness = { value: obs.consciousness, at };
     if (obs.oxygen !== undefined) s.inputs.oxygen = { value: obs.oxygen, at };
+  }
+
+  /**
+   * The observations people recorded (no device measures them), per bed, still within their maximum age: kept in the
+   * store so that a restart does not forget that a patient is on oxygen and score them 2 too low as "assumed air".
+   */
+  observations(now: number): Record<string, RecordedObservations> {
+    const out: Record<string, RecordedObservations> = {};
+    for (const [bed, s] of this.beds) {
+      const o: RecordedObservations = {};
+      const c = s.inputs.consciousness;
+      const x = s.inputs.oxygen;
+      if (c && now - c.at <= this.config.maxAgeS.consciousness * 1000) o.consciousness = { ...c };
+      if (x && now - x.at <= this.config.maxAgeS.oxygen * 1000) o.oxygen = { ...x };
+      if (o.consciousness || o.oxygen) out[bed] = o;
+    }
+    return out;
+  }
+
+  /** Takes back what observations() returned in an earlier run (as parsed JSON); anything malformed is skipped. Returns the beds restored. */
+  restoreObservations(stored: unknown): string[] {
+    if (!stored || typeof stored !== 'object') return [];
+    const beds: string[] = [];
+    const timed = <T extends string>(v: unknown, allowed: readonly T[]): Timed<T> | undefined => {
+      const t = v as Partial<Timed<unknown>> | undefined;
+      return t && typeof t.at === 'number' && Number.isFinite(t.at) && (allowed as readonly unknown[]).includes(t.value) ? { value: t.value as T, at: t.at } : undefined;
+    };
+    for (const [bed, v] of Object.entries(stored as Record<string, unknown>)) {
+      const o = (v ?? {}) as Record<string, unknown>;
+      const consciousness = timed(o.consciousness, ACVPU);
+      const oxygen = timed(o.oxygen, OXYGEN_SUPPORT);
+      if (!consciousness && !oxygen) continue;
+      const s = this.bed(bed);
+      // A newer observation recorded in this run is kept.
+      if (consciousness && !(s.inputs.consciousness && s.inputs.consciousness.at >= consciousness.at)) s.inputs.consciousness = consciousness;
+      if (oxygen && !(s.inputs.oxygen && s.inputs.oxygen.at >= oxygen.at)) s.inputs.oxygen = oxygen;
+      beds.push(bed);
+    }
+    return beds;
   }
 
   /** The current score for a bed, or undefined if the bed has never had an input. */

@@ -26,6 +26,30 @@ describe('AlarmService', () => {
     expect(display).toEqual(expected);
   });
 
+  it('keeps every current NEWS2 observation after each new one; a store that refuses it is logged and counted, the score still uses it', () => {
+    const metrics = new Metrics();
+    const kept: unknown[] = [];
+    let refuse = false;
+    const lines: Array<{ msg: string; bed?: string }> = [];
+    const log = pino({ level: 'error' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, log, metrics, () => s(0));
+    service.keepObservationsIn((all) => {
+      if (refuse) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      kept.push(all);
+    });
+    service.observe('bed-1', { oxygen: 'oxygen' }, { user: 'n', role: 'clinician', from: 'x' });
+    service.observe('bed-2', { consciousness: 'V' }, { user: 'n', role: 'clinician', from: 'x' });
+    expect(kept).toEqual([
+      { 'bed-1': { oxygen: { value: 'oxygen', at: s(0) } } },
+      { 'bed-1': { oxygen: { value: 'oxygen', at: s(0) } }, 'bed-2': { consciousness: { value: 'V', at: s(0) } } },
+    ]);
+    refuse = true;
+    service.observe('bed-3', { oxygen: 'air' }, { user: 'n', role: 'clinician', from: 'x' });
+    expect(metrics.get('news2_observations_unsaved_total')).toBe(1);
+    expect(lines).toMatchObject([{ msg: 'NEWS2 observation in use but not saved in the store: a restart before the next one would forget it', bed: 'bed-3' }]);
+    expect(service.engine.news2Observations(s(0))['bed-3']).toEqual({ oxygen: { value: 'air', at: s(0) } });
+  });
+
   it('journals the changes behind one the store refuses for good (too large), and counts the refusal', () => {
     const journal: string[] = [];
     const metrics = new Metrics();

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
-import type { Acvpu, OxygenSupport } from './news2.js';
+import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
 import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from './types.js';
 
 export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
@@ -29,6 +29,7 @@ export class AlarmService {
   private publishing = false;
   private readonly nested: AlarmStateChange[][] = [];
   private timer: NodeJS.Timeout | null = null;
+  private keepObservations: ((all: Record<string, RecordedObservations>) => void) | null = null;
 
   constructor(
     readonly engine: AlarmEngine,
@@ -114,9 +115,24 @@ export class AlarmService {
 
   /** NEWS2 observations no device sends (ACVPU, air or oxygen), recorded by a person; the score's changes are published. */
   observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }, actor: Actor): AlarmStateChange[] {
-    const changes = this.engine.observe(bed, obs, this.now(), actor);
+    const now = this.now();
+    const changes = this.engine.observe(bed, obs, now, actor);
     this.publish(changes);
+    if (this.keepObservations) {
+      try {
+        this.keepObservations(this.engine.news2Observations(now));
+      } catch (err) {
+        // The score uses it now; only a restart would forget it (and score the bed as assumed again, saying so).
+        this.metrics.inc('news2_observations_unsaved_total');
+        this.log.error({ err, bed, ...obs }, 'NEWS2 observation in use but not saved in the store: a restart before the next one would forget it');
+      }
+    }
     return changes;
+  }
+
+  /** Where the recorded NEWS2 observations are kept (all current ones, after each new one), so that a restart keeps them. */
+  keepObservationsIn(keep: (all: Record<string, RecordedObservations>) => void): void {
+    this.keepObservations = keep;
   }
 
   /** Attach facts to an alarm (the edge model's probability and verdict); published and journalled like any change. */

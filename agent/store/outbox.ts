@@ -355,6 +355,9 @@ function toMessage(r: MessageRow): PackedMessage {
   };
 }
 
+/** The agent's notes in `meta`: devices heard from (agent/seen-devices.ts), NEWS2 observations people recorded. */
+export type AgentNoteKey = 'seen-devices' | 'news2-observations';
+
 export class Outbox {
   readonly path: string;
   /** Random id of this store file, part of every message id so that a fresh store never reuses an id. */
@@ -595,12 +598,14 @@ export class Outbox {
   }
 
   /** The devices the agent has heard from (agent/seen-devices.ts), as it last noted them; null if never. */
-  seenDevicesNote(): string | null {
-    return this.stmt<[], { value: string }>("SELECT value FROM meta WHERE key = 'seen-devices'").get()?.value ?? null;
+  /** A note the agent keeps across restarts (what it cannot learn again at once), or null. */
+  note(key: AgentNoteKey): string | null {
+    return this.stmt<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key)?.value ?? null;
   }
 
-  setSeenDevicesNote(value: string): void {
-    this.stmt("INSERT INTO meta (key, value) VALUES ('seen-devices', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(value);
+  /** Throws if the store refuses it (disk full). */
+  setNote(key: AgentNoteKey, value: string): void {
+    this.stmt<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   clearOpenAlarmNotes(ids: Iterable<string>): void {
