@@ -284,6 +284,9 @@ export class AzureIotTransport implements HubTransport {
     let twin: Twin | null = null;
     // Patches are taken once the first full read after subscribing is in: what came before is in that read.
     let ready = false;
+    // The desired document of the latest full read, copied when the SDK announces it (synchronously with the read's
+    // answer). Its cache, read after the await, may already have a patch merged in by lodash, arrays index by index.
+    let lastRead: Record<string, unknown> | null = null;
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- the session's getters need the transport
     const self = this;
     let end!: (err: Error) => void;
@@ -297,22 +300,39 @@ export class AzureIotTransport implements HubTransport {
         return self.client === client;
       },
       async getTwin() {
+        lastRead = null;
         let t = await op(client.getTwin(), 'twin read');
         if (!twin) {
-          twin = t;
           // The SDK hands this listener its own cached desired object (at registration and after each read)
           // as well as each patch; only patches are news here, full reads come back from getTwin().
-          t.on('properties.desired', (delta: unknown) => {
-            if (!ready || delta === t.properties.desired || self.client !== client) return;
+          const listener = (delta: unknown) => {
+            if (delta === t.properties.desired) {
+              // A full read's answer: any patch after it is news (DesiredState's versions sort out the order).
+              lastRead = structuredClone(delta) as Record<string, unknown>;
+              ready = true;
+              return;
+            }
+            if (!ready || self.client !== client) return;
             if (delta && typeof delta === 'object') handler.desiredPatch(structuredClone(delta) as Record<string, unknown>);
-          });
+          };
+          t.on('properties.desired', listener);
           // Read again now that the desired-patch subscription is requested: a patch that fell between the
-          // first read and the subscription is in this one.
-          t = await op(client.getTwin(), 'twin read');
+          // first read and the subscription is in this one. If this read fails, the next try starts over: patches
+          // must not stay ignored on a connection whose read came back in the end.
+          try {
+            lastRead = null;
+            t = await op(client.getTwin(), 'twin read');
+          } catch (err) {
+            t.removeListener('properties.desired', listener);
+            ready = false;
+            throw err;
+          }
+          twin = t;
           ready = true;
         }
         const { update: _update, ...reported } = t.properties.reported as Record<string, unknown>;
-        return { desired: structuredClone(t.properties.desired) as Record<string, unknown>, reported: structuredClone(reported) };
+        const desired = lastRead ?? (structuredClone(t.properties.desired) as Record<string, unknown>);
+        return { desired, reported: structuredClone(reported) };
       },
       updateReported(patch) {
         const t = twin;

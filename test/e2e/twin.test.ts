@@ -37,6 +37,39 @@ describe('module twin: errors the hub answers', () => {
   });
 });
 
+describe('module twin: reads and patches racing', () => {
+  it('a refused second read on a connection (right after subscribing) does not leave desired patches ignored', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    // The agent's first read is answered, the one after subscribing to patches is throttled, later ones answered.
+    h.hub.setTwinPolicy({ refuseGet: 429, refuseGetNumbers: [2] });
+    const sink = logSink();
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(1) }]), sink);
+    await h.untilConnected(agent);
+    expect(h.hub.stats.twinRefused).toBe(1);
+    const v = h.updateDesired({ agentConfig: { log: { level: 'warn' } } });
+    // Well before the periodic resync (30 s in these tests): the patch itself is taken.
+    await h.untilConfigVersion(v, 10_000);
+    expect(h.reportedConfig()).toMatchObject({ status: 'applied', logLevel: 'warn' });
+  });
+
+  it('a patch arriving in the same burst as a read\'s answer: the list it sets replaces the read\'s list (IoT Hub\'s rule), not merged into it', async () => {
+    h = new Harness('device');
+    const A = { name: 'ward-a', ...sim(1, { deviceIdPrefix: 'a-' }) };
+    const B = { name: 'ward-b', ...sim(1, { deviceIdPrefix: 'b-' }) };
+    await h.startHub({ desired: { agentConfig: { drivers: [A, B] } } });
+    let pushed = -1;
+    // Right after answering the read the agent makes after subscribing: B removed, in the list form.
+    h.hub.setTwinPolicy({ afterGet: (n) => void (n === 2 && (pushed = h!.updateDesired({ agentConfig: { drivers: [A] } }))) });
+    const { agent } = await h.startAgent(h.localConfig([]), logSink());
+    await h.untilConnected(agent);
+    expect(pushed).toBeGreaterThan(0);
+    await h.untilConfigVersion(pushed, 10_000);
+    expect(h.reportedConfig()).toMatchObject({ status: 'applied', drivers: ['ward-a'] });
+    await h.hub.waitUntil(() => Object.keys(agent.health().drivers).join() === 'ward-a', 5000, 'only ward-a running');
+  });
+});
+
 describe.each(MODES)('module twin (%s mode)', (mode) => {
   it('reports versions, drivers, store and uplink; applies driver and log-level changes live, keeping unchanged drivers running', async () => {
     h = new Harness(mode);

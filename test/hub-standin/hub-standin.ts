@@ -88,6 +88,7 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
   private refuseMode: RefuseMode = 'off';
   private puback: PubackPolicy = {};
   private twinPolicy: TwinPolicy = {};
+  private twinGetsUnderPolicy = 0;
   /** With a throttle (PubackPolicy.maxPerSecond): the earliest time the next telemetry PUBACK may go. */
   private nextAckAt = 0;
   private stalled = false;
@@ -448,8 +449,11 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     this.stats.twinGets += 1;
     const twin = this.twins.get(conn.clientId ?? '');
     if (twin === undefined) return;
-    if (this.refuseTwin(conn, rid, this.twinPolicy.refuseGet)) return;
+    const n = ++this.twinGetsUnderPolicy;
+    const only = this.twinPolicy.refuseGetNumbers;
+    if ((only === undefined || only.includes(n)) && this.refuseTwin(conn, rid, this.twinPolicy.refuseGet)) return;
     this.deliver(conn, `$iothub/twin/res/200/?$rid=${encodeURIComponent(rid)}`, JSON.stringify(twin.getResponseBody()));
+    this.twinPolicy.afterGet?.(n);
     this.changed();
   }
 
@@ -578,6 +582,7 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
 
   setTwinPolicy(policy: TwinPolicy): void {
     this.twinPolicy = { ...policy };
+    this.twinGetsUnderPolicy = 0;
   }
 
   setStalled(stalled: boolean): void {

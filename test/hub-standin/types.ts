@@ -104,8 +104,13 @@ export interface PubackPolicy {
 }
 
 export interface TwinPolicy {
+  /** Every twin read is answered with this error status. */
   refuseGet?: number;
+  /** Only these twin reads (counted from 1 from when the policy is set, across connections) get `refuseGet`. */
+  refuseGetNumbers?: number[];
   refuseReported?: number;
+  /** Called right after a twin read is answered (same tick: a patch pushed here arrives in the same burst). */
+  afterGet?: (getNumber: number) => void;
 }
 
 export interface MethodResult {
