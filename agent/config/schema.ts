@@ -705,3 +705,21 @@ export const configSchema = {
     },
   },
 } as const;
+
+/** Names of the config fields that hold a secret (every field of the `secret` type above), for redaction. */
+export const SECRET_FIELDS: ReadonlySet<string> = (() => {
+  const names = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'properties' && value && typeof value === 'object') {
+        for (const [name, prop] of Object.entries(value as Record<string, unknown>)) {
+          if (prop && typeof prop === 'object' && (prop as { oneOf?: unknown }).oneOf === secret.oneOf) names.add(name);
+        }
+      }
+      walk(value);
+    }
+  };
+  walk(configSchema);
+  return names;
+})();

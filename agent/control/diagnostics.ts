@@ -2,18 +2,26 @@
 // the drivers' capture files. Bounded (a direct-method response is at most 128 KB; we stay under maxBytes).
 import { statSync } from 'node:fs';
 import type { AgentConfig } from '../config/load.js';
+import { SECRET_FIELDS } from '../config/schema.js';
 import { isObject } from './overlay.js';
 
 export const REDACTED = '[redacted]';
 
-/** Field names whose values are secrets (or hashes of them, which must not leave the gateway either). */
+/**
+ * Field names whose values are secrets (or hashes of them, which must not leave the gateway either): every field the
+ * config schema types as a secret (SECRET_FIELDS: connection string, pseudonym key…), and these names wherever they
+ * appear (log lines, health).
+ */
 const SECRET_KEY = /connectionString|password|passwordHash|tokenHash|^token$|tokens?Secret|secret|sharedAccessKey|privateKey|keyFile$|^key$/i;
-/** Values that carry a secret whatever their field is called. */
-const SECRET_VALUE = /SharedAccessKey=|SharedAccessSignature|-----BEGIN [A-Z ]*PRIVATE KEY-----|^scrypt\$|^sha256\$/;
+const isSecretKey = (key: string) => SECRET_FIELDS.has(key) || SECRET_KEY.test(key);
+/** Values that carry a secret whatever their field is called (hashes anywhere in the text: a log line cut short is not JSON). */
+const SECRET_VALUE = /SharedAccessKey=|SharedAccessSignature|-----BEGIN [A-Z ]*PRIVATE KEY-----|\bscrypt\$|\bsha256\$/;
+/** `"name":"value"` in text that is not JSON any more (a log line cut short). */
+const QUOTED_FIELD = /"([A-Za-z_]+)":"((?:[^"\\]|\\.)*)"/g;
 
 /** A deep copy with secret fields and secret-looking values replaced. */
 export function redactSecrets(v: unknown, key = ''): unknown {
-  if (key && SECRET_KEY.test(key)) return v === undefined || v === null ? v : REDACTED;
+  if (key && isSecretKey(key)) return v === undefined || v === null ? v : REDACTED;
   if (typeof v === 'string') return SECRET_VALUE.test(v) ? REDACTED : v;
   if (Array.isArray(v)) return v.map((x) => redactSecrets(x));
   if (isObject(v) || (v !== null && typeof v === 'object')) {
@@ -78,7 +86,7 @@ export function buildDiagnostics(x: DiagnosticsInputs, maxBytes: number): Diagno
     configStatus: x.configStatus,
     config: redactSecrets(x.config),
     overlay: redactSecrets(x.overlay),
-    health: x.health,
+    health: redactSecrets(x.health),
     captures: captureFiles(x.config),
     logs: { lines: [], available: x.logLines.length, included: 0 },
     bytes: 0,
@@ -101,7 +109,8 @@ export function buildDiagnostics(x: DiagnosticsInputs, maxBytes: number): Diagno
     try {
       line = redactSecrets(JSON.parse(raw));
     } catch {
-      line = redactSecrets(raw);
+      // Cut short: secret fields are found in the text, then a secret-looking value anywhere takes the whole line.
+      line = redactSecrets(raw.replace(QUOTED_FIELD, (all, name: string) => (isSecretKey(name) ? `"${name}":"${REDACTED}"` : all)));
     }
     const n = size(line) + 1;
     if (used + n > maxBytes) break;

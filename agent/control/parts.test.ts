@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { buildReported, diffPatch, twinKey, MAX_REPORTED_BYTES, type ReportInputs } from './reported.js';
-import { buildDiagnostics, captureFiles, redactSecrets } from './diagnostics.js';
+import { buildDiagnostics, captureFiles, redactSecrets, REDACTED } from './diagnostics.js';
+import { SECRET_FIELDS } from '../config/schema.js';
 import { MethodTable, parseReplayRange } from './methods.js';
 import { LogRing, createLogger, logRingOf, setLogLevel } from '../log.js';
 import type { AgentConfig } from '../config/load.js';
@@ -82,6 +83,42 @@ describe('diagnostics', () => {
     const r = JSON.stringify(redactSecrets({ ...config, note: 'SharedAccessSignature sr=x&sig=y', list: ['HostName=x;SharedAccessKey=y'] }));
     for (const secret of ['c2VjcmV0', 'scrypt$1', 'sha256$ab', 'sig=y', 'SharedAccessKey=y', '"k"']) expect(r).not.toContain(secret);
     expect(r).toContain('/ca.pem');
+  });
+
+  it('removes every field the config schema types as a secret (the pseudonym key), in config, overlay and health', () => {
+    expect([...SECRET_FIELDS].sort()).toEqual(['connectionString', 'pseudonymKey']);
+    const key = 'LITERAL-HMAC-PSEUDONYM-KEY-0123456789-abcdefgh';
+    const b = buildDiagnostics(
+      {
+        agent: {},
+        health: { forwarder: { lastError: 'refused: HostName=h;SharedAccessKey=c2VjcmV0' } },
+        config: { ...config, privacy: { pseudonymizePatientIds: true, pseudonymKey: key } } as unknown as AgentConfig,
+        configStatus: {},
+        overlay: { privacy: { pseudonymKey: key } },
+        logLines: [],
+        now: 0,
+      },
+      50_000,
+    );
+    const text = JSON.stringify(b);
+    expect(text).not.toContain(key);
+    expect(text).not.toContain('c2VjcmV0');
+    expect(b.overlay).toEqual({ privacy: { pseudonymKey: REDACTED } });
+  });
+
+  it('redacts secrets in a log line cut short (no longer JSON), by field name and by the look of the value', () => {
+    const cut = (o: object) => `${JSON.stringify(o).slice(0, 300)}…[cut]`;
+    const lines = [
+      cut({ level: 40, msg: 'a', pseudonymKey: 'K-123456789', pad: 'z'.repeat(400) }),
+      cut({ level: 40, msg: 'b', note: 'hash scrypt$16384$8$1$c2FsdA==$aGFzaA==', pad: 'z'.repeat(400) }),
+      cut({ level: 30, msg: 'c', pad: 'z'.repeat(400) }),
+    ];
+    const b = buildDiagnostics({ agent: {}, health: {}, config: config as unknown as AgentConfig, configStatus: {}, overlay: null, logLines: lines, now: 0 }, 50_000);
+    const text = JSON.stringify(b);
+    expect(text).not.toContain('K-123456789');
+    expect(text).not.toContain('scrypt$16384');
+    expect(b.logs.lines[0]).toContain(`"pseudonymKey":"${REDACTED}"`);
+    expect(b.logs.lines[2]).toBe(lines[2]); // nothing secret: kept as it was
   });
 
   it('fits the budget, newest log lines first, and says what was left out', () => {
