@@ -9,7 +9,7 @@
 // operations that go unanswered, which recycle the connection. An operation the hub answers with an error (429 when
 // twin operations are throttled, 400, 5xx) keeps the connection: the twin is read again after a growing delay and
 // a refused report is sent again at the next report tick.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
@@ -20,8 +20,10 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { DesiredState } from './desired.js';
 import { buildDiagnostics } from './diagnostics.js';
 import { MethodTable, parseReplayRange, type MethodResult } from './methods.js';
-import { canonical, isObject, planChange, resolveOverlay, type Json, type JsonObject } from './overlay.js';
-import { loadOverlay, overlayPath, removeOverlay, saveOverlay } from './persist.js';
+import { canonical, isObject, planChange, resolveOverlay, type Json, type JsonObject, type OverlayResult } from './overlay.js';
+import { buildProblems } from '../config/check.js';
+import { examplePasswordProblems } from '../http/passwords.js';
+import { loadOverlay, overlayPath, removeOverlay, saveOverlay, setAsidePath, startingMarkerPath } from './persist.js';
 import { buildReported, diffPatch, significant, type ConfigReport, type DriverHealthLike } from './reported.js';
 
 export interface ControlConfig {
@@ -100,14 +102,52 @@ export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, 
     return { ...plain, problem: `saved overlay unreadable: ${(err as Error).message}` };
   }
   if (!saved) return plain;
-  const r = resolveOverlay(local, saved.overlay, registry);
+  const marker = startingMarkerPath(path);
+  if (existsSync(marker)) {
+    const aside = setAsidePath(path);
+    try {
+      renameSync(path, aside);
+      rmSync(marker, { force: true });
+    } catch (err) {
+      log.error({ err, file: path }, 'cannot set the saved desired overlay aside');
+    }
+    const problem = `the last start with it (desired version ${saved.desiredVersion}) did not complete; moved to ${aside}`;
+    log.error({ file: path, movedTo: aside, desiredVersion: saved.desiredVersion }, 'the last start with the saved desired overlay did not complete: set aside, starting with the local config file only');
+    return { ...plain, problem };
+  }
+  const r = resolveChecked(local, saved.overlay, registry);
   if (!r.ok) {
     const problem = r.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
     log.error({ file: path, problems: r.problems }, 'saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
     return { ...plain, problem };
   }
   log.info({ file: path, desiredVersion: saved.desiredVersion, appliedAt: saved.appliedAt }, 'starting with the desired overlay last applied from the twin');
+  try {
+    writeFileSync(marker, `${new Date().toISOString()}\n`);
+  } catch (err) {
+    log.warn({ err, file: marker }, 'cannot mark the start with the saved desired overlay (a failed start would not be noticed)');
+  }
   return { local, config: r.config, overlay: saved.overlay, desiredVersion: saved.desiredVersion, source: 'saved-overlay' };
+}
+
+/**
+ * The overlay on the local file, validated, then checked as a start would check it (secrets, TLS and CA files, the
+ * pseudonym key, drivers' own checks): a change that passes is saved, and a saved overlay that could not start the
+ * agent would keep it from ever reaching the hub again.
+ */
+function resolveChecked(local: AgentConfig, overlay: unknown, registry: ReadonlyMap<string, DriverFactory>): OverlayResult {
+  const r = resolveOverlay(local, overlay, registry);
+  if (!r.ok) return r;
+  const problems = buildProblems(r.config, registry);
+  return problems.length ? { ok: false, problems } : r;
+}
+
+/** resolveChecked, and the display's refusal of example passwords (async: it hashes). */
+async function resolveForApply(local: AgentConfig, overlay: unknown, registry: ReadonlyMap<string, DriverFactory>): Promise<OverlayResult> {
+  const r = resolveChecked(local, overlay, registry);
+  if (!r.ok || !r.config.display.enabled) return r;
+  const problems = await examplePasswordProblems(r.config.display.users);
+  return problems.length ? { ok: false, problems } : r;
 }
 
 const problemText = (p: ConfigProblem) => `${p.path || '(top level)'}: ${p.message}`;
@@ -176,8 +216,11 @@ export class AgentControl implements ControlHandler {
     return { ...this.status, drivers: this.effective.drivers.filter((d) => d.enabled).map((d) => d.name), logLevel: this.effective.log.level };
   }
 
+  /** Called once the agent's start completed (display listening, drivers started). */
   start(): void {
     this.stopped = false;
+    const path = overlayPath(this.local.store.path);
+    if (path && this.deps.startup.source === 'saved-overlay') rmSync(startingMarkerPath(path), { force: true });
     this.timers.push(setInterval(() => this.enqueue(() => this.report(true)), this.opts.reportIntervalS * 1000));
     // States (drivers, uplink, config) are reported within seconds of a change; the numbers ride along.
     this.timers.push(setInterval(() => this.enqueue(() => this.report(false)), Math.min(5000, this.opts.reportIntervalS * 1000)));
@@ -274,7 +317,7 @@ export class AgentControl implements ControlHandler {
       await this.report(true);
       return;
     }
-    const r = resolveOverlay(this.local, overlay, this.deps.registry);
+    const r = await resolveForApply(this.local, overlay, this.deps.registry);
     if (!r.ok) {
       this.refuse(version, r.problems.map(problemText), 'desired configuration refused; the previous configuration stays in force');
     } else {
@@ -426,7 +469,7 @@ export class AgentControl implements ControlHandler {
     // The overlay in force is the twin's if it was read, else the one applied (saved) before.
     const doc = this.desired.document;
     const overlay = doc ? (doc.agentConfig ?? null) : this.applied;
-    const r = resolveOverlay(local, overlay, this.deps.registry);
+    const r = await resolveForApply(local, overlay, this.deps.registry);
     if (!r.ok) {
       return {
         status: 400,

@@ -45,6 +45,27 @@ export function saveOverlay(path: string, value: PersistedOverlay): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  // The rename itself is durable only once the folder is written.
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/**
+ * A start with the saved overlay leaves this file until it completes. Found at the next start, it says that start
+ * did not complete (a display port now taken, a file gone): the overlay is set aside then, so that the agent starts
+ * on the local file and can reach the hub, instead of failing the same way at every restart.
+ */
+export function startingMarkerPath(path: string): string {
+  return `${path}.starting`;
+}
+
+/** Where a saved overlay is moved when a start with it did not complete (kept for a person to look at). */
+export function setAsidePath(path: string): string {
+  return path.replace(/\.json$/, '') + '.failed.json';
 }
 
 export function removeOverlay(path: string): void {

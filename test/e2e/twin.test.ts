@@ -2,8 +2,10 @@
 // against the IoT Hub stand-in with the real SDK, as a device and as an IoT Edge module.
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Harness, MODES, logSink, sim } from './control-harness.js';
+import { saveOverlay } from '../../agent/control/persist.js';
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -188,6 +190,79 @@ describe.each(MODES)('module twin (%s mode)', (mode) => {
     const c2 = await h.untilConfigVersion(v2, 20_000);
     expect(c2).toMatchObject({ status: 'applied', drivers: ['ward-a'] });
     expect(h.hub.stats.twinDesiredPushes).toBeGreaterThan(pushesBefore); // arrived as a push, not only by a later read
+  });
+});
+
+describe('module twin: a change that would stop the next start', () => {
+  it('is refused like an invalid one (a secret that cannot be read, TLS files that are not there), and not saved', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(1) }]), logSink());
+    await h.untilConnected(agent);
+    // Both valid by the schema, and both sections take effect only at a restart, which they would stop.
+    const v = h.updateDesired({
+      agentConfig: {
+        privacy: { pseudonymizePatientIds: true, pseudonymKey: { env: 'TWIN_TEST_KEY_NOT_SET' } },
+        display: { enabled: true, port: 0, tls: { certFile: '/nonexistent/c.pem', keyFile: '/nonexistent/k.pem' } },
+      },
+    });
+    const c = await h.untilConfigVersion(v);
+    expect(c.status).toBe('rejected');
+    expect(c.errors).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^privacy\.pseudonymKey: environment variable TWIN_TEST_KEY_NOT_SET is not set/), expect.stringMatching(/^display\.tls\.certFile: /)]),
+    );
+    expect(existsSync(join(h.dir, 'desired-overlay.json'))).toBe(false);
+  });
+
+  it('saved by an earlier version, it is ignored at start (with the reason), and the agent starts on the local file', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    h.hub.refuseConnections('tcp-close');
+    saveOverlay(join(h.dir, 'desired-overlay.json'), {
+      desiredVersion: 7,
+      appliedAt: new Date().toISOString(),
+      overlay: { privacy: { pseudonymizePatientIds: true, pseudonymKey: { env: 'TWIN_TEST_KEY_NOT_SET' } } },
+    });
+    const { agent, sink } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(1) }]));
+    expect(Object.keys(agent.health().drivers)).toEqual(['ward-a']);
+    expect(sink.find('saved desired overlay does not fit the local config any more; ignored until the hub sends a new one')).toHaveLength(1);
+    expect(agent.control?.configStatus).toMatchObject({ source: 'local' });
+  });
+});
+
+describe('module twin: a saved overlay whose start does not complete', () => {
+  it('is set aside at the next start, which runs on the local file and says why', async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const taken = (holder.address() as AddressInfo).port;
+    try {
+      h = new Harness('device');
+      await h.startHub();
+      h.hub.refuseConnections('tcp-close');
+      const file = join(h.dir, 'desired-overlay.json');
+      // Valid, and it passed every check when it was applied; since then another program took the port.
+      saveOverlay(file, { desiredVersion: 4, appliedAt: new Date().toISOString(), overlay: { display: { enabled: true, host: '127.0.0.1', port: taken } } });
+      const local = h.localConfig([{ name: 'ward-a', ...sim(1) }]);
+      await expect(h.startAgent(local)).rejects.toThrow(/EADDRINUSE/);
+      await h.agents.pop()!.stop();
+
+      const { agent, sink } = await h.startAgent(local);
+      expect(sink.find('the last start with the saved desired overlay did not complete: set aside, starting with the local config file only')).toHaveLength(1);
+      expect(agent.control?.configStatus).toMatchObject({ status: 'rejected', source: 'local', errors: [expect.stringMatching(/did not complete/)] });
+      expect(agent.display).toBeNull();
+      expect(Object.keys(agent.health().drivers)).toEqual(['ward-a']);
+      expect(existsSync(file)).toBe(false);
+      expect(existsSync(join(h.dir, 'desired-overlay.failed.json'))).toBe(true);
+      // A start that completes with a saved overlay leaves no mark behind.
+      await agent.stop();
+      h.agents.length = 0;
+      saveOverlay(file, { desiredVersion: 5, appliedAt: new Date().toISOString(), overlay: { log: { level: 'debug' } } });
+      const third = await h.startAgent(local);
+      expect(third.agent.control?.configStatus).toMatchObject({ status: 'applied', source: 'saved-overlay' });
+      expect(existsSync(`${file}.starting`)).toBe(false);
+    } finally {
+      holder.close();
+    }
   });
 });
 
