@@ -87,6 +87,8 @@ export class Agent {
   private starting: Promise<void> | null = null;
   /** Driver starts in progress, by driver name (settled: they never reject). */
   private readonly driverStarts = new Map<string, Promise<void>>();
+  /** Drivers whose start failed at boot: tried again with backoff while the rest of the agent runs. */
+  private readonly failedStarts = new Map<string, { entry: DriverEntry; detail: string; attempts: number; timer: NodeJS.Timeout | null }>();
   private stopRequested = false;
   /** Resolves once a stop has committed and journalled everything local: what remains of it waits on the network. */
   private localWorkDone!: () => void;
@@ -604,7 +606,14 @@ export class Agent {
         this.log.info({ driver: entry.name, type: entry.type }, 'driver disabled in config');
         continue;
       }
-      await this.startDriver(entry);
+      try {
+        await this.startDriver(entry);
+      } catch (err) {
+        // One driver that cannot start (a listener whose address is not there yet, a port taken) must not take the
+        // others and the display down with it: it is reported, alarmed and tried again.
+        if (this.stopRequested) return;
+        this.driverStartFailed(entry, err);
+      }
       if (this.stopRequested) return;
     }
     this.control?.start();
@@ -670,6 +679,17 @@ export class Agent {
       this.driverStarts.delete(entry.name);
     }
     dlog.info({ description: factory.description }, 'driver started');
+    this.clearFailedStart(entry.name, `driver ${entry.name} started`);
+  }
+
+  /** A driver that failed to start is started, stopped or replaced: no more retries, and its alarm ends. */
+  private clearFailedStart(name: string, why: string): void {
+    const f = this.failedStarts.get(name);
+    if (!f) return;
+    if (f.timer) clearTimeout(f.timer);
+    this.failedStarts.delete(name);
+    this.log.info({ driver: name, failedStarts: f.attempts }, `no longer retrying the driver's start: ${why}`);
+    this.alarms.gatewayCondition(this.gatewayId, `driver-start:${name}`, false, why);
   }
 
   /**
@@ -688,6 +708,7 @@ export class Agent {
 
   /** Stops one driver; a no-op if it is not running. */
   async stopDriver(name: string): Promise<void> {
+    this.clearFailedStart(name, `driver ${name} stopped`);
     const d = this.drivers.get(name);
     if (!d) return;
     await this.startSettled(name);
@@ -717,7 +738,39 @@ export class Agent {
     };
   }
 
+  private driverStartFailed(entry: DriverEntry, err: unknown): void {
+    const index = this.deps.config.drivers.indexOf(entry);
+    const detail = startProblem(entry, index, err);
+    const previous = this.failedStarts.get(entry.name);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const f = { entry, detail, attempts, timer: null as NodeJS.Timeout | null };
+    this.failedStarts.set(entry.name, f);
+    this.metrics.inc('driver_start_failures_total', { driver: entry.name });
+    if (attempts === 1 || attempts % 10 === 0) {
+      this.log.error({ err, driver: entry.name, type: entry.type, attempts, problem: detail }, 'driver cannot start; the agent runs on without it and tries again');
+    }
+    // Its devices are not monitored: as loud as a lost device connection.
+    this.alarms.gatewayCondition(this.gatewayId, `driver-start:${entry.name}`, true, `Driver ${entry.name} cannot start: ${detail}`, 'medium');
+    const delayMs = Math.min(DRIVER_RETRY_MAX_MS, DRIVER_RETRY_FIRST_MS * 2 ** Math.min(attempts - 1, 10));
+    f.timer = setTimeout(() => void this.retryDriverStart(entry.name), delayMs);
+    f.timer.unref();
+  }
+
+  private async retryDriverStart(name: string): Promise<void> {
+    const f = this.failedStarts.get(name);
+    if (!f || this.stopRequested) return;
+    f.timer = null;
+    try {
+      await this.startDriver(f.entry); // on success it clears the failure
+    } catch (err) {
+      // Still the same entry (not replaced or stopped by the twin meanwhile): try again later.
+      if (!this.stopRequested && this.failedStarts.get(name) === f) this.driverStartFailed(f.entry, err);
+    }
+  }
+
   private async stopDrivers(): Promise<void> {
+    for (const f of this.failedStarts.values()) if (f.timer) clearTimeout(f.timer);
+    this.failedStarts.clear();
     for (const name of [...this.drivers.keys()]) await this.stopDriver(name);
   }
 
@@ -760,6 +813,7 @@ export class Agent {
   } {
     const drivers: Record<string, DriverHealth> = {};
     for (const [name, d] of this.drivers) drivers[name] = d.health();
+    for (const [name, f] of this.failedStarts) drivers[name] = { state: 'failed', detail: `cannot start (${f.attempts} tries): ${f.detail}` };
     const fwd = this.forwarder ? this.forwarder.getStatus() : ({ state: 'off' } as const);
     const hubDown = this.forwarder !== null && !this.forwarder.reachable();
     // The agent's own technical conditions still present (a silent device, a lost connection, a store problem): a
@@ -785,4 +839,27 @@ export class Agent {
       technicalAlarms: technical.slice(0, 20),
     };
   }
+}
+
+const DRIVER_RETRY_FIRST_MS = 5_000;
+const DRIVER_RETRY_MAX_MS = 60_000;
+
+/** Hints for what a listener's failure means at a gateway, and what to change. */
+const LISTEN_HINTS: Record<string, string> = {
+  EADDRINUSE: 'another program (or another driver) already listens on this port',
+  EADDRNOTAVAIL:
+    'no network interface has this address here (inside the IoT Edge module keep host 0.0.0.0 and choose the address in the deployment\'s PortBindings; on a bare gateway, is that link up?)',
+  EACCES: 'ports below 1024 need privileges the agent does not have: use a port from 1024 up (2575 is the usual MLLP port)',
+};
+
+/** A driver's start failure, in words that name the config field when it is a listener's address. */
+function startProblem(entry: DriverEntry, index: number, err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const at = index >= 0 ? `drivers[${index}] (${entry.name})` : `driver ${entry.name}`;
+  const hint = e?.code !== undefined && e.syscall === 'listen' ? LISTEN_HINTS[e.code] : undefined;
+  if (hint) {
+    const field = e.code === 'EADDRNOTAVAIL' ? 'options.host' : 'options.port';
+    return `${at}.${field}: cannot listen on ${e.address ?? '?'}:${e.port ?? '?'} (${e.code}): ${hint}`;
+  }
+  return `${at}: ${e instanceof Error ? e.message : String(err)}`;
 }

@@ -152,7 +152,15 @@ async function main(): Promise<number> {
   } catch (err) {
     // Part of the agent may be running (drivers, display, timers): stop what can be stopped, within a bound, and
     // exit non-zero so that the supervisor (IoT Edge) restarts us, rather than run half-started.
-    log.fatal({ err }, 'start failed; exiting');
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    // The display is the one listener whose failure stops the start (the bedside alarms are shown there): say which
+    // field, and the way round a busy port.
+    const problem =
+      e?.syscall === 'listen' && e.port === config.display.port
+        ? `display.port: cannot listen on ${config.display.host}:${config.display.port} (${e.code})` +
+          (e.code === 'EADDRINUSE' ? ': another program uses this port; choose another display.port, or set AGENT_DISPLAY_PORT' : '')
+        : undefined;
+    log.fatal({ err, ...(problem && { problem }) }, 'start failed; exiting');
     await Promise.race([agent.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
     process.exit(1);
   }
