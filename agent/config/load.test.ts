@@ -22,7 +22,7 @@ describe('config', () => {
   it('loads the embedded default and fills in defaults', () => {
     const c = loadConfigFile(DEFAULT_CONFIG_PATH, registry);
     expect(c.store.synchronous).toBe('full');
-    expect(c.hub.mode).toBe('auto');
+    expect(c.hub.mode).toBe('off'); // the demo never forwards simulated patients
     expect(c.hub.maxMessageBytes).toBe(65536);
     expect(c.drivers[0]).toMatchObject({ name: 'ward-sim', type: 'simulator', enabled: true });
   });

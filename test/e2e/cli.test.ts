@@ -110,11 +110,13 @@ describe('agent CLI', () => {
   it('runs the embedded default with no cloud: simulated ward, local store, forwarding off; stops on SIGTERM', async () => {
     const cwd = tempDir();
     // Port 0 for the display: the OS picks a free one (the file says 8080).
-    const p = startAgentProcess([], { cwd, env: { IOTHUB_DEVICE_CONNECTION_STRING: '', AGENT_CONFIG: '', AGENT_DISPLAY_PORT: '0' } });
+    // A connection string left in the shell must not send simulated patients to a real hub.
+    const env = { IOTHUB_DEVICE_CONNECTION_STRING: 'HostName=real-hub.example.net;DeviceId=gw;SharedAccessKey=a2V5', AGENT_CONFIG: '', AGENT_DISPLAY_PORT: '0' };
+    const p = startAgentProcess([], { cwd, env });
     const store = await p.waitForLog('store opened');
     expect(store.store).toBe(join(cwd, 'data', 'agent.db'));
     const off = await p.waitForLog(/forwarding is off/);
-    expect(off.reason).toMatch(/no hub is configured/);
+    expect(off.reason).toBe('hub.mode is off');
     const display = await p.waitForLog('display listening');
     expect(display.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
     const health = (await (await fetch(`${String(display.url)}/healthz`)).json()) as { status: string };
