@@ -5,13 +5,14 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config/load.js';
-import { requireSecret, resolveSecret } from './config/load.js';
+import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
 import { Metrics } from './metrics.js';
 import { Outbox, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
-import { AzureIotTransport, type HubTransport } from './forward/azure.js';
+import type { HubTransport } from './forward/azure.js';
+import { chooseTransport } from './forward/choose.js';
 import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
@@ -36,23 +37,6 @@ export interface AgentDeps {
   transport?: HubTransport | null;
   /** The config file the config came from, for the `reloadConfig` direct method. */
   configPath?: string;
-}
-
-/** Decides how to reach the hub, from config and environment. Null: forwarding is off. */
-export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { transport: HubTransport | null; why: string } {
-  const hub = config.hub;
-  if (hub.mode === 'off') return { transport: null, why: 'hub.mode is off' };
-  const edge = AzureIotTransport.edgeEnvironmentPresent(env);
-  if (hub.mode === 'module' || (hub.mode === 'auto' && edge)) {
-    if (!edge) throw new Error('hub.mode is module but the IoT Edge environment (IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID) is missing');
-    return { transport: AzureIotTransport.fromEdgeEnvironment(env, hub.caFile), why: 'IoT Edge module environment' };
-  }
-  const cs = resolveSecret(hub.connectionString ?? { env: 'IOTHUB_DEVICE_CONNECTION_STRING' }, 'hub.connectionString', env);
-  if (!cs) {
-    if (hub.mode === 'device') throw new Error('hub.mode is device but no connection string is configured (hub.connectionString or IOTHUB_DEVICE_CONNECTION_STRING)');
-    return { transport: null, why: 'no hub is configured (no IoT Edge environment, no connection string)' };
-  }
-  return { transport: AzureIotTransport.fromConnectionString(cs, hub.caFile, hub.sasTokenTtlS), why: 'connection string' };
 }
 
 /** How long stopping a driver waits for its start in progress to end. */

@@ -2,7 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkBeyondSchema, driverProblems, storeProblems } from './config/check.js';
+import { checkBeyondSchema, driverProblems, storeProblems, timeZoneProblems } from './config/check.js';
 import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -90,14 +90,17 @@ async function main(): Promise<number> {
   }
   // What a driver's own checks refuse, or a store folder the agent cannot write, stops the start here, as --check
   // reports it, before the store or display opens.
-  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config)];
+  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config), ...timeZoneProblems()];
   if (driverErrors.length) {
     process.stderr.write(`${new ConfigError(path, driverErrors).message}\n`);
     return 2;
   }
 
   const log = createLogger(config.log);
-  log.info({ config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid }, 'bedside edge gateway agent starting');
+  log.info(
+    { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
+    'bedside edge gateway agent starting',
+  );
   let agent: Agent;
   try {
     agent = new Agent({ config, registry, log, configPath: path });

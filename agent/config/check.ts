@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
-import { readCaFile } from '../forward/azure.js';
+import { AzureIotTransport, connectionStringProblem, readCaFile } from '../forward/azure.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
@@ -31,9 +31,33 @@ function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: Conf
 export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
   if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
-  if (config.hub.mode !== 'off' && config.hub.connectionString !== undefined) {
-    const cs = secret(config.hub.connectionString, 'hub.connectionString', env, problems);
-    if (cs !== undefined && !/HostName=[^;]+/.test(cs)) problems.push({ path: 'hub.connectionString', message: 'has no HostName=…' });
+  problems.push(...buildProblems(config, registry, env));
+  problems.push(...storeProblems(config));
+  problems.push(...timeZoneProblems(env));
+  return problems;
+}
+
+/**
+ * What would stop the agent from being built with this config: secrets that cannot be read, TLS and CA files, the
+ * pseudonym key, each enabled driver's own checks. Also run on a twin overlay merged with the local file, before it
+ * is applied or saved: a saved overlay must never stop a start (the hub could not undo it then).
+ */
+export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  // How the hub would be reached, as the start decides it (agent/forward/choose.ts); nothing connects. Module mode
+  // is judged by the file alone: --check may run outside the module, without IoT Edge's variables.
+  const hub = config.hub;
+  const asModule = hub.mode === 'module' || (hub.mode === 'auto' && AzureIotTransport.edgeEnvironmentPresent(env));
+  if (asModule && hub.caFile) {
+    problems.push({ path: 'hub.caFile', message: 'is for a connection string; as an IoT Edge module the IoT Edge runtime provides the trust bundle (remove hub.caFile)' });
+  } else if (!asModule && hub.mode !== 'off') {
+    const field = hub.connectionString !== undefined ? 'hub.connectionString' : 'IOTHUB_DEVICE_CONNECTION_STRING (environment)';
+    const cs = hub.connectionString !== undefined ? secret(hub.connectionString, 'hub.connectionString', env, problems) : env.IOTHUB_DEVICE_CONNECTION_STRING || undefined;
+    const problem = cs !== undefined ? connectionStringProblem(cs) : null;
+    if (problem) problems.push({ path: field, message: problem });
+    if (cs === undefined && hub.mode === 'device' && hub.connectionString === undefined) {
+      problems.push({ path: 'hub.connectionString', message: 'hub.mode is device but no connection string is configured (set hub.connectionString, or IOTHUB_DEVICE_CONNECTION_STRING in the environment)' });
+    }
   }
   if (config.hub.caFile) {
     const caFile = config.hub.caFile;
@@ -48,7 +72,6 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
     collect(() => readDisplayTls(tls), problems);
   }
   problems.push(...driverProblems(config, registry));
-  problems.push(...storeProblems(config));
   return problems;
 }
 
@@ -63,6 +86,17 @@ export function storeProblems(config: AgentConfig): ConfigProblem[] {
   const dir = dirname(resolve(path));
   const uid = typeof process.getuid === 'function' ? ` as uid ${process.getuid()}` : '';
   const fix = 'make it writable by the user the agent runs as (docs/deploy-guide.md: the store folder)';
+  // A folder that does not exist is made by the agent inside its nearest existing ancestor, which must be writable
+  // (a config without store.path in the container: ./data under WORKDIR /app, which is root's).
+  let ancestor = dir;
+  while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
+  if (ancestor !== dir) {
+    try {
+      accessSync(ancestor, constants.W_OK | constants.X_OK);
+    } catch (err) {
+      return [{ path: 'store.path', message: `cannot create the store folder ${dir}: ${ancestor} is not writable${uid} (${(err as NodeJS.ErrnoException).code}): create the folder and ${fix}` }];
+    }
+  }
   for (const [target, what] of [[dir, 'folder'], [resolve(path), 'file']] as const) {
     if (!existsSync(target)) continue;
     try {
@@ -113,4 +147,27 @@ function createProblems(err: unknown, entry: string): ConfigProblem[] {
   const text = (err as Error).message.replace(/^(?:invalid )?[\w-]+ config:\s*/, '');
   const m = /^(options(?:\.|\[)[^:]*):\s*([\s\S]*)$/.exec(text);
   return [m ? { path: `${entry}.${m[1]}`, message: m[2]! } : { path: entry, message: text }];
+}
+
+/**
+ * The process's time zone (TZ; the IoT Edge manifest sets it from GATEWAY_TIME_ZONE). Clocks without a zone (an
+ * IntelliVue monitor, HL7 times without an offset) are read in it. A TZ that Node.js does not know is taken as UTC
+ * without a word, which shifts every such reading by the zone's offset while it stays marked valid: refused.
+ */
+export function timeZoneProblems(
+  env: NodeJS.ProcessEnv = process.env,
+  // The zone ICU resolved TZ to (undefined, or Etc/Unknown, when it could not); a parameter for tests.
+  zone: () => string | undefined = () => Intl.DateTimeFormat().resolvedOptions().timeZone,
+): ConfigProblem[] {
+  const tz = env.TZ;
+  const resolved = zone();
+  if (tz === undefined || (resolved !== undefined && resolved !== 'Etc/Unknown')) return [];
+  return [
+    {
+      path: 'TZ (environment)',
+      message:
+        `${JSON.stringify(tz)} is not a time zone Node.js knows (it would be taken as UTC, shifting the times of devices whose clocks carry no zone): ` +
+        'set an IANA name such as Europe/Berlin (GATEWAY_TIME_ZONE in the IoT Edge deployment), or leave TZ unset for UTC',
+    },
+  ];
 }

@@ -16,7 +16,7 @@ const OPTS = { enabled: true, reportIntervalS: 60, resyncIntervalS: 600, twinTim
 function setup(failOn?: string, opts = OPTS) {
   const dir = mkdtempSync(join(tmpdir(), 'control-'));
   const local = validateConfig(
-    { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device' }, drivers: [{ name: 'a', type: 'simulator' }] },
+    { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device', connectionString: 'HostName=h.example.net;DeviceId=gw;SharedAccessKey=a2V5' }, drivers: [{ name: 'a', type: 'simulator' }] },
     registry,
     'test',
   );

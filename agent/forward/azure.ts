@@ -106,6 +106,20 @@ const noRetry = { shouldRetry: () => false, nextRetryTimeout: () => 0 };
 
 type SdkClient = ClientType | ModuleClientType;
 
+/** What makes a connection string unusable, or null (also run by --check). Refused at start rather than failing every connection for ever. */
+export function connectionStringProblem(connectionString: string): string | null {
+  const cs = parseConnectionString(connectionString);
+  if (!cs.HostName || !cs.DeviceId) return 'must contain HostName and DeviceId';
+  // The agent has nowhere to take a device certificate and key from.
+  if (cs.x509?.toLowerCase() === 'true') {
+    return 'says x509=true: X.509 device authentication is not supported yet; use a device key (SharedAccessKey=…) or run as an IoT Edge module (the IoT Edge runtime authenticates it)';
+  }
+  if (!cs.SharedAccessKey && !cs.SharedAccessSignature) return 'must contain SharedAccessKey (or a ready-made SharedAccessSignature)';
+  // The SDK's ModuleClient takes a key from a connection string, never a ready-made signature.
+  if (cs.ModuleId && !cs.SharedAccessKey) return 'of a module (ModuleId=…) must contain SharedAccessKey';
+  return null;
+}
+
 function parseConnectionString(cs: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of cs.split(';')) {
@@ -173,24 +187,9 @@ export class AzureIotTransport implements HubTransport {
    */
   static fromConnectionString(connectionString: string, caFile?: string, tokenTtlS = 3600): AzureIotTransport {
     const cs = parseConnectionString(connectionString);
-    if (!cs.HostName || !cs.DeviceId) {
-      throw new Error('hub.connectionString must contain HostName and DeviceId');
-    }
-    // Refused here, at start, rather than failing every connection attempt for ever: the agent has nowhere to take a
-    // device certificate and key from.
-    if (cs.x509?.toLowerCase() === 'true') {
-      throw new Error(
-        'hub.connectionString says x509=true: X.509 device authentication is not supported yet; use a device key (SharedAccessKey=…) or run as an IoT Edge module (the IoT Edge runtime authenticates it)',
-      );
-    }
-    if (!cs.SharedAccessKey && !cs.SharedAccessSignature) {
-      throw new Error('hub.connectionString must contain SharedAccessKey (or a ready-made SharedAccessSignature)');
-    }
-    if (cs.ModuleId && !cs.SharedAccessKey) {
-      // The SDK's ModuleClient takes a key from a connection string, never a ready-made signature.
-      throw new Error('hub.connectionString of a module (ModuleId=…) must contain SharedAccessKey');
-    }
-    const identity = cs.ModuleId ? `${cs.DeviceId}/${cs.ModuleId}` : cs.DeviceId;
+    const problem = connectionStringProblem(connectionString);
+    if (problem) throw new Error(`hub.connectionString ${problem}`);
+    const identity = cs.ModuleId ? `${cs.DeviceId}/${cs.ModuleId}` : cs.DeviceId!; // checked above
     const host = cs.GatewayHostName ? `${cs.HostName} via ${cs.GatewayHostName}` : cs.HostName;
     const create = async (): Promise<SdkClient> => {
       if (!cs.SharedAccessKey) {

@@ -90,9 +90,25 @@ describe('agent CLI', () => {
     expect((await start.exited).code).toBe(2);
     expect(start.stderr()).toBe(`invalid configuration in ${config}:\n${expected}`);
     expect(readdirSync(storeDir)).toEqual([]);
+    // A store folder that does not exist yet, inside that folder: the agent could not make it.
+    const deeper = writeConfig(dir, { store: { path: join(storeDir, 'sub', 'agent.db') }, drivers: [{ name: 'sim', type: 'simulator' }] }, 'deeper.json');
+    const make = startAgentProcess(['--config', deeper], { uid: 10001, env: { HOME: dir } });
+    expect((await make.exited).code).toBe(2);
+    expect(make.stderr()).toContain(`  - store.path: cannot create the store folder ${join(storeDir, 'sub')}: ${storeDir} is not writable as uid 10001 (EACCES)`);
     // Writable by that user: valid.
     chownSync(storeDir, 10001, 10001);
     expect((await startAgentProcess(['--check', '--config', config], { uid: 10001, env: { HOME: dir } }).exited).code).toBe(0);
+  });
+
+  it('a TZ Node.js does not know (GATEWAY_TIME_ZONE misspelt) stops the start with exit 2, as --check says, instead of reading device clocks as UTC', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { store: { path: join(dir, 'a.db') }, drivers: [{ name: 'sim', type: 'simulator' }] });
+    for (const args of [['--check', '--config', config], ['--config', config]]) {
+      const p = startAgentProcess(args, { env: { TZ: 'Europe/Berln' } });
+      expect((await p.exited).code).toBe(2);
+      expect(p.stderr()).toContain('  - TZ (environment): "Europe/Berln" is not a time zone Node.js knows');
+    }
+    expect(readdirSync(dir)).toEqual(['config.json']);
   });
 
   it('AGENT_DISPLAY_PORT set to a port an HL7 listener takes is refused like the same port in the file (exit 2)', async () => {

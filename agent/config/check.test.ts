@@ -1,0 +1,42 @@
+// What --check (and a twin change) finds beyond the schema, that would otherwise stop the start: the hub section as
+// the start reads it, and the process's time zone.
+import { describe, expect, it } from 'vitest';
+import { registry } from '../../drivers/registry.js';
+import { testConfig } from '../../test/support/agent-config.js';
+import { tempDir } from '../../test/support/agent-process.js';
+import { buildProblems, timeZoneProblems } from './check.js';
+
+const hubProblems = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
+  buildProblems(testConfig(tempDir(), { hub }), registry, env).filter((p) => p.path.startsWith('hub') || p.path.startsWith('IOTHUB'));
+
+describe('hub section, as the start reads it', () => {
+  it('device mode without any connection string', () => {
+    expect(hubProblems({ mode: 'device' })).toEqual([{ path: 'hub.connectionString', message: expect.stringMatching(/^hub\.mode is device but no connection string is configured/) }]);
+  });
+
+  it('a connection string the agent cannot use: x509, no key, no HostName; from the file or from the environment', () => {
+    expect(hubProblems({ mode: 'device', connectionString: 'HostName=h.azure-devices.net;DeviceId=d;x509=true' })).toEqual([
+      { path: 'hub.connectionString', message: expect.stringMatching(/^says x509=true: X\.509 device authentication is not supported yet/) },
+    ]);
+    expect(hubProblems({ mode: 'auto' }, { IOTHUB_DEVICE_CONNECTION_STRING: 'HostName=h;DeviceId=d' })).toEqual([
+      { path: 'IOTHUB_DEVICE_CONNECTION_STRING (environment)', message: 'must contain SharedAccessKey (or a ready-made SharedAccessSignature)' },
+    ]);
+    expect(hubProblems({ mode: 'device', connectionString: 'DeviceId=d;SharedAccessKey=a2V5' })).toEqual([{ path: 'hub.connectionString', message: 'must contain HostName and DeviceId' }]);
+    expect(hubProblems({ mode: 'device', connectionString: 'HostName=h;DeviceId=d;SharedAccessKey=a2V5' })).toEqual([]);
+  });
+
+  it('hub.caFile in module mode (judged by the file: --check may run outside the module)', () => {
+    expect(hubProblems({ mode: 'module', caFile: '/etc/ssl/ca.pem' })[0]).toEqual({ path: 'hub.caFile', message: expect.stringMatching(/^is for a connection string; as an IoT Edge module/) });
+    expect(hubProblems({ mode: 'module' })).toEqual([]);
+    expect(hubProblems({ mode: 'off', connectionString: 'nonsense' })).toEqual([]);
+  });
+});
+
+describe('time zone', () => {
+  it('a TZ Node.js does not know (a typo, empty) is a problem; a known one or none is not', () => {
+    expect(timeZoneProblems({ TZ: 'Europe/Berln' }, () => undefined)).toEqual([{ path: 'TZ (environment)', message: expect.stringMatching(/^"Europe\/Berln" is not a time zone Node\.js knows/) }]);
+    expect(timeZoneProblems({ TZ: '' }, () => 'Etc/Unknown')).toHaveLength(1);
+    expect(timeZoneProblems({ TZ: 'Europe/Berlin' }, () => 'Europe/Berlin')).toEqual([]);
+    expect(timeZoneProblems({}, () => 'UTC')).toEqual([]);
+  });
+});
