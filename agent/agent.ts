@@ -13,6 +13,7 @@ import { Outbox, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type Reco
 import { Forwarder } from './forward/forwarder.js';
 import type { HubTransport } from './forward/azure.js';
 import { chooseTransport } from './forward/choose.js';
+import { bedOverrideKeys, unmatchedBedOverrides, type BedOverrideKey, type UnmatchedBedOverride } from './config/bed-overrides.js';
 import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
@@ -37,6 +38,8 @@ export interface AgentDeps {
   transport?: HubTransport | null;
   /** The config file the config came from, for the `reloadConfig` direct method. */
   configPath?: string;
+  /** For tests: how long a per-bed setting's bed may stay unheard of (default BED_OVERRIDE_GRACE_MS). */
+  bedSettingsGraceMs?: number;
 }
 
 /** How long stopping a driver waits for its start in progress to end. */
@@ -97,6 +100,10 @@ export class Agent {
   private readonly drivers = new Map<string, Driver>();
   private readonly log: Logger;
   private readonly startedAt = Date.now();
+  /** Per-bed alarm settings, the beds seen since start, and the settings no seen bed has (said once each). */
+  private readonly bedOverrides: BedOverrideKey[];
+  private readonly seenBeds = new Set<string>();
+  private readonly unmatchedBeds = new Map<string, UnmatchedBedOverride>();
   /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
   readonly control: AgentControl | null = null;
   /** The edge alarm-validation model (agent/inference/live.ts). */
@@ -108,6 +115,7 @@ export class Agent {
     // takes effect from the start, before anything is built from the config.
     const startup = startupConfig(deps.config, deps.registry, log);
     const config = startup.config;
+    this.bedOverrides = bedOverrideKeys(config.alarms);
     this.deps = { ...deps, config };
     this.log = log;
     const env = deps.env ?? process.env;
@@ -199,6 +207,11 @@ export class Agent {
       this.restoreNews2Observations(engine);
       this.alarms.keepObservationsIn((all) => this.outbox.setNote('news2-observations', JSON.stringify(all)));
       this.ingest.subscribe((events) => this.seenDevices.note(events, Date.now()));
+      if (this.bedOverrides.length) {
+        this.ingest.subscribe((events) => {
+          for (const e of events) if (e.bed !== undefined && this.seenBeds.size < MAX_SEEN_BEDS) this.seenBeds.add(e.bed);
+        });
+      }
       this.ingest.subscribe((events) => this.alarms.handle(events));
       // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
       // still shown and alarmed here: medium, latched (what was refused is gone even once space returns).
@@ -610,7 +623,10 @@ export class Agent {
     this.alarmsOpenBeforeStart();
     this.restoreLosses();
     this.enforceStoreLimits();
-    this.limitsTimer = setInterval(() => this.enforceStoreLimits(), 10_000);
+    this.limitsTimer = setInterval(() => {
+      this.enforceStoreLimits();
+      this.checkBedOverrides(Date.now());
+    }, 10_000);
     // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.
     const forwarder = this.forwarder;
     if (forwarder) {
@@ -722,6 +738,28 @@ export class Agent {
     };
   }
 
+  /**
+   * A per-bed setting whose bed has not reported in the first BED_OVERRIDE_GRACE_MS is doing nothing (a key that
+   * differs from the devices' bed names: "ICU-1" for "ICU-01"): warned once, with a seen bed that looks like it, and
+   * listed in health until that bed reports.
+   */
+  private checkBedOverrides(now: number): void {
+    if (this.bedOverrides.length === 0 || now - this.startedAt < (this.deps.bedSettingsGraceMs ?? BED_OVERRIDE_GRACE_MS) || this.seenBeds.size === 0) return;
+    for (const u of unmatchedBedOverrides(this.bedOverrides, this.seenBeds)) {
+      if (this.unmatchedBeds.has(u.field)) continue;
+      this.unmatchedBeds.set(u.field, u);
+      this.log.warn(
+        { field: u.field, bed: u.bed, similar: u.similar, bedsSeen: [...this.seenBeds].slice(0, 20) },
+        `no bed named ${JSON.stringify(u.bed)} has reported since start: the setting ${u.field} is not in use` + (u.similar !== undefined ? ` (did you mean ${JSON.stringify(u.similar)}?)` : ''),
+      );
+    }
+    for (const [field, u] of this.unmatchedBeds) {
+      if (!this.seenBeds.has(u.bed)) continue;
+      this.unmatchedBeds.delete(field);
+      this.log.info({ field, bed: u.bed }, 'the bed of a per-bed setting has reported: the setting is in use');
+    }
+  }
+
   private driverStartFailed(entry: DriverEntry, err: unknown): void {
     const index = this.deps.config.drivers.indexOf(entry);
     const detail = startProblem(entry, index, err);
@@ -794,6 +832,8 @@ export class Agent {
     metrics: Record<string, number>;
     model: ModelStatus;
     technicalAlarms: { deviceId: string; bed: string; priority: string; text: string }[];
+    /** Per-bed alarm settings whose bed has not reported since start (after BED_OVERRIDE_GRACE_MS). */
+    unmatchedBedSettings?: UnmatchedBedOverride[];
   } {
     const drivers: Record<string, DriverHealth> = {};
     for (const [name, d] of this.drivers) drivers[name] = d.health();
@@ -821,11 +861,16 @@ export class Agent {
       metrics: this.metrics.snapshot(),
       model: this.edgeModel.status(),
       technicalAlarms: technical.slice(0, 20),
+      unmatchedBedSettings: [...this.unmatchedBeds.values()],
     };
   }
 }
 
 const DRIVER_RETRY_FIRST_MS = 5_000;
+/** How long after start a per-bed setting's bed may stay unheard of before that is said (devices reconnect, HL7 senders resume). */
+const BED_OVERRIDE_GRACE_MS = 10 * 60_000;
+/** Beds remembered for that check (a ward has tens). */
+const MAX_SEEN_BEDS = 5000;
 const DRIVER_RETRY_MAX_MS = 60_000;
 
 /** Hints for what a listener's failure means at a gateway, and what to change. */

@@ -277,7 +277,9 @@ export const configSchema = {
               description:
                 'Per-bed overrides of the default limit rules, by bed then rule id (hr, pr, spo2, spo2-desat, rr, ' +
                 'nibp-sys, nibp-dia, nibp-mean, abp-sys, temp), e.g. `{ "bed-3": { "spo2": { "low": 88 }, "hr": ' +
-                '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled.',
+                '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled. The bed key ' +
+                'must be the bed name exactly as the devices report it (the display shows it): a key no bed has reported ' +
+                '10 minutes after start is warned about (with a bed name that looks like it) and listed in /healthz.',
               additionalProperties: {
                 type: 'object',
                 additionalProperties: {
@@ -307,7 +309,7 @@ export const configSchema = {
               description:
                 'Per-bed NEWS2 settings, e.g. `{ "bed-3": { "spo2Scale": 2 }, "bed-9": { "enabled": false } }`. ' +
                 'Scale 2 is a clinical decision (hypercapnic respiratory failure, target 88–92 %); switch NEWS2 off for ' +
-                'children and pregnancy.',
+                'children and pregnancy. Bed keys as for alarms.limits.beds (a key no bed reports is warned about).',
               additionalProperties: {
                 type: 'object',
                 additionalProperties: false,
