@@ -2,7 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkBeyondSchema, driverProblems, storeProblems, timeZoneProblems } from './config/check.js';
+import { checkBeyondSchema, configWarnings, driverProblems, storeProblems, timeZoneProblems } from './config/check.js';
 import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -86,6 +86,7 @@ async function main(): Promise<number> {
       return 2;
     }
     process.stdout.write(`${path}: valid\n`);
+    for (const w of configWarnings(config)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
     return 0;
   }
   // What a driver's own checks refuse, or a store folder the agent cannot write, stops the start here, as --check
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
     { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
     'bedside edge gateway agent starting',
   );
+  for (const w of configWarnings(config)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
   let agent: Agent;
   try {
     agent = new Agent({ config, registry, log, configPath: path });

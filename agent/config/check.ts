@@ -71,6 +71,9 @@ export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string,
     const tls = config.display.tls;
     collect(() => readDisplayTls(tls), problems);
   }
+  if (config.display.enabled && config.display.viewing === 'authenticated' && config.display.users.length + config.display.tokens.length === 0) {
+    problems.push({ path: 'display.viewing', message: 'is authenticated but there are no display.users or display.tokens: nobody could see the ward; add users, or set viewing: open' });
+  }
   problems.push(...driverProblems(config, registry));
   return problems;
 }
@@ -168,6 +171,26 @@ export function timeZoneProblems(
       message:
         `${JSON.stringify(tz)} is not a time zone Node.js knows (it would be taken as UTC, shifting the times of devices whose clocks carry no zone): ` +
         'set an IANA name such as Europe/Berlin (GATEWAY_TIME_ZONE in the IoT Edge deployment), or leave TZ unset for UTC',
+    },
+  ];
+}
+
+/**
+ * What the agent can run with but people at the bedside would find out the hard way: printed by --check after
+ * "valid" and logged at every start.
+ */
+export function configWarnings(config: AgentConfig): ConfigProblem[] {
+  const d = config.display;
+  if (!d.enabled) return [];
+  const acting = [...d.users, ...d.tokens].some((u) => u.role === 'clinician' || u.role === 'admin');
+  if (acting) return [];
+  return [
+    {
+      path: 'display.users',
+      message:
+        'no clinician or admin user (or token): nobody can acknowledge an alarm, pause audio or record NEWS2 observations ' +
+        'at the screens, and alarms that latch until acknowledged (data lost, alarms open at a restart) stay for good; ' +
+        'add one (npx tsx agent/http/hash-password.ts; docs/deploy-guide.md)',
     },
   ];
 }

@@ -32,6 +32,16 @@ describe('agent CLI', () => {
     expect(readdirSync(dir)).toEqual(['config.json']);
   });
 
+  it('--check warns (still valid) when the display has nobody who could acknowledge an alarm; refuses authenticated viewing with no users', async () => {
+    const dir = tempDir();
+    const noOne = startAgentProcess(['--check', '--config', writeConfig(dir, { store: { path: join(dir, 'a.db') }, display: { enabled: true } })]);
+    expect((await noOne.exited).code).toBe(0);
+    expect(noOne.lines.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^  warning: display\.users: no clinician or admin user \(or token\): nobody can acknowledge an alarm/));
+    const blind = startAgentProcess(['--check', '--config', writeConfig(dir, { store: { path: join(dir, 'a.db') }, display: { enabled: true, viewing: 'authenticated' } }, 'blind.json')]);
+    expect((await blind.exited).code).toBe(2);
+    expect(blind.stderr()).toContain('  - display.viewing: is authenticated but there are no display.users or display.tokens: nobody could see the ward');
+  });
+
   it('--check also runs what the start would find: secrets, TLS files, each driver\'s own checks (exit 2, fields named)', async () => {
     const dir = tempDir();
     const config = writeConfig(dir, {
