@@ -12,6 +12,11 @@ import { MllpFramer, frame } from './protocol/mllp.js';
  * start (and `--check`) naming the option and the file, not with OpenSSL's words at listen time.
  */
 export function checkTlsFiles(t: TlsOptions): void {
+  if (t.allowedClients?.cn?.length && !t.caFile) {
+    throw new Error(
+      'invalid hl7-mllp config: options.tls.allowedClients.cn needs options.tls.caFile: a name cannot be verified without a CA (anyone can make a certificate with that CN); set caFile, or pin clients by fingerprint256',
+    );
+  }
   const read = (file: string, field: string): Buffer => {
     try {
       return readFileSync(file);

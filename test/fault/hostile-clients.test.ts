@@ -147,9 +147,8 @@ describe('MLLP listener under hostile clients', () => {
     expect(counter(await metrics(), 'driver_read_timeouts', 'ward-mllp')).toBeGreaterThanOrEqual(1);
   });
 
-  // A client that trickles bytes *outside* any frame (never a VT) keeps a connection slot: every byte counts
-  // as activity for the idle timeout, and the read timeout only runs inside a frame. Enough such clients hold
-  // every slot. Needs a fix in drivers/hl7/server.ts (idle timer not re-armed by bytes outside frames).
+  // A client that trickles bytes *outside* any frame (never a VT) must not keep a connection slot: bytes outside
+  // frames do not count as activity for the idle timeout, or enough such clients would hold every slot.
   it('a slowloris outside any frame (noise, one byte per second) is closed by the idle timeout', async () => {
     const c = await connect(mllpPort);
     const sent = await trickle(c, 0x41, 6);

@@ -125,13 +125,11 @@ describe('MLLP over TLS with a client-certificate allow-list', () => {
     expect(await attempt(s.port, { plain: true })).not.toMatch(/^ack:/);
   });
 
-  // With an allow-list by CN but no caFile, the server requests a certificate without verifying its chain, so a
-  // self-made certificate carrying an allowed CN gets in. Needs a fix in drivers/hl7/server.ts: a CN allow-list
-  // must require caFile (config error), or the CN check must require socket.authorized. A fingerprint
-  // allow-list without a CA is sound (the handshake proves possession of that very key).
-  it('a CN allow-list without a CA does not let a certificate from an unknown CA in', async () => {
-    const s = await start({ ...SERVER, allowedClients: { cn: ['central-station-1'] } });
-    expect(await attempt(s.port, client('rogue'))).not.toMatch(/^ack:/);
+  // With an allow-list by CN but no caFile the chain is not verified, so a name proves nothing: the driver refuses
+  // such a config (below); the listener itself, given one anyway, admits nobody by name. A fingerprint allow-list
+  // without a CA is sound (the handshake proves possession of that very key).
+  it('a CN allow-list without a CA is refused: no listener that a certificate from an unknown CA could get into', async () => {
+    await expect(start({ ...SERVER, allowedClients: { cn: ['central-station-1'] } })).rejects.toThrow(/allowedClients\.cn needs options\.tls\.caFile/);
   });
 });
 
@@ -151,6 +149,9 @@ describe('MLLP TLS files that cannot be used', () => {
       // The key of another certificate.
       expect(() => createHl7MllpDriver({ port: 0, tls: { certFile: SERVER.certFile, keyFile: join(CERTS, 'client-allowed-key.pem') } }, ctx)).toThrow(/options\.tls: .* cannot be used/);
       expect(() => createHl7MllpDriver({ port: 0, tls: { ...SERVER, caFile: bad } }, ctx)).toThrow(/options\.tls: .*bad\.pem cannot be used/);
+      expect(() => createHl7MllpDriver({ port: 0, tls: { ...SERVER, allowedClients: { cn: ['central-station-1'] } } }, ctx)).toThrow(
+        /^invalid hl7-mllp config: options\.tls\.allowedClients\.cn needs options\.tls\.caFile/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
