@@ -1,6 +1,6 @@
 // A live session recorded to a capture file, then replayed through the same parser (listen-only):
 // the replay gives the same readings. A one-direction raw dump of the device output does too.
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NumericReading } from '../../agent/model/reading.js';
@@ -53,5 +53,22 @@ describe('capture and replay', () => {
     await waitFor('raw replay readings', () => fromRaw.readings().length >= live.readings().length);
     await rr.stop();
     expect(fromRaw.readings().map(key)).toEqual(live.readings().map(key));
+  });
+
+  it('a capture file that cannot be written is said (log, counter, health) and the device is read as usual; making the driver opens nothing', async () => {
+    r = await rig();
+    const file = join(r.dir, 'no-such-folder', 'session.jsonl');
+    const ctx = fakeContext('live');
+    const d = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { captureFile: file })), ctx);
+    // --check makes drivers without starting them: no file, no error yet.
+    expect(ctx.counter('capture_errors')).toBe(0);
+    await d.start();
+    await waitFor('the capture failure said', () => ctx.counter('capture_errors') === 1);
+    await waitFor('readings anyway', () => ctx.readings().length >= 3);
+    expect(ctx.logs.find((l) => l.msg === 'medibus capture file cannot be written: the device is read as usual, without a capture')).toMatchObject({ level: 40, captureFile: file, err: { code: 'ENOENT' } });
+    expect(d.health().detail).toContain(`capture to ${file} failed: ENOENT`);
+    await d.stop();
+    expect(ctx.counter('capture_errors')).toBe(1);
+    expect(existsSync(file)).toBe(false);
   });
 });

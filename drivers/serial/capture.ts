@@ -33,19 +33,30 @@ export class CaptureFormatError extends Error {
 }
 
 export class CaptureWriter {
-  private readonly stream: WriteStream;
+  private stream: WriteStream | null = null;
   private failed: Error | undefined;
+  private onFailure: ((err: Error) => void) | undefined;
 
   constructor(
     readonly file: string,
-    describe: string,
+    private readonly describe: string,
     private readonly clock: () => number = Date.now,
-  ) {
-    this.stream = createWriteStream(file, { flags: 'a' });
+  ) {}
+
+  /**
+   * Opens the file (appending) and writes the header; a failure (no such folder, not writable, disk full) is told
+   * once to `onError`. Called by the driver's start, not when the driver is made: --check makes drivers too.
+   */
+  open(onError?: (err: Error) => void): void {
+    if (onError) this.onFailure = onError;
+    if (this.stream || this.failed) return;
+    this.stream = createWriteStream(this.file, { flags: 'a' });
     this.stream.on('error', (err) => {
+      if (this.failed) return;
       this.failed = err;
+      this.onFailure?.(err);
     });
-    this.writeLine({ capture: 'serial', v: 1, describe, startedAt: new Date(clock()).toISOString() });
+    this.writeLine({ capture: 'serial', v: 1, describe: this.describe, startedAt: new Date(this.clock()).toISOString() });
   }
 
   /** The error that stopped the capture, if any (the link keeps working without it). */
@@ -55,15 +66,18 @@ export class CaptureWriter {
 
   record(dir: Direction, bytes: Uint8Array): void {
     if (bytes.length === 0) return;
+    this.open();
     this.writeLine({ t: this.clock(), dir, hex: Buffer.from(bytes).toString('hex') });
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.stream.end(() => resolve()));
+    const stream = this.stream;
+    if (!stream) return Promise.resolve();
+    return new Promise((resolve) => stream.end(() => resolve()));
   }
 
   private writeLine(obj: unknown): void {
-    if (this.failed) return;
+    if (this.failed || !this.stream) return;
     this.stream.write(`${JSON.stringify(obj)}\n`);
   }
 }

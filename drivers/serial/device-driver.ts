@@ -115,6 +115,11 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
     this.started = true;
     this.stopped = false;
     this.ctx.log.info({ device: this.plan.id, link: this.link.describe, listenOnly: this.plan.listenOnly, ...this.startFields() }, `${this.kind} driver starting`);
+    // A capture that cannot be written is said once and shown in health; the device is read as usual without it.
+    this.capture?.open((err) => {
+      this.ctx.log.warn({ err, device: this.plan.id, captureFile: this.plan.captureFile }, `${this.kind} capture file cannot be written: the device is read as usual, without a capture`);
+      this.ctx.count('capture_errors');
+    });
     this.afterStart();
     this.supervisor.start();
   }
@@ -131,7 +136,8 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
 
   health(): DriverHealth {
     const state: DriverHealth['state'] = !this.started ? 'starting' : this.stopped ? 'stopped' : this.status === 'online' ? 'running' : 'degraded';
-    const detail = this.healthDetail();
+    const captureError = this.capture?.error;
+    const detail = captureError ? `${this.healthDetail()}; capture to ${this.plan.captureFile} failed: ${captureError.message}` : this.healthDetail();
     return { state, detail, devices: { [this.plan.id]: { state: this.status, lastDataAt: this.lastDataAt, detail } } };
   }
 
