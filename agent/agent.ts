@@ -104,6 +104,8 @@ export class Agent {
   private readonly bedOverrides: BedOverrideKey[];
   private readonly seenBeds = new Set<string>();
   private readonly unmatchedBeds = new Map<string, UnmatchedBedOverride>();
+  /** Drivers degraded in themselves (checkDriversThemselves), with a gateway alarm up. */
+  private readonly degradedDrivers = new Set<string>();
   /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
   readonly control: AgentControl | null = null;
   /** The edge alarm-validation model (agent/inference/live.ts). */
@@ -626,6 +628,7 @@ export class Agent {
     this.limitsTimer = setInterval(() => {
       this.enforceStoreLimits();
       this.checkBedOverrides(Date.now());
+      this.checkDriversThemselves();
     }, 10_000);
     // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.
     const forwarder = this.forwarder;
@@ -757,6 +760,26 @@ export class Agent {
       if (!this.seenBeds.has(u.bed)) continue;
       this.unmatchedBeds.delete(field);
       this.log.info({ field, bed: u.bed }, 'the bed of a per-bed setting has reported: the setting is in use');
+    }
+  }
+
+  /**
+   * A driver degraded in itself, not through one of its devices (those raise their own alarms): an HL7 listener no
+   * sender connects to. Its health detail becomes a gateway technical alarm while it lasts.
+   */
+  private checkDriversThemselves(): void {
+    for (const [name, d] of this.drivers) {
+      const h = d.health();
+      const degraded = h.state === 'degraded' && Object.keys(h.devices ?? {}).length === 0;
+      if (degraded === this.degradedDrivers.has(name)) continue;
+      if (degraded) this.degradedDrivers.add(name);
+      else this.degradedDrivers.delete(name);
+      this.alarms.gatewayCondition(this.gatewayId, `driver:${name}`, degraded, degraded ? `Driver ${name}: ${h.detail ?? 'degraded'}` : `driver ${name} no longer degraded`, 'medium');
+    }
+    for (const name of this.degradedDrivers) {
+      if (this.drivers.has(name)) continue;
+      this.degradedDrivers.delete(name);
+      this.alarms.gatewayCondition(this.gatewayId, `driver:${name}`, false, `driver ${name} stopped`);
     }
   }
 

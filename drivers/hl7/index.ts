@@ -20,6 +20,7 @@ export interface Hl7MllpOptions {
   defaultTimeZone?: string;
   duplicateWindow?: { maxEntries?: number; ttlMs?: number };
   tls?: TlsOptions;
+  noSenderAfterS?: number;
 }
 
 export const configSchema = {
@@ -58,6 +59,14 @@ export const configSchema = {
       minLength: 1,
       description:
         'IANA time zone (e.g. "Europe/Berlin") of times sent without an offset, when MSH-7 has none either: daylight saving is applied, so times stay right all year. Wins over defaultUtcOffsetMinutes. Such readings are still marked time-zone-assumed.',
+    },
+    noSenderAfterS: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 86400,
+      default: 300,
+      description:
+        'A listener no sender has been connected to for this long (since start, or since the last connection closed) is degraded, with a gateway technical alarm naming its port: a wrong port, a missing PortBindings entry or a firewall looks healthy otherwise. 0: never.',
     },
     duplicateWindow: {
       type: 'object',
@@ -125,9 +134,32 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
     },
     ctx,
     handler,
+    () => (lastConnectionAt = Date.now()),
   );
   let state: DriverHealth['state'] = 'stopped';
   let detail = '';
+  // When a sender was last connected (or the listener started); whether the quiet spell was said.
+  const noSenderMs = (options.noSenderAfterS ?? 300) * 1000;
+  let lastConnectionAt = 0;
+  let quietSaid = false;
+  let watch: NodeJS.Timeout | null = null;
+  const where = () => `${options.host ?? '0.0.0.0'}:${server.address()?.port ?? options.port}`;
+  const quietForMs = (now: number): number | null => {
+    if (noSenderMs === 0 || state !== 'running') return null;
+    if (server.connections > 0) lastConnectionAt = now;
+    return now - lastConnectionAt >= noSenderMs ? now - lastConnectionAt : null;
+  };
+  const checkQuiet = () => {
+    const quiet = quietForMs(Date.now());
+    if (quiet !== null && !quietSaid) {
+      quietSaid = true;
+      ctx.count('no_sender');
+      ctx.log.warn({ listen: where(), quietS: Math.round(quiet / 1000) }, 'no HL7 sender has connected to this listener: check the sender\'s destination port, the PortBindings entry and firewalls');
+    } else if (quiet === null && quietSaid) {
+      quietSaid = false;
+      ctx.log.info({ listen: where() }, 'an HL7 sender is connected again');
+    }
+  };
   return {
     async start() {
       state = 'starting';
@@ -139,17 +171,28 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
         throw err;
       }
       state = 'running';
+      lastConnectionAt = Date.now();
+      if (noSenderMs > 0) {
+        watch = setInterval(checkQuiet, Math.min(5000, noSenderMs));
+        watch.unref();
+      }
       const a = server.address();
       ctx.log.info({ host: a?.address, port: a?.port, tls: Boolean(options.tls) }, 'MLLP listener started');
     },
     async stop() {
+      if (watch) clearInterval(watch);
+      watch = null;
       await server.close();
       state = 'stopped';
     },
     health(): DriverHealth {
+      const quiet = quietForMs(Date.now());
       const out: DriverHealth = {
-        state,
-        detail: detail || `${server.connections} connection(s), ${handler.dedup.size} control ids remembered`,
+        state: quiet !== null ? 'degraded' : state,
+        detail:
+          quiet !== null
+            ? `no sender connected to ${where()} for ${Math.round(quiet / 1000)} s: check the sender's destination port, the deployment's PortBindings and firewalls`
+            : detail || `${server.connections} connection(s), ${handler.dedup.size} control ids remembered`,
         devices: {},
       };
       for (const [id, at] of devices) (out.devices as NonNullable<DriverHealth['devices']>)[id] = { state: 'online', lastDataAt: at };

@@ -67,6 +67,8 @@ export class MllpServer {
     private readonly opts: ServerOptions,
     private readonly ctx: DriverContext,
     private readonly handler: MessageHandler,
+    /** Called when a sender connects (the driver watches for a listener nobody connects to). */
+    private readonly onConnection: () => void = () => {},
   ) {}
 
   get connections(): number {
@@ -170,6 +172,7 @@ export class MllpServer {
     }
     this.sockets.add(s);
     this.ctx.count('connections');
+    this.onConnection();
     this.ctx.log.info({ peer }, 'MLLP sender connected');
     const framer = new MllpFramer(this.opts.maxFrameBytes);
     let queued = 0;

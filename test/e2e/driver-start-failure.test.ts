@@ -1,6 +1,7 @@
 // A driver that cannot start at boot (an HL7 listener whose port another program holds, or whose address is not on
 // this machine) must not take the other drivers and the bedside display down with it: the agent runs on, says which
-// field and why, raises a technical alarm, and tries again until it starts.
+// field and why, raises a technical alarm, and tries again until it starts. And a listener that started but that no
+// sender ever connects to (a wrong port, a missing PortBindings entry) must not look healthy.
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
@@ -8,6 +9,7 @@ import { registry } from '../../drivers/registry.js';
 import { tempDir } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
 import { captureLog } from '../support/log.js';
+import { MllpClient } from '../support/mllp-client.js';
 
 let agent: Agent | null = null;
 let holder: Server | null = null;
@@ -61,4 +63,28 @@ describe('a driver that cannot start at boot', () => {
     await agent.start();
     expect(agent.health().drivers.central?.detail).toMatch(/drivers\[0\] \(central\)\.options\.host: cannot listen on 192\.0\.2\.1:2575 \(EADDRNOTAVAIL\): .*PortBindings/);
   });
+});
+
+describe('an HL7 listener no sender connects to', () => {
+  it('is degraded with a gateway alarm naming where it listens; a sender connecting ends it', async () => {
+    const captured = captureLog('info');
+    const config = testConfig(tempDir(), { drivers: [{ name: 'central', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 0, noSenderAfterS: 1 } }] });
+    agent = new Agent({ config, registry, log: captured.log, transport: null });
+    await agent.start();
+    const alarm = () => agent!.alarms.engine.list().find((a) => a.key === 'gateway:driver:central');
+    await until(() => alarm()?.conditionPresent === true, 20_000, 'the no-sender alarm');
+    const port = (agent.health().drivers.central!.detail ?? '').match(/127\.0\.0\.1:(\d+)/)?.[1];
+    expect(agent.health().drivers.central).toMatchObject({ state: 'degraded', detail: expect.stringMatching(/^no sender connected to 127\.0\.0\.1:\d+ for \d+ s: check the sender's destination port/) });
+    expect(alarm()!.condition.text).toMatch(/^Driver central: no sender connected to 127\.0\.0\.1:/);
+    expect(captured.lines.filter((l) => String(l.msg).startsWith('no HL7 sender has connected to this listener'))).toHaveLength(1);
+    expect(agent.metrics.get('driver_no_sender', { driver: 'central' })).toBe(1);
+
+    const sender = await MllpClient.connect(Number(port));
+    try {
+      await until(() => agent!.health().drivers.central?.state === 'running', 10_000, 'running with a sender');
+      await until(() => alarm()?.conditionPresent !== true, 20_000, 'the alarm ended');
+    } finally {
+      sender.close();
+    }
+  }, 60_000);
 });
