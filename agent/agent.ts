@@ -310,6 +310,10 @@ export class Agent {
       this.unreadableAlarm = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', false, 'store records read back normally again');
     }
+    if (report.trimmedReplays > 0) {
+      this.metrics.inc('store_replay_copies_dropped_total', undefined, report.trimmedReplays);
+      this.log.warn({ messages: report.trimmedReplays, maxBytes }, 'store over capacity: replay copies not sent yet dropped to make room (their originals reached the hub; ask for the replay again later)');
+    }
     if (report.trimmedUnreadable > 0) {
       this.log.warn({ records: report.trimmedUnreadable, maxBytes }, 'store over capacity: unreadable records kept for inspection deleted to make room (reported when found)');
     }

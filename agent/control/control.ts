@@ -23,6 +23,7 @@ import { MethodTable, parseReplayRange, type MethodResult } from './methods.js';
 import { canonical, isObject, planChange, resolveOverlay, type Json, type JsonObject, type OverlayResult } from './overlay.js';
 import { buildProblems } from '../config/check.js';
 import { examplePasswordProblems } from '../http/passwords.js';
+import { ReplayRefusedError } from '../store/outbox.js';
 import { loadOverlay, overlayPath, removeOverlay, saveOverlay, setAsidePath, startingMarkerPath } from './persist.js';
 import { buildReported, diffPatch, significant, type ConfigReport, type DriverHealthLike } from './reported.js';
 
@@ -501,7 +502,14 @@ export class AgentControl implements ControlHandler {
   private replay(payload: unknown): MethodResult {
     const range = parseReplayRange(payload, this.now());
     if ('error' in range) return { status: 400, payload: { error: range.error } };
-    const r = this.deps.host.replay(range.fromMs, range.toMs);
+    let r: { messages: number; records: number };
+    try {
+      r = this.deps.host.replay(range.fromMs, range.toMs);
+    } catch (err) {
+      if (!(err instanceof ReplayRefusedError)) throw err;
+      this.log.warn({ from: new Date(range.fromMs).toISOString(), to: new Date(range.toMs).toISOString(), reason: err.message }, 'replay refused');
+      return { status: 409, payload: { error: err.message } };
+    }
     this.log.info({ from: new Date(range.fromMs).toISOString(), to: new Date(range.toMs).toISOString(), ...r }, 'replay: acknowledged messages re-queued');
     return {
       status: 200,

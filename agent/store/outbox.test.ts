@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
-import { Outbox, RecordTooLargeError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type OutboxRecord, type Stream } from './outbox.js';
+import { Outbox, RecordTooLargeError, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type OutboxRecord, type Stream } from './outbox.js';
 import { encodeSamples } from './samples.js';
 import { toRecord } from '../ingest.js';
 import type { DriverEvent } from '../model/reading.js';
@@ -175,6 +175,41 @@ describe('Outbox retention and replay', () => {
     box.acknowledge(m.id, at + 500);
     return m;
   }
+
+  it('refuses a replay while an earlier one is not all sent, and a range holding more than REPLAY_MAX_BYTES', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 3600_000 });
+    sentOnce(box);
+    expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 1 });
+    // A retry after the caller timed out must not copy it all again.
+    expect(() => box.replay(900, 1100)).toThrow(new ReplayRefusedError('1 messages of an earlier replay are not sent yet: ask again once they are'));
+    box.acknowledge(box.nextMessage()!.id, 1600);
+    expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 1 });
+    box.acknowledge(box.nextMessage()!.id, 1700);
+    // Sent messages of ~190 kB each, beyond the bound in all: refused with the size, nothing copied.
+    const big = 'x'.repeat(190_000);
+    const n = Math.ceil(REPLAY_MAX_BYTES / 190_000) + 1;
+    for (let i = 0; i < n; i++) {
+      box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i, big }) }], 5000 + i);
+      const m = box.pack('telemetry', 256_000, env, 5000 + i)!;
+      box.acknowledge(m.id, 5000 + i);
+    }
+    expect(() => box.replay(5000, 5000 + n)).toThrow(/^the range holds \d+ MB of sent messages, more than the 32 MB one replay may copy: ask for a shorter range$/);
+    expect(box.nextMessage()).toBeNull();
+    expect(box.replay(5000, 5001)).toEqual({ messages: 2, records: 2 });
+    box.close();
+  });
+
+  it('drops unsent replay copies before evicting any unsent record when the store runs short', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 3600_000 });
+    for (let i = 0; i < 200; i++) sentOnce(box, 1000 + i, i + 1);
+    expect(box.replay(0, 2000).messages).toBe(200);
+    box.append([rec(1000), rec(1001)], 3000);
+    const report = box.enforceLimits(box.usedBytes() - 1, 1e12, 3100);
+    expect(report.trimmedReplays).toBe(200);
+    expect(box.pending('telemetry').records).toBe(2);
+    expect(report.evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+    box.close();
+  });
 
   it('copies only originals: a replay over a range replayed before does not re-send the earlier copies', () => {
     const box = new Outbox(tempDb(), { retainAckedMs: 3600_000 });

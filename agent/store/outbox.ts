@@ -209,6 +209,8 @@ export interface LimitsReport {
   unreadable: number;
   /** Unreadable records (already reported) deleted from the `unreadable` table to make room. */
   trimmedUnreadable: number;
+  /** Replay copies dropped unsent to make room (their originals reached the hub). */
+  trimmedReplays: number;
 }
 
 /**
@@ -357,6 +359,17 @@ function toMessage(r: MessageRow): PackedMessage {
 
 /** The agent's notes in `meta`: devices heard from (agent/seen-devices.ts), NEWS2 observations people recorded. */
 export type AgentNoteKey = 'seen-devices' | 'news2-observations';
+
+/** Most bytes of sent messages one replay copies (about half a second of copying on a small gateway). */
+export const REPLAY_MAX_BYTES = 32_000_000;
+
+/** A replay the store will not make (one still unsent, or a range too large); the message says what to do. */
+export class ReplayRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReplayRefusedError';
+  }
+}
 
 export class Outbox {
   readonly path: string;
@@ -782,6 +795,18 @@ export class Outbox {
    * - : . + % _ # * ? ! ( ) , = @ ; $ '.)
    */
   replay(fromMs: number, toMs: number): { messages: number; records: number } {
+    // One replay at a time, and a bounded one: the copy runs in one transaction on the agent's only thread (ingest,
+    // alarms and displays wait for it), and a retry after a caller's timeout must not copy everything again.
+    const waiting = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM messages WHERE replay_of IS NOT NULL AND acked_at IS NULL').get()?.n ?? 0;
+    if (waiting > 0) throw new ReplayRefusedError(`${waiting} messages of an earlier replay are not sent yet: ask again once they are`);
+    const bytes =
+      this.db
+        .prepare<[number, number], { b: number | null }>('SELECT sum(bytes) AS b FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NULL AND created_at BETWEEN ? AND ?')
+        .get(fromMs, toMs)?.b ?? 0;
+    if (bytes > REPLAY_MAX_BYTES) {
+      const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
+      throw new ReplayRefusedError(`the range holds ${mb(bytes)} of sent messages, more than the ${mb(REPLAY_MAX_BYTES)} one replay may copy: ask for a shorter range`);
+    }
     return this.db.transaction(() => {
       const n = Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'replays'").get()?.value ?? 0) + 1;
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('replays', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(n));
@@ -951,12 +976,15 @@ export class Outbox {
     const limit = limitedBy === 'disk' ? disk!.limit : maxBytes;
     let used = this.usedBytes();
     let trimmedUnreadable = 0;
+    let trimmedReplays = 0;
     // Over capacity: first what is not unsent data, then unsent records down to 90 % of it, so that eviction does not
     // run at every check. Below the capacity nothing is evicted.
     if (used > limit) {
       // Older acknowledged messages go before any unsent data; so do unreadable rows kept for inspection (already
-      // reported as not sent), or a large `unreadable` table would have unsent records, alarms too, evicted for it.
+      // reported as not sent), or a large `unreadable` table would have unsent records, alarms too, evicted for it;
+      // and so do replay copies not sent yet: the hub acknowledged their originals once.
       this.db.prepare('DELETE FROM messages WHERE acked_at IS NOT NULL').run();
+      trimmedReplays = this.db.prepare('DELETE FROM messages WHERE replay_of IS NOT NULL').run().changes;
       trimmedUnreadable = this.db.prepare<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable').get()?.n ?? 0;
       this.db.prepare('DELETE FROM unreadable').run();
       used = this.usedBytes();
@@ -1021,6 +1049,7 @@ export class Outbox {
       unreported: this.unreportedEvictions(),
       unreadable,
       trimmedUnreadable,
+      trimmedReplays,
     };
   }
 

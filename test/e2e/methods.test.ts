@@ -85,6 +85,16 @@ describe.each(MODES)('direct methods (%s mode)', (mode) => {
       expect({ ...body, messageId: original.messageId, replayOf: undefined }).toEqual(JSON.parse(original.body.toString('utf8')));
     }
 
+    // While a replay's copies are not acknowledged (the hub slow to answer), a second replay (a retry after the
+    // caller's timeout) is refused with the reason, and copies nothing.
+    h.hub.setPubackPolicy({ drop: true });
+    const second = await h.invoke('replay', { from, to: new Date().toISOString() });
+    expect(second.status).toBe(200);
+    await h.hub.waitFor((ms) => ms.filter((m) => m.messageId?.endsWith('.r2')).length >= 1, 15_000);
+    const third = await h.invoke('replay', { from, to: new Date().toISOString() });
+    expect(third).toMatchObject({ status: 409, payload: { error: expect.stringMatching(/messages of an earlier replay are not sent yet: ask again once they are$/) } });
+    h.hub.setPubackPolicy({});
+
     for (const payload of [{ from: 'yesterday' }, { from: new Date().toISOString(), to: from }, 'all']) {
       const bad = await h.invoke('replay', payload);
       expect(bad.status).toBe(400);
