@@ -2,7 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkBeyondSchema, configWarnings, driverProblems, storeProblems, timeZoneProblems } from './config/check.js';
+import { checkBeyondSchema, configWarnings, driverProblems, storeMountProblems, storeProblems, timeZoneProblems } from './config/check.js';
 import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -91,7 +91,7 @@ async function main(): Promise<number> {
   }
   // What a driver's own checks refuse, or a store folder the agent cannot write, stops the start here, as --check
   // reports it, before the store or display opens.
-  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config), ...timeZoneProblems()];
+  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config), ...storeMountProblems(config), ...timeZoneProblems()];
   if (driverErrors.length) {
     process.stderr.write(`${new ConfigError(path, driverErrors).message}\n`);
     return 2;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { registry } from '../../drivers/registry.js';
 import { testConfig } from '../../test/support/agent-config.js';
 import { tempDir } from '../../test/support/agent-process.js';
-import { buildProblems, timeZoneProblems } from './check.js';
+import { buildProblems, storeMountProblems, timeZoneProblems } from './check.js';
 
 const hubProblems = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
   buildProblems(testConfig(tempDir(), { hub }), registry, env).filter((p) => p.path.startsWith('hub') || p.path.startsWith('IOTHUB'));
@@ -38,5 +38,22 @@ describe('time zone', () => {
     expect(timeZoneProblems({ TZ: '' }, () => 'Etc/Unknown')).toHaveLength(1);
     expect(timeZoneProblems({ TZ: 'Europe/Berlin' }, () => 'Europe/Berlin')).toEqual([]);
     expect(timeZoneProblems({}, () => 'UTC')).toEqual([]);
+  });
+});
+
+describe('store on a mounted volume under IoT Edge', () => {
+  const edge = { IOTEDGE_WORKLOADURI: 'unix:///var/run/iotedge/workload.sock', IOTEDGE_MODULEID: 'bedside-agent', IOTEDGE_DEVICEID: 'gw', IOTEDGE_IOTHUBHOSTNAME: 'h', IOTEDGE_MODULEGENERATIONID: 'g', IOTEDGE_GATEWAYHOSTNAME: 'gw', IOTEDGE_AUTHSCHEME: 'sasToken', IOTEDGE_APIVERSION: '2019-01-30' };
+  const config = testConfig(tempDir(), { store: { path: '/var/lib/bedside-agent/agent.db' } });
+
+  it('in the container\'s own file system (mounted at /): refused, naming store.path and the bind', () => {
+    expect(storeMountProblems(config, edge, () => '/')).toEqual([
+      { path: 'store.path', message: expect.stringMatching(/^\/var\/lib\/bedside-agent\/agent\.db is not on a mounted volume but in the container's own file system, lost at the next update: bind the host folder/) },
+    ]);
+  });
+
+  it('on a bind mount, or outside IoT Edge, or when the mount cannot be told: nothing', () => {
+    expect(storeMountProblems(config, edge, () => '/var/lib/bedside-agent')).toEqual([]);
+    expect(storeMountProblems(config, {}, () => '/')).toEqual([]);
+    expect(storeMountProblems(config, edge, () => null)).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
 import { AzureIotTransport, connectionStringProblem, readCaFile } from '../forward/azure.js';
+import { storeMountPoint } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
@@ -33,6 +34,7 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
   if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
   problems.push(...buildProblems(config, registry, env));
   problems.push(...storeProblems(config));
+  problems.push(...storeMountProblems(config, env));
   problems.push(...timeZoneProblems(env));
   return problems;
 }
@@ -191,6 +193,25 @@ export function configWarnings(config: AgentConfig): ConfigProblem[] {
         'no clinician or admin user (or token): nobody can acknowledge an alarm, pause audio or record NEWS2 observations ' +
         'at the screens, and alarms that latch until acknowledged (data lost, alarms open at a restart) stay for good; ' +
         'add one (npx tsx agent/http/hash-password.ts; docs/deploy-guide.md)',
+    },
+  ];
+}
+
+/**
+ * Under IoT Edge the store must be on a mounted volume (the deployment's bind of /srv/bedside-agent/data): in the
+ * container's own file system it is lost at the next module update, and IoT Edge drops binds it does not allow with
+ * only a warning in its own log (allowed_bind_sources). Outside IoT Edge nothing is said: any folder will do.
+ */
+export function storeMountProblems(config: AgentConfig, env: NodeJS.ProcessEnv = process.env, mountPoint = storeMountPoint): ConfigProblem[] {
+  if (config.store.path === ':memory:' || !AzureIotTransport.edgeEnvironmentPresent(env)) return [];
+  const point = mountPoint(resolve(config.store.path));
+  if (point !== '/') return [];
+  return [
+    {
+      path: 'store.path',
+      message:
+        `${resolve(config.store.path)} is not on a mounted volume but in the container's own file system, lost at the next update: ` +
+        'bind the host folder in the deployment (HostConfig.Binds; docs/deploy-guide.md §3, allowed_bind_sources) and keep store.path inside it',
     },
   ];
 }

@@ -27,16 +27,19 @@ function cryptBelow(sysDevice: string, depth = 0): boolean {
   return readdirSync(slaves).some((s) => cryptBelow(realpathSync(join(slaves, s)), depth + 1));
 }
 
-export function storeVolumeEncryption(storePath: string, roots: VolumeRoots = LINUX): VolumeEncryption {
-  if (storePath === ':memory:') return { state: 'unknown', why: 'in-memory store' };
-  // The store's folder may not exist yet (first start: the store creates it). It will be made on the volume of its
-  // nearest existing ancestor, so that is the one checked (store.requireEncryptedVolume must not fail a first start).
+/** The mount point holding the store's folder (or its nearest existing ancestor), or null when it cannot be told. */
+export function storeMountPoint(storePath: string, roots: VolumeRoots = LINUX): string | null {
+  const found = mountOf(storePath, roots);
+  return 'mount' in found ? found.mount.point : null;
+}
+
+function mountOf(storePath: string, roots: VolumeRoots): { mount: { point: string; dev: string; source: string } } | { why: string } {
   let dir: string | null = null;
   for (let d = dirname(storePath); dir === null; d = dirname(d)) {
     try {
       dir = realpathSync(d);
     } catch {
-      if (dirname(d) === d) return { state: 'unknown', why: `cannot resolve ${dirname(storePath)}` };
+      if (dirname(d) === d) return { why: `cannot resolve ${dirname(storePath)}` };
     }
   }
   let mounts: { point: string; dev: string; source: string }[];
@@ -50,12 +53,21 @@ export function storeVolumeEncryption(storePath: string, roots: VolumeRoots = LI
         return { point: unescape(f[4] ?? ''), dev: f[2] ?? '', source: unescape(f[sep + 2] ?? '') };
       });
   } catch {
-    return { state: 'unknown', why: 'no mount information (not Linux?)' };
+    return { why: 'no mount information (not Linux?)' };
   }
   const mount = mounts
     .filter((m) => dir === m.point || dir.startsWith(m.point.endsWith('/') ? m.point : `${m.point}/`))
     .sort((a, b) => b.point.length - a.point.length)[0];
-  if (!mount) return { state: 'unknown', why: `no mount holds ${dir}` };
+  return mount ? { mount } : { why: `no mount holds ${dir}` };
+}
+
+export function storeVolumeEncryption(storePath: string, roots: VolumeRoots = LINUX): VolumeEncryption {
+  if (storePath === ':memory:') return { state: 'unknown', why: 'in-memory store' };
+  // The store's folder may not exist yet (first start: the store creates it). It will be made on the volume of its
+  // nearest existing ancestor, so that is the one checked (store.requireEncryptedVolume must not fail a first start).
+  const found = mountOf(storePath, roots);
+  if ('why' in found) return { state: 'unknown', why: found.why };
+  const mount = found.mount;
   const sysDevice = join(roots.sysDevBlock, mount.dev);
   if (!existsSync(sysDevice)) return { state: 'unknown', why: `${mount.source} on ${mount.point} is not a block device (${mount.dev})` };
   const real = realpathSync(sysDevice);
