@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { Ingest, IngestRefusedError } from './ingest.js';
+import { Ingest, IngestRefusedError, normalise, toRecord } from './ingest.js';
 import { Outbox } from './store/outbox.js';
 import { Metrics } from './metrics.js';
 import { MDC, UNITS } from './model/mdc.js';
-import type { DriverEvent, NumericReading } from './model/reading.js';
+import type { DriverEvent, NumericReading, WaveformSegment } from './model/reading.js';
 import { captureLog } from '../test/support/log.js';
 
 const reading = (value: number | string | null, t = 1000): NumericReading => ({
@@ -44,6 +44,19 @@ describe('Ingest', () => {
     const { ingest, seen } = setup();
     await ingest.accept('test', [reading(Number.NaN)]);
     expect(seen[0]).toMatchObject({ value: null, quality: { state: 'invalid', reasons: ['not-a-finite-number'] } });
+  });
+
+  it('stores non-finite waveform samples as 0, and tells listeners which they were (the edge model reads them as invalid)', async () => {
+    const { ingest, seen } = setup();
+    const wave: WaveformSegment = {
+      kind: 'waveform', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: 'mV' }, startTime: 1000,
+      sampleRateHz: 250, samples: [0.1, Number.NaN, 0, Number.POSITIVE_INFINITY, 0.2], receivedAt: 1020, quality: { state: 'valid' },
+    };
+    await ingest.accept('test', [wave]);
+    expect(seen[0]).toMatchObject({ samples: [0.1, 0, 0, 0, 0.2], zeroed: [1, 3], quality: { state: 'questionable', reasons: ['non-finite-samples-zeroed'] } });
+    expect(toRecord(seen[0]!, true)!.body).not.toContain('"zeroed"'); // kept for listeners, not stored or forwarded
+    expect(normalise(wave)).toMatchObject({ zeroed: [1, 3] });
+    expect(normalise({ ...wave, samples: [0.1, 0] })).not.toHaveProperty('zeroed');
   });
 
   it('stores a batch with an idempotency key once, even when the resend comes in the same group commit', async () => {

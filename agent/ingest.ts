@@ -5,7 +5,7 @@
 // Events the store refuses (disk full) still go to the listeners: a reading that cannot be kept must still be
 // shown and alarmed at the bedside. The driver is told they were not accepted, and the store's state is reported.
 import type { Logger } from 'pino';
-import type { DriverEvent } from './model/reading.js';
+import type { DriverEvent, WaveformSegment } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import { RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
@@ -41,8 +41,18 @@ export class IngestRefusedError extends Error {
 }
 
 /**
+ * A waveform segment as listeners get it. `zeroed`: indexes (ascending) of the samples normalise replaced by 0
+ * because the device sent them non-finite (invalid), for a listener that must not read them as signal (the edge
+ * model, trained with them as invalid).
+ */
+export interface NormalisedWaveform extends WaveformSegment {
+  zeroed?: readonly number[];
+}
+
+/**
  * Makes a driver event safe to store: non-finite numbers become null with quality 'invalid', so that a
- * NaN from a device can never be shown or forwarded as a value.
+ * NaN from a device can never be shown or forwarded as a value. Non-finite waveform samples become 0 (a
+ * segment keeps its length and timing); which ones is kept in `zeroed` (not stored or forwarded).
  */
 export function normalise(e: DriverEvent): DriverEvent {
   if (e.kind === 'numeric' && typeof e.value === 'number' && !Number.isFinite(e.value)) {
@@ -53,14 +63,22 @@ export function normalise(e: DriverEvent): DriverEvent {
     };
   }
   if (e.kind === 'waveform' && e.samples.some((s) => !Number.isFinite(s))) {
-    return {
+    const zeroed: number[] = [];
+    const samples = e.samples.map((s, i) => {
+      if (Number.isFinite(s)) return s;
+      zeroed.push(i);
+      return 0;
+    });
+    const w: NormalisedWaveform = {
       ...e,
-      samples: e.samples.map((s) => (Number.isFinite(s) ? s : 0)),
+      samples,
+      zeroed,
       quality: {
         state: e.quality.state === 'valid' ? 'questionable' : e.quality.state,
         reasons: [...(e.quality.reasons ?? []), 'non-finite-samples-zeroed'],
       },
     };
+    return w;
   }
   return e;
 }

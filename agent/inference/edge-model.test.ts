@@ -61,6 +61,32 @@ describe('edge model runtime', () => {
     const late = await model.assess('Asystole', [{ name: 'II', sampleRateHz: 250, samples: padded }]);
     expect(late.verdict).toBe('uncertain');
     expect(late.reason).toBe('window 10.0 s is shorter than 16 s');
+    // The same 10 s with NaN in front (a channel lined up at the alarm): the array is 30 s, the evidence still 10 s.
+    const front = new Float32Array(7500).map((_, i) => (i >= 5000 ? Math.sin(i / 10) : Number.NaN));
+    const started = await model.assess('Asystole', [{ name: 'II', sampleRateHz: 250, samples: front }]);
+    expect(started.verdict).toBe('uncertain');
+    expect(started.reason).toBe('window 10.0 s is shorter than 16 s');
+  });
+
+  it('says uncertain when a channel it reads misses more than 2 s before the alarm, where the event is', async () => {
+    const rec = readRecord(join(models, 'fixtures', 'records'), 't106s'); // a true alarm, likely-true when whole
+    const cut = (s: number, which = (_name: string) => true) =>
+      rec.channels.map((c) => {
+        if (!which(c.name)) return c;
+        const x = c.samples.slice();
+        x.fill(Number.NaN, x.length - s * c.sampleRateHz);
+        return { ...c, samples: x };
+      });
+    const four = await model.assess(rec.alarmType, cut(4));
+    expect(four.verdict).toBe('uncertain');
+    expect(four.reason).toBe("the last seconds before the alarm are missing (II 4.0 s, III 4.0 s, PLETH 4.0 s; more than 2 s): the alarm's event may be in them");
+    // One channel cut short is enough: the others cannot stand in for it (true alarms were lost that way too).
+    const pleth = await model.assess(rec.alarmType, cut(3, (n) => n === 'PLETH'));
+    expect(pleth.verdict).toBe('uncertain');
+    expect(pleth.reason).toMatch(/\(PLETH 3\.0 s; more than 2 s\)/);
+    // Up to 2 s is judged (waveforms sent in batches of up to 2 s); a channel with no signal at all is absent, not cut.
+    expect((await model.assess(rec.alarmType, cut(2))).verdict).toBe('likely-true');
+    expect((await model.assess(rec.alarmType, cut(30, (n) => n === 'PLETH'))).verdict).toBe('likely-true');
   });
 });
 

@@ -1,6 +1,6 @@
 // The live edge model against a real alarm engine and service: ring windows, trigger mapping, the annotate
 // and delay policies (bounded hold, re-checks, a person's acknowledgement ends it), and governance defaults.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -13,17 +13,23 @@ import type { AlarmEvent, DriverEvent, WaveformSegment } from '../model/reading.
 import { PACKAGE_ROOT } from '../paths.js';
 import type { ModelConfig } from '../config/load.js';
 import { readRecord } from '../../models/records.js';
+import type { Channel } from '../../models/features/index.js';
+import { normalise } from '../ingest.js';
 import { signalCode } from '../../drivers/wfdb-replay/codes.js';
 import { sha256Hex } from './approval.js';
 import { COMMITTED_MODEL } from './approved.js';
 import { channelOrder, modelChannel } from './channels.js';
 import { ASSESS_TIMEOUT_MS, LiveModel } from './live.js';
-import type { Assessment, EdgeModel } from './edge-model.js';
+import { EdgeModel, type Assessment } from './edge-model.js';
 import { BED_IDLE_MS, WaveformRing } from './ring.js';
 import { modelAlarmType } from './triggers.js';
 
 const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
 const MODEL = join(PACKAGE_ROOT, 'models', 'edge-model.onnx');
+// Corpus records for the cases the five fixtures do not show (skipped, with a message, where ../shared is absent).
+const CORPUS = join(PACKAGE_ROOT, '..', 'shared', 'corpus', 'physionet-2015-false-alarms', 'windows-30s');
+const corpusPresent = existsSync(CORPUS);
+if (!corpusPresent) console.warn(`agent/inference/live.test.ts: corpus cases skipped — corpus not found at ${CORPUS}`);
 const silent = pino({ level: 'silent' });
 
 function config(policy: Partial<ModelConfig['policy']> = {}): ModelConfig {
@@ -44,6 +50,38 @@ function segments(name: string, bed: string, end: number): WaveformSegment[] {
     }
   }
   return out;
+}
+
+/**
+ * Channels as a monitor on `bed` streams them, in 1 s segments each received at its end, for a window ending at
+ * `end`: `startS(name)` seconds before `end` a channel starts (default: its whole length); the last `missingS`
+ * seconds have not been received by `end`.
+ */
+function stream(channels: readonly Channel[], bed: string, end: number, opts: { startS?: (name: string) => number; missingS?: number } = {}): WaveformSegment[] {
+  const out: WaveformSegment[] = [];
+  for (const c of channels) {
+    const code = signalCode(c.name, '');
+    const fs = c.sampleRateHz;
+    const t0 = end - (c.samples.length / fs) * 1000;
+    const from = c.samples.length - Math.round((opts.startS?.(c.name) ?? c.samples.length / fs) * fs);
+    const to = c.samples.length - Math.round((opts.missingS ?? 0) * fs);
+    for (let i = from; i < to; i += fs) {
+      const samples = Array.from(c.samples.subarray(i, Math.min(i + fs, to)));
+      const startTime = t0 + (i / fs) * 1000;
+      out.push({ kind: 'waveform', deviceId: `mon-${bed}`, bed, source: 't', mdc: code.mdc, raw: code.raw, unit: code.unit, startTime, sampleRateHz: fs, samples, receivedAt: startTime + (samples.length / fs) * 1000, quality: { state: 'valid' } });
+    }
+  }
+  return out.sort((a, b) => a.receivedAt - b.receivedAt);
+}
+
+/** The channels' last `s` seconds, with NaN in front up to 30 s: lined up at the alarm, as the features read them. */
+function lateStart(channels: readonly Channel[], s: (name: string) => number): Channel[] {
+  return channels.map((c) => {
+    const keep = Math.round(s(c.name) * c.sampleRateHz);
+    const x = new Float32Array(c.samples.length).fill(Number.NaN);
+    x.set(c.samples.subarray(c.samples.length - keep), c.samples.length - keep);
+    return { ...c, samples: x };
+  });
 }
 
 function deviceAlarm(bed: string, text: string, at: number): AlarmEvent {
@@ -123,6 +161,20 @@ describe('waveform ring', () => {
     expect(small.skipped.bedsEvicted).toBe(1);
   });
 
+  it('keeps the samples a device sent as invalid as NaN, although ingest stores and forwards them as 0', () => {
+    const ring = new WaveformRing();
+    const [seg] = segments('t106s', 'A', 1_000_000);
+    const sent = { ...seg!, samples: seg!.samples.map((v, i) => (i >= 100 && i < 150 ? Number.NaN : i === 10 ? 0 : v)) };
+    const committed = normalise(sent); // what the listeners get
+    expect(committed.kind === 'waveform' && committed.samples.every(Number.isFinite)).toBe(true);
+    expect(ring.add(committed as WaveformSegment)).toBe(true);
+    const w = ring.window('bed:A', seg!.receivedAt)[0]!.samples;
+    expect(w).toHaveLength(250);
+    expect(Array.from(w, (v, i) => [i, Number.isNaN(v)]).filter(([, nan]) => nan).map(([i]) => i)).toEqual(Array.from({ length: 50 }, (_, k) => 100 + k));
+    expect(w[10]).toBe(0); // a real 0 from the device stays 0
+    expect(w[99]).toBeCloseTo(seg!.samples[99]!, 5);
+  });
+
   it('maps MDC waveform codes to model channels and ignores the rest', () => {
     const mv = { ucum: 'mV' };
     expect(modelChannel({ mdc: { code: 131330, refid: 'MDC_ECG_ELEC_POTL_II' }, unit: mv })).toEqual({ name: 'II', kind: 'ecg', scale: 1 });
@@ -172,6 +224,41 @@ describe('live model', () => {
     expect(ann).toHaveLength(1);
     expect(ann[0]!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'likely-true', alarmType: 'Tachycardia', channels: 'II,III,PLETH', action: 'none' });
     expect(h.changes.map((c) => c.change)).toEqual(['raised', 'annotated']);
+  });
+
+  it('lines a channel that started later up at the alarm: the verdict of the window with that channel\'s start missing', async () => {
+    const h = harness(config());
+    open.push(h.live);
+    await h.live.ready;
+    const rec = readRecord(RECORDS, 't106s');
+    const startS = (name: string) => (name === 'II' ? 30 : 17); // III and PLETH attached 17 s before the alarm
+    const now = Date.now();
+    h.feed(stream(rec.channels, 'A', now, { startS }));
+    h.feed([deviceAlarm('A', 'EXTREME TACHY', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    const values = h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values;
+    const offline = await EdgeModel.load({ modelPath: MODEL, approved: [COMMITTED_MODEL] });
+    try {
+      const want = await offline.assess(rec.alarmType, lateStart(rec.channels, startS));
+      expect(values).toMatchObject({ verdict: want.verdict, channels: 'II,III,PLETH', windowS: 30 });
+      expect(values.probability as number).toBeCloseTo(want.probability, 3);
+    } finally {
+      await offline.close();
+    }
+  });
+
+  it('a window whose last 4 s have not arrived by the alarm: uncertain, and the delay policy leaves the alarm sounding', async () => {
+    const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }));
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(stream(readRecord(RECORDS, 'b124s').channels, 'A', now, { missingS: 4 })); // a true bradycardia alarm
+    h.feed([deviceAlarm('A', 'EXTREME BRADY', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    const ann = h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!;
+    expect(ann.values).toMatchObject({ verdict: 'uncertain', action: 'none', windowS: 26 });
+    expect(ann.note).toMatch(/^the last seconds before the alarm are missing \(II 4\.\d s, ECG 4\.\d s, PLETH 4\.\d s; more than 2 s\)/);
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
   });
 
   it('delay policy: pauses a likely-false alarm\'s audio, re-checks, and ends the hold within holdS', async () => {
@@ -289,5 +376,32 @@ describe('live model', () => {
     const annotated = changes.filter((c) => c.change === 'annotated');
     expect(annotated.map((c) => c.alarm.annotations.at(-1)!.note)).toEqual(['not assessed: model not loaded (model file changed on disk)']);
     expect(metrics.get('model_not_assessed_total', { reason: 'model-unavailable' })).toBe(1);
+  });
+});
+
+describe.skipIf(!corpusPresent)('live model on corpus alarms the fixtures do not show (delay policy)', () => {
+  async function assessLive(name: string, opts: Parameters<typeof stream>[3], text: string) {
+    const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }));
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(stream(readRecord(CORPUS, name).channels, 'A', now, opts));
+    h.feed([deviceAlarm('A', text, now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    return h;
+  }
+
+  it('v542s, a true VT alarm whose V lead, PLETH and ABP started 17 s before it: likely-true, not paused', async () => {
+    // Read from the start of the window, the 17 s made it likely-false (p 0.07) and the model paused its audio.
+    const h = await assessLive('v542s', { startS: (n) => (n === 'II' ? 30 : 17) }, 'VTACH');
+    expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'likely-true', action: 'none' });
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
+  });
+
+  it('b228s, a true bradycardia alarm whose last 4 s had not arrived: uncertain, not paused', async () => {
+    // Judged on the rest, it was likely-false (p 0.07) and paused.
+    const h = await assessLive('b228s', { missingS: 4 }, 'EXTREME BRADY');
+    expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'uncertain', action: 'none' });
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
   });
 });

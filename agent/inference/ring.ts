@@ -5,7 +5,7 @@
 // (evicting the least recently fed bed at once would, with more live beds than places, churn every ring and
 // leave no bed a usable window). A bed's channel places go by the model's use of them (first two ECG leads,
 // PLETH, ABP before extra leads), not by arrival. No timers, no I/O.
-import type { WaveformSegment } from '../model/reading.js';
+import type { NormalisedWaveform } from '../ingest.js';
 import type { Channel } from '../../models/features/index.js';
 import { channelOrder, modelChannel, type ModelChannel } from './channels.js';
 
@@ -57,17 +57,23 @@ class ChannelRing {
   }
 
   /** `scale`: the segment's own unit scale (to mV / mmHg), so a unit change mid-stream (mV, then µV) keeps one scale. */
-  push(seg: WaveformSegment, scale: number): void {
+  push(seg: NormalisedWaveform, scale: number): void {
     const fs = this.sampleRateHz;
     if (this.nextTime !== null) {
       const gapMs = seg.startTime - this.nextTime;
       if (gapMs > Math.max(GAP_TOLERANCE_MS, 3000 / fs)) this.fill(Number.NaN, Math.round((gapMs * fs) / 1000));
     }
-    // Samples of a segment marked invalid (lead off, sensor off) must not look like signal.
+    // Samples of a segment marked invalid (lead off, sensor off) must not look like signal, nor must the samples the
+    // device sent as invalid, which ingest stored as 0 (`zeroed`, ascending): the model was trained with them as NaN.
     const bad = seg.quality.state === 'invalid' || seg.quality.state === 'unavailable';
+    const zeroed = seg.zeroed ?? [];
+    let z = 0;
     const cap = this.buf.length;
-    for (const v of seg.samples) {
-      this.buf[this.total % cap] = bad || typeof v !== 'number' ? Number.NaN : v * scale;
+    for (let i = 0; i < seg.samples.length; i++) {
+      const v = seg.samples[i];
+      const invalid = zeroed[z] === i;
+      if (invalid) z++;
+      this.buf[this.total % cap] = bad || invalid || typeof v !== 'number' ? Number.NaN : v * scale;
       this.total++;
     }
     this.nextTime = seg.startTime + (seg.samples.length * 1000) / fs;
@@ -174,7 +180,7 @@ export class WaveformRing {
   }
 
   /** Keeps the segment if it is a model channel; returns whether it was kept. */
-  add(seg: WaveformSegment): boolean {
+  add(seg: NormalisedWaveform): boolean {
     const info = modelChannel(seg);
     if (!info || !(seg.sampleRateHz > 0)) return false;
     if (seg.sampleRateHz > this.opts.maxRateHz) {

@@ -30,10 +30,26 @@ const SIGNALS: Record<string, { mdc: MdcCode; unit: Unit }> = {
   ABP: { mdc: { code: contextFree(SCADA, 18964), refid: 'MDC_PRESS_BLD_ART_ABP' }, unit: UNITS.MMHG },
 };
 
+/** A WFDB header's units as a Unit (UCUM spelling, the MDC term when we have it); null when the header gives none. */
+function wfdbUnit(units: string): Unit | null {
+  const u = units.trim();
+  if (u === '') return null;
+  const known: Record<string, Unit> = { mV: UNITS.MILLI_VOLT, mmHg: UNITS.MMHG, NU: UNITS.DIMLESS, uV: { ucum: 'uV' }, 'µV': { ucum: 'uV' }, 'μV': { ucum: 'uV' } };
+  return known[u] ?? { ucum: u };
+}
+
+/**
+ * Codes and unit of a WFDB signal. A known signal keeps the header's unit (`units`; '' when not stated: the
+ * signal's usual one): a uV ECG or a kPa ABP is sent as such and the receiver converts it (the edge model's ring
+ * does), rather than relabelled mV / mmHg.
+ */
 export function signalCode(name: string, units: string): { mdc: MdcCode | null; raw: RawCode; unit: Unit } {
   const raw: RawCode = { system: 'wfdb', code: name };
   const known = SIGNALS[name.trim().toUpperCase()];
-  if (known) return { mdc: known.mdc, raw, unit: known.unit };
+  if (known) {
+    const unit = wfdbUnit(units);
+    return { mdc: known.mdc, raw, unit: unit === null || unit.ucum === known.unit.ucum ? known.unit : unit };
+  }
   return { mdc: null, raw, unit: { ucum: units === 'mV' ? 'mV' : units === 'mmHg' ? 'mm[Hg]' : '' } };
 }
 

@@ -1,11 +1,14 @@
 // The wfdb-replay driver against a recording context: every sample of every signal once, in order, with
 // contiguous device times, then the header's alarm as a device AlarmEvent at the end of the record.
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AlarmEvent, DriverEvent, WaveformSegment } from '../../agent/model/reading.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
 import { readRecord } from '../../models/records.js';
+import { WaveformRing } from '../../agent/inference/ring.js';
 import type { DriverContext } from '../types.js';
 import { wfdbReplayDriver } from './index.js';
 
@@ -59,6 +62,37 @@ describe('wfdb-replay driver', () => {
     const before = events.slice(0, i).filter((e): e is WaveformSegment => e.kind === 'waveform' && e.raw?.code === 'II');
     expect(before.reduce((n, s) => n + s.samples.length, 0)).toBe(2500);
     expect(events.slice(i + 1).some((e) => e.kind === 'waveform')).toBe(true);
+  });
+
+  it('sends each signal in its header\'s units (a uV ECG is not sent as mV), which the model\'s ring converts', async () => {
+    // f120s with lead II recorded in uV and ABP in kPa: the same ADC values, other gains and units.
+    const dir = mkdtempSync(join(tmpdir(), 'wfdb-units-'));
+    const hea = readFileSync(join(RECORDS, 'f120s.hea'), 'utf8').replace(' 8700/mV ', ' 8.7/uV ').replace(' 102.9/mmHg ', ` ${102.9 * 7.50062}/kPa `);
+    writeFileSync(join(dir, 'f120s.hea'), hea);
+    copyFileSync(join(RECORDS, 'f120s.dat'), join(dir, 'f120s.dat'));
+    const { ctx, events } = context();
+    const d = wfdbReplayDriver.create({ record: join(dir, 'f120s'), speed: 500, bed: 'B1', alarm: false }, ctx);
+    await d.start();
+    await until(() => d.health().detail === 'finished f120s');
+    await d.stop();
+    const segs = events.filter((e): e is WaveformSegment => e.kind === 'waveform');
+    const unit = (name: string) => segs.find((s) => s.raw?.code === name)?.unit.ucum;
+    expect([unit('II'), unit('V'), unit('PLETH'), unit('ABP')]).toEqual(['uV', 'mV', '1', 'kPa']);
+    const ring = new WaveformRing();
+    for (const s of segs) ring.add(s);
+    const w = ring.window('bed:B1', Math.max(...segs.map((s) => s.receivedAt)));
+    const rec = readRecord(RECORDS, 'f120s'); // mV and mmHg
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+    expect(maxDiff(w.find((c) => c.name === 'II')!.samples, rec.channels[0]!.samples)).toBeLessThan(1e-4);
+    expect(maxDiff(w.find((c) => c.name === 'ABP')!.samples, rec.channels[3]!.samples)).toBeLessThan(1e-3);
+  });
+
+  it('fails to start on a record it would misread (2 samples per frame), naming the signal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wfdb-spf-'));
+    writeFileSync(join(dir, 'r.hea'), 'r 2 250 4\nr.dat 16x2 100/mV 16 0 0 0 0 II\nr.dat 16 1/NU 16 0 0 0 0 PLETH\n');
+    writeFileSync(join(dir, 'r.dat'), new Uint8Array(24));
+    const d = wfdbReplayDriver.create({ record: join(dir, 'r') }, context().ctx);
+    await expect(d.start()).rejects.toThrow(/signal "II" has 2 samples per frame/);
   });
 
   it('fails to start on a missing record, naming the file', async () => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { AlarmEvent, WaveformSegment } from '../../agent/model/reading.js';
 import { alarmFromComments, decodeFormat16, parseHeader } from '../../models/features/wfdb.js';
-import type { Channel } from '../../models/features/types.js';
+import type { WfdbChannel } from '../../models/features/wfdb.js';
 import type { Driver, DriverContext, DriverHealth } from '../types.js';
 import { alarmCode, signalCode } from './codes.js';
 
@@ -26,7 +26,7 @@ export interface WfdbReplayOptions {
 
 interface Loaded {
   name: string;
-  channels: Channel[];
+  channels: WfdbChannel[];
   alarmType: string | null;
   trueAlarm: boolean | null;
   frames: number;
@@ -131,8 +131,8 @@ export class WfdbReplayDriver implements Driver {
     if (!this.stopped) this.detail = `finished ${rec.name}`;
   }
 
-  private segment(c: Channel, from: number, to: number, t0: number, receivedAt: number): WaveformSegment {
-    const code = signalCode(c.name, '');
+  private segment(c: WfdbChannel, from: number, to: number, t0: number, receivedAt: number): WaveformSegment {
+    const code = signalCode(c.name, c.units); // the header's units: a uV ECG is sent as uV, not as mV
     const samples = Array.from(c.samples.subarray(from, to));
     const invalid = samples.some((v) => Number.isNaN(v));
     return {

@@ -243,25 +243,43 @@ function minMax(values: number[]): [number, number] {
   return v.length ? [Math.min(...v), Math.max(...v)] : [Number.NaN, Number.NaN];
 }
 
+/** The channels the features read: the first two ECG leads, the first pleth and the first ABP (others are ignored). */
+export function featureChannels(channels: readonly Channel[]): { ecgs: Channel[]; ppg: Channel | undefined; abp: Channel | undefined } {
+  return {
+    ecgs: channels.filter((c) => channelRole(c.name) === 'ecg').slice(0, 2),
+    ppg: channels.find((c) => channelRole(c.name) === 'ppg'),
+    abp: channels.find((c) => channelRole(c.name) === 'abp'),
+  };
+}
+
 /**
  * Feature vector (FEATURE_NAMES order) of the window that ends at the alarm.
- * Uses the last 30 s of each channel; NaN samples count as invalid. Pure and deterministic.
+ * Uses the last 30 s of each channel; every channel ends at the alarm (a shorter one is read as missing its
+ * beginning); NaN samples count as invalid. Pure and deterministic.
  */
 export function extractFeatures(alarmType: AlarmType, channels: readonly Channel[]): Float32Array {
   const row: Row = {};
-  const ecgs = channels.filter((c) => channelRole(c.name) === 'ecg').slice(0, 2);
-  const ppg = channels.find((c) => channelRole(c.name) === 'ppg');
-  const abp = channels.find((c) => channelRole(c.name) === 'abp');
+  const { ecgs, ppg, abp } = featureChannels(channels);
   const beatChannels: BeatChannel[] = [];
   const ecgTimes: number[][] = [];
-  let dur = 0;
   const windows = new Map<Channel, Float32Array>();
+  let len = 0;
   for (const c of [...ecgs, ppg, abp]) {
     if (!c) continue;
     const w = lastSecondsAtFs(c, WINDOW_S);
     windows.set(c, w);
-    dur = Math.max(dur, w.length / FS);
+    len = Math.max(len, w.length);
   }
+  // Every channel ends at the alarm: a shorter one (a probe attached later, a ring started afresh) is padded with
+  // invalid samples at the front, so that its last seconds are read as the window's last seconds. Channels of equal
+  // length (every corpus window) are left as they are.
+  for (const [c, w] of windows) {
+    if (w.length === len) continue;
+    const padded = new Float32Array(len).fill(Number.NaN);
+    padded.set(w, len - w.length);
+    windows.set(c, padded);
+  }
+  const dur = len / FS;
   ecgs.forEach((c, i) => {
     const x = windows.get(c)!;
     const p = `ecg${i + 1}`;

@@ -47,6 +47,25 @@ describe('alarm-window features', () => {
     }
   });
 
+  it('lines channels of different lengths up at the alarm: a shorter channel is read as missing its start', () => {
+    // Lead II 30 s; V and PLETH only for the last 17 s (a probe attached later), PLETH at 125 Hz.
+    const rec = readRecord(join(fixtures, 'records'), 't106s');
+    const last = (c: Channel, s: number, fs = c.sampleRateHz): Channel => {
+      const x = c.samples.subarray(c.samples.length - s * c.sampleRateHz);
+      if (fs === c.sampleRateHz) return { ...c, samples: x.slice() };
+      return { ...c, sampleRateHz: fs, samples: Float32Array.from({ length: (x.length * fs) / c.sampleRateHz }, (_, i) => x[(i * c.sampleRateHz) / fs]!) };
+    };
+    const frontPadded = (c: Channel, s: number): Channel => {
+      const out = new Float32Array(s * c.sampleRateHz).fill(Number.NaN);
+      out.set(c.samples, out.length - c.samples.length);
+      return { ...c, samples: out };
+    };
+    const [ii, v, pleth] = rec.channels as [Channel, Channel, Channel];
+    const short = [ii, last(v, 17), last(pleth, 17, 125)];
+    const aligned = [ii, frontPadded(last(v, 17), 30), frontPadded(last(pleth, 17, 125), 30)];
+    expect(Array.from(extractFeatures(rec.alarmType, short))).toEqual(Array.from(extractFeatures(rec.alarmType, aligned)));
+  });
+
   it('detects the rhythm the synthetic signal has', () => {
     const f = extractFeatures('Bradycardia', [beatsEcg(72, 30)]);
     const at = (n: string): number => f[FEATURE_NAMES.indexOf(n)]!;

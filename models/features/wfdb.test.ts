@@ -31,6 +31,21 @@ describe('WFDB header', () => {
     expect(() => parseHeader('r x 250')).toThrow(WfdbError);
   });
 
+  it('refuses samples per frame other than 1 and a skew, naming the signal, rather than decoding nonsense', () => {
+    const two = (fmt: string) => parseHeader(`r 2 250 4\nr.dat ${fmt} 100/mV 16 0 0 0 0 II\nr.dat 16 1/NU 16 0 0 0 0 PLETH`);
+    expect(() => two('16x2')).toThrow(WfdbError);
+    expect(() => two('16x2')).toThrow('header line 2 (signal 0): signal "II" has 2 samples per frame; only 1 is supported');
+    expect(() => two('16:3')).toThrow('header line 2 (signal 0): signal "II" has skew 3; only 0 is supported');
+    expect(() => two('16x4:1+24')).toThrow(/signal "II" has 4 samples per frame/);
+    // The values that change nothing are accepted.
+    expect(two('16x1:0+24').signals[0]).toMatchObject({ format: 16, byteOffset: 24 });
+  });
+
+  it('keeps each signal\'s units on the decoded channel', () => {
+    const h = parseHeader('r 2 250 1\nr.dat 16 1/uV 16 0 0 0 0 II\nr.dat 16 1 16 0 0 0 0 V');
+    expect(decodeFormat16(h, new Uint8Array(4)).map((c) => c.units)).toEqual(['uV', 'mV']); // WFDB's default is mV
+  });
+
   it('decodes interleaved little-endian int16 into physical units, -32768 as NaN', () => {
     const h = parseHeader(HEADER);
     const raw = new Int16Array([7247, 10525, 0, -7247, 5, 12530, -32768, -10515, 1253]);

@@ -1,5 +1,6 @@
 // Minimal WFDB reader: a `.hea` header (single-segment records) and format-16 signal files
-// (little-endian int16, interleaved frame by frame, optional byte offset as in "16+24").
+// (little-endian int16, interleaved frame by frame, one sample per signal per frame, no skew, optional byte offset
+// as in "16+24").
 // Pure: text/bytes in, typed record out; errors say which line and field is wrong.
 import type { Channel } from './types.js';
 
@@ -34,6 +35,11 @@ export interface WfdbHeader {
   signals: WfdbSignalSpec[];
   /** Comment lines without the leading '#', trimmed. */
   comments: string[];
+}
+
+/** A decoded signal, with its physical units as the header gives them (mV, uV, mmHg, NU…). */
+export interface WfdbChannel extends Channel {
+  units: string;
 }
 
 /** WFDB uses this value in format 16 to mark an invalid sample. */
@@ -74,10 +80,16 @@ export function parseHeader(text: string): WfdbHeader {
     const where = `header line ${entry.no} (signal ${s})`;
     const f = entry.line.split(/\s+/);
     const fmt = f[1] ?? '';
-    const m = /^(\d+)(?:x\d+)?(?::\d+)?(?:\+(\d+))?$/.exec(fmt);
+    const m = /^(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?$/.exec(fmt);
     if (!m) throw new WfdbError(`bad format field ${JSON.stringify(fmt)}`, where);
     const format = Number(m[1]);
-    const byteOffset = m[2] === undefined ? 0 : Number(m[2]);
+    const byteOffset = m[4] === undefined ? 0 : Number(m[4]);
+    // The decoder reads one sample per signal per frame, all signals aligned: anything else would decode as
+    // plausible-looking nonsense, so it is refused.
+    const name = JSON.stringify(f.slice(8).join(' ') || `signal ${s}`);
+    if (m[2] !== undefined && Number(m[2]) !== 1)
+      throw new WfdbError(`signal ${name} has ${m[2]} samples per frame; only 1 is supported`, where);
+    if (m[3] !== undefined && Number(m[3]) !== 0) throw new WfdbError(`signal ${name} has skew ${m[3]}; only 0 is supported`, where);
     // gain field: "7247/mV", "1.052e+04(0)/mV", "200", or absent.
     let gain = DEFAULT_GAIN;
     let baseline: number | null = null;
@@ -108,9 +120,9 @@ export function parseHeader(text: string): WfdbHeader {
 
 /**
  * Decodes the signal bytes of a record whose signals all share one format-16 file.
- * Returns physical values; WFDB's invalid marker becomes NaN.
+ * Returns physical values in the header's units (kept on each channel); WFDB's invalid marker becomes NaN.
  */
-export function decodeFormat16(header: WfdbHeader, bytes: Uint8Array): Channel[] {
+export function decodeFormat16(header: WfdbHeader, bytes: Uint8Array): WfdbChannel[] {
   const specs = header.signals;
   const first = specs[0];
   if (!first) throw new WfdbError('record has no signals', 'header');
@@ -136,7 +148,7 @@ export function decodeFormat16(header: WfdbHeader, bytes: Uint8Array): Channel[]
       const v = view.getInt16((i * nsig + c) * 2, true);
       out[i] = v === WFDB_INVALID_16 ? Number.NaN : (v - s.baseline) / s.gain;
     }
-    return { name: s.description || `sig${c}`, sampleRateHz: header.sampleRateHz, samples: out };
+    return { name: s.description || `sig${c}`, sampleRateHz: header.sampleRateHz, samples: out, units: s.units };
   });
 }
 
