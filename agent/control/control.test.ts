@@ -104,6 +104,26 @@ describe('control plane', () => {
     expect(s.recycled).toEqual([]);
   });
 
+  it('follows a twin made anew (its desired versions start from 1 again) once a second read confirms it', async () => {
+    const { control } = setup();
+    const first = session({ desired: { $version: 7, agentConfig: { log: { level: 'debug' } } } });
+    control.connected(first);
+    while (control.configStatus.desiredVersion !== 7) await new Promise((r) => setTimeout(r, 5));
+    expect(control.config.log.level).toBe('debug');
+    // The identity was deleted and created again: its twin is at version 2, and says something else.
+    let reads = 0;
+    const second = session({
+      getTwin: async () => {
+        reads += 1;
+        return { desired: { $version: 2, agentConfig: { log: { level: 'warn' } } }, reported: { $version: 1 } };
+      },
+    });
+    control.connected(second);
+    await settle(control, () => control.configStatus.desiredVersion === 2);
+    expect(reads).toBe(2);
+    expect(control.config.log.level).toBe('warn');
+  });
+
   it('keeps the connection when the hub refuses a reported update, and sends it again', async () => {
     // Report ticks every 50 ms here (5 s by default).
     const { control } = setup(undefined, { ...OPTS, reportIntervalS: 0.05 });

@@ -168,6 +168,8 @@ export class AgentControl implements ControlHandler {
   private lastSignificant = '';
   /** Twin reads and reported updates the hub answered with an error, in a row (for the retry delay and the log). */
   private syncFailures = 0;
+  /** Full twin reads in a row older than our desired version (see sync). */
+  private olderReads = 0;
   private reportFailures = 0;
   private syncRetry: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
@@ -301,7 +303,23 @@ export class AgentControl implements ControlHandler {
     this.syncFailures = 0;
     if (!s.open) return;
     this.hubReported = withoutDollarKeys(twin.reported);
-    if (this.desired.full(twin.desired)) await this.applyDesired();
+    if (this.desired.full(twin.desired)) {
+      this.olderReads = 0;
+      await this.applyDesired();
+    } else if (isObject(twin.desired) && typeof twin.desired.$version === 'number' && twin.desired.$version < this.desired.version) {
+      // Older than what we have: a read overtaken by a patch, or a twin made anew (the device or module identity
+      // deleted and created again), whose versions start from 1. A second read at once tells them apart.
+      const version = twin.desired.$version;
+      if (++this.olderReads === 1) {
+        this.log.info({ had: this.desired.version, read: version }, 'the twin read is older than the desired version we have: reading it again');
+        this.enqueue(() => this.sync('twin read older than ours'));
+      } else {
+        this.log.warn({ had: this.desired.version, read: version }, 'the twin\'s desired version went back and stays back: the twin was made anew; following it from its version');
+        this.olderReads = 0;
+        this.desired.full(twin.desired, true);
+        await this.applyDesired();
+      }
+    }
     await this.report(true);
   }
 

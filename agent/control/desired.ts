@@ -18,11 +18,14 @@ export class DesiredState {
     return this.doc;
   }
 
-  /** A full desired document (twin GET). Returns false if it is older than what we have. */
-  full(desired: unknown): boolean {
+  /**
+   * A full desired document (twin GET). Returns false if it is older than what we have, unless `startOver` (the twin
+   * was made anew: its versions count from 1 again).
+   */
+  full(desired: unknown, startOver = false): boolean {
     if (!isObject(desired)) return false;
     const v = typeof desired.$version === 'number' ? desired.$version : 0;
-    if (this.doc && v < this.ver) return false;
+    if (this.doc && v < this.ver && !startOver) return false;
     this.doc = withoutDollarKeys(desired);
     this.ver = v;
     return true;
