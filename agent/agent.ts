@@ -737,6 +737,7 @@ export class Agent {
       },
       startDriver: (entry: DriverEntry) => this.startDriver(entry),
       stopDriver: (name: string) => this.stopDriver(name),
+      keepTrying: (entry: DriverEntry, err: unknown) => this.driverStartFailed(entry, err),
       replay: (fromMs: number, toMs: number) => {
         const r = this.outbox.replay(fromMs, toMs);
         this.forwarder?.notify();

@@ -13,7 +13,7 @@ import { validateConfig, type DriverEntry } from '../config/load.js';
 const log = pino({ level: 'silent' });
 const OPTS = { enabled: true, reportIntervalS: 60, resyncIntervalS: 600, twinTimeoutMs: 1000, diagnosticsMaxBytes: 100_000 };
 
-function setup(failOn?: string, opts = OPTS) {
+function setup(failOn?: string, opts = OPTS, failsAgain?: (name: string, calls: readonly string[]) => boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'control-'));
   const local = validateConfig(
     { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device', connectionString: 'HostName=h.example.net;DeviceId=gw;SharedAccessKey=a2V5' }, drivers: [{ name: 'a', type: 'simulator' }] },
@@ -33,7 +33,7 @@ function setup(failOn?: string, opts = OPTS) {
     oldestPendingAt: () => null,
     startDriver: async (e: DriverEntry) => {
       calls.push(`start ${e.name}`);
-      if (e.name === failOn) throw new Error('port busy');
+      if (e.name === failOn || failsAgain?.(e.name, calls)) throw new Error('port busy');
       running.add(e.name);
     },
     stopDriver: async (name: string) => {
@@ -41,6 +41,7 @@ function setup(failOn?: string, opts = OPTS) {
       running.delete(name);
     },
     replay: () => ({ messages: 0, records: 0 }),
+    keepTrying: (e: DriverEntry, err: unknown) => void calls.push(`keep trying ${e.name}: ${(err as Error).message}`),
   };
   const control = new AgentControl({ host, registry, log, startup: startupConfig(local, registry, log), storePath: local.store.path }, opts);
   return { control, running, calls };
@@ -140,6 +141,16 @@ describe('control plane', () => {
     await settle(control, () => s.reported.length > 0);
     expect(updates).toBe(3);
     expect(s.recycled).toEqual([]);
+  });
+
+  it('a previous driver that cannot be restored either is handed to the agent to alarm and retry', async () => {
+    // 'a' starts at boot, but not again once 'b' has tried (its port taken meanwhile).
+    const { control, running, calls } = setup('b', OPTS, (name, c) => name === 'a' && c.includes('start b'));
+    const s = session({ desired: { agentConfig: { drivers: { a: { options: { beds: 2 } }, b: { type: 'simulator', options: { deviceIdPrefix: 'b-' } } } } } });
+    control.connected(s);
+    await settle(control, () => s.reported.length > 0);
+    expect(calls).toEqual(['stop a', 'start a', 'start b', 'stop a', 'stop b', 'start a', 'keep trying a: port busy']);
+    expect([...running]).toEqual([]);
   });
 
   it('restores the previous drivers and reports the refusal when a new driver fails to start', async () => {

@@ -48,6 +48,8 @@ export interface ControlHost {
   oldestPendingAt(): number | null;
   startDriver(entry: DriverEntry): Promise<void>;
   stopDriver(name: string): Promise<void>;
+  /** A driver that could not be started again (restoring it after a refused change): alarmed and retried by the agent. */
+  keepTrying?(entry: DriverEntry, err: unknown): void;
   /** Re-queues acknowledged messages packed in the range and wakes the forwarder. */
   replay(fromMs: number, toMs: number): { messages: number; records: number };
 }
@@ -400,7 +402,11 @@ export class AgentControl implements ControlHandler {
         await host.stopDriver(entry.name);
         const previous = this.effective.drivers.filter((d) => d.enabled && plan.stop.includes(d.name));
         for (const d of previous) {
-          await host.startDriver(d).catch((e: unknown) => this.log.error({ err: e, driver: d.name }, 'could not restore the previous driver'));
+          await host.startDriver(d).catch((e: unknown) => {
+            // Its devices are unwatched now: the agent alarms it and keeps trying, as for a driver failing at boot.
+            this.log.error({ err: e, driver: d.name }, 'could not restore the previous driver');
+            host.keepTrying?.(d, e);
+          });
         }
         return { ok: false, errors: [error] };
       }
