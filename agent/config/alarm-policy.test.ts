@@ -76,4 +76,14 @@ describe('alarm policy config', () => {
       ]);
     }
   });
+
+  it('names an unknown rule in the same run as a schema problem elsewhere in the file', () => {
+    const bad = { ...structuredClone(base), store: { pth: 'x' }, alarms: { limits: { beds: { b: { spO2: { low: 88 } } } } } };
+    expect(() => validateConfig(bad, registry, 'test')).toThrow(ConfigError);
+    try {
+      validateConfig(bad, registry, 'test');
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.path)).toEqual(['store.pth', 'alarms.limits.beds.b.spO2']);
+    }
+  });
 });

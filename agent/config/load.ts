@@ -271,7 +271,9 @@ export function validateConfig(
   }
   const problems: ConfigProblem[] = [];
   if (!validateTop(data)) problems.push(...formatAjvErrors(validateTop.errors ?? [], data));
-  else problems.push(...alarmPolicyProblems((data as Partial<AgentConfig>).alarms));
+  // The alarm policy's own checks (unknown rule ids…) as soon as its section is well formed, so that one run lists
+  // them with the rest of the file's problems, not only after those are fixed.
+  if (!problems.some((p) => p.path === 'alarms' || p.path.startsWith('alarms.'))) problems.push(...alarmPolicyProblems((data as Partial<AgentConfig>).alarms));
   const privacy = (data as Partial<AgentConfig>).privacy;
   if (privacy?.pseudonymizePatientIds && privacy.pseudonymKey === undefined) {
     problems.push({ path: 'privacy.pseudonymKey', message: 'is required when privacy.pseudonymizePatientIds is true' });
