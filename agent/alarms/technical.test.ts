@@ -88,10 +88,10 @@ describe('technical: sensor off, lead off, invalid', () => {
     const m = new TechnicalMonitor();
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 5; t++) out.push(...m.reading(off(t)));
-    expect(keys(out)).toEqual(['+tech:mon-1:sensor-off']);
+    expect(keys(out)).toEqual(['+tech:mon-1|bed-1:sensor-off']);
     expect(out[0]!.present && out[0]!.spec.condition.text).toBe('SpO2 SENSOR OFF');
     expect(out[0]!.present && out[0]!.spec.metric).toEqual(MDC.PULS_OXIM_SAT_O2);
-    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 6)))).toEqual(['-tech:mon-1:sensor-off']);
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 6)))).toEqual(['-tech:mon-1|bed-1:sensor-off']);
   });
 
   it('a probe reseated within the delay does not alarm', () => {
@@ -120,21 +120,21 @@ describe('technical: sensor off, lead off, invalid', () => {
       // SpO2 goes on reading: it is not part of it.
       out.push(...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, t)));
     }
-    expect(keys(out)).toEqual(['+tech:mon-1:lead-off']);
+    expect(keys(out)).toEqual(['+tech:mon-1|bed-1:lead-off']);
     expect(out[0]!.present && out[0]!.spec.condition.text).toBe('HR, RR, ECG II LEAD OFF');
     // A metric that goes off later joins the alarm without a second one.
     for (let t = 6; t <= 12; t++) out.push(...m.reading(wave(MDC.ECG_ELEC_POTL_I, t, { state: 'invalid', reasons: ['lead-off'] })), ...m.tick(s(t)));
-    expect(keys(out)).toEqual(['+tech:mon-1:lead-off']);
+    expect(keys(out)).toEqual(['+tech:mon-1|bed-1:lead-off']);
     expect(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 13))).toEqual([]);
     expect(m.reading(numeric(MDC.RESP_RATE, 16, 13))).toEqual([]);
     expect(m.reading(wave(MDC.ECG_ELEC_POTL_I, 13, { state: 'valid' }))).toEqual([]);
     const end = m.reading(wave(MDC.ECG_ELEC_POTL_II, 13, { state: 'valid' }));
-    expect(keys(end)).toEqual(['-tech:mon-1:lead-off']);
+    expect(keys(end)).toEqual(['-tech:mon-1|bed-1:lead-off']);
     expect(end[0]!.present === false && end[0]!.why).toBe('ECG II valid again');
     // Off again later: a new alarm, raised again after the delay.
     const again: ConditionUpdate[] = [];
     for (let t = 20; t <= 25; t++) again.push(...m.reading(numeric(MDC.RESP_RATE, null, t, { quality: leadOff })));
-    expect(keys(again)).toEqual(['+tech:mon-1:lead-off']);
+    expect(keys(again)).toEqual(['+tech:mon-1|bed-1:lead-off']);
     expect(again[0]!.present && again[0]!.spec.condition.text).toBe('RR LEAD OFF');
   });
 
@@ -145,20 +145,37 @@ describe('technical: sensor off, lead off, invalid', () => {
       out.push(...m.reading(off(t)));
       out.push(...m.reading(numeric(MDC.ECG_HEART_RATE, null, t, { quality: { state: 'unavailable', reasons: ['lead-off'] } })));
     }
-    expect(keys(out).sort()).toEqual(['+tech:mon-1:lead-off', '+tech:mon-1:sensor-off']);
+    expect(keys(out).sort()).toEqual(['+tech:mon-1|bed-1:lead-off', '+tech:mon-1|bed-1:sensor-off']);
     // SpO2 now reports lead-off (odd, but a device may): it leaves the sensor-off alarm, which ends, and joins lead-off after the delay.
     const moved: ConditionUpdate[] = [];
     for (let t = 6; t <= 11; t++) moved.push(...m.reading(off(t, 'lead-off')), ...m.tick(s(t)));
-    expect(keys(moved)).toEqual(['-tech:mon-1:sensor-off']);
+    expect(keys(moved)).toEqual(['-tech:mon-1|bed-1:sensor-off']);
     expect(keys(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 12)))).toEqual([]);
-    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 12)))).toEqual(['-tech:mon-1:lead-off']);
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 12)))).toEqual(['-tech:mon-1|bed-1:lead-off']);
+  });
+
+  it('one device id carrying several beds (a central station without equipment ids): each bed has its own off alarm', () => {
+    const m = new TechnicalMonitor();
+    const offOn = (bed: string, mdc: typeof MDC.PULS_OXIM_SAT_O2, t: number) =>
+      m.reading(numeric(mdc, null, t, { bed, deviceId: 'CENTRAL', quality: { state: 'unavailable', reasons: ['sensor-off'] } }));
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 8; t++) {
+      out.push(...offOn('ICU-01', MDC.PULS_OXIM_SAT_O2, t));
+      if (t >= 3) out.push(...offOn('ICU-02', MDC.TEMP_BODY, t));
+    }
+    expect(out.filter((u) => u.present).map((u) => u.present && [u.spec.key, u.spec.bed, u.spec.condition.text])).toEqual([
+      ['tech:CENTRAL|ICU-01:sensor-off', 'ICU-01', 'SpO2 SENSOR OFF'],
+      ['tech:CENTRAL|ICU-02:sensor-off', 'ICU-02', 'Temp SENSOR OFF'],
+    ]);
+    // ICU-01's probe back: its alarm ends; ICU-02's stays.
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 9, { bed: 'ICU-01', deviceId: 'CENTRAL' })))).toEqual(['-tech:CENTRAL|ICU-01:sensor-off']);
   });
 
   it('readings invalid for longer than invalidAfterS raise one "not valid" alarm', () => {
     const m = new TechnicalMonitor();
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 31; t++) out.push(...m.reading(numeric(MDC.ECG_HEART_RATE, 300, t, { quality: { state: 'invalid', reasons: ['artifact'] } })));
-    expect(keys(out)).toEqual([`+tech:mon-1|${MDC.ECG_HEART_RATE.code}:invalid`]);
+    expect(keys(out)).toEqual([`+tech:mon-1|bed-1|${MDC.ECG_HEART_RATE.code}:invalid`]);
     expect(out[0]!.present && out[0]!.spec.condition.text).toBe('HR readings not valid (artifact)');
   });
 });

@@ -58,18 +58,15 @@ interface DeviceTrack {
   downState: 'offline' | 'error';
   downDetail: string;
   raised: Set<'no-data' | 'connection'>;
-  /**
-   * Sensor-off / lead-off are one alarm per device and kind, not one per metric: one ECG lead off takes HR, RR and
-   * the ECG waveform at once, and three alarms for one cause is noise at the bedside. Per raised kind: the keys of the
-   * metrics it covers; the alarm ends when the last of them is valid again.
-   */
-  off: Map<OffKind, Set<string>>;
 }
 
 type OffKind = 'sensor-off' | 'lead-off';
 
 interface MetricTrack {
   deviceId: string;
+  /** The bed its readings carry: one device id may carry several (a central station without equipment ids). */
+  bed: string;
+  patientId?: string;
   label: string;
   metric: MdcCode | null;
   raw?: RawCode;
@@ -79,8 +76,8 @@ interface MetricTrack {
   /** Start of the current run of samples carrying sensor-off / lead-off. */
   offSince: number | null;
   offKind: OffKind;
-  /** Under the device's off alarm of this kind (it covers this metric), or null. */
-  offCovered: OffKind | null;
+  /** The key of the off alarm that covers this metric (see `offGroups`), or null. */
+  offCovered: string | null;
   invalidRaised: boolean;
 }
 
@@ -91,6 +88,12 @@ export function technicalKey(scope: string, kind: TechnicalKind): string {
 export class TechnicalMonitor {
   private readonly devices = new Map<string, DeviceTrack>();
   private readonly metrics = new Map<string, MetricTrack>();
+  /**
+   * Sensor-off / lead-off are one alarm per device, bed and reason, not one per metric: one ECG lead off takes HR, RR
+   * and the ECG waveform at once, and three alarms for one cause is noise at the bedside. By alarm key: the metrics
+   * it covers; the alarm ends when the last of them is valid again.
+   */
+  private readonly offGroups = new Map<string, Set<string>>();
   private store = { fraction: 0, raised: false, at: 0 };
   private hub = { downSince: null as number | null, raised: false };
 
@@ -103,7 +106,7 @@ export class TechnicalMonitor {
   private device(deviceId: string, bed: string | undefined, at: number): DeviceTrack {
     let d = this.devices.get(deviceId);
     if (!d) {
-      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downState: 'offline', downDetail: '', raised: new Set(), off: new Map() };
+      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downState: 'offline', downDetail: '', raised: new Set() };
       this.devices.set(deviceId, d);
     }
     d.bed = bed ?? this.config.devices?.[deviceId]?.bed ?? d.bed;
@@ -138,15 +141,18 @@ export class TechnicalMonitor {
     // code, a valid setting would otherwise end the measurement's sensor-off alarm.
     if (r.kind === 'numeric' && r.setting) return out;
     const id = r.mdc ? String(r.mdc.code) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown';
-    const key = `${r.deviceId}|${id}`;
+    const bed = r.bed ?? this.config.devices?.[r.deviceId]?.bed ?? UNASSIGNED_BED;
+    // Per bed too: a device id that carries several beds has one HR per bed.
+    const key = `${r.deviceId}|${bed}|${id}`;
     let t = this.metrics.get(key);
     if (!t) {
       // Named as the display names it (HR, ECG II), not by its code, so the alarm reads like the tile it concerns.
       const label = r.mdc ? metricLabel(r.mdc, r.raw) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
-      t = { deviceId: r.deviceId, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false };
+      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false };
       if (r.raw) t.raw = r.raw;
       this.metrics.set(key, t);
     }
+    if (r.patientId !== undefined) t.patientId = r.patientId;
     const valueMissing = r.kind === 'numeric' ? r.value === null : r.samples.length === 0;
     const good = r.quality.state === 'valid' && !valueMissing;
     if (good) {
@@ -166,7 +172,7 @@ export class TechnicalMonitor {
     if (off) {
       if (t.offSince === null || t.offKind !== off) t.offSince = r.receivedAt;
       // Now off for another reason (a lead-off metric reporting sensor-off): it leaves the other kind's alarm.
-      if (t.offCovered !== null && t.offCovered !== off) out.push(...this.uncover(key, t, r.receivedAt, `${t.label} now ${off}`));
+      if (t.offCovered !== null && t.offCovered !== this.offKey(t, off)) out.push(...this.uncover(key, t, r.receivedAt, `${t.label} now ${off}`));
       t.offKind = off;
     } else if (t.offCovered === null) {
       t.offSince = null;
@@ -258,21 +264,25 @@ export class TechnicalMonitor {
     const out: ConditionUpdate[] = [];
     const d = this.devices.get(t.deviceId);
     if (!d) return out;
-    if (t.offSince !== null && t.offCovered === null && now - t.offSince >= this.config.sensorOffAfterS * 1000) {
-      const covered = d.off.get(t.offKind);
+    const offDelayMs = this.config.sensorOffAfterS * 1000;
+    if (t.offSince !== null && t.offCovered === null && now - t.offSince >= offDelayMs) {
+      const alarmKey = this.offKey(t, t.offKind);
+      const covered = this.offGroups.get(alarmKey);
       if (covered) {
-        // The device's alarm of this kind is up already: this metric joins it (its text stays as raised).
+        // The alarm of this device, bed and reason is up already: this metric joins it (its text stays as raised).
         covered.add(key);
-        t.offCovered = t.offKind;
+        t.offCovered = alarmKey;
       } else {
-        // Raised once for every metric of the device off for the same reason now, named as they read on screen.
-        const members = [...this.metrics].filter(([, m]) => m.deviceId === t.deviceId && m.offSince !== null && m.offCovered === null && m.offKind === t.offKind);
-        for (const [, m] of members) m.offCovered = t.offKind;
-        d.off.set(t.offKind, new Set(members.map(([k]) => k)));
+        // Raised once for every metric of the device and bed off for the same reason now (one cause: the others went
+        // with it, maybe a reading later), named as they read on screen.
+        const members = [...this.metrics].filter(([, m]) => m.offCovered === null && m.offSince !== null && this.offKey(m, m.offKind) === alarmKey);
+        for (const [, m] of members) m.offCovered = alarmKey;
+        this.offGroups.set(alarmKey, new Set(members.map(([k]) => k)));
         const text = `${members.map(([, m]) => m.label).join(', ')} ${t.offKind === 'lead-off' ? 'LEAD OFF' : 'SENSOR OFF'}`;
-        const spec = this.base(technicalKey(t.deviceId, t.offKind), d.bed, d.deviceId, t.offKind, text);
+        const spec = this.base(alarmKey, t.bed, d.deviceId, t.offKind, text);
         spec.metric = t.metric;
-        if (d.patientId !== undefined) spec.patientId = d.patientId;
+        const patientId = t.patientId ?? d.patientId;
+        if (patientId !== undefined) spec.patientId = patientId;
         out.push({ present: true, spec, at: now, why: `${t.offKind} reported for ${Math.round((now - t.offSince) / 1000)} s` });
       }
     }
@@ -284,18 +294,22 @@ export class TechnicalMonitor {
     return out;
   }
 
-  /** The metric leaves its device's off alarm; the alarm ends with the last metric it covered. */
+  /** The off alarm a metric belongs under: its device, its bed, the reason. */
+  private offKey(t: MetricTrack, kind: OffKind): string {
+    return technicalKey(`${t.deviceId}|${t.bed}`, kind);
+  }
+
+  /** The metric leaves its off alarm; the alarm ends with the last metric it covered. */
   private uncover(key: string, t: MetricTrack, at: number, why: string): ConditionUpdate[] {
-    const kind = t.offCovered;
-    if (kind === null) return [];
+    const alarmKey = t.offCovered;
+    if (alarmKey === null) return [];
     t.offCovered = null;
-    const d = this.devices.get(t.deviceId);
-    const covered = d?.off.get(kind);
-    if (!d || !covered) return [];
+    const covered = this.offGroups.get(alarmKey);
+    if (!covered) return [];
     covered.delete(key);
     if (covered.size > 0) return [];
-    d.off.delete(kind);
-    return [{ present: false, key: technicalKey(t.deviceId, kind), at, why }];
+    this.offGroups.delete(alarmKey);
+    return [{ present: false, key: alarmKey, at, why }];
   }
 
   private checkHub(now: number): ConditionUpdate[] {
@@ -313,9 +327,10 @@ export class TechnicalMonitor {
   }
 
   private metricSpec(key: string, t: MetricTrack, d: DeviceTrack, kind: 'invalid', text: string): ConditionSpec {
-    const spec = this.base(technicalKey(key, kind), d.bed, d.deviceId, kind, text);
+    const spec = this.base(technicalKey(key, kind), t.bed, d.deviceId, kind, text);
     spec.metric = t.metric;
-    if (d.patientId !== undefined) spec.patientId = d.patientId;
+    const patientId = t.patientId ?? d.patientId;
+    if (patientId !== undefined) spec.patientId = patientId;
     return spec;
   }
 
