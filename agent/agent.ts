@@ -595,6 +595,9 @@ export class Agent {
     this.starting = this.startParts();
     try {
       await this.starting;
+    } catch (err) {
+      this.control?.startFailed();
+      throw err;
     } finally {
       this.starting = null;
     }

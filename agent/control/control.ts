@@ -105,8 +105,10 @@ export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, 
     return { ...plain, problem: `saved overlay unreadable: ${(err as Error).message}` };
   }
   if (!saved) return plain;
+  // Starts with it that did not complete, in a row (one may be a power cut or a cause of its own: two are the overlay's).
   const marker = startingMarkerPath(path);
-  if (existsSync(marker)) {
+  const incomplete = incompleteStarts(marker);
+  if (incomplete >= INCOMPLETE_STARTS_TO_SET_ASIDE) {
     const aside = setAsidePath(path);
     try {
       renameSync(path, aside);
@@ -114,8 +116,11 @@ export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, 
     } catch (err) {
       log.error({ err, file: path }, 'cannot set the saved desired overlay aside');
     }
-    const problem = `the last start with it (desired version ${saved.desiredVersion}) did not complete; moved to ${aside}`;
-    log.error({ file: path, movedTo: aside, desiredVersion: saved.desiredVersion }, 'the last start with the saved desired overlay did not complete: set aside, starting with the local config file only');
+    const problem = `the last ${incomplete} starts with it (desired version ${saved.desiredVersion}) did not complete; moved to ${aside}`;
+    log.error(
+      { file: path, movedTo: aside, desiredVersion: saved.desiredVersion, incompleteStarts: incomplete },
+      'the last starts with the saved desired overlay did not complete: set aside, starting with the local config file only',
+    );
     return { ...plain, problem };
   }
   const r = resolveChecked(local, saved.overlay, registry);
@@ -126,7 +131,7 @@ export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, 
   }
   log.info({ file: path, desiredVersion: saved.desiredVersion, appliedAt: saved.appliedAt }, 'starting with the desired overlay last applied from the twin');
   try {
-    writeFileSync(marker, `${new Date().toISOString()}\n`);
+    writeFileSync(marker, `${incomplete + 1}\n`);
   } catch (err) {
     log.warn({ err, file: marker }, 'cannot mark the start with the saved desired overlay (a failed start would not be noticed)');
   }
@@ -153,6 +158,18 @@ async function resolveForApply(local: AgentConfig, overlay: unknown, registry: R
   return problems.length ? { ok: false, problems } : r;
 }
 
+/** Starts with the saved overlay that did not complete in a row before it is set aside. */
+const INCOMPLETE_STARTS_TO_SET_ASIDE = 2;
+
+function incompleteStarts(marker: string): number {
+  try {
+    const n = Number.parseInt(readFileSync(marker, 'utf8'), 10);
+    return Number.isFinite(n) && n > 0 ? n : 1;
+  } catch {
+    return 0;
+  }
+}
+
 const problemText = (p: ConfigProblem) => `${p.path || '(top level)'}: ${p.message}`;
 
 export class AgentControl implements ControlHandler {
@@ -170,6 +187,7 @@ export class AgentControl implements ControlHandler {
   private lastSignificant = '';
   /** Twin reads and reported updates the hub answered with an error, in a row (for the retry delay and the log). */
   private syncFailures = 0;
+  private failedStart = false;
   /** Full twin reads in a row older than our desired version (see sync). */
   private olderReads = 0;
   private reportFailures = 0;
@@ -224,8 +242,7 @@ export class AgentControl implements ControlHandler {
   /** Called once the agent's start completed (display listening, drivers started). */
   start(): void {
     this.stopped = false;
-    const path = overlayPath(this.local.store.path);
-    if (path && this.deps.startup.source === 'saved-overlay') rmSync(startingMarkerPath(path), { force: true });
+    this.startEnded();
     this.timers.push(setInterval(() => this.enqueue(() => this.report(true)), this.opts.reportIntervalS * 1000));
     // States (drivers, uplink, config) are reported within seconds of a change; the numbers ride along.
     this.timers.push(setInterval(() => this.enqueue(() => this.report(false)), Math.min(5000, this.opts.reportIntervalS * 1000)));
@@ -233,7 +250,19 @@ export class AgentControl implements ControlHandler {
     for (const t of this.timers) t.unref();
   }
 
+  /** The start with the saved overlay completed, or was stopped by request: either way not the overlay's failure. */
+  private startEnded(): void {
+    const path = overlayPath(this.local.store.path);
+    if (path && this.deps.startup.source === 'saved-overlay') rmSync(startingMarkerPath(path), { force: true });
+  }
+
+  /** The agent's start failed: the stop that follows must leave the mark, so that the next start counts it. */
+  startFailed(): void {
+    this.failedStart = true;
+  }
+
   async stop(): Promise<void> {
+    if (!this.failedStart) this.startEnded();
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     if (this.syncRetry) clearTimeout(this.syncRetry);
