@@ -91,7 +91,7 @@ async function main(): Promise<number> {
   }
   // What a driver's own checks refuse, or a store folder the agent cannot write, stops the start here, as --check
   // reports it, before the store or display opens.
-  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config), ...storeMountProblems(config), ...timeZoneProblems()];
+  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config, true), ...storeMountProblems(config), ...timeZoneProblems()];
   if (driverErrors.length) {
     process.stderr.write(`${new ConfigError(path, driverErrors).message}\n`);
     return 2;

@@ -33,10 +33,14 @@ describe('hub section, as the start reads it', () => {
 });
 
 describe('time zone', () => {
-  it('a TZ Node.js does not know (a typo, empty) is a problem; a known one or none is not', () => {
-    expect(timeZoneProblems({ TZ: 'Europe/Berln' }, () => undefined)).toEqual([{ path: 'TZ (environment)', message: expect.stringMatching(/^"Europe\/Berln" is not a time zone Node\.js knows/) }]);
-    expect(timeZoneProblems({ TZ: '' }, () => 'Etc/Unknown')).toHaveLength(1);
+  it('a TZ Node.js cannot read (a typo, a POSIX rule, a file) is a problem; an IANA zone, UTC, empty or none is not', () => {
+    expect(timeZoneProblems({ TZ: 'Europe/Berln' }, () => undefined)).toEqual([{ path: 'TZ (environment)', message: expect.stringMatching(/^"Europe\/Berln" is not an IANA time zone Node\.js knows/) }]);
+    // What Node.js makes of them: UTC, whatever the rule says.
+    expect(timeZoneProblems({ TZ: 'CET-1CEST,M3.5.0,M10.5.0/3' }, () => 'UTC')).toHaveLength(1);
+    expect(timeZoneProblems({ TZ: ':/etc/localtime' }, () => undefined)).toHaveLength(1);
     expect(timeZoneProblems({ TZ: 'Europe/Berlin' }, () => 'Europe/Berlin')).toEqual([]);
+    expect(timeZoneProblems({ TZ: 'EST5EDT' }, () => 'America/New_York')).toEqual([]);
+    for (const utc of ['', 'UTC', 'UTC0', 'Etc/UTC', 'GMT']) expect(timeZoneProblems({ TZ: utc }, () => undefined)).toEqual([]);
     expect(timeZoneProblems({}, () => 'UTC')).toEqual([]);
   });
 });

@@ -73,19 +73,17 @@ export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string,
     const tls = config.display.tls;
     collect(() => readDisplayTls(tls), problems);
   }
-  if (config.display.enabled && config.display.viewing === 'authenticated' && config.display.users.length + config.display.tokens.length === 0) {
-    problems.push({ path: 'display.viewing', message: 'is authenticated but there are no display.users or display.tokens: nobody could see the ward; add users, or set viewing: open' });
-  }
   problems.push(...driverProblems(config, registry));
   return problems;
 }
 
 /**
  * The store's folder must be writable by the user the agent runs as (IoT Edge: uid 10001, the bind-mounted folder
- * chown'ed to it): SQLite only says "unable to open database file". A folder that does not exist is not a problem
- * (the agent creates it, and a check run away from the gateway must not fail on it). Run by --check and every start.
+ * chown'ed to it): SQLite only says "unable to open database file". Run by --check and every start. A folder that
+ * does not exist is made by the agent; `atStart`, its nearest existing parent must then be writable (a check run
+ * away from the gateway, where the folder exists only inside the module, must not fail on it).
  */
-export function storeProblems(config: AgentConfig): ConfigProblem[] {
+export function storeProblems(config: AgentConfig, atStart = false): ConfigProblem[] {
   const path = config.store.path;
   if (path === ':memory:') return [];
   const dir = dirname(resolve(path));
@@ -95,7 +93,7 @@ export function storeProblems(config: AgentConfig): ConfigProblem[] {
   // (a config without store.path in the container: ./data under WORKDIR /app, which is root's).
   let ancestor = dir;
   while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
-  if (ancestor !== dir) {
+  if (atStart && ancestor !== dir) {
     try {
       accessSync(ancestor, constants.W_OK | constants.X_OK);
     } catch (err) {
@@ -154,6 +152,9 @@ function createProblems(err: unknown, entry: string): ConfigProblem[] {
   return [m ? { path: `${entry}.${m[1]}`, message: m[2]! } : { path: entry, message: text }];
 }
 
+/** TZ values that mean UTC. */
+const UTC_MEANT = /^:?(?:Etc\/)?(?:UTC|UCT|GMT|Zulu|Universal)?(?:[+-]?0)?$/i;
+
 /**
  * The process's time zone (TZ; the IoT Edge manifest sets it from GATEWAY_TIME_ZONE). Clocks without a zone (an
  * IntelliVue monitor, HL7 times without an offset) are read in it. A TZ that Node.js does not know is taken as UTC
@@ -165,13 +166,17 @@ export function timeZoneProblems(
   zone: () => string | undefined = () => Intl.DateTimeFormat().resolvedOptions().timeZone,
 ): ConfigProblem[] {
   const tz = env.TZ;
+  // Unset or empty is UTC (as the manifest's empty GATEWAY_TIME_ZONE gives), and so is a name that means UTC.
+  if (tz === undefined || UTC_MEANT.test(tz)) return [];
+  // Anything else must resolve to a zone other than UTC: Node.js takes what it cannot read (a typo, a POSIX rule
+  // such as CET-1CEST,M3.5.0,M10.5.0/3, :/etc/localtime) as UTC.
   const resolved = zone();
-  if (tz === undefined || (resolved !== undefined && resolved !== 'Etc/Unknown')) return [];
+  if (resolved !== undefined && resolved !== 'Etc/Unknown' && !UTC_MEANT.test(resolved)) return [];
   return [
     {
       path: 'TZ (environment)',
       message:
-        `${JSON.stringify(tz)} is not a time zone Node.js knows (it would be taken as UTC, shifting the times of devices whose clocks carry no zone): ` +
+        `${JSON.stringify(tz)} is not an IANA time zone Node.js knows (it would be taken as UTC, shifting the times of devices whose clocks carry no zone): ` +
         'set an IANA name such as Europe/Berlin (GATEWAY_TIME_ZONE in the IoT Edge deployment), or leave TZ unset for UTC',
     },
   ];

@@ -278,7 +278,11 @@ export function validateConfig(
   if (privacy?.pseudonymizePatientIds && privacy.pseudonymKey === undefined) {
     problems.push({ path: 'privacy.pseudonymKey', message: 'is required when privacy.pseudonymizePatientIds is true' });
   }
-  const display = (data as { display?: { screens?: unknown; enabled?: unknown } }).display;
+  const display = (data as { display?: { screens?: unknown; enabled?: unknown; viewing?: unknown; users?: unknown; tokens?: unknown } }).display;
+  const count = (v: unknown) => (Array.isArray(v) ? v.length : 0);
+  if (display?.enabled === true && display.viewing === 'authenticated' && count(display.users) + count(display.tokens) === 0) {
+    problems.push({ path: 'display.viewing', message: 'is authenticated but there are no display.users or display.tokens: nobody could see the ward; add users, or set viewing: open' });
+  }
   const screens = display?.screens;
   if (Array.isArray(screens) && screens.length > 0 && display?.enabled !== true) {
     problems.push({ path: 'display.screens', message: 'has no effect while display.enabled is not true: turn the display on, or remove the list' });

@@ -105,6 +105,8 @@ describe('agent CLI', () => {
     const make = startAgentProcess(['--config', deeper], { uid: 10001, env: { HOME: dir } });
     expect((await make.exited).code).toBe(2);
     expect(make.stderr()).toContain(`  - store.path: cannot create the store folder ${join(storeDir, 'sub')}: ${storeDir} is not writable as uid 10001 (EACCES)`);
+    // --check does not judge a folder that is not there: it may exist only on the gateway (inside the module).
+    expect((await startAgentProcess(['--check', '--config', deeper], { uid: 10001, env: { HOME: dir } }).exited).code).toBe(0);
     // Writable by that user: valid.
     chownSync(storeDir, 10001, 10001);
     expect((await startAgentProcess(['--check', '--config', config], { uid: 10001, env: { HOME: dir } }).exited).code).toBe(0);
@@ -116,7 +118,7 @@ describe('agent CLI', () => {
     for (const args of [['--check', '--config', config], ['--config', config]]) {
       const p = startAgentProcess(args, { env: { TZ: 'Europe/Berln' } });
       expect((await p.exited).code).toBe(2);
-      expect(p.stderr()).toContain('  - TZ (environment): "Europe/Berln" is not a time zone Node.js knows');
+      expect(p.stderr()).toContain('  - TZ (environment): "Europe/Berln" is not an IANA time zone Node.js knows');
     }
     expect(readdirSync(dir)).toEqual(['config.json']);
   });
