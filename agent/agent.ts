@@ -792,6 +792,8 @@ export class Agent {
   }
 
   private driverStartFailed(entry: DriverEntry, err: unknown): void {
+    // Stopping: a driver that does not start now is not a fault to alarm or retry.
+    if (this.stopRequested) return;
     const index = this.deps.config.drivers.indexOf(entry);
     const detail = startProblem(entry, index, err);
     const previous = this.failedStarts.get(entry.name);

@@ -279,7 +279,7 @@ export const configSchema = {
                 'nibp-sys, nibp-dia, nibp-mean, abp-sys, temp), e.g. `{ "bed-3": { "spo2": { "low": 88 }, "hr": ' +
                 '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled. The bed key ' +
                 'must be the bed name exactly as the devices report it (the display shows it): a key no bed has reported ' +
-                '10 minutes after start is warned about (with a bed name that looks like it) and listed in /healthz.',
+                '10 minutes after start is warned about (with a bed name that looks like it) and listed in the agent\'s health (getStatus direct method, unmatchedBedSettings).',
               additionalProperties: {
                 type: 'object',
                 additionalProperties: {

@@ -314,6 +314,8 @@ export class AgentControl implements ControlHandler {
     try {
       twin = await s.getTwin();
     } catch (err) {
+      // The read that was to confirm an older version did not come: the next older read starts the count again.
+      this.olderReads = 0;
       if (!s.open) return; // the connection ended meanwhile; the next one reads the twin again
       if (err instanceof NoAnswerError) {
         this.log.warn({ err: err.message, why }, 'cannot read the twin; recycling the hub connection');

@@ -16,8 +16,8 @@ const SECRET_KEY = /connectionString|password|passwordHash|tokenHash|^token$|tok
 const isSecretKey = (key: string) => SECRET_FIELDS.has(key) || SECRET_KEY.test(key);
 /** Values that carry a secret whatever their field is called (hashes anywhere in the text: a log line cut short is not JSON). */
 const SECRET_VALUE = /SharedAccessKey=|SharedAccessSignature|-----BEGIN [A-Z ]*PRIVATE KEY-----|\bscrypt\$|\bsha256\$/;
-/** `"name":"value"` in text that is not JSON any more (a log line cut short). */
-const QUOTED_FIELD = /"([A-Za-z_]+)":"((?:[^"\\]|\\.)*)"/g;
+/** `"name":"value"` in text that is not JSON any more (a log line cut short), the last value maybe cut inside. */
+const QUOTED_FIELD = /"([A-Za-z_]+)":"((?:[^"\\]|\\.)*)("|$)/g;
 
 /** A deep copy with secret fields and secret-looking values replaced. */
 export function redactSecrets(v: unknown, key = ''): unknown {
@@ -110,7 +110,7 @@ export function buildDiagnostics(x: DiagnosticsInputs, maxBytes: number): Diagno
       line = redactSecrets(JSON.parse(raw));
     } catch {
       // Cut short: secret fields are found in the text, then a secret-looking value anywhere takes the whole line.
-      line = redactSecrets(raw.replace(QUOTED_FIELD, (all, name: string) => (isSecretKey(name) ? `"${name}":"${REDACTED}"` : all)));
+      line = redactSecrets(raw.replace(QUOTED_FIELD, (all, name: string, _value: string, end: string) => (isSecretKey(name) ? `"${name}":"${REDACTED}${end}` : all)));
     }
     const n = size(line) + 1;
     if (used + n > maxBytes) break;

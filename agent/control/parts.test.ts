@@ -119,6 +119,12 @@ describe('diagnostics', () => {
     expect(text).not.toContain('scrypt$16384');
     expect(b.logs.lines[0]).toContain(`"pseudonymKey":"${REDACTED}"`);
     expect(b.logs.lines[2]).toBe(lines[2]); // nothing secret: kept as it was
+    // Cut inside the secret's own value: not even its beginning is sent.
+    const whole = JSON.stringify({ level: 40, msg: 'd', pad: 'z'.repeat(200), pseudonymKey: 'SECRET-PREFIX-0123456789abcdef' });
+    const inside = `${whole.slice(0, whole.indexOf('SECRET-PREFIX') + 16)}…[cut]`;
+    const c = buildDiagnostics({ agent: {}, health: {}, config: config as unknown as AgentConfig, configStatus: {}, overlay: null, logLines: [inside], now: 0 }, 50_000);
+    expect(JSON.stringify(c)).not.toContain('SECRET-PREFIX');
+    expect(c.logs.lines[0]).toContain(`"pseudonymKey":"${REDACTED}`);
   });
 
   it('fits the budget, newest log lines first, and says what was left out', () => {

@@ -66,7 +66,7 @@ export const configSchema = {
       maximum: 86400,
       default: 300,
       description:
-        'A listener no sender has been connected to for this long (since start, or since the last connection closed) is degraded, with a gateway technical alarm naming its port: a wrong port, a missing PortBindings entry or a firewall looks healthy otherwise. 0: never.',
+        'A listener no sender has been connected to for this long (since start, or since the last connection closed) is degraded, with a gateway technical alarm naming its port: a wrong port, a missing PortBindings entry or a firewall looks healthy otherwise. A sender that connects only for each message, and seldom (alarms only), needs more, or 0: never.',
     },
     duplicateWindow: {
       type: 'object',
