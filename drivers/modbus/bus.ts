@@ -3,13 +3,17 @@
 // device only ever costs time on its own bus.
 import type { DriverContext } from '../types.js';
 import type { DriverEvent } from '../../agent/model/reading.js';
-import { DeviceRunner, type DeviceSettings } from './device.js';
+import { DeviceRunner, goesBefore, type DeviceSettings, type NextRead } from './device.js';
 import { classify } from './faults.js';
 import type { BusPlan, ReadGroup } from './plan.js';
 import { Backoff, Sleeper } from './timing.js';
 import { describeEndpoint, type Transport } from './transport.js';
 
 export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void) => Transport;
+
+interface Task extends NextRead {
+  device: DeviceRunner;
+}
 
 export class BusPoller {
   readonly devices: DeviceRunner[];
@@ -23,7 +27,18 @@ export class BusPoller {
   private answeredSinceConnect = false;
   /** TCP: requests in a row, on any unit, that got no usable answer (see resync). */
   private unansweredInARow = 0;
+  /** TCP: the reads those requests were for. */
+  private readonly unansweredReads = new Set<ReadGroup>();
   private readonly resyncAfter: number;
+  /** Reads on this bus, all devices together. */
+  private readonly readCount: number;
+  /** No read that may go unanswered (NextRead.unanswered) starts before this (see run()). */
+  private unansweredNotBefore = 0;
+  /** When the current connection opened. */
+  private connectedAt = 0;
+  /** A lost connection was logged as a warning, and no connection since has lasted `stableMs` (see connect()). */
+  private lossWarned = false;
+  private readonly stableMs: number;
 
   constructor(
     readonly plan: BusPlan,
@@ -33,6 +48,8 @@ export class BusPoller {
   ) {
     const now = Date.now();
     this.resyncAfter = settings.offlineAfterFailures;
+    this.readCount = plan.devices.reduce((n, d) => n + d.groups.length, 0);
+    this.stableMs = settings.backoff.maxMs;
     this.devices = plan.devices.map((d) => new DeviceRunner(d, settings, now));
     this.connectBackoff = new Backoff(settings.backoff.initialMs, settings.backoff.maxMs);
     this.transport = transportFactory(plan, (err) => {
@@ -75,19 +92,27 @@ export class BusPoller {
         await this.sleeper.sleep(wait);
         continue;
       }
+      const started = Date.now();
       await this.poll(task.device, task.group);
       if (this.plan.gapMs > 0 && this.running) await this.sleeper.sleep(this.plan.gapMs);
+      // A read that gets no answer holds the line for timeoutMs (RTU: twice that). The reads that are answered get at
+      // least as long again before the next such read, so however many units are switched off, a live unit's due
+      // reads wait for one of them at most.
+      if (task.unanswered) {
+        const ended = Date.now();
+        this.unansweredNotBefore = ended + (ended - started);
+      }
     }
   }
 
-  private nextTask(): { device: DeviceRunner; group: ReadGroup; at: number } {
-    let best: { device: DeviceRunner; group: ReadGroup; at: number } | undefined;
+  private nextTask(): Task {
+    let best: Task | undefined;
     for (const device of this.devices) {
-      const n = device.next();
-      if (!best || n.at < best.at) best = { device, ...n };
+      const n = device.next(this.unansweredNotBefore);
+      if (!best || goesBefore(n, best)) best = { device, ...n };
     }
     // A plan always has at least one device (buildPlan enforces it).
-    return best as { device: DeviceRunner; group: ReadGroup; at: number };
+    return best as Task;
   }
 
   private async connect(): Promise<void> {
@@ -98,12 +123,18 @@ export class BusPoller {
       this.ctx.count('disconnects');
       // Reconnect at once after a connection that worked; back off if it dropped before any answer.
       const delay = this.answeredSinceConnect ? 0 : this.connectBackoff.next();
-      this.ctx.log.warn({ bus: this.plan.id, endpoint, retryInMs: delay }, 'modbus connection lost; reconnecting');
+      // A peer that closes after every answer would write a warning per poll. Warn once for a run of short-lived
+      // connections (each lost within stableMs of opening), and at each backoff step; the rest go to debug.
+      if (Date.now() - this.connectedAt >= this.stableMs) this.lossWarned = false;
+      const level = !this.lossWarned || delay > 0 ? 'warn' : 'debug';
+      this.lossWarned = true;
+      this.ctx.log[level]({ bus: this.plan.id, endpoint, retryInMs: delay }, 'modbus connection lost; reconnecting');
       if (delay > 0) await this.sleeper.sleep(delay);
       if (!this.running) return;
     }
     try {
       await this.transport.connect();
+      this.connectedAt = Date.now();
       this.answeredSinceConnect = false;
       this.ctx.log.info({ bus: this.plan.id, endpoint }, 'modbus bus connected');
       // Offline devices are probed right away on a fresh connection.
@@ -142,8 +173,14 @@ export class BusPoller {
       this.ctx.log.warn({ ...context, code: fault.code, state: device.state }, `modbus read failed: ${fault.message}`);
       if (status) await this.emit([status]);
       if (this.plan.transport === 'tcp') {
-        this.unansweredInARow = fault.kind === 'exception' ? 0 : this.unansweredInARow + 1;
-        if (this.unansweredInARow >= this.resyncAfter) await this.resync();
+        if (fault.kind === 'exception') this.resetUnanswered();
+        else {
+          this.unansweredInARow++;
+          this.unansweredReads.add(group);
+        }
+        // One read the device never answers does not show the stream out of step: wait for a second read to fail
+        // too (the device asks for one at once, see DeviceRunner.failed), unless the bus has only one read.
+        if (this.unansweredInARow >= this.resyncAfter && (this.unansweredReads.size >= 2 || this.readCount === 1)) await this.resync();
       } else if (fault.kind === 'timeout' && this.running) {
         // An RTU answer has no transaction id: a late one would pass for the next request's answer.
         // Give it as long again as the timeout to arrive; the next read flushes it before sending.
@@ -151,7 +188,7 @@ export class BusPoller {
       }
       return;
     }
-    this.unansweredInARow = 0;
+    this.resetUnanswered();
     const now = Date.now();
     this.ctx.count('polls');
     if (!this.answeredSinceConnect) {
@@ -180,8 +217,14 @@ export class BusPoller {
       { bus: this.plan.id, endpoint: describeEndpoint(this.plan), unanswered: this.unansweredInARow },
       'modbus TCP: no usable answer to several requests in a row; reconnecting in case the stream is out of step',
     );
-    this.unansweredInARow = 0;
+    this.resetUnanswered();
     await this.transport.close();
+  }
+
+  /** Resets the TCP count of requests in a row without a usable answer. */
+  private resetUnanswered(): void {
+    this.unansweredInARow = 0;
+    this.unansweredReads.clear();
   }
 
   private async emit(events: DriverEvent[]): Promise<void> {

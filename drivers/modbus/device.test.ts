@@ -88,3 +88,118 @@ describe('modbus device state with one failing read', () => {
     expect(statuses(seen)).toEqual(['offline']);
   });
 });
+
+/**
+ * Drives one device as the bus loop does, on a simulated clock: always the read it wants next, at the time it wants
+ * it. `answer` says what the device does with a read; a read that is answered takes `okMs`, one that times out
+ * `timeoutMs`. Returns what was read when, and the status changes.
+ */
+function drive(
+  dev: DeviceRunner,
+  answer: (group: ReadGroup, now: number) => 'ok' | 'silent',
+  untilMs: number,
+  { okMs = 10, timeoutMs = 200 } = {},
+): { reads: Array<{ address: number; at: number; ok: boolean }>; states: Array<{ state: string; at: number; detail: string }> } {
+  const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+  const reads: Array<{ address: number; at: number; ok: boolean }> = [];
+  const states: Array<{ state: string; at: number; detail: string }> = [];
+  let now = 0;
+  while (now < untilMs) {
+    const { group, at } = dev.next();
+    now = Math.max(now, at);
+    const ok = answer(group, now) === 'ok';
+    reads.push({ address: group.address, at: now, ok });
+    now += ok ? okMs : timeoutMs;
+    const events = ok ? dev.succeeded(group, new Array<number>(group.count).fill(1), now).events : [dev.failed(group, timeout, now)];
+    for (const e of events) if (e?.kind === 'device-status') states.push({ state: e.state, at: e.at, detail: e.detail });
+  }
+  return { reads, states };
+}
+
+function twoReads(first: { address: number; intervalMs: number }, second: { address: number; intervalMs: number }, backoff = { initialMs: 1000, maxMs: 30_000 }) {
+  const plan = buildPlan({
+    buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'd', unitId: 1, points: [
+      { name: 'first', table: 'holding', address: first.address, pollIntervalMs: first.intervalMs },
+      { name: 'second', table: 'holding', address: second.address, pollIntervalMs: second.intervalMs },
+    ] }] }],
+  });
+  return new DeviceRunner(plan.buses[0]!.devices[0]!, { source: 's', offlineAfterFailures: 3, backoff }, 0);
+}
+
+describe('modbus device schedule when reads fail', () => {
+  it('one register never answered, polled more often than the answered one: error for that read, never offline, the other read keeps its rate', () => {
+    const dev = twoReads({ address: 100, intervalMs: 500 }, { address: 0, intervalMs: 2000 });
+    const { reads, states } = drive(dev, (g) => (g.address === 100 ? 'silent' : 'ok'), 60_000);
+    expect(states.map((s) => s.state)).toEqual(['online', 'error']);
+    expect(states[1]?.detail).toMatch(/no response \(timeout\) on holding 100\.\.100/);
+    expect(dev.state).toBe('error');
+    // Every 2 s tick of the answered read is read, and nothing else is lost: 60 s / 2 s.
+    expect(reads.filter((r) => r.address === 0).length).toBeGreaterThanOrEqual(29);
+  });
+
+  it('a whole device that stops answering still goes offline, even when its other read is due only much later', () => {
+    const dev = twoReads({ address: 0, intervalMs: 1000 }, { address: 50, intervalMs: 3_600_000 });
+    const { states } = drive(dev, (_g, now) => (now < 5000 ? 'ok' : 'silent'), 20_000);
+    expect(states.map((s) => s.state)).toEqual(['online', 'offline']);
+  });
+
+  it('an offline device is probed at its backoff, not at the poll interval of its first read, and is back at the first probe that answers', () => {
+    // The first read is polled every hour (a model or settings register); backoff 100 ms → 400 ms.
+    const dev = twoReads({ address: 50, intervalMs: 3_600_000 }, { address: 0, intervalMs: 200 }, { initialMs: 100, maxMs: 400 });
+    const back = 10_000;
+    const { reads, states } = drive(dev, (_g, now) => (now < 2000 || now >= back ? 'ok' : 'silent'), 20_000);
+    expect(states.map((s) => s.state)).toEqual(['online', 'offline', 'online']);
+    const firstAfter = reads.find((r) => r.at >= back);
+    expect(firstAfter?.ok).toBe(true);
+    // Probes while offline follow the backoff (capped at 400 ms), with the read that answered last.
+    const probes = reads.filter((r) => r.at > states[1]!.at && r.at < back);
+    const gaps = probes.slice(1).map((p, i) => p.at - probes[i]!.at);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(400 + 200);
+    expect(probes[0]?.address).toBe(0);
+    expect(states[2]!.at - back).toBeLessThanOrEqual(400 + 200 + 10);
+    // And all its values are read at once: the hourly read too.
+    expect(reads.some((r) => r.address === 50 && r.at >= back && r.at <= states[2]!.at + 20)).toBe(true);
+  });
+
+  it('a read that is never answered is retried with exponential backoff, not at its poll interval', () => {
+    const dev = twoReads({ address: 100, intervalMs: 500 }, { address: 0, intervalMs: 300 }, { initialMs: 1000, maxMs: 8000 });
+    const { reads } = drive(dev, (g) => (g.address === 100 ? 'silent' : 'ok'), 60_000);
+    const tries = reads.filter((r) => r.address === 100).map((r) => r.at);
+    // After each failed try (200 ms): its next poll (500 ms, sooner than 1 s), then 1 s, 2 s, 4 s, 8 s, 8 s, …
+    // (rounded: a try may wait for the other read in progress).
+    const waits = tries.slice(1, 7).map((t, i) => Math.round((t - tries[i]! - 200) / 100) * 100);
+    expect(waits).toEqual([500, 1000, 2000, 4000, 8000, 8000]);
+  });
+
+  it('a read that answers is held back with the probes only once it goes unanswered twice in a row, not after one miss', () => {
+    const plan = buildPlan({
+      buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'd', unitId: 1, pollIntervalMs: 100, points: [{ name: 'a', table: 'holding', address: 0 }] }] }],
+    });
+    const group = plan.buses[0]!.devices[0]!.groups[0]!;
+    const dev = new DeviceRunner(plan.buses[0]!.devices[0]!, { source: 's', offlineAfterFailures: 3, backoff: { initialMs: 1000, maxMs: 30_000 } }, 0);
+    const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+    const later = 1_000_000; // the bus holds reads that may go unanswered until then
+    expect(dev.next(later)).toMatchObject({ at: later, unanswered: true }); // never answered yet
+    dev.succeeded(group, [1], 10);
+    expect(dev.next(later)).toMatchObject({ at: 100, unanswered: false });
+    dev.failed(group, timeout, 300);
+    expect(dev.next(later)).toMatchObject({ at: 400, unanswered: false }); // one miss: at its next poll
+    dev.failed(group, timeout, 600);
+    expect(dev.next(later)).toMatchObject({ at: later, unanswered: true });
+  });
+
+  it('an offline device that answers a probe with an exception is back (it is there), and is not probed in a loop', () => {
+    const plan = buildPlan({
+      buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'd', unitId: 1, points: [{ name: 'a', table: 'holding', address: 0 }] }] }],
+    });
+    const group = plan.buses[0]!.devices[0]!.groups[0]!;
+    const dev = new DeviceRunner(plan.buses[0]!.devices[0]!, { source: 's', offlineAfterFailures: 2, backoff: { initialMs: 1000, maxMs: 30_000 } }, 0);
+    const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+    expect(dev.failed(group, timeout, 0)).toBeUndefined();
+    expect(dev.failed(group, timeout, dev.next().at)?.state).toBe('offline');
+    const busy = classify(Object.assign(new Error('busy'), { modbusCode: 6 }));
+    const at = dev.next().at;
+    expect(dev.failed(group, busy, at)?.state).toBe('online');
+    expect(dev.next().at).toBeGreaterThanOrEqual(at + 1000);
+  });
+});

@@ -15,6 +15,26 @@ interface GroupState {
   /** Consecutive failures of this read. */
   failures: number;
   backoff: Backoff;
+  /** When this read last answered (null: never). An offline device is probed with the read that answered last. */
+  lastOkAt: number | null;
+}
+
+/** A read a device wants next (see DeviceRunner.next). */
+export interface NextRead {
+  group: ReadGroup;
+  /** When it may start. */
+  at: number;
+  /** When it became due (`at` may be later: see `unanswered`). */
+  dueAt: number;
+  /** It may cost a timeout: a probe of an offline device, or a read not answered yet or twice unanswered in a row. */
+  unanswered: boolean;
+}
+
+/** Which read goes first: the earliest; on a tie, one that is being answered, then the one due longest. */
+export function goesBefore(a: NextRead, b: NextRead): boolean {
+  if (a.at !== b.at) return a.at < b.at;
+  if (a.unanswered !== b.unanswered) return !a.unanswered;
+  return a.dueAt < b.dueAt;
 }
 
 export interface DeviceSettings {
@@ -29,11 +49,15 @@ export class DeviceRunner {
   lastDataAt: number | null = null;
   private readonly groups: GroupState[];
   private readonly filters = new Map<PlannedPoint, ChangeFilter>();
-  /** Consecutive communication failures (timeouts, CRC, bad frames) across all reads. */
+  /** Consecutive communication failures (timeouts, CRC, bad frames) across all reads, since the device last answered. */
   private commFailures = 0;
+  /** The reads those failures were on: failures of one read alone are that read's problem, not the device's. */
+  private readonly failedReads = new Set<GroupState>();
   private readonly commBackoff: Backoff;
   /** While offline, nothing is read before this time (then one probe read). */
   private probeAt = 0;
+  /** While offline, the read used as the probe. */
+  private probe: GroupState;
 
   constructor(
     readonly plan: DevicePlan,
@@ -47,19 +71,55 @@ export class DeviceRunner {
       fault: undefined,
       failures: 0,
       backoff: new Backoff(settings.backoff.initialMs, settings.backoff.maxMs),
+      lastOkAt: null,
     }));
+    this.probe = this.groups[0] as GroupState;
     for (const g of plan.groups) for (const { point } of g.points) this.filters.set(point, new ChangeFilter(point.filter));
   }
 
-  /** The read this device wants next and when. While offline only the first read is used as a probe. */
-  next(): { group: ReadGroup; at: number } {
+  /**
+   * The read this device wants next and when. While offline it is one probe read at the backoff time, whatever
+   * that read's own poll interval. Reads that may go unanswered start no earlier than `unansweredNotBefore`, which
+   * the bus sets to keep line time for the reads that are answered.
+   */
+  next(unansweredNotBefore = 0): NextRead {
     if (this.state === 'offline') {
-      const probe = this.groups[0] as GroupState;
-      return { group: probe.group, at: Math.max(this.probeAt, probe.dueAt) };
+      return { group: this.probe.group, at: Math.max(this.probeAt, unansweredNotBefore), dueAt: this.probeAt, unanswered: true };
     }
-    let best = this.groups[0] as GroupState;
-    for (const g of this.groups) if (g.dueAt < best.dueAt) best = g;
-    return { group: best.group, at: best.dueAt };
+    let best: NextRead | undefined;
+    for (const g of this.groups) {
+      const unanswered = mayGoUnanswered(g);
+      const read = { group: g.group, at: unanswered ? Math.max(g.dueAt, unansweredNotBefore) : g.dueAt, dueAt: g.dueAt, unanswered };
+      if (!best || goesBefore(read, best)) best = read;
+    }
+    // A plan's device always has at least one read (buildPlan enforces it).
+    return best as NextRead;
+  }
+
+  /** The read that answered most recently, other than `not`; if none has answered, the first one. */
+  private lastAnswered(not?: GroupState): GroupState {
+    let best: GroupState | undefined;
+    for (const g of this.groups) {
+      if (g !== not && (!best || (g.lastOkAt ?? -Infinity) > (best.lastOkAt ?? -Infinity))) best = g;
+    }
+    return best ?? (this.groups[0] as GroupState);
+  }
+
+  /** The device answered this read (with data or an exception). */
+  private answered(g: GroupState, now: number): void {
+    this.commFailures = 0;
+    this.failedReads.clear();
+    this.commBackoff.reset();
+    if (this.state !== 'offline') return;
+    // Back from offline: every other read is due now, and what failed during the outage is forgiven (the outage
+    // explains it); a read that still fails counts afresh.
+    for (const other of this.groups) {
+      if (other === g) continue;
+      other.dueAt = Math.min(other.dueAt, now);
+      other.failures = 0;
+      other.fault = undefined;
+      other.backoff.reset();
+    }
   }
 
   private stateOf(group: ReadGroup): GroupState {
@@ -72,23 +132,12 @@ export class DeviceRunner {
   succeeded(group: ReadGroup, data: number[] | boolean[], now: number): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }> } {
     const g = this.stateOf(group);
     g.backoff.reset();
+    g.lastOkAt = now;
     // Next tick on this read's own grid, so lateness does not accumulate into drift; ticks already
     // missed are skipped rather than read back to back.
     g.dueAt += group.intervalMs;
     if (g.dueAt <= now) g.dueAt += (Math.floor((now - g.dueAt) / group.intervalMs) + 1) * group.intervalMs;
-    this.commFailures = 0;
-    this.commBackoff.reset();
-    if (this.state === 'offline') {
-      // Back from offline: every read is due again now, and what failed during the outage is forgiven (the outage
-      // explains it); a read that still fails counts afresh.
-      for (const other of this.groups) {
-        other.dueAt = Math.min(other.dueAt, now);
-        if (other !== g) {
-          other.failures = 0;
-          other.fault = undefined;
-        }
-      }
-    }
+    this.answered(g, now);
     this.lastDataAt = now;
     const events: DriverEvent[] = [];
     const decodeFaults: Array<{ point: string; message: string }> = [];
@@ -121,33 +170,53 @@ export class DeviceRunner {
   /** A read failed. Returns a status event if the device's state changed. */
   failed(group: ReadGroup, fault: Fault, now: number): DeviceStatusEvent | undefined {
     const g = this.stateOf(group);
+    const limit = this.settings.offlineAfterFailures;
     if (fault.communication) {
-      this.commFailures++;
       countFailure(g, fault);
-      g.dueAt = Math.max(now, g.dueAt) + Math.min(group.intervalMs, this.settings.backoff.initialMs);
-      if (this.commFailures >= this.settings.offlineAfterFailures) {
+      if (this.state === 'offline') {
+        // A failed probe. The next one after the device's backoff, with the next read in turn: the one tried may be a
+        // register this device never answers.
         this.probeAt = now + this.commBackoff.next();
-        return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)`, now);
+        this.probe = this.groups[(this.groups.indexOf(g) + 1) % this.groups.length] as GroupState;
+        this.detail = `${fault.message} on ${group.label} (next try in ${Math.round(this.probeAt - now)} ms)`;
+        return undefined;
+      }
+      // Retried at its next poll (or after backoff.initialMs if sooner); a read that keeps failing backs off.
+      g.dueAt = now + (g.failures <= 1 ? Math.min(group.intervalMs, this.settings.backoff.initialMs) : g.backoff.next());
+      this.commFailures++;
+      this.failedReads.add(g);
+      if (this.commFailures >= limit) {
+        if (this.failedReads.size >= Math.min(2, this.groups.length)) {
+          this.probeAt = now + this.commBackoff.next();
+          this.probe = this.lastAnswered();
+          return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)`, now);
+        }
+        // Only this read failed since the device last answered: a register the device never answers (error) or a
+        // device that stopped answering (offline)? Read another register now to tell; its outcome decides the state.
+        const check = this.lastAnswered(g);
+        check.dueAt = Math.min(check.dueAt, now);
+        return undefined;
       }
       // The device answers its other reads (they reset commFailures) but never this one: its values are gone all
       // the same, so the device is in error rather than online.
-      if (g.failures >= this.settings.offlineAfterFailures) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)`, now);
+      if (g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)`, now);
       return undefined;
     }
     // The device answered, with an exception: it is there, this read is the problem.
-    this.commFailures = 0;
-    this.commBackoff.reset();
+    const wasOffline = this.state === 'offline';
+    this.answered(g, now);
     countFailure(g, fault);
     g.dueAt = now + g.backoff.next();
-    const persistent = isConfigException(fault.code) || g.failures >= this.settings.offlineAfterFailures;
-    if (!persistent) return undefined;
-    return this.setState('error', `${fault.message} on ${group.label}`, now);
+    if (isConfigException(fault.code) || g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label}`, now);
+    // An offline device that answers, even "busy", is back.
+    return wasOffline ? this.updateState(now) : undefined;
   }
 
   /** The bus connection is down or could not be opened: every device on it is offline. */
   busDown(reason: string, now: number): DeviceStatusEvent | undefined {
     this.commFailures = Math.max(this.commFailures, this.settings.offlineAfterFailures);
     this.probeAt = now;
+    if (this.state !== 'offline') this.probe = this.lastAnswered();
     return this.setState('offline', reason, now);
   }
 
@@ -191,6 +260,13 @@ export class DeviceRunner {
   }
 }
 
+/** Not answered yet, or unanswered twice in a row: one miss of a read that answers (noise, a busy moment) is let through. */
+function mayGoUnanswered(g: GroupState): boolean {
+  if (g.fault && !g.fault.communication) return false; // answered, with an exception or values that do not decode
+  if (g.lastOkAt === null) return true;
+  return g.fault !== undefined && g.failures >= 2;
+}
+
 /**
  * One more failure of a read, in a row only with failures of the same kind: unanswered (timeouts, bad frames),
  * exceptions, or answers that do not decode. Two timeouts and then one transient "busy" exception are not three
@@ -199,5 +275,6 @@ export class DeviceRunner {
 function countFailure(g: GroupState, fault: Fault): void {
   const same = g.fault !== undefined && g.fault.communication === fault.communication && (fault.communication || g.fault.kind === fault.kind);
   g.failures = same ? g.failures + 1 : 1;
+  if (!same) g.backoff.reset(); // a new kind of failure backs off afresh
   g.fault = fault;
 }

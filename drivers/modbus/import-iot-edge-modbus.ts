@@ -13,7 +13,8 @@
 //   4 holding register; the rest minus 1 is the protocol address (400001 → holding 0).
 // - Basic operations publish each register (or bit) as its own unsigned value.
 // - SwapMode (newer versions; wire order assumed big-endian): None → ABCD, Bytes → BADC, Words → CDAB,
-//   BytesAndWords → DCBA. In that version Count is the number of values, not registers.
+//   BytesAndWords → DCBA, applied to each value's bytes (ByteSwapper.Swap), so Bytes and BytesAndWords also
+//   byte-swap an Int16. In that version Count is the number of values, not registers.
 // - ValueType "float" (older versions) merged two registers low word first, i.e. CDAB.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -200,7 +201,9 @@ function importOperation(opName: string, op: unknown, field: string, report: Imp
       table: addr.table,
       address,
       type,
-      ...(order && width > 1 ? { order } : {}),
+      // The module swapped each value's bytes, 16-bit ones too (Bytes and BytesAndWords swap the two bytes of an
+      // Int16; Words leaves it as is), which BADC/DCBA do here. A register read as bool is non-zero either way.
+      ...(order && (width > 1 || (type !== 'bool' && (order === 'BADC' || order === 'DCBA'))) ? { order } : {}),
     });
   }
   return { key: opName, field, unitId, intervalMs, points };
@@ -298,8 +301,9 @@ function importSlave(name: string, slave: unknown, report: ImportReport, usedIds
   const bus: BusOptions = { id, transport: 'rtu', path, baudRate, devices };
   if (slave.DataBits !== undefined) {
     const d = toInt(slave.DataBits);
-    if (d === 7 || d === 8) bus.dataBits = d;
-    else report.unmapped.push({ field: `${field}.DataBits`, value: slave.DataBits, reason: 'only 7 or 8 data bits; using 8' });
+    if (d === 8) bus.dataBits = d;
+    else if (d === 7) report.unmapped.push({ field: `${field}.DataBits`, value: slave.DataBits, reason: 'Modbus RTU needs 8 data bits (7 is Modbus ASCII, which this driver does not speak); using 8: check the device\'s serial settings' });
+    else report.unmapped.push({ field: `${field}.DataBits`, value: slave.DataBits, reason: 'Modbus RTU uses 8 data bits; using 8' });
   }
   if (slave.StopBits !== undefined) {
     const s = String(slave.StopBits).toLowerCase();

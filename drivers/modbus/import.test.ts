@@ -77,6 +77,34 @@ describe('import of an iot-edge-modbus module twin', () => {
     expect(vent.devices[0]?.pollIntervalMs).toBe(500);
   });
 
+  it('keeps SwapMode on 16-bit values: Bytes and BytesAndWords byte-swap an Int16 as the module did', () => {
+    const op = (name: string, start: string, swap: string) => ({ PollingInterval: '1000', UnitId: '1', StartAddress: start, Count: '1', DisplayName: name, DataType: 'Int16', SwapMode: swap });
+    const r = importIotEdgeModbus({ SlaveConfigs: { S: { SlaveConnection: '10.0.0.9', HwId: 'vent', Operations: {
+      a: op('Paw', '400001', 'Bytes'), b: op('PEEP', '400011', 'BytesAndWords'), c: op('FiO2', '400021', 'Words'), d: op('RR', '400031', 'None'),
+    } } } });
+    const points = r.options.buses[0]!.devices[0]!.points;
+    expect(points.map((p) => [p.name, p.type, p.order])).toEqual([
+      ['Paw', 'int16', 'BADC'],
+      ['PEEP', 'int16', 'DCBA'],
+      ['FiO2', 'int16', undefined], // Words on 2 bytes: reversed, then bytes swapped back; no change
+      ['RR', 'int16', undefined],
+    ]);
+    expect(r.report.unmapped).toEqual([]);
+    // Register 0x3412 on the wire: the module (SwapMode Bytes) published 0x1234 = 4660; so does the imported map.
+    const plan = buildPlan(r.options);
+    const decoded = plan.buses[0]!.devices[0]!.groups.flatMap((g) => g.points).map(({ point }) => [point.name, point.decode([0x3412])]);
+    expect(decoded).toEqual([['Paw', 4660], ['PEEP', 4660], ['FiO2', 13330], ['RR', 13330]]);
+  });
+
+  it('reports 7 data bits instead of carrying them to an RTU line', () => {
+    const r = importIotEdgeModbus({ SlaveConfigs: { S: { SlaveConnection: '/dev/ttyUSB0', HwId: 'pump', BaudRate: '9600', DataBits: '7', Operations: {
+      a: { PollingInterval: '1000', UnitId: '1', StartAddress: '400001', Count: '1' },
+    } } } });
+    expect(r.options.buses[0]).not.toHaveProperty('dataBits');
+    expect(r.report.unmapped).toEqual([{ field: 'SlaveConfigs.S.DataBits', value: '7', reason: expect.stringMatching(/8 data bits.*ASCII/) }]);
+    expect(() => buildPlan(r.options)).not.toThrow();
+  });
+
   it('reports everything it could not map, with field paths and reasons', () => {
     const fields = report.unmapped.map((u) => u.field);
     expect(fields).toEqual(

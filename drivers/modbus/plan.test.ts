@@ -176,6 +176,18 @@ describe('unit ids', () => {
   });
 });
 
+describe('serial line settings', () => {
+  it('refuses 7 data bits on an RTU line, naming the field (RTU characters are 8-bit; 7 is Modbus ASCII)', () => {
+    const opts = base();
+    const bus = opts.buses[0]!;
+    if (bus.transport !== 'rtu') throw new Error('base() is an RTU bus');
+    bus.dataBits = 7;
+    expect(problems(opts)).toEqual([{ field: 'options.buses[0].dataBits', message: expect.stringMatching(/8 data bits.*ASCII/) }]);
+    bus.dataBits = 8;
+    expect(buildPlan(opts).buses[0]).toMatchObject({ transport: 'rtu', dataBits: 8 });
+  });
+});
+
 describe('sentinels the register type can never produce', () => {
   const field = 'options.buses[0].devices[0].points[0].sentinels[0].value';
   const point = (type: string, value: unknown, extra: Record<string, unknown> = {}) => [

@@ -535,7 +535,13 @@ export function buildPlan(options: unknown): Plan {
       } else {
         const path2 = str(p, rb, 'path', path, true);
         const baudRate = int(p, rb, 'baudRate', path, 50, 4_000_000);
-        const dataBits = int(p, rb, 'dataBits', path, 7, 8, 8) as 7 | 8 | undefined;
+        let dataBits = int(p, rb, 'dataBits', path, 7, 8, 8) as 7 | 8 | undefined;
+        if (dataBits === 7) {
+          // Modbus serial line spec §2.5.1: an RTU character is 8-bit binary; every byte above 0x7F (CRC, values)
+          // would be mangled. The schema keeps 7 so the error can say this.
+          p.push({ field: `${path}.dataBits`, message: 'Modbus RTU uses 8 data bits; 7 is Modbus ASCII, which this driver does not speak' });
+          dataBits = undefined;
+        }
         const stopBits = int(p, rb, 'stopBits', path, 1, 2, 1) as 1 | 2 | undefined;
         const parity = oneOf(p, rb, 'parity', path, PARITIES) ?? 'none';
         const gapOverride = int(p, rb, 'interFrameGapMs', path, 0, 1000, -1);

@@ -303,6 +303,97 @@ describe('modbus TCP against the simulator', () => {
     expect(ctx.logs.find((l) => l.fault === 'bad-frame')).toMatchObject({ bus: 'other', unit: 1, device: 'o-1', msg: expect.stringMatching(/expected address 1 got 2/) });
   });
 
+  it('an offline device is probed at the backoff, not at its first read\'s poll interval: back soon after it answers or its server returns', async () => {
+    const bank = new RegisterBank();
+    bank.setRegisters(1, 'holding', 0, [72]);
+    bank.setRegisters(1, 'holding', 100, [0x4142]);
+    const s = await startTcpSimulator(bank);
+    let current: RunningSimulator = s;
+    cleanup.push(() => current.close());
+    // Listed first, so it is the device's first read; polled once a minute (a model or settings register).
+    const points = [{ name: 'model', table: 'holding' as const, address: 100, pollIntervalMs: 60_000 }, ...device('m-1', 1).points];
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', port: s.port, timeoutMs: 150, devices: [device('m-1', 1, { points })] }] });
+    await driver.start();
+    await waitFor('online', () => ctx.statuses('m-1').at(-1)?.state === 'online');
+    const hr = () => ctx.readings('m-1').filter((r) => r.raw?.text === 'hr').length;
+
+    bank.setSilent(1, true);
+    await waitFor('offline', () => ctx.statuses('m-1').at(-1)?.state === 'offline');
+    bank.setSilent(1, false);
+    // The bound is far below the minute the first read waits for its own tick (the backoff is capped at 400 ms).
+    await waitFor('online again', () => ctx.statuses('m-1').at(-1)?.state === 'online', 5000);
+    let n = hr();
+    await waitFor('hr readings resume', () => hr() > n, 5000);
+
+    // The same after the connection is lost and the server comes back.
+    await s.close();
+    await waitFor('offline with the server gone', () => ctx.statuses('m-1').at(-1)?.state === 'offline', 5000);
+    current = await startTcpSimulator(bank, { port: s.port });
+    await waitFor('online on the new connection', () => ctx.statuses('m-1').at(-1)?.state === 'online', 5000);
+    n = hr();
+    await waitFor('hr readings resume again', () => hr() > n, 5000);
+  });
+
+  it('a register the device never answers puts it in error for that read, not offline; its other reads go on, on the same connection', async () => {
+    // Answers holding 0, silently ignores holding 100 (as some devices do instead of "illegal address").
+    const peer = await rawPeer((req) => (req.readUInt16BE(8) === 100 ? Buffer.alloc(0) : registersAnswer(req, 72)));
+    const points = [
+      { name: 'etco2', table: 'holding' as const, address: 100, pollIntervalMs: 100 }, // listed first, polled more often
+      { name: 'hr', table: 'holding' as const, address: 0, pollIntervalMs: 400 },
+    ];
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 150, devices: [device('m-1', 1, { points })] }] });
+    await driver.start();
+    await waitFor('error for the unanswered register', () => ctx.statuses('m-1').at(-1)?.state === 'error');
+    expect(ctx.statuses('m-1').at(-1)?.detail).toMatch(/no response \(timeout\) on holding 100\.\.100/);
+    const hr = () => ctx.readings('m-1').filter((r) => r.raw?.text === 'hr').length;
+    const n = hr();
+    await waitFor('hr still read', () => hr() >= n + 3);
+    expect(ctx.statuses('m-1').map((e) => e.state)).not.toContain('offline');
+    expect(ctx.statuses('m-1').at(-1)?.state).toBe('error');
+    expect(ctx.counter('reconnects')).toBe(0);
+    expect(peer.connections()).toBe(1);
+  });
+
+  it('a register never answered is retried with backoff: ever more of the other reads between its tries', async () => {
+    const requests: string[] = [];
+    const peer = await rawPeer((req) => {
+      requests.push(`${req[6]}/${req.readUInt16BE(8)}`);
+      return req[6] === 1 && req.readUInt16BE(8) === 100 ? Buffer.alloc(0) : registersAnswer(req, 72);
+    });
+    const pump = device('pump-1', 1, { points: [{ name: 'rate', table: 'holding', address: 0 }, { name: 'vtbi', table: 'holding', address: 100 }] });
+    const { driver, ctx } = run({
+      offlineAfterFailures: 2,
+      backoff: { initialMs: 50, maxMs: 800 },
+      buses: [{ id: 'gw', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 100, devices: [pump, device('mon-2', 2)] }],
+    });
+    await driver.start();
+    const tries = () => requests.flatMap((r, i) => (r === '1/100' ? [i] : []));
+    await waitFor('seven tries of the unanswered read', () => tries().length >= 7);
+    const t = tries();
+    const between = t.slice(1, 7).map((x, i) => x - t[i]! - 1);
+    // At its poll interval the count would stay the same; with backoff (50 ms doubling to 800 ms) it grows.
+    expect(between.at(-1), JSON.stringify(between)).toBeGreaterThanOrEqual(4 * Math.max(1, between[0]!));
+    expect(ctx.statuses('pump-1').at(-1)?.state).toBe('error');
+    expect(ctx.statuses('mon-2').map((e) => e.state)).toEqual(['connecting', 'online']);
+  });
+
+  it('a peer that closes the connection after every answer: reconnected at once, one warning for the whole run, every loss counted', async () => {
+    const server = createServer((sock) => {
+      sock.on('error', () => undefined);
+      sock.on('data', (req) => sock.end(registersAnswer(req, 72)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as { port: number }).port;
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'oneshot', transport: 'tcp', host: '127.0.0.1', port, timeoutMs: 300, devices: [device('o-1', 1)] }] });
+    await driver.start();
+    await waitFor('ten lost connections', () => ctx.counter('disconnects') >= 10);
+    const lost = ctx.logs.filter((l) => l.msg === 'modbus connection lost; reconnecting');
+    expect(lost.length).toBeGreaterThanOrEqual(10);
+    expect(lost.filter((l) => l.level === 40)).toHaveLength(1); // pino: 40 = warn, the rest at debug
+    expect(ctx.readings('o-1').length).toBeGreaterThanOrEqual(10);
+  });
+
   it('deadband: an unchanged value is not re-reported every poll', async () => {
     const bank = new RegisterBank();
     bank.setRegisters(1, 'holding', 0, [500]);
