@@ -1,8 +1,8 @@
-// The alarm view's `model` field: what the bedside page shows of the edge model's annotations.
+// The alarm view's `model` field: what the bedside page shows of the edge model's annotations; the priority colours.
 import { describe, expect, it } from 'vitest';
 import { AlarmEngine } from '../alarms/engine.js';
 import { MODEL_ANNOTATION_KIND, type Actor } from '../alarms/types.js';
-import { alarmView } from './view.js';
+import { alarmView, presentation } from './view.js';
 
 const model: Actor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: 'sha256:ab' };
 const nurse: Actor = { user: 'nurse', role: 'clinician', from: '10.0.0.9' };
@@ -38,5 +38,28 @@ describe('alarmView model', () => {
     expect(a.view().model).toEqual({ verdict: 'likely-false', probability: 0.031, threshold: 0.0749, version: 'edge-alarm-gbt-4', note: 'then: hold ended' });
     a.annotate({ verdict: 'likely-true', probability: 0.81, threshold: 0.0749, modelVersion: 'edge-alarm-gbt-4' }, 're-check');
     expect(a.view().model).toMatchObject({ verdict: 'likely-true', probability: 0.81, note: 're-check' });
+  });
+});
+
+/** WCAG relative luminance, optionally as seen through a colour-vision-deficiency matrix (linear RGB). */
+function luminance(hex: string, m?: number[][]): number {
+  const lin = [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const v = m ? m.map((row) => Math.min(1, Math.max(0, row[0]! * lin[0]! + row[1]! * lin[1]! + row[2]! * lin[2]!))) : lin;
+  return 0.2126 * v[0]! + 0.7152 * v[1]! + 0.0722 * v[2]!;
+}
+const contrast = (a: number, b: number) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+/** Machado, Oliveira & Fernandes (2009), severity 1.0. */
+const PROTANOPIA = [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]];
+const DEUTERANOPIA = [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.01182, 0.04294, 0.968881]];
+/** The tiles' panel colour (app.css --panel), behind the alarm rows and tile borders. */
+const PANEL = '#161b22';
+
+describe('presentation colours', () => {
+  it('high-priority red stands out from the panel by luminance (3:1) with normal vision, protanopia and deuteranopia', () => {
+    const red = presentation().high.colour;
+    for (const m of [undefined, PROTANOPIA, DEUTERANOPIA]) expect(contrast(luminance(red, m), luminance(PANEL, m))).toBeGreaterThanOrEqual(3);
   });
 });

@@ -143,7 +143,9 @@ export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: 
 
 /** Colours and flash rates for the page, from IEC_PRESENTATION: the middle of each allowed range, 50 % duty. */
 export function presentation(): Record<ManagedPriority, { colour: string; flashHz: number | null; dutyPercent: number; marker: string }> {
-  const css: Record<string, string> = { red: '#e00000', yellow: '#ffd000', cyan: '#00c8e0' };
+  // A light red: #e00000 is dark to people with protanopia (2.2:1 on the tiles, less salient than medium's yellow);
+  // #ff3030 keeps at least 3:1 against the page's panel for them too (view.test.ts).
+  const css: Record<string, string> = { red: '#ff3030', yellow: '#ffd000', cyan: '#00c8e0' };
   const out = {} as Record<ManagedPriority, { colour: string; flashHz: number | null; dutyPercent: number; marker: string }>;
   for (const p of ['high', 'medium', 'low'] as const) {
     const iec = IEC_PRESENTATION[p];

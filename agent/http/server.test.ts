@@ -295,6 +295,60 @@ describe('display HTTP API, bounds', () => {
   });
 });
 
+describe('display streams that fall behind (heartbeat 1 s: a page whose last report is 8 s old is closed)', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => (d = await startDisplayAgent({ limits: { heartbeatS: 1 } })));
+  afterAll(() => d.close());
+
+  const seen = (stream: string, serverTime: number) => call(d.url, 'POST', '/api/stream/seen', { body: { stream, serverTime } });
+  const helloOf = async (s: Awaited<ReturnType<typeof openStream>>) => (await s.waitFor((e) => e.event === 'hello')).data as { stream: string; serverTime: number };
+
+  it('sends its time in heartbeat events; names the stream in hello; refuses reports of unknown streams (404) and bad ones (400)', async () => {
+    const s = await openStream(d.url);
+    const hello = await helloOf(s);
+    expect(hello.stream).toMatch(/^[0-9a-f]{32}$/);
+    const beat = (await s.waitFor((e) => e.event === 'heartbeat', 5000)).data as { serverTime: number };
+    expect(beat.serverTime).toBeGreaterThanOrEqual(hello.serverTime);
+    expect((await seen(hello.stream, beat.serverTime)).status).toBe(204);
+    expect((await seen('0'.repeat(32), beat.serverTime)).status).toBe(404);
+    expect((await call(d.url, 'POST', '/api/stream/seen', { body: { stream: hello.stream, serverTime: 'now' } })).status).toBe(400);
+    s.close();
+  });
+
+  it('closes a stream whose page is far behind or stopped reporting; keeps one that keeps up and one that never reports', async () => {
+    const dropped = () => d.agent.metrics.get('display_sse_dropped_total', { reason: 'lagging' });
+    const before = dropped();
+    const keeping = await openStream(d.url);
+    const stopped = await openStream(d.url);
+    const behind = await openStream(d.url);
+    const silent = await openStream(d.url);
+    const [k, st, b] = await Promise.all([helloOf(keeping), helloOf(stopped), helloOf(behind)]);
+    await helloOf(silent);
+    let keepingClosed = false;
+    let silentClosed = false;
+    void keeping.closed.then(() => (keepingClosed = true));
+    void silent.closed.then(() => (silentClosed = true));
+    // The page reports the newest server time it has received; this one keeps up.
+    const reporter = setInterval(() => {
+      const last = keeping.events.filter((e) => e.event === 'heartbeat').at(-1)?.data as { serverTime: number } | undefined;
+      void seen(k.stream, last?.serverTime ?? k.serverTime);
+    }, 300);
+    try {
+      expect((await seen(st.stream, st.serverTime)).status).toBe(204); // once, then nothing
+      expect((await seen(b.stream, b.serverTime - 60_000)).status).toBe(204); // a minute behind
+      await behind.closed; // at the next heartbeat
+      await stopped.closed; // once its report is 8 s old (the byte limit would have waited for megabytes)
+      expect(dropped() - before).toBe(2);
+      expect(keepingClosed).toBe(false);
+      expect(silentClosed).toBe(false);
+    } finally {
+      clearInterval(reporter);
+      keeping.close();
+      silent.close();
+    }
+  }, 30_000);
+});
+
 describe('display over TLS', () => {
   let d: DisplayAgent;
   const certs = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs');

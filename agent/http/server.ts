@@ -6,6 +6,7 @@
 //   GET  /api/ward, /api/beds/:bed        ward tiles / bed detail with trends and waveforms (viewing policy)
 //   GET  /api/stream[?bed=][&screen=]     server-sent events: alarm changes, vitals, waveform chunks of one bed;
 //                                         `screen` names an expected ward screen (display.screens, screens.ts)
+//   POST /api/stream/seen                 the page reports what it has received: a stream far behind is closed
 //   POST /api/screens/:name/alive         an expected screen's page, every heartbeat (viewing policy)
 //   GET  /api/me                          who the bearer token belongs to
 //   POST /api/login, /api/logout          session tokens for configured users (rate-limited per address)
@@ -159,6 +160,10 @@ export class DisplayServer {
         maxBufferedBytes: config.limits.sseMaxBufferedBytes,
         heartbeatS: config.limits.heartbeatS,
         retryMs: SSE_RETRY_MS,
+        // The page reports at every heartbeat it receives, so its newest report is up to one heartbeat older than its
+        // lag: this drops a page more than two heartbeats and 5 s behind (15 s by default; the page itself reconnects
+        // past its watchdog's two heartbeats and 2 s), or one that stopped reporting (stuck) after 20 s.
+        maxLagMs: config.limits.heartbeatS * 3000 + 5000,
       },
       deps.metrics,
       log,
@@ -387,6 +392,8 @@ export class DisplayServer {
       r('GET', '/api/ward', 'ward', 'view', (c) => sendJson(c.res, 200, this.live.snapshot())),
       r('GET', '/api/beds/:bed', 'bed', 'view', (c, [bed]) => this.bed(c, bed!)),
       r('GET', '/api/stream', 'stream', 'view', (c) => this.stream(c)),
+      // The page says what it has received on its stream (named by hello's unguessable `stream`): one far behind is closed.
+      r('POST', '/api/stream/seen', 'stream-seen', 'view', (c) => this.streamSeen(c)),
       // An expected screen's page says it is alive (display.screens): a hung page or a screen switched off stops.
       r('POST', '/api/screens/:name/alive', 'screen-alive', 'view', (c, [name]) => {
         this.screens.seen(name!);
@@ -440,14 +447,25 @@ export class DisplayServer {
     const client = this.hub.add(c.res, { bed: bed && bed.length <= 64 ? bed : null, identity: c.identity, address, session });
     if (client === 'max-clients') throw new HttpError(503, 'too many live clients on the gateway (display.limits.maxSseClients)');
     if (client === 'per-address') throw new HttpError(503, 'too many live clients from this address (display.limits.maxSseClientsPerAddress)');
-    // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost).
-    this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null, heartbeatS: this.config.limits.heartbeatS });
+    // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost). stream: the name
+    // the page reports under (POST /api/stream/seen).
+    this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null, heartbeatS: this.config.limits.heartbeatS, stream: client.token });
     this.hub.send(client, 'ward', this.live.snapshot());
     if (client.bed) for (const chunk of this.ward.waves(client.bed)) this.hub.send(client, 'wave', chunk);
     this.hub.started(client);
     // After the snapshot, so that the end of the screen's own alarm reaches it as an `alarm` event.
     const screen = c.url.searchParams.get('screen');
     if (screen && this.screens.opened(screen, address)) c.res.on('close', () => this.screens.closed(screen, address));
+  }
+
+  private async streamSeen(c: Ctx): Promise<void> {
+    const body = await readJsonBody(c.req, this.config.limits.maxBodyBytes);
+    const { stream, serverTime } = body;
+    if (typeof stream !== 'string' || stream.length > 64 || typeof serverTime !== 'number' || !Number.isFinite(serverTime)) {
+      throw new HttpError(400, 'expects { "stream": string (from hello), "serverTime": number }');
+    }
+    if (!this.hub.seen(stream, serverTime)) throw new HttpError(404, 'no such stream open');
+    c.res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
   }
 
   private async login(c: Ctx): Promise<void> {

@@ -26,7 +26,7 @@ class SlowResponse extends EventEmitter {
 describe('SseHub', () => {
   const setup = () => {
     const metrics = new Metrics();
-    const hub = new SseHub({ maxClients: 4, maxClientsPerAddress: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000 }, metrics, pino({ level: 'silent' }));
+    const hub = new SseHub({ maxClients: 4, maxClientsPerAddress: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000, maxLagMs: 15_000 }, metrics, pino({ level: 'silent' }));
     const res = new SlowResponse();
     const client = hub.add(res as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.1', session: null });
     if (typeof client === 'string') throw new Error(`refused: ${client}`);
@@ -44,6 +44,24 @@ describe('SseHub', () => {
     hub.send(client, 'alarm', { id: 2 });
     expect(res.destroyed).toBe(true);
     expect(dropped(metrics)).toBe(1);
+  });
+
+  it('closes a stream whose page says it is more than maxLagMs behind; one that never reported is left to the byte limit', () => {
+    const { metrics, hub, res, client } = setup();
+    const quiet = new SlowResponse();
+    const other = hub.add(quiet as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.2', session: null });
+    if (typeof other === 'string') throw new Error(`refused: ${other}`);
+    const t0 = 1_000_000;
+    expect(hub.seen(client.token, t0, t0)).toBe(true);
+    expect(hub.seen('not-a-stream', t0, t0)).toBe(false);
+    hub.closeLagging(t0 + 15_000); // exactly at the limit: kept
+    expect(res.destroyed).toBe(false);
+    expect(hub.seen(client.token, t0 - 5000, t0 + 15_000)).toBe(true); // an older report does not move it back
+    hub.closeLagging(t0 + 15_001);
+    expect(res.destroyed).toBe(true);
+    expect(quiet.destroyed).toBe(false);
+    expect(metrics.get('display_sse_dropped_total', { reason: 'lagging' })).toBe(1);
+    expect(hub.size).toBe(1);
   });
 
   it('without a first burst the limit is the configured one', () => {

@@ -1,8 +1,11 @@
 // Server-sent events to display clients, bounded: at most maxClients at once and maxClientsPerAddress from one
 // address; a client whose unsent data backs up past maxBufferedBytes (a slow or stalled reader) is disconnected and
 // counted, so it cannot grow the gateway's memory. It reconnects by itself (`retry:`) and gets a fresh snapshot.
-// Heartbeat comments keep proxies and the client's "connection lost" detection honest; at each one, a stream opened
-// with a session that has since ended (logout, expiry) is closed.
+// Heartbeat events (with the server's time) keep proxies and the client's "connection lost" detection honest; at each
+// one, a stream opened with a session that has since ended (logout, expiry) is closed, and so is a stream whose page
+// says it has fallen far behind (see `seen`): the kernel's socket buffers hold megabytes, so the byte limit alone
+// drops a slow reader only a minute or more behind, while its screen shows minutes-old alarms as current.
+import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
@@ -15,6 +18,11 @@ export interface SseOptions {
   maxBufferedBytes: number;
   heartbeatS: number;
   retryMs: number;
+  /**
+   * A stream whose page last said it had received data this old (server time) or older is closed as lagging. Only
+   * streams whose page reports (`seen`) are judged: other readers (scripts, proxies) have only the byte limit.
+   */
+  maxLagMs: number;
 }
 
 export interface SseClient {
@@ -33,6 +41,10 @@ export interface SseClient {
    * next event on a slow link. Still bounded: the snapshot's size.
    */
   allowance: number;
+  /** Unguessable name of this stream, sent in `hello`: the page names it when it reports what it has received. */
+  token: string;
+  /** The newest server time the page said it has received on this stream (null: it has never said). */
+  seen: number | null;
 }
 
 /** Why a stream was refused. */
@@ -66,7 +78,10 @@ export class SseHub {
   start(): void {
     this.timer ??= setInterval(() => {
       this.closeEndedSessions();
-      for (const c of this.clients) this.write(c, `: heartbeat ${Date.now()}\n\n`);
+      this.closeLagging();
+      // An event, not a comment: the page reads the server's time in it and from that how far behind it is.
+      const now = Date.now();
+      for (const c of this.clients) this.send(c, 'heartbeat', { serverTime: now });
     }, this.opts.heartbeatS * 1000);
   }
 
@@ -78,7 +93,7 @@ export class SseHub {
       this.refused(refusal, who.address);
       return refusal;
     }
-    const client: SseClient = { id: this.nextId++, ...who, res, allowance: 0 };
+    const client: SseClient = { id: this.nextId++, ...who, res, allowance: 0, token: randomBytes(16).toString('hex'), seen: null };
     this.clients.add(client);
     this.perAddress.set(who.address, (this.perAddress.get(who.address) ?? 0) + 1);
     res.writeHead(200, {
@@ -112,6 +127,33 @@ export class SseHub {
     if (this.clients.size === 0) return;
     const text = frame(event, data);
     for (const c of this.clients) if (!filter || filter(c)) this.write(c, text);
+  }
+
+  /**
+   * The page of stream `token` has received the events up to `serverTime` (it reports every heartbeat). False when no
+   * such stream is open. A time from the future counts as now; reports out of order do not move it back.
+   */
+  seen(token: string, serverTime: number, now = Date.now()): boolean {
+    for (const c of this.clients) {
+      if (c.token !== token) continue;
+      c.seen = Math.max(c.seen ?? 0, Math.min(serverTime, now));
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Closes the streams whose page has not received anything newer than maxLagMs ago (by its own last report): it
+   * would show old alarms as current. It reconnects and gets a fresh snapshot. Run at every heartbeat.
+   */
+  closeLagging(now = Date.now()): void {
+    for (const c of this.clients) {
+      if (c.seen === null || now - c.seen <= this.opts.maxLagMs) continue;
+      this.clients.delete(c);
+      this.metrics.inc('display_sse_dropped_total', { reason: 'lagging' });
+      this.log.warn({ client: c.id, behindMs: now - c.seen, maxLagMs: this.opts.maxLagMs, buffered: c.res.writableLength }, 'display client too far behind; disconnected (it will reconnect)');
+      c.res.destroy();
+    }
   }
 
   /**

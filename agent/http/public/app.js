@@ -6,14 +6,27 @@
 const RANK = { high: 3, medium: 2, low: 1 };
 const STATE_TEXT = { active: 'ACTIVE', latched: 'LATCHED', acknowledged: 'ACK', 'audio-paused': 'AUDIO PAUSED' };
 const WAVE_SECONDS = 8;
-const VERDICT_TEXT = { 'likely-true': 'likely real', 'likely-false': 'likely false', uncertain: 'uncertain', 'not-assessed': 'not assessed' };
+const VERDICT_TEXT = { 'likely-true': 'likely real', 'likely-false': 'likely false' };
+/** The priority as a word beside the IEC marker: read from across the room, and not by its colour alone. */
+const PRIORITY_WORD = { high: 'HIGH', medium: 'MEDIUM', low: 'LOW' };
+/**
+ * Data this many ms behind the server's clock is "Connection slow"; it is live again only once back under the lower
+ * figure (no flicker at the edge). Far behind (more than the watchdog allows) the page drops the backlog and reconnects.
+ */
+const SLOW_MS = 3000;
+const SLOW_CLEAR_MS = 1500;
 /**
  * No byte from the server for this long means the link is dead: two of the server's heartbeats (its `hello` says how
  * often, 5 s by default) and 2 s of slack; until then, a guess that also fits the slowest allowed heartbeat.
  */
 let watchdogMs = 2 * 120000 + 2000;
+/** The server's heartbeat period (ms), from `hello`: the next heartbeat is due at most this long after an event. */
+let heartbeatMs = 0;
+const QUERY = new URLSearchParams(location.search);
 /** This screen's name in display.screens, from `?screen=` (null: a screen the gateway does not watch). */
-const SCREEN = new URLSearchParams(location.search).get('screen') || null;
+const SCREEN = QUERY.get('screen') || null;
+// `?size=large`: large type for a wall screen read from across the room (app.css, html.large).
+if (QUERY.get('size') === 'large') document.documentElement.classList.add('large');
 
 const state = {
   ward: null,
@@ -25,8 +38,21 @@ const state = {
   waves: new Map(),
   trends: [],
   live: false,
+  /** Live, but the data arrives more than SLOW_MS after the server sent it. */
+  slow: false,
+  /** A stream is open (live or still receiving its snapshot): the watchdog watches it. */
+  streaming: false,
   lastByteAt: 0,
 };
+
+/**
+ * The open stream's clock. An event's serverTime minus the page's time on receipt is the clocks' offset less the
+ * event's delay on the way; the largest such figure on a stream is the best offset there is (its least delayed event).
+ * Taking each event's own figure (as the page once did) moved the page's idea of "now" back with every late event,
+ * so a screen 47 s behind showed values as "1 s ago" and nothing went stale. Reset with each stream, so a clock step
+ * on either side is healed by a reconnect (which a step forward causes: it looks like being far behind).
+ */
+let link = { bestOffset: null, lastServerTime: 0, lastLagMs: 0, stream: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -45,6 +71,10 @@ function fmtAge(s) {
   if (s < 60) return `${Math.floor(s)} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min`;
   return `${Math.floor(s / 3600)} h`;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
 }
 
 function fmtValue(v) {
@@ -118,7 +148,8 @@ function showMessage(text, error) {
   m.className = error ? 'error' : '';
   m.hidden = false;
   clearTimeout(messageTimer);
-  messageTimer = setTimeout(() => (m.hidden = true), 6000);
+  // An error (an action that did not happen) stays longer: the person may have looked away after pressing.
+  messageTimer = setTimeout(() => (m.hidden = true), error ? 30000 : 6000);
 }
 
 $('login-form').addEventListener('submit', async (ev) => {
@@ -148,40 +179,41 @@ $('logout').addEventListener('click', async () => {
 
 // `body` says what the person saw (the alarm's priority, a bed's alarms): the agent refuses an action on an alarm
 // that has become worse since, instead of applying it to something nobody has seen.
-async function act(path, what, body = {}) {
+// `failed` names what did not happen ("NOT acknowledged"): a clinician must never be left believing it did.
+async function act(path, what, body = {}, failed = 'NOT done') {
   if (!canAct()) {
     showMessage('Log in as a clinician to do this.', true);
     return;
   }
-  const r = await api('POST', path, body);
+  let r;
+  try {
+    r = await api('POST', path, body);
+  } catch {
+    showMessage(`${failed}: the gateway did not answer. Try again.`, true);
+    return;
+  }
   if (r.status === 200) {
     for (const a of r.data.alarms ?? []) upsertAlarm(a);
     renderAll();
     showMessage(what);
-  } else if (r.status === 403) showMessage('Your role may not do this (clinician needed).', true);
-  else if (r.status !== 401) showMessage(`Refused: ${r.data?.error ?? r.status}`, true);
+  } else if (r.status === 403) showMessage(`${failed}: your role may not do this (clinician needed).`, true);
+  else if (r.status === 401) showMessage(`${failed}: your session has ended; log in again.`, true);
+  else showMessage(`${failed}: ${r.data?.error ?? `the gateway answered ${r.status}`}`, true);
 }
 
-function ackButton(alarm) {
-  const b = el('button', 'ack', 'Ack');
-  b.type = 'button';
-  b.disabled = !canAct() || alarm.state === 'acknowledged';
-  b.title = canAct() ? 'Acknowledge this alarm' : 'Log in as a clinician to acknowledge';
-  b.addEventListener('click', (ev) => {
-    ev.stopPropagation();
-    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/ack`, `Acknowledged: ${alarm.text}`, { priority: alarm.priority });
-  });
-  return b;
-}
+/** The alarm each row shows now: its buttons act on that (and the priority shown), whatever it was when drawn. */
+const rowAlarm = new WeakMap();
 
-function pauseButton(alarm) {
-  const b = el('button', 'pause', 'Pause');
+function actionButton(kind, label) {
+  const b = el('button', kind, label);
   b.type = 'button';
-  b.disabled = !canAct() || alarm.state === 'acknowledged' || alarm.state === 'audio-paused';
-  b.title = canAct() ? 'Pause the audio of this alarm' : 'Log in as a clinician to pause audio';
   b.addEventListener('click', (ev) => {
     ev.stopPropagation();
-    void act(`/api/alarms/${encodeURIComponent(alarm.id)}/audio-pause`, `Audio paused: ${alarm.text}`, { priority: alarm.priority });
+    const a = rowAlarm.get(b.closest('li.alarm'));
+    if (!a) return;
+    const id = encodeURIComponent(a.id);
+    if (kind === 'ack') void act(`/api/alarms/${id}/ack`, `Acknowledged: ${a.text}`, { priority: a.priority }, `NOT acknowledged (${a.text})`);
+    else void act(`/api/alarms/${id}/audio-pause`, `Audio paused: ${a.text}`, { priority: a.priority }, `Audio NOT paused (${a.text})`);
   });
   return b;
 }
@@ -189,7 +221,7 @@ function pauseButton(alarm) {
 $('bed-pause').addEventListener('click', () => {
   if (!state.selected) return;
   const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => ({ id: a.id, priority: a.priority }));
-  void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`, { alarms: shown });
+  void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`, { alarms: shown }, `Audio NOT paused for ${state.selected}`);
 });
 
 // ---- Model updates
@@ -221,7 +253,6 @@ function upsertAlarm(a) {
 
 function applyWard(w) {
   state.ward = w;
-  state.offset = w.serverTime - Date.now();
   state.beds = new Map(w.beds.map((t) => [t.bed, t]));
   state.gatewayAlarms = new Map(w.gatewayAlarms.map((a) => [a.id, a]));
   $('title').textContent = `Ward ${w.gatewayId}`;
@@ -235,42 +266,119 @@ function applyWard(w) {
 }
 
 // ---- Rendering
+// Rows and tiles are updated in place, keyed by alarm id and bed: vitals arrive every 250 ms, and a row rebuilt
+// between a finger's press and release took its button away, so the Ack was silently lost.
 
-function alarmRow(a, withButtons) {
-  const li = el('li', `alarm ${a.priority} state-${a.state} ${a.category}`);
-  li.dataset.alarmId = a.id;
-  li.dataset.state = a.state;
-  // Visual signal continues until acknowledged (IEC 60601-1-8: audio pause does not stop the visual signal).
-  if (a.state !== 'acknowledged' && (a.priority === 'high' || a.priority === 'medium')) {
-    li.classList.add('flash');
-    // Keep every flashing row of a priority in phase, even rows drawn later.
-    const period = a.priority === 'high' ? 476 : 1667;
-    li.style.animationDelay = `-${Date.now() % period}ms`;
-  }
-  const marker = state.ward?.presentation?.[a.priority]?.marker ?? '';
-  li.append(el('span', 'text', `${marker} ${a.text}`));
-  if (a.escalated) li.append(el('span', 'badge', 'ESCALATED'));
-  if (a.model) li.append(modelBadge(a.model));
-  const st = el('span', 'state', STATE_TEXT[a.state] ?? a.state);
-  if (a.state === 'audio-paused' && a.audioPausedUntil) st.dataset.until = String(a.audioPausedUntil);
-  if (a.state === 'latched') st.title = 'Condition ended; waits for acknowledgement';
-  li.append(st);
-  li.title = `${a.source} alarm on ${a.deviceId}, raised ${new Date(a.raisedAt).toLocaleTimeString()}`;
-  if (withButtons) {
-    if (a.state !== 'acknowledged') li.append(ackButton(a), pauseButton(a));
-  }
+/**
+ * Makes `parent`'s children the elements of `items` in order, keyed by `keyOf`: an item's element is kept and
+ * updated (`update`), made (`make`) when new, removed when gone; one is moved only when out of order.
+ */
+function reconcile(parent, items, keyOf, make, update) {
+  const old = new Map();
+  for (const c of parent.children) if (c.dataset.key !== undefined) old.set(c.dataset.key, c);
+  const want = items.map((it) => {
+    const k = keyOf(it);
+    let node = old.get(k);
+    if (node) old.delete(k);
+    else {
+      node = make(it);
+      node.dataset.key = k;
+    }
+    update(node, it);
+    return node;
+  });
+  for (const c of [...parent.children]) if (c.dataset.key === undefined || old.has(c.dataset.key)) c.remove();
+  want.forEach((node, i) => {
+    if (parent.children[i] !== node) parent.insertBefore(node, parent.children[i] ?? null);
+  });
+}
+
+/** Flash period of a priority from the server's presentation (IEC_PRESENTATION), for the phase of new rows. */
+function flashPeriodMs(priority) {
+  const hz = state.ward?.presentation?.[priority]?.flashHz;
+  return hz ? Math.round(1000 / hz) : priority === 'high' ? 476 : 1667;
+}
+
+/** An alarm row's fixed parts; `updateAlarmRow` fills them. `withBed`: the ward strip's link to the bed. */
+function newAlarmRow(withButtons, withBed) {
+  const li = el('li', 'alarm');
+  if (withBed) li.append(el('a', 'bed'));
+  const meta = el('span', 'meta');
+  meta.append(el('span', 'badge escalated', 'ESCALATED'), el('span', 'model'), el('span', 'state'));
+  if (withButtons) meta.append(actionButton('ack', 'Ack'), actionButton('pause', 'Pause'));
+  li.append(el('span', 'prio'), el('span', 'text'), meta);
   return li;
 }
 
-/** The edge model's advisory word on an alarm: verdict and probability; details in the tooltip. */
-function modelBadge(m) {
-  const p = m.probability === null ? '' : ` · p ${m.probability.toFixed(2)}`;
-  const known = Object.hasOwn(VERDICT_TEXT, m.verdict);
-  const b = el('span', `model verdict-${known ? m.verdict : 'other'}`, `model: ${known ? VERDICT_TEXT[m.verdict] : m.verdict}${p}`);
+function updateAlarmRow(li, a) {
+  rowAlarm.set(li, a);
+  // Visual signal continues until acknowledged (IEC 60601-1-8: audio pause does not stop the visual signal).
+  const flash = a.state !== 'acknowledged' && (a.priority === 'high' || a.priority === 'medium');
+  const cls = `alarm ${a.priority} state-${a.state} ${a.category}${flash ? ' flash' : ''}`;
+  if (li.className !== cls) {
+    const flashedAlready = li.classList.contains('flash') && li.dataset.priority === a.priority;
+    li.className = cls;
+    // Every flashing row of a priority in phase, even rows drawn later; set once, when the row starts flashing.
+    if (flash && !flashedAlready) li.style.animationDelay = `-${Date.now() % flashPeriodMs(a.priority)}ms`;
+  }
+  li.dataset.alarmId = a.id;
+  li.dataset.state = a.state;
+  li.dataset.priority = a.priority;
+  const bed = li.querySelector(':scope > a.bed');
+  if (bed) {
+    setText(bed, a.bed);
+    bed.href = `#/bed/${encodeURIComponent(a.bed)}`;
+  }
+  const marker = state.ward?.presentation?.[a.priority]?.marker ?? '';
+  setText(li.querySelector('.prio'), `${marker} ${PRIORITY_WORD[a.priority] ?? a.priority}`.trim());
+  setText(li.querySelector('.text'), a.text);
+  li.querySelector('.escalated').hidden = !a.escalated;
+  modelBadge(a.model, li.querySelector('.model'));
+  const st = li.querySelector('.state');
+  if (a.state === 'audio-paused' && a.audioPausedUntil) {
+    st.dataset.until = String(a.audioPausedUntil);
+    updatePaused(st);
+  } else {
+    delete st.dataset.until;
+    setText(st, STATE_TEXT[a.state] ?? a.state);
+  }
+  st.title = a.state === 'latched' ? 'Condition ended; waits for acknowledgement' : '';
+  li.title = `${a.source} alarm on ${a.deviceId}, raised ${new Date(a.raisedAt).toLocaleTimeString()}`;
+  const ack = li.querySelector('button.ack');
+  if (ack) {
+    const pause = li.querySelector('button.pause');
+    ack.hidden = pause.hidden = a.state === 'acknowledged';
+    ack.disabled = !canAct();
+    ack.title = canAct() ? 'Acknowledge this alarm' : 'Log in as a clinician to acknowledge';
+    pause.disabled = !canAct() || a.state === 'audio-paused';
+    pause.title = canAct() ? 'Pause the audio of this alarm' : 'Log in as a clinician to pause audio';
+  }
+}
+
+/**
+ * The edge model's advisory word on an alarm; details in the tooltip. A probability only with a verdict: where the
+ * model could not judge (too little signal, not run) it says so and why, in words a wall screen shows without hovering
+ * ("p 0.01" there read as "1 % likely real").
+ */
+function modelBadge(m, node) {
+  node.hidden = !m;
+  if (!m) return;
+  let kind = 'other';
+  let text = `model: ${m.verdict}`;
+  if (Object.hasOwn(VERDICT_TEXT, m.verdict)) {
+    kind = m.verdict;
+    text = `model: ${VERDICT_TEXT[m.verdict]}${m.probability === null ? '' : ` · p ${m.probability.toFixed(2)}`}`;
+  } else if (m.verdict === 'uncertain' || m.verdict === 'not-assessed') {
+    kind = 'not-assessed';
+    const reason = (m.note ?? '').replace(/^not assessed:\s*/, '');
+    text = `model: not assessed${reason ? `: ${reason}` : ''}`;
+  }
+  node.className = `model verdict-${kind}`;
+  setText(node, text);
   const about = [m.note, `Advisory only: the alarm stands. ${m.version ? `Model ${m.version}` : 'No model'}`];
   if (m.threshold !== null) about.push(`threshold ${m.threshold}`);
-  b.title = about.filter(Boolean).join('. ');
-  return b;
+  if (kind === 'not-assessed' && m.probability !== null) about.push(`its output (${m.probability.toFixed(2)}) is not a judgement`);
+  node.title = about.filter(Boolean).join('. ');
 }
 
 function vitalCell(v) {
@@ -283,8 +391,14 @@ function vitalCell(v) {
   d.append(value);
   const age = el('span', 'age');
   d.append(age);
-  if (v.value === null) d.title = `${v.quality}${v.reasons.length ? `: ${v.reasons.join(', ')}` : ''}`;
+  const reasons = v.reasons.length ? `: ${v.reasons.join(', ')}` : '';
+  if (v.value === null) d.title = `${v.quality}${reasons}`;
   else if (v.setting) d.title = 'Set on the device, not measured';
+  // A questionable value says why, on the screen and not only in a tooltip (its "?" alone does not).
+  else if (v.quality === 'questionable') {
+    d.title = `questionable${reasons}`;
+    if (v.reasons.length) d.dataset.why = `? ${v.reasons.join(', ')}`;
+  }
   updateAge(d);
   return d;
 }
@@ -294,8 +408,8 @@ function updateAge(d) {
   const stale = ageS > Number(d.dataset.staleAfter);
   d.classList.toggle('stale', stale);
   const q = [...d.classList].find((c) => c.startsWith('q-'))?.slice(2);
-  const why = q === 'invalid' || q === 'unavailable' ? `${q} · ` : '';
-  d.querySelector('.age').textContent = stale ? `STALE ${fmtAge(ageS)}` : `${why}${fmtAge(ageS)} ago`;
+  const why = q === 'invalid' || q === 'unavailable' ? `${q} · ` : d.dataset.why ? `${d.dataset.why} · ` : '';
+  setText(d.querySelector('.age'), stale ? `STALE ${fmtAge(ageS)}` : `${why}${fmtAge(ageS)} ago`);
 }
 
 function news2Badge(n, node) {
@@ -322,45 +436,57 @@ function topPriority(alarms) {
   return open.length ? open[0].priority : null;
 }
 
-function renderTile(t) {
+function newTile(bed) {
   const tile = el('article', 'tile');
-  tile.dataset.bed = t.bed;
-  const top = topPriority(t.alarms);
-  if (top) tile.classList.add(`top-${top}`);
+  tile.dataset.bed = bed;
   const head = el('div', 'tile-head');
-  head.append(el('h2', null, t.bed), news2Badge(t.news2, el('span')));
-  tile.append(head);
-  if (t.lastDataAt !== null && t.lastDataAt !== undefined) {
-    const silentS = (serverNow() - t.lastDataAt) / 1000;
-    if (silentS > (state.ward?.staleAfterS ?? 10)) tile.append(el('div', 'silent-note', `No data for ${fmtAge(silentS)}`));
-  }
-  if (t.alarms.length) {
-    const ul = el('ul', 'alarms');
-    for (const a of t.alarms) ul.append(alarmRow(a, true));
-    tile.append(ul);
-  }
-  const vitals = el('div', 'vitals');
-  for (const v of t.vitals) vitals.append(vitalCell(v));
-  tile.append(vitals);
-  tile.addEventListener('click', () => (location.hash = `#/bed/${encodeURIComponent(t.bed)}`));
+  head.append(el('h2', null, bed), el('span', 'news2'));
+  const silent = el('div', 'silent-note');
+  silent.hidden = true;
+  tile.append(head, silent, el('ul', 'alarms'), el('div', 'vitals'));
+  tile.addEventListener('click', () => (location.hash = `#/bed/${encodeURIComponent(bed)}`));
   return tile;
 }
 
+function updateTile(tile, t) {
+  const top = topPriority(t.alarms);
+  const cls = top ? `tile top-${top}` : 'tile';
+  if (tile.className !== cls) tile.className = cls;
+  news2Badge(t.news2, tile.querySelector('.news2'));
+  const silent = tile.querySelector('.silent-note');
+  silent.dataset.lastDataAt = t.lastDataAt === null || t.lastDataAt === undefined ? '' : String(t.lastDataAt);
+  updateSilent(silent);
+  const ul = tile.querySelector('ul.alarms');
+  ul.hidden = !t.alarms.length;
+  reconcile(ul, t.alarms, (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
+  tile.querySelector('.vitals').replaceChildren(...t.vitals.map(vitalCell));
+}
+
+/** "No data for …" moves with the clock (tickClock), not only when something else makes the tile change. */
+function updateSilent(node) {
+  const at = node.dataset.lastDataAt;
+  const silentS = at ? (serverNow() - Number(at)) / 1000 : 0;
+  const show = !!at && silentS > (state.ward?.staleAfterS ?? 10);
+  node.hidden = !show;
+  if (show) setText(node, `No data for ${fmtAge(silentS)}`);
+}
+
 function renderWard() {
-  const main = $('ward');
   const beds = [...state.beds.values()].sort((a, b) => a.bed.localeCompare(b.bed, 'en', { numeric: true }));
-  main.replaceChildren(...beds.map(renderTile));
+  reconcile($('ward'), beds, (t) => t.bed, (t) => newTile(t.bed), updateTile);
 }
 
 /** The gateway's own alarms (store, hub, screens, restart list) stay in view on every page, as bed alarms do. */
 function renderGatewayAlarms() {
   const ga = $('gateway-alarms');
   const list = sortAlarms([...state.gatewayAlarms.values()]);
-  if (list.length) {
-    const ul = el('ul', 'alarms');
-    for (const a of list) ul.append(alarmRow(a, true));
+  ga.hidden = !list.length;
+  let ul = ga.querySelector('ul.alarms');
+  if (!ul) {
+    ul = el('ul', 'alarms');
     ga.replaceChildren(el('h2', null, 'Gateway'), ul);
-  } else ga.replaceChildren();
+  }
+  reconcile(ul, list, (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
 }
 
 function renderDetail() {
@@ -371,7 +497,7 @@ function renderDetail() {
   news2Badge(t.news2, $('detail-news2'));
   $('bed-pause').disabled = !canAct() || !t.alarms.some((a) => a.state !== 'acknowledged');
   renderObservations(t.news2);
-  $('detail-alarms').replaceChildren(...t.alarms.map((a) => alarmRow(a, true)));
+  reconcile($('detail-alarms'), t.alarms, (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
   $('detail-vitals').replaceChildren(...t.vitals.map(vitalCell));
   $('detail-devices').textContent = t.devices.map((d) => `${d.deviceId}: ${d.state}${d.detail ? ` (${d.detail})` : ''}`).join(' · ');
 }
@@ -421,33 +547,44 @@ $('obs-form').addEventListener('submit', async (ev) => {
   else if (r.status !== 401) showMessage(`Refused: ${r.data?.error ?? r.status}`, true);
 });
 
-/** Rows in the ward alarm strip; the rest are counted. */
+/** Rows in the ward alarm strip when no high alarm is beyond them; the rest are counted by priority. */
 const STRIP_ROWS = 6;
+/** High alarms shown at most (the strip must not push the ward off the screen); beyond, the count says "HIGH" loudly. */
+const STRIP_MAX_HIGH = 10;
+
+/** Highest priority; within one, escalated first, then the oldest: an unanswered alarm is not pushed out by newer ones. */
+function stripOrder(a, b) {
+  return RANK[b.priority] - RANK[a.priority] || Number(b.escalated) - Number(a.escalated) || a.raisedAt - b.raisedAt || (a.id < b.id ? -1 : 1);
+}
 
 /**
- * Unacknowledged alarms of every bed (but the one open in detail), highest priority then newest first, on every view:
- * beds stay in their places on the ward, so a high alarm of a bed below the fold, or of another bed while one bed is
- * open, is still seen at once.
+ * Unacknowledged alarms of every bed (but the one open in detail), on every view: beds stay in their places on the
+ * ward, so a high alarm of a bed below the fold, or of another bed while one bed is open, is still seen at once.
+ * Every high alarm has a row (up to STRIP_MAX_HIGH, and the count says how many more are HIGH); lower ones fill up
+ * to STRIP_ROWS.
  */
 function renderWardAlarms() {
   const open = [];
   for (const t of state.beds.values()) for (const a of t.alarms) if (a.state !== 'acknowledged' && t.bed !== state.selected) open.push(a);
-  sortAlarms(open);
+  open.sort(stripOrder);
   const strip = $('ward-alarms');
-  if (!open.length) {
-    strip.replaceChildren();
-    return;
+  strip.hidden = !open.length;
+  let ul = strip.querySelector('ul.alarms');
+  if (!ul) {
+    ul = el('ul', 'alarms wide');
+    strip.replaceChildren(el('h2'), ul, el('p', 'more'));
   }
-  const ul = el('ul', 'alarms wide');
-  for (const a of open.slice(0, STRIP_ROWS)) {
-    const li = alarmRow(a, false);
-    const bed = el('a', 'bed', a.bed);
-    bed.href = `#/bed/${encodeURIComponent(a.bed)}`;
-    li.prepend(bed);
-    ul.append(li);
-  }
-  const more = open.length - STRIP_ROWS;
-  strip.replaceChildren(el('h2', null, `Alarms (${open.length})`), ul, ...(more > 0 ? [el('p', 'more', `+ ${more} more of lower priority or older`)] : []));
+  const highs = open.filter((a) => a.priority === 'high').length;
+  const rows = Math.max(STRIP_ROWS, Math.min(highs, STRIP_MAX_HIGH));
+  reconcile(ul, open.slice(0, rows), (a) => a.id, () => newAlarmRow(false, true), updateAlarmRow);
+  setText(strip.querySelector('h2'), `Alarms (${open.length}${highs ? `, ${highs} high` : ''})`);
+  const rest = open.slice(rows);
+  const more = strip.querySelector('.more');
+  more.hidden = !rest.length;
+  const count = (p) => rest.filter((a) => a.priority === p).length;
+  const parts = [[count('high'), 'HIGH'], [count('medium'), 'medium'], [count('low'), 'low']].filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`);
+  setText(more, `+ ${rest.length} more: ${parts.join(', ')}`);
+  more.classList.toggle('has-high', count('high') > 0);
 }
 
 function renderAll() {
@@ -462,7 +599,8 @@ function renderAll() {
 function waveBuffer(chunk) {
   let w = state.waves.get(chunk.key);
   if (!w || w.rateHz !== chunk.rateHz) {
-    w = { key: chunk.key, label: chunk.label, unit: chunk.unit, rateHz: chunk.rateHz, samples: [], quality: 'valid', reasons: [], canvas: null, node: null };
+    // A new rate starts a new buffer in the same strip (not a second one).
+    w = { key: chunk.key, label: chunk.label, unit: chunk.unit, rateHz: chunk.rateHz, samples: [], quality: 'valid', reasons: [], canvas: w?.canvas ?? null, node: w?.node ?? null, labelNode: w?.labelNode ?? null };
     state.waves.set(chunk.key, w);
   }
   w.samples.push(...chunk.samples);
@@ -470,7 +608,24 @@ function waveBuffer(chunk) {
   if (w.samples.length > max) w.samples.splice(0, w.samples.length - max);
   w.quality = chunk.quality;
   w.reasons = chunk.reasons;
+  // When the gateway received the newest samples (its clock), and how long a chunk lasts: for "no data for …".
+  w.at = chunk.at;
+  w.chunkS = chunk.samples.length / chunk.rateHz;
   return w;
+}
+
+/** Seconds since this waveform's newest samples reached the gateway. */
+function waveAgeS(w) {
+  return Math.max(0, (serverNow() - w.at) / 1000);
+}
+
+/**
+ * A waveform is drawn as live only while samples keep coming (within two chunks, at least 3 s) and the page is live:
+ * the device's numerics can keep its feed "alive" while its waveform has stopped, and an old trace must not pass for
+ * the patient's rhythm now.
+ */
+function waveIsCurrent(w) {
+  return state.live && waveAgeS(w) <= Math.max(3, 2 * w.chunkS);
 }
 
 function drawWave(w) {
@@ -483,8 +638,12 @@ function drawWave(w) {
     $('waves').append(w.node);
   }
   const poor = w.quality !== 'valid';
+  const current = waveIsCurrent(w);
+  w.drawnCurrent = current;
   w.node.classList.toggle('poor', poor);
-  w.labelNode.textContent = `${w.label} ${w.unit ? `(${w.unit})` : ''} ${w.rateHz} Hz${poor ? ` — ${w.quality}${w.reasons.length ? `: ${w.reasons.join(', ')}` : ''}` : ''}`;
+  w.node.classList.toggle('no-data', !current);
+  const why = !current ? (state.live ? ` — NO DATA for ${fmtAge(waveAgeS(w))}` : ' — NOT LIVE') : poor ? ` — ${w.quality}${w.reasons.length ? `: ${w.reasons.join(', ')}` : ''}` : '';
+  setText(w.labelNode, `${w.label} ${w.unit ? `(${w.unit})` : ''} ${w.rateHz} Hz${why}`);
   const c = w.canvas;
   c.width = c.clientWidth || 800;
   const ctx = c.getContext('2d');
@@ -503,7 +662,8 @@ function drawWave(w) {
     hi += 0.5;
     lo -= 0.5;
   }
-  ctx.strokeStyle = poor ? '#8b949e' : '#3fb950';
+  ctx.strokeStyle = poor || !current ? '#8b949e' : '#3fb950';
+  if (!current) ctx.setLineDash([6, 6]); // dashed as well as grey: not a live trace
   ctx.lineWidth = 1.5;
   ctx.beginPath();
   const x0 = c.width * (1 - s.length / n);
@@ -579,7 +739,6 @@ function drawTrends() {
 async function loadBed(bed) {
   const r = await api('GET', `/api/beds/${encodeURIComponent(bed)}`);
   if (r.status !== 200 || state.selected !== bed) return;
-  state.offset = r.data.serverTime - Date.now();
   state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms: r.data.alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt });
   state.trends = r.data.trends;
   renderDetail();
@@ -619,12 +778,63 @@ let streamAuth = null;
 
 function setLive(live, detail) {
   state.live = live;
+  state.slow = false;
   document.body.classList.toggle('not-live', !live);
+  document.body.classList.remove('behind');
   $('lost').hidden = live;
+  $('slow').hidden = true;
   if (!live && detail) $('lost-detail').textContent = detail;
   const c = $('conn');
   c.className = `conn ${live ? 'live' : 'lost'}`;
   c.textContent = live ? 'Live' : 'Connection lost';
+  for (const w of state.waves.values()) if (w.node && w.drawnCurrent !== waveIsCurrent(w)) drawWave(w);
+}
+
+/** Takes the server's time of an event received now (see `link`). */
+function sampleClock(serverTime) {
+  const o = serverTime - Date.now();
+  if (link.bestOffset === null || o > link.bestOffset) link.bestOffset = o;
+  state.offset = link.bestOffset;
+  link.lastServerTime = Math.max(link.lastServerTime, serverTime);
+  link.lastLagMs = link.bestOffset - o;
+}
+
+/**
+ * How far behind the server what this page shows is: the delay of the last event, or more while the next heartbeat
+ * is overdue (bytes may still trickle in, so the watchdog does not fire, while nothing new gets through).
+ */
+function behindMs() {
+  if (!state.live || !link.lastServerTime) return 0;
+  return Math.max(link.lastLagMs, serverNow() - link.lastServerTime - heartbeatMs);
+}
+
+/** "Connection slow — data N s behind" while behind; far behind, a fresh stream and snapshot instead of the backlog. */
+function updateFreshness() {
+  if (!state.live) return;
+  const behind = behindMs();
+  if (behind > watchdogMs) {
+    controller?.abort();
+    scheduleReconnect(`The live feed fell ${Math.round(behind / 1000)} s behind.`);
+    return;
+  }
+  const slow = state.slow ? behind > SLOW_CLEAR_MS : behind > SLOW_MS;
+  if (slow) setText($('slow-detail'), `data ${Math.round(behind / 1000)} s behind`);
+  if (slow === state.slow) return;
+  state.slow = slow;
+  document.body.classList.toggle('behind', slow);
+  $('slow').hidden = !slow;
+  const c = $('conn');
+  c.className = `conn ${slow ? 'slow' : 'live'}`;
+  c.textContent = slow ? 'Connection slow' : 'Live';
+}
+
+/**
+ * Tells the server what this page has received on its stream (every heartbeat): one that falls far behind is
+ * closed by the server, even when this page is too busy or stuck to notice.
+ */
+function reportSeen(serverTime) {
+  if (!link.stream) return;
+  fetch('/api/stream/seen', { method: 'POST', headers: headers(true), body: JSON.stringify({ stream: link.stream, serverTime }), cache: 'no-store' }).catch(() => {});
 }
 
 function reconnect() {
@@ -643,9 +853,14 @@ function scheduleReconnect(detail) {
 }
 
 function handleEvent(event, data) {
-  if (data.serverTime) state.offset = data.serverTime - Date.now();
+  if (typeof data.serverTime === 'number') sampleClock(data.serverTime);
   switch (event) {
+    case 'heartbeat':
+      reportSeen(data.serverTime);
+      break;
     case 'hello':
+      link.stream = typeof data.stream === 'string' ? data.stream : null;
+      if (Number(data.heartbeatS) > 0) heartbeatMs = Number(data.heartbeatS) * 1000;
       // Sent with a token the server did not know (viewing: open serves it anonymously): that login is over.
       if (data.user === null && streamAuth && state.auth === streamAuth) {
         setAuth(null);
@@ -656,6 +871,9 @@ function handleEvent(event, data) {
       break;
     case 'ward':
       applyWard(data);
+      // Live once the snapshot is in, not at the first byte: on a slow link a large ward's snapshot takes seconds,
+      // and until it is in, the screen shows what it had before.
+      if (!state.live) setLive(true);
       break;
     case 'vitals':
       for (const t of data.beds) state.beds.set(t.bed, t);
@@ -701,6 +919,7 @@ function startAlivePings(everyMs) {
 async function connect() {
   const ctl = new AbortController();
   controller = ctl;
+  state.streaming = false;
   const params = new URLSearchParams();
   if (state.selected) params.set('bed', state.selected);
   // A ward screen opened as `/?screen=<name>` tells the gateway who it is: the gateway alarms when an expected one is away.
@@ -731,6 +950,9 @@ async function connect() {
     return;
   }
   streamAuth = sent;
+  link = { bestOffset: null, lastServerTime: 0, lastLagMs: 0, stream: null };
+  state.streaming = true;
+  if (!state.live) setText($('lost-detail'), 'Connected; receiving the ward…');
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let first = true;
@@ -756,20 +978,24 @@ async function connect() {
         if (first) {
           first = false;
           failures = 0;
-          setLive(true);
         }
         handleEvent(event, JSON.parse(data));
+        updateFreshness();
+        if (ctl.signal.aborted) return;
       }
     }
   } catch {
     // aborted or the connection broke
+  } finally {
+    if (controller === ctl) state.streaming = false;
   }
   if (!ctl.signal.aborted) scheduleReconnect('The live feed ended.');
 }
 
-// Watchdog: a link that died without closing (cable pulled) shows as lost too.
+// Watchdog: a link that died without closing (cable pulled) shows as lost too; also one that dies while the
+// snapshot is still coming.
 setInterval(() => {
-  if (state.live && Date.now() - state.lastByteAt > watchdogMs) {
+  if ((state.live || state.streaming) && Date.now() - state.lastByteAt > watchdogMs) {
     controller?.abort();
     scheduleReconnect('No data from the gateway.');
   }
@@ -782,12 +1008,18 @@ setInterval(() => {
 
 // Ages, staleness and audio-pause countdowns move with time, not only with data.
 function tickClock() {
+  updateFreshness();
   $('clock').textContent = new Date(serverNow()).toLocaleTimeString();
   for (const d of document.querySelectorAll('.vital[data-at]')) updateAge(d);
-  for (const s of document.querySelectorAll('.state[data-until]')) {
-    const left = Math.max(0, Math.round((Number(s.dataset.until) - serverNow()) / 1000));
-    s.textContent = `AUDIO PAUSED ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
-  }
+  for (const n of document.querySelectorAll('.silent-note')) updateSilent(n);
+  // A stopped waveform greys out and says for how long; one that comes back is drawn live again.
+  for (const w of state.waves.values()) if (w.node && (!waveIsCurrent(w) || !w.drawnCurrent)) drawWave(w);
+  for (const s of document.querySelectorAll('.state[data-until]')) updatePaused(s);
+}
+
+function updatePaused(s) {
+  const left = Math.max(0, Math.round((Number(s.dataset.until) - serverNow()) / 1000));
+  setText(s, `AUDIO PAUSED ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
 }
 setInterval(tickClock, 1000);
 
