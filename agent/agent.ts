@@ -9,7 +9,7 @@ import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
 import { Metrics } from './metrics.js';
-import { Outbox, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
+import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
 import type { HubTransport } from './forward/azure.js';
 import { chooseTransport } from './forward/choose.js';
@@ -104,6 +104,8 @@ export class Agent {
   private readonly bedOverrides: BedOverrideKey[];
   private readonly seenBeds = new Set<string>();
   private readonly unmatchedBeds = new Map<string, UnmatchedBedOverride>();
+  /** The store opened on its reserve (a full disk) and the disk has not had room for a new one since. */
+  private reserveInUse = false;
   /** Drivers degraded in themselves (checkDriversThemselves), with a gateway alarm up. */
   private readonly degradedDrivers = new Set<string>();
   /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
@@ -150,6 +152,14 @@ export class Agent {
     let model: LiveModel | undefined;
     try {
       this.storeRecovered = opened.recovered;
+      if (opened.reserveReleased) {
+        this.reserveInUse = true;
+        this.metrics.inc('store_reserve_released_total');
+        log.warn(
+          { store: storePath, reserveBytes: RESERVE_BYTES },
+          'the disk is full: the store\'s reserve file was deleted so that it could open; data is refused until space is freed (the display and alarms run)',
+        );
+      }
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
       if (opened.recovered) {
         log.error(
@@ -293,6 +303,18 @@ export class Agent {
     } catch (err) {
       this.log.error({ err }, 'cannot enforce store limits');
       return;
+    }
+    // Started on the reserve (a full disk): alarmed from the start, not only once the little room it gave is gone; it
+    // ends when the disk has room for a new reserve.
+    if (this.reserveInUse) {
+      this.reserveInUse = !report.reserve;
+      this.alarms.gatewayCondition(
+        this.gatewayId,
+        'disk-full-at-start',
+        this.reserveInUse,
+        this.reserveInUse ? 'Gateway disk full: the store started on its small reserve; readings will soon not be kept. Free disk space' : 'the disk has room again',
+        'medium',
+      );
     }
     // "Nearly full" is judged against what the disk can still take as well: a disk that fills up before the
     // configured capacity must alarm too. (report.fraction already counts the disk, less the room the store keeps

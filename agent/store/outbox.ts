@@ -16,7 +16,7 @@
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
 // The store does not send; the forwarder reads from it. One agent at a time has the store open (lock.ts).
 // Evictions (enforceLimits) are noted in `meta` with the rows they delete, until the agent has reported them.
-import { existsSync, mkdirSync, renameSync, statSync, statfsSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -211,6 +211,8 @@ export interface LimitsReport {
   trimmedUnreadable: number;
   /** Replay copies dropped unsent to make room (their originals reached the hub). */
   trimmedReplays: number;
+  /** Whether the reserve file (RESERVE_BYTES) is in place. */
+  reserve: boolean;
 }
 
 /**
@@ -269,6 +271,25 @@ export interface OpenedOutbox {
   outbox: Outbox;
   /** Set when the file was damaged: where it was moved (kept for inspection) and why. A fresh store was started. */
   recovered: { movedTo: string; reason: string } | null;
+  /** The disk was too full to open the store: its reserve file was deleted to make room (see RESERVE_BYTES). */
+  reserveReleased: boolean;
+}
+
+/**
+ * A file of this size kept beside the store (`<store>.reserve`) while the disk has room: when another program has
+ * filled the disk, opening the store (its -wal and -shm files, the schema check) needs a little space, and without it
+ * the agent could not start at all — no display, no alarms. The reserve is deleted to open the store then, and made
+ * again once the disk has room (RESERVE_WHEN_FREE_BYTES free).
+ */
+export const RESERVE_BYTES = 2 * 1024 * 1024;
+const RESERVE_WHEN_FREE_BYTES = 64 * 1024 * 1024;
+
+const reservePath = (path: string) => `${path}.reserve`;
+
+/** Out of disk space, as SQLite says it (a full disk, or the -shm file that cannot be sized). */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || (err as { code?: string }).code === 'ENOSPC';
 }
 
 /** How far a stamp may run ahead of the store's own clock (see enforceLimits) before it counts as after a clock step. */
@@ -513,28 +534,60 @@ export class Outbox {
     // The lock first: a store in use by another agent is refused before anything in it is read, checked or moved.
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const lock = path === ':memory:' ? undefined : StoreLock.acquire(path);
+    try {
+      return { ...Outbox.openChecked(path, opts, lock, now), reserveReleased: false };
+    } catch (err) {
+      // A disk too full to open the store at all: the reserve makes room for it (the store then refuses data, alarmed,
+      // but the agent runs: display, alarms).
+      if (path !== ':memory:' && isDiskFull(err) && existsSync(reservePath(path))) {
+        rmSync(reservePath(path), { force: true });
+        try {
+          return { ...Outbox.openChecked(path, opts, lock, now), reserveReleased: true };
+        } catch (again) {
+          lock?.release();
+          throw again;
+        }
+      }
+      lock?.release();
+      throw err;
+    }
+  }
+
+  /** Opens after an integrity check, moving a damaged file aside; the caller releases the lock if this throws. */
+  private static openChecked(path: string, opts: OutboxOptions, lock: StoreLock | undefined, now: number): Omit<OpenedOutbox, 'reserveReleased'> {
     let box: Outbox | null = null;
     try {
       box = new Outbox(path, opts, lock);
       const result = box.quickCheck();
       if (result !== 'ok') throw new CorruptStoreError(result);
+      box.keepReserve(box.freeBytesNow());
       return { outbox: box, recovered: null };
     } catch (err) {
       box?.closeFile();
-      if (path === ':memory:' || !isCorruption(err)) {
-        lock?.release();
-        throw err;
-      }
+      if (path === ':memory:' || !isCorruption(err)) throw err;
       const movedTo = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
-      try {
-        for (const suffix of ['', '-wal', '-shm']) {
-          if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
-        }
-        return { outbox: new Outbox(path, opts, lock), recovered: { movedTo, reason: (err as Error).message } };
-      } catch (again) {
-        lock?.release();
-        throw again;
+      for (const suffix of ['', '-wal', '-shm']) {
+        if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
       }
+      return { outbox: new Outbox(path, opts, lock), recovered: { movedTo, reason: (err as Error).message } };
+    }
+  }
+
+  /** Makes the reserve file (RESERVE_BYTES) when there is none and the disk has ample room; run at open and at each limits check. */
+  private keepReserve(freeDiskBytes: number): void {
+    if (this.path === ':memory:' || !(freeDiskBytes >= RESERVE_WHEN_FREE_BYTES)) return;
+    const file = reservePath(this.path);
+    if (existsSync(file)) return;
+    try {
+      const fd = openSync(file, 'w');
+      try {
+        writeSync(fd, Buffer.alloc(RESERVE_BYTES));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      rmSync(file, { force: true }); // a half-made reserve is no reserve; tried again at the next check
     }
   }
 
@@ -968,6 +1021,7 @@ export class Outbox {
     })();
 
     const freeDiskBytes = this.freeBytesNow();
+    this.keepReserve(freeDiskBytes);
     const disk = this.diskRoom(freeDiskBytes);
     // The database file may grow into the headroom, not into the WAL's room and the reserve (SQLite keeps this
     // above the file's current size by itself); past it, a write fails with SQLITE_FULL as on a full disk.
@@ -1050,6 +1104,7 @@ export class Outbox {
       unreadable,
       trimmedUnreadable,
       trimmedReplays,
+      reserve: this.path !== ':memory:' && existsSync(reservePath(this.path)),
     };
   }
 

@@ -2,7 +2,7 @@
 // (the driver is told, a counter and a log line say so), nothing already accepted may be harmed, and the agent
 // must recover by itself when space returns. And a backlog that fills the disk itself must not deadlock the store:
 // the disk counts as a capacity. Needs root to mount tmpfs (as on CI and the dev machines).
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -136,5 +136,35 @@ describe('disk full', () => {
     expect(delivered).toBeGreaterThan(0);
     expect(delivered + evicted).toBe(prefilled + committed);
   }, 180_000);
-});
 
+  it('a disk already full at start: the store opens on its reserve, the agent runs (display, alarms) and says so; the reserve comes back with space', async () => {
+    const dir = tempDir();
+    mountPoint = mountTmpfs(dir, '96m');
+    const config = testConfig(mountPoint, {
+      store: { path: join(mountPoint, 'agent.db'), synchronous: 'full' },
+      display: { enabled: true, port: 0 },
+      drivers: [{ name: 'sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }],
+    });
+    agent = new Agent({ config, registry, log: captureLog('info').log, transport: null });
+    await agent.start();
+    expect(existsSync(join(mountPoint, 'agent.db.reserve'))).toBe(true);
+    await agent.stop();
+    // Another program fills the disk while the agent is down (a log storm, a core dump).
+    const filler = fillDisk(mountPoint);
+    expect(freeBytes(mountPoint)).toBeLessThan(64 * 1024);
+
+    const captured = captureLog('info');
+    agent = new Agent({ config, registry, log: captured.log, transport: null });
+    await agent.start();
+    expect(captured.lines.find((l) => String(l.msg).startsWith('the disk is full: the store\'s reserve file was deleted'))).toBeDefined();
+    expect(agent.metrics.get('store_reserve_released_total')).toBe(1);
+    const alarm = () => agent!.alarms.engine.list().find((a) => a.key === 'gateway:disk-full-at-start');
+    await until('the disk-full alarm', () => alarm()?.conditionPresent === true, 15_000);
+    expect(alarm()).toMatchObject({ bed: GATEWAY_BED, priority: 'medium' });
+    expect((await fetch(`${agent.display!.address().url}/healthz`)).status).toBe(200);
+
+    rmSync(filler);
+    await until('the reserve made again', () => existsSync(join(mountPoint!, 'agent.db.reserve')), 20_000);
+    await until('the alarm ended', () => alarm()?.conditionPresent !== true, 20_000);
+  }, 60_000);
+});
