@@ -177,8 +177,11 @@ describe('agent CLI', () => {
     }
   });
 
-  it('on SIGTERM with a hub that never answers, commits what it has and exits within IoT Edge\'s 10 s', async () => {
-    // A "hub" that accepts TCP and never says a word: the SDK's connect hangs, and so would a stop waiting for it.
+  /**
+   * Runs the agent against a "hub" that accepts TCP and never says a word (the SDK's connect hangs, and so would a stop
+   * waiting for it), until it runs and has tried to connect; `stop` signals it; returns the process and its store.
+   */
+  async function againstSilentHub(stop: (p: ReturnType<typeof startAgentProcess>) => Promise<void>) {
     const sockets: import('node:net').Socket[] = [];
     const silent = createServer((s) => void sockets.push(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
@@ -195,52 +198,37 @@ describe('agent CLI', () => {
       const p = startAgentProcess(['--config', config]);
       await p.waitForLog('agent running');
       await new Promise((r) => setTimeout(r, 1000)); // connecting, never connected
-      p.child.kill('SIGTERM');
+      await stop(p);
       const { code } = await p.exited;
-      expect(code).toBe(0);
-      expect(p.lines.find((l) => l.msg === 'stop is taking too long (a hub that does not answer?); exiting now, everything accepted is in the store')).toMatchObject({ deadlineMs: 8000 });
-      // Drivers were stopped and ingest closed before the wait: the readings are in the store.
+      // Drivers were stopped and ingest closed before any wait on the hub: the readings are in the store.
       const db = new Database(storePath, { readonly: true });
-      expect((db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n).toBeGreaterThan(0);
+      const stored = (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
       db.close();
+      return { p, code, stored };
     } finally {
       for (const s of sockets) s.destroy();
       silent.close();
     }
+  }
+
+  it('on SIGTERM with a hub that never answers, commits what it has and exits within IoT Edge\'s 10 s', async () => {
+    const { p, code, stored } = await againstSilentHub(async (p) => void p.child.kill('SIGTERM'));
+    expect(code).toBe(0);
+    expect(p.lines.find((l) => l.msg === 'stop is taking too long (a hub that does not answer?); exiting now, everything accepted is in the store')).toMatchObject({ deadlineMs: 8000 });
+    expect(stored).toBeGreaterThan(0);
   }, 30_000);
 
   it('a second SIGINT while stopping exits without waiting for the hub, after committing', async () => {
-    const sockets: import('node:net').Socket[] = [];
-    const silent = createServer((s) => void sockets.push(s));
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-    const port = (silent.address() as AddressInfo).port;
-    try {
-      const dir = tempDir();
-      const storePath = join(dir, 'agent.db');
-      const config = writeConfig(dir, {
-        store: { path: storePath },
-        display: { enabled: false },
-        hub: { mode: 'device', connectionString: `HostName=hub.example.net;DeviceId=gw;SharedAccessKey=a2V5;GatewayHostName=127.0.0.1:${port}`, sendTimeoutMs: 60000 },
-        drivers: [{ name: 'sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }],
-      });
-      const p = startAgentProcess(['--config', config]);
-      await p.waitForLog('agent running');
-      await new Promise((r) => setTimeout(r, 1000));
+    const { p, code, stored } = await againstSilentHub(async (p) => {
       p.child.kill('SIGINT');
       await p.waitForLog('stopping');
       p.child.kill('SIGINT');
-      const { code } = await p.exited;
-      expect(code).toBe(0);
-      expect(p.lines.find((l) => l.msg === 'second SIGINT while stopping: not waiting for the hub any longer; exiting once everything accepted is in the store')).toMatchObject({ level: 40, signal: 'SIGINT' });
-      // It did not sit out the 8 s deadline.
-      expect(p.lines.some((l) => String(l.msg).startsWith('stop is taking too long'))).toBe(false);
-      const db = new Database(storePath, { readonly: true });
-      expect((db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n).toBeGreaterThan(0);
-      db.close();
-    } finally {
-      for (const s of sockets) s.destroy();
-      silent.close();
-    }
+    });
+    expect(code).toBe(0);
+    expect(p.lines.find((l) => l.msg === 'second SIGINT while stopping: not waiting for the hub any longer; exiting once everything accepted is in the store')).toMatchObject({ level: 40, signal: 'SIGINT' });
+    // It did not sit out the 8 s deadline.
+    expect(p.lines.some((l) => String(l.msg).startsWith('stop is taking too long'))).toBe(false);
+    expect(stored).toBeGreaterThan(0);
   }, 30_000);
 });
 
