@@ -2,48 +2,34 @@
 // answer taken for the answer to the next request (a wrong value emitted as valid). Real serialport on
 // both ends of a socat pty pair; the project's RTU simulator answers one request late.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modbusDriver } from './index.js';
-import { RegisterBank, startRtuSimulator, type RunningSimulator } from './simulator.js';
-import { fakeContext, openPtyPair, socatAvailable, SOCAT_MISSING, waitFor, type PtyPair } from '../serial/testing.js';
-import type { Driver } from '../types.js';
+import { startRtuRig, type RtuRig } from './rtu-rig.js';
+import { RegisterBank } from './simulator.js';
+import { fakeContext, waitFor } from '../serial/testing.js';
 
-let pty: PtyPair;
-let simulator: RunningSimulator;
-let driver: Driver;
+let rig: RtuRig | undefined;
 const bank = new RegisterBank();
 const ctx = fakeContext('rtu-late');
 const TIMEOUT_MS = 200;
 
 beforeAll(async () => {
-  if (!socatAvailable()) throw new Error(SOCAT_MISSING);
-  pty = await openPtyPair();
   // Two reads of the same size and function, so the late answer to one fits the other exactly.
   bank.setRegisters(1, 'holding', 0, [111]);
   bank.setRegisters(1, 'holding', 10, [222]);
-  simulator = await startRtuSimulator(bank, { path: pty.b, baudRate: 19200 });
-  driver = modbusDriver.create(
-    {
+  rig = await startRtuRig(bank, ctx, { baudRate: 19200 }, (path) => ({
       buses: [
         {
           id: 'line',
           transport: 'rtu',
-          path: pty.a,
+          path,
           baudRate: 19200,
           timeoutMs: TIMEOUT_MS,
           devices: [{ id: 'pump', unitId: 1, pollIntervalMs: 100, points: [{ name: 'rate', table: 'holding', address: 0 }, { name: 'vtbi', table: 'holding', address: 10 }] }],
         },
       ],
-    },
-    ctx,
-  );
-  await driver.start();
+  }));
 }, 15_000);
 
-afterAll(async () => {
-  await driver?.stop();
-  await simulator?.close();
-  await pty?.close();
-});
+afterAll(() => rig?.close());
 
 describe('modbus RTU late answer', () => {
   it('an answer arriving after the timeout is dropped, never emitted as another register\'s value', async () => {

@@ -2,11 +2,10 @@
 // a silent unit holds the line for 2 × timeoutMs, so however many there are, the live unit's due reads wait for
 // one of them at most. Real serialport on both ends of a socat pty pair; the project's RTU simulator.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modbusDriver } from './index.js';
 import type { DeviceOptions, Table } from './options.js';
-import { RegisterBank, startRtuSimulator, type RunningSimulator, type SimAnswer } from './simulator.js';
-import { fakeContext, openPtyPair, socatAvailable, SOCAT_MISSING, waitFor, type PtyPair } from '../serial/testing.js';
-import type { Driver } from '../types.js';
+import { startRtuRig, type RtuRig } from './rtu-rig.js';
+import { RegisterBank, type SimAnswer } from './simulator.js';
+import { fakeContext, waitFor } from '../serial/testing.js';
 
 /** Records the unit id of every request on the line, in order. */
 class LineLog extends RegisterBank {
@@ -17,37 +16,24 @@ class LineLog extends RegisterBank {
   }
 }
 
-let pty: PtyPair;
-let simulator: RunningSimulator;
-let driver: Driver;
+let rig: RtuRig | undefined;
 const bank = new LineLog();
 const ctx = fakeContext('rtu-share');
 const LIVE = 1;
 const SILENT = [10, 11, 12]; // never set in the bank: they never answer
 
 beforeAll(async () => {
-  if (!socatAvailable()) throw new Error(SOCAT_MISSING);
-  pty = await openPtyPair();
   bank.setRegisters(LIVE, 'holding', 0, [72]);
-  simulator = await startRtuSimulator(bank, { path: pty.b, baudRate: 19200 });
   const unit = (id: string, unitId: number, pollIntervalMs: number): DeviceOptions => ({ id, unitId, pollIntervalMs, points: [{ name: 'v', table: 'holding', address: 0 }] });
-  driver = modbusDriver.create(
-    {
+  rig = await startRtuRig(bank, ctx, { baudRate: 19200 }, (path) => ({
       offlineAfterFailures: 2,
       // Three silent units cost 3 × 2 × 100 ms per round, more than the 400 ms backoff cap: probes are always overdue.
       backoff: { initialMs: 100, maxMs: 400 },
-      buses: [{ id: 'ward', transport: 'rtu', path: pty.a, baudRate: 19200, timeoutMs: 100, devices: [unit('monitor', LIVE, 50), ...SILENT.map((u) => unit(`pump-${u}`, u, 1000))] }],
-    },
-    ctx,
-  );
-  await driver.start();
+      buses: [{ id: 'ward', transport: 'rtu', path, baudRate: 19200, timeoutMs: 100, devices: [unit('monitor', LIVE, 50), ...SILENT.map((u) => unit(`pump-${u}`, u, 1000))] }],
+  }));
 }, 15_000);
 
-afterAll(async () => {
-  await driver?.stop();
-  await simulator?.close();
-  await pty?.close();
-});
+afterAll(() => rig?.close());
 
 describe('modbus RTU line with switched-off units', () => {
   it('a live unit is read between any two requests to silent units, from the start and once they are offline', async () => {

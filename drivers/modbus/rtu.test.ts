@@ -1,34 +1,26 @@
 // Real Modbus RTU over a pseudo-terminal pair (socat) with the real serialport on both ends:
 // the driver on one pty, the project's RTU simulator on the other.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modbusDriver } from './index.js';
-import type { ModbusOptions } from './options.js';
-import { KNOWN_POINTS, knownPointOptions, loadKnownValues, RegisterBank, startRtuSimulator, type RunningSimulator } from './simulator.js';
-import { fakeContext, openPtyPair, socatAvailable, SOCAT_MISSING, waitFor, type PtyPair } from '../serial/testing.js';
-import type { Driver } from '../types.js';
+import { startRtuRig, type RtuRig } from './rtu-rig.js';
+import { KNOWN_POINTS, knownPointOptions, loadKnownValues, RegisterBank } from './simulator.js';
+import { fakeContext, waitFor } from '../serial/testing.js';
 
-
-let pty: PtyPair;
-let simulator: RunningSimulator;
-let driver: Driver;
+let rig: RtuRig | undefined;
 const bank = new RegisterBank();
 const ctx = fakeContext('rtu-test');
 
 beforeAll(async () => {
-  if (!socatAvailable()) throw new Error(SOCAT_MISSING);
-  pty = await openPtyPair();
   loadKnownValues(bank, 1);
   bank.setRegisters(2, 'holding', 0, [95]);
   bank.setRegisters(2, 'input', 0, [0x42c5, 0x0000]);
-  simulator = await startRtuSimulator(bank, { path: pty.b, baudRate: 19200, parity: 'even' });
-  const options: ModbusOptions = {
+  rig = await startRtuRig(bank, ctx, { baudRate: 19200, parity: 'even' }, (path) => ({
     offlineAfterFailures: 2,
     backoff: { initialMs: 100, maxMs: 400 },
     buses: [
       {
         id: 'line1',
         transport: 'rtu',
-        path: pty.a,
+        path,
         baudRate: 19200,
         parity: 'even',
         timeoutMs: 200,
@@ -46,16 +38,10 @@ beforeAll(async () => {
         ],
       },
     ],
-  };
-  driver = modbusDriver.create(options, ctx);
-  await driver.start();
+  }));
 }, 15_000);
 
-afterAll(async () => {
-  await driver?.stop();
-  await simulator?.close();
-  await pty?.close();
-});
+afterAll(() => rig?.close());
 
 describe('modbus RTU over a pty pair', () => {
   it('polls two unit ids on one line, every type and order decoded', async () => {
