@@ -242,7 +242,8 @@ export const configSchema = {
           default: {},
           description:
             'Devices that should be sending, by device id (as the driver names it, e.g. the HL7 sender or the serial ' +
-            'device\'s `id`): from the agent\'s start, one that sends nothing for `silentAfterS` raises the technical ' +
+            'device\'s `id`): from the agent\'s start, one that sends nothing for `silentAfterS` seconds (5–86400, ' +
+            'default 30, as for every device not listed; raise it for a device that sends less often) raises the technical ' +
             'alarm "no data" — also after a restart, when it has not sent anything yet. `bed` names the bed for a ' +
             'device whose events carry none. Devices not listed are watched from their first event, and after a restart ' +
             'from the start if they were heard from in the day before it through a driver still configured. E.g. ' +
@@ -252,7 +253,15 @@ export const configSchema = {
             additionalProperties: false,
             properties: {
               bed: { type: 'string', minLength: 1 },
-              silentAfterS: { type: 'integer', minimum: 5, maximum: 86400, description: 'Default 30.' },
+              silentAfterS: {
+                type: 'integer',
+                minimum: 5,
+                maximum: 86400,
+                description:
+                  'Seconds without any event from this device before the technical alarm "no data". Default 30, as for ' +
+                  'devices not listed. Raise it for a device that sends less often (e.g. only intermittent measurements); ' +
+                  'lower it to hear sooner of a lost feed.',
+              },
             },
           },
         },

@@ -30,11 +30,32 @@ export const configSchema = {
   properties: {
     host: { type: 'string', default: '0.0.0.0', description: 'Bind address.' },
     port: { type: 'integer', minimum: 0, maximum: 65535, description: 'TCP port (0 = any free port, for tests).' },
-    maxFrameBytes: { type: 'integer', minimum: 1024, maximum: 67108864, default: 1048576 },
-    maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 64 },
+    maxFrameBytes: {
+      type: 'integer',
+      minimum: 1024,
+      maximum: 67108864,
+      default: 1048576,
+      description:
+        'Largest HL7 message (one MLLP frame) accepted, in bytes. Default 1048576 (1 MiB). A larger message is dropped and answered AE (CE) with error 207 when its MSH can be read, and counted (frames_oversize). Raise it for a sender whose waveform (NA/MA) messages are larger; it bounds the memory one connection can take.',
+    },
+    maxConnections: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10000,
+      default: 64,
+      description:
+        'Sender connections open at once on this listener; further ones are refused and counted (connections_refused). Default 64. Raise it for a site whose gateways open many connections (e.g. one per bed); lower it to bound what the gateway accepts.',
+    },
     idleTimeoutMs: { type: 'integer', minimum: 100, default: 600000, description: 'Close a connection with no traffic for this long.' },
     readTimeoutMs: { type: 'integer', minimum: 100, default: 30000, description: 'A started frame must end within this time.' },
-    maxQueuedFrames: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+    maxQueuedFrames: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 32,
+      description:
+        'Messages received on one connection and still waiting to be stored and acknowledged; at this number the listener stops reading from that connection until some are done (TCP back-pressure, nothing is lost). Default 32. Rarely needs changing; raise it only for a sender that streams many messages without waiting for each ACK.',
+    },
     application: { type: 'string', default: 'EDGE_GATEWAY', description: 'MSH-3 of our ACKs.' },
     facility: { type: 'string', default: '', description: 'MSH-4 of our ACKs.' },
     storeFailureAck: { enum: ['AR', 'AE'], default: 'AR', description: 'Original-mode ACK when data cannot be stored.' },
@@ -71,25 +92,63 @@ export const configSchema = {
     duplicateWindow: {
       type: 'object',
       additionalProperties: false,
+      description:
+        'Memory of messages already stored, by sender (MSH-3, MSH-4) and control id (MSH-10): a resend of one (the sender missed our ACK) is acknowledged again but not stored twice (counter duplicates). A message is remembered until `ttlMs` has passed or `maxEntries` newer ones have arrived.',
       properties: {
-        maxEntries: { type: 'integer', minimum: 1, default: 10000 },
-        ttlMs: { type: 'integer', minimum: 1000, default: 3600000 },
+        maxEntries: {
+          type: 'integer',
+          minimum: 1,
+          default: 10000,
+          description:
+            'Most messages remembered; beyond it the oldest is forgotten. Default 10000. The window covers about maxEntries ÷ (messages per second of all senders) seconds: raise it for a busy listener whose senders may resend after longer than that.',
+        },
+        ttlMs: {
+          type: 'integer',
+          minimum: 1000,
+          default: 3600000,
+          description:
+            'Milliseconds a stored message is remembered for duplicate detection. Default 3600000 (1 h). Raise it only for a sender that may resend old messages later than that (e.g. after a long outage of its own).',
+        },
       },
     },
     tls: {
       type: 'object',
       additionalProperties: false,
       required: ['certFile', 'keyFile'],
+      description:
+        'Accept MLLP over TLS instead of plain TCP: every sender must then connect with TLS. Default: absent, plain TCP. Use it when the HL7 traffic crosses a network that is not a closed device network; the files are checked at start.',
       properties: {
-        certFile: { type: 'string' },
-        keyFile: { type: 'string' },
-        caFile: { type: 'string' },
+        certFile: {
+          type: 'string',
+          description: "This listener's certificate (chain), PEM file path. Required with `tls`.",
+        },
+        keyFile: {
+          type: 'string',
+          description: 'Private key of certFile, unencrypted PEM file path (keep it readable by the agent only). Required with `tls`.',
+        },
+        caFile: {
+          type: 'string',
+          description:
+            'PEM file of the CA certificate(s) that sender (client) certificates must chain to: with it every sender must present such a certificate (mutual TLS). Default: absent, no client certificate required (unless allowedClients.fingerprint256 is set). Set it when senders have certificates from the hospital CA.',
+        },
         allowedClients: {
           type: 'object',
           additionalProperties: false,
+          description:
+            'Only these senders are admitted, by certificate subject CN and/or exact certificate fingerprint (a match of either admits). Default: absent, any sender that completes the TLS handshake (with a certificate from caFile when that is set). Set it to restrict the listener to known gateways; rejected senders are counted (tls_clients_rejected).',
           properties: {
-            cn: { type: 'array', items: { type: 'string' } },
-            fingerprint256: { type: 'array', items: { type: 'string', pattern: '^[0-9A-Fa-f:]{64,95}$' } },
+            cn: {
+              type: 'array',
+              items: { type: 'string' },
+              description:
+                'Subject common names (CN) admitted, e.g. "piic-gateway-icu". Needs caFile (the start is refused without it: anyone can make a certificate with any CN). Default none.',
+            },
+            fingerprint256: {
+              type: 'array',
+              items: { type: 'string', pattern: '^[0-9A-Fa-f:]{64,95}$' },
+              description:
+                'SHA-256 fingerprints of the exact client certificates admitted, hex with or without colons ("AB:CD:…"). Works without caFile, e.g. for a gateway with a self-signed certificate. Default none. Update it when the sender\'s certificate is renewed.',
+            },
           },
         },
       },

@@ -16,7 +16,11 @@ export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
       speed: { type: 'number', minimum: 0.1, maximum: 1000, default: 1, description: 'Playback speed: 1 = real time.' },
       segmentMs: { type: 'integer', minimum: 20, maximum: 5000, default: 250, description: 'Record time per waveform segment.' },
       deviceId: { type: 'string', minLength: 1, description: 'Device id; default `wfdb-<record name>`.' },
-      bed: { type: 'string', minLength: 1 },
+      bed: {
+        type: 'string',
+        minLength: 1,
+        description: 'Bed put on the replayed waveforms and alarm, e.g. "ICU-01". Default none: shown under the bed "unassigned".',
+      },
       alarmAtS: { type: 'number', minimum: 0, description: 'Alarm time in the record; default its end (the windows-30s alarm onset).' },
       alarm: { type: 'boolean', default: true, description: 'Raise the alarm named in the header comments.' },
     },
