@@ -50,6 +50,9 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description:
+        'The agent\'s own log on stdout (IoT Edge and Docker collect it; `captureDiagnostics` returns the latest lines). ' +
+        'It never contains patient identifiers or secrets.',
       properties: {
         level: {
           enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'],
@@ -67,6 +70,10 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
+      description:
+        'Local store-and-forward outbox (SQLite): every reading, alarm and audit record is written here first and kept ' +
+        'until the hub acknowledges it (within the size and age limits below), so an uplink outage loses nothing. Cannot ' +
+        'be changed from the twin.',
       properties: {
         path: {
           type: 'string',
@@ -179,9 +186,28 @@ export const configSchema = {
           type: 'object',
           additionalProperties: false,
           default: {},
+          description:
+            'Back-off while the hub cannot be reached (failed connect or send): the wait doubles from `initialDelayMs` up ' +
+            'to `maxDelayMs`, each wait drawn at random between half and all of it so that a ward of gateways does not ' +
+            'reconnect in step. Data waits in the store meanwhile.',
           properties: {
-            initialDelayMs: { type: 'integer', minimum: 10, default: 1000 },
-            maxDelayMs: { type: 'integer', minimum: 10, default: 60000 },
+            initialDelayMs: {
+              type: 'integer',
+              minimum: 10,
+              default: 1000,
+              description:
+                'First wait in milliseconds after a hub failure (default 1000); the doubling starts over once a message ' +
+                'is delivered or a connection stayed up 60 s. Also the pause before retrying after a store read error.',
+            },
+            maxDelayMs: {
+              type: 'integer',
+              minimum: 10,
+              default: 60000,
+              description:
+                'Longest wait in milliseconds between attempts to reach the hub (default 60000). Lower it to resume ' +
+                'forwarding sooner after an outage ends; raise it to save connection attempts on a metered link. Keep it ' +
+                '≥ initialDelayMs (it caps it).',
+            },
           },
         },
         forwardWaveforms: {
@@ -226,8 +252,20 @@ export const configSchema = {
           default: {},
           description: 'Escalate an alarm still unacknowledged after `afterS` (flagged on the display and in the audit stream).',
           properties: {
-            enabled: { type: 'boolean', default: true },
-            afterS: { type: 'integer', minimum: 5, maximum: 3600, default: 60 },
+            enabled: {
+              type: 'boolean',
+              default: true,
+              description: 'Escalate alarms left unacknowledged (default true). false: no alarm is ever flagged as escalated.',
+            },
+            afterS: {
+              type: 'integer',
+              minimum: 5,
+              maximum: 3600,
+              default: 60,
+              description:
+                'Seconds an alarm may stay unacknowledged (an audio pause does not count) before it escalates; default 60, ' +
+                'counted from when it was raised or last rose in priority. Set it to the response time of your ward\'s alarm policy.',
+            },
             priorities: {
               type: 'array',
               items: { enum: ['high', 'medium', 'low'] },
@@ -271,14 +309,33 @@ export const configSchema = {
           default: {},
           description: 'Audio pause from the display: duration when none is given, and the longest allowed.',
           properties: {
-            defaultS: { type: 'integer', minimum: 10, maximum: 600, default: 120 },
-            maxS: { type: 'integer', minimum: 10, maximum: 600, default: 300 },
+            defaultS: {
+              type: 'integer',
+              minimum: 10,
+              maximum: 600,
+              default: 120,
+              description:
+                'Seconds the audio stays paused after a clinician presses pause on the display (the page sends no duration) ' +
+                'and after a device reports an alarm paused at the bedside; default 120. Must be ≤ maxS.',
+            },
+            maxS: {
+              type: 'integer',
+              minimum: 10,
+              maximum: 600,
+              default: 300,
+              description:
+                'Longest audio pause, in seconds, an API caller may ask for; a longer one is refused. Default 300. Keep it ' +
+                '≥ defaultS and ≥ model.policy.recheckS, or the edge model\'s audio holds may be refused.',
+            },
           },
         },
         limits: {
           type: 'object',
           additionalProperties: false,
           default: {},
+          description:
+            'Threshold alarms on vital signs (HR, pulse rate, SpO2, RR, NIBP, ABP, temperature). The default limits, delays and ' +
+            'priorities are built in (sources in agent/alarms/README.md); set here only what differs for a bed.',
           properties: {
             beds: {
               type: 'object',
@@ -311,6 +368,10 @@ export const configSchema = {
           type: 'object',
           additionalProperties: false,
           default: {},
+          description:
+            'NEWS2 early-warning score (RCP 2017), computed per bed from the latest RR, SpO2, systolic BP, pulse and ' +
+            'temperature, plus consciousness and air/oxygen as recorded on the display (or assumed): a single parameter ' +
+            'scoring 3, a total of 5–6, or 7 and above raises a low, medium or high alarm.',
           properties: {
             beds: {
               type: 'object',
@@ -375,15 +436,35 @@ export const configSchema = {
             'ward-network address (or 0.0.0.0), and turn on `tls` and `viewing: authenticated`. Screens that reach the ' +
             'gateway by a DNS name need that name in `allowedHosts`.',
         },
-        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080, description: '0 = any free port (tests).' },
+        port: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 65535,
+          default: 8080,
+          description:
+            'TCP port of the display and local API (default 8080). Change it when another service uses 8080 or the ' +
+            'network policy names another port; screens and scrapers then use the new one. 0 = any free port (tests).',
+        },
         tls: {
           type: 'object',
           additionalProperties: false,
           required: ['certFile', 'keyFile'],
           description: 'Serve HTTPS with this certificate chain and private key (PEM files). Absent: plain HTTP.',
           properties: {
-            certFile: { type: 'string', minLength: 1 },
-            keyFile: { type: 'string', minLength: 1 },
+            certFile: {
+              type: 'string',
+              minLength: 1,
+              description:
+                'PEM file with the server certificate, then any intermediate certificates. Relative paths are relative ' +
+                'to the working directory; checked at start and by `--check`. Replace it before it expires.',
+            },
+            keyFile: {
+              type: 'string',
+              minLength: 1,
+              description:
+                'PEM file with the private key of certFile, unencrypted (no passphrase). Keep it readable by the ' +
+                'agent\'s user only.',
+            },
           },
         },
         viewing: {
@@ -402,8 +483,17 @@ export const configSchema = {
             additionalProperties: false,
             required: ['name', 'role', 'passwordHash'],
             properties: {
-              name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' },
-              role: { enum: ['viewer', 'clinician', 'admin'] },
+              name: {
+                type: 'string',
+                pattern: '^[A-Za-z0-9._@-]{1,64}$',
+                description: 'Login name; recorded as the actor of every acknowledgement and audio pause in the audit stream.',
+              },
+              role: {
+                enum: ['viewer', 'clinician', 'admin'],
+                description:
+                  '`viewer`: sees the ward, metrics and status (needed with `viewing: authenticated`). `clinician`: also acknowledges and pauses alarms and records observations. ' +
+                  '`admin`: the same rights as clinician in this version. Give each person the lowest role they need.',
+              },
               passwordHash: { type: 'string', pattern: '^scrypt\\$', description: 'scrypt hash, never the password.' },
             },
           },
@@ -417,9 +507,22 @@ export const configSchema = {
             additionalProperties: false,
             required: ['name', 'role', 'tokenHash'],
             properties: {
-              name: { type: 'string', pattern: '^[A-Za-z0-9._@-]{1,64}$' },
-              role: { enum: ['viewer', 'clinician', 'admin'] },
-              tokenHash: { type: 'string', pattern: '^sha256\\$[0-9a-f]{64}$' },
+              name: {
+                type: 'string',
+                pattern: '^[A-Za-z0-9._@-]{1,64}$',
+                description: 'Who uses the token, e.g. `prometheus`; shown as the user in the audit stream and logs.',
+              },
+              role: {
+                enum: ['viewer', 'clinician', 'admin'],
+                description: 'Rights of the token, as for users. `viewer` is enough for a metrics scraper or status monitor.',
+              },
+              tokenHash: {
+                type: 'string',
+                pattern: '^sha256\\$[0-9a-f]{64}$',
+                description:
+                  'SHA-256 hash of the token, as printed by `npx tsx agent/http/hash-password.ts --token`; the token itself ' +
+                  'is never stored. Remove or replace the entry to revoke the token.',
+              },
             },
           },
         },
@@ -448,7 +551,15 @@ export const configSchema = {
               default: 10,
               description: 'Failed logins per user name (from any address) within the window. Anyone who knows a name can lock it out for the window.',
             },
-            windowS: { type: 'integer', minimum: 1, maximum: 86400, default: 300 },
+            windowS: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 86400,
+              default: 300,
+              description:
+                'Seconds over which failed logins are counted, from the first failure; an address or name over the limit ' +
+                'stays refused until that window ends. Default 300. Longer slows password guessing but locks out a mistyping user longer.',
+            },
             maxSessionsPerUser: {
               type: 'integer',
               minimum: 1,
@@ -483,8 +594,24 @@ export const configSchema = {
           default: {},
           description: 'Bounds, so that slow or hostile clients cannot exhaust the gateway.',
           properties: {
-            maxConnections: { type: 'integer', minimum: 1, maximum: 10000, default: 64 },
-            maxSseClients: { type: 'integer', minimum: 1, maximum: 1000, default: 32 },
+            maxConnections: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 10000,
+              default: 64,
+              description:
+                'Open TCP connections to the display at once, live streams included; further ones are closed and counted ' +
+                '(display_connections_refused_total). Default 64. Keep it well above maxSseClients.',
+            },
+            maxSseClients: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 1000,
+              default: 32,
+              description:
+                'Live-update streams at once, one per open display page (screen or browser tab); further pages get 503. ' +
+                'Default 32. Raise it when more pages watch the ward (the agent warns if `screens` outnumber it).',
+            },
             maxSseClientsPerAddress: {
               type: 'integer',
               minimum: 1,
@@ -494,11 +621,51 @@ export const configSchema = {
                 'Live streams from one client address, so that one machine cannot take every slot. Behind a reverse ' +
                 'proxy or NAT all screens share one address: raise it to the number of screens (and tabs) there.',
             },
-            maxBodyBytes: { type: 'integer', minimum: 256, maximum: 1048576, default: 4096 },
-            maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 65536, default: 8192 },
-            headersTimeoutMs: { type: 'integer', minimum: 1000, maximum: 120000, default: 10000 },
-            requestTimeoutMs: { type: 'integer', minimum: 1000, maximum: 300000, default: 15000 },
-            keepAliveTimeoutMs: { type: 'integer', minimum: 100, maximum: 120000, default: 5000 },
+            maxBodyBytes: {
+              type: 'integer',
+              minimum: 256,
+              maximum: 1048576,
+              default: 4096,
+              description:
+                'Largest JSON body of a request (login, acknowledge, audio pause, observations), in bytes; a larger one ' +
+                'gets 413. Default 4096, ample for these; rarely needs changing.',
+            },
+            maxHeaderBytes: {
+              type: 'integer',
+              minimum: 1024,
+              maximum: 65536,
+              default: 8192,
+              description:
+                'Largest request header block, in bytes; a larger one gets 431 and the connection is closed. Default 8192. ' +
+                'Raise it only if a reverse proxy or single sign-on adds large headers.',
+            },
+            headersTimeoutMs: {
+              type: 'integer',
+              minimum: 1000,
+              maximum: 120000,
+              default: 10000,
+              description:
+                'Milliseconds a client has to send its request headers; a slower one gets 408 and is disconnected. Default ' +
+                '10000. Must not exceed requestTimeoutMs, or the agent does not start.',
+            },
+            requestTimeoutMs: {
+              type: 'integer',
+              minimum: 1000,
+              maximum: 300000,
+              default: 15000,
+              description:
+                'Milliseconds a client has to send its whole request (headers and body); a slower one gets 408. Default ' +
+                '15000. Does not limit how long a live stream stays open; raise it only for very slow links.',
+            },
+            keepAliveTimeoutMs: {
+              type: 'integer',
+              minimum: 100,
+              maximum: 120000,
+              default: 5000,
+              description:
+                'Milliseconds an idle connection is kept open for the next request, then closed. Default 5000. Behind a ' +
+                'reverse proxy that reuses connections, set it above the proxy\'s idle timeout.',
+            },
             sseMaxBufferedBytes: {
               type: 'integer',
               minimum: 4096,
@@ -535,8 +702,24 @@ export const configSchema = {
           default: {},
           description: 'Short trends kept in memory per bed and parameter: one point per `intervalS`, the last `points`.',
           properties: {
-            intervalS: { type: 'integer', minimum: 1, maximum: 600, default: 5 },
-            points: { type: 'integer', minimum: 10, maximum: 2000, default: 360 },
+            intervalS: {
+              type: 'integer',
+              minimum: 1,
+              maximum: 600,
+              default: 5,
+              description:
+                'Seconds per trend point (the newest value in each interval is kept). Default 5. The trend spans ' +
+                '`intervalS` × `points` (30 min by default): raise it for a longer, coarser trend.',
+            },
+            points: {
+              type: 'integer',
+              minimum: 10,
+              maximum: 2000,
+              default: 360,
+              description:
+                'Trend points kept per bed and parameter. Default 360. More points give a longer trend at the cost of ' +
+                'memory (beds × parameters × points).',
+            },
           },
         },
         waveformSeconds: {
@@ -665,7 +848,13 @@ export const configSchema = {
             additionalProperties: false,
             required: ['sha256'],
             properties: {
-              sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+              sha256: {
+                type: 'string',
+                pattern: '^[0-9a-fA-F]{64}$',
+                description:
+                  'SHA-256 of the approved .onnx file as 64 hex digits (e.g. from `sha256sum`). Add an entry only for a ' +
+                  'model your organisation has validated for use.',
+              },
               label: { type: 'string', maxLength: 128, description: 'Human label, e.g. the model version.' },
             },
           },
@@ -709,7 +898,13 @@ export const configSchema = {
         properties: {
           name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'Unique instance name.' },
           type: { type: 'string', description: 'Driver type (see drivers/registry.ts).' },
-          enabled: { type: 'boolean', default: true },
+          enabled: {
+            type: 'boolean',
+            default: true,
+            description:
+              'Run this driver (default true). false keeps the entry (its options are still checked) but starts nothing, ' +
+              'e.g. while a device is away for service; take its devices out of `alarms.devices` too, or they alarm "no data".',
+          },
           options: { type: 'object', default: {}, description: "The driver's own options (see its README)." },
         },
       },
