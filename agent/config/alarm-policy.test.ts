@@ -86,4 +86,23 @@ describe('alarm policy config', () => {
       expect((err as ConfigError).problems.map((p) => p.path)).toEqual(['store.pth', 'alarms.limits.beds.b.spO2']);
     }
   });
+
+  it('relates settings the schema cannot: headers timeout within the request timeout; pauses at least the model\'s re-check when it may hold alarms', () => {
+    const problems = (over: Record<string, unknown>) => {
+      try {
+        validateConfig({ ...structuredClone(base), ...over }, registry, 'test');
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      }
+    };
+    expect(problems({ display: { limits: { headersTimeoutMs: 60000, requestTimeoutMs: 30000 } } })).toEqual([
+      'display.limits.headersTimeoutMs: must not exceed display.limits.requestTimeoutMs (30000)',
+    ]);
+    expect(problems({ alarms: { audioPause: { defaultS: 10, maxS: 10 } }, model: { policy: { mode: 'delay', recheckS: 20 } } })).toEqual([
+      'alarms.audioPause.maxS: must be at least model.policy.recheckS (20) while the edge model may hold alarms (policy delay)',
+    ]);
+    // Annotating only, the model holds nothing.
+    expect(problems({ alarms: { audioPause: { defaultS: 10, maxS: 10 } }, model: { policy: { mode: 'annotate', recheckS: 20 } } })).toEqual([]);
+  });
 });

@@ -278,6 +278,21 @@ export function validateConfig(
   if (privacy?.pseudonymizePatientIds && privacy.pseudonymKey === undefined) {
     problems.push({ path: 'privacy.pseudonymKey', message: 'is required when privacy.pseudonymizePatientIds is true' });
   }
+  // Pairs of settings the schema cannot relate: Node refuses a headers timeout above the request timeout at start,
+  // and the alarm engine refuses the edge model's audio holds longer than the longest pause.
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const limits = (data as { display?: { limits?: { headersTimeoutMs?: unknown; requestTimeoutMs?: unknown } } }).display?.limits;
+  const headersMs = num(limits?.headersTimeoutMs);
+  const requestMs = num(limits?.requestTimeoutMs);
+  if (headersMs !== undefined && requestMs !== undefined && requestMs > 0 && headersMs > requestMs) {
+    problems.push({ path: 'display.limits.headersTimeoutMs', message: `must not exceed display.limits.requestTimeoutMs (${requestMs})` });
+  }
+  const model = (data as { model?: { enabled?: unknown; policy?: { mode?: unknown; recheckS?: unknown } } }).model;
+  const recheckS = num(model?.policy?.recheckS);
+  const pauseMaxS = num((data as { alarms?: { audioPause?: { maxS?: unknown } } }).alarms?.audioPause?.maxS);
+  if (model?.enabled !== false && model?.policy?.mode !== 'annotate' && recheckS !== undefined && pauseMaxS !== undefined && pauseMaxS < recheckS) {
+    problems.push({ path: 'alarms.audioPause.maxS', message: `must be at least model.policy.recheckS (${recheckS}) while the edge model may hold alarms (policy ${String(model?.policy?.mode)})` });
+  }
   const display = (data as { display?: { screens?: unknown; enabled?: unknown; viewing?: unknown; users?: unknown; tokens?: unknown } }).display;
   const count = (v: unknown) => (Array.isArray(v) ? v.length : 0);
   if (display?.enabled === true && display.viewing === 'authenticated' && count(display.users) + count(display.tokens) === 0) {
