@@ -3,18 +3,16 @@
 // OS motion setting; an Ack press lands while vitals stream in, and a failed one is told; a waveform that stops is not
 // drawn as live; the model's badge does not give a probability for an alarm it could not judge; large type for wall
 // screens. Real Chromium (Debian's, through playwright-core), real sockets.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import type { AlarmEvent, DriverEvent } from '../../agent/model/reading.js';
 import { MODEL_ANNOTATION_KIND } from '../../agent/alarms/types.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent } from './display-fixtures.js';
+import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent, launchChromium } from './display-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
 
 const bedName = (i: number) => `bed-${String(i).padStart(2, '0')}`;
@@ -49,13 +47,9 @@ describe('bedside display alarms in headless Chromium', () => {
   let pageErrors: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`bash scripts/system-deps.sh\` (as root) to install Debian's chromium`);
-    profile = mkdtempSync(join(tmpdir(), 'display-alarms-'));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium('display-alarms-');
+    ctx = browser.ctx;
+    profile = browser.profile;
     mkdirSync(ARTIFACTS, { recursive: true });
   });
 

@@ -1,7 +1,10 @@
 // Fixtures for the display tests (agent/http and test/browser): an agent with the display on port 0, readings to inject,
 // JSON requests and a server-sent-events client over real sockets.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
 import { Agent } from '../../agent/agent.js';
 import { MDC, UNITS } from '../../agent/model/mdc.js';
 import type { MdcCode, NumericReading, Quality, Unit, WaveformSegment } from '../../agent/model/reading.js';
@@ -200,4 +203,22 @@ export function openStream(base: string, path = '/api/stream', token?: string, o
     req.on('error', reject);
     req.end();
   });
+}
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Debian's Chromium, headless, with a new empty profile (`prefix` names its folder), and the flags this machine's
+ * closed network needs (without the background-networking ones it keeps trying, and failing, to reach Google).
+ */
+export async function launchChromium(prefix: string, opts: { viewport?: { width: number; height: number } } = {}): Promise<{ ctx: BrowserContext; profile: string }> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`bash scripts/system-deps.sh\` (as root) to install Debian's chromium`);
+  const profile = mkdtempSync(join(tmpdir(), prefix));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    ...(opts.viewport && { viewport: opts.viewport }),
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return { ctx, profile };
 }

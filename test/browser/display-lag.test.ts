@@ -2,17 +2,15 @@
 // arrives late. The page judges freshness by the server's time in each event against its own clock (the offset taken
 // from the stream's least delayed event), says "Connection slow — data N s behind", and shows true ages. Real
 // Chromium, real sockets; a TCP relay between them that can hold every byte from the server for a while (in order).
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { reading, startDisplayAgent, type DisplayAgent } from './display-fixtures.js';
+import { reading, startDisplayAgent, type DisplayAgent, launchChromium } from './display-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
 
 /** A relay that delays what the server sends by `delay(ms)` from then on, keeping the order of the bytes. */
@@ -71,14 +69,14 @@ describe('bedside display on a slow link', () => {
   });
 
   it('says "Connection slow — data N s behind" with true ages while events arrive late, live again when they do not; far behind, reconnects', async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`bash scripts/system-deps.sh\` (as root) to install Debian's chromium`);
     d = await startDisplayAgent(); // heartbeat 5 s: the watchdog allows 12 s of silence
     const agent = d.agent;
     // A heart rate every 250 ms: the page gets a vitals event at every flush, each one late once the relay holds them.
     feeder = setInterval(() => void agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 80, { bed: 'bed-1' })]), 250);
     r = await delayRelay(Number(new URL(d.url).port));
-    profile = mkdtempSync(join(tmpdir(), 'display-lag-'));
-    ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    const browser = await launchChromium('display-lag-');
+    ctx = browser.ctx;
+    profile = browser.profile;
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     const streams: string[] = [];
     let seenReports = 0;

@@ -2,15 +2,12 @@
 // without closing (cable pulled, a switch that drops the path) shows "Connection lost" within two heartbeats, which
 // the server announces in its `hello`. Real Chromium, real sockets; a TCP relay between them stops forwarding
 // bytes without closing anything.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startDisplayAgent, type DisplayAgent } from './display-fixtures.js';
+import { startDisplayAgent, type DisplayAgent, launchChromium } from './display-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 /** A TCP relay that can go silent: after blackhole(), no byte passes either way and no socket is closed. */
 async function relay(targetPort: number): Promise<{ port: number; blackhole(): void; close(): Promise<void> }> {
@@ -54,11 +51,11 @@ describe('bedside display: a link that goes silent', () => {
   });
 
   it('shows "Connection lost" within two heartbeats (announced in hello), without the socket closing', async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`bash scripts/system-deps.sh\` (as root) to install Debian's chromium`);
     d = await startDisplayAgent({ limits: { heartbeatS: 2 } });
     r = await relay(Number(new URL(d.url).port));
-    profile = mkdtempSync(join(tmpdir(), 'display-link-'));
-    ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    const browser = await launchChromium('display-link-');
+    ctx = browser.ctx;
+    profile = browser.profile;
     const page = ctx.pages()[0] ?? (await ctx.newPage());
     await page.goto(`http://127.0.0.1:${r.port}/`);
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Live');

@@ -2,15 +2,12 @@
 // Debian's headless Chromium (playwright-core), against the real agent on port 0. The server forgets a session the
 // way an agent restart does (Authenticator.logout), or it is logged out elsewhere, or the page's clock passes its
 // expiry.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { rmSync } from 'node:fs';
+import { type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
-import { PASSWORDS, call, reading, startDisplayAgent, tachycardia, type DisplayAgent } from './display-fixtures.js';
+import { PASSWORDS, call, reading, startDisplayAgent, tachycardia, type DisplayAgent, launchChromium } from './display-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 
 let ctx: BrowserContext;
 let profile: string;
@@ -19,13 +16,9 @@ let page: Page | undefined;
 let pageErrors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`bash scripts/system-deps.sh\` (as root) to install Debian's chromium`);
-  profile = mkdtempSync(join(tmpdir(), 'display-session-'));
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await launchChromium('display-session-');
+  ctx = browser.ctx;
+  profile = browser.profile;
 });
 
 afterEach(async () => {

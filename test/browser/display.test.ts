@@ -2,17 +2,15 @@
 // playwright-core. The page loads, an alarm appears after injected readings cross a limit, a clinician logs in and
 // acknowledges it, the page shows the change, and losing the server shows "connection lost". Screenshots go to
 // test-artifacts/ (gitignored) for a person to look at.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import { MODEL_ANNOTATION_KIND } from '../../agent/alarms/types.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent } from './display-fixtures.js';
+import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent, launchChromium } from './display-fixtures.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
 
 /** A plausible ward: normal vitals, one stale feed, one invalid value, one bed with a worrying NEWS2, an ECG strip. */
@@ -56,18 +54,10 @@ describe('bedside display in headless Chromium', () => {
   let profile: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: run \`bash scripts/system-deps.sh\` (as root) to install Debian's chromium`);
     d = await startDisplayAgent();
-    profile = mkdtempSync(join(tmpdir(), 'display-chromium-'));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium('display-chromium-', { viewport: { width: 1280, height: 860 } });
+    ctx = browser.ctx;
+    profile = browser.profile;
     page = ctx.pages()[0] ?? (await ctx.newPage());
     mkdirSync(ARTIFACTS, { recursive: true });
   });
@@ -183,12 +173,9 @@ describe('an expected ward screen in headless Chromium', () => {
   beforeAll(async () => {
     // Heartbeat 1 s: the page pings every second.
     d = await startDisplayAgent({ screens: [{ name: 'ward3-station', graceS: 30 }], limits: { heartbeatS: 1 } });
-    profile = mkdtempSync(join(tmpdir(), 'display-chromium-'));
-    ctx = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium('display-chromium-');
+    ctx = browser.ctx;
+    profile = browser.profile;
   });
 
   afterAll(async () => {
