@@ -5,7 +5,7 @@
 // screens. Real Chromium (Debian's, through playwright-core), real sockets.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import type { AlarmEvent, DriverEvent } from '../../agent/model/reading.js';

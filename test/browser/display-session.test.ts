@@ -3,7 +3,7 @@
 // way an agent restart does (Authenticator.logout), or it is logged out elsewhere, or the page's clock passes its
 // expiry.
 import { rmSync } from 'node:fs';
-import { type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import { PASSWORDS, call, reading, startDisplayAgent, tachycardia, type DisplayAgent, launchChromium } from './display-fixtures.js';

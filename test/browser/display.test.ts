@@ -4,7 +4,7 @@
 // test-artifacts/ (gitignored) for a person to look at.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import { MODEL_ANNOTATION_KIND } from '../../agent/alarms/types.js';
