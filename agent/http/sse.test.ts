@@ -64,6 +64,17 @@ describe('SseHub', () => {
     expect(hub.size).toBe(1);
   });
 
+  it('a first burst of several events (snapshot, then a bed\'s wave chunks) larger than the limit is not counted against it', () => {
+    const { hub, res, client } = setup();
+    hub.send(client, 'ward', { beds: 'x'.repeat(5000) });
+    hub.send(client, 'wave', { samples: 'y'.repeat(300) });
+    hub.send(client, 'wave', { samples: 'y'.repeat(300) });
+    expect(res.destroyed).toBe(false);
+    hub.started(client);
+    hub.send(client, 'alarm', { id: 1 });
+    expect(res.destroyed).toBe(false);
+  });
+
   it('without a first burst the limit is the configured one', () => {
     const { metrics, hub, res, client } = setup();
     hub.started(client);

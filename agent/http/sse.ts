@@ -93,7 +93,9 @@ export class SseHub {
       this.refused(refusal, who.address);
       return refusal;
     }
-    const client: SseClient = { id: this.nextId++, ...who, res, allowance: 0, token: randomBytes(16).toString('hex'), seen: null };
+    // No limit while the first burst is written (hello, the ward snapshot, a bed's waveform chunks): it is bounded by
+    // its own size, and a bed view on a large ward (a 283 KB snapshot, then wave chunks) must not be dropped for it.
+    const client: SseClient = { id: this.nextId++, ...who, res, allowance: Number.POSITIVE_INFINITY, token: randomBytes(16).toString('hex'), seen: null };
     this.clients.add(client);
     this.perAddress.set(who.address, (this.perAddress.get(who.address) ?? 0) + 1);
     res.writeHead(200, {
