@@ -57,18 +57,22 @@ function segments(name: string, bed: string, end: number): WaveformSegment[] {
  * `end`: `startS(name)` seconds before `end` a channel starts (default: its whole length); the last `missingS`
  * seconds have not been received by `end`.
  */
-function stream(channels: readonly Channel[], bed: string, end: number, opts: { startS?: (name: string) => number; missingS?: number } = {}): WaveformSegment[] {
+function stream(channels: readonly Channel[], bed: string, end: number, opts: { startS?: (name: string) => number; missingS?: number; lagS?: number } = {}): WaveformSegment[] {
   const out: WaveformSegment[] = [];
   for (const c of channels) {
     const code = signalCode(c.name, '');
     const fs = c.sampleRateHz;
-    const t0 = end - (c.samples.length / fs) * 1000;
+    // lagS: measured that much earlier than the alarm's window, and received that much later than measured (a steady
+    // path delay): every chunk up to the alarm has arrived, yet the window ends lagS before the alarm.
+    const t0 = end - (c.samples.length / fs) * 1000 - (opts.lagS ?? 0) * 1000;
     const from = c.samples.length - Math.round((opts.startS?.(c.name) ?? c.samples.length / fs) * fs);
     const to = c.samples.length - Math.round((opts.missingS ?? 0) * fs);
     for (let i = from; i < to; i += fs) {
       const samples = Array.from(c.samples.subarray(i, Math.min(i + fs, to)));
       const startTime = t0 + (i / fs) * 1000;
-      out.push({ kind: 'waveform', deviceId: `mon-${bed}`, bed, source: 't', mdc: code.mdc, raw: code.raw, unit: code.unit, startTime, sampleRateHz: fs, samples, receivedAt: startTime + (samples.length / fs) * 1000, quality: { state: 'valid' } });
+      const receivedAt = startTime + (samples.length / fs) * 1000 + (opts.lagS ?? 0) * 1000;
+      if (receivedAt > end) continue; // not here yet when the alarm is raised
+      out.push({ kind: 'waveform', deviceId: `mon-${bed}`, bed, source: 't', mdc: code.mdc, raw: code.raw, unit: code.unit, startTime, sampleRateHz: fs, samples, receivedAt, quality: { state: 'valid' } });
     }
   }
   return out.sort((a, b) => a.receivedAt - b.receivedAt);
@@ -395,6 +399,14 @@ describe.skipIf(!corpusPresent)('live model on corpus alarms the fixtures do not
     // Read from the start of the window, the 17 s made it likely-false (p 0.07) and the model paused its audio.
     const h = await assessLive('v542s', { startS: (n) => (n === 'II' ? 30 : 17) }, 'VTACH');
     expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'likely-true', action: 'none' });
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
+  });
+
+  it('a161l, a true asystole alarm whose waveforms arrive a steady 3 s behind the device\'s alarms: uncertain, not paused', async () => {
+    // Every chunk up to the alarm had arrived, so by receipt nothing was missing: judged on a window ending 3 s before
+    // the event it was likely-false (p 0.0001) and paused. Placed on the device's clock, its last 3 s are missing.
+    const h = await assessLive('a161l', { lagS: 3 }, 'ASYSTOLE');
+    expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'uncertain', action: 'none' });
     expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
   });
 

@@ -210,7 +210,10 @@ export class LiveModel {
 
   private committed(events: readonly DriverEvent[]): void {
     if (this.state === 'closed') return;
-    for (const e of events) if (e.kind === 'waveform') this.ring.add(e);
+    for (const e of events) {
+      if (e.kind === 'waveform') this.ring.add(e);
+      else if (e.kind === 'alarm' && e.deviceTime !== null) this.ring.noteAlarmClock(e.deviceId, e.receivedAt, e.deviceTime);
+    }
   }
 
   /** Loaded and not closed: also while its assessments fail, so that the next success can clear the failure. */

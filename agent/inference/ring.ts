@@ -39,14 +39,20 @@ export function bedKey(bed: string | undefined, deviceId: string): string {
   return bed !== undefined && bed !== 'unassigned' ? `bed:${bed}` : `device:${deviceId}`;
 }
 
+/** Devices whose alarm clock is remembered (a ward has tens). */
+const MAX_ALARM_CLOCKS = 1000;
+
 class ChannelRing {
   private readonly buf: Float32Array;
   /** Samples ever written (the ring holds the last min(total, capacity)). */
   private total = 0;
   /** Expected device time (ms) of the next sample, to notice gaps. */
   private nextTime: number | null = null;
-  /** (gateway receive time, total after that segment), oldest first, for cutting the window at an alarm. */
-  private marks: { receivedAt: number; end: number }[] = [];
+  /**
+   * (gateway receive time, total after that segment, device time of its end — null when the segment was timed on
+   * receipt —, its device), oldest first, for cutting the window at an alarm.
+   */
+  private marks: { receivedAt: number; end: number; deviceEnd: number | null; deviceId: string }[] = [];
 
   constructor(
     readonly info: ModelChannel,
@@ -77,7 +83,8 @@ class ChannelRing {
       this.total++;
     }
     this.nextTime = seg.startTime + (seg.samples.length * 1000) / fs;
-    this.marks.push({ receivedAt: seg.receivedAt, end: this.total });
+    const timedOnReceipt = seg.quality.reasons?.includes('time-from-receipt') ?? false;
+    this.marks.push({ receivedAt: seg.receivedAt, end: this.total, deviceEnd: timedOnReceipt ? null : this.nextTime, deviceId: seg.deviceId });
     while (this.marks.length > 1 && this.marks[0]!.end <= this.total - cap) this.marks.shift();
   }
 
@@ -99,7 +106,7 @@ class ChannelRing {
    * that every channel ends at the alarm (samples still in transit are missing, not shifted into the alarm). Null
    * when it holds nothing for that window.
    */
-  window(until: number, seconds: number): Channel | null {
+  window(until: number, seconds: number, alarmClockOffset: (deviceId: string) => number | undefined = () => undefined): Channel | null {
     const fs = this.sampleRateHz;
     const cap = this.buf.length;
     let end = -1;
@@ -109,6 +116,11 @@ class ChannelRing {
       if (m.receivedAt <= until) {
         end = m.end;
         endAt = m.receivedAt;
+        // Waveforms that arrive a steady few seconds behind the device's alarms (a relay, a jitter buffer, another
+        // path) were received just now, yet end seconds before the alarm. On the device's own clock, set against
+        // the gateway's by its alarms (which the same offset makes comparable), they end where they really end.
+        const offset = alarmClockOffset(m.deviceId);
+        if (m.deviceEnd !== null && offset !== undefined) endAt = Math.min(endAt, m.deviceEnd + offset);
         break;
       }
     }
@@ -157,6 +169,8 @@ interface BedRings {
 export class WaveformRing {
   /** In order of last feeding, least recently fed first (re-inserted on every segment). */
   private readonly beds = new Map<string, BedRings>();
+  /** Per device: gateway time minus device time of its latest alarm (noteAlarmClock), least recently noted first. */
+  private readonly alarmClock = new Map<string, number>();
   /** Beds refused for want of a place (oldest first, bounded). */
   private readonly refused = new Set<string>();
   /** Segments not kept, by reason, and beds evicted / channel rings replaced (for metrics). */
@@ -256,6 +270,16 @@ export class WaveformRing {
    * The model's input for an alarm on this bed: the last `seconds` of each channel received up to `until`
    * (gateway time), in the order the model expects (lead II first). Empty when the bed has no waveforms.
    */
+  /**
+   * A device's alarm, received at `receivedAt` and stamped `deviceTime` by the device: how its clock stands against
+   * the gateway's on the alarm path (path delay included), to place its waveforms against its alarms.
+   */
+  noteAlarmClock(deviceId: string, receivedAt: number, deviceTime: number): void {
+    this.alarmClock.delete(deviceId);
+    if (this.alarmClock.size >= MAX_ALARM_CLOCKS) this.alarmClock.delete(this.alarmClock.keys().next().value as string);
+    this.alarmClock.set(deviceId, receivedAt - deviceTime);
+  }
+
   window(key: string, until: number, seconds = this.opts.seconds): Channel[] {
     const bed = this.beds.get(key);
     if (!bed) return [];
@@ -264,7 +288,7 @@ export class WaveformRing {
     const names = new Set<string>();
     for (const r of rings) {
       if (names.has(r.info.name)) continue; // same signal from two devices: the freshest one
-      const w = r.window(until, seconds);
+      const w = r.window(until, seconds, (deviceId) => this.alarmClock.get(deviceId));
       if (!w || w.samples.length === 0) continue;
       names.add(r.info.name);
       out.push(w);
