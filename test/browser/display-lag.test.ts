@@ -22,24 +22,31 @@ async function delayRelay(targetPort: number): Promise<{ port: number; delay(ms:
     sockets.add(down).add(up);
     const queue: { at: number; bytes: Buffer }[] = [];
     let timer: NodeJS.Timeout | null = null;
+    // The server may close its side (keep-alive timeout) while its last bytes are still held here: they are
+    // delivered first, then the page's side is closed.
+    let upEnded = false;
     const pump = () => {
       timer = null;
       const now = Date.now();
       while (queue.length && queue[0]!.at <= now) down.write(queue.shift()!.bytes);
       if (queue.length) timer = setTimeout(pump, queue[0]!.at - now);
+      else if (upEnded) down.end();
     };
     down.on('data', (b) => up.write(b));
     up.on('data', (b: Buffer) => {
       queue.push({ at: Date.now() + delayMs, bytes: b });
       if (!timer) pump();
     });
-    for (const [a, b] of [[down, up], [up, down]] as const) {
-      a.on('error', () => b.destroy());
-      a.on('close', () => {
-        if (timer) clearTimeout(timer);
-        b.destroy();
-      });
-    }
+    up.on('close', () => {
+      upEnded = true;
+      if (!timer) pump();
+    });
+    up.on('error', () => undefined);
+    down.on('error', () => up.destroy());
+    down.on('close', () => {
+      if (timer) clearTimeout(timer);
+      up.destroy();
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
@@ -121,4 +128,25 @@ describe('bedside display on a slow link', () => {
     r.delay(0);
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 30_000, interval: 250 }).toBe('Live');
   }, 120_000);
+
+  it('a delay the link has from the start (every event late, the first too) is shown as slow, with true ages', async () => {
+    // The page cannot see this one in its events alone (their least delay is its idea of "now"): the server's answer
+    // to its heartbeat reports says how late they came, on the server's clock.
+    r?.delay(0);
+    const r2 = await delayRelay(Number(new URL(d!.url).port));
+    r2.delay(8000);
+    const page = await ctx!.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${r2.port}/`, { timeout: 30_000 });
+      await expect.poll(() => page.locator('#conn').textContent(), { timeout: 40_000, interval: 250 }).toBe('Connection slow');
+      const behind = Number(/data (\d+) s behind/.exec((await page.locator('#slow-detail').textContent()) ?? '')?.[1]);
+      expect(behind).toBeGreaterThanOrEqual(6);
+      // Ages follow at the next tick of the page's clock (every second).
+      const ageS = async () => Number(/^(\d+) s ago$/.exec((await page.locator('.tile[data-bed="bed-1"] .vital .age').first().textContent()) ?? '')?.[1]);
+      await expect.poll(ageS, { timeout: 5000, interval: 250 }).toBeGreaterThanOrEqual(6);
+    } finally {
+      await page.close();
+      await r2.close();
+    }
+  }, 90_000);
 });

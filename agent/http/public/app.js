@@ -52,7 +52,20 @@ const state = {
  * so a screen 47 s behind showed values as "1 s ago" and nothing went stale. Reset with each stream, so a clock step
  * on either side is healed by a reconnect (which a step forward causes: it looks like being far behind).
  */
-let link = { bestOffset: null, lastServerTime: 0, lastLagMs: 0, stream: null };
+let link = newLink();
+
+/**
+ * `reportOffset`: the clocks' offset as the server's answers to reportSeen put it (the least of them: each is high by
+ * the report's own way up). The events alone cannot see a delay every event of the stream has had from its first
+ * byte (a congested path, a reconnect into it): the server's figure can.
+ */
+function newLink() {
+  return { bestOffset: null, reportOffset: null, lastServerTime: 0, lastO: 0, lastLagMs: 0, stream: null };
+}
+
+function linkOffset() {
+  return link.reportOffset !== null && link.reportOffset > link.bestOffset ? link.reportOffset : link.bestOffset;
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -794,9 +807,10 @@ function setLive(live, detail) {
 function sampleClock(serverTime) {
   const o = serverTime - Date.now();
   if (link.bestOffset === null || o > link.bestOffset) link.bestOffset = o;
-  state.offset = link.bestOffset;
+  state.offset = linkOffset();
   link.lastServerTime = Math.max(link.lastServerTime, serverTime);
-  link.lastLagMs = link.bestOffset - o;
+  link.lastO = o;
+  link.lastLagMs = state.offset - o;
 }
 
 /**
@@ -834,7 +848,20 @@ function updateFreshness() {
  */
 function reportSeen(serverTime) {
   if (!link.stream) return;
-  fetch('/api/stream/seen', { method: 'POST', headers: headers(true), body: JSON.stringify({ stream: link.stream, serverTime }), cache: 'no-store' }).catch(() => {});
+  const sent = link;
+  const receivedAt = Date.now();
+  fetch('/api/stream/seen', { method: 'POST', headers: headers(true), body: JSON.stringify({ stream: link.stream, serverTime }), cache: 'no-store' })
+    .then((r) => (r.ok ? r.json() : null))
+    .then((j) => {
+      if (!j || typeof j.behindMs !== 'number' || link !== sent) return;
+      // The server's clock when this page received that heartbeat: its time plus how late it came (a little more).
+      const offset = serverTime + j.behindMs - receivedAt;
+      if (link.reportOffset === null || offset < link.reportOffset) link.reportOffset = offset;
+      state.offset = linkOffset();
+      link.lastLagMs = state.offset - link.lastO;
+      updateFreshness();
+    })
+    .catch(() => {});
 }
 
 function reconnect() {
@@ -950,7 +977,7 @@ async function connect() {
     return;
   }
   streamAuth = sent;
-  link = { bestOffset: null, lastServerTime: 0, lastLagMs: 0, stream: null };
+  link = newLink();
   state.streaming = true;
   if (!state.live) setText($('lost-detail'), 'Connected; receiving the ward…');
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
