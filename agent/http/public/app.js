@@ -583,6 +583,10 @@ function renderWardAlarms() {
   const strip = $('ward-alarms');
   strip.hidden = !open.length;
   let ul = strip.querySelector('ul.alarms');
+  if (!open.length && ul) {
+    ul.style.minHeight = '';
+    ul.dataset.tallest = '0';
+  }
   if (!ul) {
     ul = el('ul', 'alarms wide');
     strip.replaceChildren(el('h2'), ul, el('p', 'more'));
@@ -593,7 +597,12 @@ function renderWardAlarms() {
   setText(strip.querySelector('h2'), `Alarms (${open.length}${highs ? `, ${highs} high` : ''})`);
   const rest = open.slice(rows);
   const more = strip.querySelector('.more');
-  more.hidden = !rest.length;
+  // While the strip shows, it does not get shorter (an acknowledged row leaving, the "more" line going): it sits above
+  // the tiles, and a tile's button moving up under a finger about to press makes the press open the next tile.
+  more.style.visibility = rest.length ? '' : 'hidden';
+  const tallest = Math.max(Number(ul.dataset.tallest ?? 0), ul.offsetHeight);
+  ul.dataset.tallest = String(tallest);
+  ul.style.minHeight = `${tallest}px`;
   const count = (p) => rest.filter((a) => a.priority === p).length;
   const parts = [[count('high'), 'HIGH'], [count('medium'), 'medium'], [count('low'), 'low']].filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`);
   setText(more, `+ ${rest.length} more: ${parts.join(', ')}`);
