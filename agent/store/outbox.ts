@@ -289,7 +289,7 @@ const reservePath = (path: string) => `${path}.reserve`;
 /** Out of disk space, as SQLite says it (a full disk, or the -shm file that cannot be sized). */
 function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
-  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || (err as { code?: string }).code === 'ENOSPC';
+  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC';
 }
 
 /** How far a stamp may run ahead of the store's own clock (see enforceLimits) before it counts as after a clock step. */
@@ -560,7 +560,6 @@ export class Outbox {
       box = new Outbox(path, opts, lock);
       const result = box.quickCheck();
       if (result !== 'ok') throw new CorruptStoreError(result);
-      box.keepReserve(box.freeBytesNow());
       return { outbox: box, recovered: null };
     } catch (err) {
       box?.closeFile();
@@ -573,7 +572,7 @@ export class Outbox {
     }
   }
 
-  /** Makes the reserve file (RESERVE_BYTES) when there is none and the disk has ample room; run at open and at each limits check. */
+  /** Makes the reserve file (RESERVE_BYTES) when there is none and the disk has ample room; run at each limits check (the first at start). */
   private keepReserve(freeDiskBytes: number): void {
     if (this.path === ':memory:' || !(freeDiskBytes >= RESERVE_WHEN_FREE_BYTES)) return;
     const file = reservePath(this.path);
@@ -852,10 +851,14 @@ export class Outbox {
     // alarms and displays wait for it), and a retry after a caller's timeout must not copy everything again.
     const waiting = this.db.prepare<[], { n: number }>('SELECT count(*) AS n FROM messages WHERE replay_of IS NOT NULL AND acked_at IS NULL').get()?.n ?? 0;
     if (waiting > 0) throw new ReplayRefusedError(`${waiting} messages of an earlier replay are not sent yet: ask again once they are`);
-    const bytes =
-      this.db
-        .prepare<[number, number], { b: number | null }>('SELECT sum(bytes) AS b FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NULL AND created_at BETWEEN ? AND ?')
-        .get(fromMs, toMs)?.b ?? 0;
+    // What the range holds, read once (one connection, one thread: nothing changes it before the copy below).
+    const range = this.db
+      .prepare<[number, number], { r: number | null; b: number | null }>(
+        'SELECT sum(count) AS r, sum(bytes) AS b FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NULL AND created_at BETWEEN ? AND ?',
+      )
+      .get(fromMs, toMs);
+    const bytes = range?.b ?? 0;
+    const records = range?.r ?? 0;
     if (bytes > REPLAY_MAX_BYTES) {
       const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
       throw new ReplayRefusedError(`the range holds ${mb(bytes)} of sent messages, more than the ${mb(REPLAY_MAX_BYTES)} one replay may copy: ask for a shorter range`);
@@ -863,12 +866,6 @@ export class Outbox {
     return this.db.transaction(() => {
       const n = Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'replays'").get()?.value ?? 0) + 1;
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('replays', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(n));
-      const records =
-        this.db
-          .prepare<[number, number], { r: number | null }>(
-            'SELECT sum(count) AS r FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NULL AND created_at BETWEEN ? AND ?',
-          )
-          .get(fromMs, toMs)?.r ?? 0;
       const info = this.db
         .prepare(
           `INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body, replay_of)
