@@ -2,6 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { hubRoute } from './forward/choose.js';
 import { checkBeyondSchema, configWarnings, driverProblems, storeMountProblems, storeProblems, timeZoneProblems } from './config/check.js';
 import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
@@ -89,9 +90,15 @@ async function main(): Promise<number> {
     for (const w of configWarnings(config)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
     return 0;
   }
-  // What a driver's own checks refuse, or a store folder the agent cannot write, stops the start here, as --check
-  // reports it, before the store or display opens.
-  const driverErrors = [...driverProblems(config, registry), ...storeProblems(config, true), ...storeMountProblems(config), ...timeZoneProblems()];
+  // What a driver's own checks refuse, a hub section that cannot work, or a store folder the agent cannot write, stops
+  // the start here, as --check reports it, before the store or display opens.
+  const driverErrors = [
+    ...hubRoute(config, process.env, true).problems,
+    ...driverProblems(config, registry),
+    ...storeProblems(config, true),
+    ...storeMountProblems(config),
+    ...timeZoneProblems(),
+  ];
   if (driverErrors.length) {
     process.stderr.write(`${new ConfigError(path, driverErrors).message}\n`);
     return 2;

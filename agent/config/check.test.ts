@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { registry } from '../../drivers/registry.js';
 import { testConfig } from '../../test/support/agent-config.js';
 import { tempDir } from '../../test/support/agent-process.js';
+import { chooseTransport } from '../forward/choose.js';
 import { buildProblems, storeMountProblems, timeZoneProblems } from './check.js';
+import { ConfigError } from './load.js';
 
 const hubProblems = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
   buildProblems(testConfig(tempDir(), { hub }), registry, env).filter((p) => p.path.startsWith('hub') || p.path.startsWith('IOTHUB'));
@@ -29,6 +31,25 @@ describe('hub section, as the start reads it', () => {
     expect(hubProblems({ mode: 'module', caFile: '/etc/ssl/ca.pem' })[0]).toEqual({ path: 'hub.caFile', message: expect.stringMatching(/^is for a connection string; as an IoT Edge module/) });
     expect(hubProblems({ mode: 'module' })).toEqual([]);
     expect(hubProblems({ mode: 'off', connectionString: 'nonsense' })).toEqual([]);
+  });
+
+  it('the start refuses what --check reports, and module mode outside IoT Edge; the same problems, named by field', () => {
+    const start = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => {
+      try {
+        return chooseTransport(testConfig(tempDir(), { hub }), env).why;
+      } catch (err) {
+        return err instanceof ConfigError ? err.problems : err;
+      }
+    };
+    // A connection string named in the file is meant to be used: its variable not being set is not "no hub".
+    expect(hubProblems({ mode: 'auto', connectionString: { env: 'WARD_HUB' } })).toEqual([{ path: 'hub.connectionString', message: 'environment variable WARD_HUB is not set' }]);
+    expect(start({ mode: 'auto', connectionString: { env: 'WARD_HUB' } })).toEqual([{ path: 'hub.connectionString', message: 'environment variable WARD_HUB is not set' }]);
+    expect(start({ mode: 'device' })).toEqual(hubProblems({ mode: 'device' }));
+    expect(start({ mode: 'module' })).toEqual([{ path: 'hub.mode', message: expect.stringMatching(/^is module but the IoT Edge environment .* is missing/) }]);
+    expect(hubProblems({ mode: 'module' })).toEqual([]);
+    // Nothing configured in auto mode: forwarding is off, and says why.
+    expect(start({ mode: 'auto' })).toBe('no hub is configured (no IoT Edge environment, no connection string)');
+    expect(start({ mode: 'auto' }, { IOTHUB_DEVICE_CONNECTION_STRING: 'HostName=h;DeviceId=d;SharedAccessKey=a2V5' })).toBe('connection string');
   });
 });
 

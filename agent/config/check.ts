@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
-import { AzureIotTransport, connectionStringProblem, readCaFile } from '../forward/azure.js';
+import { AzureIotTransport, readCaFile } from '../forward/azure.js';
+import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
@@ -46,21 +47,8 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
  */
 export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  // How the hub would be reached, as the start decides it (agent/forward/choose.ts); nothing connects. Module mode
-  // is judged by the file alone: --check may run outside the module, without IoT Edge's variables.
-  const hub = config.hub;
-  const asModule = hub.mode === 'module' || (hub.mode === 'auto' && AzureIotTransport.edgeEnvironmentPresent(env));
-  if (asModule && hub.caFile) {
-    problems.push({ path: 'hub.caFile', message: 'is for a connection string; as an IoT Edge module the IoT Edge runtime provides the trust bundle (remove hub.caFile)' });
-  } else if (!asModule && hub.mode !== 'off') {
-    const field = hub.connectionString !== undefined ? 'hub.connectionString' : 'IOTHUB_DEVICE_CONNECTION_STRING (environment)';
-    const cs = hub.connectionString !== undefined ? secret(hub.connectionString, 'hub.connectionString', env, problems) : env.IOTHUB_DEVICE_CONNECTION_STRING || undefined;
-    const problem = cs !== undefined ? connectionStringProblem(cs) : null;
-    if (problem) problems.push({ path: field, message: problem });
-    if (cs === undefined && hub.mode === 'device' && hub.connectionString === undefined) {
-      problems.push({ path: 'hub.connectionString', message: 'hub.mode is device but no connection string is configured (set hub.connectionString, or IOTHUB_DEVICE_CONNECTION_STRING in the environment)' });
-    }
-  }
+  // How the hub would be reached, as the start decides it; nothing connects.
+  problems.push(...hubRoute(config, env).problems);
   if (config.hub.caFile) {
     const caFile = config.hub.caFile;
     collect(() => readCaFile(caFile), problems);

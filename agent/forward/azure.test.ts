@@ -7,7 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../../test/hub-standin/certs.js';
 import { ConfigError } from '../config/load.js';
+import { testConfig } from '../../test/support/agent-config.js';
+import { tempDir } from '../../test/support/agent-process.js';
 import { AzureIotTransport, readCaFile, trustWith } from './azure.js';
+import { chooseTransport } from './choose.js';
 
 describe('AzureIotTransport.fromConnectionString', () => {
   const base = 'HostName=h.azure-devices.net;DeviceId=bed-gw';
@@ -30,7 +33,8 @@ describe('AzureIotTransport.fromConnectionString', () => {
     expect(trust).toContain(pem);
     for (const ca of rootCertificates) expect(trust).toContain(ca);
     expect(trust.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(rootCertificates.length + 1);
-    expect(() => AzureIotTransport.fromEdgeEnvironment({ IOTEDGE_WORKLOADURI: 'unix:///x', IOTEDGE_MODULEID: 'm' }, '/ca.pem')).toThrow(/IoT Edge runtime provides the trust bundle/);
+    const config = testConfig(tempDir(), { hub: { mode: 'module', caFile: '/ca.pem' } });
+    expect(() => chooseTransport(config, { IOTEDGE_WORKLOADURI: 'unix:///x', IOTEDGE_MODULEID: 'm' })).toThrow(/- hub\.caFile: .*IoT Edge runtime provides the trust bundle/);
   });
   it('a hub.caFile that holds no certificate is refused, naming it (OpenSSL would ignore it and the connection fail later)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cafile-'));

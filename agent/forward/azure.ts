@@ -215,12 +215,11 @@ export class AzureIotTransport implements HubTransport {
   }
 
   /**
-   * IoT Edge module mode: identity and trust come from the IoT Edge runtime's environment. `caFile` is refused here:
-   * the SDK installs the runtime's trust bundle, and a CA of ours would replace it (Node's `ca` option is the whole
-   * trust list), so the connection to the IoT Edge hub would fail.
+   * IoT Edge module mode: identity and trust come from the IoT Edge runtime's environment. hub.caFile is refused
+   * for it (agent/forward/choose.ts): the SDK installs the runtime's trust bundle, and a CA of ours would replace it
+   * (Node's `ca` option is the whole trust list), so the connection to the IoT Edge hub would fail.
    */
-  static fromEdgeEnvironment(env: NodeJS.ProcessEnv = process.env, caFile?: string): AzureIotTransport {
-    if (caFile) throw new Error('hub.caFile is for a connection string; as an IoT Edge module the IoT Edge runtime provides the trust bundle (remove hub.caFile)');
+  static fromEdgeEnvironment(env: NodeJS.ProcessEnv = process.env): AzureIotTransport {
     const identity = `${env.IOTEDGE_DEVICEID ?? '?'}/${env.IOTEDGE_MODULEID ?? '?'}`;
     const via = env.IOTEDGE_GATEWAYHOSTNAME ?? env.EdgeHubConnectionString?.match(/GatewayHostName=([^;]+)/)?.[1] ?? 'edgeHub';
     return new AzureIotTransport(

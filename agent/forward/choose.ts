@@ -1,22 +1,57 @@
 // How the agent reaches the hub: from the config's hub section and the environment (IoT Edge's variables, a
-// connection string). Also run by --check, so that a hub section that cannot work is a config problem (exit 2).
-import type { AgentConfig } from '../config/load.js';
-import { resolveSecret } from '../config/load.js';
-import { AzureIotTransport, type HubTransport } from './azure.js';
+// connection string). One decision, made here: --check and a twin change report its problems (nothing connects), the
+// start refuses them (exit 2, naming the field) and builds the transport from it.
+import type { AgentConfig, ConfigProblem } from '../config/load.js';
+import { ConfigError, requireSecret } from '../config/load.js';
+import { AzureIotTransport, connectionStringProblem, type HubTransport } from './azure.js';
 
-/** Decides how to reach the hub, from config and environment. Null: forwarding is off. */
-export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { transport: HubTransport | null; why: string } {
+export type HubRoute =
+  | { via: 'off'; why: string }
+  | { via: 'module'; why: string }
+  | { via: 'connection-string'; why: string; connectionString: string };
+
+/**
+ * How the hub would be reached, and what stops it. `atStart`: the environment is the module's own, so module mode
+ * without IoT Edge's variables is a problem; --check may run outside the module and judges module mode by the file.
+ */
+export function hubRoute(config: AgentConfig, env: NodeJS.ProcessEnv, atStart = false): { route: HubRoute; problems: ConfigProblem[] } {
   const hub = config.hub;
-  if (hub.mode === 'off') return { transport: null, why: 'hub.mode is off' };
+  if (hub.mode === 'off') return { route: { via: 'off', why: 'hub.mode is off' }, problems: [] };
+  const problems: ConfigProblem[] = [];
   const edge = AzureIotTransport.edgeEnvironmentPresent(env);
   if (hub.mode === 'module' || (hub.mode === 'auto' && edge)) {
-    if (!edge) throw new Error('hub.mode is module but the IoT Edge environment (IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID) is missing');
-    return { transport: AzureIotTransport.fromEdgeEnvironment(env, hub.caFile), why: 'IoT Edge module environment' };
+    if (hub.caFile) problems.push({ path: 'hub.caFile', message: 'is for a connection string; as an IoT Edge module the IoT Edge runtime provides the trust bundle (remove hub.caFile)' });
+    if (atStart && !edge) problems.push({ path: 'hub.mode', message: 'is module but the IoT Edge environment (IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID) is missing: run the agent as an IoT Edge module, or set hub.mode to device or auto' });
+    return { route: { via: 'module', why: 'IoT Edge module environment' }, problems };
   }
-  const cs = resolveSecret(hub.connectionString ?? { env: 'IOTHUB_DEVICE_CONNECTION_STRING' }, 'hub.connectionString', env);
-  if (!cs) {
-    if (hub.mode === 'device') throw new Error('hub.mode is device but no connection string is configured (hub.connectionString or IOTHUB_DEVICE_CONNECTION_STRING)');
-    return { transport: null, why: 'no hub is configured (no IoT Edge environment, no connection string)' };
+  // A connection string named in the file must be readable (its owner meant to forward); the environment variable is
+  // the fallback, whose absence means "no hub" unless the mode says device.
+  let cs: string | undefined;
+  const field = hub.connectionString !== undefined ? 'hub.connectionString' : 'IOTHUB_DEVICE_CONNECTION_STRING (environment)';
+  if (hub.connectionString !== undefined) {
+    try {
+      cs = requireSecret(hub.connectionString, 'hub.connectionString', env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    }
+  } else {
+    cs = env.IOTHUB_DEVICE_CONNECTION_STRING || undefined;
   }
-  return { transport: AzureIotTransport.fromConnectionString(cs, hub.caFile, hub.sasTokenTtlS), why: 'connection string' };
+  const problem = cs !== undefined ? connectionStringProblem(cs) : null;
+  if (problem) problems.push({ path: field, message: problem });
+  if (cs === undefined && hub.mode === 'device' && hub.connectionString === undefined) {
+    problems.push({ path: 'hub.connectionString', message: 'hub.mode is device but no connection string is configured (set hub.connectionString, or IOTHUB_DEVICE_CONNECTION_STRING in the environment)' });
+  }
+  if (cs === undefined) return { route: { via: 'off', why: 'no hub is configured (no IoT Edge environment, no connection string)' }, problems };
+  return { route: { via: 'connection-string', why: 'connection string', connectionString: cs }, problems };
+}
+
+/** The transport to the hub, as hubRoute decides; null: forwarding is off. Its problems are refused (ConfigError). */
+export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { transport: HubTransport | null; why: string } {
+  const { route, problems } = hubRoute(config, env, true);
+  if (problems.length) throw new ConfigError('hub', problems);
+  if (route.via === 'off') return { transport: null, why: route.why };
+  if (route.via === 'module') return { transport: AzureIotTransport.fromEdgeEnvironment(env), why: route.why };
+  return { transport: AzureIotTransport.fromConnectionString(route.connectionString, config.hub.caFile, config.hub.sasTokenTtlS), why: route.why };
 }

@@ -123,6 +123,17 @@ describe('agent CLI', () => {
     expect(readdirSync(dir)).toEqual(['config.json']);
   });
 
+  it('a hub connection string named in the file whose variable is not set stops the start with exit 2, as --check says (not a silent "no hub")', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { store: { path: join(dir, 'a.db') }, hub: { mode: 'auto', connectionString: { env: 'WARD_HUB_CS' } }, drivers: [{ name: 'sim', type: 'simulator' }] });
+    for (const args of [['--check', '--config', config], ['--config', config]]) {
+      const p = startAgentProcess(args, { env: { WARD_HUB_CS: '' } });
+      expect((await p.exited).code).toBe(2);
+      expect(p.stderr()).toBe(`invalid configuration in ${config}:\n  - hub.connectionString: environment variable WARD_HUB_CS is not set\n`);
+    }
+    expect(readdirSync(dir)).toEqual(['config.json']);
+  });
+
   it('AGENT_DISPLAY_PORT set to a port an HL7 listener takes is refused like the same port in the file (exit 2)', async () => {
     const dir = tempDir();
     const config = writeConfig(dir, {
