@@ -123,6 +123,28 @@ describe('bedside display alarms in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'display-strip-highs.png') });
   });
 
+  it('does not move the tiles when a new alarm joins the strip (a press would land on another tile), up to its rows and the count line beyond them', async () => {
+    d = await startDisplayAgent();
+    const beds = Array.from({ length: 40 }, (_, i) => bedName(i + 1));
+    await d.agent.ingest.accept('test-source', vitalsOf(beds));
+    await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'medium', 'HR HIGH')]);
+    page = await open('/', { width: 1920, height: 1080 });
+    await expect.poll(() => page!.locator('#ward-alarms .alarm').count()).toBe(1);
+    const tileTop = () => page!.locator('.tile[data-bed="bed-20"]').evaluate((e) => Math.round(e.getBoundingClientRect().top));
+    const before = await tileTop();
+    // Five more, one at a time, highs among them (taller rows), on beds after bed-20: the strip fills its six rows.
+    const raised: [string, 'high' | 'medium', string][] = [['bed-30', 'medium', 'SpO2 LOW'], ['bed-35', 'high', 'ASYSTOLE'], ['bed-33', 'medium', 'RR HIGH'], ['bed-38', 'high', 'VTACH'], ['bed-40', 'high', 'APNEA']];
+    for (const [i, [bed, priority, text]] of raised.entries()) {
+      await d.agent.ingest.accept('test-source', [deviceAlarm(bed, priority, text)]);
+      await expect.poll(() => page!.locator('#ward-alarms .alarm').count()).toBe(i + 2);
+      expect(await tileTop(), `after ${text} on ${bed}`).toBe(before);
+    }
+    // A seventh lower alarm goes to the count line, whose place is kept: nothing moves either.
+    await d.agent.ingest.accept('test-source', [deviceAlarm('bed-39', 'medium', 'NBP HIGH')]);
+    await expect.poll(() => page!.locator('#ward-alarms .more').textContent()).toBe('+ 1 more: 1 medium');
+    expect(await tileTop()).toBe(before);
+  });
+
   it('marks high priority without colour (stripes, white border, a large "*** HIGH"), and keeps flashing with prefers-reduced-motion', async () => {
     d = await startDisplayAgent();
     await d.agent.ingest.accept('test-source', vitalsOf(['bed-01', 'bed-02', 'bed-03']));

@@ -586,6 +586,7 @@ function renderWardAlarms() {
   if (!open.length && ul) {
     ul.style.minHeight = '';
     ul.dataset.tallest = '0';
+    ul.dataset.rowHeight = '0';
   }
   if (!ul) {
     ul = el('ul', 'alarms wide');
@@ -597,10 +598,16 @@ function renderWardAlarms() {
   setText(strip.querySelector('h2'), `Alarms (${open.length}${highs ? `, ${highs} high` : ''})`);
   const rest = open.slice(rows);
   const more = strip.querySelector('.more');
-  // While the strip shows, it does not get shorter (an acknowledged row leaving, the "more" line going): it sits above
-  // the tiles, and a tile's button moving up under a finger about to press makes the press open the next tile.
+  // While the strip shows, it keeps room for all its rows and the "more" line, and does not get shorter: it sits above
+  // the tiles, and a tile's button moving under a finger about to press (a new alarm's row, an acknowledged one
+  // leaving) makes the press open another tile. Rows are of one height (CSS); only a wrapped row or highs beyond
+  // STRIP_ROWS make it taller.
   more.style.visibility = rest.length ? '' : 'hidden';
-  const tallest = Math.max(Number(ul.dataset.tallest ?? 0), ul.offsetHeight);
+  let rowHeight = Number(ul.dataset.rowHeight ?? 0);
+  for (const li of ul.children) rowHeight = Math.max(rowHeight, li.getBoundingClientRect().height); // fractional px
+  ul.dataset.rowHeight = String(rowHeight);
+  const gap = parseFloat(getComputedStyle(ul).rowGap) || 0;
+  const tallest = Math.ceil(Math.max(Number(ul.dataset.tallest ?? 0), ul.getBoundingClientRect().height, rows * rowHeight + (rows - 1) * gap));
   ul.dataset.tallest = String(tallest);
   ul.style.minHeight = `${tallest}px`;
   const count = (p) => rest.filter((a) => a.priority === p).length;
