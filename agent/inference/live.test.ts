@@ -179,6 +179,33 @@ describe('waveform ring', () => {
     expect(w[99]).toBeCloseTo(seg!.samples[99]!, 5);
   });
 
+  it('segments timed on receipt (no sender time): arrival jitter is no gap; an outage longer than 2 s still is', () => {
+    const ring = new WaveformRing();
+    const end = 1_000_000;
+    // 1 s segments placed at their receipt time, each late by 0–0.9 s (a relay's jitter), the last 4 s not sent.
+    const jitter = [0, 0.9, 0.1, 0.8, 0, 0.7, 0.2, 0.9, 0, 0.5];
+    let n = 0;
+    for (const s of segments('t106s', 'A', end).filter((s) => s.mdc?.refid === 'MDC_ECG_ELEC_POTL_II').slice(0, 30)) {
+      const k = n++;
+      if (k >= 22 && k < 26) continue;
+      const receivedAt = s.startTime + 1000 + jitter[k % jitter.length]! * 1000;
+      ring.add({ ...s, startTime: receivedAt, receivedAt, quality: { state: 'questionable', reasons: ['time-from-receipt'] } });
+    }
+    const w = ring.window('bed:A', end + 900)[0]!.samples;
+    const nanAt = Array.from(w, (v, i) => (Number.isNaN(v) ? i : -1)).filter((i) => i >= 0);
+    // The 4 s outage (plus the jitter around it) is the only gap in the middle; nothing else is NaN but the end's wait.
+    const middle = nanAt.filter((i) => i < w.length - 250);
+    expect(middle.length).toBeGreaterThanOrEqual(3 * 250);
+    expect(middle.length).toBeLessThanOrEqual(5 * 250);
+    expect(middle.at(-1)! - middle[0]! + 1).toBe(middle.length); // one run
+    // Timed by the device, the same late arrival is real: a 0.5 s gap in device time is filled.
+    const dev = new WaveformRing();
+    const seg = segments('t106s', 'B', end).filter((s) => s.mdc?.refid === 'MDC_ECG_ELEC_POTL_II');
+    for (const [k, s] of seg.entries()) dev.add(k >= 10 ? { ...s, startTime: s.startTime + 500 } : s);
+    const d = dev.window('bed:B', end + 1000)[0]!.samples;
+    expect(Array.from(d).filter(Number.isNaN).length).toBeGreaterThanOrEqual(125);
+  });
+
   it('maps MDC waveform codes to model channels and ignores the rest', () => {
     const mv = { ucum: 'mV' };
     expect(modelChannel({ mdc: { code: 131330, refid: 'MDC_ECG_ELEC_POTL_II' }, unit: mv })).toEqual({ name: 'II', kind: 'ecg', scale: 1 });

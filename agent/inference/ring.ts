@@ -23,6 +23,12 @@ export const DEFAULT_RING_OPTIONS: RingOptions = { seconds: 30, maxBeds: 128, ma
 /** A gap in device time longer than this (and longer than 3 samples) is filled with invalid samples. */
 const GAP_TOLERANCE_MS = 250;
 /**
+ * Segments without a sender time (HL7 OBX with no time) are placed at their receipt time, whose jitter (0.6–1 s
+ * seen through relays) is no gap in the signal: NaN spread through the window's middle made true alarms look false
+ * (review rv32). Only a gap longer than this is taken as samples missing.
+ */
+const RECEIPT_GAP_TOLERANCE_MS = 2000;
+/**
  * Receive-time difference between a channel's last segment and the alarm that is processing on the way (driver,
  * commit; 6 ms in the e2e replay), not missing samples: not padded. Above it, the whole gap is padded.
  */
@@ -65,9 +71,11 @@ class ChannelRing {
   /** `scale`: the segment's own unit scale (to mV / mmHg), so a unit change mid-stream (mV, then µV) keeps one scale. */
   push(seg: NormalisedWaveform, scale: number): void {
     const fs = this.sampleRateHz;
+    const timedOnReceipt = seg.quality.reasons?.includes('time-from-receipt') ?? false;
     if (this.nextTime !== null) {
       const gapMs = seg.startTime - this.nextTime;
-      if (gapMs > Math.max(GAP_TOLERANCE_MS, 3000 / fs)) this.fill(Number.NaN, Math.round((gapMs * fs) / 1000));
+      const tolerance = timedOnReceipt ? RECEIPT_GAP_TOLERANCE_MS : Math.max(GAP_TOLERANCE_MS, 3000 / fs);
+      if (gapMs > tolerance) this.fill(Number.NaN, Math.round((gapMs * fs) / 1000));
     }
     // Samples of a segment marked invalid (lead off, sensor off) must not look like signal, nor must the samples the
     // device sent as invalid, which ingest stored as 0 (`zeroed`, ascending): the model was trained with them as NaN.
@@ -83,7 +91,6 @@ class ChannelRing {
       this.total++;
     }
     this.nextTime = seg.startTime + (seg.samples.length * 1000) / fs;
-    const timedOnReceipt = seg.quality.reasons?.includes('time-from-receipt') ?? false;
     this.marks.push({ receivedAt: seg.receivedAt, end: this.total, deviceEnd: timedOnReceipt ? null : this.nextTime, deviceId: seg.deviceId });
     while (this.marks.length > 1 && this.marks[0]!.end <= this.total - cap) this.marks.shift();
   }
