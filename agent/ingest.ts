@@ -10,6 +10,8 @@ import type { Metrics } from './metrics.js';
 import { RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
 import { encodeSamples, SAMPLES_PLACEHOLDER } from './store/samples.js';
+import { LogGate } from './log-gate.js';
+import { BEHIND_MS, OutOfOrder } from './out-of-order.js';
 
 export interface IngestOptions {
   commitIntervalMs: number;
@@ -112,6 +114,9 @@ export class Ingest {
   private closed = false;
   /** ingest_events_total by source: counted on every emit, so the handles are kept. */
   private readonly eventCounters = new Map<string, (by?: number) => void>();
+  /** Readings measured long before what their device already gave (a backlog): marked for the listeners. */
+  private readonly outOfOrder = new OutOfOrder();
+  private readonly outOfOrderLog = new LogGate(10 * 60_000, 1000);
   private readonly storeStateListeners: StoreStateListener[] = [];
   private refusing: { since: number; reason: string } | null = null;
   /** Idempotency keys of refused emits whose events the listeners were given (oldest first, bounded). */
@@ -285,12 +290,30 @@ export class Ingest {
       for (const e of p.events) events.push(e);
     }
     if (events.length === 0) return;
+    this.markOutOfOrder(events);
     for (const l of this.listeners) {
       try {
         l(events);
       } catch (err) {
         this.metrics.inc('listener_errors_total');
         this.log.error({ err }, 'ingest listener failed; other listeners still ran');
+      }
+    }
+  }
+
+  /** Marks (in place, with a copy) the readings listeners must not take for current: they are stored as they came. */
+  private markOutOfOrder(events: DriverEvent[]): void {
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      if (e.kind !== 'numeric' || e.deviceTime === null) continue;
+      if (!this.outOfOrder.check(`${e.source}|${e.deviceId}`, e.deviceTime, e.receivedAt)) continue;
+      events[i] = { ...e, outOfOrder: true };
+      this.metrics.inc('ingest_out_of_order_total', { source: e.source });
+      if (this.outOfOrderLog.open(`${e.source}|${e.deviceId}`, e.receivedAt)) {
+        this.log.warn(
+          { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: new Date(e.deviceTime).toISOString(), behindMinutes: Math.round((e.receivedAt - e.deviceTime) / 60_000) },
+          `readings measured more than ${BEHIND_MS / 60_000} min before what this device already gave (a backlog): stored and forwarded, not shown or alarmed as current`,
+        );
       }
     }
   }

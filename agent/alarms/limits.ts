@@ -163,8 +163,9 @@ export class LimitEvaluator {
    * but a value beyond the device's measuring range (an HL7 SN bound, `>^40`) counts where the bound decides.
    */
   reading(r: NumericReading): ConditionUpdate[] {
-    // A setting (a ventilator's set rate) shares the measurement's code but says nothing about the patient.
-    if (!r.mdc || r.setting) return [];
+    // A setting (a ventilator's set rate) shares the measurement's code but says nothing about the patient; a
+    // device's backlog (ingest's outOfOrder) says nothing about now.
+    if (!r.mdc || r.setting || r.outOfOrder) return [];
     const bed = r.bed ?? UNASSIGNED_BED;
     const rules = this.rulesByMetric(bed).get(r.mdc.code);
     if (!rules) return [];

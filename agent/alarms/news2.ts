@@ -321,7 +321,7 @@ export class News2Monitor {
 
   /** Feed a reading; returns true if it changed a NEWS2 input. Only valid measurements (not settings) from an assigned bed count. */
   reading(r: NumericReading): boolean {
-    if (!r.mdc || r.bed === undefined || r.setting) return false;
+    if (!r.mdc || r.bed === undefined || r.setting || r.outOfOrder) return false;
     const target = METRIC_PARAMS.get(r.mdc.code);
     if (!target || r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return false;
     const v = convert(r.value, r.unit.ucum, target.unit);

@@ -237,8 +237,9 @@ export class WardState {
         return;
       }
     }
-    // Readings can arrive out of order across devices; the display keeps the newest.
-    if (prev && prev.at > r.receivedAt) return;
+    // Readings can arrive out of order across devices; the display keeps the newest. A device's backlog (measured
+    // long before what it already gave) is not the patient's current value.
+    if (r.outOfOrder || (prev && prev.at > r.receivedAt)) return;
     const label = r.setting ? settingLabel(r) : metricLabel(r.mdc, r.raw);
     const unit = unitText(r.unit.ucum);
     bed.latest.set(key, {

@@ -75,6 +75,12 @@ export interface NumericReading extends Origin {
    * input, shown as settings. Absent for measurements.
    */
   setting?: true;
+  /**
+   * Set by ingest, for its listeners only (never stored or forwarded): measured long before what the same device has
+   * already given (a backlog arriving after live data, agent/out-of-order.ts). Not the current value: the display,
+   * limit rules and NEWS2 leave it out.
+   */
+  outOfOrder?: true;
 }
 
 export interface WaveformSegment extends Origin {
