@@ -129,6 +129,30 @@ describe('bedside display on a slow link', () => {
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 30_000, interval: 250 }).toBe('Live');
   }, 120_000);
 
+  it('a step of the display PC\'s own clock (an NTP correction) is not taken for a slow link, nor does it age the values', async () => {
+    r?.delay(0);
+    const page = await ctx!.newPage();
+    try {
+      await page.clock.install(); // time flows as usual; the test can step the page's wall clock
+      await page.goto(d!.url, { timeout: 30_000 });
+      await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Live');
+      await page.clock.setSystemTime(Date.now() + 6000);
+      // Over two heartbeats (5 s each) and many vitals events: live all along, ages as before.
+      const seen = new Set<string>();
+      const ages: number[] = [];
+      const until = Date.now() + 12_000;
+      while (Date.now() < until) {
+        seen.add((await page.locator('#conn').textContent()) ?? '');
+        ages.push(Number(/^(\d+) s ago$/.exec((await page.locator('.tile[data-bed="bed-1"] .vital .age').first().textContent()) ?? '')?.[1] ?? 0));
+        await page.waitForTimeout(250);
+      }
+      expect([...seen]).toEqual(['Live']);
+      expect(Math.max(...ages)).toBeLessThan(4);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
   it('a delay the link has from the start (every event late, the first too) is shown as slow, with true ages', async () => {
     // The page cannot see this one in its events alone (their least delay is its idea of "now"): the server's answer
     // to its heartbeat reports says how late they came, on the server's clock.

@@ -49,8 +49,9 @@ const state = {
  * The open stream's clock. An event's serverTime minus the page's time on receipt is the clocks' offset less the
  * event's delay on the way; the largest such figure on a stream is the best offset there is (its least delayed event).
  * Taking each event's own figure (as the page once did) moved the page's idea of "now" back with every late event,
- * so a screen 47 s behind showed values as "1 s ago" and nothing went stale. Reset with each stream, so a clock step
- * on either side is healed by a reconnect (which a step forward causes: it looks like being far behind).
+ * so a screen 47 s behind showed values as "1 s ago" and nothing went stale. The page's side is a monotonic clock
+ * (pageNow); reset with each stream, so a step of the server's clock is healed by a reconnect (which a step forward
+ * causes: it looks like being far behind).
  */
 let link = newLink();
 
@@ -76,8 +77,17 @@ function el(tag, cls, text) {
   return e;
 }
 
+/**
+ * The page's own time for measuring against the server's: monotonic (performance.now), so that a step of the display
+ * PC's wall clock (an NTP correction) is neither a slow link (a step forward made every later event look late until
+ * the next stream) nor a change in the values' ages. On the wall clock's scale at page load.
+ */
+function pageNow() {
+  return performance.timeOrigin + performance.now();
+}
+
 function serverNow() {
-  return Date.now() + state.offset;
+  return pageNow() + state.offset;
 }
 
 function fmtAge(s) {
@@ -821,7 +831,7 @@ function setLive(live, detail) {
 
 /** Takes the server's time of an event received now (see `link`). */
 function sampleClock(serverTime) {
-  const o = serverTime - Date.now();
+  const o = serverTime - pageNow();
   if (link.bestOffset === null || o > link.bestOffset) link.bestOffset = o;
   state.offset = linkOffset();
   link.lastServerTime = Math.max(link.lastServerTime, serverTime);
@@ -865,7 +875,7 @@ function updateFreshness() {
 function reportSeen(serverTime) {
   if (!link.stream) return;
   const sent = link;
-  const receivedAt = Date.now();
+  const receivedAt = pageNow();
   fetch('/api/stream/seen', { method: 'POST', headers: headers(true), body: JSON.stringify({ stream: link.stream, serverTime }), cache: 'no-store' })
     .then((r) => (r.ok ? r.json() : null))
     .then((j) => {
@@ -999,12 +1009,12 @@ async function connect() {
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let first = true;
-  state.lastByteAt = Date.now();
+  state.lastByteAt = pageNow();
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      state.lastByteAt = Date.now();
+      state.lastByteAt = pageNow();
       buf += value;
       let i;
       while ((i = buf.indexOf('\n\n')) >= 0) {
@@ -1038,7 +1048,7 @@ async function connect() {
 // Watchdog: a link that died without closing (cable pulled) shows as lost too; also one that dies while the
 // snapshot is still coming.
 setInterval(() => {
-  if ((state.live || state.streaming) && Date.now() - state.lastByteAt > watchdogMs) {
+  if ((state.live || state.streaming) && pageNow() - state.lastByteAt > watchdogMs) {
     controller?.abort();
     scheduleReconnect('No data from the gateway.');
   }
