@@ -1,5 +1,6 @@
 // The hl7-mllp driver over real TCP on loopback, with a fake DriverContext whose emit we control.
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,23 +9,32 @@ import type { DriverContext } from '../types.js';
 import { createHl7MllpDriver, hl7MllpFactory, type Hl7MllpDriver, type Hl7MllpOptions } from './index.js';
 import { MllpFramer, frame, parseMessage, str } from './protocol/index.js';
 
-const msg = (id: string, opts: { ack?: string; type?: string; spo2?: string } = {}): string =>
-  `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||${opts.type ?? 'ORU^R01^ORU_R01'}|${id}|P|2.6|||${opts.ack ?? ''}||UNICODE UTF-8\r` +
-  `PID|||P-${id}\rPV1||I|ICU^1^A\rOBR|1|||182777000^monitoring of patient^SCT|||20240101115959+0000\r` +
-  `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|${opts.spo2 ?? '97'}|262688^MDC_DIM_PERCENT^MDC|||||F\r`;
+/** `ack`: MSH-15 and MSH-16 as 'AL|NE'. The charset is in MSH-18 with or without them. */
+const msg = (id: string, opts: { ack?: string; type?: string; spo2?: string } = {}): string => {
+  const [acceptAck = '', appAck = ''] = (opts.ack ?? '').split('|');
+  return (
+    `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||${opts.type ?? 'ORU^R01^ORU_R01'}|${id}|P|2.6|||${acceptAck}|${appAck}||UNICODE UTF-8\r` +
+    `PID|||P-${id}\rPV1||I|ICU^1^A\rOBR|1|||182777000^monitoring of patient^SCT|||20240101115959+0000\r` +
+    `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|${opts.spo2 ?? '97'}|262688^MDC_DIM_PERCENT^MDC|||||F\r`
+  );
+};
 
 interface FakeCtx extends DriverContext {
   emitted: DriverEvent[][];
   counts: Map<string, number>;
+  /** Log lines written (info and above), parsed. */
+  logs: Array<{ level: number; msg: string; [k: string]: unknown }>;
   /** What the next emit calls do. */
   mode: 'resolve' | 'reject' | 'hold';
   held: Array<() => void>;
 }
 
 function fakeCtx(): FakeCtx {
+  const logs: FakeCtx['logs'] = [];
   const c: FakeCtx = {
     name: 'icu-mllp',
-    log: pino({ level: 'silent' }),
+    log: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
+    logs,
     emitted: [],
     counts: new Map(),
     mode: 'resolve',
@@ -112,6 +122,13 @@ async function client(port: number): Promise<Client> {
 }
 
 describe('hl7-mllp driver over TCP', () => {
+  it('(test helper) msg() puts the charset in MSH-18, with and without MSH-15/16', () => {
+    for (const ack of [undefined, 'AL|NE']) {
+      const mshSeg = parseMessage(msg('H', ack ? { ack } : {})).segments[0]!;
+      expect([str(mshSeg, 15), str(mshSeg, 16), str(mshSeg, 17), str(mshSeg, 18)]).toEqual([...(ack ? ['AL', 'NE'] : ['', '']), '', 'UNICODE UTF-8']);
+    }
+  });
+
   it('stopped before its listener was listening: the start ends (refused), and nothing is left listening', async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
@@ -211,6 +228,30 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('read_timeouts')).toBeUndefined();
   });
 
+  it('the read timeout does not run while the listener holds reading (store slow, maxQueuedFrames reached)', async () => {
+    const ctx = fakeCtx();
+    ctx.mode = 'hold'; // the store is slow: commits take longer than readTimeoutMs
+    const readTimeoutMs = 300;
+    const c = await client(await start(ctx, { readTimeoutMs, maxQueuedFrames: 2 }));
+    const f3 = frame(msg('H3'));
+    // Two frames fill the queue (reading is held) while a third has begun; the sender finishes it at once.
+    c.sock.write(Buffer.concat([frame(msg('H1')), frame(msg('H2')), f3.subarray(0, 40)]));
+    await c.until(() => ctx.held.length === 1, 'first commit under way');
+    c.sock.write(f3.subarray(40));
+    // The store stays slow for several read timeouts (a precondition, not a measurement).
+    const t0 = Date.now();
+    await c.until(() => Date.now() - t0 > 3 * readTimeoutMs || c.closed, 'the slow store spell');
+    expect(c.closed).toBe(false);
+    // The store recovers: every frame is taken and acknowledged, the third one included.
+    await c.until(() => {
+      for (const r of ctx.held.splice(0)) r();
+      return c.frames.length === 3 || c.closed;
+    }, 'three ACKs');
+    expect(c.frames.map(ackOf)).toEqual(['H1', 'H2', 'H3']);
+    expect(c.frames.map(ackCode)).toEqual(['AA', 'AA', 'AA']);
+    expect(ctx.counts.get('read_timeouts')).toBeUndefined();
+  });
+
   it('a sender that disconnects mid-frame gets nothing stored; others are unaffected', async () => {
     const ctx = fakeCtx();
     const port = await start(ctx);
@@ -239,6 +280,22 @@ describe('hl7-mllp driver over TCP', () => {
     await good.until(() => (ctx.counts.get('frames_oversize') ?? 0) === 1, 'oversize counted');
   });
 
+  it('a sender without MLLP framing (raw HL7 over TCP) is counted and logged, once a minute per address', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx);
+    for (const id of ['RAW1', 'RAW2']) {
+      const raw = await client(port);
+      raw.sock.write(msg(id));
+      await raw.until(() => (ctx.counts.get('connections_unframed') ?? 0) >= 1 + Number(id === 'RAW2'), 'unframed connection counted');
+    }
+    expect(ctx.logs.filter((l) => /without MLLP framing/.test(l.msg))).toHaveLength(1);
+    // A framed sender is not taken for one, even when its first frame arrives a byte at a time.
+    const framed = await client(port);
+    for (const b of frame(msg('F1'))) framed.sock.write(Buffer.from([b]));
+    expect(ackCode((await framed.acks(1))[0]!)).toBe('AA');
+    expect(ctx.counts.get('connections_unframed')).toBe(2);
+  });
+
   it('duplicate MSH-10 is ACKed again without emitting twice', async () => {
     const ctx = fakeCtx();
     const c = await client(await start(ctx));
@@ -254,6 +311,20 @@ describe('hl7-mllp driver over TCP', () => {
     c.send(msg('D1', { spo2: '88' }));
     await c.acks(3);
     expect(ctx.emitted).toHaveLength(2);
+    expect(ctx.counts.get('control_id_reused')).toBe(1);
+  });
+
+  it('MSH-7 as the only time of the readings is content: the same value under a reused control id later is a new reading', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    // No OBR-7 and no OBX-14: the reading is timed by MSH-7 (a thermometer whose control ids restarted).
+    const at = (time: string) => msg('T1').replace('|||20240101115959+0000\r', '\r').replace('20240101120000+0000', time);
+    c.send(at('20240101120000+0000'));
+    c.send(at('20240101121000+0000')); // ten minutes later, same value, same control id
+    c.send(at('20240101121000+0000')); // a resend of that one
+    expect((await c.acks(3)).map(ackCode)).toEqual(['AA', 'AA', 'AA']);
+    expect(ctx.emitted.map((e) => (e[0] as NumericReading).deviceTime)).toEqual([Date.UTC(2024, 0, 1, 12, 0, 0), Date.UTC(2024, 0, 1, 12, 10, 0)]);
+    expect(ctx.counts.get('duplicates')).toBe(1);
     expect(ctx.counts.get('control_id_reused')).toBe(1);
   });
 
@@ -324,6 +395,23 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('read_timeouts')).toBe(1);
   });
 
+  it('a sender that never reads its ACKs: reading stops once they pile up, then the connection is closed (counted, logged)', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx, { readTimeoutMs: 300 }));
+    c.sock.pause(); // never reads
+    // A tiny frame (no MSH-9) draws an AE with an ERR segment about 11 times its size: 6 MB sent would be over
+    // 60 MB of ACKs, far more than the kernel's socket buffers hold.
+    const tiny = frame('MSH|^~\\&|||||||X1|P|2.6\r');
+    const n = Math.ceil((6 << 20) / tiny.length);
+    c.sock.write(Buffer.concat(Array.from({ length: n }, () => tiny)));
+    await c.until(() => c.closed && ctx.counts.get('acks_unread') === 1, 'connection closed for unread ACKs', 20_000);
+    // Reading stopped: far from every frame sent was taken.
+    expect(ctx.counts.get('messages_received') ?? 0).toBeLessThan(n / 2);
+    expect(ctx.logs.filter((l) => /does not read its ACKs/.test(l.msg))).toHaveLength(1);
+    // The refusals of that flood were logged once, not once per message.
+    expect(ctx.logs.filter((l) => /HL7 message rejected/.test(l.msg))).toHaveLength(1);
+  });
+
   it('defaultTimeZone: times without an offset are that zone\'s local times, summer and winter, marked assumed', async () => {
     const ctx = fakeCtx();
     const c = await client(await start(ctx, { defaultTimeZone: 'Europe/Berlin', defaultUtcOffsetMinutes: 60 }));
@@ -358,6 +446,24 @@ describe('hl7-mllp driver over TCP', () => {
     a.send(msg('OK1'));
     expect(ackCode((await a.acks(1))[0]!)).toBe('AA');
     expect(ctx.counts.get('connections_refused')).toBe(1);
+  });
+
+  it('TLS: clients that never finish the handshake hold a slot (more are refused) and are closed after readTimeoutMs', async () => {
+    const ctx = fakeCtx();
+    // The hub stand-in's TEST ONLY certificate (test/hub-standin/certs).
+    const cert = (f: string) => fileURLToPath(new URL(`../../test/hub-standin/certs/${f}`, import.meta.url));
+    const port = await start(ctx, { maxConnections: 2, readTimeoutMs: 1000, tls: { certFile: cert('server.pem'), keyFile: cert('server-key.pem') } });
+    // Plain TCP clients that say nothing: to the listener, TLS handshakes that never end.
+    const silent: Client[] = [];
+    for (let i = 0; i < 5; i++) silent.push(await client(port));
+    const c = silent[0]!;
+    await c.until(() => silent.every((x) => x.closed), 'every silent client closed', 15_000);
+    const refused = ctx.counts.get('connections_refused') ?? 0;
+    expect(refused).toBeGreaterThan(0);
+    expect(refused + (ctx.counts.get('tls_handshake_errors') ?? 0)).toBe(5);
+    expect(ctx.counts.get('connections')).toBeUndefined(); // none got as far as a sender
+    expect(ctx.logs.some((l) => /refused: too many connections/.test(l.msg))).toBe(true);
+    expect(ctx.logs.some((l) => /TLS handshake failed/.test(l.msg))).toBe(true);
   });
 
   it('answers a batch frame with a batch of ACKs', async () => {

@@ -1,7 +1,7 @@
 // MessageHandler without sockets: frames in, ACK payloads out, events emitted (or not).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import type { DriverEvent } from '../../agent/model/reading.js';
+import type { AlarmEvent, DriverEvent } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
 import { MessageHandler } from './handler.js';
 import { parseMessage, str } from './protocol/index.js';
@@ -15,9 +15,10 @@ const msg = (id: string, o: { processing?: string; ack?: string; version?: strin
 function setup(acceptProcessingIds: string[] = ['P']) {
   const emitted: DriverEvent[][] = [];
   const counts = new Map<string, number>();
+  const logs: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
   const ctx: DriverContext = {
     name: 'h',
-    log: pino({ level: 'silent' }),
+    log: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
     emit: async (ev) => void emitted.push(ev),
     count: (c, by = 1) => void counts.set(c, (counts.get(c) ?? 0) + by),
   };
@@ -29,8 +30,20 @@ function setup(acceptProcessingIds: string[] = ['P']) {
     defaultUtcOffsetMinutes: 0,
     duplicateWindow: { maxEntries: 100, ttlMs: 60_000 },
   });
-  return { handler, emitted, counts };
+  return { handler, emitted, counts, logs };
 }
+
+/** A PCD-04 alarm message: the given OBR (fields from OBR-1 on) and OBX rows (fields from OBX-1 on). */
+const r40 = (id: string, o: { pv1?: string; obr?: string[]; obx: string[][] }): string =>
+  `MSH|^~\\&|CENTRAL^0011223344556677^EUI-64|WARD|||20240101120000+0000||ORU^R40^ORU_R40|${id}|P|2.6|||AL|NE||UNICODE UTF-8\r` +
+  `PID|||PAT-${id}\rPV1||I|${o.pv1 ?? 'ICU^1^1'}\r` +
+  `OBR|${(o.obr ?? ['1', '', 'A1^GW', '196616^MDC_EVT_ALARM^MDC', '', '', '20240101115959+0000']).join('|')}\r` +
+  o.obx.map((f) => `OBX|${f.join('|')}\r`).join('');
+/** Alarm OBX rows: event (OBX-5 text, OBX-8 flags, OBX-11 status) at `at`.1 and its phase facet at `at`.3. */
+const alarmRows = (at: string, code: string, text: string, flags: string, status = 'F', phase = 'start'): string[][] => [
+  ['1', 'ST', code, `${at}.1`, text, '', '', flags, '', '', status],
+  ['2', 'ST', '68481^MDC_ATTR_EVENT_PHASE^MDC', `${at}.3`, phase, '', '', '', '', '', status],
+];
 /** MSA-1, MSA-2 and ERR-2.1/2.2/2.3 and ERR-3.1 of an ACK. */
 const summary = (ack: string) => {
   const m = parseMessage(ack);
@@ -155,6 +168,55 @@ describe('MessageHandler', () => {
     // Only spaces is no control id at all.
     const [blank] = await handler.handle(Buffer.from(msg('   ')), 'p');
     expect(summary(blank!)).toMatchObject({ code: 'AE', err: ['MSH', '1', '10', '101'] });
+  });
+
+  it('PCD-04: a second alarm event row under one OBR is not raised, but counted and logged (once a minute per sender)', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    const rows = [...alarmRows('1.2.1.1', '196652^MDC_EVT_LO^MDC', 'SpO2 low', 'L~PH~SP'), alarmRows('1.1.1.1', '196648^MDC_EVT_HI^MDC', 'HR high', 'H~PH~SP')[0]!];
+    for (const id of ['A1', 'A2']) {
+      const [ack] = await handler.handle(Buffer.from(r40(id, { obx: rows })), 'p');
+      expect(summary(ack!).code).toBe('CA');
+    }
+    expect(emitted.flat().map((e) => (e as AlarmEvent).text)).toEqual(['SpO2 low', 'SpO2 low']);
+    expect(counts.get('alarm_events_ignored')).toBe(2);
+    const said = logs.filter((l) => l.counter === 'alarm_events_ignored');
+    expect(said).toHaveLength(1);
+    expect(said[0]!.msg).toMatch(/OBX 1 \(MDC_EVT_HI\) not raised/);
+  });
+
+  it('PCD-04: an alarm row with OBX-11 W (posted in error) or D (deleted) raises nothing; counted and logged', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    for (const [id, status] of [['W1', 'W'], ['D1', 'D']] as const) {
+      const [ack] = await handler.handle(Buffer.from(r40(id, { obx: alarmRows('1.2.1.1', '196652^MDC_EVT_LO^MDC', 'SpO2 low', 'L~PH~SP', status) })), 'p');
+      expect(summary(ack!).code).toBe('CA');
+    }
+    expect(emitted.flat()).toEqual([]);
+    expect(counts.get('alarm_events_retracted')).toBe(2);
+    expect(logs.filter((l) => l.counter === 'alarm_events_retracted').map((l) => l.msg)).toEqual([
+      'PCD-04 alarm OBX 1 (MDC_EVT_LO) has OBX-11 W (posted in error): not raised',
+    ]);
+    // The same alarm with status F is raised as before.
+    await handler.handle(Buffer.from(r40('F1', { obx: alarmRows('1.2.1.1', '196652^MDC_EVT_LO^MDC', 'SpO2 low', 'L~PH~SP') })), 'p');
+    expect(emitted.flat()).toMatchObject([{ kind: 'alarm', text: 'SpO2 low', priority: 'high', phase: 'start' }]);
+  });
+
+  it('PCD-04 without OBR-3 / OBR-2: the alarm id holds the bed, so two beds never share one; said once per sender', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    const noId = ['1', '', '', '196616^MDC_EVT_ALARM^MDC', '', '', '20240101115959+0000'];
+    const rows = alarmRows('1.2.1.1', '196652^MDC_EVT_LO^MDC', 'SpO2 low', 'L~PH~SP');
+    await handler.handle(Buffer.from(r40('N1', { pv1: 'ICU^1^1', obr: noId, obx: rows })), 'p');
+    await handler.handle(Buffer.from(r40('N2', { pv1: 'ICU^2^1', obr: noId, obx: rows })), 'p');
+    const [bed1, bed2] = emitted.flat() as AlarmEvent[];
+    expect([bed1!.bed, bed2!.bed]).toEqual(['ICU/1/1', 'ICU/2/1']);
+    expect(bed1!.deviceId).toBe(bed2!.deviceId); // the central station (MSH-3): the device alone tells nothing apart
+    expect(bed1!.alarmId).not.toBe(bed2!.alarmId);
+    // No patient id in it: alarm ids are forwarded as they are, patient ids may be pseudonymized.
+    expect(bed1!.alarmId).not.toContain('PAT-N1');
+    // The same bed again (an update of the same alarm): the same id.
+    await handler.handle(Buffer.from(r40('N3', { pv1: 'ICU^1^1', obr: noId, obx: rows })), 'p');
+    expect((emitted.flat()[2] as AlarmEvent).alarmId).toBe(bed1!.alarmId);
+    expect(counts.get('alarm_id_fallback')).toBe(3);
+    expect(logs.filter((l) => l.counter === 'alarm_id_fallback')).toHaveLength(1);
   });
 
   it('an oversize message is answered from its first bytes: AE (CE in enhanced mode) with its control id; no MSH → no ACK, counted', () => {

@@ -1,10 +1,11 @@
 // One MLLP frame in → events emitted (awaited) → ACK payloads out. No sockets here.
 import { createHash, randomUUID } from 'node:crypto';
+import { LogGate } from '../../agent/log-gate.js';
 import type { DriverEvent } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
 import { ackCodesFor, type AckMode, type OutcomeKind } from './ackplan.js';
 import { DedupWindow } from './dedup.js';
-import { mapMessage } from './pcd01.js';
+import { mapMessage, type Notice } from './pcd01.js';
 import { readHeader, sniffHeader, str, type MessageHeader } from './protocol/access.js';
 import { ackSegments, type AckError } from './protocol/ack.js';
 import { formatDtm } from './protocol/dtm.js';
@@ -33,6 +34,8 @@ interface Processed {
   outcome: OutcomeKind;
   error?: AckError;
   events: DriverEvent[];
+  /** What the mapping left out or assumed: counted and logged once the message is accepted. */
+  notices?: Notice[];
   dedupKey?: string;
   hash?: string;
 }
@@ -49,8 +52,20 @@ interface Fallback {
 /** Where the device ids last seen come from, for health(). */
 export type SeenHook = (deviceId: string, at: number) => void;
 
+/** A sender repeats its trouble at every message: the same refusal from one address is logged once a minute. */
+const TROUBLE_LOG_EVERY_MS = 60_000;
+
+/** The address of an `address:port` peer: a sender that reconnects keeps it. */
+export function hostOf(peer: string): string {
+  const i = peer.lastIndexOf(':');
+  return i > 0 ? peer.slice(0, i) : peer;
+}
+
 export class MessageHandler {
   readonly dedup: DedupWindow;
+  private readonly troubleLog = new LogGate(TROUBLE_LOG_EVERY_MS, 1000);
+  /** A sender's habit (e.g. no OBR-3) is said once per sender (up to 1000 senders, then again). */
+  private readonly onceLog = new LogGate(Number.POSITIVE_INFINITY, 1000);
 
   constructor(
     private readonly ctx: DriverContext,
@@ -150,7 +165,15 @@ export class MessageHandler {
       for (const w of mapped.warnings) this.ctx.log.info({ peer, controlId: header.controlId }, `PCD mapping: ${w}`);
       // Trimmed here: a resend that differs only in padding around MSH-10 is the same message.
       const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId.trim()].join('|');
-      return { header, fallbackControlId: header.controlId, outcome: 'accepted', events: mapped.events, dedupKey, hash: contentHash(msg) };
+      return {
+        header,
+        fallbackControlId: header.controlId,
+        outcome: 'accepted',
+        events: mapped.events,
+        ...(mapped.notices.length > 0 && { notices: mapped.notices }),
+        dedupKey,
+        hash: contentHash(msg, mapped.mshTimeUsed),
+      };
     } catch (e) {
       return this.rejected(e, header, fb, peer);
     }
@@ -162,7 +185,12 @@ export class MessageHandler {
     if (e instanceof Hl7ParseError) {
       const unsupported = e.code >= 200 && e.code < 207;
       this.ctx.count(unsupported ? 'messages_unsupported' : 'messages_malformed');
-      this.ctx.log.warn({ peer, controlId, reason: e.reason, at: formatPosition(e.position), hl7Error: e.code }, 'HL7 message rejected');
+      if (this.troubleLog.open(`rejected|${hostOf(peer)}|${e.code}|${e.reason}`, Date.now())) {
+        this.ctx.log.warn(
+          { peer, controlId, reason: e.reason, at: formatPosition(e.position), hl7Error: e.code },
+          'HL7 message rejected (the same refusal from this address is logged once a minute; each one is counted)',
+        );
+      }
       const error: AckError = { code: e.code, reason: e.message, position: e.position };
       const seq = e.position.segmentIndex === undefined ? undefined : segmentSequence(fb.segmentIds, e.position.segmentIndex);
       if (seq !== undefined) error.segmentSequence = seq;
@@ -180,12 +208,13 @@ export class MessageHandler {
    */
   oversize(head: Buffer, limit: number, peer: string): string[] {
     const sniffed = sniffHeader(head.toString('latin1'));
+    const log = this.troubleLog.open(`oversize|${hostOf(peer)}|${Boolean(sniffed?.controlId)}`, Date.now());
     if (!sniffed?.controlId) {
       this.ctx.count('frames_oversize_unanswered');
-      this.ctx.log.warn({ peer, limit }, 'HL7 message larger than maxFrameBytes has no readable MSH-10; no ACK possible');
+      if (log) this.ctx.log.warn({ peer, limit }, 'HL7 message larger than maxFrameBytes has no readable MSH-10; no ACK possible');
       return [];
     }
-    this.ctx.log.warn({ peer, controlId: sniffed.controlId, limit }, 'HL7 message larger than maxFrameBytes rejected (counted in frames_oversize)');
+    if (log) this.ctx.log.warn({ peer, controlId: sniffed.controlId, limit }, 'HL7 message larger than maxFrameBytes rejected (counted in frames_oversize)');
     const p: Processed = {
       header: null,
       fallbackControlId: sniffed.controlId,
@@ -241,6 +270,7 @@ export class MessageHandler {
       if (results[i]) {
         this.dedup.remember(p.dedupKey as string, p.hash as string, at);
         this.ctx.count('messages_accepted');
+        for (const n of p.notices ?? []) this.notice(n, p.header as MessageHeader, peer, at);
         for (const e of p.events) {
           this.ctx.count(e.kind === 'alarm' ? 'alarms' : e.kind === 'device-status' ? 'device_status' : 'readings');
           this.seen(e.deviceId, at);
@@ -250,6 +280,15 @@ export class MessageHandler {
         p.error = { code: 207, reason: 'could not store the data; please resend' };
       }
     });
+  }
+
+  /** Counts what the mapping left out or assumed, and says so per sender (once a minute, or once). */
+  private notice(n: Notice, h: MessageHeader, peer: string, now: number): void {
+    this.ctx.count(n.counter, n.by);
+    const sender = `${h.sendingApplication.join('^')}|${h.sendingFacility.join('^')}`;
+    const gate = n.oncePerSender ? this.onceLog : this.troubleLog;
+    if (!gate.open(`${n.counter}|${sender}`, now)) return;
+    this.ctx.log.warn({ peer, sender, controlId: h.controlId, counter: n.counter }, n.text);
   }
 
   private duplicate(p: Processed, peer: string): void {
@@ -282,13 +321,15 @@ export class MessageHandler {
 
 /**
  * Hash of the message without MSH-7 (a resend may carry a new send time) and with MSH-10 trimmed, as in the dedup
- * key: a resend that differs only in padding around MSH-10 is the same message.
+ * key: a resend that differs only in padding around MSH-10 is the same message. `withMsh7` when MSH-7 is the time of
+ * some of its readings: then a new MSH-7 is a new reading (a sender that restarted its control ids sends the same
+ * value under an old id), not a resend, and is stored.
  */
-function contentHash(msg: Hl7Message): string {
+function contentHash(msg: Hl7Message, withMsh7: boolean): string {
   const h = createHash('sha256');
   msg.segments.forEach((s, i) => {
     // [[[id]]] is how a plain MSH-10 parses, so an unpadded id hashes as before.
-    const fields = i === 0 ? s.fields.map((f, n): Field => (n === 10 ? [[[str(s, 10).trim()]]] : f)).filter((_, n) => n !== 7) : s.fields;
+    const fields = i === 0 ? s.fields.map((f, n): Field => (n === 10 ? [[[str(s, 10).trim()]]] : f)).filter((_, n) => withMsh7 || n !== 7) : s.fields;
     h.update(JSON.stringify(fields));
     h.update('\r');
   });

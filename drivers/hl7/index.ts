@@ -47,7 +47,13 @@ export const configSchema = {
         'Sender connections open at once on this listener; further ones are refused and counted (connections_refused). Default 64. Raise it for a site whose gateways open many connections (e.g. one per bed); lower it to bound what the gateway accepts.',
     },
     idleTimeoutMs: { type: 'integer', minimum: 100, default: 600000, description: 'Close a connection with no traffic for this long.' },
-    readTimeoutMs: { type: 'integer', minimum: 100, default: 30000, description: 'A started frame must end within this time.' },
+    readTimeoutMs: {
+      type: 'integer',
+      minimum: 100,
+      default: 30000,
+      description:
+        'A started frame must end within this time (not counting while the listener itself holds reading). Also the longest a TLS handshake may take, and the longest a sender may leave over 1 MiB of ACKs unread; the connection is then closed (read_timeouts, tls_handshake_errors, acks_unread).',
+    },
     maxQueuedFrames: {
       type: 'integer',
       minimum: 1,

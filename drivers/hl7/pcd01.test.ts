@@ -1,6 +1,7 @@
 // PCD-01 / PCD-04 mapping rules on small hand-made messages (the corpus tests cover real senders).
 import { describe, expect, it } from 'vitest';
 import type { AlarmEvent, NumericReading, WaveformSegment } from '../../agent/model/reading.js';
+import { convert } from '../../agent/alarms/units.js';
 import { mapMessage, type Hl7Context } from './pcd01.js';
 import { parseMessage, readHeader } from './protocol/index.js';
 
@@ -242,6 +243,19 @@ describe('OBX-5 edge values in NM', () => {
     expect(r.value).toBeNull();
     expect(r.quality).toEqual({ state: 'unavailable', reasons: ['no-value'] });
   });
+  it('a metric with no value and no OBX-2 (status X) is a null reading, unavailable, not taken for a header row', () => {
+    const rows =
+      obx(['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '1', '', '', '', '', '', '', 'X']) +
+      obx(['2', '', '69642^MDC_DEV_ANALY_SAT_O2_VMD^MDC', '1.2.0.0', '', '', '', '', '', '', 'X']) +
+      obx(['3', '', '150456^MDC_PULS_OXIM_SAT_O2^MDC', '1.2.1.1', '', '', '', '', '', '', 'X']) + // by its OBX-4
+      obx(['4', '', '149530^MDC_PULS_OXIM_PULS_RATE^MDC', '', '', '', '', '', '', '', 'X']); // no OBX-4: by its code
+    const ev = map(HEAD + rows) as NumericReading[];
+    expect(ev.map((e) => [e.mdc?.refid, e.value, e.quality])).toEqual([
+      ['MDC_PULS_OXIM_SAT_O2', null, { state: 'unavailable', reasons: ['hl7-status:X', 'no-value'] }],
+      ['MDC_PULS_OXIM_PULS_RATE', null, { state: 'unavailable', reasons: ['hl7-status:X', 'no-value'] }],
+    ]);
+  });
+
   it('repeated values keep the first and say so', () => {
     const r = reading(HEAD + spo2({ value: '72~73' }));
     expect(r.value).toBe(72);
@@ -355,6 +369,21 @@ describe('an unreadable OBX-14', () => {
   });
 });
 
+describe('OBX-6 MDC units the limit rules convert', () => {
+  const row = (code: string, value: string, unit: string) =>
+    reading(HEAD + obx(['1', 'NM', code, '1.1.1.1', value, unit, '', '', '', '', 'F']));
+  it('°F (MDC_DIM_FAHR 266560) and kPa (MDC_DIM_KILO_PASCAL 265987), sent as MDC only, become [degF] and kPa', () => {
+    const temp = row('150364^MDC_TEMP_BODY^MDC', '104', '266560^MDC_DIM_FAHR^MDC');
+    expect(temp.unit).toEqual({ ucum: '[degF]', mdc: { code: 266560, refid: 'MDC_DIM_FAHR' } });
+    expect(convert(temp.value as number, temp.unit.ucum, 'Cel')).toBe(40);
+    const sys = row('150021^MDC_PRESS_BLD_NONINV_SYS^MDC', '26', '265987^MDC_DIM_KILO_PASCAL^MDC');
+    expect(sys.unit).toEqual({ ucum: 'kPa', mdc: { code: 265987, refid: 'MDC_DIM_KILO_PASCAL' } });
+    expect(convert(sys.value as number, sys.unit.ucum, 'mm[Hg]')).toBeCloseTo(195, 0);
+    // By refid when the code is 0, as some senders write it.
+    expect(row('150364^MDC_TEMP_BODY^MDC', '104', '0^MDC_DIM_FAHR^MDC').unit.ucum).toBe('[degF]');
+  });
+});
+
 describe('PV1-3 bed key', () => {
   const bed = (pv1: string) => reading(`${msh()}PID|||P1\rPV1||I|${pv1}\rOBR|1|||x|||20240101120000+0000\r${spo2()}`).bed;
   it('keeps each component in its place, so different locations never share a key', () => {
@@ -365,6 +394,13 @@ describe('PV1-3 bed key', () => {
     expect(bed('ICU^5^')).toBe('ICU/5'); // trailing empties say nothing
     expect(bed('ICU^5^1^FAC')).toBe('ICU/5/1'); // facility and beyond are not part of the key
     expect(bed('')).toBeUndefined();
+  });
+  it('a / (or %) inside a component is escaped, so it never makes two locations share a key', () => {
+    expect(bed('4/W^12')).toBe('4%2FW/12');
+    expect(bed('4^W^12')).toBe('4/W/12');
+    expect(bed('ICU/1^A')).toBe('ICU%2F1/A');
+    expect(bed('ICU^1^A')).toBe('ICU/1/A');
+    expect(bed('ICU%2F1^A')).toBe('ICU%252F1/A'); // not the key of ICU/1^A
   });
 });
 

@@ -1,6 +1,7 @@
 // IHE PCD mapping (pure): PCD-01 ORU^R01 (and IPEC ORU^R42) → NumericReading / WaveformSegment,
 // PCD-04 ORU^R40 → AlarmEvent. Facts used (IHE PCD TF-2, ACM and WCM supplements):
-// - OBX-4 is the containment path MDS.VMD.CHAN.METRIC[.FACET]; rows without a value are MDS/VMD/CHAN headers.
+// - OBX-4 is the containment path MDS.VMD.CHAN.METRIC[.FACET]; rows without a value at x.0 or above the metric
+//   level (`1`, `1.2`, `1.2.1`) are MDS/VMD/CHAN headers.
 // - OBX-18 on a header row names the equipment for everything it contains.
 // - Waveforms are NA (samples as components) or MA (time samples as repetitions, channels as components);
 //   the sample rate is a facet row MDC_ATTR_SAMP_RATE (unit MDC_DIM_PER_SEC) under the waveform's OBX-4.
@@ -60,6 +61,19 @@ export interface MapResult {
   events: DriverEvent[];
   /** Things worth a log line (never patient data). */
   warnings: string[];
+  /** Content left out of the events (or taken by a fallback): counted, and logged per sender (never patient data). */
+  notices: Notice[];
+  /** Some event is timed by MSH-7 alone: then MSH-7 is content (a new reading is not a resend of an older one). */
+  mshTimeUsed: boolean;
+}
+
+export interface Notice {
+  /** Counter name (ctx.count), e.g. `alarm_events_ignored`. */
+  counter: string;
+  by: number;
+  text: string;
+  /** Logged once per sender rather than once a minute: a sender's habit, not an event. */
+  oncePerSender?: true;
 }
 
 interface Row {
@@ -123,6 +137,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     throw new Hl7ParseError(`message type ${h.messageCode}^${h.triggerEvent} is not accepted (ORU^R01, ORU^R40, ORU^R42)`, { segmentIndex: 1, segmentId: 'MSH', field: 9 }, code);
   }
   const warnings: string[] = [];
+  const notices: Notice[] = [];
   const msh = msg.segments[0] as Segment;
   const mshOffset = dtmOffset(str(msh, 7));
   const ctx: TimeCtx = {
@@ -131,6 +146,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     offsetIsDefault: mshOffset === null,
     ...(mshOffset === null && opts.defaultTimeZone !== undefined && { zone: opts.defaultTimeZone }),
     warnings,
+    notices,
   };
   const mshDevice = deviceFromHd(components(msh, 3));
   const groups = groupSegments(msg, warnings);
@@ -139,7 +155,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     if (profile === 'pcd01') mapObservations(g, mshDevice, opts, ctx, events);
     else mapAlarm(g, mshDevice, opts, ctx, events);
   }
-  return { profile, events, warnings };
+  return { profile, events, warnings, notices, mshTimeUsed: ctx.mshTimeUsed === true };
 }
 
 function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
@@ -167,8 +183,11 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
         break;
       case 'PV1': {
         // point of care / room / bed, each in its place: an empty component inside is kept (ICU^^5 is bed 5, ICU^5 is
-        // room 5: different keys), only trailing empties are dropped (ICU^5^ is ICU^5).
-        const pl = components(seg, 3).slice(0, 3).map((c) => c.trim());
+        // room 5: different keys), only trailing empties are dropped (ICU^5^ is ICU^5). A '/' inside a component is
+        // written %2F (and '%' as %25), so 4/W^12 and 4^W^12 stay apart; keys without either are unchanged.
+        const pl = components(seg, 3)
+          .slice(0, 3)
+          .map((c) => c.trim().replaceAll('%', '%25').replaceAll('/', '%2F'));
         while (pl.length > 0 && pl[pl.length - 1] === '') pl.pop();
         bed = pl.length ? pl.join('/') : undefined;
         if (current && current.rows.length === 0 && bed !== undefined) current.bed = bed;
@@ -284,6 +303,9 @@ interface TimeCtx {
   /** Zone conversions of this message by DTM text (rows mostly share OBX-14 / OBR-7 / MSH-7; Intl is slow). */
   zoned?: Map<string, number>;
   warnings: string[];
+  notices: Notice[];
+  /** Set when an event's time is MSH-7's. */
+  mshTimeUsed?: boolean;
 }
 
 interface EventTime {
@@ -311,6 +333,7 @@ function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string): Event
         ms = ctx.zoned.get(t) ?? wallTimeToUtc(p.ms, ctx.zone);
         ctx.zoned.set(t, ms);
       }
+      if (from === 'msh-7') ctx.mshTimeUsed = true;
       return { ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault, invalid };
     } catch (e) {
       ctx.warnings.push(`${where} ${from}: ${(e as Error).message}; the next time given is used`);
@@ -582,9 +605,20 @@ function valueOf(r: Row, quality: Quality): number | string | null {
   }
 }
 
-/** MDS/VMD/CHAN rows: no value, and either no value type or a containment ending in .0. */
+const MDC_PART_SCADA = 2; // metrics
+
+/**
+ * MDS/VMD/CHAN rows: no value, and a containment ending in .0, or no value type on a row that is not a metric. A
+ * metric sent without a value and without OBX-2 (HL7 needs OBX-2 only with a value: status X, "cannot obtain") is
+ * a metric with no value, not a header. Headers are written `1.1.1.0` or `1.1.1` (fewer than four levels: the IHE
+ * examples give a channel `1.0.1` a metric code, MDC_PRESS_BLD_NONINV), so OBX-4 decides; without it, the code does.
+ */
 function isHeaderRow(r: Row): boolean {
-  return repetitions(r.seg, 5) === 0 && (r.valueType === '' || r.containment.endsWith('.0'));
+  if (repetitions(r.seg, 5) !== 0) return false;
+  if (r.containment.endsWith('.0')) return true;
+  if (r.valueType !== '') return false;
+  if (r.containment !== '') return r.containment.split('.').length < 4;
+  return (mdcNumber(r) || (codeOf(r).mdc?.code ?? 0)) >>> 16 !== MDC_PART_SCADA;
 }
 
 function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
@@ -727,12 +761,21 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   if (rows.length === 0) return;
   const facet = (name: string): Row | undefined => rows.find((r) => attrName(r) === name);
   const isEvent = (r: Row): boolean => r.codeText.startsWith('MDC_EVT_') || mdcNumber(r) >> 16 === 3;
-  const eventRow = rows.find(isEvent) ?? rows.find((r) => attrName(r) === undefined) ?? (rows[0] as Row);
+  const eventRows = rows.filter(isEvent);
+  const eventRow = eventRows[0] ?? rows.find((r) => attrName(r) === undefined) ?? (rows[0] as Row);
+  if (eventRows.length > 1) {
+    // IHE PCD ACM: every OBX under an OBR belongs to one alarm (its facets share that OBR's id, phase and state),
+    // so which facets belong to a second event row cannot be known: the first is taken, the others said and counted.
+    const others = eventRows.slice(1);
+    ctx.notices.push({
+      counter: 'alarm_events_ignored',
+      by: others.length,
+      text: `PCD-04: ${eventRows.length} alarm event rows under one OBR (IHE ACM sends one alarm per OBR); OBX ${eventRow.setId} (${eventRow.codeText || eventRow.code}) taken, ${others.map((r) => `OBX ${r.setId} (${r.codeText || r.code})`).join(', ')} not raised`,
+    });
+  }
   const metricRow = rows.find((r) => r !== eventRow && attrName(r) === undefined && (r.valueType === 'NM' || r.valueType === 'NA'));
   const device = eventRow.equipment || g.rows.find((r) => r.equipment)?.equipment || mshDevice;
   const origin = { deviceId: device, source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
-  const obrTime = g.obr ? str(g.obr, 7).trim() : '';
-  const time = timeOf(timeCandidates(eventRow, ancestorTimes(g.rows)(eventRow), obrTime, ctx), ctx, `OBX ${eventRow.setId}`);
   const facetText = (name: string): string => {
     const r = facet(name);
     return r ? str(r.seg, 5).trim() : '';
@@ -756,6 +799,20 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     out.push(status);
     return;
   }
+  if (eventRow.status === 'W' || eventRow.status === 'D') {
+    // HL7 table 0085: W "post original as wrong" (e.g. sent for the wrong patient), D "deletes the OBX record"; IHE
+    // PCD ACM gives them no alarm meaning. Neither starts an alarm (nor continues or ends one: as for a retracted
+    // reading, what was raised before is not withdrawn; it ends by its own end or is acknowledged).
+    ctx.notices.push({
+      counter: 'alarm_events_retracted',
+      by: 1,
+      text: `PCD-04 alarm OBX ${eventRow.setId} (${eventRow.codeText || eventRow.code}) has OBX-11 ${eventRow.status} (${eventRow.status === 'W' ? 'posted in error' : 'deleted'}): not raised`,
+    });
+    return;
+  }
+  // After the watchdog and retraction cases, which take no time from the message.
+  const obrTime = g.obr ? str(g.obr, 7).trim() : '';
+  const time = timeOf(timeCandidates(eventRow, ancestorTimes(g.rows)(eventRow), obrTime, ctx), ctx, `OBX ${eventRow.setId}`);
 
   const flags = repeatedCodes(eventRow.seg, 8).map((f) => f.toUpperCase());
   const prioFlag = flags.find((f) => f in PRIORITY) ?? facetText(ATTR.PRIORITY).toUpperCase();
@@ -778,7 +835,20 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   const phase = phaseOf(phaseRaw, stateRaw);
   const obr3 = g.obr ? components(g.obr, 3).map((x) => x.trim()) : [];
   const obr2 = g.obr ? components(g.obr, 2).map((x) => x.trim()) : [];
-  const alarmId = obr3[0] ? `${obr3[0]}^${obr3[1] ?? ''}` : obr2[0] ? `${obr2[0]}^${obr2[1] ?? ''}` : `${device}:${condRow.code}:${eventRow.containment}`;
+  let alarmId = obr3[0] ? `${obr3[0]}^${obr3[1] ?? ''}` : obr2[0] ? `${obr2[0]}^${obr2[1] ?? ''}` : '';
+  if (!alarmId) {
+    // No id from the sender (IHE ACM requires OBR-3): made from what tells alarms apart. The device alone is not
+    // enough (without OBX-18 it is MSH-3, the central station of every bed), so the bed is in it. Not the patient:
+    // alarm ids are forwarded as they are, and a patient id (even hashed: MRNs are few enough to try them all) would
+    // escape privacy.pseudonymizePatientIds.
+    alarmId = `${device}:${g.bed ?? ''}:${condRow.code}:${eventRow.containment}`;
+    ctx.notices.push({
+      counter: 'alarm_id_fallback',
+      by: 1,
+      oncePerSender: true,
+      text: 'PCD-04 alarm without OBR-3 (its id, required by IHE ACM) nor OBR-2: its id is made from device, bed, condition and OBX-4, so two alarms of one condition at one bed cannot be told apart',
+    });
+  }
 
   const alarm: Hl7AlarmEvent = {
     kind: 'alarm',

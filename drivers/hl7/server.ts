@@ -3,9 +3,18 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import { LogGate } from '../../agent/log-gate.js';
 import type { DriverContext } from '../types.js';
-import type { MessageHandler } from './handler.js';
+import { hostOf, type MessageHandler } from './handler.js';
 import { MllpFramer, frame } from './protocol/mllp.js';
+
+/**
+ * ACK bytes a connection may leave unread (queued in our process, beyond the kernel's buffers) before we stop reading
+ * from it: a sender that never reads its ACKs must not make us hold them without bound.
+ */
+export const MAX_UNREAD_ACK_BYTES = 1 << 20;
+/** The same trouble from the same address is logged once a minute at most (a sender repeats it at every message). */
+const TROUBLE_LOG_EVERY_MS = 60_000;
 
 /**
  * Reads and tries the listener's certificate, key and CA at creation, so that a file that cannot be used stops the
@@ -62,6 +71,7 @@ export interface ServerOptions {
 export class MllpServer {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private readonly troubleLog = new LogGate(TROUBLE_LOG_EVERY_MS, 1000);
 
   constructor(
     private readonly opts: ServerOptions,
@@ -98,6 +108,8 @@ export class MllpServer {
           ...(t.caFile ? { ca: readFileSync(t.caFile) } : {}),
           requestCert: mutual,
           rejectUnauthorized: Boolean(t.caFile),
+          // Node waits 120 s by default: a silent client would hold its socket (and a file descriptor) that long.
+          handshakeTimeout: this.opts.readTimeoutMs,
         },
         (s) => {
           if (!this.clientAllowed(s)) {
@@ -108,9 +120,24 @@ export class MllpServer {
           onSocket(s);
         },
       );
-      this.server.on('tlsClientError', (err) => {
+      this.server.on('tlsClientError', (err: NodeJS.ErrnoException, s: tls.TLSSocket) => {
+        // Node emits this on a handshake timeout without closing the socket: closed here, for every failed handshake.
+        s.destroy();
         this.ctx.count('tls_handshake_errors');
-        this.ctx.log.warn({ err: err.message }, 'MLLP TLS handshake failed');
+        const peer = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
+        if (this.troubleLog.open(`handshake|${hostOf(peer)}|${err.code ?? err.message}`, Date.now())) {
+          this.ctx.log.warn({ peer, err: err.message, readTimeoutMs: this.opts.readTimeoutMs }, 'MLLP TLS handshake failed (or not finished within readTimeoutMs); connection closed');
+        }
+      });
+      // A connection holds its slot from the TCP accept on, not only once its handshake is done: Node refuses one
+      // beyond maxConnections before the handshake ('drop'), so clients that never finish it cannot pile up.
+      this.server.maxConnections = this.opts.maxConnections;
+      this.server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => {
+        this.ctx.count('connections_refused');
+        const peer = `${d?.remoteAddress ?? '?'}:${d?.remotePort ?? '?'}`;
+        if (this.troubleLog.open(`refused|${hostOf(peer)}`, Date.now())) {
+          this.ctx.log.warn({ peer, max: this.opts.maxConnections }, 'MLLP connection refused: too many connections (TLS handshakes included)');
+        }
       });
     } else {
       this.server = net.createServer(onSocket);
@@ -166,7 +193,9 @@ export class MllpServer {
     const peer = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
     if (this.sockets.size >= this.opts.maxConnections) {
       this.ctx.count('connections_refused');
-      this.ctx.log.warn({ peer, max: this.opts.maxConnections }, 'MLLP connection refused: too many connections');
+      if (this.troubleLog.open(`refused|${hostOf(peer)}`, Date.now())) {
+        this.ctx.log.warn({ peer, max: this.opts.maxConnections }, 'MLLP connection refused: too many connections');
+      }
       s.destroy();
       return;
     }
@@ -202,15 +231,68 @@ export class MllpServer {
     };
     touch();
     let lastStarted = 0;
+    // ACKs the sender has not read: over MAX_UNREAD_ACK_BYTES we stop reading until they drain, and close the
+    // connection if they do not within readTimeoutMs.
+    let acksBacked = false;
+    let ackTimer: NodeJS.Timeout | undefined;
+    let holding = false;
+    /**
+     * The read timeout runs per frame: a new frame start (even one that began in the same chunk that ended the
+     * previous frame) gets the full readTimeoutMs. It does not run while we hold reading (the rest of the frame
+     * may be waiting in the socket for us), and starts afresh when we read again.
+     */
+    const armRead = (): void => {
+      if (!framer.inFrame || holding) return clearRead();
+      if (readTimer && framer.counters.started === lastStarted) return;
+      clearRead();
+      lastStarted = framer.counters.started;
+      readTimer = setTimeout(() => {
+        const dropped = framer.reset();
+        this.ctx.count('read_timeouts');
+        this.ctx.log.warn({ peer, dropped, readTimeoutMs: this.opts.readTimeoutMs }, 'MLLP frame not finished in time; dropped, closing connection');
+        s.destroy();
+      }, this.opts.readTimeoutMs);
+    };
+    /** Reads from the socket only while we can take more: queue not full, ACKs not piling up. */
+    const flow = (): void => {
+      if (closed) return;
+      holding = queued >= this.opts.maxQueuedFrames || acksBacked;
+      if (holding) s.pause();
+      else s.resume();
+      armRead();
+    };
+    const checkAcks = (): void => {
+      if (acksBacked || s.writableLength <= MAX_UNREAD_ACK_BYTES) return;
+      acksBacked = true;
+      flow();
+      ackTimer = setTimeout(() => {
+        if (closed) return;
+        const dropped = framer.reset();
+        this.ctx.count('acks_unread');
+        this.ctx.log.warn(
+          { peer, unreadBytes: s.writableLength, dropped, readTimeoutMs: this.opts.readTimeoutMs },
+          'MLLP sender does not read its ACKs; closing connection (it must read each ACK: MLLP is request/response)',
+        );
+        s.destroy();
+      }, this.opts.readTimeoutMs);
+      s.once('drain', () => {
+        clearTimeout(ackTimer);
+        acksBacked = false;
+        flow();
+      });
+    };
     /** Runs on the connection's queue, so ACKs go out in the order the frames came in. */
     const enqueue = (work: () => Promise<string[]>): void => {
       queued++;
-      if (queued >= this.opts.maxQueuedFrames) s.pause();
+      flow();
       chain = chain
         .then(async () => {
           const acks = await work();
           if (!closed) for (const a of acks) s.write(frame(a));
-          if (!closed) touch();
+          if (!closed) {
+            touch();
+            checkAcks();
+          }
         })
         .catch((err: unknown) => {
           // handle() never rejects by design; if it does, keep the connection's queue alive.
@@ -219,19 +301,45 @@ export class MllpServer {
         })
         .finally(() => {
           queued--;
-          if (queued < this.opts.maxQueuedFrames && !closed) s.resume();
+          flow();
         });
     };
+    // The first bytes of a connection tell a sender that does not use MLLP framing (raw HL7 over TCP): nothing it
+    // sends can be read or answered, and it would otherwise show only as bytes_outside_frames.
+    let firstBytes: Buffer | null = Buffer.alloc(0);
+    const sniff = (chunk: Buffer): void => {
+      if (!firstBytes) return;
+      firstBytes = Buffer.concat([firstBytes, chunk.subarray(0, 4 - firstBytes.length)]);
+      if (firstBytes[0] === 0x0b) firstBytes = null; // framed
+      else if (firstBytes.length === 4) {
+        const text = firstBytes.toString('latin1');
+        if (/^(MSH|BHS|FHS)/.test(text)) {
+          this.ctx.count('connections_unframed');
+          if (this.troubleLog.open(`unframed|${hostOf(peer)}`, Date.now())) {
+            this.ctx.log.warn(
+              { peer, starts: text },
+              'MLLP sender sends HL7 without MLLP framing (no VT before MSH): its messages cannot be read nor acknowledged; set the sender to MLLP',
+            );
+          }
+        }
+        firstBytes = null;
+      }
+    };
     s.on('data', (chunk: Buffer) => {
+      sniff(chunk);
       for (const ev of framer.push(chunk)) {
         if (ev.type === 'oversize') {
           this.ctx.count('frames_oversize');
-          this.ctx.log.warn({ peer, limit: ev.limit }, 'MLLP frame larger than maxFrameBytes dropped; waiting for next frame start');
+          if (this.troubleLog.open(`oversize|${hostOf(peer)}`, Date.now())) {
+            this.ctx.log.warn({ peer, limit: ev.limit }, 'MLLP frame larger than maxFrameBytes dropped; waiting for next frame start');
+          }
           const head = ev.head;
           enqueue(() => Promise.resolve(this.handler.oversize(head, ev.limit, peer)));
         } else if (ev.type === 'abandoned') {
           this.ctx.count('frames_abandoned');
-          this.ctx.log.warn({ peer, bytes: ev.bytes }, 'MLLP frame start inside an unfinished frame; unfinished frame dropped');
+          if (this.troubleLog.open(`abandoned|${hostOf(peer)}`, Date.now())) {
+            this.ctx.log.warn({ peer, bytes: ev.bytes }, 'MLLP frame start inside an unfinished frame; unfinished frame dropped');
+          }
         } else if (ev.type === 'missing-cr') {
           this.ctx.count('frames_missing_cr');
         } else {
@@ -244,23 +352,13 @@ export class MllpServer {
         this.ctx.count('bytes_outside_frames', framer.counters.outsideBytes - lastOutside);
         lastOutside = framer.counters.outsideBytes;
       }
-      // The read timeout runs per frame: a new frame start (even one that began in the same chunk that ended
-      // the previous frame) gets the full readTimeoutMs.
-      if (framer.inFrame && (!readTimer || framer.counters.started !== lastStarted)) {
-        clearRead();
-        lastStarted = framer.counters.started;
-        readTimer = setTimeout(() => {
-          const dropped = framer.reset();
-          this.ctx.count('read_timeouts');
-          this.ctx.log.warn({ peer, dropped, readTimeoutMs: this.opts.readTimeoutMs }, 'MLLP frame not finished in time; dropped, closing connection');
-          s.destroy();
-        }, this.opts.readTimeoutMs);
-      } else if (!framer.inFrame) clearRead();
+      armRead();
     });
     s.on('error', (err) => this.ctx.log.info({ peer, err: err.message }, 'MLLP socket error'));
     s.on('close', () => {
       closed = true;
       clearRead();
+      clearTimeout(ackTimer);
       if (idleTimer) clearTimeout(idleTimer);
       this.sockets.delete(s);
       if (framer.inFrame) {

@@ -1,5 +1,7 @@
 // OBX-6 units: MDC unit codes → UCUM. Extends agent/model/mdc.ts UNITS with units that appear in
-// IHE PCD messages (codes taken from the IHE PCD TF / WCM / ACM examples in the test corpus).
+// IHE PCD messages (codes taken from the IHE PCD TF / WCM / ACM examples in the test corpus, and IEEE 11073-10101
+// partition 4 for °F and kPa: term codes 4416 and 3843, context-free 4 × 65536 + term). The UCUM spellings of °F and
+// kPa are those agent/alarms/units.ts converts, so such temperatures and pressures reach the limit rules.
 import type { MdcCode, Unit } from '../../agent/model/reading.js';
 import { unitByMdc } from '../../agent/model/mdc.js';
 
@@ -18,6 +20,8 @@ const EXTRA: Unit[] = [
   u('MDC_DIM_MILLI_G', 263890, 'mg'),
   u('MDC_DIM_MILLI_G_PER_DL', 264274, 'mg/dL'),
   u('MDC_DIM_MILLI_G_PER_ML', 264306, 'mg/mL'),
+  u('MDC_DIM_FAHR', 266560, '[degF]'),
+  u('MDC_DIM_KILO_PASCAL', 265987, 'kPa'),
 ];
 const extraByCode = new Map(EXTRA.map((x) => [(x.mdc as MdcCode).code, x]));
 const extraByRefid = new Map(EXTRA.map((x) => [(x.mdc as MdcCode).refid, x]));
