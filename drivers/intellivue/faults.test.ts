@@ -44,6 +44,24 @@ describe('intellivue faults', () => {
     expect(ctx.statuses().at(-1)?.state).toBe('online');
   });
 
+  it('monitor switched off on a live line: each unanswered association request counted, warned about once', async () => {
+    r = await rig();
+    r.sim.mute = true;
+    const ctx = fakeContext();
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('5 association time-outs', () => ctx.counter('association_timeouts') >= 5);
+    const noAnswer = () => ctx.logs.filter((l) => l.level === 40 && /no answer to the association request/.test(String(l.msg)));
+    expect(noAnswer()).toHaveLength(1);
+    expect(noAnswer()[0]).toMatchObject({ device: 'mx800-1' });
+    // Switched on again: said once, with the count.
+    r.sim.mute = false;
+    await waitFor('HR readings', () => hrCount(ctx) >= 1);
+    const back = ctx.logs.find((l) => /answers the association request again/.test(String(l.msg)));
+    expect(back?.timeouts).toBeGreaterThanOrEqual(5);
+    expect(noAnswer()).toHaveLength(1);
+  });
+
   it('monitor restart without a word: silence → abort and re-associate; alarms ended; time re-based', async () => {
     r = await rig();
     r.sim.setAlarms([SIM_ALARMS.apnea]);

@@ -44,4 +44,15 @@ describe('listen-only session', () => {
     expect(h.s.state).toBe('listening');
     expect(h.writes).toEqual([]);
   });
+
+  it('forgets a frame cut short when the link closes', () => {
+    const h = harness();
+    const frame = part(RORLS.FIRST, 1, 70);
+    h.s.receive(frame.subarray(0, 10)); // unplugged mid-frame
+    h.s.linkClosed();
+    h.s.linkOpened();
+    h.s.receive(frame);
+    expect(h.counters.get('frames_interrupted')).toBeUndefined();
+    expect(h.outputs.filter((o) => o.type === 'reply')).toHaveLength(1);
+  });
 });

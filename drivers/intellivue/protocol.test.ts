@@ -1,5 +1,8 @@
 // Vectors and round trips for the pure protocol layer: FCS and transparency, FLOAT, time, messages.
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import {
   ATTR, IntellivueFramer, IntellivueParseError, MOC, NOM_PART_OBJ, RORLS,
   decodeAbsoluteTime, decodeAlarmList, decodeFloat, decodeNuObsValueCmp, encodeAbsoluteTime, encodeAssociationRequest, encodeFloat, encodeFrame,
@@ -8,6 +11,8 @@ import {
 import { judge } from './quality.js';
 import { lookupPhysio, lookupUnit } from './codes.js';
 import { MDC } from '../../agent/model/mdc.js';
+import { buildPlan } from './options.js';
+import { configSchema } from './schema.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase().replace(/(..)(?=.)/g, '$1 ');
 
@@ -147,5 +152,16 @@ describe('code tables', () => {
     expect(lookupUnit(0x0f20)).toEqual({ ucum: 'mm[Hg]', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } });
     expect(lookupUnit(0x17a0).mdc?.code).toBe(268192);
     expect(lookupUnit(0x1234)).toEqual({ ucum: '{intellivue-dim:4660}' });
+  });
+});
+
+describe('README example config', () => {
+  it('is valid, and reads the monitor clock in the gateway zone (daylight saving included), not a fixed offset', () => {
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const block = /## Example config\s+```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    const options = (parse(block ?? '') as { drivers: Array<{ type: string; options: Record<string, unknown> }> }).drivers[0]!.options;
+    expect(new Ajv({ allErrors: true }).compile(configSchema)(options)).toBe(true);
+    // A fixed offset is an hour off for half the year where clocks change; the README example is what gets copied.
+    expect(buildPlan(options as unknown as Parameters<typeof buildPlan>[0]).utcOffsetMinutes).toBeNull();
   });
 });

@@ -44,7 +44,7 @@ export const configSchema: Record<string, unknown> = {
     numerics: {
       enum: ['single', 'extended'],
       description:
-        '`single`: one single poll for numerics every pollIntervalMs. `extended`: an extended poll asking the monitor to send numerics periodically for twice pollIntervalMs, renewed every pollIntervalMs. Default single; keep it unless a monitor is known to need extended polls for its numerics.',
+        '`single`: one single poll for numerics every pollIntervalMs. `extended`: one extended poll at a time, asking the monitor to send numerics periodically (about once a second) for 10 × pollIntervalMs, renewed one pollIntervalMs before that runs out; answers the monitor still sends to the replaced poll are dropped (counted superseded_results), so no numeric arrives twice. Default single; keep it unless a monitor is known to need extended polls for its numerics.',
     },
     waves: {
       type: 'object',

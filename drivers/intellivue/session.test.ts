@@ -76,6 +76,8 @@ describe('intellivue session over a pty pair', () => {
     expect(r.sim.linkedSent).toBeGreaterThan(0);
     expect(ctx.counter('linked_results')).toBeGreaterThan(0);
     expect(ctx.counter('linked_results_gap')).toBe(0);
+    // This monitor cancels a wave poll when it is renewed: nothing to drop, and no segment lost to the renewal.
+    expect(ctx.counter('superseded_results')).toBe(0);
 
     const hrAlarm = ctx.alarms().find((a) => a.text === '**HR High');
     expect(hrAlarm).toMatchObject({ priority: 'medium', category: 'physiological', phase: 'start', condition: { refid: 'MDC_EVT_HI' }, sourceMetric: MDC.ECG_HEART_RATE, alarmId: 'mx800-1:P:16770:40:0' });
@@ -94,6 +96,18 @@ describe('intellivue session over a pty pair', () => {
     expect(r.sim.received).toContain('assoc-release-request');
   });
 
+  it('stop leaves no timer running (the release answer does not re-arm the quiet timer)', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { quietReassociateMs: 60_000 })), ctx);
+    await driver.start();
+    await waitFor('HR', () => has(ctx, 'MDC_ECG_HEART_RATE'));
+    await driver.stop();
+    expect(r.sim.received).toContain('assoc-release-request');
+    // A timer left behind holds the event loop (an agent's shutdown) for up to quietReassociateMs.
+    expect((driver as unknown as { intellivue: { timers: Set<unknown> } }).intellivue.timers.size).toBe(0);
+  });
+
   it('polls numerics with extended polls too', async () => {
     r = await rig();
     const ctx = fakeContext();
@@ -102,5 +116,28 @@ describe('intellivue session over a pty pair', () => {
     await waitFor('HR from extended poll', () => has(ctx, 'MDC_ECG_HEART_RATE'));
     expect(r.sim.received).toContain('ext-poll:6');
     expect(r.sim.received.some((m) => m.startsWith('ext-poll:9'))).toBe(false);
+  });
+
+  it('extended numerics: a monitor still answering a renewed poll gives no duplicate readings', async () => {
+    // This simulated monitor keeps an old extended numerics poll running until its period ends, and answers every 150 ms
+    // (a real one every second) so that a renewal comes within the test.
+    r = await rig({ numericsPeriodMs: 150 });
+    const ctx = fakeContext();
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { numerics: 'extended', waves: { enabled: false }, maxMtu: 1000 })), ctx);
+    await driver.start();
+    await waitFor('the monitor answered an older numerics poll after a newer one', () => r!.sim.numericsAnswersFromOlderPolls >= 2);
+    r.sim.restart(60_000); // the monitor stops answering; what it sent still arrives
+    const sent = r.sim.numericsAnswersSent;
+    const hr = () => ctx.readings().filter((x) => x.mdc?.refid === 'MDC_ECG_HEART_RATE').length;
+    await waitFor('every numerics answer emitted or dropped', () => hr() + ctx.counter('superseded_results') >= sent);
+    expect(ctx.counter('linked_results')).toBe(0); // one frame per answer, so the counts compare
+    // Each answer to a replaced poll is dropped, once the new poll answered (the monitor answers it first), and none is
+    // emitted twice or counted as unexpected.
+    expect(ctx.counter('superseded_results')).toBe(r.sim.numericsAnswersFromOlderPolls);
+    expect(hr() + ctx.counter('superseded_results')).toBe(sent);
+    expect(ctx.counter('unexpected_results')).toBe(0);
+    // One extended numerics poll at a time: renewed shortly before its period (10 poll intervals) runs out.
+    expect(ctx.counter('polls_sent_numerics')).toBeLessThan(ctx.counter('polls_sent_alarms'));
+    expect(ctx.logs.filter((l) => String(l.msg).includes('renewed extended numerics poll dropped'))).toHaveLength(1);
   });
 });

@@ -2,7 +2,8 @@
 //   association request → accept (0x0E) | refuse (0x0C, retried after refusedRetryMs)
 //   → the monitor's MDS Create event report, answered with a result (and its time base kept)
 //   → cyclic polls: numerics and the alarm monitor (single polls every pollIntervalMs, which also keep
-//     the association alive), waves by extended poll with a poll period, renewed before it runs out
+//     the association alive), waves (and numerics with `numerics: extended`) by extended poll with a poll period,
+//     one per object type at a time, renewed before it runs out; late answers to the replaced poll are dropped
 //   → results and linked results (first / middle / last), each decoded as it arrives.
 // Abort (0x19) from the monitor, a quiet line (quietReassociateMs) or no answer to the association
 // request mean: start again. Release on shutdown. Frames go out through a pacer (≤ N per window).
@@ -13,6 +14,7 @@ import {
   parseMessage, parseTransportHeader,
   type Ava, type FrameEvent, type LinkedId, type Message, type PollReply, type UserInfo,
 } from './protocol/index.js';
+import { RepeatLog } from '../serial/repeat-log.js';
 import { FramePacer } from './pacer.js';
 import type { IntellivuePlan } from './options.js';
 
@@ -38,6 +40,15 @@ type PollKind = 'numerics' | 'alarms' | 'waves';
 
 const OBJ: Record<PollKind, number> = { numerics: MOC.VMO_METRIC_NU, alarms: MOC.VMO_AL_MON, waves: MOC.VMO_METRIC_SA_RT };
 
+/** An extended numerics poll asks for this many poll intervals of numerics; it is renewed one interval before its end. */
+export const EXT_NUMERICS_PERIOD_INTERVALS = 10;
+
+/**
+ * A trouble that repeats while it lasts (no answer to each association request from a monitor switched off, answers
+ * to renewed polls dropped) is logged once, then summarised at most this often; every occurrence is counted.
+ */
+const REPEAT_LOG_EVERY_MS = 10 * 60_000;
+
 export class IntellivueSession {
   private readonly framer = new IntellivueFramer();
   private readonly pacer: FramePacer;
@@ -51,9 +62,23 @@ export class IntellivueSession {
   private quietTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private waveTimer: NodeJS.Timeout | undefined;
+  private numTimer: NodeJS.Timeout | undefined;
   private stepTimer: NodeJS.Timeout | undefined;
   /** invoke id → what it polled, and whether any answer came. */
   private readonly pending = new Map<number, { kind: PollKind; answered: boolean }>();
+  /**
+   * Extended polls replaced by a newer one of the same kind that has answered (invoke id → kind). A monitor may keep
+   * answering the old one until its period ends: those answers repeat what the newer poll delivers, so they are
+   * dropped (not "unexpected"). Until the newer one answers, the old one's answers are used: nothing is lost when a
+   * monitor cancels the old poll with an answer of it still on the line.
+   */
+  private readonly superseded = new Map<number, PollKind>();
+  private readonly noAnswerLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
+  private readonly supersededLog: Record<PollKind, RepeatLog> = {
+    numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
+    alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
+    waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
+  };
   private readonly lastPollOf = new Map<PollKind, number>();
   private readonly linked = new Map<number, number>();
   private releaseWaiter: (() => void) | undefined;
@@ -82,6 +107,7 @@ export class IntellivueSession {
   linkClosed(): void {
     this.active = false;
     this.clearTimers();
+    this.framer.reset(); // a frame cut short by the close would be counted against the next connection's first frame
     this.pacer.clear('link closed');
     this.setState('idle', 'link closed');
   }
@@ -100,6 +126,8 @@ export class IntellivueSession {
       }
     }
     this.active = false;
+    // The frames that came while we waited (the release answer) re-armed the quiet timer: it would hold the process.
+    this.clearTimers();
     this.pacer.clear('stopped');
     this.setState('stopped', 'stopped');
   }
@@ -122,6 +150,7 @@ export class IntellivueSession {
   private associate(why: string): void {
     this.clearTimers();
     this.pending.clear();
+    this.superseded.clear();
     this.linked.clear();
     this.setState('associating', `association request: ${why}`);
     this.hooks.count('association_requests');
@@ -139,30 +168,48 @@ export class IntellivueSession {
     );
     this.stepTimer = this.later(() => {
       this.hooks.count('association_timeouts');
-      this.hooks.log('warn', `intellivue: no answer to the association request within ${p.associationTimeoutMs} ms`, { state: this.state_ });
+      // A monitor switched off on a live line never answers: one warning, then a summary every 10 minutes.
+      const line = this.noAnswerLog.hit(this.now());
+      if (line?.first) {
+        this.hooks.log('warn', `intellivue: no answer to the association request within ${p.associationTimeoutMs} ms; asking again until the monitor answers (repeats are counted as association_timeouts and summarised)`, { state: this.state_ });
+      } else if (line) {
+        this.hooks.log('warn', `intellivue: still no answer to the association request: ${line.repeats} more time-outs, ${line.inARow} in a row since ${new Date(line.since).toISOString()}`, { state: this.state_, timeouts: line.repeats, inARow: line.inARow });
+      }
       this.associate('no answer to the previous request');
     }, p.associationTimeoutMs);
   }
 
+  private isExtended(kind: PollKind): boolean {
+    return kind === 'waves' || (kind === 'numerics' && this.plan.numerics === 'extended');
+  }
+
+  /** The poll period an extended poll of this kind asks for (NOM_ATTR_TIME_PD_POLL). */
+  private periodOf(kind: PollKind): number {
+    return kind === 'waves' ? this.plan.waves.requestPeriodMs : this.plan.pollIntervalMs * EXT_NUMERICS_PERIOD_INTERVALS;
+  }
+
   private poll(kind: PollKind): void {
     if (this.state_ !== 'polling') return;
+    const extended = this.isExtended(kind);
     const prev = this.lastPollOf.get(kind);
     if (prev !== undefined) {
       const p = this.pending.get(prev);
-      if (p && !p.answered && kind !== 'waves') {
+      if (extended) {
+        // The previous poll stays in use until this one answers; any older one (the previous never answered) is done.
+        this.supersede(kind, prev);
+      } else {
         // The monitor drops polls above its rate limit without answering: count, do not retry.
-        this.hooks.count('polls_unanswered');
+        if (p && !p.answered) this.hooks.count('polls_unanswered');
+        this.pending.delete(prev);
       }
-      this.pending.delete(prev);
     }
     const invokeId = (this.invokeId = (this.invokeId + 1) & 0xffff);
     this.pollNumber = (this.pollNumber + 1) & 0xffff;
     this.pending.set(invokeId, { kind, answered: false });
     this.lastPollOf.set(kind, invokeId);
-    const extended = kind === 'waves' || (kind === 'numerics' && this.plan.numerics === 'extended');
     const extAttributes: Array<{ id: number; value: Uint8Array }> = [];
     if (extended) {
-      const periodMs = kind === 'waves' ? this.plan.waves.requestPeriodMs : this.plan.pollIntervalMs * 2;
+      const periodMs = this.periodOf(kind);
       const v = Buffer.alloc(4);
       v.writeUInt32BE(Math.round(periodMs * TICKS_PER_MS));
       extAttributes.push({ id: ATTR.TIME_PD_POLL, value: v });
@@ -176,17 +223,26 @@ export class IntellivueSession {
 
   private startPolling(): void {
     this.setState('polling', 'associated; polling numerics, alarms' + (this.plan.waves.enabled ? ' and waves' : ''));
+    const extendedNumerics = this.isExtended('numerics');
     const cycle = () => {
-      this.poll('numerics');
+      if (!extendedNumerics) this.poll('numerics');
       this.poll('alarms');
       this.pollTimer = this.later(cycle, this.plan.pollIntervalMs);
     };
     cycle();
+    // Extended polls: one at a time per kind, renewed one poll interval before the monitor's periodic answers run out.
+    const renewEvery = (kind: PollKind) => Math.max(100, this.periodOf(kind) - this.plan.pollIntervalMs);
+    if (extendedNumerics) {
+      const numerics = () => {
+        this.poll('numerics');
+        this.numTimer = this.later(numerics, renewEvery('numerics'));
+      };
+      numerics();
+    }
     if (this.plan.waves.enabled) {
       const waves = () => {
         this.poll('waves');
-        // Renew before the monitor's periodic answers run out.
-        this.waveTimer = this.later(waves, Math.max(100, this.plan.waves.requestPeriodMs - this.plan.pollIntervalMs));
+        this.waveTimer = this.later(waves, renewEvery('waves'));
       };
       waves();
     }
@@ -234,8 +290,11 @@ export class IntellivueSession {
         return;
       case 'poll-result': {
         this.hooks.count('poll_results');
+        const old = this.superseded.get(msg.invokeId);
+        if (old !== undefined && !listen) return this.supersededResult(old, msg.invokeId);
         if (msg.linked) this.trackLinked(msg.invokeId, msg.linked);
         const p = this.pending.get(msg.invokeId);
+        if (p && !p.answered && this.lastPollOf.get(p.kind) === msg.invokeId && this.isExtended(p.kind)) this.supersede(p.kind, msg.invokeId);
         if (p) p.answered = true;
         else if (!listen) this.hooks.count('unexpected_results');
         this.hooks.output({ type: 'reply', reply: msg.reply, invokeId: msg.invokeId, extended: msg.extended, linked: msg.linked });
@@ -260,6 +319,41 @@ export class IntellivueSession {
     }
   }
 
+  /** The monitor answered an association request: a run of time-outs, if any, is over. */
+  private monitorAnswered(): void {
+    const n = this.noAnswerLog.clear();
+    if (n > 1) this.hooks.log('info', `intellivue: the monitor answers the association request again, after ${n} time-outs`, { timeouts: n });
+  }
+
+  /** Extended polls of `kind` other than `keep` are replaced: their answers from now on are dropped. */
+  private supersede(kind: PollKind, keep: number): void {
+    const older = [...this.pending].filter(([id, q]) => q.kind === kind && id !== keep).map(([id]) => id);
+    if (older.length === 0) return;
+    // Only the last replaced ones are remembered: a poll replaced earlier has run out by now.
+    for (const [id, k] of this.superseded) if (k === kind) this.superseded.delete(id);
+    for (const id of older) {
+      this.pending.delete(id);
+      this.superseded.set(id, kind);
+    }
+  }
+
+  /** An answer to an extended poll a newer one replaced: the newer poll delivers the same data, so it is dropped. */
+  private supersededResult(kind: PollKind, invokeId: number): void {
+    this.hooks.count('superseded_results');
+    const line = this.supersededLog[kind].hit(this.now());
+    if (line) {
+      this.hooks.log(
+        line.first ? 'info' : 'debug',
+        `intellivue: answers to a renewed extended ${kind} poll dropped (the monitor still answers the old poll; the new one delivers the same data); counted as superseded_results`,
+        { kind, invokeId, droppedSinceLastLine: line.repeats },
+      );
+    }
+  }
+
+  private now(): number {
+    return this.hooks.now?.() ?? Date.now();
+  }
+
   private trackLinked(invokeId: number, l: LinkedId): void {
     this.hooks.count('linked_results');
     const prev = this.linked.get(invokeId);
@@ -274,6 +368,7 @@ export class IntellivueSession {
 
   private association(spdu: string, userInfo: UserInfo | null): void {
     const listen = this.plan.listenOnly;
+    if (spdu === 'accept' || spdu === 'refuse') this.monitorAnswered();
     switch (spdu) {
       case 'accept':
         this.hooks.count('associations_accepted');
@@ -374,7 +469,7 @@ export class IntellivueSession {
   private clearTimers(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.stepTimer = this.pollTimer = this.waveTimer = this.quietTimer = undefined;
+    this.stepTimer = this.pollTimer = this.waveTimer = this.numTimer = this.quietTimer = undefined;
     this.lastPollOf.clear();
   }
 

@@ -36,6 +36,8 @@ export interface SimulatorOptions {
   demo?: boolean;
   /** Period of extended-poll wave answers (the monitor uses 256 ms). */
   wavePeriodMs?: number;
+  /** Period of extended-poll numerics answers (1000 ms, as the host asks for; shorter only to make tests quick). */
+  numericsPeriodMs?: number;
 }
 
 type Attr = { id: number; value: Uint8Array };
@@ -96,6 +98,13 @@ export class IntellivueSimulator {
   mute = false;
   /** Linked-result messages sent (tests check the path was exercised). */
   linkedSent = 0;
+  /**
+   * Answers to extended numerics polls: all, and those to a poll a newer one has replaced (this monitor keeps an old
+   * numerics poll running until its period ends, unlike its wave polls: which a real monitor does is not known).
+   */
+  numericsAnswersSent = 0;
+  numericsAnswersFromOlderPolls = 0;
+  private latestNumericsPoll: number | undefined;
   fcsErrorsSeen = 0;
 
   constructor(
@@ -244,7 +253,8 @@ export class IntellivueSimulator {
     }
     const pd = req.extAttributes.find((a) => a.id === ATTR.TIME_PD_POLL);
     const periodMs = pd && pd.value.length >= 4 ? pd.value.readUInt32BE(0) / TICKS_PER_MS : 0;
-    const every = code === MOC.VMO_METRIC_SA_RT ? (this.opts.wavePeriodMs ?? 256) : 1000;
+    const every = code === MOC.VMO_METRIC_SA_RT ? (this.opts.wavePeriodMs ?? 256) : (this.opts.numericsPeriodMs ?? 1000);
+    if (code === MOC.VMO_METRIC_NU) this.latestNumericsPoll = req.invokeId;
     const until = Date.now() + periodMs;
     let seq = 0;
     if (code === MOC.VMO_METRIC_SA_RT && this.waveTimer) {
@@ -253,6 +263,10 @@ export class IntellivueSimulator {
     }
     const periodic = () => {
       if (!this.operating) return;
+      if (code === MOC.VMO_METRIC_NU) {
+        this.numericsAnswersSent++;
+        if (req.invokeId !== this.latestNumericsPoll) this.numericsAnswersFromOlderPolls++;
+      }
       answer(seq++);
       if (Date.now() + every <= until) {
         const t = this.later(periodic, every);

@@ -20,6 +20,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private readonly waves: WaveformBuffer;
   private waveTimer: NodeJS.Timeout | undefined;
   private lastText = '';
+  private rtDropLogged = false;
 
   constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now) {
     super(plan, ctx, 'medibus', linkFactory, clock);
@@ -42,6 +43,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   }
 
   protected linkLost(): void {
+    this.rtDropLogged = false;
     this.waves.clear();
     this.emit(this.alarms.endAll(this.now()));
   }
@@ -67,7 +69,9 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         if (o.state === 'cycling') this.setStatus('online', o.detail);
         else if (o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'initialising' && this.status === 'online') this.setStatus('connecting', o.detail);
-        this.ctx.log.info({ device: this.plan.id, state: o.state }, o.detail);
+        // The steps of each (re-)initialisation are debug: the session logs re-initialisations (gated), setStatus the
+        // status changes; a device switched off would otherwise log every few seconds all day.
+        this.ctx.log[o.state === 'cycling' || o.state === 'listening' || o.state === 'stopped' ? 'info' : 'debug']({ device: this.plan.id, state: o.state }, o.detail);
         return;
       case 'measured':
         this.emit(valueReadings(o_, o.page === 1 ? 'cp1' : 'cp2', o.records, now, null));
@@ -88,6 +92,10 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.emit(textReadings(o_, o.records, now));
         return;
       }
+      case 'connection-lost':
+        // As when the port closes: alarms the device no longer confirms are ended (link-lost), not left active.
+        this.emit(this.alarms.endAll(now));
+        return;
       case 'device-id':
         this.ctx.log.info({ device: this.plan.id, medibusId: o.id.id, name: o.id.name, revision: o.id.revision }, 'medibus device identified');
         return;
@@ -99,12 +107,32 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         return;
       case 'realtime':
         for (const ev of o.events) {
-          if (ev.type === 'samples') for (const [stream, bin] of ev.values) this.waves.add(stream, bin, now);
+          if (ev.type === 'samples') this.addSamples(ev.values, now);
           else if (ev.type === 'corrupt') this.ctx.count('realtime_corrupt');
           else this.ctx.count(`breath_${ev.phase}`);
         }
         return;
     }
+  }
+
+  /**
+   * Keeps only samples of streams we configured with the device (53H/54H): only those can be scaled, and only then
+   * does the flush timer run. Curves another host enabled (listen-only, replay, realtime off) would otherwise pile
+   * up in memory for as long as the port is open.
+   */
+  private addSamples(values: Map<number, number>, now: number): void {
+    const streams = this.medibus.realtimeStreams;
+    let dropped = 0;
+    for (const [stream, bin] of values) {
+      if (streams[stream]) this.waves.add(stream, bin, now);
+      else dropped++;
+    }
+    if (dropped === 0) return;
+    this.ctx.count('realtime_samples_dropped', dropped);
+    if (this.rtDropLogged) return;
+    this.rtDropLogged = true; // once per connection: the same curves keep coming
+    const why = this.plan.listenOnly ? 'listen-only: the curves were set up by another host, their scaling is unknown here' : this.plan.realtime.enabled ? 'curve not configured with the device (yet)' : 'realtime.enabled is off';
+    this.ctx.log.info({ device: this.plan.id, streams: [...values.keys()] }, `medibus realtime samples dropped (${why}); counted as realtime_samples_dropped`);
   }
 
   private flushWaves(): void {

@@ -7,6 +7,7 @@ import { AlarmTracker, mapPriority } from './alarms.js';
 import { lookup } from './codes.js';
 import { buildPlan, MedibusConfigError } from './options.js';
 import { configSchema } from './schema.js';
+import { MedibusSession, type SessionOutput } from './session.js';
 import { Ajv } from 'ajv';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
@@ -67,6 +68,14 @@ describe('framer', () => {
     const evs = f.push(Buffer.from('abc\x1bQ\r', 'latin1'));
     expect(evs[0]).toEqual({ type: 'noise', bytes: b('abc') });
     expect(evs[1]).toMatchObject({ type: 'bad-frame', reason: 'too-short' });
+  });
+  it('a lone start byte (line noise) before a real message is noise, not an interrupted message', () => {
+    const f = new MedibusFramer();
+    const resp = encodeResponse(CMD.DATA_CP1, '7D  22');
+    expect(f.push(Buffer.concat([b('\x01'), resp]))).toEqual([{ type: 'noise', bytes: b('\x01') }, { type: 'frame', kind: 'response', code: CMD.DATA_CP1, data: b('7D  22') }]);
+    expect(f.push(Buffer.concat([b('\x1b'), resp])).map((e) => e.type)).toEqual(['noise', 'frame']);
+    // With its code byte it was a message cut short, as before.
+    expect(f.push(Buffer.concat([b('\x01$'), resp]))[0]).toMatchObject({ type: 'bad-frame', reason: 'interrupted', raw: b('\x01$') });
   });
   it('drops an over-long frame and resynchronises on the next start byte', () => {
     const f = new MedibusFramer({ maxFrameBytes: 16 });
@@ -134,6 +143,26 @@ describe('realtime decoder', () => {
     const d = new RealtimeDecoder('high-first');
     const evs = d.push(Buffer.from([0xd1, 0xc4, 0xc1, ...encodeSample(300, 'high-first'), ...encodeSample(7, 'high-first')]));
     expect(evs).toEqual([{ type: 'samples', values: new Map([[0, 300], [4, 7]]) }]);
+  });
+  it('a session forgets half a sample and half a message when the link closes', () => {
+    const out: SessionOutput[] = [];
+    const counts = new Map<string, number>();
+    const session = new MedibusSession(buildPlan({ id: 'v1', path: '/dev/null', listenOnly: true }), {
+      write: async () => undefined,
+      output: (o) => void out.push(o),
+      count: (c, by = 1) => void counts.set(c, (counts.get(c) ?? 0) + by),
+      log: () => undefined,
+    });
+    session.linkOpened();
+    session.receive(Buffer.from([0xd1, encodeSample(100)[0], 0x01, 0x24])); // a set begun, a response begun: unplugged
+    session.linkClosed();
+    session.linkOpened();
+    // The device was mid-set when we came back: its data bytes cannot be placed until the next sync byte.
+    session.receive(Buffer.from([...encodeSample(5), 0xd1, ...encodeSample(7), ...encodeResponse(CMD.DATA_CP1, '7D  22')]));
+    const samples = out.flatMap((o) => (o.type === 'realtime' ? o.events.filter((e) => e.type === 'samples') : []));
+    expect(samples).toEqual([{ type: 'samples', values: new Map([[0, 7]]) }]);
+    expect(out.filter((o) => o.type === 'measured')).toHaveLength(1);
+    expect(counts.get('frames_interrupted')).toBeUndefined();
   });
 });
 

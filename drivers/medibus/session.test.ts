@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
 import { ListenOnlyError } from '../serial/link.js';
-import { CMD, encodeCommand, encodeResponse } from './protocol/index.js';
+import { CMD, encodeCommand, encodeResponse, encodeSample } from './protocol/index.js';
 import { MedibusDriver } from './index.js';
 import { buildPlan } from './options.js';
 import { fastOptions, rig, type Rig } from './test-support.js';
@@ -116,6 +116,80 @@ describe('medibus session over a pty pair', () => {
     await waitFor('back online', () => ctx.readings().length > m);
   });
 
+  it('a stray SOH or ESC on the line is noise: no command resent, no NAK', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { requests: ['measured1', 'alarms1'], responseTimeoutMs: 1000, quietReinitMs: 3000 })), ctx);
+    await driver.start();
+    const cp1 = () => r!.sim.received.filter((c) => c === CMD.DATA_CP1).length;
+    await waitFor('cycling', () => cp1() >= 2);
+    // Whole messages are written one at a time, so the noise lands between two messages, before the next answer. The
+    // last one looks like the start of an answer, but not to the command pending (no code byte is 'Z').
+    for (const stray of [[0x01], [0x1b], [0x01, 0x5a]]) {
+      const n = cp1();
+      await r.sim.sendRaw(Buffer.from(stray));
+      await waitFor('three more cycles', () => cp1() >= n + 3);
+    }
+    expect(ctx.counter('noise_bytes')).toBe(2);
+    expect(ctx.counter('frames_interrupted')).toBe(1);
+    expect(ctx.counter('retries')).toBe(0);
+    expect(ctx.counter('unexpected_responses')).toBe(0);
+    expect(ctx.counter('nak_sent')).toBe(0);
+    expect(r.sim.hostResponses).not.toContain(0x15); // the device was not told its (never sent) command was corrupt
+    expect(r.sim.maxOutstanding).toBe(1);
+    // Each PIP reading came from one answer to one request.
+    expect(ctx.readings().filter((x) => x.raw?.code === 'cp1:7D').length).toBeLessThanOrEqual(cp1());
+  });
+
+  it('a keep-alive NOP still unanswered when the next cycle falls due: the request waits for its answer', async () => {
+    r = await rig();
+    // The device takes 300 ms to answer a NOP; keep-alives every 400 ms of quiet fall due around each cycle's start.
+    r.sim.answerDelayMs.set(CMD.NOP, 300);
+    const ctx = fakeContext();
+    const opts = { requests: ['measured1' as const], pollIntervalMs: 1000, keepAliveMs: 400, responseTimeoutMs: 1000, quietReinitMs: 2000, silenceMs: 3000 };
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, opts)), ctx);
+    await driver.start();
+    await waitFor('4 cycles with keep-alives between them', () => r!.sim.received.filter((c) => c === CMD.DATA_CP1).length >= 4 && ctx.counter('keepalives_sent') >= 4, 15000);
+    expect(r.sim.maxOutstanding).toBe(1); // never a second command before the first was answered
+    expect(ctx.counter('unexpected_responses')).toBe(0);
+    expect(ctx.counter('response_timeouts')).toBe(0);
+  });
+
+  it('a device switched off on a live line: each re-initialisation counted, warned about once', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    r.sim.mute = true;
+    await waitFor('4 re-initialisations', () => ctx.counter('reinitialisations') >= 4);
+    const reinit = () => ctx.logs.filter((l) => /^medibus (still )?re-initialising/.test(String(l.msg)));
+    expect(reinit()).toHaveLength(1);
+    expect(reinit()[0]).toMatchObject({ level: 40, device: 'vent-1' });
+    // The steps of each attempt are not logged at info: the status change to silent is (once).
+    expect(ctx.logs.filter((l) => l.level === 30 && /^initialise/.test(String(l.msg)))).toEqual([]);
+    r.sim.mute = false;
+    await waitFor('device answers again', () => ctx.logs.some((l) => /^medibus device answers again/.test(String(l.msg))));
+    expect(ctx.logs.find((l) => /^medibus device answers again/.test(String(l.msg)))?.reinitialisations).toBeGreaterThanOrEqual(4);
+    expect(reinit()).toHaveLength(1);
+  });
+
+  it('a device that stops answering has its alarms ended (link lost); they start again when it answers', async () => {
+    r = await rig();
+    r.sim.setAlarms(1, [{ priority: 25, code: 0x10, text: 'PAW HIGH' }]);
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('alarm start', () => ctx.alarms().some((a) => a.phase === 'start'));
+    r.sim.mute = true;
+    await waitFor('alarm ended when the device stopped answering', () => ctx.alarms().some((a) => a.phase === 'end'));
+    expect(ctx.counter('reinitialisations')).toBeGreaterThanOrEqual(1);
+    expect(ctx.alarms().find((a) => a.phase === 'end')).toMatchObject({ alarmId: 'vent-1:cp1:10', endedBy: 'link-lost' });
+    expect(ctx.statuses().some((s) => s.state === 'offline')).toBe(false); // the port stayed open: only the device went quiet
+    r.sim.mute = false;
+    await waitFor('alarm starts again', () => ctx.alarms().filter((a) => a.phase === 'start').length >= 2);
+  });
+
   it('reconnects after unplug and replug (socat and simulator killed and restarted)', async () => {
     r = await rig();
     const ctx = fakeContext();
@@ -139,6 +213,28 @@ describe('medibus session over a pty pair', () => {
     expect(reopenFailures.length).toBeLessThanOrEqual(1); // several attempts failed; logged once
     expect(msgs.at(-1)).toBe('medibus device online');
     expect(ctx.logs.find((l) => l.msg === 'medibus device online')).toMatchObject({ device: 'vent-1', state: 'online' });
+  });
+
+  it('a message cut short by an unplug does not carry over to the next connection', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    r.sim.mute = true;
+    await waitFor('the line is quiet (a request timed out)', () => ctx.counter('response_timeouts') >= 1);
+    const lastData = () => driver!.health().devices?.['vent-1']?.lastDataAt;
+    const before = lastData();
+    await r.sim.sendRaw(Buffer.from('\x1bR', 'latin1')); // the start of a device command, then the cable is pulled
+    await waitFor('fragment received', () => lastData() !== before);
+    await r.unplug();
+    await waitFor('offline reported', () => ctx.statuses().some((s) => s.state === 'offline'));
+    await r.replug();
+    const n = ctx.readings().length;
+    await waitFor('readings after replug', () => ctx.readings().length > n + 5, 10000);
+    expect(ctx.counter('frames_interrupted')).toBe(0);
+    expect(ctx.counter('nak_sent')).toBe(0);
+    expect(r.sim.hostResponses).not.toContain(0x15); // the new connection's device was not NAKed for the old fragment
   });
 
   it('a port that cannot be opened is logged with the device, the port and the reason', async () => {
@@ -168,5 +264,26 @@ describe('medibus session over a pty pair', () => {
     await new Promise((res) => setTimeout(res, 200));
     expect(r.sim.received).toEqual([]); // the driver sent nothing: no commands, no answers to the passing request
     expect(r.sim.hostResponses).toEqual([]);
+  });
+
+  it('listen-only: curves another host enabled are dropped and counted, not held in memory', async () => {
+    r = await rig();
+    r.sim.mute = true;
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { listenOnly: true })), ctx);
+    await driver.start();
+    await waitFor('listening', () => ctx.statuses().some((s) => s.state === 'online'));
+    // 3 curves (sync D7), 50 sample sets, with a breath-phase marker: what a Y-cable sees once another host enabled them.
+    const set = [0xd7, ...encodeSample(100), ...encodeSample(200), ...encodeSample(300)];
+    await r.sim.sendRaw(Buffer.from([0xc6, 0xc0, ...Array.from({ length: 50 }, () => set).flat()]));
+    await waitFor('150 samples counted as dropped', () => ctx.counter('realtime_samples_dropped') >= 150);
+    await waitFor('breath phase counted', () => ctx.counter('breath_inspiration') === 1);
+    const held = (driver as unknown as { waves: { held: number } }).waves.held;
+    expect(held).toBe(0);
+    expect(ctx.waveforms()).toEqual([]);
+    const logged = ctx.logs.filter((l) => String(l.msg).startsWith('medibus realtime samples dropped'));
+    expect(logged).toHaveLength(1); // once, not per sample set
+    expect(logged[0]).toMatchObject({ device: 'vent-1' });
+    expect(String(logged[0]!.msg)).toMatch(/listen-only/);
   });
 });

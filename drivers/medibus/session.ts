@@ -14,6 +14,11 @@ import {
   type AlarmRecord, type DeviceDateTime, type DeviceIdentification, type RealtimeConfigRecord, type TextRecord, type ValueRecord,
 } from './protocol/data.js';
 import { RealtimeDecoder, type RealtimeEvent } from './protocol/realtime.js';
+import { LogGate } from '../../agent/log-gate.js';
+import { RepeatLog } from '../serial/repeat-log.js';
+
+/** Re-initialisations of a device that does not answer are logged once, then summarised at most this often. */
+const REINIT_LOG_EVERY_MS = 10 * 60_000;
 import type { MedibusPlan } from './options.js';
 
 export type SessionOutput =
@@ -26,7 +31,9 @@ export type SessionOutput =
   | { type: 'date-time'; dateTime: DeviceDateTime }
   | { type: 'realtime-config'; streams: RealtimeConfigRecord[] }
   | { type: 'realtime'; events: RealtimeEvent[] }
-  | { type: 'state'; state: SessionState; detail: string };
+  | { type: 'state'; state: SessionState; detail: string }
+  /** The device stopped answering (or stopped the conversation): what it reported can no longer be vouched for. */
+  | { type: 'connection-lost'; detail: string };
 
 export type SessionState = 'idle' | 'initialising' | 'identifying' | 'realtime-setup' | 'cycling' | 'listening' | 'stopped';
 
@@ -51,10 +58,15 @@ export class MedibusSession {
   private pending: Pending | undefined;
   private cycleIndex = 0;
   private cycleTimer: NodeJS.Timeout | undefined;
+  /** The next cycle fell due while a command (a keep-alive) was awaiting its answer: it goes on from that answer. */
+  private cycleDue = false;
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private quietTimer: NodeJS.Timeout | undefined;
   private rtStreams: RealtimeConfigRecord[] = [];
   private active = false;
+  /** Line noise is counted each time and logged at most once a minute. */
+  private readonly noiseLog = new LogGate(60_000, 1);
+  private readonly reinitLog = new RepeatLog(REINIT_LOG_EVERY_MS);
   deviceIdentification: DeviceIdentification | undefined;
 
   constructor(
@@ -87,6 +99,9 @@ export class MedibusSession {
   linkClosed(): void {
     this.active = false;
     this.clearTimers();
+    // A message cut short by the close would join the next connection's first bytes (a NAK for nothing).
+    this.framer.reset();
+    this.rt.reset();
     this.setState('idle', 'link closed');
   }
 
@@ -147,14 +162,30 @@ export class MedibusSession {
       this.hooks.log('debug', `medibus retry: ${why}`, { command: commandName(p.code), attempt: p.attempts + 1 });
       this.send(p.code, p.args, p.attempts + 1);
     } else {
-      this.hooks.log('warn', `medibus re-initialising: ${why}`, { command: commandName(p.code) });
-      this.hooks.count('reinitialisations');
-      this.initialise(why);
+      this.reinitialise(why, { command: commandName(p.code) });
     }
+  }
+
+  /** Counted each time; a device switched off re-initialises every few seconds, so the log says it once, then sums up. */
+  private reinitialise(why: string, fields: Record<string, unknown> = {}): void {
+    this.hooks.count('reinitialisations');
+    const line = this.reinitLog.hit(Date.now());
+    if (line?.first) {
+      this.hooks.log('warn', `medibus re-initialising: ${why} (repeats are counted as reinitialisations and summarised)`, fields);
+    } else if (line) {
+      this.hooks.log('warn', `medibus still re-initialising: ${line.repeats} more times, ${line.inARow} in a row since ${new Date(line.since).toISOString()}; last: ${why}`, { ...fields, reinitialisations: line.repeats, inARow: line.inARow });
+    }
+    this.hooks.output({ type: 'connection-lost', detail: why });
+    this.initialise(why);
   }
 
   private nextInCycle(): void {
     if (!this.active) return;
+    if (this.pending) {
+      // One command outstanding at a time: a keep-alive NOP sent just before is still unanswered.
+      this.cycleDue = true;
+      return;
+    }
     const requests = this.plan.requests;
     if (this.cycleIndex >= requests.length || requests.length === 0) {
       this.cycleIndex = 0;
@@ -179,6 +210,7 @@ export class MedibusSession {
         return;
       case 'noise':
         this.hooks.count('noise_bytes', ev.bytes.length);
+        if (this.noiseLog.open('noise', Date.now())) this.hooks.log('debug', 'medibus noise bytes outside a message dropped (counted as noise_bytes)', { bytes: ev.bytes.length });
         return;
       case 'bad-frame':
         this.badFrame(ev);
@@ -197,6 +229,10 @@ export class MedibusSession {
     if (ev.kind === 'command') {
       // The device's command was corrupt: tell it so it repeats.
       this.write(encodeNak(), 'nak_sent');
+    } else if (this.pending && ev.reason === 'interrupted' && ev.raw[1] !== this.pending.code) {
+      // Cut short by the next message, and not the answer to our command (noise that began with SOH): that answer
+      // may be the message now arriving, so asking again would have two commands outstanding.
+      this.hooks.log('debug', 'medibus interrupted fragment is not the answer to the pending command: ignored', { command: commandName(this.pending.code), bytes: ev.raw.length });
     } else if (this.pending) {
       // Our answer arrived damaged: ask again now rather than wait for the time-out.
       const p = this.pending;
@@ -234,6 +270,7 @@ export class MedibusSession {
       case CMD.STOP:
         this.write(encodeResponse(CMD.STOP), 'responses_sent');
         this.clearTimers();
+        this.hooks.output({ type: 'connection-lost', detail: 'device stopped communication' });
         this.setState('initialising', 'device sent stop; re-initialising after a pause');
         this.cycleTimer = setTimeout(() => this.initialise('device had stopped communication'), this.plan.responseTimeoutMs);
         return;
@@ -328,6 +365,10 @@ export class MedibusSession {
         return;
       }
       case CMD.NOP:
+        if (this.cycleDue && this.state_ === 'cycling') {
+          this.cycleDue = false;
+          this.nextInCycle();
+        }
         return;
       default:
         if (this.state_ === 'cycling') this.nextInCycle();
@@ -341,6 +382,8 @@ export class MedibusSession {
   }
 
   private startCycling(): void {
+    const n = this.reinitLog.clear();
+    if (n > 1) this.hooks.log('info', `medibus device answers again, after ${n} re-initialisations`, { reinitialisations: n });
     this.cycleIndex = 0;
     const dev = this.deviceIdentification;
     this.setState('cycling', dev ? `online: ${dev.name || 'device'} ${dev.id} ${dev.revision}`.trim() : 'online');
@@ -363,14 +406,14 @@ export class MedibusSession {
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.quietTimer = setTimeout(() => {
       if (!this.active || this.plan.listenOnly) return;
-      this.hooks.count('reinitialisations');
-      this.initialise(`line quiet for ${this.plan.quietReinitMs} ms`);
+      this.reinitialise(`line quiet for ${this.plan.quietReinitMs} ms`);
     }, this.plan.quietReinitMs);
   }
 
   private clearCycle(): void {
     if (this.cycleTimer) clearTimeout(this.cycleTimer);
     this.cycleTimer = undefined;
+    this.cycleDue = false;
   }
 
   private clearTimers(): void {

@@ -64,6 +64,12 @@ export class MedibusSimulator {
   /** When true the device ignores everything (a hung or switched-off device on a live line). */
   mute = false;
   badChecksumsSeen = 0;
+  /** Milliseconds the device takes to answer a command, by command code (default: at once). */
+  readonly answerDelayMs = new Map<number, number>();
+  /** Commands received and not yet answered, and the most there ever were (the protocol allows one). */
+  outstanding = 0;
+  maxOutstanding = 0;
+  private readonly answerTimers = new Set<NodeJS.Timeout>();
 
   constructor(
     readonly link: SerialLink,
@@ -78,6 +84,8 @@ export class MedibusSimulator {
 
   async stop(): Promise<void> {
     this.stopRealtime();
+    for (const t of this.answerTimers) clearTimeout(t);
+    this.answerTimers.clear();
     await this.link.close();
   }
 
@@ -171,8 +179,11 @@ export class MedibusSimulator {
   private command(code: number, args: Buffer): void {
     this.received.push(code);
     if (this.mute) return;
+    this.outstanding++;
+    this.maxOutstanding = Math.max(this.maxOutstanding, this.outstanding);
     if (this.naks > 0) {
       this.naks--;
+      this.outstanding--;
       void this.write(encodeNak());
       return;
     }
@@ -224,6 +235,20 @@ export class MedibusSimulator {
   }
 
   private respond(code: number, data: string): void {
+    const delay = this.answerDelayMs.get(code);
+    if (delay) {
+      const t = setTimeout(() => {
+        this.answerTimers.delete(t);
+        this.respondNow(code, data);
+      }, delay);
+      this.answerTimers.add(t);
+      return;
+    }
+    this.respondNow(code, data);
+  }
+
+  private respondNow(code: number, data: string): void {
+    this.outstanding = Math.max(0, this.outstanding - 1);
     const msg = encodeResponse(code, data);
     if (this.corrupt > 0) {
       this.corrupt--;

@@ -62,6 +62,13 @@ export class WaveformBuffer {
     return out;
   }
 
+  /** Samples waiting for the next flush (memory held). */
+  get held(): number {
+    let n = 0;
+    for (const s of this.samples.values()) n += s.length;
+    return n;
+  }
+
   clear(): void {
     this.samples.clear();
     this.startTime.clear();

@@ -8,6 +8,7 @@ import { CapturingLink } from './capturing-link.js';
 import { ListenOnlyError, lineShorthand } from './link.js';
 import { listSerialDevices } from './listing.js';
 import { ReplayLink } from './replay-link.js';
+import { RepeatLog } from './repeat-log.js';
 import { SerialPortLink } from './serialport-link.js';
 import { LinkSupervisor, type LinkState } from './supervisor.js';
 import { openPtyPair, waitFor } from './testing.js';
@@ -52,6 +53,19 @@ describe('backoff', () => {
     expect([0, 1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, s))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
     const j = backoffDelay(3, { ...s, jitter: 0.5 }, () => 0);
     expect(j).toBe(4000);
+  });
+});
+
+describe('repeated trouble log', () => {
+  it('logs the first of a row, then one summary per interval with the count since, and starts again once cleared', () => {
+    const log = new RepeatLog(60_000);
+    expect(log.hit(1000)).toEqual({ first: true, repeats: 1, inARow: 1, since: 1000 });
+    expect(log.hit(4000)).toBeNull();
+    expect(log.hit(7000)).toBeNull();
+    expect(log.hit(61_000)).toEqual({ first: false, repeats: 3, inARow: 4, since: 1000 });
+    expect(log.hit(64_000)).toBeNull();
+    expect(log.clear()).toBe(5);
+    expect(log.hit(65_000)).toEqual({ first: true, repeats: 1, inARow: 1, since: 65_000 });
   });
 });
 

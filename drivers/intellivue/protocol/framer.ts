@@ -89,6 +89,13 @@ export class IntellivueFramer {
     return out;
   }
 
+  /** Forgets a frame in progress: after a reconnect its rest will never come. */
+  reset(): void {
+    this.buf = undefined;
+    this.escaped = false;
+    this.overflow = false;
+  }
+
   private start(): void {
     this.buf = [];
     this.escaped = false;

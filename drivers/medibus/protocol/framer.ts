@@ -7,6 +7,8 @@
 //   they are separated out and handed on in arrival order.
 // - A command may arrive while a response is being received (the device asks us something mid-way);
 //   the response is parked, the command completed, then the response resumed.
+// - A start byte (ESC/SOH) followed at once by another start is noise (a stray byte on the line), not a
+//   message cut short: nothing of a message was lost, so nothing is to be asked again.
 import { checksumByte, checksumChars, hexPairValue } from './checksum.js';
 import { CR, ESC, SOH, XOFF, XON } from './constants.js';
 
@@ -94,13 +96,23 @@ export class MedibusFramer {
 
   private start(kind: FrameKind, out: FrameEvent[]): void {
     const cur = this.current;
-    if (cur && !this.overflow && kind === 'command' && cur.kind === 'response' && !this.parked) {
+    if (cur && !this.overflow && cur.bytes.length <= 1) {
+      // A lone ESC/SOH with not even a code byte before the next start: line noise, not a message cut short.
+      out.push({ type: 'noise', bytes: Buffer.from(cur.bytes) });
+    } else if (cur && !this.overflow && kind === 'command' && cur.kind === 'response' && !this.parked) {
       this.parked = cur;
     } else if (cur && !this.overflow) {
       out.push({ type: 'bad-frame', kind: cur.kind, reason: 'interrupted', detail: 'a new message started before CR', raw: Buffer.from(cur.bytes) });
     }
     this.overflow = false;
     this.current = { kind, bytes: [kind === 'command' ? ESC : SOH] };
+  }
+
+  /** Forgets a message in progress: after a reconnect its rest will never come. */
+  reset(): void {
+    this.current = undefined;
+    this.parked = undefined;
+    this.overflow = false;
   }
 
   private finish(p: Partial): FrameEvent {

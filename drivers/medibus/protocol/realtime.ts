@@ -51,6 +51,15 @@ export class RealtimeDecoder {
     return out;
   }
 
+  /** Forgets a sample set in progress (half a value, a pending command): after a reconnect it would join new bytes. */
+  reset(): void {
+    this.streams = [];
+    this.values = new Map();
+    this.half = undefined;
+    this.pendingCommand = undefined;
+    this.inSet = false;
+  }
+
   private command(cmd: number, arg: number, out: RealtimeEvent[]): void {
     const bits = (base: number) => {
       for (let i = 0; i < 4; i++) if (arg & (1 << i)) this.streams.push(base + i);
