@@ -269,6 +269,7 @@ export class Agent {
           gatewayId: this.gatewayId,
           store: storePath,
           storeId: this.outbox.storeId,
+          runId: this.outbox.runId,
           synchronous: config.store.synchronous,
           pending: { telemetry: this.outbox.pending('telemetry').records, alarms: this.outbox.pending('alarms').records },
           unackedMessages: this.outbox.unackedMessages(),

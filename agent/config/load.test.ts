@@ -33,6 +33,11 @@ describe('config', () => {
     ]);
   });
 
+  it('refuses a hub.sendTimeoutMs the Azure SDK would cut short at 30 s, naming the field', () => {
+    expect(problems({ hub: { sendTimeoutMs: 60000 } })).toEqual([{ path: 'hub.sendTimeoutMs', message: expect.stringMatching(/30000/) }]);
+    expect(problems({ hub: { sendTimeoutMs: 30000 } })).toEqual([]);
+  });
+
   it('names unknown fields and lists what is allowed there', () => {
     const p = problems({ store: { pth: 'x' } });
     expect(p).toHaveLength(1);

@@ -179,8 +179,13 @@ export const configSchema = {
         sendTimeoutMs: {
           type: 'integer',
           minimum: 1000,
+          // The Azure IoT device SDK fails a publish left without PUBACK for 30 s on its own (azure-iot-mqtt-base):
+          // a longer time would be accepted here and have no effect (review rv34 §6).
+          maximum: 30000,
           default: 30000,
-          description: 'A message not acknowledged by the hub within this time is treated as failed and resent.',
+          description:
+            'A message not acknowledged by the hub within this time is treated as failed: the connection is dropped and every unacknowledged message is resent with the same id. ' +
+            'At most 30000: the Azure IoT SDK gives a send up after 30 s of its own.',
         },
         retry: {
           type: 'object',

@@ -71,6 +71,15 @@ export class Forwarder {
   private broken: { err: unknown; what: string } | null = null;
   /** Ids sent at least once by this process and not yet acknowledged (to tell a resend). */
   private readonly tried = new Set<string>();
+  /**
+   * Ids the hub acknowledged that the store could not mark as such (an I/O error, a disk remounted read-only). The
+   * hub has them, so this process does not send them again; the loop retries the write, with backoff, before it
+   * sends anything else.
+   */
+  private readonly unrecorded = new Set<string>();
+  /** Failed writes of those acknowledgements since the last that worked (their backoff and log gating). */
+  private ackWriteFailures = 0;
+  private ackRetryInMs = 0;
   private readonly wrap: ReturnType<typeof envelope>;
   private readonly status = {
     lastError: null as string | null,
@@ -155,9 +164,9 @@ export class Forwarder {
     });
   }
 
-  private backoffMs(): number {
+  private backoffMs(failures = this.failures): number {
     const { initialDelayMs, maxDelayMs } = this.opts.retry;
-    const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.failures - 1, 20));
+    const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(Math.max(failures, 1) - 1, 20));
     // Full jitter on the upper half, so a ward of gateways does not reconnect in lockstep after an outage.
     return Math.round(base / 2 + (Math.random() * base) / 2);
   }
@@ -175,6 +184,13 @@ export class Forwarder {
         this.broken = null;
         await this.transport.disconnect().catch(() => undefined);
         await this.failed(err, what);
+        continue;
+      }
+      if (this.unrecorded.size > 0) {
+        // Nothing more goes out while the store cannot record what the hub took (whatever went now could not be
+        // recorded either, and would all go again after a restart): the write is retried with backoff, like a send.
+        await this.sleep(this.ackRetryInMs, false);
+        if (this.running) this.recordAcknowledgements();
         continue;
       }
       if (!this.connected) {
@@ -234,16 +250,20 @@ export class Forwarder {
     this.wake(); // ends the sleep (and its timer) if a send settled first
   }
 
-  /** The next message to send, packing one if a stream is due; null if nothing is due. */
+  /**
+   * The next message to send, packing one if a stream is due; null if nothing is due. Stream by stream, alarms
+   * first: a message of a stream already packed goes first (its order), then that stream's unpacked records. So a
+   * new alarm goes ahead of telemetry messages waiting to be sent (a backlog, a replay's copies), not behind them.
+   */
   private nextMessage(): PackedMessage | null | 'wait' {
-    const existing = this.outbox.nextMessage(this.inFlight.keys());
-    if (existing) return existing;
+    const existing = this.outbox.nextMessage([...this.inFlight.keys(), ...this.unrecorded]);
     for (const stream of STREAMS) {
+      if (existing?.stream === stream) return existing;
       if (this.isDue(stream)) {
         return this.outbox.pack(stream, this.opts.maxMessageBytes, this.wrap) ?? 'wait';
       }
     }
-    return null;
+    return existing;
   }
 
   // A record stamped later than now was written before the wall clock was set back: it counts as due, or its
@@ -309,8 +329,10 @@ export class Forwarder {
     try {
       this.outbox.acknowledge(m.id);
     } catch (err) {
-      // Delivered, but not recorded as such (e.g. disk full): it will be sent again with the same id.
-      this.log.error({ err, messageId: m.id }, 'cannot record the acknowledgement; the message will be resent with the same id');
+      // Delivered, but not recorded as such: kept in memory, not sent again by this process (the loop retries the
+      // write). Only a restart before the write succeeds sends it again, with the same id.
+      this.unrecorded.add(m.id);
+      this.ackWriteFailed(err);
     }
     const now = Date.now();
     this.status.lastSuccessAt = now;
@@ -321,6 +343,36 @@ export class Forwarder {
     this.metrics.inc('forward_records_total', { stream: m.stream }, m.count);
     this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, now - started);
     if (resend) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
+  }
+
+  /** Writes the acknowledgements the store refused before; on success forwarding resumes. */
+  private recordAcknowledgements(): void {
+    try {
+      for (const id of this.unrecorded) {
+        this.outbox.acknowledge(id);
+        this.unrecorded.delete(id);
+      }
+    } catch (err) {
+      this.ackWriteFailed(err);
+      return;
+    }
+    this.log.info({ attempts: this.ackWriteFailures }, 'acknowledgements recorded in the store; forwarding again');
+    this.ackWriteFailures = 0;
+    if (this.connected) this.state = 'connected';
+  }
+
+  private ackWriteFailed(err: unknown): void {
+    this.ackWriteFailures += 1;
+    this.metrics.inc('forward_ack_write_failures_total');
+    this.ackRetryInMs = this.backoffMs(this.ackWriteFailures);
+    this.state = 'backoff';
+    this.status.lastError = `store: cannot record an acknowledgement: ${(err as Error)?.message ?? String(err)}`;
+    // Not a hub failure: downSince (the hub-unreachable alarm) stays as it is.
+    const level = this.ackWriteFailures === 1 || this.ackWriteFailures % 10 === 0 ? 'error' : 'debug';
+    this.log[level](
+      { err, messageIds: [...this.unrecorded].slice(0, 5), unrecorded: this.unrecorded.size, attempt: this.ackWriteFailures, retryInMs: this.ackRetryInMs },
+      'cannot record the acknowledgement in the store; sending nothing until it can (a restart before then resends with the same ids)',
+    );
   }
 
   private async failed(err: unknown, what: string): Promise<void> {

@@ -2,9 +2,10 @@
 // of wire.ts, for any reading (the store, the hub and the consumers all see that text).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { NumericReading, Quality, WaveformSegment } from '../model/reading.js';
+import type { AlarmEvent, NumericReading, Quality, WaveformSegment } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
-import { iso, messageProperties, numericJson, numericRecord, samplesJson, schemaVersionOf, waveformJson, waveformRecord } from './wire.js';
+import { alarmRecord, envelope, iso, messageProperties, numericJson, numericRecord, samplesJson, schemaVersionOf, waveformJson, waveformRecord } from './wire.js';
+import { messageSchemaErrors } from '../../test/support/message-schema.js';
 
 const time = fc.integer({ min: -8.64e15, max: 8.64e15 });
 const text = fc.string({ unit: 'grapheme', maxLength: 12 });
@@ -122,6 +123,31 @@ describe('record JSON written by hand (ingest hot path)', () => {
     const r = { kind: 'numeric', deviceId: 'd', source: 's', mdc: null, value: 1, unit: UNITS.PERCENT, deviceTime: null, receivedAt: 9e15, quality: { state: 'valid' } } as NumericReading;
     expect(() => JSON.stringify(numericRecord(r))).toThrow(RangeError);
     expect(() => numericJson(r)).toThrow(RangeError);
+  });
+});
+
+describe('alarm records', () => {
+  const base: AlarmEvent = {
+    kind: 'alarm', deviceId: 'vent-1', bed: 'bed-3', source: 'medibus', alarmId: 'vent-1:cp1:APNEA', condition: null,
+    raw: { system: 'medibus', code: 'alarm:cp1:APNEA' }, text: 'APNEA', priority: 'high', category: 'physiological',
+    phase: 'end', deviceTime: null, receivedAt: Date.UTC(2026, 0, 1, 10, 0, 0),
+  };
+  const body = (a: AlarmEvent) => JSON.parse(envelope('gw')('m-1', 'alarms', [JSON.stringify(alarmRecord(a))])) as { records: Record<string, unknown>[] };
+
+  it('tell an end the gateway made (link lost), a momentary event and what was done at the device, valid by the published schema', () => {
+    const linkLost = body({ ...base, endedBy: 'link-lost' });
+    const momentary = body({ ...base, phase: 'start', momentary: true });
+    const acknowledged = body({ ...base, phase: 'continue', atDevice: 'acknowledged' });
+    const paused = body({ ...base, phase: 'continue', atDevice: 'audio-paused' });
+    expect(linkLost.records[0]).toMatchObject({ phase: 'end', endedBy: 'link-lost' });
+    expect(momentary.records[0]).toMatchObject({ phase: 'start', momentary: true });
+    expect(acknowledged.records[0]).toMatchObject({ atDevice: 'acknowledged' });
+    expect(paused.records[0]).toMatchObject({ atDevice: 'audio-paused' });
+    for (const b of [linkLost, momentary, acknowledged, paused]) expect(messageSchemaErrors(b)).toEqual([]);
+    // Additive: an alarm without them is written as before, without the fields.
+    const plain = body(base).records[0]!;
+    expect(['endedBy', 'momentary', 'atDevice'].filter((k) => k in plain)).toEqual([]);
+    expect(messageSchemaErrors(body(base))).toEqual([]);
   });
 });
 

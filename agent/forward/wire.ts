@@ -234,6 +234,10 @@ export function alarmRecord(a: AlarmEvent) {
     priority: a.priority,
     category: a.category,
     phase: a.phase,
+    // Absent in the common case (the device ended it; an alarm with a start and an end; nothing done at the device).
+    ...(a.endedBy && { endedBy: a.endedBy }),
+    ...(a.momentary && { momentary: true }),
+    ...(a.atDevice && { atDevice: a.atDevice }),
     ...(a.sourceMetric && { sourceCode: a.sourceMetric.code, sourceRefid: a.sourceMetric.refid }),
     ...(a.value !== undefined && { value: a.value }),
     ...(a.unit && { unit: a.unit.ucum }),

@@ -106,6 +106,48 @@ describe('Outbox', () => {
     b.close();
   });
 
+  it('never packs a message under an id already delivered, even from a store restored from a backup; resends keep their id after a crash', () => {
+    const path = tempDb();
+    const backup = join(dirname(path), 'backup.db');
+    // Every id the hub took, with its body: consumers de-duplicate on it (docs/cloud-consumers.md).
+    const delivered = new Map<string, string>();
+    const sendAll = (box: Outbox, from: number, to: number) => {
+      for (let i = from; i < to; i++) {
+        box.append([rec(i)]);
+        const m = box.pack('telemetry', 10_000, env)!;
+        expect(delivered.get(m.id), `${m.id} was delivered before with other records`).toBeUndefined();
+        delivered.set(m.id, m.body);
+        box.acknowledge(m.id);
+      }
+    };
+    let box = new Outbox(path);
+    sendAll(box, 0, 3);
+    box.close();
+    copyFileSync(path, backup); // a clean stop leaves agent.db alone holding everything
+    box = new Outbox(path);
+    sendAll(box, 3, 6);
+    box.close();
+    // The disk is replaced and the backup restored, as the deploy guide says: the seq counter is back at 3.
+    for (const s of ['', '-wal', '-shm']) rmSync(path + s, { force: true });
+    copyFileSync(backup, path);
+    box = new Outbox(path);
+    sendAll(box, 6, 9);
+
+    // Killed (kill -9) with a message packed and not acknowledged: the files as they are on disk at that moment.
+    box.append([rec(9)]);
+    const inFlight = box.pack('telemetry', 10_000, env)!;
+    const crashed = join(dirname(path), 'crashed.db');
+    for (const s of ['', '-wal']) copyFileSync(path + s, crashed + s);
+    box.close();
+    const after = new Outbox(crashed);
+    // The restart resends it under the same id, with the same body, so consumers can drop the copy they may have.
+    expect(after.nextMessage()).toMatchObject({ id: inFlight.id, body: inFlight.body });
+    after.acknowledge(inFlight.id);
+    sendAll(after, 10, 12);
+    after.close();
+    expect(delivered.size).toBe(11);
+  });
+
   it('refuses a record too large to ever send, and commits nothing of that append', () => {
     const box = new Outbox(tempDb(), { maxRecordBytes: 100 });
     const big: OutboxRecord = { ...rec(1), body: JSON.stringify({ x: 'y'.repeat(200) }) };

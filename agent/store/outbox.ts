@@ -396,6 +396,13 @@ export class Outbox {
   readonly path: string;
   /** Random id of this store file, part of every message id so that a fresh store never reuses an id. */
   readonly storeId: string;
+  /**
+   * Random id of this open, part of the id of every message packed from now on. The seq counter lives in the file,
+   * so a file restored from a backup (or rolled back by a power loss with synchronous: normal) hands out seqs again
+   * that earlier messages were sent with; consumers that de-duplicate on the message id would drop those new
+   * messages. A message's id is stored when it is packed, so its resends, after a restart too, keep it.
+   */
+  readonly runId = randomBytes(4).toString('hex');
   private readonly db: Database.Database;
   private readonly maxRecordBytes: number;
   private readonly rowMaxBytes: number;
@@ -737,7 +744,7 @@ export class Outbox {
         taken.bytes += u.bytes;
       }
       if (entries.length === 0) return unreadable.length > 0 ? 'again' : null;
-      const id = `${this.storeId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
+      const id = `${this.storeId}.${this.runId}-${stream === 'alarms' ? 'a' : 't'}-${firstSeq}`;
       const body = envelope(id, stream, entries);
       this.stmt('INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(id, stream, firstSeq, lastSeq, count, now, Buffer.byteLength(body), body);

@@ -1,6 +1,8 @@
 // Azure Stream Analytics JavaScript UDF: turns a gateway message into its list of schema-1 records, whether the
 // message is a compact one (schemaVersion 2, `hub.encoding: compact`) or a schema-1 one (returned as it is).
 // Register it as a JavaScript function (output type: any) named expandCompact; use as in docs/cloud-consumers.md.
+// Compact messages match no schema-1 route: the job's input needs the route `kind = 'telemetry' AND schemaVersion = '2'`
+// (docs/cloud-consumers.md, "Compact messages"), besides the schema-1 one if it reads those too.
 // Written to match the agent's own decoder (agent/forward/compact.ts expandCompact) record for record;
 // agent/forward/compact.test.ts runs this very file against it on simulator traffic.
 function main(message) {

@@ -1,0 +1,66 @@
+// The IoT Hub routes docs/cloud-consumers.md gives cloud teams, applied to what a real agent sends (real SDK over
+// TLS, hub stand-in): every message must reach a route, and a compact body never the route schema-1 readers use.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { Agent } from '../../agent/agent.js';
+import { registry } from '../../drivers/registry.js';
+import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { startHubStandin, type HubStandin } from '../hub-standin/index.js';
+import { captureLog } from '../support/log.js';
+import { tempDir } from '../support/agent-process.js';
+import { testConfig } from '../support/agent-config.js';
+
+const KEY = Buffer.from('test-device-key-0123456789abcdef').toString('base64');
+
+let hub: HubStandin | null = null;
+let agent: Agent | null = null;
+afterEach(async () => {
+  await agent?.stop().catch(() => undefined);
+  agent = null;
+  await hub?.stop();
+  hub = null;
+});
+
+/** The documented routes: `-- route "name" → endpoint` followed by its query, in the doc's sql blocks. */
+function documentedRoutes(): Map<string, string> {
+  const doc = readFileSync(join(PACKAGE_ROOT, 'docs', 'cloud-consumers.md'), 'utf8');
+  const sql = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n');
+  return new Map([...sql.matchAll(/^-- route "([^"]+)"[^\n]*\n([^\n]+)$/gm)].map((m) => [m[1]!, m[2]!.trim()]));
+}
+
+/** A routing query of `property = 'value'` terms joined by AND, on the application properties. */
+function matches(query: string, properties: Record<string, string>): boolean {
+  return query.split(/\s+AND\s+/).every((term) => {
+    const m = /^(\w+) = '([^']*)'$/.exec(term.trim());
+    if (!m) throw new Error(`cannot evaluate the routing term ${term}`);
+    return properties[m[1]!] === m[2];
+  });
+}
+
+it('with hub.encoding compact, every message the agent sends takes a documented route, and compact ones never the schema-1 route', async () => {
+  hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+  const standin = hub;
+  const drivers = [{ name: 'ward-sim', type: 'simulator', options: { beds: 4, waveforms: false, numericPeriodMs: 200, episodesPerHour: 3600 } }];
+  agent = new Agent({ config: testConfig(tempDir(), { hub: { encoding: 'compact' }, drivers }, standin.connectionString('gw-dev')), registry, log: captureLog().log });
+  await agent.start();
+  await standin.waitUntil(
+    () => standin.messages.some((m) => m.properties.kind === 'alarm') && standin.messages.some((m) => m.properties.schemaVersion === '2'),
+    30_000,
+    'an alarm and a compact message',
+  );
+  expect(await agent.drain(20_000)).toBe(true);
+
+  const routes = documentedRoutes();
+  expect(routes.size).toBeGreaterThan(0);
+  const taken = standin.messages.map((m) => ({
+    version: `${m.properties.kind}/${m.properties.schemaVersion}`,
+    routes: [...routes].filter(([, q]) => matches(q, m.properties)).map(([name]) => name),
+  }));
+  expect(taken.filter((t) => t.routes.length !== 1)).toEqual([]);
+  for (const t of taken) {
+    if (t.version === 'telemetry/2') expect(t.routes).toEqual(['bedside-telemetry-compact']);
+    if (t.version.startsWith('alarm/')) expect(t.routes).toEqual(['bedside-alarms']);
+  }
+  expect([...routes.keys()].sort()).toEqual(['bedside-alarms', 'bedside-telemetry', 'bedside-telemetry-compact']);
+}, 60_000);
