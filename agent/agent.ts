@@ -93,6 +93,8 @@ export class Agent {
   /** Evictions reported (logged, counted, alarmed) that the store has not yet taken off its tally: not reported twice. */
   private reportedEvictions: EvictionTally | null = null;
   private unreadableAlarm = false;
+  /** The store cannot record the hub's acknowledgements: forwarding has stopped (a failing or read-only disk). */
+  private ackWriteAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
   private journalHeld = false;
   private journalDropped = 0;
@@ -663,7 +665,20 @@ export class Agent {
     // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.
     const forwarder = this.forwarder;
     if (forwarder) {
-      this.healthTimer = setInterval(() => this.alarms.hubReachable(forwarder.reachable()), 1000);
+      this.healthTimer = setInterval(() => {
+        this.alarms.hubReachable(forwarder.reachable());
+        // Not a hub fault (the hub alarm stays quiet), and nothing more is forwarded until the write works.
+        const failing = forwarder.ackWriteFailing();
+        if (failing === this.ackWriteAlarm) return;
+        this.ackWriteAlarm = failing;
+        this.alarms.gatewayCondition(
+          this.gatewayId,
+          'store-ack-write',
+          failing,
+          failing ? 'Store cannot record what the hub received (disk failing or read-only?): forwarding has stopped' : 'the store records acknowledgements again',
+          'medium',
+        );
+      }, 1000);
     }
     this.log.info({ drivers: [...this.drivers.keys()] }, 'agent running');
   }

@@ -149,6 +149,11 @@ export class Forwarder {
     return this.status.downSince === null;
   }
 
+  /** Whether the hub has messages the store could not record as delivered (forwarding waits for that write). */
+  ackWriteFailing(): boolean {
+    return this.unrecorded.size > 0;
+  }
+
   private sleep(ms: number, wakeOnData: boolean): Promise<void> {
     this.wakeOnData = wakeOnData;
     return new Promise((resolve) => {

@@ -7,10 +7,13 @@ import { Forwarder, type ForwarderOptions } from '../../agent/forward/forwarder.
 import { AzureIotTransport } from '../../agent/forward/azure.js';
 import { envelope } from '../../agent/forward/wire.js';
 import { Metrics } from '../../agent/metrics.js';
+import { Agent } from '../../agent/agent.js';
+import { registry } from '../../drivers/registry.js';
+import { MDC } from '../../agent/model/mdc.js';
+import { STANDIN_CA_FILE, testConfig } from '../support/agent-config.js';
 import { startHubStandin, type HubStandin } from '../hub-standin/index.js';
 import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
-import { STANDIN_CA_FILE } from '../support/agent-config.js';
 
 const KEY = Buffer.from('test-device-key-0123456789abcdef').toString('base64');
 const OPTS: ForwarderOptions = {
@@ -128,4 +131,26 @@ describe('forwarder and store faults (stand-in, real SDK over TLS)', () => {
       expect(records.every((r) => Date.parse(r.receivedAt) < upAt)).toBe(true);
     }
   });
+
+  it('the whole agent: a store that cannot record what the hub received raises a gateway alarm, ended when it can again', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const cap = captureLog();
+    const agent = new Agent({ config: testConfig(tempDir(), { hub: { sendTimeoutMs: 20_000 } }, hub.connectionString('gw-dev')), registry, log: cap.log });
+    cleanups.push(() => agent.stop());
+    await agent.start();
+    await hub.waitUntil(() => agent.forwarder!.getStatus().state === 'connected', 20_000, 'connected');
+    const h = hub;
+    h.setPubackPolicy({ delayMs: 3000 });
+    await agent.ingest.accept('sim', [{ kind: 'numeric', deviceId: 'mon-1', bed: 'b1', source: 'sim', mdc: MDC.ECG_HEART_RATE, value: 80, unit: { ucum: '/min' }, deviceTime: null, receivedAt: Date.now(), quality: { state: 'valid' } }]);
+    await h.waitUntil(() => h.messages.some((m) => m.body.toString('utf8').includes('MDC_ECG_HEART_RATE')), 20_000, 'reading at the hub');
+    storeReadOnly(agent.outbox, true); // before the delayed PUBACK comes back
+    const alarm = () => agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-ack-write');
+    await h.waitUntil(() => alarm() !== undefined, 20_000, 'gateway alarm');
+    expect(alarm()).toMatchObject({ category: 'technical', priority: 'medium', state: 'active' });
+    expect(alarm()!.condition.text).toMatch(/^Store cannot record what the hub received/);
+    h.setPubackPolicy({});
+    storeReadOnly(agent.outbox, false);
+    await h.waitUntil(() => alarm() === undefined || alarm()!.state === 'resolved', 20_000, 'alarm ended');
+    expect(agent.forwarder!.ackWriteFailing()).toBe(false);
+  }, 60_000);
 });
