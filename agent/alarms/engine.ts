@@ -103,6 +103,11 @@ export class AlarmEngine {
     }
   }
 
+  /** Readings a limit rule could not judge for their unit since the last call (agent/alarms/limits.ts). */
+  takeUnconvertible(): ReturnType<LimitEvaluator['takeUnconvertible']> {
+    return this.limits.takeUnconvertible();
+  }
+
   reading(r: Reading): AlarmStateChange[] {
     const updates = this.technical.reading(r);
     if (r.kind === 'numeric') updates.push(...this.numeric(r));

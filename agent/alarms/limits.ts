@@ -116,10 +116,25 @@ export function limitKey(bed: string, deviceId: string, ruleId: string, dir: Dir
 }
 
 /** Tracks limit violations per bed, device, rule and direction; reports conditions raised and ended. */
+/** A rule that could not judge a device's readings: their unit does not convert to the rule's. */
+export interface UnitMismatch {
+  deviceId: string;
+  bed: string;
+  rule: string;
+  unit: string;
+  ruleUnit: string;
+}
+
+/** (device, rule, unit) mismatches told of once each; beyond this many, no more are told (still counted). */
+const MAX_TOLD_MISMATCHES = 1000;
+
 export class LimitEvaluator {
   private config: LimitConfig;
   private readonly tracks = new Map<string, Track>();
   private readonly ruleCache = new Map<string, Map<number, LimitRule[]>>();
+  /** Readings a rule could not judge for their unit, since last taken, and the mismatches not told of before. */
+  private unconvertible: { count: number; fresh: UnitMismatch[] } = { count: 0, fresh: [] };
+  private readonly toldMismatches = new Set<string>();
 
   constructor(config: LimitConfig = DEFAULT_LIMIT_CONFIG) {
     this.config = config;
@@ -145,6 +160,25 @@ export class LimitEvaluator {
       this.ruleCache.set(bed, byMetric);
     }
     return byMetric;
+  }
+
+  /**
+   * A valid reading its rule cannot judge (a unit the rule's does not convert from): the rule is silent for it, which
+   * nobody would see; counted, and told once per device, rule and unit (takeUnconvertible).
+   */
+  private unitMismatch(r: NumericReading, bed: string, rule: LimitRule): void {
+    this.unconvertible.count++;
+    const key = `${r.deviceId}|${rule.id}|${r.unit.ucum}`;
+    if (this.toldMismatches.has(key) || this.toldMismatches.size >= MAX_TOLD_MISMATCHES) return;
+    this.toldMismatches.add(key);
+    this.unconvertible.fresh.push({ deviceId: r.deviceId, bed, rule: rule.id, unit: r.unit.ucum, ruleUnit: rule.unit });
+  }
+
+  /** Readings not judged for their unit since the last call, and the mismatches not told of before. */
+  takeUnconvertible(): { count: number; fresh: UnitMismatch[] } {
+    const u = this.unconvertible;
+    this.unconvertible = { count: 0, fresh: [] };
+    return u;
   }
 
   private track(bed: string, r: NumericReading, rule: LimitRule, dir: Direction): Track {
@@ -174,6 +208,7 @@ export class LimitEvaluator {
     for (const rule of rules) {
       const usable = (r.quality.state === 'valid' || bound !== null) && typeof r.value === 'number' && Number.isFinite(r.value);
       const v = usable ? convert(r.value as number, r.unit.ucum, rule.unit) : null;
+      if (usable && v === null) this.unitMismatch(r, bed, rule);
       for (const dir of ['low', 'high'] as const) {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;

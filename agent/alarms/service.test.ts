@@ -3,7 +3,8 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../metrics.js';
 import { AlarmEngine } from './engine.js';
-import { deviceAlarm, s } from './fixtures.js';
+import { deviceAlarm, numeric, s } from './fixtures.js';
+import { MDC } from '../model/mdc.js';
 import { AlarmService, MAX_HELD_CHANGES } from './service.js';
 import type { AlarmStateChange } from './types.js';
 
@@ -109,5 +110,18 @@ describe('AlarmService', () => {
     expect(service.journalState()).toEqual({ held: MAX_HELD_CHANGES, dropped: 7, refused: 0 });
     expect(metrics.get('alarm_journal_dropped_total')).toBe(7);
   });
-});
 
+  it('a valid reading whose unit a limit rule cannot convert is counted, and told once per device, rule and unit', () => {
+    const metrics = new Metrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, log, metrics, () => s(0));
+    const odd = { ucum: '{MDC_DIM_X_FOO}' };
+    for (let i = 0; i < 3; i++) service.handle([numeric(MDC.TEMP_BODY, 104, i, { unit: odd })]);
+    service.handle([numeric(MDC.TEMP_BODY, 37, 4)]); // degC: judged, not counted
+    expect(metrics.get('alarm_rule_unit_unconvertible_total')).toBe(3);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 40, deviceId: 'mon-1', bed: 'bed-1', unit: '{MDC_DIM_X_FOO}', ruleUnit: 'Cel', msg: expect.stringMatching(/^limit rule temp cannot judge readings of mon-1: their unit "\{MDC_DIM_X_FOO\}" does not convert to Cel/) }),
+    ]);
+  });
+});

@@ -61,6 +61,14 @@ export class AlarmService {
     const changes: AlarmStateChange[] = [];
     for (const e of events) changes.push(...this.engine.ingest(e));
     this.publish(changes);
+    const u = this.engine.takeUnconvertible();
+    if (u.count > 0) this.metrics.inc('alarm_rule_unit_unconvertible_total', undefined, u.count);
+    for (const m of u.fresh) {
+      this.log.warn(
+        m,
+        `limit rule ${m.rule} cannot judge readings of ${m.deviceId}: their unit "${m.unit}" does not convert to ${m.ruleUnit}, so the rule stays silent for them (told once per device, rule and unit)`,
+      );
+    }
   }
 
   tick(): void {
