@@ -1,5 +1,8 @@
 // The hl7-mllp driver over real TCP on loopback, with a fake DriverContext whose emit we control.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import pino from 'pino';
@@ -72,6 +75,14 @@ class Client {
     return new Promise((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1', () => resolve(new Client(s)));
       s.once('error', reject);
+    });
+  }
+  /** A TLS client (the server's certificate is not checked: the listener is under test, not the client). */
+  static connectTls(port: number, opts: { cert?: Buffer; key?: Buffer }): Promise<Client> {
+    return new Promise((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts });
+      // Resolved at once: a refused handshake shows as `closed`, which the test waits for.
+      resolve(new Client(s));
     });
   }
   private wake(): void {
@@ -476,6 +487,50 @@ describe('hl7-mllp driver over TCP', () => {
     // One emit per message (each with its own idempotency key), committed together by the pipeline.
     expect(ctx.emitted).toHaveLength(2);
     expect(ctx.emitted.flat()).toHaveLength(2);
+  });
+});
+
+describe('hl7-mllp over TLS: allowedClients with caFile', () => {
+  // TEST ONLY certificates: the hub stand-in's CA and server certificate, and test/fault/certs' clients.
+  const file = (f: string) => fileURLToPath(new URL(`../../test/${f}`, import.meta.url));
+  const client = (name: 'allowed' | 'other' | 'rogue') => ({ cert: readFileSync(file(`fault/certs/client-${name}.pem`)), key: readFileSync(file(`fault/certs/client-${name}-key.pem`)) });
+  const fingerprint = (name: string) => new X509Certificate(readFileSync(file(`fault/certs/client-${name}.pem`))).fingerprint256;
+  const tlsOpts = (allowedClients: { cn?: string[]; fingerprint256?: string[] }) => ({
+    tls: { certFile: file('hub-standin/certs/server.pem'), keyFile: file('hub-standin/certs/server-key.pem'), caFile: file('hub-standin/certs/ca.pem'), allowedClients },
+  });
+  /** Sends one message; 'ack:<code>' or 'closed'. */
+  const attempt = async (port: number, who: { cert?: Buffer; key?: Buffer }, id: string): Promise<string> => {
+    const c = await Client.connectTls(port, who);
+    clients.push(c);
+    c.send(msg(id));
+    await c.until(() => c.frames.length > 0 || c.closed, `${id}: an ACK or the close`);
+    return c.frames[0] ? `ack:${ackCode(c.frames[0])}` : 'closed';
+  };
+
+  it('a pinned certificate admits without chaining to caFile; a CN still needs the chain; others are closed, counted and logged', async () => {
+    const ctx = fakeCtx();
+    // client-rogue: signed by another CA, pinned by its fingerprint; client-allowed: from caFile, admitted by CN.
+    const port = await start(ctx, tlsOpts({ cn: ['central-station-1'], fingerprint256: [fingerprint('rogue')] }));
+    expect(await attempt(port, client('rogue'), 'PIN1')).toBe('ack:AA');
+    expect(await attempt(port, client('allowed'), 'CN1')).toBe('ack:AA');
+    // From caFile but neither named nor pinned; no certificate at all.
+    expect(await attempt(port, client('other'), 'NO1')).toBe('closed');
+    expect(await attempt(port, {}, 'NO2')).toBe('closed');
+    expect(ctx.emitted.flat().map((e) => (e as NumericReading).patientId)).toEqual(['P-PIN1', 'P-CN1']);
+    expect(ctx.counts.get('tls_clients_rejected')).toBe(2);
+    expect(ctx.logs.filter((l) => /not in allow-list/.test(l.msg))).toHaveLength(1);
+    expect(ctx.logs.filter((l) => /presented no certificate/.test(l.msg))).toHaveLength(1);
+  });
+
+  it('with pins set (so the chain is judged after the handshake), the allowed CN on a certificate from another CA is closed', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx, tlsOpts({ cn: ['central-station-1'], fingerprint256: [fingerprint('other')] }));
+    // client-rogue: CN central-station-1, but signed by a CA that is not caFile, and not pinned.
+    expect(await attempt(port, client('rogue'), 'ROGUE')).toBe('closed');
+    expect(await attempt(port, client('other'), 'PIN2')).toBe('ack:AA');
+    expect(ctx.emitted.flat().map((e) => (e as NumericReading).patientId)).toEqual(['P-PIN2']);
+    expect(ctx.counts.get('tls_clients_rejected')).toBe(1);
+    expect(ctx.logs.find((l) => /not in allow-list/.test(l.msg))).toMatchObject({ cn: 'central-station-1', chainToCa: expect.not.stringMatching(/^verified$/) });
   });
 });
 

@@ -230,3 +230,33 @@ describe('MessageHandler', () => {
     expect(counts.get('frames_oversize_unanswered')).toBe(1);
   });
 });
+
+describe('per-message log lines of one sender', () => {
+  it('parser and mapping warnings, duplicates and reused ids are counted per message but said once per sender and kind', async () => {
+    const { handler, counts, logs } = setup();
+    // Each message: CRLF terminators (parser) and an alarm with no priority (mapping); each sent twice (duplicate).
+    const alarm = (id: string, sender = 'CENTRAL') =>
+      r40(id, { obx: alarmRows('1.1.1.1', '196652^MDC_EVT_LO^MDC', 'SpO2 low', 'SP') }).replace('CENTRAL^', `${sender}^`).replaceAll('\r', '\r\n');
+    for (let i = 0; i < 5; i++) {
+      await handler.handle(Buffer.from(alarm(`M${i}`)), 'p:1');
+      await handler.handle(Buffer.from(alarm(`M${i}`)), 'p:2');
+    }
+    // The same control id with other content (a sender whose ids restarted), twice.
+    await handler.handle(Buffer.from(alarm('M0').replace('SpO2 low', 'SpO2 low!')), 'p:1');
+    await handler.handle(Buffer.from(alarm('M1').replace('SpO2 low', 'SpO2 low!')), 'p:1');
+    expect(counts.get('parser_crlf_terminators')).toBe(12);
+    expect(counts.get('mapping_alarm_no_priority')).toBe(12);
+    expect(counts.get('duplicates')).toBe(5);
+    expect(counts.get('control_id_reused')).toBe(2);
+    const lines = (re: RegExp) => logs.filter((l) => re.test(l.msg));
+    expect(lines(/^HL7 parser: /)).toHaveLength(1);
+    expect(lines(/^PCD mapping: .*no priority given/)).toHaveLength(1);
+    expect(lines(/^HL7 duplicate/)).toHaveLength(1);
+    expect(lines(/control id reused/)).toHaveLength(1);
+    expect(lines(/^PCD mapping: /)[0]).toMatchObject({ sender: 'CENTRAL^0011223344556677^EUI-64|WARD', warning: 'alarm-no-priority', counter: 'mapping_alarm_no_priority' });
+    // Another sender's first one is said.
+    await handler.handle(Buffer.from(alarm('N0', 'OTHER')), 'p:3');
+    expect(lines(/^PCD mapping: /)).toHaveLength(2);
+    expect(lines(/^HL7 parser: /)).toHaveLength(2);
+  });
+});

@@ -55,6 +55,11 @@ export type SeenHook = (deviceId: string, at: number) => void;
 /** A sender repeats its trouble at every message: the same refusal from one address is logged once a minute. */
 const TROUBLE_LOG_EVERY_MS = 60_000;
 
+/** A sender as its messages name it (MSH-3 | MSH-4): one gateway may speak for many addresses, and one address for many. */
+function senderOf(h: MessageHeader): string {
+  return `${h.sendingApplication.join('^')}|${h.sendingFacility.join('^')}`;
+}
+
 /** The address of an `address:port` peer: a sender that reconnects keeps it. */
 export function hostOf(peer: string): string {
   const i = peer.lastIndexOf(':');
@@ -141,9 +146,14 @@ export class MessageHandler {
     const fb = this.fallbackOf(msg);
     try {
       header = readHeader(msg);
+      const sender = senderOf(header);
       for (const w of msg.warnings) {
-        this.ctx.count(`parser_${w.kind.replaceAll('-', '_')}`);
-        this.ctx.log.info({ peer, controlId: header.controlId, warning: w.kind }, `HL7 parser: ${w.detail}`);
+        const counter = `parser_${w.kind.replaceAll('-', '_')}`;
+        this.ctx.count(counter);
+        // A sender's habit repeats at every message: counted each time, said once a minute per sender and kind.
+        if (this.troubleLog.open(`parser|${sender}|${w.kind}`, receivedAt)) {
+          this.ctx.log.info({ peer, sender, controlId: header.controlId, warning: w.kind, counter }, `HL7 parser: ${w.detail} (said once a minute per sender; each is counted)`);
+        }
       }
       if (!header.version.startsWith('2.')) {
         throw new Hl7ParseError(`version ${header.version} is not HL7 v2`, { segmentIndex: 1, segmentId: 'MSH', field: 12 }, 203);
@@ -162,7 +172,13 @@ export class MessageHandler {
         defaultOffsetMinutes: this.opts.defaultUtcOffsetMinutes,
         ...(this.opts.defaultTimeZone !== undefined && { defaultTimeZone: this.opts.defaultTimeZone }),
       });
-      for (const w of mapped.warnings) this.ctx.log.info({ peer, controlId: header.controlId }, `PCD mapping: ${w}`);
+      for (const w of mapped.warnings) {
+        const counter = `mapping_${w.kind.replaceAll('-', '_')}`;
+        this.ctx.count(counter);
+        if (this.troubleLog.open(`mapping|${sender}|${w.kind}`, receivedAt)) {
+          this.ctx.log.info({ peer, sender, controlId: header.controlId, warning: w.kind, counter }, `PCD mapping: ${w.text} (said once a minute per sender; each is counted)`);
+        }
+      }
       // Trimmed here: a resend that differs only in padding around MSH-10 is the same message.
       const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId.trim()].join('|');
       return {
@@ -245,7 +261,13 @@ export class MessageHandler {
       }
       if (seen === 'reused') {
         this.ctx.count('control_id_reused');
-        this.ctx.log.warn({ peer, controlId: p.header?.controlId }, 'HL7 control id reused with different content; stored as a new message');
+        const sender = p.header ? senderOf(p.header) : '';
+        if (this.troubleLog.open(`reused|${sender}`, now)) {
+          this.ctx.log.warn(
+            { peer, sender, controlId: p.header?.controlId, counter: 'control_id_reused' },
+            'HL7 control id reused with different content; stored as a new message (said once a minute per sender; each is counted)',
+          );
+        }
       }
       fresh.push(p);
     }
@@ -285,7 +307,7 @@ export class MessageHandler {
   /** Counts what the mapping left out or assumed, and says so per sender (once a minute, or once). */
   private notice(n: Notice, h: MessageHeader, peer: string, now: number): void {
     this.ctx.count(n.counter, n.by);
-    const sender = `${h.sendingApplication.join('^')}|${h.sendingFacility.join('^')}`;
+    const sender = senderOf(h);
     const gate = n.oncePerSender ? this.onceLog : this.troubleLog;
     if (!gate.open(`${n.counter}|${sender}`, now)) return;
     this.ctx.log.warn({ peer, sender, controlId: h.controlId, counter: n.counter }, n.text);
@@ -293,7 +315,14 @@ export class MessageHandler {
 
   private duplicate(p: Processed, peer: string): void {
     this.ctx.count('duplicates');
-    this.ctx.log.info({ peer, controlId: p.header?.controlId }, 'HL7 duplicate (already committed); ACKed again, not stored twice');
+    // A sender that resends everything (lost ACKs, a replay) would write a line per message.
+    const sender = p.header ? senderOf(p.header) : '';
+    if (this.troubleLog.open(`duplicate|${sender}`, Date.now())) {
+      this.ctx.log.info(
+        { peer, sender, controlId: p.header?.controlId, counter: 'duplicates' },
+        'HL7 duplicate (already committed); ACKed again, not stored twice (said once a minute per sender; each is counted)',
+      );
+    }
     p.events = [];
   }
 

@@ -135,13 +135,13 @@ export const configSchema = {
         caFile: {
           type: 'string',
           description:
-            'PEM file of the CA certificate(s) that sender (client) certificates must chain to: with it every sender must present such a certificate (mutual TLS). Default: absent, no client certificate required (unless allowedClients.fingerprint256 is set). Set it when senders have certificates from the hospital CA.',
+            'PEM file of the CA certificate(s) that sender (client) certificates must chain to: with it every sender must present such a certificate (mutual TLS), or one pinned in allowedClients.fingerprint256. Default: absent, no client certificate required (unless allowedClients.fingerprint256 is set). Set it when senders have certificates from the hospital CA.',
         },
         allowedClients: {
           type: 'object',
           additionalProperties: false,
           description:
-            'Only these senders are admitted, by certificate subject CN and/or exact certificate fingerprint (a match of either admits). Default: absent, any sender that completes the TLS handshake (with a certificate from caFile when that is set). Set it to restrict the listener to known gateways; rejected senders are counted (tls_clients_rejected).',
+            'Only these senders are admitted, by certificate subject CN and/or exact certificate fingerprint (a match of either admits: a CN only on a certificate chained to caFile, a pinned certificate whether or not it is). Default: absent, any sender that completes the TLS handshake (with a certificate from caFile when that is set). Set it to restrict the listener to known gateways; rejected senders are counted (tls_clients_rejected).',
           properties: {
             cn: {
               type: 'array',
@@ -153,7 +153,7 @@ export const configSchema = {
               type: 'array',
               items: { type: 'string', pattern: '^[0-9A-Fa-f:]{64,95}$' },
               description:
-                'SHA-256 fingerprints of the exact client certificates admitted, hex with or without colons ("AB:CD:…"). Works without caFile, e.g. for a gateway with a self-signed certificate. Default none. Update it when the sender\'s certificate is renewed.',
+                'SHA-256 fingerprints of the exact client certificates admitted, hex with or without colons ("AB:CD:…"). Works without caFile, and with it for a sender whose certificate is not from that CA, e.g. a gateway with a self-signed certificate. Default none. Update it when the sender\'s certificate is renewed.',
             },
           },
         },

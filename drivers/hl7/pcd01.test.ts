@@ -39,7 +39,7 @@ const map = (text: string) => {
 const reading = (text: string) => map(text)[0] as NumericReading & { context: Hl7Context };
 const parseAndMapWarnings = (text: string) => {
   const m = parseMessage(text);
-  return mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 }).warnings;
+  return mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 }).warnings.map((w) => w.text);
 };
 
 describe('OBX-8 measurement status', () => {
@@ -412,5 +412,85 @@ describe('PID-3 patient id', () => {
     expect(patient('V-778^^^HOSP^VN~12345^^^HOSP^PI')).toBe('V-778');
     expect(patient('~12345')).toBe('12345');
     expect(patient('')).toBeUndefined();
+  });
+});
+
+describe('OBX-18 device id', () => {
+  // IHE PCD TF-2 OBX-18: the MDS row's identifier is the equipment's; one on a lower row names a module of it.
+  const MDS = (eui: string) => obx(['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '1.0.0.0', '', '', '', '', '', '', 'X', '', '', '', '', '', '', `${eui}^^^EUI-64`]);
+  const OBR = (n: string, id = '') => `OBR|${n}||${id}|x|||20240101120000+0000\r`;
+  /** spo2() ends at OBX-17: OBX-18 is the next field. */
+  const withEquipment = (row: string, eui: string) => row.replace(/\r$/, `|${eui}^^^EUI-64\r`);
+
+  it('numerics and alarms of one monitor get the same device id: the MDS row wins over the row for both', () => {
+    const numeric = map(`${msh()}PID|||P1\rPV1||I|ICU^1^1\r${OBR('1')}${MDS('AAAAAAAAAAAAAAAA')}${withEquipment(spo2({ containment: '1.2.1.1' }), 'BBBBBBBBBBBBBBBB')}`)[0] as NumericReading;
+    const alarm = map(
+      `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rPV1||I|ICU^1^1\r${OBR('1', 'ALM1^GW')}${MDS('AAAAAAAAAAAAAAAA')}` +
+        obx(['2', 'ST', '196652^MDC_EVT_LO^MDC', '1.2.1.1.1', 'SpO2 low', '', '', 'L~PM~SP', '', '', 'F', '', '', '', '', '', '', 'BBBBBBBBBBBBBBBB^^^EUI-64']) +
+        obx(['3', 'ST', '68481^MDC_ATTR_EVENT_PHASE^MDC', '1.2.1.1.3', 'start', '', '', '', '', '', 'F']),
+    )[0] as AlarmEvent;
+    expect(numeric.deviceId).toBe('AAAAAAAAAAAAAAAA');
+    expect(alarm.kind).toBe('alarm');
+    expect(alarm.deviceId).toBe(numeric.deviceId);
+  });
+
+  it('without an MDS row, an alarm takes the event row own OBX-18, else that of another row of its OBR, as before', () => {
+    const R40 = `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rPV1||I|ICU^1^1\r${OBR('1', 'ALM1^GW')}`;
+    const event = (eui: string) => obx(['1', 'ST', '196652^MDC_EVT_LO^MDC', '1.2.1.1.1', 'SpO2 low', '', '', 'PM~SP', '', '', 'F', '', '', '', '', '', '', eui ? `${eui}^^^EUI-64` : '']);
+    const metric = obx(['2', 'NM', '150456^MDC_PULS_OXIM_SAT_O2^MDC', '1.2.1.1.2', '85', '262688^MDC_DIM_PERCENT^MDC', '', '', '', '', 'F', '', '', '', '', '', '', 'CCCCCCCCCCCCCCCC^^^EUI-64']);
+    expect((map(R40 + event('BBBBBBBBBBBBBBBB') + metric)[0] as AlarmEvent).deviceId).toBe('BBBBBBBBBBBBBBBB');
+    expect((map(R40 + event('') + metric)[0] as AlarmEvent).deviceId).toBe('CCCCCCCCCCCCCCCC');
+    expect((map(R40 + event(''))[0] as AlarmEvent).deviceId).toBe('0011223344556677'); // MSH-3
+  });
+
+  it('an MDS row under the first OBR applies to metrics under a later OBR of the same PID/PV1 group, not of another', () => {
+    const events = map(
+      `${msh()}PID|||P1\rPV1||I|ICU^1^1\r${OBR('1')}${MDS('AAAAAAAAAAAAAAAA')}${spo2({ containment: '1.1.1.1' })}` +
+        `${OBR('2')}${spo2({ containment: '1.2.1.1' })}` +
+        `PID|||P2\rPV1||I|ICU^2^1\r${OBR('3')}${spo2({ containment: '1.2.1.1' })}`,
+    ) as NumericReading[];
+    expect(events.map((e) => [e.bed, e.deviceId])).toEqual([
+      ['ICU/1/1', 'AAAAAAAAAAAAAAAA'],
+      ['ICU/1/1', 'AAAAAAAAAAAAAAAA'],
+      ['ICU/2/1', '0011223344556677'], // another patient's monitor: MSH-3, not bed 1's MDS
+    ]);
+  });
+
+  it("an OBR's own MDS row wins over another OBR's of the same group (two devices numbered alike)", () => {
+    const events = map(
+      `${msh()}PID|||P1\rPV1||I|ICU^1^1\r${OBR('1')}${MDS('AAAAAAAAAAAAAAAA')}${spo2({ containment: '1.2.1.1' })}` +
+        `${OBR('2')}${MDS('DDDDDDDDDDDDDDDD')}${spo2({ containment: '1.2.1.1' })}`,
+    ) as NumericReading[];
+    expect(events.map((e) => e.deviceId)).toEqual(['AAAAAAAAAAAAAAAA', 'DDDDDDDDDDDDDDDD']);
+  });
+});
+
+describe('MA waveforms (repetitions are time samples, components channels)', () => {
+  const ecg = (value: string) =>
+    map(
+      HEAD +
+        obx(['1', 'MA', '131328^MDC_ECG_ELEC_POTL^MDC', '1.1.1.1', value, '266418^MDC_DIM_MILLI_VOLT^MDC', '', '', '', '', 'F', '', '', '20240101115959+0000']) +
+        obx(['2', 'NM', '0^MDC_ATTR_SAMP_RATE^MDC', '1.1.1.1.1', '250', '264608^MDC_DIM_PER_SEC^MDC', '', '', '', '', 'F']),
+    ) as (WaveformSegment & { context: Hl7Context })[];
+
+  it('a time sample that leaves out trailing channels does not shift their later samples: the gap is NaN', () => {
+    const w = ecg('10^20^30~11~12^22^32~13^23^33');
+    expect(w.map((s) => s.samples)).toEqual([
+      [10, 11, 12, 13],
+      [20, Number.NaN, 22, 23],
+      [30, Number.NaN, 32, 33],
+    ]);
+    // Left out, not malformed: ingest zeroes the NaN and marks the segment; nothing here calls it invalid.
+    expect(w.map((s) => s.quality.state)).toEqual(['valid', 'valid', 'valid']);
+    // An empty component is the same gap, and a channel absent from the first time samples keeps its place too.
+    expect(ecg('10^^30~11^21^31').map((s) => s.samples)).toEqual([[10, 11], [Number.NaN, 21], [30, 31]]);
+    expect(ecg('10~11^21').map((s) => s.samples)).toEqual([[10, 11], [Number.NaN, 21]]);
+  });
+
+  it('each channel says which one it is (its component, from 1), and a bad sample spoils only its own channel', () => {
+    const w = ecg('10^20^30~11^x^31');
+    expect(w.map((s) => s.context.channel)).toEqual([1, 2, 3]);
+    expect(w.map((s) => s.context.containment)).toEqual(['1.1.1.1', '1.1.1.1', '1.1.1.1']);
+    expect(w.map((s) => s.quality.state)).toEqual(['valid', 'invalid', 'valid']);
   });
 });

@@ -36,6 +36,8 @@ export type Hl7Context = {
   abnormalFlags?: string[];
   /** OBX-17 observation method codes as sent (e.g. AMEAS, MSET, ASET: a setting, not a measurement). */
   observationMethod?: string[];
+  /** Waveforms of several channels in one OBX (MA, or NA with repetitions): which one, from 1 (the component of MA). */
+  channel?: number;
   /** PCD-04 only: facets as sent. */
   eventPhase?: string;
   alarmState?: string;
@@ -60,11 +62,17 @@ export interface MapResult {
   profile: 'pcd01' | 'pcd04';
   events: DriverEvent[];
   /** Things worth a log line (never patient data). */
-  warnings: string[];
+  warnings: MapWarning[];
   /** Content left out of the events (or taken by a fallback): counted, and logged per sender (never patient data). */
   notices: Notice[];
   /** Some event is timed by MSH-7 alone: then MSH-7 is content (a new reading is not a resend of an older one). */
   mshTimeUsed: boolean;
+}
+
+/** `kind`: what went wrong, without the row (a sender repeats it at every message: logs are gated by it). */
+export interface MapWarning {
+  kind: 'obx-before-obr' | 'time-unreadable' | 'alarm-no-priority';
+  text: string;
 }
 
 export interface Notice {
@@ -95,6 +103,8 @@ interface Group {
   bed?: string;
   obr?: Segment;
   rows: Row[];
+  /** The PID/PV1 group it is under: OBRs of one scope share their MDS/VMD/channel rows (OBX-18). */
+  scope: number;
 }
 
 const ATTR = {
@@ -136,7 +146,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     const code = h.messageCode === 'ORU' ? 201 : 200;
     throw new Hl7ParseError(`message type ${h.messageCode}^${h.triggerEvent} is not accepted (ORU^R01, ORU^R40, ORU^R42)`, { segmentIndex: 1, segmentId: 'MSH', field: 9 }, code);
   }
-  const warnings: string[] = [];
+  const warnings: MapWarning[] = [];
   const notices: Notice[] = [];
   const msh = msg.segments[0] as Segment;
   const mshOffset = dtmOffset(str(msh, 7));
@@ -150,21 +160,29 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
   };
   const mshDevice = deviceFromHd(components(msh, 3));
   const groups = groupSegments(msg, warnings);
+  const scopes = new Map<number, EquipmentIndex>();
+  for (const g of groups) {
+    const idx = scopes.get(g.scope) ?? new Map<string, string>();
+    addEquipment(idx, g.rows);
+    scopes.set(g.scope, idx);
+  }
   const events: DriverEvent[] = [];
   for (const g of groups) {
-    if (profile === 'pcd01') mapObservations(g, mshDevice, opts, ctx, events);
-    else mapAlarm(g, mshDevice, opts, ctx, events);
+    const device = deviceResolver(addEquipment(new Map(), g.rows), scopes.get(g.scope) ?? new Map());
+    if (profile === 'pcd01') mapObservations(g, device, mshDevice, opts, ctx, events);
+    else mapAlarm(g, device, mshDevice, opts, ctx, events);
   }
   return { profile, events, warnings, notices, mshTimeUsed: ctx.mshTimeUsed === true };
 }
 
-function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
+function groupSegments(msg: Hl7Message, warnings: MapWarning[]): Group[] {
   const groups: Group[] = [];
   let patientId: string | undefined;
   let bed: string | undefined;
   let current: Group | undefined;
+  let scope = 0;
   const open = (obr?: Segment): Group => {
-    const g: Group = { rows: [] };
+    const g: Group = { rows: [], scope };
     if (patientId !== undefined) g.patientId = patientId;
     if (bed !== undefined) g.bed = bed;
     if (obr) g.obr = obr;
@@ -180,6 +198,7 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
         patientId = patientIdOf(seg);
         bed = undefined;
         current = undefined;
+        scope++;
         break;
       case 'PV1': {
         // point of care / room / bed, each in its place: an empty component inside is kept (ICU^^5 is bed 5, ICU^5 is
@@ -191,6 +210,10 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
         while (pl.length > 0 && pl[pl.length - 1] === '') pl.pop();
         bed = pl.length ? pl.join('/') : undefined;
         if (current && current.rows.length === 0 && bed !== undefined) current.bed = bed;
+        // Another PV1 (visit, bed) starts another scope; an OBR opened just before it with no rows yet moves with it,
+        // as its bed does.
+        if (!current || current.rows.length > 0) scope++;
+        else current.scope = ++scope;
         break;
       }
       case 'OBR':
@@ -198,7 +221,7 @@ function groupSegments(msg: Hl7Message, warnings: string[]): Group[] {
         break;
       case 'OBX':
         if (!current) {
-          warnings.push(`segment ${i + 1}: OBX before any OBR`);
+          warnings.push({ kind: 'obx-before-obr', text: `segment ${i + 1}: OBX before any OBR` });
           current = open();
         }
         current.rows.push(readRow(seg, senderShifts));
@@ -286,6 +309,38 @@ function equipmentId(seg: Segment): string {
   return fallback;
 }
 
+/** OBX-18 by OBX-4 (the first one given for each containment). */
+type EquipmentIndex = Map<string, string>;
+
+function addEquipment(idx: EquipmentIndex, rows: Row[]): EquipmentIndex {
+  for (const r of rows) if (r.containment && r.equipment && !idx.has(r.containment)) idx.set(r.containment, r.equipment);
+  return idx;
+}
+
+/**
+ * The device of a row, one rule for observations and alarms. IHE PCD TF-2 (OBX-18; SDPi R8117 restates it): OBX-18
+ * of the MDS row is the equipment's identifier, one on a VMD or lower row a measurement module's. So the MDS row's
+ * OBX-18 wins, else the row's own, else that of its nearest VMD/channel header; undefined when none is given (the
+ * caller falls back to MSH-3). Header rows are looked up in the row's own OBR first, then in the other OBRs of its
+ * PID/PV1 group: a sender may give the MDS row once, under the first OBR.
+ */
+function deviceResolver(own: EquipmentIndex, scope: EquipmentIndex): (r: Row) => string | undefined {
+  const lookup = (k: string): string | undefined => own.get(k) ?? scope.get(k);
+  return (r) => {
+    const parts = r.containment.split('.');
+    const mds = parts[0] ? (lookup(`${parts[0]}.0.0.0`) ?? lookup(parts[0])) : undefined;
+    if (mds) return mds;
+    if (r.equipment) return r.equipment;
+    for (let n = parts.length - 1; n >= 1; n--) {
+      const prefix = parts.slice(0, n).join('.');
+      for (const idx of [own, scope]) {
+        for (const [k, eq] of idx) if (k.startsWith(prefix + '.') && /^(\.0)+$/.test(k.slice(prefix.length))) return eq;
+      }
+    }
+    return undefined;
+  };
+}
+
 /** MSH-3 (HD): namespace^universal id^type; the EUI-64 when typed so. */
 function deviceFromHd(c: string[]): string {
   const [ns = '', uid = '', type = ''] = c.map((x) => x.trim());
@@ -302,7 +357,7 @@ interface TimeCtx {
   zone?: string;
   /** Zone conversions of this message by DTM text (rows mostly share OBX-14 / OBR-7 / MSH-7; Intl is slow). */
   zoned?: Map<string, number>;
-  warnings: string[];
+  warnings: MapWarning[];
   notices: Notice[];
   /** Set when an event's time is MSH-7's. */
   mshTimeUsed?: boolean;
@@ -336,7 +391,7 @@ function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string): Event
       if (from === 'msh-7') ctx.mshTimeUsed = true;
       return { ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault, invalid };
     } catch (e) {
-      ctx.warnings.push(`${where} ${from}: ${(e as Error).message}; the next time given is used`);
+      ctx.warnings.push({ kind: 'time-unreadable', text: `${where} ${from}: ${(e as Error).message}; the next time given is used` });
       invalid.push(from);
     }
   }
@@ -621,20 +676,10 @@ function isHeaderRow(r: Row): boolean {
   return (mdcNumber(r) || (codeOf(r).mdc?.code ?? 0)) >>> 16 !== MDC_PART_SCADA;
 }
 
-function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
-  const byContainment = new Map<string, Row>();
-  for (const r of g.rows) if (r.containment && !byContainment.has(r.containment)) byContainment.set(r.containment, r);
-  const deviceFor = (r: Row): string => {
-    const parts = r.containment.split('.');
-    const mdsRow = byContainment.get(`${parts[0]}.0.0.0`) ?? byContainment.get(parts[0] ?? '');
-    if (mdsRow?.equipment) return mdsRow.equipment;
-    if (r.equipment) return r.equipment;
-    for (let n = parts.length - 1; n >= 1; n--) {
-      const prefix = parts.slice(0, n).join('.');
-      for (const [k, row] of byContainment) if (row.equipment && k.startsWith(prefix + '.') && /^(\.0)+$/.test(k.slice(prefix.length))) return row.equipment;
-    }
-    return mshDevice;
-  };
+type DeviceOf = (r: Row) => string | undefined;
+
+function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
+  const deviceFor = (r: Row): string => deviceOf(r) ?? mshDevice;
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
   const inherited = ancestorTimes(g.rows);
   const waveformKeys = new Set(g.rows.filter((r) => r.valueType === 'NA' || r.valueType === 'MA').map((r) => r.containment));
@@ -659,7 +704,8 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
       noteTime(time, q);
       // No sender time of the samples: they are placed at our receipt time, which may be far from when they were taken.
       if (time.ms === null) worsen(q, 'questionable', 'time-from-receipt');
-      for (const samples of waveformChannels(r, q)) {
+      const channels = waveformChannels(r, q);
+      channels.forEach(({ samples, quality: cq }, i) => {
         const w: Hl7WaveformSegment = {
           kind: 'waveform',
           ...origin,
@@ -669,11 +715,12 @@ function mapObservations(g: Group, mshDevice: string, opts: MapOptions, ctx: Tim
           sampleRateHz: rate ?? 0,
           samples,
           receivedAt: opts.receivedAt,
-          quality: q.reasons?.length ? q : { state: q.state },
-          context: hl7Context(r),
+          quality: cq.reasons?.length ? cq : { state: cq.state },
+          // Channels share code and OBX-4: only their place in the OBX tells them apart.
+          context: r.valueType === 'MA' || channels.length > 1 ? { ...hl7Context(r), channel: i + 1 } : hl7Context(r),
         };
         out.push(w);
-      }
+      });
       return;
     }
     const value = valueOf(r, quality);
@@ -712,20 +759,35 @@ function sampleRate(rows: Row[], idx: number, wave: Row): number | undefined {
   return v;
 }
 
-/** NA: one channel, samples as components. MA: repetitions are time samples, components are channels. */
-function waveformChannels(r: Row, q: Quality): number[][] {
-  const toNum = (t: string): number => numberOf(t.trim(), q) ?? Number.NaN;
+/**
+ * NA: one channel, samples as components. MA: repetitions are time samples, components are channels. Each channel
+ * has its own quality (starting from `q`): a bad sample in one says nothing of the others.
+ */
+function waveformChannels(r: Row, q: Quality): { samples: number[]; quality: Quality }[] {
   const reps = repetitions(r.seg, 5);
+  const channel = (): { samples: number[]; quality: Quality } => ({ samples: [], quality: { ...q, reasons: [...(q.reasons ?? [])] } });
   if (r.valueType === 'NA') {
     // NA with repetitions = several channels in channel-block form.
-    const out: number[][] = [];
-    for (let i = 1; i <= Math.max(1, reps); i++) out.push(components(r.seg, 5, i).map(toNum));
+    const out: { samples: number[]; quality: Quality }[] = [];
+    for (let i = 1; i <= Math.max(1, reps); i++) {
+      const c = channel();
+      c.samples = components(r.seg, 5, i).map((t) => numberOf(t.trim(), c.quality) ?? Number.NaN);
+      out.push(c);
+    }
     return out;
   }
-  const channels: number[][] = [];
-  for (let i = 1; i <= reps; i++) {
-    components(r.seg, 5, i).forEach((v, ch) => {
-      (channels[ch] ??= []).push(toNum(v));
+  // A time sample may leave out its trailing empty channels (HL7 drops trailing empty components), and an empty
+  // channel has no sample at that time: both are NaN (ingest zeroes them and marks them), so each channel keeps one
+  // sample per repetition and none of its later samples moves to an earlier time.
+  const rows: string[][] = [];
+  for (let i = 1; i <= reps; i++) rows.push(components(r.seg, 5, i));
+  let width = 0; // a loop, not Math.max(...rows): a frame may hold hundreds of thousands of time samples
+  for (const c of rows) width = Math.max(width, c.length);
+  const channels = Array.from({ length: width }, channel);
+  for (const c of rows) {
+    channels.forEach((ch, i) => {
+      const t = (c[i] ?? '').trim();
+      ch.samples.push(t === '' ? Number.NaN : (numberOf(t, ch.quality) ?? Number.NaN));
     });
   }
   return channels;
@@ -756,7 +818,7 @@ function phaseOf(raw: string, state: string): { phase: AlarmEvent['phase']; mome
   }
 }
 
-function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
+function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
   const rows = g.rows.filter((r) => !isHeaderRow(r));
   if (rows.length === 0) return;
   const facet = (name: string): Row | undefined => rows.find((r) => attrName(r) === name);
@@ -774,7 +836,9 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
     });
   }
   const metricRow = rows.find((r) => r !== eventRow && attrName(r) === undefined && (r.valueType === 'NM' || r.valueType === 'NA'));
-  const device = eventRow.equipment || g.rows.find((r) => r.equipment)?.equipment || mshDevice;
+  // The same device as the observations of the event row get; else that of another row of this OBR (IHE ACM: all
+  // of them describe this one alarm).
+  const device = deviceOf(eventRow) ?? g.rows.map(deviceOf).find((d) => d !== undefined) ?? mshDevice;
   const origin = { deviceId: device, source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
   const facetText = (name: string): string => {
     const r = facet(name);
@@ -818,7 +882,7 @@ function mapAlarm(g: Group, mshDevice: string, opts: MapOptions, ctx: TimeCtx, o
   const prioFlag = flags.find((f) => f in PRIORITY) ?? facetText(ATTR.PRIORITY).toUpperCase();
   const typeFlag = flags.find((f) => f === 'SP' || f === 'ST' || f === 'SA') ?? facetText(ATTR.ALERT_TYPE).toUpperCase();
   const abnormal = flags.filter((f) => !(f in PRIORITY) && f !== 'SP' && f !== 'ST' && f !== 'SA');
-  if (!(prioFlag in PRIORITY)) ctx.warnings.push(`alarm OBX ${eventRow.setId}: no priority given; taken as medium`);
+  if (!(prioFlag in PRIORITY)) ctx.warnings.push({ kind: 'alarm-no-priority', text: `alarm OBX ${eventRow.setId}: no priority given; taken as medium` });
   const phaseRaw = facetText(ATTR.EVENT_PHASE);
   const stateRaw = facetText(ATTR.ALARM_STATE);
   const hl7: Hl7Context = { ...hl7Context(eventRow), ...(abnormal.length ? { abnormalFlags: abnormal } : {}) };

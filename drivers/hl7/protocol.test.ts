@@ -150,6 +150,18 @@ describe('parser', () => {
     const sjis = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||ISO IR87\rPID|||x\r');
     expect(() => parseMessage(sjis)).toThrow(/unsupported character set 'ISO IR87'/);
   });
+  it('a \\X..\\ escape that is not valid in the message charset (UTF-8) is an error naming segment, field and component', () => {
+    const utf8 = (obx5: string) => parseMessage(Buffer.from(`MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||UNICODE UTF-8\rOBX|1|ST|x||ok^${obx5}\r`, 'latin1'));
+    expect(str(utf8('M\\XC3BC\\ller').segments[1]!, 5, 2)).toBe('Müller');
+    try {
+      utf8('M\\XFC\\ller');
+      throw new Error('should throw');
+    } catch (e) {
+      expect(e).toBeInstanceOf(Hl7ParseError);
+      expect((e as Hl7ParseError).position).toMatchObject({ segmentIndex: 2, segmentId: 'OBX', field: 5, component: 2 });
+      expect((e as Hl7ParseError).message).toBe('segment 2 (OBX) OBX-5.2.1: hex escape \\XFC\\: its bytes are not valid UTF-8');
+    }
+  });
   it('\\.br\\ becomes a line break', () => {
     expect(str(parseMessage('MSH|^~\\&|A\rNTE|1||one\\.br\\two\r').segments[1]!, 3)).toBe('one\ntwo');
   });

@@ -107,7 +107,10 @@ export class MllpServer {
           key: readFileSync(t.keyFile),
           ...(t.caFile ? { ca: readFileSync(t.caFile) } : {}),
           requestCert: mutual,
-          rejectUnauthorized: Boolean(t.caFile),
+          // With pinned fingerprints the chain is judged after the handshake (clientAllowed): a pinned certificate
+          // admits on its own (the handshake proved the key), a CN only with a chain to caFile (s.authorized), and
+          // anything else is closed there. Otherwise a pinned self-signed sender would be cut off by the CA check.
+          rejectUnauthorized: Boolean(t.caFile) && !t.allowedClients?.fingerprint256?.length,
           // Node waits 120 s by default: a silent client would hold its socket (and a file descriptor) that long.
           handshakeTimeout: this.opts.readTimeoutMs,
         },
@@ -176,8 +179,14 @@ export class MllpServer {
     const cns = allow?.cn ?? [];
     const fps = (allow?.fingerprint256 ?? []).map(normFp);
     if (cns.length === 0 && fps.length === 0) return true;
+    const peer = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
     const cert = s.getPeerCertificate();
-    if (!cert || Object.keys(cert).length === 0) return false;
+    if (!cert || Object.keys(cert).length === 0) {
+      if (this.troubleLog.open(`no-cert|${hostOf(peer)}`, Date.now())) {
+        this.ctx.log.warn({ peer }, 'MLLP TLS client presented no certificate (allowedClients is set); connection closed');
+      }
+      return false;
+    }
     const cn = cert.subject?.CN;
     const cnList = Array.isArray(cn) ? cn : cn ? [cn] : [];
     // A CN proves nothing unless the certificate chains to our CA (anyone can make a certificate with any CN);
@@ -185,7 +194,12 @@ export class MllpServer {
     const ok =
       (s.authorized && cnList.some((c) => cns.includes(c))) ||
       (cert.fingerprint256 !== undefined && fps.includes(normFp(cert.fingerprint256)));
-    if (!ok) this.ctx.log.warn({ cn: cnList.join(','), fingerprint256: cert.fingerprint256 }, 'MLLP TLS client not in allow-list');
+    if (!ok && this.troubleLog.open(`not-allowed|${hostOf(peer)}|${cert.fingerprint256 ?? ''}`, Date.now())) {
+      this.ctx.log.warn(
+        { peer, cn: cnList.join(','), fingerprint256: cert.fingerprint256, chainToCa: s.authorized ? 'verified' : String(s.authorizationError ?? 'not checked') },
+        'MLLP TLS client not in allow-list (a CN counts only with a certificate chained to caFile); connection closed',
+      );
+    }
     return ok;
   }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { IntellivueSession } from './session.js';
 import { buildPlan } from './options.js';
 import { fastOptions } from './test-support.js';
-import { encodeAssociationAccept, encodeMdsCreateEvent, encodeMessageFrame, MDS_OBJECT } from './protocol/index.js';
+import { encodeAssociationAccept, encodeMdsCreateEvent, encodeMessageFrame, encodeRemoteError, MDS_OBJECT } from './protocol/index.js';
 
 describe('IntelliVue session timers', () => {
   it('stay a handful however many chunks arrive while polling', () => {
@@ -20,5 +20,51 @@ describe('IntelliVue session timers', () => {
     expect(timers.size).toBe(before);
     s.linkClosed();
     expect(timers.size).toBe(0);
+  });
+});
+
+describe('IntelliVue session: troubles repeated at every poll', () => {
+  it('remote errors and messages not understood are counted each time, warned about once, then summarised', () => {
+    let now = Date.UTC(2026, 0, 1);
+    const counts = new Map<string, number>();
+    const warns: Array<[string, Record<string, unknown> | undefined]> = [];
+    const plan = buildPlan(fastOptions('/dev/null', { waves: { enabled: false } }));
+    const s = new IntellivueSession(plan, {
+      write: async () => {},
+      output: () => {},
+      count: (c, by = 1) => void counts.set(c, (counts.get(c) ?? 0) + by),
+      log: (level, msg, fields) => void (level === 'warn' && warns.push([msg, fields])),
+      now: () => now,
+    });
+    const accept = () => s.receive(encodeMessageFrame(encodeAssociationAccept({ minPollPeriodTicks: 8000, maxMtuRx: 1000, maxMtuTx: 1000, extOptions: 0, systemType: 0, startupMode: 0 })));
+    s.linkOpened();
+    accept();
+    s.receive(encodeMessageFrame(encodeMdsCreateEvent(1, 0, MDS_OBJECT, [])));
+    const roer = encodeRemoteError(5, 3);
+    const cut = roer.subarray(0, roer.length - 3); // says 6 bytes of error, holds 3: cannot be read
+    const both = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        s.receive(encodeMessageFrame(roer));
+        s.receive(encodeMessageFrame(cut));
+      }
+    };
+    const lines = (re: RegExp) => warns.filter(([m]) => re.test(m));
+    both(50); // a monitor that errs at every poll, for 50 polls
+    expect(counts.get('remote_errors')).toBe(50);
+    expect(counts.get('parse_errors')).toBe(50);
+    expect(lines(/^intellivue remote operation error/)).toHaveLength(1);
+    expect(lines(/^intellivue message not understood/)).toHaveLength(1);
+    expect(lines(/^intellivue remote operation error/)[0]![1]).toMatchObject({ invokeId: 5, errorValue: 3 });
+    // Ten minutes on: one summary each, with the count since the last line.
+    now += 10 * 60_000;
+    both(3);
+    expect(lines(/^intellivue remote operation error: 50 more since the last line, 51 since/)).toHaveLength(1);
+    expect(lines(/^intellivue message not understood: 50 more/)).toHaveLength(1);
+    // A new association says it again at once.
+    accept();
+    both(1);
+    expect(lines(/^intellivue remote operation error \(repeats/)).toHaveLength(2);
+    expect(counts.get('remote_errors')).toBe(54);
+    s.linkClosed();
   });
 });

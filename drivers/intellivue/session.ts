@@ -74,6 +74,9 @@ export class IntellivueSession {
    */
   private readonly superseded = new Map<number, PollKind>();
   private readonly noAnswerLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
+  /** A monitor that sends what we cannot read, or answers every poll with an error, does so at every poll. */
+  private readonly parseErrorLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
+  private readonly remoteErrorLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
   private readonly supersededLog: Record<PollKind, RepeatLog> = {
     numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
     alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
@@ -266,7 +269,7 @@ export class IntellivueSession {
     } catch (err) {
       if (!(err instanceof IntellivueParseError)) throw err;
       this.hooks.count('parse_errors');
-      this.hooks.log('warn', 'intellivue message not understood', { error: err.message, bytes: ev.body.length });
+      this.repeated(this.parseErrorLog, 'parse_errors', 'intellivue message not understood', { error: err.message, bytes: ev.body.length });
       return;
     }
     this.hooks.count('frames');
@@ -302,7 +305,7 @@ export class IntellivueSession {
       }
       case 'error':
         this.hooks.count('remote_errors');
-        this.hooks.log('warn', 'intellivue remote operation error', { invokeId: msg.invokeId, errorValue: msg.errorValue });
+        this.repeated(this.remoteErrorLog, 'remote_errors', 'intellivue remote operation error', { invokeId: msg.invokeId, errorValue: msg.errorValue });
         return;
       case 'event-report':
         this.hooks.count('event_reports');
@@ -316,6 +319,19 @@ export class IntellivueSession {
         this.hooks.count('other_messages');
         this.hooks.log('debug', `intellivue message ignored: ${msg.detail}`);
         return;
+    }
+  }
+
+  /**
+   * A trouble counted by the caller at each occurrence: the first since the association is a warning as it is, then
+   * one summary at most every REPEAT_LOG_EVERY_MS with the count since and the last one's details.
+   */
+  private repeated(log: RepeatLog, counter: string, msg: string, fields: Record<string, unknown>): void {
+    const line = log.hit(this.now());
+    if (line?.first) this.hooks.log('warn', `${msg} (repeats are counted as ${counter} and summarised)`, fields);
+    else if (line) {
+      const since = new Date(line.since).toISOString();
+      this.hooks.log('warn', `${msg}: ${line.repeats} more since the last line, ${line.inARow} since ${since} (details of the last)`, { ...fields, repeats: line.repeats, total: line.inARow, since });
     }
   }
 
@@ -373,6 +389,9 @@ export class IntellivueSession {
       case 'accept':
         this.hooks.count('associations_accepted');
         this.refusedInARow = 0;
+        // A new association: what it brings wrong is said again at once.
+        this.parseErrorLog.clear();
+        this.remoteErrorLog.clear();
         this.userInfo = userInfo;
         this.hooks.output({ type: 'associated', userInfo });
         if (listen || this.state_ !== 'associating') return;

@@ -164,6 +164,29 @@ describe('realtime decoder', () => {
     expect(out.filter((o) => o.type === 'measured')).toHaveLength(1);
     expect(counts.get('frames_interrupted')).toBeUndefined();
   });
+  it('data not understood at every cycle is counted each time, warned about once, then summarised', () => {
+    let now = Date.UTC(2026, 0, 1);
+    const counts = new Map<string, number>();
+    const warns: string[] = [];
+    const session = new MedibusSession(buildPlan({ id: 'v1', path: '/dev/null', listenOnly: true }), {
+      write: async () => undefined,
+      output: () => undefined,
+      count: (c, by = 1) => void counts.set(c, (counts.get(c) ?? 0) + by),
+      log: (level, msg) => void (level === 'warn' && warns.push(msg)),
+      now: () => now,
+    });
+    session.linkOpened();
+    const bad = encodeResponse(CMD.DATA_CP1, '7D  2'); // 5 bytes: not a whole 6-byte record
+    for (let i = 0; i < 30; i++) session.receive(bad);
+    expect(counts.get('parse_errors')).toBe(30);
+    expect(warns).toEqual(['medibus data not understood (repeats are counted as parse_errors and summarised)']);
+    now += 10 * 60_000;
+    session.receive(bad);
+    session.receive(bad);
+    expect(counts.get('parse_errors')).toBe(32);
+    expect(warns).toHaveLength(2);
+    expect(warns[1]).toMatch(/^medibus data not understood: 30 more since the last line, 31 since 2026-01-01T00:00:00.000Z/);
+  });
 });
 
 describe('code table, alarms and options', () => {

@@ -17,7 +17,7 @@ import { RealtimeDecoder, type RealtimeEvent } from './protocol/realtime.js';
 import { LogGate } from '../../agent/log-gate.js';
 import { RepeatLog } from '../serial/repeat-log.js';
 
-/** Re-initialisations of a device that does not answer are logged once, then summarised at most this often. */
+/** Re-initialisations of a device that does not answer (and data not understood) are logged once, then summarised at most this often. */
 const REINIT_LOG_EVERY_MS = 10 * 60_000;
 import type { MedibusPlan } from './options.js';
 
@@ -42,6 +42,8 @@ export interface SessionHooks {
   output(o: SessionOutput): void;
   count(counter: string, by?: number): void;
   log(level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void;
+  /** The clock of the repeat logs (tests); Date.now() by default. */
+  now?(): number;
 }
 
 interface Pending {
@@ -67,6 +69,8 @@ export class MedibusSession {
   /** Line noise is counted each time and logged at most once a minute. */
   private readonly noiseLog = new LogGate(60_000, 1);
   private readonly reinitLog = new RepeatLog(REINIT_LOG_EVERY_MS);
+  /** A device whose data we cannot read sends it at every cycle: said once, then summarised. */
+  private readonly parseErrorLog = new RepeatLog(REINIT_LOG_EVERY_MS);
   deviceIdentification: DeviceIdentification | undefined;
 
   constructor(
@@ -329,7 +333,13 @@ export class MedibusSession {
     } catch (err) {
       if (!(err instanceof MedibusParseError)) throw err;
       this.hooks.count('parse_errors');
-      this.hooks.log('warn', 'medibus data not understood', { command: commandName(code), error: err.message });
+      const fields = { command: commandName(code), error: err.message };
+      const line = this.parseErrorLog.hit(this.hooks.now?.() ?? Date.now());
+      if (line?.first) this.hooks.log('warn', 'medibus data not understood (repeats are counted as parse_errors and summarised)', fields);
+      else if (line) {
+        const since = new Date(line.since).toISOString();
+        this.hooks.log('warn', `medibus data not understood: ${line.repeats} more since the last line, ${line.inARow} since ${since} (details of the last)`, { ...fields, repeats: line.repeats, total: line.inARow, since });
+      }
     }
   }
 
@@ -382,6 +392,8 @@ export class MedibusSession {
   }
 
   private startCycling(): void {
+    // Communication (re)initialised: data it cannot read is said again at once.
+    this.parseErrorLog.clear();
     const n = this.reinitLog.clear();
     if (n > 1) this.hooks.log('info', `medibus device answers again, after ${n} re-initialisations`, { reinitialisations: n });
     this.cycleIndex = 0;

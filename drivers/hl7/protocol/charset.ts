@@ -18,7 +18,7 @@ const utf8Hex: HexDecoder = (b) => {
   try {
     return utf8Fatal.decode(b);
   } catch {
-    throw new Hl7ParseError('hex escape is not valid UTF-8');
+    throw new Hl7ParseError('its bytes are not valid UTF-8');
   }
 };
 

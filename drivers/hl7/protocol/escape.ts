@@ -73,7 +73,12 @@ function decodeSequence(body: string, d: Delimiters, hex: HexDecoder, pos: Hl7Po
     if (!HEX.test(digits)) {
       throw new Hl7ParseError(`bad hex escape \\${body}\\ (needs an even number of hex digits)`, pos);
     }
-    return hex(Uint8Array.from(Buffer.from(digits, 'hex')));
+    try {
+      return hex(Uint8Array.from(Buffer.from(digits, 'hex')));
+    } catch (e) {
+      // The decoder knows the charset but not the place: the sender is told where (segment, field, component).
+      throw new Hl7ParseError(`hex escape \\${body}\\: ${e instanceof Hl7ParseError ? e.reason : (e as Error).message}`, pos);
+    }
   }
   const kept = `${d.escape}${body}${d.escape}`;
   warnings.push({ kind: 'escape-kept', detail: `escape ${kept} kept verbatim` });
