@@ -114,7 +114,7 @@ export class Ingest {
   private closed = false;
   /** ingest_events_total by source: counted on every emit, so the handles are kept. */
   private readonly eventCounters = new Map<string, (by?: number) => void>();
-  /** Readings measured long before what their device already gave (a backlog): marked for the listeners. */
+  /** Readings measured long before the newest of their kind from their device and bed (a backlog): marked for the listeners. */
   private readonly outOfOrder = new OutOfOrder();
   private readonly outOfOrderLog = new LogGate(10 * 60_000, 1000);
   private readonly storeStateListeners: StoreStateListener[] = [];
@@ -306,13 +306,14 @@ export class Ingest {
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       if (e.kind !== 'numeric' || e.deviceTime === null) continue;
-      if (!this.outOfOrder.check(`${e.source}|${e.deviceId}`, e.deviceTime, e.receivedAt)) continue;
+      const metric = e.mdc ? String(e.mdc.code) : `${e.raw?.system ?? ''}:${e.raw?.code ?? ''}`;
+      if (!this.outOfOrder.check(`${e.source}|${e.deviceId}|${e.bed ?? ''}|${metric}${e.setting ? '#set' : ''}`, e.deviceTime, e.receivedAt)) continue;
       events[i] = { ...e, outOfOrder: true };
       this.metrics.inc('ingest_out_of_order_total', { source: e.source });
-      if (this.outOfOrderLog.open(`${e.source}|${e.deviceId}`, e.receivedAt)) {
+      if (this.outOfOrderLog.open(`${e.source}|${e.deviceId}|${e.bed ?? ''}`, e.receivedAt)) {
         this.log.warn(
           { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: new Date(e.deviceTime).toISOString(), behindMinutes: Math.round((e.receivedAt - e.deviceTime) / 60_000) },
-          `readings measured more than ${BEHIND_MS / 60_000} min before what this device already gave (a backlog): stored and forwarded, not shown or alarmed as current`,
+          `readings measured more than ${BEHIND_MS / 60_000} min before the newest of their kind this device gave for this bed (a backlog): stored and forwarded, not shown or alarmed as current`,
         );
       }
     }

@@ -1,54 +1,67 @@
-// Which readings are a device's backlog (measured long before what it already gave), and which are not: a clock that
-// stepped back, a clock set in the future, a device that gives no time.
+// Which readings are a device's backlog (measured long before the newest of their kind it gave for the bed), and which
+// are not: another bed's monitor behind the same central station, a measurement charted late, a clock that stepped
+// back, a clock set in the future, a device that gives no time, a long backlog with no live data between.
 import { describe, expect, it } from 'vitest';
 import { BEHIND_MS, OutOfOrder, RESET_AFTER_MS } from './out-of-order.js';
 
 const T = Date.UTC(2026, 11, 4, 12, 0, 0);
 const MIN = 60_000;
+const SPO2 = 'hl7|central|bed-1|150456';
 
 describe('out of order', () => {
-  it('a backlog interleaved with live readings is out of order for as long as it lasts; live ones never are', () => {
+  it('a backlog interleaved with live readings of its kind is out of order for as long as it lasts; live ones never are', () => {
     const o = new OutOfOrder();
-    expect(o.check('mon', T, T)).toBe(false);
+    expect(o.check(SPO2, T, T)).toBe(false);
     for (let s = 1; s <= 120; s++) {
-      expect(o.check('mon', T - 40 * MIN + s * 1000, T + s * 1000)).toBe(true); // the backlog, 40 min old
-      expect(o.check('mon', T + s * 1000, T + s * 1000 + 500)).toBe(false); // live, between its messages
+      expect(o.check(SPO2, T - 40 * MIN + s * 1000, T + s * 1000)).toBe(true); // the backlog, 40 min old
+      expect(o.check(SPO2, T + s * 1000, T + s * 1000 + 500)).toBe(false); // live, between its messages
     }
-    // Another device is judged by its own clock.
-    expect(o.check('pump', T - 40 * MIN, T)).toBe(false);
   });
 
-  it('a cuff measured minutes before it is sent, or readings without a device time, are not', () => {
+  it('a long backlog with no live data between, arriving faster than it was measured, stays out of order', () => {
     const o = new OutOfOrder();
-    o.check('mon', T, T);
-    expect(o.check('mon', T - BEHIND_MS + 1000, T + 1000)).toBe(false);
-    expect(o.check('mon', null, T + 2000)).toBe(false);
+    o.check(SPO2, T, T);
+    // 40 min of 1 s readings sent at 10 a second: 2400 readings over 240 s.
+    const taken: number[] = [];
+    for (let i = 0; i < 2400; i++) if (!o.check(SPO2, T - 40 * MIN + i * 1000, T + 1000 + i * 100)) taken.push(i);
+    // Only its last minute is taken: measured within BEHIND_MS of the live reading.
+    expect(taken).toEqual(Array.from({ length: 60 }, (_, k) => 2340 + k));
   });
 
-  it('a clock that stepped back is believed once nothing but its readings came for a minute', () => {
+  it('another bed behind the same central station (its monitor clock 8 min slow), or another metric, is judged on its own', () => {
     const o = new OutOfOrder();
-    o.check('mon', T, T);
+    for (let s = 0; s < 120; s++) {
+      expect(o.check('hl7|central|bed-1|150456', T + s * 1000, T + s * 1000)).toBe(false);
+      expect(o.check('hl7|central|bed-2|150456', T - 8 * MIN + s * 1000, T + s * 1000)).toBe(false);
+    }
+    // A temperature charted now with the time it was taken, 10 min ago: the newest temperature, not a backlog.
+    expect(o.check('hl7|central|bed-1|150364', T - 10 * MIN, T + 120_000)).toBe(false);
+  });
+
+  it('a reading less than a minute older than the newest of its kind, or one without a device time, is not', () => {
+    const o = new OutOfOrder();
+    o.check(SPO2, T, T);
+    expect(o.check(SPO2, T - BEHIND_MS + 1000, T + 1000)).toBe(false);
+    expect(o.check(SPO2, null, T + 2000)).toBe(false);
+  });
+
+  it('a clock that stepped back (device time going on at the pace of the clock) is believed after a minute', () => {
+    const o = new OutOfOrder();
+    o.check(SPO2, T, T);
     const step = -10 * MIN;
     let s = 1;
-    for (; s * 1000 < RESET_AFTER_MS + 1000; s++) {
-      if (!o.check('mon', T + step + s * 1000, T + s * 1000)) break;
+    for (; s * 1000 < RESET_AFTER_MS + 5000; s++) {
+      if (!o.check(SPO2, T + step + s * 1000, T + s * 1000)) break;
     }
     expect(s).toBe(RESET_AFTER_MS / 1000 + 1); // out of order from the 1st to the 60th second, then current
-    expect(o.check('mon', T + step + (s + 1) * 1000, T + (s + 1) * 1000)).toBe(false);
-  });
-
-  it('a sparse device (a reading every few minutes) whose backlog comes in a burst: the burst is out of order', () => {
-    const o = new OutOfOrder();
-    o.check('nibp', T, T);
-    for (let i = 0; i < 20; i++) expect(o.check('nibp', T - 60 * MIN + i * 15 * 1000, T + 5 * MIN + i * 100)).toBe(true);
-    expect(o.check('nibp', T + 15 * MIN, T + 15 * MIN)).toBe(false);
+    expect(o.check(SPO2, T + step + (s + 1) * 1000, T + (s + 1) * 1000)).toBe(false);
   });
 
   it('a device time far ahead of its receipt (a clock set to 2099) never makes later readings look old', () => {
     const o = new OutOfOrder();
-    o.check('mon', T, T);
-    expect(o.check('mon', Date.UTC(2099, 0, 1), T + 1000)).toBe(false);
-    expect(o.check('mon', T + 2000, T + 2000)).toBe(false);
-    expect(o.check('mon', T - 40 * MIN, T + 3000)).toBe(true);
+    o.check(SPO2, T, T);
+    expect(o.check(SPO2, Date.UTC(2099, 0, 1), T + 1000)).toBe(false);
+    expect(o.check(SPO2, T + 2000, T + 2000)).toBe(false);
+    expect(o.check(SPO2, T - 40 * MIN, T + 3000)).toBe(true);
   });
 });

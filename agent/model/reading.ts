@@ -76,8 +76,8 @@ export interface NumericReading extends Origin {
    */
   setting?: true;
   /**
-   * Set by ingest, for its listeners only (never stored or forwarded): measured long before what the same device has
-   * already given (a backlog arriving after live data, agent/out-of-order.ts). Not the current value: the display,
+   * Set by ingest, for its listeners only (never stored or forwarded): measured long before the newest of its kind
+   * the same device gave for the same bed (a backlog arriving after live data, agent/out-of-order.ts). Not the current value: the display,
    * limit rules and NEWS2 leave it out.
    */
   outOfOrder?: true;
