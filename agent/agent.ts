@@ -11,7 +11,7 @@ import { SeenDevices } from './seen-devices.js';
 import { Metrics } from './metrics.js';
 import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
-import type { HubTransport } from './forward/azure.js';
+import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
 import { chooseTransport } from './forward/choose.js';
 import { bedOverrideKeys, unmatchedBedOverrides, type BedOverrideKey, type UnmatchedBedOverride } from './config/bed-overrides.js';
 import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
@@ -180,7 +180,7 @@ export class Agent {
               gatewayId: this.gatewayId,
               maxMessageBytes: config.hub.maxMessageBytes,
               batchDelayMs: config.hub.batchDelayMs,
-              sendTimeoutMs: config.hub.sendTimeoutMs,
+              sendTimeoutMs: Math.min(config.hub.sendTimeoutMs, SDK_SEND_TIMEOUT_MS),
               retry: config.hub.retry,
               maxInFlight: config.hub.maxInFlight,
               encoding: config.hub.encoding,

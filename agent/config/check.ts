@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
-import { AzureIotTransport, readCaFile } from '../forward/azure.js';
+import { AzureIotTransport, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
 import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
@@ -175,19 +175,23 @@ export function timeZoneProblems(
  * "valid" and logged at every start.
  */
 export function configWarnings(config: AgentConfig): ConfigProblem[] {
+  const warnings: ConfigProblem[] = [];
+  if (config.hub.mode !== 'off' && config.hub.sendTimeoutMs > SDK_SEND_TIMEOUT_MS) {
+    // Accepted (a file that started before must still start: its bedside alarms depend on it), but said.
+    warnings.push({ path: 'hub.sendTimeoutMs', message: `${config.hub.sendTimeoutMs} has no effect beyond ${SDK_SEND_TIMEOUT_MS}: the Azure IoT SDK gives a send up after 30 s of its own; ${SDK_SEND_TIMEOUT_MS} is used` });
+  }
   const d = config.display;
-  if (!d.enabled) return [];
+  if (!d.enabled) return warnings;
   const acting = [...d.users, ...d.tokens].some((u) => u.role === 'clinician' || u.role === 'admin');
-  if (acting) return [];
-  return [
-    {
-      path: 'display.users',
-      message:
-        'no clinician or admin user (or token): nobody can acknowledge an alarm, pause audio or record NEWS2 observations ' +
-        'at the screens, and alarms that latch until acknowledged (data lost, alarms open at a restart) stay for good; ' +
-        'add one (npx tsx agent/http/hash-password.ts; docs/deploy-guide.md)',
-    },
-  ];
+  if (acting) return warnings;
+  warnings.push({
+    path: 'display.users',
+    message:
+      'no clinician or admin user (or token): nobody can acknowledge an alarm, pause audio or record NEWS2 observations ' +
+      'at the screens, and alarms that latch until acknowledged (data lost, alarms open at a restart) stay for good; ' +
+      'add one (npx tsx agent/http/hash-password.ts; docs/deploy-guide.md)',
+  });
+  return warnings;
 }
 
 /**

@@ -33,9 +33,12 @@ describe('config', () => {
     ]);
   });
 
-  it('refuses a hub.sendTimeoutMs the Azure SDK would cut short at 30 s, naming the field', () => {
-    expect(problems({ hub: { sendTimeoutMs: 60000 } })).toEqual([{ path: 'hub.sendTimeoutMs', message: expect.stringMatching(/30000/) }]);
-    expect(problems({ hub: { sendTimeoutMs: 30000 } })).toEqual([]);
+  it('accepts a hub.sendTimeoutMs the Azure SDK cuts short at 30 s (a file that started must still start), and warns about it', async () => {
+    const { configWarnings } = await import('./check.js');
+    expect(problems({ hub: { sendTimeoutMs: 60000 } })).toEqual([]);
+    const config = (sendTimeoutMs: number) => validateConfig({ hub: { mode: 'auto', sendTimeoutMs }, display: { enabled: false } }, registry, 'test');
+    expect(configWarnings(config(60000))).toEqual([{ path: 'hub.sendTimeoutMs', message: expect.stringMatching(/^60000 has no effect beyond 30000/) }]);
+    expect(configWarnings(config(30000))).toEqual([]);
   });
 
   it('names unknown fields and lists what is allowed there', () => {

@@ -139,8 +139,9 @@ export const configSchema = {
           default: 'auto',
           description:
             '`auto`: IoT Edge module when the IoT Edge environment is present, device mode when a connection string ' +
-            'is available, otherwise off. `device`: a device connection string. `module`: IoT Edge module ' +
-            '(ModuleClient.fromEnvironment). `off`: store only.',
+            'is available (hub.connectionString, else IOTHUB_DEVICE_CONNECTION_STRING), otherwise off; a ' +
+            'hub.connectionString that cannot be read (its variable not set) stops the start. `device`: a device ' +
+            'connection string. `module`: IoT Edge module (ModuleClient.fromEnvironment). `off`: store only.',
         },
         connectionString: {
           ...secret,
@@ -179,13 +180,11 @@ export const configSchema = {
         sendTimeoutMs: {
           type: 'integer',
           minimum: 1000,
-          // The Azure IoT device SDK fails a publish left without PUBACK for 30 s on its own (azure-iot-mqtt-base):
-          // a longer time would be accepted here and have no effect (review rv34 §6).
-          maximum: 30000,
           default: 30000,
+          // No maximum: a file with more must still start (bedside alarms depend on it); it is warned about and capped.
           description:
             'A message not acknowledged by the hub within this time is treated as failed: the connection is dropped and every unacknowledged message is resent with the same id. ' +
-            'At most 30000: the Azure IoT SDK gives a send up after 30 s of its own.',
+            'Values above 30000 are used as 30000 (with a warning): the Azure IoT SDK gives a send up after 30 s of its own.',
         },
         retry: {
           type: 'object',

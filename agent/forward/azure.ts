@@ -31,6 +31,12 @@ class MqttWithUnknownMethods extends Mqtt {
   }
 }
 
+/**
+ * The Azure IoT device SDK (azure-iot-mqtt-base) fails a publish left without PUBACK for 30 s, whatever the caller
+ * waits: hub.sendTimeoutMs above it has no effect, and the agent uses at most this (review rv34 §6).
+ */
+export const SDK_SEND_TIMEOUT_MS = 30_000;
+
 export interface OutgoingMessage {
   id: string;
   stream: Stream;
