@@ -2,6 +2,7 @@
 // Fabius). Talks the host side of the protocol (or only listens), and emits readings, alarms,
 // realtime curves and device status. See README.md.
 import type { DriverContext, DriverFactory, Driver } from '../types.js';
+import type { DeviceState } from '../../agent/model/reading.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmTracker } from './alarms.js';
@@ -40,6 +41,15 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
 
   protected sessionOnline(state: string): boolean {
     return state === 'cycling' || state === 'listening';
+  }
+
+  /**
+   * A line gone silent: the device no longer confirms its alarms, which end (link-lost). Listen-only never
+   * re-initialises (the end the active session gives them), so silence is its only sign (review rv36 §5).
+   */
+  protected override setStatus(state: DeviceState, detail: string): void {
+    super.setStatus(state, detail);
+    if (state === 'silent') this.emit(this.alarms.endAll(this.now()));
   }
 
   protected linkLost(): void {

@@ -266,6 +266,21 @@ describe('medibus session over a pty pair', () => {
     expect(r.sim.hostResponses).toEqual([]);
   });
 
+  it('listen-only: a device that goes silent has its alarms ended (link lost), as an active session does', async () => {
+    r = await rig();
+    r.sim.mute = true;
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { listenOnly: true })), ctx);
+    await driver.start();
+    await waitFor('listening', () => ctx.statuses().some((s) => s.state === 'online'));
+    await r.sim.sendRaw(encodeResponse(CMD.ALARMS_CP1, `${String.fromCharCode(0x30 + 25)}12${'PAW HIGH'.padEnd(12)}`));
+    await waitFor('alarm start', () => ctx.alarms().some((a) => a.phase === 'start'));
+    // The ventilator is switched off: nothing more on the line.
+    await waitFor('line silent', () => ctx.statuses().some((s) => s.state === 'silent'));
+    await waitFor('alarm end', () => ctx.alarms().some((a) => a.phase === 'end'));
+    expect(ctx.alarms().map((a) => [a.phase, a.endedBy ?? null])).toEqual([['start', null], ['end', 'link-lost']]);
+  });
+
   it('listen-only: curves another host enabled are dropped and counted, not held in memory', async () => {
     r = await rig();
     r.sim.mute = true;
