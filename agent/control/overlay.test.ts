@@ -44,6 +44,14 @@ describe('overlay', () => {
     if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['control', 'gateway', 'hub', 'store']);
   });
 
+  it('refuses a privacy change from the cloud side: pseudonymisation off, or a key it would know (review rv38 §2)', () => {
+    for (const privacy of [{ pseudonymizePatientIds: false }, { pseudonymKey: 'k'.repeat(40) }]) {
+      const r = resolveOverlay(local(), { privacy }, registry);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.problems).toEqual([{ path: 'privacy', message: expect.stringMatching(/^patient privacy cannot be changed remotely/) }]);
+    }
+  });
+
   it('validates the merged config with the agent validator and reports field paths', () => {
     const r = resolveOverlay(local(), { drivers: { a: { options: { beds: 0 } } }, log: { level: 'verbose' } }, registry);
     expect(r.ok).toBe(false);

@@ -8,14 +8,17 @@ export type JsonObject = { [key: string]: Json };
 
 /**
  * Sections a remote change may not touch, and why. They could cut the agent off from the hub (hub, control),
- * or change what the agent is and where it keeps data (store, gateway id) — those need a local change and a
- * restart.
+ * change what the agent is and where it keeps data (store, gateway id), or expose patient ids to the cloud side
+ * (privacy) — those need a local change and a restart.
  */
 export const REFUSED_SECTIONS: Readonly<Record<string, string>> = {
   hub: 'the uplink cannot be changed remotely: a mistake would cut the gateway off; change the local config file',
   store: 'the store cannot be changed remotely: it needs a restart and a mistake could lose accepted data; change the local config file',
   control: 'remote control settings cannot be changed remotely: a mistake could cut off remote management; change the local config file',
   gateway: "the gateway's identity cannot be changed remotely: it is part of every message id and alarm id; change the local config file",
+  // Whoever controls the twin (the cloud side) must not be able to switch pseudonymisation off, nor set a key it knows
+  // and so reverse the pseudonyms (review rv38 §2; docs/security.md).
+  privacy: 'patient privacy cannot be changed remotely: the cloud side could read patient ids in clear or reverse their pseudonyms; change the local config file',
 };
 
 /** Sections applied while running; other changed sections take effect at the next start. */
