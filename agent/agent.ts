@@ -197,6 +197,7 @@ export class Agent {
           commitIntervalMs: config.store.commitIntervalMs,
           forwardWaveforms: config.hub.forwardWaveforms,
           ...(pseudonym && { patientId: pseudonym }),
+          bedOf: (deviceId) => config.alarms.devices[deviceId]?.bed,
         },
         log.child({ component: 'ingest' }),
         this.metrics,

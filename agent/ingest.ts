@@ -18,6 +18,11 @@ export interface IngestOptions {
   forwardWaveforms: boolean;
   /** Applied to patient ids of what is stored and forwarded (privacy.pseudonymizePatientIds); listeners see the original. */
   patientId?: (id: string) => string;
+  /**
+   * The bed configured for a device (alarms.devices.<id>.bed), given to its events that carry none: stored, forwarded
+   * and shown on that bed, where its alarms are (without it, its readings went to the "unassigned" tile).
+   */
+  bedOf?: (deviceId: string) => string | undefined;
 }
 
 export type IngestListener = (events: readonly DriverEvent[]) => void;
@@ -49,6 +54,13 @@ export class IngestRefusedError extends Error {
  */
 export interface NormalisedWaveform extends WaveformSegment {
   zeroed?: readonly number[];
+}
+
+/** The event with its device's configured bed, when it carries none. */
+function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string | undefined): DriverEvent {
+  if (e.bed !== undefined) return e;
+  const bed = bedOf(e.deviceId);
+  return bed === undefined ? e : { ...e, bed };
 }
 
 /**
@@ -152,7 +164,8 @@ export class Ingest {
   accept(source: string, events: DriverEvent[], opts: { idempotencyKey?: string } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new IngestRefusedError('agent is stopping', null));
     if (events.length === 0) return Promise.resolve();
-    const normalised = events.map(normalise);
+    const bedOf = this.opts.bedOf;
+    const normalised = bedOf ? events.map((e) => withConfiguredBed(normalise(e), bedOf)) : events.map(normalise);
     let count = this.eventCounters.get(source);
     if (!count) {
       count = this.metrics.counter('ingest_events_total', { source });

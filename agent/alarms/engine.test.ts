@@ -4,6 +4,7 @@ import { AlarmEngine, type AlarmEngineConfig } from './engine.js';
 import { deviceAlarm, numeric, nurse, s, status } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG } from './news2.js';
 import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
+import { DEFAULT_LIMIT_CONFIG } from './limits.js';
 import type { Quality } from '../model/reading.js';
 import type { AlarmStateChange } from './types.js';
 
@@ -69,7 +70,7 @@ describe('engine: acknowledge', () => {
     expect(summary(e.ingest(deviceAlarm('hr', 'continue', 5, { priority: 'low', text: 'HR HIGH' })))).toEqual(['priority-changed:acknowledged>acknowledged']);
     expect(summary(e.ingest(deviceAlarm('hr', 'continue', 6, { priority: 'high', text: 'HR EXTREME' })))).toEqual(['priority-changed:acknowledged>active']);
     expect(e.get(id)).toMatchObject({ state: 'active', priority: 'high' });
-    // Paused by a person: the pause is kept (it ends by itself).
+    // Paused by a person at high: a waver back to high keeps the pause (only a rise above high could end it).
     expect(e.audioPause({ alarmId: id }, nurse, 60, s(7)).ok).toBe(true);
     e.ingest(deviceAlarm('hr', 'continue', 8, { priority: 'medium', text: 'HR HIGH' }));
     expect(summary(e.ingest(deviceAlarm('hr', 'continue', 9, { priority: 'high', text: 'HR EXTREME' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
@@ -110,6 +111,17 @@ describe('engine: latching', () => {
     const back = hold(e, SPO2, 75, 13, 13);
     expect(summary(back)).toEqual(['condition-returned:latched>active']);
     expect(back[0]!.alarmId).toBe(id);
+  });
+
+  it('a latched alarm stays latching when its priority drops before it ends: it waits for an acknowledgement', () => {
+    const e = engine();
+    const raised = e.ingest(deviceAlarm('a1', 'start', 0, { priority: 'high', text: 'HR EXTREME TACHY 190' }));
+    expect(raised[0]!.alarm.latching).toBe(true);
+    const dropped = e.ingest(deviceAlarm('a1', 'continue', 3, { priority: 'medium', text: 'HR HIGH 150' }));
+    expect(summary(dropped)).toEqual(['priority-changed:active>active']);
+    expect(dropped[0]!.alarm).toMatchObject({ priority: 'medium', latching: true });
+    expect(summary(e.ingest(deviceAlarm('a1', 'end', 5)))).toEqual(['condition-ended:active>latched']);
+    expect(e.list().map((a) => a.state)).toEqual(['latched']);
   });
 
   it('latching is configurable', () => {
@@ -207,7 +219,7 @@ describe('engine: escalation', () => {
     expect(e2.tick(s(60))).toEqual([]);
   });
 
-  it('is timed from when the alarm last rose: a long-open medium alarm that becomes high gets the full time', () => {
+  it('is timed from when the alarm first had an escalating priority: a long-open medium alarm that becomes high gets the full time', () => {
     const e = engine({ escalation: { afterS: 60, priorities: ['high'] } });
     e.deviceAlarm(deviceAlarm('hr', 'start', 0, { priority: 'medium', text: 'HR HIGH' }));
     e.tick(s(600));
@@ -231,6 +243,40 @@ describe('engine: escalation', () => {
     expect(rose[0]!.alarm.escalatedAt).toBeUndefined();
     expect(e.tick(s(159))).toEqual([]);
     expect(summary(e.tick(s(160)))).toEqual(['escalated:active>active']);
+  });
+
+  it('a priority wavering high ↔ medium does not restart the clock: timed from the first time it was high', () => {
+    const e = engine();
+    const out: AlarmStateChange[] = [];
+    for (let t = 0; t < 600; t++) {
+      const priority = t % 60 < 55 ? 'high' : 'medium';
+      out.push(...e.ingest(deviceAlarm('a1', t === 0 ? 'start' : 'continue', t, { priority, text: 'SpO2 DESAT' })), ...e.tick(s(t)));
+    }
+    const esc = out.filter((c) => c.change === 'escalated');
+    expect(esc.map((c) => c.at)).toEqual([s(60)]);
+  });
+
+  it('an acknowledgement holds through a waver back to the priority acknowledged at; only a rise above it undoes it', () => {
+    const e = engine();
+    e.ingest(deviceAlarm('desat', 'start', 0, { priority: 'high', text: 'SpO2 DESAT' }));
+    const id = e.list()[0]!.id;
+    expect(e.acknowledge(id, nurse, s(5), 'high').ok).toBe(true);
+    const out: AlarmStateChange[] = [];
+    let priority: 'high' | 'medium' = 'high';
+    for (let t = 10; t <= 300; t += 10) {
+      priority = priority === 'high' ? 'medium' : 'high';
+      out.push(...e.ingest(deviceAlarm('desat', 'continue', t, { priority })), ...e.tick(s(t)));
+    }
+    expect(out.length).toBeGreaterThan(0);
+    expect(out.every((c) => c.change === 'priority-changed' && c.from === 'acknowledged' && c.to === 'acknowledged')).toBe(true);
+    expect(e.get(id)).toMatchObject({ state: 'acknowledged', escalated: false });
+    // Acknowledged at medium (as shown), it sounds again at high.
+    e.ingest(deviceAlarm('hr', 'start', 0, { priority: 'medium', text: 'HR HIGH' }));
+    const hr = e.list().find((a) => a.sourceAlarmId === 'hr')!.id;
+    e.acknowledge(hr, nurse, s(1), 'medium');
+    expect(summary(e.ingest(deviceAlarm('hr', 'continue', 2, { priority: 'low', text: 'HR HIGH' })))).toEqual(['priority-changed:acknowledged>acknowledged']);
+    expect(summary(e.ingest(deviceAlarm('hr', 'continue', 3, { priority: 'medium', text: 'HR HIGH' })))).toEqual(['priority-changed:acknowledged>acknowledged']);
+    expect(summary(e.ingest(deviceAlarm('hr', 'continue', 4, { priority: 'high', text: 'HR EXTREME' })))).toEqual(['priority-changed:acknowledged>active']);
   });
 
   it('medium alarms do not escalate by default; null switches escalation off', () => {
@@ -302,6 +348,22 @@ describe('engine: device-reported alarms', () => {
     e.deviceAlarm(deviceAlarm('5', 'end', 1, { priority: 'low' }));
     const b = e.deviceAlarm(deviceAlarm('5', 'start', 2, { priority: 'low' }))[0]!.alarmId;
     expect(b).not.toBe(a);
+  });
+
+  it('a new start of an alarm acknowledged here (its end lost) is a new episode: the old one ends, audited, and a new one is raised', () => {
+    const e = engine({ technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 30 } });
+    e.ingest(deviceAlarm('vt', 'start', 0, { priority: 'high', text: 'VTACH' }));
+    const id = e.list()[0]!.id;
+    expect(e.acknowledge(id, nurse, s(5)).ok).toBe(true);
+    // Repeated within the device's interval (a PCD-04 sender without event phase repeats its alarm as "start"): a repeat.
+    expect(e.ingest(deviceAlarm('vt', 'start', 20, { priority: 'high', text: 'VTACH' }))).toEqual([]);
+    expect(e.ingest(deviceAlarm('vt', 'start', 45, { priority: 'high', text: 'VTACH' }))).toEqual([]);
+    const later = e.ingest(deviceAlarm('vt', 'start', 3600, { priority: 'high', text: 'VTACH' }));
+    expect(summary(later)).toEqual(['resolved:acknowledged>resolved', 'raised:->active']);
+    expect(later[0]).toMatchObject({ alarmId: id, why: 'device reported a new start of this alarm (the end of the one acknowledged was not received): a new episode' });
+    expect(later[1]!.alarmId).not.toBe(id);
+    expect(e.list().map((a) => [a.state, a.raisedAt])).toEqual([['active', s(3600)]]);
+    expect(e.tick(s(3660)).filter((c) => c.change === 'escalated').map((c) => c.alarmId)).toEqual([later[1]!.alarmId]); // unanswered: it escalates
   });
 
   it('device alarms keep the feed alive (no silent-feed alarm)', () => {
@@ -378,6 +440,56 @@ describe('engine: NEWS2, technical and model inputs', () => {
     const spec = { key: 'model:bed-1:deterioration', source: 'model' as const, bed: 'bed-1', deviceId: 'agent:model', condition: { code: null, text: 'Deterioration risk' }, priority: 'medium' as const, category: 'physiological' as const };
     expect(summary(e.condition({ present: true, spec, at: s(0), why: 'p=0.91' }))).toEqual(['raised:->active']);
     expect(summary(e.condition({ present: false, key: spec.key, at: s(5), why: 'p=0.2' }))).toEqual(['resolved:active>resolved']);
+  });
+});
+
+describe('engine: the bed configured for a device whose events carry none', () => {
+  it('is used by limits (with that bed\'s overrides), NEWS2 and the device\'s own alarms, not only technical ones', () => {
+    const e = new AlarmEngine({
+      limits: { ...DEFAULT_LIMIT_CONFIG, beds: { 'bed-7': { overrides: { hr: { high: 100 } } } } },
+      technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 1e6, devices: { 'mon-9': { bed: 'bed-7' } } },
+    });
+    const noBed = { bed: null, deviceId: 'mon-9' } as const;
+    const out: AlarmStateChange[] = [];
+    for (let t = 0; t <= 10; t++) out.push(...e.reading(numeric(HR, 110, t, noBed)), ...e.tick(s(t)));
+    for (let t = 11; t <= 16; t++) out.push(...e.reading(numeric(SPO2, null, t, { ...noBed, quality: { state: 'invalid', reasons: ['sensor-off'] } })), ...e.tick(s(t)));
+    const { bed: _none, ...apnea } = deviceAlarm('x1', 'start', 17, { deviceId: 'mon-9', text: 'APNEA' });
+    out.push(...e.ingest(apnea));
+    expect(out.filter((c) => c.change === 'raised').map((c) => `${c.alarm.bed} ${c.alarm.source} ${c.alarm.condition.text}`)).toEqual([
+      'bed-7 limit HR HIGH 110 > 100 /min',
+      'bed-7 technical SpO2 SENSOR OFF',
+      'bed-7 device APNEA',
+    ]);
+    expect(e.news2Beds()).toEqual(['bed-7']);
+  });
+});
+
+describe('engine: conditions whose device stopped, or moved to another bed', () => {
+  it('end, unconfirmed: acknowledged ones resolve, unanswered ones latch; a NEWS2 level ends when its inputs are stale', () => {
+    const e = new AlarmEngine();
+    for (let t = 0; t <= 15; t++) {
+      e.reading(numeric(HR, 140, t));
+      e.reading(numeric(MDC.RESP_RATE, 26, t));
+      e.reading(numeric(SPO2, null, t, { quality: { state: 'invalid', reasons: ['sensor-off'] } }));
+      e.tick(s(t));
+    }
+    const open = e.list({ bed: 'bed-1' });
+    expect(open.map((a) => `${a.source} ${a.condition.text}`).sort()).toEqual(['limit HR HIGH 140 > 120 /min', 'news2 NEWS2 5-6 (medium risk): score 6 (partial) (assumed: oxygen, consciousness)', 'technical SpO2 SENSOR OFF']);
+    const hr = open.find((a) => a.source === 'limit')!.id;
+    for (const a of open) if (a.id !== hr) e.acknowledge(a.id, nurse, s(20));
+    // The monitor now reports for bed-2 (normal values there).
+    const out: AlarmStateChange[] = [];
+    for (let t = 30; t <= 330; t += 5) {
+      out.push(...e.reading(numeric(HR, 75, t, { bed: 'bed-2' })), ...e.reading(numeric(MDC.RESP_RATE, 14, t, { bed: 'bed-2' })), ...e.reading(numeric(SPO2, 98, t, { bed: 'bed-2' })));
+      out.push(...e.tick(s(t)));
+    }
+    const ends = out.filter((c) => c.alarm.bed === 'bed-1').map((c) => `${(c.at - s(0)) / 1000} ${c.alarm.source} ${c.from}>${c.to}: ${c.why}`);
+    expect(ends).toEqual([
+      '50 technical acknowledged>resolved: no longer monitored: nothing from mon-1 for bed bed-1 for 35 s (device silent, or moved to another bed)',
+      '50 limit active>latched: no longer monitored: nothing from mon-1 for bed bed-1 for 35 s (device silent, or moved to another bed)',
+      expect.stringMatching(/^320 news2 acknowledged>resolved: NEWS2 no longer scored, no current input: /),
+    ]);
+    expect(e.list({ bed: 'bed-1' }).map((a) => [a.id, a.state, a.conditionPresent])).toEqual([[hr, 'latched', false]]);
   });
 });
 
@@ -501,7 +613,7 @@ describe('engine: a pause at the device while the edge model holds the alarm', (
     expect(e.deviceAlarm(deviceAlarm('vt', 'continue', 3, { text: 'VTACH', priority: 'medium', atDevice: 'audio-paused' }))).toEqual([]);
   });
 
-  it("ends the model's pause at once when the alarm rises in priority; a person's pause is kept", () => {
+  it("ends the model's pause at once when the alarm rises in priority", () => {
     const model = { user: 'edge-model gbt-4', role: 'model', from: 'sha256:ab' };
     const e = engine();
     e.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH', priority: 'medium' }));
@@ -515,10 +627,25 @@ describe('engine: a pause at the device while the edge model holds the alarm', (
     back.audioPause({ alarmId: back.list()[0]!.id }, model, 10, s(1), 'high');
     back.deviceAlarm(deviceAlarm('vt', 'continue', 2, { text: 'VTACH', priority: 'medium' }));
     expect(summary(back.deviceAlarm(deviceAlarm('vt', 'continue', 3, { text: 'VTACH', priority: 'high' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
-    const byNurse = engine();
-    byNurse.deviceAlarm(deviceAlarm('vt', 'start', 0, { text: 'VTACH', priority: 'medium' }));
-    byNurse.audioPause({ alarmId: byNurse.list()[0]!.id }, nurse, 60, s(1));
-    expect(summary(byNurse.deviceAlarm(deviceAlarm('vt', 'continue', 2, { text: 'VTACH', priority: 'high' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
+  });
+
+  it("ends a person's pause too when the alarm rises above the priority it was paused at, audited; a waver back keeps it", () => {
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('a2', 'start', 0, { text: 'HR HIGH', priority: 'medium' }));
+    const id = e.list()[0]!.id;
+    expect(e.audioPause({ alarmId: id }, nurse, 300, s(1), 'medium').ok).toBe(true);
+    const rose = e.deviceAlarm(deviceAlarm('a2', 'continue', 2, { text: 'VTACH', priority: 'high' }));
+    expect(summary(rose)).toEqual(['priority-changed:audio-paused>audio-paused', 'audio-pause-expired:audio-paused>active']);
+    expect(rose[1]).toMatchObject({ actor: 'system', why: 'priority rose to high, above the medium it was paused at: its audio pause ends' });
+    expect(rose[1]!.alarm.audioPausedUntil).toBeUndefined();
+    // Paused at high: high → medium → high keeps the pause.
+    expect(e.audioPause({ alarmId: id }, nurse, 300, s(3), 'high').ok).toBe(true);
+    e.deviceAlarm(deviceAlarm('a2', 'continue', 4, { text: 'HR HIGH', priority: 'medium' }));
+    expect(summary(e.deviceAlarm(deviceAlarm('a2', 'continue', 5, { text: 'VTACH', priority: 'high' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
+    // A device's pause (a person at the bedside) likewise.
+    const d = engine();
+    d.deviceAlarm(deviceAlarm('b', 'start', 0, { text: 'SpO2 LOW', priority: 'low', atDevice: 'audio-paused' }));
+    expect(summary(d.deviceAlarm(deviceAlarm('b', 'continue', 1, { text: 'SpO2 LOW', priority: 'medium' })))).toEqual(['priority-changed:audio-paused>audio-paused', 'audio-pause-expired:audio-paused>active']);
   });
 });
 

@@ -74,8 +74,15 @@ export class AlarmEngine {
   private readonly byKey = new Map<string, string>();
   /** Recently resolved alarms, oldest first. */
   private readonly history = new Map<string, Alarm>();
-  /** When an open alarm last rose in priority (escalation is timed from then). */
-  private readonly roseAt = new Map<string, number>();
+  /**
+   * When an open, unacknowledged alarm first had a priority that escalates (escalation is timed from then, so a
+   * priority that wavers high ↔ medium does not restart the clock); cleared by an acknowledgement.
+   */
+  private readonly escalatingSince = new Map<string, number>();
+  /** The priority an acknowledged alarm was acknowledged at: only a rise above it makes it active again. */
+  private readonly ackedAt = new Map<string, ManagedPriority>();
+  /** When the device last reported an open device alarm present (start or continue), by alarm id. */
+  private readonly reportedAt = new Map<string, number>();
   /** Who last paused an open alarm's audio (role 'model' for the edge model's hold), and at which priority. */
   private readonly pausedBy = new Map<string, { role: string; priority: ManagedPriority }>();
   private seq = 0;
@@ -108,7 +115,9 @@ export class AlarmEngine {
     return this.limits.takeUnconvertible();
   }
 
-  reading(r: Reading): AlarmStateChange[] {
+  reading(event: Reading): AlarmStateChange[] {
+    const r = this.withBed(event);
+    if (!(r.kind === 'numeric' && r.outOfOrder)) this.limits.heard(r.deviceId, r.bed ?? UNASSIGNED_BED, r.receivedAt);
     const updates = this.technical.reading(r);
     if (r.kind === 'numeric') updates.push(...this.numeric(r));
     return this.applyAll(updates);
@@ -121,18 +130,15 @@ export class AlarmEngine {
   }
 
   /** A device-reported alarm (HL7 PCD-04, IntelliVue, Medibus, ...): priority and phase as the device gives them. */
-  deviceAlarm(e: AlarmEvent): AlarmStateChange[] {
+  deviceAlarm(event: AlarmEvent): AlarmStateChange[] {
+    const e = this.withBed(event);
     const key = deviceAlarmKey(e.deviceId, e.alarmId);
     if (e.phase === 'end' && e.endedBy === 'link-lost') {
       // The driver lost the device and ends what it held: not data from the device, so the feed's technical
       // alarms (connection, no data) are left to run; the alarm ends, saying the device can no longer confirm it.
-      const id = this.byKey.get(key);
-      const alarm = id === undefined ? undefined : this.open.get(id);
-      if (!alarm) return [];
-      // Not known to have ended: an unanswered alarm latches, so the bedside keeps it in view until someone
-      // acknowledges it, instead of the bed looking clear until the connection alarm comes (connectionAfterS later).
-      if (life.isUnacknowledged(alarm)) alarm.latching = true;
-      return this.applyAll([{ present: false, key, at: e.receivedAt, why: `connection to the device lost; it can no longer confirm: ${e.text}` }]);
+      // Not known to have ended (unconfirmed): an unanswered alarm latches, so the bedside keeps it in view until
+      // someone acknowledges it, instead of the bed looking clear until the connection alarm comes (connectionAfterS later).
+      return this.applyAll([{ present: false, key, at: e.receivedAt, why: `connection to the device lost; it can no longer confirm: ${e.text}`, unconfirmed: true }]);
     }
     const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
     const spec = deviceSpec(key, e);
@@ -143,11 +149,23 @@ export class AlarmEngine {
       }
       updates.push({ present: false, key, at: e.receivedAt, why: 'device reported its end' });
     } else {
+      const id = this.byKey.get(key);
+      const open = id === undefined ? undefined : this.open.get(id);
+      if (e.phase === 'start' && open?.state === 'acknowledged' && this.newEpisode(open, e)) {
+        // A new start of an alarm acknowledged here: a new episode whose predecessor's end was lost. The old alarm
+        // ends (audited) and a new one is raised, unanswered, so it sounds and escalates like any new alarm; folded
+        // into the old one, it would stay silent as "acknowledged" for an episode nobody has seen.
+        updates.push({ present: false, key, at: e.receivedAt, why: 'device reported a new start of this alarm (the end of the one acknowledged was not received): a new episode' });
+      }
       // The device's text is the alarm's own (condition.text), not repeated here: a long one would make the audit
       // record too large to store.
       updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase} (${e.priority})` });
     }
     const changes = this.applyAll(updates);
+    if (e.phase !== 'end') {
+      const id = this.byKey.get(key);
+      if (id !== undefined) this.reportedAt.set(id, e.receivedAt);
+    }
     if (e.atDevice && e.phase !== 'end') changes.push(...this.actedOnAtDevice(e, key));
     return changes;
   }
@@ -169,8 +187,31 @@ export class AlarmEngine {
     return this.audioPause({ alarmId: alarm.id }, actor, undefined, e.receivedAt).changes;
   }
 
+  /**
+   * Whether a device's `start` for an open alarm begins a new episode: only after the device has not reported the
+   * alarm for longer than its expected interval (technical silentAfterS). A start within it is a repeat: the HL7
+   * driver reads a PCD-04 update that carries no event phase as a start, and a sender that repeats its alarms so would
+   * otherwise undo every acknowledgement.
+   */
+  private newEpisode(alarm: Alarm, e: AlarmEvent): boolean {
+    const t = this.config.technical;
+    const repeatMs = (t.devices?.[e.deviceId]?.silentAfterS ?? t.silentAfterS) * 1000;
+    return e.receivedAt - (this.reportedAt.get(alarm.id) ?? alarm.raisedAt) > repeatMs;
+  }
+
   deviceStatus(e: DeviceStatusEvent): AlarmStateChange[] {
-    return this.applyAll(this.technical.status(e));
+    return this.applyAll(this.technical.status(this.withBed(e)));
+  }
+
+  /**
+   * An event that carries no bed gets the one configured for its device (`technical.devices[id].bed`, from the
+   * config's `alarms.devices`), for every detector alike: limits (and the bed's overrides), NEWS2 and the device's
+   * own alarms, not only the technical ones, so that one device is never on two beds.
+   */
+  private withBed<T extends DriverEvent>(e: T): T {
+    if (e.bed !== undefined) return e;
+    const bed = this.config.technical.devices?.[e.deviceId]?.bed;
+    return bed === undefined ? e : { ...e, bed };
   }
 
   /** Declare a device that must be sending, so silence is reported even before its first event. */
@@ -214,7 +255,9 @@ export class AlarmEngine {
 
   /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
   tick(now: number): AlarmStateChange[] {
-    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now), ...this.news2Monitor.evaluate(now)]);
+    const t = this.config.technical;
+    const silentAfterMs = (deviceId: string): number => (t.devices?.[deviceId]?.silentAfterS ?? t.silentAfterS) * 1000;
+    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, silentAfterMs), ...this.news2Monitor.evaluate(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));
@@ -223,8 +266,10 @@ export class AlarmEngine {
     if (esc) {
       for (const alarm of this.open.values()) {
         if (alarm.escalated || !life.isUnacknowledged(alarm) || !esc.priorities.includes(alarm.priority)) continue;
-        // Timed from when it last rose in priority: a long-open medium alarm that becomes high gets the full time.
-        if (now - (this.roseAt.get(alarm.id) ?? alarm.raisedAt) < esc.afterS * 1000) continue;
+        // Timed from when it first had an escalating priority while unanswered: a long-open medium alarm that becomes
+        // high gets the full time, and one that wavers high ↔ medium is not given it again at every rise.
+        const since = this.escalatingSince.get(alarm.id);
+        if (since === undefined || now - since < esc.afterS * 1000) continue;
         out.push(this.audit(alarm, life.escalate(alarm, now), `not acknowledged within ${esc.afterS} s`, 'system', now));
       }
     }
@@ -246,6 +291,9 @@ export class AlarmEngine {
     if ('refused' in t) return { ok: false, error: t.refused, changes: [] };
     const why = alarm.state === 'resolved' ? 'acknowledged after the condition ended' : 'acknowledged';
     const change = this.audit(alarm, t, why, actor, now);
+    // Acknowledged at what the person saw (a high alarm that dropped to medium just before the click was seen high).
+    this.ackedAt.set(alarm.id, seen !== undefined && PRIORITY_RANK[seen] > PRIORITY_RANK[alarm.priority] ? seen : alarm.priority);
+    this.escalatingSince.delete(alarm.id);
     this.settle(alarm);
     return { ok: true, changes: [change] };
   }
@@ -343,23 +391,35 @@ export class AlarmEngine {
     const alarm = id !== undefined ? this.open.get(id) : undefined;
     if (!u.present) {
       if (!alarm) return [];
+      if (u.unconfirmed && life.isUnacknowledged(alarm)) alarm.latching = true;
       const changes = life.conditionEnded(alarm, u.at).map((t) => this.audit(alarm, t, u.why, 'system', u.at));
       this.settle(alarm);
       return changes;
     }
     if (!alarm) return [this.raise(u.spec, u.at, u.why)];
     const before = alarm.priority;
-    const transitions = life.conditionPresent(alarm, u.spec, u.at);
+    const transitions = life.conditionPresent(alarm, u.spec, u.at, alarm.state === 'acknowledged' ? this.ackedAt.get(alarm.id) : undefined);
     const rose = PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[before];
-    if (rose) this.roseAt.set(alarm.id, u.at);
-    alarm.latching = this.latches(alarm.priority, alarm.category, u.spec.latch); // a priority change can change latching
+    if (alarm.state !== 'acknowledged' && this.ackedAt.delete(alarm.id)) {
+      // Risen above what was acknowledged: unanswered again, with the full escalation time from now.
+      this.escalatingSince.delete(alarm.id);
+    }
+    this.noteEscalating(alarm, u.at);
+    // A rise can make an alarm latch; a drop never unlatches it: a latching alarm signal goes on "until stopped by
+    // deliberate operator action" (IEC 60601-1-8 definition), so one that latched stays so until it is acknowledged
+    // or resolved, whatever its priority later.
+    alarm.latching ||= this.latches(alarm.priority, alarm.category, u.spec.latch);
     const changes = transitions.map((t) => this.audit(alarm, t, u.why, 'system', u.at));
-    // A person's pause is kept through a rise (it ends by itself); the edge model's is not: it judged the alarm at a
-    // lower priority, and must not keep a worse one quiet for the rest of its pause.
+    // A pause silences the alarm as it was when paused; a rise above that priority ends it, whoever paused (a person,
+    // the device, the edge model's hold): a worse condition must sound, not wait up to audioPause.maxS. Monitors do
+    // this (Dräger Infinity: a new condition of higher priority sounds during an audio pause; GE CARESCAPE "breakthrough"
+    // of a condition escalating to high). A waver back to the priority paused at keeps the pause.
     const pause = this.pausedBy.get(alarm.id);
-    if (rose && alarm.state === 'audio-paused' && pause?.role === 'model' && PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[pause.priority]) {
+    const pausedAt = pause?.priority ?? before;
+    if (rose && alarm.state === 'audio-paused' && PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[pausedAt]) {
       this.pausedBy.delete(alarm.id);
-      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${alarm.priority}, above the ${pause.priority} the edge model judged: its audio pause ends`, 'system', u.at));
+      const whose = pause?.role === 'model' ? 'the edge model judged' : 'it was paused at';
+      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${alarm.priority}, above the ${pausedAt} ${whose}: its audio pause ends`, 'system', u.at));
     }
     return changes;
   }
@@ -390,7 +450,15 @@ export class AlarmEngine {
     if (spec.unit !== undefined) alarm.unit = spec.unit;
     this.open.set(alarm.id, alarm);
     this.byKey.set(alarm.key, alarm.id);
+    this.noteEscalating(alarm, at);
     return this.record(alarm, 'raised', null, why, 'system', at);
+  }
+
+  /** Start the escalation clock of an unanswered alarm when it first has a priority that escalates. */
+  private noteEscalating(alarm: Alarm, at: number): void {
+    const esc = this.config.escalation;
+    if (!esc || !life.isUnacknowledged(alarm) || !esc.priorities.includes(alarm.priority) || this.escalatingSince.has(alarm.id)) return;
+    this.escalatingSince.set(alarm.id, at);
   }
 
   private latches(priority: ManagedPriority, category: AlarmCategory, latch = false): boolean {
@@ -401,7 +469,9 @@ export class AlarmEngine {
   private settle(alarm: Alarm): void {
     if (life.isOpen(alarm)) return;
     this.open.delete(alarm.id);
-    this.roseAt.delete(alarm.id);
+    this.escalatingSince.delete(alarm.id);
+    this.ackedAt.delete(alarm.id);
+    this.reportedAt.delete(alarm.id);
     this.pausedBy.delete(alarm.id);
     if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
     this.history.set(alarm.id, alarm);

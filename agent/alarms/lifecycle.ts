@@ -10,10 +10,10 @@
 //                        latched / audio-paused with condition gone → resolved
 //   audio pause        : active / latched / audio-paused → audio-paused until T (from the same state it extends)
 //   pause expires      : audio-paused → active (condition present) or latched (condition gone, latching)
-//   priority rises     : acknowledged → active (a worse condition sounds again, and may escalate again); other states
-//                        keep their state
+//   priority rises     : acknowledged → active when above the priority it was acknowledged at (a worse condition
+//                        sounds again, and may escalate again); other states keep their state
 //   escalate           : unacknowledged (active / latched / audio-paused) → same state, escalated flag set
-import { PRIORITY_RANK, type Alarm, type AlarmChangeKind, type AlarmState, type ConditionSpec } from './types.js';
+import { PRIORITY_RANK, type Alarm, type AlarmChangeKind, type AlarmState, type ConditionSpec, type ManagedPriority } from './types.js';
 
 export interface Transition {
   change: AlarmChangeKind;
@@ -40,8 +40,11 @@ export function isUnacknowledged(alarm: Alarm): boolean {
   return alarm.state === 'active' || alarm.state === 'latched' || alarm.state === 'audio-paused';
 }
 
-/** The condition of an open alarm is (still or again) present; may also change its priority or text. */
-export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number): Transition[] {
+/**
+ * The condition of an open alarm is (still or again) present; may also change its priority or text. `ackedAt`: the
+ * priority an acknowledged alarm was acknowledged at (default: its priority before this report).
+ */
+export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, ackedAt?: ManagedPriority): Transition[] {
   const out: Transition[] = [];
   if (!alarm.conditionPresent) {
     alarm.conditionPresent = true;
@@ -54,13 +57,14 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number):
   // last audit record always equals the alarm.
   const reportedChanged = spec.reportedPriority !== undefined && spec.reportedPriority !== alarm.reportedPriority;
   if (spec.priority !== alarm.priority || reportedChanged) {
-    const rose = PRIORITY_RANK[spec.priority] > PRIORITY_RANK[alarm.priority];
+    const rose = PRIORITY_RANK[spec.priority] > PRIORITY_RANK[ackedAt ?? alarm.priority];
     alarm.priority = spec.priority;
     alarm.condition = spec.condition;
     if (spec.reportedPriority !== undefined) alarm.reportedPriority = spec.reportedPriority;
     alarm.updatedAt = at;
-    // Acknowledging silences the condition as it was; a worse one (medium → high) must not stay silent for ever.
-    // (An audio pause ends by itself; it is kept.)
+    // Acknowledging silences the condition as it was; a worse one (medium → high) must not stay silent for ever. One
+    // no worse than what was acknowledged (high → medium → high) stays acknowledged: a wavering priority must not
+    // undo the acknowledgement. (An audio pause is the engine's: it ends on a rise above the priority paused at.)
     if (rose && alarm.state === 'acknowledged') {
       // Unanswered again: it may escalate again too.
       alarm.escalated = false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MDC } from '../model/mdc.js';
+import { MDC, UNITS } from '../model/mdc.js';
 import { numeric, s } from './fixtures.js';
 import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rulesForBed, validateRule, type LimitConfig } from './limits.js';
 import type { ConditionUpdate } from './types.js';
@@ -49,18 +49,66 @@ describe('limit rules: delay', () => {
     expect(ev.reading(numeric(HR, 130, 17))).toHaveLength(1);
   });
 
-  it('tick confirms a held violation between samples, but not one whose evidence is too old', () => {
+  it('the delay is measured over samples: ticks after the last one confirm nothing, the next sample does', () => {
     const ev = new LimitEvaluator();
     ev.reading(numeric(HR, 40, 0));
     ev.reading(numeric(HR, 41, 2));
-    expect(ev.tick(s(9))).toEqual([]);
-    const up = ev.tick(s(10));
+    for (let t = 3; t <= 14; t++) expect(ev.tick(s(t))).toEqual([]); // 2 s of samples, not 10
+    const up = ev.reading(numeric(HR, 42, 12)); // 12 s of samples, the gaps within maxSampleGapS (15 s)
     expect(up).toHaveLength(1);
     expect(up[0]!.present && up[0]!.spec.key).toBe('limit:bed-1:mon-1:hr-low');
+    expect(up[0]!.why).toBe('HR LOW 42 < 50 /min for 12 s over 3 samples (delay 10 s)');
+  });
 
-    const ev2 = new LimitEvaluator();
-    ev2.reading(numeric(HR, 40, 0));
-    expect(ev2.tick(s(20))).toEqual([]); // the one sample is 20 s old (> maxSampleGapS 15)
+  it('a lone out-of-range sample followed by silence does not alarm, however long the ticks go on', () => {
+    const ev = new LimitEvaluator();
+    const out = ev.reading(numeric(HR, 180, 0));
+    for (let t = 1; t <= 120; t++) out.push(...ev.tick(s(t)));
+    expect(out).toEqual([]);
+  });
+
+  it('a gap longer than maxSampleGapS starts the run again: two spikes 10 min apart do not alarm', () => {
+    const ev = new LimitEvaluator();
+    const out = ev.reading(numeric(HR, 180, 0));
+    for (let t = 16; t < 600; t += 50) out.push(...ev.tick(s(t)));
+    out.push(...ev.reading(numeric(HR, 181, 600)));
+    expect(out).toEqual([]);
+    // The new run alarms once its own samples span the delay, and says so.
+    for (let t = 601; t < 610; t++) out.push(...ev.reading(numeric(HR, 181, t)));
+    expect(out).toEqual([]);
+    const up = ev.reading(numeric(HR, 182, 610));
+    expect(up.map((u) => u.why)).toEqual(['HR HIGH 182 > 120 /min for 10 s over 11 samples (delay 10 s)']);
+  });
+
+  it('a slow feed (one sample every 30 s): a spike as its first sample does not alarm', () => {
+    const ev = new LimitEvaluator();
+    const out = ev.reading(numeric(HR, 180, 0));
+    for (let t = 1; t < 30; t++) out.push(...ev.tick(s(t)));
+    out.push(...ev.reading(numeric(HR, 80, 30)));
+    expect(out).toEqual([]);
+  });
+
+  it('a feed slower than maxSampleGapS (a thermometer every 60 s) is confirmed on one sample once its pace is known, and says so', () => {
+    const ev = new LimitEvaluator();
+    const TEMP = MDC.TEMP_BODY;
+    const out = [...ev.reading(numeric(TEMP, 37, 0)), ...ev.reading(numeric(TEMP, 37.2, 60))];
+    for (let t = 61; t < 120; t++) out.push(...ev.tick(s(t)));
+    expect(out).toEqual([]);
+    const up = ev.reading(numeric(TEMP, 41, 120));
+    expect(up.map((u) => u.why)).toEqual(['TEMP HIGH 41 > 39 Cel: one sample, the device sends it every 60 s (a delay of 10 s cannot be seen over its samples)']);
+    // A 1 Hz feed after a 10-minute outage is not slow: its spike still needs the delay over samples.
+    const hr = new LimitEvaluator();
+    const fast = [...hr.reading(numeric(HR, 80, 0)), ...hr.reading(numeric(HR, 80, 1)), ...hr.reading(numeric(HR, 180, 600))];
+    expect(fast).toEqual([]);
+  });
+
+  it('samples that say nothing (not valid) in between start the run again', () => {
+    const ev = new LimitEvaluator();
+    const out = ev.reading(numeric(HR, 180, 0));
+    for (let t = 1; t < 600; t++) out.push(...ev.reading(numeric(HR, 80, t, { quality: { state: 'invalid', reasons: ['artifact'] } })), ...ev.tick(s(t)));
+    out.push(...ev.reading(numeric(HR, 181, 600)));
+    for (let t = 601; t <= 605; t++) out.push(...ev.tick(s(t)));
+    expect(out).toEqual([]);
   });
 
   it('NIBP (delay 0) alarms on the determination itself', () => {
@@ -165,9 +213,35 @@ describe('limit configuration', () => {
     expect(out.map((u) => (u.present ? u.spec.key : u.key))).toEqual(['limit:bed-1:a:hr-high']);
   });
 
+  it('a rule watching two metrics tracks each apart: a normal source neither masks nor ends the other\'s alarm', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    // Airway RR 4 and impedance RR 14 (cardiac artefact) from one monitor: the airway RR alarms.
+    for (let t = 0; t <= 10; t++) out.push(...ev.reading(numeric(MDC.RESP_RATE, 4, t)), ...ev.reading(numeric(MDC.TTHOR_RESP_RATE, 14, t, { unit: UNITS.RESP_PER_MIN })));
+    expect(out.map((u) => (u.present ? `${u.spec.key} ${u.spec.condition.text}` : u.key))).toEqual([`limit:bed-1:mon-1:rr-low:${MDC.RESP_RATE.code} RR LOW 4 < 8 /min`]);
+    // ABP pulse 150 alarms; an SpO2 pulse of 80 next to it does not end it.
+    const pr: ConditionUpdate[] = [];
+    for (let t = 20; t <= 30; t++) pr.push(...ev.reading(numeric(MDC.PULS_RATE, 150, t)));
+    expect(pr.map((u) => u.present && u.spec.key)).toEqual([`limit:bed-1:mon-1:pr-high:${MDC.PULS_RATE.code}`]);
+    for (let t = 31; t <= 60; t++) pr.push(...ev.reading(numeric(MDC.PULS_RATE, 150, t)), ...ev.reading(numeric(MDC.PULS_OXIM_PULS_RATE, 80, t)), ...ev.tick(s(t)));
+    expect(pr).toHaveLength(1);
+    // A rule with one metric keeps its key without the code.
+    expect(feed(new LimitEvaluator(), Array.from({ length: 11 }, (_, t) => [t, 130] as [number, number])).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:hr-high']);
+  });
+
   it('default rules are valid and validateRule reports broken ones', () => {
     for (const r of DEFAULT_LIMIT_RULES) expect(validateRule(r)).toEqual([]);
     expect(validateRule({ id: 'x', label: 'X', metrics: [], unit: '', low: 10, high: 5, priority: 'low', delayS: -1, hysteresis: -1 })).toHaveLength(4);
+  });
+
+  it('validateRule reports a limit whose clearing point cannot be reached, naming the fields', () => {
+    const spo2 = DEFAULT_LIMIT_RULES.find((r) => r.id === 'spo2')!;
+    expect(validateRule({ ...spo2, low: 99 })).toEqual(['rule spo2: low 99 + hysteresis 2 = 101 is above 100 %, the most a reading can be: the low alarm could never end (lower low or hysteresis)']);
+    expect(validateRule({ ...spo2, low: 98 })).toEqual([]); // ends at 100: reachable
+    expect(validateRule({ ...spo2, high: 1, low: null })).toEqual(['rule spo2: high 1 - hysteresis 2 = -1 is below 0 %, the least a reading can be: the high alarm could never end (raise high or lower hysteresis)']);
+    const hr = DEFAULT_LIMIT_RULES.find((r) => r.id === 'hr')!;
+    expect(validateRule({ ...hr, low: 60, high: 64 })).toEqual(['rule hr: low 60 + hysteresis 5 must be below high 64: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)']);
+    expect(validateRule({ ...hr, low: 60, high: 66 })).toEqual([]);
   });
 });
 
@@ -178,7 +252,7 @@ describe('limit rules: a value beyond the measuring range (HL7 SN >^40)', () => 
     const ev = new LimitEvaluator();
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(RR, 40, t, { quality: beyond('>') })), ...ev.tick(s(t)));
-    expect(out.filter((u) => u.present).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:rr-high']);
+    expect(out.filter((u) => u.present).map((u) => u.present && u.spec.key)).toEqual([`limit:bed-1:mon-1:rr-high:${RR.code}`]);
     const raised = out.find((u): u is Extract<ConditionUpdate, { present: true }> => u.present);
     expect(raised?.spec.condition.text).toBe('RR HIGH >40 > 30 /min');
   });
@@ -194,6 +268,6 @@ describe('limit rules: a value beyond the measuring range (HL7 SN >^40)', () => 
     const ev = new LimitEvaluator();
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(RR, 5, t, { quality: beyond('<') })), ...ev.tick(s(t)));
-    expect(out.filter((u) => u.present).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:rr-low']);
+    expect(out.filter((u) => u.present).map((u) => u.present && u.spec.key)).toEqual([`limit:bed-1:mon-1:rr-low:${RR.code}`]);
   });
 });

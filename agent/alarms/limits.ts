@@ -37,8 +37,10 @@ export interface LimitConfig {
   /** Per-bed overrides by rule id (e.g. { "bed-3": { spo2: { low: 88 } } }) and extra per-bed rules. */
   beds?: Record<string, { overrides?: Record<string, LimitOverride>; extra?: readonly LimitRule[] }>;
   /**
-   * A pending violation is confirmed on tick only while its last sample is at most this old; otherwise a single
-   * out-of-range sample followed by silence would alarm. Default 15 s. Later samples can still confirm it.
+   * Longest gap between two violating samples of one run: after a longer one (or after a sample that says nothing,
+   * e.g. not valid) the run starts again, because the violation was not seen to persist through it. A tick confirms a
+   * run only while its latest sample is at most this old. Default 15 s. A device that sends less often than this (its
+   * shorter of two gaps) cannot show a violation persisting: each of its samples is confirmed alone.
    */
   maxSampleGapS?: number;
 }
@@ -73,15 +75,38 @@ export const DEFAULT_LIMIT_RULES: readonly LimitRule[] = [
 
 export const DEFAULT_LIMIT_CONFIG: LimitConfig = { defaults: DEFAULT_LIMIT_RULES, maxSampleGapS: 15 };
 
-/** Problems with a rule, in words; empty when it is usable. */
+/** What a measurement in this unit can read at all: a percentage (SpO2) lies in 0–100. Null when unbounded. */
+function measuringRange(unit: string): { min: number; max: number } | null {
+  return unit === '%' ? { min: 0, max: 100 } : null;
+}
+
+/** A sum as a person would write it (35.1 + 0.2 = 35.3, not 35.300000000000004). */
+const exact = (n: number): string => String(Number(n.toPrecision(12)));
+
+/** Problems with a rule, in words naming the field; empty when it is usable. */
 export function validateRule(rule: LimitRule): string[] {
   const errors: string[] = [];
   const low = rule.low ?? null;
   const high = rule.high ?? null;
+  const h = rule.hysteresis;
   if (low === null && high === null) errors.push(`rule ${rule.id}: needs a low or a high limit`);
   if (low !== null && high !== null && !(low < high)) errors.push(`rule ${rule.id}: low ${low} must be below high ${high}`);
   if (!(rule.delayS >= 0)) errors.push(`rule ${rule.id}: delayS must be >= 0`);
   if (!(rule.hysteresis >= 0)) errors.push(`rule ${rule.id}: hysteresis must be >= 0`);
+  else {
+    // An alarm ends only at low + hysteresis (high - hysteresis): a clearing point that cannot be reached, or reached
+    // only in the other limit's alarm, leaves an alarm that never ends.
+    const range = measuringRange(rule.unit);
+    if (low !== null && range && low + h > range.max) {
+      errors.push(`rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above ${range.max} ${rule.unit}, the most a reading can be: the low alarm could never end (lower low or hysteresis)`);
+    }
+    if (high !== null && range && high - h < range.min) {
+      errors.push(`rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${range.min} ${rule.unit}, the least a reading can be: the high alarm could never end (raise high or lower hysteresis)`);
+    }
+    if (low !== null && high !== null && low < high && low + h >= high) {
+      errors.push(`rule ${rule.id}: low ${low} + hysteresis ${h} must be below high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
+    }
+  }
   if (rule.metrics.length === 0) errors.push(`rule ${rule.id}: watches no metric`);
   return errors;
 }
@@ -97,25 +122,38 @@ export function rulesForBed(config: LimitConfig, bed: string): LimitRule[] {
 type Direction = 'low' | 'high';
 
 interface Track {
+  /** The condition key (limitKey), fixed when the track is made. */
+  key: string;
   bed: string;
   deviceId: string;
   patientId?: string;
   rule: LimitRule;
   dir: Direction;
-  /** Time the current run of violating valid samples began; null when not violating. */
+  /** Time of the first sample of the current run of violating samples; null when there is no run. */
   since: number | null;
+  /** Time of the run's latest violating sample, and how many violating samples the run has had. */
+  lastViolatingAt: number;
+  samples: number;
   /** Whether the latest sample for this metric was valid and violating (evidence the condition persists). */
   lastViolating: boolean;
-  lastAt: number;
   last: NumericReading | null;
   alarmed: boolean;
+  /** Time of the latest sample of any kind, and the gap before it: how often the device sends this metric. */
+  lastSampleAt: number | null;
+  gapMs: number | null;
 }
 
-export function limitKey(bed: string, deviceId: string, ruleId: string, dir: Direction): string {
-  return `limit:${bed}:${deviceId}:${ruleId}-${dir}`;
+/**
+ * The condition key of a limit track. A rule that watches several metrics (pulse rate from ABP and from SpO2; airway
+ * and impedance RR) has one per metric (`metric`, its code): two sources of one parameter disagree (an artefact, a
+ * probe on a cold hand), and one that reads normal must neither hold back nor end the other's alarm. A rule with
+ * one metric keeps the key without it.
+ */
+export function limitKey(bed: string, deviceId: string, ruleId: string, dir: Direction, metric?: number): string {
+  return `limit:${bed}:${deviceId}:${ruleId}-${dir}${metric === undefined ? '' : `:${metric}`}`;
 }
 
-/** Tracks limit violations per bed, device, rule and direction; reports conditions raised and ended. */
+/** Tracks limit violations per bed, device, rule, direction and (rules with several) metric; reports conditions raised and ended. */
 /** A rule that could not judge a device's readings: their unit does not convert to the rule's. */
 export interface UnitMismatch {
   deviceId: string;
@@ -131,6 +169,8 @@ const MAX_TOLD_MISMATCHES = 1000;
 export class LimitEvaluator {
   private config: LimitConfig;
   private readonly tracks = new Map<string, Track>();
+  /** When each device last sent anything for each bed (`device|bed`): what it no longer sends for is not monitored. */
+  private readonly heardAt = new Map<string, number>();
   private readonly ruleCache = new Map<string, Map<number, LimitRule[]>>();
   /** Readings a rule could not judge for their unit, since last taken, and the mismatches not told of before. */
   private unconvertible: { count: number; fresh: UnitMismatch[] } = { count: 0, fresh: [] };
@@ -181,15 +221,21 @@ export class LimitEvaluator {
     return u;
   }
 
-  private track(bed: string, r: NumericReading, rule: LimitRule, dir: Direction): Track {
-    const key = limitKey(bed, r.deviceId, rule.id, dir);
+  private track(bed: string, r: NumericReading, code: number, rule: LimitRule, dir: Direction): Track {
+    const key = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined);
     let t = this.tracks.get(key);
     if (!t) {
-      t = { bed, deviceId: r.deviceId, rule, dir, since: null, lastViolating: false, lastAt: r.receivedAt, last: null, alarmed: false };
+      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, last: null, alarmed: false, lastSampleAt: null, gapMs: null };
       this.tracks.set(key, t);
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
     return t;
+  }
+
+  /** Anything a device sent for a bed (the engine tells of waveforms too): it still monitors that bed. */
+  heard(deviceId: string, bed: string, at: number): void {
+    const k = `${deviceId}|${bed}`;
+    this.heardAt.set(k, Math.max(this.heardAt.get(k) ?? at, at));
   }
 
   /**
@@ -197,14 +243,17 @@ export class LimitEvaluator {
    * but a value beyond the device's measuring range (an HL7 SN bound, `>^40`) counts where the bound decides.
    */
   reading(r: NumericReading): ConditionUpdate[] {
+    if (!r.outOfOrder) this.heard(r.deviceId, r.bed ?? UNASSIGNED_BED, r.receivedAt);
     // A setting (a ventilator's set rate) shares the measurement's code but says nothing about the patient; a
     // device's backlog (ingest's outOfOrder) says nothing about now.
     if (!r.mdc || r.setting || r.outOfOrder) return [];
     const bed = r.bed ?? UNASSIGNED_BED;
-    const rules = this.rulesByMetric(bed).get(r.mdc.code);
+    const code = r.mdc.code;
+    const rules = this.rulesByMetric(bed).get(code);
     if (!rules) return [];
     const out: ConditionUpdate[] = [];
     const bound = beyondRange(r);
+    const gapMs = (this.config.maxSampleGapS ?? 15) * 1000;
     for (const rule of rules) {
       const usable = (r.quality.state === 'valid' || bound !== null) && typeof r.value === 'number' && Number.isFinite(r.value);
       const v = usable ? convert(r.value as number, r.unit.ucum, rule.unit) : null;
@@ -212,11 +261,19 @@ export class LimitEvaluator {
       for (const dir of ['low', 'high'] as const) {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;
-        const t = this.track(bed, r, rule, dir);
-        t.lastAt = r.receivedAt;
+        const t = this.track(bed, r, code, rule, dir);
+        // How often this device sends this metric: the shorter of its last two gaps (one long gap, an outage, does
+        // not make a 1 Hz feed slow); unknown until two gaps were seen.
+        const gap = t.lastSampleAt === null ? null : r.receivedAt - t.lastSampleAt;
+        const interval = gap === null || t.gapMs === null ? null : Math.min(gap, t.gapMs);
+        if (gap !== null) t.gapMs = gap;
+        t.lastSampleAt = r.receivedAt;
         if (v === null || (bound !== null && !boundDecides(bound, dir, v, limit))) {
-          // No evidence either way: keep any pending run and any alarm as they are.
+          // No evidence either way: an alarm stays as it is; a pending run starts again, since the violation was not
+          // seen to persist through this sample (the alarm condition delay, IEC 60601-1-8, is a time the condition
+          // must persist, and samples are the only evidence of that).
           t.lastViolating = false;
+          if (!t.alarmed) t.since = null;
           continue;
         }
         t.last = r;
@@ -228,7 +285,7 @@ export class LimitEvaluator {
             t.alarmed = false;
             t.since = null;
             t.lastViolating = false;
-            out.push({ present: false, key: limitKey(bed, t.deviceId, rule.id, dir), at: r.receivedAt, why: `${rule.label} back inside limit: ${fmt(v)} ${rule.unit}` });
+            out.push({ present: false, key: t.key, at: r.receivedAt, why: `${rule.label} back inside limit: ${fmt(v)} ${rule.unit}` });
           }
           continue;
         }
@@ -237,28 +294,58 @@ export class LimitEvaluator {
           t.lastViolating = false;
           continue;
         }
-        t.since ??= r.receivedAt;
+        // After a gap longer than maxSampleGapS nothing shows the violation went on: the run starts again here.
+        if (t.since !== null && r.receivedAt - t.lastViolatingAt > gapMs) t.since = null;
+        if (t.since === null) {
+          t.since = r.receivedAt;
+          t.samples = 0;
+        }
+        t.samples++;
+        t.lastViolatingAt = r.receivedAt;
         t.lastViolating = true;
-        if (r.receivedAt - t.since >= rule.delayS * 1000) out.push(this.raise(t, v, r.receivedAt));
+        // A feed slower than maxSampleGapS (a thermometer every minute) can never show a violation persisting over
+        // samples: each of its samples stands for its interval, and is confirmed alone. Otherwise such a device would
+        // never get an alarm from a rule with a delay (a temperature of 41 °C every 60 s).
+        const slowFeed = interval !== null && interval > gapMs;
+        if (slowFeed || t.lastViolatingAt - t.since >= rule.delayS * 1000) out.push(this.raise(t, v, r.receivedAt, slowFeed ? interval : null));
       }
     }
     return out;
   }
 
-  /** Confirm violations whose delay has passed while their latest sample still violates. */
-  tick(now: number): ConditionUpdate[] {
+  /**
+   * Confirm runs whose samples already span the delay while their latest sample still violates and is recent (a
+   * rule whose delay was shortened by setConfig). The delay is measured over samples, never over the silence after
+   * the last one: a lone out-of-range sample followed by silence must not alarm.
+   * With `silentAfterMs` (the device's expected interval): an alarm whose device has sent nothing for its bed for
+   * longer ends, unconfirmed (the device went silent, or now reports for another bed): otherwise it would stay open on
+   * the old bed for ever, and no value could end it.
+   */
+  tick(now: number, silentAfterMs?: (deviceId: string) => number): ConditionUpdate[] {
     const gapMs = (this.config.maxSampleGapS ?? 15) * 1000;
     const out: ConditionUpdate[] = [];
     for (const t of this.tracks.values()) {
+      const heard = this.heardAt.get(`${t.deviceId}|${t.bed}`);
+      if (silentAfterMs && heard !== undefined && now - heard > silentAfterMs(t.deviceId)) {
+        if (t.alarmed) {
+          const s = Math.round((now - heard) / 1000);
+          out.push({ present: false, key: t.key, at: now, why: `no longer monitored: nothing from ${t.deviceId} for bed ${t.bed} for ${s} s (device silent, or moved to another bed)`, unconfirmed: true });
+        }
+        t.alarmed = false;
+        t.since = null;
+        t.lastViolating = false;
+        continue;
+      }
       if (t.alarmed || t.since === null || !t.lastViolating || !t.last) continue;
-      if (now - t.since < t.rule.delayS * 1000 || now - t.lastAt > gapMs) continue;
+      if (t.lastViolatingAt - t.since < t.rule.delayS * 1000 || now - t.lastViolatingAt > gapMs) continue;
       const v = convert(t.last.value as number, t.last.unit.ucum, t.rule.unit);
       if (v !== null) out.push(this.raise(t, v, now));
     }
     return out;
   }
 
-  private raise(t: Track, v: number, at: number): ConditionUpdate {
+  /** `slowIntervalMs`: raised on one sample of a feed that sends this seldom (see reading()). */
+  private raise(t: Track, v: number, at: number, slowIntervalMs: number | null = null): ConditionUpdate {
     t.alarmed = true;
     const limit = t.rule[t.dir] as number;
     const dirText = t.dir === 'high' ? 'HIGH' : 'LOW';
@@ -267,7 +354,7 @@ export class LimitEvaluator {
     const bound = r ? beyondRange(r) ?? '' : '';
     const text = `${t.rule.label} ${dirText} ${bound}${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${t.rule.unit}`;
     const spec: ConditionSpec = {
-      key: limitKey(t.bed, t.deviceId, t.rule.id, t.dir),
+      key: t.key,
       source: 'limit',
       bed: t.bed,
       deviceId: t.deviceId,
@@ -279,8 +366,12 @@ export class LimitEvaluator {
     };
     if (t.patientId !== undefined) spec.patientId = t.patientId;
     if (r) spec.unit = r.unit;
-    const held = t.since !== null ? (at - t.since) / 1000 : 0;
-    return { present: true, spec, at, why: `${text} for ${fmt(held)} s (delay ${t.rule.delayS} s)` };
+    // What the samples show: from the run's first violating sample to its latest, and how many there were.
+    const held = t.since !== null ? (t.lastViolatingAt - t.since) / 1000 : 0;
+    if (slowIntervalMs !== null) {
+      return { present: true, spec, at, why: `${text}: one sample, the device sends it every ${fmt(slowIntervalMs / 1000)} s (a delay of ${t.rule.delayS} s cannot be seen over its samples)` };
+    }
+    return { present: true, spec, at, why: `${text} for ${fmt(held)} s over ${t.samples} sample${t.samples === 1 ? '' : 's'} (delay ${t.rule.delayS} s)` };
   }
 }
 

@@ -210,12 +210,50 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     expect(m.score('bed-1', s(0))).toMatchObject({ partial: true, missing: ['spo2', 'systolic', 'pulse', 'temperature'] });
     m.reading(R(MDC.RESP_RATE, 16, 10)); // partial score now 0, but spo2 etc. unknown
     expect(m.evaluate(s(10))).toEqual([]);
-    // RR goes stale as well: still not known to have ended.
+    m.reading(R(MDC.PULS_RATE, 70, 20));
+    expect(m.evaluate(s(20))).toEqual([]);
+    setAll(m, 100, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(m.evaluate(s(100))).toEqual([]); // complete now: ends once it stays below for clearAfterS
+    setAll(m, 400, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(m.evaluate(s(400)).map((u) => u.present)).toEqual([false]);
+  });
+
+  it('a level whose every input went stale (the monitor silent, or moved away) ends, unconfirmed, saying so', () => {
+    const m = new News2Monitor();
+    m.reading(R(MDC.RESP_RATE, 26, 0));
+    m.reading(R(MDC.ECG_HEART_RATE, 140, 0));
+    expect(m.evaluate(s(0)).map((u) => u.present && u.spec.key)).toEqual(['news2:bed-1:medium']);
+    expect(m.evaluate(s(300))).toEqual([]); // still current (maxAgeS 300 s)
+    const ended = m.evaluate(s(301));
+    expect(ended).toEqual([{ present: false, key: 'news2:bed-1:medium', at: s(301), unconfirmed: true, why: 'NEWS2 no longer scored, no current input: total 0 (partial), respRate stale, spo2 missing, oxygen air (assumed)=0, systolic missing, pulse stale, consciousness A (assumed)=0, temperature missing' }]);
     expect(m.evaluate(s(400))).toEqual([]);
-    setAll(m, 500, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
-    expect(m.evaluate(s(500))).toEqual([]); // complete now: ends once it stays below for clearAfterS
-    setAll(m, 800, { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 });
-    expect(m.evaluate(s(800)).map((u) => u.present)).toEqual([false]);
+    // Inputs back: scored again, a new condition.
+    m.reading(R(MDC.RESP_RATE, 26, 500));
+    m.reading(R(MDC.ECG_HEART_RATE, 140, 500));
+    expect(m.evaluate(s(500)).map((u) => u.present && u.spec.key)).toEqual(['news2:bed-1:medium']);
+    // A recorded observation still current keeps the level: it is an input.
+    m.observe('bed-1', { consciousness: 'V' }, s(510));
+    expect(m.evaluate(s(900)).filter((u) => !u.present)).toEqual([]);
+  });
+
+  it('a device giving another patient id for the bed is a new patient: inputs and observations go, the level ends', () => {
+    const m = new News2Monitor();
+    const P = (mdc: typeof MDC.RESP_RATE, v: number, t: number, patientId: string, deviceId = 'mon-1') => numeric(mdc, v, t, { patientId, deviceId });
+    m.reading(P(MDC.RESP_RATE, 26, 0, 'P1'));
+    m.reading(P(MDC.ECG_HEART_RATE, 120, 0, 'P1'));
+    m.reading(P(MDC.TEMP_BODY, 39.5, 0, 'P1'));
+    m.observe('bed-1', { consciousness: 'U', oxygen: 'oxygen' }, s(0));
+    expect(m.evaluate(s(0)).map((u) => u.present && [u.spec.key, u.spec.patientId])).toEqual([['news2:bed-1:high', 'P1']]);
+    // Another device on the bed gives the same patient another id (a visit number): no change of patient.
+    m.reading(P(MDC.PULS_OXIM_SAT_O2, 97, 10, 'V-778', 'spo2-1'));
+    expect(m.evaluate(s(10))).toEqual([]);
+    expect(m.score('bed-1', s(10))?.params.find((p) => p.param === 'oxygen')).toMatchObject({ status: 'measured', value: 'oxygen' });
+    // mon-1 now gives P2: a new patient, whose normal vitals are scored alone.
+    expect(m.reading(P(MDC.RESP_RATE, 16, 3600, 'P2'))).toBe(true);
+    const ended = m.evaluate(s(3600));
+    expect(ended).toEqual([{ present: false, key: 'news2:bed-1:high', at: s(3600), unconfirmed: true, why: "a new patient on this bed (mon-1 now gives another patient id): the previous patient's NEWS2 no longer applies" }]);
+    expect(m.score('bed-1', s(3600))).toMatchObject({ total: 0, assumed: ['oxygen', 'consciousness'], missing: ['spo2', 'systolic', 'pulse', 'temperature'] });
+    expect(m.observations(s(3600))).toEqual({});
   });
 
   it('invalid readings and readings without a bed do not feed NEWS2', () => {

@@ -290,6 +290,10 @@ export function news2Key(bed: string, level: Exclude<News2Risk, 'low'>): string 
 interface BedState {
   inputs: News2Inputs;
   patientId?: string;
+  /** The patient id each device last gave for this bed: a device that gives another one has a new patient. */
+  patientByDevice: Map<string, string>;
+  /** Set when the bed's patient changed: the level still present is the previous patient's, to be ended (why). */
+  newPatient?: string;
   /** The trigger level whose condition is currently present, or null. */
   level: Exclude<News2Risk, 'low'> | null;
   /** Since when a complete score has been below `level`, or null. */
@@ -313,7 +317,7 @@ export class News2Monitor {
   private bed(bed: string): BedState {
     let s = this.beds.get(bed);
     if (!s) {
-      s = { inputs: {}, level: null, lowerSince: null };
+      s = { inputs: {}, level: null, lowerSince: null, patientByDevice: new Map() };
       this.beds.set(bed, s);
     }
     return s;
@@ -322,15 +326,39 @@ export class News2Monitor {
   /** Feed a reading; returns true if it changed a NEWS2 input. Only valid measurements (not settings) from an assigned bed count. */
   reading(r: NumericReading): boolean {
     if (!r.mdc || r.bed === undefined || r.setting || r.outOfOrder) return false;
+    const changedPatient = r.patientId !== undefined && this.patientChanged(r.bed, r.deviceId, r.patientId);
     const target = METRIC_PARAMS.get(r.mdc.code);
-    if (!target || r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return false;
+    if (!target || r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return changedPatient;
     const v = convert(r.value, r.unit.ucum, target.unit);
-    if (v === null) return false;
+    if (v === null) return changedPatient;
     const s = this.bed(r.bed);
     const prev = s.inputs[target.param];
     if (prev && prev.at > r.receivedAt) return false; // an older reading arriving late does not replace a newer one
     s.inputs[target.param] = { value: v, at: r.receivedAt };
-    if (r.patientId !== undefined) s.patientId = r.patientId;
+    if (r.patientId !== undefined) {
+      s.patientId = r.patientId;
+      s.patientByDevice.set(r.deviceId, r.patientId);
+    }
+    return true;
+  }
+
+  /**
+   * A device gives a patient id for a bed other than the one it gave before: a new patient there. NEWS2 is a score of
+   * one patient, so the bed's inputs and recorded observations go (the last patient's oxygen, ACVPU, fever must not
+   * score the next one for up to 12 h) and its level is ended at the next evaluation. Compared per device: two
+   * devices on one bed may give the same patient different ids (MRN, visit number), which is no change of patient.
+   */
+  private patientChanged(bed: string, deviceId: string, patientId: string): boolean {
+    const s = this.beds.get(bed);
+    if (!s) return false; // nothing scored for the bed yet (its first input records the id)
+    const before = s.patientByDevice.get(deviceId);
+    s.patientByDevice.set(deviceId, patientId);
+    if (before === undefined || before === patientId) return false;
+    s.inputs = {};
+    s.lowerSince = null;
+    s.patientByDevice = new Map([[deviceId, patientId]]);
+    s.patientId = patientId;
+    if (s.level !== null) s.newPatient = `a new patient on this bed (${deviceId} now gives another patient id): the previous patient's NEWS2 no longer applies`;
     return true;
   }
 
@@ -409,8 +437,23 @@ export class News2Monitor {
         s.lowerSince = null;
         continue;
       }
+      if (s.newPatient !== undefined && s.level !== null) {
+        // The previous patient's condition, unanswered, stays in view (latched) until acknowledged.
+        out.push({ present: false, key: news2Key(bed, s.level), at: now, why: s.newPatient, unconfirmed: true });
+        s.level = null;
+      }
+      delete s.newPatient;
       const score = computeNews2(s.inputs, now, this.config, bed);
       s.last = score;
+      if (s.level !== null && !score.params.some((p) => p.status === 'measured')) {
+        // Not one current input (device values stale or missing, observations stale or only assumed): the bed is no
+        // longer scored (its monitor silent, or moved away). The level ends, unconfirmed, saying so; while it stayed,
+        // the alarm and a "low, partial" score disagreed for ever.
+        out.push({ present: false, key: news2Key(bed, s.level), at: now, why: `NEWS2 no longer scored, no current input: ${describe(score)}`, unconfirmed: true });
+        s.level = null;
+        s.lowerSince = null;
+        continue;
+      }
       const level = score.risk === 'low' ? null : score.risk;
       const rank = (l: Exclude<News2Risk, 'low'> | null): number => (l === null ? -1 : LEVEL_ORDER.indexOf(l));
       if (rank(level) < rank(s.level)) {

@@ -84,14 +84,37 @@ describe('technical: silent feed', () => {
 describe('technical: sensor off, lead off, invalid', () => {
   const off = (t: number, reason = 'sensor-off') => numeric(MDC.PULS_OXIM_SAT_O2, null, t, { quality: { state: 'unavailable', reasons: [reason] } });
 
-  it('sensor off persisting 5 s raises; a valid reading ends it', () => {
+  it('sensor off persisting 5 s raises; valid readings for validAfterS (5 s) end it', () => {
     const m = new TechnicalMonitor();
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 5; t++) out.push(...m.reading(off(t)));
     expect(keys(out)).toEqual(['+tech:mon-1|bed-1:sensor-off']);
     expect(out[0]!.present && out[0]!.spec.condition.text).toBe('SpO2 SENSOR OFF');
     expect(out[0]!.present && out[0]!.spec.metric).toEqual(MDC.PULS_OXIM_SAT_O2);
-    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 6)))).toEqual(['-tech:mon-1|bed-1:sensor-off']);
+    for (let t = 6; t <= 10; t++) expect(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, t))).toEqual([]);
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 11)))).toEqual(['-tech:mon-1|bed-1:sensor-off']);
+  });
+
+  it('a loose probe (off 6 s, one valid sample, off again, for 10 min) is one alarm, not one every few seconds', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t < 600; t++) out.push(...m.reading(t % 7 === 6 ? numeric(MDC.PULS_OXIM_SAT_O2, 96, t) : off(t)), ...m.tick(s(t)));
+    expect(keys(out)).toEqual(['+tech:mon-1|bed-1:sensor-off']);
+  });
+
+  it('a value beyond the measuring range (HL7 SN >^40) is a measurement, not "not valid"; it counts as valid for the end too', () => {
+    const m = new TechnicalMonitor();
+    const beyond = { state: 'questionable' as const, reasons: ['sn-comparator:>'] };
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 40; t++) out.push(...m.reading(numeric(MDC.RESP_RATE, 40, t, { quality: beyond })), ...m.tick(s(t)));
+    expect(out).toEqual([]);
+    // Questionable for another reason as well: not valid.
+    const m2 = new TechnicalMonitor();
+    for (let t = 0; t <= 31; t++) out.push(...m2.reading(numeric(MDC.RESP_RATE, 40, t, { quality: { state: 'questionable', reasons: ['sn-comparator:>', 'repeated-value'] } })));
+    expect(keys(out)).toEqual([`+tech:mon-1|bed-1|${MDC.RESP_RATE.code}:invalid`]);
+    for (let t = 32; t <= 36; t++) out.push(...m2.reading(numeric(MDC.RESP_RATE, 40, t, { quality: beyond })));
+    expect(keys(out)).toEqual([`+tech:mon-1|bed-1|${MDC.RESP_RATE.code}:invalid`]);
+    expect(keys(m2.reading(numeric(MDC.RESP_RATE, 40, 37, { quality: beyond })))).toEqual([`-tech:mon-1|bed-1|${MDC.RESP_RATE.code}:invalid`]);
   });
 
   it('a probe reseated within the delay does not alarm', () => {
@@ -125,10 +148,16 @@ describe('technical: sensor off, lead off, invalid', () => {
     // A metric that goes off later joins the alarm without a second one.
     for (let t = 6; t <= 12; t++) out.push(...m.reading(wave(MDC.ECG_ELEC_POTL_I, t, { state: 'invalid', reasons: ['lead-off'] })), ...m.tick(s(t)));
     expect(keys(out)).toEqual(['+tech:mon-1|bed-1:lead-off']);
-    expect(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 13))).toEqual([]);
-    expect(m.reading(numeric(MDC.RESP_RATE, 16, 13))).toEqual([]);
-    expect(m.reading(wave(MDC.ECG_ELEC_POTL_I, 13, { state: 'valid' }))).toEqual([]);
-    const end = m.reading(wave(MDC.ECG_ELEC_POTL_II, 13, { state: 'valid' }));
+    for (let t = 13; t <= 17; t++) {
+      expect(m.reading(numeric(MDC.ECG_HEART_RATE, 80, t))).toEqual([]);
+      expect(m.reading(numeric(MDC.RESP_RATE, 16, t))).toEqual([]);
+      expect(m.reading(wave(MDC.ECG_ELEC_POTL_I, t, { state: 'valid' }))).toEqual([]);
+      expect(m.reading(wave(MDC.ECG_ELEC_POTL_II, t, { state: 'valid' }))).toEqual([]);
+    }
+    expect(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 18))).toEqual([]);
+    expect(m.reading(numeric(MDC.RESP_RATE, 16, 18))).toEqual([]);
+    expect(m.reading(wave(MDC.ECG_ELEC_POTL_I, 18, { state: 'valid' }))).toEqual([]);
+    const end = m.reading(wave(MDC.ECG_ELEC_POTL_II, 18, { state: 'valid' }));
     expect(keys(end)).toEqual(['-tech:mon-1|bed-1:lead-off']);
     expect(end[0]!.present === false && end[0]!.why).toBe('ECG II valid again');
     // Off again later: a new alarm, raised again after the delay.
@@ -150,8 +179,9 @@ describe('technical: sensor off, lead off, invalid', () => {
     const moved: ConditionUpdate[] = [];
     for (let t = 6; t <= 11; t++) moved.push(...m.reading(off(t, 'lead-off')), ...m.tick(s(t)));
     expect(keys(moved)).toEqual(['-tech:mon-1|bed-1:sensor-off']);
-    expect(keys(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 12)))).toEqual([]);
-    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 12)))).toEqual(['-tech:mon-1|bed-1:lead-off']);
+    for (let t = 12; t <= 16; t++) expect([...m.reading(numeric(MDC.ECG_HEART_RATE, 80, t)), ...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, t))]).toEqual([]);
+    expect(keys(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 17)))).toEqual([]);
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 17)))).toEqual(['-tech:mon-1|bed-1:lead-off']);
   });
 
   it('one device id carrying several beds (a central station without equipment ids): each bed has its own off alarm', () => {
@@ -167,8 +197,9 @@ describe('technical: sensor off, lead off, invalid', () => {
       ['tech:CENTRAL|ICU-01:sensor-off', 'ICU-01', 'SpO2 SENSOR OFF'],
       ['tech:CENTRAL|ICU-02:sensor-off', 'ICU-02', 'Temp SENSOR OFF'],
     ]);
-    // ICU-01's probe back: its alarm ends; ICU-02's stays.
-    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 9, { bed: 'ICU-01', deviceId: 'CENTRAL' })))).toEqual(['-tech:CENTRAL|ICU-01:sensor-off']);
+    // ICU-01's probe back (for validAfterS): its alarm ends; ICU-02's stays.
+    for (let t = 9; t <= 13; t++) expect(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, t, { bed: 'ICU-01', deviceId: 'CENTRAL' }))).toEqual([]);
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 14, { bed: 'ICU-01', deviceId: 'CENTRAL' })))).toEqual(['-tech:CENTRAL|ICU-01:sensor-off']);
   });
 
   it('readings invalid for longer than invalidAfterS raise one "not valid" alarm', () => {
@@ -200,5 +231,19 @@ describe('technical: gateway', () => {
     expect(m.tick(s(799))).toEqual([]);
     expect(keys(m.tick(s(800)))).toEqual(['+tech:gateway:hub']);
     expect(keys(m.hubReachable(true, s(900)))).toEqual(['-tech:gateway:hub']);
+  });
+
+  it('a backlog (ingest marks it outOfOrder) keeps the feed alive but neither ends nor holds off a "not valid" alarm of now', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    const unavailable = { state: 'unavailable' as const, reasons: ['no-value'] };
+    for (let t = 0; t <= 40; t++) {
+      out.push(...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, null, t, { quality: unavailable })));
+      // Valid SpO2 measured 40 min ago, arriving between the current readings.
+      out.push(...m.reading({ ...numeric(MDC.PULS_OXIM_SAT_O2, 97, t), deviceTime: s(t) - 40 * 60_000, outOfOrder: true }));
+      out.push(...m.tick(s(t)));
+    }
+    expect(keys(out).filter((k) => k.startsWith('+'))).toHaveLength(1);
+    expect(keys(out).some((k) => k.startsWith('-'))).toBe(false);
   });
 });

@@ -19,6 +19,11 @@ export interface TechnicalConfig {
   sensorOffAfterS: number;
   /** Seconds a metric may be not valid (any reason, or null values) before that is an alarm. */
   invalidAfterS: number;
+  /**
+   * Seconds of valid samples (from the first valid one to a later one) before a metric's sensor-off / lead-off /
+   * invalid alarm ends: one valid sample between bad ones (a loose probe) must not end it and raise it anew.
+   */
+  validAfterS: number;
   /** Store usage fraction (0..1) at which "store nearly full" is raised, and below which it ends. */
   storeNearlyFullAt: number;
   storeClearBelow: number;
@@ -31,7 +36,8 @@ export interface TechnicalConfig {
 
 /**
  * Defaults are our choices: a monitor streaming numerics every 1–5 s is silent after 30 s; sensor/lead off after 5 s
- * (a reseated probe should not alarm); invalid for 30 s; store alarm at 90 %, ending below 85 %; hub after 5 min
+ * (a reseated probe should not alarm); invalid for 30 s; such an alarm ends after 5 s of valid samples (as long as it
+ * takes to raise one: a loose probe gives one alarm, not one every few seconds); store alarm at 90 %, ending below 85 %; hub after 5 min
  * (store-and-forward covers shorter outages). Loss of monitoring data is medium; the rest low.
  */
 export const DEFAULT_TECHNICAL_CONFIG: TechnicalConfig = {
@@ -39,6 +45,7 @@ export const DEFAULT_TECHNICAL_CONFIG: TechnicalConfig = {
   connectionAfterS: 10,
   sensorOffAfterS: 5,
   invalidAfterS: 30,
+  validAfterS: 5,
   storeNearlyFullAt: 0.9,
   storeClearBelow: 0.85,
   hubUnreachableAfterS: 300,
@@ -79,6 +86,8 @@ interface MetricTrack {
   /** The key of the off alarm that covers this metric (see `offGroups`), or null. */
   offCovered: string | null;
   invalidRaised: boolean;
+  /** While its off or invalid alarm is up: the first of the current run of valid samples, or null. */
+  goodSince: number | null;
 }
 
 export function technicalKey(scope: string, kind: TechnicalKind): string {
@@ -94,6 +103,8 @@ export class TechnicalMonitor {
    * it covers; the alarm ends when the last of them is valid again.
    */
   private readonly offGroups = new Map<string, Set<string>>();
+  /** When each device last sent a reading for each bed (`device|bed`): a bed it no longer sends for is not monitored. */
+  private readonly heardAt = new Map<string, number>();
   private store = { fraction: 0, raised: false, at: 0 };
   private hub = { downSince: null as number | null, raised: false };
 
@@ -140,23 +151,34 @@ export class TechnicalMonitor {
     // A setting shows the feed is alive, but its quality says nothing of a sensor; and sharing the measurement's
     // code, a valid setting would otherwise end the measurement's sensor-off alarm.
     if (r.kind === 'numeric' && r.setting) return out;
+    // A device's backlog (ingest's outOfOrder) shows the feed alive, but its quality is of then, not now: valid old
+    // readings must not end (nor invalid ones raise) a sensor or "not valid" alarm of now (review rv36 §3).
+    if (r.kind === 'numeric' && r.outOfOrder) return out;
     const id = r.mdc ? String(r.mdc.code) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown';
     const bed = r.bed ?? this.config.devices?.[r.deviceId]?.bed ?? UNASSIGNED_BED;
     // Per bed too: a device id that carries several beds has one HR per bed.
     const key = `${r.deviceId}|${bed}|${id}`;
+    this.heardAt.set(`${r.deviceId}|${bed}`, Math.max(this.heardAt.get(`${r.deviceId}|${bed}`) ?? r.receivedAt, r.receivedAt));
     let t = this.metrics.get(key);
     if (!t) {
       // Named as the display names it (HR, ECG II), not by its code, so the alarm reads like the tile it concerns.
       const label = r.mdc ? metricLabel(r.mdc, r.raw) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
-      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false };
+      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false, goodSince: null };
       if (r.raw) t.raw = r.raw;
       this.metrics.set(key, t);
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
     const valueMissing = r.kind === 'numeric' ? r.value === null : r.samples.length === 0;
-    const good = r.quality.state === 'valid' && !valueMissing;
+    // A value beyond the device's measuring range (HL7 SN `>^40`) is a real measurement, only bounded: not "not valid".
+    const good = (r.quality.state === 'valid' || beyondRangeOnly(r)) && !valueMissing;
     if (good) {
       t.badSince = null;
+      if (t.invalidRaised || t.offCovered !== null) {
+        // Hysteresis: the alarm ends only once the samples have been valid for validAfterS.
+        t.goodSince ??= r.receivedAt;
+        if (r.receivedAt - t.goodSince < this.config.validAfterS * 1000) return out;
+      }
+      t.goodSince = null;
       t.offSince = null;
       if (t.invalidRaised) {
         t.invalidRaised = false;
@@ -166,6 +188,7 @@ export class TechnicalMonitor {
       return out;
     }
     const reasons = r.quality.reasons ?? [];
+    t.goodSince = null;
     t.badSince ??= r.receivedAt;
     t.badReasons = reasons.length > 0 ? reasons : [valueMissing ? 'no value' : r.quality.state];
     const off = reasons.includes('lead-off') ? 'lead-off' : reasons.includes('sensor-off') ? 'sensor-off' : null;
@@ -244,9 +267,13 @@ export class TechnicalMonitor {
     return out;
   }
 
+  private silentAfterMs(deviceId: string): number {
+    return (this.config.devices?.[deviceId]?.silentAfterS ?? this.config.silentAfterS) * 1000;
+  }
+
   private checkDevice(d: DeviceTrack, now: number): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
-    const silentMs = (this.config.devices?.[d.deviceId]?.silentAfterS ?? this.config.silentAfterS) * 1000;
+    const silentMs = this.silentAfterMs(d.deviceId);
     if (!d.raised.has('no-data') && now - d.lastDataAt > silentMs) {
       d.raised.add('no-data');
       const s = Math.round((now - d.lastDataAt) / 1000);
@@ -264,6 +291,19 @@ export class TechnicalMonitor {
     const out: ConditionUpdate[] = [];
     const d = this.devices.get(t.deviceId);
     if (!d) return out;
+    const heard = this.heardAt.get(`${t.deviceId}|${t.bed}`);
+    if (heard !== undefined && now - heard > this.silentAfterMs(t.deviceId)) {
+      // The device sends nothing for this bed any more (silent: its no-data alarm says so; or moved to another bed):
+      // its off and invalid alarms here end, saying so, and nothing pending is raised for it.
+      const why = `no longer monitored: nothing from ${t.deviceId} for bed ${t.bed} for ${Math.round((now - heard) / 1000)} s (device silent, or moved to another bed)`;
+      if (t.invalidRaised) out.push({ present: false, key: technicalKey(key, 'invalid'), at: now, why });
+      out.push(...this.uncover(key, t, now, why));
+      t.invalidRaised = false;
+      t.badSince = null;
+      t.offSince = null;
+      t.goodSince = null;
+      return out;
+    }
     const offDelayMs = this.config.sensorOffAfterS * 1000;
     if (t.offSince !== null && t.offCovered === null && now - t.offSince >= offDelayMs) {
       const alarmKey = this.offKey(t, t.offKind);
@@ -351,4 +391,10 @@ export class TechnicalMonitor {
       category: 'technical',
     };
   }
+}
+
+/** Questionable only because the value lies beyond the device's measuring range (HL7 SN `>^40`: `sn-comparator:>`). */
+function beyondRangeOnly(r: Reading): boolean {
+  const reasons = r.quality.reasons ?? [];
+  return r.quality.state === 'questionable' && reasons.length > 0 && reasons.every((x) => x.startsWith('sn-comparator:'));
 }

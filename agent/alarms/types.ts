@@ -68,7 +68,7 @@ export interface Alarm {
   state: AlarmState;
   /** Whether the underlying condition is present now (false in 'latched', and in a latched 'audio-paused'). */
   conditionPresent: boolean;
-  /** Whether this alarm latches (stays until acknowledged after the condition ends): by policy, or link lost. */
+  /** Whether this alarm latches (stays until acknowledged after the condition ends): by policy, or its end unconfirmed. */
   latching: boolean;
   /** The metric that triggered it, its value and unit at trigger time, when known. */
   metric?: MdcCode | null;
@@ -143,7 +143,12 @@ export interface ConditionSpec {
 
 export type ConditionUpdate =
   | { present: true; spec: ConditionSpec; at: number; why: string }
-  | { present: false; key: string; at: number; why: string };
+  /**
+   * `unconfirmed`: nothing shows the condition ended, only that it can no longer be watched (the link to the device
+   * lost, its device silent or gone to another bed, its inputs stale): an unanswered alarm latches, so it stays in view
+   * until someone acknowledges it, instead of vanishing.
+   */
+  | { present: false; key: string; at: number; why: string; unconfirmed?: true };
 
 /** How an alarm of each priority is presented, per IEC 60601-1-8 (visual alarm signals, indicator lights). */
 export interface PriorityPresentation {

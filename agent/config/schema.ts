@@ -287,7 +287,10 @@ export const configSchema = {
             'device\'s `id`): from the agent\'s start, one that sends nothing for `silentAfterS` seconds (5–86400, ' +
             'default 30, as for every device not listed; raise it for a device that sends less often) raises the technical ' +
             'alarm "no data" — also after a restart, when it has not sent anything yet. `bed` names the bed for a ' +
-            'device whose events carry none. Devices not listed are watched from their first event, and after a restart ' +
+            'device whose events carry none: its readings are stored, forwarded and shown on that bed, and its alarms ' +
+            '(limit rules with that bed\'s settings, NEWS2, its own and technical alarms) are that bed\'s. `silentAfterS` ' +
+            'is also how long the agent waits before it ends that device\'s limit and sensor-off alarms on a bed it no ' +
+            'longer sends for ("no longer monitored"). Devices not listed are watched from their first event, and after a restart ' +
             'from the start if they were heard from in the day before it through a driver still configured. E.g. ' +
             '`{ "mon-7": { "bed": "bed-7", "silentAfterS": 60 } }`.',
           additionalProperties: {
