@@ -5,6 +5,7 @@ import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
 import { MDC } from '../../agent/model/mdc.js';
 import { IntellivueDriver } from './index.js';
 import { buildPlan } from './options.js';
+import { MOC } from './protocol/index.js';
 import { SIM_ALARMS } from './simulator.js';
 import { fastOptions, rig, type Rig } from './test-support.js';
 
@@ -18,6 +19,42 @@ afterEach(async () => {
 });
 
 const has = (ctx: FakeContext, refid: string) => ctx.readings().some((x) => x.mdc?.refid === refid && typeof x.value === 'number');
+
+/**
+ * Extended numerics against a monitor that answers every poll interval (200 ms here, as a real one answers every second
+ * for a 1-s interval) and keeps an old poll running until its period ends. The poll interval is the clock: for each HR
+ * reading, `marks` holds how many alarm polls (one per interval) the monitor had received when it was emitted.
+ */
+async function extendedNumerics(): Promise<{ ctx: FakeContext; marks: number[]; hr: () => number; alarmPolls: (upTo?: number) => number }> {
+  r = await rig({ numericsPeriodMs: 200 });
+  const sim = r.sim;
+  const ctx = fakeContext();
+  const alarmPolls = (upTo = sim.received.length) => sim.received.slice(0, upTo).filter((m) => m === 'poll:54').length;
+  const marks: number[] = [];
+  const emit = ctx.emit;
+  ctx.emit = (evs, opts) => {
+    for (const e of evs) if (e.kind === 'numeric' && e.mdc?.refid === 'MDC_ECG_HEART_RATE') marks.push(alarmPolls());
+    return emit(evs, opts);
+  };
+  driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { numerics: 'extended', waves: { enabled: false }, maxMtu: 1000 })), ctx);
+  await driver.start();
+  await waitFor('HR from the first extended numerics poll', () => marks.length >= 1);
+  return { ctx, marks, hr: () => marks.length, alarmPolls };
+}
+
+/** The longest run of poll intervals (alarm polls) without a numerics answer emitted. */
+const longestPause = (marks: number[]) => Math.max(...marks.slice(1).map((m, i) => m - (marks[i] as number)));
+
+/** Stop the monitor (what it sent still arrives), then check each numerics answer was emitted once or dropped as superseded. */
+async function everyAnswerOnce(ctx: FakeContext, hr: () => number): Promise<void> {
+  r!.sim.restart(60_000);
+  const sent = r!.sim.numericsAnswersSent;
+  await waitFor('every numerics answer emitted or dropped', () => hr() + ctx.counter('superseded_results') >= sent);
+  expect(ctx.counter('linked_results')).toBe(0); // one frame per answer, so the counts compare
+  expect(ctx.counter('superseded_results')).toBe(r!.sim.numericsAnswersFromOlderPolls);
+  expect(hr() + ctx.counter('superseded_results')).toBe(sent);
+  expect(ctx.counter('unexpected_results')).toBe(0);
+}
 
 describe('intellivue session over a pty pair', () => {
   it('associates, answers the MDS Create, polls numerics, waves (linked results) and alarms into events', async () => {
@@ -139,5 +176,47 @@ describe('intellivue session over a pty pair', () => {
     // One extended numerics poll at a time: renewed shortly before its period (10 poll intervals) runs out.
     expect(ctx.counter('polls_sent_numerics')).toBeLessThan(ctx.counter('polls_sent_alarms'));
     expect(ctx.logs.filter((l) => String(l.msg).includes('renewed extended numerics poll dropped'))).toHaveLength(1);
+  });
+
+  it('extended numerics: a renewal the monitor drops is counted and sent again at once; numerics pause about one poll interval', async () => {
+    const { ctx, marks, hr, alarmPolls } = await extendedNumerics();
+    const sim = r!.sim;
+    sim.dropNextPoll(MOC.VMO_METRIC_NU); // the first renewal (one poll interval before the first poll's period ends)
+    const dropped = () => sim.received.indexOf('ext-poll:6 dropped');
+    await waitFor('the renewal dropped by the monitor', () => dropped() >= 0);
+    const atDrop = alarmPolls(dropped());
+    // The next regular renewal would be 9 poll intervals after the dropped one: wait for numerics well past it.
+    await waitFor('numerics 12 poll intervals after the dropped renewal', () => (marks.at(-1) ?? 0) >= atDrop + 12, 10_000);
+    // Sent again at once: the next numerics poll came within two poll intervals of the dropped one.
+    const next = sim.received.indexOf('ext-poll:6', dropped());
+    expect(next).toBeGreaterThan(dropped());
+    expect(alarmPolls(next) - atDrop).toBeLessThanOrEqual(2);
+    // Counted (polls_unanswered) and warned about once.
+    expect(ctx.counter('polls_unanswered')).toBeGreaterThanOrEqual(1);
+    expect(ctx.logs.filter((l) => /extended numerics poll not answered/.test(String(l.msg)))).toHaveLength(1);
+    // Numerics never paused for longer than about one poll interval plus the time-out (one interval).
+    expect(longestPause(marks)).toBeLessThanOrEqual(3);
+    // The old poll's answers after the new one answered are dropped as superseded: none emitted twice, none unexpected.
+    await everyAnswerOnce(ctx, hr);
+  });
+
+  it('extended numerics: a renewal answered late (after it was sent again) is used until the newer poll answers, then dropped as superseded', async () => {
+    const { ctx, marks, hr, alarmPolls } = await extendedNumerics();
+    const sim = r!.sim;
+    sim.holdNextPoll(MOC.VMO_METRIC_NU); // the first renewal: answered only when the next numerics poll arrives
+    const held = () => sim.received.indexOf('ext-poll:6 held');
+    await waitFor('the renewal held by the monitor', () => held() >= 0);
+    const atHold = alarmPolls(held());
+    await waitFor('numerics 12 poll intervals after the held renewal', () => (marks.at(-1) ?? 0) >= atHold + 12, 10_000);
+    await waitFor('the late poll and the first one answered after the newer poll', () => sim.numericsAnswersFromOlderPolls >= 3);
+    const next = sim.received.indexOf('ext-poll:6', held());
+    expect(next).toBeGreaterThan(held());
+    expect(alarmPolls(next) - atHold).toBeLessThanOrEqual(2);
+    expect(ctx.counter('polls_unanswered')).toBeGreaterThanOrEqual(1);
+    expect(ctx.logs.filter((l) => /extended numerics poll not answered/.test(String(l.msg)))).toHaveLength(1);
+    expect(longestPause(marks)).toBeLessThanOrEqual(3);
+    // The late poll's answers once the newer one has answered are superseded (not unexpected), none emitted twice.
+    await everyAnswerOnce(ctx, hr);
+    expect(ctx.counter('superseded_results')).toBeGreaterThanOrEqual(3);
   });
 });

@@ -3,7 +3,8 @@
 //   → the monitor's MDS Create event report, answered with a result (and its time base kept)
 //   → cyclic polls: numerics and the alarm monitor (single polls every pollIntervalMs, which also keep
 //     the association alive), waves (and numerics with `numerics: extended`) by extended poll with a poll period,
-//     one per object type at a time, renewed before it runs out; late answers to the replaced poll are dropped
+//     one per object type at a time, renewed before it runs out, sent again at once when not answered within one poll
+//     interval; answers to a poll a newer one has replaced are dropped
 //   → results and linked results (first / middle / last), each decoded as it arrives.
 // Abort (0x19) from the monitor, a quiet line (quietReassociateMs) or no answer to the association
 // request mean: start again. Release on shutdown. Frames go out through a pacer (≤ N per window).
@@ -61,23 +62,32 @@ export class IntellivueSession {
   private timers = new Set<NodeJS.Timeout>();
   private quietTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private waveTimer: NodeJS.Timeout | undefined;
-  private numTimer: NodeJS.Timeout | undefined;
+  /** Per extended poll kind: the renewal timer and the answer check of the poll last sent (extendedPoll()). */
+  private readonly extTimers = new Map<PollKind, { renew: NodeJS.Timeout; answer: NodeJS.Timeout }>();
   private stepTimer: NodeJS.Timeout | undefined;
-  /** invoke id → what it polled, and whether any answer came. */
-  private readonly pending = new Map<number, { kind: PollKind; answered: boolean }>();
+  /** Counts the polls sent, to order them (invoke ids wrap at 16 bits). */
+  private pollSeq = 0;
+  /** invoke id → what it polled, whether any answer came, its order and when it was sent. */
+  private readonly pending = new Map<number, { kind: PollKind; answered: boolean; seq: number; sentAt: number }>();
   /**
-   * Extended polls replaced by a newer one of the same kind that has answered (invoke id → kind). A monitor may keep
-   * answering the old one until its period ends: those answers repeat what the newer poll delivers, so they are
-   * dropped (not "unexpected"). Until the newer one answers, the old one's answers are used: nothing is lost when a
-   * monitor cancels the old poll with an answer of it still on the line.
+   * Extended polls replaced by a newer one of the same kind that has answered (invoke id → kind, and until when an
+   * answer of it may still come). A monitor may keep answering the old one until its period ends: those answers repeat
+   * what the newer poll delivers, so they are dropped (not "unexpected"). Until a newer one answers, the old one's
+   * answers are used: nothing is lost when a monitor cancels the old poll with an answer of it still on the line, nor
+   * when a renewal is answered late, after it was sent again.
    */
-  private readonly superseded = new Map<number, PollKind>();
+  private readonly superseded = new Map<number, { kind: PollKind; until: number }>();
   private readonly noAnswerLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
   /** A monitor that sends what we cannot read, or answers every poll with an error, does so at every poll. */
   private readonly parseErrorLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
   private readonly remoteErrorLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
   private readonly supersededLog: Record<PollKind, RepeatLog> = {
+    numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
+    alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
+    waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
+  };
+  /** Extended polls not answered within one poll interval (sent again): warned about once, then summarised. */
+  private readonly unansweredLog: Record<PollKind, RepeatLog> = {
     numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
     alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
     waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
@@ -191,24 +201,25 @@ export class IntellivueSession {
     return kind === 'waves' ? this.plan.waves.requestPeriodMs : this.plan.pollIntervalMs * EXT_NUMERICS_PERIOD_INTERVALS;
   }
 
-  private poll(kind: PollKind): void {
-    if (this.state_ !== 'polling') return;
+  /** How long answers to a poll of this kind may come: an extended poll's period; a single poll's answer is not later. */
+  private lifeOf(kind: PollKind): number {
+    return this.isExtended(kind) ? this.periodOf(kind) : this.plan.pollIntervalMs * EXT_NUMERICS_PERIOD_INTERVALS;
+  }
+
+  /** Sends a poll; returns its invoke id (undefined when not polling). */
+  private poll(kind: PollKind): number | undefined {
+    if (this.state_ !== 'polling') return undefined;
     const extended = this.isExtended(kind);
     const prev = this.lastPollOf.get(kind);
-    if (prev !== undefined) {
-      const p = this.pending.get(prev);
-      if (extended) {
-        // The previous poll stays in use until this one answers; any older one (the previous never answered) is done.
-        this.supersede(kind, prev);
-      } else {
-        // The monitor drops polls above its rate limit without answering: count, do not retry.
-        if (p && !p.answered) this.hooks.count('polls_unanswered');
-        this.pending.delete(prev);
-      }
-    }
+    // The monitor drops polls (e.g. above its rate limit) without answering. A single poll is counted and not sent again
+    // (the next comes anyway); an extended one is sent again by extendedPoll(). Either way an older poll's answer, if it
+    // comes, is used until a newer poll of its type has answered (the 'poll-result' case).
+    if (!extended && prev !== undefined && this.pending.get(prev)?.answered === false) this.hooks.count('polls_unanswered');
+    this.expire(kind);
     const invokeId = (this.invokeId = (this.invokeId + 1) & 0xffff);
     this.pollNumber = (this.pollNumber + 1) & 0xffff;
-    this.pending.set(invokeId, { kind, answered: false });
+    this.superseded.delete(invokeId); // the 16-bit id has come round again
+    this.pending.set(invokeId, { kind, answered: false, seq: ++this.pollSeq, sentAt: this.now() });
     this.lastPollOf.set(kind, invokeId);
     const extAttributes: Array<{ id: number; value: Uint8Array }> = [];
     if (extended) {
@@ -222,6 +233,61 @@ export class IntellivueSession {
       encodePollRequest({ invokeId, pollNumber: this.pollNumber, objType: { partition: NOM_PART_OBJ, code: OBJ[kind] }, attrGroup: ATTR_GRP.ALL, extended, extAttributes }),
       `poll ${kind}`,
     );
+    return invokeId;
+  }
+
+  /**
+   * Sends an extended poll of `kind` and arms two timers: the renewal, one poll interval before its period runs out, and
+   * the answer check, one poll interval on. A poll the monitor has not answered by then (it drops polls, e.g. over its
+   * rate limit) is counted (`polls_unanswered`) and sent again at once: the periodic answers of the one in use run out
+   * when a dropped renewal's would have started, so waiting for the next renewal would stop the data for most of a period.
+   */
+  private extendedPoll(kind: PollKind): void {
+    const t = this.extTimers.get(kind);
+    this.cancel(t?.renew);
+    this.cancel(t?.answer);
+    this.extTimers.delete(kind);
+    const inUse = this.inUse(kind);
+    const invokeId = this.poll(kind);
+    if (invokeId === undefined) return;
+    const renewEvery = Math.max(100, this.periodOf(kind) - this.plan.pollIntervalMs);
+    this.extTimers.set(kind, {
+      renew: this.later(() => this.extendedPoll(kind), renewEvery),
+      answer: this.later(() => this.checkAnswered(kind, invokeId, inUse), this.plan.pollIntervalMs),
+    });
+  }
+
+  /** The extended poll of `kind` whose answers are used: the newest that has answered (older ones are superseded). */
+  private inUse(kind: PollKind): number | undefined {
+    for (const [id, q] of this.pending) if (q.kind === kind && q.answered) return id;
+    return undefined;
+  }
+
+  /** One poll interval after an extended poll was sent: unanswered → counted and sent again (see extendedPoll()). */
+  private checkAnswered(kind: PollKind, invokeId: number, inUseWhenSent: number | undefined): void {
+    const q = this.pending.get(invokeId);
+    if (this.lastPollOf.get(kind) !== invokeId || !q || q.answered) return;
+    // An earlier poll, newer than the one in use then, has answered since (late): its data is fresh, nothing is lost.
+    if (this.inUse(kind) !== inUseWhenSent) return;
+    this.hooks.count('polls_unanswered');
+    this.repeated(this.unansweredLog[kind], 'polls_unanswered', `intellivue: extended ${kind} poll not answered within one poll interval (${this.plan.pollIntervalMs} ms); sent again`, { kind, invokeId });
+    this.extendedPoll(kind);
+  }
+
+  /**
+   * Polls of `kind`: superseded ones whose answers can no longer come are forgotten; one the monitor has not answered
+   * within its life (it ignored it) is given up, a late answer of it dropped like a superseded one.
+   */
+  private expire(kind: PollKind): void {
+    const now = this.now();
+    for (const [id, s] of this.superseded) if (s.kind === kind && s.until <= now) this.superseded.delete(id);
+    for (const [id, q] of this.pending) if (q.kind === kind && !q.answered && now - q.sentAt >= this.lifeOf(kind)) this.retire(id, q);
+  }
+
+  /** A poll whose answers are no longer used: from now on they are dropped as superseded, until surely none can come. */
+  private retire(invokeId: number, q: { kind: PollKind; sentAt: number }): void {
+    this.pending.delete(invokeId);
+    this.superseded.set(invokeId, { kind: q.kind, until: q.sentAt + 2 * this.lifeOf(q.kind) });
   }
 
   private startPolling(): void {
@@ -233,22 +299,10 @@ export class IntellivueSession {
       this.pollTimer = this.later(cycle, this.plan.pollIntervalMs);
     };
     cycle();
-    // Extended polls: one at a time per kind, renewed one poll interval before the monitor's periodic answers run out.
-    const renewEvery = (kind: PollKind) => Math.max(100, this.periodOf(kind) - this.plan.pollIntervalMs);
-    if (extendedNumerics) {
-      const numerics = () => {
-        this.poll('numerics');
-        this.numTimer = this.later(numerics, renewEvery('numerics'));
-      };
-      numerics();
-    }
-    if (this.plan.waves.enabled) {
-      const waves = () => {
-        this.poll('waves');
-        this.waveTimer = this.later(waves, renewEvery('waves'));
-      };
-      waves();
-    }
+    // Extended polls: one at a time per kind, renewed one poll interval before the monitor's periodic answers run out,
+    // sent again at once when not answered within one poll interval.
+    if (extendedNumerics) this.extendedPoll('numerics');
+    if (this.plan.waves.enabled) this.extendedPoll('waves');
   }
 
   // ---- receiving ----
@@ -294,10 +348,13 @@ export class IntellivueSession {
       case 'poll-result': {
         this.hooks.count('poll_results');
         const old = this.superseded.get(msg.invokeId);
-        if (old !== undefined && !listen) return this.supersededResult(old, msg.invokeId);
+        if (old !== undefined && !listen) return this.supersededResult(old.kind, msg.invokeId);
         if (msg.linked) this.trackLinked(msg.invokeId, msg.linked);
         const p = this.pending.get(msg.invokeId);
-        if (p && !p.answered && this.lastPollOf.get(p.kind) === msg.invokeId && this.isExtended(p.kind)) this.supersede(p.kind, msg.invokeId);
+        // The first answer of a poll: its answers are used from now on, those of older polls of its type dropped. A newer
+        // poll not yet answered stays awaited (this one may be a renewal answered after it was sent again, or a single
+        // poll answered after the next was sent).
+        if (p && !p.answered) this.supersede(p.kind, p.seq);
         if (p) p.answered = true;
         else if (!listen) this.hooks.count('unexpected_results');
         this.hooks.output({ type: 'reply', reply: msg.reply, invokeId: msg.invokeId, extended: msg.extended, linked: msg.linked });
@@ -341,26 +398,24 @@ export class IntellivueSession {
     if (n > 1) this.hooks.log('info', `intellivue: the monitor answers the association request again, after ${n} time-outs`, { timeouts: n });
   }
 
-  /** Extended polls of `kind` other than `keep` are replaced: their answers from now on are dropped. */
-  private supersede(kind: PollKind, keep: number): void {
-    const older = [...this.pending].filter(([id, q]) => q.kind === kind && id !== keep).map(([id]) => id);
-    if (older.length === 0) return;
-    // Only the last replaced ones are remembered: a poll replaced earlier has run out by now.
-    for (const [id, k] of this.superseded) if (k === kind) this.superseded.delete(id);
-    for (const id of older) {
-      this.pending.delete(id);
-      this.superseded.set(id, kind);
-    }
+  /** Polls of `kind` sent before the one numbered `seq` are replaced: their answers from now on are dropped. */
+  private supersede(kind: PollKind, seq: number): void {
+    for (const [id, q] of this.pending) if (q.kind === kind && q.seq < seq) this.retire(id, q);
   }
 
-  /** An answer to an extended poll a newer one replaced: the newer poll delivers the same data, so it is dropped. */
+  /**
+   * An answer to a poll a newer one replaced: an extended poll's repeats what the newer poll delivers; a single poll's,
+   * later than the newer one's, is older data. Either way it is dropped.
+   */
   private supersededResult(kind: PollKind, invokeId: number): void {
     this.hooks.count('superseded_results');
     const line = this.supersededLog[kind].hit(this.now());
     if (line) {
       this.hooks.log(
         line.first ? 'info' : 'debug',
-        `intellivue: answers to a renewed extended ${kind} poll dropped (the monitor still answers the old poll; the new one delivers the same data); counted as superseded_results`,
+        this.isExtended(kind)
+          ? `intellivue: answers to a renewed extended ${kind} poll dropped (the monitor still answers the old poll; the new one delivers the same data); counted as superseded_results`
+          : `intellivue: a late answer to a ${kind} poll dropped (a newer poll has answered already); counted as superseded_results`,
         { kind, invokeId, droppedSinceLastLine: line.repeats },
       );
     }
@@ -392,6 +447,7 @@ export class IntellivueSession {
         // A new association: what it brings wrong is said again at once.
         this.parseErrorLog.clear();
         this.remoteErrorLog.clear();
+        for (const log of Object.values(this.unansweredLog)) log.clear();
         this.userInfo = userInfo;
         this.hooks.output({ type: 'associated', userInfo });
         if (listen || this.state_ !== 'associating') return;
@@ -488,7 +544,8 @@ export class IntellivueSession {
   private clearTimers(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.stepTimer = this.pollTimer = this.waveTimer = this.numTimer = this.quietTimer = undefined;
+    this.stepTimer = this.pollTimer = this.quietTimer = undefined;
+    this.extTimers.clear();
     this.lastPollOf.clear();
   }
 

@@ -2,7 +2,7 @@
 // SerialLink (normally one end of a pty pair). Answers the association (or refuses it), sends the
 // MDS Create event, answers single and extended polls for numerics, waves and the alarm monitor,
 // splitting big answers into linked results when they exceed the negotiated MTU. Faults can be
-// injected for tests: refusals, corrupt FCS, aborted frames, silence, a restart.
+// injected for tests: refusals, corrupt FCS, aborted frames, silence, a restart, a poll dropped or answered late.
 //
 //   npx tsx drivers/intellivue/simulator.ts /dev/pts/7      (run against a port by hand)
 import { pathToFileURL } from 'node:url';
@@ -91,6 +91,10 @@ export class IntellivueSimulator {
   private corrupt = 0;
   private aborted = 0;
   private refuse = 0;
+  /** Object type (MOC code) → poll requests still to drop / to answer late (dropNextPoll, holdNextPoll). */
+  private readonly dropPolls = new Map<number, number>();
+  private readonly holdPolls = new Map<number, number>();
+  private readonly held = new Map<number, Extract<Message, { kind: 'poll-request' }>>();
   /** Every message kind received from the host, in order (for assertions). */
   readonly received: string[] = [];
   readonly alarms: SimAlarm[] = [];
@@ -143,6 +147,22 @@ export class IntellivueSimulator {
     this.refuse += n;
   }
 
+  /**
+   * The next n poll requests for this object type (a MOC code, e.g. MOC.VMO_METRIC_NU) are received and ignored, as a
+   * monitor drops a poll over its rate limit. They show in `received` with " dropped" after the usual entry.
+   */
+  dropNextPoll(objCode: number, n = 1): void {
+    this.dropPolls.set(objCode, (this.dropPolls.get(objCode) ?? 0) + n);
+  }
+
+  /**
+   * The next poll request for this object type is answered late: only when the next request of that type arrives,
+   * just before that one is answered. It shows in `received` with " held" after the usual entry.
+   */
+  holdNextPoll(objCode: number): void {
+    this.holdPolls.set(objCode, (this.holdPolls.get(objCode) ?? 0) + 1);
+  }
+
   /** A monitor restart: association gone, deaf for downMs, relative time starts again. */
   restart(downMs: number, sendAbort = false): void {
     if (sendAbort) void this.write(encodeAbort());
@@ -157,6 +177,15 @@ export class IntellivueSimulator {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.waveTimer = undefined;
+    this.held.clear();
+  }
+
+  /** One of the faults counted in `m` for this object type is due: take it. */
+  private take(m: Map<number, number>, code: number): boolean {
+    const n = m.get(code) ?? 0;
+    if (n <= 0) return false;
+    m.set(code, n - 1);
+    return true;
   }
 
   private later(fn: () => void, ms: number): NodeJS.Timeout {
@@ -211,10 +240,30 @@ export class IntellivueSimulator {
         this.received.push('mds-create-result');
         if (this.associated) this.operating = true;
         return;
-      case 'poll-request':
-        this.received.push(`${msg.extended ? 'ext-poll' : 'poll'}:${msg.objType.code}`);
-        if (!this.operating) return;
+      case 'poll-request': {
+        const code = msg.objType.code;
+        const what = `${msg.extended ? 'ext-poll' : 'poll'}:${code}`;
+        if (!this.operating) {
+          this.received.push(what);
+          return;
+        }
+        if (this.take(this.dropPolls, code)) {
+          this.received.push(`${what} dropped`);
+          return;
+        }
+        if (this.take(this.holdPolls, code)) {
+          this.received.push(`${what} held`);
+          this.held.set(code, msg);
+          return;
+        }
+        this.received.push(what);
+        const late = this.held.get(code);
+        if (late) {
+          this.held.delete(code);
+          this.poll(late);
+        }
         return this.poll(msg);
+      }
       default:
         this.received.push(msg.kind);
     }
