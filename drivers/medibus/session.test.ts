@@ -106,7 +106,9 @@ describe('medibus session over a pty pair', () => {
     await waitFor('bad checksum counted', () => ctx.counter('frames_bad_checksum') >= 1);
     const n = ctx.readings().length;
     await waitFor('readings continue', () => ctx.readings().length > n + 10);
-    expect(ctx.counter('retries')).toBeGreaterThanOrEqual(2);
+    // Each fault was answered by asking again, or, when both hit the same command (retries: 1 used up; a loaded
+    // machine makes that likely), by re-initialising.
+    expect(ctx.counter('retries') + ctx.counter('reinitialisations')).toBeGreaterThanOrEqual(2);
 
     // A device that stops answering: time-outs, then re-initialisation.
     r.sim.mute = true;
