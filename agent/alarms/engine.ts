@@ -60,6 +60,14 @@ export interface AlarmFilter {
   bed?: string;
 }
 
+/**
+ * A device `start` for an open alarm acknowledged here counts as a new episode (its predecessor's end lost) only when
+ * the device has not reported that alarm for longer than this: 10 min, our choice. Not tied to the device's
+ * silentAfterS (how often it sends anything, not how often it re-sends an alarm): a sender that repeats an alarm every
+ * 10 min or more often never undoes an acknowledgement.
+ */
+export const NEW_EPISODE_AFTER_MS = 10 * 60_000;
+
 export function deviceAlarmKey(deviceId: string, alarmId: string): string {
   return `device:${deviceId}:${alarmId}`;
 }
@@ -117,7 +125,9 @@ export class AlarmEngine {
 
   reading(event: Reading): AlarmStateChange[] {
     const r = this.withBed(event);
-    if (!(r.kind === 'numeric' && r.outOfOrder)) this.limits.heard(r.deviceId, r.bed ?? UNASSIGNED_BED, r.receivedAt);
+    // Any reading shows the device is sending for its bed, an out-of-order one too (a clock stepped back: ingest
+    // believes the new clock only after a minute): its bed's alarms must not end as "no longer monitored" meanwhile.
+    this.limits.heard(r.deviceId, r.bed ?? UNASSIGNED_BED, r.receivedAt, this.silentAfterMs(r.deviceId));
     const updates = this.technical.reading(r);
     if (r.kind === 'numeric') updates.push(...this.numeric(r));
     return this.applyAll(updates);
@@ -188,15 +198,13 @@ export class AlarmEngine {
   }
 
   /**
-   * Whether a device's `start` for an open alarm begins a new episode: only after the device has not reported the
-   * alarm for longer than its expected interval (technical silentAfterS). A start within it is a repeat: the HL7
-   * driver reads a PCD-04 update that carries no event phase as a start, and a sender that repeats its alarms so would
-   * otherwise undo every acknowledgement.
+   * Whether a device's `start` for an open, acknowledged alarm begins a new episode: only after a long quiet, no report
+   * of the alarm (start or continue) for more than NEW_EPISODE_AFTER_MS. A start within it is a repeat: the HL7 driver
+   * reads a PCD-04 update that carries no event phase as a start, and IHE ACM senders may re-send their alarms
+   * periodically (by site agreement), so a sender repeating them would otherwise undo every acknowledgement.
    */
   private newEpisode(alarm: Alarm, e: AlarmEvent): boolean {
-    const t = this.config.technical;
-    const repeatMs = (t.devices?.[e.deviceId]?.silentAfterS ?? t.silentAfterS) * 1000;
-    return e.receivedAt - (this.reportedAt.get(alarm.id) ?? alarm.raisedAt) > repeatMs;
+    return e.receivedAt - (this.reportedAt.get(alarm.id) ?? alarm.raisedAt) > NEW_EPISODE_AFTER_MS;
   }
 
   deviceStatus(e: DeviceStatusEvent): AlarmStateChange[] {
@@ -253,10 +261,16 @@ export class AlarmEngine {
     return this.applyAll([update]);
   }
 
+  /** How long a device may send nothing before it is silent (alarms.devices.<id>.silentAfterS, else the default). */
+  private silentAfterMs(deviceId: string): number {
+    const t = this.config.technical;
+    return (t.devices?.[deviceId]?.silentAfterS ?? t.silentAfterS) * 1000;
+  }
+
   /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
   tick(now: number): AlarmStateChange[] {
     const t = this.config.technical;
-    const silentAfterMs = (deviceId: string): number => (t.devices?.[deviceId]?.silentAfterS ?? t.silentAfterS) * 1000;
+    const silentAfterMs = (deviceId: string): number => this.silentAfterMs(deviceId);
     const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, silentAfterMs), ...this.news2Monitor.evaluate(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);

@@ -3,6 +3,7 @@
 // readings and from tick(now).
 import { MDC } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
+import { metricLabel } from '../model/labels.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { UNASSIGNED_BED } from './types.js';
 import { convert } from './units.js';
@@ -37,10 +38,11 @@ export interface LimitConfig {
   /** Per-bed overrides by rule id (e.g. { "bed-3": { spo2: { low: 88 } } }) and extra per-bed rules. */
   beds?: Record<string, { overrides?: Record<string, LimitOverride>; extra?: readonly LimitRule[] }>;
   /**
-   * Longest gap between two violating samples of one run: after a longer one (or after a sample that says nothing,
-   * e.g. not valid) the run starts again, because the violation was not seen to persist through it. A tick confirms a
-   * run only while its latest sample is at most this old. Default 15 s. A device that sends less often than this (its
-   * shorter of two gaps) cannot show a violation persisting: each of its samples is confirmed alone.
+   * How long a sample stands for its value: a tick confirms a run (the delay counted from its first violating sample)
+   * while its latest sample violates and is at most this old — so a device that sends every minute alarms after the
+   * delay on its first out-of-range reading, and a reading not contradicted within the delay confirms. A gap longer
+   * than this between two violating samples starts the run again (two spikes 10 minutes apart are not 10 minutes of
+   * violation). Readings that are not valid between them neither end the run nor confirm it. Default 15 s.
    */
   maxSampleGapS?: number;
 }
@@ -103,8 +105,8 @@ export function validateRule(rule: LimitRule): string[] {
     if (high !== null && range && high - h < range.min) {
       errors.push(`rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${range.min} ${rule.unit}, the least a reading can be: the high alarm could never end (raise high or lower hysteresis)`);
     }
-    if (low !== null && high !== null && low < high && low + h >= high) {
-      errors.push(`rule ${rule.id}: low ${low} + hysteresis ${h} must be below high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
+    if (low !== null && high !== null && low < high && low + h > high) {
+      errors.push(`rule ${rule.id}: low ${low} + hysteresis ${h} must not be above high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
     }
   }
   if (rule.metrics.length === 0) errors.push(`rule ${rule.id}: watches no metric`);
@@ -138,9 +140,6 @@ interface Track {
   lastViolating: boolean;
   last: NumericReading | null;
   alarmed: boolean;
-  /** Time of the latest sample of any kind, and the gap before it: how often the device sends this metric. */
-  lastSampleAt: number | null;
-  gapMs: number | null;
 }
 
 /**
@@ -171,6 +170,9 @@ export class LimitEvaluator {
   private readonly tracks = new Map<string, Track>();
   /** When each device last sent anything for each bed (`device|bed`): what it no longer sends for is not monitored. */
   private readonly heardAt = new Map<string, number>();
+  /** The bed each device last sent for, and the devices seen to carry several beds (they go back and forth). */
+  private readonly lastBedOf = new Map<string, string>();
+  private readonly multiBed = new Set<string>();
   private readonly ruleCache = new Map<string, Map<number, LimitRule[]>>();
   /** Readings a rule could not judge for their unit, since last taken, and the mismatches not told of before. */
   private unconvertible: { count: number; fresh: UnitMismatch[] } = { count: 0, fresh: [] };
@@ -225,7 +227,7 @@ export class LimitEvaluator {
     const key = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined);
     let t = this.tracks.get(key);
     if (!t) {
-      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, last: null, alarmed: false, lastSampleAt: null, gapMs: null };
+      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, last: null, alarmed: false };
       this.tracks.set(key, t);
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
@@ -233,8 +235,15 @@ export class LimitEvaluator {
   }
 
   /** Anything a device sent for a bed (the engine tells of waveforms too): it still monitors that bed. */
-  heard(deviceId: string, bed: string, at: number): void {
+  heard(deviceId: string, bed: string, at: number, withinMs = 30_000): void {
     const k = `${deviceId}|${bed}`;
+    // Back within `withinMs` (the device's silentAfterS) to a bed it sent for, after another: an id that carries
+    // several beds (a central station), not a monitor moved from one bed to the next (and back hours later), as the
+    // technical monitor judges it.
+    const last = this.lastBedOf.get(deviceId);
+    const before = this.heardAt.get(k);
+    if (last !== undefined && last !== bed && before !== undefined && at - before <= withinMs) this.multiBed.add(deviceId);
+    this.lastBedOf.set(deviceId, bed);
     this.heardAt.set(k, Math.max(this.heardAt.get(k) ?? at, at));
   }
 
@@ -243,7 +252,6 @@ export class LimitEvaluator {
    * but a value beyond the device's measuring range (an HL7 SN bound, `>^40`) counts where the bound decides.
    */
   reading(r: NumericReading): ConditionUpdate[] {
-    if (!r.outOfOrder) this.heard(r.deviceId, r.bed ?? UNASSIGNED_BED, r.receivedAt);
     // A setting (a ventilator's set rate) shares the measurement's code but says nothing about the patient; a
     // device's backlog (ingest's outOfOrder) says nothing about now.
     if (!r.mdc || r.setting || r.outOfOrder) return [];
@@ -262,18 +270,11 @@ export class LimitEvaluator {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;
         const t = this.track(bed, r, code, rule, dir);
-        // How often this device sends this metric: the shorter of its last two gaps (one long gap, an outage, does
-        // not make a 1 Hz feed slow); unknown until two gaps were seen.
-        const gap = t.lastSampleAt === null ? null : r.receivedAt - t.lastSampleAt;
-        const interval = gap === null || t.gapMs === null ? null : Math.min(gap, t.gapMs);
-        if (gap !== null) t.gapMs = gap;
-        t.lastSampleAt = r.receivedAt;
         if (v === null || (bound !== null && !boundDecides(bound, dir, v, limit))) {
-          // No evidence either way: an alarm stays as it is; a pending run starts again, since the violation was not
-          // seen to persist through this sample (the alarm condition delay, IEC 60601-1-8, is a time the condition
-          // must persist, and samples are the only evidence of that).
+          // No evidence either way (a dropout, a questionable value): an alarm stays as it is, and a pending run goes
+          // on — a brief dropout every few seconds must not keep a desaturation from ever alarming (review rv39) —
+          // but this sample does not confirm it (tick needs the latest sample to violate).
           t.lastViolating = false;
-          if (!t.alarmed) t.since = null;
           continue;
         }
         t.last = r;
@@ -303,20 +304,17 @@ export class LimitEvaluator {
         t.samples++;
         t.lastViolatingAt = r.receivedAt;
         t.lastViolating = true;
-        // A feed slower than maxSampleGapS (a thermometer every minute) can never show a violation persisting over
-        // samples: each of its samples stands for its interval, and is confirmed alone. Otherwise such a device would
-        // never get an alarm from a rule with a delay (a temperature of 41 °C every 60 s).
-        const slowFeed = interval !== null && interval > gapMs;
-        if (slowFeed || t.lastViolatingAt - t.since >= rule.delayS * 1000) out.push(this.raise(t, v, r.receivedAt, slowFeed ? interval : null));
+        if (r.receivedAt - t.since >= rule.delayS * 1000) out.push(this.raise(t, v, r.receivedAt));
       }
     }
     return out;
   }
 
   /**
-   * Confirm runs whose samples already span the delay while their latest sample still violates and is recent (a
-   * rule whose delay was shortened by setConfig). The delay is measured over samples, never over the silence after
-   * the last one: a lone out-of-range sample followed by silence must not alarm.
+   * Confirm runs whose delay has passed while their latest sample still violates and is at most maxSampleGapS old:
+   * between samples a value stands (a slow feed's reading stands for its interval; the device is the judge of how
+   * often it measures). A deliberate choice: a lone out-of-range sample not contradicted within the delay alarms
+   * (a device that goes silent right after it also raises "no data").
    * With `silentAfterMs` (the device's expected interval): an alarm whose device has sent nothing for its bed for
    * longer ends, unconfirmed (the device went silent, or now reports for another bed): otherwise it would stay open on
    * the old bed for ever, and no value could end it.
@@ -324,12 +322,27 @@ export class LimitEvaluator {
   tick(now: number, silentAfterMs?: (deviceId: string) => number): ConditionUpdate[] {
     const gapMs = (this.config.maxSampleGapS ?? 15) * 1000;
     const out: ConditionUpdate[] = [];
+    // The beds each device sent for lately: a device silent for a bed but sending for others is either a central
+    // station's id (one bed's monitor quiet: its alarms stay, that bed's technical alarm says so) or a monitor moved
+    // to another bed (its alarms on the old bed end).
+    const bedsNow = new Map<string, string[]>();
+    if (silentAfterMs) {
+      for (const [k, at] of this.heardAt) {
+        const cut = k.indexOf('|');
+        const deviceId = k.slice(0, cut);
+        if (now - at > silentAfterMs(deviceId)) continue;
+        bedsNow.set(deviceId, [...(bedsNow.get(deviceId) ?? []), k.slice(cut + 1)]);
+      }
+    }
     for (const t of this.tracks.values()) {
       const heard = this.heardAt.get(`${t.deviceId}|${t.bed}`);
       if (silentAfterMs && heard !== undefined && now - heard > silentAfterMs(t.deviceId)) {
+        const elsewhere = bedsNow.get(t.deviceId) ?? [];
+        if (elsewhere.length > 0 && this.multiBed.has(t.deviceId)) continue; // a multi-bed id still sending
         if (t.alarmed) {
           const s = Math.round((now - heard) / 1000);
-          out.push({ present: false, key: t.key, at: now, why: `no longer monitored: nothing from ${t.deviceId} for bed ${t.bed} for ${s} s (device silent, or moved to another bed)`, unconfirmed: true });
+          const why = elsewhere.length === 0 ? `device ${t.deviceId} silent for ${s} s` : `${t.deviceId} now sends for bed ${elsewhere.join(', ')}, nothing for bed ${t.bed} for ${s} s`;
+          out.push({ present: false, key: t.key, at: now, why: `no longer monitored: ${why}`, unconfirmed: true });
         }
         t.alarmed = false;
         t.since = null;
@@ -337,22 +350,32 @@ export class LimitEvaluator {
         continue;
       }
       if (t.alarmed || t.since === null || !t.lastViolating || !t.last) continue;
-      if (t.lastViolatingAt - t.since < t.rule.delayS * 1000 || now - t.lastViolatingAt > gapMs) continue;
+      if (now - t.since < t.rule.delayS * 1000 || now - t.lastViolatingAt > gapMs) continue;
       const v = convert(t.last.value as number, t.last.unit.ucum, t.rule.unit);
       if (v !== null) out.push(this.raise(t, v, now));
     }
     return out;
   }
 
-  /** `slowIntervalMs`: raised on one sample of a feed that sends this seldom (see reading()). */
-  private raise(t: Track, v: number, at: number, slowIntervalMs: number | null = null): ConditionUpdate {
+  /** Whether the same device sends another metric of the track's rule for its bed. */
+  private hasSibling(t: Track): boolean {
+    if (t.rule.metrics.length < 2) return false;
+    for (const o of this.tracks.values()) if (o !== t && o.rule.id === t.rule.id && o.deviceId === t.deviceId && o.bed === t.bed && o.dir === t.dir) return true;
+    return false;
+  }
+
+  private raise(t: Track, v: number, at: number): ConditionUpdate {
     t.alarmed = true;
     const limit = t.rule[t.dir] as number;
     const dirText = t.dir === 'high' ? 'HIGH' : 'LOW';
     const r = t.last;
     // A value beyond the device's range is shown as the bound it is ("RR HIGH >40 > 30 /min").
     const bound = r ? beyondRange(r) ?? '' : '';
-    const text = `${t.rule.label} ${dirText} ${bound}${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${t.rule.unit}`;
+    // A rule watching several metrics has an alarm per metric: where the device sends more than one of them, the text
+    // says which (two alarms alike would puzzle).
+    const label = r?.mdc ? metricLabel(r.mdc, r.raw) : '';
+    const which = r?.mdc && this.hasSibling(t) ? ` (${label === t.rule.label ? r.mdc.refid : label})` : '';
+    const text = `${t.rule.label} ${dirText} ${bound}${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${t.rule.unit}${which}`;
     const spec: ConditionSpec = {
       key: t.key,
       source: 'limit',
@@ -367,11 +390,8 @@ export class LimitEvaluator {
     if (t.patientId !== undefined) spec.patientId = t.patientId;
     if (r) spec.unit = r.unit;
     // What the samples show: from the run's first violating sample to its latest, and how many there were.
-    const held = t.since !== null ? (t.lastViolatingAt - t.since) / 1000 : 0;
-    if (slowIntervalMs !== null) {
-      return { present: true, spec, at, why: `${text}: one sample, the device sends it every ${fmt(slowIntervalMs / 1000)} s (a delay of ${t.rule.delayS} s cannot be seen over its samples)` };
-    }
-    return { present: true, spec, at, why: `${text} for ${fmt(held)} s over ${t.samples} sample${t.samples === 1 ? '' : 's'} (delay ${t.rule.delayS} s)` };
+    const held = t.since !== null ? (at - t.since) / 1000 : 0;
+    return { present: true, spec, at, why: `${text} for ${fmt(held)} s, ${t.samples} violating sample${t.samples === 1 ? '' : 's'}, none contradicting (delay ${t.rule.delayS} s)` };
   }
 }
 

@@ -3,6 +3,7 @@ import { MDC } from '../model/mdc.js';
 import { numeric, s } from './fixtures.js';
 import {
   DEFAULT_NEWS2_CONFIG,
+  NEW_PATIENT_AFTER_READINGS,
   News2Monitor,
   computeNews2,
   news2Risk,
@@ -248,12 +249,41 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     m.reading(P(MDC.PULS_OXIM_SAT_O2, 97, 10, 'V-778', 'spo2-1'));
     expect(m.evaluate(s(10))).toEqual([]);
     expect(m.score('bed-1', s(10))?.params.find((p) => p.param === 'oxygen')).toMatchObject({ status: 'measured', value: 'oxygen' });
-    // mon-1 now gives P2: a new patient, whose normal vitals are scored alone.
-    expect(m.reading(P(MDC.RESP_RATE, 16, 3600, 'P2'))).toBe(true);
-    const ended = m.evaluate(s(3600));
-    expect(ended).toEqual([{ present: false, key: 'news2:bed-1:high', at: s(3600), unconfirmed: true, why: "a new patient on this bed (mon-1 now gives another patient id): the previous patient's NEWS2 no longer applies" }]);
-    expect(m.score('bed-1', s(3600))).toMatchObject({ total: 0, assumed: ['oxygen', 'consciousness'], missing: ['spo2', 'systolic', 'pulse', 'temperature'] });
-    expect(m.observations(s(3600))).toEqual({});
+    // mon-1 now gives P2, consistently (NEW_PATIENT_AFTER_READINGS readings): a new patient, whose normal vitals are scored alone.
+    expect(NEW_PATIENT_AFTER_READINGS).toBe(3);
+    m.reading(P(MDC.RESP_RATE, 16, 3600, 'P2'));
+    m.reading(P(MDC.RESP_RATE, 16, 3605, 'P2'));
+    expect(m.evaluate(s(3605))).toEqual([]);
+    expect(m.reading(P(MDC.RESP_RATE, 16, 3610, 'P2'))).toBe(true);
+    const ended = m.evaluate(s(3610));
+    expect(ended).toEqual([{ present: false, key: 'news2:bed-1:high', at: s(3610), unconfirmed: true, why: "a new patient on this bed (mon-1 now gives another patient id): the previous patient's NEWS2 no longer applies" }]);
+    expect(m.score('bed-1', s(3610))).toMatchObject({ total: 0, assumed: ['oxygen', 'consciousness'], missing: ['spo2', 'systolic', 'pulse', 'temperature'] });
+    expect(m.observations(s(3610))).toEqual({});
+  });
+
+  it('a patient id that flips back and forth, or comes in one message only, is no new patient: inputs and observations stay', () => {
+    const m = new News2Monitor();
+    const P = (mdc: typeof MDC.RESP_RATE, v: number, t: number, patientId: string) => numeric(mdc, v, t, { patientId });
+    m.observe('bed-1', { consciousness: 'V', oxygen: 'oxygen' }, s(0));
+    const up: ReturnType<News2Monitor['evaluate']> = [];
+    for (let t = 0; t <= 120; t += 5) {
+      // Same patient, id as each message gives it: MRN, and from 60 s a visit number in every other message.
+      const id = t >= 60 && t % 10 === 0 ? 'VN-778' : 'MR-123';
+      m.reading(P(MDC.RESP_RATE, 22, t, id));
+      m.reading(P(MDC.PULS_OXIM_SAT_O2, 95, t, id));
+      m.reading(P(MDC.ECG_HEART_RATE, 95, t, id)); // three readings of one message: they count once
+      up.push(...m.evaluate(s(t)));
+    }
+    expect(up.map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['+news2:bed-1:high']);
+    expect(m.score('bed-1', s(120))).toMatchObject({ total: 9, assumed: [] });
+    expect(Object.keys(m.observations(s(120)))).toEqual(['bed-1']);
+    // Two messages in a row with another id, then the old one: still the same patient.
+    m.reading(P(MDC.RESP_RATE, 22, 125, 'X-1'));
+    m.reading(P(MDC.RESP_RATE, 22, 130, 'X-1'));
+    m.reading(P(MDC.RESP_RATE, 22, 135, 'MR-123'));
+    m.reading(P(MDC.RESP_RATE, 22, 140, 'X-1'));
+    expect(m.evaluate(s(140))).toEqual([]);
+    expect(m.score('bed-1', s(140))).toMatchObject({ total: 9, assumed: [] });
   });
 
   it('invalid readings and readings without a bed do not feed NEWS2', () => {

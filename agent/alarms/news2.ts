@@ -283,6 +283,12 @@ const LEVEL_TEXT: Record<Exclude<News2Risk, 'low'>, string> = {
   high: 'NEWS2 7+ (high risk)',
 };
 
+/**
+ * A device's new patient id for a bed is taken (the bed's NEWS2 inputs and recorded observations dropped) after this
+ * many readings in a row with it, received at different times, and none with the old id between. Our choice.
+ */
+export const NEW_PATIENT_AFTER_READINGS = 3;
+
 export function news2Key(bed: string, level: Exclude<News2Risk, 'low'>): string {
   return `news2:${bed}:${level}`;
 }
@@ -290,8 +296,10 @@ export function news2Key(bed: string, level: Exclude<News2Risk, 'low'>): string 
 interface BedState {
   inputs: News2Inputs;
   patientId?: string;
-  /** The patient id each device last gave for this bed: a device that gives another one has a new patient. */
+  /** The patient id each device gives for this bed: a device that gives another one, consistently, has a new patient. */
   patientByDevice: Map<string, string>;
+  /** Per device, another id it has given in a row (not yet taken), with how many receipt times and the latest. */
+  pendingPatient: Map<string, { id: string; count: number; lastAt: number }>;
   /** Set when the bed's patient changed: the level still present is the previous patient's, to be ended (why). */
   newPatient?: string;
   /** The trigger level whose condition is currently present, or null. */
@@ -317,7 +325,7 @@ export class News2Monitor {
   private bed(bed: string): BedState {
     let s = this.beds.get(bed);
     if (!s) {
-      s = { inputs: {}, level: null, lowerSince: null, patientByDevice: new Map() };
+      s = { inputs: {}, level: null, lowerSince: null, patientByDevice: new Map(), pendingPatient: new Map() };
       this.beds.set(bed, s);
     }
     return s;
@@ -326,7 +334,7 @@ export class News2Monitor {
   /** Feed a reading; returns true if it changed a NEWS2 input. Only valid measurements (not settings) from an assigned bed count. */
   reading(r: NumericReading): boolean {
     if (!r.mdc || r.bed === undefined || r.setting || r.outOfOrder) return false;
-    const changedPatient = r.patientId !== undefined && this.patientChanged(r.bed, r.deviceId, r.patientId);
+    const changedPatient = r.patientId !== undefined && this.patientChanged(r.bed, r.deviceId, r.patientId, r.receivedAt);
     const target = METRIC_PARAMS.get(r.mdc.code);
     if (!target || r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return changedPatient;
     const v = convert(r.value, r.unit.ucum, target.unit);
@@ -336,26 +344,45 @@ export class News2Monitor {
     if (prev && prev.at > r.receivedAt) return false; // an older reading arriving late does not replace a newer one
     s.inputs[target.param] = { value: v, at: r.receivedAt };
     if (r.patientId !== undefined) {
-      s.patientId = r.patientId;
-      s.patientByDevice.set(r.deviceId, r.patientId);
+      // The first id a device gives here is its patient's; another one counts only once taken (patientChanged).
+      if (!s.patientByDevice.has(r.deviceId)) s.patientByDevice.set(r.deviceId, r.patientId);
+      if (s.patientByDevice.get(r.deviceId) === r.patientId) s.patientId = r.patientId;
     }
     return true;
   }
 
   /**
-   * A device gives a patient id for a bed other than the one it gave before: a new patient there. NEWS2 is a score of
-   * one patient, so the bed's inputs and recorded observations go (the last patient's oxygen, ACVPU, fever must not
-   * score the next one for up to 12 h) and its level is ended at the next evaluation. Compared per device: two
-   * devices on one bed may give the same patient different ids (MRN, visit number), which is no change of patient.
+   * A device gives, consistently, a patient id for a bed other than the one it gave before: a new patient there.
+   * NEWS2 is a score of one patient, so the bed's inputs and recorded observations go (the last patient's oxygen,
+   * ACVPU, fever must not score the next one for up to 12 h) and its level is ended at the next evaluation.
+   * Consistently: NEW_PATIENT_AFTER_READINGS readings in a row from that device with the new id, received at as many
+   * different times (one message's readings count once), none with the old id between. One reading with another id
+   * (a sender that puts the MRN in some messages only, a visit number in others) must not wipe the nurse's recorded
+   * oxygen and ACVPU and under-score the patient. Compared per device: two devices on one bed may give the same
+   * patient different ids (MRN, visit number), which is no change of patient.
    */
-  private patientChanged(bed: string, deviceId: string, patientId: string): boolean {
+  private patientChanged(bed: string, deviceId: string, patientId: string, at: number): boolean {
     const s = this.beds.get(bed);
     if (!s) return false; // nothing scored for the bed yet (its first input records the id)
     const before = s.patientByDevice.get(deviceId);
-    s.patientByDevice.set(deviceId, patientId);
-    if (before === undefined || before === patientId) return false;
+    if (before === undefined) s.patientByDevice.set(deviceId, patientId);
+    if (before === undefined || before === patientId) {
+      s.pendingPatient.delete(deviceId); // the old id again: any new one so far is dropped
+      return false;
+    }
+    let pending = s.pendingPatient.get(deviceId);
+    if (pending?.id !== patientId) {
+      pending = { id: patientId, count: 0, lastAt: -Infinity };
+      s.pendingPatient.set(deviceId, pending);
+    }
+    if (at > pending.lastAt) {
+      pending.count += 1;
+      pending.lastAt = at;
+    }
+    if (pending.count < NEW_PATIENT_AFTER_READINGS) return false;
     s.inputs = {};
     s.lowerSince = null;
+    s.pendingPatient = new Map();
     s.patientByDevice = new Map([[deviceId, patientId]]);
     s.patientId = patientId;
     if (s.level !== null) s.newPatient = `a new patient on this bed (${deviceId} now gives another patient id): the previous patient's NEWS2 no longer applies`;

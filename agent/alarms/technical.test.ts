@@ -202,6 +202,41 @@ describe('technical: sensor off, lead off, invalid', () => {
     expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 14, { bed: 'ICU-01', deviceId: 'CENTRAL' })))).toEqual(['-tech:CENTRAL|ICU-01:sensor-off']);
   });
 
+  it('an intermittent metric (NIBP) ends its "not valid" or sensor-off alarm with its next valid reading; a stat one too', () => {
+    const NIBP = MDC.PRESS_BLD_NONINV_SYS;
+    const cases = [
+      { bad: { state: 'invalid' as const, reasons: ['cuff-error'] }, kind: 'invalid', key: `tech:mon-1|bed-1|${NIBP.code}:invalid` },
+      { bad: { state: 'unavailable' as const, reasons: ['sensor-off'] }, kind: 'sensor-off', key: 'tech:mon-1|bed-1:sensor-off' },
+    ];
+    for (const c of cases) {
+      // A failed determination, retried every 10 s for 40 s; the next good one 15 min later.
+      const m = new TechnicalMonitor({ ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 1e6 });
+      const out: ConditionUpdate[] = [];
+      for (let t = 0; t <= 40; t += 10) out.push(...m.reading(numeric(NIBP, null, t, { quality: c.bad })));
+      for (let t = 0; t <= 60; t++) out.push(...m.tick(s(t)));
+      expect(keys(out), c.kind).toEqual([`+${c.key}`]);
+      const end = m.reading(numeric(NIBP, 120, 900));
+      expect(keys(end), c.kind).toEqual([`-${c.key}`]);
+      expect(end[0]!.present === false && end[0]!.why).toBe('NIBP sys valid again');
+      // A single stat measurement that failed: its next good one ends it too (no second one may ever come).
+      const stat = new TechnicalMonitor({ ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 1e6 });
+      stat.reading(numeric(NIBP, null, 0, { quality: c.bad }));
+      expect(keys(stat.tick(s(60))), c.kind).toEqual([`+${c.key}`]);
+      expect(keys(stat.reading(numeric(NIBP, 118, 1200))), c.kind).toEqual([`-${c.key}`]);
+    }
+  });
+
+  it('a 1 Hz feed keeps the hysteresis even when the metric paused while off: one valid sample after the pause does not end it', () => {
+    const m = new TechnicalMonitor();
+    const off = { state: 'unavailable' as const, reasons: ['sensor-off'] };
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 6; t++) out.push(...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, null, t, { quality: off })), ...m.tick(s(t)));
+    expect(keys(out)).toEqual(['+tech:mon-1|bed-1:sensor-off']);
+    // Nothing for 8 s (the device drops the metric), then valid for 4 s: not yet; at 5 s of valid samples it ends.
+    for (let t = 14; t <= 18; t++) expect(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, t))).toEqual([]);
+    expect(keys(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 19)))).toEqual(['-tech:mon-1|bed-1:sensor-off']);
+  });
+
   it('readings invalid for longer than invalidAfterS raise one "not valid" alarm', () => {
     const m = new TechnicalMonitor();
     const out: ConditionUpdate[] = [];
@@ -245,5 +280,50 @@ describe('technical: gateway', () => {
     }
     expect(keys(out).filter((k) => k.startsWith('+'))).toHaveLength(1);
     expect(keys(out).some((k) => k.startsWith('-'))).toBe(false);
+  });
+
+  it('readings marked out of order (a clock stepped back) keep the bed monitored: a sensor-off alarm does not end as "no longer monitored"', () => {
+    const m = new TechnicalMonitor();
+    const off = { state: 'unavailable' as const, reasons: ['sensor-off'] };
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 200; t++) {
+      const r = numeric(MDC.PULS_OXIM_SAT_O2, null, t, { quality: off });
+      out.push(...m.reading(t >= 60 && t < 120 ? { ...r, outOfOrder: true } : r), ...m.tick(s(t)));
+    }
+    expect(keys(out)).toEqual(['+tech:mon-1|bed-1:sensor-off']);
+  });
+});
+
+describe('technical: a device that sends for several beds', () => {
+  const hr = (bed: string, t: number, deviceId = 'CENTRAL') => numeric(MDC.ECG_HEART_RATE, 80, t, { bed, deviceId, patientId: `P-${bed}` });
+
+  it('stops sending for one bed while it sends for others: "no data for bed" on that bed after silentAfterS, ending when its data returns', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 200; t++) {
+      if (t <= 60 || t >= 150) out.push(...m.reading(hr('ICU-01', t))); // ICU-01 last heard at 60 s
+      out.push(...m.reading(hr('ICU-02', t)));
+      const ticked = m.tick(s(t));
+      if (t === 90) expect(ticked).toEqual([]); // exactly silentAfterS: not yet past
+      out.push(...ticked);
+    }
+    expect(keys(out)).toEqual(['+tech:CENTRAL|ICU-01:no-data', '-tech:CENTRAL|ICU-01:no-data']);
+    const up = out[0]!;
+    expect(up.at).toBe(s(91));
+    expect(up.present && up.spec).toMatchObject({ bed: 'ICU-01', deviceId: 'CENTRAL', priority: 'medium', category: 'technical', patientId: 'P-ICU-01', condition: { text: 'No data from CENTRAL for bed ICU-01' } });
+    expect(out[1]!.at).toBe(s(150));
+  });
+
+  it('not for a monitor moved to another bed, nor for a bed of a device silent altogether (its own no-data alarm says so)', () => {
+    const moved = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 15; t++) out.push(...moved.reading(hr('bed-1', t, 'mon-1')), ...moved.tick(s(t)));
+    for (let t = 30; t <= 300; t++) out.push(...moved.reading(hr('bed-2', t, 'mon-1')), ...moved.tick(s(t)));
+    expect(out).toEqual([]);
+    const central = new TechnicalMonitor();
+    const all: ConditionUpdate[] = [];
+    for (let t = 0; t <= 20; t++) all.push(...central.reading(hr('ICU-01', t)), ...central.reading(hr('ICU-02', t)), ...central.tick(s(t)));
+    for (let t = 21; t <= 300; t++) all.push(...central.tick(s(t)));
+    expect(keys(all)).toEqual(['+tech:CENTRAL:no-data']);
   });
 });

@@ -88,6 +88,22 @@ interface MetricTrack {
   invalidRaised: boolean;
   /** While its off or invalid alarm is up: the first of the current run of valid samples, or null. */
   goodSince: number | null;
+  /** When its latest sample (valid or not) was received, or null before the first. */
+  lastAt: number | null;
+  /** The gap before that sample (gaps under BATCH_MS, samples of one message, not counted), or null. */
+  lastGap: number | null;
+}
+
+/** Samples of a metric received closer together than this are one batch (one message), not the feed's pace. */
+const BATCH_MS = 1000;
+
+/** What one device sends for one bed: its readings' latest time and patient id, and its "no data for this bed" alarm. */
+interface BedFeed {
+  deviceId: string;
+  bed: string;
+  at: number;
+  patientId?: string;
+  silentRaised: boolean;
 }
 
 export function technicalKey(scope: string, kind: TechnicalKind): string {
@@ -103,8 +119,15 @@ export class TechnicalMonitor {
    * it covers; the alarm ends when the last of them is valid again.
    */
   private readonly offGroups = new Map<string, Set<string>>();
-  /** When each device last sent a reading for each bed (`device|bed`): a bed it no longer sends for is not monitored. */
-  private readonly heardAt = new Map<string, number>();
+  /** When each device last sent a reading for each bed (by `device|bed`): a bed it no longer sends for is not monitored. */
+  private readonly bedFeeds = new Map<string, BedFeed>();
+  /** The bed each device last sent a reading for. */
+  private readonly lastBed = new Map<string, string>();
+  /**
+   * Devices seen sending for several beds at once (a central station or HL7 gateway relaying beds): back to a bed
+   * within their interval after a reading for another. A monitor moved to another bed never goes back so.
+   */
+  private readonly multiBed = new Set<string>();
   private store = { fraction: 0, raised: false, at: 0 };
   private hub = { downSince: null as number | null, raised: false };
 
@@ -148,6 +171,10 @@ export class TechnicalMonitor {
   /** A reading: alive feed, plus quality tracking per metric (measurements only). */
   reading(r: Reading): ConditionUpdate[] {
     const out = this.data(r.deviceId, r.bed, r.receivedAt, r.patientId);
+    const bed = r.bed ?? this.config.devices?.[r.deviceId]?.bed ?? UNASSIGNED_BED;
+    // Any reading shows the device sends for its bed: a setting, and a backlog reading too (ingest's outOfOrder: a
+    // clock stepped back is no silence, rv39 §5).
+    out.push(...this.heard(r.deviceId, bed, r.receivedAt, r.patientId));
     // A setting shows the feed is alive, but its quality says nothing of a sensor; and sharing the measurement's
     // code, a valid setting would otherwise end the measurement's sensor-off alarm.
     if (r.kind === 'numeric' && r.setting) return out;
@@ -155,28 +182,36 @@ export class TechnicalMonitor {
     // readings must not end (nor invalid ones raise) a sensor or "not valid" alarm of now (review rv36 §3).
     if (r.kind === 'numeric' && r.outOfOrder) return out;
     const id = r.mdc ? String(r.mdc.code) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown';
-    const bed = r.bed ?? this.config.devices?.[r.deviceId]?.bed ?? UNASSIGNED_BED;
     // Per bed too: a device id that carries several beds has one HR per bed.
     const key = `${r.deviceId}|${bed}|${id}`;
-    this.heardAt.set(`${r.deviceId}|${bed}`, Math.max(this.heardAt.get(`${r.deviceId}|${bed}`) ?? r.receivedAt, r.receivedAt));
     let t = this.metrics.get(key);
     if (!t) {
       // Named as the display names it (HR, ECG II), not by its code, so the alarm reads like the tile it concerns.
       const label = r.mdc ? metricLabel(r.mdc, r.raw) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
-      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false, goodSince: null };
+      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false, goodSince: null, lastAt: null, lastGap: null };
       if (r.raw) t.raw = r.raw;
       this.metrics.set(key, t);
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
+    const gap = t.lastAt === null ? null : r.receivedAt - t.lastAt;
+    const gapBefore = t.lastGap;
+    if (gap !== null && gap >= BATCH_MS) t.lastGap = gap;
+    if (gap === null || gap >= BATCH_MS) t.lastAt = r.receivedAt;
     const valueMissing = r.kind === 'numeric' ? r.value === null : r.samples.length === 0;
     // A value beyond the device's measuring range (HL7 SN `>^40`) is a real measurement, only bounded: not "not valid".
     const good = (r.quality.state === 'valid' || beyondRangeOnly(r)) && !valueMissing;
     if (good) {
       t.badSince = null;
-      if (t.invalidRaised || t.offCovered !== null) {
-        // Hysteresis: the alarm ends only once the samples have been valid for validAfterS.
+      const validMs = this.config.validAfterS * 1000;
+      // Hysteresis: the alarm ends only once the samples have been valid for validAfterS, for a feed that sends more
+      // often than that (a loose probe). A metric that sends less often (NIBP every 15 min, a single stat measurement:
+      // this sample validAfterS or more after the previous one, and the gap before that too, or none known) ends it
+      // with its first valid sample: a second one would come a cycle later, or never. Both gaps, so that a 1 Hz feed
+      // that paused while the probe was off keeps its hysteresis.
+      const slow = gap !== null && gap >= validMs && (gapBefore === null || gapBefore >= validMs);
+      if ((t.invalidRaised || t.offCovered !== null) && !slow) {
         t.goodSince ??= r.receivedAt;
-        if (r.receivedAt - t.goodSince < this.config.validAfterS * 1000) return out;
+        if (r.receivedAt - t.goodSince < validMs) return out;
       }
       t.goodSince = null;
       t.offSince = null;
@@ -201,6 +236,48 @@ export class TechnicalMonitor {
       t.offSince = null;
     }
     out.push(...this.checkMetric(key, t, r.receivedAt));
+    return out;
+  }
+
+  /** A reading from a device for a bed: that bed is monitored by it; ends its "no data for this bed" alarm. */
+  private heard(deviceId: string, bed: string, at: number, patientId: string | undefined): ConditionUpdate[] {
+    const k = `${deviceId}|${bed}`;
+    let f = this.bedFeeds.get(k);
+    const last = this.lastBed.get(deviceId);
+    // Back to this bed within the device's interval after a reading for another: it sends for several beds at once.
+    if (f && last !== undefined && last !== bed && at - f.at <= this.silentAfterMs(deviceId)) this.multiBed.add(deviceId);
+    this.lastBed.set(deviceId, bed);
+    if (!f) {
+      f = { deviceId, bed, at, silentRaised: false };
+      this.bedFeeds.set(k, f);
+    }
+    f.at = Math.max(f.at, at);
+    if (patientId !== undefined) f.patientId = patientId;
+    if (!f.silentRaised) return [];
+    f.silentRaised = false;
+    return [{ present: false, key: technicalKey(k, 'no-data'), at, why: `data for bed ${bed} received from ${deviceId}` }];
+  }
+
+  /**
+   * A device that sends for several beds (a central station) and has sent nothing for one of them for its
+   * silentAfterS, while it still sends for another: "no data for bed X" on that bed. Its own no-data alarm cannot
+   * say so (the device is not silent), and the bed's alarms end as "no longer monitored", so without this the bed
+   * would look clear. A device silent altogether has its own no-data alarm instead.
+   */
+  private checkBeds(now: number): ConditionUpdate[] {
+    const sending = new Set<string>();
+    for (const f of this.bedFeeds.values()) if (now - f.at <= this.silentAfterMs(f.deviceId)) sending.add(f.deviceId);
+    const out: ConditionUpdate[] = [];
+    for (const [k, f] of this.bedFeeds) {
+      if (f.silentRaised || !this.multiBed.has(f.deviceId) || !sending.has(f.deviceId)) continue;
+      const silentMs = this.silentAfterMs(f.deviceId);
+      if (now - f.at <= silentMs) continue;
+      f.silentRaised = true;
+      const s = Math.round((now - f.at) / 1000);
+      const spec = this.base(technicalKey(k, 'no-data'), f.bed, f.deviceId, 'no-data', `No data from ${f.deviceId} for bed ${f.bed}`);
+      if (f.patientId !== undefined) spec.patientId = f.patientId;
+      out.push({ present: true, spec, at: now, why: `nothing from ${f.deviceId} for bed ${f.bed} for ${s} s (expected within ${silentMs / 1000} s), while it still sends for other beds` });
+    }
     return out;
   }
 
@@ -262,6 +339,7 @@ export class TechnicalMonitor {
   tick(now: number): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
     for (const d of this.devices.values()) out.push(...this.checkDevice(d, now));
+    out.push(...this.checkBeds(now));
     for (const [key, t] of this.metrics) out.push(...this.checkMetric(key, t, now));
     out.push(...this.checkHub(now));
     return out;
@@ -291,7 +369,7 @@ export class TechnicalMonitor {
     const out: ConditionUpdate[] = [];
     const d = this.devices.get(t.deviceId);
     if (!d) return out;
-    const heard = this.heardAt.get(`${t.deviceId}|${t.bed}`);
+    const heard = this.bedFeeds.get(`${t.deviceId}|${t.bed}`)?.at;
     if (heard !== undefined && now - heard > this.silentAfterMs(t.deviceId)) {
       // The device sends nothing for this bed any more (silent: its no-data alarm says so; or moved to another bed):
       // its off and invalid alarms here end, saying so, and nothing pending is raised for it.

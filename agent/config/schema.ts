@@ -267,8 +267,10 @@ export const configSchema = {
               maximum: 3600,
               default: 60,
               description:
-                'Seconds an alarm may stay unacknowledged (an audio pause does not count) before it escalates; default 60, ' +
-                'counted from when it was raised or last rose in priority. Set it to the response time of your ward\'s alarm policy.',
+                'Seconds an alarm may stay unacknowledged (an audio pause does not stop the clock) before it escalates; default 60, ' +
+                'counted from when it first had a priority listed in `priorities` while unacknowledged (a priority wavering high ↔ medium ' +
+                'does not restart it; an alarm that rises above the priority it was acknowledged at is unanswered again and counts from ' +
+                'that rise). Set it to the response time of your ward\'s alarm policy.',
             },
             priorities: {
               type: 'array',

@@ -6,7 +6,7 @@ import type { MdcCode, RawCode } from './reading.js';
 const LABELS: [MdcCode, string][] = [
   [MDC.ECG_HEART_RATE, 'HR'],
   [MDC.PULS_OXIM_SAT_O2, 'SpO2'],
-  [MDC.PULS_OXIM_PULS_RATE, 'PR'],
+  [MDC.PULS_OXIM_PULS_RATE, 'PR SpO2'], // apart from an arterial line's PR, which a monitor may send beside it
   [MDC.PULS_RATE, 'PR'],
   [MDC.RESP_RATE, 'RR'],
   [MDC.TTHOR_RESP_RATE, 'RR imp'],
