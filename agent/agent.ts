@@ -308,15 +308,22 @@ export class Agent {
       this.log.error({ err }, 'cannot enforce store limits');
       return;
     }
-    // Started on the reserve (a full disk): alarmed from the start, not only once the little room it gave is gone; it
-    // ends when the disk has room for a new reserve.
+    // The reserve given up while running (another program filled the disk at once; agent/store/outbox.ts): as at a
+    // start on a full disk, alarmed until the disk has room for a new one.
+    if (report.reserveReleased) {
+      this.metrics.inc('store_reserve_released_total');
+      this.log.warn({ freeDiskBytes: report.freeDiskBytes }, 'disk full: the store deleted its reserve file to go on packing, acknowledging and evicting; free disk space');
+      this.reserveInUse = true;
+    }
+    // On the reserve (a full disk, at start or since): alarmed from then on, not only once the little room it gave is
+    // gone; it ends when the disk has room for a new reserve.
     if (this.reserveInUse) {
       this.reserveInUse = !report.reserve;
       this.alarms.gatewayCondition(
         this.gatewayId,
         'disk-full-at-start',
         this.reserveInUse,
-        this.reserveInUse ? 'Gateway disk full: the store started on its small reserve; readings will soon not be kept. Free disk space' : 'the disk has room again',
+        this.reserveInUse ? 'Gateway disk full: the store runs on its small reserve; readings will soon not be kept. Free disk space' : 'the disk has room again',
         'medium',
       );
     }
@@ -335,6 +342,15 @@ export class Agent {
     } else if (this.unreadableAlarm) {
       this.unreadableAlarm = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', false, 'store records read back normally again');
+    }
+    if (report.trimmedAckedForCapacity > 0) {
+      // Sent already: no data lost, but the replay window is shorter than store.retainSentHours.
+      this.metrics.inc('store_replay_retention_trimmed_total', undefined, report.trimmedAckedForCapacity);
+      this.log.info({ messages: report.trimmedAckedForCapacity, maxBytes }, 'store over capacity: oldest sent messages kept for replay removed (the replay window is shorter than store.retainSentHours)');
+    }
+    if (report.trimmedKeys > 0) {
+      this.metrics.inc('store_idempotency_keys_trimmed_total', undefined, report.trimmedKeys);
+      this.log.warn({ keys: report.trimmedKeys, maxBytes }, 'store over capacity: oldest idempotency keys removed before any unsent data (a sender resending one of those batches after a restart would have it stored twice)');
     }
     if (report.trimmedReplays > 0) {
       this.metrics.inc('store_replay_copies_dropped_total', undefined, report.trimmedReplays);

@@ -19,11 +19,11 @@ const reading = (value: number | string | null, t = 1000): NumericReading => ({
   quality: { state: 'valid' },
 });
 
-function setup(commitIntervalMs = 0) {
+function setup(commitIntervalMs = 0, forwardWaveforms = false) {
   const box = new Outbox(':memory:');
   const metrics = new Metrics();
   const cap = captureLog();
-  const ingest = new Ingest(box, { commitIntervalMs, forwardWaveforms: false }, cap.log, metrics);
+  const ingest = new Ingest(box, { commitIntervalMs, forwardWaveforms }, cap.log, metrics);
   const seen: DriverEvent[] = [];
   ingest.subscribe((e) => seen.push(...e));
   return { box, metrics, cap, ingest, seen };
@@ -73,15 +73,70 @@ describe('Ingest', () => {
     expect(cap.find('resend of an already accepted batch: not stored again')).toMatchObject({ idempotencyKey: 'hl7:A|B|1|h' });
   });
 
-  it('refuses one oversized emit without refusing the others committed with it', async () => {
+  it('an oversized record in one emit leaves the others committed with it as they are', async () => {
     const { box, ingest, metrics } = setup(5);
     const huge = { ...reading(1), value: 'x'.repeat(300_000) };
-    const results = await Promise.allSettled([ingest.accept('test', [reading(72)]), ingest.accept('test', [huge])]);
-    expect(results[0].status).toBe('fulfilled');
-    expect(results[1].status).toBe('rejected');
-    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(IngestRefusedError);
+    const results = await Promise.allSettled([ingest.accept('test', [reading(72)]), ingest.accept('test', [huge, reading(73)])]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(box.pending('telemetry').records).toBe(2);
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'too-large' })).toBe(1);
+    expect(metrics.get('ingest_refused_total', { reason: 'RecordTooLargeError' })).toBe(0);
+  });
+
+  /** A desaturation and the long pleth segment that came with it, in one emit (one HL7 ORU, one device read). */
+  function desaturation(samples: number) {
+    const spo2: NumericReading = { ...reading(72), mdc: MDC.PULS_OXIM_SAT_O2, unit: UNITS.PERCENT };
+    const pleth: WaveformSegment = {
+      kind: 'waveform', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: '{ratio}' }, startTime: Date.parse('2026-03-01T10:00:00Z'),
+      sampleRateHz: 125, samples: Array.from({ length: samples }, (_, i) => Math.round(Math.sin(i / 7) * 1e6) / 1e3 + 0.0001 * i), receivedAt: 1000, quality: { state: 'valid' },
+    };
+    return { spo2, pleth };
+  }
+
+  it('splits a waveform segment whose record is over the store\'s limit into records that fit: same samples, consecutive start times, nothing lost', async () => {
+    const { box, ingest, seen, metrics } = setup(5, true);
+    const { spo2, pleth } = desaturation(30_000);
+    expect(toRecord(pleth, true)!.body.length + JSON.stringify(pleth.samples).length).toBeGreaterThan(box.maxRecordBytes);
+    await ingest.accept('test', [spo2, pleth]);
+    // The listeners (alarm engine, display) get the emit as it came.
+    expect(seen).toEqual([spo2, pleth]);
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'too-large' })).toBe(0);
+    const env = (id: string, _s: string, entries: string[]) => `{"id":"${id}","records":[${entries.join(',')}]}`;
+    const records: { type: string; startTime: string; samples: number[] }[] = [];
+    for (let m = box.pack('telemetry', 250_000, env); m; m = box.pack('telemetry', 250_000, env)) {
+      records.push(...(JSON.parse(m.body) as { records: typeof records }).records);
+      expect(m.body.length).toBeLessThan(box.maxRecordBytes + 1000);
+    }
+    const parts = records.filter((r) => r.type === 'waveform');
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.flatMap((p) => p.samples)).toEqual(pleth.samples);
+    let at = pleth.startTime;
+    for (const p of parts) {
+      expect(Date.parse(p.startTime)).toBe(Math.floor(at));
+      at += (p.samples.length * 1000) / pleth.sampleRateHz;
+    }
+  });
+
+  it('a record too large that cannot be split is left out: the rest stored, every event passed on, counted, logged and told as a store refusal', async () => {
+    const { box, ingest, seen, metrics, cap } = setup(5, true);
+    const states: Array<{ reason: string } | null> = [];
+    ingest.onStoreState((s) => states.push(s && { reason: s.reason }));
+    const { spo2 } = desaturation(1);
+    const alarm: DriverEvent = {
+      kind: 'alarm', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', alarmId: 'a1', condition: null, text: 'x'.repeat(250_000), priority: 'high',
+      category: 'physiological', phase: 'start', receivedAt: 1000, deviceTime: 1000,
+    } as DriverEvent;
+    // Resolved: a resend could never be stored, so the sender is not asked for one.
+    await ingest.accept('test', [spo2, alarm]);
+    expect(seen).toEqual([spo2, alarm]);
     expect(box.pending('telemetry').records).toBe(1);
-    expect(metrics.get('ingest_refused_total', { reason: 'RecordTooLargeError' })).toBe(1);
+    expect(box.pending('alarms').records).toBe(0);
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'too-large' })).toBe(1);
+    expect(cap.find('a record over the store\'s record limit was not stored or forwarded (shown and alarmed here); the rest of its emit was stored')).toMatchObject({
+      deviceId: 'dev-1', kind: 'alarm', limitBytes: box.maxRecordBytes,
+    });
+    // The agent raises its latched "Gateway cannot store data (…)" alarm from this.
+    expect(states).toEqual([{ reason: expect.stringMatching(/^a record of 250 kB \(alarm\) over the store's 200 kB limit was dropped$/) }, null]);
   });
 
   it('events the store refuses (disk full) are refused to the driver but still reach the listeners; the store state is told', async () => {
@@ -125,13 +180,4 @@ describe('Ingest', () => {
     expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 75]);
   });
 
-  it('an emit refused for its own size is not passed on, and says nothing about the store', async () => {
-    const { ingest, seen } = setup(5);
-    const states: unknown[] = [];
-    ingest.onStoreState((s) => states.push(s));
-    const huge = { ...reading(1), value: 'x'.repeat(300_000) };
-    await expect(ingest.accept('test', [huge])).rejects.toBeInstanceOf(IngestRefusedError);
-    expect(seen).toEqual([]);
-    expect(states).toEqual([]);
-  });
 });

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { DriverEvent, WaveformSegment } from './model/reading.js';
 import type { Metrics } from './metrics.js';
-import { RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
+import { recordBytes, RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
 import { encodeSamples, SAMPLES_PLACEHOLDER } from './store/samples.js';
 import { LogGate } from './log-gate.js';
@@ -35,6 +35,8 @@ interface Pending {
   events: DriverEvent[];
   resolve: () => void;
   reject: (err: Error) => void;
+  /** Events of this emit whose record is over the store's record limit and cannot be split: not stored (see records()). */
+  tooLarge?: Map<DriverEvent, number>;
 }
 
 /** Keys of refused emits remembered as shown (~10 MB at most); past it the oldest are forgotten and shown again. */
@@ -95,6 +97,39 @@ export function normalise(e: DriverEvent): DriverEvent {
     return w;
   }
   return e;
+}
+
+/**
+ * A waveform segment cut into consecutive segments whose records fit `maxRecordBytes`: the same samples, each part
+ * starting where the one before ended (startTime + index / sampleRateHz). A device or an HL7 message may carry a long
+ * segment (30,000 samples are ~270 kB of JSON) in one emit with the readings and alarms it belongs to; refused whole,
+ * it took them all with it. Null when it cannot be cut (a single sample too large, or no sample rate to time parts by).
+ */
+export function splitWaveform(
+  w: WaveformSegment,
+  maxRecordBytes: number,
+  record: (part: WaveformSegment) => OutboxRecord,
+): OutboxRecord[] | null {
+  if (w.samples.length < 2 || !(w.sampleRateHz > 0) || !Number.isFinite(w.sampleRateHz)) return null;
+  const whole = record(w);
+  const bytes = recordBytes(whole);
+  if (bytes <= maxRecordBytes) return [whole];
+  // Parts of about 90 % of the limit; a part still over it (samples of uneven length) is cut again.
+  const parts = Math.max(2, Math.ceil(bytes / (maxRecordBytes * 0.9)));
+  const size = Math.ceil(w.samples.length / parts);
+  const out: OutboxRecord[] = [];
+  for (let i = 0; i < w.samples.length; i += size) {
+    const part: WaveformSegment = { ...w, startTime: w.startTime + (i * 1000) / w.sampleRateHz, samples: w.samples.slice(i, i + size) };
+    const r = record(part);
+    if (recordBytes(r) <= maxRecordBytes) {
+      out.push(r);
+      continue;
+    }
+    const again = splitWaveform(part, maxRecordBytes, record);
+    if (!again) return null;
+    out.push(...again);
+  }
+  return out;
 }
 
 export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientId?: (id: string) => string): OutboxRecord | null {
@@ -183,13 +218,57 @@ export class Ingest {
    * duplicate): each body then lives only until its insert, which keeps the collector's work small at high rates.
    */
   private toBatch(p: Pending): AppendBatch {
-    return { records: this.records(p.events), ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
+    return { records: this.records(p), ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
   }
 
-  private *records(events: readonly DriverEvent[]): Generator<OutboxRecord> {
-    for (const e of events) {
+  /**
+   * A record over the store's limit would have the store refuse the whole emit, the readings and alarms with it: a
+   * waveform segment is split into records that fit (nothing lost); any other record that large is left out and noted
+   * in `p.tooLarge` (reported once the rest is stored: tooLargeDropped()).
+   */
+  private *records(p: Pending): Generator<OutboxRecord> {
+    const limit = this.outbox.maxRecordBytes;
+    for (const e of p.events) {
       const r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
-      if (r) yield r;
+      if (!r) continue;
+      // At most 3 UTF-8 bytes per UTF-16 unit: most records are known to fit without counting their bytes.
+      const bytes = !r.samples && r.body.length * 3 <= limit ? 0 : recordBytes(r);
+      if (bytes <= limit) {
+        yield r;
+        continue;
+      }
+      const parts = e.kind === 'waveform' ? splitWaveform(e, limit, (w) => toRecord(w, true, this.opts.patientId)!) : null;
+      if (parts) {
+        yield* parts;
+        continue;
+      }
+      (p.tooLarge ??= new Map()).set(e, bytes);
+    }
+  }
+
+  /**
+   * Records of stored emits that were too large to store at all: counted, logged with what they were, and told as a
+   * store refusal (the agent raises its latched "Gateway cannot store data" alarm): the rest of the emit is stored, and
+   * every event went to the listeners. A sender is not asked to resend (it could never be stored).
+   */
+  private tooLargeDropped(stored: readonly Pending[]): void {
+    for (const p of stored) {
+      if (!p.tooLarge) continue;
+      for (const [e, bytes] of p.tooLarge) {
+        this.metrics.inc('ingest_records_dropped_total', { reason: 'too-large' });
+        this.log.error(
+          { deviceId: e.deviceId, source: e.source, kind: e.kind, bytes, limitBytes: this.outbox.maxRecordBytes, idempotencyKey: p.idempotencyKey },
+          'a record over the store\'s record limit was not stored or forwarded (shown and alarmed here); the rest of its emit was stored',
+        );
+        if (!this.refusing) {
+          // Raised and ended at once: the alarm is latched, so it stays until someone acknowledges it.
+          this.refusing = { since: Date.now(), reason: `a record of ${Math.round(bytes / 1000)} kB (${e.kind}) over the store's ${Math.round(this.outbox.maxRecordBytes / 1000)} kB limit was dropped` };
+          this.tellStoreState();
+          this.refusing = null;
+          this.tellStoreState();
+        }
+      }
+      p.tooLarge = undefined;
     }
   }
 
@@ -218,14 +297,15 @@ export class Ingest {
         this.afterCommit(batch.filter((_, i) => results[i] === 'stored'), batch.filter((_, i) => results[i] === 'refused'));
         return;
       }
-      this.afterCommit([], this.refuse(batch[0]!, err) === 'refused' ? batch : []);
+      this.refuse(batch[0]!, err);
+      this.afterCommit([], batch);
       return;
     }
     batch.forEach((p) => p.resolve());
     this.afterCommit(batch.filter((p, i) => this.stored(p, outcomes[i]!)), []);
   }
 
-  private commitOne(p: Pending): 'stored' | 'duplicate' | 'refused' | 'rejected' {
+  private commitOne(p: Pending): 'stored' | 'duplicate' | 'refused' {
     try {
       const [outcome] = this.outbox.appendBatches([this.toBatch(p)]);
       p.resolve();
@@ -244,10 +324,10 @@ export class Ingest {
   }
 
   /**
-   * 'refused': the store failed (disk full, I/O error) — the events still go to the listeners. 'rejected': a
-   * record of this emit cannot be stored at all (too large): it is not passed on either.
+   * The store failed (disk full, I/O error; a record too large from a caller that did not split it): the driver is
+   * told, and the events still go to the listeners — a reading that cannot be kept must still be shown and alarmed.
    */
-  private refuse(p: Pending, err: unknown): 'refused' | 'rejected' {
+  private refuse(p: Pending, err: unknown): 'refused' {
     const code = (err as { code?: string }).code;
     this.metrics.inc('ingest_refused_total', { reason: code ?? (err as Error).name ?? 'error' }, p.events.length);
     this.log.error(
@@ -255,7 +335,8 @@ export class Ingest {
       'store refused events; the sender is told they were not accepted',
     );
     p.reject(new IngestRefusedError(`store refused: ${(err as Error).message}`, err));
-    if (err instanceof RecordTooLargeError) return 'rejected';
+    // Too large says nothing of the store's state (records() keeps such records out of an emit; this is a safeguard).
+    if (err instanceof RecordTooLargeError) return 'refused';
     if (!this.refusing) {
       this.refusing = { since: Date.now(), reason: code ?? (err as Error).message };
       this.tellStoreState();
@@ -292,6 +373,7 @@ export class Ingest {
         this.tellStoreState();
       }
     }
+    this.tooLargeDropped(stored);
     for (const p of refused) {
       // A sender told to resend (HL7 AR) sends the same message again and again while the disk is full: shown once,
       // so that a resend is not taken for fresh data (the bed would look live, and 'No data' would never come).

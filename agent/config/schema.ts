@@ -124,7 +124,9 @@ export const configSchema = {
           type: 'number',
           minimum: 0,
           default: 24,
-          description: 'Messages the hub acknowledged are kept this long for the `replay` direct method (backfill).',
+          description:
+            'Messages the hub acknowledged are kept this long for the `replay` direct method (backfill). They do not count towards the ' +
+            '"store nearly full" alarm; when the store is over its capacity the oldest go first, before any unsent record, so the window may be shorter.',
         },
       },
     },

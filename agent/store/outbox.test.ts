@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
-import { Outbox, RecordTooLargeError, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type OutboxRecord, type Stream } from './outbox.js';
+import { IDEMPOTENCY_TTL_MS, Outbox, RecordTooLargeError, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type OutboxRecord, type Stream } from './outbox.js';
 import { encodeSamples } from './samples.js';
 import { toRecord } from '../ingest.js';
 import type { DriverEvent } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import { PACKAGE_ROOT } from '../paths.js';
@@ -201,12 +202,12 @@ describe('Outbox retention and replay', () => {
     expect(box.replay(0, 500)).toEqual({ messages: 0, records: 0 });
     expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 2 });
     const copy = box.nextMessage()!;
-    expect(copy.id).toBe(`${m.id}.r2`);
+    expect(copy.id).toBe(`${m.id}.r${box.runId}-2`);
     expect(copy.replayOf).toBe(m.id);
     box.acknowledge(copy.id, 1600);
     // A second replay of the same range makes a fresh copy, still naming the original.
     expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 2 });
-    expect(box.nextMessage()).toMatchObject({ id: `${m.id}.r3`, replayOf: m.id });
+    expect(box.nextMessage()).toMatchObject({ id: `${m.id}.r${box.runId}-3`, replayOf: m.id });
     box.close();
   });
 
@@ -246,10 +247,36 @@ describe('Outbox retention and replay', () => {
     for (let i = 0; i < 200; i++) sentOnce(box, 1000 + i, i + 1);
     expect(box.replay(0, 2000).messages).toBe(200);
     box.append([rec(1000), rec(1001)], 3000);
-    const report = box.enforceLimits(box.usedBytes() - 1, 1e12, 3100);
+    // The originals leave at the end of the retention; their copies, not sent yet, stay (a replay asked for).
+    expect(box.enforceLimits(1e12, 1e12, 3600_000 + 3000).trimmedAcked).toBe(200);
+    const report = box.enforceLimits(box.usedBytes() - 1, 1e12, 3600_000 + 3100);
     expect(report.trimmedReplays).toBe(200);
     expect(box.pending('telemetry').records).toBe(2);
     expect(report.evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+    box.close();
+  });
+
+  it('never gives a replay copy an id already delivered, even from a store restored from a backup', () => {
+    const path = tempDb();
+    const backup = join(dirname(path), 'backup.db');
+    let box = new Outbox(path, { retainAckedMs: 3600_000 });
+    const m = sentOnce(box, Date.now());
+    box.close();
+    copyFileSync(path, backup);
+    // A replay after the backup was taken: its copy reaches the hub.
+    box = new Outbox(path, { retainAckedMs: 3600_000 });
+    expect(box.replay(0, Date.now() + 1000).messages).toBe(1);
+    const before = box.nextMessage()!;
+    box.acknowledge(before.id);
+    box.close();
+    // The backup is restored (its count of replays is back where it was), and the range replayed again.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true });
+    copyFileSync(backup, path);
+    box = new Outbox(path, { retainAckedMs: 3600_000 });
+    expect(box.replay(0, Date.now() + 1000).messages).toBe(1);
+    const after = box.nextMessage()!;
+    expect(after.replayOf).toBe(m.id);
+    expect(after.id).not.toBe(before.id);
     box.close();
   });
 
@@ -260,7 +287,7 @@ describe('Outbox retention and replay', () => {
       // Each replay: one copy of the one original, as the method reports it.
       expect(box.replay(900, 1100)).toEqual({ messages: 1, records: 1 });
       const copy = box.nextMessage()!;
-      expect(copy).toMatchObject({ id: `${m.id}.r${round}`, replayOf: m.id });
+      expect(copy).toMatchObject({ id: `${m.id}.r${box.runId}-${round}`, replayOf: m.id });
       box.acknowledge(copy.id, 1500 + round);
       expect(box.nextMessage()).toBeNull();
     }
@@ -318,8 +345,9 @@ describe('Outbox retention and replay', () => {
     box.acknowledge(m.id, 1500);
     box.replay(900, 1100);
     box.close();
+    // As an older agent left it: the copy `<id>.r1` with the original's body.
     const db = new Database(path);
-    db.prepare('UPDATE messages SET body = ?, bytes = ? WHERE id = ?').run(m.body, Buffer.byteLength(m.body), `${m.id}.r1`);
+    db.prepare('UPDATE messages SET id = ?, body = ?, bytes = ? WHERE replay_of = ?').run(`${m.id}.r1`, m.body, Buffer.byteLength(m.body), m.id);
     db.close();
     const again = new Outbox(path, { retainAckedMs: 3600_000 });
     const copy = again.nextMessage()!;
@@ -341,7 +369,7 @@ describe('Outbox retention and replay', () => {
     box.close();
     // As an older agent left it: the copy under `<id>~r1`.
     const db = new Database(path);
-    db.prepare('UPDATE messages SET id = ? WHERE id = ?').run(`${m.id}~r1`, `${m.id}.r1`);
+    db.prepare('UPDATE messages SET id = ? WHERE replay_of = ?').run(`${m.id}~r1`, m.id);
     db.close();
     const again = new Outbox(path, { retainAckedMs: 3600_000 });
     const copy = again.nextMessage()!;
@@ -358,6 +386,44 @@ describe('Outbox retention and replay', () => {
     expect(box.enforceLimits(1e12, 1e12, 500).trimmedAcked).toBe(0);
     expect(box.enforceLimits(1e12, 1e12, 2000).trimmedAcked).toBe(1);
     expect(box.replay(0, 10_000).messages).toBe(0);
+    box.close();
+  });
+
+  /** `n` messages of one 2 KB record each, packed at 1000 + i s and acknowledged at once (nothing left unsent). */
+  function sentMessages(box: Outbox, n: number, t0 = Date.now() - 12 * 3600_000) {
+    for (let i = 0; i < n; i++) {
+      box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i, pad: 'p'.repeat(2000) }) }], t0 + i * 1000);
+      box.acknowledge(box.pack('telemetry', 65536, env, t0 + i * 1000)!.id, t0 + i * 1000 + 100);
+    }
+    return t0;
+  }
+
+  it('does not count sent messages kept for replay as usage: a store of delivered messages is not "nearly full"', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 24 * 3600_000 });
+    sentMessages(box, 2000);
+    const used = box.usedBytes();
+    const r = box.enforceLimits(Math.floor(used / 0.95), 1e12);
+    expect(r.retainedBytes).toBeGreaterThan(0.9 * used);
+    // Nothing is at risk: the alarm's measure stays low though the file is 95 % of the capacity.
+    expect(r.fraction).toBeLessThan(0.2);
+    expect(r.trimmedAckedForCapacity).toBe(0);
+    box.close();
+  });
+
+  it('past capacity, trims sent messages kept for replay oldest first and only as many as needed, each counted', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 24 * 3600_000 });
+    const t0 = sentMessages(box, 2000);
+    box.append([rec(1)]);
+    const used = box.usedBytes();
+    const r = box.enforceLimits(Math.floor(used * 0.8), 1e12);
+    // About a third goes (down to 90 % of the capacity), not the whole replay window.
+    expect(r.trimmedAckedForCapacity).toBeGreaterThan(400);
+    expect(r.trimmedAckedForCapacity).toBeLessThan(1000);
+    expect(r.evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+    expect(box.pending('telemetry').records).toBe(1);
+    // The oldest went; the newest can still be replayed.
+    expect(box.replay(t0, t0 + (r.trimmedAckedForCapacity - 1) * 1000).messages).toBe(0);
+    expect(box.replay(t0 + 1900 * 1000, t0 + 2000 * 1000).messages).toBe(100);
     box.close();
   });
 });
@@ -480,6 +546,51 @@ describe('Outbox limits', () => {
     } finally {
       clock.mockRestore();
     }
+    box.close();
+  });
+
+  /** Keys as the HL7 driver makes them: sender, control id, SHA-256 of the content. */
+  const hl7Key = (i: number) => `hl7:MONITORS|WARD-3|${String(i).padStart(10, '0')}|${createHash('sha256').update(String(i)).digest('hex')}`;
+
+  it('keeps idempotency keys for IDEMPOTENCY_TTL_MS (1 h), a sender resend\'s reach, not a day', () => {
+    expect(IDEMPOTENCY_TTL_MS).toBe(3600_000);
+    const box = new Outbox(tempDb(), { retainAckedMs: 0 });
+    const now = Date.now();
+    // 12,000 batches of two hours ago (more than half the table: it is rebuilt from the keys kept), one of a minute ago.
+    for (let k = 0; k < 12; k++) {
+      box.appendBatches(Array.from({ length: 1000 }, (_, i) => ({ records: [numeric(k * 1000 + i)], idempotencyKey: hl7Key(k * 1000 + i) })), now - 2 * 3600_000);
+    }
+    box.appendBatches([{ records: [numeric(-1)], idempotencyKey: hl7Key(-1) }], now - 60_000);
+    box.enforceLimits(1e12, 1e12, now);
+    expect(box.appendBatches([{ records: [numeric(-1)], idempotencyKey: hl7Key(-1) }], now)).toEqual(['duplicate']);
+    expect(box.appendBatches([{ records: [numeric(5)], idempotencyKey: hl7Key(5) }], now)).toEqual(['stored']);
+    box.close();
+  });
+
+  it('over capacity, trims the oldest idempotency keys before any unsent record, and keeps the newest', () => {
+    const box = new Outbox(tempDb(), { retainAckedMs: 0 });
+    const now = Date.now();
+    // An hour of a busy HL7 feed, all delivered: only the keys are left.
+    for (let k = 0; k < 30; k++) {
+      box.appendBatches(Array.from({ length: 1000 }, (_, i) => ({ records: [numeric(k * 1000 + i)], idempotencyKey: hl7Key(k * 1000 + i) })), now - 3000_000 + k * 1000);
+      for (let m = box.pack('telemetry', 65536, env); m; m = box.pack('telemetry', 65536, env)) box.acknowledge(m.id);
+    }
+    box.enforceLimits(1e12, 1e12, now);
+    // Then unsent records, alarms among them.
+    box.append(Array.from({ length: 50 }, (_, i) => numeric(i)), now);
+    box.append(Array.from({ length: 50 }, (_, i) => alarm(i)), now);
+    const used = box.usedBytes();
+    const r = box.enforceLimits(Math.floor(used * 0.8), 1e12, now);
+    expect(r.evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+    expect(r.unreported).toBeNull();
+    expect(r.trimmedKeys).toBeGreaterThan(0);
+    expect(r.trimmedKeys).toBeLessThan(30_000);
+    expect(r.usedBytes).toBeLessThanOrEqual(r.limitBytes);
+    expect(box.pending('telemetry').records).toBe(50);
+    expect(box.pending('alarms').records).toBe(50);
+    // The newest keys are kept (a resend is still known), the oldest went.
+    expect(box.appendBatches([{ records: [numeric(1)], idempotencyKey: hl7Key(29_999) }], now)).toEqual(['duplicate']);
+    expect(box.appendBatches([{ records: [numeric(1)], idempotencyKey: hl7Key(0) }], now)).toEqual(['stored']);
     box.close();
   });
 
@@ -740,6 +851,34 @@ describe('Outbox rows holding several records', () => {
     box.close();
   });
 
+  it('opens a store of the first agent (format 1: messages without bytes, acked_at, replay_of) and sends what it holds', () => {
+    const path = tempDb();
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    db.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, cls INTEGER NOT NULL,
+  device_id TEXT NOT NULL, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL) STRICT;
+CREATE INDEX outbox_stream_seq ON outbox (stream, seq);
+CREATE TABLE messages (id TEXT PRIMARY KEY, stream TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  count INTEGER NOT NULL, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL) STRICT;
+INSERT INTO meta VALUES ('store_id', 'abcd1234');
+INSERT INTO outbox (stream, cls, device_id, created_at, bytes, body) VALUES ('alarms', 0, 'd', 1, 7, '{"a":1}');
+INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, body) VALUES ('abcd1234-t-1', 'telemetry', 1, 1, 1, 1, '{"records":[{"i":1}]}');`);
+    db.close();
+    const { outbox: box, recovered } = Outbox.open(path, { retainAckedMs: 3600_000 });
+    expect(recovered).toBeNull();
+    // The message it had packed goes out as it was (same id and body), then its unsent record.
+    expect(box.nextMessage()).toMatchObject({ id: 'abcd1234-t-1', body: '{"records":[{"i":1}]}' });
+    box.acknowledge('abcd1234-t-1');
+    expect(box.pending('alarms').records).toBe(1);
+    const a = box.pack('alarms', 10_000, env)!;
+    expect(JSON.parse(a.body)).toMatchObject({ r: [{ a: 1 }] });
+    box.acknowledge(a.id);
+    expect(box.nothingToSend()).toBe(true);
+    expect(box.enforceLimits(1e12, 1e12).retainedBytes).toBeGreaterThan(0);
+    box.close();
+  });
+
   it('opens a store written before rows held several records, and sends its rows as they are', () => {
     const path = tempDb();
     const old = new Database(path);
@@ -924,4 +1063,51 @@ describe('Outbox integrity check', () => {
     expect(opened.recovered).toBeNull();
     opened.outbox.close();
   });
+});
+
+describe('Outbox on a disk another program filled (tmpfs)', () => {
+  it('packs and acknowledges on its reserve, and a limits check after it evicts for the disk in small passes', async () => {
+    const { fillDisk, mountTmpfs, unmountTmpfs } = await import('../../test/support/tmpfs.js');
+    const mnt = mountTmpfs(dirname(tempDb()), '64m');
+    let box: Outbox | null = null;
+    try {
+      const path = join(mnt, 'agent.db');
+      box = new Outbox(path, { synchronous: 'full', retainAckedMs: 0 });
+      box.enforceLimits(4 * 2 ** 30, 1e12);
+      expect(existsSync(`${path}.reserve`)).toBe(true);
+      let n = 0;
+      const batch = () => Array.from({ length: 500 }, () => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'd', body: JSON.stringify({ n: n++, pad: 'x'.repeat(250) }) }));
+      while (box.usedBytes() < 28 * 2 ** 20) box.append(batch());
+      fillDisk(mnt);
+      // New records no longer fit; what is stored must still go out, or the store never shrinks.
+      let refused = false;
+      for (let i = 0; i < 50 && !refused; i++) {
+        try {
+          box.append(batch());
+        } catch {
+          refused = true;
+        }
+      }
+      expect(refused).toBe(true);
+      const m = box.pack('telemetry', 65536, env)!;
+      box.acknowledge(m.id);
+      expect(existsSync(`${path}.reserve`)).toBe(false);
+      const r = box.enforceLimits(4 * 2 ** 30, 1e12);
+      expect(r).toMatchObject({ reserveReleased: true, reserve: false, limitedBy: 'disk', evictedFor: 'capacity' });
+      expect(r.usedBytes).toBeLessThanOrEqual(r.limitBytes);
+      // Reported once.
+      expect(box.enforceLimits(4 * 2 ** 30, 1e12).reserveReleased).toBe(false);
+      // The room eviction made inside the file takes data again, and the backlog drains.
+      box.append(batch());
+      for (let k = 0; k < 10_000; k++) {
+        const next = box.pack('telemetry', 65536, env);
+        if (!next) break;
+        box.acknowledge(next.id);
+      }
+      expect(box.pending('telemetry').records).toBe(0);
+    } finally {
+      box?.close();
+      unmountTmpfs(mnt);
+    }
+  }, 60_000);
 });

@@ -62,6 +62,11 @@ export interface OutboxRow {
  */
 export const ROW_MAX_BYTES = 2048;
 
+/** UTF-8 bytes of a record's JSON as it travels (with its samples' text, for a waveform): what maxRecordBytes limits. */
+export function recordBytes(r: OutboxRecord): number {
+  return Buffer.byteLength(r.body) + (r.samples ? samplesJsonBytes(r.samples) - SAMPLES_PLACEHOLDER.length : 0);
+}
+
 /**
  * The rows records are stored in: consecutive records of the same stream, class and device share a row up to
  * rowMaxBytes. Throws RecordTooLargeError for a record over maxRecordBytes. Exported for the ingest benchmark,
@@ -71,7 +76,7 @@ export function* toRows(records: Iterable<OutboxRecord>, maxRecordBytes: number,
   let row: OutboxRow | null = null;
   for (const r of records) {
     const samples = r.samples ?? null;
-    const bytes = Buffer.byteLength(r.body) + (samples ? samplesJsonBytes(samples) - SAMPLES_PLACEHOLDER.length : 0);
+    const bytes = recordBytes(r);
     if (bytes > maxRecordBytes) throw new RecordTooLargeError(bytes, maxRecordBytes, r.deviceId);
     if (row && !row.samples && !samples && row.stream === r.stream && row.cls === r.cls && row.deviceId === r.deviceId && row.bytes + 1 + bytes <= rowMaxBytes) {
       row.body += `,${r.body}`;
@@ -120,7 +125,7 @@ export interface OutboxOptions {
   synchronous?: 'full' | 'normal';
   /** A single record larger than this is refused at append (it could never be sent). */
   maxRecordBytes?: number;
-  /** How long acknowledged messages are kept for replay(); 0 deletes them at once. */
+  /** How long acknowledged messages are kept for replay(); 0 deletes them at once. Over capacity the oldest go sooner. */
   retainAckedMs?: number;
   /**
    * Most JSON one row holds (records of one append, device, stream and class share a row up to this). Must be at
@@ -169,6 +174,13 @@ function tallyTotal(t: EvictionTally): number {
   return t.age[0] + t.age[1] + t.age[2] + t.capacity[0] + t.capacity[1] + t.capacity[2];
 }
 
+/** Records in deleted rows, by class. */
+function classCounts(rows: readonly { cls: RecordClass; count: number }[]): Record<RecordClass, number> {
+  const counts: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
+  for (const r of rows) counts[r.cls] += r.count;
+  return counts;
+}
+
 /**
  * The disk is a capacity too: a backlog that filled the disk could never be sent, as packing a message needs pages
  * before it frees any. So the store's data stays below what its files and the free space can hold, less:
@@ -184,19 +196,55 @@ const DISK_RESERVE_BYTES = 2 * 1024 * 1024;
 const DISK_HEADROOM_BYTES = 8 * 1024 * 1024;
 /** SQLite's own largest max_page_count: no cap. */
 const NO_PAGE_CAP = 0xfffffffe;
+/**
+ * While the disk is full (a write failed with SQLITE_FULL), rows are deleted in passes of at most this many of their
+ * bytes, with a checkpoint between passes: each pass's transaction must fit in the room the WAL file already has (or the
+ * reserve gave), whereas one large eviction needed more WAL than the disk had and failed whole. A pass that still
+ * fails is tried at a quarter of its size, down to MIN_PASS_BYTES (a row).
+ */
+const TIGHT_PASS_BYTES = 1024 * 1024;
+const MIN_PASS_BYTES = 1;
+const NO_ROWID_LIMIT = Number.MAX_SAFE_INTEGER;
+
+/**
+ * How long an idempotency key is kept. A key is there for one thing: a sender's resend of a batch whose
+ * acknowledgement was lost when the agent stopped after the commit (crash, kill -9, update). Senders resend within
+ * seconds to minutes; an hour is the HL7 driver's default duplicateWindow.ttlMs, the memory the running driver has
+ * of what it stored, which the store's keys carry across a restart. At ~171 B per HL7 message, 64 messages/s keep
+ * ~40 MB of keys (24 h of them were ~1 GB). Over capacity, keys are trimmed, oldest first, before any unsent record.
+ */
+export const IDEMPOTENCY_TTL_MS = 3_600_000;
+/** Expired keys at which the key table is rebuilt from the ones kept instead of deleting the expired ones one by one. */
+const KEY_REBUILD_MIN = 10_000;
 
 /** What enforceLimits() removed, by record class, and how full the store is. */
 export interface LimitsReport {
+  /**
+   * Bytes the store's data occupies, less the sent messages kept for replay (retainedBytes): those are trimmed,
+   * oldest first, before any unsent record, so they put no data at risk and do not count as usage.
+   */
   usedBytes: number;
   /** usedBytes / limitBytes. */
   fraction: number;
+  /** Bytes of acknowledged messages kept for replay (store.retainSentHours). */
+  retainedBytes: number;
   /** The capacity eviction kept to: store.maxBytes, or less when the disk cannot take that much (limitedBy 'disk'). */
   limitBytes: number;
   limitedBy: 'maxBytes' | 'disk';
   /** Free bytes on the store's disk when checked (Infinity for ':memory:' or when it cannot be read). */
   freeDiskBytes: number;
-  /** Acknowledged messages dropped from the replay retention (not a loss: already delivered). */
+  /** Acknowledged messages dropped from the replay retention at its end (not a loss: already delivered). */
   trimmedAcked: number;
+  /**
+   * Acknowledged messages dropped before the end of the replay retention, oldest first, to keep the store within its
+   * capacity (not a loss: already delivered; a replay can no longer resend them).
+   */
+  trimmedAckedForCapacity: number;
+  /**
+   * Idempotency keys dropped before IDEMPOTENCY_TTL_MS to keep the store within its capacity (before any unsent record):
+   * a sender's resend of one of those batches after a restart would be stored again, under new message ids.
+   */
+  trimmedKeys: number;
   /** Unsent records evicted by this call, by class. */
   evicted: Record<RecordClass, number>;
   evictedFor: 'capacity' | 'age' | null;
@@ -213,6 +261,11 @@ export interface LimitsReport {
   trimmedReplays: number;
   /** Whether the reserve file (RESERVE_BYTES) is in place. */
   reserve: boolean;
+  /**
+   * The disk filled while the store was open (a write failed with SQLITE_FULL): the reserve file was deleted since the
+   * last report to give the store room to evict, pack and acknowledge. It is made again once the disk has room.
+   */
+  reserveReleased: boolean;
 }
 
 /**
@@ -278,11 +331,14 @@ export interface OpenedOutbox {
 /**
  * A file of this size kept beside the store (`<store>.reserve`) while the disk has room: when another program has
  * filled the disk, opening the store (its -wal and -shm files, the schema check) needs a little space, and without it
- * the agent could not start at all — no display, no alarms. The reserve is deleted to open the store then, and made
- * again once the disk has room (RESERVE_WHEN_FREE_BYTES free).
+ * the agent could not start at all — no display, no alarms. The reserve is deleted to open the store then, or, when the
+ * disk fills while the store is open, to let it checkpoint, evict, pack and acknowledge (enforceLimits(), withRoom()).
+ * 8 MiB: the checkpoint that must come first writes the WAL's new pages past the end of the database file, up to the
+ * ~4 MB the WAL holds between automatic checkpoints, and a large ingest transaction on top. It is made again once the
+ * disk has that room plus the room the store keeps free (RESERVE_WHEN_FREE_BYTES, 24 MiB free).
  */
-export const RESERVE_BYTES = 2 * 1024 * 1024;
-const RESERVE_WHEN_FREE_BYTES = 64 * 1024 * 1024;
+export const RESERVE_BYTES = 8 * 1024 * 1024;
+const RESERVE_WHEN_FREE_BYTES = RESERVE_BYTES + DISK_WAL_ROOM_BYTES + DISK_RESERVE_BYTES + DISK_HEADROOM_BYTES;
 
 const reservePath = (path: string) => `${path}.reserve`;
 
@@ -348,7 +404,7 @@ CREATE TABLE IF NOT EXISTS unreadable (
   reported INTEGER NOT NULL DEFAULT 0 -- 1 once enforceLimits() has reported it: a restart in between still reports it
 ) STRICT;
 -- Keys of batches already accepted, so that a sender's resend (e.g. an HL7 message whose ACK was lost when the
--- agent died after the commit) is not stored twice. Trimmed after a day.
+-- agent died after the commit) is not stored twice. Trimmed after IDEMPOTENCY_TTL_MS (1 h).
 CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, at INTEGER NOT NULL) STRICT, WITHOUT ROWID;
 `;
 
@@ -404,7 +460,8 @@ export class Outbox {
    */
   readonly runId = randomBytes(4).toString('hex');
   private readonly db: Database.Database;
-  private readonly maxRecordBytes: number;
+  /** A single record larger than this is refused at append (RecordTooLargeError). */
+  readonly maxRecordBytes: number;
   private readonly rowMaxBytes: number;
   private readonly retainAckedMs: number;
   private readonly pendingByStream = new Map<Stream, PendingStats>();
@@ -421,6 +478,10 @@ export class Outbox {
    * passed since (monotonic), so a step of the wall clock (NTP after a boot with a stale clock) does not age them.
    */
   private readonly thisRun: { firstSeq: number; wallAt: number; monoAt: number };
+  /** Set while enforceLimits() works on a full disk: deletions go in small passes (TIGHT_PASS_BYTES). */
+  private tight = false;
+  /** The reserve file was deleted at run time (a full disk) and no limits report has said so yet. */
+  private reserveReleasedUnreported = false;
 
   /**
    * `lock`: the store's lock when the caller took it (open() keeps it across a recovery); otherwise the constructor
@@ -459,6 +520,17 @@ export class Outbox {
       if (format > STORE_FORMAT) throw new StoreFormatError(format);
       // Schema and upgrades in one transaction: a failure (a full disk) leaves the store as it was.
       this.db.transaction(() => {
+        // The first agent's `messages` (format 1) had no bytes, acked_at or replay_of: added before SCHEMA indexes
+        // acked_at. Its messages were all unacknowledged (it deleted them on the hub's acknowledgement).
+        const messageColumns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('messages')").all().map((c) => c.name);
+        if (messageColumns.length > 0) {
+          if (!messageColumns.includes('bytes')) {
+            this.db.exec('ALTER TABLE messages ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0');
+            this.db.exec('UPDATE messages SET bytes = length(CAST(body AS BLOB))');
+          }
+          if (!messageColumns.includes('acked_at')) this.db.exec('ALTER TABLE messages ADD COLUMN acked_at INTEGER');
+          if (!messageColumns.includes('replay_of')) this.db.exec('ALTER TABLE messages ADD COLUMN replay_of TEXT');
+        }
         this.db.exec(SCHEMA);
         const isTable = (name: string) => this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
         if (isTable('outbox')) {
@@ -634,7 +706,7 @@ export class Outbox {
   }
 
   /**
-   * Commits several batches in one transaction. A batch with an idempotency key already seen (within a day) is
+   * Commits several batches in one transaction. A batch with an idempotency key already seen (within IDEMPOTENCY_TTL_MS) is
    * not stored again and comes back as 'duplicate'. Throws (nothing committed) as append() does.
    */
   appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
@@ -755,7 +827,7 @@ export class Outbox {
       return { id, stream, firstSeq, lastSeq, count, body, createdAt: now, attempts: 0 };
     });
     for (;;) {
-      const packed = tx();
+      const packed = this.withRoom(tx);
       // Committed: now the stats follow.
       const p = this.pendingByStream.get(stream)!;
       p.records -= taken.records;
@@ -840,15 +912,58 @@ export class Outbox {
 
   /** The hub acknowledged the message: it is done, and kept only for replay during the retention period. */
   acknowledge(id: string, now = Date.now()): void {
-    if (this.retainAckedMs > 0) this.stmt('UPDATE messages SET acked_at = ? WHERE id = ?').run(now, id);
-    else this.stmt('DELETE FROM messages WHERE id = ?').run(id);
+    this.withRoom(() => {
+      if (this.retainAckedMs > 0) this.stmt('UPDATE messages SET acked_at = ? WHERE id = ?').run(now, id);
+      else this.stmt('DELETE FROM messages WHERE id = ?').run(id);
+    });
+  }
+
+  /**
+   * Runs a write of the forwarding path (pack, acknowledge). When the disk is full (another program filled it faster
+   * than the limits checks keep room), the reserve file is deleted and the WAL checkpointed, and the write is tried
+   * once more: packing and acknowledging is what lets the backlog drain and the store shrink, so it gets the reserve,
+   * not ingest. The next limits check reports the release (reserveReleased) and evicts in small passes.
+   */
+  private withRoom<T>(write: () => T): T {
+    try {
+      return write();
+    } catch (err) {
+      if (this.path === ':memory:' || !isDiskFull(err)) throw err;
+      this.makeRoom();
+      return write();
+    }
+  }
+
+  /** Deletes the reserve file, if there is one (noted for the next report), and checkpoints the WAL. */
+  private makeRoom(): void {
+    const file = reservePath(this.path);
+    if (existsSync(file)) {
+      rmSync(file, { force: true });
+      this.reserveReleasedUnreported = true;
+    }
+    this.checkpoint();
+  }
+
+  /**
+   * Copies the WAL into the database file, so that the next transaction writes the WAL from its start, in room the
+   * WAL file already has. It may fail on a full disk (frames for pages past the end of the file): the write that
+   * follows then fails and says so.
+   */
+  private checkpoint(): void {
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      // see above
+    }
   }
 
   /**
    * Re-queues acknowledged messages packed in [fromMs, toMs] for sending again (backfill after a loss on the
-   * cloud side). Copies get new ids `<original>.r<n>`, in the body too (`messageId`, with `replayOf` naming the
-   * original: replayBody() in forward/wire.ts), so consumers that de-duplicate on the message id still receive them,
-   * and can tell them apart. Only originals are copied: copies from earlier replays are in the range too (they keep
+   * cloud side). Copies get new ids `<original>.r<runId>-<n>`, in the body too (`messageId`, with `replayOf` naming
+   * the original: replayBody() in forward/wire.ts), so consumers that de-duplicate on the message id still receive
+   * them, and can tell them apart. `n` counts replays in the store file, which a restore from a backup rolls back;
+   * the run's id (runId, as in the ids of messages packed) keeps a copy made after a restore from taking the id of
+   * one delivered before it, which consumers would drop as a duplicate. Only originals are copied: copies from earlier replays are in the range too (they keep
    * the original's created_at), and copying them would send each message once more per earlier replay.
    * ('.' is among the characters IoT Hub allows in a message id: ASCII letters, digits and
    * - : . + % _ # * ? ! ( ) , = @ ; $ '.)
@@ -881,7 +996,7 @@ export class Outbox {
                  FROM (SELECT *, id || '.r' || ? AS copy_id
                        FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NULL AND created_at BETWEEN ? AND ?))`,
         )
-        .run(String(n), fromMs, toMs);
+        .run(`${this.runId}-${n}`, fromMs, toMs);
       return { messages: info.changes, records };
     })();
   }
@@ -912,7 +1027,10 @@ export class Outbox {
     // The WAL file keeps its size once grown: what it holds already is room it reuses.
     const walRoom = Math.max(DISK_WAL_ROOM_BYTES, wal);
     const room = size(this.path) + wal + free;
-    if (room < 2 * (walRoom + DISK_RESERVE_BYTES + DISK_HEADROOM_BYTES)) return null;
+    // The reserve file is room the store has too (deleted when the disk fills): a store on a disk another program
+    // filled is evicted for the disk once its files and its reserve come to twice what is kept free. It is not room for
+    // the database file (`fileCap`), which must leave it in place.
+    if (room + size(reservePath(this.path)) < 2 * (walRoom + DISK_RESERVE_BYTES + DISK_HEADROOM_BYTES)) return null;
     const fileCap = room - walRoom - DISK_RESERVE_BYTES;
     const pageSize = this.db.pragma('page_size', { simple: true }) as number;
     return { limit: fileCap - DISK_HEADROOM_BYTES, maxPages: Math.floor(fileCap / pageSize) };
@@ -973,14 +1091,37 @@ export class Outbox {
   }
 
   /**
-   * Keeps the store within its limits. First the replay retention is trimmed (already delivered); then, if
-   * still over its capacity or holding unsent telemetry older than `maxAgeMs`, unsent records are evicted oldest
-   * first in priority order: waveforms, then numerics and events, and alarms and audit only as a last resort.
-   * The capacity is `maxBytes`, or what the disk can take if that is less (diskRoom()). Eviction frees down to 90 %
-   * of it so that it does not run at every append. Each eviction is added to the store's tally of unreported
-   * evictions in the transaction that deletes the records (`unreported` in the report).
+   * Keeps the store within its limits. First what has done its job goes: idempotency keys past IDEMPOTENCY_TTL_MS
+   * and acknowledged messages past the replay retention; and unsent telemetry older than `maxAgeMs` is evicted. Then,
+   * if over its capacity, what is not unsent data goes first, oldest first and only as much as needed: acknowledged
+   * messages kept for replay, then idempotency keys; then unsent replay copies and unreadable rows kept for inspection.
+   * Only then are unsent records evicted, oldest first in priority order: waveforms, then numerics and events, and
+   * alarms and audit only as a last resort. The capacity is `maxBytes`, or what the disk can take if that is less
+   * (diskRoom()). Eviction frees down to 90 % of it so that it does not run at every append. Each eviction is added to
+   * the store's tally of unreported evictions in the transaction that deletes the records (`unreported` in the report).
+   *
+   * A disk that another program filled faster than the checks keep room (more than the headroom in 10 s) leaves no
+   * room for the WAL: every write fails with SQLITE_FULL, eviction included, and nothing could be packed, acknowledged
+   * or evicted until someone freed space by hand. So then the reserve file is deleted, the WAL checkpointed, and the
+   * work done again in small passes (TIGHT_PASS_BYTES), each with a checkpoint after it, so that each fits the room the
+   * WAL has. The reserve is made again once the disk has room (keepReserve()).
    */
   enforceLimits(maxBytes: number, maxAgeMs: number, now = Date.now()): LimitsReport {
+    try {
+      return this.keepWithinLimits(maxBytes, maxAgeMs, now);
+    } catch (err) {
+      if (this.path === ':memory:' || !isDiskFull(err)) throw err;
+      this.makeRoom();
+      this.tight = true;
+      try {
+        return this.keepWithinLimits(maxBytes, maxAgeMs, now);
+      } finally {
+        this.tight = false;
+      }
+    }
+  }
+
+  private keepWithinLimits(maxBytes: number, maxAgeMs: number, now: number): LimitsReport {
     const evicted: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
     let evictedFor: LimitsReport['evictedFor'] = null;
     // Now as measured since the store was opened (see thisRun): it does not jump with the wall clock.
@@ -988,32 +1129,25 @@ export class Outbox {
     // Stamped later than that (plus slack), a row or key was written after a forward step, on the new clock: aged by
     // the wall clock like any other, or nothing written after a step would ever age out in this run.
     const steppedAfter = runNow + CLOCK_SLACK_MS;
-    // A forward step of the clock must not drop the keys of batches just accepted either: a sender's resend would
-    // be stored again, under new message ids.
-    this.db.prepare('DELETE FROM idempotency WHERE at < CASE WHEN at <= ? THEN ? ELSE ? END').run(steppedAfter, runNow - 24 * 3600_000, now - 24 * 3600_000);
-    let trimmedAcked = this.db
-      .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND acked_at < ?')
-      .run(now - this.retainAckedMs).changes;
-    // A copy sent by a replay goes with its original: acknowledged later, it would outlive it, and a later replay
-    // (which copies originals only) would find nothing to send for a range the store seems to hold.
-    trimmedAcked += this.db
-      .prepare('DELETE FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NOT NULL AND replay_of NOT IN (SELECT id FROM messages)')
-      .run().changes;
+    this.expireKeys(steppedAfter, runNow, now);
+    let trimmedAcked = this.deleteOldest('messages', 'acked_at IS NOT NULL AND acked_at < ?', [now - this.retainAckedMs], 'id', Infinity).length;
+    trimmedAcked += this.dropOrphanCopies();
     // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity). Rows this run wrote
     // are aged by runNow: a forward step of the wall clock must not make readings accepted seconds ago "older than
     // maxAgeHours". Earlier runs' rows have only their wall-clock time.
     for (const t of CLASS_TABLES) {
-      this.db.transaction(() => {
-        const aged = this.db
-          .prepare(`DELETE FROM ${t} WHERE cls > 0 AND created_at < CASE WHEN seq >= ? AND created_at <= ? THEN ? ELSE ? END RETURNING cls, count`)
-          .all(this.thisRun.firstSeq, steppedAfter, runNow - maxAgeMs, now - maxAgeMs) as { cls: RecordClass; count: number }[];
-        if (!aged.length) return;
-        const counts: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
-        for (const r of aged) counts[r.cls] += r.count;
-        for (const c of [0, 1, 2] as const) evicted[c] += counts[c];
-        this.tallyEvicted('age', counts, false, now);
-        evictedFor = 'age';
-      })();
+      const aged = this.deleteOldest<{ cls: RecordClass; count: number }>(
+        t,
+        'cls > 0 AND created_at < CASE WHEN seq >= ? AND created_at <= ? THEN ? ELSE ? END',
+        [this.thisRun.firstSeq, steppedAfter, runNow - maxAgeMs, now - maxAgeMs],
+        'cls, count',
+        Infinity,
+        (rows) => this.tallyEvicted('age', classCounts(rows), false, now),
+      );
+      if (!aged.length) continue;
+      const counts = classCounts(aged);
+      for (const c of [0, 1, 2] as const) evicted[c] += counts[c];
+      evictedFor = 'age';
     }
 
     // Rows moved aside as unreadable (by pack()) and not yet reported: reported now, and marked so in the same
@@ -1033,20 +1167,37 @@ export class Outbox {
     const limitedBy: LimitsReport['limitedBy'] = disk !== null && disk.limit < maxBytes ? 'disk' : 'maxBytes';
     const limit = limitedBy === 'disk' ? disk!.limit : maxBytes;
     let used = this.usedBytes();
+    let trimmedAckedForCapacity = 0;
+    let trimmedKeys = 0;
     let trimmedUnreadable = 0;
     let trimmedReplays = 0;
-    // Over capacity: first what is not unsent data, then unsent records down to 90 % of it, so that eviction does not
+    // Over capacity: first what is not unsent data, then unsent records, down to 90 % of it, so that eviction does not
     // run at every check. Below the capacity nothing is evicted.
     if (used > limit) {
-      // Older acknowledged messages go before any unsent data; so do unreadable rows kept for inspection (already
-      // reported as not sent), or a large `unreadable` table would have unsent records, alarms too, evicted for it;
-      // and so do replay copies not sent yet: the hub acknowledged their originals once.
-      this.db.prepare('DELETE FROM messages WHERE acked_at IS NOT NULL').run();
-      trimmedReplays = this.db.prepare('DELETE FROM messages WHERE replay_of IS NOT NULL').run().changes;
-      trimmedUnreadable = this.db.prepare<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable').get()?.n ?? 0;
-      this.db.prepare('DELETE FROM unreadable').run();
-      used = this.usedBytes();
       const target = limit * 0.9;
+      // Acknowledged messages kept for replay, oldest first and only as many as needed: the replay window shrinks
+      // from its old end rather than going all at once. (A replay copy goes with its original.)
+      while (used > target) {
+        const trimmed = this.deleteOldest('messages', 'acked_at IS NOT NULL', [], 'id', (used - target) / this.fileBytesPerRowByte(used)).length;
+        if (trimmed === 0) break;
+        trimmedAckedForCapacity += trimmed + this.dropOrphanCopies();
+        used = this.usedBytes();
+      }
+      // Idempotency keys, oldest first: a resend after a restart stored twice is better than unsent data evicted.
+      while (used > target) {
+        const trimmed = this.trimKeys(used - target);
+        if (trimmed === 0) break;
+        trimmedKeys += trimmed;
+        used = this.usedBytes();
+      }
+      // Unsent replay copies (the hub acknowledged their originals once), and unreadable rows kept for inspection
+      // (already reported as not sent): or a large `unreadable` table would have unsent records, alarms too, evicted
+      // for it.
+      if (used > target) {
+        trimmedReplays = this.deleteOldest('messages', 'replay_of IS NOT NULL AND acked_at IS NULL', [], 'id', Infinity).length;
+        trimmedUnreadable = this.deleteOldest<{ count: number }>('unreadable', '1', [], 'count', Infinity).reduce((a, r) => a + r.count, 0);
+        used = this.usedBytes();
+      }
       // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
       // pass scales the excess by the whole file's bytes per record byte; the next by what its last pass freed per
       // byte it removed, so that a class whose rows are smaller on disk than the average is not evicted in many passes.
@@ -1066,21 +1217,12 @@ export class Outbox {
         // them frees next to nothing), and another program that fills the disk must not take them.
         const clsTarget = cls === 0 ? Math.max(target, maxBytes * 0.9) : target;
         while (used > clsTarget) {
-          const cutoff = this.db
-            .prepare<[number, number], { seq: number }>(
-              `SELECT seq FROM (SELECT seq, sum(bytes) OVER (ORDER BY seq) AS cum FROM ${table} WHERE cls = ?) WHERE cum >= ? LIMIT 1`,
-            )
-            .get(cls, (used - clsTarget) / perRowByte)?.seq;
-          const upTo = cutoff ?? Number.MAX_SAFE_INTEGER;
-          // The pass and its note in the tally commit together: killed in between, neither happened.
-          const removed = this.db.transaction(() => {
-            const r = this.db
-              .prepare<[number, number], { n: number; b: number }>(`DELETE FROM ${table} WHERE cls = ? AND seq <= ? RETURNING count AS n, bytes AS b`)
-              .all(cls, upTo)
-              .reduce((a, x) => ({ n: a.n + x.n, b: a.b + x.b }), { n: 0, b: 0 });
-            if (r.n > 0) this.tallyEvicted('capacity', { 0: 0, 1: 0, 2: 0, [cls]: r.n }, limitedBy === 'disk' && cls !== 0, now);
-            return r;
-          })();
+          // Each pass and its note in the tally commit together: killed in between, neither happened.
+          const rows = this.deleteOldest<{ n: number; b: number }>(table, 'cls = ?', [cls], 'count AS n, bytes AS b', (used - clsTarget) / perRowByte, (rs) => {
+            const n = rs.reduce((a, r) => a + r.n, 0);
+            if (n > 0) this.tallyEvicted('capacity', { 0: 0, 1: 0, 2: 0, [cls]: n }, limitedBy === 'disk' && cls !== 0, now);
+          });
+          const removed = rows.reduce((a, x) => ({ n: a.n + x.n, b: a.b + x.b }), { n: 0, b: 0 });
           if (removed.n === 0) break;
           evicted[cls] += removed.n;
           evictedFor = 'capacity';
@@ -1095,13 +1237,21 @@ export class Outbox {
       }
     }
     if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();
+    const ackedBytes = this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM messages WHERE acked_at IS NOT NULL').get()?.b ?? 0;
+    const retainedBytes = ackedBytes > 0 ? Math.min(used, Math.round(ackedBytes * this.fileBytesPerRowByte(used))) : 0;
+    const usedBytes = Math.max(0, used - retainedBytes);
+    const reserveReleased = this.reserveReleasedUnreported;
+    this.reserveReleasedUnreported = false;
     return {
-      usedBytes: used,
-      fraction: limit > 0 ? used / limit : 1,
+      usedBytes,
+      fraction: limit > 0 ? usedBytes / limit : 1,
+      retainedBytes,
       limitBytes: limit,
       limitedBy,
       freeDiskBytes,
       trimmedAcked,
+      trimmedAckedForCapacity,
+      trimmedKeys,
       evicted,
       evictedFor,
       unreported: this.unreportedEvictions(),
@@ -1109,7 +1259,149 @@ export class Outbox {
       trimmedUnreadable,
       trimmedReplays,
       reserve: this.path !== ':memory:' && existsSync(reservePath(this.path)),
+      reserveReleased,
     };
+  }
+
+  /**
+   * Deletes the rows of `table` matching `where`, lowest rowid (oldest) first, until at least `upToBytes` of their
+   * `bytes` went (Infinity: all of them), and returns the `returning` columns of every row deleted. One transaction;
+   * while the disk is full (`tight`), passes of at most TIGHT_PASS_BYTES with a checkpoint after each, and a pass that
+   * fails for room is tried smaller. `inTx` runs in each pass's transaction with its rows (the eviction tally).
+   */
+  private deleteOldest<R = { id: string }>(
+    table: string,
+    where: string,
+    params: readonly unknown[],
+    returning: string,
+    upToBytes: number,
+    inTx?: (rows: R[]) => void,
+  ): R[] {
+    const deleted: R[] = [];
+    let left = upToBytes;
+    let passBytes = TIGHT_PASS_BYTES;
+    while (left > 0) {
+      const want = this.tight ? Math.min(left, passBytes) : left;
+      const upTo = Number.isFinite(want)
+        ? (this.stmt<unknown[], { r: number }>(
+            `SELECT r FROM (SELECT rowid AS r, sum(bytes) OVER (ORDER BY rowid) AS cum FROM ${table} WHERE ${where}) WHERE cum >= ? LIMIT 1`,
+          ).get(...params, want)?.r ?? NO_ROWID_LIMIT)
+        : NO_ROWID_LIMIT;
+      let rows: (R & { _b: number })[];
+      try {
+        rows = this.db.transaction(() => {
+          const rs = this.stmt<unknown[], R & { _b: number }>(`DELETE FROM ${table} WHERE rowid <= ? AND (${where}) RETURNING bytes AS _b, ${returning}`).all(upTo, ...params);
+          if (rs.length > 0) inTx?.(rs);
+          return rs;
+        })();
+      } catch (err) {
+        if (!this.tight || !isDiskFull(err) || passBytes <= MIN_PASS_BYTES) throw err;
+        passBytes = Math.max(MIN_PASS_BYTES, Math.floor(passBytes / 4));
+        this.checkpoint();
+        continue;
+      }
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        left -= r._b;
+        delete (r as { _b?: number })._b;
+        deleted.push(r);
+      }
+      if (this.tight) this.checkpoint();
+      if (upTo === NO_ROWID_LIMIT) break;
+    }
+    return deleted;
+  }
+
+  /**
+   * Bytes of the file per byte of its rows' JSON (`bytes`), idempotency keys apart: what a row takes in pages, indexes
+   * and page slack. A small message takes a page of its own (twice its size); a 64 KB one little more than its size.
+   * (The per-table page count SQLite could give reads every overflow page: gigabytes at each check.)
+   */
+  private fileBytesPerRowByte(used: number): number {
+    const rows = this.stmt<[], { b: number }>(
+      'SELECT (SELECT coalesce(sum(bytes), 0) FROM messages) + (SELECT coalesce(sum(bytes), 0) FROM unreadable) AS b',
+    ).get()?.b ?? 0;
+    const pending = STREAMS.reduce((a, s) => a + this.pendingByStream.get(s)!.bytes, 0);
+    let keys = 0;
+    try {
+      keys = this.stmt<[], { b: number | null }>("SELECT pgsize AS b FROM dbstat WHERE name = 'idempotency' AND aggregate = 1").get()?.b ?? 0;
+    } catch {
+      // no dbstat in this SQLite: keys count as rows' room
+    }
+    return rows + pending > 0 ? Math.max(0, used - keys) / (rows + pending) : 1;
+  }
+
+  /** Deletes acknowledged replay copies whose original is gone; returns how many. */
+  private dropOrphanCopies(): number {
+    // A copy sent by a replay goes with its original: acknowledged later, it would outlive it, and a later replay
+    // (which copies originals only) would find nothing to send for a range the store seems to hold.
+    return this.stmt('DELETE FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NOT NULL AND replay_of NOT IN (SELECT id FROM messages)').run().changes;
+  }
+
+  /**
+   * Deletes the idempotency keys older than IDEMPOTENCY_TTL_MS. A forward step of the clock must not drop the keys of
+   * batches just accepted (a sender's resend would be stored again, under new message ids): keys this run stamped
+   * before a step are aged by runNow.
+   */
+  private expireKeys(steppedAfter: number, runNow: number, now: number): void {
+    const expired = 'at < CASE WHEN at <= ? THEN ? ELSE ? END';
+    const params = [steppedAfter, runNow - IDEMPOTENCY_TTL_MS, now - IDEMPOTENCY_TTL_MS];
+    try {
+      const c = this.stmt<unknown[], { total: number; expired: number }>(`SELECT count(*) AS total, coalesce(sum(${expired}), 0) AS expired FROM idempotency`).get(...params)!;
+      if (c.expired === 0) return;
+      // Most of a large table expired (a store kept 24 h of keys before, or the agent was down): rebuilt from the keys
+      // kept, as deleting keys scattered over every page would rewrite every page of the table.
+      if (c.expired >= KEY_REBUILD_MIN && c.expired * 2 >= c.total) this.rebuildKeys(c.total - c.expired, `NOT (${expired})`, params);
+      else this.stmt(`DELETE FROM idempotency WHERE ${expired}`).run(...params);
+    } catch (err) {
+      // On a full disk, expired keys wait for a later check: they do no harm meanwhile.
+      if (!this.tight || !isDiskFull(err)) throw err;
+    }
+  }
+
+  /**
+   * Keeps only the `keep` newest keys matching `where`, in a table written afresh. Keys are ordered by key, not by
+   * time, so deleting the oldest here and there would free no page (and the measure of the store's size would not
+   * move); a table written in key order from the keys kept takes only the pages they need.
+   */
+  private rebuildKeys(keep: number, where = '1', params: readonly unknown[] = []): void {
+    this.db.transaction(() => {
+      const kept = this.stmt<unknown[], { key: string; at: number }>(
+        `SELECT key, at FROM (SELECT key, at FROM idempotency WHERE ${where} ORDER BY at DESC LIMIT ?) ORDER BY key`,
+      ).all(...params, keep);
+      this.stmt('DELETE FROM idempotency').run();
+      const insert = this.stmt('INSERT INTO idempotency (key, at) VALUES (?, ?)');
+      for (const k of kept) insert.run(k.key, k.at);
+    })();
+  }
+
+  /**
+   * Over capacity: deletes the oldest idempotency keys, about `excess` bytes of them, before any unsent record goes.
+   * Returns how many went.
+   */
+  private trimKeys(excess: number): number {
+    const n = this.stmt<[], { n: number }>('SELECT count(*) AS n FROM idempotency').get()?.n ?? 0;
+    if (n === 0) return 0;
+    let bytes = n * 200;
+    try {
+      bytes = this.stmt<[], { b: number | null }>("SELECT pgsize AS b FROM dbstat WHERE name = 'idempotency' AND aggregate = 1").get()?.b ?? bytes;
+    } catch {
+      // no dbstat in this SQLite: the estimate above
+    }
+    // A tenth more than the estimate: pages hold a little less than their share, and each try rewrites the table.
+    const drop = Math.min(n, Math.ceil((1.1 * excess) / (bytes / n)));
+    if (drop < n) {
+      try {
+        this.rebuildKeys(n - drop);
+        return drop;
+      } catch (err) {
+        // The disk has no room to write the keys kept: all go (the table is then cleared, which needs next to none).
+        if (!isDiskFull(err)) throw err;
+        this.checkpoint();
+      }
+    }
+    this.stmt('DELETE FROM idempotency').run();
+    return n;
   }
 
   close(): void {

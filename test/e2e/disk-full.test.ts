@@ -137,6 +137,81 @@ describe('disk full', () => {
     expect(delivered + evicted).toBe(prefilled + committed);
   }, 180_000);
 
+  it('another program fills the disk at once while the hub is down: the store deletes its reserve, evicts for the disk in small passes, takes data again, drains once the hub is back, and makes its reserve again', async () => {
+    const dir = tempDir();
+    mountPoint = mountTmpfs(dir, '64m');
+    const storePath = join(mountPoint, 'agent.db');
+    const reserve = `${storePath}.reserve`;
+    // A backlog of an outage (the hub down), well within what the disk takes.
+    const box = new Outbox(storePath, { synchronous: 'normal' });
+    let prefilled = 0;
+    while (box.usedBytes() < 28 * 1024 * 1024) {
+      box.append(Array.from({ length: 1000 }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'backlog', body: JSON.stringify({ type: 'numeric', deviceId: 'backlog', n: prefilled + i, pad: 'x'.repeat(300) }) })));
+      prefilled += 1000;
+    }
+    box.close();
+
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: Buffer.from('disk-filled-key-0123456789abcdef!').toString('base64') }] });
+    hub.refuseConnections('tcp-close');
+    const cap = captureLog('info');
+    const config = testConfig(
+      dir,
+      {
+        store: { path: storePath, commitIntervalMs: 20 },
+        hub: { maxInFlight: 8 },
+        drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 16, waveforms: false, numericPeriodMs: 100, episodesPerHour: 0 } }],
+      },
+      hub.connectionString('gw-dev'),
+    );
+    agent = new Agent({ config, registry, log: cap.log });
+    await agent.start();
+    expect(existsSync(reserve)).toBe(true);
+    await until('first commits', () => agent!.metrics.get('store_committed_total') > 100);
+
+    // Another program (an image pull, a core dump) takes all the disk at once, far more than the headroom between two
+    // checks: every write of the store fails for room, eviction included (it needs WAL room too).
+    const filler = fillDisk(mountPoint, 'other-program');
+    // The next limits check deletes the reserve, checkpoints and evicts for the disk in small passes: counted, logged
+    // and alarmed as any eviction for the disk, never "cannot enforce store limits".
+    await until('evicted for the disk', () => agent!.metrics.get('store_evicted_total', { class: 'numeric' }) > 0, 30_000);
+    expect(cap.find('cannot enforce store limits')).toBeUndefined();
+    expect(existsSync(reserve)).toBe(false);
+    expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(0);
+    expect(cap.find('store limits reached: unsent data evicted, oldest and lowest priority first')).toMatchObject({ reason: 'capacity', limitedBy: 'disk' });
+    expect(agent.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:store-evicted')?.condition.text).toMatch(/^Store full \(the disk is the limit\)/);
+    // The reserve given up is counted, logged and alarmed until the disk has room for a new one.
+    expect(agent.metrics.get('store_reserve_released_total')).toBe(1);
+    expect(cap.find('disk full: the store deleted its reserve file to go on packing, acknowledging and evicting; free disk space')).toBeDefined();
+    const onReserve = () => agent!.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:disk-full-at-start' && a.state !== 'resolved');
+    expect(onReserve()?.condition.text).toMatch(/^Gateway disk full: the store runs on its small reserve/);
+    // Readings are taken again in the room the eviction made inside the store's file.
+    const committedAfterEviction = agent.metrics.get('store_committed_total');
+    await until('data taken again', () => agent!.metrics.get('store_committed_total') > committedAfterEviction + 1000, 30_000);
+
+    // The hub is back: the backlog drains although the disk is still full (packing and acknowledging have room).
+    hub.refuseConnections('off');
+    expect(await agent.drain(90_000)).toBe(true);
+    expect(cap.find('cannot enforce store limits')).toBeUndefined();
+
+    // The other program's file goes: the reserve is made again.
+    rmSync(filler);
+    await until('the reserve made again', () => existsSync(reserve), 30_000);
+    await until('its alarm ended', () => onReserve() === undefined, 30_000);
+    const committed = agent.metrics.get('store_committed_total');
+    const evicted = agent.metrics.get('store_evicted_total', { class: 'numeric' }) + agent.metrics.get('store_evicted_total', { class: 'waveform' });
+    const stopped = agent;
+    agent = null;
+    await stopped.stop();
+    // Every record accepted is at the hub or was evicted (and counted): nothing else is missing.
+    let delivered = 0;
+    for (const m of hub.messages) {
+      if (m.properties.kind === 'telemetry') delivered += (JSON.parse(m.body.toString('utf8')) as { records: unknown[] }).records.length;
+    }
+    const atHubOnce = new Set(hub.messages.filter((m) => m.properties.kind === 'telemetry').map((m) => m.messageId)).size;
+    expect(atHubOnce).toBe(hub.messages.filter((m) => m.properties.kind === 'telemetry').length);
+    expect(delivered + evicted).toBe(prefilled + committed);
+  }, 180_000);
+
   it('a disk already full at start: the store opens on its reserve, the agent runs (display, alarms) and says so; the reserve comes back with space', async () => {
     const dir = tempDir();
     mountPoint = mountTmpfs(dir, '96m');
