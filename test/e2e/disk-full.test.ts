@@ -19,6 +19,25 @@ import { fillDisk, freeBytes, mountTmpfs, unmountTmpfs, until } from '../support
 let mountPoint: string | null = null;
 let agent: Agent | null = null;
 let hub: HubStandin | null = null;
+
+/** An agent on the store at `storePath` with a simulated ward of `beds` beds (numerics every 100 ms), its hub down. */
+async function wardWithHubDown(dir: string, storePath: string, beds: number, key: string): Promise<{ cap: ReturnType<typeof captureLog> }> {
+  hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: Buffer.from(key).toString('base64') }] });
+  hub.refuseConnections('tcp-close');
+  const cap = captureLog('info');
+  const config = testConfig(
+    dir,
+    {
+      store: { path: storePath, commitIntervalMs: 20 },
+      hub: { maxInFlight: 8 },
+      drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds, waveforms: false, numericPeriodMs: 100, episodesPerHour: 0 } }],
+    },
+    hub.connectionString('gw-dev'),
+  );
+  agent = new Agent({ config, registry, log: cap.log });
+  await agent.start();
+  return { cap };
+}
 afterEach(async () => {
   await agent?.stop().catch(() => undefined);
   agent = null;
@@ -93,20 +112,8 @@ describe('disk full', () => {
     box.close();
     const freeAtStart = freeBytes(mountPoint);
 
-    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: Buffer.from('disk-backlog-key-0123456789abcd!').toString('base64') }] });
-    hub.refuseConnections('tcp-close');
-    const cap = captureLog('info');
-    const config = testConfig(
-      dir,
-      {
-        store: { path: storePath, commitIntervalMs: 20 },
-        hub: { maxInFlight: 8 },
-        drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 48, waveforms: false, numericPeriodMs: 100, episodesPerHour: 0 } }],
-      },
-      hub.connectionString('gw-dev'),
-    );
-    agent = new Agent({ config, registry, log: cap.log });
-    await agent.start();
+    const { cap } = await wardWithHubDown(dir, storePath, 48, 'disk-backlog-key-0123456789abcd!');
+    if (!agent || !hub) throw new Error('the agent did not start');
 
     // The hub stays down while the ward writes more than the disk had free: still accepted, none refused. (A numeric
     // record of the simulator is over 150 bytes of JSON.)
@@ -151,20 +158,8 @@ describe('disk full', () => {
     }
     box.close();
 
-    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: Buffer.from('disk-filled-key-0123456789abcdef!').toString('base64') }] });
-    hub.refuseConnections('tcp-close');
-    const cap = captureLog('info');
-    const config = testConfig(
-      dir,
-      {
-        store: { path: storePath, commitIntervalMs: 20 },
-        hub: { maxInFlight: 8 },
-        drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 16, waveforms: false, numericPeriodMs: 100, episodesPerHour: 0 } }],
-      },
-      hub.connectionString('gw-dev'),
-    );
-    agent = new Agent({ config, registry, log: cap.log });
-    await agent.start();
+    const { cap } = await wardWithHubDown(dir, storePath, 16, 'disk-filled-key-0123456789abcdef!');
+    if (!agent || !hub) throw new Error('the agent did not start');
     expect(existsSync(reserve)).toBe(true);
     await until('first commits', () => agent!.metrics.get('store_committed_total') > 100);
 
