@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -56,6 +56,11 @@ describe('store volume encryption check', () => {
     const w = world(true);
     mkdirSync(join(w.root, 'elsewhere'));
     expect(storeVolumeEncryption(join(w.root, 'elsewhere', 'agent.db'), w.roots)).toEqual({ state: 'not-encrypted', device: '/dev/sda1' });
+  });
+  it('of two mounts on the store folder, uses the one on top (listed last), not the hidden one below it', () => {
+    const w = world(true);
+    writeFileSync(w.roots.mountinfo, `${readFileSync(w.roots.mountinfo, 'utf8')}50 40 8:1 / ${w.store} rw,relatime shared:3 - ext4 /dev/sda1 rw\n`);
+    expect(storeVolumeEncryption(join(w.store, 'agent.db'), w.roots)).toEqual({ state: 'not-encrypted', device: '/dev/sda1' });
   });
   it('says unknown, with why, where it cannot tell', () => {
     expect(storeVolumeEncryption(':memory:').state).toBe('unknown');

@@ -55,9 +55,14 @@ function mountOf(storePath: string, roots: VolumeRoots): { mount: { point: strin
   } catch {
     return { why: 'no mount information (not Linux?)' };
   }
-  const mount = mounts
-    .filter((m) => dir === m.point || dir.startsWith(m.point.endsWith('/') ? m.point : `${m.point}/`))
-    .sort((a, b) => b.point.length - a.point.length)[0];
+  // The longest mount point holding the folder; of two on the same point, the one listed last: mountinfo lists mounts
+  // in the order they were made, and the later one is on top (the one the store writes to; rv38 §8: a plain disk
+  // mounted over a LUKS one read as encrypted).
+  let mount: (typeof mounts)[number] | undefined;
+  for (const m of mounts) {
+    if (dir !== m.point && !dir.startsWith(m.point.endsWith('/') ? m.point : `${m.point}/`)) continue;
+    if (!mount || m.point.length >= mount.point.length) mount = m;
+  }
   return mount ? { mount } : { why: `no mount holds ${dir}` };
 }
 
