@@ -19,6 +19,27 @@ afterEach(async () => {
 
 const has = (ctx: FakeContext, refid: string) => ctx.readings().some((x) => x.mdc?.refid === refid && typeof x.value === 'number');
 
+/** A driver with the fast test options against the simulated ventilator, once its first PIP reading came. */
+async function online(): Promise<FakeContext> {
+  r = await rig();
+  const ctx = fakeContext();
+  driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
+  await driver.start();
+  await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+  return ctx;
+}
+
+/** A listen-only driver (a Y-cable) on a line whose device side only plays what another host would have asked for. */
+async function listening(): Promise<FakeContext> {
+  r = await rig();
+  r.sim.mute = true;
+  const ctx = fakeContext();
+  driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { listenOnly: true })), ctx);
+  await driver.start();
+  await waitFor('listening', () => ctx.statuses().some((s) => s.state === 'online'));
+  return ctx;
+}
+
 describe('medibus session over a pty pair', () => {
   it('initialises, identifies, sets up realtime and cycles data requests into readings, alarms and curves', async () => {
     r = await rig();
@@ -72,11 +93,8 @@ describe('medibus session over a pty pair', () => {
   });
 
   it('answers device-initiated commands and NAKs a corrupt one', async () => {
-    r = await rig();
-    const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
-    await driver.start();
-    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    const ctx = await online();
+    if (!r || !driver) throw new Error('no rig');
 
     await r.sim.sendCommand(CMD.NOP);
     await r.sim.sendCommand(CMD.DEVICE_ID);
@@ -95,11 +113,8 @@ describe('medibus session over a pty pair', () => {
   });
 
   it('counts NAKs and bad checksums from the device, retries, and keeps going', async () => {
-    r = await rig();
-    const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
-    await driver.start();
-    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    const ctx = await online();
+    if (!r || !driver) throw new Error('no rig');
     r.sim.nakNext(1);
     await waitFor('NAK counted', () => ctx.counter('nak_received') >= 1);
     r.sim.corruptNext(1);
@@ -158,11 +173,8 @@ describe('medibus session over a pty pair', () => {
   });
 
   it('a device switched off on a live line: each re-initialisation counted, warned about once', async () => {
-    r = await rig();
-    const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
-    await driver.start();
-    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    const ctx = await online();
+    if (!r || !driver) throw new Error('no rig');
     r.sim.mute = true;
     await waitFor('4 re-initialisations', () => ctx.counter('reinitialisations') >= 4);
     const reinit = () => ctx.logs.filter((l) => /^medibus (still )?re-initialising/.test(String(l.msg)));
@@ -193,11 +205,8 @@ describe('medibus session over a pty pair', () => {
   });
 
   it('reconnects after unplug and replug (socat and simulator killed and restarted)', async () => {
-    r = await rig();
-    const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
-    await driver.start();
-    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    const ctx = await online();
+    if (!r || !driver) throw new Error('no rig');
     await r.unplug();
     await waitFor('offline reported', () => ctx.statuses().some((s) => s.state === 'offline'));
     expect(driver.health().state).toBe('degraded');
@@ -218,11 +227,8 @@ describe('medibus session over a pty pair', () => {
   });
 
   it('a message cut short by an unplug does not carry over to the next connection', async () => {
-    r = await rig();
-    const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
-    await driver.start();
-    await waitFor('online', () => has(ctx, 'MDC_PRESS_AWAY_INSP_PEAK'));
+    const ctx = await online();
+    if (!r || !driver) throw new Error('no rig');
     r.sim.mute = true;
     await waitFor('the line is quiet (a request timed out)', () => ctx.counter('response_timeouts') >= 1);
     const lastData = () => driver!.health().devices?.['vent-1']?.lastDataAt;
@@ -269,12 +275,8 @@ describe('medibus session over a pty pair', () => {
   });
 
   it('listen-only: a device that goes silent has its alarms ended (link lost), as an active session does', async () => {
-    r = await rig();
-    r.sim.mute = true;
-    const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { listenOnly: true })), ctx);
-    await driver.start();
-    await waitFor('listening', () => ctx.statuses().some((s) => s.state === 'online'));
+    const ctx = await listening();
+    if (!r || !driver) throw new Error('no rig');
     await r.sim.sendRaw(encodeResponse(CMD.ALARMS_CP1, `${String.fromCharCode(0x30 + 25)}12${'PAW HIGH'.padEnd(12)}`));
     await waitFor('alarm start', () => ctx.alarms().some((a) => a.phase === 'start'));
     // The ventilator is switched off: nothing more on the line.
@@ -284,12 +286,8 @@ describe('medibus session over a pty pair', () => {
   });
 
   it('listen-only: curves another host enabled are dropped and counted, not held in memory', async () => {
-    r = await rig();
-    r.sim.mute = true;
-    const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { listenOnly: true })), ctx);
-    await driver.start();
-    await waitFor('listening', () => ctx.statuses().some((s) => s.state === 'online'));
+    const ctx = await listening();
+    if (!r || !driver) throw new Error('no rig');
     // 3 curves (sync D7), 50 sample sets, with a breath-phase marker: what a Y-cable sees once another host enabled them.
     const set = [0xd7, ...encodeSample(100), ...encodeSample(200), ...encodeSample(300)];
     await r.sim.sendRaw(Buffer.from([0xc6, 0xc0, ...Array.from({ length: 50 }, () => set).flat()]));
