@@ -269,9 +269,7 @@ export class AlarmEngine {
 
   /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
   tick(now: number): AlarmStateChange[] {
-    const t = this.config.technical;
-    const silentAfterMs = (deviceId: string): number => this.silentAfterMs(deviceId);
-    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, silentAfterMs), ...this.news2Monitor.evaluate(now)]);
+    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, (id) => this.silentAfterMs(id)), ...this.news2Monitor.evaluate(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));
