@@ -125,9 +125,8 @@ export class AlarmEngine {
 
   reading(event: Reading): AlarmStateChange[] {
     const r = this.withBed(event);
-    // Any reading shows the device is sending for its bed, an out-of-order one too (a clock stepped back: ingest
-    // believes the new clock only after a minute): its bed's alarms must not end as "no longer monitored" meanwhile.
-    this.limits.heard(r.deviceId, r.bed ?? UNASSIGNED_BED, r.receivedAt, this.silentAfterMs(r.deviceId));
+    // The technical monitor records that the device sends for its bed (any reading, an out-of-order one too: a clock
+    // stepped back is no silence), which the limit evaluator's tick reads (technical.feeds).
     const updates = this.technical.reading(r);
     if (r.kind === 'numeric') updates.push(...this.numeric(r));
     return this.applyAll(updates);
@@ -261,15 +260,9 @@ export class AlarmEngine {
     return this.applyAll([update]);
   }
 
-  /** How long a device may send nothing before it is silent (alarms.devices.<id>.silentAfterS, else the default). */
-  private silentAfterMs(deviceId: string): number {
-    const t = this.config.technical;
-    return (t.devices?.[deviceId]?.silentAfterS ?? t.silentAfterS) * 1000;
-  }
-
   /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
   tick(now: number): AlarmStateChange[] {
-    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, (id) => this.silentAfterMs(id)), ...this.news2Monitor.evaluate(now)]);
+    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, this.technical.feeds), ...this.news2Monitor.evaluate(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));

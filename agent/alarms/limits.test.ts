@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MDC, UNITS } from '../model/mdc.js';
 import { numeric, s } from './fixtures.js';
+import { BedFeeds } from './feeds.js';
 import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rulesForBed, validateRule, type LimitConfig } from './limits.js';
 import type { ConditionUpdate } from './types.js';
 
@@ -218,27 +219,31 @@ describe('limit configuration', () => {
   });
 
   it('"no longer monitored": ends when the device went silent or moved to one other bed, not when a multi-bed id still sends for others (review rv39)', () => {
-    const silentAfter = () => 30_000;
-    // The engine tells the evaluator of every reading (heard) before it judges the numerics.
-    const read = (ev: LimitEvaluator, r: ReturnType<typeof numeric>) => (ev.heard(r.deviceId, r.bed!, r.receivedAt), ev.reading(r));
+    // Each evaluator with the feeds the engine's technical monitor keeps: told of every reading before it is judged.
+    const evaluator = () => {
+      const feeds = new BedFeeds(() => 30_000);
+      const ev = new LimitEvaluator();
+      const read = (r: ReturnType<typeof numeric>) => (feeds.heard(r.deviceId, r.bed!, r.receivedAt), ev.reading(r));
+      return { read, tick: (t: number) => ev.tick(s(t), feeds) };
+    };
     const ends = (us: ConditionUpdate[]) => us.filter((u) => !u.present).map((u) => !u.present && `${u.key} ${u.why}`);
     // A central station's id relays bed-1 and bed-2; bed-1's monitor goes quiet, bed-2 goes on.
-    const cs = new LimitEvaluator();
-    for (let t = 0; t <= 10; t++) for (const bed of ['bed-1', 'bed-2']) read(cs, numeric(HR, 150, t, { deviceId: 'cs', bed }));
+    const cs = evaluator();
+    for (let t = 0; t <= 10; t++) for (const bed of ['bed-1', 'bed-2']) cs.read(numeric(HR, 150, t, { deviceId: 'cs', bed }));
     const out: ConditionUpdate[] = [];
-    for (let t = 11; t <= 120; t++) out.push(...read(cs, numeric(HR, 150, t, { deviceId: 'cs', bed: 'bed-2' })), ...cs.tick(s(t), silentAfter));
+    for (let t = 11; t <= 120; t++) out.push(...cs.read(numeric(HR, 150, t, { deviceId: 'cs', bed: 'bed-2' })), ...cs.tick(t));
     expect(ends(out)).toEqual([]);
     // A monitor moved from bed-1 to bed-2: its bed-1 alarm ends, unconfirmed, saying so.
-    const mon = new LimitEvaluator();
-    for (let t = 0; t <= 10; t++) read(mon, numeric(HR, 150, t, { bed: 'bed-1' }));
+    const mon = evaluator();
+    for (let t = 0; t <= 10; t++) mon.read(numeric(HR, 150, t, { bed: 'bed-1' }));
     const moved: ConditionUpdate[] = [];
-    for (let t = 11; t <= 45; t++) moved.push(...read(mon, numeric(HR, 80, t, { bed: 'bed-2' })), ...mon.tick(s(t), silentAfter));
+    for (let t = 11; t <= 45; t++) moved.push(...mon.read(numeric(HR, 80, t, { bed: 'bed-2' })), ...mon.tick(t));
     expect(ends(moved)).toEqual(['limit:bed-1:mon-1:hr-high no longer monitored: mon-1 now sends for bed bed-2, nothing for bed bed-1 for 31 s']);
     // A device gone silent altogether.
-    const quiet = new LimitEvaluator();
-    for (let t = 0; t <= 10; t++) read(quiet, numeric(HR, 150, t));
+    const quiet = evaluator();
+    for (let t = 0; t <= 10; t++) quiet.read(numeric(HR, 150, t));
     const gone: ConditionUpdate[] = [];
-    for (let t = 11; t <= 45; t++) gone.push(...quiet.tick(s(t), silentAfter));
+    for (let t = 11; t <= 45; t++) gone.push(...quiet.tick(t));
     expect(ends(gone)).toEqual(['limit:bed-1:mon-1:hr-high no longer monitored: device mon-1 silent for 31 s']);
   });
 

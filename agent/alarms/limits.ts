@@ -6,6 +6,7 @@ import type { NumericReading } from '../model/reading.js';
 import { metricLabel } from '../model/labels.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { UNASSIGNED_BED } from './types.js';
+import type { FeedView } from './feeds.js';
 import { convert } from './units.js';
 
 export interface LimitRule {
@@ -168,11 +169,6 @@ const MAX_TOLD_MISMATCHES = 1000;
 export class LimitEvaluator {
   private config: LimitConfig;
   private readonly tracks = new Map<string, Track>();
-  /** When each device last sent anything for each bed (`device|bed`): what it no longer sends for is not monitored. */
-  private readonly heardAt = new Map<string, number>();
-  /** The bed each device last sent for, and the devices seen to carry several beds (they go back and forth). */
-  private readonly lastBedOf = new Map<string, string>();
-  private readonly multiBed = new Set<string>();
   private readonly ruleCache = new Map<string, Map<number, LimitRule[]>>();
   /** Readings a rule could not judge for their unit, since last taken, and the mismatches not told of before. */
   private unconvertible: { count: number; fresh: UnitMismatch[] } = { count: 0, fresh: [] };
@@ -232,19 +228,6 @@ export class LimitEvaluator {
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
     return t;
-  }
-
-  /** Anything a device sent for a bed (the engine tells of waveforms too): it still monitors that bed. */
-  heard(deviceId: string, bed: string, at: number, withinMs = 30_000): void {
-    const k = `${deviceId}|${bed}`;
-    // Back within `withinMs` (the device's silentAfterS) to a bed it sent for, after another: an id that carries
-    // several beds (a central station), not a monitor moved from one bed to the next (and back hours later), as the
-    // technical monitor judges it.
-    const last = this.lastBedOf.get(deviceId);
-    const before = this.heardAt.get(k);
-    if (last !== undefined && last !== bed && before !== undefined && at - before <= withinMs) this.multiBed.add(deviceId);
-    this.lastBedOf.set(deviceId, bed);
-    this.heardAt.set(k, Math.max(this.heardAt.get(k) ?? at, at));
   }
 
   /**
@@ -315,30 +298,19 @@ export class LimitEvaluator {
    * between samples a value stands (a slow feed's reading stands for its interval; the device is the judge of how
    * often it measures). A deliberate choice: a lone out-of-range sample not contradicted within the delay alarms
    * (a device that goes silent right after it also raises "no data").
-   * With `silentAfterMs` (the device's expected interval): an alarm whose device has sent nothing for its bed for
-   * longer ends, unconfirmed (the device went silent, or now reports for another bed): otherwise it would stay open on
-   * the old bed for ever, and no value could end it.
+   * With `feeds` (which device sends for which bed, agent/alarms/feeds.ts): an alarm whose device has sent nothing for
+   * its bed for longer than its silentAfterS ends, unconfirmed (the device went silent, or now reports for another
+   * bed): otherwise it would stay open on the old bed for ever, and no value could end it. A device that carries
+   * several beds (a central station) and still sends for others keeps it: that bed's technical alarm says so.
    */
-  tick(now: number, silentAfterMs?: (deviceId: string) => number): ConditionUpdate[] {
+  tick(now: number, feeds?: FeedView): ConditionUpdate[] {
     const gapMs = (this.config.maxSampleGapS ?? 15) * 1000;
     const out: ConditionUpdate[] = [];
-    // The beds each device sent for lately: a device silent for a bed but sending for others is either a central
-    // station's id (one bed's monitor quiet: its alarms stay, that bed's technical alarm says so) or a monitor moved
-    // to another bed (its alarms on the old bed end).
-    const bedsNow = new Map<string, string[]>();
-    if (silentAfterMs) {
-      for (const [k, at] of this.heardAt) {
-        const cut = k.indexOf('|');
-        const deviceId = k.slice(0, cut);
-        if (now - at > silentAfterMs(deviceId)) continue;
-        bedsNow.set(deviceId, [...(bedsNow.get(deviceId) ?? []), k.slice(cut + 1)]);
-      }
-    }
     for (const t of this.tracks.values()) {
-      const heard = this.heardAt.get(`${t.deviceId}|${t.bed}`);
-      if (silentAfterMs && heard !== undefined && now - heard > silentAfterMs(t.deviceId)) {
-        const elsewhere = bedsNow.get(t.deviceId) ?? [];
-        if (elsewhere.length > 0 && this.multiBed.has(t.deviceId)) continue; // a multi-bed id still sending
+      const heard = feeds?.lastHeard(t.deviceId, t.bed);
+      if (feeds && heard !== undefined && now - heard > feeds.silentAfterMs(t.deviceId)) {
+        const elsewhere = feeds.bedsSending(t.deviceId, now);
+        if (elsewhere.length > 0 && feeds.carriesSeveralBeds(t.deviceId)) continue; // a multi-bed id still sending
         if (t.alarmed) {
           const s = Math.round((now - heard) / 1000);
           const why = elsewhere.length === 0 ? `device ${t.deviceId} silent for ${s} s` : `${t.deviceId} now sends for bed ${elsewhere.join(', ')}, nothing for bed ${t.bed} for ${s} s`;

@@ -5,6 +5,7 @@
 // alarms, not here.
 import { metricLabel } from '../model/labels.js';
 import type { DeviceStatusEvent, MdcCode, RawCode, Reading } from '../model/reading.js';
+import { BedFeeds } from './feeds.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
 
@@ -97,15 +98,6 @@ interface MetricTrack {
 /** Samples of a metric received closer together than this are one batch (one message), not the feed's pace. */
 const BATCH_MS = 1000;
 
-/** What one device sends for one bed: its readings' latest time and patient id, and its "no data for this bed" alarm. */
-interface BedFeed {
-  deviceId: string;
-  bed: string;
-  at: number;
-  patientId?: string;
-  silentRaised: boolean;
-}
-
 export function technicalKey(scope: string, kind: TechnicalKind): string {
   return `tech:${scope}:${kind}`;
 }
@@ -119,15 +111,13 @@ export class TechnicalMonitor {
    * it covers; the alarm ends when the last of them is valid again.
    */
   private readonly offGroups = new Map<string, Set<string>>();
-  /** When each device last sent a reading for each bed (by `device|bed`): a bed it no longer sends for is not monitored. */
-  private readonly bedFeeds = new Map<string, BedFeed>();
-  /** The bed each device last sent a reading for. */
-  private readonly lastBed = new Map<string, string>();
   /**
-   * Devices seen sending for several beds at once (a central station or HL7 gateway relaying beds): back to a bed
-   * within their interval after a reading for another. A monitor moved to another bed never goes back so.
+   * Which device sends for which bed (agent/alarms/feeds.ts): a bed a device no longer sends for is not monitored by
+   * it. The limit evaluator reads it too (the engine hands it `feeds`).
    */
-  private readonly multiBed = new Set<string>();
+  readonly feeds = new BedFeeds((deviceId) => this.silentAfterMs(deviceId));
+  /** The `device|bed` feeds whose "no data from <device> for bed <bed>" alarm is up. */
+  private readonly bedSilentRaised = new Set<string>();
   private store = { fraction: 0, raised: false, at: 0 };
   private hub = { downSince: null as number | null, raised: false };
 
@@ -241,20 +231,9 @@ export class TechnicalMonitor {
 
   /** A reading from a device for a bed: that bed is monitored by it; ends its "no data for this bed" alarm. */
   private heard(deviceId: string, bed: string, at: number, patientId: string | undefined): ConditionUpdate[] {
+    this.feeds.heard(deviceId, bed, at, patientId);
     const k = `${deviceId}|${bed}`;
-    let f = this.bedFeeds.get(k);
-    const last = this.lastBed.get(deviceId);
-    // Back to this bed within the device's interval after a reading for another: it sends for several beds at once.
-    if (f && last !== undefined && last !== bed && at - f.at <= this.silentAfterMs(deviceId)) this.multiBed.add(deviceId);
-    this.lastBed.set(deviceId, bed);
-    if (!f) {
-      f = { deviceId, bed, at, silentRaised: false };
-      this.bedFeeds.set(k, f);
-    }
-    f.at = Math.max(f.at, at);
-    if (patientId !== undefined) f.patientId = patientId;
-    if (!f.silentRaised) return [];
-    f.silentRaised = false;
+    if (!this.bedSilentRaised.delete(k)) return [];
     return [{ present: false, key: technicalKey(k, 'no-data'), at, why: `data for bed ${bed} received from ${deviceId}` }];
   }
 
@@ -266,13 +245,13 @@ export class TechnicalMonitor {
    */
   private checkBeds(now: number): ConditionUpdate[] {
     const sending = new Set<string>();
-    for (const f of this.bedFeeds.values()) if (now - f.at <= this.silentAfterMs(f.deviceId)) sending.add(f.deviceId);
+    for (const [, f] of this.feeds.all()) if (now - f.at <= this.silentAfterMs(f.deviceId)) sending.add(f.deviceId);
     const out: ConditionUpdate[] = [];
-    for (const [k, f] of this.bedFeeds) {
-      if (f.silentRaised || !this.multiBed.has(f.deviceId) || !sending.has(f.deviceId)) continue;
+    for (const [k, f] of this.feeds.all()) {
+      if (this.bedSilentRaised.has(k) || !this.feeds.carriesSeveralBeds(f.deviceId) || !sending.has(f.deviceId)) continue;
       const silentMs = this.silentAfterMs(f.deviceId);
       if (now - f.at <= silentMs) continue;
-      f.silentRaised = true;
+      this.bedSilentRaised.add(k);
       const s = Math.round((now - f.at) / 1000);
       const spec = this.base(technicalKey(k, 'no-data'), f.bed, f.deviceId, 'no-data', `No data from ${f.deviceId} for bed ${f.bed}`);
       if (f.patientId !== undefined) spec.patientId = f.patientId;
@@ -369,7 +348,7 @@ export class TechnicalMonitor {
     const out: ConditionUpdate[] = [];
     const d = this.devices.get(t.deviceId);
     if (!d) return out;
-    const heard = this.bedFeeds.get(`${t.deviceId}|${t.bed}`)?.at;
+    const heard = this.feeds.lastHeard(t.deviceId, t.bed);
     if (heard !== undefined && now - heard > this.silentAfterMs(t.deviceId)) {
       // The device sends nothing for this bed any more (silent: its no-data alarm says so; or moved to another bed):
       // its off and invalid alarms here end, saying so, and nothing pending is raised for it.
