@@ -93,6 +93,9 @@ export class Agent {
   /** Evictions reported (logged, counted, alarmed) that the store has not yet taken off its tally: not reported twice. */
   private reportedEvictions: EvictionTally | null = null;
   private unreadableAlarm = false;
+  /** Store checks failed in a row (other than a full disk), and whether the gateway alarm for it is up. */
+  private checkFailures = 0;
+  private checkFailingAlarm = false;
   /** The store cannot record the hub's acknowledgements: forwarding has stopped (a failing or read-only disk). */
   private ackWriteAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
@@ -300,14 +303,44 @@ export class Agent {
     for (const [key, loss] of this.unnotedLosses) this.noteLoss(key, loss);
     this.writeOpenAlarmNotes();
     this.writeSeenDevices();
+    const report = this.checkStore();
+    if (report) this.reportStore(report);
+    // Whatever the store check did: alarm changes the store would not take must be alarmed (review rv42 §1).
+    this.checkAlarmJournal();
+  }
+
+  /**
+   * The store's limits enforced, or null when that failed (a failing or read-only disk, a store damaged while
+   * running): counted, logged (the first, then every 30th: every 5 min), and after three failures in a row (30 s) a
+   * gateway alarm, since capacity and age are then not kept and the other store reports stop.
+   */
+  private checkStore(): LimitsReport | null {
     const { maxBytes, maxAgeHours } = this.deps.config.store;
-    let report;
     try {
-      report = this.outbox.enforceLimits(maxBytes, maxAgeHours * 3600_000);
+      const report = this.outbox.enforceLimits(maxBytes, maxAgeHours * 3600_000);
+      if (this.checkFailures > 0) this.log.info({ failedChecks: this.checkFailures }, 'store check works again');
+      this.checkFailures = 0;
+      if (this.checkFailingAlarm) {
+        this.checkFailingAlarm = false;
+        this.alarms.gatewayCondition(this.gatewayId, 'store-check', false, 'the store check works again');
+      }
+      return report;
     } catch (err) {
-      this.log.error({ err }, 'cannot enforce store limits');
-      return;
+      this.checkFailures++;
+      this.metrics.inc('store_check_failures_total');
+      if (this.checkFailures % 30 === 1) this.log.error({ err, failedChecks: this.checkFailures }, 'cannot enforce store limits (capacity and age are not kept while this lasts)');
+      if (this.checkFailures >= 3 && !this.checkFailingAlarm) {
+        this.checkFailingAlarm = true;
+        const code = (err as { code?: unknown }).code;
+        const why = typeof code === 'string' ? code : (err as Error).message;
+        this.alarms.gatewayCondition(this.gatewayId, 'store-check', true, `Store check failing (${why}): store limits not kept; see the agent log`, 'medium');
+      }
+      return null;
     }
+  }
+
+  private reportStore(report: LimitsReport): void {
+    const { maxBytes } = this.deps.config.store;
     // The reserve given up while running (another program filled the disk at once; agent/store/outbox.ts): as at a
     // start on a full disk, alarmed until the disk has room for a new one.
     if (report.reserveReleased) {
@@ -364,7 +397,6 @@ export class Agent {
       this.evicting = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-evicted', false, 'store below its limits again');
     }
-    this.checkAlarmJournal();
   }
 
   /**
