@@ -59,4 +59,9 @@ export interface DriverClaims {
   serialPorts?: Array<{ path: string; field: string }>;
   /** TCP addresses it listens on (host as in the options; a wildcard host clashes with any host on that port). */
   listens?: Array<{ host: string; port: number; field: string }>;
+  /**
+   * Beds whose whole patient monitor the driver is (the simulator): a second such driver on one bed would show two
+   * patients' vitals as one. A driver for one device among several at a bed (a ventilator) claims none.
+   */
+  monitorBeds?: Array<{ bed: string; field: string }>;
 }

@@ -199,7 +199,14 @@ describe('what two drivers cannot share', () => {
     ]);
     // A disabled driver takes nothing; the default ward's ids are distinct from a second ward's prefix.
     expect(problems({ drivers: [{ name: 'a', type: 'simulator' }, { name: 'b', type: 'simulator', enabled: false }] })).toEqual([]);
-    expect(problems({ drivers: [{ name: 'a', type: 'simulator' }, { name: 'b', type: 'simulator', options: { deviceIdPrefix: 'ward2-' } }] })).toEqual([]);
+    expect(problems({ drivers: [{ name: 'a', type: 'simulator' }, { name: 'b', type: 'simulator', options: { deviceIdPrefix: 'ward2-', bedPrefix: 'W2-' } }] })).toEqual([]);
+  });
+
+  it('two simulated wards with one bed name are refused, naming bedPrefix (the display would show one patient of the two; review rv41 §5)', () => {
+    expect(problems({ drivers: [{ name: 'a', type: 'simulator', options: { beds: 2 } }, { name: 'b', type: 'simulator', options: { beds: 3, deviceIdPrefix: 'ward2-' } }] })).toEqual([
+      { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-01" already has its monitor from drivers[0].options.bedPrefix (driver "a"); give each simulated ward its own bed names' },
+      { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-02" already has its monitor from drivers[0].options.bedPrefix (driver "a"); give each simulated ward its own bed names' },
+    ]);
   });
 
   it('a serial port opened by two drivers is refused, also through a link to it; a replay takes no port', () => {

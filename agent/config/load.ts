@@ -373,13 +373,15 @@ function serialPortName(path: string): string {
 
 /**
  * What no two enabled drivers may share, each refused naming both fields: a device id (alarms, the store and the hub
- * tell devices apart by id alone, so one device's silence would be hidden by the other's data), a serial port (only
+ * tell devices apart by id alone, so one device's silence would be hidden by the other's data), a bed's whole monitor
+ * (two simulated wards with one bed name: the display would show one patient's vitals), a serial port (only
  * one opener gets it), a TCP listening port (the second listener fails at start), also against the display's port.
  * Within one driver its own checks report such clashes, with advice of their own.
  */
 export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const ids = new Map<string, { field: string; driver: number }>();
+  const beds = new Map<string, { field: string; driver: number }>();
   const ports = new Map<string, { field: string; driver: number; path: string }>();
   const listens: Array<{ host: string; port: number; field: string; driver: number }> = [];
   if (config.display.enabled && config.display.port !== 0) listens.push({ host: config.display.host, port: config.display.port, field: 'display.port', driver: -1 });
@@ -392,6 +394,11 @@ export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMa
       const first = ids.get(id);
       if (!first) ids.set(id, { field, driver: i });
       else if (first.driver !== i) problems.push({ path: `drivers[${i}].${field}`, message: `device id "${id}" is already used by ${owner(first.field, first.driver)}; give every device its own id` });
+    }
+    for (const { bed, field } of claims.monitorBeds ?? []) {
+      const first = beds.get(bed);
+      if (!first) beds.set(bed, { field, driver: i });
+      else if (first.driver !== i) problems.push({ path: `drivers[${i}].${field}`, message: `bed "${bed}" already has its monitor from ${owner(first.field, first.driver)}; give each simulated ward its own bed names` });
     }
     for (const { path, field } of claims.serialPorts ?? []) {
       const name = serialPortName(path);

@@ -3,7 +3,7 @@
 import { MDC, UNITS } from '../../agent/model/mdc.js';
 import type { AlarmEvent, DriverEvent, MdcCode, NumericReading, Origin, Quality, Unit, WaveformSegment } from '../../agent/model/reading.js';
 import { type Episode, endEpisode, finished, newEpisode, type EpisodeRequest, technicalActive, technicalEnd } from './episodes.js';
-import type { EpisodeKind, ResolvedOptions } from './options.js';
+import { type EpisodeKind, pad2, type ResolvedOptions, simulatedBedName, simulatedDeviceId } from './options.js';
 import { PROFILES, type Profile } from './profiles.js';
 import { deriveSeed, Prng } from './prng.js';
 import { Vitals } from './vitals.js';
@@ -26,15 +26,6 @@ const TECHNICAL = {
 
 const VALID: Quality = { state: 'valid' };
 const off = (reason: string, state: 'unavailable' | 'invalid'): Quality => ({ state, reasons: [reason] });
-
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
-/** The device id of simulated bed `number` (1-based), e.g. "sim-monitor-03". */
-export function simulatedDeviceId(deviceIdPrefix: string, number: number): string {
-  return `${deviceIdPrefix}${pad2(number)}`;
-}
 
 export class Bed {
   readonly origin: Origin;
@@ -67,7 +58,7 @@ export class Bed {
     const t0 = startAt;
     this.origin = {
       deviceId: simulatedDeviceId(opts.deviceIdPrefix, number),
-      bed: `${opts.bedPrefix}${pad2(number)}`,
+      bed: simulatedBedName(opts.bedPrefix, number),
       source,
       ...(opts.patientIds && { patientId: `sim-patient-${pad2(number)}` }),
     };

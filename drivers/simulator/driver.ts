@@ -6,6 +6,7 @@ import { Bed } from './bed.js';
 import type { Episode, EpisodeRequest } from './episodes.js';
 import {
   type BedRef,
+  bedNumber,
   checkStep,
   type EpisodeKind,
   resolveOptions,
@@ -13,6 +14,7 @@ import {
   type ScenarioStep,
   SimulatorConfigError,
   type SimulatorOptions,
+  unknownBed,
   type Vital,
   type VitalValues,
 } from './options.js';
@@ -76,7 +78,7 @@ export class SimulatorDriver implements Driver {
     const phases = o.staggerBeds ? Math.min(o.beds, 10) : 1;
     const offset = (i: number) => Math.round(((i % phases) * o.numericPeriodMs) / phases);
     this.beds = Array.from({ length: o.beds }, (_, i) => new Bed(i + 1, o, this.ctx.name, this.t0 + offset(i)));
-    for (const step of o.scenario) this.schedule(step); // throws on an unknown bed, before anything runs
+    for (const step of o.scenario) this.schedule(step); // steps were checked, their beds too, by resolveOptions
     this.phase = 'running';
     this.ctx.log.info(
       { beds: o.beds, seed: o.seed, waveforms: o.waveforms, numericPeriodMs: o.numericPeriodMs, episodesPerHour: o.episodesPerHour, clock: this.manual ? 'manual' : 'real' },
@@ -189,8 +191,9 @@ export class SimulatorDriver implements Driver {
 
   private bed(ref: BedRef): Bed {
     if (this.phase === 'new' && this.beds.length === 0) throw new Error('simulator not started yet');
-    const b = typeof ref === 'number' ? this.beds[ref - 1] : this.beds.find((x) => x.name === ref || x.origin.deviceId === ref);
-    if (!b) throw new SimulatorConfigError(`unknown bed ${JSON.stringify(ref)}; beds are 1–${this.beds.length} or ${this.bedNames[0]}…`);
+    const n = bedNumber(this.options, ref);
+    const b = n === undefined ? undefined : this.beds[n - 1];
+    if (!b) throw new SimulatorConfigError(unknownBed(this.options, ref));
     return b;
   }
 

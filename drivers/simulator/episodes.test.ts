@@ -168,10 +168,11 @@ describe('simulator: physiological episodes', () => {
     expect(numerics(ctx.events, 'MDC_PRESS_BLD_NONINV_SYS', 'ICU-02').map((r) => r.deviceTime)).toContain(at(65));
   });
 
-  it('a scenario naming an unknown bed fails at start, before anything runs', async () => {
+  it('a scenario naming an unknown bed is refused when the driver is created, naming the step\'s field', () => {
     const ctx = fakeContext();
-    const sim = createSimulator({ beds: 2, scenario: [{ atS: 1, bed: 'ICU-09', set: { hr: 1 } }] }, ctx, { clock: 'manual', startTime: T0 });
-    await expect(sim.start()).rejects.toThrow(/unknown bed "ICU-09"/);
+    expect(() => createSimulator({ beds: 2, scenario: [{ atS: 1, bed: 'ICU-09', set: { hr: 1 } }] }, ctx, { clock: 'manual', startTime: T0 })).toThrow(
+      /^options\.scenario\[0\]\.bed: unknown bed "ICU-09"/,
+    );
     expect(ctx.events).toEqual([]);
   });
 });

@@ -1,9 +1,8 @@
 // The `simulator` driver: a simulated ward of bedside monitors (numerics, NIBP, ECG and pleth waveforms,
 // episodes, technical alarms), deterministic from a seed. What the agent runs by default with no hardware.
 import type { Driver, DriverContext, DriverFactory } from '../types.js';
-import { simulatedDeviceId } from './bed.js';
 import { SimulatorDriver, type SimulatorHooks } from './driver.js';
-import { DEFAULTS, type SimulatorOptions } from './options.js';
+import { DEFAULTS, simulatedBedName, simulatedDeviceId, type SimulatorOptions } from './options.js';
 import { configSchema } from './schema.js';
 
 export { SimulatorDriver, type SimulatorHooks, type BedSnapshot } from './driver.js';
@@ -25,7 +24,12 @@ export const simulatorDriver: DriverFactory<SimulatorOptions> = {
   },
   claims(options: SimulatorOptions) {
     const prefix = options.deviceIdPrefix ?? DEFAULTS.deviceIdPrefix;
-    return { deviceIds: Array.from({ length: options.beds ?? DEFAULTS.beds }, (_, i) => ({ id: simulatedDeviceId(prefix, i + 1), field: 'options.deviceIdPrefix' })) };
+    const bedPrefix = options.bedPrefix ?? DEFAULTS.bedPrefix;
+    const numbers = Array.from({ length: options.beds ?? DEFAULTS.beds }, (_, i) => i + 1);
+    return {
+      deviceIds: numbers.map((n) => ({ id: simulatedDeviceId(prefix, n), field: 'options.deviceIdPrefix' })),
+      monitorBeds: numbers.map((n) => ({ bed: simulatedBedName(bedPrefix, n), field: 'options.bedPrefix' })),
+    };
   },
 };
 

@@ -101,7 +101,12 @@ export function resolveOptions(options: SimulatorOptions | undefined): ResolvedO
     throw new SimulatorConfigError(`options.episodesPerHour: must be a number from 0 to 3600 (got ${String(o.episodesPerHour)})`);
   }
   if (!Number.isInteger(o.seed)) throw new SimulatorConfigError(`options.seed: must be an integer (got ${String(o.seed)})`);
-  o.scenario.forEach((step, i) => checkStep(step, `options.scenario[${i}]`));
+  o.scenario.forEach((step, i) => {
+    checkStep(step, `options.scenario[${i}]`);
+    // The ward is known from the options, so a step for a bed that is not there is a config error now (--check
+    // creates the driver without starting it), not a start that fails and is retried forever.
+    if (bedNumber(o, step.bed) === undefined) throw new SimulatorConfigError(`options.scenario[${i}].bed: ${unknownBed(o, step.bed)}`);
+  });
   for (const k of o.episodeKinds) {
     if (!(EPISODE_KINDS as readonly string[]).includes(k)) {
       throw new SimulatorConfigError(`options.episodeKinds: unknown kind "${k}"; allowed: ${EPISODE_KINDS.join(', ')}`);
@@ -110,7 +115,39 @@ export function resolveOptions(options: SimulatorOptions | undefined): ResolvedO
   return o;
 }
 
-/** Checks a scenario step's fields (not its bed, which needs the ward); throws SimulatorConfigError naming the field. */
+/** Bed numbers in names and ids have at least 2 digits: ICU-01, ICU-128. */
+export function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** The device id of simulated bed `number` (1-based), e.g. "sim-monitor-03". */
+export function simulatedDeviceId(deviceIdPrefix: string, number: number): string {
+  return `${deviceIdPrefix}${pad2(number)}`;
+}
+
+/** The name of simulated bed `number` (1-based), e.g. "ICU-03". */
+export function simulatedBedName(bedPrefix: string, number: number): string {
+  return `${bedPrefix}${pad2(number)}`;
+}
+
+type Ward = Pick<ResolvedOptions, 'beds' | 'bedPrefix' | 'deviceIdPrefix'>;
+
+/** The 1-based number of the bed a reference names (its number, bed name or device id); undefined if none. */
+export function bedNumber(o: Ward, ref: BedRef): number | undefined {
+  if (typeof ref === 'number') return Number.isInteger(ref) && ref >= 1 && ref <= o.beds ? ref : undefined;
+  for (let n = 1; n <= o.beds; n++) {
+    if (simulatedBedName(o.bedPrefix, n) === ref || simulatedDeviceId(o.deviceIdPrefix, n) === ref) return n;
+  }
+  return undefined;
+}
+
+/** Why a bed reference was refused, with the references that would work. */
+export function unknownBed(o: Ward, ref: BedRef): string {
+  const range = (name: (n: number) => string) => (o.beds === 1 ? name(1) : `${name(1)}…${name(o.beds)}`);
+  return `unknown bed ${JSON.stringify(ref)}; beds are 1–${o.beds}, ${range((n) => simulatedBedName(o.bedPrefix, n))} or ${range((n) => simulatedDeviceId(o.deviceIdPrefix, n))}`;
+}
+
+/** Checks a scenario step's fields (not its bed, which needs the ward: see bedNumber); throws SimulatorConfigError naming the field. */
 export function checkStep(step: ScenarioStep, where = 'scenario step'): void {
   const fail = (field: string, what: string) => {
     throw new SimulatorConfigError(`${where}.${field}: ${what}`);
