@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Ingest, IngestRefusedError, normalise, toRecord } from './ingest.js';
 import { Outbox } from './store/outbox.js';
 import { Metrics } from './metrics.js';
@@ -29,7 +29,26 @@ function setup(commitIntervalMs = 0, forwardWaveforms = false) {
   return { box, metrics, cap, ingest, seen };
 }
 
+/** The store refuses every append while `full.on` (SQLITE_FULL, as on a full disk). */
+function fillStore(box: Outbox): { on: boolean } {
+  const append = box.appendBatches.bind(box);
+  const full = { on: true };
+  box.appendBatches = (...args) => {
+    if (full.on) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    return append(...args);
+  };
+  return full;
+}
+
+/** pino's numeric levels. */
+const WARN = 40;
+const INFO = 30;
+
 describe('Ingest', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('resolves only after commit, then passes events downstream', async () => {
     const { box, ingest, seen } = setup(5);
     const p = ingest.accept('test', [reading(72)]);
@@ -80,7 +99,7 @@ describe('Ingest', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
     expect(box.pending('telemetry').records).toBe(2);
     expect(metrics.get('ingest_records_dropped_total', { reason: 'too-large' })).toBe(1);
-    expect(metrics.get('ingest_refused_total', { reason: 'RecordTooLargeError' })).toBe(0);
+    expect(metrics.get('ingest_refused_total', { reason: 'RecordTooLargeError', source: 'test' })).toBe(0);
   });
 
   /** A desaturation and the long pleth segment that came with it, in one emit (one HL7 ORU, one device read). */
@@ -152,7 +171,7 @@ describe('Ingest', () => {
     const results = await Promise.allSettled([ingest.accept('test', [reading(72, 1)]), ingest.accept('test', [reading(75, 2)])]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 75]); // shown and alarmed, though not kept
-    expect(metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' })).toBe(2);
+    expect(metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'test' })).toBe(2);
     expect(metrics.get('store_committed_total')).toBe(0);
     expect(states).toEqual([{ reason: 'SQLITE_FULL' }]); // told once, not per refusal
     full = false;
@@ -180,4 +199,94 @@ describe('Ingest', () => {
     expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 75]);
   });
 
+  it('a reading under a code with no MDC mapping is stored and passed on, counted by source, and logged once per device and code as not judged by the alarm rules', async () => {
+    const { box, ingest, seen, metrics, cap } = setup();
+    const vendor = (deviceId: string, code: string, value: number, extra: Partial<NumericReading> = {}): NumericReading => ({
+      ...reading(value), deviceId, mdc: null, raw: { system: '99PHILIPS', code, text: 'SpO2' }, unit: UNITS.PERCENT, ...extra,
+    });
+    await ingest.accept('icu-mllp', [vendor('mon-1', '0002-4bb8', 78), reading(72)]);
+    await ingest.accept('icu-mllp', [vendor('mon-1', '0002-4bb8', 77), vendor('mon-2', '0002-4bb8', 95)]);
+    await ingest.accept('icu-mllp', [vendor('mon-1', '0002-4bb9', 30, { setting: true })]);
+    await ingest.accept('vent', [vendor('mon-1', '0002-4bb8', 79)]);
+    // Kept and passed on as ever.
+    expect(seen).toHaveLength(6);
+    expect(box.pending('telemetry').records).toBe(6);
+    expect(metrics.get('ingest_unmapped_codes_total', { source: 'icu-mllp' })).toBe(4);
+    expect(metrics.get('ingest_unmapped_codes_total', { source: 'vent' })).toBe(1);
+    const lines = cap.lines.filter((l) => /no IEEE 11073 \(MDC\) mapping.*alarm rules \(limits, NEWS2\) cannot judge this metric/.test(String(l.msg)));
+    expect(lines.map((l) => [l.level, l.source, l.deviceId, (l.raw as { code: string }).code])).toEqual([
+      [WARN, 'icu-mllp', 'mon-1', '0002-4bb8'],
+      [WARN, 'icu-mllp', 'mon-2', '0002-4bb8'],
+      [INFO, 'icu-mllp', 'mon-1', '0002-4bb9'], // a setting: never judged anyway
+      [WARN, 'vent', 'mon-1', '0002-4bb8'],
+    ]);
+    expect(lines[0]).toMatchObject({ bed: 'ICU-01', kind: 'numeric', unit: '%', raw: { system: '99PHILIPS', code: '0002-4bb8', text: 'SpO2' } });
+    expect(lines[2]).toMatchObject({ setting: true });
+  });
+
+  it('stops logging new unmapped codes after 1000 (a sender inventing codes), still counting them', async () => {
+    const { ingest, metrics, cap } = setup();
+    const unmapped = (i: number): NumericReading => ({ ...reading(1), mdc: null, raw: { system: 'x', code: `c${i}` } });
+    await ingest.accept('hl7', Array.from({ length: 1500 }, (_, i) => unmapped(i)));
+    await ingest.accept('hl7', [unmapped(2000)]);
+    expect(metrics.get('ingest_unmapped_codes_total', { source: 'hl7' })).toBe(1501);
+    expect(cap.lines.filter((l) => /no IEEE 11073 \(MDC\) mapping/.test(String(l.msg)))).toHaveLength(1000);
+    expect(cap.lines.filter((l) => /further ones are only counted/.test(String(l.msg)))).toHaveLength(1);
+  });
+
+  it('non-finite values are counted by source and warned about per device: the first at once, then at most every 10 min with the count since', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t0 = Date.UTC(2026, 2, 1, 10);
+    vi.setSystemTime(t0);
+    const { ingest, metrics, cap } = setup();
+    const wave: WaveformSegment = {
+      kind: 'waveform', deviceId: 'vent-1', bed: 'ICU-03', source: 'vent', mdc: MDC.PULS_OXIM_PLETH, unit: UNITS.DIMLESS, startTime: t0,
+      sampleRateHz: 100, samples: [1, Number.POSITIVE_INFINITY, 2], receivedAt: t0, quality: { state: 'valid' },
+    };
+    for (let i = 0; i < 5; i++) await ingest.accept('vent', [{ ...reading(Number.NaN), deviceId: 'vent-1' }, wave, { ...reading(70), deviceId: 'vent-1' }]);
+    await ingest.accept('vent', [{ ...reading(Number.NaN), deviceId: 'vent-2' }]);
+    expect(metrics.get('ingest_nonfinite_values_total', { source: 'vent' })).toBe(11);
+    const msg = /^non-finite values \(NaN, Infinity\) from a device/;
+    const lines = () => cap.lines.filter((l) => msg.test(String(l.msg)));
+    expect(lines().map((l) => [l.level, l.deviceId, l.readings])).toEqual([[WARN, 'vent-1', 1], [WARN, 'vent-2', 1]]);
+    expect(lines()[0]).toMatchObject({ source: 'vent', bed: 'ICU-01', kind: 'numeric', metric: 'MDC_ECG_HEART_RATE' });
+
+    vi.setSystemTime(t0 + 10 * 60_000);
+    await ingest.accept('vent', [{ ...reading(Number.NaN), deviceId: 'vent-1' }]);
+    expect(lines().map((l) => [l.deviceId, l.readings])).toEqual([['vent-1', 1], ['vent-2', 1], ['vent-1', 10]]);
+  });
+
+  it('a burst of emits the store refuses gives one error line with its source, then a line a minute with the count; the counter carries source', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t0 = Date.UTC(2026, 2, 1, 10);
+    vi.setSystemTime(t0);
+    const { box, ingest, metrics, cap } = setup(5);
+    const full = fillStore(box);
+    const burst = (n: number) =>
+      Promise.allSettled(Array.from({ length: n }, (_, i) => ingest.accept(i % 2 ? 'ward-sim' : 'icu-mllp', [reading(72, i), reading(73, i)])));
+    expect((await burst(40)).every((r) => r.status === 'rejected')).toBe(true);
+    await burst(4);
+    const msg = 'store refused events; the sender is told they were not accepted';
+    const lines = () => cap.lines.filter((l) => l.msg === msg);
+    expect(lines()).toHaveLength(1);
+    expect(lines()[0]).toMatchObject({ code: 'SQLITE_FULL', source: 'icu-mllp', events: 2, devices: ['dev-1'] });
+    expect(lines()[0]).not.toHaveProperty('refusedSinceLastLine');
+    expect(metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'icu-mllp' })).toBe(44);
+    expect(metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'ward-sim' })).toBe(44);
+
+    // A minute on: one more line, with what was not logged since the first.
+    vi.setSystemTime(t0 + 60_000);
+    await burst(2);
+    expect(lines()).toHaveLength(2);
+    expect(lines()[1]).toMatchObject({ source: 'icu-mllp', refusedSinceLastLine: { emits: 44, events: 88, sources: expect.arrayContaining(['icu-mllp', 'ward-sim']) } });
+
+    // What was refused after the last line is told when the store takes events again; the next refusal is logged at once.
+    full.on = false;
+    await ingest.accept('icu-mllp', [reading(80, 100)]);
+    expect(cap.find('store takes events again')).toMatchObject({ reason: 'SQLITE_FULL', refusedNotLogged: [{ reason: 'SQLITE_FULL', emits: 1, events: 2, sources: ['ward-sim'] }] });
+    full.on = true;
+    await burst(1);
+    expect(lines()).toHaveLength(3);
+    expect(lines()[2]).not.toHaveProperty('refusedSinceLastLine');
+  });
 });

@@ -5,7 +5,7 @@
 // Events the store refuses (disk full) still go to the listeners: a reading that cannot be kept must still be
 // shown and alarmed at the bedside. The driver is told they were not accepted, and the store's state is reported.
 import type { Logger } from 'pino';
-import type { DriverEvent, WaveformSegment } from './model/reading.js';
+import type { DriverEvent, Reading, WaveformSegment } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import { recordBytes, RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
@@ -31,6 +31,8 @@ export type IngestListener = (events: readonly DriverEvent[]) => void;
 export type StoreStateListener = (refusing: { since: number; reason: string } | null) => void;
 
 interface Pending {
+  /** The driver that emitted it (ingest_refused_total{source}, the refusal log). */
+  source: string;
   idempotencyKey?: string;
   events: DriverEvent[];
   resolve: () => void;
@@ -41,6 +43,13 @@ interface Pending {
 
 /** Keys of refused emits remembered as shown (~10 MB at most); past it the oldest are forgotten and shown again. */
 const MAX_SHOWN_WHILE_REFUSED = 100_000;
+/** Unmapped codes logged once each; past this many (a sender inventing codes) they are only counted, so memory stays bounded. */
+const MAX_UNMAPPED_LOGGED = 1000;
+/** Characters of a raw code, system or text kept for the once-per-code log (a sender's field can be any length). */
+const MAX_RAW_CHARS = 200;
+/** While the store refuses, one line per reason and minute (each refused emit logged was 44 lines/s for 32 beds). */
+const REFUSED_LOG_EVERY_MS = 60_000;
+const NON_FINITE_LOG_EVERY_MS = 10 * 60_000;
 
 export class IngestRefusedError extends Error {
   constructor(message: string, override readonly cause: unknown) {
@@ -56,6 +65,14 @@ export class IngestRefusedError extends Error {
  */
 export interface NormalisedWaveform extends WaveformSegment {
   zeroed?: readonly number[];
+}
+
+function refusedCount(n: { emits: number; events: number; sources: Set<string> }): { emits: number; events: number; sources: string[] } {
+  return { emits: n.emits, events: n.events, sources: [...n.sources] };
+}
+
+function capped(s: string): string {
+  return s.length > MAX_RAW_CHARS ? `${s.slice(0, MAX_RAW_CHARS)}…` : s;
 }
 
 /** The event with its device's configured bed, when it carries none. */
@@ -168,6 +185,20 @@ export class Ingest {
   private refusing: { since: number; reason: string } | null = null;
   /** Idempotency keys of refused emits whose events the listeners were given (oldest first, bounded). */
   private readonly shownWhileRefused = new Set<string>();
+  /** Refusals per reason since the last line logged for it: told in the next line, or when the store takes events again. */
+  private readonly refusedLog = new LogGate(REFUSED_LOG_EVERY_MS, 100);
+  private readonly refusedSinceLine = new Map<string, { emits: number; events: number; sources: Set<string> }>();
+  /**
+   * ingest_unmapped_codes_total and ingest_nonfinite_values_total by source (handles, as for ingest_events_total). Both
+   * count readings: a waveform segment with non-finite samples counts once, however many samples were zeroed.
+   */
+  private readonly unmappedCounters = new Map<string, (by?: number) => void>();
+  private readonly nonFiniteCounters = new Map<string, (by?: number) => void>();
+  /** source|device|system|code of unmapped codes logged (at most MAX_UNMAPPED_LOGGED). */
+  private readonly unmappedLogged = new Set<string>();
+  /** Non-finite readings per source|device since the last line logged for it. */
+  private readonly nonFiniteLog = new LogGate(NON_FINITE_LOG_EVERY_MS, 1000);
+  private readonly nonFiniteSinceLine = new Map<string, number>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -200,7 +231,17 @@ export class Ingest {
     if (this.closed) return Promise.reject(new IngestRefusedError('agent is stopping', null));
     if (events.length === 0) return Promise.resolve();
     const bedOf = this.opts.bedOf;
-    const normalised = bedOf ? events.map((e) => withConfiguredBed(normalise(e), bedOf)) : events.map(normalise);
+    const normalised: DriverEvent[] = [];
+    for (const e of events) {
+      let n = normalise(e);
+      const nonFinite = n !== e;
+      if (bedOf) n = withConfiguredBed(n, bedOf);
+      if (n.kind === 'numeric' || n.kind === 'waveform') {
+        if (nonFinite) this.nonFinite(source, n);
+        if (!n.mdc) this.unmapped(source, n);
+      }
+      normalised.push(n);
+    }
     let count = this.eventCounters.get(source);
     if (!count) {
       count = this.metrics.counter('ingest_events_total', { source });
@@ -208,9 +249,65 @@ export class Ingest {
     }
     count(events.length);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
+      this.queue.push({ source, events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
       this.schedule();
     });
+  }
+
+  /**
+   * A reading under a code the driver could not map to MDC is kept (raw code), but the limit rules and NEWS2 only
+   * know MDC codes: a vendor code for SpO2 would escape them without a word. Counted, and logged once per source,
+   * device and code so that someone can map it.
+   */
+  private unmapped(source: string, r: Reading): void {
+    let count = this.unmappedCounters.get(source);
+    if (!count) {
+      count = this.metrics.counter('ingest_unmapped_codes_total', { source });
+      this.unmappedCounters.set(source, count);
+    }
+    count();
+    if (this.unmappedLogged.size > MAX_UNMAPPED_LOGGED) return;
+    const system = capped(r.raw?.system ?? '');
+    const code = capped(r.raw?.code ?? '');
+    const key = `${source}|${r.deviceId}|${system}|${code}`;
+    if (this.unmappedLogged.has(key)) return;
+    this.unmappedLogged.add(key);
+    if (this.unmappedLogged.size > MAX_UNMAPPED_LOGGED) {
+      this.log.warn({ codes: MAX_UNMAPPED_LOGGED }, 'many distinct codes without an MDC mapping: further ones are only counted (ingest_unmapped_codes_total), not logged');
+      return;
+    }
+    // A setting or a waveform is never judged by the limit rules anyway: only a measurement is worth a warning.
+    const level = r.kind === 'numeric' && !r.setting ? 'warn' : 'info';
+    this.log[level](
+      {
+        source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, ...(r.kind === 'numeric' && r.setting && { setting: true }), unit: r.unit.ucum,
+        raw: { system, code, ...(r.raw?.text !== undefined && { text: capped(r.raw.text) }) },
+      },
+      'a reading under a code with no IEEE 11073 (MDC) mapping: stored, forwarded and shown, but the agent\'s alarm rules (limits, NEWS2) cannot judge this metric; logged once per device and code, counted in ingest_unmapped_codes_total',
+    );
+  }
+
+  /** A reading normalise() changed (a NaN or Infinity from a device or a driver bug): counted, and told per device now and then. */
+  private nonFinite(source: string, r: Reading): void {
+    let count = this.nonFiniteCounters.get(source);
+    if (!count) {
+      count = this.metrics.counter('ingest_nonfinite_values_total', { source });
+      this.nonFiniteCounters.set(source, count);
+    }
+    count();
+    const key = `${source}|${r.deviceId}`;
+    const readings = (this.nonFiniteSinceLine.get(key) ?? 0) + 1;
+    if (!this.nonFiniteLog.open(key, Date.now())) {
+      if (this.nonFiniteSinceLine.size >= 1000 && !this.nonFiniteSinceLine.has(key)) this.nonFiniteSinceLine.clear();
+      this.nonFiniteSinceLine.set(key, readings);
+      return;
+    }
+    this.nonFiniteSinceLine.delete(key);
+    const metric = r.mdc ? r.mdc.refid : r.raw ? `${capped(r.raw.system)}:${capped(r.raw.code)}` : undefined;
+    this.log.warn(
+      { source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, metric, readings, everyMinutes: NON_FINITE_LOG_EVERY_MS / 60_000 },
+      'non-finite values (NaN, Infinity) from a device: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number; `readings` counts those since the last such line for this device',
+    );
   }
 
   /**
@@ -329,11 +426,28 @@ export class Ingest {
    */
   private refuse(p: Pending, err: unknown): 'refused' {
     const code = (err as { code?: string }).code;
-    this.metrics.inc('ingest_refused_total', { reason: code ?? (err as Error).name ?? 'error' }, p.events.length);
-    this.log.error(
-      { err, code, events: p.events.length, devices: [...new Set(p.events.map((e) => e.deviceId))] },
-      'store refused events; the sender is told they were not accepted',
-    );
+    const reason = code ?? (err as Error).name ?? 'error';
+    this.metrics.inc('ingest_refused_total', { reason, source: p.source }, p.events.length);
+    // A full disk refuses every emit of every driver: the first is logged, then one line a minute per reason with the
+    // count since (this log is likely written to the disk that is full).
+    let since = this.refusedSinceLine.get(reason);
+    if (!since) {
+      since = { emits: 0, events: 0, sources: new Set() };
+      this.refusedSinceLine.set(reason, since);
+    }
+    since.emits += 1;
+    since.events += p.events.length;
+    since.sources.add(p.source);
+    if (this.refusedLog.open(reason, Date.now())) {
+      this.refusedSinceLine.delete(reason);
+      this.log.error(
+        {
+          err, code, source: p.source, events: p.events.length, devices: [...new Set(p.events.map((e) => e.deviceId))],
+          ...(since.emits > 1 && { refusedSinceLastLine: refusedCount(since), logEveryMinutes: REFUSED_LOG_EVERY_MS / 60_000 }),
+        },
+        'store refused events; the sender is told they were not accepted',
+      );
+    }
     p.reject(new IngestRefusedError(`store refused: ${(err as Error).message}`, err));
     // Too large says nothing of the store's state (records() keeps such records out of an emit; this is a safeguard).
     if (err instanceof RecordTooLargeError) return 'refused';
@@ -368,7 +482,14 @@ export class Ingest {
       this.metrics.inc('store_committed_total', undefined, committed);
       this.onCommitted();
       if (this.refusing) {
-        this.log.info({ refusingSince: new Date(this.refusing.since).toISOString(), reason: this.refusing.reason }, 'store takes events again');
+        // Refusals not told yet (the last minute's) are told here; the next refusal is logged at once.
+        const notLogged = [...this.refusedSinceLine].map(([reason, n]) => ({ reason, ...refusedCount(n) }));
+        this.refusedSinceLine.clear();
+        this.refusedLog.reset();
+        this.log.info(
+          { refusingSince: new Date(this.refusing.since).toISOString(), reason: this.refusing.reason, ...(notLogged.length > 0 && { refusedNotLogged: notLogged }) },
+          'store takes events again',
+        );
         this.refusing = null;
         this.tellStoreState();
       }

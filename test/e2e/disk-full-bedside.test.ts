@@ -36,7 +36,7 @@ describe('disk full at the bedside', () => {
     await until('first commits', () => agent!.metrics.get('store_committed_total') > 20);
 
     const filler = fillDisk(mountPoint);
-    await until('ingest refused', () => agent!.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' }) > 0);
+    await until('ingest refused', () => agent!.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'ward-sim' }) > 0);
     const refusedAt = Date.now();
     const storeAlarm = () => agent!.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:store-refusing');
     await until('store-refusing raised', () => storeAlarm() !== undefined);
@@ -48,7 +48,7 @@ describe('disk full at the bedside', () => {
     await until('SpO2 DESAT raised', () => desat() !== undefined, 30_000);
     const committedBefore = agent.metrics.get('store_committed_total');
     expect(desat()!.raisedAt).toBeGreaterThan(refusedAt - 1000);
-    expect(agent.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' })).toBeGreaterThan(0);
+    expect(agent.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'ward-sim' })).toBeGreaterThan(0);
     // No 'No data' for monitors that are sending.
     expect(agent.alarms.engine.list().filter((a) => /^No data/.test(a.condition.text))).toEqual([]);
 

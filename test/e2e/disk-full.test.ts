@@ -63,7 +63,7 @@ describe('disk full', () => {
 
     // Fill the disk, leaving almost nothing.
     const filler = fillDisk(mountPoint);
-    await until('ingest refused', () => agent!.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' }) > 0);
+    await until('ingest refused', () => agent!.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'ward-sim' }) > 0);
     const refusedLog = cap.find('store refused events; the sender is told they were not accepted');
     expect(refusedLog).toMatchObject({ code: 'SQLITE_FULL' });
     expect(refusedLog!.devices).toEqual(expect.arrayContaining([expect.stringMatching(/^sim-monitor-/)]));
@@ -118,7 +118,7 @@ describe('disk full', () => {
     // The hub stays down while the ward writes more than the disk had free: still accepted, none refused. (A numeric
     // record of the simulator is over 150 bytes of JSON.)
     await until('more accepted than the disk had free', () => agent!.metrics.get('store_committed_total') * 150 > freeAtStart + 2 * 1024 * 1024, 60_000);
-    expect(agent.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL' })).toBe(0);
+    expect(agent.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'ward-sim' })).toBe(0);
     // Counted, logged and alarmed as any eviction, saying that the disk was the limit.
     expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBeGreaterThan(0);
     expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(0);
