@@ -95,7 +95,7 @@ describe('intellivue faults', () => {
     expect(r.sim.received.filter((m) => m === 'assoc-request').length).toBeGreaterThanOrEqual(2);
   });
 
-  it('cable pulled and plugged back (socat and simulator killed and restarted)', async () => {
+  it('cable pulled and plugged back (socat and simulator killed and restarted): the close and failed reopens are counted', async () => {
     r = await rig();
     const ctx = fakeContext();
     const d = await online(ctx);
@@ -104,13 +104,16 @@ describe('intellivue faults', () => {
     expect(d.health().state).toBe('degraded');
     await new Promise((res) => setTimeout(res, 300)); // a few failed reopen attempts
     const n = hrCount(ctx);
+    const failedReopens = ctx.counter('connect_failures');
     await r.replug();
     await waitFor('readings after replug', () => hrCount(ctx) > n + 2, 10000);
     const states = ctx.statuses().map((s) => s.state);
     expect(states.lastIndexOf('online')).toBeGreaterThan(states.indexOf('offline'));
+    expect(ctx.counter('disconnects')).toBe(1);
+    expect(failedReopens).toBeGreaterThanOrEqual(1);
   });
 
-  it('FCS errors and aborted frames are counted and dropped; the session carries on', async () => {
+  it('FCS errors and aborted frames are counted and dropped; the session carries on; bad FCS is warned about once', async () => {
     r = await rig();
     const ctx = fakeContext();
     await online(ctx);
@@ -121,7 +124,11 @@ describe('intellivue faults', () => {
     const n = hrCount(ctx);
     await waitFor('readings continue', () => hrCount(ctx) > n + 3);
     expect(ctx.counter('parse_errors')).toBe(0);
-    expect(ctx.logs.some((l) => l.reason === 'fcs' && /FCS at offset/.test(String(l.msg)))).toBe(true);
+    // At the default level (info) a line where every frame fails its FCS must still leave a line: the first, with the device.
+    const fcs = ctx.logs.filter((l) => l.reason === 'fcs');
+    expect(fcs).toHaveLength(1);
+    expect(fcs[0]).toMatchObject({ level: 40, device: 'mx800-1' });
+    expect(String(fcs[0]!.msg)).toMatch(/^intellivue bad frame dropped: FCS at offset .*repeats are counted as frames_bad_fcs/);
     expect(ctx.readings().every((x) => x.value === null || typeof x.value === 'number')).toBe(true);
   });
 });

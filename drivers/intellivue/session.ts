@@ -15,7 +15,7 @@ import {
   parseMessage, parseTransportHeader,
   type Ava, type FrameEvent, type LinkedId, type Message, type PollReply, type UserInfo,
 } from './protocol/index.js';
-import { RepeatLog } from '../serial/repeat-log.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
 import { FramePacer } from './pacer.js';
 import type { IntellivuePlan } from './options.js';
 
@@ -81,6 +81,11 @@ export class IntellivueSession {
   /** A monitor that sends what we cannot read, or answers every poll with an error, does so at every poll. */
   private readonly parseErrorLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
   private readonly remoteErrorLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
+  /**
+   * Damaged frames (bad FCS, over-long) come from the line and last as long as it does: said once, then summarised.
+   * Not cleared at a new association: a bad line would be warned about at each one.
+   */
+  private readonly badFrameLog = { fcs: new RepeatLog(REPEAT_LOG_EVERY_MS), 'too-long': new RepeatLog(REPEAT_LOG_EVERY_MS) };
   private readonly supersededLog: Record<PollKind, RepeatLog> = {
     numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
     alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
@@ -313,8 +318,12 @@ export class IntellivueSession {
       return;
     }
     if (ev.type === 'bad-frame') {
-      this.hooks.count(`frames_${ev.reason === 'fcs' ? 'bad_fcs' : ev.reason.replace('-', '_')}`);
-      this.hooks.log('debug', `intellivue bad frame: ${ev.detail}`, { reason: ev.reason, bytes: ev.raw.length });
+      const counter = `frames_${ev.reason === 'fcs' ? 'bad_fcs' : ev.reason.replace('-', '_')}`;
+      this.hooks.count(counter);
+      const fields = { reason: ev.reason, bytes: ev.raw.length };
+      // A line on which every frame fails shows no other trouble in listen-only mode (bytes arrive: "online").
+      if (ev.reason === 'fcs' || ev.reason === 'too-long') this.repeated(this.badFrameLog[ev.reason], counter, `intellivue bad frame dropped: ${ev.detail}`, fields);
+      else this.hooks.log('debug', `intellivue bad frame: ${ev.detail}`, fields);
       return;
     }
     let msg: Message;

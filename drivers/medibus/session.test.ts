@@ -204,7 +204,7 @@ describe('medibus session over a pty pair', () => {
     await waitFor('alarm starts again', () => ctx.alarms().filter((a) => a.phase === 'start').length >= 2);
   });
 
-  it('reconnects after unplug and replug (socat and simulator killed and restarted)', async () => {
+  it('reconnects after unplug and replug (socat and simulator killed and restarted); the close and failed reopens are counted', async () => {
     const ctx = await online();
     if (!r || !driver) throw new Error('no rig');
     await r.unplug();
@@ -212,10 +212,14 @@ describe('medibus session over a pty pair', () => {
     expect(driver.health().state).toBe('degraded');
     await new Promise((res) => setTimeout(res, 300)); // a few failed reopen attempts
     const n = ctx.readings().length;
+    const failedReopens = ctx.counter('connect_failures');
     await r.replug();
     await waitFor('readings after replug', () => ctx.readings().length > n + 5, 10000);
     const states = ctx.statuses().map((s) => s.state);
     expect(states.lastIndexOf('online')).toBeGreaterThan(states.indexOf('offline'));
+    // /metrics shows a flapping cable: one close, each failed reopen.
+    expect(ctx.counter('disconnects')).toBe(1);
+    expect(failedReopens).toBeGreaterThanOrEqual(1);
     // The engineer reading the log sees the device go and come back, each failed reopen not repeated.
     const msgs = ctx.logs.filter((l) => l.level === 40 || l.msg === 'medibus device online').map((l) => String(l.msg));
     expect(msgs[0]).toBe('medibus device online');
@@ -253,6 +257,8 @@ describe('medibus session over a pty pair', () => {
     await new Promise((res) => setTimeout(res, 400)); // further attempts, backing off 50–200 ms
     const warned = ctx.logs.filter((l) => l.level === 40);
     expect(warned).toHaveLength(1);
+    expect(ctx.counter('connect_failures')).toBeGreaterThanOrEqual(2); // each attempt counted, though logged once
+    expect(ctx.counter('disconnects')).toBe(0); // never open, so never closed
     expect(warned[0]).toMatchObject({ device: 'vent-1', state: 'offline' });
     expect(String(warned[0]!.msg)).toMatch(/^medibus device offline: cannot open \/dev\/no-such-tty-for-this-test.*No such file or directory/);
   });
@@ -283,6 +289,48 @@ describe('medibus session over a pty pair', () => {
     await waitFor('line silent', () => ctx.statuses().some((s) => s.state === 'silent'));
     await waitFor('alarm end', () => ctx.alarms().some((a) => a.phase === 'end'));
     expect(ctx.alarms().map((a) => [a.phase, a.endedBy ?? null])).toEqual([['start', null], ['end', 'link-lost']]);
+    expect(ctx.counter('silences')).toBe(1);
+  });
+
+  it('listen-only: frames that all fail their checksum are counted and warned about once, with the device', async () => {
+    const ctx = await listening();
+    if (!r || !driver) throw new Error('no rig');
+    // A tap with wrong parity or a noisy cable: every frame arrives, none decodes; the line is busy, so the device
+    // stays "online" and the log is the only place an engineer sees it at the default level.
+    for (let i = 0; i < 20; i++) {
+      const bad = encodeResponse(CMD.DATA_CP1, '7D  2578   6');
+      bad.writeUInt8(bad.readUInt8(bad.length - 2) ^ 0x01, bad.length - 2); // a checksum character flipped
+      await r.sim.sendRaw(bad);
+    }
+    await waitFor('20 bad checksums counted', () => ctx.counter('frames_bad_checksum') === 20);
+    expect(ctx.readings()).toEqual([]);
+    const warned = ctx.logs.filter((l) => l.level === 40 && l.reason === 'checksum');
+    expect(warned).toHaveLength(1); // the first, not one per frame (the summary comes at most every 10 minutes)
+    expect(warned[0]).toMatchObject({ device: 'vent-1', reason: 'checksum' });
+    expect(String(warned[0]!.msg)).toMatch(/^medibus bad response dropped: .*repeats are counted as frames_bad_checksum/);
+    // An over-long frame is a different trouble: said once too.
+    await r.sim.sendRaw(Buffer.concat([Buffer.from([0x01, CMD.DATA_CP1]), Buffer.alloc(5000, 0x41), Buffer.from([0x0d])]));
+    await waitFor('over-long frame counted', () => ctx.counter('frames_too_long') === 1);
+    expect(ctx.logs.filter((l) => l.level === 40 && l.reason === 'too-long')).toMatchObject([{ device: 'vent-1' }]);
+  });
+
+  it('events the store refuses (disk full): each refusal counted, logged once with the device, then accepted again', async () => {
+    const ctx = await online();
+    if (!r || !driver) throw new Error('no rig');
+    const accept = ctx.emit;
+    ctx.emit = async () => {
+      throw new Error('SQLITE_FULL: database or disk is full');
+    };
+    await waitFor('5 refusals counted', () => ctx.counter('emit_failures') >= 5);
+    const refused = () => ctx.logs.filter((l) => /^medibus events not accepted/.test(String(l.msg)));
+    expect(refused()).toHaveLength(1); // not one per emit: a full disk refuses several a second
+    expect(refused()[0]).toMatchObject({ level: 50, device: 'vent-1', err: 'SQLITE_FULL: database or disk is full' });
+    ctx.emit = accept;
+    await waitFor('accepted again, said once with the count', () => ctx.logs.some((l) => /^medibus events accepted again/.test(String(l.msg))));
+    const back = ctx.logs.find((l) => /^medibus events accepted again/.test(String(l.msg)));
+    expect(back).toMatchObject({ level: 30, device: 'vent-1' });
+    expect(back?.refusals).toBeGreaterThanOrEqual(5);
+    expect(refused()).toHaveLength(1);
   });
 
   it('listen-only: curves another host enabled are dropped and counted, not held in memory', async () => {

@@ -15,7 +15,7 @@ import {
 } from './protocol/data.js';
 import { RealtimeDecoder, type RealtimeEvent } from './protocol/realtime.js';
 import { LogGate } from '../../agent/log-gate.js';
-import { RepeatLog } from '../serial/repeat-log.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
 
 /** Re-initialisations of a device that does not answer (and data not understood) are logged once, then summarised at most this often. */
 const REINIT_LOG_EVERY_MS = 10 * 60_000;
@@ -71,6 +71,11 @@ export class MedibusSession {
   private readonly reinitLog = new RepeatLog(REINIT_LOG_EVERY_MS);
   /** A device whose data we cannot read sends it at every cycle: said once, then summarised. */
   private readonly parseErrorLog = new RepeatLog(REINIT_LOG_EVERY_MS);
+  /**
+   * Damaged frames (bad checksum, over-long) come from the line (noise, wrong parity on a tap) and last as long as it
+   * does: said once, then summarised. Not cleared at re-initialisation: a bad line would be warned about at each one.
+   */
+  private readonly badFrameLog = { checksum: new RepeatLog(REINIT_LOG_EVERY_MS), 'too-long': new RepeatLog(REINIT_LOG_EVERY_MS) };
   deviceIdentification: DeviceIdentification | undefined;
 
   constructor(
@@ -227,8 +232,12 @@ export class MedibusSession {
   }
 
   private badFrame(ev: Extract<FrameEvent, { type: 'bad-frame' }>): void {
-    this.hooks.count(ev.reason === 'checksum' ? 'frames_bad_checksum' : `frames_${ev.reason.replace('-', '_')}`);
-    this.hooks.log('debug', `medibus bad ${ev.kind}: ${ev.detail}`, { reason: ev.reason, bytes: ev.raw.length });
+    const counter = ev.reason === 'checksum' ? 'frames_bad_checksum' : `frames_${ev.reason.replace('-', '_')}`;
+    this.hooks.count(counter);
+    const fields = { reason: ev.reason, bytes: ev.raw.length };
+    // A listen-only tap on which every frame fails shows no other trouble (the line is busy, the device "online").
+    if (ev.reason === 'checksum' || ev.reason === 'too-long') this.repeated(this.badFrameLog[ev.reason], counter, `medibus bad ${ev.kind} dropped: ${ev.detail}`, fields);
+    else this.hooks.log('debug', `medibus bad ${ev.kind}: ${ev.detail}`, fields);
     if (!this.active || this.plan.listenOnly) return;
     if (ev.kind === 'command') {
       // The device's command was corrupt: tell it so it repeats.
@@ -333,13 +342,20 @@ export class MedibusSession {
     } catch (err) {
       if (!(err instanceof MedibusParseError)) throw err;
       this.hooks.count('parse_errors');
-      const fields = { command: commandName(code), error: err.message };
-      const line = this.parseErrorLog.hit(this.hooks.now?.() ?? Date.now());
-      if (line?.first) this.hooks.log('warn', 'medibus data not understood (repeats are counted as parse_errors and summarised)', fields);
-      else if (line) {
-        const since = new Date(line.since).toISOString();
-        this.hooks.log('warn', `medibus data not understood: ${line.repeats} more since the last line, ${line.inARow} since ${since} (details of the last)`, { ...fields, repeats: line.repeats, total: line.inARow, since });
-      }
+      this.repeated(this.parseErrorLog, 'parse_errors', 'medibus data not understood', { command: commandName(code), error: err.message });
+    }
+  }
+
+  /**
+   * A trouble counted by the caller at each occurrence: the first is a warning as it is, then one summary at most every
+   * REINIT_LOG_EVERY_MS with the count since and the last one's details.
+   */
+  private repeated(log: RepeatLog, counter: string, msg: string, fields: Record<string, unknown>): void {
+    const line = log.hit(this.hooks.now?.() ?? Date.now());
+    if (line?.first) this.hooks.log('warn', `${msg} (repeats are counted as ${counter} and summarised)`, fields);
+    else if (line) {
+      const since = new Date(line.since).toISOString();
+      this.hooks.log('warn', `${msg}: ${line.repeats} more since the last line, ${line.inARow} since ${since} (details of the last)`, { ...fields, repeats: line.repeats, total: line.inARow, since });
     }
   }
 

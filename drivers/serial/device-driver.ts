@@ -9,6 +9,7 @@ import type { BackoffSettings } from './backoff.js';
 import { CaptureWriter } from './capture.js';
 import { CapturingLink } from './capturing-link.js';
 import type { LineSettings, SerialLink } from './link.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
 import { ReplayLink } from './replay-link.js';
 import { SerialPortLink } from './serialport-link.js';
 import { LinkSupervisor, type LinkState } from './supervisor.js';
@@ -80,11 +81,14 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
       {
         onState: (s, d) => this.onLinkState(s, d),
         onOpen: () => this.session.linkOpened(),
+        // Counted as Modbus counts its links, so that a flapping adapter shows in /metrics, not only in the (gated) log.
+        onOpenFailed: () => this.ctx.count('connect_failures'),
         onData: (b) => {
           this.lastDataAt = now();
           this.session.receive(b);
         },
         onClosed: () => {
+          this.ctx.count('disconnects');
           this.session.linkClosed();
           this.linkLost();
         },
@@ -149,7 +153,10 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   private onLinkState(s: LinkState, detail: string): void {
     if (s === 'connecting') this.setStatus('connecting', detail);
     else if (s === 'closed') this.setStatus('offline', detail);
-    else if (s === 'silent') this.setStatus('silent', detail);
+    else if (s === 'silent') {
+      this.ctx.count('silences');
+      this.setStatus('silent', detail);
+    }
     else if (s === 'open' && this.sessionOnline(this.session.state)) this.setStatus('online', detail);
   }
 
@@ -181,12 +188,27 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
     }
   }
 
+  /** A store that refuses (disk full) refuses every emit, several a second: said once, then summarised. */
+  private readonly emitFailureLog = new RepeatLog(TROUBLE_LOG_EVERY_MS);
+
   /** Hands events to the agent; a refusal is counted and logged (the device cannot be asked again). */
   protected emit(events: DriverEvent[]): void {
     if (events.length === 0) return;
-    this.ctx.emit(events).catch((err: Error) => {
-      this.ctx.count('emit_failures');
-      this.ctx.log.error({ device: this.plan.id, err: err.message, events: events.length }, `${this.kind} events not accepted`);
-    });
+    this.ctx.emit(events).then(
+      () => {
+        const n = this.emitFailureLog.clear();
+        if (n > 0) this.ctx.log.info({ device: this.plan.id, refusals: n }, `${this.kind} events accepted again, after ${n} refusals`);
+      },
+      (err: Error) => {
+        this.ctx.count('emit_failures');
+        const fields = { device: this.plan.id, err: err.message, events: events.length };
+        const line = this.emitFailureLog.hit(this.now());
+        if (line?.first) this.ctx.log.error(fields, `${this.kind} events not accepted (repeats are counted as emit_failures and summarised)`);
+        else if (line) {
+          const since = new Date(line.since).toISOString();
+          this.ctx.log.error({ ...fields, repeats: line.repeats, total: line.inARow, since }, `${this.kind} events not accepted: ${line.repeats} more refusals since the last line, ${line.inARow} since ${since} (details of the last)`);
+        }
+      },
+    );
   }
 }

@@ -9,4 +9,4 @@ export * from './replay-link.js';
 export * from './supervisor.js';
 export * from './device-driver.js';
 export * from './claims.js';
-export * from './repeat-log.js';
+export * from '../../agent/repeat-log.js';

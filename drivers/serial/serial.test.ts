@@ -8,7 +8,7 @@ import { CapturingLink } from './capturing-link.js';
 import { ListenOnlyError, lineShorthand } from './link.js';
 import { listSerialDevices } from './listing.js';
 import { ReplayLink } from './replay-link.js';
-import { RepeatLog } from './repeat-log.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
 import { SerialPortLink } from './serialport-link.js';
 import { LinkSupervisor, type LinkState } from './supervisor.js';
 import { openPtyPair, waitFor } from './testing.js';

@@ -18,6 +18,8 @@ export interface SupervisorHooks {
   /** State changes, with why. 'open' is reported on open and again when bytes return after silence. */
   onState(state: LinkState, detail: string): void;
   onOpen?(): void;
+  /** An attempt to open the link failed (another attempt follows with backoff, unless a replay). */
+  onOpenFailed?(err: Error): void;
   onData(bytes: Buffer): void;
   /** After the link closed (any reason) and before any reconnect attempt. */
   onClosed?(err?: Error): void;
@@ -73,6 +75,7 @@ export class LinkSupervisor {
     } catch (err) {
       if (!this.running) return;
       this.setState('closed', `cannot open ${this.link.describe}: ${(err as Error).message}`);
+      this.hooks.onOpenFailed?.(err as Error);
       this.scheduleRetry();
       return;
     }

@@ -1,7 +1,7 @@
 // A trouble that repeats every few seconds while it lasts (a monitor switched off on a live line: no answer to each
 // association request, each re-initialisation): the first in a row is logged, then at most one summary per interval
 // with the count since, until the trouble clears. Each occurrence is still counted by the caller.
-import { LogGate } from '../../agent/log-gate.js';
+import { LogGate } from './log-gate.js';
 
 export interface RepeatLogLine {
   /** The first occurrence in a row (log it as it is), or a summary of the repeats since the last line. */
