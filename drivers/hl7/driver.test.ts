@@ -195,6 +195,10 @@ describe('hl7-mllp driver over TCP', () => {
     expect(acks[0]).toMatch(/\rERR\|[^\r]*larger than 2048 bytes/);
     expect(ctx.counts.get('frames_oversize')).toBe(1);
     expect(ctx.emitted.flat().some((e) => e.kind === 'numeric' && e.patientId === 'P-BIG')).toBe(false);
+    expect(ctx.logs.filter((l) => /larger than maxFrameBytes/.test(l.msg))).toEqual([
+      expect.objectContaining({ level: 40, msg: 'MLLP frame larger than maxFrameBytes dropped; waiting for next frame start', limit: 2048 }),
+      expect.objectContaining({ level: 40, msg: 'HL7 message larger than maxFrameBytes rejected (counted in frames_oversize)', peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/), controlId: 'BIG', limit: 2048 }),
+    ]);
   });
 
   it('an oversize message in enhanced mode (AL/NE) gets one CE; one whose MSH cannot be read gets nothing (counted)', async () => {
@@ -207,6 +211,10 @@ describe('hl7-mllp driver over TCP', () => {
     expect(acks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['CE:BIG2', 'AA:AFTER']);
     expect(ctx.counts.get('frames_oversize')).toBe(2);
     expect(ctx.counts.get('frames_oversize_unanswered')).toBe(1);
+    expect(ctx.logs.filter((l) => /^HL7 message larger than maxFrameBytes/.test(l.msg)).map((l) => [l.msg, l.controlId])).toEqual([
+      ['HL7 message larger than maxFrameBytes rejected (counted in frames_oversize)', 'BIG2'],
+      ['HL7 message larger than maxFrameBytes has no readable MSH-10; no ACK possible', undefined],
+    ]);
   });
 
   it('a sender that ends its frame with FS only (no CR) and waits gets its ACK', async () => {
@@ -339,20 +347,35 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('control_id_reused')).toBe(1);
   });
 
-  it('emit rejected → AR with ERR 207 (sender resends), and the resend lands once', async () => {
+  it('emit rejected → AR with ERR 207 (sender resends), and the resend lands once; one log line for the run, naming the sender', async () => {
     const ctx = fakeCtx();
     ctx.mode = 'reject';
     const c = await client(await start(ctx));
-    c.send(msg('E1'));
-    const [nak] = await c.acks(1);
-    expect(ackCode(nak!)).toBe('AR');
-    const err = parseMessage(nak!).segments[2]!;
+    for (const id of ['E1', 'E2', 'E3']) c.send(msg(id));
+    const naks = await c.acks(3);
+    expect(naks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['AR:E1', 'AR:E2', 'AR:E3']);
+    const err = parseMessage(naks[0]!).segments[2]!;
     expect(str(err, 3, 1)).toBe('207');
+    // A full disk refuses every message: one line, not one per message (the log goes to that disk).
+    const refused = ctx.logs.filter((l) => /HL7 events not committed/.test(l.msg));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({
+      level: 50,
+      sender: 'MON^0011223344556677^EUI-64|WARD',
+      peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      controlId: 'E1',
+      err: expect.stringMatching(/SQLITE_FULL/),
+      counter: 'emit_failures',
+    });
     ctx.mode = 'resolve';
     c.send(msg('E1'));
-    expect(ackCode((await c.acks(2))[1]!)).toBe('AA');
+    expect(ackCode((await c.acks(4))[3]!)).toBe('AA');
     expect(ctx.emitted).toHaveLength(1);
-    expect(ctx.counts.get('emit_failures')).toBe(1);
+    expect(ctx.counts.get('emit_failures')).toBe(3);
+    expect(ctx.logs.filter((l) => /HL7 events/.test(l.msg)).map((l) => l.msg)).toEqual([
+      refused[0]!.msg,
+      'HL7 events are committed again after 3 messages refused',
+    ]);
   });
 
   it('storeFailureAck AE is honoured', async () => {

@@ -1,6 +1,6 @@
 // MessageHandler without sockets: frames in, ACK payloads out, events emitted (or not).
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AlarmEvent, DriverEvent } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
 import { MessageHandler } from './handler.js';
@@ -16,10 +16,15 @@ function setup(acceptProcessingIds: string[] = ['P']) {
   const emitted: DriverEvent[][] = [];
   const counts = new Map<string, number>();
   const logs: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
+  /** `refuse`: the store refuses every emit, as with a full disk. */
+  const store = { refuse: false };
   const ctx: DriverContext = {
     name: 'h',
     log: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
-    emit: async (ev) => void emitted.push(ev),
+    emit: async (ev) => {
+      if (store.refuse) throw new Error('SQLITE_FULL: database or disk is full');
+      emitted.push(ev);
+    },
     count: (c, by = 1) => void counts.set(c, (counts.get(c) ?? 0) + by),
   };
   const handler = new MessageHandler(ctx, {
@@ -30,7 +35,7 @@ function setup(acceptProcessingIds: string[] = ['P']) {
     defaultUtcOffsetMinutes: 0,
     duplicateWindow: { maxEntries: 100, ttlMs: 60_000 },
   });
-  return { handler, emitted, counts, logs };
+  return { handler, emitted, counts, logs, store };
 }
 
 /** A PCD-04 alarm message: the given OBR (fields from OBR-1 on) and OBX rows (fields from OBX-1 on). */
@@ -258,5 +263,53 @@ describe('per-message log lines of one sender', () => {
     await handler.handle(Buffer.from(alarm('N0', 'OTHER')), 'p:3');
     expect(lines(/^PCD mapping: /)).toHaveLength(2);
     expect(lines(/^HL7 parser: /)).toHaveLength(2);
+  });
+});
+
+describe('a store that refuses every message (full disk)', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('logs the first refusal naming sender, peer and control id, then one summary a minute with the count and senders, then the recovery', async () => {
+    const { handler, counts, logs, store } = setup();
+    const t0 = Date.parse('2024-01-01T12:00:00Z');
+    vi.setSystemTime(t0);
+    store.refuse = true;
+    const from = (id: string, app: string) => Buffer.from(msg(id).replace('MON^', `${app}^`));
+    for (let i = 0; i < 10; i++) {
+      const [ack] = await handler.handle(from(`F${i}`, i % 2 ? 'MON' : 'VENT'), `10.0.0.${(i % 2) + 1}:4000`);
+      expect(summary(ack!)).toMatchObject({ code: 'AR', controlId: `F${i}`, err: ['', '', '', '207'] });
+    }
+    const refused = () => logs.filter((l) => /^HL7 events (not|still not) committed/.test(l.msg));
+    expect(counts.get('emit_failures')).toBe(10);
+    expect(refused()).toHaveLength(1);
+    expect(refused()[0]).toMatchObject({ level: 50, peer: '10.0.0.1:4000', sender: 'VENT^0011223344556677^EUI-64|WARD', controlId: 'F0', counter: 'emit_failures' });
+
+    // A minute on, the next refusal brings the summary of the ten since the first line.
+    vi.setSystemTime(t0 + 61_000);
+    await handler.handle(from('F10', 'MON'), '10.0.0.2:4000');
+    await handler.handle(from('F11', 'MON'), '10.0.0.2:4000');
+    expect(counts.get('emit_failures')).toBe(12);
+    expect(refused()).toHaveLength(2);
+    expect(refused()[1]).toMatchObject({
+      level: 50,
+      msg: expect.stringMatching(/^HL7 events still not committed: 10 messages refused since the last line, 11 since 2024-01-01T12:00:00.000Z/),
+      failures: 10,
+      inARow: 11,
+      peer: '10.0.0.2:4000',
+      sender: 'MON^0011223344556677^EUI-64|WARD',
+      controlId: 'F10',
+      senders: ['MON^0011223344556677^EUI-64|WARD from 10.0.0.2', 'VENT^0011223344556677^EUI-64|WARD from 10.0.0.1'],
+    });
+
+    // The store takes data again: said once, with how many were refused; the next refusal is logged at once.
+    store.refuse = false;
+    await handler.handle(from('G1', 'MON'), '10.0.0.2:4000');
+    expect(logs.filter((l) => /committed again/.test(l.msg))).toMatchObject([{ level: 30, failures: 12, msg: 'HL7 events are committed again after 12 messages refused' }]);
+    store.refuse = true;
+    await handler.handle(from('G2', 'MON'), '10.0.0.2:4000');
+    expect(refused()).toHaveLength(3);
+    expect(refused()[2]).toMatchObject({ controlId: 'G2', msg: expect.stringMatching(/^HL7 events not committed/) });
   });
 });

@@ -1,6 +1,7 @@
 // One MLLP frame in → events emitted (awaited) → ACK payloads out. No sockets here.
 import { createHash, randomUUID } from 'node:crypto';
 import { LogGate } from '../../agent/log-gate.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
 import type { DriverEvent } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
 import { ackCodesFor, type AckMode, type OutcomeKind } from './ackplan.js';
@@ -55,6 +56,9 @@ export type SeenHook = (deviceId: string, at: number) => void;
 /** A sender repeats its trouble at every message: the same refusal from one address is logged once a minute. */
 const TROUBLE_LOG_EVERY_MS = 60_000;
 
+/** Senders named in one store-failure summary line: a line stays short however many send. */
+const STORE_FAILURE_SENDERS_MAX = 20;
+
 /** A sender as its messages name it (MSH-3 | MSH-4): one gateway may speak for many addresses, and one address for many. */
 function senderOf(h: MessageHeader): string {
   return `${h.sendingApplication.join('^')}|${h.sendingFacility.join('^')}`;
@@ -71,6 +75,12 @@ export class MessageHandler {
   private readonly troubleLog = new LogGate(TROUBLE_LOG_EVERY_MS, 1000);
   /** A sender's habit (e.g. no OBR-3) is said once per sender (up to 1000 senders, then again). */
   private readonly onceLog = new LogGate(Number.POSITIVE_INFINITY, 1000);
+  /**
+   * A store that refuses (a full disk) refuses every message of every sender, and the log goes to that disk: the first
+   * refusal is logged, then a summary once a minute naming the senders, and one line when the store takes data again.
+   */
+  private readonly storeFailureLog = new RepeatLog(TROUBLE_LOG_EVERY_MS);
+  private readonly storeFailureSenders = new Set<string>();
 
   constructor(
     private readonly ctx: DriverContext,
@@ -278,10 +288,11 @@ export class MessageHandler {
       if (p.events.length === 0) return true;
       try {
         await this.ctx.emit(p.events, { idempotencyKey: `hl7:${p.dedupKey as string}|${p.hash as string}` });
+        this.storeRecovered();
         return true;
       } catch (err) {
         this.ctx.count('emit_failures');
-        this.ctx.log.error({ peer, err: String(err), controlId: p.header?.controlId }, 'HL7 events not committed; sender will be told to resend');
+        this.storeFailed(p, peer, err);
         return false;
       }
     });
@@ -302,6 +313,33 @@ export class MessageHandler {
         p.error = { code: 207, reason: 'could not store the data; please resend' };
       }
     });
+  }
+
+  /** Logs a message the store refused: the first in a row, then a summary once a minute (each one is counted). */
+  private storeFailed(p: Processed, peer: string, err: unknown): void {
+    const sender = p.header ? senderOf(p.header) : '';
+    if (this.storeFailureSenders.size < STORE_FAILURE_SENDERS_MAX) this.storeFailureSenders.add(`${sender} from ${hostOf(peer)}`);
+    const line = this.storeFailureLog.hit(Date.now());
+    if (!line) return;
+    const fields = { peer, sender, controlId: p.header?.controlId, err: String(err), counter: 'emit_failures' };
+    const senders = [...this.storeFailureSenders];
+    this.storeFailureSenders.clear();
+    if (line.first) {
+      this.ctx.log.error(fields, 'HL7 events not committed; sender will be told to resend (further refusals are counted and summarised once a minute)');
+      return;
+    }
+    const since = new Date(line.since).toISOString();
+    this.ctx.log.error(
+      { ...fields, failures: line.repeats, inARow: line.inARow, since, senders },
+      `HL7 events still not committed: ${line.repeats} messages refused since the last line, ${line.inARow} since ${since}; each sender is told to resend (details of the last)`,
+    );
+  }
+
+  /** The store took a message again: says how many it refused before, if any. */
+  private storeRecovered(): void {
+    const refused = this.storeFailureLog.clear();
+    this.storeFailureSenders.clear();
+    if (refused > 0) this.ctx.log.info({ failures: refused, counter: 'emit_failures' }, `HL7 events are committed again after ${refused} messages refused`);
   }
 
   /** Counts what the mapping left out or assumed, and says so per sender (once a minute, or once). */

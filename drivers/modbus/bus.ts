@@ -2,6 +2,7 @@
 // time, with the RTU inter-frame gap after each), and each bus runs its own loop, so a slow or dead
 // device only ever costs time on its own bus.
 import type { DriverContext } from '../types.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
 import type { DriverEvent } from '../../agent/model/reading.js';
 import { DeviceRunner, goesBefore, type DeviceSettings, type NextRead } from './device.js';
 import { classify } from './faults.js';
@@ -10,6 +11,9 @@ import { Backoff, Sleeper } from './timing.js';
 import { describeEndpoint, type Transport } from './transport.js';
 
 export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void) => Transport;
+
+/** A store that refuses (a full disk) refuses every emit, and the log goes to that disk: summarised once a minute. */
+const EMIT_FAILURE_LOG_EVERY_MS = 60_000;
 
 interface Task extends NextRead {
   device: DeviceRunner;
@@ -39,6 +43,11 @@ export class BusPoller {
   /** A lost connection was logged as a warning, and no connection since has lasted `stableMs` (see connect()). */
   private lossWarned = false;
   private readonly stableMs: number;
+  private readonly emitFailureLog = new RepeatLog(EMIT_FAILURE_LOG_EVERY_MS);
+  /** Devices whose events were lost since the last emit-failure line (at most this bus's devices). */
+  private readonly lostDevices = new Set<string>();
+  /** Events lost since the last emit-failure line. */
+  private lostEvents = 0;
 
   constructor(
     readonly plan: BusPlan,
@@ -237,9 +246,39 @@ export class BusPoller {
     try {
       await this.ctx.emit(events);
     } catch (err) {
-      // Not dropped silently: counted and logged with what was lost.
+      // Not dropped silently: counted, and logged with the devices whose events were lost.
       this.ctx.count('emit_failures');
-      this.ctx.log.error({ bus: this.plan.id, events: events.length, err: String(err) }, 'modbus events could not be accepted by the pipeline');
+      this.emitFailed(events, err);
+      return;
     }
+    const lost = this.emitFailureLog.clear();
+    if (lost > 0) {
+      // Named: what was lost since the last line has not been said yet.
+      const fields = { bus: this.plan.id, failures: lost, devices: [...this.lostDevices], events: this.lostEvents, counter: 'emit_failures' };
+      this.lostDevices.clear();
+      this.lostEvents = 0;
+      this.ctx.log.info(fields, `modbus events accepted again after ${lost} emits lost`);
+    }
+  }
+
+  /** Logs events the pipeline refused: the first in a row, then a summary once a minute (each one is counted). */
+  private emitFailed(events: DriverEvent[], err: unknown): void {
+    for (const e of events) this.lostDevices.add(e.deviceId);
+    this.lostEvents += events.length;
+    const line = this.emitFailureLog.hit(Date.now());
+    if (!line) return;
+    const fields = { bus: this.plan.id, devices: [...this.lostDevices], events: this.lostEvents, err: String(err), counter: 'emit_failures' };
+    this.lostDevices.clear();
+    this.lostEvents = 0;
+    const named = fields.devices.join(', ');
+    if (line.first) {
+      this.ctx.log.error(fields, `modbus events of ${named} could not be accepted by the pipeline and are lost (further failures are counted and summarised once a minute)`);
+      return;
+    }
+    const since = new Date(line.since).toISOString();
+    this.ctx.log.error(
+      { ...fields, failures: line.repeats, inARow: line.inARow, since },
+      `modbus events still not accepted: ${line.repeats} emits (${fields.events} events of ${named}) lost since the last line, ${line.inARow} since ${since}`,
+    );
   }
 }

@@ -1,6 +1,6 @@
 // Real Modbus TCP on loopback: the driver against the project's simulator (OS-chosen ports).
 import { createServer, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { modbusDriver } from './index.js';
 import type { DeviceOptions, ModbusOptions } from './options.js';
 import { KNOWN_POINTS, knownPointOptions, loadKnownValues, RegisterBank, startTcpSimulator, type RunningSimulator } from './simulator.js';
@@ -301,6 +301,70 @@ describe('modbus TCP against the simulator', () => {
     expect(ctx.counter('exception_illegal_address')).toBe(0);
     expect(ctx.statuses('o-1').some((e) => e.state === 'error')).toBe(false);
     expect(ctx.logs.find((l) => l.fault === 'bad-frame')).toMatchObject({ bus: 'other', unit: 1, device: 'o-1', msg: expect.stringMatching(/expected address 1 got 2/) });
+  });
+
+  it('an exception code Modbus does not define is counted as exception_other and logged with its code; the device goes to error', async () => {
+    // Every read is answered with exception 0x42, which no Modbus specification defines.
+    const peer = await rawPeer((req) => registersAnswer(req, 0, { pdu: Buffer.of(req[7]! | 0x80, 0x42) }));
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'odd', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, devices: [device('x-1', 1)] }] });
+    await driver.start();
+    await waitFor('error after repeated unknown exceptions', () => ctx.counter('exception_other') >= 2 && ctx.statuses('x-1').at(-1)?.state === 'error');
+    expect(ctx.statuses('x-1').at(-1)?.detail).toMatch(/exception 66: unknown exception on holding 0\.\.0/);
+    expect(ctx.logs.find((l) => l.fault === 'exception')).toMatchObject({
+      level: 40,
+      bus: 'odd',
+      unit: 1,
+      device: 'x-1',
+      register: 'holding 0..0',
+      code: 66,
+      msg: 'modbus read failed: exception 66: unknown exception',
+    });
+    // An answer, if an odd one: not a bad frame, and no reason to reopen the connection.
+    expect(ctx.counter('bad_frames') + ctx.counter('other_errors') + ctx.counter('reconnects')).toBe(0);
+  });
+
+  it('events the pipeline refuses (full disk) are counted; logged once naming the devices, then a summary a minute, then the recovery', async () => {
+    const bank = new RegisterBank();
+    bank.setRegisters(1, 'holding', 0, [72]);
+    bank.setRegisters(2, 'holding', 0, [80]);
+    const s = await sim(bank);
+    const ctx = fakeContext('modbus-test');
+    const accept = ctx.emit;
+    let refuse = false;
+    ctx.emit = (events, opts) => (refuse ? Promise.reject(new Error('SQLITE_FULL: database or disk is full')) : accept(events, opts));
+    // The summary is due a minute after the first line: the clock is moved on rather than waited for.
+    const realNow = Date.now.bind(Date);
+    let skew = 0;
+    vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+    cleanup.push(async () => void vi.restoreAllMocks());
+    const { driver } = run({ ...fast, buses: [{ id: 'gw', transport: 'tcp', host: '127.0.0.1', port: s.port, timeoutMs: 500, devices: [device('mon-1', 1), device('mon-2', 2)] }] }, ctx);
+    await driver.start();
+    await waitFor('both online', () => ctx.statuses('mon-1').some((e) => e.state === 'online') && ctx.statuses('mon-2').some((e) => e.state === 'online'));
+
+    refuse = true;
+    await waitFor('twenty emits refused', () => ctx.counter('emit_failures') >= 20);
+    const lines = () => ctx.logs.filter((l) => l.counter === 'emit_failures');
+    expect(lines()).toHaveLength(1);
+    // The first refused emit is one poll: one device's reading, whichever was polled first.
+    expect(lines()[0]).toMatchObject({ level: 50, bus: 'gw', devices: [expect.stringMatching(/^mon-[12]$/)], events: 1, err: expect.stringMatching(/SQLITE_FULL/) });
+    expect(lines()[0]!.msg).toMatch(/^modbus events of mon-[12] could not be accepted by the pipeline and are lost/);
+
+    skew = 61_000;
+    await waitFor('the summary', () => lines().length === 2);
+    const summary = lines()[1]!;
+    expect(summary).toMatchObject({ level: 50, bus: 'gw', failures: expect.any(Number), inARow: expect.any(Number) });
+    expect([...(summary.devices as string[])].sort()).toEqual(['mon-1', 'mon-2']);
+    expect(summary.failures).toBeGreaterThanOrEqual(20);
+    expect(summary.inARow).toBe((summary.failures as number) + 1);
+    expect(summary.msg).toMatch(/^modbus events still not accepted: \d+ emits \(\d+ events of mon-., mon-.\) lost since the last line/);
+
+    refuse = false;
+    await waitFor('the recovery', () => lines().length === 3);
+    const failures = ctx.counter('emit_failures');
+    expect(lines()[2]).toMatchObject({ level: 30, bus: 'gw', failures, msg: `modbus events accepted again after ${failures} emits lost` });
+    const n = ctx.readings('mon-1').length;
+    await waitFor('readings stored again', () => ctx.readings('mon-1').length > n);
+    expect(lines()).toHaveLength(3);
   });
 
   it('an offline device is probed at the backoff, not at its first read\'s poll interval: back soon after it answers or its server returns', async () => {
