@@ -87,7 +87,7 @@ async function main(): Promise<number> {
       return 2;
     }
     process.stdout.write(`${path}: valid\n`);
-    for (const w of configWarnings(config)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
+    for (const w of configWarnings(config, registry)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
     return 0;
   }
   // What a driver's own checks refuse, a hub section that cannot work, or a store folder the agent cannot write, stops
@@ -109,7 +109,7 @@ async function main(): Promise<number> {
     { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
     'bedside edge gateway agent starting',
   );
-  for (const w of configWarnings(config)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
+  for (const w of configWarnings(config, registry)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
   let agent: Agent;
   try {
     agent = new Agent({ config, registry, log, configPath: path });

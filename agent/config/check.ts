@@ -12,7 +12,7 @@ import { AzureIotTransport, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/a
 import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
-import { ConfigError, requireSecret, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
+import { ConfigError, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
 /** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
 function collect<T>(check: () => T, problems: ConfigProblem[]): T | undefined {
@@ -174,8 +174,8 @@ export function timeZoneProblems(
  * What the agent can run with but people at the bedside would find out the hard way: printed by --check after
  * "valid" and logged at every start.
  */
-export function configWarnings(config: AgentConfig): ConfigProblem[] {
-  const warnings: ConfigProblem[] = [];
+export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const warnings: ConfigProblem[] = registry ? sharedBedWarnings(config, registry) : [];
   if (config.hub.mode !== 'off' && config.hub.sendTimeoutMs > SDK_SEND_TIMEOUT_MS) {
     // Accepted (a file that started before must still start: its bedside alarms depend on it), but said.
     warnings.push({ path: 'hub.sendTimeoutMs', message: `${config.hub.sendTimeoutMs} has no effect beyond ${SDK_SEND_TIMEOUT_MS}: the Azure IoT SDK gives a send up after 30 s of its own; ${SDK_SEND_TIMEOUT_MS} is used` });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, resolveSecret, validateConfig } from './load.js';
+import { configWarnings } from './check.js';
 import { registry } from '../../drivers/registry.js';
 import { DEFAULT_CONFIG_PATH, PACKAGE_ROOT } from '../paths.js';
 
@@ -202,11 +203,14 @@ describe('what two drivers cannot share', () => {
     expect(problems({ drivers: [{ name: 'a', type: 'simulator' }, { name: 'b', type: 'simulator', options: { deviceIdPrefix: 'ward2-', bedPrefix: 'W2-' } }] })).toEqual([]);
   });
 
-  it('two simulated wards with one bed name are refused, naming bedPrefix (the display would show one patient of the two; review rv41 §5)', () => {
-    expect(problems({ drivers: [{ name: 'a', type: 'simulator', options: { beds: 2 } }, { name: 'b', type: 'simulator', options: { beds: 3, deviceIdPrefix: 'ward2-' } }] })).toEqual([
-      { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-01" already has its monitor from drivers[0].options.bedPrefix (driver "a"); give each simulated ward its own bed names' },
-      { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-02" already has its monitor from drivers[0].options.bedPrefix (driver "a"); give each simulated ward its own bed names' },
+  it('two simulated wards with one bed name are accepted but warned about, naming bedPrefix (the display would show one patient of the two; review rv41 §5)', () => {
+    const two = { drivers: [{ name: 'a', type: 'simulator', options: { beds: 2 } }, { name: 'b', type: 'simulator', options: { beds: 3, deviceIdPrefix: 'ward2-' } }] };
+    expect(problems(two)).toEqual([]);
+    expect(configWarnings(validateConfig(two, registry, 'test.yaml'), registry)).toEqual([
+      { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-01" and 1 more already has its monitor from driver "a": the display shows one patient of the two there; give each simulated ward its own bed names' },
     ]);
+    const apart = { drivers: [two.drivers[0]!, { ...two.drivers[1]!, options: { ...two.drivers[1]!.options, bedPrefix: 'W2-' } }] };
+    expect(configWarnings(validateConfig(apart, registry, 'test.yaml'), registry)).toEqual([]);
   });
 
   it('a serial port opened by two drivers is refused, also through a link to it; a replay takes no port', () => {

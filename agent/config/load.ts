@@ -373,15 +373,13 @@ function serialPortName(path: string): string {
 
 /**
  * What no two enabled drivers may share, each refused naming both fields: a device id (alarms, the store and the hub
- * tell devices apart by id alone, so one device's silence would be hidden by the other's data), a bed's whole monitor
- * (two simulated wards with one bed name: the display would show one patient's vitals), a serial port (only
+ * tell devices apart by id alone, so one device's silence would be hidden by the other's data), a serial port (only
  * one opener gets it), a TCP listening port (the second listener fails at start), also against the display's port.
  * Within one driver its own checks report such clashes, with advice of their own.
  */
 export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const ids = new Map<string, { field: string; driver: number }>();
-  const beds = new Map<string, { field: string; driver: number }>();
   const ports = new Map<string, { field: string; driver: number; path: string }>();
   const listens: Array<{ host: string; port: number; field: string; driver: number }> = [];
   if (config.display.enabled && config.display.port !== 0) listens.push({ host: config.display.host, port: config.display.port, field: 'display.port', driver: -1 });
@@ -394,11 +392,6 @@ export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMa
       const first = ids.get(id);
       if (!first) ids.set(id, { field, driver: i });
       else if (first.driver !== i) problems.push({ path: `drivers[${i}].${field}`, message: `device id "${id}" is already used by ${owner(first.field, first.driver)}; give every device its own id` });
-    }
-    for (const { bed, field } of claims.monitorBeds ?? []) {
-      const first = beds.get(bed);
-      if (!first) beds.set(bed, { field, driver: i });
-      else if (first.driver !== i) problems.push({ path: `drivers[${i}].${field}`, message: `bed "${bed}" already has its monitor from ${owner(first.field, first.driver)}; give each simulated ward its own bed names` });
     }
     for (const { path, field } of claims.serialPorts ?? []) {
       const name = serialPortName(path);
@@ -416,6 +409,28 @@ export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMa
     }
   });
   return problems;
+}
+
+/**
+ * Beds whose whole monitor two enabled drivers claim (two simulated wards with one bed name): accepted, since a test
+ * ward or a twin change may do it on purpose, but warned about, as the display then shows one patient's vitals of
+ * the two on that bed (review rv41 §5). One warning per driver, naming its first shared bed.
+ */
+export function sharedBedWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const warnings: ConfigProblem[] = [];
+  const beds = new Map<string, number>();
+  config.drivers.forEach((entry, i) => {
+    if (!entry.enabled) return;
+    const claims = registry.get(entry.type)?.claims?.(entry.options)?.monitorBeds ?? [];
+    const shared = claims.filter(({ bed }) => beds.has(bed) && beds.get(bed) !== i);
+    if (shared.length > 0) {
+      const other = config.drivers[beds.get(shared[0]!.bed)!]!.name;
+      const more = shared.length > 1 ? ` and ${shared.length - 1} more` : '';
+      warnings.push({ path: `drivers[${i}].${shared[0]!.field}`, message: `bed "${shared[0]!.bed}"${more} already has its monitor from driver "${other}": the display shows one patient of the two there; give each simulated ward its own bed names` });
+    }
+    for (const { bed } of claims) if (!beds.has(bed)) beds.set(bed, i);
+  });
+  return warnings;
 }
 
 export function loadConfigFile(path: string, registry: ReadonlyMap<string, DriverFactory>): AgentConfig {
