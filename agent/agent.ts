@@ -120,21 +120,20 @@ export class Agent {
 
   constructor(private readonly deps: AgentDeps) {
     const { log } = deps;
-    // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
-    // takes effect from the start, before anything is built from the config.
-    const startup = startupConfig(deps.config, deps.registry, log);
-    const config = startup.config;
-    this.bedOverrides = bedOverrideKeys(config.alarms);
-    this.deps = { ...deps, config };
     this.log = log;
+    // The hub, the gateway and the store come from the local file: the twin cannot change them (agent/control). The
+    // store is opened (and its lock taken) before anything beside it is read or written: a second agent that the lock
+    // refuses (an old container still running during an update) must not count as a failed start with the saved
+    // overlay (review rv41 §1: three refusals in a row set the hub's configuration aside).
+    const local = deps.config;
     const env = deps.env ?? process.env;
     const { transport, why } =
-      deps.transport !== undefined ? { transport: deps.transport, why: 'supplied' } : chooseTransport(config, env);
-    this.gatewayId = config.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
+      deps.transport !== undefined ? { transport: deps.transport, why: 'supplied' } : chooseTransport(local, env);
+    this.gatewayId = local.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
 
-    const storePath = config.store.path === ':memory:' ? ':memory:' : resolve(config.store.path);
+    const storePath = local.store.path === ':memory:' ? ':memory:' : resolve(local.store.path);
     const volume = storeVolumeEncryption(storePath);
-    if (config.store.requireEncryptedVolume && volume.state !== 'encrypted') {
+    if (local.store.requireEncryptedVolume && volume.state !== 'encrypted') {
       throw new Error(
         `store.requireEncryptedVolume is set but ${storePath} is ${volume.state === 'unknown' ? `on a volume whose encryption cannot be verified (${volume.why})` : `on ${volume.device}, which is not encrypted`}; see docs/security.md`,
       );
@@ -145,12 +144,18 @@ export class Agent {
       log.info({ store: storePath, volume }, 'store volume encryption');
     }
     const opened = Outbox.open(storePath, {
-      synchronous: config.store.synchronous,
-      retainAckedMs: config.store.retainSentHours * 3600_000,
+      synchronous: local.store.synchronous,
+      retainAckedMs: local.store.retainSentHours * 3600_000,
       // Rows well under a message: the last row of a message then leaves at most an eighth of it unused.
-      rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(config.hub.maxMessageBytes / 8)),
+      rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(local.hub.maxMessageBytes / 8)),
     });
     this.outbox = opened.outbox;
+    // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
+    // takes effect from the start, before anything else is built from the config.
+    const startup = startupConfig(local, deps.registry, log);
+    const config = startup.config;
+    this.bedOverrides = bedOverrideKeys(config.alarms);
+    this.deps = { ...deps, config };
     // What follows can still refuse to start (a secret not set, a display certificate that cannot be read): the
     // store is closed then, and the edge model (loading in the background) too, not left open until the process
     // exits (a caller that retries, or a test, would meet a locked file and a stray session).

@@ -268,6 +268,22 @@ describe('module twin: a saved overlay whose start does not complete', () => {
     }
   });
 
+  it('a start the store lock refuses (the old container still running during an update) is not counted against the overlay (review rv41 §1)', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    h.hub.refuseConnections('tcp-close');
+    const file = join(h.dir, 'desired-overlay.json');
+    saveOverlay(file, { desiredVersion: 6, appliedAt: new Date().toISOString(), overlay: { log: { level: 'debug' } } });
+    const local = h.localConfig([{ name: 'ward-a', ...sim(1) }]);
+    const old = await h.startAgent(local);
+    for (let i = 0; i < 3; i++) expect(() => new Agent({ config: local, registry, log: logSink().log })).toThrow(/is in use by another agent/);
+    expect(existsSync(file)).toBe(true);
+    await old.agent.stop();
+    h.agents.length = 0;
+    const { agent } = await h.startAgent(local);
+    expect(agent.control?.configStatus).toMatchObject({ status: 'applied', source: 'saved-overlay', desiredVersion: 6 });
+  });
+
   it('a start stopped on request (SIGTERM while starting) is not counted against the overlay', async () => {
     h = new Harness('device');
     await h.startHub();
