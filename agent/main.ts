@@ -2,8 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { hubRoute } from './forward/choose.js';
-import { checkBeyondSchema, configWarnings, driverProblems, storeMountProblems, storeProblems, timeZoneProblems } from './config/check.js';
+import { checkBeyondSchema, configWarnings } from './config/check.js';
 import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -90,17 +89,11 @@ async function main(): Promise<number> {
     for (const w of configWarnings(config, registry)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
     return 0;
   }
-  // What a driver's own checks refuse, a hub section that cannot work, or a store folder the agent cannot write, stops
-  // the start here, as --check reports it, before the store or display opens.
-  const driverErrors = [
-    ...hubRoute(config, process.env, true).problems,
-    ...driverProblems(config, registry),
-    ...storeProblems(config, true),
-    ...storeMountProblems(config),
-    ...timeZoneProblems(),
-  ];
-  if (driverErrors.length) {
-    process.stderr.write(`${new ConfigError(path, driverErrors).message}\n`);
+  // What --check reports stops the start here, the same way (exit 2, each field named), before the store or display
+  // opens: secrets, TLS and CA files, example passwords, each driver's own checks, the hub route, the store file.
+  const startProblems = await checkBeyondSchema(config, registry, process.env, true);
+  if (startProblems.length) {
+    process.stderr.write(`${new ConfigError(path, startProblems).message}\n`);
     return 2;
   }
 

@@ -2,15 +2,15 @@
 // restart over and over under IoT Edge): secrets that cannot be read, TLS files that are not there, and each enabled
 // driver's own checks (a Modbus register map, an IntelliVue plan, an HL7 listener's TLS), made by creating the
 // driver without starting it. Nothing is opened, listened on or sent.
-import { accessSync, constants, existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
 import { AzureIotTransport, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
 import { hubRoute } from '../forward/choose.js';
-import { storeMountPoint } from '../store/volume.js';
+import { storeMountPoint, storeVolumeEncryption } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { ConfigError, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
@@ -30,11 +30,16 @@ function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: Conf
   return collect(() => requireSecret(s, field, env), problems);
 }
 
-export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): Promise<ConfigProblem[]> {
+/**
+ * Everything the schema cannot see that would stop the agent: --check runs it, and so does every start before anything
+ * opens (`atStart`: the environment is the module's own; review rv41 §2: the start used to find some of these only
+ * while building the agent, exit 1 with a stack, after the store was created).
+ */
+export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env, atStart = false): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
   if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
-  problems.push(...buildProblems(config, registry, env));
-  problems.push(...storeProblems(config));
+  problems.push(...buildProblems(config, registry, env, atStart));
+  problems.push(...storeProblems(config, atStart));
   problems.push(...storeMountProblems(config, env));
   problems.push(...timeZoneProblems(env));
   return problems;
@@ -45,10 +50,10 @@ export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyM
  * pseudonym key, each enabled driver's own checks. Also run on a twin overlay merged with the local file, before it
  * is applied or saved: a saved overlay must never stop a start (the hub could not undo it then).
  */
-export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env, atStart = false): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   // How the hub would be reached, as the start decides it; nothing connects.
-  problems.push(...hubRoute(config, env).problems);
+  problems.push(...hubRoute(config, env, atStart).problems);
   if (config.hub.caFile) {
     const caFile = config.hub.caFile;
     collect(() => readCaFile(caFile), problems);
@@ -94,6 +99,21 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
       accessSync(target, what === 'folder' ? constants.W_OK | constants.X_OK : constants.R_OK | constants.W_OK);
     } catch (err) {
       return [{ path: 'store.path', message: `cannot write the store ${what} ${target}${uid} (${(err as NodeJS.ErrnoException).code}): ${fix}` }];
+    }
+  }
+  const file = resolve(path);
+  if (!existsSync(file)) {
+    // The agent makes it.
+  } else if (statSync(file).isDirectory()) {
+    return [{ path: 'store.path', message: `${file} is a folder: store.path names the store's file (e.g. ${join(file, 'agent.db')})` }];
+  }
+  // A file that is not SQLite's is not refused here: a store whose first page was damaged looks the same, and the
+  // agent must then start (moving it aside, alarmed) rather than leave the ward without its alarms.
+  if (config.store.requireEncryptedVolume) {
+    const volume = storeVolumeEncryption(file);
+    if (volume.state !== 'encrypted') {
+      const where = volume.state === 'unknown' ? `on a volume whose encryption cannot be verified (${volume.why})` : `on ${volume.device}, which is not encrypted`;
+      return [{ path: 'store.requireEncryptedVolume', message: `${file} is ${where}; see docs/security.md` }];
     }
   }
   return [];

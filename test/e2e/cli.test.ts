@@ -53,12 +53,34 @@ describe('agent CLI', () => {
         { name: 'm', type: 'modbus', options: { buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'd', unitId: 1, points: [{ name: 'x', table: 'holding', address: 0, mdc: 'MDC_NO_SUCH_THING' }] }] }] } },
       ],
     });
-    const p = startAgentProcess(['--check', '--config', config], { env: { NO_SUCH_KEY_VAR: '' } });
-    expect((await p.exited).code).toBe(2);
-    expect(p.stderr()).toContain('privacy.pseudonymKey: environment variable NO_SUCH_KEY_VAR is not set');
-    expect(p.stderr()).toMatch(/display\.tls\.certFile: cannot read .*missing\.crt: ENOENT/);
-    expect(p.stderr()).toMatch(/drivers\[1\]\.options\.buses\[0\]\.devices\[0\]\.points\[0\]\.mdc: .*MDC_NO_SUCH_THING/);
-    expect(readdirSync(dir)).toEqual(['config.json']); // nothing created
+    // The start finds the same, the same way, before anything opens (review rv41 §2: it was exit 1 with a stack, after
+    // the store was created).
+    for (const args of [['--check', '--config', config], ['--config', config]]) {
+      const p = startAgentProcess(args, { env: { NO_SUCH_KEY_VAR: '' } });
+      expect((await p.exited).code).toBe(2);
+      expect(p.stderr()).toContain('privacy.pseudonymKey: environment variable NO_SUCH_KEY_VAR is not set');
+      expect(p.stderr()).toMatch(/display\.tls\.certFile: cannot read .*missing\.crt: ENOENT/);
+      expect(p.stderr()).toMatch(/drivers\[1\]\.options\.buses\[0\]\.devices\[0\]\.points\[0\]\.mdc: .*MDC_NO_SUCH_THING/);
+      expect(p.lines).toEqual([]);
+      expect(readdirSync(dir)).toEqual(['config.json']); // nothing created
+    }
+  });
+
+  it('a store.path that is a folder, or requireEncryptedVolume on a volume not known to be encrypted: exit 2 naming the field, at start as with --check', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'data'));
+    const folder = writeConfig(dir, { store: { path: join(dir, 'data') }, drivers: [{ name: 'sim', type: 'simulator' }] });
+    const plain = writeConfig(dir, { store: { path: join(dir, 'st', 'agent.db'), requireEncryptedVolume: true }, drivers: [{ name: 'sim', type: 'simulator' }] }, 'plain.json');
+    for (const check of [true, false]) {
+      const a = startAgentProcess([...(check ? ['--check'] : []), '--config', folder]);
+      expect((await a.exited).code).toBe(2);
+      expect(a.stderr()).toBe(`invalid configuration in ${folder}:\n  - store.path: ${join(dir, 'data')} is a folder: store.path names the store's file (e.g. ${join(dir, 'data', 'agent.db')})\n`);
+      const b = startAgentProcess([...(check ? ['--check'] : []), '--config', plain]);
+      expect((await b.exited).code).toBe(2);
+      expect(b.stderr()).toMatch(/^invalid configuration in .*plain\.json:\n {2}- store\.requireEncryptedVolume: .*agent\.db is on .*; see docs\/security\.md\n$/);
+    }
+    expect(readdirSync(dir).sort()).toEqual(['config.json', 'data', 'plain.json']);
+    expect(readdirSync(join(dir, 'data'))).toEqual([]);
   });
 
   it('a start refused by a driver\'s own checks exits 2 with one line per field, as --check does, before the store opens', async () => {
