@@ -98,6 +98,8 @@ export class Agent {
   private checkFailingAlarm = false;
   /** The store cannot record the hub's acknowledgements: forwarding has stopped (a failing or read-only disk). */
   private ackWriteAlarm = false;
+  /** The store cannot prepare messages for the hub: forwarding has stopped (forwarder.packFailing). */
+  private packFailAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
   private journalHeld = false;
   private journalDropped = 0;
@@ -721,6 +723,18 @@ export class Agent {
     if (forwarder) {
       this.healthTimer = setInterval(() => {
         this.alarms.hubReachable(forwarder.reachable());
+        // Not a hub fault (the hub alarm stays quiet), and nothing is forwarded until the store reads again.
+        const packFailing = forwarder.packFailing();
+        if (packFailing !== this.packFailAlarm) {
+          this.packFailAlarm = packFailing;
+          this.alarms.gatewayCondition(
+            this.gatewayId,
+            'store-pack',
+            packFailing,
+            packFailing ? `Store cannot prepare messages for the hub (${forwarder.getStatus().lastError ?? 'store error'}): forwarding has stopped` : 'the store prepares messages again',
+            'medium',
+          );
+        }
         // Not a hub fault (the hub alarm stays quiet), and nothing more is forwarded until the write works.
         const failing = forwarder.ackWriteFailing();
         if (failing === this.ackWriteAlarm) return;

@@ -80,6 +80,8 @@ export class Forwarder {
   /** Failed writes of those acknowledgements since the last that worked (their backoff and log gating). */
   private ackWriteFailures = 0;
   private ackRetryInMs = 0;
+  /** Store failures in a row while preparing a message (nothing can go out while they last). */
+  private packFailures = 0;
   private readonly wrap: ReturnType<typeof envelope>;
   private readonly status = {
     lastError: null as string | null,
@@ -154,6 +156,14 @@ export class Forwarder {
     return this.unrecorded.size > 0;
   }
 
+  /**
+   * Whether the store failed to prepare the next message three times in a row (a failing disk, a store damaged while
+   * running): nothing goes out, though the hub is up (review rv42 §2: this showed as healthy, with no alarm).
+   */
+  packFailing(): boolean {
+    return this.packFailures >= 3;
+  }
+
   private sleep(ms: number, wakeOnData: boolean): Promise<void> {
     this.wakeOnData = wakeOnData;
     return new Promise((resolve) => {
@@ -224,11 +234,22 @@ export class Forwarder {
       try {
         message = this.nextMessage();
       } catch (err) {
-        // The store failed (disk full, I/O error). Nothing is lost: records stay where they are. Wait and retry.
+        // The store failed (disk full, I/O error). Nothing is lost: records stay where they are. Retried with backoff,
+        // like a send; not a hub failure (the hub alarm stays as it is), but health and a gateway alarm show it.
+        this.packFailures += 1;
         this.metrics.inc('forward_store_errors_total');
-        this.log.error({ err }, 'store error while preparing a message; retrying');
-        await this.sleep(this.opts.retry.initialDelayMs, false);
+        this.state = 'backoff';
+        this.status.lastError = `store: cannot prepare a message: ${(err as Error)?.message ?? String(err)}`;
+        const retryInMs = this.backoffMs(this.packFailures);
+        const level = this.packFailures === 1 || this.packFailures % 10 === 0 ? 'error' : 'debug';
+        this.log[level]({ err, attempt: this.packFailures, retryInMs, backlog: this.backlog() }, 'store error while preparing a message; nothing is sent until it works (retrying)');
+        await this.sleep(retryInMs, false);
         continue;
+      }
+      if (this.packFailures > 0) {
+        this.log.info({ attempts: this.packFailures }, 'the store prepares messages again; forwarding');
+        this.packFailures = 0;
+        this.state = 'connected';
       }
       if (message === 'wait') {
         // pack() found nothing after all; it has corrected its stats. Yield, so that this loop can never hold the

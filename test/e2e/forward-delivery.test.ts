@@ -153,4 +153,31 @@ describe('forwarder and store faults (stand-in, real SDK over TLS)', () => {
     await h.waitUntil(() => alarm() === undefined || alarm()!.state === 'resolved', 20_000, 'alarm ended');
     expect(agent.forwarder!.ackWriteFailing()).toBe(false);
   }, 60_000);
+
+  it('the whole agent: a store that cannot prepare messages stops forwarding with a gateway alarm and health degraded, not silently (review rv42 §2)', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    const h = hub;
+    h.refuseConnections('tcp-close');
+    const cap = captureLog();
+    const agent = new Agent({ config: testConfig(tempDir(), {}, h.connectionString('gw-dev')), registry, log: cap.log });
+    cleanups.push(() => agent.stop());
+    await agent.start();
+    await agent.ingest.accept('sim', [{ kind: 'numeric', deviceId: 'mon-1', bed: 'b1', source: 'sim', mdc: MDC.ECG_HEART_RATE, value: 80, unit: { ucum: '/min' }, deviceTime: null, receivedAt: Date.now(), quality: { state: 'valid' } }]);
+    storeReadOnly(agent.outbox, true); // packing a message writes: it fails as on a failing or read-only disk
+    h.refuseConnections('off');
+    const alarm = () => agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-pack');
+    await h.waitUntil(() => alarm() !== undefined, 20_000, 'gateway alarm');
+    expect(alarm()).toMatchObject({ category: 'technical', priority: 'medium', state: 'active' });
+    expect(alarm()!.condition.text).toMatch(/^Store cannot prepare messages for the hub \(store: cannot prepare a message: .*\): forwarding has stopped$/);
+    expect(agent.forwarder!.getStatus()).toMatchObject({ state: 'backoff', lastError: expect.stringMatching(/^store: cannot prepare a message/) });
+    expect(agent.health().status).toBe('degraded');
+    expect(h.messages).toHaveLength(0);
+    const errors = cap.lines.filter((l) => l.msg === 'store error while preparing a message; nothing is sent until it works (retrying)');
+    expect(errors.filter((l) => l.level === 50).map((l) => l.attempt)).toEqual(errors.map((l) => l.attempt).filter((a) => a === 1 || (a as number) % 10 === 0));
+
+    storeReadOnly(agent.outbox, false);
+    await h.waitUntil(() => h.messages.some((m) => m.body.toString('utf8').includes('MDC_ECG_HEART_RATE')), 20_000, 'reading at the hub');
+    await h.waitUntil(() => alarm() === undefined || alarm()!.state === 'resolved', 20_000, 'alarm ended');
+    expect(cap.find('the store prepares messages again; forwarding')).toBeDefined();
+  }, 60_000);
 });
