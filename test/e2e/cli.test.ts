@@ -255,6 +255,10 @@ describe('agent CLI', () => {
     const { p, code, stored } = await againstSilentHub(async (p) => {
       p.child.kill('SIGINT');
       await p.waitForLog('stopping');
+      // An echo of the same Ctrl-C (npx tsx relays it) comes within half a second and is not a second request.
+      p.child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 700));
+      expect(p.lines.some((l) => String(l.msg).startsWith('second SIGINT'))).toBe(false);
       p.child.kill('SIGINT');
     });
     expect(code).toBe(0);
@@ -262,6 +266,18 @@ describe('agent CLI', () => {
     // It did not sit out the 8 s deadline.
     expect(p.lines.some((l) => String(l.msg).startsWith('stop is taking too long'))).toBe(false);
     expect(stored).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('SIGHUP (the session it ran in dropped) stops it cleanly, as SIGTERM does, instead of killing it (review rv41 §8)', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'agent.db');
+    const config = writeConfig(dir, { store: { path: storePath }, drivers: [{ name: 'sim', type: 'simulator', options: { beds: 1, waveforms: false } }] });
+    const p = startAgentProcess(['--config', config]);
+    await p.waitForLog('agent running');
+    p.child.kill('SIGHUP');
+    expect((await p.exited).code).toBe(0);
+    expect(p.lines.find((l) => l.msg === 'stopping')).toMatchObject({ signal: 'SIGHUP' });
+    expect(existsSync(`${storePath}-wal`)).toBe(false); // closed: the WAL was checkpointed and removed
   }, 30_000);
 });
 
