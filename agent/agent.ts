@@ -777,7 +777,8 @@ export class Agent {
       name: entry.name,
       log: dlog,
       emit: (events, opts) => this.ingest.accept(entry.name, events, opts),
-      count: (counter, by = 1) => this.metrics.inc(`driver_${counter}`, { driver: entry.name }, by),
+      // Counters (Prometheus: `_total`, typed counter; review rv42 §5): a driver's `emit_failures` is bedside_driver_emit_failures_total.
+      count: (counter, by = 1) => this.metrics.inc(`driver_${counter}_total`, { driver: entry.name }, by),
     });
     this.drivers.set(entry.name, driver);
     const started = driver.start();

@@ -77,7 +77,7 @@ describe('an HL7 listener no sender connects to', () => {
     expect(agent.health().drivers.central).toMatchObject({ state: 'degraded', detail: expect.stringMatching(/^no sender connected to 127\.0\.0\.1:\d+ for \d+ s: check the sender's destination port/) });
     expect(alarm()!.condition.text).toMatch(/^Driver central: no sender connected to 127\.0\.0\.1:/);
     expect(captured.lines.filter((l) => String(l.msg).startsWith('no HL7 sender has connected to this listener'))).toHaveLength(1);
-    expect(agent.metrics.get('driver_no_sender', { driver: 'central' })).toBe(1);
+    expect(agent.metrics.get('driver_no_sender_total', { driver: 'central' })).toBe(1);
 
     const sender = await MllpClient.connect(Number(port));
     try {

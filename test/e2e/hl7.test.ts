@@ -80,7 +80,7 @@ describe('HL7 MLLP → agent → IoT Hub', () => {
     expect(spo2).toMatchObject({ type: 'numeric', bed: 'ICU/101/1', unit: '%', value: Math.round(bed!.spo2), source: 'icu-mllp' });
     expect(spo2.deviceTime).toBe(new Date(T0).toISOString());
     expect(spo2.context).toMatchObject({ containment: '1.2.1.1' });
-    expect(agent.metrics.get('driver_messages_accepted', { driver: 'icu-mllp' })).toBe(1);
+    expect(agent.metrics.get('driver_messages_accepted_total', { driver: 'icu-mllp' })).toBe(1);
   });
 
   it('an agent killed between receive and commit, or after commit before the ACK: the resend lands exactly once', async () => {
