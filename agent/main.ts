@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { checkBeyondSchema, configWarnings } from './config/check.js';
-import { ConfigError, loadConfigFile, sharedResourceProblems } from './config/load.js';
+import { applyEnvOverrides, ConfigError, loadConfigFile } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
 import { Agent } from './agent.js';
@@ -54,29 +54,13 @@ async function main(): Promise<number> {
 
   let config;
   try {
-    config = loadConfigFile(path, registry);
+    config = applyEnvOverrides(loadConfigFile(path, registry), registry, path);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
       return 2;
     }
     throw err;
-  }
-  // The display's port can be moved without editing the file (a busy 8080, a container port mapping).
-  const displayPort = process.env.AGENT_DISPLAY_PORT;
-  if (displayPort) {
-    const port = Number(displayPort);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      process.stderr.write(`AGENT_DISPLAY_PORT must be a port number 0-65535 (got ${JSON.stringify(displayPort)})\n`);
-      return 2;
-    }
-    config.display.port = port;
-    // The file was checked with its own port: the new one must not be a driver's listening port either.
-    const clashes = sharedResourceProblems(config, registry).map((p) => ({ ...p, message: `${p.message} (display.port set by AGENT_DISPLAY_PORT=${port})` }));
-    if (clashes.length) {
-      process.stderr.write(`${new ConfigError(path, clashes).message}\n`);
-      return 2;
-    }
   }
   if (args.check) {
     // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start.

@@ -433,6 +433,25 @@ export function sharedBedWarnings(config: AgentConfig, registry: ReadonlyMap<str
   return warnings;
 }
 
+/**
+ * The display's port moved without editing the file (`AGENT_DISPLAY_PORT`: a busy 8080, a container port mapping),
+ * applied to a config loaded from the file: at start and at every reload (review rv41 §4), so that a reload of an
+ * unchanged file changes nothing. Throws ConfigError (naming the variable) for a bad value or a port a driver listens on.
+ */
+export function applyEnvOverrides(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, source: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const displayPort = env.AGENT_DISPLAY_PORT;
+  if (!displayPort) return config;
+  const port = Number(displayPort);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(source, [{ path: 'display.port', message: `AGENT_DISPLAY_PORT must be a port number 0-65535 (got ${JSON.stringify(displayPort)})` }]);
+  }
+  config.display.port = port;
+  // The file was checked with its own port: the new one must not be a driver's listening port either.
+  const clashes = sharedResourceProblems(config, registry).map((p) => ({ ...p, message: `${p.message} (display.port set by AGENT_DISPLAY_PORT=${port})` }));
+  if (clashes.length) throw new ConfigError(source, clashes);
+  return config;
+}
+
 export function loadConfigFile(path: string, registry: ReadonlyMap<string, DriverFactory>): AgentConfig {
   let text: string;
   try {

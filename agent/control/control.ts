@@ -12,7 +12,7 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
+import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
 import type { DriverFactory } from '../../drivers/types.js';
 import { NoAnswerError, type ControlHandler, type ControlSession } from '../forward/azure.js';
 import { logRingOf, setLogLevel } from '../log.js';
@@ -516,7 +516,7 @@ export class AgentControl implements ControlHandler {
     if (!path) return { status: 400, payload: { status: 'rejected', errors: ['the agent was started without a config file to reload'] } };
     let local: AgentConfig;
     try {
-      local = loadConfigFile(path, this.deps.registry);
+      local = applyEnvOverrides(loadConfigFile(path, this.deps.registry), this.deps.registry, path);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       this.log.warn({ file: path, problems: err.problems }, 'reloadConfig: config file invalid; nothing changed');

@@ -3,6 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Harness, MODES, KEY, logSink, sim } from './control-harness.js';
 import { messageSchemaErrors } from '../support/message-schema.js';
+import { createServer, type AddressInfo } from 'node:net';
+import { applyEnvOverrides } from '../../agent/config/load.js';
+import { registry } from '../../drivers/registry.js';
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -57,6 +60,29 @@ describe.each(MODES)('direct methods (%s mode)', (mode) => {
     expect(bad.status).toBe(400);
     expect(bad.payload).toMatchObject({ status: 'rejected', errors: [expect.stringMatching(/^drivers\[0\]\.options\.beds: must be >= 1/)] });
     expect(Object.keys(agent.health().drivers).sort()).toEqual(['ward-a', 'ward-f', 'ward-t']);
+  });
+
+  it('reloadConfig applies AGENT_DISPLAY_PORT as the start does: an unchanged file changes nothing (review rv41 §4)', async () => {
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const port = (free.address() as AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const before = process.env.AGENT_DISPLAY_PORT;
+    process.env.AGENT_DISPLAY_PORT = String(port);
+    try {
+      h = new Harness(mode);
+      await h.startHub();
+      const local = h.localConfig([{ name: 'ward-a', ...sim(1) }], { display: { enabled: true, host: '127.0.0.1', port: 0 } });
+      const path = h.writeLocal(local);
+      // As main.ts starts it: the file's config with the variable applied.
+      const { agent } = await h.startAgent(applyEnvOverrides(structuredClone(local), registry, path), logSink(), path);
+      await h.untilConnected(agent);
+      const same = await h.invoke('reloadConfig');
+      expect(same.payload).toMatchObject({ status: 'applied', started: [], stopped: [], pendingRestart: [] });
+    } finally {
+      if (before === undefined) delete process.env.AGENT_DISPLAY_PORT;
+      else process.env.AGENT_DISPLAY_PORT = before;
+    }
   });
 
   it('replay resends acknowledged messages of a time range under new ids with replayOf; bad ranges get 400', async () => {
