@@ -196,6 +196,10 @@ export function timeZoneProblems(
  */
 export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
   const warnings: ConfigProblem[] = registry ? sharedBedWarnings(config, registry) : [];
+  // An empty or all-commented file is valid, and would run an agent that watches nothing, looking healthy (review rv41 §6).
+  if (!config.drivers.some((d) => d.enabled)) {
+    warnings.push({ path: 'drivers', message: 'no enabled driver: nothing is monitored (an empty or all-commented config file?); see config/examples/' });
+  }
   if (config.hub.mode !== 'off' && config.hub.sendTimeoutMs > SDK_SEND_TIMEOUT_MS) {
     // Accepted (a file that started before must still start: its bedside alarms depend on it), but said.
     warnings.push({ path: 'hub.sendTimeoutMs', message: `${config.hub.sendTimeoutMs} has no effect beyond ${SDK_SEND_TIMEOUT_MS}: the Azure IoT SDK gives a send up after 30 s of its own; ${SDK_SEND_TIMEOUT_MS} is used` });

@@ -37,9 +37,12 @@ describe('config', () => {
   it('accepts a hub.sendTimeoutMs the Azure SDK cuts short at 30 s (a file that started must still start), and warns about it', async () => {
     const { configWarnings } = await import('./check.js');
     expect(problems({ hub: { sendTimeoutMs: 60000 } })).toEqual([]);
-    const config = (sendTimeoutMs: number) => validateConfig({ hub: { mode: 'auto', sendTimeoutMs }, display: { enabled: false } }, registry, 'test');
+    const config = (sendTimeoutMs: number) => validateConfig({ hub: { mode: 'auto', sendTimeoutMs }, display: { enabled: false }, drivers: [{ name: 'a', type: 'simulator' }] }, registry, 'test');
     expect(configWarnings(config(60000))).toEqual([{ path: 'hub.sendTimeoutMs', message: expect.stringMatching(/^60000 has no effect beyond 30000/) }]);
     expect(configWarnings(config(30000))).toEqual([]);
+    // No driver enabled: valid, but said (review rv41 §6).
+    const none = validateConfig({ display: { enabled: false }, drivers: [{ name: 'a', type: 'simulator', enabled: false }] }, registry, 'test.yaml');
+    expect(configWarnings(none)).toEqual([{ path: 'drivers', message: expect.stringMatching(/^no enabled driver: nothing is monitored/) }]);
   });
 
   it('names unknown fields and lists what is allowed there', () => {
