@@ -305,6 +305,42 @@ export class Agent {
     }
   }
 
+  /**
+   * Notes in the store that this run is running, and says so if the previous run never cleared its note: it did not
+   * stop cleanly (kill -9, power loss, out of memory, a crash). The store itself is safe (WAL); what a driver that
+   * does not acknowledge (Modbus, serial, the simulator) had handed over for the next group commit (at most
+   * store.commitIntervalMs) was lost with the process (review rv42 §10).
+   */
+  private markRunning(): void {
+    try {
+      const before = this.outbox.note('running');
+      if (before !== null) {
+        this.metrics.inc('agent_unclean_stops_total');
+        let previous: unknown = before;
+        try {
+          previous = JSON.parse(before);
+        } catch {
+          // an older or damaged note: shown as it is
+        }
+        this.log.warn(
+          { previous },
+          'the previous run did not stop cleanly (killed, power loss, out of memory or a crash): what was committed is in the store; readings from drivers that do not acknowledge (Modbus, serial) handed over in its last moments (up to store.commitIntervalMs) are missing',
+        );
+      }
+      this.outbox.setNote('running', JSON.stringify({ startedAt: new Date(this.startedAt).toISOString(), pid: process.pid }));
+    } catch (err) {
+      this.log.warn({ err }, 'cannot note the start in the store (an unclean stop of this run will not be reported at the next start)');
+    }
+  }
+
+  private clearRunning(): void {
+    try {
+      this.outbox.clearNote('running');
+    } catch (err) {
+      this.log.warn({ err }, 'cannot note the clean stop in the store (the next start will report an unclean stop)');
+    }
+  }
+
   /** Keeps the store within capacity and age, and tells the alarm engine how full it is. */
   enforceStoreLimits(): void {
     for (const [key, loss] of this.unnotedLosses) this.noteLoss(key, loss);
@@ -686,6 +722,7 @@ export class Agent {
 
   /** A stop can arrive while the start awaits (SIGTERM right after a redeploy): nothing more is started then. */
   private async startParts(): Promise<void> {
+    this.markRunning();
     await this.display?.start();
     if (this.stopRequested) return;
     for (const entry of this.deps.config.drivers) {
@@ -953,6 +990,8 @@ export class Agent {
     this.writeOpenAlarmNotes();
     this.writeSeenDevices();
     this.journalLostAtStop();
+    // Everything accepted is committed: a stop from here on is a clean one, whatever the network part does.
+    this.clearRunning();
     this.localWorkDone();
     await this.display?.stop();
     await this.edgeModel.close();

@@ -435,7 +435,7 @@ function toMessage(r: MessageRow): PackedMessage {
 }
 
 /** The agent's notes in `meta`: devices heard from (agent/seen-devices.ts), NEWS2 observations people recorded. */
-export type AgentNoteKey = 'seen-devices' | 'news2-observations';
+export type AgentNoteKey = 'seen-devices' | 'news2-observations' | 'running';
 
 /** Most bytes of sent messages one replay copies (about half a second of copying on a small gateway). */
 export const REPLAY_MAX_BYTES = 32_000_000;
@@ -741,7 +741,6 @@ export class Outbox {
     return new Map(rows.map((r) => [r.id, r.value]));
   }
 
-  /** The devices the agent has heard from (agent/seen-devices.ts), as it last noted them; null if never. */
   /** A note the agent keeps across restarts (what it cannot learn again at once), or null. */
   note(key: AgentNoteKey): string | null {
     return this.stmt<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key)?.value ?? null;
@@ -750,6 +749,11 @@ export class Outbox {
   /** Throws if the store refuses it (disk full). */
   setNote(key: AgentNoteKey, value: string): void {
     this.stmt<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** Throws if the store refuses it. */
+  clearNote(key: AgentNoteKey): void {
+    this.stmt<[string]>('DELETE FROM meta WHERE key = ?').run(key);
   }
 
   clearOpenAlarmNotes(ids: Iterable<string>): void {

@@ -133,7 +133,15 @@ await agent.start();
     await first.exited;
     const third = start(config);
     await third.waitForLog('agent running');
+    // The kill -9 is said at the next start, naming the run that did not stop (review rv42 §10).
+    expect(third.lines.find((l) => String(l.msg).startsWith('the previous run did not stop cleanly'))).toMatchObject({ level: 40, previous: { pid: first.child.pid } });
     third.child.kill('SIGTERM');
     expect((await third.exited).code).toBe(0);
+    // After a clean stop, nothing is said.
+    const fourth = start(config);
+    await fourth.waitForLog('agent running');
+    expect(fourth.lines.some((l) => String(l.msg).startsWith('the previous run did not stop cleanly'))).toBe(false);
+    fourth.child.kill('SIGTERM');
+    expect((await fourth.exited).code).toBe(0);
   });
 });
