@@ -759,7 +759,7 @@ export class Agent {
     const forwarder = this.forwarder;
     if (forwarder) {
       this.healthTimer = setInterval(() => {
-        this.alarms.hubReachable(forwarder.reachable());
+        this.alarms.hubReachable(forwarder.reachable(), forwarder.getStatus().lastFailure === 'auth');
         // Not a hub fault (the hub alarm stays quiet), and nothing is forwarded until the store reads again.
         const packFailing = forwarder.packFailing();
         if (packFailing !== this.packFailAlarm) {

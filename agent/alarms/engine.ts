@@ -248,8 +248,8 @@ export class AlarmEngine {
     return this.applyAll(this.technical.storeUsage(fraction, at));
   }
 
-  hubReachable(reachable: boolean, at: number): AlarmStateChange[] {
-    return this.applyAll(this.technical.hubReachable(reachable, at));
+  hubReachable(reachable: boolean, at: number, refused = false): AlarmStateChange[] {
+    return this.applyAll(this.technical.hubReachable(reachable, at, refused));
   }
 
   /**

@@ -75,8 +75,9 @@ export class AlarmService {
     this.publish(this.engine.tick(this.now()));
   }
 
-  hubReachable(reachable: boolean): void {
-    this.publish(this.engine.hubReachable(reachable, this.now()));
+  /** `refused`: the hub refuses the gateway's credentials (the alarm says so instead of "unreachable"). */
+  hubReachable(reachable: boolean, refused = false): void {
+    this.publish(this.engine.hubReachable(reachable, this.now(), refused));
   }
 
   storeUsage(fraction: number): void {

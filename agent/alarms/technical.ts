@@ -119,7 +119,7 @@ export class TechnicalMonitor {
   /** The `device|bed` feeds whose "no data from <device> for bed <bed>" alarm is up. */
   private readonly bedSilentRaised = new Set<string>();
   private store = { fraction: 0, raised: false, at: 0 };
-  private hub = { downSince: null as number | null, raised: false };
+  private hub = { downSince: null as number | null, raised: false, refused: false };
 
   constructor(private config: TechnicalConfig = DEFAULT_TECHNICAL_CONFIG) {}
 
@@ -301,8 +301,11 @@ export class TechnicalMonitor {
     return [];
   }
 
-  /** Whether the forwarder currently reaches the hub. */
-  hubReachable(reachable: boolean, at: number): ConditionUpdate[] {
+  /**
+   * Whether the forwarder currently reaches the hub; `refused`: the hub refuses the device's credentials, which the
+   * alarm says instead of "unreachable" (someone must fix the key; waiting will not, review rv42 §8).
+   */
+  hubReachable(reachable: boolean, at: number, refused = false): ConditionUpdate[] {
     if (reachable) {
       this.hub.downSince = null;
       if (this.hub.raised) {
@@ -312,6 +315,10 @@ export class TechnicalMonitor {
       return [];
     }
     this.hub.downSince ??= at;
+    const changed = refused !== this.hub.refused;
+    this.hub.refused = refused;
+    // Raised already for the other reason: the same alarm, its text brought up to date.
+    if (this.hub.raised && changed) return [this.hubAlarm(at)];
     return this.checkHub(at);
   }
 
@@ -413,8 +420,16 @@ export class TechnicalMonitor {
     if (this.hub.downSince === null || this.hub.raised) return [];
     if (now - this.hub.downSince < this.config.hubUnreachableAfterS * 1000) return [];
     this.hub.raised = true;
-    const s = Math.round((now - this.hub.downSince) / 1000);
-    return [{ present: true, spec: this.gatewaySpec('hub', `IoT Hub unreachable for ${s} s`), at: now, why: `hub unreachable since ${new Date(this.hub.downSince).toISOString()}` }];
+    return [this.hubAlarm(now)];
+  }
+
+  private hubAlarm(now: number): ConditionUpdate {
+    const since = this.hub.downSince ?? now;
+    const s = Math.round((now - since) / 1000);
+    const text = this.hub.refused
+      ? `IoT Hub refuses the gateway's credentials (for ${s} s): check its connection string or key`
+      : `IoT Hub unreachable for ${s} s`;
+    return { present: true, spec: this.gatewaySpec('hub', text), at: now, why: `${this.hub.refused ? 'hub refuses the credentials' : 'hub unreachable'} since ${new Date(since).toISOString()}` };
   }
 
   private deviceSpec(d: DeviceTrack, kind: 'no-data' | 'connection', text: string): ConditionSpec {

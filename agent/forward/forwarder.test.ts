@@ -92,7 +92,7 @@ describe('Forwarder', () => {
     await until(() => t.sent.length >= 1 && box.nextMessage() === null && box.pending('telemetry').records === 0);
     const all = t.sent.flatMap(records);
     expect(all).toEqual([1, ...Array.from({ length: 50 }, (_, i) => 100 + i)]);
-    expect(metrics.get('forward_retries_total')).toBeGreaterThanOrEqual(3);
+    expect(metrics.get('forward_retries_total', { reason: 'unreachable' })).toBeGreaterThanOrEqual(3);
     await f.stop();
     box.close();
   });

@@ -33,11 +33,30 @@ export interface ForwarderStatus {
   lastSuccessAt: number | null;
   /** When the current outage began (first failure since the last success), or null if connected. */
   downSince: number | null;
+  /**
+   * Why the last attempt failed: 'auth' when the hub refused the device's credentials (a wrong or rotated key, a
+   * device disabled in the hub), which no waiting will mend; 'unreachable' otherwise. Null while delivering.
+   */
+  lastFailure: HubFailure | null;
   sentMessages: number;
   sentRecords: number;
 }
 
 class TimeoutError extends Error {}
+
+export type HubFailure = 'auth' | 'unreachable';
+
+/**
+ * The hub refused the credentials: MQTT CONNACK "not authorized" / "bad user name or password" (IoT Hub's answer to
+ * a wrong SAS key or a disabled device), or the SDK's UnauthorizedError. The SDK words every failed first connection
+ * "(Not authorized)", the hub being down included, so only the broker's own reason after "Connection refused:" counts.
+ */
+export function hubFailureOf(err: unknown): HubFailure {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e?.name === 'UnauthorizedError') return 'auth';
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  return /Connection refused: (Not authorized|Bad username or password)/i.test(message) ? 'auth' : 'unreachable';
+}
 
 /** A connection up this long before it failed counts as having worked (the retry delays start over). */
 const STABLE_CONNECTION_MS = 60_000;
@@ -87,6 +106,7 @@ export class Forwarder {
     lastError: null as string | null,
     lastSuccessAt: null as number | null,
     downSince: null as number | null,
+    lastFailure: null as HubFailure | null,
     sentMessages: 0,
     sentRecords: 0,
   };
@@ -223,7 +243,10 @@ export class Forwarder {
           // grow, not a reconnect and resend of the window every half second.
           this.connectedAt = Date.now();
           // With nothing to send, the connection is all the evidence there is; otherwise the next acknowledgement is.
-          if (this.outbox.nothingToSend()) this.status.downSince = null;
+          if (this.outbox.nothingToSend()) {
+            this.status.downSince = null;
+            this.status.lastFailure = null;
+          }
         } catch (err) {
           await this.transport.disconnect().catch(() => undefined);
           await this.failed(err, 'connect');
@@ -363,6 +386,7 @@ export class Forwarder {
     const now = Date.now();
     this.status.lastSuccessAt = now;
     this.status.downSince = null;
+    this.status.lastFailure = null;
     this.status.sentMessages += 1;
     this.status.sentRecords += m.count;
     this.metrics.inc('forward_messages_total', { stream: m.stream });
@@ -408,14 +432,18 @@ export class Forwarder {
     this.failures += 1;
     this.status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
     this.status.downSince ??= Date.now();
+    const reason = hubFailureOf(err);
+    this.status.lastFailure = reason;
     const delay = this.backoffMs();
     this.state = 'backoff';
-    this.metrics.inc('forward_retries_total');
+    this.metrics.inc('forward_retries_total', { reason });
     // First failure and then every tenth at warn, so a long outage is visible without flooding the log.
     const level = this.failures === 1 || this.failures % 10 === 0 ? 'warn' : 'debug';
     this.log[level](
-      { hub: this.transport.description, err: this.status.lastError, attempt: this.failures, retryInMs: delay, backlog: this.backlog() },
-      'hub unreachable; keeping data in the store and retrying',
+      { hub: this.transport.description, err: this.status.lastError, reason, attempt: this.failures, retryInMs: delay, backlog: this.backlog() },
+      reason === 'auth'
+        ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
+        : 'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
   }

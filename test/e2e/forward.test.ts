@@ -259,13 +259,17 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
     const wrong = hub.connectionString('gw-dev').replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.from('wrong').toString('base64')}`);
     const dir = tempDir();
-    const { agent, committed } = await startAgent(dir, wrong);
+    const { agent, cap, committed } = await startAgent(dir, wrong);
     await new Promise((r) => setTimeout(r, 1000));
     expect(hub.stats.authFailures).toBeGreaterThanOrEqual(1);
     expect(hub.messages).toHaveLength(0);
-    expect(agent.health().forwarder).toMatchObject({ lastError: expect.stringMatching(/connect/) });
+    expect(agent.health().forwarder).toMatchObject({ lastError: expect.stringMatching(/connect/), lastFailure: 'auth' });
     expect(agent.outbox.pending('telemetry').records + agent.outbox.unackedMessages().telemetry).toBeGreaterThan(0);
     expect(committed.length).toBeGreaterThan(0);
+    // Told apart from an outage (review rv42 §8): its own counter label and log line, which say what to check.
+    expect(agent.metrics.get('forward_retries_total', { reason: 'auth' })).toBeGreaterThan(0);
+    expect(agent.metrics.get('forward_retries_total', { reason: 'unreachable' })).toBe(0);
+    expect(cap.find("IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying")).toMatchObject({ reason: 'auth', attempt: 1 });
   });
 
   it('runs as an IoT Edge module from the module environment, sending to the `telemetry` output', async () => {
