@@ -196,6 +196,14 @@ export function timeZoneProblems(
  */
 export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
   const warnings: ConfigProblem[] = registry ? sharedBedWarnings(config, registry) : [];
+  // A display certificate browsers refuse (or soon will): said, not refused, since only the screens suffer from it.
+  if (config.display.enabled && config.display.tls) {
+    try {
+      for (const message of readDisplayTls(config.display.tls).warnings) warnings.push({ path: 'display.tls.certFile', message });
+    } catch {
+      // unreadable: a problem of buildProblems, not a warning
+    }
+  }
   // An empty or all-commented file is valid, and would run an agent that watches nothing, looking healthy (review rv41 §6).
   if (!config.drivers.some((d) => d.enabled)) {
     warnings.push({ path: 'drivers', message: 'no enabled driver: nothing is monitored (an empty or all-commented config file?); see config/examples/' });

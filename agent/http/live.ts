@@ -1,5 +1,7 @@
 // Live updates for display clients: alarm changes go out at once (latency matters at the bedside); tiles of beds with
-// new vitals are coalesced and sent every flushMs; waveform chunks go only to clients watching that bed.
+// new vitals are coalesced and sent every flushMs; waveform chunks go only to clients watching that bed. The ward
+// snapshot (GET /api/ward, every new stream's first event) is built at most once per flushMs and shared: a 128-bed
+// ward's takes ~28 ms and ~200 KB, so building it per request let a GET flood stall the alarms.
 import type { AlarmEngine } from '../alarms/engine.js';
 import { GATEWAY_BED, type AlarmStateChange } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
@@ -18,6 +20,8 @@ export class LiveFeed {
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** The last snapshot, serialised, and when it was built; null once something it shows has changed. */
+  private cached: { json: string; at: number } | null = null;
 
   constructor(
     private readonly ward: WardState,
@@ -34,6 +38,8 @@ export class LiveFeed {
   }
 
   alarmChanges(changes: readonly AlarmStateChange[]): void {
+    // A stream opened after this broadcast must not get a snapshot from before it: it would miss the change.
+    this.cached = null;
     this.hub.broadcast('alarm', { serverTime: this.now(), changes: changes.map(changeView) });
   }
 
@@ -47,12 +53,26 @@ export class LiveFeed {
     const now = this.now();
     const beds = [...this.dirty].map((b) => bedTile(this.ward, this.engine, b, now));
     this.dirty.clear();
+    // As for alarms: a stream opened after this flush has no other way to get these beds' new values.
+    this.cached = null;
     this.hub.broadcast('vitals', { serverTime: now, beds });
   }
 
-  /** The whole ward, for GET /api/ward and as the first event of every stream. */
-  snapshot(): Record<string, unknown> {
+  /**
+   * The whole ward as JSON, for GET /api/ward and as the first event of every stream: the same text for every request
+   * within flushMs (its values are then as old as the streams' are at most), unless an alarm changed or vitals were
+   * flushed since. Shared, so replies waiting in many sockets hold one copy.
+   */
+  snapshotJson(): string {
     const now = this.now();
+    if (this.cached && now - this.cached.at < this.flushMs) return this.cached.json;
+    const json = JSON.stringify(this.snapshot(now));
+    this.cached = { json, at: now };
+    return json;
+  }
+
+  /** The whole ward, built now. */
+  snapshot(now = this.now()): Record<string, unknown> {
     return {
       gatewayId: this.info.gatewayId,
       site: this.info.site ?? null,

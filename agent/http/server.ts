@@ -15,7 +15,8 @@
 //   GET  /, /app.js, /app.css             the display page
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type DropArgument, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
@@ -28,10 +29,11 @@ import { examplePasswordProblems } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
 import { WardState } from '../display/ward.js';
+import { LogGate } from '../log-gate.js';
 import { Authenticator, hasRole, SESSION_BOUNDS, type Identity } from './auth.js';
 import { LiveFeed } from './live.js';
 import { toPrometheus } from './prometheus.js';
-import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson } from './respond.js';
+import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson, sendJsonText } from './respond.js';
 import { ScreenWatch } from './screens.js';
 import { readDisplayTls } from './tls-files.js';
 import { SseHub } from './sse.js';
@@ -77,6 +79,33 @@ const SCREEN_CHECK_MS = 1000;
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
 /** Host names refused with 421 are logged once each, the first this many (the rest are only counted). */
 const MAX_LOGGED_HOSTS = 100;
+/**
+ * Requests one connection may have unanswered at once. Browsers and fetch never pipeline (one at a time); a client
+ * that sends hundreds in one write and reads none of the replies made the server hold every reply (and, before the
+ * snapshot was shared, build a ward snapshot for each): its connection is closed past this.
+ */
+const MAX_REQUESTS_IN_FLIGHT = 4;
+/**
+ * Open connections from one address: at least this many, and at least two per live client one address may hold (a
+ * screen holds its stream and a connection for its requests), so that one address cannot hold every slot.
+ * (A config field would be display.limits.maxConnectionsPerAddress.)
+ */
+const MIN_CONNECTIONS_PER_ADDRESS = 16;
+/**
+ * A TLS handshake must be done within this long (node's default is 120 s): sockets that never start one would
+ * otherwise hold connection slots that long, and the HTTP timeouts only start after the handshake.
+ */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 5000;
+/** Closed and refused connections are logged at most once per reason (and address) in this long; all are counted. */
+const CONNECTION_LOG_EVERY_MS = 60_000;
+
+/** The status a client error is answered with: only errors of the HTTP parser (or its timeout) get one. */
+function clientErrorStatus(code: string | undefined): 400 | 408 | 431 | null {
+  if (code === 'HPE_HEADER_OVERFLOW') return 431;
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 408;
+  return code?.startsWith('HPE_') ? 400 : null;
+}
+const STATUS_TEXT = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' } as const;
 
 /**
  * The host names (not IP addresses) the display answers to. A DNS-rebinding page reaches the gateway under the
@@ -143,6 +172,12 @@ export class DisplayServer {
   private readonly hosts: HostNames;
   private readonly refusedHosts = new Set<string>();
   private screenTimer: NodeJS.Timeout | null = null;
+  /** Requests received and not yet answered, per connection (the socket requests arrive on). */
+  private readonly inFlight = new WeakMap<Duplex, number>();
+  /** Open connections per remote address, until their socket closes. */
+  private readonly openByAddress = new Map<string, number>();
+  private readonly maxConnectionsPerAddress: number;
+  private readonly connectionLog = new LogGate(CONNECTION_LOG_EVERY_MS, 1000);
 
   constructor(
     private readonly config: DisplayConfig,
@@ -195,21 +230,82 @@ export class DisplayServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     if (config.tls) {
       this.scheme = 'https';
-      this.server = createHttps({ ...options, ...readDisplayTls(config.tls) }, handler);
+      const { cert, key } = readDisplayTls(config.tls);
+      this.server = createHttps({ ...options, cert, key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, handler);
     } else {
       this.scheme = 'http';
       this.server = createHttp(options, handler);
     }
     this.server.keepAliveTimeout = config.limits.keepAliveTimeoutMs;
     this.server.maxConnections = config.limits.maxConnections;
-    this.server.on('drop', () => deps.metrics.inc('display_connections_refused_total', { reason: 'max-connections' }));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    this.maxConnectionsPerAddress = Math.max(MIN_CONNECTIONS_PER_ADDRESS, 2 * config.limits.maxSseClientsPerAddress);
+    this.server.on('drop', (data?: DropArgument) => this.connectionRefused('max-connections', data?.remoteAddress ?? 'unknown'));
+    // The raw TCP socket, before any TLS handshake: a socket that never handshakes holds a slot too.
+    this.server.on('connection', (socket: Socket) => this.connectionOpened(socket));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       deps.metrics.inc('display_client_errors_total', { code: err.code ?? 'error' });
-      // 431/408/400 as node would, then close: a malformed or oversized request gets no second chance.
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-      if (socket.writable) socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      else socket.destroy();
+      // 431/408/400 as node would, then close: a malformed or oversized request gets no second chance. Any other
+      // error (a TLS handshake that failed or timed out) closes at once: a TLS socket that never handshook cannot
+      // send a status line, and end() on it never completes (it held its connection slot for good). Nor is a status
+      // line written into a reply already under way.
+      const status = clientErrorStatus(err.code);
+      if (status !== null && socket.writable && !this.inFlight.get(socket)) {
+        socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } else socket.destroy();
     });
+  }
+
+  /** Counts a new connection against its address; one past the per-address cap is closed at once. */
+  private connectionOpened(socket: Socket): void {
+    const address = socket.remoteAddress ?? 'unknown';
+    const open = this.openByAddress.get(address) ?? 0;
+    if (open >= this.maxConnectionsPerAddress) {
+      socket.destroy();
+      this.connectionRefused('per-address', address);
+      return;
+    }
+    this.openByAddress.set(address, open + 1);
+    socket.once('close', () => {
+      const n = (this.openByAddress.get(address) ?? 1) - 1;
+      if (n > 0) this.openByAddress.set(address, n);
+      else this.openByAddress.delete(address);
+    });
+  }
+
+  /** Counted always; logged once a minute for the gateway's cap (whoever hits it), per address for the per-address cap. */
+  private connectionRefused(reason: 'max-connections' | 'per-address', address: string): void {
+    this.deps.metrics.inc('display_connections_refused_total', { reason });
+    if (!this.connectionLog.open(reason === 'per-address' ? `${reason} ${address}` : reason, Date.now())) return;
+    const refused = this.deps.metrics.get('display_connections_refused_total', { reason });
+    if (reason === 'max-connections') {
+      this.log.warn(
+        { reason, from: address, maxConnections: this.config.limits.maxConnections, refused, busiest: this.busiestAddress() },
+        'display connection refused: display.limits.maxConnections connections are open (screens, tablets and health checks cannot connect while this lasts; logged once a minute)',
+      );
+    } else {
+      this.log.warn(
+        { reason, from: address, open: this.openByAddress.get(address) ?? 0, maxConnectionsPerAddress: this.maxConnectionsPerAddress, refused },
+        'display connection refused: too many connections open from this address (logged once a minute per address)',
+      );
+    }
+  }
+
+  /** The address holding most connections, for the log of a full connection table. */
+  private busiestAddress(): { address: string; open: number } | null {
+    let best: { address: string; open: number } | null = null;
+    for (const [address, open] of this.openByAddress) if (!best || open > best.open) best = { address, open };
+    return best;
+  }
+
+  /** Closes a connection with more than MAX_REQUESTS_IN_FLIGHT unanswered requests (pipelined, replies not read). */
+  private dropPipelining(socket: Duplex, from: string): void {
+    socket.destroy();
+    this.deps.metrics.inc('display_connections_dropped_total', { reason: 'requests-in-flight' });
+    if (!this.connectionLog.open(`requests-in-flight ${from}`, Date.now())) return;
+    this.log.warn(
+      { reason: 'requests-in-flight', from, maxRequestsInFlight: MAX_REQUESTS_IN_FLIGHT, dropped: this.deps.metrics.get('display_connections_dropped_total', { reason: 'requests-in-flight' }) },
+      'display connection closed: it sent more requests than it read replies (pipelining); logged once a minute per address',
+    );
   }
 
   async start(): Promise<void> {
@@ -264,8 +360,18 @@ export class DisplayServer {
   // ---- Dispatch
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const socket = req.socket;
+    const from = socket.remoteAddress ?? 'unknown';
+    // The rest of a pipelined burst whose connection was closed below: node still hands over every request it read.
+    if (socket.destroyed) return;
+    const inFlight = (this.inFlight.get(socket) ?? 0) + 1;
+    if (inFlight > MAX_REQUESTS_IN_FLIGHT) {
+      this.dropPipelining(socket, from);
+      return;
+    }
+    this.inFlight.set(socket, inFlight);
+    res.once('close', () => this.inFlight.set(socket, (this.inFlight.get(socket) ?? 1) - 1));
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
-    const from = req.socket.remoteAddress ?? 'unknown';
     let routeName = 'unmatched';
     res.on('finish', () => this.deps.metrics.inc('display_http_requests_total', { route: routeName, status: String(res.statusCode) }));
     try {
@@ -389,7 +495,7 @@ export class DisplayServer {
         c.res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' }).end(text);
       }),
       r('GET', '/api/status', 'status', 'view', (c) => sendJson(c.res, 200, { ...this.deps.health(), display: this.displayStatus() })),
-      r('GET', '/api/ward', 'ward', 'view', (c) => sendJson(c.res, 200, this.live.snapshot())),
+      r('GET', '/api/ward', 'ward', 'view', (c) => sendJsonText(c.res, 200, this.live.snapshotJson())),
       r('GET', '/api/beds/:bed', 'bed', 'view', (c, [bed]) => this.bed(c, bed!)),
       r('GET', '/api/stream', 'stream', 'view', (c) => this.stream(c)),
       // The page says what it has received on its stream (named by hello's unguessable `stream`): one far behind is closed.
@@ -450,7 +556,7 @@ export class DisplayServer {
     // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost). stream: the name
     // the page reports under (POST /api/stream/seen).
     this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null, heartbeatS: this.config.limits.heartbeatS, stream: client.token });
-    this.hub.send(client, 'ward', this.live.snapshot());
+    this.hub.sendSerialised(client, 'ward', this.live.snapshotJson());
     if (client.bed) for (const chunk of this.ward.waves(client.bed)) this.hub.send(client, 'wave', chunk);
     this.hub.started(client);
     // After the snapshot, so that the end of the screen's own alarm reaches it as an `alarm` event.

@@ -119,6 +119,11 @@ export class SseHub {
     this.write(client, frame(event, data));
   }
 
+  /** As `send`, with data already serialised (the shared ward snapshot). */
+  sendSerialised(client: SseClient, event: string, json: string): void {
+    this.write(client, `event: ${event}\ndata: ${json}\n\n`);
+  }
+
   /** Ends a client's first burst: what of it is still unsent does not count toward the slow-client limit. */
   started(client: SseClient): void {
     client.allowance = client.res.writableLength;

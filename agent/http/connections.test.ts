@@ -1,0 +1,161 @@
+// Connections that hold the display's resources, over real sockets: pipelined requests whose replies are not read,
+// one address holding every connection slot, TLS sockets that never handshake; and the ward snapshot built once for
+// many requests instead of once per request.
+import { connect, type Socket } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { openStream, reading, startDisplayAgent, tachycardia, type DisplayAgent } from '../../test/browser/display-fixtures.js';
+
+/** A raw TCP connection from `localAddress` (any 127.x address is this machine), connected. */
+async function rawSocket(url: string, localAddress = '127.0.0.1'): Promise<Socket> {
+  const s = connect({ host: '127.0.0.1', port: Number(new URL(url).port), localAddress });
+  s.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', resolve);
+    s.once('close', () => reject(new Error('closed before connecting')));
+  });
+  return s;
+}
+
+/** Everything the server sends on `s` until it closes the connection. */
+function readUntilClosed(s: Socket): Promise<string> {
+  let text = '';
+  s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  return new Promise((resolve) => s.once('close', () => resolve(text)));
+}
+
+const closed = (s: Socket) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
+const warnings = (d: DisplayAgent, msg: RegExp) => d.captured.lines.filter((l) => l.level === 40 && msg.test(String(l.msg)));
+
+async function wardOf(d: DisplayAgent, beds: number): Promise<void> {
+  for (let i = 1; i <= beds; i++) {
+    await d.agent.ingest.accept('test-source', [MDC.ECG_HEART_RATE, MDC.PULS_OXIM_SAT_O2, MDC.RESP_RATE].map((m, k) => reading(m, [80, 97, 16][k]!, { bed: `bed-${i}` })));
+  }
+}
+
+describe('display: pipelined requests and the shared ward snapshot', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => {
+    d = await startDisplayAgent();
+    await wardOf(d, 128);
+  });
+  afterAll(() => d.close());
+
+  it('closes a connection with more than 4 requests unanswered, counts it and logs its address', async () => {
+    const s = await rawSocket(d.url, '127.0.0.50');
+    const replies = readUntilClosed(s);
+    // 200 requests in one write: node hands them all over at once, whether or not the replies are read.
+    s.write('GET /api/ward HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(200));
+    const text = await replies;
+    expect(text.match(/HTTP\/1\.1 200/g)?.length ?? 0).toBeLessThanOrEqual(4);
+    expect(d.agent.metrics.get('display_connections_dropped_total', { reason: 'requests-in-flight' })).toBe(1);
+    expect(warnings(d, /sent more requests than it read replies/)).toEqual([expect.objectContaining({ from: '127.0.0.50', maxRequestsInFlight: 4 })]);
+  });
+
+  it('keeps a connection that sends its requests one after the other', async () => {
+    const s = await rawSocket(d.url);
+    let text = '';
+    s.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    for (let i = 1; i <= 10; i++) {
+      s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      while ((text.match(/HTTP\/1\.1 200/g)?.length ?? 0) < i && !s.destroyed) await new Promise((r) => s.once('data', r));
+    }
+    expect(s.destroyed).toBe(false);
+    s.destroy();
+  });
+
+  it('answers requests in the same moment with one snapshot (not one built per request)', async () => {
+    const s = await rawSocket(d.url);
+    const replies = readUntilClosed(s);
+    // Four pipelined (the most allowed), the last one closing: each reply's serverTime says when its snapshot was built.
+    s.write('GET /api/ward HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(3) + 'GET /api/ward HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    const times = [...(await replies).matchAll(/"serverTime":(\d+)/g)].map((m) => Number(m[1]));
+    expect(times).toHaveLength(4);
+    expect(new Set(times).size).toBe(1);
+  });
+
+  it('does not serve a snapshot from before an alarm change, to a request or a new stream', async () => {
+    type Ward = { beds: { bed: string; alarms: { source: string }[] }[] };
+    const limitAlarms = (w: Ward) => w.beds.find((b) => b.bed === 'bed-7')!.alarms.filter((a) => a.source === 'limit');
+    const ward = async () => (await (await fetch(`${d.url}/api/ward`)).json()) as Ward;
+    expect(limitAlarms(await ward())).toEqual([]);
+    // Right after (well within the 250 ms a snapshot is shared for): the alarm is in it.
+    await d.agent.ingest.accept('test-source', tachycardia('bed-7'));
+    expect(limitAlarms(await ward())).toHaveLength(1);
+    const stream = await openStream(d.url);
+    expect(limitAlarms((await stream.waitFor((e) => e.event === 'ward')).data as Ward)).toHaveLength(1);
+    stream.close();
+  });
+});
+
+describe('display: connections per address (20 slots in all: before the per-address cap one address could take every one)', () => {
+  it('one address holds at most 16 connections (counted, logged), so another address is still served', async () => {
+    const d = await startDisplayAgent({ limits: { maxConnections: 20 } });
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 16; i++) held.push(await rawSocket(d.url, '127.0.0.9'));
+      // The 17th is accepted by TCP, then closed at once.
+      const extra = await Promise.all(Array.from({ length: 4 }, () => rawSocket(d.url, '127.0.0.9')));
+      await Promise.all(extra.map(closed));
+      expect(d.agent.metrics.get('display_connections_refused_total', { reason: 'per-address' })).toBe(4);
+      // Once a minute per address.
+      expect(warnings(d, /too many connections open from this address/)).toEqual([expect.objectContaining({ from: '127.0.0.9', maxConnectionsPerAddress: 16 })]);
+      expect((await fetch(`${d.url}/healthz`)).status).toBe(200);
+    } finally {
+      for (const s of held) s.destroy();
+      await d.close();
+    }
+  });
+
+  it('logs (with an address) when the gateway-wide limit refuses a connection', async () => {
+    const d = await startDisplayAgent({ limits: { maxConnections: 20 } });
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 16; i++) held.push(await rawSocket(d.url, '127.0.0.10'));
+      for (let i = 0; i < 4; i++) held.push(await rawSocket(d.url, '127.0.0.11'));
+      const refused = await rawSocket(d.url, '127.0.0.12');
+      await closed(refused);
+      expect(d.agent.metrics.get('display_connections_refused_total', { reason: 'max-connections' })).toBeGreaterThanOrEqual(1);
+      expect(warnings(d, /display\.limits\.maxConnections connections are open/)).toEqual([
+        expect.objectContaining({ from: '127.0.0.12', maxConnections: 20, busiest: { address: '127.0.0.10', open: 16 } }),
+      ]);
+    } finally {
+      for (const s of held) s.destroy();
+      await d.close();
+    }
+  });
+});
+
+describe('display over TLS: sockets that never handshake', () => {
+  let d: DisplayAgent;
+  const certs = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs');
+  const ca = readFileSync(join(certs, 'ca.pem'));
+  beforeAll(async () => (d = await startDisplayAgent({ tls: { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem') }, limits: { maxConnections: 2 } })));
+  afterAll(() => d.close());
+
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    new Promise<number>((resolve, reject) => {
+      const req = httpsRequest(`${d.url}${path}`, { ca, headers, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('closes a connection whose handshake times out (it held its slot for good), counted; the display is served again', async () => {
+    const silent = await Promise.all([rawSocket(d.url), rawSocket(d.url)]);
+    // Both slots held: nothing else can connect until the handshake timeout (5 s) closes them.
+    await Promise.all(silent.map(closed));
+    expect(d.agent.metrics.get('display_client_errors_total', { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' })).toBe(2);
+    expect(await get('/healthz')).toBe(200);
+  }, 30_000);
+
+  it('still answers an HTTP error inside TLS with its status (431)', async () => {
+    expect(await get('/healthz', { 'X-Junk': 'z'.repeat(20_000) })).toBe(431);
+  });
+});
