@@ -71,6 +71,20 @@ describe('limit rules: delay', () => {
     expect(up.map((u) => u.why)).toEqual(['HR HIGH 182 > 120 /min for 10 s, 2 violating samples, none contradicting (delay 10 s)']);
   });
 
+  it('a rule delay longer than maxSampleGapS is confirmed on a feed slower than it (each reading stands for half again its interval); a 1 Hz feed that pauses still restarts', () => {
+    const slowRule = { defaults: [{ id: 'hr-high-30', label: 'HR', metrics: [HR.code], unit: '/min', high: 120, priority: 'medium' as const, delayS: 30, hysteresis: 0 }], maxSampleGapS: 15 };
+    // A central station relaying HR every 20 s: 150 from t = 40 on is the condition persisting, raised 30 s later.
+    const relay = new LimitEvaluator(slowRule);
+    const out = feed(relay, [[0, 80], [20, 80], [40, 150], [60, 150]]);
+    for (let t = 61; t <= 69; t++) out.push(...relay.tick(s(t)));
+    expect(out).toEqual([]);
+    expect(relay.tick(s(70)).map((u) => u.present && u.why)).toEqual(['HR HIGH 150 > 120 /min for 30 s, 2 violating samples, none contradicting (delay 30 s)']);
+    // A 1 Hz feed violating for 5 s, silent 20 s, violating again: the run starts again after the pause.
+    const fast = new LimitEvaluator(slowRule);
+    const run = feed(fast, [...Array.from({ length: 6 }, (_, t) => [t, 150] as [number, number]), ...Array.from({ length: 31 }, (_, i) => [25 + i, 150] as [number, number])]);
+    expect(run.map((u) => u.present && u.at)).toEqual([s(55)]);
+  });
+
   it('a slow feed (a thermometer every 60 s) alarms after the delay on its first out-of-range reading', () => {
     const ev = new LimitEvaluator();
     const TEMP = MDC.TEMP_BODY;

@@ -43,7 +43,9 @@ export interface LimitConfig {
    * while its latest sample violates and is at most this old — so a device that sends every minute alarms after the
    * delay on its first out-of-range reading, and a reading not contradicted within the delay confirms. A gap longer
    * than this between two violating samples starts the run again (two spikes 10 minutes apart are not 10 minutes of
-   * violation). Readings that are not valid between them neither end the run nor confirm it. Default 15 s.
+   * violation). Readings that are not valid between them neither end the run nor confirm it. Default 15 s. A metric
+   * that reports less often than this stands for half again its own interval instead (its consecutive readings are
+   * the condition persisting).
    */
   maxSampleGapS?: number;
 }
@@ -139,6 +141,9 @@ interface Track {
   samples: number;
   /** Whether the latest sample for this metric was valid and violating (evidence the condition persists). */
   lastViolating: boolean;
+  /** When this metric last sent a reading (any quality), and the time between its last two: how often it reports. */
+  seenAt: number | null;
+  interval: number | null;
   last: NumericReading | null;
   alarmed: boolean;
 }
@@ -223,7 +228,7 @@ export class LimitEvaluator {
     const key = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined);
     let t = this.tracks.get(key);
     if (!t) {
-      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, last: null, alarmed: false };
+      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, alarmed: false };
       this.tracks.set(key, t);
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
@@ -253,6 +258,11 @@ export class LimitEvaluator {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;
         const t = this.track(bed, r, code, rule, dir);
+        // How long a violating sample stands is judged on the interval before this reading (a long pause ending here
+        // must still restart the run); then the interval is brought up to date.
+        const standMs = this.standMs(t, gapMs);
+        if (t.seenAt !== null && r.receivedAt > t.seenAt) t.interval = r.receivedAt - t.seenAt;
+        t.seenAt = Math.max(t.seenAt ?? r.receivedAt, r.receivedAt);
         if (v === null || (bound !== null && !boundDecides(bound, dir, v, limit))) {
           // No evidence either way (a dropout, a questionable value): an alarm stays as it is, and a pending run goes
           // on — a brief dropout every few seconds must not keep a desaturation from ever alarming (review rv39) —
@@ -278,8 +288,8 @@ export class LimitEvaluator {
           t.lastViolating = false;
           continue;
         }
-        // After a gap longer than maxSampleGapS nothing shows the violation went on: the run starts again here.
-        if (t.since !== null && r.receivedAt - t.lastViolatingAt > gapMs) t.since = null;
+        // After a gap longer than a sample stands, nothing shows the violation went on: the run starts again here.
+        if (t.since !== null && r.receivedAt - t.lastViolatingAt > standMs) t.since = null;
         if (t.since === null) {
           t.since = r.receivedAt;
           t.samples = 0;
@@ -322,11 +332,20 @@ export class LimitEvaluator {
         continue;
       }
       if (t.alarmed || t.since === null || !t.lastViolating || !t.last) continue;
-      if (now - t.since < t.rule.delayS * 1000 || now - t.lastViolatingAt > gapMs) continue;
+      if (now - t.since < t.rule.delayS * 1000 || now - t.lastViolatingAt > this.standMs(t, gapMs)) continue;
       const v = convert(t.last.value as number, t.last.unit.ucum, t.rule.unit);
       if (v !== null) out.push(this.raise(t, v, now));
     }
     return out;
+  }
+
+  /**
+   * How long a violating sample stands for its value: maxSampleGapS, or half again the metric's own interval when it
+   * reports less often (a central station relaying every 30 s): a slow feed's consecutive readings are the condition
+   * persisting, and with only maxSampleGapS a delay longer than it could never be confirmed on such a feed.
+   */
+  private standMs(t: Track, gapMs: number): number {
+    return t.interval === null ? gapMs : Math.max(gapMs, 1.5 * t.interval);
   }
 
   /** Whether the same device sends another metric of the track's rule for its bed. */
