@@ -46,7 +46,7 @@ export interface AgentDeps {
 const DRIVER_START_WAIT_MS = 5000;
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
-const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered'] as const;
+const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
 
 /** The notes the previous run left, or null when the store cannot give them (then the start says so). */
@@ -250,6 +250,10 @@ export class Agent {
           'medium',
           { latch: true },
         );
+      });
+      // A record too large to store (an alarm text of 250 kB) is a loss: latched, and raised again after a restart.
+      this.ingest.onRecordDropped((d) => {
+        this.raiseLoss('record-dropped', `Gateway dropped a record of ${Math.round(d.bytes / 1000)} kB (${d.kind}, ${d.deviceId}) over the store's ${Math.round(d.limitBytes / 1000)} kB limit: shown and alarmed here, not kept or forwarded`, 'medium');
       });
       // Which alarms are open, noted as they change (not with the journal: a journal that waits for the store
       // holds its changes back, and a restart meanwhile must still list them).

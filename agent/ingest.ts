@@ -29,6 +29,14 @@ export type IngestListener = (events: readonly DriverEvent[]) => void;
 
 /** The store refusing events (`refusing`: since when, and why), or taking them again (null). */
 export type StoreStateListener = (refusing: { since: number; reason: string } | null) => void;
+/** A record left out of a stored emit because it was over the store's record limit (it could never be stored). */
+export interface DroppedRecord {
+  deviceId: string;
+  kind: DriverEvent['kind'];
+  bytes: number;
+  limitBytes: number;
+}
+export type DroppedRecordListener = (dropped: DroppedRecord) => void;
 
 interface Pending {
   /** The driver that emitted it (ingest_refused_total{source}, the refusal log). */
@@ -182,6 +190,7 @@ export class Ingest {
   private readonly outOfOrder = new OutOfOrder();
   private readonly outOfOrderLog = new LogGate(10 * 60_000, 1000);
   private readonly storeStateListeners: StoreStateListener[] = [];
+  private readonly droppedRecordListeners: DroppedRecordListener[] = [];
   private refusing: { since: number; reason: string } | null = null;
   /** Idempotency keys of refused emits whose events the listeners were given (oldest first, bounded). */
   private readonly shownWhileRefused = new Set<string>();
@@ -220,6 +229,11 @@ export class Ingest {
   /** Told when the store starts refusing events and when it takes them again. */
   onStoreState(listener: StoreStateListener): void {
     this.storeStateListeners.push(listener);
+  }
+
+  /** Told of each record left out of a stored emit for being over the store's record limit. */
+  onRecordDropped(listener: DroppedRecordListener): void {
+    this.droppedRecordListeners.push(listener);
   }
 
   /**
@@ -344,9 +358,9 @@ export class Ingest {
   }
 
   /**
-   * Records of stored emits that were too large to store at all: counted, logged with what they were, and told as a
-   * store refusal (the agent raises its latched "Gateway cannot store data" alarm): the rest of the emit is stored, and
-   * every event went to the listeners. A sender is not asked to resend (it could never be stored).
+   * Records of stored emits that were too large to store at all: counted, logged with what they were, and told
+   * (onRecordDropped: the agent raises a latched loss alarm): the rest of the emit is stored, and every event went to
+   * the listeners. A sender is not asked to resend (it could never be stored).
    */
   private tooLargeDropped(stored: readonly Pending[]): void {
     for (const p of stored) {
@@ -357,12 +371,13 @@ export class Ingest {
           { deviceId: e.deviceId, source: e.source, kind: e.kind, bytes, limitBytes: this.outbox.maxRecordBytes, idempotencyKey: p.idempotencyKey },
           'a record over the store\'s record limit was not stored or forwarded (shown and alarmed here); the rest of its emit was stored',
         );
-        if (!this.refusing) {
-          // Raised and ended at once: the alarm is latched, so it stays until someone acknowledges it.
-          this.refusing = { since: Date.now(), reason: `a record of ${Math.round(bytes / 1000)} kB (${e.kind}) over the store's ${Math.round(this.outbox.maxRecordBytes / 1000)} kB limit was dropped` };
-          this.tellStoreState();
-          this.refusing = null;
-          this.tellStoreState();
+        const dropped: DroppedRecord = { deviceId: e.deviceId, kind: e.kind, bytes, limitBytes: this.outbox.maxRecordBytes };
+        for (const l of this.droppedRecordListeners) {
+          try {
+            l(dropped);
+          } catch (err) {
+            this.log.error({ err }, 'dropped-record listener failed');
+          }
         }
       }
       p.tooLarge = undefined;
