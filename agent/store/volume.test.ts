@@ -62,6 +62,18 @@ describe('store volume encryption check', () => {
     writeFileSync(w.roots.mountinfo, `${readFileSync(w.roots.mountinfo, 'utf8')}50 40 8:1 / ${w.store} rw,relatime shared:3 - ext4 /dev/sda1 rw\n`);
     expect(storeVolumeEncryption(join(w.store, 'agent.db'), w.roots)).toEqual({ state: 'not-encrypted', device: '/dev/sda1' });
   });
+  it('follows a store file that is a link to where it points (SQLite writes there)', () => {
+    const w = world(true);
+    mkdirSync(join(w.root, 'elsewhere'));
+    writeFileSync(join(w.store, 'agent.db'), '');
+    symlinkSync(join(w.store, 'agent.db'), join(w.root, 'elsewhere', 'agent.db'));
+    expect(storeVolumeEncryption(join(w.root, 'elsewhere', 'agent.db'), w.roots)).toEqual({ state: 'encrypted', device: '/dev/mapper/vg-data' });
+    const plain = world(true);
+    mkdirSync(join(plain.root, 'elsewhere'));
+    writeFileSync(join(plain.root, 'elsewhere', 'agent.db'), '');
+    symlinkSync(join(plain.root, 'elsewhere', 'agent.db'), join(plain.store, 'agent.db'));
+    expect(storeVolumeEncryption(join(plain.store, 'agent.db'), plain.roots)).toEqual({ state: 'not-encrypted', device: '/dev/sda1' });
+  });
   it('says unknown, with why, where it cannot tell', () => {
     expect(storeVolumeEncryption(':memory:').state).toBe('unknown');
     const w = world(true);

@@ -34,8 +34,15 @@ export function storeMountPoint(storePath: string, roots: VolumeRoots = LINUX): 
 }
 
 function mountOf(storePath: string, roots: VolumeRoots): { mount: { point: string; dev: string; source: string } } | { why: string } {
+  // A store file that is a link: SQLite writes the database (and its WAL) where the link points, so that volume counts.
+  let target = storePath;
+  try {
+    target = realpathSync(storePath);
+  } catch {
+    // not there yet (first start): its folder decides
+  }
   let dir: string | null = null;
-  for (let d = dirname(storePath); dir === null; d = dirname(d)) {
+  for (let d = dirname(target); dir === null; d = dirname(d)) {
     try {
       dir = realpathSync(d);
     } catch {
