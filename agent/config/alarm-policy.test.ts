@@ -12,7 +12,7 @@ const base = { store: { path: ':memory:' }, hub: { mode: 'off' } };
 describe('alarm policy config', () => {
   it('fills defaults matching the engine defaults', () => {
     const c = validateConfig(structuredClone(base), registry, 'test');
-    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, news2: { beds: {}, clearAfterS: 300 }, devices: {} });
+    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, news2: { beds: {}, clearAfterS: 300, priorities: {} }, devices: {} });
     expect(c.display).toMatchObject({ enabled: false, host: '127.0.0.1', port: 8080, viewing: 'open' });
   });
 
@@ -32,6 +32,19 @@ describe('alarm policy config', () => {
     expect(() => validateConfig({ ...structuredClone(base), alarms: { news2: { beds: { 'bed-4': { assume: { oxygen: 'O2' } } } } } }, registry, 'test')).toThrow(
       /alarms\.news2\.beds\.bed-4\.assume\.oxygen: must be one of/,
     );
+  });
+
+  it('takes the priority of a NEWS2 trigger level (a single parameter scoring 3 as medium); the others keep theirs', () => {
+    const c = validateConfig({ ...structuredClone(base), alarms: { news2: { priorities: { 'low-medium': 'medium' } } } }, registry, 'test');
+    const cfg = engineConfigFromPolicy(c.alarms);
+    expect(cfg.news2.priorities).toEqual({ 'low-medium': 'medium', medium: 'medium', high: 'high' });
+    const engine = new AlarmEngine({ ...cfg, idPrefix: 't' });
+    // RR 7 scores 3 (a single red score), all else normal: low-medium.
+    const vitals: [typeof MDC.RESP_RATE, number][] = [[MDC.RESP_RATE, 7], [MDC.PULS_OXIM_SAT_O2, 98], [MDC.PRESS_BLD_NONINV_SYS, 120], [MDC.ECG_HEART_RATE, 70], [MDC.TEMP_BODY, 37]];
+    const changes = vitals.flatMap(([m, v]) => engine.ingest(numeric(m, v, 0, { bed: 'bed-1' })));
+    const news2 = changes.filter((ch) => ch.alarm.source === 'news2').map((ch) => ch.alarm);
+    expect(news2.at(-1)).toMatchObject({ priority: 'medium', condition: { text: expect.stringMatching(/low-medium/) } });
+    expect(() => validateConfig({ ...structuredClone(base), alarms: { news2: { priorities: { 'low-medium': 'urgent' } } } }, registry, 'test')).toThrow(/alarms\.news2\.priorities\.low-medium: must be one of/);
   });
 
   it('maps per-bed limits, NEWS2 scale and escalation onto the engine', () => {

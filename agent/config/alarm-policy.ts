@@ -2,14 +2,14 @@
 // Kept apart from the schema so that the engine stays free of config-file concerns.
 import { DEFAULT_ENGINE_CONFIG, type AlarmEngineConfig } from '../alarms/engine.js';
 import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, validateRule, type LimitOverride } from '../alarms/limits.js';
-import { DEFAULT_NEWS2_CONFIG, type News2BedConfig } from '../alarms/news2.js';
+import { DEFAULT_NEWS2_CONFIG, type News2BedConfig, type News2Config } from '../alarms/news2.js';
 import type { ManagedPriority } from '../alarms/types.js';
 
 export interface AlarmPolicyConfig {
   escalation: { enabled: boolean; afterS: number; priorities: ManagedPriority[] };
   audioPause: { defaultS: number; maxS: number };
   limits: { beds: Record<string, Record<string, LimitOverride>> };
-  news2: { beds: Record<string, News2BedConfig>; clearAfterS: number };
+  news2: { beds: Record<string, News2BedConfig>; clearAfterS: number; priorities?: Partial<News2Config['priorities']> };
   /** Devices expected to send from start (see schema). */
   devices: Record<string, { bed?: string; silentAfterS?: number }>;
 }
@@ -22,7 +22,12 @@ export function engineConfigFromPolicy(policy: AlarmPolicyConfig): Omit<AlarmEng
   return {
     ...rest,
     limits: { ...DEFAULT_LIMIT_CONFIG, beds },
-    news2: { ...DEFAULT_NEWS2_CONFIG, beds: { ...policy.news2.beds }, clearAfterS: policy.news2.clearAfterS ?? DEFAULT_NEWS2_CONFIG.clearAfterS },
+    news2: {
+      ...DEFAULT_NEWS2_CONFIG,
+      beds: { ...policy.news2.beds },
+      clearAfterS: policy.news2.clearAfterS ?? DEFAULT_NEWS2_CONFIG.clearAfterS,
+      priorities: { ...DEFAULT_NEWS2_CONFIG.priorities, ...policy.news2.priorities },
+    },
     escalation: policy.escalation.enabled ? { afterS: policy.escalation.afterS, priorities: [...policy.escalation.priorities] } : null,
     audioPause: { ...policy.audioPause },
     technical: { ...rest.technical, devices: { ...policy.devices } },

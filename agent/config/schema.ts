@@ -421,6 +421,20 @@ export const configSchema = {
                 'Seconds a complete NEWS2 score must stay below a trigger level before its alarm ends (a rise is at ' +
                 'once): a score on a band edge then gives one alarm, not one every other second.',
             },
+            priorities: {
+              type: 'object',
+              additionalProperties: false,
+              default: {},
+              description:
+                'The IEC 60601-1-8 priority of each NEWS2 trigger level: `low-medium` (a single parameter scoring 3; ' +
+                'RCP: urgent ward-based response) low by default, `medium` (total 5–6) medium, `high` (7 and above) ' +
+                'high. E.g. `{ "low-medium": "medium" }` where the ward answers a single red score promptly.',
+              properties: {
+                'low-medium': { enum: ['low', 'medium', 'high'] },
+                medium: { enum: ['low', 'medium', 'high'] },
+                high: { enum: ['low', 'medium', 'high'] },
+              },
+            },
           },
         },
       },
