@@ -83,6 +83,19 @@ function capped(s: string): string {
   return s.length > MAX_RAW_CHARS ? `${s.slice(0, MAX_RAW_CHARS)}…` : s;
 }
 
+/** A counter labelled by source, for the hot path: one handle per source, kept. */
+function bySource(metrics: Metrics, name: string): (source: string, by?: number) => void {
+  const handles = new Map<string, (by?: number) => void>();
+  return (source, by = 1) => {
+    let count = handles.get(source);
+    if (!count) {
+      count = metrics.counter(name, { source });
+      handles.set(source, count);
+    }
+    count(by);
+  };
+}
+
 /** The event with its device's configured bed, when it carries none. */
 function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string | undefined): DriverEvent {
   if (e.bed !== undefined) return e;
@@ -184,8 +197,8 @@ export class Ingest {
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners: IngestListener[] = [];
   private closed = false;
-  /** ingest_events_total by source: counted on every emit, so the handles are kept. */
-  private readonly eventCounters = new Map<string, (by?: number) => void>();
+  /** ingest_events_total by source: counted on every emit, so the handles are kept (bySource). */
+  private readonly countEvents: (source: string, by?: number) => void;
   /** Readings measured long before the newest of their kind from their device and bed (a backlog): marked for the listeners. */
   private readonly outOfOrder = new OutOfOrder();
   private readonly outOfOrderLog = new LogGate(10 * 60_000, 1000);
@@ -198,11 +211,11 @@ export class Ingest {
   private readonly refusedLog = new LogGate(REFUSED_LOG_EVERY_MS, 100);
   private readonly refusedSinceLine = new Map<string, { emits: number; events: number; sources: Set<string> }>();
   /**
-   * ingest_unmapped_codes_total and ingest_nonfinite_values_total by source (handles, as for ingest_events_total). Both
-   * count readings: a waveform segment with non-finite samples counts once, however many samples were zeroed.
+   * ingest_unmapped_codes_total and ingest_nonfinite_values_total by source. Both count readings: a waveform segment
+   * with non-finite samples counts once, however many samples were zeroed.
    */
-  private readonly unmappedCounters = new Map<string, (by?: number) => void>();
-  private readonly nonFiniteCounters = new Map<string, (by?: number) => void>();
+  private readonly countUnmapped: (source: string) => void;
+  private readonly countNonFinite: (source: string) => void;
   /** source|device|system|code of unmapped codes logged (at most MAX_UNMAPPED_LOGGED). */
   private readonly unmappedLogged = new Set<string>();
   /** Non-finite readings per source|device since the last line logged for it. */
@@ -216,7 +229,11 @@ export class Ingest {
     private readonly metrics: Metrics,
     /** Called after each commit, e.g. to wake the forwarder. */
     private readonly onCommitted: () => void = () => {},
-  ) {}
+  ) {
+    this.countEvents = bySource(metrics, 'ingest_events_total');
+    this.countUnmapped = bySource(metrics, 'ingest_unmapped_codes_total');
+    this.countNonFinite = bySource(metrics, 'ingest_nonfinite_values_total');
+  }
 
   /**
    * Listeners see events after they were committed, or after the store refused them. One failing listener does not
@@ -256,12 +273,7 @@ export class Ingest {
       }
       normalised.push(n);
     }
-    let count = this.eventCounters.get(source);
-    if (!count) {
-      count = this.metrics.counter('ingest_events_total', { source });
-      this.eventCounters.set(source, count);
-    }
-    count(events.length);
+    this.countEvents(source, events.length);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ source, events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
       this.schedule();
@@ -274,12 +286,7 @@ export class Ingest {
    * device and code so that someone can map it.
    */
   private unmapped(source: string, r: Reading): void {
-    let count = this.unmappedCounters.get(source);
-    if (!count) {
-      count = this.metrics.counter('ingest_unmapped_codes_total', { source });
-      this.unmappedCounters.set(source, count);
-    }
-    count();
+    this.countUnmapped(source);
     if (this.unmappedLogged.size > MAX_UNMAPPED_LOGGED) return;
     const system = capped(r.raw?.system ?? '');
     const code = capped(r.raw?.code ?? '');
@@ -303,12 +310,7 @@ export class Ingest {
 
   /** A reading normalise() changed (a NaN or Infinity from a device or a driver bug): counted, and told per device now and then. */
   private nonFinite(source: string, r: Reading): void {
-    let count = this.nonFiniteCounters.get(source);
-    if (!count) {
-      count = this.metrics.counter('ingest_nonfinite_values_total', { source });
-      this.nonFiniteCounters.set(source, count);
-    }
-    count();
+    this.countNonFinite(source);
     const key = `${source}|${r.deviceId}`;
     const readings = (this.nonFiniteSinceLine.get(key) ?? 0) + 1;
     if (!this.nonFiniteLog.open(key, Date.now())) {

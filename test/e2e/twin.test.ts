@@ -229,6 +229,16 @@ describe('module twin: a change that would stop the next start', () => {
   });
 });
 
+/** A hub that refuses connections, and a desired overlay (log level debug, this version) saved by an earlier run. */
+async function offlineWithSavedOverlay(desiredVersion: number) {
+  h = new Harness('device');
+  await h.startHub();
+  h.hub.refuseConnections('tcp-close');
+  const file = join(h.dir, 'desired-overlay.json');
+  saveOverlay(file, { desiredVersion, appliedAt: new Date().toISOString(), overlay: { log: { level: 'debug' } } });
+  return { file, local: h.localConfig([{ name: 'ward-a', ...sim(1) }]) };
+}
+
 describe('module twin: a saved overlay whose start does not complete', () => {
   it('is set aside after two such starts in a row; the next runs on the local file and says why', async () => {
     const holder = createServer();
@@ -269,35 +279,25 @@ describe('module twin: a saved overlay whose start does not complete', () => {
   });
 
   it('a start the store lock refuses (the old container still running during an update) is not counted against the overlay (review rv41 §1)', async () => {
-    h = new Harness('device');
-    await h.startHub();
-    h.hub.refuseConnections('tcp-close');
-    const file = join(h.dir, 'desired-overlay.json');
-    saveOverlay(file, { desiredVersion: 6, appliedAt: new Date().toISOString(), overlay: { log: { level: 'debug' } } });
-    const local = h.localConfig([{ name: 'ward-a', ...sim(1) }]);
-    const old = await h.startAgent(local);
+    const { file, local } = await offlineWithSavedOverlay(6);
+    const old = await h!.startAgent(local);
     for (let i = 0; i < 3; i++) expect(() => new Agent({ config: local, registry, log: logSink().log })).toThrow(/is in use by another agent/);
     expect(existsSync(file)).toBe(true);
     await old.agent.stop();
-    h.agents.length = 0;
-    const { agent } = await h.startAgent(local);
+    h!.agents.length = 0;
+    const { agent } = await h!.startAgent(local);
     expect(agent.control?.configStatus).toMatchObject({ status: 'applied', source: 'saved-overlay', desiredVersion: 6 });
   });
 
   it('a start stopped on request (SIGTERM while starting) is not counted against the overlay', async () => {
-    h = new Harness('device');
-    await h.startHub();
-    h.hub.refuseConnections('tcp-close');
-    const file = join(h.dir, 'desired-overlay.json');
-    saveOverlay(file, { desiredVersion: 9, appliedAt: new Date().toISOString(), overlay: { log: { level: 'debug' } } });
-    const local = h.localConfig([{ name: 'ward-a', ...sim(1) }]);
+    const { local } = await offlineWithSavedOverlay(9);
     for (let i = 0; i < 3; i++) {
       const a = new Agent({ config: local, registry, log: logSink().log });
       const starting = a.start();
       await a.stop();
       await starting;
     }
-    const { agent } = await h.startAgent(local);
+    const { agent } = await h!.startAgent(local);
     expect(agent.control?.configStatus).toMatchObject({ status: 'applied', source: 'saved-overlay', desiredVersion: 9 });
   });
 });
