@@ -563,10 +563,12 @@ export const configSchema = {
           additionalProperties: false,
           default: {},
           description:
-            'Login rate limit: after `maxFailures` failed logins from one client address, or `maxFailuresPerUser` for one ' +
-            'user name from any address, within `windowS`, refuse that address or name (429 with Retry-After, even with ' +
-            'the right password) until the window passes. A password check counts from when it starts; a success ' +
-            'forgives only that user\'s own failures.',
+            'Login rate limit: after `maxFailures` failed logins from one client address within `windowS`, that address ' +
+            'is refused (429 with Retry-After, even with the right password) until the window passes. After ' +
+            '`maxFailuresPerUser` failures at one user name from any address, the name is refused to the addresses that ' +
+            'guessed at it (an address that has not failed at it still gets its check, so guessing cannot lock the ' +
+            'owner out). A password check counts from when it starts; a success forgives only that address\'s own ' +
+            'failures at that name.',
           properties: {
             maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address within the window.' },
             maxFailuresPerUser: {
@@ -574,7 +576,7 @@ export const configSchema = {
               minimum: 1,
               maximum: 1000,
               default: 10,
-              description: 'Failed logins per user name (from any address) within the window. Anyone who knows a name can lock it out for the window.',
+              description: 'Failed logins per user name (from any address) within the window; past it the name is refused to the addresses that failed at it.',
             },
             windowS: {
               type: 'integer',

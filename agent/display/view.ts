@@ -82,6 +82,7 @@ export interface ChangeView {
   from: AlarmStateChange['from'];
   to: AlarmStateChange['to'];
   at: number;
+  /** Login name, or only the role for a reader who is not logged in (changeView). */
   by: string;
   alarm: AlarmView;
 }
@@ -107,8 +108,13 @@ export function alarmView(a: Alarm): AlarmView {
   };
 }
 
-export function changeView(c: AlarmStateChange): ChangeView {
-  return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by: c.actor === 'system' ? 'system' : c.actor.user, alarm: alarmView(c.alarm) };
+/**
+ * `by`: who acted, by login name for someone logged in (`names`), else only their role ("clinician"): with viewing
+ * open, anyone on the network reads the stream, and a clinician's login name is half of what a guesser needs.
+ */
+export function changeView(c: AlarmStateChange, names = true): ChangeView {
+  const by = c.actor === 'system' ? 'system' : names ? c.actor.user : c.actor.role;
+  return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by, alarm: alarmView(c.alarm) };
 }
 
 export function news2View(s: News2Score | undefined): News2View | null {

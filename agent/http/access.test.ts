@@ -14,7 +14,7 @@ import { waitFor } from '../../drivers/serial/testing.js';
 import { captureLog } from '../../test/support/log.js';
 import { hashPassword } from './passwords.js';
 import {
-  PASSWORDS, TOKENS, call, login, openStream, startDisplayAgent, testUsers, type DisplayAgent,
+  PASSWORDS, TOKENS, call, login, openStream, startDisplayAgent, tachycardia, testUsers, type DisplayAgent,
 } from '../../test/browser/display-fixtures.js';
 import { DisplayServer, HostNames, type DisplayDeps } from './server.js';
 
@@ -94,6 +94,63 @@ describe('a dead token, viewing authenticated', () => {
     expect((await call(d.url, 'GET', '/healthz', { token })).status).toBe(200);
     expect((await call(d.url, 'POST', '/api/login', { token, body: { user: 'vera', password: PASSWORDS.viewer } })).status).toBe(200);
   });
+
+  it('/healthz tells a caller who is not a viewer the status and counts only: no device, bed or alarm text', async () => {
+    d.agent.alarms.gatewayCondition(d.agent.gatewayId, 'test-healthz', true, 'No data from mon-SN-4711-ICU7 for 5 s', 'medium');
+    try {
+      for (const token of [undefined, await deadToken(d, 'vera', PASSWORDS.viewer)]) {
+        const h = await call(d.url, 'GET', '/healthz', { ...(token && { token }) });
+        expect(h.status).toBe(200);
+        expect(h.text).not.toMatch(/mon-SN-4711|ICU7|No data|test-gw|ward-a/);
+        expect(h.json()).toEqual({
+          status: 'degraded',
+          uptimeS: expect.any(Number),
+          drivers: expect.any(Object),
+          forwarder: { state: 'off' },
+          technicalAlarmCount: 1,
+          display: { sseClients: expect.any(Number), screens: 1, screensConnected: 0 },
+          detail: 'log in as a viewer (or send a viewer token) for the details',
+        });
+        for (const driver of Object.values(h.json().drivers as Record<string, unknown>)) expect(Object.keys(driver as object)).toEqual(['state']);
+      }
+      // A viewer gets the details.
+      const full = (await call(d.url, 'GET', '/healthz', { token: TOKENS.viewer })).json();
+      expect(full.technicalAlarms).toContainEqual(expect.objectContaining({ text: 'No data from mon-SN-4711-ICU7 for 5 s' }));
+      expect(full).toMatchObject({ gatewayId: 'test-gw', display: { screens: [{ name: 'ward-a', connected: false }] } });
+    } finally {
+      d.agent.alarms.gatewayCondition(d.agent.gatewayId, 'test-healthz', false, 'ended', 'medium');
+    }
+  });
+});
+
+describe('who acted, on the live streams (viewing open)', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => (d = await startDisplayAgent()));
+  afterAll(() => d.close());
+
+  it('an anonymous stream is told the actor\'s role, not the login name; a stream with a login or token gets the name', async () => {
+    const anon = await openStream(d.url, '/api/stream', undefined, { localAddress: '127.0.0.66' });
+    const viewer = await openStream(d.url, '/api/stream', TOKENS.viewer);
+    try {
+      await Promise.all([anon, viewer].map((s) => s.waitFor((e) => e.event === 'ward')));
+      await d.agent.ingest.accept('test-source', tachycardia('bed-1'));
+      const id = d.agent.alarms.engine.list({ bed: 'bed-1' }).find((a) => a.source === 'limit')!.id;
+      const nurse = await login(d.url, 'nurse.jones', PASSWORDS.clinician);
+      const ack = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token: nurse, body: { priority: 'medium' } });
+      expect(ack.status).toBe(200);
+      // The clinician's own answer names her.
+      expect((ack.json().changes as { by: string }[])[0]!.by).toBe('nurse.jones');
+      type Changes = { changes: { change: string; by: string }[] };
+      const acked = (e: { event: string; data: unknown }) => e.event === 'alarm' && (e.data as Changes).changes.some((c) => c.change === 'acknowledged');
+      const by = async (s: typeof anon) => (((await s.waitFor(acked)).data as Changes).changes.find((c) => c.change === 'acknowledged')!.by);
+      expect(await by(anon)).toBe('clinician');
+      expect(await by(viewer)).toBe('nurse.jones');
+      expect(JSON.stringify(anon.events)).not.toContain('nurse.jones');
+    } finally {
+      anon.close();
+      viewer.close();
+    }
+  });
 });
 
 describe('login rate limit over sockets', () => {
@@ -114,6 +171,40 @@ describe('login rate limit over sockets', () => {
     // Parallel guesses from another address: no more password checks than maxFailures.
     const parallel = await Promise.all(Array.from({ length: 4 }, (_, i) => raw(d.url, 'POST', '/api/login', { localAddress: '127.0.0.3', body: { user: 'vera', password: `p-${i}` } })));
     expect(parallel.map((r) => r.status).sort()).toEqual([401, 401, 401, 429]);
+  });
+
+  it('guesses at a name from other addresses do not lock its owner out at her own address; the guessers stay locked', async () => {
+    const e = await startDisplayAgent({ login: { maxFailures: 5, maxFailuresPerUser: 10, windowS: 300 } });
+    try {
+      const guess = (localAddress: string, password = 'x') => raw(e.url, 'POST', '/api/login', { localAddress, body: { user: 'nurse.jones', password } });
+      const statuses: number[] = [];
+      for (const from of ['127.0.0.77', '127.0.0.78']) for (let i = 0; i < 5; i++) statuses.push((await guess(from)).status);
+      expect(statuses).toEqual(Array(10).fill(401));
+      // The name is past maxFailuresPerUser: the nurse, right password, from her station that has not failed.
+      expect((await guess('127.0.0.1', PASSWORDS.clinician)).status).toBe(200);
+      // A third guessing address gets one check, then it is refused the name too (even with the right password).
+      expect((await guess('127.0.0.79')).status).toBe(401);
+      const locked = await guess('127.0.0.79', PASSWORDS.clinician);
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
+      expect(e.captured.lines.filter((l) => l.msg === 'display login refused' && l.status === 429).map((l) => l.reason)).toEqual(['user-locked']);
+    } finally {
+      await e.close();
+    }
+  });
+});
+
+describe('password hashes at start', () => {
+  it('warns once per user whose stored hash has scrypt N below 2^15, and starts', async () => {
+    const strong = { name: 'strong', role: 'viewer', passwordHash: await hashPassword('strong-pass-1', { N: 32768, r: 8, p: 1 }) };
+    const d = await startDisplayAgent({ users: [...((await testUsers()).users as unknown[]), strong] });
+    try {
+      const warned = d.captured.lines.filter((l) => l.level === 40 && /password hash of this user is cheap to guess/.test(String(l.msg)));
+      expect(warned.map((l) => [l.user, l.N])).toEqual([['vera', 1024], ['nurse.jones', 1024], ['root', 1024]]);
+      expect((await call(d.url, 'POST', '/api/login', { body: { user: 'vera', password: PASSWORDS.viewer } })).status).toBe(200);
+    } finally {
+      await d.close();
+    }
   });
 });
 

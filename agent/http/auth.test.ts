@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Authenticator, hasRole } from './auth.js';
-import { hashPassword, hashToken, parsePasswordHash, verifyPassword } from './passwords.js';
+import { Authenticator, dummyHash, hasRole } from './auth.js';
+import { SCRYPT_DEFAULTS, hashPassword, hashToken, parsePasswordHash, verifyPassword, weakPasswordHashes } from './passwords.js';
 
 const fast = { N: 1024, r: 8, p: 1 };
 
@@ -15,10 +15,24 @@ describe('passwords and tokens', () => {
     expect(parsePasswordHash('scrypt$3$8$1$AAAA$AAAA')).toBeNull();
     expect(parsePasswordHash('plain')).toBeNull();
   });
+
+  it('makes new hashes with N = 2^17, r = 8, p = 1 (OWASP\'s scrypt minimum); names stored hashes below N = 2^15', async () => {
+    expect(SCRYPT_DEFAULTS).toEqual({ N: 131072, r: 8, p: 1 });
+    const weak = await hashPassword('x-password', fast);
+    const ok = await hashPassword('y-password', { N: 32768, r: 8, p: 1 });
+    expect(weakPasswordHashes([{ name: 'a', passwordHash: weak }, { name: 'b', passwordHash: ok }, { name: 'c', passwordHash: 'plain' }])).toEqual([{ name: 'a', N: 1024 }]);
+  });
+
+  it('the hash checked for an unknown user has the costliest parameters of the configured users (same time as a known one)', async () => {
+    const users = [await hashPassword('a-password', fast), await hashPassword('b-password', { N: 2048, r: 4, p: 2 })].map((h) => parsePasswordHash(h)!);
+    expect(dummyHash(users)).toMatchObject({ N: 2048, r: 8, p: 2 });
+    expect(dummyHash([])).toMatchObject(SCRYPT_DEFAULTS);
+    expect(dummyHash(users).key).toHaveLength(32);
+  });
 });
 
 describe('Authenticator', () => {
-  async function make(now: { t: number }, login = { maxFailures: 2, maxFailuresPerUser: 3, windowS: 30 }, bounds?: { maxSessions: number; maxSessionsPerUser: number }) {
+  async function make(now: { t: number }, login = { maxFailures: 2, maxFailuresPerUser: 3, windowS: 30 }, bounds?: { maxSessions: number; maxSessionsPerUser: number; maxCheckBytes?: number }) {
     return new Authenticator(
       {
         users: [
@@ -98,15 +112,36 @@ describe('Authenticator', () => {
     expect(results.map((r) => (r.ok ? 200 : r.status)).sort()).toEqual([401, 401, 429, 429]);
   });
 
-  it('locks a user name out after maxFailuresPerUser from any addresses, until the window passes', async () => {
+  it('past maxFailuresPerUser refuses the name to the addresses that guessed at it, not to an address that has not failed (lock the guesses, not the account)', async () => {
     const now = { t: 1_000_000 };
     const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 3, windowS: 30 });
     for (const from of ['10.0.1.1', '10.0.1.2', '10.0.1.3']) expect(status(await a.login('n', 'guess', from))).toBe(401);
-    expect(await a.login('n', 'secret-1', '10.0.1.4')).toMatchObject({ ok: false, status: 429, reason: 'user-locked', retryAfterS: 30 });
-    // Other users and the same addresses are not affected.
+    // The guessers: refused even with the right password, until the window passes.
+    expect(await a.login('n', 'secret-1', '10.0.1.1')).toMatchObject({ ok: false, status: 429, reason: 'user-locked', retryAfterS: 30 });
+    // The nurse at her own station, which has not failed: the right password logs her in.
+    expect((await a.login('n', 'secret-1', '10.0.1.4')).ok).toBe(true);
+    // Her success forgives only her own address's failures: the guessers stay refused.
+    expect(await a.login('n', 'secret-1', '10.0.1.2')).toMatchObject({ ok: false, status: 429, reason: 'user-locked' });
+    // A new address gets one check at the locked name: a wrong one makes it a guesser too (guesses in parallel: one check).
+    const parallel = await Promise.all(['g-1', 'g-2', 'g-3'].map((p) => a.login('n', p, '10.0.1.5')));
+    expect(parallel.map(status).sort()).toEqual([401, 429, 429]);
+    expect(await a.login('n', 'secret-1', '10.0.1.5')).toMatchObject({ ok: false, status: 429, reason: 'user-locked' });
+    // Other users from the guessing addresses are not affected.
     expect((await a.login('v', 'viewer-1', '10.0.1.1')).ok).toBe(true);
     now.t += 31_000;
-    expect((await a.login('n', 'secret-1', '10.0.1.4')).ok).toBe(true);
+    expect((await a.login('n', 'secret-1', '10.0.1.1')).ok).toBe(true);
+  });
+
+  it('runs no more password checks at once than their memory allows (scrypt takes 128 * N * r bytes each)', async () => {
+    const now = { t: 1_000_000 };
+    const oneCheck = 128 * fast.N * fast.r;
+    const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 30 }, { maxSessions: 100, maxSessionsPerUser: 10, maxCheckBytes: 2 * oneCheck });
+    const results = await Promise.all(['10.0.3.1', '10.0.3.2', '10.0.3.3'].map((from) => a.login('n', 'secret-1', from)));
+    expect(results.map(status).sort()).toEqual([200, 200, 503]);
+    expect(results.find((r) => !r.ok)).toMatchObject({ reason: 'busy', retryAfterS: 1 });
+    // One check always runs, however large.
+    const b = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 30 }, { maxSessions: 100, maxSessionsPerUser: 10, maxCheckBytes: 1 });
+    expect((await b.login('n', 'secret-1', '10.0.3.4')).ok).toBe(true);
   });
 
   it('caps sessions per user (the user\'s own oldest ends), and refuses a login when the table is full rather than end another user\'s', async () => {

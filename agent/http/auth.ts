@@ -2,7 +2,8 @@
 // configured API tokens (SHA-256 hashes) are used as bearer tokens directly. No cookies anywhere, so a cross-site
 // form or image cannot act with a clinician's authority (CSRF): actions need the Authorization header.
 import type { DisplayConfig, Role } from '../config/load.js';
-import { hashToken, newToken, parsePasswordHash, sameHash, verifyPassword, type ParsedHash } from './passwords.js';
+import { randomBytes } from 'node:crypto';
+import { SCRYPT_DEFAULTS, hashToken, newToken, parsePasswordHash, sameHash, scryptBytes, verifyPassword, type ParsedHash } from './passwords.js';
 
 export interface Identity {
   user: string;
@@ -16,13 +17,24 @@ export function hasRole(identity: Identity | null, needed: Role): boolean {
   return identity !== null && RANK[identity.role] >= RANK[needed];
 }
 
-/** Sessions held at once, in all and per user (tabs, screens): one account cannot fill the table for everyone. */
-export const SESSION_BOUNDS = { maxSessions: 1000, maxSessionsPerUser: 10 } as const; // per user: display.login.maxSessionsPerUser
+/**
+ * Sessions held at once, in all and per user (tabs, screens): one account cannot fill the table for everyone. Password
+ * checks at once: their memory in all (scrypt takes 128 * N * r bytes, 128 MB at N = 2^17: two such checks), so that a
+ * flood of logins cannot take the gateway's memory. (A config field would be display.login.maxCheckMemoryMB.)
+ */
+export const SESSION_BOUNDS = { maxSessions: 1000, maxSessionsPerUser: 10, maxCheckBytes: 256 * 1024 * 1024 } as const; // per user: display.login.maxSessionsPerUser
 const MAX_TRACKED = 10000;
-/** scrypt takes ~16 MB and tens of ms per check; a flood of logins must not multiply that. */
+/** Checks at once however cheap their hashes (scrypt runs on libuv's threads, 4 by default). */
 const MAX_CONCURRENT_CHECKS = 4;
-/** Compared against when the user does not exist, so that unknown and known users take the same time. */
-const DUMMY = parsePasswordHash('scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+
+/**
+ * Compared against when the user does not exist, so that unknown and known users take the same time: the costliest
+ * parameters of the configured users (each of N, r, p), the defaults when there are none.
+ */
+export function dummyHash(users: readonly ParsedHash[]): ParsedHash {
+  const most = (k: 'N' | 'r' | 'p') => (users.length ? Math.max(...users.map((u) => u[k])) : SCRYPT_DEFAULTS[k]);
+  return { N: most('N'), r: most('r'), p: most('p'), salt: randomBytes(16), key: randomBytes(32) };
+}
 
 /** Why a login was refused, for the log and the counters (the answer itself says less). */
 export type LoginRefusal = 'wrong-password' | 'address-locked' | 'user-locked' | 'busy' | 'sessions-full';
@@ -54,12 +66,14 @@ export class Authenticator {
   private readonly byAddress = new Map<string, AddressFailures>();
   private readonly byUser = new Map<string, Failures>();
   private checking = 0;
+  private checkingBytes = 0;
+  private readonly dummy: ParsedHash;
 
   constructor(
     // The session bound per user comes in `bounds` (display.login.maxSessionsPerUser).
     private readonly config: Pick<DisplayConfig, 'users' | 'tokens' | 'sessionTtlS'> & { login: Omit<DisplayConfig['login'], 'maxSessionsPerUser'> },
     private readonly now: () => number = Date.now,
-    private readonly bounds: { maxSessions: number; maxSessionsPerUser: number } = SESSION_BOUNDS,
+    private readonly bounds: { maxSessions: number; maxSessionsPerUser: number; maxCheckBytes?: number } = SESSION_BOUNDS,
   ) {
     for (const u of config.users) {
       const hash = parsePasswordHash(u.passwordHash);
@@ -67,6 +81,7 @@ export class Authenticator {
       if (this.users.has(u.name)) throw new Error(`display.users: ${u.name} is listed twice`);
       this.users.set(u.name, { role: u.role, hash });
     }
+    this.dummy = dummyHash([...this.users.values()].map((u) => u.hash));
   }
 
   get sessionCount(): number {
@@ -78,30 +93,43 @@ export class Authenticator {
     const { maxFailures, maxFailuresPerUser } = this.config.login;
     const address = this.live(this.byAddress, from, now);
     if (address && address.count >= maxFailures) return this.locked('address-locked', address, now);
-    // Per user too: guesses spread over many addresses still stop (anyone who knows the name can lock it out for the window).
+    // Per user too, so that guesses spread over many addresses stop: past the cap, the name is refused to every address
+    // that has failed at it in the window. Not to one that has not (the nurse at her own station, with the right
+    // password): anyone who saw the name could otherwise lock it out. Each new address gets one check at it.
     const named = this.live(this.byUser, user, now);
-    if (named && named.count >= maxFailuresPerUser) return this.locked('user-locked', named, now);
-    if (this.checking >= MAX_CONCURRENT_CHECKS) return { ok: false, status: 503, reason: 'busy', error: 'busy; try again', retryAfterS: 1 };
+    if (named && named.count >= maxFailuresPerUser && (address?.byUser.get(user) ?? 0) > 0) return this.locked('user-locked', named, now);
+    const entry = this.users.get(user);
+    const hash = entry?.hash ?? this.dummy;
+    const bytes = scryptBytes(hash);
+    // One check always runs, however large its hash.
+    const busy = this.checking >= MAX_CONCURRENT_CHECKS || (this.checking > 0 && this.checkingBytes + bytes > (this.bounds.maxCheckBytes ?? SESSION_BOUNDS.maxCheckBytes));
+    if (busy) return { ok: false, status: 503, reason: 'busy', error: 'busy; try again', retryAfterS: 1 };
     // Counted as failed from the start: guesses sent in parallel cannot run more checks than the limit allows.
     const a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
     a.count++;
     a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
     const u = this.open(this.byUser, user, now, () => ({ count: 0, since: now }));
     u.count++;
-    const entry = this.users.get(user);
     this.checking++;
+    this.checkingBytes += bytes;
     let good: boolean;
     try {
-      good = await verifyPassword(password, entry?.hash ?? DUMMY!);
+      good = await verifyPassword(password, hash);
     } finally {
       this.checking--;
+      this.checkingBytes -= bytes;
     }
     if (!entry || !good) return { ok: false, status: 401, reason: 'wrong-password', error: 'wrong user name or password' };
-    // The right password forgives this user's own failures (a typo, then success), never those of other names tried
-    // from the same address: a viewer's own login must not reset the count of guesses at a clinician's password.
-    a.count -= a.byUser.get(user) ?? 0;
+    // The right password forgives this user's own failures from this address (a typo, then success), never those of
+    // other names tried from it (a viewer's own login must not reset the count of guesses at a clinician's password),
+    // nor those at this name from other addresses (the guessers stay refused after the nurse has logged in).
+    const own = a.byUser.get(user) ?? 0;
+    a.count -= own;
     a.byUser.delete(user);
-    if (this.byUser.get(user) === u) this.byUser.delete(user);
+    if (this.byUser.get(user) === u) {
+      u.count -= own;
+      if (u.count <= 0) this.byUser.delete(user);
+    }
     const token = newToken();
     const expiresAt = now + this.config.sessionTtlS * 1000;
     if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt }, now)) {

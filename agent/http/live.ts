@@ -40,7 +40,10 @@ export class LiveFeed {
   alarmChanges(changes: readonly AlarmStateChange[]): void {
     // A stream opened after this broadcast must not get a snapshot from before it: it would miss the change.
     this.cached = null;
-    this.hub.broadcast('alarm', { serverTime: this.now(), changes: changes.map(changeView) });
+    // Who acted by name to streams opened with a login or token, by role to anonymous ones (viewing: open).
+    const serverTime = this.now();
+    this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, true)) }, (c) => c.identity !== null);
+    this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, false)) }, (c) => c.identity === null);
   }
 
   wave(chunk: WaveChunk): void {

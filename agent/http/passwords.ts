@@ -4,7 +4,18 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { ConfigProblem } from '../config/load.js';
 
-export const SCRYPT_DEFAULTS = { N: 16384, r: 8, p: 1 } as const;
+/**
+ * For new hashes: OWASP's Password Storage Cheat Sheet asks for N >= 2^17 with r = 8, p = 1. Each check then takes
+ * 128 MB (128 * N * r bytes) and ~370 ms on the 2-core x86-64 development machine (Node 20); a login is once per session.
+ */
+export const SCRYPT_DEFAULTS = { N: 131072, r: 8, p: 1 } as const;
+/** Stored hashes below this N are accepted (existing deployments keep working) and warned about at start. */
+export const WEAK_SCRYPT_N = 32768;
+
+/** Memory one scrypt check takes (node:crypto needs maxmem above it). */
+export function scryptBytes(h: { N: number; r: number }): number {
+  return 128 * h.N * h.r;
+}
 
 function scryptAsync(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => scrypt(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
@@ -13,7 +24,7 @@ function scryptAsync(password: string, salt: Buffer, keylen: number, opts: Scryp
 /** `scrypt$N$r$p$salt$hash` (salt and hash in base64). */
 export async function hashPassword(password: string, params: { N: number; r: number; p: number } = SCRYPT_DEFAULTS): Promise<string> {
   const salt = randomBytes(16);
-  const key = await scryptAsync(password, salt, 32, { ...params, maxmem: 256 * params.N * params.r });
+  const key = await scryptAsync(password, salt, 32, { ...params, maxmem: 2 * scryptBytes(params) });
   return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
@@ -39,7 +50,7 @@ export function parsePasswordHash(stored: string): ParsedHash | null {
 
 export async function verifyPassword(password: string, stored: ParsedHash): Promise<boolean> {
   const key = await scryptAsync(password, stored.salt, stored.key.length, {
-    N: stored.N, r: stored.r, p: stored.p, maxmem: 256 * stored.N * stored.r,
+    N: stored.N, r: stored.r, p: stored.p, maxmem: 2 * scryptBytes(stored),
   });
   return timingSafeEqual(key, stored.key);
 }
@@ -58,6 +69,16 @@ export function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Users whose stored hash is cheaper to guess than WEAK_SCRYPT_N (unparsable ones are refused elsewhere). */
+export function weakPasswordHashes(users: readonly { name: string; passwordHash: string }[]): { name: string; N: number }[] {
+  const out: { name: string; N: number }[] = [];
+  for (const u of users) {
+    const h = parsePasswordHash(u.passwordHash);
+    if (h && h.N < WEAK_SCRYPT_N) out.push({ name: u.name, N: h.N });
+  }
+  return out;
 }
 
 /** The password whose hash the example configurations carry: published, so never accepted for a real user. */

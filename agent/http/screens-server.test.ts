@@ -1,6 +1,7 @@
 // Expected screens over a real socket: the DisplayServer on port 0 with display.screens, a real alarm engine behind a
 // stand-in for the agent (its screenCondition does what the Agent's does: a gateway condition), real SSE streams.
 // The server's clock is injected, so the grace passes without waiting for it; the server's own once-a-second check runs.
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlarmEngine } from '../alarms/engine.js';
 import { AlarmService } from '../alarms/service.js';
@@ -45,7 +46,8 @@ describe('expected screens, over a real socket', () => {
     },
   };
   const config = validateConfig({ display: { enabled: true, port: 0, screens: [{ name: SCREEN, graceS: 30 }] } }, registry, 'test').display;
-  const server = new DisplayServer(config, deps, captureLog('silent').log, () => t);
+  const captured = captureLog('warn');
+  const server = new DisplayServer(config, deps, captured.log, () => t);
   let url: string;
   let other: SseStream;
 
@@ -72,7 +74,7 @@ describe('expected screens, over a real socket', () => {
     const e = await other.waitFor(screenAlarm(/^Display ward3-station not connected/));
     expect((e.data as AlarmEventData).changes[0]!.alarm.priority).toBe('medium');
     const h = (await call(url, 'GET', '/healthz')).json();
-    expect(h.display).toEqual({ sseClients: 1, screens: [{ name: SCREEN, connected: false }] });
+    expect(h.display).toEqual({ sseClients: 1, screens: [{ name: SCREEN, connected: false, address: null, addressChanged: null }] });
     expect(h.status).toBe('degraded');
   });
 
@@ -81,7 +83,7 @@ describe('expected screens, over a real socket', () => {
     await waitFor('the end of the screen alarm', () => calls.length > 1);
     expect(calls[1]).toEqual({ name: SCREEN, present: false, text: `Display ${SCREEN} connected again` });
     expect(technical()).toEqual([]);
-    expect((await call(url, 'GET', '/healthz')).json().display).toEqual({ sseClients: 2, screens: [{ name: SCREEN, connected: true }] });
+    expect((await call(url, 'GET', '/healthz')).json().display).toEqual({ sseClients: 2, screens: [{ name: SCREEN, connected: true, address: '127.0.0.1', addressChanged: null }] });
     expect((await call(url, 'GET', '/metrics')).text).toMatch(/^bedside_display_screen_connected\{screen="ward3-station"\} 1$/m);
 
     screen.close();
@@ -116,5 +118,32 @@ describe('expected screens, over a real socket', () => {
       screen.close();
     }
   });
-});
 
+  it('another machine holding the screen\'s name (its pings, then a stream from another address) shows in /healthz and the log', async () => {
+    const screen = await openStream(url, `/api/stream?screen=${SCREEN}`);
+    // A ping from another address while the screen is connected: counted as a change, the screen keeps its address.
+    const ping = (localAddress: string) => new Promise<number>((resolve, reject) => {
+      const req = request(`${url}/api/screens/${SCREEN}/alive`, { method: 'POST', localAddress, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(await ping('127.0.0.66')).toBe(204);
+    expect(server.screens.status()[0]).toMatchObject({ address: '127.0.0.1', addressChanged: { from: '127.0.0.1', to: '127.0.0.66' } });
+    await waitFor('the screen connected', () => server.screens.status()[0]!.connected);
+    screen.close();
+    await waitFor('the server to see the screen go', () => server.screens.status()[0]!.streams === 0);
+    const spoof = await openStream(url, `/api/stream?screen=${SCREEN}`, undefined, { localAddress: '127.0.0.66' });
+    try {
+      await spoof.waitFor((e) => e.event === 'ward');
+      const h = (await call(url, 'GET', '/healthz')).json() as { display: { screens: unknown[] } };
+      expect(h.display.screens).toEqual([{ name: SCREEN, connected: true, address: '127.0.0.66', addressChanged: { from: '127.0.0.1', to: '127.0.0.66', at: expect.any(Number) } }]);
+      expect(captured.lines.find((l) => /another address than the one it last connected from/.test(String(l.msg)))).toMatchObject({ screen: SCREEN, address: '127.0.0.66', lastAddress: '127.0.0.1' });
+      expect(metrics.get('display_screen_address_changes_total', { screen: SCREEN })).toBe(2);
+    } finally {
+      spoof.close();
+    }
+  });
+});

@@ -8,7 +8,7 @@ function setup(specs = [{ name: 'ward3-station', graceS: 30 }]) {
   let t = 1_000_000;
   const reports: { name: string; present: boolean; text: string }[] = [];
   const metrics = new Metrics();
-  const captured = captureLog('warn');
+  const captured = captureLog('info');
   const watch = new ScreenWatch(specs, (name, present, text) => reports.push({ name, present, text }), metrics, captured.log, () => t);
   watch.start();
   const advance = (s: number) => {
@@ -23,7 +23,7 @@ function setup(specs = [{ name: 'ward3-station', graceS: 30 }]) {
     }
   };
   const connected = () => metrics.snapshot()['display_screen_connected{screen="ward3-station"}'];
-  return { watch, reports, captured, advance, alive, connected };
+  return { watch, reports, captured, advance, alive, connected, metrics };
 }
 
 describe('ScreenWatch', () => {
@@ -81,17 +81,49 @@ describe('ScreenWatch', () => {
     const { watch, reports, advance, alive, connected, captured } = setup();
     watch.opened('ward3-station', '10.0.0.7');
     watch.opened('ward3-station', '10.0.0.9');
-    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: true, streams: 2, addresses: ['10.0.0.7', '10.0.0.9'] }]);
+    const changed = { from: '10.0.0.7', to: '10.0.0.9', at: expect.any(Number) };
+    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: true, streams: 2, addresses: ['10.0.0.7', '10.0.0.9'], address: '10.0.0.9', addressChanged: changed }]);
     expect(captured.lines.filter((l) => String(l.msg).includes('more than one address'))).toHaveLength(1);
     watch.closed('ward3-station', '10.0.0.9');
     expect(connected()).toBe(1);
-    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: true, streams: 1, addresses: ['10.0.0.7'] }]);
+    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: true, streams: 1, addresses: ['10.0.0.7'], address: '10.0.0.9', addressChanged: changed }]);
     alive(100);
     expect(reports).toEqual([]);
     watch.closed('ward3-station', '10.0.0.7');
-    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: false, streams: 0, addresses: [] }]);
+    expect(watch.status()).toEqual([{ name: 'ward3-station', connected: false, streams: 0, addresses: [], address: '10.0.0.9', addressChanged: changed }]);
     advance(31);
     expect(reports).toEqual([{ name: 'ward3-station', present: true, text: expect.stringMatching(/not connected for 31 s/) }]);
+  });
+
+  it('a name used from another address than the one it last connected from (a takeover) is recorded, counted and logged once a minute', () => {
+    const { watch, reports, advance, alive, captured, metrics } = setup();
+    const changes = () => metrics.get('display_screen_address_changes_total', { screen: 'ward3-station' });
+    const warned = () => captured.lines.filter((l) => String(l.msg).includes('another address than the one it last connected from'));
+    watch.opened('ward3-station', '10.0.0.7');
+    expect(captured.find(/connected for the first time since the start/)).toMatchObject({ level: 30, screen: 'ward3-station', address: '10.0.0.7' });
+    watch.seen('ward3-station', '10.0.0.7');
+    watch.closed('ward3-station', '10.0.0.7');
+    advance(10);
+    watch.opened('ward3-station', '10.0.0.7'); // the screen reconnects from its own address: nothing to say
+    expect(watch.status()[0]).toMatchObject({ address: '10.0.0.7', addressChanged: null });
+    expect(warned()).toEqual([]);
+    // Another machine pings as the screen, then opens a stream as it.
+    advance(1);
+    watch.seen('ward3-station', '10.0.0.66');
+    expect(watch.status()[0]).toMatchObject({ address: '10.0.0.7', addressChanged: { from: '10.0.0.7', to: '10.0.0.66', at: 1_011_000 } });
+    expect(warned()).toHaveLength(1);
+    expect(warned()[0]).toMatchObject({ level: 40, screen: 'ward3-station', address: '10.0.0.66', lastAddress: '10.0.0.7', openFrom: ['10.0.0.7'], changes: 1 });
+    watch.closed('ward3-station', '10.0.0.7');
+    watch.opened('ward3-station', '10.0.0.66');
+    expect(changes()).toBe(2);
+    expect(warned()).toHaveLength(1); // within the minute: counted, not logged again
+    expect(watch.status()[0]).toMatchObject({ connected: true, address: '10.0.0.66', addressChanged: { from: '10.0.0.7', to: '10.0.0.66' } });
+    // The real screen comes back a minute later: the change back is logged too.
+    alive(60);
+    watch.opened('ward3-station', '10.0.0.7');
+    expect(changes()).toBe(3);
+    expect(warned().at(-1)).toMatchObject({ address: '10.0.0.7', lastAddress: '10.0.0.66' });
+    expect(reports).toEqual([]);
   });
 
   it('accepts an unknown name but does not watch it, and logs it once', () => {

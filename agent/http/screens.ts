@@ -7,7 +7,10 @@
 // `staleMs` (a powered-off screen leaves a half-open TCP stream that can last ~15 min; a hung page stops pinging).
 // Once it has been away for longer than its graceS — counted from start() if it never connected, from its last
 // disconnect or last ping otherwise — `report(name, true, text)` raises the condition; a new stream or ping ends it.
+// Anyone who may view can use a screen's name (nothing in the config binds it to a machine): a name used from another
+// address than the one it last connected from is logged and counted, and shown in the status (`addressChanged`).
 import type { Logger } from 'pino';
+import { LogGate } from '../log-gate.js';
 import type { Metrics } from '../metrics.js';
 
 export interface ScreenSpec {
@@ -24,6 +27,16 @@ export interface ScreenStatus {
   streams: number;
   /** Addresses its open streams come from: more than one may mean a copied link keeps a name alive. */
   addresses: string[];
+  /** The address it last connected from (opened a stream), since the agent started; null before. */
+  address: string | null;
+  /** The last time its name was used (a stream or a ping) from another address than that: a takeover, or the screen moved. */
+  addressChanged: AddressChange | null;
+}
+
+export interface AddressChange {
+  from: string;
+  to: string;
+  at: number;
 }
 
 interface Screen {
@@ -36,6 +49,8 @@ interface Screen {
   lastSeen: number;
   alarmed: boolean;
   warnedAddresses: boolean;
+  lastAddress: string | null;
+  change: AddressChange | null;
 }
 
 /** Open streams of a screen, over all its addresses. */
@@ -47,22 +62,25 @@ function streams(s: Screen): number {
 
 /** Unknown names warned about at most; beyond it they are not logged (clients choose the names). */
 const MAX_WARNED = 100;
+/** A screen's name used from another address is logged at most once per screen in this long (all are counted). */
+const ADDRESS_LOG_EVERY_MS = 60_000;
 
 export class ScreenWatch {
   private readonly screens = new Map<string, Screen>();
   private readonly warned = new Set<string>();
+  private readonly addressLog = new LogGate(ADDRESS_LOG_EVERY_MS, 1000);
 
   constructor(
     specs: readonly ScreenSpec[],
     private readonly report: ScreenReport,
-    metrics: Metrics,
+    private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     /** Longest silence of a connected screen (no ping): two of its heartbeats and some slack. */
     private readonly staleMs = 12_000,
   ) {
     for (const spec of specs) {
-      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false });
+      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null });
       metrics.gauge('display_screen_connected', () => (this.connected(this.screens.get(spec.name)!, this.now()) ? 1 : 0), { screen: spec.name });
     }
   }
@@ -77,6 +95,10 @@ export class ScreenWatch {
   opened(name: string, address = ''): boolean {
     const s = this.watched(name);
     if (!s) return false;
+    this.usedFrom(s, address);
+    // Nothing to compare the first address with: said, so that a machine holding the name from the start shows.
+    if (s.lastAddress === null) this.log.info({ screen: name, address }, 'a watched screen connected for the first time since the start');
+    s.lastAddress = address;
     s.addresses.set(address, (s.addresses.get(address) ?? 0) + 1);
     if (s.addresses.size > 1 && !s.warnedAddresses) {
       s.warnedAddresses = true;
@@ -95,10 +117,11 @@ export class ScreenWatch {
     if (streams(s) === 0) s.awaySince = this.now();
   }
 
-  /** The page of `name` says it is alive (every heartbeat). True when the name is watched. */
-  seen(name: string): boolean {
+  /** The page of `name` says it is alive (every heartbeat), from `address`. True when the name is watched. */
+  seen(name: string, address?: string): boolean {
     const s = this.watched(name);
     if (!s) return false;
+    if (address !== undefined) this.usedFrom(s, address);
     this.heard(s, name);
     return true;
   }
@@ -126,7 +149,25 @@ export class ScreenWatch {
 
   status(): ScreenStatus[] {
     const t = this.now();
-    return [...this.screens.values()].map((s) => ({ name: s.spec.name, connected: this.connected(s, t), streams: streams(s), addresses: [...s.addresses.keys()] }));
+    return [...this.screens.values()].map((s) => ({
+      name: s.spec.name, connected: this.connected(s, t), streams: streams(s), addresses: [...s.addresses.keys()], address: s.lastAddress, addressChanged: s.change,
+    }));
+  }
+
+  /**
+   * The name used from `address`: another than the one it last connected from is recorded, counted and logged (once a
+   * minute per screen). The first connection after the start has nothing to compare with: `address` in the status shows it.
+   */
+  private usedFrom(s: Screen, address: string): void {
+    if (s.lastAddress === null || address === s.lastAddress) return;
+    const t = this.now();
+    s.change = { from: s.lastAddress, to: address, at: t };
+    this.metrics.inc('display_screen_address_changes_total', { screen: s.spec.name });
+    if (!this.addressLog.open(s.spec.name, t)) return;
+    this.log.warn(
+      { screen: s.spec.name, address, lastAddress: s.lastAddress, openFrom: [...s.addresses.keys()], changes: this.metrics.get('display_screen_address_changes_total', { screen: s.spec.name }) },
+      'a watched screen name is used from another address than the one it last connected from: another machine may be keeping it "connected" while the real screen is away (or the screen moved); logged once a minute per screen',
+    );
   }
 
   private connected(s: Screen, t: number): boolean {

@@ -25,7 +25,7 @@ import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
 import { GATEWAY_BED, UNASSIGNED_BED, type ManagedPriority } from '../alarms/types.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
-import { examplePasswordProblems } from './passwords.js';
+import { examplePasswordProblems, SCRYPT_DEFAULTS, WEAK_SCRYPT_N, weakPasswordHashes } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
 import { WardState } from '../display/ward.js';
@@ -312,6 +312,13 @@ export class DisplayServer {
     // A login anyone can read in this repository must not open a ward's alarm actions.
     const [example] = await examplePasswordProblems(this.config.users);
     if (example) throw new Error(`${example.path}: ${example.message}`);
+    // Accepted (deployments made with the old default keep working), but said once per user at each start.
+    for (const { name, N } of weakPasswordHashes(this.config.users)) {
+      this.log.warn(
+        { user: name, N, recommendedN: SCRYPT_DEFAULTS.N },
+        `display.users: the password hash of this user is cheap to guess if the config leaks (scrypt N below ${WEAK_SCRYPT_N}); make a new one with \`npx tsx agent/http/hash-password.ts\``,
+      );
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.config.port, this.config.host, () => {
@@ -502,7 +509,7 @@ export class DisplayServer {
       r('POST', '/api/stream/seen', 'stream-seen', 'view', (c) => this.streamSeen(c)),
       // An expected screen's page says it is alive (display.screens): a hung page or a screen switched off stops.
       r('POST', '/api/screens/:name/alive', 'screen-alive', 'view', (c, [name]) => {
-        this.screens.seen(name!);
+        this.screens.seen(name!, c.from);
         c.res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
       }),
       r('GET', '/api/me', 'me', 'any-auth', (c) => sendJson(c.res, 200, { user: c.identity!.user, role: c.identity!.role })),
@@ -525,6 +532,22 @@ export class DisplayServer {
 
   private healthz(c: Ctx): void {
     const h = this.deps.health();
+    if (this.config.viewing === 'authenticated' && !hasRole(c.identity, 'viewer')) {
+      // Open for container health checks, but the operator chose to hide the ward: states and counts only (no device
+      // ids, beds, alarm texts, screen names, driver details). The status code is the same either way.
+      const screens = this.screens.status();
+      sendJson(c.res, 200, {
+        status: h.status,
+        uptimeS: h.uptimeS,
+        drivers: Object.fromEntries(Object.entries(h.drivers).map(([k, d]) => [k, { state: d.state }])),
+        forwarder: { state: h.forwarder.state },
+        // Counted in the engine: the health's list stops at 20.
+        technicalAlarmCount: this.deps.alarms.engine.list().filter((a) => a.source === 'technical' && a.conditionPresent).length,
+        display: { sseClients: this.hub.size, screens: screens.length, screensConnected: screens.filter((s) => s.connected).length },
+        detail: 'log in as a viewer (or send a viewer token) for the details',
+      });
+      return;
+    }
     const drivers = Object.fromEntries(Object.entries(h.drivers).map(([k, d]) => [k, { state: d.state, ...(d.detail !== undefined && { detail: d.detail }) }]));
     sendJson(c.res, 200, {
       status: h.status,
@@ -534,7 +557,8 @@ export class DisplayServer {
       forwarder: { state: h.forwarder.state },
       store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages },
       technicalAlarms: h.technicalAlarms,
-      display: { sseClients: this.hub.size, screens: this.screens.status().map(({ name, connected }) => ({ name, connected })) },
+      // address, addressChanged: a name taken over by another machine shows here (screens.ts).
+      display: { sseClients: this.hub.size, screens: this.screens.status().map(({ name, connected, address, addressChanged }) => ({ name, connected, address, addressChanged })) },
     });
   }
 
@@ -652,7 +676,7 @@ export class DisplayServer {
       return;
     }
     this.log.info({ ...fields, user: c.identity!.user, role: c.identity!.role, from: c.from, changes: r.changes.length }, what);
-    sendJson(c.res, 200, { ok: true, changes: r.changes.map(changeView), alarms: r.changes.map((ch) => alarmView(ch.alarm)) });
+    sendJson(c.res, 200, { ok: true, changes: r.changes.map((ch) => changeView(ch)), alarms: r.changes.map((ch) => alarmView(ch.alarm)) });
   }
 }
 

@@ -33,7 +33,7 @@ describe('expected screens, whole agent', () => {
     try {
       await waitFor('the alarm to end', () => alarm() === undefined, 10_000);
       const health = (await (await fetch(`${a.display!.address().url}/healthz`)).json()) as { display: { screens: { name: string; connected: boolean }[] } };
-      expect(health.display.screens).toEqual([{ name: 'ward3-station', connected: true }]);
+      expect(health.display.screens).toEqual([{ name: 'ward3-station', connected: true, address: '127.0.0.1', addressChanged: null }]);
     } finally {
       stream.close();
     }
