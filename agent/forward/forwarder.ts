@@ -48,12 +48,12 @@ export type HubFailure = 'auth' | 'unreachable';
 
 /**
  * The hub refused the credentials: MQTT CONNACK "not authorized" / "bad user name or password" (IoT Hub's answer to
- * a wrong SAS key or a disabled device), or the SDK's UnauthorizedError. The SDK words every failed first connection
- * "(Not authorized)", the hub being down included, so only the broker's own reason after "Connection refused:" counts.
+ * a wrong SAS key or a disabled device). Only the broker's own reason after "Connection refused:" counts: the SDK
+ * words every failed first connection "(Not authorized)" and makes it an UnauthorizedError, a closed port or a dropped
+ * connection included (edgeHub restarting at every boot and deployment; review rv43 §1).
  */
 export function hubFailureOf(err: unknown): HubFailure {
-  const e = err as { name?: unknown; message?: unknown } | null;
-  if (e?.name === 'UnauthorizedError') return 'auth';
+  const e = err as { message?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : String(err);
   return /Connection refused: (Not authorized|Bad username or password)/i.test(message) ? 'auth' : 'unreachable';
 }
@@ -262,6 +262,10 @@ export class Forwarder {
         this.packFailures += 1;
         this.metrics.inc('forward_store_errors_total');
         this.state = 'backoff';
+        // Connected, and it is the store that holds the backlog back, not the hub: no hub alarm for it (its own alarm
+        // says what is wrong; review rv43 §5).
+        this.status.downSince = null;
+        this.status.lastFailure = null;
         this.status.lastError = `store: cannot prepare a message: ${(err as Error)?.message ?? String(err)}`;
         const retryInMs = this.backoffMs(this.packFailures);
         const level = this.packFailures === 1 || this.packFailures % 10 === 0 ? 'error' : 'debug';

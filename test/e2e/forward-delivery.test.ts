@@ -170,6 +170,8 @@ describe('forwarder and store faults (stand-in, real SDK over TLS)', () => {
     expect(alarm()).toMatchObject({ category: 'technical', priority: 'medium', state: 'active' });
     expect(alarm()!.condition.text).toMatch(/^Store cannot prepare messages for the hub \(store: cannot prepare a message: .*\): forwarding has stopped$/);
     expect(agent.forwarder!.getStatus()).toMatchObject({ state: 'backoff', lastError: expect.stringMatching(/^store: cannot prepare a message/) });
+    // Connected: the hub is not what holds the backlog, so no hub alarm follows the outage before (review rv43 §5).
+    expect(agent.forwarder!.reachable()).toBe(true);
     expect(agent.health().status).toBe('degraded');
     expect(h.messages).toHaveLength(0);
     const errors = cap.lines.filter((l) => l.msg === 'store error while preparing a message; nothing is sent until it works (retrying)');

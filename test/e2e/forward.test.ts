@@ -255,6 +255,22 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     expect(agent.health().status).toBe('ok');
   });
 
+  it('a hub that closes the connection, or a closed port, is an outage, not refused credentials (review rv43 §1)', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    hub.refuseConnections('tcp-close');
+    const { agent, cap } = await startAgent(tempDir(), hub.connectionString('gw-dev'));
+    await hub.waitUntil(() => agent.metrics.get('forward_retries_total', { reason: 'unreachable' }) >= 2, 15_000, 'retries');
+    expect(agent.metrics.get('forward_retries_total', { reason: 'auth' })).toBe(0);
+    expect(agent.health().forwarder).toMatchObject({ lastFailure: 'unreachable' });
+    expect(cap.find('hub unreachable; keeping data in the store and retrying')).toBeDefined();
+    // A port nobody listens on (edgeHub restarting).
+    const closed = hub.connectionString('gw-dev').replace(/GatewayHostName=localhost:\d+/, 'GatewayHostName=localhost:1');
+    expect(closed).toContain('GatewayHostName=localhost:1');
+    const { agent: other } = await startAgent(tempDir(), closed);
+    await hub.waitUntil(() => other.metrics.get('forward_retries_total', { reason: 'unreachable' }) >= 2, 15_000, 'retries on a closed port');
+    expect(other.metrics.get('forward_retries_total', { reason: 'auth' })).toBe(0);
+  });
+
   it('refuses to authenticate with a wrong key and keeps the data', async () => {
     hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
     const wrong = hub.connectionString('gw-dev').replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.from('wrong').toString('base64')}`);
