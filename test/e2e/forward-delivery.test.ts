@@ -163,6 +163,7 @@ describe('forwarder and store faults (stand-in, real SDK over TLS)', () => {
     cleanups.push(() => agent.stop());
     await agent.start();
     await agent.ingest.accept('sim', [{ kind: 'numeric', deviceId: 'mon-1', bed: 'b1', source: 'sim', mdc: MDC.ECG_HEART_RATE, value: 80, unit: { ucum: '/min' }, deviceTime: null, receivedAt: Date.now(), quality: { state: 'valid' } }]);
+    await h.waitUntil(() => !agent.forwarder!.reachable(), 20_000, 'outage seen');
     storeReadOnly(agent.outbox, true); // packing a message writes: it fails as on a failing or read-only disk
     h.refuseConnections('off');
     const alarm = () => agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-pack');
