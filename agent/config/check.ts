@@ -109,7 +109,9 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
   }
   // A file that is not SQLite's is not refused here: a store whose first page was damaged looks the same, and the
   // agent must then start (moving it aside, alarmed) rather than leave the ward without its alarms.
-  if (config.store.requireEncryptedVolume) {
+  // Away from the gateway (--check on the host), the store's folder may exist only inside the module, bound from a
+  // data partition: the host's own volume says nothing then (review rv43 §3). Judged where the folder exists.
+  if (config.store.requireEncryptedVolume && (atStart || existsSync(dirname(file)))) {
     const volume = storeVolumeEncryption(file);
     if (volume.state !== 'encrypted') {
       const where = volume.state === 'unknown' ? `on a volume whose encryption cannot be verified (${volume.why})` : `on ${volume.device}, which is not encrypted`;

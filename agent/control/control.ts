@@ -139,6 +139,24 @@ export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, 
 }
 
 /**
+ * The config a start would run on: the saved overlay over the local file when startupConfig would use it, else the
+ * local file. Reads, writes nothing: for the checks and warnings main.ts gives before the agent is built, which must
+ * judge what will run (a display certificate or a driver that the twin gave; review rv43 §2, §6).
+ */
+export function configToStartWith(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): AgentConfig {
+  const path = overlayPath(local.store.path);
+  if (!local.control.enabled || local.hub.mode === 'off' || !path) return local;
+  try {
+    const saved = loadOverlay(path);
+    if (!saved || incompleteStarts(startingMarkerPath(path)) >= INCOMPLETE_STARTS_TO_SET_ASIDE) return local;
+    const r = resolveChecked(local, saved.overlay, registry);
+    return r.ok ? r.config : local;
+  } catch {
+    return local; // unreadable: the start says so, and runs on the local file
+  }
+}
+
+/**
  * The overlay on the local file, validated, then checked as a start would check it (secrets, TLS and CA files, the
  * pseudonym key, drivers' own checks): a change that passes is saved, and a saved overlay that could not start the
  * agent would keep it from ever reaching the hub again.
