@@ -202,7 +202,7 @@ describe('Ingest', () => {
     expect(seen.map((e) => (e as NumericReading).value)).toEqual([72, 75]);
   });
 
-  it('a reading under a code with no MDC mapping is stored and passed on, counted by source, and logged once per device and code as not judged by the alarm rules', async () => {
+  it('a reading under a code with no MDC mapping is stored and passed on, counted by source, and logged once per source and code as not judged by the alarm rules', async () => {
     const { box, ingest, seen, metrics, cap } = setup();
     const vendor = (deviceId: string, code: string, value: number, extra: Partial<NumericReading> = {}): NumericReading => ({
       ...reading(value), deviceId, mdc: null, raw: { system: '99PHILIPS', code, text: 'SpO2' }, unit: UNITS.PERCENT, ...extra,
@@ -217,14 +217,19 @@ describe('Ingest', () => {
     expect(metrics.get('ingest_unmapped_codes_total', { source: 'icu-mllp' })).toBe(4);
     expect(metrics.get('ingest_unmapped_codes_total', { source: 'vent' })).toBe(1);
     const lines = cap.lines.filter((l) => /no IEEE 11073 \(MDC\) mapping.*alarm rules \(limits, NEWS2\) cannot judge this metric/.test(String(l.msg)));
+    // Once per source and code, naming the first device: a central station relaying many beds must not fill the cap
+    // with one code (review rv43 §4).
     expect(lines.map((l) => [l.level, l.source, l.deviceId, (l.raw as { code: string }).code])).toEqual([
       [WARN, 'icu-mllp', 'mon-1', '0002-4bb8'],
-      [WARN, 'icu-mllp', 'mon-2', '0002-4bb8'],
       [INFO, 'icu-mllp', 'mon-1', '0002-4bb9'], // a setting: never judged anyway
       [WARN, 'vent', 'mon-1', '0002-4bb8'],
     ]);
+    // 1,000 beds' devices with that code, then a new code: still told.
+    await ingest.accept('icu-mllp', Array.from({ length: 1000 }, (_, i) => vendor(`bed-mon-${i}`, '0002-4bb8', 95)));
+    await ingest.accept('icu-mllp', [vendor('bed-mon-7', '0002-4bb7', 95)]);
+    expect(cap.lines.filter((l) => (l.raw as { code?: string } | undefined)?.code === '0002-4bb7')).toHaveLength(1);
     expect(lines[0]).toMatchObject({ bed: 'ICU-01', kind: 'numeric', unit: '%', raw: { system: '99PHILIPS', code: '0002-4bb8', text: 'SpO2' } });
-    expect(lines[2]).toMatchObject({ setting: true });
+    expect(lines[1]).toMatchObject({ setting: true });
   });
 
   it('stops logging new unmapped codes after 1000 (a sender inventing codes), still counting them', async () => {

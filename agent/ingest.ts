@@ -216,7 +216,7 @@ export class Ingest {
    */
   private readonly countUnmapped: (source: string) => void;
   private readonly countNonFinite: (source: string) => void;
-  /** source|device|system|code of unmapped codes logged (at most MAX_UNMAPPED_LOGGED). */
+  /** source|system|code of unmapped codes logged (at most MAX_UNMAPPED_LOGGED). */
   private readonly unmappedLogged = new Set<string>();
   /** Non-finite readings per source|device since the last line logged for it. */
   private readonly nonFiniteLog = new LogGate(NON_FINITE_LOG_EVERY_MS, 1000);
@@ -282,15 +282,16 @@ export class Ingest {
 
   /**
    * A reading under a code the driver could not map to MDC is kept (raw code), but the limit rules and NEWS2 only
-   * know MDC codes: a vendor code for SpO2 would escape them without a word. Counted, and logged once per source,
-   * device and code so that someone can map it.
+   * know MDC codes: a vendor code for SpO2 would escape them without a word. Counted, and logged once per source and
+   * code (naming the first device) so that someone can map it.
    */
   private unmapped(source: string, r: Reading): void {
     this.countUnmapped(source);
     if (this.unmappedLogged.size > MAX_UNMAPPED_LOGGED) return;
     const system = capped(r.raw?.system ?? '');
     const code = capped(r.raw?.code ?? '');
-    const key = `${source}|${r.deviceId}|${system}|${code}`;
+    // Per code, not per device: a central station relaying 128 beds would fill the cap with one code (review rv43 §4).
+    const key = `${source}|${system}|${code}`;
     if (this.unmappedLogged.has(key)) return;
     this.unmappedLogged.add(key);
     if (this.unmappedLogged.size > MAX_UNMAPPED_LOGGED) {
@@ -304,7 +305,7 @@ export class Ingest {
         source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, ...(r.kind === 'numeric' && r.setting && { setting: true }), unit: r.unit.ucum,
         raw: { system, code, ...(r.raw?.text !== undefined && { text: capped(r.raw.text) }) },
       },
-      'a reading under a code with no IEEE 11073 (MDC) mapping: stored, forwarded and shown, but the agent\'s alarm rules (limits, NEWS2) cannot judge this metric; logged once per device and code, counted in ingest_unmapped_codes_total',
+      'a reading under a code with no IEEE 11073 (MDC) mapping: stored, forwarded and shown, but the agent\'s alarm rules (limits, NEWS2) cannot judge this metric; logged once per source and code (the first device that sent it), counted in ingest_unmapped_codes_total',
     );
   }
 

@@ -16,11 +16,11 @@ describe('passwords and tokens', () => {
     expect(parsePasswordHash('plain')).toBeNull();
   });
 
-  it('makes new hashes with N = 2^17, r = 8, p = 1 (OWASP\'s scrypt minimum); names stored hashes below N = 2^15', async () => {
-    expect(SCRYPT_DEFAULTS).toEqual({ N: 131072, r: 8, p: 1 });
+  it('makes new hashes with N = 2^14, r = 8, p = 5 (OWASP, 16 MB a check); names stored hashes of lower cost', async () => {
+    expect(SCRYPT_DEFAULTS).toEqual({ N: 16384, r: 8, p: 5 });
     const weak = await hashPassword('x-password', fast);
-    const ok = await hashPassword('y-password', { N: 32768, r: 8, p: 1 });
-    expect(weakPasswordHashes([{ name: 'a', passwordHash: weak }, { name: 'b', passwordHash: ok }, { name: 'c', passwordHash: 'plain' }])).toEqual([{ name: 'a', N: 1024 }]);
+    const ok = await hashPassword('y-password', { N: 65536, r: 8, p: 1 });
+    expect(weakPasswordHashes([{ name: 'a', passwordHash: weak }, { name: 'b', passwordHash: ok }, { name: 'c', passwordHash: 'plain' }])).toEqual([{ name: 'a', N: 1024, r: 8, p: 1 }]);
   });
 
   it('the hash checked for an unknown user has the costliest parameters of the configured users (same time as a known one)', async () => {

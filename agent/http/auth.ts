@@ -19,7 +19,7 @@ export function hasRole(identity: Identity | null, needed: Role): boolean {
 
 /**
  * Sessions held at once, in all and per user (tabs, screens): one account cannot fill the table for everyone. Password
- * checks at once: their memory in all (scrypt takes 128 * N * r bytes, 128 MB at N = 2^17: two such checks), so that a
+ * checks at once: their memory in all (scrypt takes 128 * N * r bytes: 16 MB at the defaults, 128 MB at N = 2^17), so that a
  * flood of logins cannot take the gateway's memory. (A config field would be display.login.maxCheckMemoryMB.)
  */
 export const SESSION_BOUNDS = { maxSessions: 1000, maxSessionsPerUser: 10, maxCheckBytes: 256 * 1024 * 1024 } as const; // per user: display.login.maxSessionsPerUser

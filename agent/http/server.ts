@@ -25,7 +25,7 @@ import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
 import { GATEWAY_BED, UNASSIGNED_BED, type ManagedPriority } from '../alarms/types.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
-import { examplePasswordProblems, SCRYPT_DEFAULTS, WEAK_SCRYPT_N, weakPasswordHashes } from './passwords.js';
+import { examplePasswordProblems, SCRYPT_DEFAULTS, weakPasswordHashes } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
 import { WardState } from '../display/ward.js';
@@ -313,10 +313,10 @@ export class DisplayServer {
     const [example] = await examplePasswordProblems(this.config.users);
     if (example) throw new Error(`${example.path}: ${example.message}`);
     // Accepted (deployments made with the old default keep working), but said once per user at each start.
-    for (const { name, N } of weakPasswordHashes(this.config.users)) {
+    for (const { name, N, r, p } of weakPasswordHashes(this.config.users)) {
       this.log.warn(
-        { user: name, N, recommendedN: SCRYPT_DEFAULTS.N },
-        `display.users: the password hash of this user is cheap to guess if the config leaks (scrypt N below ${WEAK_SCRYPT_N}); make a new one with \`npx tsx agent/http/hash-password.ts\``,
+        { user: name, scrypt: { N, r, p }, recommended: SCRYPT_DEFAULTS },
+        'display.users: the password hash of this user is cheap to guess if the config leaks (scrypt cost below OWASP\'s); make a new one with `npx tsx agent/http/hash-password.ts`',
       );
     }
     await new Promise<void>((resolve, reject) => {

@@ -306,7 +306,10 @@ describe('a store that refuses every message (full disk)', () => {
     // The store takes data again: said once, with how many were refused; the next refusal is logged at once.
     store.refuse = false;
     await handler.handle(from('G1', 'MON'), '10.0.0.2:4000');
-    expect(logs.filter((l) => /committed again/.test(l.msg))).toMatchObject([{ level: 30, failures: 12, msg: 'HL7 events are committed again after 12 messages refused' }]);
+    // ...naming the senders refused since the last line (F11's), who would otherwise never be named (review rv43 §7).
+    expect(logs.filter((l) => /committed again/.test(l.msg))).toMatchObject([
+      { level: 30, failures: 12, msg: 'HL7 events are committed again after 12 messages refused', senders: ['MON^0011223344556677^EUI-64|WARD from 10.0.0.2'] },
+    ]);
     store.refuse = true;
     await handler.handle(from('G2', 'MON'), '10.0.0.2:4000');
     expect(refused()).toHaveLength(3);

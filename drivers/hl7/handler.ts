@@ -335,11 +335,12 @@ export class MessageHandler {
     );
   }
 
-  /** The store took a message again: says how many it refused before, if any. */
+  /** The store took a message again: says how many it refused before, if any, and the senders not named yet. */
   private storeRecovered(): void {
     const refused = this.storeFailureLog.clear();
+    const senders = [...this.storeFailureSenders];
     this.storeFailureSenders.clear();
-    if (refused > 0) this.ctx.log.info({ failures: refused, counter: 'emit_failures' }, `HL7 events are committed again after ${refused} messages refused`);
+    if (refused > 0) this.ctx.log.info({ failures: refused, senders, counter: 'emit_failures' }, `HL7 events are committed again after ${refused} messages refused`);
   }
 
   /** Counts what the mapping left out or assumed, and says so per sender (once a minute, or once). */
