@@ -42,6 +42,9 @@ export interface AgentDeps {
   bedSettingsGraceMs?: number;
 }
 
+/** A display certificate this close to its end raises a gateway alarm (it is warned about at start from 30 days). */
+const CERT_ALARM_DAYS = 14;
+
 /** How long stopping a driver waits for its start in progress to end. */
 const DRIVER_START_WAIT_MS = 5000;
 
@@ -98,6 +101,8 @@ export class Agent {
   private checkFailingAlarm = false;
   /** The store cannot record the hub's acknowledgements: forwarding has stopped (a failing or read-only disk). */
   private ackWriteAlarm = false;
+  /** The display certificate's gateway alarm: up for one expiring within CERT_ALARM_DAYS, or expired. */
+  private certificateAlarm: 'expiring' | 'expired' | null = null;
   /** The store cannot prepare messages for the hub: forwarding has stopped (forwarder.packFailing). */
   private packFailAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
@@ -754,10 +759,12 @@ export class Agent {
     this.alarmsOpenBeforeStart();
     this.restoreLosses();
     this.enforceStoreLimits();
+    this.checkDisplayCertificate(Date.now());
     this.limitsTimer = setInterval(() => {
       this.enforceStoreLimits();
       this.checkBedOverrides(Date.now());
       this.checkDriversThemselves();
+      this.checkDisplayCertificate(Date.now());
     }, 10_000);
     // The alarm engine raises a technical alarm when the hub stays unreachable; tell it how the uplink is.
     const forwarder = this.forwarder;
@@ -923,6 +930,24 @@ export class Agent {
    * A driver degraded in itself, not through one of its devices (those raise their own alarms): an HL7 listener no
    * sender connects to. Its health detail becomes a gateway technical alarm while it lasts.
    */
+  /**
+   * The display's certificate (read at start) within CERT_ALARM_DAYS of its end, or past it: a medium gateway alarm,
+   * since browsers then refuse it and every screen goes dark; a gateway runs for months, and the warning at start
+   * was seen once (review rv43 §9). Renewing it needs a restart, which ends the alarm.
+   */
+  private checkDisplayCertificate(now: number): void {
+    const at = this.display?.certificateExpiresAt ?? null;
+    const state = at === null ? null : at <= now ? 'expired' : at - now < CERT_ALARM_DAYS * 86_400_000 ? 'expiring' : null;
+    if (state === this.certificateAlarm) return;
+    this.certificateAlarm = state;
+    const on = at === null ? '' : new Date(at).toISOString();
+    const text =
+      state === 'expired'
+        ? `Display certificate expired on ${on}: browsers refuse it, screens cannot connect; renew it and restart the agent`
+        : `Display certificate expires on ${on} (in ${Math.ceil(((at ?? now) - now) / 86_400_000)} days): renew it and restart the agent`;
+    this.alarms.gatewayCondition(this.gatewayId, 'display-certificate', state !== null, state === null ? 'display certificate renewed' : text, 'medium');
+  }
+
   private checkDriversThemselves(): void {
     for (const [name, d] of this.drivers) {
       const h = d.health();

@@ -35,7 +35,7 @@ import { LiveFeed } from './live.js';
 import { toPrometheus } from './prometheus.js';
 import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson, sendJsonText } from './respond.js';
 import { ScreenWatch } from './screens.js';
-import { readDisplayTls } from './tls-files.js';
+import { certificateExpiry, readDisplayTls } from './tls-files.js';
 import { SseHub } from './sse.js';
 import { loadStatic, type StaticFile } from './static.js';
 
@@ -178,6 +178,8 @@ export class DisplayServer {
   private readonly openByAddress = new Map<string, number>();
   private readonly maxConnectionsPerAddress: number;
   private readonly connectionLog = new LogGate(CONNECTION_LOG_EVERY_MS, 1000);
+  /** When the certificate served (read at start) expires; null without TLS or when it could not be read. */
+  readonly certificateExpiresAt: number | null = null;
 
   constructor(
     private readonly config: DisplayConfig,
@@ -231,6 +233,7 @@ export class DisplayServer {
     if (config.tls) {
       this.scheme = 'https';
       const { cert, key } = readDisplayTls(config.tls);
+      this.certificateExpiresAt = certificateExpiry(cert);
       this.server = createHttps({ ...options, cert, key, handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS }, handler);
     } else {
       this.scheme = 'http';

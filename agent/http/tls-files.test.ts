@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDisplayAgent } from '../../test/browser/display-fixtures.js';
 import { readDisplayTls } from './tls-files.js';
+import { GATEWAY_BED } from '../alarms/types.js';
 import { validateConfig } from '../config/load.js';
 import { configWarnings } from '../config/check.js';
 import { registry } from '../../drivers/registry.js';
@@ -48,6 +49,25 @@ describe('display certificate checks (readDisplayTls)', () => {
   it('warns of a certificate that expires within 30 days and of an RSA key under 2048 bits', () => {
     expect(readDisplayTls(files('soon')).warnings).toEqual([expect.stringMatching(/soon\.pem expires on .* \(in (9|10) days\): renew it and restart the agent/)]);
     expect(readDisplayTls(files('rsa1024')).warnings).toEqual([expect.stringMatching(/rsa1024\.pem has an RSA key of 1024 bits: browsers refuse keys under 2048 bits/)]);
+  });
+
+  it('while the agent runs, a certificate within 14 days of its end, or past it, is a medium gateway alarm (review rv43 §9)', async () => {
+    for (const [name, text] of [['soon', /^Display certificate expires on .* \(in (10|11) days\): renew it and restart the agent$/], ['expired', /^Display certificate expired on .*: browsers refuse it, screens cannot connect/]] as const) {
+      const d = await startDisplayAgent({ tls: files(name) });
+      try {
+        const alarm = d.agent.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:display-certificate');
+        expect(alarm).toMatchObject({ priority: 'medium', category: 'technical' });
+        expect(alarm!.condition.text).toMatch(text);
+      } finally {
+        await d.close();
+      }
+    }
+    const good = await startDisplayAgent({ tls: files('good') });
+    try {
+      expect(good.agent.alarms.engine.list({ bed: GATEWAY_BED }).some((a) => a.key === 'gateway:display-certificate')).toBe(false);
+    } finally {
+      await good.close();
+    }
   });
 
   it('--check and the start say it as a warning on display.tls.certFile (configWarnings); the display still starts', async () => {

@@ -45,6 +45,15 @@ export function readDisplayTls(
   return { cert, key, warnings: checkCertificate(cert, tls.certFile, now) };
 }
 
+/** When the leaf certificate expires (ms), or null if it cannot be read. */
+export function certificateExpiry(pem: Buffer): number | null {
+  try {
+    return new Date(new X509Certificate(pem).validTo).getTime();
+  } catch {
+    return null;
+  }
+}
+
 /** What browsers refuse in the leaf certificate at `now`, or soon will: outside its dates, expiring soon, a short RSA key. */
 function checkCertificate(pem: Buffer, file: string, now: number): string[] {
   let x509: X509Certificate;
