@@ -111,6 +111,21 @@ describe('display: connections per address (20 slots in all: before the per-addr
     }
   });
 
+  it('screens behind one NAT or proxy address (two connections each) are all served while the table has room (review rv44 §2)', async () => {
+    const d = await startDisplayAgent();
+    const held: Socket[] = [];
+    try {
+      // 20 screens, 40 connections from one address, of the 64 allowed.
+      for (let i = 0; i < 40; i++) held.push(await rawSocket(d.url, '127.0.0.13'));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(held.filter((s) => s.destroyed)).toHaveLength(0);
+      expect(d.agent.metrics.get('display_connections_refused_total', { reason: 'per-address' })).toBe(0);
+    } finally {
+      for (const s of held) s.destroy();
+      await d.close();
+    }
+  });
+
   it('logs (with an address) when the gateway-wide limit refuses a connection', async () => {
     const d = await startDisplayAgent({ limits: { maxConnections: 20 } });
     const held: Socket[] = [];
@@ -123,6 +138,28 @@ describe('display: connections per address (20 slots in all: before the per-addr
       expect(warnings(d, /display\.limits\.maxConnections connections are open/)).toEqual([
         expect.objectContaining({ from: '127.0.0.12', maxConnections: 20, busiest: { address: '127.0.0.10', open: 16 } }),
       ]);
+    } finally {
+      for (const s of held) s.destroy();
+      await d.close();
+    }
+  });
+});
+
+describe('display: a client that never reads the error it is answered with', () => {
+  it('loses its connection at once (it held its slot for good: review rv44 §1)', async () => {
+    const d = await startDisplayAgent({ limits: { maxConnections: 3 } });
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const s = await rawSocket(d.url, `127.0.0.${30 + i}`);
+        s.pause(); // never reads what the server sends
+        s.write('NOT HTTP AT ALL\r\n\r\n');
+        held.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(d.agent.metrics.get('display_client_errors_total', { code: 'HPE_INVALID_METHOD' })).toBe(3);
+      // The slots are free again: a health check is served.
+      expect((await fetch(`${d.url}/healthz`)).status).toBe(200);
     } finally {
       for (const s of held) s.destroy();
       await d.close();

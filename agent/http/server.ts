@@ -174,8 +174,9 @@ export class DisplayServer {
   private screenTimer: NodeJS.Timeout | null = null;
   /** Requests received and not yet answered, per connection (the socket requests arrive on). */
   private readonly inFlight = new WeakMap<Duplex, number>();
-  /** Open connections per remote address, until their socket closes. */
+  /** Open connections per remote address, until their socket closes, and in all. */
   private readonly openByAddress = new Map<string, number>();
+  private openConnections = 0;
   private readonly maxConnectionsPerAddress: number;
   private readonly connectionLog = new LogGate(CONNECTION_LOG_EVERY_MS, 1000);
   /** When the certificate served (read at start) expires; null without TLS or when it could not be read. */
@@ -251,24 +252,34 @@ export class DisplayServer {
       // error (a TLS handshake that failed or timed out) closes at once: a TLS socket that never handshook cannot
       // send a status line, and end() on it never completes (it held its connection slot for good). Nor is a status
       // line written into a reply already under way.
+      // Written, then destroyed, as node does: end() waits for the peer's FIN (the sockets are half-open), and a client
+      // that never reads never sends it; such sockets held their slots for good (review rv44 §1).
       const status = clientErrorStatus(err.code);
       if (status !== null && socket.writable && !this.inFlight.get(socket)) {
-        socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      } else socket.destroy();
+        socket.write(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      }
+      socket.destroy();
     });
   }
 
-  /** Counts a new connection against its address; one past the per-address cap is closed at once. */
+  /**
+   * Counts a new connection against its address. Once three quarters of maxConnections are open, an address holding
+   * the per-address cap or more gets no more: one address cannot take every slot, yet a ward whose screens all sit
+   * behind one NAT or proxy address (two connections a screen) is not cut off while there is room (review rv44 §2).
+   */
   private connectionOpened(socket: Socket): void {
     const address = socket.remoteAddress ?? 'unknown';
     const open = this.openByAddress.get(address) ?? 0;
-    if (open >= this.maxConnectionsPerAddress) {
+    const crowded = this.openConnections >= 0.75 * this.config.limits.maxConnections;
+    if (crowded && open >= this.maxConnectionsPerAddress) {
       socket.destroy();
       this.connectionRefused('per-address', address);
       return;
     }
     this.openByAddress.set(address, open + 1);
+    this.openConnections++;
     socket.once('close', () => {
+      this.openConnections--;
       const n = (this.openByAddress.get(address) ?? 1) - 1;
       if (n > 0) this.openByAddress.set(address, n);
       else this.openByAddress.delete(address);
