@@ -168,26 +168,37 @@ describe('login rate limit over sockets', () => {
     const locked = await guess(PASSWORDS.clinician);
     expect(locked.status).toBe(429);
     expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
-    // Parallel guesses from another address: no more password checks than maxFailures.
-    const parallel = await Promise.all(Array.from({ length: 4 }, (_, i) => raw(d.url, 'POST', '/api/login', { localAddress: '127.0.0.3', body: { user: 'vera', password: `p-${i}` } })));
-    expect(parallel.map((r) => r.status).sort()).toEqual([401, 401, 401, 429]);
   });
 
-  it('guesses at a name from other addresses do not lock its owner out at her own address; the guessers stay locked', async () => {
+  it('checks one login at a time per address: parallel guesses from one address get one check, the rest 429 at once', async () => {
+    const parallel = await Promise.all(Array.from({ length: 4 }, (_, i) => raw(d.url, 'POST', '/api/login', { localAddress: '127.0.0.3', body: { user: 'vera', password: `p-${i}` } })));
+    expect(parallel.map((r) => r.status).sort()).toEqual([401, 429, 429, 429]);
+    expect(parallel.filter((r) => r.status === 429).map((r) => r.headers['retry-after'])).toEqual(['1', '1', '1']);
+    expect(d.captured.lines.filter((l) => l.msg === 'display login refused' && l.reason === 'address-busy')).toHaveLength(3);
+  });
+
+  it('past a name\'s cap, guesses from ever more addresses share one check per 30 s; the nurse at a station she logged in from gets past a typo', async () => {
     const e = await startDisplayAgent({ login: { maxFailures: 5, maxFailuresPerUser: 10, windowS: 300 } });
     try {
       const guess = (localAddress: string, password = 'x') => raw(e.url, 'POST', '/api/login', { localAddress, body: { user: 'nurse.jones', password } });
+      // Her station: she logged in from it at the start of the shift.
+      expect((await guess('127.0.0.1', PASSWORDS.clinician)).status).toBe(200);
       const statuses: number[] = [];
       for (const from of ['127.0.0.77', '127.0.0.78']) for (let i = 0; i < 5; i++) statuses.push((await guess(from)).status);
       expect(statuses).toEqual(Array(10).fill(401));
-      // The name is past maxFailuresPerUser: the nurse, right password, from her station that has not failed.
+      // The name is past maxFailuresPerUser: 20 more guessing addresses get one check between them.
+      const spread: number[] = [];
+      for (let i = 1; i <= 20; i++) spread.push((await guess(`127.0.2.${i}`)).status);
+      expect(spread).toEqual([401, ...Array(19).fill(429)]);
+      // She mistypes once at her station, then types it right.
+      expect((await guess('127.0.0.1', 'clinician-pass-l')).status).toBe(401);
       expect((await guess('127.0.0.1', PASSWORDS.clinician)).status).toBe(200);
-      // A third guessing address gets one check, then it is refused the name too (even with the right password).
-      expect((await guess('127.0.0.79')).status).toBe(401);
-      const locked = await guess('127.0.0.79', PASSWORDS.clinician);
-      expect(locked.status).toBe(429);
-      expect(Number(locked.headers['retry-after'])).toBeGreaterThan(0);
-      expect(e.captured.lines.filter((l) => l.msg === 'display login refused' && l.status === 429).map((l) => l.reason)).toEqual(['user-locked']);
+      // A station she has not logged in from shares the budget with the guessers (until it comes round, within 30 s).
+      const waitHere = await guess('127.0.0.80', PASSWORDS.clinician);
+      expect(waitHere.status).toBe(429);
+      expect(Number(waitHere.headers['retry-after'])).toBeGreaterThan(0);
+      expect(Number(waitHere.headers['retry-after'])).toBeLessThanOrEqual(30);
+      expect(new Set(e.captured.lines.filter((l) => l.msg === 'display login refused' && l.status === 429).map((l) => l.reason))).toEqual(new Set(['user-locked']));
     } finally {
       await e.close();
     }
@@ -235,7 +246,8 @@ describe('sessions over sockets', () => {
       for (let i = 0; i < 9; i++) await login(d.url, 'root', PASSWORDS.admin);
       for (let i = 0; i < fillers.length; i += 2) {
         await Promise.all([i, i + 1].map(async (k) => {
-          for (let n = 0; n < 10; n++) await login(d.url, `u${k}`, `filler-pass-${k}`);
+          // From two addresses: one login at a time is checked per address.
+          for (let n = 0; n < 10; n++) expect((await raw(d.url, 'POST', '/api/login', { localAddress: `127.0.1.${(k % 2) + 1}`, body: { user: `u${k}`, password: `filler-pass-${k}` } })).status).toBe(200);
         }));
       }
       expect(d.agent.display!.auth.sessionCount).toBe(1000);

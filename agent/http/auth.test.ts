@@ -23,11 +23,24 @@ describe('passwords and tokens', () => {
     expect(weakPasswordHashes([{ name: 'a', passwordHash: weak }, { name: 'b', passwordHash: ok }, { name: 'c', passwordHash: 'plain' }])).toEqual([{ name: 'a', N: 1024, r: 8, p: 1 }]);
   });
 
-  it('the hash checked for an unknown user has the costliest parameters of the configured users (same time as a known one)', async () => {
+  it('an unknown name is checked with the parameters of one configured user, the same for the same name, never a mix no user has', async () => {
     const users = [await hashPassword('a-password', fast), await hashPassword('b-password', { N: 2048, r: 4, p: 2 })].map((h) => parsePasswordHash(h)!);
-    expect(dummyHash(users)).toMatchObject({ N: 2048, r: 8, p: 2 });
-    expect(dummyHash([])).toMatchObject(SCRYPT_DEFAULTS);
-    expect(dummyHash(users).key).toHaveLength(32);
+    const key = Buffer.alloc(32, 7);
+    const params = (name: string) => {
+      const { N, r, p } = dummyHash(users, name, key);
+      return { N, r, p };
+    };
+    const seen = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const got = params(`ghost-${i}`);
+      expect([{ N: 1024, r: 8, p: 1 }, { N: 2048, r: 4, p: 2 }]).toContainEqual(got);
+      expect(params(`ghost-${i}`)).toEqual(got);
+      seen.add(JSON.stringify(got));
+    }
+    // Unknown names fall into both users' groups.
+    expect(seen.size).toBe(2);
+    expect(dummyHash([], 'ghost', key)).toMatchObject(SCRYPT_DEFAULTS);
+    expect(dummyHash(users, 'ghost', key).key).toHaveLength(32);
   });
 });
 
@@ -105,40 +118,67 @@ describe('Authenticator', () => {
     expect(status(await a.login('n', 'secret-1', '10.0.0.5'))).toBe(429);
   });
 
-  it('counts a password check from when it starts: guesses in parallel get no more checks than maxFailures', async () => {
+  it('counts a password check from when it starts, and runs one at a time per address: parallel guesses get one check, the rest 429', async () => {
     const now = { t: 1_000_000 };
     const a = await make(now, { maxFailures: 2, maxFailuresPerUser: 100, windowS: 30 });
     const results = await Promise.all(Array.from({ length: 4 }, (_, i) => a.login('n', `parallel-${i}`, '10.0.0.6')));
-    expect(results.map((r) => (r.ok ? 200 : r.status)).sort()).toEqual([401, 401, 429, 429]);
+    expect(results.map(status).sort()).toEqual([401, 429, 429, 429]);
+    expect(results.filter((r) => !r.ok && r.status === 429)).toMatchObject(Array(3).fill({ reason: 'address-busy', retryAfterS: 1 }));
+    // The refusals in flight were not counted: one more failure locks the address.
+    expect(status(await a.login('n', 'again', '10.0.0.6'))).toBe(401);
+    expect(await a.login('n', 'secret-1', '10.0.0.6')).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
   });
 
-  it('past maxFailuresPerUser refuses the name to the addresses that guessed at it, not to an address that has not failed (lock the guesses, not the account)', async () => {
+  it('past maxFailuresPerUser, addresses the user has logged in from keep their check (a typo, then the right password); all others share one check per 30 s', async () => {
     const now = { t: 1_000_000 };
-    const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 3, windowS: 30 });
+    const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 3, windowS: 300 });
+    // The nurse's own station: she logged in from it earlier.
+    expect(status(await a.login('n', 'secret-1', '10.0.1.9'))).toBe(200);
     for (const from of ['10.0.1.1', '10.0.1.2', '10.0.1.3']) expect(status(await a.login('n', 'guess', from))).toBe(401);
-    // The guessers: refused even with the right password, until the window passes.
-    expect(await a.login('n', 'secret-1', '10.0.1.1')).toMatchObject({ ok: false, status: 429, reason: 'user-locked', retryAfterS: 30 });
-    // The nurse at her own station, which has not failed: the right password logs her in.
-    expect((await a.login('n', 'secret-1', '10.0.1.4')).ok).toBe(true);
-    // Her success forgives only her own address's failures: the guessers stay refused.
-    expect(await a.login('n', 'secret-1', '10.0.1.2')).toMatchObject({ ok: false, status: 429, reason: 'user-locked' });
-    // A new address gets one check at the locked name: a wrong one makes it a guesser too (guesses in parallel: one check).
-    const parallel = await Promise.all(['g-1', 'g-2', 'g-3'].map((p) => a.login('n', p, '10.0.1.5')));
-    expect(parallel.map(status).sort()).toEqual([401, 429, 429]);
-    expect(await a.login('n', 'secret-1', '10.0.1.5')).toMatchObject({ ok: false, status: 429, reason: 'user-locked' });
+    // The name is past its cap. Guessers from ever more addresses: one check for all of them per 30 s.
+    const guesses = [];
+    for (let i = 10; i < 40; i++) guesses.push(status(await a.login('n', 'guess', `10.0.1.${i}`)));
+    expect(guesses).toEqual([401, ...Array(29).fill(429)]);
+    const refused = await a.login('n', 'secret-1', '10.0.1.1');
+    expect(refused).toMatchObject({ ok: false, status: 429, reason: 'user-locked', retryAfterS: 30 });
+    // The nurse at her station mistypes once, then types it right: logged in.
+    expect(status(await a.login('n', 'secret-l', '10.0.1.9'))).toBe(401);
+    expect(status(await a.login('n', 'secret-1', '10.0.1.9'))).toBe(200);
+    // But her station is not a way around the bound: OWNER_TRIES (3) failures there and it shares the budget too.
+    for (let i = 0; i < 3; i++) expect(status(await a.login('n', `g-${i}`, '10.0.1.9'))).toBe(401);
+    expect(await a.login('n', 'secret-1', '10.0.1.9')).toMatchObject({ ok: false, status: 429, reason: 'user-locked' });
+    // 30 s on, the shared check comes round again (here the nurse at a colleague's station), one for all.
+    now.t += 30_000;
+    expect(status(await a.login('n', 'secret-1', '10.0.1.50'))).toBe(200);
+    expect(status(await a.login('n', 'guess', '10.0.1.51'))).toBe(429);
     // Other users from the guessing addresses are not affected.
     expect((await a.login('v', 'viewer-1', '10.0.1.1')).ok).toBe(true);
-    now.t += 31_000;
+    now.t += 300_000;
     expect((await a.login('n', 'secret-1', '10.0.1.1')).ok).toBe(true);
+  });
+
+  it('when every check slot is taken, a login from an address without failures waits for one; an address with failures is told busy at once', async () => {
+    const now = { t: 1_000_000 };
+    // One slot: its memory bound lets only one check run at a time.
+    const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 30 }, { maxSessions: 100, maxSessionsPerUser: 10, maxCheckBytes: 1 });
+    expect(status(await a.login('v', 'typo', '10.0.4.2'))).toBe(401);
+    const flood = a.login('w', 'flood', '10.0.4.1');
+    const guesser = a.login('v', 'viewer-1', '10.0.4.2');
+    const nurse = a.login('n', 'secret-1', '10.0.4.3');
+    expect(await guesser).toMatchObject({ ok: false, status: 503, reason: 'busy', retryAfterS: 1 });
+    expect(status(await nurse)).toBe(200);
+    expect(status(await flood)).toBe(401);
   });
 
   it('runs no more password checks at once than their memory allows (scrypt takes 128 * N * r bytes each)', async () => {
     const now = { t: 1_000_000 };
     const oneCheck = 128 * fast.N * fast.r;
     const a = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 30 }, { maxSessions: 100, maxSessionsPerUser: 10, maxCheckBytes: 2 * oneCheck });
+    // 10.0.3.3 has failed before, so it does not wait for a slot.
+    expect(status(await a.login('n', 'typo', '10.0.3.3'))).toBe(401);
     const results = await Promise.all(['10.0.3.1', '10.0.3.2', '10.0.3.3'].map((from) => a.login('n', 'secret-1', from)));
-    expect(results.map(status).sort()).toEqual([200, 200, 503]);
-    expect(results.find((r) => !r.ok)).toMatchObject({ reason: 'busy', retryAfterS: 1 });
+    expect(results.map(status)).toEqual([200, 200, 503]);
+    expect(results[2]).toMatchObject({ reason: 'busy', retryAfterS: 1 });
     // One check always runs, however large.
     const b = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 30 }, { maxSessions: 100, maxSessionsPerUser: 10, maxCheckBytes: 1 });
     expect((await b.login('n', 'secret-1', '10.0.3.4')).ok).toBe(true);

@@ -2,7 +2,7 @@
 // configured API tokens (SHA-256 hashes) are used as bearer tokens directly. No cookies anywhere, so a cross-site
 // form or image cannot act with a clinician's authority (CSRF): actions need the Authorization header.
 import type { DisplayConfig, Role } from '../config/load.js';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { SCRYPT_DEFAULTS, hashToken, newToken, parsePasswordHash, sameHash, scryptBytes, verifyPassword, type ParsedHash } from './passwords.js';
 
 export interface Identity {
@@ -26,18 +26,28 @@ export const SESSION_BOUNDS = { maxSessions: 1000, maxSessionsPerUser: 10, maxCh
 const MAX_TRACKED = 10000;
 /** Checks at once however cheap their hashes (scrypt runs on libuv's threads, 4 by default). */
 const MAX_CONCURRENT_CHECKS = 4;
+/** When every slot is taken: logins from addresses without failures that may wait for one, and for how long. */
+const MAX_WAITING = 4;
+const WAIT_MS = 2000;
+/** Past a name's cap: the one check shared by every address that has not logged in as it comes this often (see admit). */
+const SHARED_EVERY_MS = 30_000;
+/** Addresses remembered per user (logged in from), and the failures at the name that such an address may have past the cap. */
+const KNOWN_PER_USER = 16;
+const OWNER_TRIES = 3;
 
 /**
- * Compared against when the user does not exist, so that unknown and known users take the same time: the costliest
- * parameters of the configured users (each of N, r, p), the defaults when there are none.
+ * Compared against when the user does not exist, so that unknown and known users take the same time: the parameters
+ * (N, r, p) of one configured user, picked by a keyed hash of the name (so a name always gets the same ones and
+ * unknown names fall into the same timing groups as real ones; never a combination no user has), the defaults when
+ * there are no users. `key` is random per process: which group a name falls in cannot be computed from outside.
  */
-export function dummyHash(users: readonly ParsedHash[]): ParsedHash {
-  const most = (k: 'N' | 'r' | 'p') => (users.length ? Math.max(...users.map((u) => u[k])) : SCRYPT_DEFAULTS[k]);
-  return { N: most('N'), r: most('r'), p: most('p'), salt: randomBytes(16), key: randomBytes(32) };
+export function dummyHash(users: readonly ParsedHash[], name: string, key: Buffer): ParsedHash {
+  const pick = users.length ? users[createHmac('sha256', key).update(name).digest().readUInt32BE(0) % users.length]! : SCRYPT_DEFAULTS;
+  return { N: pick.N, r: pick.r, p: pick.p, salt: randomBytes(16), key: randomBytes(32) };
 }
 
 /** Why a login was refused, for the log and the counters (the answer itself says less). */
-export type LoginRefusal = 'wrong-password' | 'address-locked' | 'user-locked' | 'busy' | 'sessions-full';
+export type LoginRefusal = 'wrong-password' | 'address-locked' | 'user-locked' | 'address-busy' | 'busy' | 'sessions-full';
 
 export type LoginResult =
   | { ok: true; token: string; user: string; role: Role; expiresAt: number }
@@ -47,6 +57,10 @@ export type LoginResult =
 interface Failures {
   count: number;
   since: number;
+}
+/** A name's failures, and when the last check shared by addresses unknown to it ran (see admit). */
+interface UserFailures extends Failures {
+  sharedAt: number;
 }
 /** An address's failures also by the name tried, so that a user's success forgives only that user's own typos. */
 interface AddressFailures extends Failures {
@@ -64,10 +78,17 @@ export class Authenticator {
   /** By token hash; insertion order is age, oldest first. */
   private readonly sessions = new Map<string, Session>();
   private readonly byAddress = new Map<string, AddressFailures>();
-  private readonly byUser = new Map<string, Failures>();
+  private readonly byUser = new Map<string, UserFailures>();
+  /** Addresses each user has logged in from, the most recent last (see admit). */
+  private readonly known = new Map<string, string[]>();
+  /** Addresses with a login being checked or waiting for a slot (one at a time each). */
+  private readonly inFlight = new Set<string>();
+  /** Logins waiting for a check slot, oldest first. */
+  private readonly waiting: { bytes: number; give: () => void }[] = [];
   private checking = 0;
   private checkingBytes = 0;
-  private readonly dummy: ParsedHash;
+  private readonly hashes: ParsedHash[];
+  private readonly dummyKey = randomBytes(32);
 
   constructor(
     // The session bound per user comes in `bounds` (display.login.maxSessionsPerUser).
@@ -81,7 +102,7 @@ export class Authenticator {
       if (this.users.has(u.name)) throw new Error(`display.users: ${u.name} is listed twice`);
       this.users.set(u.name, { role: u.role, hash });
     }
-    this.dummy = dummyHash([...this.users.values()].map((u) => u.hash));
+    this.hashes = [...this.users.values()].map((u) => u.hash);
   }
 
   get sessionCount(): number {
@@ -89,35 +110,45 @@ export class Authenticator {
   }
 
   async login(user: string, password: string, from: string): Promise<LoginResult> {
-    const now = this.now();
-    const { maxFailures, maxFailuresPerUser } = this.config.login;
-    const address = this.live(this.byAddress, from, now);
-    if (address && address.count >= maxFailures) return this.locked('address-locked', address, now);
-    // Per user too, so that guesses spread over many addresses stop: past the cap, the name is refused to every address
-    // that has failed at it in the window. Not to one that has not (the nurse at her own station, with the right
-    // password): anyone who saw the name could otherwise lock it out. Each new address gets one check at it.
-    const named = this.live(this.byUser, user, now);
-    if (named && named.count >= maxFailuresPerUser && (address?.byUser.get(user) ?? 0) > 0) return this.locked('user-locked', named, now);
+    // One check in flight per address: sending in parallel from one address cannot take more than one check slot.
+    if (this.inFlight.has(from)) return { ok: false, status: 429, reason: 'address-busy', error: 'a login from this address is being checked; try again', retryAfterS: 1 };
+    const address = this.live(this.byAddress, from, this.now());
+    if (address && address.count >= this.config.login.maxFailures) return this.locked('address-locked', address, this.now());
+    this.inFlight.add(from);
+    try {
+      return await this.check(user, password, from);
+    } finally {
+      this.inFlight.delete(from);
+    }
+  }
+
+  private async check(user: string, password: string, from: string): Promise<LoginResult> {
     const entry = this.users.get(user);
-    const hash = entry?.hash ?? this.dummy;
+    const hash = entry?.hash ?? dummyHash(this.hashes, user, this.dummyKey);
     const bytes = scryptBytes(hash);
-    // One check always runs, however large its hash.
-    const busy = this.checking >= MAX_CONCURRENT_CHECKS || (this.checking > 0 && this.checkingBytes + bytes > (this.bounds.maxCheckBytes ?? SESSION_BOUNDS.maxCheckBytes));
-    if (busy) return { ok: false, status: 503, reason: 'busy', error: 'busy; try again', retryAfterS: 1 };
-    // Counted as failed from the start: guesses sent in parallel cannot run more checks than the limit allows.
-    const a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
-    a.count++;
-    a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
-    const u = this.open(this.byUser, user, now, () => ({ count: 0, since: now }));
-    u.count++;
-    this.checking++;
-    this.checkingBytes += bytes;
+    if (!this.take(bytes)) {
+      // Every slot taken: an address without failures in the window (a clinician, not a guesser) waits briefly in a
+      // short queue, so that a flood from other addresses cannot keep her out; the others are told "busy" at once.
+      const clean = (this.live(this.byAddress, from, this.now())?.count ?? 0) === 0;
+      if (!clean || this.waiting.length >= MAX_WAITING || !(await this.wait(bytes))) return { ok: false, status: 503, reason: 'busy', error: 'busy; try again', retryAfterS: 1 };
+    }
+    // A slot is held from here. The limits are judged now, not before the wait: guesses may have landed meanwhile.
+    const now = this.now();
+    let a: AddressFailures;
+    let u: UserFailures;
     let good: boolean;
     try {
+      const refused = this.admit(user, from, now);
+      if (refused) return refused;
+      // Counted as failed from the start: guesses sent in parallel cannot run more checks than the limit allows.
+      a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
+      a.count++;
+      a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
+      u = this.open(this.byUser, user, now, () => ({ count: 0, since: now, sharedAt: -Infinity }));
+      u.count++;
       good = await verifyPassword(password, hash);
     } finally {
-      this.checking--;
-      this.checkingBytes -= bytes;
+      this.release(bytes);
     }
     if (!entry || !good) return { ok: false, status: 401, reason: 'wrong-password', error: 'wrong user name or password' };
     // The right password forgives this user's own failures from this address (a typo, then success), never those of
@@ -130,12 +161,78 @@ export class Authenticator {
       u.count -= own;
       if (u.count <= 0) this.byUser.delete(user);
     }
+    this.remember(user, from);
     const token = newToken();
     const expiresAt = now + this.config.sessionTtlS * 1000;
     if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt }, now)) {
       return { ok: false, status: 503, reason: 'sessions-full', error: `the gateway holds the most sessions it can (${this.bounds.maxSessions}); log out unused screens or try again later`, retryAfterS: 60 };
     }
     return { ok: true, token, user, role: entry.role, expiresAt };
+  }
+
+  /**
+   * Whether this address may have a check at this name now (null) or why not. Per address: `maxFailures` in the window.
+   * Per name, once `maxFailuresPerUser` checks have failed at it in the window (from anywhere):
+   * - an address that has logged in as this user before (the last KNOWN_PER_USER such addresses since the start) still
+   *   gets its check while it has failed at the name fewer than OWNER_TRIES times in the window: the nurse at her own
+   *   station, who mistyped once while guessers hold her name, logs in with the right password;
+   * - every other address shares one check per SHARED_EVERY_MS for the name, so that guesses spread over many addresses
+   *   stay bounded (windowS / 30 s more per window), however many addresses there are. A clinician at a new station may
+   *   wait that long while her name is under attack; that is the price of the bound.
+   */
+  private admit(user: string, from: string, now: number): LoginResult | null {
+    const { maxFailures, maxFailuresPerUser, windowS } = this.config.login;
+    const address = this.live(this.byAddress, from, now);
+    if (address && address.count >= maxFailures) return this.locked('address-locked', address, now);
+    const named = this.live(this.byUser, user, now);
+    if (!named || named.count < maxFailuresPerUser) return null;
+    if (this.known.get(user)?.includes(from) && (address?.byUser.get(user) ?? 0) < OWNER_TRIES) return null;
+    if (now - named.sharedAt >= SHARED_EVERY_MS) {
+      named.sharedAt = now;
+      return null;
+    }
+    const until = Math.min(named.since + windowS * 1000, named.sharedAt + SHARED_EVERY_MS);
+    return { ok: false, status: 429, reason: 'user-locked', error: 'too many failed logins; try later', retryAfterS: Math.max(1, Math.ceil((until - now) / 1000)) };
+  }
+
+  /** An address this user logged in from: kept (the most recent KNOWN_PER_USER per user) to let its owner past the name's cap. */
+  private remember(user: string, from: string): void {
+    const list = (this.known.get(user) ?? []).filter((x) => x !== from);
+    list.push(from);
+    if (list.length > KNOWN_PER_USER) list.shift();
+    this.known.set(user, list);
+  }
+
+  /** Takes a check slot if one is free (a count and a memory bound; one check always runs, however large its hash). */
+  private take(bytes: number): boolean {
+    const max = this.bounds.maxCheckBytes ?? SESSION_BOUNDS.maxCheckBytes;
+    if (this.checking >= MAX_CONCURRENT_CHECKS || (this.checking > 0 && this.checkingBytes + bytes > max)) return false;
+    this.checking++;
+    this.checkingBytes += bytes;
+    return true;
+  }
+
+  /** Waits up to WAIT_MS for a slot; true when release() handed one over (already taken for the waiter). */
+  private wait(bytes: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const waiter = { bytes, give: () => {} };
+      const timer = setTimeout(() => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        resolve(false);
+      }, WAIT_MS);
+      waiter.give = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.waiting.push(waiter);
+    });
+  }
+
+  /** Frees a slot and hands free slots to the waiters, first come first served. */
+  private release(bytes: number): void {
+    this.checking--;
+    this.checkingBytes -= bytes;
+    while (this.waiting.length > 0 && this.take(this.waiting[0]!.bytes)) this.waiting.shift()!.give();
   }
 
   /** Ends the session of this Authorization header; true when there was one. */

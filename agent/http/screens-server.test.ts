@@ -146,4 +146,32 @@ describe('expected screens, over a real socket', () => {
       spoof.close();
     }
   });
+
+  it('pings judged against the addresses of the open streams: one machine streaming over one address and pinging over another is one change, not one a ping', async () => {
+    const ping = (localAddress: string) => new Promise<number>((resolve, reject) => {
+      const req = request(`${url}/api/screens/${SCREEN}/alive`, { method: 'POST', localAddress, agent: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const changes = () => metrics.get('display_screen_address_changes_total', { screen: SCREEN }) ?? 0;
+    const screen = await openStream(url, `/api/stream?screen=${SCREEN}`);
+    const tab = await openStream(url, `/api/stream?screen=${SCREEN}`, undefined, { localAddress: '127.0.0.68' });
+    try {
+      await tab.waitFor((e) => e.event === 'ward');
+      const before = changes();
+      // Pings from the first stream's address (the last connection came from the other tab): not a change.
+      for (let i = 0; i < 5; i++) expect(await ping('127.0.0.1')).toBe(204);
+      expect(changes()).toBe(before);
+      // The same machine's other address (IPv6 beside IPv4, a rotated temporary address): counted once for all its pings.
+      for (let i = 0; i < 5; i++) expect(await ping('127.0.0.67')).toBe(204);
+      expect(changes()).toBe(before + 1);
+      expect(server.screens.status()[0]).toMatchObject({ connected: true, addressChanged: { from: '127.0.0.68', to: '127.0.0.67' } });
+    } finally {
+      tab.close();
+      screen.close();
+    }
+  });
 });

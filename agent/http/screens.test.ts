@@ -126,6 +126,23 @@ describe('ScreenWatch', () => {
     expect(reports).toEqual([]);
   });
 
+  it('judges a ping against the addresses of the open streams, and counts each new (from, to) pair of pings once', () => {
+    const { watch, captured, metrics } = setup();
+    const changes = () => metrics.get('display_screen_address_changes_total', { screen: 'ward3-station' });
+    const warned = () => captured.lines.filter((l) => String(l.msg).includes('another address than the one it last connected from'));
+    watch.opened('ward3-station', '10.0.0.7');
+    watch.opened('ward3-station', '10.0.0.9'); // a second tab on another machine: a change
+    expect(changes()).toBe(1);
+    // The first tab pings: its address holds an open stream.
+    for (let i = 0; i < 20; i++) watch.seen('ward3-station', '10.0.0.7');
+    expect(changes()).toBe(1);
+    // A dual-stack screen: its pings come over IPv6. One change for all of them, logged once.
+    for (let i = 0; i < 20; i++) watch.seen('ward3-station', 'fd00::7');
+    expect(changes()).toBe(2);
+    expect(warned()).toHaveLength(1);
+    expect(watch.status()[0]).toMatchObject({ addressChanged: { from: '10.0.0.9', to: 'fd00::7' } });
+  });
+
   it('accepts an unknown name but does not watch it, and logs it once', () => {
     const { watch, reports, captured, alive } = setup();
     watch.opened('ward3-station');

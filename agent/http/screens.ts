@@ -7,8 +7,10 @@
 // `staleMs` (a powered-off screen leaves a half-open TCP stream that can last ~15 min; a hung page stops pinging).
 // Once it has been away for longer than its graceS — counted from start() if it never connected, from its last
 // disconnect or last ping otherwise — `report(name, true, text)` raises the condition; a new stream or ping ends it.
-// Anyone who may view can use a screen's name (nothing in the config binds it to a machine): a name used from another
-// address than the one it last connected from is logged and counted, and shown in the status (`addressChanged`).
+// Anyone who may view can use a screen's name (nothing in the config binds it to a machine): a stream opened from another
+// address than the one it last connected from, or a ping from an address that holds none of its open streams, is logged
+// and counted, and shown in the status (`addressChanged`). Pings count once per (from, to) pair: a dual-stack machine
+// whose stream came over IPv4 and whose pings come over IPv6 is one change, not one a heartbeat.
 import type { Logger } from 'pino';
 import { LogGate } from '../log-gate.js';
 import type { Metrics } from '../metrics.js';
@@ -51,6 +53,8 @@ interface Screen {
   warnedAddresses: boolean;
   lastAddress: string | null;
   change: AddressChange | null;
+  /** The (from, to) pairs of pings already counted as a change (bounded: cleared when full). */
+  pingPairs: Set<string>;
 }
 
 /** Open streams of a screen, over all its addresses. */
@@ -64,6 +68,8 @@ function streams(s: Screen): number {
 const MAX_WARNED = 100;
 /** A screen's name used from another address is logged at most once per screen in this long (all are counted). */
 const ADDRESS_LOG_EVERY_MS = 60_000;
+/** Ping address pairs remembered per screen; past it they are forgotten and counted anew. */
+const MAX_PING_PAIRS = 64;
 
 export class ScreenWatch {
   private readonly screens = new Map<string, Screen>();
@@ -80,7 +86,7 @@ export class ScreenWatch {
     private readonly staleMs = 12_000,
   ) {
     for (const spec of specs) {
-      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null });
+      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null, pingPairs: new Set() });
       metrics.gauge('display_screen_connected', () => (this.connected(this.screens.get(spec.name)!, this.now()) ? 1 : 0), { screen: spec.name });
     }
   }
@@ -121,7 +127,7 @@ export class ScreenWatch {
   seen(name: string, address?: string): boolean {
     const s = this.watched(name);
     if (!s) return false;
-    if (address !== undefined) this.usedFrom(s, address);
+    if (address !== undefined) this.pingedFrom(s, address);
     this.heard(s, name);
     return true;
   }
@@ -155,17 +161,38 @@ export class ScreenWatch {
   }
 
   /**
-   * The name used from `address`: another than the one it last connected from is recorded, counted and logged (once a
-   * minute per screen). The first connection after the start has nothing to compare with: `address` in the status shows it.
+   * A ping from `address`: judged against the addresses holding its open streams (the page pings from the machine its
+   * stream is on, though maybe over another of that machine's addresses), against the last connection when none is open.
+   * Each new (from, to) pair counts once: every heartbeat of one machine with two addresses is not a new change.
+   */
+  private pingedFrom(s: Screen, address: string): void {
+    if (s.addresses.has(address)) return;
+    const from = s.addresses.size > 0 ? (s.lastAddress !== null && s.addresses.has(s.lastAddress) ? s.lastAddress : s.addresses.keys().next().value!) : s.lastAddress;
+    if (from === null || from === address) return;
+    const pair = `${from} ${address}`;
+    if (s.pingPairs.has(pair)) return;
+    if (s.pingPairs.size >= MAX_PING_PAIRS) s.pingPairs.clear();
+    s.pingPairs.add(pair);
+    this.changed(s, from, address);
+  }
+
+  /**
+   * A stream opened as the name from `address`: another than the one it last connected from is a change. The first
+   * connection after the start has nothing to compare with: `address` in the status shows it.
    */
   private usedFrom(s: Screen, address: string): void {
     if (s.lastAddress === null || address === s.lastAddress) return;
+    this.changed(s, s.lastAddress, address);
+  }
+
+  /** Recorded, counted and logged (once a minute per screen). */
+  private changed(s: Screen, from: string, address: string): void {
     const t = this.now();
-    s.change = { from: s.lastAddress, to: address, at: t };
+    s.change = { from, to: address, at: t };
     this.metrics.inc('display_screen_address_changes_total', { screen: s.spec.name });
     if (!this.addressLog.open(s.spec.name, t)) return;
     this.log.warn(
-      { screen: s.spec.name, address, lastAddress: s.lastAddress, openFrom: [...s.addresses.keys()], changes: this.metrics.get('display_screen_address_changes_total', { screen: s.spec.name }) },
+      { screen: s.spec.name, address, lastAddress: from, openFrom: [...s.addresses.keys()], changes: this.metrics.get('display_screen_address_changes_total', { screen: s.spec.name }) },
       'a watched screen name is used from another address than the one it last connected from: another machine may be keeping it "connected" while the real screen is away (or the screen moved); logged once a minute per screen',
     );
   }
