@@ -17,6 +17,18 @@ import { DisplayServer, type DisplayDeps } from './server.js';
 const GATEWAY = 'test-gw';
 const SCREEN = 'ward3-station';
 
+/** The screen's "alive" ping from `localAddress` (any 127.x address is this machine), on a fresh connection. */
+function pingFrom(url: string, localAddress: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = request(`${url}/api/screens/${SCREEN}/alive`, { method: 'POST', localAddress, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('expected screens, over a real socket', () => {
   let t = Date.now();
   const calls: { name: string; present: boolean; text: string }[] = [];
@@ -122,15 +134,7 @@ describe('expected screens, over a real socket', () => {
   it('another machine holding the screen\'s name (its pings, then a stream from another address) shows in /healthz and the log', async () => {
     const screen = await openStream(url, `/api/stream?screen=${SCREEN}`);
     // A ping from another address while the screen is connected: counted as a change, the screen keeps its address.
-    const ping = (localAddress: string) => new Promise<number>((resolve, reject) => {
-      const req = request(`${url}/api/screens/${SCREEN}/alive`, { method: 'POST', localAddress, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', reject);
-      req.end();
-    });
-    expect(await ping('127.0.0.66')).toBe(204);
+    expect(await pingFrom(url, '127.0.0.66')).toBe(204);
     expect(server.screens.status()[0]).toMatchObject({ address: '127.0.0.1', addressChanged: { from: '127.0.0.1', to: '127.0.0.66' } });
     await waitFor('the screen connected', () => server.screens.status()[0]!.connected);
     screen.close();
@@ -148,14 +152,6 @@ describe('expected screens, over a real socket', () => {
   });
 
   it('pings judged against the addresses of the open streams: one machine streaming over one address and pinging over another is one change, not one a ping', async () => {
-    const ping = (localAddress: string) => new Promise<number>((resolve, reject) => {
-      const req = request(`${url}/api/screens/${SCREEN}/alive`, { method: 'POST', localAddress, agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', reject);
-      req.end();
-    });
     const changes = () => metrics.get('display_screen_address_changes_total', { screen: SCREEN }) ?? 0;
     const screen = await openStream(url, `/api/stream?screen=${SCREEN}`);
     const tab = await openStream(url, `/api/stream?screen=${SCREEN}`, undefined, { localAddress: '127.0.0.68' });
@@ -163,10 +159,10 @@ describe('expected screens, over a real socket', () => {
       await tab.waitFor((e) => e.event === 'ward');
       const before = changes();
       // Pings from the first stream's address (the last connection came from the other tab): not a change.
-      for (let i = 0; i < 5; i++) expect(await ping('127.0.0.1')).toBe(204);
+      for (let i = 0; i < 5; i++) expect(await pingFrom(url, '127.0.0.1')).toBe(204);
       expect(changes()).toBe(before);
       // The same machine's other address (IPv6 beside IPv4, a rotated temporary address): counted once for all its pings.
-      for (let i = 0; i < 5; i++) expect(await ping('127.0.0.67')).toBe(204);
+      for (let i = 0; i < 5; i++) expect(await pingFrom(url, '127.0.0.67')).toBe(204);
       expect(changes()).toBe(before + 1);
       expect(server.screens.status()[0]).toMatchObject({ connected: true, addressChanged: { from: '127.0.0.68', to: '127.0.0.67' } });
     } finally {
