@@ -939,13 +939,17 @@ export class Agent {
     const at = this.display?.certificateExpiresAt ?? null;
     const state = at === null ? null : at <= now ? 'expired' : at - now < CERT_ALARM_DAYS * 86_400_000 ? 'expiring' : null;
     if (state === this.certificateAlarm) return;
+    // Two alarms, not one whose text changes: the screens going dark is news even to someone who acknowledged the
+    // warning (and the engine keeps an open alarm's text; review rv45 §4).
+    if (this.certificateAlarm !== null) this.alarms.gatewayCondition(this.gatewayId, `display-certificate-${this.certificateAlarm}`, false, state === null ? 'display certificate renewed' : `display certificate ${state}`);
     this.certificateAlarm = state;
-    const on = at === null ? '' : new Date(at).toISOString();
+    if (state === null) return;
+    const on = new Date(at!).toISOString();
     const text =
       state === 'expired'
         ? `Display certificate expired on ${on}: browsers refuse it, screens cannot connect; renew it and restart the agent`
-        : `Display certificate expires on ${on} (in ${Math.ceil(((at ?? now) - now) / 86_400_000)} days): renew it and restart the agent`;
-    this.alarms.gatewayCondition(this.gatewayId, 'display-certificate', state !== null, state === null ? 'display certificate renewed' : text, 'medium');
+        : `Display certificate expires on ${on} (in ${Math.ceil((at! - now) / 86_400_000)} days): renew it and restart the agent`;
+    this.alarms.gatewayCondition(this.gatewayId, `display-certificate-${state}`, true, text, 'medium');
   }
 
   private checkDriversThemselves(): void {

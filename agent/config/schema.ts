@@ -566,9 +566,9 @@ export const configSchema = {
             'Login rate limit: after `maxFailures` failed logins from one client address within `windowS`, that address ' +
             'is refused (429 with Retry-After, even with the right password) until the window passes. After ' +
             '`maxFailuresPerUser` failures at one user name from any address, an address the user has logged in from ' +
-            'since the start keeps its check (past a typo), and every other address shares one check per 30 s for ' +
-            'the name (429 with Retry-After otherwise): guessing from many addresses stays bounded and cannot lock ' +
-            'the owner out of her own station. One check at a time per address. A password check counts from when ' +
+            'since the start keeps its check (past a typo), and any other address gets its first check at the name ' +
+            'in the window only (429 with Retry-After after it): a guesser gets one guess per address he holds, and ' +
+            'cannot lock the owner out. One check at a time per address. A password check counts from when ' +
             'it starts; a success forgives only that address\'s own failures at that name.',
           properties: {
             maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address within the window.' },
@@ -577,7 +577,7 @@ export const configSchema = {
               minimum: 1,
               maximum: 1000,
               default: 10,
-              description: 'Failed logins per user name (from any address) within the window; past it only addresses the user logged in from keep their check, the others share one check per 30 s.',
+              description: 'Failed logins per user name (from any address) within the window; past it addresses the user logged in from keep their check, any other address gets its first one only.',
             },
             windowS: {
               type: 'integer',

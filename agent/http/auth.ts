@@ -29,8 +29,6 @@ const MAX_CONCURRENT_CHECKS = 4;
 /** When every slot is taken: logins from addresses without failures that may wait for one, and for how long. */
 const MAX_WAITING = 4;
 const WAIT_MS = 2000;
-/** Past a name's cap: the one check shared by every address that has not logged in as it comes this often (see admit). */
-const SHARED_EVERY_MS = 30_000;
 /** Addresses remembered per user (logged in from), and the failures at the name that such an address may have past the cap. */
 const KNOWN_PER_USER = 16;
 const OWNER_TRIES = 3;
@@ -58,10 +56,6 @@ interface Failures {
   count: number;
   since: number;
 }
-/** A name's failures, and when the last check shared by addresses unknown to it ran (see admit). */
-interface UserFailures extends Failures {
-  sharedAt: number;
-}
 /** An address's failures also by the name tried, so that a user's success forgives only that user's own typos. */
 interface AddressFailures extends Failures {
   byUser: Map<string, number>;
@@ -78,7 +72,7 @@ export class Authenticator {
   /** By token hash; insertion order is age, oldest first. */
   private readonly sessions = new Map<string, Session>();
   private readonly byAddress = new Map<string, AddressFailures>();
-  private readonly byUser = new Map<string, UserFailures>();
+  private readonly byUser = new Map<string, Failures>();
   /** Addresses each user has logged in from, the most recent last (see admit). */
   private readonly known = new Map<string, string[]>();
   /** Addresses with a login being checked or waiting for a slot (one at a time each). */
@@ -135,7 +129,7 @@ export class Authenticator {
     // A slot is held from here. The limits are judged now, not before the wait: guesses may have landed meanwhile.
     const now = this.now();
     let a: AddressFailures;
-    let u: UserFailures;
+    let u: Failures;
     let good: boolean;
     try {
       const refused = this.admit(user, from, now);
@@ -144,7 +138,7 @@ export class Authenticator {
       a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
       a.count++;
       a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
-      u = this.open(this.byUser, user, now, () => ({ count: 0, since: now, sharedAt: -Infinity }));
+      u = this.open(this.byUser, user, now, () => ({ count: 0, since: now }));
       u.count++;
       good = await verifyPassword(password, hash);
     } finally {
@@ -176,9 +170,9 @@ export class Authenticator {
    * - an address that has logged in as this user before (the last KNOWN_PER_USER such addresses since the start) still
    *   gets its check while it has failed at the name fewer than OWNER_TRIES times in the window: the nurse at her own
    *   station, who mistyped once while guessers hold her name, logs in with the right password;
-   * - every other address shares one check per SHARED_EVERY_MS for the name, so that guesses spread over many addresses
-   *   stay bounded (windowS / 30 s more per window), however many addresses there are. A clinician at a new station may
-   *   wait that long while her name is under attack; that is the price of the bound.
+   * - any other address gets one check at the name per window, its first (a new station of hers; a guesser gets one
+   *   guess per address he holds). A budget shared by those addresses bounded guessing better, but one attacker polling
+   *   it kept the nurse out for as long as the attack ran (review rv45 §1): being able to answer alarms comes first.
    */
   private admit(user: string, from: string, now: number): LoginResult | null {
     const { maxFailures, maxFailuresPerUser, windowS } = this.config.login;
@@ -186,13 +180,9 @@ export class Authenticator {
     if (address && address.count >= maxFailures) return this.locked('address-locked', address, now);
     const named = this.live(this.byUser, user, now);
     if (!named || named.count < maxFailuresPerUser) return null;
-    if (this.known.get(user)?.includes(from) && (address?.byUser.get(user) ?? 0) < OWNER_TRIES) return null;
-    if (now - named.sharedAt >= SHARED_EVERY_MS) {
-      named.sharedAt = now;
-      return null;
-    }
-    const until = Math.min(named.since + windowS * 1000, named.sharedAt + SHARED_EVERY_MS);
-    return { ok: false, status: 429, reason: 'user-locked', error: 'too many failed logins; try later', retryAfterS: Math.max(1, Math.ceil((until - now) / 1000)) };
+    const tried = address?.byUser.get(user) ?? 0;
+    if (this.known.get(user)?.includes(from) ? tried < OWNER_TRIES : tried === 0) return null;
+    return { ok: false, status: 429, reason: 'user-locked', error: 'too many failed logins; try later', retryAfterS: Math.max(1, Math.ceil((named.since + windowS * 1000 - now) / 1000)) };
   }
 
   /** An address this user logged in from: kept (the most recent KNOWN_PER_USER per user) to let its owner past the name's cap. */

@@ -627,7 +627,11 @@ export class DisplayServer {
       if (r.reason === 'sessions-full') {
         this.deps.metrics.inc('display_sessions_refused_total');
         this.log.error({ from: c.from, user, sessions: this.auth.sessionCount }, 'display login refused: the session table is full (users log in and never out?)');
-      } else this.log.warn({ from: c.from, status: r.status, reason: r.reason }, 'display login refused');
+      } else if (r.status === 401 || this.connectionLog.open(`login ${r.reason} ${c.from}`, Date.now())) {
+        // A wrong password is logged each time (at most maxFailures an address per window); a refusal for a lock or a
+        // busy check once a minute per address and reason: a client polling a lock wrote 20 lines a second (rv45 §6).
+        this.log.warn({ from: c.from, status: r.status, reason: r.reason, ...(r.status !== 401 && { logEveryMinutes: 1, refusedInAll: this.deps.metrics.get('display_login_failures_total', { reason: String(r.status) }) }) }, 'display login refused');
+      }
       sendError(c.res, r.status, r.error, r.retryAfterS !== undefined ? { 'Retry-After': String(r.retryAfterS) } : {});
       return;
     }
