@@ -286,10 +286,12 @@ describe('agent CLI', () => {
 
   it('a second SIGINT while stopping exits without waiting for the hub, after committing', async () => {
     const { p, code, stored } = await againstSilentHub(async (p) => {
+      // One Ctrl-C and its echo (npx tsx relays it) 0.1 s apart: not a second request. (Not waiting for the first one's
+      // log line, which could take over the half second on a loaded runner; sent at once, the two would be one signal.)
+      p.child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 100));
       p.child.kill('SIGINT');
       await p.waitForLog('stopping');
-      // An echo of the same Ctrl-C (npx tsx relays it) comes within half a second and is not a second request.
-      p.child.kill('SIGINT');
       await new Promise((r) => setTimeout(r, 700));
       expect(p.lines.some((l) => String(l.msg).startsWith('second SIGINT'))).toBe(false);
       p.child.kill('SIGINT');
