@@ -46,6 +46,11 @@ class TimeoutError extends Error {}
 
 export type HubFailure = 'auth' | 'unreachable';
 
+/** A failure repeated in a row is logged loud the first time and every tenth, so a long one shows without flooding. */
+function firstOrTenth(n: number): boolean {
+  return n === 1 || n % 10 === 0;
+}
+
 /**
  * The hub refused the credentials: MQTT CONNACK "not authorized" / "bad user name or password" (IoT Hub's answer to
  * a wrong SAS key or a disabled device). Only the broker's own reason after "Connection refused:" counts: the SDK
@@ -243,10 +248,7 @@ export class Forwarder {
           // grow, not a reconnect and resend of the window every half second.
           this.connectedAt = Date.now();
           // With nothing to send, the connection is all the evidence there is; otherwise the next acknowledgement is.
-          if (this.outbox.nothingToSend()) {
-            this.status.downSince = null;
-            this.status.lastFailure = null;
-          }
+          if (this.outbox.nothingToSend()) this.hubNotDown();
         } catch (err) {
           await this.transport.disconnect().catch(() => undefined);
           await this.failed(err, 'connect');
@@ -264,11 +266,10 @@ export class Forwarder {
         this.state = 'backoff';
         // Connected, and it is the store that holds the backlog back, not the hub: no hub alarm for it (its own alarm
         // says what is wrong; review rv43 §5).
-        this.status.downSince = null;
-        this.status.lastFailure = null;
+        this.hubNotDown();
         this.status.lastError = `store: cannot prepare a message: ${(err as Error)?.message ?? String(err)}`;
         const retryInMs = this.backoffMs(this.packFailures);
-        const level = this.packFailures === 1 || this.packFailures % 10 === 0 ? 'error' : 'debug';
+        const level = firstOrTenth(this.packFailures) ? 'error' : 'debug';
         this.log[level]({ err, attempt: this.packFailures, retryInMs, backlog: this.backlog() }, 'store error while preparing a message; nothing is sent until it works (retrying)');
         await this.sleep(retryInMs, false);
         continue;
@@ -389,8 +390,7 @@ export class Forwarder {
     }
     const now = Date.now();
     this.status.lastSuccessAt = now;
-    this.status.downSince = null;
-    this.status.lastFailure = null;
+    this.hubNotDown();
     this.status.sentMessages += 1;
     this.status.sentRecords += m.count;
     this.metrics.inc('forward_messages_total', { stream: m.stream });
@@ -422,7 +422,7 @@ export class Forwarder {
     this.state = 'backoff';
     this.status.lastError = `store: cannot record an acknowledgement: ${(err as Error)?.message ?? String(err)}`;
     // Not a hub failure: downSince (the hub-unreachable alarm) stays as it is.
-    const level = this.ackWriteFailures === 1 || this.ackWriteFailures % 10 === 0 ? 'error' : 'debug';
+    const level = firstOrTenth(this.ackWriteFailures) ? 'error' : 'debug';
     this.log[level](
       { err, messageIds: [...this.unrecorded].slice(0, 5), unrecorded: this.unrecorded.size, attempt: this.ackWriteFailures, retryInMs: this.ackRetryInMs },
       'cannot record the acknowledgement in the store; sending nothing until it can (a restart before then resends with the same ids)',
@@ -442,7 +442,7 @@ export class Forwarder {
     this.state = 'backoff';
     this.metrics.inc('forward_retries_total', { reason });
     // First failure and then every tenth at warn, so a long outage is visible without flooding the log.
-    const level = this.failures === 1 || this.failures % 10 === 0 ? 'warn' : 'debug';
+    const level = firstOrTenth(this.failures) ? 'warn' : 'debug';
     this.log[level](
       { hub: this.transport.description, err: this.status.lastError, reason, attempt: this.failures, retryInMs: delay, backlog: this.backlog() },
       reason === 'auth'
@@ -450,6 +450,12 @@ export class Forwarder {
         : 'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
+  }
+
+  /** The hub is not what holds anything back: no outage, no reason for one (the hub alarm follows downSince). */
+  private hubNotDown(): void {
+    this.status.downSince = null;
+    this.status.lastFailure = null;
   }
 
   private backlog() {
