@@ -102,9 +102,8 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
     }
   }
   const file = resolve(path);
-  if (!existsSync(file)) {
-    // The agent makes it.
-  } else if (statSync(file).isDirectory()) {
+  // A file that does not exist yet the agent makes.
+  if (existsSync(file) && statSync(file).isDirectory()) {
     return [{ path: 'store.path', message: `${file} is a folder: store.path names the store's file (e.g. ${join(file, 'agent.db')})` }];
   }
   // A file that is not SQLite's is not refused here: a store whose first page was damaged looks the same, and the
