@@ -26,7 +26,7 @@ import { storeVolumeEncryption } from './store/volume.js';
 import { engineConfigFromPolicy } from './config/alarm-policy.js';
 import { DisplayServer } from './http/server.js';
 import type { DriverEntry } from './config/load.js';
-import { AgentControl, startupConfig } from './control/control.js';
+import { AgentControl, beginStartup, decideStartup, type StartupDecision } from './control/control.js';
 import { attachEdgeModel, type LiveModel, type ModelStatus } from './inference/live.js';
 
 export interface AgentDeps {
@@ -40,6 +40,11 @@ export interface AgentDeps {
   configPath?: string;
   /** For tests: how long a per-bed setting's bed may stay unheard of (default BED_OVERRIDE_GRACE_MS). */
   bedSettingsGraceMs?: number;
+  /**
+   * What to do with the saved twin overlay, decided by main.ts on this `config` (and judged there before anything
+   * opened); decided here when absent.
+   */
+  startup?: StartupDecision;
 }
 
 /** A display certificate this close to its end raises a gateway alarm (it is warned about at start from 30 days). */
@@ -134,6 +139,7 @@ export class Agent {
     // overlay (review rv41 §1: three refusals in a row set the hub's configuration aside).
     const local = deps.config;
     const env = deps.env ?? process.env;
+    if (deps.startup && deps.startup.local !== local) throw new Error('the startup decision was made on another config');
     const { transport, why } =
       deps.transport !== undefined ? { transport: deps.transport, why: 'supplied' } : chooseTransport(local, env);
     this.gatewayId = local.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
@@ -159,7 +165,7 @@ export class Agent {
     this.outbox = opened.outbox;
     // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
     // takes effect from the start, before anything else is built from the config.
-    const startup = startupConfig(local, deps.registry, log);
+    const startup = beginStartup(deps.startup ?? decideStartup(local, deps.registry), log);
     const config = startup.config;
     this.bedOverrides = bedOverrideKeys(config.alarms);
     this.deps = { ...deps, config };

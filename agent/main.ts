@@ -7,7 +7,7 @@ import { applyEnvOverrides, ConfigError, loadConfigFile } from './config/load.js
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
 import { Agent } from './agent.js';
-import { configToStartWith } from './control/control.js';
+import { decideStartup, withoutOverlay } from './control/control.js';
 import { registry } from '../drivers/registry.js';
 
 const USAGE = `Usage: bedside-agent [options]
@@ -76,9 +76,16 @@ async function main(): Promise<number> {
   }
   // What --check reports stops the start here, the same way (exit 2, each field named), before the store or display
   // opens: secrets, TLS and CA files, example passwords, each driver's own checks, the hub route, the store file.
-  // Judged on what will run: the saved twin overlay over the file, when the start would use it.
-  const toRun = configToStartWith(config, registry);
-  const startProblems = await checkBeyondSchema(toRun, registry, process.env, true);
+  // Judged on what will run: the saved twin overlay over the file, when the start uses it (decided once, here).
+  let startup = decideStartup(config, registry);
+  let startProblems = await checkBeyondSchema(startup.config, registry, process.env, true);
+  if (startProblems.length && startup.step.kind === 'use') {
+    // A saved overlay must never stop a start (the hub could not undo it then): the file alone, when it passes,
+    // runs, and the overlay is ignored with its problems logged, as one that no longer fits the file.
+    const fileOnly = await checkBeyondSchema(config, registry, process.env, true);
+    if (!fileOnly.length) startup = withoutOverlay(startup, startup.step.file, startProblems);
+    startProblems = fileOnly;
+  }
   if (startProblems.length) {
     process.stderr.write(`${new ConfigError(path, startProblems).message}\n`);
     return 2;
@@ -89,10 +96,10 @@ async function main(): Promise<number> {
     { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
     'bedside edge gateway agent starting',
   );
-  for (const w of configWarnings(toRun, registry)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
+  for (const w of configWarnings(startup.config, registry)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
   let agent: Agent;
   try {
-    agent = new Agent({ config, registry, log, configPath: path });
+    agent = new Agent({ config, registry, log, configPath: path, startup });
   } catch (err) {
     log.fatal({ err }, 'cannot start');
     return 1;

@@ -89,71 +89,104 @@ export interface StartupConfig {
 }
 
 /**
- * Precedence at start: the local file, then the last overlay applied from the twin (saved beside the store),
- * unless control is off or the hub is switched off. Once the twin is read, its desired overlay replaces the
- * saved one. A saved overlay that no longer fits the local file is ignored, with the reason logged.
+ * What a start does with the saved overlay, decided without writing anything (main.ts judges the config it names
+ * before the store opens); beginStartup then carries it out, once the store's lock is held.
  */
-export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, log: Logger): StartupConfig {
-  const plain: StartupConfig = { local, config: local, overlay: null, desiredVersion: 0, source: 'local' };
-  const path = overlayPath(local.store.path);
-  if (!local.control.enabled || local.hub.mode === 'off' || !path) return plain;
-  let saved;
-  try {
-    saved = loadOverlay(path);
-  } catch (err) {
-    log.error({ err, file: path }, 'cannot read the saved desired overlay; starting with the local config file only');
-    return { ...plain, problem: `saved overlay unreadable: ${(err as Error).message}` };
-  }
-  if (!saved) return plain;
-  // Starts with it that did not complete, in a row (one may be a power cut or a cause of its own: two are the overlay's).
-  const marker = startingMarkerPath(path);
-  const incomplete = incompleteStarts(marker);
-  if (incomplete >= INCOMPLETE_STARTS_TO_SET_ASIDE) {
-    const aside = setAsidePath(path);
-    try {
-      renameSync(path, aside);
-      rmSync(marker, { force: true });
-    } catch (err) {
-      log.error({ err, file: path }, 'cannot set the saved desired overlay aside');
-    }
-    const problem = `the last ${incomplete} starts with it (desired version ${saved.desiredVersion}) did not complete; moved to ${aside}`;
-    log.error(
-      { file: path, movedTo: aside, desiredVersion: saved.desiredVersion, incompleteStarts: incomplete },
-      'the last starts with the saved desired overlay did not complete: set aside, starting with the local config file only',
-    );
-    return { ...plain, problem };
-  }
-  const r = resolveChecked(local, saved.overlay, registry);
-  if (!r.ok) {
-    const problem = r.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
-    log.error({ file: path, problems: r.problems }, 'saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
-    return { ...plain, problem };
-  }
-  log.info({ file: path, desiredVersion: saved.desiredVersion, appliedAt: saved.appliedAt }, 'starting with the desired overlay last applied from the twin');
-  try {
-    writeFileSync(marker, `${incomplete + 1}\n`);
-  } catch (err) {
-    log.warn({ err, file: marker }, 'cannot mark the start with the saved desired overlay (a failed start would not be noticed)');
-  }
-  return { local, config: r.config, overlay: saved.overlay, desiredVersion: saved.desiredVersion, source: 'saved-overlay' };
+export interface StartupDecision extends StartupConfig {
+  step:
+    | { kind: 'none' }
+    | { kind: 'unreadable'; file: string; err: unknown }
+    | { kind: 'set-aside'; file: string; aside: string; desiredVersion: number; incompleteStarts: number }
+    | { kind: 'refused'; file: string; problems: ConfigProblem[] }
+    | { kind: 'use'; file: string; appliedAt: string; incompleteStarts: number };
 }
 
 /**
- * The config a start would run on: the saved overlay over the local file when startupConfig would use it, else the
- * local file. Reads, writes nothing: for the checks and warnings main.ts gives before the agent is built, which must
- * judge what will run (a display certificate or a driver that the twin gave; review rv43 §2, §6).
+ * Precedence at start: the local file, then the last overlay applied from the twin (saved beside the store),
+ * unless control is off or the hub is switched off. Once the twin is read, its desired overlay replaces the
+ * saved one. A saved overlay that no longer fits the local file is ignored, with the reason logged. Reads only.
  */
-export function configToStartWith(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): AgentConfig {
-  const path = overlayPath(local.store.path);
-  if (!local.control.enabled || local.hub.mode === 'off' || !path) return local;
+export function decideStartup(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): StartupDecision {
+  const plain: StartupDecision = { local, config: local, overlay: null, desiredVersion: 0, source: 'local', step: { kind: 'none' } };
+  const file = overlayPath(local.store.path);
+  if (!local.control.enabled || local.hub.mode === 'off' || !file) return plain;
+  let saved;
   try {
-    const saved = loadOverlay(path);
-    if (!saved || incompleteStarts(startingMarkerPath(path)) >= INCOMPLETE_STARTS_TO_SET_ASIDE) return local;
-    const r = resolveChecked(local, saved.overlay, registry);
-    return r.ok ? r.config : local;
-  } catch {
-    return local; // unreadable: the start says so, and runs on the local file
+    saved = loadOverlay(file);
+  } catch (err) {
+    return { ...plain, problem: `saved overlay unreadable: ${(err as Error).message}`, step: { kind: 'unreadable', file, err } };
   }
+  if (!saved) return plain;
+  // Starts with it that did not complete, in a row (one may be a power cut or a cause of its own: two are the overlay's).
+  const incomplete = incompleteStarts(startingMarkerPath(file));
+  if (incomplete >= INCOMPLETE_STARTS_TO_SET_ASIDE) {
+    const aside = setAsidePath(file);
+    const problem = `the last ${incomplete} starts with it (desired version ${saved.desiredVersion}) did not complete; moved to ${aside}`;
+    return { ...plain, problem, step: { kind: 'set-aside', file, aside, desiredVersion: saved.desiredVersion, incompleteStarts: incomplete } };
+  }
+  const r = resolveChecked(local, saved.overlay, registry);
+  if (!r.ok) return withoutOverlay({ ...plain, step: { kind: 'none' } }, file, r.problems);
+  return {
+    local,
+    config: r.config,
+    overlay: saved.overlay,
+    desiredVersion: saved.desiredVersion,
+    source: 'saved-overlay',
+    step: { kind: 'use', file, appliedAt: saved.appliedAt, incompleteStarts: incomplete },
+  };
+}
+
+/** The decision to run on the local file alone, the saved overlay ignored for these problems (kept on disk). */
+export function withoutOverlay(d: StartupDecision, file: string, problems: ConfigProblem[]): StartupDecision {
+  const problem = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+  return { local: d.local, config: d.local, overlay: null, desiredVersion: 0, source: 'local', problem, step: { kind: 'refused', file, problems } };
+}
+
+/**
+ * Carries out a decision: logs it, sets aside an overlay whose starts kept failing, and marks a start with the
+ * saved overlay (cleared once the start completes). Called with the store's lock held: a second agent refused by
+ * the lock must not count as a failed start with the overlay (review rv41).
+ */
+export function beginStartup(d: StartupDecision, log: Logger): StartupConfig {
+  const { step, ...startup } = d;
+  switch (step.kind) {
+    case 'none':
+      break;
+    case 'unreadable':
+      log.error({ err: step.err, file: step.file }, 'cannot read the saved desired overlay; starting with the local config file only');
+      break;
+    case 'set-aside':
+      try {
+        renameSync(step.file, step.aside);
+        rmSync(startingMarkerPath(step.file), { force: true });
+      } catch (err) {
+        log.error({ err, file: step.file }, 'cannot set the saved desired overlay aside');
+      }
+      log.error(
+        { file: step.file, movedTo: step.aside, desiredVersion: step.desiredVersion, incompleteStarts: step.incompleteStarts },
+        'the last starts with the saved desired overlay did not complete: set aside, starting with the local config file only',
+      );
+      break;
+    case 'refused':
+      log.error({ file: step.file, problems: step.problems }, 'saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
+      break;
+    case 'use': {
+      log.info({ file: step.file, desiredVersion: d.desiredVersion, appliedAt: step.appliedAt }, 'starting with the desired overlay last applied from the twin');
+      const marker = startingMarkerPath(step.file);
+      try {
+        writeFileSync(marker, `${step.incompleteStarts + 1}\n`);
+      } catch (err) {
+        log.warn({ err, file: marker }, 'cannot mark the start with the saved desired overlay (a failed start would not be noticed)');
+      }
+      break;
+    }
+  }
+  return startup;
+}
+
+/** decideStartup and beginStartup in one, for an agent built without main.ts's decision (tests, embedding). */
+export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, log: Logger): StartupConfig {
+  return beginStartup(decideStartup(local, registry), log);
 }
 
 /**

@@ -9,6 +9,7 @@ import { randomKey, startHubStandin } from '../hub-standin/hub-standin.js';
 import { STANDIN_CA_FILE } from '../hub-standin/certs.js';
 import { saveOverlay } from '../../agent/control/persist.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { EXAMPLE_PASSWORD, hashPassword } from '../../agent/http/passwords.js';
 
 describe('agent CLI', () => {
   it('refuses a bad config with exit code 2, naming every bad field, and starts nothing', async () => {
@@ -86,6 +87,34 @@ describe('agent CLI', () => {
       const p = startAgentProcess(['--config', config]);
       await p.waitForLog('agent running');
       expect(p.lines.find((l) => l.msg === 'display listening')).toMatchObject({ tls: true });
+      p.child.kill('SIGTERM');
+      expect((await p.exited).code).toBe(0);
+    } finally {
+      await hub.stop();
+    }
+  }, 30_000);
+
+  it('a saved twin overlay that the start\'s checks refuse (an example password, saved by an older version) is ignored with its problems logged; the file alone runs', async () => {
+    const hub = await startHubStandin({ identities: [{ deviceId: 'gw', key: randomKey() }] });
+    try {
+      const dir = tempDir();
+      const config = writeConfig(dir, {
+        store: { path: join(dir, 'st', 'agent.db') },
+        hub: { mode: 'device', connectionString: hub.connectionString('gw'), caFile: STANDIN_CA_FILE },
+        display: { enabled: true, port: 0 },
+        drivers: [{ name: 'sim', type: 'simulator', options: { beds: 1, waveforms: false } }],
+      });
+      mkdirSync(join(dir, 'st'));
+      const users = [{ name: 'nurse', role: 'clinician', passwordHash: await hashPassword(EXAMPLE_PASSWORD) }];
+      saveOverlay(join(dir, 'st', 'desired-overlay.json'), { desiredVersion: 7, appliedAt: new Date().toISOString(), overlay: { display: { users } } });
+      const p = startAgentProcess(['--config', config]);
+      await p.waitForLog('agent running');
+      const ignored = p.lines.find((l) => l.msg === 'saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
+      expect(JSON.stringify(ignored?.problems)).toContain('display.users[0] (nurse)');
+      expect(p.lines.some((l) => l.msg === 'starting with the desired overlay last applied from the twin')).toBe(false);
+      // Kept on disk (the hub sends a new one), and no start is marked as made with it.
+      expect(readdirSync(join(dir, 'st'))).toContain('desired-overlay.json');
+      expect(readdirSync(join(dir, 'st'))).not.toContain('desired-overlay.json.starting');
       p.child.kill('SIGTERM');
       expect((await p.exited).code).toBe(0);
     } finally {
