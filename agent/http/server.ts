@@ -355,8 +355,11 @@ export class DisplayServer {
     const { url } = this.address();
     this.log.info({ url, tls: this.scheme === 'https', viewing: this.config.viewing, users: this.config.users.length, tokens: this.config.tokens.length, hostNames: this.hosts.list() }, 'display listening');
     if (!LOOPBACK.test(this.config.host)) {
-      if (this.scheme === 'http') this.log.warn({ host: this.config.host }, 'display reachable from the network without TLS: logins and tokens travel in clear; configure display.tls');
-      if (this.config.viewing === 'open') this.log.warn({ host: this.config.host }, 'display reachable from the network with open viewing: anyone on that network sees the ward');
+      // Inside a container the agent cannot see where its port is published (the shipped IoT Edge deployment binds it
+      // to the gateway's 127.0.0.1 only, review rv47 L4): the lines say what holds wherever it is published.
+      const where = { host: this.config.host, reachableWhere: 'wherever this port is reachable: in a container, where the deployment publishes it (PortBindings)' };
+      if (this.scheme === 'http') this.log.warn(where, 'display listens beyond loopback without TLS: logins and tokens travel in clear on any network that reaches it; configure display.tls');
+      if (this.config.viewing === 'open') this.log.warn(where, 'display listens beyond loopback with open viewing: anyone on a network that reaches it sees the ward');
     }
   }
 
