@@ -797,7 +797,7 @@ export const configSchema = {
       default: {},
       description:
         'Remote management through the IoT Hub module (or device) twin and direct methods, when forwarding to a hub. ' +
-        'Desired property `agentConfig` overlays this file (not `hub`, `store`, `control`, `gateway`); see agent/control/README.md.',
+        'Desired property `agentConfig` overlays this file (not `hub`, `store`, `control`, `gateway`, `privacy`, `model`); see agent/control/README.md.',
       properties: {
         enabled: { type: 'boolean', default: true, description: 'Follow the twin and answer direct methods.' },
         reportIntervalS: {

@@ -44,6 +44,19 @@ describe('overlay', () => {
     if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['control', 'gateway', 'hub', 'store']);
   });
 
+  it('refuses any change to the edge model from the cloud side: approving a hash, another file, the delay policy, switching it off (review rv46 M3)', () => {
+    const changes = [
+      { approved: [{ sha256: 'c'.repeat(64), label: 'cloud-approved' }], path: '/var/tmp/other.onnx' },
+      { policy: { mode: 'delay' } },
+      { enabled: false },
+    ];
+    for (const model of changes) {
+      const r = resolveOverlay(local(), { model }, registry);
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.problems).toEqual([{ path: 'model', message: expect.stringMatching(/^the edge model cannot be changed remotely/) }]);
+    }
+  });
+
   it('refuses a privacy change from the cloud side: pseudonymisation off, or a key it would know (review rv38 §2)', () => {
     for (const privacy of [{ pseudonymizePatientIds: false }, { pseudonymKey: 'k'.repeat(40) }]) {
       const r = resolveOverlay(local(), { privacy }, registry);

@@ -8,8 +8,9 @@ export type JsonObject = { [key: string]: Json };
 
 /**
  * Sections a remote change may not touch, and why. They could cut the agent off from the hub (hub, control),
- * change what the agent is and where it keeps data (store, gateway id), or expose patient ids to the cloud side
- * (privacy) — those need a local change and a restart.
+ * change what the agent is and where it keeps data (store, gateway id), expose patient ids to the cloud side
+ * (privacy), or let the cloud side approve an edge model or let it hold alarms (model) — those need a local change
+ * and a restart.
  */
 export const REFUSED_SECTIONS: Readonly<Record<string, string>> = {
   hub: 'the uplink cannot be changed remotely: a mistake would cut the gateway off; change the local config file',
@@ -19,6 +20,9 @@ export const REFUSED_SECTIONS: Readonly<Record<string, string>> = {
   // Whoever controls the twin (the cloud side) must not be able to switch pseudonymisation off, nor set a key it knows
   // and so reverse the pseudonyms (review rv38 §2; docs/security.md).
   privacy: 'patient privacy cannot be changed remotely: the cloud side could read patient ids in clear or reverse their pseudonyms; change the local config file',
+  // The edge model's governance is the ward's: which model files are approved (by SHA-256), which file is loaded and
+  // whether it may hold an alarm's audio are decided by those who validated it locally (review rv46 M3).
+  model: "the edge model cannot be changed remotely: its approval (by SHA-256), its file and its policy are the ward's decision; change the local config file",
 };
 
 /** Sections applied while running; other changed sections take effect at the next start. */
