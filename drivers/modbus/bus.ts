@@ -10,10 +10,12 @@ import type { BusPlan, ReadGroup } from './plan.js';
 import { Backoff, Sleeper } from './timing.js';
 import { describeEndpoint, type Transport } from './transport.js';
 
-export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void) => Transport;
+export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void, onNonModbusFrame: (protocolId: number) => void) => Transport;
 
 /** A store that refuses (a full disk) refuses every emit, and the log goes to that disk: summarised once a minute. */
 const EMIT_FAILURE_LOG_EVERY_MS = 60_000;
+/** A peer that sends non-Modbus frames sends one per request: the first is logged, then a summary once a minute. */
+const NON_MODBUS_LOG_EVERY_MS = 60_000;
 
 interface Task extends NextRead {
   device: DeviceRunner;
@@ -44,6 +46,7 @@ export class BusPoller {
   private lossWarned = false;
   private readonly stableMs: number;
   private readonly emitFailureLog = new RepeatLog(EMIT_FAILURE_LOG_EVERY_MS);
+  private readonly nonModbusLog = new RepeatLog(NON_MODBUS_LOG_EVERY_MS);
   /** Devices whose events were lost since the last emit-failure line (at most this bus's devices). */
   private readonly lostDevices = new Set<string>();
   /** Events lost since the last emit-failure line. */
@@ -61,10 +64,14 @@ export class BusPoller {
     this.stableMs = settings.backoff.maxMs;
     this.devices = plan.devices.map((d) => new DeviceRunner(d, settings, now));
     this.connectBackoff = new Backoff(settings.backoff.initialMs, settings.backoff.maxMs);
-    this.transport = transportFactory(plan, (err) => {
-      ctx.count('port_errors');
-      ctx.log.warn({ bus: plan.id, endpoint: describeEndpoint(plan), err: String(err) }, 'modbus port error');
-    });
+    this.transport = transportFactory(
+      plan,
+      (err) => {
+        ctx.count('port_errors');
+        ctx.log.warn({ bus: plan.id, endpoint: describeEndpoint(plan), err: String(err) }, 'modbus port error');
+      },
+      (protocolId) => this.nonModbusFrame(protocolId),
+    );
     this.transport.onClose(() => {
       this.connectionLost = true;
       this.sleeper.interrupt();
@@ -179,7 +186,9 @@ export class BusPoller {
       }
       this.ctx.count(fault.counter);
       const status = device.failed(group, fault, now);
-      this.ctx.log.warn({ ...context, code: fault.code, state: device.state }, `modbus read failed: ${fault.message}`);
+      // Once the failures have taken the device offline or into error, the warning says what to check too.
+      const hint = fault.hint && (device.state === 'offline' || device.state === 'error') ? { hint: fault.hint } : {};
+      this.ctx.log.warn({ ...context, code: fault.code, state: device.state, ...hint }, `modbus read failed: ${fault.message}`);
       if (status) await this.emit([status]);
       if (this.plan.transport === 'tcp') {
         if (fault.kind === 'exception') this.resetUnanswered();
@@ -228,6 +237,20 @@ export class BusPoller {
     );
     this.resetUnanswered();
     await this.transport.close();
+  }
+
+  /**
+   * TCP: a frame whose MBAP protocol id is not 0 was dropped (not a Modbus answer; the read it came for times out).
+   * Each is counted; the first is logged, then at most one summary a minute (never cleared: a peer mixing such frames
+   * with answers would otherwise log each one).
+   */
+  private nonModbusFrame(protocolId: number): void {
+    this.ctx.count('non_modbus_frames');
+    const line = this.nonModbusLog.hit(Date.now());
+    if (!line) return;
+    const fields = { bus: this.plan.id, endpoint: describeEndpoint(this.plan), protocolId, counter: 'non_modbus_frames' };
+    if (line.first) this.ctx.log.warn(fields, `modbus TCP: frame with protocol id ${protocolId} dropped, not a Modbus answer (0); repeats are counted as non_modbus_frames and summarised`);
+    else this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `modbus TCP: ${line.repeats} more frames with a protocol id other than 0 dropped since the last line (last: ${protocolId})`);
   }
 
   /** Resets the TCP count of requests in a row without a usable answer. */

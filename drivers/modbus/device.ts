@@ -178,7 +178,7 @@ export class DeviceRunner {
         // register this device never answers.
         this.probeAt = now + this.commBackoff.next();
         this.probe = this.groups[(this.groups.indexOf(g) + 1) % this.groups.length] as GroupState;
-        this.detail = `${fault.message} on ${group.label} (next try in ${Math.round(this.probeAt - now)} ms)`;
+        this.detail = `${fault.message} on ${group.label} (next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`;
         return undefined;
       }
       // Retried at its next poll (or after backoff.initialMs if sooner); a read that keeps failing backs off.
@@ -189,7 +189,7 @@ export class DeviceRunner {
         if (this.failedReads.size >= Math.min(2, this.groups.length)) {
           this.probeAt = now + this.commBackoff.next();
           this.probe = this.lastAnswered();
-          return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)`, now);
+          return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`, now);
         }
         // Only this read failed since the device last answered: a register the device never answers (error) or a
         // device that stopped answering (offline)? Read another register now to tell; its outcome decides the state.
@@ -199,7 +199,7 @@ export class DeviceRunner {
       }
       // The device answers its other reads (they reset commFailures) but never this one: its values are gone all
       // the same, so the device is in error rather than online.
-      if (g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)`, now);
+      if (g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)${hintOf(fault)}`, now);
       return undefined;
     }
     // The device answered, with an exception: it is there, this read is the problem.
@@ -258,6 +258,11 @@ export class DeviceRunner {
       at: now,
     };
   }
+}
+
+/** A fault's advice, for a detail that reports it repeating. */
+function hintOf(fault: Fault): string {
+  return fault.hint ? `: ${fault.hint}` : '';
 }
 
 /** Not answered yet, or unanswered twice in a row: one miss of a read that answers (noise, a busy moment) is let through. */

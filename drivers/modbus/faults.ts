@@ -20,7 +20,14 @@ export interface Fault {
   counter: string;
   /** Does this fault mean we cannot talk to the device (counts toward offline)? */
   communication: boolean;
+  /** What to check, added to the device's status detail when this fault keeps it offline or in error. */
+  hint?: string;
 }
+
+/** A CRC error now and then is noise; every answer failing points at the line's settings, or at an echo. */
+const CRC_HINT =
+  'check the baud rate and parity against the device, the wiring, and whether the RS-485 adapter echoes what it sends (two-wire RS-485 without echo suppression)';
+const ECHO_HINT = "the RS-485 adapter receives what it sends: turn on its echo suppression, or use an adapter that has it";
 
 const EXCEPTIONS: Record<number, { name: string; text: string; communication: boolean }> = {
   1: { name: 'illegal_function', text: 'illegal function (device does not support this read)', communication: false },
@@ -62,7 +69,10 @@ export function classify(err: unknown): Fault {
   if (errno === 'ETIMEDOUT' || name === 'TransactionTimedOutError') {
     return { kind: 'timeout', message: 'no response (timeout)', counter: 'timeouts', communication: true };
   }
-  if (message === 'CRC error') return { kind: 'crc', message: 'CRC error in response', counter: 'crc_errors', communication: true };
+  if (message === 'CRC error') return { kind: 'crc', message: 'CRC error in response', counter: 'crc_errors', communication: true, hint: CRC_HINT };
+  if (name === 'EchoedRequestError') {
+    return { kind: 'crc', message: 'echo of the request instead of an answer (CRC error)', counter: 'crc_errors', communication: true, hint: ECHO_HINT };
+  }
   if (message.startsWith('Data length error') || message.startsWith('Unexpected data error')) {
     return { kind: 'bad-frame', message: `malformed response: ${message}`, counter: 'bad_frames', communication: true };
   }

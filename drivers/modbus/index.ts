@@ -15,7 +15,7 @@ export class ModbusDriver implements Driver {
   constructor(
     readonly plan: Plan,
     private readonly ctx: DriverContext,
-    transportFactory: TransportFactory = (bus, onError) => new ModbusSerialTransport(bus, onError),
+    transportFactory: TransportFactory = (bus, onError, onNonModbusFrame) => new ModbusSerialTransport(bus, onError, onNonModbusFrame),
   ) {
     const settings = { source: ctx.name, offlineAfterFailures: plan.offlineAfterFailures, backoff: plan.backoff };
     this.buses = plan.buses.map((b) => new BusPoller(b, ctx, settings, transportFactory));

@@ -13,7 +13,7 @@ import { DeviceRunner } from './device.js';
 import { buildPlan, groupReads, MAX_HEARTBEAT_MS, type PlannedPoint } from './plan.js';
 import { judge } from './readings.js';
 import { configSchema } from './schema.js';
-import { Backoff, interFrameGapMs } from './timing.js';
+import { Backoff, interFrameGapMs, rtuReadWireMs } from './timing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -185,6 +185,57 @@ describe('serial line settings', () => {
     expect(problems(opts)).toEqual([{ field: 'options.buses[0].dataBits', message: expect.stringMatching(/8 data bits.*ASCII/) }]);
     bus.dataBits = 8;
     expect(buildPlan(opts).buses[0]).toMatchObject({ transport: 'rtu', dataBits: 8 });
+  });
+});
+
+describe('reads sized to the line speed (RTU)', () => {
+  /** One device on a line at `baudRate` reading holding 0..n-1, one uint16 each (merged into as few reads as allowed). */
+  function line(baudRate: number, n: number, extra: Record<string, unknown> = {}, transport: 'rtu' | 'tcp' = 'rtu'): unknown {
+    const points = Array.from({ length: n }, (_, i) => ({ name: `r${i}`, table: 'holding', address: i }));
+    const bus = transport === 'rtu' ? { id: 'l', transport, path: '/dev/ttyS0', baudRate } : { id: 'l', transport, host: 'h' };
+    return { buses: [{ ...bus, ...extra, devices: [{ id: 'd', unitId: 1, points }] }] };
+  }
+  const groupsOf = (opts: unknown) => buildPlan(opts).buses[0]!.devices[0]!.groups;
+
+  it('wire time of a read: request and answer at 11 bits a character, with the 3.5-character silences', () => {
+    // 125 registers: 8 + 255 bytes = 2893 bits, 1205 ms at 2400 baud, + 2 × 16.04 ms
+    expect(rtuReadWireMs(2400, false, 125)).toBeCloseTo(1237.5, 1);
+    // 16 coils: 8 + 7 bytes; above 19200 baud the silence is 1.75 ms
+    expect(rtuReadWireMs(38400, true, 16)).toBeCloseTo((15 * 11 * 1000) / 38400 + 3.5, 6);
+  });
+
+  it('at 1200 and 2400 baud, merged reads are split so each fits in half of timeoutMs; every register is still read once', () => {
+    for (const baudRate of [1200, 2400]) {
+      for (const timeoutMs of [undefined, 600]) {
+        const groups = groupsOf(line(baudRate, 125, timeoutMs ? { timeoutMs } : {}));
+        const budget = (timeoutMs ?? 1000) / 2;
+        expect(groups.length, `${baudRate} baud`).toBeGreaterThan(1);
+        for (const g of groups) expect(rtuReadWireMs(baudRate, false, g.count), `${baudRate} baud ${g.label}`).toBeLessThanOrEqual(budget);
+        // None needlessly small: one more register would not fit.
+        expect(Math.max(...groups.map((g) => rtuReadWireMs(baudRate, false, g.count + 1)))).toBeGreaterThan(budget);
+        for (const g of groups) for (const { point, at } of g.points) expect(g.address + at).toBe(point.address);
+        const read = groups.flatMap((g) => g.points.map(({ point }) => point.address));
+        expect(read.sort((a, b) => a - b)).toEqual(Array.from({ length: 125 }, (_, i) => i));
+        for (const g of groups) expect(g.label).toBe(`holding ${g.address}..${g.address + g.count - 1}`);
+      }
+    }
+    // 2400 baud, default timeout: 44 registers fit in 500 ms (463 ms), 45 do not.
+    expect(groupsOf(line(2400, 125)).map((g) => g.count)).toEqual([44, 44, 37]);
+  });
+
+  it('fast lines and TCP keep reads of up to 125 registers', () => {
+    expect(groupsOf(line(19200, 125)).map((g) => g.count)).toEqual([125]);
+    expect(groupsOf(line(1200, 125, {}, 'tcp')).map((g) => g.count)).toEqual([125]);
+  });
+
+  it('a value too long for the line on its own is refused naming timeoutMs, with the wire time and a value that fits', () => {
+    const opts = { buses: [{ id: 'l', transport: 'rtu', path: '/dev/ttyS0', baudRate: 1200, devices: [{ id: 'vent', unitId: 1, points: [{ name: 'serial', table: 'holding', address: 0, type: 'string', length: 60 }] }] }] };
+    // 8 + 125 bytes at 1200 baud: 1219 ms + 2 × 32 ms = 1283 ms; twice that, rounded up to 100 ms: 2600.
+    expect(problems(opts)).toEqual([
+      { field: 'options.buses[0].timeoutMs', message: expect.stringMatching(/^1000 ms \(the default\) is too short .*1200 baud.*"serial" of device "vent" \(60 registers\) takes 1283 ms on the wire.*at least 2600$/) },
+    ]);
+    const fixed = { buses: [{ ...opts.buses[0], timeoutMs: 2600 }] };
+    expect(buildPlan(fixed).buses[0]!.devices[0]!.groups.map((g) => g.count)).toEqual([60]);
   });
 });
 

@@ -14,7 +14,7 @@ import {
   type ValueType,
 } from './decode.js';
 import { ModbusConfigError } from './errors.js';
-import { interFrameGapMs } from './timing.js';
+import { interFrameGapMs, rtuReadWireMs } from './timing.js';
 import { TABLES, type Parity, type SentinelOptions, type Table } from './options.js';
 
 export const DEFAULTS = {
@@ -464,6 +464,57 @@ function planDevice(p: Problems, raw: unknown, path: string): DevicePlan | undef
   return { id, unitId, ...(bed ? { bed } : {}), groups: groupReads(pts, { maxGap, maxRegisters, maxBits }) };
 }
 
+/** Most registers (or bits) one RTU read may take so that its request and answer cross the line within `budgetMs`. */
+function maxCountWithin(budgetMs: number, baudRate: number, bits: boolean, max: number): number {
+  for (let n = max; n >= 1; n--) if (rtuReadWireMs(baudRate, bits, n) <= budgetMs) return n;
+  return 0;
+}
+
+/**
+ * RTU: a read whose request and answer alone take longer than the timeout times out every time, and the device
+ * shows offline though it answers (a 125-register read takes 1.2 s at 2400 baud). Half of timeoutMs is kept for the
+ * device's own turnaround: merged reads longer than the other half are split, and a value too long to fit on its own
+ * is a problem naming timeoutMs. Returns the devices with their reads fitted, or undefined with the problem recorded.
+ */
+function fitReadsToLine(p: Problems, path: string, devices: DevicePlan[], baudRate: number, timeoutMs: number, defaulted: boolean): DevicePlan[] | undefined {
+  const budgetMs = timeoutMs / 2;
+  const cap = { registers: maxCountWithin(budgetMs, baudRate, false, 125), bits: maxCountWithin(budgetMs, baudRate, true, 2000) };
+  const isBits = (t: Table) => t === 'coil' || t === 'discrete';
+  // The value that needs the most line time, among those that cannot fit: the suggestion must cover it.
+  let worst: { device: string; point: string; width: number; bits: boolean; wireMs: number } | undefined;
+  for (const d of devices) {
+    for (const g of d.groups) {
+      for (const { point } of g.points) {
+        const bits = isBits(point.table);
+        if (point.width <= (bits ? cap.bits : cap.registers)) continue;
+        const wireMs = rtuReadWireMs(baudRate, bits, point.width);
+        if (!worst || wireMs > worst.wireMs) worst = { device: d.id, point: point.name, width: point.width, bits, wireMs };
+      }
+    }
+  }
+  if (worst) {
+    const suggested = Math.ceil((2 * worst.wireMs) / 100) * 100;
+    const advice = suggested <= 60_000 ? `set it to at least ${suggested}` : 'no timeout up to 60000 gives it time: raise the line\'s baudRate or read a shorter value';
+    p.push({
+      field: `${path}.timeoutMs`,
+      message:
+        `${timeoutMs} ms${defaulted ? ' (the default)' : ''} is too short for this line: at ${baudRate} baud, reading ${JSON.stringify(worst.point)} of device ` +
+        `${JSON.stringify(worst.device)} (${worst.width} ${worst.bits ? 'bits' : 'registers'}) takes ${Math.round(worst.wireMs)} ms on the wire (request and answer, ` +
+        `11 bits a character, with the 3.5-character silences), which must fit in half the timeout to leave the device time to answer; ${advice}`,
+    });
+    return undefined;
+  }
+  const regroup = (g: ReadGroup): ReadGroup[] => {
+    if (rtuReadWireMs(baudRate, isBits(g.table), g.count) <= budgetMs) return [g];
+    // Same table and interval, gaps already accepted: only the size limit changes.
+    return groupReads(
+      g.points.map(({ point }) => ({ ...point, intervalMs: g.intervalMs })),
+      { maxGap: 65535, maxRegisters: cap.registers, maxBits: cap.bits },
+    );
+  };
+  return devices.map((d) => ({ ...d, groups: d.groups.flatMap(regroup) }));
+}
+
 /** Validate options and build the polling plan. Throws ModbusConfigError listing every problem. */
 export function buildPlan(options: unknown): Plan {
   const p: Problems = [];
@@ -551,7 +602,9 @@ export function buildPlan(options: unknown): Plan {
         }
         if (p.length > before || !id || !path2 || !baudRate || !dataBits || !stopBits || !timeoutMs || gapOverride === undefined) return;
         const gapMs = gapOverride >= 0 ? gapOverride : interFrameGapMs(baudRate);
-        buses.push({ id, transport, path: path2, baudRate, dataBits, stopBits, parity, timeoutMs, gapMs, devices });
+        const fitted = fitReadsToLine(p, path, devices, baudRate, timeoutMs, rb.timeoutMs === undefined);
+        if (!fitted) return;
+        buses.push({ id, transport, path: path2, baudRate, dataBits, stopBits, parity, timeoutMs, gapMs, devices: fitted });
       }
     });
   }

@@ -277,6 +277,35 @@ describe('modbus TCP against the simulator', () => {
     expect(ctx.counter('reconnects')).toBe(1);
   });
 
+  it('answers whose MBAP protocol id is not 0 (not Modbus) are dropped and counted, never read as values; one warning', async () => {
+    const withProtocolId = (frame: Buffer, id: number) => (frame.writeUInt16BE(id, 2), frame);
+    const peer = await rawPeer((req) => withProtocolId(registersAnswer(req, 72), 1));
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'proto', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 150, devices: [device('p-1', 1)] }] });
+    await driver.start();
+    await waitFor('offline, frames counted', () => ctx.statuses('p-1').at(-1)?.state === 'offline' && ctx.counter('non_modbus_frames') >= 3);
+    expect(ctx.readings()).toEqual([]);
+    expect(ctx.counter('timeouts')).toBeGreaterThanOrEqual(2);
+    // The resync logic sees a stream without usable answers.
+    await waitFor('reconnected', () => ctx.counter('reconnects') >= 1);
+    const warned = ctx.logs.filter((l) => l.counter === 'non_modbus_frames' && l.level === 40);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ bus: 'proto', protocolId: 1, msg: expect.stringContaining('protocol id 1 dropped') });
+  });
+
+  it('a non-Modbus frame in front of the real answer is dropped; the answer behind it is read', async () => {
+    // Same transaction id, protocol id 1 and another value, then the real answer, in one write.
+    const peer = await rawPeer((req) => {
+      const foreign = registersAnswer(req, 99);
+      foreign.writeUInt16BE(1, 2);
+      return Buffer.concat([foreign, registersAnswer(req, 72)]);
+    });
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'mixed', transport: 'tcp', host: '127.0.0.1', port: peer.port, timeoutMs: 300, devices: [device('m-1', 1)] }] });
+    await driver.start();
+    await waitFor('readings and dropped frames', () => ctx.readings('m-1').length >= 5 && ctx.counter('non_modbus_frames') >= 5);
+    expect(ctx.readings('m-1').map((r) => `${String(r.value)}/${r.quality.state}`)).toEqual(Array(ctx.readings('m-1').length).fill('72/valid'));
+    expect(ctx.counter('timeouts')).toBe(0);
+  });
+
   it('a connection reset in the middle of a request fails that read at once, counted as a disconnect, not a timeout', async () => {
     const peer = await rawPeer((req, n) => (n === 5 ? 'reset' : registersAnswer(req, 72)));
     // A long timeout: waiting it out would show up as a timeout and no disconnect.

@@ -10,6 +10,17 @@ export function interFrameGapMs(baudRate: number): number {
   return Math.ceil(t35);
 }
 
+/**
+ * How long one RTU read holds the line, request and answer together: 8 request bytes, an answer of unit, function,
+ * byte count, the data and CRC, each byte an 11-bit character (serial-line spec), and the 3.5-character silence that
+ * ends each frame. The device's own turnaround comes on top.
+ */
+export function rtuReadWireMs(baudRate: number, bits: boolean, count: number): number {
+  const answerBytes = 5 + (bits ? Math.ceil(count / 8) : 2 * count);
+  const t35 = baudRate > 19200 ? 1.75 : (3.5 * 11 * 1000) / baudRate;
+  return ((8 + answerBytes) * 11 * 1000) / baudRate + 2 * t35;
+}
+
 /** Exponential backoff with a cap: initial, 2×, 4×, … up to max. */
 export class Backoff {
   private attempt = 0;

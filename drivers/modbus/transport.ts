@@ -18,6 +18,14 @@ export interface Transport {
   onClose(listener: () => void): void;
 }
 
+/**
+ * RTU: the frame taken for the answer (which failed its CRC) is the request just sent, echoed back: a two-wire RS-485
+ * adapter that receives its own transmission.
+ */
+export class EchoedRequestError extends Error {
+  override readonly name = 'EchoedRequestError';
+}
+
 /** The connection dropped while a read was waiting for its answer. */
 export class ConnectionLostError extends Error {
   override readonly name = 'ConnectionLostError';
@@ -36,6 +44,8 @@ export class ModbusSerialTransport implements Transport {
   constructor(
     private readonly bus: BusPlan,
     private readonly onError: (err: unknown) => void,
+    /** TCP: a frame was dropped because its MBAP protocol id is not 0 (not a Modbus answer). */
+    private readonly onNonModbusFrame: (protocolId: number) => void = () => undefined,
   ) {}
 
   get isOpen(): boolean {
@@ -73,6 +83,7 @@ export class ModbusSerialTransport implements Transport {
         socket.on('error', (err: NodeJS.ErrnoException) => (cause = err.code ?? err.message));
         socket.on('close', () => connectionLost(`socket ${cause}`));
         await client.linkTCP(socket, { port: this.bus.port });
+        dropNonModbusFrames(socket, this.onNonModbusFrame);
       } else {
         // The buffered RTU port reassembles a response from serial chunks by its expected length.
         await client.connectRTUBuffered(this.bus.path, {
@@ -124,7 +135,7 @@ export class ModbusSerialTransport implements Transport {
       this.failInFlight = (err) => (settle(), reject(err));
       p.then(
         (v) => (settle(), resolve(v)),
-        (e: unknown) => (settle(), reject(wrongUnit(e, unitId) ?? e)),
+        (e: unknown) => (settle(), reject(wrongUnit(e, unitId) ?? echoedRequest(e) ?? e)),
       );
     });
   }
@@ -168,6 +179,32 @@ export class ModbusSerialTransport implements Transport {
   }
 }
 
+/**
+ * modbus-serial's TCP port takes any MBAP frame for an answer, whatever its protocol id (bytes 2-3), though only 0 is
+ * Modbus. Its 'data' listeners are moved behind a framer that drops such frames, so one is never decoded as
+ * registers: the read times out, and the bus's resync logic sees a stream without usable answers.
+ */
+function dropNonModbusFrames(socket: Socket, dropped: (protocolId: number) => void): void {
+  const downstream = socket.listeners('data') as Array<(chunk: Buffer) => void>;
+  // Fail loudly (connect_failures, logged) rather than pass unchecked frames if a new modbus-serial reads otherwise.
+  if (downstream.length === 0) throw new Error("modbus-serial's TCP port does not read the socket's 'data' events: the protocol id check cannot run");
+  for (const l of downstream) socket.removeListener('data', l);
+  let pending: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    // MBAP header: transaction id (2), protocol id (2), length (2) of what follows (unit id and PDU).
+    while (pending.length >= 6) {
+      const end = 6 + pending.readUInt16BE(4);
+      if (pending.length < end) return;
+      const frame = pending.subarray(0, end);
+      pending = pending.subarray(end);
+      const protocolId = frame.readUInt16BE(2);
+      if (protocolId !== 0) dropped(protocolId);
+      else for (const l of downstream) l.call(socket, frame);
+    }
+  });
+}
+
 /** Connect a TCP socket, failing after timeoutMs (as modbus-serial's own connect would). */
 function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -188,6 +225,21 @@ function openSocket(host: string, port: number, timeoutMs: number): Promise<Sock
       resolve(socket);
     });
   });
+}
+
+/**
+ * A CRC error on a frame that begins as the request did (debug mode attaches both): the buffered RTU port matched the
+ * echoed request's unit id and function code and cut it to the answer's length. Five or more equal bytes, the
+ * address and count among them, do not happen by chance in a corrupted answer.
+ */
+function echoedRequest(err: unknown): Error | undefined {
+  if (!(err instanceof Error) || err.message !== 'CRC error') return undefined;
+  const { modbusRequest: request, modbusResponses: frames } = err as { modbusRequest?: unknown; modbusResponses?: unknown };
+  const taken: unknown = Array.isArray(frames) ? frames.at(-1) : undefined;
+  if (!(request instanceof Uint8Array) || !(taken instanceof Uint8Array)) return undefined;
+  const n = Math.min(request.length, taken.length);
+  if (n < 5 || !Buffer.from(taken.subarray(0, n)).equals(Buffer.from(request.subarray(0, n)))) return undefined;
+  return new EchoedRequestError('CRC error: the frame read back is the request itself');
 }
 
 /**
