@@ -184,6 +184,35 @@ describe('engine: audio pause', () => {
     expect(e.audioPause({ bed: 'bed-7' }, nurse, 30, s(14))).toMatchObject({ ok: false, error: 'no unacknowledged alarm on bed bed-7' });
   });
 
+  it("says who paused a pause that runs: a person's pause replaces the edge model's hold, and outlasts its end", () => {
+    const e = engine();
+    hold(e, HR, 130, 0, 12);
+    const model = { user: 'edge-model m-1', role: 'model', from: 'sha256:ab' };
+    expect(e.audioPausedBy('alm-1')).toBeUndefined();
+    expect(e.audioPause({ alarmId: 'alm-1' }, model, 10, s(13), 'medium').ok).toBe(true);
+    expect(e.audioPausedBy('alm-1')).toBe('model');
+    // The nurse pauses the alarm the model holds (the page's Pause button): hers now, for her time.
+    const p = e.audioPause({ alarmId: 'alm-1' }, nurse, 60, s(15), 'medium');
+    expect(summary(p.changes)).toEqual(['audio-paused:audio-paused>audio-paused']);
+    expect(p.changes[0]!.actor).toEqual(nurse);
+    expect(p.changes[0]!.alarm.audioPausedUntil).toBe(s(75));
+    expect(e.audioPausedBy('alm-1')).toBe('clinician');
+    expect(e.tick(s(23))).toEqual([]); // the model's end time passes: her pause stands
+    expect(e.get('alm-1')!.state).toBe('audio-paused');
+    expect(summary(e.tick(s(75)))).toEqual(['audio-pause-expired:audio-paused>active']);
+    expect(e.audioPausedBy('alm-1')).toBeUndefined(); // its record outlives the pause; the accessor does not
+    expect(e.audioPausedBy('nope')).toBeUndefined();
+  });
+
+  it('says "device" for a pause at the bedside monitor', () => {
+    const e = engine();
+    e.ingest(deviceAlarm('A1', 'start', 0, { priority: 'high' }));
+    const id = e.list()[0]!.id;
+    e.ingest(deviceAlarm('A1', 'continue', 1, { priority: 'high', atDevice: 'audio-paused' }));
+    expect(e.get(id)!.state).toBe('audio-paused');
+    expect(e.audioPausedBy(id)).toBe('device');
+  });
+
   it('refuses durations outside (0, max] and acknowledged alarms', () => {
     const e = engine();
     hold(e, HR, 130, 0, 12);

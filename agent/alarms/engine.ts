@@ -369,6 +369,15 @@ export class AlarmEngine {
     return a && structuredClone(a);
   }
 
+  /**
+   * The role of whoever paused an open alarm's audio now ('model' for the edge model's hold, 'device' for a pause at
+   * the bedside monitor, else the person's role), or undefined when its audio is not paused.
+   */
+  audioPausedBy(alarmId: string): string | undefined {
+    // The record outlives its pause (it is kept until a rise or the alarm's end): only a pause still running counts.
+    return this.open.get(alarmId)?.state === 'audio-paused' ? this.pausedBy.get(alarmId)?.role : undefined;
+  }
+
   /** Current NEWS2 for a bed (undefined if the bed never had an input). */
   news2(bed: string, now: number): News2Score | undefined {
     return this.news2Monitor.score(bed, now);

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { AlarmEngine } from '../alarms/engine.js';
 import { MODEL_ANNOTATION_KIND, type Actor } from '../alarms/types.js';
-import { alarmView, presentation } from './view.js';
+import { alarmView, bedTile, changeView, presentation } from './view.js';
+import { WardState } from './ward.js';
 
 const model: Actor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: 'sha256:ab' };
 const nurse: Actor = { user: 'nurse', role: 'clinician', from: '10.0.0.9' };
@@ -38,6 +39,34 @@ describe('alarmView model', () => {
     expect(a.view().model).toEqual({ verdict: 'likely-false', probability: 0.031, threshold: 0.0749, version: 'edge-alarm-gbt-4', note: 'then: hold ended' });
     a.annotate({ verdict: 'likely-true', probability: 0.81, threshold: 0.0749, modelVersion: 'edge-alarm-gbt-4' }, 're-check');
     expect(a.view().model).toMatchObject({ verdict: 'likely-true', probability: 0.81, note: 're-check' });
+  });
+});
+
+describe('alarmView audioPausedBy', () => {
+  const ward = new WardState({ staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 4 });
+  const tileView = (a: ReturnType<typeof raised>) => bedTile(ward, a.e, 'bed-1', 3000).alarms.find((x) => x.id === a.id)!;
+
+  it("tells the edge model's hold from a person's pause, in the bed's tile and in the pause's change", () => {
+    const a = raised();
+    expect(tileView(a).audioPausedBy).toBeNull();
+    const held = a.e.audioPause({ alarmId: a.id }, model, 10, 2000, 'high');
+    expect(changeView(held.changes[0]!).alarm).toMatchObject({ state: 'audio-paused', audioPausedBy: 'model' });
+    expect(tileView(a)).toMatchObject({ state: 'audio-paused', audioPausedBy: 'model', audioPausedUntil: 12_000 });
+    // The model's annotation right after its pause: that change does not say who paused (null), the tile still does.
+    a.annotate({ verdict: 'likely-false', probability: 0.01, action: 'audio-paused' }, 'likely false: audio paused 10 s');
+    expect(tileView(a).audioPausedBy).toBe('model');
+
+    const mine = a.e.audioPause({ alarmId: a.id }, nurse, 60, 2500, 'high');
+    expect(changeView(mine.changes[0]!, false).alarm.audioPausedBy).toBe('person');
+    expect(tileView(a)).toMatchObject({ audioPausedBy: 'person', audioPausedUntil: 62_500 });
+  });
+
+  it('is null when the audio is not paused, and from the alarm alone', () => {
+    const a = raised();
+    a.e.audioPause({ alarmId: a.id }, model, 10, 2000, 'high');
+    expect(alarmView(a.e.get(a.id)!).audioPausedBy).toBeNull();
+    expect(a.e.acknowledge(a.id, nurse, 2100).ok).toBe(true);
+    expect(tileView(a)).toMatchObject({ state: 'acknowledged', audioPausedBy: null });
   });
 });
 

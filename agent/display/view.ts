@@ -21,8 +21,22 @@ export interface AlarmView {
   updatedAt: number;
   acknowledgedAt: number | null;
   audioPausedUntil: number | null;
+  /**
+   * Who paused the audio: a person, the edge model (its hold while it re-checks the evidence, `delay` policy) or the
+   * bedside device. Null when not paused, or not known to this view: a change's alarm (changeView) knows it only in the
+   * pause's own change; until audioPausedUntil changes, the pause, and so who made it, is the same.
+   */
+  audioPausedBy: AudioPausedBy | null;
   /** The edge model's latest word on this alarm (advisory), or null when it has none. */
   model: ModelView | null;
+}
+
+export type AudioPausedBy = 'person' | 'model' | 'device';
+
+/** Who paused, from the role of the actor who did (AlarmEngine.audioPausedBy, or an audited change's actor). */
+function pausedByOf(role: string | undefined): AudioPausedBy | null {
+  if (role === undefined || role === 'system') return null;
+  return role === 'model' || role === 'device' ? role : 'person';
 }
 
 export interface ModelView {
@@ -87,7 +101,13 @@ export interface ChangeView {
   alarm: AlarmView;
 }
 
+/** An alarm as the page shows it, from the alarm alone: who paused its audio is not known from that (null). */
 export function alarmView(a: Alarm): AlarmView {
+  return viewOf(a, undefined);
+}
+
+/** `pausedBy`: the role of whoever paused the alarm's audio, when the caller knows it. */
+function viewOf(a: Alarm, pausedBy: string | undefined): AlarmView {
   return {
     id: a.id,
     bed: a.bed,
@@ -104,6 +124,7 @@ export function alarmView(a: Alarm): AlarmView {
     updatedAt: a.updatedAt,
     acknowledgedAt: a.acknowledgedAt ?? null,
     audioPausedUntil: a.audioPausedUntil ?? null,
+    audioPausedBy: a.state === 'audio-paused' ? pausedByOf(pausedBy) : null,
     model: modelView(a),
   };
 }
@@ -114,7 +135,9 @@ export function alarmView(a: Alarm): AlarmView {
  */
 export function changeView(c: AlarmStateChange, names = true): ChangeView {
   const by = c.actor === 'system' ? 'system' : names ? c.actor.user : c.actor.role;
-  return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by, alarm: alarmView(c.alarm) };
+  // Who paused is known here only from the pause's own change; the page keeps it while the pause lasts.
+  const pausedBy = c.change === 'audio-paused' ? (c.actor === 'system' ? 'system' : c.actor.role) : undefined;
+  return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by, alarm: viewOf(c.alarm, pausedBy) };
 }
 
 export function news2View(s: News2Score | undefined): News2View | null {
@@ -141,7 +164,7 @@ export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: 
     bed,
     vitals: ward.vitals(bed, now),
     news2: news2View(engine.news2(bed, now)),
-    alarms: engine.list({ bed }).map(alarmView),
+    alarms: engine.list({ bed }).map((a) => viewOf(a, engine.audioPausedBy(a.id))),
     devices: ward.devices(bed),
     lastDataAt: ward.lastDataAt(bed),
   };

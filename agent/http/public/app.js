@@ -263,6 +263,7 @@ function tileFor(bed) {
 }
 
 function upsertAlarm(a) {
+  keepPausedBy(a, a.bed === '*' ? state.gatewayAlarms.get(a.id) : state.beds.get(a.bed)?.alarms.find((x) => x.id === a.id));
   if (a.bed === '*') {
     if (a.state === 'resolved') state.gatewayAlarms.delete(a.id);
     else state.gatewayAlarms.set(a.id, a);
@@ -272,6 +273,15 @@ function upsertAlarm(a) {
   t.alarms = t.alarms.filter((x) => x.id !== a.id);
   if (a.state !== 'resolved') t.alarms.push(a);
   sortAlarms(t.alarms);
+}
+
+/**
+ * A change's alarm says who paused its audio only in the pause's own change (an annotation right after the model's
+ * pause says null): the same pause (the same end time) keeps who made it. A new pause says who made it.
+ */
+function keepPausedBy(a, before) {
+  if (a.audioPausedBy || a.state !== 'audio-paused' || !before?.audioPausedBy) return;
+  if (before.state === 'audio-paused' && before.audioPausedUntil === a.audioPausedUntil) a.audioPausedBy = before.audioPausedBy;
 }
 
 function applyWard(w) {
@@ -358,14 +368,24 @@ function updateAlarmRow(li, a) {
   li.querySelector('.escalated').hidden = !a.escalated;
   modelBadge(a.model, li.querySelector('.model'));
   const st = li.querySelector('.state');
+  // The edge model's hold is told on the row, in words, not only in the model badge's tooltip: a wall screen shows
+  // that the model, not a colleague, silenced it.
+  const by = a.state === 'audio-paused' ? a.audioPausedBy : null;
+  const held = by === 'model';
+  const stCls = `state${by ? ` by-${by}` : ''}`;
+  if (st.className !== stCls) st.className = stCls;
   if (a.state === 'audio-paused' && a.audioPausedUntil) {
     st.dataset.until = String(a.audioPausedUntil);
+    st.dataset.by = by ?? '';
     updatePaused(st);
   } else {
     delete st.dataset.until;
+    delete st.dataset.by;
     setText(st, STATE_TEXT[a.state] ?? a.state);
   }
-  st.title = a.state === 'latched' ? 'Condition ended; waits for acknowledgement' : '';
+  st.title = a.state === 'latched' ? 'Condition ended; waits for acknowledgement'
+    : held ? [a.model?.note, 'The edge model holds the audio while it re-checks the evidence; Pause or Ack here ends its hold'].filter(Boolean).join('. ')
+      : '';
   li.title = `${a.source} alarm on ${a.deviceId}, raised ${new Date(a.raisedAt).toLocaleTimeString()}`;
   const ack = li.querySelector('button.ack');
   if (ack) {
@@ -373,8 +393,9 @@ function updateAlarmRow(li, a) {
     ack.hidden = pause.hidden = a.state === 'acknowledged';
     ack.disabled = !canAct();
     ack.title = canAct() ? 'Acknowledge this alarm' : 'Log in as a clinician to acknowledge';
-    pause.disabled = !canAct() || a.state === 'audio-paused';
-    pause.title = canAct() ? 'Pause the audio of this alarm' : 'Log in as a clinician to pause audio';
+    // During the model's hold a person may still pause: their pause replaces the model's (and ends its hold).
+    pause.disabled = !canAct() || (a.state === 'audio-paused' && !held);
+    pause.title = !canAct() ? 'Log in as a clinician to pause audio' : held ? 'Pause the audio of this alarm yourself (replaces the model\'s hold)' : 'Pause the audio of this alarm';
   }
 }
 
@@ -1070,9 +1091,12 @@ function tickClock() {
   for (const s of document.querySelectorAll('.state[data-until]')) updatePaused(s);
 }
 
+const PAUSED_TEXT = { model: 'HELD BY MODEL', device: 'AUDIO PAUSED AT DEVICE' };
+
 function updatePaused(s) {
   const left = Math.max(0, Math.round((Number(s.dataset.until) - serverNow()) / 1000));
-  setText(s, `AUDIO PAUSED ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
+  const what = Object.hasOwn(PAUSED_TEXT, s.dataset.by ?? '') ? PAUSED_TEXT[s.dataset.by] : 'AUDIO PAUSED';
+  setText(s, `${what} ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
 }
 setInterval(tickClock, 1000);
 
