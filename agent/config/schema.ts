@@ -910,7 +910,7 @@ export const configSchema = {
           maximum: 1024,
           default: 128,
           description:
-            "Beds whose last 30 s of ECG/pleth/ABP are kept for the model (about 45–90 KB each). When all places are taken by beds " +
+            "Beds whose last 30 s of ECG/pleth/ABP are kept for the model (about 90 KB each at 250 Hz ECG, 150–270 KB at 500 Hz, up to ~720 KB at 1000 Hz: 128 beds at 500 Hz take ~33 MB). When all places are taken by beds " +
             'still sending, a further bed is refused (logged once, counted, its alarms annotated "not assessed"); a bed silent for 60 s gives up its place.',
         },
       },

@@ -77,40 +77,25 @@ export class EdgeModel {
    * file and the feature code (ModelLoadError otherwise). Creates the inference session once.
    */
   static async load(opts: EdgeModelOptions, createSession: CreateSession = defaultCreateSession): Promise<EdgeModel> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await readFile(opts.modelPath);
-    } catch (err) {
-      throw new ModelLoadError(`cannot read model ${opts.modelPath}`, { cause: err });
-    }
-    // Hash the very bytes handed to onnxruntime, so nothing can change between check and load.
-    const sha = requireApproved(opts.modelPath, bytes, opts.approved);
-    const cardPath = opts.cardPath ?? opts.modelPath.replace(/\.onnx$/, '') + '.card.json';
-    let cardText: string;
-    try {
-      cardText = await readFile(cardPath, 'utf8');
-    } catch (err) {
-      throw new ModelLoadError(`cannot read model card ${cardPath}`, { cause: err });
-    }
-    const card = parseCard(cardText, cardPath);
-    if (card.modelSha256 !== sha) throw new ModelLoadError(`${cardPath} describes model ${card.modelSha256}, not ${sha}`);
-    if (card.featureVersion !== FEATURE_VERSION || card.featureNames.join(',') !== FEATURE_NAMES.join(','))
-      throw new ModelLoadError(
-        `model ${card.modelVersion} was trained on features ${card.featureVersion} (${card.featureNames.length}), ` +
-          `this agent computes ${FEATURE_VERSION} (${FEATURE_NAMES.length})`,
-      );
+    return EdgeModel.fromVerified(await verifyModel(opts), createSession);
+  }
+
+  /**
+   * Creates the session from a model verifyModel() accepted: from its very bytes, the ones that were hashed, so no
+   * other file can be swapped in between (the worker of worker-model.ts is handed these bytes, not the path).
+   */
+  static async fromVerified(v: VerifiedModel, createSession: CreateSession = defaultCreateSession): Promise<EdgeModel> {
     let session: ort.InferenceSession;
     try {
-      session = await createSession(bytes);
+      session = await createSession(v.bytes);
     } catch (err) {
-      throw new ModelLoadError(`onnxruntime could not load ${opts.modelPath}`, { cause: err });
+      throw new ModelLoadError(`onnxruntime could not load ${v.path}`, { cause: err });
     }
     if (!session.inputNames.includes('features') || !['probability', 'threshold'].every((n) => session.outputNames.includes(n))) {
       await session.release();
-      throw new ModelLoadError(`model ${opts.modelPath} lacks input "features" or outputs "probability"/"threshold"`);
+      throw new ModelLoadError(`model ${v.path} lacks input "features" or outputs "probability"/"threshold"`);
     }
-    const label = opts.approved.find((a) => a.sha256.toLowerCase() === sha)?.label || undefined;
-    return new EdgeModel(session, card, sha, label);
+    return new EdgeModel(session, v.card, v.sha256, v.label);
   }
 
   /** Runs the model on one feature vector (FEATURE_NAMES order). */
@@ -158,6 +143,48 @@ export class EdgeModel {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** A model file read, hashed, approved and checked against its card and the feature code: what a session is made of. */
+export interface VerifiedModel {
+  path: string;
+  /** The bytes that were hashed. */
+  bytes: Uint8Array;
+  sha256: string;
+  card: ModelCard;
+  /** Label of the approved entry this model matched, if it has one. */
+  label: string | undefined;
+}
+
+/**
+ * Reads and verifies a model without creating its session: SHA-256 approved (ModelNotApprovedError otherwise), card
+ * matching the file and the feature code (ModelLoadError otherwise).
+ */
+export async function verifyModel(opts: EdgeModelOptions): Promise<VerifiedModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(opts.modelPath);
+  } catch (err) {
+    throw new ModelLoadError(`cannot read model ${opts.modelPath}`, { cause: err });
+  }
+  // Hash the very bytes handed to onnxruntime, so nothing can change between check and load.
+  const sha = requireApproved(opts.modelPath, bytes, opts.approved);
+  const cardPath = opts.cardPath ?? opts.modelPath.replace(/\.onnx$/, '') + '.card.json';
+  let cardText: string;
+  try {
+    cardText = await readFile(cardPath, 'utf8');
+  } catch (err) {
+    throw new ModelLoadError(`cannot read model card ${cardPath}`, { cause: err });
+  }
+  const card = parseCard(cardText, cardPath);
+  if (card.modelSha256 !== sha) throw new ModelLoadError(`${cardPath} describes model ${card.modelSha256}, not ${sha}`);
+  if (card.featureVersion !== FEATURE_VERSION || card.featureNames.join(',') !== FEATURE_NAMES.join(','))
+    throw new ModelLoadError(
+      `model ${card.modelVersion} was trained on features ${card.featureVersion} (${card.featureNames.length}), ` +
+        `this agent computes ${FEATURE_VERSION} (${FEATURE_NAMES.length})`,
+    );
+  const label = opts.approved.find((a) => a.sha256.toLowerCase() === sha)?.label || undefined;
+  return { path: opts.modelPath, bytes, sha256: sha, card, label };
 }
 
 /**

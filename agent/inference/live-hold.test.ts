@@ -12,7 +12,7 @@ import { Metrics } from '../metrics.js';
 import type { AlarmEvent, DriverEvent, WaveformSegment } from '../model/reading.js';
 import type { ModelConfig } from '../config/load.js';
 import { COMMITTED_MODEL } from './approved.js';
-import { FAILURES_BEFORE_ALARM, LiveModel } from './live.js';
+import { ASSESS_TIMEOUT_MS, FAILURES_BEFORE_ALARM, LiveModel, RETRY_FAILED_MS } from './live.js';
 import type { Assessment, EdgeModel } from './edge-model.js';
 import { CHANNEL_IDLE_MS, WaveformRing } from './ring.js';
 
@@ -31,15 +31,15 @@ function alarm(over: Partial<AlarmEvent> = {}): AlarmEvent {
 }
 
 /** A live model around a stand-in EdgeModel whose assess() the test controls. */
-function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>, log = silent) {
+function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>, log = silent, now: () => number = Date.now, abandon?: () => void) {
   const engine = new AlarmEngine({ idPrefix: 't' });
   const metrics = new Metrics();
   const service = new AlarmService(engine, () => undefined, silent, metrics);
   const changes: AlarmStateChange[] = [];
   service.subscribe((cs) => changes.push(...cs));
   const listeners: ((e: readonly DriverEvent[]) => void)[] = [];
-  const model = { version: 'fake-1', sha256: 'ab'.repeat(32), assess, close: async () => undefined } as unknown as EdgeModel;
-  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log, Date.now, async () => ({ model, error: null }));
+  const model = { version: 'fake-1', sha256: 'ab'.repeat(32), assess, abandon, close: async () => undefined } as unknown as EdgeModel;
+  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log, now, async () => ({ model, error: null }));
   open.push(live);
   const annotations = () => changes.filter((c) => c.change === 'annotated').map((c) => c.alarm.annotations.at(-1)!);
   const modelPauses = () => changes.filter((c) => c.change === 'audio-paused' && c.actor !== 'system' && c.actor.role === 'model');
@@ -112,12 +112,20 @@ describe('delay policy: the hold ends at once when the alarm changes', () => {
 });
 
 describe('live model health and stopping', () => {
-  it(`${FAILURES_BEFORE_ALARM} failed assessments in a row: state failed with the error and the technical alarm; the next success clears both`, async () => {
+  it(`${FAILURES_BEFORE_ALARM} failed assessments in a row: state failed with the error and the technical alarm; alarms then told at once; the next success clears both`, async () => {
     let fail = true;
-    const h = fakeHarness(config(), async () => {
-      if (fail) throw new Error('onnxruntime: Non-zero status code returned');
-      return likelyFalse;
-    });
+    let calls = 0;
+    let skew = 0;
+    const h = fakeHarness(
+      config(),
+      async () => {
+        calls++;
+        if (fail) throw new Error('onnxruntime: Non-zero status code returned');
+        return likelyFalse;
+      },
+      silent,
+      () => Date.now() + skew,
+    );
     await h.live.ready;
     const technical = () => h.engine.list().find((a) => a.key === 'gateway:model-unavailable');
     for (let i = 1; i <= FAILURES_BEFORE_ALARM; i++) {
@@ -128,14 +136,108 @@ describe('live model health and stopping', () => {
     expect(h.live.status()).toMatchObject({ state: 'failed', error: expect.stringMatching(/Non-zero status code/) });
     expect(h.live.report().alarmValidation).toMatchObject({ state: 'failed', error: expect.stringMatching(/Non-zero status code/) });
     expect(technical()?.condition.text).toMatch(/Alarm-validation model failing/);
-    // Still tried on the next alarm, and once it works again the failure is over.
+    // While failed, an alarm is annotated "not assessed" at once, the model not tried (a hung one would keep each
+    // alarm waiting ASSESS_TIMEOUT_MS)…
     fail = false;
-    h.service.handle([alarm({ alarmId: 'A-9', deviceId: 'mon-9', bed: 'B9' })]);
+    h.service.handle([alarm({ alarmId: 'A-8', deviceId: 'mon-8', bed: 'B8' })]);
     await h.waitFor(() => h.annotations().length === FAILURES_BEFORE_ALARM + 1);
+    expect(h.annotations().at(-1)).toMatchObject({
+      values: { verdict: 'not-assessed', action: 'none', alarmType: 'Ventricular_Tachycardia', check: 1 },
+      note: expect.stringMatching(/^not assessed: the model is failing \(3 assessments in a row failed: onnxruntime/),
+    });
+    expect(calls).toBe(FAILURES_BEFORE_ALARM);
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'model-failed' })).toBe(1);
+    // …and tried again on an alarm RETRY_FAILED_MS after its last try: once it works again the failure is over.
+    skew = RETRY_FAILED_MS;
+    h.service.handle([alarm({ alarmId: 'A-9', deviceId: 'mon-9', bed: 'B9' })]);
+    await h.waitFor(() => h.annotations().length === FAILURES_BEFORE_ALARM + 2);
     expect(h.annotations().at(-1)!.values.verdict).toBe('likely-false');
     expect(h.live.status().state).toBe('ready');
     expect(h.live.status().error).toBeUndefined();
     expect(technical()).toBeUndefined();
+  });
+
+  it('a hung model and alarms queued behind it: after the failures that make it failed, the rest are told at once, not each after a timeout', async () => {
+    let calls = 0;
+    let abandoned = 0;
+    const h = fakeHarness(config(), () => (calls++, new Promise<Assessment>(() => undefined)), silent, Date.now, () => abandoned++);
+    await h.live.ready;
+    const n = FAILURES_BEFORE_ALARM + 3;
+    h.service.handle(Array.from({ length: n }, (_, i) => alarm({ alarmId: `A-${i}`, deviceId: `mon-${i}`, bed: `B${i}` })));
+    const end = Date.now() + FAILURES_BEFORE_ALARM * ASSESS_TIMEOUT_MS + 5000;
+    while (h.annotations().length < n && Date.now() < end) await sleep(20);
+    expect(h.annotations().map((a) => a.note!.replace(/\(.*/, ''))).toEqual([
+      ...Array<string>(FAILURES_BEFORE_ALARM).fill(`assessment failed: no result within ${ASSESS_TIMEOUT_MS} ms`),
+      ...Array<string>(n - FAILURES_BEFORE_ALARM).fill('not assessed: the model is failing '),
+    ]);
+    expect(calls).toBe(FAILURES_BEFORE_ALARM); // the queued alarms did not each wait for the hung model
+    expect(abandoned).toBe(FAILURES_BEFORE_ALARM); // each timed-out run given up (a WorkerModel: a fresh worker)
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'timeout' })).toBe(FAILURES_BEFORE_ALARM);
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'model-failed' })).toBe(n - FAILURES_BEFORE_ALARM);
+    expect(h.live.status().state).toBe('failed');
+  }, 20_000);
+
+  it('a result that comes after the deadline is dropped, also from a model that holds this thread (no pause on its word)', async () => {
+    // Like onnxruntime-node's run() on the agent's thread: synchronous work inside a setImmediate, so no timer runs meanwhile.
+    const busy = () =>
+      new Promise<Assessment>((resolve) =>
+        setImmediate(() => {
+          const until = Date.now() + ASSESS_TIMEOUT_MS + 500;
+          while (Date.now() < until);
+          resolve(likelyFalse);
+        }),
+      );
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), busy);
+    await h.live.ready;
+    h.service.handle([alarm({ priority: 'high' })]);
+    await h.waitFor(() => h.annotations().length === 1);
+    expect(h.annotations()[0]).toMatchObject({ values: { verdict: 'not-assessed', action: 'none' }, note: expect.stringMatching(/no result within/) });
+    expect(h.modelPauses()).toHaveLength(0);
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'timeout' })).toBe(1);
+  });
+
+  it('a non-sustained VT alarm is not judged as VT: annotated "not assessed", saying why', async () => {
+    let calls = 0;
+    const h = fakeHarness(config({ mode: 'delay' }), async () => (calls++, likelyFalse));
+    await h.live.ready;
+    h.service.handle([alarm({ text: 'Non Sustain VTach' })]);
+    expect(h.annotations()).toHaveLength(1); // at once, not queued
+    expect(h.annotations()[0]).toMatchObject({ values: { verdict: 'not-assessed', action: 'none' }, note: expect.stringMatching(/^not assessed: non-sustained VT is not a type the model was trained on/) });
+    await sleep(100);
+    expect(calls).toBe(0);
+    expect(h.modelPauses()).toHaveLength(0);
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'alarm-type' })).toBe(1);
+  });
+
+  it('a re-check that ends a hold as uncertain keeps the model\'s reason', async () => {
+    const uncertain: Assessment = { ...likelyFalse, verdict: 'uncertain', reason: 'the last seconds before the alarm are missing (II 4.0 s; more than 2 s)' };
+    let calls = 0;
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => (++calls === 1 ? likelyFalse : uncertain));
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await h.waitFor(() => h.annotations().some((a) => a.values.action === 'hold-ended'));
+    expect(h.annotations().at(-1)).toMatchObject({
+      values: { verdict: 'uncertain', action: 'hold-ended', check: 2 },
+      note: 'hold ended: re-check says uncertain: the last seconds before the alarm are missing (II 4.0 s; more than 2 s)',
+    });
+  });
+
+  it('"not assessed" and "hold ended" annotations carry the alarm type, the check and the latency', async () => {
+    let calls = 0;
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), async () => {
+      if (++calls === 2) throw new Error('onnxruntime: Non-zero status code returned');
+      return likelyFalse;
+    });
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await h.waitFor(() => h.modelPauses().length === 1);
+    expect(h.service.acknowledge(h.changes[0]!.alarmId, { user: 'nurse', role: 'clinician', from: '10.0.0.9' }).ok).toBe(true);
+    h.service.handle([alarm({ alarmId: 'B-1', deviceId: 'mon-B', bed: 'B', text: 'ASYSTOLE' })]);
+    await h.waitFor(() => h.annotations().length === 3);
+    const [, ended, failed] = h.annotations();
+    expect(ended).toMatchObject({ values: { verdict: 'not-assessed', action: 'hold-ended', alarmType: 'Ventricular_Tachycardia', check: 1 }, note: 'hold ended: the alarm was acknowledged' });
+    expect(failed).toMatchObject({ values: { verdict: 'not-assessed', action: 'none', alarmType: 'Asystole', check: 1 }, note: expect.stringMatching(/^assessment failed/) });
+    for (const a of [ended!, failed!]) expect(a.values.latencyMs).toEqual(expect.any(Number));
   });
 
   it('stopping while an assessment runs: the alarm is annotated, not paused, and no re-check is left behind', async () => {

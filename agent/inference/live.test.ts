@@ -23,6 +23,7 @@ import { ASSESS_TIMEOUT_MS, LiveModel } from './live.js';
 import { EdgeModel, type Assessment } from './edge-model.js';
 import { BED_IDLE_MS, WaveformRing } from './ring.js';
 import { modelAlarmType } from './triggers.js';
+import { tryStartWorkerModel } from './worker-model.js';
 
 const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
 const MODEL = join(PACKAGE_ROOT, 'models', 'edge-model.onnx');
@@ -92,14 +93,14 @@ function deviceAlarm(bed: string, text: string, at: number): AlarmEvent {
   return { kind: 'alarm', deviceId: `mon-${bed}`, bed, source: 't', alarmId: `${bed}-1`, condition: null, text, priority: 'high', category: 'physiological', phase: 'start', deviceTime: at, receivedAt: at };
 }
 
-function harness(cfg: ModelConfig, log = silent) {
+function harness(cfg: ModelConfig, log = silent, load?: ConstructorParameters<typeof LiveModel>[4]) {
   const engine = new AlarmEngine({ idPrefix: 't' });
   const metrics = new Metrics();
   const service = new AlarmService(engine, () => undefined, silent, metrics);
   const listeners: ((e: readonly DriverEvent[]) => void)[] = [];
   const changes: AlarmStateChange[] = [];
   service.subscribe((cs) => changes.push(...cs));
-  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log);
+  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log, Date.now, load);
   const feed = (events: DriverEvent[]) => {
     for (const l of listeners) l(events);
     service.handle(events);
@@ -236,6 +237,24 @@ describe('which alarms the model judges', () => {
     expect(modelAlarmType(limit('limit:hr-low'))).toBe('Bradycardia');
     expect(modelAlarmType(limit('limit:spo2-low'))).toBeNull();
   });
+
+  it('does not take non-sustained VT for VT (vendor texts)', () => {
+    const table: [string, string | null][] = [
+      ['Non Sustain VTach', null], // Philips IntelliVue
+      ['NON-SUSTAIN VT', null],
+      ['Non-Sustain VT', null],
+      ['Nonsus V-Tach', null], // Mindray
+      ['NSVT', null],
+      ['NON-SUSTAINED VT', null],
+      ['VT Run', null],
+      ['***VTACH', 'Ventricular_Tachycardia'],
+      ['V-Tach', 'Ventricular_Tachycardia'],
+      ['Vent Tach', 'Ventricular_Tachycardia'],
+      ['VT', 'Ventricular_Tachycardia'],
+      ['Run PVCs High', null], // not VT-like: not judged, and nothing to say about it
+    ];
+    expect(table.map(([t]) => [t, modelAlarmType(dev(t))])).toEqual(table);
+  });
 });
 
 describe('live model', () => {
@@ -361,6 +380,29 @@ describe('live model', () => {
     expect(h.metrics.get('model_not_assessed_total', { reason: 'timeout' })).toBe(1);
     await h.live.close(); // would wait for ever on the hung call without the timeout
   }, 10_000);
+
+  it('a real model run that holds its thread 3 s: the alarm is annotated "not assessed" after the timeout, the agent stays responsive, a fresh worker assesses the next alarm', async () => {
+    // The model runs in a worker thread: its first assessment here blocks that thread 3 s, as a hung native run would.
+    const h = harness(config({ mode: 'delay' }), silent, (opts) => tryStartWorkerModel({ ...opts, blockFirstAssessmentMs: 3000 }));
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(segments('t106s', 'A', now));
+    h.feed(segments('t106s', 'B', now));
+    const annotated = () => h.changes.filter((c) => c.change === 'annotated');
+    let annotatedWhenTimerFired = -1;
+    setTimeout(() => (annotatedWhenTimerFired = annotated().length), 100); // stands for the alarm tick, ingest, the display
+    h.feed([deviceAlarm('A', 'EXTREME TACHY', now)]);
+    await h.until(() => annotated().length === 1);
+    expect(annotatedWhenTimerFired).toBe(0); // it ran while the model was busy, not after
+    expect(annotated()[0]!.alarm.annotations.at(-1)).toMatchObject({ values: { verdict: 'not-assessed', action: 'none', alarmType: 'Tachycardia' }, note: expect.stringMatching(/no result within 2000 ms/) });
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'timeout' })).toBe(1);
+    h.feed([{ ...deviceAlarm('B', 'EXTREME TACHY', now), alarmId: 'B-1' }]); // raised with the first: its window ends there
+    await h.until(() => annotated().length === 2);
+    expect(annotated()[1]!.alarm.annotations.at(-1)!.values).toMatchObject({ verdict: 'likely-true', alarmType: 'Tachycardia', channels: 'II,III,PLETH' });
+    expect(h.live.status()).toMatchObject({ state: 'ready', assessed: 1 });
+  }, 20_000);
 
   it('delay policy: a person\'s audio pause during the assessment is kept, not replaced by the model\'s', async () => {
     const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), () => new Promise((r) => setTimeout(() => r(likelyFalse), 300)));

@@ -1,7 +1,8 @@
 // The edge model at work inside the agent. It keeps the last 30 s of each bed's ECG, pleth and ABP from the
 // committed events, and when an arrhythmia alarm is raised (by a device, or the agent's own heart-rate limits)
-// it scores the window before the alarm — off the ingest path, one alarm at a time — and attaches the
-// probability and verdict to the alarm through the alarm service, so the change is published and audited.
+// it scores the window before the alarm — on the model's own worker thread (worker-model.ts), one alarm at a
+// time — and attaches the probability and verdict to the alarm through the alarm service, so the change is
+// published and audited.
 // Advisory: an alarm is never dropped. With policy `delay`, a likely-false alarm's audio is paused for a
 // bounded time while the evidence is re-checked; every decision is an audited change carrying the model version.
 import { isAbsolute, resolve } from 'node:path';
@@ -12,11 +13,12 @@ import { MODEL_ANNOTATION_KIND, PRIORITY_RANK, type Actor, type Alarm, type Alar
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { signalSeconds, tryLoadEdgeModel, type Assessment, type EdgeModel, type EdgeModelOptions } from './edge-model.js';
+import { signalSeconds, type Assessment, type EdgeModelOptions } from './edge-model.js';
 import { ModelNotApprovedError } from './approval.js';
 import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing } from './ring.js';
-import { modelAlarmType } from './triggers.js';
-import type { AlarmType } from '../../models/features/index.js';
+import { modelAlarmType, notJudged } from './triggers.js';
+import { tryStartWorkerModel } from './worker-model.js';
+import type { AlarmType, Channel } from '../../models/features/index.js';
 
 /** What the live model needs of the agent (the Agent satisfies it). */
 export interface ModelHost {
@@ -48,12 +50,18 @@ const MAX_QUEUE = 64;
 /** A re-check runs this long before the audio pause it follows ends, so the hold has no audible gap. */
 const RECHECK_LEAD_MS = 500;
 /**
- * Longest an assessment may take before the alarm is annotated "not assessed" and the model moves on to the
- * next one (an assessment takes ~20 ms; the annotation is due within a second of the alarm).
+ * Longest an assessment may take before the alarm is annotated "not assessed", the model's worker is replaced and
+ * the model moves on to the next alarm (an assessment takes ~20 ms; the annotation is due within a second of the
+ * alarm). Timed on this thread while the worker computes, so it fires; a result later than this is dropped.
  */
 export const ASSESS_TIMEOUT_MS = 2000;
 /** Assessments failing (or timing out) in a row before the model is reported failed and the technical alarm raised. */
 export const FAILURES_BEFORE_ALARM = 3;
+/**
+ * While the model is failed, alarms are annotated "not assessed" at once rather than each waiting for it; it is tried
+ * again on one alarm at most this often, and the first that succeeds ends the failure.
+ */
+export const RETRY_FAILED_MS = 30_000;
 /** Annotations due within this of the alarm; later ones are counted, and warned about at most once a minute. */
 const LATE_MS = 1000;
 const LATE_WARN_EVERY_MS = 60_000;
@@ -87,15 +95,32 @@ interface Hold {
   pausedUntil: number;
   /** Priority the model judged; a rise above it ends the hold (the model never pauses what it did not judge). */
   priority: ManagedPriority;
+  alarmType: AlarmType;
+  raisedAt: number;
+  /** The check that set the pause now running (1: at the alarm). */
+  check: number;
   /** The re-check due before the pause ends. */
   timer?: NodeJS.Timeout;
 }
 
-type Loader = (opts: EdgeModelOptions) => ReturnType<typeof tryLoadEdgeModel>;
+/**
+ * What the live path needs of a loaded model: a WorkerModel (the default: its own thread), or an EdgeModel or a
+ * stand-in (tests), which run on the agent's thread.
+ */
+export interface RunningModel {
+  readonly version: string;
+  readonly sha256: string;
+  assess(alarmType: AlarmType, channels: readonly Channel[]): Promise<Assessment>;
+  /** Gives up on the assessment in flight and makes a fresh start for the next (WorkerModel: a new worker). */
+  abandon?(): void;
+  close(): Promise<void>;
+}
+
+type Loader = (opts: EdgeModelOptions) => Promise<{ model: RunningModel; error: null } | { model: null; error: Error }>;
 
 export class LiveModel {
   readonly ring: WaveformRing;
-  private model: EdgeModel | null = null;
+  private model: RunningModel | null = null;
   private state: ModelState;
   private error: string | undefined;
   private readonly queue: Job[] = [];
@@ -108,6 +133,8 @@ export class LiveModel {
   private readonly holds = new Map<string, Hold>();
   /** Assessments failed or timed out in a row (a loaded model that cannot run is reported, see FAILURES_BEFORE_ALARM). */
   private failures = 0;
+  /** When the latest assessment started (this.now()): while failed, the model is retried RETRY_FAILED_MS after it. */
+  private lastAttemptAt = -Infinity;
   private lastLateWarnAt = -Infinity;
   private lateSinceWarn = 0;
   private unsubscribe: (() => void) | null = null;
@@ -122,7 +149,7 @@ export class LiveModel {
     private readonly config: ModelConfig,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
-    load: Loader = tryLoadEdgeModel,
+    load: Loader = tryStartWorkerModel,
   ) {
     this.path = isAbsolute(config.path) ? config.path : resolve(PACKAGE_ROOT, config.path);
     this.ring = new WaveformRing(
@@ -228,7 +255,15 @@ export class LiveModel {
         continue;
       }
       const alarmType = modelAlarmType(c.alarm);
-      if (!alarmType) continue;
+      if (!alarmType) {
+        // Worded like an alarm the model judges, yet not one it was trained on: say so rather than stay silent.
+        const why = notJudged(c.alarm);
+        if (why !== null) {
+          this.host.metrics.inc('model_not_assessed_total', { reason: 'alarm-type' });
+          this.annotate(c.alarmId, { verdict: 'not-assessed', action: 'none', latencyMs: Math.round(this.now() - c.alarm.raisedAt) }, `not assessed: ${why}`);
+        }
+        continue;
+      }
       const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, priority: c.alarm.priority, check: 1 };
       if (this.state === 'loading') this.early.push(job);
       else if (this.running) this.enqueue(job);
@@ -243,14 +278,14 @@ export class LiveModel {
   private watchHold(c: AlarmStateChange): void {
     const hold = this.holds.get(c.alarmId);
     if (!hold || (c.actor !== 'system' && c.actor.role === 'model')) return;
-    this.breakHold(c.alarmId, hold, c.alarm);
+    this.breakHold(c.alarmId, hold, c.alarm, { verdict: 'not-assessed', alarmType: hold.alarmType, check: hold.check, latencyMs: Math.round(this.now() - hold.raisedAt) });
   }
 
   /**
    * Ends a hold that no longer stands (holdBroken), annotated with why; true if it ended. `values`: the re-check's
    * own assessment, when it has one.
    */
-  private breakHold(alarmId: string, hold: Hold, alarm: Alarm | undefined, values: AnnotationValues = { verdict: 'not-assessed' }): boolean {
+  private breakHold(alarmId: string, hold: Hold, alarm: Alarm | undefined, values: AnnotationValues): boolean {
     const why = holdBroken(hold, alarm);
     if (why === null) return false;
     this.endHold(alarmId);
@@ -268,13 +303,13 @@ export class LiveModel {
   /** The model is configured but could not be loaded: the alarm says it was not assessed, and why. */
   private unavailable(job: Job): void {
     this.host.metrics.inc('model_not_assessed_total', { reason: 'model-unavailable' });
-    this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none' }, `not assessed: model not loaded (${this.error ?? 'unknown error'})`);
+    this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none', ...this.jobValues(job) }, `not assessed: model not loaded (${this.error ?? 'unknown error'})`);
   }
 
   private enqueue(job: Job): void {
     if (this.queue.length >= MAX_QUEUE) {
       this.host.metrics.inc('model_not_assessed_total', { reason: 'queue-full' });
-      this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none' }, `not assessed: ${MAX_QUEUE} alarms already waiting for the model`);
+      this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none', ...this.jobValues(job) }, `not assessed: ${MAX_QUEUE} alarms already waiting for the model`);
       return;
     }
     this.queue.push(job);
@@ -292,19 +327,37 @@ export class LiveModel {
         this.pump();
       };
       if (!job || !this.model) return done();
+      if (this.state === 'failed' && this.now() - this.lastAttemptAt < RETRY_FAILED_MS) {
+        // Failing: the alarm is told at once, not after another timeout (nor each queued one after its own).
+        this.notAssessed(job, 'model-failed', `not assessed: the model is failing (${this.error ?? 'unknown error'})`);
+        return done();
+      }
+      this.lastAttemptAt = this.now();
       this.inflight = this.run(job, this.model).then(done, (err: unknown) => {
         const timeout = err instanceof AssessTimeoutError;
         const message = err instanceof Error ? err.message : String(err);
         this.log.error({ err, alarmId: job.alarmId }, timeout ? 'edge model assessment timed out' : 'edge model assessment failed');
-        this.host.metrics.inc('model_not_assessed_total', { reason: timeout ? 'timeout' : 'error' });
-        // A re-check that cannot run ends the hold: the model has no evidence to keep the alarm quiet on.
-        const held = job.hold !== undefined && this.holds.get(job.alarmId) === job.hold;
-        if (held) this.endHold(job.alarmId);
-        this.annotate(job.alarmId, { verdict: 'not-assessed', action: held ? 'hold-ended' : 'none' }, `${held ? 'hold ended: ' : ''}assessment failed: ${message}`);
+        this.notAssessed(job, timeout ? 'timeout' : 'error', `assessment failed: ${message}`);
         this.assessFailed(message);
         done();
       });
     });
+  }
+
+  /**
+   * The alarm annotated "not assessed", counted by `reason`. A re-check that cannot run ends the hold: the model has
+   * no evidence to keep the alarm quiet on.
+   */
+  private notAssessed(job: Job, reason: string, why: string): void {
+    this.host.metrics.inc('model_not_assessed_total', { reason });
+    const held = job.hold !== undefined && this.holds.get(job.alarmId) === job.hold;
+    if (held) this.endHold(job.alarmId);
+    this.annotate(job.alarmId, { verdict: 'not-assessed', action: held ? 'hold-ended' : 'none', ...this.jobValues(job) }, `${held ? 'hold ended: ' : ''}${why}`);
+  }
+
+  /** What every annotation of a job says of it: the alarm type, which check, raise → annotation. */
+  private jobValues(job: Job): AnnotationValues {
+    return { alarmType: job.alarmType, check: job.check, latencyMs: Math.round(this.now() - job.raisedAt) };
   }
 
   /** Several assessments in a row failed: the model is reported failed (health, twin) and a technical alarm raised. */
@@ -342,26 +395,22 @@ export class LiveModel {
 
   // ---- assessment and policy
 
-  private async run(job: Job, model: EdgeModel): Promise<void> {
+  private async run(job: Job, model: RunningModel): Promise<void> {
     if (job.check > 1) {
       // Ended meanwhile (and annotated then) by a person, the device or the engine.
       if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return;
-      if (this.breakHold(job.alarmId, job.hold, this.host.alarms.engine.get(job.alarmId))) return;
+      if (this.breakHold(job.alarmId, job.hold, this.host.alarms.engine.get(job.alarmId), { verdict: 'not-assessed', ...this.jobValues(job) })) return;
     }
     const channels = this.ring.window(job.key, job.until);
     if (channels.length === 0 && this.ring.isRefused(job.key)) {
       this.host.metrics.inc('model_not_assessed_total', { reason: 'bed-limit' });
-      this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none' }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
+      this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none', ...this.jobValues(job) }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
       return;
     }
-    // A model call that never returns must not stall every later alarm (nor the agent's shutdown).
-    let timer: NodeJS.Timeout | undefined;
-    const a = await Promise.race([
-      model.assess(job.alarmType, channels),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new AssessTimeoutError()), ASSESS_TIMEOUT_MS);
-      }),
-    ]).finally(() => clearTimeout(timer));
+    // Read before the window goes to the model: its sample buffers are handed over to the worker, not copied.
+    const names = channels.map((c) => c.name).join(',');
+    const windowS = round(signalSeconds(channels), 1);
+    const a = await this.assessWithin(model, job.alarmType, channels);
     this.assessSucceeded();
     const latencyMs = this.now() - job.raisedAt;
     this.assessed++;
@@ -371,8 +420,8 @@ export class LiveModel {
     const values = {
       ...assessmentValues(a),
       alarmType: job.alarmType,
-      channels: channels.map((c) => c.name).join(','),
-      windowS: round(signalSeconds(channels), 1),
+      channels: names,
+      windowS,
       latencyMs: Math.round(latencyMs),
       check: job.check,
     };
@@ -385,8 +434,33 @@ export class LiveModel {
     }
     const action = this.decide(job, a, current?.state);
     if (action.kind === 'hold-ended') this.endHold(job.alarmId);
-    this.annotate(job.alarmId, { ...values, action: action.kind }, action.note ?? a.reason);
+    // A hold ended by an uncertain re-check keeps the model's reason for it.
+    this.annotate(job.alarmId, { ...values, action: action.kind }, [action.note, a.reason].filter((n) => n !== undefined).join(': ') || undefined);
     if (action.kind === 'audio-paused') this.schedule(job);
+  }
+
+  /**
+   * The model's assessment, or AssessTimeoutError after ASSESS_TIMEOUT_MS. A model call that never returns must not
+   * stall every later alarm (nor the agent's shutdown): the model gives it up (a new worker) and the next alarm
+   * goes on. The timer is set before the call and the result's time checked after it, so the deadline also holds
+   * for a model that runs on this thread: a result that comes later than the deadline is dropped.
+   */
+  private async assessWithin(model: RunningModel, alarmType: AlarmType, channels: Channel[]): Promise<Assessment> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AssessTimeoutError()), ASSESS_TIMEOUT_MS);
+    });
+    try {
+      const a = await Promise.race([model.assess(alarmType, channels), deadline]);
+      if (performance.now() - started > ASSESS_TIMEOUT_MS) throw new AssessTimeoutError();
+      return a;
+    } catch (err) {
+      if (err instanceof AssessTimeoutError) model.abandon?.();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** What the policy does with this verdict. Only a likely-false verdict on an unanswered alarm holds it. */
@@ -413,9 +487,12 @@ export class LiveModel {
     if (!r.ok) return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: ${r.error}` } : { ...none, note: `not held: ${r.error}` };
     // The engine's own record of the pause end, so a later pause by a person is told apart from ours.
     const until = r.changes[0]?.alarm.audioPausedUntil ?? now + pauseS * 1000;
-    if (hold) hold.pausedUntil = until;
+    if (hold) {
+      hold.pausedUntil = until;
+      hold.check = job.check;
+    }
     else {
-      job.hold = { startedAt, deadline, pausedUntil: until, priority };
+      job.hold = { startedAt, deadline, pausedUntil: until, priority, alarmType: job.alarmType, raisedAt: job.raisedAt, check: job.check };
       this.holds.set(job.alarmId, job.hold);
     }
     return { kind: 'audio-paused', until, note: `likely false: audio paused ${pauseS} s while the evidence is re-checked (hold at most ${p.holdS} s)` };

@@ -1,7 +1,8 @@
 // Which raised alarms the edge model judges, and as which of its five alarm types. Device alarms are
 // recognised by their MDC event code, else by their text (monitors word them differently); the agent's own
 // heart-rate limit alarms count as bradycardia / tachycardia (the model was trained on the monitors'
-// *extreme* brady/tachy alarms, so for milder limit alarms its figure is indicative only).
+// *extreme* brady/tachy alarms, so for milder limit alarms its figure is indicative only). Non-sustained VT is
+// not judged (notJudged says why).
 import type { Alarm } from '../alarms/types.js';
 import type { AlarmType } from '../../models/features/index.js';
 
@@ -14,6 +15,13 @@ const BY_REFID: Record<string, AlarmType> = {
   MDC_EVT_ECG_V_FIB_TACHY: 'Ventricular_Flutter_Fib',
   MDC_EVT_ECG_V_FLUTTER: 'Ventricular_Flutter_Fib',
 };
+
+/**
+ * Non-sustained VT (Philips "Non Sustain VTach", Mindray "Nonsus V-Tach", "NSVT", a "run"): a run shorter than the
+ * monitor's VT run limit. The model was trained on VT alarms whose run met the limits; a true NSVT run is short by
+ * definition, so the model would likely call it false. Not judged, and the annotation says why.
+ */
+const NON_SUSTAINED_VT = /\bnsvt\b|(non[- ._]?sus|\brun\b).*(\bv(ent(ricular)?)?[- ._]?tach|\bvt\b)|(\bv(ent(ricular)?)?[- ._]?tach|\bvt\b).*(non[- ._]?sus|\brun\b)/i;
 
 /** Text patterns, most specific first (a "VFIB/VTACH" alarm is judged as fibrillation). */
 const BY_TEXT: [RegExp, AlarmType][] = [
@@ -35,9 +43,24 @@ export function modelAlarmType(alarm: Pick<Alarm, 'source' | 'category' | 'condi
     return raw?.system === 'agent' ? (LIMIT_CODES[raw.code] ?? null) : null;
   }
   if (alarm.source !== 'device') return null;
+  if (notJudged(alarm) !== null) return null;
   const byCode = alarm.condition.code ? BY_REFID[alarm.condition.code.refid] : undefined;
   if (byCode) return byCode;
-  const texts = [alarm.condition.text, alarm.condition.raw?.text ?? '', alarm.condition.raw?.code ?? ''];
-  for (const [re, type] of BY_TEXT) if (texts.some((t) => re.test(t.replace(/^[\W_]+|[\W_]+$/g, '')))) return type;
+  for (const [re, type] of BY_TEXT) if (texts(alarm).some((t) => re.test(t))) return type;
   return null;
+}
+
+/**
+ * Why a device alarm worded like one the model judges is not judged (non-sustained VT), or null: an alarm the model
+ * would otherwise be silent on is annotated "not assessed" with this.
+ */
+export function notJudged(alarm: Pick<Alarm, 'source' | 'category' | 'condition'>): string | null {
+  if (alarm.category !== 'physiological' || alarm.source !== 'device') return null;
+  if (texts(alarm).some((t) => NON_SUSTAINED_VT.test(t)))
+    return 'non-sustained VT is not a type the model was trained on (its VT alarms are sustained runs; a non-sustained run is short by definition)';
+  return null;
+}
+
+function texts(alarm: Pick<Alarm, 'condition'>): string[] {
+  return [alarm.condition.text, alarm.condition.raw?.text ?? '', alarm.condition.raw?.code ?? ''].map((t) => t.replace(/^[\W_]+|[\W_]+$/g, ''));
 }
