@@ -37,6 +37,12 @@ export class Metrics {
     };
   }
 
+  /** The counter exists from now, at 0 (unless it already does): see WATCHED_COUNTERS. */
+  declare(name: string, labels?: Labels): void {
+    const k = key(name, labels);
+    if (!this.counters.has(k)) this.counters.set(k, { name, ...(labels && { labels }), value: 0 });
+  }
+
   /** A gauge is read when a snapshot is taken, so it is never stale. */
   gauge(name: string, read: () => number, labels?: Labels): void {
     this.gauges.set(key(name, labels), { name, ...(labels && { labels }), read });
@@ -52,4 +58,49 @@ export class Metrics {
     for (const [k, g] of this.gauges) out[k] = g.read();
     return out;
   }
+}
+
+/**
+ * Counters of loss and faults that an operator alerts on, with the label values known in advance. Each is present
+ * from the start at 0: Prometheus's increase() and rate() see a rise only from a sample before it, so a series that
+ * first appears at 1 (one eviction pass, one dropped record) never fires an alert (review rv48 M1). Label values
+ * that depend on the failure (a SQLite error code) are declared for the common case only.
+ */
+export const WATCHED_COUNTERS: readonly (readonly [string, Labels?])[] = [
+  ['agent_unclean_stops_total'],
+  ['alarm_journal_dropped_total'],
+  ['alarm_journal_failures_total'],
+  ['alarm_journal_refused_total'],
+  ['store_check_failures_total'],
+  ['store_unreadable_total'],
+  ['store_reserve_released_total'],
+  ['store_evicted_total', { class: 'waveform' }],
+  ['store_evicted_total', { class: 'numeric' }],
+  ['store_evicted_total', { class: 'alarm' }],
+  ['ingest_records_dropped_total', { reason: 'too-large' }],
+  ['forward_retries_total', { reason: 'unreachable' }],
+  ['forward_retries_total', { reason: 'auth' }],
+  ['forward_store_errors_total'],
+  ['forward_ack_write_failures_total'],
+  ['display_host_refused_total'],
+  ['display_sessions_refused_total'],
+  ['display_connections_refused_total', { reason: 'max-connections' }],
+  ['display_connections_refused_total', { reason: 'per-address' }],
+  ['display_connections_dropped_total', { reason: 'requests-in-flight' }],
+  ['display_sse_refused_total', { reason: 'max-clients' }],
+  ['display_sse_refused_total', { reason: 'per-address' }],
+];
+
+/** Per enabled driver (the `source` of its events): what ingest counts of each source's data. */
+export const WATCHED_SOURCE_COUNTERS: readonly (readonly [string, Labels?])[] = [
+  ['ingest_unmapped_codes_total'],
+  ['ingest_nonfinite_values_total'],
+  ['ingest_out_of_order_total'],
+  // A full disk, the refusal an alert must catch; other SQLite codes appear when they happen.
+  ['ingest_refused_total', { reason: 'SQLITE_FULL' }],
+];
+
+export function declareWatchedCounters(metrics: Metrics, sources: readonly string[]): void {
+  for (const [name, labels] of WATCHED_COUNTERS) metrics.declare(name, labels);
+  for (const source of sources) for (const [name, labels] of WATCHED_SOURCE_COUNTERS) metrics.declare(name, { ...labels, source });
 }
