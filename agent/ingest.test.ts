@@ -78,6 +78,26 @@ describe('Ingest', () => {
     expect(normalise({ ...wave, samples: [0.1, 0] })).not.toHaveProperty('zeroed');
   });
 
+  it('marks a backlog per device, bed and metric within one commit, a setting apart from its measurement, a raw code by its text', async () => {
+    const { ingest, metrics, seen } = setup(5);
+    const MIN = 60_000;
+    const T = 1_790_000_000_000;
+    const at = (r: NumericReading, deviceTime: number, more: Partial<NumericReading> = {}): NumericReading => ({ ...r, deviceTime, receivedAt: T + 1000, ...more });
+    const hr = reading(70);
+    const bed2 = { ...hr, bed: 'ICU-02' }; // another monitor behind the same id, its clock 30 min slow
+    const raw = { ...hr, mdc: null, raw: { system: 'LOCAL', code: 'HR' } };
+    await ingest.accept('test', [at(hr, T), at(bed2, T - 30 * MIN), at(raw, T)]);
+    seen.length = 0;
+    // Then, in one commit: a backlog 40 min old of some kinds, between readings of others.
+    await Promise.all([
+      ingest.accept('test', [at(hr, T - 40 * MIN), at(bed2, T - 30 * MIN + 1000)]),
+      ingest.accept('test', [at(raw, T - 40 * MIN), at(hr, T - 40 * MIN, { setting: true, value: 50 }), at(hr, T - 40 * MIN, { mdc: MDC.PULS_OXIM_SAT_O2 })]),
+      ingest.accept('other', [at(hr, T - 40 * MIN, { source: 'other' })]),
+    ]);
+    expect(seen.map((e) => (e as NumericReading).outOfOrder ?? false)).toEqual([true, false, true, false, false, false]);
+    expect(metrics.get('ingest_out_of_order_total', { source: 'test' })).toBe(2);
+  });
+
   it('stores a batch with an idempotency key once, even when the resend comes in the same group commit', async () => {
     const { box, ingest, seen, metrics, cap } = setup(5);
     await Promise.all([

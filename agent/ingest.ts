@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent, Reading, WaveformSegment } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import { recordBytes, RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
-import { alarmRecord, deviceStatusRecord, numericJson, waveformJson } from './forward/wire.js';
+import { alarmRecord, deviceStatusRecord, numericJson, numericJsonBytes, waveformJson } from './forward/wire.js';
 import { encodeSamples, SAMPLES_PLACEHOLDER } from './store/samples.js';
 import { LogGate } from './log-gate.js';
 import { BEHIND_MS, OutOfOrder } from './out-of-order.js';
@@ -174,8 +174,10 @@ export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientI
   const e = patientId && event.patientId !== undefined ? { ...event, patientId: patientId(event.patientId) } : event;
   switch (e.kind) {
     // The two hot record types are written straight to JSON text (same text as JSON.stringify of their records).
-    case 'numeric':
-      return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body: numericJson(e) };
+    case 'numeric': {
+      const body = numericJson(e);
+      return { stream: 'telemetry', cls: 1, deviceId: e.deviceId, body, bytes: numericJsonBytes() };
+    }
     case 'waveform': {
       if (!forwardWaveforms) return null;
       // Samples are stored in binary and written as JSON when packed (store/samples.ts); the body holds a
@@ -537,14 +539,26 @@ export class Ingest {
 
   /** Marks (in place, with a copy) the readings listeners must not take for current: they are stored as they came. */
   private markOutOfOrder(events: DriverEvent[]): void {
+    // A device's readings come together: the text of their origin (source, device, bed) is written once for them.
+    let source: string | undefined;
+    let deviceId: string | undefined;
+    let bed: string | undefined;
+    let origin = '';
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       if (e.kind !== 'numeric' || e.deviceTime === null) continue;
-      const metric = e.mdc ? String(e.mdc.code) : `${e.raw?.system ?? ''}:${e.raw?.code ?? ''}`;
-      if (!this.outOfOrder.check(`${e.source}|${e.deviceId}|${e.bed ?? ''}|${metric}${e.setting ? '#set' : ''}`, e.deviceTime, e.receivedAt)) continue;
+      if (e.source !== source || e.deviceId !== deviceId || e.bed !== bed) {
+        source = e.source;
+        deviceId = e.deviceId;
+        bed = e.bed;
+        origin = `${source}|${deviceId}|${bed ?? ''}`;
+      }
+      // An MDC code by its number; a setting, or a raw code, by its text (never a number, and with a ':' where a raw code is).
+      const metric = e.mdc ? (e.setting ? `${e.mdc.code}#set` : e.mdc.code) : `${e.raw?.system ?? ''}:${e.raw?.code ?? ''}${e.setting ? '#set' : ''}`;
+      if (!this.outOfOrder.check(origin, metric, e.deviceTime, e.receivedAt)) continue;
       events[i] = { ...e, outOfOrder: true };
       this.metrics.inc('ingest_out_of_order_total', { source: e.source });
-      if (this.outOfOrderLog.open(`${e.source}|${e.deviceId}|${e.bed ?? ''}`, e.receivedAt)) {
+      if (this.outOfOrderLog.open(origin, e.receivedAt)) {
         this.log.warn(
           { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: new Date(e.deviceTime).toISOString(), behindMinutes: Math.round((e.receivedAt - e.deviceTime) / 60_000) },
           `readings measured more than ${BEHIND_MS / 60_000} min before the newest of their kind this device gave for this bed (a backlog): stored and forwarded, not shown or alarmed as current`,

@@ -27,18 +27,47 @@ const CLOCK_PACE_MAX = 1.5;
 const MAX_KINDS = 50_000;
 
 interface Kind {
+  /** Its origin (source, device and bed), its metric, and the origin's kinds it is kept in. */
+  readonly origin: string;
+  readonly metric: number | string;
+  readonly of: Map<number | string, Kind>;
   newest: number;
   /** The first out-of-order reading since the last in order (receipt and device time); null when the last was in order. */
   behind: { receivedAt: number; deviceTime: number } | null;
+  /** Neighbours in the order kinds were last heard from in order (least recent first). */
+  prev: Kind | null;
+  next: Kind | null;
 }
 
+/**
+ * Kinds by origin, then metric, and in a list by when they were last heard from in order: checking a reading builds no
+ * key of its own (a device's readings come together, so its origin is looked up once for them), writes no map, and
+ * allocates nothing. Both were a visible cost at ingest rates (~0.5 µs a reading with one map keyed by the whole kind).
+ */
 export class OutOfOrder {
-  private readonly kinds = new Map<string, Kind>();
+  private readonly origins = new Map<string, Map<number | string, Kind>>();
+  private kinds = 0;
+  /** Least and most recently heard from in order. */
+  private first: Kind | null = null;
+  private last: Kind | null = null;
+  /** The origin of the last check and its kinds (undefined: none yet). */
+  private lastOrigin: string | null = null;
+  private lastKinds: Map<number | string, Kind> | undefined;
 
-  /** Whether a reading of kind `key` (device, bed, metric) measured at `deviceTime`, received at `receivedAt`, is out of order. */
-  check(key: string, deviceTime: number | null, receivedAt: number): boolean {
+  /** `maxKinds`: kinds remembered; past it the least recently heard from is forgotten. */
+  constructor(private readonly maxKinds = MAX_KINDS) {}
+
+  /**
+   * Whether a reading of `metric` from `origin` (source, device and bed, e.g. `hl7|central|bed-1`), measured at
+   * `deviceTime` and received at `receivedAt`, is out of order.
+   */
+  check(origin: string, metric: number | string, deviceTime: number | null, receivedAt: number): boolean {
     if (deviceTime === null || !Number.isFinite(deviceTime)) return false;
-    const k = this.kinds.get(key);
+    if (origin !== this.lastOrigin) {
+      this.lastOrigin = origin;
+      this.lastKinds = this.origins.get(origin);
+    }
+    const k = this.lastKinds?.get(metric);
     if (k && deviceTime < k.newest - BEHIND_MS) {
       k.behind ??= { receivedAt, deviceTime };
       const received = receivedAt - k.behind.receivedAt;
@@ -50,9 +79,54 @@ export class OutOfOrder {
       return false;
     }
     if (deviceTime > receivedAt + AHEAD_MS) return false; // never the newest: it would put everything after it behind
-    this.kinds.delete(key); // re-inserted last: the map's order is least recently heard from first
-    if (this.kinds.size >= MAX_KINDS) this.kinds.delete(this.kinds.keys().next().value!);
-    this.kinds.set(key, { newest: k ? Math.max(k.newest, deviceTime) : deviceTime, behind: null });
+    if (k) {
+      if (deviceTime > k.newest) k.newest = deviceTime;
+      k.behind = null;
+      this.toLast(k);
+      return false;
+    }
+    if (this.kinds >= this.maxKinds) this.forget(this.first!);
+    let of = this.origins.get(origin);
+    if (!of) {
+      of = new Map();
+      this.origins.set(origin, of);
+    }
+    this.lastOrigin = origin;
+    this.lastKinds = of;
+    const added: Kind = { origin, metric, of, newest: deviceTime, behind: null, prev: this.last, next: null };
+    if (this.last) this.last.next = added;
+    else this.first = added;
+    this.last = added;
+    of.set(metric, added);
+    this.kinds++;
     return false;
+  }
+
+  /** Moves a kind to the end of the list: the most recently heard from. */
+  private toLast(k: Kind): void {
+    if (k === this.last) return;
+    const { prev, next } = k;
+    if (prev) prev.next = next;
+    else this.first = next;
+    next!.prev = prev;
+    k.prev = this.last;
+    k.next = null;
+    this.last!.next = k;
+    this.last = k;
+  }
+
+  /** Forgets the least recently heard from kind (the first), and its origin with its last kind. */
+  private forget(k: Kind): void {
+    this.first = k.next;
+    if (this.first) this.first.prev = null;
+    else this.last = null;
+    k.of.delete(k.metric);
+    this.kinds--;
+    if (k.of.size > 0) return;
+    this.origins.delete(k.origin);
+    if (this.lastKinds === k.of) {
+      this.lastOrigin = null;
+      this.lastKinds = undefined;
+    }
   }
 }

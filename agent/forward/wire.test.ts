@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { AlarmEvent, NumericReading, Quality, WaveformSegment } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
-import { alarmRecord, envelope, iso, messageProperties, numericJson, numericRecord, samplesJson, schemaVersionOf, waveformJson, waveformRecord } from './wire.js';
+import { alarmRecord, envelope, iso, messageProperties, numericJson, numericJsonBytes, numericRecord, samplesJson, schemaVersionOf, waveformJson, waveformRecord } from './wire.js';
 import { messageSchemaErrors } from '../../test/support/message-schema.js';
 
 const time = fc.integer({ min: -8.64e15, max: 8.64e15 });
@@ -79,6 +79,15 @@ describe('record JSON written by hand (ingest hot path)', () => {
     fc.assert(fc.property(numeric, (r) => {
       expect(numericJson(r)).toBe(JSON.stringify(numericRecord(r)));
     }), { numRuns: 2000 });
+  });
+
+  it('numericJsonBytes is the UTF-8 length of the text numericJson wrote last, whatever came before (its memos)', () => {
+    fc.assert(fc.property(fc.array(numeric, { minLength: 1, maxLength: 8 }), (rs) => {
+      for (const r of rs) {
+        const text = numericJson(r);
+        expect(numericJsonBytes()).toBe(Buffer.byteLength(text));
+      }
+    }), { numRuns: 1000 });
   });
 
   it('numericJson stays exact over a run of readings that share their times (its memo of the last pair)', () => {

@@ -41,6 +41,8 @@ export interface OutboxRecord {
   body: string;
   /** A waveform's samples in the store's binary form (samples.ts encodeSamples). */
   samples?: Uint8Array;
+  /** recordBytes(this), when its writer knows it (measuring a record built by concatenation copies it first). */
+  bytes?: number;
 }
 
 /** One row of the outbox table: `count` records of one stream, class and device, bodies joined by commas. */
@@ -76,7 +78,7 @@ export function* toRows(records: Iterable<OutboxRecord>, maxRecordBytes: number,
   let row: OutboxRow | null = null;
   for (const r of records) {
     const samples = r.samples ?? null;
-    const bytes = recordBytes(r);
+    const bytes = r.bytes ?? recordBytes(r);
     if (bytes > maxRecordBytes) throw new RecordTooLargeError(bytes, maxRecordBytes, r.deviceId);
     if (row && !row.samples && !samples && row.stream === r.stream && row.cls === r.cls && row.deviceId === r.deviceId && row.bytes + 1 + bytes <= rowMaxBytes) {
       row.body += `,${r.body}`;

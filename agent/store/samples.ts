@@ -51,9 +51,11 @@ export function encodeSamples(samples: readonly number[], at = 0): Buffer {
       format = FLOAT64;
       break;
     }
-    if (k > 32767 || k < -32767) format = INT32;
     scratch[i] = k;
-    json += thousandthsLength(k);
+    if (k > 32767 || k < -32767) {
+      format = INT32;
+      json += thousandthsLength(k);
+    } else json += INT16_LEN[k + 32767]!;
   }
   if (format === FLOAT64) {
     const out = Buffer.allocUnsafe(HEADER + 8 * n);
@@ -172,6 +174,10 @@ for (let f = 1; f < 1000; f++) {
   FRAC_LEN[f] = t.length;
   for (let k = 0; k < t.length; k++) FRAC_TEXT[f * 4 + k] = t.charCodeAt(k);
 }
+
+/** thousandthsLength(k) for the 16-bit range, at index k + 32767: one load per sample where most samples are. */
+const INT16_LEN = new Uint8Array(2 * 32767 + 1);
+for (let k = -32767; k <= 32767; k++) INT16_LEN[k + 32767] = thousandthsLength(k);
 
 /** Writes a non-negative integer below 1e9 in decimal at p; returns the new end. */
 function writeUint(b: Buffer, p: number, n: number): number {
