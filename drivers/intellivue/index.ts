@@ -49,9 +49,11 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
     this.lost();
   }
 
+  protected override readonly frameCheck = 'FCS';
+
   protected override healthDetail(): string {
     const offset = this.clock.offsetMs === null ? '' : `; monitor clock ${this.clock.offsetMs >= 0 ? '+' : ''}${Math.round(this.clock.offsetMs / 100) / 10} s vs gateway`;
-    return `${this.detail}${offset}`;
+    return `${super.healthDetail()}${offset}`;
   }
 
   get sessionState(): string {

@@ -36,6 +36,20 @@ describe('transport framing', () => {
     expect(bad?.type === 'bad-frame' && bad.detail).toMatch(/FCS at offset 2: got 0x279b, computed 0x269b/);
   });
 
+  it('accounts every byte after an over-long start as the frame (its first maxFrameBytes) or noise, escapes included', () => {
+    const f = new IntellivueFramer({ maxFrameBytes: 64 });
+    // 0x7D 0x5D is an escaped 0x7D: two bytes on the line for one in the frame.
+    const body = Buffer.concat(Array.from({ length: 10_000 }, () => Buffer.from([0x41, 0x7d, 0x5d, 0x42])));
+    const evs = [...f.push(Buffer.from([0xc0])), ...f.push(body.subarray(0, 65)), ...f.push(body.subarray(65, 3001)), ...f.push(body.subarray(3001)), ...f.push(Buffer.from([0xc1])), ...f.push(encodeFrame(Buffer.from([0x3a, 0x71])))];
+    const tooLong = evs.filter((e) => e.type === 'bad-frame' && e.reason === 'too-long');
+    expect(tooLong).toHaveLength(1);
+    const raw = tooLong[0]?.type === 'bad-frame' ? tooLong[0].raw : Buffer.alloc(0);
+    const onLine = raw.length + raw.filter((x) => x === 0x7d).length; // each 0x7D in the frame came escaped
+    const noise = evs.reduce((n, e) => n + (e.type === 'noise' ? e.bytes.length : 0), 0);
+    expect(onLine + noise).toBe(body.length);
+    expect(evs.at(-1)).toEqual({ type: 'frame', body: Buffer.from([0x3a, 0x71]) });
+  });
+
   it('checks the transport header (protocol id 0x11, type 0x01, length)', () => {
     const frame = encodeMessageFrame(Buffer.from([0xe1, 0x00]));
     const [ev] = new IntellivueFramer().push(frame);

@@ -80,7 +80,18 @@ describe('framer', () => {
   it('drops an over-long frame and resynchronises on the next start byte', () => {
     const f = new MedibusFramer({ maxFrameBytes: 16 });
     const evs = f.push(Buffer.concat([b('\x01$'), Buffer.alloc(40, 0x41), b('\r'), encodeCommand(CMD.NOP)]));
-    expect(evs.map((e) => e.type)).toEqual(['bad-frame', 'frame']);
+    expect(evs.map((e) => e.type)).toEqual(['bad-frame', 'noise', 'frame']);
+  });
+  it('accounts every byte after an over-long start as the frame (its first maxFrameBytes) or noise, over any chunking', () => {
+    const f = new MedibusFramer({ maxFrameBytes: 64 });
+    const body = Buffer.alloc(100_000, 0x41);
+    const evs = [...f.push(b('\x01$')), ...f.push(body.subarray(0, 7)), ...f.push(body.subarray(7, 5000)), ...f.push(body.subarray(5000)), ...f.push(b('\r')), ...f.push(encodeCommand(CMD.NOP))];
+    const tooLong = evs.filter((e) => e.type === 'bad-frame' && e.reason === 'too-long');
+    expect(tooLong).toHaveLength(1);
+    const framed = tooLong[0]?.type === 'bad-frame' ? tooLong[0].raw.length : 0;
+    const noise = evs.reduce((n, e) => n + (e.type === 'noise' ? e.bytes.length : 0), 0);
+    expect(framed + noise).toBe(2 + body.length); // start and code byte, the body; the CR ends it
+    expect(evs.at(-1)).toMatchObject({ type: 'frame', kind: 'command', code: CMD.NOP });
   });
 });
 

@@ -217,6 +217,11 @@ describe('medibus session over a pty pair', () => {
     await waitFor('readings after replug', () => ctx.readings().length > n + 5, 10000);
     const states = ctx.statuses().map((s) => s.state);
     expect(states.lastIndexOf('online')).toBeGreaterThan(states.indexOf('offline'));
+    // One outage is one 'offline' however many reopens failed (not offline, connecting, offline… at each), and its
+    // detail names the port once (rv49 L3).
+    expect(states.filter((s) => s === 'offline')).toHaveLength(1);
+    const offline = ctx.statuses().find((s) => s.state === 'offline');
+    expect(offline?.detail.split(r.hostPath)).toHaveLength(2);
     // /metrics shows a flapping cable: one close, each failed reopen.
     expect(ctx.counter('disconnects')).toBe(1);
     expect(failedReopens).toBeGreaterThanOrEqual(1);
@@ -247,6 +252,15 @@ describe('medibus session over a pty pair', () => {
     expect(ctx.counter('frames_interrupted')).toBe(0);
     expect(ctx.counter('nak_sent')).toBe(0);
     expect(r.sim.hostResponses).not.toContain(0x15); // the new connection's device was not NAKed for the old fragment
+  });
+
+  it('a port that stays missing is one offline status, not two events per retry; health shows the next retry', async () => {
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(fastOptions('/dev/no-such-tty-for-this-test')), ctx);
+    await driver.start();
+    await waitFor('several failed reopens', () => ctx.counter('connect_failures') >= 5);
+    expect(ctx.statuses().map((s) => s.state)).toEqual(['connecting', 'offline']);
+    expect(driver.health().devices?.['vent-1']?.detail).toMatch(/^cannot open \/dev\/no-such-tty-for-this-test@19200 8E1: .*; retry \d+ in \d+ s$/);
   });
 
   it('a port that cannot be opened is logged with the device, the port and the reason', async () => {

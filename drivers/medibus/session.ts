@@ -16,6 +16,7 @@ import {
 import { RealtimeDecoder, type RealtimeEvent } from './protocol/realtime.js';
 import { LogGate } from '../../agent/log-gate.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
+import type { LineDamage } from '../serial/device-driver.js';
 
 /** Re-initialisations of a device that does not answer (and data not understood) are logged once, then summarised at most this often. */
 const REINIT_LOG_EVERY_MS = 10 * 60_000;
@@ -77,6 +78,10 @@ export class MedibusSession {
    */
   private readonly badFrameLog = { checksum: new RepeatLog(REINIT_LOG_EVERY_MS), 'too-long': new RepeatLog(REINIT_LOG_EVERY_MS) };
   deviceIdentification: DeviceIdentification | undefined;
+  /** Damaged traffic since the last frame that checked (the driver's health names it: wrong baud rate or parity). */
+  readonly lineDamage: LineDamage = { badCheck: 0, otherBad: 0, noiseBytes: 0 };
+  /** Re-initialisations in a row caused by damaged answers: each waits longer before the next ICC. */
+  private damagedReinits = 0;
 
   constructor(
     private readonly plan: MedibusPlan,
@@ -97,6 +102,8 @@ export class MedibusSession {
   /** The link is open: start talking (or listening). */
   linkOpened(): void {
     this.active = true;
+    this.clearDamage();
+    this.damagedReinits = 0;
     if (this.plan.listenOnly) {
       this.setState('listening', 'listen-only: decoding traffic, never transmitting');
       return;
@@ -165,18 +172,27 @@ export class MedibusSession {
     this.retryOrReinit(p, `no response to ${commandName(p.code)} within ${this.plan.responseTimeoutMs} ms`);
   }
 
-  private retryOrReinit(p: Pending, why: string): void {
+  /**
+   * `atOnce`: the answer came back at once (damaged, NAK), so nothing paced the exchange. The retry is still immediate;
+   * the re-initialisation after it waits (see `reinitialise`).
+   */
+  private retryOrReinit(p: Pending, why: string, atOnce = false): void {
     if (p.attempts < this.plan.retries) {
       this.hooks.count('retries');
       this.hooks.log('debug', `medibus retry: ${why}`, { command: commandName(p.code), attempt: p.attempts + 1 });
       this.send(p.code, p.args, p.attempts + 1);
     } else {
-      this.reinitialise(why, { command: commandName(p.code) });
+      this.reinitialise(why, { command: commandName(p.code) }, atOnce);
     }
   }
 
-  /** Counted each time; a device switched off re-initialises every few seconds, so the log says it once, then sums up. */
-  private reinitialise(why: string, fields: Record<string, unknown> = {}): void {
+  /**
+   * Counted each time; a device switched off re-initialises every few seconds, so the log says it once, then sums up.
+   * `pause`: the cause answered at once (every answer damaged: wrong parity, a bad cable), so the next ICC waits,
+   * responseTimeoutMs and doubling while it repeats, as a time-out would have paced it; without the wait host and
+   * device exchange ICC and damaged answer as fast as the line carries them (review rv49 M2).
+   */
+  private reinitialise(why: string, fields: Record<string, unknown> = {}, pause = false): void {
     this.hooks.count('reinitialisations');
     const line = this.reinitLog.hit(Date.now());
     if (line?.first) {
@@ -185,7 +201,31 @@ export class MedibusSession {
       this.hooks.log('warn', `medibus still re-initialising: ${line.repeats} more times, ${line.inARow} in a row since ${new Date(line.since).toISOString()}; last: ${why}`, { ...fields, reinitialisations: line.repeats, inARow: line.inARow });
     }
     this.hooks.output({ type: 'connection-lost', detail: why });
-    this.initialise(why);
+    if (!pause) {
+      this.initialise(why);
+      return;
+    }
+    const waitMs = this.reinitPauseMs();
+    this.damagedReinits++;
+    this.clearTimers();
+    this.setState('initialising', `${why}; initialising again in ${Math.round(waitMs / 100) / 10} s`);
+    this.cycleTimer = setTimeout(() => this.initialise(why), waitMs);
+  }
+
+  /**
+   * The wait before the next ICC after damaged answers: responseTimeoutMs, doubling with each re-initialisation in a
+   * row, up to quietReinitMs (the pace of a device that says nothing) and below half of silenceMs (a longer pause
+   * would make a busy line look silent).
+   */
+  private reinitPauseMs(): number {
+    const cap = Math.max(this.plan.responseTimeoutMs, Math.min(this.plan.quietReinitMs, this.plan.silenceMs > 0 ? this.plan.silenceMs / 2 : Infinity));
+    return Math.min(cap, this.plan.responseTimeoutMs * 2 ** Math.min(this.damagedReinits, 20));
+  }
+
+  private clearDamage(): void {
+    this.lineDamage.badCheck = 0;
+    this.lineDamage.otherBad = 0;
+    this.lineDamage.noiseBytes = 0;
   }
 
   private nextInCycle(): void {
@@ -219,12 +259,14 @@ export class MedibusSession {
         return;
       case 'noise':
         this.hooks.count('noise_bytes', ev.bytes.length);
+        this.lineDamage.noiseBytes += ev.bytes.length;
         if (this.noiseLog.open('noise', Date.now())) this.hooks.log('debug', 'medibus noise bytes outside a message dropped (counted as noise_bytes)', { bytes: ev.bytes.length });
         return;
       case 'bad-frame':
         this.badFrame(ev);
         return;
       case 'frame':
+        this.clearDamage();
         if (ev.kind === 'command') this.deviceCommand(ev.code, ev.data);
         else this.response(ev.code, ev.data);
         return;
@@ -234,6 +276,8 @@ export class MedibusSession {
   private badFrame(ev: Extract<FrameEvent, { type: 'bad-frame' }>): void {
     const counter = ev.reason === 'checksum' ? 'frames_bad_checksum' : `frames_${ev.reason.replace('-', '_')}`;
     this.hooks.count(counter);
+    if (ev.reason === 'checksum') this.lineDamage.badCheck++;
+    else this.lineDamage.otherBad++;
     const fields = { reason: ev.reason, bytes: ev.raw.length };
     // A listen-only tap on which every frame fails shows no other trouble (the line is busy, the device "online").
     if (ev.reason === 'checksum' || ev.reason === 'too-long') this.repeated(this.badFrameLog[ev.reason], counter, `medibus bad ${ev.kind} dropped: ${ev.detail}`, fields);
@@ -251,7 +295,7 @@ export class MedibusSession {
       const p = this.pending;
       clearTimeout(p.timer);
       this.pending = undefined;
-      this.retryOrReinit(p, `corrupt response to ${commandName(p.code)} (${ev.reason})`);
+      this.retryOrReinit(p, `corrupt response to ${commandName(p.code)} (${ev.reason})`, true);
     }
   }
 
@@ -304,7 +348,7 @@ export class MedibusSession {
       if (p && this.active && !this.plan.listenOnly) {
         clearTimeout(p.timer);
         this.pending = undefined;
-        this.retryOrReinit(p, `device answered ${commandName(p.code)} with NAK`);
+        this.retryOrReinit(p, `device answered ${commandName(p.code)} with NAK`, true);
       }
       return;
     }
@@ -410,6 +454,7 @@ export class MedibusSession {
   private startCycling(): void {
     // Communication (re)initialised: data it cannot read is said again at once.
     this.parseErrorLog.clear();
+    this.damagedReinits = 0;
     const n = this.reinitLog.clear();
     if (n > 1) this.hooks.log('info', `medibus device answers again, after ${n} re-initialisations`, { reinitialisations: n });
     this.cycleIndex = 0;

@@ -38,9 +38,23 @@ export function defaultLink(plan: SerialDevicePlan): SerialLink {
   return new SerialPortLink({ path: plan.path, ...plan.line, listenOnly: plan.listenOnly });
 }
 
+/**
+ * Damaged traffic since the last frame that checked (or since the link opened): what wrong line settings (baud rate,
+ * parity) or a bad cable give while bytes keep arriving, so that the device is neither silent nor answering.
+ */
+export interface LineDamage {
+  /** Frames whose checksum (FCS) failed. */
+  badCheck: number;
+  /** Other damaged frames: over-long, cut short, too short. */
+  otherBad: number;
+  /** Bytes outside any frame. */
+  noiseBytes: number;
+}
+
 /** The protocol session a driver runs over the link. */
 export interface SerialSession {
   readonly state: string;
+  readonly lineDamage: LineDamage;
   linkOpened(): void;
   receive(bytes: Buffer): void;
   linkClosed(): void;
@@ -55,6 +69,8 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   private readonly capture: CaptureWriter | undefined;
   protected status: DeviceState = 'connecting';
   protected detail = 'not started';
+  /** What the protocol calls the check a damaged frame failed (health detail). */
+  protected readonly frameCheck: string = 'checksum';
   private lastDataAt: number | null = null;
   private started = false;
   private stopped = false;
@@ -110,9 +126,24 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   /** Work the driver runs beside the link (timers); undone in beforeStop. */
   protected afterStart(): void {}
   protected beforeStop(): void {}
-  /** Health detail: the device status detail, plus what the driver adds. */
+  /**
+   * Health detail: the device status detail, plus what the driver adds. While the device is not online on an open
+   * port, damaged traffic since the last good frame is named (wrong baud rate or parity looks like that); while an
+   * unplugged port is retried, the attempt and the next try (the status stays 'offline', one event per outage).
+   */
   protected healthDetail(): string {
-    return this.detail;
+    if (this.status === 'offline' && this.supervisor.retry) {
+      const r = this.supervisor.retry;
+      return `${this.detail}; retry ${r.attempt} in ${Math.max(0, Math.round((r.at - this.now()) / 1000))} s`;
+    }
+    if (this.status === 'online' || !this.link.isOpen) return this.detail;
+    const d = this.session.lineDamage;
+    const parts: string[] = [];
+    if (d.badCheck) parts.push(`${d.badCheck} frame(s) with a bad ${this.frameCheck}`);
+    if (d.otherBad) parts.push(`${d.otherBad} other damaged frame(s)`);
+    if (d.noiseBytes) parts.push(`${d.noiseBytes} noise byte(s)`);
+    if (parts.length === 0) return this.detail;
+    return `${this.detail}; no valid frame among ${parts.join(', ')}: check baud rate, parity and cable`;
   }
 
   async start(): Promise<void> {
@@ -125,6 +156,12 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
       this.ctx.count('capture_errors');
     });
     this.afterStart();
+    // Said at once, as every later status is: the agent's technical monitor tracks a device from its first event, so a
+    // device that never answers validly (wrong baud rate or parity on an open port: bytes, but no frame checks) still
+    // gets its "no data" alarm, as one switched off does (review rv49 M1).
+    this.status = 'connecting';
+    this.detail = `opening ${this.link.describe}`;
+    this.emit([{ ...this.origin, kind: 'device-status', state: this.status, detail: this.detail, at: this.now() }]);
     this.supervisor.start();
   }
 
@@ -151,25 +188,32 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   }
 
   private onLinkState(s: LinkState, detail: string): void {
-    if (s === 'connecting') this.setStatus('connecting', detail);
-    else if (s === 'closed') this.setStatus('offline', detail);
+    // A port being retried stays 'offline' (its attempts are in the health detail): a status event for each attempt
+    // would be stored and forwarded every few seconds for as long as the port is unplugged (review rv49 L3).
+    if (s === 'connecting') {
+      if (this.status !== 'offline') this.setStatus('connecting', detail);
+    } else if (s === 'closed') this.setStatus('offline', detail);
     else if (s === 'silent') {
       this.ctx.count('silences');
       this.setStatus('silent', detail);
+    } else if (s === 'open') {
+      if (this.sessionOnline(this.session.state)) this.setStatus('online', detail);
+      // The port is open; until the device answers validly, say so rather than "opening" (review rv49 M1).
+      else if (this.status === 'connecting' || this.status === 'offline') this.setStatus('connecting', `${detail}; no valid answer from the device yet`);
     }
-    else if (s === 'open' && this.sessionOnline(this.session.state)) this.setStatus('online', detail);
   }
 
-  /** Sets the device status; a change of state is emitted as a device-status event and logged. */
+  /**
+   * Sets the device status; a change of state is emitted as a device-status event and logged. A new trouble in the
+   * same state (an unplugged port that now cannot be opened) is logged too, gated as every trouble is.
+   */
   protected setStatus(state: DeviceState, detail: string): void {
     if (state === this.status && detail === this.detail) return;
     const changed = state !== this.status;
     this.status = state;
     this.detail = detail;
-    if (changed) {
-      this.logStatus(state, detail);
-      this.emit([{ ...this.origin, kind: 'device-status', state, detail, at: this.now() }]);
-    }
+    if (changed || (state !== 'online' && state !== 'connecting')) this.logStatus(state, detail);
+    if (changed) this.emit([{ ...this.origin, kind: 'device-status', state, detail, at: this.now() }]);
   }
 
   /** Each trouble (state and detail) logged at most once a minute: an unplugged port fails alike at every retry. */

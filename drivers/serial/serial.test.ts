@@ -1,6 +1,9 @@
-import { mkdirSync, mkdtempSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SerialPort } from 'serialport';
 import { describe, expect, it } from 'vitest';
 import { backoffDelay } from './backoff.js';
 import { CaptureFormatError, CaptureWriter, parseCaptureText, readCapture } from './capture.js';
@@ -206,4 +209,39 @@ describe('serialport link on a pty pair', () => {
     await first.close();
     await second.close();
   });
+});
+
+describe('a port that cannot be opened says what to do (review rv49 L1)', () => {
+  it('held by another program (its lock): "another program holds it"', async () => {
+    const pty = await openPtyPair();
+    const other = new SerialPort({ path: pty.a, baudRate: 9600 }); // serialport locks the port it opens
+    await new Promise((r) => other.on('open', r));
+    try {
+      const link = new SerialPortLink({ path: pty.a, ...LINE });
+      await expect(link.open()).rejects.toThrow(`another program holds it (see \`fuser ${pty.a}\`)`);
+    } finally {
+      await new Promise((r) => other.close(r));
+      await pty.close();
+    }
+  });
+
+  // Root opens any pty whatever its mode: then the open runs in a child as `nobody`, as the agent's user would be.
+  const asRoot = process.getuid?.() === 0;
+  const setpriv = spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
+  it.skipIf(asRoot && !setpriv)('a pty the agent\'s user may not open: "needs the dialout group"', async () => {
+    const pty = await openPtyPair();
+    try {
+      chmodSync(realpathSync(pty.a), 0o000);
+      const repo = fileURLToPath(new URL('../..', import.meta.url));
+      const script = `import { SerialPortLink } from './drivers/serial/serialport-link.ts';
+        new SerialPortLink({ path: process.argv[1], baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1, flowControl: 'none' })
+          .open().then(() => console.log('opened'), (e) => console.log(e.message));`;
+      const node = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script, pty.a];
+      const cmd = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...node] : node;
+      const out = spawnSync(cmd[0]!, cmd.slice(1), { cwd: repo, encoding: 'utf8', env: { ...process.env, HOME: tmpdir() }, timeout: 20_000 });
+      expect(out.stdout).toMatch(/Permission denied.*: the agent's user needs the dialout group \(docs\/deploy-guide\.md\)/);
+    } finally {
+      await pty.close();
+    }
+  }, 30_000);
 });

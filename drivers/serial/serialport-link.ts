@@ -20,6 +20,18 @@ async function deviceAt(path: string): Promise<number | null> {
   }
 }
 
+/**
+ * What to do about the usual reasons a port cannot be opened, for serialport's own text, which names neither the cause
+ * nor the fix (review rv49 L1); undefined when the reason is not one of them.
+ */
+export function openAdvice(err: Error & { code?: unknown }, path: string): string | undefined {
+  const text = `${typeof err.code === 'string' ? err.code : ''} ${err.message}`;
+  if (/EACCES|EPERM|Permission denied|Operation not permitted/i.test(text)) return "the agent's user needs the dialout group (docs/deploy-guide.md)";
+  if (/Cannot lock port|EBUSY|Device or resource busy/i.test(text)) return `another program holds it (see \`fuser ${path}\`)`;
+  if (/ENOENT|No such file or directory/i.test(text)) return 'not plugged in, or a wrong path (see `ls -l /dev/serial/by-id`)';
+  return undefined;
+}
+
 export class SerialPortLink implements SerialLink {
   private port: SerialPort | undefined;
   private dataListeners: Array<(b: Buffer) => void> = [];
@@ -88,7 +100,8 @@ export class SerialPortLink implements SerialLink {
       port.open((err) => {
         if (err) {
           this.port = undefined;
-          reject(err);
+          const advice = openAdvice(err, o.path);
+          reject(advice ? new Error(`${err.message}: ${advice}`, { cause: err }) : err);
           return;
         }
         opened = true;

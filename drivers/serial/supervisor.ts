@@ -32,6 +32,7 @@ export class LinkSupervisor {
   private silenceTimer: NodeJS.Timeout | undefined;
   private silent = false;
   private state_: LinkState = 'closed';
+  private nextTryAt: number | null = null;
   lastDataAt: number | null = null;
 
   constructor(
@@ -46,6 +47,11 @@ export class LinkSupervisor {
 
   get state(): LinkState {
     return this.state_;
+  }
+
+  /** While a reopen is scheduled: its number (1 for the first after a close or failed open) and when it is due. */
+  get retry(): { attempt: number; at: number } | undefined {
+    return this.retryTimer && this.nextTryAt !== null ? { attempt: this.attempt, at: this.nextTryAt } : undefined;
   }
 
   start(): void {
@@ -69,7 +75,9 @@ export class LinkSupervisor {
 
   private async tryOpen(): Promise<void> {
     if (!this.running) return;
-    this.setState('connecting', `opening ${this.link.describe}${this.attempt > 0 ? ` (attempt ${this.attempt + 1})` : ''}`);
+    this.retryTimer = undefined;
+    this.nextTryAt = null;
+    this.setState('connecting', `${this.attempt > 0 ? `reopening ${this.link.describe} (retry ${this.attempt})` : `opening ${this.link.describe}`}`);
     try {
       await this.link.open();
     } catch (err) {
@@ -94,6 +102,7 @@ export class LinkSupervisor {
     if (!this.running || !this.settings.reconnect) return;
     const delay = backoffDelay(this.attempt, this.settings.backoff);
     this.attempt++;
+    this.nextTryAt = this.clock() + delay;
     this.retryTimer = setTimeout(() => void this.tryOpen(), delay);
   }
 
@@ -110,7 +119,9 @@ export class LinkSupervisor {
   private handleClose(err?: Error): void {
     this.clearTimers();
     if (!this.running) return;
-    this.setState('closed', `${this.link.describe} closed${err ? `: ${err.message}` : ''}`);
+    // A link's own error may already name the port (`/dev/ttyUSB0@19200 8E1 closed`): said once, not twice.
+    const why = err?.message.startsWith(this.link.describe) ? err.message.slice(this.link.describe.length).replace(/^[:\s]+/, '') : err?.message;
+    this.setState('closed', `${this.link.describe} closed${why && why !== 'closed' ? `: ${why}` : ''}`);
     this.hooks.onClosed?.(err);
     this.scheduleRetry();
   }
@@ -132,6 +143,7 @@ export class LinkSupervisor {
     if (this.silenceTimer) clearTimeout(this.silenceTimer);
     this.retryTimer = undefined;
     this.silenceTimer = undefined;
+    this.nextTryAt = null;
   }
 
   private setState(state: LinkState, detail: string): void {

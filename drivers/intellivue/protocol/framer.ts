@@ -71,16 +71,24 @@ export class IntellivueFramer {
         this.overflow = false;
         continue;
       }
-      if (this.overflow) continue;
+      // The rest of an over-long frame is noise: counted as such (as on the line, escapes included), so that a
+      // babbling line shows in full (rv49 L2).
+      if (this.overflow) {
+        noise.push(b);
+        continue;
+      }
       if (b === ESC && !this.escaped) {
         this.escaped = true;
         continue;
       }
-      const v = this.escaped ? b ^ 0x20 : b;
+      const wasEscaped = this.escaped;
+      const v = wasEscaped ? b ^ 0x20 : b;
       this.escaped = false;
       if (cur.length >= this.max) {
         out.push({ type: 'bad-frame', reason: 'too-long', detail: `longer than ${this.max} bytes`, raw: Buffer.from(cur) });
         this.overflow = true;
+        if (wasEscaped) noise.push(ESC);
+        noise.push(b);
         continue;
       }
       cur.push(v);

@@ -81,10 +81,15 @@ export class MedibusFramer {
         this.parked = undefined;
         continue;
       }
-      if (this.overflow) continue;
+      // The rest of an over-long message is noise: counted as such, so that a babbling line shows in full (rv49 L2).
+      if (this.overflow) {
+        noise.push(b);
+        continue;
+      }
       if (cur.bytes.length >= this.maxFrame) {
         out.push({ type: 'bad-frame', kind: cur.kind, reason: 'too-long', detail: `longer than ${this.maxFrame} bytes`, raw: Buffer.from(cur.bytes) });
         this.overflow = true;
+        noise.push(b);
         continue;
       }
       cur.bytes.push(b);
