@@ -96,7 +96,7 @@ async function main(): Promise<number> {
     { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
     'bedside edge gateway agent starting',
   );
-  for (const w of configWarnings(startup.config, registry)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
+  for (const w of configWarnings(startup.config, registry, true)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
   let agent: Agent;
   try {
     agent = new Agent({ config, registry, log, configPath: path, startup });

@@ -5,7 +5,8 @@ import { registry } from '../../drivers/registry.js';
 import { testConfig } from '../../test/support/agent-config.js';
 import { tempDir } from '../../test/support/agent-process.js';
 import { chooseTransport } from '../forward/choose.js';
-import { buildProblems, storeMountProblems, timeZoneProblems } from './check.js';
+import { hashPassword } from '../http/passwords.js';
+import { buildProblems, configWarnings, storeMountProblems, timeZoneProblems } from './check.js';
 import { ConfigError } from './load.js';
 
 const hubProblems = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
@@ -80,5 +81,18 @@ describe('store on a mounted volume under IoT Edge', () => {
     expect(storeMountProblems(config, edge, () => '/var/lib/bedside-agent')).toEqual([]);
     expect(storeMountProblems(config, {}, () => '/')).toEqual([]);
     expect(storeMountProblems(config, edge, () => null)).toEqual([]);
+  });
+});
+
+describe('password hashes, as --check sees them', () => {
+  it('warns per user whose stored hash costs less than OWASP asks (N·r·p below 2^19), as the start does (review rv48 L5)', async () => {
+    const users = [
+      { name: 'cheap', role: 'clinician', passwordHash: await hashPassword('cheap-pass-1', { N: 1024, r: 8, p: 1 }) },
+      { name: 'dear', role: 'viewer', passwordHash: await hashPassword('dear-pass-1', { N: 65536, r: 8, p: 1 }) },
+    ];
+    const warned = (enabled: boolean) => configWarnings(testConfig(tempDir(), { display: { enabled, users } })).filter((w) => w.path.startsWith('display.users'));
+    expect(warned(true)).toEqual([{ path: 'display.users[0] (cheap)', message: expect.stringMatching(/^the password hash of this user is cheap to guess if the config leaks \(scrypt N=1024, r=8, p=1: .*npx tsx agent\/http\/hash-password\.ts/) }]);
+    // No display, no logins.
+    expect(warned(false)).toEqual([]);
   });
 });

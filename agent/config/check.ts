@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
-import { examplePasswordProblems } from '../http/passwords.js';
+import { examplePasswordProblems, weakPasswordHashes } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
 import { AzureIotTransport, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
 import { hubRoute } from '../forward/choose.js';
@@ -193,9 +193,9 @@ export function timeZoneProblems(
 
 /**
  * What the agent can run with but people at the bedside would find out the hard way: printed by --check after
- * "valid" and logged at every start.
+ * "valid" and logged at every start (`atStart`: less what the parts say themselves as they start).
  */
-export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<string, DriverFactory>, atStart = false): ConfigProblem[] {
   const warnings: ConfigProblem[] = registry ? sharedBedWarnings(config, registry) : [];
   // A display certificate browsers refuse (or soon will): said, not refused, since only the screens suffer from it.
   if (config.display.enabled && config.display.tls) {
@@ -215,6 +215,16 @@ export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<strin
   }
   const d = config.display;
   if (!d.enabled) return warnings;
+  // Accepted (deployments made with the old default keep working), but --check is where an engineer looks for it
+  // (review rv48 L5). At start the display says it as it starts (agent/http/server.ts), also when embedded.
+  if (!atStart) d.users.forEach((u, i) => {
+    for (const { N, r, p } of weakPasswordHashes([u])) {
+      warnings.push({
+        path: `display.users[${i}] (${u.name})`,
+        message: `the password hash of this user is cheap to guess if the config leaks (scrypt N=${N}, r=${r}, p=${p}: cost below OWASP's); make a new one with \`npx tsx agent/http/hash-password.ts\``,
+      });
+    }
+  });
   const acting = [...d.users, ...d.tokens].some((u) => u.role === 'clinician' || u.role === 'admin');
   if (acting) return warnings;
   warnings.push({

@@ -19,7 +19,22 @@ interface Node {
   items?: Node;
   oneOf?: readonly Node[];
   required?: readonly string[];
+  /** A map (per bed, per device): the schema of every value, whatever its key. */
+  additionalProperties?: boolean | Node;
+  /** A map's keys; a `title` names the placeholder in the rows (`<bed>`). */
+  propertyNames?: Node & { title?: string };
 }
+
+/**
+ * The key placeholder of each map in the schemas, by the map's path, where the schema names none (propertyNames'
+ * title): without it, the fields under a map (e.g. `alarms.news2.beds.<bed>.assume`) would be in no row (review rv48 L1).
+ */
+const MAP_KEYS: Readonly<Record<string, { name: string; what: string }>> = {
+  'alarms.devices': { name: 'deviceId', what: 'a device id, as its driver names it' },
+  'alarms.limits.beds': { name: 'bed', what: 'a bed name, exactly as the devices report it' },
+  'alarms.limits.beds.<bed>': { name: 'rule', what: 'a limit rule id (listed under alarms.limits.beds)' },
+  'alarms.news2.beds': { name: 'bed', what: 'a bed name, exactly as the devices report it' },
+};
 
 function typeOf(n: Node): string {
   if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ');
@@ -50,10 +65,26 @@ function rows(n: Node, prefix: string, out: string[]): void {
       ? `\`${JSON.stringify(child.default)}\``
       : '';
     out.push(`| \`${path}\`${required} | ${cell(typeOf(child))} | ${def} | ${cell([child.description ?? '', limits(child)].filter(Boolean).join(' '))} |`);
-    if (child.type === 'object' && child.properties) rows(child, path, out);
-    if (child.type === 'array' && child.items?.properties) rows(child.items, `${path}[]`, out);
-    if (child.type === 'array' && child.items?.oneOf?.every((o) => o.properties)) alternatives(child.items.oneOf, `${path}[]`, out);
+    inside(child, path, out);
   }
+}
+
+/** The rows of what a field holds: an object's fields, an array's items, a map's values. */
+function inside(n: Node, path: string, out: string[]): void {
+  if (n.type === 'object' && n.properties) rows(n, path, out);
+  if (n.type === 'object' && typeof n.additionalProperties === 'object') mapRows(n, n.additionalProperties, path, out);
+  if (n.type === 'array' && n.items?.properties) rows(n.items, `${path}[]`, out);
+  if (n.type === 'array' && n.items?.oneOf?.every((o) => o.properties)) alternatives(n.items.oneOf, `${path}[]`, out);
+}
+
+/** A map's value as a row under a placeholder key (`alarms.news2.beds.<bed>`), then the value's own fields. */
+function mapRows(map: Node, value: Node, path: string, out: string[]): void {
+  const key = map.propertyNames?.title ?? MAP_KEYS[path]?.name ?? 'key';
+  const what = map.propertyNames?.description ?? MAP_KEYS[path]?.what;
+  const keyPath = `${path}.<${key}>`;
+  const description = [what ? `The key: ${what}.` : '', value.description ?? '', limits(value)].filter(Boolean).join(' ');
+  out.push(`| \`${keyPath}\` | ${cell(typeOf(value))} |  | ${cell(description)} |`);
+  inside(value, keyPath, out);
 }
 
 /**
