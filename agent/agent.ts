@@ -8,7 +8,7 @@ import type { AgentConfig } from './config/load.js';
 import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
-import { declareWatchedCounters, Metrics } from './metrics.js';
+import { declareSourceCounters, declareWatchedCounters, Metrics } from './metrics.js';
 import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder } from './forward/forwarder.js';
 import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
@@ -167,7 +167,7 @@ export class Agent {
     // takes effect from the start, before anything else is built from the config.
     const startup = beginStartup(deps.startup ?? decideStartup(local, deps.registry), log);
     const config = startup.config;
-    declareWatchedCounters(this.metrics, config.drivers.filter((d) => d.enabled).map((d) => d.name));
+    declareWatchedCounters(this.metrics);
     this.bedOverrides = bedOverrideKeys(config.alarms);
     this.deps = { ...deps, config };
     // What follows can still refuse to start (a secret not set, a display certificate that cannot be read): the
@@ -828,6 +828,7 @@ export class Agent {
     if (this.drivers.has(entry.name)) throw new Error(`driver ${entry.name} is already running`);
     if (this.stopRequested) throw new Error(`the agent is stopping: driver ${entry.name} not started`);
     const dlog = this.log.child({ driver: entry.name, type: entry.type });
+    declareSourceCounters(this.metrics, entry.name);
     const driver = factory.create(entry.options, {
       name: entry.name,
       log: dlog,

@@ -2,6 +2,7 @@
 // sees no rise in a series whose first sample is already 1.
 import { describe, expect, it } from 'vitest';
 import { Agent } from './agent.js';
+import type { DriverEntry } from './config/load.js';
 import { WATCHED_COUNTERS, WATCHED_SOURCE_COUNTERS } from './metrics.js';
 import { registry } from '../drivers/registry.js';
 import { testConfig } from '../test/support/agent-config.js';
@@ -39,6 +40,10 @@ describe('watched counters', () => {
       for (const s of expected) expect(values.get(s), s).toBe(0);
       // A disabled driver sends nothing: no series of its own.
       expect([...values.keys()].filter((k) => k.includes('source="spare"'))).toEqual([]);
+      // A driver started later (the twin's drivers section) has its series from its start (review rv50 §2).
+      await agent.startDriver({ name: 'added', type: 'simulator', enabled: true, options: { beds: 1, waveforms: false } } as DriverEntry);
+      const after = await (await fetch(`${agent.display!.address().url}/metrics`)).text();
+      for (const [n, l] of WATCHED_SOURCE_COUNTERS) expect(after, n).toContain(`${series(n, { ...l, source: 'added' })} 0`);
     } finally {
       await agent.stop();
     }

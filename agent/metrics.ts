@@ -100,7 +100,11 @@ export const WATCHED_SOURCE_COUNTERS: readonly (readonly [string, Labels?])[] = 
   ['ingest_refused_total', { reason: 'SQLITE_FULL' }],
 ];
 
-export function declareWatchedCounters(metrics: Metrics, sources: readonly string[]): void {
+export function declareWatchedCounters(metrics: Metrics): void {
   for (const [name, labels] of WATCHED_COUNTERS) metrics.declare(name, labels);
-  for (const source of sources) for (const [name, labels] of WATCHED_SOURCE_COUNTERS) metrics.declare(name, { ...labels, source });
+}
+
+/** As a driver starts (at the agent's start, or added later from the twin): its source's counters at 0. */
+export function declareSourceCounters(metrics: Metrics, source: string): void {
+  for (const [name, labels] of WATCHED_SOURCE_COUNTERS) metrics.declare(name, { ...labels, source });
 }
