@@ -168,3 +168,30 @@ describe('message properties', () => {
     expect(schemaVersionOf('not json')).toBe(1);
   });
 });
+
+describe('alarm-change records (review rv51 M3)', () => {
+  it('say whether the condition is still there, whether it latches and until when its audio is paused; valid against schema 1', async () => {
+    const { AlarmEngine } = await import('../alarms/engine.js');
+    const { numeric, nurse, s } = await import('../alarms/fixtures.js');
+    const { DEFAULT_NEWS2_CONFIG } = await import('../alarms/news2.js');
+    const { alarmChangeRecord } = await import('./wire.js');
+    const e = new AlarmEngine({ news2: { ...DEFAULT_NEWS2_CONFIG, defaults: { ...DEFAULT_NEWS2_CONFIG.defaults, enabled: false } } });
+    const changes = [];
+    // HR 130: the default high-rate limit alarm; paused by a nurse, then the rate recovers while paused.
+    for (let t = 0; t <= 20; t++) changes.push(...e.reading(numeric(MDC.ECG_HEART_RATE, 130, t)), ...e.tick(s(t)));
+    const raised = changes.find((c) => c.change === 'raised')!;
+    const paused = e.audioPause({ alarmId: raised.alarmId }, nurse, 60, s(21)).changes;
+    for (let t = 22; t <= 40; t++) changes.push(...e.reading(numeric(MDC.ECG_HEART_RATE, 80, t)), ...e.tick(s(t)));
+    // Not latching: it resolves as its condition ends, its pause with it.
+    const ended = changes.find((c) => c.alarmId === raised.alarmId && c.change === 'resolved')!;
+    const records = [raised, ...paused, ended].map((c) => JSON.parse(JSON.stringify(alarmChangeRecord(c))) as Record<string, unknown>);
+    expect(records.map((r) => [r.change, r.state, r.conditionPresent, r.audioPausedUntil ?? null])).toEqual([
+      ['raised', 'active', true, null],
+      ['audio-paused', 'audio-paused', true, iso(s(81))],
+      ['resolved', 'resolved', false, null],
+    ]);
+    for (const r of records) expect(r.latching).toBe(false);
+    const body = envelope('gw')('m-1', 'alarms', records.map((r) => JSON.stringify(r)));
+    expect(messageSchemaErrors(JSON.parse(body))).toEqual([]);
+  });
+});

@@ -338,6 +338,13 @@ export function alarmChangeRecord(c: AlarmStateChange, patientId: (id: string) =
     category: a.category,
     state: a.state,
     escalated: a.escalated,
+    // Whether the condition is still there (an acknowledged or paused alarm whose condition ended is not), whether it
+    // latches, until when its audio is paused, and a device's own priority where it differs (its "no alarm" signal is
+    // carried as low): review rv51 M3, a consumer could not tell these apart.
+    conditionPresent: a.conditionPresent,
+    latching: a.latching,
+    ...(a.audioPausedUntil !== undefined && a.state === 'audio-paused' && { audioPausedUntil: iso(a.audioPausedUntil) }),
+    ...(a.reportedPriority !== undefined && a.reportedPriority !== a.priority && { reportedPriority: a.reportedPriority }),
     ...(a.metric && { sourceCode: a.metric.code, sourceRefid: a.metric.refid }),
     ...(a.value !== undefined && { value: a.value }),
     ...(a.unit && { unit: a.unit.ucum }),
