@@ -1,6 +1,9 @@
-// The alarm tracker's lifecycle of IntelliVue alarm lists, and alarms of a monitor in demo or test mode, which are
-// the monitor's simulation and must never reach the bedside as a patient's alarms.
+// The alarm tracker's lifecycle of IntelliVue alarm lists, alarms of a monitor in demo or test mode, which are
+// the monitor's simulation and must never reach the bedside as a patient's alarms, and alarms answered at the monitor.
 import { describe, expect, it } from 'vitest';
+import { AlarmEngine } from '../../agent/alarms/engine.js';
+import { s } from '../../agent/alarms/fixtures.js';
+import type { Actor } from '../../agent/alarms/types.js';
 import { AlarmTracker } from './alarms.js';
 import { ALERT_STATE, ALERT_TYPE, type AlarmEntry } from './protocol/index.js';
 
@@ -12,6 +15,7 @@ function entry(state = 0, type: number = ALERT_TYPE.HI_PRI_P_AL): AlarmEntry {
 }
 
 const tracker = () => new AlarmTracker({ deviceId: 'mx800-1', bed: 'bed-1', source: 'iv' }, 5000);
+const who = (a: Actor) => (typeof a === 'string' ? a : a.user);
 const brief = (events: ReturnType<AlarmTracker['update']>) => events.map((e) => `${e.phase} ${e.category} ${e.priority} ${e.text}`);
 
 describe('IntelliVue alarms of a monitor in demo or test mode', () => {
@@ -35,5 +39,45 @@ describe('IntelliVue alarms of a monitor in demo or test mode', () => {
     t.update('T', [entry(ALERT_STATE.DEV_IN_DEMO_MODE, ALERT_TYPE.MED_PRI_T_AL)], 1000, 1000, null);
     const ended = t.endAll(2000);
     expect(ended.map((e) => `${e.phase} ${e.endedBy} ${e.alarmId}`)).toEqual(['end link-lost mx800-1:P:16770:40:0', 'end link-lost mx800-1:demo-or-test-mode']);
+  });
+});
+
+describe('IntelliVue alarms answered at the monitor (al_state)', () => {
+  /**
+   * The real tracker feeding the real engine, one list snapshot a second for 90 s: the alarm is listed with state 0,
+   * then from t=3 s with `answered`. The engine's changes (and the tracker's events at t=3) as text.
+   */
+  function run(answered: number): { events: string[]; changes: string[] } {
+    const t = tracker();
+    const engine = new AlarmEngine();
+    const events: string[] = [];
+    const changes: string[] = [];
+    for (let sec = 0; sec <= 90; sec++) {
+      for (const ev of t.update('P', [entry(sec >= 3 ? answered : 0)], s(sec), s(sec), null)) {
+        if (sec === 3) events.push(`${ev.phase} ${ev.atDevice ?? '-'}`);
+        for (const c of engine.ingest(ev)) changes.push(`t=${sec} ${c.change} ${c.from ?? '-'}>${c.to} by ${who(c.actor)}`);
+      }
+      for (const c of engine.tick(s(sec))) changes.push(`t=${sec} ${c.change} ${c.from ?? '-'}>${c.to} by ${who(c.actor)}`);
+    }
+    return { events, changes };
+  }
+
+  it('silenced/reset at the monitor (AL_SILENCED_RESET) acknowledges it at once, as PCD-04 alert-acknowledged: no escalation', () => {
+    const { events, changes } = run(ALERT_STATE.SILENCED_RESET);
+    // At once, not at the next repeat (t=5): the gateway must not escalate meanwhile.
+    expect(events).toEqual(['continue acknowledged']);
+    expect(changes).toEqual(['t=0 raised ->active by system', 't=3 acknowledged active>acknowledged by device mx800-1']);
+  });
+
+  it('suspended at the monitor (AL_SUSPENDED) pauses its audio here, as PCD-04 alarm-paused', () => {
+    const { events, changes } = run(ALERT_STATE.SUSPENDED);
+    expect(events).toEqual(['continue audio-paused']);
+    expect(changes.slice(0, 2)).toEqual(['t=0 raised ->active by system', 't=3 audio-paused active>audio-paused by device mx800-1']);
+  });
+
+  it('alarms switched off at the monitor (AL_INHIBITED) are a setting, not an answer (as PCD-04 alarm-off): it escalates', () => {
+    const { events, changes } = run(ALERT_STATE.INHIBITED);
+    expect(events).toEqual([]); // nothing new to say at t=3
+    expect(changes).toEqual(['t=0 raised ->active by system', 't=60 escalated active>active by system']);
   });
 });

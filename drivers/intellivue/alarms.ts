@@ -1,7 +1,8 @@
 // IntelliVue alarm lists → AlarmEvents with a lifecycle. The alarm monitor object lists the patient
 // (P) and technical (T, "INOP") alarms active now; phases come from comparing successive lists: new →
-// start, still there → continue (at most every repeatMs of device time, or at once if the priority
-// changed), gone → end. AlertType bits give the IEC 60601-1-8 priority directly.
+// start, still there → continue (at most every repeatMs of device time, or at once if the priority or
+// what was done to it at the monitor changed), gone → end. AlertType bits give the IEC 60601-1-8 priority directly;
+// AlertState bits say whether someone silenced or suspended it at the monitor (atDevice).
 import type { AlarmEvent, AlarmPriority, MdcCode, Origin } from '../../agent/model/reading.js';
 import { contextFree } from '../../agent/model/mdc.js';
 import { lookupPhysio, rawCode } from './codes.js';
@@ -41,6 +42,25 @@ export type AlarmList = 'P' | 'T';
 const NOT_A_PATIENT = ALERT_STATE.DEV_IN_DEMO_MODE | ALERT_STATE.DEV_IN_TEST_MODE;
 const DEMO_TEXT = "Monitor in demo or test mode: its alarms are not a patient's";
 
+/**
+ * What a person did to the alarm at the monitor, from its al_state, in the terms the HL7 PCD-04 path uses for the
+ * same answers (its inactivation state), so that the agent treats an answer at an IntelliVue like one over HL7. The
+ * programming guide gives the bits' names and values only; their meaning is the monitor's own two actions (its
+ * Instructions for Use: "Acknowledging Alarms", the Silence key; "Pausing or Switching Off Alarms").
+ * - AL_SILENCED_RESET: silenced with the Silence key, which on IntelliVue acknowledges the alarm: its sound stops as
+ *   long as the condition lasts (not for a set time), and a latched alarm whose condition is gone is reset. That is
+ *   IEC 60601-1-8 acknowledgement, PCD-04 `alert-acknowledged` → 'acknowledged' (not 'audio-paused', which is timed).
+ * - AL_SUSPENDED: the monitor's alarms paused for a while (ISO/IEEE 11073 "suspended" is temporary, "inhibited" is
+ *   switched off): PCD-04 `alarm-paused`, which the HL7 path maps to 'audio-paused' (for the gateway's pause time).
+ * - AL_INHIBITED (alarms switched off at the monitor) is a setting, not an answer, as PCD-04 `alarm-off`: nothing.
+ * Silenced wins when both are set: it is the stronger answer and lasts for the condition.
+ */
+export function atDeviceOf(state: number): AlarmEvent['atDevice'] {
+  if (state & ALERT_STATE.SILENCED_RESET) return 'acknowledged';
+  if (state & ALERT_STATE.SUSPENDED) return 'audio-paused';
+  return undefined;
+}
+
 export class AlarmTracker {
   private readonly active = new Map<string, Active>();
   /** Lists (P, T) whose last snapshot held demo or test alarms; while any does, one technical alarm says so. */
@@ -74,7 +94,8 @@ export class AlarmTracker {
       if (!prev) {
         out.push(this.event(list, key, e, 'start', receivedAt, deviceTime));
         this.active.set(key, { entry: e, lastEmitted: time });
-      } else if (prev.entry.type !== e.type || time - prev.lastEmitted >= this.repeatMs) {
+      } else if (prev.entry.type !== e.type || atDeviceOf(prev.entry.state) !== atDeviceOf(e.state) || time - prev.lastEmitted >= this.repeatMs) {
+        // An answer at the monitor goes out at once, not at the next repeat: the gateway must not escalate meanwhile.
         out.push(this.event(list, key, e, 'continue', receivedAt, deviceTime));
         this.active.set(key, { entry: e, lastEmitted: time });
       } else {
@@ -144,6 +165,8 @@ export class AlarmTracker {
       receivedAt,
     };
     if (source) ev.sourceMetric = source.mdc;
+    const atDevice = atDeviceOf(e.state);
+    if (atDevice) ev.atDevice = atDevice;
     return ev;
   }
 }

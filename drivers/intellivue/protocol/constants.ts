@@ -97,8 +97,15 @@ export const ALERT_TYPE = {
   HI_PRI_P_AL: 0x0400,
 } as const;
 
-/** AlertState bits (al_state) that say the alarm is not a patient's: the monitor is in demo or test mode. */
+/**
+ * AlertState bits (al_state). Demo, standby and test mode say the alarm is not a patient's; silenced/reset and
+ * suspended say what was done to it at the monitor; inhibited is the alarm switched off there (a setting).
+ */
 export const ALERT_STATE = {
+  INHIBITED: 0x8000,
+  SUSPENDED: 0x4000,
+  LATCHED: 0x2000,
+  SILENCED_RESET: 0x1000,
   DEV_IN_DEMO_MODE: 0x0100,
   DEV_IN_STANDBY: 0x0200,
   DEV_IN_TEST_MODE: 0x0400,
