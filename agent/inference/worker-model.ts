@@ -2,8 +2,14 @@
 // synchronous (onnxruntime runs the session inside a setImmediate on the calling thread), so on the agent's thread a
 // slow or hung run would hold up ingest, alarm ticks and the display, and no timer could fire until it ended. Here
 // they run in one worker thread (worker-entry.ts), created once and reused like the session it holds; a caller that
-// gives up on an assessment (LiveModel's deadline) calls abandon(): the worker is terminated and a fresh one
-// started from the same verified bytes.
+// gives up on an assessment (LiveModel's deadline) calls abandon(): the worker is terminated and the next assessment
+// starts a fresh one from the same verified bytes.
+//
+// A worker is never terminated while it creates its onnxruntime session (before it says ready or failed): a
+// termination inside InferenceSession.create makes onnxruntime-node throw a C++ Napi::Error that nothing catches,
+// and the whole process aborts (exit 134), not just the worker. The same happens when the process exits, by
+// process.exit or by its event loop running empty, with such a worker unref'd. So a loading worker given up on is
+// only marked retired, stays ref'd, and is terminated when it reports (see end()).
 import { Worker } from 'node:worker_threads';
 import type { AlarmType, Channel } from '../../models/features/index.js';
 import { ModelLoadError } from './approval.js';
@@ -39,6 +45,16 @@ export interface WorkerModelOptions extends EdgeModelOptions {
 // registers tsx in the worker, then imports worker-entry.ts.
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
 const ENTRY = new URL(FROM_SOURCES ? './worker-from-sources.mjs' : './worker-entry.js', import.meta.url);
+/** How long close() waits for workers still creating their session to report (then they are terminated). */
+const LOADING_WAIT_MS = 5000;
+
+/** Waits for `p`, at most `ms`. */
+async function within(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms).unref()))]);
+  clearTimeout(timer);
+}
 
 /**
  * The worker's node options: built, the parent's (inherited); from sources, the parent's less tsx's own (its loader
@@ -67,6 +83,13 @@ export class WorkerModel {
   /** Settles when the current worker has created its session (rejects if it cannot). */
   private started: Promise<void> | null = null;
   private readonly pending = new Map<number, Pending>();
+  /**
+   * Workers still creating their session: `reported` settles when one says ready or failed (or exits), `refuse`
+   * rejects its start for whoever waits on it. Never terminated or unref'd while here (see the top of this file).
+   */
+  private readonly loading = new Map<Worker, { reported: Promise<void>; refuse: (e: Error) => void }>();
+  /** Loading workers given up on (abandon, close): terminated as soon as they report. */
+  private readonly retired = new Set<Worker>();
   private nextId = 1;
   private closed = false;
 
@@ -124,18 +147,18 @@ export class WorkerModel {
 
   /**
    * Gives up on the assessment in flight (it rejects now; its result, should it come, is never seen): the worker is
-   * terminated and a fresh one started for the next assessment. A worker stuck inside a native call cannot be
-   * stopped until that call returns; it no longer holds anything up, here or in the agent.
+   * ended (end()) and the next assessment starts a fresh one. Not started here: it would be loading when a stop
+   * follows the time-out, and a worker that is loading cannot be terminated. A worker stuck inside a native call
+   * cannot be stopped until that call returns; it no longer holds anything up, here or in the agent.
    */
   abandon(): void {
     const old = this.worker;
     this.worker = null;
     this.started = null;
-    if (old) {
-      this.fail(old, new Error('assessment abandoned'));
-      void old.terminate().catch(() => undefined);
-    }
-    if (!this.closed) this.spawn(); // ready (session created) by the next alarm
+    if (!old) return;
+    const err = new Error('assessment abandoned');
+    this.fail(old, err);
+    this.end(old, err);
   }
 
   async close(): Promise<void> {
@@ -143,12 +166,30 @@ export class WorkerModel {
     const w = this.worker;
     this.worker = null;
     this.started = null;
-    if (!w) return;
-    this.fail(w, new Error('the model is closed'));
+    const err = new Error('the model is closed');
+    if (w) this.fail(w, err);
     // Terminating also releases the session with the thread. Bounded: a worker stuck in a native call ends later.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([w.terminate().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1000).unref()))]);
-    clearTimeout(timer);
+    const ended = w ? this.end(w, err) : undefined;
+    // Workers still loading are terminated when they report (well under a second, normally). Past the bound they are
+    // left loading and ref'd, so the process lives on until they report: exiting with one loading would abort it.
+    const reported = Promise.all([...this.loading.values()].map((l) => l.reported));
+    await Promise.all([within(ended, 1000), within(reported, LOADING_WAIT_MS)]);
+  }
+
+  /**
+   * Ends a worker given up on. One still loading is marked retired (terminated when it reports) and its start refused
+   * now; any other is terminated and unref'd: one stuck in a native call ends only when the call returns, and unref'd
+   * it does not keep the event loop alive (the process reaches its exit; Node still joins the thread before it ends).
+   */
+  private end(worker: Worker, err: Error): Promise<unknown> | undefined {
+    const loading = this.loading.get(worker);
+    if (loading) {
+      this.retired.add(worker);
+      loading.refuse(err);
+      return undefined;
+    }
+    worker.unref();
+    return worker.terminate().catch(() => undefined);
   }
 
   private spawn(): void {
@@ -160,8 +201,18 @@ export class WorkerModel {
     let ready: () => void = () => undefined;
     let refused: (e: Error) => void = () => undefined;
     const started = new Promise<void>((res, rej) => ((ready = res), (refused = rej)));
-    started.catch(() => undefined); // awaited by the next assess() or start(); a spare worker may never be used
+    started.catch(() => undefined); // awaited by the next assess() or start(); may be refused with no one waiting
     this.started = started;
+    let reported: () => void = () => undefined;
+    this.loading.set(worker, { reported: new Promise<void>((r) => (reported = r)), refuse: refused });
+    /** The worker is done loading (ready, failed or gone): true if it was retired meanwhile, and is now terminated. */
+    const loaded = (): boolean => {
+      this.loading.delete(worker);
+      reported();
+      if (!this.retired.delete(worker)) return false;
+      void worker.terminate().catch(() => undefined);
+      return true;
+    };
     const lost = (err: Error) => {
       refused(err);
       this.fail(worker, err);
@@ -172,13 +223,19 @@ export class WorkerModel {
     };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ready') {
+        if (loaded()) return;
         worker.unref(); // idle: an idle model does not keep the process alive
         ready();
-      } else if (m.type === 'failed') lost(new ModelLoadError(m.message));
-      else this.settle(m);
+      } else if (m.type === 'failed') {
+        loaded(); // it exits by itself
+        lost(new ModelLoadError(m.message));
+      } else this.settle(m);
     });
     worker.on('error', (err) => lost(new Error(`model worker failed: ${err.message}`, { cause: err })));
-    worker.on('exit', (code) => lost(new Error(`model worker exited (code ${code})`)));
+    worker.on('exit', (code) => {
+      loaded();
+      lost(new Error(`model worker exited (code ${code})`));
+    });
   }
 
   private settle(m: Extract<FromWorker, { id: number }>): void {
