@@ -419,7 +419,100 @@ describe('engine: device-reported alarms', () => {
     e.deviceAlarm(deviceAlarm('5', 'start', 0, { priority: 'low' }));
     e.deviceAlarm(deviceAlarm('5', 'continue', 25, { priority: 'low' }));
     expect(e.tick(s(50))).toEqual([]);
-    expect(summary(e.tick(s(56)))).toEqual(['raised:->active']);
+    // Then silent: "no data", and the device's own alarm is no longer watched (below).
+    expect(summary(e.tick(s(56)))).toEqual(['raised:->active', 'condition-ended:active>latched']);
+  });
+});
+
+describe('engine: device alarms of a device that goes silent (review rv51 H1)', () => {
+  // The reviewer's p2-silent scenario: a central station sends HR 30 and its own alarms over HL7 (no link-lost end),
+  // ASYSTOLE is acknowledged, then the feed stops without an end.
+  function silentCentralStation() {
+    const e = new AlarmEngine();
+    const out: AlarmStateChange[] = [];
+    for (let t = 0; t <= 15; t++) out.push(...e.reading(numeric(HR, 30, t, { deviceId: 'cs-1' })), ...e.tick(s(t)));
+    out.push(...e.ingest(deviceAlarm('asys', 'start', 2, { deviceId: 'cs-1', priority: 'high', text: 'ASYSTOLE' })));
+    out.push(...e.ingest(deviceAlarm('leads', 'start', 3, { deviceId: 'cs-1', priority: 'low', category: 'technical', text: 'LEADS OFF' })));
+    const asys = e.list().find((a) => a.condition.text === 'ASYSTOLE')!.id;
+    const leads = e.list().find((a) => a.condition.text === 'LEADS OFF')!.id;
+    out.push(...e.acknowledge(asys, nurse, s(16)).changes);
+    return { e, out, asys, leads };
+  }
+
+  it('end unconfirmed with the limit alarms, audited: the acknowledged one resolves, the unanswered one latches until acknowledged', () => {
+    const { e, asys, leads } = silentCentralStation();
+    const out: AlarmStateChange[] = [];
+    for (let t = 16; t <= 3 * 3600; t += 1) out.push(...e.tick(s(t)));
+    const device = out.filter((c) => c.alarm.source === 'device').map((c) => `${(c.at - s(0)) / 1000} ${c.alarmId} ${c.change}:${c.from}>${c.to} ${c.why}`);
+    expect(device).toEqual([
+      `46 ${asys} resolved:acknowledged>resolved no longer monitored: device cs-1 silent for 31 s`,
+      `46 ${leads} condition-ended:active>latched no longer monitored: device cs-1 silent for 31 s`,
+    ]);
+    // The limit alarm of the same feed ends at the same tick, with the same words.
+    expect(out.find((c) => c.alarm.source === 'limit')).toMatchObject({ at: s(46), why: 'no longer monitored: device cs-1 silent for 31 s' });
+    // A person can clear what remains.
+    expect(summary(e.acknowledge(leads, nurse, s(3 * 3600 + 1)).changes)).toEqual(['acknowledged:latched>resolved']);
+    expect(e.list().filter((a) => a.source === 'device')).toEqual([]);
+    // The device back with its alarm: raised again, unanswered.
+    expect(summary(e.ingest(deviceAlarm('asys', 'continue', 3 * 3600 + 2, { deviceId: 'cs-1', priority: 'high', text: 'ASYSTOLE' })))).toEqual(['resolved:active>resolved', 'raised:->active']);
+  });
+
+  it('stay while the device sends anything within its silentAfterS: readings for the bed, its alarms, a keep-alive', () => {
+    const technical = { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 30 };
+    // Readings every 20 s.
+    const a = engine({ technical });
+    a.ingest(deviceAlarm('asys', 'start', 0, { text: 'ASYSTOLE' }));
+    const readings: AlarmStateChange[] = [];
+    for (let t = 0; t <= 600; t++) {
+      if (t % 20 === 0) readings.push(...a.reading(numeric(HR, 80, t)));
+      readings.push(...a.tick(s(t)));
+    }
+    expect(readings.filter((c) => c.alarm.source === 'device' && c.change !== 'escalated')).toEqual([]);
+    // Only alarms (another of the device's, for the bed) and a PCD-04 watchdog carrying no bed.
+    const b = engine({ technical });
+    b.ingest(deviceAlarm('asys', 'start', 0, { text: 'ASYSTOLE' }));
+    const quiet: AlarmStateChange[] = [];
+    for (let t = 0; t <= 600; t++) {
+      if (t === 25) quiet.push(...b.ingest(deviceAlarm('other', 'start', t, { priority: 'low', text: 'NIBP CUFF' })));
+      if (t >= 40 && t % 20 === 0) quiet.push(...b.ingest({ ...status('online', t), bed: undefined, alive: true }));
+      quiet.push(...b.tick(s(t)));
+    }
+    expect(quiet.filter((c) => c.why.startsWith('no longer monitored'))).toEqual([]);
+    expect(b.list().map((x) => `${x.condition.text} ${x.state}`).sort()).toEqual(['ASYSTOLE active', 'NIBP CUFF active']);
+  });
+
+  it('a monitor moved to another bed ends the old bed\'s; a central station still sending for other beds keeps them (its bed gets "no data for bed")', () => {
+    const technical = { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 30 };
+    const moved = engine({ technical });
+    moved.ingest(deviceAlarm('spo2', 'start', 0, { priority: 'medium', text: 'SpO2 LOW' }));
+    const out: AlarmStateChange[] = [];
+    for (let t = 0; t <= 100; t++) {
+      out.push(...moved.reading(numeric(HR, 80, t, { bed: t <= 10 ? 'bed-1' : 'bed-2' })), ...moved.tick(s(t)));
+    }
+    expect(out.filter((c) => c.alarm.source === 'device').map((c) => `${(c.at - s(0)) / 1000} ${c.change}:${c.from}>${c.to} ${c.why}`)).toEqual([
+      '41 condition-ended:active>latched no longer monitored: mon-1 now sends for bed bed-2, nothing for bed bed-1 for 31 s',
+    ]);
+
+    const central = new AlarmEngine({ technical });
+    central.ingest(deviceAlarm('asys', 'start', 0, { deviceId: 'central-1', text: 'ASYSTOLE' }));
+    const cs: AlarmStateChange[] = [];
+    for (let t = 0; t <= 300; t++) {
+      if (t <= 60) cs.push(...central.reading(numeric(HR, 80, t, { deviceId: 'central-1', bed: 'bed-1' })));
+      cs.push(...central.reading(numeric(HR, 80, t, { deviceId: 'central-1', bed: 'bed-2' })), ...central.tick(s(t)));
+    }
+    expect(cs.filter((c) => c.alarm.source === 'device' && c.change !== 'escalated').map((c) => c.change)).toEqual([]);
+    expect(central.list({ bed: 'bed-1' }).map((x) => x.condition.text).sort()).toEqual(['ASYSTOLE', 'No data from central-1 for bed bed-1']);
+  });
+
+  it('a driver that ends its alarms on link loss (IntelliVue, Medibus) still ends them so, and the silence later adds no record', () => {
+    const technical = { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 30 };
+    const e = engine({ technical });
+    e.ingest(deviceAlarm('spo2', 'start', 0, { priority: 'medium', text: 'SpO2 LOW' }));
+    const ended = e.ingest(deviceAlarm('spo2', 'end', 5, { priority: 'medium', text: 'SpO2 LOW', endedBy: 'link-lost' }));
+    expect(ended.map((c) => c.why)).toEqual(['connection to the device lost; it can no longer confirm: SpO2 LOW']);
+    const later: AlarmStateChange[] = [];
+    for (let t = 6; t <= 120; t++) later.push(...e.tick(s(t)));
+    expect(later.filter((c) => c.alarm.source === 'device')).toEqual([]);
   });
 });
 
@@ -592,6 +685,12 @@ describe('engine: list order', () => {
     expect(e.list().map((a) => a.condition.text)).toEqual(['high-new', 'high-old', 'medium', 'low-new', 'low-old']);
   });
 
+  it('alarms raised at the same time are newest first by creation, alm-10 before alm-9 (not text order of ids)', () => {
+    const e = engine();
+    for (let i = 1; i <= 12; i++) e.deviceAlarm(deviceAlarm(`a${i}`, 'start', 0, { priority: 'medium', text: `alarm ${i}` }));
+    expect(e.list().map((a) => a.id)).toEqual(Array.from({ length: 12 }, (_, i) => `alm-${12 - i}`));
+  });
+
   it('list returns copies', () => {
     const e = engine();
     e.deviceAlarm(deviceAlarm('a', 'start', 0, { priority: 'low' }));
@@ -668,6 +767,32 @@ describe('engine: an action applies to what the person saw', () => {
     // Nothing left as shown: refused, saying why (the bed's alarms are unanswered and not as shown).
     const again = e.audioPause({ bed: 'bed-1', shown: shown.filter((x) => x.id !== r.changes[0]!.alarmId) }, nurse, 60, s(2));
     expect(again).toMatchObject({ ok: false, error: 'the alarms of bed bed-1 changed since they were shown: look at them again' });
+  });
+});
+
+describe('engine: the "No data" text (review rv51 L4)', () => {
+  it('says what stays true hours later, not the silence at raise time; the audit has the figure of the moment', () => {
+    const e = new AlarmEngine({ ...QUIET, technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 30 } });
+    e.reading(numeric(HR, 80, 0, { deviceId: 'cs-1' }));
+    const raised = e.tick(s(31));
+    expect(raised.map((c) => [c.alarm.condition.text, c.why])).toEqual([['No data from cs-1 for 30 s or more', 'no event for 31 s (expected within 30 s)']]);
+    for (let t = 32; t <= 6 * 3600; t += 60) e.tick(s(t));
+    expect(e.list().map((a) => a.condition.text)).toEqual(['No data from cs-1 for 30 s or more']);
+  });
+});
+
+describe("engine: a bed's audio pause keeps the priority shown (review rv51 L3)", () => {
+  it('an alarm shown high, dropped to medium, paused from the bed: back to high keeps the pause, as for one alarm', () => {
+    for (const how of ['bed', 'alarm'] as const) {
+      const e = engine();
+      e.deviceAlarm(deviceAlarm('vf', 'start', 0, { priority: 'high', text: 'VFIB' }));
+      const id = e.list()[0]!.id;
+      e.deviceAlarm(deviceAlarm('vf', 'continue', 1, { priority: 'medium', text: 'VFIB' }));
+      const r = how === 'bed' ? e.audioPause({ bed: 'bed-1', shown: [{ id, priority: 'high' }] }, nurse, 60, s(2)) : e.audioPause({ alarmId: id }, nurse, 60, s(2), 'high');
+      expect(r.ok).toBe(true);
+      expect(summary(e.deviceAlarm(deviceAlarm('vf', 'continue', 3, { priority: 'high', text: 'VFIB' }))), how).toEqual(['priority-changed:audio-paused>audio-paused']);
+      expect(e.get(id)?.state, how).toBe('audio-paused');
+    }
   });
 });
 

@@ -91,6 +91,11 @@ export class AlarmEngine {
   private readonly ackedAt = new Map<string, ManagedPriority>();
   /** When the device last reported an open device alarm present (start or continue), by alarm id. */
   private readonly reportedAt = new Map<string, number>();
+  /**
+   * When a device last sent one of its own alarms (any id, any phase) for a bed, by `device|bed`: with its readings
+   * for the bed (technical.feeds), what shows it still watches that bed's device alarms (silentDeviceAlarms).
+   */
+  private readonly alarmsSentAt = new Map<string, number>();
   /** Who last paused an open alarm's audio (role 'model' for the edge model's hold), and at which priority. */
   private readonly pausedBy = new Map<string, { role: string; priority: ManagedPriority }>();
   private seq = 0;
@@ -150,6 +155,8 @@ export class AlarmEngine {
       return this.applyAll([{ present: false, key, at: e.receivedAt, why: `connection to the device lost; it can no longer confirm: ${e.text}`, unconfirmed: true }]);
     }
     const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
+    const sent = `${e.deviceId}|${e.bed ?? UNASSIGNED_BED}`;
+    this.alarmsSentAt.set(sent, Math.max(this.alarmsSentAt.get(sent) ?? e.receivedAt, e.receivedAt));
     const spec = deviceSpec(key, e);
     if (e.phase === 'end') {
       if (!this.byKey.has(key)) {
@@ -262,7 +269,7 @@ export class AlarmEngine {
 
   /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
   tick(now: number): AlarmStateChange[] {
-    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, this.technical.feeds), ...this.news2Monitor.evaluate(now)]);
+    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, this.technical.feeds), ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));
@@ -277,6 +284,37 @@ export class AlarmEngine {
         if (since === undefined || now - since < esc.afterS * 1000) continue;
         out.push(this.audit(alarm, life.escalate(alarm, now), `not acknowledged within ${esc.afterS} s`, 'system', now));
       }
+    }
+    return out;
+  }
+
+  /**
+   * A device's own alarms end, unconfirmed, when the device no longer watches their bed, as limit alarms do: when it
+   * has sent nothing at all for its silentAfterS (the same test as its "no data" alarm: any reading, alarm or
+   * keep-alive counts), or when it sends readings for another bed and nothing for this one (a monitor moved; not a
+   * device seen carrying several beds, whose silent bed gets "no data for bed" instead). Its end would never come (HL7
+   * has no link-lost end): an acknowledged alarm would stay open, present, with no action left to clear it. An
+   * unanswered one latches, so it stays in view until someone acknowledges it.
+   */
+  private silentDeviceAlarms(now: number): ConditionUpdate[] {
+    const feeds = this.technical.feeds;
+    const out: ConditionUpdate[] = [];
+    for (const a of this.open.values()) {
+      if (a.source !== 'device' || !a.conditionPresent) continue;
+      const silentMs = feeds.silentAfterMs(a.deviceId);
+      const forBed = Math.max(feeds.lastHeard(a.deviceId, a.bed) ?? a.raisedAt, this.alarmsSentAt.get(`${a.deviceId}|${a.bed}`) ?? a.raisedAt, this.reportedAt.get(a.id) ?? a.raisedAt);
+      if (now - forBed <= silentMs) continue;
+      const last = this.technical.lastData(a.deviceId) ?? forBed;
+      let why: string;
+      if (now - last > silentMs) {
+        why = `device ${a.deviceId} silent for ${Math.round((now - last) / 1000)} s`;
+      } else {
+        // Still sending: only readings for another bed, from a device not carrying several, show it left this one.
+        const elsewhere = feeds.bedsSending(a.deviceId, now);
+        if (elsewhere.length === 0 || feeds.carriesSeveralBeds(a.deviceId)) continue;
+        why = `${a.deviceId} now sends for bed ${elsewhere.join(', ')}, nothing for bed ${a.bed} for ${Math.round((now - forBed) / 1000)} s`;
+      }
+      out.push({ present: false, key: a.key, at: now, why: `no longer monitored: ${why}`, unconfirmed: true });
     }
     return out;
   }
@@ -336,7 +374,9 @@ export class AlarmEngine {
         continue;
       }
       // With the priority the pause was given for (the one shown, or judged by the model).
-      this.pausedBy.set(alarm.id, { role: actor === 'system' ? 'system' : actor.role, priority: seen ?? alarm.priority });
+      // A bed's pause too: a waver back to the priority shown keeps it, as for one alarm's (review rv51 L3).
+      const shownAt = 'alarmId' in target ? undefined : target.shown?.find((x) => x.id === alarm.id)?.priority;
+      this.pausedBy.set(alarm.id, { role: actor === 'system' ? 'system' : actor.role, priority: seen ?? shownAt ?? alarm.priority });
       changes.push(this.audit(alarm, t, `audio paused for ${s} s`, actor, now));
     }
     return { ok: true, changes };
@@ -515,9 +555,25 @@ export class AlarmEngine {
   }
 }
 
-/** Priority (high first), then newest first, then id for a stable order. */
+/**
+ * Priority (high first), then newest first: by raise time, then (raised at the same time, e.g. several from one
+ * message) by the number that ends the id, which counts up per engine: alm-10 is newer than alm-9.
+ */
 export function compareAlarms(a: Alarm, b: Alarm): number {
-  return PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] || b.raisedAt - a.raisedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority] || b.raisedAt - a.raisedAt || newerId(a.id, b.id);
+}
+
+/** Negative when id `a` was made after `b` (newest first); text order for ids that do not end in a number. */
+function newerId(a: string, b: string): number {
+  const na = idNumber(a);
+  const nb = idNumber(b);
+  if (na !== null && nb !== null && na !== nb) return nb - na;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function idNumber(id: string): number | null {
+  const m = /-(\d+)$/.exec(id);
+  return m ? Number(m[1]) : null;
 }
 
 /** Longer device texts are cut (marked '…'): an alarm is read on a screen, and its audit record must stay storable. */

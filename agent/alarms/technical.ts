@@ -142,6 +142,11 @@ export class TechnicalMonitor {
     this.device(deviceId, bed, at);
   }
 
+  /** When the device last sent anything (reading, alarm, keep-alive; or since it was expected), undefined if neither. */
+  lastData(deviceId: string): number | undefined {
+    return this.devices.get(deviceId)?.lastDataAt;
+  }
+
   /** Any event from a device (reading, alarm) shows its feed is alive. */
   data(deviceId: string, bed: string | undefined, at: number, patientId?: string): ConditionUpdate[] {
     const d = this.device(deviceId, bed, at);
@@ -341,7 +346,10 @@ export class TechnicalMonitor {
     if (!d.raised.has('no-data') && now - d.lastDataAt > silentMs) {
       d.raised.add('no-data');
       const s = Math.round((now - d.lastDataAt) / 1000);
-      out.push({ present: true, spec: this.deviceSpec(d, 'no-data', `No data from ${d.deviceId} for ${s} s`), at: now, why: `no event for ${s} s (expected within ${silentMs / 1000} s)` });
+      // The text stays as raised (only a priority change updates an alarm): it says what stays true, the silence it
+      // passed, not the silence so far, which would read "for 31 s" hours later (review rv51 L4). The `why` has the
+      // figure of the moment; the display shows since when (raisedAt).
+      out.push({ present: true, spec: this.deviceSpec(d, 'no-data', `No data from ${d.deviceId} for ${silentMs / 1000} s or more`), at: now, why: `no event for ${s} s (expected within ${silentMs / 1000} s)` });
     }
     if (d.downSince !== null && !d.raised.has('connection') && now - d.downSince >= this.config.connectionAfterS * 1000) {
       d.raised.add('connection');
