@@ -2,19 +2,16 @@
 // checks), over a socat pty pair with the real serialport and driver, its events fed into the real AlarmEngine as the
 // agent feeds it. Review rv49 M1: the device was silent to the technical monitor, its status said "opening".
 import { afterEach, describe, expect, it } from 'vitest';
-import { AlarmEngine, DEFAULT_ENGINE_CONFIG } from '../../agent/alarms/engine.js';
-import { DEFAULT_TECHNICAL_CONFIG } from '../../agent/alarms/technical.js';
-import type { Alarm } from '../../agent/alarms/types.js';
-import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
+import { fakeContext, feedEngine, waitFor } from '../serial/testing.js';
 import { IntellivueDriver } from './index.js';
 import { buildPlan } from './options.js';
 import { fastOptions, rig, type Rig } from './test-support.js';
 
 let r: Rig | undefined;
 let driver: IntellivueDriver | undefined;
-let ticker: NodeJS.Timeout | undefined;
+let fed: ReturnType<typeof feedEngine> | undefined;
 afterEach(async () => {
-  clearInterval(ticker);
+  fed?.stop();
   await driver?.stop();
   await r?.close();
   driver = undefined;
@@ -23,29 +20,17 @@ afterEach(async () => {
 
 const SILENT_AFTER_S = 3;
 
-function withEngine(ctx: FakeContext): AlarmEngine {
-  const engine = new AlarmEngine({ ...DEFAULT_ENGINE_CONFIG, technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: SILENT_AFTER_S } });
-  const emit = ctx.emit;
-  ctx.emit = async (evs) => {
-    await emit(evs);
-    for (const e of evs) engine.ingest(e);
-  };
-  ticker = setInterval(() => engine.tick(Date.now()), 100);
-  return engine;
-}
-
-const technical = (engine: AlarmEngine): Alarm[] => engine.list().filter((a) => a.source === 'technical');
-
 describe('intellivue on a line where every frame is damaged', () => {
   it('gets a "no data" technical alarm, and its health names the bad FCS and what to check', async () => {
     r = await rig();
     r.sim.corruptNext(1e9);
     const ctx = fakeContext();
-    const engine = withEngine(ctx);
+    fed = feedEngine(ctx, SILENT_AFTER_S);
+    const { technical } = fed;
     driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath)), ctx);
     await driver.start();
-    await waitFor('a "no data" technical alarm', () => technical(engine).some((a) => /^No data from mx800-1 for \d+ s/.test(a.condition.text)), (SILENT_AFTER_S + 5) * 1000);
-    expect(technical(engine).find((a) => a.condition.text.startsWith('No data'))).toMatchObject({ deviceId: 'mx800-1', bed: 'ICU-7' });
+    await waitFor('a "no data" technical alarm', () => technical().some((a) => /^No data from mx800-1 for \d+ s/.test(a.condition.text)), (SILENT_AFTER_S + 5) * 1000);
+    expect(technical().find((a) => a.condition.text.startsWith('No data'))).toMatchObject({ deviceId: 'mx800-1', bed: 'ICU-7' });
     expect(ctx.statuses()[0]).toMatchObject({ state: 'connecting', deviceId: 'mx800-1', bed: 'ICU-7' });
     expect(ctx.counter('frames_bad_fcs')).toBeGreaterThanOrEqual(1);
     const detail = driver.health().devices?.['mx800-1']?.detail ?? '';
@@ -57,12 +42,13 @@ describe('intellivue on a line where every frame is damaged', () => {
   it('a monitor that associates gives no technical alarm at its start', async () => {
     r = await rig();
     const ctx = fakeContext();
-    const engine = withEngine(ctx);
+    fed = feedEngine(ctx, SILENT_AFTER_S);
+    const { technical } = fed;
     driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath)), ctx);
     await driver.start();
     await waitFor('online', () => ctx.statuses().some((s) => s.state === 'online'));
     await new Promise((res) => setTimeout(res, (SILENT_AFTER_S + 1) * 1000)); // past the silence limit
-    expect(technical(engine)).toEqual([]);
+    expect(technical()).toEqual([]);
     expect(ctx.statuses().map((s) => s.state)).toEqual(['connecting', 'online']);
   }, 15_000);
 });

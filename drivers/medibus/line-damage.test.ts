@@ -2,10 +2,7 @@
 // no frame checks), over a socat pty pair with the real serialport, the real driver and, where alarms matter, the real
 // AlarmEngine fed as the agent feeds it. Review rv49 M1 (silent to the technical monitor) and M2 (ICC flood).
 import { afterEach, describe, expect, it } from 'vitest';
-import { AlarmEngine, DEFAULT_ENGINE_CONFIG } from '../../agent/alarms/engine.js';
-import { DEFAULT_TECHNICAL_CONFIG } from '../../agent/alarms/technical.js';
-import type { Alarm } from '../../agent/alarms/types.js';
-import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
+import { fakeContext, feedEngine, waitFor } from '../serial/testing.js';
 import { CMD } from './protocol/index.js';
 import { MedibusDriver } from './index.js';
 import { buildPlan } from './options.js';
@@ -13,9 +10,9 @@ import { fastOptions, rig, type Rig } from './test-support.js';
 
 let r: Rig | undefined;
 let driver: MedibusDriver | undefined;
-let ticker: NodeJS.Timeout | undefined;
+let fed: ReturnType<typeof feedEngine> | undefined;
 afterEach(async () => {
-  clearInterval(ticker);
+  fed?.stop();
   await driver?.stop();
   await r?.close();
   driver = undefined;
@@ -24,30 +21,17 @@ afterEach(async () => {
 
 const SILENT_AFTER_S = 3;
 
-/** The driver's events go into a real AlarmEngine (fresh: the device was never heard of), ticked as the agent ticks it. */
-function withEngine(ctx: FakeContext): AlarmEngine {
-  const engine = new AlarmEngine({ ...DEFAULT_ENGINE_CONFIG, technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: SILENT_AFTER_S } });
-  const emit = ctx.emit;
-  ctx.emit = async (evs) => {
-    await emit(evs);
-    for (const e of evs) engine.ingest(e);
-  };
-  ticker = setInterval(() => engine.tick(Date.now()), 100);
-  return engine;
-}
-
-const technical = (engine: AlarmEngine): Alarm[] => engine.list().filter((a) => a.source === 'technical');
-
 describe('medibus on a line where every answer is damaged', () => {
   it('gets a "no data" technical alarm like a device switched off, and its health says why: port open, bad checksums, check the line', async () => {
     r = await rig();
     r.sim.corruptNext(1e9);
     const ctx = fakeContext();
-    const engine = withEngine(ctx);
+    fed = feedEngine(ctx, SILENT_AFTER_S);
+    const { technical } = fed;
     driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
     await driver.start();
-    await waitFor('a "no data" technical alarm', () => technical(engine).some((a) => /^No data from vent-1 for \d+ s/.test(a.condition.text)), (SILENT_AFTER_S + 5) * 1000);
-    expect(technical(engine).find((a) => a.condition.text.startsWith('No data'))).toMatchObject({ deviceId: 'vent-1', bed: 'ICU-3' });
+    await waitFor('a "no data" technical alarm', () => technical().some((a) => /^No data from vent-1 for \d+ s/.test(a.condition.text)), (SILENT_AFTER_S + 5) * 1000);
+    expect(technical().find((a) => a.condition.text.startsWith('No data'))).toMatchObject({ deviceId: 'vent-1', bed: 'ICU-3' });
     expect(ctx.statuses()[0]).toMatchObject({ state: 'connecting', deviceId: 'vent-1', bed: 'ICU-3' });
     expect(ctx.readings()).toEqual([]);
     const detail = driver.health().devices?.['vent-1']?.detail ?? '';
@@ -60,12 +44,13 @@ describe('medibus on a line where every answer is damaged', () => {
   it('a device that answers gives no technical alarm at its start', async () => {
     r = await rig();
     const ctx = fakeContext();
-    const engine = withEngine(ctx);
+    fed = feedEngine(ctx, SILENT_AFTER_S);
+    const { technical } = fed;
     driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath)), ctx);
     await driver.start();
     await waitFor('online', () => ctx.statuses().some((s) => s.state === 'online'));
     await new Promise((res) => setTimeout(res, (SILENT_AFTER_S + 1) * 1000)); // past the silence limit
-    expect(technical(engine)).toEqual([]);
+    expect(technical()).toEqual([]);
     expect(ctx.statuses().map((s) => s.state)).toEqual(['connecting', 'online']);
     expect(driver.health().devices?.['vent-1']?.detail).not.toMatch(/check baud rate/);
   }, 15_000);

@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { AlarmEvent, DeviceStatusEvent, DriverEvent, NumericReading, WaveformSegment } from '../../agent/model/reading.js';
+import { AlarmEngine, DEFAULT_ENGINE_CONFIG } from '../../agent/alarms/engine.js';
+import { DEFAULT_TECHNICAL_CONFIG } from '../../agent/alarms/technical.js';
+import type { Alarm } from '../../agent/alarms/types.js';
 import type { DriverContext } from '../types.js';
 
 export interface FakeContext extends DriverContext {
@@ -153,4 +156,19 @@ export async function deviceRig<Sim extends { stop(): Promise<void> }>(
     },
   };
   return r;
+}
+
+/**
+ * The driver's events also go into a real AlarmEngine (fresh: the device was never heard of), ticked every 100 ms as
+ * the agent ticks it; `technical()` lists its technical alarms. Call stop() when done (the ticker).
+ */
+export function feedEngine(ctx: FakeContext, silentAfterS: number): { engine: AlarmEngine; technical: () => Alarm[]; stop: () => void } {
+  const engine = new AlarmEngine({ ...DEFAULT_ENGINE_CONFIG, technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS } });
+  const emit = ctx.emit;
+  ctx.emit = async (evs) => {
+    await emit(evs);
+    for (const e of evs) engine.ingest(e);
+  };
+  const ticker = setInterval(() => engine.tick(Date.now()), 100);
+  return { engine, technical: () => engine.list().filter((a) => a.source === 'technical'), stop: () => clearInterval(ticker) };
 }
