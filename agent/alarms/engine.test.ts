@@ -419,8 +419,9 @@ describe('engine: device-reported alarms', () => {
     e.deviceAlarm(deviceAlarm('5', 'start', 0, { priority: 'low' }));
     e.deviceAlarm(deviceAlarm('5', 'continue', 25, { priority: 'low' }));
     expect(e.tick(s(50))).toEqual([]);
-    // Then silent: "no data", and the device's own alarm is no longer watched (below).
-    expect(summary(e.tick(s(56)))).toEqual(['raised:->active', 'condition-ended:active>latched']);
+    // Then silent: "no data" at once; the device's own alarm is given up only after NEW_EPISODE_AFTER_MS (below).
+    expect(summary(e.tick(s(56)))).toEqual(['raised:->active']);
+    expect(summary(e.tick(s(25 + NEW_EPISODE_AFTER_MS / 1000 + 1)))).toEqual(['condition-ended:active>latched']);
   });
 });
 
@@ -444,11 +445,13 @@ describe('engine: device alarms of a device that goes silent (review rv51 H1)', 
     const out: AlarmStateChange[] = [];
     for (let t = 16; t <= 3 * 3600; t += 1) out.push(...e.tick(s(t)));
     const device = out.filter((c) => c.alarm.source === 'device').map((c) => `${(c.at - s(0)) / 1000} ${c.alarmId} ${c.change}:${c.from}>${c.to} ${c.why}`);
+    // Not before a repeat would be a new episode (10 min after the last word from the device, at 15 s).
+    const end = 15 + NEW_EPISODE_AFTER_MS / 1000 + 1;
     expect(device).toEqual([
-      `46 ${asys} resolved:acknowledged>resolved no longer monitored: device cs-1 silent for 31 s`,
-      `46 ${leads} condition-ended:active>latched no longer monitored: device cs-1 silent for 31 s`,
+      `${end} ${asys} resolved:acknowledged>resolved no longer monitored: device cs-1 silent for ${end - 15} s`,
+      `${end} ${leads} condition-ended:active>latched no longer monitored: device cs-1 silent for ${end - 15} s`,
     ]);
-    // The limit alarm of the same feed ends at the same tick, with the same words.
+    // The limit alarm of the same feed ended earlier, at its silence limit; "no data" said the silence at once.
     expect(out.find((c) => c.alarm.source === 'limit')).toMatchObject({ at: s(46), why: 'no longer monitored: device cs-1 silent for 31 s' });
     // A person can clear what remains.
     expect(summary(e.acknowledge(leads, nurse, s(3 * 3600 + 1)).changes)).toEqual(['acknowledged:latched>resolved']);
@@ -486,11 +489,11 @@ describe('engine: device alarms of a device that goes silent (review rv51 H1)', 
     const moved = engine({ technical });
     moved.ingest(deviceAlarm('spo2', 'start', 0, { priority: 'medium', text: 'SpO2 LOW' }));
     const out: AlarmStateChange[] = [];
-    for (let t = 0; t <= 100; t++) {
+    for (let t = 0; t <= 700; t++) {
       out.push(...moved.reading(numeric(HR, 80, t, { bed: t <= 10 ? 'bed-1' : 'bed-2' })), ...moved.tick(s(t)));
     }
     expect(out.filter((c) => c.alarm.source === 'device').map((c) => `${(c.at - s(0)) / 1000} ${c.change}:${c.from}>${c.to} ${c.why}`)).toEqual([
-      '41 condition-ended:active>latched no longer monitored: mon-1 now sends for bed bed-2, nothing for bed bed-1 for 31 s',
+      '611 condition-ended:active>latched no longer monitored: mon-1 now sends for bed bed-2, nothing for bed bed-1 for 601 s',
     ]);
 
     const central = new AlarmEngine({ technical });
@@ -502,6 +505,20 @@ describe('engine: device alarms of a device that goes silent (review rv51 H1)', 
     }
     expect(cs.filter((c) => c.alarm.source === 'device' && c.change !== 'escalated').map((c) => c.change)).toEqual([]);
     expect(central.list({ bed: 'bed-1' }).map((x) => x.condition.text).sort()).toEqual(['ASYSTOLE', 'No data from central-1 for bed bed-1']);
+  });
+
+  it('a pause of the device\'s readings shorter than a new episode keeps an acknowledged alarm acknowledged (review rv52 M2)', () => {
+    const technical = { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 30 };
+    const e = engine({ technical });
+    const out: AlarmStateChange[] = [];
+    // An IntelliVue-like device re-sends its alarm every 60 s; its readings stop at 20 s while the alarm goes on.
+    for (let t = 0; t <= 400; t++) {
+      if (t <= 20) out.push(...e.reading(numeric(HR, 80, t)));
+      if (t % 60 === 0) out.push(...e.ingest(deviceAlarm('asys', t === 0 ? 'start' : 'continue', t, { text: 'ASYSTOLE' })));
+      if (t === 5) out.push(...e.acknowledge(e.list({ bed: 'bed-1' }).find((a) => a.source === 'device')!.id, nurse, s(5)).changes);
+      out.push(...e.tick(s(t)));
+    }
+    expect(summary(out.filter((c) => c.alarm.source === 'device'))).toEqual(['raised:->active', 'acknowledged:active>acknowledged']);
   });
 
   it('a driver that ends its alarms on link loss (IntelliVue, Medibus) still ends them so, and the silence later adds no record', () => {

@@ -290,8 +290,8 @@ export class AlarmEngine {
 
   /**
    * A device's own alarms end, unconfirmed, when the device no longer watches their bed, as limit alarms do: when it
-   * has sent nothing at all for its silentAfterS (the same test as its "no data" alarm: any reading, alarm or
-   * keep-alive counts), or when it sends readings for another bed and nothing for this one (a monitor moved; not a
+   * has sent nothing at all for its silentAfterS, and at least NEW_EPISODE_AFTER_MS (any reading, alarm or
+   * keep-alive counts), or when it sends readings for another bed and nothing for this one as long (a monitor moved; not a
    * device seen carrying several beds, whose silent bed gets "no data for bed" instead). Its end would never come (HL7
    * has no link-lost end): an acknowledged alarm would stay open, present, with no action left to clear it. An
    * unanswered one latches, so it stays in view until someone acknowledges it.
@@ -301,7 +301,10 @@ export class AlarmEngine {
     const out: ConditionUpdate[] = [];
     for (const a of this.open.values()) {
       if (a.source !== 'device' || !a.conditionPresent) continue;
-      const silentMs = feeds.silentAfterMs(a.deviceId);
+      // Not before a repeat of the alarm would be a new episode (NEW_EPISODE_AFTER_MS): a device may report an ongoing
+      // alarm that seldom (start, then updates only on change), and a shorter wait undid an acknowledgement over a
+      // pause of the device's readings (review rv52 M2). Its silence is told at once by the "no data" alarm.
+      const silentMs = Math.max(feeds.silentAfterMs(a.deviceId), NEW_EPISODE_AFTER_MS);
       const forBed = Math.max(feeds.lastHeard(a.deviceId, a.bed) ?? a.raisedAt, this.alarmsSentAt.get(`${a.deviceId}|${a.bed}`) ?? a.raisedAt, this.reportedAt.get(a.id) ?? a.raisedAt);
       if (now - forBed <= silentMs) continue;
       const last = this.technical.lastData(a.deviceId) ?? forBed;

@@ -249,8 +249,16 @@ $('bed-pause').addEventListener('click', () => {
 
 // ---- Model updates
 
+/** As the agent orders them (agent/alarms/engine.ts compareAlarms): priority, newest first, then the id's number. */
 function sortAlarms(list) {
-  return list.sort((a, b) => RANK[b.priority] - RANK[a.priority] || b.raisedAt - a.raisedAt || (a.id < b.id ? -1 : 1));
+  return list.sort((a, b) => RANK[b.priority] - RANK[a.priority] || b.raisedAt - a.raisedAt || idOrder(a.id, b.id));
+}
+
+function idOrder(a, b) {
+  const na = /-(\d+)$/.exec(a);
+  const nb = /-(\d+)$/.exec(b);
+  if (na && nb && na[1] !== nb[1]) return Number(nb[1]) - Number(na[1]);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function tileFor(bed) {
