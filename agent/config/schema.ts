@@ -294,7 +294,9 @@ export const configSchema = {
             'device whose events carry none: its readings are stored, forwarded and shown on that bed, and its alarms ' +
             '(limit rules with that bed\'s settings, NEWS2, its own and technical alarms) are that bed\'s. `silentAfterS` ' +
             'is also how long the agent waits before it ends that device\'s limit and sensor-off alarms on a bed it no ' +
-            'longer sends for ("no longer monitored"). Devices not listed are watched from their first event, and after a restart ' +
+            'longer sends for ("no longer monitored"); the device\'s own alarms (HL7 PCD-04 has no end of its own when a feed ' +
+            'stops) end so after the longer of `silentAfterS` and 10 min. An HL7 feed that sends only alarms (an alarm ' +
+            'manager) needs a `silentAfterS` above its longest quiet time. Devices not listed are watched from their first event, and after a restart ' +
             'from the start if they were heard from in the day before it through a driver still configured. E.g. ' +
             '`{ "mon-7": { "bed": "bed-7", "silentAfterS": 60 } }`.',
           additionalProperties: {
