@@ -496,6 +496,15 @@ describe('engine: device alarms of a device that goes silent (review rv51 H1)', 
       '611 condition-ended:active>latched no longer monitored: mon-1 now sends for bed bed-2, nothing for bed bed-1 for 601 s',
     ]);
 
+    // One device id sending readings for bed-1 and, by change only, an alarm for bed-2 (a ventilator behind the same
+    // sender): it never sent readings for bed-2, so it has not moved; the alarm stays (review rv52 M1).
+    const mixed = engine({ technical });
+    mixed.ingest(deviceAlarm('vent', 'start', 0, { bed: 'bed-2', priority: 'high', text: 'VENT DISCONNECT' }));
+    const mx: AlarmStateChange[] = [];
+    for (let t = 0; t <= 1200; t++) mx.push(...mixed.reading(numeric(HR, 80, t, { bed: 'bed-1' })), ...mixed.tick(s(t)));
+    expect(mx.filter((c) => c.alarm.source === 'device' && c.change !== 'escalated')).toEqual([]);
+    expect(mixed.list({ bed: 'bed-2' }).map((x) => x.condition.text)).toEqual(['VENT DISCONNECT']);
+
     const central = new AlarmEngine({ technical });
     central.ingest(deviceAlarm('asys', 'start', 0, { deviceId: 'central-1', text: 'ASYSTOLE' }));
     const cs: AlarmStateChange[] = [];

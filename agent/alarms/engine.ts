@@ -312,9 +312,11 @@ export class AlarmEngine {
       if (now - last > silentMs) {
         why = `device ${a.deviceId} silent for ${Math.round((now - last) / 1000)} s`;
       } else {
-        // Still sending: only readings for another bed, from a device not carrying several, show it left this one.
+        // Still sending: only readings for another bed, from a device not carrying several, show it left this one;
+        // and only where it once sent readings for this bed (one sending readings for one bed and only alarms for
+        // another, by change, has not moved: review rv52 M1).
         const elsewhere = feeds.bedsSending(a.deviceId, now);
-        if (elsewhere.length === 0 || feeds.carriesSeveralBeds(a.deviceId)) continue;
+        if (elsewhere.length === 0 || feeds.carriesSeveralBeds(a.deviceId) || feeds.lastHeard(a.deviceId, a.bed) === undefined) continue;
         why = `${a.deviceId} now sends for bed ${elsewhere.join(', ')}, nothing for bed ${a.bed} for ${Math.round((now - forBed) / 1000)} s`;
       }
       out.push({ present: false, key: a.key, at: now, why: `no longer monitored: ${why}`, unconfirmed: true });
