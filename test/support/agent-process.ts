@@ -20,6 +20,18 @@ export interface AgentProcess {
   waitForLog(msg: string | RegExp, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
+/** Agents started by this test file and not yet exited. */
+const running = new Set<ChildProcess>();
+// A test that fails before it stops its agent must not leave it running (three held ports and stores for hours on a
+// developer's machine): under vitest, whatever is left is killed after the file's tests (the worker is not always
+// ended in a way that runs 'exit' handlers); a script (scripts/fault-kill9.ts) stops its own.
+if (process.env.VITEST) {
+  const { afterAll } = await import('vitest');
+  afterAll(() => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
+
 export function tempDir(prefix = 'agent-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
@@ -38,6 +50,8 @@ export function startAgentProcess(args: string[], opts: { cwd?: string; env?: No
     ...(opts.uid !== undefined && { uid: opts.uid, gid: opts.uid }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   const lines: Record<string, unknown>[] = [];
   const waiters: { match: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   let buf = '';
