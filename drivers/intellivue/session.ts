@@ -16,7 +16,7 @@ import {
   type Ava, type FrameEvent, type LinkedId, type Message, type PollReply, type UserInfo,
 } from './protocol/index.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
-import type { LineDamage } from '../serial/device-driver.js';
+import { LineDamage } from '../serial/device-driver.js';
 import { FramePacer } from './pacer.js';
 import type { IntellivuePlan } from './options.js';
 
@@ -103,7 +103,7 @@ export class IntellivueSession {
   private releaseWaiter: (() => void) | undefined;
   userInfo: UserInfo | null = null;
   /** Damaged traffic since the last frame whose FCS checked (the driver's health names it: wrong baud rate or parity). */
-  readonly lineDamage: LineDamage = { badCheck: 0, otherBad: 0, noiseBytes: 0 };
+  readonly lineDamage = new LineDamage();
 
   constructor(
     private readonly plan: IntellivuePlan,
@@ -118,7 +118,7 @@ export class IntellivueSession {
 
   linkOpened(): void {
     this.active = true;
-    this.clearDamage();
+    this.lineDamage.clear();
     if (this.plan.listenOnly) {
       this.setState('listening', 'listen-only: decoding monitor traffic, never transmitting');
       return;
@@ -325,15 +325,14 @@ export class IntellivueSession {
     if (ev.type === 'bad-frame') {
       const counter = `frames_${ev.reason === 'fcs' ? 'bad_fcs' : ev.reason.replace('-', '_')}`;
       this.hooks.count(counter);
-      if (ev.reason === 'fcs') this.lineDamage.badCheck++;
-      else this.lineDamage.otherBad++;
+      this.lineDamage.badFrame(ev.reason === 'fcs');
       const fields = { reason: ev.reason, bytes: ev.raw.length };
       // A line on which every frame fails shows no other trouble in listen-only mode (bytes arrive: "online").
       if (ev.reason === 'fcs' || ev.reason === 'too-long') this.repeated(this.badFrameLog[ev.reason], counter, `intellivue bad frame dropped: ${ev.detail}`, fields);
       else this.hooks.log('debug', `intellivue bad frame: ${ev.detail}`, fields);
       return;
     }
-    this.clearDamage();
+    this.lineDamage.clear();
     let msg: Message;
     try {
       msg = parseMessage(parseTransportHeader(ev.body));
@@ -566,13 +565,7 @@ export class IntellivueSession {
     this.lastPollOf.clear();
   }
 
-  private clearDamage(): void {
-    this.lineDamage.badCheck = 0;
-    this.lineDamage.otherBad = 0;
-    this.lineDamage.noiseBytes = 0;
-  }
-
-    private setState(state: SessionState, detail: string): void {
+  private setState(state: SessionState, detail: string): void {
     if (this.state_ === state && state !== 'associating') return;
     this.state_ = state;
     this.hooks.output({ type: 'state', state, detail });

@@ -16,7 +16,7 @@ import {
 import { RealtimeDecoder, type RealtimeEvent } from './protocol/realtime.js';
 import { LogGate } from '../../agent/log-gate.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
-import type { LineDamage } from '../serial/device-driver.js';
+import { LineDamage } from '../serial/device-driver.js';
 
 /** Re-initialisations of a device that does not answer (and data not understood) are logged once, then summarised at most this often. */
 const REINIT_LOG_EVERY_MS = 10 * 60_000;
@@ -79,7 +79,7 @@ export class MedibusSession {
   private readonly badFrameLog = { checksum: new RepeatLog(REINIT_LOG_EVERY_MS), 'too-long': new RepeatLog(REINIT_LOG_EVERY_MS) };
   deviceIdentification: DeviceIdentification | undefined;
   /** Damaged traffic since the last frame that checked (the driver's health names it: wrong baud rate or parity). */
-  readonly lineDamage: LineDamage = { badCheck: 0, otherBad: 0, noiseBytes: 0 };
+  readonly lineDamage = new LineDamage();
   /** Re-initialisations in a row caused by damaged answers: each waits longer before the next ICC. */
   private damagedReinits = 0;
 
@@ -102,7 +102,7 @@ export class MedibusSession {
   /** The link is open: start talking (or listening). */
   linkOpened(): void {
     this.active = true;
-    this.clearDamage();
+    this.lineDamage.clear();
     this.damagedReinits = 0;
     if (this.plan.listenOnly) {
       this.setState('listening', 'listen-only: decoding traffic, never transmitting');
@@ -222,11 +222,6 @@ export class MedibusSession {
     return Math.min(cap, this.plan.responseTimeoutMs * 2 ** Math.min(this.damagedReinits, 20));
   }
 
-  private clearDamage(): void {
-    this.lineDamage.badCheck = 0;
-    this.lineDamage.otherBad = 0;
-    this.lineDamage.noiseBytes = 0;
-  }
 
   private nextInCycle(): void {
     if (!this.active) return;
@@ -266,7 +261,7 @@ export class MedibusSession {
         this.badFrame(ev);
         return;
       case 'frame':
-        this.clearDamage();
+        this.lineDamage.clear();
         if (ev.kind === 'command') this.deviceCommand(ev.code, ev.data);
         else this.response(ev.code, ev.data);
         return;
@@ -276,8 +271,7 @@ export class MedibusSession {
   private badFrame(ev: Extract<FrameEvent, { type: 'bad-frame' }>): void {
     const counter = ev.reason === 'checksum' ? 'frames_bad_checksum' : `frames_${ev.reason.replace('-', '_')}`;
     this.hooks.count(counter);
-    if (ev.reason === 'checksum') this.lineDamage.badCheck++;
-    else this.lineDamage.otherBad++;
+    this.lineDamage.badFrame(ev.reason === 'checksum');
     const fields = { reason: ev.reason, bytes: ev.raw.length };
     // A listen-only tap on which every frame fails shows no other trouble (the line is busy, the device "online").
     if (ev.reason === 'checksum' || ev.reason === 'too-long') this.repeated(this.badFrameLog[ev.reason], counter, `medibus bad ${ev.kind} dropped: ${ev.detail}`, fields);

@@ -42,13 +42,26 @@ export function defaultLink(plan: SerialDevicePlan): SerialLink {
  * Damaged traffic since the last frame that checked (or since the link opened): what wrong line settings (baud rate,
  * parity) or a bad cable give while bytes keep arriving, so that the device is neither silent nor answering.
  */
-export interface LineDamage {
+export class LineDamage {
   /** Frames whose checksum (FCS) failed. */
-  badCheck: number;
+  badCheck = 0;
   /** Other damaged frames: over-long, cut short, too short. */
-  otherBad: number;
+  otherBad = 0;
   /** Bytes outside any frame. */
-  noiseBytes: number;
+  noiseBytes = 0;
+
+  /** A damaged frame: `checkFailed` when its checksum (FCS) was wrong, else damaged otherwise. */
+  badFrame(checkFailed: boolean): void {
+    if (checkFailed) this.badCheck++;
+    else this.otherBad++;
+  }
+
+  /** A frame checked (or the link opened again): what came before says nothing of the line now. */
+  clear(): void {
+    this.badCheck = 0;
+    this.otherBad = 0;
+    this.noiseBytes = 0;
+  }
 }
 
 /** The protocol session a driver runs over the link. */
