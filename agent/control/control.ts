@@ -125,7 +125,7 @@ export function decideStartup(local: AgentConfig, registry: ReadonlyMap<string, 
     return { ...plain, problem, step: { kind: 'set-aside', file, aside, desiredVersion: saved.desiredVersion, incompleteStarts: incomplete } };
   }
   const r = resolveChecked(local, saved.overlay, registry);
-  if (!r.ok) return withoutOverlay({ ...plain, step: { kind: 'none' } }, file, r.problems);
+  if (!r.ok) return withoutOverlay(plain, file, r.problems);
   return {
     local,
     config: r.config,
