@@ -25,17 +25,6 @@ interface Node {
   propertyNames?: Node & { title?: string };
 }
 
-/**
- * The key placeholder of each map in the schemas, by the map's path, where the schema names none (propertyNames'
- * title): without it, the fields under a map (e.g. `alarms.news2.beds.<bed>.assume`) would be in no row (review rv48 L1).
- */
-const MAP_KEYS: Readonly<Record<string, { name: string; what: string }>> = {
-  'alarms.devices': { name: 'deviceId', what: 'a device id, as its driver names it' },
-  'alarms.limits.beds': { name: 'bed', what: 'a bed name, exactly as the devices report it' },
-  'alarms.limits.beds.<bed>': { name: 'rule', what: 'a limit rule id (listed under alarms.limits.beds)' },
-  'alarms.news2.beds': { name: 'bed', what: 'a bed name, exactly as the devices report it' },
-};
-
 function typeOf(n: Node): string {
   if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' | ');
   if (n.const !== undefined) return `\`${JSON.stringify(n.const)}\``;
@@ -79,8 +68,8 @@ function inside(n: Node, path: string, out: string[]): void {
 
 /** A map's value as a row under a placeholder key (`alarms.news2.beds.<bed>`), then the value's own fields. */
 function mapRows(map: Node, value: Node, path: string, out: string[]): void {
-  const key = map.propertyNames?.title ?? MAP_KEYS[path]?.name ?? 'key';
-  const what = map.propertyNames?.description ?? MAP_KEYS[path]?.what;
+  const key = map.propertyNames?.title ?? 'key';
+  const what = map.propertyNames?.description;
   const keyPath = `${path}.<${key}>`;
   const description = [what ? `The key: ${what}.` : '', value.description ?? '', limits(value)].filter(Boolean).join(' ');
   out.push(`| \`${keyPath}\` | ${cell(typeOf(value))} |  | ${cell(description)} |`);

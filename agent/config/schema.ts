@@ -299,6 +299,7 @@ export const configSchema = {
             'manager) needs a `silentAfterS` above its longest quiet time. Devices not listed are watched from their first event, and after a restart ' +
             'from the start if they were heard from in the day before it through a driver still configured. E.g. ' +
             '`{ "mon-7": { "bed": "bed-7", "silentAfterS": 60 } }`.',
+          propertyNames: { title: 'deviceId', description: 'a device id, as its driver names it' },
           additionalProperties: {
             type: 'object',
             additionalProperties: false,
@@ -359,8 +360,10 @@ export const configSchema = {
                 '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled. The bed key ' +
                 'must be the bed name exactly as the devices report it (the display shows it): a key no bed has reported ' +
                 '10 minutes after start is warned about (with a bed name that looks like it) and listed in the agent\'s health (getStatus direct method, unmatchedBedSettings).',
+              propertyNames: { title: 'bed', description: 'a bed name, exactly as the devices report it' },
               additionalProperties: {
                 type: 'object',
+                propertyNames: { title: 'rule', description: 'a limit rule id (listed under alarms.limits.beds)' },
                 additionalProperties: {
                   type: 'object',
                   additionalProperties: false,
@@ -393,6 +396,7 @@ export const configSchema = {
                 'Per-bed NEWS2 settings, e.g. `{ "bed-3": { "spo2Scale": 2 }, "bed-9": { "enabled": false } }`. ' +
                 'Scale 2 is a clinical decision (hypercapnic respiratory failure, target 88–92 %); switch NEWS2 off for ' +
                 'children and pregnancy. Bed keys as for alarms.limits.beds (a key no bed reports is warned about).',
+              propertyNames: { title: 'bed', description: 'a bed name, exactly as the devices report it' },
               additionalProperties: {
                 type: 'object',
                 additionalProperties: false,
