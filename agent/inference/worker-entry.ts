@@ -1,13 +1,17 @@
 // The edge model's own thread (started by worker-model.ts): feature extraction and onnxruntime's session.run are
 // synchronous, so they run here and never hold up the agent's event loop. One session, created once from the
 // bytes the main thread hashed and approved, reused for every assessment this worker makes.
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { sha256Hex } from './approval.js';
 import { EdgeModel } from './edge-model.js';
+import { FEATURE_NAMES } from '../../models/features/index.js';
 import type { FromWorker, ToWorker, WorkerData } from './worker-model.js';
 
-const port = parentPort;
-if (!port) throw new Error('agent/inference/worker-entry is a worker thread entry, not a module to import');
+function portOf(): MessagePort {
+  if (!parentPort) throw new Error('agent/inference/worker-entry is a worker thread entry, not a module to import');
+  return parentPort;
+}
+const port = portOf();
 const data = workerData as WorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 
@@ -23,16 +27,27 @@ try {
 }
 let blockMs = data.blockFirstAssessmentMs ?? 0;
 
-port.on('message', (m: ToWorker) => {
+async function handle(m: ToWorker): Promise<void> {
+  if (m.type === 'exit') {
+    // Ends the thread from here, between runs: the agent never terminates a worker that may be inside onnxruntime.
+    await model.close();
+    port.close();
+    return;
+  }
   if (blockMs > 0) {
-    // Tests only (WorkerModelOptions.blockFirstAssessmentMs): a model that holds its thread, as a native run that hangs does.
+    // Tests only (WorkerModelOptions.blockFirstAssessmentMs): runs back to back, as a model whose run takes this long.
     const end = Date.now() + blockMs;
     blockMs = 0;
-    while (Date.now() < end);
+    while (Date.now() < end) await model.score(new Float32Array(FEATURE_NAMES.length));
   }
-  model.assess(m.alarmType, m.channels).then(
-    (assessment) => post({ type: 'result', id: m.id, assessment }),
-    (err: unknown) => post({ type: 'error', id: m.id, message: err instanceof Error ? err.message : String(err) }),
-  );
-});
+  try {
+    post({ type: 'result', id: m.id, assessment: await model.assess(m.alarmType, m.channels) });
+  } catch (err) {
+    post({ type: 'error', id: m.id, message: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+// One message at a time, in order: an 'exit' waits for the runs asked before it.
+let queue = Promise.resolve();
+port.on('message', (m: ToWorker) => (queue = queue.then(() => handle(m))));
 post({ type: 'ready' });

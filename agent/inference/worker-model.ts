@@ -2,14 +2,16 @@
 // synchronous (onnxruntime runs the session inside a setImmediate on the calling thread), so on the agent's thread a
 // slow or hung run would hold up ingest, alarm ticks and the display, and no timer could fire until it ended. Here
 // they run in one worker thread (worker-entry.ts), created once and reused like the session it holds; a caller that
-// gives up on an assessment (LiveModel's deadline) calls abandon(): the worker is terminated and the next assessment
+// gives up on an assessment (LiveModel's deadline) calls abandon(): the worker is retired and the next assessment
 // starts a fresh one from the same verified bytes.
 //
-// A worker is never terminated while it creates its onnxruntime session (before it says ready or failed): a
-// termination inside InferenceSession.create makes onnxruntime-node throw a C++ Napi::Error that nothing catches,
-// and the whole process aborts (exit 134), not just the worker. The same happens when the process exits, by
-// process.exit or by its event loop running empty, with such a worker unref'd. So a loading worker given up on is
-// only marked retired, stays ref'd, and is terminated when it reports (see end()).
+// A worker is never terminated (worker.terminate()) while it may be inside onnxruntime: a termination while it
+// creates its session or runs it makes onnxruntime-node throw a C++ Napi::Error that nothing catches, and the whole
+// process aborts (exit 134), not just the worker (a loop of session.run terminated after 5-25 ms aborted at the first
+// termination in 5 of 5 tries). So a worker given up on is told to leave ({ type: 'exit' }): it handles that after
+// whatever it is doing, releases its session and ends by itself. It stays ref'd until then, so that the process does
+// not exit (and take it down mid-run) before it has. A worker that never returns from a native call cannot be
+// stopped in-process: at most MAX_LEAVING are waited for before assessments are refused (see assess()).
 import { Worker } from 'node:worker_threads';
 import type { AlarmType, Channel } from '../../models/features/index.js';
 import { ModelLoadError } from './approval.js';
@@ -21,11 +23,10 @@ export interface WorkerData {
   model: VerifiedModel;
   blockFirstAssessmentMs?: number;
 }
-export interface ToWorker {
-  id: number;
-  alarmType: AlarmType;
-  channels: Channel[];
-}
+export type ToWorker =
+  | { type: 'assess'; id: number; alarmType: AlarmType; channels: Channel[] }
+  /** Leave: after what was asked before, release the session and end. */
+  | { type: 'exit' };
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
@@ -34,10 +35,12 @@ export type FromWorker =
 
 export interface WorkerModelOptions extends EdgeModelOptions {
   /**
-   * For tests only (production never sets it): the first worker's first assessment holds its thread this long, as
-   * a native run that hangs would.
+   * For tests only (production never sets it): the first worker's first assessment keeps its thread in onnxruntime
+   * runs this long, as a model whose run takes that long would.
    */
   blockFirstAssessmentMs?: number;
+  /** For tests only, with blockFirstAssessmentMs: how many workers, from the first, hold their first assessment (default 1). */
+  blockWorkers?: number;
 }
 
 // Built by `tsc -p tsconfig.build.json`, this file and the worker's entry are .js side by side in
@@ -45,8 +48,14 @@ export interface WorkerModelOptions extends EdgeModelOptions {
 // registers tsx in the worker, then imports worker-entry.ts.
 const FROM_SOURCES = import.meta.url.endsWith('.ts');
 const ENTRY = new URL(FROM_SOURCES ? './worker-from-sources.mjs' : './worker-entry.js', import.meta.url);
-/** How long close() waits for workers still creating their session to report (then they are terminated). */
-const LOADING_WAIT_MS = 5000;
+/** How long close() waits for the workers given up on to end (then the process is left to wait for them). */
+const LEAVING_WAIT_MS = 5000;
+/**
+ * Workers given up on and not yet ended, past which no fresh one is started: each left is a thread still in a run
+ * (or its start). Two lets one slow run be followed by a fresh worker; a model that hangs every run stops there
+ * instead of piling up threads, and its assessments fail at once (LiveModel reports the model as failing).
+ */
+export const MAX_LEAVING = 2;
 
 /** Waits for `p`, at most `ms`. */
 async function within(p: Promise<unknown> | undefined, ms: number): Promise<void> {
@@ -83,19 +92,19 @@ export class WorkerModel {
   /** Settles when the current worker has created its session (rejects if it cannot). */
   private started: Promise<void> | null = null;
   private readonly pending = new Map<number, Pending>();
-  /**
-   * Workers still creating their session: `reported` settles when one says ready or failed (or exits), `refuse`
-   * rejects its start for whoever waits on it. Never terminated or unref'd while here (see the top of this file).
-   */
-  private readonly loading = new Map<Worker, { reported: Promise<void>; refuse: (e: Error) => void }>();
-  /** Loading workers given up on (abandon, close): terminated as soon as they report. */
-  private readonly retired = new Set<Worker>();
+  /** Each worker's end (its 'exit' event), from its start. */
+  private readonly exited = new Map<Worker, Promise<void>>();
+  /** Workers told to leave and not yet ended. */
+  private readonly leaving = new Set<Worker>();
+  /** Refuses the start of a worker still creating its session, for whoever waits on it. */
+  private readonly refuseStart = new Map<Worker, (e: Error) => void>();
   private nextId = 1;
   private closed = false;
 
   private constructor(
     private readonly verified: VerifiedModel,
-    private blockFirstAssessmentMs: number | undefined,
+    private readonly blockFirstAssessmentMs: number | undefined,
+    private blockWorkers: number,
   ) {}
 
   /** As EdgeModel.version: the approved entry's label when it has one, else the card's modelVersion. */
@@ -114,7 +123,7 @@ export class WorkerModel {
    * creates the session from the very bytes that were hashed. Rejects with ModelNotApprovedError / ModelLoadError.
    */
   static async start(opts: WorkerModelOptions): Promise<WorkerModel> {
-    const m = new WorkerModel(await verifyModel(opts), opts.blockFirstAssessmentMs);
+    const m = new WorkerModel(await verifyModel(opts), opts.blockFirstAssessmentMs, opts.blockWorkers ?? 1);
     m.spawn();
     try {
       await m.started;
@@ -131,7 +140,11 @@ export class WorkerModel {
    */
   async assess(alarmType: AlarmType, channels: readonly Channel[]): Promise<Assessment> {
     if (this.closed) throw new Error('the model is closed');
-    if (!this.worker) this.spawn();
+    if (!this.worker) {
+      if (this.leaving.size >= MAX_LEAVING)
+        throw new Error(`the model's last ${this.leaving.size} workers, given up on, are still in a run: no fresh one is started until one of them ends`);
+      this.spawn();
+    }
     const worker = this.worker!;
     await this.started;
     if (this.worker !== worker) throw new Error('the model worker was replaced before the assessment started');
@@ -140,79 +153,61 @@ export class WorkerModel {
       const id = this.nextId++;
       this.pending.set(id, { worker, resolve, reject });
       worker.ref();
-      const msg: ToWorker = { id, alarmType, channels: channels.map((c) => ({ name: c.name, sampleRateHz: c.sampleRateHz, samples: c.samples })) };
+      const msg: ToWorker = { type: 'assess', id, alarmType, channels: channels.map((c) => ({ name: c.name, sampleRateHz: c.sampleRateHz, samples: c.samples })) };
       worker.postMessage(msg, transfer);
     });
   }
 
   /**
    * Gives up on the assessment in flight (it rejects now; its result, should it come, is never seen): the worker is
-   * ended (end()) and the next assessment starts a fresh one. Not started here: it would be loading when a stop
-   * follows the time-out, and a worker that is loading cannot be terminated. A worker stuck inside a native call
-   * cannot be stopped until that call returns; it no longer holds anything up, here or in the agent.
+   * told to leave once that run ends, and the next assessment starts a fresh one. Not started here: a stop may
+   * follow the time-out, and a fresh worker would then be creating its session.
    */
   abandon(): void {
     const old = this.worker;
     this.worker = null;
     this.started = null;
-    if (!old) return;
-    const err = new Error('assessment abandoned');
-    this.fail(old, err);
-    this.end(old, err);
+    if (old) this.retire(old, new Error('assessment abandoned'));
   }
 
+  /**
+   * Ends the model: the worker leaves (after a run in progress, normally a few ms) and every worker given up on is
+   * waited for, at most LEAVING_WAIT_MS. Past that they are left ref'd, so the process lives on until they end:
+   * exiting with one inside onnxruntime would abort it.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const w = this.worker;
     this.worker = null;
     this.started = null;
-    const err = new Error('the model is closed');
-    if (w) this.fail(w, err);
-    // Terminating also releases the session with the thread. Bounded: a worker stuck in a native call ends later.
-    const ended = w ? this.end(w, err) : undefined;
-    // Workers still loading are terminated when they report (well under a second, normally). Past the bound they are
-    // left loading and ref'd, so the process lives on until they report: exiting with one loading would abort it.
-    const reported = Promise.all([...this.loading.values()].map((l) => l.reported));
-    await Promise.all([within(ended, 1000), within(reported, LOADING_WAIT_MS)]);
+    if (w) this.retire(w, new Error('the model is closed'));
+    await within(Promise.all([...this.leaving].map((l) => this.exited.get(l))), LEAVING_WAIT_MS);
   }
 
-  /**
-   * Ends a worker given up on. One still loading is marked retired (terminated when it reports) and its start refused
-   * now; any other is terminated and unref'd: one stuck in a native call ends only when the call returns, and unref'd
-   * it does not keep the event loop alive (the process reaches its exit; Node still joins the thread before it ends).
-   */
-  private end(worker: Worker, err: Error): Promise<unknown> | undefined {
-    const loading = this.loading.get(worker);
-    if (loading) {
-      this.retired.add(worker);
-      loading.refuse(err);
-      return undefined;
-    }
-    worker.unref();
-    return worker.terminate().catch(() => undefined);
+  /** Rejects what the worker owes and tells it to leave; it stays ref'd until it has ended. */
+  private retire(worker: Worker, err: Error): void {
+    this.fail(worker, err);
+    this.refuseStart.get(worker)?.(err);
+    if (!this.exited.has(worker)) return; // already ended
+    this.leaving.add(worker);
+    worker.ref();
+    worker.postMessage({ type: 'exit' } satisfies ToWorker);
   }
 
   private spawn(): void {
-    const data: WorkerData = { model: this.verified, ...(this.blockFirstAssessmentMs !== undefined && { blockFirstAssessmentMs: this.blockFirstAssessmentMs }) };
-    this.blockFirstAssessmentMs = undefined;
+    const block = this.blockFirstAssessmentMs !== undefined && this.blockWorkers-- > 0;
+    const data: WorkerData = { model: this.verified, ...(block && { blockFirstAssessmentMs: this.blockFirstAssessmentMs }) };
     // workerData is a structured clone: the worker gets a copy of the verified bytes, never the file again.
     const worker = new Worker(ENTRY, { workerData: data, execArgv: workerExecArgv(), name: 'edge-model' });
     this.worker = worker;
     let ready: () => void = () => undefined;
     let refused: (e: Error) => void = () => undefined;
     const started = new Promise<void>((res, rej) => ((ready = res), (refused = rej)));
-    started.catch(() => undefined); // awaited by the next assess() or start(); may be refused with no one waiting
     this.started = started;
-    let reported: () => void = () => undefined;
-    this.loading.set(worker, { reported: new Promise<void>((r) => (reported = r)), refuse: refused });
-    /** The worker is done loading (ready, failed or gone): true if it was retired meanwhile, and is now terminated. */
-    const loaded = (): boolean => {
-      this.loading.delete(worker);
-      reported();
-      if (!this.retired.delete(worker)) return false;
-      void worker.terminate().catch(() => undefined);
-      return true;
-    };
+    this.refuseStart.set(worker, refused);
+    // Awaited by the next assess() or start(); may be refused with no one waiting.
+    void started.catch(() => undefined).finally(() => this.refuseStart.delete(worker));
+    this.exited.set(worker, new Promise<void>((r) => worker.once('exit', () => r())));
     const lost = (err: Error) => {
       refused(err);
       this.fail(worker, err);
@@ -223,17 +218,16 @@ export class WorkerModel {
     };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ready') {
-        if (loaded()) return;
+        if (this.leaving.has(worker)) return; // its start was refused when it was given up on; it leaves next
         worker.unref(); // idle: an idle model does not keep the process alive
         ready();
-      } else if (m.type === 'failed') {
-        loaded(); // it exits by itself
-        lost(new ModelLoadError(m.message));
-      } else this.settle(m);
+      } else if (m.type === 'failed') lost(new ModelLoadError(m.message)); // it ends by itself
+      else this.settle(m);
     });
     worker.on('error', (err) => lost(new Error(`model worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      loaded();
+      this.exited.delete(worker);
+      this.leaving.delete(worker);
       lost(new Error(`model worker exited (code ${code})`));
     });
   }
@@ -242,7 +236,7 @@ export class WorkerModel {
     const p = this.pending.get(m.id);
     if (!p) return; // abandoned: dropped
     this.pending.delete(m.id);
-    if (![...this.pending.values()].some((q) => q.worker === p.worker)) p.worker.unref();
+    if (!this.leaving.has(p.worker) && ![...this.pending.values()].some((q) => q.worker === p.worker)) p.worker.unref();
     if (m.type === 'result') p.resolve(m.assessment);
     else p.reject(new Error(m.message));
   }

@@ -1,7 +1,8 @@
-// Run by worker-model.test.ts in a child process, as an abort takes the whole process with it. Assessments that
-// time out (abandon()) while the worker they wait for is still starting, then the agent's stop (close()) while one
-// is: each at a delay after the worker's start, swept in small steps across the time a start takes, so that some
-// land while onnxruntime creates its session. Prints "worker-stop done"; the process then exits by itself.
+// Run by worker-model.test.ts in a child process, as an abort takes the whole process with it. Assessments given up
+// on (abandon()) while the worker they wait for is still starting or already running them, then the agent's stop
+// (close()) while one is: each at a delay after the worker's start, swept in small steps across the time a start and
+// a run take, so that some land while onnxruntime creates its session and some while it runs. Prints
+// "worker-stop done"; the process then exits by itself.
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths.js';
 import type { Channel } from '../../models/features/index.js';
@@ -21,11 +22,13 @@ for (let i = 0; i < 3; i++) {
   took.push(performance.now() - t);
 }
 const startMs = took.sort((x, y) => x - y)[1]!;
-// Twice: the session is made in the last 20-60 ms of a start, and a termination aborts only at some points of that.
+// Twice: the session is made in the last 20-60 ms of a start, and the run follows it.
+let refused = 0;
 for (let pass = 0; pass < 2; pass++) {
-  for (let d = Math.max(0, startMs - 70); d < startMs - 20; d++) {
+  for (let d = Math.max(0, startMs - 70); d < startMs + 10; d += 2) {
     m.abandon();
-    void m.assess('Ventricular_Tachycardia', window()).catch(() => undefined); // waits for a fresh worker
+    // Waits for a fresh worker; refused at once while MAX_LEAVING workers given up on have not ended yet.
+    void m.assess('Ventricular_Tachycardia', window()).catch((err: Error) => (refused += /still in a run/.test(err.message) ? 1 : 0));
     await sleep(d);
   }
 }
@@ -33,4 +36,4 @@ m.abandon();
 void m.assess('Ventricular_Tachycardia', window()).catch(() => undefined);
 await sleep(startMs - 20);
 await m.close();
-console.log('worker-stop done');
+console.log(`worker-stop done (${refused} assessments refused while workers given up on were ending)`);
