@@ -5,7 +5,7 @@ import { deviceAlarm, numeric, nurse, s, status } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG } from './news2.js';
 import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
 import { DEFAULT_LIMIT_CONFIG } from './limits.js';
-import type { Quality } from '../model/reading.js';
+import type { AlarmEvent, Quality } from '../model/reading.js';
 import type { AlarmStateChange } from './types.js';
 
 /** State-machine tests look at limit and device alarms only: NEWS2 off, silence checks far away. */
@@ -352,6 +352,24 @@ describe('engine: device-reported alarms', () => {
     const cs = e.deviceAlarm({ ...deviceAlarm('m', 'start', 0, { priority: 'low' }), momentary: true });
     cs.push(...e.deviceAlarm({ ...deviceAlarm('m', 'end', 0, { priority: 'low' }), momentary: true }));
     expect(summary(cs)).toEqual(['raised:->active', 'condition-ended:active>latched']);
+  });
+
+  it('a device alarm whose device reports it latched (condition gone, signal held) stays in view until acknowledged, at the device or here', () => {
+    const e = engine();
+    const low = (phase: 'start' | 'end', at: number, extra: Partial<AlarmEvent> = {}) => ({ ...deviceAlarm('L', phase, at, { priority: 'low' }), ...extra });
+    e.deviceAlarm(low('start', 0));
+    const latched = e.deviceAlarm(low('end', 1, { latched: true }));
+    // A low alarm does not latch by the configured default: the device's latching keeps it.
+    expect(summary(latched)).toEqual(['condition-ended:active>latched']);
+    expect(latched[0]!.alarm).toMatchObject({ conditionPresent: false, latching: true });
+    expect(latched[0]!.why).toMatch(/latched until acknowledged/);
+    // Acknowledged at the device while latched: answered here too.
+    expect(summary(e.deviceAlarm(low('end', 2, { latched: true, atDevice: 'acknowledged' })))).toEqual(['acknowledged:latched>resolved']);
+    // The same without the device's latching ends at once, as before.
+    e.deviceAlarm(low('start', 3, { alarmId: 'L2' }));
+    expect(summary(e.deviceAlarm(low('end', 4, { alarmId: 'L2' })))).toEqual(['resolved:active>resolved']);
+    // Reported latched first (the start was missed): kept until acknowledged.
+    expect(summary(e.deviceAlarm(low('end', 5, { alarmId: 'L3', latched: true })))).toEqual(['raised:->active', 'condition-ended:active>latched']);
   });
 
   it('a device alarm without text says so and names the device; a very long text is cut, and never repeated in the audit', () => {

@@ -163,7 +163,11 @@ export class AlarmEngine {
         // An end for an alarm we never saw start (agent restarted, message lost): record it rather than drop it.
         updates.push({ present: true, spec, at: e.receivedAt, why: 'device reported the end of an alarm not seen starting' });
       }
-      updates.push({ present: false, key, at: e.receivedAt, why: 'device reported its end' });
+      updates.push(
+        e.latched
+          ? { present: false, key, at: e.receivedAt, why: 'device reported its condition ended, its alarm signal latched until acknowledged', latch: true }
+          : { present: false, key, at: e.receivedAt, why: 'device reported its end' },
+      );
     } else {
       const id = this.byKey.get(key);
       const open = id === undefined ? undefined : this.open.get(id);
@@ -182,7 +186,8 @@ export class AlarmEngine {
       const id = this.byKey.get(key);
       if (id !== undefined) this.reportedAt.set(id, e.receivedAt);
     }
-    if (e.atDevice && e.phase !== 'end') changes.push(...this.actedOnAtDevice(e, key));
+    // On an end only for a latched alarm: acknowledged at the device, the signal it held is answered here too.
+    if (e.atDevice && (e.phase !== 'end' || e.latched)) changes.push(...this.actedOnAtDevice(e, key));
     return changes;
   }
 
@@ -450,7 +455,7 @@ export class AlarmEngine {
     const alarm = id !== undefined ? this.open.get(id) : undefined;
     if (!u.present) {
       if (!alarm) return [];
-      if (u.unconfirmed && life.isUnacknowledged(alarm)) alarm.latching = true;
+      if ((u.unconfirmed || u.latch) && life.isUnacknowledged(alarm)) alarm.latching = true;
       const changes = life.conditionEnded(alarm, u.at).map((t) => this.audit(alarm, t, u.why, 'system', u.at));
       this.settle(alarm);
       return changes;

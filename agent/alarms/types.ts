@@ -146,9 +146,10 @@ export type ConditionUpdate =
   /**
    * `unconfirmed`: nothing shows the condition ended, only that it can no longer be watched (the link to the device
    * lost, its device silent or gone to another bed, its inputs stale): an unanswered alarm latches, so it stays in view
-   * until someone acknowledges it, instead of vanishing.
+   * until someone acknowledges it, instead of vanishing. `latch`: the condition ended, and its source holds the alarm
+   * signal (a device's latched alarm): an unanswered alarm latches here too.
    */
-  | { present: false; key: string; at: number; why: string; unconfirmed?: true };
+  | { present: false; key: string; at: number; why: string; unconfirmed?: true; latch?: true };
 
 /** How an alarm of each priority is presented, per IEC 60601-1-8 (visual alarm signals, indicator lights). */
 export interface PriorityPresentation {

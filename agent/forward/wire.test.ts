@@ -148,6 +148,9 @@ describe('alarm records', () => {
     const momentary = body({ ...base, phase: 'start', momentary: true });
     const acknowledged = body({ ...base, phase: 'continue', atDevice: 'acknowledged' });
     const paused = body({ ...base, phase: 'continue', atDevice: 'audio-paused' });
+    const latched = body({ ...base, latched: true });
+    expect(latched.records[0]).toMatchObject({ phase: 'end', latched: true });
+    expect(messageSchemaErrors(latched)).toEqual([]);
     expect(linkLost.records[0]).toMatchObject({ phase: 'end', endedBy: 'link-lost' });
     expect(momentary.records[0]).toMatchObject({ phase: 'start', momentary: true });
     expect(acknowledged.records[0]).toMatchObject({ atDevice: 'acknowledged' });
@@ -155,7 +158,7 @@ describe('alarm records', () => {
     for (const b of [linkLost, momentary, acknowledged, paused]) expect(messageSchemaErrors(b)).toEqual([]);
     // Additive: an alarm without them is written as before, without the fields.
     const plain = body(base).records[0]!;
-    expect(['endedBy', 'momentary', 'atDevice'].filter((k) => k in plain)).toEqual([]);
+    expect(['endedBy', 'momentary', 'latched', 'atDevice'].filter((k) => k in plain)).toEqual([]);
     expect(messageSchemaErrors(body(base))).toEqual([]);
   });
 });

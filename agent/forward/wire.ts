@@ -300,6 +300,7 @@ export function alarmRecord(a: AlarmEvent) {
     // Absent in the common case (the device ended it; an alarm with a start and an end; nothing done at the device).
     ...(a.endedBy && { endedBy: a.endedBy }),
     ...(a.momentary && { momentary: true }),
+    ...(a.latched && { latched: true }),
     ...(a.atDevice && { atDevice: a.atDevice }),
     ...(a.sourceMetric && { sourceCode: a.sourceMetric.code, sourceRefid: a.sourceMetric.refid }),
     ...(a.value !== undefined && { value: a.value }),

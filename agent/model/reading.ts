@@ -129,6 +129,12 @@ export interface AlarmEvent extends Origin {
    */
   momentary?: true;
   /**
+   * On an end: the condition is gone, but the device holds the alarm signal so that someone sees it happened (IHE
+   * PCD ACM alarm state `latched`). Here too an alarm nobody has answered then latches, staying in view until
+   * acknowledged.
+   */
+  latched?: true;
+  /**
    * What a person did to it at the device, as the device reports (IHE PCD ACM alarm inactivation state): it was
    * acknowledged there, or its audio paused. Absent when the device says nothing or that it is enabled.
    */

@@ -154,6 +154,11 @@ describe('PCD-04 event phase and alarm state', () => {
     expect(alarms('inactivate').map((a) => a.phase)).toEqual(['end']);
     expect(alarms('update', 'active').map((a) => a.phase)).toEqual(['continue']);
   });
+  it('state latched (the condition is gone, the device holds the alarm) ends the condition, marked latched, whatever the phase', () => {
+    for (const p of ['update', 'continue', 'present', 'end', '']) expect(alarms(p, 'latched').map((a) => [a.phase, a.latched]), p).toEqual([['end', true]]);
+    expect(alarms('tpoint', 'latched').map((a) => [a.phase, a.momentary])).toEqual([['start', true], ['end', true]]);
+    expect(alarms('update', 'active')[0]!.latched).toBeUndefined();
+  });
 });
 
 describe('OBX-3 coding system', () => {

@@ -797,11 +797,15 @@ const PRIORITY: Record<string, AlarmPriority> = { PH: 'high', PM: 'medium', PL: 
 
 /**
  * IHE PCD ACM event phase (with the alarm state): `momentary` for an event at a point in time (tpoint, start_only:
- * no end will be sent), and an update that says the alarm is now inactive (or 'inactivate') ends it.
+ * no end will be sent), and an update that says the alarm is now inactive (or 'inactivate') ends it. State
+ * `latched` (the condition formerly existed and does not now, but the device holds the alarm) also ends the
+ * condition, marked `latched`: the alarm stays in view until acknowledged, not shown as a condition still present.
  */
-function phaseOf(raw: string, state: string): { phase: AlarmEvent['phase']; momentary?: true } {
+function phaseOf(raw: string, state: string): { phase: AlarmEvent['phase']; momentary?: true; latched?: true } {
   const inactive = state.toLowerCase() === 'inactive';
-  switch (raw.toLowerCase()) {
+  const phase = raw.toLowerCase();
+  if (state.toLowerCase() === 'latched' && phase !== 'tpoint' && phase !== 'start_only') return { phase: 'end', latched: true };
+  switch (phase) {
     case 'start':
       return { phase: 'start' };
     case 'start_only':
@@ -926,6 +930,7 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOpti
     category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
     phase: phase.phase,
     ...(phase.momentary && { momentary: true as const }),
+    ...(phase.latched && { latched: true as const }),
     ...(atDevice && { atDevice }),
     deviceTime: time.ms,
     receivedAt: opts.receivedAt,
