@@ -6,9 +6,16 @@ export interface DedupOptions {
   ttlMs: number;
 }
 
+/**
+ * Contents (hashes) remembered per control id. A sender whose ids restart (two connections with their own counters,
+ * a device reset) sends other messages under one id; a resend of any of the last few is still known as one.
+ */
+const HASHES_PER_ID = 8;
+
 export class DedupWindow {
-  private readonly seen = new Map<string, { hash: string; at: number }>();
-  private readonly pending = new Map<string, Promise<boolean>>();
+  private readonly seen = new Map<string, { hashes: string[]; at: number }>();
+  /** Commits under way, per control id: each settles true if it committed. */
+  private readonly pending = new Map<string, Set<Promise<boolean>>>();
 
   constructor(private readonly opts: DedupOptions) {}
 
@@ -16,27 +23,37 @@ export class DedupWindow {
   check(key: string, hash: string, now: number): 'new' | 'duplicate' | 'reused' {
     const e = this.seen.get(key);
     if (!e || now - e.at > this.opts.ttlMs) return 'new';
-    return e.hash === hash ? 'duplicate' : 'reused';
+    return e.hashes.includes(hash) ? 'duplicate' : 'reused';
   }
 
   remember(key: string, hash: string, now: number): void {
+    const e = this.seen.get(key);
+    const hashes = e && now - e.at <= this.opts.ttlMs ? [...e.hashes.filter((h) => h !== hash), hash].slice(-HASHES_PER_ID) : [hash];
     this.seen.delete(key); // re-insert so Map order stays oldest-first
-    this.seen.set(key, { hash, at: now });
+    this.seen.set(key, { hashes, at: now });
     while (this.seen.size > this.opts.maxEntries) {
       const oldest = this.seen.keys().next().value as string;
       this.seen.delete(oldest);
     }
   }
 
-  /** A commit of this key in flight on another connection (resolves true if it committed). */
-  inFlight(key: string): Promise<boolean> | undefined {
-    return this.pending.get(key);
+  /** Commits of this key under way (on any connection): wait for them, then check(). */
+  inFlight(key: string): Promise<boolean>[] {
+    return [...(this.pending.get(key) ?? [])];
   }
 
-  track(key: string, p: Promise<boolean>): void {
-    this.pending.set(key, p);
-    void p.finally(() => {
-      if (this.pending.get(key) === p) this.pending.delete(key);
+  /**
+   * A commit of key+hash under way. Remembered as soon as it commits, before anyone waiting on it (inFlight) goes
+   * on: their check() then sees it.
+   */
+  track(key: string, hash: string, committed: Promise<boolean>): void {
+    const set = this.pending.get(key) ?? new Set();
+    set.add(committed);
+    this.pending.set(key, set);
+    void committed.then((ok) => {
+      if (ok) this.remember(key, hash, Date.now());
+      set.delete(committed);
+      if (set.size === 0 && this.pending.get(key) === set) this.pending.delete(key);
     });
   }
 

@@ -333,6 +333,37 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('control_id_reused')).toBe(1);
   });
 
+  it('the same control id with other content on another connection, while the first is still being stored, is stored too (not taken for a resend)', async () => {
+    const ctx = fakeCtx();
+    ctx.mode = 'hold';
+    const port = await start(ctx);
+    const a = await client(port);
+    const b = await client(port);
+    a.send(msg('R1'));
+    await a.until(() => ctx.held.length === 1, 'first emit');
+    b.send(msg('R1', { spo2: '84' })); // another message under the same id (a second connection with its own counter)
+    b.send(msg('R1')); // and a resend of the first: answered once that commit is in, never stored twice
+    ctx.mode = 'resolve';
+    await new Promise((r) => setTimeout(r, 100));
+    ctx.held.splice(0).forEach((r) => r());
+    expect((await a.acks(1)).map(ackCode)).toEqual(['AA']);
+    expect((await b.acks(2)).map(ackCode)).toEqual(['AA', 'AA']);
+    expect(ctx.emitted.map((e) => (e[0] as NumericReading).value)).toEqual([97, 84]);
+    expect(ctx.counts.get('control_id_reused')).toBe(1);
+    expect(ctx.counts.get('duplicates')).toBe(1);
+  });
+
+  it('a batch holding one control id twice: the same content once stored, other content stored and flagged', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    c.send(`BHS|^~\\&|MON\r${msg('B1')}${msg('B1')}${msg('B1', { spo2: '84' })}BTS|3\r`);
+    const [reply] = await c.acks(1);
+    expect(reply!.split('\r').filter((x) => x.startsWith('MSA')).map((x) => x.split('|').slice(1, 3).join(':'))).toEqual(['AA:B1', 'AA:B1', 'AA:B1']);
+    expect(ctx.emitted.flat().map((e) => (e as NumericReading).value)).toEqual([97, 84]);
+    expect(ctx.counts.get('duplicates')).toBe(1);
+    expect(ctx.counts.get('control_id_reused')).toBe(1);
+  });
+
   it('MSH-7 as the only time of the readings is content: the same value under a reused control id later is a new reading', async () => {
     const ctx = fakeCtx();
     const c = await client(await start(ctx));

@@ -257,14 +257,17 @@ export class MessageHandler {
   private async commit(list: Processed[], peer: string): Promise<void> {
     const now = Date.now();
     const fresh: Processed[] = [];
+    /** Content (hash) of each control id taken in this call: a batch may hold one twice. */
+    const taken = new Map<string, string>();
     for (const p of list) {
       if (p.outcome !== 'accepted' || !p.dedupKey || !p.hash) continue;
-      const inflight = this.dedup.inFlight(p.dedupKey);
-      if (inflight && (await inflight)) {
-        this.duplicate(p, peer);
-        continue;
-      }
-      const seen = this.dedup.check(p.dedupKey, p.hash, now);
+      // Another connection committing this control id: waited for, then checked like any other. The same content is
+      // a resend; other content is another message that reuses the id, and is stored (a message is never dropped
+      // on its control id alone).
+      for (const committing of this.dedup.inFlight(p.dedupKey)) await committing;
+      const inBatch = taken.get(p.dedupKey);
+      const seen = inBatch === undefined ? this.dedup.check(p.dedupKey, p.hash, now) : inBatch === p.hash ? 'duplicate' : 'reused';
+      taken.set(p.dedupKey, p.hash);
       if (seen === 'duplicate') {
         this.duplicate(p, peer);
         continue;
@@ -296,12 +299,11 @@ export class MessageHandler {
         return false;
       }
     });
-    fresh.forEach((p, i) => this.dedup.track(p.dedupKey as string, commits[i]!));
+    fresh.forEach((p, i) => this.dedup.track(p.dedupKey as string, p.hash as string, commits[i]!));
     const results = await Promise.all(commits);
     const at = Date.now();
     fresh.forEach((p, i) => {
       if (results[i]) {
-        this.dedup.remember(p.dedupKey as string, p.hash as string, at);
         this.ctx.count('messages_accepted');
         for (const n of p.notices ?? []) this.notice(n, p.header as MessageHeader, peer, at);
         for (const e of p.events) {
