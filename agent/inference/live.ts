@@ -113,6 +113,8 @@ export interface RunningModel {
   assess(alarmType: AlarmType, channels: readonly Channel[]): Promise<Assessment>;
   /** Gives up on the assessment in flight and makes a fresh start for the next (WorkerModel: a new worker). */
   abandon?(): void;
+  /** WorkerModel: workers given up on whose run has not ended yet (the process must not exit under them). */
+  readonly leaving?: number;
   close(): Promise<void>;
 }
 
@@ -230,7 +232,13 @@ export class LiveModel {
     await this.inflight;
     const m = this.model;
     this.model = null;
+    if (m?.leaving) this.log.info({ runs: m.leaving }, 'stopping: waiting (at most 5 s) for model runs that ran over time to end');
     await m?.close();
+    if (m?.leaving)
+      this.log.warn(
+        { runs: m.leaving },
+        'model runs that ran over time have still not ended: the process lives on until they do (a forced exit before then, e.g. a second Ctrl-C, aborts it; everything accepted is stored)',
+      );
   }
 
   // ---- inputs

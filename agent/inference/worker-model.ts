@@ -95,7 +95,7 @@ export class WorkerModel {
   /** Each worker's end (its 'exit' event), from its start. */
   private readonly exited = new Map<Worker, Promise<void>>();
   /** Workers told to leave and not yet ended. */
-  private readonly leaving = new Set<Worker>();
+  private readonly givenUp = new Set<Worker>();
   /** Refuses the start of a worker still creating its session, for whoever waits on it. */
   private readonly refuseStart = new Map<Worker, (e: Error) => void>();
   private nextId = 1;
@@ -116,6 +116,10 @@ export class WorkerModel {
   }
   get card(): ModelCard {
     return this.verified.card;
+  }
+  /** Workers given up on and not yet ended. */
+  get leaving(): number {
+    return this.givenUp.size;
   }
 
   /**
@@ -141,8 +145,8 @@ export class WorkerModel {
   async assess(alarmType: AlarmType, channels: readonly Channel[]): Promise<Assessment> {
     if (this.closed) throw new Error('the model is closed');
     if (!this.worker) {
-      if (this.leaving.size >= MAX_LEAVING)
-        throw new Error(`the model's last ${this.leaving.size} workers, given up on, are still in a run: no fresh one is started until one of them ends`);
+      if (this.givenUp.size >= MAX_LEAVING)
+        throw new Error(`the model is still finishing ${this.givenUp.size} earlier assessments that ran over time; no new one starts until one of them ends`);
       this.spawn();
     }
     const worker = this.worker!;
@@ -181,7 +185,7 @@ export class WorkerModel {
     this.worker = null;
     this.started = null;
     if (w) this.retire(w, new Error('the model is closed'));
-    await within(Promise.all([...this.leaving].map((l) => this.exited.get(l))), LEAVING_WAIT_MS);
+    await within(Promise.all([...this.givenUp].map((l) => this.exited.get(l))), LEAVING_WAIT_MS);
   }
 
   /** Rejects what the worker owes and tells it to leave; it stays ref'd until it has ended. */
@@ -189,7 +193,7 @@ export class WorkerModel {
     this.fail(worker, err);
     this.refuseStart.get(worker)?.(err);
     if (!this.exited.has(worker)) return; // already ended
-    this.leaving.add(worker);
+    this.givenUp.add(worker);
     worker.ref();
     worker.postMessage({ type: 'exit' } satisfies ToWorker);
   }
@@ -218,7 +222,7 @@ export class WorkerModel {
     };
     worker.on('message', (m: FromWorker) => {
       if (m.type === 'ready') {
-        if (this.leaving.has(worker)) return; // its start was refused when it was given up on; it leaves next
+        if (this.givenUp.has(worker)) return; // its start was refused when it was given up on; it leaves next
         worker.unref(); // idle: an idle model does not keep the process alive
         ready();
       } else if (m.type === 'failed') lost(new ModelLoadError(m.message)); // it ends by itself
@@ -227,7 +231,7 @@ export class WorkerModel {
     worker.on('error', (err) => lost(new Error(`model worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
       this.exited.delete(worker);
-      this.leaving.delete(worker);
+      this.givenUp.delete(worker);
       lost(new Error(`model worker exited (code ${code})`));
     });
   }
@@ -236,7 +240,7 @@ export class WorkerModel {
     const p = this.pending.get(m.id);
     if (!p) return; // abandoned: dropped
     this.pending.delete(m.id);
-    if (!this.leaving.has(p.worker) && ![...this.pending.values()].some((q) => q.worker === p.worker)) p.worker.unref();
+    if (!this.givenUp.has(p.worker) && ![...this.pending.values()].some((q) => q.worker === p.worker)) p.worker.unref();
     if (m.type === 'result') p.resolve(m.assessment);
     else p.reject(new Error(m.message));
   }

@@ -28,7 +28,7 @@ for (let pass = 0; pass < 2; pass++) {
   for (let d = Math.max(0, startMs - 70); d < startMs + 10; d += 2) {
     m.abandon();
     // Waits for a fresh worker; refused at once while MAX_LEAVING workers given up on have not ended yet.
-    void m.assess('Ventricular_Tachycardia', window()).catch((err: Error) => (refused += /still in a run/.test(err.message) ? 1 : 0));
+    void m.assess('Ventricular_Tachycardia', window()).catch((err: Error) => (refused += /ran over time/.test(err.message) ? 1 : 0));
     await sleep(d);
   }
 }

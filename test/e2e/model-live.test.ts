@@ -122,3 +122,21 @@ describe('edge model, live: replayed PhysioNet record → device alarm → model
     expect(find('edge model not loaded: alarms run on rules only')).toBeDefined();
   });
 });
+
+describe('edge model at a stop', () => {
+  it('the stop\'s local part (after which a second Ctrl-C exits at once) ends only once the model\'s threads are closed', async () => {
+    // A process that exits while a model thread is inside onnxruntime aborts (exit 134): main.ts's second Ctrl-C
+    // exits as soon as localStopDone settles, so the model must be closed by then.
+    const { log } = captureLog('info');
+    agent = new Agent({ config: testConfig(tempDir(), { drivers: [] }), registry, log });
+    await agent.start();
+    await agent.edgeModel.ready;
+    expect(agent.edgeModel.status().state).toBe('ready');
+    const a = agent;
+    let stateAtLocalDone: string | undefined;
+    void a.localStopDone.then(() => (stateAtLocalDone = a.edgeModel.status().state));
+    await a.stop();
+    agent = null;
+    expect(stateAtLocalDone).toBe('closed');
+  });
+});
