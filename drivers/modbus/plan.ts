@@ -428,7 +428,13 @@ export function groupReads(
   return groups;
 }
 
-function planDevice(p: Problems, raw: unknown, path: string): DevicePlan | undefined {
+/** Most registers and bits one read may take on an RTU line (see lineCap); none on TCP. */
+interface LineCap {
+  registers: number;
+  bits: number;
+}
+
+function planDevice(p: Problems, raw: unknown, path: string, line: LineCap | undefined): DevicePlan | undefined {
   if (!isObj(raw)) {
     p.push({ field: path, message: 'must be an object' });
     return undefined;
@@ -461,7 +467,9 @@ function planDevice(p: Problems, raw: unknown, path: string): DevicePlan | undef
     pts.push(pt);
   });
   if (p.length > before || id === undefined || maxGap === undefined || maxRegisters === undefined || maxBits === undefined) return undefined;
-  return { id, unitId, ...(bed ? { bed } : {}), groups: groupReads(pts, { maxGap, maxRegisters, maxBits }) };
+  // On a slow RTU line, reads are also kept short enough to cross it within the timeout (lineCap).
+  const limits = { maxGap, maxRegisters: Math.min(maxRegisters, line?.registers ?? 125), maxBits: Math.min(maxBits, line?.bits ?? 2000) };
+  return { id, unitId, ...(bed ? { bed } : {}), groups: groupReads(pts, limits) };
 }
 
 /** Most registers (or bits) one RTU read may take so that its request and answer cross the line within `budgetMs`. */
@@ -473,12 +481,15 @@ function maxCountWithin(budgetMs: number, baudRate: number, bits: boolean, max: 
 /**
  * RTU: a read whose request and answer alone take longer than the timeout times out every time, and the device
  * shows offline though it answers (a 125-register read takes 1.2 s at 2400 baud). Half of timeoutMs is kept for the
- * device's own turnaround: merged reads longer than the other half are split, and a value too long to fit on its own
- * is a problem naming timeoutMs. Returns the devices with their reads fitted, or undefined with the problem recorded.
+ * device's own turnaround: reads are merged only up to what crosses the line in the other half.
  */
-function fitReadsToLine(p: Problems, path: string, devices: DevicePlan[], baudRate: number, timeoutMs: number, defaulted: boolean): DevicePlan[] | undefined {
+function lineCap(baudRate: number, timeoutMs: number): LineCap {
   const budgetMs = timeoutMs / 2;
-  const cap = { registers: maxCountWithin(budgetMs, baudRate, false, 125), bits: maxCountWithin(budgetMs, baudRate, true, 2000) };
+  return { registers: maxCountWithin(budgetMs, baudRate, false, 125), bits: maxCountWithin(budgetMs, baudRate, true, 2000) };
+}
+
+/** A value too long to cross the line on its own within the timeout (see lineCap): a problem naming timeoutMs. */
+function valueTooLongForLine(p: Problems, path: string, devices: DevicePlan[], cap: LineCap, baudRate: number, timeoutMs: number, defaulted: boolean): boolean {
   const isBits = (t: Table) => t === 'coil' || t === 'discrete';
   // The value that needs the most line time, among those that cannot fit: the suggestion must cover it.
   let worst: { device: string; point: string; width: number; bits: boolean; wireMs: number } | undefined;
@@ -502,17 +513,9 @@ function fitReadsToLine(p: Problems, path: string, devices: DevicePlan[], baudRa
         `${JSON.stringify(worst.device)} (${worst.width} ${worst.bits ? 'bits' : 'registers'}) takes ${Math.round(worst.wireMs)} ms on the wire (request and answer, ` +
         `11 bits a character, with the 3.5-character silences), which must fit in half the timeout to leave the device time to answer; ${advice}`,
     });
-    return undefined;
+    return true;
   }
-  const regroup = (g: ReadGroup): ReadGroup[] => {
-    if (rtuReadWireMs(baudRate, isBits(g.table), g.count) <= budgetMs) return [g];
-    // Same table and interval, gaps already accepted: only the size limit changes.
-    return groupReads(
-      g.points.map(({ point }) => ({ ...point, intervalMs: g.intervalMs })),
-      { maxGap: 65535, maxRegisters: cap.registers, maxBits: cap.bits },
-    );
-  };
-  return devices.map((d) => ({ ...d, groups: d.groups.flatMap(regroup) }));
+  return false;
 }
 
 /** Validate options and build the polling plan. Throws ModbusConfigError listing every problem. */
@@ -552,12 +555,15 @@ export function buildPlan(options: unknown): Plan {
         busIds.add(id);
       }
       const timeoutMs = int(p, rb, 'timeoutMs', path, 10, 60_000, DEFAULTS.timeoutMs);
+      // The line before its devices: on RTU, how long a read may be depends on its speed and timeout.
+      const baudRate = transport === 'rtu' ? int(p, rb, 'baudRate', path, 50, 4_000_000) : undefined;
+      const cap = baudRate && timeoutMs ? lineCap(baudRate, timeoutMs) : undefined;
       const devices: DevicePlan[] = [];
       if (!Array.isArray(rb.devices) || rb.devices.length === 0) p.push({ field: `${path}.devices`, message: 'must be a non-empty list' });
       else {
         const units = new Set<number>();
         rb.devices.forEach((rd: unknown, di: number) => {
-          const d = planDevice(p, rd, `${path}.devices[${di}]`);
+          const d = planDevice(p, rd, `${path}.devices[${di}]`, cap);
           if (!d) return;
           if (deviceIds.has(d.id)) p.push({ field: `${path}.devices[${di}].id`, message: `duplicate device id ${JSON.stringify(d.id)}` });
           deviceIds.add(d.id);
@@ -585,7 +591,6 @@ export function buildPlan(options: unknown): Plan {
         buses.push({ id, transport, host, port, timeoutMs, gapMs: 0, devices });
       } else {
         const path2 = str(p, rb, 'path', path, true);
-        const baudRate = int(p, rb, 'baudRate', path, 50, 4_000_000);
         let dataBits = int(p, rb, 'dataBits', path, 7, 8, 8) as 7 | 8 | undefined;
         if (dataBits === 7) {
           // Modbus serial line spec §2.5.1: an RTU character is 8-bit binary; every byte above 0x7F (CRC, values)
@@ -602,9 +607,8 @@ export function buildPlan(options: unknown): Plan {
         }
         if (p.length > before || !id || !path2 || !baudRate || !dataBits || !stopBits || !timeoutMs || gapOverride === undefined) return;
         const gapMs = gapOverride >= 0 ? gapOverride : interFrameGapMs(baudRate);
-        const fitted = fitReadsToLine(p, path, devices, baudRate, timeoutMs, rb.timeoutMs === undefined);
-        if (!fitted) return;
-        buses.push({ id, transport, path: path2, baudRate, dataBits, stopBits, parity, timeoutMs, gapMs, devices: fitted });
+        if (cap && valueTooLongForLine(p, path, devices, cap, baudRate, timeoutMs, rb.timeoutMs === undefined)) return;
+        buses.push({ id, transport, path: path2, baudRate, dataBits, stopBits, parity, timeoutMs, gapMs, devices });
       }
     });
   }
