@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRecord } from '../../models/records.js';
-import { EdgeModel, ModelLoadError, ModelNotApprovedError, sha256Hex, tryLoadEdgeModel } from './index.js';
+import { EdgeModel, ModelLoadError, ModelNotApprovedError, sha256Hex } from './index.js';
 
 const models = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'models');
 const modelPath = join(models, 'edge-model.onnx');
@@ -96,9 +96,7 @@ describe('model governance', () => {
     expect(err).toBeInstanceOf(ModelNotApprovedError);
     expect((err as Error).message).toContain(sha);
     expect((err as Error).message).toMatch(/not in the approved model list.*rules only/);
-    const r = await tryLoadEdgeModel({ modelPath, approved: [] });
-    expect(r.model).toBeNull();
-    expect(r.error).toBeInstanceOf(ModelNotApprovedError);
+    expect(await EdgeModel.load({ modelPath, approved: [] }).catch((e: unknown) => e)).toBeInstanceOf(ModelNotApprovedError);
   });
 
   it('refuses a tampered file even if its card is intact', async () => {
@@ -107,8 +105,8 @@ describe('model governance', () => {
     bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
     writeFileSync(join(dir, 'edge-model.onnx'), bytes);
     copyFileSync(join(models, 'edge-model.card.json'), join(dir, 'edge-model.card.json'));
-    const r = await tryLoadEdgeModel({ modelPath: join(dir, 'edge-model.onnx'), approved: [{ sha256: sha }] });
-    expect(r.error).toBeInstanceOf(ModelNotApprovedError);
+    const err = await EdgeModel.load({ modelPath: join(dir, 'edge-model.onnx'), approved: [{ sha256: sha }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelNotApprovedError);
   });
 
   it('refuses an approved model whose card describes another file', async () => {
@@ -116,9 +114,9 @@ describe('model governance', () => {
     copyFileSync(modelPath, join(dir, 'm.onnx'));
     const card = JSON.parse(readFileSync(join(models, 'edge-model.card.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'm.card.json'), JSON.stringify({ ...card, modelSha256: 'f'.repeat(64) }));
-    const r = await tryLoadEdgeModel({ modelPath: join(dir, 'm.onnx'), approved: [{ sha256: sha }] });
-    expect(r.error).toBeInstanceOf(ModelLoadError);
-    expect(r.error?.message).toMatch(/describes model f{64}/);
+    const err = await EdgeModel.load({ modelPath: join(dir, 'm.onnx'), approved: [{ sha256: sha }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelLoadError);
+    expect((err as Error).message).toMatch(/describes model f{64}/);
   });
 
   it('reports the approved label as the version, not what an edited card says; the card\'s version only without a label', async () => {

@@ -187,18 +187,6 @@ export async function verifyModel(opts: EdgeModelOptions): Promise<VerifiedModel
   return { path: opts.modelPath, bytes, sha256: sha, card, label };
 }
 
-/**
- * Loads the model or explains why not: the caller then runs on rules only and raises a technical
- * alarm with `error.message`.
- */
-export async function tryLoadEdgeModel(opts: EdgeModelOptions): Promise<{ model: EdgeModel; error: null } | { model: null; error: Error }> {
-  try {
-    return { model: await EdgeModel.load(opts), error: null };
-  } catch (err) {
-    return { model: null, error: err instanceof Error ? err : new Error(String(err)) };
-  }
-}
-
 /** The channels the features read (first two ECG leads, PLETH, ABP), in that order. */
 function readChannels(channels: readonly Channel[]): Channel[] {
   const { ecgs, ppg, abp } = featureChannels(channels);

@@ -255,7 +255,10 @@ export class WorkerModel {
   }
 }
 
-/** As tryLoadEdgeModel, with the model on its own thread: `{ model: null, error }` says why it cannot be used. */
+/**
+ * Starts the model on its own thread or explains why not (`{ model: null, error }`): the caller then runs on rules
+ * only and raises a technical alarm with `error.message`.
+ */
 export async function tryStartWorkerModel(opts: WorkerModelOptions): Promise<{ model: WorkerModel; error: null } | { model: null; error: Error }> {
   try {
     return { model: await WorkerModel.start(opts), error: null };
