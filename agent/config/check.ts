@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
-import { examplePasswordProblems, weakPasswordHashes } from '../http/passwords.js';
+import { examplePasswordProblems, weakHashMessage, weakPasswordHashes } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
 import { AzureIotTransport, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
 import { hubRoute } from '../forward/choose.js';
@@ -218,12 +218,7 @@ export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<strin
   // Accepted (deployments made with the old default keep working), but --check is where an engineer looks for it
   // (review rv48 L5). At start the display says it as it starts (agent/http/server.ts), also when embedded.
   if (!atStart) d.users.forEach((u, i) => {
-    for (const { N, r, p } of weakPasswordHashes([u])) {
-      warnings.push({
-        path: `display.users[${i}] (${u.name})`,
-        message: `the password hash of this user is cheap to guess if the config leaks (scrypt N=${N}, r=${r}, p=${p}: cost below OWASP's); make a new one with \`npx tsx agent/http/hash-password.ts\``,
-      });
-    }
+    for (const weak of weakPasswordHashes([u])) warnings.push({ path: `display.users[${i}] (${u.name})`, message: weakHashMessage(weak) });
   });
   const acting = [...d.users, ...d.tokens].some((u) => u.role === 'clinician' || u.role === 'admin');
   if (acting) return warnings;

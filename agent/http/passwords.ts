@@ -85,6 +85,11 @@ export function weakPasswordHashes(users: readonly { name: string; passwordHash:
   return out;
 }
 
+/** What to tell about a weak hash (weakPasswordHashes), the same at the display's start and in --check. */
+export function weakHashMessage(h: { N: number; r: number; p: number }): string {
+  return `the password hash of this user is cheap to guess if the config leaks (scrypt N=${h.N}, r=${h.r}, p=${h.p}: cost below OWASP's); make a new one with \`npx tsx agent/http/hash-password.ts\``;
+}
+
 /** The password whose hash the example configurations carry: published, so never accepted for a real user. */
 export const EXAMPLE_PASSWORD = 'example-password-change-me';
 

@@ -25,7 +25,7 @@ import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
 import { GATEWAY_BED, UNASSIGNED_BED, type ManagedPriority } from '../alarms/types.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
-import { examplePasswordProblems, SCRYPT_DEFAULTS, weakPasswordHashes } from './passwords.js';
+import { examplePasswordProblems, SCRYPT_DEFAULTS, weakHashMessage, weakPasswordHashes } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
 import { WardState } from '../display/ward.js';
@@ -327,11 +327,9 @@ export class DisplayServer {
     const [example] = await examplePasswordProblems(this.config.users);
     if (example) throw new Error(`${example.path}: ${example.message}`);
     // Accepted (deployments made with the old default keep working), but said once per user at each start.
-    for (const { name, N, r, p } of weakPasswordHashes(this.config.users)) {
-      this.log.warn(
-        { user: name, scrypt: { N, r, p }, recommended: SCRYPT_DEFAULTS },
-        'display.users: the password hash of this user is cheap to guess if the config leaks (scrypt cost below OWASP\'s); make a new one with `npx tsx agent/http/hash-password.ts`',
-      );
+    for (const weak of weakPasswordHashes(this.config.users)) {
+      const { name, N, r, p } = weak;
+      this.log.warn({ user: name, scrypt: { N, r, p }, recommended: SCRYPT_DEFAULTS }, `display.users (${name}): ${weakHashMessage(weak)}`);
     }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
