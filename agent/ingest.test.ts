@@ -98,6 +98,24 @@ describe('Ingest', () => {
     expect(metrics.get('ingest_out_of_order_total', { source: 'test' })).toBe(2);
   });
 
+  it('tells of a device whose time is far from the gateway\'s as its readings arrive (a clock a year off): counted, logged once per device and bed, stored as given', async () => {
+    const { box, ingest, metrics, cap } = setup();
+    const T = 1_790_000_000_000;
+    const YEAR = 365 * 24 * 3600_000;
+    const at = (deviceTime: number, receivedAt: number, more: Partial<NumericReading> = {}): NumericReading => ({ ...reading(70), deviceTime, receivedAt, ...more });
+    await ingest.accept('test', [at(T - 5 * 60_000, T)]); // 5 min: within what is not worth telling
+    expect(metrics.get('ingest_device_clock_off_total', { source: 'test' })).toBe(0);
+    await ingest.accept('test', [at(T - YEAR, T), at(T - YEAR, T, { mdc: MDC.PULS_OXIM_SAT_O2 })]);
+    await ingest.accept('test', [at(T - YEAR + 1000, T + 1000)]);
+    await ingest.accept('test', [at(T + 3 * 3600_000, T + 2000, { bed: 'ICU-02' })]); // another bed: a zone read wrong, ahead
+    expect(metrics.get('ingest_device_clock_off_total', { source: 'test' })).toBe(3); // per delivery, not per reading
+    const lines = cap.lines.filter((l) => l.level === WARN && /device time is/.test(String(l.msg)));
+    expect(lines.map((l) => [l.bed, l.offsetMinutes])).toEqual([['ICU-01', -525600], ['ICU-02', 180]]);
+    expect(String(lines[0]!.msg)).toMatch(/525600 min behind the gateway's clock .*stored and forwarded with the device's time; check the device's clock/);
+    expect(String(lines[1]!.msg)).toMatch(/180 min ahead of the gateway's clock/);
+    expect(box.pending('telemetry').records).toBe(5); // all stored
+  });
+
   it('stores a batch with an idempotency key once, even when the resend comes in the same group commit', async () => {
     const { box, ingest, seen, metrics, cap } = setup(5);
     await Promise.all([

@@ -5,7 +5,7 @@
 // Events the store refuses (disk full) still go to the listeners: a reading that cannot be kept must still be
 // shown and alarmed at the bedside. The driver is told they were not accepted, and the store's state is reported.
 import type { Logger } from 'pino';
-import type { DriverEvent, Reading, WaveformSegment } from './model/reading.js';
+import type { DriverEvent, NumericReading, Reading, WaveformSegment } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import { recordBytes, RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, numericJsonBytes, waveformJson } from './forward/wire.js';
@@ -194,6 +194,9 @@ export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientI
 }
 
 
+/** A device time further than this from its arrival is worth telling (a clock set wrong, a zone, a backlog). */
+const CLOCK_OFF_MS = 10 * 60_000;
+
 export class Ingest {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -204,6 +207,7 @@ export class Ingest {
   /** Readings measured long before the newest of their kind from their device and bed (a backlog): marked for the listeners. */
   private readonly outOfOrder = new OutOfOrder();
   private readonly outOfOrderLog = new LogGate(10 * 60_000, 1000);
+  private readonly clockOffLog = new LogGate(60 * 60_000, 1000);
   private readonly storeStateListeners: StoreStateListener[] = [];
   private readonly droppedRecordListeners: DroppedRecordListener[] = [];
   private refusing: { since: number; reason: string } | null = null;
@@ -552,6 +556,7 @@ export class Ingest {
         deviceId = e.deviceId;
         bed = e.bed;
         origin = `${source}|${deviceId}|${bed ?? ''}`;
+        this.checkClock(e, e.deviceTime, origin);
       }
       // An MDC code by its number; a setting, or a raw code, by its text (never a number, and with a ':' where a raw code is).
       const metric = e.mdc ? (e.setting ? `${e.mdc.code}#set` : e.mdc.code) : `${e.raw?.system ?? ''}:${e.raw?.code ?? ''}${e.setting ? '#set' : ''}`;
@@ -565,6 +570,24 @@ export class Ingest {
         );
       }
     }
+  }
+
+  /**
+   * A device whose time is far from the gateway's when its readings arrive: a clock set wrong (a year off, a zone
+   * read wrong), or a backlog. Its readings are stored and forwarded with that time (the cloud charts them there),
+   * so it is told: counted per device's delivery (its first reading of an emit), logged once an hour per device and bed.
+   */
+  private checkClock(e: NumericReading, deviceTime: number, origin: string): void {
+    const offMs = deviceTime - e.receivedAt;
+    if (Math.abs(offMs) <= CLOCK_OFF_MS) return;
+    this.metrics.inc('ingest_device_clock_off_total', { source: e.source });
+    if (!this.clockOffLog.open(origin, e.receivedAt)) return;
+    const minutes = Math.round(Math.abs(offMs) / 60_000);
+    this.log.warn(
+      { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: new Date(deviceTime).toISOString(), offsetMinutes: Math.round(offMs / 60_000) },
+      `device time is ${minutes} min ${offMs < 0 ? 'behind' : 'ahead of'} the gateway's clock as its readings arrive (a device clock set wrong, a time zone read wrong, or a backlog): ` +
+        'they are stored and forwarded with the device\'s time; check the device\'s clock (said once an hour per device and bed)',
+    );
   }
 
   /** Commits anything queued and refuses further events. */
