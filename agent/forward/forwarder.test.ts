@@ -172,6 +172,75 @@ describe('Forwarder', () => {
     box.close();
   });
 
+  it('a new alarm goes ahead of a replay\'s alarm copies still waiting (after at most the one in flight)', async () => {
+    const box = new Outbox(':memory:', { retainAckedMs: 3600_000 });
+    const t = new ScriptedTransport();
+    const { log } = captureLog();
+    const f = new Forwarder(box, t, opts, log, new Metrics());
+    f.start();
+    const from = Date.now() - 1000;
+    for (let i = 0; i < 20; i++) {
+      box.append([rec(i, 'alarms')]);
+      f.notify();
+      await until(() => t.sent.length === i + 1);
+    }
+    // The hub acknowledges slowly now: the replay's copies drain one at a time.
+    const realSend = t.send.bind(t);
+    t.send = async (m) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return realSend(m);
+    };
+    t.sent = [];
+    expect(box.replay(from, Date.now()).messages).toBe(20);
+    f.notify();
+    await until(() => t.sent.length >= 2);
+    box.append([rec(999, 'alarms')]);
+    const at = t.sent.length;
+    f.notify();
+    await until(() => t.sent.some((m) => records(m)[0] === 999));
+    const position = t.sent.findIndex((m) => records(m)[0] === 999);
+    expect(position - at).toBeLessThanOrEqual(1); // opts has no maxInFlight: one send in flight at a time
+    await until(() => t.sent.length === 21); // the copies still all go
+    expect(t.sent.filter((m) => m.properties.replayOf !== undefined)).toHaveLength(20);
+    await f.stop();
+    box.close();
+  });
+
+  it('a resend whose attempt count the store cannot write is sent anyway, and the hub is not reported down for it', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const { log, lines } = captureLog();
+    const realSend = t.send.bind(t);
+    let first = true;
+    t.send = async (m) => {
+      if (first) {
+        first = false;
+        t.drop();
+        throw new Error('connection lost before PUBACK');
+      }
+      return realSend(m);
+    };
+    t.connect = async () => {
+      t.connects += 1;
+      t.up = true;
+    };
+    box.recordAttempt = () => {
+      throw Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' });
+    };
+    box.append([rec(1)]);
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, opts, log, metrics);
+    f.start();
+    await until(() => t.sent.length === 1);
+    expect(records(t.sent[0]!)).toEqual([1]);
+    expect(t.connects).toBe(2); // the first connection, then one after the drop: no reconnect loop
+    expect(metrics.get('forward_store_errors_total')).toBeGreaterThanOrEqual(1);
+    expect(lines.some((l) => /store error while counting a resend; sending it anyway/.test(String(l.msg)))).toBe(true);
+    await until(() => f.getStatus().downSince === null);
+    await f.stop();
+    box.close();
+  });
+
   it('holds telemetry up to batchDelayMs to fill a message, but sends alarms at once', async () => {
     const box = new Outbox(':memory:');
     const t = new ScriptedTransport();

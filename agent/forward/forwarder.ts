@@ -306,16 +306,19 @@ export class Forwarder {
 
   /**
    * The next message to send, packing one if a stream is due; null if nothing is due. Stream by stream, alarms
-   * first: a message of a stream already packed goes first (its order), then that stream's unpacked records. So a
-   * new alarm goes ahead of telemetry messages waiting to be sent (a backlog, a replay's copies), not behind them.
+   * first: a message of a stream already packed goes first (its order), then that stream's unpacked records, then a
+   * replay's copies. So a new alarm goes ahead of telemetry messages waiting to be sent (a backlog, a replay's
+   * copies), not behind them, and ahead of a replay's alarm copies (a day's replay holds thousands).
    */
   private nextMessage(): PackedMessage | null | 'wait' {
     const existing = this.outbox.nextMessage([...this.inFlight.keys(), ...this.unrecorded]);
     for (const stream of STREAMS) {
-      if (existing?.stream === stream) return existing;
+      const packed = existing?.stream === stream ? existing : null;
+      if (packed && !packed.replayOf) return packed;
       if (this.isDue(stream)) {
         return this.outbox.pack(stream, this.opts.maxMessageBytes, this.wrap) ?? 'wait';
       }
+      if (packed) return packed;
     }
     return existing;
   }
@@ -349,8 +352,17 @@ export class Forwarder {
     // the store a synchronous write per message.
     const resend = m.attempts > 0 || this.tried.has(m.id);
     this.tried.add(m.id);
+    if (resend) {
+      try {
+        this.outbox.recordAttempt(m.id);
+      } catch (err) {
+        // The count is a statistic (health, kept across restarts): the resend goes anyway. A store fault, not the
+        // hub's: its acknowledgement, should the store still refuse writes, raises the store's own alarm.
+        this.metrics.inc('forward_store_errors_total');
+        this.log.warn({ err, messageId: m.id }, 'store error while counting a resend; sending it anyway');
+      }
+    }
     try {
-      if (resend) this.outbox.recordAttempt(m.id);
       await withTimeout(
         this.transport.send({
           id: m.id,
