@@ -170,7 +170,8 @@ export const configSchema = {
           minimum: 4096,
           maximum: 250000,
           default: 65536,
-          description: 'Largest message body sent. IoT Hub allows 256 KB; billing counts 4 KB chunks.',
+          description:
+            'Largest message body packed from several records. IoT Hub allows 256 KB; billing counts 4 KB chunks. A single record larger than this (a long device text; records are at most 200 000 bytes) goes alone in a message of its own, never above 256 KB.',
         },
         batchDelayMs: {
           type: 'integer',
