@@ -7,8 +7,11 @@ export interface AckMode {
   applicationAckType: string;
 }
 
-/** How processing ended. 'content' = the message is wrong; 'unsupported' = type/version we do not take; 'store' = we could not commit. */
-export type OutcomeKind = 'accepted' | 'content' | 'unsupported' | 'store';
+/**
+ * How processing ended. 'content' = the message is wrong; 'unsupported' = type/version we do not take; 'store' = we
+ * could not commit; 'unanswered' = an acknowledgement received, which is never acknowledged.
+ */
+export type OutcomeKind = 'accepted' | 'content' | 'unsupported' | 'store' | 'unanswered';
 
 /**
  * Original mode (MSH-15 and MSH-16 empty): one application ACK: AA / AE (content) / AR (unsupported)
@@ -18,6 +21,8 @@ export type OutcomeKind = 'accepted' | 'content' | 'unsupported' | 'store';
  * `h` null = ack mode unknown (nothing readable): original mode.
  */
 export function ackCodesFor(h: AckMode | null, outcome: OutcomeKind, storeFailureAck: 'AR' | 'AE'): AckCode[] {
+  // HL7 v2 chapter 2: acknowledgements are not acknowledged (answering one can loop between two peers).
+  if (outcome === 'unanswered') return [];
   const enhanced = h !== null && (h.acceptAckType !== '' || h.applicationAckType !== '');
   if (!enhanced) {
     switch (outcome) {

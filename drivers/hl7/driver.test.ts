@@ -446,6 +446,45 @@ describe('hl7-mllp driver over TCP', () => {
     expect(acks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['CA:X1', 'CA:X2', 'AA:X2', 'AA:X3']);
   });
 
+  it('an ACK sent to the listener is not answered (HL7: acknowledgements are not acknowledged): counted, logged once a minute per sender', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    const ack = (id: string, ackMode = '') => `MSH|^~\\&|PEER|WARD|||20240101120000+0000||ACK^R01^ACK|${id}|P|2.6|||${ackMode}\rMSA|AA|M7\r`;
+    c.send(ack('K1'));
+    c.send(ack('K2', 'AL|AL'));
+    c.send(msg('N1'));
+    // Frames are answered in order on a connection: once N1's ACK is here, the two ACKs before it were handled.
+    await c.acks(1);
+    expect(c.frames.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['AA:N1']);
+    expect(ctx.counts.get('acks_received')).toBe(2);
+    expect(ctx.counts.get('messages_unsupported')).toBeUndefined();
+    expect(ctx.counts.get('acks_ar')).toBeUndefined();
+    expect(ctx.emitted).toHaveLength(1);
+    expect(ctx.logs.filter((l) => /HL7 ACK received/.test(l.msg))).toEqual([expect.objectContaining({ sender: 'PEER|WARD', controlId: 'K1', counter: 'acks_received' })]);
+  });
+
+  it('a message that cannot be read, whose MSH-10 holds an escape, gets MSA-2 = that control id (escaped once), as one that can be read', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    c.send(msg('Q\\S\\7'));
+    c.send(msg('Q\\S\\8').replace('|97|', '|9\\Xz\\7|'));
+    const acks = await c.acks(2);
+    expect(acks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['AA:Q^7', 'AE:Q^8']);
+  });
+
+  it('ACKs are ASCII (they declare no MSH-18): a long refusal is cut with "...", and what it quotes beyond ASCII is "?"', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    c.send(msg('U1').replace('|97|', '|9\\XZé\\7|'));
+    const [ack] = await c.acks(1);
+    expect(ack).toMatch(/^[\x00-\x7f]*$/);
+    const m = parseMessage(ack!);
+    expect(ackCode(ack!)).toBe('AE');
+    expect(str(m.segments[1]!, 3)).toMatch(/^segment 5 \(OBX\) OBX-5\.1\.1: bad hex escape \\XZ\?\\ .*\.\.\.$/);
+    expect(str(m.segments[1]!, 3)).toHaveLength(80);
+    expect(str(m.segments[2]!, 8)).toContain('bad hex escape \\XZ?\\ (needs an even number of hex digits)');
+  });
+
   it('closes idle connections and unfinished frames (read timeout)', async () => {
     const ctx = fakeCtx();
     const port = await start(ctx, { idleTimeoutMs: 200, readTimeoutMs: 200 });

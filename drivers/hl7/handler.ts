@@ -157,6 +157,7 @@ export class MessageHandler {
     try {
       header = readHeader(msg);
       const sender = senderOf(header);
+      if (header.messageCode === 'ACK') return this.ackReceived(header, sender, peer, receivedAt);
       for (const w of msg.warnings) {
         const counter = `parser_${w.kind.replaceAll('-', '_')}`;
         this.ctx.count(counter);
@@ -203,6 +204,21 @@ export class MessageHandler {
     } catch (e) {
       return this.rejected(e, header, fb, peer);
     }
+  }
+
+  /**
+   * An ACK sent to us (a peer answering our ACK, or one pointed back at this listener): not answered, since answering
+   * an acknowledgement can loop, nor stored. Counted, and said once a minute per sender.
+   */
+  private ackReceived(header: MessageHeader, sender: string, peer: string, now: number): Processed {
+    this.ctx.count('acks_received');
+    if (this.troubleLog.open(`ack-received|${sender}`, now)) {
+      this.ctx.log.info(
+        { peer, sender, controlId: header.controlId, counter: 'acks_received' },
+        'HL7 ACK received; not answered (acknowledgements are not acknowledged) nor stored (said once a minute per sender; each is counted)',
+      );
+    }
+    return { header, fallbackControlId: header.controlId, outcome: 'unanswered', events: [] };
   }
 
   private rejected(e: unknown, header: MessageHeader | null, fb: Fallback, peer: string): Processed {

@@ -268,6 +268,27 @@ describe('OBX-5 edge values in NM', () => {
   });
 });
 
+describe('OBX-5 repetitions of text and codes (not a known metric)', () => {
+  const row = (type: string, value: string) => reading(HEAD + obx(['1', type, '99999^Note^99LOCAL', '1.1.1.9', value, '', '', '', '', '', 'F']));
+
+  it('ST, TX and FT: each repetition is a line of the text, none dropped', () => {
+    for (const type of ['ST', 'TX', 'FT']) {
+      const r = row(type, 'line one~line two~line three');
+      expect([r.value, r.quality]).toEqual(['line one\nline two\nline three', { state: 'valid' }]);
+    }
+  });
+
+  it('a repeated CWE / CE (or another type that cannot be joined) keeps the first and is questionable, as NM (repeated-value)', () => {
+    for (const type of ['CWE', 'CE']) {
+      const r = row(type, 'AF^Atrial fibrillation~PVC^Premature ventricular complex');
+      expect([r.value, r.quality]).toEqual(['Atrial fibrillation', { state: 'questionable', reasons: ['repeated-value'] }]);
+    }
+    expect(row('ID', 'ON~OFF').quality).toEqual({ state: 'questionable', reasons: ['repeated-value'] });
+    // One code alone is the whole value.
+    expect(row('CWE', 'AF^Atrial fibrillation').quality).toEqual({ state: 'valid' });
+  });
+});
+
 describe('OBX-2 of a known numeric metric', () => {
   /** One OBX row: value type, code, value; status F. */
   const row = (type: string, code: string, value: string) => reading(HEAD + obx(['1', type, code, '1.1.1.1', value, '', '', '', '', '', 'F']));
@@ -387,6 +408,14 @@ describe('OBX-6 MDC units the limit rules convert', () => {
     // By refid when the code is 0, as some senders write it.
     expect(row('150364^MDC_TEMP_BODY^MDC', '104', '0^MDC_DIM_FAHR^MDC').unit.ucum).toBe('[degF]');
   });
+
+  it('no coding system in OBX-6 is read as MDC when the unit is a known MDC one, as OBX-3 without one is', () => {
+    const sys = row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', '266016^MDC_DIM_MMHG');
+    expect(sys.unit).toEqual({ ucum: 'mm[Hg]', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } });
+    // Not known as MDC: kept as sent, as an annotation, with no MDC code made up for it.
+    expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', 'mmHg').unit).toEqual({ ucum: '{mmHg}' });
+    expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', '999999^MY_UNIT').unit).toEqual({ ucum: '{MY_UNIT}' });
+  });
 });
 
 describe('PV1-3 bed key', () => {
@@ -459,6 +488,14 @@ describe('OBX-18 device id', () => {
       ['ICU/1/1', 'AAAAAAAAAAAAAAAA'],
       ['ICU/2/1', '0011223344556677'], // another patient's monitor: MSH-3, not bed 1's MDS
     ]);
+  });
+
+  it('a VMD header written short (1.1), as 1.1.0 or 1.1.0.0, names the device of its metrics, as it gives them its OBX-14', () => {
+    for (const vmd of ['1.1', '1.1.0', '1.1.0.0']) {
+      const header = obx(['1', '', '69838^MDC_DEV_VMD^MDC', vmd, '', '', '', '', '', '', 'X', '', '', '20240101115000+0000', '', '', '', 'AAAAAAAAAAAAAAAA^^^EUI-64']);
+      const r = reading(`${msh()}PID|||P1\r${OBR('1')}${header}${spo2({ containment: '1.1.1.1' })}`);
+      expect([vmd, r.deviceId, r.deviceTime]).toEqual([vmd, 'AAAAAAAAAAAAAAAA', Date.UTC(2024, 0, 1, 11, 50)]);
+    }
   });
 
   it("an OBR's own MDS row wins over another OBR's of the same group (two devices numbered alike)", () => {

@@ -331,10 +331,13 @@ function deviceResolver(own: EquipmentIndex, scope: EquipmentIndex): (r: Row) =>
     const mds = parts[0] ? (lookup(`${parts[0]}.0.0.0`) ?? lookup(parts[0])) : undefined;
     if (mds) return mds;
     if (r.equipment) return r.equipment;
-    for (let n = parts.length - 1; n >= 1; n--) {
-      const prefix = parts.slice(0, n).join('.');
+    // The same headers as for OBX-14 (ancestorTimes), short form `1.1` included; at each level this OBR's first.
+    for (const level of ancestorKeys(r.containment)) {
       for (const idx of [own, scope]) {
-        for (const [k, eq] of idx) if (k.startsWith(prefix + '.') && /^(\.0)+$/.test(k.slice(prefix.length))) return eq;
+        for (const k of level) {
+          const eq = idx.get(k);
+          if (eq) return eq;
+        }
       }
     }
     return undefined;
@@ -418,6 +421,26 @@ function noteTime(t: EventTime, q: Quality): void {
 }
 
 /**
+ * The OBX-4 keys a row's containment ancestors may be written as, by level, nearest first: `1.1.1` and `1.1.1.0` for
+ * the channel of `1.1.1.1`, then `1.1`, `1.1.0`, `1.1.0.0`, then `1`, … (headers are written either way, see
+ * isHeaderRow). One list for OBX-14 and OBX-18, so a header's time and its device id are found alike.
+ */
+function ancestorKeys(containment: string): string[][] {
+  const levels: string[][] = [];
+  if (!containment) return levels;
+  const parts = containment.split('.');
+  // Padded to four levels at least (MDS.VMD.CHAN.METRIC): a header is written in full even above a shorter row.
+  const depth = Math.max(parts.length, 4);
+  for (let n = parts.length - 1; n >= 1; n--) {
+    const keys: string[] = [];
+    let key = parts.slice(0, n).join('.');
+    for (let pad = n; pad <= depth; pad++, key += '.0') if (key !== containment) keys.push(key);
+    levels.push(keys);
+  }
+  return levels;
+}
+
+/**
  * OBX-14 of the nearest containment ancestor that has one (channel, then VMD, then MDS): a time given on a
  * header row applies to what it contains (IHE PCD TF-2, OBX-14). Ancestors are written `1.1.1.0` or `1.1.1`.
  */
@@ -425,15 +448,9 @@ function ancestorTimes(rows: Row[]): (r: Row) => string {
   const byKey = new Map<string, string>();
   for (const x of rows) if (x.containment && x.time && !byKey.has(x.containment)) byKey.set(x.containment, x.time);
   return (r) => {
-    if (!r.containment) return '';
-    const parts = r.containment.split('.');
-    for (let n = parts.length - 1; n >= 1; n--) {
-      let key = parts.slice(0, n).join('.');
-      for (let pad = n; pad <= parts.length; pad++, key += '.0') {
-        if (key === r.containment) continue;
-        const t = byKey.get(key);
-        if (t) return t;
-      }
+    for (const k of ancestorKeys(r.containment).flat()) {
+      const t = byKey.get(k);
+      if (t) return t;
     }
     return '';
   };
@@ -651,11 +668,25 @@ function valueOf(r: Row, quality: Quality): number | string | null {
     case 'CNE':
     case 'CF': {
       const text = (first[1] || first[0] || first[8] || '').trim();
-      return isNumericMetric(r) ? metricFromText(r, text, quality) : text;
+      if (isNumericMetric(r)) return metricFromText(r, text, quality);
+      // A list of codes (rhythm labels, pump codes) has no one text: the first is kept and, as in NM, not presented
+      // as the whole truth.
+      if (repetitions(seg, 5) > 1) worsen(quality, 'questionable', 'repeated-value');
+      return text;
     }
     default: {
-      const text = (first.length > 1 ? first.join('^') : (first[0] ?? '')).trim();
-      return isNumericMetric(r) ? metricFromText(r, text, quality) : text;
+      const textOf = (c: string[]): string => (c.length > 1 ? c.join('^') : (c[0] ?? ''));
+      if (isNumericMetric(r)) return metricFromText(r, textOf(first).trim(), quality);
+      const reps = repetitions(seg, 5);
+      if (reps > 1 && (r.valueType === 'ST' || r.valueType === 'TX' || r.valueType === 'FT')) {
+        // HL7 sends multi-line text as repetitions of OBX-5: one line each.
+        const lines: string[] = [];
+        for (let i = 1; i <= reps; i++) lines.push(textOf(components(seg, 5, i)));
+        return lines.join('\n').trim();
+      }
+      // Other types (ID, DTM, an empty OBX-2, …) cannot be joined: the first, marked as in NM.
+      if (reps > 1) worsen(quality, 'questionable', 'repeated-value');
+      return textOf(first).trim();
     }
   }
 }

@@ -44,15 +44,18 @@ export function unitFromCwe(c: string[]): Unit {
   ];
   let ucum: string | undefined;
   let mdc: MdcCode | undefined;
-  for (const t of triplets) {
+  for (const [i, t] of triplets.entries()) {
     if (t.system === 'UCUM' && t.code && ucum === undefined) ucum = t.code;
-    if (t.system === 'MDC' && mdc === undefined && (t.code || t.text)) {
+    // No coding system is read as MDC when the unit is one we know, as OBX-3 is (pcd01.ts isMdcSystem): PCD senders
+    // that leave out OBX-3.3 leave out OBX-6.3 too. Only the first triplet, as only OBX-3.1-3 is read.
+    const noSystem = i === 0 && t.system === '';
+    if ((t.system === 'MDC' || noSystem) && mdc === undefined && (t.code || t.text)) {
       const n = /^\d+$/.test(t.code) ? Number(t.code) : 0;
       const known = mdcUnit(n, t.text);
       if (known) {
         mdc = known.mdc;
         if (ucum === undefined) ucum = known.ucum;
-      } else if (n > 0) {
+      } else if (n > 0 && !noSystem) {
         mdc = { code: n, refid: t.text };
       }
     }

@@ -1,5 +1,7 @@
 // Small readers over parsed segments, and the typed MSH header.
 import { Hl7ParseError } from './errors.js';
+import { decodeLeaf, latin1Hex } from './escape.js';
+import { readDelimiters } from './parse.js';
 import type { Field, Hl7Message, Leaf, Segment } from './types.js';
 
 /** Field n of a segment (1-based), or undefined when the segment is shorter. */
@@ -102,7 +104,20 @@ export function sniffHeader(text: string): SniffedHeader | null {
   const component = first[4];
   // f[n - 1] is MSH-n: MSH-1 is the separator itself. MSH-15/16 are ID values (AL, NE, ER, SU): no escapes.
   const id = (n: number): string => ((component ? f[n - 1]?.split(component)[0] : f[n - 1]) ?? '').trim().toUpperCase();
-  return { controlId: (f[9] ?? '').slice(0, 199), acceptAckType: id(15), applicationAckType: id(16) };
+  return { controlId: unescapedId((f[9] ?? '').slice(0, 199), first), acceptAckType: id(15), applicationAckType: id(16) };
+}
+
+/**
+ * MSH-10 with its escapes decoded, as the parser gives it for a message that parses: the ACK escapes MSA-2 again, so a
+ * raw `Q\S\8` would go back as `Q\E\S\E\8` and the sender could not match it. As sent when it cannot be decoded.
+ */
+function unescapedId(raw: string, mshLine: string): string {
+  try {
+    const pos = { segmentId: 'MSH', field: 10 };
+    return decodeLeaf(raw, readDelimiters(mshLine, pos), latin1Hex, pos, []) ?? raw;
+  } catch {
+    return raw;
+  }
 }
 
 /** Best-effort MSH-10 for logs and MSA-2 when the message failed to parse fully. */

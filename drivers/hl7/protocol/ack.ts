@@ -43,7 +43,16 @@ export interface AckInput {
   delimiters?: Delimiters;
 }
 
-const clip = (s: string, n: number): string => (s.length > n ? s.slice(0, n - 1) + '…' : s);
+/**
+ * Our texts (MSA-3, ERR-8) are kept ASCII, cut with '...' and with '?' for what a refusal quotes beyond ASCII. The
+ * ACK declares no MSH-18, which HL7 reads as ASCII, and ASCII reads the same in every charset a sender may use;
+ * declaring UTF-8 instead would be right only for senders that read UTF-8. MSA-2 and the MSH-5/6 we echo are the
+ * sender's own, as sent.
+ */
+const clip = (s: string, n: number): string => {
+  const a = s.replace(/[^\x00-\x7f]/gu, '?');
+  return a.length > n ? a.slice(0, n - 3) + '...' : a;
+};
 
 export function ackSegments(a: AckInput): Segment[] {
   const d = a.delimiters ?? DEFAULT_DELIMITERS;
