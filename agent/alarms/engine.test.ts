@@ -372,6 +372,35 @@ describe('engine: device-reported alarms', () => {
     expect(summary(e.deviceAlarm(low('end', 5, { alarmId: 'L3', latched: true })))).toEqual(['raised:->active', 'condition-ended:active>latched']);
   });
 
+  it('a latched alarm acknowledged here stays answered while its device re-sends it latched; a new start is a new alarm', () => {
+    const e = engine();
+    const low = (phase: 'start' | 'end', at: number, extra: Partial<AlarmEvent> = {}) => ({ ...deviceAlarm('L', phase, at, { priority: 'low' }), ...extra });
+    e.deviceAlarm(low('start', 0));
+    const [ended] = e.deviceAlarm(low('end', 1, { latched: true }));
+    expect(summary(e.acknowledge(ended!.alarmId, nurse, s(2)).changes)).toEqual(['acknowledged:latched>resolved']);
+    // IHE ACM senders repeat the current state until the latch is cleared at the device.
+    for (const at of [12, 42, 72]) expect(summary(e.deviceAlarm(low('end', at, { latched: true })))).toEqual([]);
+    expect(e.list()).toEqual([]);
+    expect(summary(e.deviceAlarm(low('start', 80)))).toEqual(['raised:->active']);
+  });
+
+  it('a latched alarm ends when its device reports it inactive (its latch cleared there), with or without saying it was acknowledged', () => {
+    for (const atDevice of [undefined, 'acknowledged' as const]) {
+      const e = engine();
+      const low = (phase: 'start' | 'end', at: number, extra: Partial<AlarmEvent> = {}) => ({ ...deviceAlarm('L', phase, at, { priority: 'low' }), ...extra });
+      e.deviceAlarm(low('start', 0));
+      e.deviceAlarm(low('end', 1, { latched: true }));
+      const cleared = e.deviceAlarm(low('end', 5, atDevice ? { atDevice } : {}));
+      expect(summary(cleared), String(atDevice)).toEqual(['acknowledged:latched>resolved']);
+      expect(cleared[0]!.actor).toMatchObject({ role: 'device' });
+      expect(e.list()).toEqual([]);
+    }
+    // Latched by the gateway's own policy (a high alarm), not the device's: the device's end does not answer it.
+    const e = engine();
+    e.deviceAlarm(deviceAlarm('H', 'start', 0, { priority: 'high' }));
+    expect(summary(e.deviceAlarm(deviceAlarm('H', 'end', 1, { priority: 'high' })))).toEqual(['condition-ended:active>latched']);
+  });
+
   it('a device alarm without text says so and names the device; a very long text is cut, and never repeated in the audit', () => {
     const e = engine();
     const none = e.deviceAlarm(deviceAlarm('1', 'start', 0, { priority: 'high', text: '  ' }));

@@ -67,6 +67,8 @@ export interface AlarmFilter {
  * 10 min or more often never undoes an acknowledgement.
  */
 export const NEW_EPISODE_AFTER_MS = 10 * 60_000;
+/** Device alarms remembered as latched at their device (see latchedAtDevice). */
+const MAX_LATCHED_AT_DEVICE = 10_000;
 
 export function deviceAlarmKey(deviceId: string, alarmId: string): string {
   return `device:${deviceId}:${alarmId}`;
@@ -96,6 +98,12 @@ export class AlarmEngine {
    * for the bed (technical.feeds), what shows it still watches that bed's device alarms (silentDeviceAlarms).
    */
   private readonly alarmsSentAt = new Map<string, number>();
+  /**
+   * Device alarms their device reports latched (condition gone, signal held), by alarm key, with the last such
+   * report: a device re-sends that state until its latch is cleared, and a re-send of an alarm already answered here
+   * confirms it, it is not a new alarm. Forgotten when the device reports the alarm otherwise.
+   */
+  private readonly latchedAtDevice = new Map<string, number>();
   /** Who last paused an open alarm's audio (role 'model' for the edge model's hold), and at which priority. */
   private readonly pausedBy = new Map<string, { role: string; priority: ManagedPriority }>();
   private seq = 0;
@@ -158,6 +166,23 @@ export class AlarmEngine {
     const sent = `${e.deviceId}|${e.bed ?? UNASSIGNED_BED}`;
     this.alarmsSentAt.set(sent, Math.max(this.alarmsSentAt.get(sent) ?? e.receivedAt, e.receivedAt));
     const spec = deviceSpec(key, e);
+    const latchedBefore = this.latchedAtDevice.has(key);
+    if (e.latched) this.noteLatched(key, e.receivedAt);
+    else this.latchedAtDevice.delete(key);
+    if (e.latched && latchedBefore && !this.byKey.has(key)) {
+      // The device still holds an alarm answered here (acknowledged, so resolved): its re-send changes nothing.
+      return this.applyAll(updates);
+    }
+    if (e.phase === 'end' && !e.latched && latchedBefore) {
+      // The device cleared its latch (someone acknowledged or reset it there): the alarm that mirrored it is answered.
+      const open = this.byKey.get(key);
+      const alarm = open === undefined ? undefined : this.open.get(open);
+      if (alarm && !alarm.conditionPresent && life.isUnacknowledged(alarm)) {
+        const changes = this.applyAll(updates);
+        changes.push(...this.acknowledge(alarm.id, { user: `device ${e.deviceId}`, role: 'device', from: 'device' }, e.receivedAt).changes);
+        return changes;
+      }
+    }
     if (e.phase === 'end') {
       if (!this.byKey.has(key)) {
         // An end for an alarm we never saw start (agent restarted, message lost): record it rather than drop it.
@@ -189,6 +214,13 @@ export class AlarmEngine {
     // On an end only for a latched alarm: acknowledged at the device, the signal it held is answered here too.
     if (e.atDevice && (e.phase !== 'end' || e.latched)) changes.push(...this.actedOnAtDevice(e, key));
     return changes;
+  }
+
+  /** Remembers a device's latched report (bounded: the least recently reported is forgotten first). */
+  private noteLatched(key: string, at: number): void {
+    this.latchedAtDevice.delete(key);
+    this.latchedAtDevice.set(key, at);
+    if (this.latchedAtDevice.size > MAX_LATCHED_AT_DEVICE) this.latchedAtDevice.delete(this.latchedAtDevice.keys().next().value as string);
   }
 
   /**
