@@ -114,6 +114,9 @@ describe('Ingest', () => {
     expect(String(lines[0]!.msg)).toMatch(/525600 min behind the gateway's clock .*stored and forwarded with the device's time; check the device's clock/);
     expect(String(lines[1]!.msg)).toMatch(/180 min ahead of the gateway's clock/);
     expect(box.pending('telemetry').records).toBe(5); // all stored
+    // A monitor whose clock is right, sending an NBP measured 25 min ago first, with an HR of now: nothing to tell.
+    await ingest.accept('test', [at(T - 25 * 60_000, T, { bed: 'ICU-03', mdc: MDC.PULS_OXIM_SAT_O2 }), at(T - 4000, T, { bed: 'ICU-03' })]);
+    expect(metrics.get('ingest_device_clock_off_total', { source: 'test' })).toBe(3);
   });
 
   it('stores a batch with an idempotency key once, even when the resend comes in the same group commit', async () => {

@@ -548,16 +548,22 @@ export class Ingest {
     let deviceId: string | undefined;
     let bed: string | undefined;
     let origin = '';
+    // The device's clock is judged by the newest time of its readings here: an NBP sent with the time the cuff
+    // measured it is older than the clock, the HR beside it is not.
+    let first: NumericReading | null = null;
+    let newest = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       if (e.kind !== 'numeric' || e.deviceTime === null) continue;
       if (e.source !== source || e.deviceId !== deviceId || e.bed !== bed) {
+        if (first) this.checkClock(first, newest, origin);
         source = e.source;
         deviceId = e.deviceId;
         bed = e.bed;
         origin = `${source}|${deviceId}|${bed ?? ''}`;
-        this.checkClock(e, e.deviceTime, origin);
-      }
+        first = e;
+        newest = e.deviceTime;
+      } else if (e.deviceTime > newest) newest = e.deviceTime;
       // An MDC code by its number; a setting, or a raw code, by its text (never a number, and with a ':' where a raw code is).
       const metric = e.mdc ? (e.setting ? `${e.mdc.code}#set` : e.mdc.code) : `${e.raw?.system ?? ''}:${e.raw?.code ?? ''}${e.setting ? '#set' : ''}`;
       if (!this.outOfOrder.check(origin, metric, e.deviceTime, e.receivedAt)) continue;
@@ -570,12 +576,14 @@ export class Ingest {
         );
       }
     }
+    if (first) this.checkClock(first, newest, origin);
   }
 
   /**
    * A device whose time is far from the gateway's when its readings arrive: a clock set wrong (a year off, a zone
    * read wrong), or a backlog. Its readings are stored and forwarded with that time (the cloud charts them there),
-   * so it is told: counted per device's delivery (its first reading of an emit), logged once an hour per device and bed.
+   * so it is told: counted per device's delivery (by the newest time among its readings of an emit), logged once an
+   * hour per device and bed.
    */
   private checkClock(e: NumericReading, deviceTime: number, origin: string): void {
     const offMs = deviceTime - e.receivedAt;
