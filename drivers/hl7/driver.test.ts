@@ -364,6 +364,16 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('control_id_reused')).toBe(1);
   });
 
+  it('a batch holding one message twice while the store refuses: both copies are refused (resend), neither is ACKed as already stored', async () => {
+    const ctx = fakeCtx();
+    ctx.mode = 'reject';
+    const c = await client(await start(ctx));
+    c.send(`BHS|^~\\&|MON\r${msg('B1')}${msg('B1')}BTS|2\r`);
+    const [reply] = await c.acks(1);
+    expect(reply!.split('\r').filter((x) => x.startsWith('MSA')).map((x) => x.split('|').slice(1, 3).join(':'))).toEqual(['AR:B1', 'AR:B1']);
+    expect(ctx.counts.get('duplicates')).toBeUndefined();
+  });
+
   it('MSH-7 as the only time of the readings is content: the same value under a reused control id later is a new reading', async () => {
     const ctx = fakeCtx();
     const c = await client(await start(ctx));

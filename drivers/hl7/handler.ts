@@ -273,8 +273,10 @@ export class MessageHandler {
   private async commit(list: Processed[], peer: string): Promise<void> {
     const now = Date.now();
     const fresh: Processed[] = [];
-    /** Content (hash) of each control id taken in this call: a batch may hold one twice. */
-    const taken = new Map<string, string>();
+    /** The message of each control id taken in this call: a batch may hold one twice. */
+    const taken = new Map<string, Processed>();
+    /** Messages the same as one earlier in this batch: answered as that one is, once its commit is known. */
+    const repeats: Array<{ p: Processed; of: Processed }> = [];
     for (const p of list) {
       if (p.outcome !== 'accepted' || !p.dedupKey || !p.hash) continue;
       // Another connection committing this control id: waited for, then checked like any other. The same content is
@@ -282,8 +284,12 @@ export class MessageHandler {
       // on its control id alone).
       for (const committing of this.dedup.inFlight(p.dedupKey)) await committing;
       const inBatch = taken.get(p.dedupKey);
-      const seen = inBatch === undefined ? this.dedup.check(p.dedupKey, p.hash, now) : inBatch === p.hash ? 'duplicate' : 'reused';
-      taken.set(p.dedupKey, p.hash);
+      if (inBatch?.hash === p.hash) {
+        repeats.push({ p, of: inBatch });
+        continue;
+      }
+      const seen = inBatch === undefined ? this.dedup.check(p.dedupKey, p.hash, now) : 'reused';
+      taken.set(p.dedupKey, p);
       if (seen === 'duplicate') {
         this.duplicate(p, peer);
         continue;
@@ -331,6 +337,15 @@ export class MessageHandler {
         p.error = { code: 207, reason: 'could not store the data; please resend' };
       }
     });
+    for (const { p, of } of repeats) {
+      if (of.outcome === 'accepted') this.duplicate(p, peer);
+      else {
+        // Its first copy was not stored: neither was this one, and the sender must resend it too.
+        p.outcome = of.outcome;
+        if (of.error) p.error = of.error;
+        p.events = [];
+      }
+    }
   }
 
   /** Logs a message the store refused: the first in a row, then a summary once a minute (each one is counted). */
