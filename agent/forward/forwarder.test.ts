@@ -172,7 +172,7 @@ describe('Forwarder', () => {
     box.close();
   });
 
-  it('a new alarm goes ahead of a replay\'s alarm copies still waiting (after at most the one in flight)', async () => {
+  it('a new alarm goes ahead of a replay\'s alarm copies still waiting (after at most the one in flight), new telemetry too once due', async () => {
     const box = new Outbox(':memory:', { retainAckedMs: 3600_000 });
     const t = new ScriptedTransport();
     const { log } = captureLog();
@@ -187,21 +187,23 @@ describe('Forwarder', () => {
     // The hub acknowledges slowly now: the replay's copies drain one at a time.
     const realSend = t.send.bind(t);
     t.send = async (m) => {
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 20));
       return realSend(m);
     };
     t.sent = [];
     expect(box.replay(from, Date.now()).messages).toBe(20);
     f.notify();
     await until(() => t.sent.length >= 2);
-    box.append([rec(999, 'alarms')]);
+    box.append([rec(999, 'alarms'), rec(998)]);
     const at = t.sent.length;
     f.notify();
     await until(() => t.sent.some((m) => records(m)[0] === 999));
     const position = t.sent.findIndex((m) => records(m)[0] === 999);
     expect(position - at).toBeLessThanOrEqual(1); // opts has no maxInFlight: one send in flight at a time
-    await until(() => t.sent.length === 21); // the copies still all go
+    await until(() => t.sent.length === 22); // the copies still all go
     expect(t.sent.filter((m) => m.properties.replayOf !== undefined)).toHaveLength(20);
+    // The telemetry waits its batch delay (20 ms), not the 20 copies (20 ms each).
+    expect(t.sent.findIndex((m) => m.stream === 'telemetry')).toBeLessThan(t.sent.length - 1);
     await f.stop();
     box.close();
   });

@@ -106,6 +106,8 @@ export class Forwarder {
   private ackRetryInMs = 0;
   /** Store failures in a row while preparing a message (nothing can go out while they last). */
   private packFailures = 0;
+  /** Resends whose attempt count the store refused, in a row (logged the first, then every tenth). */
+  private attemptWriteFailures = 0;
   private readonly wrap: ReturnType<typeof envelope>;
   private readonly status = {
     lastError: null as string | null,
@@ -306,19 +308,18 @@ export class Forwarder {
 
   /**
    * The next message to send, packing one if a stream is due; null if nothing is due. Stream by stream, alarms
-   * first: a message of a stream already packed goes first (its order), then that stream's unpacked records, then a
-   * replay's copies. So a new alarm goes ahead of telemetry messages waiting to be sent (a backlog, a replay's
-   * copies), not behind them, and ahead of a replay's alarm copies (a day's replay holds thousands).
+   * first: a message of a stream already packed goes first (its order), then that stream's unpacked records; a
+   * replay's copies (of either stream) only when nothing new is due. So a new alarm goes ahead of telemetry messages
+   * waiting to be sent (a backlog), and new alarms and telemetry ahead of a replay's copies (a day's replay holds
+   * thousands).
    */
   private nextMessage(): PackedMessage | null | 'wait' {
     const existing = this.outbox.nextMessage([...this.inFlight.keys(), ...this.unrecorded]);
     for (const stream of STREAMS) {
-      const packed = existing?.stream === stream ? existing : null;
-      if (packed && !packed.replayOf) return packed;
+      if (existing?.stream === stream && !existing.replayOf) return existing;
       if (this.isDue(stream)) {
         return this.outbox.pack(stream, this.opts.maxMessageBytes, this.wrap) ?? 'wait';
       }
-      if (packed) return packed;
     }
     return existing;
   }
@@ -355,11 +356,14 @@ export class Forwarder {
     if (resend) {
       try {
         this.outbox.recordAttempt(m.id);
+        this.attemptWriteFailures = 0;
       } catch (err) {
         // The count is a statistic (health, kept across restarts): the resend goes anyway. A store fault, not the
         // hub's: its acknowledgement, should the store still refuse writes, raises the store's own alarm.
         this.metrics.inc('forward_store_errors_total');
-        this.log.warn({ err, messageId: m.id }, 'store error while counting a resend; sending it anyway');
+        this.attemptWriteFailures += 1;
+        const level = firstOrTenth(this.attemptWriteFailures) ? 'warn' : 'debug';
+        this.log[level]({ err, messageId: m.id, inARow: this.attemptWriteFailures }, 'store error while counting a resend; sending it anyway (said the first time, then every tenth)');
       }
     }
     try {

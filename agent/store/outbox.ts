@@ -885,11 +885,11 @@ export class Outbox {
   }
 
   /**
-   * The next message to send: alarms before telemetry, a replay's copies after the stream's other messages, then in
-   * packing order. `skip`: ids already in flight (the forwarder's window), so that the one after them comes back.
+   * The next message to send: a replay's copies after every other message, alarms before telemetry, then in packing
+   * order. `skip`: ids already in flight (the forwarder's window), so that the one after them comes back.
    */
   nextMessage(skip: Iterable<string> = []): PackedMessage | null {
-    const order = "ORDER BY CASE stream WHEN 'alarms' THEN 0 ELSE 1 END, replay_of IS NOT NULL, first_seq, id LIMIT 1";
+    const order = "ORDER BY replay_of IS NOT NULL, CASE stream WHEN 'alarms' THEN 0 ELSE 1 END, first_seq, id LIMIT 1";
     const ids = [...skip];
     const row = ids.length
       ? this.stmt<[string], MessageRow>(`SELECT * FROM messages WHERE acked_at IS NULL AND id NOT IN (SELECT value FROM json_each(?)) ${order}`).get(JSON.stringify(ids))
