@@ -41,6 +41,25 @@ describe('WardState', () => {
     expect(w.vitals('bed-1', s(2)).find((x) => x.label === 'HR')!.value).toBe(82);
   });
 
+  it('ages a reading from when it was measured, on its device\'s own clock: a blood pressure re-sent each minute turns stale', () => {
+    const w = new WardState(opts);
+    const MIN = 60;
+    // The monitor re-sends its last NBP (measured at its minute 0) with each minute's HR; its clock is 30 min slow.
+    const slow = -30 * MIN;
+    const at = (r: ReturnType<typeof numeric>, deviceS: number) => ({ ...r, deviceTime: s(deviceS + slow) });
+    for (const m of [1, 20, 40]) {
+      w.handle([at(numeric(MDC.PRESS_BLD_NONINV_SYS, 120, m * MIN), 0), at(numeric(MDC.ECG_HEART_RATE, 70 + m, m * MIN), m * MIN)]);
+    }
+    const v = Object.fromEntries(w.vitals('bed-1', s(40 * MIN + 1)).map((x) => [x.key, x]));
+    const sys = v[MDC.PRESS_BLD_NONINV_SYS.refid]!;
+    const hr = v[MDC.ECG_HEART_RATE.refid]!;
+    expect(sys).toMatchObject({ value: 120, ageS: 40 * MIN + 1, stale: true }); // intermittentStaleAfterS 1800
+    expect(hr).toMatchObject({ value: 110, ageS: 1, stale: false }); // the clock's 30 min do not age it
+    // Without device times, the receipt is all there is.
+    w.handle([numeric(MDC.PRESS_BLD_NONINV_SYS, 118, 41 * MIN)]);
+    expect(w.vitals('bed-1', s(41 * MIN + 2)).find((x) => x.key === MDC.PRESS_BLD_NONINV_SYS.refid)).toMatchObject({ value: 118, ageS: 2 });
+  });
+
   it('shows a setting apart from the measurement with the same code, after it, labelled as set', () => {
     const w = new WardState(opts);
     w.handle([

@@ -133,12 +133,13 @@ export class WardState {
   /** Feed committed events; returns the beds whose tiles changed. */
   handle(events: readonly DriverEvent[]): Set<string> {
     const changed = new Set<string>();
+    const newest = newestDeviceTimes(events);
     for (const e of events) {
       const bedId = e.bed ?? UNASSIGNED_BED;
       const bed = this.bed(bedId);
       if (!bed) continue;
       if (e.kind === 'numeric') {
-        this.numeric(bed, e);
+        this.numeric(bed, e, measuredAt(e, newest));
         changed.add(bedId);
       } else if (e.kind === 'waveform') {
         this.waveform(bedId, bed, e);
@@ -223,7 +224,8 @@ export class WardState {
     return bed;
   }
 
-  private numeric(bed: Bed, r: NumericReading): void {
+  /** `at`: when it was measured, on the gateway's clock (measuredAt); its age is shown from it. */
+  private numeric(bed: Bed, r: NumericReading, at: number): void {
     // A setting has a place of its own: sharing the measurement's code, it would otherwise overwrite the value.
     const key = r.setting ? `${metricKey(r.mdc, r.raw)}#set` : metricKey(r.mdc, r.raw);
     const prev = bed.latest.get(key);
@@ -239,11 +241,11 @@ export class WardState {
     }
     // Readings can arrive out of order across devices; the display keeps the newest. A device's backlog (measured
     // long before what it already gave) is not the patient's current value.
-    if (r.outOfOrder || (prev && prev.at > r.receivedAt)) return;
+    if (r.outOfOrder || (prev && prev.at > at)) return;
     const label = r.setting ? settingLabel(r) : metricLabel(r.mdc, r.raw);
     const unit = unitText(r.unit.ucum);
     bed.latest.set(key, {
-      key, label, mdc: r.mdc, value: r.value, unit, quality: r.quality.state, reasons: r.quality.reasons ?? [], at: r.receivedAt, deviceId: r.deviceId,
+      key, label, mdc: r.mdc, value: r.value, unit, quality: r.quality.state, reasons: r.quality.reasons ?? [], at, deviceId: r.deviceId,
       setting: r.setting === true,
     });
     bed.lastDataAt = Math.max(bed.lastDataAt, r.receivedAt);
@@ -286,4 +288,27 @@ export class WardState {
     };
     for (const l of this.waveListeners) l(chunk);
   }
+}
+
+/** The newest device time among each device's numerics here, by `device|bed`: the device's "now" on its own clock. */
+function newestDeviceTimes(events: readonly DriverEvent[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const e of events) {
+    if (e.kind !== 'numeric' || e.deviceTime === null || e.outOfOrder) continue;
+    const k = `${e.deviceId}|${e.bed ?? ''}`;
+    const t = out.get(k);
+    if (t === undefined || e.deviceTime > t) out.set(k, e.deviceTime);
+  }
+  return out;
+}
+
+/**
+ * When a reading was measured, on the gateway's clock: its receipt, less how far its device time is behind the
+ * newest its device sent with it. A blood pressure re-sent each minute with the time the cuff measured it is that
+ * old, not a second (it turns stale); read on the device's own clock, so a device clock set wrong does not age it.
+ */
+function measuredAt(r: NumericReading, newest: Map<string, number>): number {
+  if (r.deviceTime === null) return r.receivedAt;
+  const n = newest.get(`${r.deviceId}|${r.bed ?? ''}`);
+  return n === undefined ? r.receivedAt : r.receivedAt - Math.max(0, n - r.deviceTime);
 }
