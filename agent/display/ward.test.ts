@@ -41,6 +41,15 @@ describe('WardState', () => {
     expect(w.vitals('bed-1', s(2)).find((x) => x.label === 'HR')!.value).toBe(82);
   });
 
+  it('a bed known only from a device status has no time of last data (not 1970)', () => {
+    const w = new WardState(opts);
+    w.handle([{ kind: 'device-status', deviceId: 'mon-9', bed: 'bed-9', source: 't', state: 'online', detail: 'up', at: s(1) }]);
+    expect(w.has('bed-9')).toBe(true);
+    expect(w.lastDataAt('bed-9')).toBeNull();
+    w.handle([numeric(MDC.ECG_HEART_RATE, 70, 2, { bed: 'bed-9' })]);
+    expect(w.lastDataAt('bed-9')).toBe(s(2));
+  });
+
   it('ages a reading from when it was measured, on its device\'s own clock: a blood pressure re-sent each minute turns stale', () => {
     const w = new WardState(opts);
     const MIN = 60;

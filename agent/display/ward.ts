@@ -162,7 +162,8 @@ export class WardState {
   }
 
   lastDataAt(bed: string): number | null {
-    return this.beds.get(bed)?.lastDataAt ?? null;
+    // 0: a bed known only from alarms or device status, with no reading yet (not "no data since 1970").
+    return this.beds.get(bed)?.lastDataAt || null;
   }
 
   vitals(bedId: string, now: number): VitalView[] {
