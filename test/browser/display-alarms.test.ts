@@ -255,6 +255,33 @@ describe('bedside display alarms in headless Chromium', () => {
     }
   });
 
+  it('an Ack answer that comes after the stream has shown a newer state (the alarm rose to high) does not bring the old state back', async () => {
+    d = await startDisplayAgent();
+    const agent = d.agent;
+    const alarm = (priority: 'medium' | 'high', phase: 'start' | 'continue'): AlarmEvent => ({ ...deviceAlarm('bed-e', priority, 'ST-II HIGH'), phase, receivedAt: Date.now() });
+    await agent.ingest.accept('test-source', [alarm('medium', 'start')]);
+    page = await open('/');
+    await page.fill('#login-user', 'nurse.jones');
+    await page.fill('#login-password', PASSWORDS.clinician);
+    await page.click('#login-form button[type="submit"]');
+    await expect.poll(() => page!.locator('#who').textContent()).toBe('nurse.jones (clinician)');
+    const row = page.locator('#ward .tile[data-bed="bed-e"] li.alarm');
+    const shown = () => row.evaluate((li) => `${li.getAttribute('data-priority')}/${li.getAttribute('data-state')}`);
+    await expect.poll(shown).toBe('medium/active');
+    // The gateway acknowledges; its answer is held until the device has raised the alarm to high and the stream shown it.
+    await page.route('**/api/alarms/*/ack', async (route) => {
+      const answer = await route.fetch();
+      await agent.ingest.accept('test-source', [alarm('high', 'continue')]);
+      await expect.poll(shown).toBe('high/active');
+      await route.fulfill({ response: answer });
+    });
+    await row.locator('button.ack').click();
+    await expect.poll(() => page!.locator('#message').textContent()).toMatch(/^Acknowledged/);
+    expect(await shown()).toBe('high/active');
+    expect(agent.alarms.engine.list({ bed: 'bed-e' }).map((a) => `${a.priority}/${a.state}`)).toEqual(['high/active']);
+    expect(await page.locator('#ward-alarms li.alarm', { hasText: 'ST-II HIGH' }).count()).toBe(1);
+  });
+
   it('greys out a waveform that stops arriving and says for how long; it is live again when samples return', async () => {
     d = await startDisplayAgent();
     const agent = d.agent;

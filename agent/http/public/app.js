@@ -270,7 +270,26 @@ function tileFor(bed) {
   return t;
 }
 
+/**
+ * The newest `updatedAt` the page has seen of each alarm (resolved ones too). The stream brings changes in order, but
+ * an action's answer or a bed's reload travels on another connection and may come after a newer change: such an
+ * older view must not be shown over it (an acknowledged medium alarm over the high one it has since become).
+ */
+const seenAt = new Map();
+const SEEN_MAX = 5000;
+
+/** False when the page has already seen a newer state of this alarm. */
+function isNewest(a) {
+  const known = seenAt.get(a.id);
+  if (known !== undefined && a.updatedAt < known) return false;
+  seenAt.delete(a.id);
+  seenAt.set(a.id, a.updatedAt);
+  if (seenAt.size > SEEN_MAX) seenAt.delete(seenAt.keys().next().value);
+  return true;
+}
+
 function upsertAlarm(a) {
+  if (!isNewest(a)) return;
   keepPausedBy(a, a.bed === '*' ? state.gatewayAlarms.get(a.id) : state.beds.get(a.bed)?.alarms.find((x) => x.id === a.id));
   if (a.bed === '*') {
     if (a.state === 'resolved') state.gatewayAlarms.delete(a.id);
@@ -293,6 +312,11 @@ function keepPausedBy(a, before) {
 }
 
 function applyWard(w) {
+  // The stream's snapshot (at each connect) is the page's state from here: its times are the ones to compare with.
+  for (const a of [...w.beds.flatMap((t) => t.alarms), ...w.gatewayAlarms]) {
+    seenAt.delete(a.id);
+    seenAt.set(a.id, a.updatedAt);
+  }
   state.ward = w;
   state.beds = new Map(w.beds.map((t) => [t.bed, t]));
   state.gatewayAlarms = new Map(w.gatewayAlarms.map((a) => [a.id, a]));
@@ -807,7 +831,10 @@ function drawTrends() {
 async function loadBed(bed) {
   const r = await api('GET', `/api/beds/${encodeURIComponent(bed)}`);
   if (r.status !== 200 || state.selected !== bed) return;
-  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms: r.data.alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt });
+  // An alarm the stream has changed since this answer was made keeps the stream's state (resolved: gone).
+  const shown = state.beds.get(bed)?.alarms ?? [];
+  const alarms = sortAlarms(r.data.alarms.flatMap((a) => (isNewest(a) ? [a] : shown.filter((x) => x.id === a.id))));
+  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt });
   state.trends = r.data.trends;
   renderDetail();
   drawTrends();
