@@ -282,6 +282,20 @@ describe('bedside display alarms in headless Chromium', () => {
     expect(await page.locator('#ward-alarms li.alarm', { hasText: 'ST-II HIGH' }).count()).toBe(1);
   });
 
+  it('a page whose live feed never answers (a proxy holding it back) says the connection is lost, not an empty quiet ward', async () => {
+    d = await startDisplayAgent();
+    await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'high', 'VTACH')]);
+    const p = await ctx.newPage();
+    page = p;
+    p.on('pageerror', (e) => pageErrors.push(e.message));
+    await p.route('**/api/stream*', () => undefined); // never answered
+    await p.goto(d.url + '/');
+    // Within two default heartbeats and 2 s (12 s), as a feed that stops.
+    await expect.poll(() => p.locator('#lost').isVisible(), { timeout: 20_000 }).toBe(true);
+    expect(await p.locator('#lost').textContent()).toMatch(/Connection lost .*No data from the gateway/);
+    expect(await p.locator('#conn').textContent()).toBe('Connection lost');
+  }, 30_000);
+
   it('greys out a waveform that stops arriving and says for how long; it is live again when samples return', async () => {
     d = await startDisplayAgent();
     const agent = d.agent;

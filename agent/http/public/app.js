@@ -17,9 +17,10 @@ const SLOW_MS = 3000;
 const SLOW_CLEAR_MS = 1500;
 /**
  * No byte from the server for this long means the link is dead: two of the server's heartbeats (its `hello` says how
- * often, 5 s by default) and 2 s of slack; until then, a guess that also fits the slowest allowed heartbeat.
+ * often, 5 s by default) and 2 s of slack. Until a `hello` says so, the default's: the `hello` is the stream's first
+ * event, so a feed that has not sent it within this has not started (a proxy holding the stream back, a hung gateway).
  */
-let watchdogMs = 2 * 120000 + 2000;
+let watchdogMs = 2 * 5000 + 2000;
 /** The server's heartbeat period (ms), from `hello`: the next heartbeat is due at most this long after an event. */
 let heartbeatMs = 0;
 const QUERY = new URLSearchParams(location.search);
@@ -38,6 +39,8 @@ const state = {
   waves: new Map(),
   trends: [],
   live: false,
+  /** A stream asked for, its answer not come yet. */
+  connecting: false,
   /** Live, but the data arrives more than SLOW_MS after the server sent it. */
   slow: false,
   /** A stream is open (live or still receiving its snapshot): the watchdog watches it. */
@@ -1029,6 +1032,10 @@ async function connect() {
   const ctl = new AbortController();
   controller = ctl;
   state.streaming = false;
+  // Watched from here: a feed whose answer never comes is as lost as one that stops (the first load too: an empty
+  // ward with no alarm must not stand there looking like a quiet one).
+  state.connecting = true;
+  state.lastByteAt = pageNow();
   const params = new URLSearchParams();
   if (state.selected) params.set('bed', state.selected);
   // A ward screen opened as `/?screen=<name>` tells the gateway who it is: the gateway alarms when an expected one is away.
@@ -1040,9 +1047,11 @@ async function connect() {
   try {
     res = await fetch(path, { headers: headers(false), signal: ctl.signal, cache: 'no-store' });
   } catch {
+    if (controller === ctl) state.connecting = false;
     if (!ctl.signal.aborted) scheduleReconnect('The gateway does not answer.');
     return;
   }
+  if (controller === ctl) state.connecting = false;
   if (ctl.signal.aborted) return;
   if (res.status === 401) {
     // A login the server no longer knows: without it the ward may be open to view, so try again at once.
@@ -1104,7 +1113,8 @@ async function connect() {
 // Watchdog: a link that died without closing (cable pulled) shows as lost too; also one that dies while the
 // snapshot is still coming.
 setInterval(() => {
-  if ((state.live || state.streaming) && pageNow() - state.lastByteAt > watchdogMs) {
+  if ((state.live || state.streaming || state.connecting) && pageNow() - state.lastByteAt > watchdogMs) {
+    state.connecting = false;
     controller?.abort();
     scheduleReconnect('No data from the gateway.');
   }
