@@ -610,7 +610,8 @@ export const configSchema = {
           type: 'array',
           items: { type: 'string', pattern: '^https?://[^/]+$' },
           default: [],
-          description: 'Other origins allowed to call the API from a browser (CORS). Empty: same origin only.',
+          description:
+            'Other origins allowed to call the API from a browser (CORS). Empty: same origin only. Behind a reverse proxy that terminates TLS, the page\'s address (e.g. `https://ward3.example.org`) is another origin than the display\'s own (http): list it here, or every login, Ack and Pause from the page gets 403.',
         },
         allowedHosts: {
           type: 'array',

@@ -214,7 +214,9 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect(r.headers['content-security-policy']).toContain("frame-ancestors 'none'");
     expect(r.headers['x-content-type-options']).toBe('nosniff');
     expect((await call(d.url, 'GET', '/../package.json')).status).toBe(404);
-    expect((await call(d.url, 'DELETE', '/api/ward')).status).toBe(405);
+    const wrong = await call(d.url, 'DELETE', '/api/ward');
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.allow).toBe('GET'); // RFC 9110 §15.5.6: a 405 says what the resource takes
   });
 });
 

@@ -438,7 +438,7 @@ export class DisplayServer {
         return;
       }
       allowed = [...new Set(allowed)];
-      if (allowed.length) throw new HttpError(405, `method not allowed; use ${allowed.join(', ')}`);
+      if (allowed.length) throw new HttpError(405, `method not allowed; use ${allowed.join(', ')}`, { Allow: allowed.join(', ') });
       throw new HttpError(404, 'not found');
     } catch (err) {
       if (res.headersSent) {
@@ -446,7 +446,7 @@ export class DisplayServer {
         return;
       }
       if (err instanceof HttpError) {
-        const headers: Record<string, string> = {};
+        const headers: Record<string, string> = { ...err.headers };
         if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="bedside-display"';
         // After refusing an oversized body, do not read the rest of it; a misdirected request is not for this server.
         if (err.status === 413 || err.status === 421) headers.Connection = 'close';
