@@ -70,7 +70,7 @@ export const DEFAULT_LIMIT_RULES: readonly LimitRule[] = [
   { id: 'pr', label: 'PR', metrics: m(MDC.PULS_RATE, MDC.PULS_OXIM_PULS_RATE), unit: '/min', low: 50, high: 120, priority: 'medium', delayS: 10, hysteresis: 5 },
   { id: 'spo2', label: 'SpO2', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 90, high: null, priority: 'medium', delayS: 10, hysteresis: 2 },
   { id: 'spo2-desat', label: 'SpO2 DESAT', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 80, high: null, priority: 'high', delayS: 5, hysteresis: 2 },
-  { id: 'rr', label: 'RR', metrics: m(MDC.RESP_RATE, MDC.TTHOR_RESP_RATE), unit: '/min', low: 8, high: 30, priority: 'medium', delayS: 10, hysteresis: 2 },
+  { id: 'rr', label: 'RR', metrics: m(MDC.RESP_RATE, MDC.TTHOR_RESP_RATE, MDC.AWAY_RESP_RATE), unit: '/min', low: 8, high: 30, priority: 'medium', delayS: 10, hysteresis: 2 },
   { id: 'nibp-sys', label: 'NIBP SYS', metrics: m(MDC.PRESS_BLD_NONINV_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 0, hysteresis: 5 },
   { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5 },
   { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5 },

@@ -265,6 +265,7 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
 const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' | 'pulse' | 'temperature'; unit: string }>([
   [MDC.RESP_RATE.code, { param: 'respRate', unit: '/min' }],
   [MDC.TTHOR_RESP_RATE.code, { param: 'respRate', unit: '/min' }],
+  [MDC.AWAY_RESP_RATE.code, { param: 'respRate', unit: '/min' }],
   [MDC.PULS_OXIM_SAT_O2.code, { param: 'spo2', unit: '%' }],
   [MDC.PRESS_BLD_NONINV_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
   [MDC.PRESS_BLD_ART_ABP_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],

@@ -10,6 +10,7 @@ const LABELS: [MdcCode, string][] = [
   [MDC.PULS_RATE, 'PR'],
   [MDC.RESP_RATE, 'RR'],
   [MDC.TTHOR_RESP_RATE, 'RR imp'],
+  [MDC.AWAY_RESP_RATE, 'awRR'],
   [MDC.PRESS_BLD_NONINV_SYS, 'NIBP sys'],
   [MDC.PRESS_BLD_NONINV_DIA, 'NIBP dia'],
   [MDC.PRESS_BLD_NONINV_MEAN, 'NIBP mean'],

@@ -15,9 +15,10 @@ export const MDC = {
   PULS_OXIM_SAT_O2: term('MDC_PULS_OXIM_SAT_O2', 150456),
   PULS_OXIM_PLETH: term('MDC_PULS_OXIM_PLETH', 150452),
   RESP_RATE: term('MDC_RESP_RATE', 151562),
-  // Impedance (transthoracic) respiration rate. Its code is not verified: Philips maps 2::20498 (151570) to an
-  // airway respiration rate, so rules match respiration rate by MDC_RESP_RATE first.
-  TTHOR_RESP_RATE: term('MDC_TTHOR_RESP_RATE', 151570),
+  // Respiration rate by method (IEEE 11073-10101, partition 2): transthoracic impedance 2::20506, direct airway flow
+  // 2::20498 (IntelliVue's NOM_AWAY_RESP_RATE). Before 2026-12 the impedance term was given 151570 by mistake.
+  TTHOR_RESP_RATE: term('MDC_TTHOR_RESP_RATE', 151578),
+  AWAY_RESP_RATE: term('MDC_AWAY_RESP_RATE', 151570),
   PRESS_BLD_NONINV: term('MDC_PRESS_BLD_NONINV', 150020),
   PRESS_BLD_NONINV_SYS: term('MDC_PRESS_BLD_NONINV_SYS', 150021),
   PRESS_BLD_NONINV_DIA: term('MDC_PRESS_BLD_NONINV_DIA', 150022),
