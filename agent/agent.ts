@@ -604,6 +604,14 @@ export class Agent {
     } else {
       const notes = [...this.openBeforeStart.values()];
       if (notes.length === 0) return;
+      const drivers = this.deps.config.drivers.filter((d) => d.enabled);
+      if (drivers.length > 0 && drivers.every((d) => this.deps.registry.get(d.type)?.simulated)) {
+        // The demo: its alarms belonged to made-up patients, generated anew now; a latched list of them would be an
+        // alarm about no one (and with no login configured, one nobody could acknowledge).
+        this.log.info({ alarms: notes.length }, 'alarms open before the restart are not carried over: every driver is simulated (its patients are generated anew at each start)');
+        this.clearOpenBeforeStart();
+        return;
+      }
       // An earlier restart's list that nobody acknowledged goes on in this one (an alarm's text is fixed when raised).
       let earlier: StoredLoss | null | undefined;
       try {

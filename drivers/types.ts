@@ -49,6 +49,11 @@ export interface DriverFactory<Options = unknown> {
    * that learns its device ids from the data (HL7) does not list them.
    */
   claims?(options: Options): DriverClaims;
+  /**
+   * Its patients are made up (the simulator) or recorded (a replay), generated anew at each start: when every driver
+   * is, alarms left open at a stop are not carried over a restart (there is no bedside to check).
+   */
+  simulated?: true;
 }
 
 /** Each claim names the option it comes from, relative to the driver entry (e.g. `options.buses[0].devices[1].id`). */

@@ -16,6 +16,7 @@ export function createSimulator(options: SimulatorOptions, ctx: DriverContext, h
 }
 
 export const simulatorDriver: DriverFactory<SimulatorOptions> = {
+  simulated: true,
   type: 'simulator',
   description: 'Simulated ward: bedside monitors with plausible vitals, NIBP, ECG and pleth waveforms, episodes and technical alarms; seeded',
   configSchema,

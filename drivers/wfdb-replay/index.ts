@@ -5,6 +5,7 @@ import { WfdbReplayDriver, type WfdbReplayOptions } from './driver.js';
 export { WfdbReplayDriver, loadRecord, type WfdbReplayOptions } from './driver.js';
 
 export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
+  simulated: true,
   type: 'wfdb-replay',
   description: 'Replays a WFDB record (e.g. a PhysioNet 2015 alarm window) as waveform segments, then raises the alarm its header names',
   configSchema: {

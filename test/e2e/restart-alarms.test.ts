@@ -85,6 +85,28 @@ describe('alarms open at a restart', () => {
     expect(a.alarms.engine.list({ bed: 'bed-1' })).toEqual([]);
   });
 
+  it('are not carried over when every driver is simulated (the demo: its patients are generated anew), and are when one is not', async () => {
+    for (const [drivers, listed] of [
+      [[{ name: 'sim', type: 'simulator', options: { beds: 1 } }], false],
+      [[{ name: 'sim', type: 'simulator', options: { beds: 1 } }, { name: 'mllp', type: 'hl7-mllp', options: { port: 0 } }], true],
+    ] as const) {
+      const dir = tempDir();
+      const cfg = () => testConfig(dir, { store: { path: join(dir, 'agent.db') }, drivers, alarms: { limits: { beds: { 'bed-1': { hr: { delayS: 0 } } } }, news2: { beds: { 'bed-1': { enabled: false } } } } });
+      agent = new Agent({ config: cfg(), registry, log: captureLog().log });
+      await agent.start();
+      await agent.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+      expect(agent.alarms.engine.list({ bed: 'bed-1' })).toHaveLength(1);
+      await agent.stop();
+      const log = captureLog();
+      agent = new Agent({ config: cfg(), registry, log: log.log });
+      await agent.start();
+      expect(restartAlarm(agent) !== undefined, JSON.stringify(drivers.map((d) => d.type))).toBe(listed);
+      if (!listed) expect(log.find(/not carried over: every driver is simulated/)).toMatchObject({ alarms: 1 });
+      await agent.stop();
+      agent = null;
+    }
+  });
+
   it('a list not acknowledged goes on through the next restart, with what that run left open; acknowledged, it is gone', async () => {
     const dir = tempDir();
     let a = await startAgent(dir);
