@@ -91,7 +91,7 @@ describe('limit rules: delay', () => {
     const out = [...ev.reading(numeric(TEMP, 37, 0)), ...ev.reading(numeric(TEMP, 41, 60))];
     for (let t = 61; t < 70; t++) out.push(...ev.tick(s(t)));
     expect(out).toEqual([]);
-    expect(ev.tick(s(70)).map((u) => u.present && u.spec.condition.text)).toEqual(['TEMP HIGH 41 > 39 Cel']);
+    expect(ev.tick(s(70)).map((u) => u.present && u.spec.condition.text)).toEqual(['TEMP HIGH 41 > 39 °C']);
   });
 
   it('brief dropouts (a questionable reading every 4 s) neither end nor hold off a desaturation (review rv39)', () => {
@@ -118,7 +118,7 @@ describe('limit rules: delay', () => {
     const ev = new LimitEvaluator();
     const out = ev.reading(numeric(MDC.PRESS_BLD_NONINV_SYS, 85, 0));
     expect(out).toHaveLength(1);
-    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('NIBP SYS LOW 85 < 90 mm[Hg]');
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('NIBP SYS LOW 85 < 90 mmHg');
   });
 });
 
@@ -203,7 +203,7 @@ describe('limit configuration', () => {
     const out: ConditionUpdate[] = [];
     for (let t = 0; t <= 10; t++) out.push(...ev.reading(numeric(MDC.TEMP_BODY, 104, t, { unit: { ucum: '[degF]' } })));
     expect(out).toHaveLength(1);
-    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('TEMP HIGH 40 > 39 Cel');
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('TEMP HIGH 40 > 39 °C');
   });
 
   it('each device on a bed is tracked separately', () => {

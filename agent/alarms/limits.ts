@@ -3,7 +3,7 @@
 // readings and from tick(now).
 import { MDC } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
-import { metricLabel } from '../model/labels.js';
+import { metricLabel, unitText } from '../model/labels.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { UNASSIGNED_BED } from './types.js';
 import type { FeedView } from './feeds.js';
@@ -366,7 +366,7 @@ export class LimitEvaluator {
     // says which (two alarms alike would puzzle).
     const label = r?.mdc ? metricLabel(r.mdc, r.raw) : '';
     const which = r?.mdc && this.hasSibling(t) ? ` (${label === t.rule.label ? r.mdc.refid : label})` : '';
-    const text = `${t.rule.label} ${dirText} ${bound}${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${t.rule.unit}${which}`;
+    const text = `${t.rule.label} ${dirText} ${bound}${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${unitText(t.rule.unit)}${which}`; // mmHg and °C for people, not UCUM codes
     const spec: ConditionSpec = {
       key: t.key,
       source: 'limit',
