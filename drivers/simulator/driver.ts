@@ -304,7 +304,7 @@ export class SimulatorDriver implements Driver {
   }
 
   private onRejected(b: Bed, events: DriverEvent[], err: unknown): void {
-    this.ctx.count('emit_rejected');
+    this.ctx.count('emit_failures');
     const now = Date.now();
     this.rejected.total++;
     this.rejected.sinceLog++;

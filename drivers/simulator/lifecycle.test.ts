@@ -169,7 +169,7 @@ describe('simulator: a pipeline that refuses events', () => {
     sim.tick(3000);
     await new Promise((r) => setImmediate(r));
     // 2 status + 2 × 4 periods.
-    expect(ctx.counters.get('emit_rejected')).toBe(10);
+    expect(ctx.counters.get('emit_failures')).toBe(10);
     const errors = ctx.logs.filter((l) => l.level === 50);
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(errors[0]).toMatchObject({ msg: expect.stringMatching(/rejected/), bed: 'ICU-01', deviceId: 'sim-monitor-01', err: { message: 'disk full' } });
@@ -188,7 +188,7 @@ describe('simulator: a pipeline that refuses events', () => {
     await sim.start();
     sim.tick(1000);
     await new Promise((r) => setImmediate(r));
-    expect(ctx.counters.get('emit_rejected')).toBe(3);
+    expect(ctx.counters.get('emit_failures')).toBe(3);
     await sim.stop();
   });
 });

@@ -67,7 +67,7 @@ describe('disk full', () => {
     const refusedLog = cap.find('store refused events; the sender is told they were not accepted');
     expect(refusedLog).toMatchObject({ code: 'SQLITE_FULL' });
     expect(refusedLog!.devices).toEqual(expect.arrayContaining([expect.stringMatching(/^sim-monitor-/)]));
-    await until('driver told', () => agent!.metrics.get('driver_emit_rejected_total', { driver: 'ward-sim' }) > 0);
+    await until('driver told', () => agent!.metrics.get('driver_emit_failures_total', { driver: 'ward-sim' }) > 0);
     // The gateway's own alarm changes (store nearly full) cannot be journalled either: held in memory, and a technical
     // alarm says so (the checks run every 10 s).
     const journalAlarm = () => agent!.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:alarm-journal');
