@@ -50,7 +50,8 @@ export function signalCode(name: string, units: string): { mdc: MdcCode | null; 
     const unit = wfdbUnit(units);
     return { mdc: known.mdc, raw, unit: unit === null || unit.ucum === known.unit.ucum ? known.unit : unit };
   }
-  return { mdc: null, raw, unit: { ucum: units === 'mV' ? 'mV' : units === 'mmHg' ? 'mm[Hg]' : '' } };
+  // Unknown signals keep the header's unit too (RESP in NU, CO2 in kPa or %): '' only when it states none.
+  return { mdc: null, raw, unit: wfdbUnit(units) ?? { ucum: '' } };
 }
 
 const ALARMS: Record<string, { code: MdcCode | null; text: string }> = {

@@ -11,6 +11,7 @@ import { readRecord } from '../../models/records.js';
 import { WaveformRing } from '../../agent/inference/ring.js';
 import type { DriverContext } from '../types.js';
 import { wfdbReplayDriver } from './index.js';
+import { signalCode } from './codes.js';
 
 const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
 
@@ -85,6 +86,14 @@ describe('wfdb-replay driver', () => {
     const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
     expect(maxDiff(w.find((c) => c.name === 'II')!.samples, rec.channels[0]!.samples)).toBeLessThan(1e-4);
     expect(maxDiff(w.find((c) => c.name === 'ABP')!.samples, rec.channels[3]!.samples)).toBeLessThan(1e-3);
+  });
+
+  it('a signal it has no MDC term for keeps its header\'s unit (RESP in NU, CO2 in kPa or %), as a known one does', () => {
+    expect(signalCode('RESP', 'NU').unit).toMatchObject({ ucum: '1' }); // with its MDC unit term
+    expect(signalCode('CO2', 'kPa').unit).toEqual({ ucum: 'kPa' });
+    expect(signalCode('CO2', '%').unit).toEqual({ ucum: '%' });
+    expect(signalCode('CO2', '').unit).toEqual({ ucum: '' });
+    expect(signalCode('ABP', 'kPa').unit).toEqual({ ucum: 'kPa' });
   });
 
   it('fails to start on a record it would misread (2 samples per frame), naming the signal', async () => {
