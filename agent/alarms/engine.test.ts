@@ -381,6 +381,13 @@ describe('engine: device-reported alarms', () => {
     // IHE ACM senders repeat the current state until the latch is cleared at the device.
     for (const at of [12, 42, 72]) expect(summary(e.deviceAlarm(low('end', at, { latched: true })))).toEqual([]);
     expect(e.list()).toEqual([]);
+    // Then its latch is cleared at the device (inactive): answered already, nothing raised (a high one would latch).
+    expect(summary(e.deviceAlarm(low('end', 75)))).toEqual([]);
+    e.deviceAlarm({ ...deviceAlarm('H', 'start', 76, { priority: 'high' }) });
+    const [high] = e.deviceAlarm({ ...deviceAlarm('H', 'end', 77, { priority: 'high' }), latched: true });
+    e.acknowledge(high!.alarmId, nurse, s(78));
+    expect(summary(e.deviceAlarm(deviceAlarm('H', 'end', 79, { priority: 'high' })))).toEqual([]);
+    expect(e.list()).toEqual([]);
     expect(summary(e.deviceAlarm(low('start', 80)))).toEqual(['raised:->active']);
   });
 

@@ -169,19 +169,14 @@ export class AlarmEngine {
     const latchedBefore = this.latchedAtDevice.has(key);
     if (e.latched) this.noteLatched(key, e.receivedAt);
     else this.latchedAtDevice.delete(key);
-    if (e.latched && latchedBefore && !this.byKey.has(key)) {
-      // The device still holds an alarm answered here (acknowledged, so resolved): its re-send changes nothing.
-      return this.applyAll(updates);
-    }
-    if (e.phase === 'end' && !e.latched && latchedBefore) {
-      // The device cleared its latch (someone acknowledged or reset it there): the alarm that mirrored it is answered.
-      const open = this.byKey.get(key);
-      const alarm = open === undefined ? undefined : this.open.get(open);
-      if (alarm && !alarm.conditionPresent && life.isUnacknowledged(alarm)) {
-        const changes = this.applyAll(updates);
-        changes.push(...this.acknowledge(alarm.id, { user: `device ${e.deviceId}`, role: 'device', from: 'device' }, e.receivedAt).changes);
-        return changes;
-      }
+    if (latchedBefore && e.phase === 'end') {
+      // An end of an alarm its device already reported latched (its condition ended then): a re-send of `latched`,
+      // or `inactive` once its latch is cleared at the device (someone acknowledged or reset it there). Neither raises
+      // it again when it was answered here meanwhile; `inactive` answers the alarm that mirrored the latch.
+      const changes = this.applyAll(updates);
+      const acted = e.latched ? e.atDevice : 'acknowledged';
+      if (acted) changes.push(...this.actedOnAtDevice({ ...e, atDevice: acted }, key));
+      return changes;
     }
     if (e.phase === 'end') {
       if (!this.byKey.has(key)) {
