@@ -92,12 +92,13 @@ export class WorkerModel {
   /** Settles when the current worker has created its session (rejects if it cannot). */
   private started: Promise<void> | null = null;
   private readonly pending = new Map<number, Pending>();
-  /** Each worker's end (its 'exit' event), from its start. */
-  private readonly exited = new Map<Worker, Promise<void>>();
+  /**
+   * Workers not yet ended, from their start: `exited` settles at the worker's 'exit' event; `refuseStart` refuses its
+   * start for whoever waits on it (a no-op once it has started).
+   */
+  private readonly alive = new Map<Worker, { exited: Promise<void>; refuseStart: (e: Error) => void }>();
   /** Workers told to leave and not yet ended. */
   private readonly givenUp = new Set<Worker>();
-  /** Refuses the start of a worker still creating its session, for whoever waits on it. */
-  private readonly refuseStart = new Map<Worker, (e: Error) => void>();
   private nextId = 1;
   private closed = false;
 
@@ -185,14 +186,15 @@ export class WorkerModel {
     this.worker = null;
     this.started = null;
     if (w) this.retire(w, new Error('the model is closed'));
-    await within(Promise.all([...this.givenUp].map((l) => this.exited.get(l))), LEAVING_WAIT_MS);
+    await within(Promise.all([...this.givenUp].map((l) => this.alive.get(l)?.exited)), LEAVING_WAIT_MS);
   }
 
   /** Rejects what the worker owes and tells it to leave; it stays ref'd until it has ended. */
   private retire(worker: Worker, err: Error): void {
     this.fail(worker, err);
-    this.refuseStart.get(worker)?.(err);
-    if (!this.exited.has(worker)) return; // already ended
+    const alive = this.alive.get(worker);
+    if (!alive) return; // already ended
+    alive.refuseStart(err);
     this.givenUp.add(worker);
     worker.ref();
     worker.postMessage({ type: 'exit' } satisfies ToWorker);
@@ -208,10 +210,8 @@ export class WorkerModel {
     let refused: (e: Error) => void = () => undefined;
     const started = new Promise<void>((res, rej) => ((ready = res), (refused = rej)));
     this.started = started;
-    this.refuseStart.set(worker, refused);
-    // Awaited by the next assess() or start(); may be refused with no one waiting.
-    void started.catch(() => undefined).finally(() => this.refuseStart.delete(worker));
-    this.exited.set(worker, new Promise<void>((r) => worker.once('exit', () => r())));
+    started.catch(() => undefined); // awaited by the next assess() or start(); may be refused with no one waiting
+    this.alive.set(worker, { exited: new Promise<void>((r) => worker.once('exit', () => r())), refuseStart: refused });
     const lost = (err: Error) => {
       refused(err);
       this.fail(worker, err);
@@ -230,7 +230,7 @@ export class WorkerModel {
     });
     worker.on('error', (err) => lost(new Error(`model worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      this.exited.delete(worker);
+      this.alive.delete(worker);
       this.givenUp.delete(worker);
       lost(new Error(`model worker exited (code ${code})`));
     });
