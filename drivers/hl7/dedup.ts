@@ -26,7 +26,7 @@ export class DedupWindow {
     return e.hashes.includes(hash) ? 'duplicate' : 'reused';
   }
 
-  remember(key: string, hash: string, now: number): void {
+  private remember(key: string, hash: string, now: number): void {
     const e = this.seen.get(key);
     const hashes = e && now - e.at <= this.opts.ttlMs ? [...e.hashes.filter((h) => h !== hash), hash].slice(-HASHES_PER_ID) : [hash];
     this.seen.delete(key); // re-insert so Map order stays oldest-first

@@ -222,7 +222,6 @@ export class MedibusSession {
     return Math.min(cap, this.plan.responseTimeoutMs * 2 ** Math.min(this.damagedReinits, 20));
   }
 
-
   private nextInCycle(): void {
     if (!this.active) return;
     if (this.pending) {
