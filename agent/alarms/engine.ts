@@ -118,12 +118,15 @@ export class AlarmEngine {
 
   // ---- Inputs
 
-  /** Any driver event. Waveforms only feed technical checks (quality, silence). */
-  ingest(event: DriverEvent): AlarmStateChange[] {
+  /**
+   * Any driver event. Waveforms only feed technical checks (quality, silence). `measuredAt`: when a numeric was
+   * measured, on the gateway's clock (agent/model/measured.ts), if not when it was received.
+   */
+  ingest(event: DriverEvent, measuredAt?: number): AlarmStateChange[] {
     switch (event.kind) {
       case 'numeric':
       case 'waveform':
-        return this.reading(event);
+        return this.reading(event, measuredAt);
       case 'alarm':
         return this.deviceAlarm(event);
       case 'device-status':
@@ -136,18 +139,19 @@ export class AlarmEngine {
     return this.limits.takeUnconvertible();
   }
 
-  reading(event: Reading): AlarmStateChange[] {
+  reading(event: Reading, measuredAt?: number): AlarmStateChange[] {
     const r = this.withBed(event);
     // The technical monitor records that the device sends for its bed (any reading, an out-of-order one too: a clock
     // stepped back is no silence), which the limit evaluator's tick reads (technical.feeds).
     const updates = this.technical.reading(r);
-    if (r.kind === 'numeric') updates.push(...this.numeric(r));
+    if (r.kind === 'numeric') updates.push(...this.numeric(r, measuredAt ?? r.receivedAt));
     return this.applyAll(updates);
   }
 
-  private numeric(r: NumericReading): ConditionUpdate[] {
+  private numeric(r: NumericReading, measuredAt: number): ConditionUpdate[] {
     const updates = this.limits.reading(r);
-    if (this.news2Monitor.reading(r) && r.bed !== undefined) updates.push(...this.news2Monitor.evaluate(r.receivedAt, r.bed));
+    // NEWS2 scores a value as old as its measurement: a blood pressure re-sent in every message is not current.
+    if (this.news2Monitor.reading(r, measuredAt) && r.bed !== undefined) updates.push(...this.news2Monitor.evaluate(r.receivedAt, r.bed));
     return updates;
   }
 

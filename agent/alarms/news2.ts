@@ -332,8 +332,11 @@ export class News2Monitor {
     return s;
   }
 
-  /** Feed a reading; returns true if it changed a NEWS2 input. Only valid measurements (not settings) from an assigned bed count. */
-  reading(r: NumericReading): boolean {
+  /**
+   * Feed a reading; returns true if it changed a NEWS2 input. Only valid measurements (not settings) from an assigned
+   * bed count. `measuredAt`: when it was measured, on the gateway's clock (its input's age runs from then).
+   */
+  reading(r: NumericReading, measuredAt = r.receivedAt): boolean {
     if (!r.mdc || r.bed === undefined || r.setting || r.outOfOrder) return false;
     const changedPatient = r.patientId !== undefined && this.patientChanged(r.bed, r.deviceId, r.patientId, r.receivedAt);
     const target = METRIC_PARAMS.get(r.mdc.code);
@@ -342,8 +345,8 @@ export class News2Monitor {
     if (v === null) return changedPatient;
     const s = this.bed(r.bed);
     const prev = s.inputs[target.param];
-    if (prev && prev.at > r.receivedAt) return false; // an older reading arriving late does not replace a newer one
-    s.inputs[target.param] = { value: v, at: r.receivedAt };
+    if (prev && prev.at > measuredAt) return false; // an older reading arriving late does not replace a newer one
+    s.inputs[target.param] = { value: v, at: measuredAt };
     if (r.patientId !== undefined) {
       // The first id a device gives here is its patient's; another one counts only once taken (patientChanged).
       if (!s.patientByDevice.has(r.deviceId)) s.patientByDevice.set(r.deviceId, r.patientId);

@@ -124,4 +124,22 @@ describe('AlarmService', () => {
       expect.objectContaining({ level: 40, deviceId: 'mon-1', bed: 'bed-1', unit: '{MDC_DIM_X_FOO}', ruleUnit: 'Cel', msg: expect.stringMatching(/^limit rule temp cannot judge readings of mon-1: their unit "\{MDC_DIM_X_FOO\}" does not convert to Cel/) }),
     ]);
   });
+
+  it('scores a value NEWS2 as old as its measurement: a blood pressure re-sent with its cuff time goes stale', () => {
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, silent, new Metrics(), () => s(0));
+    // A monitor's message each minute: current vitals, and the last NBP with the time it was taken (70 min before the
+    // first message), on the device's own clock, which runs 2 h behind the gateway's (that must not age anything).
+    const deviceClock = (atS: number) => s(atS) - 2 * 3600_000;
+    const message = (atS: number) =>
+      [
+        { ...numeric(MDC.PULS_OXIM_PULS_RATE, 80, atS), deviceTime: deviceClock(atS) },
+        { ...numeric(MDC.PRESS_BLD_NONINV_SYS, 120, atS), deviceTime: deviceClock(-70 * 60) },
+      ];
+    service.handle(message(0));
+    const systolic = () => service.engine.news2('bed-1', s(60))!.params.find((p) => p.param === 'systolic')!;
+    const pulse = () => service.engine.news2('bed-1', s(60))!.params.find((p) => p.param === 'pulse')!;
+    service.handle(message(60));
+    expect(pulse()).toMatchObject({ status: 'measured', value: 80, at: s(60) });
+    expect(systolic()).toMatchObject({ status: 'stale', staleValue: 120, staleAt: s(60) - 71 * 60_000 });
+  });
 });

@@ -4,6 +4,7 @@
 // is kept and retried, loudly: an alarm change is never dropped silently.
 import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
+import { measuredAt, newestDeviceTimes } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
 import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
@@ -59,7 +60,8 @@ export class AlarmService {
   /** Committed events from ingest. */
   handle(events: readonly DriverEvent[]): void {
     const changes: AlarmStateChange[] = [];
-    for (const e of events) changes.push(...this.engine.ingest(e));
+    const newest = newestDeviceTimes(events);
+    for (const e of events) changes.push(...this.engine.ingest(e, e.kind === 'numeric' ? measuredAt(e, newest) : undefined));
     this.publish(changes);
     const u = this.engine.takeUnconvertible();
     if (u.count > 0) this.metrics.inc('alarm_rule_unit_unconvertible_total', undefined, u.count);

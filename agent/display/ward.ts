@@ -4,6 +4,7 @@
 import type { DriverEvent, MdcCode, NumericReading, QualityState, WaveformSegment } from '../model/reading.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from '../model/labels.js';
+import { measuredAt, newestDeviceTimes } from '../model/measured.js';
 import { Ring } from './ring.js';
 
 export interface WardOptions {
@@ -289,27 +290,4 @@ export class WardState {
     };
     for (const l of this.waveListeners) l(chunk);
   }
-}
-
-/** The newest device time among each device's numerics here, by `device|bed`: the device's "now" on its own clock. */
-function newestDeviceTimes(events: readonly DriverEvent[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const e of events) {
-    if (e.kind !== 'numeric' || e.deviceTime === null || e.outOfOrder) continue;
-    const k = `${e.deviceId}|${e.bed ?? ''}`;
-    const t = out.get(k);
-    if (t === undefined || e.deviceTime > t) out.set(k, e.deviceTime);
-  }
-  return out;
-}
-
-/**
- * When a reading was measured, on the gateway's clock: its receipt, less how far its device time is behind the
- * newest its device sent with it. A blood pressure re-sent each minute with the time the cuff measured it is that
- * old, not a second (it turns stale); read on the device's own clock, so a device clock set wrong does not age it.
- */
-function measuredAt(r: NumericReading, newest: Map<string, number>): number {
-  if (r.deviceTime === null) return r.receivedAt;
-  const n = newest.get(`${r.deviceId}|${r.bed ?? ''}`);
-  return n === undefined ? r.receivedAt : r.receivedAt - Math.max(0, n - r.deviceTime);
 }
