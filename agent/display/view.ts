@@ -27,6 +27,11 @@ export interface AlarmView {
    * pause's own change; until audioPausedUntil changes, the pause, and so who made it, is the same.
    */
   audioPausedBy: AudioPausedBy | null;
+  /**
+   * A device's information signal (its priority 'none', e.g. HL7 PCD-04 `PN`): not an alarm condition in IEC
+   * 60601-1-8 terms. Managed as low (it can be acknowledged, and is forwarded), shown as information, not as a low alarm.
+   */
+  information: boolean;
   /** The edge model's latest word on this alarm (advisory), or null when it has none. */
   model: ModelView | null;
 }
@@ -125,6 +130,7 @@ function viewOf(a: Alarm, pausedBy: string | undefined): AlarmView {
     acknowledgedAt: a.acknowledgedAt ?? null,
     audioPausedUntil: a.audioPausedUntil ?? null,
     audioPausedBy: a.state === 'audio-paused' ? pausedByOf(pausedBy) : null,
+    information: a.reportedPriority === 'none',
     model: modelView(a),
   };
 }

@@ -18,7 +18,7 @@ const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
 const bedName = (i: number) => `bed-${String(i).padStart(2, '0')}`;
 
 /** A device alarm (as a monitor sends it), raised at `at`. */
-function deviceAlarm(bed: string, priority: 'high' | 'medium', text: string, at = Date.now()): AlarmEvent {
+function deviceAlarm(bed: string, priority: AlarmEvent['priority'], text: string, at = Date.now()): AlarmEvent {
   return {
     kind: 'alarm', deviceId: `mon-${bed}`, bed, source: 'test-source', alarmId: `${bed}-${text}`, condition: null, text, priority,
     category: 'physiological', phase: 'start', deviceTime: null, receivedAt: at,
@@ -121,6 +121,21 @@ describe('bedside display alarms in headless Chromium', () => {
     expect(await onScreen(more)).toBe(true);
     expect((await stripBeds()).slice(0, 8)).toEqual(['bed-38', 'bed-01', 'bed-02', 'bed-03', 'bed-04', 'bed-05', 'bed-06', 'bed-07']);
     await page.screenshot({ path: join(ARTIFACTS, 'display-strip-highs.png') });
+  });
+
+  it("shows a device's information signal (priority none, HL7 PN) as INFO, without a priority marker, after the alarms, and never as the tile's alarm", async () => {
+    d = await startDisplayAgent();
+    await d.agent.ingest.accept('test-source', vitalsOf(['bed-01', 'bed-02']));
+    await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'none', 'NBP DONE'), deviceAlarm('bed-02', 'low', 'SpO2 LOW')]);
+    page = await open('/');
+    const row = (text: string) => page!.locator('#ward-alarms .alarm', { hasText: text });
+    await row('NBP DONE').waitFor();
+    expect(await row('NBP DONE').locator('.prio').textContent()).toBe('INFO');
+    expect(await row('NBP DONE').getAttribute('class')).toContain('info');
+    expect(await row('SpO2 LOW').locator('.prio').textContent()).toMatch(/^\S+ LOW$/); // the low marker, then LOW
+    expect(await page.locator('#ward-alarms .alarm .text').allTextContents()).toEqual(['SpO2 LOW', 'NBP DONE']);
+    expect(await page.locator('.tile[data-bed="bed-01"]').getAttribute('class')).toBe('tile');
+    expect(await page.locator('.tile[data-bed="bed-02"]').getAttribute('class')).toBe('tile top-low');
   });
 
   it('does not move the tiles when a new alarm joins the strip (a press would land on another tile), up to its rows and the count line beyond them', async () => {

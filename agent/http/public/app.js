@@ -382,7 +382,7 @@ function updateAlarmRow(li, a) {
   rowAlarm.set(li, a);
   // Visual signal continues until acknowledged (IEC 60601-1-8: audio pause does not stop the visual signal).
   const flash = a.state !== 'acknowledged' && (a.priority === 'high' || a.priority === 'medium');
-  const cls = `alarm ${a.priority} state-${a.state} ${a.category}${flash ? ' flash' : ''}`;
+  const cls = `alarm ${a.priority} state-${a.state} ${a.category}${flash ? ' flash' : ''}${a.information ? ' info' : ''}`;
   if (li.className !== cls) {
     const flashedAlready = li.classList.contains('flash') && li.dataset.priority === a.priority;
     li.className = cls;
@@ -397,8 +397,9 @@ function updateAlarmRow(li, a) {
     setText(bed, a.bed);
     bed.href = `#/bed/${encodeURIComponent(a.bed)}`;
   }
-  const marker = state.ward?.presentation?.[a.priority]?.marker ?? '';
-  setText(li.querySelector('.prio'), `${marker} ${PRIORITY_WORD[a.priority] ?? a.priority}`.trim());
+  // A device's information signal has no alarm priority (IEC 60601-1-8): no priority marker, and it says so.
+  const marker = a.information ? '' : (state.ward?.presentation?.[a.priority]?.marker ?? '');
+  setText(li.querySelector('.prio'), `${marker} ${a.information ? 'INFO' : (PRIORITY_WORD[a.priority] ?? a.priority)}`.trim());
   setText(li.querySelector('.text'), a.text);
   li.querySelector('.escalated').hidden = !a.escalated;
   modelBadge(a.model, li.querySelector('.model'));
@@ -511,7 +512,8 @@ function news2Badge(n, node) {
 }
 
 function topPriority(alarms) {
-  const open = alarms.filter((a) => a.state !== 'acknowledged');
+  // An information signal does not mark the tile as alarming.
+  const open = alarms.filter((a) => a.state !== 'acknowledged' && !a.information);
   return open.length ? open[0].priority : null;
 }
 
@@ -631,9 +633,12 @@ const STRIP_ROWS = 6;
 /** High alarms shown at most (the strip must not push the ward off the screen); beyond, the count says "HIGH" loudly. */
 const STRIP_MAX_HIGH = 10;
 
-/** Highest priority; within one, escalated first, then the oldest: an unanswered alarm is not pushed out by newer ones. */
+/**
+ * Highest priority; within one, escalated first, then the oldest: an unanswered alarm is not pushed out by newer ones.
+ * A device's information signal comes after every alarm.
+ */
 function stripOrder(a, b) {
-  return RANK[b.priority] - RANK[a.priority] || Number(b.escalated) - Number(a.escalated) || a.raisedAt - b.raisedAt || (a.id < b.id ? -1 : 1);
+  return Number(a.information) - Number(b.information) || RANK[b.priority] - RANK[a.priority] || Number(b.escalated) - Number(a.escalated) || a.raisedAt - b.raisedAt || (a.id < b.id ? -1 : 1);
 }
 
 /**
@@ -676,8 +681,9 @@ function renderWardAlarms() {
   const tallest = Math.ceil(Math.max(Number(ul.dataset.tallest ?? 0), ul.getBoundingClientRect().height, rows * rowHeight + (rows - 1) * gap));
   ul.dataset.tallest = String(tallest);
   ul.style.minHeight = `${tallest}px`;
-  const count = (p) => rest.filter((a) => a.priority === p).length;
-  const parts = [[count('high'), 'HIGH'], [count('medium'), 'medium'], [count('low'), 'low']].filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`);
+  const count = (p) => rest.filter((a) => a.priority === p && !a.information).length;
+  const info = rest.filter((a) => a.information).length;
+  const parts = [[count('high'), 'HIGH'], [count('medium'), 'medium'], [count('low'), 'low'], [info, 'info']].filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`);
   setText(more, `+ ${rest.length} more: ${parts.join(', ')}`);
   more.classList.toggle('has-high', count('high') > 0);
 }
