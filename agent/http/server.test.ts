@@ -216,7 +216,13 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect((await call(d.url, 'GET', '/../package.json')).status).toBe(404);
     const wrong = await call(d.url, 'DELETE', '/api/ward');
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.allow).toBe('GET'); // RFC 9110 §15.5.6: a 405 says what the resource takes
+    expect(wrong.headers.allow).toBe('GET, HEAD'); // RFC 9110 §15.5.6: a 405 says what the resource takes
+    // HEAD is a GET without a body (a load balancer's or an orchestrator's probe), but not on the live stream.
+    const head = await call(d.url, 'HEAD', '/healthz');
+    expect([head.status, head.text, head.headers['content-type']]).toEqual([200, '', 'application/json; charset=utf-8']);
+    expect(Number(head.headers['content-length'])).toBeGreaterThan(0);
+    const headStream = await call(d.url, 'HEAD', '/api/stream');
+    expect([headStream.status, headStream.headers.allow]).toEqual([405, 'GET']);
   });
 });
 

@@ -416,8 +416,11 @@ export class DisplayServer {
       for (const route of this.routes) {
         const m = route.pattern.exec(url.pathname);
         if (!m) continue;
-        if (route.method !== req.method) {
-          allowed.push(route.method);
+        // HEAD is a GET without its body (RFC 9110 §9.3.2; Node leaves the body out): probes and proxies use it.
+        // Not on the live stream, which would hold the connection open sending nothing.
+        const headAsGet = req.method === 'HEAD' && route.method === 'GET' && route.name !== 'stream';
+        if (route.method !== req.method && !headAsGet) {
+          allowed.push(route.method === 'GET' && route.name !== 'stream' ? 'GET, HEAD' : route.method);
           continue;
         }
         routeName = route.name;
