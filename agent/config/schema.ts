@@ -201,6 +201,7 @@ export const configSchema = {
             initialDelayMs: {
               type: 'integer',
               minimum: 10,
+              maximum: 3600000,
               default: 1000,
               description:
                 'First wait in milliseconds after a hub failure (default 1000); the doubling starts over once a message ' +
@@ -209,6 +210,7 @@ export const configSchema = {
             maxDelayMs: {
               type: 'integer',
               minimum: 10,
+              maximum: 86400000,
               default: 60000,
               description:
                 'Longest wait in milliseconds between attempts to reach the hub (default 60000). Lower it to resume ' +

@@ -46,10 +46,18 @@ export const configSchema = {
       description:
         'Sender connections open at once on this listener; further ones are refused and counted (connections_refused). Default 64. Raise it for a site whose gateways open many connections (e.g. one per bed); lower it to bound what the gateway accepts.',
     },
-    idleTimeoutMs: { type: 'integer', minimum: 100, default: 600000, description: 'Close a connection with no traffic for this long.' },
+    idleTimeoutMs: {
+      type: 'integer',
+      minimum: 100,
+      // Node's timers cannot wait longer than 2^31-1 ms (24.8 days): a longer one fires at once, closing every connection.
+      maximum: 604800000,
+      default: 600000,
+      description: 'Close a connection with no traffic for this long, in milliseconds (at most 604800000, 7 days).',
+    },
     readTimeoutMs: {
       type: 'integer',
       minimum: 100,
+      maximum: 600000,
       default: 30000,
       description:
         'A started frame must end within this time (not counting while the listener itself holds reading). Also the longest a TLS handshake may take, and the longest a sender may leave over 1 MiB of ACKs unread; the connection is then closed (read_timeouts, tls_handshake_errors, acks_unread).',
@@ -111,6 +119,7 @@ export const configSchema = {
         ttlMs: {
           type: 'integer',
           minimum: 1000,
+          maximum: 604800000,
           default: 3600000,
           description:
             'Milliseconds a stored message is remembered for duplicate detection. Default 3600000 (1 h). Raise it only for a sender that may resend old messages later than that (e.g. after a long outage of its own).',

@@ -117,10 +117,11 @@ export const configSchema: Record<string, unknown> = {
       description:
         'Delays between attempts to open the serial port when it cannot be opened or was lost (adapter unplugged): doubling from initialMs up to maxMs, each shortened at random by up to 20 %. Default 1000 ms up to 30000 ms.',
       properties: {
-        initialMs: { type: 'integer', minimum: 10, description: 'First delay in milliseconds before reopening the port. Default 1000.' },
+        initialMs: { type: 'integer', minimum: 10, maximum: 3600000, description: 'First delay in milliseconds before reopening the port. Default 1000.' },
         maxMs: {
           type: 'integer',
           minimum: 10,
+          maximum: 3600000,
           description:
             'Longest delay in milliseconds between attempts: a replugged adapter is found within about this long. Default 30000, or initialMs when that is larger; must be ≥ initialMs. Lower it to reconnect sooner after replugging.',
         },
@@ -179,6 +180,7 @@ export const configSchema: Record<string, unknown> = {
     alarmRepeatMs: {
       type: 'integer',
       minimum: 1000,
+      maximum: 3600000,
       description:
         'An alarm the device still lists is sent again as `continue` at most this often, in milliseconds (a change of priority is sent at once; start and end always). Default 60000. Lower it if the cloud side must see active alarms confirmed more often, at the cost of more messages.',
     },

@@ -71,6 +71,7 @@ const point = {
     pollIntervalMs: {
       type: 'integer',
       minimum: 1,
+      maximum: 86400000,
       description:
         "Milliseconds between reads of this value only. Default: the device's `pollIntervalMs` (itself 1000 by default). Values with different intervals are read in separate requests, so use it sparingly, e.g. 10000 for a slowly changing setting; keep it well below the agent's stale (10 s) and \"no data\" (30 s) times for a value that is watched.",
     },
@@ -145,6 +146,7 @@ const device = {
     pollIntervalMs: {
       type: 'integer',
       minimum: 1,
+      maximum: 86400000,
       description:
         "Milliseconds between reads of this device's values (a value's own `pollIntervalMs` overrides it). Default 1000. Each read is due on a fixed grid; missed ticks are skipped, not made up. Raise it for a slow RS-485 line shared by many units; keep it well below the display's stale time (10 s) and the \"no data\" alarm (30 s).",
     },
@@ -300,12 +302,14 @@ export const configSchema: Record<string, unknown> = {
         initialMs: {
           type: 'integer',
           minimum: 10,
+          maximum: 3600000,
           description:
             'First retry delay in milliseconds (a read that failed once is tried again at its next poll or after this, whichever is sooner). Default 1000.',
         },
         maxMs: {
           type: 'integer',
           minimum: 10,
+          maximum: 3600000,
           description:
             'Longest retry delay in milliseconds: the pause between probes of an offline device grows to this. Default 30000, or `initialMs` when that is larger; must be ≥ initialMs. Lower it to notice a device coming back sooner, at the cost of more timeouts on its line.',
         },

@@ -56,7 +56,7 @@ export const configSchema = {
         additionalProperties: false,
         required: ['atS', 'bed'],
         properties: {
-          atS: { type: 'number', minimum: 0, description: 'Seconds after the driver started.' },
+          atS: { type: 'number', minimum: 0, maximum: 604800, description: 'Seconds after the driver started (at most 604800, 7 days).' },
           bed: { type: ['integer', 'string'], description: 'Bed number (1 = first) or bed name.' },
           set: vitalValues,
           release: {
@@ -64,7 +64,7 @@ export const configSchema = {
             oneOf: [{ enum: ['all'] }, { type: 'array', items: { enum: [...VITALS] } }],
           },
           episode: { enum: [...EPISODE_KINDS], description: 'Start an episode.' },
-          durationS: { type: 'number', exclusiveMinimum: 0, description: 'Length of that episode; random when absent.' },
+          durationS: { type: 'number', exclusiveMinimum: 0, maximum: 604800, description: 'Length of that episode; random when absent.' },
           target: { type: 'number', description: 'SpO2 nadir of a desaturation or HR of a tachycardia.' },
           end: { enum: [...EPISODE_KINDS], description: 'End an episode of this kind.' },
           nibp: { type: 'boolean', description: 'Take an NIBP measurement now.' },

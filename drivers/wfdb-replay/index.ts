@@ -22,7 +22,7 @@ export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
         minLength: 1,
         description: 'Bed put on the replayed waveforms and alarm, e.g. "ICU-01". Default none: shown under the bed "unassigned".',
       },
-      alarmAtS: { type: 'number', minimum: 0, description: 'Alarm time in the record; default its end (the windows-30s alarm onset).' },
+      alarmAtS: { type: 'number', minimum: 0, maximum: 86400, description: 'Alarm time in the record; default its end (the windows-30s alarm onset).' },
       alarm: { type: 'boolean', default: true, description: 'Raise the alarm named in the header comments.' },
     },
   },
