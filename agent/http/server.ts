@@ -558,7 +558,7 @@ export class DisplayServer {
         status: h.status,
         uptimeS: h.uptimeS,
         drivers: Object.fromEntries(Object.entries(h.drivers).map(([k, d]) => [k, { state: d.state }])),
-        forwarder: { state: h.forwarder.state },
+        forwarder: forwarderHealth(h.forwarder),
         // Counted in the engine: the health's list stops at 20.
         technicalAlarmCount: this.deps.alarms.engine.list().filter((a) => a.source === 'technical' && a.conditionPresent).length,
         display: { sseClients: this.hub.size, screens: screens.length, screensConnected: screens.filter((s) => s.connected).length },
@@ -572,7 +572,7 @@ export class DisplayServer {
       gatewayId: h.gatewayId,
       uptimeS: h.uptimeS,
       drivers,
-      forwarder: { state: h.forwarder.state },
+      forwarder: forwarderHealth(h.forwarder),
       store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages },
       technicalAlarms: h.technicalAlarms,
       // address, addressChanged: a name taken over by another machine shows here (screens.ts).
@@ -720,4 +720,14 @@ function shownAlarms(v: unknown): { id: string; priority: ManagedPriority }[] {
     typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'string' && ['high', 'medium', 'low'].includes((x as { priority?: unknown }).priority as string);
   if (!Array.isArray(v) || !v.every(ok)) throw new HttpError(400, 'alarms must be a list of { id, priority } as shown');
   return v.map((x) => ({ id: x.id, priority: x.priority }));
+}
+
+/**
+ * The forwarder as /healthz gives it: its state, and during an outage why and since when, so that refused credentials
+ * (`auth`, which no waiting mends) are told from a network blip before the hub alarm's delay has passed. No patient
+ * data, so in the anonymous form too.
+ */
+function forwarderHealth(f: ReturnType<Agent['health']>['forwarder']): { state: string; lastFailure?: string; downSince?: string } {
+  if (!('lastFailure' in f) || f.lastFailure === null) return { state: f.state };
+  return { state: f.state, lastFailure: f.lastFailure, ...(f.downSince !== null && { downSince: new Date(f.downSince).toISOString() }) };
 }

@@ -41,12 +41,12 @@ afterEach(async () => {
   hub = null;
 });
 
-async function startAgent(dir: string, cs: string | null, env?: NodeJS.ProcessEnv) {
+async function startAgent(dir: string, cs: string | null, env?: NodeJS.ProcessEnv, extra: Record<string, unknown> = {}) {
   const cap = captureLog();
   const drivers = [{ name: 'ward-sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }];
   const config = cs
-    ? testConfig(dir, { drivers }, cs)
-    : testConfig(dir, { drivers, hub: { mode: 'auto', batchDelayMs: 100, retry: { initialDelayMs: 100, maxDelayMs: 500 } } });
+    ? testConfig(dir, { drivers, ...extra }, cs)
+    : testConfig(dir, { drivers, ...extra, hub: { mode: 'auto', batchDelayMs: 100, retry: { initialDelayMs: 100, maxDelayMs: 500 } } });
   const agent = new Agent({ config, registry, log: cap.log, ...(env && { env }) });
   agents.push(agent);
   const committed: DriverEvent[] = [];
@@ -275,9 +275,12 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
     const wrong = hub.connectionString('gw-dev').replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.from('wrong').toString('base64')}`);
     const dir = tempDir();
-    const { agent, cap, committed } = await startAgent(dir, wrong);
+    const { agent, cap, committed } = await startAgent(dir, wrong, undefined, { display: { enabled: true, port: 0 } });
     await new Promise((r) => setTimeout(r, 1000));
     expect(hub.stats.authFailures).toBeGreaterThanOrEqual(1);
+    // /healthz says why at once (the hub alarm waits hubUnreachableAfterS): refused credentials, not a network blip.
+    const health = (await (await fetch(`${agent.display!.address().url}/healthz`)).json()) as Record<string, unknown>;
+    expect(health).toMatchObject({ status: 'degraded', forwarder: { state: expect.any(String), lastFailure: 'auth', downSince: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } });
     expect(hub.messages).toHaveLength(0);
     expect(agent.health().forwarder).toMatchObject({ lastError: expect.stringMatching(/connect/), lastFailure: 'auth' });
     expect(agent.outbox.pending('telemetry').records + agent.outbox.unackedMessages().telemetry).toBeGreaterThan(0);
