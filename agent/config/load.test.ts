@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile, resolveSecret, validateConfig } from './load.js';
+import { ConfigError, loadConfigFile, parseConfigText, requireSecret, resolveSecret, validateConfig } from './load.js';
 import { configWarnings } from './check.js';
 import { registry } from '../../drivers/registry.js';
 import { DEFAULT_CONFIG_PATH, PACKAGE_ROOT } from '../paths.js';
@@ -109,6 +109,133 @@ describe('config', () => {
     expect(resolveSecret({ env: 'X_CS' }, 'hub.connectionString', {})).toBeUndefined();
     expect(() => resolveSecret({ file: join(dir, 'nope') }, 'hub.connectionString')).toThrow(/cannot read secret file .*ENOENT/);
   });
+});
+
+describe('secrets written in the wrong shape, never printed (review rv60 M4: stderr ends up in the module log)', () => {
+  const KEY = 'SECRETKEYvalue0123456789abcdef==';
+  const CS = `HostName=h.azure-devices.net;DeviceId=d;SharedAccessKey=${KEY}`;
+  // The whole error text, as --check and the start print it.
+  const text = (data: unknown): string => {
+    try {
+      validateConfig(data, registry, 'test.yaml');
+    } catch (err) {
+      if (err instanceof ConfigError) return err.message;
+      throw err;
+    }
+    return '';
+  };
+
+  it('a value pasted where the variable name goes: named as not a variable name, not echoed', () => {
+    const data = parseConfigText(`hub: { mode: device, connectionString: { env: "${CS}" } }\n`, 'test.yaml');
+    expect(problems(data)).toEqual([{ path: 'hub.connectionString.env', message: expect.stringMatching(/^must be the name of an environment variable .*looks like a value pasted in \(not shown\)/) }]);
+    expect(text(data)).not.toContain(KEY);
+    // A real name passes the schema; only an unreadable one is reported, by its name.
+    expect(problems({ hub: { connectionString: { env: 'WARD_HUB_CS' } } })).toEqual([]);
+  });
+
+  it('a secret of the wrong type is described by its type: a list, a number, a map keyed by the secret', () => {
+    expect(problems({ hub: { connectionString: [CS] } })).toEqual([{ path: 'hub.connectionString', message: 'must be a string, { env: NAME } or { file: PATH } (got an array)' }]);
+    const key = parseConfigText('privacy: { pseudonymizePatientIds: true, pseudonymKey: 12345678901234567890123456789012345678901234 }\n', 'test.yaml');
+    expect(problems(key)).toEqual([{ path: 'privacy.pseudonymKey', message: 'must be a string, { env: NAME } or { file: PATH } (got a number)' }]);
+    expect(text(key)).not.toMatch(/1\.23|12345/);
+    // YAML reads `{ HostName=…;SharedAccessKey=… }` (braces, no quotes) as a map whose one key is the string.
+    const braces = parseConfigText(`hub: { connectionString: { ${CS} } }\n`, 'test.yaml');
+    expect(problems(braces)).toEqual([{ path: 'hub.connectionString', message: 'must be a string, { env: NAME } or { file: PATH } (got an object)' }]);
+    expect(text(braces)).not.toContain(KEY);
+    expect(problems({ hub: { connectionString: { env: 12 } } })).toEqual([{ path: 'hub.connectionString.env', message: 'must be a string (got a number)' }]);
+    expect(problems({ hub: { connectionString: { file: [KEY] } } })).toEqual([{ path: 'hub.connectionString.file', message: 'must be a string (got an array)' }]);
+    expect(problems({ hub: { connectionString: { env: 'A', file: KEY } } })).toEqual([{ path: 'hub.connectionString', message: 'must be a string, { env: NAME } or { file: PATH }, not both env and file' }]);
+    expect(text({ hub: { connectionString: { env: 'A', file: KEY } } })).not.toContain(KEY);
+  });
+
+  it('a secret pasted as { file }: the file is not found, its "path" not printed; a real path still is', () => {
+    const cannot = (file: string) => {
+      try {
+        requireSecret({ file }, 'privacy.pseudonymKey', {});
+      } catch (err) {
+        if (err instanceof ConfigError) return err.message;
+        throw err;
+      }
+      return '';
+    };
+    for (const pasted of ['my-very-secret-pseudonym-key-abcdefghijklmnop', KEY, 'ab3/Kq9ZxY2mN8pQ4rS7tU1vW+==', '/aB3dE5gH7jK9mN1pQ3sT5vX7zQ']) {
+      const message = cannot(pasted);
+      expect(message).toMatch(/privacy\.pseudonymKey: cannot read the secret file \(its name is not shown: it does not look like a path\): ENOENT/);
+      expect(message).not.toContain(pasted);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    expect(cannot(join(dir, 'pseudonym.key'))).toContain(`cannot read secret file ${join(dir, 'pseudonym.key')}: ENOENT`);
+    expect(cannot('secrets/hub-cs.txt')).toContain('cannot read secret file secrets/hub-cs.txt: ENOENT');
+  });
+});
+
+describe('error texts that say what is wrong (review rv60 L3)', () => {
+  it('.inf and .nan are named as YAML writes them, as not finite (JSON made them "got null")', () => {
+    const data = parseConfigText('store: { maxAgeHours: .inf }\nalarms: { limits: { beds: { bed-01: { hr: { low: -.inf, high: .nan } } } } }\nhub: { retry: { maxDelayMs: [1, .inf] } }\n', 'test.yaml');
+    expect(problems(data)).toEqual([
+      { path: 'store.maxAgeHours', message: 'must be number (got .inf: must be a finite number)' },
+      { path: 'hub.retry.maxDelayMs', message: 'must be integer (got [1,.inf])' },
+      { path: 'alarms.limits.beds.bed-01.hr.low', message: 'must be number,null (got -.inf: must be a finite number)' },
+      { path: 'alarms.limits.beds.bed-01.hr.high', message: 'must be number,null (got .nan: must be a finite number)' },
+    ]);
+  });
+
+  it('an environment variable set but empty is called so, not "not set"', () => {
+    expect(() => requireSecret({ env: 'WARD_HUB_CS' }, 'hub.connectionString', { WARD_HUB_CS: '' })).toThrow(/hub\.connectionString: environment variable WARD_HUB_CS is set but empty$/);
+    expect(() => requireSecret({ env: 'WARD_HUB_CS' }, 'hub.connectionString', {})).toThrow(/hub\.connectionString: environment variable WARD_HUB_CS is not set$/);
+  });
+
+  it('an empty secret file is called empty (it was judged as a connection string without HostName)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const f = join(dir, 'iothub-connection-string');
+    writeFileSync(f, '\n');
+    expect(() => requireSecret({ file: f }, 'hub.connectionString', {})).toThrow(new RegExp(`hub\\.connectionString: secret file ${f} is empty$`));
+  });
+});
+
+describe('pairs the docs ask to keep in order (review rv60 L4)', () => {
+  it('refuses a hub retry whose first wait is above its longest, on the field the file wrote', () => {
+    expect(problems({ hub: { retry: { initialDelayMs: 60000, maxDelayMs: 10 } } })).toEqual([
+      { path: 'hub.retry.maxDelayMs', message: expect.stringMatching(/^must be at least hub\.retry\.initialDelayMs \(60000\): .*retried every 5-10 ms/) },
+    ]);
+    expect(problems({ hub: { retry: { initialDelayMs: 120000 } } })).toEqual([
+      { path: 'hub.retry.initialDelayMs', message: expect.stringMatching(/^must not exceed hub\.retry\.maxDelayMs \(60000, the default\)/) },
+    ]);
+    expect(problems({ hub: { retry: { maxDelayMs: 500 } } })).toEqual([
+      { path: 'hub.retry.maxDelayMs', message: expect.stringMatching(/^must be at least hub\.retry\.initialDelayMs \(1000, the default\)/) },
+    ]);
+    expect(problems({ hub: { retry: { initialDelayMs: 500, maxDelayMs: 500 } } })).toEqual([]);
+  });
+
+  it('refuses display connections not above the live streams, on the field the file wrote', () => {
+    expect(problems({ display: { limits: { maxConnections: 1, maxSseClients: 1000 } } })).toEqual([
+      { path: 'display.limits.maxConnections', message: expect.stringMatching(/^must be above display\.limits\.maxSseClients \(1000\), well above/) },
+    ]);
+    expect(problems({ display: { limits: { maxConnections: 32 } } })).toEqual([
+      { path: 'display.limits.maxConnections', message: expect.stringMatching(/^must be above display\.limits\.maxSseClients \(32, the default\)/) },
+    ]);
+    expect(problems({ display: { limits: { maxSseClients: 64 } } })).toEqual([
+      { path: 'display.limits.maxSseClients', message: expect.stringMatching(/^must be below display\.limits\.maxConnections \(64, the default\)/) },
+    ]);
+    expect(problems({ display: { limits: { maxConnections: 33 } } })).toEqual([]);
+  });
+
+  it('exits 2 from --check, naming the fields', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const f = join(dir, 'pairs.yaml');
+    writeFileSync(f, 'hub: { mode: off, retry: { initialDelayMs: 60000, maxDelayMs: 10 } }\ndisplay: { enabled: true, limits: { maxConnections: 1, maxSseClients: 1000 } }\ndrivers: [{ name: a, type: simulator }]\n');
+    let status: number | null = 0;
+    let stderr = '';
+    try {
+      execFileSync(join(PACKAGE_ROOT, 'node_modules', '.bin', 'tsx'), [join(PACKAGE_ROOT, 'agent', 'main.ts'), '-c', f, '--check'], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (err) {
+      ({ status, stderr } = err as { status: number | null; stderr: string });
+    }
+    expect(status).toBe(2);
+    expect(stderr).toContain('- hub.retry.maxDelayMs: must be at least hub.retry.initialDelayMs (60000)');
+    expect(stderr).toContain('- display.limits.maxConnections: must be above display.limits.maxSseClients (1000)');
+  }, 60_000);
 });
 
 describe('the shipped configurations', () => {

@@ -3,7 +3,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
-import { configSchema } from './schema.js';
+import { configSchema, ENV_NAME_PATTERN } from './schema.js';
 import type { DriverFactory } from '../../drivers/types.js';
 import { alarmPolicyProblems, type AlarmPolicyConfig } from './alarm-policy.js';
 
@@ -132,14 +132,55 @@ function toPath(instancePath: string, prefix = ''): string {
   return out;
 }
 
+/** YAML's names for the numbers JSON has none for (`.inf`, `-.inf`, `.nan`). */
+const yamlNumber = (n: number) => (Number.isNaN(n) ? '.nan' : n > 0 ? '.inf' : '-.inf');
+
 function describe(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return yamlNumber(value);
   let s: string | undefined;
   try {
-    s = JSON.stringify(value);
+    // JSON.stringify writes .inf and .nan as null ("must be number,null (got null)"): marked, then unquoted below.
+    s = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? `\u0000${yamlNumber(v)}` : v));
   } catch {
     return '(a value that cannot be shown)';
   }
-  return s === undefined ? String(value) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+  if (s === undefined) return String(value);
+  s = s.replace(/"\\u0000(-?\.(?:inf|nan))"/g, '$1');
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+const ENV_NAME = new RegExp(ENV_NAME_PATTERN);
+
+/** What a value is, in words that never include it: for a secret written in the wrong shape. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return typeof value === 'number' ? 'a number' : typeof value === 'boolean' ? 'a boolean' : `a ${typeof value}`;
+}
+
+/**
+ * Why a value is not a Secret, never quoting it (review rv60 M4: the schema error printed a connection string given
+ * as a list, a key given as a number, and stderr ends up in the module log). `sub` extends the field's path.
+ */
+function secretShapeProblem(value: unknown): { sub: string; message: string } {
+  const forms = 'must be a string, { env: NAME } or { file: PATH }';
+  if (typeof value === 'string') return { sub: '', message: 'must not be empty' };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { sub: '', message: `${forms} (got ${kindOf(value)})` };
+  const fields = Object.keys(value);
+  if (fields.length === 1 && (fields[0] === 'env' || fields[0] === 'file')) {
+    const key = fields[0];
+    const v = (value as Record<string, unknown>)[key];
+    if (typeof v !== 'string') return { sub: `.${key}`, message: `must be a string (got ${kindOf(v)})` };
+    if (v === '') return { sub: `.${key}`, message: 'must not be empty' };
+    if (key === 'env' && !ENV_NAME.test(v)) {
+      return { sub: '.env', message: "must be the name of an environment variable (letters, digits and _, not starting with a digit), not the secret: this looks like a value pasted in (not shown); put the value in the variable and write the variable's name here" };
+    }
+  }
+  if (fields.includes('env') && fields.includes('file')) return { sub: '', message: `${forms}, not both env and file` };
+  // A field's name is shown only when it reads as one: YAML makes `{ HostName=…;SharedAccessKey=… }` a key.
+  const named = fields.length > 0 && fields.every((f) => /^[A-Za-z_][A-Za-z0-9_]{0,19}$/.test(f));
+  return { sub: '', message: `${forms} (got ${named ? `an object with ${fields.length > 1 ? 'fields' : 'field'} ${fields.join(', ')}` : fields.length ? 'an object' : 'an empty object'})` };
 }
 
 /** Path of the first place where a parsed document refers to itself (a YAML alias inside its own anchor), or null. */
@@ -186,10 +227,17 @@ export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = '
         break;
       }
       case 'oneOf':
-        message = isSecretSchema(e.schema) ? `must be a string, { env: NAME } or { file: PATH } (got ${got})` : `must take one of the allowed forms (got ${got})`;
+        if (isSecretSchema(e.schema)) {
+          const secret = secretShapeProblem(valueAt(data, e.instancePath));
+          path += secret.sub;
+          message = secret.message;
+        } else message = `must take one of the allowed forms (got ${got})`;
         break;
-      default:
-        message = `${e.message ?? 'is invalid'} (got ${got})`;
+      default: {
+        const value = valueAt(data, e.instancePath);
+        const finite = e.keyword === 'type' && typeof value === 'number' && !Number.isFinite(value) ? ': must be a finite number' : '';
+        message = `${e.message ?? 'is invalid'} (got ${got}${finite})`;
+      }
     }
     const key = `${path}|${message}`;
     if (!seen.has(key)) {
@@ -212,7 +260,8 @@ function isSecretSchema(branches: unknown): boolean {
  */
 function chooseOneOfBranches(errors: ErrorObject[]): ErrorObject[] {
   let out = errors;
-  for (const o of errors.filter((e) => e.keyword === 'oneOf')) {
+  // A secret's shapes are told apart by its value, which its own message describes (secretShapeProblem).
+  for (const o of errors.filter((e) => e.keyword === 'oneOf' && !isSecretSchema(e.schema))) {
     const under = out.filter((e) => e !== o && e.schemaPath.startsWith(`${o.schemaPath}/`));
     const byBranch = new Map<string, ErrorObject[]>();
     for (const e of under) {
@@ -270,6 +319,7 @@ export function validateConfig(
     throw new ConfigError(source, [{ path: '', message: 'must be a mapping (YAML) or object (JSON)' }]);
   }
   const problems: ConfigProblem[] = [];
+  const written = writtenPairFields(data);
   if (!validateTop(data)) problems.push(...formatAjvErrors(validateTop.errors ?? [], data));
   // The alarm policy's own checks (unknown rule ids…) as soon as its section is well formed, so that one run lists
   // them with the rest of the file's problems, not only after those are fixed.
@@ -287,6 +337,7 @@ export function validateConfig(
   if (headersMs !== undefined && requestMs !== undefined && requestMs > 0 && headersMs > requestMs) {
     problems.push({ path: 'display.limits.headersTimeoutMs', message: `must not exceed display.limits.requestTimeoutMs (${requestMs})` });
   }
+  problems.push(...orderedPairProblems(data, written));
   const model = (data as { model?: { enabled?: unknown; policy?: { mode?: unknown; recheckS?: unknown } } }).model;
   const recheckS = num(model?.policy?.recheckS);
   const pauseMaxS = num((data as { alarms?: { audioPause?: { maxS?: unknown } } }).alarms?.audioPause?.maxS);
@@ -345,6 +396,53 @@ export function validateConfig(
   if (!problems.length) problems.push(...sharedResourceProblems(data as AgentConfig, registry));
   if (problems.length) throw new ConfigError(source, problems);
   return data as AgentConfig;
+}
+
+type PairField = 'initialDelayMs' | 'maxDelayMs' | 'maxConnections' | 'maxSseClients';
+
+/** Which fields of the ordered pairs the file itself writes: read before the schema fills in their defaults. */
+function writtenPairFields(data: object): Set<PairField> {
+  const section = (v: unknown) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+  const retry = section(section(section(data).hub).retry);
+  const limits = section(section(section(data).display).limits);
+  const fields: Array<[PairField, Record<string, unknown>]> = [['initialDelayMs', retry], ['maxDelayMs', retry], ['maxConnections', limits], ['maxSseClients', limits]];
+  return new Set(fields.filter(([f, s]) => f in s).map(([f]) => f));
+}
+
+/**
+ * Pairs the docs ask to keep in order, which the schema cannot relate (review rv60 L4): a hub retry whose first wait
+ * is above its longest (every wait is then cut to maxDelayMs: 60000 with 10 retried the hub every 5-10 ms), and a
+ * display whose connections are not above its live streams (each open page holds one: 1 with 1000 refused every
+ * screen past the first). Named on the field whose description states the rule (as a driver's backoff.maxMs), or on
+ * the other when only that one is written, with the other's value.
+ */
+function orderedPairProblems(data: object, written: ReadonlySet<PairField>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const finite = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const other = (field: PairField, value: number) => `${value}${written.has(field) ? '' : ', the default'}`;
+  const retry = (data as { hub?: { retry?: { initialDelayMs?: unknown; maxDelayMs?: unknown } } }).hub?.retry;
+  const initialMs = finite(retry?.initialDelayMs);
+  const maxMs = finite(retry?.maxDelayMs);
+  if (initialMs !== undefined && maxMs !== undefined && initialMs > maxMs) {
+    const effect = `maxDelayMs caps every wait, so the hub would be retried every ${maxMs / 2}-${maxMs} ms from the first failure`;
+    problems.push(
+      written.has('initialDelayMs') && !written.has('maxDelayMs')
+        ? { path: 'hub.retry.initialDelayMs', message: `must not exceed hub.retry.maxDelayMs (${other('maxDelayMs', maxMs)}): ${effect}; lower it or raise maxDelayMs` }
+        : { path: 'hub.retry.maxDelayMs', message: `must be at least hub.retry.initialDelayMs (${other('initialDelayMs', initialMs)}): ${effect}; raise it or lower initialDelayMs` },
+    );
+  }
+  const limits = (data as { display?: { limits?: { maxConnections?: unknown; maxSseClients?: unknown } } }).display?.limits;
+  const connections = finite(limits?.maxConnections);
+  const streams = finite(limits?.maxSseClients);
+  if (connections !== undefined && streams !== undefined && connections <= streams) {
+    const effect = 'every open display page holds one connection for its live stream and needs more to load';
+    problems.push(
+      written.has('maxSseClients') && !written.has('maxConnections')
+        ? { path: 'display.limits.maxSseClients', message: `must be below display.limits.maxConnections (${other('maxConnections', connections)}), well below: ${effect}; lower it or raise maxConnections` }
+        : { path: 'display.limits.maxConnections', message: `must be above display.limits.maxSseClients (${other('maxSseClients', streams)}), well above: ${effect}; raise it or lower maxSseClients` },
+    );
+  }
+  return problems;
 }
 
 /**
@@ -462,11 +560,32 @@ export function loadConfigFile(path: string, registry: ReadonlyMap<string, Drive
   return validateConfig(parseConfigText(text, path), registry, path);
 }
 
+/**
+ * Whether a `{ file }` value may be printed: it reads as a path (a folder, then a name), not as a secret pasted in
+ * its place (review rv60 M4). A segment of 20 or more letters and digits of both cases, with no separator, reads as
+ * a key (base64 has `/` too).
+ */
+function printablePath(path: string): boolean {
+  const keyLike = (seg: string) => seg.length > 64 || (seg.length >= 20 && !/[._ -]/.test(seg) && /[a-z]/.test(seg) && /[A-Z]/.test(seg) && /\d/.test(seg));
+  return path.includes('/') && /^[\w./@~ -]+$/.test(path) && !path.split('/').some(keyLike);
+}
+
+/** A secret file as messages name it: its path when it reads as one, never what may be the secret itself. */
+const secretFile = (path: string) => (printablePath(path) ? `secret file ${path}` : 'the secret file (its name is not shown: it does not look like a path)');
+
 /** Resolves a Secret that must have a value: an unset environment variable is an error naming it. */
 export function requireSecret(secret: Secret, field: string, env: NodeJS.ProcessEnv = process.env): string {
   const v = resolveSecret(secret, field, env);
-  if (v !== undefined) return v;
-  const why = typeof secret === 'object' && 'env' in secret ? `environment variable ${secret.env} is not set` : 'is empty';
+  if (v) return v;
+  let why = 'is empty';
+  if (typeof secret === 'object' && 'env' in secret) {
+    // The schema admits names only; a Secret from elsewhere is checked again rather than printed.
+    const name = ENV_NAME.test(secret.env) ? `environment variable ${secret.env}` : 'the environment variable (its name is not a variable name, not shown)';
+    why = env[secret.env] === '' ? `${name} is set but empty` : `${name} is not set`;
+  } else if (typeof secret === 'object') {
+    // Read as blank: it would be judged as the secret itself ("must contain HostName and DeviceId").
+    why = `${secretFile(secret.file)} is empty`;
+  }
   throw new ConfigError(field, [{ path: field, message: why }]);
 }
 
@@ -478,7 +597,7 @@ export function resolveSecret(secret: Secret, field: string, env: NodeJS.Process
     return readFileSync(secret.file, 'utf8').trim();
   } catch (err) {
     throw new ConfigError(field, [
-      { path: field, message: `cannot read secret file ${secret.file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` },
+      { path: field, message: `cannot read ${secretFile(secret.file)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` },
     ]);
   }
 }

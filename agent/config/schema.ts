@@ -4,6 +4,9 @@
 
 import { COMMITTED_MODEL } from '../inference/approved.js';
 
+/** What `{ env: NAME }` takes: an environment variable's name. */
+export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+
 const secret = {
   description:
     'A secret: a literal string, `{ env: NAME }` to read an environment variable, or `{ file: PATH }` to read a file ' +
@@ -12,7 +15,9 @@ const secret = {
     { type: 'string', minLength: 1 },
     {
       type: 'object',
-      properties: { env: { type: 'string', minLength: 1 } },
+      // A variable's name only: a value pasted here (a connection string) would be printed as the name of a variable
+      // that is not set (review rv60 M4); load.ts words this error without the value.
+      properties: { env: { type: 'string', minLength: 1, pattern: ENV_NAME_PATTERN } },
       required: ['env'],
       additionalProperties: false,
     },

@@ -94,7 +94,7 @@ describe('display: pipelined requests and the shared ward snapshot', () => {
 
 describe('display: connections per address (20 slots in all: before the per-address cap one address could take every one)', () => {
   it('one address holds at most 16 connections (counted, logged), so another address is still served', async () => {
-    const d = await startDisplayAgent({ limits: { maxConnections: 20 } });
+    const d = await startDisplayAgent({ limits: { maxConnections: 20, maxSseClients: 1 } });
     const held: Socket[] = [];
     try {
       for (let i = 0; i < 16; i++) held.push(await rawSocket(d.url, '127.0.0.9'));
@@ -127,7 +127,7 @@ describe('display: connections per address (20 slots in all: before the per-addr
   });
 
   it('logs (with an address) when the gateway-wide limit refuses a connection', async () => {
-    const d = await startDisplayAgent({ limits: { maxConnections: 20 } });
+    const d = await startDisplayAgent({ limits: { maxConnections: 20, maxSseClients: 1 } });
     const held: Socket[] = [];
     try {
       for (let i = 0; i < 16; i++) held.push(await rawSocket(d.url, '127.0.0.10'));
@@ -147,7 +147,7 @@ describe('display: connections per address (20 slots in all: before the per-addr
 
 describe('display: a client that never reads the error it is answered with', () => {
   it('loses its connection at once (it held its slot for good: review rv44 §1)', async () => {
-    const d = await startDisplayAgent({ limits: { maxConnections: 3 } });
+    const d = await startDisplayAgent({ limits: { maxConnections: 3, maxSseClients: 1 } });
     const held: Socket[] = [];
     try {
       for (let i = 0; i < 3; i++) {
@@ -171,7 +171,7 @@ describe('display over TLS: sockets that never handshake', () => {
   let d: DisplayAgent;
   const certs = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs');
   const ca = readFileSync(join(certs, 'ca.pem'));
-  beforeAll(async () => (d = await startDisplayAgent({ tls: { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem') }, limits: { maxConnections: 2 } })));
+  beforeAll(async () => (d = await startDisplayAgent({ tls: { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem') }, limits: { maxConnections: 2, maxSseClients: 1 } })));
   afterAll(() => d.close());
 
   const get = (path: string, headers: Record<string, string> = {}) =>

@@ -63,7 +63,7 @@ describe('agent CLI', () => {
     for (const args of [['--check', '--config', config], ['--config', config]]) {
       const p = startAgentProcess(args, { env: { NO_SUCH_KEY_VAR: '' } });
       expect((await p.exited).code).toBe(2);
-      expect(p.stderr()).toContain('privacy.pseudonymKey: environment variable NO_SUCH_KEY_VAR is not set');
+      expect(p.stderr()).toContain('privacy.pseudonymKey: environment variable NO_SUCH_KEY_VAR is set but empty');
       expect(p.stderr()).toMatch(/display\.tls\.certFile: cannot read .*missing\.crt: ENOENT/);
       expect(p.stderr()).toMatch(/drivers\[1\]\.options\.buses\[0\]\.devices\[0\]\.points\[0\]\.mdc: .*MDC_NO_SUCH_THING/);
       expect(p.lines).toEqual([]);
@@ -213,7 +213,7 @@ describe('agent CLI', () => {
     for (const args of [['--check', '--config', config], ['--config', config]]) {
       const p = startAgentProcess(args, { env: { WARD_HUB_CS: '' } });
       expect((await p.exited).code).toBe(2);
-      expect(p.stderr()).toBe(`invalid configuration in ${config}:\n  - hub.connectionString: environment variable WARD_HUB_CS is not set\n`);
+      expect(p.stderr()).toBe(`invalid configuration in ${config}:\n  - hub.connectionString: environment variable WARD_HUB_CS is set but empty\n`);
     }
     expect(readdirSync(dir)).toEqual(['config.json']);
   });

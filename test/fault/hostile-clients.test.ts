@@ -97,7 +97,7 @@ beforeAll(async () => {
       enabled: true,
       host: '127.0.0.1',
       port: 0,
-      limits: { maxConnections: HTTP_MAX_CONNECTIONS, headersTimeoutMs: 1000, requestTimeoutMs: 2000, keepAliveTimeoutMs: 500 },
+      limits: { maxConnections: HTTP_MAX_CONNECTIONS, maxSseClients: 1, headersTimeoutMs: 1000, requestTimeoutMs: 2000, keepAliveTimeoutMs: 500 },
     },
     drivers: [
       {
