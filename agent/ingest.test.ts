@@ -143,6 +143,27 @@ describe('Ingest', () => {
     expect(metrics.get('ingest_refused_total', { reason: 'RecordTooLargeError', source: 'test' })).toBe(0);
   });
 
+  it('a device time that is NaN (a driver fault) is stored as unknown; an event that cannot be written at all is left out, counted, never taken for a store failure (review rv59 L2)', async () => {
+    const { box, ingest, metrics, cap } = setup(5, true);
+    const states: unknown[] = [];
+    ingest.onStoreState((s) => states.push(s));
+    const noTime = { ...reading(72), deviceTime: Number.NaN };
+    const badWave: WaveformSegment = {
+      kind: 'waveform', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: 'mV' }, startTime: Number.NaN,
+      sampleRateHz: 250, samples: [0, 0.1], receivedAt: 1000, quality: { state: 'valid' },
+    };
+    await ingest.accept('test', [noTime, badWave, reading(73)]);
+    expect(box.pending('telemetry').records).toBe(2);
+    const env = (id: string, _s: string, entries: string[]) => `{"id":"${id}","records":[${entries.join(',')}]}`;
+    const stored = (JSON.parse(box.pack('telemetry', 250_000, env)!.body) as { records: { value: number; deviceTime: string | null }[] }).records;
+    expect(stored.map((r) => [r.value, r.deviceTime])).toEqual([[72, null], [73, new Date(1000).toISOString()]]);
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'unserialisable' })).toBe(1);
+    expect(cap.find(/^an event from a driver that cannot be written as a record/)).toMatchObject({ source: 'test', deviceId: 'dev-1', kind: 'waveform' });
+    expect(states).toEqual([]); // the store is not said to refuse data
+    await ingest.accept('test', [reading(74)]);
+    expect(box.pending('telemetry').records).toBe(1); // the two above are packed: the new one is taken
+  });
+
   /** A desaturation and the long pleth segment that came with it, in one emit (one HL7 ORU, one device read). */
   function desaturation(samples: number) {
     const spo2: NumericReading = { ...reading(72), mdc: MDC.PULS_OXIM_SAT_O2, unit: UNITS.PERCENT };

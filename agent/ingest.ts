@@ -109,6 +109,8 @@ function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string |
  * segment keeps its length and timing); which ones is kept in `zeroed` (not stored or forwarded).
  */
 export function normalise(e: DriverEvent): DriverEvent {
+  // A device time that is not a time (NaN from a driver's failed parse) is an unknown one: the reading is kept.
+  if ((e.kind === 'numeric' || e.kind === 'alarm') && e.deviceTime !== null && !Number.isFinite(e.deviceTime)) return normalise({ ...e, deviceTime: null });
   if (e.kind === 'numeric' && typeof e.value === 'number' && !Number.isFinite(e.value)) {
     return {
       ...e,
@@ -226,6 +228,7 @@ export class Ingest {
   private readonly unmappedLogged = new Set<string>();
   /** Non-finite readings per source|device since the last line logged for it. */
   private readonly nonFiniteLog = new LogGate(NON_FINITE_LOG_EVERY_MS, 1000);
+  private readonly unserialisableLog = new LogGate(60_000, 100);
   private readonly nonFiniteSinceLine = new Map<string, number>();
 
   constructor(
@@ -315,6 +318,16 @@ export class Ingest {
     );
   }
 
+  /** An event left out of its stored emit because it cannot be serialised: counted, and logged once a minute per source. */
+  private unserialisable(source: string, e: DriverEvent, err: unknown): void {
+    this.metrics.inc('ingest_records_dropped_total', { reason: 'unserialisable' });
+    if (!this.unserialisableLog.open(source, Date.now())) return;
+    this.log.error(
+      { err, source, deviceId: e.deviceId, bed: e.bed, kind: e.kind },
+      'an event from a driver that cannot be written as a record (a driver fault) was not stored or forwarded; shown and alarmed here, the rest of its emit stored (said once a minute per source, counted in ingest_records_dropped_total{reason="unserialisable"})',
+    );
+  }
+
   /** A reading normalise() changed (a NaN or Infinity from a device or a driver bug): counted, and told per device now and then. */
   private nonFinite(source: string, r: Reading): void {
     this.countNonFinite(source);
@@ -329,7 +342,7 @@ export class Ingest {
     const metric = r.mdc ? r.mdc.refid : r.raw ? `${capped(r.raw.system)}:${capped(r.raw.code)}` : undefined;
     this.log.warn(
       { source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, metric, readings, everyMinutes: NON_FINITE_LOG_EVERY_MS / 60_000 },
-      'non-finite values (NaN, Infinity) from a device: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number; `readings` counts those since the last such line for this device',
+      'non-finite values (NaN, Infinity) from a device: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number, and a device time as unknown (null); `readings` counts those since the last such line for this device',
     );
   }
 
@@ -349,7 +362,15 @@ export class Ingest {
   private *records(p: Pending): Generator<OutboxRecord> {
     const limit = this.outbox.maxRecordBytes;
     for (const e of p.events) {
-      const r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
+      let r: OutboxRecord | null;
+      try {
+        r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
+      } catch (err) {
+        // An event that cannot be written as a record (a driver bug: a time that is NaN) says nothing of the store:
+        // refusing the emit would raise "cannot store data" and have an HL7 sender resend it for ever.
+        this.unserialisable(p.source, e, err);
+        continue;
+      }
       if (!r) continue;
       // At most 3 UTF-8 bytes per UTF-16 unit: most records are known to fit without counting their bytes.
       const bytes = !r.samples && r.body.length * 3 <= limit ? 0 : recordBytes(r);

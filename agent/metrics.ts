@@ -78,6 +78,7 @@ export const WATCHED_COUNTERS: readonly (readonly [string, Labels?])[] = [
   ['store_evicted_total', { class: 'numeric' }],
   ['store_evicted_total', { class: 'alarm' }],
   ['ingest_records_dropped_total', { reason: 'too-large' }],
+  ['ingest_records_dropped_total', { reason: 'unserialisable' }],
   ['forward_retries_total', { reason: 'unreachable' }],
   ['forward_retries_total', { reason: 'auth' }],
   ['forward_store_errors_total'],
