@@ -1,9 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { WaveformSegment } from '../model/reading.js';
+import Database from 'better-sqlite3';
+import type { NumericReading, WaveformSegment } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
 import { toRecord } from '../ingest.js';
-import { waveformRecord } from '../forward/wire.js';
+import { envelope, waveformRecord } from '../forward/wire.js';
 import { Outbox } from './outbox.js';
 import { encodeSamples, recordJson, samplesJsonBytes, samplesText, UnreadableRecordError } from './samples.js';
 
@@ -107,5 +111,71 @@ describe('binary samples in the store', () => {
     };
     const r = toRecord(w, true)!;
     expect(recordJson(r.body, r.samples!)).toBe(JSON.stringify(waveformRecord(w)));
+  });
+});
+
+describe('a stored row whose body was damaged on disk', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  const numeric = (deviceId: string, i: number): NumericReading => ({
+    kind: 'numeric', deviceId, source: 'sim', mdc: MDC.ECG_HEART_RATE, value: 60 + i, unit: UNITS.BEAT_PER_MIN,
+    deviceTime: 1_790_000_000_000 + i * 1000, receivedAt: 1_790_000_000_100 + i * 1000, quality: { state: 'valid' },
+  });
+  const wave = (i: number): WaveformSegment => ({
+    kind: 'waveform', deviceId: 'mon-w', source: 'sim', mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT,
+    startTime: 1_790_000_000_000 + i * 1000, sampleRateHz: 250, samples: [0.5, -1.25, i],
+    receivedAt: 1_790_000_000_100 + i * 1000, quality: { state: 'valid' },
+  });
+
+  it('is moved to `unreadable` and counted when packed, and the message holds the other rows as valid JSON', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'samples-'));
+    dirs.push(dir);
+    const path = join(dir, 'agent.db');
+    const box = new Outbox(path);
+    // Rows as ingest stores them: a device's consecutive numerics share a row (3 records each), a waveform has its own.
+    const events = [
+      ...[0, 1, 2].map((i) => numeric('mon-a', i)), ...[3, 4, 5].map((i) => numeric('mon-b', i)),
+      wave(6), wave(7), ...[8, 9, 10].map((i) => numeric('mon-a', i)),
+    ];
+    box.append(events.map((e) => toRecord(e, true)!));
+    // One byte flipped in the body of mon-b's row and of the second waveform's (not at its placeholder): SQLite
+    // keeps no checksum of content, so nothing but the JSON shows it.
+    const db = new Database(path);
+    const flip = (table: string, nth: number, from: string, to: string): void => {
+      const row = db.prepare<[number], { seq: number; body: string }>(`SELECT seq, body FROM ${table} ORDER BY seq LIMIT 1 OFFSET ?`).get(nth)!;
+      expect(row.body).toContain(from);
+      db.prepare(`UPDATE ${table} SET body = ? WHERE seq = ?`).run(row.body.replace(from, to), row.seq);
+    };
+    flip('outbox_1', 1, '"value"', '#value"');
+    flip('outbox_2', 1, '"unit"', '"unit#');
+    db.close();
+
+    const m = box.pack('telemetry', 65_536, envelope('gw'))!;
+    const kept = [0, 1, 2, 6, 8, 9, 10].map((i) => events[i]!);
+    // Before the fix the damaged rows went in as they were, and this parse failed for the whole message.
+    const sent = (JSON.parse(m.body) as { records: unknown[] }).records;
+    expect(sent).toEqual(kept.map((e) => JSON.parse(recordJson(toRecord(e, true)!.body, toRecord(e, true)!.samples ?? null)) as unknown));
+    expect(m.count).toBe(7);
+    expect(box.pending('telemetry')).toEqual({ records: 0, bytes: 0, oldestAt: null });
+    // Set aside, counted (mon-b's row held 3 records), and reported once by the limits check (which the agent logs and alarms).
+    expect(box.unreadableRecords()).toEqual({ records: 4, reason: expect.stringMatching(/^stored record unreadable: stored body is not JSON/) as unknown });
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(4);
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(0);
+    box.close();
+  });
+
+  it('is any body that is not one or more JSON values joined by commas', () => {
+    expect(recordJson('{"a":1},{"b":2}', null)).toBe('{"a":1},{"b":2}');
+    for (const bad of ['{"a":1},#"b":2}', '{"a":1}]', '{"a":1},', '', ' ', '{"a":"\u0007"}' /* a raw control character */]) {
+      expect(() => recordJson(bad, null), bad).toThrow(UnreadableRecordError);
+    }
+    // A waveform's body is checked with its placeholder, before the samples go in.
+    const body = '{"type":"waveform","samples":null,#}';
+    expect(() => recordJson(body, encodeSamples([1], body.indexOf('null')))).toThrow(/stored body is not JSON/);
+    // The reason says where, and quotes nothing of the body (it is logged).
+    expect(() => recordJson('{"patient":"Jane Doe"x}', null)).toThrow(/^stored record unreadable: stored body is not JSON( \(at character \d+\))?$/);
   });
 });

@@ -145,10 +145,15 @@ function decodeSamples(blob: Uint8Array): string {
 let textBuf = Buffer.allocUnsafe(4096);
 
 /**
- * A stored record's JSON: its body, with the samples' JSON in place of the placeholder when it has samples.
- * Throws UnreadableRecordError if body and blob do not belong together or the blob is of an unknown format.
+ * A stored row's JSON: its body (one record, or several joined by commas), with the samples' JSON in place of the
+ * placeholder when it has samples. Throws UnreadableRecordError if the body is not a run of JSON values (damaged on
+ * disk: SQLite keeps no checksum of a row's content, and one such row would make its whole message unreadable),
+ * if body and blob do not belong together, or if the blob is of an unknown format.
  */
 export function recordJson(body: string, samples: Uint8Array | null): string {
+  // Checked here, when a row is packed, at no cost to ingest. A waveform's body is checked with its placeholder
+  // (valid JSON, see above); the samples' text is checked by samplesText.
+  checkEntries(body);
   if (samples === null) return body;
   if (samples.length < HEADER) throw new UnreadableRecordError(`samples blob of ${samples.length} bytes`);
   const at = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength).readUIntLE(1, 3);
@@ -158,7 +163,21 @@ export function recordJson(body: string, samples: Uint8Array | null): string {
   return body.slice(0, at) + samplesText(samples) + body.slice(at + SAMPLES_PLACEHOLDER.length);
 }
 
-/** A stored record that cannot be turned back into its JSON (a damaged blob, or a format this agent does not know). */
+/** Throws UnreadableRecordError unless `body` is one or more JSON values joined by commas: an entry of a message's array. */
+function checkEntries(body: string): void {
+  let values: unknown;
+  try {
+    values = JSON.parse(`[${body}]`);
+  } catch (err) {
+    // Where, not what: the parser's message may quote the body (patient data), and the reason is logged.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new UnreadableRecordError(`stored body is not JSON${at === undefined ? '' : ` (at character ${Number(at) - 1})`}`);
+  }
+  // An empty body parses ("[]") but would leave an empty entry between two commas in the message.
+  if ((values as unknown[]).length === 0) throw new UnreadableRecordError('stored body is empty');
+}
+
+/** A stored record that cannot be turned back into its JSON (a damaged body or blob, or a format this agent does not know). */
 export class UnreadableRecordError extends Error {
   constructor(detail: string) {
     super(`stored record unreadable: ${detail}`);
