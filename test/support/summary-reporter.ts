@@ -2,22 +2,43 @@
 // end with a plain, parseable summary of the run.
 import type { Reporter, TestModule } from 'vitest/node';
 
+export interface Summary {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/**
+ * The counts of a run. A file that failed outside its tests (it did not load, or a beforeAll/afterAll hook threw) is a
+ * failure too: the tests a failed hook kept from running count as failed, not skipped, and a file whose tests all
+ * passed but whose afterAll threw counts as one failure (review rv61: such runs ended "0 failed").
+ */
+export function summarise(testModules: ReadonlyArray<TestModule>, unhandledErrors: number): Summary {
+  const s: Summary = { passed: 0, failed: 0, skipped: 0 };
+  for (const m of testModules) {
+    let failedHere = 0;
+    let notRun = 0;
+    for (const t of m.children.allTests()) {
+      const state = t.result().state;
+      if (state === 'passed') s.passed += 1;
+      else if (state === 'failed') failedHere += 1;
+      else notRun += 1;
+    }
+    if (m.state() === 'failed') {
+      s.failed += failedHere + notRun;
+      if (failedHere + notRun === 0) s.failed += 1;
+    } else {
+      s.failed += failedHere;
+      s.skipped += notRun;
+    }
+  }
+  s.failed += unhandledErrors;
+  return s;
+}
+
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
-    let passed = 0;
-    let failed = 0;
-    let skipped = 0;
-    for (const m of testModules) {
-      for (const t of m.children.allTests()) {
-        const state = t.result().state;
-        if (state === 'passed') passed += 1;
-        else if (state === 'failed') failed += 1;
-        else skipped += 1;
-      }
-      // A file that failed to load has no tests but must count as a failure.
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed += 1;
-    }
-    failed += unhandledErrors.length;
+    const { passed, failed, skipped } = summarise(testModules, unhandledErrors.length);
     // Written after the default reporter's output: the last line of the run.
     process.stdout.write(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
