@@ -2,12 +2,12 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkBeyondSchema, configWarnings } from './config/check.js';
-import { applyEnvOverrides, ConfigError, loadConfigFile } from './config/load.js';
+import { checkBeyondSchema, configWarnings, displayListenProblem, savedOverlayNote, startupNotes } from './config/check.js';
+import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
 import { Agent } from './agent.js';
-import { decideStartup, withoutOverlay } from './control/control.js';
+import { decideStartup, withoutOverlay, type StartupDecision } from './control/control.js';
 import { registry } from '../drivers/registry.js';
 
 const USAGE = `Usage: bedside-agent [options]
@@ -64,28 +64,24 @@ async function main(): Promise<number> {
     throw err;
   }
   if (args.check) {
-    // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start.
-    const problems = await checkBeyondSchema(config, registry);
+    // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start. Judged
+    // as the start judges it: with the saved twin overlay the start would apply over the file, said (review rv60 M3).
+    const { startup, problems } = await judgeStart(config, false);
+    const notes = startupNotes(startup);
     if (problems.length) {
       process.stderr.write(`${new ConfigError(path, problems).message}\n`);
+      for (const n of notes) process.stderr.write(`  note: ${n}\n`);
       return 2;
     }
     process.stdout.write(`${path}: valid\n`);
-    for (const w of configWarnings(config, registry)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
+    for (const n of notes) process.stdout.write(`  note: ${n}\n`);
+    for (const w of configWarnings(startup.config, registry)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
     return 0;
   }
   // What --check reports stops the start here, the same way (exit 2, each field named), before the store or display
   // opens: secrets, TLS and CA files, example passwords, each driver's own checks, the hub route, the store file.
   // Judged on what will run: the saved twin overlay over the file, when the start uses it (decided once, here).
-  let startup = decideStartup(config, registry);
-  let startProblems = await checkBeyondSchema(startup.config, registry, process.env, true);
-  if (startProblems.length && startup.step.kind === 'use') {
-    // A saved overlay must never stop a start (the hub could not undo it then): the file alone, when it passes,
-    // runs, and the overlay is ignored with its problems logged, as one that no longer fits the file.
-    const fileOnly = await checkBeyondSchema(config, registry, process.env, true);
-    if (!fileOnly.length) startup = withoutOverlay(startup, startup.step.file, startProblems);
-    startProblems = fileOnly;
-  }
+  const { startup, problems: startProblems } = await judgeStart(config, true);
   if (startProblems.length) {
     process.stderr.write(`${new ConfigError(path, startProblems).message}\n`);
     return 2;
@@ -96,6 +92,10 @@ async function main(): Promise<number> {
     { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
     'bedside edge gateway agent starting',
   );
+  // The file is not what runs (an engineer's edit may have no effect): said as a warning, with what it changes.
+  if (startup.step.kind === 'use') {
+    log.warn({ file: startup.step.file, desiredVersion: startup.desiredVersion, appliedAt: startup.step.appliedAt }, savedOverlayNote(startup, startup.step.file, startup.step.appliedAt));
+  }
   for (const w of configWarnings(startup.config, registry, true)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
   let agent: Agent;
   try {
@@ -159,20 +159,36 @@ async function main(): Promise<number> {
   } catch (err) {
     // Part of the agent may be running (drivers, display, timers): stop what can be stopped, within a bound, and
     // exit non-zero so that the supervisor (IoT Edge) restarts us, rather than run half-started.
-    const e = err as NodeJS.ErrnoException & { port?: number };
-    // The display is the one listener whose failure stops the start (the bedside alarms are shown there): say which
-    // field, and the way round a busy port.
-    const problem =
-      e?.syscall === 'listen' && e.port === config.display.port
-        ? `display.port: cannot listen on ${config.display.host}:${config.display.port} (${e.code})` +
-          (e.code === 'EADDRINUSE' ? ': another program uses this port; choose another display.port, or set AGENT_DISPLAY_PORT' : '')
-        : undefined;
-    log.fatal({ err, ...(problem && { problem }) }, 'start failed; exiting');
+    const problem = displayListenProblem(err, startup.config.display);
+    log.fatal({ err, ...(problem && { problem: `${problem.path}: ${problem.message}` }) }, 'start failed; exiting');
     await Promise.race([agent.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
+    // An address that is not this machine's is the config's (exit 2, as --check says it), not a runtime failure that
+    // a restart mends (review rv60 M1).
+    if (problem?.path === 'display.host') {
+      process.stderr.write(`${new ConfigError(path, [problem]).message}\n`);
+      process.exit(2);
+    }
     process.exit(1);
   }
   await stopped;
   return 0;
+}
+
+/**
+ * The start's judgement of the config, shared with --check (`atStart` false) so that the two agree: the saved twin
+ * overlay over the file when the start would use it, else the file.
+ */
+async function judgeStart(config: AgentConfig, atStart: boolean): Promise<{ startup: StartupDecision; problems: ConfigProblem[] }> {
+  let startup = decideStartup(config, registry);
+  let problems = await checkBeyondSchema(startup.config, registry, process.env, atStart);
+  if (problems.length && startup.step.kind === 'use') {
+    // A saved overlay must never stop a start (the hub could not undo it then): the file alone, when it passes,
+    // runs, and the overlay is ignored with its problems logged, as one that no longer fits the file.
+    const fileOnly = await checkBeyondSchema(config, registry, process.env, atStart);
+    if (!fileOnly.length) startup = withoutOverlay(startup, startup.step.file, problems);
+    problems = fileOnly;
+  }
+  return { startup, problems };
 }
 
 /** How long a stop may take before the agent exits anyway: inside IoT Edge's 10 s. */

@@ -69,4 +69,10 @@ export interface DriverClaims {
    * patients' vitals as one. A driver for one device among several at a bed (a ventilator) claims none.
    */
   monitorBeds?: Array<{ bed: string; field: string }>;
+  /**
+   * Every bed its events will name, from its options ([] when none is set: its data goes to the bed "unassigned").
+   * Absent when the driver learns beds from the data (HL7): per-bed alarm settings cannot then be judged from the
+   * config, and are not (agent/config/check.ts, configWarnings).
+   */
+  beds?: Array<{ bed: string; field: string }>;
 }

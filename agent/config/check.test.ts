@@ -1,13 +1,20 @@
 // What --check (and a twin change) finds beyond the schema, that would otherwise stop the start: the hub section as
 // the start reads it, and the process's time zone.
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../drivers/registry.js';
-import { testConfig } from '../../test/support/agent-config.js';
-import { tempDir } from '../../test/support/agent-process.js';
+import { STANDIN_CA_FILE, testConfig } from '../../test/support/agent-config.js';
+import { randomKey, startHubStandin } from '../../test/hub-standin/hub-standin.js';
+import { startAgentProcess, tempDir, writeConfig } from '../../test/support/agent-process.js';
+import { saveOverlay } from '../control/persist.js';
 import { chooseTransport } from '../forward/choose.js';
-import { hashPassword } from '../http/passwords.js';
-import { buildProblems, configWarnings, storeMountProblems, timeZoneProblems } from './check.js';
-import { ConfigError } from './load.js';
+import { EXAMPLE_PASSWORD, hashPassword } from '../http/passwords.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { buildProblems, configWarnings, displayHostProblems, displayListenProblem, driverProblems, storeMountProblems, timeZoneProblems } from './check.js';
+import { ConfigError, validateConfig } from './load.js';
 
 const hubProblems = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
   buildProblems(testConfig(tempDir(), { hub }), registry, env).filter((p) => p.path.startsWith('hub') || p.path.startsWith('IOTHUB'));
@@ -95,4 +102,160 @@ describe('password hashes, as --check sees them', () => {
     // No display, no logins.
     expect(warned(false)).toEqual([]);
   });
+});
+
+/** An address no interface of this machine has (TEST-NET-3, RFC 5737). */
+const FOREIGN = '203.0.113.9';
+
+describe('display.host, as the display would listen on it (review rv60 M1)', () => {
+  it('precondition: no interface here has the foreign test address', () => {
+    expect(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address))).not.toContain(FOREIGN);
+  });
+
+  it('an address of another machine, brackets, a malformed IPv4 address, a name that does not resolve: refused naming display.host', async () => {
+    expect(await displayHostProblems(FOREIGN)).toEqual([{ path: 'display.host', message: expect.stringMatching(/^203\.0\.113\.9 is not an address of this machine \(this machine's addresses: .*127\.0\.0\.1.*; is that link up\?\): use one of them, or 0\.0\.0\.0/) }]);
+    expect(await displayHostProblems('[::1]')).toEqual([{ path: 'display.host', message: '"[::1]" is an IPv6 address written as in a URL: give it without the brackets ("::1")' }]);
+    expect(await displayHostProblems('10.0.0.999')).toEqual([{ path: 'display.host', message: expect.stringMatching(/^"10\.0\.0\.999" is not a valid IPv4 address/) }]);
+    expect(await displayHostProblems('no-such-host.invalid')).toEqual([{ path: 'display.host', message: expect.stringMatching(/^"no-such-host\.invalid" does not resolve \(ENOTFOUND\)/) }]);
+  });
+
+  it('wildcards, loopback, localhost and the addresses of this machine\'s interfaces: accepted', async () => {
+    const own = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
+    for (const host of ['0.0.0.0', '::', '127.0.0.1', '127.0.0.2', '::1', 'localhost', ...own]) expect(await displayHostProblems(host)).toEqual([]);
+  });
+
+  it('what a real listen failure on display.host says, naming display.host (it named display.port, or nothing)', async () => {
+    const listenError = (host: string) =>
+      new Promise<unknown>((resolve) => {
+        const server = createServer();
+        server.on('error', resolve);
+        server.listen(0, host, () => server.close(() => resolve(null)));
+      });
+    const display = (host: string) => ({ enabled: true, host, port: 0 });
+    expect(displayListenProblem(await listenError(FOREIGN), display(FOREIGN))).toEqual({ path: 'display.host', message: expect.stringMatching(/^cannot listen on 203\.0\.113\.9:0 \(EADDRNOTAVAIL\): 203\.0\.113\.9 is not an address of this machine/) });
+    expect(displayListenProblem(await listenError('no-such-host.invalid'), display('no-such-host.invalid'))).toEqual({ path: 'display.host', message: expect.stringMatching(/"no-such-host\.invalid" does not resolve \(ENOTFOUND\)/) });
+  });
+
+  it('the start refuses it with exit 2 naming display.host, as --check does, before the store opens (it exited 1)', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'st', 'agent.db');
+    const config = writeConfig(dir, { store: { path: storePath }, hub: { mode: 'off' }, display: { enabled: true, host: FOREIGN, port: 0 }, drivers: [{ name: 'sim', type: 'simulator' }] });
+    for (const args of [['--check', '--config', config], ['--config', config]]) {
+      const p = startAgentProcess(args);
+      expect((await p.exited).code).toBe(2);
+      expect(p.stderr()).toMatch(/^invalid configuration in .*config\.json:\n {2}- display\.host: 203\.0\.113\.9 is not an address of this machine/);
+    }
+    expect(existsSync(storePath)).toBe(false);
+  });
+});
+
+describe('per-bed settings and expected devices that no driver names (review rv60 M2)', () => {
+  const monitor = { name: 'icu7', type: 'intellivue', options: { id: 'MX800-DE12345678', bed: 'ICU-07', path: '/dev/ttyBED01' } };
+  const warned = (overrides: Record<string, unknown>) => configWarnings(testConfig(tempDir(), overrides), registry).filter((w) => w.path.startsWith('alarms.'));
+
+  it('a bed key no driver names, a device id no driver has: warned, with the nearest configured name', () => {
+    expect(warned({ drivers: [monitor], alarms: { limits: { beds: { 'ICU-7': { hr: { high: 100 } } } }, news2: { beds: { 'ICU-7': { spo2Scale: 2 } } }, devices: { 'MX800-DE1234567': { silentAfterS: 60 } } } })).toEqual([
+      { path: 'alarms.devices.MX800-DE1234567', message: expect.stringMatching(/^no enabled driver has a device with id "MX800-DE1234567": it is expected from the start .*the nearest configured id is "MX800-DE12345678"$/) },
+      { path: 'alarms.limits.beds.ICU-7', message: expect.stringMatching(/^no enabled driver names a bed "ICU-7", so this setting applies to no patient .*the nearest configured bed is "ICU-07"$/) },
+      { path: 'alarms.news2.beds.ICU-7', message: expect.stringMatching(/the nearest configured bed is "ICU-07"$/) },
+    ]);
+    // Nothing near: the configured names instead.
+    expect(warned({ drivers: [monitor], alarms: { limits: { beds: { 'PED-3': { hr: { high: 100 } } } } } })).toEqual([{ path: 'alarms.limits.beds.PED-3', message: expect.stringMatching(/the configured beds are "ICU-07"$/) }]);
+  });
+
+  it('beds and ids named by any driver kind (simulator, IntelliVue, Medibus, Modbus, wfdb-replay, alarms.devices.*.bed), and "unassigned": no warning', () => {
+    const record = join(PACKAGE_ROOT, 'models', 'fixtures', 'records', 'v100s');
+    const drivers = [
+      monitor,
+      { name: 'sim', type: 'simulator', options: { beds: 2, bedPrefix: 'SIM-' } },
+      { name: 'vent', type: 'medibus', options: { id: 'EVITA-1', bed: 'ICU-08', path: '/dev/ttyBED02' } },
+      { name: 'gas', type: 'modbus', options: { buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'pump-1', unitId: 1, bed: 'ICU-09', points: [{ name: 'x', table: 'holding', address: 0 }] }] }] } },
+      { name: 'replay', type: 'wfdb-replay', options: { record, bed: 'DEMO-1' } },
+    ];
+    const beds = Object.fromEntries(['ICU-07', 'SIM-02', 'ICU-08', 'ICU-09', 'DEMO-1', 'unassigned'].map((b) => [b, { hr: { high: 100 } }]));
+    const devices = { 'MX800-DE12345678': {}, 'sim-monitor-01': {}, 'EVITA-1': {}, 'pump-1': {}, 'wfdb-v100s': {}, 'EVITA-2': { bed: 'HALL-1' } };
+    expect(warned({ drivers, alarms: { limits: { beds }, devices } })).toEqual([{ path: 'alarms.devices.EVITA-2', message: expect.stringMatching(/the nearest configured id is "EVITA-1"$/) }]);
+    // The bed of a configured device, given in alarms.devices, is a configured bed; that of a device no driver has is not.
+    expect(warned({ drivers, alarms: { limits: { beds: { 'HALL-1': {} } }, devices: { 'EVITA-1': { bed: 'HALL-1' } } } })).toEqual([]);
+    expect(warned({ drivers, alarms: { limits: { beds: { 'HALL-1': {} } }, devices: { 'EVITA-2': { bed: 'HALL-1' } } } }).map((w) => w.path)).toEqual(['alarms.devices.EVITA-2', 'alarms.limits.beds.HALL-1']);
+  });
+
+  it('not judged with an HL7 listener (beds and ids come in its messages), nor with no driver, nor from a disabled driver', () => {
+    const alarms = { limits: { beds: { 'ICU-7': { hr: { high: 100 } } } }, devices: { 'MX800-DE1234567': {} } };
+    expect(warned({ drivers: [monitor, { name: 'cs', type: 'hl7-mllp', options: { port: 0 } }], alarms })).toEqual([]);
+    expect(warned({ drivers: [], alarms })).toEqual([]);
+    expect(warned({ drivers: [monitor, { ...monitor, name: 'old', enabled: false, options: { ...monitor.options, id: 'MX800-DE1234567', bed: 'ICU-7', path: '/dev/ttyBED09' } }], alarms })).toHaveLength(2);
+  });
+});
+
+describe('the edge model as the start will load it (review rv60 L1)', () => {
+  const modelWarned = (model: Record<string, unknown>) => configWarnings(testConfig(tempDir(), { model })).filter((w) => w.path.startsWith('model.'));
+
+  it('a model.path that cannot be read, a model whose SHA-256 is not approved: warned by --check', () => {
+    expect(modelWarned({ path: 'models/edge-modle.onnx' })).toEqual([{ path: 'model.path', message: expect.stringMatching(/^cannot read .*models\/edge-modle\.onnx \(ENOENT\): the agent would run on rules only, with a technical alarm$/) }]);
+    expect(modelWarned({ approved: [{ sha256: '0'.repeat(64) }] })).toEqual([{ path: 'model.approved', message: expect.stringMatching(/^.*models\/edge-model\.onnx has SHA-256 [0-9a-f]{64}, which is not listed/) }]);
+  });
+
+  it('the shipped model as shipped, a model turned off, or at start (the model says it itself, with an alarm): nothing', () => {
+    expect(modelWarned({})).toEqual([]);
+    expect(modelWarned({ enabled: false, path: 'models/edge-modle.onnx' })).toEqual([]);
+    expect(configWarnings(testConfig(tempDir(), { model: { path: 'models/edge-modle.onnx' } }), registry, true).filter((w) => w.path.startsWith('model.'))).toEqual([]);
+  });
+});
+
+describe('wfdb-replay, as --check and the start see it (review rv60 L1)', () => {
+  const record = join(PACKAGE_ROOT, 'models', 'fixtures', 'records', 'v100s');
+
+  it('a record that is not there: refused naming options.record', () => {
+    const config = testConfig(tempDir(), { drivers: [{ name: 'demo', type: 'wfdb-replay', options: { record: join(PACKAGE_ROOT, 'models', 'fixtures', 'records', 'v100') } }] });
+    expect(driverProblems(config, registry)).toEqual([{ path: 'drivers[0].options.record', message: expect.stringMatching(/^cannot read the record's header .*records\/v100\.hea \(ENOENT\)/) }]);
+  });
+
+  it('two replays with one device id, given or defaulted from the record: refused like any duplicate id', () => {
+    const two = (a: Record<string, unknown>, b: Record<string, unknown>) => () => validateConfig({ drivers: [{ name: 'a', type: 'wfdb-replay', options: a }, { name: 'b', type: 'wfdb-replay', options: b }] }, registry, 'test.yaml');
+    expect(two({ record, deviceId: 'mon-1' }, { record: `${record}.hea`, deviceId: 'mon-1' })).toThrow(/drivers\[1\]\.options\.deviceId: device id "mon-1" is already used by drivers\[0\]\.options\.deviceId \(driver "a"\)/);
+    expect(two({ record }, { record: `${record}.hea` })).toThrow(/drivers\[1\]\.options\.record: device id "wfdb-v100s" is already used by drivers\[0\]\.options\.record/);
+    expect(two({ record }, { record, deviceId: 'mon-2' })).not.toThrow();
+  });
+});
+
+describe('the saved twin overlay, as --check and the start see it (review rv60 M3)', () => {
+  it('--check says the start applies it (file, desired version, what it changes) and judges the file with it; the start says it as a warning', async () => {
+    const hub = await startHubStandin({ identities: [{ deviceId: 'gw', key: randomKey() }] });
+    try {
+      const dir = tempDir();
+      const config = writeConfig(dir, {
+        store: { path: join(dir, 'st', 'agent.db') },
+        hub: { mode: 'device', connectionString: hub.connectionString('gw'), caFile: STANDIN_CA_FILE },
+        // A per-bed setting for the file's ward: in use with the file's drivers, for no patient with the overlay's.
+        alarms: { limits: { beds: { 'A-01': { spo2: { low: 85 } } } } },
+        drivers: [{ name: 'ward-a', type: 'simulator', options: { beds: 2, bedPrefix: 'A-', waveforms: false } }],
+      });
+      mkdirSync(join(dir, 'st'));
+      const file = join(dir, 'st', 'desired-overlay.json');
+      saveOverlay(file, { desiredVersion: 7, appliedAt: '2026-12-01T00:00:00.000Z', overlay: { drivers: [{ name: 'old-ward', type: 'simulator', options: { beds: 1, bedPrefix: 'OLD-', waveforms: false } }] } });
+      const check = startAgentProcess(['--check', '--config', config]);
+      expect((await check.exited).code).toBe(0);
+      const out = check.lines.map((l) => l.msg);
+      expect(out).toContain(`  note: ${file} (desired version 7, applied at 2026-12-01T00:00:00.000Z) is applied over this file at start, until the twin is read: it changes drivers (runs old-ward; not ward-a); checked here as the start runs it, with the overlay`);
+      expect(out).toContainEqual(expect.stringMatching(/^ {2}warning: alarms\.limits\.beds\.A-01: no enabled driver names a bed "A-01"/));
+
+      // An overlay the start's checks refuse (an example password) is ignored at start: --check says so, and judges the file.
+      const users = [{ name: 'nurse', role: 'clinician', passwordHash: await hashPassword(EXAMPLE_PASSWORD) }];
+      saveOverlay(file, { desiredVersion: 8, appliedAt: '2026-12-02T00:00:00.000Z', overlay: { display: { enabled: true, port: 0, users } } });
+      const refused = startAgentProcess(['--check', '--config', config]);
+      expect((await refused.exited).code).toBe(0);
+      expect(refused.lines.map((l) => l.msg)).toContainEqual(expect.stringMatching(new RegExp(`^ {2}note: ${file.replace(/[.]/g, '\\.')} \\(the saved twin overlay\\) is ignored at start, as it does not fit this file: display\\.users\\[0\\] \\(nurse\\): .*; this file runs alone$`)));
+      expect(refused.lines.map((l) => l.msg).join('\n')).not.toMatch(/warning: alarms\.limits\.beds\.A-01/);
+
+      saveOverlay(file, { desiredVersion: 7, appliedAt: '2026-12-01T00:00:00.000Z', overlay: { drivers: [{ name: 'old-ward', type: 'simulator', options: { beds: 1, bedPrefix: 'OLD-', waveforms: false } }] } });
+      const start = startAgentProcess(['--config', config]);
+      await start.waitForLog('agent running');
+      expect(start.lines.find((l) => typeof l.msg === 'string' && l.msg.includes('is applied over this file at start'))).toMatchObject({ level: 40, file, desiredVersion: 7, msg: expect.stringContaining('it changes drivers (runs old-ward; not ward-a)') });
+      start.child.kill('SIGTERM');
+      expect((await start.exited).code).toBe(0);
+    } finally {
+      await hub.stop();
+    }
+  }, 60_000);
 });

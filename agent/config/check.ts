@@ -1,9 +1,12 @@
 // What `--check` verifies beyond the schema: what the agent would otherwise find only when it starts (and then
 // restart over and over under IoT Edge): secrets that cannot be read, TLS files that are not there, and each enabled
 // driver's own checks (a Modbus register map, an IntelliVue plan, an HL7 listener's TLS), made by creating the
-// driver without starting it. Nothing is opened, listened on or sent.
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// driver without starting it. Nothing is opened, listened on or sent (a display.host given as a name is resolved).
+import { lookup } from 'node:dns/promises';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems, weakHashMessage, weakPasswordHashes } from '../http/passwords.js';
@@ -12,6 +15,12 @@ import { AzureIotTransport, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/a
 import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint, storeVolumeEncryption } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
+import { UNASSIGNED_BED } from '../alarms/types.js';
+import { sha256Hex } from '../inference/approval.js';
+import { PACKAGE_ROOT } from '../paths.js';
+import { canonical, isObject } from '../control/overlay.js';
+import type { StartupDecision } from '../control/control.js';
+import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
 import { ConfigError, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
 /** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
@@ -38,6 +47,7 @@ function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: Conf
 export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env, atStart = false): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
   if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
+  if (config.display.enabled) problems.push(...(await displayHostProblems(config.display.host)));
   problems.push(...buildProblems(config, registry, env, atStart));
   problems.push(...storeProblems(config, atStart));
   problems.push(...storeMountProblems(config, env));
@@ -120,6 +130,81 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
   return [];
 }
 
+/** What the display should listen on instead, said with every refusal of display.host. */
+const DISPLAY_HOST_FIX = '0.0.0.0 (every interface; inside the IoT Edge module keep it and choose the address in the deployment\'s PortBindings) or 127.0.0.1 (this machine only)';
+
+/** An address as the interfaces list it: an IPv6 address without its zone, compressed, lower case. */
+function canonicalAddress(address: string): string {
+  const bare = address.replace(/%.*$/, '');
+  return isIP(bare) === 6 ? new URL(`http://[${bare}]`).hostname.slice(1, -1) : bare;
+}
+
+/** Whether the display could listen on this IP address here: a wildcard, a loopback or an interface's address. */
+function isLocalAddress(address: string, interfaces: ReturnType<typeof networkInterfaces>): boolean {
+  const a = canonicalAddress(address);
+  // Linux answers the whole 127.0.0.0/8 on the loopback interface, which lists 127.0.0.1 only.
+  if (a === '0.0.0.0' || a === '::' || (isIP(a) === 4 && a.startsWith('127.'))) return true;
+  return Object.values(interfaces).some((list) => list?.some((i) => canonicalAddress(i.address) === a));
+}
+
+/**
+ * display.host must be an address of this machine (or a name that resolves to one), else the display's listen fails
+ * at start (ENOTFOUND, EADDRNOTAVAIL) after the store has opened (review rv60 M1). Run by --check and every start. The
+ * name is resolved as the listen resolves it (dns.lookup, its first address); a resolver that does not answer now
+ * (EAI_AGAIN) is not the config's fault, and is left to the start.
+ */
+export async function displayHostProblems(host: string): Promise<ConfigProblem[]> {
+  const at = (message: string): ConfigProblem[] => [{ path: 'display.host', message }];
+  const here = () => {
+    const list = [...new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address)))];
+    return `this machine's addresses: ${list.slice(0, 8).join(', ')}${list.length > 8 ? ', …' : ''}`;
+  };
+  const bracketed = /^\[(.*)\]$/.exec(host);
+  if (bracketed) {
+    return at(`${JSON.stringify(host)} is an IPv6 address written as in a URL: give it without the brackets (${JSON.stringify(bracketed[1])})`);
+  }
+  let address = host;
+  if (isIP(host) === 0) {
+    // Digits and dots only is meant as an IPv4 address: a resolver would only say "not found".
+    if (/^[\d.]+$/.test(host)) return at(`${JSON.stringify(host)} is not a valid IPv4 address; use an address of this machine or ${DISPLAY_HOST_FIX}`);
+    try {
+      address = (await lookup(host)).address;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTFOUND') return [];
+      return at(`${JSON.stringify(host)} does not resolve (${code}): use an address of this machine or a name that resolves to one (${here()}), or ${DISPLAY_HOST_FIX}`);
+    }
+  }
+  if (isLocalAddress(address, networkInterfaces())) return [];
+  const what = address === host ? address : `${JSON.stringify(host)} resolves to ${address}, which`;
+  return at(`${what} is not an address of this machine (${here()}; is that link up?): use one of them, or ${DISPLAY_HOST_FIX}`);
+}
+
+/**
+ * The display is the one listener whose failure stops the start (the bedside alarms are shown there): its failure
+ * as a problem naming the field at fault, and the way round a busy port; undefined for any other failure. Used by
+ * main.ts, which exits 2 for display.host (the config's fault, review rv60 M1). Rarely met: the start's check of
+ * display.host (displayHostProblems) refuses such an address first; an interface that went away since is left.
+ */
+export function displayListenProblem(err: unknown, display: Pick<AgentConfig['display'], 'enabled' | 'host' | 'port'>): ConfigProblem | undefined {
+  const e = err as (NodeJS.ErrnoException & { port?: number; hostname?: string }) | undefined;
+  if (!display.enabled || !e) return undefined;
+  const at = `${display.host}:${display.port}`;
+  // The name is resolved before the listen: a name that resolves to nothing (a typo, "[::1]" with its brackets).
+  if (e.syscall === 'getaddrinfo' && e.code === 'ENOTFOUND' && e.hostname === display.host) {
+    return { path: 'display.host', message: `cannot listen on ${at}: ${JSON.stringify(display.host)} does not resolve (ENOTFOUND); give an address of this machine, or ${DISPLAY_HOST_FIX}` };
+  }
+  // Node leaves `port` out of the error for port 0.
+  if (e.syscall !== 'listen' || (e.port ?? 0) !== display.port) return undefined;
+  if (e.code === 'EADDRNOTAVAIL') {
+    return { path: 'display.host', message: `cannot listen on ${at} (EADDRNOTAVAIL): ${display.host} is not an address of this machine (is that link up?); give one of its addresses, or ${DISPLAY_HOST_FIX}` };
+  }
+  return {
+    path: 'display.port',
+    message: `cannot listen on ${at} (${e.code})` + (e.code === 'EADDRINUSE' ? ': another program uses this port; choose another display.port, or set AGENT_DISPLAY_PORT' : ''),
+  };
+}
+
 /**
  * Each enabled driver's own checks (a Modbus register map, a Medibus timer pair, an IntelliVue plan), made by creating
  * the driver without starting it: what its create() refuses, one problem per field, under its driver entry. Run by
@@ -196,7 +281,9 @@ export function timeZoneProblems(
  * "valid" and logged at every start (`atStart`: less what the parts say themselves as they start).
  */
 export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<string, DriverFactory>, atStart = false): ConfigProblem[] {
-  const warnings: ConfigProblem[] = registry ? sharedBedWarnings(config, registry) : [];
+  const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry)] : [];
+  // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.
+  if (!atStart) warnings.push(...modelWarnings(config));
   // A display certificate browsers refuse (or soon will): said, not refused, since only the screens suffer from it.
   if (config.display.enabled && config.display.tls) {
     try {
@@ -230,6 +317,167 @@ export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<strin
       'add one (npx tsx agent/http/hash-password.ts; docs/deploy-guide.md)',
   });
   return warnings;
+}
+
+/** Levenshtein distance, for the nearest name to a key that names nothing. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next.push(Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/**
+ * The configured name nearest to `key`: one that looks like it (case, separators, leading zeros apart: "ICU-7" for
+ * "ICU-07"), else the one closest in spelling (a digit dropped or doubled in a serial number), if a single one is.
+ */
+function nearestName(key: string, names: ReadonlySet<string>): string | undefined {
+  const similar = unmatchedBedOverrides([{ field: '', bed: key }], names)[0]?.similar;
+  if (similar !== undefined) return similar;
+  const within = Math.max(1, Math.floor(key.length / 5));
+  let best: string | undefined;
+  let bestDistance = within + 1;
+  let tie = false;
+  for (const name of names) {
+    const d = editDistance(key.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance, tie] = [name, d, false];
+    else if (d === bestDistance) tie = true;
+  }
+  return tie ? undefined : best;
+}
+
+/** Up to 8 names, for a message. */
+function someNames(names: ReadonlySet<string>): string {
+  const list = [...names].map((n) => JSON.stringify(n));
+  return list.length > 8 ? `${list.slice(0, 8).join(', ')}, …` : list.join(', ');
+}
+
+/**
+ * Per-bed alarm settings (alarms.limits.beds, alarms.news2.beds) and expected devices (alarms.devices) keyed to a bed
+ * or a device id that no enabled driver names: a setting that silently applies to nobody (a tighter limit ordered for
+ * a patient, missed), an expected device that alarms "no data" while the real one is not watched from the start
+ * (review rv60 M2). Judged from the drivers' claims; not when a driver learns its beds or ids from its data (HL7), nor
+ * with no driver at all (said on its own).
+ */
+export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const enabled = config.drivers.filter((d) => d.enabled);
+  if (enabled.length === 0) return [];
+  const beds = new Set<string>();
+  const ids = new Set<string>();
+  let bedsKnown = true;
+  let idsKnown = true;
+  for (const entry of enabled) {
+    const claims = registry.get(entry.type)?.claims?.(entry.options);
+    if (claims?.beds) for (const { bed } of claims.beds) beds.add(bed);
+    else bedsKnown = false;
+    if (claims?.deviceIds) for (const { id } of claims.deviceIds) ids.add(id);
+    else idsKnown = false;
+  }
+  const warnings: ConfigProblem[] = [];
+  const devices = config.alarms.devices;
+  if (idsKnown) {
+    for (const id of Object.keys(devices)) {
+      if (ids.has(id)) continue;
+      const near = nearestName(id, ids);
+      warnings.push({
+        path: `alarms.devices.${id}`,
+        message:
+          `no enabled driver has a device with id ${JSON.stringify(id)}: it is expected from the start and alarms "no data" after its silentAfterS, ` +
+          `while the driver's own device is watched only from its first event; ` +
+          (near !== undefined ? `the nearest configured id is ${JSON.stringify(near)}` : `the configured ids are ${someNames(ids)}`),
+      });
+    }
+  }
+  if (!bedsKnown) return warnings;
+  // A device given a bed here (one whose events carry none) brings that bed, unless it is no configured device.
+  for (const [id, d] of Object.entries(devices)) if (d.bed !== undefined && (!idsKnown || ids.has(id))) beds.add(d.bed);
+  for (const key of bedOverrideKeys(config.alarms)) {
+    // Data without a bed is judged under this name.
+    if (beds.has(key.bed) || key.bed === UNASSIGNED_BED) continue;
+    const near = nearestName(key.bed, beds);
+    warnings.push({
+      path: key.field,
+      message:
+        `no enabled driver names a bed ${JSON.stringify(key.bed)}, so this setting applies to no patient (bed names must match exactly); ` +
+        (near !== undefined ? `the nearest configured bed is ${JSON.stringify(near)}` : beds.size ? `the configured beds are ${someNames(beds)}` : 'no driver names a bed (options.bed)'),
+    });
+  }
+  return warnings;
+}
+
+/**
+ * The edge model as the start will load it: a file that cannot be read, or whose SHA-256 is not approved, leaves the
+ * alarms on rules only with a technical alarm from the first minute (review rv60 L1). Said by --check as a warning:
+ * the agent runs without it.
+ */
+export function modelWarnings(config: AgentConfig): ConfigProblem[] {
+  const m = config.model;
+  if (!m.enabled) return [];
+  const path = isAbsolute(m.path) ? m.path : resolve(PACKAGE_ROOT, m.path);
+  let sha: string;
+  try {
+    sha = sha256Hex(readFileSync(path));
+  } catch (err) {
+    return [{ path: 'model.path', message: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the agent would run on rules only, with a technical alarm` }];
+  }
+  if (m.approved.some((a) => a.sha256.toLowerCase() === sha)) return [];
+  return [{ path: 'model.approved', message: `${path} has SHA-256 ${sha}, which is not listed: the agent would refuse it and run on rules only, with a technical alarm; list it only if your organisation has validated this model` }];
+}
+
+/**
+ * What a start does with the saved twin overlay (desired-overlay.json beside the store), for --check to say: which
+ * file, which desired version, and what it changes from the file (review rv60 M3). Empty when there is none.
+ */
+export function startupNotes(d: StartupDecision): string[] {
+  const step = d.step;
+  switch (step.kind) {
+    case 'none':
+      return [];
+    case 'unreadable':
+      return [`${step.file} (the saved twin overlay) cannot be read (${(step.err as Error)?.message ?? String(step.err)}): the start ignores it and runs this file alone`];
+    case 'set-aside':
+      return [`${step.file} (the saved twin overlay, desired version ${step.desiredVersion}) is set aside at start: the last ${step.incompleteStarts} starts with it did not complete; this file runs alone`];
+    case 'refused':
+      return [`${step.file} (the saved twin overlay) is ignored at start, as it does not fit this file: ${step.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}; this file runs alone`];
+    case 'use':
+      return [`${savedOverlayNote(d, step.file, step.appliedAt)}; checked here as the start runs it, with the overlay`];
+  }
+}
+
+/** The note for a saved overlay the start applies; also the start's warning. */
+export function savedOverlayNote(d: StartupDecision, file: string, appliedAt: string): string {
+  const changes = overlayChanges(d.local, d.config);
+  return (
+    `${file} (desired version ${d.desiredVersion}, applied at ${appliedAt}) is applied over this file at start, until the twin is read: ` +
+    (changes.length ? `it changes ${changes.join(', ')}` : 'it changes nothing in this file')
+  );
+}
+
+/** The sections (one level down) the merged config changes from the file's; for drivers, which run. */
+function overlayChanges(local: AgentConfig, merged: AgentConfig): string[] {
+  const out: string[] = [];
+  const l = local as unknown as Record<string, unknown>;
+  const m = merged as unknown as Record<string, unknown>;
+  for (const key of Object.keys(m)) {
+    if (canonical(l[key]) === canonical(m[key])) continue;
+    if (key === 'drivers') {
+      const names = (c: AgentConfig) => c.drivers.filter((e) => e.enabled).map((e) => e.name);
+      const gone = names(local).filter((n) => !names(merged).includes(n));
+      out.push(`drivers (runs ${names(merged).join(', ') || 'none'}${gone.length ? `; not ${gone.join(', ')}` : ''})`);
+      continue;
+    }
+    const a = l[key];
+    const b = m[key];
+    if (!isObject(a) || !isObject(b)) {
+      out.push(key);
+      continue;
+    }
+    for (const sub of new Set([...Object.keys(a), ...Object.keys(b)])) if (canonical(a[sub]) !== canonical(b[sub])) out.push(`${key}.${sub}`);
+  }
+  return out;
 }
 
 /**

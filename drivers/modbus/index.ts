@@ -58,10 +58,13 @@ export const modbusDriver: DriverFactory<ModbusOptions> = {
   },
   claims(options: ModbusOptions): DriverClaims {
     // TCP buses connect out to a device or gateway, which may take other connections: only RTU lines are taken.
-    const claims: Required<Pick<DriverClaims, 'deviceIds' | 'serialPorts'>> = { deviceIds: [], serialPorts: [] };
+    const claims: Required<Pick<DriverClaims, 'deviceIds' | 'serialPorts' | 'beds'>> = { deviceIds: [], serialPorts: [], beds: [] };
     options.buses.forEach((bus, b) => {
       if (bus.transport === 'rtu') claims.serialPorts.push({ path: bus.path, field: `options.buses[${b}].path` });
-      bus.devices.forEach((d, i) => claims.deviceIds.push({ id: d.id, field: `options.buses[${b}].devices[${i}].id` }));
+      bus.devices.forEach((d, i) => {
+        claims.deviceIds.push({ id: d.id, field: `options.buses[${b}].devices[${i}].id` });
+        if (d.bed) claims.beds.push({ bed: d.bed, field: `options.buses[${b}].devices[${i}].bed` });
+      });
     });
     return claims;
   },

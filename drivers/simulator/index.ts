@@ -27,9 +27,11 @@ export const simulatorDriver: DriverFactory<SimulatorOptions> = {
     const prefix = options.deviceIdPrefix ?? DEFAULTS.deviceIdPrefix;
     const bedPrefix = options.bedPrefix ?? DEFAULTS.bedPrefix;
     const numbers = Array.from({ length: options.beds ?? DEFAULTS.beds }, (_, i) => i + 1);
+    const beds = numbers.map((n) => ({ bed: simulatedBedName(bedPrefix, n), field: 'options.bedPrefix' }));
     return {
       deviceIds: numbers.map((n) => ({ id: simulatedDeviceId(prefix, n), field: 'options.deviceIdPrefix' })),
-      monitorBeds: numbers.map((n) => ({ bed: simulatedBedName(bedPrefix, n), field: 'options.bedPrefix' })),
+      monitorBeds: beds,
+      beds,
     };
   },
 };

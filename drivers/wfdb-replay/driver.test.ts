@@ -96,17 +96,24 @@ describe('wfdb-replay driver', () => {
     expect(signalCode('ABP', 'kPa').unit).toEqual({ ucum: 'kPa' });
   });
 
-  it('fails to start on a record it would misread (2 samples per frame), naming the signal', async () => {
+  it('refuses a record it would misread (2 samples per frame) when made, naming options.record and the signal', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wfdb-spf-'));
     writeFileSync(join(dir, 'r.hea'), 'r 2 250 4\nr.dat 16x2 100/mV 16 0 0 0 0 II\nr.dat 16 1/NU 16 0 0 0 0 PLETH\n');
     writeFileSync(join(dir, 'r.dat'), new Uint8Array(24));
-    const d = wfdbReplayDriver.create({ record: join(dir, 'r') }, context().ctx);
-    await expect(d.start()).rejects.toThrow(/signal "II" has 2 samples per frame/);
+    expect(() => wfdbReplayDriver.create({ record: join(dir, 'r') }, context().ctx)).toThrow(/^options\.record: .*r\.hea: header line 2 \(signal 0\): signal "II" has 2 samples per frame/);
   });
 
-  it('fails to start on a missing record, naming the file', async () => {
+  it('refuses a missing record when made (so --check and the start name it), naming options.record and the file', () => {
     const { ctx } = context();
-    const d = wfdbReplayDriver.create({ record: join(RECORDS, 'nope') }, ctx);
-    await expect(d.start()).rejects.toThrow(/nope\.hea/);
+    expect(() => wfdbReplayDriver.create({ record: join(RECORDS, 'nope') }, ctx)).toThrow(/^options\.record: cannot read the record's header .*nope\.hea \(ENOENT\)/);
+    // A header whose signal file is not there.
+    const dir = mkdtempSync(join(tmpdir(), 'wfdb-nodat-'));
+    copyFileSync(join(RECORDS, 'v100s.hea'), join(dir, 'v100s.hea'));
+    expect(() => wfdbReplayDriver.create({ record: join(dir, 'v100s') }, ctx)).toThrow(/^options\.record: the record's signal file .*v100s\.dat, named in its header, is not there$/);
+  });
+
+  it('claims its device id (given, or wfdb-<record name>) and its bed', () => {
+    expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s.hea'), bed: 'B1' })).toEqual({ deviceIds: [{ id: 'wfdb-v100s', field: 'options.record' }], beds: [{ bed: 'B1', field: 'options.bed' }] });
+    expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s'), deviceId: 'mon-7' })).toEqual({ deviceIds: [{ id: 'mon-7', field: 'options.deviceId' }], beds: [] });
   });
 });

@@ -2,8 +2,8 @@
 // WaveformSegment per signal every `segmentMs` of record time, paced at `speed` × real time, then the record's
 // alarm as a device AlarmEvent at the alarm time (default: the end of the record, where the windows-30s
 // records put the alarm onset). For demos and for testing the edge model's live path end to end.
-import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { AlarmEvent, WaveformSegment } from '../../agent/model/reading.js';
 import { alarmFromComments, decodeFormat16, parseHeader } from '../../models/features/wfdb.js';
 import type { WfdbChannel } from '../../models/features/wfdb.js';
@@ -33,8 +33,44 @@ interface Loaded {
   fs: number;
 }
 
+/** The header file of a record given without extension (or as its .hea file). */
+function headerFile(record: string): string {
+  return record.endsWith('.hea') ? record : `${record}.hea`;
+}
+
+/** The device id the driver's events carry: `deviceId`, else `wfdb-<record name>` (WFDB names a header after its record). */
+export function replayDeviceId(opts: Pick<WfdbReplayOptions, 'record' | 'deviceId'>): string {
+  return opts.deviceId ?? `wfdb-${basename(headerFile(opts.record), '.hea')}`;
+}
+
+/**
+ * Refuses a record that is not there (a typo, a folder not mounted) when the driver is made, so that --check and the
+ * start name `options.record` rather than the driver failing once running. Reads the header only; the samples are
+ * decoded at start.
+ */
+export function checkRecord(record: string): void {
+  const hea = headerFile(record);
+  // A relative path is read from the working directory, which differs between a shell and the module.
+  const from = isAbsolute(hea) ? '' : `, relative to the working directory ${process.cwd()}`;
+  let text: string;
+  try {
+    text = readFileSync(hea, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new Error(`options.record: cannot read the record's header ${hea} (${why}${from}): give the record's path without extension, or its .hea file`);
+  }
+  let header;
+  try {
+    header = parseHeader(text);
+  } catch (err) {
+    throw new Error(`options.record: ${hea}: ${(err as Error).message}`);
+  }
+  const dat = join(dirname(hea), header.signals[0]?.fileName ?? `${basename(hea, '.hea')}.dat`);
+  if (!existsSync(dat)) throw new Error(`options.record: the record's signal file ${dat}, named in its header, is not there`);
+}
+
 export function loadRecord(record: string): Loaded {
-  const hea = record.endsWith('.hea') ? record : `${record}.hea`;
+  const hea = headerFile(record);
   const header = parseHeader(readFileSync(hea, 'utf8'));
   const dat = join(dirname(hea), header.signals[0]?.fileName ?? `${basename(hea, '.hea')}.dat`);
   const channels = decodeFormat16(header, readFileSync(dat));

@@ -1,6 +1,6 @@
 // The `wfdb-replay` driver: streams a WFDB record (PhysioNet) as waveforms and raises its alarm. See README.md.
-import type { Driver, DriverContext, DriverFactory } from '../types.js';
-import { WfdbReplayDriver, type WfdbReplayOptions } from './driver.js';
+import type { Driver, DriverClaims, DriverContext, DriverFactory } from '../types.js';
+import { checkRecord, replayDeviceId, WfdbReplayDriver, type WfdbReplayOptions } from './driver.js';
 
 export { WfdbReplayDriver, loadRecord, type WfdbReplayOptions } from './driver.js';
 
@@ -27,7 +27,16 @@ export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
     },
   },
   create(options: WfdbReplayOptions, ctx: DriverContext): Driver {
+    checkRecord(options.record); // throws naming options.record: --check and the start refuse it, exit 2
     return new WfdbReplayDriver(options, ctx);
+  },
+  claims(options: WfdbReplayOptions): DriverClaims {
+    // Its device id, like any other driver's: two replays (or a replay and a monitor) with one id would hide each
+    // other's silence. Its bed, for the check of per-bed alarm settings.
+    return {
+      deviceIds: [{ id: replayDeviceId(options), field: options.deviceId !== undefined ? 'options.deviceId' : 'options.record' }],
+      beds: options.bed ? [{ bed: options.bed, field: 'options.bed' }] : [],
+    };
   },
 };
 
