@@ -102,7 +102,8 @@ try {
         measure: `${outageMin}-min outage at ${BEDS} beds, ${label}, ${window} in flight: drain rate`,
         value: round(rate),
         unit: 'records/s',
-        baseline: { label: 'live rate of the ward', value: round(live) },
+        // Computed from the workload, not measured (see above): said so in the label.
+        baseline: { label: 'live rate of the ward (its records per second, from the workload)', value: round(live) },
         target: { text: 'drain ≥ 10× live', met: r.done && rate >= 10 * live },
         note: `${r.backlog} records drained in ${round(r.ms / 1000)} s while live traffic continued${r.swapped ? '; forwarder given hub options agent.ts does not pass yet' : ''}`,
       });
