@@ -1110,4 +1110,91 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
       unmountTmpfs(mnt);
     }
   }, 60_000);
+
+  /** A store alone on a 64 MiB disk (the disk is its limit), records of ~220 B in appends of 200. */
+  async function storeOnSmallDisk(retainAckedMs = 24 * 3600_000) {
+    const tmpfs = await import('../../test/support/tmpfs.js');
+    const mnt = tmpfs.mountTmpfs(dirname(tempDb()), '64m');
+    const path = join(mnt, 'agent.db');
+    const box = new Outbox(path, { synchronous: 'full', retainAckedMs });
+    let n = 0;
+    const batch = () => Array.from({ length: 200 }, () => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'd', body: JSON.stringify({ n: n++, pad: 'x'.repeat(200) }) }));
+    /** Appends until the store refuses (a burst between two checks); returns the refusal's code. */
+    const burst = () => {
+      for (;;) {
+        try {
+          box.append(batch());
+        } catch (err) {
+          return (err as { code?: string }).code;
+        }
+      }
+    };
+    return { ...tmpfs, mnt, path, box, batch, burst };
+  }
+
+  it('caps the file at the first check with its new reserve counted once: a burst before the next check leaves the disk its kept room (review rv59 L1)', async () => {
+    const s = await storeOnSmallDisk();
+    try {
+      s.box.enforceLimits(4 * 2 ** 30, 1e12);
+      expect(existsSync(`${s.path}.reserve`)).toBe(true);
+      // The file stops at its cap; the disk keeps room for the WAL's growth and the -shm (it was filled to 0).
+      expect(s.burst()).toBe('SQLITE_FULL');
+      expect(s.freeBytes(s.mnt)).toBeGreaterThanOrEqual(2 * 2 ** 20);
+    } finally {
+      s.box.close();
+      s.unmountTmpfs(s.mnt);
+    }
+  }, 60_000);
+
+  it("a pack at the store's own page cap, the disk having room, goes past the cap: the reserve stays and nothing says the disk is full (review rv59 M2)", async () => {
+    const s = await storeOnSmallDisk();
+    try {
+      s.box.enforceLimits(4 * 2 ** 30, 1e12);
+      s.box.enforceLimits(4 * 2 ** 30, 1e12);
+      expect(s.burst()).toBe('SQLITE_FULL');
+      expect(s.freeBytes(s.mnt)).toBeGreaterThan(2 ** 20); // the cap refused it, not the disk
+      const m = s.box.pack('telemetry', 65536, env)!;
+      s.box.acknowledge(m.id);
+      expect(existsSync(`${s.path}.reserve`)).toBe(true);
+      // The next check evicts down to the disk limit, as for any burst past the headroom.
+      const r = s.box.enforceLimits(4 * 2 ** 30, 1e12);
+      expect(r).toMatchObject({ reserveReleased: false, reserve: true, limitedBy: 'disk', evictedFor: 'capacity' });
+      expect(r.usedBytes + r.retainedBytes).toBeLessThanOrEqual(r.limitBytes);
+    } finally {
+      s.box.close();
+      s.unmountTmpfs(s.mnt);
+    }
+  }, 60_000);
+
+  it('makes its reserve again while the disk limits it, once another program gives back what it took (review rv59 M2)', async () => {
+    const s = await storeOnSmallDisk();
+    try {
+      s.box.enforceLimits(4 * 2 ** 30, 1e12);
+      // The store at its disk limit, its file as large as the limit lets it grow.
+      expect(s.burst()).toBe('SQLITE_FULL');
+      s.box.enforceLimits(4 * 2 ** 30, 1e12);
+      // Another program takes what the store keeps free; the store gives up its reserve to go on packing.
+      const filler = s.fillDisk(s.mnt);
+      s.burst();
+      for (let k = 0; k < 20; k++) {
+        const m = s.box.pack('telemetry', 65536, env);
+        if (!m) break;
+        s.box.acknowledge(m.id);
+      }
+      expect(existsSync(`${s.path}.reserve`)).toBe(false);
+      expect(s.box.enforceLimits(4 * 2 ** 30, 1e12).reserveReleased).toBe(true);
+      // It gives that room back: what the disk limit keeps free, and the reserve's 8 MiB.
+      rmSync(filler);
+      expect(s.box.enforceLimits(4 * 2 ** 30, 1e12).reserve).toBe(true);
+      // And the store does not take the reserve's room while it goes on (the hub up, data coming).
+      for (let cycle = 0; cycle < 10; cycle++) {
+        for (let i = 0; i < 20; i++) s.box.append(s.batch());
+        for (let m = s.box.pack('telemetry', 65536, env); m; m = s.box.pack('telemetry', 65536, env)) s.box.acknowledge(m.id);
+        expect(s.box.enforceLimits(4 * 2 ** 30, 1e12).reserve).toBe(true);
+      }
+    } finally {
+      s.box.close();
+      s.unmountTmpfs(s.mnt);
+    }
+  }, 60_000);
 });

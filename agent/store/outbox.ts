@@ -191,7 +191,9 @@ function classCounts(rows: readonly { cls: RecordClass; count: number }[]): Reco
  * (10 s): the database file may grow into the headroom (max_page_count), not beyond it, so the WAL and the reserve
  * stay free even when ingest outruns the checks. All this only once the store's files and the free space come to
  * twice what is kept free (32 MiB): less (a tiny disk, or another program filled it while the store is small) and
- * evicting could not make that room, only discard data; the store then takes what the disk gives, as before.
+ * evicting could not make that room, only discard data; the store then takes what the disk gives, as before. (Its file
+ * is not capped then: once its backlog fills such a disk and no reserve is left, the WAL cannot be checkpointed and
+ * nothing can be written, an eviction neither, until space is freed by hand; review rv59 M1, open.)
  */
 const DISK_WAL_ROOM_BYTES = 6 * 1024 * 1024;
 const DISK_RESERVE_BYTES = 2 * 1024 * 1024;
@@ -336,11 +338,12 @@ export interface OpenedOutbox {
  * the agent could not start at all — no display, no alarms. The reserve is deleted to open the store then, or, when the
  * disk fills while the store is open, to let it checkpoint, evict, pack and acknowledge (enforceLimits(), withRoom()).
  * 8 MiB: the checkpoint that must come first writes the WAL's new pages past the end of the database file, up to the
- * ~4 MB the WAL holds between automatic checkpoints, and a large ingest transaction on top. It is made again once the
- * disk has that room plus the room the store keeps free (RESERVE_WHEN_FREE_BYTES, 24 MiB free).
+ * ~4 MB the WAL holds between automatic checkpoints, and a large ingest transaction on top. The disk limit keeps its
+ * room free whether the file is there or not (diskRoom()), and it is made again once the disk has that room plus what
+ * the disk limit keeps free beside the store's files (keptFreeBytes(): 10 to 16 MiB free): a store the disk limits
+ * keeps just that free, so a reserve made only at more would never come back.
  */
 export const RESERVE_BYTES = 8 * 1024 * 1024;
-const RESERVE_WHEN_FREE_BYTES = RESERVE_BYTES + DISK_WAL_ROOM_BYTES + DISK_RESERVE_BYTES + DISK_HEADROOM_BYTES;
 
 const reservePath = (path: string) => `${path}.reserve`;
 
@@ -484,6 +487,8 @@ export class Outbox {
   private tight = false;
   /** The reserve file was deleted at run time (a full disk) and no limits report has said so yet. */
   private reserveReleasedUnreported = false;
+  /** The database file's max_page_count from the last limits check (diskRoom()), or null when it has none. */
+  private pageCap: number | null = null;
 
   /**
    * `lock`: the store's lock when the caller took it (open() keeps it across a recovery); otherwise the constructor
@@ -653,9 +658,12 @@ export class Outbox {
     }
   }
 
-  /** Makes the reserve file (RESERVE_BYTES) when there is none and the disk has ample room; run at each limits check (the first at start). */
+  /**
+   * Makes the reserve file (RESERVE_BYTES) when there is none and the disk has room for it beside what the disk limit
+   * keeps free; run at each limits check (the first at start).
+   */
   private keepReserve(freeDiskBytes: number): void {
-    if (this.path === ':memory:' || !(freeDiskBytes >= RESERVE_WHEN_FREE_BYTES)) return;
+    if (this.path === ':memory:' || !(freeDiskBytes >= RESERVE_BYTES + this.keptFreeBytes())) return;
     const file = reservePath(this.path);
     if (existsSync(file)) return;
     try {
@@ -935,8 +943,31 @@ export class Outbox {
       return write();
     } catch (err) {
       if (this.path === ':memory:' || !isDiskFull(err)) throw err;
+      const past = this.pastPageCap(err, write);
+      if (past) return past.value;
       this.makeRoom();
       return write();
+    }
+  }
+
+  /**
+   * A write that failed with SQLITE_FULL while the database file has a page cap (diskRoom()) may have hit the cap, not
+   * a full disk: it is tried once more with the cap lifted into DISK_RESERVE_BYTES (room a pack or an acknowledgement
+   * easily fits in), and the reserve file stays. Returns the write's result, or null when that failed for room too
+   * (the disk is full).
+   */
+  private pastPageCap<T>(err: unknown, write: () => T): { value: T } | null {
+    if ((err as { code?: string }).code !== 'SQLITE_FULL' || this.pageCap === null) return null;
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    this.db.pragma(`max_page_count = ${this.pageCap + Math.ceil(DISK_RESERVE_BYTES / pageSize)}`);
+    try {
+      return { value: write() };
+    } catch (again) {
+      if (!isDiskFull(again)) throw again;
+      return null;
+    } finally {
+      // The cap of the last check (which may have run inside `write`): the next check evicts down to it.
+      this.db.pragma(`max_page_count = ${this.pageCap ?? NO_PAGE_CAP}`);
     }
   }
 
@@ -1032,14 +1063,29 @@ export class Outbox {
     const wal = size(`${this.path}-wal`);
     // The WAL file keeps its size once grown: what it holds already is room it reuses.
     const walRoom = Math.max(DISK_WAL_ROOM_BYTES, wal);
-    const room = size(this.path) + wal + free;
     // The reserve file is room the store has too (deleted when the disk fills): a store on a disk another program
-    // filled is evicted for the disk once its files and its reserve come to twice what is kept free. It is not room for
-    // the database file (`fileCap`), which must leave it in place.
-    if (room + size(reservePath(this.path)) < 2 * (walRoom + DISK_RESERVE_BYTES + DISK_HEADROOM_BYTES)) return null;
-    const fileCap = room - walRoom - DISK_RESERVE_BYTES;
+    // filled is evicted for the disk once its files and its reserve come to twice what is kept free.
+    const room = size(this.path) + wal + free + size(reservePath(this.path));
+    if (room < 2 * (walRoom + DISK_RESERVE_BYTES + DISK_HEADROOM_BYTES)) return null;
+    // It is not room for the database file (`fileCap`), whether it is there or was deleted: a file grown into it never
+    // gives it back, and the reserve could not be made again (keepReserve()).
+    const fileCap = room - walRoom - DISK_RESERVE_BYTES - RESERVE_BYTES;
     const pageSize = this.db.pragma('page_size', { simple: true }) as number;
     return { limit: fileCap - DISK_HEADROOM_BYTES, maxPages: Math.floor(fileCap / pageSize) };
+  }
+
+  /**
+   * What the disk limit keeps free beside the store's files, the reserve apart: the WAL's room it has not taken yet,
+   * and DISK_RESERVE_BYTES. (The database file may grow into the headroom: that is not kept free.)
+   */
+  private keptFreeBytes(): number {
+    let wal = 0;
+    try {
+      wal = statSync(`${this.path}-wal`).size;
+    } catch {
+      // no WAL file yet
+    }
+    return Math.max(DISK_WAL_ROOM_BYTES, wal) - wal + DISK_RESERVE_BYTES;
   }
 
   /** Free bytes on the store's disk; Infinity for ':memory:' or when it cannot be read. */
@@ -1117,6 +1163,8 @@ export class Outbox {
       return this.keepWithinLimits(maxBytes, maxAgeMs, now);
     } catch (err) {
       if (this.path === ':memory:' || !isDiskFull(err)) throw err;
+      const past = this.pastPageCap(err, () => this.keepWithinLimits(maxBytes, maxAgeMs, now));
+      if (past) return past.value;
       this.makeRoom();
       this.tight = true;
       try {
@@ -1164,12 +1212,14 @@ export class Outbox {
       return n;
     })();
 
+    this.keepReserve(this.freeBytesNow());
+    // Read after the reserve is made: a reading from before counts its 8 MiB as free, and the file could take them.
     const freeDiskBytes = this.freeBytesNow();
-    this.keepReserve(freeDiskBytes);
     const disk = this.diskRoom(freeDiskBytes);
     // The database file may grow into the headroom, not into the WAL's room and the reserve (SQLite keeps this
     // above the file's current size by itself); past it, a write fails with SQLITE_FULL as on a full disk.
-    this.db.pragma(`max_page_count = ${disk?.maxPages ?? NO_PAGE_CAP}`);
+    this.pageCap = disk?.maxPages ?? null;
+    this.db.pragma(`max_page_count = ${this.pageCap ?? NO_PAGE_CAP}`);
     const limitedBy: LimitsReport['limitedBy'] = disk !== null && disk.limit < maxBytes ? 'disk' : 'maxBytes';
     const limit = limitedBy === 'disk' ? disk!.limit : maxBytes;
     let used = this.usedBytes();
