@@ -2,7 +2,7 @@
 // Command line entry point.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkBeyondSchema, configWarnings, displayListenProblem, savedOverlayNote, startupNotes } from './config/check.js';
+import { checkBeyondSchema, configWarnings, displayHostWarnings, displayListenProblem, savedOverlayNote, startupNotes } from './config/check.js';
 import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -75,7 +75,8 @@ async function main(): Promise<number> {
     }
     process.stdout.write(`${path}: valid\n`);
     for (const n of notes) process.stdout.write(`  note: ${n}\n`);
-    for (const w of configWarnings(startup.config, registry)) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
+    const hostWarnings = startup.config.display.enabled ? await displayHostWarnings(startup.config.display.host) : [];
+    for (const w of [...hostWarnings, ...configWarnings(startup.config, registry)]) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
     return 0;
   }
   // What --check reports stops the start here, the same way (exit 2, each field named), before the store or display

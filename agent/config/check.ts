@@ -1,7 +1,7 @@
 // What `--check` verifies beyond the schema: what the agent would otherwise find only when it starts (and then
 // restart over and over under IoT Edge): secrets that cannot be read, TLS files that are not there, and each enabled
 // driver's own checks (a Modbus register map, an IntelliVue plan, an HL7 listener's TLS), made by creating the
-// driver without starting it. Nothing is opened, listened on or sent (a display.host given as a name is resolved).
+// driver without starting it. Nothing is opened, listened on or sent (--check resolves a display.host given as a name).
 import { lookup } from 'node:dns/promises';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -47,7 +47,7 @@ function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: Conf
 export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env, atStart = false): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
   if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
-  if (config.display.enabled) problems.push(...(await displayHostProblems(config.display.host)));
+  if (config.display.enabled) problems.push(...displayHostProblems(config.display.host));
   problems.push(...buildProblems(config, registry, env, atStart));
   problems.push(...storeProblems(config, atStart));
   problems.push(...storeMountProblems(config, env));
@@ -148,43 +148,58 @@ function isLocalAddress(address: string, interfaces: ReturnType<typeof networkIn
 }
 
 /**
- * display.host must be an address of this machine (or a name that resolves to one), else the display's listen fails
- * at start (ENOTFOUND, EADDRNOTAVAIL) after the store has opened (review rv60 M1). Run by --check and every start. The
- * name is resolved as the listen resolves it (dns.lookup, its first address); a resolver that does not answer now
- * (EAI_AGAIN) is not the config's fault, and is left to the start.
+ * What is wrong with display.host wherever the agent runs: an IPv6 address in brackets (as in a URL), which no listen
+ * takes. Checked by --check and every start. Whether it is an address of this machine is not (displayHostWarnings):
+ * a link without carrier (a cable out, a switch still off after a power cut) is missing from the interface list, yet
+ * the listen works, and a refusal would keep the whole agent from starting (review rv62 H1).
  */
-export async function displayHostProblems(host: string): Promise<ConfigProblem[]> {
+export function displayHostProblems(host: string): ConfigProblem[] {
+  const bracketed = /^\[(.*)\]$/.exec(host);
+  if (!bracketed) return [];
+  return [{ path: 'display.host', message: `${JSON.stringify(host)} is an IPv6 address written as in a URL: give it without the brackets (${JSON.stringify(bracketed[1])})` }];
+}
+
+/** How long --check waits for the resolver on display.host: a resolver that does not answer is no finding. */
+const HOST_LOOKUP_TIMEOUT_MS = 3000;
+
+/**
+ * --check's word on display.host on the machine it runs on (review rv60 M1): a name that does not resolve, or an
+ * address no interface here lists. Warnings, not problems: a config validated on a laptop for the ward's gateway is
+ * valid, and the gateway's link may be down now. The start does not look (no DNS wait at boot); its listen decides,
+ * and a listen that fails for display.host exits 2 naming it (displayListenProblem).
+ */
+export async function displayHostWarnings(host: string): Promise<ConfigProblem[]> {
+  if (displayHostProblems(host).length) return [];
   const at = (message: string): ConfigProblem[] => [{ path: 'display.host', message }];
   const here = () => {
     const list = [...new Set(Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address)))];
     return `this machine's addresses: ${list.slice(0, 8).join(', ')}${list.length > 8 ? ', …' : ''}`;
   };
-  const bracketed = /^\[(.*)\]$/.exec(host);
-  if (bracketed) {
-    return at(`${JSON.stringify(host)} is an IPv6 address written as in a URL: give it without the brackets (${JSON.stringify(bracketed[1])})`);
-  }
   let address = host;
   if (isIP(host) === 0) {
-    // Digits and dots only is meant as an IPv4 address: a resolver would only say "not found".
-    if (/^[\d.]+$/.test(host)) return at(`${JSON.stringify(host)} is not a valid IPv4 address; use an address of this machine or ${DISPLAY_HOST_FIX}`);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      address = (await lookup(host)).address;
+      const found = await Promise.race([lookup(host), new Promise<null>((r) => (timer = setTimeout(() => r(null), HOST_LOOKUP_TIMEOUT_MS)))]);
+      if (found === null) return [];
+      address = found.address;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOTFOUND') return [];
-      return at(`${JSON.stringify(host)} does not resolve (${code}): use an address of this machine or a name that resolves to one (${here()}), or ${DISPLAY_HOST_FIX}`);
+      return at(`${JSON.stringify(host)} does not resolve here (${code}): the display cannot listen unless it does on the gateway; use an address of the gateway or a name that resolves to one (${here()}), or ${DISPLAY_HOST_FIX}`);
+    } finally {
+      clearTimeout(timer);
     }
   }
   if (isLocalAddress(address, networkInterfaces())) return [];
   const what = address === host ? address : `${JSON.stringify(host)} resolves to ${address}, which`;
-  return at(`${what} is not an address of this machine (${here()}; is that link up?): use one of them, or ${DISPLAY_HOST_FIX}`);
+  return at(`${what} is not an address of this machine now (${here()}): fine if this file is for another machine, or the link is down (a link without carrier is not listed); else the display cannot listen: use one of them, or ${DISPLAY_HOST_FIX}`);
 }
 
 /**
  * The display is the one listener whose failure stops the start (the bedside alarms are shown there): its failure
  * as a problem naming the field at fault, and the way round a busy port; undefined for any other failure. Used by
- * main.ts, which exits 2 for display.host (the config's fault, review rv60 M1). Rarely met: the start's check of
- * display.host (displayHostProblems) refuses such an address first; an interface that went away since is left.
+ * main.ts, which exits 2 for display.host (the config's fault, review rv60 M1); --check warns of it beforehand
+ * (displayHostWarnings).
  */
 export function displayListenProblem(err: unknown, display: Pick<AgentConfig['display'], 'enabled' | 'host' | 'port'>): ConfigProblem | undefined {
   const e = err as (NodeJS.ErrnoException & { port?: number; hostname?: string }) | undefined;
