@@ -9,9 +9,9 @@ export interface Summary {
 }
 
 /**
- * The counts of a run. A file that failed outside its tests (it did not load, or a beforeAll/afterAll hook threw) is a
- * failure too: the tests a failed hook kept from running count as failed, not skipped, and a file whose tests all
- * passed but whose afterAll threw counts as one failure (review rv61: such runs ended "0 failed").
+ * The counts of a run. A file that failed outside its tests (it did not load, or a beforeAll/afterAll hook threw)
+ * counts as one failure more (review rv61: such runs ended "0 failed", the tests a failed beforeAll kept from running
+ * counted as skipped). Tests that did not run stay skipped: they cannot be told from intended skips and todos.
  */
 export function summarise(testModules: ReadonlyArray<TestModule>, unhandledErrors: number): Summary {
   const s: Summary = { passed: 0, failed: 0, skipped: 0 };
@@ -24,13 +24,9 @@ export function summarise(testModules: ReadonlyArray<TestModule>, unhandledError
       else if (state === 'failed') failedHere += 1;
       else notRun += 1;
     }
-    if (m.state() === 'failed') {
-      s.failed += failedHere + notRun;
-      if (failedHere + notRun === 0) s.failed += 1;
-    } else {
-      s.failed += failedHere;
-      s.skipped += notRun;
-    }
+    s.failed += failedHere;
+    s.skipped += notRun;
+    if (m.state() === 'failed' && failedHere === 0) s.failed += 1;
   }
   s.failed += unhandledErrors;
   return s;
