@@ -183,6 +183,17 @@ describe('error texts that say what is wrong (review rv60 L3)', () => {
   it('an environment variable set but empty is called so, not "not set"', () => {
     expect(() => requireSecret({ env: 'WARD_HUB_CS' }, 'hub.connectionString', { WARD_HUB_CS: '' })).toThrow(/hub\.connectionString: environment variable WARD_HUB_CS is set but empty$/);
     expect(() => requireSecret({ env: 'WARD_HUB_CS' }, 'hub.connectionString', {})).toThrow(/hub\.connectionString: environment variable WARD_HUB_CS is not set$/);
+    // A key pasted where the variable's name goes can pass the name pattern (hex, base64 without + / =): never printed.
+    for (const key of ['a3f9c2e17b4d8e6f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f', 'qXk3ZmNlYjQ5ZTIxNGQ4Yjk0ZDU2ZTc4']) {
+      let message = '';
+      try {
+        requireSecret({ env: key }, 'hub.connectionString', {});
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toMatch(/hub\.connectionString: the environment variable named in the file \(its name is not shown/);
+      expect(message).not.toContain(key.slice(0, 12));
+    }
   });
 
   it('an empty secret file is called empty (it was judged as a connection string without HostName)', () => {

@@ -573,14 +573,18 @@ function printablePath(path: string): boolean {
 /** A secret file as messages name it: its path when it reads as one, never what may be the secret itself. */
 const secretFile = (path: string) => (printablePath(path) ? `secret file ${path}` : 'the secret file (its name is not shown: it does not look like a path)');
 
+/** An environment variable's name as they are written (UPPER_CASE, digits, _), short enough not to be a key. */
+const PRINTABLE_ENV_NAME = /^[A-Z_][A-Z0-9_]{0,63}$/;
+
 /** Resolves a Secret that must have a value: an unset environment variable is an error naming it. */
 export function requireSecret(secret: Secret, field: string, env: NodeJS.ProcessEnv = process.env): string {
   const v = resolveSecret(secret, field, env);
   if (v) return v;
   let why = 'is empty';
   if (typeof secret === 'object' && 'env' in secret) {
-    // The schema admits names only; a Secret from elsewhere is checked again rather than printed.
-    const name = ENV_NAME.test(secret.env) ? `environment variable ${secret.env}` : 'the environment variable (its name is not a variable name, not shown)';
+    // Printed only when it reads as a variable's name is written (UPPER_CASE): a key pasted in its place may pass the
+    // schema's name pattern (hex from `openssl rand -hex`, base64 without + / =) and must not be printed (review rv62 M2).
+    const name = PRINTABLE_ENV_NAME.test(secret.env) ? `environment variable ${secret.env}` : 'the environment variable named in the file (its name is not shown: it is not in UPPER_CASE, and may be a secret pasted in its place)';
     why = env[secret.env] === '' ? `${name} is set but empty` : `${name} is not set`;
   } else if (typeof secret === 'object') {
     // Read as blank: it would be judged as the secret itself ("must contain HostName and DeviceId").
