@@ -76,6 +76,19 @@ describe('engine: acknowledge', () => {
     expect(summary(e.ingest(deviceAlarm('hr', 'continue', 9, { priority: 'high', text: 'HR EXTREME' })))).toEqual(['priority-changed:audio-paused>audio-paused']);
   });
 
+  it("a device's information signal acknowledged here, which the device turns into an alarm (none → low), is unanswered again (review rv62 L1)", () => {
+    const e = engine();
+    e.ingest(deviceAlarm('nbp', 'start', 0, { priority: 'none', text: 'NBP CHECK CUFF' }));
+    const id = e.list()[0]!.id;
+    expect(e.acknowledge(id, nurse, s(1)).ok).toBe(true);
+    expect(summary(e.ingest(deviceAlarm('nbp', 'continue', 5, { priority: 'low', text: 'NBP CUFF LEAK' })))).toEqual(['priority-changed:acknowledged>active']);
+    expect(e.get(id)).toMatchObject({ state: 'active', priority: 'low', reportedPriority: 'low' });
+    // And back to information, then to low again: acknowledged at low, it stays acknowledged.
+    expect(e.acknowledge(id, nurse, s(6)).ok).toBe(true);
+    e.ingest(deviceAlarm('nbp', 'continue', 7, { priority: 'none', text: 'NBP CHECK CUFF' }));
+    expect(summary(e.ingest(deviceAlarm('nbp', 'continue', 8, { priority: 'low', text: 'NBP CUFF LEAK' })))).toEqual(['priority-changed:acknowledged>acknowledged']);
+  });
+
   it('refuses unknown, already acknowledged and resolved alarms without an audit record', () => {
     const e = engine();
     expect(e.acknowledge('nope', nurse, s(0))).toEqual({ ok: false, error: 'no alarm nope', changes: [] });

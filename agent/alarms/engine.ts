@@ -90,7 +90,7 @@ export class AlarmEngine {
    */
   private readonly escalatingSince = new Map<string, number>();
   /** The priority an acknowledged alarm was acknowledged at: only a rise above it makes it active again. */
-  private readonly ackedAt = new Map<string, ManagedPriority>();
+  private readonly ackedAt = new Map<string, ManagedPriority | 'none'>();
   /** When the device last reported an open device alarm present (start or continue), by alarm id. */
   private readonly reportedAt = new Map<string, number>();
   /**
@@ -376,7 +376,7 @@ export class AlarmEngine {
     const why = alarm.state === 'resolved' ? 'acknowledged after the condition ended' : 'acknowledged';
     const change = this.audit(alarm, t, why, actor, now);
     // Acknowledged at what the person saw (a high alarm that dropped to medium just before the click was seen high).
-    this.ackedAt.set(alarm.id, seen !== undefined && PRIORITY_RANK[seen] > PRIORITY_RANK[alarm.priority] ? seen : alarm.priority);
+    this.ackedAt.set(alarm.id, seen !== undefined && PRIORITY_RANK[seen] > PRIORITY_RANK[alarm.priority] ? seen : life.signalPriority(alarm));
     this.escalatingSince.delete(alarm.id);
     this.settle(alarm);
     return { ok: true, changes: [change] };

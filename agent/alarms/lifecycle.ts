@@ -42,9 +42,10 @@ export function isUnacknowledged(alarm: Alarm): boolean {
 
 /**
  * The condition of an open alarm is (still or again) present; may also change its priority or text. `ackedAt`: the
- * priority an acknowledged alarm was acknowledged at (default: its priority before this report).
+ * priority an acknowledged alarm was acknowledged at, 'none' for a device's information signal (default: its priority
+ * before this report).
  */
-export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, ackedAt?: ManagedPriority): Transition[] {
+export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, ackedAt?: ManagedPriority | 'none'): Transition[] {
   const out: Transition[] = [];
   if (!alarm.conditionPresent) {
     alarm.conditionPresent = true;
@@ -57,7 +58,9 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, 
   // last audit record always equals the alarm.
   const reportedChanged = spec.reportedPriority !== undefined && spec.reportedPriority !== alarm.reportedPriority;
   if (spec.priority !== alarm.priority || reportedChanged) {
-    const rose = PRIORITY_RANK[spec.priority] > PRIORITY_RANK[ackedAt ?? alarm.priority];
+    // A device's information signal (reported 'none', managed as low) ranks below low: one acknowledged as information
+    // that the device turns into an alarm is unanswered again (review rv62 L1).
+    const rose = rankOf(spec.reportedPriority === 'none' ? 'none' : spec.priority) > rankOf(ackedAt ?? signalPriority(alarm));
     alarm.priority = spec.priority;
     alarm.condition = spec.condition;
     if (spec.reportedPriority !== undefined) alarm.reportedPriority = spec.reportedPriority;
@@ -75,6 +78,13 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, 
   }
   return out;
 }
+
+/** An alarm's priority as its signal: 'none' for a device's information signal. */
+export function signalPriority(alarm: Alarm): ManagedPriority | 'none' {
+  return alarm.reportedPriority === 'none' ? 'none' : alarm.priority;
+}
+
+const rankOf = (p: ManagedPriority | 'none'): number => (p === 'none' ? 0 : PRIORITY_RANK[p]);
 
 export function conditionEnded(alarm: Alarm, at: number): Transition[] {
   if (!alarm.conditionPresent) return [];
