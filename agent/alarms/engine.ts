@@ -4,6 +4,7 @@
 import type { AlarmEvent, DeviceStatusEvent, DriverEvent, NumericReading, Reading } from '../model/reading.js';
 import * as life from './lifecycle.js';
 import { DEFAULT_LIMIT_CONFIG, LimitEvaluator, type LimitConfig } from './limits.js';
+import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor, type RhythmConfig } from './rhythm.js';
 import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Score, type OxygenSupport, type RecordedObservations } from './news2.js';
 import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, type TechnicalConfig } from './technical.js';
 import {
@@ -25,6 +26,8 @@ export interface AlarmEngineConfig {
   limits: LimitConfig;
   news2: News2Config;
   technical: TechnicalConfig;
+  /** The agent's own arrhythmia detection on streamed ECG (off by default). */
+  rhythm: RhythmConfig;
   /** Alarms of these priorities AND categories latch: they stay (latched) after the condition ends until acknowledged. */
   latching: { priorities: ManagedPriority[]; categories: AlarmCategory[] };
   /** Escalate an unacknowledged alarm of these priorities after afterS seconds; null switches escalation off. */
@@ -45,6 +48,7 @@ export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
   limits: DEFAULT_LIMIT_CONFIG,
   news2: DEFAULT_NEWS2_CONFIG,
   technical: DEFAULT_TECHNICAL_CONFIG,
+  rhythm: DEFAULT_RHYTHM_CONFIG,
   latching: { priorities: ['high'], categories: ['physiological'] },
   escalation: { afterS: 60, priorities: ['high'] },
   audioPause: { defaultS: 120, maxS: 300 },
@@ -78,6 +82,7 @@ export class AlarmEngine {
   private readonly config: AlarmEngineConfig;
   private readonly limits: LimitEvaluator;
   private readonly news2Monitor: News2Monitor;
+  private readonly rhythm: RhythmMonitor;
   private readonly technical: TechnicalMonitor;
   /** Open (not resolved) alarms by id, and the open alarm per condition key. */
   private readonly open = new Map<string, Alarm>();
@@ -114,6 +119,7 @@ export class AlarmEngine {
     this.limits = new LimitEvaluator(this.config.limits);
     this.news2Monitor = new News2Monitor(this.config.news2);
     this.technical = new TechnicalMonitor(this.config.technical);
+    this.rhythm = new RhythmMonitor(this.config.rhythm);
   }
 
   // ---- Inputs
@@ -145,6 +151,7 @@ export class AlarmEngine {
     // stepped back is no silence), which the limit evaluator's tick reads (technical.feeds).
     const updates = this.technical.reading(r);
     if (r.kind === 'numeric') updates.push(...this.numeric(r, measuredAt ?? r.receivedAt));
+    else updates.push(...this.rhythm.waveform(r));
     return this.applyAll(updates);
   }
 
@@ -305,7 +312,7 @@ export class AlarmEngine {
 
   /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
   tick(now: number): AlarmStateChange[] {
-    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, this.technical.feeds), ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now)]);
+    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, this.technical.feeds), ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now), ...this.rhythm.tick(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));

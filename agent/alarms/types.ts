@@ -3,7 +3,7 @@
 import type { AlarmPriority, MdcCode, RawCode, Unit } from '../model/reading.js';
 
 /** Where an alarm condition was detected. */
-export type AlarmSource = 'device' | 'limit' | 'news2' | 'technical' | 'model';
+export type AlarmSource = 'device' | 'limit' | 'news2' | 'technical' | 'model' | 'rhythm';
 
 /** IEC 60601-1-8 alarm priority of a managed alarm (a device's 'none' is carried as 'low', see reportedPriority). */
 export type ManagedPriority = 'high' | 'medium' | 'low';

@@ -3,6 +3,7 @@
 import { DEFAULT_ENGINE_CONFIG, type AlarmEngineConfig } from '../alarms/engine.js';
 import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, validateRule, type LimitOverride } from '../alarms/limits.js';
 import { DEFAULT_NEWS2_CONFIG, type News2BedConfig, type News2Config } from '../alarms/news2.js';
+import { DEFAULT_RHYTHM_CONFIG, type RhythmConfig } from '../alarms/rhythm.js';
 import type { ManagedPriority } from '../alarms/types.js';
 
 export interface AlarmPolicyConfig {
@@ -10,6 +11,7 @@ export interface AlarmPolicyConfig {
   audioPause: { defaultS: number; maxS: number };
   limits: { beds: Record<string, Record<string, LimitOverride>> };
   news2: { beds: Record<string, News2BedConfig>; clearAfterS: number; priorities?: Partial<News2Config['priorities']> };
+  rhythm: RhythmConfig;
   /** Devices expected to send from start (see schema). */
   devices: Record<string, { bed?: string; silentAfterS?: number }>;
 }
@@ -28,6 +30,7 @@ export function engineConfigFromPolicy(policy: AlarmPolicyConfig): Omit<AlarmEng
       clearAfterS: policy.news2.clearAfterS ?? DEFAULT_NEWS2_CONFIG.clearAfterS,
       priorities: { ...DEFAULT_NEWS2_CONFIG.priorities, ...policy.news2.priorities },
     },
+    rhythm: { ...DEFAULT_RHYTHM_CONFIG, ...policy.rhythm },
     escalation: policy.escalation.enabled ? { afterS: policy.escalation.afterS, priorities: [...policy.escalation.priorities] } : null,
     audioPause: { ...policy.audioPause },
     technical: { ...rest.technical, devices: { ...policy.devices } },

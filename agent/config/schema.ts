@@ -388,6 +388,25 @@ export const configSchema = {
             },
           },
         },
+        rhythm: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description:
+            "The gateway's own arrhythmia check on streamed ECG (lead II when sent, else the first lead): asystole (no QRS " +
+            'for `asystoleS`), extreme bradycardia (under `bradyBpm` over 5 beats) and extreme tachycardia (over `tachyBpm` ' +
+            'over 17 beats), the PhysioNet/CinC 2015 definitions; high-priority alarms of source `rhythm`, judged by the ' +
+            'edge model like a monitor\'s. Only clean ECG is judged (valid, no gaps, 8 s at least); an asystole while a clean ' +
+            'pleth shows pulses is not raised. Off by default: the monitors\' own arrhythmia alarms are primary, and this ' +
+            'check would repeat them; switch it on for devices that stream ECG but whose alarms do not reach the gateway. ' +
+            'Secondary and advisory, as every alarm of the agent.',
+          properties: {
+            enabled: { type: 'boolean', default: false },
+            asystoleS: { type: 'number', minimum: 3, maximum: 10, default: 4, description: 'Seconds without a QRS that are an asystole (default 4).' },
+            bradyBpm: { type: 'number', minimum: 20, maximum: 60, default: 40, description: 'Heart rate under which 5 beats are an extreme bradycardia, /min (default 40).' },
+            tachyBpm: { type: 'number', minimum: 100, maximum: 250, default: 140, description: 'Heart rate over which 17 beats are an extreme tachycardia, /min (default 140).' },
+          },
+        },
         news2: {
           type: 'object',
           additionalProperties: false,

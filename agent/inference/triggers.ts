@@ -1,5 +1,6 @@
 // Which raised alarms the edge model judges, and as which of its five alarm types. Device alarms are
 // recognised by their MDC event code, else by their text (monitors word them differently); the agent's own
+// rhythm alarms (asystole, extreme brady/tachycardia on streamed ECG) are judged as what they are, and its
 // heart-rate limit alarms count as bradycardia / tachycardia (the model was trained on the monitors'
 // *extreme* brady/tachy alarms, so for milder limit alarms its figure is indicative only). Non-sustained VT is
 // not judged (notJudged says why).
@@ -34,13 +35,15 @@ const BY_TEXT: [RegExp, AlarmType][] = [
 
 /** Limit rules of the agent (agent/alarms/limits.ts) on heart rate. */
 const LIMIT_CODES: Record<string, AlarmType> = { 'limit:hr-low': 'Bradycardia', 'limit:hr-high': 'Tachycardia' };
+/** The agent's own rhythm analysis (agent/alarms/rhythm.ts): the very alarm types the model was trained on. */
+const RHYTHM_CODES: Record<string, AlarmType> = { 'rhythm:asystole': 'Asystole', 'rhythm:brady': 'Bradycardia', 'rhythm:tachy': 'Tachycardia' };
 
 /** The model's alarm type for this alarm, or null when the model does not judge it. */
 export function modelAlarmType(alarm: Pick<Alarm, 'source' | 'category' | 'condition'>): AlarmType | null {
   if (alarm.category !== 'physiological') return null;
-  if (alarm.source === 'limit') {
+  if (alarm.source === 'limit' || alarm.source === 'rhythm') {
     const raw = alarm.condition.raw;
-    return raw?.system === 'agent' ? (LIMIT_CODES[raw.code] ?? null) : null;
+    return raw?.system === 'agent' ? ((alarm.source === 'limit' ? LIMIT_CODES : RHYTHM_CODES)[raw.code] ?? null) : null;
   }
   if (alarm.source !== 'device') return null;
   if (notJudged(alarm) !== null) return null;

@@ -101,6 +101,23 @@ describe('edge model, live: replayed PhysioNet record → device alarm → model
     expect(agent.outbox.pending('alarms').records).toBeGreaterThanOrEqual(4);
   });
 
+  it("the gateway's own rhythm analysis (alarms.rhythm) finds the true tachycardia in the replayed ECG, and the model judges its alarm", async () => {
+    const { log } = captureLog('info');
+    // The record's own device alarm is off: the ECG is the only evidence.
+    const drivers = [{ ...replay('t106s', 'ICU-4'), options: { ...replay('t106s', 'ICU-4').options, alarm: false } }];
+    const config = testConfig(tempDir(), { drivers, alarms: { rhythm: { enabled: true } } });
+    agent = new Agent({ config, registry, log });
+    const rec = recorder(agent);
+    await agent.start();
+    const raised = await rec.waitFor((c) => c.change === 'raised' && c.alarm.bed === 'ICU-4');
+    expect(raised.alarm).toMatchObject({ source: 'rhythm', priority: 'high', category: 'physiological', deviceId: 'wfdb-t106s', condition: { raw: { system: 'agent', code: 'rhythm:tachy' } } });
+    expect(raised.alarm.condition.text).toMatch(/^EXTREME TACHY \(gateway ECG analysis\): HR 1[4-9]\d \/min over 17 beats on ECG II$/);
+    const ann = await rec.waitFor((c) => c.change === 'annotated' && c.alarmId === raised.alarmId);
+    expect(ann.alarm.annotations.find((n) => n.kind === 'model')!.values).toMatchObject({ alarmType: 'Tachycardia', modelVersion: golden.modelVersion });
+    // Forwarded like any alarm: its changes are in the store's alarm stream, valid against the schema (forward tests).
+    expect(agent.outbox.pending('alarms').records).toBeGreaterThanOrEqual(2);
+  });
+
   it('refuses a model that is not approved: rules only, a technical alarm, the alarm annotated "not assessed"', async () => {
     const { log, find } = captureLog('info');
     const other = 'ab'.repeat(32);
