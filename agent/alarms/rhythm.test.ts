@@ -1,13 +1,20 @@
 // The gateway's own arrhythmia check on streamed ECG (alarms.rhythm): asystole, extreme brady- and tachycardia by the
 // PhysioNet/CinC 2015 definitions; never on ECG that is not clean, not for a flat ECG while the pleth shows pulses, and
 // ended unconfirmed when the ECG stops arriving.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readRecord } from '../../models/records.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { MDC, UNITS } from '../model/mdc.js';
 import type { Quality, WaveformSegment } from '../model/reading.js';
 import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor, rhythmKey } from './rhythm.js';
 import type { ConditionUpdate } from './types.js';
 
 const T0 = Date.UTC(2026, 11, 5, 8, 0, 0);
+const CORPUS = join(PACKAGE_ROOT, '..', 'shared', 'corpus', 'physionet-2015-false-alarms', 'windows-30s');
+const corpusPresent = existsSync(CORPUS);
+if (!corpusPresent) console.warn(`agent/alarms/rhythm.test.ts: the corpus case is skipped, no corpus at ${CORPUS}`);
 const RATE = 250;
 const ON = { ...DEFAULT_RHYTHM_CONFIG, enabled: true };
 
@@ -113,5 +120,95 @@ describe('gateway rhythm analysis', () => {
     expect(m.tick(T0 + 25_000).map(label)).toEqual([]);
     expect(m.tick(T0 + 31_000).map(label)).toEqual(['ended:tachy (unconfirmed)']);
     expect(stream(new RhythmMonitor(DEFAULT_RHYTHM_CONFIG), new Signal(0.04).rhythm(75, 0, 5), 0, 20)).toEqual([]);
+  });
+
+  describe('review rv63', () => {
+    it('a device clock set back starts the stretch afresh and is judged at once (it was blind for as long as the step)', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(75, 0, 30);
+      // The device's clock runs an hour ahead for 20 s, then is set right: its stamps go back an hour. Its ECG goes
+      // silent 10 s later.
+      const stamped = (s: number, aheadS: number) => ({ ...segment('ecg', s, ecg.second(s)), startTime: T0 + (s + aheadS) * 1000 });
+      const out: ConditionUpdate[] = [];
+      for (let s = 0; s < 20; s++) out.push(...m.waveform(stamped(s, 3600)));
+      for (let s = 20; s < 45; s++) out.push(...m.waveform(stamped(s, 0)));
+      expect(out.map(label)).toEqual(['present:asystole']);
+    });
+
+    it("an asystole is not raised while the pleth pulses, whichever signal's segments start first; a line without noise is no asystole", () => {
+      for (const offsetMs of [1, -1, 300, -300]) {
+        const m = new RhythmMonitor(ON);
+        const ecg = new Signal(0.04).rhythm(75, 0, 12);
+        const pleth = new Signal(0.3).rhythm(75, 0, 60);
+        const out: ConditionUpdate[] = [];
+        for (let s = 0; s < 60; s++) {
+          out.push(...m.waveform({ ...segment('pleth', s, pleth.second(s)), startTime: T0 + s * 1000 + offsetMs }));
+          out.push(...m.waveform(segment('ecg', s, ecg.second(s))));
+        }
+        expect(out.map(label), `pleth ${offsetMs} ms`).toEqual([]);
+      }
+      const m = new RhythmMonitor(ON);
+      const out: ConditionUpdate[] = [];
+      const beats = new Signal(0.04).rhythm(75, 0, 12);
+      for (let s = 0; s < 40; s++) out.push(...m.waveform(segment('ecg', s, s < 12 ? beats.second(s) : new Array<number>(RATE).fill(0))));
+      expect(out.map(label)).toEqual([]);
+      expect(m.noSignal).toBeGreaterThan(0);
+    });
+
+    it('a segment with an absurd sample rate is not judged (it allocated gigabytes, or threw inside the engine)', () => {
+      const m = new RhythmMonitor(ON);
+      expect(m.waveform({ ...segment('ecg', 0, [0, 0.1]), sampleRateHz: 4e9 })).toEqual([]);
+      expect(m.waveform({ ...segment('ecg', 0, [0, 0.1]), sampleRateHz: 50 })).toEqual([]);
+    });
+
+    it('a rate on the edge raises one alarm, not one every few seconds (hysteresis, and 10 s absent before it ends)', () => {
+      const ecg = new Signal(0.04);
+      for (let t = 0; t < 120; t += 10) ecg.rhythm(t % 20 === 0 ? 143 : 137, t, t + 10);
+      expect(stream(new RhythmMonitor(ON), ecg, 0, 120)).toEqual(['present:tachy']);
+    });
+
+    it('a lost 40 ms segment is a gap, not squeezed out: 130 /min stays 130 (it became an extreme tachycardia)', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.08).rhythm(130, 0, 40);
+      const out: ConditionUpdate[] = [];
+      for (let i = 0; i < 1000; i++) {
+        if (i % 8 === 7) continue; // one in eight 40 ms segments lost
+        const s = Math.floor(i / 25);
+        const part = ecg.second(s).slice((i % 25) * 10, (i % 25) * 10 + 10);
+        out.push(...m.waveform({ ...segment('ecg', 0, part), startTime: T0 + i * 40, receivedAt: T0 + i * 40 + 1000 }));
+      }
+      expect(out.map(label)).toEqual([]);
+    });
+
+    it('ECG marked not valid for 10 s ends what was present, unconfirmed (it kept a tachycardia alarm through a lead-off)', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(170, 0, 60);
+      const leadOff = (s: number): Quality => (s >= 20 ? { state: 'invalid', reasons: ['lead-off'] } : { state: 'valid' });
+      expect(stream(m, ecg, 0, 40, { quality: leadOff })).toEqual(['present:tachy', 'ended:tachy (unconfirmed)']);
+    });
+
+    it('a slow ECG rate while a clean pleth pulses well above it is the ECG missing beats, not a bradycardia', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(35, 0, 40);
+      const pleth = new Signal(0.3).rhythm(80, 0, 40);
+      expect(stream(m, ecg, 0, 40, { pleth })).toEqual([]);
+      expect(m.suppressedByPulse).toBeGreaterThan(0);
+      expect(stream(new RhythmMonitor(ON), ecg, 0, 40)).toEqual(['present:brady']);
+    });
+
+    // Synthetic noise does not fool the detectors the way real artefact does: a real window of the shared corpus.
+    it.skipIf(!corpusPresent)('a fast "rate" from noise the two QRS detectors disagree on is not an extreme tachycardia (PhysioNet a145l, a false asystole alarm)', () => {
+      const rec = readRecord(CORPUS, 'a145l');
+      const ecg = rec.channels.find((c) => c.name === 'II')!;
+      const m = new RhythmMonitor(ON);
+      const out: ConditionUpdate[] = [];
+      for (let s = 0; (s + 1) * RATE <= ecg.samples.length; s++) {
+        const part = Array.from(ecg.samples.subarray(s * RATE, (s + 1) * RATE), (v) => (Number.isFinite(v) ? v : 0));
+        out.push(...m.waveform(segment('ecg', s, part)));
+      }
+      // With the agreement check off (0) the same stream raised an extreme tachycardia.
+      expect(out.map(label)).toEqual([]);
+      expect(m.noisyRate).toBeGreaterThan(0);
+    });
   });
 });
