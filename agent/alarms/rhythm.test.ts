@@ -187,13 +187,59 @@ describe('gateway rhythm analysis', () => {
       expect(stream(m, ecg, 0, 40, { quality: leadOff })).toEqual(['present:tachy', 'ended:tachy (unconfirmed)']);
     });
 
-    it('a slow ECG rate while a clean pleth pulses well above it is the ECG missing beats, not a bradycardia', () => {
+    it('a pleth with a dicrotic wave (two pulses a beat) does not hide a bradycardia (rv64 H2: the pleth veto of a slow rate went)', () => {
       const m = new RhythmMonitor(ON);
       const ecg = new Signal(0.04).rhythm(35, 0, 40);
-      const pleth = new Signal(0.3).rhythm(80, 0, 40);
-      expect(stream(m, ecg, 0, 40, { pleth })).toEqual([]);
-      expect(m.suppressedByPulse).toBeGreaterThan(0);
-      expect(stream(new RhythmMonitor(ON), ecg, 0, 40)).toEqual(['present:brady']);
+      const pleth = new Signal(0.15).rhythm(35, 0, 40).rhythm(35, 0.45, 40);
+      expect(stream(m, ecg, 0, 40, { pleth })).toEqual(['present:brady']);
+    });
+
+  });
+
+  describe('review rv64', () => {
+    /** The ECG as 40 ms segments, some lost, start times jittered: a lossy network feed. */
+    function lossy(m: RhythmMonitor, ecg: Signal, toS: number, opts: { loseEvery?: number; jitterMs?: number }): string[] {
+      const out: ConditionUpdate[] = [];
+      let seed = 3;
+      for (let i = 0; i < toS * 25; i++) {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        if (opts.loseEvery && i % opts.loseEvery === opts.loseEvery - 1) continue;
+        const s = Math.floor(i / 25);
+        const jitter = opts.jitterMs ? Math.round((seed / 2147483648 - 0.5) * 2 * opts.jitterMs) : 0;
+        const part = ecg.second(s).slice((i % 25) * 10, (i % 25) * 10 + 10);
+        out.push(...m.waveform({ ...segment('ecg', 0, part), startTime: T0 + i * 40 + jitter, receivedAt: T0 + i * 40 + 1000 }));
+      }
+      return out.map(label);
+    }
+
+    it('a lossy feed (1 in 7 segments lost) or jittered start times (±25 ms) is still judged: the asystole is raised', () => {
+      const ecg = () => new Signal(0.04).rhythm(75, 0, 20);
+      expect(lossy(new RhythmMonitor(ON), ecg(), 40, { loseEvery: 7 })).toEqual(['present:asystole']);
+      expect(lossy(new RhythmMonitor(ON), ecg(), 40, { jitterMs: 25 })).toEqual(['present:asystole']);
+    });
+
+    it('an asystole ends at the first beats, a rate alarm at once when an asystole is found; a rate alarm ends after 10 judgements whatever the clock does', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(170, 0, 20).rhythm(75, 30, 60);
+      const out = stream(m, ecg, 0, 60);
+      expect(out).toEqual(['present:tachy', 'present:asystole', 'ended:tachy', 'ended:asystole']);
+      // A tachycardia that ends while the device's clock is set back an hour: it ends after 10 s of ECG all the same.
+      const m2 = new RhythmMonitor(ON);
+      const ecg2 = new Signal(0.04).rhythm(170, 0, 20).rhythm(80, 20, 80);
+      const seen: ConditionUpdate[] = [];
+      for (let s = 0; s < 60; s++) seen.push(...m2.waveform({ ...segment('ecg', s, ecg2.second(s)), startTime: T0 + (s < 24 ? s : s - 3600) * 1000 }));
+      expect(seen.map(label)).toEqual(['present:tachy', 'ended:tachy']);
+    });
+
+    it('an asystole with a near-silent baseline (0.002 mV steps) is raised: only an exactly constant line is no signal', () => {
+      const m = new RhythmMonitor(ON);
+      const beats = new Signal(0.04).rhythm(75, 0, 12);
+      const out: ConditionUpdate[] = [];
+      for (let s = 0; s < 30; s++) {
+        const x = s < 12 ? beats.second(s) : Array.from({ length: RATE }, (_, i) => (i % 97 < 50 ? 0 : 0.002));
+        out.push(...m.waveform(segment('ecg', s, x)));
+      }
+      expect(out.map(label)).toEqual(['present:asystole']);
     });
 
     // Synthetic noise does not fool the detectors the way real artefact does: a real window of the shared corpus.

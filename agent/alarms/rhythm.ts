@@ -36,32 +36,44 @@ const WINDOW_S = 16;
 /** Shortest clean stretch judged: 17 beats at 140 /min take 7.3 s; 5 at 40 /min 7.5 s. */
 const MIN_WINDOW_S = 8;
 /**
- * A segment starting further than this from where the last ended (or before it: a clock set back) is a gap: the stretch
- * starts again. Two samples, at least 20 ms (timestamps rounded to the millisecond): a lost 40 ms segment squeezed out
- * made 130 /min look like 143 (review rv63 M4).
+ * Where a segment starts against where the last ended: within JITTER of it, it follows on (timestamps jitter: HL7
+ * message times, a monitor's poll replies); later by up to GAP_MS, the samples lost are held at the last value so
+ * that the beats keep their times (a lost 40 ms segment squeezed out made 130 /min look like 143: rv63 M4; starting
+ * over at every such gap left a lossy feed never judged: rv64 H1); further either way (a longer gap, a clock set
+ * back or forward), the stretch starts again.
  */
-const gapMs = (rate: number): number => Math.max(20, 2000 / rate);
+const jitterMs = (rate: number): number => Math.max(30, 2000 / rate);
+const GAP_MS = 500;
 /** Sample rates judged: ECG below 100 Hz is too coarse for the QRS detector; above 1000 Hz is a fault (rv63 H3). */
 const MIN_RATE_HZ = 100;
 const MAX_RATE_HZ = 1000;
-/** A condition ends only once its criterion has been absent for this long of ECG: a rate on the edge must not flap. */
-const END_AFTER_MS = 10_000;
+/**
+ * A condition ends only once its criterion has been absent for this many judgements in a row (one per second of ECG):
+ * a rate on the edge must not flap. Counted, not timed on the device's clock, which may step (rv64 M4).
+ */
+const END_AFTER_JUDGEMENTS = 10;
+/** Judgements in a row without a clean stretch (lead off, questionable) that end what is present, unconfirmed. */
+const NOT_CLEAN_JUDGEMENTS = 10;
 /** Hysteresis of the rate criteria, /min: a tachycardia at 141 ends under 135, a bradycardia at 39 over 45. */
 const RATE_HYSTERESIS_BPM = 5;
-/** Peak-to-peak under this (mV) over a silence is no signal at all (a lead off the device does not flag), not asystole. */
-const NO_SIGNAL_MV = 0.005;
+/**
+ * A silence whose samples are all the same value is no signal (a lead off the device does not flag, a stuck channel),
+ * not an asystole. Exactly constant only: a real asystole's baseline moves (0.020 mV peak to peak at the least in the
+ * PhysioNet set's true asystoles), and a coarse device's steps must not hide one (rv64 M3).
+ */
+const NO_SIGNAL_MV = 1e-6;
 /** A feed whose ECG has not arrived for this long (gateway time) is no longer judged: its conditions end unconfirmed. */
 const STALE_MS = 10_000;
-/** Pulses on a clean pleth within an asystole's silence that make it not an asystole. */
+/** Pulses on a clean pleth in its last PULSE_WINDOW_MS that make a silent ECG not an asystole. */
 const PULSES_AGAINST_ASYSTOLE = 2;
+const PULSE_WINDOW_MS = 3000;
 /**
- * Agreement (F1) of the two QRS detectors on a tachycardia's beats under which they are taken for noise. Chosen on the
- * PhysioNet 2015 windows themselves (bench/rhythm.ts; not held out): 0.8 kept 86 of 105 true extreme tachycardias
- * and raised one in 59 of the monitors' false-alarm windows, 0.9 kept 80 and raised one in 30.
+ * Agreement (F1) of the two QRS detectors on a rate alarm's beats under which they are taken for noise (bSQI, as in the
+ * PhysioNet 2015 entries). Chosen on the PhysioNet 2015 windows themselves (bench/rhythm.ts; not held out): for extreme
+ * tachycardia, 0.8 kept 86 of 105 true ones and raised one in 59 of the monitors' false-alarm windows, 0.9 kept 80 and
+ * raised one in 30; used for bradycardia too (a slow "rate" from beats missed in noise).
  */
 const MIN_BEAT_AGREEMENT = 0.9;
-/** A clean pleth's pulse rate this far (/min) above a bradycardia's limit makes the ECG's slow rate an artefact. */
-const PULSE_DISAGREES_BPM = 20;
 
 export type RhythmType = 'asystole' | 'brady' | 'tachy';
 
@@ -82,31 +94,42 @@ class Stretch {
     this.buf = new Float32Array(0);
   }
 
-  /** Appends a segment; a new rate or a gap starts the stretch over (then returns true). */
+  /** Appends a segment (after the samples of a short gap, held); a new rate or a long gap starts it over (true). */
   add(seg: WaveformSegment, scale: number): boolean {
     const rate = seg.sampleRateHz;
-    const restart = rate !== this.rate || Math.abs(seg.startTime - this.endMs) > gapMs(rate);
+    const gap = seg.startTime - this.endMs;
+    const restart = rate !== this.rate || gap < -GAP_MS || gap > GAP_MS;
     if (restart) {
       this.rate = rate;
       this.buf = new Float32Array(Math.ceil(this.capacityS * rate));
       this.len = 0;
       this.cleanFromMs = seg.startTime;
+      this.endMs = seg.startTime;
+    } else if (gap > jitterMs(rate)) {
+      const lost = Math.round((gap / 1000) * rate);
+      this.push(new Array<number>(lost).fill(this.len ? this.buf[this.len - 1]! : 0), 1);
+      this.endMs += (lost / rate) * 1000;
     }
-    const segEnd = seg.startTime + (seg.samples.length / rate) * 1000;
+    // Placed where the last ended (jitter), so that a stretch's times stay its samples' count.
+    const segEnd = this.endMs + (seg.samples.length / rate) * 1000;
     if (seg.quality.state !== 'valid') this.cleanFromMs = segEnd;
+    this.push(seg.samples, scale);
+    this.endMs = segEnd;
+    return restart;
+  }
+
+  private push(samples: readonly number[], scale: number): void {
     const cap = this.buf.length;
-    const n = seg.samples.length;
+    const n = samples.length;
     if (n >= cap) {
-      for (let i = 0; i < cap; i++) this.buf[i] = seg.samples[n - cap + i]! * scale;
+      for (let i = 0; i < cap; i++) this.buf[i] = samples[n - cap + i]! * scale;
       this.len = cap;
     } else {
       const keep = Math.min(this.len, cap - n);
       this.buf.copyWithin(0, this.len - keep, this.len);
-      for (let i = 0; i < n; i++) this.buf[keep + i] = seg.samples[i]! * scale;
+      for (let i = 0; i < n; i++) this.buf[keep + i] = samples[i]! * scale;
       this.len = keep + n;
     }
-    this.endMs = segEnd;
-    return restart;
   }
 
   /** The clean samples at the end of the stretch, and the data time their first one starts at. */
@@ -127,12 +150,12 @@ interface Feed {
   pleth: Stretch | null;
   /** Data time of the last judgement. */
   judgedAtMs: number;
-  /** Data time of the end of the last clean stretch judged. */
-  judgedCleanMs: number;
   /** Gateway time the last ECG arrived. */
   receivedAt: number;
-  /** Conditions present, with the data time since when their criterion has been absent (null: still met). */
-  present: Map<RhythmType, number | null>;
+  /** Conditions present, with how many judgements in a row their criterion has been absent. */
+  present: Map<RhythmType, number>;
+  /** Judgements in a row without a clean stretch. */
+  notClean: number;
 }
 
 export class RhythmMonitor {
@@ -159,7 +182,7 @@ export class RhythmMonitor {
       return [];
     }
     if (!f) {
-      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, ecg: new Stretch(WINDOW_S), pleth: null, judgedAtMs: -Infinity, judgedCleanMs: seg.startTime, receivedAt: seg.receivedAt, present: new Map() };
+      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, ecg: new Stretch(WINDOW_S), pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notClean: 0 };
       this.feeds.set(key, f);
     }
     if (ch.name !== f.lead) {
@@ -193,19 +216,20 @@ export class RhythmMonitor {
     if (spanS < MIN_WINDOW_S) {
       // Too short a clean stretch says nothing. Present conditions stay while the ECG is briefly not clean; ECG not
       // clean for as long as a silent feed takes ends them, unconfirmed, as a silent feed does (rv63 M6).
-      if (f.present.size && f.ecg.endMs - f.judgedCleanMs >= STALE_MS) {
-        return this.endAll(f, at, `ECG ${f.lead} from ${f.deviceId} without a clean stretch (lead off, questionable, gaps) for ${Math.round((f.ecg.endMs - f.judgedCleanMs) / 1000)} s: the rhythm can no longer be judged`, true);
+      f.notClean += 1;
+      if (f.present.size && f.notClean >= NOT_CLEAN_JUDGEMENTS) {
+        return this.endAll(f, at, `ECG ${f.lead} from ${f.deviceId} without a clean stretch (lead off, questionable, gaps) for ${f.notClean} s: the rhythm can no longer be judged`, true);
       }
       return [];
     }
-    f.judgedCleanMs = f.ecg.endMs;
+    f.notClean = 0;
     const beats = detectQrs(x, rate).times;
     const found = new Map<RhythmType, string>();
     const silentS = spanS - (beats.at(-1) ?? 0);
     if (silentS >= this.config.asystoleS) {
       // Its last seconds (clear of the last QRS's tail): a lead that comes off goes flat at once.
       const silence = x.subarray(x.length - Math.round((this.config.asystoleS - 0.5) * rate));
-      const pulses = this.pulsesBetween(f, f.ecg.endMs - silentS * 1000, f.ecg.endMs);
+      const pulses = this.pulsesNow(f, f.ecg.endMs);
       if (pulses >= PULSES_AGAINST_ASYSTOLE) this.suppressedByPulse += 1;
       // A line with no noise at all is no ECG (a lead off the device does not flag, a stuck channel): not an asystole.
       else if (peakToPeak(silence) < NO_SIGNAL_MV) this.noSignal += 1;
@@ -223,12 +247,9 @@ export class RhythmMonitor {
       // Once present, a rate criterion holds until the rate is clearly back (hysteresis).
       const bradyLimit = this.config.bradyBpm + (f.present.has('brady') ? RATE_HYSTERESIS_BPM : 0);
       const tachyLimit = this.config.tachyBpm - (f.present.has('tachy') ? RATE_HYSTERESIS_BPM : 0);
-      // A pulse is never faster than the heart: a clean pleth pulsing well above a bradycardia's rate over the same
-      // beats says the ECG misses beats (a small QRS, a lead problem).
-      const span = (beatsN: number) => (f.ecg.endMs - (spanS - beats.at(-beatsN)!) * 1000);
+      // Not the pleth for a bradycardia: a dicrotic wave, or a burst of artefact, read as pulses hid true ones (rv64 H2).
       if (bradyBpm && bradyBpm < bradyLimit) {
-        const pulse = this.pulseRate(f, span(BRADY_BEATS), f.ecg.endMs);
-        if (pulse !== null && pulse > bradyLimit + PULSE_DISAGREES_BPM) this.suppressedByPulse += 1;
+        if (this.detectorsDisagree(x, rate, beats, BRADY_BEATS)) this.noisyRate += 1;
         else found.set('brady', `HR ${Math.round(bradyBpm)} /min over ${BRADY_BEATS} beats on ECG ${f.lead}`);
       }
       // Not the pleth for a tachycardia: fewer pulses than beats is what a fast rhythm does to perfusion (the true
@@ -236,9 +257,7 @@ export class RhythmMonitor {
       // is told by two QRS detectors disagreeing on the beats (bSQI, as in the PhysioNet 2015 entries): on the
       // challenge's false VT alarms (noisy ECG) the rate criterion alone raised an extreme tachycardia in 50 of 202.
       if (tachyBpm && tachyBpm > tachyLimit) {
-        const from = beats.at(-TACHY_BEATS)!;
-        const agree = matchF1(beats.filter((t) => t >= from), detectWide(x, rate).times.filter((t) => t >= from - 0.15), 0.15);
-        if (agree < MIN_BEAT_AGREEMENT) this.noisyRate += 1;
+        if (this.detectorsDisagree(x, rate, beats, TACHY_BEATS)) this.noisyRate += 1;
         else found.set('tachy', `HR ${Math.round(tachyBpm)} /min over ${TACHY_BEATS} beats on ECG ${f.lead}`);
       }
     }
@@ -247,42 +266,41 @@ export class RhythmMonitor {
       const why = found.get(type);
       if (why !== undefined) {
         if (!f.present.has(type)) out.push({ present: true, at, why, spec: this.spec(f, type, why) });
-        f.present.set(type, null);
+        f.present.set(type, 0);
         continue;
       }
-      if (!f.present.has(type)) continue;
-      // Ends once absent for END_AFTER_MS of ECG: a rate on the edge, a beat found or missed, must not raise a new high
-      // alarm every few seconds (rv63 M3).
-      const absentSince = f.present.get(type) ?? f.ecg.endMs;
-      f.present.set(type, absentSince);
-      if (f.ecg.endMs - absentSince < END_AFTER_MS) continue;
+      const absent = f.present.get(type);
+      if (absent === undefined) continue;
+      // Ends once absent for END_AFTER_JUDGEMENTS: a rate on the edge, a beat found or missed, must not raise a new high
+      // alarm every few seconds (rv63 M3). An asystole ends at the first beats: beats are no asystole, whatever comes.
+      // A rate alarm ends at once when an asystole is found: no rate then (rv64 L5).
+      if (type !== 'asystole' && !found.has('asystole') && absent + 1 < END_AFTER_JUDGEMENTS) {
+        f.present.set(type, absent + 1);
+        continue;
+      }
       f.present.delete(type);
-      out.push({ present: false, key: rhythmKey(f.bed, f.deviceId, type), at, why: `${TEXT[type]} no longer seen on ECG ${f.lead} for ${END_AFTER_MS / 1000} s` });
+      out.push({ present: false, key: rhythmKey(f.bed, f.deviceId, type), at, why: `${TEXT[type]} no longer seen on ECG ${f.lead}` });
     }
     return out;
   }
 
-  /** The pulse rate (/min) on the feed's clean pleth between two data times, or null when it does not cover them. */
-  private pulseRate(f: Feed, fromMs: number, toMs: number): number | null {
-    const p = f.pleth;
-    if (!p || p.endMs < toMs - 2000) return null;
-    const { x, startMs } = p.clean();
-    if (startMs > fromMs + 1000 || x.length < 2 * p.rate) return null;
-    const t = detectPulses(x, p.rate).times.map((s) => startMs + s * 1000).filter((ms) => ms >= fromMs && ms <= toMs);
-    // Fewer than 3 pulses over the span: no pulse rate to compare (a flat pleth is not a slow one).
-    return t.length < 3 ? null : (60_000 * (t.length - 1)) / (t.at(-1)! - t[0]!);
+  /** Whether the two QRS detectors disagree on the last `n` beats (bSQI under MIN_BEAT_AGREEMENT): noise, not a rate. */
+  private detectorsDisagree(x: Float32Array, rate: number, beats: number[], n: number): boolean {
+    const from = beats.at(-n)!;
+    return matchF1(beats.filter((t) => t >= from), detectWide(x, rate).times.filter((t) => t >= from - 0.15), 0.15) < MIN_BEAT_AGREEMENT;
   }
 
   /**
-   * Pulses on the feed's pleth between two data times, counted where the pleth is clean; 0 when its clean part covers
-   * less than an asystole's length of them (the two signals' segments need not start together: rv63 H2).
+   * Pulses on the feed's clean pleth in the last PULSE_WINDOW_MS before `toMs`: the heart beating now, not a pulse that
+   * decays after the last beat or a burst of artefact (rv64 H2); 0 when the clean pleth does not cover that window
+   * (the two signals' segments need not start together, within a second: rv63 H2).
    */
-  private pulsesBetween(f: Feed, fromMs: number, toMs: number): number {
+  private pulsesNow(f: Feed, toMs: number): number {
     const p = f.pleth;
-    if (!p || p.endMs < toMs - 2000) return 0;
+    if (!p || p.endMs < toMs - 1000) return 0;
     const { x, startMs } = p.clean();
-    const from = Math.max(fromMs, startMs);
-    if (Math.min(toMs, p.endMs) - from < this.config.asystoleS * 1000 - 1000 || x.length < 2 * p.rate) return 0;
+    const from = toMs - PULSE_WINDOW_MS;
+    if (startMs > from + 500 || x.length < 2 * p.rate) return 0;
     const times = detectPulses(x, p.rate).times;
     return times.filter((t) => startMs + t * 1000 >= from && startMs + t * 1000 <= toMs).length;
   }
