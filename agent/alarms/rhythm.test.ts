@@ -1,5 +1,6 @@
 // The gateway's own arrhythmia check on streamed ECG (alarms.rhythm): asystole, extreme brady- and tachycardia by the
-// PhysioNet/CinC 2015 definitions; never on ECG that is not clean, not for a flat ECG while the pleth shows pulses, and
+// PhysioNet/CinC 2015 definitions; never on ECG that is not clean, not for a flat ECG while the pleth shows pulses
+// (with pulseVeto), and
 // ended unconfirmed when the ECG stops arriving.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ const corpusPresent = existsSync(CORPUS);
 if (!corpusPresent) console.warn(`agent/alarms/rhythm.test.ts: the corpus case is skipped, no corpus at ${CORPUS}`);
 const RATE = 250;
 const ON = { ...DEFAULT_RHYTHM_CONFIG, enabled: true };
+const VETO = { ...ON, pulseVeto: true };
 
 /** Deterministic noise of ±0.01 mV: a quiet, connected lead. */
 function noise(seed: number): () => number {
@@ -98,10 +100,11 @@ describe('gateway rhythm analysis', () => {
     expect(stream(m, ecg, 0, 45, { quality: leadOff })).toEqual([]);
   });
 
-  it('a flat ECG while a clean pleth shows pulses is not raised (counted)', () => {
-    const m = new RhythmMonitor(ON);
+  it('a flat ECG while a clean pleth shows pulses: raised (the model reads the pleth), or with pulseVeto not raised (counted)', () => {
     const ecg = new Signal(0.04).rhythm(75, 0, 12);
     const pleth = new Signal(0.3).rhythm(75, 0, 30);
+    expect(stream(new RhythmMonitor(ON), ecg, 0, 30, { pleth })).toEqual(['present:asystole']);
+    const m = new RhythmMonitor(VETO);
     expect(stream(m, ecg, 0, 30, { pleth })).toEqual([]);
     expect(m.suppressedByPulse).toBeGreaterThan(0);
   });
@@ -137,7 +140,7 @@ describe('gateway rhythm analysis', () => {
 
     it("an asystole is not raised while the pleth pulses, whichever signal's segments start first; a line without noise is no asystole", () => {
       for (const offsetMs of [1, -1, 300, -300]) {
-        const m = new RhythmMonitor(ON);
+        const m = new RhythmMonitor(VETO);
         const ecg = new Signal(0.04).rhythm(75, 0, 12);
         const pleth = new Signal(0.3).rhythm(75, 0, 60);
         const out: ConditionUpdate[] = [];

@@ -13,7 +13,7 @@ const base = { store: { path: ':memory:' }, hub: { mode: 'off' } };
 describe('alarm policy config', () => {
   it('fills defaults matching the engine defaults', () => {
     const c = validateConfig(structuredClone(base), registry, 'test');
-    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, rhythm: { enabled: false, asystoleS: 4, bradyBpm: 40, tachyBpm: 140 }, news2: { beds: {}, clearAfterS: 300, priorities: {} }, devices: {} });
+    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, rhythm: { enabled: false, asystoleS: 4, bradyBpm: 40, tachyBpm: 140, pulseVeto: false }, news2: { beds: {}, clearAfterS: 300, priorities: {} }, devices: {} });
     expect(engineConfigFromPolicy(c.alarms).rhythm).toEqual(DEFAULT_RHYTHM_CONFIG);
     expect(c.display).toMatchObject({ enabled: false, host: '127.0.0.1', port: 8080, viewing: 'open' });
   });
