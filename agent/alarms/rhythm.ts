@@ -4,10 +4,10 @@
 // (models/features/beats.ts), so the model can judge what it raises. A secondary check for devices whose own alarms do
 // not reach the gateway: never a replacement for the monitor's arrhythmia analysis.
 //
-// Honest by construction: only a stretch of ECG marked valid and without gaps is judged (a lead-off, a questionable
-// segment or a gap makes the window wait until it is clean again); an asystole with pulses on a clean pleth at the same
-// time is not raised (counted as `suppressedByPulse`); a feed that stops ends its conditions unconfirmed (they latch
-// if unanswered) and its silence is the technical monitor's alarm. Judged on the data's own time (segment by segment,
+// Honest by construction: only a stretch of ECG marked valid is judged (a lead-off, a questionable segment or a long
+// gap makes the window wait until it is clean again); a rate the two QRS detectors disagree on is noise, a line that
+// does not move is no signal; with `pulseVeto`, an asystole with pulses on a clean pleth is not raised; a feed that
+// stops ends its conditions unconfirmed (they latch if unanswered) and its silence is the technical monitor's alarm. Judged on the data's own time (segment by segment,
 // at most once per second of ECG), so a replay at 40× speed is judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
 import { detectPulses, detectQrs, matchF1 } from '../../models/features/beats.js';
