@@ -3,7 +3,7 @@
 // it, and what is present at the window's end (the monitor's alarm onset) is compared with the monitor's alarm type and
 // the experts' label. Also its CPU cost per judgement (one per second of ECG per bed), against decoding the same
 // segments (the baseline every consumer of the stream pays). An evaluation, not a test: the figures go in the README.
-//   npx tsx bench/rhythm.ts [records dir, default: the shared corpus if present, else models/fixtures/records]
+//   npx tsx bench/rhythm.ts [records dir, default: the shared corpus if present, else models/fixtures/records] [--pulse-veto]
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,8 @@ import { listRecords, readRecord } from '../models/records.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const corpus = join(root, '..', 'shared', 'corpus', 'physionet-2015-false-alarms', 'windows-30s');
-const dir = process.argv[2] ?? (existsSync(corpus) ? corpus : join(root, 'models', 'fixtures', 'records'));
+const pulseVeto = process.argv.includes('--pulse-veto');
+const dir = process.argv.slice(2).find((a) => !a.startsWith('--')) ?? (existsSync(corpus) ? corpus : join(root, 'models', 'fixtures', 'records'));
 const T0 = Date.UTC(2026, 0, 1);
 const SAME: Record<string, RhythmType> = { Asystole: 'asystole', Bradycardia: 'brady', Tachycardia: 'tachy' };
 const LEADS: Record<string, MdcCode> = { II: MDC.ECG_ELEC_POTL_II, I: MDC.ECG_ELEC_POTL_I, III: MDC.ECG_ELEC_POTL_III };
@@ -37,6 +38,9 @@ const rows = new Map<string, { n: number; t: Tally; f: Tally; other: number }>()
 let judgeMs = 0;
 let baselineMs = 0;
 let judgements = 0;
+/** Windows the experts judged false, and those in which it raised another of its alarms at some time. */
+let falseWindows = 0;
+let falseWithOther = 0;
 for (const name of listRecords(dir)) {
   const rec = readRecord(dir, name);
   const ecg = rec.channels.find((c) => c.name in LEADS) ?? rec.channels.find((c) => !['PLETH', 'ABP', 'RESP'].includes(c.name));
@@ -51,7 +55,7 @@ for (const name of listRecords(dir)) {
       samples: bad ? part.map((v) => (Number.isFinite(v) ? v : 0)) : part, receivedAt: T0 + s * 1000 + 1000, quality: { state: bad ? 'invalid' : 'valid' },
     };
   };
-  const m = new RhythmMonitor({ ...DEFAULT_RHYTHM_CONFIG, enabled: true });
+  const m = new RhythmMonitor({ ...DEFAULT_RHYTHM_CONFIG, enabled: true, pulseVeto });
   const present = new Set<string>();
   const ever = new Set<string>();
   for (let s = 0; (s + 1) * fs <= ecg.samples.length; s++) {
@@ -80,7 +84,12 @@ for (const name of listRecords(dir)) {
   tally[0] += 1;
   if (same !== undefined && present.has(same)) tally[1] += 1;
   if (same !== undefined && ever.has(same)) tally[2] += 1;
-  if ([...ever].some((t) => t !== same)) r.other += 1;
+  const other = [...ever].some((t) => t !== same);
+  if (other) r.other += 1;
+  if (rec.trueAlarm === false) {
+    falseWindows += 1;
+    if (other) falseWithOther += 1;
+  }
 }
 const table: Row[] = [...rows].map(([type, r]) => ({
   type,
@@ -91,6 +100,7 @@ const table: Row[] = [...rows].map(([type, r]) => ({
   falseEver: `${r.f[2]} of ${r.f[0]}`,
   otherTypeEver: r.other,
 }));
-console.log(`rhythm check over ${dir} (node ${process.version}): the same alarm present at the window's end (the monitor's alarm onset), and raised at any time in it`);
+console.log(`rhythm check${pulseVeto ? ' (pulseVeto)' : ''} over ${dir} (node ${process.version}): the same alarm present at the window's end (the monitor's alarm onset), and raised at any time in it`);
 console.table(table);
+console.log(`windows the experts judged false with another of its alarms raised at some time: ${falseWithOther} of ${falseWindows}`);
 console.log(`CPU per judgement (1 s of ECG and pleth of one bed): ${(judgeMs / judgements).toFixed(3)} ms; baseline, building the segments: ${(baselineMs / judgements).toFixed(3)} ms (${judgements} judgements)`);

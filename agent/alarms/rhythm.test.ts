@@ -221,7 +221,7 @@ describe('gateway rhythm analysis', () => {
       expect(lossy(new RhythmMonitor(ON), ecg(), 40, { jitterMs: 25 })).toEqual(['present:asystole']);
     });
 
-    it('an asystole ends at the first beats, a rate alarm at once when an asystole is found; a rate alarm ends after 10 judgements whatever the clock does', () => {
+    it('a rate alarm ends at once when an asystole is found, after 10 s of ECG otherwise, whatever the clock does', () => {
       const m = new RhythmMonitor(ON);
       const ecg = new Signal(0.04).rhythm(170, 0, 20).rhythm(75, 30, 60);
       const out = stream(m, ecg, 0, 60);
@@ -258,6 +258,46 @@ describe('gateway rhythm analysis', () => {
       // With the agreement check off (0) the same stream raised an extreme tachycardia.
       expect(out.map(label)).toEqual([]);
       expect(m.noisyRate).toBeGreaterThan(0);
+    });
+  });
+
+  describe('review rv65', () => {
+    it("an escape rhythm's 4.5 s pauses give one asystole alarm, not one per pause (it ended at the first beat)", () => {
+      const ecg = new Signal(0.04).rhythm(75, 0, 10);
+      for (let t = 10; t < 190; t += 4.5) ecg.rhythm(60, t, t + 0.5);
+      expect(stream(new RhythmMonitor(ON), ecg, 0, 190)).toEqual(['present:asystole']);
+    });
+
+    it('the end delay is 10 s of ECG whatever the segment length (5 s segments ended it after 50 s)', () => {
+      const ecg = new Signal(0.04).rhythm(170, 0, 40).rhythm(80, 40, 120);
+      const m = new RhythmMonitor(ON);
+      const out: ConditionUpdate[] = [];
+      for (let s = 0; s < 120; s += 5) {
+        const samples = Array.from({ length: 5 }, (_, i) => ecg.second(s + i)).flat();
+        out.push(...m.waveform({ ...segment('ecg', s, samples), receivedAt: T0 + (s + 5) * 1000 }));
+      }
+      const ended = out.find((u) => !u.present);
+      expect(out.map(label)).toEqual(['present:tachy', 'ended:tachy']);
+      // The 17-beat rate falls under 135 /min a few seconds after 40 s; 10 s of ECG later, at the next 5 s segment.
+      expect(ended!.at).toBeLessThanOrEqual(T0 + 65_000);
+    });
+
+    it('segments sent twice (one in five), or overlapping the last by 80 ms, are not appended again: the asystole is raised', () => {
+      const ecg = new Signal(0.04).rhythm(75, 0, 20);
+      const twice = new RhythmMonitor(ON);
+      const overlapping = new RhythmMonitor(ON);
+      const out1: ConditionUpdate[] = [];
+      const out2: ConditionUpdate[] = [];
+      for (let s = 0; s < 40; s++) {
+        const seg = segment('ecg', s, ecg.second(s));
+        out1.push(...twice.waveform(seg));
+        if (s % 5 === 4) out1.push(...twice.waveform(seg));
+        // Each segment starts 80 ms before the last ended, with those 20 samples again.
+        const prev = s > 0 ? ecg.second(s - 1).slice(-20) : [];
+        out2.push(...overlapping.waveform({ ...segment('ecg', s, [...prev, ...ecg.second(s)]), startTime: T0 + s * 1000 - (s > 0 ? 80 : 0) }));
+      }
+      expect(out1.map(label)).toEqual(['present:asystole']);
+      expect(out2.map(label)).toEqual(['present:asystole']);
     });
   });
 });

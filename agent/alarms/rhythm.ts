@@ -54,18 +54,19 @@ const GAP_MS = 500;
 const MIN_RATE_HZ = 100;
 const MAX_RATE_HZ = 1000;
 /**
- * A condition ends only once its criterion has been absent for this many judgements in a row (one per second of ECG):
- * a rate on the edge must not flap. Counted, not timed on the device's clock, which may step (rv64 M4).
+ * A condition ends only once its criterion has been absent for this much ECG (counted in samples received, not on the
+ * device's clock, which may step: rv64): a rate on the edge, or an escape rhythm's pauses, must not raise a new high
+ * alarm every few seconds.
  */
-const END_AFTER_JUDGEMENTS = 10;
-/** Judgements in a row without a clean stretch (lead off, questionable) that end what is present, unconfirmed. */
-const NOT_CLEAN_JUDGEMENTS = 10;
+const END_AFTER_MS = 10_000;
+/** ECG received without a clean stretch (lead off, questionable) that ends what is present, unconfirmed. */
+const NOT_CLEAN_MS = 10_000;
 /** Hysteresis of the rate criteria, /min: a tachycardia at 141 ends under 135, a bradycardia at 39 over 45. */
 const RATE_HYSTERESIS_BPM = 5;
 /**
  * A silence whose samples are all the same value is no signal (a lead off the device does not flag, a stuck channel),
  * not an asystole. Exactly constant only: a real asystole's baseline moves (0.020 mV peak to peak at the least in the
- * PhysioNet set's true asystoles), and a coarse device's steps must not hide one (rv64 M3).
+ * PhysioNet set's true asystoles), and a coarse device's steps must not hide one (rv64 M1).
  */
 const NO_SIGNAL_MV = 1e-6;
 /** A feed whose ECG has not arrived for this long (gateway time) is no longer judged: its conditions end unconfirmed. */
@@ -100,10 +101,19 @@ class Stretch {
     this.buf = new Float32Array(0);
   }
 
-  /** Appends a segment (after the samples of a short gap, held); a new rate or a long gap starts it over (true). */
-  add(seg: WaveformSegment, scale: number): boolean {
+  /**
+   * Appends a segment: after the samples of a short gap, held; without the samples of an overlap, already held. A
+   * segment the stretch already holds (sent twice, re-sent late) is left out ('duplicate'); a new rate, a long gap or a
+   * clock step starts the stretch over ('restart').
+   */
+  add(seg: WaveformSegment, scale: number): 'appended' | 'duplicate' | 'restart' {
     const rate = seg.sampleRateHz;
     const gap = seg.startTime - this.endMs;
+    const segMs = (seg.samples.length / rate) * 1000;
+    const heldFromMs = this.endMs - (this.len / (this.rate || 1)) * 1000;
+    if (rate === this.rate && this.len > 0 && gap < -jitterMs(rate) && seg.startTime >= heldFromMs - jitterMs(rate) && seg.startTime + segMs <= this.endMs + jitterMs(rate)) {
+      return 'duplicate';
+    }
     const restart = rate !== this.rate || gap < -GAP_MS || gap > GAP_MS;
     if (restart) {
       this.rate = rate;
@@ -116,12 +126,16 @@ class Stretch {
       this.push(new Array<number>(lost).fill(this.len ? this.buf[this.len - 1]! : 0), 1);
       this.endMs += (lost / rate) * 1000;
     }
+    // An overlap beyond jitter: its first samples are held already (a segment sent again with more, a clock a little
+    // slow against its sample count).
+    const overlap = !restart && gap < -jitterMs(rate) ? Math.min(seg.samples.length, Math.round((-gap / 1000) * rate)) : 0;
+    const samples = overlap ? seg.samples.slice(overlap) : seg.samples;
     // Placed where the last ended (jitter), so that a stretch's times stay its samples' count.
-    const segEnd = this.endMs + (seg.samples.length / rate) * 1000;
+    const segEnd = this.endMs + (samples.length / rate) * 1000;
     if (seg.quality.state !== 'valid') this.cleanFromMs = segEnd;
-    this.push(seg.samples, scale);
+    this.push(samples, scale);
     this.endMs = segEnd;
-    return restart;
+    return restart ? 'restart' : 'appended';
   }
 
   private push(samples: readonly number[], scale: number): void {
@@ -158,10 +172,12 @@ interface Feed {
   judgedAtMs: number;
   /** Gateway time the last ECG arrived. */
   receivedAt: number;
-  /** Conditions present, with how many judgements in a row their criterion has been absent. */
+  /** Conditions present, with how much ECG (ms of samples) has arrived since their criterion was last met. */
   present: Map<RhythmType, number>;
-  /** Judgements in a row without a clean stretch. */
-  notClean: number;
+  /** ECG (ms of samples) received since the last clean stretch was judged. */
+  notCleanMs: number;
+  /** ECG (ms of samples) received since the last judgement. */
+  sinceJudgedMs: number;
 }
 
 export class RhythmMonitor {
@@ -184,11 +200,11 @@ export class RhythmMonitor {
     let f = this.feeds.get(key);
     if (ch.kind === 'ppg') {
       if (!f) return []; // pleth only confirms an ECG finding
-      (f.pleth ??= new Stretch(WINDOW_S)).add(seg, ch.scale);
+      (f.pleth ??= new Stretch(WINDOW_S)).add(seg, ch.scale); // a duplicate or restart of the pleth needs nothing more
       return [];
     }
     if (!f) {
-      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, ecg: new Stretch(WINDOW_S), pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notClean: 0 };
+      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, ecg: new Stretch(WINDOW_S), pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0 };
       this.feeds.set(key, f);
     }
     if (ch.name !== f.lead) {
@@ -197,11 +213,16 @@ export class RhythmMonitor {
       f.ecg = new Stretch(WINDOW_S);
     }
     // A restart (a gap, a clock set back) is judged afresh: the last judgement's time means nothing then (rv63 H1).
-    if (f.ecg.add(seg, ch.scale)) f.judgedAtMs = -Infinity;
+    const added = f.ecg.add(seg, ch.scale);
+    if (added === 'duplicate') return [];
+    if (added === 'restart') f.judgedAtMs = -Infinity;
     f.receivedAt = seg.receivedAt;
+    f.sinceJudgedMs += (seg.samples.length / seg.sampleRateHz) * 1000;
     if (f.ecg.endMs - f.judgedAtMs < 1000) return [];
     f.judgedAtMs = f.ecg.endMs;
-    return this.judge(f, seg.receivedAt);
+    const elapsedMs = f.sinceJudgedMs;
+    f.sinceJudgedMs = 0;
+    return this.judge(f, seg.receivedAt, elapsedMs);
   }
 
   /** Feeds whose ECG stopped arriving: their conditions end, unconfirmed. */
@@ -215,20 +236,21 @@ export class RhythmMonitor {
     return out;
   }
 
-  private judge(f: Feed, at: number): ConditionUpdate[] {
+  /** `elapsedMs`: ECG received since the last judgement (for the end delay and the not-clean limit). */
+  private judge(f: Feed, at: number, elapsedMs: number): ConditionUpdate[] {
     const { x } = f.ecg.clean();
     const rate = f.ecg.rate;
     const spanS = x.length / rate;
     if (spanS < MIN_WINDOW_S) {
       // Too short a clean stretch says nothing. Present conditions stay while the ECG is briefly not clean; ECG not
       // clean for as long as a silent feed takes ends them, unconfirmed, as a silent feed does (rv63 M6).
-      f.notClean += 1;
-      if (f.present.size && f.notClean >= NOT_CLEAN_JUDGEMENTS) {
-        return this.endAll(f, at, `ECG ${f.lead} from ${f.deviceId} without a clean stretch (lead off, questionable, gaps) for ${f.notClean} s: the rhythm can no longer be judged`, true);
+      f.notCleanMs += elapsedMs;
+      if (f.present.size && f.notCleanMs >= NOT_CLEAN_MS) {
+        return this.endAll(f, at, `ECG ${f.lead} from ${f.deviceId} without a clean stretch (lead off, questionable, gaps) for ${Math.round(f.notCleanMs / 1000)} s: the rhythm can no longer be judged`, true);
       }
       return [];
     }
-    f.notClean = 0;
+    f.notCleanMs = 0;
     const beats = detectQrs(x, rate).times;
     const found = new Map<RhythmType, string>();
     const silentS = spanS - (beats.at(-1) ?? 0);
@@ -276,11 +298,11 @@ export class RhythmMonitor {
       }
       const absent = f.present.get(type);
       if (absent === undefined) continue;
-      // Ends once absent for END_AFTER_JUDGEMENTS: a rate on the edge, a beat found or missed, must not raise a new high
-      // alarm every few seconds (rv63 M3). An asystole ends at the first beats: beats are no asystole, whatever comes.
-      // A rate alarm ends at once when an asystole is found: no rate then (rv64 L5).
-      if (type !== 'asystole' && !found.has('asystole') && absent + 1 < END_AFTER_JUDGEMENTS) {
-        f.present.set(type, absent + 1);
+      // Ends once absent for END_AFTER_MS of ECG: a rate on the edge, an escape rhythm's 4–6 s pauses, a beat found or
+      // missed must not raise a new high alarm every few seconds (rv63 M3, rv65: ending an asystole at the first beat
+      // raised 23 in 3 minutes). A rate alarm ends at once when an asystole is found: no rate then.
+      if (!(type !== 'asystole' && found.has('asystole')) && absent + elapsedMs < END_AFTER_MS) {
+        f.present.set(type, absent + elapsedMs);
         continue;
       }
       f.present.delete(type);
