@@ -145,6 +145,11 @@ export class AlarmEngine {
     return this.limits.takeUnconvertible();
   }
 
+  /** What the rhythm check held back or could not judge since the last call (agent/alarms/rhythm.ts take()). */
+  takeRhythm(): ReturnType<RhythmMonitor['take']> {
+    return this.rhythm.take();
+  }
+
   reading(event: Reading, measuredAt?: number): AlarmStateChange[] {
     const r = this.withBed(event);
     // The technical monitor records that the device sends for its bed (any reading, an out-of-order one too: a clock

@@ -83,6 +83,15 @@ const PULSE_WINDOW_MS = 3000;
 const MIN_BEAT_AGREEMENT = 0.9;
 
 export type RhythmType = 'asystole' | 'brady' | 'tachy';
+/** Why an ECG segment was not judged: a unit it cannot scale to mV, a sample rate outside 100–1000 Hz. */
+export type SkipReason = 'unit' | 'rate';
+export interface SkippedDevice {
+  deviceId: string;
+  bed: string | undefined;
+  reason: SkipReason;
+  /** The unit or the sample rate. */
+  value: string;
+}
 
 const TEXT: Record<RhythmType, string> = { asystole: 'ASYSTOLE', brady: 'EXTREME BRADY', tachy: 'EXTREME TACHY' };
 /** IEC 60601-1-8: a life-threatening arrhythmia is a high-priority alarm condition. */
@@ -186,6 +195,10 @@ export class RhythmMonitor {
   suppressedByPulse = 0;
   /** Extreme tachycardias not raised because the two QRS detectors disagreed on the beats (noise counted as beats). */
   noisyRate = 0;
+  private taken = { pulse: 0, 'no-signal': 0, noise: 0 };
+  private skipped: Record<SkipReason, number> = { unit: 0, rate: 0 };
+  private readonly skippedSeen = new Set<string>();
+  private skippedNew: SkippedDevice[] = [];
   /** Asystoles not raised because the ECG had no signal at all (a line without noise: no lead, a stuck channel). */
   noSignal = 0;
 
@@ -193,8 +206,13 @@ export class RhythmMonitor {
 
   /** Feed a waveform segment of an assigned bed; returns the conditions that changed. */
   waveform(seg: WaveformSegment): ConditionUpdate[] {
-    if (!this.config.enabled || seg.bed === undefined || !(seg.sampleRateHz >= MIN_RATE_HZ && seg.sampleRateHz <= MAX_RATE_HZ)) return [];
+    if (!this.config.enabled || seg.bed === undefined) return [];
     const ch = modelChannel(seg);
+    const ecg = seg.mdc?.refid.startsWith('MDC_ECG_ELEC_POTL') === true;
+    // ECG it cannot judge is told (take()), not passed over in silence: a unit it cannot scale to mV, a sample rate
+    // outside 100–1000 Hz.
+    if (ecg && !ch) return this.skip(seg, 'unit', seg.unit.ucum);
+    if (!(seg.sampleRateHz >= MIN_RATE_HZ && seg.sampleRateHz <= MAX_RATE_HZ)) return ecg ? this.skip(seg, 'rate', String(seg.sampleRateHz)) : [];
     if (!ch || ch.kind === 'abp') return [];
     const key = `${seg.deviceId}|${seg.bed}`;
     let f = this.feeds.get(key);
@@ -223,6 +241,32 @@ export class RhythmMonitor {
     const elapsedMs = f.sinceJudgedMs;
     f.sinceJudgedMs = 0;
     return this.judge(f, seg.receivedAt, elapsedMs);
+  }
+
+  private skip(seg: WaveformSegment, reason: SkipReason, value: string): ConditionUpdate[] {
+    this.skipped[reason] += 1;
+    const key = `${seg.deviceId}|${reason}`;
+    if (!this.skippedSeen.has(key) && this.skippedSeen.size < 1000) {
+      this.skippedSeen.add(key);
+      this.skippedNew.push({ deviceId: seg.deviceId, bed: seg.bed, reason, value });
+    }
+    return [];
+  }
+
+  /**
+   * What it did not raise or judge since the last call (for counters and a log line): asystoles and rate alarms held
+   * back (pulses on the pleth, no signal, noise), ECG segments it could not judge, and the devices newly found sending
+   * such ECG (each device and reason once).
+   */
+  take(): { notRaised: Record<'pulse' | 'no-signal' | 'noise', number>; skipped: Record<SkipReason, number>; newDevices: SkippedDevice[] } {
+    const now = { pulse: this.suppressedByPulse, 'no-signal': this.noSignal, noise: this.noisyRate };
+    const notRaised = { pulse: now.pulse - this.taken.pulse, 'no-signal': now['no-signal'] - this.taken['no-signal'], noise: now.noise - this.taken.noise };
+    this.taken = now;
+    const skipped = this.skipped;
+    this.skipped = { unit: 0, rate: 0 };
+    const newDevices = this.skippedNew;
+    this.skippedNew = [];
+    return { notRaised, skipped, newDevices };
   }
 
   /** Feeds whose ECG stopped arriving: their conditions end, unconfirmed. */

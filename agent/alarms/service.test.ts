@@ -3,6 +3,8 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../metrics.js';
 import { AlarmEngine } from './engine.js';
+import { DEFAULT_RHYTHM_CONFIG } from './rhythm.js';
+import type { WaveformSegment } from '../model/reading.js';
 import { deviceAlarm, numeric, s } from './fixtures.js';
 import { MDC } from '../model/mdc.js';
 import { AlarmService, MAX_HELD_CHANGES } from './service.js';
@@ -141,5 +143,24 @@ describe('AlarmService', () => {
     service.handle(message(60));
     expect(pulse()).toMatchObject({ status: 'measured', value: 80, at: s(60) });
     expect(systolic()).toMatchObject({ status: 'stale', staleValue: 120, staleAt: s(60) - 71 * 60_000 });
+  });
+
+  it('ECG the rhythm check cannot judge (a unit it cannot scale, a rate out of range) is counted and told once per device', () => {
+    const metrics = new Metrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const engine = new AlarmEngine({ idPrefix: 't', rhythm: { ...DEFAULT_RHYTHM_CONFIG, enabled: true } });
+    const service = new AlarmService(engine, () => undefined, log, metrics, () => s(0));
+    const ecg = (i: number, unit: string, rate: number): WaveformSegment => ({
+      kind: 'waveform', deviceId: 'mon-9', bed: 'bed-1', source: 'test', mdc: MDC.ECG_ELEC_POTL_II, unit: { ucum: unit },
+      startTime: s(i), sampleRateHz: rate, samples: [0, 0.1, 0], receivedAt: s(i), quality: { state: 'valid' },
+    });
+    for (let i = 0; i < 3; i++) service.handle([ecg(i, 'μV', 250), ecg(i, 'mV', 50)]);
+    expect(metrics.get('alarm_rhythm_ecg_skipped_total', { reason: 'unit' })).toBe(3);
+    expect(metrics.get('alarm_rhythm_ecg_skipped_total', { reason: 'rate' })).toBe(3);
+    expect(lines.map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^ECG from mon-9 in unit "μV", which the rhythm check cannot scale to mV: not judged/),
+      expect.stringMatching(/^ECG from mon-9 at 50 Hz, outside the 100–1000 Hz the rhythm check judges/),
+    ]);
   });
 });

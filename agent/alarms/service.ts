@@ -63,12 +63,28 @@ export class AlarmService {
     const newest = newestDeviceTimes(events);
     for (const e of events) changes.push(...this.engine.ingest(e, e.kind === 'numeric' ? measuredAt(e, newest) : undefined));
     this.publish(changes);
+    this.rhythmCounts();
     const u = this.engine.takeUnconvertible();
     if (u.count > 0) this.metrics.inc('alarm_rule_unit_unconvertible_total', undefined, u.count);
     for (const m of u.fresh) {
       this.log.warn(
         m,
         `limit rule ${m.rule} cannot judge readings of ${m.deviceId}: their unit "${m.unit}" does not convert to ${m.ruleUnit}, so the rule stays silent for them (told once per device, rule and unit)`,
+      );
+    }
+  }
+
+  /** The rhythm check's held-back alarms and unjudged ECG: counted, and each device sending ECG it cannot judge told once. */
+  private rhythmCounts(): void {
+    const r = this.engine.takeRhythm();
+    for (const [reason, n] of Object.entries(r.notRaised)) if (n > 0) this.metrics.inc('alarm_rhythm_not_raised_total', { reason }, n);
+    for (const [reason, n] of Object.entries(r.skipped)) if (n > 0) this.metrics.inc('alarm_rhythm_ecg_skipped_total', { reason }, n);
+    for (const d of r.newDevices) {
+      this.log.warn(
+        d,
+        d.reason === 'unit'
+          ? `ECG from ${d.deviceId} in unit "${d.value}", which the rhythm check cannot scale to mV: not judged for arrhythmias (said once per device; counted in alarm_rhythm_ecg_skipped_total)`
+          : `ECG from ${d.deviceId} at ${d.value} Hz, outside the 100–1000 Hz the rhythm check judges: not judged for arrhythmias (said once per device; counted in alarm_rhythm_ecg_skipped_total)`,
       );
     }
   }
