@@ -6,7 +6,7 @@ import { lookup } from 'node:dns/promises';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems, weakHashMessage, weakPasswordHashes } from '../http/passwords.js';
@@ -16,8 +16,7 @@ import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint, storeVolumeEncryption } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
-import { sha256Hex } from '../inference/approval.js';
-import { PACKAGE_ROOT } from '../paths.js';
+import { modelFilePath, ModelNotApprovedError, requireApproved } from '../inference/approval.js';
 import { canonical, isObject } from '../control/overlay.js';
 import type { StartupDecision } from '../control/control.js';
 import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
@@ -431,15 +430,20 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
 export function modelWarnings(config: AgentConfig): ConfigProblem[] {
   const m = config.model;
   if (!m.enabled) return [];
-  const path = isAbsolute(m.path) ? m.path : resolve(PACKAGE_ROOT, m.path);
-  let sha: string;
+  const path = modelFilePath(m.path);
+  let bytes: Buffer;
   try {
-    sha = sha256Hex(readFileSync(path));
+    bytes = readFileSync(path);
   } catch (err) {
     return [{ path: 'model.path', message: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the agent would run on rules only, with a technical alarm` }];
   }
-  if (m.approved.some((a) => a.sha256.toLowerCase() === sha)) return [];
-  return [{ path: 'model.approved', message: `${path} has SHA-256 ${sha}, which is not listed: the agent would refuse it and run on rules only, with a technical alarm; list it only if your organisation has validated this model` }];
+  try {
+    requireApproved(path, bytes, m.approved);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ModelNotApprovedError)) throw err;
+    return [{ path: 'model.approved', message: `${path} has SHA-256 ${err.sha256}, which is not listed: the agent would refuse it and run on rules only, with a technical alarm; list it only if your organisation has validated this model` }];
+  }
 }
 
 /**

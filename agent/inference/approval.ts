@@ -1,5 +1,7 @@
 // Model governance: only a model file whose SHA-256 is listed as approved in the config is loaded.
 import { createHash } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../paths.js';
 
 export interface ApprovedModel {
   /** SHA-256 of the .onnx file, lower-case hex. */
@@ -26,6 +28,11 @@ export class ModelLoadError extends Error {
     super(message, options);
     this.name = 'ModelLoadError';
   }
+}
+
+/** Where `model.path` points: relative paths are relative to the package, as the live model loads it. */
+export function modelFilePath(path: string): string {
+  return isAbsolute(path) ? path : resolve(PACKAGE_ROOT, path);
 }
 
 export function sha256Hex(bytes: Uint8Array): string {

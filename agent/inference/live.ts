@@ -5,16 +5,14 @@
 // published and audited.
 // Advisory: an alarm is never dropped. With policy `delay`, a likely-false alarm's audio is paused for a
 // bounded time while the evidence is re-checked; every decision is an audited change carrying the model version.
-import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { ModelConfig } from '../config/load.js';
 import type { AlarmService } from '../alarms/service.js';
 import { MODEL_ANNOTATION_KIND, PRIORITY_RANK, type Actor, type Alarm, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
-import { PACKAGE_ROOT } from '../paths.js';
 import { signalSeconds, type Assessment, type EdgeModelOptions } from './edge-model.js';
-import { ModelNotApprovedError } from './approval.js';
+import { modelFilePath, ModelNotApprovedError } from './approval.js';
 import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing } from './ring.js';
 import { modelAlarmType, notJudged } from './triggers.js';
 import { tryStartWorkerModel } from './worker-model.js';
@@ -153,7 +151,7 @@ export class LiveModel {
     private readonly now: () => number = Date.now,
     load: Loader = tryStartWorkerModel,
   ) {
-    this.path = isAbsolute(config.path) ? config.path : resolve(PACKAGE_ROOT, config.path);
+    this.path = modelFilePath(config.path);
     this.ring = new WaveformRing(
       { ...DEFAULT_RING_OPTIONS, maxBeds: config.maxBeds },
       (key) => {
