@@ -125,8 +125,8 @@ export class AlarmEngine {
   // ---- Inputs
 
   /**
-   * Any driver event. Waveforms only feed technical checks (quality, silence). `measuredAt`: when a numeric was
-   * measured, on the gateway's clock (agent/model/measured.ts), if not when it was received.
+   * Any driver event. Waveforms feed the technical checks (quality, silence) and the rhythm check. `measuredAt`: when
+   * a numeric was measured, on the gateway's clock (agent/model/measured.ts), if not when it was received.
    */
   ingest(event: DriverEvent, measuredAt?: number): AlarmStateChange[] {
     switch (event.kind) {

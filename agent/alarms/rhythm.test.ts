@@ -106,7 +106,7 @@ describe('gateway rhythm analysis', () => {
     expect(stream(new RhythmMonitor(ON), ecg, 0, 30, { pleth })).toEqual(['present:asystole']);
     const m = new RhythmMonitor(VETO);
     expect(stream(m, ecg, 0, 30, { pleth })).toEqual([]);
-    expect(m.suppressedByPulse).toBeGreaterThan(0);
+    expect(m.take().notRaised.pulse).toBeGreaterThan(0);
   });
 
   it('extreme bradycardia (under 40 /min for 5 beats) and extreme tachycardia (over 140 /min for 17 beats)', () => {
@@ -155,7 +155,7 @@ describe('gateway rhythm analysis', () => {
       const beats = new Signal(0.04).rhythm(75, 0, 12);
       for (let s = 0; s < 40; s++) out.push(...m.waveform(segment('ecg', s, s < 12 ? beats.second(s) : new Array<number>(RATE).fill(0))));
       expect(out.map(label)).toEqual([]);
-      expect(m.noSignal).toBeGreaterThan(0);
+      expect(m.take().notRaised['no-signal']).toBeGreaterThan(0);
     });
 
     it('a segment with an absurd sample rate is not judged (it allocated gigabytes, or threw inside the engine)', () => {
@@ -257,7 +257,7 @@ describe('gateway rhythm analysis', () => {
       }
       // With the agreement check off (0) the same stream raised an extreme tachycardia.
       expect(out.map(label)).toEqual([]);
-      expect(m.noisyRate).toBeGreaterThan(0);
+      expect(m.take().notRaised.noise).toBeGreaterThan(0);
     });
   });
 

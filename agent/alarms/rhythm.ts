@@ -7,12 +7,14 @@
 // Honest by construction: only a stretch of ECG marked valid is judged (a lead-off, a questionable segment or a long
 // gap makes the window wait until it is clean again); a rate the two QRS detectors disagree on is noise, a line that
 // does not move is no signal; with `pulseVeto`, an asystole with pulses on a clean pleth is not raised; a feed that
-// stops ends its conditions unconfirmed (they latch if unanswered) and its silence is the technical monitor's alarm. Judged on the data's own time (segment by segment,
-// at most once per second of ECG), so a replay at 40× speed is judged as the live signal would be.
+// stops ends its conditions unconfirmed (they latch if unanswered) and its silence is the technical monitor's alarm.
+// Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
+// judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
 import { detectPulses, detectQrs, matchF1 } from '../../models/features/beats.js';
 import { detectWide } from '../../models/features/criteria.js';
-import { modelChannel } from '../inference/channels.js';
+import { mean } from '../../models/features/dsp.js';
+import { ECG_PREFIX, modelChannel } from '../inference/channels.js';
 import type { WaveformSegment } from '../model/reading.js';
 import type { ConditionUpdate, ManagedPriority } from './types.js';
 
@@ -83,6 +85,8 @@ const PULSE_WINDOW_MS = 3000;
 const MIN_BEAT_AGREEMENT = 0.9;
 
 export type RhythmType = 'asystole' | 'brady' | 'tachy';
+/** Why an alarm was held back (see RhythmMonitor.notRaised). */
+export type NotRaisedReason = 'pulse' | 'no-signal' | 'noise';
 /** Why an ECG segment was not judged: a unit it cannot scale to mV, a sample rate outside 100–1000 Hz. */
 export type SkipReason = 'unit' | 'rate';
 export interface SkippedDevice {
@@ -119,8 +123,7 @@ class Stretch {
     const rate = seg.sampleRateHz;
     const gap = seg.startTime - this.endMs;
     const segMs = (seg.samples.length / rate) * 1000;
-    const heldFromMs = this.endMs - (this.len / (this.rate || 1)) * 1000;
-    if (rate === this.rate && this.len > 0 && gap < -jitterMs(rate) && seg.startTime >= heldFromMs - jitterMs(rate) && seg.startTime + segMs <= this.endMs + jitterMs(rate)) {
+    if (rate === this.rate && this.len > 0 && gap < -jitterMs(rate) && seg.startTime >= this.heldFromMs() - jitterMs(rate) && seg.startTime + segMs <= this.endMs + jitterMs(rate)) {
       return 'duplicate';
     }
     const restart = rate !== this.rate || gap < -GAP_MS || gap > GAP_MS;
@@ -161,10 +164,14 @@ class Stretch {
     }
   }
 
+  /** Data time of the first sample held. */
+  private heldFromMs(): number {
+    return this.endMs - (this.len / (this.rate || 1)) * 1000;
+  }
+
   /** The clean samples at the end of the stretch, and the data time their first one starts at. */
   clean(): { x: Float32Array; startMs: number } {
-    const heldFromMs = this.endMs - (this.len / this.rate) * 1000;
-    const skip = Math.max(0, Math.ceil(((this.cleanFromMs - heldFromMs) / 1000) * this.rate));
+    const skip = Math.max(0, Math.ceil(((this.cleanFromMs - this.heldFromMs()) / 1000) * this.rate));
     const x = this.buf.subarray(Math.min(skip, this.len), this.len);
     return { x, startMs: this.endMs - (x.length / this.rate) * 1000 };
   }
@@ -191,16 +198,14 @@ interface Feed {
 
 export class RhythmMonitor {
   private readonly feeds = new Map<string, Feed>();
-  /** Asystoles not raised because a clean pleth showed pulses (a flat ECG with a beating heart: an ECG problem). */
-  suppressedByPulse = 0;
-  /** Extreme tachycardias not raised because the two QRS detectors disagreed on the beats (noise counted as beats). */
-  noisyRate = 0;
-  private taken = { pulse: 0, 'no-signal': 0, noise: 0 };
+  /**
+   * Alarms not raised since the last take(): an asystole while a clean pleth pulses (`pulse`, with pulseVeto), over a
+   * line that does not move (`no-signal`: no lead, a stuck channel), a rate the two QRS detectors disagree on (`noise`).
+   */
+  private notRaised: Record<NotRaisedReason, number> = { pulse: 0, 'no-signal': 0, noise: 0 };
   private skipped: Record<SkipReason, number> = { unit: 0, rate: 0 };
   private readonly skippedSeen = new Set<string>();
   private skippedNew: SkippedDevice[] = [];
-  /** Asystoles not raised because the ECG had no signal at all (a line without noise: no lead, a stuck channel). */
-  noSignal = 0;
 
   constructor(private readonly config: RhythmConfig = DEFAULT_RHYTHM_CONFIG) {}
 
@@ -208,7 +213,7 @@ export class RhythmMonitor {
   waveform(seg: WaveformSegment): ConditionUpdate[] {
     if (!this.config.enabled || seg.bed === undefined) return [];
     const ch = modelChannel(seg);
-    const ecg = seg.mdc?.refid.startsWith('MDC_ECG_ELEC_POTL') === true;
+    const ecg = seg.mdc?.refid.startsWith(ECG_PREFIX) === true;
     // ECG it cannot judge is told (take()), not passed over in silence: a unit it cannot scale to mV, a sample rate
     // outside 100–1000 Hz.
     if (ecg && !ch) return this.skip(seg, 'unit', seg.unit.ucum);
@@ -258,10 +263,9 @@ export class RhythmMonitor {
    * back (pulses on the pleth, no signal, noise), ECG segments it could not judge, and the devices newly found sending
    * such ECG (each device and reason once).
    */
-  take(): { notRaised: Record<'pulse' | 'no-signal' | 'noise', number>; skipped: Record<SkipReason, number>; newDevices: SkippedDevice[] } {
-    const now = { pulse: this.suppressedByPulse, 'no-signal': this.noSignal, noise: this.noisyRate };
-    const notRaised = { pulse: now.pulse - this.taken.pulse, 'no-signal': now['no-signal'] - this.taken['no-signal'], noise: now.noise - this.taken.noise };
-    this.taken = now;
+  take(): { notRaised: Record<NotRaisedReason, number>; skipped: Record<SkipReason, number>; newDevices: SkippedDevice[] } {
+    const notRaised = this.notRaised;
+    this.notRaised = { pulse: 0, 'no-signal': 0, noise: 0 };
     const skipped = this.skipped;
     this.skipped = { unit: 0, rate: 0 };
     const newDevices = this.skippedNew;
@@ -301,9 +305,9 @@ export class RhythmMonitor {
     if (silentS >= this.config.asystoleS) {
       // Its last seconds (clear of the last QRS's tail): a lead that comes off goes flat at once.
       const silence = x.subarray(x.length - Math.round((this.config.asystoleS - 0.5) * rate));
-      if (this.config.pulseVeto && this.pulsesNow(f, f.ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) this.suppressedByPulse += 1;
+      if (this.config.pulseVeto && this.pulsesNow(f, f.ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) this.notRaised.pulse += 1;
       // A line with no noise at all is no ECG (a lead off the device does not flag, a stuck channel): not an asystole.
-      else if (peakToPeak(silence) < NO_SIGNAL_MV) this.noSignal += 1;
+      else if (peakToPeak(silence) < NO_SIGNAL_MV) this.notRaised['no-signal'] += 1;
       else found.set('asystole', `no QRS for ${silentS.toFixed(1)} s on ECG ${f.lead}`);
     } else {
       const rr = beats.slice(1).map((t, i) => t - beats[i]!);
@@ -320,7 +324,7 @@ export class RhythmMonitor {
       const tachyLimit = this.config.tachyBpm - (f.present.has('tachy') ? RATE_HYSTERESIS_BPM : 0);
       // Not the pleth for a bradycardia: a dicrotic wave, or a burst of artefact, read as pulses hid true ones (rv64 H2).
       if (bradyBpm && bradyBpm < bradyLimit) {
-        if (this.detectorsDisagree(x, rate, beats, BRADY_BEATS)) this.noisyRate += 1;
+        if (this.detectorsDisagree(x, rate, beats, BRADY_BEATS)) this.notRaised.noise += 1;
         else found.set('brady', `HR ${Math.round(bradyBpm)} /min over ${BRADY_BEATS} beats on ECG ${f.lead}`);
       }
       // Not the pleth for a tachycardia: fewer pulses than beats is what a fast rhythm does to perfusion (the true
@@ -328,7 +332,7 @@ export class RhythmMonitor {
       // is told by two QRS detectors disagreeing on the beats (bSQI, as in the PhysioNet 2015 entries): on the
       // challenge's false VT alarms (noisy ECG) the rate criterion alone raised an extreme tachycardia in 50 of 202.
       if (tachyBpm && tachyBpm > tachyLimit) {
-        if (this.detectorsDisagree(x, rate, beats, TACHY_BEATS)) this.noisyRate += 1;
+        if (this.detectorsDisagree(x, rate, beats, TACHY_BEATS)) this.notRaised.noise += 1;
         else found.set('tachy', `HR ${Math.round(tachyBpm)} /min over ${TACHY_BEATS} beats on ECG ${f.lead}`);
       }
     }
@@ -408,8 +412,4 @@ function peakToPeak(x: Float32Array): number {
     if (v > hi) hi = v;
   }
   return x.length ? hi - lo : 0;
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }

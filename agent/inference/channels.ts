@@ -13,7 +13,8 @@ export interface ModelChannel {
   scale: number;
 }
 
-const ECG_PREFIX = 'MDC_ECG_ELEC_POTL';
+/** Refid of an ECG lead's waveform (MDC_ECG_ELEC_POTL, MDC_ECG_ELEC_POTL_II, ...). */
+export const ECG_PREFIX = 'MDC_ECG_ELEC_POTL';
 /** MDC lead suffixes spelled as monitors (and the PhysioNet headers) spell them. */
 const LEAD_NAMES: Record<string, string> = { AVR: 'aVR', AVL: 'aVL', AVF: 'aVF' };
 const ABP_REFIDS = new Set(['MDC_PRESS_BLD_ART', 'MDC_PRESS_BLD_ART_ABP']);
