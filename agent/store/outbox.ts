@@ -933,12 +933,13 @@ export class Outbox {
   }
 
   /**
-   * Runs a write of the forwarding path (pack, acknowledge). When the disk is full (another program filled it faster
+   * Runs a write of the forwarding path (pack, acknowledge) or the limits check. When the disk is full (another program filled it faster
    * than the limits checks keep room), the reserve file is deleted and the WAL checkpointed, and the write is tried
    * once more: packing and acknowledging is what lets the backlog drain and the store shrink, so it gets the reserve,
-   * not ingest. The next limits check reports the release (reserveReleased) and evicts in small passes.
+   * not ingest. The next limits check reports the release (reserveReleased) and evicts in small passes. `again`: how
+   * the write is tried once room is made (the limits check does it in small passes).
    */
-  private withRoom<T>(write: () => T): T {
+  private withRoom<T>(write: () => T, again: () => T = write): T {
     try {
       return write();
     } catch (err) {
@@ -946,7 +947,7 @@ export class Outbox {
       const past = this.pastPageCap(err, write);
       if (past) return past.value;
       this.makeRoom();
-      return write();
+      return again();
     }
   }
 
@@ -1159,20 +1160,15 @@ export class Outbox {
    * WAL has. The reserve is made again once the disk has room (keepReserve()).
    */
   enforceLimits(maxBytes: number, maxAgeMs: number, now = Date.now()): LimitsReport {
-    try {
-      return this.keepWithinLimits(maxBytes, maxAgeMs, now);
-    } catch (err) {
-      if (this.path === ':memory:' || !isDiskFull(err)) throw err;
-      const past = this.pastPageCap(err, () => this.keepWithinLimits(maxBytes, maxAgeMs, now));
-      if (past) return past.value;
-      this.makeRoom();
+    const check = () => this.keepWithinLimits(maxBytes, maxAgeMs, now);
+    return this.withRoom(check, () => {
       this.tight = true;
       try {
-        return this.keepWithinLimits(maxBytes, maxAgeMs, now);
+        return check();
       } finally {
         this.tight = false;
       }
-    }
+    });
   }
 
   private keepWithinLimits(maxBytes: number, maxAgeMs: number, now: number): LimitsReport {
