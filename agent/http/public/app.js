@@ -281,12 +281,17 @@ function tileFor(bed) {
 const seenAt = new Map();
 const SEEN_MAX = 5000;
 
+/** Notes an alarm's state as the newest seen (kept in the order last seen). */
+function noteSeen(a) {
+  seenAt.delete(a.id);
+  seenAt.set(a.id, a.updatedAt);
+}
+
 /** False when the page has already seen a newer state of this alarm. */
 function isNewest(a) {
   const known = seenAt.get(a.id);
   if (known !== undefined && a.updatedAt < known) return false;
-  seenAt.delete(a.id);
-  seenAt.set(a.id, a.updatedAt);
+  noteSeen(a);
   if (seenAt.size > SEEN_MAX) seenAt.delete(seenAt.keys().next().value);
   return true;
 }
@@ -316,10 +321,7 @@ function keepPausedBy(a, before) {
 
 function applyWard(w) {
   // The stream's snapshot (at each connect) is the page's state from here: its times are the ones to compare with.
-  for (const a of [...w.beds.flatMap((t) => t.alarms), ...w.gatewayAlarms]) {
-    seenAt.delete(a.id);
-    seenAt.set(a.id, a.updatedAt);
-  }
+  for (const a of [...w.beds.flatMap((t) => t.alarms), ...w.gatewayAlarms]) noteSeen(a);
   state.ward = w;
   state.beds = new Map(w.beds.map((t) => [t.bed, t]));
   state.gatewayAlarms = new Map(w.gatewayAlarms.map((a) => [a.id, a]));
