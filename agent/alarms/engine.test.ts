@@ -847,6 +847,29 @@ describe('engine: an action applies to what the person saw', () => {
     expect(e.acknowledge(id, nurse, s(6), 'high').ok).toBe(true);
   });
 
+  it('an information signal shown as INFO that the device has made a low alarm since is not acknowledged or paused unseen', () => {
+    const e = engine();
+    e.ingest(deviceAlarm('nbp', 'start', 0, { priority: 'none', text: 'NBP CHECK CUFF' }));
+    const id = e.list()[0]!.id;
+    e.ingest(deviceAlarm('nbp', 'continue', 5, { priority: 'low', text: 'NBP CUFF LEAK' }));
+    // Managed as low both times: only its signal priority (none → low) tells the rise.
+    expect(e.acknowledge(id, nurse, s(5.2), 'none')).toEqual({ ok: false, error: `alarm ${id} is now low priority (it was shown as information): look at it again`, changes: [] });
+    expect(e.audioPause({ alarmId: id }, nurse, 60, s(5.3), 'none').ok).toBe(false);
+    expect(e.audioPause({ bed: 'bed-1', shown: [{ id, priority: 'none' }] }, nurse, 60, s(5.4)).ok).toBe(false);
+    expect(e.get(id)?.state).toBe('active');
+    expect(e.acknowledge(id, nurse, s(6), 'low').ok).toBe(true);
+  });
+
+  it('an audio pause given to an information signal ends when the device makes it an alarm', () => {
+    const e = engine();
+    e.ingest(deviceAlarm('nbp', 'start', 0, { priority: 'none', text: 'NBP CHECK CUFF' }));
+    const id = e.list()[0]!.id;
+    expect(e.audioPause({ alarmId: id }, nurse, 60, s(1), 'none').ok).toBe(true);
+    const changes = e.ingest(deviceAlarm('nbp', 'continue', 5, { priority: 'low', text: 'NBP CUFF LEAK' }));
+    expect(summary(changes)).toEqual(['priority-changed:audio-paused>audio-paused', 'audio-pause-expired:audio-paused>active']);
+    expect(changes[1]!.why).toBe('priority rose to low, above the information it was paused at: its audio pause ends');
+  });
+
   it("a bed's audio pause covers the alarms as shown: not one raised, nor one made worse, just before the click", () => {
     const e = engine();
     e.deviceAlarm(deviceAlarm('a', 'start', 0, { priority: 'medium', text: 'SpO2 LOW' }));

@@ -9,6 +9,7 @@ import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type 
 import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, type TechnicalConfig } from './technical.js';
 import {
   PRIORITY_RANK,
+  signalRank,
   UNASSIGNED_BED,
   type Actor,
   type Alarm,
@@ -18,6 +19,7 @@ import {
   type ConditionSpec,
   type ConditionUpdate,
   type ManagedPriority,
+  type SignalPriority,
 } from './types.js';
 
 export interface AlarmEngineConfig {
@@ -58,7 +60,7 @@ export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
 export type OperationResult = { ok: true; changes: AlarmStateChange[] } | { ok: false; error: string; changes: AlarmStateChange[] };
 
 /** A bed's pause lists, when it can, the alarms as the person saw them (`shown`: id and priority). */
-export type AudioPauseTarget = { alarmId: string } | { bed: string; shown?: { id: string; priority: ManagedPriority }[] };
+export type AudioPauseTarget = { alarmId: string } | { bed: string; shown?: { id: string; priority: SignalPriority }[] };
 
 export interface AlarmFilter {
   bed?: string;
@@ -110,7 +112,7 @@ export class AlarmEngine {
    */
   private readonly latchedAtDevice = new Map<string, number>();
   /** Who last paused an open alarm's audio (role 'model' for the edge model's hold), and at which priority. */
-  private readonly pausedBy = new Map<string, { role: string; priority: ManagedPriority }>();
+  private readonly pausedBy = new Map<string, { role: string; priority: SignalPriority }>();
   private seq = 0;
   private nextId = 1;
 
@@ -375,10 +377,11 @@ export class AlarmEngine {
   // ---- Clinician operations (the display authenticates; the engine records who and from where)
 
   /**
-   * `seen` is the priority the person was shown: an alarm that has risen since (medium → high just before the
-   * click) is refused, so that nobody acknowledges a condition they have not seen.
+   * `seen` is the priority the person was shown ('none' for a row shown as information): an alarm that has risen
+   * since (medium → high, or information → low, just before the click) is refused, so that nobody acknowledges a
+   * condition they have not seen.
    */
-  acknowledge(alarmId: string, actor: Actor, now: number, seen?: ManagedPriority): OperationResult {
+  acknowledge(alarmId: string, actor: Actor, now: number, seen?: SignalPriority): OperationResult {
     const alarm = this.open.get(alarmId);
     if (!alarm) return { ok: false, error: this.unknown(alarmId), changes: [] };
     const rose = this.roseSince(alarm, seen);
@@ -388,7 +391,8 @@ export class AlarmEngine {
     const why = alarm.state === 'resolved' ? 'acknowledged after the condition ended' : 'acknowledged';
     const change = this.audit(alarm, t, why, actor, now);
     // Acknowledged at what the person saw (a high alarm that dropped to medium just before the click was seen high).
-    this.ackedAt.set(alarm.id, seen !== undefined && PRIORITY_RANK[seen] > PRIORITY_RANK[alarm.priority] ? seen : life.signalPriority(alarm));
+    const signal = life.signalPriority(alarm);
+    this.ackedAt.set(alarm.id, seen !== undefined && signalRank(seen) > signalRank(signal) ? seen : signal);
     this.escalatingSince.delete(alarm.id);
     this.settle(alarm);
     return { ok: true, changes: [change] };
@@ -400,7 +404,7 @@ export class AlarmEngine {
    * covers only the alarms listed there and not risen above the priority listed, so that an alarm raised, or made
    * worse, just before the click sounds on.
    */
-  audioPause(target: AudioPauseTarget, actor: Actor, durationS: number | undefined, now: number, seen?: ManagedPriority): OperationResult {
+  audioPause(target: AudioPauseTarget, actor: Actor, durationS: number | undefined, now: number, seen?: SignalPriority): OperationResult {
     const s = durationS ?? this.config.audioPause.defaultS;
     if (!Number.isFinite(s) || s <= 0 || s > this.config.audioPause.maxS) {
       return { ok: false, error: `audio pause duration must be > 0 and <= ${this.config.audioPause.maxS} s`, changes: [] };
@@ -429,7 +433,7 @@ export class AlarmEngine {
       // With the priority the pause was given for (the one shown, or judged by the model).
       // A bed's pause too: a waver back to the priority shown keeps it, as for one alarm's (review rv51 L3).
       const shownAt = 'alarmId' in target ? undefined : target.shown?.find((x) => x.id === alarm.id)?.priority;
-      this.pausedBy.set(alarm.id, { role: actor === 'system' ? 'system' : actor.role, priority: seen ?? shownAt ?? alarm.priority });
+      this.pausedBy.set(alarm.id, { role: actor === 'system' ? 'system' : actor.role, priority: seen ?? shownAt ?? life.signalPriority(alarm) });
       changes.push(this.audit(alarm, t, `audio paused for ${s} s`, actor, now));
     }
     return { ok: true, changes };
@@ -504,9 +508,10 @@ export class AlarmEngine {
       return changes;
     }
     if (!alarm) return [this.raise(u.spec, u.at, u.why)];
-    const before = alarm.priority;
+    const before = life.signalPriority(alarm);
     const transitions = life.conditionPresent(alarm, u.spec, u.at, alarm.state === 'acknowledged' ? this.ackedAt.get(alarm.id) : undefined);
-    const rose = PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[before];
+    const now = life.signalPriority(alarm);
+    const rose = signalRank(now) > signalRank(before);
     if (alarm.state !== 'acknowledged' && this.ackedAt.delete(alarm.id)) {
       // Risen above what was acknowledged: unanswered again, with the full escalation time from now.
       this.escalatingSince.delete(alarm.id);
@@ -523,10 +528,11 @@ export class AlarmEngine {
     // of a condition escalating to high). A waver back to the priority paused at keeps the pause.
     const pause = this.pausedBy.get(alarm.id);
     const pausedAt = pause?.priority ?? before;
-    if (rose && alarm.state === 'audio-paused' && PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[pausedAt]) {
+    if (rose && alarm.state === 'audio-paused' && signalRank(now) > signalRank(pausedAt)) {
       this.pausedBy.delete(alarm.id);
       const whose = pause?.role === 'model' ? 'the edge model judged' : 'it was paused at';
-      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${alarm.priority}, above the ${pausedAt} ${whose}: its audio pause ends`, 'system', u.at));
+      const word = (p: SignalPriority): string => (p === 'none' ? 'information' : p);
+      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${word(now)}, above the ${word(pausedAt)} ${whose}: its audio pause ends`, 'system', u.at));
     }
     return changes;
   }
@@ -598,9 +604,9 @@ export class AlarmEngine {
   }
 
   /** Why an action on an alarm shown at priority `seen` is refused because it rose since, or null. */
-  private roseSince(alarm: Alarm, seen: ManagedPriority | undefined): string | null {
-    if (seen === undefined || PRIORITY_RANK[alarm.priority] <= PRIORITY_RANK[seen]) return null;
-    return `alarm ${alarm.id} is now ${alarm.priority} priority (it was shown as ${seen}): look at it again`;
+  private roseSince(alarm: Alarm, seen: SignalPriority | undefined): string | null {
+    if (seen === undefined || signalRank(life.signalPriority(alarm)) <= signalRank(seen)) return null;
+    return `alarm ${alarm.id} is now ${alarm.priority} priority (it was shown as ${seen === 'none' ? 'information' : seen}): look at it again`;
   }
 
   private unknown(alarmId: string): string {

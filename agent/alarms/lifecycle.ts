@@ -13,7 +13,7 @@
 //   priority rises     : acknowledged → active when above the priority it was acknowledged at (a worse condition
 //                        sounds again, and may escalate again); other states keep their state
 //   escalate           : unacknowledged (active / latched / audio-paused) → same state, escalated flag set
-import { PRIORITY_RANK, type Alarm, type AlarmChangeKind, type AlarmState, type ConditionSpec, type ManagedPriority } from './types.js';
+import { signalRank, type Alarm, type AlarmChangeKind, type AlarmState, type ConditionSpec, type SignalPriority } from './types.js';
 
 export interface Transition {
   change: AlarmChangeKind;
@@ -45,7 +45,7 @@ export function isUnacknowledged(alarm: Alarm): boolean {
  * priority an acknowledged alarm was acknowledged at, 'none' for a device's information signal (default: its priority
  * before this report).
  */
-export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, ackedAt?: ManagedPriority | 'none'): Transition[] {
+export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, ackedAt?: SignalPriority): Transition[] {
   const out: Transition[] = [];
   if (!alarm.conditionPresent) {
     alarm.conditionPresent = true;
@@ -60,7 +60,7 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, 
   if (spec.priority !== alarm.priority || reportedChanged) {
     // A device's information signal (reported 'none', managed as low) ranks below low: one acknowledged as information
     // that the device turns into an alarm is unanswered again (review rv62 L1).
-    const rose = rankOf(spec.reportedPriority === 'none' ? 'none' : spec.priority) > rankOf(ackedAt ?? signalPriority(alarm));
+    const rose = signalRank(spec.reportedPriority === 'none' ? 'none' : spec.priority) > signalRank(ackedAt ?? signalPriority(alarm));
     alarm.priority = spec.priority;
     alarm.condition = spec.condition;
     if (spec.reportedPriority !== undefined) alarm.reportedPriority = spec.reportedPriority;
@@ -80,11 +80,9 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, 
 }
 
 /** An alarm's priority as its signal: 'none' for a device's information signal. */
-export function signalPriority(alarm: Alarm): ManagedPriority | 'none' {
+export function signalPriority(alarm: Alarm): SignalPriority {
   return alarm.reportedPriority === 'none' ? 'none' : alarm.priority;
 }
-
-const rankOf = (p: ManagedPriority | 'none'): number => (p === 'none' ? 0 : PRIORITY_RANK[p]);
 
 export function conditionEnded(alarm: Alarm, at: number): Transition[] {
   if (!alarm.conditionPresent) return [];

@@ -8,7 +8,7 @@ import { measuredAt, newestDeviceTimes } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
 import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
-import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from './types.js';
+import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority, type SignalPriority } from './types.js';
 
 export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
 /** Writes changes durably; throws if it could not. */
@@ -134,7 +134,7 @@ export class AlarmService {
   }
 
   /** `seen`: the priority the person was shown (see AlarmEngine.acknowledge). */
-  acknowledge(alarmId: string, actor: Actor, seen?: ManagedPriority): OperationResult {
+  acknowledge(alarmId: string, actor: Actor, seen?: SignalPriority): OperationResult {
     const r = this.engine.acknowledge(alarmId, actor, this.now(), seen);
     this.publish(r.changes);
     return r;
@@ -169,7 +169,7 @@ export class AlarmService {
     return r;
   }
 
-  audioPause(target: AudioPauseTarget, actor: Actor, durationS?: number, seen?: ManagedPriority): OperationResult {
+  audioPause(target: AudioPauseTarget, actor: Actor, durationS?: number, seen?: SignalPriority): OperationResult {
     const r = this.engine.audioPause(target, actor, durationS, this.now(), seen);
     this.publish(r.changes);
     return r;

@@ -179,3 +179,9 @@ export const IEC_PRESENTATION: Readonly<Record<ManagedPriority, PriorityPresenta
 
 /** Higher number = more urgent; for sorting. */
 export const PRIORITY_RANK: Readonly<Record<ManagedPriority, number>> = { high: 3, medium: 2, low: 1 };
+
+/** An alarm's priority as its signal, and as a display shows it: 'none' for a device's information signal (INFO). */
+export type SignalPriority = ManagedPriority | 'none';
+
+/** PRIORITY_RANK with an information signal below low. */
+export const signalRank = (p: SignalPriority): number => (p === 'none' ? 0 : PRIORITY_RANK[p]);

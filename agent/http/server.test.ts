@@ -54,6 +54,10 @@ describe('display HTTP API, viewing open (the default)', () => {
     const stale = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'low' } });
     expect(stale.status).toBe(409);
     expect(stale.json()).toEqual({ error: `alarm ${id} is now medium priority (it was shown as low): look at it again` });
+    // A row shown as INFO (a device's information signal) sends 'none'.
+    const info = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'none' } });
+    expect(info.status).toBe(409);
+    expect(info.json()).toEqual({ error: `alarm ${id} is now medium priority (it was shown as information): look at it again` });
     expect(d.agent.alarms.engine.get(id)!.state).toBe('active');
     const r = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'medium' } });
     expect(r.status).toBe(200);

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
 import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
-import { GATEWAY_BED, UNASSIGNED_BED, type ManagedPriority } from '../alarms/types.js';
+import { GATEWAY_BED, UNASSIGNED_BED, type SignalPriority } from '../alarms/types.js';
 import type { DisplayConfig, Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems, SCRYPT_DEFAULTS, weakHashMessage, weakPasswordHashes } from './passwords.js';
@@ -703,21 +703,24 @@ export class DisplayServer {
 }
 
 /** The priority the person was shown, when the page sends it (`priority`); anything else is refused. */
-function seenPriority(body: Record<string, unknown>): ManagedPriority | undefined {
+/** The priority the person was shown: 'none' for a row shown as information (a device's information signal). */
+function seenPriority(body: Record<string, unknown>): SignalPriority | undefined {
   const p = body.priority;
   if (p === undefined) return undefined;
-  if (p === 'high' || p === 'medium' || p === 'low') return p;
-  throw new HttpError(400, 'priority must be high, medium or low (the priority shown)');
+  if (isShownPriority(p)) return p;
+  throw new HttpError(400, "priority must be high, medium, low or none (the priority shown; none for information)");
 }
+
+const isShownPriority = (p: unknown): p is SignalPriority => p === 'high' || p === 'medium' || p === 'low' || p === 'none';
 
 function isAcvpu(v: unknown): v is Acvpu {
   return v === 'A' || v === 'C' || v === 'V' || v === 'P' || v === 'U';
 }
 
 /** A bed's alarms as the page showed them: `[{ id, priority }]`. */
-function shownAlarms(v: unknown): { id: string; priority: ManagedPriority }[] {
-  const ok = (x: unknown): x is { id: string; priority: ManagedPriority } =>
-    typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'string' && ['high', 'medium', 'low'].includes((x as { priority?: unknown }).priority as string);
+function shownAlarms(v: unknown): { id: string; priority: SignalPriority }[] {
+  const ok = (x: unknown): x is { id: string; priority: SignalPriority } =>
+    typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'string' && isShownPriority((x as { priority?: unknown }).priority);
   if (!Array.isArray(v) || !v.every(ok)) throw new HttpError(400, 'alarms must be a list of { id, priority } as shown');
   return v.map((x) => ({ id: x.id, priority: x.priority }));
 }

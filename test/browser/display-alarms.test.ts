@@ -297,6 +297,31 @@ describe('bedside display alarms in headless Chromium', () => {
     expect(await page.locator('#ward-alarms li.alarm', { hasText: 'ST-II HIGH' }).count()).toBe(1);
   });
 
+  it('an Ack pressed on an INFO row that the device makes a low alarm before the press reaches the gateway is refused, and the page says so', async () => {
+    d = await startDisplayAgent();
+    const agent = d.agent;
+    const signal = (priority: 'none' | 'low', phase: 'start' | 'continue'): AlarmEvent => ({ ...deviceAlarm('bed-i', priority, 'NBP CUFF'), phase, receivedAt: Date.now() });
+    await agent.ingest.accept('test-source', [signal('none', 'start')]);
+    page = await open('/');
+    await page.fill('#login-user', 'nurse.jones');
+    await page.fill('#login-password', PASSWORDS.clinician);
+    await page.click('#login-form button[type="submit"]');
+    await expect.poll(() => page!.locator('#who').textContent()).toBe('nurse.jones (clinician)');
+    const row = page.locator('#ward .tile[data-bed="bed-i"] li.alarm');
+    await expect.poll(() => row.locator('.prio').textContent()).toBe('INFO');
+    // The press leaves the page with the INFO row as shown; the device makes it a low alarm before it arrives.
+    let sent: unknown;
+    await page.route('**/api/alarms/*/ack', async (route) => {
+      sent = route.request().postDataJSON();
+      await agent.ingest.accept('test-source', [signal('low', 'continue')]);
+      await route.continue();
+    });
+    await row.locator('button.ack').click();
+    await expect.poll(() => page!.locator('#message').textContent()).toMatch(/^NOT acknowledged \(NBP CUFF\): .* is now low priority \(it was shown as information\)/);
+    expect(sent).toEqual({ priority: 'none' });
+    expect(agent.alarms.engine.list({ bed: 'bed-i' }).map((a) => `${a.priority}/${a.state}`)).toEqual(['low/active']);
+  });
+
   it('a page whose live feed never answers (a proxy holding it back) says the connection is lost, not an empty quiet ward', async () => {
     d = await startDisplayAgent();
     await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'high', 'VTACH')]);

@@ -227,6 +227,9 @@ async function act(path, what, body = {}, failed = 'NOT done') {
   else showMessage(`${failed}: ${r.data?.error ?? `the gateway answered ${r.status}`}`, true);
 }
 
+/** The priority a row shows: 'none' for information (INFO), so that one the device has since made an alarm is refused. */
+const shownPriority = (a) => (a.information ? 'none' : a.priority);
+
 /** The alarm each row shows now: its buttons act on that (and the priority shown), whatever it was when drawn. */
 const rowAlarm = new WeakMap();
 
@@ -238,15 +241,15 @@ function actionButton(kind, label) {
     const a = rowAlarm.get(b.closest('li.alarm'));
     if (!a) return;
     const id = encodeURIComponent(a.id);
-    if (kind === 'ack') void act(`/api/alarms/${id}/ack`, `Acknowledged: ${a.text}`, { priority: a.priority }, `NOT acknowledged (${a.text})`);
-    else void act(`/api/alarms/${id}/audio-pause`, `Audio paused: ${a.text}`, { priority: a.priority }, `Audio NOT paused (${a.text})`);
+    if (kind === 'ack') void act(`/api/alarms/${id}/ack`, `Acknowledged: ${a.text}`, { priority: shownPriority(a) }, `NOT acknowledged (${a.text})`);
+    else void act(`/api/alarms/${id}/audio-pause`, `Audio paused: ${a.text}`, { priority: shownPriority(a) }, `Audio NOT paused (${a.text})`);
   });
   return b;
 }
 
 $('bed-pause').addEventListener('click', () => {
   if (!state.selected) return;
-  const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => ({ id: a.id, priority: a.priority }));
+  const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => ({ id: a.id, priority: shownPriority(a) }));
   void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`, { alarms: shown }, `Audio NOT paused for ${state.selected}`);
 });
 
