@@ -125,6 +125,17 @@ describe('secrets written in the wrong shape, never printed (review rv60 M4: std
     return '';
   };
 
+  it('a connection string given as the whole hub section (or any field that is not a secret) is not echoed, and the fix is named', () => {
+    const data = parseConfigText(`hub: "${CS}"\n`, 'test.yaml');
+    expect(problems(data)).toEqual([{ path: 'hub', message: 'must be object (got a string that holds a key (not shown)); a connection string goes in hub.connectionString' }]);
+    expect(text(data)).not.toContain(KEY);
+    // Elsewhere too (a list of them given as the gateway id), and a SAS token.
+    const sas = `SharedAccessSignature sr=h.azure-devices.net%2Fdevices%2Fd&sig=${KEY}&se=1`;
+    const elsewhere = text({ gateway: { id: [CS, sas] } });
+    expect(elsewhere).toMatch(/gateway\.id: .*an array that holds a key \(not shown\)/);
+    expect(elsewhere).not.toContain(KEY);
+  });
+
   it('a value pasted where the variable name goes: named as not a variable name, not echoed', () => {
     const data = parseConfigText(`hub: { mode: device, connectionString: { env: "${CS}" } }\n`, 'test.yaml');
     expect(problems(data)).toEqual([{ path: 'hub.connectionString.env', message: expect.stringMatching(/^must be the name of an environment variable .*looks like a value pasted in \(not shown\)/) }]);

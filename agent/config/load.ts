@@ -145,11 +145,17 @@ function describe(value: unknown): string {
     return '(a value that cannot be shown)';
   }
   if (s === undefined) return String(value);
+  // A connection string, SAS token or private key in the wrong place (a whole `hub:` given as the connection string)
+  // is never echoed: stderr ends up in the module log.
+  if (HOLDS_KEY.test(s)) return `${kindOf(value)} that holds a key (not shown)`;
   s = s.replace(/"\\u0000(-?\.(?:inf|nan))"/g, '$1');
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 const ENV_NAME = new RegExp(ENV_NAME_PATTERN);
+
+/** Text of an IoT Hub credential: a connection string's key, a SAS token, a PEM private key. */
+const HOLDS_KEY = /SharedAccessKey\s*=|SharedAccessSignature|sig=|-----BEGIN/i;
 
 /** What a value is, in words that never include it: for a secret written in the wrong shape. */
 function kindOf(value: unknown): string {
@@ -236,7 +242,9 @@ export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = '
       default: {
         const value = valueAt(data, e.instancePath);
         const finite = e.keyword === 'type' && typeof value === 'number' && !Number.isFinite(value) ? ': must be a finite number' : '';
-        message = `${e.message ?? 'is invalid'} (got ${got}${finite})`;
+        // The usual slip: the connection string given as `hub:` itself.
+        const hint = path === 'hub' && typeof value === 'string' ? '; a connection string goes in hub.connectionString' : '';
+        message = `${e.message ?? 'is invalid'} (got ${got}${finite})${hint}`;
       }
     }
     const key = `${path}|${message}`;
