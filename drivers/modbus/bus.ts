@@ -7,7 +7,7 @@ import type { DriverEvent } from '../../agent/model/reading.js';
 import { DeviceRunner, goesBefore, type DeviceSettings, type NextRead } from './device.js';
 import { classify } from './faults.js';
 import type { BusPlan, ReadGroup } from './plan.js';
-import { Backoff, Sleeper } from './timing.js';
+import { Backoff, Sleeper, systemClock, type Clock } from './timing.js';
 import { describeEndpoint, type Transport } from './transport.js';
 
 export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void, onNonModbusFrame: (protocolId: number) => void) => Transport;
@@ -16,6 +16,8 @@ export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void, o
 const EMIT_FAILURE_LOG_EVERY_MS = 60_000;
 /** A peer that sends non-Modbus frames sends one per request: the first is logged, then a summary once a minute. */
 const NON_MODBUS_LOG_EVERY_MS = 60_000;
+/** A bus over capacity skips ticks at every poll round: the first is logged, then a summary once a minute. */
+const SKIPPED_POLLS_LOG_EVERY_MS = 60_000;
 
 interface Task extends NextRead {
   device: DeviceRunner;
@@ -38,15 +40,19 @@ export class BusPoller {
   private readonly resyncAfter: number;
   /** Reads on this bus, all devices together. */
   private readonly readCount: number;
-  /** No read that may go unanswered (NextRead.unanswered) starts before this (see run()). */
+  /** No read that may go unanswered (NextRead.unanswered) starts before this (see run()); monotonic. */
   private unansweredNotBefore = 0;
-  /** When the current connection opened. */
+  /** When the current connection opened; monotonic. */
   private connectedAt = 0;
   /** A lost connection was logged as a warning, and no connection since has lasted `stableMs` (see connect()). */
   private lossWarned = false;
   private readonly stableMs: number;
   private readonly emitFailureLog = new RepeatLog(EMIT_FAILURE_LOG_EVERY_MS);
   private readonly nonModbusLog = new RepeatLog(NON_MODBUS_LOG_EVERY_MS);
+  private readonly skippedPollsLog = new RepeatLog(SKIPPED_POLLS_LOG_EVERY_MS);
+  /** Poll ticks skipped since the last skipped_polls line, and the reads they were of (at most this bus's reads). */
+  private skippedSinceLine = 0;
+  private readonly skippedReads = new Set<string>();
   /** Devices whose events were lost since the last emit-failure line (at most this bus's devices). */
   private readonly lostDevices = new Set<string>();
   /** Events lost since the last emit-failure line. */
@@ -57,8 +63,10 @@ export class BusPoller {
     private readonly ctx: DriverContext,
     settings: DeviceSettings,
     transportFactory: TransportFactory,
+    /** Scheduling on `monotonic`, event stamps and log summaries on `wall`. */
+    private readonly clock: Clock = systemClock,
   ) {
-    const now = Date.now();
+    const now = clock.monotonic();
     this.resyncAfter = settings.offlineAfterFailures;
     this.readCount = plan.devices.reduce((n, d) => n + d.groups.length, 0);
     this.stableMs = settings.backoff.maxMs;
@@ -81,7 +89,7 @@ export class BusPoller {
   start(): void {
     if (this.running) return;
     this.running = true;
-    void this.emit(this.devices.map((d) => d.announce(Date.now())));
+    void this.emit(this.devices.map((d) => d.announce(this.clock.wall())));
     this.loop = this.run().catch((err: unknown) => {
       // The loop handles every fault itself; reaching here is a bug, logged rather than crashing the agent.
       this.ctx.log.error({ bus: this.plan.id, err: String(err) }, 'modbus bus loop ended unexpectedly');
@@ -103,19 +111,19 @@ export class BusPoller {
         continue;
       }
       const task = this.nextTask();
-      const wait = task.at - Date.now();
+      const wait = task.at - this.clock.monotonic();
       if (wait > 0) {
         await this.sleeper.sleep(wait);
         continue;
       }
-      const started = Date.now();
+      const started = this.clock.monotonic();
       await this.poll(task.device, task.group);
       if (this.plan.gapMs > 0 && this.running) await this.sleeper.sleep(this.plan.gapMs);
       // A read that gets no answer holds the line for timeoutMs (RTU: twice that). The reads that are answered get at
       // least as long again before the next such read, so however many units are switched off, a live unit's due
       // reads wait for one of them at most.
       if (task.unanswered) {
-        const ended = Date.now();
+        const ended = this.clock.monotonic();
         this.unansweredNotBefore = ended + (ended - started);
       }
     }
@@ -141,7 +149,7 @@ export class BusPoller {
       const delay = this.answeredSinceConnect ? 0 : this.connectBackoff.next();
       // A peer that closes after every answer would write a warning per poll. Warn once for a run of short-lived
       // connections (each lost within stableMs of opening), and at each backoff step; the rest go to debug.
-      if (Date.now() - this.connectedAt >= this.stableMs) this.lossWarned = false;
+      if (this.clock.monotonic() - this.connectedAt >= this.stableMs) this.lossWarned = false;
       const level = !this.lossWarned || delay > 0 ? 'warn' : 'debug';
       this.lossWarned = true;
       this.ctx.log[level]({ bus: this.plan.id, endpoint, retryInMs: delay }, 'modbus connection lost; reconnecting');
@@ -150,19 +158,19 @@ export class BusPoller {
     }
     try {
       await this.transport.connect();
-      this.connectedAt = Date.now();
+      this.connectedAt = this.clock.monotonic();
       this.answeredSinceConnect = false;
       this.ctx.log.info({ bus: this.plan.id, endpoint }, 'modbus bus connected');
       // Offline devices are probed right away on a fresh connection.
-      const now = Date.now();
-      for (const d of this.devices) d.probeNow(now);
+      for (const d of this.devices) d.probeNow(this.connectedAt);
     } catch (err) {
       const delay = this.connectBackoff.next();
       const reason = `cannot open ${endpoint}: ${err instanceof Error ? err.message : String(err)}`;
       this.ctx.count('connect_failures');
       this.ctx.log.warn({ bus: this.plan.id, endpoint, retryInMs: delay }, reason);
-      const now = Date.now();
-      await this.emit(this.devices.map((d) => d.busDown(reason, now)).filter((e) => e !== undefined));
+      const now = this.clock.monotonic();
+      const at = this.clock.wall();
+      await this.emit(this.devices.map((d) => d.busDown(reason, now, at)).filter((e) => e !== undefined));
       if (this.running) await this.sleeper.sleep(delay);
     }
   }
@@ -174,18 +182,19 @@ export class BusPoller {
       data = await this.transport.read(device.plan.unitId, group.table, group.address, group.count);
     } catch (err) {
       const fault = classify(err);
-      const now = Date.now();
+      const now = this.clock.monotonic();
+      const at = this.clock.wall();
       const context = { bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, fault: fault.kind };
       if (fault.kind === 'disconnected') {
         // Counted once per lost connection, by connect().
         this.connectionLost = true;
         this.ctx.log.warn(context, `modbus read failed: ${fault.message}`);
-        const status = device.busDown(`connection to ${describeEndpoint(this.plan)} lost`, now);
+        const status = device.busDown(`connection to ${describeEndpoint(this.plan)} lost`, now, at);
         if (status) await this.emit([status]);
         return;
       }
       this.ctx.count(fault.counter);
-      const status = device.failed(group, fault, now);
+      const status = device.failed(group, fault, now, at);
       // Once the failures have taken the device offline or into error, the warning says what to check too.
       const hint = fault.hint && (device.state === 'offline' || device.state === 'error') ? { hint: fault.hint } : {};
       this.ctx.log.warn({ ...context, code: fault.code, state: device.state, ...hint }, `modbus read failed: ${fault.message}`);
@@ -207,13 +216,15 @@ export class BusPoller {
       return;
     }
     this.resetUnanswered();
-    const now = Date.now();
+    const now = this.clock.monotonic();
+    const at = this.clock.wall();
     this.ctx.count('polls');
     if (!this.answeredSinceConnect) {
       this.answeredSinceConnect = true;
       this.connectBackoff.reset();
     }
-    const { events, decodeFaults } = device.succeeded(group, data, now);
+    const { events, decodeFaults, skipped } = device.succeeded(group, data, now, at);
+    if (skipped > 0) this.skippedPolls(device, group, skipped);
     for (const f of decodeFaults) {
       this.ctx.count('decode_errors');
       this.ctx.log.warn({ bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, point: f.point }, f.message);
@@ -246,11 +257,36 @@ export class BusPoller {
    */
   private nonModbusFrame(protocolId: number): void {
     this.ctx.count('non_modbus_frames');
-    const line = this.nonModbusLog.hit(Date.now());
+    const line = this.nonModbusLog.hit(this.clock.wall());
     if (!line) return;
     const fields = { bus: this.plan.id, endpoint: describeEndpoint(this.plan), protocolId, counter: 'non_modbus_frames' };
     if (line.first) this.ctx.log.warn(fields, `modbus TCP: frame with protocol id ${protocolId} dropped, not a Modbus answer (0); repeats are counted as non_modbus_frames and summarised`);
     else this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `modbus TCP: ${line.repeats} more frames with a protocol id other than 0 dropped since the last line (last: ${protocolId})`);
+  }
+
+  /**
+   * Poll ticks skipped because the bus could not keep up with its reads' intervals (values arrive less often than
+   * configured). Each is counted; the first is logged naming the reads, then at most one summary a minute (never
+   * cleared: a bus over capacity skips in every round).
+   */
+  private skippedPolls(device: DeviceRunner, group: ReadGroup, skipped: number): void {
+    this.ctx.count('skipped_polls', skipped);
+    this.skippedSinceLine += skipped;
+    this.skippedReads.add(`${device.plan.id} ${group.label}`);
+    const line = this.skippedPollsLog.hit(this.clock.wall());
+    if (!line) return;
+    const fields = { bus: this.plan.id, reads: [...this.skippedReads], skipped: this.skippedSinceLine, counter: 'skipped_polls' };
+    this.skippedSinceLine = 0;
+    this.skippedReads.clear();
+    const named = fields.reads.join(', ');
+    if (line.first) {
+      this.ctx.log.warn(
+        fields,
+        `modbus bus ${this.plan.id} cannot keep up with its poll intervals: ${fields.skipped} poll ticks of ${named} skipped, their values arrive less often than configured: raise their pollIntervalMs (further skips are counted as skipped_polls and summarised once a minute)`,
+      );
+    } else {
+      this.ctx.log.warn(fields, `modbus bus ${this.plan.id} still cannot keep up: ${fields.skipped} poll ticks skipped since the last line (${named})`);
+    }
   }
 
   /** Resets the TCP count of requests in a row without a usable answer. */
@@ -288,7 +324,7 @@ export class BusPoller {
   private emitFailed(events: DriverEvent[], err: unknown): void {
     for (const e of events) this.lostDevices.add(e.deviceId);
     this.lostEvents += events.length;
-    const line = this.emitFailureLog.hit(Date.now());
+    const line = this.emitFailureLog.hit(this.clock.wall());
     if (!line) return;
     const fields = { bus: this.plan.id, devices: [...this.lostDevices], events: this.lostEvents, err: String(err), counter: 'emit_failures' };
     this.lostDevices.clear();

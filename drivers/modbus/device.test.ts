@@ -67,6 +67,39 @@ describe('modbus device state with one failing read', () => {
     expect(dev.state).toBe('online');
   });
 
+  it('back from an outage, a read in error for an illegal address stays in error: offline → error, never online between', () => {
+    const { dev, hr, spo2 } = runner();
+    const illegal = classify(Object.assign(new Error('Modbus exception 2'), { modbusCode: 2 }));
+    const seen: Array<DriverEvent | undefined> = [...dev.succeeded(hr, [72], 0).events, dev.failed(spo2, illegal, 10)];
+    seen.push(dev.busDown('connection to 127.0.0.1:502 lost', 5000));
+    seen.push(...dev.succeeded(hr, [72], 5100).events); // the probe is answered
+    expect(statuses(seen)).toEqual(['online', 'error', 'offline', 'error']);
+    expect(dev.detail).toMatch(/illegal data address .* on holding 200\.\.200/);
+    // Its values are read again at once all the same: an answer with data ends the error.
+    expect(dev.next().group).toBe(spo2);
+    expect(statuses(dev.succeeded(spo2, [97], 5200).events)).toEqual(['online']);
+  });
+
+  it('back from an outage, a read in error for answers that do not decode stays in error', () => {
+    const { dev, hr, spo2 } = runner();
+    const seen: Array<DriverEvent | undefined> = [];
+    for (let i = 0; i < 3; i++) seen.push(...dev.succeeded(hr, [72], i * 1000).events, ...dev.succeeded(spo2, [], i * 1000 + 500).events);
+    seen.push(dev.busDown('connection to 127.0.0.1:502 lost', 5000));
+    seen.push(...dev.succeeded(hr, [72], 5100).events);
+    expect(statuses(seen)).toEqual(['online', 'error', 'offline', 'error']);
+    expect(dev.detail).toMatch(/cannot decode spo2/);
+  });
+
+  it('poll ticks skipped because a read came late are reported; not those missed during an outage or before the first answer', () => {
+    const { dev, hr } = runner(); // hr every 1000 ms, due at 0
+    expect(dev.succeeded(hr, [72], 2500).skipped).toBe(0); // the first answer: late because of connecting, not the bus
+    expect(dev.succeeded(hr, [72], 3100).skipped).toBe(0); // due 3000
+    expect(dev.succeeded(hr, [72], 6300).skipped).toBe(2); // due 4000, read at 6300: the ticks at 5000 and 6000 are skipped
+    dev.busDown('connection to 127.0.0.1:502 lost', 6500);
+    expect(dev.succeeded(hr, [72], 60_000).skipped).toBe(0); // back from offline: the outage missed them, not the bus
+    expect(dev.succeeded(hr, [72], 61_050).skipped).toBe(0);
+  });
+
   it('failures of different kinds are not in a row: two timeouts and one transient "busy" exception stay online', () => {
     const { dev, hr, spo2 } = runner();
     const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));

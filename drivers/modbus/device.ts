@@ -1,5 +1,7 @@
 // One Modbus unit on a bus: when each of its reads is due, what its state is, and what a success or
 // a fault changes. No I/O here; the bus poller asks it what to do and tells it what happened.
+// Two clocks: `now` is monotonic (due times, backoff, filters' heartbeats: see timing.ts Clock), `at` is the wall
+// clock, only for the time stamps of events and of lastDataAt. Tests that pass one clock for both may omit `at`.
 import type { DeviceState, DriverEvent, DeviceStatusEvent } from '../../agent/model/reading.js';
 import { ChangeFilter } from './change-filter.js';
 import { isConfigException, type Fault } from './faults.js';
@@ -15,7 +17,7 @@ interface GroupState {
   /** Consecutive failures of this read. */
   failures: number;
   backoff: Backoff;
-  /** When this read last answered (null: never). An offline device is probed with the read that answered last. */
+  /** When this read last answered, monotonic (null: never). An offline device is probed with the read that answered last. */
   lastOkAt: number | null;
 }
 
@@ -46,6 +48,7 @@ export interface DeviceSettings {
 export class DeviceRunner {
   state: DeviceState = 'connecting';
   detail = 'not polled yet';
+  /** Wall-clock time of the last answer with data. */
   lastDataAt: number | null = null;
   private readonly groups: GroupState[];
   private readonly filters = new Map<PlannedPoint, ChangeFilter>();
@@ -111,11 +114,14 @@ export class DeviceRunner {
     this.failedReads.clear();
     this.commBackoff.reset();
     if (this.state !== 'offline') return;
-    // Back from offline: every other read is due now, and what failed during the outage is forgiven (the outage
-    // explains it); a read that still fails counts afresh.
+    // Back from offline: every other read is due now, and its communication faults (timeouts, bad frames) are
+    // forgiven, as the outage explains them; a read that still fails counts afresh. An answer the device gave (an
+    // exception, values that do not decode) is not explained by an outage: that read stays failing, so a device in
+    // error goes straight back to error, with no 'online' that would end its technical alarm.
     for (const other of this.groups) {
       if (other === g) continue;
       other.dueAt = Math.min(other.dueAt, now);
+      if (other.fault && !other.fault.communication) continue;
       other.failures = 0;
       other.fault = undefined;
       other.backoff.reset();
@@ -128,30 +134,46 @@ export class DeviceRunner {
     return g;
   }
 
-  /** A read answered. Returns the events to emit (readings that pass their filters, status change). */
-  succeeded(group: ReadGroup, data: number[] | boolean[], now: number): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }> } {
+  /**
+   * A read answered. Returns the events to emit (readings that pass their filters, status change), and `skipped`: the
+   * poll ticks of this read missed because it came late, when the bus is the reason (see below).
+   */
+  succeeded(
+    group: ReadGroup,
+    data: number[] | boolean[],
+    now: number,
+    at = now,
+  ): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }>; skipped: number } {
     const g = this.stateOf(group);
+    // Late because the bus is busy (other reads, silent units' timeouts) only if this read was being answered on
+    // time before: not at the first answer (connecting), after its own failures (backoff) or an outage.
+    const steady = g.lastOkAt !== null && g.fault === undefined && this.state !== 'offline';
     g.backoff.reset();
     g.lastOkAt = now;
     // Next tick on this read's own grid, so lateness does not accumulate into drift; ticks already
     // missed are skipped rather than read back to back.
     g.dueAt += group.intervalMs;
-    if (g.dueAt <= now) g.dueAt += (Math.floor((now - g.dueAt) / group.intervalMs) + 1) * group.intervalMs;
+    let skipped = 0;
+    if (g.dueAt <= now) {
+      skipped = Math.floor((now - g.dueAt) / group.intervalMs) + 1;
+      g.dueAt += skipped * group.intervalMs;
+    }
+    if (!steady) skipped = 0;
     this.answered(g, now);
-    this.lastDataAt = now;
+    this.lastDataAt = at;
     const events: DriverEvent[] = [];
     const decodeFaults: Array<{ point: string; message: string }> = [];
-    for (const { point, at } of group.points) {
+    for (const { point, at: offset } of group.points) {
       let raw: number | string;
       try {
-        raw = point.decode(data.slice(at, at + point.width) as number[] | boolean[]);
+        raw = point.decode(data.slice(offset, offset + point.width) as number[] | boolean[]);
       } catch (err) {
         decodeFaults.push({ point: point.name, message: err instanceof Error ? err.message : String(err) });
         continue;
       }
       const judged = judge(point, raw);
       if (!this.filters.get(point)?.accept(judged.value, judged.quality.state, now)) continue;
-      events.push(toReading(point, judged, { deviceId: this.plan.id, ...(this.plan.bed ? { bed: this.plan.bed } : {}), source: this.settings.source }, now));
+      events.push(toReading(point, judged, { deviceId: this.plan.id, ...(this.plan.bed ? { bed: this.plan.bed } : {}), source: this.settings.source }, at));
     }
     // Values that do not decode are lost as surely as an unanswered read's: the read counts as failing, and is
     // reported as an error when it keeps failing, though the device's other values still arrive.
@@ -162,13 +184,13 @@ export class DeviceRunner {
       g.fault = undefined;
       g.failures = 0;
     }
-    const status = this.updateState(now);
+    const status = this.updateState(at);
     if (status) events.push(status);
-    return { events, decodeFaults };
+    return { events, decodeFaults, skipped };
   }
 
   /** A read failed. Returns a status event if the device's state changed. */
-  failed(group: ReadGroup, fault: Fault, now: number): DeviceStatusEvent | undefined {
+  failed(group: ReadGroup, fault: Fault, now: number, at = now): DeviceStatusEvent | undefined {
     const g = this.stateOf(group);
     const limit = this.settings.offlineAfterFailures;
     if (fault.communication) {
@@ -189,7 +211,7 @@ export class DeviceRunner {
         if (this.failedReads.size >= Math.min(2, this.groups.length)) {
           this.probeAt = now + this.commBackoff.next();
           this.probe = this.lastAnswered();
-          return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`, now);
+          return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`, at);
         }
         // Only this read failed since the device last answered: a register the device never answers (error) or a
         // device that stopped answering (offline)? Read another register now to tell; its outcome decides the state.
@@ -199,7 +221,7 @@ export class DeviceRunner {
       }
       // The device answers its other reads (they reset commFailures) but never this one: its values are gone all
       // the same, so the device is in error rather than online.
-      if (g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)${hintOf(fault)}`, now);
+      if (g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)${hintOf(fault)}`, at);
       return undefined;
     }
     // The device answered, with an exception: it is there, this read is the problem.
@@ -207,17 +229,17 @@ export class DeviceRunner {
     this.answered(g, now);
     countFailure(g, fault);
     g.dueAt = now + g.backoff.next();
-    if (isConfigException(fault.code) || g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label}`, now);
+    if (isConfigException(fault.code) || g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label}`, at);
     // An offline device that answers, even "busy", is back.
-    return wasOffline ? this.updateState(now) : undefined;
+    return wasOffline ? this.updateState(at) : undefined;
   }
 
   /** The bus connection is down or could not be opened: every device on it is offline. */
-  busDown(reason: string, now: number): DeviceStatusEvent | undefined {
+  busDown(reason: string, now: number, at = now): DeviceStatusEvent | undefined {
     this.commFailures = Math.max(this.commFailures, this.settings.offlineAfterFailures);
     this.probeAt = now;
     if (this.state !== 'offline') this.probe = this.lastAnswered();
-    return this.setState('offline', reason, now);
+    return this.setState('offline', reason, at);
   }
 
   /** A fresh connection: an offline device gets its probe read right away. */
@@ -225,13 +247,15 @@ export class DeviceRunner {
     this.probeAt = now;
   }
 
-  private updateState(now: number): DeviceStatusEvent | undefined {
+  /** `at`: wall clock, the status event's stamp. */
+  private updateState(at: number): DeviceStatusEvent | undefined {
     const failing = this.groups.find((g) => g.fault && (isConfigException(g.fault.code) || g.failures >= this.settings.offlineAfterFailures));
-    if (failing?.fault) return this.setState('error', `${failing.fault.message} on ${failing.group.label}`, now);
-    return this.setState('online', 'answering', now);
+    if (failing?.fault) return this.setState('error', `${failing.fault.message} on ${failing.group.label}`, at);
+    return this.setState('online', 'answering', at);
   }
 
-  private setState(state: DeviceState, detail: string, now: number): DeviceStatusEvent | undefined {
+  /** `at`: wall clock, the status event's stamp. */
+  private setState(state: DeviceState, detail: string, at: number): DeviceStatusEvent | undefined {
     this.detail = detail;
     if (state === this.state) return undefined;
     this.state = state;
@@ -242,12 +266,12 @@ export class DeviceRunner {
       source: this.settings.source,
       state,
       detail,
-      at: now,
+      at,
     };
   }
 
-  /** Status event for the current state, e.g. at start. */
-  announce(now: number): DeviceStatusEvent {
+  /** Status event for the current state, e.g. at start (`at`: wall clock). */
+  announce(at: number): DeviceStatusEvent {
     return {
       kind: 'device-status',
       deviceId: this.plan.id,
@@ -255,7 +279,7 @@ export class DeviceRunner {
       source: this.settings.source,
       state: this.state,
       detail: this.detail,
-      at: now,
+      at,
     };
   }
 }

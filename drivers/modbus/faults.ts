@@ -71,7 +71,9 @@ export function classify(err: unknown): Fault {
   }
   if (message === 'CRC error') return { kind: 'crc', message: 'CRC error in response', counter: 'crc_errors', communication: true, hint: CRC_HINT };
   if (name === 'EchoedRequestError') {
-    return { kind: 'crc', message: 'echo of the request instead of an answer (CRC error)', counter: 'crc_errors', communication: true, hint: ECHO_HINT };
+    // Counted with CRC errors whether or not the echo's own CRC was valid: one fault, one counter.
+    const crc = field(err, 'crcOk') === true ? '' : ' (CRC error)';
+    return { kind: 'crc', message: `echo of the request instead of an answer${crc}`, counter: 'crc_errors', communication: true, hint: ECHO_HINT };
   }
   if (message.startsWith('Data length error') || message.startsWith('Unexpected data error')) {
     return { kind: 'bad-frame', message: `malformed response: ${message}`, counter: 'bad_frames', communication: true };

@@ -5,6 +5,7 @@ import { BusPoller, type TransportFactory } from './bus.js';
 import type { ModbusOptions } from './options.js';
 import { buildPlan, type Plan } from './plan.js';
 import { configSchema } from './schema.js';
+import { systemClock, type Clock } from './timing.js';
 import { ModbusSerialTransport } from './transport.js';
 
 export class ModbusDriver implements Driver {
@@ -16,9 +17,10 @@ export class ModbusDriver implements Driver {
     readonly plan: Plan,
     private readonly ctx: DriverContext,
     transportFactory: TransportFactory = (bus, onError, onNonModbusFrame) => new ModbusSerialTransport(bus, onError, onNonModbusFrame),
+    clock: Clock = systemClock,
   ) {
     const settings = { source: ctx.name, offlineAfterFailures: plan.offlineAfterFailures, backoff: plan.backoff };
-    this.buses = plan.buses.map((b) => new BusPoller(b, ctx, settings, transportFactory));
+    this.buses = plan.buses.map((b) => new BusPoller(b, ctx, settings, transportFactory, clock));
   }
 
   async start(): Promise<void> {

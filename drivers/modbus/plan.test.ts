@@ -160,19 +160,27 @@ function f32words(x: number): number[] {
 }
 
 describe('unit ids', () => {
-  it('1..247 on both transports, 255 on TCP only; 0 and 248..254 rejected naming the field', () => {
+  it('1..247 on both transports, 0 and 255 on TCP only; 248..254 rejected naming the field', () => {
     for (const u of [1, 247]) {
       expect(() => buildPlan(onePlan([{ name: 'a', table: 'holding', address: 0 }], u, 'tcp'))).not.toThrow();
       expect(() => buildPlan(onePlan([{ name: 'a', table: 'holding', address: 0 }], u, 'rtu'))).not.toThrow();
     }
     expect(buildPlan(onePlan([{ name: 'a', table: 'holding', address: 0 }], 255, 'tcp')).buses[0]!.devices[0]!.unitId).toBe(255);
-    for (const [u, transport] of [[0, 'tcp'], [248, 'tcp'], [254, 'tcp'], [0, 'rtu'], [248, 'rtu'], [255, 'rtu']] as const) {
+    for (const [u, transport] of [[248, 'tcp'], [254, 'tcp'], [0, 'rtu'], [248, 'rtu'], [255, 'rtu']] as const) {
       const found = problems(onePlan([{ name: 'a', table: 'holding', address: 0 }], u, transport));
       expect(found, `${transport} ${u}`).toEqual([{ field: 'options.buses[0].devices[0].unitId', message: expect.stringContaining(`got ${u}`) }]);
     }
+    expect(problems(onePlan([{ name: 'a', table: 'holding', address: 0 }], 0, 'rtu'))[0]?.message).toMatch(/0 is broadcast/);
+    expect(problems(onePlan([{ name: 'a', table: 'holding', address: 0 }], 248, 'tcp'))[0]?.message).not.toMatch(/broadcast/);
     const validate = new Ajv({ allErrors: true, strict: false }).compile(configSchema);
-    expect(validate(onePlan([{ name: 'a', table: 'holding', address: 0 }], 0))).toBe(false);
+    expect(validate(onePlan([{ name: 'a', table: 'holding', address: 0 }], 256))).toBe(false);
     expect(validate.errors?.[0]?.instancePath).toBe('/buses/0/devices/0/unitId');
+  });
+
+  it('unit id 0 on TCP: a device addressed directly (MODBUS Messaging on TCP/IP Implementation Guide accepts 0 as well as 255)', () => {
+    expect(buildPlan(onePlan([{ name: 'a', table: 'holding', address: 0 }], 0, 'tcp')).buses[0]!.devices[0]!.unitId).toBe(0);
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(configSchema);
+    expect(validate(onePlan([{ name: 'a', table: 'holding', address: 0 }], 0, 'tcp'))).toBe(true);
   });
 });
 

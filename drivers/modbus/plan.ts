@@ -569,12 +569,13 @@ export function buildPlan(options: unknown): Plan {
           deviceIds.add(d.id);
           if (units.has(d.unitId)) p.push({ field: `${path}.devices[${di}].unitId`, message: `unit id ${d.unitId} is already used on this bus` });
           units.add(d.unitId);
-          // 0 is broadcast (never answered), 248..254 are reserved; 255 means "the server itself" on TCP only.
+          // On a serial line 0 is broadcast (never answered); 248..254 are reserved. On TCP, a device addressed by its IP
+          // alone takes 255 or 0 (MODBUS Messaging on TCP/IP Implementation Guide 4.4.1.2), so both are allowed there.
           if (transport === 'rtu' && (d.unitId < 1 || d.unitId > 247)) {
             p.push({ field: `${path}.devices[${di}].unitId`, message: `RTU unit ids are 1..247 (0 is broadcast, which never answers; 248..255 are reserved), got ${d.unitId}` });
           }
-          if (transport === 'tcp' && (d.unitId < 1 || (d.unitId > 247 && d.unitId !== 255))) {
-            p.push({ field: `${path}.devices[${di}].unitId`, message: `TCP unit ids are 1..247, or 255 for a device addressed by its IP alone (0 is broadcast, which never answers; 248..254 are reserved), got ${d.unitId}` });
+          if (transport === 'tcp' && d.unitId > 247 && d.unitId !== 255) {
+            p.push({ field: `${path}.devices[${di}].unitId`, message: `TCP unit ids are 1..247 for a unit behind a gateway, or 255 (preferred) or 0 for a device addressed by its IP alone (248..254 are reserved), got ${d.unitId}` });
           }
           devices.push(d);
         });

@@ -133,9 +133,9 @@ const device = {
     },
     unitId: {
       type: 'integer',
-      minimum: 1,
+      minimum: 0,
       maximum: 255,
-      description: 'Modbus unit id: 1..247; on TCP also 255 for a device addressed by its IP alone. 0 (broadcast, never answered) and 248..254 (reserved) are rejected.',
+      description: 'Modbus unit id: 1..247; on TCP also 255 (preferred) or 0 for a device addressed by its IP alone. 248..254 (reserved) are rejected, and so is 0 on RTU (broadcast, never answered).',
     },
     bed: {
       type: 'string',

@@ -352,6 +352,17 @@ describe('modbus TCP against the simulator', () => {
     expect(ctx.counter('bad_frames') + ctx.counter('other_errors') + ctx.counter('reconnects')).toBe(0);
   });
 
+  it('a device addressed directly as unit 0 (accepted on TCP, not broadcast there) is read', async () => {
+    const bank = new RegisterBank();
+    bank.setRegisters(0, 'holding', 0, [72]);
+    const s = await sim(bank);
+    const { driver, ctx } = run({ ...fast, buses: [{ id: 'direct', transport: 'tcp', host: '127.0.0.1', port: s.port, timeoutMs: 500, devices: [device('mon-0', 0)] }] });
+    await driver.start();
+    await waitFor('a reading from unit 0', () => ctx.readings('mon-0').length > 0);
+    expect(ctx.readings('mon-0')[0]?.value).toBe(72);
+    expect(ctx.statuses('mon-0').at(-1)?.state).toBe('online');
+  });
+
   it('events the pipeline refuses (full disk) are counted; logged once naming the devices, then a summary a minute, then the recovery', async () => {
     const bank = new RegisterBank();
     bank.setRegisters(1, 'holding', 0, [72]);

@@ -1,4 +1,18 @@
-// Line timing and retry delays.
+// Line timing, retry delays and the clocks.
+
+/**
+ * Polling is scheduled on the monotonic clock: a wall clock stepped back (an NTP correction) would hold every read
+ * back by the step, one stepped forward would hold back reads that may go unanswered. The wall clock only stamps
+ * events (readings' receivedAt, status changes) and log summaries.
+ */
+export interface Clock {
+  /** Milliseconds on a clock that never steps (its origin is arbitrary): due times, backoff, intervals. */
+  monotonic(): number;
+  /** Milliseconds since the epoch, for time stamps. */
+  wall(): number;
+}
+
+export const systemClock: Clock = { monotonic: () => performance.now(), wall: () => Date.now() };
 
 /**
  * Silence needed between RTU frames: 3.5 character times. The Modbus serial-line spec counts an RTU

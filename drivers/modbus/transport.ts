@@ -19,11 +19,18 @@ export interface Transport {
 }
 
 /**
- * RTU: the frame taken for the answer (which failed its CRC) is the request just sent, echoed back: a two-wire RS-485
- * adapter that receives its own transmission.
+ * RTU: the frame taken for the answer is the request just sent, echoed back: a two-wire RS-485 adapter that receives
+ * its own transmission. `crcOk`: the echo was the whole frame taken (an answer as long as the request, e.g. 17-24
+ * bits), so its CRC was valid; otherwise it was cut to the answer's length and failed its CRC.
  */
 export class EchoedRequestError extends Error {
   override readonly name = 'EchoedRequestError';
+  constructor(
+    message: string,
+    readonly crcOk = false,
+  ) {
+    super(message);
+  }
 }
 
 /** The connection dropped while a read was waiting for its answer. */
@@ -107,14 +114,35 @@ export class ModbusSerialTransport implements Transport {
     client.setID(unitId);
     switch (table) {
       case 'coil':
-        return (await this.guard(client.readCoils(address, count), unitId)).data.slice(0, count);
+        return this.checked(await this.guard(client.readCoils(address, count), unitId), Math.ceil(count / 8)).data.slice(0, count);
       case 'discrete':
-        return (await this.guard(client.readDiscreteInputs(address, count), unitId)).data.slice(0, count);
+        return this.checked(await this.guard(client.readDiscreteInputs(address, count), unitId), Math.ceil(count / 8)).data.slice(0, count);
       case 'input':
-        return (await this.guard(client.readInputRegisters(address, count), unitId)).data;
+        return this.checked(await this.guard(client.readInputRegisters(address, count), unitId), 2 * count).data;
       case 'holding':
-        return (await this.guard(client.readHoldingRegisters(address, count), unitId)).data;
+        return this.checked(await this.guard(client.readHoldingRegisters(address, count), unitId), 2 * count).data;
     }
+  }
+
+  /**
+   * modbus-serial accepts a frame of the expected length, unit and function whatever its byte count, and takes the
+   * data from it: a frame with a wrong byte count is a bad frame, and on RTU the request itself echoed back (a valid
+   * frame when the answer is as long as the request) is no answer at all. Debug mode attaches the frame taken.
+   */
+  private checked<T>(res: T, byteCount: number): T {
+    const { request, responses } = res as { request?: unknown; responses?: unknown };
+    const frame: unknown = Array.isArray(responses) ? responses.at(-1) : undefined;
+    // Fail loudly (other_errors, logged) rather than pass unchecked frames if a new modbus-serial attaches no frame.
+    if (!(frame instanceof Uint8Array)) throw new Error('modbus-serial attached no raw answer: its byte count cannot be checked');
+    if (this.bus.transport === 'rtu' && request instanceof Uint8Array && Buffer.from(frame).equals(Buffer.from(request))) {
+      throw new EchoedRequestError('the frame read back is the request itself (valid CRC)', true);
+    }
+    // Frame: unit id, function code, byte count, data, CRC (modbus-serial rewrites TCP answers to this form too).
+    if (frame[2] !== byteCount) {
+      // Worded like modbus-serial's own length check, so faults.ts classifies it as a bad frame.
+      throw new Error(`Data length error, byte count ${String(frame[2])} where the read asked for ${byteCount}`);
+    }
+    return res;
   }
 
   /**

@@ -211,6 +211,60 @@ describe('serialport link on a pty pair', () => {
   });
 });
 
+describe('close() while the port is still opening (a driver stopped or reloaded during a (re)connect)', () => {
+  it('releases the port: a new link can open it, and the closed link hands on no bytes', async () => {
+    const pty = await openPtyPair();
+    try {
+      const link = new SerialPortLink({ path: pty.a, ...LINE, pathCheckMs: 0 });
+      const stale: Buffer[] = [];
+      let closes = 0;
+      link.onData((b) => stale.push(b));
+      link.onClose(() => closes++);
+      const opening = link.open().then(() => 'opened', (err: Error) => err.message);
+      await link.close(); // before the open completes
+      expect(await opening).toMatch(/closed while opening/);
+      expect(link.isOpen).toBe(false);
+
+      const again = new SerialPortLink({ path: pty.a, ...LINE, pathCheckMs: 0 });
+      const got: Buffer[] = [];
+      again.onData((b) => got.push(b));
+      await again.open(); // before the fix: "Cannot lock port", the first open still held it
+      const peer = new SerialPortLink({ path: pty.b, ...LINE, pathCheckMs: 0 });
+      await peer.open();
+      await peer.write(Buffer.from('HELLO'));
+      await waitFor('bytes on the new link', () => Buffer.concat(got).toString() === 'HELLO');
+      expect(stale).toEqual([]);
+      expect(closes).toBe(0); // the closed link never opened, as far as its user knows
+      await peer.close();
+      await again.close();
+    } finally {
+      await pty.close();
+    }
+  });
+
+  it('a supervisor stopped while opening leaves the port free for its replacement', async () => {
+    const pty = await openPtyPair();
+    try {
+      const settings = { backoff: { initialMs: 50, maxMs: 200 }, silenceMs: 0, reconnect: true };
+      const first = new LinkSupervisor(new SerialPortLink({ path: pty.a, ...LINE, pathCheckMs: 0 }), settings, { onState: () => undefined, onData: () => undefined });
+      first.start();
+      await first.stop();
+      const failures: string[] = [];
+      const second = new LinkSupervisor(new SerialPortLink({ path: pty.a, ...LINE, pathCheckMs: 0 }), settings, {
+        onState: () => undefined,
+        onData: () => undefined,
+        onOpenFailed: (err) => failures.push(err.message),
+      });
+      second.start();
+      await waitFor('the replacement open', () => second.state === 'open', 3000);
+      expect(failures).toEqual([]);
+      await second.stop();
+    } finally {
+      await pty.close();
+    }
+  });
+});
+
 describe('a port that cannot be opened says what to do (review rv49 L1)', () => {
   it('held by another program (its lock): "another program holds it"', async () => {
     const pty = await openPtyPair();

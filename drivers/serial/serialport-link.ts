@@ -40,6 +40,11 @@ export class SerialPortLink implements SerialLink {
   private pathCheck: NodeJS.Timeout | undefined;
   /** Why the link closed itself (the device path vanished or names another device), for the close listeners. */
   private closedBecause: Error | undefined;
+  /**
+   * While an open is in progress: settles once its callback has run, and has closed the OS port again if close() came
+   * first. close() waits for it, so the port and its lock are free once close() resolves.
+   */
+  private opening: Promise<void> | undefined;
 
   constructor(private readonly opts: SerialPortLinkOptions) {}
 
@@ -66,6 +71,13 @@ export class SerialPortLink implements SerialLink {
   open(): Promise<void> {
     if (this.port) return Promise.reject(new Error(`${this.describe} is already open`));
     const o = this.opts;
+    let settled!: () => void;
+    const opening = new Promise<void>((r) => (settled = r));
+    this.opening = opening;
+    const done = (): void => {
+      if (this.opening === opening) this.opening = undefined;
+      settled();
+    };
     return new Promise((resolve, reject) => {
       const port = new SerialPort({
         path: o.path,
@@ -81,7 +93,9 @@ export class SerialPortLink implements SerialLink {
       let opened = false;
       // Without an error listener a late port error would crash the agent.
       port.on('error', () => undefined);
+      // Only while this is the link's port: a port the link let go of (closed while opening) is not its to hear.
       port.on('data', (chunk: Buffer) => {
+        if (this.port !== port) return;
         for (const l of this.dataListeners) l(chunk);
       });
       port.on('close', (err?: Error | null) => {
@@ -98,13 +112,23 @@ export class SerialPortLink implements SerialLink {
       });
       this.port = port;
       port.open((err) => {
+        if (this.port !== port) {
+          // close() came while opening: the port opened (or failed) for nobody. Close it again, or it would stay
+          // open and locked in this process, and a replacement link could never open it.
+          reject(new LinkClosedWhileOpeningError(this.describe));
+          if (err || !port.isOpen) done();
+          else port.close(() => done());
+          return;
+        }
         if (err) {
           this.port = undefined;
+          done();
           const advice = openAdvice(err, o.path);
           reject(advice ? new Error(`${err.message}: ${advice}`, { cause: err }) : err);
           return;
         }
         opened = true;
+        done();
         this.watchPath(port);
         resolve();
       });
@@ -150,14 +174,22 @@ export class SerialPortLink implements SerialLink {
     clearInterval(this.pathCheck);
     const port = this.port;
     if (!port) return Promise.resolve();
+    if (!port.isOpen) {
+      // Still opening (or already closing): the port is no longer the link's. An open in progress closes it again
+      // when it completes (see open()); wait for that, so the port is free when this resolves.
+      this.port = undefined;
+      this.closedBecause = undefined;
+      return this.opening ?? Promise.resolve();
+    }
     this.closingOnPurpose = true;
-    return new Promise((resolve) => {
-      if (!port.isOpen) {
-        this.port = undefined;
-        this.closingOnPurpose = false;
-        return resolve();
-      }
-      port.close(() => resolve());
-    });
+    return new Promise((resolve) => port.close(() => resolve()));
+  }
+}
+
+/** open() was overtaken by close(): the port was closed again, and the link is closed. */
+export class LinkClosedWhileOpeningError extends Error {
+  constructor(describe: string) {
+    super(`${describe} was closed while opening`);
+    this.name = 'LinkClosedWhileOpeningError';
   }
 }
