@@ -3,7 +3,7 @@
 // phases come from comparing successive lists: new → start, still there → continue (re-emitted at
 // most every repeatMs, or at once if the priority changed), gone → end.
 import type { AlarmEvent, AlarmPriority, Origin } from '../../agent/model/reading.js';
-import type { AlarmRecord } from './protocol/data.js';
+import type { AlarmRecord, RejectedAlarmRecord } from './protocol/data.js';
 import { hexCode } from './codes.js';
 
 export interface PriorityBands {
@@ -40,8 +40,13 @@ export class AlarmTracker {
     private readonly repeatMs: number,
   ) {}
 
-  /** One alarm response for `page` at time `now` → the events to emit. */
-  update(page: 1 | 2 | 3, records: AlarmRecord[], now: number): AlarmEvent[] {
+  /**
+   * One alarm response for `page` at time `now` → the events to emit. `rejected`: records of the page that did not
+   * read. One whose code reads is still listed by the device, so its alarm stays as it was; one whose code does not
+   * read may be any alarm, so an alarm no longer confirmed is ended as `link-lost` (not known to have ended: the alarm
+   * engine keeps it in view until someone answers it) rather than as ended by the device.
+   */
+  update(page: 1 | 2 | 3, records: AlarmRecord[], now: number, rejected: RejectedAlarmRecord[] = []): AlarmEvent[] {
     const out: AlarmEvent[] = [];
     const seen = new Set<string>();
     for (const r of records) {
@@ -56,9 +61,23 @@ export class AlarmTracker {
         this.active.set(key, { record: r, lastEmitted: now });
       }
     }
+    for (const r of rejected) if (r.code !== null) seen.add(`cp${page}:${hexCode(r.code)}`);
+    const unknownRejected = rejected.some((r) => r.code === null);
     for (const [key, a] of this.active) {
       if (!key.startsWith(`cp${page}:`) || seen.has(key)) continue;
-      out.push(this.event(key, a.record, 'end', now));
+      const end = this.event(key, a.record, 'end', now);
+      out.push(unknownRejected ? { ...end, endedBy: 'link-lost' } : end);
+      this.active.delete(key);
+    }
+    return out;
+  }
+
+  /** The alarms of one page, when that page could not be read: ended as link-lost (we can no longer vouch for them). */
+  endPage(page: 1 | 2 | 3, now: number): AlarmEvent[] {
+    const out: AlarmEvent[] = [];
+    for (const [key, a] of this.active) {
+      if (!key.startsWith(`cp${page}:`)) continue;
+      out.push({ ...this.event(key, a.record, 'end', now), endedBy: 'link-lost' });
       this.active.delete(key);
     }
     return out;

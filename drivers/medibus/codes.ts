@@ -1,9 +1,15 @@
 // Medibus code → MDC term + unit. Codes are per page: measured data code page 1 (24H) and 2 (2BH),
-// device settings (29H). Names and units follow the Medibus.X profile as public implementations
-// list it (VSCaptureDrgVent); MDC numbers are from IEEE 11073-10101 as checked in public sources
-// (an HL7 PCD-01 sample for MDC_PRESS_AWAY_INSP_PEAK; a terminology-server lookup table for the
-// MDC_VENT_* terms). Codes not in this table are still emitted, with `raw`, never dropped.
+// device settings (29H). MDC numbers are from IEEE 11073-10101 as checked in public sources (an HL7
+// PCD-01 sample for MDC_PRESS_AWAY_INSP_PEAK; a terminology-server lookup table for the MDC_VENT_*
+// terms). Codes not in a table are still emitted, with `raw`, never dropped.
 // Pressures stay in mbar (the device's unit); we do not convert to cmH2O.
+//
+// Two code profiles (review rv67 M1). Public tables disagree on a few code page 1 codes:
+//   * 'medibus-x': the Medibus.X profile table (VSCaptureDrgVent `MedibusXMeasurementCP1`), for the Infinity V500;
+//   * 'classic':   classic Medibus tables (VSCaptureDrgVent `MeasurementCP1`, the OpenICE-derived `draeger.h`),
+//                  for the other presets and generic.
+// Codes with the same meaning in both are in COMMON_CP1. A code only the Medibus.X table lists is kept raw (no MDC
+// term, no label) on a classic device: what it means there is not in any source we have.
 import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
 import { MDC, UNITS } from '../../agent/model/mdc.js';
 
@@ -61,11 +67,16 @@ type Table = Record<number, CodeInfo>;
 const e = (label: string, unit: Unit, mdc: MdcCode | null = null): CodeInfo => ({ label, unit, mdc });
 const U = MB_UNITS;
 
-/** Measured data, code page 1 (24H); also the codes of alarm limits page 1 (25H/26H). */
-export const MEASURED_CP1: Table = {
-  0x03: e('MVe', U.L_PER_MIN, VENT_MDC.VENT_VOL_MINUTE_EXP),
+export type CodeProfile = 'classic' | 'medibus-x';
+export const CODE_PROFILES: CodeProfile[] = ['classic', 'medibus-x'];
+
+/**
+ * Measured data, code page 1 (24H), codes with the same meaning in the classic and the Medibus.X tables; also the
+ * codes of alarm limits page 1 (25H/26H). (0B: "ResistanceFrac" in the classic tables, "Rpat" in Medibus.X; both
+ * mbar/(L/s), no MDC term here.)
+ */
+const COMMON_CP1: Table = {
   0x05: e('Paw', U.MBAR),
-  0x06: e('MVi', U.L_PER_MIN, VENT_MDC.VENT_VOL_MINUTE_INSP),
   0x07: e('Cdyn', U.L_PER_BAR, VENT_MDC.COMPL_LUNG_DYN),
   0x08: e('R', U.MBAR_PER_L_S, VENT_MDC.RES_AWAY),
   0x09: e("V'CO2", U.ML_PER_MIN),
@@ -81,7 +92,6 @@ export const MEASURED_CP1: Table = {
   0x7e: e('VTmand', U.L),
   0x7f: e('VTspon', U.L),
   0x88: e('VT', U.ML, VENT_MDC.VENT_VOL_TIDAL),
-  0x8b: e('VTi', U.ML, VENT_MDC.VOL_AWAY_TIDAL_INSP),
   0xb2: e('Leakage', U.ML_PER_MIN),
   0xb3: e('% leak', U.PERCENT),
   0xb5: e('RRspon', U.PER_MIN, VENT_MDC.VENT_RESP_BTSD_P_RATE),
@@ -91,7 +101,6 @@ export const MEASURED_CP1: Table = {
   0xd6: e('RR', U.PER_MIN, VENT_MDC.VENT_RESP_RATE),
   0xda: e('inCO2', U.PERCENT),
   0xdb: e('etCO2', U.PERCENT, MDC.CONC_AWAY_CO2_ET),
-  0xdc: e('HR', U.BEAT_PER_MIN, MDC.ECG_HEART_RATE),
   0xe1: e('Pulse rate', U.BEAT_PER_MIN, MDC.PULS_OXIM_PULS_RATE),
   0xe3: e('etCO2', U.KPA, MDC.CONC_AWAY_CO2_ET),
   0xe5: e('inCO2', U.MMHG),
@@ -101,6 +110,25 @@ export const MEASURED_CP1: Table = {
   0xeb: e('SpO2', U.PERCENT, MDC.PULS_OXIM_SAT_O2),
   0xef: e('etO2', U.PERCENT, VENT_MDC.CONC_AWAY_O2_EXP),
   0xf0: e('FiO2', U.PERCENT, VENT_MDC.CONC_AWAY_O2_INSP),
+};
+
+/** Code page 1 as the Medibus.X profile table lists it (MedibusXMeasurementCP1). */
+export const MEASURED_CP1_X: Table = {
+  ...COMMON_CP1,
+  0x03: e('MVe', U.L_PER_MIN, VENT_MDC.VENT_VOL_MINUTE_EXP), // not in the classic tables
+  0x06: e('MVi', U.L_PER_MIN, VENT_MDC.VENT_VOL_MINUTE_INSP), // "MVi L/min Carina"; classic: compliance
+  0x8b: e('VTi', U.ML, VENT_MDC.VOL_AWAY_TIDAL_INSP), // classic: inspiratory spontaneous support volume
+  0xdc: e('HR', U.BEAT_PER_MIN, MDC.ECG_HEART_RATE), // not in the classic tables
+};
+
+/**
+ * Code page 1 as the classic Medibus tables list it (MeasurementCP1 / draeger.h). No MDC term for 06H and 8BH: we know
+ * of none that is certainly theirs (06H is not Cdyn, which 07H carries in L/bar; 8BH is the ASB volume, not VTi).
+ */
+export const MEASURED_CP1_CLASSIC: Table = {
+  ...COMMON_CP1,
+  0x06: e('Compliance', { ucum: 'mL/mbar' }), // "ComplianceFrac", mL/mbar
+  0x8b: e('VTasb', U.ML), // "InspiratorySpontaneousSupportVolume"
 };
 
 /** Measured data, code page 2 (2BH). */
@@ -131,15 +159,21 @@ export const SETTINGS: Table = {
 
 export type CodeKind = 'cp1' | 'cp2' | 'set';
 
-const TABLES: Record<CodeKind, Table> = { cp1: MEASURED_CP1, cp2: MEASURED_CP2, set: SETTINGS };
+const TABLES: Record<CodeProfile, Record<CodeKind, Table>> = {
+  'classic': { cp1: MEASURED_CP1_CLASSIC, cp2: MEASURED_CP2, set: SETTINGS },
+  'medibus-x': { cp1: MEASURED_CP1_X, cp2: MEASURED_CP2, set: SETTINGS },
+};
 
 export function hexCode(code: number): string {
   return code.toString(16).toUpperCase().padStart(2, '0');
 }
 
-/** Look a code up; unknown codes come back with mdc null and a raw code `{system:'medibus', code:'cp1:5C'}`. */
-export function lookup(kind: CodeKind, code: number): { mdc: MdcCode | null; unit: Unit; raw: RawCode } {
-  const info = TABLES[kind][code];
+/**
+ * Look a code up in the table of `profile`; unknown codes come back with mdc null and a raw code
+ * `{system:'medibus', code:'cp1:5C'}`.
+ */
+export function lookup(kind: CodeKind, code: number, profile: CodeProfile): { mdc: MdcCode | null; unit: Unit; raw: RawCode } {
+  const info = TABLES[profile === 'medibus-x' ? 'medibus-x' : 'classic'][kind][code];
   const raw: RawCode = { system: 'medibus', code: `${kind}:${hexCode(code)}` };
   if (info) raw.text = info.label;
   return { mdc: info?.mdc ?? null, unit: info?.unit ?? U.NONE, raw };

@@ -6,7 +6,7 @@ import type { DeviceState } from '../../agent/model/reading.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmTracker } from './alarms.js';
-import { buildPlan, type MedibusOptions, type MedibusPlan } from './options.js';
+import { ALARM_REQUESTS, buildPlan, requestNames, type MedibusOptions, type MedibusPlan } from './options.js';
 import { limitReadings, textReadings, valueReadings } from './readings.js';
 import { configSchema } from './schema.js';
 import { MedibusSession, type SessionOutput } from './session.js';
@@ -20,7 +20,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private readonly alarms: AlarmTracker;
   private readonly waves: WaveformBuffer;
   private waveTimer: NodeJS.Timeout | undefined;
-  private lastText = '';
+  /** Dropped realtime samples are logged once per connection and per change of the realtime configuration. */
   private rtDropLogged = false;
 
   constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now) {
@@ -53,16 +53,24 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   }
 
   protected linkLost(): void {
+    // The session flushed the curves as the link closed (realtime-streams-ending); anything left is counted.
+    this.flushWaves();
     this.rtDropLogged = false;
-    this.waves.clear();
     this.emit(this.alarms.endAll(this.now()));
   }
 
   protected override startFields(): Record<string, unknown> {
-    return { model: this.plan.model };
+    return { model: this.plan.model, codeProfile: this.plan.codeProfile, requests: requestNames(this.plan.requests) };
   }
 
   protected override afterStart(): void {
+    // A ventilator whose alarms are never asked for forwards none, and nothing else would say so (review rv67 L5).
+    if (!this.plan.requests.some((c) => ALARM_REQUESTS.includes(c))) {
+      this.ctx.log.warn(
+        { device: this.plan.id, requests: requestNames(this.plan.requests) },
+        'medibus requests read no alarm page (none of alarms1, alarms2, alarms3): no device alarm will be forwarded from this device; add alarms1 (and alarms2) to requests',
+      );
+    }
     if (this.plan.realtime.enabled) this.waveTimer = setInterval(() => this.flushWaves(), this.plan.realtime.segmentMs);
   }
 
@@ -84,24 +92,25 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.ctx.log[o.state === 'cycling' || o.state === 'listening' || o.state === 'stopped' ? 'info' : 'debug']({ device: this.plan.id, state: o.state }, o.detail);
         return;
       case 'measured':
-        this.emit(valueReadings(o_, o.page === 1 ? 'cp1' : 'cp2', o.records, now, null));
+        this.emit(valueReadings(o_, o.page === 1 ? 'cp1' : 'cp2', o.records, now, null, this.plan.codeProfile));
         return;
       case 'settings':
-        this.emit(valueReadings(o_, 'set', o.records, now, null));
+        this.emit(valueReadings(o_, 'set', o.records, now, null, this.plan.codeProfile));
         return;
       case 'limits':
-        this.emit(limitReadings(o_, o.page, o.bound, o.records, now));
+        this.emit(limitReadings(o_, o.page, o.bound, o.records, now, this.plan.codeProfile));
         return;
       case 'alarms':
-        this.emit(this.alarms.update(o.page, o.records, now));
+        this.emit(this.alarms.update(o.page, o.records, now, o.rejected));
         return;
-      case 'text': {
-        const key = JSON.stringify(o.records);
-        if (key === this.lastText) return; // modes change rarely; emit on change only
-        this.lastText = key;
+      case 'alarm-page-unreadable':
+        // Not known to have ended, nor to go on: ended as link-lost, as when the device stops answering.
+        this.emit(this.alarms.endPage(o.page, now));
+        return;
+      case 'text':
+        // Every time it is read, like any value: the display marks a value stale by its last reading (review rv67 M3).
         this.emit(textReadings(o_, o.records, now));
         return;
-      }
       case 'connection-lost':
         // As when the port closes: alarms the device no longer confirms are ended (link-lost), not left active.
         this.emit(this.alarms.endAll(now));
@@ -114,6 +123,11 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         return;
       case 'realtime-config':
         this.ctx.log.info({ device: this.plan.id, curves: o.streams.map((s) => s.code) }, 'medibus realtime curves offered');
+        return;
+      case 'realtime-streams-ending':
+        // Scaled with the configuration they arrived under, before it changes (review rv67 M2, L2).
+        this.flushWaves();
+        this.rtDropLogged = false;
         return;
       case 'realtime':
         for (const ev of o.events) {
@@ -138,16 +152,22 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       else dropped++;
     }
     if (dropped === 0) return;
-    this.ctx.count('realtime_samples_dropped', dropped);
-    if (this.rtDropLogged) return;
-    this.rtDropLogged = true; // once per connection: the same curves keep coming
     const why = this.plan.listenOnly ? 'listen-only: the curves were set up by another host, their scaling is unknown here' : this.plan.realtime.enabled ? 'curve not configured with the device (yet)' : 'realtime.enabled is off';
-    this.ctx.log.info({ device: this.plan.id, streams: [...values.keys()] }, `medibus realtime samples dropped (${why}); counted as realtime_samples_dropped`);
+    this.samplesDropped(dropped, why, [...values.keys()]);
+  }
+
+  /** Counted each time; logged once per connection and per configuration change (the same curves keep coming). */
+  private samplesDropped(n: number, why: string, streams: number[]): void {
+    this.ctx.count('realtime_samples_dropped', n);
+    if (this.rtDropLogged) return;
+    this.rtDropLogged = true;
+    this.ctx.log.info({ device: this.plan.id, streams, samples: n }, `medibus realtime samples dropped (${why}); counted as realtime_samples_dropped`);
   }
 
   private flushWaves(): void {
-    const segs = this.waves.flush(this.medibus.realtimeStreams, this.now());
-    if (segs.length) this.emit(segs);
+    const { segments, dropped } = this.waves.flush(this.medibus.realtimeStreams, this.now());
+    if (segments.length) this.emit(segments);
+    if (dropped > 0) this.samplesDropped(dropped, 'buffered for a curve no longer configured', []);
   }
 }
 

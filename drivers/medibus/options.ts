@@ -1,6 +1,7 @@
 // Options of the `medibus` driver, with defaults and the checks a JSON Schema cannot express.
 import type { SerialDevicePlan } from '../serial/device-driver.js';
 import type { FlowControl, LineSettings, Parity } from '../serial/link.js';
+import type { CodeProfile } from './codes.js';
 import { CMD } from './protocol/constants.js';
 import type { HalfOrder } from './protocol/realtime.js';
 import { PRESETS, type ModelName } from './presets.js';
@@ -20,11 +21,21 @@ export const REQUESTS = {
 } as const;
 export type RequestName = keyof typeof REQUESTS;
 
+/** The requests that read an alarm page (27H / 2EH / 23H). */
+export const ALARM_REQUESTS: readonly number[] = [REQUESTS.alarms1, REQUESTS.alarms2, REQUESTS.alarms3];
+
+/** Request codes back to their names (start log). */
+export function requestNames(codes: readonly number[]): string[] {
+  return codes.map((c) => Object.entries(REQUESTS).find(([, v]) => v === c)?.[0] ?? `0x${c.toString(16)}`);
+}
+
 export interface MedibusOptions {
   /** Stable id of the device (serial number or asset tag); goes into every event. */
   id: string;
   bed?: string;
   model?: ModelName;
+  /** Which code table the measured data follow; default: the model preset's. */
+  codeProfile?: CodeProfile;
   /** `/dev/serial/by-id/...` (preferred) or `/dev/ttyUSB0`. Required unless `replay` is given. */
   path?: string;
   baudRate?: number;
@@ -58,6 +69,7 @@ export interface MedibusOptions {
 /** The link, status and capture settings are the shared serial ones (SerialDevicePlan). */
 export interface MedibusPlan extends SerialDevicePlan {
   model: ModelName;
+  codeProfile: CodeProfile;
   requests: number[];
   pollIntervalMs: number;
   responseTimeoutMs: number;
@@ -122,6 +134,7 @@ export function buildPlan(o: MedibusOptions): MedibusPlan {
   const plan: MedibusPlan = {
     id: o.id,
     model,
+    codeProfile: o.codeProfile ?? preset?.codeProfile ?? PRESETS.generic.codeProfile,
     path: o.path ?? o.replay?.file ?? '',
     line: {
       baudRate: o.baudRate ?? base.baudRate,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CMD, MedibusFramer, MedibusParseError, RealtimeDecoder, checksumByte, encodeCommand, encodeNak, encodeResponse, encodeSample,
-  parseAlarms, parseDateTime, parseDeviceId, parseMeasured, parseRealtimeConfig, parseSettings, parseTextMessages, scaleSample,
+  parseAlarmPage, parseAlarms, parseDateTime, parseDeviceId, parseMeasured, parseRealtimeConfig, parseSettings, parseTextMessages, scaleSample,
 } from './protocol/index.js';
 import { AlarmTracker, mapPriority } from './alarms.js';
 import { lookup } from './codes.js';
@@ -9,6 +9,8 @@ import { buildPlan, MedibusConfigError } from './options.js';
 import { configSchema } from './schema.js';
 import { MedibusSession, type SessionOutput } from './session.js';
 import { Ajv } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
@@ -123,6 +125,19 @@ describe('data parsers', () => {
     ]);
     expect(() => parseAlarms(b('I10PAW'))).toThrow(/alarms/);
   });
+  it('alarm page: a record that does not read is set aside with where, its bytes and (if readable) its code; the rest are kept (rv67 H1)', () => {
+    const page = parseAlarmPage(b('I10PAW HIGH    5 1SOME ADVISOR\x1910MIN VOL LOW 5ZZOTHER       '));
+    expect(page.records).toEqual([{ priority: 25, priorityChar: 'I', code: 0x10, text: 'PAW HIGH' }]);
+    expect(page.rejected).toEqual([
+      { offset: 15, code: null, codeChars: ' 1', record: '5 1SOME ADVISOR', reason: 'code at offset 16: expected two hex characters, got " 1"' },
+      { offset: 30, code: 0x10, codeChars: '10', record: '\x1910MIN VOL LOW ', reason: "priority at offset 30: expected a character from '0', got byte 0x19" },
+      { offset: 45, code: null, codeChars: 'ZZ', record: '5ZZOTHER       ', reason: 'code at offset 46: expected two hex characters, got "ZZ"' },
+    ]);
+    // Not a whole number of records: which bytes belong to which record cannot be told.
+    expect(() => parseAlarmPage(b('I10PAW HIGH   '))).toThrow(MedibusParseError);
+    // The strict form (fuzz target) still refuses the page.
+    expect(() => parseAlarms(b('I10PAW HIGH    5 1SOME ADVISOR'))).toThrow(/code at offset 16/);
+  });
   it('text messages: code, length character, text, ETX', () => {
     expect(parseTextMessages(b('064SIMV\x03206Adults\x03'))).toEqual([
       { code: 0x06, text: 'SIMV' },
@@ -154,6 +169,23 @@ describe('realtime decoder', () => {
     const d = new RealtimeDecoder('high-first');
     const evs = d.push(Buffer.from([0xd1, 0xc4, 0xc1, ...encodeSample(300, 'high-first'), ...encodeSample(7, 'high-first')]));
     expect(evs).toEqual([{ type: 'samples', values: new Map([[0, 300], [4, 7]]) }]);
+  });
+  it('says corrupt whenever it drops values: more than announced, a half value cut short, a sync command without its argument (rv67 L3)', () => {
+    const kinds = (evs: ReturnType<RealtimeDecoder['push']>) => evs.map((e) => (e.type === 'samples' ? [...e.values] : e.type));
+    // D1 announces one stream; three values follow: the two extra are dropped, once said.
+    expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd1, ...encodeSample(100), ...encodeSample(200), ...encodeSample(300), 0xd1, ...encodeSample(4)])))).toEqual([[[0, 100]], 'corrupt', [[0, 4]]]);
+    // Half a value, then a sync byte.
+    expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd1, encodeSample(100)[0], 0xd1, ...encodeSample(7)])))).toEqual(['corrupt', [[0, 7]]]);
+    // A sync byte announcing two streams and one value before the next.
+    expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd3, ...encodeSample(1), 0xd1, ...encodeSample(7)])))).toEqual(['corrupt', [[0, 1]], [[0, 7]]]);
+    // C6 whose argument was lost: the sync byte after it is a sync byte, not an argument; no set is lost.
+    const lost = new RealtimeDecoder().push(Buffer.from([0xd3, ...encodeSample(1), ...encodeSample(2), 0xc6, 0xd3, ...encodeSample(100), ...encodeSample(200), 0xd3, ...encodeSample(5), ...encodeSample(6)]));
+    expect(kinds(lost)).toEqual([[[0, 1], [1, 2]], 'corrupt', [[0, 100], [1, 200]], [[0, 5], [1, 6]]]);
+    // …nor is a data byte.
+    expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd1, 0xc6, ...encodeSample(9)])))).toEqual(['corrupt', [[0, 9]]]);
+    // A whole, clean stream gives no corrupt event; neither do bytes before the first sync byte (joined mid-stream).
+    const clean = new RealtimeDecoder().push(Buffer.from([...encodeSample(3), 0xd3, 0xc6, 0xc1, ...encodeSample(1), ...encodeSample(2), 0xd0, 0xd3, ...encodeSample(5), ...encodeSample(6)]));
+    expect(kinds(clean)).toEqual(['phase', [[0, 1], [1, 2]], [[0, 5], [1, 6]]]);
   });
   it('a session forgets half a sample and half a message when the link closes', () => {
     const out: SessionOutput[] = [];
@@ -202,9 +234,33 @@ describe('realtime decoder', () => {
 
 describe('code table, alarms and options', () => {
   it('maps known codes to MDC and keeps unknown ones raw', () => {
-    expect(lookup('cp1', 0x7d).mdc?.refid).toBe('MDC_PRESS_AWAY_INSP_PEAK');
-    expect(lookup('cp1', 0x78).mdc?.refid).toBe('MDC_VENT_PRESS_AWAY_END_EXP_POS');
-    expect(lookup('cp1', 0x5c)).toMatchObject({ mdc: null, raw: { system: 'medibus', code: 'cp1:5C' } });
+    for (const profile of ['classic', 'medibus-x'] as const) {
+      expect(lookup('cp1', 0x7d, profile).mdc?.refid).toBe('MDC_PRESS_AWAY_INSP_PEAK');
+      expect(lookup('cp1', 0x78, profile).mdc?.refid).toBe('MDC_VENT_PRESS_AWAY_END_EXP_POS');
+      expect(lookup('cp1', 0x5c, profile)).toMatchObject({ mdc: null, raw: { system: 'medibus', code: 'cp1:5C' } });
+    }
+  });
+  it('code page 1 codes whose meaning differs between classic Medibus and Medibus.X carry no Medibus.X term on a classic device (rv67 M1)', () => {
+    const show = (code: number, profile: 'classic' | 'medibus-x') => {
+      const l = lookup('cp1', code, profile);
+      return [l.raw.text, l.unit.ucum, l.mdc?.refid ?? null];
+    };
+    expect(show(0x06, 'classic')).toEqual(['Compliance', 'mL/mbar', null]);
+    expect(show(0x8b, 'classic')).toEqual(['VTasb', 'mL', null]);
+    expect(show(0xdc, 'classic')).toEqual([undefined, '', null]);
+    expect(show(0x03, 'classic')).toEqual([undefined, '', null]);
+    expect(show(0x06, 'medibus-x')).toEqual(['MVi', 'L/min', 'MDC_VENT_VOL_MINUTE_INSP']);
+    expect(show(0x8b, 'medibus-x')).toEqual(['VTi', 'mL', 'MDC_VOL_AWAY_TIDAL_INSP']);
+    expect(show(0xdc, 'medibus-x')).toEqual(['HR', '/min', 'MDC_ECG_HEART_RATE']);
+    expect(show(0x03, 'medibus-x')).toEqual(['MVe', 'L/min', 'MDC_VENT_VOL_MINUTE_EXP']);
+    // The profile follows the preset (V500: Medibus.X; the others and generic: classic); the option overrides it.
+    const profile = (o: Partial<Parameters<typeof buildPlan>[0]>) => buildPlan({ id: 'v1', path: '/dev/x', ...o }).codeProfile;
+    expect([profile({ model: 'v500' }), profile({ model: 'v500-38400' })]).toEqual(['medibus-x', 'medibus-x']);
+    expect([profile({}), profile({ model: 'generic' }), profile({ model: 'evita4' }), profile({ model: 'evita-xl' }), profile({ model: 'apollo' })]).toEqual(['classic', 'classic', 'classic', 'classic', 'classic']);
+    expect([profile({ model: 'evita4', codeProfile: 'medibus-x' }), profile({ model: 'v500', codeProfile: 'classic' })]).toEqual(['medibus-x', 'classic']);
+    const validate = new Ajv({ allErrors: true }).compile(configSchema);
+    expect(validate({ id: 'v1', path: '/dev/x', codeProfile: 'medibus-x' })).toBe(true);
+    expect(validate({ id: 'v1', path: '/dev/x', codeProfile: 'x' })).toBe(false);
   });
   it('maps priorities by configured bands and tracks start/continue/end', () => {
     expect([mapPriority(31, { high: 21, medium: 11 }), mapPriority(15, { high: 21, medium: 11 }), mapPriority(2, { high: 21, medium: 11 })]).toEqual(['high', 'medium', 'low']);
@@ -252,10 +308,21 @@ describe('code table, alarms and options', () => {
     expect(fields({ ...ok, listenOnly: true, quietReinitMs: 1500, responseTimeoutMs: 1000 })).toEqual([]);
     expect(fields({ id: 'v1', replay: { file: '/tmp/capture.bin' }, quietReinitMs: 1500 })).toEqual([]);
   });
-  it('the JSON Schema accepts the README example and rejects unknown options', () => {
+  it('the JSON Schema accepts the README examples and rejects unknown options', () => {
     const validate = new Ajv({ allErrors: true }).compile(configSchema);
-    const example = { id: 'EVITA-1', bed: 'ICU-3', model: 'v500', path: '/dev/serial/by-id/usb-x', requests: ['measured1', 'alarms1'], realtime: { enabled: true, codes: [0, 1, 3] } };
-    expect(validate(example)).toBe(true);
+    // The YAML blocks of README.md as written there (rv67 L6): the full driver entry, and the replay fragment.
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parseYaml(m[1] as string) as Record<string, unknown>);
+    expect(blocks).toHaveLength(2);
+    const entry = (blocks[0] as { drivers: Array<{ type: string; options: Record<string, unknown> }> }).drivers[0];
+    expect(entry?.type).toBe('medibus');
+    const example = entry?.options as Record<string, unknown>;
+    expect(example).toMatchObject({ model: 'v500', pollIntervalMs: 1000, captureFile: expect.any(String) });
+    expect(validate(example), JSON.stringify(validate.errors)).toBe(true);
+    expect(() => buildPlan(example as unknown as Parameters<typeof buildPlan>[0])).not.toThrow();
+    const replay = (blocks[1] as { options: Record<string, unknown> }).options;
+    expect(replay).toHaveProperty('replay');
+    expect(validate(replay), JSON.stringify(validate.errors)).toBe(true);
     expect(validate({ ...example, writeSetting: true })).toBe(false);
     expect(validate({ ...example, requests: ['setPeep'] })).toBe(false);
   });

@@ -2,11 +2,11 @@
 // are emitted with value null and quality 'unavailable', never dropped.
 import type { NumericReading, Origin, RawCode } from '../../agent/model/reading.js';
 import type { TextRecord, ValueRecord } from './protocol/data.js';
-import { hexCode, lookup, type CodeKind } from './codes.js';
+import { hexCode, lookup, type CodeKind, type CodeProfile } from './codes.js';
 
-export function valueReadings(origin: Origin, kind: CodeKind, records: ValueRecord[], now: number, deviceTime: number | null): NumericReading[] {
+export function valueReadings(origin: Origin, kind: CodeKind, records: ValueRecord[], now: number, deviceTime: number | null, profile: CodeProfile): NumericReading[] {
   return records.map((r) => {
-    const { mdc, unit, raw } = lookup(kind, r.code);
+    const { mdc, unit, raw } = lookup(kind, r.code, profile);
     const reading: NumericReading = {
       ...origin,
       kind: 'numeric',
@@ -25,9 +25,9 @@ export function valueReadings(origin: Origin, kind: CodeKind, records: ValueReco
 }
 
 /** Alarm limits: the device's code, marked as a limit; mdc null because limits are not measurements; set by a person. */
-export function limitReadings(origin: Origin, page: 1 | 2, bound: 'low' | 'high', records: ValueRecord[], now: number): NumericReading[] {
+export function limitReadings(origin: Origin, page: 1 | 2, bound: 'low' | 'high', records: ValueRecord[], now: number, profile: CodeProfile): NumericReading[] {
   return records.map((r) => {
-    const { unit, raw } = lookup(page === 1 ? 'cp1' : 'cp2', r.code);
+    const { unit, raw } = lookup(page === 1 ? 'cp1' : 'cp2', r.code, profile);
     const rawCode: RawCode = { system: 'medibus', code: `${bound}-limit:cp${page}:${hexCode(r.code)}`, text: `${raw.text ?? raw.code} ${bound} alarm limit` };
     return {
       ...origin,

@@ -1,4 +1,5 @@
 // JSON Schema of the `medibus` driver options (the agent validates config against it before start).
+import { CODE_PROFILES } from './codes.js';
 import { MODEL_NAMES } from './presets.js';
 import { REQUESTS } from './options.js';
 
@@ -14,7 +15,12 @@ export const configSchema: Record<string, unknown> = {
       description:
         'Bed this device serves, put on its readings, alarms and status events, e.g. "ICU-3"; use the same name as in `alarms.limits.beds` and `alarms.news2.beds`. Default none: the data is shown under the bed "unassigned" and gets no NEWS2 score. Update it when the device moves.',
     },
-    model: { enum: MODEL_NAMES, description: 'Line-setting preset; individual settings below override it.' },
+    model: { enum: MODEL_NAMES, description: 'Line-setting preset; individual settings below override it. It also chooses `codeProfile`.' },
+    codeProfile: {
+      enum: CODE_PROFILES,
+      description:
+        'Which code table the measured data (code page 1) follow, where public tables disagree: "medibus-x" (Infinity V500: 06H inspiratory minute volume, 8BH VTi, DCH heart rate, with MDC terms) or "classic" (06H compliance in mL/mbar, 8BH ASB support volume, both without an MDC term; DCH and 03H kept as raw codes). Default: the `model` preset\'s (v500, v500-38400: medibus-x; every other preset and generic: classic). Set medibus-x for another Medibus.X device.',
+    },
     path: { type: 'string', minLength: 1, description: '/dev/serial/by-id/... (preferred) or /dev/ttyUSB0.' },
     baudRate: {
       type: 'integer',

@@ -10,8 +10,9 @@ import { encodeCommand, encodeNak, encodeResponse, hex2 } from './protocol/encod
 import { MedibusParseError } from './protocol/errors.js';
 import { MedibusFramer, type FrameEvent } from './protocol/framer.js';
 import {
-  parseAlarms, parseDateTime, parseDeviceId, parseMeasured, parseRealtimeConfig, parseSettings, parseTextMessages,
-  type AlarmRecord, type DeviceDateTime, type DeviceIdentification, type RealtimeConfigRecord, type TextRecord, type ValueRecord,
+  parseAlarmPage, parseDateTime, parseDeviceId, parseMeasured, parseRealtimeConfig, parseSettings, parseTextMessages,
+  type AlarmPage, type AlarmRecord, type DeviceDateTime, type DeviceIdentification, type RealtimeConfigRecord, type RejectedAlarmRecord, type TextRecord,
+  type ValueRecord,
 } from './protocol/data.js';
 import { RealtimeDecoder, type RealtimeEvent } from './protocol/realtime.js';
 import { LogGate } from '../../agent/log-gate.js';
@@ -26,12 +27,20 @@ export type SessionOutput =
   | { type: 'measured'; page: 1 | 2; records: ValueRecord[] }
   | { type: 'limits'; page: 1 | 2; bound: 'low' | 'high'; records: ValueRecord[] }
   | { type: 'settings'; records: ValueRecord[] }
-  | { type: 'alarms'; page: 1 | 2 | 3; records: AlarmRecord[] }
+  /** `rejected`: records of the page that did not read (counted and logged here); the others are in `records`. */
+  | { type: 'alarms'; page: 1 | 2 | 3; records: AlarmRecord[]; rejected: RejectedAlarmRecord[] }
+  /** An alarm page that could not be cut into records: what it held can no longer be vouched for. */
+  | { type: 'alarm-page-unreadable'; page: 1 | 2 | 3; detail: string }
   | { type: 'text'; records: TextRecord[] }
   | { type: 'device-id'; id: DeviceIdentification }
   | { type: 'date-time'; dateTime: DeviceDateTime }
   | { type: 'realtime-config'; streams: RealtimeConfigRecord[] }
   | { type: 'realtime'; events: RealtimeEvent[] }
+  /**
+   * The realtime configuration in force is about to change (56H, re-initialisation, a new set-up, the link closed):
+   * samples buffered under it are to be scaled with it now, while `realtimeStreams` still holds it.
+   */
+  | { type: 'realtime-streams-ending'; why: string }
   | { type: 'state'; state: SessionState; detail: string }
   /** The device stopped answering (or stopped the conversation): what it reported can no longer be vouched for. */
   | { type: 'connection-lost'; detail: string };
@@ -66,12 +75,22 @@ export class MedibusSession {
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private quietTimer: NodeJS.Timeout | undefined;
   private rtStreams: RealtimeConfigRecord[] = [];
+  /** Curves asked for in 54H, in force once the device confirmed them and we enabled them. */
+  private rtRequested: RealtimeConfigRecord[] = [];
+  /** The device changed its realtime configuration (56H) while a command was outstanding: set up again from its answer. */
+  private rtSetupDue = false;
   private active = false;
   /** Line noise is counted each time and logged at most once a minute. */
   private readonly noiseLog = new LogGate(60_000, 1);
   private readonly reinitLog = new RepeatLog(REINIT_LOG_EVERY_MS);
   /** A device whose data we cannot read sends it at every cycle: said once, then summarised. */
   private readonly parseErrorLog = new RepeatLog(REINIT_LOG_EVERY_MS);
+  /** An alarm page that cannot be cut into records, at every cycle: said once, then summarised. */
+  private readonly alarmPageLog = new RepeatLog(REINIT_LOG_EVERY_MS);
+  /** Each distinct alarm record that does not read is said at once (it may hide an alarm), the same again at most every 10 min. */
+  private readonly rejectedAlarmLog = new LogGate(REINIT_LOG_EVERY_MS, 64);
+  /** A port that opens but refuses writes fails at every command: said once, then summarised. */
+  private readonly writeErrorLog = new RepeatLog(REINIT_LOG_EVERY_MS);
   /**
    * Damaged frames (bad checksum, over-long) come from the line (noise, wrong parity on a tap) and last as long as it
    * does: said once, then summarised. Not cleared at re-initialisation: a bad line would be warned about at each one.
@@ -118,6 +137,7 @@ export class MedibusSession {
     // A message cut short by the close would join the next connection's first bytes (a NAK for nothing).
     this.framer.reset();
     this.rt.reset();
+    this.setRealtimeStreams([], 'link closed');
     this.setState('idle', 'link closed');
   }
 
@@ -146,7 +166,8 @@ export class MedibusSession {
 
   private initialise(why: string): void {
     this.clearTimers();
-    this.rtStreams = [];
+    this.rtSetupDue = false;
+    this.setRealtimeStreams([], `re-initialising: ${why}`);
     this.setState('initialising', `initialise: ${why}`);
     this.armQuiet();
     this.send(CMD.ICC);
@@ -158,10 +179,13 @@ export class MedibusSession {
     const timer = setTimeout(() => this.timedOut(), this.plan.responseTimeoutMs);
     this.pending = { code, args, attempts, timer };
     this.armKeepAlive();
-    this.hooks.write(encodeCommand(code, args)).catch((err: Error) => {
-      this.hooks.count('write_errors');
-      this.hooks.log('warn', 'medibus write failed', { command: commandName(code), err: err.message });
-    });
+    this.hooks.write(encodeCommand(code, args)).catch((err: Error) => this.writeFailed({ command: commandName(code) }, err));
+  }
+
+  /** Counted each time; a wedged adapter (EIO) fails at every command, so the log says it once, then sums up. */
+  private writeFailed(what: Record<string, unknown>, err: Error): void {
+    this.hooks.count('write_errors');
+    this.repeated(this.writeErrorLog, 'write_errors', 'medibus write failed', { ...what, err: err.message });
   }
 
   private timedOut(): void {
@@ -169,6 +193,12 @@ export class MedibusSession {
     if (!p || !this.active) return;
     this.pending = undefined;
     this.hooks.count('response_timeouts');
+    if (this.rtSetupDue && this.state_ === 'cycling') {
+      // The set-up the device asked for (56H) waited for this command: it goes first; the cycle starts over after it.
+      this.hooks.log('debug', `medibus no response to ${commandName(p.code)}; setting realtime up again first, as the device asked`, { command: commandName(p.code) });
+      this.startRealtimeSetup();
+      return;
+    }
     this.retryOrReinit(p, `no response to ${commandName(p.code)} within ${this.plan.responseTimeoutMs} ms`);
   }
 
@@ -294,7 +324,7 @@ export class MedibusSession {
 
   private write(bytes: Buffer, counter: string): void {
     this.hooks.count(counter);
-    this.hooks.write(bytes).catch(() => this.hooks.count('write_errors'));
+    this.hooks.write(bytes).catch((err: Error) => this.writeFailed({ sending: counter }, err));
   }
 
   /** The device sent us a command: answer it (never in listen-only mode). */
@@ -326,7 +356,12 @@ export class MedibusSession {
         return;
       case CMD.RT_CONFIG_CHANGED:
         this.write(encodeResponse(code), 'responses_sent');
-        if (this.plan.realtime.enabled && this.state_ === 'cycling') this.startRealtimeSetup();
+        // What arrived under the old configuration is scaled with it now; what comes until the new set-up cannot be.
+        this.setRealtimeStreams([], 'the device changed its realtime configuration (56H)');
+        if (!this.plan.realtime.enabled) return;
+        if (this.state_ === 'cycling' && !this.pending) this.startRealtimeSetup();
+        // One command outstanding at a time: set up from the pending command's answer (or its time-out).
+        else if (this.state_ === 'cycling' || this.state_ === 'realtime-setup') this.rtSetupDue = true;
         return;
       default:
         // NOP, time changed, data requests and anything unknown: echo without data (we hold none).
@@ -363,7 +398,7 @@ export class MedibusSession {
       const alarms = ALARM_PAGES[code];
       const limits = LIMIT_PAGES[code];
       if (measured) this.hooks.output({ type: 'measured', page: measured, records: parseMeasured(data) });
-      else if (alarms) this.hooks.output({ type: 'alarms', page: alarms, records: parseAlarms(data) });
+      else if (alarms) this.alarmPage(code, alarms, data);
       else if (limits) this.hooks.output({ type: 'limits', page: limits.page, bound: limits.bound, records: parseMeasured(data) });
       else if (code === CMD.SETTINGS) this.hooks.output({ type: 'settings', records: parseSettings(data) });
       else if (code === CMD.TEXT_MESSAGES) this.hooks.output({ type: 'text', records: parseTextMessages(data) });
@@ -396,7 +431,44 @@ export class MedibusSession {
     }
   }
 
+  /**
+   * An alarm page, record by record: the records that read are handed on, each one that does not is counted and logged
+   * with where and what (it may hide an alarm). A page that cannot be cut into records is handed on as unreadable, so
+   * that the alarms it held end as link-lost rather than stay as they were (review rv67 H1).
+   */
+  private alarmPage(code: number, page: 1 | 2 | 3, data: Buffer): void {
+    let parsed: AlarmPage;
+    try {
+      parsed = parseAlarmPage(data);
+    } catch (err) {
+      if (!(err instanceof MedibusParseError)) throw err;
+      this.hooks.count('parse_errors');
+      const fields = { command: commandName(code), page, bytes: data.length, error: err.message };
+      this.repeated(this.alarmPageLog, 'parse_errors', `medibus alarm page ${page} cannot be read: its alarms are ended as link-lost`, fields);
+      this.hooks.output({ type: 'alarm-page-unreadable', page, detail: err.message });
+      return;
+    }
+    for (const r of parsed.rejected) {
+      this.hooks.count('alarm_records_rejected');
+      if (!this.rejectedAlarmLog.open(`${page}|${r.record}`, this.hooks.now?.() ?? Date.now())) continue;
+      this.hooks.log('warn', `medibus alarm record rejected: ${r.reason}; the other records of the page are used (counted as alarm_records_rejected; the same record is logged again at most every 10 min)`, {
+        command: commandName(code),
+        page,
+        offset: r.offset,
+        code: r.codeChars,
+        record: r.record,
+      });
+    }
+    this.hooks.output({ type: 'alarms', page, records: parsed.records, rejected: parsed.rejected });
+  }
+
   private rtConfigAvailable: RealtimeConfigRecord[] = [];
+
+  /** Every change of the realtime configuration in force goes through here: what was buffered under it is flushed first. */
+  private setRealtimeStreams(next: RealtimeConfigRecord[], why: string): void {
+    if (this.rtStreams.length > 0) this.hooks.output({ type: 'realtime-streams-ending', why });
+    this.rtStreams = next;
+  }
 
   /** A response to our pending command arrived: take the next step. */
   private advance(code: number): void {
@@ -410,17 +482,27 @@ export class MedibusSession {
         else this.startCycling();
         return;
       case CMD.RT_CONFIG: {
+        if (this.rtSetupDue) {
+          this.startRealtimeSetup(); // changed again (56H) since we asked: ask again
+          return;
+        }
         const wanted = this.plan.realtime.codes.slice(0, 4); // sync byte carries streams 1..4
-        this.rtStreams = wanted.map((c) => this.rtConfigAvailable.find((r) => r.code === c)).filter((r): r is RealtimeConfigRecord => r !== undefined);
-        if (this.rtStreams.length === 0) {
+        this.rtRequested = wanted.map((c) => this.rtConfigAvailable.find((r) => r.code === c)).filter((r): r is RealtimeConfigRecord => r !== undefined);
+        if (this.rtRequested.length === 0) {
           this.hooks.log('warn', 'medibus realtime: none of the configured curves is offered by the device', { wanted });
           this.startCycling();
           return;
         }
-        this.send(CMD.RT_CONFIGURE, this.rtStreams.map((s) => `${hex2(s.code)}01`).join(''));
+        this.send(CMD.RT_CONFIGURE, this.rtRequested.map((s) => `${hex2(s.code)}01`).join(''));
         return;
       }
       case CMD.RT_CONFIGURE: {
+        if (this.rtSetupDue) {
+          this.startRealtimeSetup();
+          return;
+        }
+        // In force from the enable on: samples before it cannot be told to belong to this configuration.
+        this.setRealtimeStreams(this.rtRequested, 'realtime set up');
         // Enable streams 1..n: sync byte, "streams 1-4" command, bit mask, end of sequence.
         const mask = 0xc0 | ((1 << this.rtStreams.length) - 1);
         this.write(Buffer.from([0xd0, 0xc1, mask, 0xc0, 0xc0]), 'realtime_enables_sent');
@@ -428,25 +510,35 @@ export class MedibusSession {
         return;
       }
       case CMD.NOP:
-        if (this.cycleDue && this.state_ === 'cycling') {
+        if ((this.cycleDue || this.rtSetupDue) && this.state_ === 'cycling') {
           this.cycleDue = false;
-          this.nextInCycle();
+          this.continueCycle();
         }
         return;
       default:
-        if (this.state_ === 'cycling') this.nextInCycle();
+        if (this.state_ === 'cycling') this.continueCycle();
     }
   }
 
+  /** The answer to a cycle's command came: a realtime set-up the device asked for meanwhile goes first. */
+  private continueCycle(): void {
+    if (this.rtSetupDue) this.startRealtimeSetup();
+    else this.nextInCycle();
+  }
+
   private startRealtimeSetup(): void {
+    this.rtSetupDue = false;
     this.clearCycle();
     this.setState('realtime-setup', 'requesting realtime configuration');
     this.send(CMD.RT_CONFIG);
   }
 
   private startCycling(): void {
-    // Communication (re)initialised: data it cannot read is said again at once.
+    // Communication (re)initialised: data it cannot read, and failed writes, are said again at once.
     this.parseErrorLog.clear();
+    this.alarmPageLog.clear();
+    this.rejectedAlarmLog.reset();
+    this.writeErrorLog.clear();
     this.damagedReinits = 0;
     const n = this.reinitLog.clear();
     if (n > 1) this.hooks.log('info', `medibus device answers again, after ${n} re-initialisations`, { reinitialisations: n });

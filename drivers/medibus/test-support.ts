@@ -1,8 +1,11 @@
-// Shared by the Medibus tests: a pty pair at stable paths, the simulator on one end, the driver on the other.
+// Shared by the Medibus tests: a pty pair at stable paths, the simulator on one end, the driver on the other; and an
+// in-memory cable with a scripted device, for tests that need byte-exact control of what the device sends.
+import { ListenOnlyError, type SerialLink } from '../serial/link.js';
 import { SerialPortLink } from '../serial/serialport-link.js';
 import { deviceRig, type DeviceRig } from '../serial/testing.js';
 import { MedibusSimulator, type SimulatorOptions } from './simulator.js';
 import type { MedibusOptions } from './options.js';
+import { MedibusFramer, encodeResponse } from './protocol/index.js';
 
 export type Rig = DeviceRig<MedibusSimulator>;
 
@@ -36,3 +39,100 @@ export function fastOptions(path: string, extra: Partial<MedibusOptions> = {}): 
     ...extra,
   };
 }
+
+/**
+ * An in-memory serial link: what one end writes arrives at its peer on the next turn of the event loop. Lets a test
+ * script a device byte by byte without socat (and without its timing).
+ */
+export class MemoryLink implements SerialLink {
+  private readonly dataListeners: Array<(b: Buffer) => void> = [];
+  private readonly closeListeners: Array<(err?: Error) => void> = [];
+  private opened = false;
+  peer: MemoryLink | undefined;
+  /** When set, every write fails with it (a port that opens but rejects writes). */
+  writeError: Error | undefined;
+
+  constructor(
+    readonly describe: string,
+    readonly listenOnly = false,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.opened;
+  }
+  async open(): Promise<void> {
+    this.opened = true;
+  }
+  async close(): Promise<void> {
+    this.opened = false;
+  }
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.listenOnly) throw new ListenOnlyError(this.describe);
+    if (this.writeError) throw this.writeError;
+    const peer = this.peer;
+    const copy = Buffer.from(bytes);
+    if (peer) setImmediate(() => peer.arrive(copy));
+  }
+  onData(listener: (b: Buffer) => void): void {
+    this.dataListeners.push(listener);
+  }
+  onClose(listener: (err?: Error) => void): void {
+    this.closeListeners.push(listener);
+  }
+  /** Bytes reaching this end (from the peer, or fed by the test). */
+  arrive(bytes: Buffer): void {
+    if (!this.opened) return;
+    for (const l of this.dataListeners) l(bytes);
+  }
+}
+
+/** Host and device ends of one in-memory cable. */
+export function memoryCable(): { host: MemoryLink; device: MemoryLink } {
+  const host = new MemoryLink('mem:host');
+  const device = new MemoryLink('mem:device');
+  host.peer = device;
+  device.peer = host;
+  return { host, device };
+}
+
+/**
+ * A device scripted per command: `answer(code, args)` gives the data of the response, or null to stay silent.
+ * Records the commands it received and how many were outstanding at once.
+ */
+export class ScriptedDevice {
+  readonly received: number[] = [];
+  maxOutstanding = 0;
+  private outstanding = 0;
+  /** Milliseconds to hold the answer to a command back. */
+  readonly answerDelayMs = new Map<number, number>();
+  private readonly framer = new MedibusFramer();
+
+  constructor(
+    readonly link: MemoryLink,
+    public answer: (code: number, args: string) => string | null,
+  ) {
+    link.onData((bytes) => {
+      for (const ev of this.framer.push(bytes)) {
+        if (ev.type !== 'frame' || ev.kind !== 'command') continue;
+        this.received.push(ev.code);
+        const data = this.answer(ev.code, ev.data.toString('latin1'));
+        if (data === null) continue;
+        this.outstanding++;
+        this.maxOutstanding = Math.max(this.maxOutstanding, this.outstanding);
+        const reply = () => {
+          this.outstanding--;
+          void link.write(encodeResponse(ev.code, data));
+        };
+        const delay = this.answerDelayMs.get(ev.code);
+        if (delay) setTimeout(reply, delay);
+        else reply();
+      }
+    });
+  }
+
+  send(bytes: Buffer | number[]): void {
+    void this.link.write(Buffer.from(bytes));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

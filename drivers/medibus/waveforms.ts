@@ -35,11 +35,17 @@ export class WaveformBuffer {
     s.push(bin);
   }
 
-  /** Everything buffered, as segments, scaled with `streams` (index = stream number). */
-  flush(streams: RealtimeConfigRecord[], now: number): WaveformSegment[] {
+  /**
+   * Everything buffered, as segments, scaled with `streams` (index = stream number): the configuration the samples
+   * arrived under (the session flushes before it changes). `dropped`: samples of a stream it does not hold, which
+   * cannot be scaled (the caller counts them).
+   */
+  flush(streams: RealtimeConfigRecord[], now: number): { segments: WaveformSegment[]; dropped: number } {
     const out: WaveformSegment[] = [];
+    let dropped = 0;
     for (const [stream, bins] of this.samples) {
       const cfg = streams[stream];
+      if (!cfg) dropped += bins.length;
       if (!cfg || bins.length === 0) continue;
       const curve = CURVES[cfg.code];
       const rate = cfg.intervalUs > 0 ? 1e6 / cfg.intervalUs : 0;
@@ -59,7 +65,7 @@ export class WaveformBuffer {
     }
     this.samples.clear();
     this.startTime.clear();
-    return out;
+    return { segments: out, dropped };
   }
 
   /** Samples waiting for the next flush (memory held). */

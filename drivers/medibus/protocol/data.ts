@@ -105,27 +105,59 @@ export function parseSettings(data: Buffer): ValueRecord[] {
   return valueRecords(data, 5, 'device settings');
 }
 
+/** An alarm record that does not read, set aside so that the others on its page are still used. */
+export interface RejectedAlarmRecord {
+  /** Offset of the record within the data field. */
+  offset: number;
+  /** Its code when the two code characters are hex (the alarm can be told), else null. */
+  code: number | null;
+  /** The two code characters as received. */
+  codeChars: string;
+  /** The whole 15-byte record as received (latin1). */
+  record: string;
+  /** What was wrong, and where. */
+  reason: string;
+}
+
+export interface AlarmPage {
+  records: AlarmRecord[];
+  rejected: RejectedAlarmRecord[];
+}
+
 /**
- * Response to 27H/2EH/23H (current alarms). The priority character is taken as '0' + priority
- * (so '1'…'9', ':'…'O' for 10…31); a digit-only reading gives the same result for 1…9.
+ * Response to 27H/2EH/23H (current alarms), record by record: a record that does not read (a code that is not hex, a
+ * priority byte below '0') is set aside in `rejected` and the others are kept, so one damaged record hides no alarm
+ * beside it. Throws only when the page cannot be cut into records (length not a multiple of 15): then no record can
+ * be trusted to start where it seems to.
+ * The priority character is taken as '0' + priority (so '1'…'9', ':'…'O' for 10…31); a digit-only reading gives the
+ * same result for 1…9.
  */
-export function parseAlarms(data: Buffer): AlarmRecord[] {
+export function parseAlarmPage(data: Buffer): AlarmPage {
   const n = fixed(data, 15, 'alarms');
-  const out: AlarmRecord[] = [];
+  const page: AlarmPage = { records: [], rejected: [] };
   for (let i = 0; i < n; i++) {
     const at = i * 15;
     const p = data[at] as number;
-    if (p < 0x30 || p > 0x7e) {
-      throw new MedibusParseError('alarms', at, 'priority', `expected a character from '0', got byte 0x${p.toString(16)}`);
+    const c = hexPairValue(data[at + 1] as number, data[at + 2] as number);
+    const codeChars = data.subarray(at + 1, at + 3).toString('latin1');
+    let reason: string | undefined;
+    if (p < 0x30 || p > 0x7e) reason = `priority at offset ${at}: expected a character from '0', got byte 0x${p.toString(16)}`;
+    else if (c < 0) reason = `code at offset ${at + 1}: expected two hex characters, got ${JSON.stringify(codeChars)}`;
+    if (reason !== undefined) {
+      page.rejected.push({ offset: at, code: c < 0 ? null : c, codeChars, record: data.subarray(at, at + 15).toString('latin1'), reason });
+      continue;
     }
-    out.push({
-      priority: p - 0x30,
-      priorityChar: String.fromCharCode(p),
-      code: code(data, at + 1, 'alarms'),
-      text: data.subarray(at + 3, at + 15).toString('latin1').trim(),
-    });
+    page.records.push({ priority: p - 0x30, priorityChar: String.fromCharCode(p), code: c, text: data.subarray(at + 3, at + 15).toString('latin1').trim() });
   }
-  return out;
+  return page;
+}
+
+/** Response to 27H/2EH/23H, all or nothing: throws on the first record that does not read (see parseAlarmPage). */
+export function parseAlarms(data: Buffer): AlarmRecord[] {
+  const page = parseAlarmPage(data);
+  const bad = page.rejected[0];
+  if (bad) throw new MedibusParseError('alarms', bad.offset, 'record', bad.reason);
+  return page.records;
 }
 
 /** Response to 2AH (text messages): code, length character ('0' + n), n characters, ETX. */

@@ -10,6 +10,10 @@
 // Verified against public implementations; NOT verified against a device or the specification:
 // the order of the two 6-bit halves (VSCaptureDrgVent reads the low half first, other code high
 // first), so it is an option. Values are scaled by the realtime configuration (see scaleSample).
+// Every value dropped on the way raises a `corrupt` event (counted as realtime_corrupt): values beyond the streams a
+// sync byte announced, a set cut short by the next sync byte (also by half a value), a sync command whose argument
+// byte was lost (the byte after it, not C0..CF, is then taken as what it is). Values before the first sync byte
+// (joined mid-stream) cannot be placed and are not damage.
 export type HalfOrder = 'low-first' | 'high-first';
 
 export type RealtimeEvent =
@@ -17,27 +21,39 @@ export type RealtimeEvent =
   | { type: 'phase'; phase: 'inspiration' | 'expiration' }
   | { type: 'corrupt'; detail: string };
 
+/**
+ * Where the decoder is within a sample set: `idle` before the first sync byte (joined mid-stream: values cannot be
+ * placed, and are not counted as damage), `open` while values are expected, `complete` when every announced stream
+ * has its value, `overflow` once values beyond them were reported.
+ */
+type SetPhase = 'idle' | 'open' | 'complete' | 'overflow';
+
 export class RealtimeDecoder {
   private streams: number[] = [];
   private values = new Map<number, number>();
   private half: number | undefined;
   private pendingCommand: number | undefined;
-  private inSet = false;
+  private phase: SetPhase = 'idle';
 
   constructor(private readonly order: HalfOrder = 'low-first') {}
 
   push(bytes: Uint8Array): RealtimeEvent[] {
     const out: RealtimeEvent[] = [];
     for (const b of bytes) {
-      if (this.pendingCommand !== undefined) {
-        this.command(this.pendingCommand, b, out);
-        this.pendingCommand = undefined;
-        continue;
-      }
       const top = b & 0xf0;
+      if (this.pendingCommand !== undefined) {
+        const cmd = this.pendingCommand;
+        this.pendingCommand = undefined;
+        if (top === 0xc0) {
+          this.command(cmd, b, out);
+          continue;
+        }
+        // The argument was lost: this byte is not one (taking a sync byte as one would lose its whole set).
+        out.push({ type: 'corrupt', detail: `sync command 0x${cmd.toString(16)} without its argument (next byte 0x${b.toString(16)})` });
+      }
       if (top === 0xd0) {
-        this.endSet(out);
-        this.inSet = true;
+        this.closeSet(out);
+        this.phase = 'open';
         this.streams = [];
         for (let i = 0; i < 4; i++) if (b & (1 << i)) this.streams.push(i);
       } else if (top === 0xc0) {
@@ -57,7 +73,7 @@ export class RealtimeDecoder {
     this.values = new Map();
     this.half = undefined;
     this.pendingCommand = undefined;
-    this.inSet = false;
+    this.phase = 'idle';
   }
 
   private command(cmd: number, arg: number, out: RealtimeEvent[]): void {
@@ -85,7 +101,12 @@ export class RealtimeDecoder {
   }
 
   private data(six: number, out: RealtimeEvent[]): void {
-    if (!this.inSet) return; // values before the first sync byte cannot be assigned to a stream
+    if (this.phase === 'idle' || this.phase === 'overflow') return; // cannot be placed / already reported
+    if (this.phase === 'complete') {
+      out.push({ type: 'corrupt', detail: `values beyond the ${this.streams.length} stream(s) the sync byte announced` });
+      this.phase = 'overflow';
+      return;
+    }
     if (this.half === undefined) {
       this.half = six;
       return;
@@ -96,20 +117,29 @@ export class RealtimeDecoder {
     const stream = this.streams[this.values.size];
     if (stream === undefined) {
       out.push({ type: 'corrupt', detail: 'more values than announced streams' });
+      this.phase = 'overflow';
       return;
     }
     this.values.set(stream, value);
-    if (this.values.size === this.streams.length) this.endSet(out);
+    if (this.values.size === this.streams.length) {
+      out.push({ type: 'samples', values: this.values });
+      this.values = new Map();
+      this.phase = 'complete';
+    }
   }
 
-  private endSet(out: RealtimeEvent[]): void {
-    if (this.values.size > 0) {
-      if (this.values.size < this.streams.length) out.push({ type: 'corrupt', detail: `sample set ended with ${this.values.size} of ${this.streams.length} values` });
-      out.push({ type: 'samples', values: this.values });
+  /** A sync byte ends the set before it: values announced but not received (or half a value) are damage. */
+  private closeSet(out: RealtimeEvent[]): void {
+    if (this.phase === 'open') {
+      const got = this.values.size;
+      if (got < this.streams.length || this.half !== undefined) {
+        const half = this.half !== undefined ? ' and half a value' : '';
+        out.push({ type: 'corrupt', detail: `sample set cut short: ${got} of ${this.streams.length} values${half}` });
+      }
+      if (got > 0) out.push({ type: 'samples', values: this.values });
     }
     this.values = new Map();
     this.half = undefined;
-    this.inSet = false;
   }
 }
 
