@@ -307,7 +307,7 @@ export class Agent {
       );
       if (transport?.setControl && config.control.enabled) {
         this.control = new AgentControl(
-          { host: this.controlHost(), registry: deps.registry, log, startup, storePath, models: () => this.edgeModel.report(), ...(deps.configPath && { configPath: deps.configPath }) },
+          { host: this.controlHost(), registry: deps.registry, log, metrics: this.metrics, startup, storePath, models: () => this.edgeModel.report(), ...(deps.configPath && { configPath: deps.configPath }) },
           config.control,
         );
         transport.setControl(this.control, { twinTimeoutMs: config.control.twinTimeoutMs });

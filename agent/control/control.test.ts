@@ -2,24 +2,26 @@
 // rollback when a new driver fails to start.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentControl, startupConfig, type ControlHost } from './control.js';
 import { NoAnswerError, type ControlSession } from '../forward/azure.js';
 import { registry } from '../../drivers/registry.js';
 import { validateConfig, type DriverEntry } from '../config/load.js';
+import { Metrics } from '../metrics.js';
+import { captureLog } from '../../test/support/log.js';
 
 const log = pino({ level: 'silent' });
 const OPTS = { enabled: true, reportIntervalS: 60, resyncIntervalS: 600, twinTimeoutMs: 1000, diagnosticsMaxBytes: 100_000 };
 
-function setup(failOn?: string, opts = OPTS, failsAgain?: (name: string, calls: readonly string[]) => boolean) {
+function setup(failOn?: string, opts = OPTS, failsAgain?: (name: string, calls: readonly string[]) => boolean, logger = log) {
   const dir = mkdtempSync(join(tmpdir(), 'control-'));
-  const local = validateConfig(
-    { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device', connectionString: 'HostName=h.example.net;DeviceId=gw;SharedAccessKey=a2V5' }, drivers: [{ name: 'a', type: 'simulator' }] },
-    registry,
-    'test',
-  );
+  const raw = { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device', connectionString: 'HostName=h.example.net;DeviceId=gw;SharedAccessKey=a2V5' }, drivers: [{ name: 'a', type: 'simulator' }] };
+  const local = validateConfig(raw, registry, 'test');
+  // The same config as a file, for reloadConfig.
+  const configPath = join(dir, 'agent.json');
+  writeFileSync(configPath, JSON.stringify(raw));
   const running = new Set(['a']);
   const calls: string[] = [];
   const host: ControlHost = {
@@ -43,8 +45,9 @@ function setup(failOn?: string, opts = OPTS, failsAgain?: (name: string, calls: 
     replay: () => ({ messages: 0, records: 0 }),
     keepTrying: (e: DriverEntry, err: unknown) => void calls.push(`keep trying ${e.name}: ${(err as Error).message}`),
   };
-  const control = new AgentControl({ host, registry, log, startup: startupConfig(local, registry, log), storePath: local.store.path }, opts);
-  return { control, running, calls };
+  const metrics = new Metrics();
+  const control = new AgentControl({ host, registry, log: logger, metrics, startup: startupConfig(local, registry, logger), storePath: local.store.path, configPath }, opts);
+  return { control, running, calls, metrics, host };
 }
 
 function session(over: Partial<ControlSession> & { desired?: Record<string, unknown> } = {}) {
@@ -164,5 +167,132 @@ describe('control plane', () => {
     // The refusal is reported (a later periodic patch may carry only updatedAt, so look at all of them).
     expect(s.reported).toContainEqual(expect.objectContaining({ config: expect.objectContaining({ status: 'rejected' }) }));
     expect((control.config.drivers[0]!.options as { beds: number }).beds).not.toBe(2);
+  });
+
+  it('a change rolled back is not applied again at each read of the same version; a new version or reloadConfig tries it again (review rv68 M2)', async () => {
+    const cap = captureLog();
+    const { control, calls } = setup('b', OPTS, undefined, cap.log);
+    const agentConfig = { drivers: { a: { options: { beds: 2 } }, b: { type: 'simulator', options: { deviceIdPrefix: 'b-' } } } };
+    const bounce = ['stop a', 'start a', 'start b', 'stop a', 'stop b', 'start a'];
+    /** One connection's full read of the twin at this desired version: the driver calls it made. */
+    const read = async (version: number) => {
+      const before = calls.length;
+      const s = session({ getTwin: async () => ({ desired: { $version: version, agentConfig: structuredClone(agentConfig) }, reported: { $version: 1 } }) });
+      control.connected(s);
+      while (s.reported.length === 0) await new Promise((r) => setTimeout(r, 5));
+      return calls.slice(before);
+    };
+    const leftAsItIs = () => cap.lines.filter((l) => /left as it is/.test(String(l.msg)));
+    expect(await read(5)).toEqual(bounce);
+    expect(control.configStatus).toMatchObject({ status: 'rejected', desiredVersion: 5 });
+    // Read again (after a reconnection, the periodic resync): the working driver is left alone, said once.
+    expect(await read(5)).toEqual([]);
+    expect(await read(5)).toEqual([]);
+    expect(leftAsItIs()).toHaveLength(1);
+    expect(leftAsItIs()[0]).toMatchObject({ level: 40, desiredVersion: 5 });
+    expect(control.configStatus).toMatchObject({ status: 'rejected', desiredVersion: 5 });
+    // A new desired version (the same overlay) is tried again, once.
+    expect(await read(6)).toEqual(bounce);
+    expect(await read(6)).toEqual([]);
+    expect(leftAsItIs()).toHaveLength(2);
+    // reloadConfig re-applies the overlay in force: tried again.
+    const before = calls.length;
+    expect(await control.method('reloadConfig', null)).toMatchObject({ status: 400 });
+    expect(calls.slice(before)).toEqual(bounce);
+    await control.stop();
+  });
+
+  it('getStatus and captureDiagnostics stay well under the answer cap with thousands of devices: counts by state, the first devices, how many left out (review rv68 M3)', async () => {
+    const { control, host } = setup(undefined, OPTS);
+    // HL7 device ids as PCD-01 senders write them; a central station's feed lists every device it has seen.
+    const devices = (n: number) =>
+      Object.fromEntries(
+        Array.from({ length: n }, (_, i) => [`MINDRAY^BeneVision_N17^00A037009A${i.toString(16).padStart(6, '0')}^EUI-64`, { state: i < 10 ? 'offline' : 'online', lastDataAt: 1733435000000 + i }]),
+      );
+    let drivers: Record<string, { state: string; detail?: string; devices?: Record<string, { state: string; lastDataAt: number }> }> = {
+      'central-station': { state: 'running', detail: '3 connection(s)', devices: devices(3000) },
+      'ward-a': { state: 'running', devices: devices(2) },
+    };
+    host.health = () => ({
+      drivers,
+      forwarder: { state: 'connected' },
+      store: { pending: { telemetry: 0, alarms: 0 }, unackedMessages: { telemetry: 0, alarms: 0 } },
+      metrics: { 'forward_messages_total{stream="telemetry"}': 5 },
+    });
+    const bytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v));
+    type Listed = { devices: Record<string, unknown>; deviceCounts: { total: number; byState: Record<string, number> }; devicesOmitted: number };
+    const status = await control.method('getStatus', null);
+    expect(status.status).toBe(200);
+    expect(bytes(status.payload)).toBeLessThanOrEqual(60_000);
+    const listed = (status.payload as { drivers: Record<string, Listed> }).drivers;
+    expect(listed['central-station']).toMatchObject({ state: 'running', detail: '3 connection(s)', deviceCounts: { total: 3000, byState: { offline: 10, online: 2990 } } });
+    const shown = Object.keys(listed['central-station']!.devices).length;
+    expect(shown).toBeGreaterThan(0);
+    expect(listed['central-station']!.devicesOmitted).toBe(3000 - shown);
+    expect(listed['ward-a']).toMatchObject({ deviceCounts: { total: 2 }, devicesOmitted: 0 });
+    expect(Object.keys(listed['ward-a']!.devices)).toHaveLength(2);
+    const diag = await control.method('captureDiagnostics', null);
+    expect(diag.status).toBe(200);
+    expect(bytes(diag.payload)).toBeLessThanOrEqual(OPTS.diagnosticsMaxBytes);
+    expect((diag.payload as { health: { drivers: Record<string, Listed> } }).health.drivers['central-station']).toMatchObject({ deviceCounts: { total: 3000 } });
+
+    // Ten such drivers: fewer devices listed each, still within bounds.
+    drivers = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`hl7-${i}`, { state: 'running', devices: devices(3000) }]));
+    const many = await control.method('getStatus', null);
+    expect(many.status).toBe(200);
+    expect(bytes(many.payload)).toBeLessThanOrEqual(100_000);
+    expect((many.payload as { drivers: Record<string, Listed> }).drivers['hl7-9']).toMatchObject({ deviceCounts: { total: 3000 } });
+    const manyDiag = await control.method('captureDiagnostics', null);
+    expect(manyDiag.status).toBe(200);
+    expect(bytes(manyDiag.payload)).toBeLessThanOrEqual(OPTS.diagnosticsMaxBytes);
+    await control.stop();
+  });
+
+  it('counts what it refuses and what the hub refuses: desired changes, twin operations, recycles, twin errors, method answers (review rv68 L1)', async () => {
+    const cap = captureLog();
+    const { control, metrics } = setup('b', { ...OPTS, reportIntervalS: 0.05 }, undefined, cap.log);
+    control.start();
+    // An invalid change, then one whose new driver fails to start: both rejected.
+    const invalid = session({ desired: { $version: 1, agentConfig: { drivers: { a: { options: { beds: 0 } } } } } });
+    control.connected(invalid);
+    while (control.configStatus.status !== 'rejected') await new Promise((r) => setTimeout(r, 5));
+    expect(metrics.get('control_desired_rejected_total')).toBe(1);
+    const failing = session({ desired: { $version: 2, agentConfig: { drivers: { b: { type: 'simulator' } } } } });
+    control.connected(failing);
+    while (control.configStatus.desiredVersion !== 2) await new Promise((r) => setTimeout(r, 5));
+    expect(metrics.get('control_desired_rejected_total')).toBe(2);
+    // A read and a report the hub answers with an error; an unanswered read (the connection is recycled).
+    let reads = 0;
+    let updates = 0;
+    const refusing = session({
+      getTwin: async () => {
+        if (++reads === 1) throw new Error('429 throttled');
+        return { desired: { $version: 2 }, reported: { $version: 1 } };
+      },
+      updateReported: async () => {
+        if (++updates === 1) throw new Error('400 bad request');
+      },
+    });
+    control.connected(refusing);
+    while (updates < 2) await new Promise((r) => setTimeout(r, 5));
+    expect(metrics.get('control_twin_refused_total', { op: 'read' })).toBe(1);
+    expect(metrics.get('control_twin_refused_total', { op: 'report' })).toBe(1);
+    const silent = session({ getTwin: () => Promise.reject(new NoAnswerError('twin read: no answer within 1000 ms')) });
+    control.connected(silent);
+    while (silent.recycled.length === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(metrics.get('control_twin_recycles_total')).toBe(1);
+    // The SDK's twin emitting 'error' (its desired-patch subscription failed): logged and counted.
+    control.twinError(new Error('subscribe failed'));
+    expect(metrics.get('control_twin_errors_total')).toBe(1);
+    expect(cap.lines.find((l) => /twin reported an error/.test(String(l.msg)))).toMatchObject({ level: 40, err: 'subscribe failed' });
+    // Direct methods by name and answer; names not in the table under one label.
+    expect((await control.method('getStatus', null)).status).toBe(200);
+    expect((await control.method('replay', { from: 'yesterday' })).status).toBe(400);
+    expect((await control.method('reboot', null)).status).toBe(404);
+    control.unknownMethod('format-disk');
+    expect(metrics.get('control_methods_total', { method: 'getStatus', status: '200' })).toBe(1);
+    expect(metrics.get('control_methods_total', { method: 'replay', status: '400' })).toBe(1);
+    expect(metrics.get('control_methods_total', { method: '(unknown)', status: '404' })).toBe(2);
+    await control.stop();
   });
 });

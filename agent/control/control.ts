@@ -14,11 +14,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
 import type { DriverFactory } from '../../drivers/types.js';
+import type { Metrics } from '../metrics.js';
 import { NoAnswerError, type ControlHandler, type ControlSession } from '../forward/azure.js';
 import { logRingOf, setLogLevel } from '../log.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { DesiredState } from './desired.js';
-import { buildDiagnostics } from './diagnostics.js';
+import { boundedHealth, buildDiagnostics } from './diagnostics.js';
 import { MethodTable, parseReplayRange, type MethodResult } from './methods.js';
 import { canonical, isObject, planChange, resolveOverlay, type Json, type JsonObject, type OverlayResult } from './overlay.js';
 import { buildProblems } from '../config/check.js';
@@ -59,6 +60,8 @@ export interface ControlDeps {
   registry: ReadonlyMap<string, DriverFactory>;
   /** The root logger: its level (and its children's) follows `log.level`. */
   log: Logger;
+  /** The agent's counters: refused changes, twin operations the hub refused, method answers (README.md, Counters). */
+  metrics: Metrics;
   startup: StartupConfig;
   /** The config file, for `reloadConfig`; absent when the agent was given a config object. */
   configPath?: string;
@@ -209,6 +212,9 @@ async function resolveForApply(local: AgentConfig, overlay: unknown, registry: R
   return problems.length ? { ok: false, problems } : r;
 }
 
+/** The getStatus answer's budget: well under MAX_RESPONSE_BYTES (120 KiB), like diagnosticsMaxBytes' default. */
+const STATUS_MAX_BYTES = 100_000;
+
 /** Starts with the saved overlay that did not complete in a row before it is set aside. */
 const INCOMPLETE_STARTS_TO_SET_ASIDE = 2;
 
@@ -239,6 +245,11 @@ export class AgentControl implements ControlHandler {
   /** Twin reads and reported updates the hub answered with an error, in a row (for the retry delay and the log). */
   private syncFailures = 0;
   private failedStart = false;
+  /**
+   * The desired version and overlay last rolled back (a driver of it failed to start). A read of the same twin
+   * leaves it as it is: applying it again restarted the working drivers at every read (review rv68 M2).
+   */
+  private rolledBack: { version: number; overlay: string; noted: boolean } | null = null;
   /** Full twin reads in a row older than our desired version (see sync). */
   private olderReads = 0;
   private reportFailures = 0;
@@ -277,6 +288,7 @@ export class AgentControl implements ControlHandler {
         captureDiagnostics: () => this.captureDiagnostics(),
       },
       this.log,
+      deps.metrics,
     );
     this.methodNames = this.methods.names;
   }
@@ -341,6 +353,23 @@ export class AgentControl implements ControlHandler {
     return this.methods.call(name, payload);
   }
 
+  unknownMethod(name: string): void {
+    this.methods.unknown(name);
+  }
+
+  /**
+   * The SDK's twin emitted 'error': asking for desired-patch notifications failed. Patches may not come on this
+   * connection; the periodic full read (control.resyncIntervalS) and the read after each connection still pick up
+   * changes.
+   */
+  twinError(err: Error): void {
+    this.deps.metrics.inc('control_twin_errors_total');
+    this.log.warn(
+      { err: err?.message ?? String(err), resyncIntervalS: this.opts.resyncIntervalS },
+      'the twin reported an error (desired-property notifications may be off on this connection); changes are picked up at the next full read',
+    );
+  }
+
   // ---- twin ----
 
   /** Runs one job at a time, in order: applying a config must not interleave with another. */
@@ -369,10 +398,12 @@ export class AgentControl implements ControlHandler {
       this.olderReads = 0;
       if (!s.open) return; // the connection ended meanwhile; the next one reads the twin again
       if (err instanceof NoAnswerError) {
+        this.deps.metrics.inc('control_twin_recycles_total');
         this.log.warn({ err: err.message, why }, 'cannot read the twin; recycling the hub connection');
         s.recycle(`twin read failed: ${err.message}`);
         return;
       }
+      this.deps.metrics.inc('control_twin_refused_total', { op: 'read' });
       this.syncFailures += 1;
       const retryInMs = Math.min(this.opts.resyncIntervalS * 1000, 1000 * 2 ** Math.min(this.syncFailures - 1, 16));
       this.log.warn({ err: (err as Error).message, why, attempt: this.syncFailures, retryInMs }, 'the hub refused the twin read; connection kept, reading it again later');
@@ -420,12 +451,27 @@ export class AgentControl implements ControlHandler {
       await this.report(true);
       return;
     }
+    const key = canonical(overlay);
+    const rb = this.rolledBack;
+    if (rb && rb.version === version && rb.overlay === key && this.status.status === 'rejected') {
+      if (!rb.noted) {
+        rb.noted = true;
+        this.log.warn(
+          { desiredVersion: version, errors: this.status.errors },
+          'desired configuration of this version was rolled back before; left as it is (tried again when the desired properties change, or on reloadConfig)',
+        );
+      }
+      await this.report(true);
+      return;
+    }
+    this.rolledBack = null;
     const r = await resolveForApply(this.local, overlay, this.deps.registry);
     if (!r.ok) {
       this.refuse(version, r.problems.map(problemText), 'desired configuration refused; the previous configuration stays in force');
     } else {
       const outcome = await this.switchTo(r.config);
       if (!outcome.ok) {
+        this.rolledBack = { version, overlay: key, noted: false };
         this.refuse(version, outcome.errors, 'desired configuration could not be applied; the previous configuration was restored');
       } else {
         this.applied = (overlay as JsonObject | null) ?? null;
@@ -447,6 +493,7 @@ export class AgentControl implements ControlHandler {
   }
 
   private refuse(version: number, errors: string[], msg: string): void {
+    this.deps.metrics.inc('control_desired_rejected_total');
     this.status = { status: 'rejected', desiredVersion: version, source: this.status.source, at: new Date(this.now()).toISOString(), errors };
     this.log.warn({ desiredVersion: version, errors }, msg);
   }
@@ -540,10 +587,12 @@ export class AgentControl implements ControlHandler {
     } catch (err) {
       if (!s.open) return;
       if (err instanceof NoAnswerError) {
+        this.deps.metrics.inc('control_twin_recycles_total');
         this.log.warn({ err: err.message }, 'cannot update reported properties; recycling the hub connection');
         s.recycle(`reported properties update failed: ${err.message}`);
         return;
       }
+      this.deps.metrics.inc('control_twin_refused_total', { op: 'report' });
       // Sent again at the next tick (lastSignificant is unchanged); logged at warn once per run of refusals.
       this.reportFailures += 1;
       this.log[this.reportFailures === 1 ? 'warn' : 'debug'](
@@ -556,10 +605,11 @@ export class AgentControl implements ControlHandler {
   // ---- direct methods ----
 
   private getStatus(): MethodResult {
-    return {
-      status: 200,
-      payload: { agentVersion: AGENT_VERSION, ...this.deps.host.health(), config: this.configStatus, models: this.deps.models?.() ?? {} },
-    };
+    const rest = { config: this.configStatus, models: this.deps.models?.() ?? {} };
+    const answer = (health: unknown) => ({ agentVersion: AGENT_VERSION, ...(health as object), ...rest });
+    // Devices listed per driver, fewer if the answer would not fit well under the direct-method cap (review rv68 M3).
+    const health = boundedHealth(this.deps.host.health(), (h) => Buffer.byteLength(JSON.stringify(answer(h))) <= STATUS_MAX_BYTES);
+    return { status: 200, payload: answer(health) };
   }
 
   private async reloadConfig(): Promise<MethodResult> {
@@ -585,6 +635,7 @@ export class AgentControl implements ControlHandler {
     }
     const outcome = await this.switchTo(r.config);
     if (!outcome.ok) return { status: 400, payload: { status: 'rejected', file: path, errors: outcome.errors } };
+    this.rolledBack = null;
     this.local = local;
     if (doc) {
       this.applied = isObject(overlay) ? overlay : null;

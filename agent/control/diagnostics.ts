@@ -78,6 +78,51 @@ export interface DiagnosticsBundle {
 
 const size = (v: unknown) => Buffer.byteLength(JSON.stringify(v));
 
+/**
+ * Devices listed per driver in getStatus and captureDiagnostics; the others are counted. A driver's device list can
+ * hold thousands (the HL7 driver keeps every device id it has seen): listed whole, the answers went over IoT Hub's
+ * cap and came back 500 (review rv68 M3). 100 HL7-style entries are about 10 KB.
+ */
+export const DEVICES_LISTED_PER_DRIVER = 100;
+
+/** A driver's health with the first `max` devices listed, and counts by state of all of them. */
+function listDevices(driver: unknown, max: number): unknown {
+  if (!isObject(driver) || !isObject(driver.devices)) return driver;
+  const entries = Object.entries(driver.devices);
+  const byState: Record<string, number> = {};
+  for (const [, d] of entries) {
+    const state = isObject(d) && typeof d.state === 'string' ? d.state : 'unknown';
+    byState[state] = (byState[state] ?? 0) + 1;
+  }
+  return {
+    ...driver,
+    devices: Object.fromEntries(entries.slice(0, max)),
+    deviceCounts: { total: entries.length, byState },
+    devicesOmitted: Math.max(0, entries.length - max),
+  };
+}
+
+/** Health (agent.health()'s shape) with every driver's devices cut to the first `max`, with their counts. */
+export function withDevicesListed(health: unknown, max: number): unknown {
+  if (!isObject(health) || !isObject(health.drivers)) return health;
+  return { ...health, drivers: Object.fromEntries(Object.entries(health.drivers).map(([name, d]) => [name, listDevices(d, max)])) };
+}
+
+/**
+ * Health made to fit: DEVICES_LISTED_PER_DRIVER devices per driver, fewer (halved down to counts alone) while
+ * `fits` says no, then the metrics left out. `fits` judges the answer the health goes into.
+ */
+export function boundedHealth(health: unknown, fits: (h: unknown) => boolean): unknown {
+  let max = DEVICES_LISTED_PER_DRIVER;
+  let h = withDevicesListed(health, max);
+  while (!fits(h) && max > 0) {
+    max = Math.floor(max / 2);
+    h = withDevicesListed(health, max);
+  }
+  if (!fits(h) && isObject(h)) h = { ...h, metrics: '[omitted: too large]' };
+  return h;
+}
+
 /** Builds the bundle, newest log lines first into the budget; what did not fit is said, not silently dropped. */
 export function buildDiagnostics(x: DiagnosticsInputs, maxBytes: number): DiagnosticsBundle {
   const bundle: DiagnosticsBundle = {
@@ -86,19 +131,22 @@ export function buildDiagnostics(x: DiagnosticsInputs, maxBytes: number): Diagno
     configStatus: x.configStatus,
     config: redactSecrets(x.config),
     overlay: redactSecrets(x.overlay),
-    health: redactSecrets(x.health),
+    health: null,
     captures: captureFiles(x.config),
     logs: { lines: [], available: x.logLines.length, included: 0 },
     bytes: 0,
   };
-  // Health carries every metric; on a very busy gateway it could crowd out the rest.
-  if (size(bundle) > maxBytes / 2 && isObject(bundle.health)) {
-    bundle.health = { ...bundle.health, metrics: '[omitted: too large]' };
-  }
+  // Health lists devices (thousands on a central-station feed) and carries every metric: cut to half the budget, so
+  // that it cannot crowd out the log lines, devices first.
+  const withHealth = (h: unknown) => size({ ...bundle, health: h }) <= maxBytes / 2;
+  bundle.health = boundedHealth(redactSecrets(x.health), withHealth);
   if (size(bundle) > maxBytes - 1024) {
     bundle.overlay = '[omitted: too large]';
     bundle.captures = bundle.captures.slice(0, 20);
     if (size(bundle) > maxBytes - 1024) bundle.config = '[omitted: too large]';
+    // Whatever is left is too large to send with anything else: the bundle must stay within maxBytes.
+    if (size(bundle) > maxBytes - 1024) bundle.health = '[omitted: too large]';
+    if (size(bundle) > maxBytes - 1024) bundle.configStatus = '[omitted: too large]';
   }
   // Room for the counts and the note added below.
   let used = size(bundle) + 256;

@@ -1,6 +1,7 @@
 // Direct methods: a table of named handlers. Answers follow HTTP status conventions, as IoT Hub passes them
 // through to the caller: 200 done, 400 refused with reasons, 404 unknown method, 500 failed.
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
 import { isObject } from './overlay.js';
 
 export interface MethodResult {
@@ -13,10 +14,14 @@ export type MethodHandler = (payload: unknown) => Promise<MethodResult> | Method
 /** IoT Hub caps a method response payload at 128 KB; keep well under it. */
 export const MAX_RESPONSE_BYTES = 120 * 1024;
 
+/** The method label of names not in the table: a caller must not make up label values (one series per name). */
+export const UNKNOWN_METHOD = '(unknown)';
+
 export class MethodTable {
   constructor(
     private readonly handlers: Readonly<Record<string, MethodHandler>>,
     private readonly log: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   get names(): string[] {
@@ -24,6 +29,19 @@ export class MethodTable {
   }
 
   async call(name: string, payload: unknown): Promise<MethodResult> {
+    const result = await this.answer(name, payload);
+    const known = Object.hasOwn(this.handlers, name);
+    this.metrics.inc('control_methods_total', { method: known ? name : UNKNOWN_METHOD, status: String(result.status) });
+    return result;
+  }
+
+  /** A name the transport answered 404 itself (no handler registered for it): counted like one answered here. */
+  unknown(name: string): void {
+    this.log.warn({ method: name }, 'unknown direct method called');
+    this.metrics.inc('control_methods_total', { method: UNKNOWN_METHOD, status: '404' });
+  }
+
+  private async answer(name: string, payload: unknown): Promise<MethodResult> {
     const handler = Object.hasOwn(this.handlers, name) ? this.handlers[name] : undefined;
     if (!handler) {
       this.log.warn({ method: name }, 'unknown direct method called');

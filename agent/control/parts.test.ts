@@ -11,6 +11,7 @@ import { SECRET_FIELDS } from '../config/schema.js';
 import { MethodTable, parseReplayRange } from './methods.js';
 import { LogRing, createLogger, logRingOf, setLogLevel } from '../log.js';
 import type { AgentConfig } from '../config/load.js';
+import { Metrics } from '../metrics.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -137,6 +138,20 @@ describe('diagnostics', () => {
     expect(JSON.stringify(b)).not.toContain('secret-token');
   });
 
+  it('fits the budget with thousands of devices in health: devices cut to the first ones with counts, log lines kept (review rv68 M3)', () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ level: 30, msg: `line ${i}`, pad: 'p'.repeat(100) }));
+    const devices = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`MINDRAY^BeneVision_N17^00A037009A${i.toString(16).padStart(6, '0')}^EUI-64`, { state: 'online', lastDataAt: 1733435000000 + i }]));
+    const health = { drivers: { 'central-station': { state: 'running', devices } }, metrics: { a: 1 } };
+    const b = buildDiagnostics({ agent: {}, health, config: config as unknown as AgentConfig, configStatus: {}, overlay: null, logLines: lines, now: 0 }, 100_000);
+    expect(Buffer.byteLength(JSON.stringify(b))).toBeLessThanOrEqual(100_000);
+    expect(b.bytes).toBeLessThanOrEqual(100_000);
+    const cs = (b.health as { drivers: Record<string, { devices: object; deviceCounts: unknown; devicesOmitted: number }> }).drivers['central-station']!;
+    expect(cs.deviceCounts).toEqual({ total: 1500, byState: { online: 1500 } });
+    expect(cs.devicesOmitted).toBe(1500 - Object.keys(cs.devices).length);
+    // The log lines, the main content, keep at least half the budget.
+    expect(b.logs.included).toBeGreaterThan(300);
+  });
+
   it('lists capture files with size, or why they cannot be read', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cap-'));
     writeFileSync(join(dir, 'vent.jsonl'), 'abc\n');
@@ -156,11 +171,17 @@ describe('diagnostics', () => {
 
 describe('direct methods', () => {
   it('answers 404 for unknown names, 500 when a handler throws, and the handler result otherwise', async () => {
-    const t = new MethodTable({ ok: () => ({ status: 200, payload: { fine: true } }), boom: () => Promise.reject(new Error('bad')) }, silent);
+    const metrics = new Metrics();
+    const t = new MethodTable({ ok: () => ({ status: 200, payload: { fine: true } }), boom: () => Promise.reject(new Error('bad')) }, silent, metrics);
     expect(await t.call('ok', null)).toEqual({ status: 200, payload: { fine: true } });
     expect(await t.call('nope', null)).toMatchObject({ status: 404, payload: { error: expect.stringContaining('available: ok, boom') } });
     expect(await t.call('boom', null)).toMatchObject({ status: 500, payload: { error: 'boom failed: bad' } });
     expect(await t.call('toString', null)).toMatchObject({ status: 404 });
+    expect(metrics.snapshot()).toEqual({
+      'control_methods_total{method="ok",status="200"}': 1,
+      'control_methods_total{method="(unknown)",status="404"}': 2,
+      'control_methods_total{method="boom",status="500"}': 1,
+    });
   });
 
   it('parses replay ranges strictly', () => {

@@ -9,7 +9,8 @@ import { STANDIN_CA_FILE } from '../../test/hub-standin/certs.js';
 import { ConfigError } from '../config/load.js';
 import { testConfig } from '../../test/support/agent-config.js';
 import { tempDir } from '../../test/support/agent-process.js';
-import { AzureIotTransport, readCaFile, trustWith } from './azure.js';
+import { EventEmitter } from 'node:events';
+import { AzureIotTransport, readCaFile, trustWith, type ControlHandler, type ControlSession } from './azure.js';
 import { chooseTransport } from './choose.js';
 
 describe('AzureIotTransport.fromConnectionString', () => {
@@ -52,3 +53,37 @@ describe('AzureIotTransport.fromConnectionString', () => {
   });
 });
 
+
+describe('AzureIotTransport twin session', () => {
+  it("an 'error' the SDK's twin emits (its desired-patch subscription failed) goes to the control plane, not up as an uncaught exception", async () => {
+    // A stand-in for the SDK client: the twin is an EventEmitter, as the SDK's Twin is; emit('error') with no
+    // listener throws, and main.ts exits the agent on an uncaught exception.
+    const twin = Object.assign(new EventEmitter(), { properties: { desired: { $version: 1 }, reported: { $version: 1 } } });
+    const client = Object.assign(new EventEmitter(), {
+      setRetryPolicy: () => undefined,
+      setOptions: async () => undefined,
+      open: async () => undefined,
+      close: async () => undefined,
+      onDeviceMethod: () => undefined,
+      getTwin: async () => twin,
+    });
+    const Ctor = AzureIotTransport as unknown as new (mode: string, create: () => Promise<unknown>, description: string, identity: string, ca: undefined) => AzureIotTransport;
+    const transport = new Ctor('device', async () => client, 'fake device', 'dev', undefined);
+    const errors: Error[] = [];
+    let session: ControlSession | null = null;
+    const handler: ControlHandler = {
+      methodNames: [],
+      connected: (s) => void (session = s),
+      desiredPatch: () => undefined,
+      method: async () => ({ status: 200, payload: null }),
+      twinError: (err) => void errors.push(err),
+    };
+    transport.setControl(handler);
+    await transport.connect();
+    await session!.getTwin();
+    await session!.getTwin(); // a second read adds no second listener
+    expect(() => twin.emit('error', new Error('subscribe failed'))).not.toThrow();
+    expect(errors.map((e) => e.message)).toEqual(['subscribe failed']);
+    await transport.disconnect();
+  });
+});

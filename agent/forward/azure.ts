@@ -13,22 +13,28 @@ import type { Stream } from '../store/outbox.js';
 const { Client, Message, ModuleClient, SharedAccessKeyAuthenticationProvider } = azureIotDevice;
 const { Mqtt } = azureIotDeviceMqtt;
 
+type MqttTransport = typeof Mqtt;
+
 /**
  * The SDK's MQTT transport, answering calls to direct methods that have no handler with 404. The SDK itself
  * ignores them, so the caller would wait for its timeout (504) without learning that the name was wrong.
+ * `onUnknown` hears of each (the control plane counts them).
  */
-class MqttWithUnknownMethods extends Mqtt {
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
-    if (typeof event === 'string' && event.startsWith('method_') && this.listenerCount(event) === 0) {
-      const requestId = (args[0] as { requestId?: unknown } | undefined)?.requestId;
-      if (typeof requestId === 'string' && requestId) {
-        const payload = { error: `unknown method "${event.slice('method_'.length)}"` };
-        this.sendMethodResponse({ requestId, status: 404, payload } as never, () => undefined);
+function mqttWithUnknownMethods(onUnknown: (name: string) => void): MqttTransport {
+  return class MqttWithUnknownMethods extends Mqtt {
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (typeof event === 'string' && event.startsWith('method_') && this.listenerCount(event) === 0) {
+        const requestId = (args[0] as { requestId?: unknown } | undefined)?.requestId;
+        if (typeof requestId === 'string' && requestId) {
+          const name = event.slice('method_'.length);
+          onUnknown(name);
+          this.sendMethodResponse({ requestId, status: 404, payload: { error: `unknown method "${name}"` } } as never, () => undefined);
+        }
+        return false;
       }
-      return false;
+      return super.emit(event, ...args);
     }
-    return super.emit(event, ...args);
-  }
+  };
 }
 
 /**
@@ -69,6 +75,10 @@ export interface ControlHandler {
   /** A desired-properties patch as the hub sent it (with `$version`). */
   desiredPatch(patch: Record<string, unknown>): void;
   method(name: string, payload: unknown): Promise<{ status: number; payload: unknown }>;
+  /** A method name with no handler, answered 404 by the transport (for counting). */
+  unknownMethod?(name: string): void;
+  /** The SDK's twin emitted 'error' (asking for desired-patch notifications failed). */
+  twinError?(err: Error): void;
 }
 
 export interface ControlSession {
@@ -173,10 +183,11 @@ export class AzureIotTransport implements HubTransport {
   /** Fails the twin operations of the current connection's session at once when that connection ends. */
   private endSession: () => void = () => undefined;
   private twinTimeoutMs = TWIN_TIMEOUT_MS;
+  private readonly mqtt: MqttTransport = mqttWithUnknownMethods((name) => this.control?.unknownMethod?.(name));
 
   private constructor(
     private readonly mode: 'device' | 'module',
-    private readonly create: () => Promise<SdkClient>,
+    private readonly create: (mqtt: MqttTransport) => Promise<SdkClient>,
     description: string,
     identity: string,
     private readonly ca: string | undefined,
@@ -197,10 +208,10 @@ export class AzureIotTransport implements HubTransport {
     if (problem) throw new Error(`hub.connectionString ${problem}`);
     const identity = cs.ModuleId ? `${cs.DeviceId}/${cs.ModuleId}` : cs.DeviceId!; // checked above
     const host = cs.GatewayHostName ? `${cs.HostName} via ${cs.GatewayHostName}` : cs.HostName;
-    const create = async (): Promise<SdkClient> => {
+    const create = async (mqtt: MqttTransport): Promise<SdkClient> => {
       if (!cs.SharedAccessKey) {
         // A connection string with a ready-made SharedAccessSignature (no key): the SDK uses it as given.
-        return Client.fromConnectionString(connectionString, MqttWithUnknownMethods);
+        return Client.fromConnectionString(connectionString, mqtt);
       }
       const auth = SharedAccessKeyAuthenticationProvider.fromConnectionString(
         connectionString,
@@ -208,8 +219,8 @@ export class AzureIotTransport implements HubTransport {
         Math.min(900, Math.floor(tokenTtlS / 3)),
       );
       return cs.ModuleId
-        ? ModuleClient.fromAuthenticationProvider(auth, MqttWithUnknownMethods)
-        : Client.fromAuthenticationProvider(auth, MqttWithUnknownMethods);
+        ? ModuleClient.fromAuthenticationProvider(auth, mqtt)
+        : Client.fromAuthenticationProvider(auth, mqtt);
     };
     return new AzureIotTransport(
       cs.ModuleId ? 'module' : 'device',
@@ -230,7 +241,7 @@ export class AzureIotTransport implements HubTransport {
     const via = env.IOTEDGE_GATEWAYHOSTNAME ?? env.EdgeHubConnectionString?.match(/GatewayHostName=([^;]+)/)?.[1] ?? 'edgeHub';
     return new AzureIotTransport(
       'module',
-      () => ModuleClient.fromEnvironment(MqttWithUnknownMethods),
+      (mqtt) => ModuleClient.fromEnvironment(mqtt),
       `IoT Edge module ${identity} via ${via}`,
       identity,
       undefined,
@@ -244,7 +255,7 @@ export class AzureIotTransport implements HubTransport {
 
   async connect(): Promise<void> {
     await this.disposeClient();
-    const client = await this.create();
+    const client = await this.create(this.mqtt);
     client.setRetryPolicy(noRetry);
     if (this.ca) await client.setOptions({ ca: trustWith(this.ca) });
     client.on('disconnect', () => {
@@ -286,6 +297,7 @@ export class AzureIotTransport implements HubTransport {
       });
     }
     let twin: Twin | null = null;
+    let twinErrorsHeard = false;
     // Patches are taken once the first full read after subscribing is in: what came before is in that read.
     let ready = false;
     // The desired document of the latest full read, copied when the SDK announces it (synchronously with the read's
@@ -306,6 +318,12 @@ export class AzureIotTransport implements HubTransport {
       async getTwin() {
         lastRead = null;
         let t = await op(client.getTwin(), 'twin read');
+        if (!twinErrorsHeard) {
+          // The SDK's Twin emits 'error' when asking for desired-patch notifications fails; with no listener that
+          // would throw, and an uncaught exception stops the agent.
+          twinErrorsHeard = true;
+          t.on('error', (err: Error) => handler.twinError?.(err));
+        }
         if (!twin) {
           // The SDK hands this listener its own cached desired object (at registration and after each read)
           // as well as each patch; only patches are news here, full reads come back from getTwin().

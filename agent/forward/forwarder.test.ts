@@ -30,6 +30,10 @@ class ScriptedTransport implements HubTransport {
     this.up = false;
     this.listener?.(new Error('dropped'));
   }
+  /** The hub closes the connection; the next connect is accepted again (a duplicate identity, an idle close). */
+  kick() {
+    this.listener?.(new Error('connection to the hub lost'));
+  }
 }
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
@@ -304,6 +308,69 @@ describe('Forwarder', () => {
     box.append([rec(3, 'alarms')]);
     await until(() => attempts().length > before);
     expect(attempts()[before]).toBe(1);
+    await f.stop();
+    box.close();
+  });
+
+  it('a connection the hub closes right after it was made, nothing delivered, is a failure: backoff, counted as dropped, downSince, the log limited and naming a duplicate identity (review rv68 M1)', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    // Accepted, then closed 5 ms later while idle: what a second gateway with the same identity does to this one.
+    t.connect = async () => {
+      t.connects += 1;
+      setTimeout(() => t.kick(), 5);
+    };
+    const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 200, maxDelayMs: 400 } }, cap.log, metrics);
+    f.start();
+    let downSeen = false;
+    const end = Date.now() + 700;
+    while (Date.now() < end) {
+      if (f.getStatus().state === 'backoff' && f.getStatus().downSince !== null) downSeen = true;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await f.stop();
+    // Delays of 100-200 ms, then 200-400 ms (the cap): at most 4 connections in 700 ms (it was one every few ms).
+    expect(t.connects).toBeGreaterThanOrEqual(2);
+    expect(t.connects).toBeLessThanOrEqual(4);
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBeGreaterThanOrEqual(1);
+    expect(downSeen).toBe(true);
+    const drops = cap.lines.filter((l) => /closed the connection right after it was made/.test(String(l.msg)));
+    expect(drops.length).toBeGreaterThanOrEqual(1);
+    expect(drops[0]).toMatchObject({ level: 40, attempt: 1 });
+    expect(String(drops[0]!.msg)).toMatch(/same device identity/);
+    // The first at warn, then every tenth: not one warning per drop.
+    expect(drops.slice(1).every((l) => l.level === 20)).toBe(true);
+    expect(cap.lines.filter((l) => l.msg === 'hub connection lost; data stays in the store')).toEqual([]);
+    box.close();
+  });
+
+  it('a connection that delivered, or held a minute, and then drops is reconnected at once, not counted as a failure', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    // A backoff would be seen: the first delay is 5-10 s.
+    const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 10_000, maxDelayMs: 20_000 } }, cap.log, metrics);
+    f.start();
+    box.append([rec(1, 'alarms')]);
+    f.notify();
+    await until(() => t.sent.length === 1);
+    t.kick();
+    await until(() => t.connects === 2, 1000);
+    // Idle for over a minute (the clock moved on), then dropped.
+    await until(() => f.getStatus().state === 'connected');
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 61_000);
+    try {
+      t.kick();
+      await until(() => t.connects === 3, 1000);
+    } finally {
+      clock.mockRestore();
+    }
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(0);
+    expect(cap.lines.filter((l) => l.msg === 'hub connection lost; data stays in the store')).toHaveLength(2);
     await f.stop();
     box.close();
   });

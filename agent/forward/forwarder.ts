@@ -88,11 +88,16 @@ export class Forwarder {
   private failures = 0;
   /** When the current connection was made; null while not connected. */
   private connectedAt: number | null = null;
+  /** Whether the current connection has delivered a message (with STABLE_CONNECTION_MS: it worked). */
+  private deliveredOnConnection = false;
   /** Messages sent and not yet settled, by id: at most maxInFlight, in the order they were sent. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly maxInFlight: number;
-  /** Set by the first failed send of a connection; the loop then waits for the window and backs off. */
-  private broken: { err: unknown; what: string } | null = null;
+  /**
+   * Set by the first failed send of a connection, or by a connection that ended before it worked; the loop then
+   * waits for the window and backs off.
+   */
+  private broken: { err: unknown; what: string; dropped?: boolean } | null = null;
   /** Ids sent at least once by this process and not yet acknowledged (to tell a resend). */
   private readonly tried = new Set<string>();
   /**
@@ -130,7 +135,15 @@ export class Forwarder {
     transport.onDisconnect((err) => {
       if (!this.connected) return;
       this.connected = false;
-      this.log.warn({ hub: transport.description, err: err?.message }, 'hub connection lost; data stays in the store');
+      if (this.connectionWorked()) {
+        // It worked (delivered, or held a while): a drop like any network blip, reconnected at once.
+        this.log.warn({ hub: transport.description, err: err?.message }, 'hub connection lost; data stays in the store');
+      } else if (this.inFlight.size === 0 && !this.broken) {
+        // Closed before it worked, idle: a failure like a refused connect, or a hub that drops the connection (a
+        // second gateway with the same identity) would get a new one every few ms, without counter or alarm
+        // (review rv68 M1). With sends in flight, their failure does this.
+        this.broken = { err: err ?? new Error('connection to the hub lost'), what: 'connection', dropped: true };
+      }
       this.notify();
     });
   }
@@ -222,10 +235,10 @@ export class Forwarder {
         continue;
       }
       if (this.broken) {
-        const { err, what } = this.broken;
+        const { err, what, dropped } = this.broken;
         this.broken = null;
         await this.transport.disconnect().catch(() => undefined);
-        await this.failed(err, what);
+        await this.failed(err, what, dropped);
         continue;
       }
       if (this.unrecorded.size > 0) {
@@ -249,6 +262,7 @@ export class Forwarder {
           // and then closes it at each send (MQTT's answer to throttling or a refused message) must see the delay
           // grow, not a reconnect and resend of the window every half second.
           this.connectedAt = Date.now();
+          this.deliveredOnConnection = false;
           // With nothing to send, the connection is all the evidence there is; otherwise the next acknowledgement is.
           if (this.outbox.nothingToSend()) this.hubNotDown();
         } catch (err) {
@@ -396,6 +410,7 @@ export class Forwarder {
     }
     this.tried.delete(m.id);
     this.failures = 0;
+    this.deliveredOnConnection = true;
     try {
       this.outbox.acknowledge(m.id);
     } catch (err) {
@@ -445,7 +460,13 @@ export class Forwarder {
     );
   }
 
-  private async failed(err: unknown, what: string): Promise<void> {
+  /** Whether the current connection delivered a message or stayed up STABLE_CONNECTION_MS. */
+  private connectionWorked(): boolean {
+    return this.deliveredOnConnection || (this.connectedAt !== null && Date.now() - this.connectedAt >= STABLE_CONNECTION_MS);
+  }
+
+  /** `dropped`: the hub closed a connection before it worked (counted apart, and the log says what it may mean). */
+  private async failed(err: unknown, what: string, dropped = false): Promise<void> {
     // A connection that stayed up a while before it dropped (idle, nothing to deliver) starts the delays over.
     if (this.connectedAt !== null && Date.now() - this.connectedAt >= STABLE_CONNECTION_MS) this.failures = 0;
     this.connectedAt = null;
@@ -456,14 +477,16 @@ export class Forwarder {
     this.status.lastFailure = reason;
     const delay = this.backoffMs();
     this.state = 'backoff';
-    this.metrics.inc('forward_retries_total', { reason });
+    this.metrics.inc('forward_retries_total', { reason: dropped ? 'dropped' : reason });
     // First failure and then every tenth at warn, so a long outage is visible without flooding the log.
     const level = firstOrTenth(this.failures) ? 'warn' : 'debug';
     this.log[level](
-      { hub: this.transport.description, err: this.status.lastError, reason, attempt: this.failures, retryInMs: delay, backlog: this.backlog() },
-      reason === 'auth'
-        ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
-        : 'hub unreachable; keeping data in the store and retrying',
+      { hub: this.transport.description, err: this.status.lastError, reason: dropped ? 'dropped' : reason, attempt: this.failures, retryInMs: delay, backlog: this.backlog() },
+      dropped
+        ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running)'
+        : reason === 'auth'
+          ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
+          : 'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
   }

@@ -10,6 +10,10 @@ import { tempDir } from '../support/agent-process.js';
 import { messageSchemaErrors } from '../support/message-schema.js';
 import { expandCompact } from '../../agent/forward/compact.js';
 import { STANDIN_CA_FILE, testConfig } from '../support/agent-config.js';
+import { Outbox } from '../../agent/store/outbox.js';
+import { Metrics } from '../../agent/metrics.js';
+import { Forwarder } from '../../agent/forward/forwarder.js';
+import { AzureIotTransport } from '../../agent/forward/azure.js';
 
 const KEY = Buffer.from('test-device-key-0123456789abcdef').toString('base64');
 
@@ -269,6 +273,32 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     const { agent: other } = await startAgent(tempDir(), closed);
     await hub.waitUntil(() => other.metrics.get('forward_retries_total', { reason: 'unreachable' }) >= 2, 15_000, 'retries on a closed port');
     expect(other.metrics.get('forward_retries_total', { reason: 'auth' })).toBe(0);
+  });
+
+  it('two gateways with one device identity knock each other off: the drops back off, counted and logged as such (review rv68 M1)', async () => {
+    // IoT Hub (and the stand-in) closes the older connection when the same client id connects again: a cloned image,
+    // or a replaced gateway still running. Idle gateways, the default retry settings (1 s doubling).
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dup', key: KEY }] });
+    const gateways = [0, 1].map((i) => {
+      const box = new Outbox(':memory:');
+      const cap = captureLog();
+      const metrics = new Metrics();
+      const transport = AzureIotTransport.fromConnectionString(hub!.connectionString('gw-dup'), STANDIN_CA_FILE);
+      const opts = { gatewayId: `gw${i}`, maxMessageBytes: 65536, batchDelayMs: 1000, sendTimeoutMs: 30_000, retry: { initialDelayMs: 1000, maxDelayMs: 60_000 } };
+      const forwarder = new Forwarder(box, transport, opts, cap.log, metrics);
+      cleanups.push(() => box.close());
+      forwarder.start();
+      return { forwarder, cap, metrics };
+    });
+    await new Promise((r) => setTimeout(r, 4000));
+    for (const g of gateways) await g.forwarder.stop();
+    // Each drop waits 0.5-1 s, then 1-2 s …: a handful of connections, where it was one every few ms (about 110 in 4 s).
+    expect(hub.stats.connects).toBeLessThanOrEqual(10);
+    expect(hub.connectionLog.filter((e) => e.reason === 'replaced').length).toBeGreaterThanOrEqual(1);
+    const dropped = gateways.map((g) => g.metrics.get('forward_retries_total', { reason: 'dropped' }));
+    expect(dropped[0]! + dropped[1]!).toBeGreaterThanOrEqual(1);
+    const hint = gateways.flatMap((g) => g.cap.lines).find((l) => /same device identity/.test(String(l.msg)));
+    expect(hint).toMatchObject({ level: 40, reason: 'dropped' });
   });
 
   it('refuses to authenticate with a wrong key and keeps the data', async () => {

@@ -33,6 +33,9 @@ describe.each(MODES)('direct methods (%s mode)', (mode) => {
     const unknown = await h.invoke('reboot', { now: true });
     expect(unknown.status).toBe(404);
     expect(unknown.payload).toMatchObject({ error: expect.stringContaining('unknown method "reboot"') });
+    // Counted by name and answer; a name not registered (answered by the transport) under one label (review rv68 L1).
+    expect(agent.metrics.get('control_methods_total', { method: 'getStatus', status: '200' })).toBe(1);
+    expect(agent.metrics.get('control_methods_total', { method: '(unknown)', status: '404' })).toBe(1);
   });
 
   it('reloadConfig re-reads the file and re-applies the twin overlay; an invalid file is refused with 400 and reasons', async () => {

@@ -35,6 +35,10 @@ describe('module twin: errors the hub answers', () => {
     await h.hub.waitUntil(() => h!.reportedConfig().status === 'applied', 15_000, 'reported once accepted');
     expect(h.hub.stats.connects).toBe(1);
     expect(sink.find('cannot read the twin; recycling the hub connection')).toHaveLength(0);
+    // Counted, not only logged (review rv68 L1).
+    expect(agent.metrics.get('control_twin_refused_total', { op: 'read' })).toBeGreaterThanOrEqual(1);
+    expect(agent.metrics.get('control_twin_refused_total', { op: 'report' })).toBeGreaterThanOrEqual(1);
+    expect(agent.metrics.get('control_twin_recycles_total')).toBe(0);
     const ids = h.hub.messages.map((m) => m.messageId);
     expect(new Set(ids).size).toBe(ids.length); // no resends: the connection was never dropped
     expect(agent.health().forwarder.state).toBe('connected');
@@ -157,6 +161,8 @@ describe.each(MODES)('module twin (%s mode)', (mode) => {
     expect(c.errors).toEqual(expect.arrayContaining([expect.stringMatching(/^hub: the uplink cannot be changed remotely/), expect.stringMatching(/^store: /)]));
     expect(agent.health().forwarder.state).toBe('connected');
     expect(existsSync(join(h.dir, 'desired-overlay.json'))).toBe(false);
+    // Each refusal counted, not only logged and reported (review rv68 L1).
+    expect(agent.metrics.get('control_desired_rejected_total')).toBe(2);
 
     // Fixed: applied.
     v = h.updateDesired({ agentConfig: { hub: null, store: null, log: { level: 'info' } } });
