@@ -38,9 +38,23 @@ interface Active {
 
 export type AlarmList = 'P' | 'T';
 
+/** An entry of a list, with the naming context of the alarm monitor that listed it (0 when not known). */
+export type ListEntry = AlarmEntry & { context?: number };
+
+/**
+ * The key of an alarm within this device: list, source, code and instance, and the naming context when it is not 0, so
+ * that the same alarm listed by the alarm monitors of two contexts is two alarms (review rv66 M1). Context 0 keeps the
+ * documented form.
+ */
+export function alarmKey(list: AlarmList, e: ListEntry): string {
+  const key = `${list}:${e.source}:${e.code}:${e.instance ?? 0}`;
+  return e.context ? `${key}:ctx${e.context}` : key;
+}
+
 /** al_state bits of an alarm that is not a patient's (the monitor is in demo or test mode). */
 const NOT_A_PATIENT = ALERT_STATE.DEV_IN_DEMO_MODE | ALERT_STATE.DEV_IN_TEST_MODE;
 const DEMO_TEXT = "Monitor in demo or test mode: its alarms are not a patient's";
+const NOT_CURRENT_CODE = 'alarm-lists-not-current';
 
 /**
  * What a person did to the alarm at the monitor, from its al_state, in the terms the HL7 PCD-04 path uses for the
@@ -67,6 +81,8 @@ export class AlarmTracker {
   private readonly demoLists = new Set<AlarmList>();
   /** Demo or test alarms seen and not passed on as patient alarms, since takeWithheld() was last called. */
   private withheld = 0;
+  /** The technical alarm "alarm information not current" is active: its text as started (null when not active). */
+  private notCurrentText: string | null = null;
 
   constructor(
     private readonly origin: Origin,
@@ -74,7 +90,7 @@ export class AlarmTracker {
   ) {}
 
   /** One list snapshot at `time` (device time when known) → events to emit. */
-  update(list: AlarmList, entries: AlarmEntry[], time: number, receivedAt: number, deviceTime: number | null): AlarmEvent[] {
+  update(list: AlarmList, entries: ListEntry[], time: number, receivedAt: number, deviceTime: number | null): AlarmEvent[] {
     const out: AlarmEvent[] = [];
     const seen = new Set<string>();
     // A demo or test alarm is the monitor's simulation, not the patient: it must not reach the bedside as a patient
@@ -88,7 +104,7 @@ export class AlarmTracker {
     if (wasDemo && this.demoLists.size === 0) out.push(this.demoEvent('end', receivedAt, deviceTime));
     for (const e of entries) {
       if ((e.state & NOT_A_PATIENT) !== 0) continue;
-      const key = `${list}:${e.source}:${e.code}:${e.instance ?? 0}`;
+      const key = alarmKey(list, e);
       seen.add(key);
       const prev = this.active.get(key);
       if (!prev) {
@@ -119,11 +135,56 @@ export class AlarmTracker {
 
   /** When the monitor is lost, every alarm we hold is ended (we can no longer vouch for it). */
   endAll(receivedAt: number): AlarmEvent[] {
-    const out = [...this.active].map(([key, a]) => ({ ...this.event(key.startsWith('P') ? 'P' : 'T', key, a.entry, 'end', receivedAt, null), endedBy: 'link-lost' as const }));
-    if (this.demoLists.size > 0) out.push({ ...this.demoEvent('end', receivedAt, null), endedBy: 'link-lost' as const });
-    this.active.clear();
-    this.demoLists.clear();
+    const out = [...this.endList('P', receivedAt), ...this.endList('T', receivedAt)];
+    if (this.notCurrentText !== null) out.push({ ...this.notCurrentEvent('end', this.notCurrentText, receivedAt), endedBy: 'link-lost' as const });
+    this.notCurrentText = null;
     return out;
+  }
+
+  /**
+   * The alarms of one list can no longer be vouched for (the monitor's list has not been read for too long): ended as
+   * on a lost link, so that nothing stays shown as current. They start again, as new instances, when it is read.
+   */
+  endList(list: AlarmList, receivedAt: number): AlarmEvent[] {
+    const out: AlarmEvent[] = [];
+    for (const [key, a] of this.active) {
+      if (!key.startsWith(`${list}:`)) continue;
+      out.push({ ...this.event(list, key, a.entry, 'end', receivedAt, null), endedBy: 'link-lost' });
+      this.active.delete(key);
+    }
+    if (this.demoLists.delete(list) && this.demoLists.size === 0) out.push({ ...this.demoEvent('end', receivedAt, null), endedBy: 'link-lost' });
+    return out;
+  }
+
+  /**
+   * The technical alarm "alarm information from the monitor not current" (the driver times it): started with `text`
+   * when `on` and not active, ended when not `on` and active; else nothing.
+   */
+  notCurrent(on: boolean, text: string, receivedAt: number): AlarmEvent[] {
+    if (on === (this.notCurrentText !== null)) return [];
+    if (on) {
+      this.notCurrentText = text;
+      return [this.notCurrentEvent('start', text, receivedAt)];
+    }
+    const started = this.notCurrentText as string;
+    this.notCurrentText = null;
+    return [this.notCurrentEvent('end', started, receivedAt)];
+  }
+
+  private notCurrentEvent(phase: AlarmEvent['phase'], text: string, receivedAt: number): AlarmEvent {
+    return {
+      ...this.origin,
+      kind: 'alarm',
+      alarmId: `${this.origin.deviceId}:${NOT_CURRENT_CODE}`,
+      condition: null,
+      raw: { system: 'intellivue', code: NOT_CURRENT_CODE, text },
+      text,
+      priority: 'medium',
+      category: 'technical',
+      phase,
+      deviceTime: null,
+      receivedAt,
+    };
   }
 
   private demoEvent(phase: AlarmEvent['phase'], receivedAt: number, deviceTime: number | null): AlarmEvent {

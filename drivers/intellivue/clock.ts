@@ -3,7 +3,7 @@
 // event gives a pair (absolute, relative) that maps one onto the other; every poll reply also carries
 // both, so a listener that missed the MDS Create still gets device time. We keep the gateway time
 // beside it and track the offset (device − gateway), so clock drift is visible.
-import { absoluteTimeToEpoch, relativeDeltaTicks, type AbsoluteTime } from './protocol/time.js';
+import { absoluteTimeEpochs, relativeDeltaTicks, type AbsoluteTime } from './protocol/time.js';
 import { TICKS_PER_MS } from './protocol/constants.js';
 
 /** A reply whose absolute time disagrees with the mapping by more than this means the base moved (restart, clock set). */
@@ -27,9 +27,20 @@ export class DeviceClock {
     this.base = null;
   }
 
-  /** From the MDS Create event's NOM_ATTR_TIME_ABS / NOM_ATTR_TIME_REL. */
-  setBase(abs: AbsoluteTime, rel: number): void {
-    this.base = { absMs: absoluteTimeToEpoch(abs, this.utcOffsetMinutes), rel };
+  /** From the MDS Create event's NOM_ATTR_TIME_ABS / NOM_ATTR_TIME_REL; `near` (the gateway's time) places a time read twice. */
+  setBase(abs: AbsoluteTime, rel: number, near: number | null = null): void {
+    this.base = { absMs: this.toEpoch(abs, near), rel };
+  }
+
+  /**
+   * A wall-clock time as an instant. In the gateway zone the hour repeated when daylight saving ends reads twice: the
+   * reading nearest `near` (the time the relative time predicts, or the gateway's) is taken, not always the first pass,
+   * which put an hour of times an hour early and re-based on it (review rv66 L3).
+   */
+  private toEpoch(abs: AbsoluteTime, near: number | null): number {
+    const all = absoluteTimeEpochs(abs, this.utcOffsetMinutes);
+    if (near === null || all.length === 1) return all[0] as number;
+    return all.reduce((best, t) => (Math.abs(t - near) < Math.abs(best - near) ? t : best));
   }
 
   fromRelative(rel: number): number | null {
@@ -43,8 +54,8 @@ export class DeviceClock {
    */
   replyTime(abs: AbsoluteTime | null, rel: number, receivedAt: number): number | null {
     if (abs) {
-      const absMs = absoluteTimeToEpoch(abs, this.utcOffsetMinutes);
       const predicted = this.fromRelative(rel);
+      const absMs = this.toEpoch(abs, predicted ?? receivedAt);
       if (predicted === null || Math.abs(predicted - absMs) > REBASE_TOLERANCE_MS) {
         if (predicted !== null) this.rebases++;
         this.base = { absMs, rel };
@@ -69,7 +80,8 @@ export class DeviceClock {
     return t;
   }
 
-  absolute(abs: AbsoluteTime): number {
-    return absoluteTimeToEpoch(abs, this.utcOffsetMinutes);
+  /** A measurement's own time stamp; `near` (the reply's time) places a time read twice. */
+  absolute(abs: AbsoluteTime, near: number | null = null): number {
+    return this.toEpoch(abs, near);
   }
 }

@@ -2,16 +2,22 @@
 // MIB/RS-232 port. Talks the host side (or only listens) and emits numerics, waves, patient and
 // technical alarms, and device status. See README.md.
 import type { DriverEvent } from '../../agent/model/reading.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
 import type { Driver, DriverContext, DriverFactory } from '../types.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
-import { AlarmTracker } from './alarms.js';
+import { AlarmAnswers, AlarmListWatch, alarmListsStaleAfterMs } from './alarm-lists.js';
+import { AlarmTracker, type AlarmList } from './alarms.js';
 import { DeviceClock } from './clock.js';
-import { ObservationDecoder } from './observations.js';
+import { ObservationDecoder, type DecodedReply } from './observations.js';
 import { buildPlan, type IntellivueOptions, type IntellivuePlan } from './options.js';
 import { ATTR, IntellivueParseError, decodeAbsTimeAttr, decodeU32 } from './protocol/index.js';
 import { configSchema } from './schema.js';
-import { IntellivueSession, type SessionOutput } from './session.js';
+import { IntellivueSession, REPEAT_LOG_EVERY_MS, type SessionOutput } from './session.js';
+
+/** Distinct troubles in replies (counter and the start of their detail) logged apart; more are only counted. */
+const MAX_PROBLEM_KINDS = 64;
+const LIST_NAMES: Record<AlarmList, string> = { P: 'patient', T: 'technical' };
 
 export type LinkFactory = SerialLinkFactory<IntellivuePlan>;
 export { defaultLink };
@@ -21,7 +27,17 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
   private readonly intellivue: IntellivueSession;
   private readonly alarms: AlarmTracker;
   private readonly decoder: ObservationDecoder;
-  private readonly warnedOnce = new Set<string>();
+  /**
+   * Troubles in replies (an unreadable alarm list, a bad time stamp, a wave before its spec) come at every poll while
+   * they last: each kind is warned about at its first since the association, then summarised.
+   */
+  private readonly problemLogs = new Map<string, RepeatLog>();
+  /** The alarm lists of linked answers, gathered part by part. */
+  private readonly alarmAnswers: AlarmAnswers;
+  /** When each alarm list was last read: one not read for too long is not held as current (review rv66 H1). */
+  private readonly alarmLists = new AlarmListWatch();
+  private readonly staleLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
+  private staleTimer: NodeJS.Timeout | undefined;
 
   constructor(plan: IntellivuePlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, now: () => number = Date.now) {
     super(plan, ctx, 'intellivue', linkFactory, now);
@@ -34,6 +50,18 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
       count: (c, by) => ctx.count(c, by),
       log: (level, msg, fields) => ctx.log[level]({ device: plan.id, ...fields }, msg),
     });
+    this.alarmAnswers = new AlarmAnswers(() => 10 * this.intellivue.pollIntervalMs);
+  }
+
+  /** Alarm lists unread for too long are looked for a few times per bound (at most every second). */
+  protected override afterStart(): void {
+    this.staleTimer = setInterval(() => this.checkAlarmLists(), Math.min(1000, this.plan.pollIntervalMs));
+    this.staleTimer.unref();
+  }
+
+  protected override beforeStop(): void {
+    clearInterval(this.staleTimer);
+    this.staleTimer = undefined;
   }
 
   protected get session(): IntellivueSession {
@@ -53,7 +81,9 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
 
   protected override healthDetail(): string {
     const offset = this.clock.offsetMs === null ? '' : `; monitor clock ${this.clock.offsetMs >= 0 ? '+' : ''}${Math.round(this.clock.offsetMs / 100) / 10} s vs gateway`;
-    return `${super.healthDetail()}${offset}`;
+    const s = this.alarmLists.staleness;
+    const stale = s ? `; alarm lists from the monitor not current (${s.lists.map((l) => LIST_NAMES[l]).join(', ')}: none read for ${Math.round((this.now() - s.since) / 1000)} s)` : '';
+    return `${super.healthDetail()}${stale}${offset}`;
   }
 
   get sessionState(): string {
@@ -66,11 +96,17 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
       case 'state':
         // Debug: the device's status changes this makes are logged (once per trouble) by setStatus.
         this.ctx.log.debug({ device: this.plan.id, state: o.state }, o.detail);
+        // Polling: both alarm lists are due from now on. Listening: each is watched from its first answer (the other
+        // host may not poll alarms at all).
+        if (o.state === 'polling') this.alarmLists.start(now);
         if (o.state === 'polling' || o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'refused') this.setStatus('error', o.detail);
         else if ((o.state === 'associating' || o.state === 'awaiting-mds') && this.status !== 'offline') this.setStatus('connecting', o.detail);
         return;
       case 'associated': {
+        // A new association: what its replies bring wrong is said again at once.
+        this.problemLogs.clear();
+        this.staleLog.clear();
         const p = o.userInfo?.pollProfile;
         this.ctx.log.info({ device: this.plan.id, minPollPeriodMs: p ? p.minPollPeriodTicks / 8 : null, mtuRx: p?.maxMtuRx, mtuTx: p?.maxMtuTx, extOptions: p?.extOptions }, 'intellivue association accepted');
         return;
@@ -83,19 +119,14 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
         return;
       case 'reply': {
         const d = this.decoder.decode(o.reply, now);
-        for (const p of d.problems) {
-          this.ctx.count(p.counter);
-          const key = `${p.counter}:${p.detail.slice(0, 40)}`;
-          if (!this.warnedOnce.has(key)) {
-            this.warnedOnce.add(key);
-            this.ctx.log.warn({ device: this.plan.id, invokeId: o.invokeId }, p.detail);
-          }
-        }
+        for (const p of d.problems) this.problem(p, o.invokeId);
         const events: DriverEvent[] = [...d.numerics, ...d.waves];
-        if (d.alarms) {
+        // Compared with what is held only as a whole answer: every part of a linked one, no part lost.
+        const lists = this.alarmAnswers.add(o.invokeId, o.linked, d.alarms, now);
+        if (lists) {
           const t = d.deviceTime ?? now;
-          if (d.alarms.patient) events.push(...this.alarms.update('P', d.alarms.patient, t, now, d.deviceTime));
-          if (d.alarms.technical) events.push(...this.alarms.update('T', d.alarms.technical, t, now, d.deviceTime));
+          if (lists.patient) events.push(...this.alarms.update('P', lists.patient, t, now, d.deviceTime), ...this.listRead('P', now));
+          if (lists.technical) events.push(...this.alarms.update('T', lists.technical, t, now, d.deviceTime), ...this.listRead('T', now));
           // Demo or test alarms are withheld (one technical alarm says so): counted, so that it shows in the metrics.
           const withheld = this.alarms.takeWithheld();
           if (withheld > 0) this.ctx.count('alarms_demo_withheld', withheld);
@@ -106,13 +137,66 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
     }
   }
 
+  private problem(p: DecodedReply['problems'][number], invokeId: number): void {
+    this.ctx.count(p.counter);
+    const key = `${p.counter}:${p.detail.slice(0, 40)}`;
+    let log = this.problemLogs.get(key);
+    if (!log) {
+      if (this.problemLogs.size >= MAX_PROBLEM_KINDS) return;
+      log = new RepeatLog(REPEAT_LOG_EVERY_MS);
+      this.problemLogs.set(key, log);
+    }
+    const line = log.hit(this.now());
+    const fields = { device: this.plan.id, invokeId };
+    if (line?.first) this.ctx.log.warn(fields, `${p.detail} (repeats are counted as ${p.counter} and summarised)`);
+    else if (line) {
+      const since = new Date(line.since).toISOString();
+      this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow, since }, `${p.detail}: ${line.repeats} more since the last line, ${line.inARow} since ${since} (details of the last)`);
+    }
+  }
+
+  /** A list was read: when that makes the alarm information current again, the technical alarm ends. */
+  private listRead(list: AlarmList, now: number): DriverEvent[] {
+    const stale = this.alarmLists.staleness;
+    if (!this.alarmLists.read(list, now)) return [];
+    const after = stale ? Math.round((now - stale.since) / 1000) : 0;
+    this.ctx.log.info({ device: this.plan.id, list: LIST_NAMES[list], afterS: after }, `intellivue: alarm lists from the monitor current again after ${after} s`);
+    return this.alarms.notCurrent(false, '', now);
+  }
+
+  /**
+   * An alarm list not read for longer than the bound (the monitor drops or refuses alarm polls, or sends a list we
+   * cannot read, while numerics keep coming): its alarms are ended as on a lost link, so that none stays shown as
+   * current, and one technical alarm says the monitor's alarm information is not current until every list is read again.
+   */
+  private checkAlarmLists(): void {
+    const now = this.now();
+    const boundMs = alarmListsStaleAfterMs(this.intellivue.pollIntervalMs);
+    const newly = this.alarmLists.check(now, boundMs);
+    if (newly.length === 0) return;
+    const events: DriverEvent[] = [];
+    for (const list of newly) events.push(...this.alarms.endList(list, now));
+    const text = `Alarm information from the monitor not current: its alarm lists have not been read for over ${Math.round(boundMs / 1000)} s; watch the monitor itself`;
+    const started = this.alarms.notCurrent(true, text, now);
+    events.push(...started);
+    const names = newly.map((l) => LIST_NAMES[l]).join(' and ');
+    const fields = { device: this.plan.id, lists: newly.map((l) => LIST_NAMES[l]), boundMs, pollIntervalMs: this.intellivue.pollIntervalMs };
+    if (started.length > 0) {
+      const line = this.staleLog.hit(now);
+      const msg = `intellivue: alarm information from the monitor not current: no ${names} alarm list read for over ${boundMs} ms (alarm polls dropped or refused, or lists unreadable: see polls_unanswered, remote_errors, attribute_parse_errors); its alarms are ended and a technical alarm raised`;
+      if (line?.first) this.ctx.log.warn(fields, `${msg} (repeats are summarised)`);
+      else if (line) this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `${msg}: ${line.repeats} more times since the last line`);
+    } else this.ctx.log.info(fields, `intellivue: no ${names} alarm list read for over ${boundMs} ms either; its alarms are ended`);
+    this.emit(events);
+  }
+
   private mdsCreate(attributes: Array<{ id: number; value: Buffer; offset: number }>): void {
     const abs = attributes.find((a) => a.id === ATTR.TIME_ABS);
     const rel = attributes.find((a) => a.id === ATTR.TIME_REL);
     try {
       const t = abs ? decodeAbsTimeAttr(abs) : null;
       if (t && rel) {
-        this.clock.setBase(t, decodeU32(rel, 'RelativeTime'));
+        this.clock.setBase(t, decodeU32(rel, 'RelativeTime'), this.now());
         const offset = this.clock.fromRelative(decodeU32(rel, 'RelativeTime'));
         this.ctx.log.info({ device: this.plan.id, monitorTime: offset === null ? null : new Date(offset).toISOString() }, 'intellivue MDS created; device time base set');
       } else {
@@ -132,6 +216,8 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
   /** The association or the link is gone: alarms we hold are ended, object state forgotten. */
   private lost(): void {
     this.decoder.forget();
+    this.alarmAnswers.clear();
+    this.alarmLists.stop();
     this.emit(this.alarms.endAll(this.now()));
   }
 }

@@ -5,7 +5,7 @@ import type { NumericReading, Origin, WaveformSegment } from '../../agent/model/
 import { lookupPhysio, lookupUnit } from './codes.js';
 import { judge } from './quality.js';
 import {
-  ATTR, IntellivueParseError, MOC, NOM_PART_OBJ, NOM_PART_SETTINGS, TICKS_PER_MS,
+  ATTR, IntellivueParseError, NOM_PART_SETTINGS, TICKS_PER_MS,
   decodeAbsTimeAttr, decodeAlarmList, decodeNuObsValue, decodeNuObsValueCmp, decodeSaObsValue, decodeSaObsValueCmp,
   decodeSaSpec, decodeScaleRangeSpec, decodeType, decodeU16, decodeU32,
   type AlarmEntry, type Ava, type NuObsValue, type PollReply, type SaObsValue, type SaSpec, type ScaleRangeSpec,
@@ -21,15 +21,26 @@ interface ObjectInfo {
   partition?: number;
 }
 
+/** An alarm list entry and the naming context of the alarm monitor that listed it. */
+export type ListedAlarm = AlarmEntry & { context: number };
+
+export type AlarmListName = 'patient' | 'technical';
+
+/**
+ * The alarm lists of one reply. A list the reply did not carry, or carried but could not read (in whole or in part), is
+ * null: no information, never "no alarms" (review rv66 M1).
+ */
 export interface AlarmLists {
-  patient: AlarmEntry[] | null;
-  technical: AlarmEntry[] | null;
+  patient: ListedAlarm[] | null;
+  technical: ListedAlarm[] | null;
+  /** Lists the reply carried but could not read: the answer they belong to says nothing of them. */
+  unreadable: AlarmListName[];
 }
 
 export interface DecodedReply {
   numerics: NumericReading[];
   waves: WaveformSegment[];
-  /** Present when the reply carried the alarm monitor object. */
+  /** Present when the reply carried an alarm list attribute (of the alarm monitor object). */
   alarms: AlarmLists | null;
   deviceTime: number | null;
   /** Problems that did not stop the rest of the reply: counted and logged by the caller. */
@@ -54,7 +65,7 @@ export class ObservationDecoder {
   decode(reply: PollReply, receivedAt: number): DecodedReply {
     const deviceTime = this.clock.replyTime(reply.absTime, reply.relTime, receivedAt);
     const out: DecodedReply = { numerics: [], waves: [], alarms: null, deviceTime, problems: [] };
-    const isAlarms = reply.objType.partition === NOM_PART_OBJ && reply.objType.code === MOC.VMO_AL_MON;
+    if (reply.absTimeProblem) out.problems.push({ counter: 'attribute_parse_errors', detail: `${reply.absTimeProblem} (the reply is decoded without it)` });
     for (const ctx of reply.contexts) {
       for (const obs of ctx.observations) {
         const key = `${ctx.contextId}:${obs.handle}`;
@@ -66,7 +77,7 @@ export class ObservationDecoder {
         if (stamp) {
           this.safely(out, stamp, () => {
             const t = decodeAbsTimeAttr(stamp);
-            if (t) obsTime = this.clock.absolute(t);
+            if (t) obsTime = this.clock.absolute(t, deviceTime ?? receivedAt);
           });
         }
         for (const a of obs.attributes) {
@@ -85,20 +96,26 @@ export class ObservationDecoder {
                 for (const v of decodeSaObsValueCmp(a)) this.wave(out, info, v, deviceTime, receivedAt);
                 return;
               case ATTR.AL_MON_P_AL_LIST:
-                out.alarms ??= { patient: null, technical: null };
-                out.alarms.patient = [...(out.alarms.patient ?? []), ...decodeAlarmList(a)];
+              case ATTR.AL_MON_T_AL_LIST: {
+                const which: AlarmListName = a.id === ATTR.AL_MON_P_AL_LIST ? 'patient' : 'technical';
+                const lists = (out.alarms ??= { patient: null, technical: null, unreadable: [] });
+                let entries: AlarmEntry[];
+                try {
+                  entries = decodeAlarmList(a);
+                } catch (err) {
+                  if (!lists.unreadable.includes(which)) lists.unreadable.push(which);
+                  throw err;
+                }
+                lists[which] = [...(lists[which] ?? []), ...entries.map((e) => ({ ...e, context: ctx.contextId }))];
                 return;
-              case ATTR.AL_MON_T_AL_LIST:
-                out.alarms ??= { patient: null, technical: null };
-                out.alarms.technical = [...(out.alarms.technical ?? []), ...decodeAlarmList(a)];
-                return;
+              }
             }
           });
         }
       }
     }
-    // An alarm-monitor reply without lists still says "no alarms" for the lists it polled.
-    if (isAlarms && !out.alarms) out.alarms = { patient: [], technical: [] };
+    // A list read in one context and not in another is not the whole list.
+    for (const which of out.alarms?.unreadable ?? []) out.alarms![which] = null;
     return out;
   }
 

@@ -54,6 +54,9 @@ export interface IntellivuePlan extends SerialDevicePlan {
   alarmRepeatMs: number;
 }
 
+/** The smallest maxMtu with waves enabled (the programming guide's minimum for wave export). */
+export const MIN_MTU_WAVES = 500;
+
 export class IntellivueConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`intellivue config: ${problems.join('; ')}`);
@@ -70,6 +73,13 @@ export function buildPlan(o: IntellivueOptions): IntellivuePlan {
   if (quietReassociateMs <= pollIntervalMs) problems.push('quietReassociateMs: must be longer than pollIntervalMs');
   const requestPeriodMs = o.waves?.requestPeriodMs ?? 10000;
   if (requestPeriodMs <= pollIntervalMs) problems.push('waves.requestPeriodMs: must be longer than pollIntervalMs');
+  const wavesEnabled = o.waves?.enabled ?? true;
+  const maxMtu = o.maxMtu ?? 1000;
+  // The programming guide: the client must receive 256 ms of wave data in one message, so an MTU of at least 500 bytes
+  // (700 with a multiplexed context). Smaller is not split into linked results (review rv66 L4).
+  if (wavesEnabled && maxMtu < MIN_MTU_WAVES) {
+    problems.push(`maxMtu: must be at least ${MIN_MTU_WAVES} with waves enabled (the monitor sends 256 ms of wave data in one message; 700 with a multiplexed context); raise it, or set waves.enabled: false (got ${maxMtu})`);
+  }
   if (problems.length) throw new IntellivueConfigError(problems);
   const plan: IntellivuePlan = {
     id: o.id,
@@ -78,8 +88,8 @@ export function buildPlan(o: IntellivueOptions): IntellivuePlan {
     listenOnly: o.listenOnly === true || o.replay !== undefined,
     pollIntervalMs,
     numerics: o.numerics ?? 'single',
-    waves: { enabled: o.waves?.enabled ?? true, requestPeriodMs },
-    maxMtu: o.maxMtu ?? 1000,
+    waves: { enabled: wavesEnabled, requestPeriodMs },
+    maxMtu,
     associationTimeoutMs: o.associationTimeoutMs ?? 3000,
     refusedRetryMs: o.refusedRetryMs ?? 10000,
     reassociateDelayMs: o.reassociateDelayMs ?? 1000,

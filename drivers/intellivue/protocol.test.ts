@@ -148,6 +148,24 @@ describe('messages', () => {
     expect(decodeAlarmList(o2!.attributes[0]!)).toMatchObject([{ source: 0x4182, code: 40, type: 0x0200, infoId: 516, text: 'HR High' }]);
   });
 
+  it('a poll result whose abs_time_stamp is not a time is read without it, saying why (review rv66 L1)', () => {
+    const enc = encodePollResult({
+      invokeId: 3,
+      extended: false,
+      linked: null,
+      reply: {
+        pollNumber: 1, sequenceNo: null, relTime: 8000, absTime: null, objType: { partition: NOM_PART_OBJ, code: MOC.VMO_AL_MON }, attrGroup: 0,
+        contexts: [{ contextId: 0, observations: [{ handle: 1, attributes: [{ id: ATTR.AL_MON_P_AL_LIST, value: Buffer.from([0, 0, 0, 0]) }] }] }],
+      },
+    });
+    Buffer.alloc(8, 0).copy(enc, 30); // month 0, day 0: out of range
+    const m = parseMessage(enc);
+    if (m.kind !== 'poll-result') throw new Error(`expected a poll result, got ${m.kind}`);
+    expect(m.reply.absTime).toBeNull();
+    expect(m.reply.absTimeProblem).toMatch(/^abs_time_stamp at offset 30: .*out of range/);
+    expect(m.reply.contexts[0]?.observations[0]?.attributes[0]?.id).toBe(ATTR.AL_MON_P_AL_LIST);
+  });
+
   it('says where a truncated message is wrong', () => {
     const enc = encodePollRequest({ invokeId: 1, pollNumber: 1, objType: { partition: 1, code: 6 }, attrGroup: 0, extended: false });
     expect(() => parseMessage(enc.subarray(0, enc.length - 3))).toThrow(/ROapdus: length at offset 6: says \d+ byte/);

@@ -69,7 +69,7 @@ export const configSchema: Record<string, unknown> = {
       minimum: 300,
       maximum: 1000,
       description:
-        'Largest message in bytes offered to the monitor at association, both directions; answers larger than this come as linked results in several parts. Default 1000, the MIB/RS-232 maximum; rarely needs changing.',
+        'Largest message in bytes offered to the monitor at association, both directions; answers larger than this come as linked results in several parts. Default 1000, the MIB/RS-232 maximum; rarely needs changing. With waves enabled it must be at least 500 (the programming guide: 256 ms of wave data must fit in one message; 700 with a multiplexed context): a smaller value is refused.',
     },
     associationTimeoutMs: {
       type: 'integer',

@@ -97,7 +97,8 @@ describe('IntelliVue session: late answers to single polls', () => {
       const answer = (invokeId: number) =>
         s.receive(encodeMessageFrame(encodePollResult({ invokeId, extended: false, linked: null, reply: { pollNumber: 1, sequenceNo: null, relTime: 0, absTime: null, objType, attrGroup: 0, contexts: [] } })));
       s.linkOpened();
-      s.receive(encodeMessageFrame(encodeAssociationAccept({ minPollPeriodTicks: 8000, maxMtuRx: 1000, maxMtuTx: 1000, extOptions: 0, systemType: 0, startupMode: 0 })));
+      // The monitor grants the 200 ms poll period asked for (a longer one would be used: review rv66 M4).
+      s.receive(encodeMessageFrame(encodeAssociationAccept({ minPollPeriodTicks: 1600, maxMtuRx: 1000, maxMtuTx: 1000, extOptions: 0, systemType: 0, startupMode: 0 })));
       s.receive(encodeMessageFrame(encodeMdsCreateEvent(1, 0, MDS_OBJECT, [])));
       await vi.advanceTimersByTimeAsync(250); // the second alarm poll goes out, the first not answered yet
       const [a1, a2] = alarmPolls as [number, number];

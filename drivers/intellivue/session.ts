@@ -6,8 +6,10 @@
 //     one per object type at a time, renewed before it runs out, sent again at once when not answered within one poll
 //     interval; answers to a poll a newer one has replaced are dropped
 //   → results and linked results (first / middle / last), each decoded as it arrives.
-// Abort (0x19) from the monitor, a quiet line (quietReassociateMs) or no answer to the association
-// request mean: start again. Release on shutdown. Frames go out through a pacer (≤ N per window).
+// The association response says what the monitor grants: an extended poll it does not grant is not sent, and a minimum
+// poll period longer than pollIntervalMs is used. An MDS Create while associating means the accept was lost: taken
+// as an implied accept. Abort (0x19) from the monitor, a quiet line (no frame whose FCS checks for quietReassociateMs)
+// or no answer to the association request mean: start again. Release on shutdown. Frames go out through a pacer (≤ N per window).
 // In listen-only mode it never writes and decodes whatever monitor messages pass by.
 import {
   ATTR, ATTR_GRP, IntellivueFramer, IntellivueParseError, MOC, NOM_PART_OBJ, POLL_EXT_PERIOD_NU_1SEC, POLL_EXT_PERIOD_RTSA, RORLS, TICKS_PER_MS,
@@ -49,7 +51,7 @@ export const EXT_NUMERICS_PERIOD_INTERVALS = 10;
  * A trouble that repeats while it lasts (no answer to each association request from a monitor switched off, answers
  * to renewed polls dropped) is logged once, then summarised at most this often; every occurrence is counted.
  */
-const REPEAT_LOG_EVERY_MS = 10 * 60_000;
+export const REPEAT_LOG_EVERY_MS = 10 * 60_000;
 
 export class IntellivueSession {
   private readonly framer = new IntellivueFramer();
@@ -92,15 +94,29 @@ export class IntellivueSession {
     alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
     waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
   };
-  /** Extended polls not answered within one poll interval (sent again): warned about once, then summarised. */
+  /**
+   * Polls not answered: extended ones within one poll interval (sent again), single ones before the next was sent.
+   * Warned about once per association, then summarised.
+   */
   private readonly unansweredLog: Record<PollKind, RepeatLog> = {
     numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
     alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
     waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
   };
   private readonly lastPollOf = new Map<PollKind, number>();
-  private readonly linked = new Map<number, number>();
+  /** invoke id → the linked answer open for it: the count of its last part received, and when that came. */
+  private readonly linked = new Map<number, { count: number; at: number }>();
+  /** Linked parts lost: a bad line loses them at every answer. */
+  private readonly linkedGapLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
   private releaseWaiter: (() => void) | undefined;
+  /** An association request is out, not yet answered: an MDS Create now means the accept was lost. */
+  private requestOut = false;
+  /** The poll interval of this association: pollIntervalMs, or the monitor's longer minimum poll period. */
+  private interval: number;
+  /** What the monitor granted at association (its poll profile extension): an extended poll not granted is not sent. */
+  private granted = { waves: true, extendedNumerics: true };
+  /** Options the monitor did not grant, warned about once (it says the same at every association). */
+  private readonly warnedNotGranted = new Set<string>();
   userInfo: UserInfo | null = null;
   /** Damaged traffic since the last frame whose FCS checked (the driver's health names it: wrong baud rate or parity). */
   readonly lineDamage = new LineDamage();
@@ -110,10 +126,21 @@ export class IntellivueSession {
     private readonly hooks: SessionHooks,
   ) {
     this.pacer = new FramePacer((b) => hooks.write(b), plan.pacing.maxFrames, plan.pacing.windowMs);
+    this.interval = plan.pollIntervalMs;
   }
 
   get state(): SessionState {
     return this.state_;
+  }
+
+  /** The poll interval in use (the monitor may have asked for a longer one at association). */
+  get pollIntervalMs(): number {
+    return this.interval;
+  }
+
+  /** No frame for this long while associated: start again (at least two poll intervals, as the interval may grow). */
+  private get quietMs(): number {
+    return Math.max(this.plan.quietReassociateMs, 2 * this.interval);
   }
 
   linkOpened(): void {
@@ -128,6 +155,7 @@ export class IntellivueSession {
 
   linkClosed(): void {
     this.active = false;
+    this.requestOut = false;
     this.clearTimers();
     this.framer.reset(); // a frame cut short by the close would be counted against the next connection's first frame
     this.pacer.clear('link closed');
@@ -155,7 +183,8 @@ export class IntellivueSession {
   }
 
   receive(chunk: Buffer): void {
-    if (this.active && !this.plan.listenOnly) this.armQuiet();
+    // The quiet timer is re-armed by frames whose FCS checks (handleFrame), not by any byte: noise or damaged frames
+    // from a failing line would keep a dead association "online" for ever (review rv66 M3).
     for (const ev of this.framer.push(chunk)) this.handleFrame(ev);
   }
 
@@ -175,6 +204,7 @@ export class IntellivueSession {
     this.superseded.clear();
     this.linked.clear();
     this.setState('associating', `association request: ${why}`);
+    this.requestOut = true;
     this.hooks.count('association_requests');
     const p = this.plan;
     void this.send(
@@ -202,17 +232,20 @@ export class IntellivueSession {
   }
 
   private isExtended(kind: PollKind): boolean {
-    return kind === 'waves' || (kind === 'numerics' && this.plan.numerics === 'extended');
+    return kind === 'waves' || (kind === 'numerics' && this.plan.numerics === 'extended' && this.granted.extendedNumerics);
   }
 
-  /** The poll period an extended poll of this kind asks for (NOM_ATTR_TIME_PD_POLL). */
+  /**
+   * The poll period an extended poll of this kind asks for (NOM_ATTR_TIME_PD_POLL). A wave poll asks for at least two
+   * poll intervals, so that it is renewed (one interval before its end) no more often than the monitor is polled.
+   */
   private periodOf(kind: PollKind): number {
-    return kind === 'waves' ? this.plan.waves.requestPeriodMs : this.plan.pollIntervalMs * EXT_NUMERICS_PERIOD_INTERVALS;
+    return kind === 'waves' ? Math.max(this.plan.waves.requestPeriodMs, 2 * this.interval) : this.interval * EXT_NUMERICS_PERIOD_INTERVALS;
   }
 
   /** How long answers to a poll of this kind may come: an extended poll's period; a single poll's answer is not later. */
   private lifeOf(kind: PollKind): number {
-    return this.isExtended(kind) ? this.periodOf(kind) : this.plan.pollIntervalMs * EXT_NUMERICS_PERIOD_INTERVALS;
+    return this.isExtended(kind) ? this.periodOf(kind) : this.interval * EXT_NUMERICS_PERIOD_INTERVALS;
   }
 
   /** Sends a poll; returns its invoke id (undefined when not polling). */
@@ -223,8 +256,12 @@ export class IntellivueSession {
     // The monitor drops polls (e.g. above its rate limit) without answering. A single poll is counted and not sent again
     // (the next comes anyway); an extended one is sent again by extendedPoll(). Either way an older poll's answer, if it
     // comes, is used until a newer poll of its type has answered (the 'poll-result' case).
-    if (!extended && prev !== undefined && this.pending.get(prev)?.answered === false) this.hooks.count('polls_unanswered');
+    if (!extended && prev !== undefined && this.pending.get(prev)?.answered === false) {
+      this.hooks.count('polls_unanswered');
+      this.repeated(this.unansweredLog[kind], 'polls_unanswered', `intellivue: ${kind} poll not answered before the next was sent (${this.interval} ms later)`, { kind, invokeId: prev });
+    }
     this.expire(kind);
+    this.expireLinked();
     const invokeId = (this.invokeId = (this.invokeId + 1) & 0xffff);
     this.pollNumber = (this.pollNumber + 1) & 0xffff;
     this.superseded.delete(invokeId); // the 16-bit id has come round again
@@ -259,10 +296,10 @@ export class IntellivueSession {
     const inUse = this.inUse(kind);
     const invokeId = this.poll(kind);
     if (invokeId === undefined) return;
-    const renewEvery = Math.max(100, this.periodOf(kind) - this.plan.pollIntervalMs);
+    const renewEvery = Math.max(100, this.periodOf(kind) - this.interval);
     this.extTimers.set(kind, {
       renew: this.later(() => this.extendedPoll(kind), renewEvery),
-      answer: this.later(() => this.checkAnswered(kind, invokeId, inUse), this.plan.pollIntervalMs),
+      answer: this.later(() => this.checkAnswered(kind, invokeId, inUse), this.interval),
     });
   }
 
@@ -279,7 +316,7 @@ export class IntellivueSession {
     // An earlier poll, newer than the one in use then, has answered since (late): its data is fresh, nothing is lost.
     if (this.inUse(kind) !== inUseWhenSent) return;
     this.hooks.count('polls_unanswered');
-    this.repeated(this.unansweredLog[kind], 'polls_unanswered', `intellivue: extended ${kind} poll not answered within one poll interval (${this.plan.pollIntervalMs} ms); sent again`, { kind, invokeId });
+    this.repeated(this.unansweredLog[kind], 'polls_unanswered', `intellivue: extended ${kind} poll not answered within one poll interval (${this.interval} ms); sent again`, { kind, invokeId });
     this.extendedPoll(kind);
   }
 
@@ -300,18 +337,60 @@ export class IntellivueSession {
   }
 
   private startPolling(): void {
-    this.setState('polling', 'associated; polling numerics, alarms' + (this.plan.waves.enabled ? ' and waves' : ''));
+    const waves = this.plan.waves.enabled && this.granted.waves;
+    const notes: string[] = [];
+    if (this.plan.waves.enabled && !this.granted.waves) notes.push('waves not exported by the monitor (not granted at association)');
+    if (this.plan.numerics === 'extended' && !this.granted.extendedNumerics) notes.push('numerics by single poll (extended polls not granted)');
+    if (this.interval !== this.plan.pollIntervalMs) notes.push(`polling every ${this.interval} ms (the monitor's minimum poll period)`);
+    this.setState('polling', ['associated; polling numerics, alarms' + (waves ? ' and waves' : ''), ...notes].join('; '));
     const extendedNumerics = this.isExtended('numerics');
     const cycle = () => {
       if (!extendedNumerics) this.poll('numerics');
       this.poll('alarms');
-      this.pollTimer = this.later(cycle, this.plan.pollIntervalMs);
+      this.pollTimer = this.later(cycle, this.interval);
     };
     cycle();
     // Extended polls: one at a time per kind, renewed one poll interval before the monitor's periodic answers run out,
     // sent again at once when not answered within one poll interval.
     if (extendedNumerics) this.extendedPoll('numerics');
-    if (this.plan.waves.enabled) this.extendedPoll('waves');
+    if (waves) this.extendedPoll('waves');
+  }
+
+  /**
+   * What the monitor's association response grants (the programming guide: the client must check that the options it
+   * asked for were accepted). An extended poll it does not grant would go unanswered, sent again every poll interval for
+   * the whole association; polls faster than its minimum poll period are ignored (review rv66 M4). Without a poll
+   * profile we can read (an implied accept), everything asked for is polled.
+   */
+  private negotiate(userInfo: UserInfo | null): void {
+    this.interval = this.plan.pollIntervalMs;
+    this.granted = { waves: true, extendedNumerics: true };
+    const p = userInfo?.pollProfile;
+    if (!p) {
+      this.hooks.log('info', 'intellivue: no poll profile read from the association response; polling as asked', {});
+      return;
+    }
+    const ext = p.extOptions ?? 0;
+    if (this.plan.waves.enabled && (ext & POLL_EXT_PERIOD_RTSA) === 0) {
+      this.granted.waves = false;
+      this.notGranted('waves', "intellivue: the monitor does not grant wave export (no real-time wave option in its association response): waves are not polled, so the display shows no strips and the rhythm check gets no ECG; check the monitor's Data Export settings");
+    }
+    if (this.plan.numerics === 'extended' && (ext & POLL_EXT_PERIOD_NU_1SEC) === 0) {
+      this.granted.extendedNumerics = false;
+      this.notGranted('numerics', 'intellivue: the monitor does not grant extended numerics polls (no 1-s numerics option in its association response): numerics are polled by single poll');
+    }
+    // At most a minute (the longest pollIntervalMs): the polls keep the association alive.
+    const minMs = Math.min(60_000, Math.ceil(p.minPollPeriodTicks / TICKS_PER_MS));
+    if (minMs > this.interval) {
+      this.interval = minMs;
+      this.hooks.log('info', `intellivue: the monitor asks for a minimum poll period of ${minMs} ms, longer than pollIntervalMs (${this.plan.pollIntervalMs} ms): polling every ${minMs} ms`, { minPollPeriodMs: minMs, pollIntervalMs: this.plan.pollIntervalMs });
+    }
+  }
+
+  private notGranted(what: string, msg: string): void {
+    const first = !this.warnedNotGranted.has(what);
+    this.warnedNotGranted.add(what);
+    this.hooks.log(first ? 'warn' : 'debug', msg, { option: what });
   }
 
   // ---- receiving ----
@@ -333,6 +412,7 @@ export class IntellivueSession {
       return;
     }
     this.lineDamage.clear();
+    if (this.active && !this.plan.listenOnly) this.armQuiet();
     let msg: Message;
     try {
       msg = parseMessage(parseTransportHeader(ev.body));
@@ -356,6 +436,12 @@ export class IntellivueSession {
         this.hooks.output({ type: 'mds-create', attributes: msg.attributes });
         if (listen || !this.active) return;
         void this.send(encodeMdsCreateResult(msg.invokeId, msg.managedObject, msg.eventTime), 'MDS create result');
+        if (this.state_ === 'associating' && this.requestOut) {
+          // The monitor sends its MDS Create only on an association it accepted: the accept was lost (a damaged frame).
+          // Our answer has confirmed the association to the monitor, so a new request would go out on a live one.
+          this.hooks.log('info', 'intellivue: MDS Create received while waiting for the association answer (the accept was lost): taken as an implied accept; polling starts');
+          this.association('accept', null);
+        }
         if (this.state_ === 'awaiting-mds' || this.state_ === 'polling') {
           this.clearStep();
           if (this.state_ !== 'polling') this.startPolling();
@@ -441,16 +527,37 @@ export class IntellivueSession {
     return this.hooks.now?.() ?? Date.now();
   }
 
+  /**
+   * Parts of linked answers: a part out of sequence, a first part while an answer of the same invoke id is still open
+   * (its last part was lost), or an answer left open for longer than one poll interval (expireLinked) is a gap.
+   */
   private trackLinked(invokeId: number, l: LinkedId): void {
     this.hooks.count('linked_results');
+    const now = this.now();
+    this.expireLinked(now, invokeId);
     const prev = this.linked.get(invokeId);
-    const expected = l.state === RORLS.FIRST ? 1 : (prev ?? 0) + 1;
-    if (l.count !== expected || (l.state !== RORLS.FIRST && prev === undefined)) {
-      this.hooks.count('linked_results_gap');
-      this.hooks.log('warn', 'intellivue linked result out of sequence: a part was lost; decoding the parts that arrived', { invokeId, count: l.count, expected });
+    const expected = l.state === RORLS.FIRST ? 1 : (prev?.count ?? 0) + 1;
+    if (l.state === RORLS.FIRST && prev !== undefined) {
+      this.linkedGap('intellivue linked result out of sequence: a new answer began before the last part of the previous one came (lost); decoding the parts that arrived', { invokeId, count: l.count, expected: prev.count + 1 });
+    } else if (l.count !== expected || (l.state !== RORLS.FIRST && prev === undefined)) {
+      this.linkedGap('intellivue linked result out of sequence: a part was lost; decoding the parts that arrived', { invokeId, count: l.count, expected });
     }
     if (l.state === RORLS.LAST) this.linked.delete(invokeId);
-    else this.linked.set(invokeId, l.count);
+    else this.linked.set(invokeId, { count: l.count, at: now });
+  }
+
+  /** Linked answers whose next part has not come within one poll interval: their last part was lost. */
+  private expireLinked(now = this.now(), except?: number): void {
+    for (const [id, o] of this.linked) {
+      if (id === except || now - o.at <= this.interval) continue;
+      this.linked.delete(id);
+      this.linkedGap('intellivue linked result incomplete: no part came within one poll interval after part ' + o.count + ' (the last part was lost)', { invokeId: id, count: o.count });
+    }
+  }
+
+  private linkedGap(msg: string, fields: Record<string, unknown>): void {
+    this.hooks.count('linked_results_gap');
+    this.repeated(this.linkedGapLog, 'linked_results_gap', msg, fields);
   }
 
   private association(spdu: string, userInfo: UserInfo | null): void {
@@ -463,11 +570,14 @@ export class IntellivueSession {
         // A new association: what it brings wrong is said again at once.
         this.parseErrorLog.clear();
         this.remoteErrorLog.clear();
+        this.linkedGapLog.clear();
         for (const log of Object.values(this.unansweredLog)) log.clear();
         this.userInfo = userInfo;
         this.hooks.output({ type: 'associated', userInfo });
         if (listen || this.state_ !== 'associating') return;
+        this.requestOut = false;
         this.clearStep();
+        this.negotiate(userInfo);
         this.setState('awaiting-mds', 'association accepted; waiting for the MDS Create event');
         this.stepTimer = this.later(() => {
           this.hooks.log('warn', 'intellivue: no MDS Create event after the association was accepted');
@@ -485,6 +595,7 @@ export class IntellivueSession {
           { refusedInARow: this.refusedInARow },
         );
         if (listen || !this.active) return;
+        this.requestOut = false;
         this.clearTimers();
         this.setState('refused', `association refused by the monitor; retry in ${Math.round(this.plan.refusedRetryMs / 100) / 10} s`);
         this.stepTimer = this.later(() => this.associate('retry after refusal'), this.plan.refusedRetryMs);
@@ -516,6 +627,7 @@ export class IntellivueSession {
 
   /** Start a new association after a pause; optionally abort the old one first. */
   private restart(why: string, sendAbort: boolean): void {
+    this.requestOut = false;
     this.clearTimers();
     this.hooks.count('reassociations');
     if (this.state_ === 'polling' || this.state_ === 'awaiting-mds') this.hooks.output({ type: 'association-lost', detail: why });
@@ -544,12 +656,14 @@ export class IntellivueSession {
 
   private armQuiet(): void {
     this.cancel(this.quietTimer);
+    const ms = this.quietMs;
     this.quietTimer = this.later(() => {
       if (this.state_ === 'polling' || this.state_ === 'awaiting-mds') {
-        this.hooks.log('warn', `intellivue: no frame from the monitor for ${this.plan.quietReassociateMs} ms; re-associating`);
-        this.restart(`line quiet for ${this.plan.quietReassociateMs} ms`, true);
+        const damage = this.lineDamage.badCheck + this.lineDamage.otherBad > 0 || this.lineDamage.noiseBytes > 0 ? ' (only damaged frames or noise)' : '';
+        this.hooks.log('warn', `intellivue: no frame from the monitor for ${ms} ms${damage}; re-associating`, { badFrames: this.lineDamage.badCheck + this.lineDamage.otherBad, noiseBytes: this.lineDamage.noiseBytes });
+        this.restart(`no valid frame for ${ms} ms`, true);
       }
-    }, this.plan.quietReassociateMs);
+    }, ms);
   }
 
   private clearStep(): void {

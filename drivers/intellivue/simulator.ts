@@ -10,10 +10,11 @@ import { SerialPortLink } from '../serial/serialport-link.js';
 import type { SerialLink } from '../serial/link.js';
 import { DIM_CODES, NOM } from './codes.js';
 import {
-  ALERT_INFO, ALERT_TYPE, ATTR, IntellivueFramer, IntellivueParseError, MOC, MSMT, NOM_PART_OBJ, NOM_PART_SCADA, NOM_PART_SETTINGS, RORLS, TICKS_PER_MS,
+  ALERT_INFO, ALERT_TYPE, ATTR, IntellivueFramer, IntellivueParseError, MOC, MSMT, NOM_PART_OBJ, NOM_PART_SCADA, NOM_PART_SETTINGS, POLL_EXT_PERIOD_NU_1SEC,
+  POLL_EXT_PERIOD_RTSA, RORLS, TICKS_PER_MS,
   encodeAbort, encodeAbsoluteTime, encodeAssociationAccept, encodeAssociationRefuse, encodeFloat, encodeMdsCreateEvent, encodeMessageFrame,
   encodePollResult, encodeReleaseResponse, epochToAbsoluteTime, parseMessage, parseTransportHeader, Writer,
-  type Message, type PollReply,
+  type Message, type PollProfile, type PollReply,
 } from './protocol/index.js';
 
 export interface SimAlarm {
@@ -38,6 +39,10 @@ export interface SimulatorOptions {
   wavePeriodMs?: number;
   /** Period of extended-poll numerics answers (1000 ms, as the host asks for; shorter only to make tests quick). */
   numericsPeriodMs?: number;
+  /** The monitor's own minimum poll period: its accept grants the host's, or this when longer (default: the host's). */
+  minPollPeriodMs?: number;
+  /** Poll profile extension options the monitor supports (default 1-s numerics and waves): its accept grants those the host asked for. */
+  extOptions?: number;
 }
 
 type Attr = { id: number; value: Uint8Array };
@@ -229,7 +234,7 @@ export class IntellivueSimulator {
     switch (msg.kind) {
       case 'association':
         this.received.push(`assoc-${msg.spdu}`);
-        if (msg.spdu === 'request') return this.associationRequest(msg.userInfo?.pollProfile?.maxMtuRx ?? null);
+        if (msg.spdu === 'request') return this.associationRequest(msg.userInfo?.pollProfile ?? null);
         if (msg.spdu === 'release-request') {
           void this.write(encodeReleaseResponse());
           this.reset();
@@ -269,18 +274,19 @@ export class IntellivueSimulator {
     }
   }
 
-  private associationRequest(hostMtuRx: number | null): void {
+  private associationRequest(host: PollProfile | null): void {
     this.reset();
     if (this.refuse > 0) {
       this.refuse--;
       void this.write(encodeAssociationRefuse());
       return;
     }
-    if (hostMtuRx) this.mtu = Math.min(this.opts.mtu ?? 1000, hostMtuRx);
+    if (host?.maxMtuRx) this.mtu = Math.min(this.opts.mtu ?? 1000, host.maxMtuRx);
     this.associated = true;
-    void this.write(
-      encodeAssociationAccept({ minPollPeriodTicks: 8000, maxMtuRx: this.mtu, maxMtuTx: this.mtu, extOptions: 0x88000000, systemType: 0x00800000, startupMode: 0x20000000 }),
-    );
+    // The poll profile answered: the host's minimum poll period unless ours is longer, the options asked for that we support.
+    const minPollPeriodTicks = Math.max(host?.minPollPeriodTicks ?? 8000, (this.opts.minPollPeriodMs ?? 0) * TICKS_PER_MS);
+    const extOptions = (host?.extOptions ?? POLL_EXT_PERIOD_NU_1SEC | POLL_EXT_PERIOD_RTSA) & (this.opts.extOptions ?? POLL_EXT_PERIOD_NU_1SEC | POLL_EXT_PERIOD_RTSA);
+    void this.write(encodeAssociationAccept({ minPollPeriodTicks, maxMtuRx: this.mtu, maxMtuTx: this.mtu, extOptions: extOptions >>> 0, systemType: 0x00800000, startupMode: 0x20000000 }));
     this.later(() => {
       const attrs: Attr[] = [
         { id: ATTR.TIME_ABS, value: encodeAbsoluteTime(this.absTime()) },

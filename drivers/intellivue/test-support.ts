@@ -1,9 +1,18 @@
 // Shared by the IntelliVue tests: a pty pair at stable paths, the simulator (monitor) on one end,
-// the driver (host) on the other, with the real serialport on both.
+// the driver (host) on the other, with the real serialport on both; and a link in memory on which a test plays the
+// monitor with hand-made frames.
+import type { SerialLink } from '../serial/link.js';
 import { SerialPortLink } from '../serial/serialport-link.js';
-import { deviceRig, type DeviceRig } from '../serial/testing.js';
+import { deviceRig, fakeContext, waitFor, type DeviceRig, type FakeContext } from '../serial/testing.js';
+import { IntellivueDriver } from './index.js';
 import { IntellivueSimulator, type SimulatorOptions } from './simulator.js';
-import type { IntellivueOptions } from './options.js';
+import { buildPlan, type IntellivueOptions } from './options.js';
+import {
+  ALERT_INFO, ATTR, IntellivueFramer, MDS_OBJECT, MOC, NOM_PART_OBJ, POLL_EXT_PERIOD_NU_1SEC, POLL_EXT_PERIOD_RTSA, TICKS_PER_MS, Writer,
+  encodeAbsoluteTime, encodeAssociationAccept, encodeFloat, encodeMdsCreateEvent, encodeMessageFrame, encodePollResult, epochToAbsoluteTime,
+  parseMessage, parseTransportHeader,
+  type AssociationParams, type LinkedId, type Message,
+} from './protocol/index.js';
 
 export type Rig = DeviceRig<IntellivueSimulator>;
 
@@ -35,4 +44,159 @@ export function fastOptions(path: string, extra: Partial<IntellivueOptions> = {}
     monitorUtcOffsetMinutes: 0,
     ...extra,
   };
+}
+
+/**
+ * A link in memory, for tests that play the monitor with hand-made frames: what the driver writes is decoded into
+ * `sent`; `rx` delivers the monitor's user data framed.
+ */
+export class MemLink implements SerialLink {
+  readonly describe = 'mem';
+  isOpen = false;
+  readonly listenOnly = false;
+  readonly sent: Message[] = [];
+  private readonly framer = new IntellivueFramer();
+  private readonly dataListeners: Array<(b: Buffer) => void> = [];
+  private readonly closeListeners: Array<(e?: Error) => void> = [];
+
+  async open(): Promise<void> {
+    this.isOpen = true;
+  }
+
+  async close(): Promise<void> {
+    this.isOpen = false;
+    for (const l of this.closeListeners) l();
+  }
+
+  async write(b: Uint8Array): Promise<void> {
+    for (const ev of this.framer.push(Buffer.from(b))) if (ev.type === 'frame') this.sent.push(parseMessage(parseTransportHeader(ev.body)));
+  }
+
+  onData(l: (b: Buffer) => void): void {
+    this.dataListeners.push(l);
+  }
+
+  onClose(l: (e?: Error) => void): void {
+    this.closeListeners.push(l);
+  }
+
+  rx(userData: Buffer): void {
+    this.rxRaw(encodeMessageFrame(userData));
+  }
+
+  rxRaw(bytes: Buffer): void {
+    for (const l of this.dataListeners) l(bytes);
+  }
+
+  /** Poll requests sent, optionally of one object type (a MOC code). */
+  polls(objCode?: number): Array<Extract<Message, { kind: 'poll-request' }>> {
+    return this.sent.filter((m): m is Extract<Message, { kind: 'poll-request' }> => m.kind === 'poll-request' && (objCode === undefined || m.objType.code === objCode));
+  }
+
+  /** The invoke id of the last poll of this object type. */
+  lastPoll(objCode: number): number {
+    const p = this.polls(objCode).at(-1);
+    if (!p) throw new Error(`no poll of object type ${objCode} sent`);
+    return p.invokeId;
+  }
+}
+
+/** The monitor's accept granting what fastOptions asks for: its 200 ms minimum poll period, waves and 1-s numerics. */
+export const ACCEPT_ALL: AssociationParams = {
+  minPollPeriodTicks: 200 * TICKS_PER_MS,
+  maxMtuRx: 1000,
+  maxMtuTx: 1000,
+  extOptions: POLL_EXT_PERIOD_NU_1SEC | POLL_EXT_PERIOD_RTSA,
+  systemType: 0x00800000,
+  startupMode: 0x20000000,
+};
+
+/** The monitor's MDS Create event, its clock on UTC (fastOptions' monitorUtcOffsetMinutes 0) at relative time 8000. */
+export function mdsCreate(now = Date.now()): Buffer {
+  return encodeMdsCreateEvent(1, 8000, MDS_OBJECT, [
+    { id: ATTR.TIME_ABS, value: encodeAbsoluteTime(epochToAbsoluteTime(now, 0)) },
+    { id: ATTR.TIME_REL, value: new Writer().u32(8000).toBuffer() },
+  ]);
+}
+
+export interface TestAlarm {
+  source: number;
+  code: number;
+  type: number;
+  state?: number;
+  text: string;
+  instance?: number;
+}
+
+/** A DevAlarmList attribute value. */
+export function alarmListValue(items: TestAlarm[]): Buffer {
+  const w = new Writer().u16(items.length);
+  const len = w.lengthU16();
+  for (const a of items) {
+    w.u16(a.source).u16(a.code).u16(a.type).u16(a.state ?? 0).u16(MOC.VMO_METRIC_NU).u16(0).u16(0x0010).u16(ALERT_INFO.STR_ALMON_INFO);
+    const infoLen = w.lengthU16();
+    const text = Buffer.from(a.text, 'utf16le').swap16();
+    w.u16(a.instance ?? 0).u32(0).u16(0).u16(0).u16(text.length + 2).raw(text).u16(0);
+    infoLen();
+  }
+  len();
+  return w.toBuffer();
+}
+
+type Obs = { handle: number; attributes: Array<{ id: number; value: Uint8Array }> };
+
+/** The alarm monitor object with its P and T lists (a Buffer given as it is, e.g. malformed). */
+export function alarmMonitor(p: TestAlarm[] | Buffer, t: TestAlarm[] | Buffer = []): Obs {
+  const v = (x: TestAlarm[] | Buffer) => (Buffer.isBuffer(x) ? x : alarmListValue(x));
+  return { handle: 1, attributes: [{ id: ATTR.AL_MON_P_AL_LIST, value: v(p) }, { id: ATTR.AL_MON_T_AL_LIST, value: v(t) }] };
+}
+
+/** A numeric observation (unit /min). */
+export function numericObs(handle: number, physioId: number, value: number): Obs {
+  return { handle, attributes: [{ id: ATTR.NU_VAL_OBS, value: new Writer().u16(physioId).u16(0).u16(0x0aa0).u32(encodeFloat(value)).toBuffer() }] };
+}
+
+/** A single-poll result (or one linked part) of an object type, its observations in naming context 0 unless `contexts` says. */
+export function pollResult(
+  invokeId: number,
+  objCode: number,
+  observations: Obs[],
+  o: { linked?: LinkedId | null; contexts?: Array<{ contextId: number; observations: Obs[] }>; relTime?: number; now?: number } = {},
+): Buffer {
+  return encodePollResult({
+    invokeId,
+    extended: false,
+    linked: o.linked ?? null,
+    reply: {
+      pollNumber: 1,
+      sequenceNo: null,
+      relTime: o.relTime ?? 16000,
+      absTime: epochToAbsoluteTime(o.now ?? Date.now(), 0),
+      objType: { partition: NOM_PART_OBJ, code: objCode },
+      attrGroup: 0,
+      contexts: o.contexts ?? [{ contextId: 0, observations }],
+    },
+  });
+}
+
+/**
+ * A driver (fastOptions, waves off unless `extra` says) on a MemLink; associated and polling unless `accept` is null.
+ * `now` is the driver's clock.
+ */
+export async function memDriver(
+  extra: Partial<IntellivueOptions> = {},
+  accept: AssociationParams | null = ACCEPT_ALL,
+  now: () => number = Date.now,
+): Promise<{ link: MemLink; ctx: FakeContext; driver: IntellivueDriver }> {
+  const link = new MemLink();
+  const ctx = fakeContext('mem');
+  const driver = new IntellivueDriver(buildPlan(fastOptions('/dev/null', { waves: { enabled: false }, ...extra })), ctx, () => link, now);
+  await driver.start();
+  await waitFor('association request', () => link.sent.some((m) => m.kind === 'association'));
+  if (accept) {
+    link.rx(encodeAssociationAccept(accept));
+    link.rx(mdsCreate());
+    await waitFor('polling', () => driver.sessionState === 'polling' && link.polls().length > 0);
+  }
+  return { link, ctx, driver };
 }

@@ -45,6 +45,11 @@ export interface PollReply {
   sequenceNo: number | null;
   relTime: number;
   absTime: AbsoluteTime | null;
+  /**
+   * Why abs_time_stamp could not be read (not BCD, out of range), when it could not: the reply is decoded without it
+   * (absTime null; the relative time still gives device time).
+   */
+  absTimeProblem?: string;
   objType: ObjType;
   attrGroup: number;
   contexts: ContextPoll[];
@@ -267,12 +272,14 @@ function parseResult(r: Reader, linked: LinkedId | null): Message {
   const relTime = a.u32('rel_time_stamp');
   const absAt = a.offset;
   const absBytes = a.bytes(8, 'abs_time_stamp');
-  let absTime: AbsoluteTime | null;
+  let absTime: AbsoluteTime | null = null;
+  let absTimeProblem: string | undefined;
   try {
     absTime = decodeAbsoluteTime(absBytes);
   } catch (err) {
     if (!(err instanceof IntellivueParseError)) throw err;
-    return a.fail('abs_time_stamp', err.message, absAt);
+    // A side field: the numerics, waves and alarm lists of the reply are valid without it (review rv66 L1).
+    absTimeProblem = `abs_time_stamp at offset ${absAt}: ${err.message}`;
   }
   const objType = { partition: a.u16('polled_obj_type.partition'), code: a.u16('polled_obj_type.code') };
   const attrGroup = a.u16('polled_attr_grp');
@@ -292,5 +299,5 @@ function parseResult(r: Reader, linked: LinkedId | null): Message {
     }
     contexts.push({ contextId, observations });
   }
-  return { kind: 'poll-result', invokeId, extended, linked, managedObject: mo, reply: { pollNumber, sequenceNo, relTime, absTime, objType, attrGroup, contexts } };
+  return { kind: 'poll-result', invokeId, extended, linked, managedObject: mo, reply: { pollNumber, sequenceNo, relTime, absTime, ...(absTimeProblem ? { absTimeProblem } : {}), objType, attrGroup, contexts } };
 }

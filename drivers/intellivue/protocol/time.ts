@@ -53,6 +53,25 @@ export function absoluteTimeToEpoch(t: AbsoluteTime, utcOffsetMinutes: number | 
   return Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second) - utcOffsetMinutes * 60000;
 }
 
+/**
+ * Every instant whose wall clock reads `t` in the zone: one as a rule; in the gateway zone two, an hour apart, in the
+ * hour repeated when daylight saving ends (earliest first). In the hour skipped when it begins there is none: then the
+ * one absoluteTimeToEpoch gives.
+ */
+export function absoluteTimeEpochs(t: AbsoluteTime, utcOffsetMinutes: number | null): number[] {
+  const first = absoluteTimeToEpoch(t, utcOffsetMinutes);
+  if (utcOffsetMinutes !== null) return [first];
+  const wall = Date.UTC(t.year, t.month - 1, t.day, t.hour, t.minute, t.second);
+  const zoneMs = (at: number) => -new Date(at).getTimezoneOffset() * 60_000;
+  const out = new Set<number>();
+  // The zone's offsets a day before and after cover both sides of a change; an instant fits when its own offset is the one tried.
+  for (const probe of [wall - 86_400_000, wall, wall + 86_400_000]) {
+    const epoch = wall - zoneMs(probe);
+    if (zoneMs(epoch) === wall - epoch) out.add(epoch);
+  }
+  return out.size ? [...out].sort((a, b) => a - b) : [first];
+}
+
 /** Wall-clock fields of an epoch time, in the given zone (null = the gateway's own zone). */
 export function epochToAbsoluteTime(ms: number, utcOffsetMinutes: number | null): AbsoluteTime {
   if (utcOffsetMinutes === null) {
