@@ -940,7 +940,9 @@ export const configSchema = {
               default: 'annotate',
               description:
                 '`annotate`: attach the verdict only. `delay`: also pause the audio of a likely-false alarm (still shown, ' +
-                'still escalates) for up to `holdS`, re-checking every `recheckS`; a likely-true re-check ends the hold.',
+                'still escalates) for up to `holdS`, re-checking every `recheckS`; a likely-true re-check ends the hold. Never ' +
+                "held: the agent's own heart-rate limit alarms (the model's figure is indicative only for them) and alarms " +
+                'judged on fewer than two ECG leads (the model was validated on two-lead windows).',
             },
             holdS: { type: 'integer', minimum: 2, maximum: 60, default: 20, description: 'Longest audio hold of one alarm.' },
             recheckS: { type: 'integer', minimum: 2, maximum: 30, default: 10, description: 'Re-check interval during a hold.' },

@@ -28,30 +28,31 @@ function scaleFor(kind: ModelChannelKind, ucum: string): number | null {
 }
 
 /**
- * The model channel of a waveform segment, or null when the model does not use that signal (CVP, PAP,
- * respiration, codes we do not know, or a unit we cannot convert).
+ * The model signal a waveform code stands for (ECG lead, pleth, ABP), whatever its unit, or null when the model does
+ * not use that signal (CVP, PAP, respiration, codes we do not know).
  */
-export function modelChannel(seg: Pick<WaveformSegment, 'mdc' | 'unit'>): ModelChannel | null {
+export function modelSignal(seg: Pick<WaveformSegment, 'mdc'>): { name: string; kind: ModelChannelKind } | null {
   const refid = seg.mdc?.refid;
   if (refid === undefined) return null;
-  let kind: ModelChannelKind;
-  let name: string;
-  if (refid === ECG_PREFIX) {
-    kind = 'ecg';
-    name = 'ECG';
-  } else if (refid.startsWith(`${ECG_PREFIX}_`)) {
-    kind = 'ecg';
+  if (refid === ECG_PREFIX) return { kind: 'ecg', name: 'ECG' };
+  if (refid.startsWith(`${ECG_PREFIX}_`)) {
     const lead = refid.slice(ECG_PREFIX.length + 1);
-    name = LEAD_NAMES[lead] ?? lead;
-  } else if (PLETH_REFIDS.has(refid)) {
-    kind = 'ppg';
-    name = 'PLETH';
-  } else if (ABP_REFIDS.has(refid)) {
-    kind = 'abp';
-    name = 'ABP';
-  } else return null;
-  const scale = scaleFor(kind, seg.unit.ucum);
-  return scale === null ? null : { name, kind, scale };
+    return { kind: 'ecg', name: LEAD_NAMES[lead] ?? lead };
+  }
+  if (PLETH_REFIDS.has(refid)) return { kind: 'ppg', name: 'PLETH' };
+  if (ABP_REFIDS.has(refid)) return { kind: 'abp', name: 'ABP' };
+  return null;
+}
+
+/**
+ * The model channel of a waveform segment, or null when the model does not use that signal (modelSignal), or its
+ * unit cannot be converted.
+ */
+export function modelChannel(seg: Pick<WaveformSegment, 'mdc' | 'unit'>): ModelChannel | null {
+  const signal = modelSignal(seg);
+  if (!signal) return null;
+  const scale = scaleFor(signal.kind, seg.unit.ucum);
+  return scale === null ? null : { ...signal, scale };
 }
 
 /**

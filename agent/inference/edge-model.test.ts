@@ -88,6 +88,24 @@ describe('edge model runtime', () => {
     expect((await model.assess(rec.alarmType, cut(2))).verdict).toBe('likely-true');
     expect((await model.assess(rec.alarmType, cut(30, (n) => n === 'PLETH'))).verdict).toBe('likely-true');
   });
+
+  it('says uncertain when no ECG lead carries 16 s of signal (every training window had two leads); counts the leads it judged on', async () => {
+    const rec = readRecord(join(models, 'fixtures', 'records'), 'a103l'); // II, V, PLETH; likely-false with its ECG
+    const pulseOnly = rec.channels.filter((c) => c.name === 'PLETH');
+    const noEcg = await model.assess(rec.alarmType, pulseOnly); // was likely-false on PLETH alone
+    expect(noEcg.verdict).toBe('uncertain');
+    expect(noEcg.reason).toBe('no ECG in the window (no lead with 16 s of signal): not a window the model was trained on');
+    expect(noEcg.ecgLeads).toBe(0);
+    // ECG leads present but with 10 s of signal each: no lead the model can read a rhythm from.
+    const tenS = rec.channels.map((c) => (c.name === 'PLETH' ? c : { ...c, samples: c.samples.map((v, i) => (i < 5000 ? Number.NaN : v)) }));
+    const short = await model.assess(rec.alarmType, tenS);
+    expect(short.verdict).toBe('uncertain');
+    expect(short.reason).toMatch(/^no ECG in the window/);
+    // One lead: the verdict stands (the caller must not hold on it: not validated), the count says one.
+    const one = await model.assess(rec.alarmType, rec.channels.filter((c) => c.name !== 'V'));
+    expect(one).toMatchObject({ verdict: 'likely-false', ecgLeads: 1 });
+    expect((await model.assess(rec.alarmType, rec.channels)).ecgLeads).toBe(2);
+  });
 });
 
 describe('model governance', () => {

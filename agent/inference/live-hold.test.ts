@@ -3,16 +3,17 @@
 // that keeps failing is reported; late annotations are logged. And the ring: windows anchored at the alarm,
 // channel places by the model's use, unit changes.
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { captureLog } from '../../test/support/log.js';
 import { AlarmEngine } from '../alarms/engine.js';
 import { AlarmService } from '../alarms/service.js';
 import type { AlarmStateChange } from '../alarms/types.js';
 import { Metrics } from '../metrics.js';
-import type { AlarmEvent, DriverEvent, WaveformSegment } from '../model/reading.js';
+import type { AlarmEvent, DriverEvent, NumericReading, WaveformSegment } from '../model/reading.js';
+import { MDC, UNITS } from '../model/mdc.js';
 import type { ModelConfig } from '../config/load.js';
 import { COMMITTED_MODEL } from './approved.js';
-import { ASSESS_TIMEOUT_MS, FAILURES_BEFORE_ALARM, LiveModel, RETRY_FAILED_MS } from './live.js';
+import { ASSESS_TIMEOUT_MS, FAILURES_BEFORE_ALARM, LiveModel, LOAD_TIMEOUT_MS, MAX_QUEUE, RETRY_FAILED_MS } from './live.js';
 import type { Assessment, EdgeModel } from './edge-model.js';
 import { CHANNEL_IDLE_MS, WaveformRing } from './ring.js';
 
@@ -22,7 +23,7 @@ function config(policy: Partial<ModelConfig['policy']> = {}): ModelConfig {
   return { enabled: true, path: 'models/edge-model.onnx', approved: [{ ...COMMITTED_MODEL }], policy: { mode: 'annotate', holdS: 20, recheckS: 10, ...policy }, maxBeds: 8 };
 }
 
-const likelyFalse: Assessment = { probability: 0.01, threshold: 0.07, verdict: 'likely-false', modelVersion: 'fake-1', modelSha256: 'ab'.repeat(32), inferenceMs: 1, featureMs: 1 };
+const likelyFalse: Assessment = { probability: 0.01, threshold: 0.07, verdict: 'likely-false', ecgLeads: 2, modelVersion: 'fake-1', modelSha256: 'ab'.repeat(32), inferenceMs: 1, featureMs: 1 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function alarm(over: Partial<AlarmEvent> = {}): AlarmEvent {
@@ -30,8 +31,11 @@ function alarm(over: Partial<AlarmEvent> = {}): AlarmEvent {
   return { kind: 'alarm', deviceId: 'mon-A', bed: 'A', source: 't', alarmId: 'A-1', condition: null, text: 'VTACH', priority: 'medium', category: 'physiological', phase: 'start', deviceTime: at, receivedAt: at, ...over };
 }
 
-/** A live model around a stand-in EdgeModel whose assess() the test controls. */
-function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>, log = silent, now: () => number = Date.now, abandon?: () => void) {
+/**
+ * A live model around a stand-in EdgeModel whose assess() the test controls. `loaded`: the model's load finishes when
+ * it settles (default at once).
+ */
+function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>, log = silent, now: () => number = Date.now, abandon?: () => void, loaded?: Promise<void>) {
   const engine = new AlarmEngine({ idPrefix: 't' });
   const metrics = new Metrics();
   const service = new AlarmService(engine, () => undefined, silent, metrics);
@@ -39,7 +43,10 @@ function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>, log = 
   service.subscribe((cs) => changes.push(...cs));
   const listeners: ((e: readonly DriverEvent[]) => void)[] = [];
   const model = { version: 'fake-1', sha256: 'ab'.repeat(32), assess, abandon, close: async () => undefined } as unknown as EdgeModel;
-  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log, now, async () => ({ model, error: null }));
+  const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: (l) => listeners.push(l) }, cfg, log, now, async () => {
+    await loaded;
+    return { model, error: null };
+  });
   open.push(live);
   const annotations = () => changes.filter((c) => c.change === 'annotated').map((c) => c.alarm.annotations.at(-1)!);
   const modelPauses = () => changes.filter((c) => c.change === 'audio-paused' && c.actor !== 'system' && c.actor.role === 'model');
@@ -55,6 +62,7 @@ function fakeHarness(cfg: ModelConfig, assess: () => Promise<Assessment>, log = 
 
 let open: LiveModel[] = [];
 afterEach(async () => {
+  vi.useRealTimers(); // also after a test that failed with fake timers on
   for (const l of open) await l.close();
   open = [];
 });
@@ -109,6 +117,144 @@ describe('delay policy: the hold ends at once when the alarm changes', () => {
     await sleep(2000);
     expect(h.modelPauses()).toHaveLength(1);
   });
+});
+
+/** HR readings from mon-<bed> for `bed`, one a second for 12 s up to now: the agent's limit rule (10 s delay) raises on them. */
+function heartRate(bed: string, value: number): NumericReading[] {
+  const now = Date.now();
+  return Array.from({ length: 12 }, (_, i) => ({
+    kind: 'numeric' as const, deviceId: `mon-${bed}`, bed, source: 't', mdc: MDC.ECG_HEART_RATE, value, unit: UNITS.BEAT_PER_MIN,
+    deviceTime: null, receivedAt: now - (11 - i) * 1000, quality: { state: 'valid' as const },
+  }));
+}
+
+describe('delay policy: what the model does not hold', () => {
+  it('the agent\'s own HR limit alarms judged likely-false are annotated, not paused (the model learned extreme-rate alarms); a device alarm still is', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => likelyFalse);
+    await h.live.ready;
+    h.service.handle(heartRate('A', 126)); // limit:hr-high (120/min): true by its own definition
+    h.service.handle(heartRate('B', 47)); // limit:hr-low (50/min)
+    const limits = h.changes.filter((c) => c.change === 'raised').map((c) => c.alarm.condition.raw?.code);
+    expect(limits).toEqual(['limit:hr-high', 'limit:hr-low']);
+    await h.waitFor(() => h.annotations().length === 2);
+    for (const a of h.annotations())
+      expect(a).toMatchObject({
+        values: { verdict: 'likely-false', action: 'none' },
+        note: "likely false; not held: the model's figure is indicative only for the agent's own heart-rate limit alarms (it learned the monitors' extreme-rate alarms)",
+      });
+    expect(h.modelPauses()).toHaveLength(0);
+    // A device's arrhythmia alarm keeps the policy.
+    h.service.handle([alarm({ alarmId: 'C-1', deviceId: 'mon-C', bed: 'C' })]);
+    await h.waitFor(() => h.modelPauses().length === 1);
+  });
+
+  it('annotate policy: a limit alarm\'s annotation says the figure is indicative', async () => {
+    const h = fakeHarness(config(), async () => likelyFalse);
+    await h.live.ready;
+    h.service.handle(heartRate('A', 126));
+    await h.waitFor(() => h.annotations().length === 1);
+    expect(h.annotations()[0]!.note).toMatch(/^the model's figure is indicative only for the agent's own heart-rate limit alarms/);
+  });
+
+  it('a window with one ECG lead: the verdict stands, the alarm is not paused (validated on two leads only), and the note says so', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => ({ ...likelyFalse, ecgLeads: 1 }));
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await h.waitFor(() => h.annotations().length === 1);
+    expect(h.annotations()[0]).toMatchObject({
+      values: { verdict: 'likely-false', action: 'none', ecgLeads: 1 },
+      note: 'likely false; not held: one ECG lead in the window (the model was validated on two-lead windows only)',
+    });
+    expect(h.modelPauses()).toHaveLength(0);
+  });
+
+  it('a window with no ECG is never held, whatever the verdict; a re-check that finds one lead ends the hold', async () => {
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => ({ ...likelyFalse, ecgLeads: 0 }));
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await h.waitFor(() => h.annotations().length === 1);
+    expect(h.annotations()[0]!.note).toMatch(/^likely false; not held: no ECG in the window/);
+    expect(h.modelPauses()).toHaveLength(0);
+    let calls = 0;
+    const g = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), async () => ({ ...likelyFalse, ecgLeads: ++calls === 1 ? 2 : 1 }));
+    await g.live.ready;
+    g.service.handle([alarm()]);
+    await g.waitFor(() => g.annotations().some((a) => a.values.action === 'hold-ended'));
+    expect(g.annotations().at(-1)).toMatchObject({ values: { action: 'hold-ended', check: 2 }, note: expect.stringMatching(/^hold ended: one ECG lead in the window/) });
+    expect(g.modelPauses()).toHaveLength(1);
+  });
+});
+
+describe('loading and queueing', () => {
+  const flush = async () => {
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it(`a load that has not finished after ${LOAD_TIMEOUT_MS / 1000} s: failed, technical alarm, the alarms waiting told; a load that finishes later is still taken`, async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let finish: () => void = () => undefined;
+      const h = fakeHarness(config(), async () => likelyFalse, silent, Date.now, undefined, new Promise<void>((r) => (finish = r)));
+      h.service.handle([alarm(), alarm({ alarmId: 'B-1', deviceId: 'mon-B', bed: 'B' })]);
+      await vi.advanceTimersByTimeAsync(LOAD_TIMEOUT_MS - 1);
+      expect(h.live.status().state).toBe('loading');
+      expect(h.annotations()).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1);
+      await h.live.ready;
+      const why = `the model did not finish loading within ${LOAD_TIMEOUT_MS / 1000} s`;
+      expect(h.live.status()).toMatchObject({ state: 'failed', error: why });
+      expect(h.engine.list().find((a) => a.key === 'gateway:model-unavailable')?.condition.text).toBe(`Alarm-validation model not loaded: ${why}`);
+      expect(h.annotations().map((a) => [a.values.verdict, a.note])).toEqual(Array(2).fill(['not-assessed', `not assessed: model not loaded (${why})`]));
+      expect(h.metrics.get('model_not_assessed_total', { reason: 'model-unavailable' })).toBe(2);
+      // It comes after all: taken, the technical alarm ended, the next alarm assessed.
+      finish();
+      await flush();
+      expect(h.live.status()).toMatchObject({ state: 'ready', version: 'fake-1' });
+      expect(h.live.status().error).toBeUndefined();
+      expect(h.engine.list().find((a) => a.key === 'gateway:model-unavailable')).toBeUndefined();
+      h.service.handle([alarm({ alarmId: 'C-1', deviceId: 'mon-C', bed: 'C' })]);
+      await flush();
+      expect(h.annotations().at(-1)!.values.verdict).toBe('likely-false');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it(`alarms raised while the model loads wait for it, at most ${MAX_QUEUE}; beyond, annotated "not assessed" at once`, async () => {
+    let finish: () => void = () => undefined;
+    let calls = 0;
+    const h = fakeHarness(config(), async () => (calls++, likelyFalse), silent, Date.now, undefined, new Promise<void>((r) => (finish = r)));
+    const n = MAX_QUEUE + 2;
+    h.service.handle(Array.from({ length: n }, (_, i) => alarm({ alarmId: `A-${i}`, deviceId: `mon-${i}`, bed: `B${i}` })));
+    expect(h.annotations()).toHaveLength(2);
+    for (const a of h.annotations())
+      expect(a).toMatchObject({ values: { verdict: 'not-assessed', action: 'none', alarmType: 'Ventricular_Tachycardia', check: 1 }, note: `not assessed: ${MAX_QUEUE} alarms already waiting for the model` });
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'queue-full' })).toBe(2);
+    finish();
+    await h.live.ready;
+    await h.waitFor(() => h.annotations().length === n);
+    expect(calls).toBe(MAX_QUEUE);
+  });
+
+  it('a held alarm\'s re-check that finds the queue full ends the hold, annotated with the check that could not run', async () => {
+    let calls = 0;
+    const h = fakeHarness(config({ mode: 'delay', holdS: 20, recheckS: 2 }), () => (++calls === 1 ? Promise.resolve(likelyFalse) : new Promise<Assessment>(() => undefined)));
+    await h.live.ready;
+    h.service.handle([alarm()]);
+    await h.waitFor(() => h.modelPauses().length === 1);
+    const id = h.changes[0]!.alarmId;
+    // Other beds' alarms: one assessed (hung until its 2 s timeout), MAX_QUEUE waiting when the re-check is due (1.5 s).
+    h.service.handle([alarm({ alarmId: 'B-0', deviceId: 'mon-B0', bed: 'B0' })]);
+    await sleep(50);
+    h.service.handle(Array.from({ length: MAX_QUEUE }, (_, i) => alarm({ alarmId: `B-${i + 1}`, deviceId: `mon-B${i + 1}`, bed: `B${i + 1}` })));
+    const mine = () => h.changes.filter((c) => c.alarmId === id && c.change === 'annotated').map((c) => c.alarm.annotations.at(-1)!);
+    await h.waitFor(() => mine().length === 2);
+    expect(mine()[1]).toMatchObject({
+      values: { verdict: 'not-assessed', action: 'hold-ended', alarmType: 'Ventricular_Tachycardia', check: 2 },
+      note: `hold ended: not assessed: ${MAX_QUEUE} alarms already waiting for the model`,
+    });
+    expect(h.metrics.get('model_not_assessed_total', { reason: 'queue-full' })).toBe(1);
+  }, 10_000);
 });
 
 describe('live model health and stopping', () => {
@@ -315,7 +461,6 @@ describe('waveform ring', () => {
     expect(names).toContain('ABP');
     expect(names).toHaveLength(6);
     expect(refused.length).toBeGreaterThan(0);
-    expect(ring.skipped.channelLimit).toBe(refused.length);
   });
 
   it('a new monitor on the bed gets channel places once the old one has been silent for 30 s', () => {
@@ -348,6 +493,39 @@ describe('waveform ring', () => {
     const end = Date.now();
     const leads = ['II', 'I', 'III', 'AVR', 'AVL', 'AVF', 'V1'].map((l) => `MDC_ECG_ELEC_POTL_${l}`);
     h.feed(leads.map((refid) => seg({ refid, start: end - 1000 })));
-    expect(h.metrics.get('model_ring_channels_refused_total')).toBe(1);
+    expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'channel-limit' })).toBe(1);
+  });
+
+  it('refuses channels faster than maxRateHz or in a unit it cannot convert, and says which and why', () => {
+    const refused: [string, string, string][] = [];
+    const ring = new WaveformRing(undefined, undefined, (key, name, reason) => refused.push([key, name, reason]));
+    const start = 1_000_000;
+    expect(ring.add(seg({ refid: II, fs: 2000, start }))).toBe(false);
+    expect(ring.add(seg({ refid: II, ucum: '1', start }))).toBe(false);
+    expect(ring.add(seg({ refid: ABP, ucum: 'mV', start }))).toBe(false);
+    expect(ring.add(seg({ refid: 'MDC_PRESS_BLD_VEN_CENT', ucum: 'mm[Hg]', start }))).toBe(false); // not a model signal: no refusal
+    expect(refused).toEqual([['bed:A', 'II', 'rate'], ['bed:A', 'II', 'unit'], ['bed:A', 'ABP', 'unit']]);
+    expect('skipped' in ring).toBe(false); // counted by the callback (LiveModel: metrics), not in a field nothing reads
+  });
+
+  it('LiveModel counts channels refused for their rate or unit by reason, from 0, and logs each device and code once', async () => {
+    const cap = captureLog();
+    const h = fakeHarness(config(), async () => likelyFalse, cap.log);
+    await h.live.ready;
+    for (const reason of ['rate', 'unit', 'channel-limit']) expect(h.metrics.snapshot()[`model_ring_channels_refused_total{reason="${reason}"}`]).toBe(0);
+    const end = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const start = end - (3 - i) * 1000;
+      h.feed([seg({ refid: II, fs: 2000, start }), seg({ refid: 'MDC_ECG_ELEC_POTL_V1', ucum: '1', start }), seg({ refid: II, device: 'mon-A2', fs: 2000, start })]);
+    }
+    expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'rate' })).toBe(6);
+    expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'unit' })).toBe(3);
+    const lines = cap.lines.filter((l) => /^edge model: waveform not used/.test(String(l.msg)));
+    expect(lines).toHaveLength(3); // once per device and code
+    expect(lines[0]).toMatchObject({ level: 40, deviceId: 'mon-A', bed: 'A', code: II, reason: 'rate', sampleRateHz: 2000, maxRateHz: 1000 });
+    expect(lines[0]!.msg).toMatch(/faster than the 1000 Hz the model's ring keeps/);
+    expect(lines[1]).toMatchObject({ level: 40, deviceId: 'mon-A', code: 'MDC_ECG_ELEC_POTL_V1', reason: 'unit', unit: '1' });
+    expect(lines[1]!.msg).toMatch(/unit '1' cannot be converted to mV/);
+    expect(lines[2]).toMatchObject({ deviceId: 'mon-A2', code: II, reason: 'rate' });
   });
 });

@@ -154,7 +154,6 @@ describe('waveform ring', () => {
     expect(small.bedCount).toBe(2);
     expect(small.isRefused('bed:C')).toBe(true);
     expect(refused).toEqual(['bed:C']); // told once, not per segment
-    expect(small.skipped.bedLimit).toBe(3);
     expect(small.window('bed:A', end)[0]!.samples.length).toBe(7500);
     // …until a kept bed has not been fed for BED_IDLE_MS: then the newcomer takes its place.
     for (const s of segments('t106s', 'B', end + BED_IDLE_MS)) small.add(s); // B is fed, A is not
@@ -163,7 +162,6 @@ describe('waveform ring', () => {
     expect(small.isRefused('bed:C')).toBe(false);
     expect(small.window('bed:A', end)).toEqual([]);
     expect(small.window('bed:B', end + BED_IDLE_MS)).not.toEqual([]);
-    expect(small.skipped.bedsEvicted).toBe(1);
   });
 
   it('keeps the samples a device sent as invalid as NaN, although ingest stores and forwards them as 0', () => {
@@ -311,6 +309,24 @@ describe('live model', () => {
     expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
   });
 
+  it('ECG faster than the ring keeps: refused, counted and logged; the alarm judged without ECG is uncertain and not paused', async () => {
+    const cap = captureLog();
+    const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), cap.log);
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    // a103l (a false asystole, likely-false with its ECG, and on its PLETH alone) with the ECG sent at 2000 Hz.
+    h.feed(segments('a103l', 'A', now).map((s) => (s.mdc?.refid.startsWith('MDC_ECG') ? { ...s, sampleRateHz: 2000 } : s)));
+    h.feed([deviceAlarm('A', 'ASYSTOLE', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    const ann = h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!;
+    expect(ann.values).toMatchObject({ verdict: 'uncertain', action: 'none', channels: 'PLETH', ecgLeads: 0 });
+    expect(ann.note).toBe('no ECG in the window (no lead with 16 s of signal): not a window the model was trained on');
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
+    expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'rate' })).toBe(60); // 30 one-second segments of II and V
+    expect(cap.lines.filter((l) => /^edge model: waveform not used/.test(String(l.msg))).map((l) => l.code)).toEqual(['MDC_ECG_ELEC_POTL_II', 'MDC_ECG_ELEC_POTL']);
+  });
+
   it('delay policy: pauses a likely-false alarm\'s audio, re-checks, and ends the hold within holdS', async () => {
     const cap = captureLog();
     const h = harness(config({ mode: 'delay', holdS: 4, recheckS: 2 }), cap.log);
@@ -364,7 +380,7 @@ describe('live model', () => {
     const live = new LiveModel({ gatewayId: 'gw', alarms: service, metrics, onCommitted: () => undefined }, cfg, silent, Date.now, async () => ({ model, error: null }));
     return { engine, service, metrics, live, changes };
   }
-  const likelyFalse: Assessment = { probability: 0.01, threshold: 0.07, verdict: 'likely-false', modelVersion: 'fake-1', modelSha256: 'ab'.repeat(32), inferenceMs: 1, featureMs: 1 };
+  const likelyFalse: Assessment = { probability: 0.01, threshold: 0.07, verdict: 'likely-false', ecgLeads: 2, modelVersion: 'fake-1', modelSha256: 'ab'.repeat(32), inferenceMs: 1, featureMs: 1 };
 
   it('an assessment that never returns: the alarm is annotated "not assessed" after the timeout, the next one is assessed, close() ends', async () => {
     let calls = 0;
@@ -476,6 +492,19 @@ describe.skipIf(!corpusPresent)('live model on corpus alarms the fixtures do not
     // the event it was likely-false (p 0.0001) and paused. Placed on the device's clock, its last 3 s are missing.
     const h = await assessLive('a161l', { lagS: 3 }, 'ASYSTOLE');
     expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'uncertain', action: 'none' });
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
+  });
+
+  it('v131l, a true VT alarm whose ECG the gateway does not get (ABP only): uncertain, not paused', async () => {
+    // Judged on its ABP alone it was likely-false (p 0.01) and paused: 63 of the 71 true VT alarms were, that way.
+    const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }));
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(stream(readRecord(CORPUS, 'v131l').channels.filter((c) => c.name === 'ABP'), 'A', now));
+    h.feed([deviceAlarm('A', 'VTACH', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'uncertain', action: 'none', channels: 'ABP' });
     expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
   });
 

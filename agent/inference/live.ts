@@ -13,8 +13,10 @@ import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import { signalSeconds, type Assessment, type EdgeModelOptions } from './edge-model.js';
 import { modelFilePath, ModelNotApprovedError } from './approval.js';
-import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing } from './ring.js';
-import { modelAlarmType, notJudged } from './triggers.js';
+import { modelSignal } from './channels.js';
+import type { NormalisedWaveform } from '../ingest.js';
+import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing, type ChannelRefusal } from './ring.js';
+import { indicativeOnly, modelAlarmType, notJudged } from './triggers.js';
 import { tryStartWorkerModel } from './worker-model.js';
 import type { AlarmType, Channel } from '../../models/features/index.js';
 
@@ -43,8 +45,21 @@ export interface ModelStatus {
 
 /** Key of the gateway technical alarm raised when the model cannot be used. */
 export const MODEL_CONDITION = 'model-unavailable';
-/** Alarms waiting for assessment beyond this are annotated as not assessed (never silently skipped). */
-const MAX_QUEUE = 64;
+/**
+ * Alarms waiting for assessment (or, while the model loads, for the model) beyond this are annotated as not assessed
+ * (never silently skipped).
+ */
+export const MAX_QUEUE = 64;
+/**
+ * Longest the model's load may take (a few hundred ms normally: hash, card, session) before it counts as failed: the
+ * alarms waiting for it are told and the technical alarm raised. A load that finishes later is still taken.
+ */
+export const LOAD_TIMEOUT_MS = 30_000;
+/** (device, waveform code) pairs whose refusal by the ring has been logged (a ward has tens of devices). */
+const MAX_REFUSAL_LOGS = 1024;
+/** Why a window with fewer than two ECG leads is never held: the model was validated on two-lead windows only. */
+const ONE_LEAD = 'one ECG lead in the window (the model was validated on two-lead windows only)';
+const NO_ECG = 'no ECG in the window (the model was trained on two-lead windows only)';
 /** A re-check runs this long before the audio pause it follows ends, so the hold has no audible gap. */
 const RECHECK_LEAD_MS = 500;
 /**
@@ -84,6 +99,8 @@ interface Job {
   priority: ManagedPriority;
   check: number;
   hold?: Hold;
+  /** Set for an alarm the model's verdict may annotate but never hold (triggers.ts indicativeOnly): why. */
+  indicative?: string;
 }
 
 interface Hold {
@@ -137,6 +154,8 @@ export class LiveModel {
   private lastAttemptAt = -Infinity;
   private lastLateWarnAt = -Infinity;
   private lateSinceWarn = 0;
+  /** Device and waveform code of the ring refusals logged already (logged once each; bounded, oldest forgotten). */
+  private readonly refusalsLogged = new Set<string>();
   private unsubscribe: (() => void) | null = null;
   private assessed = 0;
   private lastLatencyMs: number | null = null;
@@ -158,7 +177,7 @@ export class LiveModel {
         host.metrics.inc('model_ring_beds_refused_total');
         log.warn({ bed: key, maxBeds: config.maxBeds }, 'edge model: more beds send waveforms than model.maxBeds; this bed\'s alarms will not be assessed');
       },
-      () => host.metrics.inc('model_ring_channels_refused_total'),
+      (_key, _channel, reason, seg) => this.channelRefused(reason, seg),
     );
     this.state = config.enabled ? 'loading' : 'disabled';
     if (!config.enabled) {
@@ -166,6 +185,8 @@ export class LiveModel {
       this.ready = Promise.resolve();
       return;
     }
+    // Watched: present at 0 from the start, so that an alert on their rise sees the first one.
+    for (const reason of ['rate', 'unit', 'channel-limit'] satisfies ChannelRefusal[]) host.metrics.declare('model_ring_channels_refused_total', { reason });
     host.onCommitted((events) => this.committed(events));
     this.unsubscribe = host.alarms.subscribe((changes) => this.alarmChanges(changes));
     host.metrics.gauge('model_ring_beds', () => this.ring.bedCount);
@@ -174,23 +195,40 @@ export class LiveModel {
   }
 
   private async load(load: Loader): Promise<void> {
-    const { model, error } = await load({ modelPath: this.path, approved: this.config.approved });
+    const loading = load({ modelPath: this.path, approved: this.config.approved });
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), LOAD_TIMEOUT_MS);
+      timer.unref?.(); // a stop during the load does not wait for it
+    });
+    const first = await Promise.race([loading, bound]);
+    clearTimeout(timer);
+    if (first !== null) return this.loaded(first);
+    // A load that hangs (a worker that never reports ready) must not keep every alarm waiting, unannounced.
+    if (this.state !== 'closed') this.notLoaded(new Error(`the model did not finish loading within ${LOAD_TIMEOUT_MS / 1000} s`), 'failed');
+    // Still taken if it finishes later (or closed, if the agent stopped meanwhile): a slow start is not a lost model.
+    void loading.then(
+      (r) => this.loaded(r),
+      (err: unknown) => this.log.error({ err }, 'edge model load failed after its time-out'),
+    );
+  }
+
+  /** The load's outcome, also one that comes after LOAD_TIMEOUT_MS (the model is then `failed` with nothing loaded). */
+  private async loaded({ model, error }: Awaited<ReturnType<Loader>>): Promise<void> {
     if (this.state === 'closed') {
       await model?.close();
       return;
     }
     if (!model) {
-      this.state = error instanceof ModelNotApprovedError ? 'refused' : 'failed';
-      this.error = error.message;
-      this.log.error({ err: error.message, path: this.path }, 'edge model not loaded: alarms run on rules only');
-      this.host.alarms.gatewayCondition(this.host.gatewayId, MODEL_CONDITION, true, `Alarm-validation model not loaded: ${error.message}`);
-      // Alarms raised while it was loading waited for it: they are told it will not come.
-      for (const j of this.early.splice(0)) this.unavailable(j);
+      this.notLoaded(error, error instanceof ModelNotApprovedError ? 'refused' : 'failed');
       return;
     }
+    const late = this.state === 'failed';
     this.model = model;
     this.state = 'ready';
-    this.log.info({ version: model.version, sha256: model.sha256, path: this.path, policy: this.config.policy.mode }, 'edge model loaded');
+    this.error = undefined;
+    this.log.info({ version: model.version, sha256: model.sha256, path: this.path, policy: this.config.policy.mode, late }, 'edge model loaded');
+    if (late) this.host.alarms.gatewayCondition(this.host.gatewayId, MODEL_CONDITION, false, 'Alarm-validation model loaded');
     if (this.config.policy.mode === 'delay') {
       // Holding alarms on a model's word is a clinical decision; say what it rests on, every start.
       this.log.warn(
@@ -199,6 +237,16 @@ export class LiveModel {
       );
     }
     for (const j of this.early.splice(0)) this.enqueue(j);
+  }
+
+  /** The model could not be loaded (or not in time): rules only, a technical alarm, and the alarms waiting told. */
+  private notLoaded(error: Error, state: 'refused' | 'failed'): void {
+    this.state = state;
+    this.error = error.message;
+    this.log.error({ err: error.message, path: this.path }, 'edge model not loaded: alarms run on rules only');
+    this.host.alarms.gatewayCondition(this.host.gatewayId, MODEL_CONDITION, true, `Alarm-validation model not loaded: ${error.message}`);
+    // Alarms raised while it was loading waited for it: they are told it will not come.
+    for (const j of this.early.splice(0)) this.unavailable(j);
   }
 
   status(): ModelStatus {
@@ -271,8 +319,12 @@ export class LiveModel {
         continue;
       }
       const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, priority: c.alarm.priority, check: 1 };
-      if (this.state === 'loading') this.early.push(job);
-      else if (this.running) this.enqueue(job);
+      const indicative = indicativeOnly(c.alarm);
+      if (indicative !== null) job.indicative = indicative;
+      if (this.state === 'loading') {
+        if (this.early.length >= MAX_QUEUE) this.queueFull(job);
+        else this.early.push(job);
+      } else if (this.running) this.enqueue(job);
       else if (this.state === 'refused' || this.state === 'failed') this.unavailable(job);
     }
   }
@@ -313,13 +365,46 @@ export class LiveModel {
   }
 
   private enqueue(job: Job): void {
-    if (this.queue.length >= MAX_QUEUE) {
-      this.host.metrics.inc('model_not_assessed_total', { reason: 'queue-full' });
-      this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none', ...this.jobValues(job) }, `not assessed: ${MAX_QUEUE} alarms already waiting for the model`);
-      return;
-    }
+    if (this.queue.length >= MAX_QUEUE) return this.queueFull(job);
     this.queue.push(job);
     this.pump();
+  }
+
+  /** No room to wait: annotated at once (a held alarm's re-check ends the hold: no evidence to keep it quiet on). */
+  private queueFull(job: Job): void {
+    this.notAssessed(job, 'queue-full', `not assessed: ${MAX_QUEUE} alarms already waiting for the model`);
+  }
+
+  /**
+   * A segment of a signal the model reads that the ring did not keep: counted by reason, and (but for want of a
+   * channel place, a matter of the bed's channel count) logged once per device and waveform code, as the alarms of
+   * its bed are judged without it.
+   */
+  private channelRefused(reason: ChannelRefusal, seg: NormalisedWaveform): void {
+    this.host.metrics.inc('model_ring_channels_refused_total', { reason });
+    if (reason === 'channel-limit') return;
+    const code = seg.mdc?.refid ?? '';
+    const seen = `${seg.deviceId}\u0000${code}`;
+    if (this.refusalsLogged.has(seen)) return;
+    if (this.refusalsLogged.size >= MAX_REFUSAL_LOGS) this.refusalsLogged.delete(this.refusalsLogged.values().next().value as string);
+    this.refusalsLogged.add(seen);
+    const signal = modelSignal(seg);
+    const why =
+      reason === 'rate'
+        ? `${seg.sampleRateHz} Hz is faster than the ${DEFAULT_RING_OPTIONS.maxRateHz} Hz the model's ring keeps`
+        : `its unit '${seg.unit.ucum}' cannot be converted to ${signal?.kind === 'abp' ? 'mm[Hg]' : 'mV'}`;
+    this.log.warn(
+      {
+        deviceId: seg.deviceId,
+        ...(seg.bed !== undefined && { bed: seg.bed }),
+        code,
+        reason,
+        unit: seg.unit.ucum,
+        sampleRateHz: seg.sampleRateHz,
+        ...(reason === 'rate' && { maxRateHz: DEFAULT_RING_OPTIONS.maxRateHz }),
+      },
+      `edge model: waveform not used (${signal?.name ?? code}: ${why}); this bed's alarms are judged without it (logged once per device and code)`,
+    );
   }
 
   /** One assessment at a time, each in its own turn of the event loop, so ingest is never held up for long. */
@@ -425,6 +510,7 @@ export class LiveModel {
     if (job.check === 1 && latencyMs > LATE_MS) this.late(latencyMs);
     const values = {
       ...assessmentValues(a),
+      ecgLeads: a.ecgLeads,
       alarmType: job.alarmType,
       channels: names,
       windowS,
@@ -438,10 +524,12 @@ export class LiveModel {
       if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return; // ended during the assessment, annotated then
       if (this.breakHold(job.alarmId, job.hold, current, values)) return;
     }
-    const action = this.decide(job, a, current?.state);
+    const caveat = caveatOf(job, a);
+    const action = this.decide(job, a, current?.state, caveat);
     if (action.kind === 'hold-ended') this.endHold(job.alarmId);
-    // A hold ended by an uncertain re-check keeps the model's reason for it.
-    this.annotate(job.alarmId, { ...values, action: action.kind }, [action.note, a.reason].filter((n) => n !== undefined).join(': ') || undefined);
+    // A hold ended by an uncertain re-check keeps the model's reason for it. A verdict that may not hold its alarm
+    // says why under every policy.
+    this.annotate(job.alarmId, { ...values, action: action.kind }, [action.note ?? caveat ?? undefined, a.reason].filter((n) => n !== undefined).join(': ') || undefined);
     if (action.kind === 'audio-paused') this.schedule(job);
   }
 
@@ -469,8 +557,11 @@ export class LiveModel {
     }
   }
 
-  /** What the policy does with this verdict. Only a likely-false verdict on an unanswered alarm holds it. */
-  private decide(job: Job, a: Assessment, state: string | undefined): { kind: 'none' | 'audio-paused' | 'hold-ended'; until: number; note?: string } {
+  /**
+   * What the policy does with this verdict. Only a likely-false verdict on an unanswered alarm holds it, and never one
+   * with a `caveat` (caveatOf: a limit alarm, a window with fewer than two ECG leads).
+   */
+  private decide(job: Job, a: Assessment, state: string | undefined, caveat: string | null): { kind: 'none' | 'audio-paused' | 'hold-ended'; until: number; note?: string } {
     const p = this.config.policy;
     const none = { kind: 'none' as const, until: 0 };
     if (p.mode !== 'delay') return none;
@@ -483,6 +574,7 @@ export class LiveModel {
     }
     if (a.verdict !== 'likely-false') return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: re-check says ${a.verdict}` } : none;
     if (!hold && state !== 'active') return none; // acknowledged or paused by a person, or already over
+    if (caveat !== null) return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: ${caveat}` } : { ...none, note: `likely false; not held: ${caveat}` };
     const startedAt = hold?.startedAt ?? now;
     const deadline = hold?.deadline ?? startedAt + p.holdS * 1000;
     const pauseS = Math.min(p.recheckS, Math.floor((deadline - now) / 1000));
@@ -550,6 +642,19 @@ function holdBroken(hold: Hold, alarm: Alarm | undefined): string | null {
   if (!alarm.conditionPresent) return 'the condition ended: the alarm is latched for acknowledgement';
   if (alarm.state !== 'audio-paused') return 'the audio pause ran out';
   if (alarm.audioPausedUntil !== hold.pausedUntil) return 'the alarm was paused by a person';
+  return null;
+}
+
+/**
+ * Why this verdict must not hold its alarm, or null: the alarm is one the model's figure is indicative for only (the
+ * agent's limit alarms), or the window holds fewer than two ECG leads with signal (every training window had two; the
+ * model gives no verdict on none, and a stand-in that does is not trusted either). None for an uncertain verdict.
+ */
+function caveatOf(job: Job, a: Assessment): string | null {
+  if (a.verdict === 'uncertain') return null;
+  if (job.indicative !== undefined) return job.indicative;
+  if (a.ecgLeads === 0) return NO_ECG;
+  if (a.ecgLeads < 2) return ONE_LEAD;
   return null;
 }
 

@@ -7,7 +7,7 @@
 // PLETH, ABP before extra leads), not by arrival. No timers, no I/O.
 import type { NormalisedWaveform } from '../ingest.js';
 import type { Channel } from '../../models/features/index.js';
-import { channelOrder, modelChannel, type ModelChannel } from './channels.js';
+import { channelOrder, modelChannel, modelSignal, type ModelChannel } from './channels.js';
 
 export interface RingOptions {
   /** Seconds kept per channel (the model reads the last 30 s). */
@@ -44,6 +44,12 @@ const MAX_REFUSED_KEYS = 4096;
 export function bedKey(bed: string | undefined, deviceId: string): string {
   return bed !== undefined && bed !== 'unassigned' ? `bed:${bed}` : `device:${deviceId}`;
 }
+
+/**
+ * Why a segment of a signal the model reads was not kept: its bed's channel places hold channels the model needs more
+ * (`channel-limit`), it is faster than maxRateHz (`rate`), or its unit cannot be converted to the model's (`unit`).
+ */
+export type ChannelRefusal = 'channel-limit' | 'rate' | 'unit';
 
 /** Devices whose alarm clock is remembered (a ward has tens). */
 const MAX_ALARM_CLOCKS = 1000;
@@ -180,15 +186,13 @@ export class WaveformRing {
   private readonly alarmClock = new Map<string, number>();
   /** Beds refused for want of a place (oldest first, bounded). */
   private readonly refused = new Set<string>();
-  /** Segments not kept, by reason, and beds evicted / channel rings replaced (for metrics). */
-  readonly skipped = { bedsEvicted: 0, bedLimit: 0, channelLimit: 0, channelsReplaced: 0, rateTooHigh: 0 };
 
   constructor(
     private readonly opts: RingOptions = DEFAULT_RING_OPTIONS,
     /** Called when a bed is refused for the first time since it last had a place. */
     private readonly onBedRefused: (key: string) => void = () => {},
-    /** Called for every segment refused because the bed's channel places hold channels the model needs more. */
-    private readonly onChannelRefused: (key: string, channel: string) => void = () => {},
+    /** Called for every segment of a model signal that is not kept, and why (LiveModel counts and logs them). */
+    private readonly onChannelRefused: (key: string, channel: string, reason: ChannelRefusal, seg: NormalisedWaveform) => void = () => {},
   ) {}
 
   get bedCount(): number {
@@ -203,9 +207,15 @@ export class WaveformRing {
   /** Keeps the segment if it is a model channel; returns whether it was kept. */
   add(seg: NormalisedWaveform): boolean {
     const info = modelChannel(seg);
-    if (!info || !(seg.sampleRateHz > 0)) return false;
+    if (!info) {
+      // A signal the model reads, in a unit it cannot convert (e.g. an ECG in '1'): refused, not silently ignored.
+      const signal = modelSignal(seg);
+      if (signal) this.onChannelRefused(bedKey(seg.bed, seg.deviceId), signal.name, 'unit', seg);
+      return false;
+    }
+    if (!(seg.sampleRateHz > 0)) return false;
     if (seg.sampleRateHz > this.opts.maxRateHz) {
-      this.skipped.rateTooHigh++;
+      this.onChannelRefused(bedKey(seg.bed, seg.deviceId), info.name, 'rate', seg);
       return false;
     }
     const key = bedKey(seg.bed, seg.deviceId);
@@ -213,7 +223,6 @@ export class WaveformRing {
     if (bed) this.beds.delete(key); // re-inserted below: Map order is least recently fed first
     else {
       if (this.beds.size >= this.opts.maxBeds && !this.evictIdle(seg.receivedAt)) {
-        this.skipped.bedLimit++;
         if (!this.refused.has(key)) {
           if (this.refused.size >= MAX_REFUSED_KEYS) this.refused.delete(this.refused.values().next().value as string);
           this.refused.add(key);
@@ -231,8 +240,7 @@ export class WaveformRing {
     if (ring && ring.sampleRateHz !== seg.sampleRateHz) ring = undefined; // rate changed: start afresh
     if (!ring) {
       if (!bed.channels.has(chKey) && bed.channels.size >= this.opts.maxChannelsPerBed && !this.makeRoom(bed, info, seg.receivedAt)) {
-        this.skipped.channelLimit++;
-        this.onChannelRefused(key, info.name);
+        this.onChannelRefused(key, info.name, 'channel-limit', seg);
         return false;
       }
       ring = new ChannelRing(info, seg.sampleRateHz, this.opts.seconds);
@@ -252,7 +260,6 @@ export class WaveformRing {
     for (const [k, r] of bed.channels) {
       if (now - r.lastReceivedAt > CHANNEL_IDLE_MS) {
         bed.channels.delete(k);
-        this.skipped.channelsReplaced++;
         return true;
       }
     }
@@ -260,7 +267,6 @@ export class WaveformRing {
     const last = rankChannels([...kept, { key: null, info }]).at(-1)!;
     if (last.key === null) return false;
     bed.channels.delete(last.key);
-    this.skipped.channelsReplaced++;
     return true;
   }
 
@@ -269,7 +275,6 @@ export class WaveformRing {
     const first = this.beds.entries().next();
     if (first.done || now - first.value[1].lastFedAt < BED_IDLE_MS) return false;
     this.beds.delete(first.value[0]);
-    this.skipped.bedsEvicted++;
     return true;
   }
 

@@ -2,8 +2,8 @@
 // recognised by their MDC event code, else by their text (monitors word them differently); the agent's own
 // rhythm alarms (asystole, extreme brady/tachycardia on streamed ECG) are judged as what they are, and its
 // heart-rate limit alarms count as bradycardia / tachycardia (the model was trained on the monitors'
-// *extreme* brady/tachy alarms, so for milder limit alarms its figure is indicative only). Non-sustained VT is
-// not judged (notJudged says why).
+// *extreme* brady/tachy alarms, so for milder limit alarms its figure is indicative only, and never holds them:
+// indicativeOnly). Non-sustained VT is not judged (notJudged says why).
 import type { Alarm } from '../alarms/types.js';
 import type { AlarmType } from '../../models/features/index.js';
 
@@ -50,6 +50,19 @@ export function modelAlarmType(alarm: Pick<Alarm, 'source' | 'category' | 'condi
   const byCode = alarm.condition.code ? BY_REFID[alarm.condition.code.refid] : undefined;
   if (byCode) return byCode;
   for (const [re, type] of BY_TEXT) if (texts(alarm).some((t) => re.test(t))) return type;
+  return null;
+}
+
+/**
+ * Why the model's verdict on this alarm may be annotated but must never hold it (policy delay), or null. The agent's
+ * heart-rate limit alarms (50 / 120 per minute by default, set per bed) fire at milder rates than the monitors'
+ * extreme brady/tachy alarms the model learned (under 45/min over 4 beats, over 130/min over 16): a patient really at
+ * 47 or 126/min has a true limit alarm that the model may well call likely false (.scratch/rv71 p2).
+ */
+export function indicativeOnly(alarm: Pick<Alarm, 'source' | 'condition'>): string | null {
+  const raw = alarm.condition.raw;
+  if (alarm.source === 'limit' && raw?.system === 'agent' && Object.hasOwn(LIMIT_CODES, raw.code))
+    return "the model's figure is indicative only for the agent's own heart-rate limit alarms (it learned the monitors' extreme-rate alarms)";
   return null;
 }
 

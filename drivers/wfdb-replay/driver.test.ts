@@ -112,6 +112,23 @@ describe('wfdb-replay driver', () => {
     expect(() => wfdbReplayDriver.create({ record: join(dir, 'v100s') }, ctx)).toThrow(/^options\.record: the record's signal file .*v100s\.dat, named in its header, is not there$/);
   });
 
+  it('sends, reports and claims one device id, from the record\'s file name, also for a copy whose header names another record', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wfdb-id-'));
+    copyFileSync(join(RECORDS, 't106s.hea'), join(dir, 'bed7-replay.hea')); // its header still says t106s
+    copyFileSync(join(RECORDS, 't106s.dat'), join(dir, 't106s.dat'));
+    const record = join(dir, 'bed7-replay');
+    const { ctx, events } = context();
+    const d = wfdbReplayDriver.create({ record, speed: 1000 }, ctx);
+    const claimed = (wfdbReplayDriver.claims!({ record }).deviceIds ?? []).map((x) => x.id);
+    expect(claimed).toEqual(['wfdb-bed7-replay']);
+    expect(Object.keys(d.health().devices ?? {})).toEqual(claimed); // before the start too
+    await d.start();
+    await until(() => events.some((e) => e.kind === 'alarm'));
+    await d.stop();
+    expect([...new Set(events.map((e) => e.deviceId))]).toEqual(claimed);
+    expect(Object.keys(d.health().devices ?? {})).toEqual(claimed);
+  });
+
   it('claims its device id (given, or wfdb-<record name>) and its bed', () => {
     expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s.hea'), bed: 'B1' })).toEqual({ deviceIds: [{ id: 'wfdb-v100s', field: 'options.record' }], beds: [{ bed: 'B1', field: 'options.bed' }] });
     expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s'), deviceId: 'mon-7' })).toEqual({ deviceIds: [{ id: 'mon-7', field: 'options.deviceId' }], beds: [] });

@@ -38,7 +38,10 @@ function headerFile(record: string): string {
   return record.endsWith('.hea') ? record : `${record}.hea`;
 }
 
-/** The device id the driver's events carry: `deviceId`, else `wfdb-<record name>` (WFDB names a header after its record). */
+/**
+ * The device id the driver claims, reports and sends under: `deviceId`, else `wfdb-<file name of the record>` (the
+ * .hea file without extension), known before the header is read, so that the claim check sees the id really used.
+ */
 export function replayDeviceId(opts: Pick<WfdbReplayOptions, 'record' | 'deviceId'>): string {
   return opts.deviceId ?? `wfdb-${basename(headerFile(opts.record), '.hea')}`;
 }
@@ -89,6 +92,8 @@ export class WfdbReplayDriver implements Driver {
   private lastDataAt: number | null = null;
   private readonly speed: number;
   private readonly segmentMs: number;
+  /** One id for events, health and claims (replayDeviceId); the header's record name may differ from the file's. */
+  readonly deviceId: string;
 
   constructor(
     private readonly opts: WfdbReplayOptions,
@@ -96,10 +101,7 @@ export class WfdbReplayDriver implements Driver {
   ) {
     this.speed = opts.speed ?? 1;
     this.segmentMs = opts.segmentMs ?? 250;
-  }
-
-  get deviceId(): string {
-    return this.opts.deviceId ?? `wfdb-${this.rec?.name ?? 'record'}`;
+    this.deviceId = replayDeviceId(opts);
   }
 
   async start(): Promise<void> {

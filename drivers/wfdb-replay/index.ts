@@ -16,7 +16,7 @@ export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
       record: { type: 'string', minLength: 1, description: 'Record path without extension (or the .hea file); format-16 signals.' },
       speed: { type: 'number', minimum: 0.1, maximum: 1000, default: 1, description: 'Playback speed: 1 = real time.' },
       segmentMs: { type: 'integer', minimum: 20, maximum: 5000, default: 250, description: 'Record time per waveform segment.' },
-      deviceId: { type: 'string', minLength: 1, description: 'Device id; default `wfdb-<record name>`.' },
+      deviceId: { type: 'string', minLength: 1, description: 'Device id; default `wfdb-<file name of the record>` (the .hea file without extension).' },
       bed: {
         type: 'string',
         minLength: 1,
