@@ -17,6 +17,32 @@ import {
   type Message, type PollProfile, type PollReply,
 } from './protocol/index.js';
 
+/** One entry of a DevAlarmList as the simulator (and tests) write it. */
+export interface AlarmEntry {
+  source: number;
+  code: number;
+  type: number;
+  /** AlertState bits (0: none). */
+  state?: number;
+  text: string;
+  instance?: number;
+}
+
+/** A DevAlarmList attribute value: each entry with its alarm text as an AlMonGenInfo string. */
+export function alarmListValue(items: readonly AlarmEntry[]): Buffer {
+  const w = new Writer().u16(items.length);
+  const len = w.lengthU16();
+  for (const a of items) {
+    w.u16(a.source).u16(a.code).u16(a.type).u16(a.state ?? 0).u16(MOC.VMO_METRIC_NU).u16(0).u16(0x0010).u16(ALERT_INFO.STR_ALMON_INFO);
+    const infoLen = w.lengthU16();
+    const text = Buffer.from(a.text, 'utf16le').swap16();
+    w.u16(a.instance ?? 0).u32(0).u16(0).u16(0).u16(text.length + 2).raw(text).u16(0);
+    infoLen();
+  }
+  len();
+  return w.toBuffer();
+}
+
 export interface SimAlarm {
   list: 'P' | 'T';
   source: number;
@@ -402,20 +428,7 @@ export class IntellivueSimulator {
   }
 
   private alarmMonitor(): Obs[] {
-    const list = (which: 'P' | 'T') => {
-      const items = this.alarms.filter((a) => a.list === which);
-      const w = new Writer().u16(items.length);
-      const len = w.lengthU16();
-      for (const a of items) {
-        w.u16(a.source).u16(a.code).u16(a.type).u16(0).u16(MOC.VMO_METRIC_NU).u16(0).u16(0x0010).u16(ALERT_INFO.STR_ALMON_INFO);
-        const infoLen = w.lengthU16();
-        const text = Buffer.from(a.text, 'utf16le').swap16();
-        w.u16(a.instance ?? 0).u32(0).u16(0).u16(0).u16(text.length + 2).raw(text).u16(0);
-        infoLen();
-      }
-      len();
-      return w.toBuffer();
-    };
+    const list = (which: 'P' | 'T') => alarmListValue(this.alarms.filter((a) => a.list === which));
     return [{ handle: 0x0001, attributes: [{ id: ATTR.DEV_AL_COND, value: new Writer().u16(0).u16(1).u16(0).u16(0).u16(0).toBuffer() }, { id: ATTR.AL_MON_P_AL_LIST, value: list('P') }, { id: ATTR.AL_MON_T_AL_LIST, value: list('T') }] }];
   }
 

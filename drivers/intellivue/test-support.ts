@@ -5,7 +5,7 @@ import type { SerialLink } from '../serial/link.js';
 import { SerialPortLink } from '../serial/serialport-link.js';
 import { deviceRig, fakeContext, waitFor, type DeviceRig, type FakeContext } from '../serial/testing.js';
 import { IntellivueDriver } from './index.js';
-import { IntellivueSimulator, type SimulatorOptions } from './simulator.js';
+import { alarmListValue, IntellivueSimulator, type AlarmEntry, type SimulatorOptions } from './simulator.js';
 import { buildPlan, type IntellivueOptions } from './options.js';
 import {
   ALERT_INFO, ATTR, IntellivueFramer, MDS_OBJECT, MOC, NOM_PART_OBJ, POLL_EXT_PERIOD_NU_1SEC, POLL_EXT_PERIOD_RTSA, TICKS_PER_MS, Writer,
@@ -119,29 +119,8 @@ export function mdsCreate(now = Date.now()): Buffer {
   ]);
 }
 
-export interface TestAlarm {
-  source: number;
-  code: number;
-  type: number;
-  state?: number;
-  text: string;
-  instance?: number;
-}
-
-/** A DevAlarmList attribute value. */
-export function alarmListValue(items: TestAlarm[]): Buffer {
-  const w = new Writer().u16(items.length);
-  const len = w.lengthU16();
-  for (const a of items) {
-    w.u16(a.source).u16(a.code).u16(a.type).u16(a.state ?? 0).u16(MOC.VMO_METRIC_NU).u16(0).u16(0x0010).u16(ALERT_INFO.STR_ALMON_INFO);
-    const infoLen = w.lengthU16();
-    const text = Buffer.from(a.text, 'utf16le').swap16();
-    w.u16(a.instance ?? 0).u32(0).u16(0).u16(0).u16(text.length + 2).raw(text).u16(0);
-    infoLen();
-  }
-  len();
-  return w.toBuffer();
-}
+export type TestAlarm = AlarmEntry;
+export { alarmListValue };
 
 type Obs = { handle: number; attributes: Array<{ id: number; value: Uint8Array }> };
 
