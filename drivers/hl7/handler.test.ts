@@ -316,3 +316,91 @@ describe('a store that refuses every message (full disk)', () => {
     expect(refused()[2]).toMatchObject({ controlId: 'G2', msg: expect.stringMatching(/^HL7 events not committed/) });
   });
 });
+
+describe('messages whose cost would block the agent', () => {
+  it('OBX-4 of 800 levels (a 13 KB message that held the event loop 18 s): AE, error 102 at OBX-4, counted, logged with context', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    const deep = Array.from({ length: 800 }, () => '1').join('.');
+    const rows = Array.from({ length: 8 }, (_, i) => `OBX|${i + 2}|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|${deep}|97|262688^MDC_DIM_PERCENT^MDC|||||F\r`).join('');
+    const [ack] = await handler.handle(Buffer.from(msg('DEEP1', { obx: rows })), '10.0.0.9:4000');
+    expect(summary(ack!)).toEqual({ code: 'AE', controlId: 'DEEP1', err: ['OBX', '2', '4', '102'] });
+    expect(emitted).toHaveLength(0);
+    expect(counts.get('messages_malformed')).toBe(1);
+    expect(logs.find((l) => /HL7 message rejected/.test(l.msg))).toMatchObject({ peer: '10.0.0.9:4000', controlId: 'DEEP1', hl7Error: 102, at: 'segment 5 (OBX) OBX-4' });
+  });
+
+  it('an MA row of 20000 channels x 20000 time samples (a 40 KB message that killed the agent): AE, error 102 at OBX-5, counted, logged', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    const value = '1' + '^'.repeat(19_999) + '~'.repeat(19_999);
+    const row = `OBX|2|MA|131330^MDC_ECG_ELEC_POTL_I^MDC|1.1.1.2|${value}|266418^MDC_DIM_MILLI_VOLT^MDC|||||F|||20240101120000+0000\r`;
+    const [ack] = await handler.handle(Buffer.from(msg('MA1', { ack: 'AL|NE', obx: row })), 'p');
+    expect(summary(ack!)).toEqual({ code: 'CE', controlId: 'MA1', err: ['OBX', '2', '5', '102'] });
+    expect(emitted).toHaveLength(0);
+    expect(counts.get('messages_malformed')).toBe(1);
+    expect(logs.find((l) => /HL7 message rejected/.test(l.msg))).toMatchObject({ controlId: 'MA1', hl7Error: 102, reason: expect.stringMatching(/20000 channels/) });
+  });
+});
+
+describe('PCD-04 OBR without an alarm', () => {
+  it('is counted (alarm_events_unreadable) and logged once a minute per sender; the message is taken, as other content left out is', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    const mds = ['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '1.0.0.0', '', '', '', '', '', '', 'X'];
+    for (const id of ['U1', 'U2']) {
+      const [ack] = await handler.handle(Buffer.from(r40(id, { obx: [mds] })), 'p');
+      expect(summary(ack!).code).toBe('CA');
+    }
+    expect(emitted.flat()).toEqual([]);
+    expect(counts.get('alarm_events_unreadable')).toBe(2);
+    expect(logs.filter((l) => l.counter === 'alarm_events_unreadable')).toMatchObject([
+      { level: 40, controlId: 'U1', msg: expect.stringMatching(/no alarm event row/) },
+    ]);
+    // An event row without text (taken for a header row before) raises its alarm.
+    await handler.handle(Buffer.from(r40('U3', { obx: [['1', '', '196652^MDC_EVT_LO^MDC', '', '', '', '', 'PH~SP', '', '', 'F']] })), 'p');
+    expect(emitted.flat()).toMatchObject([{ kind: 'alarm', priority: 'high' }]);
+  });
+});
+
+describe('counters, ACK bytes and empty batches', () => {
+  it('messages_received counts messages (a batch of 3 is 3), frames_received frames', async () => {
+    const { handler, counts } = setup();
+    await handler.handle(Buffer.from(`BHS|^~\\&|MON||||||||B1\r${msg('A')}${msg('B')}${msg('C')}BTS|3\r`), 'p');
+    await handler.handle(Buffer.from(msg('D')), 'p');
+    await handler.handle(Buffer.from('garbage'), 'p');
+    expect(counts.get('messages_received')).toBe(5);
+    expect(counts.get('frames_received')).toBe(3);
+    expect(counts.get('messages_accepted')).toBe(4);
+  });
+
+  it('ACKs stay ASCII: echoed non-ASCII characters are \\Xhh\\ escapes of the bytes the sender sent, in its charset', async () => {
+    const { handler } = setup();
+    const latin1 = Buffer.from(
+      'MSH|^~\\&|MON|STATION_S\xdcD|||20240101120000+0000||ORU^R01^ORU_R01|N\xb01|P|2.6|||||8859/1\rPID|||P1\rOBR|1|||x|||20240101120000+0000\r' +
+        'OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r',
+      'latin1',
+    );
+    const [a] = await handler.handle(latin1, 'p');
+    expect(a).toMatch(/^[\x00-\x7f]*$/);
+    expect(a!.split('\r')[0]!.split('|')[5]).toBe('STATION_S\\XDC\\D');
+    expect(a!.split('\r')[1]).toBe('MSA|AA|N\\XB0\\1|');
+    // Read back as the sender reads it (escapes decoded in its charset): the id it sent.
+    expect(str(parseMessage(a!).segments[1]!, 2)).toBe('N\xb01');
+    // A UTF-8 sender gets the UTF-8 bytes; a message that cannot be read is answered from its raw bytes.
+    const [u] = await handler.handle(Buffer.from(msg('N°2'), 'utf8'), 'p');
+    expect(u!.split('\r')[1]).toBe('MSA|AA|N\\XC2B0\\2|');
+    const [bad] = await handler.handle(Buffer.from('MSH|^~\\&|MON|WARD|||20240101120000+0000||ORU^R01|N\xb03|P\rOBX|1|ST|1^X|1|a\\Xzz\\b\r', 'latin1'), 'p');
+    expect(bad).toMatch(/^[\x00-\x7f]*$/);
+    expect(bad!.split('\r')[1]).toMatch(/^MSA\|AE\|N\\XB0\\3\|/);
+  });
+
+  it('an empty batch (BHS, BTS|0) is answered with an empty ACK batch naming it (BHS-12), counted and logged', async () => {
+    const { handler, counts, logs } = setup();
+    const [reply] = await handler.handle(Buffer.from('BHS|^~\\&|MON|WARD|||20240101120000+0000||||B-EMPTY\rBTS|0\r'), '10.0.0.7:4000');
+    const segs = reply!.split('\r').filter(Boolean);
+    expect(segs.map((s) => s.slice(0, 3))).toEqual(['BHS', 'BTS']);
+    expect(segs[0]!.split('|')[11]).toBe('B-EMPTY');
+    expect(segs[1]).toBe('BTS|0');
+    expect(counts.get('batches_empty')).toBe(1);
+    expect(counts.get('messages_received') ?? 0).toBe(0);
+    expect(logs.filter((l) => l.counter === 'batches_empty')).toMatchObject([{ peer: '10.0.0.7:4000', batchControlId: 'B-EMPTY' }]);
+  });
+});

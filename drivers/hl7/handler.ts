@@ -9,11 +9,12 @@ import { DedupWindow } from './dedup.js';
 import { mapMessage, type Notice } from './pcd01.js';
 import { readHeader, sniffHeader, str, type MessageHeader } from './protocol/access.js';
 import { ackSegments, type AckError } from './protocol/ack.js';
+import { encoderFor } from './protocol/charset.js';
 import { formatDtm } from './protocol/dtm.js';
 import { encodeSegments, segment } from './protocol/encode.js';
 import { Hl7ParseError, formatPosition } from './protocol/errors.js';
 import { parseFrame, segmentIds, segmentSequence } from './protocol/parse.js';
-import type { Field, Hl7Message, Segment } from './protocol/types.js';
+import type { Field, Hl7Batch, Hl7Message, Segment } from './protocol/types.js';
 
 export interface HandlerOptions {
   application: string;
@@ -39,6 +40,8 @@ interface Processed {
   notices?: Notice[];
   dedupKey?: string;
   hash?: string;
+  /** The charset its text was read in: what we echo of it goes back as \Xhh\ escapes of those bytes (ACKs stay ASCII). */
+  charset: string;
 }
 
 /** What is known of a message whose header could not be read: for MSA-2, the ack mode and ERR-2.2. */
@@ -47,7 +50,12 @@ interface Fallback {
   ackMode?: AckMode;
   /** Segment ids of the message or frame, numbered as the error position numbers them. */
   segmentIds: string[];
+  /** How its text was read: a frame that did not parse is read as Latin-1, so its text is its bytes. */
+  charset: string;
 }
+
+/** The raw bytes of a frame that could not be parsed are read as Latin-1 (one character per byte). */
+const RAW_CHARSET = '8859/1';
 
 
 /** Where the device ids last seen come from, for health(). */
@@ -93,20 +101,25 @@ export class MessageHandler {
   /** Handles one frame; resolves with the ACK payloads to send (possibly none). Never rejects. */
   async handle(payload: Buffer, peer: string): Promise<string[]> {
     const receivedAt = Date.now();
-    this.ctx.count('messages_received');
+    this.ctx.count('frames_received');
     let frame;
     try {
       // A bad message in a batch is answered on its own (AE); the others are taken.
       frame = parseFrame(payload, { collectMessageErrors: true });
     } catch (e) {
+      // A frame that cannot be read is one message as far as anyone can tell.
+      this.ctx.count('messages_received');
       const text = payload.toString('latin1');
       const sniffed = sniffHeader(text);
-      const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text) };
+      const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
       if (sniffed) fb.ackMode = sniffed;
       const p = this.rejected(e, null, fb, peer);
       return this.acks([p], receivedAt);
     }
     const messages = frame.kind === 'message' ? [frame.message] : frame.batch.batches.flatMap((b) => b.messages);
+    // Per message, as messages_accepted and the ACK counters are: a batch of 3 is 3 (frames_received counts frames).
+    if (messages.length > 0) this.ctx.count('messages_received', messages.length);
+    if (frame.kind === 'batch' && messages.length === 0) return [this.emptyBatch(frame.batch, peer, receivedAt)];
     const failed = frame.kind === 'batch' ? frame.batch.failed : undefined;
     // Error positions of a batch message count segments in the frame, as the parser does.
     const frameIds = failed ? segmentIds(payload.toString('latin1')) : [];
@@ -116,29 +129,48 @@ export class MessageHandler {
     });
     await this.commit(processed, peer);
     const acks = this.acks(processed, receivedAt);
-    if (frame.kind === 'batch' && acks.length > 0) {
-      // One frame in, one frame out: the ACKs of a batch go back as a batch, addressed to its sender, and naming the
-      // batch it answers (BHS-12 = its BHS-11) so that a sender can match the reply to what it sent.
-      const received = frame.batch.batches[0]?.header;
-      const from = (n: number) => (received ? str(received, n) : '');
-      const bhs = encodeSegments([
-        segment('BHS', [
-          this.opts.application,
-          this.opts.facility,
-          from(3),
-          from(4),
-          formatDtm(receivedAt),
-          '',
-          '',
-          '',
-          randomUUID().replaceAll('-', '').slice(0, 20),
-          from(11),
-        ]),
-      ]);
-      const bts = encodeSegments([segment('BTS', [String(acks.length)])]);
-      return [bhs + acks.join('') + bts];
-    }
+    if (frame.kind === 'batch' && acks.length > 0) return [this.batchReply(frame.batch, acks, receivedAt)];
     return acks;
+  }
+
+  /**
+   * One frame in, one frame out: the ACKs of a batch go back as a batch, addressed to its sender, and naming the
+   * batch it answers (BHS-12 = its BHS-11) so that a sender can match the reply to what it sent.
+   */
+  private batchReply(batch: Hl7Batch, acks: string[], now: number): string {
+    const received = batch.batches[0]?.header;
+    const from = (n: number) => (received ? str(received, n) : '');
+    const bhs = segment('BHS', [
+      this.opts.application,
+      this.opts.facility,
+      from(3),
+      from(4),
+      formatDtm(now),
+      '',
+      '',
+      '',
+      randomUUID().replaceAll('-', '').slice(0, 20),
+      from(11),
+    ]);
+    // BHS-5/6/12 are the sender's: ASCII as the ACKs are.
+    const bytesOf = encoderFor(batch.charset);
+    return encodeSegments([bhs], undefined, bytesOf) + acks.join('') + encodeSegments([segment('BTS', [String(acks.length)])]);
+  }
+
+  /**
+   * A batch with no message (BHS, BTS|0): nothing to store, but a sender waiting for the batch's acknowledgement
+   * would wait for ever and resend. Answered with an empty batch naming it; counted and logged (once a minute per address).
+   */
+  private emptyBatch(batch: Hl7Batch, peer: string, now: number): string {
+    this.ctx.count('batches_empty');
+    const received = batch.batches[0]?.header;
+    if (this.troubleLog.open(`empty-batch|${hostOf(peer)}`, now)) {
+      this.ctx.log.info(
+        { peer, batchControlId: received ? str(received, 11) : '', counter: 'batches_empty' },
+        'HL7 batch with no message (BTS 0) answered with an empty batch (said once a minute per address; each is counted)',
+      );
+    }
+    return this.batchReply(batch, [], now);
   }
 
   /** What the MSH of a message says without readHeader's checks: to answer it when it cannot be taken. */
@@ -148,6 +180,7 @@ export class MessageHandler {
       controlId: str(msh, 10), // echoed in MSA-2 as sent
       ackMode: { acceptAckType: str(msh, 15).trim().toUpperCase(), applicationAckType: str(msh, 16).trim().toUpperCase() },
       segmentIds: msg.segments.map((s) => s.id),
+      charset: msg.charset,
     };
   }
 
@@ -195,6 +228,7 @@ export class MessageHandler {
       return {
         header,
         fallbackControlId: header.controlId,
+        charset: msg.charset,
         outcome: 'accepted',
         events: mapped.events,
         ...(mapped.notices.length > 0 && { notices: mapped.notices }),
@@ -218,12 +252,12 @@ export class MessageHandler {
         'HL7 ACK received; not answered (acknowledgements are not acknowledged) nor stored (said once a minute per sender; each is counted)',
       );
     }
-    return { header, fallbackControlId: header.controlId, outcome: 'unanswered', events: [] };
+    return { header, fallbackControlId: header.controlId, charset: RAW_CHARSET, outcome: 'unanswered', events: [] };
   }
 
   private rejected(e: unknown, header: MessageHeader | null, fb: Fallback, peer: string): Processed {
     const controlId = header?.controlId ?? fb.controlId;
-    const base = { header, fallbackControlId: controlId, ...(fb.ackMode ? { fallbackAckMode: fb.ackMode } : {}), events: [] };
+    const base = { header, fallbackControlId: controlId, charset: fb.charset, ...(fb.ackMode ? { fallbackAckMode: fb.ackMode } : {}), events: [] };
     if (e instanceof Hl7ParseError) {
       const unsupported = e.code >= 200 && e.code < 207;
       this.ctx.count(unsupported ? 'messages_unsupported' : 'messages_malformed');
@@ -260,6 +294,7 @@ export class MessageHandler {
     const p: Processed = {
       header: null,
       fallbackControlId: sniffed.controlId,
+      charset: RAW_CHARSET,
       fallbackAckMode: sniffed,
       outcome: 'content',
       // 207: table 0357 (v2.6) has no "too large" code; the text says what happened, AE/CE says "do not resend as is".
@@ -413,7 +448,9 @@ export class MessageHandler {
           now,
         });
         this.ctx.count(`acks_${code.toLowerCase()}`);
-        out.push(encodeSegments(segs));
+        // What is echoed of the message (MSA-2, MSH-5/6, MSH-9.2) goes back in the sender's own bytes, as \Xhh\
+        // escapes: the ACK declares no MSH-18 (ASCII), and its bytes are the same whatever charset the sender reads in.
+        out.push(encodeSegments(segs, undefined, encoderFor(p.charset)));
       }
     }
     return out;

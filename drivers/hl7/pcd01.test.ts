@@ -2,8 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import type { AlarmEvent, NumericReading, WaveformSegment } from '../../agent/model/reading.js';
 import { convert } from '../../agent/alarms/units.js';
+import { UNITS } from '../../agent/model/mdc.js';
 import { mapMessage, type Hl7Context } from './pcd01.js';
-import { parseMessage, readHeader } from './protocol/index.js';
+import { Hl7ParseError, parseMessage, readHeader } from './protocol/index.js';
+import { unitFromCwe } from './units.js';
 
 const msh = (time = '20240101120000+0000', type = 'ORU^R01^ORU_R01'): string =>
   `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||${time}||${type}|C1|P|2.6|||AL|NE||UNICODE UTF-8\r`;
@@ -151,6 +153,9 @@ describe('PCD-04 event phase and alarm state', () => {
   });
   it('an update that says the alarm is inactive, or inactivate, ends it; an active update continues it', () => {
     for (const p of ['update', 'present', 'continue', 'escalate']) expect(alarms(p, 'inactive').map((a) => a.phase), p).toEqual(['end']);
+    // A start (or an event at a point in time) whose alarm state is inactive (e.g. alarms off) raises nothing active:
+    // it ends, as README says of any phase with state inactive.
+    for (const p of ['start', 'tpoint', 'start_only']) expect(alarms(p, 'inactive').map((a) => [a.phase, a.momentary]), p).toEqual([['end', undefined]]);
     expect(alarms('inactivate').map((a) => a.phase)).toEqual(['end']);
     expect(alarms('update', 'active').map((a) => a.phase)).toEqual(['continue']);
   });
@@ -416,6 +421,28 @@ describe('OBX-6 MDC units the limit rules convert', () => {
     expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', 'mmHg').unit).toEqual({ ucum: '{mmHg}' });
     expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', '999999^MY_UNIT').unit).toEqual({ ucum: '{MY_UNIT}' });
   });
+
+  it('a unit that is neither MDC nor UCUM keeps its identifier (mmHg^Unit is mmHg), the text only when there is no identifier', () => {
+    const bp = (unit: string) => row('150021^MDC_PRESS_BLD_NONINV_SYS', '80', unit).unit;
+    expect(bp('mmHg^Unit')).toEqual({ ucum: '{mmHg}' });
+    expect(bp('beats/min^^ISO')).toEqual({ ucum: '{beats/min}' });
+    expect(bp('^Unit')).toEqual({ ucum: '{Unit}' });
+    expect(unitFromCwe(['CD:289', 'mg/dL'])).toEqual({ ucum: '{CD:289}' });
+  });
+
+  it('a core unit given by its MDC refid alone (no number, or 0) is recognised, as OBX-3 is by refid', () => {
+    for (const u of Object.values(UNITS)) {
+      expect(unitFromCwe(['', u.mdc.refid, 'MDC']), u.mdc.refid).toEqual({ ucum: u.ucum, mdc: u.mdc });
+      expect(unitFromCwe(['0', u.mdc.refid, 'MDC']), u.mdc.refid).toEqual({ ucum: u.ucum, mdc: u.mdc });
+    }
+    // Through the mapping, and so to the limit rules: %, /min, mmHg, °C.
+    const spo2r = row('^MDC_PULS_OXIM_SAT_O2^MDC', '84', '^MDC_DIM_PERCENT^MDC');
+    expect(spo2r.unit).toEqual({ ucum: '%', mdc: { code: 262688, refid: 'MDC_DIM_PERCENT' } });
+    expect(convert(84, spo2r.unit.ucum, '%')).toBe(84);
+    expect(row('^MDC_ECG_HEART_RATE^MDC', '72', '^MDC_DIM_BEAT_PER_MIN^MDC').unit.ucum).toBe('/min');
+    expect(row('^MDC_PRESS_BLD_NONINV_SYS^MDC', '120', '^MDC_DIM_MMHG^MDC').unit.ucum).toBe('mm[Hg]');
+    expect(row('^MDC_TEMP_BODY^MDC', '37', '0^MDC_DIM_DEGC^MDC').unit.ucum).toBe('Cel');
+  });
 });
 
 describe('PV1-3 bed key', () => {
@@ -535,4 +562,117 @@ describe('MA waveforms (repetitions are time samples, components channels)', () 
     expect(w.map((s) => s.context.containment)).toEqual(['1.1.1.1', '1.1.1.1', '1.1.1.1']);
     expect(w.map((s) => s.quality.state)).toEqual(['valid', 'invalid', 'valid']);
   });
+});
+
+/** The error mapMessage throws for a message, or undefined when it maps. */
+const refusal = (text: string): Hl7ParseError | undefined => {
+  try {
+    map(text);
+    return undefined;
+  } catch (e) {
+    if (e instanceof Hl7ParseError) return e;
+    throw e;
+  }
+};
+
+describe('OBX-4 containment bounds', () => {
+  const at = (containment: string) => HEAD + spo2({ containment });
+
+  it('an OBX-4 of more than 8 levels, or longer than 64 characters, refuses the message: error 102 at OBX-4', () => {
+    const deep = refusal(at(Array.from({ length: 9 }, () => '1').join('.')));
+    expect(deep).toMatchObject({ code: 102, position: { segmentIndex: 4, segmentId: 'OBX', field: 4 } });
+    expect(deep!.reason).toMatch(/OBX-4 .*9 levels.*at most 8/);
+    const long = refusal(at(`1.1.1.${'1'.repeat(60)}`));
+    expect(long).toMatchObject({ code: 102, position: { segmentId: 'OBX', field: 4 } });
+    expect(long!.reason).toMatch(/66 characters.*at most 64/);
+    // The probe's message: 800 levels on one row took seconds of a blocked event loop; now refused before any lookup.
+    expect(refusal(at(Array.from({ length: 800 }, () => '1').join('.')))).toMatchObject({ code: 102 });
+  });
+
+  it('8 levels (and MDC numbers inside, as Dräger sends them) are mapped, and inherit from headers written short or padded', () => {
+    expect(reading(at('1.1.1.1.1.1.1.1')).context.containment).toBe('1.1.1.1.1.1.1.1');
+    expect(reading(at('1.3.1.150456.1')).value).toBe(97);
+    const mds = obx(['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '1.0.0.0', '', '', '', '', '', '', 'X', '', '', '20240101115000+0000']);
+    const vmd = obx(['2', '', '69642^MDC_DEV_ANALY_SAT_O2_VMD^MDC', '1.1', '', '', '', '', '', '', 'X', '', '', '20240101115500+0000']);
+    expect(reading(HEAD + mds + at('1.2.1.1.1.1.1.1').slice(HEAD.length)).deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 50));
+    expect(reading(HEAD + mds + vmd + at('1.1.1.1.1.1.1.1').slice(HEAD.length)).deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 55));
+  });
+});
+
+describe('MA waveform shape bounds', () => {
+  const ma = (value: string) =>
+    HEAD + obx(['1', 'MA', '131328^MDC_ECG_ELEC_POTL^MDC', '1.1.1.1', value, '266418^MDC_DIM_MILLI_VOLT^MDC', '', '', '', '', 'F', '', '', '20240101115959+0000']);
+  const sample = (channels: number) => Array.from({ length: channels }, (_, i) => String(i)).join('^');
+
+  it('more than 64 channels refuses the message before any sample is laid out: error 102 at OBX-5', () => {
+    const e = refusal(ma(`${sample(65)}~${sample(65)}`));
+    expect(e).toMatchObject({ code: 102, position: { segmentIndex: 4, segmentId: 'OBX', field: 5 } });
+    expect(e!.reason).toMatch(/65 channels.*at most 64/);
+    expect(map(ma(`${sample(64)}~${sample(64)}`))).toHaveLength(64);
+  });
+
+  it('time samples that leave out most channels (channels x samples over 8 x the values sent) are refused, not padded', () => {
+    // The probe's 16 KB message: 8000 components in the first time sample, then 7999 empty ones; it took 8 s and
+    // 1.2 GB (a 40 KB one killed the agent). Refused at once.
+    const e = refusal(ma('1' + '^'.repeat(7999) + '~'.repeat(7999)));
+    expect(e).toMatchObject({ code: 102, position: { segmentId: 'OBX', field: 5 } });
+    expect(e!.reason).toMatch(/8000 channels/);
+    // 16 channels given once, then 1000 samples of channel 1 only: 16 x 1001 cells from 1016 values.
+    expect(refusal(ma(`${sample(16)}${'~1'.repeat(1000)}`))?.reason).toMatch(/16016 .*1016 values/);
+    // 12 leads with the last 6 left out of every later sample (leads off): padded, as before.
+    const w = map(ma(`${sample(12)}${`~${sample(6)}`.repeat(100)}`)) as WaveformSegment[];
+    expect(w).toHaveLength(12);
+    expect(w[11]!.samples).toHaveLength(101);
+  });
+});
+
+describe('PCD-04 event row without text', () => {
+  const r40 = (rows: string) =>
+    `${msh('20240101120000+0000', 'ORU^R40^ORU_R40')}PID|||P1\rPV1||I|ICU^1^1\rOBR|1||ALM-7^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r` + rows;
+  const phase = 'OBX|2|ST|68481^MDC_ATTR_EVENT_PHASE^MDC|1.3.1.1.3|start||||||F\r';
+  const mapped = (text: string) => {
+    const m = parseMessage(text);
+    return mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 });
+  };
+
+  it('an MDC_EVT_ row with no OBX-5 is the alarm (never a header row), alone or with facets, with its own priority', () => {
+    for (const row of [
+      'OBX|1||196652^MDC_EVT_LO^MDC|||||PH~SP|||F\r',
+      'OBX|1||196652^MDC_EVT_LO^MDC|1.3.1||||PH~SP|||F\r',
+      'OBX|1|ST|196652^MDC_EVT_LO^MDC|1.0.0.0||||PH~SP|||F\r',
+      'OBX|1||196652^^MDC|1.3.1||||PH~SP|||F\r', // partition 3 by number alone
+    ]) {
+      for (const text of [r40(row), r40(row + phase)]) {
+        const r = mapped(text);
+        expect(r.events, row).toMatchObject([{ kind: 'alarm', priority: 'high', phase: 'start', raw: { code: '196652' } }]);
+        expect(r.notices, row).toEqual([]);
+      }
+    }
+  });
+
+  it('an OBR that yields no alarm (only header rows, or no OBX) is not silent: a notice to count and log', () => {
+    const mds = 'OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X\r';
+    for (const text of [r40(mds), r40('')]) {
+      const r = mapped(text);
+      expect(r.events).toEqual([]);
+      expect(r.notices).toMatchObject([{ counter: 'alarm_events_unreadable', by: 1, text: expect.stringMatching(/OBR 1 .*no alarm event row.*not raised/) }]);
+    }
+  });
+});
+
+describe('waveform sample rate lookup', () => {
+  // No time assert: the size is what matters. Before, every waveform row scanned every row (60 000 rows took 18 s,
+  // 100 000 about a minute, past this test's timeout); indexed once per OBR they take about as long as parsing them.
+  it('is indexed once per OBR: 100 000 NA rows map, each to its own rate', () => {
+    const n = 100_000;
+    const rows: string[] = [];
+    for (let i = 0; i < n; i++) rows.push(`OBX|${i}|NA|150452^^MDC|1.1.1.${i}|1^2\r`);
+    // Rate facets at the end of the OBR, for the first two waveforms only.
+    rows.push('OBX|r1|NM|0^MDC_ATTR_SAMP_RATE^MDC|1.1.1.0.1|250|264608^MDC_DIM_PER_SEC^MDC|||||F\r');
+    rows.push('OBX|r2|NM|0^MDC_ATTR_SAMP_RATE^MDC|1.1.1.1.1|500|264608^MDC_DIM_PER_SEC^MDC|||||F\r');
+    const w = map(HEAD + rows.join('')) as WaveformSegment[];
+    expect(w).toHaveLength(n);
+    expect(w.slice(0, 3).map((s) => s.sampleRateHz)).toEqual([250, 500, 0]);
+    expect(w[n - 2]!.quality.reasons).toContain('sample-rate-unknown');
+  }, 30_000);
 });

@@ -125,6 +125,19 @@ const ATTR_CODES: Record<number, string> = {
   68484: ATTR.PRIORITY,
   68485: ATTR.ALERT_TYPE,
 };
+/**
+ * Shape bounds, checked before any work on a row (a message past them is refused, error 102): the mapping runs in the
+ * event loop, and one sender's message must not hold every other sender, the alarms and the display.
+ * - OBX-4: IHE PCD containment is MDS.VMD.CHAN.METRIC[.FACET], 5 levels; some senders write MDC numbers in it
+ *   (Dräger: `1.3.1.150456.1`, 14 characters). 8 levels and 64 characters leave room for that.
+ * - MA: a multichannel waveform has at most a 12-lead ECG's or an EEG montage's channels (IHE PCD WCM); 64 is the
+ *   bound. A time sample may leave out its trailing channels (padded with NaN), but channels × time samples may be at
+ *   most 8 × the values sent, so the samples laid out stay within a small multiple of the message's size.
+ */
+export const OBX4_MAX_LEVELS = 8;
+export const OBX4_MAX_CHARS = 64;
+export const MA_MAX_CHANNELS = 64;
+export const MA_MAX_PADDING = 8;
 const MDC_EVT_ALARM = 196616;
 const MDC_EVT_ACTIVE = 196614;
 const STATUS_LETTERS = /^[CDFINORPSUWX]$/;
@@ -219,16 +232,51 @@ function groupSegments(msg: Hl7Message, warnings: MapWarning[]): Group[] {
       case 'OBR':
         current = open(seg);
         break;
-      case 'OBX':
+      case 'OBX': {
         if (!current) {
           warnings.push({ kind: 'obx-before-obr', text: `segment ${i + 1}: OBX before any OBR` });
           current = open();
         }
-        current.rows.push(readRow(seg, senderShifts));
+        const row = readRow(seg, senderShifts);
+        checkShape(row, i + 1);
+        current.rows.push(row);
         break;
+      }
     }
   });
   return groups;
+}
+
+/** Refuses (error 102) a row past the shape bounds (OBX4_MAX_*, MA_MAX_*), before anything is built from it. */
+function checkShape(r: Row, segmentIndex: number): void {
+  const at = (field: number) => ({ segmentIndex, segmentId: 'OBX', field });
+  const c = r.containment;
+  if (c.length > OBX4_MAX_CHARS) {
+    throw new Hl7ParseError(`OBX-4 containment of ${c.length} characters: at most ${OBX4_MAX_CHARS} are taken (MDS.VMD.CHAN.METRIC.FACET)`, at(4));
+  }
+  let levels = 1;
+  for (let k = c.indexOf('.'); k >= 0; k = c.indexOf('.', k + 1)) levels++;
+  if (c !== '' && levels > OBX4_MAX_LEVELS) {
+    throw new Hl7ParseError(`OBX-4 containment of ${levels} levels: at most ${OBX4_MAX_LEVELS} are taken (MDS.VMD.CHAN.METRIC.FACET)`, at(4));
+  }
+  if (r.valueType !== 'MA') return;
+  const reps = repetitions(r.seg, 5);
+  let width = 0;
+  let sent = 0;
+  for (let i = 1; i <= reps; i++) {
+    const n = components(r.seg, 5, i).length;
+    width = Math.max(width, n);
+    sent += n;
+  }
+  if (width > MA_MAX_CHANNELS) {
+    throw new Hl7ParseError(`OBX-5 MA of ${width} channels: at most ${MA_MAX_CHANNELS} are taken`, at(5));
+  }
+  if (width * reps > MA_MAX_PADDING * sent) {
+    throw new Hl7ParseError(
+      `OBX-5 MA: ${width} channels x ${reps} time samples = ${width * reps} samples from ${sent} values sent (more than ${MA_MAX_PADDING} x: its time samples leave out most channels); not padded`,
+      at(5),
+    );
+  }
 }
 
 /**
@@ -313,7 +361,10 @@ function equipmentId(seg: Segment): string {
 type EquipmentIndex = Map<string, string>;
 
 function addEquipment(idx: EquipmentIndex, rows: Row[]): EquipmentIndex {
-  for (const r of rows) if (r.containment && r.equipment && !idx.has(r.containment)) idx.set(r.containment, r.equipment);
+  for (const r of rows) {
+    const k = nodeKey(r.containment);
+    if (k && r.equipment && !idx.has(k)) idx.set(k, r.equipment);
+  }
   return idx;
 }
 
@@ -327,18 +378,16 @@ function addEquipment(idx: EquipmentIndex, rows: Row[]): EquipmentIndex {
 function deviceResolver(own: EquipmentIndex, scope: EquipmentIndex): (r: Row) => string | undefined {
   const lookup = (k: string): string | undefined => own.get(k) ?? scope.get(k);
   return (r) => {
-    const parts = r.containment.split('.');
-    const mds = parts[0] ? (lookup(`${parts[0]}.0.0.0`) ?? lookup(parts[0])) : undefined;
+    const dot = r.containment.indexOf('.');
+    const top = dot < 0 ? r.containment : r.containment.slice(0, dot);
+    // The MDS row, however written (`1`, `1.0`, `1.0.0.0`: one node key).
+    const mds = top ? lookup(top) : undefined;
     if (mds) return mds;
     if (r.equipment) return r.equipment;
     // The same headers as for OBX-14 (ancestorTimes), short form `1.1` included; at each level this OBR's first.
-    for (const level of ancestorKeys(r.containment)) {
-      for (const idx of [own, scope]) {
-        for (const k of level) {
-          const eq = idx.get(k);
-          if (eq) return eq;
-        }
-      }
+    for (const k of ancestorNodes(r.containment)) {
+      const eq = lookup(k);
+      if (eq) return eq;
     }
     return undefined;
   };
@@ -421,23 +470,29 @@ function noteTime(t: EventTime, q: Quality): void {
 }
 
 /**
- * The OBX-4 keys a row's containment ancestors may be written as, by level, nearest first: `1.1.1` and `1.1.1.0` for
- * the channel of `1.1.1.1`, then `1.1`, `1.1.0`, `1.1.0.0`, then `1`, … (headers are written either way, see
- * isHeaderRow). One list for OBX-14 and OBX-18, so a header's time and its device id are found alike.
+ * The node an OBX-4 names, without its trailing `.0` levels: a header is written `1.1.1.0`, `1.1.1` or padded further
+ * (see isHeaderRow), and all of them are the channel `1.1.1`. Headers are indexed by it, and ancestors looked up by it.
  */
-function ancestorKeys(containment: string): string[][] {
-  const levels: string[][] = [];
-  if (!containment) return levels;
-  const parts = containment.split('.');
-  // Padded to four levels at least (MDS.VMD.CHAN.METRIC): a header is written in full even above a shorter row.
-  const depth = Math.max(parts.length, 4);
-  for (let n = parts.length - 1; n >= 1; n--) {
-    const keys: string[] = [];
-    let key = parts.slice(0, n).join('.');
-    for (let pad = n; pad <= depth; pad++, key += '.0') if (key !== containment) keys.push(key);
-    levels.push(keys);
+function nodeKey(containment: string): string {
+  let end = containment.length;
+  while (end > 2 && containment.startsWith('.0', end - 2)) end -= 2;
+  return containment.slice(0, end);
+}
+
+/**
+ * The node keys of a row's containment ancestors, nearest first: `1.1.1`, `1.1`, `1` for `1.1.1.1` (a header written
+ * `1.1.0.0` or `1.1` is the same `1.1`). One key per level, each built once while walking back the dots: the work is
+ * linear in the levels (OBX-4 is bounded too: OBX4_MAX_LEVELS). One list for OBX-14 and OBX-18, so a header's time
+ * and its device id are found alike.
+ */
+function ancestorNodes(containment: string): string[] {
+  const out: string[] = [];
+  const own = nodeKey(containment);
+  for (let k = own.lastIndexOf('.'); k > 0; k = own.lastIndexOf('.', k - 1)) {
+    const key = nodeKey(own.slice(0, k));
+    if (key !== out[out.length - 1]) out.push(key);
   }
-  return levels;
+  return out;
 }
 
 /**
@@ -446,9 +501,12 @@ function ancestorKeys(containment: string): string[][] {
  */
 function ancestorTimes(rows: Row[]): (r: Row) => string {
   const byKey = new Map<string, string>();
-  for (const x of rows) if (x.containment && x.time && !byKey.has(x.containment)) byKey.set(x.containment, x.time);
+  for (const x of rows) {
+    const k = nodeKey(x.containment);
+    if (k && x.time && !byKey.has(k)) byKey.set(k, x.time);
+  }
   return (r) => {
-    for (const k of ancestorKeys(r.containment).flat()) {
+    for (const k of ancestorNodes(r.containment)) {
       const t = byKey.get(k);
       if (t) return t;
     }
@@ -714,6 +772,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: 
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
   const inherited = ancestorTimes(g.rows);
   const waveformKeys = new Set(g.rows.filter((r) => r.valueType === 'NA' || r.valueType === 'MA').map((r) => r.containment));
+  const rates = rateFacets(g.rows);
   g.rows.forEach((r, idx) => {
     if (isHeaderRow(r)) return;
     const parent = r.containment.includes('.') ? r.containment.slice(0, r.containment.lastIndexOf('.')) : '';
@@ -728,7 +787,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: 
     const candidates = timeCandidates(r, inherited(r), obrTime, ctx).filter(([from]) => !isWave || from !== 'msh-7');
     const time = timeOf(candidates, ctx, `OBX ${r.setId}`);
     if (isWave) {
-      const rate = sampleRate(g.rows, idx, r);
+      const rate = sampleRate(rates, g.rows, idx, r);
       const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
       if (rate === undefined) worsen(q, 'questionable', 'sample-rate-unknown');
       applyMeasurementStatus(r, q);
@@ -774,10 +833,27 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: 
   });
 }
 
+const isRate = (r: Row): boolean => r.codeText === ATTR.SAMP_RATE;
+
+/**
+ * The first MDC_ATTR_SAMP_RATE row under each OBX-4 (any level below it), built once per OBR: looking through every
+ * row for every waveform row was quadratic (a 1 MiB message of NA rows held the agent for a minute).
+ */
+function rateFacets(rows: Row[]): Map<string, Row> {
+  const under = new Map<string, Row>();
+  for (const r of rows) {
+    if (!isRate(r)) continue;
+    for (let k = r.containment.indexOf('.'); k >= 0; k = r.containment.indexOf('.', k + 1)) {
+      const above = r.containment.slice(0, k);
+      if (!under.has(above)) under.set(above, r);
+    }
+  }
+  return under;
+}
+
 /** Sample rate: facet row MDC_ATTR_SAMP_RATE under the waveform's OBX-4, else the row right after it. */
-function sampleRate(rows: Row[], idx: number, wave: Row): number | undefined {
-  const isRate = (r: Row): boolean => r.codeText === ATTR.SAMP_RATE;
-  const facet = rows.find((r) => isRate(r) && r.containment.startsWith(wave.containment + '.'));
+function sampleRate(rates: Map<string, Row>, rows: Row[], idx: number, wave: Row): number | undefined {
+  const facet = rates.get(wave.containment);
   const next = rows[idx + 1];
   const row = facet ?? (next && isRate(next) ? next : undefined);
   if (!row) return undefined;
@@ -836,6 +912,9 @@ function phaseOf(raw: string, state: string): { phase: AlarmEvent['phase']; mome
   const inactive = state.toLowerCase() === 'inactive';
   const phase = raw.toLowerCase();
   if (state.toLowerCase() === 'latched' && phase !== 'tpoint' && phase !== 'start_only') return { phase: 'end', latched: true };
+  // Inactive (e.g. the device's alarms are off) never raises an alarm, whatever the phase: a start, tpoint or
+  // start_only with it ends (an end not seen starting is recorded by the engine, not raised as active).
+  if (inactive) return { phase: 'end' };
   switch (phase) {
     case 'start':
       return { phase: 'start' };
@@ -847,17 +926,29 @@ function phaseOf(raw: string, state: string): { phase: AlarmEvent['phase']; mome
     case 'inactivate':
       return { phase: 'end' };
     case '':
-      return { phase: inactive ? 'end' : 'start' };
+      return { phase: 'start' };
     default: // continue, update, escalate, de-escalate, present
-      return { phase: inactive ? 'end' : 'continue' };
+      return { phase: 'continue' };
   }
 }
 
 function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
-  const rows = g.rows.filter((r) => !isHeaderRow(r));
-  if (rows.length === 0) return;
-  const facet = (name: string): Row | undefined => rows.find((r) => attrName(r) === name);
   const isEvent = (r: Row): boolean => r.codeText.startsWith('MDC_EVT_') || mdcNumber(r) >> 16 === 3;
+  // An event row (MDC_EVT_, partition 3) is never an MDS/VMD/channel header, with or without OBX-5 text: the header
+  // heuristic is PCD-01's, and took an event row with no text for one (the alarm was lost, or raised from a facet row).
+  const rows = g.rows.filter((r) => isEvent(r) || !isHeaderRow(r));
+  if (rows.length === 0) {
+    // Nothing to raise: said, not dropped in silence (the message is taken, as other content left out is).
+    const obr1 = g.obr ? str(g.obr, 1).trim() : '';
+    const obr3 = g.obr ? str(g.obr, 3).trim() : '';
+    ctx.notices.push({
+      counter: 'alarm_events_unreadable',
+      by: 1,
+      text: `PCD-04 OBR ${obr1 || '(none)'}${obr3 ? ` (alarm ${obr3})` : ''} has no alarm event row (no MDC_EVT_ code, only MDS/VMD/channel header rows or no OBX): not raised`,
+    });
+    return;
+  }
+  const facet = (name: string): Row | undefined => rows.find((r) => attrName(r) === name);
   const eventRows = rows.filter(isEvent);
   const eventRow = eventRows[0] ?? rows.find((r) => attrName(r) === undefined) ?? (rows[0] as Row);
   if (eventRows.length > 1) {

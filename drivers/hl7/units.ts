@@ -3,7 +3,7 @@
 // partition 4 for °F and kPa: term codes 4416 and 3843, context-free 4 × 65536 + term). The UCUM spellings of °F and
 // kPa are those agent/alarms/units.ts converts, so such temperatures and pressures reach the limit rules.
 import type { MdcCode, Unit } from '../../agent/model/reading.js';
-import { unitByMdc } from '../../agent/model/mdc.js';
+import { mdcByRefid, unitByMdc } from '../../agent/model/mdc.js';
 
 const u = (refid: string, code: number, ucum: string): Unit => ({ ucum, mdc: { code, refid } });
 
@@ -29,7 +29,9 @@ const extraByRefid = new Map(EXTRA.map((x) => [(x.mdc as MdcCode).refid, x]));
 /** Unit for an MDC unit code (or refid when the code is 0/absent); undefined when unknown. */
 export function mdcUnit(code: number, refid: string): Unit | undefined {
   if (code > 0) return unitByMdc(code) ?? extraByCode.get(code);
-  return extraByRefid.get(refid);
+  // The core units (agent/model/mdc.ts UNITS: %, /min, mmHg, °C, …) by refid too, as OBX-3 is read by refid alone.
+  const core = mdcByRefid(refid);
+  return (core && unitByMdc(core.code)) ?? extraByRefid.get(refid);
 }
 
 /**
@@ -44,11 +46,13 @@ export function unitFromCwe(c: string[]): Unit {
   ];
   let ucum: string | undefined;
   let mdc: MdcCode | undefined;
+  let mdcLike = false;
   for (const [i, t] of triplets.entries()) {
     if (t.system === 'UCUM' && t.code && ucum === undefined) ucum = t.code;
     // No coding system is read as MDC when the unit is one we know, as OBX-3 is (pcd01.ts isMdcSystem): PCD senders
     // that leave out OBX-3.3 leave out OBX-6.3 too. Only the first triplet, as only OBX-3.1-3 is read.
     const noSystem = i === 0 && t.system === '';
+    if (i === 0) mdcLike = t.system === 'MDC' || (noSystem && /^\d+$/.test(t.code));
     if ((t.system === 'MDC' || noSystem) && mdc === undefined && (t.code || t.text)) {
       const n = /^\d+$/.test(t.code) ? Number(t.code) : 0;
       const known = mdcUnit(n, t.text);
@@ -61,8 +65,10 @@ export function unitFromCwe(c: string[]): Unit {
     }
   }
   if (ucum === undefined) {
+    // The identifier is the unit (`mmHg^Unit` is mmHg; the text beside it may be a mere label), except an MDC number,
+    // which says less than its refid (`999999^MDC_DIM_X`): there the text first. Either falls back to the other.
     const first = triplets[0] as { code: string; text: string };
-    const label = first.text || first.code;
+    const label = mdcLike ? first.text || first.code : first.code || first.text;
     ucum = label === '' ? '' : `{${label}}`;
   }
   return mdc ? { ucum, mdc } : { ucum };

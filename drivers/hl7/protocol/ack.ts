@@ -47,7 +47,8 @@ export interface AckInput {
  * Our texts (MSA-3, ERR-8) are kept ASCII, cut with '...' and with '?' for what a refusal quotes beyond ASCII. The
  * ACK declares no MSH-18, which HL7 reads as ASCII, and ASCII reads the same in every charset a sender may use;
  * declaring UTF-8 instead would be right only for senders that read UTF-8. MSA-2 and the MSH-5/6 we echo are the
- * sender's own, as sent.
+ * sender's own, as sent: the caller encodes the ACK with the sender's charset (encodeSegments' bytesOf), which
+ * writes a character beyond ASCII as an \Xhh\ escape of the sender's bytes, so the ACK stays ASCII.
  */
 const clip = (s: string, n: number): string => {
   const a = s.replace(/[^\x00-\x7f]/gu, '?');

@@ -1,7 +1,7 @@
 // MSH-18 character sets: bytes → text. Delimiters and segment ids are ASCII in every supported
 // charset, so MSH-18 can be read from a Latin-1 view before the real decoding.
 import { Hl7ParseError } from './errors.js';
-import type { HexDecoder } from './escape.js';
+import type { ByteEncoder, HexDecoder } from './escape.js';
 import { latin1Hex } from './escape.js';
 
 export interface CharsetDecoding {
@@ -84,4 +84,28 @@ function utf8(bytes: Uint8Array, firstHigh: number): string {
   } catch {
     throw new Hl7ParseError('MSH-18 says UTF-8 but the bytes are not valid UTF-8', { segmentId: 'MSH', field: 18 });
   }
+}
+
+/** Latin-1 bytes; a character it has no byte for (none that a Latin-1 or ASCII decoding gives) is '?'. */
+const latin1Bytes: ByteEncoder = (t) => Uint8Array.from(Array.from(t, (c) => ((c.codePointAt(0) as number) <= 0xff ? (c.codePointAt(0) as number) : 0x3f)));
+const latinEncoders = new Map<string, ByteEncoder>();
+
+/**
+ * Text → bytes in a charset decodeBytes names (the inverse of its decoding), to write what a sender sent back to it
+ * as \Xhh\ escapes of its own bytes. ASCII and unknown names: Latin-1 (a text read from raw bytes is their Latin-1 view).
+ */
+export function encoderFor(charset: string): ByteEncoder {
+  if (charset === 'UNICODE UTF-8') return (t) => Buffer.from(t, 'utf8');
+  const label = LATIN_PARTS[charset];
+  if (!label) return latin1Bytes;
+  let enc = latinEncoders.get(label);
+  if (!enc) {
+    // The part's upper half, read once and turned around.
+    const dec = new TextDecoder(label);
+    const byChar = new Map<string, number>();
+    for (let b = 0xff; b >= 0x80; b--) byChar.set(dec.decode(Uint8Array.of(b)), b);
+    enc = (t) => Uint8Array.from(Array.from(t, (c) => ((c.codePointAt(0) as number) < 0x80 ? (c.codePointAt(0) as number) : (byChar.get(c) ?? 0x3f))));
+    latinEncoders.set(label, enc);
+  }
+  return enc;
 }

@@ -1,5 +1,5 @@
 // Writes HL7 v2 messages with escaping. Structure in = structure the parser gives back.
-import { encodeLeaf } from './escape.js';
+import { encodeLeaf, type ByteEncoder } from './escape.js';
 import { Hl7ParseError } from './errors.js';
 import { DEFAULT_DELIMITERS, type Delimiters, type Field, type Leaf, type Segment } from './types.js';
 
@@ -38,23 +38,23 @@ export function encodingChars(d: Delimiters): string {
   return `${d.component}${d.repetition}${d.escape}${d.subcomponent}${d.truncation ?? ''}`;
 }
 
-function encodeField(f: Field, d: Delimiters): string {
-  return f.map((rep) => rep.map((comp) => comp.map((s) => encodeLeaf(s, d)).join(d.subcomponent)).join(d.component)).join(d.repetition);
+function encodeField(f: Field, d: Delimiters, bytesOf?: ByteEncoder): string {
+  return f.map((rep) => rep.map((comp) => comp.map((s) => encodeLeaf(s, d, bytesOf)).join(d.subcomponent)).join(d.component)).join(d.repetition);
 }
 
-/** One segment as text (no terminator). */
-export function encodeSegment(seg: Segment, d: Delimiters): string {
+/** One segment as text (no terminator). `bytesOf`: characters beyond ASCII written as \Xhh\ of these bytes. */
+export function encodeSegment(seg: Segment, d: Delimiters, bytesOf?: ByteEncoder): string {
   if (!/^[A-Z][A-Z0-9]{2}$/.test(seg.id)) throw new Hl7ParseError(`cannot write segment id '${seg.id}'`, { segmentId: seg.id }, 100);
   if (HEADER_IDS.has(seg.id)) {
-    const rest = seg.fields.slice(3).map((f) => encodeField(f, d));
+    const rest = seg.fields.slice(3).map((f) => encodeField(f, d, bytesOf));
     return [`${seg.id}${d.field}${encodingChars(d)}`, ...rest].join(d.field);
   }
-  return [seg.id, ...seg.fields.slice(1).map((f) => encodeField(f, d))].join(d.field);
+  return [seg.id, ...seg.fields.slice(1).map((f) => encodeField(f, d, bytesOf))].join(d.field);
 }
 
 /** A whole message (or batch) as text, every segment ended by CR. */
-export function encodeSegments(segments: Segment[], d: Delimiters = DEFAULT_DELIMITERS): string {
+export function encodeSegments(segments: Segment[], d: Delimiters = DEFAULT_DELIMITERS, bytesOf?: ByteEncoder): string {
   let out = '';
-  for (const s of segments) out += encodeSegment(s, d) + '\r';
+  for (const s of segments) out += encodeSegment(s, d, bytesOf) + '\r';
   return out;
 }

@@ -85,11 +85,29 @@ function decodeSequence(body: string, d: Delimiters, hex: HexDecoder, pos: Hl7Po
   return kept;
 }
 
-/** Escapes a value for writing. CR and LF become \X0D\ / \X0A\ so a value never splits a segment. */
-export function encodeLeaf(value: Leaf, d: Delimiters): string {
+/** The bytes of a text in some charset (see charset.ts encoderFor). */
+export type ByteEncoder = (text: string) => Uint8Array;
+
+/**
+ * Escapes a value for writing. CR and LF become \X0D\ / \X0A\ so a value never splits a segment. With `bytesOf`,
+ * characters beyond ASCII become \Xhh..\ of their bytes in that charset, so the text stays ASCII (an ACK declares no
+ * MSH-18) and a sender decoding the escape in its own charset gets back what it sent.
+ */
+export function encodeLeaf(value: Leaf, d: Delimiters, bytesOf?: ByteEncoder): string {
   if (value === null) return '""';
   let out = '';
+  let run = '';
+  const flush = (): void => {
+    if (run === '' || !bytesOf) return;
+    out += `${d.escape}X${Buffer.from(bytesOf(run)).toString('hex').toUpperCase()}${d.escape}`;
+    run = '';
+  };
   for (const ch of value) {
+    if (bytesOf && (ch.codePointAt(0) as number) > 0x7f) {
+      run += ch;
+      continue;
+    }
+    flush();
     if (ch === d.escape) out += `${d.escape}E${d.escape}`;
     else if (ch === d.field) out += `${d.escape}F${d.escape}`;
     else if (ch === d.component) out += `${d.escape}S${d.escape}`;
@@ -100,5 +118,6 @@ export function encodeLeaf(value: Leaf, d: Delimiters): string {
     else if (ch === '\n') out += `${d.escape}X0A${d.escape}`;
     else out += ch;
   }
+  flush();
   return out;
 }
