@@ -422,12 +422,15 @@ describe('OBX-6 MDC units the limit rules convert', () => {
     expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', '999999^MY_UNIT').unit).toEqual({ ucum: '{MY_UNIT}' });
   });
 
-  it('a unit that is neither MDC nor UCUM keeps its identifier (mmHg^Unit is mmHg), the text only when there is no identifier', () => {
+  it('a unit that is neither MDC nor UCUM is its text (CD:289^mg/dL is mg/dL), its identifier when the text is a mere label (mmHg^Unit is mmHg) or missing', () => {
     const bp = (unit: string) => row('150021^MDC_PRESS_BLD_NONINV_SYS', '80', unit).unit;
     expect(bp('mmHg^Unit')).toEqual({ ucum: '{mmHg}' });
+    expect(bp('mmHg^units')).toEqual({ ucum: '{mmHg}' });
     expect(bp('beats/min^^ISO')).toEqual({ ucum: '{beats/min}' });
     expect(bp('^Unit')).toEqual({ ucum: '{Unit}' });
-    expect(unitFromCwe(['CD:289', 'mg/dL'])).toEqual({ ucum: '{CD:289}' });
+    // A local code with the unit's text (shared corpus simple-hl7_3, simple-hl7_2): the text (review rv72 M3).
+    expect(unitFromCwe(['CD:289', 'mg/dL'])).toEqual({ ucum: '{mg/dL}' });
+    expect(unitFromCwe(['mo', 'month', 'ANSI'])).toEqual({ ucum: '{month}' });
   });
 
   it('a core unit given by its MDC refid alone (no number, or 0) is recognised, as OBX-3 is by refid', () => {

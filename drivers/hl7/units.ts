@@ -39,6 +39,9 @@ export function mdcUnit(code: number, refid: string): Unit | undefined {
  * MDC → UCUM by table; UCUM kept as is; anything unknown becomes a UCUM annotation `{...}` so the
  * original text survives without pretending to be a real unit. Empty → '' (none given).
  */
+/** OBX-6.2 texts that name no unit, only that the field is one (seen in the shared corpus: `mmHg^Unit`). */
+const GENERIC_UNIT_TEXT = /^(units?|unit of measure|uom)$/i;
+
 export function unitFromCwe(c: string[]): Unit {
   const triplets = [
     { code: (c[0] ?? '').trim(), text: (c[1] ?? '').trim(), system: (c[2] ?? '').trim().toUpperCase() },
@@ -65,10 +68,10 @@ export function unitFromCwe(c: string[]): Unit {
     }
   }
   if (ucum === undefined) {
-    // The identifier is the unit (`mmHg^Unit` is mmHg; the text beside it may be a mere label), except an MDC number,
-    // which says less than its refid (`999999^MDC_DIM_X`): there the text first. Either falls back to the other.
+    // The text says the unit (`CD:289^mg/dL`, `999999^MDC_DIM_X`), except when it is a mere label (`mmHg^Unit`):
+    // then the identifier. Either falls back to the other.
     const first = triplets[0] as { code: string; text: string };
-    const label = mdcLike ? first.text || first.code : first.code || first.text;
+    const label = !mdcLike && GENERIC_UNIT_TEXT.test(first.text) ? first.code || first.text : first.text || first.code;
     ucum = label === '' ? '' : `{${label}}`;
   }
   return mdc ? { ucum, mdc } : { ucum };
