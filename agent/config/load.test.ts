@@ -131,6 +131,11 @@ describe('secrets written in the wrong shape, never printed (review rv60 M4: std
     expect(text(data)).not.toContain(KEY);
     // Elsewhere too (a list of them given as the gateway id), and a SAS token.
     const sas = `SharedAccessSignature sr=h.azure-devices.net%2Fdevices%2Fd&sig=${KEY}&se=1`;
+    // YAML reads `hub: {<connection string>}` as a field name: not echoed either (review rv73 H1).
+    const asName = parseConfigText(`hub: {${CS}}\n`, 'test.yaml');
+    expect(problems(asName)).toEqual([{ path: 'hub', message: expect.stringMatching(/^a field whose name holds a key \(not shown\): unknown field; .*a connection string goes in hub\.connectionString$/) }]);
+    expect(text(asName)).not.toContain(KEY);
+    expect(text(parseConfigText(`hub:\n  ${CS}: \n`, 'test.yaml'))).not.toContain(KEY);
     const elsewhere = text({ gateway: { id: [CS, sas] } });
     expect(elsewhere).toMatch(/gateway\.id: .*an array that holds a key \(not shown\)/);
     expect(elsewhere).not.toContain(KEY);

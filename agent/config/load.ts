@@ -221,9 +221,13 @@ export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = '
         break;
       case 'additionalProperties': {
         const extra = (e.params as { additionalProperty: string }).additionalProperty;
-        path = path ? `${path}.${extra}` : extra;
         const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
         message = `unknown field${allowed.length ? `; allowed here: ${allowed.join(', ')}` : ''}`;
+        // YAML makes `hub: {HostName=…;SharedAccessKey=…}` (or the string followed by a colon) a field name: the
+        // name is never echoed then either (review rv73 H1).
+        if (HOLDS_KEY.test(extra)) {
+          message = `a field whose name holds a key (not shown): ${message}${path === 'hub' ? '; a connection string goes in hub.connectionString' : ''}`;
+        } else path = path ? `${path}.${extra}` : extra;
         break;
       }
       case 'required': {
