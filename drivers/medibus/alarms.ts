@@ -29,24 +29,33 @@ const TECHNICAL = /(ERR|INOP|FAIL|SENS|SUPPLY|BATT|CAL\b|FAN|SPEAKER|COMM|\?)/i;
 interface Active {
   record: AlarmRecord;
   lastEmitted: number;
+  /** Raised from a rejected record whose priority byte did not read: shown as medium (review rv72 L1). */
+  unranked: boolean;
 }
+
+export type Page = 1 | 2 | 3;
 
 export class AlarmTracker {
   private readonly active = new Map<string, Active>();
+  /** Pages that could not be read, each with when (monotonic ms) it first failed: one technical alarm each (review rv72 H1). */
+  private readonly unreadable = new Map<Page, number>();
 
+  /** @param unrankedRaised told of each alarm raised from a record whose priority did not read (for the log). */
   constructor(
     private readonly origin: Origin,
     private readonly bands: PriorityBands,
     private readonly repeatMs: number,
+    private readonly unrankedRaised: (page: Page, r: RejectedAlarmRecord) => void = () => {},
   ) {}
 
   /**
    * One alarm response for `page` at time `now` → the events to emit. `rejected`: records of the page that did not
    * read. One whose code reads is still listed by the device, so its alarm stays as it was; one whose code does not
    * read may be any alarm, so an alarm no longer confirmed is ended as `link-lost` (not known to have ended: the alarm
-   * engine keeps it in view until someone answers it) rather than as ended by the device.
+   * engine keeps it in view until someone answers it) rather than as ended by the device. A readable page ends the
+   * page's "not current" technical alarm.
    */
-  update(page: 1 | 2 | 3, records: AlarmRecord[], now: number, rejected: RejectedAlarmRecord[] = []): AlarmEvent[] {
+  update(page: Page, records: AlarmRecord[], now: number, rejected: RejectedAlarmRecord[] = []): AlarmEvent[] {
     const out: AlarmEvent[] = [];
     const seen = new Set<string>();
     for (const r of records) {
@@ -55,51 +64,109 @@ export class AlarmTracker {
       const prev = this.active.get(key);
       if (!prev) {
         out.push(this.event(key, r, 'start', now));
-        this.active.set(key, { record: r, lastEmitted: now });
-      } else if (prev.record.priority !== r.priority || now - prev.lastEmitted >= this.repeatMs) {
+        this.active.set(key, { record: r, lastEmitted: now, unranked: false });
+      } else if (prev.unranked || prev.record.priority !== r.priority || now - prev.lastEmitted >= this.repeatMs) {
         out.push(this.event(key, r, 'continue', now));
-        this.active.set(key, { record: r, lastEmitted: now });
+        this.active.set(key, { record: r, lastEmitted: now, unranked: false });
       }
     }
-    for (const r of rejected) if (r.code !== null) seen.add(`cp${page}:${hexCode(r.code)}`);
+    // A rejected record whose code reads is an alarm the device lists: kept as it was, or, when new, raised at medium
+    // (its rank is unknown; as HL7 does for an alarm without priority) rather than left out.
+    for (const r of rejected) {
+      if (r.code === null) continue;
+      const key = `cp${page}:${hexCode(r.code)}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const prev = this.active.get(key);
+      if (!prev) {
+        const record: AlarmRecord = { code: r.code, priority: 0, priorityChar: r.record.charAt(0), text: r.record.slice(3).trim() };
+        this.active.set(key, { record, lastEmitted: now, unranked: true });
+        out.push(this.event(key, record, 'start', now, true));
+        this.unrankedRaised(page, r);
+      } else if (now - prev.lastEmitted >= this.repeatMs) {
+        out.push(this.event(key, prev.record, 'continue', now, prev.unranked));
+        prev.lastEmitted = now;
+      }
+    }
     const unknownRejected = rejected.some((r) => r.code === null);
     for (const [key, a] of this.active) {
       if (!key.startsWith(`cp${page}:`) || seen.has(key)) continue;
-      const end = this.event(key, a.record, 'end', now);
+      const end = this.event(key, a.record, 'end', now, a.unranked);
       out.push(unknownRejected ? { ...end, endedBy: 'link-lost' } : end);
       this.active.delete(key);
+    }
+    // After the page's own alarms, so that nothing is left unshown in between.
+    if (this.unreadable.delete(page)) out.push(this.notCurrentEvent(page, 'end', now));
+    return out;
+  }
+
+  /**
+   * One page could not be read (at `now`; `mono`: a monotonic time, for how long): its alarms are ended as link-lost
+   * (we can no longer vouch for them), and one technical alarm says the page's alarm information is not current until
+   * a page reads. Alarms new on the page meanwhile cannot be seen: that alarm is what says so (review rv72 H1).
+   */
+  pageUnreadable(page: Page, now: number, mono: number): AlarmEvent[] {
+    const out: AlarmEvent[] = [];
+    for (const [key, a] of this.active) {
+      if (!key.startsWith(`cp${page}:`)) continue;
+      out.push({ ...this.event(key, a.record, 'end', now, a.unranked), endedBy: 'link-lost' });
+      this.active.delete(key);
+    }
+    if (!this.unreadable.has(page)) {
+      this.unreadable.set(page, mono);
+      out.push(this.notCurrentEvent(page, 'start', now));
     }
     return out;
   }
 
-  /** The alarms of one page, when that page could not be read: ended as link-lost (we can no longer vouch for them). */
-  endPage(page: 1 | 2 | 3, now: number): AlarmEvent[] {
-    const out: AlarmEvent[] = [];
-    for (const [key, a] of this.active) {
-      if (!key.startsWith(`cp${page}:`)) continue;
-      out.push({ ...this.event(key, a.record, 'end', now), endedBy: 'link-lost' });
-      this.active.delete(key);
-    }
-    return out;
+  /** When (monotonic ms) `page` became unreadable, if it is now. */
+  unreadableSince(page: Page): number | undefined {
+    return this.unreadable.get(page);
+  }
+
+  /** The pages unreadable now, each with when it became so (monotonic ms). */
+  get unreadablePages(): Array<[Page, number]> {
+    return [...this.unreadable].sort((a, b) => a[0] - b[0]);
   }
 
   /** When the device is lost, every alarm we hold is ended (we can no longer vouch for it). */
   endAll(now: number): AlarmEvent[] {
-    const out = [...this.active].map(([key, a]) => ({ ...this.event(key, a.record, 'end', now), endedBy: 'link-lost' as const }));
+    const out: AlarmEvent[] = [...this.active].map(([key, a]) => ({ ...this.event(key, a.record, 'end', now, a.unranked), endedBy: 'link-lost' as const }));
     this.active.clear();
+    // The device's "no data" state takes over from the pages' "not current" alarms.
+    for (const page of this.unreadable.keys()) out.push({ ...this.notCurrentEvent(page, 'end', now), endedBy: 'link-lost' as const });
+    this.unreadable.clear();
     return out;
   }
 
-  private event(key: string, r: AlarmRecord, phase: AlarmEvent['phase'], now: number): AlarmEvent {
+  private event(key: string, r: AlarmRecord, phase: AlarmEvent['phase'], now: number, unranked = false): AlarmEvent {
     return {
       ...this.origin,
       kind: 'alarm',
       alarmId: `${this.origin.deviceId}:${key}`,
       condition: null,
-      raw: { system: 'medibus', code: `alarm:${key}`, text: `${r.text} (priority ${r.priority})` },
-      text: r.text,
-      priority: mapPriority(r.priority, this.bands),
+      raw: { system: 'medibus', code: `alarm:${key}`, text: unranked ? `${r.text} (priority byte ${JSON.stringify(r.priorityChar)} unreadable)` : `${r.text} (priority ${r.priority})` },
+      text: unranked ? `${r.text} (priority could not be read: shown as medium)` : r.text,
+      priority: unranked ? 'medium' : mapPriority(r.priority, this.bands),
       category: TECHNICAL.test(r.text) ? 'technical' : 'physiological',
+      phase,
+      deviceTime: null,
+      receivedAt: now,
+    };
+  }
+
+  private notCurrentEvent(page: Page, phase: AlarmEvent['phase'], now: number): AlarmEvent {
+    const code = `alarm-page-${page}-not-current`;
+    const text = `Alarm information from the ventilator not current: alarm page ${page} unreadable; watch the ventilator itself`;
+    return {
+      ...this.origin,
+      kind: 'alarm',
+      alarmId: `${this.origin.deviceId}:${code}`,
+      condition: null,
+      raw: { system: 'medibus', code, text },
+      text,
+      priority: 'medium',
+      category: 'technical',
       phase,
       deviceTime: null,
       receivedAt: now,

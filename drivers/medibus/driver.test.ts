@@ -73,12 +73,70 @@ describe('alarm pages with a record the parser rejects (rv67 H1)', () => {
       ['start', 'PAW HIGH', 'high', null],
       ['start', 'O2 CYL LOW', 'medium', null],
       ['end', 'PAW HIGH', 'high', 'link-lost'],
+      ['start', 'Alarm information from the ventilator not current: alarm page 1 unreadable; watch the ventilator itself', 'medium', null],
     ]);
     expect(ctx.counter('parse_errors')).toBe(1);
     expect(warnings(ctx).find((l) => /alarm page/.test(String(l.msg)))).toMatchObject({ device: 'v1', page: 1 });
     // Read again: the alarm starts again, as after a lost link.
     link.arrive(encodeResponse(CMD.ALARMS_CP1, alarmRecord(25, '10', 'PAW HIGH')));
-    expect(phases(ctx).at(-1)).toEqual(['start', 'PAW HIGH', 'high', null]);
+    expect(phases(ctx).slice(-2)).toEqual([
+      ['start', 'PAW HIGH', 'high', null],
+      ['end', 'Alarm information from the ventilator not current: alarm page 1 unreadable; watch the ventilator itself', 'medium', null],
+    ]);
+  });
+});
+
+describe('an alarm page that stays unreadable, a new alarm whose priority does not read (rv72 H1, L1)', () => {
+  const NOT_CURRENT = 'Alarm information from the ventilator not current: alarm page 1 unreadable; watch the ventilator itself';
+
+  it('keeps a medium technical alarm and a health note while the page stays unreadable, and ends them at the next page that reads', async () => {
+    const { ctx, link } = await tap();
+    link.arrive(encodeResponse(CMD.ALARMS_CP1, alarmRecord(25, '10', 'PAW HIGH')));
+    // The device lists PAW HIGH and a new DISCONNECT, but each page is a byte too long: it cannot be cut into records.
+    const padded = encodeResponse(CMD.ALARMS_CP1, alarmRecord(25, '10', 'PAW HIGH') + alarmRecord(31, '9A', 'DISCONNECT') + ' ');
+    for (let i = 0; i < 10; i++) link.arrive(padded);
+    expect(phases(ctx)).toEqual([
+      ['start', 'PAW HIGH', 'high', null],
+      ['end', 'PAW HIGH', 'high', 'link-lost'],
+      ['start', NOT_CURRENT, 'medium', null], // once, not at every cycle
+    ]);
+    expect(ctx.alarms().at(-1)).toMatchObject({ category: 'technical', alarmId: 'v1:alarm-page-1-not-current' });
+    expect(driver?.health().detail).toMatch(/alarm page 1 unreadable for \d+ s/);
+    expect(ctx.counter('parse_errors')).toBe(10);
+    // It reads again: its alarms start, the technical alarm ends (ended by the device: the information is current).
+    link.arrive(encodeResponse(CMD.ALARMS_CP1, alarmRecord(25, '10', 'PAW HIGH') + alarmRecord(31, '9A', 'DISCONNECT')));
+    expect(phases(ctx).slice(3)).toEqual([
+      ['start', 'PAW HIGH', 'high', null],
+      ['start', 'DISCONNECT', 'high', null],
+      ['end', NOT_CURRENT, 'medium', null],
+    ]);
+    expect(driver?.health().detail).not.toMatch(/unreadable/);
+    expect(ctx.logs.find((l) => /alarm page 1 readable again/.test(String(l.msg)))).toMatchObject({ level: 30, device: 'v1', page: 1 });
+  });
+
+  it('ends the technical alarm as link-lost when the line goes silent', async () => {
+    const { ctx, link } = await tap({ silenceMs: 150 });
+    link.arrive(encodeResponse(CMD.ALARMS_CP2, alarmRecord(15, '31', 'O2 CYL LOW').slice(0, 14)));
+    expect(phases(ctx)).toEqual([['start', NOT_CURRENT.replace('page 1', 'page 2'), 'medium', null]]);
+    await waitFor('silent', () => ctx.alarms().length === 2);
+    expect(phases(ctx).at(-1)).toEqual(['end', NOT_CURRENT.replace('page 1', 'page 2'), 'medium', 'link-lost']);
+  });
+
+  it('raises a new alarm whose priority byte does not read (its code does) at medium, with a note, and says so in the log', async () => {
+    const { ctx, link } = await tap();
+    for (let i = 0; i < 20; i++) link.arrive(encodeResponse(CMD.ALARMS_CP1, `\x7f9A${'DISCONNECT'.padEnd(12)}`));
+    expect(phases(ctx)).toEqual([['start', 'DISCONNECT (priority could not be read: shown as medium)', 'medium', null]]);
+    expect(ctx.counter('alarm_records_rejected')).toBe(20);
+    const raised = warnings(ctx).filter((l) => /^medibus alarm 9A on page 1 raised at medium priority/.test(String(l.msg)));
+    expect(raised).toHaveLength(1);
+    expect(raised[0]).toMatchObject({ device: 'v1', page: 1, code: '9A' });
+    // Its priority reads again: re-sent at once with it; then gone: an ordinary end.
+    link.arrive(encodeResponse(CMD.ALARMS_CP1, alarmRecord(31, '9A', 'DISCONNECT')));
+    link.arrive(encodeResponse(CMD.ALARMS_CP1, ''));
+    expect(phases(ctx).slice(1)).toEqual([
+      ['continue', 'DISCONNECT', 'high', null],
+      ['end', 'DISCONNECT', 'high', null],
+    ]);
   });
 });
 

@@ -1,6 +1,7 @@
 // The `medibus` driver: Dräger Medibus / Medibus.X over RS-232 (Evita, V500, Apollo, Primus, Zeus,
 // Fabius). Talks the host side of the protocol (or only listens), and emits readings, alarms,
 // realtime curves and device status. See README.md.
+import { performance } from 'node:perf_hooks';
 import type { DriverContext, DriverFactory, Driver } from '../types.js';
 import type { DeviceState } from '../../agent/model/reading.js';
 import { serialDeviceClaims } from '../serial/claims.js';
@@ -25,7 +26,12 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
 
   constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now) {
     super(plan, ctx, 'medibus', linkFactory, clock);
-    this.alarms = new AlarmTracker(this.origin, plan.alarmPriority, plan.alarmRepeatMs);
+    this.alarms = new AlarmTracker(this.origin, plan.alarmPriority, plan.alarmRepeatMs, (page, r) =>
+      ctx.log.warn(
+        { device: plan.id, page, code: r.codeChars, record: r.record },
+        `medibus alarm ${r.codeChars} on page ${page} raised at medium priority: its priority byte could not be read (${r.reason})`,
+      ),
+    );
     this.waves = new WaveformBuffer(this.origin);
     this.medibus = new MedibusSession(plan, {
       write: (b) => this.link.write(b),
@@ -37,6 +43,14 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
 
   protected get session(): MedibusSession {
     return this.medibus;
+  }
+
+  /** Elapsed time only (how long a page has been unreadable): monotonic, so a wall-clock step does not skew it. */
+  private readonly mono: () => number = () => performance.now();
+
+  protected override healthDetail(): string {
+    const pages = this.alarms.unreadablePages.map(([p, since]) => `alarm page ${p} unreadable for ${Math.round((this.mono() - since) / 1000)} s`);
+    return pages.length ? `${super.healthDetail()}; alarm information from the ventilator not current (${pages.join(', ')})` : super.healthDetail();
   }
 
   protected sessionOnline(state: string): boolean {
@@ -100,12 +114,18 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       case 'limits':
         this.emit(limitReadings(o_, o.page, o.bound, o.records, now, this.plan.codeProfile));
         return;
-      case 'alarms':
+      case 'alarms': {
+        const since = this.alarms.unreadableSince(o.page);
         this.emit(this.alarms.update(o.page, o.records, now, o.rejected));
+        if (since !== undefined) {
+          const afterS = Math.round((this.mono() - since) / 1000);
+          this.ctx.log.info({ device: this.plan.id, page: o.page, afterS }, `medibus alarm page ${o.page} readable again after ${afterS} s: its technical alarm "not current" ends`);
+        }
         return;
+      }
       case 'alarm-page-unreadable':
-        // Not known to have ended, nor to go on: ended as link-lost, as when the device stops answering.
-        this.emit(this.alarms.endPage(o.page, now));
+        // Not known to have ended, nor to go on: ended as link-lost, and a technical alarm stands until a page reads.
+        this.emit(this.alarms.pageUnreadable(o.page, now, this.mono()));
         return;
       case 'text':
         // Every time it is read, like any value: the display marks a value stale by its last reading (review rv67 M3).

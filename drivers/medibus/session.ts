@@ -434,7 +434,8 @@ export class MedibusSession {
   /**
    * An alarm page, record by record: the records that read are handed on, each one that does not is counted and logged
    * with where and what (it may hide an alarm). A page that cannot be cut into records is handed on as unreadable, so
-   * that the alarms it held end as link-lost rather than stay as they were (review rv67 H1).
+   * that the alarms it held end as link-lost rather than stay as they were (review rv67 H1) and a technical alarm
+   * says the page is not current until one reads (review rv72 H1).
    */
   private alarmPage(code: number, page: 1 | 2 | 3, data: Buffer): void {
     let parsed: AlarmPage;
@@ -444,14 +445,14 @@ export class MedibusSession {
       if (!(err instanceof MedibusParseError)) throw err;
       this.hooks.count('parse_errors');
       const fields = { command: commandName(code), page, bytes: data.length, error: err.message };
-      this.repeated(this.alarmPageLog, 'parse_errors', `medibus alarm page ${page} cannot be read: its alarms are ended as link-lost`, fields);
+      this.repeated(this.alarmPageLog, 'parse_errors', `medibus alarm page ${page} cannot be read: its alarms are ended as link-lost and a technical alarm "not current" stands until a page reads`, fields);
       this.hooks.output({ type: 'alarm-page-unreadable', page, detail: err.message });
       return;
     }
     for (const r of parsed.rejected) {
       this.hooks.count('alarm_records_rejected');
       if (!this.rejectedAlarmLog.open(`${page}|${r.record}`, this.hooks.now?.() ?? Date.now())) continue;
-      this.hooks.log('warn', `medibus alarm record rejected: ${r.reason}; the other records of the page are used (counted as alarm_records_rejected; the same record is logged again at most every 10 min)`, {
+      this.hooks.log('warn', `medibus alarm record rejected: ${r.reason}; the other records of the page are used; if its code reads, its alarm is kept, or raised at medium priority when new (counted as alarm_records_rejected; the same record is logged again at most every 10 min)`, {
         command: commandName(code),
         page,
         offset: r.offset,
