@@ -7,7 +7,7 @@ import { IntellivueDriver } from './index.js';
 import { buildPlan } from './options.js';
 import { MOC, RORLS, encodeAbort, encodeAssociationAccept } from './protocol/index.js';
 import { SIM_ALARMS } from './simulator.js';
-import { ACCEPT_ALL, alarmMonitor, fastOptions, mdsCreate, memDriver, pollResult, rig, type MemLink, type Rig } from './test-support.js';
+import { ACCEPT_ALL, alarmMonitor, fastOptions, mdsCreate, memDriver, pollResult, rig, MemLink, type Rig } from './test-support.js';
 
 let r: Rig | undefined;
 let driver: IntellivueDriver | undefined;
@@ -37,7 +37,7 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
     r.sim.setAlarms([SIM_ALARMS.hrHigh]);
     const ctx = fakeContext();
     let skew = 0;
-    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { waves: { enabled: false } })), ctx, undefined, () => Date.now() + skew);
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { waves: { enabled: false } })), ctx, undefined, Date.now, () => performance.now() + skew);
     await driver.start();
     await waitFor('HR High', () => brief(ctx).includes('start:**HR High'));
     // From now on the monitor ignores the next alarm polls (numerics answered as before); at the monitor HR High
@@ -47,7 +47,8 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
     sim.setAlarms([SIM_ALARMS.apnea]);
     await waitFor('an alarm poll dropped', () => sim.received.includes('poll:54 dropped'));
     await new Promise((res) => setTimeout(res, 50)); // an answer to the poll before, if still on the line, has come
-    // The bound for a 200 ms poll interval is 10 s (3 intervals, at least 10 s): the driver's clock jumps past it.
+    // The bound for a 200 ms poll interval is 10 s (3 intervals, at least 10 s): the driver's monotonic clock jumps
+    // past it, as if the polls had been dropped for 11 s.
     skew = 11_000;
     let health = '';
     await waitFor('the technical alarm "not current"', () => {
@@ -90,7 +91,7 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
 
   it('a P list that cannot be read while the T list can: the P alarms end (link-lost) after the bound, with the technical alarm', async () => {
     let skew = 0;
-    const m = await memDriver({}, undefined, () => Date.now() + skew);
+    const m = await memDriver({}, undefined, Date.now, () => performance.now() + skew);
     driver = m.driver;
     const { link, ctx } = m;
     let id = await nextAlarmPoll(link);
@@ -100,11 +101,75 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
     link.rx(pollResult(id, AL_MON, [alarmMonitor(bad, [])]));
     // 11 s on (the bound is 10 s), the T list still comes, the P list still cannot be read.
     id = await nextAlarmPoll(link, id);
-    skew = 11_000; // and the answer in the same turn, before the driver looks at its lists
+    skew = 11_000; // the monotonic clock; and the answer in the same turn, before the driver looks at its lists
     link.rx(pollResult(id, AL_MON, [alarmMonitor(bad, [])]));
     await waitFor('the technical alarm', () => ctx.alarms().some((a) => NOT_CURRENT.test(a.text)));
     expect(brief(ctx)).toEqual(['start:**HR High', 'end:**HR High (link-lost)', expect.stringMatching(/^start:Alarm information from the monitor not current/)]);
     expect(driver.health().detail).toMatch(/alarm lists from the monitor not current \(patient: none read for 1\d s\)/);
+  });
+
+  it('the wall clock steps 11 s forward while every poll is answered: no alarm ends, no "not current" (review rv72 M1)', async () => {
+    let skew = 0;
+    const m = await memDriver({}, undefined, () => Date.now() + skew);
+    driver = m.driver;
+    const { link, ctx } = m;
+    let id = await nextAlarmPoll(link);
+    link.rx(pollResult(id, AL_MON, [alarmMonitor([HR_HIGH])]));
+    // A linked answer whose clock steps between its parts: still one whole answer.
+    id = await nextAlarmPoll(link, id);
+    link.rx(pollResult(id, AL_MON, [alarmMonitor([HR_HIGH])], { linked: { state: RORLS.FIRST, count: 1 } }));
+    skew = 11_000; // NTP corrects the clock; nothing is dropped
+    link.rx(pollResult(id, AL_MON, [alarmMonitor([SPO2_LOW])], { linked: { state: RORLS.LAST, count: 2 } }));
+    expect(brief(ctx)).toEqual(['start:**HR High', 'start:**SpO2 Low']);
+    // Every alarm poll answered for a while after the step; the driver's check runs every 200 ms.
+    for (let i = 0; i < 3; i++) {
+      id = await nextAlarmPoll(link, id);
+      link.rx(pollResult(id, AL_MON, [alarmMonitor([HR_HIGH, SPO2_LOW])]));
+    }
+    await new Promise((res) => setTimeout(res, 450));
+    expect(brief(ctx)).toEqual(['start:**HR High', 'start:**SpO2 Low']);
+    expect(driver.health().detail).not.toMatch(/not current/);
+  });
+
+  it('listen-only: the bound follows the gaps seen between the other host\'s reads of a list (review rv72 M2)', async () => {
+    let mono = 0;
+    const link = new MemLink();
+    const ctx = fakeContext('mem');
+    driver = new IntellivueDriver(buildPlan(fastOptions('/dev/null', { waves: { enabled: false }, listenOnly: true })), ctx, () => link, Date.now, () => mono);
+    await driver.start();
+    link.rx(encodeAssociationAccept(ACCEPT_ALL));
+    link.rx(mdsCreate());
+    const notCurrent = () => ctx.alarms().filter((a) => NOT_CURRENT.test(a.text)).map((a) => a.phase);
+    const tick = () => new Promise((res) => setTimeout(res, 450)); // the driver's check runs every 200 ms
+    // The other host polls the alarm monitor every 12 s, every poll answered.
+    const readAt = async (t: number) => {
+      mono = t;
+      link.rx(pollResult(7, AL_MON, [alarmMonitor([HR_HIGH])]));
+      await tick();
+    };
+    await readAt(0);
+    // Until a second read, the bound is max(3 x pollIntervalMs, 10 s): 11 s without a read is too long.
+    mono = 11_000;
+    await tick();
+    expect(notCurrent()).toEqual(['start']);
+    await readAt(12_000);
+    expect(notCurrent()).toEqual(['start', 'end']);
+    // From then on 3 x the longest recent gap (36 s): a read every 12 s is current.
+    for (let t = 24_000; t <= 60_000; t += 12_000) {
+      mono = t - 1000;
+      await tick();
+      await readAt(t);
+    }
+    expect(notCurrent()).toEqual(['start', 'end']);
+    // The other host stops reading alarms: not current once 36 s have gone by without a read.
+    mono = 60_000 + 35_000;
+    await tick();
+    expect(notCurrent()).toEqual(['start', 'end']);
+    mono = 60_000 + 36_500;
+    await tick();
+    expect(notCurrent()).toEqual(['start', 'end', 'start']);
+    expect(ctx.alarms().at(-1)?.text).toMatch(/not been read for over 36 s/);
+    expect(brief(ctx).filter((b) => /HR High/.test(b))).toEqual(['start:**HR High', 'end:**HR High (link-lost)', 'start:**HR High', 'end:**HR High (link-lost)']);
   });
 });
 

@@ -3,6 +3,7 @@
 //   what is held: a part holds only some objects, so taken alone it would end the alarms of the others.
 // - AlarmListWatch times when each list (P, T) was last read: a list the monitor stops sending, answers with an error or
 //   sends unreadable is not held as current for ever.
+// The times given to both are monotonic (review rv72 M1): a step of the wall clock must not age a list or an answer.
 import type { AlarmList } from './alarms.js';
 import type { AlarmListName, AlarmLists } from './observations.js';
 import { RORLS, type LinkedId } from './protocol/index.js';
@@ -14,6 +15,13 @@ import { RORLS, type LinkedId } from './protocol/index.js';
 export function alarmListsStaleAfterMs(pollIntervalMs: number): number {
   return Math.max(3 * pollIntervalMs, 10_000);
 }
+
+/** Listen-only: the bound is this many times the longest recent gap between the other host's reads of a list, … */
+const GAP_FACTOR = 3;
+/** … over the last this many gaps (so one long stall raises the bound only for a few reads), … */
+const GAPS_KEPT = 5;
+/** … and at least this long. */
+const MIN_BOUND_MS = 10_000;
 
 const NAMES: AlarmListName[] = ['patient', 'technical'];
 
@@ -74,6 +82,14 @@ export class AlarmListWatch {
   /** When each list was last read (or the watch began); null: not watched. */
   private readonly lastRead: Record<AlarmList, number | null> = { P: null, T: null };
   private readonly stale = new Set<AlarmList>();
+  /** Listen-only: the last gaps between two reads of each list. */
+  private readonly gaps: Record<AlarmList, number[]> = { P: [], T: [] };
+
+  /**
+   * @param fromGaps listen-only: the polls are the other host's, at its own period, so each list's bound comes from
+   * the gaps seen between its reads (review rv72 M2) rather than from our poll interval.
+   */
+  constructor(private readonly fromGaps = false) {}
 
   /** Polling began at `now`: both lists are due from now on. */
   start(now: number): void {
@@ -87,6 +103,9 @@ export class AlarmListWatch {
     this.lastRead.P = null;
     this.lastRead.T = null;
     this.stale.clear();
+    // The next association may be another host's, polling at another period.
+    this.gaps.P = [];
+    this.gaps.T = [];
   }
 
   /**
@@ -94,16 +113,28 @@ export class AlarmListWatch {
    * True when this makes the lists current again after some were stale.
    */
   read(list: AlarmList, now: number): boolean {
+    const last = this.lastRead[list];
+    if (this.fromGaps && last !== null) this.gaps[list] = [...this.gaps[list], now - last].slice(-GAPS_KEPT);
     this.lastRead[list] = now;
     return this.stale.delete(list) && this.stale.size === 0;
   }
 
-  /** Lists unread for longer than `boundMs` at `now` that were not stale yet (each is returned once, until read). */
-  check(now: number, boundMs: number): AlarmList[] {
+  /**
+   * How long `list` may go unread: `baseMs` (from our poll interval) when polling, or in listen-only mode until two
+   * reads of it were seen; then max(10 s, 3 × the longest of its last 5 gaps).
+   */
+  boundMs(list: AlarmList, baseMs: number): number {
+    const gaps = this.gaps[list];
+    if (!this.fromGaps || gaps.length === 0) return baseMs;
+    return Math.max(MIN_BOUND_MS, GAP_FACTOR * Math.max(...gaps));
+  }
+
+  /** Lists unread for longer than their bound (`boundMs`) at `now` that were not stale yet (each returned once, until read). */
+  check(now: number, baseMs: number): AlarmList[] {
     const out: AlarmList[] = [];
     for (const list of ['P', 'T'] as const) {
       const at = this.lastRead[list];
-      if (at === null || this.stale.has(list) || now - at <= boundMs) continue;
+      if (at === null || this.stale.has(list) || now - at <= this.boundMs(list, baseMs)) continue;
       this.stale.add(list);
       out.push(list);
     }

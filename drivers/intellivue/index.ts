@@ -35,12 +35,24 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
   /** The alarm lists of linked answers, gathered part by part. */
   private readonly alarmAnswers: AlarmAnswers;
   /** When each alarm list was last read: one not read for too long is not held as current (review rv66 H1). */
-  private readonly alarmLists = new AlarmListWatch();
+  private readonly alarmLists: AlarmListWatch;
   private readonly staleLog = new RepeatLog(REPEAT_LOG_EVERY_MS);
   private staleTimer: NodeJS.Timeout | undefined;
 
-  constructor(plan: IntellivuePlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, now: () => number = Date.now) {
+  /**
+   * @param now the wall clock: event time stamps only.
+   * @param mono a monotonic clock (ms) for the alarm-list timing, which a step of the wall clock (NTP at boot, an admin
+   * setting the time) must not end or delay (review rv72 M1).
+   */
+  constructor(
+    plan: IntellivuePlan,
+    ctx: DriverContext,
+    linkFactory: LinkFactory = defaultLink,
+    now: () => number = Date.now,
+    private readonly mono: () => number = () => performance.now(),
+  ) {
     super(plan, ctx, 'intellivue', linkFactory, now);
+    this.alarmLists = new AlarmListWatch(plan.listenOnly);
     this.clock = new DeviceClock(plan.utcOffsetMinutes);
     this.alarms = new AlarmTracker(this.origin, plan.alarmRepeatMs);
     this.decoder = new ObservationDecoder(this.origin, this.clock);
@@ -82,7 +94,7 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
   protected override healthDetail(): string {
     const offset = this.clock.offsetMs === null ? '' : `; monitor clock ${this.clock.offsetMs >= 0 ? '+' : ''}${Math.round(this.clock.offsetMs / 100) / 10} s vs gateway`;
     const s = this.alarmLists.staleness;
-    const stale = s ? `; alarm lists from the monitor not current (${s.lists.map((l) => LIST_NAMES[l]).join(', ')}: none read for ${Math.round((this.now() - s.since) / 1000)} s)` : '';
+    const stale = s ? `; alarm lists from the monitor not current (${s.lists.map((l) => LIST_NAMES[l]).join(', ')}: none read for ${Math.round((this.mono() - s.since) / 1000)} s)` : '';
     return `${super.healthDetail()}${stale}${offset}`;
   }
 
@@ -92,13 +104,14 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
 
   private onOutput(o: SessionOutput): void {
     const now = this.now();
+    const mono = this.mono();
     switch (o.type) {
       case 'state':
         // Debug: the device's status changes this makes are logged (once per trouble) by setStatus.
         this.ctx.log.debug({ device: this.plan.id, state: o.state }, o.detail);
         // Polling: both alarm lists are due from now on. Listening: each is watched from its first answer (the other
         // host may not poll alarms at all).
-        if (o.state === 'polling') this.alarmLists.start(now);
+        if (o.state === 'polling') this.alarmLists.start(mono);
         if (o.state === 'polling' || o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'refused') this.setStatus('error', o.detail);
         else if ((o.state === 'associating' || o.state === 'awaiting-mds') && this.status !== 'offline') this.setStatus('connecting', o.detail);
@@ -122,11 +135,11 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
         for (const p of d.problems) this.problem(p, o.invokeId);
         const events: DriverEvent[] = [...d.numerics, ...d.waves];
         // Compared with what is held only as a whole answer: every part of a linked one, no part lost.
-        const lists = this.alarmAnswers.add(o.invokeId, o.linked, d.alarms, now);
+        const lists = this.alarmAnswers.add(o.invokeId, o.linked, d.alarms, mono);
         if (lists) {
           const t = d.deviceTime ?? now;
-          if (lists.patient) events.push(...this.alarms.update('P', lists.patient, t, now, d.deviceTime), ...this.listRead('P', now));
-          if (lists.technical) events.push(...this.alarms.update('T', lists.technical, t, now, d.deviceTime), ...this.listRead('T', now));
+          if (lists.patient) events.push(...this.alarms.update('P', lists.patient, t, now, d.deviceTime), ...this.listRead('P', mono));
+          if (lists.technical) events.push(...this.alarms.update('T', lists.technical, t, now, d.deviceTime), ...this.listRead('T', mono));
           // Demo or test alarms are withheld (one technical alarm says so): counted, so that it shows in the metrics.
           const withheld = this.alarms.takeWithheld();
           if (withheld > 0) this.ctx.count('alarms_demo_withheld', withheld);
@@ -155,13 +168,13 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
     }
   }
 
-  /** A list was read: when that makes the alarm information current again, the technical alarm ends. */
-  private listRead(list: AlarmList, now: number): DriverEvent[] {
+  /** A list was read (at `mono`): when that makes the alarm information current again, the technical alarm ends. */
+  private listRead(list: AlarmList, mono: number): DriverEvent[] {
     const stale = this.alarmLists.staleness;
-    if (!this.alarmLists.read(list, now)) return [];
-    const after = stale ? Math.round((now - stale.since) / 1000) : 0;
+    if (!this.alarmLists.read(list, mono)) return [];
+    const after = stale ? Math.round((mono - stale.since) / 1000) : 0;
     this.ctx.log.info({ device: this.plan.id, list: LIST_NAMES[list], afterS: after }, `intellivue: alarm lists from the monitor current again after ${after} s`);
-    return this.alarms.notCurrent(false, '', now);
+    return this.alarms.notCurrent(false, '', this.now());
   }
 
   /**
@@ -171,16 +184,18 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
    */
   private checkAlarmLists(): void {
     const now = this.now();
-    const boundMs = alarmListsStaleAfterMs(this.intellivue.pollIntervalMs);
-    const newly = this.alarmLists.check(now, boundMs);
+    const baseMs = alarmListsStaleAfterMs(this.intellivue.pollIntervalMs);
+    const newly = this.alarmLists.check(this.mono(), baseMs);
     if (newly.length === 0) return;
+    const boundMs = Math.max(...newly.map((l) => this.alarmLists.boundMs(l, baseMs)));
     const events: DriverEvent[] = [];
     for (const list of newly) events.push(...this.alarms.endList(list, now));
     const text = `Alarm information from the monitor not current: its alarm lists have not been read for over ${Math.round(boundMs / 1000)} s; watch the monitor itself`;
     const started = this.alarms.notCurrent(true, text, now);
     events.push(...started);
     const names = newly.map((l) => LIST_NAMES[l]).join(' and ');
-    const fields = { device: this.plan.id, lists: newly.map((l) => LIST_NAMES[l]), boundMs, pollIntervalMs: this.intellivue.pollIntervalMs };
+    // Listen-only, the bound comes from the other host's read gaps once two reads of a list were seen.
+    const fields = { device: this.plan.id, lists: newly.map((l) => LIST_NAMES[l]), boundMs, pollIntervalMs: this.intellivue.pollIntervalMs, listenOnly: this.plan.listenOnly };
     if (started.length > 0) {
       const line = this.staleLog.hit(now);
       const msg = `intellivue: alarm information from the monitor not current: no ${names} alarm list read for over ${boundMs} ms (alarm polls dropped or refused, or lists unreadable: see polls_unanswered, remote_errors, attribute_parse_errors); its alarms are ended and a technical alarm raised`;

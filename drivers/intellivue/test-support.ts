@@ -160,16 +160,17 @@ export function pollResult(
 
 /**
  * A driver (fastOptions, waves off unless `extra` says) on a MemLink; associated and polling unless `accept` is null.
- * `now` is the driver's clock.
+ * `now` is the driver's wall clock, `mono` its monotonic clock (the alarm-list timing).
  */
 export async function memDriver(
   extra: Partial<IntellivueOptions> = {},
   accept: AssociationParams | null = ACCEPT_ALL,
   now: () => number = Date.now,
+  mono: () => number = () => performance.now(),
 ): Promise<{ link: MemLink; ctx: FakeContext; driver: IntellivueDriver }> {
   const link = new MemLink();
   const ctx = fakeContext('mem');
-  const driver = new IntellivueDriver(buildPlan(fastOptions('/dev/null', { waves: { enabled: false }, ...extra })), ctx, () => link, now);
+  const driver = new IntellivueDriver(buildPlan(fastOptions('/dev/null', { waves: { enabled: false }, ...extra })), ctx, () => link, now, mono);
   await driver.start();
   await waitFor('association request', () => link.sent.some((m) => m.kind === 'association'));
   if (accept) {
