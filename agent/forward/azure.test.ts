@@ -87,3 +87,27 @@ describe('AzureIotTransport twin session', () => {
     await transport.disconnect();
   });
 });
+
+describe('AzureIotTransport recycle', () => {
+  it('tells the disconnect listeners the connection was recycled by the agent, not lost (review rv73 M3)', async () => {
+    const client = Object.assign(new EventEmitter(), {
+      setRetryPolicy: () => undefined,
+      setOptions: async () => undefined,
+      open: async () => undefined,
+      close: async () => undefined,
+      onDeviceMethod: () => undefined,
+      getTwin: () => new Promise(() => undefined),
+    });
+    const Ctor = AzureIotTransport as unknown as new (mode: string, create: () => Promise<unknown>, description: string, identity: string, ca: undefined) => AzureIotTransport;
+    const transport = new Ctor('device', async () => client, 'fake device', 'dev', undefined);
+    let session: ControlSession | null = null;
+    transport.setControl({ methodNames: [], connected: (s) => void (session = s), desiredPatch: () => undefined, method: async () => ({ status: 200, payload: null }) });
+    const seen: (Error | undefined)[] = [];
+    transport.onDisconnect((err) => seen.push(err));
+    await transport.connect();
+    session!.recycle('twin read failed: no answer');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ message: 'twin read failed: no answer', recycled: true });
+    await transport.disconnect();
+  });
+});

@@ -60,7 +60,10 @@ export interface HubTransport {
   /** Resolves when the hub acknowledged the message (MQTT PUBACK). */
   send(message: OutgoingMessage): Promise<void>;
   disconnect(): Promise<void>;
-  /** Called when an established connection is lost. */
+  /**
+   * Called when an established connection is lost. An error with `recycled: true` means the agent closed it itself
+   * (ControlSession.recycle), not the hub.
+   */
   onDisconnect(listener: (err: Error | undefined) => void): void;
   /** Optional: module twin and direct methods on every connection (agent/control). */
   setControl?(handler: ControlHandler, opts?: { twinTimeoutMs?: number }): void;
@@ -370,7 +373,9 @@ export class AzureIotTransport implements HubTransport {
         end(new Error(reason));
         client.removeAllListeners();
         void client.close().catch(() => undefined);
-        for (const l of self.listeners) l(new Error(reason));
+        // Marked: the agent closed it, not the hub (the forwarder reconnects at once, no drop counted; review rv73 M3).
+        const err = Object.assign(new Error(reason), { recycled: true });
+        for (const l of self.listeners) l(err);
       },
     };
     handler.connected(session);

@@ -34,6 +34,9 @@ class ScriptedTransport implements HubTransport {
   kick() {
     this.listener?.(new Error('connection to the hub lost'));
   }
+  listenerOf() {
+    return this.listener;
+  }
 }
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
@@ -220,9 +223,9 @@ describe('Forwarder', () => {
     let first = true;
     t.send = async (m) => {
       if (first) {
+        // A failed send, not a drop of the fresh connection (that would keep downSince until a connection holds).
         first = false;
-        t.drop();
-        throw new Error('connection lost before PUBACK');
+        throw new Error('no PUBACK');
       }
       return realSend(m);
     };
@@ -346,31 +349,152 @@ describe('Forwarder', () => {
     box.close();
   });
 
-  it('a connection that delivered, or held a minute, and then drops is reconnected at once, not counted as a failure', async () => {
+  it('data flowing while the hub kicks each connection after one delivery: the delay grows, connects stay few, downSince stays set (review rv73 M1)', async () => {
+    vi.useFakeTimers();
+    try {
+      const box = new Outbox(':memory:');
+      const t = new ScriptedTransport();
+      const cap = captureLog();
+      const metrics = new Metrics();
+      // A second gateway with the same identity connects a few ms after each delivery, and the hub closes this one.
+      const realSend = t.send.bind(t);
+      t.send = async (m) => {
+        await realSend(m);
+        setTimeout(() => t.kick(), 5);
+      };
+      const f = new Forwarder(box, t, { ...opts, batchDelayMs: 200, retry: { initialDelayMs: 1000, maxDelayMs: 60_000 } }, cap.log, metrics);
+      let n = 0;
+      const feeder = setInterval(() => {
+        box.append([rec(n++)]);
+        f.notify();
+      }, 100);
+      f.start();
+      let downAlways = true;
+      let firstDrop = false;
+      for (let ms = 0; ms < 10_000; ms += 50) {
+        await vi.advanceTimersByTimeAsync(50);
+        if (metrics.get('forward_retries_total', { reason: 'dropped' }) > 0) firstDrop = true;
+        if (firstDrop && f.getStatus().downSince === null) downAlways = false;
+      }
+      const mid = t.connects;
+      for (let ms = 0; ms < 10_000; ms += 50) {
+        await vi.advanceTimersByTimeAsync(50);
+        if (firstDrop && f.getStatus().downSince === null) downAlways = false;
+      }
+      clearInterval(feeder);
+      const stopped = f.stop();
+      await vi.advanceTimersByTimeAsync(100);
+      await stopped;
+      // Delays of 0.5-1, 1-2, 2-4, 4-8, 8-16 s: about 5 connects in the first 10 s, at most 2 in the next.
+      expect(mid).toBeLessThanOrEqual(7);
+      expect(t.connects - mid).toBeLessThanOrEqual(2);
+      const drops = cap.lines.filter((l) => l.reason === 'dropped').map((l) => l.attempt as number);
+      expect(drops.slice(0, 4)).toEqual([1, 2, 3, 4]);
+      expect(cap.lines.filter((l) => l.msg === 'hub connection lost; data stays in the store')).toEqual([]);
+      expect(metrics.get('forward_retries_total', { reason: 'unreachable' })).toBe(0);
+      expect(downAlways).toBe(true);
+      box.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a send in flight when a short-lived connection drops is counted as dropped, not unreachable (review rv73 L1)', async () => {
     const box = new Outbox(':memory:');
     const t = new ScriptedTransport();
     const cap = captureLog();
     const metrics = new Metrics();
-    // A backoff would be seen: the first delay is 5-10 s.
+    let kicked = false;
+    t.send = async () => {
+      if (!kicked) {
+        kicked = true;
+        await new Promise((r) => setTimeout(r, 5)); // in flight
+        t.kick(); // the drop is seen first, then the send fails
+        throw new Error('socket closed');
+      }
+      await new Promise(() => undefined);
+    };
+    box.append([rec(1, 'alarms')]);
     const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 10_000, maxDelayMs: 20_000 } }, cap.log, metrics);
+    f.start();
+    await until(() => f.getStatus().state === 'backoff');
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(1);
+    expect(metrics.get('forward_retries_total', { reason: 'unreachable' })).toBe(0);
+    await f.stop();
+    box.close();
+  });
+
+  it('a connection that held a minute starts the delays over when it drops, so the next quick drop is attempt 1 (review rv73 M2)', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 4, maxDelayMs: 100_000 } }, cap.log, new Metrics());
+    t.up = false;
+    f.start();
+    await until(() => t.connects >= 6); // an outage: 6 refused connects
+    t.up = true;
+    await until(() => f.getStatus().state === 'connected');
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000); // an hour idle
+    try {
+      const c = t.connects;
+      t.kick(); // held an hour: reconnected at once
+      await until(() => t.connects === c + 1 && f.getStatus().state === 'connected');
+      t.kick(); // the new connection drops at once: the first failure of a new episode
+      await until(() => cap.lines.some((l) => l.reason === 'dropped'));
+    } finally {
+      clock.mockRestore();
+    }
+    const drop = cap.lines.find((l) => l.reason === 'dropped')!;
+    expect(drop).toMatchObject({ attempt: 1, level: 40 });
+    expect(drop.retryInMs as number).toBeLessThanOrEqual(4);
+    await f.stop();
+    box.close();
+  });
+
+  it('a recycle by the control plane is not a hub drop: reconnected at once, no identity hint, no downSince (review rv73 M3)', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 10_000, maxDelayMs: 20_000 } }, cap.log, metrics);
+    f.start();
+    await until(() => f.getStatus().state === 'connected');
+    t.listenerOf()?.(Object.assign(new Error('twin read failed: twin read: no answer within 15000 ms'), { recycled: true }));
+    await until(() => t.connects === 2 && f.getStatus().state === 'connected', 1000);
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(0);
+    expect(f.getStatus().downSince).toBeNull();
+    expect(cap.lines.filter((l) => /same device identity/.test(String(l.msg)))).toEqual([]);
+    await f.stop();
+    box.close();
+  });
+
+  it('a connection that held a minute, and then drops, is reconnected at once, not counted as a failure; one that delivered and dropped sooner is', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    // A backoff would be seen: the first delay is 0.5-1 s, the second 1-2 s.
+    const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 1000, maxDelayMs: 2000 } }, cap.log, metrics);
     f.start();
     box.append([rec(1, 'alarms')]);
     f.notify();
     await until(() => t.sent.length === 1);
-    t.kick();
-    await until(() => t.connects === 2, 1000);
-    // Idle for over a minute (the clock moved on), then dropped.
-    await until(() => f.getStatus().state === 'connected');
+    t.kick(); // delivered, but short-lived: a failed attempt
+    await until(() => f.getStatus().state === 'backoff', 1000);
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(1);
+    await until(() => t.connects === 2 && f.getStatus().state === 'connected', 3000);
+    // Idle for over a minute (the clock moved on), then dropped: a blip, made again at once.
     const realNow = Date.now.bind(Date);
     const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 61_000);
     try {
       t.kick();
-      await until(() => t.connects === 3, 1000);
+      await until(() => t.connects === 3, 300);
     } finally {
       clock.mockRestore();
     }
-    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(0);
-    expect(cap.lines.filter((l) => l.msg === 'hub connection lost; data stays in the store')).toHaveLength(2);
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(1);
+    expect(cap.lines.filter((l) => l.msg === 'hub connection lost; data stays in the store')).toHaveLength(1);
     await f.stop();
     box.close();
   });

@@ -86,10 +86,19 @@ export class Forwarder {
   private wakeTimer: NodeJS.Timeout | null = null;
   private connected = false;
   private failures = 0;
+  /**
+   * Connections in a row that ended before STABLE_CONNECTION_MS, delivered or not. Not reset by a delivery: two
+   * gateways with one identity each deliver before the other kicks them off (review rv73 M1). Only a connection
+   * that holds resets it; while it is above 0, a delivery does not end the outage (downSince).
+   */
+  private shortLived = 0;
   /** When the current connection was made; null while not connected. */
   private connectedAt: number | null = null;
-  /** Whether the current connection has delivered a message (with STABLE_CONNECTION_MS: it worked). */
+  private stableTimer: NodeJS.Timeout | null = null;
+  /** Whether the current connection has delivered a message. */
   private deliveredOnConnection = false;
+  /** The control plane recycled the current connection: sends failing with it are not a hub failure. */
+  private recycled = false;
   /** Messages sent and not yet settled, by id: at most maxInFlight, in the order they were sent. */
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly maxInFlight: number;
@@ -135,15 +144,27 @@ export class Forwarder {
     transport.onDisconnect((err) => {
       if (!this.connected) return;
       this.connected = false;
-      if (this.connectionWorked()) {
-        // It worked (delivered, or held a while): a drop like any network blip, reconnected at once.
-        this.log.warn({ hub: transport.description, err: err?.message }, 'hub connection lost; data stays in the store');
-      } else if (this.inFlight.size === 0 && !this.broken) {
-        // Closed before it worked, idle: a failure like a refused connect, or a hub that drops the connection (a
-        // second gateway with the same identity) would get a new one every few ms, without counter or alarm
-        // (review rv68 M1). With sends in flight, their failure does this.
-        this.broken = { err: err ?? new Error('connection to the hub lost'), what: 'connection', dropped: true };
+      if (this.connectionHeld()) {
+        // Held a while: the delays start over (what failed() did before; review rv73 M2).
+        this.failures = 0;
+        this.shortLived = 0;
       }
+      if ((err as { recycled?: unknown } | undefined)?.recycled === true) {
+        // The agent's own control plane closed it (an unanswered twin operation; it counts that itself): not a hub
+        // drop, made again at once (review rv73 M3). Sends failing with it are not a failure either.
+        this.recycled = true;
+        this.log.info({ hub: transport.description, err: err?.message }, 'connection recycled by the control plane; reconnecting');
+      } else if (this.connectedAt === null) {
+        // Held a while: a drop like any network blip, reconnected at once.
+        this.log.warn({ hub: transport.description, err: err?.message }, 'hub connection lost; data stays in the store');
+      } else {
+        // Ended before it held, whether it delivered or not: a failed attempt. A hub that drops the connection (a
+        // second gateway with the same identity) would otherwise get a new one every few ms (review rv68 M1, rv73
+        // M1). Sends in flight fail with it under the same reason (review rv73 L1).
+        this.shortLived += 1;
+        this.broken ??= { err: err ?? new Error('connection to the hub lost'), what: 'connection', dropped: true };
+      }
+      this.connectedAt = null;
       this.notify();
     });
   }
@@ -160,9 +181,13 @@ export class Forwarder {
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.stableTimer) clearTimeout(this.stableTimer);
     this.wake();
     await this.loop;
     this.loop = null;
+    // Again: a connect that was under way when stop() began may have set it.
+    if (this.stableTimer) clearTimeout(this.stableTimer);
+    this.stableTimer = null;
     await this.transport.disconnect().catch(() => undefined);
     this.connected = false;
     this.state = 'stopped';
@@ -261,10 +286,16 @@ export class Forwarder {
           // The failure count is not reset here but when a message is delivered: a hub that accepts the connection
           // and then closes it at each send (MQTT's answer to throttling or a refused message) must see the delay
           // grow, not a reconnect and resend of the window every half second.
-          this.connectedAt = Date.now();
+          const at = Date.now();
+          this.connectedAt = at;
           this.deliveredOnConnection = false;
+          this.recycled = false;
+          if (this.stableTimer) clearTimeout(this.stableTimer);
+          this.stableTimer = setTimeout(() => this.held(at), STABLE_CONNECTION_MS);
+          this.stableTimer.unref();
           // With nothing to send, the connection is all the evidence there is; otherwise the next acknowledgement is.
-          if (this.outbox.nothingToSend()) this.hubNotDown();
+          // Not while connections keep ending early: only one that holds ends that outage.
+          if (this.shortLived === 0 && this.outbox.nothingToSend()) this.hubNotDown();
         } catch (err) {
           await this.transport.disconnect().catch(() => undefined);
           await this.failed(err, 'connect');
@@ -400,8 +431,9 @@ export class Forwarder {
     } catch (err) {
       this.metrics.inc('forward_failures_total', { stream: m.stream });
       // The first failure breaks the connection: nothing more is sent on it; once the window has settled the
-      // loop backs off, reconnects and resends every unacknowledged message in order.
-      if (!this.broken) {
+      // loop backs off, reconnects and resends every unacknowledged message in order. After a recycle the loop
+      // reconnects at once and resends anyway.
+      if (!this.broken && !this.recycled) {
         this.broken = { err, what: `send ${m.id}` };
         this.connected = false;
         void this.transport.disconnect().catch(() => undefined);
@@ -421,7 +453,7 @@ export class Forwarder {
     }
     const now = Date.now();
     this.status.lastSuccessAt = now;
-    this.hubNotDown();
+    if (this.shortLived === 0) this.hubNotDown();
     this.status.sentMessages += 1;
     this.status.sentRecords += m.count;
     this.metrics.inc('forward_messages_total', { stream: m.stream });
@@ -460,30 +492,46 @@ export class Forwarder {
     );
   }
 
-  /** Whether the current connection delivered a message or stayed up STABLE_CONNECTION_MS. */
-  private connectionWorked(): boolean {
-    return this.deliveredOnConnection || (this.connectedAt !== null && Date.now() - this.connectedAt >= STABLE_CONNECTION_MS);
+  /** Whether the current connection stayed up STABLE_CONNECTION_MS (clears connectedAt if so). */
+  private connectionHeld(): boolean {
+    if (this.connectedAt === null || Date.now() - this.connectedAt < STABLE_CONNECTION_MS) return false;
+    this.connectedAt = null;
+    return true;
   }
 
-  /** `dropped`: the hub closed a connection before it worked (counted apart, and the log says what it may mean). */
+  /** The connection made at `at` is still up STABLE_CONNECTION_MS later: connections no longer end early. */
+  private held(at: number): void {
+    this.stableTimer = null;
+    if (!this.connected || this.connectedAt !== at || this.shortLived === 0) return;
+    this.shortLived = 0;
+    // An idle gateway has nothing else to end the outage with; one with a backlog needs a delivery on it.
+    if (this.deliveredOnConnection || this.outbox.nothingToSend()) this.hubNotDown();
+  }
+
+  /** `dropped`: the hub closed a connection before it held a minute (counted apart; the log says what it may mean). */
   private async failed(err: unknown, what: string, dropped = false): Promise<void> {
-    // A connection that stayed up a while before it dropped (idle, nothing to deliver) starts the delays over.
-    if (this.connectedAt !== null && Date.now() - this.connectedAt >= STABLE_CONNECTION_MS) this.failures = 0;
+    // A connection that stayed up a while before it failed (a send timing out after hours) starts the delays over.
+    if (this.connectionHeld()) {
+      this.failures = 0;
+      this.shortLived = 0;
+    }
     this.connectedAt = null;
-    this.failures += 1;
+    // A drop counts in shortLived (onDisconnect), which deliveries do not reset, so its delay grows.
+    if (!dropped) this.failures += 1;
+    const attempt = dropped ? this.shortLived : this.failures;
     this.status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
     this.status.downSince ??= Date.now();
     const reason = hubFailureOf(err);
     this.status.lastFailure = reason;
-    const delay = this.backoffMs();
+    const delay = this.backoffMs(attempt);
     this.state = 'backoff';
     this.metrics.inc('forward_retries_total', { reason: dropped ? 'dropped' : reason });
     // First failure and then every tenth at warn, so a long outage is visible without flooding the log.
-    const level = firstOrTenth(this.failures) ? 'warn' : 'debug';
+    const level = firstOrTenth(attempt) ? 'warn' : 'debug';
     this.log[level](
-      { hub: this.transport.description, err: this.status.lastError, reason: dropped ? 'dropped' : reason, attempt: this.failures, retryInMs: delay, backlog: this.backlog() },
+      { hub: this.transport.description, err: this.status.lastError, reason: dropped ? 'dropped' : reason, attempt, retryInMs: delay, backlog: this.backlog() },
       dropped
-        ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running)'
+        ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running; if it happens at each send, the hub may be throttling)'
         : reason === 'auth'
           ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
           : 'hub unreachable; keeping data in the store and retrying',
