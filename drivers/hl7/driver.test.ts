@@ -6,10 +6,10 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DriverEvent, NumericReading } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
-import { createHl7MllpDriver, hl7MllpFactory, type Hl7MllpDriver, type Hl7MllpOptions } from './index.js';
+import { createHl7MllpDriver, DEVICE_FORGET_MS, DEVICE_SILENT_MS, hl7MllpFactory, MAX_DEVICES_LISTED, type Hl7MllpDriver, type Hl7MllpOptions } from './index.js';
 import { MllpFramer, frame, parseMessage, str } from './protocol/index.js';
 
 /** `ack`: MSH-15 and MSH-16 as 'AL|NE'. The charset is in MSH-18 with or without them. */
@@ -174,6 +174,30 @@ describe('hl7-mllp driver over TCP', () => {
     expect(r.deviceTime).toBe(Date.UTC(2024, 0, 1, 11, 59, 59));
     expect(driver!.health().devices?.['0011223344556677']?.state).toBe('online');
   });
+
+  it('health lists a device silent after a minute without data and forgets it after a day; at most MAX_DEVICES_LISTED, the least recently heard going first', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    const eui = (i: number) => `AB${(i + 1).toString(16).toUpperCase().padStart(14, '0')}`;
+    const n = MAX_DEVICES_LISTED + 2;
+    for (let i = 0; i < n; i++) c.send(msg(`D${i}`).replace('0011223344556677', eui(i)));
+    await c.until(() => c.frames.length >= n, `${n} ACKs`, 30_000);
+    const listed = () => Object.keys(driver!.health().devices ?? {});
+    expect(listed()).toHaveLength(MAX_DEVICES_LISTED);
+    expect(listed()).not.toContain(eui(0));
+    expect(listed()).not.toContain(eui(1));
+    expect(driver!.health().devices?.[eui(n - 1)]?.state).toBe('online');
+    const t0 = Date.now();
+    const clock = vi.spyOn(Date, 'now');
+    try {
+      clock.mockReturnValue(t0 + DEVICE_SILENT_MS + 1000);
+      expect(driver!.health().devices?.[eui(n - 1)]).toMatchObject({ state: 'silent' });
+      clock.mockReturnValue(t0 + DEVICE_FORGET_MS + 1000);
+      expect(listed()).toEqual([]);
+    } finally {
+      clock.mockRestore();
+    }
+  }, 40_000);
 
   it('handles frames split byte by byte and several frames in one chunk, in order', async () => {
     const ctx = fakeCtx();

@@ -176,12 +176,25 @@ export interface Hl7MllpDriver extends Driver {
   address(): { address: string; port: number } | null;
 }
 
+/** Health lists a device as silent after this long without data, and forgets it after DEVICE_FORGET_MS. */
+export const DEVICE_SILENT_MS = 60_000;
+export const DEVICE_FORGET_MS = 24 * 3_600_000;
+/** Most devices listed in health (the least recently heard go first). */
+export const MAX_DEVICES_LISTED = 2000;
+
 export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext): Hl7MllpDriver {
   if (options.defaultTimeZone !== undefined && !isTimeZone(options.defaultTimeZone)) {
     throw new Error(`invalid hl7-mllp config: options.defaultTimeZone: "${options.defaultTimeZone}" is not a time zone this system knows (an IANA name, e.g. "Europe/Berlin")`);
   }
   if (options.tls) checkTlsFiles(options.tls);
+  // Devices heard from, by id → last receipt, oldest first (a device heard again moves to the end). Bounded: a network
+  // of monitors is pushed to the gateway, and ids that are never heard again would pile up for the life of the process.
   const devices = new Map<string, number>();
+  const noteDevice = (id: string, at: number): void => {
+    devices.delete(id);
+    devices.set(id, at);
+    if (devices.size > MAX_DEVICES_LISTED) devices.delete(devices.keys().next().value as string);
+  };
   const handler = new MessageHandler(
     ctx,
     {
@@ -193,7 +206,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
       ...(options.defaultTimeZone !== undefined && { defaultTimeZone: options.defaultTimeZone }),
       duplicateWindow: { maxEntries: options.duplicateWindow?.maxEntries ?? 10000, ttlMs: options.duplicateWindow?.ttlMs ?? 3_600_000 },
     },
-    (id, at) => devices.set(id, at),
+    noteDevice,
   );
   const server = new MllpServer(
     {
@@ -269,7 +282,16 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
             : detail || `${server.connections} connection(s), ${handler.dedup.size} control ids remembered`,
         devices: {},
       };
-      for (const [id, at] of devices) (out.devices as NonNullable<DriverHealth['devices']>)[id] = { state: 'online', lastDataAt: at };
+      // A pushed feed has no link per device to watch: a device not heard from for a minute is shown as silent (the
+      // alarm engine's no-data alarm is what tells the bedside), and one not heard from for a day is forgotten.
+      const now = Date.now();
+      for (const [id, at] of devices) {
+        if (now - at > DEVICE_FORGET_MS) {
+          devices.delete(id);
+          continue;
+        }
+        (out.devices as NonNullable<DriverHealth['devices']>)[id] = { state: now - at > DEVICE_SILENT_MS ? 'silent' : 'online', lastDataAt: at };
+      }
       return out;
     },
     address() {
