@@ -90,7 +90,7 @@ async function main(): Promise<number> {
 
   const log = createLogger(config.log);
   log.info(
-    { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, pid: process.pid, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
+    { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
     'bedside edge gateway agent starting',
   );
   // The file is not what runs (an engineer's edit may have no effect): said as a warning, with what it changes.
