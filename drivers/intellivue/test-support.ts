@@ -1,9 +1,8 @@
 // Shared by the IntelliVue tests: a pty pair at stable paths, the simulator (monitor) on one end,
 // the driver (host) on the other, with the real serialport on both; and a link in memory on which a test plays the
 // monitor with hand-made frames.
-import type { SerialLink } from '../serial/link.js';
 import { SerialPortLink } from '../serial/serialport-link.js';
-import { deviceRig, fakeContext, waitFor, type DeviceRig, type FakeContext } from '../serial/testing.js';
+import { deviceRig, fakeContext, MemoryLink, waitFor, type DeviceRig, type FakeContext } from '../serial/testing.js';
 import { IntellivueDriver } from './index.js';
 import { alarmListValue, IntellivueSimulator, type AlarmEntry, type SimulatorOptions } from './simulator.js';
 import { buildPlan, type IntellivueOptions } from './options.js';
@@ -50,34 +49,15 @@ export function fastOptions(path: string, extra: Partial<IntellivueOptions> = {}
  * A link in memory, for tests that play the monitor with hand-made frames: what the driver writes is decoded into
  * `sent`; `rx` delivers the monitor's user data framed.
  */
-export class MemLink implements SerialLink {
-  readonly describe = 'mem';
-  isOpen = false;
-  readonly listenOnly = false;
+export class MemLink extends MemoryLink {
   readonly sent: Message[] = [];
   private readonly framer = new IntellivueFramer();
-  private readonly dataListeners: Array<(b: Buffer) => void> = [];
-  private readonly closeListeners: Array<(e?: Error) => void> = [];
 
-  async open(): Promise<void> {
-    this.isOpen = true;
-  }
-
-  async close(): Promise<void> {
-    this.isOpen = false;
-    for (const l of this.closeListeners) l();
-  }
-
-  async write(b: Uint8Array): Promise<void> {
-    for (const ev of this.framer.push(Buffer.from(b))) if (ev.type === 'frame') this.sent.push(parseMessage(parseTransportHeader(ev.body)));
-  }
-
-  onData(l: (b: Buffer) => void): void {
-    this.dataListeners.push(l);
-  }
-
-  onClose(l: (e?: Error) => void): void {
-    this.closeListeners.push(l);
+  constructor() {
+    super('mem');
+    this.writeHook = (b) => {
+      for (const ev of this.framer.push(b)) if (ev.type === 'frame') this.sent.push(parseMessage(parseTransportHeader(ev.body)));
+    };
   }
 
   rx(userData: Buffer): void {
@@ -85,7 +65,7 @@ export class MemLink implements SerialLink {
   }
 
   rxRaw(bytes: Buffer): void {
-    for (const l of this.dataListeners) l(bytes);
+    this.arrive(bytes);
   }
 
   /** Poll requests sent, optionally of one object type (a MOC code). */

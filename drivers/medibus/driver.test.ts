@@ -2,11 +2,11 @@
 // profile, realtime configuration changes, text messages, one command outstanding, write failures and the start log.
 // Review rv67 (H1, M1, M2, M3, L1, L2, L4, L5).
 import { afterEach, describe, expect, it } from 'vitest';
-import { fakeContext, waitFor, type FakeContext } from '../serial/testing.js';
+import { fakeContext, MemoryLink, memoryCable, waitFor, type FakeContext } from '../serial/testing.js';
 import { CMD, encodeCommand, encodeResponse, encodeSample } from './protocol/index.js';
 import { MedibusDriver } from './index.js';
 import { buildPlan, type MedibusOptions } from './options.js';
-import { MemoryLink, ScriptedDevice, memoryCable, sleep } from './test-support.js';
+import { ScriptedDevice, sleep } from './test-support.js';
 
 let driver: MedibusDriver | undefined;
 afterEach(async () => {

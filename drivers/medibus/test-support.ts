@@ -1,8 +1,7 @@
-// Shared by the Medibus tests: a pty pair at stable paths, the simulator on one end, the driver on the other; and an
-// in-memory cable with a scripted device, for tests that need byte-exact control of what the device sends.
-import { ListenOnlyError, type SerialLink } from '../serial/link.js';
+// Shared by the Medibus tests: a pty pair at stable paths, the simulator on one end, the driver on the other; and a
+// scripted device on an in-memory cable (serial/testing.ts), for tests that need byte-exact control of what it sends.
 import { SerialPortLink } from '../serial/serialport-link.js';
-import { deviceRig, type DeviceRig } from '../serial/testing.js';
+import { deviceRig, type DeviceRig, type MemoryLink } from '../serial/testing.js';
 import { MedibusSimulator, type SimulatorOptions } from './simulator.js';
 import type { MedibusOptions } from './options.js';
 import { MedibusFramer, encodeResponse } from './protocol/index.js';
@@ -38,61 +37,6 @@ export function fastOptions(path: string, extra: Partial<MedibusOptions> = {}): 
     alarmRepeatMs: 60000,
     ...extra,
   };
-}
-
-/**
- * An in-memory serial link: what one end writes arrives at its peer on the next turn of the event loop. Lets a test
- * script a device byte by byte without socat (and without its timing).
- */
-export class MemoryLink implements SerialLink {
-  private readonly dataListeners: Array<(b: Buffer) => void> = [];
-  private readonly closeListeners: Array<(err?: Error) => void> = [];
-  private opened = false;
-  peer: MemoryLink | undefined;
-  /** When set, every write fails with it (a port that opens but rejects writes). */
-  writeError: Error | undefined;
-
-  constructor(
-    readonly describe: string,
-    readonly listenOnly = false,
-  ) {}
-
-  get isOpen(): boolean {
-    return this.opened;
-  }
-  async open(): Promise<void> {
-    this.opened = true;
-  }
-  async close(): Promise<void> {
-    this.opened = false;
-  }
-  async write(bytes: Uint8Array): Promise<void> {
-    if (this.listenOnly) throw new ListenOnlyError(this.describe);
-    if (this.writeError) throw this.writeError;
-    const peer = this.peer;
-    const copy = Buffer.from(bytes);
-    if (peer) setImmediate(() => peer.arrive(copy));
-  }
-  onData(listener: (b: Buffer) => void): void {
-    this.dataListeners.push(listener);
-  }
-  onClose(listener: (err?: Error) => void): void {
-    this.closeListeners.push(listener);
-  }
-  /** Bytes reaching this end (from the peer, or fed by the test). */
-  arrive(bytes: Buffer): void {
-    if (!this.opened) return;
-    for (const l of this.dataListeners) l(bytes);
-  }
-}
-
-/** Host and device ends of one in-memory cable. */
-export function memoryCable(): { host: MemoryLink; device: MemoryLink } {
-  const host = new MemoryLink('mem:host');
-  const device = new MemoryLink('mem:device');
-  host.peer = device;
-  device.peer = host;
-  return { host, device };
 }
 
 /**

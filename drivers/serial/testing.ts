@@ -1,6 +1,6 @@
 // Test support shared by serial drivers (and the Modbus tests): a socat pseudo-terminal pair (optionally at stable symlink
-// paths, so a "replug" keeps the name like /dev/serial/by-id does), a fake DriverContext that
-// collects events, and a bounded wait.
+// paths, so a "replug" keeps the name like /dev/serial/by-id does), a link in memory (one end, or a cable of two), a fake
+// DriverContext that collects events, and a bounded wait.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { AlarmEngine, DEFAULT_ENGINE_CONFIG } from '../../agent/alarms/engine.js
 import { DEFAULT_TECHNICAL_CONFIG } from '../../agent/alarms/technical.js';
 import type { Alarm } from '../../agent/alarms/types.js';
 import type { DriverContext } from '../types.js';
+import { LinkClosedError, ListenOnlyError, type SerialLink } from './link.js';
 
 export interface FakeContext extends DriverContext {
   events: DriverEvent[];
@@ -171,4 +172,76 @@ export function feedEngine(ctx: FakeContext, silentAfterS: number): { engine: Al
   };
   const ticker = setInterval(() => engine.tick(Date.now()), 100);
   return { engine, technical: () => engine.list().filter((a) => a.source === 'technical'), stop: () => clearInterval(ticker) };
+}
+
+/**
+ * A serial link in memory, for tests that need byte-exact control without socat (and without its timing). Bytes reach
+ * it through `arrive` (from its peer, or fed by the test) and only while it is open; what it writes goes to `writeHook`
+ * at once and to its peer on the next turn of the event loop. It follows SerialLink: open() takes effect at once,
+ * writes are refused when listen-only or closed, and the close listeners hear each closing once, with an error only
+ * when it was a hang-up.
+ */
+export class MemoryLink implements SerialLink {
+  private readonly dataListeners: Array<(b: Buffer) => void> = [];
+  private readonly closeListeners: Array<(err?: Error) => void> = [];
+  private opened = false;
+  /** Where writes arrive (see memoryCable). */
+  peer: MemoryLink | undefined;
+  /** When set, every write fails with it (a port that opens but rejects writes). */
+  writeError: Error | undefined;
+  /** Sees every written chunk as write() is called, before the peer does. */
+  writeHook: ((bytes: Buffer) => void) | undefined;
+
+  constructor(
+    readonly describe = 'mem',
+    readonly listenOnly = false,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.opened;
+  }
+  async open(): Promise<void> {
+    this.opened = true;
+  }
+  async close(): Promise<void> {
+    this.closed();
+  }
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.listenOnly) throw new ListenOnlyError(this.describe);
+    if (!this.opened) throw new LinkClosedError(this.describe);
+    if (this.writeError) throw this.writeError;
+    const copy = Buffer.from(bytes);
+    this.writeHook?.(copy);
+    const peer = this.peer;
+    if (peer) setImmediate(() => peer.arrive(copy));
+  }
+  onData(listener: (b: Buffer) => void): void {
+    this.dataListeners.push(listener);
+  }
+  onClose(listener: (err?: Error) => void): void {
+    this.closeListeners.push(listener);
+  }
+  /** Bytes reaching this end (from the peer, or fed by the test); dropped while closed. */
+  arrive(bytes: Buffer): void {
+    if (!this.opened) return;
+    for (const l of this.dataListeners) l(bytes);
+  }
+  /** The far side goes away (a cable pulled, an adapter unplugged): closed, and the close listeners hear `err`. */
+  hangUp(err: Error = new Error(`${this.describe} hung up`)): void {
+    this.closed(err);
+  }
+  private closed(err?: Error): void {
+    if (!this.opened) return;
+    this.opened = false;
+    for (const l of this.closeListeners) l(err);
+  }
+}
+
+/** Host and device ends of one in-memory cable. */
+export function memoryCable(): { host: MemoryLink; device: MemoryLink } {
+  const host = new MemoryLink('mem:host');
+  const device = new MemoryLink('mem:device');
+  host.peer = device;
+  device.peer = host;
+  return { host, device };
 }
