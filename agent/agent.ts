@@ -101,6 +101,8 @@ export class Agent {
   /** Evictions reported (logged, counted, alarmed) that the store has not yet taken off its tally: not reported twice. */
   private reportedEvictions: EvictionTally | null = null;
   private unreadableAlarm = false;
+  /** Unreadable records reported (logged, counted, alarmed) that the store has not yet settled: not reported twice. */
+  private reportedUnreadable = 0;
   /** Store checks failed in a row (other than a full disk), and whether the gateway alarm for it is up. */
   private checkFailures = 0;
   private checkFailingAlarm = false;
@@ -423,14 +425,19 @@ export class Agent {
     // configured capacity must alarm too. (report.fraction already counts the disk, less the room the store keeps
     // free on it to pack and acknowledge: eviction follows the disk too.)
     this.alarms.storeUsage(Math.max(report.fraction, report.usedBytes / (report.usedBytes + report.freeDiskBytes)));
-    if (report.unreadable > 0) {
+    // The store counts unreadable records until settleUnreadable(): those this run reported and could not settle
+    // yet are not reported again.
+    const freshUnreadable = Math.max(0, report.unreadable - this.reportedUnreadable);
+    if (freshUnreadable > 0) {
       // A stored record that cannot be read back is a loss: counted, logged, alarmed, and kept for inspection.
       const { records, reason } = this.outbox.unreadableRecords();
-      this.metrics.inc('store_unreadable_total', undefined, report.unreadable);
-      this.log.error({ records: report.unreadable, keptInStore: records, reason }, 'stored records could not be read back: moved to the store table "unreadable", not sent');
+      this.metrics.inc('store_unreadable_total', undefined, freshUnreadable);
+      this.log.error({ records: freshUnreadable, keptInStore: records, reason }, 'stored records could not be read back: moved to the store table "unreadable", not sent');
       // Latched: the records are lost whether or not more follow, so the alarm stays until someone acknowledges it.
-      this.raiseLoss('store-unreadable', `Store: ${report.unreadable} stored records could not be read back and were not sent`, 'medium');
+      this.raiseLoss('store-unreadable', `Store: ${freshUnreadable} stored records could not be read back and were not sent`, 'medium', { unreadable: report.unreadable });
       this.unreadableAlarm = true;
+    } else if (report.unreadable > 0) {
+      this.settleUnreadable(report.unreadable, null); // reported before; the store refused to settle them then
     } else if (this.unreadableAlarm) {
       this.unreadableAlarm = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-unreadable', false, 'store records read back normally again');
@@ -521,6 +528,23 @@ export class Agent {
     }
   }
 
+  /**
+   * Marks the unreadable records of this check's report (`count`) as reported in the store, and writes their loss
+   * note (if any) in the same transaction: a kill before it reports them again at the next start, never loses them.
+   */
+  private settleUnreadable(count: number, loss: StoredLoss | null): void {
+    try {
+      this.outbox.settleUnreadable(loss ? { key: 'store-unreadable', loss } : undefined);
+      this.reportedUnreadable = 0;
+      if (loss) this.unnotedLosses.delete('store-unreadable');
+    } catch (err) {
+      if (loss) this.log.error({ err, alarm: 'store-unreadable' }, 'cannot note the loss in the store (tried again at each check): a restart now would report the unreadable records again');
+      else if (!this.reportedUnreadable) this.log.error({ err }, 'cannot mark unreadable records as reported in the store (tried again at each check): a restart now reports them again');
+      this.reportedUnreadable = count;
+      if (loss) this.unnotedLosses.set('store-unreadable', loss);
+    }
+  }
+
   /** Alarm changes the store would not take: shown at once, and a loss once the memory cap dropped some. */
   private checkAlarmJournal(): void {
     const { held, dropped, refused } = this.alarms.journalState();
@@ -550,12 +574,14 @@ export class Agent {
    * A loss of data: a latched gateway alarm, noted in the store until someone acknowledges it (then the note goes:
    * see the constructor), so that a restart raises it again.
    */
-  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium', evictions?: EvictionTally): void {
+  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium', settle?: EvictionTally | { unreadable: number }): void {
     this.alarms.gatewayCondition(this.gatewayId, key, true, text, priority, { latch: true });
     // Acknowledged while the losses go on (and not risen in priority): the person knows, and this agent does not
     // alert again; a restarted one must not either.
     const loss = this.lossAlarm(key)?.state === 'acknowledged' ? null : { text, priority, at: Date.now() };
-    if (evictions) this.settleEvictions(evictions, loss);
+    // Settled in the store with the note, in one transaction (a kill in between neither loses nor double-counts).
+    if (settle && 'unreadable' in settle) this.settleUnreadable(settle.unreadable, loss);
+    else if (settle) this.settleEvictions(settle, loss);
     else if (loss) this.noteLoss(key, loss);
   }
 

@@ -164,6 +164,33 @@ describe('Ingest', () => {
     expect(box.pending('telemetry').records).toBe(1); // the two above are packed: the new one is taken
   });
 
+  it('an event that cannot be written is counted and logged once, and only for an emit stored: not per commit attempt, not for a refused emit (review rv74 L1)', async () => {
+    const { box, ingest, metrics, cap } = setup(5, true);
+    const badWave = (deviceId: string): WaveformSegment => ({
+      kind: 'waveform', deviceId, bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: 'mV' }, startTime: Number.NaN,
+      sampleRateHz: 250, samples: [0, 0.1], receivedAt: 1000, quality: { state: 'valid' },
+    });
+    // The batch fails for room after serialising every record (the page cap between two checks); retried emit by
+    // emit, the first is stored and the second refused (the disk full by then).
+    const append = box.appendBatches.bind(box);
+    let call = 0;
+    box.appendBatches = (batches, ...rest) => {
+      call++;
+      if (call === 1 || call === 3) {
+        for (const b of batches) for (const _ of b.records) void _;
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      }
+      return append(batches, ...rest);
+    };
+    const results = await Promise.allSettled([ingest.accept('test', [badWave('a'), reading(72)]), ingest.accept('test', [badWave('b'), reading(73)])]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect(box.pending('telemetry').records).toBe(1);
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'unserialisable' })).toBe(1);
+    const lines = cap.lines.filter((l) => String(l.msg).startsWith('an event from a driver that cannot be written as a record'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ deviceId: 'a' });
+  });
+
   /** A desaturation and the long pleth segment that came with it, in one emit (one HL7 ORU, one device read). */
   function desaturation(samples: number) {
     const spo2: NumericReading = { ...reading(72), mdc: MDC.PULS_OXIM_SAT_O2, unit: UNITS.PERCENT };

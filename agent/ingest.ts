@@ -47,6 +47,8 @@ interface Pending {
   reject: (err: Error) => void;
   /** Events of this emit whose record is over the store's record limit and cannot be split: not stored (see records()). */
   tooLarge?: Map<DriverEvent, number>;
+  /** Events of this emit that cannot be written as a record (with why): not stored (see records()). */
+  unserialisable?: Map<DriverEvent, unknown>;
 }
 
 /** Keys of refused emits remembered as shown (~10 MB at most); past it the oldest are forgotten and shown again. */
@@ -318,14 +320,24 @@ export class Ingest {
     );
   }
 
-  /** An event left out of its stored emit because it cannot be serialised: counted, and logged once a minute per source. */
-  private unserialisable(source: string, e: DriverEvent, err: unknown): void {
-    this.metrics.inc('ingest_records_dropped_total', { reason: 'unserialisable' });
-    if (!this.unserialisableLog.open(source, Date.now())) return;
-    this.log.error(
-      { err, source, deviceId: e.deviceId, bed: e.bed, kind: e.kind },
-      'an event from a driver that cannot be written as a record (a driver fault) was not stored or forwarded; shown and alarmed here, the rest of its emit stored (said once a minute per source, counted in ingest_records_dropped_total{reason="unserialisable"})',
-    );
+  /**
+   * Events left out of stored emits because they cannot be serialised: counted, and logged once a minute per source.
+   * Reported once the emit is stored, as tooLargeDropped(): records() runs again for each attempt at a commit, and an
+   * emit the store refuses lost nothing to this (its sender is told to resend it).
+   */
+  private unserialisableDropped(stored: readonly Pending[]): void {
+    for (const p of stored) {
+      if (!p.unserialisable) continue;
+      for (const [e, err] of p.unserialisable) {
+        this.metrics.inc('ingest_records_dropped_total', { reason: 'unserialisable' });
+        if (!this.unserialisableLog.open(p.source, Date.now())) continue;
+        this.log.error(
+          { err, source: p.source, deviceId: e.deviceId, bed: e.bed, kind: e.kind },
+          'an event from a driver that cannot be written as a record (a driver fault) was not stored or forwarded; shown and alarmed here, the rest of its emit stored (said once a minute per source, counted in ingest_records_dropped_total{reason="unserialisable"})',
+        );
+      }
+      p.unserialisable = undefined;
+    }
   }
 
   /** A reading normalise() changed (a NaN or Infinity from a device or a driver bug): counted, and told per device now and then. */
@@ -367,8 +379,9 @@ export class Ingest {
         r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
       } catch (err) {
         // An event that cannot be written as a record (a driver bug: a time that is NaN) says nothing of the store:
-        // refusing the emit would raise "cannot store data" and have an HL7 sender resend it for ever.
-        this.unserialisable(p.source, e, err);
+        // refusing the emit would raise "cannot store data" and have an HL7 sender resend it for ever. Noted, reported
+        // once the emit is stored (unserialisableDropped()).
+        (p.unserialisable ??= new Map()).set(e, err);
         continue;
       }
       if (!r) continue;
@@ -540,6 +553,7 @@ export class Ingest {
       }
     }
     this.tooLargeDropped(stored);
+    this.unserialisableDropped(stored);
     for (const p of refused) {
       // A sender told to resend (HL7 AR) sends the same message again and again while the disk is full: shown once,
       // so that a resend is not taken for fresh data (the bed would look live, and 'No data' would never come).

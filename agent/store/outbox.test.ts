@@ -742,6 +742,7 @@ describe('Outbox rows holding several records', () => {
     expect(box.pending('telemetry')).toEqual({ records: 0, bytes: 0, oldestAt: null });
     expect(box.unreadableRecords()).toEqual({ records: 1, reason: 'stored record unreadable: samples of unknown format 7' });
     expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    box.settleUnreadable();
     expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(0); // reported once
     box.close();
     // Kept in the file for inspection.
@@ -775,6 +776,7 @@ describe('Outbox rows holding several records', () => {
     expect(m.count).toBe(40);
     expect(box.pending('telemetry')).toEqual({ records: 0, bytes: 0, oldestAt: null });
     expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    box.settleUnreadable();
     expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(0);
     box.close();
   });
@@ -787,9 +789,64 @@ describe('Outbox rows holding several records', () => {
     box.close(); // stopped (or killed) before the next limits check reported it
     const again = new Outbox(path);
     expect(again.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    again.settleUnreadable();
     expect(again.enforceLimits(1e12, 1e12).unreadable).toBe(0);
     again.close();
     expect(new Outbox(path).enforceLimits(1e12, 1e12).unreadable).toBe(0);
+  });
+
+  // The first write after the check counted unreadable rows fails: keepReserve() stands for it (the capacity
+  // eviction or the page-cap pragma on a full disk).
+  const failAfterCount = (box: Outbox, code: string, times: number) => {
+    const p = box as unknown as { keepReserve: (f: number) => void };
+    const orig = p.keepReserve.bind(box);
+    let n = 0;
+    p.keepReserve = (f: number) => {
+      if (n++ < times) throw Object.assign(new Error('database or disk is full'), { code });
+      orig(f);
+    };
+  };
+
+  it('reports unreadable rows at every check until settled with their loss note, across a failing check and a restart (review rv74 M1)', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    box.append([damagedWave(1), rec(2)]);
+    expect(box.pack('telemetry', 10_000, env)!.count).toBe(1);
+    // A full disk: withRoom() runs the check again in small passes; the count is still there.
+    failAfterCount(box, 'SQLITE_FULL', 1);
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    // An I/O error, twice: the check throws; the next one still has the count.
+    failAfterCount(box, 'SQLITE_IOERR_WRITE', 2);
+    expect(() => box.enforceLimits(1e12, 1e12)).toThrow(/full/);
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    box.close(); // killed before the agent settled them: the next run reports them
+    const again = new Outbox(path);
+    expect(again.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    const loss = { text: 'Store: 1 stored records could not be read back and were not sent', priority: 'medium' as const, at: 1 };
+    again.settleUnreadable({ key: 'store-unreadable', loss });
+    expect(again.unacknowledgedLosses()).toEqual(new Map([['store-unreadable', loss]]));
+    expect(again.enforceLimits(1e12, 1e12).unreadable).toBe(0);
+    again.close();
+    const third = new Outbox(path);
+    expect(third.enforceLimits(1e12, 1e12).unreadable).toBe(0);
+    expect(third.unreadableRecords().records).toBe(1); // still kept for inspection
+    third.close();
+  });
+
+  it('does not mark unreadable rows reported when writing their loss note fails', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    box.append([damagedWave(1), rec(2)]);
+    box.pack('telemetry', 10_000, env);
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    const noteLoss = box.noteLoss.bind(box);
+    box.noteLoss = () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    expect(() => box.settleUnreadable({ key: 'store-unreadable', loss: { text: 't', priority: 'medium', at: 1 } })).toThrow(/full/);
+    box.noteLoss = noteLoss;
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(1);
+    box.close();
   });
 
   it('deletes unreadable rows kept for inspection, not unsent alarms, when over capacity', () => {
@@ -810,6 +867,11 @@ describe('Outbox rows holding several records', () => {
     expect(report.evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
     expect(box.pending('alarms').records).toBe(50);
     expect(box.unreadableRecords().records).toBe(0);
+    // Deleted before the agent settled them: still reported (their count kept in the store) until settled.
+    expect(report.unreadable).toBe(300);
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(300);
+    box.settleUnreadable();
+    expect(box.enforceLimits(1e12, 1e12).unreadable).toBe(0);
     box.close();
   });
 

@@ -154,6 +154,8 @@ export interface EvictionTally {
 }
 
 const EVICTED_KEY = 'evicted-unreported';
+/** Records of unreadable rows deleted to make room before they were settled: still to report (meta, a number). */
+const UNREADABLE_TRIMMED_KEY = 'unreadable-trimmed-unreported';
 
 function parseTally(text: string | undefined): EvictionTally | null {
   if (text === undefined) return null;
@@ -257,9 +259,12 @@ export interface LimitsReport {
    * report. Stays in the store until settleEvictions().
    */
   unreported: EvictionTally | null;
-  /** Records that could not be read back to pack them since the last report: moved to `unreadable`, not sent. */
+  /**
+   * Records that could not be read back to pack them (moved to `unreadable`, not sent) and not yet settled: the loss
+   * to report. Counted again at every check, across restarts too, until settleUnreadable().
+   */
   unreadable: number;
-  /** Unreadable records (already reported) deleted from the `unreadable` table to make room. */
+  /** Unreadable records deleted from the `unreadable` table to make room (counted in `unreadable` until settled). */
   trimmedUnreadable: number;
   /** Replay copies dropped unsent to make room (their originals reached the hub). */
   trimmedReplays: number;
@@ -406,7 +411,7 @@ CREATE INDEX IF NOT EXISTS messages_unacked ON messages (acked_at, stream, first
 CREATE TABLE IF NOT EXISTS unreadable (
   seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, cls INTEGER NOT NULL, device_id TEXT NOT NULL, created_at INTEGER NOT NULL,
   bytes INTEGER NOT NULL, body TEXT NOT NULL, count INTEGER NOT NULL, samples BLOB, reason TEXT NOT NULL, moved_at INTEGER NOT NULL,
-  reported INTEGER NOT NULL DEFAULT 0 -- 1 once enforceLimits() has reported it: a restart in between still reports it
+  reported INTEGER NOT NULL DEFAULT 0 -- 1 once settleUnreadable() settled it: a restart before that still reports it
 ) STRICT;
 -- Keys of batches already accepted, so that a sender's resend (e.g. an HL7 message whose ACK was lost when the
 -- agent died after the commit) is not stored twice. Trimmed after IDEMPOTENCY_TTL_MS (1 h).
@@ -1144,6 +1149,27 @@ export class Outbox {
   }
 
   /**
+   * The unreadable records of the last check's report (`unreadable`) have been reported: marked so, and the loss note
+   * (if any) written, in one transaction, so that a restart finds either the unmarked rows (and reports them) or the
+   * note (and raises it again). Call it in the same synchronous turn as that check: it settles every unreadable row
+   * not settled yet, and only pack() adds them.
+   */
+  settleUnreadable(note?: { key: string; loss: StoredLoss }): void {
+    this.db.transaction(() => {
+      if (note) this.noteLoss(note.key, note.loss);
+      this.stmt('UPDATE unreadable SET reported = 1 WHERE reported = 0').run();
+      this.stmt(`DELETE FROM meta WHERE key = '${UNREADABLE_TRIMMED_KEY}'`).run();
+    }).immediate();
+  }
+
+  /** Unreadable records not yet settled: rows still kept, and rows deleted to make room before settleUnreadable(). */
+  private unsettledUnreadable(): number {
+    const kept = this.stmt<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable WHERE reported = 0').get()?.n ?? 0;
+    const trimmed = Number(this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${UNREADABLE_TRIMMED_KEY}'`).get()?.value) || 0;
+    return kept + trimmed;
+  }
+
+  /**
    * Keeps the store within its limits. First what has done its job goes: idempotency keys past IDEMPOTENCY_TTL_MS
    * and acknowledged messages past the replay retention; and unsent telemetry older than `maxAgeMs` is evicted. Then,
    * if over its capacity, what is not unsent data goes first, oldest first and only as much as needed: acknowledged
@@ -1200,14 +1226,6 @@ export class Outbox {
       evictedFor = 'age';
     }
 
-    // Rows moved aside as unreadable (by pack()) and not yet reported: reported now, and marked so in the same
-    // transaction, so that each is reported once, across restarts too.
-    const unreadable = this.db.transaction(() => {
-      const n = this.db.prepare<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable WHERE reported = 0').get()?.n ?? 0;
-      if (n > 0) this.db.prepare('UPDATE unreadable SET reported = 1 WHERE reported = 0').run();
-      return n;
-    })();
-
     this.keepReserve(this.freeBytesNow());
     // Read after the reserve is made: a reading from before counts its 8 MiB as free, and the file could take them.
     const freeDiskBytes = this.freeBytesNow();
@@ -1243,11 +1261,17 @@ export class Outbox {
         used = this.usedBytes();
       }
       // Unsent replay copies (the hub acknowledged their originals once), and unreadable rows kept for inspection
-      // (already reported as not sent): or a large `unreadable` table would have unsent records, alarms too, evicted
-      // for it.
+      // (not sent, and reported as lost): or a large `unreadable` table would have unsent records, alarms too, evicted
+      // for it. Rows not yet settled leave their count in meta in the same transaction: still reported until settled.
       if (used > target) {
         trimmedReplays = this.deleteOldest('messages', 'replay_of IS NOT NULL AND acked_at IS NULL', [], 'id', Infinity).length;
-        trimmedUnreadable = this.deleteOldest<{ count: number }>('unreadable', '1', [], 'count', Infinity).reduce((a, r) => a + r.count, 0);
+        trimmedUnreadable = this.deleteOldest<{ count: number; reported: number }>('unreadable', '1', [], 'count, reported', Infinity, (rows) => {
+          const n = rows.reduce((a, r) => a + (r.reported ? 0 : r.count), 0);
+          if (n === 0) return;
+          this.stmt(
+            `INSERT INTO meta (key, value) VALUES ('${UNREADABLE_TRIMMED_KEY}', ?) ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT)`,
+          ).run(String(n), n);
+        }).reduce((a, r) => a + r.count, 0);
         used = this.usedBytes();
       }
       // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
@@ -1307,7 +1331,8 @@ export class Outbox {
       evicted,
       evictedFor,
       unreported: this.unreportedEvictions(),
-      unreadable,
+      // Read last, not marked: a check that fails or is retried (withRoom) after this cannot lose the count.
+      unreadable: this.unsettledUnreadable(),
       trimmedUnreadable,
       trimmedReplays,
       reserve: this.path !== ':memory:' && existsSync(reservePath(this.path)),
