@@ -446,7 +446,7 @@ export class AlarmEngine {
     const a: AlarmAnnotation = { kind: annotation.kind, values: { ...annotation.values }, by: actor, at: now };
     if (annotation.note !== undefined) a.note = annotation.note;
     alarm.annotations.push(a);
-    alarm.updatedAt = now;
+    life.touch(alarm, now);
     const change = this.audit(alarm, { change: 'annotated', from: alarm.state, to: alarm.state }, `annotation ${annotation.kind} added`, actor, now);
     return { ok: true, changes: [change] };
   }

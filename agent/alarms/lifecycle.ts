@@ -23,10 +23,18 @@ export interface Transition {
 
 export type Refusal = { refused: string };
 
+/**
+ * The alarm changed at `at`: updatedAt never goes back. A reading's change is stamped with when the reading was
+ * received, which can be before an action applied while the reading waited for its commit (review rv75 H1).
+ */
+export function touch(alarm: Alarm, at: number): void {
+  if (at > alarm.updatedAt) alarm.updatedAt = at;
+}
+
 function move(alarm: Alarm, to: AlarmState, change: AlarmChangeKind, at: number): Transition {
   const from = alarm.state;
   alarm.state = to;
-  alarm.updatedAt = at;
+  touch(alarm, at);
   if (to === 'resolved') alarm.resolvedAt = at;
   if (to !== 'audio-paused') delete alarm.audioPausedUntil;
   return { change, from, to };
@@ -50,7 +58,7 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, 
   if (!alarm.conditionPresent) {
     alarm.conditionPresent = true;
     delete alarm.conditionEndedAt;
-    alarm.updatedAt = at;
+    touch(alarm, at);
     if (alarm.state === 'latched') out.push(move(alarm, 'active', 'condition-returned', at));
     else out.push({ change: 'condition-returned', from: alarm.state, to: alarm.state });
   }
@@ -64,7 +72,7 @@ export function conditionPresent(alarm: Alarm, spec: ConditionSpec, at: number, 
     alarm.priority = spec.priority;
     alarm.condition = spec.condition;
     if (spec.reportedPriority !== undefined) alarm.reportedPriority = spec.reportedPriority;
-    alarm.updatedAt = at;
+    touch(alarm, at);
     // Acknowledging silences the condition as it was; a worse one (medium → high) must not stay silent for ever. One
     // no worse than what was acknowledged (high → medium → high) stays acknowledged: a wavering priority must not
     // undo the acknowledgement. (An audio pause is the engine's: it ends on a rise above the priority paused at.)
@@ -88,7 +96,7 @@ export function conditionEnded(alarm: Alarm, at: number): Transition[] {
   if (!alarm.conditionPresent) return [];
   alarm.conditionPresent = false;
   alarm.conditionEndedAt = at;
-  alarm.updatedAt = at;
+  touch(alarm, at);
   switch (alarm.state) {
     case 'active':
       return [alarm.latching ? move(alarm, 'latched', 'condition-ended', at) : move(alarm, 'resolved', 'resolved', at)];
@@ -130,6 +138,6 @@ export function endAudioPause(alarm: Alarm, now: number): Transition {
 export function escalate(alarm: Alarm, now: number): Transition {
   alarm.escalated = true;
   alarm.escalatedAt = now;
-  alarm.updatedAt = now;
+  touch(alarm, now);
   return { change: 'escalated', from: alarm.state, to: alarm.state };
 }

@@ -22,6 +22,12 @@ const MAX_SETTINGS_PER_BED = 64;
 const MAX_WAVES_PER_BED = 8;
 const MAX_DEVICES_PER_BED = 16;
 const MAX_WAVE_RATE_HZ = 2000;
+/** Beds left out over maxBeds remembered by name (each told once); more are only counted. */
+const MAX_DROPPED_BEDS_NAMED = 1000;
+/** Parameters left out of one bed remembered by key (each told once); more are only counted. */
+const MAX_DROPPED_KEYS_PER_BED = 256;
+/** Names of left-out beds the page is given (it says how many in all). */
+const DROPPED_BEDS_SHOWN = 20;
 
 interface Latest {
   key: string;
@@ -59,6 +65,23 @@ interface Bed {
   waves: Map<string, Wave>;
   devices: Map<string, { state: string; detail: string; at: number }>;
   lastDataAt: number;
+  /** Keys of parameters left out over the bounds (each told once), at most MAX_DROPPED_KEYS_PER_BED. */
+  droppedKeys: Set<string>;
+}
+
+/**
+ * A reading the ward left out, for the display's counters and log. `first`: the first time for this bed (or this
+ * bed's parameter), so that it is logged once. `limit`: the bound it is over.
+ */
+export type WardDrop =
+  | { what: 'bed'; bed: string; kind: 'numeric' | 'waveform' | 'device-status'; limit: number; first: boolean }
+  | { what: 'parameter'; bed: string; key: string; label: string; setting: boolean; limit: number; first: boolean };
+
+/** Beds whose readings are not shown (over maxBeds): how many, the first names, and the bound. */
+export interface DroppedBedsView {
+  count: number;
+  beds: string[];
+  maxBeds: number;
 }
 
 /** One parameter as the display shows it. `value` is null unless the quality allows showing it as a number. */
@@ -119,7 +142,10 @@ function settingLabel(r: NumericReading): string {
 export class WardState {
   private readonly beds = new Map<string, Bed>();
   private readonly waveListeners = new Set<WaveListener>();
-  /** Events for beds beyond maxBeds, counted so that the loss is visible. */
+  private readonly dropListeners = new Set<(d: WardDrop) => void>();
+  /** Beds whose readings were left out over maxBeds, by name (bounded: MAX_DROPPED_BEDS_NAMED). */
+  private readonly droppedBedNames = new Set<string>();
+  /** Readings and device states of beds beyond maxBeds (not alarms: the engine shows those), counted so that the loss is visible. */
   droppedBeds = 0;
   /** Readings of parameters beyond a bed's bounds (MAX_METRICS_PER_BED, MAX_SETTINGS_PER_BED), counted likewise. */
   droppedMetrics = 0;
@@ -131,6 +157,22 @@ export class WardState {
     return () => this.waveListeners.delete(listener);
   }
 
+  /** Told of every reading left out over a bound: the loss must be counted and said, not only skipped. */
+  onDrop(listener: (d: WardDrop) => void): () => void {
+    this.dropListeners.add(listener);
+    return () => this.dropListeners.delete(listener);
+  }
+
+  /** How many beds' readings are not shown (over maxBeds; counted up to MAX_DROPPED_BEDS_NAMED). */
+  get droppedBedCount(): number {
+    return this.droppedBedNames.size;
+  }
+
+  /** Beds whose readings are not shown, for the page: a screen must say it does not show every bed. */
+  droppedBedsView(): DroppedBedsView {
+    return { count: this.droppedBedNames.size, beds: [...this.droppedBedNames].slice(0, DROPPED_BEDS_SHOWN), maxBeds: this.opts.maxBeds };
+  }
+
   /** Feed committed events; returns the beds whose tiles changed. */
   handle(events: readonly DriverEvent[]): Set<string> {
     const changed = new Set<string>();
@@ -138,9 +180,13 @@ export class WardState {
     for (const e of events) {
       const bedId = e.bed ?? UNASSIGNED_BED;
       const bed = this.bed(bedId);
-      if (!bed) continue;
+      if (!bed) {
+        // An alarm is not left out: the alarm engine shows it whether the ward has room for its bed or not.
+        if (e.kind !== 'alarm') this.dropBed(bedId, e.kind);
+        continue;
+      }
       if (e.kind === 'numeric') {
-        this.numeric(bed, e, measuredAt(e, newest));
+        this.numeric(bedId, bed, e, measuredAt(e, newest));
         changed.add(bedId);
       } else if (e.kind === 'waveform') {
         this.waveform(bedId, bed, e);
@@ -216,18 +262,22 @@ export class WardState {
   private bed(id: string): Bed | null {
     let bed = this.beds.get(id);
     if (!bed) {
-      if (this.beds.size >= this.opts.maxBeds) {
-        this.droppedBeds++;
-        return null;
-      }
-      bed = { latest: new Map(), trends: new Map(), waves: new Map(), devices: new Map(), lastDataAt: 0 };
+      if (this.beds.size >= this.opts.maxBeds) return null;
+      bed = { latest: new Map(), trends: new Map(), waves: new Map(), devices: new Map(), lastDataAt: 0, droppedKeys: new Set() };
       this.beds.set(id, bed);
     }
     return bed;
   }
 
+  private dropBed(bed: string, kind: 'numeric' | 'waveform' | 'device-status'): void {
+    this.droppedBeds++;
+    const first = !this.droppedBedNames.has(bed) && this.droppedBedNames.size < MAX_DROPPED_BEDS_NAMED;
+    if (first) this.droppedBedNames.add(bed);
+    for (const l of this.dropListeners) l({ what: 'bed', bed, kind, limit: this.opts.maxBeds, first });
+  }
+
   /** `at`: when it was measured, on the gateway's clock (measuredAt); its age is shown from it. */
-  private numeric(bed: Bed, r: NumericReading, at: number): void {
+  private numeric(bedId: string, bed: Bed, r: NumericReading, at: number): void {
     // A setting has a place of its own: sharing the measurement's code, it would otherwise overwrite the value.
     const key = r.setting ? `${metricKey(r.mdc, r.raw)}#set` : metricKey(r.mdc, r.raw);
     const prev = bed.latest.get(key);
@@ -238,6 +288,11 @@ export class WardState {
       const full = r.setting ? settings >= MAX_SETTINGS_PER_BED : bed.latest.size - settings >= MAX_METRICS_PER_BED;
       if (full) {
         this.droppedMetrics++;
+        const first = !bed.droppedKeys.has(key) && bed.droppedKeys.size < MAX_DROPPED_KEYS_PER_BED;
+        if (first) bed.droppedKeys.add(key);
+        const label = r.setting ? settingLabel(r) : metricLabel(r.mdc, r.raw);
+        const limit = r.setting ? MAX_SETTINGS_PER_BED : MAX_METRICS_PER_BED;
+        for (const l of this.dropListeners) l({ what: 'parameter', bed: bedId, key, label, setting: r.setting === true, limit, first });
         return;
       }
     }

@@ -22,6 +22,11 @@ export class LiveFeed {
   private stopped = false;
   /** The last snapshot, serialised, and when it was built; null once something it shows has changed. */
   private cached: { json: string; at: number } | null = null;
+  /**
+   * The seq of the last alarm change sent on the streams: a snapshot shows every change up to it, so the page can tell
+   * whether an answer of another request (an action's) is newer than what it shows (the engine's seq is per instance).
+   */
+  private lastSeq = 0;
 
   constructor(
     private readonly ward: WardState,
@@ -32,14 +37,36 @@ export class LiveFeed {
     private readonly now: () => number = Date.now,
   ) {}
 
+  get alarmSeq(): number {
+    return this.lastSeq;
+  }
+
   committed(events: readonly DriverEvent[]): void {
+    const dropped = this.ward.droppedBedCount;
     for (const bed of this.ward.handle(events)) this.dirty.add(bed);
+    this.schedule();
+    // A bed newly left out (display.maxBeds): every screen says it does not show every bed.
+    if (this.ward.droppedBedCount !== dropped) {
+      this.cached = null;
+      this.hub.broadcast('dropped', { serverTime: this.now(), droppedBeds: this.ward.droppedBedsView() });
+    }
+  }
+
+  /** A bed's tile changed outside the readings (a NEWS2 observation): sent with the next flush, and in new snapshots. */
+  bedChanged(bed: string): void {
+    this.cached = null;
+    this.dirty.add(bed);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.dirty.size && !this.timer && !this.stopped) this.timer = setTimeout(() => this.flush(), this.flushMs);
   }
 
   alarmChanges(changes: readonly AlarmStateChange[]): void {
     // A stream opened after this broadcast must not get a snapshot from before it: it would miss the change.
     this.cached = null;
+    for (const c of changes) if (c.seq > this.lastSeq) this.lastSeq = c.seq;
     // Who acted by name to streams opened with a login or token, by role to anonymous ones (viewing: open).
     const serverTime = this.now();
     this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, true)) }, (c) => c.identity !== null);
@@ -85,6 +112,9 @@ export class LiveFeed {
       presentation: presentation(),
       beds: wardBeds(this.ward, this.engine).map((b) => bedTile(this.ward, this.engine, b, now)),
       gatewayAlarms: this.engine.list({ bed: GATEWAY_BED }).map(alarmView),
+      alarmSeq: this.alarmSeq,
+      // The page says so: which beds (the first names) are not shown over display.maxBeds.
+      droppedBeds: this.ward.droppedBedsView(),
       droppedBedEvents: this.ward.droppedBeds,
       droppedMetricEvents: this.ward.droppedMetrics,
     };

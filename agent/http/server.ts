@@ -28,7 +28,7 @@ import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems, SCRYPT_DEFAULTS, weakHashMessage, weakPasswordHashes } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
-import { WardState } from '../display/ward.js';
+import { WardState, type WardDrop } from '../display/ward.js';
 import { LogGate } from '../log-gate.js';
 import { Authenticator, hasRole, SESSION_BOUNDS, type Identity } from './auth.js';
 import { LiveFeed } from './live.js';
@@ -216,6 +216,7 @@ export class DisplayServer {
     deps.alarms.subscribe((changes) => this.live.alarmChanges(changes));
     deps.onCommitted((events) => this.live.committed(events));
     this.ward.onWave((chunk) => this.live.wave(chunk));
+    this.ward.onDrop((d) => this.wardDropped(d));
     deps.metrics.gauge('display_sessions', () => this.auth.sessionCount);
     // A screen pings every heartbeat: silent for two of them and 2 s more, it is away (the page's own watchdog rule).
     const staleMs = config.limits.heartbeatS * 2000 + 2000;
@@ -300,6 +301,31 @@ export class DisplayServer {
       this.log.warn(
         { reason, from: address, open: this.openByAddress.get(address) ?? 0, maxConnectionsPerAddress: this.maxConnectionsPerAddress, refused },
         'display connection refused: too many connections open from this address (logged once a minute per address)',
+      );
+    }
+  }
+
+  /**
+   * A reading the ward left out over a bound: counted always, and said once per bed (or per bed and parameter), naming
+   * it and the bound. The page is told of left-out beds too (LiveFeed): nobody reads counters at the bedside.
+   */
+  private wardDropped(d: WardDrop): void {
+    if (d.what === 'bed') {
+      this.deps.metrics.inc('display_dropped_bed_events_total', { kind: d.kind });
+      if (d.first) {
+        this.log.warn(
+          { bed: d.bed, kind: d.kind, maxBeds: d.limit },
+          `display: readings of bed ${d.bed} are not shown, the display already shows display.maxBeds (${d.limit}) beds; raise display.maxBeds (said once per bed; counted in display_dropped_bed_events_total)`,
+        );
+      }
+      return;
+    }
+    const kind = d.setting ? 'setting' : 'measurement';
+    this.deps.metrics.inc('display_dropped_metric_events_total', { bed: d.bed, kind });
+    if (d.first) {
+      this.log.warn(
+        { bed: d.bed, parameter: d.label, key: d.key, kind, limit: d.limit },
+        `display: ${d.label} of bed ${d.bed} is not shown, the bed already shows ${d.limit} ${d.setting ? 'settings' : 'measured parameters'} (the display's bound per bed; said once per bed and parameter; counted in display_dropped_metric_events_total)`,
       );
     }
   }
@@ -584,7 +610,8 @@ export class DisplayServer {
     const engine = this.deps.alarms.engine;
     if (!this.knownBed(bed)) throw new HttpError(404, `no bed ${bed}`);
     const now = Date.now();
-    sendJson(c.res, 200, { serverTime: now, ...bedTile(this.ward, engine, bed, now), trends: this.ward.trends(bed), waves: this.ward.waves(bed) });
+    // alarmSeq: the last alarm change this answer's alarms include (the page keeps the stream's alarms; see app.js).
+    sendJson(c.res, 200, { serverTime: now, alarmSeq: this.live.alarmSeq, ...bedTile(this.ward, engine, bed, now), trends: this.ward.trends(bed), waves: this.ward.waves(bed) });
   }
 
   private stream(c: Ctx): void {
@@ -592,7 +619,9 @@ export class DisplayServer {
     const address = c.req.socket.remoteAddress ?? '';
     // With viewing authenticated the stream lasts as long as the session it was opened with (an API token has none).
     const session = this.config.viewing === 'authenticated' && c.identity?.kind === 'session' ? this.auth.sessionKey(c.req.headers.authorization) : null;
-    const client = this.hub.add(c.res, { bed: bed && bed.length <= 64 ? bed : null, identity: c.identity, address, session });
+    // Any length: HL7 bed ids (point of care/room/bed) have no bound, and the request line is bounded by
+    // display.limits.maxHeaderBytes. A cap here made a long bed's view open an unfiltered stream without waveforms.
+    const client = this.hub.add(c.res, { bed: bed || null, identity: c.identity, address, session });
     if (client === 'max-clients') throw new HttpError(503, 'too many live clients on the gateway (display.limits.maxSseClients)');
     if (client === 'per-address') throw new HttpError(503, 'too many live clients from this address (display.limits.maxSseClientsPerAddress)');
     // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost). stream: the name
@@ -681,8 +710,12 @@ export class DisplayServer {
     const changes = this.deps.alarms.observe(bed, obs, { user: c.identity!.user, role: c.identity!.role, from: c.from });
     this.deps.metrics.inc('news2_observations_total');
     this.log.info({ bed, ...obs, user: c.identity!.user, role: c.identity!.role, from: c.from }, 'NEWS2 observation recorded');
+    // The other screens' tiles: NEWS2 is not in an alarm change, and a bed with intermittent data may send nothing for
+    // half an hour.
+    this.live.bedChanged(bed);
     const now = Date.now();
-    sendJson(c.res, 200, { ok: true, news2: news2View(engine.news2(bed, now)), alarms: changes.map((ch) => alarmView(ch.alarm)) });
+    // changes: with their seq, so that the page orders them against its stream.
+    sendJson(c.res, 200, { ok: true, news2: news2View(engine.news2(bed, now)), changes: changes.map((ch) => changeView(ch)), alarms: changes.map((ch) => alarmView(ch.alarm)) });
   }
 
   /** A bed the agent has data, alarms or NEWS2 inputs for. */

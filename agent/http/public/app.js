@@ -39,6 +39,8 @@ const state = {
   waves: new Map(),
   trends: [],
   live: false,
+  /** Beds whose readings the gateway does not show, over display.maxBeds: `{ count, beds, maxBeds }` (ward snapshot, `dropped`). */
+  droppedBeds: null,
   /** A stream asked for, its answer not come yet. */
   connecting: false,
   /** Live, but the data arrives more than SLOW_MS after the server sent it. */
@@ -219,7 +221,7 @@ async function act(path, what, body = {}, failed = 'NOT done') {
     return;
   }
   if (r.status === 200) {
-    for (const a of r.data.alarms ?? []) upsertAlarm(a);
+    for (const c of r.data.changes ?? []) answerChange(c);
     renderAll();
     showMessage(what);
   } else if (r.status === 403) showMessage(`${failed}: your role may not do this (clinician needed).`, true);
@@ -277,30 +279,34 @@ function tileFor(bed) {
 }
 
 /**
- * The newest `updatedAt` the page has seen of each alarm (resolved ones too). The stream brings changes in order, but
- * an action's answer or a bed's reload travels on another connection and may come after a newer change: such an
- * older view must not be shown over it (an acknowledged medium alarm over the high one it has since become).
+ * Which alarm changes the page has. The stream brings every change in the order they happened, and is applied as it
+ * comes. An action's answer travels on another connection and may come after newer changes: it is applied only when
+ * its change is newer, by the audit seq (engine order), than what the page has of that alarm. Not by `updatedAt`: the
+ * engine stamps a reading's change with the time the reading was received, which can be before an action taken
+ * while the reading waited for its commit (a HIGH rise was once left out behind the ack it undid).
+ * `streamSeq`: the newest seq the stream has given (its snapshot includes every change up to its `alarmSeq`), so a
+ * change at or below it is shown already; `answerSeq`: the newest seq applied from answers, per alarm (bounded).
  */
-const seenAt = new Map();
-const SEEN_MAX = 5000;
+let streamSeq = 0;
+const answerSeq = new Map();
+const ANSWER_SEQ_MAX = 5000;
 
-/** Notes an alarm's state as the newest seen (kept in the order last seen). */
-function noteSeen(a) {
-  seenAt.delete(a.id);
-  seenAt.set(a.id, a.updatedAt);
+/** An alarm change from the stream: in order, applied as it comes. */
+function streamChange(c) {
+  if (typeof c.seq === 'number' && c.seq > streamSeq) streamSeq = c.seq;
+  upsertAlarm(c.alarm);
 }
 
-/** False when the page has already seen a newer state of this alarm. */
-function isNewest(a) {
-  const known = seenAt.get(a.id);
-  if (known !== undefined && a.updatedAt < known) return false;
-  noteSeen(a);
-  if (seenAt.size > SEEN_MAX) seenAt.delete(seenAt.keys().next().value);
-  return true;
+/** An alarm change from an answer (an action, an observation): applied only when newer than what the page shows. */
+function answerChange(c) {
+  if (typeof c.seq !== 'number' || c.seq <= streamSeq || c.seq <= (answerSeq.get(c.alarm.id) ?? 0)) return;
+  answerSeq.delete(c.alarm.id);
+  answerSeq.set(c.alarm.id, c.seq);
+  if (answerSeq.size > ANSWER_SEQ_MAX) answerSeq.delete(answerSeq.keys().next().value);
+  upsertAlarm(c.alarm);
 }
 
 function upsertAlarm(a) {
-  if (!isNewest(a)) return;
   keepPausedBy(a, a.bed === '*' ? state.gatewayAlarms.get(a.id) : state.beds.get(a.bed)?.alarms.find((x) => x.id === a.id));
   if (a.bed === '*') {
     if (a.state === 'resolved') state.gatewayAlarms.delete(a.id);
@@ -323,9 +329,12 @@ function keepPausedBy(a, before) {
 }
 
 function applyWard(w) {
-  // The stream's snapshot (at each connect) is the page's state from here: its times are the ones to compare with.
-  for (const a of [...w.beds.flatMap((t) => t.alarms), ...w.gatewayAlarms]) noteSeen(a);
+  // The stream's snapshot (at each connect) is the page's state from here: it has every change up to its alarmSeq
+  // (the engine's seq starts again when the agent restarts, so it is taken as it is, not as a maximum).
+  streamSeq = typeof w.alarmSeq === 'number' ? w.alarmSeq : 0;
+  answerSeq.clear();
   state.ward = w;
+  state.droppedBeds = w.droppedBeds ?? null;
   state.beds = new Map(w.beds.map((t) => [t.bed, t]));
   state.gatewayAlarms = new Map(w.gatewayAlarms.map((a) => [a.id, a]));
   $('title').textContent = `Ward ${w.gatewayId}`;
@@ -541,6 +550,7 @@ function updateTile(tile, t) {
   news2Badge(t.news2, tile.querySelector('.news2'));
   const silent = tile.querySelector('.silent-note');
   silent.dataset.lastDataAt = t.lastDataAt === null || t.lastDataAt === undefined ? '' : String(t.lastDataAt);
+  silent.dataset.dropped = state.droppedBeds?.beds.includes(t.bed) ? '1' : '';
   updateSilent(silent);
   const ul = tile.querySelector('ul.alarms');
   ul.hidden = !t.alarms.length;
@@ -550,6 +560,12 @@ function updateTile(tile, t) {
 
 /** "No data for …" moves with the clock (tickClock), not only when something else makes the tile change. */
 function updateSilent(node) {
+  // A bed over display.maxBeds shows its alarms only: its tile says why it has no values.
+  if (node.dataset.dropped) {
+    node.hidden = false;
+    setText(node, 'Readings not shown: over display.maxBeds');
+    return;
+  }
   const at = node.dataset.lastDataAt;
   const silentS = at ? (serverNow() - Number(at)) / 1000 : 0;
   const show = !!at && silentS > (state.ward?.staleAfterS ?? 10);
@@ -624,7 +640,7 @@ $('obs-form').addEventListener('submit', async (ev) => {
   const r = await api('POST', `/api/beds/${encodeURIComponent(bed)}/observations`, body);
   if (r.status === 200) {
     tileFor(bed).news2 = r.data.news2;
-    for (const a of r.data.alarms ?? []) upsertAlarm(a);
+    for (const c of r.data.changes ?? []) answerChange(c);
     obs.touched.clear();
     document.activeElement?.blur();
     renderAll();
@@ -693,7 +709,21 @@ function renderWardAlarms() {
   more.classList.toggle('has-high', count('high') > 0);
 }
 
+/**
+ * Beds over display.maxBeds: their readings never reach the page. Said on every view, so that nobody takes an empty
+ * tile (or a missing bed) for a quiet one, and the engineer knows what to raise.
+ */
+function renderDropped() {
+  const d = state.droppedBeds;
+  const node = $('dropped');
+  node.hidden = !d || !d.count;
+  if (node.hidden) return;
+  const more = d.count > d.beds.length ? ` and ${d.count - d.beds.length} more` : '';
+  setText(node, `Readings of ${d.count} bed${d.count === 1 ? '' : 's'} are not shown (${d.beds.join(', ')}${more}): this display shows at most ${d.maxBeds} beds (display.maxBeds). Rely on the bedside monitors and tell biomedical engineering.`);
+}
+
 function renderAll() {
+  renderDropped();
   renderWardAlarms();
   renderGatewayAlarms();
   if (state.selected) renderDetail();
@@ -845,9 +875,9 @@ function drawTrends() {
 async function loadBed(bed) {
   const r = await api('GET', `/api/beds/${encodeURIComponent(bed)}`);
   if (r.status !== 200 || state.selected !== bed) return;
-  // An alarm the stream has changed since this answer was made keeps the stream's state (resolved: gone).
-  const shown = state.beds.get(bed)?.alarms ?? [];
-  const alarms = sortAlarms(r.data.alarms.flatMap((a) => (isNewest(a) ? [a] : shown.filter((x) => x.id === a.id))));
+  // The alarms stay the stream's: its snapshot and changes keep them current, and this answer (the slowest request,
+  // with trends and waveforms) may have been made before an alarm the stream has shown since.
+  const alarms = state.beds.get(bed)?.alarms ?? [];
   state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt });
   state.trends = r.data.trends;
   renderDetail();
@@ -1003,7 +1033,11 @@ function handleEvent(event, data) {
       renderAll();
       break;
     case 'alarm':
-      for (const c of data.changes) upsertAlarm(c.alarm);
+      for (const c of data.changes) streamChange(c);
+      renderAll();
+      break;
+    case 'dropped':
+      state.droppedBeds = data.droppedBeds;
       renderAll();
       break;
     case 'session-ended':
