@@ -2,6 +2,8 @@
 // (models/features) decides a channel's role by its name as a monitor labels it (II, V, PLETH, ABP…),
 // and treats any name it does not know as an ECG lead — so only waveforms recognised here reach it.
 import type { WaveformSegment } from '../model/reading.js';
+import { channelRank, type Channel } from '../../models/features/index.js';
+import { quantiles } from '../../models/features/dsp.js';
 
 export type ModelChannelKind = 'ecg' | 'ppg' | 'abp';
 
@@ -56,10 +58,43 @@ export function modelChannel(seg: Pick<WaveformSegment, 'mdc' | 'unit'>): ModelC
 }
 
 /**
- * Order the model sees channels in: the feature code takes the first two ECG leads, and the corpus it was
- * trained on lists lead II first, so II leads, then the other leads by name, then PLETH, then ABP.
+ * Order the model sees channels in: the features' canonical rank (models/features channelRank: lead II, then I, III,
+ * aVR, aVL, aVF, then the other leads — V, V1–V6 and the generic "ECG" alike —, then PLETH, then ABP). Channels of
+ * equal rank compare equal: the caller keeps them in arrival order, as the features keep a window's order among
+ * them, so the live path and training give a record's leads the same roles.
  */
 export function channelOrder(a: ModelChannel, b: ModelChannel): number {
-  const rank = (c: ModelChannel) => (c.kind === 'ecg' ? (c.name === 'II' ? 0 : 1) : c.kind === 'ppg' ? 2 : 3);
-  return rank(a) - rank(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return rankOf(a) - rankOf(b);
+}
+
+function rankOf(c: ModelChannel): number {
+  // By kind, not only by name: a pleth or ABP is ranked as such whatever it is called.
+  return c.kind === 'ecg' ? Math.min(channelRank(c.name), channelRank('V')) : channelRank(c.kind === 'ppg' ? 'PLETH' : 'ABP');
+}
+
+/**
+ * Bounds of a PLETH the model may read. Training PLETH is in normalised units: over the 494 corpus windows with PLETH
+ * the median level is −1.3…2.7 (median 0.48) and the 5–95 % range at most 10.2 (median 0.70). A device may send
+ * pleth in its own scale (an IntelliVue without an absolute scale: 0–4095 integers, unit 1), which the model's
+ * absolute pleth features misread (review rv71 M2: ×1000 + 2000 turned a true asystole likely-false). Normalising it
+ * per window inside the features cost cross-validated score (83 → 81 in the f3 retrain), so such a pleth is left out
+ * instead, as on a record without pleth. The bounds sit far outside the training range (~9× its largest level,
+ * ~5× its largest range), so a corpus-like pleth never meets them.
+ */
+export const PLETH_MAX_LEVEL = 25;
+export const PLETH_MAX_RANGE = 50;
+
+/**
+ * Why a PLETH window is not in the scale the model was trained on (its median level or 5–95 % range far outside the
+ * training range), or null when it is, or has no finite sample.
+ */
+export function plethScaleProblem(c: Pick<Channel, 'samples'>): string | null {
+  const v: number[] = [];
+  for (const x of c.samples) if (Number.isFinite(x)) v.push(x);
+  if (v.length === 0) return null;
+  const [p05, p50, p95] = quantiles(v, [0.05, 0.5, 0.95]) as [number, number, number];
+  const range = p95 - p05;
+  if (Math.abs(p50) <= PLETH_MAX_LEVEL && range <= PLETH_MAX_RANGE) return null;
+  const f = (x: number) => Number(x.toPrecision(3));
+  return `PLETH not used: level ${f(p50)}, 5–95 % range ${f(range)} in the device's units, far outside the normalised units the model was trained on (level −1.3…2.7, range ≤ 10)`;
 }

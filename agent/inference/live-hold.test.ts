@@ -456,7 +456,7 @@ describe('waveform ring', () => {
       for (const refid of [...leads, PLETH, ABP]) ring.add(seg({ refid, start, ...(refid === ABP && { ucum: 'mm[Hg]' }) }));
     }
     const names = ring.window('bed:A', end).map((c) => c.name);
-    expect(names.slice(0, 2)).toEqual(['II', 'ECG']); // the two leads the model reads
+    expect(names.slice(0, 2)).toEqual(['II', 'I']); // the two leads the model reads (canonical order: II, then I, III…, then chest leads)
     expect(names).toContain('PLETH');
     expect(names).toContain('ABP');
     expect(names).toHaveLength(6);

@@ -72,3 +72,30 @@ describe('edge model, live: samples a monitor marked invalid', () => {
     });
   }
 });
+
+// Review rv71 M1: the live path ordered leads II first then by name (V and MCL arrive as the generic "ECG"), training
+// in header order, so on records whose header does not start with II the model read ecg1 / ecg2 swapped (a661l went
+// from 0.013 likely-false to 0.084 likely-true). The features now put the leads in one canonical order.
+describe('edge model, live: records whose header does not start with lead II', () => {
+  it('give the offline verdict and probability (t106s relabelled [I, II, PLETH]; live order II, I)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wfdb-order-'));
+    const lines = readFileSync(join(RECORDS, 't106s.hea'), 'utf8').split('\n');
+    lines[1] = lines[1]!.replace(/ II$/, ' I');
+    lines[2] = lines[2]!.replace(/ III$/, ' II');
+    writeFileSync(join(dir, 't106s.hea'), lines.join('\n'));
+    copyFileSync(join(RECORDS, 't106s.dat'), join(dir, 't106s.dat'));
+    expect(readRecord(dir, 't106s').channels.map((c) => c.name)).toEqual(['I', 'II', 'PLETH']);
+    const { live, want } = await liveAndOffline(dir, 't106s');
+    expect(live).toMatchObject({ verdict: want.verdict });
+    expect(live!.probability as number).toBeCloseTo(want.probability, 3);
+  });
+
+  // a661l [III, V, PLETH] false asystole, v629l [III, V, ABP, RESP] true VT, v842s [I, II, ABP, RESP] true VT.
+  for (const name of ['a661l', 'v629l', 'v842s']) {
+    it.skipIf(!corpusPresent)(`give the offline verdict and probability (corpus ${name})`, async () => {
+      const { live, want } = await liveAndOffline(CORPUS, name);
+      expect(live).toMatchObject({ verdict: want.verdict });
+      expect(live!.probability as number).toBeCloseTo(want.probability, 3);
+    });
+  }
+});

@@ -13,12 +13,12 @@ import type { AlarmEvent, DriverEvent, WaveformSegment } from '../model/reading.
 import { PACKAGE_ROOT } from '../paths.js';
 import type { ModelConfig } from '../config/load.js';
 import { readRecord } from '../../models/records.js';
-import type { Channel } from '../../models/features/index.js';
+import { extractFeatures, type Channel } from '../../models/features/index.js';
 import { normalise } from '../ingest.js';
 import { signalCode } from '../../drivers/wfdb-replay/codes.js';
 import { sha256Hex } from './approval.js';
 import { COMMITTED_MODEL } from './approved.js';
-import { channelOrder, modelChannel } from './channels.js';
+import { channelOrder, modelChannel, plethScaleProblem } from './channels.js';
 import { ASSESS_TIMEOUT_MS, LiveModel } from './live.js';
 import { EdgeModel, type Assessment } from './edge-model.js';
 import { BED_IDLE_MS, WaveformRing } from './ring.js';
@@ -217,6 +217,30 @@ describe('waveform ring', () => {
     const names = [{ name: 'PLETH', kind: 'ppg' as const, scale: 1 }, { name: 'V', kind: 'ecg' as const, scale: 1 }, { name: 'II', kind: 'ecg' as const, scale: 1 }];
     expect(names.sort(channelOrder).map((c) => c.name)).toEqual(['II', 'V', 'PLETH']);
   });
+
+  it('hands the features a window whose leads take the roles they take in the recorded window (review rv71 M1)', () => {
+    // The corpus headers that do not start with II (III,V / I,V / I,MCL / I,II / aVF,V), and some that do. Streamed
+    // in header order through the ring, V and MCL arrive as the generic "ECG": the features must be those of the
+    // header-order window (training), not of a window whose ecg1 / ecg2 are swapped.
+    const rec = readRecord(RECORDS, 'f120s'); // II, V, PLETH, ABP
+    const [a, b, pleth, abp] = rec.channels as [Channel, Channel, Channel, Channel];
+    const end = 1_000_000;
+    for (const [l1, l2, pulse] of [
+      ['III', 'V', pleth], ['I', 'V', abp], ['I', 'MCL', abp], ['I', 'II', pleth], ['aVF', 'V', pleth], ['III', 'MCL', abp],
+      ['II', 'aVR', abp], ['I', 'aVL', abp], ['II', 'V', pleth],
+    ] as const) {
+      const header: Channel[] = [{ ...a, name: l1 }, { ...b, name: l2 }, pulse];
+      const ring = new WaveformRing();
+      for (const s of stream(header, 'A', end)) ring.add(s);
+      const w = ring.window('bed:A', end);
+      const live = Array.from(extractFeatures('Ventricular_Tachycardia', w));
+      expect(live, `[${l1}, ${l2}] live as [${w.map((c) => c.name)}]`).toEqual(Array.from(extractFeatures('Ventricular_Tachycardia', header)));
+    }
+    // Two chest leads (no corpus record has them): arrival order, not name order, as the features keep a window's.
+    const ring = new WaveformRing();
+    for (const s of stream([{ ...a, name: 'V5' }, { ...b, name: 'V1' }], 'B', end)) ring.add(s);
+    expect(ring.window('bed:B', end).map((c) => c.name)).toEqual(['V5', 'V1']);
+  });
 });
 
 describe('which alarms the model judges', () => {
@@ -325,6 +349,43 @@ describe('live model', () => {
     expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
     expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'rate' })).toBe(60); // 30 one-second segments of II and V
     expect(cap.lines.filter((l) => /^edge model: waveform not used/.test(String(l.msg))).map((l) => l.code)).toEqual(['MDC_ECG_ELEC_POTL_II', 'MDC_ECG_ELEC_POTL']);
+  });
+
+  it('PLETH in a device\'s integer scale (×1000 + 2000): left out, counted, logged and said; judged as without pleth (review rv71 M2)', async () => {
+    const cap = captureLog();
+    const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), cap.log);
+    open.push(h.live);
+    await h.live.ready;
+    expect(h.metrics.get('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' })).toBe(0);
+    const rec = readRecord(RECORDS, 't106s'); // a true tachycardia: II, III, PLETH
+    const scaled = rec.channels.map((c) => (c.name === 'PLETH' ? { ...c, samples: c.samples.map((v) => v * 1000 + 2000) } : c));
+    const now = Date.now();
+    h.feed(stream(scaled, 'A', now));
+    h.feed([deviceAlarm('A', 'EXTREME TACHY', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    const ann = h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!;
+    const offline = await EdgeModel.load({ modelPath: MODEL, approved: [COMMITTED_MODEL] });
+    try {
+      const want = await offline.assess(rec.alarmType, rec.channels.filter((c) => c.name !== 'PLETH'));
+      expect(ann.values).toMatchObject({ verdict: want.verdict, channels: 'II,III', ignored: 'PLETH' });
+      expect(ann.values.probability as number).toBeCloseTo(want.probability, 3);
+    } finally {
+      await offline.close();
+    }
+    expect(ann.note).toMatch(/PLETH not used: level 2\d{3}, 5–95 % range \d+ in the device's units, far outside the normalised units the model was trained on/);
+    expect(h.metrics.get('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' })).toBe(1);
+    expect(cap.lines.filter((l) => /^edge model: PLETH not used/.test(String(l.msg)))).toHaveLength(1);
+  });
+
+  it('takes a pleth in the normalised units of training, and refuses one in a device\'s raw scale', () => {
+    const x = (f: (i: number) => number) => ({ samples: Float32Array.from({ length: 7500 }, (_, i) => f(i)) });
+    const pulse = (i: number) => 0.48 + 0.35 * Math.sin((2 * Math.PI * 1.2 * i) / 250);
+    expect(plethScaleProblem(x(pulse))).toBeNull();
+    expect(plethScaleProblem(x((i) => 2.7 + 5 * Math.sin(i / 40)))).toBeNull(); // the corpus's largest level and range
+    expect(plethScaleProblem(x(() => Number.NaN))).toBeNull();
+    expect(plethScaleProblem(x((i) => pulse(i) * 1000 + 2000))).toMatch(/^PLETH not used: level 2480, 5–95 % range 6\d\d /);
+    expect(plethScaleProblem(x((i) => Math.round(2048 + 900 * Math.sin(i / 40))))).not.toBeNull(); // 0–4095 integers
+    expect(plethScaleProblem(x((i) => pulse(i) * 100))).not.toBeNull();
   });
 
   it('delay policy: pauses a likely-false alarm\'s audio, re-checks, and ends the hold within holdS', async () => {
@@ -506,6 +567,21 @@ describe.skipIf(!corpusPresent)('live model on corpus alarms the fixtures do not
     await h.until(() => h.changes.some((c) => c.change === 'annotated'));
     expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'uncertain', action: 'none', channels: 'ABP' });
     expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
+  });
+
+  it('a443l, a true asystole alarm whose PLETH comes as a device\'s integers (×1000 + 2000): PLETH left out, likely-true, not paused', async () => {
+    // Read in that scale, gbt-5 gave it p 0.027, likely-false, and paused it (gbt-4: 0.016); without PLETH p 0.998.
+    const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }));
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    const channels = readRecord(CORPUS, 'a443l').channels.map((c) => (c.name === 'PLETH' ? { ...c, samples: c.samples.map((v) => v * 1000 + 2000) } : c));
+    h.feed(stream(channels, 'A', now));
+    h.feed([deviceAlarm('A', 'ASYSTOLE', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'likely-true', action: 'none', ignored: 'PLETH' });
+    expect(h.changes.some((c) => c.change === 'audio-paused')).toBe(false);
+    expect(h.metrics.get('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' })).toBe(1);
   });
 
   it('b228s, a true bradycardia alarm whose last 4 s had not arrived: uncertain, not paused', async () => {

@@ -13,7 +13,7 @@ import type { DriverEvent } from '../model/reading.js';
 import type { Metrics } from '../metrics.js';
 import { signalSeconds, type Assessment, type EdgeModelOptions } from './edge-model.js';
 import { modelFilePath, ModelNotApprovedError } from './approval.js';
-import { modelSignal } from './channels.js';
+import { modelSignal, plethScaleProblem } from './channels.js';
 import type { NormalisedWaveform } from '../ingest.js';
 import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing, type ChannelRefusal } from './ring.js';
 import { indicativeOnly, modelAlarmType, notJudged } from './triggers.js';
@@ -187,6 +187,7 @@ export class LiveModel {
     }
     // Watched: present at 0 from the start, so that an alert on their rise sees the first one.
     for (const reason of ['rate', 'unit', 'channel-limit'] satisfies ChannelRefusal[]) host.metrics.declare('model_ring_channels_refused_total', { reason });
+    host.metrics.declare('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' });
     host.onCommitted((events) => this.committed(events));
     this.unsubscribe = host.alarms.subscribe((changes) => this.alarmChanges(changes));
     host.metrics.gauge('model_ring_beds', () => this.ring.bedCount);
@@ -498,6 +499,7 @@ export class LiveModel {
       this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none', ...this.jobValues(job) }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
       return;
     }
+    const ignored = this.plethGuard(job, channels);
     // Read before the window goes to the model: its sample buffers are handed over to the worker, not copied.
     const names = channels.map((c) => c.name).join(',');
     const windowS = round(signalSeconds(channels), 1);
@@ -516,6 +518,7 @@ export class LiveModel {
       windowS,
       latencyMs: Math.round(latencyMs),
       check: job.check,
+      ...(ignored !== null && { ignored: 'PLETH' }),
     };
     // The alarm as it is now, after the assessment: a person may have acknowledged or paused it meanwhile, and
     // the model must not replace their pause with its own.
@@ -529,8 +532,23 @@ export class LiveModel {
     if (action.kind === 'hold-ended') this.endHold(job.alarmId);
     // A hold ended by an uncertain re-check keeps the model's reason for it. A verdict that may not hold its alarm
     // says why under every policy.
-    this.annotate(job.alarmId, { ...values, action: action.kind }, [action.note ?? caveat ?? undefined, a.reason].filter((n) => n !== undefined).join(': ') || undefined);
+    const note = [action.note ?? caveat ?? undefined, a.reason].filter((n) => n !== undefined).join(': ');
+    this.annotate(job.alarmId, { ...values, action: action.kind }, [note || undefined, ignored ?? undefined].filter((n) => n !== undefined).join('; ') || undefined);
     if (action.kind === 'audio-paused') this.schedule(job);
+  }
+
+  /**
+   * Leaves out (from `channels`, in place) a PLETH far outside the scale the model was trained on (plethScaleProblem):
+   * the model then judges the window as one without pleth. Counted, logged and returned (for the annotation).
+   */
+  private plethGuard(job: Job, channels: Channel[]): string | null {
+    const i = channels.findIndex((c) => c.name === 'PLETH');
+    const problem = i >= 0 ? plethScaleProblem(channels[i]!) : null;
+    if (problem === null) return null;
+    channels.splice(i, 1);
+    this.host.metrics.inc('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' });
+    this.log.warn({ alarmId: job.alarmId, bed: job.key, alarmType: job.alarmType }, `edge model: ${problem}; the alarm is judged without it`);
+    return problem;
   }
 
   /**

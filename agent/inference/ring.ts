@@ -151,7 +151,7 @@ class ChannelRing {
 }
 
 /**
- * Channels in the order the model needs them: the first two ECG leads it reads (channelOrder: II, then by name),
+ * Channels in the order the model needs them: the first two ECG leads it reads (channelOrder: the features' rank),
  * PLETH, ABP — one of each name — before extra leads and the same signal from a second device. The extras keep
  * the order of `chs` (the new channel last), so an extra channel never displaces another: no churn of rings.
  */
@@ -280,7 +280,7 @@ export class WaveformRing {
 
   /**
    * The model's input for an alarm on this bed: the last `seconds` of each channel received up to `until`
-   * (gateway time), in the order the model expects (lead II first). Empty when the bed has no waveforms.
+   * (gateway time), in the order the model expects (channelOrder: lead II first). Empty when the bed has no waveforms.
    */
   /**
    * A device's alarm, received at `receivedAt` and stamped `deviceTime` by the device: how its clock stands against
@@ -295,7 +295,16 @@ export class WaveformRing {
   window(key: string, until: number, seconds = this.opts.seconds): Channel[] {
     const bed = this.beds.get(key);
     if (!bed) return [];
-    const rings = [...bed.channels.values()].sort((a, b) => channelOrder(a.info, b.info) || b.lastReceivedAt - a.lastReceivedAt);
+    // Canonical order (channelOrder); leads of equal rank in the order their signal was first kept (arrival, as a
+    // record's header order), and the same signal from two devices freshest first.
+    const all = [...bed.channels.values()];
+    const firstSeen = new Map<string, number>();
+    all.forEach((r, i) => {
+      if (!firstSeen.has(r.info.name)) firstSeen.set(r.info.name, i);
+    });
+    const rings = all.sort(
+      (a, b) => channelOrder(a.info, b.info) || firstSeen.get(a.info.name)! - firstSeen.get(b.info.name)! || b.lastReceivedAt - a.lastReceivedAt,
+    );
     const out: Channel[] = [];
     const names = new Set<string>();
     for (const r of rings) {

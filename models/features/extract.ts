@@ -11,7 +11,7 @@ import { spectralAtEnd, vfScan } from './spectral.js';
 import { ALARM_TYPES, type AlarmType, type Channel, type ChannelRole } from './types.js';
 
 /** Version of the feature definitions; a model records the version it was trained on. */
-export const FEATURE_VERSION = 'f2';
+export const FEATURE_VERSION = 'f3';
 /** Analysis rate: channels at other rates are resampled linearly. */
 export const FS = 250;
 /** Window length analysed: the last 30 s before the alarm. */
@@ -243,12 +243,47 @@ function minMax(values: number[]): [number, number] {
   return v.length ? [Math.min(...v), Math.max(...v)] : [Number.NaN, Number.NaN];
 }
 
-/** The channels the features read: the first two ECG leads, the first pleth and the first ABP (others are ignored). */
+/**
+ * Limb leads in the order they take the ECG roles (ecg1, ecg2): lead II first, then I, III, aVR, aVL, aVF. Every other
+ * ECG name (V, V1–V6, MCL, the generic "ECG" the live agent gives a chest lead of unstated position, a name not known)
+ * ranks after them, all alike.
+ */
+const LIMB_LEADS = ['II', 'I', 'III', 'AVR', 'AVL', 'AVF'] as const;
+
+/**
+ * Canonical rank of a channel (lower first): ECG leads by LIMB_LEADS then chest/unspecified leads, then PLETH, ABP,
+ * respiration. Channels of equal rank keep the order they are given in. The one definition of which leads the features
+ * read as ecg1 / ecg2, so that a recorded window (header order, e.g. III,V or I,II) and its live replay (lead names as
+ * the agent gives them, e.g. "ECG" for V and MCL) give the same roles (f3; f2 took the first two leads as given).
+ */
+export function channelRank(name: string): number {
+  const role = channelRole(name);
+  if (role === 'ecg') {
+    const i = (LIMB_LEADS as readonly string[]).indexOf(name.trim().toUpperCase());
+    return i >= 0 ? i : LIMB_LEADS.length;
+  }
+  return LIMB_LEADS.length + (role === 'ppg' ? 1 : role === 'abp' ? 2 : 3);
+}
+
+/** The channels in canonical order (channelRank; a stable sort: equal ranks keep their order). */
+export function canonicalChannels<T extends { name: string }>(channels: readonly T[]): T[] {
+  return channels
+    .map((c, i) => ({ c, i, r: channelRank(c.name) }))
+    .sort((a, b) => a.r - b.r || a.i - b.i)
+    .map((x) => x.c);
+}
+
+/**
+ * The channels the features read: the first two ECG leads in canonical order (channelRank: II, I, III, aVR, aVL, aVF,
+ * then the others in the order given), the first pleth and the first ABP (others are ignored). The order of the input
+ * does not matter beyond that of leads of equal rank.
+ */
 export function featureChannels(channels: readonly Channel[]): { ecgs: Channel[]; ppg: Channel | undefined; abp: Channel | undefined } {
+  const ordered = canonicalChannels(channels);
   return {
-    ecgs: channels.filter((c) => channelRole(c.name) === 'ecg').slice(0, 2),
-    ppg: channels.find((c) => channelRole(c.name) === 'ppg'),
-    abp: channels.find((c) => channelRole(c.name) === 'abp'),
+    ecgs: ordered.filter((c) => channelRole(c.name) === 'ecg').slice(0, 2),
+    ppg: ordered.find((c) => channelRole(c.name) === 'ppg'),
+    abp: ordered.find((c) => channelRole(c.name) === 'abp'),
   };
 }
 

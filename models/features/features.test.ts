@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readRecord } from '../records.js';
 import { rhythm } from './beats.js';
 import { quantiles } from './dsp.js';
-import { ALARM_TYPES, extractFeatures, FEATURE_NAMES, FEATURE_VERSION, type Channel } from './index.js';
+import { ALARM_TYPES, canonicalChannels, extractFeatures, FEATURE_NAMES, FEATURE_VERSION, type Channel } from './index.js';
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 interface GoldenRecord {
@@ -64,6 +64,29 @@ describe('alarm-window features', () => {
     const short = [ii, last(v, 17), last(pleth, 17, 125)];
     const aligned = [ii, frontPadded(last(v, 17), 30), frontPadded(last(pleth, 17, 125), 30)];
     expect(Array.from(extractFeatures(rec.alarmType, short))).toEqual(Array.from(extractFeatures(rec.alarmType, aligned)));
+  });
+
+  it('gives the leads the same roles whatever order and live names they come in (canonical order, f3)', () => {
+    // A corpus-like window whose header does not start with lead II, against the same samples as the live agent
+    // hands them over: V and MCL named "ECG" (the generic MDC term), II first, RESP not kept. f2 took the first
+    // two leads as given, so ecg1 / ecg2 were swapped between training and the live path (review rv71 M1).
+    const rec = readRecord(join(fixtures, 'records'), 'v100s'); // II, V, PLETH, RESP
+    const [a, b, pleth, resp] = rec.channels as [Channel, Channel, Channel, Channel];
+    const as = (c: Channel, name: string): Channel => ({ ...c, name });
+    const same = (x: Channel[], y: Channel[]) =>
+      expect(Array.from(extractFeatures(rec.alarmType, x))).toEqual(Array.from(extractFeatures(rec.alarmType, y)));
+    // Header [III, V, PLETH, RESP]; live [ECG, III, PLETH] (f2's live order sorted "ECG" before "III").
+    same([as(a, 'III'), b, pleth, resp], [as(b, 'ECG'), as(a, 'III'), pleth]);
+    same([as(a, 'III'), b, pleth, resp], [pleth, as(b, 'MCL'), as(a, 'III')]);
+    // Header [I, II, PLETH]; live [II, I, PLETH]: lead II is ecg1 either way.
+    const header = [as(a, 'I'), as(b, 'II'), pleth];
+    same(header, [as(b, 'II'), as(a, 'I'), pleth]);
+    const f = extractFeatures(rec.alarmType, header);
+    const iiAlone = extractFeatures(rec.alarmType, [as(b, 'II')]);
+    expect(f[FEATURE_NAMES.indexOf('ecg1_r16_hrMedian')]).toBe(iiAlone[FEATURE_NAMES.indexOf('ecg1_r16_hrMedian')]);
+    // Limb leads rank II, I, III, aVR, aVL, aVF; other leads after them, in the order given.
+    expect(canonicalChannels(['V', 'aVF', 'PLETH', 'ABP', 'I', 'aVL', 'III', 'II', 'aVR', 'RESP', 'V2', 'ECG'].map((name) => ({ name }))).map((c) => c.name))
+      .toEqual(['II', 'I', 'III', 'aVR', 'aVL', 'aVF', 'V', 'V2', 'ECG', 'PLETH', 'ABP', 'RESP']);
   });
 
   it('detects the rhythm the synthetic signal has', () => {
