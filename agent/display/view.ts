@@ -93,6 +93,8 @@ export interface BedTile {
   alarms: AlarmView[];
   devices: { deviceId: string; state: string; detail: string; at: number }[];
   lastDataAt: number | null;
+  /** Its readings are left out over display.maxBeds (the tile is shown for its alarms): the page says why it has no values. */
+  readingsDropped: boolean;
 }
 
 export interface ChangeView {
@@ -173,6 +175,7 @@ export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: 
     alarms: engine.list({ bed }).map((a) => viewOf(a, engine.audioPausedBy(a.id))),
     devices: ward.devices(bed),
     lastDataAt: ward.lastDataAt(bed),
+    readingsDropped: ward.readingsDropped(bed),
   };
 }
 

@@ -135,4 +135,22 @@ describe('WardState', () => {
     expect(w.bedIds()).toEqual(['a', 'b']);
     expect(w.droppedBeds).toBe(2);
   });
+
+  it('says of every bed whose readings it left out that they are not shown, also past the beds it names (review rv78 M1)', () => {
+    const w = new WardState({ ...opts, maxBeds: 1 });
+    w.handle([numeric(MDC.ECG_HEART_RATE, 70, 0, { bed: 'kept' })]);
+    w.handle(Array.from({ length: 30 }, (_, i) => numeric(MDC.ECG_HEART_RATE, 70, 0, { bed: `out-${i}` })));
+    expect(w.readingsDropped('kept')).toBe(false);
+    // Not only the first names the page is given (20).
+    expect(w.readingsDropped('out-0')).toBe(true);
+    expect(w.readingsDropped('out-29')).toBe(true);
+    // A bed known only from its alarms has no readings to leave out.
+    expect(w.readingsDropped('alarm-only')).toBe(false);
+    // Past the beds it remembers by name (1000), any bed it does not keep is taken as left out.
+    w.handle(Array.from({ length: 1000 }, (_, i) => numeric(MDC.ECG_HEART_RATE, 70, 0, { bed: `more-${i}` })));
+    expect(w.droppedBedCount).toBe(1000);
+    expect(w.readingsDropped('more-999')).toBe(true);
+    expect(w.readingsDropped('alarm-only')).toBe(true);
+    expect(w.readingsDropped('kept')).toBe(false);
+  });
 });

@@ -23,7 +23,7 @@ const MAX_WAVES_PER_BED = 8;
 const MAX_DEVICES_PER_BED = 16;
 const MAX_WAVE_RATE_HZ = 2000;
 /** Beds left out over maxBeds remembered by name (each told once); more are only counted. */
-const MAX_DROPPED_BEDS_NAMED = 1000;
+export const MAX_DROPPED_BEDS_NAMED = 1000;
 /** Parameters left out of one bed remembered by key (each told once); more are only counted. */
 const MAX_DROPPED_KEYS_PER_BED = 256;
 /** Names of left-out beds the page is given (it says how many in all). */
@@ -166,6 +166,15 @@ export class WardState {
   /** How many beds' readings are not shown (over maxBeds; counted up to MAX_DROPPED_BEDS_NAMED). */
   get droppedBedCount(): number {
     return this.droppedBedNames.size;
+  }
+
+  /**
+   * Whether this bed's readings are left out (over maxBeds): its tile says so, whatever the number of beds left out.
+   * Past the beds remembered by name, any bed not kept is taken as left out: its readings would be.
+   */
+  readingsDropped(bed: string): boolean {
+    if (this.beds.has(bed)) return false;
+    return this.droppedBedNames.has(bed) || this.droppedBedNames.size >= MAX_DROPPED_BEDS_NAMED;
   }
 
   /** Beds whose readings are not shown, for the page: a screen must say it does not show every bed. */

@@ -35,19 +35,76 @@ describe('display feed', () => {
     const metrics = (await call(d.url, 'GET', '/metrics')).text;
     // The alarm event is not a reading left out: the alarm engine shows it.
     expect(metrics).toContain('bedside_display_dropped_bed_events_total{kind="numeric"} 2');
-    expect(metrics).toContain('bedside_display_dropped_metric_events_total{bed="bed-1",kind="measurement"} 8');
+    // Not per bed (review rv78 L1): a bed id is a device's string of any length, and a patient's location; the
+    // warning names the bed.
+    expect(metrics).toContain('bedside_display_dropped_metric_events_total{kind="measurement"} 8');
+    expect(metrics.split('\n').filter((l) => l.startsWith('bedside_display_dropped_') && l.includes('bed='))).toEqual([]);
     const bedLines = d.captured.lines.filter((l) => l.bed === 'bed-3' && /maxBeds/.test(String(l.msg)));
     expect(bedLines).toHaveLength(1);
     expect(bedLines[0]).toMatchObject({ level: 40, maxBeds: 2 });
     const metricLines = d.captured.lines.filter((l) => l.bed === 'bed-1' && l.parameter !== undefined);
     expect(metricLines.map((l) => l.parameter)).toEqual(['param 63', 'param 64', 'param 65', 'param 66', 'param 67', 'param 68', 'param 69']);
     expect(metricLines[0]).toMatchObject({ level: 40, limit: 64 });
+    expect(String(metricLines[0]!.msg)).toContain('of bed bed-1 ');
 
     // The page is told which beds it is not shown, in the snapshot and live.
     const ward = (await call(d.url, 'GET', '/api/ward')).json();
     expect(ward.droppedBeds).toEqual({ count: 1, beds: ['bed-3'], maxBeds: 2 });
     const live = await s.waitFor((e) => e.event === 'dropped');
     expect(live.data).toMatchObject({ droppedBeds: { count: 1, beds: ['bed-3'], maxBeds: 2 } });
+    s.close();
+  });
+
+  it('marks the tile of every bed whose readings are left out, not only the beds the page is given by name (review rv78 M1)', async () => {
+    d = await startDisplayAgent({ maxBeds: 1 });
+    const now = Date.now();
+    const alarm = (bed: string): AlarmEvent => ({
+      kind: 'alarm', deviceId: `mon-${bed}`, bed, source: 'test-source', alarmId: `${bed}-x`, condition: null, text: 'VTACH', priority: 'high',
+      category: 'physiological', phase: 'start', deviceTime: null, receivedAt: now,
+    });
+    // bed-late has its alarm (and so its tile) before its readings are left out.
+    await d.agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 80, { bed: 'bed-00', at: now }), alarm('bed-late')]);
+    const beds = Array.from({ length: 21 }, (_, i) => `bed-${String(i + 1).padStart(2, '0')}`);
+    for (const bed of beds) await d.agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 80, { bed, at: now })]);
+    const s = await openStream(d.url);
+    const snapshot = await s.waitFor((e) => e.event === 'ward');
+    type Tile = { bed: string; readingsDropped: boolean; alarms: unknown[] };
+    const tiles = (data: unknown) => (data as { beds: Tile[] }).beds;
+    expect((snapshot.data as { droppedBeds: { beds: string[] } }).droppedBeds.beds).not.toContain('bed-21');
+    expect(tiles(snapshot.data).find((t) => t.bed === 'bed-00')).toMatchObject({ readingsDropped: false });
+    expect(tiles(snapshot.data).find((t) => t.bed === 'bed-late')).toMatchObject({ readingsDropped: false });
+    // The 21st bed left out raises an alarm: its tile, marked, reaches the open screen.
+    await d.agent.ingest.accept('test-source', [alarm('bed-21')]);
+    const live = await s.waitFor((e) => e.event === 'vitals' && tiles(e.data).some((t) => t.bed === 'bed-21'), 2000);
+    expect(tiles(live.data).find((t) => t.bed === 'bed-21')).toMatchObject({ readingsDropped: true, alarms: [expect.objectContaining({ text: 'VTACH' })] });
+    // A bed already shown (for its alarm) whose readings are then left out: its tile is sent again, marked.
+    await d.agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 90, { bed: 'bed-late', at: now })]);
+    const late = await s.waitFor((e) => e.event === 'vitals' && tiles(e.data).some((t) => t.bed === 'bed-late'), 2000);
+    expect(tiles(late.data).find((t) => t.bed === 'bed-late')).toMatchObject({ readingsDropped: true });
+    // Every tile but the kept bed's is marked (beds left out have tiles for their NEWS2 inputs or alarms).
+    const ward = (await call(d.url, 'GET', '/api/ward')).json();
+    expect(tiles(ward).filter((t) => !t.readingsDropped).map((t) => t.bed)).toEqual(['bed-00']);
+    expect(tiles(ward).map((t) => t.bed)).toEqual(expect.arrayContaining(['bed-05', 'bed-21', 'bed-late']));
+    expect((await call(d.url, 'GET', '/api/beds/bed-21')).json()).toMatchObject({ readingsDropped: true });
+    s.close();
+  });
+
+  it('marks a shown bed it does not keep once it stops naming the beds it leaves out (1000)', async () => {
+    d = await startDisplayAgent({ maxBeds: 1 });
+    const now = Date.now();
+    const alarm: AlarmEvent = {
+      kind: 'alarm', deviceId: 'mon-pre', bed: 'pre', source: 'test-source', alarmId: 'pre-x', condition: null, text: 'VTACH', priority: 'high',
+      category: 'physiological', phase: 'start', deviceTime: null, receivedAt: now,
+    };
+    await d.agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 80, { bed: 'kept', at: now }), alarm]);
+    const s = await openStream(d.url);
+    type Tile = { bed: string; readingsDropped: boolean };
+    const tile = (data: unknown) => (data as { beds: Tile[] }).beds.find((t) => t.bed === 'pre');
+    expect(tile((await s.waitFor((e) => e.event === 'ward')).data)).toMatchObject({ readingsDropped: false });
+    await d.agent.ingest.accept('test-source', Array.from({ length: 1000 }, (_, i) => reading(MDC.ECG_HEART_RATE, 80, { bed: `out-${i}`, at: now })));
+    // Sent with the tiles of the beds that made it stop naming them (not only at its next alarm change).
+    const live = await s.waitFor((e) => e.event === 'vitals' && (e.data as { beds: Tile[] }).beds.some((t) => t.bed === 'out-999'), 3000);
+    expect(tile(live.data)).toMatchObject({ readingsDropped: true });
     s.close();
   });
 

@@ -6,7 +6,7 @@ import type { AlarmEngine } from '../alarms/engine.js';
 import { GATEWAY_BED, type AlarmStateChange } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
 import { alarmView, bedTile, changeView, presentation, wardBeds } from '../display/view.js';
-import type { WardState, WaveChunk } from '../display/ward.js';
+import { MAX_DROPPED_BEDS_NAMED, type WardDrop, type WardState, type WaveChunk } from '../display/ward.js';
 import type { SseHub } from './sse.js';
 
 export interface WardInfo {
@@ -27,6 +27,7 @@ export class LiveFeed {
    * whether an answer of another request (an action's) is newer than what it shows (the engine's seq is per instance).
    */
   private lastSeq = 0;
+  private readonly offDrop: () => void;
 
   constructor(
     private readonly ward: WardState,
@@ -35,7 +36,9 @@ export class LiveFeed {
     private readonly info: WardInfo,
     private readonly flushMs = 250,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.offDrop = ward.onDrop((d) => this.bedDropped(d));
+  }
 
   get alarmSeq(): number {
     return this.lastSeq;
@@ -52,6 +55,22 @@ export class LiveFeed {
     }
   }
 
+  /**
+   * A bed newly left out over maxBeds that is shown already (for its alarms or NEWS2): its tile is sent again, marked
+   * readingsDropped. When the ward stops naming beds, every shown bed it does not keep is taken as left out from then.
+   */
+  private bedDropped(d: WardDrop): void {
+    if (d.what !== 'bed' || !d.first) return;
+    const beds = this.ward.droppedBedCount >= MAX_DROPPED_BEDS_NAMED ? wardBeds(this.ward, this.engine) : [d.bed];
+    for (const bed of beds) if (this.ward.readingsDropped(bed) && this.hasTile(bed)) this.dirty.add(bed);
+    this.schedule();
+  }
+
+  /** A bed the page has a tile for though the ward does not keep it (wardBeds). */
+  private hasTile(bed: string): boolean {
+    return this.engine.list({ bed }).length > 0 || this.engine.news2Beds().includes(bed);
+  }
+
   /** A bed's tile changed outside the readings (a NEWS2 observation): sent with the next flush, and in new snapshots. */
   bedChanged(bed: string): void {
     this.cached = null;
@@ -66,7 +85,12 @@ export class LiveFeed {
   alarmChanges(changes: readonly AlarmStateChange[]): void {
     // A stream opened after this broadcast must not get a snapshot from before it: it would miss the change.
     this.cached = null;
-    for (const c of changes) if (c.seq > this.lastSeq) this.lastSeq = c.seq;
+    for (const c of changes) {
+      if (c.seq > this.lastSeq) this.lastSeq = c.seq;
+      // A left-out bed's tile may be new on the page (made from this change, unmarked): the flush sends it marked.
+      if (c.alarm.bed !== GATEWAY_BED && this.ward.readingsDropped(c.alarm.bed)) this.dirty.add(c.alarm.bed);
+    }
+    this.schedule();
     // Who acted by name to streams opened with a login or token, by role to anonymous ones (viewing: open).
     const serverTime = this.now();
     this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, true)) }, (c) => c.identity !== null);
@@ -122,6 +146,7 @@ export class LiveFeed {
 
   stop(): void {
     this.stopped = true;
+    this.offDrop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

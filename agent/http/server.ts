@@ -321,7 +321,8 @@ export class DisplayServer {
       return;
     }
     const kind = d.setting ? 'setting' : 'measurement';
-    this.deps.metrics.inc('display_dropped_metric_events_total', { bed: d.bed, kind });
+    // No bed label: a bed id is a device's string of any length, and a patient's location; the warning names the bed.
+    this.deps.metrics.inc('display_dropped_metric_events_total', { kind });
     if (d.first) {
       this.log.warn(
         { bed: d.bed, parameter: d.label, key: d.key, kind, limit: d.limit },

@@ -272,7 +272,8 @@ function idOrder(a, b) {
 function tileFor(bed) {
   let t = state.beds.get(bed);
   if (!t) {
-    t = { bed, vitals: [], news2: null, alarms: [], devices: [], lastDataAt: null };
+    // Made from an alarm change: the server sends the tile itself (readingsDropped) with its next flush.
+    t = { bed, vitals: [], news2: null, alarms: [], devices: [], lastDataAt: null, readingsDropped: false };
     state.beds.set(bed, t);
   }
   return t;
@@ -550,7 +551,8 @@ function updateTile(tile, t) {
   news2Badge(t.news2, tile.querySelector('.news2'));
   const silent = tile.querySelector('.silent-note');
   silent.dataset.lastDataAt = t.lastDataAt === null || t.lastDataAt === undefined ? '' : String(t.lastDataAt);
-  silent.dataset.dropped = state.droppedBeds?.beds.includes(t.bed) ? '1' : '';
+  // The server marks every such tile: the banner's list names only the first beds.
+  silent.dataset.dropped = t.readingsDropped ? '1' : '';
   updateSilent(silent);
   const ul = tile.querySelector('ul.alarms');
   ul.hidden = !t.alarms.length;
@@ -878,7 +880,8 @@ async function loadBed(bed) {
   // The alarms stay the stream's: its snapshot and changes keep them current, and this answer (the slowest request,
   // with trends and waveforms) may have been made before an alarm the stream has shown since.
   const alarms = state.beds.get(bed)?.alarms ?? [];
-  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt });
+  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt,
+    readingsDropped: r.data.readingsDropped });
   state.trends = r.data.trends;
   renderDetail();
   drawTrends();
