@@ -3,10 +3,10 @@
 // time comes from the events and from tick(now), which the caller drives (e.g. once a second).
 import type { AlarmEvent, DeviceStatusEvent, DriverEvent, NumericReading, Reading } from '../model/reading.js';
 import * as life from './lifecycle.js';
-import { DEFAULT_LIMIT_CONFIG, LimitEvaluator, type LimitConfig } from './limits.js';
+import { DEFAULT_LIMIT_CONFIG, LimitEvaluator, type LimitConfig, type MissingMetric } from './limits.js';
 import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor, type RhythmConfig } from './rhythm.js';
-import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Score, type OxygenSupport, type RecordedObservations } from './news2.js';
-import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, type TechnicalConfig } from './technical.js';
+import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Report, type News2Score, type OxygenSupport, type RecordedObservations } from './news2.js';
+import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, technicalKey, type TechnicalConfig } from './technical.js';
 import {
   PRIORITY_RANK,
   signalRank,
@@ -75,6 +75,24 @@ export interface AlarmFilter {
 export const NEW_EPISODE_AFTER_MS = 10 * 60_000;
 /** Device alarms remembered as latched at their device (see latchedAtDevice). */
 const MAX_LATCHED_AT_DEVICE = 10_000;
+/**
+ * A device silent this long with nothing open but its own "no data" alarm is forgotten (its tracks, feeds, metrics),
+ * and so is a bed a device has sent nothing for this long: ids that come and go (HL7 equipment ids, transport
+ * monitors, a misconfigured sender) must not grow the state the engine scans every tick (review rv77 M2).
+ */
+export const FORGET_AFTER_MS = 24 * 3_600_000;
+/** Beyond this many devices, the least recently heard silent ones are forgotten first (as the HL7 driver's list). */
+export const MAX_DEVICES = 2000;
+/** How often the engine looks for state to forget (on tick). */
+const SWEEP_EVERY_MS = 60_000;
+
+/** Device (or, with `bed`, one bed of a device) whose state was forgotten: silent for a day, or over MAX_DEVICES. */
+export interface ForgottenDevice {
+  deviceId: string;
+  bed?: string;
+  reason: 'day' | 'cap';
+  silentS: number;
+}
 
 export function deviceAlarmKey(deviceId: string, alarmId: string): string {
   return `device:${deviceId}:${alarmId}`;
@@ -104,7 +122,7 @@ export class AlarmEngine {
    * When a device last sent one of its own alarms (any id, any phase) for a bed, by `device|bed`: with its readings
    * for the bed (technical.feeds), what shows it still watches that bed's device alarms (silentDeviceAlarms).
    */
-  private readonly alarmsSentAt = new Map<string, number>();
+  private readonly alarmsSentAt = new Map<string, { deviceId: string; bed: string; at: number }>();
   /**
    * Device alarms their device reports latched (condition gone, signal held), by alarm key, with the last such
    * report: a device re-sends that state until its latch is cleared, and a re-send of an alarm already answered here
@@ -115,6 +133,10 @@ export class AlarmEngine {
   private readonly pausedBy = new Map<string, { role: string; priority: SignalPriority }>();
   private seq = 0;
   private nextId = 1;
+  /** Metrics that stopped with a limit alarm present, and devices forgotten, since last taken (for counters and logs). */
+  private missingMetrics: Omit<MissingMetric, 'code'>[] = [];
+  private forgotten: ForgottenDevice[] = [];
+  private sweptAt = -Infinity;
 
   constructor(config: Partial<AlarmEngineConfig> = {}) {
     this.config = { ...DEFAULT_ENGINE_CONFIG, ...config };
@@ -145,6 +167,11 @@ export class AlarmEngine {
   /** Readings a limit rule could not judge for their unit since the last call (agent/alarms/limits.ts). */
   takeUnconvertible(): ReturnType<LimitEvaluator['takeUnconvertible']> {
     return this.limits.takeUnconvertible();
+  }
+
+  /** What NEWS2 could not score (units) or restore (observations of another patient) since the last call. */
+  takeNews2(): News2Report {
+    return this.news2Monitor.take();
   }
 
   /** What the rhythm check held back or could not judge since the last call (agent/alarms/rhythm.ts take()). */
@@ -182,7 +209,8 @@ export class AlarmEngine {
     }
     const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
     const sent = `${e.deviceId}|${e.bed ?? UNASSIGNED_BED}`;
-    this.alarmsSentAt.set(sent, Math.max(this.alarmsSentAt.get(sent) ?? e.receivedAt, e.receivedAt));
+    const before = this.alarmsSentAt.get(sent)?.at ?? e.receivedAt;
+    this.alarmsSentAt.set(sent, { deviceId: e.deviceId, bed: e.bed ?? UNASSIGNED_BED, at: Math.max(before, e.receivedAt) });
     const spec = deviceSpec(key, e);
     const latchedBefore = this.latchedAtDevice.has(key);
     if (e.latched) this.noteLatched(key, e.receivedAt);
@@ -319,7 +347,14 @@ export class AlarmEngine {
 
   /** Advance time: delayed conditions, silence, stale NEWS2 inputs, audio-pause timeouts, escalation. */
   tick(now: number): AlarmStateChange[] {
-    const out = this.applyAll([...this.technical.tick(now), ...this.limits.tick(now, this.technical.feeds), ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now), ...this.rhythm.tick(now)]);
+    const limits = this.limits.tick(now, this.technical.feeds);
+    // A metric that took a present limit alarm with it when it stopped: "No <label> from <device>" says so.
+    for (const m of this.limits.takeMissing()) {
+      const { code, ...told } = m;
+      limits.push(...this.technical.metricMissing(m.deviceId, m.bed, code, now, `no ${m.label} for ${m.silentS} s while ${m.deviceId} still sends for bed ${m.bed}; its alarm "${m.alarm}" ended unconfirmed`));
+      this.missingMetrics.push(told);
+    }
+    const out = this.applyAll([...this.technical.tick(now), ...limits, ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now), ...this.rhythm.tick(now), ...this.sweep(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));
@@ -335,6 +370,78 @@ export class AlarmEngine {
         out.push(this.audit(alarm, life.escalate(alarm, now), `not acknowledged within ${esc.afterS} s`, 'system', now));
       }
     }
+    return out;
+  }
+
+  /** Metrics that stopped with a limit alarm present since the last call (counted and logged by the service). */
+  takeMissingMetrics(): Omit<MissingMetric, 'code'>[] {
+    const m = this.missingMetrics;
+    this.missingMetrics = [];
+    return m;
+  }
+
+  /** Devices and beds forgotten since the last call (counted and logged by the service). */
+  takeForgotten(): ForgottenDevice[] {
+    const f = this.forgotten;
+    this.forgotten = [];
+    return f;
+  }
+
+  /** How much per-device and per-bed state the engine holds (bounded by forgetting). */
+  stateSizes(): { devices: number; metrics: number; feeds: number; limitTracks: number; alarmsSentAt: number; open: number } {
+    return { ...this.technical.sizes(), limitTracks: this.limits.size, alarmsSentAt: this.alarmsSentAt.size, open: this.open.size };
+  }
+
+  /**
+   * Forget what no alarm needs any more (at most once a SWEEP_EVERY_MS): a device silent for FORGET_AFTER_MS, or the
+   * least recently heard silent ones beyond MAX_DEVICES, when nothing of it is open but its own "no data" alarm;
+   * and a bed a device has sent nothing for as long, when nothing of it is open on that bed but "no data for bed".
+   * That alarm ends unconfirmed, saying why: unanswered, it latches and stays in view until acknowledged; any other
+   * open alarm (a latched limit alarm nobody answered) keeps the device until it is dealt with.
+   */
+  private sweep(now: number): ConditionUpdate[] {
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return [];
+    this.sweptAt = now;
+    const stale = this.technical.stale(now, FORGET_AFTER_MS);
+    const held = this.technical.sizes().devices;
+    if (stale.feeds.length === 0 && !stale.devices.some((d) => d.day) && held <= MAX_DEVICES) return [];
+    const openOf = new Map<string, Alarm[]>();
+    for (const a of this.open.values()) {
+      let list = openOf.get(a.deviceId);
+      if (!list) openOf.set(a.deviceId, (list = []));
+      list.push(a);
+    }
+    const noData = (a: Alarm): boolean =>
+      a.source === 'technical' && (a.key === technicalKey(a.deviceId, 'no-data') || a.key === technicalKey(`${a.deviceId}|${a.bed}`, 'no-data'));
+    const out: ConditionUpdate[] = [];
+    const devices = new Set<string>();
+    for (const d of stale.devices) {
+      if (!d.day && held - devices.size <= MAX_DEVICES) continue;
+      const open = openOf.get(d.deviceId) ?? [];
+      if (!open.every(noData)) continue;
+      devices.add(d.deviceId);
+      const silentS = Math.round((now - d.lastAt) / 1000);
+      const why = d.day
+        ? `forgotten: no event from ${d.deviceId} for ${silentS} s (silent for a day)`
+        : `forgotten: more than ${MAX_DEVICES} devices known, ${d.deviceId} the least recently heard (silent for ${silentS} s)`;
+      for (const a of open) out.push({ present: false, key: a.key, at: now, why, unconfirmed: true });
+      this.forgotten.push({ deviceId: d.deviceId, reason: d.day ? 'day' : 'cap', silentS });
+    }
+    const feeds: { deviceId: string; bed: string }[] = [];
+    for (const f of stale.feeds) {
+      const open = (openOf.get(f.deviceId) ?? []).filter((a) => a.bed === f.bed);
+      if (!open.every(noData)) continue;
+      const silentS = Math.round((now - f.lastAt) / 1000);
+      const bedKey = technicalKey(`${f.deviceId}|${f.bed}`, 'no-data');
+      for (const a of open) if (a.key === bedKey) out.push({ present: false, key: a.key, at: now, why: `forgotten: nothing from ${f.deviceId} for bed ${f.bed} for ${silentS} s (a day)`, unconfirmed: true });
+      feeds.push({ deviceId: f.deviceId, bed: f.bed });
+      this.forgotten.push({ deviceId: f.deviceId, bed: f.bed, reason: 'day', silentS });
+    }
+    if (devices.size === 0 && feeds.length === 0) return out;
+    this.technical.forget(devices, feeds);
+    this.limits.forget(devices, feeds);
+    const pairs = new Set(feeds.map((f) => `${f.deviceId}|${f.bed}`));
+    for (const [k, v] of this.alarmsSentAt) if (devices.has(v.deviceId) || pairs.has(k)) this.alarmsSentAt.delete(k);
     return out;
   }
 
@@ -355,7 +462,7 @@ export class AlarmEngine {
       // alarm that seldom (start, then updates only on change), and a shorter wait undid an acknowledgement over a
       // pause of the device's readings (review rv52 M2). Its silence is told at once by the "no data" alarm.
       const silentMs = Math.max(feeds.silentAfterMs(a.deviceId), NEW_EPISODE_AFTER_MS);
-      const forBed = Math.max(feeds.lastHeard(a.deviceId, a.bed) ?? a.raisedAt, this.alarmsSentAt.get(`${a.deviceId}|${a.bed}`) ?? a.raisedAt, this.reportedAt.get(a.id) ?? a.raisedAt);
+      const forBed = Math.max(feeds.lastHeard(a.deviceId, a.bed) ?? a.raisedAt, this.alarmsSentAt.get(`${a.deviceId}|${a.bed}`)?.at ?? a.raisedAt, this.reportedAt.get(a.id) ?? a.raisedAt);
       if (now - forBed <= silentMs) continue;
       const last = this.technical.lastData(a.deviceId) ?? forBed;
       let why: string;

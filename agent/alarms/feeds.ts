@@ -23,8 +23,9 @@ export interface FeedView {
 }
 
 export class BedFeeds implements FeedView {
-  /** By `device|bed`. */
+  /** By `device|bed`; and by device, then bed, so that a device's beds are found without scanning every feed. */
   private readonly feeds = new Map<string, BedFeed>();
+  private readonly byDevice = new Map<string, Map<string, BedFeed>>();
   private readonly lastBed = new Map<string, string>();
   private readonly severalBeds = new Set<string>();
 
@@ -42,6 +43,9 @@ export class BedFeeds implements FeedView {
     if (!f) {
       f = { deviceId, bed, at };
       this.feeds.set(k, f);
+      let beds = this.byDevice.get(deviceId);
+      if (!beds) this.byDevice.set(deviceId, (beds = new Map()));
+      beds.set(bed, f);
     }
     f.at = Math.max(f.at, at);
     if (patientId !== undefined) f.patientId = patientId;
@@ -59,8 +63,33 @@ export class BedFeeds implements FeedView {
   bedsSending(deviceId: string, now: number): string[] {
     const silentMs = this.silentAfterMs(deviceId);
     const beds: string[] = [];
-    for (const f of this.feeds.values()) if (f.deviceId === deviceId && now - f.at <= silentMs) beds.push(f.bed);
+    for (const f of this.byDevice.get(deviceId)?.values() ?? []) if (now - f.at <= silentMs) beds.push(f.bed);
     return beds;
+  }
+
+  /** The beds a device has a feed for. */
+  bedsOf(deviceId: string): IterableIterator<BedFeed> | BedFeed[] {
+    return this.byDevice.get(deviceId)?.values() ?? [];
+  }
+
+  /** Drop every feed of these devices, and these single feeds (state of devices and beds nobody needs any more). */
+  forget(devices: ReadonlySet<string>, feeds: readonly { deviceId: string; bed: string }[]): void {
+    for (const d of devices) {
+      for (const f of this.byDevice.get(d)?.values() ?? []) this.feeds.delete(`${d}|${f.bed}`);
+      this.byDevice.delete(d);
+      this.lastBed.delete(d);
+      this.severalBeds.delete(d);
+    }
+    for (const { deviceId, bed } of feeds) {
+      this.feeds.delete(`${deviceId}|${bed}`);
+      const beds = this.byDevice.get(deviceId);
+      beds?.delete(bed);
+      if (beds?.size === 0) this.byDevice.delete(deviceId);
+    }
+  }
+
+  get size(): number {
+    return this.feeds.size;
   }
 
   /** Every device × bed heard of, by `device|bed`. */

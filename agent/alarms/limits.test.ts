@@ -227,7 +227,8 @@ describe('limit configuration', () => {
     for (let t = 20; t <= 30; t++) pr.push(...ev.reading(numeric(MDC.PULS_RATE, 150, t)));
     expect(pr.map((u) => u.present && u.spec.key)).toEqual([`limit:bed-1:mon-1:pr-high:${MDC.PULS_RATE.code}`]);
     for (let t = 31; t <= 60; t++) pr.push(...ev.reading(numeric(MDC.PULS_RATE, 150, t)), ...ev.reading(numeric(MDC.PULS_OXIM_PULS_RATE, 80, t)), ...ev.tick(s(t)));
-    expect(pr).toHaveLength(1);
+    // (The airway RR alarm ends on tick meanwhile: RR stopped at 10 s, rv77 H1; not a pulse-rate change.)
+    expect(pr.filter((u) => (u.present ? u.spec.key : u.key).includes(':pr-'))).toHaveLength(1);
     // A rule with one metric keeps its key without the code.
     expect(feed(new LimitEvaluator(), Array.from({ length: 11 }, (_, t) => [t, 130] as [number, number])).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:hr-high']);
   });

@@ -3,7 +3,7 @@
 // readings and from tick(now).
 import { MDC } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
-import { metricLabel, unitText } from '../model/labels.js';
+import { isIntermittent, metricLabel, unitText } from '../model/labels.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { UNASSIGNED_BED } from './types.js';
 import type { FeedView } from './feeds.js';
@@ -145,7 +145,11 @@ interface Track {
   seenAt: number | null;
   interval: number | null;
   last: NumericReading | null;
+  /** The metric code of the readings it judges (a rule watching several has a track per code). */
+  code: number;
   alarmed: boolean;
+  /** The text of its alarm as raised. */
+  text?: string;
 }
 
 /**
@@ -171,6 +175,28 @@ export interface UnitMismatch {
 /** (device, rule, unit) mismatches told of once each; beyond this many, no more are told (still counted). */
 const MAX_TOLD_MISMATCHES = 1000;
 
+/** A metric that stopped while its device goes on sending for the bed, and took a present limit alarm with it. */
+export interface MissingMetric {
+  deviceId: string;
+  bed: string;
+  /** Its MDC code (the technical monitor's metric), and its label as the display names it. */
+  code: number;
+  label: string;
+  /** The limit alarm's text, and how long the metric had been silent. */
+  alarm: string;
+  silentS: number;
+}
+
+/**
+ * How long an intermittent measurement (NIBP) may be silent before its limit alarm ends: a cuff cycles every 60 min at
+ * the longest, plus a margin, so that an alarm never ends between two measurements however the cycle is set.
+ */
+export const INTERMITTENT_SILENT_MS = 75 * 60_000;
+/** The same for a metric seen only once (its pace unknown: a thermometer every minute must not end before its second). */
+export const UNKNOWN_PACE_SILENT_MS = 10 * 60_000;
+/** Used without a feed view (the device's silentAfterS unknown): the technical default. */
+const DEFAULT_SILENT_MS = 30_000;
+
 export class LimitEvaluator {
   private config: LimitConfig;
   private readonly tracks = new Map<string, Track>();
@@ -178,6 +204,8 @@ export class LimitEvaluator {
   /** Readings a rule could not judge for their unit, since last taken, and the mismatches not told of before. */
   private unconvertible: { count: number; fresh: UnitMismatch[] } = { count: 0, fresh: [] };
   private readonly toldMismatches = new Set<string>();
+  /** Metrics that stopped with an alarm present, since last taken (takeMissing). */
+  private missing: MissingMetric[] = [];
 
   constructor(config: LimitConfig = DEFAULT_LIMIT_CONFIG) {
     this.config = config;
@@ -228,7 +256,7 @@ export class LimitEvaluator {
     const key = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined);
     let t = this.tracks.get(key);
     if (!t) {
-      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, alarmed: false };
+      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, code, alarmed: false };
       this.tracks.set(key, t);
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
@@ -242,11 +270,21 @@ export class LimitEvaluator {
   reading(r: NumericReading): ConditionUpdate[] {
     // A setting (a ventilator's set rate) shares the measurement's code but says nothing about the patient; a
     // device's backlog (ingest's outOfOrder) says nothing about now.
-    if (!r.mdc || r.setting || r.outOfOrder) return [];
+    if (!r.mdc || r.setting) return [];
     const bed = r.bed ?? UNASSIGNED_BED;
     const code = r.mdc.code;
     const rules = this.rulesByMetric(bed).get(code);
     if (!rules) return [];
+    if (r.outOfOrder) {
+      // Not judged, but the metric is still being sent (a device clock stepped back): its alarms are still watched.
+      for (const rule of rules) {
+        for (const dir of ['low', 'high'] as const) {
+          const t = this.tracks.get(limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined));
+          if (t && t.seenAt !== null) t.seenAt = Math.max(t.seenAt, r.receivedAt);
+        }
+      }
+      return [];
+    }
     const out: ConditionUpdate[] = [];
     const bound = beyondRange(r);
     const gapMs = (this.config.maxSampleGapS ?? 15) * 1000;
@@ -331,6 +369,26 @@ export class LimitEvaluator {
         t.lastViolating = false;
         continue;
       }
+      if ((t.alarmed || t.since !== null) && t.seenAt !== null) {
+        // The metric stopped while its device goes on sending for the bed (a module unplugged, an HL7 feed that no
+        // longer carries it): its alarm can no longer be watched, and no reading of it can end it (review rv77 H1).
+        const silentMs = this.metricSilentMs(t, feeds?.silentAfterMs(t.deviceId) ?? DEFAULT_SILENT_MS, gapMs);
+        if (now - t.seenAt > silentMs) {
+          const s = Math.round((now - t.seenAt) / 1000);
+          const label = t.last?.mdc ? metricLabel(t.last.mdc, t.last.raw) : t.rule.label;
+          if (t.alarmed) {
+            out.push({ present: false, key: t.key, at: now, why: `no longer monitored: no ${label} from ${t.deviceId} for ${s} s, while it still sends for bed ${t.bed}`, unconfirmed: true });
+            this.missing.push({ deviceId: t.deviceId, bed: t.bed, code: t.code, label, alarm: t.text ?? t.rule.label, silentS: s });
+          }
+          // Reset: when it comes back, a violation is a new run (and a new alarm), judged on the pace learnt anew.
+          t.alarmed = false;
+          t.since = null;
+          t.lastViolating = false;
+          t.seenAt = null;
+          t.interval = null;
+          continue;
+        }
+      }
       if (t.alarmed || t.since === null || !t.lastViolating || !t.last) continue;
       if (now - t.since < t.rule.delayS * 1000 || now - t.lastViolatingAt > this.standMs(t, gapMs)) continue;
       const v = convert(t.last.value as number, t.last.unit.ucum, t.rule.unit);
@@ -346,6 +404,41 @@ export class LimitEvaluator {
    */
   private standMs(t: Track, gapMs: number): number {
     return t.interval === null ? gapMs : Math.max(gapMs, 1.5 * t.interval);
+  }
+
+  /**
+   * How long a metric with a present or pending alarm may send nothing before the alarm can no longer be watched:
+   * its device's silentAfterS, three of its own intervals, as long as a sample stands and the rule's delay, whichever
+   * is longest; an intermittent measurement (NIBP) at least INTERMITTENT_SILENT_MS, a metric seen once (pace unknown)
+   * at least UNKNOWN_PACE_SILENT_MS.
+   */
+  private metricSilentMs(t: Track, deviceSilentMs: number, gapMs: number): number {
+    let ms = Math.max(deviceSilentMs, this.standMs(t, gapMs), t.rule.delayS * 1000, 3 * (t.interval ?? 0));
+    if (t.interval === null) ms = Math.max(ms, UNKNOWN_PACE_SILENT_MS);
+    if (isIntermittent(t.last?.mdc ?? null)) ms = Math.max(ms, INTERMITTENT_SILENT_MS);
+    return ms;
+  }
+
+  /** Metrics that stopped with a limit alarm present since the last call (the engine raises "No <label> from <device>"). */
+  takeMissing(): MissingMetric[] {
+    const m = this.missing;
+    this.missing = [];
+    return m;
+  }
+
+  /** Drop the tracks of these devices, and of these device × bed pairs (state nobody needs any more). */
+  forget(devices: ReadonlySet<string>, feeds: readonly { deviceId: string; bed: string }[]): void {
+    const pairs = new Map<string, Set<string>>();
+    for (const f of feeds) {
+      let beds = pairs.get(f.deviceId);
+      if (!beds) pairs.set(f.deviceId, (beds = new Set()));
+      beds.add(f.bed);
+    }
+    for (const [k, t] of this.tracks) if (devices.has(t.deviceId) || pairs.get(t.deviceId)?.has(t.bed)) this.tracks.delete(k);
+  }
+
+  get size(): number {
+    return this.tracks.size;
   }
 
   /** Whether the same device sends another metric of the track's rule for its bed. */
@@ -367,6 +460,7 @@ export class LimitEvaluator {
     const label = r?.mdc ? metricLabel(r.mdc, r.raw) : '';
     const which = r?.mdc && this.hasSibling(t) ? ` (${label === t.rule.label ? r.mdc.refid : label})` : '';
     const text = `${t.rule.label} ${dirText} ${bound}${fmt(v)} ${t.dir === 'high' ? '>' : '<'} ${fmt(limit)} ${unitText(t.rule.unit)}${which}`; // mmHg and °C for people, not UCUM codes
+    t.text = text;
     const spec: ConditionSpec = {
       key: t.key,
       source: 'limit',

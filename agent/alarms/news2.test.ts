@@ -232,9 +232,63 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     m.reading(R(MDC.RESP_RATE, 26, 500));
     m.reading(R(MDC.ECG_HEART_RATE, 140, 500));
     expect(m.evaluate(s(500)).map((u) => u.present && u.spec.key)).toEqual(['news2:bed-1:medium']);
-    // A recorded observation still current keeps the level: it is an input.
+    // A recorded observation still current does not keep it (rv79 M1): "no current input" is judged on what devices
+    // measure, else a bed whose monitor went silent kept its level for the 12 h an observation counts.
     m.observe('bed-1', { consciousness: 'V' }, s(510));
-    expect(m.evaluate(s(900)).filter((u) => !u.present)).toEqual([]);
+    expect(m.evaluate(s(900)).map((u) => (u.present ? `+${u.spec.key}` : `-${u.key}`))).toEqual(['-news2:bed-1:medium']);
+  });
+
+  it('a recorded observation does not keep a level present once every device input is stale', () => {
+    const m = new News2Monitor();
+    m.reading(R(MDC.RESP_RATE, 26, 0));
+    m.reading(R(MDC.ECG_HEART_RATE, 135, 0));
+    m.reading(R(MDC.PULS_OXIM_SAT_O2, 90, 0));
+    m.observe('bed-1', { consciousness: 'A' }, s(0));
+    expect(m.evaluate(s(0)).map((u) => u.present && u.spec.key)).toEqual(['news2:bed-1:high']);
+    expect(m.evaluate(s(300))).toEqual([]);
+    const ended = m.evaluate(s(301));
+    expect(ended).toMatchObject([{ present: false, key: 'news2:bed-1:high', unconfirmed: true }]);
+    expect(ended[0]!.present === false && ended[0]!.why).toMatch(/^NEWS2 no longer scored, no current input/);
+  });
+
+  it('a reading of a metric that turns non-valid makes that input not current: stale, the score partial', () => {
+    const m = new News2Monitor();
+    setAll(m, 0, { rr: 16, spo2: 85, sys: 120, pulse: 70, temp: 37 });
+    m.reading(numeric(MDC.PULS_OXIM_PULS_RATE, 72, 0, { deviceId: 'ox-1' })); // pulse now from the oximeter
+    m.reading(R(MDC.ECG_HEART_RATE, 70, 1)); // and from the ECG again
+    expect(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, null, 5, { quality: { state: 'unavailable', reasons: ['probe off'] } }))).toBe(true);
+    const sc = m.score('bed-1', s(240))!;
+    expect(sc.params.find((p) => p.param === 'spo2')).toEqual({ param: 'spo2', status: 'stale', staleValue: 85, staleAt: s(0) });
+    expect(sc).toMatchObject({ partial: true, stale: ['spo2'] });
+    // Another device's metric going invalid leaves the input it did not give alone (pulse is the ECG's).
+    expect(m.reading(numeric(MDC.PULS_OXIM_PULS_RATE, null, 6, { deviceId: 'ox-1', quality: { state: 'invalid' } }))).toBe(false);
+    expect(m.score('bed-1', s(240))!.params.find((p) => p.param === 'pulse')).toMatchObject({ status: 'measured', value: 70 });
+    // A valid value again: current again.
+    m.reading(R(MDC.PULS_OXIM_SAT_O2, 97, 250));
+    expect(m.score('bed-1', s(250))).toMatchObject({ partial: false, stale: [] });
+  });
+
+  it('readings in units NEWS2 cannot convert are counted per parameter and unit, and told once per device; common spellings are accepted', () => {
+    const m = new News2Monitor();
+    const u = (ucum: string) => ({ unit: { ucum } });
+    expect(m.reading(numeric(MDC.TEMP_BODY, 101.3, 0, u('degF')))).toBe(true);
+    expect(m.score('bed-1', s(0))!.params.find((p) => p.param === 'temperature')).toMatchObject({ status: 'measured', score: 1 });
+    expect(m.reading(numeric(MDC.TEMP, 38.5, 1, u('degC')))).toBe(true);
+    expect(m.reading(numeric(MDC.PRESS_BLD_NONINV_SYS, 86, 1, u('mmHg')))).toBe(true);
+    expect(m.score('bed-1', s(1))!.params.find((p) => p.param === 'systolic')).toMatchObject({ status: 'measured', value: 86, score: 3 });
+    expect(m.take()).toEqual({ unconvertible: [], newUnconvertible: [], observationsDropped: [] });
+    for (const t of [2, 3]) expect(m.reading(numeric(MDC.TEMP_BODY, 311.15, t, u('K')))).toBe(false);
+    m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 0.95, 3, { ...u('1'), deviceId: 'ox-1' }));
+    expect(m.take()).toEqual({
+      unconvertible: [{ param: 'temperature', unit: 'K', count: 2 }, { param: 'spo2', unit: '1', count: 1 }],
+      newUnconvertible: [
+        { deviceId: 'mon-1', bed: 'bed-1', param: 'temperature', unit: 'K', want: 'Cel' },
+        { deviceId: 'ox-1', bed: 'bed-1', param: 'spo2', unit: '1', want: '%' },
+      ],
+      observationsDropped: [],
+    });
+    m.reading(numeric(MDC.TEMP_BODY, 311.15, 4, u('K')));
+    expect(m.take()).toEqual({ unconvertible: [{ param: 'temperature', unit: 'K', count: 1 }], newUnconvertible: [], observationsDropped: [] });
   });
 
   it('a device giving another patient id for the bed is a new patient: inputs and observations go, the level ends', () => {

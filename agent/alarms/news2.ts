@@ -21,10 +21,16 @@ export type Acvpu = 'A' | 'C' | 'V' | 'P' | 'U';
 export type OxygenSupport = 'air' | 'oxygen';
 const ACVPU: readonly Acvpu[] = ['A', 'C', 'V', 'P', 'U'];
 const OXYGEN_SUPPORT: readonly OxygenSupport[] = ['air', 'oxygen'];
-/** Observations a person recorded for one bed, with when. */
+/**
+ * Observations a person recorded for one bed, with when; and, when the bed's devices give one, the patient they were
+ * recorded for (the bed's patient id, and the id each device gave for that patient), so that a restart restores them
+ * only for that patient.
+ */
 export interface RecordedObservations {
   consciousness?: Timed<Acvpu>;
   oxygen?: Timed<OxygenSupport>;
+  patientId?: string;
+  patientIds?: Record<string, string>;
 }
 export type News2Param = 'respRate' | 'spo2' | 'oxygen' | 'systolic' | 'pulse' | 'consciousness' | 'temperature';
 export const NEWS2_PARAMS: readonly News2Param[] = ['respRate', 'spo2', 'oxygen', 'systolic', 'pulse', 'consciousness', 'temperature'];
@@ -110,6 +116,8 @@ export interface Timed<T> {
   value: T;
   /** Gateway time the value was received or observed (ms). */
   at: number;
+  /** The metric that gave it then reported no valid value (probe off, unavailable): not current, shown as stale. */
+  invalid?: true;
 }
 
 export interface News2Inputs {
@@ -201,7 +209,7 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
   const bc = bedNews2Config(config, bed);
   const fresh = <T>(p: News2Param, t: Timed<T> | undefined): { ok: Timed<T> } | { stale: Timed<T> } | null => {
     if (!t) return null;
-    return now - t.at <= config.maxAgeS[p] * 1000 ? { ok: t } : { stale: t };
+    return !t.invalid && now - t.at <= config.maxAgeS[p] * 1000 ? { ok: t } : { stale: t };
   };
   const results = new Map<News2Param, News2ParamResult>();
 
@@ -238,7 +246,9 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
   setScore('respRate', rr && scoreRespRate(rr.value));
   if (spo2) {
     if (bc.spo2Scale === 2) {
-      // Scale 2 needs to know air or oxygen above 92 %; without it, score as air (the lower score) and stay partial.
+      // Scale 2 needs to know air or oxygen above 92 %. Without a recorded one, oxygen is the assumption where one is
+      // configured (air by default: scored, and said in `assumed`, not partial); with none, oxygen is missing, which
+      // makes the score partial, and SpO2 is scored as on air, the lower score.
       setScore('spo2', scoreSpO2Scale2(spo2.value, oxygen?.value ?? 'air'));
     } else {
       setScore('spo2', scoreSpO2Scale1(spo2.value));
@@ -290,21 +300,58 @@ const LEVEL_TEXT: Record<Exclude<News2Risk, 'low'>, string> = {
  */
 export const NEW_PATIENT_AFTER_READINGS = 3;
 
-export function news2Key(bed: string, level: Exclude<News2Risk, 'low'>): string {
-  return `news2:${bed}:${level}`;
+/**
+ * The condition key of a bed's NEWS2 level. `episode` goes up at each change of patient at the bed: a new patient's
+ * level is a new alarm, not the previous patient's (perhaps latched, unanswered) alarm of that level reactivated and
+ * filed under the previous patient. A counter, not the patient id, so that keys carry no patient identifier.
+ */
+export function news2Key(bed: string, level: Exclude<News2Risk, 'low'>, episode = 0): string {
+  return episode === 0 ? `news2:${bed}:${level}` : `news2:${bed}:episode-${episode}:${level}`;
+}
+
+/** The NEWS2 parameters a device measures: what "a current input" means for a bed (not an observation people record). */
+const DEVICE_PARAMS: ReadonlySet<News2Param> = new Set(['respRate', 'spo2', 'systolic', 'pulse', 'temperature']);
+
+/** Common non-UCUM spellings devices send, taken as the UCUM unit they mean. */
+const UNIT_ALIASES: Record<string, string> = { mmHg: 'mm[Hg]', degC: 'Cel', degF: '[degF]' };
+
+/** How many (device, parameter, unit) NEWS2 cannot convert are told of, and (parameter, unit) counted by name. */
+const MAX_TOLD_UNCONVERTIBLE = 100;
+
+/** What News2Monitor has to report since the last take(): for counters and log lines (the service's). */
+export interface News2Report {
+  /** Valid readings not scored because their unit does not convert to the band's: per parameter and unit ("other" past the cap). */
+  unconvertible: { param: News2Param; unit: string; count: number }[];
+  /** Such (device, parameter, unit) not told of before: each is to be logged once. */
+  newUnconvertible: { deviceId: string; bed: string; param: News2Param; unit: string; want: string }[];
+  /**
+   * Observations kept from before a restart, not restored: `deviceId` now gives the bed another patient id. No patient
+   * ids here: this is for a log line, and logs never hold patient identifiers.
+   */
+  observationsDropped: { bed: string; deviceId: string }[];
 }
 
 interface BedState {
   inputs: News2Inputs;
+  /** Which metric of which device (`device|code`) gave each device input: only its own non-valid reading makes it not current. */
+  sources: Partial<Record<News2Param, string>>;
+  /** The bed's patient: the first id given for the bed, then the id a change of patient was taken on. */
   patientId?: string;
   /** The patient id each device gives for this bed: a device that gives another one, consistently, has a new patient. */
   patientByDevice: Map<string, string>;
   /** Per device, another id it has given in a row (not yet taken), with how many receipt times and the latest. */
   pendingPatient: Map<string, { id: string; count: number; lastAt: number }>;
+  /** After a change of patient, the ids the bed's devices gave for the previous patient (see patient()). */
+  formerIds: Set<string>;
+  /** Goes up at each change of patient: in the level's key (news2Key). */
+  episode: number;
+  /** Observations kept from before a restart for a patient, until a reading with a patient id confirms or denies them. */
+  restored?: RecordedObservations & { patientId: string };
   /** Set when the bed's patient changed: the level still present is the previous patient's, to be ended (why). */
   newPatient?: string;
-  /** The trigger level whose condition is currently present, or null. */
+  /** The trigger level whose condition is currently present, or null; and its condition's key. */
   level: Exclude<News2Risk, 'low'> | null;
+  levelKey: string | null;
   /** Since when a complete score has been below `level`, or null. */
   lowerSince: number | null;
   last?: News2Score;
@@ -317,6 +364,9 @@ interface BedState {
  */
 export class News2Monitor {
   private readonly beds = new Map<string, BedState>();
+  private report: News2Report = { unconvertible: [], newUnconvertible: [], observationsDropped: [] };
+  private readonly unconvertibleCounts = new Map<string, { param: News2Param; unit: string; count: number }>();
+  private readonly toldUnconvertible = new Set<string>();
   constructor(private config: News2Config = DEFAULT_NEWS2_CONFIG) {}
 
   setConfig(config: News2Config): void {
@@ -326,7 +376,7 @@ export class News2Monitor {
   private bed(bed: string): BedState {
     let s = this.beds.get(bed);
     if (!s) {
-      s = { inputs: {}, level: null, lowerSince: null, patientByDevice: new Map(), pendingPatient: new Map() };
+      s = { inputs: {}, sources: {}, level: null, levelKey: null, lowerSince: null, patientByDevice: new Map(), pendingPatient: new Map(), formerIds: new Set(), episode: 0 };
       this.beds.set(bed, s);
     }
     return s;
@@ -338,41 +388,99 @@ export class News2Monitor {
    */
   reading(r: NumericReading, measuredAt = r.receivedAt): boolean {
     if (!r.mdc || r.bed === undefined || r.setting || r.outOfOrder) return false;
-    const changedPatient = r.patientId !== undefined && this.patientChanged(r.bed, r.deviceId, r.patientId, r.receivedAt);
+    const known = this.beds.get(r.bed);
+    const patient = known && r.patientId !== undefined ? this.patient(known, r.bed, r.deviceId, r.patientId, r.receivedAt) : 'same';
+    // A device that still gives the previous patient's id after a change of patient at the bed (not yet re-admitted,
+    // or still on that patient): by its own word its readings are of the previous patient, so they do not score the
+    // new one. Left out of NEWS2 only (the limit rules, the display and forwarding still take them); that parameter
+    // then shows missing or stale, the score partial, until the device gives another id.
+    if (patient === 'former') return false;
+    const changedPatient = patient === 'changed';
     const target = METRIC_PARAMS.get(r.mdc.code);
-    if (!target || r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return changedPatient;
-    const v = convert(r.value, r.unit.ucum, target.unit);
-    if (v === null) return changedPatient;
+    if (!target) return changedPatient;
+    const source = `${r.deviceId}|${r.mdc.code}`;
+    if (r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) {
+      // The metric that gave the input now has no valid value (probe off): that input is no longer current, rather
+      // than its last value scored for up to maxAgeS while the display shows none. Another device's metric, or an
+      // older reading, leaves it alone.
+      const prev = known?.inputs[target.param];
+      if (!known || !prev || prev.invalid || known.sources[target.param] !== source || prev.at > measuredAt) return changedPatient;
+      known.inputs[target.param] = { ...prev, invalid: true };
+      return true;
+    }
+    const v = convert(r.value, UNIT_ALIASES[r.unit.ucum] ?? r.unit.ucum, target.unit);
+    if (v === null) {
+      this.unconvertible(r.deviceId, r.bed, target.param, r.unit.ucum, target.unit);
+      return changedPatient;
+    }
     const s = this.bed(r.bed);
     const prev = s.inputs[target.param];
     if (prev && prev.at > measuredAt) return false; // an older reading arriving late does not replace a newer one
     s.inputs[target.param] = { value: v, at: measuredAt };
-    if (r.patientId !== undefined) {
-      // The first id a device gives here is its patient's; another one counts only once taken (patientChanged).
-      if (!s.patientByDevice.has(r.deviceId)) s.patientByDevice.set(r.deviceId, r.patientId);
-      if (s.patientByDevice.get(r.deviceId) === r.patientId) s.patientId = r.patientId;
+    s.sources[target.param] = source;
+    if (!known && r.patientId !== undefined) {
+      // The bed's first input: the first id a device gives here is its patient's.
+      s.patientByDevice.set(r.deviceId, r.patientId);
+      s.patientId = r.patientId;
     }
     return true;
   }
 
   /**
+   * A valid reading in a unit NEWS2 cannot convert to its band's: not scored, so the bed shows that parameter missing
+   * while values arrive. Counted per parameter and unit, and told once per device, parameter and unit (take()).
+   */
+  private unconvertible(deviceId: string, bed: string, param: News2Param, unit: string, want: string): void {
+    let key = `${param}|${unit}`;
+    // Units are the sender's strings: past the cap, counted under "other" so that a sender cannot grow the labels.
+    if (!this.unconvertibleCounts.has(key) && this.unconvertibleCounts.size >= MAX_TOLD_UNCONVERTIBLE) key = `${param}|other`;
+    const c = this.unconvertibleCounts.get(key) ?? { param, unit: key.slice(param.length + 1), count: 0 };
+    c.count += 1;
+    this.unconvertibleCounts.set(key, c);
+    const told = `${deviceId}|${param}|${unit}`;
+    if (this.toldUnconvertible.has(told) || this.toldUnconvertible.size >= MAX_TOLD_UNCONVERTIBLE) return;
+    this.toldUnconvertible.add(told);
+    this.report.newUnconvertible.push({ deviceId, bed, param, unit, want });
+  }
+
+  /** What there is to count and log since the last call (News2Report). */
+  take(): News2Report {
+    const out = { ...this.report, unconvertible: [...this.unconvertibleCounts.values()].map((c) => ({ ...c })) };
+    for (const c of this.unconvertibleCounts.values()) c.count = 0;
+    out.unconvertible = out.unconvertible.filter((c) => c.count > 0);
+    this.report = { unconvertible: [], newUnconvertible: [], observationsDropped: [] };
+    return out;
+  }
+
+  /**
+   * The patient a device gives for a bed that has state: 'same' (its patient, recorded), 'changed' (a new patient,
+   * taken: see below), or 'former' (an id the bed's devices gave for the previous patient, after a change).
+   *
    * A device gives, consistently, a patient id for a bed other than the one it gave before: a new patient there.
    * NEWS2 is a score of one patient, so the bed's inputs and recorded observations go (the last patient's oxygen,
-   * ACVPU, fever must not score the next one for up to 12 h) and its level is ended at the next evaluation.
+   * ACVPU, fever must not score the next one for up to 12 h), the level ends at the next evaluation, and the new
+   * patient's levels are new alarms (news2Key's episode).
    * Consistently: NEW_PATIENT_AFTER_READINGS readings in a row from that device with the new id, received at as many
    * different times (one message's readings count once), none with the old id between. One reading with another id
    * (a sender that puts the MRN in some messages only, a visit number in others) must not wipe the nurse's recorded
    * oxygen and ACVPU and under-score the patient. Compared per device: two devices on one bed may give the same
-   * patient different ids (MRN, visit number), which is no change of patient.
+   * patient different ids (MRN, visit number), which is no change of patient; nor is a device that comes to give the
+   * id the bed's patient already has (it was re-admitted after another device, or gives the MRN for the visit number).
+   * After a change, a device that still gives one of the previous patient's ids is 'former': it neither sets the bed's
+   * patient back nor, later giving the new patient's id, counts as yet another change.
    */
-  private patientChanged(bed: string, deviceId: string, patientId: string, at: number): boolean {
-    const s = this.beds.get(bed);
-    if (!s) return false; // nothing scored for the bed yet (its first input records the id)
+  private patient(s: BedState, bed: string, deviceId: string, patientId: string, at: number): 'same' | 'changed' | 'former' {
+    if (s.restored) this.confirmRestored(s, bed, deviceId, patientId);
     const before = s.patientByDevice.get(deviceId);
-    if (before === undefined) s.patientByDevice.set(deviceId, patientId);
-    if (before === undefined || before === patientId) {
+    if (before === undefined) {
+      if (s.formerIds.has(patientId)) return 'former';
+      s.patientByDevice.set(deviceId, patientId); // its first id here (since the last change): its patient's
+      s.patientId ??= patientId;
+      return 'same';
+    }
+    if (before === patientId) {
       s.pendingPatient.delete(deviceId); // the old id again: any new one so far is dropped
-      return false;
+      return 'same';
     }
     let pending = s.pendingPatient.get(deviceId);
     if (pending?.id !== patientId) {
@@ -383,14 +491,49 @@ export class News2Monitor {
       pending.count += 1;
       pending.lastAt = at;
     }
-    if (pending.count < NEW_PATIENT_AFTER_READINGS) return false;
+    if (pending.count < NEW_PATIENT_AFTER_READINGS) return 'same';
+    s.pendingPatient.delete(deviceId);
+    if (patientId === s.patientId) {
+      s.patientByDevice.set(deviceId, patientId); // the bed's patient already: nothing to reset
+      return 'same';
+    }
+    s.formerIds = new Set([...s.patientByDevice.values(), ...(s.patientId !== undefined ? [s.patientId] : [])]);
+    s.formerIds.delete(patientId);
     s.inputs = {};
+    s.sources = {};
     s.lowerSince = null;
     s.pendingPatient = new Map();
     s.patientByDevice = new Map([[deviceId, patientId]]);
     s.patientId = patientId;
+    s.episode += 1;
     if (s.level !== null) s.newPatient = `a new patient on this bed (${deviceId} now gives another patient id): the previous patient's NEWS2 no longer applies`;
-    return true;
+    return 'changed';
+  }
+
+  /**
+   * The first reading with a patient id after a restart says whether the observations kept for the bed are its
+   * patient's: the same id as that device gave before (or, for a device not heard then, one of the patient's ids).
+   * If so they count again, with the patient's ids; if not, the bed has another patient now: they are dropped and
+   * reported (a log line), as the last patient's oxygen or ACVPU must not score the next one.
+   */
+  private confirmRestored(s: BedState, bed: string, deviceId: string, patientId: string): void {
+    const r = s.restored!;
+    delete s.restored;
+    const ids = r.patientIds ?? {};
+    const same = ids[deviceId] !== undefined ? ids[deviceId] === patientId : patientId === r.patientId || Object.values(ids).includes(patientId);
+    if (!same) {
+      this.report.observationsDropped.push({ bed, deviceId });
+      return;
+    }
+    this.keepNewer(s, r);
+    s.patientId ??= r.patientId;
+    for (const [d, id] of Object.entries(ids)) if (!s.patientByDevice.has(d)) s.patientByDevice.set(d, id);
+  }
+
+  /** Takes recorded observations into the bed's inputs, unless one recorded in this run is newer. */
+  private keepNewer(s: BedState, o: RecordedObservations): void {
+    if (o.consciousness && !(s.inputs.consciousness && s.inputs.consciousness.at >= o.consciousness.at)) s.inputs.consciousness = o.consciousness;
+    if (o.oxygen && !(s.inputs.oxygen && s.inputs.oxygen.at >= o.oxygen.at)) s.inputs.oxygen = o.oxygen;
   }
 
   /** Record clinical observations that no device measures (ACVPU, air or oxygen). */
@@ -401,23 +544,46 @@ export class News2Monitor {
   }
 
   /**
-   * The observations people recorded (no device measures them), per bed, still within their maximum age: kept in the
-   * store so that a restart does not forget that a patient is on oxygen and score them 2 too low as "assumed air".
+   * The observations people recorded (no device measures them), per bed, still within their maximum age, with the
+   * bed's patient ids when its devices give them: kept in the store so that a restart does not forget that a patient
+   * is on oxygen and score them 2 too low as "assumed air", nor give them to the next patient. Observations restored
+   * and not yet confirmed (restoreObservations) are kept as they came.
    */
   observations(now: number): Record<string, RecordedObservations> {
     const out: Record<string, RecordedObservations> = {};
+    const current = <T>(t: Timed<T> | undefined, p: 'consciousness' | 'oxygen'): Timed<T> | undefined =>
+      t && now - t.at <= this.config.maxAgeS[p] * 1000 ? { value: t.value, at: t.at } : undefined;
     for (const [bed, s] of this.beds) {
       const o: RecordedObservations = {};
-      const c = s.inputs.consciousness;
-      const x = s.inputs.oxygen;
-      if (c && now - c.at <= this.config.maxAgeS.consciousness * 1000) o.consciousness = { ...c };
-      if (x && now - x.at <= this.config.maxAgeS.oxygen * 1000) o.oxygen = { ...x };
-      if (o.consciousness || o.oxygen) out[bed] = o;
+      const c = current(s.inputs.consciousness, 'consciousness');
+      const x = current(s.inputs.oxygen, 'oxygen');
+      if (c) o.consciousness = c;
+      if (x) o.oxygen = x;
+      if (s.restored) {
+        // Not confirmed yet, so no patient of this run: kept for the patient they were recorded for.
+        const rc = current(s.restored.consciousness, 'consciousness');
+        const rx = current(s.restored.oxygen, 'oxygen');
+        if (rc && !(c && c.at >= rc.at)) o.consciousness = rc;
+        if (rx && !(x && x.at >= rx.at)) o.oxygen = rx;
+        if (!o.consciousness && !o.oxygen) continue;
+        o.patientId = s.restored.patientId;
+        if (s.restored.patientIds) o.patientIds = { ...s.restored.patientIds };
+        out[bed] = o;
+        continue;
+      }
+      if (!o.consciousness && !o.oxygen) continue;
+      if (s.patientId !== undefined) o.patientId = s.patientId;
+      if (s.patientByDevice.size) o.patientIds = Object.fromEntries(s.patientByDevice);
+      out[bed] = o;
     }
     return out;
   }
 
-  /** Takes back what observations() returned in an earlier run (as parsed JSON); anything malformed is skipped. Returns the beds restored. */
+  /**
+   * Takes back what observations() returned in an earlier run (as parsed JSON); anything malformed is skipped. Returns
+   * the beds restored. Observations kept with a patient id count only once a reading confirms that patient
+   * (confirmRestored); kept without one (the bed's devices gave none), they count at once.
+   */
   restoreObservations(stored: unknown): string[] {
     if (!stored || typeof stored !== 'object') return [];
     const beds: string[] = [];
@@ -430,10 +596,16 @@ export class News2Monitor {
       const consciousness = timed(o.consciousness, ACVPU);
       const oxygen = timed(o.oxygen, OXYGEN_SUPPORT);
       if (!consciousness && !oxygen) continue;
+      const obs: RecordedObservations = {};
+      if (consciousness) obs.consciousness = consciousness;
+      if (oxygen) obs.oxygen = oxygen;
       const s = this.bed(bed);
-      // A newer observation recorded in this run is kept.
-      if (consciousness && !(s.inputs.consciousness && s.inputs.consciousness.at >= consciousness.at)) s.inputs.consciousness = consciousness;
-      if (oxygen && !(s.inputs.oxygen && s.inputs.oxygen.at >= oxygen.at)) s.inputs.oxygen = oxygen;
+      if (typeof o.patientId === 'string') {
+        const ids = o.patientIds && typeof o.patientIds === 'object' ? Object.entries(o.patientIds as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
+        s.restored = { ...obs, patientId: o.patientId, ...(ids.length ? { patientIds: Object.fromEntries(ids) } : {}) };
+      } else {
+        this.keepNewer(s, obs); // a newer observation recorded in this run is kept
+      }
       beds.push(bed);
     }
     return beds;
@@ -463,25 +635,26 @@ export class News2Monitor {
       const s = this.beds.get(bed);
       if (!s) continue;
       if (!bedNews2Config(this.config, bed).enabled) {
-        if (s.level !== null) out.push({ present: false, key: news2Key(bed, s.level), at: now, why: 'NEWS2 switched off for this bed' });
-        s.level = null;
+        if (s.levelKey !== null) out.push({ present: false, key: s.levelKey, at: now, why: 'NEWS2 switched off for this bed' });
+        this.setLevel(s, bed, null);
         s.lowerSince = null;
         continue;
       }
-      if (s.newPatient !== undefined && s.level !== null) {
+      if (s.newPatient !== undefined && s.levelKey !== null) {
         // The previous patient's condition, unanswered, stays in view (latched) until acknowledged.
-        out.push({ present: false, key: news2Key(bed, s.level), at: now, why: s.newPatient, unconfirmed: true });
-        s.level = null;
+        out.push({ present: false, key: s.levelKey, at: now, why: s.newPatient, unconfirmed: true });
+        this.setLevel(s, bed, null);
       }
       delete s.newPatient;
       const score = computeNews2(s.inputs, now, this.config, bed);
       s.last = score;
-      if (s.level !== null && !score.params.some((p) => p.status === 'measured')) {
-        // Not one current input (device values stale or missing, observations stale or only assumed): the bed is no
-        // longer scored (its monitor silent, or moved away). The level ends, unconfirmed, saying so; while it stayed,
-        // the alarm and a "low, partial" score disagreed for ever.
-        out.push({ present: false, key: news2Key(bed, s.level), at: now, why: `NEWS2 no longer scored, no current input: ${describe(score)}`, unconfirmed: true });
-        s.level = null;
+      if (s.levelKey !== null && !score.params.some((p) => p.status === 'measured' && DEVICE_PARAMS.has(p.param))) {
+        // Not one current device input (device values stale, invalid or missing): the bed is no longer scored (its
+        // monitor silent, or moved away). The level ends, unconfirmed, saying so; while it stayed, the alarm and a
+        // "low, partial" score disagreed for ever. A recorded observation does not count here: it stays current for
+        // 12 h and kept such a level that long.
+        out.push({ present: false, key: s.levelKey, at: now, why: `NEWS2 no longer scored, no current input: ${describe(score)}`, unconfirmed: true });
+        this.setLevel(s, bed, null);
         s.lowerSince = null;
         continue;
       }
@@ -499,11 +672,17 @@ export class News2Monitor {
       s.lowerSince = null;
       if (level === s.level) continue;
       const why = describe(score);
-      if (s.level !== null) out.push({ present: false, key: news2Key(bed, s.level), at: now, why: level === null ? `NEWS2 below trigger: ${why}` : `NEWS2 now ${level}: ${why}` });
+      if (s.levelKey !== null) out.push({ present: false, key: s.levelKey, at: now, why: level === null ? `NEWS2 below trigger: ${why}` : `NEWS2 now ${level}: ${why}` });
+      this.setLevel(s, bed, level);
       if (level !== null) out.push({ present: true, spec: this.spec(bed, s, level, score), at: now, why });
-      s.level = level;
     }
     return out;
+  }
+
+  /** The level present and its key, kept as raised: the key of this patient's episode (news2Key). */
+  private setLevel(s: BedState, bed: string, level: Exclude<News2Risk, 'low'> | null): void {
+    s.level = level;
+    s.levelKey = level === null ? null : news2Key(bed, level, s.episode);
   }
 
   private spec(bed: string, s: BedState, level: Exclude<News2Risk, 'low'>, score: News2Score): ConditionSpec {
@@ -511,7 +690,7 @@ export class News2Monitor {
     const assumed = score.assumed.length ? ` (assumed: ${score.assumed.join(', ')})` : '';
     const text = `${LEVEL_TEXT[level]}: score ${score.total}${score.partial ? ' (partial)' : ''}${assumed}`;
     const spec: ConditionSpec = {
-      key: news2Key(bed, level),
+      key: s.levelKey ?? news2Key(bed, level, s.episode),
       source: 'news2',
       bed,
       deviceId: 'agent:news2',

@@ -300,4 +300,124 @@ describe('gateway rhythm analysis', () => {
       expect(out2.map(label)).toEqual(['present:asystole']);
     });
   });
+
+
+  describe('review rv77', () => {
+    type Lead = 'I' | 'II';
+    const MDC_OF: Record<Lead, WaveformSegment['mdc']> = { I: MDC.ECG_ELEC_POTL_I, II: MDC.ECG_ELEC_POTL_II };
+    const VALID: Quality = { state: 'valid' };
+    const LEAD_OFF: Quality = { state: 'invalid', reasons: ['lead-off'] };
+    const flat = () => new Signal(0.04); // a connected lead without beats (noise only)
+    /** Second `s` of each lead given (a lead given null is not sent that second), then a tick; updates with their second. */
+    function leads(m: RhythmMonitor, from: number, to: number, send: (s: number) => Partial<Record<Lead, { ecg: Signal; quality?: Quality } | null>>): string[] {
+      const out: string[] = [];
+      for (let s = from; s < to; s++) {
+        for (const [lead, x] of Object.entries(send(s)) as [Lead, { ecg: Signal; quality?: Quality } | null][]) {
+          if (x) out.push(...m.waveform({ ...segment('ecg', s, x.ecg.second(s), x.quality ?? VALID), mdc: MDC_OF[lead] }).map((u) => `${s}s ${label(u)}`));
+        }
+        out.push(...m.tick(T0 + (s + 1) * 1000).map((u) => `${s}s ${label(u)}`));
+      }
+      return out;
+    }
+
+    it('lead II lead-off while lead I is clean: it switches to lead I (counted, told) and raises the asystole seen there (it judged nothing)', () => {
+      const m = new RhythmMonitor(ON);
+      const lead1 = new Signal(0.04).rhythm(70, 0, 40); // the heart stops at 40 s
+      const lead2 = new Signal(0.04).rhythm(70, 0, 20);
+      const out = leads(m, 0, 120, (s) => ({ II: { ecg: s < 20 ? lead2 : flat(), quality: s < 20 ? VALID : LEAD_OFF }, I: { ecg: lead1 } }));
+      expect(out.map((x) => x.replace(/^\d+s /, ''))).toEqual(['present:asystole']);
+      // Raised on the data's time, about 4 s after the last beat (39.x s), judged each second.
+      expect(Number(out[0]!.split('s ')[0])).toBeLessThanOrEqual(45);
+      const taken = m.take();
+      expect(taken.leadSwitches).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', from: 'II', to: 'I', reason: 'not-clean' }]);
+      expect(taken.notJudged).toEqual([]);
+      expect(taken.skipped['no-clean-lead']).toBe(0);
+    });
+
+    it('the asystole raised on lead I says so', () => {
+      const m = new RhythmMonitor(ON);
+      const updates: ConditionUpdate[] = [];
+      const lead1 = new Signal(0.04).rhythm(70, 0, 30);
+      for (let s = 0; s < 45; s++) {
+        updates.push(...m.waveform({ ...segment('ecg', s, flat().second(s), LEAD_OFF), mdc: MDC.ECG_ELEC_POTL_II }));
+        updates.push(...m.waveform({ ...segment('ecg', s, lead1.second(s)), mdc: MDC.ECG_ELEC_POTL_I }));
+      }
+      const raised = updates.filter((u): u is Extract<ConditionUpdate, { present: true }> => u.present);
+      expect(raised.map((u) => u.spec.condition.text)).toEqual([expect.stringMatching(/no QRS for 4\.\d s on ECG I$/)]);
+    });
+
+    it('no lead clean for 10 s: what was present ends unconfirmed, and "not judged: no clean lead" is counted and told once', () => {
+      const m = new RhythmMonitor(ON);
+      const fast = new Signal(0.04).rhythm(170, 0, 60);
+      const q = (s: number) => (s < 20 ? VALID : LEAD_OFF);
+      const out = leads(m, 0, 60, (s) => ({ II: { ecg: fast, quality: q(s) }, I: { ecg: fast, quality: q(s) } }));
+      expect(out.map((x) => x.replace(/^\d+s /, ''))).toEqual(['present:tachy', 'ended:tachy (unconfirmed)']);
+      const taken = m.take();
+      expect(taken.leadSwitches).toEqual([]);
+      expect(taken.notJudged).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', leads: ['II', 'I'], seconds: 10 }]);
+      expect(taken.skipped['no-clean-lead']).toBeGreaterThan(20);
+      // Told once per episode: the next take() has no new one while it stays blind.
+      leads(m, 60, 70, (s) => ({ II: { ecg: fast, quality: q(s) }, I: { ecg: fast, quality: q(s) } }));
+      expect(m.take().notJudged).toEqual([]);
+    });
+
+    it('lead II stops and lead I goes on: the asystole stays one alarm (it ended as "no ECG" and was raised again 8 s later)', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(70, 0, 15); // asystole from 15 s on both leads
+      const out = leads(m, 0, 90, (s) => ({ II: s < 30 ? { ecg } : null, I: { ecg } }));
+      expect(out.map((x) => x.replace(/^\d+s /, ''))).toEqual(['present:asystole']);
+      expect(m.take().leadSwitches).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', from: 'II', to: 'I', reason: 'stopped' }]);
+    });
+
+    it('on a switch to a lead with no clean stretch yet, a present condition is kept until that lead is judged (within 10 s of ECG)', () => {
+      const fast = new Signal(0.04).rhythm(170, 0, 80);
+      // Lead I starts only when lead II stops: 8 s of it are needed before it is judged.
+      const m = new RhythmMonitor(ON);
+      expect(leads(m, 0, 80, (s) => ({ II: s < 20 ? { ecg: fast } : null, I: s >= 20 ? { ecg: fast } : null })).map((x) => x.replace(/^\d+s /, ''))).toEqual(['present:tachy']);
+      // Lead I never clean: ended, unconfirmed, once 10 s of ECG have gone without a judgement.
+      const m2 = new RhythmMonitor(ON);
+      const out = leads(m2, 0, 60, (s) => ({ II: s < 20 ? { ecg: fast } : null, I: s >= 20 ? { ecg: fast, quality: LEAD_OFF } : null }));
+      expect(out.map((x) => x.replace(/^\d+s /, ''))).toEqual(['present:tachy', 'ended:tachy (unconfirmed)']);
+      expect(Number(out[1]!.split('s ')[0])).toBeLessThanOrEqual(34);
+    });
+
+    it('three leads held per device, the best ranked: a fourth better one takes the place of the worst; the switch goes to the best ranked clean one', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(70, 0, 40);
+      const V5 = { ...MDC.ECG_ELEC_POTL_I, refid: 'MDC_ECG_ELEC_POTL_V5' };
+      const AVF = { ...MDC.ECG_ELEC_POTL_I, refid: 'MDC_ECG_ELEC_POTL_AVF' };
+      const out: ConditionUpdate[] = [];
+      for (let s = 0; s < 60; s++) {
+        for (const mdc of [V5, AVF, MDC.ECG_ELEC_POTL_I, MDC.ECG_ELEC_POTL_II]) {
+          const off = mdc === MDC.ECG_ELEC_POTL_II && s >= 20;
+          out.push(...m.waveform({ ...segment('ecg', s, off ? flat().second(s) : ecg.second(s), off ? LEAD_OFF : VALID), mdc }));
+        }
+        out.push(...m.tick(T0 + (s + 1) * 1000));
+      }
+      expect(out.map(label)).toEqual(['present:asystole']);
+      expect(m.take().leadSwitches).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', from: 'II', to: 'I', reason: 'not-clean' }]);
+    });
+
+    it('leads sent in 5 s segments 2.5 s apart do not switch back and forth', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(70, 0, 30);
+      const out: ConditionUpdate[] = [];
+      for (let s = 0; s < 60; s += 5) {
+        const samples = Array.from({ length: 5 }, (_, i) => ecg.second(s + i)).flat();
+        out.push(...m.waveform({ ...segment('ecg', s, samples), receivedAt: T0 + (s + 5) * 1000 }));
+        out.push(...m.waveform({ ...segment('ecg', s, samples), mdc: MDC.ECG_ELEC_POTL_I, receivedAt: T0 + (s + 7.5) * 1000 }));
+        out.push(...m.tick(T0 + (s + 7.5) * 1000));
+      }
+      expect(out.map(label)).toEqual(['present:asystole']);
+      expect(m.take().leadSwitches).toEqual([]);
+    });
+
+    it('lead II preferred at the start whichever lead arrives first; a clean lead II is kept while lead I is off', () => {
+      const m = new RhythmMonitor(ON);
+      const ecg = new Signal(0.04).rhythm(70, 0, 30);
+      const out = leads(m, 0, 45, (s) => ({ I: { ecg, quality: s >= 5 ? LEAD_OFF : VALID }, II: { ecg } }));
+      expect(out.map((x) => x.replace(/^\d+s /, ''))).toEqual(['present:asystole']);
+      expect(m.take().leadSwitches).toEqual([]);
+    });
+  });
 });

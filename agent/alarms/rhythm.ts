@@ -5,8 +5,9 @@
 // not reach the gateway: never a replacement for the monitor's arrhythmia analysis.
 //
 // Honest by construction: only a stretch of ECG marked valid is judged (a lead-off, a questionable segment or a long
-// gap makes the window wait until it is clean again); a rate the two QRS detectors disagree on is noise, a line that
-// does not move is no signal; with `pulseVeto`, an asystole with pulses on a clean pleth is not raised; a feed that
+// gap makes the window wait until it is clean again); one lead is judged, lead II by preference, falling back to
+// another clean lead of the device when that one is off or stops, as a monitor switches its analysis lead (rv77); a
+// rate the two QRS detectors disagree on is noise, a line that does not move is no signal; with `pulseVeto`, an asystole with pulses on a clean pleth is not raised; a feed that
 // stops ends its conditions unconfirmed (they latch if unanswered) and its silence is the technical monitor's alarm.
 // Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
 // judged as the live signal would be.
@@ -14,6 +15,7 @@
 import { detectPulses, detectQrs, matchF1 } from '../../models/features/beats.js';
 import { detectWide } from '../../models/features/criteria.js';
 import { mean } from '../../models/features/dsp.js';
+import { channelRank } from '../../models/features/index.js';
 import { ECG_PREFIX, modelChannel } from '../inference/channels.js';
 import type { WaveformSegment } from '../model/reading.js';
 import type { ConditionUpdate, ManagedPriority } from './types.js';
@@ -73,6 +75,21 @@ const RATE_HYSTERESIS_BPM = 5;
 const NO_SIGNAL_MV = 1e-6;
 /** A feed whose ECG has not arrived for this long (gateway time) is no longer judged: its conditions end unconfirmed. */
 const STALE_MS = 10_000;
+/**
+ * The lead judged is left for another when it has sent this much ECG not valid in a row (lead off, questionable) while
+ * another lead's last segment is valid, or when it has not arrived for this long (gateway time) while another does: a
+ * monitor switches its analysis lead the same way. Short enough that an asystole on the other lead is raised within
+ * seconds (lead II off left the check blind however clean lead I was: rv77 H2); long enough that a single bad segment
+ * does not switch.
+ */
+const SWITCH_AFTER_MS = 2000;
+/**
+ * ECG leads held per feed (the best ranked: II, I, III, aVR, aVL, aVF, then the others): the one judged and two to fall
+ * back on, so a 12-lead stream costs three stretches, not twelve.
+ */
+const MAX_LEADS = 3;
+/** Events kept between two take() calls (it is called after every batch of ingest; a bound all the same). */
+const MAX_EVENTS = 1000;
 /** Pulses on a clean pleth in its last PULSE_WINDOW_MS that make a silent ECG not an asystole. */
 const PULSES_AGAINST_ASYSTOLE = 2;
 const PULSE_WINDOW_MS = 3000;
@@ -87,14 +104,35 @@ const MIN_BEAT_AGREEMENT = 0.9;
 export type RhythmType = 'asystole' | 'brady' | 'tachy';
 /** Why an alarm was held back (see RhythmMonitor.notRaised). */
 export type NotRaisedReason = 'pulse' | 'no-signal' | 'noise';
-/** Why an ECG segment was not judged: a unit it cannot scale to mV, a sample rate outside 100–1000 Hz. */
-export type SkipReason = 'unit' | 'rate';
+/**
+ * Why an ECG segment was not judged: a unit it cannot scale to mV, a sample rate outside 100–1000 Hz, or no lead of its
+ * feed clean for NOT_CLEAN_MS (`no-clean-lead`: every lead off, questionable or gappy; each segment of the lead held
+ * for judging counted while it lasts).
+ */
+export type SkipReason = 'unit' | 'rate' | 'no-clean-lead';
 export interface SkippedDevice {
   deviceId: string;
   bed: string | undefined;
-  reason: SkipReason;
+  reason: 'unit' | 'rate';
   /** The unit or the sample rate. */
   value: string;
+}
+/** The lead judged changed: the one judged had sent no valid ECG for 2 s (`not-clean`) or had stopped (`stopped`). */
+export interface LeadSwitch {
+  deviceId: string;
+  bed: string;
+  from: string;
+  to: string;
+  reason: 'not-clean' | 'stopped';
+}
+/** A feed newly without a clean lead for NOT_CLEAN_MS of ECG: not judged until one is clean again (told once). */
+export interface NotJudgedFeed {
+  deviceId: string;
+  bed: string;
+  /** The leads it holds. */
+  leads: string[];
+  /** ECG (s) received without a clean stretch so far. */
+  seconds: number;
 }
 
 const TEXT: Record<RhythmType, string> = { asystole: 'ASYSTOLE', brady: 'EXTREME BRADY', tachy: 'EXTREME TACHY' };
@@ -177,16 +215,34 @@ class Stretch {
   }
 }
 
+/** One ECG lead of a feed. */
+interface Lead {
+  ecg: Stretch;
+  /** Gateway time its last segment arrived. */
+  receivedAt: number;
+  /** Whether its last segment was marked valid. */
+  valid: boolean;
+  /** ECG (ms of samples) received not valid since its last valid segment. */
+  notValidMs: number;
+  /** Length (ms) of its last segment: a lead sent in long segments is not "stopped" between two of them. */
+  segMs: number;
+}
+
 interface Feed {
   bed: string;
   deviceId: string;
-  /** The ECG lead judged: lead II when the device sends it, else the first lead it sent. */
+  /** The ECG lead judged (see choose()): lead II when the device sends it clean, else another clean lead. */
   lead: string;
-  ecg: Stretch;
+  /** The leads held (MAX_LEADS at most), the judged one among them. */
+  leads: Map<string, Lead>;
+  /** Whether it has been judged on a clean stretch yet (until then lead II is taken as soon as it arrives clean). */
+  judged: boolean;
+  /** Whether it is without a clean lead for NOT_CLEAN_MS (told once, in notJudged, until judged again). */
+  blind: boolean;
   pleth: Stretch | null;
   /** Data time of the last judgement. */
   judgedAtMs: number;
-  /** Gateway time the last ECG arrived. */
+  /** Gateway time the last ECG of any lead held arrived (the feed's ECG arriving: rv77 M1). */
   receivedAt: number;
   /** Conditions present, with how much ECG (ms of samples) has arrived since their criterion was last met. */
   present: Map<RhythmType, number>;
@@ -203,9 +259,11 @@ export class RhythmMonitor {
    * line that does not move (`no-signal`: no lead, a stuck channel), a rate the two QRS detectors disagree on (`noise`).
    */
   private notRaised: Record<NotRaisedReason, number> = { pulse: 0, 'no-signal': 0, noise: 0 };
-  private skipped: Record<SkipReason, number> = { unit: 0, rate: 0 };
+  private skipped: Record<SkipReason, number> = { unit: 0, rate: 0, 'no-clean-lead': 0 };
   private readonly skippedSeen = new Set<string>();
   private skippedNew: SkippedDevice[] = [];
+  private leadSwitches: LeadSwitch[] = [];
+  private notJudged: NotJudgedFeed[] = [];
 
   constructor(private readonly config: RhythmConfig = DEFAULT_RHYTHM_CONFIG) {}
 
@@ -227,28 +285,88 @@ export class RhythmMonitor {
       return [];
     }
     if (!f) {
-      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, ecg: new Stretch(WINDOW_S), pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0 };
+      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, leads: new Map(), judged: false, blind: false, pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0 };
       this.feeds.set(key, f);
     }
-    if (ch.name !== f.lead) {
-      if (ch.name !== 'II' || f.lead === 'II') return [];
-      f.lead = 'II'; // lead II when the device sends it: the usual rhythm lead
-      f.ecg = new Stretch(WINDOW_S);
-    }
-    // A restart (a gap, a clock set back) is judged afresh: the last judgement's time means nothing then (rv63 H1).
-    const added = f.ecg.add(seg, ch.scale);
+    const lead = this.leadOf(f, ch.name, seg.receivedAt);
+    if (!lead) return [];
+    const added = lead.ecg.add(seg, ch.scale);
     if (added === 'duplicate') return [];
+    const segMs = (seg.samples.length / seg.sampleRateHz) * 1000;
+    lead.receivedAt = seg.receivedAt;
+    lead.valid = seg.quality.state === 'valid';
+    lead.notValidMs = lead.valid ? 0 : lead.notValidMs + segMs;
+    lead.segMs = segMs;
+    f.receivedAt = seg.receivedAt; // any lead is the device's ECG arriving (only the judged one counted: rv77 M1)
+    this.choose(f, seg.receivedAt);
+    if (ch.name !== f.lead) return [];
+    // A restart (a gap, a clock set back) is judged afresh: the last judgement's time means nothing then (rv63 H1).
     if (added === 'restart') f.judgedAtMs = -Infinity;
-    f.receivedAt = seg.receivedAt;
-    f.sinceJudgedMs += (seg.samples.length / seg.sampleRateHz) * 1000;
-    if (f.ecg.endMs - f.judgedAtMs < 1000) return [];
-    f.judgedAtMs = f.ecg.endMs;
+    if (f.blind) this.skipped['no-clean-lead'] += 1;
+    f.sinceJudgedMs += segMs;
+    if (lead.ecg.endMs - f.judgedAtMs < 1000) return [];
+    f.judgedAtMs = lead.ecg.endMs;
     const elapsedMs = f.sinceJudgedMs;
     f.sinceJudgedMs = 0;
-    return this.judge(f, seg.receivedAt, elapsedMs);
+    return this.judge(f, lead.ecg, seg.receivedAt, elapsedMs);
   }
 
-  private skip(seg: WaveformSegment, reason: SkipReason, value: string): ConditionUpdate[] {
+  /**
+   * The feed's track of lead `name`, made when it is new and there is room: MAX_LEADS at most, a lead that stopped
+   * (or, failing that, the worst ranked) making room for a better one; never the lead judged. Null: not held.
+   */
+  private leadOf(f: Feed, name: string, now: number): Lead | null {
+    const held = f.leads.get(name);
+    if (held) return held;
+    if (f.leads.size >= MAX_LEADS) {
+      const others = [...f.leads].filter(([n]) => n !== f.lead);
+      const stopped = others.find(([, l]) => hasStopped(l, now));
+      const worst = others.sort(([a], [b]) => channelRank(b) - channelRank(a))[0];
+      const out = stopped ?? (worst && channelRank(worst[0]) > channelRank(name) ? worst : undefined);
+      if (!out) return null; // neither counted nor judged: the leads held are better and arriving
+      f.leads.delete(out[0]);
+    }
+    const lead: Lead = { ecg: new Stretch(WINDOW_S), receivedAt: now, valid: false, notValidMs: 0, segMs: 0 };
+    f.leads.set(name, lead);
+    return lead;
+  }
+
+  /**
+   * The lead to judge. Lead II, the usual rhythm lead, as soon as it arrives clean before the first judgement; after
+   * that the lead judged is kept until it has sent SWITCH_AFTER_MS of ECG not valid while another lead's last segment is
+   * valid (`not-clean`), or has not arrived for SWITCH_AFTER_MS (two of its segments, if longer) while another does
+   * (`stopped`: any lead then, valid or not, so that its ECG not being clean is counted as such). The new lead is the one that can be judged at once (a
+   * clean stretch of MIN_WINDOW_S), then the best ranked. Present conditions stay across a switch (one episode, not
+   * ended and raised again: rv77 M1) until the new lead is judged; if it is not clean, NOT_CLEAN_MS of its ECG ends them
+   * unconfirmed, as before a switch: so at most SWITCH_AFTER_MS + NOT_CLEAN_MS (~12 s) of ECG after the old lead failed.
+   */
+  private choose(f: Feed, now: number): void {
+    const ii = f.leads.get('II');
+    // Not a lead II that has stopped: it would be taken back at each segment of the lead that replaced it.
+    if (!f.judged && f.lead !== 'II' && ii?.valid && !hasStopped(ii, now)) this.switchTo(f, 'II', null);
+    const cur = f.leads.get(f.lead);
+    let reason: LeadSwitch['reason'] | null = null;
+    if (!cur || hasStopped(cur, now)) reason = 'stopped';
+    else if (cur.notValidMs >= SWITCH_AFTER_MS) reason = 'not-clean';
+    if (!reason) return;
+    let best: { name: string; score: number[] } | null = null;
+    for (const [name, l] of f.leads) {
+      if (name === f.lead || hasStopped(l, now) || (reason === 'not-clean' && !l.valid)) continue;
+      const c = l.ecg.clean();
+      const score = [l.valid ? 0 : 1, c.x.length / (l.ecg.rate || 1) >= MIN_WINDOW_S ? 0 : 1, channelRank(name)];
+      if (!best || compare(score, best.score) < 0) best = { name, score };
+    }
+    if (best) this.switchTo(f, best.name, reason);
+  }
+
+  /** `reason` null: the first choice, not a switch (not told). */
+  private switchTo(f: Feed, to: string, reason: LeadSwitch['reason'] | null): void {
+    if (reason && this.leadSwitches.length < MAX_EVENTS) this.leadSwitches.push({ deviceId: f.deviceId, bed: f.bed, from: f.lead, to, reason });
+    f.lead = to;
+    f.judgedAtMs = -Infinity; // judged at its next segment: it may hold a clean stretch already
+  }
+
+  private skip(seg: WaveformSegment, reason: SkippedDevice['reason'], value: string): ConditionUpdate[] {
     this.skipped[reason] += 1;
     const key = `${seg.deviceId}|${reason}`;
     if (!this.skippedSeen.has(key) && this.skippedSeen.size < 1000) {
@@ -263,20 +381,33 @@ export class RhythmMonitor {
    * back (pulses on the pleth, no signal, noise), ECG segments it could not judge, and the devices newly found sending
    * such ECG (each device and reason once).
    */
-  take(): { notRaised: Record<NotRaisedReason, number>; skipped: Record<SkipReason, number>; newDevices: SkippedDevice[] } {
+  take(): {
+    notRaised: Record<NotRaisedReason, number>;
+    skipped: Record<SkipReason, number>;
+    newDevices: SkippedDevice[];
+    /** Lead switches (for alarm_rhythm_lead_switches_total and a log line each). */
+    leadSwitches: LeadSwitch[];
+    /** Feeds newly without a clean lead (a log line each; their segments are counted in skipped['no-clean-lead']). */
+    notJudged: NotJudgedFeed[];
+  } {
     const notRaised = this.notRaised;
     this.notRaised = { pulse: 0, 'no-signal': 0, noise: 0 };
     const skipped = this.skipped;
-    this.skipped = { unit: 0, rate: 0 };
+    this.skipped = { unit: 0, rate: 0, 'no-clean-lead': 0 };
     const newDevices = this.skippedNew;
     this.skippedNew = [];
-    return { notRaised, skipped, newDevices };
+    const leadSwitches = this.leadSwitches;
+    this.leadSwitches = [];
+    const notJudged = this.notJudged;
+    this.notJudged = [];
+    return { notRaised, skipped, newDevices, leadSwitches, notJudged };
   }
 
-  /** Feeds whose ECG stopped arriving: their conditions end, unconfirmed. */
+  /** Feeds whose ECG (every lead) stopped arriving: their conditions end, unconfirmed. Leads that stopped are let go. */
   tick(now: number): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
     for (const [key, f] of this.feeds) {
+      for (const [name, l] of f.leads) if (name !== f.lead && now - l.receivedAt >= STALE_MS) f.leads.delete(name);
       if (now - f.receivedAt < STALE_MS) continue;
       out.push(...this.endAll(f, now, `no ECG from ${f.deviceId} for ${Math.round((now - f.receivedAt) / 1000)} s: the rhythm can no longer be judged`, true));
       this.feeds.delete(key);
@@ -285,27 +416,31 @@ export class RhythmMonitor {
   }
 
   /** `elapsedMs`: ECG received since the last judgement (for the end delay and the not-clean limit). */
-  private judge(f: Feed, at: number, elapsedMs: number): ConditionUpdate[] {
-    const { x } = f.ecg.clean();
-    const rate = f.ecg.rate;
+  private judge(f: Feed, ecg: Stretch, at: number, elapsedMs: number): ConditionUpdate[] {
+    const { x } = ecg.clean();
+    const rate = ecg.rate;
     const spanS = x.length / rate;
     if (spanS < MIN_WINDOW_S) {
-      // Too short a clean stretch says nothing. Present conditions stay while the ECG is briefly not clean; ECG not
-      // clean for as long as a silent feed takes ends them, unconfirmed, as a silent feed does (rv63 M6).
+      // Too short a clean stretch says nothing. Present conditions stay while the ECG is briefly not clean (or a lead
+      // switched to fills); no lead clean for as long as a silent feed takes ends them, unconfirmed, as a silent feed
+      // does (rv63 M6), and is told once (rv77 H2: it was blind without a sign).
       f.notCleanMs += elapsedMs;
-      if (f.present.size && f.notCleanMs >= NOT_CLEAN_MS) {
-        return this.endAll(f, at, `ECG ${f.lead} from ${f.deviceId} without a clean stretch (lead off, questionable, gaps) for ${Math.round(f.notCleanMs / 1000)} s: the rhythm can no longer be judged`, true);
-      }
-      return [];
+      if (f.notCleanMs < NOT_CLEAN_MS) return [];
+      if (!f.blind && this.notJudged.length < MAX_EVENTS) this.notJudged.push({ deviceId: f.deviceId, bed: f.bed, leads: [...f.leads.keys()], seconds: Math.round(f.notCleanMs / 1000) });
+      f.blind = true;
+      if (!f.present.size) return [];
+      return this.endAll(f, at, `no clean ECG lead from ${f.deviceId} (${[...f.leads.keys()].join(', ')}) for ${Math.round(f.notCleanMs / 1000)} s (lead off, questionable, gaps): the rhythm can no longer be judged`, true);
     }
     f.notCleanMs = 0;
+    f.judged = true;
+    f.blind = false;
     const beats = detectQrs(x, rate).times;
     const found = new Map<RhythmType, string>();
     const silentS = spanS - (beats.at(-1) ?? 0);
     if (silentS >= this.config.asystoleS) {
       // Its last seconds (clear of the last QRS's tail): a lead that comes off goes flat at once.
       const silence = x.subarray(x.length - Math.round((this.config.asystoleS - 0.5) * rate));
-      if (this.config.pulseVeto && this.pulsesNow(f, f.ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) this.notRaised.pulse += 1;
+      if (this.config.pulseVeto && this.pulsesNow(f, ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) this.notRaised.pulse += 1;
       // A line with no noise at all is no ECG (a lead off the device does not flag, a stuck channel): not an asystole.
       else if (peakToPeak(silence) < NO_SIGNAL_MV) this.notRaised['no-signal'] += 1;
       else found.set('asystole', `no QRS for ${silentS.toFixed(1)} s on ECG ${f.lead}`);
@@ -402,6 +537,20 @@ export class RhythmMonitor {
 
 export function rhythmKey(bed: string, deviceId: string, type: RhythmType): string {
   return `rhythm:${bed}:${deviceId}:${type}`;
+}
+
+/**
+ * Whether a lead has stopped arriving: nothing for SWITCH_AFTER_MS, or for two of its segments when they are longer
+ * (leads sent in 5 s segments a few seconds apart must not switch back and forth).
+ */
+function hasStopped(l: Lead, now: number): boolean {
+  return now - l.receivedAt >= Math.max(SWITCH_AFTER_MS, 2 * l.segMs);
+}
+
+/** Lexicographic order of two scores (lower first). */
+function compare(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return 0;
 }
 
 function peakToPeak(x: Float32Array): number {

@@ -122,8 +122,37 @@ describe('AlarmService', () => {
     for (let i = 0; i < 3; i++) service.handle([numeric(MDC.TEMP_BODY, 104, i, { unit: odd })]);
     service.handle([numeric(MDC.TEMP_BODY, 37, 4)]); // degC: judged, not counted
     expect(metrics.get('alarm_rule_unit_unconvertible_total')).toBe(3);
-    expect(lines).toEqual([
+    expect(lines.filter((l) => String(l.msg).startsWith('limit rule'))).toEqual([
       expect.objectContaining({ level: 40, deviceId: 'mon-1', bed: 'bed-1', unit: '{MDC_DIM_X_FOO}', ruleUnit: 'Cel', msg: expect.stringMatching(/^limit rule temp cannot judge readings of mon-1: their unit "\{MDC_DIM_X_FOO\}" does not convert to Cel/) }),
+    ]);
+  });
+
+  it('a metric gone with its limit alarm, and devices forgotten, are counted and logged (review rv77 H1, M2)', () => {
+    const metrics = new Metrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    let now = s(0);
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, log, metrics, () => now);
+    for (let t = 0; t <= 20; t++) {
+      now = s(t);
+      service.handle([numeric(MDC.ECG_HEART_RATE, 80, t), numeric(MDC.PULS_OXIM_SAT_O2, 85, t), numeric(MDC.ECG_HEART_RATE, 80, t, { deviceId: 'gone', bed: 'bed-2' })]);
+      service.tick();
+    }
+    for (let t = 21; t <= 60; t++) {
+      now = s(t);
+      service.handle([numeric(MDC.ECG_HEART_RATE, 80, t)]);
+      service.tick();
+    }
+    expect(metrics.get('alarm_metric_missing_total')).toBe(1);
+    expect(lines.filter((l) => l.level === 40)).toEqual([
+      expect.objectContaining({ deviceId: 'mon-1', bed: 'bed-1', label: 'SpO2', msg: 'no SpO2 from mon-1 for 31 s while it still sends for bed bed-1: its limit alarm "SpO2 LOW 85 < 90 %" ended unconfirmed, and "No SpO2 from mon-1" (low) is raised until SpO2 comes again' }),
+    ]);
+    now = s(20 + 86_400 + 60);
+    service.handle([numeric(MDC.ECG_HEART_RATE, 80, 20 + 86_400 + 60)]);
+    service.tick();
+    expect(metrics.get('alarm_devices_forgotten_total', { reason: 'day' })).toBe(1);
+    expect(lines.filter((l) => l.level === 30)).toEqual([
+      expect.objectContaining({ count: 1, devices: ['gone'], msg: expect.stringMatching(/^forgot the alarm state of 1 device or bed silent for a day or over the cap of 2000 devices/) }),
     ]);
   });
 
@@ -143,6 +172,37 @@ describe('AlarmService', () => {
     service.handle(message(60));
     expect(pulse()).toMatchObject({ status: 'measured', value: 80, at: s(60) });
     expect(systolic()).toMatchObject({ status: 'stale', staleValue: 120, staleAt: s(60) - 71 * 60_000 });
+  });
+
+  it('a rhythm lead switch and a device with no clean lead are counted and logged (review rv77 H2, M1)', () => {
+    const metrics = new Metrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const engine = new AlarmEngine({ idPrefix: 't', rhythm: { ...DEFAULT_RHYTHM_CONFIG, enabled: true } });
+    const service = new AlarmService(engine, () => undefined, log, metrics, () => s(0));
+    const ecg = (i: number, mdc: typeof MDC.ECG_ELEC_POTL_II, state: 'valid' | 'invalid'): WaveformSegment => ({
+      kind: 'waveform', deviceId: 'mon-9', bed: 'bed-1', source: 'test', mdc, unit: { ucum: 'mV' },
+      startTime: s(i), sampleRateHz: 250, samples: Array.from({ length: 250 }, (_, k) => 0.05 * Math.sin(k / 10)), receivedAt: s(i),
+      quality: state === 'valid' ? { state } : { state, reasons: ['lead-off'] },
+    });
+    // Lead II stops at 5 s, before any judgement, lead I goes on: one switch (lead II was taken back at each segment).
+    for (let i = 0; i < 12; i++) service.handle(i < 5 ? [ecg(i, MDC.ECG_ELEC_POTL_II, 'valid'), ecg(i, MDC.ECG_ELEC_POTL_I, 'valid')] : [ecg(i, MDC.ECG_ELEC_POTL_I, 'valid')]);
+    expect(metrics.get('alarm_rhythm_lead_switches_total', { reason: 'stopped' })).toBe(1);
+    expect(lines.filter((l) => l.level === 30).map((l) => l.msg)).toEqual([expect.stringMatching(/^rhythm check of mon-9 \(bed bed-1\) switched from ECG II to I: II stopped arriving/)]);
+    // Then lead I lead-off for 15 s: not judged, told once, its segments counted.
+    for (let i = 12; i < 27; i++) service.handle([ecg(i, MDC.ECG_ELEC_POTL_I, 'invalid')]);
+    expect(metrics.get('alarm_rhythm_ecg_skipped_total', { reason: 'no-clean-lead' })).toBeGreaterThan(0);
+    expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([expect.stringMatching(/^rhythm not judged for mon-9 \(bed bed-1\): no clean ECG lead \(II, I\) for 10 s/)]);
+  });
+
+  it('a NEWS2 input in a unit it cannot convert is counted per parameter and unit, and told once per device', () => {
+    const metrics = new Metrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, log, metrics, () => s(0));
+    for (let i = 0; i < 3; i++) service.handle([numeric(MDC.TEMP_BODY, 310, i, { unit: { ucum: 'K' } })]);
+    expect(metrics.get('news2_unconvertible_total', { param: 'temperature', unit: 'K' })).toBe(3);
+    expect(lines.filter((l) => String(l.msg).startsWith('NEWS2')).map((l) => l.msg)).toEqual([expect.stringMatching(/^NEWS2 cannot score temperature from mon-1 on bed bed-1: its unit "K" does not convert/)]);
   });
 
   it('ECG the rhythm check cannot judge (a unit it cannot scale, a rate out of range) is counted and told once per device', () => {

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
 import { measuredAt, newestDeviceTimes } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
-import type { AlarmEngine, AudioPauseTarget, OperationResult } from './engine.js';
+import { MAX_DEVICES, type AlarmEngine, type AudioPauseTarget, type OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
 import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority, type SignalPriority } from './types.js';
 
@@ -72,6 +72,22 @@ export class AlarmService {
         `limit rule ${m.rule} cannot judge readings of ${m.deviceId}: their unit "${m.unit}" does not convert to ${m.ruleUnit}, so the rule stays silent for them (told once per device, rule and unit)`,
       );
     }
+    this.news2Counts();
+  }
+
+  /** NEWS2 inputs in units it cannot convert (counted, each told once), and observations not restored for a new patient. */
+  private news2Counts(): void {
+    const n = this.engine.takeNews2();
+    for (const c of n.unconvertible) this.metrics.inc('news2_unconvertible_total', { param: c.param, unit: c.unit }, c.count);
+    for (const m of n.newUnconvertible) {
+      this.log.warn(
+        m,
+        `NEWS2 cannot score ${m.param} from ${m.deviceId} on bed ${m.bed}: its unit "${m.unit}" does not convert to ${m.want}, so ${m.param} shows missing while it arrives (told once per device, parameter and unit; counted in news2_unconvertible_total)`,
+      );
+    }
+    for (const d of n.observationsDropped) {
+      this.log.warn(d, `NEWS2 observations recorded before the restart for bed ${d.bed} not restored: ${d.deviceId} now gives another patient id (record them again for this patient)`);
+    }
   }
 
   /** The rhythm check's held-back alarms and unjudged ECG: counted, and each device sending ECG it cannot judge told once. */
@@ -79,6 +95,17 @@ export class AlarmService {
     const r = this.engine.takeRhythm();
     for (const [reason, n] of Object.entries(r.notRaised)) if (n > 0) this.metrics.inc('alarm_rhythm_not_raised_total', { reason }, n);
     for (const [reason, n] of Object.entries(r.skipped)) if (n > 0) this.metrics.inc('alarm_rhythm_ecg_skipped_total', { reason }, n);
+    for (const s of r.leadSwitches) {
+      this.metrics.inc('alarm_rhythm_lead_switches_total', { reason: s.reason });
+      const why = s.reason === 'stopped' ? `${s.from} stopped arriving` : `${s.from} not valid for 2 s (lead off, questionable)`;
+      this.log.info(s, `rhythm check of ${s.deviceId} (bed ${s.bed}) switched from ECG ${s.from} to ${s.to}: ${why} (counted in alarm_rhythm_lead_switches_total)`);
+    }
+    for (const n of r.notJudged) {
+      this.log.warn(
+        n,
+        `rhythm not judged for ${n.deviceId} (bed ${n.bed}): no clean ECG lead (${n.leads.join(', ')}) for ${n.seconds} s; any rhythm alarm present ended unconfirmed; counted in alarm_rhythm_ecg_skipped_total{reason="no-clean-lead"}`,
+      );
+    }
     for (const d of r.newDevices) {
       this.log.warn(
         d,
@@ -91,6 +118,29 @@ export class AlarmService {
 
   tick(): void {
     this.publish(this.engine.tick(this.now()));
+    this.housekeepingCounts();
+  }
+
+  /** Metrics gone with their limit alarm (rv77 H1) and device state forgotten (rv77 M2): counted and logged. */
+  private housekeepingCounts(): void {
+    for (const m of this.engine.takeMissingMetrics()) {
+      this.metrics.inc('alarm_metric_missing_total');
+      this.log.warn(
+        m,
+        `no ${m.label} from ${m.deviceId} for ${m.silentS} s while it still sends for bed ${m.bed}: its limit alarm "${m.alarm}" ended unconfirmed, and "No ${m.label} from ${m.deviceId}" (low) is raised until ${m.label} comes again`,
+      );
+    }
+    const forgotten = this.engine.takeForgotten();
+    if (forgotten.length === 0) return;
+    for (const reason of ['day', 'cap'] as const) {
+      const n = forgotten.filter((f) => f.reason === reason).length;
+      if (n > 0) this.metrics.inc('alarm_devices_forgotten_total', { reason }, n);
+    }
+    // One line per sweep, not per device: a misconfigured sender may churn thousands of ids.
+    this.log.info(
+      { count: forgotten.length, devices: forgotten.slice(0, 20).map((f) => (f.bed === undefined ? f.deviceId : `${f.deviceId}|${f.bed}`)) },
+      `forgot the alarm state of ${forgotten.length} device or bed silent for a day or over the cap of ${MAX_DEVICES} devices (their "no data" alarms ended, saying so; a device that sends again starts afresh)`,
+    );
   }
 
   /** `refused`: the hub refuses the gateway's credentials (the alarm says so instead of "unreachable"). */

@@ -9,7 +9,7 @@ import { BedFeeds } from './feeds.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
 
-export type TechnicalKind = 'no-data' | 'connection' | 'sensor-off' | 'lead-off' | 'invalid' | 'store' | 'hub';
+export type TechnicalKind = 'no-data' | 'connection' | 'sensor-off' | 'lead-off' | 'invalid' | 'metric-missing' | 'store' | 'hub';
 
 export interface TechnicalConfig {
   /** Seconds without any event from a device before its feed counts as silent. */
@@ -50,7 +50,7 @@ export const DEFAULT_TECHNICAL_CONFIG: TechnicalConfig = {
   storeNearlyFullAt: 0.9,
   storeClearBelow: 0.85,
   hubUnreachableAfterS: 300,
-  priorities: { 'no-data': 'medium', connection: 'medium', 'sensor-off': 'low', 'lead-off': 'low', invalid: 'low', store: 'low', hub: 'low' },
+  priorities: { 'no-data': 'medium', connection: 'medium', 'sensor-off': 'low', 'lead-off': 'low', invalid: 'low', 'metric-missing': 'low', store: 'low', hub: 'low' },
 };
 
 interface DeviceTrack {
@@ -93,6 +93,8 @@ interface MetricTrack {
   lastAt: number | null;
   /** The gap before that sample (gaps under BATCH_MS, samples of one message, not counted), or null. */
   lastGap: number | null;
+  /** Its "No <label> from <device>" alarm is up: it stopped with a limit alarm present (metricMissing). */
+  missingRaised: boolean;
 }
 
 /** Samples of a metric received closer together than this are one batch (one message), not the feed's pace. */
@@ -183,11 +185,16 @@ export class TechnicalMonitor {
     if (!t) {
       // Named as the display names it (HR, ECG II), not by its code, so the alarm reads like the tile it concerns.
       const label = r.mdc ? metricLabel(r.mdc, r.raw) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
-      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false, goodSince: null, lastAt: null, lastGap: null };
+      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false, goodSince: null, lastAt: null, lastGap: null, missingRaised: false };
       if (r.raw) t.raw = r.raw;
       this.metrics.set(key, t);
     }
     if (r.patientId !== undefined) t.patientId = r.patientId;
+    // The metric is sent again (of any quality: a not-valid one has its own alarm): it is no longer missing.
+    if (t.missingRaised) {
+      t.missingRaised = false;
+      out.push({ present: false, key: technicalKey(key, 'metric-missing'), at: r.receivedAt, why: `${t.label} received again` });
+    }
     const gap = t.lastAt === null ? null : r.receivedAt - t.lastAt;
     const gapBefore = t.lastGap;
     if (gap !== null && gap >= BATCH_MS) t.lastGap = gap;
@@ -263,6 +270,73 @@ export class TechnicalMonitor {
       out.push({ present: true, spec, at: now, why: `nothing from ${f.deviceId} for bed ${f.bed} for ${s} s (expected within ${silentMs / 1000} s), while it still sends for other beds` });
     }
     return out;
+  }
+
+  /**
+   * A metric stopped while its device goes on sending for the bed, and a limit alarm on it was present (the limit
+   * evaluator ended it): "No <label> from <device>", low, until the metric is sent again. Only then: a sensor taken
+   * off on purpose, with no alarm on it, must not fill the ward with technical alarms.
+   */
+  metricMissing(deviceId: string, bed: string, code: number, at: number, why: string): ConditionUpdate[] {
+    const key = `${deviceId}|${bed}|${code}`;
+    const t = this.metrics.get(key);
+    const d = this.devices.get(deviceId);
+    if (!t || !d || t.missingRaised) return [];
+    t.missingRaised = true;
+    const spec = this.base(technicalKey(key, 'metric-missing'), t.bed, deviceId, 'metric-missing', `No ${t.label} from ${deviceId}`);
+    spec.metric = t.metric;
+    const patientId = t.patientId ?? d.patientId;
+    if (patientId !== undefined) spec.patientId = patientId;
+    return [{ present: true, spec, at, why }];
+  }
+
+  /**
+   * What could be forgotten: devices silent for their silentAfterS at least, least recently heard first (`day`: for
+   * forgetAfterMs), and feeds (device × bed) silent for forgetAfterMs of devices still sending. Devices listed in the
+   * config (alarms.devices) are never: they are expected, and their "no data" alarm stays until they send.
+   */
+  stale(now: number, forgetAfterMs: number): { devices: { deviceId: string; lastAt: number; day: boolean }[]; feeds: { deviceId: string; bed: string; lastAt: number }[] } {
+    const devices: { deviceId: string; lastAt: number; day: boolean }[] = [];
+    const feeds: { deviceId: string; bed: string; lastAt: number }[] = [];
+    for (const d of this.devices.values()) {
+      if (this.config.devices?.[d.deviceId] !== undefined) continue;
+      const silent = now - d.lastDataAt;
+      if (silent > this.silentAfterMs(d.deviceId)) devices.push({ deviceId: d.deviceId, lastAt: d.lastDataAt, day: silent > forgetAfterMs });
+      else for (const f of this.feeds.bedsOf(d.deviceId)) if (now - f.at > forgetAfterMs) feeds.push({ deviceId: f.deviceId, bed: f.bed, lastAt: f.at });
+    }
+    devices.sort((a, b) => a.lastAt - b.lastAt);
+    return { devices, feeds };
+  }
+
+  /** Drop all state of these devices, and of these device × bed feeds (their alarms are the engine's to end). */
+  forget(devices: ReadonlySet<string>, feeds: readonly { deviceId: string; bed: string }[]): void {
+    const pairs = new Map<string, Set<string>>();
+    for (const f of feeds) {
+      let beds = pairs.get(f.deviceId);
+      if (!beds) pairs.set(f.deviceId, (beds = new Set()));
+      beds.add(f.bed);
+    }
+    const gone = (deviceId: string, bed: string): boolean => devices.has(deviceId) || pairs.get(deviceId)?.has(bed) === true;
+    for (const d of devices) {
+      this.devices.delete(d);
+      for (const f of this.feeds.bedsOf(d)) this.bedSilentRaised.delete(`${d}|${f.bed}`);
+    }
+    for (const f of feeds) this.bedSilentRaised.delete(`${f.deviceId}|${f.bed}`);
+    for (const [k, t] of this.metrics) {
+      if (!gone(t.deviceId, t.bed)) continue;
+      this.metrics.delete(k);
+      if (t.offCovered !== null) {
+        const covered = this.offGroups.get(t.offCovered);
+        covered?.delete(k);
+        if (covered?.size === 0) this.offGroups.delete(t.offCovered);
+      }
+    }
+    this.feeds.forget(devices, feeds);
+  }
+
+  /** How many devices, metrics and feeds are held (bounded by the engine's forgetting). */
+  sizes(): { devices: number; metrics: number; feeds: number } {
+    return { devices: this.devices.size, metrics: this.metrics.size, feeds: this.feeds.size };
   }
 
   /** Connection state as the driver sees it. */
@@ -369,8 +443,10 @@ export class TechnicalMonitor {
       // its off and invalid alarms here end, saying so, and nothing pending is raised for it.
       const why = `no longer monitored: nothing from ${t.deviceId} for bed ${t.bed} for ${Math.round((now - heard) / 1000)} s (device silent, or moved to another bed)`;
       if (t.invalidRaised) out.push({ present: false, key: technicalKey(key, 'invalid'), at: now, why });
+      if (t.missingRaised) out.push({ present: false, key: technicalKey(key, 'metric-missing'), at: now, why });
       out.push(...this.uncover(key, t, now, why));
       t.invalidRaised = false;
+      t.missingRaised = false;
       t.badSince = null;
       t.offSince = null;
       t.goodSince = null;
@@ -467,7 +543,8 @@ export class TechnicalMonitor {
       bed,
       deviceId,
       condition: { code: null, raw: { system: 'agent', code: `technical:${kind}`, text }, text },
-      priority: this.config.priorities[kind],
+      // A config written before a kind existed has no priority for it: low, as the defaults give the new ones.
+      priority: this.config.priorities[kind] ?? 'low',
       category: 'technical',
     };
   }

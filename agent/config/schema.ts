@@ -393,7 +393,7 @@ export const configSchema = {
           additionalProperties: false,
           default: {},
           description:
-            "The gateway's own arrhythmia check on streamed ECG (lead II when sent, else the first lead): asystole (no QRS " +
+            "The gateway's own arrhythmia check on streamed ECG (lead II when sent clean, else another clean lead of the device, switched to when the lead judged stops or is not valid for 2 s): asystole (no QRS " +
             'for `asystoleS`), extreme bradycardia (under `bradyBpm` over 5 beats) and extreme tachycardia (over `tachyBpm` ' +
             'over 17 beats), the PhysioNet/CinC 2015 definitions; high-priority alarms of source `rhythm`, judged by the ' +
             'edge model like a monitor\'s. Only clean ECG is judged (valid, no long gaps, 8 s at least). Off by default: the ' +

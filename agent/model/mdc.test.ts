@@ -1,7 +1,7 @@
 // IEEE 11073-10101 codes the rules depend on: a wrong number silently takes a metric out of the limit rules and
 // NEWS2, or renames another one for every consumer.
 import { describe, expect, it } from 'vitest';
-import { MDC, mdcByCode } from './mdc.js';
+import { MDC, UNITS, mdcByCode, mdcByRefid, unitByMdc } from './mdc.js';
 
 /** Partition and term code: code = partition × 2^16 + term. */
 const code = (partition: number, term: number) => partition * 65536 + term;
@@ -13,6 +13,61 @@ describe('MDC terms', () => {
     expect(MDC.TTHOR_RESP_RATE).toEqual({ refid: 'MDC_TTHOR_RESP_RATE', code: code(2, 20506) });
     expect(mdcByCode(151578)?.refid).toBe('MDC_TTHOR_RESP_RATE');
     expect(mdcByCode(151570)?.refid).toBe('MDC_AWAY_RESP_RATE');
+  });
+
+  // Partition and term of every entry, from IEEE 11073-10101 (partition 2 SCADA, 4 DIM), checked against public
+  // tables in review rv79. A wrong number mislabels every forwarded reading and takes it out of NEWS2 and the limits.
+  const METRICS: [keyof typeof MDC, string, number, number][] = [
+    ['ECG_HEART_RATE', 'MDC_ECG_HEART_RATE', 2, 16770],
+    ['PULS_RATE', 'MDC_PULS_RATE', 2, 18442],
+    ['PULS_OXIM_PULS_RATE', 'MDC_PULS_OXIM_PULS_RATE', 2, 18458],
+    ['PULS_OXIM_SAT_O2', 'MDC_PULS_OXIM_SAT_O2', 2, 19384],
+    ['PULS_OXIM_PLETH', 'MDC_PULS_OXIM_PLETH', 2, 19380],
+    ['RESP_RATE', 'MDC_RESP_RATE', 2, 20490],
+    ['AWAY_RESP_RATE', 'MDC_AWAY_RESP_RATE', 2, 20498],
+    ['TTHOR_RESP_RATE', 'MDC_TTHOR_RESP_RATE', 2, 20506],
+    ['PRESS_BLD_NONINV', 'MDC_PRESS_BLD_NONINV', 2, 18948],
+    ['PRESS_BLD_NONINV_SYS', 'MDC_PRESS_BLD_NONINV_SYS', 2, 18949],
+    ['PRESS_BLD_NONINV_DIA', 'MDC_PRESS_BLD_NONINV_DIA', 2, 18950],
+    ['PRESS_BLD_NONINV_MEAN', 'MDC_PRESS_BLD_NONINV_MEAN', 2, 18951],
+    ['PRESS_BLD_ART_SYS', 'MDC_PRESS_BLD_ART_SYS', 2, 18961],
+    ['PRESS_BLD_ART_ABP_SYS', 'MDC_PRESS_BLD_ART_ABP_SYS', 2, 18965],
+    ['PRESS_BLD_ART_ABP_DIA', 'MDC_PRESS_BLD_ART_ABP_DIA', 2, 18966],
+    ['PRESS_BLD_ART_ABP_MEAN', 'MDC_PRESS_BLD_ART_ABP_MEAN', 2, 18967],
+    ['TEMP_BODY', 'MDC_TEMP_BODY', 2, 19292],
+    ['TEMP', 'MDC_TEMP', 2, 19272],
+    ['ECG_ELEC_POTL_I', 'MDC_ECG_ELEC_POTL_I', 2, 257],
+    ['ECG_ELEC_POTL_II', 'MDC_ECG_ELEC_POTL_II', 2, 258],
+    ['ECG_ELEC_POTL_III', 'MDC_ECG_ELEC_POTL_III', 2, 317],
+    ['CONC_AWAY_CO2_ET', 'MDC_CONC_AWAY_CO2_ET', 2, 20636],
+  ];
+  const UNIT_TERMS: [keyof typeof UNITS, string, string, number, number][] = [
+    ['BEAT_PER_MIN', 'MDC_DIM_BEAT_PER_MIN', '/min', 4, 2720],
+    ['RESP_PER_MIN', 'MDC_DIM_RESP_PER_MIN', '/min', 4, 2784],
+    ['PERCENT', 'MDC_DIM_PERCENT', '%', 4, 544],
+    ['MMHG', 'MDC_DIM_MMHG', 'mm[Hg]', 4, 3872],
+    ['DEGC', 'MDC_DIM_DEGC', 'Cel', 4, 6048],
+    ['MILLI_VOLT', 'MDC_DIM_MILLI_VOLT', 'mV', 4, 4274],
+    ['DIMLESS', 'MDC_DIM_DIMLESS', '1', 4, 512],
+    ['MILLI_L', 'MDC_DIM_MILLI_L', 'mL', 4, 1618],
+    ['CM_H2O', 'MDC_DIM_CM_H2O', 'cm[H2O]', 4, 3904],
+  ];
+
+  it.each(METRICS)('metric %s is %s, %i::%i', (name, refid, partition, term) => {
+    expect(MDC[name]).toEqual({ refid, code: code(partition, term) });
+    expect(mdcByCode(code(partition, term))?.refid).toBe(refid);
+    expect(mdcByRefid(refid)?.code).toBe(code(partition, term));
+  });
+
+  it.each(UNIT_TERMS)('unit %s is %s (UCUM %s), %i::%i', (name, refid, ucum, partition, term) => {
+    expect(UNITS[name]).toEqual({ ucum, mdc: { refid, code: code(partition, term) } });
+    expect(unitByMdc(code(partition, term))?.ucum).toBe(ucum);
+    expect(mdcByRefid(refid)?.code).toBe(code(partition, term));
+  });
+
+  it('the tables above cover every entry', () => {
+    expect(METRICS.map(([name]) => name).sort()).toEqual(Object.keys(MDC).sort());
+    expect(UNIT_TERMS.map(([name]) => name).sort()).toEqual(Object.keys(UNITS).sort());
   });
 
   it('no two terms share a code or a refid', () => {
