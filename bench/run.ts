@@ -143,7 +143,7 @@ function parseModel(out: string): Figure[] {
 }
 
 const BENCHES: Bench[] = [
-  { name: 'ingest', file: 'ingest.ts', args: full ? ['--seconds', '120', '--flood-seconds', '300', '--repeat', '5'] : ['--seconds', '30', '--flood-seconds', '60', '--repeat', '3'] },
+  { name: 'ingest', file: 'ingest.ts', args: full ? ['--seconds', '120', '--flood-seconds', '300', '--repeat', '5'] : ['--seconds', '120', '--flood-seconds', '120', '--repeat', '5'] },
   { name: 'end-to-end', file: 'end-to-end.ts', args: ['--seconds', full ? '30' : '8'] },
   { name: 'wire-cost', file: 'wire-cost.ts', args: ['--minutes', full ? '60' : '10'] },
   { name: 'latency', file: 'alarm-latency.ts', args: [full ? '8' : '3'], parse: parseAlarmLatency },
