@@ -174,6 +174,19 @@ describe('AlarmService', () => {
     expect(systolic()).toMatchObject({ status: 'stale', staleValue: 120, staleAt: s(60) - 71 * 60_000 });
   });
 
+  it('scores an old blood pressure re-sent alone as old: its device clock is learned across deliveries (review rv79 M2)', () => {
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, silent, new Metrics(), () => s(0));
+    // The device's clock runs 2 h behind the gateway's. 09:00 (second 0): pulse and a fresh NIBP of 85.
+    const dev = (atS: number) => s(atS) - 2 * 3600_000;
+    const nibp = (atS: number) => ({ ...numeric(MDC.PRESS_BLD_NONINV_SYS, 85, atS), deviceTime: dev(0) });
+    service.handle([{ ...numeric(MDC.PULS_OXIM_PULS_RATE, 80, 0), deviceTime: dev(0) }, nibp(0)]);
+    // From 10:00, the same NIBP re-sent alone each minute (an NIBP-only message), no other reading.
+    for (let m = 60; m <= 90; m++) service.handle([nibp(m * 60)]);
+    // 10:30: measured 90 min ago, past systolic's 60 min: stale, not scored 3 as measured now.
+    const systolic = service.engine.news2('bed-1', s(90 * 60))!.params.find((p) => p.param === 'systolic')!;
+    expect(systolic).toMatchObject({ status: 'stale', staleValue: 85, staleAt: s(0) });
+  });
+
   it('a rhythm lead switch and a device with no clean lead are counted and logged (review rv77 H2, M1)', () => {
     const metrics = new Metrics();
     const lines: Array<Record<string, unknown>> = [];

@@ -4,7 +4,7 @@
 // is kept and retried, loudly: an alarm change is never dropped silently.
 import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
-import { measuredAt, newestDeviceTimes } from '../model/measured.js';
+import { DeviceClocks } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
 import { MAX_DEVICES, type AlarmEngine, type AudioPauseTarget, type OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
@@ -31,6 +31,8 @@ export class AlarmService {
   private readonly nested: AlarmStateChange[][] = [];
   private timer: NodeJS.Timeout | null = null;
   private keepObservations: ((all: Record<string, RecordedObservations>) => void) | null = null;
+  /** Each device's clock, learned across deliveries: an input's age for NEWS2 (as the display ages it). */
+  private readonly clocks = new DeviceClocks();
 
   constructor(
     readonly engine: AlarmEngine,
@@ -60,8 +62,8 @@ export class AlarmService {
   /** Committed events from ingest. */
   handle(events: readonly DriverEvent[]): void {
     const changes: AlarmStateChange[] = [];
-    const newest = newestDeviceTimes(events);
-    for (const e of events) changes.push(...this.engine.ingest(e, e.kind === 'numeric' ? measuredAt(e, newest) : undefined));
+    const measuredAt = this.clocks.delivery(events);
+    for (const e of events) changes.push(...this.engine.ingest(e, e.kind === 'numeric' ? measuredAt(e) : undefined));
     this.publish(changes);
     this.rhythmCounts();
     const u = this.engine.takeUnconvertible();

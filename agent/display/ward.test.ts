@@ -5,6 +5,7 @@ import { MDC } from '../model/mdc.js';
 import { numeric, s, wave } from '../alarms/fixtures.js';
 import { Ring } from './ring.js';
 import { WardState } from './ward.js';
+import { CLOCK_SLACK_MS } from '../model/measured.js';
 
 const opts = { staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 2 };
 
@@ -67,6 +68,22 @@ describe('WardState', () => {
     // Without device times, the receipt is all there is.
     w.handle([numeric(MDC.PRESS_BLD_NONINV_SYS, 118, 41 * MIN)]);
     expect(w.vitals('bed-1', s(41 * MIN + 2)).find((x) => x.key === MDC.PRESS_BLD_NONINV_SYS.refid)).toMatchObject({ value: 118, ageS: 2 });
+  });
+
+  it('ages a value re-sent alone on its device\'s clock learned from earlier deliveries (review rv79 M2)', () => {
+    const w = new WardState(opts);
+    const MIN = 60;
+    const slow = -30 * MIN; // the monitor's clock is 30 min slow
+    const at = (r: ReturnType<typeof numeric>, deviceS: number) => ({ ...r, deviceTime: s(deviceS + slow) });
+    w.handle([at(numeric(MDC.ECG_HEART_RATE, 70, 0), 0), at(numeric(MDC.PRESS_BLD_NONINV_SYS, 120, 0), 0)]);
+    // The NBP measured at minute 0, re-sent alone each minute to minute 40.
+    for (let m = 1; m <= 40; m++) w.handle([at(numeric(MDC.PRESS_BLD_NONINV_SYS, 120, m * MIN), 0)]);
+    const sys = w.vitals('bed-1', s(40 * MIN + 1)).find((x) => x.key === MDC.PRESS_BLD_NONINV_SYS.refid)!;
+    expect(sys).toMatchObject({ value: 120, stale: true }); // intermittentStaleAfterS 1800
+    // Re-sent within the clock's slack of its measurement, it is judged by its delivery (a time in whole minutes,
+    // delays), and the display keeps the newest time: at most CLOCK_SLACK_MS younger than it is, never more.
+    expect(sys.ageS).toBeGreaterThanOrEqual(40 * MIN + 1 - CLOCK_SLACK_MS / 1000);
+    expect(sys.ageS).toBeLessThanOrEqual(40 * MIN + 1);
   });
 
   it('shows a setting apart from the measurement with the same code, after it, labelled as set', () => {

@@ -4,7 +4,7 @@
 import type { DriverEvent, MdcCode, NumericReading, QualityState, WaveformSegment } from '../model/reading.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from '../model/labels.js';
-import { measuredAt, newestDeviceTimes } from '../model/measured.js';
+import { DeviceClocks } from '../model/measured.js';
 import { Ring } from './ring.js';
 
 export interface WardOptions {
@@ -149,6 +149,8 @@ export class WardState {
   droppedBeds = 0;
   /** Readings of parameters beyond a bed's bounds (MAX_METRICS_PER_BED, MAX_SETTINGS_PER_BED), counted likewise. */
   droppedMetrics = 0;
+  /** Each device's clock, learned across deliveries: a reading's age (as NEWS2 ages it). */
+  private readonly clocks = new DeviceClocks();
 
   constructor(private readonly opts: WardOptions) {}
 
@@ -185,7 +187,7 @@ export class WardState {
   /** Feed committed events; returns the beds whose tiles changed. */
   handle(events: readonly DriverEvent[]): Set<string> {
     const changed = new Set<string>();
-    const newest = newestDeviceTimes(events);
+    const measuredAt = this.clocks.delivery(events);
     for (const e of events) {
       const bedId = e.bed ?? UNASSIGNED_BED;
       const bed = this.bed(bedId);
@@ -195,7 +197,7 @@ export class WardState {
         continue;
       }
       if (e.kind === 'numeric') {
-        this.numeric(bedId, bed, e, measuredAt(e, newest));
+        this.numeric(bedId, bed, e, measuredAt(e));
         changed.add(bedId);
       } else if (e.kind === 'waveform') {
         this.waveform(bedId, bed, e);

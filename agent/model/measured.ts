@@ -1,24 +1,144 @@
 // When a reading was measured, on the gateway's clock. A device may re-send a value with the time it was measured
-// (a blood pressure repeated in every message with the time the cuff took it): its receipt time would make it look
-// current. Its age is read on the device's own clock, against the newest time the device sent with it, so that a
-// device clock set wrong does not age its readings.
+// (a blood pressure repeated in every message with the time the cuff took it, or re-sent alone after a reconnect):
+// its receipt time would make it look current. Its age is read on the device's own clock, so that a device clock
+// set wrong does not age its readings.
+//
+// The device's clock is learned across deliveries, per device and bed: its offset from the gateway's clock (receipt
+// less device time of its newest readings). Judged only within one delivery, an old value re-sent alone was the newest
+// of its delivery and counted as just measured, for ever if re-sent every minute (review rv79 M2).
+//
+// The offset follows the least delay seen within CLOCK_SLACK_MS (delivery delays, device times in whole minutes);
+// a reading within that slack of the learned clock is judged against its delivery's newest, as before. A device
+// time further off is either an old value (re-sent) or a clock that stepped (NTP, DST, set by hand); one delivery
+// cannot tell them apart, time does: a stepped clock keeps to its new offset, an old value's offset grows as it is
+// re-sent. A new offset kept for CLOCK_STEP_AFTER_MS is believed. Meanwhile readings ahead of the learned clock are
+// current (a step forward: at once), readings behind it are aged by it (a step back: they look old for at most
+// CLOCK_STEP_AFTER_MS). A value measured before a step and re-sent after it is believed is judged on the new clock
+// (older by a step forward, younger by a step back) until the device sends a new measurement: device times
+// before and after a step back overlap, so there is no telling. A single wrong time (year 2099) is never believed.
 import type { DriverEvent, NumericReading } from './reading.js';
 
-/** The newest device time among each device's numerics here, by `device|bed`: the device's "now" on its own clock. */
-export function newestDeviceTimes(events: readonly DriverEvent[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const e of events) {
-    if (e.kind !== 'numeric' || e.deviceTime === null || e.outOfOrder) continue;
-    const k = `${e.deviceId}|${e.bed ?? ''}`;
-    const t = out.get(k);
-    if (t === undefined || e.deviceTime > t) out.set(k, e.deviceTime);
-  }
-  return out;
+/** Within this of the learned clock, a device time is that clock (delays, whole minutes): the delivery judges. */
+export const CLOCK_SLACK_MS = 2 * 60_000;
+/**
+ * A new offset kept this long is the device's clock, stepped: believed. Longer than CLOCK_SLACK_MS, so that a value
+ * re-sent with the same device time (its offset grows with the receipt) can never keep to one offset that long.
+ */
+export const CLOCK_STEP_AFTER_MS = 5 * 60_000;
+/** A device and bed unheard from this long: its clock is forgotten, and learned again from its next delivery. */
+export const CLOCK_FORGET_AFTER_MS = 24 * 3600_000;
+/** Clocks (device × bed) kept; past it the least recently heard from is forgotten. */
+export const MAX_CLOCKS = 10_000;
+/** New offsets followed at once per clock: a step, and old values re-sent between, each with its own. */
+const MAX_CANDIDATES = 3;
+
+/** An offset other than the learned one, kept since `since` (receipt), last seen at `last`. */
+interface Candidate {
+  offset: number;
+  since: number;
+  last: number;
 }
 
-/** Its receipt, less how far its device time is behind the newest its device sent with it (newestDeviceTimes). */
-export function measuredAt(r: NumericReading, newest: ReadonlyMap<string, number>): number {
-  if (r.deviceTime === null) return r.receivedAt;
-  const n = newest.get(`${r.deviceId}|${r.bed ?? ''}`);
-  return n === undefined ? r.receivedAt : r.receivedAt - Math.max(0, n - r.deviceTime);
+interface Clock {
+  /** Gateway time less device time, for the device's current readings. */
+  offset: number;
+  /** Last receipt from it. */
+  heard: number;
+  candidates: Candidate[];
+}
+
+const keyOf = (e: { deviceId: string; bed?: string }) => `${e.deviceId}|${e.bed ?? ''}`;
+
+/** The learned clocks of devices (per device and bed), shared in kind by NEWS2 and the display: one way to age. */
+export class DeviceClocks {
+  /** In the order last heard from (least recent first). */
+  private readonly clocks = new Map<string, Clock>();
+
+  constructor(private readonly maxClocks = MAX_CLOCKS) {}
+
+  get size(): number {
+    return this.clocks.size;
+  }
+
+  /**
+   * Learns from a delivery (committed events, in one go), then gives when each of its numerics was measured, on the
+   * gateway's clock. Call once per delivery, before judging its readings.
+   */
+  delivery(events: readonly DriverEvent[]): (r: NumericReading) => number {
+    // The newest device time per device and bed here: the device's "now" on its own clock.
+    const newest = new Map<string, { deviceTime: number; receivedAt: number }>();
+    let latest = -Infinity;
+    for (const e of events) {
+      if (e.kind !== 'numeric' || e.deviceTime === null || !Number.isFinite(e.deviceTime) || e.outOfOrder) continue;
+      const k = keyOf(e);
+      const n = newest.get(k);
+      if (n === undefined || e.deviceTime > n.deviceTime) newest.set(k, { deviceTime: e.deviceTime, receivedAt: e.receivedAt });
+      if (e.receivedAt > latest) latest = e.receivedAt;
+    }
+    for (const [k, n] of newest) this.learn(k, n.deviceTime, n.receivedAt);
+    this.sweep(latest);
+    return (r) => this.measuredAt(r, newest.get(keyOf(r))?.deviceTime);
+  }
+
+  private measuredAt(r: NumericReading, batchNewest: number | undefined): number {
+    if (r.deviceTime === null || !Number.isFinite(r.deviceTime)) return r.receivedAt;
+    // How far behind the newest of its delivery (never negative): all one delivery can tell.
+    const behindBatch = batchNewest === undefined ? 0 : Math.max(0, batchNewest - r.deviceTime);
+    const c = this.clocks.get(keyOf(r));
+    if (!c) return r.receivedAt - behindBatch;
+    const behindClock = r.receivedAt - c.offset - r.deviceTime;
+    // Far behind the learned clock: that old (the delivery may hold nothing newer). Within the slack, or ahead (a step
+    // forward, a time set wrong), the delivery tells, bounded by the clock.
+    const age = behindClock > CLOCK_SLACK_MS ? behindClock : Math.max(0, Math.min(behindBatch, behindClock));
+    return r.receivedAt - age;
+  }
+
+  /** One delivery's newest device time for this device and bed, with its receipt. */
+  private learn(k: string, deviceTime: number, receivedAt: number): void {
+    const offset = receivedAt - deviceTime;
+    let c = this.clocks.get(k);
+    if (c) this.clocks.delete(k); // set again below: the most recently heard from
+    if (!c || receivedAt - c.heard > CLOCK_FORGET_AFTER_MS) {
+      c = { offset, heard: receivedAt, candidates: [] };
+    } else {
+      c.heard = Math.max(c.heard, receivedAt);
+      if (Math.abs(offset - c.offset) <= CLOCK_SLACK_MS) {
+        // The learned clock: follow the least delay (a device time is never newer than its clock). No step under way.
+        if (offset < c.offset) c.offset = offset;
+        c.candidates = [];
+      } else {
+        this.candidate(c, offset, receivedAt);
+      }
+    }
+    this.clocks.set(k, c);
+    if (this.clocks.size > this.maxClocks) this.clocks.delete(this.clocks.keys().next().value!);
+  }
+
+  /** An offset off the learned clock: believed once kept for CLOCK_STEP_AFTER_MS. */
+  private candidate(c: Clock, offset: number, receivedAt: number): void {
+    const same = c.candidates.find((x) => Math.abs(offset - x.offset) <= CLOCK_SLACK_MS);
+    if (same) {
+      same.last = receivedAt;
+      if (receivedAt - same.since >= CLOCK_STEP_AFTER_MS) {
+        c.offset = offset;
+        c.candidates = [];
+      }
+      return;
+    }
+    if (c.candidates.length >= MAX_CANDIDATES) {
+      // The one least recently seen goes: a re-sent old value's, not a step's steady stream.
+      let i = 0;
+      for (let j = 1; j < c.candidates.length; j++) if (c.candidates[j]!.last < c.candidates[i]!.last) i = j;
+      c.candidates.splice(i, 1);
+    }
+    c.candidates.push({ offset, since: receivedAt, last: receivedAt });
+  }
+
+  /** Forgets the clocks unheard from for CLOCK_FORGET_AFTER_MS (the least recently heard from come first). */
+  private sweep(now: number): void {
+    for (const [k, c] of this.clocks) {
+      if (now - c.heard <= CLOCK_FORGET_AFTER_MS) break;
+      this.clocks.delete(k);
+    }
+  }
 }

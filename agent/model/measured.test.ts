@@ -1,0 +1,127 @@
+// When a reading was measured, on the gateway's clock: its age on its device's own clock, learned across deliveries
+// (review rv79 M2: judged only within one delivery, an old value re-sent alone counted as just measured).
+import { describe, expect, it } from 'vitest';
+import { MDC } from './mdc.js';
+import { numeric, s } from '../alarms/fixtures.js';
+import type { NumericReading } from './reading.js';
+import { CLOCK_FORGET_AFTER_MS, CLOCK_SLACK_MS, CLOCK_STEP_AFTER_MS, DeviceClocks } from './measured.js';
+
+const MIN = 60;
+/** A reading received at gateway second `atS`, with device time `deviceS` (seconds on the fixtures' scale). */
+const at = (mdc: Parameters<typeof numeric>[0], atS: number, deviceS: number, opts: Parameters<typeof numeric>[3] = {}): NumericReading => ({
+  ...numeric(mdc, 1, atS, opts),
+  deviceTime: s(deviceS),
+});
+/** Age in seconds of each reading of a delivery, as judged with what `clocks` learned so far. */
+const ages = (clocks: DeviceClocks, events: NumericReading[]) => {
+  const measuredAt = clocks.delivery(events);
+  return events.map((e) => (e.receivedAt - measuredAt(e)) / 1000);
+};
+
+describe('DeviceClocks', () => {
+  it('an old value re-sent alone keeps its true age, also when re-sent every minute (rv79 M2, probe P4)', () => {
+    const c = new DeviceClocks();
+    // The device's clock runs 2 h behind the gateway's: that alone must age nothing.
+    const dev = (gwS: number) => gwS - 2 * 3600;
+    // 09:00 (gateway second 0): the cuff measures, sent with a current HR.
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 0, dev(0)), at(MDC.PRESS_BLD_NONINV_SYS, 0, dev(0))])).toEqual([0, 0]);
+    // 10:00: sent with a current HR, its age is seen in the delivery itself.
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 60 * MIN, dev(60 * MIN)), at(MDC.PRESS_BLD_NONINV_SYS, 60 * MIN, dev(0))])).toEqual([0, 3600]);
+    // The same NIBP re-sent alone, each minute to 10:30: the device's clock learned before tells its age.
+    for (let m = 61; m <= 90; m++) expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, m * MIN, dev(0))])).toEqual([m * MIN]);
+    // Re-sent alone every second for 10 min: that is no clock of its own; still aged.
+    for (let t = 90 * MIN + 1; t <= 100 * MIN; t++) expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, t, dev(0))])).toEqual([t]);
+    // Current readings are still current.
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 100 * MIN + 1, dev(100 * MIN + 1))])).toEqual([0]);
+  });
+
+  it('a value re-sent alone soon after its measurement: judged by its delivery within CLOCK_SLACK_MS, exactly after', () => {
+    const c = new DeviceClocks();
+    ages(c, [at(MDC.ECG_HEART_RATE, 0, 0), at(MDC.PRESS_BLD_NONINV_SYS, 0, 0)]);
+    for (let t = 10; t <= 600; t += 10) {
+      const [age] = ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, t, 0)]);
+      // Within the slack (device times in whole minutes, delays) alone it cannot be told from current.
+      expect(age).toBe(t * 1000 > CLOCK_SLACK_MS ? t : 0);
+    }
+  });
+
+  it('a device clock stepped back (NTP, DST): its readings look old for at most CLOCK_STEP_AFTER_MS, then are current', () => {
+    const c = new DeviceClocks();
+    for (let t = 0; t < 600; t++) expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t)])).toEqual([0]);
+    // At 600 s the device's clock goes back 1 h; one HR a second.
+    const old: number[] = [];
+    for (let t = 600; t < 1200; t++) {
+      const [age] = ages(c, [at(MDC.ECG_HEART_RATE, t, t - 3600)]);
+      if (age! > 0) old.push(t);
+    }
+    expect(old.length).toBeGreaterThan(0); // a step back is told from an old value only by time
+    expect(old.at(-1)! - 600).toBeLessThanOrEqual(CLOCK_STEP_AFTER_MS / 1000);
+    // Once believed, the new clock ages a value re-sent alone as before the step.
+    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 1200, 900 - 3600)])).toEqual([300]);
+  });
+
+  it('a step back is believed while an old value is re-sent alone between the current readings', () => {
+    const c = new DeviceClocks();
+    for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t)]);
+    let lastOld = 0;
+    for (let t = 600; t < 1500; t++) {
+      const [hr] = ages(c, [at(MDC.ECG_HEART_RATE, t, t - 3600)]);
+      if (hr! > 0) lastOld = t;
+      // Every 20 s, the NIBP measured at 0 s (old clock) re-sent alone.
+      if (t % 20 === 0) ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, t, 0)]);
+    }
+    expect(lastOld).toBeGreaterThanOrEqual(600);
+    expect(lastOld - 600).toBeLessThanOrEqual(CLOCK_STEP_AFTER_MS / 1000);
+  });
+
+  it('a device clock stepped forward: its readings are current at once; values measured before the step keep their age', () => {
+    const c = new DeviceClocks();
+    for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t)]);
+    for (let t = 600; t < 1200; t++) {
+      // Clock 1 h ahead from 600 s; the NIBP measured at 300 s (before the step) re-sent alone each 10 s.
+      expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t + 3600)])).toEqual([0]);
+      if (t % 10 === 0 && t - CLOCK_STEP_AFTER_MS / 1000 < 600) expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, t, 300)])).toEqual([t - 300]);
+    }
+    // Once the step is believed, values measured on the new clock age by it.
+    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 1300, 1000 + 3600)])).toEqual([300]);
+  });
+
+  it('one device time set far wrong (year 2099) does not age the readings after it', () => {
+    const c = new DeviceClocks();
+    for (let t = 0; t < 60; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t)]);
+    const y2099 = (Date.UTC(2099, 0, 1) - s(0)) / 1000;
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 60, y2099)])).toEqual([0]);
+    for (let t = 61; t < 400; t++) expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t)])).toEqual([0]);
+  });
+
+  it('delivery delays and device times in whole minutes do not age current readings', () => {
+    const c = new DeviceClocks();
+    for (let t = 0; t < 600; t += 5) {
+      const delay = (t * 7) % 13; // 0-12 s in transit
+      const minute = Math.floor(t / 60) * 60; // an HL7 sender giving minutes only
+      expect(ages(c, [at(MDC.ECG_HEART_RATE, t + delay, minute, { deviceId: 'hl7' }), at(MDC.ECG_HEART_RATE, t + delay, t, { deviceId: 'mon' })])).toEqual([0, 0]);
+    }
+  });
+
+  it('a reading without a device time is measured when received; clocks are per device and bed', () => {
+    const c = new DeviceClocks();
+    ages(c, [at(MDC.ECG_HEART_RATE, 0, 0)]);
+    expect(ages(c, [numeric(MDC.PRESS_BLD_NONINV_SYS, 1, 3600)])).toEqual([0]);
+    // Another bed of the same device (a central station) and another device: their own clocks, learned from them.
+    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 3600, 0, { bed: 'bed-2' }), at(MDC.PRESS_BLD_NONINV_SYS, 3600, 0, { deviceId: 'mon-2' })])).toEqual([0, 0]);
+    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 3600, 0)])).toEqual([3600]);
+  });
+
+  it('clocks are bounded in number and forgotten when their device is silent for CLOCK_FORGET_AFTER_MS', () => {
+    const c = new DeviceClocks(3);
+    for (const d of ['a', 'b', 'c', 'd']) ages(c, [at(MDC.ECG_HEART_RATE, 0, 0, { deviceId: d })]);
+    expect(c.size).toBe(3);
+    // 'a', the least recently heard from, was forgotten: its next value is judged on its own.
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 600, 0, { deviceId: 'a' })])).toEqual([0]);
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 600, 0, { deviceId: 'd' })])).toEqual([600]);
+    // Silent past CLOCK_FORGET_AFTER_MS: forgotten (and swept, whoever delivers next).
+    const later = 600 + CLOCK_FORGET_AFTER_MS / 1000 + 1;
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, later, later, { deviceId: 'e' })])).toEqual([0]);
+    expect(c.size).toBe(1);
+  });
+});
