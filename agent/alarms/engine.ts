@@ -81,10 +81,31 @@ const MAX_LATCHED_AT_DEVICE = 10_000;
  * monitors, a misconfigured sender) must not grow the state the engine scans every tick (review rv77 M2).
  */
 export const FORGET_AFTER_MS = 24 * 3_600_000;
-/** Beyond this many devices, the least recently heard silent ones are forgotten first (as the HL7 driver's list). */
+/**
+ * Beyond this many devices, the least recently heard silent ones are forgotten first (as the HL7 driver's list), but
+ * only those nobody is alarmed about: no open alarm at all (an acknowledged "no data" is someone going to the bedside,
+ * and forgetting it ended it while the device was still down: review rv80 M2), and silent at least CAP_MIN_SILENT_MS.
+ */
 export const MAX_DEVICES = 2000;
+/** A device silent for less than this is never forgotten for the cap (its link may just have dropped). */
+export const CAP_MIN_SILENT_MS = 3_600_000;
+/** A cap that cannot be met is counted at every sweep, and told (logged) at most this often. */
+const CAP_TELL_EVERY_MS = 10 * 60_000;
 /** How often the engine looks for state to forget (on tick). */
 const SWEEP_EVERY_MS = 60_000;
+
+/**
+ * Sweeps since the last take whose devices stayed over MAX_DEVICES after forgetting what could be, with the latest:
+ * devices held, silent ones kept for an open alarm, and silent ones kept for under CAP_MIN_SILENT_MS. `tell`: log it
+ * (at most every CAP_TELL_EVERY_MS).
+ */
+export interface CapUnmet {
+  sweeps: number;
+  held: number;
+  alarmed: number;
+  recent: number;
+  tell: boolean;
+}
 
 /** Device (or, with `bed`, one bed of a device) whose state was forgotten: silent for a day, or over MAX_DEVICES. */
 export interface ForgottenDevice {
@@ -137,6 +158,8 @@ export class AlarmEngine {
   private missingMetrics: Omit<MissingMetric, 'code'>[] = [];
   private forgotten: ForgottenDevice[] = [];
   private sweptAt = -Infinity;
+  private capUnmet: CapUnmet | null = null;
+  private capToldAt = -Infinity;
 
   constructor(config: Partial<AlarmEngineConfig> = {}) {
     this.config = { ...DEFAULT_ENGINE_CONFIG, ...config };
@@ -387,14 +410,22 @@ export class AlarmEngine {
     return f;
   }
 
+  /** Sweeps that could not bring the devices held down to MAX_DEVICES since the last call, or null (counted and logged by the service). */
+  takeCapUnmet(): CapUnmet | null {
+    const c = this.capUnmet;
+    this.capUnmet = null;
+    return c;
+  }
+
   /** How much per-device and per-bed state the engine holds (bounded by forgetting). */
   stateSizes(): { devices: number; metrics: number; feeds: number; limitTracks: number; alarmsSentAt: number; open: number } {
     return { ...this.technical.sizes(), limitTracks: this.limits.size, alarmsSentAt: this.alarmsSentAt.size, open: this.open.size };
   }
 
   /**
-   * Forget what no alarm needs any more (at most once a SWEEP_EVERY_MS): a device silent for FORGET_AFTER_MS, or the
-   * least recently heard silent ones beyond MAX_DEVICES, when nothing of it is open but its own "no data" alarm;
+   * Forget what no alarm needs any more (at most once a SWEEP_EVERY_MS): a device silent for FORGET_AFTER_MS when
+   * nothing of it is open but its own "no data" alarm, or the least recently heard silent ones beyond MAX_DEVICES
+   * with no open alarm at all, silent CAP_MIN_SILENT_MS or more (a cap not met so is counted and told: takeCapUnmet);
    * and a bed a device has sent nothing for as long, when nothing of it is open on that bed but "no data for bed".
    * That alarm ends unconfirmed, saying why: unanswered, it latches and stays in view until acknowledged; any other
    * open alarm (a latched limit alarm nobody answered) keeps the device until it is dealt with.
@@ -415,10 +446,20 @@ export class AlarmEngine {
       a.source === 'technical' && (a.key === technicalKey(a.deviceId, 'no-data') || a.key === technicalKey(`${a.deviceId}|${a.bed}`, 'no-data'));
     const out: ConditionUpdate[] = [];
     const devices = new Set<string>();
+    let alarmed = 0;
+    let recent = 0;
     for (const d of stale.devices) {
       if (!d.day && held - devices.size <= MAX_DEVICES) continue;
       const open = openOf.get(d.deviceId) ?? [];
       if (!open.every(noData)) continue;
+      if (!d.day && open.length > 0) {
+        alarmed++;
+        continue;
+      }
+      if (!d.day && now - d.lastAt < CAP_MIN_SILENT_MS) {
+        recent++;
+        continue;
+      }
       devices.add(d.deviceId);
       const silentS = Math.round((now - d.lastAt) / 1000);
       const why = d.day
@@ -436,6 +477,11 @@ export class AlarmEngine {
       for (const a of open) if (a.key === bedKey) out.push({ present: false, key: a.key, at: now, why: `forgotten: nothing from ${f.deviceId} for bed ${f.bed} for ${silentS} s (a day)`, unconfirmed: true });
       feeds.push({ deviceId: f.deviceId, bed: f.bed });
       this.forgotten.push({ deviceId: f.deviceId, bed: f.bed, reason: 'day', silentS });
+    }
+    if (held - devices.size > MAX_DEVICES) {
+      const tell = now - this.capToldAt >= CAP_TELL_EVERY_MS;
+      if (tell) this.capToldAt = now;
+      this.capUnmet = { sweeps: (this.capUnmet?.sweeps ?? 0) + 1, held: held - devices.size, alarmed, recent, tell: tell || (this.capUnmet?.tell ?? false) };
     }
     if (devices.size === 0 && feeds.length === 0) return out;
     this.technical.forget(devices, feeds);

@@ -188,12 +188,27 @@ export interface MissingMetric {
 }
 
 /**
- * How long an intermittent measurement (NIBP) may be silent before its limit alarm ends: a cuff cycles every 60 min at
- * the longest, plus a margin, so that an alarm never ends between two measurements however the cycle is set.
+ * How long a slow metric (NIBP, temperature: see isSlow) may be silent before its limit alarm ends, its pace known: a
+ * cuff cycles every 60 min at the longest, plus a margin, so that an alarm never ends between two measurements however
+ * the cycle is set.
  */
 export const INTERMITTENT_SILENT_MS = 75 * 60_000;
-/** The same for a metric seen only once (its pace unknown: a thermometer every minute must not end before its second). */
+/**
+ * The same for a slow metric seen only once (its pace unknown): NIBP spot checks and temperature rounds come every
+ * 2–4 h on a ward (a fever checked 4-hourly), so an alarm on its first reading waits 6 h, not a faster metric's
+ * 10 min, and ends only if no second reading comes by then (review rv80 H1).
+ */
+export const SLOW_UNKNOWN_PACE_SILENT_MS = 6 * 3_600_000;
+/** The same for any other metric seen only once (its pace unknown: a thermometer every minute must not end before its second). */
 export const UNKNOWN_PACE_SILENT_MS = 10 * 60_000;
+/**
+ * Slow metrics: measured now and then, not streamed. NIBP (isIntermittent), and body temperature, which a monitor
+ * that streams HR every second may send only when someone takes it (review rv80 H1).
+ */
+const SLOW_CODES: ReadonlySet<number> = new Set([MDC.TEMP_BODY.code, MDC.TEMP.code]);
+function isSlow(t: { code: number; last: NumericReading | null }): boolean {
+  return isIntermittent(t.last?.mdc ?? null) || SLOW_CODES.has(t.code);
+}
 /** Used without a feed view (the device's silentAfterS unknown): the technical default. */
 const DEFAULT_SILENT_MS = 30_000;
 
@@ -206,6 +221,11 @@ export class LimitEvaluator {
   private readonly toldMismatches = new Set<string>();
   /** Metrics that stopped with an alarm present, since last taken (takeMissing). */
   private missing: MissingMetric[] = [];
+  /**
+   * `device|bed|code` of the metrics told missing and not received since: a metric with several rules alarmed (SpO2
+   * LOW and DESAT) is told once, as its one "No X" alarm (review rv80 L1).
+   */
+  private readonly missingTold = new Set<string>();
 
   constructor(config: LimitConfig = DEFAULT_LIMIT_CONFIG) {
     this.config = config;
@@ -285,6 +305,7 @@ export class LimitEvaluator {
       }
       return [];
     }
+    this.missingTold.delete(`${r.deviceId}|${bed}|${code}`); // sent again: a later stop is told again
     const out: ConditionUpdate[] = [];
     const bound = beyondRange(r);
     const gapMs = (this.config.maxSampleGapS ?? 15) * 1000;
@@ -378,14 +399,20 @@ export class LimitEvaluator {
           const label = t.last?.mdc ? metricLabel(t.last.mdc, t.last.raw) : t.rule.label;
           if (t.alarmed) {
             out.push({ present: false, key: t.key, at: now, why: `no longer monitored: no ${label} from ${t.deviceId} for ${s} s, while it still sends for bed ${t.bed}`, unconfirmed: true });
-            this.missing.push({ deviceId: t.deviceId, bed: t.bed, code: t.code, label, alarm: t.text ?? t.rule.label, silentS: s });
+            // "No X" only for a metric seen twice: one seen once may simply be slower than we could know (rv80 H1).
+            // Once per device, bed and metric, not per rule (rv80 L1).
+            const told = `${t.deviceId}|${t.bed}|${t.code}`;
+            if (t.interval !== null && !this.missingTold.has(told)) {
+              this.missingTold.add(told);
+              this.missing.push({ deviceId: t.deviceId, bed: t.bed, code: t.code, label, alarm: t.text ?? t.rule.label, silentS: s });
+            }
           }
-          // Reset: when it comes back, a violation is a new run (and a new alarm), judged on the pace learnt anew.
+          // Reset: when it comes back, a violation is a new run (and a new alarm). Its pace (interval, and seenAt, the
+          // last time seen) is kept: the reading that comes back learns the gap as its interval, so a slow metric
+          // learns it is slow instead of being judged again as one seen once (review rv80 H1).
           t.alarmed = false;
           t.since = null;
           t.lastViolating = false;
-          t.seenAt = null;
-          t.interval = null;
           continue;
         }
       }
@@ -409,14 +436,14 @@ export class LimitEvaluator {
   /**
    * How long a metric with a present or pending alarm may send nothing before the alarm can no longer be watched:
    * its device's silentAfterS, three of its own intervals, as long as a sample stands and the rule's delay, whichever
-   * is longest; an intermittent measurement (NIBP) at least INTERMITTENT_SILENT_MS, a metric seen once (pace unknown)
-   * at least UNKNOWN_PACE_SILENT_MS.
+   * is longest; a slow metric (NIBP, temperature) at least INTERMITTENT_SILENT_MS, or SLOW_UNKNOWN_PACE_SILENT_MS
+   * while seen only once (pace unknown); any other metric seen once at least UNKNOWN_PACE_SILENT_MS.
    */
   private metricSilentMs(t: Track, deviceSilentMs: number, gapMs: number): number {
-    let ms = Math.max(deviceSilentMs, this.standMs(t, gapMs), t.rule.delayS * 1000, 3 * (t.interval ?? 0));
-    if (t.interval === null) ms = Math.max(ms, UNKNOWN_PACE_SILENT_MS);
-    if (isIntermittent(t.last?.mdc ?? null)) ms = Math.max(ms, INTERMITTENT_SILENT_MS);
-    return ms;
+    const ms = Math.max(deviceSilentMs, this.standMs(t, gapMs), t.rule.delayS * 1000, 3 * (t.interval ?? 0));
+    const slow = isSlow(t);
+    if (t.interval === null) return Math.max(ms, slow ? SLOW_UNKNOWN_PACE_SILENT_MS : UNKNOWN_PACE_SILENT_MS);
+    return slow ? Math.max(ms, INTERMITTENT_SILENT_MS) : ms;
   }
 
   /** Metrics that stopped with a limit alarm present since the last call (the engine raises "No <label> from <device>"). */
@@ -435,6 +462,10 @@ export class LimitEvaluator {
       beds.add(f.bed);
     }
     for (const [k, t] of this.tracks) if (devices.has(t.deviceId) || pairs.get(t.deviceId)?.has(t.bed)) this.tracks.delete(k);
+    for (const k of this.missingTold) {
+      const [deviceId, bed] = k.split('|') as [string, string];
+      if (devices.has(deviceId) || pairs.get(deviceId)?.has(bed)) this.missingTold.delete(k);
+    }
   }
 
   get size(): number {

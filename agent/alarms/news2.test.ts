@@ -276,7 +276,7 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     expect(m.reading(numeric(MDC.TEMP, 38.5, 1, u('degC')))).toBe(true);
     expect(m.reading(numeric(MDC.PRESS_BLD_NONINV_SYS, 86, 1, u('mmHg')))).toBe(true);
     expect(m.score('bed-1', s(1))!.params.find((p) => p.param === 'systolic')).toMatchObject({ status: 'measured', value: 86, score: 3 });
-    expect(m.take()).toEqual({ unconvertible: [], newUnconvertible: [], observationsDropped: [] });
+    expect(m.take()).toEqual({ unconvertible: [], newUnconvertible: [], observationsDropped: [], formerPatient: { readings: 0, devices: [] } });
     for (const t of [2, 3]) expect(m.reading(numeric(MDC.TEMP_BODY, 311.15, t, u('K')))).toBe(false);
     m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 0.95, 3, { ...u('1'), deviceId: 'ox-1' }));
     expect(m.take()).toEqual({
@@ -286,9 +286,10 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
         { deviceId: 'ox-1', bed: 'bed-1', param: 'spo2', unit: '1', want: '%' },
       ],
       observationsDropped: [],
+      formerPatient: { readings: 0, devices: [] },
     });
     m.reading(numeric(MDC.TEMP_BODY, 311.15, 4, u('K')));
-    expect(m.take()).toEqual({ unconvertible: [{ param: 'temperature', unit: 'K', count: 1 }], newUnconvertible: [], observationsDropped: [] });
+    expect(m.take()).toEqual({ unconvertible: [{ param: 'temperature', unit: 'K', count: 1 }], newUnconvertible: [], observationsDropped: [], formerPatient: { readings: 0, devices: [] } });
   });
 
   it('a device giving another patient id for the bed is a new patient: inputs and observations go, the level ends', () => {

@@ -318,6 +318,9 @@ const UNIT_ALIASES: Record<string, string> = { mmHg: 'mm[Hg]', degC: 'Cel', degF
 /** How many (device, parameter, unit) NEWS2 cannot convert are told of, and (parameter, unit) counted by name. */
 const MAX_TOLD_UNCONVERTIBLE = 100;
 
+/** How many devices giving a former patient's id are told of (logged once each); beyond, only counted. */
+const MAX_TOLD_FORMER = 1000;
+
 /** What News2Monitor has to report since the last take(): for counters and log lines (the service's). */
 export interface News2Report {
   /** Valid readings not scored because their unit does not convert to the band's: per parameter and unit ("other" past the cap). */
@@ -329,7 +332,15 @@ export interface News2Report {
    * ids here: this is for a log line, and logs never hold patient identifiers.
    */
   observationsDropped: { bed: string; deviceId: string }[];
+  /**
+   * Readings left out of NEWS2 because their device gives the previous patient's id after a change of patient at the
+   * bed (patient(): 'former'): how many, and the devices doing so not told of before (each to be logged once). No
+   * patient ids, as above.
+   */
+  formerPatient: { readings: number; devices: { bed: string; deviceId: string }[] };
 }
+
+const emptyReport = (): News2Report => ({ unconvertible: [], newUnconvertible: [], observationsDropped: [], formerPatient: { readings: 0, devices: [] } });
 
 interface BedState {
   inputs: News2Inputs;
@@ -364,7 +375,9 @@ interface BedState {
  */
 export class News2Monitor {
   private readonly beds = new Map<string, BedState>();
-  private report: News2Report = { unconvertible: [], newUnconvertible: [], observationsDropped: [] };
+  private report: News2Report = emptyReport();
+  /** Devices told of giving a former patient's id (once each; past MAX_TOLD_FORMER, counted only). */
+  private readonly toldFormer = new Set<string>();
   private readonly unconvertibleCounts = new Map<string, { param: News2Param; unit: string; count: number }>();
   private readonly toldUnconvertible = new Set<string>();
   constructor(private config: News2Config = DEFAULT_NEWS2_CONFIG) {}
@@ -394,7 +407,11 @@ export class News2Monitor {
     // or still on that patient): by its own word its readings are of the previous patient, so they do not score the
     // new one. Left out of NEWS2 only (the limit rules, the display and forwarding still take them); that parameter
     // then shows missing or stale, the score partial, until the device gives another id.
-    if (patient === 'former') return false;
+    // Counted and told once per device (review rv80 M1): left out silently, a HIGH bed scored MEDIUM and nobody knew why.
+    if (patient === 'former') {
+      if (METRIC_PARAMS.has(r.mdc.code)) this.formerPatient(r.deviceId, r.bed);
+      return false;
+    }
     const changedPatient = patient === 'changed';
     const target = METRIC_PARAMS.get(r.mdc.code);
     if (!target) return changedPatient;
@@ -443,12 +460,21 @@ export class News2Monitor {
     this.report.newUnconvertible.push({ deviceId, bed, param, unit, want });
   }
 
+  /** A NEWS2 input left out as the previous patient's: counted, and its device told once. */
+  private formerPatient(deviceId: string, bed: string): void {
+    this.report.formerPatient.readings += 1;
+    const told = `${deviceId}|${bed}`;
+    if (this.toldFormer.has(told) || this.toldFormer.size >= MAX_TOLD_FORMER) return;
+    this.toldFormer.add(told);
+    this.report.formerPatient.devices.push({ bed, deviceId });
+  }
+
   /** What there is to count and log since the last call (News2Report). */
   take(): News2Report {
     const out = { ...this.report, unconvertible: [...this.unconvertibleCounts.values()].map((c) => ({ ...c })) };
     for (const c of this.unconvertibleCounts.values()) c.count = 0;
     out.unconvertible = out.unconvertible.filter((c) => c.count > 0);
-    this.report = { unconvertible: [], newUnconvertible: [], observationsDropped: [] };
+    this.report = emptyReport();
     return out;
   }
 
@@ -467,7 +493,14 @@ export class News2Monitor {
    * patient different ids (MRN, visit number), which is no change of patient; nor is a device that comes to give the
    * id the bed's patient already has (it was re-admitted after another device, or gives the MRN for the visit number).
    * After a change, a device that still gives one of the previous patient's ids is 'former': it neither sets the bed's
-   * patient back nor, later giving the new patient's id, counts as yet another change.
+   * patient back nor, later giving the new patient's id, counts as yet another change. Its readings are left out of
+   * NEWS2, counted and told (take(): formerPatient).
+   * Not while another device of the bed still gives the current patient's id (review rv80 M1): a reading from another
+   * device with the id it gives for the bed's patient ends every other device's run of a new id. One sender that puts
+   * a visit number in some messages must not outvote an oximeter that gives the MRN all along: the change would drop
+   * that oximeter's readings as 'former' and under-score the bed (HIGH shown MEDIUM), and every flip back would open
+   * yet another NEWS2 episode. A real new patient is taken once the devices still giving the old id stop, or give the
+   * new one too; until then the bed is scored as the current patient's, as during any run not yet taken.
    */
   private patient(s: BedState, bed: string, deviceId: string, patientId: string, at: number): 'same' | 'changed' | 'former' {
     if (s.restored) this.confirmRestored(s, bed, deviceId, patientId);
@@ -479,7 +512,9 @@ export class News2Monitor {
       return 'same';
     }
     if (before === patientId) {
-      s.pendingPatient.delete(deviceId); // the old id again: any new one so far is dropped
+      // The current patient's id again: this device's run of a new id is dropped, and so is any other device's (the
+      // bed's patient is still being given: see above).
+      s.pendingPatient.clear();
       return 'same';
     }
     let pending = s.pendingPatient.get(deviceId);

@@ -90,6 +90,14 @@ export class AlarmService {
     for (const d of n.observationsDropped) {
       this.log.warn(d, `NEWS2 observations recorded before the restart for bed ${d.bed} not restored: ${d.deviceId} now gives another patient id (record them again for this patient)`);
     }
+    // Readings left out as the previous patient's (rv80 M1): counted without labels, told once per device, no patient ids.
+    if (n.formerPatient.readings > 0) this.metrics.inc('news2_readings_former_patient_total', undefined, n.formerPatient.readings);
+    for (const d of n.formerPatient.devices) {
+      this.log.warn(
+        d,
+        `NEWS2 leaves out readings of ${d.deviceId} on bed ${d.bed}: it still gives the previous patient's id after a change of patient at the bed, so its parameters show missing or stale until it gives the bed's patient (told once per device; counted in news2_readings_former_patient_total)`,
+      );
+    }
   }
 
   /** The rhythm check's held-back alarms and unjudged ECG: counted, and each device sending ECG it cannot judge told once. */
@@ -131,6 +139,17 @@ export class AlarmService {
         m,
         `no ${m.label} from ${m.deviceId} for ${m.silentS} s while it still sends for bed ${m.bed}: its limit alarm "${m.alarm}" ended unconfirmed, and "No ${m.label} from ${m.deviceId}" (low) is raised until ${m.label} comes again`,
       );
+    }
+    // The device cap could not be met: every silent device beyond it is alarmed about, or silent under an hour (rv80 M2).
+    const unmet = this.engine.takeCapUnmet();
+    if (unmet) {
+      this.metrics.inc('alarm_device_cap_unmet_total', undefined, unmet.sweeps);
+      if (unmet.tell) {
+        this.log.warn(
+          { held: unmet.held, alarmed: unmet.alarmed, recent: unmet.recent },
+          `alarm state held for ${unmet.held} devices, over the cap of ${MAX_DEVICES}: ${unmet.alarmed} silent devices kept for an open alarm (their "no data" stays until answered and they send, or a day), ${unmet.recent} silent under an hour (told at most every 10 min; counted per sweep in alarm_device_cap_unmet_total)`,
+        );
+      }
     }
     const forgotten = this.engine.takeForgotten();
     if (forgotten.length === 0) return;
