@@ -11,18 +11,28 @@ import { registry } from '../../drivers/registry.js';
 import { validateConfig, type DriverEntry } from '../config/load.js';
 import { Metrics } from '../metrics.js';
 import { captureLog } from '../../test/support/log.js';
+import { saveOverlay } from './persist.js';
+import type { JsonObject } from './overlay.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
 const log = pino({ level: 'silent' });
 const OPTS = { enabled: true, reportIntervalS: 60, resyncIntervalS: 600, twinTimeoutMs: 1000, diagnosticsMaxBytes: 100_000 };
 
-function setup(failOn?: string, opts = OPTS, failsAgain?: (name: string, calls: readonly string[]) => boolean, logger = log) {
+function setup(
+  failOn?: string,
+  opts = OPTS,
+  failsAgain?: (name: string, calls: readonly string[]) => boolean,
+  logger = log,
+  extra: { drivers?: Record<string, unknown>[]; beforeStart?: (dir: string) => void } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'control-'));
-  const raw = { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device', connectionString: 'HostName=h.example.net;DeviceId=gw;SharedAccessKey=a2V5' }, drivers: [{ name: 'a', type: 'simulator' }] };
+  const raw = { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'device', connectionString: 'HostName=h.example.net;DeviceId=gw;SharedAccessKey=a2V5' }, drivers: extra.drivers ?? [{ name: 'a', type: 'simulator' }] };
+  extra.beforeStart?.(dir);
   const local = validateConfig(raw, registry, 'test');
   // The same config as a file, for reloadConfig.
   const configPath = join(dir, 'agent.json');
   writeFileSync(configPath, JSON.stringify(raw));
-  const running = new Set(['a']);
+  const running = new Set(raw.drivers.map((d) => String(d.name)));
   const calls: string[] = [];
   const host: ControlHost = {
     gatewayId: 'gw',
@@ -294,5 +304,78 @@ describe('control plane', () => {
     expect(metrics.get('control_methods_total', { method: 'replay', status: '400' })).toBe(1);
     expect(metrics.get('control_methods_total', { method: '(unknown)', status: '404' })).toBe(2);
     await control.stop();
+  });
+
+  describe('what the twin may not change (review rv82 H2, M1)', () => {
+    const certs = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs');
+    const tls = { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem'), caFile: join(certs, 'ca.pem') };
+    const mllp = { name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2575, tls } };
+
+    it('refuses a change that takes TLS off a listener or widens its host: reported with the reason, logged at warn with driver and field, counted, nothing restarted', async () => {
+      const cap = captureLog();
+      const { control, calls, metrics } = setup(undefined, OPTS, undefined, cap.log, { drivers: [mllp] });
+      const s = session({ desired: { agentConfig: { drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '0.0.0.0', port: 2575 } }] } } });
+      control.connected(s);
+      await settle(control, () => s.reported.length > 0);
+      expect(calls).toEqual([]);
+      expect(control.configStatus).toMatchObject({ status: 'rejected', desiredVersion: 1 });
+      expect(control.configStatus.errors).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^drivers\.icu-mllp\.options\.tls: transport security cannot be weakened remotely: TLS removed/),
+          expect.stringMatching(/^drivers\.icu-mllp\.options\.host: transport security cannot be weakened remotely/),
+        ]),
+      );
+      expect(s.reported).toContainEqual(expect.objectContaining({ config: expect.objectContaining({ status: 'rejected' }) }));
+      const warned = cap.lines.filter((l) => l.msg === "desired configuration would weaken a driver's transport security: refused");
+      expect(warned.map((l) => [l.level, l.driver, l.field])).toEqual([
+        [40, 'icu-mllp', 'options.tls'],
+        [40, 'icu-mllp', 'options.host'],
+      ]);
+      expect(metrics.get('control_desired_rejected_total')).toBe(1);
+      expect((control.config.drivers[0]!.options as { tls?: unknown }).tls).toEqual(tls);
+    });
+
+    it('compares with what runs: TLS on a listener the twin added cannot be taken off by a later change', async () => {
+      const cap = captureLog();
+      const { control, calls } = setup(undefined, OPTS, undefined, cap.log);
+      const added = session({ desired: { $version: 1, agentConfig: { drivers: { twin: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2577, tls } } } } } });
+      control.connected(added);
+      while (control.configStatus.status !== 'applied' || control.configStatus.desiredVersion !== 1) await new Promise((r) => setTimeout(r, 5));
+      expect(calls).toEqual(['start twin']);
+      const plain = session({ desired: { $version: 2, agentConfig: { drivers: { twin: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2577 } } } } } });
+      control.connected(plain);
+      await settle(control, () => control.configStatus.desiredVersion === 2);
+      expect(control.configStatus).toMatchObject({ status: 'rejected', errors: [expect.stringMatching(/^drivers\.twin\.options\.tls: /)] });
+      expect(calls).toEqual(['start twin']);
+    });
+
+    it('refuses display users, tokens and viewing from the twin', async () => {
+      const { control, metrics } = setup();
+      const s = session({ desired: { agentConfig: { display: { viewing: 'open', tokens: [{ name: 'cloud', role: 'clinician', tokenHash: `sha256$${'a'.repeat(64)}` }] } } } });
+      control.connected(s);
+      await settle(control, () => s.reported.length > 0);
+      expect(control.configStatus).toMatchObject({ status: 'rejected' });
+      expect(control.configStatus.errors?.map((e) => e.split(':')[0]).sort()).toEqual(['display.tokens', 'display.viewing']);
+      expect(metrics.get('control_desired_rejected_total')).toBe(1);
+    });
+
+    it('a saved overlay (from an older version) with display identities or a TLS downgrade is not used at start: refused with the reason, logged', () => {
+      const overlays: JsonObject[] = [
+        { display: { users: [{ name: 'cloudop', role: 'admin', passwordHash: 'scrypt$16384$8$5$c2FsdA$aGFzaA' }], viewing: 'open' } },
+        { drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2575 } }] },
+      ];
+      for (const overlay of overlays) {
+        const cap = captureLog();
+        const { control } = setup(undefined, OPTS, undefined, cap.log, {
+          drivers: [mllp],
+          beforeStart: (dir) => saveOverlay(join(dir, 'desired-overlay.json'), { desiredVersion: 3, appliedAt: new Date().toISOString(), overlay }),
+        });
+        expect(control.configStatus).toMatchObject({ status: 'rejected', source: 'local', errors: [expect.stringMatching(/^saved overlay: (display\.users|drivers\.icu-mllp\.options\.tls): .*cannot be/)] });
+        expect(control.config.display.users).toEqual([]);
+        expect((control.config.drivers[0]!.options as { tls?: unknown }).tls).toEqual(tls);
+        const line = cap.find('saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
+        expect(line?.level).toBeGreaterThanOrEqual(40);
+      }
+    });
   });
 });

@@ -197,16 +197,24 @@ export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, 
  * pseudonym key, drivers' own checks): a change that passes is saved, and a saved overlay that could not start the
  * agent would keep it from ever reaching the hub again.
  */
-function resolveChecked(local: AgentConfig, overlay: unknown, registry: ReadonlyMap<string, DriverFactory>): OverlayResult {
-  const r = resolveOverlay(local, overlay, registry);
+function resolveChecked(local: AgentConfig, overlay: unknown, registry: ReadonlyMap<string, DriverFactory>, running?: AgentConfig): OverlayResult {
+  const r = resolveOverlay(local, overlay, registry, running);
   if (!r.ok) return r;
   const problems = buildProblems(r.config, registry);
   return problems.length ? { ok: false, problems } : r;
 }
 
-/** resolveChecked, and the display's refusal of example passwords (async: it hashes). */
-async function resolveForApply(local: AgentConfig, overlay: unknown, registry: ReadonlyMap<string, DriverFactory>): Promise<OverlayResult> {
-  const r = resolveChecked(local, overlay, registry);
+/**
+ * resolveChecked, and the display's refusal of example passwords (async: it hashes). `running`: what runs, for a
+ * change from the twin (its transport security is compared with it too); not for a reload of the local file.
+ */
+async function resolveForApply(
+  local: AgentConfig,
+  overlay: unknown,
+  registry: ReadonlyMap<string, DriverFactory>,
+  running?: AgentConfig,
+): Promise<OverlayResult> {
+  const r = resolveChecked(local, overlay, registry, running);
   if (!r.ok || !r.config.display.enabled) return r;
   const problems = await examplePasswordProblems(r.config.display.users);
   return problems.length ? { ok: false, problems } : r;
@@ -465,8 +473,12 @@ export class AgentControl implements ControlHandler {
       return;
     }
     this.rolledBack = null;
-    const r = await resolveForApply(this.local, overlay, this.deps.registry);
+    const r = await resolveForApply(this.local, overlay, this.deps.registry, this.effective);
     if (!r.ok) {
+      // A security downgrade, not a mistake: said on its own line, with the driver and the field (review rv82 H2).
+      for (const d of r.downgrades ?? []) {
+        this.log.warn({ desiredVersion: version, driver: d.driver, field: d.field, reason: d.message }, "desired configuration would weaken a driver's transport security: refused");
+      }
       this.refuse(version, r.problems.map(problemText), 'desired configuration refused; the previous configuration stays in force');
     } else {
       const outcome = await this.switchTo(r.config);

@@ -122,3 +122,83 @@ describe('reported patches (property)', () => {
     );
   });
 });
+
+describe('transport security and display identities (review rv82 H2, M1)', () => {
+  const tls = { certFile: '/etc/gw/mllp.pem', keyFile: '/etc/gw/mllp-key.pem', caFile: '/etc/gw/ca.pem', allowedClients: { cn: ['central-1'], fingerprint256: ['AB'.repeat(32)] } };
+  const mllp = (options: Record<string, unknown>) => ({ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2575, tls, ...options } });
+  const withListener = (extra: Record<string, unknown> = {}): AgentConfig =>
+    validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [mllp({})], ...extra }, registry, 'test');
+  const refusedPaths = (overlay: JsonObject, base = withListener(), running?: AgentConfig): string[] => {
+    const r = resolveOverlay(base, overlay, registry, running);
+    if (r.ok) return [];
+    for (const p of r.problems) expect(p.message).toMatch(/cannot be (weakened|changed) remotely/);
+    return r.problems.map((p) => p.path);
+  };
+
+  it('refuses a change that removes or weakens a listener\'s TLS or widens its host, naming the driver and field', () => {
+    // The probe's change: the entry repeated in a list, without tls, on every interface.
+    const r = resolveOverlay(withListener(), { drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '0.0.0.0', port: 2575 } }] }, registry);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.problems.map((p) => p.path).sort()).toEqual(['drivers.icu-mllp.options.host', 'drivers.icu-mllp.options.tls']);
+      expect(r.downgrades?.map((d) => [d.driver, d.field]).sort()).toEqual([['icu-mllp', 'options.host'], ['icu-mllp', 'options.tls']]);
+    }
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { tls: { caFile: null } } } } })).toEqual(['drivers.icu-mllp.options.tls.caFile']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { tls: { caFile: '/etc/ssl/certs/ca-certificates.crt' } } } } })).toEqual(['drivers.icu-mllp.options.tls.caFile']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { tls: { allowedClients: null } } } } })).toEqual(['drivers.icu-mllp.options.tls.allowedClients']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { tls: { allowedClients: { cn: ['central-1', 'cloud-made'] } } } } } })).toEqual(['drivers.icu-mllp.options.tls.allowedClients']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { tls: { allowedClients: { fingerprint256: ['CD'.repeat(32)] } } } } } })).toEqual(['drivers.icu-mllp.options.tls.allowedClients']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { tls: { keyFile: '/opt/agent/test/server-key.pem' } } } } })).toEqual(['drivers.icu-mllp.options.tls.keyFile']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { host: '10.0.0.5' } } } })).toEqual(['drivers.icu-mllp.options.host']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { host: '::' } } } })).toEqual(['drivers.icu-mllp.options.host']);
+    // Around the name: the same port under another name, or a new plain listener beside the TLS one.
+    expect(refusedPaths({ drivers: [{ name: 'other', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2575 } }] })).toEqual(['drivers.other.options.tls']);
+    expect(refusedPaths({ drivers: { extra: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2576 } } } })).toEqual(['drivers.extra.options.tls']);
+  });
+
+  it('compares with what runs too: TLS the twin gave a listener of its own cannot be taken away by it', () => {
+    const plainLocal = validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [] }, registry, 'test');
+    const added = resolveOverlay(plainLocal, { drivers: { twin: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2577, tls } } } }, registry);
+    if (!added.ok) throw new Error(JSON.stringify(added.problems));
+    expect(refusedPaths({ drivers: { twin: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2577 } } } }, plainLocal, added.config)).toEqual(['drivers.twin.options.tls']);
+    // Removing it altogether, or going back to the local file, is not a downgrade.
+    expect(refusedPaths({ log: { level: 'info' } }, plainLocal, added.config)).toEqual([]);
+  });
+
+  it('accepts changes that keep or strengthen transport security', () => {
+    const plain = validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { port: 2575 } }] }, registry, 'test');
+    for (const [overlay, base] of [
+      [{ drivers: { 'icu-mllp': { options: { maxConnections: 8 } } } }, withListener()],
+      [{ drivers: { 'icu-mllp': { options: { host: '127.0.0.1' } } } }, plain], // 0.0.0.0 (default) to loopback
+      [{ drivers: { 'icu-mllp': { options: { host: '10.0.0.5', tls: { certFile: 'c', keyFile: 'k' } } } } }, plain],
+      [{ drivers: { 'icu-mllp': { options: { tls: { allowedClients: { cn: [] } } } } } }, withListener()], // narrower
+      [{ drivers: { 'icu-mllp': { enabled: false } } }, withListener()],
+      [{ drivers: { more: { type: 'hl7-mllp', options: { port: 2576 } } } }, plain], // as plain as the gateway's own
+      [{ drivers: { more: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2576, tls: { ...tls, certFile: 'c2', keyFile: 'k2' } } } } }, withListener()], // its own certificate
+    ] as [JsonObject, AgentConfig][]) {
+      expect(refusedPaths(overlay, base)).toEqual([]);
+    }
+  });
+
+  it('refuses display users, tokens, viewing, TLS and host from the cloud side; other display settings may change', () => {
+    const r = resolveOverlay(
+      local(),
+      {
+        display: {
+          users: [{ name: 'cloudop', role: 'admin', passwordHash: 'scrypt$16384$8$5$c2FsdA$aGFzaA' }],
+          tokens: [{ name: 'cloud', role: 'clinician', tokenHash: `sha256$${'a'.repeat(64)}` }],
+          viewing: 'open',
+          tls: { certFile: 'c', keyFile: 'k' },
+          host: '0.0.0.0',
+        },
+      },
+      registry,
+    );
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.problems.map((p) => p.path).sort()).toEqual(['display.host', 'display.tls', 'display.tokens', 'display.users', 'display.viewing']);
+      for (const p of r.problems) expect(p.message).toMatch(/^the display's (identities|viewing|listening address and TLS) cannot be changed remotely/);
+    }
+    expect(resolveOverlay(local(), { display: { enabled: true, port: 8080, users: null } }, registry).ok).toBe(true);
+  });
+});

@@ -25,6 +25,21 @@ export const REFUSED_SECTIONS: Readonly<Record<string, string>> = {
   model: "the edge model cannot be changed remotely: its approval (by SHA-256), its file and its policy are the ward's decision; change the local config file",
 };
 
+/**
+ * Fields of a section a remote change may not touch, and why; the rest of the section may change. Who may log in to
+ * the bedside display, who may see the ward, and where and how it listens are decided on the gateway, in its local
+ * file: the cloud side could otherwise give itself a clinician or admin login, or open the ward view (review rv82 M1).
+ */
+export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  display: {
+    users: "the display's identities cannot be changed remotely: who may log in is decided on the gateway; change the local config file",
+    tokens: "the display's identities cannot be changed remotely: who holds an API token is decided on the gateway; change the local config file",
+    viewing: "the display's viewing cannot be changed remotely: who may see the ward is decided on the gateway; change the local config file",
+    tls: "the display's listening address and TLS cannot be changed remotely: they decide who can reach the screen and whether logins travel in clear; change the local config file",
+    host: "the display's listening address and TLS cannot be changed remotely: they decide who can reach the screen and whether logins travel in clear; change the local config file",
+  },
+};
+
 /** Sections applied while running; other changed sections take effect at the next start. */
 export const LIVE_SECTIONS = ['drivers', 'log'] as const;
 
@@ -73,13 +88,19 @@ export function applyOverlay(local: AgentConfig, overlay: JsonObject): Record<st
   return out;
 }
 
-export type OverlayResult = { ok: true; config: AgentConfig } | { ok: false; problems: ConfigProblem[] };
+export type OverlayResult =
+  | { ok: true; config: AgentConfig }
+  | { ok: false; problems: ConfigProblem[]; /** The transport downgrades among the problems (logged one by one). */ downgrades?: TransportDowngrade[] };
 
-/** Validates the overlay on top of the local config: refused sections, then the agent's own validation. */
+/**
+ * Validates the overlay on top of the local config: refused sections and fields, then the agent's own validation,
+ * then transport security compared with the local file and, when given, with what runs.
+ */
 export function resolveOverlay(
   local: AgentConfig,
   overlay: unknown,
   registry: ReadonlyMap<string, DriverFactory>,
+  running?: AgentConfig,
 ): OverlayResult {
   if (overlay === undefined || overlay === null) return { ok: true, config: structuredClone(local) };
   if (!isObject(overlay)) return { ok: false, problems: [{ path: 'agentConfig', message: 'must be an object' }] };
@@ -87,14 +108,131 @@ export function resolveOverlay(
   for (const [section, value] of Object.entries(overlay)) {
     const why = REFUSED_SECTIONS[section];
     if (why && value !== null) problems.push({ path: section, message: why });
+    const fields = REFUSED_FIELDS[section];
+    // Refused even when equal to the local value: the overlay must not carry them (a later local edit would not apply).
+    if (fields && isObject(value)) {
+      for (const [field, v] of Object.entries(value)) if (fields[field] && v !== null) problems.push({ path: `${section}.${field}`, message: fields[field] });
+    }
   }
   if (problems.length) return { ok: false, problems };
+  let config: AgentConfig;
   try {
-    return { ok: true, config: validateConfig(applyOverlay(local, overlay), registry, 'module twin desired properties') };
+    config = validateConfig(applyOverlay(local, overlay), registry, 'module twin desired properties');
   } catch (err) {
     if (err instanceof ConfigError) return { ok: false, problems: err.problems };
     throw err;
   }
+  const downgrades = transportDowngrades(config, local, running);
+  if (downgrades.length) {
+    return { ok: false, problems: downgrades.map((d) => ({ path: `drivers.${d.driver}.${d.field}`, message: d.message })), downgrades };
+  }
+  return { ok: true, config };
+}
+
+// ---- transport security of drivers (review rv82 H2) ----
+
+export interface TransportDowngrade {
+  driver: string;
+  /** The option weakened, e.g. `options.tls.caFile`. */
+  field: string;
+  message: string;
+}
+
+type DriverTls = { certFile?: string; keyFile?: string; caFile?: string; allowedClients?: { cn?: string[]; fingerprint256?: string[] } };
+type Weakening = { field: string; what: string };
+
+const tlsOf = (o: Record<string, unknown>): DriverTls | null => (isObject(o.tls) ? (o.tls as DriverTls) : null);
+/** A driver that accepts connections: a bind address and a port in its options (hl7-mllp). */
+const isListener = (o: Record<string, unknown>): boolean => typeof o.host === 'string' && typeof o.port === 'number';
+
+/** How far a bind address reaches: loopback < one address < every IPv4 address < every address (`::` is dual-stack). */
+function hostReach(host: string): number {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h)) return 0;
+  if (h === '0.0.0.0') return 2;
+  if (h === '' || /^[0:]+$/.test(h)) return 3;
+  return 1;
+}
+
+function hostWidening(before: string, after: string): string | null {
+  const [b, a] = [hostReach(before), hostReach(after)];
+  if (a === 0 || before === after || a < b) return null;
+  // Two different single addresses: another network (a hospital LAN instead of the device VLAN) can reach it.
+  if (a > b || a === 1) return `${before} to ${after} would let more of the network reach this listener`;
+  return null;
+}
+
+const normFp = (f: string) => f.replace(/:/g, '').toUpperCase();
+
+/** What `after` weakens compared with `before`: the same listener, or (`peer`) another one it must match. */
+function weakenings(before: Record<string, unknown>, after: Record<string, unknown>, peer = false): Weakening[] {
+  const out: Weakening[] = [];
+  const bt = tlsOf(before);
+  const at = tlsOf(after);
+  if (bt && !at) out.push({ field: 'options.tls', what: 'TLS removed: the listener would take plain TCP, so readings and alarms (and patient ids) travel in clear and any host may send' });
+  if (bt && at) {
+    // A new listener has its own certificate; the same one may not be given another.
+    for (const f of peer ? [] : (['certFile', 'keyFile'] as const)) {
+      // Another key file (one shipped for tests, whose key is public) would let anyone pose as this listener.
+      if (at[f] !== bt[f]) out.push({ field: `options.tls.${f}`, what: `the listener's certificate and key are the gateway's (${f} changed)` });
+    }
+    if (bt.caFile && at.caFile !== bt.caFile) {
+      out.push({ field: 'options.tls.caFile', what: at.caFile ? 'another CA could admit other senders' : 'removed: senders would no longer need a certificate from the CA (mutual TLS off)' });
+    }
+    const list = (t: DriverTls, k: 'cn' | 'fingerprint256') => (t.allowedClients?.[k] ?? []).map((x) => (k === 'cn' ? x : normFp(x)));
+    const [bCn, bFp, aCn, aFp] = [list(bt, 'cn'), list(bt, 'fingerprint256'), list(at, 'cn'), list(at, 'fingerprint256')];
+    const listed = bCn.length + bFp.length > 0;
+    // Server-only TLS admits any sender: anything after it is as narrow or narrower.
+    if (bt.caFile || listed) {
+      const added = [...aCn.filter((x) => !bCn.includes(x)), ...aFp.filter((x) => !bFp.includes(x))];
+      // With a CA and no list, a CN list narrows (the CN must still chain to the CA); a pinned certificate need not chain.
+      const widened = listed ? added.length > 0 || aCn.length + aFp.length === 0 : aFp.some((x) => !bFp.includes(x));
+      if (widened) out.push({ field: 'options.tls.allowedClients', what: added.length ? `would admit senders not admitted now (${added.join(', ')})` : 'removed: any sender the handshake lets through would be admitted' });
+    }
+  }
+  if (isListener(before) && isListener(after)) {
+    const w = hostWidening(before.host as string, after.host as string);
+    if (w) out.push({ field: 'options.host', what: w });
+  }
+  return out;
+}
+
+const downgradeText = (what: string) => `transport security cannot be weakened remotely: ${what}; change the local config file`;
+
+/**
+ * A remote change may not weaken a driver's transport security (its `tls`, or how far its bind address reaches)
+ * compared with the local file, nor, for a driver the twin itself added, with what runs. Each enabled driver is
+ * compared with the entry of its name (the local file's first) and with any listener of its type on the same
+ * port (so that renaming does not get around it); a new listener on a new port may not be weaker than every
+ * listener of its type the gateway has. A gateway with no listener of that type has nothing to weaken.
+ */
+export function transportDowngrades(next: AgentConfig, local: AgentConfig, running?: AgentConfig): TransportDowngrade[] {
+  const out: TransportDowngrade[] = [];
+  const known = [...local.drivers, ...(running?.drivers.filter((d) => d.enabled) ?? [])];
+  for (const d of next.drivers) {
+    if (!d.enabled) continue;
+    const opts = d.options as Record<string, unknown>;
+    const named = local.drivers.find((e) => e.name === d.name && e.type === d.type) ?? running?.drivers.find((e) => e.name === d.name && e.type === d.type && e.enabled);
+    const samePort = isListener(opts) && opts.port !== 0 ? known.filter((e) => e !== named && e.type === d.type && (e.options as Record<string, unknown>).port === opts.port) : [];
+    const baselines = [...(named ? [named] : []), ...samePort];
+    let found: Weakening[] = [];
+    if (baselines.length) {
+      found = baselines.flatMap((b) => weakenings(b.options as Record<string, unknown>, opts));
+    } else if (isListener(opts)) {
+      const peers = known.filter((e) => e.type === d.type && e.name !== d.name && isListener(e.options as Record<string, unknown>));
+      const each = peers.map((p) => weakenings(p.options as Record<string, unknown>, opts, true));
+      if (each.length && each.every((w) => w.length > 0)) {
+        found = each[0]!.map((w) => ({ ...w, what: `a listener added remotely must be as protected as the gateway's own ("${peers[0]!.name}"): ${w.what}` }));
+      }
+    }
+    const seen = new Set<string>();
+    for (const w of found) {
+      if (seen.has(w.field)) continue;
+      seen.add(w.field);
+      out.push({ driver: d.name, field: w.field, message: downgradeText(w.what) });
+    }
+  }
+  return out;
 }
 
 /** Stable JSON for comparing configs: object keys sorted. */

@@ -71,7 +71,7 @@ describe('agent CLI', () => {
     }
   });
 
-  it('the start judges what will run: a display certificate the saved twin overlay gives replaces a stale one in the file (review rv43 §2)', async () => {
+  it('the display\'s certificate is the local file\'s: one a saved twin overlay gives is refused, and a stale one in the file stops the start, exit 2 (review rv82 M1; was rv43 §2)', async () => {
     const hub = await startHubStandin({ identities: [{ deviceId: 'gw', key: randomKey() }] });
     try {
       const dir = tempDir();
@@ -85,10 +85,8 @@ describe('agent CLI', () => {
       mkdirSync(join(dir, 'st'));
       saveOverlay(join(dir, 'st', 'desired-overlay.json'), { desiredVersion: 4, appliedAt: new Date().toISOString(), overlay: { display: { tls: { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem') } } } });
       const p = startAgentProcess(['--config', config]);
-      await p.waitForLog('agent running');
-      expect(p.lines.find((l) => l.msg === 'display listening')).toMatchObject({ tls: true });
-      p.child.kill('SIGTERM');
-      expect((await p.exited).code).toBe(0);
+      expect((await p.exited).code).toBe(2);
+      expect(p.stderr()).toMatch(/display\.tls\.certFile: cannot read .*renewed-away\.pem: ENOENT/);
     } finally {
       await hub.stop();
     }
@@ -110,7 +108,7 @@ describe('agent CLI', () => {
       const p = startAgentProcess(['--config', config]);
       await p.waitForLog('agent running');
       const ignored = p.lines.find((l) => l.msg === 'saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
-      expect(JSON.stringify(ignored?.problems)).toContain('display.users[0] (nurse)');
+      expect(ignored?.problems).toContainEqual(expect.objectContaining({ path: 'display.users', message: expect.stringMatching(/^the display's identities cannot be changed remotely/) }));
       expect(p.lines.some((l) => l.msg === 'starting with the desired overlay last applied from the twin')).toBe(false);
       // Kept on disk (the hub sends a new one), and no start is marked as made with it.
       expect(readdirSync(join(dir, 'st'))).toContain('desired-overlay.json');

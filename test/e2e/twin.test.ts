@@ -8,6 +8,9 @@ import { Harness, MODES, logSink, sim } from './control-harness.js';
 import { saveOverlay } from '../../agent/control/persist.js';
 import { Agent } from '../../agent/agent.js';
 import { registry } from '../../drivers/registry.js';
+import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { MllpClient, freePort } from '../support/mllp-client.js';
+import { initialBeds, pcd01Message, rng } from '../../drivers/hl7/ward.js';
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -207,16 +210,19 @@ describe('module twin: a change that would stop the next start', () => {
     await h.startHub();
     const { agent } = await h.startAgent(h.localConfig([{ name: 'ward-a', ...sim(1) }]), logSink());
     await h.untilConnected(agent);
-    // Both valid by the schema, and both sections take effect only at a restart, which they would stop.
+    // Valid by the schema, and the display takes effect only at a restart, which it would stop. (display.tls itself
+    // is refused outright since review rv82 M1: the file's display TLS is the gateway's.)
     const v = h.updateDesired({
       agentConfig: {
-        display: { enabled: true, port: 0, tls: { certFile: '/nonexistent/c.pem', keyFile: '/nonexistent/k.pem' } },
+        display: { enabled: true, port: 0, users: null },
+        drivers: { central: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 0, tls: { certFile: '/nonexistent/c.pem', keyFile: '/nonexistent/k.pem' } } } },
       },
     });
     const c = await h.untilConfigVersion(v);
     expect(c.status).toBe('rejected');
-    expect(c.errors).toEqual(expect.arrayContaining([expect.stringMatching(/^display\.tls\.certFile: /)]));
+    expect(c.errors).toEqual(expect.arrayContaining([expect.stringMatching(/^drivers\[1\]\.options\.tls\.certFile: cannot read \/nonexistent\/c\.pem/)]));
     expect(existsSync(join(h.dir, 'desired-overlay.json'))).toBe(false);
+    expect(Object.keys(agent.health().drivers)).toEqual(['ward-a']);
   });
 
   it('saved by an earlier version, it is ignored at start (with the reason), and the agent starts on the local file', async () => {
@@ -256,8 +262,9 @@ describe('module twin: a saved overlay whose start does not complete', () => {
       h.hub.refuseConnections('tcp-close');
       const file = join(h.dir, 'desired-overlay.json');
       // Valid, and it passed every check when it was applied; since then another program took the port.
-      saveOverlay(file, { desiredVersion: 4, appliedAt: new Date().toISOString(), overlay: { display: { enabled: true, host: '127.0.0.1', port: taken } } });
-      const local = h.localConfig([{ name: 'ward-a', ...sim(1) }]);
+      saveOverlay(file, { desiredVersion: 4, appliedAt: new Date().toISOString(), overlay: { display: { enabled: true, port: taken } } });
+      // The display's host is the local file's (the twin may not set it: review rv82 M1).
+      const local = h.localConfig([{ name: 'ward-a', ...sim(1) }], { display: { host: '127.0.0.1' } });
       // One start that does not complete may have a cause of its own (a power cut): the overlay is tried once more.
       for (let i = 0; i < 2; i++) {
         await expect(h.startAgent(local)).rejects.toThrow(/EADDRINUSE/);
@@ -332,5 +339,44 @@ describe('module twin: restart without the hub', () => {
     const c = await h.untilConfigVersion(v2, 20_000);
     expect(c).toMatchObject({ status: 'applied', source: 'local', drivers: ['ward-a'] });
     expect(existsSync(join(h.dir, 'desired-overlay.json'))).toBe(false);
+  });
+});
+
+describe('module twin: transport security is the gateway\'s (review rv82 H2)', () => {
+  it('a desired change that takes TLS off the MLLP listener and binds it to every interface is refused: reported, warned, counted; the listener keeps TLS', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    const certs = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs');
+    const port = await freePort();
+    const entry = { name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port, tls: { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem') } } };
+    const sink = logSink();
+    const { agent } = await h.startAgent(h.localConfig([entry]), sink);
+    await h.untilConnected(agent);
+
+    // The review's probe: the entry repeated in the list form (IoT Hub drops nulls, so not `tls: null`).
+    const v = h.updateDesired({ agentConfig: { drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '0.0.0.0', port } }] } });
+    const c = await h.untilConfigVersion(v);
+    expect(c.status).toBe('rejected');
+    expect(c.errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^drivers\.icu-mllp\.options\.tls: transport security cannot be weakened remotely: TLS removed/),
+        expect.stringMatching(/^drivers\.icu-mllp\.options\.host: transport security cannot be weakened remotely/),
+      ]),
+    );
+    expect(sink.find("desired configuration would weaken a driver's transport security: refused").map((l) => [l.level, l.driver, l.field])).toEqual([
+      [40, 'icu-mllp', 'options.tls'],
+      [40, 'icu-mllp', 'options.host'],
+    ]);
+    expect(agent.metrics.get('control_desired_rejected_total')).toBe(1);
+    expect(stoppedCount(sink, 'icu-mllp')).toBe(0);
+    expect(existsSync(join(h.dir, 'desired-overlay.json'))).toBe(false);
+    // Still TLS: plain HL7 gets no ACK (the handshake fails and the listener closes the connection).
+    const [bed] = initialBeds(1, rng(21));
+    const plain = await MllpClient.connect(port);
+    try {
+      await expect(plain.send(pcd01Message(bed!, 'P2', Date.now(), { waveform: false }), 5000)).rejects.toThrow(/closed before the ACK|no ACK/);
+    } finally {
+      plain.close();
+    }
   });
 });
