@@ -228,7 +228,13 @@ export class Agent {
         () => this.forwarder?.notify(),
       );
       // Alarm ids must never repeat, across gateways and boots: prefix with both.
-      const engine = new AlarmEngine({ ...engineConfigFromPolicy(config.alarms), idPrefix: `${this.gatewayId}-${Date.now().toString(36)}` });
+      const policy = engineConfigFromPolicy(config.alarms);
+      const engine = new AlarmEngine({
+        ...policy,
+        // The NEWS2 observations note is stored: its patient ids go through the same pseudonymiser as the records.
+        news2: { ...policy.news2, ...(pseudonym && { storedPatientId: pseudonym }) },
+        idPrefix: `${this.gatewayId}-${Date.now().toString(36)}`,
+      });
       this.alarms = new AlarmService(
         engine,
         (changes) =>
@@ -243,7 +249,7 @@ export class Agent {
       // ...and so are the devices heard from before a restart, through drivers still configured: a feed that does not
       // come back after an update is reported like one that goes silent.
       this.expectSeenBeforeRestart(engine);
-      this.restoreNews2Observations(engine);
+      this.restoreNews2Observations(engine, pseudonym !== undefined);
       this.alarms.keepObservationsIn((all) => this.outbox.setNote('news2-observations', JSON.stringify(all)));
       this.ingest.subscribe((events) => this.seenDevices.note(events, Date.now()));
       if (this.bedOverrides.length) {
@@ -692,16 +698,30 @@ export class Agent {
   }
 
   /** NEWS2 observations people recorded before a restart (on oxygen, confused…) still count until they age out. */
-  private restoreNews2Observations(engine: AlarmEngine): void {
+  private restoreNews2Observations(engine: AlarmEngine, pseudonymised: boolean): void {
     let beds: string[];
+    let rawIds = false;
     try {
       const note = this.outbox.note('news2-observations');
-      beds = note === null ? [] : engine.restoreNews2Observations(JSON.parse(note));
+      const parsed = note === null ? null : (JSON.parse(note) as unknown);
+      beds = parsed === null ? [] : engine.restoreNews2Observations(parsed);
+      rawIds = pseudonymised && parsed !== null && typeof parsed === 'object' && Object.values(parsed as Record<string, { patientId?: unknown; pseudonyms?: unknown } | null>).some((o) => typeof o?.patientId === 'string' && o.pseudonyms !== true);
     } catch (err) {
       this.log.error({ err }, 'cannot read the NEWS2 observations recorded before the restart: they must be recorded again (scores say "assumed" meanwhile)');
       return;
     }
     if (beds.length) this.log.info({ beds }, 'NEWS2 observations recorded before the restart restored');
+    // A note from before pseudonymisation (or an earlier version) holds raw patient ids: the restored observations
+    // keep them as pseudonyms (the same patient still matches); the note is rewritten at once rather than at the next
+    // observation, so that the raw ids do not stay in the store.
+    if (rawIds) {
+      try {
+        this.outbox.setNote('news2-observations', JSON.stringify(engine.news2Observations(Date.now())));
+        this.log.info({ beds }, 'NEWS2 observations note held raw patient ids (written before pseudonymisation): rewritten with pseudonyms');
+      } catch (err) {
+        this.log.error({ err }, 'cannot rewrite the NEWS2 observations note with pseudonyms: it holds raw patient ids until the next observation is recorded');
+      }
+    }
   }
 
   private writeSeenDevices(): void {

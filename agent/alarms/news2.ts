@@ -31,6 +31,8 @@ export interface RecordedObservations {
   oxygen?: Timed<OxygenSupport>;
   patientId?: string;
   patientIds?: Record<string, string>;
+  /** Set when patientId/patientIds are pseudonyms (privacy.pseudonymizePatientIds); a note without it has raw ids. */
+  pseudonyms?: true;
 }
 export type News2Param = 'respRate' | 'spo2' | 'oxygen' | 'systolic' | 'pulse' | 'consciousness' | 'temperature';
 export const NEWS2_PARAMS: readonly News2Param[] = ['respRate', 'spo2', 'oxygen', 'systolic', 'pulse', 'consciousness', 'temperature'];
@@ -152,6 +154,11 @@ export interface News2Config {
    * once). Without it a score on a band edge (pulse 90/91) raised a new alarm every other second.
    */
   clearAfterS: number;
+  /**
+   * The form patient ids take in what observations() returns for the store: the privacy pseudonymiser when ids are
+   * pseudonymised (no raw id may be stored), or none (kept as given). Readings and alarms keep the raw ids.
+   */
+  storedPatientId?: (id: string) => string;
 }
 
 /**
@@ -356,7 +363,10 @@ interface BedState {
   formerIds: Set<string>;
   /** Goes up at each change of patient: in the level's key (news2Key). */
   episode: number;
-  /** Observations kept from before a restart for a patient, until a reading with a patient id confirms or denies them. */
+  /**
+   * Observations kept from before a restart for a patient, until a reading with a patient id confirms or denies them.
+   * Their ids are in stored form (see News2Config.storedPatientId).
+   */
   restored?: RecordedObservations & { patientId: string };
   /** Set when the bed's patient changed: the level still present is the previous patient's, to be ended (why). */
   newPatient?: string;
@@ -555,14 +565,28 @@ export class News2Monitor {
     const r = s.restored!;
     delete s.restored;
     const ids = r.patientIds ?? {};
-    const same = ids[deviceId] !== undefined ? ids[deviceId] === patientId : patientId === r.patientId || Object.values(ids).includes(patientId);
+    // Compared in stored form: a pseudonym is the same for the same id (keyed HMAC).
+    const stored = this.storedId(patientId);
+    const same = ids[deviceId] !== undefined ? ids[deviceId] === stored : stored === r.patientId || Object.values(ids).includes(stored);
     if (!same) {
       this.report.observationsDropped.push({ bed, deviceId });
       return;
     }
     this.keepNewer(s, r);
-    s.patientId ??= r.patientId;
-    for (const [d, id] of Object.entries(ids)) if (!s.patientByDevice.has(d)) s.patientByDevice.set(d, id);
+    // The live state holds raw ids (readings are compared with it). A pseudonym cannot be turned back: only the ids
+    // this reading gives are known raw; another device's is learnt from its next reading, as for a device not heard.
+    const raw = (id: string): string | undefined => (!this.config.storedPatientId ? id : id === stored ? patientId : undefined);
+    const bedPatient = raw(r.patientId);
+    if (bedPatient !== undefined) s.patientId ??= bedPatient;
+    for (const [d, id] of Object.entries(ids)) {
+      const rawId = raw(id);
+      if (rawId !== undefined && !s.patientByDevice.has(d)) s.patientByDevice.set(d, rawId);
+    }
+  }
+
+  /** A patient id as kept in the store (observations()). */
+  private storedId(id: string): string {
+    return this.config.storedPatientId ? this.config.storedPatientId(id) : id;
   }
 
   /** Takes recorded observations into the bed's inputs, unless one recorded in this run is newer. */
@@ -603,12 +627,15 @@ export class News2Monitor {
         if (!o.consciousness && !o.oxygen) continue;
         o.patientId = s.restored.patientId;
         if (s.restored.patientIds) o.patientIds = { ...s.restored.patientIds };
+        if (s.restored.pseudonyms) o.pseudonyms = true;
         out[bed] = o;
         continue;
       }
       if (!o.consciousness && !o.oxygen) continue;
-      if (s.patientId !== undefined) o.patientId = s.patientId;
-      if (s.patientByDevice.size) o.patientIds = Object.fromEntries(s.patientByDevice);
+      // No raw patient id may be stored when ids are pseudonymised (docs/security.md): written in stored form.
+      if (s.patientId !== undefined) o.patientId = this.storedId(s.patientId);
+      if (s.patientByDevice.size) o.patientIds = Object.fromEntries([...s.patientByDevice].map(([d, id]) => [d, this.storedId(id)]));
+      if (this.config.storedPatientId && o.patientId !== undefined) o.pseudonyms = true;
       out[bed] = o;
     }
     return out;
@@ -636,8 +663,17 @@ export class News2Monitor {
       if (oxygen) obs.oxygen = oxygen;
       const s = this.bed(bed);
       if (typeof o.patientId === 'string') {
-        const ids = o.patientIds && typeof o.patientIds === 'object' ? Object.entries(o.patientIds as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
-        s.restored = { ...obs, patientId: o.patientId, ...(ids.length ? { patientIds: Object.fromEntries(ids) } : {}) };
+        let ids = o.patientIds && typeof o.patientIds === 'object' ? Object.entries(o.patientIds as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
+        let patientId = o.patientId;
+        let pseudonyms = o.pseudonyms === true;
+        // Raw ids (a note written before pseudonymisation was on, or by an earlier version): taken in stored form at
+        // once, so that the same patient still matches and the next save holds no raw id.
+        if (!pseudonyms && this.config.storedPatientId) {
+          patientId = this.storedId(patientId);
+          ids = ids.map(([d, id]) => [d, this.storedId(id)]);
+          pseudonyms = true;
+        }
+        s.restored = { ...obs, patientId, ...(ids.length ? { patientIds: Object.fromEntries(ids) } : {}), ...(pseudonyms ? { pseudonyms: true as const } : {}) };
       } else {
         this.keepNewer(s, obs); // a newer observation recorded in this run is kept
       }

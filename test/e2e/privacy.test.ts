@@ -1,9 +1,12 @@
 // PHI minimisation end to end: patient ids are pseudonymised (keyed HMAC) before they are stored and forwarded,
 // and no log line of a whole run — at the most verbose level — carries a patient id or a secret.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
+import { MDC } from '../../agent/model/mdc.js';
+import { pseudonymizer } from '../../agent/privacy.js';
 import { registry } from '../../drivers/registry.js';
 import { initialBeds, pcd01Message, rng } from '../../drivers/hl7/ward.js';
 import { startHubStandin, type HubStandin } from '../hub-standin/index.js';
@@ -12,6 +15,27 @@ import { tempDir } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
 import { MllpClient, freePort } from '../support/mllp-client.js';
 import { messageSchemaErrors } from '../support/message-schema.js';
+import { TOKENS, call, reading, testUsers } from '../browser/display-fixtures.js';
+
+/** Occurrences of `text` in the bytes of the store file and its WAL (as they are on disk, whatever SQLite keeps). */
+/** The store's note, read as any copy of the store could be. */
+function storedNote(dir: string): string {
+  const db = new Database(join(dir, 'agent.db'), { readonly: true });
+  try {
+    return (db.prepare("SELECT value FROM meta WHERE key = 'news2-observations'").get() as { value: string }).value;
+  } finally {
+    db.close();
+  }
+}
+
+function storeBytesHits(dir: string, text: string): number {
+  let hits = 0;
+  for (const f of ['agent.db', 'agent.db-wal']) {
+    const p = join(dir, f);
+    if (existsSync(p)) hits += readFileSync(p).toString('latin1').split(text).length - 1;
+  }
+  return hits;
+}
 
 const KEY = Buffer.from('privacy-test-device-key-0123456!').toString('base64');
 const PSEUDONYM_KEY = 'a-long-pseudonymisation-key-for-the-privacy-test';
@@ -83,6 +107,63 @@ describe('patient privacy', () => {
     expect(log).not.toContain(KEY);
     expect(log).not.toContain(PSEUDONYM_KEY);
   });
+
+  it('stores no raw patient id outside the outbox either: the NEWS2 observations note holds pseudonyms (review rv82 H1)', async () => {
+    const dir = tempDir();
+    const config = testConfig(dir, {
+      privacy: { pseudonymizePatientIds: true, pseudonymKey: PSEUDONYM_KEY },
+      display: { enabled: true, port: 0, ...(await testUsers()) },
+    });
+    agent = new Agent({ config, registry, log: captureLog('trace').log, transport: null });
+    await agent.start();
+    const withPatient = (mdc: typeof MDC.RESP_RATE, v: number, deviceId: string, patientId: string) => ({ ...reading(mdc, v, { bed: 'bed-p1', deviceId }), patientId });
+    await agent.ingest.accept('test-source', [withPatient(MDC.RESP_RATE, 18, 'mon-1', 'MRN-PRIV-0001'), withPatient(MDC.PULS_OXIM_SAT_O2, 97, 'ox-1', 'VISIT-PRIV-0002')]);
+    const r = await call(agent.display!.address().url, 'POST', '/api/beds/bed-p1/observations', { token: TOKENS.clinician, body: { oxygen: 'oxygen', consciousness: 'C' } });
+    expect(r.status).toBe(200);
+    // The store file and its WAL as they are while running, then once stopped (the WAL checkpointed into the file).
+    for (const id of ['MRN-PRIV-0001', 'VISIT-PRIV-0002']) expect(storeBytesHits(dir, id), id).toBe(0);
+    await agent.stop();
+    agent = null;
+    for (const id of ['MRN-PRIV-0001', 'VISIT-PRIV-0002']) expect(storeBytesHits(dir, id), id).toBe(0);
+    const note = JSON.parse(storedNote(dir)) as Record<string, unknown>;
+    const pseudonym = pseudonymizer(PSEUDONYM_KEY);
+    expect(note['bed-p1']).toMatchObject({ patientId: pseudonym('MRN-PRIV-0001'), patientIds: { 'mon-1': pseudonym('MRN-PRIV-0001'), 'ox-1': pseudonym('VISIT-PRIV-0002') } });
+
+    // Restarted: the observations still count for the same patient (pseudonym of the id given now = the one kept).
+    const cap = captureLog('info');
+    agent = new Agent({ config, registry, log: cap.log, transport: null });
+    await agent.start();
+    expect(cap.find('NEWS2 observations recorded before the restart restored')).toMatchObject({ beds: ['bed-p1'] });
+    await agent.ingest.accept('test-source', [withPatient(MDC.RESP_RATE, 18, 'mon-1', 'MRN-PRIV-0001')]);
+    const score = agent.alarms.engine.news2('bed-p1', Date.now())!;
+    expect(score.assumed).toEqual([]);
+  }, 30_000);
+
+  it('a NEWS2 observations note with raw ids (written before pseudonymisation) still restores for the same patient, rewritten with pseudonyms', async () => {
+    const dir = tempDir();
+    const display = { enabled: true, port: 0, ...(await testUsers()) };
+    agent = new Agent({ config: testConfig(dir, { display }), registry, log: captureLog('info').log, transport: null });
+    await agent.start();
+    const withPatient = { ...reading(MDC.RESP_RATE, 18, { bed: 'bed-p2', deviceId: 'mon-2' }), patientId: 'MRN-PRIV-0003' };
+    await agent.ingest.accept('test-source', [withPatient]);
+    expect((await call(agent.display!.address().url, 'POST', '/api/beds/bed-p2/observations', { token: TOKENS.clinician, body: { oxygen: 'oxygen' } })).status).toBe(200);
+    await agent.stop();
+    expect(storeBytesHits(dir, 'MRN-PRIV-0003')).toBeGreaterThan(0); // pseudonymisation was off: the note has it
+
+    const cap = captureLog('info');
+    const config = testConfig(dir, { display, privacy: { pseudonymizePatientIds: true, pseudonymKey: PSEUDONYM_KEY } });
+    agent = new Agent({ config, registry, log: cap.log, transport: null });
+    await agent.start();
+    expect(cap.find('NEWS2 observations recorded before the restart restored')).toMatchObject({ beds: ['bed-p2'] });
+    expect(cap.find('NEWS2 observations note held raw patient ids (written before pseudonymisation): rewritten with pseudonyms')).toBeDefined();
+    await agent.ingest.accept('test-source', [{ ...withPatient, receivedAt: Date.now() }]);
+    expect(agent.alarms.engine.news2('bed-p2', Date.now())!.assumed).not.toContain('oxygen');
+    await agent.stop();
+    agent = null;
+    const note = storedNote(dir);
+    expect(note).not.toContain('MRN-PRIV-0003');
+    expect(JSON.parse(note)).toMatchObject({ 'bed-p2': { patientId: pseudonymizer(PSEUDONYM_KEY)('MRN-PRIV-0003'), pseudonyms: true } });
+  }, 30_000);
 
   it('refuses a config that asks for pseudonyms without a key', async () => {
     expect(() => testConfig(tempDir(), { privacy: { pseudonymizePatientIds: true } })).toThrow(/privacy\.pseudonymKey: is required/);
