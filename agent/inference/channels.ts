@@ -74,19 +74,21 @@ function rankOf(c: ModelChannel): number {
 
 /**
  * Bounds of a PLETH the model may read. Training PLETH is in normalised units: over the 494 corpus windows with PLETH
- * the median level is −1.3…2.7 (median 0.48) and the 5–95 % range at most 10.2 (median 0.70). A device may send
- * pleth in its own scale (an IntelliVue without an absolute scale: 0–4095 integers, unit 1), which the model's
- * absolute pleth features misread (review rv71 M2: ×1000 + 2000 turned a true asystole likely-false). Normalising it
- * per window inside the features cost cross-validated score (83 → 81 in the f3 retrain), so such a pleth is left out
- * instead, as on a record without pleth. The bounds sit far outside the training range (~9× its largest level,
- * ~5× its largest range), so a corpus-like pleth never meets them.
+ * the median level is −1.3…2.7 (median 0.48) and the 5–95 % range at most 10.2 (99th percentile 7.4, median 0.70). A
+ * device may send pleth in its own scale (an IntelliVue without an absolute scale: 0–4095 integers, unit 1), which the
+ * model's absolute pleth features misread (review rv71 M2: ×1000 + 2000 turned a true asystole likely-false).
+ * Normalising it per window inside the features cost cross-validated score (83 → 81 in the f3 retrain), so such a
+ * pleth is left out instead, as on a record without pleth. The bounds sit just outside the training envelope (review
+ * rv81 M1: ±25 / 50 let a pleth at 10–35× through): a margin of ×1.8 over the largest level and ×1.5 over the largest
+ * range, so none of the 494 corpus windows meets them; at ×10 they refuse 279 of them, at ×30 481. A scaled pleth
+ * whose level and range still fall inside the envelope cannot be told from a trained one and is read as it comes.
  */
-export const PLETH_MAX_LEVEL = 25;
-export const PLETH_MAX_RANGE = 50;
+export const PLETH_MAX_LEVEL = 5;
+export const PLETH_MAX_RANGE = 15;
 
 /**
- * Why a PLETH window is not in the scale the model was trained on (its median level or 5–95 % range far outside the
- * training range), or null when it is, or has no finite sample.
+ * Why a PLETH window is not in the scale the model was trained on (its median level or 5–95 % range outside the
+ * bounds above), or null when it is, or has no finite sample.
  */
 export function plethScaleProblem(c: Pick<Channel, 'samples'>): string | null {
   const v: number[] = [];
@@ -96,5 +98,5 @@ export function plethScaleProblem(c: Pick<Channel, 'samples'>): string | null {
   const range = p95 - p05;
   if (Math.abs(p50) <= PLETH_MAX_LEVEL && range <= PLETH_MAX_RANGE) return null;
   const f = (x: number) => Number(x.toPrecision(3));
-  return `PLETH not used: level ${f(p50)}, 5–95 % range ${f(range)} in the device's units, far outside the normalised units the model was trained on (level −1.3…2.7, range ≤ 10)`;
+  return `PLETH not used: level ${f(p50)}, 5–95 % range ${f(range)} in the device's units, outside the normalised units the model was trained on (level −1.3…2.7, range ≤ 10; taken up to ±${PLETH_MAX_LEVEL} and ${PLETH_MAX_RANGE})`;
 }

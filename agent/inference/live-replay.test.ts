@@ -99,3 +99,52 @@ describe('edge model, live: records whose header does not start with lead II', (
     });
   }
 });
+
+/**
+ * A record headed [II, V, …] rewritten (in a temp folder) with two leads that share the generic ECG code:
+ * `vm` [V, MCL, …] (its II named V, its V named MCL: two chest leads, no limb lead), `3l` [II, V, MCL, …] (MCL = V
+ * negated). The other signals follow unchanged.
+ */
+function twoGenericLeads(dir: string, name: string, layout: 'vm' | '3l'): { dir: string; name: string } {
+  const out = mkdtempSync(join(tmpdir(), `wfdb-${layout}-`));
+  const lines = readFileSync(join(dir, `${name}.hea`), 'utf8').split('\n');
+  const [, nsig, ...rest0] = lines[0]!.trim().split(/\s+/);
+  const n = Number(nsig);
+  const signals = lines.slice(1, 1 + n).map((l) => l.trim().split(/\s+/));
+  const dat = readFileSync(join(dir, `${name}.dat`));
+  const frames = dat.length / 2 / n;
+  const col = (j: number, sign = 1) => Int16Array.from({ length: frames }, (_, i) => sign * dat.readInt16LE((i * n + j) * 2));
+  // Field 6 is the checksum of the signal's samples: 0 (not checked) for a renamed or derived one.
+  const renamed = (j: number, label: string) => [...signals[j]!.slice(0, 6), '0', signals[j]![7]!, label];
+  const others = signals.slice(2).map((s, k) => ({ sig: s, data: col(k + 2) }));
+  const sigs = layout === 'vm'
+    ? [{ sig: renamed(0, 'V'), data: col(0) }, { sig: renamed(1, 'MCL'), data: col(1) }, ...others]
+    : [{ sig: signals[0]!, data: col(0) }, { sig: signals[1]!, data: col(1) }, { sig: renamed(1, 'MCL'), data: col(1, -1) }, ...others];
+  const newName = `${name}${layout}`;
+  const body = Buffer.alloc(frames * sigs.length * 2);
+  for (let i = 0; i < frames; i++) sigs.forEach((s, j) => body.writeInt16LE(s.data[i]!, (i * sigs.length + j) * 2));
+  writeFileSync(join(out, `${newName}.dat`), body);
+  const header = [[newName, String(sigs.length), ...rest0].join(' '), ...sigs.map((s) => [`${newName}.dat`, ...s.sig.slice(1)].join(' ')), ...lines.slice(1 + n)];
+  writeFileSync(join(out, `${newName}.hea`), header.join('\n'));
+  return { dir: out, name: newName };
+}
+
+// Review rv81 H1: V and MCL both arrive as MDC_ECG_ELEC_POTL ("ECG"). Sharing one ring, they were spliced into one
+// lead of alternating blocks: a true VT (v597l as [V, MCL, PLETH]) went from 0.92 likely-true offline to 0.001
+// likely-false live. Each lead now has its own ring, keyed by the device's own code for it.
+describe('edge model, live: two leads of one device under the generic ECG code (V and MCL)', () => {
+  const cases = [
+    ...(['a103l', 'v100s'] as const).flatMap((name) => (['vm', '3l'] as const).map((layout) => ({ dir: RECORDS, name, layout, corpus: false }))),
+    // v597l, v728s true VT; v843l a false VT that read likely-true live as [II, V, MCL, PLETH].
+    ...(['v597l', 'v728s', 'v843l'] as const).flatMap((name) => (['vm', '3l'] as const).map((layout) => ({ dir: CORPUS, name, layout, corpus: true }))),
+  ];
+  for (const { dir, name, layout, corpus } of cases) {
+    it.skipIf(corpus && !corpusPresent)(`give the offline verdict and probability (${corpus ? 'corpus ' : ''}${name} as ${layout === 'vm' ? '[V, MCL, …]' : '[II, V, MCL, …]'})`, async () => {
+      const rec = twoGenericLeads(dir, name, layout);
+      expect(readRecord(rec.dir, rec.name).channels.map((c) => c.name).slice(0, layout === 'vm' ? 2 : 3)).toEqual(layout === 'vm' ? ['V', 'MCL'] : ['II', 'V', 'MCL']);
+      const { live, want } = await liveAndOffline(rec.dir, rec.name);
+      expect(live).toMatchObject({ verdict: want.verdict, ecgLeads: 2 });
+      expect(live!.probability as number).toBeCloseTo(want.probability, 3);
+    });
+  }
+});

@@ -241,6 +241,58 @@ describe('waveform ring', () => {
     for (const s of stream([{ ...a, name: 'V5' }, { ...b, name: 'V1' }], 'B', end)) ring.add(s);
     expect(ring.window('bed:B', end).map((c) => c.name)).toEqual(['V5', 'V1']);
   });
+
+  it('keeps two leads of one device under the generic ECG code (V and MCL) apart, in arrival order (review rv81 H1)', () => {
+    const rec = readRecord(RECORDS, 'f120s'); // II, V, PLETH, ABP
+    const [a, b, pleth] = rec.channels as [Channel, Channel, Channel];
+    const neg = { ...b, samples: b.samples.map((v) => -v) };
+    const end = 1_000_000;
+    for (const header of [
+      [{ ...a, name: 'V' }, { ...b, name: 'MCL' }, pleth],
+      [a, { ...b, name: 'V' }, { ...neg, name: 'MCL' }, pleth],
+    ]) {
+      const ring = new WaveformRing();
+      for (const s of stream(header, 'A', end)) ring.add(s);
+      const w = ring.window('bed:A', end);
+      const label = `[${header.map((c) => c.name)}] live as [${w.map((c) => c.name)}]`;
+      expect(w.map((c) => c.samples.length), label).toEqual(header.map(() => 7500));
+      expect(Array.from(extractFeatures('Ventricular_Tachycardia', w)), label).toEqual(Array.from(extractFeatures('Ventricular_Tachycardia', header)));
+    }
+    // The same lead from a second device on the bed is still not a second lead: the freshest device's.
+    const ring = new WaveformRing();
+    const one = stream([{ ...a, name: 'V' }, { ...b, name: 'MCL' }], 'A', end);
+    const other = stream([{ ...b, name: 'V' }], 'A', end + 1000).map((s) => ({ ...s, deviceId: 'mon-B' }));
+    for (const s of [...one, ...other].sort((x, y) => x.receivedAt - y.receivedAt)) ring.add(s);
+    const w = ring.window('bed:A', end + 1000);
+    expect(w.map((c) => c.name)).toEqual(['ECG']);
+    expect(w[0]!.samples.slice(-250)).toEqual(b.samples.slice(-250));
+  });
+
+  it('refuses a segment that goes back before the samples its channel holds (one code for two leads, samples sent again): counted once per segment', () => {
+    const rec = readRecord(RECORDS, 'f120s');
+    const [a, b] = rec.channels as [Channel, Channel];
+    const end = 1_000_000;
+    const refused: [string, string][] = [];
+    const ring = new WaveformRing(undefined, undefined, (_key, channel, reason) => refused.push([channel, reason]));
+    // An HL7-like sender: V and MCL under the generic code and no code of its own, so nothing tells them apart.
+    const segs = stream([{ ...a, name: 'V' }, { ...b, name: 'MCL' }], 'A', end).map(({ raw: _raw, ...s }) => s);
+    const kept = segs.map((s) => ring.add(s));
+    expect(kept.filter((k) => !k)).toHaveLength(30); // every MCL segment starts 1 s before the V ring's next time
+    expect(refused).toEqual(Array.from({ length: 30 }, () => ['ECG', 'overlap']));
+    const w = ring.window('bed:A', end);
+    expect(w).toHaveLength(1);
+    expect(w[0]!.samples).toEqual(a.samples); // V alone, not V and MCL spliced
+    // A segment sent again is refused; one a few ms early (rounding, jitter) is kept.
+    const again = segs[20]!;
+    expect(ring.add({ ...again, receivedAt: end })).toBe(false);
+    const next = stream([{ ...a, name: 'V' }], 'A', end + 1000).at(-1)!;
+    expect(ring.add({ ...next, startTime: next.startTime - 5 })).toBe(true);
+    // A device clock stepped back: refused while the ring holds a window, then the ring starts afresh on the new clock.
+    const back = (at: number) => ({ ...next, startTime: next.startTime - 3_600_000 + (at - end), receivedAt: at });
+    expect(ring.add(back(end + 10_000))).toBe(false);
+    expect(ring.add(back(end + 32_000))).toBe(true);
+    expect(ring.window('bed:A', end + 32_000)[0]!.samples.slice(-250)).toEqual(Float32Array.from(next.samples));
+  });
 });
 
 describe('which alarms the model judges', () => {
@@ -351,6 +403,25 @@ describe('live model', () => {
     expect(cap.lines.filter((l) => /^edge model: waveform not used/.test(String(l.msg))).map((l) => l.code)).toEqual(['MDC_ECG_ELEC_POTL_II', 'MDC_ECG_ELEC_POTL']);
   });
 
+  it('a lead whose segments go back before its channel\'s samples (V and MCL under one code, nothing else to tell them apart): refused, counted and logged once (review rv81 H1)', async () => {
+    const cap = captureLog();
+    const h = harness(config(), cap.log);
+    open.push(h.live);
+    await h.live.ready;
+    expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'overlap' })).toBe(0);
+    const [a, b, pleth] = readRecord(RECORDS, 'a103l').channels as [Channel, Channel, Channel];
+    const now = Date.now();
+    h.feed(stream([{ ...a, name: 'V' }, { ...b, name: 'MCL' }, pleth], 'A', now).map(({ raw: _raw, ...s }) => s));
+    h.feed([deviceAlarm('A', 'ASYSTOLE', now)]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    expect(h.changes.find((c) => c.change === 'annotated')!.alarm.annotations[0]!.values).toMatchObject({ channels: 'ECG,PLETH', ecgLeads: 1 });
+    expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'overlap' })).toBe(30);
+    const logged = cap.lines.filter((l) => /^edge model: waveform not used/.test(String(l.msg)));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ deviceId: 'mon-A', bed: 'A', code: 'MDC_ECG_ELEC_POTL', reason: 'overlap', backMs: 1000 });
+    expect(String(logged[0]!.msg)).toMatch(/ECG: it starts 1000 ms before the samples already kept/);
+  });
+
   it('PLETH in a device\'s integer scale (×1000 + 2000): left out, counted, logged and said; judged as without pleth (review rv71 M2)', async () => {
     const cap = captureLog();
     const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }), cap.log);
@@ -372,7 +443,7 @@ describe('live model', () => {
     } finally {
       await offline.close();
     }
-    expect(ann.note).toMatch(/PLETH not used: level 2\d{3}, 5–95 % range \d+ in the device's units, far outside the normalised units the model was trained on/);
+    expect(ann.note).toMatch(/PLETH not used: level 2\d{3}, 5–95 % range \d+ in the device's units, outside the normalised units the model was trained on/);
     expect(h.metrics.get('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' })).toBe(1);
     expect(cap.lines.filter((l) => /^edge model: PLETH not used/.test(String(l.msg)))).toHaveLength(1);
   });
@@ -386,6 +457,23 @@ describe('live model', () => {
     expect(plethScaleProblem(x((i) => pulse(i) * 1000 + 2000))).toMatch(/^PLETH not used: level 2480, 5–95 % range 6\d\d /);
     expect(plethScaleProblem(x((i) => Math.round(2048 + 900 * Math.sin(i / 40))))).not.toBeNull(); // 0–4095 integers
     expect(plethScaleProblem(x((i) => pulse(i) * 100))).not.toBeNull();
+  });
+
+  it('refuses a pleth at 10× and 30× the normalised units where its level or range leaves the training envelope (review rv81 M1)', () => {
+    const pleth = (name: string, k = 1) => {
+      const c = readRecord(RECORDS, name).channels.find((c) => c.name === 'PLETH')!;
+      return { samples: c.samples.map((v) => v * k) };
+    };
+    for (const name of ['a103l', 'b124s', 'f120s', 't106s', 'v100s']) expect(plethScaleProblem(pleth(name)), name).toBeNull();
+    // ×10: b124s's range 2.1 → 21, v100s's level 2.4 → 24 (both passed the former bounds ±25 / 50).
+    expect(plethScaleProblem(pleth('b124s', 10))).toMatch(/range 20\.6 /);
+    expect(plethScaleProblem(pleth('v100s', 10))).toMatch(/level 24\.4, /);
+    // ×30: a103l's and t106s's level 0.5 → 15, f120s's range 0.62 → 19 (all passed the former bounds).
+    for (const name of ['a103l', 't106s', 'f120s']) expect(plethScaleProblem(pleth(name, 30)), name).not.toBeNull();
+    const x = (f: (i: number) => number) => ({ samples: Float32Array.from({ length: 7500 }, (_, i) => f(i)) });
+    expect(plethScaleProblem(x((i) => 4.9 + 7 * Math.sin(i / 40)))).toBeNull(); // just inside: level 4.9, range ~14
+    expect(plethScaleProblem(x((i) => 5.2 + Math.sin(i / 40)))).not.toBeNull();
+    expect(plethScaleProblem(x((i) => 8 * Math.sin(i / 40)))).not.toBeNull(); // range ~16
   });
 
   it('delay policy: pauses a likely-false alarm\'s audio, re-checks, and ends the hold within holdS', async () => {

@@ -15,7 +15,7 @@ import { signalSeconds, type Assessment, type EdgeModelOptions } from './edge-mo
 import { modelFilePath, ModelNotApprovedError } from './approval.js';
 import { modelSignal, plethScaleProblem } from './channels.js';
 import type { NormalisedWaveform } from '../ingest.js';
-import { bedKey, DEFAULT_RING_OPTIONS, WaveformRing, type ChannelRefusal } from './ring.js';
+import { bedKey, CHANNEL_REFUSALS, DEFAULT_RING_OPTIONS, WaveformRing, type ChannelRefusal } from './ring.js';
 import { indicativeOnly, modelAlarmType, notJudged } from './triggers.js';
 import { tryStartWorkerModel } from './worker-model.js';
 import type { AlarmType, Channel } from '../../models/features/index.js';
@@ -177,7 +177,7 @@ export class LiveModel {
         host.metrics.inc('model_ring_beds_refused_total');
         log.warn({ bed: key, maxBeds: config.maxBeds }, 'edge model: more beds send waveforms than model.maxBeds; this bed\'s alarms will not be assessed');
       },
-      (_key, _channel, reason, seg) => this.channelRefused(reason, seg),
+      (_key, _channel, reason, seg, overlapMs) => this.channelRefused(reason, seg, overlapMs),
     );
     this.state = config.enabled ? 'loading' : 'disabled';
     if (!config.enabled) {
@@ -186,7 +186,7 @@ export class LiveModel {
       return;
     }
     // Watched: present at 0 from the start, so that an alert on their rise sees the first one.
-    for (const reason of ['rate', 'unit', 'channel-limit'] satisfies ChannelRefusal[]) host.metrics.declare('model_ring_channels_refused_total', { reason });
+    for (const reason of CHANNEL_REFUSALS) host.metrics.declare('model_ring_channels_refused_total', { reason });
     host.metrics.declare('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' });
     host.onCommitted((events) => this.committed(events));
     this.unsubscribe = host.alarms.subscribe((changes) => this.alarmChanges(changes));
@@ -381,11 +381,12 @@ export class LiveModel {
    * channel place, a matter of the bed's channel count) logged once per device and waveform code, as the alarms of
    * its bed are judged without it.
    */
-  private channelRefused(reason: ChannelRefusal, seg: NormalisedWaveform): void {
+  private channelRefused(reason: ChannelRefusal, seg: NormalisedWaveform, overlapMs = 0): void {
     this.host.metrics.inc('model_ring_channels_refused_total', { reason });
     if (reason === 'channel-limit') return;
     const code = seg.mdc?.refid ?? '';
-    const seen = `${seg.deviceId}\u0000${code}`;
+    // An overlap is logged once per channel: per reason and the device's own code too (V and MCL share `code`).
+    const seen = reason === 'overlap' ? `${seg.deviceId}\u0000${code}\u0000overlap\u0000${seg.raw?.system ?? ''}\u0000${seg.raw?.code ?? ''}` : `${seg.deviceId}\u0000${code}`;
     if (this.refusalsLogged.has(seen)) return;
     if (this.refusalsLogged.size >= MAX_REFUSAL_LOGS) this.refusalsLogged.delete(this.refusalsLogged.values().next().value as string);
     this.refusalsLogged.add(seen);
@@ -393,7 +394,9 @@ export class LiveModel {
     const why =
       reason === 'rate'
         ? `${seg.sampleRateHz} Hz is faster than the ${DEFAULT_RING_OPTIONS.maxRateHz} Hz the model's ring keeps`
-        : `its unit '${seg.unit.ucum}' cannot be converted to ${signal?.kind === 'abp' ? 'mm[Hg]' : 'mV'}`;
+        : reason === 'overlap'
+          ? `it starts ${Math.round(overlapMs)} ms before the samples already kept of this signal from this device end (two leads sent under one code, or samples sent again); its segments that do are not used`
+          : `its unit '${seg.unit.ucum}' cannot be converted to ${signal?.kind === 'abp' ? 'mm[Hg]' : 'mV'}`;
     this.log.warn(
       {
         deviceId: seg.deviceId,
@@ -403,6 +406,7 @@ export class LiveModel {
         unit: seg.unit.ucum,
         sampleRateHz: seg.sampleRateHz,
         ...(reason === 'rate' && { maxRateHz: DEFAULT_RING_OPTIONS.maxRateHz }),
+        ...(reason === 'overlap' && { backMs: Math.round(overlapMs), startTime: seg.startTime, ...(seg.raw !== undefined && { raw: `${seg.raw.system}:${seg.raw.code}` }) }),
       },
       `edge model: waveform not used (${signal?.name ?? code}: ${why}); this bed's alarms are judged without it (logged once per device and code)`,
     );
@@ -538,7 +542,7 @@ export class LiveModel {
   }
 
   /**
-   * Leaves out (from `channels`, in place) a PLETH far outside the scale the model was trained on (plethScaleProblem):
+   * Leaves out (from `channels`, in place) a PLETH outside the scale the model was trained on (plethScaleProblem):
    * the model then judges the window as one without pleth. Counted, logged and returned (for the annotation).
    */
   private plethGuard(job: Job, channels: Channel[]): string | null {

@@ -7,7 +7,8 @@
 // PLETH, ABP before extra leads), not by arrival. No timers, no I/O.
 import type { NormalisedWaveform } from '../ingest.js';
 import type { Channel } from '../../models/features/index.js';
-import { channelOrder, modelChannel, modelSignal, type ModelChannel } from './channels.js';
+import type { WaveformSegment } from '../model/reading.js';
+import { channelOrder, ECG_PREFIX, modelChannel, modelSignal, type ModelChannel } from './channels.js';
 
 export interface RingOptions {
   /** Seconds kept per channel (the model reads the last 30 s). */
@@ -29,6 +30,12 @@ const GAP_TOLERANCE_MS = 250;
  */
 const RECEIPT_GAP_TOLERANCE_MS = 2000;
 /**
+ * A segment timed by the device that starts more than this before the end of the samples its channel holds is not
+ * the channel's next samples (two leads under one code, samples sent again): refused. Smaller steps back are
+ * timestamp rounding and jitter. Segments timed on receipt allow RECEIPT_GAP_TOLERANCE_MS, their arrival jitter.
+ */
+const OVERLAP_TOLERANCE_MS = 100;
+/**
  * Receive-time difference between a channel's last segment and the alarm that is processing on the way (driver,
  * commit; 6 ms in the e2e replay), not missing samples: not padded. Above it, the whole gap is padded.
  */
@@ -47,9 +54,22 @@ export function bedKey(bed: string | undefined, deviceId: string): string {
 
 /**
  * Why a segment of a signal the model reads was not kept: its bed's channel places hold channels the model needs more
- * (`channel-limit`), it is faster than maxRateHz (`rate`), or its unit cannot be converted to the model's (`unit`).
+ * (`channel-limit`), it is faster than maxRateHz (`rate`), its unit cannot be converted to the model's (`unit`), or
+ * it starts before the end of the samples its channel already holds (`overlap`).
  */
-export type ChannelRefusal = 'channel-limit' | 'rate' | 'unit';
+export type ChannelRefusal = 'channel-limit' | 'rate' | 'unit' | 'overlap';
+export const CHANNEL_REFUSALS: readonly ChannelRefusal[] = ['rate', 'unit', 'channel-limit', 'overlap'];
+
+/**
+ * The device's own identity of a lead, beside the model's name for it: the model name, and for a lead sent under the
+ * generic ECG code (V, MCL, an unnamed chest lead all become "ECG") the device's own code for it (wfdb-replay's signal
+ * name, IntelliVue's physio id), so that two such leads of one device keep two rings. A sender that gives nothing
+ * more (HL7 with the MDC code alone) cannot be told apart here: its second lead is refused as going back (`overlap`).
+ */
+export function leadIdentity(info: ModelChannel, seg: Pick<WaveformSegment, 'mdc' | 'raw'>): string {
+  if (seg.mdc?.refid !== ECG_PREFIX || seg.raw === undefined) return info.name;
+  return `${info.name}\u0000${seg.raw.system}\u0000${seg.raw.code}`;
+}
 
 /** Devices whose alarm clock is remembered (a ward has tens). */
 const MAX_ALARM_CLOCKS = 1000;
@@ -68,10 +88,21 @@ class ChannelRing {
 
   constructor(
     readonly info: ModelChannel,
+    /** leadIdentity: the model name, and the device's own code for a generic ECG lead. */
+    readonly lead: string,
+    readonly deviceId: string,
     readonly sampleRateHz: number,
     seconds: number,
   ) {
     this.buf = new Float32Array(Math.ceil(seconds * sampleRateHz));
+  }
+
+  /** How far (ms) the segment starts before the end of the samples held, when that is more than jitter; else 0. */
+  overlapMs(seg: NormalisedWaveform): number {
+    if (this.nextTime === null) return 0;
+    const timedOnReceipt = seg.quality.reasons?.includes('time-from-receipt') ?? false;
+    const back = this.nextTime - seg.startTime;
+    return back > (timedOnReceipt ? RECEIPT_GAP_TOLERANCE_MS : OVERLAP_TOLERANCE_MS) ? back : 0;
   }
 
   /** `scale`: the segment's own unit scale (to mV / mmHg), so a unit change mid-stream (mV, then µV) keeps one scale. */
@@ -152,10 +183,10 @@ class ChannelRing {
 
 /**
  * Channels in the order the model needs them: the first two ECG leads it reads (channelOrder: the features' rank),
- * PLETH, ABP — one of each name — before extra leads and the same signal from a second device. The extras keep
+ * PLETH, ABP — one of each lead identity (leadIdentity) — before extra leads and the same signal from a second device. The extras keep
  * the order of `chs` (the new channel last), so an extra channel never displaces another: no churn of rings.
  */
-function rankChannels<T extends { info: ModelChannel }>(chs: T[]): T[] {
+function rankChannels<T extends { info: ModelChannel; lead: string }>(chs: T[]): T[] {
   const sorted = chs.map((c, i) => ({ c, i })).sort((a, b) => channelOrder(a.c.info, b.c.info) || a.i - b.i);
   const names = new Set<string>();
   let leads = 0;
@@ -163,9 +194,9 @@ function rankChannels<T extends { info: ModelChannel }>(chs: T[]): T[] {
   const extra: { c: T; i: number }[] = [];
   for (const x of sorted) {
     const isLead = x.c.info.kind === 'ecg';
-    if (names.has(x.c.info.name) || (isLead && leads >= 2)) extra.push(x);
+    if (names.has(x.c.lead) || (isLead && leads >= 2)) extra.push(x);
     else {
-      names.add(x.c.info.name);
+      names.add(x.c.lead);
       if (isLead) leads++;
       used.push(x.c);
     }
@@ -192,7 +223,7 @@ export class WaveformRing {
     /** Called when a bed is refused for the first time since it last had a place. */
     private readonly onBedRefused: (key: string) => void = () => {},
     /** Called for every segment of a model signal that is not kept, and why (LiveModel counts and logs them). */
-    private readonly onChannelRefused: (key: string, channel: string, reason: ChannelRefusal, seg: NormalisedWaveform) => void = () => {},
+    private readonly onChannelRefused: (key: string, channel: string, reason: ChannelRefusal, seg: NormalisedWaveform, overlapMs?: number) => void = () => {},
   ) {}
 
   get bedCount(): number {
@@ -234,16 +265,28 @@ export class WaveformRing {
       bed = { channels: new Map(), lastFedAt: seg.receivedAt };
     }
     this.beds.set(key, bed);
-    // One ring per device and signal: two monitors on a bed do not interleave their samples.
-    const chKey = `${seg.deviceId}\u0000${info.name}`;
+    // One ring per device and lead: two monitors on a bed, or two leads of one monitor that the model names alike
+    // (V and MCL), do not interleave their samples (review rv81 H1).
+    const lead = leadIdentity(info, seg);
+    const chKey = `${seg.deviceId}\u0000${lead}`;
     let ring = bed.channels.get(chKey);
     if (ring && ring.sampleRateHz !== seg.sampleRateHz) ring = undefined; // rate changed: start afresh
+    const overlapMs = ring?.overlapMs(seg) ?? 0;
+    if (ring && overlapMs > 0) {
+      // Appended, it would splice older samples after newer ones. But a ring not fed for its whole span holds no
+      // window anyway: then the device's clock has stepped back, and the ring starts afresh on the new clock.
+      if (seg.receivedAt - ring.lastReceivedAt <= this.opts.seconds * 1000) {
+        this.onChannelRefused(key, info.name, 'overlap', seg, overlapMs);
+        return false;
+      }
+      ring = undefined;
+    }
     if (!ring) {
-      if (!bed.channels.has(chKey) && bed.channels.size >= this.opts.maxChannelsPerBed && !this.makeRoom(bed, info, seg.receivedAt)) {
+      if (!bed.channels.has(chKey) && bed.channels.size >= this.opts.maxChannelsPerBed && !this.makeRoom(bed, info, lead, seg.receivedAt)) {
         this.onChannelRefused(key, info.name, 'channel-limit', seg);
         return false;
       }
-      ring = new ChannelRing(info, seg.sampleRateHz, this.opts.seconds);
+      ring = new ChannelRing(info, lead, seg.deviceId, seg.sampleRateHz, this.opts.seconds);
       bed.channels.set(chKey, ring);
     }
     ring.push(seg, info.scale); // samples are stored in the model's units, so a unit change needs no fresh ring
@@ -256,15 +299,15 @@ export class WaveformRing {
    * (a monitor that left), else of the channel the model needs least, when the new one is needed more.
    * Whether it did.
    */
-  private makeRoom(bed: BedRings, info: ModelChannel, now: number): boolean {
+  private makeRoom(bed: BedRings, info: ModelChannel, lead: string, now: number): boolean {
     for (const [k, r] of bed.channels) {
       if (now - r.lastReceivedAt > CHANNEL_IDLE_MS) {
         bed.channels.delete(k);
         return true;
       }
     }
-    const kept = [...bed.channels].map(([key, r]) => ({ key, info: r.info }));
-    const last = rankChannels([...kept, { key: null, info }]).at(-1)!;
+    const kept = [...bed.channels].map(([key, r]) => ({ key, info: r.info, lead: r.lead }));
+    const last = rankChannels([...kept, { key: null, info, lead }]).at(-1)!;
     if (last.key === null) return false;
     bed.channels.delete(last.key);
     return true;
@@ -295,25 +338,21 @@ export class WaveformRing {
   window(key: string, until: number, seconds = this.opts.seconds): Channel[] {
     const bed = this.beds.get(key);
     if (!bed) return [];
-    // Canonical order (channelOrder); leads of equal rank in the order their signal was first kept (arrival, as a
-    // record's header order), and the same signal from two devices freshest first.
-    const all = [...bed.channels.values()];
-    const firstSeen = new Map<string, number>();
-    all.forEach((r, i) => {
-      if (!firstSeen.has(r.info.name)) firstSeen.set(r.info.name, i);
-    });
-    const rings = all.sort(
-      (a, b) => channelOrder(a.info, b.info) || firstSeen.get(a.info.name)! - firstSeen.get(b.info.name)! || b.lastReceivedAt - a.lastReceivedAt,
-    );
-    const out: Channel[] = [];
-    const names = new Set<string>();
-    for (const r of rings) {
-      if (names.has(r.info.name)) continue; // same signal from two devices: the freshest one
-      const w = r.window(until, seconds, (deviceId) => this.alarmClock.get(deviceId));
-      if (!w || w.samples.length === 0) continue;
-      names.add(r.info.name);
-      out.push(w);
+    // Rings in the order they were first kept (Map order: arrival, as a record's header order), with a window.
+    const held = [...bed.channels.values()]
+      .map((r, i) => ({ r, i, w: r.window(until, seconds, (deviceId) => this.alarmClock.get(deviceId)) }))
+      .filter((x): x is { r: ChannelRing; i: number; w: Channel } => x.w !== null && x.w.samples.length > 0);
+    // The same signal from two devices: the freshest device's. Its own leads of one name (V and MCL, both "ECG") all.
+    const deviceOf = new Map<string, string>();
+    for (const x of [...held].sort((a, b) => b.r.lastReceivedAt - a.r.lastReceivedAt)) {
+      if (!deviceOf.has(x.r.info.name)) deviceOf.set(x.r.info.name, x.r.deviceId);
     }
-    return out;
+    const firstSeen = new Map<string, number>();
+    for (const x of held) if (!firstSeen.has(x.r.info.name)) firstSeen.set(x.r.info.name, x.i);
+    // Canonical order (channelOrder); leads of equal rank in the order their signal, then their lead, was first kept.
+    return held
+      .filter((x) => deviceOf.get(x.r.info.name) === x.r.deviceId)
+      .sort((a, b) => channelOrder(a.r.info, b.r.info) || firstSeen.get(a.r.info.name)! - firstSeen.get(b.r.info.name)! || a.i - b.i)
+      .map((x) => x.w);
   }
 }
