@@ -97,3 +97,14 @@ export class BedFeeds implements FeedView {
     return this.feeds.entries();
   }
 }
+
+/** The beds of each device among `feeds` (device × bed pairs): what forget() calls look a track up in. */
+export function bedsByDevice(feeds: readonly { deviceId: string; bed: string }[]): Map<string, Set<string>> {
+  const pairs = new Map<string, Set<string>>();
+  for (const f of feeds) {
+    let beds = pairs.get(f.deviceId);
+    if (!beds) pairs.set(f.deviceId, (beds = new Set()));
+    beds.add(f.bed);
+  }
+  return pairs;
+}

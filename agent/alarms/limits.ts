@@ -6,7 +6,7 @@ import type { NumericReading } from '../model/reading.js';
 import { isIntermittent, metricLabel, unitText } from '../model/labels.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { UNASSIGNED_BED } from './types.js';
-import type { FeedView } from './feeds.js';
+import { bedsByDevice, type FeedView } from './feeds.js';
 import { convert } from './units.js';
 
 export interface LimitRule {
@@ -455,12 +455,7 @@ export class LimitEvaluator {
 
   /** Drop the tracks of these devices, and of these device × bed pairs (state nobody needs any more). */
   forget(devices: ReadonlySet<string>, feeds: readonly { deviceId: string; bed: string }[]): void {
-    const pairs = new Map<string, Set<string>>();
-    for (const f of feeds) {
-      let beds = pairs.get(f.deviceId);
-      if (!beds) pairs.set(f.deviceId, (beds = new Set()));
-      beds.add(f.bed);
-    }
+    const pairs = bedsByDevice(feeds);
     for (const [k, t] of this.tracks) if (devices.has(t.deviceId) || pairs.get(t.deviceId)?.has(t.bed)) this.tracks.delete(k);
     for (const k of this.missingTold) {
       const [deviceId, bed] = k.split('|') as [string, string];

@@ -5,7 +5,7 @@
 // alarms, not here.
 import { metricLabel } from '../model/labels.js';
 import type { DeviceStatusEvent, MdcCode, RawCode, Reading } from '../model/reading.js';
-import { BedFeeds } from './feeds.js';
+import { BedFeeds, bedsByDevice } from './feeds.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
 
@@ -310,12 +310,7 @@ export class TechnicalMonitor {
 
   /** Drop all state of these devices, and of these device × bed feeds (their alarms are the engine's to end). */
   forget(devices: ReadonlySet<string>, feeds: readonly { deviceId: string; bed: string }[]): void {
-    const pairs = new Map<string, Set<string>>();
-    for (const f of feeds) {
-      let beds = pairs.get(f.deviceId);
-      if (!beds) pairs.set(f.deviceId, (beds = new Set()));
-      beds.add(f.bed);
-    }
+    const pairs = bedsByDevice(feeds);
     const gone = (deviceId: string, bed: string): boolean => devices.has(deviceId) || pairs.get(deviceId)?.has(bed) === true;
     for (const d of devices) {
       this.devices.delete(d);
