@@ -84,6 +84,10 @@ const settle = async (c: AgentControl, done: () => boolean) => {
   while (!done()) await new Promise((r) => setTimeout(r, 5));
   await c.stop();
 };
+/** Waits without stopping the control (more steps follow). */
+const until = async (done: () => boolean) => {
+  while (!done()) await new Promise((r) => setTimeout(r, 5));
+};
 
 describe('control plane', () => {
   it('recycles the connection when the twin cannot be read (lost subscriptions leave it unanswered)', async () => {
@@ -347,6 +351,39 @@ describe('control plane', () => {
       await settle(control, () => control.configStatus.desiredVersion === 2);
       expect(control.configStatus).toMatchObject({ status: 'rejected', errors: [expect.stringMatching(/^drivers\.twin\.options\.tls: /)] });
       expect(calls).toEqual(['start twin']);
+    });
+
+    it('the twin can undo its own tightening of a local listener: back to the local file\'s entry is applied (review rv83 M1)', async () => {
+      const plain = { name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2575 } };
+      const { control, calls, metrics } = setup(undefined, OPTS, undefined, log, { drivers: [plain] });
+      const v1 = session({ desired: { $version: 1, agentConfig: { drivers: { 'icu-mllp': { options: { tls } } } } } });
+      control.connected(v1);
+      await until(() => control.configStatus.desiredVersion === 1);
+      expect(control.configStatus).toMatchObject({ status: 'applied', desiredVersion: 1 });
+      // The senders cannot do TLS: the twin removes its override.
+      const v2 = session({ desired: { $version: 2, agentConfig: { log: { level: 'info' } } } });
+      control.connected(v2);
+      await settle(control, () => control.configStatus.desiredVersion === 2);
+      expect(control.configStatus).toMatchObject({ status: 'applied', desiredVersion: 2 });
+      expect((control.config.drivers[0]!.options as { tls?: unknown }).tls).toBeUndefined();
+      expect(calls).toEqual(['stop icu-mllp', 'start icu-mllp', 'stop icu-mllp', 'start icu-mllp']);
+      expect(metrics.get('control_desired_rejected_total')).toBe(0);
+    });
+
+    it('reloadConfig refuses the downgrade the twin path refused: both judge the desired overlay against what runs (review rv83 M1)', async () => {
+      const { control, calls } = setup();
+      const added = session({ desired: { $version: 1, agentConfig: { drivers: { twin: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2577, tls } } } } } });
+      control.connected(added);
+      await until(() => control.configStatus.status === 'applied' && control.configStatus.desiredVersion === 1);
+      const plain = session({ desired: { $version: 2, agentConfig: { drivers: { twin: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2577 } } } } } });
+      control.connected(plain);
+      await until(() => control.configStatus.desiredVersion === 2);
+      expect(control.configStatus).toMatchObject({ status: 'rejected' });
+      const r = await control.method('reloadConfig', null);
+      await control.stop();
+      expect(r).toMatchObject({ status: 400, payload: { status: 'rejected', errors: [expect.stringMatching(/^with the twin's agentConfig: drivers\.twin\.options\.tls: transport security cannot be weakened remotely: TLS removed/)] } });
+      expect(calls).toEqual(['start twin']);
+      expect(control.config.drivers.find((d) => d.name === 'twin')?.options).toMatchObject({ tls });
     });
 
     it('refuses display users, tokens and viewing from the twin', async () => {

@@ -205,8 +205,8 @@ function resolveChecked(local: AgentConfig, overlay: unknown, registry: Readonly
 }
 
 /**
- * resolveChecked, and the display's refusal of example passwords (async: it hashes). `running`: what runs, for a
- * change from the twin (its transport security is compared with it too); not for a reload of the local file.
+ * resolveChecked, and the display's refusal of example passwords (async: it hashes). `running`: what runs (drivers
+ * the twin added are compared with it); given by the twin path and reloadConfig alike, absent only at start.
  */
 async function resolveForApply(
   local: AgentConfig,
@@ -475,10 +475,7 @@ export class AgentControl implements ControlHandler {
     this.rolledBack = null;
     const r = await resolveForApply(this.local, overlay, this.deps.registry, this.effective);
     if (!r.ok) {
-      // A security downgrade, not a mistake: said on its own line, with the driver and the field (review rv82 H2).
-      for (const d of r.downgrades ?? []) {
-        this.log.warn({ desiredVersion: version, driver: d.driver, field: d.field, reason: d.message }, "desired configuration would weaken a driver's transport security: refused");
-      }
+      this.warnDowngrades(r, version);
       this.refuse(version, r.problems.map(problemText), 'desired configuration refused; the previous configuration stays in force');
     } else {
       const outcome = await this.switchTo(r.config);
@@ -502,6 +499,14 @@ export class AgentControl implements ControlHandler {
       }
     }
     await this.report(true);
+  }
+
+  /** A security downgrade, not a mistake: said on its own line, with the driver and the field (review rv82 H2). */
+  private warnDowngrades(r: OverlayResult, version: number): void {
+    if (r.ok) return;
+    for (const d of r.downgrades ?? []) {
+      this.log.warn({ desiredVersion: version, driver: d.driver, field: d.field, reason: d.message }, "desired configuration would weaken a driver's transport security: refused");
+    }
   }
 
   private refuse(version: number, errors: string[], msg: string): void {
@@ -638,8 +643,10 @@ export class AgentControl implements ControlHandler {
     // The overlay in force is the twin's if it was read, else the one applied (saved) before.
     const doc = this.desired.document;
     const overlay = doc ? (doc.agentConfig ?? null) : this.applied;
-    const r = await resolveForApply(local, overlay, this.deps.registry);
+    // Judged against what runs, as the twin path judges it: the same document gets the same answer (review rv83 M1).
+    const r = await resolveForApply(local, overlay, this.deps.registry, this.effective);
     if (!r.ok) {
+      this.warnDowngrades(r, doc ? this.desired.version : this.status.desiredVersion);
       return {
         status: 400,
         payload: { status: 'rejected', file: path, errors: r.problems.map((p) => `with the twin's agentConfig: ${problemText(p)}`) },

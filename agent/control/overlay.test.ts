@@ -165,6 +165,43 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
     expect(refusedPaths({ log: { level: 'info' } }, plainLocal, added.config)).toEqual([]);
   });
 
+  it('the twin can go back to the local file\'s own entry after it tightened a local listener (review rv83 M1)', () => {
+    const plain = validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { port: 2575 } }] }, registry, 'test');
+    const tightened = resolveOverlay(plain, { drivers: { 'icu-mllp': { options: { host: '127.0.0.1', tls } } } }, registry);
+    if (!tightened.ok) throw new Error(JSON.stringify(tightened.problems));
+    // Its override removed (back to the local entry), or a change no weaker than the local entry: not a downgrade.
+    expect(refusedPaths({ log: { level: 'info' } }, plain, tightened.config)).toEqual([]);
+    expect(refusedPaths({ drivers: { 'icu-mllp': null } }, plain, tightened.config)).toEqual([]);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { host: '10.0.0.5' } } } }, plain, tightened.config)).toEqual([]);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { maxConnections: 8 } } } }, plain, tightened.config)).toEqual([]);
+    // Still judged against the local file: weaker than the local entry is refused whatever runs.
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { host: '::' } } } }, plain, tightened.config)).toEqual(['drivers.icu-mllp.options.host']);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { tls: null } } } }, withListener(), withListener())).toEqual(['drivers.icu-mllp.options.tls']);
+    // Moved onto the port of another local listener with TLS: judged against that one too (renaming around it).
+    const two = validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [{ name: 'plain', type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2576 } }, mllp({})] }, registry, 'test');
+    expect(refusedPaths({ drivers: { 'icu-mllp': { enabled: false }, plain: { options: { port: 2575 } } } }, two, two)).toEqual(['drivers.plain.options.tls']);
+  });
+
+  it('a listener\'s address from the twin must be an IP address or "localhost"; reach is judged on the parsed address (review rv83 L2)', () => {
+    const at = (host: string) => validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host, port: 2575 } }] }, registry, 'test');
+    const moveTo = (host: string, base = at('10.0.0.5')) => refusedPaths({ drivers: { 'icu-mllp': { options: { host } } } }, base);
+    for (const host of ['127.0.0.1.nip.io', '127.any-name.example.org', 'mllp.example.org', '127.1', '0.0.0.0', '::', '0:0:0:0:0:0:0:0', '::ffff:0:0', '10.0.0.6']) {
+      expect(moveTo(host), host).toEqual(['drivers.icu-mllp.options.host']);
+    }
+    for (const host of ['127.0.0.1', '127.9.9.9', 'localhost', 'LOCALHOST', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1', '10.0.0.5']) {
+      expect(moveTo(host), host).toEqual([]);
+    }
+    // The reason says why a name is refused.
+    const r = resolveOverlay(at('10.0.0.5'), { drivers: { 'icu-mllp': { options: { host: '127.0.0.1.nip.io' } } } }, registry);
+    expect(!r.ok && r.problems[0]!.message).toMatch(/IP address or "localhost"/);
+    // A listener the twin adds, even from every interface, may not be given a name.
+    expect(refusedPaths({ drivers: { more: { type: 'hl7-mllp', options: { host: 'mllp.example.org', port: 2576 } } } }, at('0.0.0.0'))).toEqual(['drivers.more.options.host']);
+    // The local file may use a name: other changes to that listener are judged as before.
+    expect(moveTo('mllp.example.org', at('mllp.example.org'))).toEqual([]);
+    expect(refusedPaths({ drivers: { 'icu-mllp': { options: { maxConnections: 8 } } } }, at('mllp.example.org'))).toEqual([]);
+    expect(moveTo('127.0.0.1', at('mllp.example.org'))).toEqual([]);
+  });
+
   it('accepts changes that keep or strengthen transport security', () => {
     const plain = validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { port: 2575 } }] }, registry, 'test');
     for (const [overlay, base] of [

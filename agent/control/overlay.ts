@@ -2,6 +2,7 @@
 // Pure: the merge rules, what may not be changed remotely, and validation with the same validator as the file.
 import { ConfigError, validateConfig, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
 import type { DriverFactory } from '../../drivers/types.js';
+import { isIP } from 'node:net';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -145,13 +146,39 @@ const tlsOf = (o: Record<string, unknown>): DriverTls | null => (isObject(o.tls)
 /** A driver that accepts connections: a bind address and a port in its options (hl7-mllp). */
 const isListener = (o: Record<string, unknown>): boolean => typeof o.host === 'string' && typeof o.port === 'number';
 
-/** How far a bind address reaches: loopback < one address < every IPv4 address < every address (`::` is dual-stack). */
+/**
+ * How far a bind address reaches: loopback < one address < every IPv4 address < every address (`::` is dual-stack).
+ * Judged on the parsed address (`::ffff:7f00:1` is loopback, `0:0:0:0:0:0:0:0` is `::`); a host name counts as one
+ * address, which only the local file may use (see `remoteHostProblem`).
+ */
 function hostReach(host: string): number {
   const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
-  if (h === 'localhost' || h === '::1' || /^127\./.test(h) || /^::ffff:127\./.test(h)) return 0;
-  if (h === '0.0.0.0') return 2;
-  if (h === '' || /^[0:]+$/.test(h)) return 3;
-  return 1;
+  if (h === '') return 3;
+  if (h === 'localhost') return 0;
+  if (isIP(h) === 4) return h === '0.0.0.0' ? 2 : h.startsWith('127.') ? 0 : 1;
+  if (isIP(h) !== 6) return 1;
+  let n: string;
+  try {
+    n = new URL(`http://[${h}]`).hostname.slice(1, -1); // the shortest form, lower case
+  } catch {
+    return 1; // with a zone id (fe80::1%eth0): one interface's link-local address
+  }
+  if (n === '::') return 3;
+  if (n === '::1') return 0;
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(n);
+  if (!mapped) return 1;
+  const [hi, lo] = [Number.parseInt(mapped[1]!, 16), Number.parseInt(mapped[2]!, 16)];
+  return hostReach(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+}
+
+/**
+ * A bind address set by the twin must be an IP address or "localhost": a name is resolved when the listener starts,
+ * to whatever its DNS says, so "127.0.0.1.nip.io" could bind to 0.0.0.0 (review rv83 L2).
+ */
+function remoteHostProblem(host: string): string | null {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || isIP(h)) return null;
+  return `the listener's address "${host}" from the twin must be an IP address or "localhost": a host name is resolved when the listener starts, to whatever its DNS says`;
 }
 
 function hostWidening(before: string, after: string): string | null {
@@ -200,29 +227,42 @@ function weakenings(before: Record<string, unknown>, after: Record<string, unkno
 const downgradeText = (what: string) => `transport security cannot be weakened remotely: ${what}; change the local config file`;
 
 /**
- * A remote change may not weaken a driver's transport security (its `tls`, or how far its bind address reaches)
- * compared with the local file, nor, for a driver the twin itself added, with what runs. Each enabled driver is
- * compared with the entry of its name (the local file's first) and with any listener of its type on the same
- * port (so that renaming does not get around it); a new listener on a new port may not be weaker than every
- * listener of its type the gateway has. A gateway with no listener of that type has nothing to weaken.
+ * A remote change may not weaken a driver's transport security (its `tls`, or how far its bind address reaches).
+ * A driver in the local file is compared with the local file only: an entry no weaker than its local one is never a
+ * downgrade, so the twin can undo a tightening of its own (review rv83 M1). A driver the twin added is compared with
+ * what runs. Each enabled driver is compared with the entry of its name and with any listener of its type on the
+ * same port (so that renaming does not get around it; for a local driver, only when moved off its local port); a new
+ * listener on a new port may not be weaker than every listener of its type the gateway has. A gateway with no
+ * listener of that type has nothing to weaken. A bind address the twin sets must be an IP address or "localhost".
  */
 export function transportDowngrades(next: AgentConfig, local: AgentConfig, running?: AgentConfig): TransportDowngrade[] {
   const out: TransportDowngrade[] = [];
-  const known = [...local.drivers, ...(running?.drivers.filter((d) => d.enabled) ?? [])];
+  const inLocal = (d: DriverEntry) => local.drivers.some((e) => e.name === d.name && e.type === d.type);
+  // What runs of the local drivers may be the twin's own tightening: the local entries stand for them.
+  const twinRunning = running?.drivers.filter((d) => d.enabled && !inLocal(d)) ?? [];
+  const known = [...local.drivers, ...twinRunning];
   for (const d of next.drivers) {
     if (!d.enabled) continue;
     const opts = d.options as Record<string, unknown>;
-    const named = local.drivers.find((e) => e.name === d.name && e.type === d.type) ?? running?.drivers.find((e) => e.name === d.name && e.type === d.type && e.enabled);
-    const samePort = isListener(opts) && opts.port !== 0 ? known.filter((e) => e !== named && e.type === d.type && (e.options as Record<string, unknown>).port === opts.port) : [];
+    const own = local.drivers.find((e) => e.name === d.name && e.type === d.type);
+    const ownOpts = own?.options as Record<string, unknown> | undefined;
+    if (ownOpts && canonical(ownOpts) === canonical(opts)) continue;
+    const found: Weakening[] = [];
+    if (isListener(opts) && (!ownOpts || opts.host !== ownOpts.host)) {
+      const why = remoteHostProblem(opts.host as string);
+      if (why) found.push({ field: 'options.host', what: why });
+    }
+    const named = own ?? twinRunning.find((e) => e.name === d.name && e.type === d.type);
+    const moved = isListener(opts) && opts.port !== 0 && (!ownOpts || ownOpts.port !== opts.port);
+    const samePort = moved ? known.filter((e) => e !== named && e.type === d.type && (e.options as Record<string, unknown>).port === opts.port) : [];
     const baselines = [...(named ? [named] : []), ...samePort];
-    let found: Weakening[] = [];
     if (baselines.length) {
-      found = baselines.flatMap((b) => weakenings(b.options as Record<string, unknown>, opts));
+      found.push(...baselines.flatMap((b) => weakenings(b.options as Record<string, unknown>, opts)));
     } else if (isListener(opts)) {
       const peers = known.filter((e) => e.type === d.type && e.name !== d.name && isListener(e.options as Record<string, unknown>));
       const each = peers.map((p) => weakenings(p.options as Record<string, unknown>, opts, true));
       if (each.length && each.every((w) => w.length > 0)) {
-        found = each[0]!.map((w) => ({ ...w, what: `a listener added remotely must be as protected as the gateway's own ("${peers[0]!.name}"): ${w.what}` }));
+        found.push(...each[0]!.map((w) => ({ ...w, what: `a listener added remotely must be as protected as the gateway's own ("${peers[0]!.name}"): ${w.what}` })));
       }
     }
     const seen = new Set<string>();

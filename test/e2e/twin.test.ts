@@ -379,4 +379,30 @@ describe('module twin: transport security is the gateway\'s (review rv82 H2)', (
       plain.close();
     }
   });
+
+  it('the twin can undo its own tightening: TLS it added to the local plain listener is removed when it drops its override; plain HL7 is ACKed again (review rv83 M1)', async () => {
+    h = new Harness('device');
+    await h.startHub();
+    const certs = join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs');
+    const port = await freePort();
+    const local = h.localConfig([{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port } }]);
+    const sink = logSink();
+    const { agent } = await h.startAgent(local, sink, h.writeLocal(local));
+    await h.untilConnected(agent);
+    const v1 = h.updateDesired({ agentConfig: { log: { level: 'info' }, drivers: { 'icu-mllp': { options: { tls: { certFile: join(certs, 'server.pem'), keyFile: join(certs, 'server-key.pem') } } } } } });
+    expect((await h.untilConfigVersion(v1)).status).toBe('applied');
+    // The senders cannot do TLS: the twin removes its override, back to the local file's entry.
+    const v2 = h.updateDesired({ agentConfig: { drivers: null } });
+    expect(await h.untilConfigVersion(v2)).toMatchObject({ status: 'applied' });
+    expect(agent.metrics.get('control_desired_rejected_total')).toBe(0);
+    // reloadConfig judges the same document the same way.
+    expect(await h.invoke('reloadConfig')).toMatchObject({ status: 200, payload: { status: 'applied', stopped: [], started: [] } });
+    const [bed] = initialBeds(1, rng(22));
+    const plain = await MllpClient.connect(port);
+    try {
+      await plain.send(pcd01Message(bed!, 'P3', Date.now(), { waveform: false }), 5000);
+    } finally {
+      plain.close();
+    }
+  });
 });
