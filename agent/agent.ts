@@ -250,6 +250,7 @@ export class Agent {
       // come back after an update is reported like one that goes silent.
       this.expectSeenBeforeRestart(engine);
       this.restoreNews2Observations(engine, pseudonym !== undefined);
+      this.alarms.news2Counts(); // observations that cannot be restored (key changed, pseudonyms off): told at start
       this.alarms.keepObservationsIn((all) => this.outbox.setNote('news2-observations', JSON.stringify(all)));
       this.ingest.subscribe((events) => this.seenDevices.note(events, Date.now()));
       if (this.bedOverrides.length) {

@@ -5,6 +5,10 @@ import { MDC } from '../model/mdc.js';
 import { pseudonymizer } from '../privacy.js';
 import { numeric, s } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG, News2Monitor } from './news2.js';
+import { pino } from 'pino';
+import { Metrics } from '../metrics.js';
+import { AlarmEngine } from './engine.js';
+import { AlarmService } from './service.js';
 
 const pseudonym = pseudonymizer('a-long-pseudonymisation-key-for-the-news2-test');
 const private_ = { ...DEFAULT_NEWS2_CONFIG, storedPatientId: pseudonym };
@@ -68,11 +72,58 @@ describe('NEWS2 observations note with pseudonymisation', () => {
     a.reading(P(MDC.RESP_RATE, 16, 0, 'MRN-1'));
     a.observe('bed-1', { oxygen: 'oxygen' }, s(0));
     const b = new News2Monitor();
-    b.restoreObservations(saved(a, 10));
+    expect(b.restoreObservations(saved(a, 10))).toEqual([]);
     b.reading(P(MDC.RESP_RATE, 16, 30, 'MRN-1'));
     expect(b.score('bed-1', s(30))).toMatchObject({ assumed: ['oxygen', 'consciousness'] });
-    expect(b.take().observationsDropped).toEqual([{ bed: 'bed-1', deviceId: 'mon-1' }]);
+    // Told with its cause at restore (review rv83 L1), not as "mon-1 now gives another patient id".
+    expect(b.take()).toMatchObject({ observationsDropped: [], observationsUnmatchable: [{ bed: 'bed-1', reason: 'pseudonyms-off' }] });
     b.observe('bed-1', { oxygen: 'oxygen' }, s(40));
     expect(saved(b, 40)['bed-1']).toEqual({ oxygen: { value: 'oxygen', at: s(40) }, patientId: 'MRN-1', patientIds: { 'mon-1': 'MRN-1' } });
+  });
+
+  it('notes a fingerprint of the key: after a key change the observations are dropped at restore, with that cause (review rv83 L1)', () => {
+    const a = new News2Monitor(private_);
+    a.reading(P(MDC.RESP_RATE, 16, 0, 'MRN-1'));
+    a.observe('bed-1', { oxygen: 'oxygen', consciousness: 'V' }, s(0));
+    const note = saved(a, 10);
+    const fp = note['bed-1']!.keyFingerprint as string;
+    expect(fp).toMatch(/^[0-9a-f]{8}$/);
+    // The same key: the same fingerprint, restored as before.
+    const same = new News2Monitor(private_);
+    expect(same.restoreObservations(note)).toEqual(['bed-1']);
+    expect(saved(same, 20)['bed-1']!.keyFingerprint).toBe(fp);
+    // Another key.
+    const b = new News2Monitor({ ...DEFAULT_NEWS2_CONFIG, storedPatientId: pseudonymizer('another-long-pseudonymisation-key-rotated!!') });
+    expect(b.restoreObservations(note)).toEqual([]);
+    b.reading(P(MDC.RESP_RATE, 16, 30, 'MRN-1'));
+    expect(b.score('bed-1', s(30))).toMatchObject({ assumed: ['oxygen', 'consciousness'] });
+    expect(b.take()).toMatchObject({ observationsDropped: [], observationsUnmatchable: [{ bed: 'bed-1', reason: 'key-changed' }] });
+    expect(b.take().observationsUnmatchable).toEqual([]); // told once
+    // A note from before fingerprints (no keyFingerprint): compared by pseudonym as before.
+    const { keyFingerprint: _fp, ...older } = note['bed-1']!;
+    const c = new News2Monitor(private_);
+    expect(c.restoreObservations({ 'bed-1': older })).toEqual(['bed-1']);
+  });
+
+  it('the service counts observations not restored and tells the cause once, without a per-device line', () => {
+    const a = new News2Monitor(private_);
+    for (const bed of ['bed-1', 'bed-2']) {
+      a.reading(numeric(MDC.RESP_RATE, 16, 0, { patientId: `MRN-${bed}`, deviceId: `mon-${bed}`, bed }));
+      a.observe(bed, { oxygen: 'oxygen' }, s(0));
+    }
+    const note = saved(a, 10);
+    const metrics = new Metrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const engine = new AlarmEngine({ idPrefix: 't', news2: { ...DEFAULT_NEWS2_CONFIG, storedPatientId: pseudonymizer('another-long-pseudonymisation-key-rotated!!') } });
+    expect(engine.restoreNews2Observations(note)).toEqual([]);
+    const service = new AlarmService(engine, () => undefined, log, metrics, () => s(30));
+    service.handle([numeric(MDC.RESP_RATE, 16, 30, { patientId: 'MRN-bed-1', deviceId: 'mon-bed-1' })]);
+    service.handle([numeric(MDC.RESP_RATE, 16, 31, { patientId: 'MRN-bed-1', deviceId: 'mon-bed-1' })]);
+    expect(metrics.get('news2_observations_not_restored_total', { reason: 'key-changed' })).toBe(2);
+    const told = lines.filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('NEWS2 observations'));
+    expect(told).toEqual([
+      expect.objectContaining({ level: 40, beds: ['bed-1', 'bed-2'], msg: expect.stringMatching(/pseudonym key changed .* record them again/) }),
+    ]);
   });
 });

@@ -276,7 +276,7 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     expect(m.reading(numeric(MDC.TEMP, 38.5, 1, u('degC')))).toBe(true);
     expect(m.reading(numeric(MDC.PRESS_BLD_NONINV_SYS, 86, 1, u('mmHg')))).toBe(true);
     expect(m.score('bed-1', s(1))!.params.find((p) => p.param === 'systolic')).toMatchObject({ status: 'measured', value: 86, score: 3 });
-    expect(m.take()).toEqual({ unconvertible: [], newUnconvertible: [], observationsDropped: [], formerPatient: { readings: 0, devices: [] } });
+    expect(m.take()).toEqual({ unconvertible: [], newUnconvertible: [], observationsDropped: [], observationsUnmatchable: [], formerPatient: { readings: 0, devices: [] } });
     for (const t of [2, 3]) expect(m.reading(numeric(MDC.TEMP_BODY, 311.15, t, u('K')))).toBe(false);
     m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 0.95, 3, { ...u('1'), deviceId: 'ox-1' }));
     expect(m.take()).toEqual({
@@ -286,10 +286,11 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
         { deviceId: 'ox-1', bed: 'bed-1', param: 'spo2', unit: '1', want: '%' },
       ],
       observationsDropped: [],
+      observationsUnmatchable: [],
       formerPatient: { readings: 0, devices: [] },
     });
     m.reading(numeric(MDC.TEMP_BODY, 311.15, 4, u('K')));
-    expect(m.take()).toEqual({ unconvertible: [{ param: 'temperature', unit: 'K', count: 1 }], newUnconvertible: [], observationsDropped: [], formerPatient: { readings: 0, devices: [] } });
+    expect(m.take()).toEqual({ unconvertible: [{ param: 'temperature', unit: 'K', count: 1 }], newUnconvertible: [], observationsDropped: [], observationsUnmatchable: [], formerPatient: { readings: 0, devices: [] } });
   });
 
   it('a device giving another patient id for the bed is a new patient: inputs and observations go, the level ends', () => {
@@ -385,5 +386,23 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     expect(restored).toEqual(['bed-3']);
     expect(r.observations(s(60))).toEqual({ 'bed-3': { oxygen: { value: 'air', at: s(50) }, consciousness: { value: 'P', at: s(20) } } });
     expect(r.restoreObservations('not an object')).toEqual([]);
+  });
+});
+
+describe('NEWS2 monitor: a reading judged older than the input it follows (review rv83 H1)', () => {
+  const rr = (v: number, atS: number, deviceS: number, deviceId = 'mon-1') => ({ ...numeric(MDC.RESP_RATE, v, atS, { deviceId }), deviceTime: s(deviceS) });
+  it('is taken when the input came from the same device and metric with a device time not newer', () => {
+    const m = new News2Monitor(DEFAULT_NEWS2_CONFIG);
+    expect(m.reading(rr(16, 100, 100), s(100))).toBe(true);
+    // The same device's next measurement, aged by a clock not yet caught up with it: its own, newer by the device's clock.
+    expect(m.reading(rr(26, 105, 105), s(40))).toBe(true);
+    expect(m.score('bed-1', s(105))!.params.find((p) => p.param === 'respRate')).toMatchObject({ value: 26, at: s(40) });
+  });
+  it('is still left out against a newer input from another device, or a newer device time of the same one', () => {
+    const m = new News2Monitor(DEFAULT_NEWS2_CONFIG);
+    m.reading(rr(16, 100, 100), s(100));
+    expect(m.reading(rr(26, 105, 105, 'mon-2'), s(40))).toBe(false);
+    expect(m.reading(rr(26, 106, 90), s(40))).toBe(false);
+    expect(m.score('bed-1', s(106))!.params.find((p) => p.param === 'respRate')).toMatchObject({ value: 16 });
   });
 });

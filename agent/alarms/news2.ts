@@ -12,6 +12,7 @@
 // Clinical risk (RCP): aggregate 0–4 low; any single parameter 3 → low–medium; 5–6 medium; 7 or more high.
 // Scale 2 is for patients with hypercapnic respiratory failure and a prescribed target of 88–92 %, a clinical decision
 // made per bed in config.
+import { createHash } from 'node:crypto';
 import { MDC } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
@@ -33,6 +34,22 @@ export interface RecordedObservations {
   patientIds?: Record<string, string>;
   /** Set when patientId/patientIds are pseudonyms (privacy.pseudonymizePatientIds); a note without it has raw ids. */
   pseudonyms?: true;
+  /**
+   * With pseudonyms: a short fingerprint of the key that made them (keyFingerprint()), so that a restart with another
+   * key tells why they match no patient (review rv83 L1). Absent in notes written before it.
+   */
+  keyFingerprint?: string;
+}
+
+/** Why observations kept from before a restart cannot be matched with any patient now. */
+export type UnmatchableReason = 'key-changed' | 'pseudonyms-off';
+
+/**
+ * 8 hex of a hash of the pseudonym of a constant: tells one key from another, and no more (an HMAC of a constant under
+ * the key, truncated: the key cannot be had from it).
+ */
+export function keyFingerprint(storedPatientId: (id: string) => string): string {
+  return createHash('sha256').update(storedPatientId('news2-note-fingerprint')).digest('hex').slice(0, 8);
 }
 export type News2Param = 'respRate' | 'spo2' | 'oxygen' | 'systolic' | 'pulse' | 'consciousness' | 'temperature';
 export const NEWS2_PARAMS: readonly News2Param[] = ['respRate', 'spo2', 'oxygen', 'systolic', 'pulse', 'consciousness', 'temperature'];
@@ -340,6 +357,11 @@ export interface News2Report {
    */
   observationsDropped: { bed: string; deviceId: string }[];
   /**
+   * Observations kept from before a restart, dropped at restore: their pseudonyms cannot match any patient now (the key
+   * changed, or pseudonymisation is off). For one log line with the cause, not a line per device.
+   */
+  observationsUnmatchable: { bed: string; reason: UnmatchableReason }[];
+  /**
    * Readings left out of NEWS2 because their device gives the previous patient's id after a change of patient at the
    * bed (patient(): 'former'): how many, and the devices doing so not told of before (each to be logged once). No
    * patient ids, as above.
@@ -347,12 +369,26 @@ export interface News2Report {
   formerPatient: { readings: number; devices: { bed: string; deviceId: string }[] };
 }
 
-const emptyReport = (): News2Report => ({ unconvertible: [], newUnconvertible: [], observationsDropped: [], formerPatient: { readings: 0, devices: [] } });
+const emptyReport = (): News2Report => ({ unconvertible: [], newUnconvertible: [], observationsDropped: [], observationsUnmatchable: [], formerPatient: { readings: 0, devices: [] } });
+
+/**
+ * Whether the bed's input for `param` is newer than this reading (then the reading is left out). From the same device and
+ * metric with a device time not newer, it never is: that device's own clock says this one is as new or newer, whatever
+ * age a clock step gave it (review rv83 H1: the values from before a step back stayed in place for 5 min).
+ */
+function older(s: BedState, param: News2Param, prev: Timed<unknown>, r: NumericReading, measuredAt: number): boolean {
+  if (prev.at <= measuredAt) return false;
+  const prevTime = s.sourceTimes[param];
+  const sameSource = s.sources[param] === `${r.deviceId}|${r.mdc?.code}`;
+  return !(sameSource && prevTime !== undefined && r.deviceTime !== null && r.deviceTime >= prevTime);
+}
 
 interface BedState {
   inputs: News2Inputs;
   /** Which metric of which device (`device|code`) gave each device input: only its own non-valid reading makes it not current. */
   sources: Partial<Record<News2Param, string>>;
+  /** The device time of each device input, if its device gave one: told against the same source's next reading. */
+  sourceTimes: Partial<Record<News2Param, number>>;
   /** The bed's patient: the first id given for the bed, then the id a change of patient was taken on. */
   patientId?: string;
   /** The patient id each device gives for this bed: a device that gives another one, consistently, has a new patient. */
@@ -399,7 +435,7 @@ export class News2Monitor {
   private bed(bed: string): BedState {
     let s = this.beds.get(bed);
     if (!s) {
-      s = { inputs: {}, sources: {}, level: null, levelKey: null, lowerSince: null, patientByDevice: new Map(), pendingPatient: new Map(), formerIds: new Set(), episode: 0 };
+      s = { inputs: {}, sources: {}, sourceTimes: {}, level: null, levelKey: null, lowerSince: null, patientByDevice: new Map(), pendingPatient: new Map(), formerIds: new Set(), episode: 0 };
       this.beds.set(bed, s);
     }
     return s;
@@ -431,7 +467,7 @@ export class News2Monitor {
       // than its last value scored for up to maxAgeS while the display shows none. Another device's metric, or an
       // older reading, leaves it alone.
       const prev = known?.inputs[target.param];
-      if (!known || !prev || prev.invalid || known.sources[target.param] !== source || prev.at > measuredAt) return changedPatient;
+      if (!known || !prev || prev.invalid || known.sources[target.param] !== source || older(known, target.param, prev, r, measuredAt)) return changedPatient;
       known.inputs[target.param] = { ...prev, invalid: true };
       return true;
     }
@@ -442,9 +478,11 @@ export class News2Monitor {
     }
     const s = this.bed(r.bed);
     const prev = s.inputs[target.param];
-    if (prev && prev.at > measuredAt) return false; // an older reading arriving late does not replace a newer one
+    if (prev && older(s, target.param, prev, r, measuredAt)) return false; // an older reading arriving late does not replace a newer one
     s.inputs[target.param] = { value: v, at: measuredAt };
     s.sources[target.param] = source;
+    if (r.deviceTime !== null && Number.isFinite(r.deviceTime)) s.sourceTimes[target.param] = r.deviceTime;
+    else delete s.sourceTimes[target.param];
     if (!known && r.patientId !== undefined) {
       // The bed's first input: the first id a device gives here is its patient's.
       s.patientByDevice.set(r.deviceId, r.patientId);
@@ -546,6 +584,7 @@ export class News2Monitor {
     s.formerIds.delete(patientId);
     s.inputs = {};
     s.sources = {};
+    s.sourceTimes = {};
     s.lowerSince = null;
     s.pendingPatient = new Map();
     s.patientByDevice = new Map([[deviceId, patientId]]);
@@ -628,6 +667,7 @@ export class News2Monitor {
         o.patientId = s.restored.patientId;
         if (s.restored.patientIds) o.patientIds = { ...s.restored.patientIds };
         if (s.restored.pseudonyms) o.pseudonyms = true;
+        if (s.restored.keyFingerprint !== undefined) o.keyFingerprint = s.restored.keyFingerprint;
         out[bed] = o;
         continue;
       }
@@ -635,7 +675,10 @@ export class News2Monitor {
       // No raw patient id may be stored when ids are pseudonymised (docs/security.md): written in stored form.
       if (s.patientId !== undefined) o.patientId = this.storedId(s.patientId);
       if (s.patientByDevice.size) o.patientIds = Object.fromEntries([...s.patientByDevice].map(([d, id]) => [d, this.storedId(id)]));
-      if (this.config.storedPatientId && o.patientId !== undefined) o.pseudonyms = true;
+      if (this.config.storedPatientId && o.patientId !== undefined) {
+        o.pseudonyms = true;
+        o.keyFingerprint = keyFingerprint(this.config.storedPatientId);
+      }
       out[bed] = o;
     }
     return out;
@@ -661,6 +704,19 @@ export class News2Monitor {
       const obs: RecordedObservations = {};
       if (consciousness) obs.consciousness = consciousness;
       if (oxygen) obs.oxygen = oxygen;
+      if (typeof o.patientId === 'string' && o.pseudonyms === true) {
+        // Pseudonyms made with another key, or with pseudonymisation now off (raw ids to compare): no patient can
+        // match them. Dropped now, with the cause, rather than as "another patient" at the first reading.
+        const reason: UnmatchableReason | null = !this.config.storedPatientId
+          ? 'pseudonyms-off'
+          : typeof o.keyFingerprint === 'string' && o.keyFingerprint !== keyFingerprint(this.config.storedPatientId)
+            ? 'key-changed'
+            : null;
+        if (reason) {
+          this.report.observationsUnmatchable.push({ bed, reason });
+          continue;
+        }
+      }
       const s = this.bed(bed);
       if (typeof o.patientId === 'string') {
         let ids = o.patientIds && typeof o.patientIds === 'object' ? Object.entries(o.patientIds as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string') : [];
@@ -673,7 +729,8 @@ export class News2Monitor {
           ids = ids.map(([d, id]) => [d, this.storedId(id)]);
           pseudonyms = true;
         }
-        s.restored = { ...obs, patientId, ...(ids.length ? { patientIds: Object.fromEntries(ids) } : {}), ...(pseudonyms ? { pseudonyms: true as const } : {}) };
+        const fp = pseudonyms && this.config.storedPatientId ? { keyFingerprint: keyFingerprint(this.config.storedPatientId) } : {};
+        s.restored = { ...obs, patientId, ...(ids.length ? { patientIds: Object.fromEntries(ids) } : {}), ...(pseudonyms ? { pseudonyms: true as const } : {}), ...fp };
       } else {
         this.keepNewer(s, obs); // a newer observation recorded in this run is kept
       }

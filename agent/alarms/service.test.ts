@@ -187,6 +187,24 @@ describe('AlarmService', () => {
     expect(systolic).toMatchObject({ status: 'stale', staleValue: 85, staleAt: s(0) });
   });
 
+  it('a device clock stepped back: the fresh readings score at once, not the values from before the step (review rv83 H1)', () => {
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, silent, new Metrics(), () => s(0));
+    let devOffset = 0; // device clock = gateway clock + devOffset
+    const vitals = (spo2: number, rr: number, pulse: number, atS: number) =>
+      ([[MDC.PULS_OXIM_SAT_O2, spo2], [MDC.RESP_RATE, rr], [MDC.PULS_OXIM_PULS_RATE, pulse]] as const).map(([code, v]) => ({ ...numeric(code, v, atS), deviceTime: s(atS) + devOffset }));
+    for (let t = 0; t <= 600; t += 5) service.handle(vitals(97, 16, 80, t));
+    expect(service.engine.news2('bed-1', s(600))!.total).toBe(0);
+    // The device's clock goes back 1 h (DST set by hand, NTP of a fast clock); the patient desaturates at once.
+    devOffset = -3600_000;
+    service.handle(vitals(85, 26, 125, 605));
+    const after = service.engine.news2('bed-1', s(606))!;
+    expect(after.params.find((p) => p.param === 'spo2')).toMatchObject({ status: 'measured', value: 85 });
+    expect([after.total, after.risk]).toEqual([8, 'high']);
+    // Still so until the step is believed, and after.
+    for (let t = 610; t <= 1200; t += 5) service.handle(vitals(85, 26, 125, t));
+    expect(service.engine.news2('bed-1', s(1200))!.total).toBe(8);
+  });
+
   it('a rhythm lead switch and a device with no clean lead are counted and logged (review rv77 H2, M1)', () => {
     const metrics = new Metrics();
     const lines: Array<Record<string, unknown>> = [];

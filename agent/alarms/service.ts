@@ -77,8 +77,11 @@ export class AlarmService {
     this.news2Counts();
   }
 
-  /** NEWS2 inputs in units it cannot convert (counted, each told once), and observations not restored for a new patient. */
-  private news2Counts(): void {
+  /**
+   * NEWS2 inputs in units it cannot convert (counted, each told once), and observations not restored (another patient,
+   * or pseudonyms no patient can match). Also called at start, right after the observations are restored.
+   */
+  news2Counts(): void {
     const n = this.engine.takeNews2();
     for (const c of n.unconvertible) this.metrics.inc('news2_unconvertible_total', { param: c.param, unit: c.unit }, c.count);
     for (const m of n.newUnconvertible) {
@@ -88,7 +91,19 @@ export class AlarmService {
       );
     }
     for (const d of n.observationsDropped) {
+      this.metrics.inc('news2_observations_not_restored_total', { reason: 'another-patient' });
       this.log.warn(d, `NEWS2 observations recorded before the restart for bed ${d.bed} not restored: ${d.deviceId} now gives another patient id (record them again for this patient)`);
+    }
+    // Kept with pseudonyms that no patient can match now (review rv83 L1): one line per cause, with its beds.
+    const why = { 'key-changed': 'the pseudonym key changed since they were recorded', 'pseudonyms-off': 'patient id pseudonymisation was switched off since they were recorded' };
+    for (const reason of ['key-changed', 'pseudonyms-off'] as const) {
+      const beds = n.observationsUnmatchable.filter((u) => u.reason === reason).map((u) => u.bed);
+      if (!beds.length) continue;
+      this.metrics.inc('news2_observations_not_restored_total', { reason }, beds.length);
+      this.log.warn(
+        { beds, reason },
+        `NEWS2 observations recorded before the restart (oxygen, ACVPU) not restored for ${beds.length} bed(s): ${why[reason]}, so they cannot be matched with any patient; record them again (counted in news2_observations_not_restored_total)`,
+      );
     }
     // Readings left out as the previous patient's (rv80 M1): counted without labels, told once per device, no patient ids.
     if (n.formerPatient.readings > 0) this.metrics.inc('news2_readings_former_patient_total', undefined, n.formerPatient.readings);

@@ -39,6 +39,8 @@ interface Latest {
   reasons: string[];
   at: number;
   deviceId: string;
+  /** Its device's time, if given: told against the same device's next reading of the metric. */
+  deviceTime?: number;
   setting: boolean;
 }
 
@@ -308,13 +310,15 @@ export class WardState {
       }
     }
     // Readings can arrive out of order across devices; the display keeps the newest. A device's backlog (measured
-    // long before what it already gave) is not the patient's current value.
-    if (r.outOfOrder || (prev && prev.at > at)) return;
+    // long before what it already gave) is not the patient's current value. A reading of the same device whose device
+    // time is not older than the shown one's is never left out, whatever age a clock step gave it (review rv83 H1).
+    const sameDeviceNotOlder = prev?.deviceId === r.deviceId && prev.deviceTime !== undefined && r.deviceTime !== null && r.deviceTime >= prev.deviceTime;
+    if (r.outOfOrder || (prev && prev.at > at && !sameDeviceNotOlder)) return;
     const label = r.setting ? settingLabel(r) : metricLabel(r.mdc, r.raw);
     const unit = unitText(r.unit.ucum);
     bed.latest.set(key, {
       key, label, mdc: r.mdc, value: r.value, unit, quality: r.quality.state, reasons: r.quality.reasons ?? [], at, deviceId: r.deviceId,
-      setting: r.setting === true,
+      ...(r.deviceTime !== null && Number.isFinite(r.deviceTime) ? { deviceTime: r.deviceTime } : {}), setting: r.setting === true,
     });
     bed.lastDataAt = Math.max(bed.lastDataAt, r.receivedAt);
     if (typeof r.value === 'number' || r.value === null) {

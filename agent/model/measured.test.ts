@@ -45,44 +45,54 @@ describe('DeviceClocks', () => {
     }
   });
 
-  it('a device clock stepped back (NTP, DST): its readings look old for at most CLOCK_STEP_AFTER_MS, then are current', () => {
+  it('a device clock stepped back (NTP, DST): its new measurements are current at once (review rv83 H1)', () => {
     const c = new DeviceClocks();
     for (let t = 0; t < 600; t++) expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t)])).toEqual([0]);
-    // At 600 s the device's clock goes back 1 h; one HR a second.
-    const old: number[] = [];
-    for (let t = 600; t < 1200; t++) {
-      const [age] = ages(c, [at(MDC.ECG_HEART_RATE, t, t - 3600)]);
-      if (age! > 0) old.push(t);
-    }
-    expect(old.length).toBeGreaterThan(0); // a step back is told from an old value only by time
-    expect(old.at(-1)! - 600).toBeLessThanOrEqual(CLOCK_STEP_AFTER_MS / 1000);
-    // Once believed, the new clock ages a value re-sent alone as before the step.
-    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 1200, 900 - 3600)])).toEqual([300]);
+    // At 600 s the device's clock goes back 1 h; one HR a second, each a device time not seen before: measured now.
+    // (Aged on the old clock for CLOCK_STEP_AFTER_MS, they were dropped by NEWS2 and the display against the values
+    // from before the step, which stayed "measured".)
+    for (let t = 600; t < 1200; t++) expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t - 3600)])).toEqual([0]);
+    // Once the step is believed, the new clock ages a value re-sent alone: an NIBP measured at 1000 s, re-sent at 1300 s.
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 1000, 1000 - 3600), at(MDC.PRESS_BLD_NONINV_SYS, 1000, 1000 - 3600)])).toEqual([0, 0]);
+    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 1300, 1000 - 3600)])).toEqual([300]);
+  });
+
+  it('after a step back, a value re-sent with a current reading is aged by its delivery; a backlog stays old', () => {
+    const c = new DeviceClocks();
+    for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t)]);
+    // Clock back 1 h at 600 s; an NIBP taken at 650 s, then re-sent with each HR (as a monitor does) before the step
+    // is believed: its true age, not an hour more.
+    ages(c, [at(MDC.ECG_HEART_RATE, 600, 600 - 3600)]);
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 650, 650 - 3600), at(MDC.PRESS_BLD_NONINV_SYS, 650, 650 - 3600)])).toEqual([0, 0]);
+    expect(ages(c, [at(MDC.ECG_HEART_RATE, 800, 800 - 3600), at(MDC.PRESS_BLD_NONINV_SYS, 800, 650 - 3600)])).toEqual([0, 150]);
+    // A backlog (ingest marks it out of order) is judged on the clock: old, however new its device time to the metric.
+    const backlog = { ...at(MDC.PRESS_BLD_NONINV_SYS, 810, -1800), outOfOrder: true as const };
+    expect(ages(c, [backlog])[0]).toBeGreaterThanOrEqual(1800);
   });
 
   it('a step back is believed while an old value is re-sent alone between the current readings', () => {
     const c = new DeviceClocks();
-    for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t)]);
-    let lastOld = 0;
+    for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t), ...(t === 0 ? [at(MDC.PRESS_BLD_NONINV_SYS, 0, 0)] : [])]);
     for (let t = 600; t < 1500; t++) {
-      const [hr] = ages(c, [at(MDC.ECG_HEART_RATE, t, t - 3600)]);
-      if (hr! > 0) lastOld = t;
+      expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t - 3600)])).toEqual([0]);
       // Every 20 s, the NIBP measured at 0 s (old clock) re-sent alone.
       if (t % 20 === 0) ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, t, 0)]);
     }
-    expect(lastOld).toBeGreaterThanOrEqual(600);
-    expect(lastOld - 600).toBeLessThanOrEqual(CLOCK_STEP_AFTER_MS / 1000);
+    // The step was believed all the same: an NIBP measured on the new clock and re-sent alone ages by it.
+    ages(c, [at(MDC.ECG_HEART_RATE, 1500, 1500 - 3600), at(MDC.PRESS_BLD_NONINV_SYS, 1500, 1500 - 3600)]);
+    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 1800, 1500 - 3600)])).toEqual([300]);
   });
 
   it('a device clock stepped forward: its readings are current at once; values measured before the step keep their age', () => {
     const c = new DeviceClocks();
-    for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t)]);
+    for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t), ...(t === 300 ? [at(MDC.PRESS_BLD_NONINV_SYS, 300, 300)] : [])]);
     for (let t = 600; t < 1200; t++) {
       // Clock 1 h ahead from 600 s; the NIBP measured at 300 s (before the step) re-sent alone each 10 s.
       expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t + 3600)])).toEqual([0]);
       if (t % 10 === 0 && t - CLOCK_STEP_AFTER_MS / 1000 < 600) expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, t, 300)])).toEqual([t - 300]);
     }
     // Once the step is believed, values measured on the new clock age by it.
+    ages(c, [at(MDC.ECG_HEART_RATE, 1000, 1000 + 3600), at(MDC.PRESS_BLD_NONINV_SYS, 1000, 1000 + 3600)]);
     expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 1300, 1000 + 3600)])).toEqual([300]);
   });
 
@@ -105,7 +115,7 @@ describe('DeviceClocks', () => {
 
   it('a reading without a device time is measured when received; clocks are per device and bed', () => {
     const c = new DeviceClocks();
-    ages(c, [at(MDC.ECG_HEART_RATE, 0, 0)]);
+    ages(c, [at(MDC.ECG_HEART_RATE, 0, 0), at(MDC.PRESS_BLD_NONINV_SYS, 0, 0)]);
     expect(ages(c, [numeric(MDC.PRESS_BLD_NONINV_SYS, 1, 3600)])).toEqual([0]);
     // Another bed of the same device (a central station) and another device: their own clocks, learned from them.
     expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 3600, 0, { bed: 'bed-2' }), at(MDC.PRESS_BLD_NONINV_SYS, 3600, 0, { deviceId: 'mon-2' })])).toEqual([0, 0]);

@@ -11,11 +11,18 @@
 // a reading within that slack of the learned clock is judged against its delivery's newest, as before. A device
 // time further off is either an old value (re-sent) or a clock that stepped (NTP, DST, set by hand); one delivery
 // cannot tell them apart, time does: a stepped clock keeps to its new offset, an old value's offset grows as it is
-// re-sent. A new offset kept for CLOCK_STEP_AFTER_MS is believed. Meanwhile readings ahead of the learned clock are
-// current (a step forward: at once), readings behind it are aged by it (a step back: they look old for at most
-// CLOCK_STEP_AFTER_MS). A value measured before a step and re-sent after it is believed is judged on the new clock
-// (older by a step forward, younger by a step back) until the device sends a new measurement: device times
-// before and after a step back overlap, so there is no telling. A single wrong time (year 2099) is never believed.
+// re-sent. A new offset kept for CLOCK_STEP_AFTER_MS is believed. A value measured before a step and re-sent after it
+// is believed is judged on the new clock (older by a step forward, younger by a step back) until the device sends a
+// new measurement: device times before and after a step back overlap, so there is no telling. A single wrong time
+// (year 2099) is never believed.
+//
+// Only a re-send is aged on the learned clock: a value whose device time is the one last seen for its device, bed and
+// metric. A device time not seen before for the metric is a new measurement, judged within its own delivery (never
+// older than it says): aged on the clock, the fresh readings after a step back looked an hour old for 5 min, and
+// NEWS2 and the display dropped them against the values from before the step (review rv83 H1). A re-send in a
+// delivery that holds a new measurement of its device is aged against that one (the device's "now", whatever its
+// clock did). A backlog (ingest marks it out of order) is aged on the clock: old.
+import { metricKey } from './labels.js';
 import type { DriverEvent, NumericReading } from './reading.js';
 
 /** Within this of the learned clock, a device time is that clock (delays, whole minutes): the delivery judges. */
@@ -29,6 +36,8 @@ export const CLOCK_STEP_AFTER_MS = 5 * 60_000;
 export const CLOCK_FORGET_AFTER_MS = 24 * 3600_000;
 /** Clocks (device × bed) kept; past it the least recently heard from is forgotten. */
 export const MAX_CLOCKS = 10_000;
+/** Metrics remembered per clock (their last device time); past it the least recently seen is forgotten. */
+export const MAX_METRICS_PER_CLOCK = 256;
 /** New offsets followed at once per clock: a step, and old values re-sent between, each with its own. */
 const MAX_CANDIDATES = 3;
 
@@ -45,9 +54,13 @@ interface Clock {
   /** Last receipt from it. */
   heard: number;
   candidates: Candidate[];
+  /** The last device time seen per metric (in the order last seen): the same again is a re-send. */
+  times: Map<string, number>;
 }
 
 const keyOf = (e: { deviceId: string; bed?: string }) => `${e.deviceId}|${e.bed ?? ''}`;
+const metricOf = (r: NumericReading) => (r.setting ? `${metricKey(r.mdc, r.raw)}#set` : metricKey(r.mdc, r.raw));
+const hasTime = (r: NumericReading) => r.deviceTime !== null && Number.isFinite(r.deviceTime);
 
 /** The learned clocks of devices (per device and bed), shared in kind by NEWS2 and the display: one way to age. */
 export class DeviceClocks {
@@ -75,22 +88,53 @@ export class DeviceClocks {
       if (n === undefined || e.deviceTime > n.deviceTime) newest.set(k, { deviceTime: e.deviceTime, receivedAt: e.receivedAt });
       if (e.receivedAt > latest) latest = e.receivedAt;
     }
+    // Re-sends (told against what earlier deliveries gave), and the newest new measurement per device and bed.
+    const resent = new Set<NumericReading>();
+    const freshNewest = new Map<string, number>();
+    for (const e of events) {
+      if (e.kind !== 'numeric' || !hasTime(e)) continue;
+      const k = keyOf(e);
+      if (e.outOfOrder || this.clocks.get(k)?.times.get(metricOf(e)) === e.deviceTime) resent.add(e);
+      else if (!(freshNewest.get(k)! >= e.deviceTime!)) freshNewest.set(k, e.deviceTime!);
+    }
     for (const [k, n] of newest) this.learn(k, n.deviceTime, n.receivedAt);
     this.sweep(latest);
-    return (r) => this.measuredAt(r, newest.get(keyOf(r))?.deviceTime);
+    // Judged now, before this delivery's device times are remembered (each reading once, as it came).
+    const judged = new Map<NumericReading, number>();
+    for (const e of events) {
+      if (e.kind !== 'numeric') continue;
+      const k = keyOf(e);
+      judged.set(e, this.measuredAt(e, newest.get(k)?.deviceTime, resent.has(e), freshNewest.get(k)));
+      if (hasTime(e) && !e.outOfOrder) this.remember(k, metricOf(e), e.deviceTime!);
+    }
+    return (r) => judged.get(r) ?? this.measuredAt(r, newest.get(keyOf(r))?.deviceTime, true, undefined);
   }
 
-  private measuredAt(r: NumericReading, batchNewest: number | undefined): number {
-    if (r.deviceTime === null || !Number.isFinite(r.deviceTime)) return r.receivedAt;
+  private measuredAt(r: NumericReading, batchNewest: number | undefined, resent: boolean, freshNewest: number | undefined): number {
+    if (!hasTime(r)) return r.receivedAt;
+    const deviceTime = r.deviceTime!;
     // How far behind the newest of its delivery (never negative): all one delivery can tell.
-    const behindBatch = batchNewest === undefined ? 0 : Math.max(0, batchNewest - r.deviceTime);
+    const behindBatch = batchNewest === undefined ? 0 : Math.max(0, batchNewest - deviceTime);
     const c = this.clocks.get(keyOf(r));
     if (!c) return r.receivedAt - behindBatch;
-    const behindClock = r.receivedAt - c.offset - r.deviceTime;
-    // Far behind the learned clock: that old (the delivery may hold nothing newer). Within the slack, or ahead (a step
-    // forward, a time set wrong), the delivery tells, bounded by the clock.
-    const age = behindClock > CLOCK_SLACK_MS ? behindClock : Math.max(0, Math.min(behindBatch, behindClock));
-    return r.receivedAt - age;
+    const behindClock = r.receivedAt - c.offset - deviceTime;
+    // The delivery tells, bounded by the clock (delays, whole minutes, a step forward).
+    const byDelivery = Math.max(0, Math.min(behindBatch, behindClock));
+    // A new measurement: judged within its delivery, never older than it says (a step back is current at once).
+    if (!resent) return r.receivedAt - byDelivery;
+    // A re-send beside a new measurement of its device: as far behind that one as its device time says.
+    if (freshNewest !== undefined) return r.receivedAt - Math.max(0, freshNewest - deviceTime);
+    // A re-send alone (or a backlog): far behind the learned clock, that old; within the slack, the delivery tells.
+    return r.receivedAt - (behindClock > CLOCK_SLACK_MS ? behindClock : byDelivery);
+  }
+
+  /** The last device time of a metric of a clock (bounded per clock: the least recently seen goes). */
+  private remember(k: string, metric: string, deviceTime: number): void {
+    const c = this.clocks.get(k);
+    if (!c) return;
+    c.times.delete(metric);
+    c.times.set(metric, deviceTime);
+    if (c.times.size > MAX_METRICS_PER_CLOCK) c.times.delete(c.times.keys().next().value!);
   }
 
   /** One delivery's newest device time for this device and bed, with its receipt. */
@@ -99,7 +143,7 @@ export class DeviceClocks {
     let c = this.clocks.get(k);
     if (c) this.clocks.delete(k); // set again below: the most recently heard from
     if (!c || receivedAt - c.heard > CLOCK_FORGET_AFTER_MS) {
-      c = { offset, heard: receivedAt, candidates: [] };
+      c = { offset, heard: receivedAt, candidates: [], times: new Map() };
     } else {
       c.heard = Math.max(c.heard, receivedAt);
       if (Math.abs(offset - c.offset) <= CLOCK_SLACK_MS) {

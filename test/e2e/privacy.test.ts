@@ -165,6 +165,37 @@ describe('patient privacy', () => {
     expect(JSON.parse(note)).toMatchObject({ 'bed-p2': { patientId: pseudonymizer(PSEUDONYM_KEY)('MRN-PRIV-0003'), pseudonyms: true } });
   }, 30_000);
 
+  for (const [label, privacyAfter, reason, cause] of [
+    ['the pseudonym key rotated', { pseudonymizePatientIds: true, pseudonymKey: 'another-long-pseudonymisation-key-after-rotation' }, 'key-changed', /the pseudonym key changed/],
+    ['pseudonymisation switched off', { pseudonymizePatientIds: false }, 'pseudonyms-off', /pseudonymisation was switched off/],
+  ] as const) {
+    it(`after a restart with ${label}, the NEWS2 observations are dropped with one warning saying so, and counted (review rv83 L1)`, async () => {
+      const dir = tempDir();
+      const display = { enabled: true, port: 0, ...(await testUsers()) };
+      agent = new Agent({ config: testConfig(dir, { display, privacy: { pseudonymizePatientIds: true, pseudonymKey: PSEUDONYM_KEY } }), registry, log: captureLog('info').log, transport: null });
+      await agent.start();
+      const withPatient = () => ({ ...reading(MDC.RESP_RATE, 18, { bed: 'bed-p3', deviceId: 'mon-3' }), patientId: 'MRN-PRIV-0004' });
+      await agent.ingest.accept('test-source', [withPatient()]);
+      expect((await call(agent.display!.address().url, 'POST', '/api/beds/bed-p3/observations', { token: TOKENS.clinician, body: { oxygen: 'oxygen' } })).status).toBe(200);
+      await agent.stop();
+      const note = storedNote(dir);
+      expect(JSON.parse(note)['bed-p3'].keyFingerprint).toMatch(/^[0-9a-f]{8}$/);
+      expect(note).not.toContain(PSEUDONYM_KEY);
+
+      const cap = captureLog('info');
+      agent = new Agent({ config: testConfig(dir, { display, privacy: privacyAfter }), registry, log: cap.log, transport: null });
+      await agent.start();
+      // Told at start, before any reading, with its cause; not "restored".
+      expect(cap.find(/^NEWS2 observations recorded before the restart \(oxygen, ACVPU\) not restored/)).toMatchObject({ level: 40, beds: ['bed-p3'], reason, msg: expect.stringMatching(cause) });
+      expect(cap.find('NEWS2 observations recorded before the restart restored')).toBeUndefined();
+      expect(agent.metrics.get('news2_observations_not_restored_total', { reason })).toBe(1);
+      await agent.ingest.accept('test-source', [{ ...withPatient(), receivedAt: Date.now() }]);
+      expect(agent.alarms.engine.news2('bed-p3', Date.now())!.assumed).toContain('oxygen');
+      expect(cap.find(/now gives another patient id/)).toBeUndefined();
+      expect(cap.lines.filter((l) => /^NEWS2 observations/.test(String(l.msg)))).toHaveLength(1);
+    }, 30_000);
+  }
+
   it('refuses a config that asks for pseudonyms without a key', async () => {
     expect(() => testConfig(tempDir(), { privacy: { pseudonymizePatientIds: true } })).toThrow(/privacy\.pseudonymKey: is required/);
     // A key from an environment variable that is not set: the agent does not start, and says which variable.
