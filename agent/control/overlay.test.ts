@@ -182,6 +182,34 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
     expect(refusedPaths({ drivers: { 'icu-mllp': { enabled: false }, plain: { options: { port: 2575 } } } }, two, two)).toEqual(['drivers.plain.options.tls']);
   });
 
+  it('a local entry that is disabled in the file is no baseline of its own: the twin enabling it is judged against the enabled listeners on its port (review rv84 M3)', () => {
+    // The reviewer's case: a TLS listener and a disabled plain fallback on the same port, both in the local file.
+    const site = validateConfig({
+      gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' },
+      drivers: [mllp({ host: '10.0.0.5' }), { name: 'icu-mllp-plain', type: 'hl7-mllp', enabled: false, options: { host: '0.0.0.0', port: 2575 } }],
+    }, registry, 'test');
+    const swap = { drivers: { 'icu-mllp': { enabled: false }, 'icu-mllp-plain': { enabled: true } } };
+    expect(refusedPaths(swap, site, site)).toEqual(['drivers.icu-mllp-plain.options.tls', 'drivers.icu-mllp-plain.options.host']);
+    expect(refusedPaths(swap, site)).toEqual(['drivers.icu-mllp-plain.options.tls', 'drivers.icu-mllp-plain.options.host']);
+    // Enabled beside it (the TLS one left on, the plain one on loopback): refused on its TLS.
+    expect(refusedPaths({ drivers: { 'icu-mllp-plain': { enabled: true, options: { host: '127.0.0.1' } } } }, site, site)).toEqual(['drivers.icu-mllp-plain.options.tls']);
+    // A TLS listener the twin added on that port (running, not in the file) counts too.
+    const fallback = validateConfig({
+      gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' },
+      drivers: [{ name: 'icu-mllp-plain', type: 'hl7-mllp', enabled: false, options: { host: '127.0.0.1', port: 2575 } }],
+    }, registry, 'test');
+    const added = resolveOverlay(fallback, { drivers: { twin: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2575, tls } } } }, registry);
+    if (!added.ok) throw new Error(JSON.stringify(added.problems));
+    expect(refusedPaths({ drivers: { twin: null, 'icu-mllp-plain': { enabled: true } } }, fallback, added.config)).toEqual(['drivers.icu-mllp-plain.options.tls']);
+    // With nothing enabled on its port, or as protected as what is, the twin may turn on the site's own entry.
+    expect(refusedPaths({ drivers: { 'icu-mllp-plain': { enabled: true } } }, fallback, fallback)).toEqual([]);
+    const spare = validateConfig({
+      gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' },
+      drivers: [mllp({}), { ...mllp({}), name: 'icu-mllp-spare', enabled: false }],
+    }, registry, 'test');
+    expect(refusedPaths({ drivers: { 'icu-mllp': { enabled: false }, 'icu-mllp-spare': { enabled: true } } }, spare, spare)).toEqual([]);
+  });
+
   it('a listener\'s address from the twin must be an IP address or "localhost"; reach is judged on the parsed address (review rv83 L2)', () => {
     const at = (host: string) => validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host, port: 2575 } }] }, registry, 'test');
     const moveTo = (host: string, base = at('10.0.0.5')) => refusedPaths({ drivers: { 'icu-mllp': { options: { host } } } }, base);

@@ -228,12 +228,14 @@ const downgradeText = (what: string) => `transport security cannot be weakened r
 
 /**
  * A remote change may not weaken a driver's transport security (its `tls`, or how far its bind address reaches).
- * A driver in the local file is compared with the local file only: an entry no weaker than its local one is never a
- * downgrade, so the twin can undo a tightening of its own (review rv83 M1). A driver the twin added is compared with
- * what runs. Each enabled driver is compared with the entry of its name and with any listener of its type on the
- * same port (so that renaming does not get around it; for a local driver, only when moved off its local port); a new
- * listener on a new port may not be weaker than every listener of its type the gateway has. A gateway with no
- * listener of that type has nothing to weaken. A bind address the twin sets must be an IP address or "localhost".
+ * A driver enabled in the local file is compared with the local file only: an entry no weaker than its local one is
+ * never a downgrade, so the twin can undo a tightening of its own (review rv83 M1). A driver the twin added is compared
+ * with what runs. Each enabled driver is compared with the entry of its name and with any listener of its type on the
+ * same port (so that renaming does not get around it): for a driver the twin enables (disabled in the local file, or
+ * added), the listeners enabled there, local and running (review rv84 M3); for a driver enabled in the local file,
+ * only when moved off its local port. A new listener on a new port may not be weaker than every listener of its type
+ * the gateway has. A gateway with no listener of that type has nothing to weaken. A bind address the twin sets must be
+ * an IP address or "localhost".
  */
 export function transportDowngrades(next: AgentConfig, local: AgentConfig, running?: AgentConfig): TransportDowngrade[] {
   const out: TransportDowngrade[] = [];
@@ -246,15 +248,26 @@ export function transportDowngrades(next: AgentConfig, local: AgentConfig, runni
     const opts = d.options as Record<string, unknown>;
     const own = local.drivers.find((e) => e.name === d.name && e.type === d.type);
     const ownOpts = own?.options as Record<string, unknown> | undefined;
-    if (ownOpts && canonical(ownOpts) === canonical(opts)) continue;
+    // Only an entry the local file runs is the baseline by itself: a disabled one (a plain fallback, say) is not
+    // what the site runs on that port (review rv84 M3).
+    if (own?.enabled && canonical(ownOpts) === canonical(opts)) continue;
     const found: Weakening[] = [];
     if (isListener(opts) && (!ownOpts || opts.host !== ownOpts.host)) {
       const why = remoteHostProblem(opts.host as string);
       if (why) found.push({ field: 'options.host', what: why });
     }
     const named = own ?? twinRunning.find((e) => e.name === d.name && e.type === d.type);
-    const moved = isListener(opts) && opts.port !== 0 && (!ownOpts || ownOpts.port !== opts.port);
-    const samePort = moved ? known.filter((e) => e !== named && e.type === d.type && (e.options as Record<string, unknown>).port === opts.port) : [];
+    const onPort = (e: DriverEntry) => e !== named && e.type === d.type && (e.options as Record<string, unknown>).port === opts.port;
+    const listens = isListener(opts) && opts.port !== 0;
+    let samePort: DriverEntry[] = [];
+    if (listens && !own?.enabled) {
+      // Enabled by the twin (disabled locally, or added): judged against the listeners enabled on its port, local
+      // and running, so that switching the local one off and this one on does not get around them.
+      const enabledThere = [...local.drivers.filter((e) => e.enabled), ...(running?.drivers.filter((e) => e.enabled) ?? [])];
+      samePort = enabledThere.filter((e) => onPort(e) && e.name !== d.name);
+    } else if (listens && ownOpts?.port !== opts.port) {
+      samePort = known.filter(onPort); // a local listener moved onto another's port
+    }
     const baselines = [...(named ? [named] : []), ...samePort];
     if (baselines.length) {
       found.push(...baselines.flatMap((b) => weakenings(b.options as Record<string, unknown>, opts)));
