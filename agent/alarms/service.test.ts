@@ -187,22 +187,43 @@ describe('AlarmService', () => {
     expect(systolic).toMatchObject({ status: 'stale', staleValue: 85, staleAt: s(0) });
   });
 
-  it('a device clock stepped back: the fresh readings score at once, not the values from before the step (review rv83 H1)', () => {
+  it('a device clock stepped back: the fresh readings score within seconds, not the values from before the step (review rv83 H1)', () => {
     const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, silent, new Metrics(), () => s(0));
     let devOffset = 0; // device clock = gateway clock + devOffset
     const vitals = (spo2: number, rr: number, pulse: number, atS: number) =>
       ([[MDC.PULS_OXIM_SAT_O2, spo2], [MDC.RESP_RATE, rr], [MDC.PULS_OXIM_PULS_RATE, pulse]] as const).map(([code, v]) => ({ ...numeric(code, v, atS), deviceTime: s(atS) + devOffset }));
     for (let t = 0; t <= 600; t += 5) service.handle(vitals(97, 16, 80, t));
     expect(service.engine.news2('bed-1', s(600))!.total).toBe(0);
-    // The device's clock goes back 1 h (DST set by hand, NTP of a fast clock); the patient desaturates at once.
+    // The device's clock goes back 1 h (DST set by hand, NTP of a fast clock); the patient desaturates at once. The
+    // step is believed once its offset holds across 3 deliveries spanning 5 s (aged for 5 min, a HIGH came late).
     devOffset = -3600_000;
-    service.handle(vitals(85, 26, 125, 605));
-    const after = service.engine.news2('bed-1', s(606))!;
+    for (let t = 605; t <= 615; t += 5) service.handle(vitals(85, 26, 125, t));
+    const after = service.engine.news2('bed-1', s(616))!;
     expect(after.params.find((p) => p.param === 'spo2')).toMatchObject({ status: 'measured', value: 85 });
     expect([after.total, after.risk]).toEqual([8, 'high']);
     // Still so until the step is believed, and after.
-    for (let t = 610; t <= 1200; t += 5) service.handle(vitals(85, 26, 125, t));
+    for (let t = 620; t <= 1200; t += 5) service.handle(vitals(85, 26, 125, t));
     expect(service.engine.news2('bed-1', s(1200))!.total).toBe(8);
+  });
+
+  it('a backlog flushed in order after an outage scores as old, not as the patient now (review rv84 H1)', () => {
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, silent, new Metrics(), () => s(0));
+    const rr = (v: number, atS: number, deviceS: number) => ({ ...numeric(MDC.RESP_RATE, v, atS), deviceTime: s(deviceS) });
+    for (let t = 0; t < 600; t++) service.handle([rr(16, t, t)]);
+    // Link down 600..2400 s; the monitor queued an RR of 30 every 10 s to device time 900, flushed in order at 2400 s.
+    for (let dt = 600, i = 0; dt <= 900; dt += 10, i++) service.handle([rr(30, 2400 + i * 0.01, dt)]);
+    // Measured 25 min before: not scored 3 as the current RR.
+    const respRate = service.engine.news2('bed-1', s(2401))!.params.find((p) => p.param === 'respRate')!;
+    expect(respRate).not.toMatchObject({ status: 'measured', value: 30 });
+  });
+
+  it('after a restart, an old NIBP re-sent alone scores as old the first time too (review rv84 M1)', () => {
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, silent, new Metrics(), () => s(0));
+    // A new service (the agent restarted): pulse each second; an NIBP of 85 measured 2 h before, re-sent alone at 60 s.
+    for (let t = 0; t <= 60; t++) service.handle([{ ...numeric(MDC.PULS_OXIM_PULS_RATE, 80, t), deviceTime: s(t) }]);
+    service.handle([{ ...numeric(MDC.PRESS_BLD_NONINV_SYS, 85, 60), deviceTime: s(-7200) }]);
+    const systolic = service.engine.news2('bed-1', s(61))!.params.find((p) => p.param === 'systolic')!;
+    expect(systolic).toMatchObject({ status: 'stale', staleValue: 85, staleAt: s(-7200) });
   });
 
   it('a rhythm lead switch and a device with no clean lead are counted and logged (review rv77 H2, M1)', () => {

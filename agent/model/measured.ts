@@ -10,28 +10,35 @@
 // The offset follows the least delay seen within CLOCK_SLACK_MS (delivery delays, device times in whole minutes);
 // a reading within that slack of the learned clock is judged against its delivery's newest, as before. A device
 // time further off is either an old value (re-sent) or a clock that stepped (NTP, DST, set by hand); one delivery
-// cannot tell them apart, time does: a stepped clock keeps to its new offset, an old value's offset grows as it is
-// re-sent. A new offset kept for CLOCK_STEP_AFTER_MS is believed. A value measured before a step and re-sent after it
-// is believed is judged on the new clock (older by a step forward, younger by a step back) until the device sends a
-// new measurement: device times before and after a step back overlap, so there is no telling. A single wrong time
-// (year 2099) is never believed.
+// cannot tell them apart, a few do: a stepped clock keeps to its new offset, its device time advancing at the
+// gateway's pace; an old value re-sent keeps its device time (its offset grows), and a backlog flushed after an
+// outage advances its device time faster than the gateway's (its offset shrinks as it drains). A new offset held
+// across CLOCK_STEP_DELIVERIES deliveries, spanning CLOCK_STEP_SPAN_MS, at the gateway's pace is the step: believed at
+// once (waiting 5 min, the fresh readings after a step back looked an hour old and NEWS2 and the display dropped them;
+// review rv83 H1). A value measured before a step and re-sent after it is believed is judged on the new clock (older
+// by a step forward, younger by a step back) until the device sends a new measurement: device times before and after
+// a step back overlap, so there is no telling. A single wrong time (year 2099) is never believed.
 //
-// Only a re-send is aged on the learned clock: a value whose device time is the one last seen for its device, bed and
-// metric. A device time not seen before for the metric is a new measurement, judged within its own delivery (never
-// older than it says): aged on the clock, the fresh readings after a step back looked an hour old for 5 min, and
-// NEWS2 and the display dropped them against the values from before the step (review rv83 H1). A re-send in a
-// delivery that holds a new measurement of its device is aged against that one (the device's "now", whatever its
-// clock did). A backlog (ingest marks it out of order) is aged on the clock: old.
+// Any reading far behind the learned clock (beyond CLOCK_SLACK_MS) is aged on it, whether its device time is new to
+// its metric or not: "new to the metric" is no proof of fresh, since a backlog flushed in order brings only new device
+// times (review rv84 H1), and after a restart or a forgotten clock an old value re-sent alone is new to the clocks too
+// (rv84 M1). A re-send (a device time the one last seen for its device, bed and metric) in a delivery that holds a new
+// measurement of its device is aged as far behind that one as its device time says (a step not yet believed ages
+// both alike). A backlog that ingest marks out of order is aged on the clock: old.
 import { metricKey } from './labels.js';
 import type { DriverEvent, NumericReading } from './reading.js';
 
 /** Within this of the learned clock, a device time is that clock (delays, whole minutes): the delivery judges. */
 export const CLOCK_SLACK_MS = 2 * 60_000;
+/** Deliveries (each with a newer device time) that a new offset must hold across to be a step of the device's clock. */
+export const CLOCK_STEP_DELIVERIES = 3;
+/** Gateway time those deliveries must span: a burst (a backlog flushed at once) is no clock. */
+export const CLOCK_STEP_SPAN_MS = 5_000;
 /**
- * A new offset kept this long is the device's clock, stepped: believed. Longer than CLOCK_SLACK_MS, so that a value
- * re-sent with the same device time (its offset grows with the receipt) can never keep to one offset that long.
+ * At the gateway's pace: device time advanced within this part of the gateway time since the first (a backlog
+ * advances faster, a re-sent value not at all; ingest's out-of-order check uses the same 1.5x).
  */
-export const CLOCK_STEP_AFTER_MS = 5 * 60_000;
+const CLOCK_STEP_PACE = 0.5;
 /** A device and bed unheard from this long: its clock is forgotten, and learned again from its next delivery. */
 export const CLOCK_FORGET_AFTER_MS = 24 * 3600_000;
 /** Clocks (device × bed) kept; past it the least recently heard from is forgotten. */
@@ -41,11 +48,14 @@ export const MAX_METRICS_PER_CLOCK = 256;
 /** New offsets followed at once per clock: a step, and old values re-sent between, each with its own. */
 const MAX_CANDIDATES = 3;
 
-/** An offset other than the learned one, kept since `since` (receipt), last seen at `last`. */
+/** An offset other than the learned one, first seen at `since` (receipt), last seen at `last`. */
 interface Candidate {
   offset: number;
   since: number;
   last: number;
+  /** Deliveries that held it, each with a newer device time than the one before (`device`). */
+  count: number;
+  device: number;
 }
 
 interface Clock {
@@ -90,12 +100,13 @@ export class DeviceClocks {
     }
     // Re-sends (told against what earlier deliveries gave), and the newest new measurement per device and bed.
     const resent = new Set<NumericReading>();
-    const freshNewest = new Map<string, number>();
+    const freshNewest = new Map<string, NumericReading>();
     for (const e of events) {
       if (e.kind !== 'numeric' || !hasTime(e)) continue;
       const k = keyOf(e);
+      const f = freshNewest.get(k);
       if (e.outOfOrder || this.clocks.get(k)?.times.get(metricOf(e)) === e.deviceTime) resent.add(e);
-      else if (!(freshNewest.get(k)! >= e.deviceTime!)) freshNewest.set(k, e.deviceTime!);
+      else if (f === undefined || e.deviceTime! > f.deviceTime!) freshNewest.set(k, e);
     }
     for (const [k, n] of newest) this.learn(k, n.deviceTime, n.receivedAt);
     this.sweep(latest);
@@ -110,22 +121,19 @@ export class DeviceClocks {
     return (r) => judged.get(r) ?? this.measuredAt(r, newest.get(keyOf(r))?.deviceTime, true, undefined);
   }
 
-  private measuredAt(r: NumericReading, batchNewest: number | undefined, resent: boolean, freshNewest: number | undefined): number {
+  private measuredAt(r: NumericReading, batchNewest: number | undefined, resent: boolean, fresh: NumericReading | undefined): number {
     if (!hasTime(r)) return r.receivedAt;
     const deviceTime = r.deviceTime!;
+    // A re-send beside a new measurement of its device: as far behind that one as its device time says.
+    if (resent && fresh !== undefined) return this.measuredAt(fresh, batchNewest, false, undefined) - Math.max(0, fresh.deviceTime! - deviceTime);
     // How far behind the newest of its delivery (never negative): all one delivery can tell.
     const behindBatch = batchNewest === undefined ? 0 : Math.max(0, batchNewest - deviceTime);
     const c = this.clocks.get(keyOf(r));
     if (!c) return r.receivedAt - behindBatch;
     const behindClock = r.receivedAt - c.offset - deviceTime;
-    // The delivery tells, bounded by the clock (delays, whole minutes, a step forward).
-    const byDelivery = Math.max(0, Math.min(behindBatch, behindClock));
-    // A new measurement: judged within its delivery, never older than it says (a step back is current at once).
-    if (!resent) return r.receivedAt - byDelivery;
-    // A re-send beside a new measurement of its device: as far behind that one as its device time says.
-    if (freshNewest !== undefined) return r.receivedAt - Math.max(0, freshNewest - deviceTime);
-    // A re-send alone (or a backlog): far behind the learned clock, that old; within the slack, the delivery tells.
-    return r.receivedAt - (behindClock > CLOCK_SLACK_MS ? behindClock : byDelivery);
+    // Far behind the learned clock (no step believed): that old, new to its metric or not (a backlog, a re-send after
+    // a restart). Within the slack, or ahead (a step forward), the delivery tells, bounded by the clock.
+    return r.receivedAt - (behindClock > CLOCK_SLACK_MS ? behindClock : Math.max(0, Math.min(behindBatch, behindClock)));
   }
 
   /** The last device time of a metric of a clock (bounded per clock: the least recently seen goes). */
@@ -158,12 +166,19 @@ export class DeviceClocks {
     if (this.clocks.size > this.maxClocks) this.clocks.delete(this.clocks.keys().next().value!);
   }
 
-  /** An offset off the learned clock: believed once kept for CLOCK_STEP_AFTER_MS. */
+  /** An offset off the learned clock: believed once it holds as a clock does (see CLOCK_STEP_DELIVERIES). */
   private candidate(c: Clock, offset: number, receivedAt: number): void {
     const same = c.candidates.find((x) => Math.abs(offset - x.offset) <= CLOCK_SLACK_MS);
     if (same) {
       same.last = receivedAt;
-      if (receivedAt - same.since >= CLOCK_STEP_AFTER_MS) {
+      const deviceTime = receivedAt - offset;
+      if (deviceTime <= same.device) return; // a re-send: no clock advancing
+      same.device = deviceTime;
+      same.count++;
+      // Drift from the first: device time advanced less (a re-send) or more (a backlog) than the gateway's.
+      const span = receivedAt - same.since;
+      const paced = Math.abs(offset - same.offset) <= span * CLOCK_STEP_PACE;
+      if (same.count >= CLOCK_STEP_DELIVERIES && span >= CLOCK_STEP_SPAN_MS && paced) {
         c.offset = offset;
         c.candidates = [];
       }
@@ -175,7 +190,7 @@ export class DeviceClocks {
       for (let j = 1; j < c.candidates.length; j++) if (c.candidates[j]!.last < c.candidates[i]!.last) i = j;
       c.candidates.splice(i, 1);
     }
-    c.candidates.push({ offset, since: receivedAt, last: receivedAt });
+    c.candidates.push({ offset, since: receivedAt, last: receivedAt, count: 1, device: receivedAt - offset });
   }
 
   /** Forgets the clocks unheard from for CLOCK_FORGET_AFTER_MS (the least recently heard from come first). */
