@@ -508,6 +508,26 @@ describe('waveform ring', () => {
     expect('skipped' in ring).toBe(false); // counted by the callback (LiveModel: metrics), not in a field nothing reads
   });
 
+  it('LiveModel counts waveforms of a code not in the MDC table (unknown-code), from 0, and logs each device and code once (review rv84 L1)', async () => {
+    const cap = captureLog();
+    const h = fakeHarness(config(), async () => likelyFalse, cap.log);
+    await h.live.ready;
+    expect(h.metrics.snapshot()['model_ring_channels_refused_total{reason="unknown-code"}']).toBe(0);
+    const end = Date.now();
+    const unknown = (code: string, device = 'mon-A', start = end - 1000): WaveformSegment => ({
+      ...seg({ refid: II, device, start }), mdc: null, raw: code === '131328' ? { system: 'MDC', code, text: 'MDC_ECG_ELEC_POTL' } : { system: 'MDC', code },
+    });
+    for (let i = 0; i < 3; i++) h.feed([unknown('131328', 'mon-A', end - (3 - i) * 1000), unknown('999', 'mon-A', end - (3 - i) * 1000), unknown('131328', 'mon-B', end - (3 - i) * 1000)]);
+    expect(h.metrics.get('model_ring_channels_refused_total', { reason: 'unknown-code' })).toBe(9);
+    const lines = cap.lines.filter((l) => /^edge model: waveform not used/.test(String(l.msg)));
+    expect(lines.map((l) => [l.deviceId, l.code, l.reason])).toEqual([
+      ['mon-A', 'MDC:131328', 'unknown-code'],
+      ['mon-A', 'MDC:999', 'unknown-code'],
+      ['mon-B', 'MDC:131328', 'unknown-code'],
+    ]);
+    expect(String(lines[0]!.msg)).toMatch(/MDC_ECG_ELEC_POTL: its code MDC:131328 is not in the MDC table/);
+  });
+
   it('LiveModel counts channels refused for their rate or unit by reason, from 0, and logs each device and code once', async () => {
     const cap = captureLog();
     const h = fakeHarness(config(), async () => likelyFalse, cap.log);

@@ -384,7 +384,8 @@ export class LiveModel {
   private channelRefused(reason: ChannelRefusal, seg: NormalisedWaveform, overlapMs = 0): void {
     this.host.metrics.inc('model_ring_channels_refused_total', { reason });
     if (reason === 'channel-limit') return;
-    const code = seg.mdc?.refid ?? '';
+    // A code not in the MDC table by its system and code (two unknown codes of a device are logged apart).
+    const code = seg.mdc?.refid ?? (seg.raw !== undefined ? `${seg.raw.system}:${seg.raw.code}` : '');
     // An overlap is logged once per channel: per reason and the device's own code too (V and MCL share `code`).
     const seen = reason === 'overlap' ? `${seg.deviceId}\u0000${code}\u0000overlap\u0000${seg.raw?.system ?? ''}\u0000${seg.raw?.code ?? ''}` : `${seg.deviceId}\u0000${code}`;
     if (this.refusalsLogged.has(seen)) return;
@@ -396,7 +397,9 @@ export class LiveModel {
         ? `${seg.sampleRateHz} Hz is faster than the ${DEFAULT_RING_OPTIONS.maxRateHz} Hz the model's ring keeps`
         : reason === 'overlap'
           ? `it starts ${Math.round(overlapMs)} ms before the samples already kept of this signal from this device end (two leads sent under one code, or samples sent again); its segments that do are not used`
-          : `its unit '${seg.unit.ucum}' cannot be converted to ${signal?.kind === 'abp' ? 'mm[Hg]' : 'mV'}`;
+          : reason === 'unknown-code'
+            ? `its code ${code || '(none)'} is not in the MDC table, so whether the model reads it cannot be told; not used`
+            : `its unit '${seg.unit.ucum}' cannot be converted to ${signal?.kind === 'abp' ? 'mm[Hg]' : 'mV'}`;
     this.log.warn(
       {
         deviceId: seg.deviceId,
@@ -408,7 +411,7 @@ export class LiveModel {
         ...(reason === 'rate' && { maxRateHz: DEFAULT_RING_OPTIONS.maxRateHz }),
         ...(reason === 'overlap' && { backMs: Math.round(overlapMs), startTime: seg.startTime, ...(seg.raw !== undefined && { raw: `${seg.raw.system}:${seg.raw.code}` }) }),
       },
-      `edge model: waveform not used (${signal?.name ?? code}: ${why}); this bed's alarms are judged without it (logged once per device and code)`,
+      `edge model: waveform not used (${signal?.name ?? seg.raw?.text ?? code}: ${why}); this bed's alarms are judged without it (logged once per device and code)`,
     );
   }
 

@@ -32,9 +32,18 @@ const RECEIPT_GAP_TOLERANCE_MS = 2000;
 /**
  * A segment timed by the device that starts more than this before the end of the samples its channel holds is not
  * the channel's next samples (two leads under one code, samples sent again): refused. Smaller steps back are
- * timestamp rounding and jitter. Segments timed on receipt allow RECEIPT_GAP_TOLERANCE_MS, their arrival jitter.
+ * timestamp rounding and jitter. Segments timed on receipt allow RECEIPT_GAP_TOLERANCE_MS, their arrival jitter;
+ * segments stamped to the whole second allow COARSE_TIME_MS.
  */
 const OVERLAP_TOLERANCE_MS = 100;
+/**
+ * Resolution of device times to the whole second (HL7 DTM without a fraction), told by a segment's start and the one
+ * before it both falling on a whole second. Stamped so, segments in order start less than this before the end of the
+ * samples held (two 0.5 s segments stamped the same second: 500 ms back) and less than this after it: a step back of
+ * a whole second or more is a re-send; a smaller gap is no missing samples (review rv84 M2: 100 ms refused every
+ * other half-second of such a sender). A re-send of a segment shorter than this cannot be told from the next one.
+ */
+const COARSE_TIME_MS = 1000;
 /**
  * Receive-time difference between a channel's last segment and the alarm that is processing on the way (driver,
  * commit; 6 ms in the e2e replay), not missing samples: not padded. Above it, the whole gap is padded.
@@ -55,16 +64,20 @@ export function bedKey(bed: string | undefined, deviceId: string): string {
 /**
  * Why a segment of a signal the model reads was not kept: its bed's channel places hold channels the model needs more
  * (`channel-limit`), it is faster than maxRateHz (`rate`), its unit cannot be converted to the model's (`unit`), or
- * it starts before the end of the samples its channel already holds (`overlap`).
+ * it starts before the end of the samples its channel already holds (`overlap`), or its code is not in the MDC table,
+ * so whether the model reads it cannot be told (`unknown-code`: HL7's generic ECG 131328, review rv84 L1).
  */
-export type ChannelRefusal = 'channel-limit' | 'rate' | 'unit' | 'overlap';
-export const CHANNEL_REFUSALS: readonly ChannelRefusal[] = ['rate', 'unit', 'channel-limit', 'overlap'];
+export type ChannelRefusal = 'channel-limit' | 'rate' | 'unit' | 'overlap' | 'unknown-code';
+export const CHANNEL_REFUSALS: readonly ChannelRefusal[] = ['rate', 'unit', 'channel-limit', 'overlap', 'unknown-code'];
 
 /**
  * The device's own identity of a lead, beside the model's name for it: the model name, and for a lead sent under the
  * generic ECG code (V, MCL, an unnamed chest lead all become "ECG") the device's own code for it (wfdb-replay's signal
  * name, IntelliVue's physio id), so that two such leads of one device keep two rings. A sender that gives nothing
- * more (HL7 with the MDC code alone) cannot be told apart here: its second lead is refused as going back (`overlap`).
+ * more (the MDC code alone) cannot be told apart here. Its second lead is refused as going back (`overlap`) when it
+ * starts where the lead just kept starts and came in the same delivery (one message: same receipt time), or goes back
+ * beyond the tolerance of its times; leads sent in separate messages, timed on receipt or stamped no finer than
+ * their length, are within it and are still spliced into one ring (review rv84 L1).
  */
 export function leadIdentity(info: ModelChannel, seg: Pick<WaveformSegment, 'mdc' | 'raw'>): string {
   if (seg.mdc?.refid !== ECG_PREFIX || seg.raw === undefined) return info.name;
@@ -80,6 +93,9 @@ class ChannelRing {
   private total = 0;
   /** Expected device time (ms) of the next sample, to notice gaps. */
   private nextTime: number | null = null;
+  /** Device time of the last segment's start, and its receipt time (to tell a second lead of the same message). */
+  private lastStart: number | null = null;
+  private lastAt: number | null = null;
   /**
    * (gateway receive time, total after that segment, device time of its end — null when the segment was timed on
    * receipt —, its device), oldest first, for cutting the window at an alarm.
@@ -97,12 +113,21 @@ class ChannelRing {
     this.buf = new Float32Array(Math.ceil(seconds * sampleRateHz));
   }
 
+  /** Whether this segment's start and the last one's are both whole seconds: device times to the second. */
+  private coarse(seg: NormalisedWaveform): boolean {
+    return this.lastStart !== null && seg.startTime % COARSE_TIME_MS === 0 && this.lastStart % COARSE_TIME_MS === 0;
+  }
+
   /** How far (ms) the segment starts before the end of the samples held, when that is more than jitter; else 0. */
   overlapMs(seg: NormalisedWaveform): number {
     if (this.nextTime === null) return 0;
-    const timedOnReceipt = seg.quality.reasons?.includes('time-from-receipt') ?? false;
     const back = this.nextTime - seg.startTime;
-    return back > (timedOnReceipt ? RECEIPT_GAP_TOLERANCE_MS : OVERLAP_TOLERANCE_MS) ? back : 0;
+    // The same start and receipt time as the segment just kept: another lead under its code in the same message
+    // (or the same samples twice), whatever the tolerance of its times.
+    if (seg.startTime === this.lastStart && seg.receivedAt === this.lastAt && back > 0) return back;
+    if (seg.quality.reasons?.includes('time-from-receipt')) return back > RECEIPT_GAP_TOLERANCE_MS ? back : 0;
+    if (this.coarse(seg)) return back >= COARSE_TIME_MS ? back : 0;
+    return back > OVERLAP_TOLERANCE_MS ? back : 0;
   }
 
   /** `scale`: the segment's own unit scale (to mV / mmHg), so a unit change mid-stream (mV, then µV) keeps one scale. */
@@ -112,7 +137,8 @@ class ChannelRing {
     if (this.nextTime !== null) {
       const gapMs = seg.startTime - this.nextTime;
       const tolerance = timedOnReceipt ? RECEIPT_GAP_TOLERANCE_MS : Math.max(GAP_TOLERANCE_MS, 3000 / fs);
-      if (gapMs > tolerance) this.fill(Number.NaN, Math.round((gapMs * fs) / 1000));
+      const missing = !timedOnReceipt && this.coarse(seg) ? gapMs >= COARSE_TIME_MS : gapMs > tolerance;
+      if (missing) this.fill(Number.NaN, Math.round((gapMs * fs) / 1000));
     }
     // Samples of a segment marked invalid (lead off, sensor off) must not look like signal, nor must the samples the
     // device sent as invalid, which ingest stored as 0 (`zeroed`, ascending): the model was trained with them as NaN.
@@ -128,6 +154,8 @@ class ChannelRing {
       this.total++;
     }
     this.nextTime = seg.startTime + (seg.samples.length * 1000) / fs;
+    this.lastStart = seg.startTime;
+    this.lastAt = seg.receivedAt;
     this.marks.push({ receivedAt: seg.receivedAt, end: this.total, deviceEnd: timedOnReceipt ? null : this.nextTime, deviceId: seg.deviceId });
     while (this.marks.length > 1 && this.marks[0]!.end <= this.total - cap) this.marks.shift();
   }
@@ -242,6 +270,9 @@ export class WaveformRing {
       // A signal the model reads, in a unit it cannot convert (e.g. an ECG in '1'): refused, not silently ignored.
       const signal = modelSignal(seg);
       if (signal) this.onChannelRefused(bedKey(seg.bed, seg.deviceId), signal.name, 'unit', seg);
+      // A code not in the MDC table may be a signal the model reads (HL7's generic ECG 131328): said, not dropped
+      // silently (review rv84 L1).
+      else if (seg.mdc === null) this.onChannelRefused(bedKey(seg.bed, seg.deviceId), seg.raw?.text ?? seg.raw?.code ?? '', 'unknown-code', seg);
       return false;
     }
     if (!(seg.sampleRateHz > 0)) return false;
