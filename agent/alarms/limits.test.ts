@@ -4,6 +4,7 @@ import { numeric, s } from './fixtures.js';
 import { BedFeeds } from './feeds.js';
 import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rulesForBed, validateRule, type LimitConfig } from './limits.js';
 import type { ConditionUpdate } from './types.js';
+import type { MdcCode, Quality } from '../model/reading.js';
 
 const HR = MDC.ECG_HEART_RATE;
 
@@ -122,6 +123,28 @@ describe('limit rules: delay', () => {
   });
 });
 
+describe('limit rules: a value exactly on a limit', () => {
+  // Limits are strict (value > high, value < low): a common integer value on the limit must not alarm (review rv85 M1).
+  const SPO2 = MDC.PULS_OXIM_SAT_O2;
+  /** Readings of `v` from t = 0 to 30 s, each followed by a tick; the raised alarms as [key, at]. */
+  const held = (code: MdcCode, v: number): [string, number][] => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(code, v, t)), ...ev.tick(s(t)));
+    return out.map((u) => [u.present ? u.spec.key : `ended ${u.key}`, u.at]);
+  };
+
+  it('HR 120 on a high limit of 120, held 30 s, raises nothing; 121 raises after the 10 s delay', () => {
+    expect(held(HR, 120)).toEqual([]);
+    expect(held(HR, 121)).toEqual([['limit:bed-1:mon-1:hr-high', s(10)]]);
+  });
+
+  it('SpO2 90 on a low limit of 90, held 30 s, raises nothing; 89 raises after the 10 s delay', () => {
+    expect(held(SPO2, 90)).toEqual([]);
+    expect(held(SPO2, 89)).toEqual([['limit:bed-1:mon-1:spo2-low', s(10)]]);
+  });
+});
+
 describe('limit rules: hysteresis', () => {
   it('resolves only when back inside by the margin', () => {
     const ev = new LimitEvaluator();
@@ -170,6 +193,18 @@ describe('limit rules: quality', () => {
     ev.reading(numeric(HR, 150, 0));
     ev.reading(numeric(HR, 150, 1, { quality: { state: 'invalid', reasons: ['sensor-off'] } }));
     expect(ev.tick(s(12))).toEqual([]);
+  });
+
+  it('a reading the sender retracted (HL7 OBX-11 W: invalid, hl7-status:W) above a high limit for longer than the delay raises nothing (review rv85 H1)', () => {
+    const run = (quality: Quality) => {
+      const ev = new LimitEvaluator();
+      const out: ConditionUpdate[] = [];
+      for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(HR, 150, t, { quality })), ...ev.tick(s(t)));
+      return out;
+    };
+    expect(run({ state: 'invalid', reasons: ['hl7-status:W'] })).toEqual([]);
+    // The same run, valid, does alarm: it is the quality that holds it back.
+    expect(run({ state: 'valid' }).map((u) => u.present && u.spec.key)).toEqual(['limit:bed-1:mon-1:hr-high']);
   });
 
   it('coded values and unknown units are not compared', () => {
@@ -296,6 +331,30 @@ describe('limit rules: a value beyond the measuring range (HL7 SN >^40)', () => 
       out.push(...ev.reading(numeric(RR, 10, t, { quality: beyond('>') })), ...ev.reading(numeric(RR, 45, t, { quality: { state: 'questionable', reasons: ['obx-8:QUES'] }, deviceId: 'mon-2' })), ...ev.tick(s(t)));
     }
     expect(out).toEqual([]);
+  });
+  it('a bound exactly on the limit does not decide (RR > 30 against a high limit of 30, RR < 8 against 8): alone it raises nothing, amid a violation it neither ends nor restarts the run (review rv85 M1)', () => {
+    const alone = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 30; t++) {
+      out.push(...alone.reading(numeric(RR, 30, t, { quality: beyond('>') })), ...alone.reading(numeric(RR, 8, t, { quality: beyond('<'), deviceId: 'mon-2' })), ...alone.tick(s(t)));
+    }
+    expect(out).toEqual([]);
+    // Valid RR 35 (and 5) from t = 0, the bound on the limit at t = 3 and 6: still raised at the 10 s delay, not later.
+    const amid = new LimitEvaluator();
+    const raised: [string, number][] = [];
+    for (let t = 0; t <= 20; t++) {
+      const onLimit = t === 3 || t === 6;
+      const ups = [
+        ...amid.reading(onLimit ? numeric(RR, 30, t, { quality: beyond('>') }) : numeric(RR, 35, t)),
+        ...amid.reading(onLimit ? numeric(RR, 8, t, { quality: beyond('<'), deviceId: 'mon-2' }) : numeric(RR, 5, t, { deviceId: 'mon-2' })),
+        ...amid.tick(s(t)),
+      ];
+      for (const u of ups) if (u.present) raised.push([u.spec.key, u.at]);
+    }
+    expect(raised).toEqual([
+      [`limit:bed-1:mon-1:rr-high:${RR.code}`, s(10)],
+      [`limit:bed-1:mon-2:rr-low:${RR.code}`, s(10)],
+    ]);
   });
   it('RR < 5 is below a low limit of 8', () => {
     const ev = new LimitEvaluator();

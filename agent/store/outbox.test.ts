@@ -378,6 +378,30 @@ describe('Outbox retention and replay', () => {
     again.close();
   });
 
+  it('with retainAckedMs 0, deletes a message when it is acknowledged: the next one comes up and the store shrinks (review rv85 L1)', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { retainAckedMs: 0 });
+    // Large bodies (past a page), so that deleting one frees pages usedBytes can see.
+    const big = (i: number): OutboxRecord => ({ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i, pad: 'p'.repeat(20_000) }) });
+    box.append([big(1)]);
+    const first = box.pack('telemetry', 65536, env)!;
+    box.append([big(2)]);
+    const second = box.pack('telemetry', 65536, env)!;
+    expect(second.id).not.toBe(first.id);
+    expect(box.nextMessage()!.id).toBe(first.id);
+    const before = box.usedBytes();
+    box.acknowledge(first.id);
+    expect(box.nextMessage()!.id).toBe(second.id);
+    expect(box.unackedMessages().telemetry).toBe(1);
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare('SELECT id FROM messages').all()).toEqual([{ id: second.id }]);
+    db.close();
+    // Nothing is kept for replay either.
+    expect(box.replay(0, Number.MAX_SAFE_INTEGER).messages).toBe(0);
+    expect(box.usedBytes()).toBeLessThan(before);
+    box.close();
+  });
+
   it('drops acknowledged messages after the retention period', () => {
     const box = new Outbox(tempDb(), { retainAckedMs: 1000 });
     box.append([rec(1)], 0);

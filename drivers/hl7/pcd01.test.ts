@@ -71,6 +71,32 @@ describe('OBX-8 measurement status', () => {
   });
 });
 
+describe('OBX-11 result status', () => {
+  // HL7 table 0085 as drivers/hl7/README.md maps it. The limit rules and NEWS2 use only valid readings, so a
+  // retracted (W, D) or preliminary (P, S) value taken as valid would raise alarms (review rv85 H1).
+  it.each([
+    ['F', { state: 'valid' }],
+    ['R', { state: 'valid' }],
+    ['C', { state: 'valid' }],
+    ['U', { state: 'valid' }],
+    ['P', { state: 'questionable', reasons: ['hl7-status:P'] }],
+    ['S', { state: 'questionable', reasons: ['hl7-status:S'] }],
+    ['D', { state: 'invalid', reasons: ['hl7-status:D'] }],
+    ['W', { state: 'invalid', reasons: ['hl7-status:W'] }],
+    ['I', { state: 'unavailable', reasons: ['hl7-status:I'] }],
+    ['N', { state: 'unavailable', reasons: ['hl7-status:N'] }],
+    ['O', { state: 'unavailable', reasons: ['hl7-status:O'] }],
+    ['X', { state: 'questionable', reasons: ['hl7-status:X-with-value'] }],
+    ['', { state: 'questionable', reasons: ['hl7-status-missing'] }],
+  ])('an NM row with a value and OBX-11 %j has the quality the README gives', (status, quality) => {
+    const r = reading(HEAD + spo2({ status }));
+    expect(r.quality).toEqual(quality);
+    // The reading is kept with its value whatever the status: only its quality says what it is worth.
+    expect(r.value).toBe(97);
+    expect(r.context.resultStatus).toBe(status);
+  });
+});
+
 describe('OBX-14 inheritance', () => {
   const mds = obx(['1', '', '69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC', '1.0.0.0', '', '', '', '', '', '', 'X', '', '', '20240101115000+0000']);
   const chan = obx(['2', '', '150020^MDC_PRESS_BLD_NONINV^MDC', '1.1.1.0', '', '', '', '', '', '', 'X', '', '', '20240101115500+0000']);
