@@ -210,6 +210,20 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
     expect(refusedPaths({ drivers: { 'icu-mllp': { enabled: false }, 'icu-mllp-spare': { enabled: true } } }, spare, spare)).toEqual([]);
   });
 
+  it('a locally disabled listener the twin enables on a port of its own may not be weaker than every enabled listener of its type', () => {
+    const site = (tlsOn: boolean, fallbackTls?: Record<string, unknown>) => validateConfig({
+      gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' },
+      drivers: [{ ...mllp({}), enabled: tlsOn }, { name: 'icu-mllp-plain', type: 'hl7-mllp', enabled: false, options: { host: '127.0.0.1', port: 2576, ...(fallbackTls ? { tls: fallbackTls } : {}) } }],
+    }, registry, 'test');
+    const enable = { drivers: { 'icu-mllp-plain': { enabled: true } } };
+    expect(refusedPaths(enable, site(true), site(true))).toEqual(['drivers.icu-mllp-plain.options.tls']);
+    expect(refusedPaths(enable, site(true))).toEqual(['drivers.icu-mllp-plain.options.tls']);
+    // No enabled listener of its type: nothing to weaken. As protected (its own certificate): accepted.
+    expect(refusedPaths(enable, site(false), site(false))).toEqual([]);
+    const own = { ...tls, certFile: '/etc/gw/plain.pem', keyFile: '/etc/gw/plain-key.pem' };
+    expect(refusedPaths(enable, site(true, own), site(true, own))).toEqual([]);
+  });
+
   it('a listener\'s address from the twin must be an IP address or "localhost"; reach is judged on the parsed address (review rv83 L2)', () => {
     const at = (host: string) => validateConfig({ gateway: { id: 'gw' }, store: { path: '/tmp/x/agent.db' }, hub: { mode: 'off' }, drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host, port: 2575 } }] }, registry, 'test');
     const moveTo = (host: string, base = at('10.0.0.5')) => refusedPaths({ drivers: { 'icu-mllp': { options: { host } } } }, base);

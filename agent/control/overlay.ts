@@ -234,8 +234,9 @@ const downgradeText = (what: string) => `transport security cannot be weakened r
  * same port (so that renaming does not get around it): for a driver the twin enables (disabled in the local file, or
  * added), the listeners enabled there, local and running (review rv84 M3); for a driver enabled in the local file,
  * only when moved off its local port. A new listener on a new port may not be weaker than every listener of its type
- * the gateway has. A gateway with no listener of that type has nothing to weaken. A bind address the twin sets must be
- * an IP address or "localhost".
+ * the gateway has; a disabled local entry the twin enables on a port of its own, than every enabled one. A gateway
+ * with no (enabled) listener of that type has nothing to weaken. A bind address the twin sets must be an IP address
+ * or "localhost".
  */
 export function transportDowngrades(next: AgentConfig, local: AgentConfig, running?: AgentConfig): TransportDowngrade[] {
   const out: TransportDowngrade[] = [];
@@ -259,20 +260,25 @@ export function transportDowngrades(next: AgentConfig, local: AgentConfig, runni
     const named = own ?? twinRunning.find((e) => e.name === d.name && e.type === d.type);
     const onPort = (e: DriverEntry) => e !== named && e.type === d.type && (e.options as Record<string, unknown>).port === opts.port;
     const listens = isListener(opts) && opts.port !== 0;
+    const enabledThere = [...local.drivers.filter((e) => e.enabled), ...(running?.drivers.filter((e) => e.enabled) ?? [])];
     let samePort: DriverEntry[] = [];
     if (listens && !own?.enabled) {
       // Enabled by the twin (disabled locally, or added): judged against the listeners enabled on its port, local
       // and running, so that switching the local one off and this one on does not get around them.
-      const enabledThere = [...local.drivers.filter((e) => e.enabled), ...(running?.drivers.filter((e) => e.enabled) ?? [])];
       samePort = enabledThere.filter((e) => onPort(e) && e.name !== d.name);
     } else if (listens && ownOpts?.port !== opts.port) {
       samePort = known.filter(onPort); // a local listener moved onto another's port
     }
     const baselines = [...(named ? [named] : []), ...samePort];
+    // A disabled local entry alone on its port is judged only against itself: it also gets the new-listener rule,
+    // against the enabled listeners of its type (what the gateway runs).
+    const disabledAlone = own !== undefined && !own.enabled && samePort.length === 0;
     if (baselines.length) {
       found.push(...baselines.flatMap((b) => weakenings(b.options as Record<string, unknown>, opts)));
-    } else if (isListener(opts)) {
-      const peers = known.filter((e) => e.type === d.type && e.name !== d.name && isListener(e.options as Record<string, unknown>));
+    }
+    if ((!baselines.length || disabledAlone) && isListener(opts)) {
+      const pool = disabledAlone ? enabledThere : known;
+      const peers = pool.filter((e) => e.type === d.type && e.name !== d.name && isListener(e.options as Record<string, unknown>));
       const each = peers.map((p) => weakenings(p.options as Record<string, unknown>, opts, true));
       if (each.length && each.every((w) => w.length > 0)) {
         found.push(...each[0]!.map((w) => ({ ...w, what: `a listener added remotely must be as protected as the gateway's own ("${peers[0]!.name}"): ${w.what}` })));
