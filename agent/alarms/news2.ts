@@ -12,6 +12,7 @@
 // Clinical risk (RCP): aggregate 0–4 low; any single parameter 3 → low–medium; 5–6 medium; 7 or more high.
 // Scale 2 is for patients with hypercapnic respiratory failure and a prescribed target of 88–92 %, a clinical decision
 // made per bed in config.
+import { heldIsNewer } from '../model/measured.js';
 import { createHash } from 'node:crypto';
 import { MDC } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
@@ -377,10 +378,7 @@ const emptyReport = (): News2Report => ({ unconvertible: [], newUnconvertible: [
  * age a clock step gave it (review rv83 H1: the values from before a step back stayed in place for 5 min).
  */
 function older(s: BedState, param: News2Param, prev: Timed<unknown>, r: NumericReading, measuredAt: number): boolean {
-  if (prev.at <= measuredAt) return false;
-  const prevTime = s.sourceTimes[param];
-  const sameSource = s.sources[param] === `${r.deviceId}|${r.mdc?.code}`;
-  return !(sameSource && prevTime !== undefined && r.deviceTime !== null && r.deviceTime >= prevTime);
+  return heldIsNewer({ at: prev.at, source: s.sources[param], deviceTime: s.sourceTimes[param] }, measuredAt, `${r.deviceId}|${r.mdc?.code}`, r.deviceTime);
 }
 
 interface BedState {

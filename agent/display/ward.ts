@@ -4,7 +4,7 @@
 import type { DriverEvent, MdcCode, NumericReading, QualityState, WaveformSegment } from '../model/reading.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from '../model/labels.js';
-import { DeviceClocks } from '../model/measured.js';
+import { DeviceClocks, heldIsNewer } from '../model/measured.js';
 import { Ring } from './ring.js';
 
 export interface WardOptions {
@@ -312,8 +312,8 @@ export class WardState {
     // Readings can arrive out of order across devices; the display keeps the newest. A device's backlog (measured
     // long before what it already gave) is not the patient's current value. A reading of the same device whose device
     // time is not older than the shown one's is never left out, whatever age a clock step gave it (review rv83 H1).
-    const sameDeviceNotOlder = prev?.deviceId === r.deviceId && prev.deviceTime !== undefined && r.deviceTime !== null && r.deviceTime >= prev.deviceTime;
-    if (r.outOfOrder || (prev && prev.at > at && !sameDeviceNotOlder)) return;
+    // (The key is per metric, so the device is the source.)
+    if (r.outOfOrder || (prev && heldIsNewer({ at: prev.at, source: prev.deviceId, deviceTime: prev.deviceTime }, at, r.deviceId, r.deviceTime))) return;
     const label = r.setting ? settingLabel(r) : metricLabel(r.mdc, r.raw);
     const unit = unitText(r.unit.ucum);
     bed.latest.set(key, {

@@ -201,3 +201,14 @@ export class DeviceClocks {
     }
   }
 }
+
+/**
+ * Whether a value already held (measured at `held.at`) is newer than a reading measured at `at`, so that the reading
+ * is left out. Never when both come from the same source (device and metric) and the reading's device time is not
+ * older: that device's own clock says it is as new or newer, whatever age a clock step gave it (review rv83 H1).
+ * Used by NEWS2 and the display alike.
+ */
+export function heldIsNewer(held: { at: number; source: string | undefined; deviceTime: number | undefined }, at: number, source: string, deviceTime: number | null): boolean {
+  if (held.at <= at) return false;
+  return !(held.source === source && held.deviceTime !== undefined && deviceTime !== null && deviceTime >= held.deviceTime);
+}
