@@ -3,7 +3,7 @@
 // not parse is counted and skipped; the rest of the reply still counts.
 import type { NumericReading, Origin, WaveformSegment } from '../../agent/model/reading.js';
 import { lookupPhysio, lookupUnit } from './codes.js';
-import { judge } from './quality.js';
+import { judge, worsen } from './quality.js';
 import {
   ATTR, IntellivueParseError, NOM_PART_SETTINGS, TICKS_PER_MS,
   decodeAbsTimeAttr, decodeAlarmList, decodeNuObsValue, decodeNuObsValueCmp, decodeSaObsValue, decodeSaObsValueCmp,
@@ -184,6 +184,11 @@ export class ObservationDecoder {
     const periodMs = period / TICKS_PER_MS;
     const end = deviceTime ?? receivedAt;
     const j = judge(v.state, null);
+    // No device time (monitor restarted, clock not yet learned): placed at our receipt time and marked so, so that
+    // consumers (the edge model's ring) allow for arrival jitter rather than take it for overlaps. The samples are the
+    // monitor's own and good: the state stays (HL7 makes it questionable, as a sender there should always give a
+    // time); made questionable, the rhythm check stopped and a technical alarm rose for the whole of such a session.
+    if (deviceTime === null) worsen(j.quality, 'valid', 'time-from-receipt');
     out.waves.push({
       ...this.origin,
       kind: 'waveform',

@@ -12,6 +12,12 @@ export interface Judged {
   quality: Quality;
 }
 
+/** Raises the state to `state` if that is worse, and adds `reason` once (as drivers/hl7/pcd01.ts worsen()). */
+export function worsen(q: Quality, state: QualityState, reason: string): void {
+  if (RANK[state] > RANK[q.state]) q.state = state;
+  if (!q.reasons?.includes(reason)) q.reasons = [...(q.reasons ?? []), reason];
+}
+
 export function judge(state: number, v: FloatValue | null): Judged {
   let worst: QualityState = 'valid';
   const reasons: string[] = [];

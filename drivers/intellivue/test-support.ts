@@ -3,6 +3,7 @@
 // monitor with hand-made frames.
 import { SerialPortLink } from '../serial/serialport-link.js';
 import { deviceRig, fakeContext, MemoryLink, waitFor, type DeviceRig, type FakeContext } from '../serial/testing.js';
+import { DIM_CODES, NOM } from './codes.js';
 import { IntellivueDriver } from './index.js';
 import { alarmListValue, IntellivueSimulator, type AlarmEntry, type SimulatorOptions } from './simulator.js';
 import { buildPlan, type IntellivueOptions } from './options.js';
@@ -113,6 +114,27 @@ export function alarmMonitor(p: TestAlarm[] | Buffer, t: TestAlarm[] | Buffer = 
 /** A numeric observation (unit /min). */
 export function numericObs(handle: number, physioId: number, value: number): Obs {
   return { handle, attributes: [{ id: ATTR.NU_VAL_OBS, value: new Writer().u16(physioId).u16(0).u16(0x0aa0).u32(encodeFloat(value)).toBuffer() }] };
+}
+
+/**
+ * A real-time ECG II wave observation as the simulator sends it (static attributes with the samples): `n` samples at
+ * 500 Hz (2 ms, 16 ticks), scaled -2.048..2.047 mV over 0..4095, each `raw`.
+ */
+export function ecgWaveObs(n: number, raw = 2048, handle = 0x0101): Obs {
+  const u16 = (v: number) => new Writer().u16(v).toBuffer();
+  const samples = new Writer();
+  for (let i = 0; i < n; i++) samples.u16(raw);
+  const sa = samples.toBuffer();
+  return {
+    handle,
+    attributes: [
+      { id: ATTR.SA_SPECN, value: new Writer().u16(n).u8(16).u8(12).u16(0x1000).toBuffer() },
+      { id: ATTR.SCALE_SPECN_I16, value: new Writer().u32(encodeFloat(-2.048, 3)).u32(encodeFloat(2.047, 3)).u16(0).u16(4095).toBuffer() },
+      { id: ATTR.TIME_PD_SAMP, value: new Writer().u32(16).toBuffer() },
+      { id: ATTR.UNIT_CODE, value: u16(DIM_CODES.MILLI_VOLT) },
+      { id: ATTR.SA_VAL_OBS, value: new Writer().u16(NOM.ECG_ELEC_POTL_II).u16(0).u16(sa.length).raw(sa).toBuffer() },
+    ],
+  };
 }
 
 /** A single-poll result (or one linked part) of an object type, its observations in naming context 0 unless `contexts` says. */
