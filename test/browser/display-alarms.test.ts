@@ -3,17 +3,14 @@
 // OS motion setting; an Ack press lands while vitals stream in, and a failed one is told; a waveform that stops is not
 // drawn as live; the model's badge does not give a probability for an alarm it could not judge; large type for wall
 // screens. Real Chromium (Debian's, through playwright-core), real sockets.
-import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import type { AlarmEvent, DriverEvent } from '../../agent/model/reading.js';
 import { MODEL_ANNOTATION_KIND } from '../../agent/alarms/types.js';
-import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent, launchChromium } from './display-fixtures.js';
-
-const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
+import { PASSWORDS, ecg, reading, tachycardia, type DisplayAgent } from './display-fixtures.js';
+import { ARTIFACTS, browserSuite } from './suite.js';
 
 const bedName = (i: number) => `bed-${String(i).padStart(2, '0')}`;
 
@@ -40,44 +37,13 @@ function onScreen(l: Locator): Promise<boolean> {
 }
 
 describe('bedside display alarms in headless Chromium', () => {
-  let ctx: BrowserContext;
-  let profile: string;
+  const browser = browserSuite('display-alarms-');
   let d: DisplayAgent | undefined;
   let page: Page | undefined;
-  let pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    const browser = await launchChromium('display-alarms-');
-    ctx = browser.ctx;
-    profile = browser.profile;
-    mkdirSync(ARTIFACTS, { recursive: true });
-  });
-
-  afterEach(async () => {
-    await page?.close();
-    page = undefined;
-    await d?.close();
-    d = undefined;
-    expect(pageErrors).toEqual([]);
-    pageErrors = [];
-  });
-
-  afterAll(async () => {
-    await ctx?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
-
-  async function open(path: string, viewport = { width: 1280, height: 860 }): Promise<Page> {
-    const p = await ctx.newPage();
-    p.on('pageerror', (e) => pageErrors.push(e.message));
-    await p.setViewportSize(viewport);
-    await p.goto(d!.url + path);
-    await expect.poll(() => p.locator('#conn').textContent()).toBe('Live');
-    return p;
-  }
+  const open = (path: string, viewport?: { width: number; height: number }) => browser.openLive(d!.url + path, viewport);
 
   it('keeps the alarm strip and the "Connection lost" banner on screen when the ward is scrolled', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', vitalsOf(Array.from({ length: 96 }, (_, i) => bedName(i + 1))));
     page = await open('/');
     await page.locator('.tile[data-bed="bed-96"]').waitFor();
@@ -97,7 +63,7 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('shows every high alarm in the strip, the oldest unanswered first, and counts the rest by priority, "HIGH" loudly', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     const beds = Array.from({ length: 40 }, (_, i) => bedName(i + 1));
     const t0 = Date.now();
     await d.agent.ingest.accept('test-source', vitalsOf(beds, t0));
@@ -124,7 +90,7 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it("shows a device's information signal (priority none, HL7 PN) as INFO, without a priority marker, after the alarms, and never as the tile's alarm", async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', vitalsOf(['bed-01', 'bed-02']));
     await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'none', 'NBP DONE'), deviceAlarm('bed-02', 'low', 'SpO2 LOW')]);
     page = await open('/');
@@ -139,7 +105,7 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('does not move the tiles when a new alarm joins the strip (a press would land on another tile), up to its rows and the count line beyond them', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     const beds = Array.from({ length: 40 }, (_, i) => bedName(i + 1));
     await d.agent.ingest.accept('test-source', vitalsOf(beds));
     await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'medium', 'HR HIGH')]);
@@ -161,12 +127,10 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('marks high priority without colour (stripes, white border, a large "*** HIGH"), and keeps flashing with prefers-reduced-motion', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', vitalsOf(['bed-01', 'bed-02', 'bed-03']));
     await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'high', 'ASYSTOLE'), deviceAlarm('bed-02', 'medium', 'HR HIGH')]);
-    const p = await ctx.newPage();
-    page = p;
-    p.on('pageerror', (e) => pageErrors.push(e.message));
+    const p = await browser.newPage();
     // An OS with "animation effects" off: flashing is the alarm signal, not decoration, so it stays.
     await p.emulateMedia({ reducedMotion: 'reduce' });
     await p.goto(d.url);
@@ -202,7 +166,7 @@ describe('bedside display alarms in headless Chromium', () => {
 
   it('says "not assessed: <reason>" for an alarm the model could not judge, never its probability', async () => {
     // The agent's own model off: only the annotations below (it would say the same of these, having no waveform).
-    d = await startDisplayAgent({}, { model: { enabled: false } });
+    d = await browser.startAgent({}, { model: { enabled: false } });
     await d.agent.ingest.accept('test-source', [...tachycardia('bed-1'), ...tachycardia('bed-2')]);
     const modelActor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: 'sha256:ab' };
     const limitAlarm = (bed: string) => d!.agent.alarms.engine.list({ bed }).find((a) => a.source === 'limit')!;
@@ -221,7 +185,7 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('keeps the Ack button under a press while vitals stream in, so every press acknowledges; a failed one is told', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     const agent = d.agent;
     const beds = Array.from({ length: 40 }, (_, i) => bedName(i + 1));
     await agent.ingest.accept('test-source', vitalsOf(beds));
@@ -271,7 +235,7 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('an Ack answer that comes after the stream has shown a newer state (the alarm rose to high) does not bring the old state back', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     const agent = d.agent;
     const alarm = (priority: 'medium' | 'high', phase: 'start' | 'continue'): AlarmEvent => ({ ...deviceAlarm('bed-e', priority, 'ST-II HIGH'), phase, receivedAt: Date.now() });
     await agent.ingest.accept('test-source', [alarm('medium', 'start')]);
@@ -298,7 +262,7 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('an Ack pressed on an INFO row that the device makes a low alarm before the press reaches the gateway is refused, and the page says so', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     const agent = d.agent;
     const signal = (priority: 'none' | 'low', phase: 'start' | 'continue'): AlarmEvent => ({ ...deviceAlarm('bed-i', priority, 'NBP CUFF'), phase, receivedAt: Date.now() });
     await agent.ingest.accept('test-source', [signal('none', 'start')]);
@@ -323,11 +287,9 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('a page whose live feed never answers (a proxy holding it back) says the connection is lost, not an empty quiet ward', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', [deviceAlarm('bed-01', 'high', 'VTACH')]);
-    const p = await ctx.newPage();
-    page = p;
-    p.on('pageerror', (e) => pageErrors.push(e.message));
+    const p = await browser.newPage();
     await p.route('**/api/stream*', () => undefined); // never answered
     await p.goto(d.url + '/');
     // Within two default heartbeats and 2 s (12 s), as a feed that stops.
@@ -337,7 +299,7 @@ describe('bedside display alarms in headless Chromium', () => {
   }, 30_000);
 
   it('greys out a waveform that stops arriving and says for how long; it is live again when samples return', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     const agent = d.agent;
     const wave = () => ecg(Array.from({ length: 250 }, (_, i) => Math.sin(i / 8)), { bed: 'bed-1' });
     await agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 72, { bed: 'bed-1' }), wave()]);
@@ -359,7 +321,7 @@ describe('bedside display alarms in headless Chromium', () => {
   });
 
   it('doubles the type with ?size=large, for a wall screen; a questionable value says why on the screen', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', [
       deviceAlarm('bed-01', 'high', 'ASYSTOLE'),
       reading(MDC.PULS_OXIM_SAT_O2, 93, { bed: 'bed-01', quality: { state: 'questionable', reasons: ['low-perfusion'] } }),

@@ -2,16 +2,12 @@
 // arrives late. The page judges freshness by the server's time in each event against its own clock (the offset taken
 // from the stream's least delayed event), says "Connection slow — data N s behind", and shows true ages. Real
 // Chromium, real sockets; a TCP relay between them that can hold every byte from the server for a while (in order).
-import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import type { BrowserContext } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
-import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { reading, startDisplayAgent, type DisplayAgent, launchChromium } from './display-fixtures.js';
-
-const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
+import { reading, startDisplayAgent, type DisplayAgent } from './display-fixtures.js';
+import { ARTIFACTS, browserSuite } from './suite.js';
 
 /** A relay that delays what the server sends by `delay(ms)` from then on, keeping the order of the bytes. */
 async function delayRelay(targetPort: number): Promise<{ port: number; delay(ms: number): void; close(): Promise<void> }> {
@@ -62,17 +58,14 @@ async function delayRelay(targetPort: number): Promise<{ port: number; delay(ms:
 }
 
 describe('bedside display on a slow link', () => {
+  const browser = browserSuite('display-lag-');
   let d: DisplayAgent | undefined;
-  let ctx: BrowserContext | undefined;
   let r: Awaited<ReturnType<typeof delayRelay>> | undefined;
-  let profile: string | undefined;
   let feeder: NodeJS.Timeout | undefined;
   afterAll(async () => {
     clearInterval(feeder);
-    await ctx?.close();
     await r?.close();
     await d?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it('says "Connection slow — data N s behind" with true ages while events arrive late, live again when they do not; far behind, reconnects', async () => {
@@ -81,10 +74,7 @@ describe('bedside display on a slow link', () => {
     // A heart rate every 250 ms: the page gets a vitals event at every flush, each one late once the relay holds them.
     feeder = setInterval(() => void agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 80, { bed: 'bed-1' })]), 250);
     r = await delayRelay(Number(new URL(d.url).port));
-    const browser = await launchChromium('display-lag-');
-    ctx = browser.ctx;
-    profile = browser.profile;
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    const page = browser.ctx.pages()[0] ?? (await browser.ctx.newPage());
     const streams: string[] = [];
     let seenReports = 0;
     page.on('request', (q) => {
@@ -106,7 +96,6 @@ describe('bedside display on a slow link', () => {
     // The newest heart rate shown was measured some 6 s ago, and says so (the page's clock no longer follows late events).
     const age = await page.locator('.tile[data-bed="bed-1"] .vital .age').first().textContent();
     expect(Number(/^(\d+) s ago$/.exec(age ?? '')?.[1])).toBeGreaterThanOrEqual(4);
-    mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'display-slow.png') });
 
     r.delay(0);
@@ -131,7 +120,7 @@ describe('bedside display on a slow link', () => {
 
   it('a step of the display PC\'s own clock (an NTP correction) is not taken for a slow link, nor does it age the values', async () => {
     r?.delay(0);
-    const page = await ctx!.newPage();
+    const page = await browser.ctx.newPage();
     try {
       await page.clock.install(); // time flows as usual; the test can step the page's wall clock
       await page.goto(d!.url, { timeout: 30_000 });
@@ -159,7 +148,7 @@ describe('bedside display on a slow link', () => {
     r?.delay(0);
     const r2 = await delayRelay(Number(new URL(d!.url).port));
     r2.delay(8000);
-    const page = await ctx!.newPage();
+    const page = await browser.ctx.newPage();
     try {
       await page.goto(`http://127.0.0.1:${r2.port}/`, { timeout: 30_000 });
       await expect.poll(() => page.locator('#conn').textContent(), { timeout: 40_000, interval: 250 }).toBe('Connection slow');

@@ -2,12 +2,10 @@
 // without closing (cable pulled, a switch that drops the path) shows "Connection lost" within two heartbeats, which
 // the server announces in its `hello`. Real Chromium, real sockets; a TCP relay between them stops forwarding
 // bytes without closing anything.
-import { rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { BrowserContext } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startDisplayAgent, type DisplayAgent, launchChromium } from './display-fixtures.js';
-
+import { startDisplayAgent, type DisplayAgent } from './display-fixtures.js';
+import { browserSuite } from './suite.js';
 
 /** A TCP relay that can go silent: after blackhole(), no byte passes either way and no socket is closed. */
 async function relay(targetPort: number): Promise<{ port: number; blackhole(): void; close(): Promise<void> }> {
@@ -39,24 +37,18 @@ async function relay(targetPort: number): Promise<{ port: number; blackhole(): v
 }
 
 describe('bedside display: a link that goes silent', () => {
+  const browser = browserSuite('display-link-');
   let d: DisplayAgent | undefined;
-  let ctx: BrowserContext | undefined;
   let r: Awaited<ReturnType<typeof relay>> | undefined;
-  let profile: string | undefined;
   afterAll(async () => {
-    await ctx?.close();
     await r?.close();
     await d?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it('shows "Connection lost" within two heartbeats (announced in hello), without the socket closing', async () => {
     d = await startDisplayAgent({ limits: { heartbeatS: 2 } });
     r = await relay(Number(new URL(d.url).port));
-    const browser = await launchChromium('display-link-');
-    ctx = browser.ctx;
-    profile = browser.profile;
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    const page = browser.ctx.pages()[0] ?? (await browser.ctx.newPage());
     await page.goto(`http://127.0.0.1:${r.port}/`);
     await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('Live');
     // Live across several heartbeats: the watchdog does not fire on a quiet but healthy link.

@@ -1,16 +1,12 @@
 // The bedside display tells the edge model's hold (delay policy) from a person's pause on the alarm row itself, in
 // words ("HELD BY MODEL m:ss"), not only in the model badge's tooltip; and a clinician can still press the alarm's
 // Pause during the hold, which makes the pause theirs (review rv46 M2). Real Chromium, real sockets.
-import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AlarmEvent } from '../../agent/model/reading.js';
 import { MODEL_ANNOTATION_KIND } from '../../agent/alarms/types.js';
-import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { PASSWORDS, startDisplayAgent, type DisplayAgent, launchChromium } from './display-fixtures.js';
-
-const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
+import { PASSWORDS } from './display-fixtures.js';
+import { ARTIFACTS, browserSuite } from './suite.js';
 
 function deviceAlarm(bed: string, text: string): AlarmEvent {
   return {
@@ -24,46 +20,16 @@ const modelActor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: '
 const nurse = { user: 'nurse.smith', role: 'clinician', from: '10.0.0.9' };
 
 describe("bedside display: the edge model's hold", () => {
-  let ctx: BrowserContext;
-  let profile: string;
-  let d: DisplayAgent | undefined;
-  let page: Page | undefined;
-  let pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    const browser = await launchChromium('display-hold-');
-    ctx = browser.ctx;
-    profile = browser.profile;
-    mkdirSync(ARTIFACTS, { recursive: true });
-  });
-
-  afterEach(async () => {
-    await page?.close();
-    page = undefined;
-    await d?.close();
-    d = undefined;
-    expect(pageErrors).toEqual([]);
-    pageErrors = [];
-  });
-
-  afterAll(async () => {
-    await ctx?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  const browser = browserSuite('display-hold-');
 
   it('shows "HELD BY MODEL m:ss" on the row, unlike a person\'s pause, and keeps Pause pressable, which makes the pause the clinician\'s', async () => {
     // The agent's own model off: the model's actions are made below, as its live policy makes them.
-    d = await startDisplayAgent({}, { model: { enabled: false } });
+    const d = await browser.startAgent({}, { model: { enabled: false } });
     const agent = d.agent;
     await agent.ingest.accept('test-source', [deviceAlarm('bed-1', 'VTACH'), deviceAlarm('bed-2', 'SpO2 LOW')]);
     const idOf = (bed: string) => agent.alarms.engine.list({ bed })[0]!.id;
 
-    const p = await ctx.newPage();
-    page = p;
-    p.on('pageerror', (e) => pageErrors.push(e.message));
-    await p.setViewportSize({ width: 1280, height: 860 });
-    await p.goto(d.url);
-    await expect.poll(() => p.locator('#conn').textContent()).toBe('Live');
+    const p = await browser.openLive(d.url);
     await p.fill('#login-user', 'nurse.jones');
     await p.fill('#login-password', PASSWORDS.clinician);
     await p.click('#login-form button[type="submit"]');

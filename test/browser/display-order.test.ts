@@ -2,14 +2,14 @@
 // its order, whatever their updatedAt says; a bed view's reload, answered before a new alarm and delivered after the
 // stream showed it, does not take it off the screen. A screen whose gateway leaves beds out (display.maxBeds) says so
 // (M1). Real Chromium (Debian's, through playwright-core), real agent.
-import { rmSync } from 'node:fs';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import type { AlarmStateChange } from '../../agent/alarms/types.js';
 import type { LiveFeed } from '../../agent/http/live.js';
 import type { AlarmEvent } from '../../agent/model/reading.js';
-import { PASSWORDS, call, launchChromium, login, reading, startDisplayAgent, type DisplayAgent } from './display-fixtures.js';
+import { PASSWORDS, call, login, reading, type DisplayAgent } from './display-fixtures.js';
+import { browserSuite } from './suite.js';
 
 function deviceAlarm(bed: string, priority: AlarmEvent['priority'], text: string, at: number, phase: AlarmEvent['phase'] = 'start'): AlarmEvent {
   return {
@@ -20,41 +20,13 @@ function deviceAlarm(bed: string, priority: AlarmEvent['priority'], text: string
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('alarm order on the page in headless Chromium', () => {
-  let ctx: BrowserContext;
-  let profile: string;
+  const browser = browserSuite('display-order-');
   let d: DisplayAgent | undefined;
   let page: Page | undefined;
-  let pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    const b = await launchChromium('display-order-');
-    ctx = b.ctx;
-    profile = b.profile;
-  });
-  afterEach(async () => {
-    await page?.close();
-    page = undefined;
-    await d?.close();
-    d = undefined;
-    expect(pageErrors).toEqual([]);
-    pageErrors = [];
-  });
-  afterAll(async () => {
-    await ctx?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
-
-  async function open(path: string): Promise<Page> {
-    const p = await ctx.newPage();
-    p.on('pageerror', (e) => pageErrors.push(e.message));
-    await p.setViewportSize({ width: 1280, height: 860 });
-    await p.goto(d!.url + path);
-    await expect.poll(() => p.locator('#conn').textContent()).toBe('Live');
-    return p;
-  }
+  const open = (path: string) => browser.openLive(d!.url + path);
 
   it('shows a stream change whose updatedAt is older than an acknowledgement it follows (a report received before the ack, committed after it)', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', [deviceAlarm('bed-07', 'medium', 'SpO2 LOW', Date.now())]);
     page = await open('/');
     const row = page.locator('.tile[data-bed="bed-07"] li.alarm');
@@ -85,7 +57,7 @@ describe('alarm order on the page in headless Chromium', () => {
   });
 
   it('keeps an alarm the stream has shown when a bed view reload answered before it arrives after it', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     const agent = d.agent;
     await agent.ingest.accept('test-source', [deviceAlarm('bed-09', 'low', 'BATTERY LOW', Date.now())]);
     page = await open('/');
@@ -112,7 +84,7 @@ describe('alarm order on the page in headless Chromium', () => {
   });
 
   it('says which beds it does not show over display.maxBeds, at once on an open screen, and on the tile of such a bed with an alarm', async () => {
-    d = await startDisplayAgent({ maxBeds: 2 });
+    d = await browser.startAgent({ maxBeds: 2 });
     const agent = d.agent;
     await agent.ingest.accept('test-source', ['bed-1', 'bed-2'].map((bed) => reading(MDC.ECG_HEART_RATE, 80, { bed })));
     page = await open('/');
@@ -130,7 +102,7 @@ describe('alarm order on the page in headless Chromium', () => {
   });
 
   it('marks the tile of every bed left out over display.maxBeds, also past the 20 the banner names (review rv78 M1)', async () => {
-    d = await startDisplayAgent({ maxBeds: 1 });
+    d = await browser.startAgent({ maxBeds: 1 });
     const agent = d.agent;
     await agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 80, { bed: 'bed-00' })]);
     page = await open('/');

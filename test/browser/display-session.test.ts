@@ -2,42 +2,18 @@
 // Debian's headless Chromium (playwright-core), against the real agent on port 0. The server forgets a session the
 // way an agent restart does (Authenticator.logout), or it is logged out elsewhere, or the page's clock passes its
 // expiry.
-import { rmSync } from 'node:fs';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
-import { PASSWORDS, call, reading, startDisplayAgent, tachycardia, type DisplayAgent, launchChromium } from './display-fixtures.js';
+import { PASSWORDS, call, reading, tachycardia, type DisplayAgent } from './display-fixtures.js';
+import { browserSuite } from './suite.js';
 
-
-let ctx: BrowserContext;
-let profile: string;
+const browser = browserSuite('display-session-');
 let d: DisplayAgent | undefined;
 let page: Page | undefined;
-let pageErrors: string[] = [];
-
-beforeAll(async () => {
-  const browser = await launchChromium('display-session-');
-  ctx = browser.ctx;
-  profile = browser.profile;
-});
-
-afterEach(async () => {
-  await page?.close();
-  page = undefined;
-  await d?.close();
-  d = undefined;
-  expect(pageErrors).toEqual([]);
-  pageErrors = [];
-});
-
-afterAll(async () => {
-  await ctx?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-});
 
 async function open(path: string, opts: { fakeClock?: boolean } = {}): Promise<Page> {
-  const p = await ctx.newPage();
-  p.on('pageerror', (e) => pageErrors.push(e.message));
+  const p = await browser.newPage();
   if (opts.fakeClock) await p.clock.install();
   await p.goto(d!.url + path);
   return p;
@@ -59,7 +35,7 @@ const loggedOut = async (p: Page) => {
 
 describe('viewing open', () => {
   it('a screen whose session the server no longer knows (agent restarted) keeps showing new alarms after it reconnects', async () => {
-    d = await startDisplayAgent();
+    d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', [reading(MDC.ECG_HEART_RATE, 80, { bed: 'bed-1' })]);
     page = await open('/');
     await expect.poll(() => page!.locator('#conn').textContent()).toBe('Live');
@@ -77,7 +53,7 @@ describe('viewing open', () => {
   });
 
   it('an expected screen whose session ended goes on being heard from (its pings are accepted), so no false "not heard from" alarm', async () => {
-    d = await startDisplayAgent({ screens: [{ name: 'ward-a', graceS: 5 }], limits: { heartbeatS: 1 } });
+    d = await browser.startAgent({ screens: [{ name: 'ward-a', graceS: 5 }], limits: { heartbeatS: 1 } });
     const screens = d.agent.display!.screens;
     let pings = 0;
     const seen = screens.seen.bind(screens);
@@ -96,7 +72,7 @@ describe('viewing open', () => {
   });
 
   it('the page forgets its login at the session\'s expiry, and stays live', async () => {
-    d = await startDisplayAgent({ sessionTtlS: 60 });
+    d = await browser.startAgent({ sessionTtlS: 60 });
     page = await open('/', { fakeClock: true });
     await expect.poll(() => page!.locator('#conn').textContent()).toBe('Live');
     await logIn(page, 'nurse.jones', PASSWORDS.clinician);
@@ -108,7 +84,7 @@ describe('viewing open', () => {
 
 describe('viewing authenticated', () => {
   it('a screen logged out elsewhere drops its login at once and says a login is needed', async () => {
-    d = await startDisplayAgent({ viewing: 'authenticated', screens: [{ name: 'ward-a', graceS: 30 }], limits: { heartbeatS: 1 } });
+    d = await browser.startAgent({ viewing: 'authenticated', screens: [{ name: 'ward-a', graceS: 30 }], limits: { heartbeatS: 1 } });
     page = await open('/?screen=ward-a');
     await expect.poll(() => page!.locator('#conn').textContent()).toBe('Log in to view');
     const token = await logIn(page, 'vera', PASSWORDS.viewer);

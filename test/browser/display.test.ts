@@ -2,16 +2,13 @@
 // playwright-core. The page loads, an alarm appears after injected readings cross a limit, a clinician logs in and
 // acknowledges it, the page shows the change, and losing the server shows "connection lost". Screenshots go to
 // test-artifacts/ (gitignored) for a person to look at.
-import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MDC } from '../../agent/model/mdc.js';
 import { MODEL_ANNOTATION_KIND } from '../../agent/alarms/types.js';
-import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent, launchChromium } from './display-fixtures.js';
-
-const ARTIFACTS = join(PACKAGE_ROOT, 'test-artifacts');
+import { PASSWORDS, ecg, reading, startDisplayAgent, tachycardia, type DisplayAgent } from './display-fixtures.js';
+import { ARTIFACTS, browserSuite } from './suite.js';
 
 /** A plausible ward: normal vitals, one stale feed, one invalid value, one bed with a worrying NEWS2, an ECG strip. */
 async function seedWard(d: DisplayAgent): Promise<void> {
@@ -48,25 +45,15 @@ function ecgBeats(_at: number, seconds: number): number[] {
 }
 
 describe('bedside display in headless Chromium', () => {
+  const browser = browserSuite('display-chromium-', { viewport: { width: 1280, height: 860 } });
   let d: DisplayAgent;
-  let ctx: BrowserContext;
   let page: Page;
-  let profile: string;
 
   beforeAll(async () => {
     d = await startDisplayAgent();
-    const browser = await launchChromium('display-chromium-', { viewport: { width: 1280, height: 860 } });
-    ctx = browser.ctx;
-    profile = browser.profile;
-    page = ctx.pages()[0] ?? (await ctx.newPage());
-    mkdirSync(ARTIFACTS, { recursive: true });
+    page = browser.ctx.pages()[0] ?? (await browser.ctx.newPage());
   });
-
-  afterAll(async () => {
-    await ctx?.close();
-    await d?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  afterAll(() => d?.close());
 
   it('shows an alarm after readings cross a limit; a clinician acknowledges it; loss of the feed is shown', async () => {
     const pageErrors: string[] = [];
@@ -166,23 +153,14 @@ describe('bedside display in headless Chromium', () => {
 });
 
 describe('an expected ward screen in headless Chromium', () => {
+  const browser = browserSuite('display-chromium-');
   let d: DisplayAgent;
-  let ctx: BrowserContext;
-  let profile: string;
 
   beforeAll(async () => {
     // Heartbeat 1 s: the page pings every second.
     d = await startDisplayAgent({ screens: [{ name: 'ward3-station', graceS: 30 }], limits: { heartbeatS: 1 } });
-    const browser = await launchChromium('display-chromium-');
-    ctx = browser.ctx;
-    profile = browser.profile;
   });
-
-  afterAll(async () => {
-    await ctx?.close();
-    await d?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  afterAll(() => d?.close());
 
   it('opened as /?screen=<name>, the page streams under its name and pings every heartbeat; a setting is shown as one', async () => {
     const screens = d.agent.display!.screens;
@@ -196,7 +174,7 @@ describe('an expected ward screen in headless Chromium', () => {
       reading(MDC.RESP_RATE, 22, { bed: 'bed-1', deviceId: 'vent-1' }),
       { ...reading(MDC.RESP_RATE, 14, { bed: 'bed-1', deviceId: 'vent-1' }), setting: true },
     ]);
-    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    const page = browser.ctx.pages()[0] ?? (await browser.ctx.newPage());
     await page.goto(`${d.url}/?screen=ward3-station`);
     await expect.poll(() => screens.status()[0]?.connected, { timeout: 15_000 }).toBe(true);
     await expect.poll(() => pings, { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
