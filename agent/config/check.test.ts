@@ -35,6 +35,30 @@ describe('hub section, as the start reads it', () => {
     expect(hubProblems({ mode: 'device', connectionString: 'HostName=h;DeviceId=d;SharedAccessKey=a2V5' })).toEqual([]);
   });
 
+  it('a ready-made SharedAccessSignature: warned of (at start and by --check) once expired or when it ends within 7 days, never refused for it (review rv87 L2)', () => {
+    const sas = (inS: number) =>
+      `HostName=h.azure-devices.net;DeviceId=d;SharedAccessSignature=SharedAccessSignature sr=h.azure-devices.net%2Fdevices%2Fd&sig=c2ln%3D&se=${Math.floor(Date.now() / 1000) + inS}`;
+    const hubWarnings = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
+      configWarnings(testConfig(tempDir(), { hub }), undefined, true, env).filter((w) => w.path.startsWith('hub') || w.path.startsWith('IOTHUB'));
+    // Expired: warned of, not refused (the agent starts; forwarding fails with auth until a new one is put in).
+    expect(hubProblems({ mode: 'device', connectionString: sas(-60) })).toEqual([]);
+    expect(hubWarnings({ mode: 'device', connectionString: sas(-60) })).toEqual([
+      { path: 'hub.connectionString', message: expect.stringMatching(/^its SharedAccessSignature expired at \d{4}-\d\d-\d\dT.*cannot be renewed: IoT Hub refuses every connection/) },
+    ]);
+    expect(hubWarnings({ mode: 'auto' }, { IOTHUB_DEVICE_CONNECTION_STRING: sas(-60) })).toEqual([
+      { path: 'IOTHUB_DEVICE_CONNECTION_STRING (environment)', message: expect.stringMatching(/expired at/) },
+    ]);
+    expect(hubProblems({ mode: 'device', connectionString: sas(2 * 86400) })).toEqual([]);
+    expect(hubWarnings({ mode: 'device', connectionString: sas(2 * 86400) })).toEqual([
+      { path: 'hub.connectionString', message: expect.stringMatching(/^its SharedAccessSignature expires at .* \(in 2 days\) and cannot be renewed: forwarding stops at /) },
+    ]);
+    expect(hubWarnings({ mode: 'auto' }, { IOTHUB_DEVICE_CONNECTION_STRING: sas(3600) })).toEqual([
+      { path: 'IOTHUB_DEVICE_CONNECTION_STRING (environment)', message: expect.stringMatching(/\(in 1 h\)/) },
+    ]);
+    expect(hubWarnings({ mode: 'device', connectionString: sas(30 * 86400) })).toEqual([]);
+    expect(hubWarnings({ mode: 'off', connectionString: sas(3600) })).toEqual([]);
+  });
+
   it('hub.caFile in module mode (judged by the file: --check may run outside the module)', () => {
     expect(hubProblems({ mode: 'module', caFile: '/etc/ssl/ca.pem' })[0]).toEqual({ path: 'hub.caFile', message: expect.stringMatching(/^is for a connection string; as an IoT Edge module/) });
     expect(hubProblems({ mode: 'module' })).toEqual([]);

@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { examplePasswordProblems, weakHashMessage, weakPasswordHashes } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
-import { AzureIotTransport, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
+import { AzureIotTransport, connectionStringWarning, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
 import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint, storeVolumeEncryption } from '../store/volume.js';
 import { readDisplayTls } from '../http/tls-files.js';
@@ -294,7 +294,12 @@ export function timeZoneProblems(
  * What the agent can run with but people at the bedside would find out the hard way: printed by --check after
  * "valid" and logged at every start (`atStart`: less what the parts say themselves as they start).
  */
-export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<string, DriverFactory>, atStart = false): ConfigProblem[] {
+export function configWarnings(
+  config: AgentConfig,
+  registry?: ReadonlyMap<string, DriverFactory>,
+  atStart = false,
+  env: NodeJS.ProcessEnv = process.env,
+): ConfigProblem[] {
   const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry)] : [];
   // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.
   if (!atStart) warnings.push(...modelWarnings(config));
@@ -313,6 +318,13 @@ export function configWarnings(config: AgentConfig, registry?: ReadonlyMap<strin
   if (config.hub.mode !== 'off' && config.hub.sendTimeoutMs > SDK_SEND_TIMEOUT_MS) {
     // Accepted (a file that started before must still start: its bedside alarms depend on it), but said.
     warnings.push({ path: 'hub.sendTimeoutMs', message: `${config.hub.sendTimeoutMs} has no effect beyond ${SDK_SEND_TIMEOUT_MS}: the Azure IoT SDK gives a send up after 30 s of its own; ${SDK_SEND_TIMEOUT_MS} is used` });
+  }
+  // A ready-made SharedAccessSignature cannot be renewed: said in time, before forwarding stops (review rv87 L2).
+  const { route } = hubRoute(config, env, atStart);
+  if (route.via === 'connection-string') {
+    const message = connectionStringWarning(route.connectionString);
+    const field = config.hub.connectionString !== undefined ? 'hub.connectionString' : 'IOTHUB_DEVICE_CONNECTION_STRING (environment)';
+    if (message) warnings.push({ path: field, message });
   }
   const d = config.display;
   if (!d.enabled) return warnings;

@@ -154,7 +154,9 @@ export const configSchema = {
           ...secret,
           description:
             'Device (or module) connection string for `device` mode. Default: environment variable ' +
-            'IOTHUB_DEVICE_CONNECTION_STRING. ' +
+            'IOTHUB_DEVICE_CONNECTION_STRING. A device connection string may carry a ready-made ' +
+            'SharedAccessSignature instead of SharedAccessKey: it cannot be renewed, so forwarding stops at its expiry ' +
+            '(se); one that expires within 7 days or has expired is warned of (the agent still starts and stores). ' +
             secret.description,
         },
         caFile: {

@@ -10,8 +10,12 @@ import { ConfigError } from '../config/load.js';
 import { testConfig } from '../../test/support/agent-config.js';
 import { tempDir } from '../../test/support/agent-process.js';
 import { EventEmitter } from 'node:events';
-import { AzureIotTransport, readCaFile, trustWith, type ControlHandler, type ControlSession } from './azure.js';
+import { AzureIotTransport, connectionStringProblem, connectionStringWarning, readCaFile, trustWith, type ControlHandler, type ControlSession } from './azure.js';
 import { chooseTransport } from './choose.js';
+import { Forwarder } from './forwarder.js';
+import { Outbox } from '../store/outbox.js';
+import { Metrics } from '../metrics.js';
+import { captureLog } from '../../test/support/log.js';
 
 describe('AzureIotTransport.fromConnectionString', () => {
   const base = 'HostName=h.azure-devices.net;DeviceId=bed-gw';
@@ -26,7 +30,8 @@ describe('AzureIotTransport.fromConnectionString', () => {
   it('takes a device key, a module key, or a device signature', () => {
     expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessKey=a2V5`).identity).toBe('bed-gw');
     expect(AzureIotTransport.fromConnectionString(`${base};ModuleId=agent;SharedAccessKey=a2V5`).identity).toBe('bed-gw/agent');
-    expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1`).description).toBe('device bed-gw on h.azure-devices.net');
+    const se = Math.floor(Date.now() / 1000) + 30 * 86400;
+    expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=${se}`).description).toBe('device bed-gw on h.azure-devices.net');
   });
   it('hub.caFile adds a CA to the system ones (Node\'s ca option would replace them); a module refuses it', () => {
     const pem = '-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n';
@@ -53,6 +58,39 @@ describe('AzureIotTransport.fromConnectionString', () => {
   });
 });
 
+describe('a ready-made SharedAccessSignature in the connection string (review rv87 L2)', () => {
+  const now = Date.parse('2025-03-01T12:00:00Z');
+  const at = (iso: string) => Date.parse(iso) / 1000;
+  // As the portal and `az iot hub generate-sas-token` give it: the fields URL-encoded inside the value.
+  const withSas = (se: string | number) =>
+    `HostName=h.azure-devices.net;DeviceId=bed-gw;SharedAccessSignature=SharedAccessSignature sr=h.azure-devices.net%2Fdevices%2Fbed-gw&sig=c2ln%3D&se=${se}`;
+
+  it('warns of one already expired, naming when; still starts (a file that started yesterday must start today: the bedside display depends on it)', () => {
+    expect(connectionStringProblem(withSas(at('2025-02-28T12:00:00Z')))).toBeNull();
+    expect(connectionStringWarning(withSas(at('2025-02-28T12:00:00Z')), now)).toMatch(/^its SharedAccessSignature expired at 2025-02-28T12:00:00\.000Z and cannot be renewed: IoT Hub refuses every connection/);
+    expect(connectionStringWarning(withSas(at('2025-03-01T12:00:00Z')), now)).toMatch(/expired at 2025-03-01T12:00:00\.000Z/);
+    const stale = `HostName=h.azure-devices.net;DeviceId=bed-gw;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1`;
+    expect(() => AzureIotTransport.fromConnectionString(stale)).not.toThrow();
+  });
+
+  it('refuses one whose expiry cannot be read, or that is not a signature at all', () => {
+    expect(connectionStringProblem(withSas('soon'))).toMatch(/^has a SharedAccessSignature without a readable se= \(its expiry/);
+    expect(connectionStringProblem('HostName=h;DeviceId=d;SharedAccessSignature=SharedAccessSignature sr=x&sig=y')).toMatch(/without a readable se=/);
+    expect(connectionStringProblem('HostName=h;DeviceId=d;SharedAccessSignature=sr=x&sig=y&se=1900000000')).toMatch(/must be of the form "SharedAccessSignature sr=…&sig=…&se=…"/);
+  });
+
+  it('takes one still valid (se URL-encoded or not); warns when it ends within 7 days that forwarding stops then', () => {
+    const in3Days = at('2025-03-04T12:00:00Z');
+    expect(connectionStringProblem(withSas(in3Days))).toBeNull();
+    expect(connectionStringProblem(withSas(`${in3Days}`.replace('1', '%31')))).toBeNull();
+    expect(connectionStringWarning(withSas(in3Days), now)).toMatch(/^its SharedAccessSignature expires at 2025-03-04T12:00:00\.000Z \(in 3 days\) and cannot be renewed: forwarding stops at 2025-03-04T12:00:00\.000Z/);
+    expect(connectionStringWarning(withSas(at('2025-03-01T13:00:00Z')), now)).toMatch(/\(in 1 h\)/);
+    expect(connectionStringWarning(withSas(at('2025-03-09T12:00:00Z')), now)).toBeNull();
+    // A device key: the agent makes and renews its own tokens.
+    expect(connectionStringWarning('HostName=h;DeviceId=d;SharedAccessKey=a2V5', now)).toBeNull();
+    expect(connectionStringProblem('HostName=h;DeviceId=d;SharedAccessKey=a2V5')).toBeNull();
+  });
+});
 
 describe('AzureIotTransport twin session', () => {
   it("an 'error' the SDK's twin emits (its desired-patch subscription failed) goes to the control plane, not up as an uncaught exception", async () => {
@@ -109,5 +147,108 @@ describe('AzureIotTransport recycle', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ message: 'twin read failed: no answer', recycled: true });
     await transport.disconnect();
+  });
+});
+
+describe('AzureIotTransport connect attempts (review rv87 M2)', () => {
+  /** A stand-in SDK client whose open() finishes when the test says (or after `openMs`). */
+  class SlowClient extends EventEmitter {
+    opened = false;
+    closed = false;
+    sent: string[] = [];
+    private finishOpen: () => void = () => undefined;
+    constructor(private readonly openMs?: number) {
+      super();
+    }
+    setRetryPolicy() {}
+    async setOptions() {}
+    onDeviceMethod() {}
+    open() {
+      return new Promise<void>((resolve) => {
+        this.finishOpen = () => {
+          this.opened = true;
+          resolve();
+        };
+        if (this.openMs !== undefined) setTimeout(this.finishOpen, this.openMs);
+      });
+    }
+    /** The hub's CONNACK arrives now (a stand-in ignores a close before it, as a slow socket may). */
+    answer() {
+      this.finishOpen();
+    }
+    async close() {
+      this.closed = true;
+    }
+    async sendEvent(m: { messageId: string }) {
+      this.sent.push(m.messageId);
+    }
+  }
+  type Ctor = new (mode: string, create: () => Promise<unknown>, description: string, identity: string, ca: undefined) => AzureIotTransport;
+  const transportOf = (clients: SlowClient[]) => {
+    let n = 0;
+    return new (AzureIotTransport as unknown as Ctor)('device', async () => clients[n++], 'fake device', 'dev', undefined);
+  };
+  const current = (t: AzureIotTransport) => (t as unknown as { client: SlowClient | null }).client;
+  const msg = { id: 'm1', stream: 'alarms' as const, body: '{}', properties: {} };
+
+  it('an open that completes after a newer connect is closed and does not take over the transport', async () => {
+    const late = new SlowClient();
+    const fresh = new SlowClient();
+    const transport = transportOf([late, fresh]);
+    const connected: ControlSession[] = [];
+    transport.setControl({ methodNames: [], connected: (s) => void connected.push(s), desiredPatch: () => undefined, method: async () => ({ status: 200, payload: null }) });
+    const first = transport.connect();
+    first.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    const second = transport.connect(); // the forwarder gave the first one up (its timeout) and tries again
+    await new Promise((r) => setTimeout(r, 10));
+    fresh.answer();
+    await second;
+    late.answer(); // the first attempt's CONNACK arrives late
+    await expect(first).rejects.toThrow(/superseded/);
+    expect(late.closed).toBe(true);
+    expect(current(transport)).toBe(fresh);
+    expect(fresh.closed).toBe(false);
+    expect(connected).toHaveLength(1); // no second twin session for the stale client
+    await transport.send(msg);
+    expect(fresh.sent).toEqual(['m1']);
+    await transport.disconnect();
+    expect(fresh.closed).toBe(true);
+  });
+
+  it('disconnect() closes a client whose open is still pending; its late open leaves nothing connected', async () => {
+    const slow = new SlowClient();
+    const transport = transportOf([slow]);
+    const attempt = transport.connect();
+    attempt.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 10));
+    await transport.disconnect(); // the forwarder's connect timeout, or stop()
+    expect(slow.closed).toBe(true);
+    slow.answer();
+    await expect(attempt).rejects.toThrow(/superseded/);
+    expect(current(transport)).toBeNull();
+    await expect(transport.send(msg)).rejects.toThrow(/not connected/);
+  });
+
+  it('through the forwarder: a connect given up on its timeout leaves no second connection open, not even after stop()', async () => {
+    const clients = [new SlowClient(600), new SlowClient(20), new SlowClient(20), new SlowClient(20)];
+    const transport = transportOf(clients);
+    const box = new Outbox(':memory:');
+    const f = new Forwarder(box, transport, { gatewayId: 'gw', maxMessageBytes: 4096, batchDelayMs: 0, sendTimeoutMs: 200, retry: { initialDelayMs: 10, maxDelayMs: 20 } }, captureLog().log, new Metrics());
+    f.start();
+    try {
+      for (let i = 0; i < 10; i++) {
+        box.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: JSON.stringify({ i }) }]);
+        f.notify();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const now = current(transport);
+      expect(clients.filter((c) => c.opened && !c.closed && c !== now)).toEqual([]);
+      expect(clients[0]!.closed).toBe(true);
+    } finally {
+      await f.stop();
+      box.close();
+    }
+    expect(clients.filter((c) => c.opened && !c.closed)).toEqual([]);
   });
 });

@@ -125,6 +125,42 @@ const noRetry = { shouldRetry: () => false, nextRetryTimeout: () => 0 };
 
 type SdkClient = ClientType | ModuleClientType;
 
+/** A ready-made SharedAccessSignature that ends this soon is warned of (at start and by --check). */
+export const SAS_EXPIRY_WARNING_MS = 7 * 24 * 3600_000;
+
+/**
+ * When the ready-made SharedAccessSignature used instead of a key ends (its `se=`, seconds since 1970), or why that
+ * cannot be told; undefined when the string has a key (the agent makes and renews its own tokens from it).
+ */
+function signatureExpiry(cs: Record<string, string>): { at: Date } | { problem: string } | undefined {
+  const sas = cs.SharedAccessSignature;
+  if (sas === undefined || cs.SharedAccessKey) return undefined;
+  // Read as the SDK reads it (SharedAccessSignature.parse): the word, one blank, then URL-encoded name=value pairs.
+  const parts = sas.split(/\s/);
+  if (parts.length !== 2 || parts[0] !== 'SharedAccessSignature') {
+    return { problem: 'has a SharedAccessSignature that must be of the form "SharedAccessSignature sr=…&sig=…&se=…"' };
+  }
+  const se = parts[1]!.split('&').find((p) => p.startsWith('se='))?.slice(3);
+  let seconds: string | undefined;
+  try {
+    seconds = se === undefined ? undefined : decodeURIComponent(se);
+  } catch {
+    seconds = undefined;
+  }
+  if (seconds === undefined || !/^\d{1,12}$/.test(seconds)) {
+    return { problem: 'has a SharedAccessSignature without a readable se= (its expiry, in seconds since 1970): IoT Hub refuses such a token' };
+  }
+  return { at: new Date(Number(seconds) * 1000) };
+}
+
+/** "3 days", "5 h", "20 min": how long until a signature ends, for people. */
+function timeLeft(ms: number): string {
+  const hours = Math.round(ms / 3_600_000);
+  if (hours >= 48) return `${Math.round(ms / 86_400_000)} days`;
+  if (hours >= 1) return `${hours} h`;
+  return `${Math.max(1, Math.round(ms / 60_000))} min`;
+}
+
 /** What makes a connection string unusable, or null (also run by --check). Refused at start rather than failing every connection for ever. */
 export function connectionStringProblem(connectionString: string): string | null {
   const cs = parseConnectionString(connectionString);
@@ -136,7 +172,34 @@ export function connectionStringProblem(connectionString: string): string | null
   if (!cs.SharedAccessKey && !cs.SharedAccessSignature) return 'must contain SharedAccessKey (or a ready-made SharedAccessSignature)';
   // The SDK's ModuleClient takes a key from a connection string, never a ready-made signature.
   if (cs.ModuleId && !cs.SharedAccessKey) return 'of a module (ModuleId=…) must contain SharedAccessKey';
+  // A signature the hub can never take. One that has expired is only warned of (connectionStringWarning): a file that
+  // started yesterday must start today, as the bedside display depends on it; forwarding fails with `auth` until renewed.
+  const expiry = signatureExpiry(cs);
+  if (expiry && 'problem' in expiry) return expiry.problem;
   return null;
+}
+
+/**
+ * A ready-made SharedAccessSignature that has expired (IoT Hub refuses every connection: forwarding stops, data stay in
+ * the store) or ends within 7 days; said at start and by --check (review rv87 L2). Null otherwise. `now`: for tests.
+ */
+export function connectionStringWarning(connectionString: string, now = Date.now()): string | null {
+  const expiry = signatureExpiry(parseConnectionString(connectionString));
+  if (!expiry || 'problem' in expiry) return null;
+  const left = expiry.at.getTime() - now;
+  const at = expiry.at.toISOString();
+  if (left <= 0) {
+    return (
+      `its SharedAccessSignature expired at ${at} and cannot be renewed: IoT Hub refuses every connection, so nothing is ` +
+      'forwarded (data stay in the store); put in a new one, or the device key (SharedAccessKey=…), from which the agent ' +
+      'makes and renews its own tokens'
+    );
+  }
+  if (left > SAS_EXPIRY_WARNING_MS) return null;
+  return (
+    `its SharedAccessSignature expires at ${at} (in ${timeLeft(left)}) and cannot be renewed: forwarding stops at ${at}; ` +
+    'put in a new one before then, or the device key (SharedAccessKey=…), from which the agent makes and renews its own tokens'
+  );
 }
 
 function parseConnectionString(cs: string): Record<string, string> {
@@ -181,6 +244,13 @@ export class AzureIotTransport implements HubTransport {
   readonly description: string;
   readonly identity: string;
   private client: SdkClient | null = null;
+  /**
+   * Bumped by each connect() and disconnect(): an open that completes after a newer attempt started or a disconnect
+   * came (the forwarder gave it up on its timeout, or stopped) is stale, and must not take over `client` (review rv87 M2).
+   */
+  private attempt = 0;
+  /** Clients whose open() is under way: disconnect() closes them too, so none is left connected behind our back. */
+  private readonly opening = new Set<SdkClient>();
   private readonly listeners: ((err: Error | undefined) => void)[] = [];
   private control: ControlHandler | null = null;
   /** Fails the twin operations of the current connection's session at once when that connection ends. */
@@ -213,7 +283,8 @@ export class AzureIotTransport implements HubTransport {
     const host = cs.GatewayHostName ? `${cs.HostName} via ${cs.GatewayHostName}` : cs.HostName;
     const create = async (mqtt: MqttTransport): Promise<SdkClient> => {
       if (!cs.SharedAccessKey) {
-        // A connection string with a ready-made SharedAccessSignature (no key): the SDK uses it as given.
+        // A connection string with a ready-made SharedAccessSignature (no key): the SDK uses it as given and cannot
+        // renew it (its expiry is checked above and warned of by connectionStringWarning).
         return Client.fromConnectionString(connectionString, mqtt);
       }
       const auth = SharedAccessKeyAuthenticationProvider.fromConnectionString(
@@ -257,8 +328,15 @@ export class AzureIotTransport implements HubTransport {
   }
 
   async connect(): Promise<void> {
+    const attempt = ++this.attempt;
     await this.disposeClient();
     const client = await this.create(this.mqtt);
+    const superseded = async () => {
+      client.removeAllListeners();
+      await client.close().catch(() => undefined);
+      return new Error('connect superseded: a newer connect or a disconnect came first');
+    };
+    if (attempt !== this.attempt) throw await superseded();
     client.setRetryPolicy(noRetry);
     if (this.ca) await client.setOptions({ ca: trustWith(this.ca) });
     client.on('disconnect', () => {
@@ -271,12 +349,17 @@ export class AzureIotTransport implements HubTransport {
       if (this.client !== client) return;
       for (const l of this.listeners) l(err);
     });
+    this.opening.add(client);
     try {
       await client.open();
     } catch (err) {
       await client.close().catch(() => undefined);
       throw err;
+    } finally {
+      this.opening.delete(client);
     }
+    // Two connections of one identity: IoT Hub would close one of them, maybe the one in use.
+    if (attempt !== this.attempt) throw await superseded();
     this.client = client;
     if (this.control) this.attachControl(client, this.control);
   }
@@ -397,6 +480,7 @@ export class AzureIotTransport implements HubTransport {
   }
 
   async disconnect(): Promise<void> {
+    this.attempt += 1;
     await this.disposeClient();
   }
 
@@ -404,13 +488,16 @@ export class AzureIotTransport implements HubTransport {
     this.listeners.push(listener);
   }
 
+  /** Closes the current client and any whose open is still under way (their attempts are stale by now). */
   private async disposeClient(): Promise<void> {
     const c = this.client;
     this.client = null;
     if (c) this.endSession();
-    if (c) {
-      c.removeAllListeners();
-      await c.close().catch(() => undefined);
+    const pending = [...this.opening];
+    this.opening.clear();
+    for (const p of [...(c ? [c] : []), ...pending]) {
+      p.removeAllListeners();
+      await p.close().catch(() => undefined);
     }
   }
 }
