@@ -1,6 +1,7 @@
 // The forwarder drains the outbox to the hub: alarms first, telemetry in arrival order, a bounded window of
 // messages in flight (one by default), each deleted from the store only after the hub's acknowledgement. While the hub is unreachable it retries
-// with capped exponential backoff (with jitter); the outbox keeps everything meanwhile.
+// with capped exponential backoff (with jitter); the outbox keeps everything meanwhile. A message the hub refuses every
+// time is set aside in the store (table `refused`, kept) so that the messages behind it go on (SUSPECT_AFTER).
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { STREAMS, type Outbox, type PackedMessage, type Stream } from '../store/outbox.js';
@@ -35,7 +36,9 @@ export interface ForwarderStatus {
   downSince: number | null;
   /**
    * Why the last attempt failed: 'auth' when the hub refused the device's credentials (a wrong or rotated key, a
-   * device disabled in the hub), which no waiting will mend; 'unreachable' otherwise. Null while delivering.
+   * device disabled in the hub), which no waiting will mend; 'refused' when a send failed on a connection that had
+   * delivered another message (the hub works; that message is the problem); 'unreachable' otherwise. Null while
+   * delivering.
    */
   lastFailure: HubFailure | null;
   sentMessages: number;
@@ -44,7 +47,18 @@ export interface ForwarderStatus {
 
 class TimeoutError extends Error {}
 
-export type HubFailure = 'auth' | 'unreachable';
+export type HubFailure = 'auth' | 'unreachable' | 'refused';
+
+/**
+ * Sends of one message that failed in a row, each on a connection that was made, after which it is suspected to be one
+ * the hub refuses: it then waits until another message is delivered. Refused once more on a connection that has just
+ * delivered another, it is set aside (review rv87 M1). A network that drops connections fails every message alike and
+ * delivers none meanwhile, so it sets nothing aside.
+ */
+export const SUSPECT_AFTER = 3;
+
+/** The SDK's errors for a message it will never send as it is (thrown before anything goes out): set aside at once. */
+const REFUSED_AT_ONCE = new Set(['MessageTooLargeError', 'ArgumentError', 'FormatError']);
 
 /** A failure repeated in a row is logged loud the first time and every tenth, so a long one shows without flooding. */
 function firstOrTenth(n: number): boolean {
@@ -106,7 +120,16 @@ export class Forwarder {
    * Set by the first failed send of a connection, or by a connection that ended before it worked; the loop then
    * waits for the window and backs off.
    */
-  private broken: { err: unknown; what: string; dropped?: boolean } | null = null;
+  private broken: { err: unknown; what: string; dropped?: boolean; refused?: boolean } | null = null;
+  /** Connections made so far: which connection a send failed on. */
+  private connection = 0;
+  /** The connection whose first failed send was counted in `strikes` (later ones fail with the connection). */
+  private struckOn = -1;
+  /**
+   * Messages whose sends failed (the first failure of each connection), by id: how many in a row, and the connection
+   * that delivered another message since the last one (null if none has).
+   */
+  private readonly strikes = new Map<string, { n: number; otherDeliveredOn: number | null }>();
   /** Ids sent at least once by this process and not yet acknowledged (to tell a resend). */
   private readonly tried = new Set<string>();
   /**
@@ -141,6 +164,9 @@ export class Forwarder {
   ) {
     this.wrap = envelope(opts.gatewayId, opts.encoding ?? 'records');
     this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT));
+    // Scraped at 0 from the start, so that an alert on their first rise fires.
+    for (const stream of STREAMS) metrics.declare('forward_messages_refused_total', { stream });
+    metrics.declare('forward_retries_total', { reason: 'refused' });
     transport.onDisconnect((err) => {
       if (!this.connected) return;
       this.connected = false;
@@ -260,10 +286,10 @@ export class Forwarder {
         continue;
       }
       if (this.broken) {
-        const { err, what, dropped } = this.broken;
+        const { err, what, dropped, refused } = this.broken;
         this.broken = null;
         await this.transport.disconnect().catch(() => undefined);
-        await this.failed(err, what, dropped);
+        await this.failed(err, what, dropped, refused);
         continue;
       }
       if (this.unrecorded.size > 0) {
@@ -277,6 +303,7 @@ export class Forwarder {
         this.state = 'connecting';
         try {
           await withTimeout(this.transport.connect(), this.opts.sendTimeoutMs, 'connect');
+          this.connection += 1;
           this.connected = true;
           this.state = 'connected';
           this.log.info(
@@ -359,14 +386,19 @@ export class Forwarder {
    * thousands).
    */
   private nextMessage(): PackedMessage | null | 'wait' {
-    const existing = this.outbox.nextMessage([...this.inFlight.keys(), ...this.unrecorded]);
+    const busy = [...this.inFlight.keys(), ...this.unrecorded];
+    // A message refused SUSPECT_AFTER times in a row waits until another is delivered: the hub taking that one and
+    // refusing it again tells a message the hub refuses from a network that fails everything.
+    const suspects = [...this.strikes].filter(([, s]) => s.n >= SUSPECT_AFTER && s.otherDeliveredOn === null).map(([id]) => id);
+    const existing = this.outbox.nextMessage(suspects.length ? [...busy, ...suspects] : busy);
     for (const stream of STREAMS) {
       if (existing?.stream === stream && !existing.replayOf) return existing;
       if (this.isDue(stream)) {
         return this.outbox.pack(stream, this.opts.maxMessageBytes, this.wrap) ?? 'wait';
       }
     }
-    return existing;
+    // Nothing else to send: a suspect goes again (it holds nothing back).
+    return existing ?? (suspects.length ? this.outbox.nextMessage(busy) : null);
   }
 
   // A record stamped later than now was written before the wall clock was set back: it counts as due, or its
@@ -394,6 +426,7 @@ export class Forwarder {
 
   private async sendOne(m: PackedMessage): Promise<void> {
     const started = Date.now();
+    const connection = this.connection;
     // A resend is recorded before it goes (the count survives a restart); a first send is not, which spares
     // the store a synchronous write per message.
     const resend = m.attempts > 0 || this.tried.has(m.id);
@@ -430,17 +463,37 @@ export class Forwarder {
       );
     } catch (err) {
       this.metrics.inc('forward_failures_total', { stream: m.stream });
+      const name = (err as { name?: unknown } | null)?.name;
+      // The SDK refused it before sending anything: it never will send it as it is. The connection is fine.
+      if (typeof name === 'string' && REFUSED_AT_ONCE.has(name) && this.setAside(m, err)) return;
+      // Refused on a connection that delivered another message: the hub is reachable, this message is the problem.
+      const refused = this.deliveredOnConnection;
+      // Counted once per connection, for the message whose failure came first: the others fail with the connection.
+      if (!this.recycled && this.struckOn !== connection) {
+        this.struckOn = connection;
+        const s = this.strikes.get(m.id) ?? { n: 0, otherDeliveredOn: null };
+        if (s.n >= SUSPECT_AFTER && s.otherDeliveredOn === connection && this.setAside(m, err)) {
+          // Set aside; the connection is still made anew (the hub may have closed it), under a reason of its own.
+          if (!this.broken) this.breakConnection(err, m, true);
+          return;
+        }
+        s.n += 1;
+        s.otherDeliveredOn = null;
+        this.strikes.set(m.id, s);
+        if (s.n === SUSPECT_AFTER) {
+          this.log.warn({ messageId: m.id, stream: m.stream, records: m.count, failures: s.n, err: (err as Error)?.message ?? String(err) }, 'a message failed on every connection in a row: the others go first; set aside if the hub takes another and refuses it again');
+        }
+      }
       // The first failure breaks the connection: nothing more is sent on it; once the window has settled the
       // loop backs off, reconnects and resends every unacknowledged message in order. After a recycle the loop
       // reconnects at once and resends anyway.
-      if (!this.broken && !this.recycled) {
-        this.broken = { err, what: `send ${m.id}` };
-        this.connected = false;
-        void this.transport.disconnect().catch(() => undefined);
-      }
+      if (!this.broken && !this.recycled) this.breakConnection(err, m, refused);
       return;
     }
     this.tried.delete(m.id);
+    this.strikes.delete(m.id);
+    // Every message refused before now has seen the hub take another on this connection.
+    for (const s of this.strikes.values()) s.otherDeliveredOn = connection;
     this.failures = 0;
     this.deliveredOnConnection = true;
     try {
@@ -460,6 +513,38 @@ export class Forwarder {
     this.metrics.inc('forward_records_total', { stream: m.stream }, m.count);
     this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, now - started);
     if (resend) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
+  }
+
+  private breakConnection(err: unknown, m: PackedMessage, refused: boolean): void {
+    this.broken = { err, what: `send ${m.id}`, refused };
+    this.connected = false;
+    void this.transport.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Moves a message the hub refuses out of the queue into the store's `refused` table (kept, not sent again by the
+   * agent), so that the messages behind it go on; counted, logged with its id, and the agent raises a gateway alarm
+   * while any is kept. False if the store could not (it is then retried like any failed message).
+   */
+  private setAside(m: PackedMessage, err: unknown): boolean {
+    const lastError = `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`;
+    let moved;
+    try {
+      moved = this.outbox.setAside(m.id, lastError);
+    } catch (storeErr) {
+      this.metrics.inc('forward_store_errors_total');
+      this.log.error({ err: storeErr, messageId: m.id }, 'store error while setting aside a message the hub refuses; it is tried again');
+      return false;
+    }
+    this.strikes.delete(m.id);
+    this.tried.delete(m.id);
+    if (!moved) return false;
+    this.metrics.inc('forward_messages_refused_total', { stream: m.stream });
+    this.log.error(
+      { messageId: m.id, stream: m.stream, records: m.count, attempts: moved.attempts, err: lastError },
+      'the hub refuses this message every time: set aside in the store table "refused" (kept, not sent again); the messages behind it go on (README: store and forward, how to send it again)',
+    );
+    return true;
   }
 
   /** Writes the acknowledgements the store refused before; on success forwarding resumes. */
@@ -508,8 +593,11 @@ export class Forwarder {
     if (this.deliveredOnConnection || this.outbox.nothingToSend()) this.hubNotDown();
   }
 
-  /** `dropped`: the hub closed a connection before it held a minute (counted apart; the log says what it may mean). */
-  private async failed(err: unknown, what: string, dropped = false): Promise<void> {
+  /**
+   * `dropped`: the hub closed a connection before it held a minute (counted apart; the log says what it may mean).
+   * `refused`: a send failed on a connection that delivered others (the hub is up: no outage, a reason of its own).
+   */
+  private async failed(err: unknown, what: string, dropped = false, refused = false): Promise<void> {
     // A connection that stayed up a while before it failed (a send timing out after hours) starts the delays over.
     if (this.connectionHeld()) {
       this.failures = 0;
@@ -520,8 +608,8 @@ export class Forwarder {
     if (!dropped) this.failures += 1;
     const attempt = dropped ? this.shortLived : this.failures;
     this.status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
-    this.status.downSince ??= Date.now();
-    const reason = hubFailureOf(err);
+    const reason: HubFailure = refused && !dropped ? 'refused' : hubFailureOf(err);
+    if (reason !== 'refused') this.status.downSince ??= Date.now();
     this.status.lastFailure = reason;
     const delay = this.backoffMs(attempt);
     this.state = 'backoff';
@@ -534,7 +622,9 @@ export class Forwarder {
         ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running; if it happens at each send, the hub may be throttling)'
         : reason === 'auth'
           ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
-          : 'hub unreachable; keeping data in the store and retrying',
+          : reason === 'refused'
+            ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses every time is set aside)'
+            : 'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
   }

@@ -268,6 +268,8 @@ export interface LimitsReport {
   trimmedUnreadable: number;
   /** Replay copies dropped unsent to make room (their originals reached the hub). */
   trimmedReplays: number;
+  /** Messages set aside as refused by the hub (table `refused`, kept until someone sends them again). */
+  refused: { messages: number; records: number };
   /** Whether the reserve file (RESERVE_BYTES) is in place. */
   reserve: boolean;
   /**
@@ -418,6 +420,18 @@ CREATE TABLE IF NOT EXISTS unreadable (
 CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, at INTEGER NOT NULL) STRICT, WITHOUT ROWID;
 `;
 
+/**
+ * Messages the hub refuses every time (agent/forward/forwarder.ts), moved out of `messages` so that the stream behind
+ * them goes on: kept, never sent again by the agent; README (store and forward) says how to send them again. Made by
+ * the first setAside(): an empty table's pages would count in every store's size.
+ */
+const REFUSED_SQL = `
+CREATE TABLE IF NOT EXISTS refused (
+  id TEXT PRIMARY KEY, stream TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, count INTEGER NOT NULL,
+  created_at INTEGER NOT NULL, attempts INTEGER NOT NULL, bytes INTEGER NOT NULL, replay_of TEXT, body TEXT NOT NULL,
+  refused_at INTEGER NOT NULL, last_error TEXT NOT NULL
+) STRICT;`;
+
 interface MessageRow {
   id: string;
   stream: Stream;
@@ -494,6 +508,8 @@ export class Outbox {
   private reserveReleasedUnreported = false;
   /** The database file's max_page_count from the last limits check (diskRoom()), or null when it has none. */
   private pageCap: number | null = null;
+  /** Whether the `refused` table exists (REFUSED_SQL: made by the first setAside()). */
+  private hasRefused = false;
 
   /**
    * `lock`: the store's lock when the caller took it (open() keeps it across a recovery); otherwise the constructor
@@ -578,6 +594,7 @@ export class Outbox {
         this.storeId = randomBytes(4).toString('hex');
         this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
       }
+      this.hasRefused = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refused'").get() !== undefined;
       this.insertStmts = CLASS_TABLES.map((t) =>
         this.db.prepare(`INSERT INTO ${t} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       );
@@ -908,6 +925,56 @@ export class Outbox {
       ? this.stmt<[string], MessageRow>(`SELECT * FROM messages WHERE acked_at IS NULL AND id NOT IN (SELECT value FROM json_each(?)) ${order}`).get(JSON.stringify(ids))
       : this.stmt<[], MessageRow>(`SELECT * FROM messages WHERE acked_at IS NULL ${order}`).get();
     return row ? toMessage(row) : null;
+  }
+
+  /**
+   * Moves an unacknowledged message the hub refuses every time to the `refused` table (one transaction), so that the
+   * messages behind it go on; it is kept there, not deleted. `attempts` there counts its sends, the first included.
+   * Returns what was moved, or null if no such message waits.
+   */
+  setAside(id: string, lastError: string, now = Date.now()): { stream: Stream; count: number; attempts: number } | null {
+    const moved = this.withRoom(() =>
+      this.db.transaction(() => {
+        if (!this.hasRefused) this.db.exec(REFUSED_SQL);
+        const moved = this.stmt<[number, string, string], { stream: Stream; count: number; attempts: number }>(
+          `INSERT INTO refused (id, stream, first_seq, last_seq, count, created_at, attempts, bytes, replay_of, body, refused_at, last_error)
+           SELECT id, stream, first_seq, last_seq, count, created_at, attempts + 1, bytes, replay_of, body, ?, ? FROM messages WHERE id = ? AND acked_at IS NULL
+           RETURNING stream, count, attempts`,
+        ).get(now, lastError.slice(0, 2000), id);
+        if (!moved) return null;
+        this.stmt('DELETE FROM messages WHERE id = ?').run(id);
+        return moved;
+      })(),
+    );
+    // Committed (or the table was there): a statement prepared on it from now on is valid.
+    this.hasRefused = true;
+    return moved;
+  }
+
+  /** Messages set aside as refused by the hub (setAside), and their records. */
+  refusedMessages(): { messages: number; records: number } {
+    if (!this.hasRefused) return { messages: 0, records: 0 };
+    const r = this.stmt<[], { n: number; records: number | null }>('SELECT count(*) AS n, sum(count) AS records FROM refused').get();
+    return { messages: r?.n ?? 0, records: r?.records ?? 0 };
+  }
+
+  /** The messages set aside, oldest first, without their bodies. */
+  refusedList(): { id: string; stream: Stream; count: number; attempts: number; createdAt: number; refusedAt: number; lastError: string; bytes: number }[] {
+    if (!this.hasRefused) return [];
+    return this.stmt<[], { id: string; stream: Stream; count: number; attempts: number; createdAt: number; refusedAt: number; lastError: string; bytes: number }>(
+      'SELECT id, stream, count, attempts, created_at AS createdAt, refused_at AS refusedAt, last_error AS lastError, bytes FROM refused ORDER BY refused_at, id',
+    ).all();
+  }
+
+  /**
+   * When the oldest data still to send was stored: an unpacked record's arrival, or a waiting message's packing (its
+   * records' own times are not kept apart). A replay's copies are left out (they keep their originals' old times and
+   * would read as a backlog of days). Null when nothing waits.
+   */
+  oldestPendingAt(): number | null {
+    const packed = this.stmt<[], { t: number | null }>('SELECT min(created_at) AS t FROM messages WHERE acked_at IS NULL AND replay_of IS NULL').get()?.t ?? null;
+    const times = [packed, ...STREAMS.map((s) => this.pendingByStream.get(s)!.oldestAt)].filter((t): t is number => t !== null);
+    return times.length ? Math.min(...times) : null;
   }
 
   /** Messages packed but not yet acknowledged, per stream. */
@@ -1335,6 +1402,7 @@ export class Outbox {
       unreadable: this.unsettledUnreadable(),
       trimmedUnreadable,
       trimmedReplays,
+      refused: this.refusedMessages(),
       reserve: this.path !== ':memory:' && existsSync(reservePath(this.path)),
       reserveReleased,
     };
@@ -1396,7 +1464,7 @@ export class Outbox {
    */
   private fileBytesPerRowByte(used: number): number {
     const rows = this.stmt<[], { b: number }>(
-      'SELECT (SELECT coalesce(sum(bytes), 0) FROM messages) + (SELECT coalesce(sum(bytes), 0) FROM unreadable) AS b',
+      `SELECT (SELECT coalesce(sum(bytes), 0) FROM messages) + (SELECT coalesce(sum(bytes), 0) FROM unreadable)${this.hasRefused ? ' + (SELECT coalesce(sum(bytes), 0) FROM refused)' : ''} AS b`,
     ).get()?.b ?? 0;
     const pending = STREAMS.reduce((a, s) => a + this.pendingByStream.get(s)!.bytes, 0);
     let keys = 0;

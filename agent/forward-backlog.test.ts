@@ -1,0 +1,66 @@
+// /metrics shows the whole backlog and the uplink (review rv87 L1); messages the hub refuses and the store set aside
+// raise one gateway alarm while any is kept (review rv87 M1).
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent } from './agent.js';
+import { registry } from '../drivers/registry.js';
+import { captureLog } from '../test/support/log.js';
+import { tempDir } from '../test/support/agent-process.js';
+import { testConfig } from '../test/support/agent-config.js';
+import type { HubTransport } from './forward/azure.js';
+
+const idle: HubTransport = {
+  description: 'idle',
+  identity: 'dev',
+  connect: async () => undefined,
+  send: async () => undefined,
+  disconnect: async () => undefined,
+  onDisconnect: () => undefined,
+};
+
+const wrap = (id: string, _s: string, entries: string[]) => `{"messageId":"${id}","records":[${entries.join(',')}]}`;
+
+let agent: Agent | null = null;
+afterEach(async () => {
+  await agent?.stop();
+  agent = null;
+});
+
+describe('backlog gauges on /metrics', () => {
+  it('count packed messages waiting for the hub, the oldest pending age and whether the hub is reachable', () => {
+    agent = new Agent({ config: testConfig(tempDir(), { store: { retainSentHours: 1 } }), registry, log: captureLog().log, transport: idle });
+    const box = agent.outbox;
+    for (let i = 0; i < 50; i++) box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i, pad: 'p'.repeat(300) }) }], Date.now() - 120_000);
+    const ids: string[] = [];
+    for (let m = box.pack('telemetry', 4096, wrap); m; m = box.pack('telemetry', 4096, wrap)) ids.push(m.id);
+    const snap = agent.metrics.snapshot();
+    expect(snap['store_pending_records{stream="telemetry"}']).toBe(0);
+    expect(snap['store_unacked_messages{stream="telemetry"}']).toBe(ids.length);
+    expect(snap['store_unacked_messages{stream="alarms"}']).toBe(0);
+    expect(snap['store_oldest_pending_age_seconds']).toBeGreaterThanOrEqual(0);
+    expect(snap['forward_hub_reachable']).toBe(1);
+    for (const id of ids) box.acknowledge(id);
+    box.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: '{"a":1}' }], Date.now() - 120_000);
+    const after = agent.metrics.snapshot();
+    expect(after['store_unacked_messages{stream="telemetry"}']).toBe(0);
+    expect(after['store_oldest_pending_age_seconds']).toBeGreaterThanOrEqual(119);
+  });
+});
+
+describe('messages set aside as refused by the hub', () => {
+  const refusedAlarm = () => agent!.alarms.engine.list().find((a) => a.condition.raw?.code === 'hub-refused');
+
+  it('raise one gateway alarm, naming the count, while any is kept', () => {
+    agent = new Agent({ config: testConfig(tempDir()), registry, log: captureLog().log, transport: idle });
+    const box = agent.outbox;
+    agent.enforceStoreLimits();
+    expect(refusedAlarm()).toBeUndefined();
+    for (const a of [1, 2]) {
+      box.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: `{"a":${a}}` }]);
+      box.setAside(box.pack('alarms', 4096, wrap)!.id, 'Connection closed');
+    }
+    agent.enforceStoreLimits();
+    expect(refusedAlarm()).toMatchObject({ conditionPresent: true, condition: { text: expect.stringMatching(/^Hub refuses 2 messages \(2 records\).*"refused"/) } });
+    agent.enforceStoreLimits();
+    expect(agent.alarms.engine.list().filter((a) => a.condition.raw?.code === 'hub-refused')).toHaveLength(1);
+  });
+});
