@@ -134,3 +134,157 @@ describe('wfdb-replay driver', () => {
     expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s'), deviceId: 'mon-7' })).toEqual({ deviceIds: [{ id: 'mon-7', field: 'options.deviceId' }], beds: [] });
   });
 });
+
+/** A copy of t106s (3 signals, 250 Hz, 7500 frames) under `name` in a new folder, its header and data changed. */
+function variant(name: string, header: (hea: string) => string, data: (dat: Buffer) => Buffer = (d) => d): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wfdb-var-'));
+  const hea = readFileSync(join(RECORDS, 't106s.hea'), 'utf8').replaceAll('t106s', name);
+  writeFileSync(join(dir, `${name}.hea`), header(hea));
+  writeFileSync(join(dir, `${name}.dat`), data(readFileSync(join(RECORDS, 't106s.dat'))));
+  return join(dir, name);
+}
+
+/** A context that records what it is given, counts, log lines, and refuses the emits `refuse` says to. */
+function refusingContext(refuse: (n: number, events: DriverEvent[]) => boolean) {
+  const events: DriverEvent[] = [];
+  const counts: Record<string, number> = {};
+  const logs: { level: number; msg: string }[] = [];
+  let n = 0;
+  const log = pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l) as { level: number; msg: string }) });
+  const ctx: DriverContext = {
+    name: 'replay',
+    log,
+    emit: async (e) => {
+      if (refuse(++n, e)) throw new Error('store refused: SQLITE_FULL');
+      events.push(...e);
+    },
+    count: (c, by = 1) => void (counts[c] = (counts[c] ?? 0) + by),
+  };
+  return { ctx, events, counts, logs };
+}
+
+describe('wfdb-replay driver: a refused emit (review rv86 M1)', () => {
+  it('plays on after a refused segment, counts it, logs it, reports degraded, and still raises the alarm at its time', async () => {
+    const { ctx, events, counts, logs } = refusingContext((n) => n === 3 || n === 4);
+    // 30 s at 20× = 1.5 s: long enough to see the state while playing.
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s'), speed: 20, segmentMs: 500 }, ctx);
+    await d.start();
+    await until(() => counts.emit_failures === 2);
+    expect(d.health().state).toBe('degraded');
+    expect(d.health().detail).toMatch(/2 emits refused.*SQLITE_FULL/);
+    expect(d.health().devices?.['wfdb-t106s']?.state).toBe('online');
+    await until(() => events.some((e) => e.kind === 'alarm'));
+    await d.stop();
+    const ii = events.filter((e): e is WaveformSegment => e.kind === 'waveform' && e.raw?.code === 'II');
+    expect(ii.length).toBe(60 - 2); // all but the two refused
+    const alarm = events.at(-1) as AlarmEvent;
+    expect(alarm.kind).toBe('alarm');
+    expect(alarm.deviceTime! - ii[0]!.startTime).toBe(30_000);
+    expect(counts.alarms_emitted).toBe(1);
+    // Logged once (rate-gated), with what was refused.
+    const refusedLogs = logs.filter((l) => /refused/.test(l.msg));
+    expect(refusedLogs.length).toBe(1);
+    expect(refusedLogs[0]!.level).toBe(50);
+  });
+
+  it('a refused alarm is counted and logged every time, and the replay finishes', async () => {
+    const { ctx, counts, logs } = refusingContext((_n, e) => e.some((x) => x.kind === 'alarm'));
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s'), speed: 1000 }, ctx);
+    await d.start();
+    await until(() => d.health().detail === 'finished t106s');
+    await d.stop();
+    expect(counts.emit_failures).toBe(1);
+    expect(counts.alarms_emitted).toBeUndefined();
+    expect(logs.some((l) => l.level === 50 && /alarm .*refused/.test(l.msg))).toBe(true);
+  });
+});
+
+describe('wfdb-replay driver: records refused when made, not at every start (review rv86 M3, L4)', () => {
+  const make = (record: string) => () => wfdbReplayDriver.create({ record }, context().ctx);
+
+  it('format 212 (MIT-BIH), naming options.record and the signal', () => {
+    const r = variant('f212', (h) => h.replaceAll(' 16 ', ' 212 '));
+    expect(make(r)).toThrow(/^options\.record: .*f212\.hea: signal 0 \("II"\) has format 212; only format 16 is supported/);
+  });
+
+  it('signals in two files, or at two byte offsets', () => {
+    const two = variant('two', (h) => h.replace(/^two\.dat(?= 16 8249)/m, 'two_b.dat'));
+    expect(make(two)).toThrow(/^options\.record: .*two\.hea: signal 1 \("III"\) is in two_b\.dat at byte 0, signal 0 in two\.dat at byte 0: all signals must share one file/);
+    const off = variant('off', (h) => h.replace(/^(off\.dat) 16 (?=8249)/m, '$1 16+6 '));
+    expect(make(off)).toThrow(/^options\.record: .*off\.hea: signal 1 \("III"\) is in off\.dat at byte 6/);
+  });
+
+  it('a .dat file shorter than the header says', () => {
+    const r = variant('trunc', (h) => h, (d) => d.subarray(0, 1000));
+    expect(make(r)).toThrow(/^options\.record: .*trunc\.dat holds 1000 bytes; the header's 7500 samples of 3 signals need 45000/);
+    const o = variant('short', (h) => h.replace(/^(short\.dat) 16 /gm, '$1 16+100 '), (d) => d.subarray(0, 50));
+    expect(make(o)).toThrow(/^options\.record: .*short\.dat holds 50 bytes, less than its byte offset 100/);
+  });
+
+  it('an empty .dat file with no sample count in the header (nothing to play, so no alarm)', () => {
+    const r = variant('empty', (h) => h.replace('empty 3 250 7500', 'empty 3 250'), () => Buffer.alloc(0));
+    expect(make(r)).toThrow(/^options\.record: .*empty\.dat holds no whole frame/);
+  });
+
+  it('a sampling frequency outside 1..10000 Hz', () => {
+    expect(make(variant('fast', (h) => h.replace('fast 3 250 7500', 'fast 3 1e9 7500')))).toThrow(/^options\.record: .*fast\.hea: sampling frequency 1000000000 Hz is outside 1–10000 Hz/);
+    expect(make(variant('slow', (h) => h.replace('slow 3 250 7500', 'slow 3 0.5 7500')))).toThrow(/^options\.record: .*slow\.hea: sampling frequency 0\.5 Hz is outside/);
+  });
+
+  it('the fixture records pass', () => {
+    for (const r of ['a103l', 'b124s', 'f120s', 't106s', 'v100s']) expect(make(join(RECORDS, r))).not.toThrow();
+  });
+});
+
+describe('wfdb-replay driver: small input gaps (review rv86 L4)', () => {
+  it('a .dat cut mid-frame (no sample count) plays its whole frames, warns and counts the partial one', async () => {
+    const r = variant('cut', (h) => h.replace('cut 3 250 7500', 'cut 3 250'), (d) => d.subarray(0, 6 * 1000 + 3));
+    const { ctx, events, counts, logs } = refusingContext(() => false);
+    const d = wfdbReplayDriver.create({ record: r, speed: 1000 }, ctx);
+    await d.start();
+    await until(() => d.health().detail === 'finished cut');
+    await d.stop();
+    const ii = events.filter((e): e is WaveformSegment => e.kind === 'waveform' && e.raw?.code === 'II');
+    expect(ii.reduce((n, s) => n + s.samples.length, 0)).toBe(1000);
+    expect(counts.partial_frames_dropped).toBe(1);
+    expect(logs.some((l) => l.level === 40 && /partial frame/.test(l.msg))).toBe(true);
+  });
+
+  it('alarmAtS 0 raises the alarm before any sample', async () => {
+    const { ctx, events } = context();
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s'), speed: 1000, alarmAtS: 0 }, ctx);
+    await d.start();
+    await until(() => d.health().detail === 'finished t106s');
+    await d.stop();
+    expect(events[0]?.kind).toBe('alarm');
+    const first = events.find((e): e is WaveformSegment => e.kind === 'waveform')!;
+    expect((events[0] as AlarmEvent).deviceTime).toBe(first.startTime);
+  });
+});
+
+describe('wfdb-replay driver: a finished replay (review rv86 L2)', () => {
+  it('reports the driver stopped (finished) and its device offline, so the "No data" alarm reads consistently', async () => {
+    const { ctx } = context();
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s'), speed: 1000 }, ctx);
+    expect(d.health().state).toBe('starting');
+    await d.start();
+    await until(() => d.health().detail === 'finished t106s');
+    const h = d.health();
+    // 'stopped', not 'degraded' or 'failed': the agent raises a driver alarm of its own only for a degraded driver
+    // without devices (checkDriversThemselves); the device's silence is the agent's "No data" alarm.
+    expect(h.state).toBe('stopped');
+    expect(h.devices?.['wfdb-t106s']).toMatchObject({ state: 'offline', detail: 'finished' });
+    expect(h.devices?.['wfdb-t106s']?.lastDataAt).toEqual(expect.any(Number));
+    await d.stop();
+    expect(d.health()).toMatchObject({ state: 'stopped', detail: 'finished t106s', devices: { 'wfdb-t106s': { state: 'offline', detail: 'finished' } } });
+  });
+
+  it('while playing: running and online', async () => {
+    const { ctx } = context();
+    const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s'), speed: 1 }, ctx);
+    await d.start();
+    expect(d.health()).toMatchObject({ state: 'running', devices: { 'wfdb-t106s': { state: 'online' } } });
+    await d.stop();
+    expect(d.health()).toMatchObject({ state: 'stopped', devices: { 'wfdb-t106s': { state: 'offline', detail: 'stopped' } } });
+  });
+});

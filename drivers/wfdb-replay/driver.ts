@@ -2,11 +2,11 @@
 // WaveformSegment per signal every `segmentMs` of record time, paced at `speed` × real time, then the record's
 // alarm as a device AlarmEvent at the alarm time (default: the end of the record, where the windows-30s
 // records put the alarm onset). For demos and for testing the edge model's live path end to end.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import type { AlarmEvent, WaveformSegment } from '../../agent/model/reading.js';
+import type { AlarmEvent, DriverEvent, WaveformSegment } from '../../agent/model/reading.js';
 import { alarmFromComments, decodeFormat16, parseHeader } from '../../models/features/wfdb.js';
-import type { WfdbChannel } from '../../models/features/wfdb.js';
+import type { WfdbChannel, WfdbHeader } from '../../models/features/wfdb.js';
 import type { Driver, DriverContext, DriverHealth } from '../types.js';
 import { alarmCode, signalCode } from './codes.js';
 
@@ -31,6 +31,8 @@ interface Loaded {
   trueAlarm: boolean | null;
   frames: number;
   fs: number;
+  dat: string;
+  partialBytes: number;
 }
 
 /** The header file of a record given without extension (or as its .hea file). */
@@ -46,12 +48,29 @@ export function replayDeviceId(opts: Pick<WfdbReplayOptions, 'record' | 'deviceI
   return opts.deviceId ?? `wfdb-${basename(headerFile(opts.record), '.hea')}`;
 }
 
+/** Sampling frequencies a replay accepts: a header's 1e9 would send the whole record in one segment (review rv86 L4). */
+const MIN_FS_HZ = 1;
+const MAX_FS_HZ = 10_000;
+/** Refused emits are logged at most this often (counted always); the driver reports degraded this long after one. */
+const REFUSED_LOG_EVERY_MS = 10_000;
+
+/** What checkRecord found: enough to decode the record without looking again. */
+interface Checked {
+  header: WfdbHeader;
+  /** The signal file all signals share. */
+  dat: string;
+  /** Bytes after the last whole frame when the header gives no sample count (a file cut mid-frame); they are not played. */
+  partialBytes: number;
+}
+
 /**
- * Refuses a record that is not there (a typo, a folder not mounted) when the driver is made, so that --check and the
- * start name `options.record` rather than the driver failing once running. Reads the header only; the samples are
- * decoded at start.
+ * Refuses a record the driver cannot play when the driver is made, so that --check and the start name
+ * `options.record` rather than the driver failing at every start (review rv86 M3): a header that cannot be read or
+ * parsed, a sampling frequency outside 1–10000 Hz, a format other than 16, signals in more than one file or at more
+ * than one byte offset, a signal file that is not there, shorter than the header's sample count, or holding no whole
+ * frame. Reads the header and the signal file's size only; the samples are decoded at start.
  */
-export function checkRecord(record: string): void {
+export function checkRecord(record: string): Checked {
   const hea = headerFile(record);
   // A relative path is read from the working directory, which differs between a shell and the module.
   const from = isAbsolute(hea) ? '' : `, relative to the working directory ${process.cwd()}`;
@@ -62,23 +81,58 @@ export function checkRecord(record: string): void {
     const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new Error(`options.record: cannot read the record's header ${hea} (${why}${from}): give the record's path without extension, or its .hea file`);
   }
-  let header;
+  let header: WfdbHeader;
   try {
     header = parseHeader(text);
   } catch (err) {
     throw new Error(`options.record: ${hea}: ${(err as Error).message}`);
   }
-  const dat = join(dirname(hea), header.signals[0]?.fileName ?? `${basename(hea, '.hea')}.dat`);
-  if (!existsSync(dat)) throw new Error(`options.record: the record's signal file ${dat}, named in its header, is not there`);
+  const bad = (what: string) => new Error(`options.record: ${hea}: ${what}`);
+  const fs = header.sampleRateHz;
+  if (!(fs >= MIN_FS_HZ && fs <= MAX_FS_HZ)) throw bad(`sampling frequency ${fs} Hz is outside ${MIN_FS_HZ}–${MAX_FS_HZ} Hz`);
+  const nsamp = header.samplesPerSignal;
+  if (nsamp !== null && !(Number.isInteger(nsamp) && nsamp >= 0)) throw bad(`samples per signal ${nsamp} is not a whole number`);
+  // The decoder (models/features/wfdb.ts, shared with training) refuses these too, but only at start.
+  const first = header.signals[0]!; // parseHeader requires at least one signal
+  const name = (i: number) => `signal ${i} (${JSON.stringify(header.signals[i]!.description || `sig${i}`)})`;
+  for (const [i, s] of header.signals.entries()) {
+    if (s.format !== 16) throw bad(`${name(i)} has format ${s.format}; only format 16 is supported (convert the record to format 16 first, e.g. with WFDB's xform or wfdb-python's wrsamp)`);
+    if (s.fileName !== first.fileName || s.byteOffset !== first.byteOffset)
+      throw bad(`${name(i)} is in ${s.fileName} at byte ${s.byteOffset}, signal 0 in ${first.fileName} at byte ${first.byteOffset}: all signals must share one file and byte offset`);
+  }
+  const dat = join(dirname(hea), first.fileName || `${basename(hea, '.hea')}.dat`);
+  let size: number;
+  try {
+    const st = statSync(dat);
+    if (!st.isFile()) throw new Error('not a file');
+    size = st.size;
+  } catch {
+    throw new Error(`options.record: the record's signal file ${dat}, named in its header, is not there`);
+  }
+  const nsig = header.signals.length;
+  const frameBytes = 2 * nsig;
+  if (size < first.byteOffset) throw new Error(`options.record: ${dat} holds ${size} bytes, less than its byte offset ${first.byteOffset}`);
+  const usable = size - first.byteOffset;
+  if (nsamp !== null && nsamp > 0) {
+    const need = first.byteOffset + nsamp * frameBytes;
+    if (size < need)
+      throw new Error(
+        `options.record: ${dat} holds ${size} bytes; the header's ${nsamp} samples of ${nsig} signals need ${need}${first.byteOffset ? ` (from byte ${first.byteOffset})` : ''}: the file is cut short, or is not this header's`,
+      );
+    return { header, dat, partialBytes: 0 };
+  }
+  // No sample count: the file says how long the record is. With no whole frame there is nothing to play, and the
+  // header's alarm would be raised over no data at all.
+  const frames = Math.floor(usable / frameBytes);
+  if (frames === 0) throw new Error(`options.record: ${dat} holds no whole frame (${usable} bytes of samples, ${frameBytes} per frame of ${nsig} signals): nothing to play`);
+  return { header, dat, partialBytes: usable % frameBytes };
 }
 
 export function loadRecord(record: string): Loaded {
-  const hea = headerFile(record);
-  const header = parseHeader(readFileSync(hea, 'utf8'));
-  const dat = join(dirname(hea), header.signals[0]?.fileName ?? `${basename(hea, '.hea')}.dat`);
+  const { header, dat, partialBytes } = checkRecord(record);
   const channels = decodeFormat16(header, readFileSync(dat));
   const { alarmType, trueAlarm } = alarmFromComments(header.comments);
-  return { name: header.recordName, channels, alarmType, trueAlarm, frames: channels[0]?.samples.length ?? 0, fs: header.sampleRateHz };
+  return { name: header.recordName, channels, alarmType, trueAlarm, frames: channels[0]?.samples.length ?? 0, fs: header.sampleRateHz, dat, partialBytes };
 }
 
 export class WfdbReplayDriver implements Driver {
@@ -86,10 +140,13 @@ export class WfdbReplayDriver implements Driver {
   private state: DriverHealth['state'] = 'starting';
   private detail = 'not started';
   private stopped = false;
+  /** Played to its end: the device has no more to send (review rv86 L2). */
+  private finished = false;
   private wake: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private loop: Promise<void> | null = null;
   private lastDataAt: number | null = null;
+  private refused = { total: 0, sinceLog: 0, lastLogAt: -Infinity, lastAt: null as number | null, last: '' };
   private readonly speed: number;
   private readonly segmentMs: number;
   /** One id for events, health and claims (replayDeviceId); the header's record name may differ from the file's. */
@@ -106,9 +163,18 @@ export class WfdbReplayDriver implements Driver {
 
   async start(): Promise<void> {
     this.rec = loadRecord(this.opts.record); // throws with the file or header line at fault
+    if (this.rec.partialBytes > 0) {
+      // A file cut mid-frame (a copy interrupted) in a header without a sample count: the whole frames play.
+      this.ctx.count('partial_frames_dropped');
+      this.ctx.log.warn(
+        { record: this.opts.record, dat: this.rec.dat, partialBytes: this.rec.partialBytes, frames: this.rec.frames },
+        "the record's signal file ends in a partial frame (cut short?); playing its whole frames only",
+      );
+    }
     this.state = 'running';
     this.detail = `playing ${this.rec.name} at ${this.speed}× (${(this.rec.frames / this.rec.fs).toFixed(1)} s)`;
     this.ctx.log.info({ record: this.rec.name, speed: this.speed, alarmType: this.rec.alarmType }, 'replaying WFDB record');
+    // Refused emits are handled in send(); what lands here is a fault of the driver itself.
     this.loop = this.play(this.rec).catch((err: unknown) => {
       this.state = 'failed';
       this.detail = (err as Error).message;
@@ -125,10 +191,23 @@ export class WfdbReplayDriver implements Driver {
   }
 
   health(): DriverHealth {
+    const r = this.refused;
+    // Degraded while refusals are recent, as the simulator does; with its device listed, the agent raises no driver
+    // alarm for it (checkDriversThemselves): the store's own alarm says why.
+    const degraded = this.state === 'running' && r.lastAt !== null && Date.now() - r.lastAt < REFUSED_LOG_EVERY_MS;
+    const up = this.state === 'running';
+    // A finished replay is 'stopped' (detail "finished …") and its device 'offline', beside the agent's "No data".
+    const device = up
+      ? { state: 'online' }
+      : this.state === 'starting'
+        ? { state: 'connecting', detail: 'not started' }
+        : this.state === 'failed'
+          ? { state: 'error', detail: this.detail }
+          : { state: 'offline', detail: this.finished ? 'finished' : 'stopped' };
     return {
-      state: this.state,
-      detail: this.detail,
-      devices: { [this.deviceId]: { state: this.state === 'running' ? 'online' : this.state, lastDataAt: this.lastDataAt } },
+      state: degraded ? 'degraded' : this.state,
+      detail: degraded ? `${this.detail}; ${r.total} emits refused by the pipeline, last: ${r.last}` : this.detail,
+      devices: { [this.deviceId]: { ...device, lastDataAt: this.lastDataAt } },
     };
   }
 
@@ -148,25 +227,59 @@ export class WfdbReplayDriver implements Driver {
     const t0 = Date.now(); // device time of sample 0; wall time it "was measured"
     let i = 0;
     let alarmSent = false;
-    while (!this.stopped && (i < frames || (!alarmSent && alarmAt >= 0))) {
+    while (!this.stopped) {
+      // First, so that an alarm at 0 s comes before any sample; otherwise right after the chunk that ends at it.
+      if (!alarmSent && alarmAt >= 0 && i >= alarmAt) {
+        alarmSent = true;
+        // Raised whether or not earlier segments were refused: the alarm is the point of the replay.
+        if (await this.send([this.alarm(rec, t0 + (alarmAt * 1000) / fs)], 'alarm')) this.ctx.count('alarms_emitted');
+      }
+      if (i >= frames) break;
       // Chunks end at the alarm sample, so the alarm follows exactly the samples before it.
       const end = Math.min(frames, i + perSeg, alarmAt > i ? alarmAt : frames);
       // A monitor sends samples once it has measured them: at the end of the chunk, in replay time.
       await this.sleepUntil(t0 + (end * 1000) / fs / this.speed);
       if (this.stopped) break;
-      if (end > i) {
-        const receivedAt = Date.now();
-        await this.ctx.emit(rec.channels.map((c) => this.segment(c, i, end, t0, receivedAt)));
-        this.lastDataAt = receivedAt;
-        i = end;
-      }
-      if (!alarmSent && alarmAt >= 0 && i >= alarmAt) {
-        alarmSent = true;
-        await this.ctx.emit([this.alarm(rec, t0 + (alarmAt * 1000) / fs)]);
-        this.ctx.count('alarms_emitted');
-      }
+      const receivedAt = Date.now();
+      await this.send(rec.channels.map((c) => this.segment(c, i, end, t0, receivedAt)), 'segment');
+      this.lastDataAt = receivedAt;
+      i = end; // a refused chunk is not sent again: the replay keeps its pace, as a monitor would
     }
-    if (!this.stopped) this.detail = `finished ${rec.name}`;
+    if (!this.stopped) {
+      this.finished = true;
+      this.state = 'stopped';
+      this.detail = `finished ${rec.name}`;
+      this.ctx.log.info({ record: rec.name, refusedEmits: this.refused.total }, 'WFDB replay finished; restart the driver to play it again');
+    }
+  }
+
+  /**
+   * Hands events to the pipeline. A refusal (the store full for a moment) is counted (emit_failures) and logged, and
+   * playback goes on (review rv86 M1): one refused emit used to end the replay before its alarm.
+   */
+  private async send(events: DriverEvent[], what: 'segment' | 'alarm'): Promise<boolean> {
+    try {
+      await this.ctx.emit(events);
+      return true;
+    } catch (err) {
+      this.ctx.count('emit_failures');
+      const r = this.refused;
+      const now = Date.now();
+      r.total++;
+      r.sinceLog++;
+      r.lastAt = now;
+      r.last = (err as Error).message;
+      // The alarm's refusal is always logged (there is one); segments' at most once per period, with the count since.
+      if (what === 'alarm' || now - r.lastLogAt >= REFUSED_LOG_EVERY_MS) {
+        this.ctx.log.error(
+          { err, deviceId: this.deviceId, record: this.opts.record, events: events.length, refusedSinceLastLog: r.sinceLog, refusedTotal: r.total },
+          what === 'alarm' ? "the record's alarm was refused by the pipeline: not stored or forwarded" : 'replayed waveforms refused by the pipeline; they are lost, playback goes on',
+        );
+        r.lastLogAt = now;
+        r.sinceLog = 0;
+      }
+      return false;
+    }
   }
 
   private segment(c: WfdbChannel, from: number, to: number, t0: number, receivedAt: number): WaveformSegment {
