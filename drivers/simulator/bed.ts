@@ -125,14 +125,23 @@ export class Bed {
     return this.episodes.some((e) => e.kind === kind && technicalActive(e, t));
   }
 
-  /** Numerics (and NIBP, technical alarms) for the period ending at simulation time t. */
-  numericStep(t: number, receivedAt: number): DriverEvent[] {
+  /**
+   * Starts the spontaneous episodes due by t, at their own (earlier) times. Called by both steps, so that an episode
+   * is in place before any data covering its start goes out: with numerics less often than waveform chunks, a draw
+   * at the numerics only would back-date a sensor-off over chunks already sent as valid.
+   */
+  private drawSpontaneous(t: number): void {
     while (this.nextSpontaneousAt <= t) {
       const at = this.nextSpontaneousAt;
       const kinds = this.opts.episodeKinds.filter((k) => !this.episodes.some((e) => e.kind === k));
       if (kinds.length > 0) this.startEpisode(this.episodeRng.pick(kinds.map((k) => ({ item: k, weight: 1 }))), at);
       this.scheduleSpontaneous(at);
     }
+  }
+
+  /** Numerics (and NIBP, technical alarms) for the period ending at simulation time t. */
+  numericStep(t: number, receivedAt: number): DriverEvent[] {
+    this.drawSpontaneous(t);
     // The on-connect reading at start comes before the bed's own first period: no time has passed then.
     this.vitals.step(Math.max(0, t - this.lastStepAt) / 1000);
     this.lastStepAt = Math.max(this.lastStepAt, t);
@@ -199,20 +208,33 @@ export class Bed {
     const on = this.alarmsOn.get(kind);
     if (active && on) on.episode = active; // a new episode of the kind replaced the old one: same condition
     if (!active === !on) return active !== undefined;
-    let alarmId: string;
-    let deviceTime: number;
     if (active) {
-      alarmId = `${this.origin.deviceId}/${kind}/${++this.alarmSeq}`;
+      const alarmId = `${this.origin.deviceId}/${kind}/${++this.alarmSeq}`;
       this.alarmsOn.set(kind, { alarmId, episode: active });
       // The monitor knows when the sensor came off, even if it is reported with the next numerics.
-      deviceTime = Math.round(active.start);
+      out.push(this.alarmEvent(kind, alarmId, 'start', Math.round(active.start), receivedAt));
     } else {
-      alarmId = on!.alarmId;
-      deviceTime = Math.round(Math.min(t, technicalEnd(on!.episode)));
+      out.push(this.alarmEvent(kind, on!.alarmId, 'end', Math.round(Math.min(t, technicalEnd(on!.episode))), receivedAt));
       this.alarmsOn.delete(kind);
     }
+    return active !== undefined;
+  }
+
+  /**
+   * The monitor is going away (driver stopped): ends every technical alarm it still has open, as a lost link does
+   * for IntelliVue and Medibus. Otherwise the agent would show "SpO2 SENSOR OFF" for good, since no end would come.
+   */
+  endAlarms(receivedAt: number): AlarmEvent[] {
+    const out: AlarmEvent[] = [];
+    // No deviceTime: the monitor did not say the condition ended.
+    for (const [kind, on] of this.alarmsOn) out.push({ ...this.alarmEvent(kind, on.alarmId, 'end', null, receivedAt), endedBy: 'link-lost' });
+    this.alarmsOn.clear();
+    return out;
+  }
+
+  private alarmEvent(kind: 'sensor-off' | 'lead-off', alarmId: string, phase: 'start' | 'end', deviceTime: number | null, receivedAt: number): AlarmEvent {
     const spec = TECHNICAL[kind];
-    const alarm: AlarmEvent = {
+    return {
       kind: 'alarm',
       ...this.origin,
       alarmId,
@@ -221,13 +243,11 @@ export class Bed {
       // Matches the agent's own default for sensor/lead off: low priority technical.
       priority: 'low',
       category: 'technical',
-      phase: active ? 'start' : 'end',
+      phase,
       sourceMetric: spec.metric,
       deviceTime,
       receivedAt,
     };
-    out.push(alarm);
-    return active !== undefined;
   }
 
   /** Jumps over a gap in time (the process was suspended): no data is made up for it. */
@@ -241,6 +261,7 @@ export class Bed {
   /** Waveform segments for the samples up to simulation time t. */
   waveStep(t: number, receivedAt: number): WaveformSegment[] {
     if (!this.beats || !this.ecg || !this.pleth) return [];
+    this.drawSpontaneous(t);
     this.beats.extend(t + 300, this.vitals.heartRate);
     const rr = this.vitals.x.rr;
     const out: WaveformSegment[] = [];

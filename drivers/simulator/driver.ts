@@ -14,6 +14,7 @@ import {
   type ScenarioStep,
   SimulatorConfigError,
   type SimulatorOptions,
+  targetProblem,
   unknownBed,
   type Vital,
   type VitalValues,
@@ -104,7 +105,8 @@ export class SimulatorDriver implements Driver {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const at = this.manual ? this.simNow : Date.now();
-    for (const b of this.beds) this.emit(b, [this.status(b, 'offline', 'simulator stopped', at)]);
+    // Alarms still open are ended first: nothing else would end them once the monitor is gone.
+    for (const b of this.beds) this.emit(b, [...b.endAlarms(at), this.status(b, 'offline', 'simulator stopped', at)]);
   }
 
   health(): DriverHealth {
@@ -152,6 +154,8 @@ export class SimulatorDriver implements Driver {
   }
 
   startEpisode(bed: BedRef, kind: EpisodeKind, req: EpisodeRequest = {}): void {
+    const problem = req.target === undefined ? null : targetProblem(kind, req.target);
+    if (problem) throw new SimulatorConfigError(`target: ${problem}`);
     this.bed(bed).startEpisode(kind, this.simNow, req);
   }
 

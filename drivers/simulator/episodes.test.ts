@@ -106,6 +106,27 @@ describe('simulator: technical episodes', () => {
       if (feeds && offTimes.has(`${r.bed}@${r.receivedAt}@${feeds}`)) expect(r.value).toBeNull();
     }
   });
+
+  it('with numerics less often than waveform chunks, no waveform segment sent valid lies inside a spontaneous sensor-off or lead-off', async () => {
+    // Episodes used to start only at the numerics, back-dated, after chunks for their first seconds had gone out valid.
+    const { ctx, sim } = await manual({ beds: 1, seed: 1, numericPeriodMs: 5000, waveformChunkMs: 1000, episodesPerHour: 60, episodeKinds: ['sensor-off', 'lead-off'], nibpIntervalS: 0 });
+    sim.tick(1_800_000);
+    await sim.stop();
+    const all = alarms(ctx.events);
+    const starts = all.filter((a) => a.phase === 'start');
+    expect(starts.length).toBeGreaterThan(5);
+    const feeds = { 'SpO2 SENSOR OFF': 'MDC_PULS_OXIM_PLETH', 'ECG LEADS OFF': 'MDC_ECG_ELEC_POTL_II' } as Record<string, string>;
+    const inside: string[] = [];
+    for (const s of starts) {
+      const end = all.find((a) => a.phase === 'end' && a.alarmId === s.alarmId)!;
+      const endAt = end.deviceTime ?? end.receivedAt;
+      for (const w of waveforms(ctx.events, feeds[s.text])) {
+        const wEnd = w.startTime + (w.samples.length * 1000) / w.sampleRateHz;
+        if (w.quality.state === 'valid' && w.startTime < endAt && wEnd > s.deviceTime!) inside.push(`${s.alarmId}: ${w.mdc!.refid} ${w.startTime - T0} ms`);
+      }
+    }
+    expect(inside).toEqual([]);
+  });
 });
 
 describe('simulator: physiological episodes', () => {
@@ -145,6 +166,21 @@ describe('simulator: physiological episodes', () => {
     expect(Math.max(...during(hr, 700, 960).map(num))).toBeLessThan(125);
     const pr = numerics(ctx.events, 'MDC_PULS_OXIM_PULS_RATE');
     for (const v of during(pr, 160, 260).map(num)) expect(Math.abs(v - 145)).toBeLessThanOrEqual(5);
+  });
+
+  it('an episode reaches its target also beyond the walk\'s bounds: desaturation to 70 %, tachycardia to 200 /min', async () => {
+    const { ctx, sim } = await manual({ beds: 1, seed: 2, waveforms: false });
+    sim.tick(10_000);
+    sim.startEpisode(1, 'desaturation', { durationS: 120, target: 70 });
+    sim.startEpisode(1, 'tachycardia', { durationS: 120, target: 200 });
+    sim.tick(300_000);
+    await sim.stop();
+    const spo2 = numerics(ctx.events, 'MDC_PULS_OXIM_SAT_O2').map(num);
+    const hr = numerics(ctx.events, 'MDC_ECG_HEART_RATE').map(num);
+    expect(Math.min(...spo2)).toBe(70);
+    expect(Math.max(...hr)).toBe(200);
+    // Back within the walk's bounds afterwards.
+    expect(Math.min(...during(numerics(ctx.events, 'MDC_PULS_OXIM_SAT_O2'), 200, 310).map(num))).toBeGreaterThanOrEqual(75);
   });
 
   it('a scenario in the options runs at its time', async () => {

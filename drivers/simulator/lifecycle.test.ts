@@ -101,6 +101,43 @@ describe('simulator: lifecycle', () => {
   });
 });
 
+describe('simulator: stop ends what the monitors had open', () => {
+  it('device alarms open at stop get an end (endedBy link-lost) before the offline status, so none stays active for good', async () => {
+    const ctx = fakeContext();
+    const sim = createSimulator({ beds: 2, episodesPerHour: 0, waveforms: false }, ctx, { clock: 'manual', startTime: T0 });
+    await sim.start();
+    sim.tick(5000);
+    sim.startEpisode('ICU-01', 'sensor-off', { durationS: Infinity });
+    sim.startEpisode('ICU-01', 'lead-off', { durationS: Infinity });
+    sim.startEpisode('ICU-02', 'sensor-off', { durationS: 3 }); // over before the stop: ended by the monitor itself
+    sim.tick(8000);
+    const before = alarms(ctx.events);
+    expect(before.filter((a) => a.phase === 'start')).toHaveLength(3);
+    await sim.stop();
+
+    const stopBatch = ctx.events.slice(ctx.events.findIndex((e) => e.kind === 'device-status' && e.state === 'offline') - 2);
+    const starts = alarms(ctx.events).filter((a) => a.phase === 'start');
+    const ends = alarms(ctx.events).filter((a) => a.phase === 'end');
+    // Every start has exactly one end.
+    expect(starts.map((a) => a.alarmId).sort()).toEqual(ends.map((a) => a.alarmId).sort());
+    const linkLost = ends.filter((a) => a.endedBy === 'link-lost');
+    expect(linkLost.map((a) => [a.bed, a.text, a.category, a.priority])).toEqual([
+      ['ICU-01', 'ECG LEADS OFF', 'technical', 'low'],
+      ['ICU-01', 'SpO2 SENSOR OFF', 'technical', 'low'],
+    ]);
+    for (const a of linkLost) expect(a).toMatchObject({ deviceId: 'sim-monitor-01', source: 'ward-sim', receivedAt: T0 + 13_000, deviceTime: null });
+    // The ends come before the bed's offline status, in the same batch.
+    expect(stopBatch.map((e) => (e.kind === 'alarm' ? `${e.phase} ${e.text}` : `${e.kind} ${(e as { state?: string }).state} ${e.bed}`))).toEqual([
+      'end ECG LEADS OFF',
+      'end SpO2 SENSOR OFF',
+      'device-status offline ICU-01',
+      'device-status offline ICU-02',
+    ]);
+    // The monitor's own end of ICU-02's short episode is not link-lost.
+    expect(ends.find((a) => a.bed === 'ICU-02')!.endedBy).toBeUndefined();
+  });
+});
+
 describe('simulator: forcing values', () => {
   it('force holds exact values (pulse rate follows HR), release lets the walk go back towards baseline', async () => {
     const ctx = fakeContext();
@@ -129,6 +166,21 @@ describe('simulator: forcing values', () => {
     expect(num(last('MDC_PULS_OXIM_SAT_O2'))).toBe(85); // still held
     expect(sim.snapshot(1).held).toEqual({ spo2: 85, rr: 30, temp: 38.6 });
     await sim.stop();
+  });
+
+  it('pulse rate stays measurable when HR is held at a limit (0 or 300 /min)', async () => {
+    const ctx = fakeContext();
+    const sim = createSimulator({ beds: 1, episodesPerHour: 0, waveforms: false }, ctx, { clock: 'manual', startTime: T0 });
+    await sim.start();
+    sim.force(1, { hr: 0 });
+    sim.tick(60_000);
+    sim.force(1, { hr: 300 });
+    sim.tick(60_000);
+    await sim.stop();
+    const pr = numerics(ctx.events, 'MDC_PULS_OXIM_PULS_RATE').map(num);
+    expect(Math.min(...pr)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...pr)).toBeLessThanOrEqual(300);
+    expect(pr).toContain(0);
   });
 
   it('forced NIBP: measure now, MAP computed from the held sys and dia, stamped at the request', async () => {

@@ -8,6 +8,40 @@ export const VITALS = ['hr', 'pr', 'spo2', 'rr', 'sys', 'dia', 'temp'] as const;
 export type Vital = (typeof VITALS)[number];
 export type VitalValues = Partial<Record<Vital, number>>;
 
+/**
+ * What a monitor can show at all for each vital (a held value or an episode target outside it is a config error):
+ * SpO2 0–100 %, rates 0–300 /min, NIBP 0–300 mm[Hg], body temperature 25–45 Cel.
+ */
+export const MEASURABLE: Record<Vital, readonly [number, number]> = {
+  hr: [0, 300],
+  pr: [0, 300],
+  spo2: [0, 100],
+  rr: [0, 300],
+  sys: [0, 300],
+  dia: [0, 300],
+  temp: [25, 45],
+};
+
+/** The vital an episode's target sets: SpO2 for a desaturation, HR for a tachycardia; none for technical episodes. */
+export const TARGET_VITAL = { desaturation: 'spo2', tachycardia: 'hr' } as const satisfies Partial<Record<EpisodeKind, Vital>>;
+
+/** Why `value` cannot be held for `vital`, or null if it can. */
+export function vitalProblem(vital: Vital, value: unknown): string | null {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return `must be a finite number (got ${String(value)})`;
+  const [lo, hi] = MEASURABLE[vital];
+  return value < lo || value > hi ? `must be from ${lo} to ${hi} (got ${value})` : null;
+}
+
+/** Why `target` cannot be the target of an episode of `kind`, or null if it can. */
+export function targetProblem(kind: EpisodeKind | undefined, target: unknown): string | null {
+  if (typeof target !== 'number' || !Number.isFinite(target)) return `must be a finite number (got ${String(target)})`;
+  const vital = kind === 'desaturation' || kind === 'tachycardia' ? TARGET_VITAL[kind] : undefined;
+  if (vital === undefined) return null; // no episode that uses it: ignored
+  const [lo, hi] = MEASURABLE[vital];
+  const what = vital === 'spo2' ? 'SpO2 %' : 'HR /min';
+  return target < lo || target > hi ? `must be from ${lo} to ${hi} (${what}) for a ${kind} (got ${target})` : null;
+}
+
 /** A bed by its 1-based number (1 = first bed) or by its name (e.g. "ICU-01"). */
 export type BedRef = number | string;
 
@@ -15,7 +49,7 @@ export type BedRef = number | string;
 export interface ScenarioStep {
   atS: number;
   bed: BedRef;
-  /** Hold these values exactly (no noise, no bounds) until released. */
+  /** Hold these values exactly (no noise, none of the walk's bounds) until released; each within MEASURABLE. */
   set?: VitalValues;
   /** Release held values: a list, or "all". The random walk continues from the held value. */
   release?: Vital[] | 'all';
@@ -23,7 +57,7 @@ export interface ScenarioStep {
   episode?: EpisodeKind;
   /** Total length of that episode in seconds; random when absent; `Infinity` (API only) = until ended. */
   durationS?: number;
-  /** Target of a desaturation (SpO2 %) or tachycardia (HR /min); random in the usual range when absent. */
+  /** Target of a desaturation (SpO2 0–100 %) or tachycardia (HR 0–300 /min), reached as given; random in the usual range when absent. */
   target?: number;
   /** End an episode of this kind now (physiological ones recover over their ramp). */
   end?: EpisodeKind;
@@ -155,7 +189,8 @@ export function checkStep(step: ScenarioStep, where = 'scenario step'): void {
   if (typeof step.atS !== 'number' || !(step.atS >= 0) || !Number.isFinite(step.atS)) fail('atS', `must be a finite number ≥ 0 (got ${String(step.atS)})`);
   for (const [k, v] of Object.entries(step.set ?? {})) {
     if (!(VITALS as readonly string[]).includes(k)) fail(`set.${k}`, `unknown vital; allowed: ${VITALS.join(', ')}`);
-    if (typeof v !== 'number' || !Number.isFinite(v)) fail(`set.${k}`, `must be a finite number (got ${String(v)})`);
+    const problem = vitalProblem(k as Vital, v);
+    if (problem) fail(`set.${k}`, problem);
   }
   if (step.release !== undefined && step.release !== 'all') {
     if (!Array.isArray(step.release)) fail('release', 'must be "all" or a list of vitals');
@@ -168,5 +203,8 @@ export function checkStep(step: ScenarioStep, where = 'scenario step'): void {
     if (k !== undefined && !(EPISODE_KINDS as readonly string[]).includes(k)) fail(field, `unknown kind "${k}"; allowed: ${EPISODE_KINDS.join(', ')}`);
   }
   if (step.durationS !== undefined && !(step.durationS > 0)) fail('durationS', `must be > 0 (got ${String(step.durationS)})`);
-  if (step.target !== undefined && !Number.isFinite(step.target)) fail('target', `must be a finite number (got ${String(step.target)})`);
+  if (step.target !== undefined) {
+    const problem = targetProblem(step.episode, step.target);
+    if (problem) fail('target', problem);
+  }
 }

@@ -83,3 +83,42 @@ describe('simulator: scenario steps name beds of this ward', () => {
     expect(driverProblems(config, registry)).toEqual([{ path: 'drivers[0].options.scenario[0].bed', message: expect.stringMatching(/^unknown bed 7; beds are 1–2/) }]);
   });
 });
+
+describe('simulator: scenario values must be measurable', () => {
+  const step = (s: Record<string, unknown>) => ({ scenario: [{ atS: 0, bed: 1, ...s }] });
+
+  it('the schema refuses set values no monitor can show, naming the field (--check)', () => {
+    expect(problems(step({ set: { spo2: 150, hr: -20, temp: 3.7 } }))).toEqual([
+      { path: 'drivers[0].options.scenario[0].set.hr', message: 'must be >= 0 (got -20)' },
+      { path: 'drivers[0].options.scenario[0].set.spo2', message: 'must be <= 100 (got 150)' },
+      { path: 'drivers[0].options.scenario[0].set.temp', message: 'must be >= 25 (got 3.7)' },
+    ]);
+    for (const [k, v] of [['pr', 301], ['rr', -1], ['sys', 301], ['dia', -5], ['temp', 45.1]] as const) {
+      expect(problems(step({ set: { [k]: v } })).map((p) => p.path)).toEqual([`drivers[0].options.scenario[0].set.${k}`]);
+    }
+    // The limits themselves are measurable.
+    expect(problems(step({ set: { spo2: 0, hr: 300, pr: 0, rr: 0, sys: 300, dia: 0, temp: 25 } }))).toEqual([]);
+    expect(problems(step({ set: { spo2: 100, temp: 45 } }))).toEqual([]);
+  });
+
+  it('an episode target outside the measurable range is refused, naming the field, by the schema or the driver check', () => {
+    expect(problems(step({ episode: 'desaturation', target: -10 }))).toEqual([{ path: 'drivers[0].options.scenario[0].target', message: expect.stringMatching(/>= 0/) }]);
+    expect(problems(step({ episode: 'tachycardia', target: 301 }))).toEqual([{ path: 'drivers[0].options.scenario[0].target', message: expect.stringMatching(/<= 300/) }]);
+    // A desaturation to 150 %: only the driver knows the target is SpO2 (what --check and the start run).
+    const config = validateConfig({ drivers: [{ name: 'sim', type: 'simulator', options: step({ episode: 'desaturation', target: 150 }) }] }, registry, 'test.yaml');
+    expect(driverProblems(config, registry)).toEqual([{ path: 'drivers[0].options.scenario[0].target', message: 'must be from 0 to 100 (SpO2 %) for a desaturation (got 150)' }]);
+    expect(() => resolveOptions(step({ episode: 'tachycardia', target: 250 }) as SimulatorOptions)).not.toThrow();
+  });
+
+  it('the scenario API refuses the same values', async () => {
+    const { createSimulator } = await import('./index.js');
+    const { fakeContext, T0 } = await import('./test-helpers.js');
+    const sim = createSimulator({ beds: 1 }, fakeContext(), { clock: 'manual', startTime: T0 });
+    await sim.start();
+    expect(() => sim.schedule({ atS: 0, bed: 1, set: { spo2: 101 } })).toThrow(/set\.spo2: must be from 0 to 100/);
+    expect(() => sim.force(1, { temp: 3.7 })).toThrow(/temp: must be from 25 to 45 \(got 3\.7\)/);
+    expect(() => sim.startEpisode(1, 'desaturation', { target: -10 })).toThrow(/target: must be from 0 to 100/);
+    expect(() => sim.startEpisode(1, 'tachycardia', { target: 400 })).toThrow(/target: must be from 0 to 300/);
+    await sim.stop();
+  });
+});

@@ -1,6 +1,6 @@
 // JSON Schema of the simulator's options (the agent validates config against it with Ajv in strict mode,
 // applying the defaults). Keep it in step with options.ts.
-import { DEFAULTS, EPISODE_KINDS, VITALS } from './options.js';
+import { DEFAULTS, EPISODE_KINDS, MEASURABLE, VITALS } from './options.js';
 
 const VITAL_TEXT: Record<(typeof VITALS)[number], string> = {
   hr: 'Heart rate, /min.',
@@ -15,7 +15,8 @@ const VITAL_TEXT: Record<(typeof VITALS)[number], string> = {
 const vitalValues = {
   type: 'object',
   description: 'Values to hold exactly until released.',
-  properties: Object.fromEntries(VITALS.map((v) => [v, { type: 'number', description: VITAL_TEXT[v] }])),
+  // Bounded to what a monitor can show, so that --check names an impossible value rather than it being sent as valid.
+  properties: Object.fromEntries(VITALS.map((v) => [v, { type: 'number', minimum: MEASURABLE[v][0], maximum: MEASURABLE[v][1], description: VITAL_TEXT[v] }])),
   additionalProperties: false,
 };
 
@@ -65,7 +66,13 @@ export const configSchema = {
           },
           episode: { enum: [...EPISODE_KINDS], description: 'Start an episode.' },
           durationS: { type: 'number', exclusiveMinimum: 0, maximum: 604800, description: 'Length of that episode; random when absent.' },
-          target: { type: 'number', description: 'SpO2 nadir of a desaturation or HR of a tachycardia.' },
+          target: {
+            type: 'number',
+            // Spans SpO2's and HR's ranges; which one applies (SpO2 0–100 for a desaturation) checkStep checks.
+            minimum: Math.min(MEASURABLE.spo2[0], MEASURABLE.hr[0]),
+            maximum: Math.max(MEASURABLE.spo2[1], MEASURABLE.hr[1]),
+            description: 'SpO2 nadir of a desaturation (0–100 %) or HR of a tachycardia (0–300 /min), reached as given; random (76–88 %, 130–160 /min) when absent.',
+          },
           end: { enum: [...EPISODE_KINDS], description: 'End an episode of this kind.' },
           nibp: { type: 'boolean', description: 'Take an NIBP measurement now.' },
         },

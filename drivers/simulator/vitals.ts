@@ -3,7 +3,7 @@
 // the couplings a monitor would show (pulse rate ≈ heart rate; MAP from systolic and diastolic).
 import { BOUNDS, type Baseline } from './profiles.js';
 import { type Episode, weight } from './episodes.js';
-import type { Vital, VitalValues } from './options.js';
+import { MEASURABLE, type Vital, vitalProblem, type VitalValues } from './options.js';
 import type { Prng } from './prng.js';
 
 /** Time constant (how fast a vital returns to baseline) and typical spread of each walk. */
@@ -75,27 +75,34 @@ export class Vitals {
     let hr = this.x.hr;
     let spo2 = this.x.spo2;
     let rr = this.x.rr;
+    // The walk's bounds, widened to the targets of the episodes acting now, so that a target is reached as given.
+    const hrRange: [number, number] = [...BOUNDS.hr];
+    const spo2Range: [number, number] = [BOUNDS.spo2[0], 100];
     for (const e of episodes) {
       const w = weight(e, t);
       if (w <= 0) continue;
       if (e.kind === 'desaturation') {
         spo2 = spo2 * (1 - w) + e.target * w;
+        spo2Range[0] = Math.min(spo2Range[0], e.target);
         // Hypoxaemia drives the heart and the breathing up.
         hr += 10 * w;
         rr += 5 * w;
       } else if (e.kind === 'tachycardia') {
         hr = hr * (1 - w) + e.target * w;
+        hrRange[0] = Math.min(hrRange[0], e.target);
+        hrRange[1] = Math.max(hrRange[1], e.target);
       }
     }
     hr = this.held.hr ?? hr;
     this.heartRate = hr;
-    const shownHr = this.held.hr ?? Math.round(clamp(hr + 0.6 * this.rng.normal(), BOUNDS.hr));
+    const shownHr = this.held.hr ?? Math.round(clamp(hr + 0.6 * this.rng.normal(), hrRange));
     // Pulse rate is the same heart counted at the finger: within 2 /min of the ECG rate.
     const prNoise = Math.max(-2, Math.min(2, Math.round(0.8 * this.rng.normal())));
     return {
       hr: shownHr,
-      pr: this.held.pr ?? shownHr + prNoise,
-      spo2: this.held.spo2 ?? Math.round(clamp(spo2, [BOUNDS.spo2[0], 100])),
+      // Kept measurable when HR sits at a limit (held at 0 or 300).
+      pr: this.held.pr ?? clamp(shownHr + prNoise, [MEASURABLE.pr[0], MEASURABLE.pr[1]]),
+      spo2: this.held.spo2 ?? Math.round(clamp(spo2, spo2Range)),
       rr: this.held.rr ?? Math.round(clamp(rr, BOUNDS.rr)),
       temp: this.held.temp ?? round1(this.x.temp + 0.01 * this.rng.normal()),
     };
@@ -112,7 +119,8 @@ export class Vitals {
   hold(values: VitalValues): void {
     for (const [k, v] of Object.entries(values) as [Vital, number | undefined][]) {
       if (v === undefined) continue;
-      if (!Number.isFinite(v)) throw new RangeError(`value for ${k} must be a finite number (got ${v})`);
+      const problem = vitalProblem(k, v);
+      if (problem) throw new RangeError(`${k}: ${problem}`);
       this.held[k] = v;
       if (k !== 'pr') this.x[k] = v;
     }
