@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Command line entry point.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { checkBeyondSchema, configWarnings, displayHostWarnings, displayListenProblem, savedOverlayNote, startupNotes } from './config/check.js';
 import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
@@ -9,8 +10,10 @@ import { createLogger } from './log.js';
 import { Agent } from './agent.js';
 import { decideStartup, withoutOverlay, type StartupDecision } from './control/control.js';
 import { registry } from '../drivers/registry.js';
+import { Outbox, RefusedReader, StoreInUseError, type RefusedMessage } from './store/outbox.js';
 
 const USAGE = `Usage: bedside-agent [options]
+       bedside-agent [-c FILE] --refused list | export ID | requeue [ID] | drop ID|all
 
 Edge gateway agent for bedside medical devices. NOT a certified medical device:
 its alarms are secondary and advisory; the devices' own alarms remain primary.
@@ -20,27 +23,45 @@ Options:
                       else the embedded default (simulated ward, local store, no cloud)
       --check         validate the configuration and exit (0 = valid, 2 = invalid)
       --print-default print the embedded default configuration and exit
+      --refused CMD   the messages the hub refuses every time, set aside in the store named by the
+                      configuration (README, store and forward), then exit:
+                        list          list them: id, stream, records, attempts, refused at, last error
+                        export ID     write one's body to stdout
+                        requeue [ID]  put them all (or one) back into the queue, same ids and bodies;
+                                      the agent must be stopped (a store in use is refused, exit 1)
+                        drop ID|all   give one or all of them up (deleted); the agent must be stopped
+                      list and export read only and work while the agent runs
   -h, --help          this help
 
 Environment: AGENT_CONFIG (config file), AGENT_DISPLAY_PORT (display port, overrides the file),
 IOTHUB_DEVICE_CONNECTION_STRING (device mode), the IOTEDGE_* variables set by IoT Edge (module mode).
 
-Exit codes: 0 stopped cleanly, 1 runtime failure, 2 invalid configuration.`;
+Exit codes: 0 stopped cleanly (--refused: done), 1 runtime failure (--refused: store in use or missing, no message
+of that id), 2 invalid configuration or usage.`;
 
 async function main(): Promise<number> {
   let args;
+  let positionals: string[];
   try {
-    args = parseArgs({
+    ({ values: args, positionals } = parseArgs({
       options: {
         config: { type: 'string', short: 'c' },
         check: { type: 'boolean' },
         'print-default': { type: 'boolean' },
+        refused: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
+      // Only --refused takes one (its message id).
+      allowPositionals: true,
       strict: true,
-    }).values;
+    }));
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const badUsage = args.refused !== undefined ? refusedUsageProblem(args.refused, positionals, args.check === true) : positionals.length ? `unexpected argument '${positionals[0]}'` : null;
+  if (badUsage) {
+    process.stderr.write(`${badUsage}\n\n${USAGE}\n`);
     return 2;
   }
   if (args.help) {
@@ -63,6 +84,7 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  if (args.refused !== undefined) return refusedCommand(args.refused as RefusedCommand, positionals[0], config, path);
   if (args.check) {
     // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start. Judged
     // as the start judges it: with the saved twin overlay the start would apply over the file, said (review rv60 M3).
@@ -190,6 +212,110 @@ async function judgeStart(config: AgentConfig, atStart: boolean): Promise<{ star
     problems = fileOnly;
   }
   return { startup, problems };
+}
+
+type RefusedCommand = 'list' | 'export' | 'requeue' | 'drop';
+
+/** What is wrong with `--refused CMD [ID]`, or null. */
+function refusedUsageProblem(cmd: string, positionals: string[], check: boolean): string | null {
+  if (check) return '--refused and --check are separate commands';
+  const ids = { list: [0, 0], export: [1, 1], requeue: [0, 1], drop: [1, 1] } as const;
+  const range = (ids as Record<string, readonly [number, number]>)[cmd];
+  if (!range) return `--refused: unknown command '${cmd}' (list, export ID, requeue [ID], drop ID|all)`;
+  if (positionals.length < range[0]) return `--refused ${cmd}: needs ${cmd === 'drop' ? 'a message id, or all' : 'a message id'} (see --refused list)`;
+  if (positionals.length > range[1]) return `--refused ${cmd}: unexpected argument '${positionals[range[1]]}'`;
+  return null;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+const messagesAndRecords = (m: { messages: number; records: number }) => `${plural(m.messages, 'message')} (${plural(m.records, 'record')})`;
+
+/**
+ * `--refused`: the messages the forwarder set aside because the hub refuses them every time (agent/store/outbox.ts,
+ * table `refused`), on the store the configuration names, as the agent opens it (store.path; the store's lock). A
+ * gateway's container has no sqlite3, and only one process may write the store: list and export read it without the
+ * lock (the agent may run); requeue and drop take the lock, so the agent must be stopped. 0 done, 1 failed.
+ */
+function refusedCommand(cmd: RefusedCommand, id: string | undefined, config: AgentConfig, configPath: string): number {
+  const fail = (text: string) => {
+    process.stderr.write(`${text}\n`);
+    return 1;
+  };
+  if (config.store.path === ':memory:') return fail(`store.path in ${configPath} is :memory:: nothing is kept, nothing is set aside`);
+  const storePath = resolve(config.store.path);
+  // Not created here: a wrong -c would otherwise read as "none".
+  if (!existsSync(storePath)) return fail(`no store at ${storePath} (store.path in ${configPath}): is this the agent's configuration?`);
+  const noneHere = `none: no message is set aside as refused by the hub in ${storePath}`;
+
+  if (cmd === 'list' || cmd === 'export') {
+    let reader: RefusedReader | null;
+    try {
+      reader = RefusedReader.open(storePath);
+    } catch (err) {
+      return fail(`cannot read the store ${storePath}: ${(err as Error).message}`);
+    }
+    if (!reader) return fail(`no store at ${storePath} (store.path in ${configPath})`);
+    try {
+      if (cmd === 'export') {
+        const body = reader.body(id!);
+        if (body === null) return fail(`no message ${id} is set aside in ${storePath} (see --refused list)`);
+        // The body exactly as it was to be sent: no newline added.
+        process.stdout.write(body);
+        return 0;
+      }
+      const rows = reader.list();
+      process.stdout.write(rows.length ? refusedTable(rows, storePath) : `${noneHere}\n`);
+      return 0;
+    } finally {
+      reader.close();
+    }
+  }
+
+  // requeue and drop write: the store's lock, as the agent takes it, so that a running agent is never written under.
+  let box: Outbox;
+  try {
+    box = new Outbox(storePath, { synchronous: 'full' });
+  } catch (err) {
+    if (err instanceof StoreInUseError) {
+      return fail(`the agent is running on this store: ${err.message}. --refused ${cmd} changes the store: stop the agent first (README, store and forward); nothing was changed`);
+    }
+    return fail(`cannot open the store ${storePath}: ${(err as Error).message}; nothing was changed`);
+  }
+  try {
+    const target = cmd === 'drop' && id === 'all' ? undefined : id;
+    const done = cmd === 'requeue' ? box.requeueRefused(target) : box.dropRefused(target);
+    if (done.messages === 0) {
+      if (target !== undefined) return fail(`no message ${target} is set aside in ${storePath} (see --refused list); nothing was changed`);
+      process.stdout.write(`${noneHere}\n`);
+      return 0;
+    }
+    process.stdout.write(
+      cmd === 'requeue'
+        ? `${messagesAndRecords(done)} put back into the queue with the same ids and bodies: sent at the agent's next start (refused again, set aside again)\n`
+        : `${messagesAndRecords(done)} given up: deleted from ${storePath}\n`,
+    );
+    return 0;
+  } catch (err) {
+    return fail(`--refused ${cmd} failed on ${storePath}: ${(err as Error).message}; nothing was changed (one transaction)`);
+  } finally {
+    box.close();
+  }
+}
+
+function refusedTable(rows: RefusedMessage[], storePath: string): string {
+  const records = rows.reduce((a, r) => a + r.count, 0);
+  const head = ['ID', 'STREAM', 'RECORDS', 'ATTEMPTS', 'REFUSED AT (UTC)', 'LAST ERROR'];
+  const cells = rows.map((r) => [
+    r.id,
+    r.stream,
+    String(r.count),
+    String(r.attempts),
+    new Date(r.refusedAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    r.lastError.replace(/\s+/g, ' '),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
+  return [`${messagesAndRecords({ messages: rows.length, records })} set aside as refused by the hub in ${storePath}:`, line(head), ...cells.map(line), ''].join('\n');
 }
 
 /** How long a stop may take before the agent exits anyway: inside IoT Edge's 10 s. */

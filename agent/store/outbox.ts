@@ -432,6 +432,59 @@ CREATE TABLE IF NOT EXISTS refused (
   refused_at INTEGER NOT NULL, last_error TEXT NOT NULL
 ) STRICT;`;
 
+/** A message set aside in `refused`, without its body. */
+export interface RefusedMessage {
+  id: string;
+  stream: Stream;
+  count: number;
+  attempts: number;
+  createdAt: number;
+  refusedAt: number;
+  lastError: string;
+  bytes: number;
+}
+
+const REFUSED_LIST_SQL =
+  'SELECT id, stream, count, attempts, created_at AS createdAt, refused_at AS refusedAt, last_error AS lastError, bytes FROM refused ORDER BY refused_at, id';
+
+/**
+ * The messages set aside, read-only and without the store's lock: a look while the agent runs (lock.ts leaves the
+ * store readable by tools), as the CLI's `--refused list` and `--refused export` do. Writes nothing, creates nothing.
+ */
+export class RefusedReader {
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly hasTable: boolean,
+  ) {}
+
+  /** Null when there is no store file at `path`. */
+  static open(path: string): RefusedReader | null {
+    if (!existsSync(path)) return null;
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refused'").get() !== undefined;
+      return new RefusedReader(db, hasTable);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  list(): RefusedMessage[] {
+    return this.hasTable ? this.db.prepare<[], RefusedMessage>(REFUSED_LIST_SQL).all() : [];
+  }
+
+  body(id: string): string | null {
+    if (!this.hasTable) return null;
+    return this.db.prepare<[string], { body: string }>('SELECT body FROM refused WHERE id = ?').get(id)?.body ?? null;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
 interface MessageRow {
   id: string;
   stream: Stream;
@@ -959,11 +1012,48 @@ export class Outbox {
   }
 
   /** The messages set aside, oldest first, without their bodies. */
-  refusedList(): { id: string; stream: Stream; count: number; attempts: number; createdAt: number; refusedAt: number; lastError: string; bytes: number }[] {
+  refusedList(): RefusedMessage[] {
     if (!this.hasRefused) return [];
-    return this.stmt<[], { id: string; stream: Stream; count: number; attempts: number; createdAt: number; refusedAt: number; lastError: string; bytes: number }>(
-      'SELECT id, stream, count, attempts, created_at AS createdAt, refused_at AS refusedAt, last_error AS lastError, bytes FROM refused ORDER BY refused_at, id',
-    ).all();
+    return this.stmt<[], RefusedMessage>(REFUSED_LIST_SQL).all();
+  }
+
+  /** The body of a message set aside, as it was to be sent, or null if none of that id is kept. */
+  refusedBody(id: string): string | null {
+    if (!this.hasRefused) return null;
+    return this.stmt<[string], { body: string }>('SELECT body FROM refused WHERE id = ?').get(id)?.body ?? null;
+  }
+
+  /**
+   * Puts messages set aside back into the queue with the same ids and bodies (their sends counted from 0 again), all
+   * of them or the one `id`, in one transaction: a failure moves none. They go in their packing order, as before. For
+   * the CLI (`--refused requeue`), with the agent stopped: the running forwarder does not look for new messages in
+   * `messages`. Says how many were moved (0 when none of that id is kept).
+   */
+  requeueRefused(id?: string): { messages: number; records: number } {
+    if (!this.hasRefused) return { messages: 0, records: 0 };
+    const where = id === undefined ? '' : 'WHERE id = ?';
+    const args = id === undefined ? [] : [id];
+    return this.withRoom(() =>
+      this.db.transaction(() => {
+        const moved = this.db
+          .prepare<unknown[], { count: number }>(
+            `INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, replay_of, body)
+             SELECT id, stream, first_seq, last_seq, count, created_at, bytes, replay_of, body FROM refused ${where} ORDER BY first_seq, id
+             RETURNING count`,
+          )
+          .all(...args);
+        this.db.prepare(`DELETE FROM refused ${where}`).run(...args);
+        return { messages: moved.length, records: moved.reduce((a, m) => a + m.count, 0) };
+      })(),
+    );
+  }
+
+  /** Gives up messages set aside (deleted), all of them or the one `id`; says how many (0 when none of that id is kept). */
+  dropRefused(id?: string): { messages: number; records: number } {
+    if (!this.hasRefused) return { messages: 0, records: 0 };
+    const where = id === undefined ? '' : 'WHERE id = ?';
+    const gone = this.db.prepare<unknown[], { count: number }>(`DELETE FROM refused ${where} RETURNING count`).all(...(id === undefined ? [] : [id]));
+    return { messages: gone.length, records: gone.reduce((a, m) => a + m.count, 0) };
   }
 
   /**

@@ -1,9 +1,9 @@
 // Messages the hub refuses are moved aside (table `refused`), kept across a restart, out of the queue, and can be put
-// back with the documented query (review rv87 M1).
+// back (review rv87 M1): by hand with SQL, or requeueRefused() (the CLI's `--refused requeue`, agent/main.ts).
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { Outbox } from './outbox.js';
+import { Outbox, RefusedReader } from './outbox.js';
 import { tempDir } from '../../test/support/agent-process.js';
 
 const wrap = (id: string, _s: string, entries: string[]) => JSON.stringify({ messageId: id }).slice(0, -1) + `,"records":[${entries.join(',')}]}`;
@@ -28,7 +28,7 @@ describe('Outbox.setAside', () => {
     expect(box.refusedList()).toEqual([{ id: m.id, stream: 'alarms', count: 1, attempts: 3, createdAt: m.createdAt, refusedAt: 1000, lastError: 'Connection closed', bytes: Buffer.byteLength(m.body) }]);
     expect(box.enforceLimits(1e12, 1e12).refused).toEqual({ messages: 1, records: 1 });
     box.close();
-    // The query README gives to send them again (agent stopped): back in the queue with the same id and body.
+    // The query README gave before the CLI's `--refused` (still sound, agent stopped): back in the queue with the same id and body.
     const db = new Database(path);
     db.exec(`BEGIN;
 INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, replay_of, body)
@@ -56,5 +56,99 @@ COMMIT;`);
     expect(box.unackedMessages().telemetry).toBe(1);
     expect(box.oldestPendingAt()).toBeNull();
     box.close();
+  });
+});
+
+describe('Outbox: the messages set aside, sent again or given up (the CLI `--refused`, agent/main.ts)', () => {
+  /** A store at `path` with three messages set aside (alarms a1, telemetry t1 and t2) and one message still queued. */
+  function withRefused(path: string) {
+    const box = new Outbox(path);
+    const ids: string[] = [];
+    for (const [stream, body] of [['alarms', '{"a":1}'], ['telemetry', '{"t":1}'], ['telemetry', '{"t":2}']] as const) {
+      box.append([{ stream, cls: stream === 'alarms' ? 0 : 1, deviceId: 'd', body }, { stream, cls: stream === 'alarms' ? 0 : 1, deviceId: 'd', body }]);
+      const m = box.pack(stream, 4096, wrap)!;
+      box.setAside(m.id, `refused ${m.id}`, 1000 + ids.length);
+      ids.push(m.id);
+    }
+    box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: '{"ok":1}' }]);
+    const queued = box.pack('telemetry', 4096, wrap)!;
+    return { box, ids, queued };
+  }
+
+  it('requeueRefused(id) puts that one back with its id and body, attempts from 0; the others stay set aside', () => {
+    const path = join(tempDir(), 'agent.db');
+    const { box, ids, queued } = withRefused(path);
+    const bodyOf = new Map(ids.map((id) => [id, box.refusedBody(id)]));
+    expect(bodyOf.get(ids[0]!)).toContain(ids[0]!);
+    expect(box.requeueRefused(ids[0])).toEqual({ messages: 1, records: 2 });
+    expect(box.refusedList().map((r) => r.id)).toEqual([ids[1], ids[2]]);
+    expect(box.nextMessage()).toMatchObject({ id: ids[0], body: bodyOf.get(ids[0]!), attempts: 0, stream: 'alarms' });
+    expect(box.requeueRefused('no-such-id')).toEqual({ messages: 0, records: 0 });
+    box.close();
+    // All the others, kept across a restart: back in the queue in their order, before the message packed after them.
+    const again = new Outbox(path);
+    expect(again.requeueRefused()).toEqual({ messages: 2, records: 4 });
+    expect(again.refusedMessages()).toEqual({ messages: 0, records: 0 });
+    const order: string[] = [];
+    for (let m = again.nextMessage(); m; m = again.nextMessage(order)) order.push(m.id);
+    expect(order).toEqual([ids[0], ids[1], ids[2], queued.id]);
+    expect(again.nextMessage([ids[0]!])).toMatchObject({ id: ids[1], body: bodyOf.get(ids[1]!) });
+    again.close();
+  });
+
+  it('requeueRefused moves all of them in one transaction: one that cannot go back leaves every one set aside', () => {
+    const path = join(tempDir(), 'agent.db');
+    const { box, ids } = withRefused(path);
+    // A message of that id already queued (not what the agent does; a hand-made copy): the INSERT fails.
+    const db = new Database(path);
+    db.prepare("INSERT INTO messages (id, stream, first_seq, last_seq, count, created_at, bytes, body) VALUES (?, 'telemetry', 0, 0, 1, 0, 2, '{}')").run(ids[2]);
+    db.close();
+    expect(() => box.requeueRefused()).toThrow(/UNIQUE/);
+    expect(box.refusedList().map((r) => r.id)).toEqual(ids);
+    box.close();
+  });
+
+  it('dropRefused(id) and dropRefused() give them up, saying how many; refusedBody of one not kept is null', () => {
+    const path = join(tempDir(), 'agent.db');
+    const { box, ids, queued } = withRefused(path);
+    expect(box.dropRefused(ids[1])).toEqual({ messages: 1, records: 2 });
+    expect(box.refusedBody(ids[1]!)).toBeNull();
+    expect(box.dropRefused('no-such-id')).toEqual({ messages: 0, records: 0 });
+    expect(box.dropRefused()).toEqual({ messages: 2, records: 4 });
+    expect(box.refusedMessages()).toEqual({ messages: 0, records: 0 });
+    expect(box.nextMessage()?.id).toBe(queued.id); // the queue is untouched
+    box.close();
+  });
+
+  it('on a store that never set one aside (no table `refused`): nothing to list, send or drop, and no table is made', () => {
+    const path = join(tempDir(), 'agent.db');
+    const box = new Outbox(path);
+    expect(box.requeueRefused()).toEqual({ messages: 0, records: 0 });
+    expect(box.dropRefused()).toEqual({ messages: 0, records: 0 });
+    expect(box.refusedBody('x')).toBeNull();
+    box.close();
+    const view = RefusedReader.open(path)!;
+    expect(view.list()).toEqual([]);
+    expect(view.body('x')).toBeNull();
+    view.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'refused'").get()).toBeUndefined();
+    db.close();
+  });
+
+  it('RefusedReader lists them and gives a body read-only, without the lock: while the agent holds the store too', () => {
+    const path = join(tempDir(), 'agent.db');
+    const { box, ids } = withRefused(path);
+    const view = RefusedReader.open(path)!;
+    expect(view.list()).toEqual(box.refusedList());
+    expect(view.body(ids[0]!)).toBe(box.refusedBody(ids[0]!));
+    expect(view.body('no-such-id')).toBeNull();
+    view.close();
+    box.close();
+    // Stopped cleanly (no -wal or -shm beside it) it reads the same, and writes nothing.
+    const again = RefusedReader.open(path)!;
+    expect(again.list().map((r) => r.id)).toEqual(ids);
+    again.close();
+    expect(RefusedReader.open(join(tempDir(), 'missing.db'))).toBeNull();
   });
 });
