@@ -414,7 +414,7 @@ export class Agent {
       'hub-refused',
       now !== null,
       now !== null
-        ? `Hub refuses ${refused.messages} messages (${refused.records} records): set aside in the store table "refused", not sent; the rest goes on. See the agent log and README (store and forward) to send them again`
+        ? `Hub refuses ${refused.messages} messages (${refused.records} records): set aside in the store, not sent; the rest goes on. List them with the agent's --refused list; README (store and forward) says how to send them again`
         : 'no message set aside as refused by the hub any more',
       'medium',
     );

@@ -59,7 +59,7 @@ describe('messages set aside as refused by the hub', () => {
       box.setAside(box.pack('alarms', 4096, wrap)!.id, 'Connection closed');
     }
     agent.enforceStoreLimits();
-    expect(refusedAlarm()).toMatchObject({ conditionPresent: true, condition: { text: expect.stringMatching(/^Hub refuses 2 messages \(2 records\).*"refused"/) } });
+    expect(refusedAlarm()).toMatchObject({ conditionPresent: true, condition: { text: expect.stringMatching(/^Hub refuses 2 messages \(2 records\).*--refused list/) } });
     agent.enforceStoreLimits();
     expect(agent.alarms.engine.list().filter((a) => a.condition.raw?.code === 'hub-refused')).toHaveLength(1);
   });

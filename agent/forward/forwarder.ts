@@ -542,7 +542,7 @@ export class Forwarder {
     this.metrics.inc('forward_messages_refused_total', { stream: m.stream });
     this.log.error(
       { messageId: m.id, stream: m.stream, records: m.count, attempts: moved.attempts, err: lastError },
-      'the hub refuses this message every time: set aside in the store table "refused" (kept, not sent again); the messages behind it go on (README: store and forward, how to send it again)',
+      'the hub refuses this message every time: set aside in the store table "refused" (kept, not sent again); the messages behind it go on (list them with --refused list; README: store and forward)',
     );
     return true;
   }
