@@ -58,11 +58,17 @@ function fakeCtx(): FakeCtx {
 class Client {
   readonly frames: string[] = [];
   closed = false;
+  /** The listener ended its side (FIN). */
+  ended = false;
   private readonly waiters: Array<() => void> = [];
   private constructor(readonly sock: net.Socket) {
     const f = new MllpFramer(1 << 20);
     sock.on('data', (d) => {
       for (const e of f.push(d)) if (e.type === 'frame') this.frames.push(e.payload.toString('utf8'));
+      this.wake();
+    });
+    sock.on('end', () => {
+      this.ended = true;
       this.wake();
     });
     sock.on('close', () => {
@@ -71,14 +77,15 @@ class Client {
     });
     sock.on('error', () => {});
   }
-  static connect(port: number): Promise<Client> {
+  /** `allowHalfOpen`: the client may end its side (FIN) and keep reading, as `nc -N` or shutdown(SHUT_WR) do. */
+  static connect(port: number, allowHalfOpen = false): Promise<Client> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new Client(s)));
+      const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen }, () => resolve(new Client(s)));
       s.once('error', reject);
     });
   }
   /** A TLS client (the server's certificate is not checked: the listener is under test, not the client). */
-  static connectTls(port: number, opts: { cert?: Buffer; key?: Buffer }): Promise<Client> {
+  static connectTls(port: number, opts: { cert?: Buffer; key?: Buffer; allowHalfOpen?: boolean }): Promise<Client> {
     return new Promise((resolve) => {
       const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts });
       // Resolved at once: a refused handshake shows as `closed`, which the test waits for.
@@ -126,8 +133,8 @@ async function start(ctx: FakeCtx, opts: Partial<Hl7MllpOptions> = {}): Promise<
   await driver.start();
   return driver.address()!.port;
 }
-async function client(port: number): Promise<Client> {
-  const c = await Client.connect(port);
+async function client(port: number, allowHalfOpen = false): Promise<Client> {
+  const c = await Client.connect(port, allowHalfOpen);
   clients.push(c);
   return c;
 }
@@ -602,6 +609,94 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('connections')).toBeUndefined(); // none got as far as a sender
     expect(ctx.logs.some((l) => /refused: too many connections/.test(l.msg))).toBe(true);
     expect(ctx.logs.some((l) => /TLS handshake failed/.test(l.msg))).toBe(true);
+  });
+
+  /** A store that takes `ms` to commit (one fsync'd group commit). */
+  const slowStore = (ctx: FakeCtx, ms: number): void => {
+    const emit = ctx.emit.bind(ctx);
+    ctx.emit = async (events, opts) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return emit(events, opts);
+    };
+  };
+
+  it('a sender that half-closes after its messages (FIN, still reading) gets their ACKs after the commit, then we end our side', async () => {
+    const ctx = fakeCtx();
+    slowStore(ctx, 50);
+    const c = await client(await start(ctx), true);
+    c.sock.write(frame(msg('HC1')));
+    c.sock.end(frame(msg('HC2')));
+    const acks = await c.acks(2);
+    expect(acks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['AA:HC1', 'AA:HC2']);
+    await c.until(() => c.ended, 'the listener ends its side once the ACKs are out');
+    await c.until(() => ctx.counts.get('acks_aa') === 2, 'ACKs counted as sent');
+    expect(ctx.counts.get('acks_undelivered')).toBeUndefined();
+    expect(ctx.emitted).toHaveLength(2);
+  });
+
+  it('TLS: a sender that half-closes after its message gets its ACK', async () => {
+    const ctx = fakeCtx();
+    slowStore(ctx, 50);
+    const cert = (f: string) => fileURLToPath(new URL(`../../test/hub-standin/certs/${f}`, import.meta.url));
+    const port = await start(ctx, { tls: { certFile: cert('server.pem'), keyFile: cert('server-key.pem') } });
+    const c = await Client.connectTls(port, { allowHalfOpen: true });
+    clients.push(c);
+    c.sock.end(frame(msg('HT1')));
+    expect(ackOf((await c.acks(1))[0]!)).toBe('HT1');
+    await c.until(() => c.ended, 'the listener ends its side');
+  });
+
+  // A sender that closes with a FIN looks exactly like one that half-closes (which must get its ACK): its ACK is
+  // written, and if it is lost, only the sender can tell. A reset, or our own close, is seen.
+  it('a connection reset before its ACK is written: stored, counted as acks_undelivered (not as sent), logged once a minute per address', async () => {
+    const ctx = fakeCtx();
+    slowStore(ctx, 50);
+    const port = await start(ctx);
+    for (const id of ['GONE1', 'GONE2']) {
+      const c = await client(port);
+      c.send(msg(id));
+      await new Promise((r) => setTimeout(r, 10)); // its ACK timeout is shorter than our commit
+      c.sock.resetAndDestroy();
+      await c.until(() => (ctx.counts.get('acks_undelivered') ?? 0) === Number(id.slice(-1)), `${id}: undelivered ACK counted`);
+    }
+    expect(ctx.emitted).toHaveLength(2); // the messages are committed; only their ACKs are lost
+    expect(ctx.counts.get('acks_aa')).toBeUndefined();
+    const lines = ctx.logs.filter((l) => /ACK not delivered/.test(l.msg));
+    expect(lines).toEqual([expect.objectContaining({ acks: ['AA:GONE1'], counter: 'acks_undelivered', peer: expect.stringMatching(/^127\.0\.0\.1:/) })]);
+  });
+
+  it('framing trouble later in a connection is logged (once a minute per address and kind) with the first bytes, as well as counted', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx);
+    const c = await client(port);
+    // A framed message, then one sent without its VT, then framed again.
+    c.sock.write(Buffer.concat([frame(msg('F1')), Buffer.from(msg('F2')), frame(msg('F3'))]));
+    expect((await c.acks(2)).map(ackOf)).toEqual(['F1', 'F3']);
+    const unframed = ctx.logs.filter((l) => /without MLLP framing/.test(l.msg));
+    expect(unframed).toEqual([expect.objectContaining({ starts: expect.stringMatching(/^MSH\|/), bytes: msg('F2').length })]);
+    // FS without CR; then an LF after a frame's FS CR (a trailer FS CR LF), twice: one line each.
+    const ends = [Buffer.from([0x0b, ...Buffer.from(msg('F4')), 0x1c]), frame(msg('F5')), Buffer.from('\n'), frame(msg('F6')), Buffer.from('\n')];
+    c.sock.write(Buffer.concat(ends));
+    await c.acks(5);
+    await c.until(() => (ctx.counts.get('bytes_outside_frames') ?? 0) === msg('F2').length + 2, 'outside bytes counted');
+    expect(ctx.counts.get('frames_missing_cr')).toBe(1);
+    expect(ctx.logs.filter((l) => /FS without CR/.test(l.msg))).toEqual([expect.objectContaining({ counter: 'frames_missing_cr' })]);
+    expect(ctx.logs.filter((l) => /outside MLLP frames/.test(l.msg))).toEqual([expect.objectContaining({ bytes: 1, starts: '\\x0a', counter: 'bytes_outside_frames' })]);
+    expect(ctx.counts.get('connections_unframed')).toBeUndefined(); // the connection started framed
+  });
+
+  it('connects and disconnects are not info lines (one each per message for senders that connect per message); counted', async () => {
+    const ctx = fakeCtx();
+    const port = await start(ctx);
+    for (const id of ['C1', 'C2', 'C3']) {
+      const c = await client(port);
+      c.send(msg(id));
+      await c.acks(1);
+      c.end();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ctx.counts.get('connections')).toBe(3);
+    expect(ctx.logs.filter((l) => /MLLP sender (connected|disconnected)/.test(l.msg))).toEqual([]);
   });
 
   it('answers a batch frame with a batch of ACKs', async () => {

@@ -224,6 +224,53 @@ describe('MessageHandler', () => {
     expect(logs.filter((l) => l.counter === 'alarm_id_fallback')).toHaveLength(1);
   });
 
+  it('a message that cannot be parsed, or is too large, is answered addressed to its sender: MSH-5/6, MSH-9.2, MSH-11 and MSH-12 read from its MSH line', async () => {
+    const { handler } = setup();
+    const v25 = (id: string, obx = '') =>
+      `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD^1.2.3^ISO|||20240101120000+0000||ORU^R01^ORU_R01|${id}|P^T|2.5^DEU|||||\r` +
+      `PID|||P-${id}\rOBR|1|||x|||20240101115959+0000\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r${obx}`;
+    /** MSH-5, MSH-6, MSH-9, MSH-11, MSH-12 of an ACK. */
+    const addressed = (ack: string) => {
+      const f = ack.split('\r')[0]!.split('|');
+      return [f[4], f[5], f[8], f[10], f[11]];
+    };
+    const expected = ['MON^0011223344556677^EUI-64', 'WARD^1.2.3^ISO', 'ACK^R01^ACK', 'P', '2.5'];
+    // Accepted: the reference.
+    const [aa] = await handler.handle(Buffer.from(v25('A1')), 'p');
+    expect(addressed(aa!)).toEqual(expected);
+    // A bad escape: the frame does not parse, only its MSH line can be read.
+    const [ae] = await handler.handle(Buffer.from(v25('A2', 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r')), 'p');
+    expect(summary(ae!).code).toBe('AE');
+    expect(addressed(ae!)).toEqual(expected);
+    // Too large: answered from its first bytes.
+    const [big] = handler.oversize(Buffer.from(v25('A3').slice(0, 140)), 2048, 'p');
+    expect(summary(big!).code).toBe('AE');
+    expect(addressed(big!)).toEqual(expected);
+    // An escape in MSH-3 goes back as the sender wrote it (decoded, then escaped again).
+    const [esc] = await handler.handle(Buffer.from(v25('A4', 'OBX|2|ST|1^X^MDC|1.1.1.2|a\\Xzz\\b|||||F\r').replace('MON^', 'M\\T\\N^')), 'p');
+    expect(addressed(esc!)[0]).toBe('M\\T\\N^0011223344556677^EUI-64');
+    // Nothing readable: our defaults, as before.
+    const [none] = await handler.handle(Buffer.from('garbage'), 'p');
+    expect(addressed(none!)).toEqual(['', '', 'ACK^^ACK', 'P', '2.6']);
+  });
+
+  it('an MSH-18 refusal names segment MSH, sequence 1, field 18 in ERR-1 and ERR-2', async () => {
+    const { handler } = setup();
+    // ack '|': MSH-15/16 empty and the charset in MSH-18 (without it, msg() puts it in MSH-17).
+    const [ack] = await handler.handle(Buffer.from(msg('CS1', { ack: '|' }).replace('UNICODE UTF-8', 'ISO IR87')), 'p');
+    expect(summary(ack!)).toEqual({ code: 'AE', controlId: 'CS1', err: ['MSH', '1', '18', '103'] });
+    const err = ack!.split('\r').find((l) => l.startsWith('ERR|'))!.split('|');
+    expect(err[1]!.split('^').slice(0, 3)).toEqual(['MSH', '1', '18']);
+    // Declared ASCII with a byte beyond it, and UTF-8 that is not: the same place.
+    const [ascii] = await handler.handle(Buffer.from(msg('CS2', { ack: '|' }).replace('UNICODE UTF-8', 'ASCII').replace('|97|', '|9\xe97|'), 'latin1'), 'p');
+    expect(summary(ascii!).err).toEqual(['MSH', '1', '18', '102']);
+    const [utf8] = await handler.handle(Buffer.from(msg('CS3', { ack: '|' }).replace('|97|', '|9\xe97|'), 'latin1'), 'p');
+    expect(summary(utf8!).err).toEqual(['MSH', '1', '18', '102']);
+    // In a batch frame the MSH is not the frame's first segment: still sequence 1 of its message.
+    const [batch] = await handler.handle(Buffer.from(`BHS|^~\\&|MON\r${msg('CS4', { ack: '|' }).replace('UNICODE UTF-8', 'ISO IR87')}BTS|1\r`), 'p');
+    expect(batch!.split('\r').find((l) => l.startsWith('ERR|'))!.split('|')[2]!.split('^').slice(0, 3)).toEqual(['MSH', '1', '18']);
+  });
+
   it('an oversize message is answered from its first bytes: AE (CE in enhanced mode) with its control id; no MSH → no ACK, counted', () => {
     const { handler, counts } = setup();
     const head = (ack: string) => Buffer.from(msg('BIG-1', { ack }).slice(0, 120));

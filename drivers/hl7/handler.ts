@@ -7,7 +7,7 @@ import type { DriverContext } from '../types.js';
 import { ackCodesFor, type AckMode, type OutcomeKind } from './ackplan.js';
 import { DedupWindow } from './dedup.js';
 import { mapMessage, type Notice } from './pcd01.js';
-import { readHeader, sniffHeader, str, type MessageHeader } from './protocol/access.js';
+import { components, readHeader, sniffHeader, str, type AckAddress, type MessageHeader } from './protocol/access.js';
 import { ackSegments, type AckError } from './protocol/ack.js';
 import { encoderFor } from './protocol/charset.js';
 import { formatDtm } from './protocol/dtm.js';
@@ -33,6 +33,8 @@ interface Processed {
   fallbackControlId: string;
   /** MSH-15/16 read without a header (message unreadable): the sender's ack mode still decides CE vs AE. */
   fallbackAckMode?: AckMode;
+  /** MSH-3/4, MSH-9.2, MSH-11/12 read without a header: the refusal still goes to its sender, in its version. */
+  fallbackHeader?: AckAddress;
   outcome: OutcomeKind;
   error?: AckError;
   events: DriverEvent[];
@@ -48,6 +50,8 @@ interface Processed {
 interface Fallback {
   controlId: string;
   ackMode?: AckMode;
+  /** Whom the ACK goes to, as far as the MSH can be read. */
+  address?: AckAddress;
   /** Segment ids of the message or frame, numbered as the error position numbers them. */
   segmentIds: string[];
   /** How its text was read: a frame that did not parse is read as Latin-1, so its text is its bytes. */
@@ -98,7 +102,10 @@ export class MessageHandler {
     this.dedup = new DedupWindow(opts.duplicateWindow);
   }
 
-  /** Handles one frame; resolves with the ACK payloads to send (possibly none). Never rejects. */
+  /**
+   * Handles one frame; resolves with the ACK payloads to send (possibly none). Never rejects. The caller counts them
+   * (acks_<code>) as it writes them: an ACK is counted as sent only if it was.
+   */
   async handle(payload: Buffer, peer: string): Promise<string[]> {
     const receivedAt = Date.now();
     this.ctx.count('frames_received');
@@ -112,7 +119,10 @@ export class MessageHandler {
       const text = payload.toString('latin1');
       const sniffed = sniffHeader(text);
       const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
-      if (sniffed) fb.ackMode = sniffed;
+      if (sniffed) {
+        fb.ackMode = sniffed;
+        fb.address = sniffed;
+      }
       const p = this.rejected(e, null, fb, peer);
       return this.acks([p], receivedAt);
     }
@@ -179,6 +189,13 @@ export class MessageHandler {
     return {
       controlId: str(msh, 10), // echoed in MSA-2 as sent
       ackMode: { acceptAckType: str(msh, 15).trim().toUpperCase(), applicationAckType: str(msh, 16).trim().toUpperCase() },
+      address: {
+        sendingApplication: components(msh, 3),
+        sendingFacility: components(msh, 4),
+        triggerEvent: str(msh, 9, 2).trim(),
+        processingId: str(msh, 11).trim(),
+        version: str(msh, 12).trim(),
+      },
       segmentIds: msg.segments.map((s) => s.id),
       charset: msg.charset,
     };
@@ -257,7 +274,14 @@ export class MessageHandler {
 
   private rejected(e: unknown, header: MessageHeader | null, fb: Fallback, peer: string): Processed {
     const controlId = header?.controlId ?? fb.controlId;
-    const base = { header, fallbackControlId: controlId, charset: fb.charset, ...(fb.ackMode ? { fallbackAckMode: fb.ackMode } : {}), events: [] };
+    const base = {
+      header,
+      fallbackControlId: controlId,
+      charset: fb.charset,
+      ...(fb.ackMode ? { fallbackAckMode: fb.ackMode } : {}),
+      ...(fb.address ? { fallbackHeader: fb.address } : {}),
+      events: [],
+    };
     if (e instanceof Hl7ParseError) {
       const unsupported = e.code >= 200 && e.code < 207;
       this.ctx.count(unsupported ? 'messages_unsupported' : 'messages_malformed');
@@ -296,6 +320,7 @@ export class MessageHandler {
       fallbackControlId: sniffed.controlId,
       charset: RAW_CHARSET,
       fallbackAckMode: sniffed,
+      fallbackHeader: sniffed,
       outcome: 'content',
       // 207: table 0357 (v2.6) has no "too large" code; the text says what happened, AE/CE says "do not resend as is".
       error: { code: 207, reason: `message larger than ${limit} bytes (maxFrameBytes); not processed` },
@@ -440,6 +465,7 @@ export class MessageHandler {
         const segs = ackSegments({
           original: p.header,
           fallbackControlId: p.fallbackControlId,
+          fallbackHeader: p.fallbackHeader ?? null,
           code,
           ...(p.error && code !== 'AA' && code !== 'CA' ? { error: p.error } : {}),
           application: this.opts.application,
@@ -447,7 +473,7 @@ export class MessageHandler {
           controlId: randomUUID().replaceAll('-', '').slice(0, 20),
           now,
         });
-        this.ctx.count(`acks_${code.toLowerCase()}`);
+        // acks_<code> is counted by the listener when the ACK is written (or acks_undelivered when it cannot be).
         // What is echoed of the message (MSA-2, MSH-5/6, MSH-9.2) goes back in the sender's own bytes, as \Xhh\
         // escapes: the ACK declares no MSH-18 (ASCII), and its bytes are the same whatever charset the sender reads in.
         out.push(encodeSegments(segs, undefined, encoderFor(p.charset)));

@@ -223,6 +223,21 @@ describe('OBX-17 observation method', () => {
     expect(reading(HEAD + spo2({ method: 'aset^auto-setting^MDC' })).setting).toBe(true);
     expect(reading(HEAD + spo2({ method: 'RSET^remote-setting^MDC' })).setting).toBe(true);
   });
+});
+
+describe('OBX-20 observation site', () => {
+  const withSite = (site: string): string => HEAD + spo2().replace(/\r$/, `|||${site}\r`);
+  it('is kept in context (code, text, system) when present, and left out when not', () => {
+    expect(withSite('LEFT_AXILLA').split('\r')[3]!.split('|')[20]).toBe('LEFT_AXILLA'); // the helper puts it in OBX-20
+    expect(reading(withSite('LEFT_AXILLA')).context.observationSite).toEqual({ code: 'LEFT_AXILLA' });
+    expect(reading(withSite('368208006^Left upper arm structure^SCT')).context.observationSite).toEqual({
+      code: '368208006',
+      text: 'Left upper arm structure',
+      system: 'SCT',
+    });
+    expect(reading(withSite('^left arm')).context.observationSite).toEqual({ text: 'left arm' });
+    expect(reading(HEAD + spo2()).context).not.toHaveProperty('observationSite');
+  });
   it('a setting code (MDC partition 258) is a setting without OBX-17; a measurement method says otherwise', () => {
     const code = `${(258 << 16) + 20908}^MDC_VENT_VOL_TIDAL_SETTING^MDC`;
     expect(reading(HEAD + spo2({ code })).setting).toBe(true);

@@ -36,6 +36,8 @@ export type Hl7Context = {
   abnormalFlags?: string[];
   /** OBX-17 observation method codes as sent (e.g. AMEAS, MSET, ASET: a setting, not a measurement). */
   observationMethod?: string[];
+  /** OBX-20 observation site (body site, e.g. where a temperature or NIBP was taken), first repetition, parts trimmed. */
+  observationSite?: { code?: string; text?: string; system?: string };
   /** Waveforms of several channels in one OBX (MA, or NA with repetitions): which one, from 1 (the component of MA). */
   channel?: number;
   /** PCD-04 only: facets as sent. */
@@ -631,6 +633,8 @@ function hl7Context(r: Row): Hl7Context {
   if (flags.length) c.abnormalFlags = flags;
   const methods = repeatedCodes(r.seg, 17);
   if (methods.length) c.observationMethod = methods;
+  const [code = '', text = '', system = ''] = components(r.seg, 20).map((x) => x.trim());
+  if (code || text) c.observationSite = { ...(code && { code }), ...(text && { text }), ...(system && { system }) };
   return c;
 }
 

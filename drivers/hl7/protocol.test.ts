@@ -8,6 +8,7 @@ import {
   Hl7ParseError,
   MllpFramer,
   OVERSIZE_HEAD_BYTES,
+  OUTSIDE_HEAD_BYTES,
   VT,
   buildAck,
   encodeSegments,
@@ -33,8 +34,23 @@ describe('MLLP framer', () => {
     const f = new MllpFramer(1000);
     const buf = Buffer.concat([Buffer.from('junk'), frame('A'), Buffer.from('\r\n'), frame('BB'), frame('CCC')]);
     const ev = f.push(buf);
-    expect(ev.map((e) => (e.type === 'frame' ? e.payload.toString() : e.type))).toEqual(['A', 'BB', 'CCC']);
+    expect(ev.map((e) => (e.type === 'frame' ? e.payload.toString() : e.type === 'outside' ? `outside:${e.bytes}:${e.head.toString('latin1')}` : e.type))).toEqual([
+      'outside:4:junk',
+      'A',
+      'outside:2:\r\n', // frame() ends in FS CR, so this CR LF is beyond the trailer
+      'BB',
+      'CCC',
+    ]);
     expect(f.counters.outsideBytes).toBe(6);
+  });
+  it('an outside event carries the first OUTSIDE_HEAD_BYTES of its run, one event per run in a chunk', () => {
+    const f = new MllpFramer(1000);
+    const ev = f.push(Buffer.concat([Buffer.from('x'.repeat(100)), frame('A'), Buffer.from('MSH|')]));
+    const outside = ev.filter((e) => e.type === 'outside');
+    expect(outside.map((e) => [e.bytes, e.head.toString('latin1')])).toEqual([
+      [100, 'x'.repeat(OUTSIDE_HEAD_BYTES)],
+      [4, 'MSH|'],
+    ]);
   });
   it('joins a frame split byte by byte', () => {
     const f = new MllpFramer(1000);

@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import { LogGate } from '../../agent/log-gate.js';
 import type { DriverContext } from '../types.js';
 import { hostOf, type MessageHandler } from './handler.js';
+import { ackSummaries } from './protocol/ack.js';
 import { MllpFramer, frame } from './protocol/mllp.js';
 
 /**
@@ -15,6 +16,7 @@ import { MllpFramer, frame } from './protocol/mllp.js';
 export const MAX_UNREAD_ACK_BYTES = 1 << 20;
 /** The same trouble from the same address is logged once a minute at most (a sender repeats it at every message). */
 const TROUBLE_LOG_EVERY_MS = 60_000;
+const UNFRAMED = 'MLLP sender sends HL7 without MLLP framing (no VT before MSH): its messages cannot be read nor acknowledged; set the sender to MLLP';
 
 /**
  * Reads and tries the listener's certificate, key and CA at creation, so that a file that cannot be used stops the
@@ -113,6 +115,8 @@ export class MllpServer {
           rejectUnauthorized: Boolean(t.caFile) && !t.allowedClients?.fingerprint256?.length,
           // Node waits 120 s by default: a silent client would hold its socket (and a file descriptor) that long.
           handshakeTimeout: this.opts.readTimeoutMs,
+          // A sender may end its side after its message and wait for the ACK: see accept().
+          allowHalfOpen: true,
         },
         (s) => {
           if (!this.clientAllowed(s)) {
@@ -143,7 +147,9 @@ export class MllpServer {
         }
       });
     } else {
-      this.server = net.createServer(onSocket);
+      // A sender may end its side (FIN) after its message and still read the ACK (nc -N, shutdown(SHUT_WR)): Node's
+      // default would end ours at once, before the commit, and the ACK could never be sent. See accept().
+      this.server = net.createServer({ allowHalfOpen: true }, onSocket);
     }
     const server = this.server;
     await new Promise<void>((resolve, reject) => {
@@ -216,7 +222,8 @@ export class MllpServer {
     this.sockets.add(s);
     this.ctx.count('connections');
     this.onConnection();
-    this.ctx.log.info({ peer }, 'MLLP sender connected');
+    // Debug: a sender that connects per message (and a port health check) would write two lines per message.
+    this.ctx.log.debug({ peer }, 'MLLP sender connected');
     const framer = new MllpFramer(this.opts.maxFrameBytes);
     let queued = 0;
     let chain: Promise<void> = Promise.resolve();
@@ -295,6 +302,29 @@ export class MllpServer {
         flow();
       });
     };
+    /**
+     * An ACK is counted as sent (acks_<code>) once the socket took it, and as acks_undelivered when the connection
+     * was closed before (the sender gave up, or never reads its ACKs): what it answers was handled all the same (an
+     * AA/CA message is stored; its resend is caught as a duplicate), but the sender never heard.
+     */
+    const undelivered = (acks: Array<{ code: string; controlId: string }>, why: string): void => {
+      if (acks.length === 0) return;
+      this.ctx.count('acks_undelivered', acks.length);
+      if (this.troubleLog.open(`undelivered|${hostOf(peer)}`, Date.now())) {
+        this.ctx.log.warn(
+          { peer, acks: acks.map((a) => `${a.code}:${a.controlId}`), why, counter: 'acks_undelivered' },
+          'MLLP ACK not delivered: the connection closed before it could be sent; the message was handled (an accepted one is stored, its resend is taken as a duplicate) (said once a minute per address; each is counted)',
+        );
+      }
+    };
+    const send = (ack: string): void => {
+      const acks = ackSummaries(ack);
+      if (closed || !s.writable) return undelivered(acks, 'closed before the ACK was ready');
+      s.write(frame(ack), (err) => {
+        if (err) return undelivered(acks, err.message);
+        for (const a of acks) this.ctx.count(`acks_${a.code.toLowerCase()}`);
+      });
+    };
     /** Runs on the connection's queue, so ACKs go out in the order the frames came in. */
     const enqueue = (work: () => Promise<string[]>): void => {
       queued++;
@@ -302,7 +332,7 @@ export class MllpServer {
       chain = chain
         .then(async () => {
           const acks = await work();
-          if (!closed) for (const a of acks) s.write(frame(a));
+          for (const a of acks) send(a);
           if (!closed) {
             touch();
             checkAcks();
@@ -318,8 +348,8 @@ export class MllpServer {
           flow();
         });
     };
-    // The first bytes of a connection tell a sender that does not use MLLP framing (raw HL7 over TCP): nothing it
-    // sends can be read or answered, and it would otherwise show only as bytes_outside_frames.
+    // The first bytes of a connection tell a sender that does not use MLLP framing (raw HL7 over TCP), even when they
+    // come a byte at a time: nothing it sends can be read or answered.
     let firstBytes: Buffer | null = Buffer.alloc(0);
     const sniff = (chunk: Buffer): void => {
       if (!firstBytes) return;
@@ -329,14 +359,26 @@ export class MllpServer {
         const text = firstBytes.toString('latin1');
         if (/^(MSH|BHS|FHS)/.test(text)) {
           this.ctx.count('connections_unframed');
-          if (this.troubleLog.open(`unframed|${hostOf(peer)}`, Date.now())) {
-            this.ctx.log.warn(
-              { peer, starts: text },
-              'MLLP sender sends HL7 without MLLP framing (no VT before MSH): its messages cannot be read nor acknowledged; set the sender to MLLP',
-            );
-          }
+          if (this.troubleLog.open(`unframed|${hostOf(peer)}`, Date.now())) this.ctx.log.warn({ peer, starts: text }, UNFRAMED);
         }
         firstBytes = null;
+      }
+    };
+    /**
+     * Bytes outside frames at any point of a connection (each run is counted in bytes_outside_frames): a message sent
+     * without its VT is not read nor answered, so it is said, once a minute per address, with its first bytes.
+     */
+    const outside = (bytes: number, head: Buffer): void => {
+      const now = Date.now();
+      const starts = escapeBytes(head);
+      // After a trailer (FS CR LF) the header may follow a line break.
+      if (/^[\r\n]*(MSH|BHS|FHS)/.test(head.toString('latin1'))) {
+        if (this.troubleLog.open(`unframed|${hostOf(peer)}`, now)) this.ctx.log.warn({ peer, bytes, starts, counter: 'bytes_outside_frames' }, UNFRAMED);
+      } else if (this.troubleLog.open(`outside|${hostOf(peer)}`, now)) {
+        this.ctx.log.warn(
+          { peer, bytes, starts, counter: 'bytes_outside_frames' },
+          'MLLP bytes outside MLLP frames (not between VT and FS) ignored: a message among them is not read nor answered (said once a minute per address; each byte is counted)',
+        );
       }
     };
     s.on('data', (chunk: Buffer) => {
@@ -356,6 +398,14 @@ export class MllpServer {
           }
         } else if (ev.type === 'missing-cr') {
           this.ctx.count('frames_missing_cr');
+          if (this.troubleLog.open(`missing-cr|${hostOf(peer)}`, Date.now())) {
+            this.ctx.log.info(
+              { peer, counter: 'frames_missing_cr' },
+              'MLLP frame ended with FS without CR; taken (MLLP ends a frame with FS CR) (said once a minute per address; each is counted)',
+            );
+          }
+        } else if (ev.type === 'outside') {
+          outside(ev.bytes, ev.head);
         } else {
           touch();
           const payload = ev.payload;
@@ -368,6 +418,13 @@ export class MllpServer {
       }
       armRead();
     });
+    // The sender ended its side (it may still read: allowHalfOpen): no frame comes after this, so ours is ended once
+    // the ACKs of the frames it sent are out.
+    s.on('end', () => {
+      void chain.then(() => {
+        if (!closed) s.end();
+      });
+    });
     s.on('error', (err) => this.ctx.log.info({ peer, err: err.message }, 'MLLP socket error'));
     s.on('close', () => {
       closed = true;
@@ -379,9 +436,16 @@ export class MllpServer {
         this.ctx.count('frames_incomplete_on_close');
         this.ctx.log.warn({ peer, bytes: framer.buffered }, 'MLLP sender disconnected mid-frame; partial frame dropped (no ACK was sent)');
       }
-      this.ctx.log.info({ peer }, 'MLLP sender disconnected');
+      this.ctx.log.debug({ peer }, 'MLLP sender disconnected');
     });
   }
+}
+
+/** Bytes for a log line: printable ASCII as is, anything else (and `\`) as \xhh. */
+function escapeBytes(b: Buffer): string {
+  let out = '';
+  for (const c of b) out += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return out;
 }
 
 function normFp(f: string): string {

@@ -86,34 +86,56 @@ export function readHeader(msg: Hl7Message): MessageHeader {
   };
 }
 
+/** What an ACK echoes of the message it answers, besides MSA-2: whom it goes to (MSH-5/6), MSH-9.2, MSH-11, MSH-12. */
+export type AckAddress = Pick<MessageHeader, 'sendingApplication' | 'sendingFacility' | 'triggerEvent' | 'processingId' | 'version'>;
+
 /** What can be read from a raw MSH line without parsing the message: enough to address an error ACK. */
-export interface SniffedHeader {
+export interface SniffedHeader extends AckAddress {
   controlId: string;
   acceptAckType: string;
   applicationAckType: string;
 }
 
+/** A sniffed field is cut to this many characters: it only goes back in an ACK. */
+const SNIFF_MAX = 199;
+
 /**
- * Best-effort MSH-10 and MSH-15/16 from the first line of a message that failed to parse (or was too large to
- * parse), for MSA-2 and for answering in the sender's ack mode. Null when the text does not start with MSH.
+ * Best-effort MSH-3/4, MSH-9.2, MSH-10, MSH-11, MSH-12 and MSH-15/16 from the first line of a message that failed to
+ * parse (or was too large to parse): to address the ACK to its sender, echo its id in MSA-2 and answer in its ack
+ * mode, as for a message that parses. Null when the text does not start with MSH.
  */
 export function sniffHeader(text: string): SniffedHeader | null {
   const first = text.split(/[\r\n]/, 1)[0] ?? '';
   if (!first.startsWith('MSH') || first.length < 4) return null;
   const f = first.split(first[3] as string);
-  const component = first[4];
-  // f[n - 1] is MSH-n: MSH-1 is the separator itself. MSH-15/16 are ID values (AL, NE, ER, SU): no escapes.
-  const id = (n: number): string => ((component ? f[n - 1]?.split(component)[0] : f[n - 1]) ?? '').trim().toUpperCase();
-  return { controlId: unescapedId((f[9] ?? '').slice(0, 199), first), acceptAckType: id(15), applicationAckType: id(16) };
+  // MSH-2: component, repetition, escape, subcomponent (any may be missing in a broken header).
+  const enc = f[1] ?? '';
+  const [component, repetition, , subcomponent] = [enc[0], enc[1], enc[2], enc[3]];
+  const split = (t: string, sep: string | undefined): string[] => (sep ? t.split(sep) : [t]);
+  /** Components of the first repetition of MSH-n (f[n - 1]: MSH-1 is the separator itself), first subcomponents. */
+  const parts = (n: number): string[] =>
+    split(split((f[n - 1] ?? '').slice(0, SNIFF_MAX), repetition)[0] ?? '', component).map((c) => split(c, subcomponent)[0] ?? '');
+  // MSH-9.2, MSH-11.1, MSH-12.1, MSH-15/16 are ID values (R01, P, 2.5, AL): no escapes.
+  const id = (n: number, c = 0): string => (parts(n)[c] ?? '').trim();
+  return {
+    controlId: unescaped((f[9] ?? '').slice(0, SNIFF_MAX), first, 10),
+    sendingApplication: parts(3).map((c) => unescaped(c, first, 3)),
+    sendingFacility: parts(4).map((c) => unescaped(c, first, 4)),
+    triggerEvent: id(9, 1),
+    processingId: id(11),
+    version: id(12),
+    acceptAckType: id(15).toUpperCase(),
+    applicationAckType: id(16).toUpperCase(),
+  };
 }
 
 /**
- * MSH-10 with its escapes decoded, as the parser gives it for a message that parses: the ACK escapes MSA-2 again, so a
- * raw `Q\S\8` would go back as `Q\E\S\E\8` and the sender could not match it. As sent when it cannot be decoded.
+ * A sniffed leaf with its escapes decoded, as the parser gives it for a message that parses: the ACK escapes it again,
+ * so a raw `Q\S\8` would go back as `Q\E\S\E\8` and the sender could not match it. As sent when it cannot be decoded.
  */
-function unescapedId(raw: string, mshLine: string): string {
+function unescaped(raw: string, mshLine: string, field: number): string {
   try {
-    const pos = { segmentId: 'MSH', field: 10 };
+    const pos = { segmentId: 'MSH', field };
     return decodeLeaf(raw, readDelimiters(mshLine, pos), latin1Hex, pos, []) ?? raw;
   } catch {
     return raw;

@@ -2,7 +2,7 @@
 import { formatDtm } from './dtm.js';
 import { segment, encodeSegments } from './encode.js';
 import type { Hl7ErrorCode, Hl7Position } from './errors.js';
-import type { MessageHeader } from './access.js';
+import type { AckAddress, MessageHeader } from './access.js';
 import { DEFAULT_DELIMITERS, type Delimiters, type Segment } from './types.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR' | 'CA' | 'CE' | 'CR';
@@ -32,6 +32,11 @@ export interface AckInput {
   original: MessageHeader | null;
   /** MSH-10 to echo when `original` is null (sniffed), else ''. */
   fallbackControlId?: string;
+  /**
+   * What the raw MSH line of a message that could not be read says (sniffHeader): used when `original` is null, so
+   * that a refusal is addressed to its sender (MSH-5/6), names its trigger (MSH-9.2) and answers in its MSH-11/12.
+   */
+  fallbackHeader?: AckAddress | null;
   code: AckCode;
   text?: string;
   error?: AckError;
@@ -57,7 +62,7 @@ const clip = (s: string, n: number): string => {
 
 export function ackSegments(a: AckInput): Segment[] {
   const d = a.delimiters ?? DEFAULT_DELIMITERS;
-  const o = a.original;
+  const o = a.original ?? a.fallbackHeader ?? null;
   const version = o?.version || '2.6';
   const trigger = o?.triggerEvent ?? '';
   const msh = segment(
@@ -77,12 +82,13 @@ export function ackSegments(a: AckInput): Segment[] {
     d,
   );
   const text = a.text ?? a.error?.reason ?? '';
-  const msa = segment('MSA', [a.code, o?.controlId ?? a.fallbackControlId ?? '', clip(text, 80)], d);
+  const msa = segment('MSA', [a.code, a.original?.controlId ?? a.fallbackControlId ?? '', clip(text, 80)], d);
   const segs = [msh, msa];
   if (a.error) {
     const p = a.error.position ?? {};
     const codeText = ERROR_TEXT[a.error.code];
-    const seq = a.error.segmentSequence ?? p.segmentIndex;
+    // ERL.2 is required (v2.5+); an MSH is always the first segment of its message.
+    const seq = a.error.segmentSequence ?? p.segmentIndex ?? (p.segmentId === 'MSH' ? 1 : undefined);
     const numOrEmpty = (n: number | undefined): string => (n === undefined ? '' : String(n));
     segs.push(
       segment(
@@ -104,6 +110,20 @@ export function ackSegments(a: AckInput): Segment[] {
     );
   }
   return segs;
+}
+
+/**
+ * MSA-1 and MSA-2 of each ACK in an ACK frame of ours (one, or a batch of them): to count and name the ACKs as they
+ * are written. Our ACKs use the default delimiters and escape any in their fields, so a segment starting `MSA|` is one.
+ */
+export function ackSummaries(text: string): Array<{ code: string; controlId: string }> {
+  const out: Array<{ code: string; controlId: string }> = [];
+  for (const line of text.split('\r')) {
+    if (!line.startsWith('MSA|')) continue;
+    const f = line.split('|');
+    out.push({ code: f[1] ?? '', controlId: f[2] ?? '' });
+  }
+  return out;
 }
 
 /** The ACK as HL7 text (CR-terminated segments). */

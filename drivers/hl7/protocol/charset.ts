@@ -1,6 +1,6 @@
 // MSH-18 character sets: bytes → text. Delimiters and segment ids are ASCII in every supported
 // charset, so MSH-18 can be read from a Latin-1 view before the real decoding.
-import { Hl7ParseError } from './errors.js';
+import { Hl7ParseError, type Hl7Position } from './errors.js';
 import type { ByteEncoder, HexDecoder } from './escape.js';
 import { latin1Hex } from './escape.js';
 
@@ -45,22 +45,25 @@ function firstNonAscii(bytes: Uint8Array): number {
  * Supported: ASCII, 8859/1..9 and 8859/15, UNICODE UTF-8 (and "UNICODE", read as UTF-8).
  * Empty MSH-18: HL7 default is ASCII; senders often mean UTF-8, so valid UTF-8 is accepted and
  * anything else is read as Latin-1 — both flagged as assumed.
+ * `mshIndex`: the place of the MSH that declares it (1 in a single message; later in a batch frame), for the error
+ * position (ERR-2 needs the segment's sequence).
  */
-export function decodeBytes(bytes: Uint8Array, declared: string): CharsetDecoding {
+export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1): CharsetDecoding {
   const name = declared.trim().toUpperCase();
+  const at = { segmentIndex: mshIndex, segmentId: 'MSH', field: 18 };
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = firstNonAscii(bytes);
   switch (name) {
     case 'ASCII':
     case 'ISO IR6':
-      if (bad >= 0) throw new Hl7ParseError(`MSH-18 says ASCII but byte 0x${(bytes[bad] as number).toString(16)} is not ASCII`, { offset: bad, segmentId: 'MSH', field: 18 });
+      if (bad >= 0) throw new Hl7ParseError(`MSH-18 says ASCII but byte 0x${(bytes[bad] as number).toString(16)} is not ASCII`, { ...at, offset: bad });
       return { text: buf.toString('latin1'), charset: 'ASCII', assumed: false, hex: latin1Hex };
     case '8859/1':
     case 'ISO IR100':
       return { text: buf.toString('latin1'), charset: '8859/1', assumed: false, hex: latin1Hex };
     case 'UNICODE UTF-8':
     case 'UNICODE':
-      return { text: utf8(bytes, bad), charset: 'UNICODE UTF-8', assumed: false, hex: utf8Hex };
+      return { text: utf8(bytes, bad, at), charset: 'UNICODE UTF-8', assumed: false, hex: utf8Hex };
     case '':
       if (bad < 0) return { text: buf.toString('latin1'), charset: 'ASCII', assumed: true, hex: latin1Hex };
       try {
@@ -74,15 +77,15 @@ export function decodeBytes(bytes: Uint8Array, declared: string): CharsetDecodin
     const dec = new TextDecoder(label);
     return { text: dec.decode(bytes), charset: name, assumed: false, hex: (b) => dec.decode(b) };
   }
-  throw new Hl7ParseError(`unsupported character set '${declared}' in MSH-18`, { segmentId: 'MSH', field: 18 }, 103);
+  throw new Hl7ParseError(`unsupported character set '${declared}' in MSH-18`, at, 103);
 }
 
-function utf8(bytes: Uint8Array, firstHigh: number): string {
+function utf8(bytes: Uint8Array, firstHigh: number, at: Hl7Position): string {
   if (firstHigh < 0) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   try {
     return utf8Fatal.decode(bytes);
   } catch {
-    throw new Hl7ParseError('MSH-18 says UTF-8 but the bytes are not valid UTF-8', { segmentId: 'MSH', field: 18 });
+    throw new Hl7ParseError('MSH-18 says UTF-8 but the bytes are not valid UTF-8', at);
   }
 }
 

@@ -7,6 +7,8 @@ export const CR = 0x0d;
 
 /** Bytes of an oversize frame kept so the receiver can read its MSH (control id, ack mode) and answer it. */
 export const OVERSIZE_HEAD_BYTES = 2048;
+/** Bytes of a run outside frames kept to show in a log line (and to tell an HL7 header sent without framing). */
+export const OUTSIDE_HEAD_BYTES = 32;
 
 export type FramerEvent =
   /** A complete frame, delivered at its FS (a sender waiting for the ACK may never send the CR). */
@@ -16,7 +18,12 @@ export type FramerEvent =
   /** A frame grew past maxFrameBytes; the framer drops it and waits for the next VT. `head`: its first bytes. */
   | { type: 'oversize'; limit: number; head: Buffer }
   /** A VT arrived inside a frame: the unfinished frame is dropped, the new one starts. */
-  | { type: 'abandoned'; bytes: number };
+  | { type: 'abandoned'; bytes: number }
+  /**
+   * Bytes outside any frame, ignored (one event per run in a chunk; also in counters.outsideBytes). `head`: its first
+   * OUTSIDE_HEAD_BYTES bytes.
+   */
+  | { type: 'outside'; bytes: number; head: Buffer };
 
 export interface FramerCounters {
   frames: number;
@@ -63,11 +70,13 @@ export class MllpFramer {
       switch (this.state) {
         case 'idle': {
           const j = buf.indexOf(VT, i);
-          if (j < 0) {
-            this.counters.outsideBytes += n - i;
-            i = n;
-          } else {
-            this.counters.outsideBytes += j - i;
+          const end = j < 0 ? n : j;
+          if (end > i) {
+            this.counters.outsideBytes += end - i;
+            events.push({ type: 'outside', bytes: end - i, head: Buffer.from(buf.subarray(i, Math.min(end, i + OUTSIDE_HEAD_BYTES))) });
+          }
+          if (j < 0) i = n;
+          else {
             this.begin();
             i = j + 1;
           }

@@ -176,6 +176,7 @@ function decode(input: Uint8Array | string): Decoded {
   // The first MSH whose delimiters can be read: an unreadable one is reported by parseAll against its own message,
   // so a bad first message of a batch does not take the others with it.
   let declared = '';
+  let mshIndex = 1;
   for (const msh of view) {
     if (!msh.text.startsWith('MSH')) continue;
     let d: Delimiters;
@@ -186,9 +187,10 @@ function decode(input: Uint8Array | string): Decoded {
     }
     const f18 = msh.text.split(d.field)[17] ?? ''; // split index 17 is MSH-18 (MSH-1 is the separator itself)
     declared = f18.split(d.repetition)[0] ?? '';
+    mshIndex = msh.index;
     break;
   }
-  const dec = decodeBytes(input, declared);
+  const dec = decodeBytes(input, declared, mshIndex);
   if (dec.assumed && dec.charset !== 'ASCII') {
     warnings.push({ kind: 'charset-assumed', detail: `MSH-18 empty; non-ASCII bytes read as ${dec.charset}` });
   }
