@@ -37,8 +37,11 @@ export type Page = 1 | 2 | 3;
 
 export class AlarmTracker {
   private readonly active = new Map<string, Active>();
-  /** Pages that could not be read, each with when (monotonic ms) it first failed: one technical alarm each (review rv72 H1). */
-  private readonly unreadable = new Map<Page, number>();
+  /**
+   * Pages whose alarm information is not current, each with when (monotonic ms) that began and why: the page could not
+   * be read (review rv72 H1), or was not read for too long (review rv90 H1). One technical alarm each.
+   */
+  private readonly unreadable = new Map<Page, { since: number; why: string }>();
 
   /** @param unrankedRaised told of each alarm raised from a record whose priority did not read (for the log). */
   constructor(
@@ -96,7 +99,10 @@ export class AlarmTracker {
       this.active.delete(key);
     }
     // After the page's own alarms, so that nothing is left unshown in between.
-    if (this.unreadable.delete(page)) out.push(this.notCurrentEvent(page, 'end', now));
+    if (this.unreadable.has(page)) {
+      out.push(this.notCurrentEvent(page, 'end', now)); // with the text it started with
+      this.unreadable.delete(page);
+    }
     return out;
   }
 
@@ -106,6 +112,14 @@ export class AlarmTracker {
    * a page reads. Alarms new on the page meanwhile cannot be seen: that alarm is what says so (review rv72 H1).
    */
   pageUnreadable(page: Page, now: number, mono: number): AlarmEvent[] {
+    return this.pageNotCurrent(page, 'unreadable', now, mono);
+  }
+
+  /**
+   * One page not current (`why`: "unreadable", or "not read for over N s"): its alarms are ended as link-lost, and the
+   * page's technical alarm raised if it is not already (the first reason stays its text).
+   */
+  pageNotCurrent(page: Page, why: string, now: number, mono: number): AlarmEvent[] {
     const out: AlarmEvent[] = [];
     for (const [key, a] of this.active) {
       if (!key.startsWith(`cp${page}:`)) continue;
@@ -113,20 +127,20 @@ export class AlarmTracker {
       this.active.delete(key);
     }
     if (!this.unreadable.has(page)) {
-      this.unreadable.set(page, mono);
+      this.unreadable.set(page, { since: mono, why });
       out.push(this.notCurrentEvent(page, 'start', now));
     }
     return out;
   }
 
-  /** When (monotonic ms) `page` became unreadable, if it is now. */
+  /** When (monotonic ms) `page` became not current, if it is now. */
   unreadableSince(page: Page): number | undefined {
-    return this.unreadable.get(page);
+    return this.unreadable.get(page)?.since;
   }
 
-  /** The pages unreadable now, each with when it became so (monotonic ms). */
-  get unreadablePages(): Array<[Page, number]> {
-    return [...this.unreadable].sort((a, b) => a[0] - b[0]);
+  /** The pages not current now, each with when it became so (monotonic ms) and why ("unreadable", "not read"). */
+  get unreadablePages(): Array<[Page, number, string]> {
+    return [...this.unreadable].map(([p, u]): [Page, number, string] => [p, u.since, u.why]).sort((a, b) => a[0] - b[0]);
   }
 
   /** When the device is lost, every alarm we hold is ended (we can no longer vouch for it). */
@@ -157,7 +171,7 @@ export class AlarmTracker {
 
   private notCurrentEvent(page: Page, phase: AlarmEvent['phase'], now: number): AlarmEvent {
     const code = `alarm-page-${page}-not-current`;
-    const text = `Alarm information from the ventilator not current: alarm page ${page} unreadable; watch the ventilator itself`;
+    const text = `Alarm information from the ventilator not current: alarm page ${page} ${this.unreadable.get(page)?.why ?? 'unreadable'}; watch the ventilator itself`;
     return {
       ...this.origin,
       kind: 'alarm',
@@ -171,5 +185,56 @@ export class AlarmTracker {
       deviceTime: null,
       receivedAt: now,
     };
+  }
+}
+
+/**
+ * How long an alarm page may go unread while the session drives the line: two cycles at their longest (every request
+ * answered just within responseTimeoutMs, then the poll interval), so that one cycle in which the page went unanswered
+ * is borne; a page the device keeps refusing or answering late shows within a few cycles (review rv90 H1).
+ */
+export function alarmPagesStaleAfterMs(plan: { pollIntervalMs: number; responseTimeoutMs: number; requests: readonly number[] }): number {
+  return 2 * (plan.pollIntervalMs + plan.requests.length * plan.responseTimeoutMs);
+}
+
+/**
+ * When each alarm page the cycle asks for was last read (monotonic ms), as IntelliVue's AlarmListWatch does for its
+ * alarm lists: numerics keep coming while the alarm pages are refused, late or starved, and nothing else would say so.
+ */
+export class AlarmPageWatch {
+  private readonly lastRead = new Map<Page, number>();
+  private readonly stale = new Set<Page>();
+
+  get running(): boolean {
+    return this.lastRead.size > 0;
+  }
+
+  /** The session cycles from `now`: each of `pages` is due from now on (unless already watched). */
+  start(pages: readonly Page[], now: number): void {
+    if (this.running) return;
+    for (const p of pages) this.lastRead.set(p, now);
+  }
+
+  /** Nothing to watch: the device is lost, and its alarms ended with it. */
+  stop(): void {
+    this.lastRead.clear();
+    this.stale.clear();
+  }
+
+  /** A page was answered at `now` (read, or unreadable: that has its own alarm). */
+  read(page: Page, now: number): void {
+    if (this.lastRead.has(page)) this.lastRead.set(page, now);
+    this.stale.delete(page);
+  }
+
+  /** Pages unread for longer than `boundMs` at `now` that were not stale yet (each returned once, until read). */
+  check(now: number, boundMs: number): Page[] {
+    const out: Page[] = [];
+    for (const [page, at] of this.lastRead) {
+      if (this.stale.has(page) || now - at <= boundMs) continue;
+      this.stale.add(page);
+      out.push(page);
+    }
+    return out;
   }
 }

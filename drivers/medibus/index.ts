@@ -6,8 +6,10 @@ import type { DriverContext, DriverFactory, Driver } from '../types.js';
 import type { DeviceState } from '../../agent/model/reading.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
-import { AlarmTracker } from './alarms.js';
+import { AlarmPageWatch, AlarmTracker, alarmPagesStaleAfterMs, type Page } from './alarms.js';
 import { ALARM_REQUESTS, buildPlan, requestNames, type MedibusOptions, type MedibusPlan } from './options.js';
+import { RepeatLog } from '../../agent/repeat-log.js';
+import { ALARM_PAGES } from './protocol/constants.js';
 import { limitReadings, textReadings, valueReadings } from './readings.js';
 import { configSchema } from './schema.js';
 import { MedibusSession, type SessionOutput } from './session.js';
@@ -23,6 +25,13 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private waveTimer: NodeJS.Timeout | undefined;
   /** Dropped realtime samples are logged once per connection and per change of the realtime configuration. */
   private rtDropLogged = false;
+  /** When each alarm page the cycle asks for was last read (not in listen-only mode: the polls are another host's). */
+  private readonly alarmPages = new AlarmPageWatch();
+  private staleTimer: NodeJS.Timeout | undefined;
+  /** Alarm pages going stale again and again (a page the device keeps refusing): said once, then summarised. */
+  private readonly staleLog = new RepeatLog(10 * 60_000);
+  /** The alarm pages the cycle reads. */
+  private readonly pages: Page[];
 
   constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now) {
     super(plan, ctx, 'medibus', linkFactory, clock);
@@ -33,6 +42,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       ),
     );
     this.waves = new WaveformBuffer(this.origin);
+    this.pages = plan.requests.map((c) => ALARM_PAGES[c]).filter((p): p is Page => p !== undefined);
     this.medibus = new MedibusSession(plan, {
       write: (b) => this.link.write(b),
       output: (o) => this.onOutput(o),
@@ -49,7 +59,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private readonly mono: () => number = () => performance.now();
 
   protected override healthDetail(): string {
-    const pages = this.alarms.unreadablePages.map(([p, since]) => `alarm page ${p} unreadable for ${Math.round((this.mono() - since) / 1000)} s`);
+    const pages = this.alarms.unreadablePages.map(([p, since, why]) => `alarm page ${p} ${why === 'unreadable' ? 'unreadable' : 'not read'} for ${Math.round((this.mono() - since) / 1000)} s`);
     return pages.length ? `${super.healthDetail()}; alarm information from the ventilator not current (${pages.join(', ')})` : super.healthDetail();
   }
 
@@ -63,13 +73,17 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
    */
   protected override setStatus(state: DeviceState, detail: string): void {
     super.setStatus(state, detail);
-    if (state === 'silent') this.emit(this.alarms.endAll(this.now()));
+    if (state === 'silent') {
+      this.alarmPages.stop();
+      this.emit(this.alarms.endAll(this.now()));
+    }
   }
 
   protected linkLost(): void {
     // The session flushed the curves as the link closed (realtime-streams-ending); anything left is counted.
     this.flushWaves();
     this.rtDropLogged = false;
+    this.alarmPages.stop();
     this.emit(this.alarms.endAll(this.now()));
   }
 
@@ -86,10 +100,17 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       );
     }
     if (this.plan.realtime.enabled) this.waveTimer = setInterval(() => this.flushWaves(), this.plan.realtime.segmentMs);
+    // Alarm pages unread for too long are looked for a few times per bound (at most every second).
+    if (!this.plan.listenOnly && this.pages.length > 0) {
+      this.staleTimer = setInterval(() => this.checkAlarmPages(), Math.min(1000, this.plan.pollIntervalMs));
+      this.staleTimer.unref();
+    }
   }
 
   protected override beforeStop(): void {
     if (this.waveTimer) clearInterval(this.waveTimer);
+    if (this.staleTimer) clearInterval(this.staleTimer);
+    this.staleTimer = undefined;
     this.flushWaves();
   }
 
@@ -98,6 +119,8 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     const o_ = this.origin;
     switch (o.type) {
       case 'state':
+        // Cycling: the alarm pages are due from now on (watched until the device is lost).
+        if (o.state === 'cycling' && !this.plan.listenOnly) this.alarmPages.start(this.pages, this.mono());
         if (o.state === 'cycling') this.setStatus('online', o.detail);
         else if (o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'initialising' && this.status === 'online') this.setStatus('connecting', o.detail);
@@ -115,6 +138,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.emit(limitReadings(o_, o.page, o.bound, o.records, now, this.plan.codeProfile));
         return;
       case 'alarms': {
+        this.alarmPages.read(o.page, this.mono());
         const since = this.alarms.unreadableSince(o.page);
         this.emit(this.alarms.update(o.page, o.records, now, o.rejected));
         if (since !== undefined) {
@@ -125,6 +149,8 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       }
       case 'alarm-page-unreadable':
         // Not known to have ended, nor to go on: ended as link-lost, and a technical alarm stands until a page reads.
+        // Answered all the same: that alarm, not the watch, says what is wrong.
+        this.alarmPages.read(o.page, this.mono());
         this.emit(this.alarms.pageUnreadable(o.page, now, this.mono()));
         return;
       case 'text':
@@ -132,7 +158,9 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.emit(textReadings(o_, o.records, now));
         return;
       case 'connection-lost':
-        // As when the port closes: alarms the device no longer confirms are ended (link-lost), not left active.
+        // As when the port closes: alarms the device no longer confirms are ended (link-lost), not left active. The
+        // pages are due again once it cycles (the "not current" alarms ended with the others).
+        this.alarmPages.stop();
         this.emit(this.alarms.endAll(now));
         return;
       case 'device-id':
@@ -182,6 +210,27 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     if (this.rtDropLogged) return;
     this.rtDropLogged = true;
     this.ctx.log.info({ device: this.plan.id, streams, samples: n }, `medibus realtime samples dropped (${why}); counted as realtime_samples_dropped`);
+  }
+
+  /**
+   * An alarm page not read for longer than the bound (the device refuses it, answers it late or damaged, while the
+   * other requests are answered and numerics keep coming): its alarms are ended as on a lost link, so that none stays
+   * shown as current, and a technical alarm says the ventilator's alarm information is not current until it is read
+   * again (review rv90 H1, as IntelliVue does for its alarm lists).
+   */
+  private checkAlarmPages(): void {
+    const boundMs = alarmPagesStaleAfterMs(this.plan);
+    const newly = this.alarmPages.check(this.mono(), boundMs);
+    if (newly.length === 0) return;
+    const now = this.now();
+    const overS = Math.round(boundMs / 100) / 10;
+    const events = newly.flatMap((page) => this.alarms.pageNotCurrent(page, `not read for over ${overS} s`, now, this.mono()));
+    const fields = { device: this.plan.id, pages: newly, boundMs };
+    const line = this.staleLog.hit(now);
+    const msg = `medibus alarm information from the ventilator not current: alarm page ${newly.join(', ')} not read for over ${boundMs} ms (refused, late or damaged: see requests_unanswered, nak_received, response_timeouts); its alarms are ended and a technical alarm raised until it is read`;
+    if (line?.first) this.ctx.log.warn(fields, `${msg} (repeats are summarised)`);
+    else if (line) this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `${msg}: ${line.repeats} more times since the last line`);
+    this.emit(events);
   }
 
   private flushWaves(): void {

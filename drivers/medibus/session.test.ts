@@ -122,8 +122,9 @@ describe('medibus session over a pty pair', () => {
     const n = ctx.readings().length;
     await waitFor('readings continue', () => ctx.readings().length > n + 10);
     // Each fault was answered by asking again, or, when both hit the same command (retries: 1 used up; a loaded
-    // machine makes that likely), by re-initialising.
-    expect(ctx.counter('retries') + ctx.counter('reinitialisations')).toBeGreaterThanOrEqual(2);
+    // machine makes that likely), by skipping it for this cycle (review rv90 H1).
+    expect(ctx.counter('retries') + ctx.counter('requests_unanswered')).toBeGreaterThanOrEqual(2);
+    expect(ctx.counter('reinitialisations')).toBe(0);
 
     // A device that stops answering: time-outs, then re-initialisation.
     r.sim.mute = true;
@@ -197,7 +198,9 @@ describe('medibus session over a pty pair', () => {
     await waitFor('alarm start', () => ctx.alarms().some((a) => a.phase === 'start'));
     r.sim.mute = true;
     await waitFor('alarm ended when the device stopped answering', () => ctx.alarms().some((a) => a.phase === 'end'));
-    expect(ctx.counter('reinitialisations')).toBeGreaterThanOrEqual(1);
+    // Ended by the line going silent (silenceMs 1000) or by the re-initialisation, whichever comes first: one request
+    // unanswered no longer re-initialises (review rv90 H1), a whole cycle of them or the quiet line does.
+    await waitFor('re-initialised', () => ctx.counter('reinitialisations') >= 1);
     expect(ctx.alarms().find((a) => a.phase === 'end')).toMatchObject({ alarmId: 'vent-1:cp1:10', endedBy: 'link-lost' });
     expect(ctx.statuses().some((s) => s.state === 'offline')).toBe(false); // the port stayed open: only the device went quiet
     r.sim.mute = false;

@@ -61,6 +61,10 @@ interface Pending {
   args: string;
   attempts: number;
   timer: NodeJS.Timeout;
+  /** A data request of the cycle: given up on, it is skipped rather than re-initialising (review rv90 H1). */
+  inCycle: boolean;
+  /** The code of a response that came while this was pending instead of its own (review rv90 M2). */
+  otherCode?: number;
 }
 
 export class MedibusSession {
@@ -101,6 +105,16 @@ export class MedibusSession {
   readonly lineDamage = new LineDamage();
   /** Re-initialisations in a row caused by damaged answers: each waits longer before the next ICC. */
   private damagedReinits = 0;
+  /** Cycle requests answered in a row: a whole cycle's worth means the device answers again (review rv90 M1). */
+  private answeredInARow = 0;
+  /** Cycle requests given up in a row: a whole cycle's worth means the device answers nothing, so re-initialise. */
+  private unansweredInARow = 0;
+  /** Requests given up on in their last cycle: asked once, without retries, until answered (a short cycle for the others). */
+  private readonly unanswered = new Set<number>();
+  /** A request the device does not answer, at every cycle: said once per command, then summarised. */
+  private readonly unansweredLog = new Map<number, RepeatLog>();
+  /** Responses with a code not asked for (a late answer, a device that answers another page): said once, then summarised. */
+  private readonly unexpectedLog = new RepeatLog(REINIT_LOG_EVERY_MS);
 
   constructor(
     private readonly plan: MedibusPlan,
@@ -123,6 +137,8 @@ export class MedibusSession {
     this.active = true;
     this.lineDamage.clear();
     this.damagedReinits = 0;
+    this.cycleIndex = 0;
+    this.unanswered.clear();
     if (this.plan.listenOnly) {
       this.setState('listening', 'listen-only: decoding traffic, never transmitting');
       return;
@@ -173,11 +189,11 @@ export class MedibusSession {
     this.send(CMD.ICC);
   }
 
-  private send(code: number, args = '', attempts = 0): void {
+  private send(code: number, args = '', attempts = 0, inCycle = false): void {
     if (!this.active || this.plan.listenOnly) return;
     if (this.pending) clearTimeout(this.pending.timer);
     const timer = setTimeout(() => this.timedOut(), this.plan.responseTimeoutMs);
-    this.pending = { code, args, attempts, timer };
+    this.pending = { code, args, attempts, timer, inCycle };
     this.armKeepAlive();
     this.hooks.write(encodeCommand(code, args)).catch((err: Error) => this.writeFailed({ command: commandName(code) }, err));
   }
@@ -199,7 +215,12 @@ export class MedibusSession {
       this.startRealtimeSetup();
       return;
     }
-    this.retryOrReinit(p, `no response to ${commandName(p.code)} within ${this.plan.responseTimeoutMs} ms`);
+    // The device did answer, with another code: said so, or the log would send someone looking for a dead cable.
+    const why =
+      p.otherCode === undefined
+        ? `no response to ${commandName(p.code)} within ${this.plan.responseTimeoutMs} ms`
+        : `${commandName(p.code)} answered with ${hex2(p.otherCode)}H instead of ${hex2(p.code)}H (no answer with its code within ${this.plan.responseTimeoutMs} ms)`;
+    this.retryOrReinit(p, why);
   }
 
   /**
@@ -210,10 +231,46 @@ export class MedibusSession {
     if (p.attempts < this.plan.retries) {
       this.hooks.count('retries');
       this.hooks.log('debug', `medibus retry: ${why}`, { command: commandName(p.code), attempt: p.attempts + 1 });
-      this.send(p.code, p.args, p.attempts + 1);
+      this.send(p.code, p.args, p.attempts + 1, p.inCycle);
+    } else if (p.inCycle && this.state_ === 'cycling') {
+      this.requestUnanswered(p, why, atOnce);
     } else {
       this.reinitialise(why, { command: commandName(p.code) }, atOnce);
     }
+  }
+
+  /**
+   * A data request given up on. While the device answers other requests, re-initialising would restart the cycle and
+   * starve the requests after this one (the alarm pages), and end every alarm each time (review rv90 H1): it is
+   * skipped for this cycle and asked again at the next (once, without retries, until answered). Only a whole cycle's
+   * worth of requests given up in a row means the device answers nothing: then re-initialise.
+   */
+  private requestUnanswered(p: Pending, why: string, atOnce: boolean): void {
+    const command = commandName(p.code);
+    this.hooks.count('requests_unanswered');
+    this.answeredInARow = 0;
+    this.unansweredInARow++;
+    this.unanswered.add(p.code);
+    if (this.unansweredInARow >= this.plan.requests.length) {
+      this.reinitialise(`no request answered in a whole cycle; last: ${why}`, { command }, atOnce);
+      return;
+    }
+    let log = this.unansweredLog.get(p.code);
+    if (!log) this.unansweredLog.set(p.code, (log = new RepeatLog(REINIT_LOG_EVERY_MS)));
+    this.repeated(log, 'requests_unanswered', `medibus request ${command} (${hex2(p.code)}H) unanswered: ${why}; skipped for this cycle and asked again at the next, the other requests go on`, { command });
+    this.continueCycle();
+  }
+
+  /** A data request of the cycle was answered: a whole cycle's worth in a row means the device answers again. */
+  private requestAnswered(code: number): void {
+    this.unanswered.delete(code);
+    this.unansweredInARow = 0;
+    if (++this.answeredInARow !== this.plan.requests.length) return;
+    // Cleared only now, not when the handshake succeeds: a device that answers ICC and 52H but not the cycle would
+    // otherwise be warned about afresh, and paced at the shortest pause, at every re-initialisation (review rv90 M1).
+    this.damagedReinits = 0;
+    const n = this.reinitLog.clear();
+    if (n > 1) this.hooks.log('info', `medibus device answers again, after ${n} re-initialisations`, { reinitialisations: n });
   }
 
   /**
@@ -224,6 +281,8 @@ export class MedibusSession {
    */
   private reinitialise(why: string, fields: Record<string, unknown> = {}, pause = false): void {
     this.hooks.count('reinitialisations');
+    this.answeredInARow = 0;
+    this.unansweredInARow = 0;
     const line = this.reinitLog.hit(Date.now());
     if (line?.first) {
       this.hooks.log('warn', `medibus re-initialising: ${why} (repeats are counted as reinitialisations and summarised)`, fields);
@@ -266,7 +325,7 @@ export class MedibusSession {
       return;
     }
     const code = requests[this.cycleIndex++] as number;
-    this.send(code);
+    this.send(code, '', this.unanswered.has(code) ? this.plan.retries : 0, true);
   }
 
   // ---- receiving ----
@@ -274,6 +333,10 @@ export class MedibusSession {
   private handle(ev: FrameEvent): void {
     switch (ev.type) {
       case 'realtime': {
+        // Before realtime is set up, bytes with the top bit set are more likely garbage (a wrong baud rate) than
+        // curves: the health hint counts them with the noise (review rv90 L3). They are still decoded: after 56H, or
+        // on a tap, curves set up by the device or another host do arrive and are counted as dropped.
+        if (this.rtStreams.length === 0) this.lineDamage.noiseBytes += ev.bytes.length;
         const events = this.rt.push(ev.bytes);
         if (events.length) this.hooks.output({ type: 'realtime', events });
         return;
@@ -383,11 +446,19 @@ export class MedibusSession {
     this.hooks.count('responses');
     this.decode(code, data);
     if (!p || p.code !== code) {
-      if (!this.plan.listenOnly) this.hooks.count('unexpected_responses');
+      if (this.plan.listenOnly) return;
+      this.hooks.count('unexpected_responses');
+      if (p) p.otherCode = code;
+      const pending = p ? commandName(p.code) : null;
+      const msg = p
+        ? `medibus unexpected response ${hex2(code)}H while ${pending} (${hex2(p.code)}H) was pending: a late answer, or the device answers another code`
+        : `medibus unexpected response ${hex2(code)}H with no command pending: a late answer`;
+      this.repeated(this.unexpectedLog, 'unexpected_responses', msg, { code: `${hex2(code)}H`, pending });
       return;
     }
     clearTimeout(p.timer);
     this.pending = undefined;
+    if (p.inCycle) this.requestAnswered(code);
     this.advance(code);
   }
 
@@ -535,15 +606,13 @@ export class MedibusSession {
   }
 
   private startCycling(): void {
-    // Communication (re)initialised: data it cannot read, and failed writes, are said again at once.
+    // Communication (re)initialised: data it cannot read, and failed writes, are said again at once. The
+    // re-initialisation log and the pause are cleared once a whole cycle is answered (requestAnswered). The cycle
+    // goes on where it was: restarting at the first request would starve the last ones (review rv90 H1).
     this.parseErrorLog.clear();
     this.alarmPageLog.clear();
     this.rejectedAlarmLog.reset();
     this.writeErrorLog.clear();
-    this.damagedReinits = 0;
-    const n = this.reinitLog.clear();
-    if (n > 1) this.hooks.log('info', `medibus device answers again, after ${n} re-initialisations`, { reinitialisations: n });
-    this.cycleIndex = 0;
     const dev = this.deviceIdentification;
     this.setState('cycling', dev ? `online: ${dev.name || 'device'} ${dev.id} ${dev.revision}`.trim() : 'online');
     this.nextInCycle();

@@ -12,7 +12,7 @@ import { ListenOnlyError, lineShorthand } from './link.js';
 import { listSerialDevices } from './listing.js';
 import { ReplayLink } from './replay-link.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
-import { SerialPortLink } from './serialport-link.js';
+import { SerialPortLink, openAdvice, serialPathWarning } from './serialport-link.js';
 import { LinkSupervisor, type LinkState } from './supervisor.js';
 import { openPtyPair, waitFor } from './testing.js';
 
@@ -298,4 +298,36 @@ describe('a port that cannot be opened says what to do (review rv49 L1)', () => 
       await pty.close();
     }
   }, 30_000);
+});
+
+describe('a device node with no device behind it, a path missing in an IoT Edge module (review rv90 L1, L2)', () => {
+  const fail = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+  it('ENXIO / ENODEV: the adapter is gone from behind the node; restart the module', () => {
+    const want = 'the device node exists but no device is behind it: adapter unplugged, or (IoT Edge module) replugged; restart the module (docs/deploy-guide.md 4.3)';
+    // serialport's own text carries no code.
+    expect(openAdvice(new Error('No such device or address, cannot open /dev/ttyBED01'), '/dev/ttyBED01')).toBe(want);
+    expect(openAdvice(fail('ENXIO', 'open failed'), '/dev/ttyBED01')).toBe(want);
+    expect(openAdvice(fail('ENODEV', 'No such device'), '/dev/ttyBED01')).toBe(want);
+  });
+
+  it('ENOENT: /dev/serial/by-id on a host; in a module, the manifest\'s HostConfig.Devices', () => {
+    const err = new Error('No such file or directory, cannot open /dev/ttyBED02');
+    expect(openAdvice(err, '/dev/ttyBED02', {})).toBe('not plugged in, or a wrong path (see `ls -l /dev/serial/by-id`)');
+    expect(openAdvice(err, '/dev/ttyBED02', { IOTEDGE_MODULEID: 'bedside-agent' })).toMatch(/HostConfig\.Devices.*PathInContainer.*docs\/deploy-guide\.md 4\.3/);
+  });
+
+  it('serialPathWarning: missing, or not a character device; a pty is one', async () => {
+    expect(serialPathWarning('/dev/ttyBED99', {})).toMatch(/^\/dev\/ttyBED99 does not exist: .*serial\/by-id/);
+    expect(serialPathWarning('/dev/ttyBED99', { IOTEDGE_MODULEID: 'm' })).toMatch(/HostConfig\.Devices/);
+    const file = join(tmp(), 'plain');
+    writeFileSync(file, '');
+    expect(serialPathWarning(file, {})).toMatch(/is not a character device/);
+    const pty = await openPtyPair();
+    try {
+      expect(serialPathWarning(pty.a, {})).toBeUndefined();
+    } finally {
+      await pty.close();
+    }
+  });
 });

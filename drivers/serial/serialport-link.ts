@@ -1,4 +1,5 @@
 // SerialLink on the `serialport` package (v13): a real tty, a USB adapter or a pseudo-terminal.
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { SerialPort } from 'serialport';
 import { LinkClosedError, ListenOnlyError, lineShorthand, type LineSettings, type SerialLink } from './link.js';
@@ -20,16 +21,52 @@ async function deviceAt(path: string): Promise<number | null> {
   }
 }
 
+/** Running as an IoT Edge module: a device reaches the container only through the deployment manifest. */
+function inIotEdgeModule(env: NodeJS.ProcessEnv): boolean {
+  return Boolean(env.IOTEDGE_MODULEID);
+}
+
+/**
+ * Why a path is missing and where to look: on a host, the adapter or its stable name; in a module, the manifest's
+ * device mapping (the container has no /dev/serial/by-id).
+ */
+function missingAdvice(env: NodeJS.ProcessEnv): string {
+  return inIotEdgeModule(env)
+    ? "not mapped into the module: the deployment manifest's HostConfig.Devices needs an entry whose PathInContainer is this path, and its adapter must be plugged in when the module starts (docs/deploy-guide.md 4.3)"
+    : 'not plugged in, or a wrong path (see `ls -l /dev/serial/by-id`)';
+}
+
 /**
  * What to do about the usual reasons a port cannot be opened, for serialport's own text, which names neither the cause
  * nor the fix (review rv49 L1); undefined when the reason is not one of them.
  */
-export function openAdvice(err: Error & { code?: unknown }, path: string): string | undefined {
+export function openAdvice(err: Error & { code?: unknown }, path: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const text = `${typeof err.code === 'string' ? err.code : ''} ${err.message}`;
   if (/EACCES|EPERM|Permission denied|Operation not permitted/i.test(text)) return "the agent's user needs the dialout group (docs/deploy-guide.md)";
   if (/Cannot lock port|EBUSY|Device or resource busy/i.test(text)) return `another program holds it (see \`fuser ${path}\`)`;
-  if (/ENOENT|No such file or directory/i.test(text)) return 'not plugged in, or a wrong path (see `ls -l /dev/serial/by-id`)';
+  if (/ENOENT|No such file or directory/i.test(text)) return missingAdvice(env);
+  // A static node (a module's, made from HostConfig.Devices when the container was created) whose adapter was
+  // unplugged or came back at another number: every open fails so until the module restarts (review rv90 L1).
+  if (/ENXIO|ENODEV|No such device/i.test(text)) {
+    return 'the device node exists but no device is behind it: adapter unplugged, or (IoT Edge module) replugged; restart the module (docs/deploy-guide.md 4.3)';
+  }
   return undefined;
+}
+
+/**
+ * For --check: a serial path that does not exist, or is not a character device (a typo against the manifest's
+ * PathInContainer, a regular file). A warning, not a refusal: the adapter may only be unplugged now (review rv90 L2).
+ */
+export function serialPathWarning(path: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  let isTty: boolean;
+  try {
+    isTty = statSync(path).isCharacterDevice();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return `${path} does not exist: ${missingAdvice(env)}`;
+    return `${path} cannot be looked at (${String(code)}): the agent will try to open it all the same`;
+  }
+  return isTty ? undefined : `${path} is not a character device, as a serial port is: a wrong path?`;
 }
 
 export class SerialPortLink implements SerialLink {
