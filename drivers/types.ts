@@ -50,6 +50,11 @@ export interface DriverFactory<Options = unknown> {
    */
   claims?(options: Options): DriverClaims;
   /**
+   * What --check and the start say of options that build but will not work as meant (a Modbus value no alarm rule
+   * will judge); fields relative to the driver entry, as in claims. Optional.
+   */
+  warnings?(options: Options): Array<{ field: string; message: string }>;
+  /**
    * Its patients are made up (the simulator) or recorded (a replay), generated anew at each start: when every driver
    * is, alarms left open at a stop are not carried over a restart (there is no bedside to check).
    */

@@ -240,6 +240,19 @@ export function driverProblems(config: AgentConfig, registry: ReadonlyMap<string
   return problems;
 }
 
+/**
+ * What an enabled driver says of its options beyond refusing them (a Modbus value no alarm rule will judge, review
+ * rv89 H3/L2), from its factory's optional `warnings(options)` (fields relative to the driver entry, as in claims).
+ */
+export function driverWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const warnings: ConfigProblem[] = [];
+  config.drivers.forEach((entry, i) => {
+    if (!entry.enabled) return;
+    for (const w of registry.get(entry.type)?.warnings?.(entry.options) ?? []) warnings.push({ path: `drivers[${i}].${w.field}`, message: w.message });
+  });
+  return warnings;
+}
+
 /** A driver's create() error as problems: its `problems` list when it has one, else its message. */
 function createProblems(err: unknown, entry: string): ConfigProblem[] {
   // Drivers name the option in their problems ("options.buses[0]…"), as `{ field, message }` or as "field: why".
@@ -300,7 +313,7 @@ export function configWarnings(
   atStart = false,
   env: NodeJS.ProcessEnv = process.env,
 ): ConfigProblem[] {
-  const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry)] : [];
+  const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...driverWarnings(config, registry)] : [];
   // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.
   if (!atStart) warnings.push(...modelWarnings(config));
   // A display certificate browsers refuse (or soon will): said, not refused, since only the screens suffer from it.

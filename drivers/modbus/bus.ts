@@ -8,14 +8,16 @@ import { DeviceRunner, goesBefore, type DeviceSettings, type NextRead } from './
 import { classify } from './faults.js';
 import type { BusPlan, ReadGroup } from './plan.js';
 import { Backoff, Sleeper, systemClock, type Clock } from './timing.js';
-import { describeEndpoint, type Transport } from './transport.js';
+import { describeEndpoint, type Transport, type TransportEvents } from './transport.js';
 
-export type TransportFactory = (bus: BusPlan, onError: (err: unknown) => void, onNonModbusFrame: (protocolId: number) => void) => Transport;
+export type TransportFactory = (bus: BusPlan, events: TransportEvents) => Transport;
 
 /** A store that refuses (a full disk) refuses every emit, and the log goes to that disk: summarised once a minute. */
 const EMIT_FAILURE_LOG_EVERY_MS = 60_000;
 /** A peer that sends non-Modbus frames sends one per request: the first is logged, then a summary once a minute. */
 const NON_MODBUS_LOG_EVERY_MS = 60_000;
+/** A peer that answers under wrong transaction ids does so at every request: the first is logged, then a summary once a minute. */
+const UNMATCHED_LOG_EVERY_MS = 60_000;
 /** A bus over capacity skips ticks at every poll round: the first is logged, then a summary once a minute. */
 const SKIPPED_POLLS_LOG_EVERY_MS = 60_000;
 
@@ -49,6 +51,7 @@ export class BusPoller {
   private readonly stableMs: number;
   private readonly emitFailureLog = new RepeatLog(EMIT_FAILURE_LOG_EVERY_MS);
   private readonly nonModbusLog = new RepeatLog(NON_MODBUS_LOG_EVERY_MS);
+  private readonly unmatchedLog = new RepeatLog(UNMATCHED_LOG_EVERY_MS);
   private readonly skippedPollsLog = new RepeatLog(SKIPPED_POLLS_LOG_EVERY_MS);
   /** Poll ticks skipped since the last skipped_polls line, and the reads they were of (at most this bus's reads). */
   private skippedSinceLine = 0;
@@ -72,14 +75,21 @@ export class BusPoller {
     this.stableMs = settings.backoff.maxMs;
     this.devices = plan.devices.map((d) => new DeviceRunner(d, settings, now));
     this.connectBackoff = new Backoff(settings.backoff.initialMs, settings.backoff.maxMs);
-    this.transport = transportFactory(
-      plan,
-      (err) => {
+    this.transport = transportFactory(plan, {
+      error: (err) => {
         ctx.count('port_errors');
         ctx.log.warn({ bus: plan.id, endpoint: describeEndpoint(plan), err: String(err) }, 'modbus port error');
       },
-      (protocolId) => this.nonModbusFrame(protocolId),
-    );
+      nonModbusFrame: (protocolId) => this.nonModbusFrame(protocolId),
+      unmatchedFrame: (transactionId, expected) => this.unmatchedFrame(transactionId, expected),
+      // Logged with the read's timeout, whose detail names them.
+      unmatchedBytes: (_unitId, bytes) => ctx.count('unmatched_bytes', bytes),
+      answerDroppedAfterTimeout: (unitId) => {
+        ctx.count('requests');
+        ctx.count('answers_dropped_after_timeout');
+        ctx.log.debug({ bus: plan.id, unit: unitId }, 'modbus RTU: first answer after a timeout dropped (it may be the late one); read again');
+      },
+    });
     this.transport.onClose(() => {
       this.connectionLost = true;
       this.sleeper.interrupt();
@@ -262,6 +272,23 @@ export class BusPoller {
     const fields = { bus: this.plan.id, endpoint: describeEndpoint(this.plan), protocolId, counter: 'non_modbus_frames' };
     if (line.first) this.ctx.log.warn(fields, `modbus TCP: frame with protocol id ${protocolId} dropped, not a Modbus answer (0); repeats are counted as non_modbus_frames and summarised`);
     else this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `modbus TCP: ${line.repeats} more frames with a protocol id other than 0 dropped since the last line (last: ${protocolId})`);
+  }
+
+  /**
+   * TCP: an answer whose transaction id is not the request's in flight was dropped (a late answer, or a peer that
+   * gets transaction ids wrong; the read it came for times out, and its detail says so). Counted; the first logged,
+   * then at most one summary a minute (never cleared, as for non-Modbus frames).
+   */
+  private unmatchedFrame(transactionId: number, expected: number | undefined): void {
+    this.ctx.count('unmatched_frames');
+    const line = this.unmatchedLog.hit(this.clock.wall());
+    if (!line) return;
+    const fields = { bus: this.plan.id, endpoint: describeEndpoint(this.plan), transactionId, expected: expected ?? null, counter: 'unmatched_frames' };
+    if (line.first) {
+      this.ctx.log.warn(fields, `modbus TCP: answer with transaction id ${transactionId} dropped, the request in flight has ${expected ?? 'none'} (late, or the device or gateway answers under another id); repeats are counted as unmatched_frames and summarised`);
+    } else {
+      this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `modbus TCP: ${line.repeats} more answers with an unmatched transaction id dropped since the last line (last: ${transactionId}, expected ${expected ?? 'none'})`);
+    }
   }
 
   /**

@@ -113,6 +113,35 @@ describe('modbus device state with one failing read', () => {
     expect(dev.state).toBe('online');
   });
 
+  it('a read that never delivers data, failing alternately with no answer and "busy", puts the device in error naming the read (review rv89 H1)', () => {
+    const { dev, hr, spo2 } = runner();
+    const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+    const busy = classify(Object.assign(new Error('busy'), { modbusCode: 6 }));
+    const seen: Array<DriverEvent | undefined> = [];
+    for (let i = 0; i < 10; i++) {
+      seen.push(...dev.succeeded(hr, [72], i * 1000).events);
+      seen.push(dev.failed(spo2, i % 2 ? busy : timeout, i * 1000 + 500));
+    }
+    expect(statuses(seen)).toEqual(['online', 'error']);
+    expect(dev.state).toBe('error');
+    expect(dev.detail).toMatch(/on holding 200\.\.200 \(\d+ failures since it last delivered data\)/);
+    // The heart rate answering does not end it; SpO2 delivering data does.
+    expect(statuses(dev.succeeded(hr, [72], 11_000).events)).toEqual([]);
+    expect(statuses(dev.succeeded(spo2, [97], 11_500).events)).toEqual(['online']);
+  });
+
+  it('a decode fault alternating with an exception also puts the device in error', () => {
+    const { dev, hr, spo2 } = runner();
+    const busy = classify(Object.assign(new Error('busy'), { modbusCode: 6 }));
+    const seen: Array<DriverEvent | undefined> = [];
+    for (let i = 0; i < 10; i++) {
+      seen.push(...dev.succeeded(hr, [72], i * 1000).events);
+      if (i % 2) seen.push(dev.failed(spo2, busy, i * 1000 + 500));
+      else seen.push(...dev.succeeded(spo2, [], i * 1000 + 500).events);
+    }
+    expect(statuses(seen)).toEqual(['online', 'error']);
+  });
+
   it('a device that stops answering altogether goes offline, not error', () => {
     const { dev, hr, spo2 } = runner();
     const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));

@@ -14,8 +14,13 @@ interface GroupState {
   dueAt: number;
   /** Set while this read fails (an exception, no answer, an answer that does not decode); cleared on success. */
   fault: Fault | undefined;
-  /** Consecutive failures of this read. */
+  /** Consecutive failures of this read, of one kind (see countFailure). */
   failures: number;
+  /**
+   * Failures of any kind since this read last delivered data. A read whose failures alternate between kinds (no
+   * answer, then "busy") never has `failures` in a row, yet its values are lost all the same.
+   */
+  sinceData: number;
   backoff: Backoff;
   /** When this read last answered, monotonic (null: never). An offline device is probed with the read that answered last. */
   lastOkAt: number | null;
@@ -73,6 +78,7 @@ export class DeviceRunner {
       dueAt: now,
       fault: undefined,
       failures: 0,
+      sinceData: 0,
       backoff: new Backoff(settings.backoff.initialMs, settings.backoff.maxMs),
       lastOkAt: null,
     }));
@@ -114,6 +120,8 @@ export class DeviceRunner {
     this.failedReads.clear();
     this.commBackoff.reset();
     if (this.state !== 'offline') return;
+    // The outage explains this read's own unanswered tries too: they do not count as data lost by the read.
+    if (g.fault?.communication !== false) g.sinceData = 0;
     // Back from offline: every other read is due now, and its communication faults (timeouts, bad frames) are
     // forgiven, as the outage explains them; a read that still fails counts afresh. An answer the device gave (an
     // exception, values that do not decode) is not explained by an outage: that read stays failing, so a device in
@@ -123,6 +131,7 @@ export class DeviceRunner {
       other.dueAt = Math.min(other.dueAt, now);
       if (other.fault && !other.fault.communication) continue;
       other.failures = 0;
+      other.sinceData = 0;
       other.fault = undefined;
       other.backoff.reset();
     }
@@ -183,6 +192,7 @@ export class DeviceRunner {
     } else {
       g.fault = undefined;
       g.failures = 0;
+      g.sinceData = 0;
     }
     const status = this.updateState(at);
     if (status) events.push(status);
@@ -222,6 +232,7 @@ export class DeviceRunner {
       // The device answers its other reads (they reset commFailures) but never this one: its values are gone all
       // the same, so the device is in error rather than online.
       if (g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label} (${g.failures} in a row)${hintOf(fault)}`, at);
+      if (dataLost(g, limit)) return this.setState('error', lostDetail(g, fault), at);
       return undefined;
     }
     // The device answered, with an exception: it is there, this read is the problem.
@@ -230,6 +241,7 @@ export class DeviceRunner {
     countFailure(g, fault);
     g.dueAt = now + g.backoff.next();
     if (isConfigException(fault.code) || g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label}`, at);
+    if (dataLost(g, limit)) return this.setState('error', lostDetail(g, fault), at);
     // An offline device that answers, even "busy", is back.
     return wasOffline ? this.updateState(at) : undefined;
   }
@@ -249,8 +261,9 @@ export class DeviceRunner {
 
   /** `at`: wall clock, the status event's stamp. */
   private updateState(at: number): DeviceStatusEvent | undefined {
-    const failing = this.groups.find((g) => g.fault && (isConfigException(g.fault.code) || g.failures >= this.settings.offlineAfterFailures));
-    if (failing?.fault) return this.setState('error', `${failing.fault.message} on ${failing.group.label}`, at);
+    const limit = this.settings.offlineAfterFailures;
+    const failing = this.groups.find((g) => g.fault && (isConfigException(g.fault.code) || g.failures >= limit || dataLost(g, limit)));
+    if (failing?.fault) return this.setState('error', dataLost(failing, limit) ? lostDetail(failing, failing.fault) : `${failing.fault.message} on ${failing.group.label}`, at);
     return this.setState('online', 'answering', at);
   }
 
@@ -289,6 +302,19 @@ function hintOf(fault: Fault): string {
   return fault.hint ? `: ${fault.hint}` : '';
 }
 
+/**
+ * The read has failed more than `limit` times, in whatever kinds, since it last delivered data: its values are lost
+ * though no one kind of failure comes `limit` times in a row (no answer and "busy" taking turns). One more than the
+ * limit, so that one change of kind (two timeouts, then one "busy") is still let through as before.
+ */
+function dataLost(g: GroupState, limit: number): boolean {
+  return g.sinceData > limit;
+}
+
+function lostDetail(g: GroupState, fault: Fault): string {
+  return `${fault.message} on ${g.group.label} (${g.sinceData} failures since it last delivered data)${hintOf(fault)}`;
+}
+
 /** Not answered yet, or unanswered twice in a row: one miss of a read that answers (noise, a busy moment) is let through. */
 function mayGoUnanswered(g: GroupState): boolean {
   if (g.fault && !g.fault.communication) return false; // answered, with an exception or values that do not decode
@@ -302,6 +328,7 @@ function mayGoUnanswered(g: GroupState): boolean {
  * failures of anything.
  */
 function countFailure(g: GroupState, fault: Fault): void {
+  g.sinceData++;
   const same = g.fault !== undefined && g.fault.communication === fault.communication && (fault.communication || g.fault.kind === fault.kind);
   g.failures = same ? g.failures + 1 : 1;
   if (!same) g.backoff.reset(); // a new kind of failure backs off afresh

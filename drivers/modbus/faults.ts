@@ -67,7 +67,17 @@ export function classify(err: unknown): Fault {
   const errno = field(err, 'errno');
   const name = field(err, 'name');
   if (errno === 'ETIMEDOUT' || name === 'TransactionTimedOutError') {
-    return { kind: 'timeout', message: 'no response (timeout)', counter: 'timeouts', communication: true };
+    // The transport adds what did arrive without being an answer (transport.ts withDetail): "no response" alone
+    // would send staff to check power and cabling of a device that is answering.
+    const detail = field(err, 'detail');
+    const hint = field(err, 'hint');
+    return {
+      kind: 'timeout',
+      message: typeof detail === 'string' ? `no response (timeout): ${detail}` : 'no response (timeout)',
+      counter: 'timeouts',
+      communication: true,
+      ...(typeof hint === 'string' ? { hint } : {}),
+    };
   }
   if (message === 'CRC error') return { kind: 'crc', message: 'CRC error in response', counter: 'crc_errors', communication: true, hint: CRC_HINT };
   if (name === 'EchoedRequestError') {

@@ -3,7 +3,7 @@
 import type { Driver, DriverClaims, DriverContext, DriverFactory, DriverHealth } from '../types.js';
 import { BusPoller, type TransportFactory } from './bus.js';
 import type { ModbusOptions } from './options.js';
-import { buildPlan, type Plan } from './plan.js';
+import { buildPlan, planWarnings, type Plan } from './plan.js';
 import { configSchema } from './schema.js';
 import { systemClock, type Clock } from './timing.js';
 import { ModbusSerialTransport } from './transport.js';
@@ -16,7 +16,7 @@ export class ModbusDriver implements Driver {
   constructor(
     readonly plan: Plan,
     private readonly ctx: DriverContext,
-    transportFactory: TransportFactory = (bus, onError, onNonModbusFrame) => new ModbusSerialTransport(bus, onError, onNonModbusFrame),
+    transportFactory: TransportFactory = (bus, events) => new ModbusSerialTransport(bus, events),
     clock: Clock = systemClock,
   ) {
     const settings = { source: ctx.name, offlineAfterFailures: plan.offlineAfterFailures, backoff: plan.backoff };
@@ -50,6 +50,11 @@ export class ModbusDriver implements Driver {
   }
 }
 
+/**
+ * The factory; its `warnings`: what --check and the start say of a map that builds but whose values the alarm rules
+ * will not judge (plan.ts planWarnings; agent/config/check.ts driverWarnings calls it). Options that do not build give
+ * none: they are refused, through create().
+ */
 export const modbusDriver: DriverFactory<ModbusOptions> = {
   type: 'modbus',
   description: 'Modbus TCP / RTU master, read-only: typed register maps to readings, with fault handling and backoff',
@@ -57,6 +62,14 @@ export const modbusDriver: DriverFactory<ModbusOptions> = {
   create(options: ModbusOptions, ctx: DriverContext): Driver {
     // Throws ModbusConfigError naming every bad field, before anything runs.
     return new ModbusDriver(buildPlan(options), ctx);
+  },
+  warnings(options: ModbusOptions): Array<{ field: string; message: string }> {
+    try {
+      buildPlan(options);
+    } catch {
+      return [];
+    }
+    return planWarnings(options);
   },
   claims(options: ModbusOptions): DriverClaims {
     // TCP buses connect out to a device or gateway, which may take other connections: only RTU lines are taken.

@@ -56,7 +56,7 @@ export interface PointOptions {
 export interface DeviceOptions {
   /** Stable device id (origin.deviceId), unique across the driver. */
   id: string;
-  /** Modbus unit id (slave address) 1–247; on TCP also 255 ("the server itself"). */
+  /** Modbus unit id (slave address) 1–247; on TCP also 255 (preferred) or 0 for a device addressed by its IP alone. */
   unitId: number;
   bed?: string;
   /** Default polling interval for this device's values (default 1000 ms). */

@@ -1,6 +1,8 @@
 // Config → plan: validate a whole register map at start (every problem named by field path) and
 // precompute grouped reads and per-value decoders, so polling does no config interpretation.
-import { mdcByRefid, unitByMdc, UNITS } from '../../agent/model/mdc.js';
+import { DEFAULT_LIMIT_RULES } from '../../agent/alarms/limits.js';
+import { convert } from '../../agent/alarms/units.js';
+import { mdcByCode, mdcByRefid, unitByMdc, UNITS } from '../../agent/model/mdc.js';
 import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
 import {
   BYTE_ORDERS,
@@ -15,7 +17,7 @@ import {
 } from './decode.js';
 import { ModbusConfigError } from './errors.js';
 import { interFrameGapMs, rtuReadWireMs } from './timing.js';
-import { TABLES, type Parity, type SentinelOptions, type Table } from './options.js';
+import { TABLES, type ModbusOptions, type Parity, type SentinelOptions, type Table } from './options.js';
 
 export const DEFAULTS = {
   pollIntervalMs: 1000,
@@ -178,6 +180,13 @@ function resolveMdc(p: Problems, v: unknown, field: string): MdcCode | null {
     return t ?? null;
   }
   if (isObj(v) && typeof v.code === 'number' && Number.isInteger(v.code) && v.code >= 0 && typeof v.refid === 'string' && v.refid) {
+    // The alarm rules look a metric up by its code: a typo in the code next to a known refid would label the value
+    // rightly on the display while no rule ever judged it.
+    const known = mdcByRefid(v.refid);
+    if (known && known.code !== v.code) {
+      p.push({ field, message: `code ${v.code} is not ${v.refid}, which is ${known.code}: correct the code, or give the refid alone (${JSON.stringify(v.refid)})` });
+      return null;
+    }
     return { code: v.code, refid: v.refid };
   }
   p.push({ field, message: 'must be an MDC refid string or {code, refid}' });
@@ -615,4 +624,40 @@ export function buildPlan(options: unknown): Plan {
   }
   if (p.length > 0) throw new ModbusConfigError(p);
   return { buses, offlineAfterFailures, backoff };
+}
+
+/**
+ * What a map that builds says about values the alarm rules will not judge, for --check and the start (warned, not
+ * refused: a map that started before must still start). A {code, refid} term the agent does not know: no rule has its
+ * code. A unit the default rule for the metric cannot convert (`mmHg` for UCUM `mm[Hg]`, `MMHG` on an SpO2): the rule
+ * skips every such reading (agent/alarms/limits.ts, told only once they arrive). Settings are never judged. Call it
+ * only with options buildPlan accepted.
+ */
+export function planWarnings(options: ModbusOptions): Array<{ field: string; message: string }> {
+  const warnings: Array<{ field: string; message: string }> = [];
+  options.buses.forEach((bus, b) =>
+    bus.devices.forEach((device, d) =>
+      device.points.forEach((point, i) => {
+        if (point.setting === true || point.mdc === undefined) return;
+        const path = `options.buses[${b}].devices[${d}].points[${i}]`;
+        const mdc = typeof point.mdc === 'string' ? mdcByRefid(point.mdc) : point.mdc;
+        if (!mdc) return;
+        if (typeof point.mdc !== 'string' && !mdcByCode(mdc.code)) {
+          warnings.push({ field: `${path}.mdc`, message: `${mdc.refid} (${mdc.code}) is not a term the agent knows: its values are shown and forwarded, but no alarm rule will judge it` });
+          return;
+        }
+        if (point.unit === undefined) return; // no unit: taken as the rule's (agent/alarms/units.ts)
+        const { ucum } = resolveUnit([], point.unit, '');
+        for (const rule of DEFAULT_LIMIT_RULES) {
+          if (!rule.metrics.includes(mdc.code) || convert(1, ucum, rule.unit) !== null) continue;
+          warnings.push({
+            field: `${path}.unit`,
+            message: `${JSON.stringify(ucum)} is not a unit the alarm rule ${rule.id} converts to its ${JSON.stringify(rule.unit)}: no limit alarm will judge ${mdc.refid} from this value (UCUM spellings: mm[Hg], %, /min, Cel; or a UNITS key such as MMHG)`,
+          });
+          break;
+        }
+      }),
+    ),
+  );
+  return warnings;
 }

@@ -20,7 +20,8 @@ export function judge(point: PlannedPoint, raw: number | string): { value: numbe
   }
   const value = scaled(point, raw);
   if (typeof value === 'number' && !Number.isFinite(value)) {
-    return { value: null, quality: { state: 'invalid', reasons: ['not-a-number'] } };
+    // ±Infinity is how some devices signal over-range: a number, just not one to show; NaN is no number at all.
+    return { value: null, quality: { state: 'invalid', reasons: [Number.isNaN(value) ? 'not-a-number' : 'infinite'] } };
   }
   const r = point.validRange;
   if (r && typeof value === 'number' && ((r.min !== undefined && value < r.min) || (r.max !== undefined && value > r.max))) {

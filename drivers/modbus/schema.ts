@@ -39,7 +39,7 @@ const point = {
     mdc: {
       oneOf: [{ type: 'string', minLength: 1 }, mdcTerm],
       description:
-        'What the value is, as an ISO/IEEE 11073 MDC term: a refid the agent knows (agent/model/mdc.ts, e.g. "MDC_PULS_OXIM_SAT_O2") or `{ code, refid }` for any other. Default none: the reading is still stored and forwarded, with mdc null and the raw code `<unitId>/<table>/<address>`, but the agent\'s alarm limits and NEWS2 ignore it. Set it for every clinical value.',
+        'What the value is, as an ISO/IEEE 11073 MDC term: a refid the agent knows (agent/model/mdc.ts, e.g. "MDC_PULS_OXIM_SAT_O2") or `{ code, refid }` for any other (a refid the agent knows must come with its own code, or the start refuses it; a term the agent does not know is warned of at --check and start, as no alarm rule judges it). Default none: the reading is still stored and forwarded, with mdc null and the raw code `<unitId>/<table>/<address>`, but the agent\'s alarm limits and NEWS2 ignore it. Set it for every clinical value.',
     },
     unit: {
       oneOf: [
@@ -47,7 +47,7 @@ const point = {
         { type: 'object', additionalProperties: false, required: ['ucum'], properties: { ucum: { type: 'string' }, mdc: mdcTerm } },
       ],
       description:
-        'Unit of the scaled value: a unit key of the agent ("MMHG"), an MDC_DIM_* refid, a UCUM code ("mm[Hg]", "Cel", "/min") or `{ ucum, mdc }`. Default none (empty UCUM unit), which the alarm limits take to be the unit their rule expects. Set it whenever the device does not use that unit: a value in a unit the limits cannot convert is not compared with them at all.',
+        'Unit of the scaled value: a unit key of the agent ("MMHG"), an MDC_DIM_* refid, a UCUM code ("mm[Hg]", "Cel", "/min") or `{ ucum, mdc }`. Default none (empty UCUM unit), which the alarm limits take to be the unit their rule expects. Set it whenever the device does not use that unit: a value in a unit the limits cannot convert is not compared with them at all (--check and the start warn of it, e.g. "mmHg" for UCUM "mm[Hg]").',
     },
     deadband: {
       type: 'number',

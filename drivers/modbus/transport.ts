@@ -3,6 +3,7 @@
 // calls nothing but the four read functions (FC1–FC4). A test checks no write call appears here.
 import { Socket } from 'node:net';
 import modbusSerial from 'modbus-serial';
+import { classify } from './faults.js';
 import type { BusPlan } from './plan.js';
 import type { Table } from './options.js';
 
@@ -16,6 +17,20 @@ export interface Transport {
   close(): Promise<void>;
   /** Called when the connection drops after it was open; a read in flight then fails at once. */
   onClose(listener: () => void): void;
+}
+
+/** What the transport tells its bus beyond a read's outcome: each is counted there, some logged. */
+export interface TransportEvents {
+  /** A port or socket error outside any read. */
+  error(err: unknown): void;
+  /** TCP: a frame was dropped because its MBAP protocol id is not 0 (not a Modbus answer). */
+  nonModbusFrame(protocolId: number): void;
+  /** TCP: an answer whose transaction id is not the request's in flight (a late answer, or a peer's bug): dropped. */
+  unmatchedFrame(transactionId: number, expected: number | undefined): void;
+  /** RTU: a read timed out with these bytes received, in which no frame for its unit was found. */
+  unmatchedBytes(unitId: number, bytes: number): void;
+  /** RTU: the first answer from a unit after it timed out was dropped (it may be the late one) and the read made again. */
+  answerDroppedAfterTimeout(unitId: number): void;
 }
 
 /**
@@ -47,12 +62,14 @@ export class ModbusSerialTransport implements Transport {
   private closeListener: (() => void) | undefined;
   /** Fails the read in flight (reads go one at a time on a bus). */
   private failInFlight: ((err: Error) => void) | undefined;
+  /** TCP: the last answer that matched no request during the read in flight, for its timeout's detail. */
+  private unmatched: { transactionId: number; expected: number | undefined } | undefined;
+  /** RTU: units whose last read timed out: their next answer may be that read's, late (see read()). */
+  private readonly afterTimeout = new Set<number>();
 
   constructor(
     private readonly bus: BusPlan,
-    private readonly onError: (err: unknown) => void,
-    /** TCP: a frame was dropped because its MBAP protocol id is not 0 (not a Modbus answer). */
-    private readonly onNonModbusFrame: (protocolId: number) => void = () => undefined,
+    private readonly events: TransportEvents,
   ) {}
 
   get isOpen(): boolean {
@@ -74,7 +91,7 @@ export class ModbusSerialTransport implements Transport {
       this.closeListener?.();
     };
     // modbus-serial re-emits port errors on the client; without a listener Node would crash the agent.
-    client.on('error', (err) => this.onError(err));
+    client.on('error', (err) => this.events.error(err));
     client.on('close', () => connectionLost('port closed'));
     client.setTimeout(this.bus.timeoutMs);
     // Debug mode makes modbus-serial attach the raw answer to errors, so read() can check an
@@ -90,7 +107,10 @@ export class ModbusSerialTransport implements Transport {
         socket.on('error', (err: NodeJS.ErrnoException) => (cause = err.code ?? err.message));
         socket.on('close', () => connectionLost(`socket ${cause}`));
         await client.linkTCP(socket, { port: this.bus.port });
-        dropNonModbusFrames(socket, this.onNonModbusFrame);
+        dropNonModbusFrames(socket, (protocolId) => this.events.nonModbusFrame(protocolId), (transactionId, expected) => {
+          this.unmatched = { transactionId, expected };
+          this.events.unmatchedFrame(transactionId, expected);
+        });
       } else {
         // The buffered RTU port reassembles a response from serial chunks by its expected length.
         await client.connectRTUBuffered(this.bus.path, {
@@ -107,6 +127,50 @@ export class ModbusSerialTransport implements Transport {
   }
 
   async read(unitId: number, table: Table, address: number, count: number): Promise<number[] | boolean[]> {
+    if (this.bus.transport === 'rtu' && this.afterTimeout.has(unitId)) {
+      // RTU answers carry no transaction id, and a unit busy past the timeout may still send the late answer, in the
+      // window of this request: same unit, function and length as another read's would pass for its values. So the
+      // first answer after a timeout, whatever it holds, is dropped and the read made again; only no answer at all
+      // (or a lost line) ends it here.
+      try {
+        await this.readOnce(unitId, table, address, count);
+      } catch (err) {
+        const kind = classify(err).kind;
+        if (kind === 'timeout' || kind === 'disconnected') throw err;
+      }
+      this.afterTimeout.delete(unitId);
+      this.events.answerDroppedAfterTimeout(unitId);
+      if (this.bus.gapMs > 0) await new Promise((r) => setTimeout(r, this.bus.gapMs));
+    }
+    return this.readOnce(unitId, table, address, count);
+  }
+
+  private async readOnce(unitId: number, table: Table, address: number, count: number): Promise<number[] | boolean[]> {
+    this.unmatched = undefined;
+    try {
+      return await this.request(unitId, table, address, count);
+    } catch (err) {
+      if (classify(err).kind !== 'timeout') throw err;
+      if (this.bus.transport === 'rtu') {
+        this.afterTimeout.add(unitId);
+        const stray = this.received();
+        if (stray.length > 0) {
+          this.events.unmatchedBytes(unitId, stray.length);
+          throw withDetail(err, `${stray.length} bytes received, no frame for unit ${unitId} (${hexStart(stray)})`, 'another unit answers at this address, or answers are cut short: check the unit ids on the line and its wiring');
+        }
+      } else if (this.unmatched) {
+        const { transactionId, expected } = this.unmatched;
+        throw withDetail(
+          err,
+          `an answer arrived with transaction id ${transactionId}, expected ${expected ?? 'none'}`,
+          'the device or gateway answers with a transaction id other than the request\'s (a known gateway bug, or answers later than timeoutMs): check its firmware, or raise timeoutMs',
+        );
+      }
+      throw err;
+    }
+  }
+
+  private async request(unitId: number, table: Table, address: number, count: number): Promise<number[] | boolean[]> {
     // RTU answers carry no transaction id: whatever is still in the buffers would be taken for this answer.
     if (this.bus.transport === 'rtu') await this.flush();
     const client = this.client;
@@ -168,6 +232,13 @@ export class ModbusSerialTransport implements Transport {
     });
   }
 
+  /** RTU: the bytes modbus-serial's buffered port holds unmatched (private field, guarded: none if it moved). */
+  private received(): Buffer {
+    const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
+    const buffer: unknown = typeof port === 'object' && port !== null ? (port as { _buffer?: unknown })._buffer : undefined;
+    return Buffer.isBuffer(buffer) ? buffer : Buffer.alloc(0);
+  }
+
   /** Drops stale received bytes (RTU) so they cannot be taken for the next answer. */
   private async flush(): Promise<void> {
     // modbus-serial's buffered RTU port keeps unmatched bytes in `_buffer` across requests. Private
@@ -177,7 +248,7 @@ export class ModbusSerialTransport implements Transport {
     const serial = (port as { _client?: { isOpen?: boolean; flush?: (cb: (err: Error | null) => void) => void } })._client;
     if (serial?.isOpen && typeof serial.flush === 'function') {
       const flushOs = serial.flush.bind(serial);
-      await new Promise<void>((resolve) => flushOs((err) => (err && this.onError(err), resolve())));
+      await new Promise<void>((resolve) => flushOs((err) => (err && this.events.error(err), resolve())));
     }
     (port as { _buffer: Buffer })._buffer = Buffer.alloc(0);
   }
@@ -207,16 +278,37 @@ export class ModbusSerialTransport implements Transport {
   }
 }
 
+/** A timeout error that says what did arrive: classify() adds `detail` to its message and `hint` to its advice. */
+function withDetail(err: unknown, detail: string, hint: string): unknown {
+  return typeof err === 'object' && err !== null ? Object.assign(err, { detail, hint }) : err;
+}
+
+/** The first bytes, in hex, for a detail. */
+function hexStart(bytes: Buffer): string {
+  const shown = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  return `${bytes.length > 8 ? 'starting ' : ''}${shown}${bytes.length > 8 ? ' …' : ''}`;
+}
+
 /**
  * modbus-serial's TCP port takes any MBAP frame for an answer, whatever its protocol id (bytes 2-3), though only 0 is
  * Modbus. Its 'data' listeners are moved behind a framer that drops such frames, so one is never decoded as
- * registers: the read times out, and the bus's resync logic sees a stream without usable answers.
+ * registers: the read times out, and the bus's resync logic sees a stream without usable answers. The framer also
+ * sees each request written, and drops (and reports) an answer whose transaction id is not the one in flight, which
+ * modbus-serial would ignore without a word.
  */
-function dropNonModbusFrames(socket: Socket, dropped: (protocolId: number) => void): void {
+function dropNonModbusFrames(socket: Socket, dropped: (protocolId: number) => void, unmatched: (transactionId: number, expected: number | undefined) => void): void {
   const downstream = socket.listeners('data') as Array<(chunk: Buffer) => void>;
   // Fail loudly (connect_failures, logged) rather than pass unchecked frames if a new modbus-serial reads otherwise.
   if (downstream.length === 0) throw new Error("modbus-serial's TCP port does not read the socket's 'data' events: the protocol id check cannot run");
   for (const l of downstream) socket.removeListener('data', l);
+  // The transaction id of the request in flight: modbus-serial writes each request as one MBAP frame.
+  let inFlight: number | undefined;
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    const data = args[0];
+    if (Buffer.isBuffer(data) && data.length >= 2) inFlight = data.readUInt16BE(0);
+    return write(...args);
+  }) as typeof socket.write;
   let pending: Buffer = Buffer.alloc(0);
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
@@ -227,8 +319,13 @@ function dropNonModbusFrames(socket: Socket, dropped: (protocolId: number) => vo
       const frame = pending.subarray(0, end);
       pending = pending.subarray(end);
       const protocolId = frame.readUInt16BE(2);
+      const transactionId = frame.readUInt16BE(0);
       if (protocolId !== 0) dropped(protocolId);
-      else for (const l of downstream) l.call(socket, frame);
+      else if (transactionId !== inFlight) unmatched(transactionId, inFlight);
+      else {
+        inFlight = undefined; // answered: a second answer to it is unmatched too
+        for (const l of downstream) l.call(socket, frame);
+      }
     }
   });
 }

@@ -1,0 +1,97 @@
+// What a register map says about a value's meaning (MDC term, unit) and what the alarm rules can make of it
+// (review rv89 H3, L1, L2): a known refid under another code is refused; terms and units the rules cannot judge are
+// warned of at --check and at start.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configWarnings } from '../../agent/config/check.js';
+import { MDC } from '../../agent/model/mdc.js';
+import { registry } from '../../drivers/registry.js';
+import { testConfig } from '../../test/support/agent-config.js';
+import { ModbusConfigError } from './errors.js';
+import { modbusDriver } from './index.js';
+import type { ModbusOptions, PointOptions } from './options.js';
+import { buildPlan, planWarnings } from './plan.js';
+import { judge } from './readings.js';
+
+function options(...points: Array<Partial<PointOptions>>): ModbusOptions {
+  return {
+    buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'd', unitId: 1, points: points.map((p, i) => ({ name: `v${i}`, table: 'holding' as const, address: 10 * i, ...p })) }] }],
+  };
+}
+
+function problems(o: ModbusOptions): Array<{ field: string; message: string }> {
+  try {
+    buildPlan(o);
+  } catch (err) {
+    if (err instanceof ModbusConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('MDC terms', () => {
+  it('refuses {code, refid} whose refid the agent knows under another code, naming the field and both codes', () => {
+    const spo2 = MDC.PULS_OXIM_SAT_O2;
+    const got = problems(options({ mdc: { code: spo2.code + 1, refid: spo2.refid }, unit: 'PERCENT' }));
+    expect(got).toHaveLength(1);
+    expect(got[0]!.field).toBe('options.buses[0].devices[0].points[0].mdc');
+    expect(got[0]!.message).toContain(String(spo2.code + 1));
+    expect(got[0]!.message).toContain(String(spo2.code));
+    // The right code with its refid is accepted, as is a term the agent does not know.
+    expect(problems(options({ mdc: { code: spo2.code, refid: spo2.refid }, unit: 'PERCENT' }))).toEqual([]);
+    expect(problems(options({ mdc: { code: 150999, refid: 'MDC_VENDOR_THING' } }))).toEqual([]);
+  });
+
+  it('warns of a {code, refid} term the agent does not know: no alarm rule judges it', () => {
+    const w = planWarnings(options({ mdc: { code: 150999, refid: 'MDC_VENDOR_THING' } }, { mdc: 'MDC_PULS_OXIM_SAT_O2', unit: 'PERCENT' }));
+    expect(w).toHaveLength(1);
+    expect(w[0]!.field).toBe('options.buses[0].devices[0].points[0].mdc');
+    expect(w[0]!.message).toMatch(/MDC_VENDOR_THING.*no alarm rule will judge it/);
+  });
+});
+
+describe('units', () => {
+  it('warns when an alarm rule judges the metric in a unit the value\'s unit does not convert from', () => {
+    const w = planWarnings(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmHg' }, { mdc: 'MDC_PULS_OXIM_SAT_O2', unit: 'MMHG' }));
+    expect(w.map((x) => x.field)).toEqual(['options.buses[0].devices[0].points[0].unit', 'options.buses[0].devices[0].points[1].unit']);
+    expect(w[0]!.message).toMatch(/"mmHg".*nibp-sys.*mm\[Hg\]/);
+    expect(w[1]!.message).toMatch(/"mm\[Hg\]".*spo2.*"%"/);
+  });
+
+  it('says nothing of units the rules convert, of values no rule judges, of settings, or of no unit at all', () => {
+    expect(
+      planWarnings(
+        options(
+          { mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'MMHG' },
+          { mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'kPa' },
+          { mdc: 'MDC_ECG_HEART_RATE', unit: '{beats}/min' },
+          { mdc: 'MDC_PULS_OXIM_SAT_O2' },
+          { mdc: 'MDC_PULS_OXIM_SAT_O2', unit: 'mL', setting: true },
+          { unit: 'L/min' },
+          { mdc: 'MDC_CONC_AWAY_CO2_ET', unit: 'MMHG' },
+        ),
+      ),
+    ).toEqual([]);
+  });
+
+  it('the warnings reach --check and the start through the agent config check', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'modbus-terms-'));
+    const config = testConfig(dir, { drivers: [{ type: 'modbus', name: 'mb', options: options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmHg' }) }] });
+    const w = configWarnings(config, registry).filter((x) => x.path.startsWith('drivers['));
+    expect(w.map((x) => x.path)).toEqual(['drivers[0].options.buses[0].devices[0].points[0].unit']);
+    expect(modbusDriver.warnings!(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmHg' }))).toHaveLength(1);
+    // Options that do not build are refused elsewhere (driverProblems), not warned of.
+    expect(modbusDriver.warnings!({ buses: [] } as unknown as ModbusOptions)).toEqual([]);
+  });
+});
+
+describe('float quality', () => {
+  it('±Infinity is invalid with reason infinite; NaN keeps not-a-number', () => {
+    const pt = buildPlan(options({ type: 'float32' })).buses[0]!.devices[0]!.groups[0]!.points[0]!.point;
+    expect(judge(pt, pt.decode([0x7f80, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['infinite'] } });
+    expect(judge(pt, pt.decode([0xff80, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['infinite'] } });
+    expect(judge(pt, pt.decode([0x7fc0, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['not-a-number'] } });
+  });
+});
