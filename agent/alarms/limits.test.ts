@@ -311,6 +311,24 @@ describe('limit configuration', () => {
     expect(validateRule({ ...hr, low: 60, high: 64 })).toEqual(['rule hr: low 60 + hysteresis 5 must not be above high 64: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)']);
     expect(validateRule({ ...hr, low: 60, high: 66 })).toEqual([]);
   });
+
+  it('validateRule refuses a low or high no reading can reach, naming the field, the unit and the likely slip (review rv91 H1)', () => {
+    const rule = (id: string) => DEFAULT_LIMIT_RULES.find((r) => r.id === id)!;
+    expect(validateRule({ ...rule('temp'), high: 100.4 })).toEqual([
+      'rule temp: high 100.4 is above 45: temp is in Cel, and its limits lie in 25..45 Cel; no reading would reach it (a Fahrenheit value? 100.4 °F is 38 Cel)',
+    ]);
+    expect(validateRule({ ...rule('hr'), high: 1800 })).toEqual(['rule hr: high 1800 is above 300: hr is in /min, and its limits lie in 0..300 /min; no reading would reach it (a digit too many?)']);
+    expect(validateRule({ ...rule('spo2'), low: -90 })).toEqual(['rule spo2: low -90 is below 0: spo2 is in %, and its limits lie in 0..100 %; no reading would reach it (a stray minus?)']);
+    expect(validateRule({ ...rule('temp'), low: 95, high: null })).toEqual([expect.stringMatching(/^rule temp: low 95 is above 45: .* \(a Fahrenheit value\? 95 °F is 35 Cel\)$/)]);
+    expect(validateRule({ ...rule('rr'), high: 151 })).toEqual([expect.stringMatching(/^rule rr: high 151 is above 150: rr is in \/min, and its limits lie in 0\.\.150 \/min/)]);
+    expect(validateRule({ ...rule('nibp-sys'), high: 400 })).toEqual([expect.stringMatching(/^rule nibp-sys: high 400 is above 300: nibp-sys is in mm\[Hg\]/)]);
+    // The bounds themselves, and every rule's own bounds, are accepted.
+    for (const r of DEFAULT_LIMIT_RULES) {
+      expect(r.range).toBeDefined();
+      expect(validateRule({ ...r, low: r.range!.min, high: r.range!.max, hysteresis: 0 })).toEqual([]);
+    }
+    expect(validateRule({ ...rule('temp'), low: 25, high: 45 })).toEqual([]);
+  });
 });
 
 describe('limit rules: a value beyond the measuring range (HL7 SN >^40)', () => {

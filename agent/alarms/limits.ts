@@ -29,6 +29,12 @@ export interface LimitRule {
   hysteresis: number;
   /** False switches the rule off (for a bed, through an override). */
   enabled?: boolean;
+  /**
+   * Where its low and high may lie (in `unit`): what the parameter can plausibly read. A limit outside it is a slip
+   * (°F for a temperature, a digit too many, a stray minus) that would never alarm, or alarm on every reading.
+   * Absent (a rule made in code): the unit's measuring range, if it has one.
+   */
+  range?: { min: number; max: number };
 }
 
 export type LimitOverride = Partial<Omit<LimitRule, 'id'>>;
@@ -62,20 +68,23 @@ const m = (...terms: { code: number }[]): number[] => terms.map((t) => t.code);
  * - RR 8–30 /min: high 30 matches the LIFEPAK 15 default; low 8 is a common monitor default we did not verify
  *   (LIFEPAK 15 uses 5).
  * - Temperature 35–39 °C: LIFEPAK 15 default limits.
+ * The ranges a limit may be set in are our choices, wide enough for any patient and narrow enough to catch a slip: HR and
+ * pulse rate 0–300 /min, SpO2 0–100 %, RR 0–150 /min (a neonate's runs to ~100), pressures 0–300 mmHg,
+ * temperature 25–45 °C (deep hypothermia to beyond any fever; a °F value such as 100.4 falls outside).
  * Priorities (medium for limit alarms), delays and hysteresis margins are our choices (monitors let the delay be set up
  * to ~15 s, Mindray ePM manual); NIBP is an intermittent determination, so it alarms at once (delay 0).
  */
 export const DEFAULT_LIMIT_RULES: readonly LimitRule[] = [
-  { id: 'hr', label: 'HR', metrics: m(MDC.ECG_HEART_RATE), unit: '/min', low: 50, high: 120, priority: 'medium', delayS: 10, hysteresis: 5 },
-  { id: 'pr', label: 'PR', metrics: m(MDC.PULS_RATE, MDC.PULS_OXIM_PULS_RATE), unit: '/min', low: 50, high: 120, priority: 'medium', delayS: 10, hysteresis: 5 },
-  { id: 'spo2', label: 'SpO2', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 90, high: null, priority: 'medium', delayS: 10, hysteresis: 2 },
-  { id: 'spo2-desat', label: 'SpO2 DESAT', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 80, high: null, priority: 'high', delayS: 5, hysteresis: 2 },
-  { id: 'rr', label: 'RR', metrics: m(MDC.RESP_RATE, MDC.TTHOR_RESP_RATE, MDC.AWAY_RESP_RATE), unit: '/min', low: 8, high: 30, priority: 'medium', delayS: 10, hysteresis: 2 },
-  { id: 'nibp-sys', label: 'NIBP SYS', metrics: m(MDC.PRESS_BLD_NONINV_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 0, hysteresis: 5 },
-  { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5 },
-  { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5 },
-  { id: 'abp-sys', label: 'ABP SYS', metrics: m(MDC.PRESS_BLD_ART_ABP_SYS, MDC.PRESS_BLD_ART_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 10, hysteresis: 5 },
-  { id: 'temp', label: 'TEMP', metrics: m(MDC.TEMP_BODY, MDC.TEMP), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2 },
+  { id: 'hr', label: 'HR', metrics: m(MDC.ECG_HEART_RATE), unit: '/min', low: 50, high: 120, priority: 'medium', delayS: 10, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'pr', label: 'PR', metrics: m(MDC.PULS_RATE, MDC.PULS_OXIM_PULS_RATE), unit: '/min', low: 50, high: 120, priority: 'medium', delayS: 10, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'spo2', label: 'SpO2', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 90, high: null, priority: 'medium', delayS: 10, hysteresis: 2, range: { min: 0, max: 100 } },
+  { id: 'spo2-desat', label: 'SpO2 DESAT', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 80, high: null, priority: 'high', delayS: 5, hysteresis: 2, range: { min: 0, max: 100 } },
+  { id: 'rr', label: 'RR', metrics: m(MDC.RESP_RATE, MDC.TTHOR_RESP_RATE, MDC.AWAY_RESP_RATE), unit: '/min', low: 8, high: 30, priority: 'medium', delayS: 10, hysteresis: 2, range: { min: 0, max: 150 } },
+  { id: 'nibp-sys', label: 'NIBP SYS', metrics: m(MDC.PRESS_BLD_NONINV_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'abp-sys', label: 'ABP SYS', metrics: m(MDC.PRESS_BLD_ART_ABP_SYS, MDC.PRESS_BLD_ART_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 10, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'temp', label: 'TEMP', metrics: m(MDC.TEMP_BODY, MDC.TEMP), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2, range: { min: 25, max: 45 } },
 ];
 
 export const DEFAULT_LIMIT_CONFIG: LimitConfig = { defaults: DEFAULT_LIMIT_RULES, maxSampleGapS: 15 };
@@ -90,6 +99,11 @@ const exact = (n: number): string => String(Number(n.toPrecision(12)));
 
 /** Problems with a rule, in words naming the field; empty when it is usable. */
 export function validateRule(rule: LimitRule): string[] {
+  return ruleProblems(rule).map((p) => p.message);
+}
+
+/** The same, each with the field it is about when it is about one (`low`, `high`), for a config path. */
+export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high'; message: string }[] {
   const errors: string[] = [];
   const low = rule.low ?? null;
   const high = rule.high ?? null;
@@ -113,7 +127,31 @@ export function validateRule(rule: LimitRule): string[] {
     }
   }
   if (rule.metrics.length === 0) errors.push(`rule ${rule.id}: watches no metric`);
-  return errors;
+  const out: { field?: 'low' | 'high'; message: string }[] = errors.map((message) => ({ message }));
+  for (const [field, value] of [['low', low], ['high', high]] as const) {
+    const message = value === null ? undefined : outOfRange(rule, field, value);
+    if (message) out.push({ field, message });
+  }
+  return out;
+}
+
+/**
+ * A low or high outside where the rule's limits may lie, in words naming the field, the unit and the likely slip
+ * (review rv91 H1: a °F fever limit, HR 1800 for 180, SpO2 -90 passed and the alarm never came).
+ */
+function outOfRange(rule: LimitRule, field: 'low' | 'high', value: number): string | undefined {
+  const range = rule.range ?? measuringRange(rule.unit);
+  if (!range || (value >= range.min && value <= range.max)) return undefined;
+  const above = value > range.max;
+  // A low below the range or a high above it is never crossed; the other way round every reading crosses it.
+  const effect = above === (field === 'high') ? 'no reading would reach it' : 'every reading would alarm';
+  let hint = '';
+  const celsius = (value - 32) * (5 / 9);
+  if (rule.unit === 'Cel' && celsius >= range.min && celsius <= range.max) hint = ` (a Fahrenheit value? ${value} °F is ${exact(Number(celsius.toFixed(1)))} Cel)`;
+  else if (value < 0 && -value >= range.min && -value <= range.max) hint = ' (a stray minus?)';
+  else if (above && value / 10 >= range.min && value / 10 <= range.max) hint = ' (a digit too many?)';
+  const bound = above ? `above ${range.max}` : `below ${range.min}`;
+  return `rule ${rule.id}: ${field} ${value} is ${bound}: ${rule.id} is in ${rule.unit}, and its limits lie in ${range.min}..${range.max} ${rule.unit}; ${effect}${hint}`;
 }
 
 /** The effective, enabled rules for one bed: defaults with that bed's overrides applied, plus its extra rules. */

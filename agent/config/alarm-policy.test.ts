@@ -7,6 +7,7 @@ import { MDC } from '../model/mdc.js';
 import { ConfigError, validateConfig } from './load.js';
 import { engineConfigFromPolicy } from './alarm-policy.js';
 import { registry } from '../../drivers/registry.js';
+import { resolveOverlay } from '../control/overlay.js';
 
 const base = { store: { path: ':memory:' }, hub: { mode: 'off' } };
 
@@ -90,6 +91,31 @@ describe('alarm policy config', () => {
         'alarms.audioPause.defaultS: must be <= maxS (100)',
       ]);
     }
+  });
+
+  it('refuses a per-bed limit no reading can reach, naming the field and the unit, from the file and from the twin (review rv91 H1)', () => {
+    const beds = { 'bed-1': { temp: { high: 100.4 }, hr: { high: 1800 }, spo2: { low: -90 } }, 'bed-2': { temp: { low: 36, high: 38.5 }, hr: { enabled: false, high: 1800 } } };
+    const expected = [
+      'alarms.limits.beds.bed-1.temp.high: rule temp: high 100.4 is above 45: temp is in Cel, and its limits lie in 25..45 Cel; no reading would reach it (a Fahrenheit value? 100.4 °F is 38 Cel)',
+      'alarms.limits.beds.bed-1.hr.high: rule hr: high 1800 is above 300: hr is in /min, and its limits lie in 0..300 /min; no reading would reach it (a digit too many?)',
+      'alarms.limits.beds.bed-1.spo2.low: rule spo2: low -90 is below 0: spo2 is in %, and its limits lie in 0..100 %; no reading would reach it (a stray minus?)',
+    ];
+    const problems = (config: unknown) => {
+      try {
+        validateConfig(config, registry, 'test');
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      }
+    };
+    expect(problems({ ...structuredClone(base), alarms: { limits: { beds } } })).toEqual(expected);
+    // The twin's overlay goes through the same validation: the whole change is refused, with the same words.
+    const local = validateConfig(structuredClone(base), registry, 'test');
+    const twin = resolveOverlay(local, { alarms: { limits: { beds } } }, registry);
+    expect(twin.ok).toBe(false);
+    expect(!twin.ok && twin.problems.map((p) => `${p.path}: ${p.message}`)).toEqual(expected);
+    // Within range: accepted (bed-2's hr is off, so its limit is not judged).
+    expect(resolveOverlay(local, { alarms: { limits: { beds: { 'bed-2': beds['bed-2'] } } } }, registry).ok).toBe(true);
   });
 
   it('names an unknown rule in the same run as a schema problem elsewhere in the file', () => {

@@ -1,7 +1,7 @@
 // The `alarms` section of the config (alarm policy) and how it maps onto the AlarmEngine's config.
 // Kept apart from the schema so that the engine stays free of config-file concerns.
 import { DEFAULT_ENGINE_CONFIG, type AlarmEngineConfig } from '../alarms/engine.js';
-import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, validateRule, type LimitOverride } from '../alarms/limits.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, ruleProblems, type LimitOverride } from '../alarms/limits.js';
 import { DEFAULT_NEWS2_CONFIG, type News2BedConfig, type News2Config } from '../alarms/news2.js';
 import { DEFAULT_RHYTHM_CONFIG, type RhythmConfig } from '../alarms/rhythm.js';
 import type { ManagedPriority } from '../alarms/types.js';
@@ -52,7 +52,8 @@ export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { pa
       }
       const merged = { ...rule, ...o, id };
       if (merged.enabled === false) continue;
-      for (const e of validateRule(merged)) problems.push({ path, message: e });
+      // A limit outside its rule's range is named by its field (…temp.high), the rest by the rule.
+      for (const e of ruleProblems(merged)) problems.push({ path: e.field ? `${path}.${e.field}` : path, message: e.message });
     }
   }
   const pause = policy.audioPause;

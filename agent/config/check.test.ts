@@ -1,6 +1,6 @@
 // What --check (and a twin change) finds beyond the schema, that would otherwise stop the start: the hub section as
 // the start reads it, and the process's time zone.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { chooseTransport } from '../forward/choose.js';
 import { EXAMPLE_PASSWORD, hashPassword } from '../http/passwords.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { buildProblems, configWarnings, displayHostProblems, displayHostWarnings, displayListenProblem, driverProblems, storeMountProblems, timeZoneProblems } from './check.js';
-import { ConfigError, validateConfig } from './load.js';
+import { ConfigError, loadConfigFile, validateConfig } from './load.js';
 
 const hubProblems = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
   buildProblems(testConfig(tempDir(), { hub }), registry, env).filter((p) => p.path.startsWith('hub') || p.path.startsWith('IOTHUB'));
@@ -125,6 +125,26 @@ describe('password hashes, as --check sees them', () => {
     expect(warned(true)).toEqual([{ path: 'display.users[0] (cheap)', message: expect.stringMatching(/^the password hash of this user is cheap to guess if the config leaks \(scrypt N=1024, r=8, p=1: .*npx tsx agent\/http\/hash-password\.ts/) }]);
     // No display, no logins.
     expect(warned(false)).toEqual([]);
+  });
+});
+
+describe('who can acknowledge an alarm, as --check sees it (review rv91 M4)', () => {
+  const monitor = { name: 'icu7', type: 'intellivue', options: { id: 'MX800-DE12345678', bed: 'ICU-07', path: '/dev/ttyBED01' } };
+  const acking = (overrides: Record<string, unknown>) =>
+    configWarnings(testConfig(tempDir(), { drivers: [monitor], ...overrides }), registry).filter((w) => w.path === 'display.enabled' || w.path === 'display.users');
+
+  it('the display off: warned, naming display.enabled (it is the only way to acknowledge; latched alarms stay)', () => {
+    expect(acking({ display: { enabled: false } })).toEqual([
+      { path: 'display.enabled', message: expect.stringMatching(/^false: nobody can acknowledge an alarm on this gateway .*no direct method does.*latch.*stay latched for good/) },
+    ]);
+    // The shipped example with the display off says so too.
+    const gas = loadConfigFile(join(PACKAGE_ROOT, 'config', 'examples', 'modbus-gas-monitor-rtu.yaml'), registry);
+    expect(configWarnings(gas, registry, false, {}).map((w) => w.path)).toContain('display.enabled');
+  });
+
+  it('the display on: the clinician warning as before, and no display.enabled warning; no driver: only "no enabled driver"', () => {
+    expect(acking({ display: { enabled: true } }).map((w) => w.path)).toEqual(['display.users']);
+    expect(configWarnings(testConfig(tempDir(), { drivers: [], display: { enabled: false } }), registry).map((w) => w.path)).toEqual(['drivers']);
   });
 });
 
@@ -269,7 +289,7 @@ describe('the saved twin overlay, as --check and the start see it (review rv60 M
 
       // An overlay the start's checks refuse (an example password) is ignored at start: --check says so, and judges the file.
       const users = [{ name: 'nurse', role: 'clinician', passwordHash: await hashPassword(EXAMPLE_PASSWORD) }];
-      saveOverlay(file, { desiredVersion: 8, appliedAt: '2026-12-02T00:00:00.000Z', overlay: { display: { enabled: true, port: 0, users } } });
+      saveOverlay(file, { desiredVersion: 8, appliedAt: '2026-12-02T00:00:00.000Z', overlay: { display: { users } } }); // (the twin may set neither the display's port nor its switch: review rv91 M5)
       const refused = startAgentProcess(['--check', '--config', config]);
       expect((await refused.exited).code).toBe(0);
       expect(refused.lines.map((l) => l.msg)).toContainEqual(expect.stringMatching(new RegExp(`^ {2}note: ${file.replace(/[.]/g, '\\.')} \\(the saved twin overlay\\) is ignored at start, as it does not fit this file: display\\.users: .*; this file runs alone$`)));
@@ -285,4 +305,29 @@ describe('the saved twin overlay, as --check and the start see it (review rv60 M
       await hub.stop();
     }
   }, 60_000);
+});
+
+describe('a serial path that is not there now (review rv90 L2)', () => {
+  const vent = (options: Record<string, unknown>) => ({ name: 'vent', type: 'medibus', options: { id: 'EVITA-1', ...options } });
+  const warned = (options: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, atStart = false) =>
+    configWarnings(testConfig(tempDir(), { drivers: [{ name: 'sim', type: 'simulator' }, vent(options)] }), registry, atStart, env).filter((w) => w.path.startsWith('drivers['));
+
+  it('a path that does not exist, or is no character device: warned (not refused: the adapter may be unplugged), naming the field', () => {
+    expect(warned({ path: '/dev/ttyBED99' })).toEqual([
+      { path: 'drivers[1].options.path', message: expect.stringMatching(/^\/dev\/ttyBED99 does not exist: .*not plugged in, or a wrong path \(see `ls -l \/dev\/serial\/by-id`\)/) },
+    ]);
+    // In an IoT Edge module the path is the manifest's PathInContainer: that is where to look.
+    expect(warned({ path: '/dev/ttyBED99' }, { IOTEDGE_MODULEID: 'bedside-agent', IOTEDGE_WORKLOADURI: 'unix:///x' })).toEqual([
+      { path: 'drivers[1].options.path', message: expect.stringMatching(/^\/dev\/ttyBED99 does not exist: .*HostConfig\.Devices.*PathInContainer/) },
+    ]);
+    const file = join(tempDir(), 'not-a-tty');
+    writeFileSync(file, '');
+    expect(warned({ path: file })).toEqual([{ path: 'drivers[1].options.path', message: expect.stringMatching(/is not a character device/) }]);
+  });
+
+  it('a character device, a replay (its path is not opened), or at start (the driver says it as it opens): nothing', () => {
+    expect(warned({ path: '/dev/null' })).toEqual([]);
+    expect(warned({ path: '/dev/ttyBED99', replay: { file: 'x.jsonl' } })).toEqual([]);
+    expect(warned({ path: '/dev/ttyBED99' }, {}, true)).toEqual([]);
+  });
 });

@@ -9,6 +9,7 @@ import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
+import { serialPathWarning } from '../../drivers/serial/serialport-link.js';
 import { examplePasswordProblems, weakHashMessage, weakPasswordHashes } from '../http/passwords.js';
 import { pseudonymizer } from '../privacy.js';
 import { AzureIotTransport, connectionStringWarning, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
@@ -20,7 +21,7 @@ import { modelFilePath, ModelNotApprovedError, requireApproved } from '../infere
 import { canonical, isObject } from '../control/overlay.js';
 import type { StartupDecision } from '../control/control.js';
 import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
-import { ConfigError, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
+import { ConfigError, envOverrideNotes, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
 /** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
 function collect<T>(check: () => T, problems: ConfigProblem[]): T | undefined {
@@ -314,6 +315,8 @@ export function configWarnings(
   env: NodeJS.ProcessEnv = process.env,
 ): ConfigProblem[] {
   const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...driverWarnings(config, registry)] : [];
+  // At start the driver says it as it opens the port, with what to do.
+  if (registry && !atStart) warnings.push(...serialPathWarnings(config, registry, env));
   // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.
   if (!atStart) warnings.push(...modelWarnings(config));
   // A display certificate browsers refuse (or soon will): said, not refused, since only the screens suffer from it.
@@ -328,6 +331,10 @@ export function configWarnings(
   if (!config.drivers.some((d) => d.enabled)) {
     warnings.push({ path: 'drivers', message: 'no enabled driver: nothing is monitored (an empty or all-commented config file?); see config/examples/' });
   }
+  // Accepted for the same reason, but said: 0.001 h evicts unsent telemetry after 3.6 s of hub outage (review rv91 L4).
+  if (config.store.maxAgeHours < 1) {
+    warnings.push({ path: 'store.maxAgeHours', message: `${config.store.maxAgeHours} h: unsent telemetry older than ${Math.round(config.store.maxAgeHours * 3600)} s is evicted during a hub outage; keep it longer than the longest outage the ward must ride out (default 168)` });
+  }
   if (config.hub.mode !== 'off' && config.hub.sendTimeoutMs > SDK_SEND_TIMEOUT_MS) {
     // Accepted (a file that started before must still start: its bedside alarms depend on it), but said.
     warnings.push({ path: 'hub.sendTimeoutMs', message: `${config.hub.sendTimeoutMs} has no effect beyond ${SDK_SEND_TIMEOUT_MS}: the Azure IoT SDK gives a send up after 30 s of its own; ${SDK_SEND_TIMEOUT_MS} is used` });
@@ -340,7 +347,22 @@ export function configWarnings(
     if (message) warnings.push({ path: field, message });
   }
   const d = config.display;
-  if (!d.enabled) return warnings;
+  if (!d.enabled) {
+    // The display's POST /api/alarms/:id/ack is the only acknowledge path (no direct method has one); a latched alarm
+    // ends only when acknowledged (review rv91 M4). With no driver the "no enabled driver" warning says enough.
+    if (config.drivers.some((e) => e.enabled)) {
+      warnings.push({
+        path: 'display.enabled',
+        message:
+          'false: nobody can acknowledge an alarm on this gateway (the display is the only way; no direct method does), ' +
+          'so alarms that latch until acknowledged stay latched for good, on the gateway and in the stream to the cloud: ' +
+          'high-priority physiological ones (the limit rule spo2-desat, the rhythm check, a monitor\'s high alarm unless ' +
+          'the monitor reports its own acknowledgement) and the gateway\'s latching technical ones (data lost, alarms open ' +
+          'at a restart). Switch the display on with a clinician user (docs/deploy-guide.md) if alarms should be answered here',
+      });
+    }
+    return warnings;
+  }
   // Accepted (deployments made with the old default keep working), but --check is where an engineer looks for it
   // (review rv48 L5). At start the display says it as it starts (agent/http/server.ts), also when embedded.
   if (!atStart) d.users.forEach((u, i) => {
@@ -354,6 +376,23 @@ export function configWarnings(
       'no clinician or admin user (or token): nobody can acknowledge an alarm, pause audio or record NEWS2 observations ' +
       'at the screens, and alarms that latch until acknowledged (data lost, alarms open at a restart) stay for good; ' +
       'add one (npx tsx agent/http/hash-password.ts; docs/deploy-guide.md)',
+  });
+  return warnings;
+}
+
+/**
+ * Serial ports (the drivers' claims) whose path does not exist or is not a character device now: a typo against the
+ * deployment manifest's PathInContainer would otherwise show only at start (review rv90 L2). Warned, not refused: the
+ * adapter may just be unplugged while --check runs.
+ */
+export function serialPathWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  const warnings: ConfigProblem[] = [];
+  config.drivers.forEach((entry, i) => {
+    if (!entry.enabled) return;
+    for (const { path, field } of registry.get(entry.type)?.claims?.(entry.options)?.serialPorts ?? []) {
+      const message = serialPathWarning(path, env);
+      if (message) warnings.push({ path: `drivers[${i}].${field}`, message });
+    }
   });
   return warnings;
 }
@@ -475,7 +514,12 @@ export function modelWarnings(config: AgentConfig): ConfigProblem[] {
  * What a start does with the saved twin overlay (desired-overlay.json beside the store), for --check to say: which
  * file, which desired version, and what it changes from the file (review rv60 M3). Empty when there is none.
  */
-export function startupNotes(d: StartupDecision): string[] {
+export function startupNotes(d: StartupDecision, env: NodeJS.ProcessEnv = process.env): string[] {
+  // And what the environment sets over the file (AGENT_DISPLAY_PORT), which the file alone does not show (review rv91 L1).
+  return [...envOverrideNotes(d.config, env), ...savedOverlayNotes(d)];
+}
+
+function savedOverlayNotes(d: StartupDecision): string[] {
   const step = d.step;
   switch (step.kind) {
     case 'none':

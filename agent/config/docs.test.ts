@@ -2,6 +2,7 @@
 // what NEWS2 assumes for a bed was in no row before (review rv48 L1).
 import { describe, expect, it } from 'vitest';
 import { renderConfigDocs } from './docs.js';
+import { DEFAULT_LIMIT_RULES } from '../alarms/limits.js';
 
 describe('configuration reference: maps', () => {
   const doc = renderConfigDocs();
@@ -18,5 +19,20 @@ describe('configuration reference: maps', () => {
 
   it('names every map\'s key (no generic `<key>`: a new map gets its placeholder in docs.ts or the schema)', () => {
     expect(doc).not.toContain('<key>');
+  });
+
+  it('names each limit rule\'s unit and the range its limits must lie in; low and high say they are in it (review rv91 H1)', () => {
+    const beds = doc.split('\n').find((l) => l.startsWith('| `alarms.limits.beds` |'))!;
+    for (const r of DEFAULT_LIMIT_RULES) expect(beds).toContain(` ${r.id} (${r.unit}`);
+    expect(beds).toContain('temp (Cel = °C, 25–45)');
+    expect(beds).toContain('hr (/min, 0–300)');
+    expect(beds).toContain('nibp-sys (mm[Hg] = mmHg, 0–300)');
+    expect(doc).toMatch(/\| `alarms\.limits\.beds\.<bed>\.<rule>\.high` \| number \\\| null \|  \| In the rule's unit, within its range \(both listed under alarms\.limits\.beds/);
+    expect(doc).toMatch(/\| `alarms\.limits\.beds\.<bed>\.<rule>\.low` \| number \\\| null \|  \| In the rule's unit, within its range/);
+  });
+
+  it('renders exclusiveMinimum as "> n" (review rv91 L4)', () => {
+    expect(doc).toMatch(/\| `options\.scenario\[\]\.durationS` \| number \|  \| Length of that episode; random when absent\. > 0, ≤ 604800 \|/);
+    expect(doc).toMatch(/\| `store\.maxAgeHours` \| number \| `168` \| .* > 0 \|$/m);
   });
 });

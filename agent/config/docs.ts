@@ -13,7 +13,9 @@ interface Node {
   enum?: readonly unknown[];
   const?: unknown;
   minimum?: number;
+  exclusiveMinimum?: number;
   maximum?: number;
+  exclusiveMaximum?: number;
   pattern?: string;
   properties?: Record<string, Node>;
   items?: Node;
@@ -37,7 +39,10 @@ function typeOf(n: Node): string {
 function limits(n: Node): string {
   const parts: string[] = [];
   if (n.minimum !== undefined) parts.push(`≥ ${n.minimum}`);
+  // A bound that is itself excluded (a duration that must be above 0) was dropped from the reference (review rv91 L4).
+  if (n.exclusiveMinimum !== undefined) parts.push(`> ${n.exclusiveMinimum}`);
   if (n.maximum !== undefined) parts.push(`≤ ${n.maximum}`);
+  if (n.exclusiveMaximum !== undefined) parts.push(`< ${n.exclusiveMaximum}`);
   if (n.pattern) parts.push(`pattern \`${n.pattern}\``);
   return parts.join(', ');
 }

@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfigFile, parseConfigText, requireSecret, resolveSecret, validateConfig } from './load.js';
-import { configWarnings } from './check.js';
+import { applyEnvOverrides, ConfigError, loadConfigFile, parseConfigText, requireSecret, resolveSecret, validateConfig, type AgentConfig } from './load.js';
+import { configWarnings, startupNotes } from './check.js';
 import { registry } from '../../drivers/registry.js';
 import { DEFAULT_CONFIG_PATH, PACKAGE_ROOT } from '../paths.js';
 
@@ -38,11 +38,21 @@ describe('config', () => {
     const { configWarnings } = await import('./check.js');
     expect(problems({ hub: { sendTimeoutMs: 60000 } })).toEqual([]);
     const config = (sendTimeoutMs: number) => validateConfig({ hub: { mode: 'auto', sendTimeoutMs }, display: { enabled: false }, drivers: [{ name: 'a', type: 'simulator' }] }, registry, 'test');
-    expect(configWarnings(config(60000))).toEqual([{ path: 'hub.sendTimeoutMs', message: expect.stringMatching(/^60000 has no effect beyond 30000/) }]);
-    expect(configWarnings(config(30000))).toEqual([]);
+    // (The display is off here: its own warning, that nobody can acknowledge, is tested in check.test.ts.)
+    const hubWarnings = (c: AgentConfig) => configWarnings(c).filter((w) => w.path !== 'display.enabled');
+    expect(hubWarnings(config(60000))).toEqual([{ path: 'hub.sendTimeoutMs', message: expect.stringMatching(/^60000 has no effect beyond 30000/) }]);
+    expect(hubWarnings(config(30000))).toEqual([]);
     // No driver enabled: valid, but said (review rv41 §6).
     const none = validateConfig({ display: { enabled: false }, drivers: [{ name: 'a', type: 'simulator', enabled: false }] }, registry, 'test.yaml');
     expect(configWarnings(none)).toEqual([{ path: 'drivers', message: expect.stringMatching(/^no enabled driver: nothing is monitored/) }]);
+  });
+
+  it('store.maxAgeHours below 1 h is warned of, not refused (a file that started before must still start): 0.001 h evicts after 3.6 s of outage (review rv91 L4)', () => {
+    expect(problems({ store: { maxAgeHours: 0.001 } })).toEqual([]);
+    expect(problems({ store: { maxAgeHours: 0 } })).toEqual([{ path: 'store.maxAgeHours', message: expect.stringMatching(/^must be > 0/) }]);
+    const warned = (maxAgeHours: number) => configWarnings(validateConfig({ store: { maxAgeHours } }, registry, 'test.yaml')).filter((w) => w.path === 'store.maxAgeHours');
+    expect(warned(0.001)).toEqual([{ path: 'store.maxAgeHours', message: expect.stringMatching(/^0\.001 h: unsent telemetry older than 4 s is evicted during a hub outage/) }]);
+    expect(warned(1)).toEqual([]);
   });
 
   it('names unknown fields and lists what is allowed there', () => {
@@ -363,11 +373,12 @@ describe('what two drivers cannot share', () => {
   it('two simulated wards with one bed name are accepted but warned about, naming bedPrefix (the display would show one patient of the two; review rv41 §5)', () => {
     const two = { drivers: [{ name: 'a', type: 'simulator', options: { beds: 2 } }, { name: 'b', type: 'simulator', options: { beds: 3, deviceIdPrefix: 'ward2-' } }] };
     expect(problems(two)).toEqual([]);
-    expect(configWarnings(validateConfig(two, registry, 'test.yaml'), registry)).toEqual([
+    const bedWarnings = (c: AgentConfig) => configWarnings(c, registry).filter((w) => w.path !== 'display.enabled');
+    expect(bedWarnings(validateConfig(two, registry, 'test.yaml'))).toEqual([
       { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-01" and 1 more already has its monitor from driver "a": the display shows one patient of the two there; give each simulated ward its own bed names' },
     ]);
     const apart = { drivers: [two.drivers[0]!, { ...two.drivers[1]!, options: { ...two.drivers[1]!.options, bedPrefix: 'W2-' } }] };
-    expect(configWarnings(validateConfig(apart, registry, 'test.yaml'), registry)).toEqual([]);
+    expect(bedWarnings(validateConfig(apart, registry, 'test.yaml'))).toEqual([]);
   });
 
   it('a serial port opened by two drivers is refused, also through a link to it; a replay takes no port', () => {
@@ -434,5 +445,77 @@ describe('a driver\'s own checks, as --check and the start report them', () => {
       { path: 'drivers[1].options.buses[0].devices[0].points[0].sentinels[0].value', message: expect.stringMatching(/^-1 can never be read from a uint16/) },
       { path: 'drivers[1].options.buses[0].devices[0].points[0].mdc', message: expect.stringMatching(/MDC_NO_SUCH/) },
     ]);
+  });
+});
+
+describe('AGENT_DISPLAY_PORT (review rv91 L1)', () => {
+  const base = () => validateConfig({ display: { enabled: true, port: 8080 } }, registry, 'test.yaml');
+  const withEnv = (value: string | undefined): number | { path: string; message: string }[] => {
+    try {
+      return applyEnvOverrides(base(), registry, 'test.yaml', value === undefined ? {} : { AGENT_DISPLAY_PORT: value }).display.port;
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+  };
+
+  it('takes a port of digits only, 1-65535; unset or empty leaves the file\'s port', () => {
+    expect(withEnv('8090')).toBe(8090);
+    expect(withEnv('65535')).toBe(65535);
+    expect(withEnv('1')).toBe(1);
+    expect(withEnv(undefined)).toBe(8080);
+    expect(withEnv('')).toBe(8080);
+  });
+
+  it('refuses blanks, other number syntaxes and out-of-range values, naming the variable and the value', () => {
+    for (const v of [' ', '0x1F91', '1e3', '-0', '+8090', '80.5', 'abc', '70000', '8090 ', '123456']) {
+      expect(withEnv(v), v).toEqual([{ path: 'display.port', message: `AGENT_DISPLAY_PORT must be a port number 1-65535, digits only (got ${JSON.stringify(v)})` }]);
+    }
+  });
+
+  it('refuses 0 (any free port): nothing would know where the display listens', () => {
+    for (const v of ['0', '00']) {
+      expect(withEnv(v), v).toEqual([{ path: 'display.port', message: expect.stringMatching(/^AGENT_DISPLAY_PORT=0 \(any free port\) is refused: /) }]);
+    }
+  });
+
+  it('--check says the port comes from the environment, not the file', () => {
+    const local = base();
+    const d = { local, config: local, overlay: null, desiredVersion: 0, source: 'local' as const, step: { kind: 'none' as const } };
+    expect(startupNotes(d, {})).toEqual([]);
+    const moved = applyEnvOverrides(base(), registry, 'test.yaml', { AGENT_DISPLAY_PORT: '8090' });
+    expect(startupNotes({ ...d, local: moved, config: moved }, { AGENT_DISPLAY_PORT: '8090' })).toEqual([
+      'display.port is 8090, set by the environment variable AGENT_DISPLAY_PORT (it overrides this file, and the twin may not change it)',
+    ]);
+  });
+});
+
+describe('YAML errors that say where and what (review rv91 L2)', () => {
+  const parseProblems = (text: string) => {
+    try {
+      parseConfigText(text, 'test.yaml');
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems;
+      throw err;
+    }
+    return [];
+  };
+
+  it('keep the lines that show the place, not only the first line of the message', () => {
+    const [p] = parseProblems('store: { path: x }\ndisplay:\n  enabled: true\ndisplay:\n  port: 1\n');
+    expect(p).toEqual({ path: '', message: 'cannot parse: Map keys must be unique at line 4, column 1:\n      enabled: true\n    display:\n    ^' });
+    const [indent] = parseProblems('drivers:\n  - name: s\n    type: simulator\n   options:\n     beds: 2\n');
+    expect(indent!.message).toMatch(/^cannot parse: .* at line 4, column \d+:\n    .*\n    .*options:\n    \s*\^$/);
+  });
+
+  it('a second document (---) is named as such, not by the parser\'s API', () => {
+    const [p] = parseProblems('store: { path: x }\ndrivers: []\n---\ndrivers: []\n');
+    expect(p!.message).toMatch(/^cannot parse: the file holds more than one YAML document \(---\): one is expected; the second starts at line 3, column 1:\n/);
+    expect(p!.message).not.toContain('parseAllDocuments');
+  });
+
+  it('a merge key (<<) is said to be unsupported, with its field and line', () => {
+    const text = 'x-common: &common\n  model: evita-xl\ndrivers:\n  - name: v1\n    type: medibus\n    options:\n      <<: *common\n      id: vent-1\n';
+    expect(parseProblems(text)).toEqual([{ path: 'drivers[0].options.<<', message: 'YAML merge keys (<<) are not supported (line 7, column 7): write the keys out in each entry' }]);
   });
 });

@@ -2,7 +2,7 @@
 // with every problem named by its path — never later at the bedside.
 import { readFileSync, realpathSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { configSchema, ENV_NAME_PATTERN } from './schema.js';
 import type { DriverFactory } from '../../drivers/types.js';
 import { alarmPolicyProblems, type AlarmPolicyConfig } from './alarm-policy.js';
@@ -301,17 +301,62 @@ function valueAt(data: unknown, pointer: string): unknown {
   return cur;
 }
 
+/**
+ * A YAML error as the engineer needs it: the message, then the parser's lines that show the place (indented under
+ * the problem), the multi-document case in words rather than the parser's API (review rv91 L2).
+ */
+function yamlErrorText(err: unknown): string {
+  const e = err as { message: string; code?: string };
+  const [head = '', ...frame] = String(e.message).split('\n');
+  const first = e.code === 'MULTIPLE_DOCS' ? head.replace(/^.*? at line/, 'the file holds more than one YAML document (---): one is expected; the second starts at line') : head;
+  while (frame[0]?.trim() === '') frame.shift();
+  while (frame.length && frame[frame.length - 1]!.trim() === '') frame.pop();
+  if (!frame.length) return first.replace(/:$/, '');
+  return [first, ...frame.map((l) => `    ${l}`)].join('\n');
+}
+
+/**
+ * `<<` keys: YAML 1.2 (what the agent reads) has no merge keys, so `<<: *common` would be a field named `<<` and
+ * be reported as an unknown field with no hint why (review rv91 L2). Named with their field path and line.
+ */
+function mergeKeyProblems(doc: Document.Parsed, lines: LineCounter): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  visit(doc, {
+    Pair(_, pair, ancestors) {
+      if (!isScalar(pair.key) || pair.key.value !== '<<') return;
+      const chain = [...ancestors, pair];
+      let field = '';
+      chain.forEach((node, i) => {
+        if (isPair(node) && isScalar(node.key)) field += field ? `.${String(node.key.value)}` : String(node.key.value);
+        else if (isSeq(node)) field += `[${node.items.indexOf(chain[i + 1] as never)}]`;
+      });
+      const { line, col } = lines.linePos(pair.key.range?.[0] ?? 0);
+      out.push({ path: field, message: `YAML merge keys (<<) are not supported (line ${line}, column ${col}): write the keys out in each entry` });
+    },
+  });
+  return out;
+}
+
 export function parseConfigText(text: string, source: string): unknown {
   let data: unknown;
+  const lines = new LineCounter();
+  let doc: Document.Parsed;
   try {
     // YAML is a superset of JSON, so one parser reads both. Warnings (e.g. an unknown !tag) count as errors: a
-    // config that does not mean exactly what it says must not start. maxAliasCount bounds alias expansion.
-    const doc = parseDocument(text, { prettyErrors: true });
+    // config that does not mean exactly what it says must not start.
+    doc = parseDocument(text, { prettyErrors: true, lineCounter: lines });
     const first = doc.errors[0] ?? doc.warnings[0];
     if (first) throw first;
+  } catch (err) {
+    throw new ConfigError(source, [{ path: '', message: `cannot parse: ${yamlErrorText(err)}` }]);
+  }
+  const merges = mergeKeyProblems(doc, lines);
+  if (merges.length) throw new ConfigError(source, merges);
+  try {
+    // maxAliasCount bounds alias expansion.
     data = doc.toJS({ maxAliasCount: 100 }) ?? {};
   } catch (err) {
-    throw new ConfigError(source, [{ path: '', message: `cannot parse: ${(err as Error).message.split('\n')[0]}` }]);
+    throw new ConfigError(source, [{ path: '', message: `cannot parse: ${yamlErrorText(err)}` }]);
   }
   const loop = circularPath(data, '', new Set());
   if (loop) throw new ConfigError(source, [{ path: loop, message: 'refers to itself (a YAML alias inside its own anchor)' }]);
@@ -547,19 +592,33 @@ export function sharedBedWarnings(config: AgentConfig, registry: ReadonlyMap<str
  * The display's port moved without editing the file (`AGENT_DISPLAY_PORT`: a busy 8080, a container port mapping),
  * applied to a config loaded from the file: at start and at every reload (review rv41 §4), so that a reload of an
  * unchanged file changes nothing. Throws ConfigError (naming the variable) for a bad value or a port a driver listens on.
+ * It wins over the twin too: the twin may not set `display.port` (agent/control/overlay.ts, review rv91 M5).
+ * Unset or empty: the file's port.
  */
 export function applyEnvOverrides(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, source: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const displayPort = env.AGENT_DISPLAY_PORT;
   if (!displayPort) return config;
-  const port = Number(displayPort);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new ConfigError(source, [{ path: 'display.port', message: `AGENT_DISPLAY_PORT must be a port number 0-65535 (got ${JSON.stringify(displayPort)})` }]);
+  // Digits only: Number() reads ' ' as 0 and takes '0x1F91', '1e3' and '-0' (review rv91 L1).
+  const port = /^\d{1,5}$/.test(displayPort) ? Number(displayPort) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new ConfigError(source, [{ path: 'display.port', message: `AGENT_DISPLAY_PORT must be a port number 1-65535, digits only (got ${JSON.stringify(displayPort)})` }]);
+  }
+  if (port === 0) {
+    // The file may say 0 (tests); from the deployment's environment it would leave the screens, the published port and
+    // the health check on nothing.
+    throw new ConfigError(source, [{ path: 'display.port', message: 'AGENT_DISPLAY_PORT=0 (any free port) is refused: the ward screens, the published port and the health check would not know where the display listens; set a port 1-65535, or unset it to use the file\'s' }]);
   }
   config.display.port = port;
   // The file was checked with its own port: the new one must not be a driver's listening port either.
   const clashes = sharedResourceProblems(config, registry).map((p) => ({ ...p, message: `${p.message} (display.port set by AGENT_DISPLAY_PORT=${port})` }));
   if (clashes.length) throw new ConfigError(source, clashes);
   return config;
+}
+
+/** What --check says about values the environment sets over the file (review rv91 L1). */
+export function envOverrideNotes(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (!env.AGENT_DISPLAY_PORT) return [];
+  return [`display.port is ${config.display.port}, set by the environment variable AGENT_DISPLAY_PORT (it overrides this file, and the twin may not change it)`];
 }
 
 export function loadConfigFile(path: string, registry: ReadonlyMap<string, DriverFactory>): AgentConfig {

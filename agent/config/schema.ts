@@ -3,6 +3,17 @@
 // `npm run config:docs` renders this into docs/configuration.md; a test keeps the two in step.
 
 import { COMMITTED_MODEL } from '../inference/approved.js';
+import { DEFAULT_LIMIT_RULES } from '../alarms/limits.js';
+import { unitText } from '../model/labels.js';
+
+/**
+ * Each limit rule with the unit its low and high are in and where they may lie, from the rule table itself:
+ * "hr (/min, 0–300), …, temp (Cel = °C, 25–45)" (review rv91 H1: a °F temperature limit passed unnoticed).
+ */
+const LIMIT_RULE_UNITS = DEFAULT_LIMIT_RULES.map((r) => {
+  const unit = unitText(r.unit) === r.unit ? r.unit : `${r.unit} = ${unitText(r.unit)}`;
+  return `${r.id} (${unit}${r.range ? `, ${r.range.min}–${r.range.max}` : ''})`;
+}).join(', ');
 
 /** What `{ env: NAME }` takes: an environment variable's name. */
 export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
@@ -116,7 +127,8 @@ export const configSchema = {
           exclusiveMinimum: 0,
           default: 168,
           description: 'Unsent telemetry older than this is evicted (alarms are kept until capacity forces them out), with a technical ' +
-            'alarm. With forwarding off it is plain retention: removed, counted and logged, no alarm.',
+            'alarm. With forwarding off it is plain retention: removed, counted and logged, no alarm. Keep it longer than ' +
+            'the longest hub outage the ward must ride out; under 1 h is warned of.',
         },
         requireEncryptedVolume: {
           type: 'boolean',
@@ -365,9 +377,10 @@ export const configSchema = {
               type: 'object',
               default: {},
               description:
-                'Per-bed overrides of the default limit rules, by bed then rule id (hr, pr, spo2, spo2-desat, rr, ' +
-                'nibp-sys, nibp-dia, nibp-mean, abp-sys, temp), e.g. `{ "bed-3": { "spo2": { "low": 88 }, "hr": ' +
-                '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled. The bed key ' +
+                `Per-bed overrides of the default limit rules, by bed then rule id, each with the unit its limits are in and the range they must lie in: ${LIMIT_RULE_UNITS}. ` +
+                'E.g. `{ "bed-3": { "spo2": { "low": 88 }, "hr": ' +
+                '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled. A low or high ' +
+                'outside its rule\'s range (a °F temperature, a digit too many) is refused, naming the field. The bed key ' +
                 'must be the bed name exactly as the devices report it (the display shows it): a key no bed has reported ' +
                 '10 minutes after start is warned about (with a bed name that looks like it) and listed in the agent\'s health (getStatus direct method, unmatchedBedSettings).',
               propertyNames: { title: 'bed', description: 'a bed name, exactly as the devices report it' },
@@ -378,11 +391,11 @@ export const configSchema = {
                   type: 'object',
                   additionalProperties: false,
                   properties: {
-                    low: { type: ['number', 'null'] },
-                    high: { type: ['number', 'null'] },
+                    low: { type: ['number', 'null'], description: "In the rule's unit, within its range (both listed under alarms.limits.beds); alarms below it. Null: no low limit." },
+                    high: { type: ['number', 'null'], description: "In the rule's unit, within its range (both listed under alarms.limits.beds); alarms above it. Null: no high limit." },
                     priority: { enum: ['high', 'medium', 'low'] },
                     delayS: { type: 'number', minimum: 0, maximum: 300 },
-                    hysteresis: { type: 'number', minimum: 0 },
+                    hysteresis: { type: 'number', minimum: 0, description: "In the rule's unit: a high alarm ends at high − hysteresis, a low one at low + hysteresis." },
                     enabled: { type: 'boolean' },
                   },
                 },
@@ -493,7 +506,10 @@ export const configSchema = {
         enabled: {
           type: 'boolean',
           default: false,
-          description: 'Serve the display and the local API. Off by default so that nothing listens unless configured.',
+          description:
+            'Serve the display and the local API. Off by default so that nothing listens unless configured. It is the only ' +
+            'way to acknowledge an alarm on the gateway: off, latching alarms (high physiological, and latching technical ' +
+            'ones) stay latched for good, and --check warns.',
         },
         host: {
           type: 'string',
@@ -841,7 +857,7 @@ export const configSchema = {
       default: {},
       description:
         'Remote management through the IoT Hub module (or device) twin and direct methods, when forwarding to a hub. ' +
-        'Desired property `agentConfig` overlays this file (not `hub`, `store`, `control`, `gateway`, `privacy`, `model`, nor `display.users`, `display.tokens`, `display.viewing`, `display.tls`, `display.host`; a change that removes or weakens a listener\'s TLS or widens its address is refused, and a listener address from the twin must be an IP address or localhost); see agent/control/README.md.',
+        'Desired property `agentConfig` overlays this file (not `hub`, `store`, `control`, `gateway`, `privacy`, `model`, nor `display.users`, `display.tokens`, `display.viewing`, `display.tls`, `display.host`, `display.port`, `display.enabled`; a change that removes or weakens a listener\'s TLS or widens its address is refused, and a listener address from the twin must be an IP address or localhost); see agent/control/README.md.',
       properties: {
         enabled: { type: 'boolean', default: true, description: 'Follow the twin and answer direct methods.' },
         reportIntervalS: {

@@ -5,10 +5,10 @@ import { pino } from 'pino';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentControl, startupConfig, type ControlHost } from './control.js';
+import { AgentControl, decideStartup, startupConfig, type ControlHost } from './control.js';
 import { NoAnswerError, type ControlSession } from '../forward/azure.js';
 import { registry } from '../../drivers/registry.js';
-import { validateConfig, type DriverEntry } from '../config/load.js';
+import { applyEnvOverrides, validateConfig, type DriverEntry } from '../config/load.js';
 import { Metrics } from '../metrics.js';
 import { captureLog } from '../../test/support/log.js';
 import { saveOverlay } from './persist.js';
@@ -413,6 +413,28 @@ describe('control plane', () => {
         const line = cap.find('saved desired overlay does not fit the local config any more; ignored until the hub sends a new one');
         expect(line?.level).toBeGreaterThanOrEqual(40);
       }
+    });
+
+    it('a saved overlay (from an older version) with display.port or display.enabled is not used at start: AGENT_DISPLAY_PORT and the file stand (review rv91 M5)', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'control-'));
+      const raw = { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'module' }, display: { enabled: true }, drivers: [{ name: 'a', type: 'simulator' }] };
+      const local = applyEnvOverrides(validateConfig(raw, registry, 'test'), registry, 'test', { AGENT_DISPLAY_PORT: '8090' });
+      for (const display of [{ port: 9090 }, { enabled: false }, { port: 8090 }] as JsonObject[]) {
+        saveOverlay(join(dir, 'desired-overlay.json'), { desiredVersion: 3, appliedAt: new Date().toISOString(), overlay: { display, log: { level: 'debug' } } });
+        const d = decideStartup(local, registry);
+        expect(d.step).toMatchObject({ kind: 'refused', problems: [{ path: `display.${Object.keys(display)[0]}`, message: expect.stringMatching(/cannot be changed remotely/) }] });
+        expect(d.config.display).toMatchObject({ enabled: true, port: 8090 });
+        expect(d.config.log.level).toBe('info');
+      }
+    });
+
+    it('names the twin\'s drivers by name in what a start would refuse too (review rv91 L3)', async () => {
+      const { control } = setup();
+      const tlsGone = { certFile: '/nonexistent/c.pem', keyFile: '/nonexistent/k.pem' };
+      const s = session({ desired: { agentConfig: { drivers: { central: { type: 'hl7-mllp', options: { host: '127.0.0.1', port: 2599, tls: tlsGone } } } } } });
+      control.connected(s);
+      await settle(control, () => s.reported.length > 0);
+      expect(control.configStatus).toMatchObject({ status: 'rejected', errors: expect.arrayContaining([expect.stringMatching(/^drivers\.central\.options\.tls\.certFile: cannot read \/nonexistent\/c\.pem/)]) });
     });
   });
 });

@@ -21,7 +21,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { DesiredState } from './desired.js';
 import { boundedHealth, buildDiagnostics } from './diagnostics.js';
 import { MethodTable, parseReplayRange, type MethodResult } from './methods.js';
-import { canonical, isObject, planChange, resolveOverlay, type Json, type JsonObject, type OverlayResult } from './overlay.js';
+import { canonical, isObject, namedDriverPaths, planChange, resolveOverlay, type Json, type JsonObject, type OverlayResult } from './overlay.js';
 import { buildProblems } from '../config/check.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { ReplayRefusedError } from '../store/outbox.js';
@@ -200,7 +200,7 @@ export function startupConfig(local: AgentConfig, registry: ReadonlyMap<string, 
 function resolveChecked(local: AgentConfig, overlay: unknown, registry: ReadonlyMap<string, DriverFactory>, running?: AgentConfig): OverlayResult {
   const r = resolveOverlay(local, overlay, registry, running);
   if (!r.ok) return r;
-  const problems = buildProblems(r.config, registry);
+  const problems = namedDriverPaths(buildProblems(r.config, registry), overlay, r.config.drivers);
   return problems.length ? { ok: false, problems } : r;
 }
 

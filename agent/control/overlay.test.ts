@@ -68,13 +68,36 @@ describe('overlay', () => {
   it('validates the merged config with the agent validator and reports field paths', () => {
     const r = resolveOverlay(local(), { drivers: { a: { options: { beds: 0 } } }, log: { level: 'verbose' } }, registry);
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['drivers[0].options.beds', 'log.level']);
+    if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['drivers.a.options.beds', 'log.level']);
     const ok = resolveOverlay(local(), { log: { level: 'warn' } }, registry);
     expect(ok.ok && ok.config.log.level).toBe('warn');
     // A driver added from the cloud that would send as a device another driver already sends as is refused.
     const twice = resolveOverlay(local(), { drivers: { c: { type: 'simulator', options: { deviceIdPrefix: 'a-' } } } }, registry);
     expect(twice.ok).toBe(false);
-    if (!twice.ok) expect(twice.problems.map((p) => p.message).join('\n')).toMatch(/already used by drivers\[0\]/);
+    if (!twice.ok) expect(twice.problems.map((p) => p.message).join('\n')).toMatch(/already used by drivers\.a\.options\.deviceIdPrefix/);
+  });
+
+  it('names drivers as the twin author wrote them: drivers.<name> for the map form, the index for a list (review rv91 L3)', () => {
+    const map = resolveOverlay(local(), { drivers: { b: { options: { beds: 0 } } } }, registry);
+    expect(map.ok).toBe(false);
+    if (!map.ok) expect(map.problems.map((p) => p.path)).toEqual(['drivers.b.options.beds']);
+    // In the message too: the other driver's field is named the same way.
+    const shared = resolveOverlay(local(), { drivers: { c: { type: 'simulator', options: { deviceIdPrefix: 'a-' } } } }, registry);
+    expect(shared.ok).toBe(false);
+    if (!shared.ok) {
+      expect(shared.problems.map((p) => p.path)).toEqual(['drivers.c.options.deviceIdPrefix']);
+      expect(shared.problems[0]!.message).toContain('already used by drivers.a.options.deviceIdPrefix');
+      expect(shared.problems[0]!.message).not.toMatch(/drivers\[\d+\]/);
+    }
+    // A list replaces the local one: its indices are the twin author's own.
+    const list = resolveOverlay(local(), { drivers: [{ name: 'z', type: 'simulator', options: { beds: 0 } }] }, registry);
+    expect(list.ok).toBe(false);
+    if (!list.ok) expect(list.problems.map((p) => p.path)).toEqual(['drivers[0].options.beds']);
+    // A local name that cannot be a twin key (a dot) keeps its index: drivers.icu.3 would read as a nested field.
+    const dotted = validateConfig({ ...structuredClone(local()), drivers: [{ name: 'icu.3', type: 'simulator', options: { beds: 1, deviceIdPrefix: 'i-' } }] }, registry, 'test');
+    const d = resolveOverlay(dotted, { drivers: { c: { type: 'simulator', options: { beds: 1, deviceIdPrefix: 'i-' } } } }, registry);
+    expect(d.ok).toBe(false);
+    if (!d.ok) expect(d.problems).toEqual([{ path: 'drivers.c.options.deviceIdPrefix', message: expect.stringContaining('drivers[0].options.deviceIdPrefix') }]);
   });
 
   it('plans restarts only for drivers whose entries changed, and names sections that wait for a restart', () => {
@@ -278,6 +301,18 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
       expect(r.problems.map((p) => p.path).sort()).toEqual(['display.host', 'display.tls', 'display.tokens', 'display.users', 'display.viewing']);
       for (const p of r.problems) expect(p.message).toMatch(/^the display's (identities|viewing|listening address and TLS) cannot be changed remotely/);
     }
-    expect(resolveOverlay(local(), { display: { enabled: true, port: 8080, users: null } }, registry).ok).toBe(true);
+    // The rest of the display may change (at the next start); null removes an override of a refused field.
+    expect(resolveOverlay(local(), { display: { allowedHosts: ['gw-ward3.hospital.example'], users: null, port: null } }, registry).ok).toBe(true);
+  });
+
+  it('refuses display.port and display.enabled from the cloud side, even at the local value: the deployment publishes the port and its health check polls it (review rv91 M5)', () => {
+    for (const display of [{ port: 9090 }, { port: 0 }, { enabled: false }, { enabled: true, port: 8080 }]) {
+      const r = resolveOverlay(local(), { display }, registry);
+      expect(r.ok).toBe(false);
+      if (!r.ok) {
+        expect(r.problems.map((p) => p.path).sort()).toEqual(Object.keys(display).map((k) => `display.${k}`).sort());
+        for (const p of r.problems) expect(p.message).toMatch(/^the display's port and whether it runs cannot be changed remotely: .*publishes .*health check.*; change the local config file( \(or AGENT_DISPLAY_PORT\))?$/);
+      }
+    }
   });
 });

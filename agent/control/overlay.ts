@@ -30,6 +30,8 @@ export const REFUSED_SECTIONS: Readonly<Record<string, string>> = {
  * Fields of a section a remote change may not touch, and why; the rest of the section may change. Who may log in to
  * the bedside display, who may see the ward, and where and how it listens are decided on the gateway, in its local
  * file: the cloud side could otherwise give itself a clinician or admin login, or open the ward view (review rv82 M1).
+ * Its port and whether it runs too: the deployment publishes the port and its health check polls it, so a twin value
+ * would leave the ward screens and the health check on nothing after the next restart (review rv91 M5).
  */
 export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   display: {
@@ -38,6 +40,8 @@ export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, str
     viewing: "the display's viewing cannot be changed remotely: who may see the ward is decided on the gateway; change the local config file",
     tls: "the display's listening address and TLS cannot be changed remotely: they decide who can reach the screen and whether logins travel in clear; change the local config file",
     host: "the display's listening address and TLS cannot be changed remotely: they decide who can reach the screen and whether logins travel in clear; change the local config file",
+    port: "the display's port and whether it runs cannot be changed remotely: the deployment publishes the port and its health check polls it, and the ward screens use it; change the local config file (or AGENT_DISPLAY_PORT)",
+    enabled: "the display's port and whether it runs cannot be changed remotely: the deployment publishes the port and its health check polls it, and the ward screens use it; change the local config file",
   },
 };
 
@@ -117,10 +121,11 @@ export function resolveOverlay(
   }
   if (problems.length) return { ok: false, problems };
   let config: AgentConfig;
+  const merged = applyOverlay(local, overlay);
   try {
-    config = validateConfig(applyOverlay(local, overlay), registry, 'module twin desired properties');
+    config = validateConfig(merged, registry, 'module twin desired properties');
   } catch (err) {
-    if (err instanceof ConfigError) return { ok: false, problems: err.problems };
+    if (err instanceof ConfigError) return { ok: false, problems: namedDriverPaths(err.problems, overlay, merged.drivers) };
     throw err;
   }
   const downgrades = transportDowngrades(config, local, running);
@@ -128,6 +133,25 @@ export function resolveOverlay(
     return { ok: false, problems: downgrades.map((d) => ({ path: `drivers.${d.driver}.${d.field}`, message: d.message })), downgrades };
   }
   return { ok: true, config };
+}
+
+/** A driver name that reads unambiguously after `drivers.` (the names a twin map can have as keys). */
+const TWIN_KEY = /^[^.$\s[\]]+$/;
+
+/**
+ * Problems about the merged driver list name `drivers[i]`, an index into a list the twin author never sees when
+ * they wrote the map form: rewritten to `drivers.<name>`, in paths and messages, as transport refusals are named
+ * (review rv91 L3). A list in the overlay is the author's own, so its indices stay; so does a name with `.` or `$`.
+ */
+export function namedDriverPaths(problems: ConfigProblem[], overlay: unknown, drivers: unknown): ConfigProblem[] {
+  if (!isObject(overlay) || !isObject(overlay.drivers) || !Array.isArray(drivers)) return problems;
+  const rename = (text: string) =>
+    text.replace(/\bdrivers\[(\d+)\]/g, (whole, i: string) => {
+      const d: unknown = drivers[Number(i)];
+      const name = isObject(d) ? d.name : undefined;
+      return typeof name === 'string' && TWIN_KEY.test(name) ? `drivers.${name}` : whole;
+    });
+  return problems.map((p) => ({ ...p, path: rename(p.path), message: rename(p.message) }));
 }
 
 // ---- transport security of drivers (review rv82 H2) ----

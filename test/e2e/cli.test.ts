@@ -230,9 +230,13 @@ describe('agent CLI', () => {
 
   it('runs the embedded default with no cloud: simulated ward, local store, forwarding off; stops on SIGTERM', async () => {
     const cwd = tempDir();
-    // Port 0 for the display: the OS picks a free one (the file says 8080).
+    // A free port for the display (the file says 8080; AGENT_DISPLAY_PORT=0 is refused since review rv91 L1).
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
     // A connection string left in the shell must not send simulated patients to a real hub.
-    const env = { IOTHUB_DEVICE_CONNECTION_STRING: 'HostName=real-hub.example.net;DeviceId=gw;SharedAccessKey=a2V5', AGENT_CONFIG: '', AGENT_DISPLAY_PORT: '0' };
+    const env = { IOTHUB_DEVICE_CONNECTION_STRING: 'HostName=real-hub.example.net;DeviceId=gw;SharedAccessKey=a2V5', AGENT_CONFIG: '', AGENT_DISPLAY_PORT: String(port) };
     const p = startAgentProcess([], { cwd, env });
     const store = await p.waitForLog('store opened');
     expect(store.store).toBe(join(cwd, 'data', 'agent.db'));
