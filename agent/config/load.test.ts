@@ -375,10 +375,22 @@ describe('what two drivers cannot share', () => {
     expect(problems(two)).toEqual([]);
     const bedWarnings = (c: AgentConfig) => configWarnings(c, registry).filter((w) => w.path !== 'display.enabled');
     expect(bedWarnings(validateConfig(two, registry, 'test.yaml'))).toEqual([
-      { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-01" and 1 more already has its monitor from driver "a": the display shows one patient of the two there; give each simulated ward its own bed names' },
+      { path: 'drivers[1].options.bedPrefix', message: 'bed "ICU-01" and 1 more already has its monitor from driver "a": the display shows one patient of the two there, and their alarms as one bed\'s; give each monitor its own bed (a copied entry?), each simulated ward its own bed names' },
     ]);
     const apart = { drivers: [two.drivers[0]!, { ...two.drivers[1]!, options: { ...two.drivers[1]!.options, bedPrefix: 'W2-' } }] };
     expect(bedWarnings(validateConfig(apart, registry, 'test.yaml'))).toEqual([]);
+  });
+
+  it('two patient monitors (IntelliVue) on one bed, or a monitor on a simulated bed, are warned about; a ventilator beside a monitor is not (review rv91 M1)', () => {
+    const mx = (name: string, id: string, path: string, bed: string) => ({ name, type: 'intellivue', options: { id, path, bed } });
+    const bedWarnings = (c: object) => configWarnings(validateConfig(c, registry, 'test.yaml'), registry).filter((w) => w.message.includes('already has its monitor'));
+    // Bed 8's entry copied from bed 7's, its id and port changed, its bed left as it was.
+    expect(bedWarnings({ drivers: [mx('icu7', 'MX-7', '/dev/ttyBED07', 'ICU-7'), mx('icu8', 'MX-8', '/dev/ttyBED08', 'ICU-7')] })).toEqual([
+      { path: 'drivers[1].options.bed', message: expect.stringMatching(/^bed "ICU-7" already has its monitor from driver "icu7".*give each monitor its own bed/) },
+    ]);
+    expect(bedWarnings({ drivers: [{ name: 'sim', type: 'simulator' }, mx('icu1', 'MX-1', '/dev/ttyBED01', 'ICU-01')] })).toHaveLength(1);
+    expect(bedWarnings({ drivers: [mx('icu7', 'MX-7', '/dev/ttyBED07', 'ICU-7'), { name: 'vent7', type: 'medibus', options: { id: 'EVITA-7', path: '/dev/ttyBED17', bed: 'ICU-7' } }] })).toEqual([]);
+    expect(bedWarnings({ drivers: [mx('icu7', 'MX-7', '/dev/ttyBED07', 'ICU-7'), mx('icu8', 'MX-8', '/dev/ttyBED08', 'ICU-8')] })).toEqual([]);
   });
 
   it('a serial port opened by two drivers is refused, also through a link to it; a replay takes no port', () => {

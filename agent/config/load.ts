@@ -567,7 +567,8 @@ export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMa
 }
 
 /**
- * Beds whose whole monitor two enabled drivers claim (two simulated wards with one bed name): accepted, since a test
+ * Beds whose whole monitor two enabled drivers claim (two simulated wards with one bed name, an IntelliVue entry copied
+ * with its bed left as it was): accepted, since a test
  * ward or a twin change may do it on purpose, but warned about, as the display then shows one patient's vitals of
  * the two on that bed (review rv41 §5). One warning per driver, naming its first shared bed.
  */
@@ -581,7 +582,7 @@ export function sharedBedWarnings(config: AgentConfig, registry: ReadonlyMap<str
     if (shared.length > 0) {
       const other = config.drivers[beds.get(shared[0]!.bed)!]!.name;
       const more = shared.length > 1 ? ` and ${shared.length - 1} more` : '';
-      warnings.push({ path: `drivers[${i}].${shared[0]!.field}`, message: `bed "${shared[0]!.bed}"${more} already has its monitor from driver "${other}": the display shows one patient of the two there; give each simulated ward its own bed names` });
+      warnings.push({ path: `drivers[${i}].${shared[0]!.field}`, message: `bed "${shared[0]!.bed}"${more} already has its monitor from driver "${other}": the display shows one patient of the two there, and their alarms as one bed's; give each monitor its own bed (a copied entry?), each simulated ward its own bed names` });
     }
     for (const { bed } of claims) if (!beds.has(bed)) beds.set(bed, i);
   });

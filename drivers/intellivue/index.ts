@@ -4,7 +4,7 @@
 import type { DriverEvent } from '../../agent/model/reading.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
 import type { Driver, DriverContext, DriverFactory } from '../types.js';
-import { serialDeviceClaims } from '../serial/claims.js';
+import { patientMonitorClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmAnswers, AlarmListWatch, alarmListsStaleAfterMs } from './alarm-lists.js';
 import { AlarmTracker, type AlarmList } from './alarms.js';
@@ -244,7 +244,7 @@ export const intellivueDriver: DriverFactory<IntellivueOptions> = {
   create(options: IntellivueOptions, ctx: DriverContext): Driver {
     return new IntellivueDriver(buildPlan(options), ctx);
   },
-  claims: serialDeviceClaims,
+  claims: patientMonitorClaims,
 };
 
 export default intellivueDriver;
