@@ -9,11 +9,8 @@
 // a reading more than BEHIND_MS (a minute) older than the newest of its kind is out of order. A device clock that steps back (an
 // NTP correction) looks the same at first; it is told from a backlog by pace: after a step, device time advances as
 // fast as the readings arrive, where a backlog catching up advances faster. Readings out of order for RESET_AFTER_MS
-// at the pace of the clock are believed: the newest time starts again from them. A clock that was ahead and is set back
-// to the gateway's (an NTP correction, the usual step back) is believed at once: a reading measured, by its device
-// time, within ON_GATEWAY_CLOCK_MS of its receipt cannot be a backlog. A device time ahead of its receipt by more than AHEAD_MS (a
-// clock set wrong, year 2099) never becomes the newest.
-import { ON_GATEWAY_CLOCK_MS } from './model/measured.js';
+// at the pace of the clock are believed: the newest time starts again from them. A device time ahead of its receipt
+// by more than AHEAD_MS (a clock set wrong, year 2099) never becomes the newest.
 
 /**
  * Older than the newest of its kind by more than this: out of order. Small, as it compares like with like; a clock
@@ -75,10 +72,8 @@ export class OutOfOrder {
       k.behind ??= { receivedAt, deviceTime };
       const received = receivedAt - k.behind.receivedAt;
       const measured = deviceTime - k.behind.deviceTime;
-      const now = Math.abs(deviceTime - receivedAt) <= ON_GATEWAY_CLOCK_MS;
-      if (!now && (received < RESET_AFTER_MS || measured > received * CLOCK_PACE_MAX)) return true;
-      // On the gateway's clock, or a minute of such readings at the clock's own pace: the device's clock stepped back;
-      // believe it from now on.
+      if (received < RESET_AFTER_MS || measured > received * CLOCK_PACE_MAX) return true;
+      // A minute of such readings at the clock's own pace: the device's clock stepped back; believe it from now on.
       k.newest = deviceTime;
       k.behind = null;
       return false;

@@ -57,15 +57,6 @@ describe('DeviceClocks', () => {
     expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 1300, 1000 - 3600)])).toEqual([300]);
   });
 
-  it('a clock that ran ahead and is set to the gateway clock (NTP): its readings are current from the first', () => {
-    const c = new DeviceClocks();
-    // 4 min fast: beyond CLOCK_SLACK_MS, so the step back is no delay of the learned clock.
-    for (let t = 0; t < 60; t++) expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t + 4 * MIN)])).toEqual([0]);
-    for (let t = 60; t < 70; t++) expect(ages(c, [at(MDC.ECG_HEART_RATE, t, t)])).toEqual([0]);
-    // An old value re-sent alone afterwards is aged on the corrected clock.
-    expect(ages(c, [at(MDC.PRESS_BLD_NONINV_SYS, 70, 70 - 10 * MIN)])).toEqual([10 * MIN]);
-  });
-
   it('after a step back, a value re-sent with a current reading is aged by its delivery; a backlog stays old', () => {
     const c = new DeviceClocks();
     for (let t = 0; t < 600; t++) ages(c, [at(MDC.ECG_HEART_RATE, t, t)]);

@@ -17,9 +17,7 @@
 // once (waiting 5 min, the fresh readings after a step back looked an hour old and NEWS2 and the display dropped them;
 // review rv83 H1). A value measured before a step and re-sent after it is believed is judged on the new clock (older
 // by a step forward, younger by a step back) until the device sends a new measurement: device times before and after
-// a step back overlap, so there is no telling. A single wrong time (year 2099) is never believed. A new offset within
-// ON_GATEWAY_CLOCK_MS of the gateway's clock is believed at once: a clock that was ahead and is set right (NTP) gives
-// readings measured now, which neither a backlog nor a re-sent old value can give.
+// a step back overlap, so there is no telling. A single wrong time (year 2099) is never believed.
 //
 // Any reading far behind the learned clock (beyond CLOCK_SLACK_MS) is aged on it, whether its device time is new to
 // its metric or not: "new to the metric" is no proof of fresh, since a backlog flushed in order brings only new device
@@ -32,11 +30,6 @@ import type { DriverEvent, NumericReading } from './reading.js';
 
 /** Within this of the learned clock, a device time is that clock (delays, whole minutes): the delivery judges. */
 export const CLOCK_SLACK_MS = 2 * 60_000;
-/**
- * A device time this close to its receipt (either way) is on the gateway's clock: measured now, never old. Ingest's
- * out-of-order check uses the same bound.
- */
-export const ON_GATEWAY_CLOCK_MS = 30_000;
 /** Deliveries (each with a newer device time) that a new offset must hold across to be a step of the device's clock. */
 export const CLOCK_STEP_DELIVERIES = 3;
 /** Gateway time those deliveries must span: a burst (a backlog flushed at once) is no clock. */
@@ -164,10 +157,6 @@ export class DeviceClocks {
       if (Math.abs(offset - c.offset) <= CLOCK_SLACK_MS) {
         // The learned clock: follow the least delay (a device time is never newer than its clock). No step under way.
         if (offset < c.offset) c.offset = offset;
-        c.candidates = [];
-      } else if (Math.abs(offset) <= ON_GATEWAY_CLOCK_MS) {
-        // Set to the gateway's clock: a step, believed at once.
-        c.offset = offset;
         c.candidates = [];
       } else {
         this.candidate(c, offset, receivedAt);
