@@ -7,7 +7,7 @@ import type { DeviceState } from '../../agent/model/reading.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmPageWatch, AlarmTracker, alarmPagesStaleAfterMs, type Page } from './alarms.js';
-import { ALARM_REQUESTS, buildPlan, requestNames, type MedibusOptions, type MedibusPlan } from './options.js';
+import { ALARM_REQUESTS, buildPlan, MedibusConfigError, planWarnings, requestNames, type MedibusOptions, type MedibusPlan } from './options.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
 import { ALARM_PAGES } from './protocol/constants.js';
 import { limitReadings, textReadings, valueReadings } from './readings.js';
@@ -77,6 +77,11 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       this.alarmPages.stop();
       this.emit(this.alarms.endAll(this.now()));
     }
+    // Online while cycling: the alarm pages are due from now on (watched until the device is lost). Here rather than
+    // on the session's 'cycling' alone: a silence shorter than quietReinitMs stops the watch without the session
+    // leaving 'cycling', and the watch must start again when the bytes return (review rv93 H1). A running watch is
+    // left as it is.
+    if (state === 'online' && this.medibus.state === 'cycling' && !this.plan.listenOnly) this.alarmPages.start(this.pages, this.mono());
   }
 
   protected linkLost(): void {
@@ -119,8 +124,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     const o_ = this.origin;
     switch (o.type) {
       case 'state':
-        // Cycling: the alarm pages are due from now on (watched until the device is lost).
-        if (o.state === 'cycling' && !this.plan.listenOnly) this.alarmPages.start(this.pages, this.mono());
+        // Cycling: setStatus('online') starts the alarm-page watch.
         if (o.state === 'cycling') this.setStatus('online', o.detail);
         else if (o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'initialising' && this.status === 'online') this.setStatus('connecting', o.detail);
@@ -246,6 +250,15 @@ export const medibusDriver: DriverFactory<MedibusOptions> = {
   configSchema,
   create(options: MedibusOptions, ctx: DriverContext): Driver {
     return new MedibusDriver(buildPlan(options), ctx);
+  },
+  /** Options that build but work other than meant (planWarnings); options refused give none: create() refuses them. */
+  warnings(options: MedibusOptions): Array<{ field: string; message: string }> {
+    try {
+      return planWarnings(options);
+    } catch (err) {
+      if (err instanceof MedibusConfigError) return [];
+      throw err;
+    }
   },
   claims: serialDeviceClaims,
 };

@@ -167,3 +167,20 @@ export function buildPlan(o: MedibusOptions): MedibusPlan {
   if (o.replay) plan.replay = { file: o.replay.file, speed: o.replay.speed ?? 0 };
   return plan;
 }
+
+/**
+ * What --check and the start say of options that build but work other than meant (the factory's `warnings`).
+ * silenceMs at or below quietReinitMs, on a line the agent drives: the status goes `silent`, and the device's
+ * alarms end, before the session gives the device up; a pause it would ride out ends every alarm (raised again, as
+ * new, when the bytes return). Warned, not refused: it works (the alarm-page watch starts again, review rv93 H1),
+ * it is a choice of a quicker `silent`, and refusing would keep a configuration that ran until now from starting.
+ * 0 turns silence detection off: nothing to say.
+ */
+export function planWarnings(o: MedibusOptions): Array<{ field: string; message: string }> {
+  const plan = buildPlan(o);
+  if (plan.listenOnly || plan.silenceMs === 0 || plan.silenceMs > plan.quietReinitMs) return [];
+  const why = `the device is reported silent, and its alarms ended, before the session gives it up (re-initialises): a pause the session would ride out ends every alarm, raised again as new when the bytes return; keep silenceMs longer than quietReinitMs (defaults 15000 and 10000)`;
+  if (o.silenceMs === undefined) return [{ field: 'options.quietReinitMs', message: `${plan.quietReinitMs} is not shorter than silenceMs (${plan.silenceMs} ms by default): ${why}` }];
+  const byDefault = o.quietReinitMs === undefined ? ' by default' : '';
+  return [{ field: 'options.silenceMs', message: `${plan.silenceMs} is not longer than quietReinitMs (${plan.quietReinitMs} ms${byDefault}): ${why}` }];
+}

@@ -108,14 +108,14 @@ export const configSchema: Record<string, unknown> = {
       minimum: 100,
       maximum: 600000,
       description:
-        'No bytes from the device for this many milliseconds → the session starts over with the initialise command (ICC). Default 10000. Must be longer than responseTimeoutMs and keepAliveMs; not used in listen-only or replay.',
+        'No bytes from the device for this many milliseconds → the session starts over with the initialise command (ICC). Default 10000. Must be longer than responseTimeoutMs and keepAliveMs; not used in listen-only or replay. With silenceMs it sets how soon a device that stops answering is given up (its alarms ended): a larger value delays that (see the driver README).',
     },
     silenceMs: {
       type: 'integer',
       minimum: 0,
       maximum: 3600000,
       description:
-        'No bytes at all from the device for this many milliseconds → device status `silent`, which raises the technical alarm "no data" at once. Default 15000; 0 = off (the agent\'s own 30 s no-data check still applies). Raise it in listen-only mode if the other host polls less often.',
+        'No bytes at all from the device for this many milliseconds → device status `silent`, which raises the technical alarm "no data" at once. Default 15000; 0 = off (the agent\'s own 30 s no-data check still applies). Raise it in listen-only mode if the other host polls less often. When the agent drives the line, keep it longer than quietReinitMs (warned of otherwise).',
     },
     backoff: {
       type: 'object',

@@ -105,8 +105,14 @@ export class MedibusSession {
   readonly lineDamage = new LineDamage();
   /** Re-initialisations in a row caused by damaged answers: each waits longer before the next ICC. */
   private damagedReinits = 0;
-  /** Cycle requests answered in a row: a whole cycle's worth means the device answers again (review rv90 M1). */
-  private answeredInARow = 0;
+  /**
+   * The cycle under way, from its first request: the requests due an answer (those not given up on at its start),
+   * struck off as answered, and whether any request was answered. A whole cycle that ends with none left due and one
+   * answered means the device answers again (review rv90 M1). Not "every request": one the device never answers
+   * (text NAKed by a model) would keep that from ever happening, and later outages out of the log (review rv93 M1).
+   * Undefined when no whole cycle is under way (re-initialised mid-cycle: the cycle resumes where it was).
+   */
+  private cycleCheck: { due: Set<number>; answered: boolean } | undefined;
   /** Cycle requests given up in a row: a whole cycle's worth means the device answers nothing, so re-initialise. */
   private unansweredInARow = 0;
   /** Requests given up on in their last cycle: asked once, without retries, until answered (a short cycle for the others). */
@@ -138,6 +144,7 @@ export class MedibusSession {
     this.lineDamage.clear();
     this.damagedReinits = 0;
     this.cycleIndex = 0;
+    this.cycleCheck = undefined;
     this.unanswered.clear();
     if (this.plan.listenOnly) {
       this.setState('listening', 'listen-only: decoding traffic, never transmitting');
@@ -248,7 +255,6 @@ export class MedibusSession {
   private requestUnanswered(p: Pending, why: string, atOnce: boolean): void {
     const command = commandName(p.code);
     this.hooks.count('requests_unanswered');
-    this.answeredInARow = 0;
     this.unansweredInARow++;
     this.unanswered.add(p.code);
     if (this.unansweredInARow >= this.plan.requests.length) {
@@ -261,11 +267,21 @@ export class MedibusSession {
     this.continueCycle();
   }
 
-  /** A data request of the cycle was answered: a whole cycle's worth in a row means the device answers again. */
+  /** A data request of the cycle was answered. */
   private requestAnswered(code: number): void {
     this.unanswered.delete(code);
     this.unansweredInARow = 0;
-    if (++this.answeredInARow !== this.plan.requests.length) return;
+    if (this.cycleCheck) {
+      this.cycleCheck.due.delete(code);
+      this.cycleCheck.answered = true;
+    }
+  }
+
+  /** A whole cycle ended: if every request due an answer was answered, the device answers again. */
+  private cycleEnded(): void {
+    const c = this.cycleCheck;
+    this.cycleCheck = undefined;
+    if (!c || c.due.size > 0 || !c.answered) return;
     // Cleared only now, not when the handshake succeeds: a device that answers ICC and 52H but not the cycle would
     // otherwise be warned about afresh, and paced at the shortest pause, at every re-initialisation (review rv90 M1).
     this.damagedReinits = 0;
@@ -281,7 +297,7 @@ export class MedibusSession {
    */
   private reinitialise(why: string, fields: Record<string, unknown> = {}, pause = false): void {
     this.hooks.count('reinitialisations');
-    this.answeredInARow = 0;
+    this.cycleCheck = undefined;
     this.unansweredInARow = 0;
     const line = this.reinitLog.hit(Date.now());
     if (line?.first) {
@@ -321,9 +337,11 @@ export class MedibusSession {
     const requests = this.plan.requests;
     if (this.cycleIndex >= requests.length || requests.length === 0) {
       this.cycleIndex = 0;
+      this.cycleEnded();
       this.cycleTimer = setTimeout(() => this.nextInCycle(), this.plan.pollIntervalMs);
       return;
     }
+    if (this.cycleIndex === 0) this.cycleCheck = { due: new Set(requests.filter((c) => !this.unanswered.has(c))), answered: false };
     const code = requests[this.cycleIndex++] as number;
     this.send(code, '', this.unanswered.has(code) ? this.plan.retries : 0, true);
   }
@@ -607,7 +625,7 @@ export class MedibusSession {
 
   private startCycling(): void {
     // Communication (re)initialised: data it cannot read, and failed writes, are said again at once. The
-    // re-initialisation log and the pause are cleared once a whole cycle is answered (requestAnswered). The cycle
+    // re-initialisation log and the pause are cleared once a whole cycle is answered (cycleEnded). The cycle
     // goes on where it was: restarting at the first request would starve the last ones (review rv90 H1).
     this.parseErrorLog.clear();
     this.alarmPageLog.clear();
