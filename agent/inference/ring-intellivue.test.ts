@@ -1,6 +1,7 @@
-// IntelliVue waves timed on receipt (no device time, e.g. after a monitor restart) in the edge model's ring (review
-// fx95): the real decoder marks them `time-from-receipt`, so their arrival jitter is not taken for overlaps and the
-// model window has no holes.
+// IntelliVue waves without device time (absolute time unset, e.g. after a monitor restart) in the edge model's ring
+// (reviews fx95, rv94 M3): the real decoder places them on a timeline anchored at a receipt and run by the monitor's
+// relative time, marked `time-anchored-at-receipt`. Their spacing is the monitor's own, so arrival jitter is neither
+// an overlap nor a gap, and answers lost on the link leave exactly their samples as NaN in the model window.
 import { describe, expect, it } from 'vitest';
 import { DeviceClock } from '../../drivers/intellivue/clock.js';
 import { ObservationDecoder } from '../../drivers/intellivue/observations.js';
@@ -10,10 +11,13 @@ import { normalise, type NormalisedWaveform } from '../ingest.js';
 import { bedKey, WaveformRing, type ChannelRefusal } from './ring.js';
 
 const SEG_MS = 256; // 128 samples of ECG II at 500 Hz per answer, as a real monitor sends them
+const SAMPLES = SEG_MS / 2;
+const T0 = 1_750_000_000_000;
+const KEY = bedKey('ICU-7', 'mx800-1');
 
-/** The decoder's waves for one answer without device time (absolute time unset, no time base), received at `at`. */
-function receiptTimed(decoder: ObservationDecoder, at: number, k: number): NormalisedWaveform {
-  const obs = ecgWaveObs(SEG_MS / 2, 2048 + k);
+/** The decoder's waves for answer `k` (relative time k x 256 ms on) without device time, received at `at`. */
+function noDeviceTime(decoder: ObservationDecoder, at: number, k: number): NormalisedWaveform {
+  const obs = ecgWaveObs(SAMPLES, 2048 + k);
   const d = decoder.decode(
     {
       pollNumber: k,
@@ -31,37 +35,85 @@ function receiptTimed(decoder: ObservationDecoder, at: number, k: number): Norma
   return normalise(d.waves[0]!) as NormalisedWaveform;
 }
 
-describe('IntelliVue waves timed on receipt in the ring (review fx95)', () => {
-  it('60 answers with ±150 ms arrival jitter: none refused as overlap, the window has no holes', () => {
-    const refused: { channel: string; reason: ChannelRefusal; backMs: number | undefined }[] = [];
-    const ring = new WaveformRing(undefined, undefined, (_k, channel, reason, _seg, backMs) => refused.push({ channel, reason, backMs }));
+/** A fixed pseudo-random jitter in [-150, 150] ms (deterministic: the same run every time). */
+function jitterer(): () => number {
+  let seed = 12345;
+  return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 300 - 150;
+}
+
+function refusing(): { ring: WaveformRing; refused: { channel: string; reason: ChannelRefusal; backMs: number | undefined }[] } {
+  const refused: { channel: string; reason: ChannelRefusal; backMs: number | undefined }[] = [];
+  const ring = new WaveformRing(undefined, undefined, (_k, channel, reason, _seg, backMs) => refused.push({ channel, reason, backMs }));
+  return { ring, refused };
+}
+
+const nanCount = (samples: Float32Array) => Array.from(samples).filter((x) => Number.isNaN(x)).length;
+
+describe('IntelliVue waves without device time in the ring (reviews fx95, rv94 M3)', () => {
+  it('60 answers with ±150 ms arrival jitter: placed by relative time (no jitter), none refused, the window has no holes', () => {
+    const { ring, refused } = refusing();
     const decoder = new ObservationDecoder({ deviceId: 'mx800-1', bed: 'ICU-7', source: 'intellivue' }, new DeviceClock(0));
-    const t0 = 1_750_000_000_000;
-    // A fixed pseudo-random jitter in [-150, 150] ms (deterministic: the same run every time).
-    let seed = 12345;
-    const jitter = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 300 - 150;
+    const jitter = jitterer();
     let kept = 0;
     let last = 0;
     let maxBack = 0;
     let prevAt: number | null = null;
+    let first: number | null = null;
     for (let k = 0; k < 60; k++) {
-      const at = Math.round(t0 + (k + 1) * SEG_MS + jitter());
-      const w = receiptTimed(decoder, at, k);
-      expect(w.quality).toEqual({ state: 'valid', reasons: ['time-from-receipt'] });
-      expect(w.startTime).toBe(at - SEG_MS); // its last sample ends at receipt
-      if (prevAt !== null) maxBack = Math.max(maxBack, prevAt - w.startTime);
+      const at = Math.round(T0 + (k + 1) * SEG_MS + jitter());
+      const w = noDeviceTime(decoder, at, k);
+      first ??= at;
+      expect(w.quality).toEqual({ state: 'valid', reasons: ['time-anchored-at-receipt'] });
+      // Its last sample ends where the first answer's receipt and the relative time since put it.
+      expect(w.startTime).toBe(first + k * SEG_MS - SEG_MS);
+      if (prevAt !== null) maxBack = Math.max(maxBack, prevAt - (at - SEG_MS)); // placed at receipt: how far back it would start
       prevAt = at;
       if (ring.add(w)) kept++;
       last = at;
     }
-    // The jitter does step back well past the 100 ms device-time tolerance: without the mark, these were refused.
+    // The receipts do step back well past the 100 ms device-time tolerance: placed at receipt, these were refused.
     expect(maxBack).toBeGreaterThan(150);
     expect(refused).toEqual([]);
     expect(kept).toBe(60);
-    const win = ring.window(bedKey('ICU-7', 'mx800-1'), last, 15);
+    const win = ring.window(KEY, last, 15);
     expect(win.map((c) => c.name)).toEqual(['II']);
-    const samples = Array.from(win[0]!.samples);
-    expect(samples).toHaveLength(15 * 500);
-    expect(samples.filter((x) => Number.isNaN(x))).toHaveLength(0);
+    expect(win[0]!.samples).toHaveLength(15 * 500);
+    expect(nanCount(win[0]!.samples)).toBe(0);
+  });
+
+  for (const lost of [1, 3, 7]) {
+    it(`${lost} answer(s) lost on the link (±150 ms jitter): exactly ${lost} x 128 samples NaN in the window, none refused`, () => {
+      const { ring, refused } = refusing();
+      const decoder = new ObservationDecoder({ deviceId: 'mx800-1', bed: 'ICU-7', source: 'intellivue' }, new DeviceClock(0));
+      const jitter = jitterer();
+      let last = 0;
+      for (let k = 0; k < 80; k++) {
+        const at = Math.round(T0 + (k + 1) * SEG_MS + jitter());
+        if (k >= 40 && k < 40 + lost) continue;
+        expect(ring.add(noDeviceTime(decoder, at, k))).toBe(true);
+        last = at;
+      }
+      expect(refused).toEqual([]);
+      const win = ring.window(KEY, last, 15);
+      expect(win[0]!.samples).toHaveLength(15 * 500);
+      expect(nanCount(win[0]!.samples)).toBe(lost * SAMPLES);
+    });
+  }
+
+  it('cut at an alarm timed on receipt: a device clock noted before the monitor lost its time does not move the end', () => {
+    const ring = new WaveformRing();
+    // The monitor's alarms were stamped with its time before it restarted: its clock noted 10 s ahead of the gateway's.
+    ring.noteAlarmClock('mx800-1', T0, T0 + 10_000);
+    const decoder = new ObservationDecoder({ deviceId: 'mx800-1', bed: 'ICU-7', source: 'intellivue' }, new DeviceClock(0));
+    let last = 0;
+    for (let k = 0; k < 60; k++) {
+      last = T0 + (k + 1) * SEG_MS;
+      ring.add(noDeviceTime(decoder, last, k));
+    }
+    // An alarm of this monitor without device time is placed at its receipt: the window ends at the last answer.
+    const win = ring.window(KEY, last, 15);
+    expect(nanCount(win[0]!.samples)).toBe(0);
+    // 1 s after the last answer: 1 s of samples missing at the end, not 11 s.
+    expect(nanCount(ring.window(KEY, last + 1000, 15)[0]!.samples)).toBe(500);
   });
 });

@@ -30,6 +30,12 @@ const GAP_TOLERANCE_MS = 250;
  */
 const RECEIPT_GAP_TOLERANCE_MS = 2000;
 /**
+ * Segments on a timeline anchored at a receipt and run by the device's own relative clock (IntelliVue without
+ * absolute time): spaced exactly, so gaps and overlaps are judged as for device time; placed only approximately,
+ * so for cutting the window at an alarm they count as timed on receipt (review rv94 M3).
+ */
+const ANCHORED_AT_RECEIPT = 'time-anchored-at-receipt';
+/**
  * A segment timed by the device that starts more than this before the end of the samples its channel holds is not
  * the channel's next samples (two leads under one code, samples sent again): refused. Smaller steps back are
  * timestamp rounding and jitter. Segments timed on receipt allow RECEIPT_GAP_TOLERANCE_MS, their arrival jitter;
@@ -98,7 +104,7 @@ class ChannelRing {
   private lastAt: number | null = null;
   /**
    * (gateway receive time, total after that segment, device time of its end — null when the segment was timed on
-   * receipt —, its device), oldest first, for cutting the window at an alarm.
+   * receipt or on a timeline anchored at a receipt —, its device), oldest first, for cutting the window at an alarm.
    */
   private marks: { receivedAt: number; end: number; deviceEnd: number | null; deviceId: string }[] = [];
 
@@ -156,7 +162,9 @@ class ChannelRing {
     this.nextTime = seg.startTime + (seg.samples.length * 1000) / fs;
     this.lastStart = seg.startTime;
     this.lastAt = seg.receivedAt;
-    this.marks.push({ receivedAt: seg.receivedAt, end: this.total, deviceEnd: timedOnReceipt ? null : this.nextTime, deviceId: seg.deviceId });
+    // An anchored timeline is not the device's clock: the device's alarm clock offset does not place it.
+    const onDeviceClock = !timedOnReceipt && !(seg.quality.reasons?.includes(ANCHORED_AT_RECEIPT) ?? false);
+    this.marks.push({ receivedAt: seg.receivedAt, end: this.total, deviceEnd: onDeviceClock ? this.nextTime : null, deviceId: seg.deviceId });
     while (this.marks.length > 1 && this.marks[0]!.end <= this.total - cap) this.marks.shift();
   }
 

@@ -10,12 +10,20 @@ import { TICKS_PER_MS } from './protocol/constants.js';
 const REBASE_TOLERANCE_MS = 2500;
 /** Without absolute times, a device − gateway offset that jumps by more than this is a counter restart, not drift. */
 const MAX_OFFSET_JUMP_MS = 300_000;
+/** Without device time, a relative time more than this behind the last reply's is a restarted counter, not a late reply. */
+const ANCHOR_STEP_BACK_MS = 1000;
 
 export class DeviceClock {
   private base: { absMs: number; rel: number } | null = null;
   /** Latest device − gateway offset in ms (positive: monitor clock ahead), null until known. */
   offsetMs: number | null = null;
   rebases = 0;
+  /**
+   * Provisional timeline of replies without device time: (receipt time, relative time) of the first such reply, moved
+   * along with the replies as the base is. Null until such a reply, and again after a reset, a new association
+   * (dropAnchor) or once the device time is known.
+   */
+  private anchor: { at: number; rel: number } | null = null;
 
   constructor(private readonly utcOffsetMinutes: number | null) {}
 
@@ -25,6 +33,33 @@ export class DeviceClock {
 
   reset(): void {
     this.base = null;
+    this.anchor = null;
+  }
+
+  /** A new association (or the old one lost): its replies without device time start a timeline of their own. */
+  dropAnchor(): void {
+    this.anchor = null;
+  }
+
+  /**
+   * Where a reply without device time goes: the receipt time of the first such reply plus the monitor's relative time
+   * since. Replies are so spaced by the monitor's own clock (an answer lost on the link stays a gap, arrival jitter is
+   * none); only where the timeline sits is approximate (rv94 M3). Anchored afresh at this receipt when the relative
+   * time goes back (a restarted counter) or strays from the gateway's clock by more than MAX_OFFSET_JUMP_MS.
+   */
+  anchoredTime(rel: number, receivedAt: number): number {
+    const a = this.anchor;
+    if (a) {
+      const deltaMs = relativeDeltaTicks(a.rel, rel) / TICKS_PER_MS;
+      const t = a.at + deltaMs;
+      if (deltaMs >= -ANCHOR_STEP_BACK_MS && Math.abs(t - receivedAt) <= MAX_OFFSET_JUMP_MS) {
+        // Moved along (exactly) for the same reason as the base: the 32-bit counter is compared modulo 2^32.
+        if (deltaMs > 0) this.anchor = { at: t, rel };
+        return t;
+      }
+    }
+    this.anchor = { at: receivedAt, rel };
+    return receivedAt;
   }
 
   /** From the MDS Create event's NOM_ATTR_TIME_ABS / NOM_ATTR_TIME_REL; `near` (the gateway's time) places a time read twice. */
@@ -70,7 +105,10 @@ export class DeviceClock {
       this.rebases++;
       t = null;
     }
-    if (t !== null) this.offsetMs = t - receivedAt;
+    if (t !== null) {
+      this.offsetMs = t - receivedAt;
+      this.anchor = null; // device time again: a later loss of it anchors afresh
+    }
     // The base follows the replies (exactly, not rounded): the relative counter is compared with it modulo 2^32
     // ticks, so a base left at the MDS Create would turn every time back 6.2 days once 74.6 h had passed in a session
     // whose replies carry no absolute time.

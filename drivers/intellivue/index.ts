@@ -117,7 +117,9 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
         else if ((o.state === 'associating' || o.state === 'awaiting-mds') && this.status !== 'offline') this.setStatus('connecting', o.detail);
         return;
       case 'associated': {
-        // A new association: what its replies bring wrong is said again at once.
+        // A new association: what its replies bring wrong is said again at once; its replies without device time
+        // start a timeline of their own.
+        this.clock.dropAnchor();
         this.problemLogs.clear();
         this.staleLog.clear();
         const p = o.userInfo?.pollProfile;

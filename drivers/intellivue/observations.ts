@@ -60,10 +60,14 @@ export class ObservationDecoder {
   /** The monitor restarted or we re-associated: handles may now mean other objects. */
   forget(): void {
     this.objects.clear();
+    this.clock.dropAnchor();
   }
 
   decode(reply: PollReply, receivedAt: number): DecodedReply {
     const deviceTime = this.clock.replyTime(reply.absTime, reply.relTime, receivedAt);
+    // Where the reply's waves end: device time, else the provisional timeline (asked once, and only for waves).
+    let anchored: number | undefined;
+    const waveEnd = () => deviceTime ?? (anchored ??= this.clock.anchoredTime(reply.relTime, receivedAt));
     const out: DecodedReply = { numerics: [], waves: [], alarms: null, deviceTime, problems: [] };
     if (reply.absTimeProblem) out.problems.push({ counter: 'attribute_parse_errors', detail: `${reply.absTimeProblem} (the reply is decoded without it)` });
     for (const ctx of reply.contexts) {
@@ -90,10 +94,10 @@ export class ObservationDecoder {
                 for (const v of decodeNuObsValueCmp(a)) out.numerics.push(this.numeric(info, v, obsTime, receivedAt));
                 return;
               case ATTR.SA_VAL_OBS:
-                this.wave(out, info, decodeSaObsValue(a), deviceTime, receivedAt);
+                this.wave(out, info, decodeSaObsValue(a), deviceTime === null, waveEnd, receivedAt);
                 return;
               case ATTR.SA_CMPD_VAL_OBS:
-                for (const v of decodeSaObsValueCmp(a)) this.wave(out, info, v, deviceTime, receivedAt);
+                for (const v of decodeSaObsValueCmp(a)) this.wave(out, info, v, deviceTime === null, waveEnd, receivedAt);
                 return;
               case ATTR.AL_MON_P_AL_LIST:
               case ATTR.AL_MON_T_AL_LIST: {
@@ -161,7 +165,8 @@ export class ObservationDecoder {
     return r;
   }
 
-  private wave(out: DecodedReply, info: ObjectInfo, v: SaObsValue, deviceTime: number | null, receivedAt: number): void {
+  /** `provisional`: no device time, `end()` is on the anchored timeline (DeviceClock.anchoredTime). */
+  private wave(out: DecodedReply, info: ObjectInfo, v: SaObsValue, provisional: boolean, end: () => number, receivedAt: number): void {
     const spec = info.saSpec;
     const period = info.samplePeriodTicks;
     if (!spec || !period) {
@@ -182,13 +187,12 @@ export class ObservationDecoder {
     }
     const { mdc, raw } = lookupPhysio(v.physioId);
     const periodMs = period / TICKS_PER_MS;
-    const end = deviceTime ?? receivedAt;
     const j = judge(v.state, null);
-    // No device time (monitor restarted, clock not yet learned): placed at our receipt time and marked so, so that
-    // consumers (the edge model's ring) allow for arrival jitter rather than take it for overlaps. The samples are the
-    // monitor's own and good: the state stays (HL7 makes it questionable, as a sender there should always give a
-    // time); made questionable, the rhythm check stopped and a technical alarm rose for the whole of such a session.
-    if (deviceTime === null) worsen(j.quality, 'valid', 'time-from-receipt');
+    // No device time (monitor restarted, clock not yet learned): placed on the timeline anchored at a receipt and run
+    // by the monitor's relative time, and marked so: the spacing is exact (lost answers are gaps, jitter is none), the
+    // placement approximate (not comparable with the device's clock). The samples are the monitor's own and good: the
+    // state stays (made questionable, the rhythm check stopped and a technical alarm rose for the whole of such a session).
+    if (provisional) worsen(j.quality, 'valid', 'time-anchored-at-receipt');
     out.waves.push({
       ...this.origin,
       kind: 'waveform',
@@ -197,7 +201,7 @@ export class ObservationDecoder {
       // Without an absolute scale (e.g. pleth) the samples are the device's scaled integers.
       unit: scaled && info.unitCode !== undefined ? lookupUnit(info.unitCode) : { ucum: '1' },
       // The reply carries the latest samples: place them so the last one ends at the reply time.
-      startTime: Math.round(end - samples.length * periodMs),
+      startTime: Math.round(end() - samples.length * periodMs),
       sampleRateHz: Math.round((1000 / periodMs) * 1000) / 1000,
       samples,
       receivedAt,
