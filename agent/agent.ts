@@ -10,7 +10,7 @@ import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
 import { declareSourceCounters, declareWatchedCounters, Metrics } from './metrics.js';
 import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
-import { Forwarder } from './forward/forwarder.js';
+import { Forwarder, SUSPECT_RETRY } from './forward/forwarder.js';
 import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
 import { chooseTransport } from './forward/choose.js';
 import { bedOverrideKeys, unmatchedBedOverrides, type BedOverrideKey, type UnmatchedBedOverride } from './config/bed-overrides.js';
@@ -54,7 +54,7 @@ const CERT_ALARM_DAYS = 14;
 const DRIVER_START_WAIT_MS = 5000;
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
-const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped'] as const;
+const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
 
 /** The notes the previous run left, or null when the store cannot give them (then the start says so). */
@@ -103,8 +103,12 @@ export class Agent {
   private unreadableAlarm = false;
   /** Messages set aside as refused by the hub when last alarmed ('messages/records'), or null with none kept. */
   private refusedAlarm: string | null = null;
+  /** Messages the hub has refused repeatedly for a while (forwarder.refusedRepeatedly) when last alarmed. */
+  private repeatedAlarm = 0;
   /** Unreadable records reported (logged, counted, alarmed) that the store has not yet settled: not reported twice. */
   private reportedUnreadable = 0;
+  /** Trimmed messages set aside this run reported and could not settle in the store yet (their record count). */
+  private reportedRefusedTrimmed = 0;
   /** Store checks failed in a row (other than a full disk), and whether the gateway alarm for it is up. */
   private checkFailures = 0;
   private checkFailingAlarm = false;
@@ -322,6 +326,7 @@ export class Agent {
       );
       const forwarding = this.forwarder;
       if (forwarding) this.metrics.gauge('forward_hub_reachable', () => (forwarding.reachable() ? 1 : 0));
+      this.metrics.declare('store_refused_trimmed_total'); // scraped at 0, so an alert on its first rise fires
       this.site = config.gateway.site;
       this.display = config.display.enabled ? new DisplayServer(config.display, this, log.child({ component: 'display' })) : null;
       if (!this.display) log.info('display is off (display.enabled: false): no bedside page, no /healthz or /metrics');
@@ -421,6 +426,26 @@ export class Agent {
   }
 
   /**
+   * Messages the hub refuses again and again while it takes others (the forwarder retries them on their own schedule,
+   * never sets them aside): one gateway alarm while any has been so for SUSPECT_RETRY.alarmAfterMs (review rv92 H1).
+   */
+  private reportRefusedRepeatedly(ids: string[]): void {
+    if (ids.length === this.repeatedAlarm) return;
+    this.repeatedAlarm = ids.length;
+    const min = (ms: number) => Math.round(ms / 60_000);
+    if (ids.length > 0) this.log.warn({ messages: ids.length, messageIds: ids.slice(0, 20) }, 'the hub refuses these messages again and again; they are retried on their own schedule, the others go on');
+    this.alarms.gatewayCondition(
+      this.gatewayId,
+      'hub-refuses-repeatedly',
+      ids.length > 0,
+      ids.length > 0
+        ? `The hub has refused ${ids.length} message(s) repeatedly for over ${min(SUSPECT_RETRY.alarmAfterMs)} min; they are retried every ${min(SUSPECT_RETRY.maxPauseMs)} min, the rest goes on; see the log (message ids)`
+        : 'the hub takes the messages it refused repeatedly, or they are gone',
+      'medium',
+    );
+  }
+
+  /**
    * The store's limits enforced, or null when that failed (a failing or read-only disk, a store damaged while
    * running): counted, logged (the first, then every 30th: every 5 min), and after three failures in a row (30 s) a
    * gateway alarm, since capacity and age are then not kept and the other store reports stop.
@@ -506,6 +531,7 @@ export class Agent {
       this.metrics.inc('store_replay_copies_dropped_total', undefined, report.trimmedReplays);
       this.log.warn({ messages: report.trimmedReplays, maxBytes }, 'store over capacity: replay copies not sent yet dropped to make room (their originals reached the hub; ask for the replay again later)');
     }
+    this.reportRefusedTrimmed(report);
     if (report.trimmedUnreadable > 0) {
       this.log.warn({ records: report.trimmedUnreadable, maxBytes }, 'store over capacity: unreadable records kept for inspection deleted to make room (reported when found)');
     }
@@ -564,6 +590,35 @@ export class Agent {
     const when = beforeRestart ? ` (since ${new Date(tally.since).toISOString()}, across a restart)` : '';
     this.raiseLoss('store-evicted', `Store ${what}: ${total} unsent records discarded (waveforms first)${when}`, lost[0] > 0 || wasHigh ? 'high' : 'medium', tally);
     return true;
+  }
+
+  /**
+   * Messages set aside as refused by the hub that the store deleted for room or age (review rv92 H2): nobody sent
+   * them, so a loss like an eviction: counted, logged, a latched gateway alarm (high with alarm records), settled in
+   * the store with its note.
+   */
+  private reportRefusedTrimmed(report: LimitsReport): void {
+    const t = report.refusedTrimmed;
+    const fresh = Math.max(0, t.records - this.reportedRefusedTrimmed);
+    if (t.messages === 0) return;
+    if (fresh === 0) return this.settleRefusedTrimmed(t.records, null); // reported before; the store refused to settle them then
+    const { maxBytes, maxAgeHours } = this.deps.config.store;
+    this.metrics.inc('store_refused_trimmed_total', undefined, fresh);
+    this.log.warn({ ...t, maxBytes, maxAgeHours }, 'messages set aside as refused by the hub deleted from the store for room or age (store.maxBytes, store.maxAgeHours): never sent');
+    const text = `Store: ${t.records} records set aside as refused by the hub (${t.messages} messages, ${t.alarmRecords} alarm records) deleted for room or age: never sent`;
+    this.raiseLoss('store-refused-trimmed', text, t.alarmRecords > 0 || this.lossAlarm('store-refused-trimmed')?.priority === 'high' ? 'high' : 'medium', { refusedTrimmed: t.records });
+  }
+
+  private settleRefusedTrimmed(records: number, loss: StoredLoss | null): void {
+    try {
+      this.outbox.settleRefusedTrimmed(loss ? { key: 'store-refused-trimmed', loss } : undefined);
+      this.reportedRefusedTrimmed = 0;
+      if (loss) this.unnotedLosses.delete('store-refused-trimmed');
+    } catch (err) {
+      if (!this.reportedRefusedTrimmed) this.log.error({ err }, 'cannot mark trimmed refused messages as reported in the store (tried again at each check): a restart now reports them again');
+      this.reportedRefusedTrimmed = records;
+      if (loss) this.unnotedLosses.set('store-refused-trimmed', loss);
+    }
   }
 
   /** Takes reported evictions off the store's tally, and writes their loss note (if any) in the same transaction. */
@@ -625,13 +680,14 @@ export class Agent {
    * A loss of data: a latched gateway alarm, noted in the store until someone acknowledges it (then the note goes:
    * see the constructor), so that a restart raises it again.
    */
-  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium', settle?: EvictionTally | { unreadable: number }): void {
+  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium', settle?: EvictionTally | { unreadable: number } | { refusedTrimmed: number }): void {
     this.alarms.gatewayCondition(this.gatewayId, key, true, text, priority, { latch: true });
     // Acknowledged while the losses go on (and not risen in priority): the person knows, and this agent does not
     // alert again; a restarted one must not either.
     const loss = this.lossAlarm(key)?.state === 'acknowledged' ? null : { text, priority, at: Date.now() };
     // Settled in the store with the note, in one transaction (a kill in between neither loses nor double-counts).
     if (settle && 'unreadable' in settle) this.settleUnreadable(settle.unreadable, loss);
+    else if (settle && 'refusedTrimmed' in settle) this.settleRefusedTrimmed(settle.refusedTrimmed, loss);
     else if (settle) this.settleEvictions(settle, loss);
     else if (loss) this.noteLoss(key, loss);
   }
@@ -877,6 +933,7 @@ export class Agent {
     if (forwarder) {
       this.healthTimer = setInterval(() => {
         this.alarms.hubReachable(forwarder.reachable(), forwarder.getStatus().lastFailure === 'auth');
+        this.reportRefusedRepeatedly(forwarder.refusedRepeatedly());
         // Not a hub fault (the hub alarm stays quiet), and nothing is forwarded until the store reads again.
         const packFailing = forwarder.packFailing();
         if (packFailing !== this.packFailAlarm) {

@@ -37,7 +37,8 @@ describe('backlog gauges on /metrics', () => {
     expect(snap['store_unacked_messages{stream="telemetry"}']).toBe(ids.length);
     expect(snap['store_unacked_messages{stream="alarms"}']).toBe(0);
     expect(snap['store_oldest_pending_age_seconds']).toBeGreaterThanOrEqual(0);
-    expect(snap['forward_hub_reachable']).toBe(1);
+    // Not started: nothing delivered, no connection made, so not known to be reachable (review rv92 L1).
+    expect(snap['forward_hub_reachable']).toBe(0);
     for (const id of ids) box.acknowledge(id);
     box.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: '{"a":1}' }], Date.now() - 120_000);
     const after = agent.metrics.snapshot();
@@ -62,5 +63,46 @@ describe('messages set aside as refused by the hub', () => {
     expect(refusedAlarm()).toMatchObject({ conditionPresent: true, condition: { text: expect.stringMatching(/^Hub refuses 2 messages \(2 records\).*--refused list/) } });
     agent.enforceStoreLimits();
     expect(agent.alarms.engine.list().filter((a) => a.condition.raw?.code === 'hub-refused')).toHaveLength(1);
+  });
+});
+
+describe('messages the hub refuses repeatedly (review rv92 H1)', () => {
+  const alarm = () => agent!.alarms.engine.list().find((a) => a.condition.raw?.code === 'hub-refuses-repeatedly');
+
+  it('raise one gateway alarm naming how many while the forwarder reports any, which ends when none is left', async () => {
+    agent = new Agent({ config: testConfig(tempDir()), registry, log: captureLog().log, transport: idle });
+    let ids: string[] = [];
+    agent.forwarder!.refusedRepeatedly = () => ids;
+    await agent.start();
+    ids = ['m1', 'm2'];
+    const end = Date.now() + 5000;
+    while (!alarm()?.conditionPresent && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect(alarm()).toMatchObject({
+      conditionPresent: true,
+      condition: { text: 'The hub has refused 2 message(s) repeatedly for over 30 min; they are retried every 30 min, the rest goes on; see the log (message ids)' },
+    });
+    ids = [];
+    while (alarm()?.conditionPresent && Date.now() < end + 5000) await new Promise((r) => setTimeout(r, 50));
+    expect(alarm()?.conditionPresent ?? false).toBe(false);
+  }, 15_000);
+});
+
+describe('messages set aside deleted for room or age (review rv92 H2)', () => {
+  it('are a loss: counted, logged and a latched gateway alarm, reported once and settled in the store', () => {
+    const cap = captureLog();
+    agent = new Agent({ config: testConfig(tempDir()), registry, log: cap.log, transport: idle });
+    const box = agent.outbox;
+    const old = Date.now() - 30 * 24 * 3600_000;
+    box.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: '{"a":1}' }], old);
+    box.setAside(box.pack('alarms', 4096, wrap, old)!.id, 'MessageTooLargeError', old);
+    agent.enforceStoreLimits();
+    const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-refused-trimmed');
+    expect(alarm).toMatchObject({ priority: 'high', condition: { text: expect.stringMatching(/^Store: 1 records set aside as refused by the hub \(1 messages, 1 alarm records\) deleted/) } });
+    expect(agent.metrics.get('store_refused_trimmed_total')).toBe(1);
+    expect(cap.lines.filter((l) => /set aside as refused by the hub deleted/.test(String(l.msg)))).toHaveLength(1);
+    expect(box.refusedMessages()).toEqual({ messages: 0, records: 0 });
+    agent.enforceStoreLimits();
+    expect(agent.metrics.get('store_refused_trimmed_total')).toBe(1);
+    expect(box.unacknowledgedLosses().has('store-refused-trimmed')).toBe(true);
   });
 });

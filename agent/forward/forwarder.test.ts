@@ -112,7 +112,7 @@ describe('Forwarder', () => {
     const realSend = t.send.bind(t);
     t.send = (m) => (answer ? realSend(m) : new Promise<void>(() => undefined)); // no PUBACK, ever
     const f = new Forwarder(box, t, { ...opts, sendTimeoutMs: 50 }, log, new Metrics());
-    expect(f.reachable()).toBe(true); // nothing tried yet
+    expect(f.reachable()).toBe(false); // nothing tried yet: unknown, not reachable (review rv92 L1)
     box.append([rec(1, 'alarms')]);
     f.start();
     await until(() => f.getStatus().lastError !== null);
@@ -127,6 +127,19 @@ describe('Forwarder', () => {
     answer = true;
     await until(() => f.reachable());
     expect(t.sent.length).toBeGreaterThanOrEqual(1);
+    await f.stop();
+    box.close();
+  });
+
+  it('reachable is unknown (false) from the start until a connection is made with nothing to send (review rv92 L1)', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const f = new Forwarder(box, t, opts, captureLog().log, new Metrics());
+    expect(f.reachable()).toBe(false);
+    expect(f.getStatus().downSince).toBeNull();
+    f.start();
+    await until(() => f.getStatus().state === 'connected');
+    expect(f.reachable()).toBe(true);
     await f.stop();
     box.close();
   });

@@ -1,7 +1,8 @@
 // The forwarder drains the outbox to the hub: alarms first, telemetry in arrival order, a bounded window of
 // messages in flight (one by default), each deleted from the store only after the hub's acknowledgement. While the hub is unreachable it retries
-// with capped exponential backoff (with jitter); the outbox keeps everything meanwhile. A message the hub refuses every
-// time is set aside in the store (table `refused`, kept) so that the messages behind it go on (SUSPECT_AFTER).
+// with capped exponential backoff (with jitter); the outbox keeps everything meanwhile. A message the hub closes the
+// connection on again and again is a suspect: the messages behind it go first and it is retried on its own growing
+// schedule (SUSPECT_AFTER); only the SDK's deterministic errors set a message aside (store table `refused`, kept).
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { STREAMS, type Outbox, type PackedMessage, type Stream } from '../store/outbox.js';
@@ -21,7 +22,19 @@ export interface ForwarderOptions {
    * the hub receives them in order; after a failure every unacknowledged one is resent, in order, same ids.
    */
   maxInFlight?: number;
+  /** A suspect's retry schedule and when it counts as refused repeatedly (SUSPECT_RETRY; tests shorten them). */
+  suspect?: SuspectRetry;
 }
+
+export interface SuspectRetry {
+  /** The pause before a suspect's first retry; it doubles at each failed retry, up to maxPauseMs. */
+  firstPauseMs: number;
+  maxPauseMs: number;
+  /** A suspect this long, the hub having taken others meanwhile, is in refusedRepeatedly() (the gateway alarm). */
+  alarmAfterMs: number;
+}
+
+export const SUSPECT_RETRY: SuspectRetry = { firstPauseMs: 60_000, maxPauseMs: 30 * 60_000, alarmAfterMs: 30 * 60_000 };
 
 export const DEFAULT_MAX_IN_FLIGHT = 1;
 
@@ -47,13 +60,32 @@ export interface ForwarderStatus {
 
 class TimeoutError extends Error {}
 
+interface Strike {
+  /** Connections on which its send failed first, since it was last delivered. */
+  n: number;
+  /** Since when it is a suspect (SUSPECT_AFTER reached), or null. */
+  suspectSince: number | null;
+  /**
+   * A suspect's pause before its next retry, and when that retry is due; 0 until it failed while the hub took others:
+   * until then it cannot be told from an outage, and it waits only until another message is delivered.
+   */
+  pauseMs: number;
+  dueAt: number;
+  /** A suspect's retries that failed. */
+  retries: number;
+  /** The hub took another message since this one last failed. */
+  otherSinceFail: boolean;
+  /** It failed while the hub took others (not only during an outage): the hub refuses it. */
+  refusedWhileUp: boolean;
+}
+
 export type HubFailure = 'auth' | 'unreachable' | 'refused';
 
 /**
- * Sends of one message that failed in a row, each on a connection that was made, after which it is suspected to be one
- * the hub refuses: it then waits until another message is delivered. Refused once more on a connection that has just
- * delivered another, it is set aside (review rv87 M1). A network that drops connections fails every message alike and
- * delivers none meanwhile, so it sets nothing aside.
+ * Connections in a row on which one message's send failed first, after which it is a suspect (one the hub may refuse):
+ * the other messages go first, so nothing waits behind it, and it is retried alone on its own schedule (SUSPECT_RETRY:
+ * a growing pause, not right after a delivery, which a throttling hub would refuse again). A close or a timeout never
+ * sets a message aside: a flaky or throttling hub fails good messages too (review rv92 H1); a delivery clears it.
  */
 export const SUSPECT_AFTER = 3;
 
@@ -125,11 +157,13 @@ export class Forwarder {
   private connection = 0;
   /** The connection whose first failed send was counted in `strikes` (later ones fail with the connection). */
   private struckOn = -1;
-  /**
-   * Messages whose sends failed (the first failure of each connection), by id: how many in a row, and the connection
-   * that delivered another message since the last one (null if none has).
-   */
-  private readonly strikes = new Map<string, { n: number; otherDeliveredOn: number | null }>();
+  /** The connection whose early drop was counted in shortLived (a send failing on it may take that back: refused). */
+  private shortLivedOn = -1;
+  /** Whether the hub's reachability is known: false from the start until a delivery or an idle connection. */
+  private reachabilityKnown = false;
+  private readonly suspectRetry: SuspectRetry;
+  /** Messages whose sends failed (the first failure of each connection) and suspects, by id. */
+  private readonly strikes = new Map<string, Strike>();
   /** Ids sent at least once by this process and not yet acknowledged (to tell a resend). */
   private readonly tried = new Set<string>();
   /**
@@ -164,6 +198,7 @@ export class Forwarder {
   ) {
     this.wrap = envelope(opts.gatewayId, opts.encoding ?? 'records');
     this.maxInFlight = Math.max(1, Math.floor(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT));
+    this.suspectRetry = opts.suspect ?? SUSPECT_RETRY;
     // Scraped at 0 from the start, so that an alert on their first rise fires.
     for (const stream of STREAMS) metrics.declare('forward_messages_refused_total', { stream });
     metrics.declare('forward_retries_total', { reason: 'refused' });
@@ -188,6 +223,7 @@ export class Forwarder {
         // second gateway with the same identity) would otherwise get a new one every few ms (review rv68 M1, rv73
         // M1). Sends in flight fail with it under the same reason (review rv73 L1).
         this.shortLived += 1;
+        this.shortLivedOn = this.connection;
         this.broken ??= { err: err ?? new Error('connection to the hub lost'), what: 'connection', dropped: true };
       }
       this.connectedAt = null;
@@ -236,10 +272,24 @@ export class Forwarder {
 
   /**
    * Whether the hub takes what is sent. Judged by delivery, not by the connection: a hub (or edgeHub) that accepts the
-   * connection and never acknowledges a message looks connected most of the time and delivers nothing.
+   * connection and never acknowledges a message looks connected most of the time and delivers nothing. Unknown, so
+   * false, from the start until the first delivery or a connection made with nothing to send (review rv92 L1).
    */
   reachable(): boolean {
-    return this.status.downSince === null;
+    return this.reachabilityKnown && this.status.downSince === null;
+  }
+
+  /**
+   * Ids of the messages the hub has refused again and again (suspects) for over SuspectRetry.alarmAfterMs while it
+   * took other messages: the agent's gateway alarm. A suspect that only ever failed during an outage is not here (the
+   * hub alarm covers that).
+   */
+  refusedRepeatedly(now = Date.now()): string[] {
+    const ids: string[] = [];
+    for (const [id, s] of this.strikes) {
+      if (s.suspectSince !== null && s.refusedWhileUp && now - s.suspectSince >= this.suspectRetry.alarmAfterMs) ids.push(id);
+    }
+    return ids;
   }
 
   /** Whether the hub has messages the store could not record as delivered (forwarding waits for that write). */
@@ -364,7 +414,7 @@ export class Forwarder {
         continue;
       }
       if (this.inFlight.size > 0) await this.waitForProgress(true);
-      else await this.sleep(this.untilTelemetryDue(), true);
+      else await this.sleep(this.untilDue(), true);
     }
     await Promise.all(this.inFlight.values());
   }
@@ -374,7 +424,7 @@ export class Forwarder {
    * telemetry falls due (there is room in the window for it).
    */
   private async waitForProgress(orData: boolean): Promise<void> {
-    await Promise.race([...this.inFlight.values(), this.sleep(orData ? this.untilTelemetryDue() : Infinity, orData)]);
+    await Promise.race([...this.inFlight.values(), this.sleep(orData ? this.untilDue() : Infinity, orData)]);
     this.wake(); // ends the sleep (and its timer) if a send settled first
   }
 
@@ -387,18 +437,40 @@ export class Forwarder {
    */
   private nextMessage(): PackedMessage | null | 'wait' {
     const busy = [...this.inFlight.keys(), ...this.unrecorded];
-    // A message refused SUSPECT_AFTER times in a row waits until another is delivered: the hub taking that one and
-    // refusing it again tells a message the hub refuses from a network that fails everything.
-    const suspects = [...this.strikes].filter(([, s]) => s.n >= SUSPECT_AFTER && s.otherDeliveredOn === null).map(([id]) => id);
-    const existing = this.outbox.nextMessage(suspects.length ? [...busy, ...suspects] : busy);
+    // A suspect the hub refused while it took others waits until its retry is due (the others go first); then it goes
+    // in its place in the order. One that failed only while nothing was delivered (an outage looks alike) waits until
+    // another message is delivered, or goes again when there is nothing else to send (with the ordinary backoff).
+    const now = Date.now();
+    const scheduled: string[] = [];
+    const unproven: string[] = [];
+    for (const [id, s] of this.strikes) {
+      if (s.suspectSince === null) continue;
+      if (s.pauseMs > 0 && s.dueAt > now) scheduled.push(id);
+      else if (s.pauseMs === 0 && !s.otherSinceFail) unproven.push(id);
+    }
+    const existing = this.outbox.nextMessage([...busy, ...scheduled, ...unproven]);
     for (const stream of STREAMS) {
       if (existing?.stream === stream && !existing.replayOf) return existing;
       if (this.isDue(stream)) {
         return this.outbox.pack(stream, this.opts.maxMessageBytes, this.wrap) ?? 'wait';
       }
     }
-    // Nothing else to send: a suspect goes again (it holds nothing back).
-    return existing ?? (suspects.length ? this.outbox.nextMessage(busy) : null);
+    if (existing) return existing;
+    // Nothing else to send: an unproven suspect goes again (it holds nothing back).
+    const again = unproven.length ? this.outbox.nextMessage([...busy, ...scheduled]) : null;
+    if (!again) {
+      // A suspect neither in flight nor waiting for its retry is no longer in the store (a replay copy trimmed for
+      // room): forgotten.
+      for (const [id, s] of this.strikes) if (s.suspectSince !== null && !busy.includes(id) && !scheduled.includes(id)) this.strikes.delete(id);
+    }
+    return again;
+  }
+
+  /** Until telemetry falls due or a suspect's retry does. */
+  private untilDue(now = Date.now()): number {
+    let ms = this.untilTelemetryDue(now);
+    for (const s of this.strikes.values()) if (s.suspectSince !== null && s.pauseMs > 0 && s.dueAt > now) ms = Math.min(ms, s.dueAt - now);
+    return ms;
   }
 
   // A record stamped later than now was written before the wall clock was set back: it counts as due, or its
@@ -467,23 +539,14 @@ export class Forwarder {
       // The SDK refused it before sending anything: it never will send it as it is. The connection is fine.
       if (typeof name === 'string' && REFUSED_AT_ONCE.has(name) && this.setAside(m, err)) return;
       // Refused on a connection that delivered another message: the hub is reachable, this message is the problem.
-      const refused = this.deliveredOnConnection;
-      // Counted once per connection, for the message whose failure came first: the others fail with the connection.
-      if (!this.recycled && this.struckOn !== connection) {
-        this.struckOn = connection;
-        const s = this.strikes.get(m.id) ?? { n: 0, otherDeliveredOn: null };
-        if (s.n >= SUSPECT_AFTER && s.otherDeliveredOn === connection && this.setAside(m, err)) {
-          // Set aside; the connection is still made anew (the hub may have closed it), under a reason of its own.
-          if (!this.broken) this.breakConnection(err, m, true);
-          return;
-        }
-        s.n += 1;
-        s.otherDeliveredOn = null;
-        this.strikes.set(m.id, s);
-        if (s.n === SUSPECT_AFTER) {
-          this.log.warn({ messageId: m.id, stream: m.stream, records: m.count, failures: s.n, err: (err as Error)?.message ?? String(err) }, 'a message failed on every connection in a row: the others go first; set aside if the hub takes another and refuses it again');
-        }
+      const refused = this.deliveredOnConnection && this.connection === connection;
+      // The SDK signals the close before the send rejects: the drop counted for it was this refusal (review rv92 M1).
+      if (refused && this.broken?.dropped && this.shortLivedOn === connection) {
+        this.shortLived = Math.max(0, this.shortLived - 1);
+        this.shortLivedOn = -1;
+        this.broken = { err, what: `send ${m.id}`, refused: true };
       }
+      this.strike(m, err, connection, refused);
       // The first failure breaks the connection: nothing more is sent on it; once the window has settled the
       // loop backs off, reconnects and resends every unacknowledged message in order. After a recycle the loop
       // reconnects at once and resends anyway.
@@ -491,11 +554,14 @@ export class Forwarder {
       return;
     }
     this.tried.delete(m.id);
+    const wasSuspect = this.strikes.get(m.id)?.suspectSince != null;
     this.strikes.delete(m.id);
-    // Every message refused before now has seen the hub take another on this connection.
-    for (const s of this.strikes.values()) s.otherDeliveredOn = connection;
+    if (wasSuspect) this.log.info({ messageId: m.id, stream: m.stream }, 'a message the hub had refused repeatedly was delivered');
+    // Every message refused before now has seen the hub take another since.
+    for (const s of this.strikes.values()) s.otherSinceFail = true;
     this.failures = 0;
     this.deliveredOnConnection = true;
+    this.reachabilityKnown = true;
     try {
       this.outbox.acknowledge(m.id);
     } catch (err) {
@@ -513,6 +579,47 @@ export class Forwarder {
     this.metrics.inc('forward_records_total', { stream: m.stream }, m.count);
     this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, now - started);
     if (resend) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
+  }
+
+  /**
+   * Counts a failed send. Once per connection, for the message whose failure came first (the others fail with the
+   * connection): SUSPECT_AFTER in a row make it a suspect. A suspect's failed retry, first or not, doubles its pause.
+   */
+  private strike(m: PackedMessage, err: unknown, connection: number, refused: boolean): void {
+    const first = !this.recycled && this.struckOn !== connection;
+    if (first) this.struckOn = connection;
+    const known = this.strikes.get(m.id);
+    if (!known && !first) return;
+    const s: Strike = known ?? { n: 0, suspectSince: null, pauseMs: 0, dueAt: 0, retries: 0, otherSinceFail: false, refusedWhileUp: false };
+    if (refused || s.otherSinceFail) s.refusedWhileUp = true;
+    s.otherSinceFail = false;
+    this.strikes.set(m.id, s);
+    const now = Date.now();
+    const why = (err as Error)?.message ?? String(err);
+    if (s.suspectSince !== null) {
+      if (this.recycled) return; // the control plane closed it: not the hub's answer to this message
+      s.retries += 1;
+      if (!s.refusedWhileUp) return; // still like an outage: it waits for a delivery (nextMessage)
+      s.pauseMs = s.pauseMs === 0 ? this.suspectRetry.firstPauseMs : s.pauseMs * 2;
+      s.pauseMs = Math.min(s.pauseMs, this.suspectRetry.maxPauseMs);
+      s.dueAt = now + s.pauseMs;
+      const level = firstOrTenth(s.retries) ? 'warn' : 'debug';
+      this.log[level](
+        { messageId: m.id, stream: m.stream, records: m.count, retries: s.retries, suspectForMs: now - s.suspectSince, retryInMs: s.pauseMs, err: why },
+        'a message the hub refuses repeatedly failed again: retried later, the others go on (said the first time, then every tenth)',
+      );
+      return;
+    }
+    if (!first) return;
+    s.n += 1;
+    if (s.n < SUSPECT_AFTER) return;
+    s.suspectSince = now;
+    s.pauseMs = s.refusedWhileUp ? Math.min(this.suspectRetry.firstPauseMs, this.suspectRetry.maxPauseMs) : 0;
+    s.dueAt = now + s.pauseMs;
+    this.log.warn(
+      { messageId: m.id, stream: m.stream, records: m.count, failures: s.n, retryInMs: s.pauseMs || 'after another is delivered', err: why },
+      'a message failed on every connection in a row: the others go first; it is retried on its own, with a growing pause (never set aside for this)',
+    );
   }
 
   private breakConnection(err: unknown, m: PackedMessage, refused: boolean): void {
@@ -623,7 +730,7 @@ export class Forwarder {
         : reason === 'auth'
           ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
           : reason === 'refused'
-            ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses every time is set aside)'
+            ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses again and again is retried on its own schedule while the others go on)'
             : 'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
@@ -631,6 +738,7 @@ export class Forwarder {
 
   /** The hub is not what holds anything back: no outage, no reason for one (the hub alarm follows downSince). */
   private hubNotDown(): void {
+    this.reachabilityKnown = true;
     this.status.downSince = null;
     this.status.lastFailure = null;
   }

@@ -156,6 +156,16 @@ export interface EvictionTally {
 const EVICTED_KEY = 'evicted-unreported';
 /** Records of unreadable rows deleted to make room before they were settled: still to report (meta, a number). */
 const UNREADABLE_TRIMMED_KEY = 'unreadable-trimmed-unreported';
+/** Messages set aside (`refused`) deleted for room or age and not yet settled: still to report (meta, JSON). */
+const REFUSED_TRIMMED_KEY = 'refused-trimmed-unreported';
+
+/** Messages set aside (`refused`) deleted for room or age: a loss (nobody sent them). */
+export interface RefusedTrimmed {
+  messages: number;
+  records: number;
+  /** Of those records, alarm-stream ones. */
+  alarmRecords: number;
+}
 
 function parseTally(text: string | undefined): EvictionTally | null {
   if (text === undefined) return null;
@@ -270,6 +280,12 @@ export interface LimitsReport {
   trimmedReplays: number;
   /** Messages set aside as refused by the hub (table `refused`, kept until someone sends them again). */
   refused: { messages: number; records: number };
+  /**
+   * Messages set aside deleted for room (before any unsent record) or past store.maxAgeHours since they were set
+   * aside, not yet settled: the loss to report. Counted again at every check, across restarts too, until
+   * settleRefusedTrimmed().
+   */
+  refusedTrimmed: RefusedTrimmed;
   /** Whether the reserve file (RESERVE_BYTES) is in place. */
   reserve: boolean;
   /**
@@ -1319,6 +1335,47 @@ export class Outbox {
     }).immediate();
   }
 
+  /**
+   * The trimmed messages set aside of the last check's report (`refusedTrimmed`) have been reported: their tally
+   * cleared, and the loss note (if any) written, in one transaction (a kill in between neither loses nor double-counts).
+   */
+  settleRefusedTrimmed(note?: { key: string; loss: StoredLoss }): void {
+    this.db.transaction(() => {
+      if (note) this.noteLoss(note.key, note.loss);
+      this.stmt(`DELETE FROM meta WHERE key = '${REFUSED_TRIMMED_KEY}'`).run();
+    }).immediate();
+  }
+
+  private refusedTrimmed(): RefusedTrimmed {
+    const raw = this.stmt<[], { value: string }>(`SELECT value FROM meta WHERE key = '${REFUSED_TRIMMED_KEY}'`).get()?.value;
+    const none = { messages: 0, records: 0, alarmRecords: 0 };
+    if (!raw) return none;
+    try {
+      const t = JSON.parse(raw) as Partial<RefusedTrimmed>;
+      return { messages: Number(t.messages) || 0, records: Number(t.records) || 0, alarmRecords: Number(t.alarmRecords) || 0 };
+    } catch {
+      return { ...none, messages: 1 }; // unreadable tally: a loss all the same
+    }
+  }
+
+  /**
+   * Deletes messages set aside, oldest first (`where`, up to `upToBytes`), adding them to the unreported tally in the
+   * same transaction. Returns how many went.
+   */
+  private trimRefused(where: string, params: readonly unknown[], upToBytes: number): number {
+    if (!this.hasRefused) return 0;
+    const rows = this.deleteOldest<{ count: number; stream: Stream }>('refused', where, params, 'count, stream', upToBytes, (rs) => {
+      const t = this.refusedTrimmed();
+      for (const r of rs) {
+        t.messages += 1;
+        t.records += r.count;
+        if (r.stream === 'alarms') t.alarmRecords += r.count;
+      }
+      this.stmt(`INSERT INTO meta (key, value) VALUES ('${REFUSED_TRIMMED_KEY}', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(JSON.stringify(t));
+    });
+    return rows.length;
+  }
+
   /** Unreadable records not yet settled: rows still kept, and rows deleted to make room before settleUnreadable(). */
   private unsettledUnreadable(): number {
     const kept = this.stmt<[], { n: number | null }>('SELECT sum(count) AS n FROM unreadable WHERE reported = 0').get()?.n ?? 0;
@@ -1330,7 +1387,8 @@ export class Outbox {
    * Keeps the store within its limits. First what has done its job goes: idempotency keys past IDEMPOTENCY_TTL_MS
    * and acknowledged messages past the replay retention; and unsent telemetry older than `maxAgeMs` is evicted. Then,
    * if over its capacity, what is not unsent data goes first, oldest first and only as much as needed: acknowledged
-   * messages kept for replay, then idempotency keys; then unsent replay copies and unreadable rows kept for inspection.
+   * messages kept for replay, then idempotency keys; then unsent replay copies and unreadable rows kept for inspection,
+   * then messages set aside (`refused`, oldest first: a loss, tallied; they also go store.maxAgeHours after set aside).
    * Only then are unsent records evicted, oldest first in priority order: waveforms, then numerics and events, and
    * alarms and audit only as a last resort. The capacity is `maxBytes`, or what the disk can take if that is less
    * (diskRoom()). Eviction frees down to 90 % of it so that it does not run at every append. Each eviction is added to
@@ -1382,6 +1440,9 @@ export class Outbox {
       for (const c of [0, 1, 2] as const) evicted[c] += counts[c];
       evictedFor = 'age';
     }
+    // Messages set aside are kept store.maxAgeHours from when they were set aside (time to look at them and send them
+    // again), alarms too: nothing sends them by itself. A loss, tallied as they go (review rv92 H2).
+    this.trimRefused('refused_at < ?', [now - maxAgeMs], Infinity);
 
     this.keepReserve(this.freeBytesNow());
     // Read after the reserve is made: a reading from before counts its 8 MiB as free, and the file could take them.
@@ -1431,12 +1492,20 @@ export class Outbox {
         }).reduce((a, r) => a + r.count, 0);
         used = this.usedBytes();
       }
+      // Messages set aside (not sent, and only sent again by hand), oldest first and only as many as needed: or a
+      // large `refused` table would have unsent records, alarms too, evicted for it (review rv92 H2). A loss, tallied.
+      while (used > target) {
+        if (this.trimRefused('1', [], (used - target) / this.fileBytesPerRowByte(used)) === 0) break;
+        used = this.usedBytes();
+      }
       // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
       // pass scales the excess by the whole file's bytes per record byte; the next by what its last pass freed per
       // byte it removed, so that a class whose rows are smaller on disk than the average is not evicted in many passes.
       const rowBytes =
         this.db
-          .prepare<[], { b: number | null }>('SELECT (SELECT coalesce(sum(bytes), 0) FROM outbox) + (SELECT coalesce(sum(bytes), 0) FROM messages) AS b')
+          .prepare<[], { b: number | null }>(
+            `SELECT (SELECT coalesce(sum(bytes), 0) FROM outbox) + (SELECT coalesce(sum(bytes), 0) FROM messages)${this.hasRefused ? ' + (SELECT coalesce(sum(bytes), 0) FROM refused)' : ''} AS b`,
+          )
           .get()?.b ?? 0;
       const fileRatio = rowBytes > 0 ? used / rowBytes : 1;
       // A pass counts as having freed room once 16 pages went (smaller moves are the measure's own noise).
@@ -1493,6 +1562,7 @@ export class Outbox {
       trimmedUnreadable,
       trimmedReplays,
       refused: this.refusedMessages(),
+      refusedTrimmed: this.refusedTrimmed(),
       reserve: this.path !== ':memory:' && existsSync(reservePath(this.path)),
       reserveReleased,
     };

@@ -26,7 +26,7 @@ describe('Outbox.setAside', () => {
     box = new Outbox(path);
     expect(box.refusedMessages()).toEqual({ messages: 1, records: 1 });
     expect(box.refusedList()).toEqual([{ id: m.id, stream: 'alarms', count: 1, attempts: 3, createdAt: m.createdAt, refusedAt: 1000, lastError: 'Connection closed', bytes: Buffer.byteLength(m.body) }]);
-    expect(box.enforceLimits(1e12, 1e12).refused).toEqual({ messages: 1, records: 1 });
+    expect(box.enforceLimits(1e12, 1e13).refused).toEqual({ messages: 1, records: 1 }); // set aside at 1000: within a max age of 1e13 ms
     box.close();
     // The query README gave before the CLI's `--refused` (still sound, agent stopped): back in the queue with the same id and body.
     const db = new Database(path);
@@ -150,5 +150,57 @@ describe('Outbox: the messages set aside, sent again or given up (the CLI `--ref
     expect(again.list().map((r) => r.id)).toEqual(ids);
     again.close();
     expect(RefusedReader.open(join(tempDir(), 'missing.db'))).toBeNull();
+  });
+});
+
+describe('the `refused` table is kept within the store limits (review rv92 H2)', () => {
+  const DAY = 24 * 3600_000;
+  function setAsideAt(box: Outbox, at: number, n: number, stream: 'alarms' | 'telemetry' = 'telemetry', pad = 20_000): string[] {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      box.append([{ stream, cls: stream === 'alarms' ? 0 : 1, deviceId: 'd', body: JSON.stringify({ i, pad: 'x'.repeat(pad) }) }], at);
+      const m = box.pack(stream, 65536, wrap, at)!;
+      box.setAside(m.id, 'MessageTooLargeError: too large', at + i);
+      ids.push(m.id);
+    }
+    return ids;
+  }
+
+  it('over capacity, messages set aside go oldest first, before any unsent record, and are reported as a loss until settled', () => {
+    const path = join(tempDir(), 'agent.db');
+    let box = new Outbox(path, { freeDiskBytes: () => 1e12 });
+    const old = Date.now() - DAY;
+    const ids = setAsideAt(box, old, 40);
+    for (let i = 0; i < 20; i++) box.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: JSON.stringify({ alarm: i, pad: 'y'.repeat(2000) }) }]);
+    for (let i = 0; i < 40; i++) box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ n: i, pad: 'z'.repeat(2000) }) }]);
+    const r = box.enforceLimits(600_000, 7 * DAY);
+    expect(r.evicted).toEqual({ 0: 0, 1: 0, 2: 0 });
+    expect(box.pending('alarms').records).toBe(20);
+    expect(box.pending('telemetry').records).toBe(40);
+    expect(r.fraction).toBeLessThan(1);
+    const kept = box.refusedList().map((m) => m.id);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBeLessThan(40);
+    expect(kept).toEqual(ids.slice(40 - kept.length)); // the newest kept
+    expect(r.refusedTrimmed).toEqual({ messages: 40 - kept.length, records: 40 - kept.length, alarmRecords: 0 });
+    expect(r.refused).toEqual({ messages: kept.length, records: kept.length });
+    box.close();
+    // Not settled: reported again after a restart.
+    box = new Outbox(path, { freeDiskBytes: () => 1e12 });
+    expect(box.enforceLimits(600_000, 7 * DAY).refusedTrimmed).toEqual({ messages: 40 - kept.length, records: 40 - kept.length, alarmRecords: 0 });
+    box.settleRefusedTrimmed({ key: 'store-refused-trimmed', loss: { text: 'x', priority: 'medium', at: 1 } });
+    expect(box.enforceLimits(600_000, 7 * DAY).refusedTrimmed).toEqual({ messages: 0, records: 0, alarmRecords: 0 });
+    expect(box.unacknowledgedLosses().has('store-refused-trimmed')).toBe(true);
+    box.close();
+  });
+
+  it('store.maxAgeHours applies: a message set aside longer ago than that goes (alarms too), and is reported', () => {
+    const box = new Outbox(':memory:');
+    setAsideAt(box, Date.now() - 10 * DAY, 2, 'alarms', 10);
+    const recent = setAsideAt(box, Date.now() - DAY, 1, 'telemetry', 10);
+    const r = box.enforceLimits(1e12, 7 * DAY);
+    expect(box.refusedList().map((m) => m.id)).toEqual(recent);
+    expect(r.refusedTrimmed).toEqual({ messages: 2, records: 2, alarmRecords: 2 });
+    box.close();
   });
 });
