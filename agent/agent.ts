@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { AgentConfig } from './config/load.js';
+import type { AgentConfig, ConfigProblem } from './config/load.js';
 import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
@@ -23,7 +23,7 @@ import { openAlarmNotes, restartList } from './alarms/open-notes.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
 import { storeVolumeEncryption } from './store/volume.js';
-import { engineConfigFromPolicy } from './config/alarm-policy.js';
+import { engineConfigFromPolicy, limitRangeWarnings } from './config/alarm-policy.js';
 import { DisplayServer } from './http/server.js';
 import type { DriverEntry } from './config/load.js';
 import { AgentControl, beginStartup, decideStartup, type StartupDecision } from './control/control.js';
@@ -116,6 +116,10 @@ export class Agent {
   private ackWriteAlarm = false;
   /** The display certificate's gateway alarm: up for one expiring within CERT_ALARM_DAYS, or expired. */
   private certificateAlarm: 'expiring' | 'expired' | null = null;
+  /** The configuration's gateway alarms up (configAlarms), by condition key. */
+  private readonly configAlarmKeys = new Set<string>();
+  /** Fields of the saved twin overlay left out at start (agent/control: withoutRefusedFields). */
+  private readonly startIgnored: readonly ConfigProblem[];
   /** The store cannot prepare messages for the hub: forwarding has stopped (forwarder.packFailing). */
   private packFailAlarm = false;
   /** The alarm-journal condition is raised; dropped changes already alarmed. */
@@ -176,6 +180,8 @@ export class Agent {
     const startup = beginStartup(deps.startup ?? decideStartup(local, deps.registry), log);
     const config = startup.config;
     declareWatchedCounters(this.metrics);
+    this.startIgnored = startup.ignored ?? [];
+    for (const p of this.startIgnored) this.metrics.inc('control_overlay_fields_ignored_total', { field: p.path });
     this.bedOverrides = bedOverrideKeys(config.alarms);
     this.deps = { ...deps, config };
     // What follows can still refuse to start (a secret not set, a display certificate that cannot be read): the
@@ -922,6 +928,7 @@ export class Agent {
     this.restoreLosses();
     this.enforceStoreLimits();
     this.checkDisplayCertificate(Date.now());
+    this.configAlarms(this.deps.config, this.startIgnored, false);
     this.limitsTimer = setInterval(() => {
       this.enforceStoreLimits();
       this.checkBedOverrides(Date.now());
@@ -1060,6 +1067,7 @@ export class Agent {
       startDriver: (entry: DriverEntry) => this.startDriver(entry),
       stopDriver: (name: string) => this.stopDriver(name),
       keepTrying: (entry: DriverEntry, err: unknown) => this.driverStartFailed(entry, err),
+      configChanged: (config: AgentConfig, ignored: readonly ConfigProblem[]) => this.configAlarms(config, ignored, true),
       replay: (fromMs: number, toMs: number) => {
         const r = this.outbox.replay(fromMs, toMs);
         this.forwarder?.notify();
@@ -1094,6 +1102,33 @@ export class Agent {
    * A driver degraded in itself, not through one of its devices (those raise their own alarms): an HL7 listener no
    * sender connects to. Its health detail becomes a gateway technical alarm while it lasts.
    */
+  /**
+   * What the configuration in force holds that the agent runs with but someone must put right, each a low-priority
+   * gateway alarm while it is there: a per-bed limit outside its rule's range, used as written (review rv94 H2), and
+   * fields of the twin's overlay this version takes from the local file only, left out (rv94 H3). Set at start (where
+   * main.ts has logged them as config warnings) and after each twin change or reloadConfig applied (`changed`: logged
+   * here). A key holds the value or the fields, so that a changed one is a new alarm with its own text.
+   */
+  private configAlarms(config: AgentConfig, ignored: readonly ConfigProblem[], changed: boolean): void {
+    const want = new Map<string, { text: string; field: string }>();
+    for (const w of limitRangeWarnings(config.alarms)) want.set(`config-limit:${w.path}=${w.value}`, { text: w.alarm, field: w.path });
+    if (ignored.length) {
+      const fields = ignored.map((p) => p.path).join(', ');
+      want.set(`twin-settings-ignored:${fields}`, { text: `Twin settings ignored: ${fields}; change them in the local file`, field: fields });
+    }
+    for (const key of [...this.configAlarmKeys]) {
+      if (want.has(key)) continue;
+      this.configAlarmKeys.delete(key);
+      this.alarms.gatewayCondition(this.gatewayId, key, false, 'no longer in the configuration in force');
+    }
+    for (const [key, { text, field }] of want) {
+      if (this.configAlarmKeys.has(key)) continue;
+      this.configAlarmKeys.add(key);
+      if (changed) this.log.warn({ field }, text);
+      this.alarms.gatewayCondition(this.gatewayId, key, true, text, 'low');
+    }
+  }
+
   /**
    * The display's certificate (read at start) within CERT_ALARM_DAYS of its end, or past it: a medium gateway alarm,
    * since browsers then refuse it and every screen goes dark; a gateway runs for months, and the warning at start

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MDC, UNITS } from '../model/mdc.js';
 import { numeric, s } from './fixtures.js';
 import { BedFeeds } from './feeds.js';
-import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rulesForBed, validateRule, type LimitConfig } from './limits.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rangeSlips, rulesForBed, validateRule, type LimitConfig, type LimitRule } from './limits.js';
 import type { ConditionUpdate } from './types.js';
 import type { MdcCode, Quality } from '../model/reading.js';
 
@@ -312,22 +312,28 @@ describe('limit configuration', () => {
     expect(validateRule({ ...hr, low: 60, high: 66 })).toEqual([]);
   });
 
-  it('validateRule refuses a low or high no reading can reach, naming the field, the unit and the likely slip (review rv91 H1)', () => {
+  it('rangeSlips names a low or high outside the rule\'s range, with the unit and the likely slip; validateRule does not refuse it (review rv91 H1, rv94 H2/M2)', () => {
     const rule = (id: string) => DEFAULT_LIMIT_RULES.find((r) => r.id === id)!;
-    expect(validateRule({ ...rule('temp'), high: 100.4 })).toEqual([
-      'rule temp: high 100.4 is above 45: temp is in Cel, and its limits lie in 25..45 Cel; no reading would reach it (a Fahrenheit value? 100.4 °F is 38 Cel)',
-    ]);
-    expect(validateRule({ ...rule('hr'), high: 1800 })).toEqual(['rule hr: high 1800 is above 300: hr is in /min, and its limits lie in 0..300 /min; no reading would reach it (a digit too many?)']);
-    expect(validateRule({ ...rule('spo2'), low: -90 })).toEqual(['rule spo2: low -90 is below 0: spo2 is in %, and its limits lie in 0..100 %; no reading would reach it (a stray minus?)']);
-    expect(validateRule({ ...rule('temp'), low: 95, high: null })).toEqual([expect.stringMatching(/^rule temp: low 95 is above 45: .* \(a Fahrenheit value\? 95 °F is 35 Cel\)$/)]);
-    expect(validateRule({ ...rule('rr'), high: 151 })).toEqual([expect.stringMatching(/^rule rr: high 151 is above 150: rr is in \/min, and its limits lie in 0\.\.150 \/min/)]);
-    expect(validateRule({ ...rule('nibp-sys'), high: 400 })).toEqual([expect.stringMatching(/^rule nibp-sys: high 400 is above 300: nibp-sys is in mm\[Hg\]/)]);
-    // The bounds themselves, and every rule's own bounds, are accepted.
+    const slips = (r: LimitRule) => rangeSlips(r).map((s) => s.message);
+    expect(slips({ ...rule('temp'), high: 100.4 })).toEqual(['rule temp: high 100.4 is outside what the rule accepts (in Cel, 10..45): a Fahrenheit value? 100.4 °F is 38 Cel']);
+    expect(rangeSlips({ ...rule('temp'), high: 100.4 })[0]).toMatchObject({ field: 'high', value: 100.4, short: 'is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?)' });
+    expect(slips({ ...rule('hr'), high: 1800 })).toEqual(['rule hr: high 1800 is outside what the rule accepts (in /min, 0..300): a digit too many?']);
+    expect(slips({ ...rule('hr'), high: 999 })).toEqual(['rule hr: high 999 is outside what the rule accepts (in /min, 0..300): a digit too many?']);
+    expect(slips({ ...rule('spo2'), low: -90 })).toEqual(['rule spo2: low -90 is outside what the rule accepts (in %, 0..100): a stray minus?']);
+    expect(slips({ ...rule('temp'), low: 95, high: null })).toEqual(['rule temp: low 95 is outside what the rule accepts (in Cel, 10..45), so every reading would alarm: a Fahrenheit value? 95 °F is 35 Cel']);
+    expect(slips({ ...rule('temp'), low: 0 })).toEqual(['rule temp: low 0 is outside what the rule accepts (in Cel, 10..45)']);
+    expect(slips({ ...rule('rr'), high: 151 })).toEqual([expect.stringMatching(/^rule rr: high 151 is outside what the rule accepts \(in \/min, 0\.\.150\)/)]);
+    expect(slips({ ...rule('nibp-sys'), high: 400 })).toEqual([expect.stringMatching(/^rule nibp-sys: high 400 is outside what the rule accepts \(in mm\[Hg\], 0\.\.300\)/)]);
+    // Not refused: the limit is used as written (a site's "no limit" idioms kept working).
+    for (const r of [{ ...rule('temp'), high: 100.4 }, { ...rule('hr'), high: 999 }, { ...rule('temp'), low: 0 }, { ...rule('abp-sys'), low: -10 }]) expect(validateRule(r)).toEqual([]);
+    // The bounds themselves, and every rule's own bounds, are accepted; deep hypothermia is within temp's range.
     for (const r of DEFAULT_LIMIT_RULES) {
       expect(r.range).toBeDefined();
-      expect(validateRule({ ...r, low: r.range!.min, high: r.range!.max, hysteresis: 0 })).toEqual([]);
+      expect(rangeSlips({ ...r, low: r.range!.min, high: r.range!.max, hysteresis: 0 })).toEqual([]);
     }
-    expect(validateRule({ ...rule('temp'), low: 25, high: 45 })).toEqual([]);
+    expect(rangeSlips({ ...rule('temp'), low: 10, high: 45 })).toEqual([]);
+    expect(rangeSlips({ ...rule('temp'), low: 17 })).toEqual([]);
+    expect(rangeSlips({ ...rule('temp'), low: 20 })).toEqual([]);
   });
 });
 

@@ -30,9 +30,10 @@ export interface LimitRule {
   /** False switches the rule off (for a bed, through an override). */
   enabled?: boolean;
   /**
-   * Where its low and high may lie (in `unit`): what the parameter can plausibly read. A limit outside it is a slip
-   * (°F for a temperature, a digit too many, a stray minus) that would never alarm, or alarm on every reading.
-   * Absent (a rule made in code): the unit's measuring range, if it has one.
+   * Where its low and high may lie (in `unit`): what the parameter can plausibly read. A limit outside it is likely a
+   * slip (°F for a temperature, a digit too many, a stray minus), or a way of saying "no limit" (temp low 0, HR high
+   * 999): warned of and alarmed at the gateway (rangeSlips), never refused, since a file that started before must
+   * still start (review rv94 H2). Absent (a rule made in code): the unit's measuring range, if it has one.
    */
   range?: { min: number; max: number };
 }
@@ -70,7 +71,8 @@ const m = (...terms: { code: number }[]): number[] => terms.map((t) => t.code);
  * - Temperature 35–39 °C: LIFEPAK 15 default limits.
  * The ranges a limit may be set in are our choices, wide enough for any patient and narrow enough to catch a slip: HR and
  * pulse rate 0–300 /min, SpO2 0–100 %, RR 0–150 /min (a neonate's runs to ~100), pressures 0–300 mmHg,
- * temperature 25–45 °C (deep hypothermia to beyond any fever; a °F value such as 100.4 falls outside).
+ * temperature 10–45 °C (deep hypothermia, 14–20 °C in ICU rewarming or after circulatory arrest, to beyond any fever; a
+ * °F value such as 100.4 falls outside; review rv94 M2).
  * Priorities (medium for limit alarms), delays and hysteresis margins are our choices (monitors let the delay be set up
  * to ~15 s, Mindray ePM manual); NIBP is an intermittent determination, so it alarms at once (delay 0).
  */
@@ -84,7 +86,7 @@ export const DEFAULT_LIMIT_RULES: readonly LimitRule[] = [
   { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
   { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
   { id: 'abp-sys', label: 'ABP SYS', metrics: m(MDC.PRESS_BLD_ART_ABP_SYS, MDC.PRESS_BLD_ART_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 10, hysteresis: 5, range: { min: 0, max: 300 } },
-  { id: 'temp', label: 'TEMP', metrics: m(MDC.TEMP_BODY, MDC.TEMP), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2, range: { min: 25, max: 45 } },
+  { id: 'temp', label: 'TEMP', metrics: m(MDC.TEMP_BODY, MDC.TEMP), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2, range: { min: 10, max: 45 } },
 ];
 
 export const DEFAULT_LIMIT_CONFIG: LimitConfig = { defaults: DEFAULT_LIMIT_RULES, maxSampleGapS: 15 };
@@ -97,12 +99,12 @@ function measuringRange(unit: string): { min: number; max: number } | null {
 /** A sum as a person would write it (35.1 + 0.2 = 35.3, not 35.300000000000004). */
 const exact = (n: number): string => String(Number(n.toPrecision(12)));
 
-/** Problems with a rule, in words naming the field; empty when it is usable. */
+/** Problems with a rule, in words; empty when it is usable. A limit outside its range is not one (rangeSlips). */
 export function validateRule(rule: LimitRule): string[] {
   return ruleProblems(rule).map((p) => p.message);
 }
 
-/** The same, each with the field it is about when it is about one (`low`, `high`), for a config path. */
+/** The same, each with the field it is about when it is about one, for a config path. */
 export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high'; message: string }[] {
   const errors: string[] = [];
   const low = rule.low ?? null;
@@ -127,31 +129,52 @@ export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high'; message
     }
   }
   if (rule.metrics.length === 0) errors.push(`rule ${rule.id}: watches no metric`);
-  const out: { field?: 'low' | 'high'; message: string }[] = errors.map((message) => ({ message }));
-  for (const [field, value] of [['low', low], ['high', high]] as const) {
-    const message = value === null ? undefined : outOfRange(rule, field, value);
-    if (message) out.push({ field, message });
-  }
-  return out;
+  return errors.map((message) => ({ message }));
+}
+
+/** A low or high outside where the rule's limits may lie: what it is, in words for a warning and for an alarm. */
+export interface RangeSlip {
+  field: 'low' | 'high';
+  value: number;
+  /** For a config warning: `rule temp: high 100.4 is outside what the rule accepts (in Cel, 10..45): a Fahrenheit value? …`. */
+  message: string;
+  /** For an alarm text, after the field and value: `is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?)`. */
+  short: string;
 }
 
 /**
- * A low or high outside where the rule's limits may lie, in words naming the field, the unit and the likely slip
- * (review rv91 H1: a °F fever limit, HR 1800 for 180, SpO2 -90 passed and the alarm never came).
+ * The rule's low and high that lie outside its range, naming the unit and the likely slip (review rv91 H1: a °F fever
+ * limit, HR 1800 for 180, SpO2 -90 passed and the alarm never came). Warned of and alarmed, not refused: some are how
+ * a site says "no limit" (temp low 0, HR high 999), and the limit is used as written (review rv94 H2).
  */
-function outOfRange(rule: LimitRule, field: 'low' | 'high', value: number): string | undefined {
+export function rangeSlips(rule: LimitRule): RangeSlip[] {
+  const out: RangeSlip[] = [];
   const range = rule.range ?? measuringRange(rule.unit);
-  if (!range || (value >= range.min && value <= range.max)) return undefined;
-  const above = value > range.max;
-  // A low below the range or a high above it is never crossed; the other way round every reading crosses it.
-  const effect = above === (field === 'high') ? 'no reading would reach it' : 'every reading would alarm';
-  let hint = '';
-  const celsius = (value - 32) * (5 / 9);
-  if (rule.unit === 'Cel' && celsius >= range.min && celsius <= range.max) hint = ` (a Fahrenheit value? ${value} °F is ${exact(Number(celsius.toFixed(1)))} Cel)`;
-  else if (value < 0 && -value >= range.min && -value <= range.max) hint = ' (a stray minus?)';
-  else if (above && value / 10 >= range.min && value / 10 <= range.max) hint = ' (a digit too many?)';
-  const bound = above ? `above ${range.max}` : `below ${range.min}`;
-  return `rule ${rule.id}: ${field} ${value} is ${bound}: ${rule.id} is in ${rule.unit}, and its limits lie in ${range.min}..${range.max} ${rule.unit}; ${effect}${hint}`;
+  if (!range) return out;
+  for (const field of ['low', 'high'] as const) {
+    const value = rule[field] ?? null;
+    if (value === null || (value >= range.min && value <= range.max)) continue;
+    const above = value > range.max;
+    // A high above the range or a low below it is not said to be unreachable: a reading there is implausible, not
+    // impossible (review rv94 M2). The other way round every plausible reading is beyond it.
+    const every = above !== (field === 'high') ? ', so every reading would alarm' : '';
+    let hint = '';
+    let detail = '';
+    const celsius = (value - 32) * (5 / 9);
+    if (rule.unit === 'Cel' && celsius >= range.min && celsius <= range.max) {
+      hint = 'a Fahrenheit value?';
+      detail = ` ${value} °F is ${exact(Number(celsius.toFixed(1)))} Cel`;
+    } else if (value < 0 && -value >= range.min && -value <= range.max) hint = 'a stray minus?';
+    else if (above && value / 10 >= range.min && value / 10 <= range.max) hint = 'a digit too many?';
+    const accepts = `${range.min}..${range.max}`;
+    out.push({
+      field,
+      value,
+      message: `rule ${rule.id}: ${field} ${value} is outside what the rule accepts (in ${rule.unit}, ${accepts})${every}${hint ? `: ${hint}${detail}` : ''}`,
+      short: `is outside what the rule accepts (${rule.id} is in ${rule.unit}, ${accepts}${hint ? `: ${hint}` : ''})${every}`,
+    });
+  }
+  return out;
 }
 
 /** The effective, enabled rules for one bed: defaults with that bed's overrides applied, plus its extra rules. */

@@ -5,7 +5,8 @@ import { DEFAULT_RHYTHM_CONFIG } from '../alarms/rhythm.js';
 import { numeric } from '../alarms/fixtures.js';
 import { MDC } from '../model/mdc.js';
 import { ConfigError, validateConfig } from './load.js';
-import { engineConfigFromPolicy } from './alarm-policy.js';
+import { engineConfigFromPolicy, limitRangeWarnings } from './alarm-policy.js';
+import { configWarnings } from './check.js';
 import { registry } from '../../drivers/registry.js';
 import { resolveOverlay } from '../control/overlay.js';
 
@@ -93,29 +94,33 @@ describe('alarm policy config', () => {
     }
   });
 
-  it('refuses a per-bed limit no reading can reach, naming the field and the unit, from the file and from the twin (review rv91 H1)', () => {
-    const beds = { 'bed-1': { temp: { high: 100.4 }, hr: { high: 1800 }, spo2: { low: -90 } }, 'bed-2': { temp: { low: 36, high: 38.5 }, hr: { enabled: false, high: 1800 } } };
-    const expected = [
-      'alarms.limits.beds.bed-1.temp.high: rule temp: high 100.4 is above 45: temp is in Cel, and its limits lie in 25..45 Cel; no reading would reach it (a Fahrenheit value? 100.4 °F is 38 Cel)',
-      'alarms.limits.beds.bed-1.hr.high: rule hr: high 1800 is above 300: hr is in /min, and its limits lie in 0..300 /min; no reading would reach it (a digit too many?)',
-      'alarms.limits.beds.bed-1.spo2.low: rule spo2: low -90 is below 0: spo2 is in %, and its limits lie in 0..100 %; no reading would reach it (a stray minus?)',
-    ];
-    const problems = (config: unknown) => {
-      try {
-        validateConfig(config, registry, 'test');
-        return [];
-      } catch (err) {
-        return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
-      }
+  it('a per-bed limit outside its rule\'s range is warned of, naming the field, the unit and the slip, never refused: from the file, a saved overlay and the twin (review rv91 H1, rv94 H2)', () => {
+    const beds = {
+      'bed-1': { temp: { high: 100.4 }, hr: { high: 1800 }, spo2: { low: -90 } },
+      'bed-2': { temp: { low: 36, high: 38.5 }, hr: { enabled: false, high: 1800 } },
+      // What sites wrote for "no alarm" before 5db4b97, and deep hypothermia (review rv94 M2).
+      'bed-3': { temp: { low: 0 }, hr: { high: 999 }, 'abp-sys': { low: -10 } },
+      'bed-4': { temp: { low: 17 } },
     };
-    expect(problems({ ...structuredClone(base), alarms: { limits: { beds } } })).toEqual(expected);
-    // The twin's overlay goes through the same validation: the whole change is refused, with the same words.
+    const config = validateConfig({ ...structuredClone(base), alarms: { limits: { beds } } }, registry, 'test');
+    expect(config.alarms.limits.beds['bed-3']!.temp!.low).toBe(0); // used as written
+    const warnings = limitRangeWarnings(config.alarms);
+    expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      'alarms.limits.beds.bed-1.temp.high: rule temp: high 100.4 is outside what the rule accepts (in Cel, 10..45): a Fahrenheit value? 100.4 °F is 38 Cel (used as written; a gateway technical alarm says so while it is configured)',
+      'alarms.limits.beds.bed-1.hr.high: rule hr: high 1800 is outside what the rule accepts (in /min, 0..300): a digit too many? (used as written; a gateway technical alarm says so while it is configured)',
+      'alarms.limits.beds.bed-1.spo2.low: rule spo2: low -90 is outside what the rule accepts (in %, 0..100): a stray minus? (used as written; a gateway technical alarm says so while it is configured)',
+      'alarms.limits.beds.bed-3.temp.low: rule temp: low 0 is outside what the rule accepts (in Cel, 10..45) (used as written; a gateway technical alarm says so while it is configured)',
+      'alarms.limits.beds.bed-3.hr.high: rule hr: high 999 is outside what the rule accepts (in /min, 0..300): a digit too many? (used as written; a gateway technical alarm says so while it is configured)',
+      'alarms.limits.beds.bed-3.abp-sys.low: rule abp-sys: low -10 is outside what the rule accepts (in mm[Hg], 0..300): a stray minus? (used as written; a gateway technical alarm says so while it is configured)',
+    ]);
+    expect(warnings[0]!.alarm).toBe('Limit alarms.limits.beds.bed-1.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration');
+    // --check prints them and the start logs them (configWarnings).
+    expect(configWarnings(config).filter((w) => w.path.startsWith('alarms.')).map((w) => w.path)).toEqual(warnings.map((w) => w.path));
+    // The twin's overlay goes through the same validation: accepted, warned of the same way.
     const local = validateConfig(structuredClone(base), registry, 'test');
     const twin = resolveOverlay(local, { alarms: { limits: { beds } } }, registry);
-    expect(twin.ok).toBe(false);
-    expect(!twin.ok && twin.problems.map((p) => `${p.path}: ${p.message}`)).toEqual(expected);
-    // Within range: accepted (bed-2's hr is off, so its limit is not judged).
-    expect(resolveOverlay(local, { alarms: { limits: { beds: { 'bed-2': beds['bed-2'] } } } }, registry).ok).toBe(true);
+    expect(twin.ok).toBe(true);
+    expect(twin.ok && limitRangeWarnings(twin.config.alarms).map((w) => w.path)).toEqual(warnings.map((w) => w.path));
   });
 
   it('names an unknown rule in the same run as a schema problem elsewhere in the file', () => {

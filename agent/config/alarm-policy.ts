@@ -1,7 +1,7 @@
 // The `alarms` section of the config (alarm policy) and how it maps onto the AlarmEngine's config.
 // Kept apart from the schema so that the engine stays free of config-file concerns.
 import { DEFAULT_ENGINE_CONFIG, type AlarmEngineConfig } from '../alarms/engine.js';
-import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, ruleProblems, type LimitOverride } from '../alarms/limits.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, rangeSlips, ruleProblems, type LimitOverride } from '../alarms/limits.js';
 import { DEFAULT_NEWS2_CONFIG, type News2BedConfig, type News2Config } from '../alarms/news2.js';
 import { DEFAULT_RHYTHM_CONFIG, type RhythmConfig } from '../alarms/rhythm.js';
 import type { ManagedPriority } from '../alarms/types.js';
@@ -52,7 +52,7 @@ export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { pa
       }
       const merged = { ...rule, ...o, id };
       if (merged.enabled === false) continue;
-      // A limit outside its rule's range is named by its field (…temp.high), the rest by the rule.
+      // A limit outside its rule's range is not refused here: limitRangeWarnings (review rv94 H2).
       for (const e of ruleProblems(merged)) problems.push({ path: e.field ? `${path}.${e.field}` : path, message: e.message });
     }
   }
@@ -61,4 +61,32 @@ export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { pa
     problems.push({ path: 'alarms.audioPause.defaultS', message: `must be <= maxS (${pause.maxS})` });
   }
   return problems;
+}
+
+/**
+ * Per-bed limits outside their rule's range (a °F temperature, a digit too many, temp low 0 for "no low alarm"): used
+ * as written, warned of (--check, start) and a gateway technical alarm while the config in force holds them, never
+ * refused: a file, a saved twin overlay or a twin change that started before must still start (review rv94 H2).
+ * `alarm` is the alarm's text, naming the field in full.
+ */
+export function limitRangeWarnings(policy: AlarmPolicyConfig | undefined): { path: string; value: number; message: string; alarm: string }[] {
+  const out: { path: string; value: number; message: string; alarm: string }[] = [];
+  for (const [bed, overrides] of Object.entries(policy?.limits?.beds ?? {})) {
+    for (const [id, o] of Object.entries(overrides ?? {})) {
+      const rule = DEFAULT_LIMIT_RULES.find((r) => r.id === id);
+      if (!rule) continue;
+      const merged = { ...rule, ...o, id };
+      if (merged.enabled === false) continue;
+      for (const slip of rangeSlips(merged)) {
+        const path = `alarms.limits.beds.${bed}.${id}.${slip.field}`;
+        out.push({
+          path,
+          value: slip.value,
+          message: `${slip.message} (used as written; a gateway technical alarm says so while it is configured)`,
+          alarm: `Limit ${path} ${slip.value} ${slip.short}; check the configuration`,
+        });
+      }
+    }
+  }
+  return out;
 }

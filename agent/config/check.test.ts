@@ -10,10 +10,11 @@ import { STANDIN_CA_FILE, testConfig } from '../../test/support/agent-config.js'
 import { randomKey, startHubStandin } from '../../test/hub-standin/hub-standin.js';
 import { startAgentProcess, tempDir, writeConfig } from '../../test/support/agent-process.js';
 import { saveOverlay } from '../control/persist.js';
+import { decideStartup } from '../control/control.js';
 import { chooseTransport } from '../forward/choose.js';
 import { EXAMPLE_PASSWORD, hashPassword } from '../http/passwords.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { buildProblems, configWarnings, displayHostProblems, displayHostWarnings, displayListenProblem, driverProblems, storeMountProblems, timeZoneProblems } from './check.js';
+import { buildProblems, configWarnings, savedOverlayNote, displayHostProblems, displayHostWarnings, displayListenProblem, driverProblems, storeMountProblems, timeZoneProblems } from './check.js';
 import { ConfigError, loadConfigFile, validateConfig } from './load.js';
 
 const hubProblems = (hub: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) =>
@@ -305,6 +306,18 @@ describe('the saved twin overlay, as --check and the start see it (review rv60 M
       await hub.stop();
     }
   }, 60_000);
+});
+
+describe('a saved overlay holding fields this version takes from the file only (review rv94 H3)', () => {
+  it('--check and the start\'s warning say they are ignored, and what the rest changes', () => {
+    const dir = tempDir();
+    const local = testConfig(dir, { hub: { mode: 'module' }, drivers: [{ name: 'ward-a', type: 'simulator', options: { beds: 1, waveforms: false } }] });
+    saveOverlay(join(dir, 'desired-overlay.json'), { desiredVersion: 4, appliedAt: '2026-12-03T00:00:00.000Z', overlay: { display: { port: 9999, enabled: true }, log: { level: 'trace' } } });
+    const d = decideStartup(local, registry);
+    expect(d.step.kind).toBe('use');
+    const note = savedOverlayNote(d, join(dir, 'desired-overlay.json'), '2026-12-03T00:00:00.000Z');
+    expect(note).toMatch(/it changes log\.level; it also sets display\.port, display\.enabled, ignored: this version takes them from this file only \(a gateway alarm says so while the overlay is in force\)$/);
+  });
 });
 
 describe('a serial path that is not there now (review rv90 L2)', () => {

@@ -21,6 +21,7 @@ import { modelFilePath, ModelNotApprovedError, requireApproved } from '../infere
 import { canonical, isObject } from '../control/overlay.js';
 import type { StartupDecision } from '../control/control.js';
 import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
+import { limitRangeWarnings } from './alarm-policy.js';
 import { ConfigError, envOverrideNotes, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 
 /** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
@@ -315,6 +316,9 @@ export function configWarnings(
   env: NodeJS.ProcessEnv = process.env,
 ): ConfigProblem[] {
   const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...driverWarnings(config, registry)] : [];
+  // Accepted (a file that started before must still start: its bedside alarms depend on it), but said, and alarmed at
+  // the gateway while it runs (review rv94 H2).
+  for (const w of limitRangeWarnings(config.alarms)) warnings.push({ path: w.path, message: w.message });
   // At start the driver says it as it opens the port, with what to do.
   if (registry && !atStart) warnings.push(...serialPathWarnings(config, registry, env));
   // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.
@@ -540,7 +544,9 @@ export function savedOverlayNote(d: StartupDecision, file: string, appliedAt: st
   const changes = overlayChanges(d.local, d.config);
   return (
     `${file} (desired version ${d.desiredVersion}, applied at ${appliedAt}) is applied over this file at start, until the twin is read: ` +
-    (changes.length ? `it changes ${changes.join(', ')}` : 'it changes nothing in this file')
+    (changes.length ? `it changes ${changes.join(', ')}` : 'it changes nothing in this file') +
+    // Saved by an older version: fields now taken from this file only are left out, the rest applied (review rv94 H3).
+    (d.ignored?.length ? `; it also sets ${d.ignored.map((p) => p.path).join(', ')}, ignored: this version takes them from this file only (a gateway alarm says so while the overlay is in force)` : '')
   );
 }
 

@@ -24,11 +24,11 @@ describe('configuration reference: maps', () => {
   it('names each limit rule\'s unit and the range its limits must lie in; low and high say they are in it (review rv91 H1)', () => {
     const beds = doc.split('\n').find((l) => l.startsWith('| `alarms.limits.beds` |'))!;
     for (const r of DEFAULT_LIMIT_RULES) expect(beds).toContain(` ${r.id} (${r.unit}`);
-    expect(beds).toContain('temp (Cel = °C, 25–45)');
+    expect(beds).toContain('temp (Cel = °C, 10–45)'); // deep hypothermia (review rv94 M2)
     expect(beds).toContain('hr (/min, 0–300)');
     expect(beds).toContain('nibp-sys (mm[Hg] = mmHg, 0–300)');
-    expect(doc).toMatch(/\| `alarms\.limits\.beds\.<bed>\.<rule>\.high` \| number \\\| null \|  \| In the rule's unit, within its range \(both listed under alarms\.limits\.beds/);
-    expect(doc).toMatch(/\| `alarms\.limits\.beds\.<bed>\.<rule>\.low` \| number \\\| null \|  \| In the rule's unit, within its range/);
+    expect(doc).toMatch(/\| `alarms\.limits\.beds\.<bed>\.<rule>\.high` \| number \\\| null \|  \| In the rule's unit, within the range it accepts \(both listed under alarms\.limits\.beds/);
+    expect(doc).toMatch(/\| `alarms\.limits\.beds\.<bed>\.<rule>\.low` \| number \\\| null \|  \| In the rule's unit, within the range it accepts/);
   });
 
   it('renders exclusiveMinimum as "> n" (review rv91 L4)', () => {

@@ -302,17 +302,16 @@ function valueAt(data: unknown, pointer: string): unknown {
 }
 
 /**
- * A YAML error as the engineer needs it: the message, then the parser's lines that show the place (indented under
- * the problem), the multi-document case in words rather than the parser's API (review rv91 L2).
+ * A YAML error as the engineer needs it: the message with its line and column, the multi-document case in words
+ * rather than the parser's API (review rv91 L2). The parser's code frame is dropped: it quotes the file's lines, the
+ * one in error and often the one before, which may hold a literal secret (a pseudonym key, a connection string), and
+ * this text goes to stderr, the log and the reloadConfig answer sent to the cloud (review rv94 M1).
  */
 function yamlErrorText(err: unknown): string {
   const e = err as { message: string; code?: string };
-  const [head = '', ...frame] = String(e.message).split('\n');
+  const [head = ''] = String(e.message).split('\n');
   const first = e.code === 'MULTIPLE_DOCS' ? head.replace(/^.*? at line/, 'the file holds more than one YAML document (---): one is expected; the second starts at line') : head;
-  while (frame[0]?.trim() === '') frame.shift();
-  while (frame.length && frame[frame.length - 1]!.trim() === '') frame.pop();
-  if (!frame.length) return first.replace(/:$/, '');
-  return [first, ...frame.map((l) => `    ${l}`)].join('\n');
+  return first.replace(/:\s*$/, '');
 }
 
 /**
@@ -594,10 +593,11 @@ export function sharedBedWarnings(config: AgentConfig, registry: ReadonlyMap<str
  * applied to a config loaded from the file: at start and at every reload (review rv41 §4), so that a reload of an
  * unchanged file changes nothing. Throws ConfigError (naming the variable) for a bad value or a port a driver listens on.
  * It wins over the twin too: the twin may not set `display.port` (agent/control/overlay.ts, review rv91 M5).
- * Unset or empty: the file's port.
+ * Unset, empty or blank: the file's port.
  */
 export function applyEnvOverrides(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, source: string, env: NodeJS.ProcessEnv = process.env): AgentConfig {
-  const displayPort = env.AGENT_DISPLAY_PORT;
+  // Whitespace around it (a trailing newline from a secrets file or an env file) was taken before 5db4b97 (review rv94 L2).
+  const displayPort = env.AGENT_DISPLAY_PORT?.trim();
   if (!displayPort) return config;
   // Digits only: Number() reads ' ' as 0 and takes '0x1F91', '1e3' and '-0' (review rv91 L1).
   const port = /^\d{1,5}$/.test(displayPort) ? Number(displayPort) : NaN;
@@ -618,7 +618,7 @@ export function applyEnvOverrides(config: AgentConfig, registry: ReadonlyMap<str
 
 /** What --check says about values the environment sets over the file (review rv91 L1). */
 export function envOverrideNotes(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string[] {
-  if (!env.AGENT_DISPLAY_PORT) return [];
+  if (!env.AGENT_DISPLAY_PORT?.trim()) return [];
   return [`display.port is ${config.display.port}, set by the environment variable AGENT_DISPLAY_PORT (it overrides this file, and the twin may not change it)`];
 }
 

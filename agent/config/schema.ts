@@ -7,8 +7,8 @@ import { DEFAULT_LIMIT_RULES } from '../alarms/limits.js';
 import { unitText } from '../model/labels.js';
 
 /**
- * Each limit rule with the unit its low and high are in and where they may lie, from the rule table itself:
- * "hr (/min, 0–300), …, temp (Cel = °C, 25–45)" (review rv91 H1: a °F temperature limit passed unnoticed).
+ * Each limit rule with the unit its low and high are in and the range it accepts, from the rule table itself:
+ * "hr (/min, 0–300), …, temp (Cel = °C, 10–45)" (review rv91 H1: a °F temperature limit passed unnoticed).
  */
 const LIMIT_RULE_UNITS = DEFAULT_LIMIT_RULES.map((r) => {
   const unit = unitText(r.unit) === r.unit ? r.unit : `${r.unit} = ${unitText(r.unit)}`;
@@ -377,10 +377,12 @@ export const configSchema = {
               type: 'object',
               default: {},
               description:
-                `Per-bed overrides of the default limit rules, by bed then rule id, each with the unit its limits are in and the range they must lie in: ${LIMIT_RULE_UNITS}. ` +
+                `Per-bed overrides of the default limit rules, by bed then rule id, each with the unit its limits are in and the range it accepts: ${LIMIT_RULE_UNITS}. ` +
                 'E.g. `{ "bed-3": { "spo2": { "low": 88 }, "hr": ' +
                 '{ "enabled": false } } }`. Fields: low, high (null = none), priority, delayS, hysteresis, enabled. A low or high ' +
-                'outside its rule\'s range (a °F temperature, a digit too many) is refused, naming the field. The bed key ' +
+                'outside its rule\'s range (a °F temperature, a digit too many, 0 or 999 meant as "no limit": write null) is used as written ' +
+                'but warned of, naming the field, the unit and the likely slip (--check and the start), and a low-priority gateway ' +
+                'alarm says so while the configuration holds it. The bed key ' +
                 'must be the bed name exactly as the devices report it (the display shows it): a key no bed has reported ' +
                 '10 minutes after start is warned about (with a bed name that looks like it) and listed in the agent\'s health (getStatus direct method, unmatchedBedSettings).',
               propertyNames: { title: 'bed', description: 'a bed name, exactly as the devices report it' },
@@ -391,8 +393,8 @@ export const configSchema = {
                   type: 'object',
                   additionalProperties: false,
                   properties: {
-                    low: { type: ['number', 'null'], description: "In the rule's unit, within its range (both listed under alarms.limits.beds); alarms below it. Null: no low limit." },
-                    high: { type: ['number', 'null'], description: "In the rule's unit, within its range (both listed under alarms.limits.beds); alarms above it. Null: no high limit." },
+                    low: { type: ['number', 'null'], description: "In the rule's unit, within the range it accepts (both listed under alarms.limits.beds; outside it: warned of and alarmed at the gateway); alarms below it. Null: no low limit." },
+                    high: { type: ['number', 'null'], description: "In the rule's unit, within the range it accepts (both listed under alarms.limits.beds; outside it: warned of and alarmed at the gateway); alarms above it. Null: no high limit." },
                     priority: { enum: ['high', 'medium', 'low'] },
                     delayS: { type: 'number', minimum: 0, maximum: 300 },
                     hysteresis: { type: 'number', minimum: 0, description: "In the rule's unit: a high alarm ends at high − hysteresis, a low one at low + hysteresis." },

@@ -2,10 +2,10 @@
 // rollback when a new driver fails to start.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentControl, decideStartup, startupConfig, type ControlHost } from './control.js';
+import { AgentControl, beginStartup, decideStartup, startupConfig, type ControlHost } from './control.js';
 import { NoAnswerError, type ControlSession } from '../forward/azure.js';
 import { registry } from '../../drivers/registry.js';
 import { applyEnvOverrides, validateConfig, type DriverEntry } from '../config/load.js';
@@ -415,17 +415,67 @@ describe('control plane', () => {
       }
     });
 
-    it('a saved overlay (from an older version) with display.port or display.enabled is not used at start: AGENT_DISPLAY_PORT and the file stand (review rv91 M5)', () => {
+    it('a saved overlay (from an older version) with display.port or display.enabled: those fields are left out at start, warned of, and the rest applied; AGENT_DISPLAY_PORT and the file\'s display stand (review rv91 M5, rv94 H3)', () => {
       const dir = mkdtempSync(join(tmpdir(), 'control-'));
       const raw = { gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'module' }, display: { enabled: true }, drivers: [{ name: 'a', type: 'simulator' }] };
       const local = applyEnvOverrides(validateConfig(raw, registry, 'test'), registry, 'test', { AGENT_DISPLAY_PORT: '8090' });
-      for (const display of [{ port: 9090 }, { enabled: false }, { port: 8090 }] as JsonObject[]) {
-        saveOverlay(join(dir, 'desired-overlay.json'), { desiredVersion: 3, appliedAt: new Date().toISOString(), overlay: { display, log: { level: 'debug' } } });
+      for (const display of [{ port: 9090 }, { enabled: false }, { port: 8090, enabled: true }] as JsonObject[]) {
+        const overlay = { display, log: { level: 'debug' }, drivers: { b: { type: 'simulator', options: { deviceIdPrefix: 'b-' } } }, alarms: { limits: { beds: { 'b-1': { spo2: { low: 85 } } } } } } as JsonObject;
+        saveOverlay(join(dir, 'desired-overlay.json'), { desiredVersion: 3, appliedAt: new Date().toISOString(), overlay });
         const d = decideStartup(local, registry);
-        expect(d.step).toMatchObject({ kind: 'refused', problems: [{ path: `display.${Object.keys(display)[0]}`, message: expect.stringMatching(/cannot be changed remotely/) }] });
+        const fields = Object.keys(display).map((f) => `display.${f}`);
+        expect(d.step).toMatchObject({ kind: 'use' });
+        expect(d.ignored?.map((p) => p.path)).toEqual(fields);
         expect(d.config.display).toMatchObject({ enabled: true, port: 8090 });
-        expect(d.config.log.level).toBe('info');
+        expect(d.config.log.level).toBe('debug');
+        expect(d.config.drivers.filter((e) => e.enabled).map((e) => e.name)).toEqual(['a', 'b']);
+        expect(d.config.alarms.limits.beds['b-1']).toEqual({ spo2: { low: 85 } });
+        // The overlay as the twin gave it is what the start holds (a read of the same twin is the same document).
+        expect(d.overlay).toEqual(overlay);
+        const cap = captureLog();
+        beginStartup(d, cap.log);
+        for (const f of fields) {
+          const line = cap.find(`saved desired overlay: ${f} from the twin is ignored: this version takes it from the local file only; set it in the local file`);
+          expect(line?.level, f).toBe(40);
+        }
+        rmSync(join(dir, 'desired-overlay.json.starting')); // this start completed
       }
+    });
+
+    it('a saved overlay with fields left out: the same twin document read again keeps them left out (applied, not refused), reported; a new change holding them is refused; one without them ends it (review rv94 H3)', async () => {
+      const overlay = { display: { port: 9090 }, log: { level: 'debug' } } as JsonObject;
+      const changes: string[][] = [];
+      const { control, metrics, host } = setup(undefined, OPTS, undefined, log, {
+        beforeStart: (dir) => saveOverlay(join(dir, 'desired-overlay.json'), { desiredVersion: 3, appliedAt: new Date().toISOString(), overlay }),
+      });
+      host.configChanged = (_config, ignored) => void changes.push(ignored.map((p) => p.path));
+      expect(control.configStatus).toMatchObject({ status: 'applied', source: 'saved-overlay', ignored: ['display.port'] });
+      expect(control.config.log.level).toBe('debug');
+      let desired: Record<string, unknown> = { $version: 3, agentConfig: overlay };
+      const s = session({ getTwin: async () => ({ desired, reported: { $version: 1 } }) });
+      control.connected(s);
+      await until(() => s.reported.length > 0);
+      expect(control.configStatus).toMatchObject({ status: 'applied', desiredVersion: 3, source: 'twin', ignored: ['display.port'] });
+      expect(s.reported.map((r) => (r.config as { ignored?: string[] } | undefined)?.ignored).filter(Boolean).at(-1)).toEqual(['display.port']);
+      expect(metrics.get('control_desired_rejected_total')).toBe(0);
+      // reloadConfig of the same file and the same twin document: the same answer as the start.
+      expect(await control.method('reloadConfig', null)).toMatchObject({ status: 200 });
+      expect(control.configStatus).toMatchObject({ status: 'applied', ignored: ['display.port'] });
+      // A new change that holds it: refused, the configuration in force (and what it leaves out) stays.
+      desired = { $version: 4, agentConfig: { display: { port: 9090 }, log: { level: 'warn' } } };
+      control.desiredPatch({ $version: 4, agentConfig: { log: { level: 'warn' } } });
+      await until(() => control.configStatus.desiredVersion === 4);
+      expect(control.configStatus).toMatchObject({ status: 'rejected', errors: [expect.stringMatching(/^display\.port: .*cannot be changed remotely/)] });
+      expect(control.config.log.level).toBe('debug');
+      expect(metrics.get('control_desired_rejected_total')).toBe(1);
+      // The twin drops it: applied, nothing left out any more.
+      control.desiredPatch({ $version: 5, agentConfig: { display: { port: null } } });
+      await until(() => control.configStatus.desiredVersion === 5);
+      expect(control.configStatus).toMatchObject({ status: 'applied' });
+      expect(control.configStatus.ignored).toBeUndefined();
+      expect(control.config.log.level).toBe('warn');
+      expect(changes.at(-1)).toEqual([]);
+      await control.stop();
     });
 
     it('names the twin\'s drivers by name in what a start would refuse too (review rv91 L3)', async () => {

@@ -21,7 +21,7 @@ import { PACKAGE_ROOT } from '../paths.js';
 import { DesiredState } from './desired.js';
 import { boundedHealth, buildDiagnostics } from './diagnostics.js';
 import { MethodTable, parseReplayRange, type MethodResult } from './methods.js';
-import { canonical, isObject, namedDriverPaths, planChange, resolveOverlay, type Json, type JsonObject, type OverlayResult } from './overlay.js';
+import { canonical, isObject, namedDriverPaths, planChange, resolveOverlay, withoutRefusedFields, type Json, type JsonObject, type OverlayResult } from './overlay.js';
 import { buildProblems } from '../config/check.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { ReplayRefusedError } from '../store/outbox.js';
@@ -51,6 +51,11 @@ export interface ControlHost {
   stopDriver(name: string): Promise<void>;
   /** A driver that could not be started again (restoring it after a refused change): alarmed and retried by the agent. */
   keepTrying?(entry: DriverEntry, err: unknown): void;
+  /**
+   * The configuration in force changed (a twin change or reloadConfig applied), with the fields of its overlay left
+   * out (withoutRefusedFields): the agent's configuration alarms follow it.
+   */
+  configChanged?(config: AgentConfig, ignored: readonly ConfigProblem[]): void;
   /** Re-queues acknowledged messages packed in the range and wakes the forwarder. */
   replay(fromMs: number, toMs: number): { messages: number; records: number };
 }
@@ -84,11 +89,14 @@ export interface StartupConfig {
   local: AgentConfig;
   /** What the agent starts with: the local config, with the saved overlay if there is one and it still fits. */
   config: AgentConfig;
+  /** The overlay in force as the twin gave it (saved so): with any fields `ignored` lists. */
   overlay: JsonObject | null;
   desiredVersion: number;
   source: ConfigReport['source'];
   /** Why a saved overlay was not used. */
   problem?: string;
+  /** Fields of the saved overlay this version refuses from the twin, left out at start (the rest applied). */
+  ignored?: ConfigProblem[];
 }
 
 /**
@@ -127,7 +135,10 @@ export function decideStartup(local: AgentConfig, registry: ReadonlyMap<string, 
     const problem = `the last ${incomplete} starts with it (desired version ${saved.desiredVersion}) did not complete; moved to ${aside}`;
     return { ...plain, problem, step: { kind: 'set-aside', file, aside, desiredVersion: saved.desiredVersion, incompleteStarts: incomplete } };
   }
-  const r = resolveChecked(local, saved.overlay, registry);
+  // Fields an older version allowed from the twin and this one refuses (display.port, display.enabled) are left out,
+  // not the whole overlay with the drivers and bed limits it added (review rv94 H3).
+  const { overlay, ignored } = withoutRefusedFields(saved.overlay);
+  const r = resolveChecked(local, overlay, registry);
   if (!r.ok) return withoutOverlay(plain, file, r.problems);
   return {
     local,
@@ -135,6 +146,7 @@ export function decideStartup(local: AgentConfig, registry: ReadonlyMap<string, 
     overlay: saved.overlay,
     desiredVersion: saved.desiredVersion,
     source: 'saved-overlay',
+    ...(ignored.length && { ignored }),
     step: { kind: 'use', file, appliedAt: saved.appliedAt, incompleteStarts: incomplete },
   };
 }
@@ -175,6 +187,7 @@ export function beginStartup(d: StartupDecision, log: Logger): StartupConfig {
       break;
     case 'use': {
       log.info({ file: step.file, desiredVersion: d.desiredVersion, appliedAt: step.appliedAt }, 'starting with the desired overlay last applied from the twin');
+      for (const p of d.ignored ?? []) log.warn({ file: step.file, field: p.path }, `saved desired overlay: ${p.path} ${p.message}`);
       const marker = startingMarkerPath(step.file);
       try {
         writeFileSync(marker, `${step.incompleteStarts + 1}\n`);
@@ -244,6 +257,8 @@ export class AgentControl implements ControlHandler {
   /** What the running process was built with: sections that are not applied live differ from it until restart. */
   private readonly builtWith: AgentConfig;
   private applied: JsonObject | null;
+  /** Fields of the applied overlay left out (withoutRefusedFields): set at start, kept while that overlay is in force. */
+  private ignored: ConfigProblem[];
   private status: ConfigReport;
   private readonly desired = new DesiredState();
   private session: ControlSession | null = null;
@@ -281,6 +296,7 @@ export class AgentControl implements ControlHandler {
     this.effective = deps.startup.config;
     this.builtWith = deps.startup.config;
     this.applied = deps.startup.overlay;
+    this.ignored = deps.startup.ignored ?? [];
     this.status = {
       status: deps.startup.problem ? 'rejected' : 'applied',
       desiredVersion: deps.startup.desiredVersion,
@@ -307,7 +323,22 @@ export class AgentControl implements ControlHandler {
   }
 
   get configStatus(): ConfigReport {
-    return { ...this.status, drivers: this.effective.drivers.filter((d) => d.enabled).map((d) => d.name), logLevel: this.effective.log.level };
+    return {
+      ...this.status,
+      ...(this.ignored.length && { ignored: this.ignored.map((p) => p.path) }),
+      drivers: this.effective.drivers.filter((d) => d.enabled).map((d) => d.name),
+      logLevel: this.effective.log.level,
+    };
+  }
+
+  /**
+   * The overlay to judge, and the fields left out of it: the overlay in force, read again (the twin's same document,
+   * reloadConfig), is judged as the start judged it, without the fields left out then, so that it gets the same answer
+   * (review rv94 H3). Any other overlay is judged whole: a new change holding such a field is refused.
+   */
+  private judged(overlay: unknown): { overlay: unknown; ignored: ConfigProblem[] } {
+    if (this.ignored.length && isObject(overlay) && canonical(overlay) === canonical(this.applied)) return withoutRefusedFields(overlay);
+    return { overlay, ignored: [] };
   }
 
   /** Called once the agent's start completed (display listening, drivers started). */
@@ -473,7 +504,8 @@ export class AgentControl implements ControlHandler {
       return;
     }
     this.rolledBack = null;
-    const r = await resolveForApply(this.local, overlay, this.deps.registry, this.effective);
+    const judged = this.judged(overlay);
+    const r = await resolveForApply(this.local, judged.overlay, this.deps.registry, this.effective);
     if (!r.ok) {
       this.warnDowngrades(r, version);
       this.refuse(version, r.problems.map(problemText), 'desired configuration refused; the previous configuration stays in force');
@@ -484,6 +516,8 @@ export class AgentControl implements ControlHandler {
         this.refuse(version, outcome.errors, 'desired configuration could not be applied; the previous configuration was restored');
       } else {
         this.applied = (overlay as JsonObject | null) ?? null;
+        this.ignored = judged.ignored;
+        this.deps.host.configChanged?.(this.effective, this.ignored);
         this.persist(this.applied, version);
         this.status = {
           status: 'applied',
@@ -644,7 +678,8 @@ export class AgentControl implements ControlHandler {
     const doc = this.desired.document;
     const overlay = doc ? (doc.agentConfig ?? null) : this.applied;
     // Judged against what runs, as the twin path judges it: the same document gets the same answer (review rv83 M1).
-    const r = await resolveForApply(local, overlay, this.deps.registry, this.effective);
+    const judged = this.judged(overlay);
+    const r = await resolveForApply(local, judged.overlay, this.deps.registry, this.effective);
     if (!r.ok) {
       this.warnDowngrades(r, doc ? this.desired.version : this.status.desiredVersion);
       return {
@@ -656,10 +691,12 @@ export class AgentControl implements ControlHandler {
     if (!outcome.ok) return { status: 400, payload: { status: 'rejected', file: path, errors: outcome.errors } };
     this.rolledBack = null;
     this.local = local;
+    this.ignored = judged.ignored;
     if (doc) {
       this.applied = isObject(overlay) ? overlay : null;
       this.persist(this.applied, this.desired.version);
     }
+    this.deps.host.configChanged?.(this.effective, this.ignored);
     this.status = {
       status: 'applied',
       desiredVersion: doc ? this.desired.version : this.status.desiredVersion,

@@ -45,6 +45,35 @@ export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, str
   },
 };
 
+/**
+ * Fields refused from the twin since 5db4b97 (review rv91 M5) that an older version allowed, so a saved overlay may
+ * hold them. The display's identities, viewing, host and TLS were refused long before: a saved overlay holding those
+ * is still refused as a whole.
+ */
+const NEWLY_REFUSED_FIELDS: Readonly<Record<string, readonly string[]>> = { display: ['port', 'enabled'] };
+
+/**
+ * A saved overlay without the fields this version refuses from the twin and an older one allowed, and those fields,
+ * each with why. At start they are left out and the rest applied, rather than the whole overlay dropped with the
+ * drivers, bed limits and devices the twin added (review rv94 H3). A live desired change holding them is still refused.
+ */
+export function withoutRefusedFields(overlay: JsonObject): { overlay: JsonObject; ignored: ConfigProblem[] } {
+  const out: JsonObject = { ...overlay };
+  const ignored: ConfigProblem[] = [];
+  for (const [section, fields] of Object.entries(NEWLY_REFUSED_FIELDS)) {
+    const value = overlay[section];
+    if (!isObject(value)) continue;
+    const kept: JsonObject = { ...value };
+    for (const field of fields) {
+      if (!(field in value) || value[field] === null) continue;
+      delete kept[field];
+      ignored.push({ path: `${section}.${field}`, message: 'from the twin is ignored: this version takes it from the local file only; set it in the local file' });
+    }
+    out[section] = kept;
+  }
+  return { overlay: ignored.length ? out : overlay, ignored };
+}
+
 /** Sections applied while running; other changed sections take effect at the next start. */
 export const LIVE_SECTIONS = ['drivers', 'log'] as const;
 
@@ -78,7 +107,8 @@ function overlayDrivers(local: DriverEntry[], overlay: unknown): unknown {
     const i = out.findIndex((d) => isObject(d) && d.name === name);
     if (patch === null) continue; // removing an override: the local entry (if any) stays as it is
     if (i >= 0) out[i] = { ...(mergePatch(out[i], patch) as object), name };
-    else out.push({ ...(isObject(patch) ? patch : { invalid: patch }), name });
+    // A copy: validation fills in defaults, which must not land in the overlay (compared with the twin's document).
+    else out.push({ ...(isObject(patch) ? structuredClone(patch) : { invalid: patch }), name });
   }
   return out;
 }

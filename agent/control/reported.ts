@@ -15,6 +15,8 @@ export interface ConfigReport {
   errors?: string[];
   /** Changed sections that take effect at the next start. */
   pendingRestart?: string[];
+  /** Fields of the overlay in force left out (a saved overlay from an older version holding fields now refused). */
+  ignored?: string[];
   drivers?: string[];
   logLevel?: string;
 }
@@ -97,6 +99,7 @@ export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): J
   };
   if (x.config.errors?.length) config.errors = x.config.errors.slice(0, 20).map((e) => cut(e, 300));
   if (x.config.pendingRestart?.length) config.pendingRestart = x.config.pendingRestart;
+  if (x.config.ignored?.length) config.ignored = x.config.ignored;
   if (x.config.drivers) config.drivers = x.config.drivers.slice(0, 100);
   if (x.config.logLevel) config.logLevel = x.config.logLevel;
   const doc: JsonObject = {

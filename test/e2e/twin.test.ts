@@ -9,6 +9,7 @@ import { saveOverlay } from '../../agent/control/persist.js';
 import { Agent } from '../../agent/agent.js';
 import { registry } from '../../drivers/registry.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
+import { GATEWAY_BED } from '../../agent/alarms/types.js';
 import { MllpClient, freePort } from '../support/mllp-client.js';
 import { initialBeds, pcd01Message, rng } from '../../drivers/hl7/ward.js';
 
@@ -237,6 +238,43 @@ describe('module twin: a change that would stop the next start', () => {
     expect(Object.keys(agent.health().drivers)).toEqual(['ward-a']);
     expect(sink.find('saved desired overlay does not fit the local config any more; ignored until the hub sends a new one')).toHaveLength(1);
     expect(agent.control?.configStatus).toMatchObject({ source: 'local' });
+  });
+});
+
+describe('module twin: a saved overlay from an older version holding fields now refused (review rv94 H2, H3)', () => {
+  it('the rest is applied (the twin\'s driver and bed limits), the fields are warned of, counted, reported and alarmed; the same twin read again keeps it so; the twin dropping them ends the alarm; limits outside their range are alarmed, from the file and the twin', async () => {
+    h = new Harness('device');
+    const overlay = { display: { port: 9999, enabled: true }, drivers: { 'ward-b': sim(1, { deviceIdPrefix: 'b-mon-', bedPrefix: 'B-' }) }, alarms: { limits: { beds: { 'B-01': { spo2: { low: 85 } } } } } };
+    await h.startHub({ desired: { agentConfig: overlay } });
+    saveOverlay(join(h.dir, 'desired-overlay.json'), { desiredVersion: 1, appliedAt: new Date().toISOString(), overlay });
+    // The file holds a high limit meant as "none" (999): it starts, as before 5db4b97.
+    const local = h.localConfig([{ name: 'ward-a', ...sim(1) }], { alarms: { limits: { beds: { 'ICU-01': { hr: { high: 999 } } } } } });
+    const { agent, sink } = await h.startAgent(local);
+    const gateway = () => agent.alarms.engine.list({ bed: GATEWAY_BED }).filter((a) => a.conditionPresent).map((a) => a.condition.text);
+    const ignoredText = 'Twin settings ignored: display.port, display.enabled; change them in the local file';
+    expect(Object.keys(agent.health().drivers).sort()).toEqual(['ward-a', 'ward-b']);
+    expect(agent.display).toBeNull(); // the file's display (off) stands
+    expect(agent.control?.config.alarms.limits.beds['B-01']).toEqual({ spo2: { low: 85 } });
+    expect(sink.find('saved desired overlay: display.port from the twin is ignored: this version takes it from the local file only; set it in the local file')).toHaveLength(1);
+    expect(agent.metrics.get('control_overlay_fields_ignored_total', { field: 'display.port' })).toBe(1);
+    expect(agent.metrics.get('control_overlay_fields_ignored_total', { field: 'display.enabled' })).toBe(1);
+    expect(gateway()).toEqual(expect.arrayContaining([ignoredText, 'Limit alarms.limits.beds.ICU-01.hr.high 999 is outside what the rule accepts (hr is in /min, 0..300: a digit too many?); check the configuration']));
+    expect(agent.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.condition.text === ignoredText)?.priority).toBe('low');
+
+    // The twin's document is the saved one: applied as at start (not refused), the fields reported as ignored.
+    await h.untilConnected(agent);
+    await h.hub.waitUntil(() => (h!.reportedConfig() as { ignored?: string[] }).ignored !== undefined, 15_000, 'ignored fields reported');
+    expect(h.reportedConfig()).toMatchObject({ status: 'applied', drivers: ['ward-a', 'ward-b'], ignored: ['display.port', 'display.enabled'] });
+    expect(agent.metrics.get('control_desired_rejected_total')).toBe(0);
+    expect(gateway()).toContain(ignoredText);
+
+    // The twin drops them, and sets a limit outside its range: the first alarm ends, one for the limit comes.
+    const v = h.updateDesired({ agentConfig: { display: { port: null, enabled: null }, alarms: { limits: { beds: { 'B-01': { temp: { high: 100.4 } } } } } } });
+    expect(await h.untilConfigVersion(v)).toMatchObject({ status: 'applied' });
+    expect((h.reportedConfig() as { ignored?: string[] }).ignored).toBeUndefined();
+    expect(gateway()).not.toContain(ignoredText);
+    expect(gateway()).toContain('Limit alarms.limits.beds.B-01.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration');
+    expect(sink.find('Limit alarms.limits.beds.B-01.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration')).toHaveLength(1);
   });
 });
 
