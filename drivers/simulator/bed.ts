@@ -54,6 +54,11 @@ export class Bed {
     source: string,
     /** When this monitor's timeline starts: its first numerics, sample 0 of its waveforms. */
     readonly startAt: number,
+    /**
+     * Part of every alarm id, unique per driver instance: a restarted simulator numbering its alarms from 1 again took
+     * the keys of the stopped one's alarms, merging a new episode into an old alarm (rv95 M2).
+     */
+    private readonly alarmIdToken: string,
   ) {
     const t0 = startAt;
     this.origin = {
@@ -209,7 +214,7 @@ export class Bed {
     if (active && on) on.episode = active; // a new episode of the kind replaced the old one: same condition
     if (!active === !on) return active !== undefined;
     if (active) {
-      const alarmId = `${this.origin.deviceId}/${kind}/${++this.alarmSeq}`;
+      const alarmId = `${this.origin.deviceId}/${kind}/${this.alarmIdToken}-${++this.alarmSeq}`;
       this.alarmsOn.set(kind, { alarmId, episode: active });
       // The monitor knows when the sensor came off, even if it is reported with the next numerics.
       out.push(this.alarmEvent(kind, alarmId, 'start', Math.round(active.start), receivedAt));
@@ -221,13 +226,14 @@ export class Bed {
   }
 
   /**
-   * The monitor is going away (driver stopped): ends every technical alarm it still has open, as a lost link does
-   * for IntelliVue and Medibus. Otherwise the agent would show "SpO2 SENSOR OFF" for good, since no end would come.
+   * The monitor is switched off (driver stopped): ends every technical alarm it still has open, at `at`. Otherwise the
+   * agent would show "SpO2 SENSOR OFF" for good, since no end would come. A plain end, not a lost link: the made-up
+   * patient is gone with the monitor, so the condition is over. Ended as link-lost, the engine latched it, and with no
+   * clinician user configured nobody could ever clear it (rv95 L1).
    */
-  endAlarms(receivedAt: number): AlarmEvent[] {
+  endAlarms(at: number): AlarmEvent[] {
     const out: AlarmEvent[] = [];
-    // No deviceTime: the monitor did not say the condition ended.
-    for (const [kind, on] of this.alarmsOn) out.push({ ...this.alarmEvent(kind, on.alarmId, 'end', null, receivedAt), endedBy: 'link-lost' });
+    for (const [kind, on] of this.alarmsOn) out.push(this.alarmEvent(kind, on.alarmId, 'end', Math.round(at), at));
     this.alarmsOn.clear();
     return out;
   }

@@ -50,6 +50,20 @@ const MAX_CATCH_UP_MS = 30_000;
 /** Emit failures are logged at most this often (counted always). */
 const REJECT_LOG_EVERY_MS = 10_000;
 
+/** The last real-clock start's alarm id time (see alarmIdToken). */
+let lastRealIdTime = -Infinity;
+
+/**
+ * The part of alarm ids that makes them unique per driver instance (rv95 M2): its start time in base 36, so that
+ * seeded runs keep their ids. On the real clock, a start in the same millisecond as the one before (a twin change
+ * stopping and starting at once) takes the next millisecond.
+ */
+function alarmIdToken(t0: number, manual: boolean): string {
+  if (manual) return t0.toString(36);
+  lastRealIdTime = Math.max(t0, lastRealIdTime + 1);
+  return lastRealIdTime.toString(36);
+}
+
 export class SimulatorDriver implements Driver {
   readonly options: ResolvedOptions;
   private readonly manual: boolean;
@@ -78,7 +92,8 @@ export class SimulatorDriver implements Driver {
     // Monitors are not synchronised: bed i starts its timeline at a phase of the period, up to 10 phases.
     const phases = o.staggerBeds ? Math.min(o.beds, 10) : 1;
     const offset = (i: number) => Math.round(((i % phases) * o.numericPeriodMs) / phases);
-    this.beds = Array.from({ length: o.beds }, (_, i) => new Bed(i + 1, o, this.ctx.name, this.t0 + offset(i)));
+    const token = alarmIdToken(this.t0, this.manual);
+    this.beds = Array.from({ length: o.beds }, (_, i) => new Bed(i + 1, o, this.ctx.name, this.t0 + offset(i), token));
     for (const step of o.scenario) this.schedule(step); // steps were checked, their beds too, by resolveOptions
     this.phase = 'running';
     this.ctx.log.info(

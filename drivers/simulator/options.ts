@@ -32,11 +32,13 @@ export function vitalProblem(vital: Vital, value: unknown): string | null {
   return value < lo || value > hi ? `must be from ${lo} to ${hi} (got ${value})` : null;
 }
 
-/** Why `target` cannot be the target of an episode of `kind`, or null if it can. */
+/** Why `target` cannot be the target of an episode of `kind` (only desaturation and tachycardia take one), or null if it can. */
 export function targetProblem(kind: EpisodeKind | undefined, target: unknown): string | null {
   if (typeof target !== 'number' || !Number.isFinite(target)) return `must be a finite number (got ${String(target)})`;
-  const vital = kind === 'desaturation' || kind === 'tachycardia' ? TARGET_VITAL[kind] : undefined;
-  if (vital === undefined) return null; // no episode that uses it: ignored
+  // A target with nothing to aim (no episode, or a technical one) would be ignored without a word: most likely a
+  // mis-indented YAML step whose episode landed in the step before (rv95 L3).
+  if (kind !== 'desaturation' && kind !== 'tachycardia') return `needs episode: desaturation or tachycardia (got ${kind ?? 'no episode'})`;
+  const vital = TARGET_VITAL[kind];
   const [lo, hi] = MEASURABLE[vital];
   const what = vital === 'spo2' ? 'SpO2 %' : 'HR /min';
   return target < lo || target > hi ? `must be from ${lo} to ${hi} (${what}) for a ${kind} (got ${target})` : null;

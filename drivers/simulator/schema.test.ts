@@ -110,6 +110,17 @@ describe('simulator: scenario values must be measurable', () => {
     expect(() => resolveOptions(step({ episode: 'tachycardia', target: 250 }) as SimulatorOptions)).not.toThrow();
   });
 
+  it('a target on a step without a desaturation or tachycardia episode is refused, naming the field (rv95 L3)', () => {
+    const check = (options: unknown) => driverProblems(validateConfig({ drivers: [{ name: 'sim', type: 'simulator', options }] }, registry, 'test.yaml'), registry);
+    // Most likely a mis-indented YAML step whose episode landed in the step before: it used to pass and do nothing.
+    for (const extra of [{}, { episode: 'sensor-off' }, { episode: 'lead-off' }, { end: 'desaturation' }]) {
+      expect(check(step({ ...extra, target: 50 }))).toEqual([
+        { path: 'drivers[0].options.scenario[0].target', message: expect.stringMatching(/^needs episode: desaturation or tachycardia/) },
+      ]);
+    }
+    expect(check(step({ episode: 'desaturation', target: 50 }))).toEqual([]);
+  });
+
   it('the scenario API refuses the same values', async () => {
     const { createSimulator } = await import('./index.js');
     const { fakeContext, T0 } = await import('./test-helpers.js');
@@ -119,6 +130,8 @@ describe('simulator: scenario values must be measurable', () => {
     expect(() => sim.force(1, { temp: 3.7 })).toThrow(/temp: must be from 25 to 45 \(got 3\.7\)/);
     expect(() => sim.startEpisode(1, 'desaturation', { target: -10 })).toThrow(/target: must be from 0 to 100/);
     expect(() => sim.startEpisode(1, 'tachycardia', { target: 400 })).toThrow(/target: must be from 0 to 300/);
+    expect(() => sim.startEpisode(1, 'sensor-off', { target: 50 })).toThrow(/target: needs episode: desaturation or tachycardia \(got sensor-off\)/);
+    expect(() => sim.schedule({ atS: 0, bed: 1, target: 50 })).toThrow(/scenario step\.target: needs episode/);
     await sim.stop();
   });
 });

@@ -71,7 +71,7 @@ export const configSchema = {
             // Spans SpO2's and HR's ranges; which one applies (SpO2 0–100 for a desaturation) checkStep checks.
             minimum: Math.min(MEASURABLE.spo2[0], MEASURABLE.hr[0]),
             maximum: Math.max(MEASURABLE.spo2[1], MEASURABLE.hr[1]),
-            description: 'SpO2 nadir of a desaturation (0–100 %) or HR of a tachycardia (0–300 /min), reached as given; random (76–88 %, 130–160 /min) when absent.',
+            description: 'SpO2 nadir of a desaturation (0–100 %) or HR of a tachycardia (0–300 /min), reached as given; random (76–88 %, 130–160 /min) when absent. Only on a step whose episode is desaturation or tachycardia.',
           },
           end: { enum: [...EPISODE_KINDS], description: 'End an episode of this kind.' },
           nibp: { type: 'boolean', description: 'Take an NIBP measurement now.' },

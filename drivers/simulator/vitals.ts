@@ -100,8 +100,8 @@ export class Vitals {
     const prNoise = Math.max(-2, Math.min(2, Math.round(0.8 * this.rng.normal())));
     return {
       hr: shownHr,
-      // Kept measurable when HR sits at a limit (held at 0 or 300).
-      pr: this.held.pr ?? clamp(shownHr + prNoise, [MEASURABLE.pr[0], MEASURABLE.pr[1]]),
+      // Kept measurable when HR sits at a limit (held at 300); at HR 0 (asystole) there is no pulse to count.
+      pr: this.held.pr ?? (shownHr === 0 ? 0 : clamp(shownHr + prNoise, [MEASURABLE.pr[0], MEASURABLE.pr[1]])),
       spo2: this.held.spo2 ?? Math.round(clamp(spo2, spo2Range)),
       rr: this.held.rr ?? Math.round(clamp(rr, BOUNDS.rr)),
       temp: this.held.temp ?? round1(this.x.temp + 0.01 * this.rng.normal()),

@@ -1,9 +1,10 @@
 // Waveforms: exact sample counts, contiguous segments, beats timed by the heart rate.
 import { describe, expect, it } from 'vitest';
 import type { WaveformSegment } from '../../agent/model/reading.js';
+import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor } from '../../agent/alarms/rhythm.js';
 import { createSimulator } from './index.js';
 import type { SimulatorOptions } from './options.js';
-import { fakeContext, T0, waveforms } from './test-helpers.js';
+import { fakeContext, numerics, T0, waveforms } from './test-helpers.js';
 
 async function run(options: SimulatorOptions, ms: number, before?: (sim: ReturnType<typeof createSimulator>) => void) {
   const ctx = fakeContext();
@@ -84,4 +85,30 @@ describe('simulator: waveforms', () => {
       expect(Math.abs(peaks(pleth, 0.5, 25).length - hr)).toBeLessThanOrEqual(2);
     });
   }
+
+  it('beats follow the heart rate below 20 /min: 10 /min gives 10 R waves and pulses a minute (rv95 L2)', async () => {
+    const ctx = await run({ beds: 1, seed: 10 }, 62_000, (sim) => sim.force(1, { hr: 10 }));
+    const ecg = waveforms(ctx.events, 'MDC_ECG_ELEC_POTL_II').flatMap((s) => s.samples).slice(250, 250 + 60 * 250);
+    const pleth = waveforms(ctx.events, 'MDC_PULS_OXIM_PLETH').flatMap((s) => s.samples).slice(125, 125 + 60 * 125);
+    expect(Math.abs(peaks(ecg, 0.6, 50).length - 10)).toBeLessThanOrEqual(1);
+    expect(Math.abs(peaks(pleth, 0.5, 25).length - 10)).toBeLessThanOrEqual(1);
+  });
+
+  it('HR held at 0 is asystole: no R waves, no pulses, PR 0, and the gateway rhythm check raises an asystole (rv95 L2)', async () => {
+    const ctx = await run({ beds: 1, seed: 1, scenario: [{ atS: 0, bed: 1, set: { hr: 0 } }] }, 62_000);
+    // From 2 s: the first beat is placed before the hold takes effect.
+    const ecgSegs = waveforms(ctx.events, 'MDC_ECG_ELEC_POTL_II').filter((s) => s.startTime >= T0 + 2000);
+    const ecg = ecgSegs.flatMap((s) => s.samples);
+    const pleth = waveforms(ctx.events, 'MDC_PULS_OXIM_PLETH').filter((s) => s.startTime >= T0 + 2000).flatMap((s) => s.samples);
+    expect(ecg.length).toBe(60 * 250);
+    expect(peaks(ecg, 0.3, 50)).toEqual([]);
+    expect(Math.max(...pleth)).toBeLessThan(0.1);
+    // Still a connected lead (baseline wander and noise), marked valid: an asystole, not a lead off.
+    expect(ecgSegs.every((s) => s.quality.state === 'valid')).toBe(true);
+    const rhythm = new RhythmMonitor({ ...DEFAULT_RHYTHM_CONFIG, enabled: true });
+    const raised = ecgSegs.flatMap((s) => rhythm.waveform(s)).filter((u) => u.present).map((u) => (u.present ? u.spec.key.split(':').at(-1) : ''));
+    expect(raised).toEqual(['asystole']);
+    const last = (refid: string) => numerics(ctx.events, refid).at(-1)!.value;
+    expect([last('MDC_ECG_HEART_RATE'), last('MDC_PULS_OXIM_PULS_RATE')]).toEqual([0, 0]);
+  });
 });

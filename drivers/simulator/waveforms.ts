@@ -39,6 +39,8 @@ const PLETH_WINDOW = { before: 1300, after: 0 };
 /** The beats of one heart, shared by its ECG and pleth. */
 export class BeatTrain {
   private beats: Beat[] = [];
+  /** No beat through this time (ms): the heart stood still (HR 0) until then. */
+  private stillUntil = -Infinity;
 
   constructor(
     private readonly rng: Prng,
@@ -47,12 +49,21 @@ export class BeatTrain {
     this.beats.push({ r: firstR, sc: 1 });
   }
 
-  /** Adds beats until one lies beyond `until` (ms), timing new ones by heart rate `hr` with a little variability. */
+  /**
+   * Adds beats until one lies beyond `until` (ms), timing new ones by heart rate `hr` with a little variability, down
+   * to 1 /min. An HR that shows as 0 is asystole: no beat through `until` (flat ECG and pleth); the next one comes an
+   * RR interval after the heart starts again. (A floor of 20 /min kept a held HR 0 beating: rv95 L2.) The 1 /min floor
+   * keeps an HR passing near 0 (a ramp to a target of 0) from placing the next beat hours ahead.
+   */
   extend(until: number, hr: number): void {
+    if (!(hr >= 0.5)) {
+      this.stillUntil = Math.max(this.stillUntil, until);
+      return;
+    }
     let last = this.beats[this.beats.length - 1]!;
     while (last.r <= until) {
-      const rrS = (60 / Math.max(20, hr)) * (1 + 0.015 * this.rng.normal());
-      last = { r: last.r + rrS * 1000, sc: Math.min(1.2, Math.max(0.45, Math.sqrt(rrS))) };
+      const rrS = (60 / Math.max(1, hr)) * (1 + 0.015 * this.rng.normal());
+      last = { r: Math.max(last.r, this.stillUntil) + rrS * 1000, sc: Math.min(1.2, Math.max(0.45, Math.sqrt(rrS))) };
       this.beats.push(last);
     }
   }

@@ -191,7 +191,9 @@ describe('wfdb-replay driver: a refused emit (review rv86 M1)', () => {
     const { ctx, counts, logs } = refusingContext((_n, e) => e.some((x) => x.kind === 'alarm'));
     const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s'), speed: 1000 }, ctx);
     await d.start();
-    await until(() => d.health().detail === 'finished t106s');
+    await until(() => d.health().detail?.startsWith('finished t106s') === true);
+    // Finished, and degraded for 10 s after the refusal as while playing (a finished replay stays 'running': rv95 M1).
+    expect(d.health()).toMatchObject({ state: 'degraded', detail: expect.stringMatching(/^finished t106s; 1 emits refused by the pipeline/) });
     await d.stop();
     expect(counts.emit_failures).toBe(1);
     expect(counts.alarms_emitted).toBeUndefined();
@@ -262,20 +264,22 @@ describe('wfdb-replay driver: small input gaps (review rv86 L4)', () => {
   });
 });
 
-describe('wfdb-replay driver: a finished replay (review rv86 L2)', () => {
-  it('reports the driver stopped (finished) and its device offline, so the "No data" alarm reads consistently', async () => {
+describe('wfdb-replay driver: a finished replay (review rv86 L2, rv95 M1)', () => {
+  it('keeps the driver running (detail "finished <record>") with its device offline, so /healthz stays ok and the "No data" alarm reads consistently', async () => {
     const { ctx } = context();
     const d = wfdbReplayDriver.create({ record: join(RECORDS, 't106s'), speed: 1000 }, ctx);
     expect(d.health().state).toBe('starting');
     await d.start();
     await until(() => d.health().detail === 'finished t106s');
     const h = d.health();
-    // 'stopped', not 'degraded' or 'failed': the agent raises a driver alarm of its own only for a degraded driver
-    // without devices (checkDriversThemselves); the device's silence is the agent's "No data" alarm.
-    expect(h.state).toBe('stopped');
+    // 'running', not 'stopped': the agent's health() counts any driver not running as degraded, and a replay that
+    // played its record did what it was asked (rv95 M1). Not 'degraded' or 'failed' either: the device's silence is
+    // the agent's "No data" alarm.
+    expect(h.state).toBe('running');
     expect(h.devices?.['wfdb-t106s']).toMatchObject({ state: 'offline', detail: 'finished' });
     expect(h.devices?.['wfdb-t106s']?.lastDataAt).toEqual(expect.any(Number));
     await d.stop();
+    // Stopped on purpose afterwards: stopped, as any driver.
     expect(d.health()).toMatchObject({ state: 'stopped', detail: 'finished t106s', devices: { 'wfdb-t106s': { state: 'offline', detail: 'finished' } } });
   });
 

@@ -195,15 +195,18 @@ export class WfdbReplayDriver implements Driver {
     // Degraded while refusals are recent, as the simulator does; with its device listed, the agent raises no driver
     // alarm for it (checkDriversThemselves): the store's own alarm says why.
     const degraded = this.state === 'running' && r.lastAt !== null && Date.now() - r.lastAt < REFUSED_LOG_EVERY_MS;
-    const up = this.state === 'running';
-    // A finished replay is 'stopped' (detail "finished …") and its device 'offline', beside the agent's "No data".
-    const device = up
-      ? { state: 'online' }
-      : this.state === 'starting'
-        ? { state: 'connecting', detail: 'not started' }
-        : this.state === 'failed'
-          ? { state: 'error', detail: this.detail }
-          : { state: 'offline', detail: this.finished ? 'finished' : 'stopped' };
+    // A finished replay stays 'running' (detail "finished …"): it did what it was asked, and the agent counts any
+    // driver not running as degraded (rv95 M1). Its device is 'offline', beside the agent's "No data".
+    const device =
+      this.state === 'running'
+        ? this.finished
+          ? { state: 'offline', detail: 'finished' }
+          : { state: 'online' }
+        : this.state === 'starting'
+          ? { state: 'connecting', detail: 'not started' }
+          : this.state === 'failed'
+            ? { state: 'error', detail: this.detail }
+            : { state: 'offline', detail: this.finished ? 'finished' : 'stopped' };
     return {
       state: degraded ? 'degraded' : this.state,
       detail: degraded ? `${this.detail}; ${r.total} emits refused by the pipeline, last: ${r.last}` : this.detail,
@@ -246,8 +249,7 @@ export class WfdbReplayDriver implements Driver {
       i = end; // a refused chunk is not sent again: the replay keeps its pace, as a monitor would
     }
     if (!this.stopped) {
-      this.finished = true;
-      this.state = 'stopped';
+      this.finished = true; // the state stays 'running': see health()
       this.detail = `finished ${rec.name}`;
       this.ctx.log.info({ record: rec.name, refusedEmits: this.refused.total }, 'WFDB replay finished; restart the driver to play it again');
     }
