@@ -249,10 +249,14 @@ export class Agent {
       });
       this.alarms = new AlarmService(
         engine,
-        (changes) =>
+        (changes) => {
           this.outbox.append(
             changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, pseudonym)) })),
-          ),
+          );
+          // Changes raised outside ingest (gateway conditions, engine ticks: "no data", a delayed limit alarm, an
+          // acknowledgement) wake the forwarder too; on an idle gateway they waited for the next reading (rv96 H1).
+          this.forwarder?.notify();
+        },
         log.child({ component: 'alarms' }),
         this.metrics,
       );

@@ -106,3 +106,19 @@ describe('messages set aside deleted for room or age (review rv92 H2)', () => {
     expect(box.unacknowledgedLosses().has('store-refused-trimmed')).toBe(true);
   });
 });
+
+describe('alarm changes raised outside ingest (review rv96 H1)', () => {
+  it('are forwarded at once on an idle gateway, not at the next reading', async () => {
+    const sent: string[] = [];
+    const recording: HubTransport = { ...idle, send: async (m) => void sent.push(m.body) };
+    agent = new Agent({ config: testConfig(tempDir()), registry, log: captureLog('error').log, transport: recording });
+    await agent.start();
+    // Idle: connected, nothing to send (no driver, no telemetry committing).
+    const deadline = Date.now() + 5000;
+    while (agent.forwarder!.getStatus().state !== 'connected' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    agent.alarms.gatewayCondition(agent.gatewayId, 'probe', true, 'PROBE ALARM', 'high');
+    const until = Date.now() + 3000;
+    while (!sent.some((b) => b.includes('PROBE ALARM')) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(sent.some((b) => b.includes('PROBE ALARM'))).toBe(true);
+  }, 15_000);
+});
