@@ -118,6 +118,8 @@ export class Agent {
   private certificateAlarm: 'expiring' | 'expired' | null = null;
   /** The configuration's gateway alarms up (configAlarms), by condition key. */
   private readonly configAlarmKeys = new Set<string>();
+  /** Out-of-range limits of a change pending restart last logged (configAlarms), '' for none: logged once each. */
+  private pendingLimitNote = '';
   /** Fields of the saved twin overlay left out at start (agent/control: withoutRefusedFields). */
   private readonly startIgnored: readonly ConfigProblem[];
   /** The store cannot prepare messages for the hub: forwarding has stopped (forwarder.packFailing). */
@@ -1112,10 +1114,23 @@ export class Agent {
    * fields of the twin's overlay this version takes from the local file only, left out (rv94 H3). Set at start (where
    * main.ts has logged them as config warnings) and after each twin change or reloadConfig applied (`changed`: logged
    * here). A key holds the value or the fields, so that a changed one is a new alarm with its own text.
+   * The limits are those of the alarms section the engine was built with: `alarms` is not applied live (planChange
+   * lists a change to it as pending restart), so a change fixing a slip must not end its alarm, nor one adding a slip
+   * raise it, before the restart that puts it in force (review rv96 M3); such a change is logged once instead.
    */
   private configAlarms(config: AgentConfig, ignored: readonly ConfigProblem[], changed: boolean): void {
     const want = new Map<string, { text: string; field: string }>();
-    for (const w of limitRangeWarnings(config.alarms)) want.set(`config-limit:${w.path}=${w.value}`, { text: w.alarm, field: w.path });
+    const inForce = limitRangeWarnings(this.deps.config.alarms);
+    for (const w of inForce) want.set(`config-limit:${w.path}=${w.value}`, { text: w.alarm, field: w.path });
+    if (changed) {
+      const keys = (ws: typeof inForce) => ws.map((w) => `${w.path}=${w.value}`);
+      const afterRestart = keys(limitRangeWarnings(config.alarms));
+      const note = afterRestart.join('\n') === keys(inForce).join('\n') ? '' : `after restart: ${afterRestart.join('\n')}`;
+      if (note && note !== this.pendingLimitNote) {
+        this.log.warn({ inForce: keys(inForce), afterRestart }, 'limit change pending a restart: the alarm engine keeps the limits it started with until then');
+      }
+      this.pendingLimitNote = note;
+    }
     if (ignored.length) {
       const fields = ignored.map((p) => p.path).join(', ');
       want.set(`twin-settings-ignored:${fields}`, { text: `Twin settings ignored: ${fields}; change them in the local file`, field: fields });

@@ -541,6 +541,32 @@ describe('YAML errors that say where and what (review rv91 L2)', () => {
     }
   });
 
+  it('never quote a secret the parser names as a tag, an alias, a block scalar header, a directive or an escape (review rv96 L3)', () => {
+    const key = 'S3cr3tKEY-Welcome1';
+    const texts = [
+      `display:\n  users:\n    - name: nurse\n      password: !${key}\n`,
+      `hub:\n  connectionString: !${key} HostName=h\n`,
+      `display:\n  users:\n    - name: nurse\n      password: *${key}\n`,
+      `hub:\n  connectionString: *${key}\n`,
+      `hub:\n  connectionString: |${key}\n    x\n`,
+      `privacy:\n  pseudonymKey: !!${key}\n`,
+      `privacy:\n  pseudonymKey: !<!${key}>\n`,
+      `privacy:\n  pseudonymKey: "\\q${key}"\n`,
+      `privacy:\n  pseudonymKey: "\\x${key}"\n`,
+      `%${key} x\n---\nprivacy: {}\n`,
+      `privacy:\n  pseudonymKey: !${key} [1]\n`,
+    ];
+    for (const text of texts) {
+      const [p] = parseProblems(text);
+      expect(p!.message, text).toMatch(/^cannot parse: .+ at line \d+, column \d+$/);
+      expect(p!.message, text).not.toMatch(/S3|cr3t|KEY|Welc/);
+    }
+    // The wording still tells what to do.
+    expect(parseProblems(texts[0]!)[0]!.message).toBe('cannot parse: an unknown tag (a value starting with !): quote the value if the ! is part of it at line 4, column 17');
+    expect(parseProblems(texts[2]!)[0]!.message).toBe('cannot parse: an alias (a value starting with *) to no anchor set before it: quote the value if the * is part of it at line 4, column 17');
+    expect(parseProblems(texts[4]!)[0]!.message).toMatch(/^cannot parse: Block scalar header includes extra characters at line 2, column \d+$/);
+  });
+
   it('a second document (---) is named as such, not by the parser\'s API', () => {
     const [p] = parseProblems('store: { path: x }\ndrivers: []\n---\ndrivers: []\n');
     expect(p!.message).toBe('cannot parse: the file holds more than one YAML document (---): one is expected; the second starts at line 3, column 1');

@@ -2,7 +2,7 @@
 // with every problem named by its path — never later at the bedside.
 import { readFileSync, realpathSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isAlias, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { configSchema, ENV_NAME_PATTERN } from './schema.js';
 import type { DriverFactory } from '../../drivers/types.js';
 import { alarmPolicyProblems, type AlarmPolicyConfig } from './alarm-policy.js';
@@ -302,16 +302,68 @@ function valueAt(data: unknown, pointer: string): unknown {
 }
 
 /**
+ * YAML errors whose parser message quotes the file's text (a tag, an alias or anchor name, a directive, an escape):
+ * worded here instead, as a literal secret starting with !, *, % or holding a \\ would be quoted (review rv96 L3).
+ */
+const YAML_SOURCE_QUOTING: Readonly<Record<string, string>> = {
+  TAG_RESOLVE_FAILED: 'an unknown tag (a value starting with !): quote the value if the ! is part of it',
+  BAD_COLLECTION_TYPE: 'a tag (!…) that does not fit its value: quote the value if the ! is part of it',
+  BAD_ALIAS: 'a bad alias or anchor (a value starting with * or &): quote the value if the * or & is part of it',
+  BAD_DIRECTIVE: 'an unknown or unsupported directive (a line starting with %)',
+  BAD_DQ_ESCAPE: 'an invalid escape (\\) in a double-quoted value: write \\\\ for a backslash, or use single quotes',
+};
+
+/** Codes whose parser messages are fixed texts (or name only an indicator, a token type or a reserved character). */
+const YAML_FIXED_TEXT = new Set([
+  'ALIAS_PROPS', 'BAD_INDENT', 'BAD_PROP_ORDER', 'BAD_SCALAR_START', 'BLOCK_AS_IMPLICIT_KEY', 'BLOCK_IN_FLOW', 'DUPLICATE_KEY',
+  'IMPOSSIBLE', 'KEY_OVER_1024_CHARS', 'MISSING_CHAR', 'MULTILINE_IMPLICIT_KEY', 'MULTIPLE_ANCHORS', 'MULTIPLE_TAGS',
+  'NON_STRING_KEY', 'RESOURCE_EXHAUSTION', 'TAB_AS_INDENT',
+]);
+
+/**
  * A YAML error as the engineer needs it: the message with its line and column, the multi-document case in words
  * rather than the parser's API (review rv91 L2). The parser's code frame is dropped: it quotes the file's lines, the
  * one in error and often the one before, which may hold a literal secret (a pseudonym key, a connection string), and
- * this text goes to stderr, the log and the reloadConfig answer sent to the cloud (review rv94 M1).
+ * this text goes to stderr, the log and the reloadConfig answer sent to the cloud (review rv94 M1). Messages that
+ * quote the offending token are worded by code, or cut at the token (review rv96 L3).
  */
 function yamlErrorText(err: unknown): string {
-  const e = err as { message: string; code?: string };
+  const e = err as { message: string; code?: string; linePos?: readonly { line: number; col: number }[] };
+  const pos = e.linePos?.[0];
+  const at = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
+  const worded = e.code === undefined ? undefined : YAML_SOURCE_QUOTING[e.code];
+  if (worded) return `${worded}${at}`;
   const [head = ''] = String(e.message).split('\n');
-  const first = e.code === 'MULTIPLE_DOCS' ? head.replace(/^.*? at line/, 'the file holds more than one YAML document (---): one is expected; the second starts at line') : head;
-  return first.replace(/:\s*$/, '');
+  // prettyErrors appends " at line L, column C:" to the parser's own message.
+  const message = head.replace(/ at line \d+, column \d+:?\s*$/, '').replace(/:\s*$/, '');
+  if (e.code === 'MULTIPLE_DOCS') return `the file holds more than one YAML document (---): one is expected; the second starts${at}`;
+  if (e.code !== undefined && YAML_FIXED_TEXT.has(e.code)) return `${message}${at}`;
+  // UNEXPECTED_TOKEN (a block scalar header, a lexer error), errors from outside the parser and codes added later:
+  // the parser puts any quoted text after ": ".
+  const colon = message.indexOf(': ');
+  return `${colon < 0 ? message : message.slice(0, colon)}${at}`;
+}
+
+/**
+ * An alias (`*name`) with no anchor set before it fails only when the document is turned into values, with no line
+ * and quoting the name, which may be a literal secret starting with * (review rv96 L3): found here with its line.
+ */
+function unresolvedAlias(doc: Document.Parsed, lines: LineCounter): ConfigProblem | null {
+  const anchors = new Set<string>();
+  let found: ConfigProblem | null = null;
+  // visit goes in document order, as the parser resolves aliases (the last anchor before the alias).
+  visit(doc, {
+    Node(_, node) {
+      if (isAlias(node)) {
+        if (anchors.has(node.source)) return;
+        const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+        found = { path: '', message: `cannot parse: an alias (a value starting with *) to no anchor set before it: quote the value if the * is part of it at line ${line}, column ${col}` };
+        return visit.BREAK;
+      }
+      if (node.anchor) anchors.add(node.anchor);
+    },
+  });
+  return found;
 }
 
 /**
@@ -351,6 +403,8 @@ export function parseConfigText(text: string, source: string): unknown {
   }
   const merges = mergeKeyProblems(doc, lines);
   if (merges.length) throw new ConfigError(source, merges);
+  const alias = unresolvedAlias(doc, lines);
+  if (alias) throw new ConfigError(source, [alias]);
   try {
     // maxAliasCount bounds alias expansion.
     data = doc.toJS({ maxAliasCount: 100 }) ?? {};

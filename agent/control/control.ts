@@ -53,7 +53,8 @@ export interface ControlHost {
   keepTrying?(entry: DriverEntry, err: unknown): void;
   /**
    * The configuration in force changed (a twin change or reloadConfig applied), with the fields of its overlay left
-   * out (withoutRefusedFields): the agent's configuration alarms follow it.
+   * out (withoutRefusedFields): the agent's configuration alarms follow it, for sections applied live; those pending
+   * a restart (the alarms section's limits) are alarmed as the running process was built (review rv96 M3).
    */
   configChanged?(config: AgentConfig, ignored: readonly ConfigProblem[]): void;
   /** Re-queues acknowledged messages packed in the range and wakes the forwarder. */

@@ -242,7 +242,7 @@ describe('module twin: a change that would stop the next start', () => {
 });
 
 describe('module twin: a saved overlay from an older version holding fields now refused (review rv94 H2, H3)', () => {
-  it('the rest is applied (the twin\'s driver and bed limits), the fields are warned of, counted, reported and alarmed; the same twin read again keeps it so; the twin dropping them ends the alarm; limits outside their range are alarmed, from the file and the twin', async () => {
+  it('the rest is applied (the twin\'s driver and bed limits), the fields are warned of, counted, reported and alarmed; the same twin read again keeps it so; the twin dropping them ends the alarm; limits outside their range are alarmed while in force: from the file at start, from the twin after the restart that applies them (review rv96 M3)', async () => {
     h = new Harness('device');
     const overlay = { display: { port: 9999, enabled: true }, drivers: { 'ward-b': sim(1, { deviceIdPrefix: 'b-mon-', bedPrefix: 'B-' }) }, alarms: { limits: { beds: { 'B-01': { spo2: { low: 85 } } } } } };
     await h.startHub({ desired: { agentConfig: overlay } });
@@ -268,13 +268,29 @@ describe('module twin: a saved overlay from an older version holding fields now 
     expect(agent.metrics.get('control_desired_rejected_total')).toBe(0);
     expect(gateway()).toContain(ignoredText);
 
-    // The twin drops them, and sets a limit outside its range: the first alarm ends, one for the limit comes.
+    // The twin drops them, and sets a limit outside its range: the first alarm ends. The limit is in the alarms
+    // section, put in force by a restart (pendingRestart): the engine keeps the limits it started with until then, so
+    // the limit's alarm comes with that restart, not before; the change is logged as pending (review rv96 M3).
+    const slipText = 'Limit alarms.limits.beds.B-01.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration';
     const v = h.updateDesired({ agentConfig: { display: { port: null, enabled: null }, alarms: { limits: { beds: { 'B-01': { temp: { high: 100.4 } } } } } } });
-    expect(await h.untilConfigVersion(v)).toMatchObject({ status: 'applied' });
+    expect(await h.untilConfigVersion(v)).toMatchObject({ status: 'applied', pendingRestart: ['alarms'] });
     expect((h.reportedConfig() as { ignored?: string[] }).ignored).toBeUndefined();
     expect(gateway()).not.toContain(ignoredText);
-    expect(gateway()).toContain('Limit alarms.limits.beds.B-01.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration');
-    expect(sink.find('Limit alarms.limits.beds.B-01.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration')).toHaveLength(1);
+    expect(gateway()).not.toContain(slipText);
+    expect(sink.find(slipText)).toHaveLength(0);
+    expect(sink.find('limit change pending a restart: the alarm engine keeps the limits it started with until then').map((l) => l.afterRestart)).toEqual([
+      ['alarms.limits.beds.ICU-01.hr.high=999', 'alarms.limits.beds.B-01.temp.high=100.4'],
+    ]);
+
+    // The restart puts it in force (from the saved overlay): now its alarm is up, beside the file's.
+    await agent.stop();
+    h.agents.length = 0;
+    const second = await h.startAgent(local);
+    const gatewayAfter = second.agent.alarms.engine.list({ bed: GATEWAY_BED }).filter((a) => a.conditionPresent).map((a) => a.condition.text);
+    expect(second.agent.control?.config.alarms.limits.beds['B-01']).toEqual({ spo2: { low: 85 }, temp: { high: 100.4 } });
+    expect(gatewayAfter).toContain(slipText);
+    expect(gatewayAfter).toContain('Limit alarms.limits.beds.ICU-01.hr.high 999 is outside what the rule accepts (hr is in /min, 0..300: a digit too many?); check the configuration');
+    expect(gatewayAfter).not.toContain(ignoredText);
   });
 });
 

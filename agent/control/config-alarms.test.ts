@@ -1,0 +1,114 @@
+// The configuration alarm for a per-bed limit outside its rule's range follows the alarms section the engine runs,
+// not a twin change or reloadConfig that is only pending a restart (review rv96 M3): through the real agent.
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent } from '../agent.js';
+import { loadConfigFile } from '../config/load.js';
+import { registry } from '../../drivers/registry.js';
+import { captureLog } from '../../test/support/log.js';
+import { tempDir } from '../../test/support/agent-process.js';
+import { GATEWAY_BED } from '../alarms/types.js';
+import { MDC } from '../model/mdc.js';
+import { numeric, s } from '../alarms/fixtures.js';
+import type { HubTransport } from '../forward/azure.js';
+
+// Connected to nothing, but with control on, so that reloadConfig goes through AgentControl to the agent.
+const idle: HubTransport = {
+  description: 'idle',
+  identity: 'dev',
+  connect: async () => undefined,
+  send: async () => undefined,
+  disconnect: async () => undefined,
+  onDisconnect: () => undefined,
+  setControl: () => undefined,
+};
+
+const SLIP = 'Limit alarms.limits.beds.bed-1.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration';
+const PENDING = 'limit change pending a restart: the alarm engine keeps the limits it started with until then';
+
+function writeFile(path: string, tempHigh: number): void {
+  const config = {
+    gateway: { id: 'test-gw' },
+    log: { level: 'debug', pretty: 'never' },
+    store: { path: join(path, '..', 'agent.db'), synchronous: 'normal' },
+    hub: { mode: 'off' },
+    drivers: [],
+    alarms: { limits: { beds: { 'bed-1': { temp: { high: tempHigh } } } } },
+  };
+  writeFileSync(path, JSON.stringify(config));
+}
+
+let agent: Agent | null = null;
+afterEach(async () => {
+  await agent?.stop();
+  agent = null;
+});
+
+async function start(path: string) {
+  const cap = captureLog();
+  agent = new Agent({ config: loadConfigFile(path, registry), configPath: path, registry, log: cap.log, transport: idle });
+  await agent.start();
+  const a = agent;
+  const gateway = () => a.alarms.engine.list({ bed: GATEWAY_BED }).filter((x) => x.conditionPresent).map((x) => x.condition.text);
+  const reload = async () => (await a.control!.method('reloadConfig', null)) as { status: number; payload: { pendingRestart?: string[] } };
+  return { a, cap, gateway, reload };
+}
+
+/** Temperature alarm changes for 40.5 Cel held 20 s on bed-1: what the engine in force does with it. */
+function feverChanges(a: Agent): number {
+  const changes = [];
+  for (let t = 0; t <= 20; t++) changes.push(...a.alarms.engine.reading(numeric(MDC.TEMP_BODY, 40.5, t)), ...a.alarms.engine.tick(s(t)));
+  return changes.filter((c) => /TEMP/.test(JSON.stringify(c))).length;
+}
+
+describe('configuration alarms for limits outside their range follow the alarms in force (review rv96 M3)', () => {
+  it('a slip fixed by reloadConfig keeps its alarm until the restart that applies the fix, with a log line saying so', async () => {
+    const path = join(tempDir(), 'config.json');
+    writeFile(path, 100.4);
+    const { a, cap, gateway, reload } = await start(path);
+    expect(gateway()).toEqual([SLIP]);
+
+    writeFile(path, 38.5);
+    const r = await reload();
+    expect(r.status).toBe(200);
+    expect(r.payload.pendingRestart).toEqual(['alarms']);
+    // The engine still runs 100.4: no fever alarm at 40.5 Cel, so the alarm saying so stays.
+    expect(feverChanges(a)).toBe(0);
+    expect(gateway()).toEqual([SLIP]);
+    expect(cap.lines.filter((l) => l.msg === PENDING)).toHaveLength(1);
+    expect(cap.find(PENDING)).toMatchObject({ inForce: ['alarms.limits.beds.bed-1.temp.high=100.4'], afterRestart: [] });
+    // The same change again: no second line.
+    expect((await reload()).status).toBe(200);
+    expect(cap.lines.filter((l) => l.msg === PENDING)).toHaveLength(1);
+
+    // The restart applies it: the alarm is gone and the fever limit works.
+    await a.stop();
+    const next = await start(path);
+    expect(next.gateway()).toEqual([]);
+    expect(feverChanges(next.a)).toBeGreaterThan(0);
+  });
+
+  it('a slip added by reloadConfig raises its alarm only at the restart that puts it in force', async () => {
+    const path = join(tempDir(), 'config.json');
+    writeFile(path, 38.5);
+    const { a, cap, gateway, reload } = await start(path);
+    expect(gateway()).toEqual([]);
+
+    writeFile(path, 100.4);
+    expect((await reload()).status).toBe(200);
+    expect(gateway()).toEqual([]);
+    expect(cap.find(PENDING)).toMatchObject({ inForce: [], afterRestart: ['alarms.limits.beds.bed-1.temp.high=100.4'] });
+    // Back to the value in force: nothing pending any more, said once more only when a new difference comes.
+    writeFile(path, 38.5);
+    expect((await reload()).status).toBe(200);
+    expect(cap.lines.filter((l) => l.msg === PENDING)).toHaveLength(1);
+
+    writeFile(path, 100.4);
+    expect((await reload()).status).toBe(200);
+    expect(cap.lines.filter((l) => l.msg === PENDING)).toHaveLength(2);
+    await a.stop();
+    const next = await start(path);
+    expect(next.gateway()).toEqual([SLIP]);
+  });
+});
