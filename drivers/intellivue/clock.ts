@@ -12,6 +12,15 @@ const REBASE_TOLERANCE_MS = 2500;
 const MAX_OFFSET_JUMP_MS = 300_000;
 /** Without device time, a relative time more than this behind the last reply's is a restarted counter, not a late reply. */
 const ANCHOR_STEP_BACK_MS = 1000;
+/**
+ * The anchored timeline is kept at the least latency seen (review rv96 M4): a wave placed after its receipt re-anchors
+ * at once; one placed more than this before its receipt, for every reply over ANCHOR_WINDOW_MS, re-anchors at the
+ * reply of least latency in that window. Waves so end within about this of their receipt (never after it), whatever
+ * the monitor's crystal drift, a gateway clock step or a late first answer (drivers/intellivue/README.md gives the bound).
+ */
+export const ANCHOR_SLACK_MS = 1000;
+/** See ANCHOR_SLACK_MS: long enough that a spell of slow answers on the link is not taken for a clock that drifted. */
+export const ANCHOR_WINDOW_MS = 60_000;
 
 export class DeviceClock {
   private base: { absMs: number; rel: number } | null = null;
@@ -19,11 +28,16 @@ export class DeviceClock {
   offsetMs: number | null = null;
   rebases = 0;
   /**
-   * Provisional timeline of replies without device time: (receipt time, relative time) of the first such reply, moved
-   * along with the replies as the base is. Null until such a reply, and again after a reset, a new association
+   * Provisional timeline of replies without device time: (receipt time, relative time) of the first such reply, or of
+   * the one it was re-anchored at (anchoredTime), moved along with the replies as the base is. Null until such a reply, and again after a reset, a new association
    * (dropAnchor) or once the device time is known.
    */
   private anchor: { at: number; rel: number } | null = null;
+  /**
+   * Since when (receipt time) every anchored reply has been placed more than ANCHOR_SLACK_MS before its receipt, and
+   * the reply of least latency since; null while the latest one was within the slack.
+   */
+  private slow: { since: number; best: { at: number; rel: number; latency: number } } | null = null;
 
   constructor(private readonly utcOffsetMinutes: number | null) {}
 
@@ -33,33 +47,58 @@ export class DeviceClock {
 
   reset(): void {
     this.base = null;
-    this.anchor = null;
+    this.dropAnchor();
   }
 
   /** A new association (or the old one lost): its replies without device time start a timeline of their own. */
   dropAnchor(): void {
     this.anchor = null;
+    this.slow = null;
   }
 
   /**
-   * Where a reply without device time goes: the receipt time of the first such reply plus the monitor's relative time
-   * since. Replies are so spaced by the monitor's own clock (an answer lost on the link stays a gap, arrival jitter is
-   * none); only where the timeline sits is approximate (rv94 M3). Anchored afresh at this receipt when the relative
-   * time goes back (a restarted counter) or strays from the gateway's clock by more than MAX_OFFSET_JUMP_MS.
+   * Where a reply without device time goes: an anchor's receipt time plus the monitor's relative time since. Replies
+   * are so spaced by the monitor's own clock (an answer lost on the link stays a gap, arrival jitter is none); only
+   * where the timeline sits is approximate (rv94 M3). Anchored afresh at this receipt when the relative time goes back
+   * (a restarted counter) or strays from the gateway's clock by more than MAX_OFFSET_JUMP_MS. Kept at the least
+   * latency seen (review rv96 M4): a reply that would end after its receipt (impossible: the anchor's reply came late,
+   * or the monitor's clock runs fast, or the gateway's stepped back) is the new anchor; replies that all end more than
+   * ANCHOR_SLACK_MS before their receipt for ANCHOR_WINDOW_MS (the monitor's clock runs slow, the gateway's stepped
+   * forward) move the anchor to the one of least latency among them. Drift so makes steps of a fraction of a
+   * millisecond back, or of about ANCHOR_SLACK_MS forward every few hours (100 ppm: 2.8 h).
    */
   anchoredTime(rel: number, receivedAt: number): number {
     const a = this.anchor;
     if (a) {
       const deltaMs = relativeDeltaTicks(a.rel, rel) / TICKS_PER_MS;
       const t = a.at + deltaMs;
-      if (deltaMs >= -ANCHOR_STEP_BACK_MS && Math.abs(t - receivedAt) <= MAX_OFFSET_JUMP_MS) {
+      if (deltaMs >= -ANCHOR_STEP_BACK_MS && t <= receivedAt && receivedAt - t <= MAX_OFFSET_JUMP_MS) {
         // Moved along (exactly) for the same reason as the base: the 32-bit counter is compared modulo 2^32.
         if (deltaMs > 0) this.anchor = { at: t, rel };
-        return t;
+        return this.pulledUp(t, rel, receivedAt);
       }
     }
     this.anchor = { at: receivedAt, rel };
+    this.slow = null;
     return receivedAt;
+  }
+
+  /** `t` (a reply's place on the anchored timeline), or its place once re-anchored if it stayed too early too long. */
+  private pulledUp(t: number, rel: number, receivedAt: number): number {
+    const latency = receivedAt - t;
+    if (latency <= ANCHOR_SLACK_MS) {
+      this.slow = null;
+      return t;
+    }
+    const s = (this.slow ??= { since: receivedAt, best: { at: receivedAt, rel, latency } });
+    if (latency < s.best.latency) s.best = { at: receivedAt, rel, latency };
+    if (receivedAt - s.since < ANCHOR_WINDOW_MS) return t;
+    // Every reply of the window was late by more than the slack: the least late shows where the timeline should sit.
+    // This reply is then no later than the anchor's (it was among those compared), so it still ends by its receipt.
+    const sinceBestMs = relativeDeltaTicks(s.best.rel, rel) / TICKS_PER_MS;
+    this.anchor = sinceBestMs > 0 ? { at: s.best.at + sinceBestMs, rel } : { at: s.best.at, rel: s.best.rel };
+    this.slow = null;
+    return s.best.at + sinceBestMs;
   }
 
   /** From the MDS Create event's NOM_ATTR_TIME_ABS / NOM_ATTR_TIME_REL; `near` (the gateway's time) places a time read twice. */

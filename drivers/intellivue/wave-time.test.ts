@@ -4,7 +4,7 @@
 // stay gaps, arrival jitter is no overlap), only where the timeline sits is approximate.
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../serial/testing.js';
-import { DeviceClock } from './clock.js';
+import { ANCHOR_SLACK_MS, DeviceClock } from './clock.js';
 import type { IntellivueDriver } from './index.js';
 import { ObservationDecoder } from './observations.js';
 import { ATTR, MDS_OBJECT, MOC, MSMT, NOM_PART_OBJ, encodeAbort, encodeAssociationAccept, encodeMdsCreateEvent, encodePollResult, epochToAbsoluteTime } from './protocol/index.js';
@@ -123,10 +123,12 @@ describe('IntelliVue waves without device time (reviews fx95, rv94 M3)', () => {
     expect(start(80_000 + 256 * TICKS, T + 400)).toBe(T); // late by 144 ms: placed by its relative time
     // The counter restarted (relative time back to 4000): anchored at this receipt.
     expect(start(4000, T + 60_000)).toBe(T + 60_000 - 256);
-    expect(start(4000 + 256 * TICKS, T + 60_200)).toBe(T + 60_000); // early by 56 ms: follows the new anchor
+    expect(start(4000 + 256 * TICKS, T + 60_300)).toBe(T + 60_000); // late by 44 ms: follows the new anchor
+    // Early by 56 ms: it would end after its receipt, so it is the new anchor (review rv96 M4).
+    expect(start(4000 + 512 * TICKS, T + 60_456)).toBe(T + 60_456 - 256);
     // The relative time leaps 10 min while the gateway's clock moved 256 ms: no plausible step, anchored afresh.
-    expect(start(4000 + 600_000 * TICKS, T + 60_456)).toBe(T + 60_456 - 256);
-    expect(start(4000 + 600_256 * TICKS, T + 60_800)).toBe(T + 60_456);
+    expect(start(4000 + 600_000 * TICKS, T + 60_712)).toBe(T + 60_712 - 256);
+    expect(start(4000 + 600_256 * TICKS, T + 61_000)).toBe(T + 60_712);
     // Across the 32-bit wrap of the relative counter, still one timeline.
     expect(start(2 ** 32 - 1024, T + 70_000)).toBe(T + 70_000 - 256);
     expect(start(2 ** 32 - 1024 + 256 * TICKS, T + 70_256)).toBe(T + 70_000);
@@ -144,7 +146,7 @@ describe('IntelliVue waves without device time (reviews fx95, rv94 M3)', () => {
     expect(start(80_000 + 2000 * TICKS, T + 2000, T + 7000)).toBe(T + 7000 - 256);
     clock.reset();
     expect(start(80_000 + 3000 * TICKS, T + 3100)).toBe(T + 3100 - 256);
-    expect(start(80_000 + 3256 * TICKS, T + 3300)).toBe(T + 3100);
+    expect(start(80_000 + 3256 * TICKS, T + 3400)).toBe(T + 3100);
   });
 
   it('a wave the device flags keeps its reasons, and gains time-anchored-at-receipt, without losing its worse state', () => {
@@ -152,5 +154,93 @@ describe('IntelliVue waves without device time (reviews fx95, rv94 M3)', () => {
     const d = decodeWave(decoder, 100, 5000, null, MSMT.INVALID);
     expect(d.deviceTime).toBeNull();
     expect(d.waves[0]!.quality).toEqual({ state: 'invalid', reasons: ['device-flag:invalid', 'time-anchored-at-receipt'] });
+  });
+});
+
+/**
+ * The anchored timeline against the gateway's clock, one wave answer a second (review rv96 M4): the monitor's counter
+ * (32-bit, 1/8 ms ticks) runs `ppm` fast, the gateway's clock steps by `stepMs` at `stepAtS`, the first answer comes
+ * `firstLateMs` late, others `latencyMs` (+ up to 30 ms of jitter) after the time they describe. Each answer's wave end
+ * minus its receipt, and its step against the answer before beyond the monitor's own spacing.
+ */
+function anchoredRun(opts: { ppm?: number; seconds: number; stepAtS?: number; stepMs?: number; firstLateMs?: number }) {
+  const clock = new DeviceClock(0);
+  let seed = 777;
+  const jitter = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 30;
+  const rel0 = 123_456_789;
+  const offsets: number[] = [];
+  const steps: number[] = [];
+  let prev: { t: number; ticks: number } | null = null;
+  for (let s = 0; s <= opts.seconds; s++) {
+    const ticks = Math.round(s * 1000 * TICKS * (1 + (opts.ppm ?? 0) * 1e-6));
+    const step = opts.stepAtS !== undefined && s >= opts.stepAtS ? opts.stepMs! : 0;
+    const receivedAt = T + s * 1000 + 20 + jitter() + (s === 0 ? (opts.firstLateMs ?? 0) : 0) + step;
+    const t = clock.anchoredTime((rel0 + ticks) >>> 0, receivedAt);
+    offsets.push(t - receivedAt);
+    steps.push(prev ? t - prev.t - (ticks - prev.ticks) / TICKS : 0);
+    prev = { t, ticks };
+  }
+  const range = (from = 0, to = offsets.length) => {
+    const part = offsets.slice(from, to);
+    return { min: part.reduce((m, x) => Math.min(m, x), Infinity), max: part.reduce((m, x) => Math.max(m, x), -Infinity) };
+  };
+  return { offsets, steps, range };
+}
+
+describe('IntelliVue anchored timeline kept at the least latency (review rv96 M4)', () => {
+  const H = 3600;
+  // Drift over the window (100 ppm x 60 s = 6 ms) and an answer's own delay beyond the least (jitter, 30 ms here) add
+  // to the slack.
+  const LOW = -ANCHOR_SLACK_MS - 40;
+  const least = (xs: number[]) => xs.reduce((m, x) => Math.min(m, x), Infinity);
+  const most = (xs: number[]) => xs.reduce((m, x) => Math.max(m, x), -Infinity);
+
+  it('a monitor 100 ppm fast, 48 h: never after the receipt, within the slack before it; steps back only within the jitter', () => {
+    const r = anchoredRun({ ppm: 100, seconds: 48 * H });
+    expect(most(r.offsets)).toBeLessThanOrEqual(0);
+    expect(least(r.offsets)).toBeGreaterThanOrEqual(-ANCHOR_SLACK_MS);
+    // Steps back: to the least latency (within the 30 ms jitter) as it is found and as the drift (0.1 ms a second)
+    // overtakes it; under the ring's 100 ms overlap tolerance, so seen as jitter. None forward.
+    expect(least(r.steps)).toBeGreaterThanOrEqual(-30);
+    expect(most(r.steps)).toBeLessThanOrEqual(0);
+  });
+
+  it('a monitor 100 ppm slow, 200 h (the counter wraps twice): within the slack; steps forward of about the slack, back only by the jitter', () => {
+    const r = anchoredRun({ ppm: -100, seconds: 200 * H });
+    expect(most(r.offsets)).toBeLessThanOrEqual(0);
+    expect(least(r.offsets)).toBeGreaterThanOrEqual(LOW);
+    const pulls = r.steps.filter((x) => x > 100);
+    expect(pulls.length).toBeGreaterThan(60); // about every 2.8 h
+    expect(most(pulls)).toBeLessThanOrEqual(-LOW);
+    expect(least(r.steps)).toBeGreaterThanOrEqual(-30); // back only by the jitter, as the least latency is found
+  });
+
+  it('the gateway clock stepped 4 min forward (NTP after boot): re-anchored once the window has passed', () => {
+    const r = anchoredRun({ seconds: 2 * H, stepAtS: H, stepMs: 240_000 });
+    expect(r.range(0, H).min).toBeGreaterThanOrEqual(-ANCHOR_SLACK_MS);
+    // Within the window the answers are early by the step: a spell of slow answers looks alike.
+    expect(r.range(H, H + 59).max).toBeLessThan(-239_000);
+    const after = r.range(H + 61);
+    expect(after.min).toBeGreaterThanOrEqual(-ANCHOR_SLACK_MS);
+    expect(after.max).toBeLessThanOrEqual(0);
+  });
+
+  it('the gateway clock stepped 4 min back: re-anchored at the first answer after it, never after the receipt', () => {
+    const r = anchoredRun({ seconds: 2 * H, stepAtS: H, stepMs: -240_000 });
+    expect(r.range().max).toBeLessThanOrEqual(0);
+    expect(r.range(H).min).toBeGreaterThanOrEqual(-ANCHOR_SLACK_MS);
+  });
+
+  it('a first answer 1.5 s late: corrected at the next answer, never after the receipt', () => {
+    const r = anchoredRun({ seconds: 2 * H, firstLateMs: 1500 });
+    expect(r.range().max).toBeLessThanOrEqual(0);
+    expect(r.range().min).toBeGreaterThanOrEqual(-ANCHOR_SLACK_MS);
+    expect(r.steps[1]).toBeLessThan(-1400); // the one step back: the first answer's lateness
+    // Through the decoder: the second wave ends at its receipt, not 1.5 s after it.
+    const decoder = new ObservationDecoder({ deviceId: 'mx', source: 'intellivue' }, new DeviceClock(0));
+    const start = (rel: number, at: number) => decodeWave(decoder, rel, at).waves[0]!.startTime;
+    expect(start(80_000, T + 1500)).toBe(T + 1500 - 256);
+    expect(start(80_000 + 1000 * TICKS, T + 1020)).toBe(T + 1020 - 256);
+    expect(start(80_000 + 2000 * TICKS, T + 2050)).toBe(T + 2020 - 256); // then placed by the relative time
   });
 });
