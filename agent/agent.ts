@@ -607,18 +607,26 @@ export class Agent {
   /**
    * Messages set aside as refused by the hub that the store deleted for room or age (review rv92 H2): nobody sent
    * them, so a loss like an eviction: counted, logged, a latched gateway alarm (high with alarm records), settled in
-   * the store with its note.
+   * the store with its note. An unreadable tally is an unknown number: still a loss, counted as at least one record,
+   * and high (alarm records may be among them; review rv96 L1).
    */
   private reportRefusedTrimmed(report: LimitsReport): void {
     const t = report.refusedTrimmed;
-    const fresh = Math.max(0, t.records - this.reportedRefusedTrimmed);
+    const records = t.unknown ? Math.max(1, t.records) : t.records;
+    const fresh = Math.max(0, records - this.reportedRefusedTrimmed);
     if (t.messages === 0) return;
-    if (fresh === 0) return this.settleRefusedTrimmed(t.records, null); // reported before; the store refused to settle them then
+    if (fresh === 0) return this.settleRefusedTrimmed(records, null); // reported before; the store refused to settle them then
     const { maxBytes, maxAgeHours } = this.deps.config.store;
     this.metrics.inc('store_refused_trimmed_total', undefined, fresh);
-    this.log.warn({ ...t, maxBytes, maxAgeHours }, 'messages set aside as refused by the hub deleted from the store for room or age (store.maxBytes, store.maxAgeHours): never sent');
-    const text = `Store: ${t.records} records set aside as refused by the hub (${t.messages} messages, ${t.alarmRecords} alarm records) deleted for room or age: never sent`;
-    this.raiseLoss('store-refused-trimmed', text, t.alarmRecords > 0 || this.lossAlarm('store-refused-trimmed')?.priority === 'high' ? 'high' : 'medium', { refusedTrimmed: t.records });
+    this.log.warn(
+      { ...t, maxBytes, maxAgeHours },
+      `messages set aside as refused by the hub deleted from the store for room or age (store.maxBytes, store.maxAgeHours): never sent${t.unknown ? " (an unknown number of records: the store's tally of them was unreadable)" : ''}`,
+    );
+    const amount = t.unknown ? (t.records > 0 ? `at least ${t.records}` : 'an unknown number of') : `${t.records}`;
+    const detail = t.unknown ? 'their tally in the store was unreadable; alarm records may be among them' : `${t.messages} messages, ${t.alarmRecords} alarm records`;
+    const text = `Store: ${amount} records set aside as refused by the hub (${detail}) deleted for room or age: never sent`;
+    const high = t.alarmRecords > 0 || t.unknown === true || this.lossAlarm('store-refused-trimmed')?.priority === 'high';
+    this.raiseLoss('store-refused-trimmed', text, high ? 'high' : 'medium', { refusedTrimmed: records });
   }
 
   private settleRefusedTrimmed(records: number, loss: StoredLoss | null): void {

@@ -105,6 +105,23 @@ describe('messages set aside deleted for room or age (review rv92 H2)', () => {
     expect(agent.metrics.get('store_refused_trimmed_total')).toBe(1);
     expect(box.unacknowledgedLosses().has('store-refused-trimmed')).toBe(true);
   });
+
+  it('an unreadable tally (torn write, hand edit) is still reported, as an unknown number of records (review rv96 L1)', () => {
+    const cap = captureLog();
+    agent = new Agent({ config: testConfig(tempDir()), registry, log: cap.log, transport: idle });
+    const db = (agent.outbox as unknown as { db: { prepare(sql: string): { run(): unknown; get(): unknown } } }).db;
+    db.prepare("INSERT INTO meta (key, value) VALUES ('refused-trimmed-unreported', '{not json') ON CONFLICT(key) DO UPDATE SET value = excluded.value").run();
+    agent.enforceStoreLimits();
+    const alarm = agent.alarms.engine.list().find((a) => a.condition.raw?.code === 'store-refused-trimmed');
+    expect(alarm).toMatchObject({ priority: 'high', condition: { text: expect.stringMatching(/^Store: an unknown number of records set aside as refused by the hub/) } });
+    expect(agent.metrics.get('store_refused_trimmed_total')).toBe(1);
+    expect(cap.lines.filter((l) => /set aside as refused by the hub deleted/.test(String(l.msg)) && /unknown number of records/.test(String(l.msg)))).toHaveLength(1);
+    // Settled with its loss note: not reported again.
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'refused-trimmed-unreported'").get()).toBeUndefined();
+    expect(agent.outbox.unacknowledgedLosses().has('store-refused-trimmed')).toBe(true);
+    agent.enforceStoreLimits();
+    expect(agent.metrics.get('store_refused_trimmed_total')).toBe(1);
+  });
 });
 
 describe('alarm changes raised outside ingest (review rv96 H1)', () => {

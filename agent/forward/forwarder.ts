@@ -50,8 +50,9 @@ export interface ForwarderStatus {
   /**
    * Why the last attempt failed: 'auth' when the hub refused the device's credentials (a wrong or rotated key, a
    * device disabled in the hub), which no waiting will mend; 'refused' when a send failed on a connection that had
-   * delivered another message (the hub works; that message is the problem); 'unreachable' otherwise. Null while
-   * delivering.
+   * delivered another message, or a message failed again where the hub took others (the hub works; that message is
+   * the problem), save a close signalled first that is the message's first failure (an early drop: a second gateway
+   * looks alike; review rv96 M1); 'unreachable' otherwise. Null while delivering.
    */
   lastFailure: HubFailure | null;
   sentMessages: number;
@@ -77,6 +78,11 @@ interface Strike {
   otherSinceFail: boolean;
   /** It failed while the hub took others (not only during an outage): the hub refuses it. */
   refusedWhileUp: boolean;
+  /**
+   * Early drops (shortLived) of connections on which its send failed first: taken back once the failure proves to be
+   * its own (review rv96 M1, M2).
+   */
+  drops: number;
 }
 
 export type HubFailure = 'auth' | 'unreachable' | 'refused';
@@ -135,7 +141,8 @@ export class Forwarder {
   /**
    * Connections in a row that ended before STABLE_CONNECTION_MS, delivered or not. Not reset by a delivery: two
    * gateways with one identity each deliver before the other kicks them off (review rv73 M1). Only a connection
-   * that holds resets it; while it is above 0, a delivery does not end the outage (downSince).
+   * that holds resets it, or a message proving to be the cause of its drops takes them back (takeBackDrops); while
+   * it is above 0, a delivery does not end the outage (downSince).
    */
   private shortLived = 0;
   /** When the current connection was made; null while not connected. */
@@ -372,7 +379,7 @@ export class Forwarder {
           this.stableTimer.unref();
           // With nothing to send, the connection is all the evidence there is; otherwise the next acknowledgement is.
           // Not while connections keep ending early: only one that holds ends that outage.
-          if (this.shortLived === 0 && this.outbox.nothingToSend()) this.hubNotDown();
+          if (this.shortLived === 0 && this.nothingElseToSend()) this.hubNotDown();
         } catch (err) {
           await this.transport.disconnect().catch(() => undefined);
           await this.failed(err, 'connect');
@@ -538,15 +545,19 @@ export class Forwarder {
       const name = (err as { name?: unknown } | null)?.name;
       // The SDK refused it before sending anything: it never will send it as it is. The connection is fine.
       if (typeof name === 'string' && REFUSED_AT_ONCE.has(name) && this.setAside(m, err)) return;
-      // Refused on a connection that delivered another message: the hub is reachable, this message is the problem.
-      const refused = this.deliveredOnConnection && this.connection === connection;
-      // The SDK signals the close before the send rejects: the drop counted for it was this refusal (review rv92 M1).
-      if (refused && this.broken?.dropped && this.shortLivedOn === connection) {
-        this.shortLived = Math.max(0, this.shortLived - 1);
-        this.shortLivedOn = -1;
-        this.broken = { err, what: `send ${m.id}`, refused: true };
-      }
-      this.strike(m, err, connection, refused);
+      // Failed on a connection that delivered another message: the hub is reachable.
+      const delivered = this.deliveredOnConnection && this.connection === connection;
+      // This message's fault, not the connection's, only when it failed first on an earlier connection too and the hub
+      // took others around it (on this connection, since then, or on the one it failed on before). A close that hits a
+      // different message on each connection (two gateways with one identity kicking each other off) stays an early
+      // drop: the delay grows, an outage, the second-gateway hint (review rv73 M1, rv96 M1).
+      const known = this.recycled || this.connection !== connection ? undefined : this.strikes.get(m.id);
+      const itsFault = known !== undefined && (delivered || known.otherSinceFail || known.refusedWhileUp);
+      const refused = delivered || itsFault;
+      // The SDK signals the close before the send rejects: the early drop just counted is this send's (review rv92 M1).
+      const droppedHere = this.broken?.dropped === true && this.shortLivedOn === connection;
+      this.strike(m, err, connection, refused, droppedHere);
+      if (itsFault) this.takeBackDrops(m, err, droppedHere);
       // The first failure breaks the connection: nothing more is sent on it; once the window has settled the
       // loop backs off, reconnects and resends every unacknowledged message in order. After a recycle the loop
       // reconnects at once and resends anyway.
@@ -585,12 +596,13 @@ export class Forwarder {
    * Counts a failed send. Once per connection, for the message whose failure came first (the others fail with the
    * connection): SUSPECT_AFTER in a row make it a suspect. A suspect's failed retry, first or not, doubles its pause.
    */
-  private strike(m: PackedMessage, err: unknown, connection: number, refused: boolean): void {
+  private strike(m: PackedMessage, err: unknown, connection: number, refused: boolean, droppedHere: boolean): void {
     const first = !this.recycled && this.struckOn !== connection;
     if (first) this.struckOn = connection;
     const known = this.strikes.get(m.id);
     if (!known && !first) return;
-    const s: Strike = known ?? { n: 0, suspectSince: null, pauseMs: 0, dueAt: 0, retries: 0, otherSinceFail: false, refusedWhileUp: false };
+    const s: Strike = known ?? { n: 0, suspectSince: null, pauseMs: 0, dueAt: 0, retries: 0, otherSinceFail: false, refusedWhileUp: false, drops: 0 };
+    if (first && droppedHere) s.drops += 1;
     if (refused || s.otherSinceFail) s.refusedWhileUp = true;
     s.otherSinceFail = false;
     this.strikes.set(m.id, s);
@@ -620,6 +632,24 @@ export class Forwarder {
       { messageId: m.id, stream: m.stream, records: m.count, failures: s.n, retryInMs: s.pauseMs || 'after another is delivered', err: why },
       'a message failed on every connection in a row: the others go first; it is retried on its own, with a growing pause (never set aside for this)',
     );
+  }
+
+  /**
+   * The message failed again where the hub takes others: the early drops counted for it were its refusals, not the
+   * connection's trouble. Taken back; this connection's failure is a refusal; and if no other early drop is left and
+   * the hub took something since the outage began, that outage was this message (review rv96 M1, M2, L2).
+   */
+  private takeBackDrops(m: PackedMessage, err: unknown, droppedHere: boolean): void {
+    const s = this.strikes.get(m.id);
+    if (!s) return;
+    this.shortLived = Math.max(0, this.shortLived - s.drops);
+    s.drops = 0;
+    if (droppedHere) {
+      this.shortLivedOn = -1;
+      this.broken = { err, what: `send ${m.id}`, refused: true };
+    }
+    const { downSince, lastSuccessAt } = this.status;
+    if (this.shortLived === 0 && downSince !== null && lastSuccessAt !== null && lastSuccessAt >= downSince) this.hubNotDown();
   }
 
   private breakConnection(err: unknown, m: PackedMessage, refused: boolean): void {
@@ -694,10 +724,25 @@ export class Forwarder {
   /** The connection made at `at` is still up STABLE_CONNECTION_MS later: connections no longer end early. */
   private held(at: number): void {
     this.stableTimer = null;
-    if (!this.connected || this.connectedAt !== at || this.shortLived === 0) return;
+    if (!this.connected || this.connectedAt !== at || (this.shortLived === 0 && this.status.downSince === null)) return;
     this.shortLived = 0;
     // An idle gateway has nothing else to end the outage with; one with a backlog needs a delivery on it.
-    if (this.deliveredOnConnection || this.outbox.nothingToSend()) this.hubNotDown();
+    if (this.deliveredOnConnection || this.nothingElseToSend()) this.hubNotDown();
+  }
+
+  /**
+   * Nothing to send but suspects the hub refused while it took others, waiting for their retry: like nothing to send,
+   * they are no evidence of an outage (review rv96 M2). False if the store cannot tell.
+   */
+  private nothingElseToSend(): boolean {
+    try {
+      if (this.outbox.nothingToSend()) return true;
+      const proven = [...this.strikes].filter(([, s]) => s.suspectSince !== null && s.pauseMs > 0).map(([id]) => id);
+      if (proven.length === 0 || this.outbox.pending('alarms').records + this.outbox.pending('telemetry').records > 0) return false;
+      return this.outbox.nextMessage([...proven, ...this.unrecorded]) === null;
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -165,6 +165,8 @@ export interface RefusedTrimmed {
   records: number;
   /** Of those records, alarm-stream ones. */
   alarmRecords: number;
+  /** The tally was unreadable (a torn write, a hand edit): an unknown number of records more went (review rv96 L1). */
+  unknown?: true;
 }
 
 function parseTally(text: string | undefined): EvictionTally | null {
@@ -1352,9 +1354,10 @@ export class Outbox {
     if (!raw) return none;
     try {
       const t = JSON.parse(raw) as Partial<RefusedTrimmed>;
-      return { messages: Number(t.messages) || 0, records: Number(t.records) || 0, alarmRecords: Number(t.alarmRecords) || 0 };
+      return { messages: Number(t.messages) || 0, records: Number(t.records) || 0, alarmRecords: Number(t.alarmRecords) || 0, ...(t.unknown === true && { unknown: true as const }) };
     } catch {
-      return { ...none, messages: 1 }; // unreadable tally: a loss all the same
+      // Unreadable tally: a loss all the same, of an unknown size (kept as such when more are added to it).
+      return { ...none, messages: 1, unknown: true };
     }
   }
 
