@@ -476,7 +476,12 @@ export class Forwarder {
   /** Until telemetry falls due or a suspect's retry does. */
   private untilDue(now = Date.now()): number {
     let ms = this.untilTelemetryDue(now);
-    for (const s of this.strikes.values()) if (s.suspectSince !== null && s.pauseMs > 0 && s.dueAt > now) ms = Math.min(ms, s.dueAt - now);
+    // A retry that fell due since nextMessage() read the clock (a millisecond later) counts as due now, or the loop
+    // slept until new data came (fx115); one in flight is not waited for.
+    for (const [id, s] of this.strikes) {
+      if (s.suspectSince === null || s.pauseMs === 0 || this.inFlight.has(id) || this.unrecorded.has(id)) continue;
+      ms = Math.min(ms, Math.max(0, s.dueAt - now));
+    }
     return ms;
   }
 
