@@ -32,16 +32,19 @@ function problems(o: ModbusOptions): Array<{ field: string; message: string }> {
 }
 
 describe('MDC terms', () => {
-  it('refuses {code, refid} whose refid the agent knows under another code, naming the field and both codes', () => {
+  it('warns of {code, refid} whose refid the agent knows under another code, naming the field and both codes; not refused (a map that started before must still start)', () => {
     const spo2 = MDC.PULS_OXIM_SAT_O2;
-    const got = problems(options({ mdc: { code: spo2.code + 1, refid: spo2.refid }, unit: 'PERCENT' }));
-    expect(got).toHaveLength(1);
-    expect(got[0]!.field).toBe('options.buses[0].devices[0].points[0].mdc');
-    expect(got[0]!.message).toContain(String(spo2.code + 1));
-    expect(got[0]!.message).toContain(String(spo2.code));
-    // The right code with its refid is accepted, as is a term the agent does not know.
+    const wrong = options({ mdc: { code: spo2.code + 1, refid: spo2.refid }, unit: 'PERCENT' });
+    expect(problems(wrong)).toEqual([]);
+    const w = planWarnings(wrong);
+    expect(w).toHaveLength(1);
+    expect(w[0]!.field).toBe('options.buses[0].devices[0].points[0].mdc');
+    expect(w[0]!.message).toContain(String(spo2.code + 1));
+    expect(w[0]!.message).toContain(String(spo2.code));
+    expect(w[0]!.message).toMatch(/alarm rules .* do not judge them/);
+    // The right code with its refid is accepted without a word.
     expect(problems(options({ mdc: { code: spo2.code, refid: spo2.refid }, unit: 'PERCENT' }))).toEqual([]);
-    expect(problems(options({ mdc: { code: 150999, refid: 'MDC_VENDOR_THING' } }))).toEqual([]);
+    expect(planWarnings(options({ mdc: { code: spo2.code, refid: spo2.refid }, unit: 'PERCENT' }))).toEqual([]);
   });
 
   it('warns of a {code, refid} term the agent does not know: no alarm rule judges it', () => {

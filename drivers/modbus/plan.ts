@@ -180,13 +180,8 @@ function resolveMdc(p: Problems, v: unknown, field: string): MdcCode | null {
     return t ?? null;
   }
   if (isObj(v) && typeof v.code === 'number' && Number.isInteger(v.code) && v.code >= 0 && typeof v.refid === 'string' && v.refid) {
-    // The alarm rules look a metric up by its code: a typo in the code next to a known refid would label the value
-    // rightly on the display while no rule ever judged it.
-    const known = mdcByRefid(v.refid);
-    if (known && known.code !== v.code) {
-      p.push({ field, message: `code ${v.code} is not ${v.refid}, which is ${known.code}: correct the code, or give the refid alone (${JSON.stringify(v.refid)})` });
-      return null;
-    }
+    // A code that is not its known refid's is used as written and warned of (planWarnings): a map that started
+    // before must still start.
     return { code: v.code, refid: v.refid };
   }
   p.push({ field, message: 'must be an MDC refid string or {code, refid}' });
@@ -628,7 +623,8 @@ export function buildPlan(options: unknown): Plan {
 
 /**
  * What a map that builds says about values the alarm rules will not judge, for --check and the start (warned, not
- * refused: a map that started before must still start). A {code, refid} term the agent does not know: no rule has its
+ * refused: a map that started before must still start). A {code, refid} whose code is not its known refid's. A
+ * {code, refid} term the agent does not know: no rule has its
  * code. A unit the default rule for the metric cannot convert (`mmHg` for UCUM `mm[Hg]`, `MMHG` on an SpO2): the rule
  * skips every such reading (agent/alarms/limits.ts, told only once they arrive). Settings are never judged. Call it
  * only with options buildPlan accepted.
@@ -642,6 +638,13 @@ export function planWarnings(options: ModbusOptions): Array<{ field: string; mes
         const path = `options.buses[${b}].devices[${d}].points[${i}]`;
         const mdc = typeof point.mdc === 'string' ? mdcByRefid(point.mdc) : point.mdc;
         if (!mdc) return;
+        // The alarm rules look a metric up by its code: a typo in the code next to a known refid labels the value
+        // rightly on the display while no rule judges it, and the cloud gets the wrong code (review rv89 H3).
+        const known = typeof point.mdc === 'string' ? undefined : mdcByRefid(mdc.refid);
+        if (known && known.code !== mdc.code) {
+          warnings.push({ field: `${path}.mdc`, message: `code ${mdc.code} is not ${mdc.refid}, which is ${known.code}: its values go out under ${mdc.code}, and the alarm rules for ${mdc.refid} do not judge them; correct the code, or give the refid alone (${JSON.stringify(mdc.refid)})` });
+          return;
+        }
         if (typeof point.mdc !== 'string' && !mdcByCode(mdc.code)) {
           warnings.push({ field: `${path}.mdc`, message: `${mdc.refid} (${mdc.code}) is not a term the agent knows: its values are shown and forwarded, but no alarm rule will judge it` });
           return;
