@@ -556,7 +556,9 @@ export class Forwarder {
       // took others around it (on this connection, since then, or on the one it failed on before). A close that hits a
       // different message on each connection (two gateways with one identity kicking each other off) stays an early
       // drop: the delay grows, an outage, the second-gateway hint (review rv73 M1, rv96 M1).
-      const known = this.recycled || this.connection !== connection ? undefined : this.strikes.get(m.id);
+      // Only the connection's first failed send can be the cause: the others fail with the connection (rv97 M1).
+      const firstHere = !this.recycled && this.struckOn !== connection;
+      const known = !firstHere || this.connection !== connection ? undefined : this.strikes.get(m.id);
       const itsFault = known !== undefined && (delivered || known.otherSinceFail || known.refusedWhileUp);
       const refused = delivered || itsFault;
       // The SDK signals the close before the send rejects: the early drop just counted is this send's (review rv92 M1).
@@ -599,13 +601,15 @@ export class Forwarder {
 
   /**
    * Counts a failed send. Once per connection, for the message whose failure came first (the others fail with the
-   * connection): SUSPECT_AFTER in a row make it a suspect. A suspect's failed retry, first or not, doubles its pause.
+   * connection): SUSPECT_AFTER in a row make it a suspect. A suspect's failed retry doubles its pause when it is the
+   * connection's first failure (a later one failed with the connection: no evidence against it).
    */
   private strike(m: PackedMessage, err: unknown, connection: number, refused: boolean, droppedHere: boolean): void {
     const first = !this.recycled && this.struckOn !== connection;
     if (first) this.struckOn = connection;
+    // A send that failed after the connection's first failure tells nothing of its own message (rv97 M1).
+    if (!first) return;
     const known = this.strikes.get(m.id);
-    if (!known && !first) return;
     const s: Strike = known ?? { n: 0, suspectSince: null, pauseMs: 0, dueAt: 0, retries: 0, otherSinceFail: false, refusedWhileUp: false, drops: 0 };
     if (first && droppedHere) s.drops += 1;
     if (refused || s.otherSinceFail) s.refusedWhileUp = true;
@@ -742,7 +746,8 @@ export class Forwarder {
   private nothingElseToSend(): boolean {
     try {
       if (this.outbox.nothingToSend()) return true;
-      const proven = [...this.strikes].filter(([, s]) => s.suspectSince !== null && s.pauseMs > 0).map(([id]) => id);
+      const now = Date.now();
+      const proven = [...this.strikes].filter(([, s]) => s.suspectSince !== null && s.pauseMs > 0 && s.dueAt > now).map(([id]) => id);
       if (proven.length === 0 || this.outbox.pending('alarms').records + this.outbox.pending('telemetry').records > 0) return false;
       return this.outbox.nextMessage([...proven, ...this.unrecorded]) === null;
     } catch {

@@ -149,3 +149,76 @@ describe('the hub closes the connection during a send', () => {
     expect(f.reachable()).toBe(true);
   });
 });
+
+describe('a kick hitting another message while a proven suspect is in the window (review rv97 M1)', () => {
+  class HoldingTransport implements HubTransport {
+    readonly description = 't';
+    readonly identity = 'dev';
+    mode: 'poison' | 'hold' = 'poison';
+    held: { m: OutgoingMessage; resolve: () => void; reject: (e: Error) => void }[] = [];
+    delivered: string[] = [];
+    listener: ((e: Error | undefined) => void) | null = null;
+    async connect() {}
+    async send(m: OutgoingMessage) {
+      await new Promise((r) => setTimeout(r, 1));
+      if (this.mode === 'poison' && m.body.includes('poisonQ')) {
+        this.listener?.(new Error('closed'));
+        throw Object.assign(new Error('Connection closed'), { name: 'NotConnectedError' });
+      }
+      if (this.mode === 'hold') return new Promise<void>((resolve, reject) => this.held.push({ m, resolve, reject }));
+      this.delivered.push(m.body);
+    }
+    async disconnect() {}
+    onDisconnect(l: (e: Error | undefined) => void) {
+      this.listener = l;
+    }
+  }
+  const waitFor = async (c: () => boolean, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (!c()) {
+      if (Date.now() > end) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+
+  it('stays an early drop (dropped, an outage), not the suspect\'s refusal', async () => {
+    const box = new Outbox(':memory:');
+    const t = new HoldingTransport();
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, { gatewayId: 'gw', maxMessageBytes: 65536, batchDelayMs: 0, sendTimeoutMs: 30_000, retry: { initialDelayMs: 10, maxDelayMs: 20 }, maxInFlight: 2, suspect: { firstPauseMs: 150, maxPauseMs: 150, alarmAfterMs: 60_000 } }, captureLog().log, metrics);
+    try {
+      box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i: 0 }) }]);
+      f.start();
+      await waitFor(() => t.delivered.length === 1);
+      box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ poisonQ: true }) }]);
+      f.notify();
+      // Private state read on purpose: the suspect's schedule is what makes it "proven" (failed while others went).
+      const strikes = (f as unknown as { strikes: Map<string, { suspectSince: number | null; pauseMs: number }> }).strikes;
+      await waitFor(() => [...strikes.values()].some((s) => s.suspectSince !== null && s.pauseMs > 0));
+      // The poison is a proven suspect now. The hub takes everything but holds the answers; a new alarm comes and the
+      // suspect falls due: both in the window.
+      t.mode = 'hold';
+      await new Promise((r) => setTimeout(r, 200));
+      box.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: JSON.stringify({ alarmA: true }) }]);
+      f.notify();
+      await waitFor(() => t.held.length === 2);
+      const refusedBefore = metrics.get('forward_retries_total', { reason: 'refused' });
+      const droppedBefore = metrics.get('forward_retries_total', { reason: 'dropped' });
+      // A kick (a second gateway): the close first, then both sends fail, the alarm first.
+      t.listener?.(new Error('kicked: another client connected with this identity'));
+      t.held.find((h) => h.m.body.includes('alarmA'))!.reject(Object.assign(new Error('Connection closed'), { name: 'NotConnectedError' }));
+      await new Promise((r) => setTimeout(r, 1));
+      t.held.find((h) => h.m.body.includes('poisonQ'))!.reject(Object.assign(new Error('Connection closed'), { name: 'NotConnectedError' }));
+      await waitFor(() => metrics.get('forward_retries_total', { reason: 'dropped' }) > droppedBefore || metrics.get('forward_retries_total', { reason: 'refused' }) > refusedBefore);
+      expect(metrics.get('forward_retries_total', { reason: 'refused' })).toBe(refusedBefore);
+      expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(droppedBefore + 1);
+      expect(f.getStatus().lastFailure).not.toBe('refused');
+    } finally {
+      t.mode = 'poison';
+      const stopping = f.stop();
+      for (const h of t.held) h.resolve();
+      await stopping;
+      box.close();
+    }
+  });
+});
