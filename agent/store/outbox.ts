@@ -462,6 +462,9 @@ export interface RefusedMessage {
   bytes: number;
 }
 
+/** Whether the `refused` table exists (it is made by the first setAside()). */
+const REFUSED_EXISTS_SQL = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refused'";
+const REFUSED_BODY_SQL = 'SELECT body FROM refused WHERE id = ?';
 const REFUSED_LIST_SQL =
   'SELECT id, stream, count, attempts, created_at AS createdAt, refused_at AS refusedAt, last_error AS lastError, bytes FROM refused ORDER BY refused_at, id';
 
@@ -481,7 +484,7 @@ export class RefusedReader {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
       db.pragma('busy_timeout = 5000');
-      const hasTable = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refused'").get() !== undefined;
+      const hasTable = db.prepare(REFUSED_EXISTS_SQL).get() !== undefined;
       return new RefusedReader(db, hasTable);
     } catch (err) {
       db.close();
@@ -495,7 +498,7 @@ export class RefusedReader {
 
   body(id: string): string | null {
     if (!this.hasTable) return null;
-    return this.db.prepare<[string], { body: string }>('SELECT body FROM refused WHERE id = ?').get(id)?.body ?? null;
+    return this.db.prepare<[string], { body: string }>(REFUSED_BODY_SQL).get(id)?.body ?? null;
   }
 
   close(): void {
@@ -665,7 +668,7 @@ export class Outbox {
         this.storeId = randomBytes(4).toString('hex');
         this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
       }
-      this.hasRefused = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'refused'").get() !== undefined;
+      this.hasRefused = this.db.prepare(REFUSED_EXISTS_SQL).get() !== undefined;
       this.insertStmts = CLASS_TABLES.map((t) =>
         this.db.prepare(`INSERT INTO ${t} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       );
@@ -1038,7 +1041,7 @@ export class Outbox {
   /** The body of a message set aside, as it was to be sent, or null if none of that id is kept. */
   refusedBody(id: string): string | null {
     if (!this.hasRefused) return null;
-    return this.stmt<[string], { body: string }>('SELECT body FROM refused WHERE id = ?').get(id)?.body ?? null;
+    return this.stmt<[string], { body: string }>(REFUSED_BODY_SQL).get(id)?.body ?? null;
   }
 
   /**
