@@ -61,6 +61,23 @@ export interface ForwarderStatus {
 
 class TimeoutError extends Error {}
 
+/**
+ * What the forwarder holds against one message whose send failed first on a connection (strike()); a delivery
+ * deletes it. Its states:
+ *
+ *   struck (n = 1..SUSPECT_AFTER-1)       a connection's first failure was this message's send
+ *     | SUSPECT_AFTER in a row
+ *     v
+ *   suspect, unproven (pauseMs 0)         the others go first; it goes again once another is delivered, or when
+ *     |                                   nothing else is left (it may just have met an outage)
+ *     | fails while the hub takes others (refusedWhileUp)
+ *     v
+ *   suspect, proven (pauseMs > 0)         retried alone when dueAt comes: firstPauseMs, doubling to maxPauseMs;
+ *                                         past alarmAfterMs it is in refusedRepeatedly() (the gateway alarm)
+ *
+ * Only the connection's first failed send counts (the rest failed with the connection). `drops` are the early
+ * connection drops counted as the hub's trouble that takeBackDrops() gives back once the message proves at fault.
+ */
 interface Strike {
   /** Connections on which its send failed first, since it was last delivered. */
   n: number;
@@ -611,7 +628,7 @@ export class Forwarder {
     if (!first) return;
     const known = this.strikes.get(m.id);
     const s: Strike = known ?? { n: 0, suspectSince: null, pauseMs: 0, dueAt: 0, retries: 0, otherSinceFail: false, refusedWhileUp: false, drops: 0 };
-    if (first && droppedHere) s.drops += 1;
+    if (droppedHere) s.drops += 1;
     if (refused || s.otherSinceFail) s.refusedWhileUp = true;
     s.otherSinceFail = false;
     this.strikes.set(m.id, s);
@@ -631,7 +648,6 @@ export class Forwarder {
       );
       return;
     }
-    if (!first) return;
     s.n += 1;
     if (s.n < SUSPECT_AFTER) return;
     s.suspectSince = now;
