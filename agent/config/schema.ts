@@ -859,7 +859,7 @@ export const configSchema = {
       default: {},
       description:
         'Remote management through the IoT Hub module (or device) twin and direct methods, when forwarding to a hub. ' +
-        'Desired property `agentConfig` overlays this file (not `hub`, `store`, `control`, `gateway`, `privacy`, `model`, nor `display.users`, `display.tokens`, `display.viewing`, `display.tls`, `display.host`, `display.port`, `display.enabled`; a change that removes or weakens a listener\'s TLS or widens its address is refused, and a listener address from the twin must be an IP address or localhost); see agent/control/README.md.',
+        'Desired property `agentConfig` overlays this file (not `hub`, `store`, `control`, `gateway`, `privacy`, `model`, nor `display.users`, `display.tokens`, `display.viewing`, `display.tls`, `display.host`, `display.port`, `display.enabled`, `display.allowedHosts`, `display.limits`, `display.allowedOrigins`, `display.login`, `display.sessionTtlS`; a change that removes or weakens a listener\'s TLS or widens its address is refused, and a listener address from the twin must be an IP address or localhost); see agent/control/README.md.',
       properties: {
         enabled: { type: 'boolean', default: true, description: 'Follow the twin and answer direct methods.' },
         reportIntervalS: {

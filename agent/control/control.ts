@@ -136,7 +136,7 @@ export function decideStartup(local: AgentConfig, registry: ReadonlyMap<string, 
     const problem = `the last ${incomplete} starts with it (desired version ${saved.desiredVersion}) did not complete; moved to ${aside}`;
     return { ...plain, problem, step: { kind: 'set-aside', file, aside, desiredVersion: saved.desiredVersion, incompleteStarts: incomplete } };
   }
-  // Fields an older version allowed from the twin and this one refuses (display.port, display.enabled) are left out,
+  // Fields an older version allowed from the twin and this one refuses (NEWLY_REFUSED_FIELDS: display.port, …) are left out,
   // not the whole overlay with the drivers and bed limits it added (review rv94 H3).
   const { overlay, ignored } = withoutRefusedFields(saved.overlay);
   const r = resolveChecked(local, overlay, registry);

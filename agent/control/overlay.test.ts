@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { applyOverlay, mergePatch, planChange, resolveOverlay, type JsonObject } from './overlay.js';
+import { applyOverlay, mergePatch, planChange, resolveOverlay, withoutRefusedFields, type JsonObject } from './overlay.js';
 import { diffPatch } from './reported.js';
 import { DesiredState } from './desired.js';
 import { registry } from '../../drivers/registry.js';
@@ -302,7 +302,51 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
       for (const p of r.problems) expect(p.message).toMatch(/^the display's (identities|viewing|listening address and TLS) cannot be changed remotely/);
     }
     // The rest of the display may change (at the next start); null removes an override of a refused field.
-    expect(resolveOverlay(local(), { display: { allowedHosts: ['gw-ward3.hospital.example'], users: null, port: null } }, registry).ok).toBe(true);
+    expect(resolveOverlay(local(), { display: { maxBeds: 64, users: null, port: null, allowedHosts: null, limits: null, login: null, sessionTtlS: null, allowedOrigins: null } }, registry).ok).toBe(true);
+  });
+
+  it('refuses display.allowedHosts and display.limits from the cloud side, even at the default value: a wrong list or a limit of 1 refuses the ward screens after the next restart', () => {
+    for (const display of [
+      { allowedHosts: ['gw-ward3.hospital.example'] },
+      { allowedHosts: [] },
+      { limits: { maxSseClients: 1 } },
+      { limits: { maxConnections: 1, maxSseClientsPerAddress: 1 } },
+      { limits: {} },
+      { allowedHosts: ['.hospital.example'], limits: { maxSseClients: 32 }, maxBeds: 64 },
+      { allowedOrigins: ['https://ward3.example.org'] },
+      { login: { maxSessionsPerUser: 1 } },
+      { sessionTtlS: 60, maxBeds: 64 },
+    ] as JsonObject[]) {
+      const r = resolveOverlay(local(), { display }, registry);
+      expect(r.ok, JSON.stringify(display)).toBe(false);
+      if (!r.ok) {
+        expect(r.problems.map((p) => p.path).sort()).toEqual(['allowedHosts', 'allowedOrigins', 'limits', 'login', 'sessionTtlS'].filter((k) => k in display).map((k) => `display.${k}`));
+        for (const p of r.problems) expect(p.message).toMatch(/^the display's (allowed host names|allowed origins|connection limits|login settings) cannot be changed remotely: .*screens.*; change the local config file$/);
+      }
+    }
+  });
+
+  it('a saved overlay (from an older version) holding display.allowedHosts or display.limits is applied without them, each named in ignored; the rest stays', () => {
+    const saved = {
+      display: { allowedHosts: ['evil.example'], limits: { maxSseClients: 1 }, login: { maxSessionsPerUser: 1 }, sessionTtlS: 60, allowedOrigins: [], maxBeds: 64, port: 9090 },
+      log: { level: 'debug' },
+    } as JsonObject;
+    const { overlay, ignored } = withoutRefusedFields(saved);
+    expect(ignored.map((p) => p.path).sort()).toEqual(['display.allowedHosts', 'display.allowedOrigins', 'display.limits', 'display.login', 'display.port', 'display.sessionTtlS']);
+    for (const p of ignored) expect(p.message).toMatch(/from the twin is ignored: .*set it in the local file/);
+    expect(overlay).toEqual({ display: { maxBeds: 64 }, log: { level: 'debug' } });
+    expect(saved.display).toMatchObject({ allowedHosts: ['evil.example'] }); // the saved document itself is not changed
+    const r = resolveOverlay(local(), overlay, registry);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.config.display.allowedHosts).toEqual([]);
+      expect(r.config.display.limits.maxSseClients).toBe(32);
+      expect(r.config.display.maxBeds).toBe(64);
+      expect(r.config.display.sessionTtlS).toBe(900);
+      expect(r.config.display.login.maxSessionsPerUser).toBe(10);
+    }
+    // Null (removing an override) is nothing to ignore.
+    expect(withoutRefusedFields({ display: { allowedHosts: null, limits: null } }).ignored).toEqual([]);
   });
 
   it('refuses display.port and display.enabled from the cloud side, even at the local value: the deployment publishes the port and its health check polls it (review rv91 M5)', () => {

@@ -31,7 +31,11 @@ export const REFUSED_SECTIONS: Readonly<Record<string, string>> = {
  * the bedside display, who may see the ward, and where and how it listens are decided on the gateway, in its local
  * file: the cloud side could otherwise give itself a clinician or admin login, or open the ward view (review rv82 M1).
  * Its port and whether it runs too: the deployment publishes the port and its health check polls it, so a twin value
- * would leave the ward screens and the health check on nothing after the next restart (review rv91 M5).
+ * would leave the ward screens and the health check on nothing after the next restart (review rv91 M5). So are the
+ * host names it answers and its connection limits: a wrong `allowedHosts` refuses every screen's Host header (421)
+ * and a limit of 1 all screens but one, so the cloud side could leave the ward's alarm display dark after the next
+ * restart. Likewise its allowed origins (behind a TLS proxy a wrong list refuses every login and Ack) and its login
+ * settings (one session per user, or a session lifetime of a minute, logs shared ward-screen logins out). `screens` may change: it only says which screen names are watched (an unlisted one still connects).
  */
 export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   display: {
@@ -42,15 +46,21 @@ export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, str
     host: "the display's listening address and TLS cannot be changed remotely: they decide who can reach the screen and whether logins travel in clear; change the local config file",
     port: "the display's port and whether it runs cannot be changed remotely: the deployment publishes the port and its health check polls it, and the ward screens use it; change the local config file (or AGENT_DISPLAY_PORT)",
     enabled: "the display's port and whether it runs cannot be changed remotely: the deployment publishes the port and its health check polls it, and the ward screens use it; change the local config file",
+    allowedHosts: "the display's allowed host names cannot be changed remotely: a wrong list refuses the ward screens that reach the gateway by name (421); change the local config file",
+    limits: "the display's connection limits cannot be changed remotely: a limit set too low refuses ward screens; change the local config file",
+    allowedOrigins: "the display's allowed origins cannot be changed remotely: behind a reverse proxy a wrong list refuses every login, acknowledgement and audio pause from the screens' pages (403); change the local config file",
+    login: "the display's login settings cannot be changed remotely: sessions per user and lockout after failures decide whether ward screens stay logged in; change the local config file",
+    sessionTtlS: "the display's login settings cannot be changed remotely: a short session lifetime logs ward screens out again and again; change the local config file",
   },
 };
 
 /**
- * Fields refused from the twin since 5db4b97 (review rv91 M5) that an older version allowed, so a saved overlay may
- * hold them. The display's identities, viewing, host and TLS were refused long before: a saved overlay holding those
- * is still refused as a whole.
+ * Fields refused from the twin that an older version allowed, so a saved overlay may hold them: the display's port
+ * and switch since 5db4b97 (review rv91 M5), its allowed host names, limits, allowed origins and login settings since the version after cc3244f. The
+ * display's identities, viewing, host and TLS were refused long before: a saved overlay holding those is still
+ * refused as a whole.
  */
-const NEWLY_REFUSED_FIELDS: Readonly<Record<string, readonly string[]>> = { display: ['port', 'enabled'] };
+const NEWLY_REFUSED_FIELDS: Readonly<Record<string, readonly string[]>> = { display: ['port', 'enabled', 'allowedHosts', 'limits', 'allowedOrigins', 'login', 'sessionTtlS'] };
 
 /**
  * A saved overlay without the fields this version refuses from the twin and an older one allowed, and those fields,
