@@ -14,7 +14,7 @@ import { Forwarder, SUSPECT_RETRY } from './forward/forwarder.js';
 import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
 import { chooseTransport } from './forward/choose.js';
 import { bedOverrideKeys, unmatchedBedOverrides, type BedOverrideKey, type UnmatchedBedOverride } from './config/bed-overrides.js';
-import type { Driver, DriverFactory, DriverHealth } from '../drivers/types.js';
+import type { Driver, DriverFactory, DriverHealth, DriverWarning } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
@@ -1113,18 +1113,17 @@ export class Agent {
   }
 
   /**
-   * A driver degraded in itself, not through one of its devices (those raise their own alarms): an HL7 listener no
-   * sender connects to. Its health detail becomes a gateway technical alarm while it lasts.
-   */
-  /**
    * What the configuration in force holds that the agent runs with but someone must put right, each a low-priority
    * gateway alarm while it is there: a per-bed limit outside its rule's range, used as written (review rv94 H2), and
-   * fields of the twin's overlay this version takes from the local file only, left out (rv94 H3). Set at start (where
+   * fields of the twin's overlay this version takes from the local file only, left out (rv94 H3), and a driver's
+   * options its factory warns of as a slip (`alarm` set: a Modbus code that is not its refid's, rv97 M2). Set at start (where
    * main.ts has logged them as config warnings) and after each twin change or reloadConfig applied (`changed`: logged
    * here). A key holds the value or the fields, so that a changed one is a new alarm with its own text.
    * The limits are those of the alarms section the engine was built with: `alarms` is not applied live (planChange
    * lists a change to it as pending restart), so a change fixing a slip must not end its alarm, nor one adding a slip
    * raise it, before the restart that puts it in force (review rv96 M3); such a change is logged once instead.
+   * Drivers are applied live (AgentControl.switchTo restarts the changed ones before calling configChanged with the
+   * config now running), so their slips follow `config` at once.
    */
   private configAlarms(config: AgentConfig, ignored: readonly ConfigProblem[], changed: boolean): void {
     const want = new Map<string, { text: string; field: string }>();
@@ -1139,6 +1138,22 @@ export class Agent {
       }
       this.pendingLimitNote = note;
     }
+    config.drivers.forEach((entry, i) => {
+      if (!entry.enabled) return;
+      let warnings: DriverWarning[] = [];
+      try {
+        warnings = this.deps.registry.get(entry.type)?.warnings?.(entry.options) ?? [];
+      } catch (err) {
+        // A driver's own bug: the other configuration alarms must still be set.
+        this.log.error({ err, driver: entry.name }, "driver's configuration warnings failed; its slips are not alarmed");
+      }
+      for (const w of warnings) {
+        if (!w.alarm) continue;
+        // The field as --check names it; keyed with the message too, so that another slip in the same field is a new alarm.
+        const field = `drivers[${i}].${w.field}`;
+        want.set(`config-driver:${field}=${w.message}`, { text: `Driver ${entry.name} ${field}: ${w.alarm}; correct the configuration`, field });
+      }
+    });
     if (ignored.length) {
       const fields = ignored.map((p) => p.path).join(', ');
       want.set(`twin-settings-ignored:${fields}`, { text: `Twin settings ignored: ${fields}; change them in the local file`, field: fields });
@@ -1178,6 +1193,10 @@ export class Agent {
     this.alarms.gatewayCondition(this.gatewayId, `display-certificate-${state}`, true, text, 'medium');
   }
 
+  /**
+   * A driver degraded in itself, not through one of its devices (those raise their own alarms): an HL7 listener no
+   * sender connects to. Its health detail becomes a gateway technical alarm while it lasts.
+   */
   private checkDriversThemselves(): void {
     for (const [name, d] of this.drivers) {
       const h = d.health();

@@ -27,13 +27,13 @@ const idle: HubTransport = {
 const SLIP = 'Limit alarms.limits.beds.bed-1.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration';
 const PENDING = 'limit change pending a restart: the alarm engine keeps the limits it started with until then';
 
-function writeFile(path: string, tempHigh: number): void {
+function writeFile(path: string, tempHigh: number, drivers: unknown[] = []): void {
   const config = {
     gateway: { id: 'test-gw' },
     log: { level: 'debug', pretty: 'never' },
     store: { path: join(path, '..', 'agent.db'), synchronous: 'normal' },
     hub: { mode: 'off' },
-    drivers: [],
+    drivers,
     alarms: { limits: { beds: { 'bed-1': { temp: { high: tempHigh } } } } },
   };
   writeFileSync(path, JSON.stringify(config));
@@ -110,5 +110,60 @@ describe('configuration alarms for limits outside their range follow the alarms 
     await a.stop();
     const next = await start(path);
     expect(next.gateway()).toEqual([SLIP]);
+  });
+});
+
+// A Modbus point whose {code, refid} code is not its refid's: its values go out under the wrong code and no alarm rule
+// judges them (review rv97 M2). Drivers apply live, so the alarm follows the drivers in force at once.
+const SPO2 = MDC.PULS_OXIM_SAT_O2;
+function modbus(code: number) {
+  // Port 1 on loopback: refused at once; the device goes offline, which is not what is tested here.
+  const point = { name: 'spo2', table: 'holding', address: 0, mdc: { code, refid: SPO2.refid }, unit: 'PERCENT' };
+  return { type: 'modbus', name: 'mb', options: { buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', port: 1, devices: [{ id: 'd', unitId: 1, bed: 'bed-1', points: [point] }] }] } };
+}
+const FIELD = 'drivers[0].options.buses[0].devices[0].points[0].mdc';
+const driverSlips = (texts: string[]) => texts.filter((t) => t.includes(FIELD));
+
+describe('configuration alarms for driver options that are slips (review rv97 M2)', () => {
+  it('a mismatched Modbus {code, refid} in the file at start raises a low gateway alarm naming the field', async () => {
+    const path = join(tempDir(), 'config.json');
+    writeFile(path, 38.5, [modbus(SPO2.code + 1)]);
+    const { a } = await start(path);
+    const open = a.alarms.engine.list({ bed: GATEWAY_BED }).filter((x) => x.conditionPresent && x.condition.text.includes(FIELD));
+    expect(open).toHaveLength(1);
+    expect(open[0]!.priority).toBe('low');
+    expect(open[0]!.condition.text).toContain(String(SPO2.code + 1));
+    expect(open[0]!.condition.text).toBe(`Driver mb ${FIELD}: code ${SPO2.code + 1} is not ${SPO2.refid}'s ${SPO2.code}: sent under the wrong code, not judged by alarm rules; correct the configuration`);
+  });
+
+  it('a reloadConfig change adding one raises it and logs it; one changing it raises a new one; one removing it ends it', async () => {
+    const path = join(tempDir(), 'config.json');
+    writeFile(path, 38.5, [modbus(SPO2.code)]);
+    const { a, cap, gateway, reload } = await start(path);
+    expect(driverSlips(gateway())).toEqual([]);
+    const raisedLow = () => a.metrics.get('alarms_raised_total', { source: 'technical', priority: 'low' });
+    const before = raisedLow();
+
+    writeFile(path, 38.5, [modbus(SPO2.code + 1)]);
+    expect((await reload()).status).toBe(200);
+    const [first] = driverSlips(gateway());
+    expect(first).toContain(String(SPO2.code + 1));
+    expect(cap.lines.filter((l) => l.msg === first && l.field === FIELD)).toHaveLength(1);
+    // Counted as any gateway alarm raised (agent/alarms/service.ts).
+    expect(raisedLow()).toBe(before + 1);
+
+    // Another wrong code: a new alarm with its own text, the old one ended.
+    writeFile(path, 38.5, [modbus(SPO2.code + 2)]);
+    expect((await reload()).status).toBe(200);
+    const after = driverSlips(gateway());
+    expect(after).toHaveLength(1);
+    expect(after[0]).toContain(String(SPO2.code + 2));
+    expect(raisedLow()).toBe(before + 2);
+
+    writeFile(path, 38.5, [modbus(SPO2.code)]);
+    expect((await reload()).status).toBe(200);
+    expect(driverSlips(gateway())).toEqual([]);
+    const ended = a.alarms.engine.list({ bed: GATEWAY_BED }).filter((x) => x.condition.text.includes(FIELD));
+    expect(ended.every((x) => !x.conditionPresent)).toBe(true);
   });
 });

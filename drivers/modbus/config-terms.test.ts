@@ -90,6 +90,24 @@ describe('units', () => {
   });
 });
 
+describe('slips the agent alarms (review rv97 M2)', () => {
+  it('a code that is not its refid\'s and an unconvertible unit carry a short alarm text; an unknown vendor term does not', () => {
+    const spo2 = MDC.PULS_OXIM_SAT_O2;
+    const [mismatch] = planWarnings(options({ mdc: { code: spo2.code + 1, refid: spo2.refid }, unit: 'PERCENT' }));
+    expect(mismatch!.alarm).toContain(String(spo2.code + 1));
+    expect(mismatch!.alarm!.length).toBeLessThan(mismatch!.message.length);
+    const [unit] = planWarnings(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmHg' }));
+    expect(unit!.field).toMatch(/\.unit$/);
+    expect(unit!.alarm).toMatch(/mmHg/);
+    // Custom vendor terms are legitimate: warned of, not alarmed.
+    const [vendor] = planWarnings(options({ mdc: { code: 150999, refid: 'MDC_VENDOR_THING' } }));
+    expect(vendor!.message).toMatch(/MDC_VENDOR_THING/);
+    expect(vendor!.alarm).toBeUndefined();
+    // The factory passes them on as they are.
+    expect(modbusDriver.warnings!(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmHg' }))[0]!.alarm).toBe(unit!.alarm);
+  });
+});
+
 describe('float quality', () => {
   it('±Infinity is invalid with reason infinite; NaN keeps not-a-number', () => {
     const pt = buildPlan(options({ type: 'float32' })).buses[0]!.devices[0]!.groups[0]!.points[0]!.point;

@@ -1,6 +1,6 @@
 // The `modbus` driver: reads coils, discrete inputs, input and holding registers over Modbus TCP or
 // RTU, decodes them by a typed register map, and emits NumericReadings and device status. Read-only.
-import type { Driver, DriverClaims, DriverContext, DriverFactory, DriverHealth } from '../types.js';
+import type { Driver, DriverClaims, DriverContext, DriverFactory, DriverHealth, DriverWarning } from '../types.js';
 import { BusPoller, type TransportFactory } from './bus.js';
 import type { ModbusOptions } from './options.js';
 import { buildPlan, planWarnings, type Plan } from './plan.js';
@@ -52,8 +52,8 @@ export class ModbusDriver implements Driver {
 
 /**
  * The factory; its `warnings`: what --check and the start say of a map that builds but whose values the alarm rules
- * will not judge (plan.ts planWarnings; agent/config/check.ts driverWarnings calls it). Options that do not build give
- * none: they are refused, through create().
+ * will not judge (plan.ts planWarnings; agent/config/check.ts driverWarnings calls it), and the agent alarms those that
+ * carry an `alarm` text (agent.ts configAlarms). Options that do not build give none: they are refused, through create().
  */
 export const modbusDriver: DriverFactory<ModbusOptions> = {
   type: 'modbus',
@@ -63,7 +63,7 @@ export const modbusDriver: DriverFactory<ModbusOptions> = {
     // Throws ModbusConfigError naming every bad field, before anything runs.
     return new ModbusDriver(buildPlan(options), ctx);
   },
-  warnings(options: ModbusOptions): Array<{ field: string; message: string }> {
+  warnings(options: ModbusOptions): DriverWarning[] {
     try {
       buildPlan(options);
     } catch {

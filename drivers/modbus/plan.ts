@@ -4,6 +4,7 @@ import { DEFAULT_LIMIT_RULES } from '../../agent/alarms/limits.js';
 import { convert } from '../../agent/alarms/units.js';
 import { mdcByCode, mdcByRefid, unitByMdc, UNITS } from '../../agent/model/mdc.js';
 import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
+import type { DriverWarning } from '../types.js';
 import {
   BYTE_ORDERS,
   decodeBit,
@@ -627,10 +628,11 @@ export function buildPlan(options: unknown): Plan {
  * {code, refid} term the agent does not know: no rule has its
  * code. A unit the default rule for the metric cannot convert (`mmHg` for UCUM `mm[Hg]`, `MMHG` on an SpO2): the rule
  * skips every such reading (agent/alarms/limits.ts, told only once they arrive). Settings are never judged. Call it
- * only with options buildPlan accepted.
+ * only with options buildPlan accepted. The code mismatch and the unit are slips, with an `alarm` text (the agent
+ * raises a gateway alarm while they are in force); an unknown term is not: vendors' own terms are legitimate.
  */
-export function planWarnings(options: ModbusOptions): Array<{ field: string; message: string }> {
-  const warnings: Array<{ field: string; message: string }> = [];
+export function planWarnings(options: ModbusOptions): DriverWarning[] {
+  const warnings: DriverWarning[] = [];
   options.buses.forEach((bus, b) =>
     bus.devices.forEach((device, d) =>
       device.points.forEach((point, i) => {
@@ -642,7 +644,11 @@ export function planWarnings(options: ModbusOptions): Array<{ field: string; mes
         // rightly on the display while no rule judges it, and the cloud gets the wrong code (review rv89 H3).
         const known = typeof point.mdc === 'string' ? undefined : mdcByRefid(mdc.refid);
         if (known && known.code !== mdc.code) {
-          warnings.push({ field: `${path}.mdc`, message: `code ${mdc.code} is not ${mdc.refid}, which is ${known.code}: its values go out under ${mdc.code}, and the alarm rules for ${mdc.refid} do not judge them; correct the code, or give the refid alone (${JSON.stringify(mdc.refid)})` });
+          warnings.push({
+            field: `${path}.mdc`,
+            message: `code ${mdc.code} is not ${mdc.refid}, which is ${known.code}: its values go out under ${mdc.code}, and the alarm rules for ${mdc.refid} do not judge them; correct the code, or give the refid alone (${JSON.stringify(mdc.refid)})`,
+            alarm: `code ${mdc.code} is not ${mdc.refid}'s ${known.code}: sent under the wrong code, not judged by alarm rules`,
+          });
           return;
         }
         if (typeof point.mdc !== 'string' && !mdcByCode(mdc.code)) {
@@ -656,6 +662,7 @@ export function planWarnings(options: ModbusOptions): Array<{ field: string; mes
           warnings.push({
             field: `${path}.unit`,
             message: `${JSON.stringify(ucum)} is not a unit the alarm rule ${rule.id} converts to its ${JSON.stringify(rule.unit)}: no limit alarm will judge ${mdc.refid} from this value (UCUM spellings: mm[Hg], %, /min, Cel; or a UNITS key such as MMHG)`,
+            alarm: `unit ${JSON.stringify(ucum)} does not convert to ${JSON.stringify(rule.unit)}: ${mdc.refid} not judged by limit alarms`,
           });
           break;
         }
