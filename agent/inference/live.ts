@@ -178,6 +178,11 @@ export class LiveModel {
         log.warn({ bed: key, maxBeds: config.maxBeds }, 'edge model: more beds send waveforms than model.maxBeds; this bed\'s alarms will not be assessed');
       },
       (_key, _channel, reason, seg, overlapMs) => this.channelRefused(reason, seg, overlapMs),
+      (key, channel, stepMs, seg) =>
+        log.info(
+          { bed: key, channel, deviceId: seg.deviceId, stepBackMs: Math.round(stepMs), receivedAt: seg.receivedAt },
+          "edge model: the gateway's clock stepped back; this channel's waveform ring starts afresh",
+        ),
     );
     this.state = config.enabled ? 'loading' : 'disabled';
     if (!config.enabled) {

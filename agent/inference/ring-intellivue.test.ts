@@ -126,3 +126,34 @@ describe('IntelliVue waves without device time in the ring (reviews fx95, rv94 M
     expect(nanCount(ring.window(KEY, last + 1000, 15)[0]!.samples)).toBe(500);
   });
 });
+
+describe('IntelliVue waves without device time when the gateway clock steps back (fx114)', () => {
+  it('the timeline re-anchors 5 min back: the ring starts afresh at once (said once, not refused), an alarm right after has its samples', () => {
+    const refused: ChannelRefusal[] = [];
+    const steps: { key: string; channel: string; stepMs: number }[] = [];
+    const ring = new WaveformRing(
+      undefined,
+      undefined,
+      (_k, _c, reason) => refused.push(reason),
+      (key, channel, stepMs) => steps.push({ key, channel, stepMs }),
+    );
+    const decoder = new ObservationDecoder({ deviceId: 'mx800-1', bed: 'ICU-7', source: 'intellivue' }, new DeviceClock(0));
+    const STEP = 300_000;
+    const at = (k: number) => T0 + (k + 1) * SEG_MS + 20 - (k >= 100 ? STEP : 0);
+    const kept: boolean[] = [];
+    for (let k = 0; k <= 100; k++) kept.push(ring.add(noDeviceTime(decoder, at(k), k)));
+    expect(kept.every((x) => x)).toBe(true);
+    expect(refused).toEqual([]);
+    expect(steps).toEqual([{ key: KEY, channel: 'II', stepMs: STEP }]);
+    // An alarm right after the step, on the stepped-back clock: the answer just received, none of the old samples.
+    const first = ring.window(KEY, at(100) + 10, 15)[0]!.samples;
+    expect(first).toHaveLength(SAMPLES);
+    expect(nanCount(first)).toBe(0);
+    for (let k = 101; k < 200; k++) expect(ring.add(noDeviceTime(decoder, at(k), k))).toBe(true);
+    expect(refused).toEqual([]);
+    expect(steps).toHaveLength(1);
+    const win = ring.window(KEY, at(199), 15)[0]!.samples;
+    expect(win).toHaveLength(15 * 500);
+    expect(nanCount(win)).toBe(0);
+  });
+});

@@ -5,7 +5,7 @@ import { mapMessage } from '../../drivers/hl7/pcd01.js';
 import { parseMessage, readHeader } from '../../drivers/hl7/protocol/index.js';
 import { signalCode } from '../../drivers/wfdb-replay/codes.js';
 import type { WaveformSegment } from '../model/reading.js';
-import { bedKey, WaveformRing, type ChannelRefusal } from './ring.js';
+import { BED_IDLE_MS, bedKey, WaveformRing, type ChannelRefusal } from './ring.js';
 
 const FS = 250;
 const generic = signalCode('V', ''); // MDC_ECG_ELEC_POTL
@@ -17,10 +17,16 @@ function seg(value: number, startTime: number, receivedAt: number, n: number, re
   };
 }
 
-function ringWithRefusals() {
+function ringWithRefusals(opts?: ConstructorParameters<typeof WaveformRing>[0]) {
   const refused: { channel: string; reason: ChannelRefusal; backMs: number | undefined }[] = [];
-  const ring = new WaveformRing(undefined, undefined, (_k, channel, reason, _seg, backMs) => refused.push({ channel, reason, backMs }));
-  return { ring, refused };
+  const steps: { key: string; channel: string; stepMs: number }[] = [];
+  const ring = new WaveformRing(
+    opts,
+    undefined,
+    (_k, channel, reason, _seg, backMs) => refused.push({ channel, reason, backMs }),
+    (key, channel, stepMs) => steps.push({ key, channel, stepMs }),
+  );
+  return { ring, refused, steps };
 }
 
 const dtm = (ms: number) => new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14) + '+0000';
@@ -126,5 +132,82 @@ describe('a waveform whose code is not in the MDC table', () => {
     expect(ring.add(s)).toBe(false);
     expect(refused).toEqual([{ channel: 'MDC_ECG_ELEC_POTL', reason: 'unknown-code', backMs: undefined }]);
     expect(ring.bedCount).toBe(0);
+  });
+});
+
+describe('the gateway clock steps back (fx114: NTP correction of 5 min)', () => {
+  const STEP = 300_000;
+  const nan = (x: Float32Array) => Array.from(x).filter((v) => Number.isNaN(v)).length;
+
+  it('timed on receipt: the next segment starts a fresh ring at once (said once, not refused), and an alarm right after has its samples', () => {
+    const { ring, refused, steps } = ringWithRefusals();
+    const t0 = 1_000_000_000;
+    for (let k = 0; k < 40; k++) expect(ring.add(seg(1, t0 + k * 1000, t0 + k * 1000, FS, ['time-from-receipt']))).toBe(true);
+    const back = t0 + 40_000 - STEP; // the clock read t0 + 40 s, then 5 min less
+    expect(ring.add(seg(2, back, back, FS, ['time-from-receipt']))).toBe(true);
+    expect(refused).toEqual([]);
+    expect(steps).toEqual([{ key: 'bed:A', channel: 'ECG', stepMs: STEP }]);
+    // An alarm right after the step (its time is the stepped-back clock): the new segment, none of the old samples.
+    const w = ring.window('bed:A', back + 50)[0]!.samples;
+    expect(w).toHaveLength(FS);
+    expect(Array.from(w).every((x) => x === 2)).toBe(true);
+    // Half a second later: the samples still in transit are missing at the end.
+    const w2 = ring.window('bed:A', back + 500)[0]!.samples;
+    expect(Array.from(w2.slice(0, FS)).every((x) => x === 2)).toBe(true);
+    expect(nan(w2)).toBe(FS / 2);
+    // The ring goes on from there: no refusal, no second notice, no gap.
+    for (let k = 1; k < 5; k++) expect(ring.add(seg(2, back + k * 1000, back + k * 1000, FS, ['time-from-receipt']))).toBe(true);
+    const w3 = ring.window('bed:A', back + 4000)[0]!.samples;
+    expect(w3).toHaveLength(5 * FS);
+    expect(nan(w3)).toBe(0);
+    expect(refused).toEqual([]);
+    expect(steps).toHaveLength(1);
+  });
+
+  it('timed on receipt, a second lead in the same message after the step: still refused as overlap', () => {
+    const { ring, refused } = ringWithRefusals();
+    const t0 = 1_000_000_000;
+    for (let k = 0; k < 10; k++) expect(ring.add(seg(1, t0 + k * 1000, t0 + k * 1000, FS, ['time-from-receipt']))).toBe(true);
+    const back = t0 + 10_000 - STEP;
+    expect(ring.add(seg(1, back, back, FS, ['time-from-receipt']))).toBe(true);
+    expect(ring.add(seg(2, back, back, FS, ['time-from-receipt']))).toBe(false);
+    expect(refused).toEqual([{ channel: 'ECG', reason: 'overlap', backMs: 1000 }]);
+  });
+
+  it('on the device clock: a segment going back is still refused though the receipt clock stepped back too (a re-send is no clock step)', () => {
+    const { ring, refused, steps } = ringWithRefusals();
+    const t0 = 1_000_000_003; // device times to the ms
+    const r0 = 2_000_000_000;
+    for (let k = 0; k < 40; k++) expect(ring.add(seg(1, t0 + k * 1000, r0 + k * 1000 + 20, FS))).toBe(true);
+    // Received after the gateway's clock stepped back 5 min: an old segment sent again (5 s back in device time).
+    expect(ring.add(seg(3, t0 + 35_000, r0 + 40_020 - STEP, FS))).toBe(false);
+    expect(refused).toEqual([{ channel: 'ECG', reason: 'overlap', backMs: 5000 }]);
+    expect(steps).toEqual([]);
+    // The device's next segment, received on the stepped-back clock: kept, and an alarm right after has its window.
+    expect(ring.add(seg(2, t0 + 40_000, r0 + 41_020 - STEP, FS))).toBe(true);
+    const w = ring.window('bed:A', r0 + 41_050 - STEP)[0]!.samples;
+    expect(w).toHaveLength(30 * FS);
+    expect(nan(w)).toBe(0);
+    expect(Array.from(w.slice(-FS)).every((x) => x === 2)).toBe(true);
+    expect(Array.from(w).filter((x) => x === 3)).toHaveLength(0);
+  });
+
+  it('bed idle eviction: a bed fed across the step is idle BED_IDLE_MS after its last segment on the new clock, not 5 min later', () => {
+    const { ring } = ringWithRefusals({ seconds: 30, maxBeds: 1, maxChannelsPerBed: 6, maxRateHz: 1000 });
+    const t0 = 1_000_000_003;
+    const r0 = 2_000_000_000;
+    for (let k = 0; k < 10; k++) expect(ring.add(seg(1, t0 + k * 1000, r0 + k * 1000 + 20, FS))).toBe(true);
+    // Bed A goes on after the step (device times in order), then its monitor leaves.
+    let last = 0;
+    for (let k = 10; k < 13; k++) {
+      last = r0 + k * 1000 + 20 - STEP;
+      expect(ring.add(seg(1, t0 + k * 1000, last, FS))).toBe(true);
+    }
+    const other = (at: number): WaveformSegment => ({ ...seg(1, at, at, FS), deviceId: 'mon-B', bed: 'B' });
+    expect(ring.add(other(last + BED_IDLE_MS - 1000))).toBe(false); // A not yet idle
+    expect(ring.isRefused('bed:B')).toBe(true);
+    expect(ring.add(other(last + BED_IDLE_MS + 1000))).toBe(true); // A idle for 61 s: B takes its place
+    expect(ring.bedCount).toBe(1);
+    expect(ring.window('bed:A', last + BED_IDLE_MS + 1000)).toEqual([]);
   });
 });

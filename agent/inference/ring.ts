@@ -90,6 +90,12 @@ export function leadIdentity(info: ModelChannel, seg: Pick<WaveformSegment, 'mdc
   return `${info.name}\u0000${seg.raw.system}\u0000${seg.raw.code}`;
 }
 
+/** Whether the segment's times are the gateway's: timed on its receipt, or on a timeline anchored at a receipt. */
+function onGatewayClock(seg: NormalisedWaveform): boolean {
+  const reasons = seg.quality.reasons ?? [];
+  return reasons.includes('time-from-receipt') || reasons.includes(ANCHORED_AT_RECEIPT);
+}
+
 /** Devices whose alarm clock is remembered (a ward has tens). */
 const MAX_ALARM_CLOCKS = 1000;
 
@@ -260,6 +266,11 @@ export class WaveformRing {
     private readonly onBedRefused: (key: string) => void = () => {},
     /** Called for every segment of a model signal that is not kept, and why (LiveModel counts and logs them). */
     private readonly onChannelRefused: (key: string, channel: string, reason: ChannelRefusal, seg: NormalisedWaveform, overlapMs?: number) => void = () => {},
+    /**
+     * Called when a channel timed on the gateway's clock starts afresh because that clock stepped back (`stepMs`: how
+     * far its segment starts before the samples held end); once per channel and step. Not a refusal (to be logged, info).
+     */
+    private readonly onClockStepBack: (key: string, channel: string, stepMs: number, seg: NormalisedWaveform) => void = () => {},
   ) {}
 
   get bedCount(): number {
@@ -312,9 +323,15 @@ export class WaveformRing {
     if (ring && ring.sampleRateHz !== seg.sampleRateHz) ring = undefined; // rate changed: start afresh
     const overlapMs = ring?.overlapMs(seg) ?? 0;
     if (ring && overlapMs > 0) {
-      // Appended, it would splice older samples after newer ones. But a ring not fed for its whole span holds no
-      // window anyway: then the device's clock has stepped back, and the ring starts afresh on the new clock.
-      if (seg.receivedAt - ring.lastReceivedAt <= this.opts.seconds * 1000) {
+      if (onGatewayClock(seg) && seg.receivedAt < ring.lastReceivedAt) {
+        // Its start and its receipt are both the gateway's clock, and the receipt went back (receipts come in order):
+        // the gateway's clock stepped back (NTP), nothing is wrong with the device. Refused, the channel would be
+        // until that clock caught up plus the ring's span (fx114: minutes); the old samples are on the old clock, so
+        // the ring starts afresh. A second lead of the same message (same receipt) is still refused below.
+        this.onClockStepBack(key, info.name, overlapMs, seg);
+      } else if (seg.receivedAt - ring.lastReceivedAt <= this.opts.seconds * 1000) {
+        // Appended, it would splice older samples after newer ones. But a ring not fed for its whole span holds no
+        // window anyway: then the device's clock has stepped back, and the ring starts afresh on the new clock.
         this.onChannelRefused(key, info.name, 'overlap', seg, overlapMs);
         return false;
       }
@@ -329,7 +346,9 @@ export class WaveformRing {
       bed.channels.set(chKey, ring);
     }
     ring.push(seg, info.scale); // samples are stored in the model's units, so a unit change needs no fresh ring
-    bed.lastFedAt = Math.max(bed.lastFedAt, seg.receivedAt);
+    // The latest receipt, not the greatest: after the gateway's clock stepped back, the greatest is on the old clock
+    // and kept a bed that left looking fed for the step's length (segments are added in the order received).
+    bed.lastFedAt = seg.receivedAt;
     return true;
   }
 
