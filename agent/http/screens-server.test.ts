@@ -11,7 +11,7 @@ import type { DriverEvent } from '../model/reading.js';
 import { registry } from '../../drivers/registry.js';
 import { waitFor } from '../../drivers/serial/testing.js';
 import { captureLog } from '../../test/support/log.js';
-import { call, openStream, type SseStream } from '../../test/browser/display-fixtures.js';
+import { call, openStream, startDisplayAgent, type DisplayAgent, type SseStream } from '../../test/browser/display-fixtures.js';
 import { DisplayServer, type DisplayDeps } from './server.js';
 
 const GATEWAY = 'test-gw';
@@ -170,4 +170,71 @@ describe('expected screens, over a real socket', () => {
       screen.close();
     }
   });
+});
+
+// Real time, the whole agent, heartbeat 1 s: a screen is stale 4 s after its last sign of life, its stream is closed as
+// lagging once its last `seen` report is 8 s old, and its grace (10 s) runs out after that (review rv98 M1: the close
+// restarted the count, so the alarm came at close + grace and understated how long the screen had been gone).
+describe('expected screens in real time: a page that goes silent with its socket open (screen off, cable out, hung)', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => {
+    d = await startDisplayAgent({ limits: { heartbeatS: 1 }, screens: [{ name: SCREEN, graceS: 10 }] });
+  });
+  afterAll(() => d.close());
+
+  const screenAlarm = () => d.agent.alarms.engine.list({ bed: '*' }).find((a) => a.conditionPresent && a.condition.text.includes(SCREEN));
+  const seen = (stream: string, serverTime: number) => call(d.url, 'POST', '/api/stream/seen', { body: { stream, serverTime } });
+  const heartbeatAfter = async (s: SseStream, after: number) =>
+    ((await s.waitFor((e) => e.event === 'heartbeat' && (e.data as { serverTime: number }).serverTime > after, 3000)).data as { serverTime: number }).serverTime;
+
+  it('a `seen` report on the screen\'s own stream is a sign of life too (the page sends it with its ping every heartbeat)', async () => {
+    const s = await openStream(d.url, `/api/stream?screen=${SCREEN}`);
+    try {
+      const { stream } = (await s.waitFor((e) => e.event === 'hello')).data as { stream: string };
+      // Reports only, no pings, for longer than the 4 s a screen may be silent.
+      let last = 0;
+      for (let i = 0; i < 6; i++) {
+        last = await heartbeatAfter(s, last);
+        expect((await seen(stream, last)).status).toBe(200);
+      }
+      expect(d.agent.display!.screens.status()[0]).toMatchObject({ connected: true, streams: 1 });
+    } finally {
+      s.close();
+    }
+    await waitFor('the server to see the stream go', () => d.agent.display!.screens.status()[0]!.streams === 0);
+  }, 20_000);
+
+  it('raises "not heard from" graceS after its last sign of life, though the stream is closed as lagging meanwhile', async () => {
+    // Whatever the previous test left (a closed stream) ends with this stream.
+    const s = await openStream(d.url, `/api/stream?screen=${SCREEN}`);
+    const { stream } = (await s.waitFor((e) => e.event === 'hello')).data as { stream: string };
+    await waitFor('no screen alarm', () => screenAlarm() === undefined);
+    // Like the page for three heartbeats: report what it received, say it is alive.
+    let last = 0;
+    let lastSign = 0;
+    for (let i = 0; i < 3; i++) {
+      last = await heartbeatAfter(s, last);
+      expect((await seen(stream, last)).status).toBe(200);
+      expect((await call(d.url, 'POST', `/api/screens/${SCREEN}/alive`)).status).toBe(204);
+      lastSign = Date.now();
+    }
+    // Switched off: nothing more is sent, and no FIN ever comes (the socket stays open on this side).
+    let closedAt = 0;
+    void s.closed.then(() => (closedAt = Date.now()));
+    try {
+      await waitFor('the screen alarm', () => screenAlarm() !== undefined, 25_000);
+      const raisedAt = Date.now();
+      // The hub closed the stream first (8 s without a report), and that did not restart the count.
+      expect(closedAt).toBeGreaterThan(0);
+      expect(closedAt - lastSign).toBeLessThan(10_000);
+      expect(raisedAt - lastSign).toBeGreaterThanOrEqual(10_000);
+      expect(raisedAt - lastSign).toBeLessThan(12_500);
+      expect(screenAlarm()!.condition.text).toMatch(
+        new RegExp(`^Display ${SCREEN} not heard from for 1[01] s \\(screen off, cable out or page hung\\?\\): its alarms may not be shown there$`),
+      );
+      expect(d.captured.lines.some((l) => /too far behind/.test(String(l.msg)))).toBe(true);
+    } finally {
+      s.close();
+    }
+  }, 40_000);
 });

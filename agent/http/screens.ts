@@ -3,10 +3,13 @@
 // alarm systems, as secondary sources put it; the standard's text was not checked here): a screen that never
 // connects, drops off, loses power or hangs would otherwise show nothing and raise nothing.
 // A screen names itself with `?screen=<name>` on its stream and pings `POST /api/screens/<name>/alive` every
-// heartbeat. It is connected while it has at least one stream (it may have several tabs) and was heard from within
-// `staleMs` (a powered-off screen leaves a half-open TCP stream that can last ~15 min; a hung page stops pinging).
-// Once it has been away for longer than its graceS — counted from start() if it never connected, from its last
-// disconnect or last ping otherwise — `report(name, true, text)` raises the condition; a new stream or ping ends it.
+// heartbeat (its `seen` reports on that stream count as well: the server passes them on). It is connected while it
+// has at least one stream (it may have several tabs) and was heard from within `staleMs` (a powered-off screen leaves
+// a half-open TCP stream that can last ~15 min; a hung page stops pinging).
+// Once it has been away for longer than its graceS — counted from start() if it never connected, from its last sign
+// of life if it went silent (whether its stream is still open or was closed since: the server closes a silent page's
+// stream as lagging, 20 s on by default), from its disconnect otherwise — `report(name, true, text)` raises the condition; a new
+// stream or ping ends it.
 // Anyone who may view can use a screen's name (nothing in the config binds it to a machine): a stream opened from another
 // address than the one it last connected from, or a ping from an address that holds none of its open streams, is logged
 // and counted, and shown in the status (`addressChanged`). Pings count once per (from, to) pair: a dual-stack machine
@@ -45,9 +48,14 @@ interface Screen {
   spec: ScreenSpec;
   /** Open streams by remote address. */
   addresses: Map<string, number>;
-  /** When it last had no stream (its last disconnect, or start()). */
+  /**
+   * With no stream: since when it has been away (start(), its last disconnect, or its last sign of life when it had
+   * gone silent before its last stream closed).
+   */
   awaySince: number;
-  /** When it last opened a stream or pinged. */
+  /** It had gone silent (screen off, cable out, page hung) before its last stream closed: "not heard from". */
+  wentSilent: boolean;
+  /** When it last opened a stream, pinged, or reported on its stream (`seen`). */
   lastSeen: number;
   alarmed: boolean;
   warnedAddresses: boolean;
@@ -86,7 +94,7 @@ export class ScreenWatch {
     private readonly staleMs = 12_000,
   ) {
     for (const spec of specs) {
-      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null, pingPairs: new Set() });
+      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), wentSilent: false, lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null, pingPairs: new Set() });
       metrics.gauge('display_screen_connected', () => (this.connected(this.screens.get(spec.name)!, this.now()) ? 1 : 0), { screen: spec.name });
     }
   }
@@ -120,7 +128,12 @@ export class ScreenWatch {
     if (!s || n === undefined) return;
     if (n > 1) s.addresses.set(address, n - 1);
     else s.addresses.delete(address);
-    if (streams(s) === 0) s.awaySince = this.now();
+    if (streams(s) > 0) return;
+    const t = this.now();
+    // A screen switched off, unplugged or hung stops pinging long before its stream closes (as lagging, 20 s on by
+    // default; by TCP, minutes on): it has been away since its last sign of life, not since the close (review rv98 M1).
+    s.wentSilent = t - s.lastSeen > this.staleMs;
+    s.awaySince = s.wentSilent ? s.lastSeen : t;
   }
 
   /** The page of `name` says it is alive (every heartbeat), from `address`. True when the name is watched. */
@@ -137,9 +150,11 @@ export class ScreenWatch {
     const t = this.now();
     for (const s of this.screens.values()) {
       if (s.alarmed || this.connected(s, t)) continue;
-      // Streams still open but silent: away since it was last heard of.
-      const silent = streams(s) > 0;
-      const since = silent ? s.lastSeen : s.awaySince;
+      // Streams still open but silent: away since it was last heard of. None open: since awaySince, which is its last
+      // sign of life too when it went silent before its last stream closed.
+      const open = streams(s) > 0;
+      const silent = open || s.wentSilent;
+      const since = open ? s.lastSeen : s.awaySince;
       if (t - since <= s.spec.graceS * 1000) continue;
       s.alarmed = true;
       const awayS = Math.round((t - since) / 1000);

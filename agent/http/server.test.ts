@@ -396,3 +396,42 @@ describe('display users', () => {
   });
 });
 
+
+/** One request written on a raw TCP socket, as sent; resolves with everything the server wrote before closing. */
+function rawRequest(url: string, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(new URL(url).port), '127.0.0.1', () => s.write(text));
+    let out = '';
+    s.on('data', (b) => (out += b.toString()));
+    s.on('error', reject);
+    s.on('close', () => resolve(out));
+    setTimeout(() => s.destroy(), 3000);
+  });
+}
+
+describe('display: a request target new URL() cannot parse (review rv98 L1)', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => (d = await startDisplayAgent()));
+  afterAll(() => d.close());
+
+  it('GET // is a bad request (400, counted, logged once a minute per address with the target), not a server fault; the Host guard comes first', async () => {
+    const before = d.captured.lines.length;
+    for (let i = 0; i < 20; i++) {
+      const r = await rawRequest(d.url, 'GET // HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+      expect(r.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+      expect(r.split('\r\n\r\n')[1]).toBe('{"error":"bad request target"}');
+    }
+    expect(d.agent.metrics.get('display_client_errors_total', { code: 'bad-target' })).toBe(20);
+    expect(d.agent.metrics.get('display_http_requests_total', { route: 'unmatched', status: '500' }) ?? 0).toBe(0);
+    expect(d.agent.metrics.get('display_http_requests_total', { route: 'unmatched', status: '400' })).toBe(20);
+    const lines = d.captured.lines.slice(before);
+    expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
+    const logged = lines.filter((l) => /request target/.test(String(l.msg)));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ level: 40, from: '127.0.0.1', method: 'GET', target: '//' });
+    // A Host the display does not answer to is refused before the target is looked at.
+    const misdirected = await rawRequest(d.url, 'GET // HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n');
+    expect(misdirected.split('\r\n')[0]).toBe('HTTP/1.1 421 Misdirected Request');
+    expect(d.agent.metrics.get('display_client_errors_total', { code: 'bad-target' })).toBe(20);
+  });
+});

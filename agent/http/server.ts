@@ -172,6 +172,8 @@ export class DisplayServer {
   private readonly hosts: HostNames;
   private readonly refusedHosts = new Set<string>();
   private screenTimer: NodeJS.Timeout | null = null;
+  /** The watched screen each open stream was opened as, by its token: its page's `seen` reports are signs of life too. */
+  private readonly screenStreams = new Map<string, string>();
   /** Requests received and not yet answered, per connection (the socket requests arrive on). */
   private readonly inFlight = new WeakMap<Duplex, number>();
   /** Open connections per remote address, until their socket closes, and in all. */
@@ -424,8 +426,9 @@ export class DisplayServer {
     let routeName = 'unmatched';
     res.on('finish', () => this.deps.metrics.inc('display_http_requests_total', { route: routeName, status: String(res.statusCode) }));
     try {
-      const url = new URL(req.url ?? '/', 'http://display.invalid');
-      if (!this.hosts.accepts(req.headers.host)) throw this.misdirected(req, url, from);
+      // The Host guard first: a name the display does not answer to gets 421 whatever it asks for.
+      if (!this.hosts.accepts(req.headers.host)) throw this.misdirected(req, from);
+      const url = this.parseTarget(req, from);
       if (!this.originAllowed(req, res)) throw new HttpError(403, 'cross-origin request refused');
       if (req.method === 'OPTIONS') {
         routeName = 'preflight';
@@ -492,14 +495,34 @@ export class DisplayServer {
     return access !== 'open' && !(access === 'view' && this.config.viewing === 'open');
   }
 
+  /**
+   * The request target as a URL. One `new URL()` cannot parse (`GET //`: an empty authority) is the client's fault: 400,
+   * counted, and logged once a minute per address (anyone who reaches the port can send it; it was a 500 with an
+   * error-level stack each time, review rv98 L1).
+   */
+  private parseTarget(req: IncomingMessage, from: string): URL {
+    try {
+      return new URL(req.url ?? '/', 'http://display.invalid');
+    } catch {
+      this.deps.metrics.inc('display_client_errors_total', { code: 'bad-target' });
+      if (this.connectionLog.open(`bad-target ${from}`, Date.now())) {
+        this.log.warn(
+          { from, method: req.method, target: (req.url ?? '').slice(0, 64), refused: this.deps.metrics.get('display_client_errors_total', { code: 'bad-target' }) },
+          'display request refused (400): its request target cannot be parsed as a path; logged once a minute per address',
+        );
+      }
+      throw new HttpError(400, 'bad request target');
+    }
+  }
+
   /** 421 for a Host name the display does not answer to (DNS rebinding); logged once per name, counted. */
-  private misdirected(req: IncomingMessage, url: URL, from: string): HttpError {
+  private misdirected(req: IncomingMessage, from: string): HttpError {
     const host = HostNames.nameOf(req.headers.host ?? '').slice(0, 253);
     this.deps.metrics.inc('display_host_refused_total');
     if (!this.refusedHosts.has(host) && this.refusedHosts.size < MAX_LOGGED_HOSTS) {
       this.refusedHosts.add(host);
       this.log.warn(
-        { host, from, method: req.method, path: url.pathname, origin: req.headers.origin, accepted: this.hosts.list() },
+        { host, from, method: req.method, path: targetPath(req.url), origin: req.headers.origin, accepted: this.hosts.list() },
         'display request for a host name it does not answer to refused (421, DNS rebinding guard): if the gateway is reached by this name, add it to display.allowedHosts',
       );
     }
@@ -633,7 +656,13 @@ export class DisplayServer {
     this.hub.started(client);
     // After the snapshot, so that the end of the screen's own alarm reaches it as an `alarm` event.
     const screen = c.url.searchParams.get('screen');
-    if (screen && this.screens.opened(screen, address)) c.res.on('close', () => this.screens.closed(screen, address));
+    if (screen && this.screens.opened(screen, address)) {
+      this.screenStreams.set(client.token, screen);
+      c.res.on('close', () => {
+        this.screenStreams.delete(client.token);
+        this.screens.closed(screen, address);
+      });
+    }
   }
 
   private async streamSeen(c: Ctx): Promise<void> {
@@ -643,6 +672,10 @@ export class DisplayServer {
       throw new HttpError(400, 'expects { "stream": string (from hello), "serverTime": number }');
     }
     if (!this.hub.seen(stream, serverTime)) throw new HttpError(404, 'no such stream open');
+    // A report on a watched screen's stream says its page is alive, like its ping: the screen's away time counts from
+    // the later of the two. No address check: the stream's unguessable name already ties it to that stream.
+    const screen = this.screenStreams.get(stream);
+    if (screen) this.screens.seen(screen);
     // How late that event reached the page, on the server's one clock (the report comes up a path the stream's
     // backlog does not hold): a delay the stream had from its first byte is invisible to the page's own figures.
     sendJson(c.res, 200, { behindMs: Math.max(0, Date.now() - serverTime) });
@@ -734,6 +767,13 @@ export class DisplayServer {
     this.log.info({ ...fields, user: c.identity!.user, role: c.identity!.role, from: c.from, changes: r.changes.length }, what);
     sendJson(c.res, 200, { ok: true, changes: r.changes.map((ch) => changeView(ch)), alarms: r.changes.map((ch) => alarmView(ch.alarm)) });
   }
+}
+
+/** The path of a request target as sent, for a log line: not parsed (it may not parse), without the query, bounded. */
+function targetPath(target: string | undefined): string {
+  const t = target ?? '';
+  const q = t.indexOf('?');
+  return (q >= 0 ? t.slice(0, q) : t).slice(0, 256);
 }
 
 /** The priority the person was shown, when the page sends it (`priority`); anything else is refused. */
