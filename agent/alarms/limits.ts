@@ -8,6 +8,7 @@ import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js
 import { UNASSIGNED_BED } from './types.js';
 import { bedsByDevice, type FeedView } from './feeds.js';
 import { convert } from './units.js';
+import { onlyBeyondRange } from './bound.js';
 
 export interface LimitRule {
   /** Unique within a bed's rule set, e.g. "hr"; part of the alarm key. */
@@ -573,15 +574,11 @@ function fmt(n: number): string {
 
 /**
  * A value the device could only bound, beyond its measuring range (HL7 SN `>^40`: questionable, reason
- * `sn-comparator:>`): '>' or '<', else null. Such a value is evidence only where the bound decides the comparison.
+ * `sn-comparator:>`): '>' or '<', else null. Such a value is evidence only where the bound decides the comparison, and
+ * only when the bound is its only doubt (with QUES, CAL, P… it is questionable like any other: review rv99 M2).
  */
 function beyondRange(r: NumericReading): '>' | '<' | null {
-  if (r.quality.state !== 'questionable') return null;
-  for (const reason of r.quality.reasons ?? []) {
-    if (reason === 'sn-comparator:>' || reason === 'sn-comparator:>=') return '>';
-    if (reason === 'sn-comparator:<' || reason === 'sn-comparator:<=') return '<';
-  }
-  return null;
+  return onlyBeyondRange(r.quality);
 }
 
 /** Whether a bound decides a limit: '>40' is above a high limit of 30 and not below a low one of 8; '>10' says neither about 30. */

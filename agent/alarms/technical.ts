@@ -6,6 +6,7 @@
 import { metricLabel } from '../model/labels.js';
 import type { DeviceStatusEvent, MdcCode, RawCode, Reading } from '../model/reading.js';
 import { BedFeeds, bedsByDevice } from './feeds.js';
+import { onlyBeyondRange } from './bound.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
 
@@ -547,6 +548,5 @@ export class TechnicalMonitor {
 
 /** Questionable only because the value lies beyond the device's measuring range (HL7 SN `>^40`: `sn-comparator:>`). */
 function beyondRangeOnly(r: Reading): boolean {
-  const reasons = r.quality.reasons ?? [];
-  return r.quality.state === 'questionable' && reasons.length > 0 && reasons.every((x) => x.startsWith('sn-comparator:'));
+  return onlyBeyondRange(r.quality) !== null; // the limit rules' test too (review rv99 M2)
 }
