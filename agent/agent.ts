@@ -16,10 +16,10 @@ import { chooseTransport } from './forward/choose.js';
 import { bedOverrideKeys, unmatchedBedOverrides, type BedOverrideKey, type UnmatchedBedOverride } from './config/bed-overrides.js';
 import type { Driver, DriverFactory, DriverHealth, DriverWarning } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
-import { AlarmEngine } from './alarms/engine.js';
+import { AlarmEngine, NEW_EPISODE_AFTER_MS, type RestoredAcknowledgement } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
 import { GATEWAY_BED } from './alarms/types.js';
-import { openAlarmNotes, restartList } from './alarms/open-notes.js';
+import { acknowledgedBeforeRestart, openAlarmNotes, restartList } from './alarms/open-notes.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
 import { storeVolumeEncryption } from './store/volume.js';
@@ -267,6 +267,8 @@ export class Agent {
       // ...and so are the devices heard from before a restart, through drivers still configured: a feed that does not
       // come back after an update is reported like one that goes silent.
       this.expectSeenBeforeRestart(engine);
+      // Before any driver starts: a device's first repeat of an alarm acknowledged before the restart must find it.
+      this.restoreAcknowledgedBeforeStart(engine);
       this.restoreNews2Observations(engine, pseudonym !== undefined);
       this.alarms.news2Counts(); // observations that cannot be restored (key changed, pseudonyms off): told at start
       this.alarms.keepObservationsIn((all) => this.outbox.setNote('news2-observations', JSON.stringify(all)));
@@ -746,9 +748,9 @@ export class Agent {
   }
 
   /**
-   * Alarms the previous run still had open (not acknowledged, not resolved) are not tracked by this run: their
-   * conditions may come again from new data, but a latched alarm or an unanswered one would be gone without a
-   * word. One latched alarm says which they were, at their highest priority, until someone acknowledges it.
+   * Alarms the previous run still had open (acknowledged ones too, their condition present) are not tracked by this
+   * run: their conditions may come again from new data, but the alarm would be gone without a word. One latched
+   * alarm says which they were, at their highest priority, until someone acknowledges it.
    */
   private alarmsOpenBeforeStart(): void {
     let list: { text: string; priority: 'high' | 'medium' } | null;
@@ -757,8 +759,7 @@ export class Agent {
     } else {
       const notes = [...this.openBeforeStart.values()];
       if (notes.length === 0) return;
-      const drivers = this.deps.config.drivers.filter((d) => d.enabled);
-      if (drivers.length > 0 && drivers.every((d) => this.deps.registry.get(d.type)?.simulated)) {
+      if (this.everyDriverSimulated()) {
         // The demo: its alarms belonged to made-up patients, generated anew now; a latched list of them would be an
         // alarm about no one (and with no login configured, one nobody could acknowledge).
         this.log.info({ alarms: notes.length }, 'alarms open before the restart are not carried over: every driver is simulated (its patients are generated anew at each start)');
@@ -779,6 +780,44 @@ export class Agent {
     this.raiseLoss('alarms-open-at-restart', list.text, list.priority);
     // A loss that is past: latched until acknowledged, not a condition still present.
     this.alarms.gatewayCondition(this.gatewayId, 'alarms-open-at-restart', false, 'the alarms it lists belong to the run before the restart');
+  }
+
+  /** The demo: every enabled driver simulated, its patients generated anew at each start. */
+  private everyDriverSimulated(): boolean {
+    const drivers = this.deps.config.drivers.filter((d) => d.enabled);
+    return drivers.length > 0 && drivers.every((d) => this.deps.registry.get(d.type)?.simulated);
+  }
+
+  /**
+   * Device alarms acknowledged before the restart, their condition present then (review rv99 M3): the device's first
+   * report of one comes back acknowledged instead of unanswered (it would escalate though someone answered it). Only
+   * while the report can still be the same episode: within NEW_EPISODE_AFTER_MS of when the device was last heard
+   * before the stop (the seen-devices note, kept to the minute, so never later than it was). Listed by the restart
+   * alarm either way (alarmsOpenBeforeStart).
+   */
+  private restoreAcknowledgedBeforeStart(engine: AlarmEngine): void {
+    if (!this.openBeforeStart?.size || this.everyDriverSimulated()) return;
+    const acks = acknowledgedBeforeRestart(this.openBeforeStart.values());
+    if (acks.length === 0) return;
+    let heard: Record<string, { at?: unknown } | null>;
+    try {
+      const parsed = JSON.parse(this.outbox.note('seen-devices') ?? '{}') as unknown;
+      heard = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, { at?: unknown } | null>) : {};
+    } catch (err) {
+      this.log.error({ err, alarms: acks.map((a) => a.key) }, 'cannot tell when the devices were last heard before the restart: acknowledgements from before it are not restored (a repeat of those alarms comes back unanswered)');
+      return;
+    }
+    const restored: RestoredAcknowledgement[] = [];
+    for (const a of acks) {
+      const at = heard[a.deviceId]?.at;
+      if (typeof at === 'number') restored.push({ key: a.key, bed: a.bed, priority: a.priority, acknowledgedAt: a.acknowledgedAt, until: at + NEW_EPISODE_AFTER_MS });
+    }
+    engine.restoreAcknowledgements(restored);
+    const unheard = acks.filter((a) => !restored.some((r) => r.key === a.key)).map((a) => a.key);
+    this.log.info(
+      { restored: restored.map((r) => ({ alarm: r.key, until: new Date(r.until).toISOString() })), ...(unheard.length && { notRestored: unheard }) },
+      'acknowledgements from before the restart kept for a repeat of their device alarms (until 10 min after the device was last heard)',
+    );
   }
 
   /**

@@ -115,6 +115,20 @@ export interface ForgottenDevice {
   silentS: number;
 }
 
+/**
+ * A device alarm acknowledged before a restart, its condition present then (agent/alarms/open-notes.ts): the first
+ * report of it in the new run, up to `until` and on the same bed, comes back acknowledged, unless it is above `priority`.
+ */
+export interface RestoredAcknowledgement {
+  key: string;
+  /** The bed it was on: reported for another bed, it is not the same patient's alarm (review rv99 H1). */
+  bed: string;
+  priority: ManagedPriority;
+  acknowledgedAt: number;
+  /** The last moment a report is still the same episode (the caller's: the device last heard + NEW_EPISODE_AFTER_MS). */
+  until: number;
+}
+
 export function deviceAlarmKey(deviceId: string, alarmId: string): string {
   return `device:${deviceId}:${alarmId}`;
 }
@@ -150,8 +164,16 @@ export class AlarmEngine {
    * confirms it, it is not a new alarm. Forgotten when the device reports the alarm otherwise.
    */
   private readonly latchedAtDevice = new Map<string, number>();
+  /**
+   * What the device last reported done to its open alarm at the bedside (atDevice), by alarm id: the agent's limit
+   * alarms for the same metric are answered with it only when it is new, so that one raised after the acknowledgement
+   * (a new condition) is not answered by a re-sent report.
+   */
+  private readonly atDeviceState = new Map<string, 'acknowledged' | 'audio-paused'>();
   /** Who last paused an open alarm's audio (role 'model' for the edge model's hold), and at which priority. */
   private readonly pausedBy = new Map<string, { role: string; priority: SignalPriority }>();
+  /** Acknowledgements from before a restart, by device alarm key, until the alarm's first report (or end). */
+  private readonly restoredAcks = new Map<string, RestoredAcknowledgement>();
   private seq = 0;
   private nextId = 1;
   /** Metrics that stopped with a limit alarm present, and devices forgotten, since last taken (for counters and logs). */
@@ -223,6 +245,7 @@ export class AlarmEngine {
   deviceAlarm(event: AlarmEvent): AlarmStateChange[] {
     const e = this.withBed(event);
     const key = deviceAlarmKey(e.deviceId, e.alarmId);
+    if (e.phase === 'end') this.restoredAcks.delete(key); // ended: a later start is a new episode
     if (e.phase === 'end' && e.endedBy === 'link-lost') {
       // The driver lost the device and ends what it held: not data from the device, so the feed's technical
       // alarms (connection, no data) are left to run; the alarm ends, saying the device can no longer confirm it.
@@ -247,6 +270,9 @@ export class AlarmEngine {
       if (acted) changes.push(...this.actedOnAtDevice({ ...e, atDevice: acted }, key));
       return changes;
     }
+    /** A present report for another bed: the old bed's alarm, ended (and its bed), before the rest. */
+    const moved: AlarmStateChange[] = [];
+    let from: string | undefined;
     if (e.phase === 'end') {
       if (!this.byKey.has(key)) {
         // An end for an alarm we never saw start (agent restarted, message lost): record it rather than drop it.
@@ -259,7 +285,21 @@ export class AlarmEngine {
       );
     } else {
       const id = this.byKey.get(key);
-      const open = id === undefined ? undefined : this.open.get(id);
+      let open = id === undefined ? undefined : this.open.get(id);
+      if (open !== undefined && e.bed !== undefined && open.bed !== e.bed) {
+        // The device now reports this alarm for another bed (patient and monitor moved; review rv99 H1): it can no
+        // longer be watched on the old bed, which must not show it present for a patient no longer there. It ends
+        // there unconfirmed, as a limit alarm of a moved device does: unanswered it latches and stays in view until
+        // acknowledged (someone may be on the way), acknowledged it resolves. It is then no longer this key's alarm,
+        // so the report raises it on the new bed, unanswered there. A report without a bed (none given, none
+        // configured) is no move: unknown is not a change.
+        from = open.bed;
+        updates.push({ present: false, key, at: e.receivedAt, why: `moved to ${e.bed}: ${e.deviceId} now reports this alarm for bed ${e.bed}, no longer for bed ${from}`, unconfirmed: true });
+        moved.push(...this.applyAll(updates.splice(0)));
+        if (this.byKey.get(key) === open.id) this.byKey.delete(key);
+        this.reportedAt.delete(open.id);
+        open = undefined;
+      }
       if (e.phase === 'start' && open?.state === 'acknowledged' && this.newEpisode(open, e)) {
         // A new start of an alarm acknowledged here: a new episode whose predecessor's end was lost. The old alarm
         // ends (audited) and a new one is raised, unanswered, so it sounds and escalates like any new alarm; folded
@@ -268,16 +308,42 @@ export class AlarmEngine {
       }
       // The device's text is the alarm's own (condition.text), not repeated here: a long one would make the audit
       // record too large to store.
-      updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase} (${e.priority})` });
+      updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase} (${e.priority})${from === undefined ? '' : `, for bed ${e.bed} (moved from bed ${from})`}` });
     }
-    const changes = this.applyAll(updates);
+    const changes = [...moved, ...this.applyAll(updates)];
     if (e.phase !== 'end') {
+      // Always a report for the alarm's own bed (or one carrying no bed): one for another bed moved it above. So it
+      // is proof for silentDeviceAlarms that the device still watches that bed's alarm.
       const id = this.byKey.get(key);
       if (id !== undefined) this.reportedAt.set(id, e.receivedAt);
+      const restored = this.restoredAcks.get(key);
+      if (restored) {
+        this.restoredAcks.delete(key); // the first report decides
+        changes.push(...this.restoreAcknowledgement(key, restored, e.receivedAt));
+      }
     }
     // On an end only for a latched alarm: acknowledged at the device, the signal it held is answered here too.
     if (e.atDevice && (e.phase !== 'end' || e.latched)) changes.push(...this.actedOnAtDevice(e, key));
     return changes;
+  }
+
+  /**
+   * Device alarms acknowledged before a restart (review rv99 M3): a device that repeats its alarm would otherwise
+   * bring it back unanswered, and it would escalate though someone answered it. Replaces any given before.
+   */
+  restoreAcknowledgements(acks: readonly RestoredAcknowledgement[]): void {
+    this.restoredAcks.clear();
+    for (const a of acks) this.restoredAcks.set(a.key, { ...a });
+  }
+
+  /** The first report after a restart of an alarm acknowledged before it: acknowledged again, if in time and not worse. */
+  private restoreAcknowledgement(key: string, restored: RestoredAcknowledgement, at: number): AlarmStateChange[] {
+    const id = this.byKey.get(key);
+    const alarm = id === undefined ? undefined : this.open.get(id);
+    if (!alarm || !life.isUnacknowledged(alarm) || at > restored.until || alarm.bed !== restored.bed) return [];
+    // `seen` is the priority noted: a repeat above it is refused (a worse condition must sound).
+    const why = `acknowledged before the restart (at ${new Date(restored.acknowledgedAt).toISOString()})`;
+    return this.acknowledge(alarm.id, 'system', at, restored.priority).changes.map((c) => ({ ...c, why }));
   }
 
   /** Remembers a device's latched report (bounded: the least recently reported is forgotten first). */
@@ -295,13 +361,45 @@ export class AlarmEngine {
   private actedOnAtDevice(e: AlarmEvent, key: string): AlarmStateChange[] {
     const id = this.byKey.get(key);
     const alarm = id === undefined ? undefined : this.open.get(id);
-    if (!alarm || !life.isUnacknowledged(alarm)) return [];
+    if (!alarm || !e.atDevice) return [];
     const actor = { user: `device ${e.deviceId}`, role: 'device', from: 'device' };
-    if (e.atDevice === 'acknowledged') return this.acknowledge(alarm.id, actor, e.receivedAt).changes;
+    const changes = this.actAsDevice(alarm, e.atDevice, actor, e.receivedAt);
+    // The agent's own limit alarms for the condition the device alarms on (review rv99 M1): once per new report.
+    if (this.atDeviceState.get(alarm.id) !== e.atDevice) {
+      changes.push(...this.twinsAtDevice(alarm, e, e.atDevice, actor));
+      if (this.open.has(alarm.id)) this.atDeviceState.set(alarm.id, e.atDevice);
+    }
+    return changes;
+  }
+
+  private actAsDevice(alarm: Alarm, act: 'acknowledged' | 'audio-paused', actor: Actor, at: number, seen?: SignalPriority): AlarmStateChange[] {
+    if (!life.isUnacknowledged(alarm)) return [];
+    if (act === 'acknowledged') return this.acknowledge(alarm.id, actor, at, seen).changes;
     // Paused already: by a person (here or at the device), nothing new. By the edge model (its hold while it
     // re-checks the evidence), the person's pause at the bedside replaces it, audited, and so ends the hold.
     if (alarm.state === 'audio-paused' && this.pausedBy.get(alarm.id)?.role !== 'model') return [];
-    return this.audioPause({ alarmId: alarm.id }, actor, undefined, e.receivedAt).changes;
+    return this.audioPause({ alarmId: alarm.id }, actor, undefined, at, seen).changes;
+  }
+
+  /**
+   * The agent's limit alarms on the device alarm's device and bed for its source metric (same MDC code) get what was
+   * done to it at the bedside: the nurse answered that condition there, so the gateway must not sound on and escalate
+   * its twin. Without a source metric, or for a technical device alarm, nothing is linked. Only up to the device
+   * alarm's priority (as an action applies to the priority seen): a medium "SpO2 low" answered at the monitor leaves
+   * the agent's high DESAT sounding.
+   */
+  private twinsAtDevice(dev: Alarm, e: AlarmEvent, act: 'acknowledged' | 'audio-paused', actor: Actor): AlarmStateChange[] {
+    const metric = e.sourceMetric ?? dev.metric;
+    // A technical alarm on the metric (SpO2 probe off) is not the physiological condition a limit alarm watches.
+    if (!metric || dev.category !== 'physiological') return [];
+    const why = `${act === 'acknowledged' ? 'acknowledged' : 'audio paused'} at the device: its alarm "${dev.condition.text}" for the same metric`;
+    const seen = life.signalPriority(dev);
+    const out: AlarmStateChange[] = [];
+    for (const a of [...this.open.values()]) {
+      if (a.source !== 'limit' || a.deviceId !== dev.deviceId || a.bed !== dev.bed || a.metric?.code !== metric.code) continue;
+      out.push(...this.actAsDevice(a, act, actor, e.receivedAt, seen).map((c) => ({ ...c, why })));
+    }
+    return out;
   }
 
   /**
@@ -739,6 +837,7 @@ export class AlarmEngine {
     this.ackedAt.delete(alarm.id);
     this.reportedAt.delete(alarm.id);
     this.pausedBy.delete(alarm.id);
+    this.atDeviceState.delete(alarm.id);
     if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
     this.history.set(alarm.id, alarm);
     while (this.history.size > this.config.historySize) {

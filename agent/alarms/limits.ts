@@ -8,6 +8,7 @@ import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js
 import { UNASSIGNED_BED } from './types.js';
 import { bedsByDevice, type FeedView } from './feeds.js';
 import { convert } from './units.js';
+import { NEW_PATIENT_AFTER_READINGS } from './news2.js';
 import { onlyBeyondRange } from './bound.js';
 
 export interface LimitRule {
@@ -189,11 +190,16 @@ export function rulesForBed(config: LimitConfig, bed: string): LimitRule[] {
 type Direction = 'low' | 'high';
 
 interface Track {
-  /** The condition key (limitKey), fixed when the track is made. */
+  /** The condition key (limitKey with the track's episode); the track itself is held under the key of episode 0. */
   key: string;
   bed: string;
   deviceId: string;
+  /** The patient the device gives for the track's readings, the first id it gave or the new one taken (newPatient). */
   patientId?: string;
+  /** Goes up at each change of patient, in the key: the next patient's alarms are new alarms (as NEWS2's episode). */
+  episode: number;
+  /** A run of readings giving another patient id, not yet taken as a new patient (NEW_PATIENT_AFTER_READINGS). */
+  pendingPatient?: { id: string; count: number; lastAt: number };
   rule: LimitRule;
   dir: Direction;
   /** Time of the first sample of the current run of violating samples; null when there is no run. */
@@ -218,10 +224,12 @@ interface Track {
  * The condition key of a limit track. A rule that watches several metrics (pulse rate from ABP and from SpO2; airway
  * and impedance RR) has one per metric (`metric`, its code): two sources of one parameter disagree (an artefact, a
  * probe on a cold hand), and one that reads normal must neither hold back nor end the other's alarm. A rule with
- * one metric keeps the key without it.
+ * one metric keeps the key without it. `episode` goes up at each change of patient on the track (`:episode-<n>`
+ * appended; a counter, as NEWS2's, so that keys carry no patient id): the next patient's violation is a new alarm, not
+ * the previous patient's latched one reactivated and filed under them (review rv99 M4).
  */
-export function limitKey(bed: string, deviceId: string, ruleId: string, dir: Direction, metric?: number): string {
-  return `limit:${bed}:${deviceId}:${ruleId}-${dir}${metric === undefined ? '' : `:${metric}`}`;
+export function limitKey(bed: string, deviceId: string, ruleId: string, dir: Direction, metric?: number, episode = 0): string {
+  return `limit:${bed}:${deviceId}:${ruleId}-${dir}${metric === undefined ? '' : `:${metric}`}${episode === 0 ? '' : `:episode-${episode}`}`;
 }
 
 /** Tracks limit violations per bed, device, rule, direction and (rules with several) metric; reports conditions raised and ended. */
@@ -334,15 +342,51 @@ export class LimitEvaluator {
     return u;
   }
 
-  private track(bed: string, r: NumericReading, code: number, rule: LimitRule, dir: Direction): Track {
+  private track(bed: string, r: NumericReading, code: number, rule: LimitRule, dir: Direction, out: ConditionUpdate[]): Track {
     const key = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined);
     let t = this.tracks.get(key);
     if (!t) {
-      t = { key, bed, deviceId: r.deviceId, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, code, alarmed: false };
+      t = { key, bed, deviceId: r.deviceId, episode: 0, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, code, alarmed: false };
       this.tracks.set(key, t);
     }
-    if (r.patientId !== undefined) t.patientId = r.patientId;
+    if (r.patientId !== undefined) this.newPatient(t, r.patientId, r.receivedAt, out);
     return t;
+  }
+
+  /**
+   * The patient a reading gives, as NEWS2 takes it (news2.ts patient()): the first id is the track's patient; another
+   * id is a new patient only after NEW_PATIENT_AFTER_READINGS readings in a row with it, received at as many times,
+   * none with the current id between (a sender that puts the MRN in some messages and a visit number in others must
+   * not end and raise its alarms at every flip). Then the previous patient's alarm, if present, ends unconfirmed
+   * (unanswered it latches and stays theirs until acknowledged; acknowledged it resolves), the run starts again, and
+   * the key takes the next episode, so the new patient's violation is a new alarm under their id (review rv99 M4:
+   * patient B's desaturation reactivated A's latched DESAT, with A's id, text and escalation). A reading without an id
+   * changes nothing (unknown is not a change). Until the change is taken, readings are judged as the current patient's.
+   */
+  private newPatient(t: Track, id: string, at: number, out: ConditionUpdate[]): void {
+    if (t.patientId === undefined || t.patientId === id) {
+      t.patientId = id;
+      delete t.pendingPatient;
+      return;
+    }
+    let p = t.pendingPatient;
+    if (p?.id !== id) p = t.pendingPatient = { id, count: 0, lastAt: -Infinity };
+    if (at > p.lastAt) {
+      p.count += 1;
+      p.lastAt = at;
+    }
+    if (p.count < NEW_PATIENT_AFTER_READINGS) return;
+    if (t.alarmed) {
+      out.push({ present: false, key: t.key, at, why: `a new patient on this bed (${t.deviceId} now gives another patient id): the previous patient's alarm no longer applies`, unconfirmed: true });
+    }
+    delete t.pendingPatient;
+    t.patientId = id;
+    t.episode += 1;
+    t.key = limitKey(t.bed, t.deviceId, t.rule.id, t.dir, t.rule.metrics.length > 1 ? t.code : undefined, t.episode);
+    t.alarmed = false;
+    t.since = null;
+    t.lastViolating = false;
+    delete t.text;
   }
 
   /**
@@ -378,7 +422,7 @@ export class LimitEvaluator {
       for (const dir of ['low', 'high'] as const) {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;
-        const t = this.track(bed, r, code, rule, dir);
+        const t = this.track(bed, r, code, rule, dir, out);
         // How long a violating sample stands is judged on the interval before this reading (a long pause ending here
         // must still restart the run); then the interval is brought up to date.
         const standMs = this.standMs(t, gapMs);

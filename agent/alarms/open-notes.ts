@@ -1,6 +1,8 @@
 // Alarms open when the agent stops are not tracked by the next run (its engine starts empty). The agent keeps a
 // short note per open bed alarm in the store as alarms change, and at start turns what the previous run left into
 // one alarm that lists them. Pure: notes in and out as text, the store and the alarm service are the agent's.
+// An acknowledged alarm whose condition is present is noted too (review rv99 M3): without it a restart forgot it
+// without a word; a device alarm's note also carries what the next run needs to restore its acknowledgement.
 import type { AlarmState, AlarmStateChange, ManagedPriority } from './types.js';
 import { GATEWAY_BED } from './types.js';
 
@@ -11,6 +13,20 @@ export interface OpenAlarmNote {
   priority: ManagedPriority;
   state: AlarmState;
   raisedAt: number;
+  /** Acknowledged ones only: the condition key, its device and when it was acknowledged. */
+  key?: string;
+  deviceId?: string;
+  acknowledgedAt?: number;
+}
+
+/** An acknowledgement the next run restores, for a device alarm its device reports again (AlarmEngine.restoreAcknowledgements). */
+export interface AcknowledgedBeforeRestart {
+  key: string;
+  bed: string;
+  deviceId: string;
+  /** The priority noted (at most the one acknowledged at): a repeat above it is not taken as answered. */
+  priority: ManagedPriority;
+  acknowledgedAt: number;
 }
 
 /** Most of an alarm's text kept in its note: one long device text must not crowd the others out of the list. */
@@ -20,13 +36,13 @@ const LISTED_MAX = 5;
 /** Longest list text (an earlier restart's list, not acknowledged, is carried on inside it). */
 const LIST_TEXT_MAX = 2000;
 
-const OPEN_STATES: ReadonlySet<AlarmState> = new Set(['active', 'latched', 'audio-paused']);
+const OPEN_STATES: ReadonlySet<AlarmState> = new Set(['active', 'latched', 'audio-paused', 'acknowledged']);
 const PRIORITY_ORDER: Record<ManagedPriority, number> = { high: 0, medium: 1, low: 2 };
 
 /**
- * The notes a batch of changes calls for, by alarm id: an unanswered bed alarm (active, latched, audio-paused) gets
- * its note; an acknowledged or resolved one loses it (null). The gateway's own conditions are left out: the next
- * run checks them again (hub, store, screens) or notes them as losses of their own.
+ * The notes a batch of changes calls for, by alarm id: an open bed alarm (active, latched, audio-paused, and
+ * acknowledged, which means its condition is present) gets its note; a resolved one loses it (null). The gateway's
+ * own conditions are left out: the next run checks them again (hub, store, screens) or notes them as losses of their own.
  */
 export function openAlarmNotes(changes: readonly AlarmStateChange[]): Map<string, string | null> {
   const notes = new Map<string, string | null>();
@@ -34,6 +50,7 @@ export function openAlarmNotes(changes: readonly AlarmStateChange[]): Map<string
     if (a.bed === GATEWAY_BED) continue;
     const text = a.condition.text.length > NOTE_TEXT_MAX ? `${a.condition.text.slice(0, NOTE_TEXT_MAX - 1)}…` : a.condition.text;
     const note: OpenAlarmNote = { text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
+    if (a.state === 'acknowledged') Object.assign(note, { key: a.key, deviceId: a.deviceId, acknowledgedAt: a.acknowledgedAt ?? a.updatedAt });
     notes.set(a.id, OPEN_STATES.has(a.state) ? JSON.stringify(note) : null);
   }
   return notes;
@@ -43,7 +60,9 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
   try {
     const v = JSON.parse(text) as Partial<OpenAlarmNote> | null;
     if (v && typeof v.text === 'string' && typeof v.bed === 'string' && typeof v.raisedAt === 'number' && v.priority !== undefined && v.priority in PRIORITY_ORDER && v.state !== undefined && OPEN_STATES.has(v.state)) {
-      return { text: v.text, bed: v.bed, priority: v.priority, state: v.state, raisedAt: v.raisedAt };
+      const note: OpenAlarmNote = { text: v.text, bed: v.bed, priority: v.priority, state: v.state, raisedAt: v.raisedAt };
+      if (typeof v.key === 'string' && typeof v.deviceId === 'string' && typeof v.acknowledgedAt === 'number') Object.assign(note, { key: v.key, deviceId: v.deviceId, acknowledgedAt: v.acknowledgedAt });
+      return note;
     }
   } catch {
     // not JSON: unreadable, below
@@ -51,24 +70,41 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
   return null;
 }
 
+/** The acknowledged device alarms among the notes (a limit or NEWS2 alarm is judged anew from the readings). */
+export function acknowledgedBeforeRestart(notes: Iterable<string>): AcknowledgedBeforeRestart[] {
+  const out: AcknowledgedBeforeRestart[] = [];
+  for (const text of notes) {
+    const n = parseOpenAlarmNote(text);
+    if (n?.state !== 'acknowledged' || n.key === undefined || n.deviceId === undefined || n.acknowledgedAt === undefined || !n.key.startsWith('device:')) continue;
+    out.push({ key: n.key, bed: n.bed, deviceId: n.deviceId, priority: n.priority, acknowledgedAt: n.acknowledgedAt });
+  }
+  return out;
+}
+
+/** An acknowledged alarm counts at medium at most in the list: someone answered it; what is lost is its tracking. */
+const listedPriority = (n: OpenAlarmNote): ManagedPriority => (n.state === 'acknowledged' && n.priority === 'high' ? 'medium' : n.priority);
+
 /**
  * The alarm that lists the alarms the previous run left open: highest priority first (medium at least: a loss of
- * tracking is not a low matter), an unreadable note as an alarm it cannot name, and an earlier restart's list that
- * nobody acknowledged carried on after it. Null when there is nothing to list.
+ * tracking is not a low matter; an acknowledged one counts at medium at most, after the unanswered ones), an
+ * unreadable note as an alarm it cannot name, and an earlier restart's list that nobody acknowledged carried on after it. Null when there is nothing to list.
  */
 export function restartList(notes: readonly string[], earlier?: { text: string; priority: string }): { text: string; priority: 'high' | 'medium' } | null {
   if (notes.length === 0) return null;
   const parsed = notes.map(parseOpenAlarmNote);
-  parsed.sort((a, b) => (a && b ? PRIORITY_ORDER[a.priority] - PRIORITY_ORDER[b.priority] || a.raisedAt - b.raisedAt : a ? -1 : 1));
+  // Unanswered before acknowledged at the same listed priority: they are the ones nobody has seen to.
+  const answered = (n: OpenAlarmNote): number => (n.state === 'acknowledged' ? 1 : 0);
+  parsed.sort((a, b) => (a && b ? PRIORITY_ORDER[listedPriority(a)] - PRIORITY_ORDER[listedPriority(b)] || answered(a) - answered(b) || a.raisedAt - b.raisedAt : a ? -1 : 1));
+  const state = (n: OpenAlarmNote): string => (n.state === 'acknowledged' ? 'acknowledged before the restart; condition still present then; open' : n.state);
   const shown = parsed
     .slice(0, LISTED_MAX)
-    .map((n) => (n ? `${n.text} (${n.bed === GATEWAY_BED ? 'gateway' : n.bed}, ${n.priority}, ${n.state} since ${new Date(n.raisedAt).toISOString()})` : 'an alarm whose note is unreadable'));
+    .map((n) => (n ? `${n.text} (${n.bed === GATEWAY_BED ? 'gateway' : n.bed}, ${n.priority}, ${state(n)} since ${new Date(n.raisedAt).toISOString()})` : 'an alarm whose note is unreadable'));
   const more = parsed.length > shown.length ? `; and ${parsed.length - shown.length} more` : '';
   const one = parsed.length === 1;
   const text = `${parsed.length} alarm${one ? ' was' : 's were'} open when the agent stopped and ${one ? 'is' : 'are'} no longer tracked — check the bedside: ${shown.join('; ')}${more}`;
   const full = earlier ? `${text}. Before an earlier restart: ${earlier.text}` : text;
   // An unreadable note could have been anything: high.
-  const top = parsed.some((n) => n === null) ? 'high' : parsed[0]!.priority;
+  const top = parsed.some((n) => n === null) ? 'high' : listedPriority(parsed[0]!);
   return {
     text: full.length > LIST_TEXT_MAX ? `${full.slice(0, LIST_TEXT_MAX - 1)}…` : full,
     priority: earlier?.priority === 'high' || top === 'high' ? 'high' : 'medium',

@@ -4,7 +4,8 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
-import { numeric } from '../../agent/alarms/fixtures.js';
+import { deviceAlarm, numeric } from '../../agent/alarms/fixtures.js';
+import type { AlarmStateChange } from '../../agent/alarms/types.js';
 import { MDC } from '../../agent/model/mdc.js';
 import { Outbox } from '../../agent/store/outbox.js';
 import { registry } from '../../drivers/registry.js';
@@ -58,9 +59,12 @@ async function restartRefusingTheListNote(dir: string): Promise<Agent> {
 const restartAlarm = (a: Agent) => a.alarms.engine.list().find((x) => x.condition.raw?.code === 'alarms-open-at-restart');
 /** Readings stamped now, so that the engine's clock and theirs agree. */
 const now = (mdc: typeof MDC.ECG_HEART_RATE, value: number, bed: string) => ({ ...numeric(mdc, value, 0, { bed }), receivedAt: Date.now() });
+/** The monitor's own V-TACH (high) on bed-1, reported now. */
+const vtach = (phase: 'start' | 'continue') => ({ ...deviceAlarm('vt-1', phase, 0, { text: 'V-TACH', priority: 'high', deviceId: 'mon-7', bed: 'bed-1' }), receivedAt: Date.now() });
+const vtachAlarm = (a: Agent) => a.alarms.engine.list({ bed: 'bed-1' }).find((x) => x.key === 'device:mon-7:vt-1');
 
 describe('alarms open at a restart', () => {
-  it('are listed by one latched alarm at their highest priority; acknowledged and resolved ones are not', async () => {
+  it('are listed by one latched alarm at their highest priority, acknowledged ones as such; resolved ones are not', async () => {
     const dir = tempDir();
     let a = await startAgent(dir);
     // bed-1: HR high (left open); SpO2 low, acknowledged; bed-2: HR high, then back to normal (resolved).
@@ -77,12 +81,47 @@ describe('alarms open at a restart', () => {
     a = await startAgent(dir, log);
     const r = restartAlarm(a);
     expect(r).toMatchObject({ state: 'latched', priority: 'medium', category: 'technical', bed: '*' });
-    expect(r!.condition.text).toMatch(/^1 alarm was open when the agent stopped and is no longer tracked — check the bedside: HR HIGH 150 > 120 \/min \(bed-1, medium, active since 20\d\d-/);
-    expect(r!.condition.text).not.toContain('SpO2');
+    // The SpO2 LOW acknowledged, its condition present, is listed too (review rv99 M3), after the unanswered one.
+    expect(r!.condition.text).toMatch(
+      /^2 alarms were open when the agent stopped and are no longer tracked — check the bedside: HR HIGH 150 > 120 \/min \(bed-1, medium, active since 20\d\d-[^)]*\); SpO2 LOW 85 < 90 % \(bed-1, medium, acknowledged before the restart; condition still present then; open since 20\d\d-/,
+    );
     expect(r!.condition.text).not.toContain('bed-2');
-    expect(log.find(/alarms open before the restart are no longer tracked/)).toMatchObject({ alarms: 1 });
+    expect(log.find(/alarms open before the restart are no longer tracked/)).toMatchObject({ alarms: 2 });
     // The old alarms themselves are not in this run's engine.
     expect(a.alarms.engine.list({ bed: 'bed-1' })).toEqual([]);
+  });
+
+  it('a device alarm acknowledged before the restart is listed, and a repeat from its device comes back acknowledged (rv99 M3)', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [vtach('start')]);
+    expect(a.alarms.acknowledge(vtachAlarm(a)!.id, NURSE).ok).toBe(true);
+    await a.stop();
+
+    const log = captureLog();
+    a = await startAgent(dir, log);
+    // The sender does not repeat it (PCD-04 start/end only): the bed is not shown clear without a word.
+    expect(restartAlarm(a)).toMatchObject({ state: 'latched', priority: 'medium' });
+    expect(restartAlarm(a)!.condition.text).toMatch(/V-TACH \(bed-1, high, acknowledged before the restart; condition still present then; open since /);
+    expect(log.find(/acknowledgements from before the restart kept/)).toMatchObject({ restored: [{ alarm: 'device:mon-7:vt-1' }] });
+    // The sender repeats it: the same episode, answered already; it does not escalate.
+    const changes: AlarmStateChange[] = [];
+    a.alarms.subscribe((cs) => changes.push(...cs));
+    await a.ingest.accept('test', [vtach('continue')]);
+    const back = vtachAlarm(a)!;
+    expect(back).toMatchObject({ state: 'acknowledged', priority: 'high' });
+    expect(changes.filter((c) => c.alarmId === back.id).map((c) => [c.change, c.why])).toEqual([
+      ['raised', 'device reported continue (high)'],
+      ['acknowledged', expect.stringMatching(/^acknowledged before the restart \(at 20\d\d-/)],
+    ]);
+    expect(a.alarms.engine.tick(Date.now() + 61_000).filter((c) => c.alarmId === back.id && c.change === 'escalated')).toEqual([]);
+    await a.stop();
+
+    // Acknowledged again in that run, present: the next restart keeps it the same way.
+    a = await startAgent(dir);
+    expect(restartAlarm(a)!.condition.text).toMatch(/^1 alarm was open .*V-TACH \(bed-1, high, acknowledged before the restart;/);
+    await a.ingest.accept('test', [vtach('continue')]);
+    expect(vtachAlarm(a)).toMatchObject({ state: 'acknowledged' });
   });
 
   it('are not carried over when every driver is simulated (the demo: its patients are generated anew), and are when one is not', async () => {
@@ -94,14 +133,18 @@ describe('alarms open at a restart', () => {
       const cfg = () => testConfig(dir, { store: { path: join(dir, 'agent.db') }, drivers, alarms: { limits: { beds: { 'bed-1': { hr: { delayS: 0 } } } }, news2: { beds: { 'bed-1': { enabled: false } } } } });
       agent = new Agent({ config: cfg(), registry, log: captureLog().log });
       await agent.start();
-      await agent.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
-      expect(agent.alarms.engine.list({ bed: 'bed-1' })).toHaveLength(1);
+      await agent.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1'), vtach('start')]);
+      expect(agent.alarms.engine.list({ bed: 'bed-1' })).toHaveLength(2);
+      expect(agent.alarms.acknowledge(vtachAlarm(agent)!.id, NURSE).ok).toBe(true);
       await agent.stop();
       const log = captureLog();
       agent = new Agent({ config: cfg(), registry, log: log.log });
       await agent.start();
       expect(restartAlarm(agent) !== undefined, JSON.stringify(drivers.map((d) => d.type))).toBe(listed);
-      if (!listed) expect(log.find(/not carried over: every driver is simulated/)).toMatchObject({ alarms: 1 });
+      if (!listed) expect(log.find(/not carried over: every driver is simulated/)).toMatchObject({ alarms: 2 });
+      // Nor is an acknowledgement: a repeat of the (made-up) alarm is a new one.
+      await agent.ingest.accept('test', [vtach('continue')]);
+      expect(vtachAlarm(agent)!.state).toBe(listed ? 'acknowledged' : 'active');
       await agent.stop();
       agent = null;
     }
@@ -181,7 +224,7 @@ describe('alarms open at a restart', () => {
     expect(restartAlarm(a)!.condition.text).toMatch(/SpO2 SENSOR OFF \(ICU-01, low, active since /);
   });
 
-  it('while the store refuses the journal: an alarm raised is still noted, one acknowledged loses its note; the changes lost at stop are alarmed', async () => {
+  it('while the store refuses the journal: an alarm raised is still noted, one acknowledged has its note marked so; the changes lost at stop are alarmed', async () => {
     const dir = tempDir();
     let a = await startAgent(dir);
     await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-2')]); // journalled and noted
@@ -198,8 +241,7 @@ describe('alarms open at a restart', () => {
 
     a = await startAgent(dir);
     const text = restartAlarm(a)!.condition.text;
-    expect(text).toMatch(/^1 alarm was open .*HR HIGH 160 > 120 \/min \(bed-1, /);
-    expect(text).not.toContain('bed-2');
+    expect(text).toMatch(/^2 alarms were open .*HR HIGH 160 > 120 \/min \(bed-1, medium, active since [^)]*\); HR HIGH 150 > 120 \/min \(bed-2, medium, acknowledged before the restart;/);
     // The held changes themselves never reached the store: that is a loss of its own, raised again.
     const lost = a.alarms.engine.list().find((x) => x.condition.raw?.code === 'alarm-journal-lost');
     expect(lost).toMatchObject({ state: 'latched', priority: 'high' });

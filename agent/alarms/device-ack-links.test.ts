@@ -1,0 +1,127 @@
+// Review rv99 M1: a device alarm acknowledged (or audio-paused) at the bedside also answers the agent's own limit
+// alarms for the same metric on that device and bed, so the gateway does not sound on and escalate their twin.
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import type { AlarmEvent } from '../model/reading.js';
+import { AlarmEngine, type AlarmEngineConfig } from './engine.js';
+import { deviceAlarm, numeric, nurse, s } from './fixtures.js';
+import { DEFAULT_NEWS2_CONFIG } from './news2.js';
+import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
+import type { AlarmStateChange } from './types.js';
+
+const QUIET: Partial<AlarmEngineConfig> = {
+  news2: { ...DEFAULT_NEWS2_CONFIG, defaults: { ...DEFAULT_NEWS2_CONFIG.defaults, enabled: false } },
+  technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 1e6 },
+};
+const SPO2 = MDC.PULS_OXIM_SAT_O2;
+const HR = MDC.ECG_HEART_RATE;
+
+type Opts = Parameters<typeof deviceAlarm>[3];
+/** The device's desaturation alarm, naming SpO2 as its source metric (as HL7 PCD-04, IntelliVue and the simulator do). */
+function desat(phase: AlarmEvent['phase'], atS: number, opts: Opts = {}, metric: AlarmEvent['sourceMetric'] = SPO2): AlarmEvent {
+  return { ...deviceAlarm('desat', phase, atS, { text: 'Desat', priority: 'high', ...opts }), sourceMetric: metric };
+}
+
+/** SpO2 76 every second on mon-1 / bed-1 (DESAT high after 5 s, LOW medium after 10 s), with device events at given seconds. */
+function run(e: AlarmEngine, to: number, events: Record<number, AlarmEvent[]>, extra: (t: number) => AlarmStateChange[] = () => []): AlarmStateChange[] {
+  const out: AlarmStateChange[] = [];
+  for (let t = 0; t <= to; t++) {
+    out.push(...e.ingest(numeric(SPO2, 76, t)), ...extra(t));
+    for (const ev of events[t] ?? []) out.push(...e.ingest(ev));
+    out.push(...e.tick(s(t)));
+  }
+  return out;
+}
+
+const limitAlarm = (e: AlarmEngine, label: string) => e.list().find((a) => a.source === 'limit' && a.condition.text.startsWith(label));
+
+describe('device alarm answered at the bedside: the agent\'s limit alarms for the same metric', () => {
+  it('acknowledged at the device: SpO2 DESAT and SpO2 LOW are acknowledged too, audited as the device, and do not escalate', () => {
+    const e = new AlarmEngine(QUIET);
+    const out = run(e, 120, { 6: [desat('start', 6)], 15: [desat('continue', 15, { atDevice: 'acknowledged' })], 30: [desat('continue', 30, { atDevice: 'acknowledged' })] });
+    const dsat = limitAlarm(e, 'SpO2 DESAT')!;
+    const low = limitAlarm(e, 'SpO2 LOW')!;
+    expect(dsat).toMatchObject({ state: 'acknowledged', escalated: false });
+    expect(low).toMatchObject({ state: 'acknowledged', escalated: false });
+    const acks = out.filter((c) => c.change === 'acknowledged' && c.alarm.source === 'limit');
+    expect(acks.map((c) => [c.alarmId, c.at])).toEqual([
+      [dsat.id, s(15)],
+      [low.id, s(15)],
+    ]);
+    for (const c of acks) {
+      expect(c.actor).toEqual({ user: 'device mon-1', role: 'device', from: 'device' });
+      expect(c.why).toBe('acknowledged at the device: its alarm "Desat" for the same metric');
+    }
+    expect(out.filter((c) => c.change === 'escalated')).toEqual([]);
+  });
+
+  it('a limit alarm raised after the acknowledgement is a new condition: a re-sent acknowledged report leaves it unanswered', () => {
+    const e = new AlarmEngine(QUIET);
+    // Acknowledged at the device at 3 s, before DESAT (5 s) and LOW (10 s) are raised; the device re-sends the state.
+    const out = run(e, 70, { 2: [desat('start', 2)], 3: [desat('continue', 3, { atDevice: 'acknowledged' })], 20: [desat('continue', 20, { atDevice: 'acknowledged' })] });
+    expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'active', escalated: true });
+    expect(limitAlarm(e, 'SpO2 LOW')).toMatchObject({ state: 'active' });
+    expect(out.filter((c) => c.change === 'acknowledged' && c.alarm.source === 'limit')).toEqual([]);
+  });
+
+  it('without a source metric nothing is linked: the limit alarm stays unanswered and escalates', () => {
+    const e = new AlarmEngine(QUIET);
+    run(e, 80, { 6: [desat('start', 6, {}, null)], 15: [desat('continue', 15, { atDevice: 'acknowledged' }, null)] });
+    expect(e.list().find((a) => a.source === 'device')).toMatchObject({ state: 'acknowledged' });
+    expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'active', escalated: true });
+  });
+
+  it('only the same device, bed and metric: HR on the same monitor, SpO2 of another monitor or bed stay unanswered', () => {
+    const e = new AlarmEngine(QUIET);
+    const others = (t: number) => [
+      ...e.ingest(numeric(HR, 190, t)), // HR HIGH on mon-1 / bed-1
+      ...e.ingest(numeric(SPO2, 76, t, { deviceId: 'mon-2', bed: 'bed-1' })),
+      ...e.ingest(numeric(SPO2, 76, t, { deviceId: 'mon-1', bed: 'bed-2' })),
+    ];
+    run(e, 20, { 6: [desat('start', 6)], 15: [desat('continue', 15, { atDevice: 'acknowledged' })] }, others);
+    const limits = e.list().filter((a) => a.source === 'limit');
+    const acked = limits.filter((a) => a.state === 'acknowledged').map((a) => `${a.deviceId} ${a.bed} ${a.condition.text}`);
+    expect(acked.sort()).toEqual(['mon-1 bed-1 SpO2 DESAT LOW 76 < 80 %', 'mon-1 bed-1 SpO2 LOW 76 < 90 %']);
+    expect(limits.filter((a) => a.state === 'active').length).toBeGreaterThanOrEqual(5); // HR, and 2 × 2 SpO2 elsewhere
+  });
+
+  it('a device alarm of lower priority does not answer a higher limit alarm: DESAT (high) sounds on, LOW (medium) is acknowledged', () => {
+    const e = new AlarmEngine(QUIET);
+    run(e, 20, { 6: [desat('start', 6, { priority: 'medium', text: 'SpO2 low' })], 15: [desat('continue', 15, { priority: 'medium', text: 'SpO2 low', atDevice: 'acknowledged' })] });
+    expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'active' });
+    expect(limitAlarm(e, 'SpO2 LOW')).toMatchObject({ state: 'acknowledged' });
+  });
+
+  it('a technical device alarm for the metric (SpO2 sensor off) answers no physiological limit alarm', () => {
+    const e = new AlarmEngine(QUIET);
+    const off = { category: 'technical', text: 'SpO2 SENSOR OFF' } as const;
+    run(e, 20, { 6: [desat('start', 6, off)], 15: [desat('continue', 15, { ...off, atDevice: 'acknowledged' })] });
+    expect(e.list().find((a) => a.source === 'device')).toMatchObject({ state: 'acknowledged' });
+    expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'active' });
+    expect(limitAlarm(e, 'SpO2 LOW')).toMatchObject({ state: 'active' });
+  });
+
+  it('audio paused at the device: the twins are audio-paused too (not acknowledged: escalation goes on)', () => {
+    const e = new AlarmEngine(QUIET);
+    const out = run(e, 20, { 6: [desat('start', 6)], 15: [desat('continue', 15, { atDevice: 'audio-paused' })] });
+    const pauses = out.filter((c) => c.change === 'audio-paused' && c.alarm.source === 'limit');
+    expect(pauses.length).toBe(2);
+    for (const c of pauses) {
+      expect(c.actor).toMatchObject({ user: 'device mon-1', role: 'device' });
+      expect(c.why).toBe('audio paused at the device: its alarm "Desat" for the same metric');
+    }
+    expect(e.audioPausedBy(limitAlarm(e, 'SpO2 DESAT')!.id)).toBe('device');
+  });
+
+  it('a twin a person already acknowledged here gets no second record; one acknowledged at the display first is still linked on the device\'s report', () => {
+    const e = new AlarmEngine(QUIET);
+    const out = run(e, 20, { 6: [desat('start', 6)], 15: [desat('continue', 15, { atDevice: 'acknowledged' })] }, (t) => {
+      if (t !== 12) return [];
+      const dev = e.list().find((a) => a.source === 'device')!;
+      const dsat = limitAlarm(e, 'SpO2 DESAT')!;
+      return [...e.acknowledge(dsat.id, nurse, s(t)).changes, ...e.acknowledge(dev.id, nurse, s(t)).changes];
+    });
+    const acks = out.filter((c) => c.change === 'acknowledged').map((c) => `${c.alarm.condition.text.split(' ').slice(0, 2).join(' ')} ${typeof c.actor === 'string' ? c.actor : c.actor.user}`);
+    expect(acks).toEqual(['SpO2 DESAT nurse.jones', 'Desat nurse.jones', 'SpO2 LOW device mon-1']);
+  });
+});
