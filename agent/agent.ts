@@ -1306,11 +1306,13 @@ export class Agent {
     this.alarms.stop();
     this.writeOpenAlarmNotes();
     this.writeSeenDevices();
-    this.journalLostAtStop();
     // The model's worker threads end before the stop counts as done locally: a process that exits (a second Ctrl-C
     // exits once local work is done) while one is inside onnxruntime aborts (see agent/inference/worker-model.ts).
     // A few ms normally; at most 2 s for the assessment in flight and 5 s for runs that ran over time.
     await this.edgeModel.close().catch((err: unknown) => this.log.warn({ err }, 'edge model did not close cleanly'));
+    // After the model's close: it annotates the alarms still waiting for it ("not assessed: the agent stopped
+    // first"), which a store refusing writes holds in memory too, and they belong in the loss note (fx127).
+    this.journalLostAtStop();
     // Everything accepted is committed: a stop from here on is a clean one, whatever the network part does.
     this.clearRunning();
     this.localWorkDone();

@@ -785,6 +785,12 @@ export class AlarmEngine {
       const word = (p: SignalPriority): string => (p === 'none' ? 'information' : p);
       changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), `priority rose to ${word(now)}, above the ${word(pausedAt)} ${whose}: its audio pause ends`, 'system', u.at));
     }
+    // The edge model's pause was for the episode it judged: a condition that returns is a new one, which sounds until
+    // the model has judged it (review rv101 H1). A person's or the device's pause stays.
+    if (alarm.state === 'audio-paused' && this.pausedBy.get(alarm.id)?.role === 'model' && transitions.some((t) => t.change === 'condition-returned')) {
+      this.pausedBy.delete(alarm.id);
+      changes.push(this.audit(alarm, life.endAudioPause(alarm, u.at), "the condition returned: the edge model's audio pause, set for the earlier episode, ends", 'system', u.at));
+    }
     return changes;
   }
 

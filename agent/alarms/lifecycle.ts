@@ -5,7 +5,8 @@
 //   condition ends     : active → resolved, or latched when the alarm latches
 //                        acknowledged → resolved
 //                        audio-paused → resolved, or stays audio-paused (condition gone) when it latches
-//   condition returns  : latched → active; a latched audio-paused alarm stays paused (condition present again)
+//   condition returns  : latched → active; a latched audio-paused alarm stays paused (condition present again), but
+//                        the engine ends the edge model's pause: it judged the earlier episode, not this one
 //   acknowledge        : active / audio-paused with condition present → acknowledged
 //                        latched / audio-paused with condition gone → resolved
 //   audio pause        : active / latched / audio-paused → audio-paused until T (from the same state it extends)

@@ -40,6 +40,23 @@ describe('alarmView model', () => {
     a.annotate({ verdict: 'likely-true', probability: 0.81, threshold: 0.0749, modelVersion: 'edge-alarm-gbt-4' }, 're-check');
     expect(a.view().model).toMatchObject({ verdict: 'likely-true', probability: 0.81, note: 're-check' });
   });
+
+  it('a returned condition (a later episode): the earlier verdict is not shown as current, only as the earlier episode\'s (rv101 M1)', () => {
+    const a = raised();
+    a.annotate({ verdict: 'likely-false', probability: 0.01, threshold: 0.07, modelVersion: 'v' });
+    a.annotate({ verdict: 're-assessing', action: 'none', episode: 2 }, 're-assessing: the condition returned');
+    expect(a.view().model).toEqual({
+      verdict: 're-assessing', probability: null, threshold: null, version: null,
+      note: 're-assessing: the condition returned; earlier episode: likely-false, p 0.01',
+    });
+    // A late verdict on the earlier episode does not take its place either.
+    a.annotate({ verdict: 'likely-false', probability: 0.02, threshold: 0.07, modelVersion: 'v' }, 'not held: an earlier episode');
+    expect(a.view().model).toMatchObject({ verdict: 're-assessing', note: 're-assessing: the condition returned; earlier episode: likely-false, p 0.02' });
+    a.annotate({ verdict: 'not-assessed', action: 'none', episode: 2 }, 'not assessed: queue full');
+    expect(a.view().model).toMatchObject({ verdict: 'not-assessed', probability: null, note: 'not assessed: queue full; earlier episode: likely-false, p 0.02' });
+    a.annotate({ verdict: 'likely-true', probability: 0.9, threshold: 0.07, modelVersion: 'v', episode: 2 });
+    expect(a.view().model).toEqual({ verdict: 'likely-true', probability: 0.9, threshold: 0.07, version: 'v', note: null });
+  });
 });
 
 describe('alarmView audioPausedBy', () => {

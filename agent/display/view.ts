@@ -2,7 +2,7 @@
 // Patient identifiers and the addresses of people who acted are left out: the ward screen does not need them.
 import type { AlarmEngine } from '../alarms/engine.js';
 import type { News2Score } from '../alarms/news2.js';
-import { GATEWAY_BED, IEC_PRESENTATION, MODEL_ANNOTATION_KIND, type Alarm, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
+import { GATEWAY_BED, IEC_PRESENTATION, MODEL_ANNOTATION_KIND, type Alarm, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
 import type { VitalView, WardState } from './ward.js';
 
 export interface AlarmView {
@@ -45,7 +45,10 @@ function pausedByOf(role: string | undefined): AudioPausedBy | null {
 }
 
 export interface ModelView {
-  /** likely-true, likely-false, uncertain, or not-assessed. */
+  /**
+   * likely-true, likely-false, uncertain, not-assessed, or re-assessing (the alarm's condition returned and the model has
+   * not judged the new episode yet; the note gives the earlier episode's verdict).
+   */
   verdict: string;
   probability: number | null;
   threshold: number | null;
@@ -54,14 +57,27 @@ export interface ModelView {
   note: string | null;
 }
 
+/** The episode an annotation of the model is about: a condition that returned on the alarm is a new one (1 when unsaid). */
+function episodeOf(x: AlarmAnnotation): number {
+  return typeof x.values.episode === 'number' ? x.values.episode : 1;
+}
+
 function modelView(a: Alarm): ModelView | null {
+  const all = a.annotations.filter((x) => x.kind === MODEL_ANNOTATION_KIND);
+  if (all.length === 0) return null;
+  // Only the latest episode's word counts: a verdict on an earlier episode (before the condition returned) is not one
+  // on this one (review rv101 M1), also when it comes late.
+  const episode = all.reduce((n, x) => Math.max(n, episodeOf(x)), 1);
+  const ofModel = all.filter((x) => episodeOf(x) === episode);
+  const assessed = (x: AlarmAnnotation) => typeof x.values.probability === 'number';
   // Its latest assessment; a later "not assessed" (a re-check that failed, a hold that ended) does not hide it.
-  const ofModel = a.annotations.filter((x) => x.kind === MODEL_ANNOTATION_KIND);
-  const m = ofModel.findLast((x) => typeof x.values.probability === 'number') ?? ofModel.at(-1);
-  if (!m) return null;
+  const m = ofModel.findLast(assessed) ?? ofModel.at(-1)!;
   // What came after it (a hold that ended, a re-check that failed) is told in the note.
   const last = ofModel.at(-1)!;
-  const note = last !== m && last.note ? [m.note, `then: ${last.note}`].filter(Boolean).join('; ') : (m.note ?? null);
+  let note = last !== m && last.note ? [m.note, `then: ${last.note}`].filter(Boolean).join('; ') : (m.note ?? null);
+  // Not judged yet (re-assessing) or not at all: the earlier episode's verdict is told as that, never as current.
+  const earlier = assessed(m) ? undefined : all.findLast((x) => episodeOf(x) < episode && assessed(x));
+  if (earlier) note = [note, `earlier episode: ${String(earlier.values.verdict)}, p ${String(earlier.values.probability)}`].filter(Boolean).join('; ');
   const num = (v: unknown) => (typeof v === 'number' ? v : null);
   const v = m.values;
   return {

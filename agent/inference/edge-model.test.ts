@@ -108,6 +108,36 @@ describe('edge model runtime', () => {
   });
 });
 
+describe('a model output that is not a finite number (review rv101 L2)', () => {
+  /** The committed model, its session's probability or threshold replaced by `value`. */
+  async function returning(output: 'probability' | 'threshold', value: number): Promise<EdgeModel> {
+    return EdgeModel.load({ modelPath, approved: [{ sha256: sha }] }, async (bytes) => {
+      const s = await ort.InferenceSession.create(bytes);
+      const run = s.run.bind(s);
+      (s as { run: unknown }).run = async (feeds: ort.InferenceSession.FeedsType) => ({ ...(await run(feeds)), [output]: new ort.Tensor('float32', new Float32Array([value]), [1, 1]) });
+      return s;
+    });
+  }
+
+  it('is an assessment failure (ModelLoadError), never a verdict: NaN was called likely-false', async () => {
+    const g = golden.records.find((r) => r.verdict === 'likely-true')!;
+    const rec = readRecord(join(models, 'fixtures', 'records'), g.record);
+    for (const [output, value] of [['probability', Number.NaN], ['probability', Infinity], ['threshold', Number.NaN], ['threshold', -Infinity]] as const) {
+      const m = await returning(output, value);
+      try {
+        const err = await m.assess(rec.alarmType, rec.channels).then(
+          (a) => a,
+          (e: unknown) => e,
+        );
+        expect(err, `${output} ${value}`).toBeInstanceOf(ModelLoadError);
+        expect((err as Error).message).toBe(`model returned a ${output} that is not a finite number (${value})`);
+      } finally {
+        await m.close();
+      }
+    }
+  });
+});
+
 describe('model governance', () => {
   it('refuses a model whose SHA-256 is not approved, with a clear error', async () => {
     const err = await EdgeModel.load({ modelPath, approved: [{ sha256: '0'.repeat(64) }] }).catch((e: unknown) => e);

@@ -112,6 +112,11 @@ export class EdgeModel {
     const p = out.probability?.data[0];
     const t = out.threshold?.data[0];
     if (typeof p !== 'number' || typeof t !== 'number') throw new ModelLoadError('model returned no probability/threshold');
+    // NaN passes `typeof` and fails `p >= t`: it would be called likely-false (and held under `delay`) on no evidence.
+    // A failure instead: the live path annotates the alarm "not assessed" and counts an error.
+    for (const [name, v] of [['probability', p], ['threshold', t]] as const) {
+      if (!Number.isFinite(v)) throw new ModelLoadError(`model returned a ${name} that is not a finite number (${v})`);
+    }
     return { probability: p, threshold: t, inferenceMs };
   }
 

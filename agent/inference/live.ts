@@ -77,6 +77,13 @@ export const FAILURES_BEFORE_ALARM = 3;
 export const RETRY_FAILED_MS = 30_000;
 /** Annotations due within this of the alarm; later ones are counted, and warned about at most once a minute. */
 const LATE_MS = 1000;
+/**
+ * Under `delay`, a likely-false verdict later than this after its alarm's raise does not start a hold: by then the
+ * alarm has been sounding, and pausing it now silences an alarm people have heard, on the model's word alone. 2 s is
+ * ASSESS_TIMEOUT_MS: an alarm assessed at once gets its verdict within it (~20–60 ms normally), so this only leaves
+ * unheld the alarms that waited for others (a burst, a slow box, a model load: up to minutes with 64 queued).
+ */
+export const HOLD_WITHIN_MS = 2000;
 const LATE_WARN_EVERY_MS = 60_000;
 
 type AnnotationValues = Record<string, string | number | boolean | null>;
@@ -101,6 +108,8 @@ interface Job {
   hold?: Hold;
   /** Set for an alarm the model's verdict may annotate but never hold (triggers.ts indicativeOnly): why. */
   indicative?: string;
+  /** 2, 3…: the alarm's condition returned (a new episode, judged on its own window); unset for the first. */
+  episode?: number;
 }
 
 interface Hold {
@@ -193,6 +202,7 @@ export class LiveModel {
     // Watched: present at 0 from the start, so that an alert on their rise sees the first one.
     for (const reason of CHANNEL_REFUSALS) host.metrics.declare('model_ring_channels_refused_total', { reason });
     host.metrics.declare('model_channels_ignored_total', { channel: 'PLETH', reason: 'scale' });
+    if (config.policy.mode === 'delay') host.metrics.declare('model_not_held_total', { reason: 'late' });
     host.onCommitted((events) => this.committed(events));
     this.unsubscribe = host.alarms.subscribe((changes) => this.alarmChanges(changes));
     host.metrics.gauge('model_ring_beds', () => this.ring.bedCount);
@@ -278,9 +288,14 @@ export class LiveModel {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.unsubscribe?.();
+    // Alarms still waiting for the model (queued, or raised during its load) are told, not dropped: nothing assesses
+    // them after a restart. Before the holds are cleared, so a held alarm's queued re-check ends its hold, annotated;
+    // a re-check whose hold ended already (and was annotated then) is not.
+    const waiting = [...this.queue.splice(0), ...this.early.splice(0)].filter((j) => j.check === 1 || (j.hold !== undefined && this.holds.get(j.alarmId) === j.hold));
+    for (const j of waiting) this.notAssessed(j, 'stopping', 'not assessed: the agent stopped first');
+    if (waiting.length > 0) this.log.warn({ alarms: waiting.length }, 'stopping: alarms still waiting for the edge model are annotated "not assessed: the agent stopped first"');
     for (const h of this.holds.values()) clearTimeout(h.timer);
     this.holds.clear();
-    this.queue.length = 0;
     await this.inflight;
     const m = this.model;
     this.model = null;
@@ -312,6 +327,7 @@ export class LiveModel {
     for (const c of changes) {
       if (c.change !== 'raised') {
         this.watchHold(c);
+        if (c.change === 'condition-returned') this.newEpisode(c);
         continue;
       }
       const alarmType = modelAlarmType(c.alarm);
@@ -327,12 +343,35 @@ export class LiveModel {
       const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, priority: c.alarm.priority, check: 1 };
       const indicative = indicativeOnly(c.alarm);
       if (indicative !== null) job.indicative = indicative;
-      if (this.state === 'loading') {
-        if (this.early.length >= MAX_QUEUE) this.queueFull(job);
-        else this.early.push(job);
-      } else if (this.running) this.enqueue(job);
-      else if (this.state === 'refused' || this.state === 'failed') this.unavailable(job);
+      this.dispatch(job);
     }
+  }
+
+  private dispatch(job: Job): void {
+    if (this.state === 'loading') {
+      if (this.early.length >= MAX_QUEUE) this.queueFull(job);
+      else this.early.push(job);
+    } else if (this.running) this.enqueue(job);
+    else if (this.state === 'refused' || this.state === 'failed') this.unavailable(job);
+  }
+
+  /**
+   * The condition of an unacknowledged alarm the model judges came back (a latched alarm active again): a new
+   * episode, which the verdict on the earlier one says nothing about (review rv101). Judged like a raise, on the window
+   * up to the return; meanwhile the alarm says it is being re-assessed, so the display does not show the earlier
+   * verdict as current. (The engine has ended the model's own pause of the earlier episode, if one still ran.)
+   */
+  private newEpisode(c: AlarmStateChange): void {
+    const alarmType = modelAlarmType(c.alarm);
+    if (!alarmType) return; // not judged (a non-sustained VT was told so at its raise)
+    const episode = episodeOf(c.alarm) + 1;
+    const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.at, raisedAt: c.at, priority: c.alarm.priority, check: 1, episode };
+    const indicative = indicativeOnly(c.alarm);
+    if (indicative !== null) job.indicative = indicative;
+    if (this.state === 'loading' || this.running) {
+      this.annotate(c.alarmId, { verdict: 're-assessing', action: 'none', ...this.jobValues(job) }, 're-assessing: the condition returned (a new episode); the verdict before was on the earlier one');
+    }
+    this.dispatch(job);
   }
 
   /**
@@ -342,7 +381,9 @@ export class LiveModel {
   private watchHold(c: AlarmStateChange): void {
     const hold = this.holds.get(c.alarmId);
     if (!hold || (c.actor !== 'system' && c.actor.role === 'model')) return;
-    this.breakHold(c.alarmId, hold, c.alarm, { verdict: 'not-assessed', alarmType: hold.alarmType, check: hold.check, latencyMs: Math.round(this.now() - hold.raisedAt) });
+    // A hold is always the alarm's latest episode's (one on an earlier episode is never set).
+    const episode = episodeOf(c.alarm);
+    this.breakHold(c.alarmId, hold, c.alarm, { verdict: 'not-assessed', alarmType: hold.alarmType, check: hold.check, latencyMs: Math.round(this.now() - hold.raisedAt), ...(episode > 1 && { episode }) });
   }
 
   /**
@@ -461,7 +502,7 @@ export class LiveModel {
 
   /** What every annotation of a job says of it: the alarm type, which check, raise → annotation. */
   private jobValues(job: Job): AnnotationValues {
-    return { alarmType: job.alarmType, check: job.check, latencyMs: Math.round(this.now() - job.raisedAt) };
+    return { alarmType: job.alarmType, check: job.check, latencyMs: Math.round(this.now() - job.raisedAt), ...(job.episode !== undefined && { episode: job.episode }) };
   }
 
   /** Several assessments in a row failed: the model is reported failed (health, twin) and a technical alarm raised. */
@@ -530,6 +571,7 @@ export class LiveModel {
       windowS,
       latencyMs: Math.round(latencyMs),
       check: job.check,
+      ...(job.episode !== undefined && { episode: job.episode }),
       ...(ignored !== null && { ignored: 'PLETH' }),
     };
     // The alarm as it is now, after the assessment: a person may have acknowledged or paused it meanwhile, and
@@ -540,7 +582,11 @@ export class LiveModel {
       if (this.breakHold(job.alarmId, job.hold, current, values)) return;
     }
     const caveat = caveatOf(job, a);
-    const action = this.decide(job, a, current?.state, caveat);
+    // The condition returned since this window (a new episode, judged on its own): this verdict is told, never held.
+    const earlier = episodeOf(current) > (job.episode ?? 1);
+    const action = earlier
+      ? { kind: 'none' as const, until: 0, note: 'on an earlier episode: the condition returned since, and the new episode is judged on its own' }
+      : this.decide(job, a, current?.state, caveat);
     if (action.kind === 'hold-ended') this.endHold(job.alarmId);
     // A hold ended by an uncertain re-check keeps the model's reason for it. A verdict that may not hold its alarm
     // says why under every policy.
@@ -605,8 +651,14 @@ export class LiveModel {
     if (a.verdict !== 'likely-false') return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: re-check says ${a.verdict}` } : none;
     if (!hold && state !== 'active') return none; // acknowledged or paused by a person, or already over
     if (caveat !== null) return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: ${caveat}` } : { ...none, note: `likely false; not held: ${caveat}` };
+    const sinceRaise = now - job.raisedAt;
+    if (!hold && sinceRaise > HOLD_WITHIN_MS) {
+      this.host.metrics.inc('model_not_held_total', { reason: 'late' });
+      return { ...none, note: `likely false; not held: the verdict came ${(sinceRaise / 1000).toFixed(1)} s after the alarm` };
+    }
     const startedAt = hold?.startedAt ?? now;
-    const deadline = hold?.deadline ?? startedAt + p.holdS * 1000;
+    // From the raise, not the decision: a late first verdict must not stretch the hold past holdS of the alarm's life.
+    const deadline = hold?.deadline ?? job.raisedAt + p.holdS * 1000;
     const pauseS = Math.min(p.recheckS, Math.floor((deadline - now) / 1000));
     if (pauseS < 1) return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
     // `seen`: the engine refuses to pause an alarm that has risen above the priority the model judged.
@@ -673,6 +725,13 @@ function holdBroken(hold: Hold, alarm: Alarm | undefined): string | null {
   if (alarm.state !== 'audio-paused') return 'the audio pause ran out';
   if (alarm.audioPausedUntil !== hold.pausedUntil) return 'the alarm was paused by a person';
   return null;
+}
+
+/** The alarm's latest episode the model has spoken of (annotation value `episode`, 1 when unsaid; rv101). */
+function episodeOf(alarm: Alarm | undefined): number {
+  let n = 1;
+  for (const x of alarm?.annotations ?? []) if (x.kind === MODEL_ANNOTATION_KIND && typeof x.values.episode === 'number') n = Math.max(n, x.values.episode);
+  return n;
 }
 
 /**

@@ -167,7 +167,7 @@ describe('bedside display alarms in headless Chromium', () => {
   it('says "not assessed: <reason>" for an alarm the model could not judge, never its probability', async () => {
     // The agent's own model off: only the annotations below (it would say the same of these, having no waveform).
     d = await browser.startAgent({}, { model: { enabled: false } });
-    await d.agent.ingest.accept('test-source', [...tachycardia('bed-1'), ...tachycardia('bed-2')]);
+    await d.agent.ingest.accept('test-source', [...tachycardia('bed-1'), ...tachycardia('bed-2'), ...tachycardia('bed-3')]);
     const modelActor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: 'sha256:ab' };
     const limitAlarm = (bed: string) => d!.agent.alarms.engine.list({ bed }).find((a) => a.source === 'limit')!;
     // What EdgeModel.assess gives without usable signal: a raw probability, verdict uncertain, and why.
@@ -177,11 +177,17 @@ describe('bedside display alarms in headless Chromium', () => {
       modelActor,
     );
     d.agent.alarms.annotate(limitAlarm('bed-2').id, { kind: MODEL_ANNOTATION_KIND, values: { verdict: 'not-assessed', action: 'none' }, note: 'not assessed: model not loaded (no file)' }, modelActor);
+    // A condition that returned (episode 2): the earlier episode's "likely false" is not shown as current (rv101 M1).
+    d.agent.alarms.annotate(limitAlarm('bed-3').id, { kind: MODEL_ANNOTATION_KIND, values: { probability: 0.01, threshold: 0.07, verdict: 'likely-false', action: 'none' } }, modelActor);
+    d.agent.alarms.annotate(limitAlarm('bed-3').id, { kind: MODEL_ANNOTATION_KIND, values: { verdict: 're-assessing', episode: 2, action: 'none' }, note: 'the condition returned: re-assessing' }, modelActor);
     page = await open('/');
     const badge = (bed: string) => page!.locator(`.tile[data-bed="${bed}"] .alarm`, { hasText: 'HR HIGH' }).locator('.model');
     await expect.poll(() => badge('bed-1').textContent()).toBe('model: not assessed: no usable ECG or pulse signal in the window');
     expect(await badge('bed-1').getAttribute('class')).toContain('verdict-not-assessed');
     expect(await badge('bed-2').textContent()).toBe('model: not assessed: model not loaded (no file)');
+    expect(await badge('bed-3').textContent()).toBe('model: re-assessing (the condition returned)');
+    expect(await badge('bed-3').getAttribute('class')).toContain('verdict-not-assessed');
+    expect(await badge('bed-3').getAttribute('title')).toContain('earlier episode: likely-false, p 0.01');
   });
 
   it('keeps the Ack button under a press while vitals stream in, so every press acknowledges; a failed one is told', async () => {

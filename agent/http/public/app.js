@@ -463,6 +463,10 @@ function modelBadge(m, node) {
   if (Object.hasOwn(VERDICT_TEXT, m.verdict)) {
     kind = m.verdict;
     text = `model: ${VERDICT_TEXT[m.verdict]}${m.probability === null ? '' : ` · p ${m.probability.toFixed(2)}`}`;
+  } else if (m.verdict === 're-assessing') {
+    // The condition returned: the earlier episode's verdict (in the note) is not this one's.
+    kind = 'not-assessed';
+    text = 'model: re-assessing (the condition returned)';
   } else if (m.verdict === 'uncertain' || m.verdict === 'not-assessed') {
     kind = 'not-assessed';
     const reason = (m.note ?? '').replace(/^not assessed:\s*/, '');
