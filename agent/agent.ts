@@ -53,6 +53,17 @@ const CERT_ALARM_DAYS = 14;
 /** How long stopping a driver waits for its start in progress to end. */
 const DRIVER_START_WAIT_MS = 5000;
 
+/** The gateway alarm 'disk-full-at-start': the store opened on its reserve, or gave it up while running. */
+const DISK_FULL_ON_RESERVE = 'Gateway disk full: the store runs on its small reserve; readings will soon not be kept. Free disk space';
+/** ...or opened with no reserve left, in exclusive locking mode (Outbox.open, noRoom; review rv100 H2). */
+const DISK_FULL_NO_RESERVE =
+  'Gateway disk full at start, no reserve left: the store takes no data until disk space is freed, and --refused list cannot read it until the agent restarts. Free disk space';
+/** Capacity of a store in memory (noRoom 'memory'): a backlog of a hub outage must not take the gateway's RAM. */
+const MEMORY_STORE_MAX_BYTES = 64 * 1024 * 1024;
+/** The gateway alarm 'store-in-memory' (Outbox.open, noRoom 'memory'). */
+const STORE_IN_MEMORY_TEXT =
+  'Gateway store cannot be opened (disk full): running on a store in memory, nothing is kept across a restart and the stored backlog is not sent. Free disk space and restart the agent';
+
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
 const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
@@ -137,6 +148,10 @@ export class Agent {
   private readonly unmatchedBeds = new Map<string, UnmatchedBedOverride>();
   /** The store opened on its reserve (a full disk) and the disk has not had room for a new one since. */
   private reserveInUse = false;
+  /** The text of the disk-full alarm while reserveInUse: another one when the store opened with no reserve left. */
+  private diskFullText = DISK_FULL_ON_RESERVE;
+  /** The store could not be opened at all (a full disk, no reserve): the agent runs on one in memory (review rv100 H2). */
+  private storeInMemory = false;
   /** Drivers degraded in themselves (checkDriversThemselves), with a gateway alarm up. */
   private readonly degradedDrivers = new Set<string>();
   /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
@@ -198,6 +213,21 @@ export class Agent {
         log.warn(
           { store: storePath, reserveBytes: RESERVE_BYTES },
           'the disk is full: the store\'s reserve file was deleted so that it could open; data is refused until space is freed (the display and alarms run)',
+        );
+      }
+      if (opened.noRoom === 'exclusive') {
+        // Alarmed from the first store check, as a start on the reserve, until the disk has room for a new reserve.
+        this.reserveInUse = true;
+        this.diskFullText = DISK_FULL_NO_RESERVE;
+        log.error(
+          { store: storePath },
+          'the disk is full and the store has no reserve left: opened in exclusive locking mode (no -shm file); data is refused until space is freed (the display and alarms run), and tools (--refused list) cannot read the store until the agent restarts',
+        );
+      } else if (opened.noRoom === 'memory') {
+        this.storeInMemory = true; // alarmed at start
+        log.error(
+          { store: storePath },
+          'the disk is full and the store cannot be opened: running on an empty store in memory (the display and alarms run); its file is left as it is, nothing taken now is kept across a restart. Free disk space and restart the agent',
         );
       }
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
@@ -465,7 +495,9 @@ export class Agent {
    * gateway alarm, since capacity and age are then not kept and the other store reports stop.
    */
   private checkStore(): LimitsReport | null {
-    const { maxBytes, maxAgeHours } = this.deps.config.store;
+    const { maxAgeHours } = this.deps.config.store;
+    // A store in memory (a full disk at start) takes RAM: kept small, its evictions counted and alarmed as any.
+    const maxBytes = this.storeInMemory ? Math.min(this.deps.config.store.maxBytes, MEMORY_STORE_MAX_BYTES) : this.deps.config.store.maxBytes;
     try {
       const report = this.outbox.enforceLimits(maxBytes, maxAgeHours * 3600_000);
       if (this.checkFailures > 0) this.log.info({ failedChecks: this.checkFailures }, 'store check works again');
@@ -507,9 +539,10 @@ export class Agent {
         this.gatewayId,
         'disk-full-at-start',
         this.reserveInUse,
-        this.reserveInUse ? 'Gateway disk full: the store runs on its small reserve; readings will soon not be kept. Free disk space' : 'the disk has room again',
+        this.reserveInUse ? this.diskFullText : 'the disk has room again',
         'medium',
       );
+      if (!this.reserveInUse) this.diskFullText = DISK_FULL_ON_RESERVE;
     }
     // "Nearly full" is judged against what the disk can still take as well: a disk that fills up before the
     // configured capacity must alarm too. (report.fraction already counts the disk, less the room the store keeps
@@ -973,6 +1006,10 @@ export class Agent {
     this.control?.start();
     this.forwarder?.start();
     this.alarms.start();
+    if (this.storeInMemory) {
+      // High and latched: nothing taken in this run survives a restart, and the file's backlog waits unsent.
+      this.alarms.gatewayCondition(this.gatewayId, 'store-in-memory', true, STORE_IN_MEMORY_TEXT, 'high', { latch: true });
+    }
     if (this.storeRecovered) {
       // Latched: the moved-aside file's unsent data is a loss until someone acknowledges it (noted in the constructor).
       this.raiseLoss('store-recovered', this.storeRecoveredText(this.storeRecovered.movedTo), 'medium');

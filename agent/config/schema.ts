@@ -119,7 +119,8 @@ export const configSchema = {
             'Capacity of the store in bytes (default 4 GiB: roughly 5 days of a 4-bed ward\'s numerics, or 16 hours of ' +
             '32 beds, while the uplink is down). Beyond it, unsent data is evicted oldest first: waveforms, then ' +
             'numerics, alarms and audit last; eviction raises a technical alarm and is counted. A disk that holds less ' +
-            'is the limit instead (less ~16 MiB kept free to pack, acknowledge and checkpoint); telemetry only is ' +
+            'is the limit instead (less ~24 MiB kept free to pack, acknowledge and checkpoint; the database file ' +
+            'itself is capped 16 MiB short of the disk); telemetry only is ' +
             'evicted for the disk, never alarms.',
         },
         maxAgeHours: {

@@ -1,14 +1,14 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
-import { IDEMPOTENCY_TTL_MS, Outbox, RecordTooLargeError, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type OutboxRecord, type Stream } from './outbox.js';
+import { IDEMPOTENCY_TTL_MS, Outbox, RecordTooLargeError, RefusedReader, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type OpenedOutbox, type OutboxRecord, type Stream } from './outbox.js';
 import { encodeSamples } from './samples.js';
 import { toRecord } from '../ingest.js';
 import type { DriverEvent } from '../model/reading.js';
 import { MDC, UNITS } from '../model/mdc.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -239,6 +239,39 @@ describe('Outbox retention and replay', () => {
     expect(() => box.replay(5000, 5000 + n)).toThrow(/^the range holds \d+ MB of sent messages, more than the 32 MB one replay may copy: ask for a shorter range$/);
     expect(box.nextMessage()).toBeNull();
     expect(box.replay(5000, 5001)).toEqual({ messages: 2, records: 2 });
+    box.close();
+  });
+
+  /** `n` sent messages of ~190 kB each, packed (and acknowledged) at 5000 + i. */
+  function sentLarge(box: Outbox, n: number) {
+    const big = 'x'.repeat(190_000);
+    for (let i = 0; i < n; i++) {
+      box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i, big }) }], 5000 + i);
+      box.acknowledge(box.pack('telemetry', 256_000, env, 5000 + i)!.id, 5000 + i);
+    }
+  }
+
+  it('refuses plainly a replay whose copy the disk has no room for, beyond what the store keeps free (review rv100 L1)', () => {
+    // 12 MiB free: after the 2 MiB for SQLite's files and the 8 MiB headroom, ~2 MB to write the copy to the WAL and
+    // then into the database file.
+    const box = new Outbox(tempDb(), { retainAckedMs: 3600_000, freeDiskBytes: () => 12 * 2 ** 20 });
+    sentLarge(box, 20);
+    expect(() => box.replay(5000, 5020)).toThrow(/^the range holds 4 MB of sent messages, and the store's disk has room to copy about \d MB now: ask for a shorter range$/);
+    expect(box.nextMessage()).toBeNull();
+    expect(box.replay(5000, 5002)).toEqual({ messages: 3, records: 3 });
+    box.close();
+  });
+
+  it('lets the WAL shrink back after a large replay, at the next write after a checkpoint (journal_size_limit, review rv100 L1)', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { retainAckedMs: 3600_000 });
+    sentLarge(box, 80);
+    expect(box.replay(5000, 5080).messages).toBe(80);
+    // The copy's ~15 MB went through the WAL in one transaction.
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(12 * 2 ** 20);
+    box.append([rec(1)]);
+    box.append([rec(2)]);
+    expect(statSync(`${path}-wal`).size).toBeLessThanOrEqual(6 * 2 ** 20);
     box.close();
   });
 
@@ -1151,6 +1184,23 @@ describe('Outbox integrity check', () => {
   });
 });
 
+describe('what the disk limit keeps free, as store.maxBytes documents it (review rv100 L2)', () => {
+  it('the store.maxBytes description states what the code keeps free of the disk', async () => {
+    const { configSchema } = await import('../config/schema.js');
+    const path = tempDb();
+    const free = 2 ** 30;
+    const box = new Outbox(path, { freeDiskBytes: () => free });
+    const r = box.enforceLimits(1e15, 1e12);
+    const size = (f: string) => (existsSync(f) ? statSync(f).size : 0);
+    // The room the disk limit counts: the store's files, its reserve file and the free space.
+    const room = size(path) + size(`${path}-wal`) + size(`${path}.reserve`) + free;
+    const keptMiB = (room - r.limitBytes) / 2 ** 20;
+    expect(keptMiB).toBe(24);
+    expect(configSchema.properties.store.properties.maxBytes.description).toContain(`less ~${keptMiB} MiB kept free`);
+    box.close();
+  });
+});
+
 describe('Outbox on a disk another program filled (tmpfs)', () => {
   it('packs and acknowledges on its reserve, and a limits check after it evicts for the disk in small passes', async () => {
     const { fillDisk, mountTmpfs, unmountTmpfs } = await import('../../test/support/tmpfs.js');
@@ -1191,6 +1241,57 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
         box.acknowledge(next.id);
       }
       expect(box.pending('telemetry').records).toBe(0);
+    } finally {
+      box?.close();
+      unmountTmpfs(mnt);
+    }
+  }, 60_000);
+
+  it('a replay the disk has no room for is refused plainly, not a raw SQLITE_FULL, and nothing is copied (review rv100 L1)', async () => {
+    const { mountTmpfs, unmountTmpfs } = await import('../../test/support/tmpfs.js');
+    const mnt = mountTmpfs(dirname(tempDb()), '64m');
+    let box: Outbox | null = null;
+    try {
+      const path = join(mnt, 'agent.db');
+      box = new Outbox(path, { synchronous: 'full', retainAckedMs: 3600_000 });
+      // ~28 MB sent, kept for replay: the disk limit leaves too little to copy them all.
+      const big = 'x'.repeat(190_000);
+      for (let i = 0; i < 150; i++) {
+        box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i, big }) }], 5000 + i);
+        box.acknowledge(box.pack('telemetry', 256_000, env, 5000 + i)!.id); // now: within the retention
+      }
+      expect(box.enforceLimits(4 * 2 ** 30, 1e12).trimmedAcked).toBe(0);
+      expect(existsSync(`${path}.reserve`)).toBe(true);
+      expect(() => box!.replay(5000, 5150)).toThrow(ReplayRefusedError);
+      expect(box.nextMessage()).toBeNull();
+      expect(existsSync(`${path}.reserve`)).toBe(true);
+      // A shorter range goes.
+      expect(box.replay(5000, 5009).messages).toBe(10);
+    } finally {
+      box?.close();
+      unmountTmpfs(mnt);
+    }
+  }, 60_000);
+
+  it('a replay that meets a full disk all the same (the free space misread) is refused plainly, rolled back, and the store writes on (review rv100 L1)', async () => {
+    const { mountTmpfs, unmountTmpfs } = await import('../../test/support/tmpfs.js');
+    const mnt = mountTmpfs(dirname(tempDb()), '64m');
+    let box: Outbox | null = null;
+    try {
+      const path = join(mnt, 'agent.db');
+      // The store believes the disk has room: its check lets the replay through, the disk does not.
+      box = new Outbox(path, { synchronous: 'full', retainAckedMs: 3600_000, freeDiskBytes: () => 1e12 });
+      const big = 'x'.repeat(190_000);
+      for (let i = 0; i < 150; i++) {
+        box.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: JSON.stringify({ i, big }) }], 5000 + i);
+        box.acknowledge(box.pack('telemetry', 256_000, env, 5000 + i)!.id);
+      }
+      writeFileSync(join(mnt, 'other'), Buffer.alloc(10 * 2 ** 20)); // another program's file
+      expect(() => box!.replay(5000, 5150)).toThrow(/^the store's disk has no room to copy the 29 MB of sent messages in the range \(.+\), nothing was copied: ask for a shorter range$/);
+      expect(box.nextMessage()).toBeNull();
+      box.append([rec(1)]);
+      expect(box.pending('telemetry').records).toBe(1);
+      expect(box.replay(5000, 5009).messages).toBe(10);
     } finally {
       box?.close();
       unmountTmpfs(mnt);
@@ -1247,6 +1348,105 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
       expect(r).toMatchObject({ reserveReleased: false, reserve: true, limitedBy: 'disk', evictedFor: 'capacity' });
       expect(r.usedBytes + r.retainedBytes).toBeLessThanOrEqual(r.limitBytes);
     } finally {
+      s.box.close();
+      s.unmountTmpfs(s.mnt);
+    }
+  }, 60_000);
+
+  /** Overwrites the store's header: SQLite then says "file is not a database" (SQLITE_NOTADB) at the first read. */
+  function damageHeader(path: string): void {
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from('this is not an sqlite file at all'), 0, 33, 0);
+    closeSync(fd);
+  }
+
+  it('a damaged store on a disk full at start is moved aside and reported, though making the fresh store needed the reserve (review rv100 H1)', async () => {
+    const { fillDisk, mountTmpfs, unmountTmpfs } = await import('../../test/support/tmpfs.js');
+    const mnt = mountTmpfs(dirname(tempDb()), '64m');
+    let opened: OpenedOutbox | null = null;
+    try {
+      const path = join(mnt, 'agent.db');
+      const box = new Outbox(path);
+      for (let i = 0; i < 20; i++) box.append(Array.from({ length: 200 }, (_, j) => rec(i * 200 + j)));
+      box.enforceLimits(4 * 2 ** 30, 1e12);
+      expect(existsSync(`${path}.reserve`)).toBe(true);
+      box.close();
+      damageHeader(path);
+      fillDisk(mnt);
+      opened = Outbox.open(path, {}, Date.parse('2026-12-06T07:00:00Z'));
+      expect(opened.recovered).toEqual({ movedTo: `${path}.corrupt-2026-12-06T07-00-00-000Z`, reason: expect.stringMatching(/not a database/) });
+      expect(existsSync(opened.recovered!.movedTo)).toBe(true);
+      expect(opened).toMatchObject({ reserveReleased: true, noRoom: null });
+    } finally {
+      opened?.outbox.close();
+      unmountTmpfs(mnt);
+    }
+  }, 60_000);
+
+  it('a damaged store on a full disk with no reserve left: reported, and the agent gets an empty store in memory holding the lock (review rv100 H1, H2)', async () => {
+    const { fillDisk, mountTmpfs, unmountTmpfs } = await import('../../test/support/tmpfs.js');
+    const mnt = mountTmpfs(dirname(tempDb()), '64m');
+    let opened: OpenedOutbox | null = null;
+    try {
+      const path = join(mnt, 'agent.db');
+      const box = new Outbox(path);
+      for (let i = 0; i < 20; i++) box.append(Array.from({ length: 200 }, (_, j) => rec(i * 200 + j)));
+      box.close();
+      damageHeader(path);
+      fillDisk(mnt);
+      expect(existsSync(`${path}.reserve`)).toBe(false);
+      opened = Outbox.open(path, {}, Date.parse('2026-12-06T07:00:00Z'));
+      expect(opened.recovered?.movedTo).toBe(`${path}.corrupt-2026-12-06T07-00-00-000Z`);
+      expect(existsSync(opened.recovered!.movedTo)).toBe(true);
+      expect(opened).toMatchObject({ reserveReleased: false, noRoom: 'memory' });
+      expect(opened.outbox.path).toBe(':memory:');
+      opened.outbox.append([rec(1)]);
+      expect(opened.outbox.pending('telemetry').records).toBe(1);
+      // The store's lock is held all the same: no second agent takes the file meanwhile.
+      expect(() => Outbox.open(path)).toThrow(StoreInUseError);
+    } finally {
+      opened?.outbox.close();
+      unmountTmpfs(mnt);
+    }
+  }, 60_000);
+
+  it('the reserve spent at run time, a clean stop, the disk still full: the store opens in exclusive locking mode (no -shm), refuses data for room, and a reader is told why it cannot read (review rv100 H2)', async () => {
+    const s = await storeOnSmallDisk();
+    let opened: OpenedOutbox | null = null;
+    try {
+      for (let i = 0; i < 100; i++) s.box.append(s.batch());
+      s.box.enforceLimits(4 * 2 ** 30, 1e12);
+      expect(existsSync(`${s.path}.reserve`)).toBe(true);
+      const other = [s.fillDisk(s.mnt, 'other-1')];
+      for (let k = 0; k < 50; k++) {
+        const m = s.box.pack('telemetry', 65536, env);
+        if (m) s.box.acknowledge(m.id);
+      }
+      expect(s.box.enforceLimits(4 * 2 ** 30, 1e12)).toMatchObject({ reserveReleased: true, reserve: false });
+      const pending = s.box.pending('telemetry').records;
+      s.box.close(); // a clean stop: the WAL truncated, -wal and -shm deleted
+      other.push(s.fillDisk(s.mnt, 'other-2')); // the other program takes what that freed
+      expect(s.freeBytes(s.mnt)).toBeLessThan(32 * 1024);
+
+      opened = Outbox.open(s.path);
+      expect(opened).toMatchObject({ recovered: null, reserveReleased: false, noRoom: 'exclusive' });
+      expect(opened.outbox.pending('telemetry').records).toBe(pending);
+      // No -shm sized: the failed first attempt leaves one short of SQLite's 32 KiB, unused in exclusive mode.
+      expect(existsSync(`${s.path}-shm`) ? statSync(`${s.path}-shm`).size : 0).toBeLessThan(32 * 1024);
+      expect(() => opened!.outbox.append(s.batch())).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
+      // Exclusive mode keeps tools out while the agent runs: said plainly.
+      expect(() => RefusedReader.open(s.path)).toThrow(/held alone by the running agent/);
+      opened.outbox.close();
+      opened = null;
+
+      // Once space is back, the next start opens it as usual.
+      for (const f of other) rmSync(f);
+      opened = Outbox.open(s.path);
+      expect(opened).toMatchObject({ recovered: null, reserveReleased: false, noRoom: null });
+      expect(existsSync(`${s.path}-shm`)).toBe(true);
+      expect(opened.outbox.pending('telemetry').records).toBe(pending);
+    } finally {
+      opened?.outbox.close();
       s.box.close();
       s.unmountTmpfs(s.mnt);
     }

@@ -210,6 +210,13 @@ function classCounts(rows: readonly { cls: RecordClass; count: number }[]): Reco
  * nothing can be written, an eviction neither, until space is freed by hand; review rv59 M1, open.)
  */
 const DISK_WAL_ROOM_BYTES = 6 * 1024 * 1024;
+/**
+ * journal_size_limit: SQLite keeps a WAL file at the largest size it ever grew to (a replay, up to REPLAY_MAX_BYTES in
+ * one transaction), outside the room the disk limit keeps for it, for the rest of the run. With this limit the file is
+ * cut back to the WAL's room at the first commit after a checkpoint (review rv100 L1). The WAL between automatic
+ * checkpoints (~4 MB) stays under it, so it is not cut at every checkpoint.
+ */
+const WAL_SIZE_LIMIT_BYTES = DISK_WAL_ROOM_BYTES;
 const DISK_RESERVE_BYTES = 2 * 1024 * 1024;
 const DISK_HEADROOM_BYTES = 8 * 1024 * 1024;
 /** SQLite's own largest max_page_count: no cap. */
@@ -355,6 +362,13 @@ export interface OpenedOutbox {
   recovered: { movedTo: string; reason: string } | null;
   /** The disk was too full to open the store: its reserve file was deleted to make room (see RESERVE_BYTES). */
   reserveReleased: boolean;
+  /**
+   * The disk was too full to open the store as usual, and no reserve (or not enough) was left (review rv100 H2):
+   * 'exclusive' — opened in exclusive locking mode, which needs no -shm file; it refuses data until space returns,
+   * and no other process (`--refused list`) can read it until the agent restarts. 'memory' — not even so: an empty
+   * store in memory (the file's lock still held), so that the agent runs; nothing it takes is kept across a restart.
+   */
+  noRoom: 'exclusive' | 'memory' | null;
 }
 
 /**
@@ -488,6 +502,13 @@ export class RefusedReader {
       return new RefusedReader(db, hasTable);
     } catch (err) {
       db.close();
+      // An agent that opened its store on a full disk holds it in exclusive locking mode (Outbox.open, noRoom).
+      if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+        throw new Error(
+          'the store is held alone by the running agent (it opened it on a full disk, see its log and gateway alarm): it can be read once disk space is freed and the agent restarted, or with the agent stopped',
+          { cause: err },
+        );
+      }
       throw err;
     }
   }
@@ -587,9 +608,10 @@ export class Outbox {
 
   /**
    * `lock`: the store's lock when the caller took it (open() keeps it across a recovery); otherwise the constructor
-   * takes it (StoreInUseError if another agent holds it). close() releases it.
+   * takes it (StoreInUseError if another agent holds it). close() releases it. `exclusive`: exclusive locking mode,
+   * for a disk with no room for the -shm file (open(), noRoom).
    */
-  constructor(path: string, opts: OutboxOptions = {}, lock?: StoreLock) {
+  constructor(path: string, opts: OutboxOptions = {}, lock?: StoreLock, exclusive = false) {
     this.path = path;
     this.maxRecordBytes = opts.maxRecordBytes ?? 200_000;
     this.rowMaxBytes = opts.rowMaxBytes ?? ROW_MAX_BYTES;
@@ -609,9 +631,13 @@ export class Outbox {
     // Whatever fails from here (a newer format, a full disk during an upgrade) closes the file, and releases the
     // lock this call took, before it throws.
     try {
+      // Set before the first access: SQLite then keeps the WAL index in heap memory and never makes the -shm file
+      // (sqlite.org/wal.html, "Use of WAL without shared memory"); other processes cannot read the store meanwhile.
+      if (exclusive) this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
+      this.db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
       // A replayed copy's body names the copy (see replay()); SQL calls this so that copies are made in one statement.
       this.db.function('replay_body', { deterministic: true }, (body: unknown, originalId: unknown, copyId: unknown) =>
         typeof body === 'string' && typeof originalId === 'string' && typeof copyId === 'string' ? replayBody(body, originalId, copyId) : body,
@@ -716,41 +742,74 @@ export class Outbox {
     // The lock first: a store in use by another agent is refused before anything in it is read, checked or moved.
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const lock = path === ':memory:' ? undefined : StoreLock.acquire(path);
+    // A damaged file moved aside is reported whatever opens after it: the fresh store made in its place may fail for
+    // room, and the attempt that then succeeds finds a healthy empty file (review rv100 H1).
+    let recovered: OpenedOutbox['recovered'] = null;
+    const attempt = (exclusive: boolean) => Outbox.openChecked(path, opts, lock, now, exclusive, (moved) => (recovered ??= moved));
+    let reserveReleased = false;
     try {
-      return { ...Outbox.openChecked(path, opts, lock, now), reserveReleased: false };
-    } catch (err) {
+      try {
+        return { outbox: attempt(false), recovered, reserveReleased, noRoom: null };
+      } catch (err) {
+        if (path === ':memory:' || !isDiskFull(err)) throw err;
+      }
       // A disk too full to open the store at all: the reserve makes room for it (the store then refuses data, alarmed,
       // but the agent runs: display, alarms).
-      if (path !== ':memory:' && isDiskFull(err) && existsSync(reservePath(path))) {
+      if (existsSync(reservePath(path))) {
         rmSync(reservePath(path), { force: true });
+        reserveReleased = true;
         try {
-          return { ...Outbox.openChecked(path, opts, lock, now), reserveReleased: true };
-        } catch (again) {
-          lock?.release();
-          throw again;
+          return { outbox: attempt(false), recovered, reserveReleased, noRoom: null };
+        } catch (err) {
+          if (!isDiskFull(err)) throw err;
         }
       }
+      // No reserve left (spent while running, then a clean stop deleted the -wal and -shm, and another program took
+      // that room): without a -shm to make, an existing store opens; it refuses data until space returns (review rv100 H2).
+      try {
+        return { outbox: attempt(true), recovered, reserveReleased, noRoom: 'exclusive' };
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+      }
+      // Not even so (a fresh store needs room for its schema): an empty store in memory, the file's lock kept, so that
+      // the agent still runs (display, bedside alarms).
+      return { outbox: new Outbox(':memory:', opts, lock), recovered, reserveReleased, noRoom: 'memory' };
+    } catch (err) {
       lock?.release();
       throw err;
     }
   }
 
-  /** Opens after an integrity check, moving a damaged file aside; the caller releases the lock if this throws. */
-  private static openChecked(path: string, opts: OutboxOptions, lock: StoreLock | undefined, now: number): Omit<OpenedOutbox, 'reserveReleased'> {
+  /**
+   * Opens after an integrity check, moving a damaged file aside (told to `moved` at once, before the fresh store is
+   * made: that can fail for room); the caller releases the lock if this throws.
+   */
+  private static openChecked(
+    path: string,
+    opts: OutboxOptions,
+    lock: StoreLock | undefined,
+    now: number,
+    exclusive: boolean,
+    moved: (r: { movedTo: string; reason: string }) => void,
+  ): Outbox {
     let box: Outbox | null = null;
     try {
-      box = new Outbox(path, opts, lock);
+      box = new Outbox(path, opts, lock, exclusive);
       const result = box.quickCheck();
       if (result !== 'ok') throw new CorruptStoreError(result);
-      return { outbox: box, recovered: null };
+      return box;
     } catch (err) {
       box?.closeFile();
       if (path === ':memory:' || !isCorruption(err)) throw err;
-      const movedTo = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+      const base = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
+      // Never onto an earlier one (a second attempt of this open finding the fresh file damaged too).
+      let movedTo = base;
+      for (let n = 1; existsSync(movedTo); n++) movedTo = `${base}-${n}`;
       for (const suffix of ['', '-wal', '-shm']) {
         if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
       }
-      return { outbox: new Outbox(path, opts, lock), recovered: { movedTo, reason: (err as Error).message } };
+      moved({ movedTo, reason: (err as Error).message });
+      return new Outbox(path, opts, lock, exclusive);
     }
   }
 
@@ -1202,11 +1261,16 @@ export class Outbox {
       .get(fromMs, toMs);
     const bytes = range?.b ?? 0;
     const records = range?.r ?? 0;
+    const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
     if (bytes > REPLAY_MAX_BYTES) {
-      const mb = (n: number) => `${Math.round(n / 1e6)} MB`;
       throw new ReplayRefusedError(`the range holds ${mb(bytes)} of sent messages, more than the ${mb(REPLAY_MAX_BYTES)} one replay may copy: ask for a shorter range`);
     }
-    return this.db.transaction(() => {
+    // Refused before anything is written rather than failing partway with a raw SQLITE_FULL (review rv100 L1).
+    const room = this.replayRoom();
+    if (bytes > room) {
+      throw new ReplayRefusedError(`the range holds ${mb(bytes)} of sent messages, and the store's disk has room to copy about ${mb(room)} now: ask for a shorter range`);
+    }
+    const copy = this.db.transaction(() => {
       const n = Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'replays'").get()?.value ?? 0) + 1;
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('replays', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(n));
       const info = this.db
@@ -1219,7 +1283,32 @@ export class Outbox {
         )
         .run(`${this.runId}-${n}`, fromMs, toMs);
       return { messages: info.changes, records };
-    })();
+    });
+    try {
+      return copy();
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      // The room read above was taken meanwhile (another program): rolled back, nothing copied. The checkpoint lets the
+      // WAL be cut back (WAL_SIZE_LIMIT_BYTES) at the next write.
+      this.checkpoint();
+      throw new ReplayRefusedError(`the store's disk has no room to copy the ${mb(bytes)} of sent messages in the range (${(err as Error).message}), nothing was copied: ask for a shorter range`);
+    }
+  }
+
+  /**
+   * Bytes of messages a replay may copy now. The copy is one transaction: its pages go to the WAL first (about its
+   * bytes), then into the database file at the checkpoint (as much again, less the file's free pages). Neither may take
+   * what the disk limit keeps free for SQLite's files and for ingest between two checks (DISK_RESERVE_BYTES,
+   * DISK_HEADROOM_BYTES), nor pass the database file's cap (pageCap).
+   */
+  private replayRoom(): number {
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    const freeInFile = (this.db.pragma('freelist_count', { simple: true }) as number) * pageSize;
+    const spare = this.freeBytesNow() - DISK_RESERVE_BYTES - DISK_HEADROOM_BYTES;
+    // b + max(0, b - freeInFile) <= spare
+    const forDisk = spare <= freeInFile ? spare : (spare + freeInFile) / 2;
+    const forCap = this.pageCap === null ? Infinity : this.pageCap * pageSize - this.usedBytes();
+    return Math.max(0, Math.min(forDisk, forCap));
   }
 
   /** Bytes the store's data occupies in its file (free pages excluded). */
@@ -1447,8 +1536,10 @@ export class Outbox {
       evictedFor = 'age';
     }
     // Messages set aside are kept store.maxAgeHours from when they were set aside (time to look at them and send them
-    // again), alarms too: nothing sends them by itself. A loss, tallied as they go (review rv92 H2).
-    this.trimRefused('refused_at < ?', [now - maxAgeMs], Infinity);
+    // again), alarms too: nothing sends them by itself. A loss, tallied as they go (review rv92 H2). Those set aside in
+    // this run before a forward step of the clock are aged by runNow, as this run's rows are (review rv100 M1).
+    const refusedAged = 'refused_at < CASE WHEN refused_at >= ? AND refused_at <= ? THEN ? ELSE ? END';
+    this.trimRefused(refusedAged, [this.thisRun.wallAt, steppedAfter, runNow - maxAgeMs, now - maxAgeMs], Infinity);
 
     this.keepReserve(this.freeBytesNow());
     // Read after the reserve is made: a reading from before counts its 8 MiB as free, and the file could take them.

@@ -203,4 +203,24 @@ describe('the `refused` table is kept within the store limits (review rv92 H2)',
     expect(r.refusedTrimmed).toEqual({ messages: 2, records: 2, alarmRecords: 2 });
     box.close();
   });
+
+  it('a forward step of the wall clock does not age out messages set aside in this run (review rv100 M1)', () => {
+    const box = new Outbox(':memory:');
+    const t0 = Date.now();
+    const before = setAsideAt(box, t0, 1, 'alarms', 10);
+    // NTP steps the clock 8 days ahead, moments later: set aside seconds ago, whatever the wall clock says now.
+    const stepped = t0 + 8 * DAY;
+    let r = box.enforceLimits(1e12, 7 * DAY, stepped);
+    expect(r.refusedTrimmed).toEqual({ messages: 0, records: 0, alarmRecords: 0 });
+    expect(box.refusedList().map((m) => m.id)).toEqual(before);
+    // Set aside after the step, on the new clock: aged from there, like any other; so 8 more days on the new clock take
+    // it (the monotonic clock has hardly moved), while the one set aside before the step is still within its age.
+    const after = setAsideAt(box, stepped, 1, 'telemetry', 10);
+    expect(box.enforceLimits(1e12, 7 * DAY, stepped).refused).toEqual({ messages: 2, records: 2 });
+    r = box.enforceLimits(1e12, 7 * DAY, stepped + 8 * DAY);
+    expect(r.refusedTrimmed).toEqual({ messages: 1, records: 1, alarmRecords: 0 });
+    expect(box.refusedList().map((m) => m.id)).toEqual(before);
+    expect(after).toHaveLength(1);
+    box.close();
+  });
 });
