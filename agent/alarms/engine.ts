@@ -475,7 +475,14 @@ export class AlarmEngine {
       limits.push(...this.technical.metricMissing(m.deviceId, m.bed, code, now, `no ${m.label} for ${m.silentS} s while ${m.deviceId} still sends for bed ${m.bed}; its alarm "${m.alarm}" ended unconfirmed`));
       this.missingMetrics.push(told);
     }
-    const out = this.applyAll([...this.technical.tick(now), ...limits, ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now), ...this.rhythm.tick(now), ...this.sweep(now)]);
+    // ECG that stopped while its device still sends for the bed: "No ECG from <device>" (rv102 M4), as a metric above.
+    const feeds = this.technical.feeds;
+    const sends = (deviceId: string, bed: string, since: number): boolean => {
+      const heard = feeds.lastHeard(deviceId, bed);
+      return heard !== undefined && heard > since && now - heard <= feeds.silentAfterMs(deviceId);
+    };
+    const rhythm = this.rhythm.tick(now, sends, this.config.technical.priorities['metric-missing'] ?? 'low');
+    const out = this.applyAll([...this.technical.tick(now), ...limits, ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now), ...rhythm, ...this.sweep(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));

@@ -7,8 +7,11 @@
 // Honest by construction: only a stretch of ECG marked valid is judged (a lead-off, a questionable segment or a long
 // gap makes the window wait until it is clean again); one lead is judged, lead II by preference, falling back to
 // another clean lead of the device when that one is off or stops, as a monitor switches its analysis lead (rv77); a
-// rate the two QRS detectors disagree on is noise, a line that does not move is no signal; with `pulseVeto`, an asystole with pulses on a clean pleth is not raised; a feed that
-// stops ends its conditions unconfirmed (they latch if unanswered) and its silence is the technical monitor's alarm.
+// rate the two QRS detectors disagree on is noise, a line that does not move is no signal, an asystole while another
+// clean lead shows regular QRS is not raised (rv102 M2); with `pulseVeto`, an asystole with pulses on a clean pleth is not raised; a feed that
+// stops ends its conditions unconfirmed (they latch if unanswered) and is told (take() `stopped`); while its device
+// still sends for the bed, "No ECG from <device>: rhythm check not running" (technical, low) stands until ECG comes
+// back: the device is not silent, so no "no data" alarm would say the bed is unchecked (rv102 M4).
 // Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
 // judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
@@ -18,7 +21,8 @@ import { mean } from '../../models/features/dsp.js';
 import { channelRank } from '../../models/features/index.js';
 import { ECG_PREFIX, modelChannel } from '../inference/channels.js';
 import type { WaveformSegment } from '../model/reading.js';
-import type { ConditionUpdate, ManagedPriority } from './types.js';
+import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
+import { technicalKey } from './technical.js';
 
 export interface RhythmConfig {
   enabled: boolean;
@@ -49,11 +53,15 @@ const MIN_WINDOW_S = 8;
  * Where a segment starts against where the last ended: within JITTER of it, it follows on (timestamps jitter: HL7
  * message times, a monitor's poll replies); later by up to GAP_MS, the samples lost are held at the last value so
  * that the beats keep their times (a lost 40 ms segment squeezed out made 130 /min look like 143: rv63 M4; starting
- * over at every such gap left a lossy feed never judged: rv64 H1); further either way (a longer gap, a clock set
- * back or forward), the stretch starts again.
+ * over at every such gap left a lossy feed never judged: rv64 H1), and marked as held: no data, never a flat
+ * stretch of ECG (a QRS lost in one made a false EXTREME BRADY or ASYSTOLE: rv102 H1); earlier by up to GAP_MS, an
+ * overlap; further either way (a longer gap, a clock set back or forward), the stretch starts again. Only a segment
+ * the stretch holds (the same start, length and samples) is a duplicate (a clock set back 12 s was: rv102 M3).
  */
 const jitterMs = (rate: number): number => Math.max(30, 2000 / rate);
 const GAP_MS = 500;
+/** A QRS this close to a gap (s) may be cut or be the gap's edge: an RR interval from it is unknown too (rv102 H1). */
+const QRS_EDGE_S = 0.1;
 /** Sample rates judged: ECG below 100 Hz is too coarse for the QRS detector; above 1000 Hz is a fault (rv63 H3). */
 const MIN_RATE_HZ = 100;
 const MAX_RATE_HZ = 1000;
@@ -100,21 +108,33 @@ const PULSE_WINDOW_MS = 3000;
  * raised one in 30; used for bradycardia too (a slow "rate" from beats missed in noise).
  */
 const MIN_BEAT_AGREEMENT = 0.9;
+/**
+ * A judged lead whose whole window stays under this peak to peak (mV) is implausibly small for ECG: a low-voltage
+ * lead, or a unit or gain error (mV labelled µV, V taken as mV) that makes every judgement an asystole, the QRS
+ * detector's floor being an absolute 0.05 mV (rv102 M2). Told once per device after LOW_ECG_TELL_MS of ECG so, so
+ * that a true asystole's quiet baseline (0.02 mV at the least in the PhysioNet set) is not told at once.
+ */
+const LOW_ECG_MV = 0.1;
+const LOW_ECG_TELL_MS = 60_000;
+/** A stopped feed whose device sends nothing for the bed is forgotten after this (its "no data" alarm stands). */
+const STOPPED_FORGET_MS = 24 * 3600_000;
+const MAX_STOPPED = 2000;
 
 export type RhythmType = 'asystole' | 'brady' | 'tachy';
 /** Why an alarm was held back (see RhythmMonitor.notRaised). */
-export type NotRaisedReason = 'pulse' | 'no-signal' | 'noise';
+export type NotRaisedReason = 'pulse' | 'no-signal' | 'noise' | 'other-lead';
 /**
  * Why an ECG segment was not judged: a unit it cannot scale to mV, a sample rate outside 100–1000 Hz, or no lead of its
  * feed clean for NOT_CLEAN_MS (`no-clean-lead`: every lead off, questionable or gappy; each segment of the lead held
- * for judging counted while it lasts).
+ * for judging counted while it lasts). Also counted: each gap of up to GAP_MS in the lead judged, held as no data
+ * (`gap`), and each segment of an ECG lead left out as one already held, sent again (`duplicate`).
  */
-export type SkipReason = 'unit' | 'rate' | 'no-clean-lead';
+export type SkipReason = 'unit' | 'rate' | 'no-clean-lead' | 'gap' | 'duplicate';
 export interface SkippedDevice {
   deviceId: string;
   bed: string | undefined;
-  reason: 'unit' | 'rate';
-  /** The unit or the sample rate. */
+  reason: 'unit' | 'rate' | 'gap';
+  /** The unit, the sample rate, or the first gap's length ("300 ms"). */
   value: string;
 }
 /** The lead judged changed: the one judged had sent no valid ECG for 2 s (`not-clean`) or had stopped (`stopped`). */
@@ -124,6 +144,28 @@ export interface LeadSwitch {
   from: string;
   to: string;
   reason: 'not-clean' | 'stopped';
+}
+/** A judged lead under LOW_ECG_MV peak to peak for LOW_ECG_TELL_MS of ECG (told once per device). */
+export interface LowAmplitudeFeed {
+  deviceId: string;
+  bed: string;
+  lead: string;
+  /** Peak to peak of its last window, mV. */
+  peakToPeakMv: number;
+  /** ECG (s) received so. */
+  seconds: number;
+}
+/** A feed whose ECG stopped arriving (every lead, STALE_MS): not judged until it comes back (told once per stop). */
+export interface StoppedFeed {
+  deviceId: string;
+  bed: string;
+  leads: string[];
+  /** Seconds since its last ECG. */
+  seconds: number;
+  /** Whether a rhythm condition was present (ended unconfirmed). */
+  hadPresent: boolean;
+  /** Whether "No ECG from <device>" was raised at once (its device still sends for the bed). */
+  alarmed: boolean;
 }
 /** A feed newly without a clean lead for NOT_CLEAN_MS of ECG: not judged until one is clean again (told once). */
 export interface NotJudgedFeed {
@@ -136,45 +178,64 @@ export interface NotJudgedFeed {
 }
 
 const TEXT: Record<RhythmType, string> = { asystole: 'ASYSTOLE', brady: 'EXTREME BRADY', tachy: 'EXTREME TACHY' };
+const RHYTHM_TYPES = ['asystole', 'brady', 'tachy'] as const;
+const GAPS_WHY = 'gaps in the ECG (a QRS may have been lost in them)';
+const NOISE_WHY = 'noise (the two QRS detectors disagree)';
 /** IEC 60601-1-8: a life-threatening arrhythmia is a high-priority alarm condition. */
 const PRIORITY: ManagedPriority = 'high';
 
-/** A stretch of one signal without gaps, in its own units scaled for the detectors (ECG in mV). */
+/**
+ * A stretch of one signal, in its own units scaled for the detectors (ECG in mV): no gap over GAP_MS, shorter ones
+ * held and marked as no data.
+ */
 class Stretch {
   private buf: Float32Array;
+  /** 1 where a sample was held for a gap: not received, no evidence of a beat or of a silence (rv102 H1). */
+  private held: Uint8Array;
   private len = 0;
+  /** Samples pushed since the stretch started: a held segment's place in buf. */
+  private pushed = 0;
+  /** The segments held (their own start, length, overlap left out, place): a re-sent one is told by them (rv102 M3). */
+  private segs: Array<{ startMs: number; n: number; skip: number; at: number }> = [];
   rate = 0;
+  /** The gap (ms) the last add() held, 0 if none. */
+  gapMs = 0;
   /** Data time (ms) at the end of the last sample. */
   endMs = 0;
   /** Data time (ms) before which the stretch holds samples that were not valid (lead off, questionable). */
   cleanFromMs = 0;
   constructor(private readonly capacityS: number) {
     this.buf = new Float32Array(0);
+    this.held = new Uint8Array(0);
   }
 
   /**
-   * Appends a segment: after the samples of a short gap, held; without the samples of an overlap, already held. A
-   * segment the stretch already holds (sent twice, re-sent late) is left out ('duplicate'); a new rate, a long gap or a
-   * clock step starts the stretch over ('restart').
+   * Appends a segment: after the samples of a short gap, held (marked); without the samples of an overlap, already
+   * held. A segment the stretch already holds (the same start, length and samples: sent twice, re-sent late) is left
+   * out ('duplicate'); a new rate, a long gap or a clock step either way starts the stretch over ('restart').
    */
   add(seg: WaveformSegment, scale: number): 'appended' | 'duplicate' | 'restart' {
     const rate = seg.sampleRateHz;
     const gap = seg.startTime - this.endMs;
-    const segMs = (seg.samples.length / rate) * 1000;
-    if (rate === this.rate && this.len > 0 && gap < -jitterMs(rate) && seg.startTime >= this.heldFromMs() - jitterMs(rate) && seg.startTime + segMs <= this.endMs + jitterMs(rate)) {
-      return 'duplicate';
-    }
+    this.gapMs = 0;
+    if (rate === this.rate && this.len > 0 && gap < -jitterMs(rate) && this.holds(seg, scale)) return 'duplicate';
+    // Any other start more than GAP_MS back is the device's clock set back: new ECG, not a duplicate (rv102 M3).
     const restart = rate !== this.rate || gap < -GAP_MS || gap > GAP_MS;
     if (restart) {
       this.rate = rate;
       this.buf = new Float32Array(Math.ceil(this.capacityS * rate));
+      this.held = new Uint8Array(this.buf.length);
       this.len = 0;
+      this.pushed = 0;
+      this.segs = [];
       this.cleanFromMs = seg.startTime;
       this.endMs = seg.startTime;
     } else if (gap > jitterMs(rate)) {
+      // Held at the last value for the detectors' filters, marked held so that it is never judged as ECG.
       const lost = Math.round((gap / 1000) * rate);
-      this.push(new Array<number>(lost).fill(this.len ? this.buf[this.len - 1]! : 0), 1);
+      this.push(new Array<number>(lost).fill(this.len ? this.buf[this.len - 1]! : 0), 1, true);
       this.endMs += (lost / rate) * 1000;
+      this.gapMs = gap;
     }
     // An overlap beyond jitter: its first samples are held already (a segment sent again with more, a clock a little
     // slow against its sample count).
@@ -183,23 +244,39 @@ class Stretch {
     // Placed where the last ended (jitter), so that a stretch's times stay its samples' count.
     const segEnd = this.endMs + (samples.length / rate) * 1000;
     if (seg.quality.state !== 'valid') this.cleanFromMs = segEnd;
-    this.push(samples, scale);
+    this.segs.push({ startMs: seg.startTime, n: seg.samples.length, skip: overlap, at: this.pushed });
+    this.push(samples, scale, false);
     this.endMs = segEnd;
+    while (this.segs.length && this.segs[0]!.at < this.pushed - this.len) this.segs.shift();
     return restart ? 'restart' : 'appended';
   }
 
-  private push(samples: readonly number[], scale: number): void {
+  /** Whether the stretch holds this segment: one it holds starting there (jitter) with the same samples. */
+  private holds(seg: WaveformSegment, scale: number): boolean {
+    const first = this.pushed - this.len;
+    const r = this.segs.find((h) => Math.abs(h.startMs - seg.startTime) <= jitterMs(this.rate) && h.n === seg.samples.length && h.at >= first);
+    if (!r) return false;
+    for (let i = r.skip; i < r.n; i++) if (this.buf[r.at - first + i - r.skip] !== Math.fround(seg.samples[i]! * scale)) return false;
+    return true;
+  }
+
+  private push(samples: readonly number[], scale: number, held: boolean): void {
     const cap = this.buf.length;
     const n = samples.length;
+    const mark = held ? 1 : 0;
     if (n >= cap) {
       for (let i = 0; i < cap; i++) this.buf[i] = samples[n - cap + i]! * scale;
+      this.held.fill(mark);
       this.len = cap;
     } else {
       const keep = Math.min(this.len, cap - n);
       this.buf.copyWithin(0, this.len - keep, this.len);
+      this.held.copyWithin(0, this.len - keep, this.len);
       for (let i = 0; i < n; i++) this.buf[keep + i] = samples[i]! * scale;
+      this.held.fill(mark, keep, keep + n);
       this.len = keep + n;
     }
+    this.pushed += n;
   }
 
   /** Data time of the first sample held. */
@@ -207,11 +284,22 @@ class Stretch {
     return this.endMs - (this.len / (this.rate || 1)) * 1000;
   }
 
-  /** The clean samples at the end of the stretch, and the data time their first one starts at. */
-  clean(): { x: Float32Array; startMs: number } {
+  /**
+   * The clean samples at the end of the stretch, the data time their first one starts at, and the gaps held among
+   * them ([from, to) in s from the first): no data there.
+   */
+  clean(): { x: Float32Array; startMs: number; gaps: Array<[number, number]> } {
     const skip = Math.max(0, Math.ceil(((this.cleanFromMs - this.heldFromMs()) / 1000) * this.rate));
-    const x = this.buf.subarray(Math.min(skip, this.len), this.len);
-    return { x, startMs: this.endMs - (x.length / this.rate) * 1000 };
+    const from = Math.min(skip, this.len);
+    const x = this.buf.subarray(from, this.len);
+    const gaps: Array<[number, number]> = [];
+    for (let i = from; i < this.len; i++) {
+      if (!this.held[i]) continue;
+      const a = i;
+      while (i < this.len && this.held[i]) i++;
+      gaps.push([(a - from) / this.rate, (i - from) / this.rate]);
+    }
+    return { x, startMs: this.endMs - (x.length / this.rate) * 1000, gaps };
   }
 }
 
@@ -250,7 +338,24 @@ interface Feed {
   notCleanMs: number;
   /** ECG (ms of samples) received since the last judgement. */
   sinceJudgedMs: number;
+  /** ECG (ms of samples) judged in a row whose whole window was under LOW_ECG_MV. */
+  lowMs: number;
+  patientId: string | undefined;
 }
+
+/** A feed whose ECG stopped (tick): its "No ECG" alarm, raised while its device still sends for the bed. */
+interface Stopped {
+  deviceId: string;
+  bed: string;
+  /** Gateway time its last ECG arrived. */
+  lastEcgAt: number;
+  raised: boolean;
+  patientId: string | undefined;
+  report: StoppedFeed;
+}
+
+/** Whether the device still sends for the bed something received after `since` (the engine's feeds know). */
+export type SendsFor = (deviceId: string, bed: string, since: number) => boolean;
 
 export class RhythmMonitor {
   private readonly feeds = new Map<string, Feed>();
@@ -258,12 +363,17 @@ export class RhythmMonitor {
    * Alarms not raised since the last take(): an asystole while a clean pleth pulses (`pulse`, with pulseVeto), over a
    * line that does not move (`no-signal`: no lead, a stuck channel), a rate the two QRS detectors disagree on (`noise`).
    */
-  private notRaised: Record<NotRaisedReason, number> = { pulse: 0, 'no-signal': 0, noise: 0 };
-  private skipped: Record<SkipReason, number> = { unit: 0, rate: 0, 'no-clean-lead': 0 };
+  private notRaised: Record<NotRaisedReason, number> = { pulse: 0, 'no-signal': 0, noise: 0, 'other-lead': 0 };
+  private skipped: Record<SkipReason, number> = { unit: 0, rate: 0, 'no-clean-lead': 0, gap: 0, duplicate: 0 };
   private readonly skippedSeen = new Set<string>();
   private skippedNew: SkippedDevice[] = [];
   private leadSwitches: LeadSwitch[] = [];
   private notJudged: NotJudgedFeed[] = [];
+  private lowAmplitude: LowAmplitudeFeed[] = [];
+  private readonly lowSeen = new Set<string>();
+  private stoppedNew: StoppedFeed[] = [];
+  /** Feeds whose ECG stopped, by feed key, until it comes back (or, their device silent for the bed, a day). */
+  private readonly stopped = new Map<string, Stopped>();
 
   constructor(private readonly config: RhythmConfig = DEFAULT_RHYTHM_CONFIG) {}
 
@@ -285,24 +395,32 @@ export class RhythmMonitor {
       return [];
     }
     if (!f) {
-      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, leads: new Map(), judged: false, blind: false, pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0 };
+      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, leads: new Map(), judged: false, blind: false, pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0, lowMs: 0, patientId: undefined };
       this.feeds.set(key, f);
     }
     const lead = this.leadOf(f, ch.name, seg.receivedAt);
     if (!lead) return [];
     const added = lead.ecg.add(seg, ch.scale);
-    if (added === 'duplicate') return [];
-    const segMs = (seg.samples.length / seg.sampleRateHz) * 1000;
+    // Any segment, one sent again too, is the device's ECG arriving (rv102 M3: a clock set back taken for re-sent
+    // segments left the feed "stopped" while its ECG arrived); any lead (only the judged one counted: rv77 M1).
     lead.receivedAt = seg.receivedAt;
+    f.receivedAt = seg.receivedAt;
+    if (added === 'duplicate') {
+      this.skipped.duplicate += 1;
+      return [];
+    }
+    const segMs = (seg.samples.length / seg.sampleRateHz) * 1000;
     lead.valid = seg.quality.state === 'valid';
     lead.notValidMs = lead.valid ? 0 : lead.notValidMs + segMs;
     lead.segMs = segMs;
-    f.receivedAt = seg.receivedAt; // any lead is the device's ECG arriving (only the judged one counted: rv77 M1)
+    if (seg.patientId !== undefined) f.patientId = seg.patientId;
     this.choose(f, seg.receivedAt);
     if (ch.name !== f.lead) return [];
     // A restart (a gap, a clock set back) is judged afresh: the last judgement's time means nothing then (rv63 H1).
     if (added === 'restart') f.judgedAtMs = -Infinity;
     if (f.blind) this.skipped['no-clean-lead'] += 1;
+    // A gap held in the lead judged is no data: counted, and told once per device (rv102 H1: nothing said so).
+    if (lead.ecg.gapMs > 0) this.skip(seg, 'gap', `${Math.round(lead.ecg.gapMs)} ms`);
     f.sinceJudgedMs += segMs;
     if (lead.ecg.endMs - f.judgedAtMs < 1000) return [];
     f.judgedAtMs = lead.ecg.endMs;
@@ -389,35 +507,79 @@ export class RhythmMonitor {
     leadSwitches: LeadSwitch[];
     /** Feeds newly without a clean lead (a log line each; their segments are counted in skipped['no-clean-lead']). */
     notJudged: NotJudgedFeed[];
+    /** Judged leads implausibly small for ECG (a log line and alarm_rhythm_low_amplitude_total each, once per device). */
+    lowAmplitude: LowAmplitudeFeed[];
+    /** Feeds whose ECG stopped (a log line and alarm_rhythm_feeds_stopped_total each). */
+    stopped: StoppedFeed[];
   } {
     const notRaised = this.notRaised;
-    this.notRaised = { pulse: 0, 'no-signal': 0, noise: 0 };
+    this.notRaised = { pulse: 0, 'no-signal': 0, noise: 0, 'other-lead': 0 };
     const skipped = this.skipped;
-    this.skipped = { unit: 0, rate: 0, 'no-clean-lead': 0 };
+    this.skipped = { unit: 0, rate: 0, 'no-clean-lead': 0, gap: 0, duplicate: 0 };
     const newDevices = this.skippedNew;
     this.skippedNew = [];
     const leadSwitches = this.leadSwitches;
     this.leadSwitches = [];
     const notJudged = this.notJudged;
     this.notJudged = [];
-    return { notRaised, skipped, newDevices, leadSwitches, notJudged };
+    const lowAmplitude = this.lowAmplitude;
+    this.lowAmplitude = [];
+    const stopped = this.stoppedNew;
+    this.stoppedNew = [];
+    return { notRaised, skipped, newDevices, leadSwitches, notJudged, lowAmplitude, stopped };
   }
 
-  /** Feeds whose ECG (every lead) stopped arriving: their conditions end, unconfirmed. Leads that stopped are let go. */
-  tick(now: number): ConditionUpdate[] {
+  /**
+   * Feeds whose ECG (every lead) stopped arriving: their conditions end, unconfirmed, and the stop is told. Leads that
+   * stopped are let go. `sends` (the engine's feeds): whether the device still sends for the bed, for "No ECG".
+   */
+  tick(now: number, sends?: SendsFor, priority: ManagedPriority = 'low'): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
     for (const [key, f] of this.feeds) {
       for (const [name, l] of f.leads) if (name !== f.lead && now - l.receivedAt >= STALE_MS) f.leads.delete(name);
       if (now - f.receivedAt < STALE_MS) continue;
-      out.push(...this.endAll(f, now, `no ECG from ${f.deviceId} for ${Math.round((now - f.receivedAt) / 1000)} s: the rhythm can no longer be judged`, true));
+      const report: StoppedFeed = { deviceId: f.deviceId, bed: f.bed, leads: [...f.leads.keys()], seconds: Math.round((now - f.receivedAt) / 1000), hadPresent: f.present.size > 0, alarmed: false };
+      if (this.stoppedNew.length < MAX_EVENTS) this.stoppedNew.push(report);
+      out.push(...this.endAll(f, now, `no ECG from ${f.deviceId} for ${report.seconds} s: the rhythm can no longer be judged`, true));
       this.feeds.delete(key);
+      // Bounded like the engine's devices: a sender churning device ids must not grow it for a day.
+      if (this.stopped.size >= MAX_STOPPED && !this.stopped.has(key)) for (const [k, s] of this.stopped) if (!s.raised) { this.stopped.delete(k); break; }
+      this.stopped.set(key, { deviceId: f.deviceId, bed: f.bed, lastEcgAt: f.receivedAt, raised: this.stopped.get(key)?.raised ?? false, patientId: f.patientId, report });
+    }
+    out.push(...this.noEcg(now, sends, priority));
+    return out;
+  }
+
+  /**
+   * "No ECG from <device>: rhythm check not running" for each stopped feed while its device still sends for the bed
+   * (anything received after its last ECG, within the device's interval), as the engine's "No <metric> from <device>";
+   * it ends when ECG comes back, or when the device sends nothing for the bed (its "no data" alarm then says so).
+   */
+  private noEcg(now: number, sends: SendsFor | undefined, priority: ManagedPriority): ConditionUpdate[] {
+    const out: ConditionUpdate[] = [];
+    for (const [key, s] of this.stopped) {
+      const alarmKey = noEcgKey(s.bed, s.deviceId);
+      const back = this.feeds.has(key);
+      const sending = !back && sends !== undefined && sends(s.deviceId, s.bed, s.lastEcgAt);
+      if (sending && !s.raised) {
+        s.raised = true;
+        s.report.alarmed = true;
+        const text = `No ECG from ${s.deviceId}: rhythm check not running`;
+        const spec: ConditionSpec = { key: alarmKey, source: 'technical', bed: s.bed, deviceId: s.deviceId, condition: { code: null, raw: { system: 'agent', code: 'technical:metric-missing', text }, text }, priority, category: 'technical' };
+        if (s.patientId !== undefined) spec.patientId = s.patientId;
+        out.push({ present: true, spec, at: now, why: `no ECG for ${Math.round((now - s.lastEcgAt) / 1000)} s while ${s.deviceId} still sends for bed ${s.bed}: the rhythm check is not running for it` });
+      } else if (!sending && s.raised) {
+        s.raised = false;
+        out.push({ present: false, key: alarmKey, at: now, why: back ? `ECG from ${s.deviceId} received again` : `no longer monitored: nothing from ${s.deviceId} for bed ${s.bed}` });
+      }
+      if (back || (!s.raised && now - s.lastEcgAt > STOPPED_FORGET_MS)) this.stopped.delete(key);
     }
     return out;
   }
 
   /** `elapsedMs`: ECG received since the last judgement (for the end delay and the not-clean limit). */
   private judge(f: Feed, ecg: Stretch, at: number, elapsedMs: number): ConditionUpdate[] {
-    const { x } = ecg.clean();
+    const { x, gaps } = ecg.clean();
     const rate = ecg.rate;
     const spanS = x.length / rate;
     if (spanS < MIN_WINDOW_S) {
@@ -431,22 +593,40 @@ export class RhythmMonitor {
       if (!f.present.size) return [];
       return this.endAll(f, at, `no clean ECG lead from ${f.deviceId} (${[...f.leads.keys()].join(', ')}) for ${Math.round(f.notCleanMs / 1000)} s (lead off, questionable, gaps): the rhythm can no longer be judged`, true);
     }
-    f.notCleanMs = 0;
     f.judged = true;
     f.blind = false;
     const beats = detectQrs(x, rate).times;
+    this.checkAmplitude(f, x, spanS, elapsedMs);
     const found = new Map<RhythmType, string>();
+    // Present conditions this ECG cannot show now (why): neither seen nor absent, kept until NOT_CLEAN_MS (rv102 L1).
+    const doubt = new Map<RhythmType, string>();
+    const cannotJudge = (why: string) => RHYTHM_TYPES.forEach((t) => doubt.set(t, why));
     const silentS = spanS - (beats.at(-1) ?? 0);
     if (silentS >= this.config.asystoleS) {
       // Its last seconds (clear of the last QRS's tail): a lead that comes off goes flat at once.
       const silence = x.subarray(x.length - Math.round((this.config.asystoleS - 0.5) * rate));
-      if (this.config.pulseVeto && this.pulsesNow(f, ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) this.notRaised.pulse += 1;
+      // A QRS may have been lost in a gap: a silence is an asystole only if long enough without its gaps (rv102 H1).
+      if (silentS - heldWithin(gaps, spanS - silentS, spanS) < this.config.asystoleS) cannotJudge(GAPS_WHY);
+      else if (this.config.pulseVeto && this.pulsesNow(f, ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) {
+        this.notRaised.pulse += 1;
+        cannotJudge('pulses on the pleth while the ECG shows no QRS');
+      }
       // A line with no noise at all is no ECG (a lead off the device does not flag, a stuck channel): not an asystole.
-      else if (peakToPeak(silence) < NO_SIGNAL_MV) this.notRaised['no-signal'] += 1;
+      else if (peakToPeak(silence) < NO_SIGNAL_MV) {
+        this.notRaised['no-signal'] += 1;
+        cannotJudge('no signal (a line without noise)');
+      }
+      // A QRS too small on this lead (its axis, a low-voltage lead) while another lead shows every beat (rv102 M2).
+      else if (this.otherLeadBeats(f, ecg.endMs - silentS * 1000, ecg.endMs, at)) this.notRaised['other-lead'] += 1;
       else found.set('asystole', `no QRS for ${silentS.toFixed(1)} s on ECG ${f.lead}`);
     } else {
-      const rr = beats.slice(1).map((t, i) => t - beats[i]!);
+      // An interval across a gap, or from a QRS at its edge, is unknown: left out, the rate is over the last known ones
+      // (rv102 H1: a QRS lost in a gap doubled its interval, and 45 /min became an EXTREME BRADY).
+      const known = beats.slice(1).flatMap((t, i) => (touchesGap(gaps, beats[i]!, t) ? [] : [{ from: beats[i]!, rr: t - beats[i]! }]));
+      const rr = known.map((k) => k.rr);
       const last = (n: number) => (rr.length >= n - 1 ? rr.slice(-(n - 1)) : null);
+      /** Beats counted from the first of the last n - 1 known intervals on (for the detectors' agreement). */
+      const since = (n: number) => beats.length - beats.indexOf(known.at(-(n - 1))!.from);
       const brady = last(BRADY_BEATS);
       const tachy = last(TACHY_BEATS);
       // The rate over the run of beats, as a monitor counts it: one beat missed or split by the detector must not
@@ -459,20 +639,35 @@ export class RhythmMonitor {
       const tachyLimit = this.config.tachyBpm - (f.present.has('tachy') ? RATE_HYSTERESIS_BPM : 0);
       // Not the pleth for a bradycardia: a dicrotic wave, or a burst of artefact, read as pulses hid true ones (rv64 H2).
       if (bradyBpm && bradyBpm < bradyLimit) {
-        if (this.detectorsDisagree(x, rate, beats, BRADY_BEATS)) this.notRaised.noise += 1;
-        else found.set('brady', `HR ${Math.round(bradyBpm)} /min over ${BRADY_BEATS} beats on ECG ${f.lead}`);
+        if (this.detectorsDisagree(x, rate, beats, since(BRADY_BEATS))) {
+          this.notRaised.noise += 1;
+          doubt.set('brady', NOISE_WHY);
+        } else found.set('brady', `HR ${Math.round(bradyBpm)} /min over ${BRADY_BEATS} beats on ECG ${f.lead}`);
       }
       // Not the pleth for a tachycardia: fewer pulses than beats is what a fast rhythm does to perfusion (the true
       // tachycardia of models/fixtures t106s: 142 /min on the ECG, 43 pulses /min on the pleth). Noise counted as beats
       // is told by two QRS detectors disagreeing on the beats (bSQI, as in the PhysioNet 2015 entries): on the
       // challenge's false VT alarms (noisy ECG) the rate criterion alone raised an extreme tachycardia in 50 of 202.
       if (tachyBpm && tachyBpm > tachyLimit) {
-        if (this.detectorsDisagree(x, rate, beats, TACHY_BEATS)) this.notRaised.noise += 1;
-        else found.set('tachy', `HR ${Math.round(tachyBpm)} /min over ${TACHY_BEATS} beats on ECG ${f.lead}`);
+        if (this.detectorsDisagree(x, rate, beats, since(TACHY_BEATS))) {
+          this.notRaised.noise += 1;
+          doubt.set('tachy', NOISE_WHY);
+        } else found.set('tachy', `HR ${Math.round(tachyBpm)} /min over ${TACHY_BEATS} beats on ECG ${f.lead}`);
       }
+      // A present rate alarm not seen on beats that are noise, or with too few intervals known for gaps, is not
+      // judged absent either (rv102 L1: it ended as "no longer seen" under heavy artefact).
+      for (const [type, n] of [['brady', BRADY_BEATS], ['tachy', TACHY_BEATS]] as const) {
+        if (!f.present.has(type) || found.has(type) || doubt.has(type) || beats.length < n) continue;
+        if (rr.length < n - 1) doubt.set(type, GAPS_WHY);
+        else if (this.detectorsDisagree(x, rate, beats, n)) doubt.set(type, NOISE_WHY);
+      }
+      // Nor a present asystole whose silence only noise breaks (the detectors disagree on its last seconds' beats).
+      const recent = beats.filter((t) => t >= spanS - this.config.asystoleS).length;
+      if (f.present.has('asystole') && this.detectorsDisagree(x, rate, beats, recent)) doubt.set('asystole', NOISE_WHY);
     }
     const out: ConditionUpdate[] = [];
-    for (const type of ['asystole', 'brady', 'tachy'] as const) {
+    const unjudged: RhythmType[] = [];
+    for (const type of RHYTHM_TYPES) {
       const why = found.get(type);
       if (why !== undefined) {
         if (!f.present.has(type)) out.push({ present: true, at, why, spec: this.spec(f, type, why) });
@@ -481,6 +676,10 @@ export class RhythmMonitor {
       }
       const absent = f.present.get(type);
       if (absent === undefined) continue;
+      if (doubt.has(type) && !(type !== 'asystole' && found.has('asystole'))) {
+        unjudged.push(type);
+        continue;
+      }
       // Ends once absent for END_AFTER_MS of ECG: a rate on the edge, an escape rhythm's 4–6 s pauses, a beat found or
       // missed must not raise a new high alarm every few seconds (rv63 M3, rv65: ending an asystole at the first beat
       // raised 23 in 3 minutes). A rate alarm ends at once when an asystole is found: no rate then.
@@ -491,7 +690,53 @@ export class RhythmMonitor {
       f.present.delete(type);
       out.push({ present: false, key: rhythmKey(f.bed, f.deviceId, type), at, why: `${TEXT[type]} no longer seen on ECG ${f.lead}` });
     }
+    // ECG that cannot show what is present is not clean for it: NOT_CLEAN_MS of it ends that, unconfirmed (rv102 L1).
+    f.notCleanMs = unjudged.length ? f.notCleanMs + elapsedMs : 0;
+    if (f.notCleanMs >= NOT_CLEAN_MS) {
+      for (const type of unjudged) {
+        f.present.delete(type);
+        const why = `${TEXT[type]} can no longer be judged on ECG ${f.lead}: ${doubt.get(type)} for ${Math.round(f.notCleanMs / 1000)} s`;
+        out.push({ present: false, key: rhythmKey(f.bed, f.deviceId, type), at, why, unconfirmed: true });
+      }
+    }
     return out;
+  }
+
+  /**
+   * Whether another lead held, valid and clean over the same span as the silence on the judged lead (from
+   * `silenceFromMs` to within a segment of `toMs`), shows QRS all through it, no pause as long as an asystole, that
+   * the two QRS detectors agree on (artefact on the other lead is no beat): a multi-lead monitor's asystole check.
+   */
+  private otherLeadBeats(f: Feed, silenceFromMs: number, toMs: number, now: number): boolean {
+    const pauseMs = this.config.asystoleS * 1000;
+    for (const [name, l] of f.leads) {
+      if (name === f.lead || !l.valid || hasStopped(l, now)) continue;
+      const { x, startMs, gaps } = l.ecg.clean();
+      const rate = l.ecg.rate;
+      if (x.length < MIN_WINDOW_S * rate || startMs > silenceFromMs + 1000 || l.ecg.endMs < toMs - Math.max(SWITCH_AFTER_MS, l.segMs)) continue;
+      // Received all through the silence: a beat at a held gap's edge is not one (rv102 H1).
+      if (gaps.some(([, to]) => startMs + to * 1000 > silenceFromMs)) continue;
+      const beats = detectQrs(x, rate).times;
+      const inSilence = beats.filter((t) => startMs + t * 1000 >= silenceFromMs);
+      if (inSilence.length < 2) continue;
+      const marks = [silenceFromMs, ...inSilence.map((t) => startMs + t * 1000), l.ecg.endMs];
+      if (marks.some((m, i) => i > 0 && m - marks[i - 1]! >= pauseMs)) continue;
+      if (!this.detectorsDisagree(x, rate, beats, inSilence.length)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A judged lead whose whole window stays under LOW_ECG_MV for LOW_ECG_TELL_MS of ECG: told once per device (rv102
+   * M2). Not a reason to hold an asystole back: on one lead it cannot be told from a true one.
+   */
+  private checkAmplitude(f: Feed, x: Float32Array, spanS: number, elapsedMs: number): void {
+    if (spanS < WINDOW_S - 1) return; // a whole window only
+    const p2p = peakToPeak(x);
+    f.lowMs = p2p < LOW_ECG_MV ? f.lowMs + elapsedMs : 0;
+    if (f.lowMs < LOW_ECG_TELL_MS || this.lowSeen.has(f.deviceId) || this.lowSeen.size >= 1000) return;
+    this.lowSeen.add(f.deviceId);
+    this.lowAmplitude.push({ deviceId: f.deviceId, bed: f.bed, lead: f.lead, peakToPeakMv: Math.round(p2p * 1e4) / 1e4, seconds: Math.round((f.lowMs / 1000 + spanS)) });
   }
 
   /** Whether the two QRS detectors disagree on the last `n` beats (bSQI under MIN_BEAT_AGREEMENT): noise, not a rate. */
@@ -539,6 +784,11 @@ export function rhythmKey(bed: string, deviceId: string, type: RhythmType): stri
   return `rhythm:${bed}:${deviceId}:${type}`;
 }
 
+/** The key of "No ECG from <device>: rhythm check not running" (technical, as "No <metric> from <device>"). */
+export function noEcgKey(bed: string, deviceId: string): string {
+  return technicalKey(`${deviceId}|${bed}|ecg`, 'metric-missing');
+}
+
 /**
  * Whether a lead has stopped arriving: nothing for SWITCH_AFTER_MS, or for two of its segments when they are longer
  * (leads sent in 5 s segments a few seconds apart must not switch back and forth).
@@ -551,6 +801,18 @@ function hasStopped(l: Lead, now: number): boolean {
 function compare(a: readonly number[], b: readonly number[]): number {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
   return 0;
+}
+
+/** Seconds of the gaps within [from, to] (s). */
+function heldWithin(gaps: ReadonlyArray<[number, number]>, from: number, to: number): number {
+  let s = 0;
+  for (const [a, b] of gaps) s += Math.max(0, Math.min(b, to) - Math.max(a, from));
+  return s;
+}
+
+/** Whether the RR interval from beat `a` to beat `b` (s) spans a gap or has a QRS within QRS_EDGE_S of one. */
+function touchesGap(gaps: ReadonlyArray<[number, number]>, a: number, b: number): boolean {
+  return gaps.some(([g0, g1]) => g0 < b + QRS_EDGE_S && g1 > a - QRS_EDGE_S);
 }
 
 function peakToPeak(x: Float32Array): number {

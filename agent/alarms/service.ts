@@ -115,7 +115,10 @@ export class AlarmService {
     }
   }
 
-  /** The rhythm check's held-back alarms and unjudged ECG: counted, and each device sending ECG it cannot judge told once. */
+  /**
+   * The rhythm check's held-back alarms and unjudged ECG: counted, and each device sending ECG it cannot judge, or
+   * implausibly small ECG, told once; ECG feeds that stopped counted and told.
+   */
   private rhythmCounts(): void {
     const r = this.engine.takeRhythm();
     for (const [reason, n] of Object.entries(r.notRaised)) if (n > 0) this.metrics.inc('alarm_rhythm_not_raised_total', { reason }, n);
@@ -131,18 +134,36 @@ export class AlarmService {
         `rhythm not judged for ${n.deviceId} (bed ${n.bed}): no clean ECG lead (${n.leads.join(', ')}) for ${n.seconds} s; any rhythm alarm present ended unconfirmed; counted in alarm_rhythm_ecg_skipped_total{reason="no-clean-lead"}`,
       );
     }
+    for (const a of r.lowAmplitude) {
+      this.metrics.inc('alarm_rhythm_low_amplitude_total');
+      this.log.warn(
+        a,
+        `ECG ${a.lead} from ${a.deviceId} (bed ${a.bed}) under 0.1 mV peak to peak for ${a.seconds} s: too small for ECG (${a.peakToPeakMv} mV): the rhythm check misses QRS under 0.05 mV and takes their absence for an asystole; check the lead and the device's ECG unit and gain (mV sent as µV?), unless the patient is in a long asystole (told once per device; counted in alarm_rhythm_low_amplitude_total)`,
+      );
+    }
+    for (const st of r.stopped) {
+      this.metrics.inc('alarm_rhythm_feeds_stopped_total');
+      const ended = st.hadPresent ? 'its rhythm alarm present ended unconfirmed' : 'no rhythm alarm was present';
+      const alarm = st.alarmed
+        ? `"No ECG from ${st.deviceId}: rhythm check not running" (low) raised while ${st.deviceId} sends for the bed without ECG`
+        : `${st.deviceId} sends nothing else for the bed either ("No ECG from ${st.deviceId}" is raised if it sends again without ECG)`;
+      this.log.warn(st, `no ECG from ${st.deviceId} (bed ${st.bed}; ${st.leads.join(', ')}) for ${st.seconds} s: the rhythm check is not running for it; ${ended}; ${alarm} (counted in alarm_rhythm_feeds_stopped_total)`);
+    }
     for (const d of r.newDevices) {
       this.log.warn(
         d,
         d.reason === 'unit'
           ? `ECG from ${d.deviceId} in unit "${d.value}", which the rhythm check cannot scale to mV: not judged for arrhythmias (said once per device; counted in alarm_rhythm_ecg_skipped_total)`
-          : `ECG from ${d.deviceId} at ${d.value} Hz, outside the 100–1000 Hz the rhythm check judges: not judged for arrhythmias (said once per device; counted in alarm_rhythm_ecg_skipped_total)`,
+          : d.reason === 'gap'
+            ? `ECG from ${d.deviceId} (bed ${d.bed}) arrives with gaps (the first ${d.value} long, segments lost): the rhythm check takes them as no data, neither beat nor silence (said once per device; each gap counted in alarm_rhythm_ecg_skipped_total{reason="gap"})`
+            : `ECG from ${d.deviceId} at ${d.value} Hz, outside the 100–1000 Hz the rhythm check judges: not judged for arrhythmias (said once per device; counted in alarm_rhythm_ecg_skipped_total)`,
       );
     }
   }
 
   tick(): void {
     this.publish(this.engine.tick(this.now()));
+    this.rhythmCounts(); // ECG feeds that stopped are found on the tick
     this.housekeepingCounts();
   }
 

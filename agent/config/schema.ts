@@ -417,6 +417,11 @@ export const configSchema = {
             'edge model like a monitor\'s. Only clean ECG is judged (valid, no long gaps, 8 s at least). Off by default: the ' +
             'monitors\' own arrhythmia alarms are primary, and this ' +
             'check would repeat them; switch it on for devices that stream ECG but whose alarms do not reach the gateway. ' +
+            'Not for paced patients: pacemaker spikes are counted as beats, so a loss of capture (a true asystole) is ' +
+            'missed altogether, with no asystole and no bradycardia raised; keep it off on a gateway that monitors ' +
+            'paced patients (it has no per-bed switch). An asystole is not raised while another clean lead of the device ' +
+            'shows regular QRS. ECG that stops while the device still sends for the bed raises "No ECG from <device>: ' +
+            'rhythm check not running" (technical, low) until it comes back. ' +
             'Secondary and advisory, as every alarm of the agent.',
           properties: {
             enabled: { type: 'boolean', default: false },

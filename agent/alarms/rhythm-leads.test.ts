@@ -1,0 +1,169 @@
+// The rhythm check across leads and feeds (review rv102): an asystole on one lead while another held clean shows every
+// beat is held back; ECG implausibly small for its unit is told; ECG that stops while the device goes on sending for
+// the bed is told, counted and raised as a low technical alarm until it comes back.
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { Metrics } from '../metrics.js';
+import { MDC, UNITS } from '../model/mdc.js';
+import type { Unit, WaveformSegment } from '../model/reading.js';
+import { AlarmEngine } from './engine.js';
+import { numeric, s } from './fixtures.js';
+import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor } from './rhythm.js';
+import { AlarmService } from './service.js';
+import type { ConditionUpdate } from './types.js';
+
+const RATE = 250;
+const ON = { ...DEFAULT_RHYTHM_CONFIG, enabled: true };
+
+/** A connected lead (noise ±0.01 mV) with QRS half-sines of `height` mV, 40 ms wide, at the beats given. */
+class Ecg {
+  private seed: number;
+  private readonly beats: number[] = [];
+  constructor(private readonly height = 1, seed = 7) {
+    this.seed = seed;
+  }
+  rhythm(bpm: number, fromS: number, toS: number): this {
+    for (let t = fromS; t < toS; t += 60 / bpm) this.beats.push(t);
+    return this;
+  }
+  /** Second `sec`, in mV times `scale`. */
+  second(sec: number, scale = 1): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < RATE; i++) {
+      const t = sec + i / RATE;
+      this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
+      let v = (this.seed / 2147483648 - 0.5) * 0.02;
+      for (const b of this.beats) if (t >= b && t < b + 0.04) v += this.height * Math.sin((Math.PI * (t - b)) / 0.04);
+      out.push(Math.round(v * scale * 1000) / 1000);
+    }
+    return out;
+  }
+}
+
+function seg(sec: number, samples: number[], mdc = MDC.ECG_ELEC_POTL_II, unit: Unit = UNITS.MILLI_VOLT): WaveformSegment {
+  return { kind: 'waveform', deviceId: 'mon-1', bed: 'bed-1', source: 'test', mdc, unit, startTime: s(sec), sampleRateHz: RATE, samples, receivedAt: s(sec + 1), quality: { state: 'valid' } };
+}
+
+const label = (u: ConditionUpdate) => (u.present ? `present:${u.spec.key.split(':').at(-1)}` : `ended:${u.key.split(':').at(-1)}${u.unconfirmed ? ' (unconfirmed)' : ''}`);
+
+describe('rhythm check across leads and feeds (review rv102)', () => {
+  it('M2: lead II with a 0.04 mV QRS while lead I shows every beat: no asystole, counted as other-lead (it raised one for good)', () => {
+    const m = new RhythmMonitor(ON);
+    const ii = new Ecg(0.04, 7).rhythm(75, 0.3, 120);
+    const i1 = new Ecg(1, 11).rhythm(75, 0.3, 120);
+    const out: string[] = [];
+    for (let t = 0; t < 60; t++) {
+      out.push(...m.waveform(seg(t, i1.second(t), MDC.ECG_ELEC_POTL_I)).map(label));
+      out.push(...m.waveform(seg(t, ii.second(t))).map(label));
+    }
+    expect(out).toEqual([]);
+    const taken = m.take();
+    expect(taken.notRaised['other-lead']).toBeGreaterThan(40);
+    expect(taken.leadSwitches).toEqual([]);
+  });
+
+  it('M2: an asystole on both leads is raised; so is one while the other lead shows only noise', () => {
+    const both = new RhythmMonitor(ON);
+    const ii = new Ecg(1, 7).rhythm(75, 0.3, 20);
+    const i1 = new Ecg(1, 11).rhythm(75, 0.3, 20);
+    const out: string[] = [];
+    for (let t = 0; t < 40; t++) {
+      out.push(...both.waveform(seg(t, i1.second(t), MDC.ECG_ELEC_POTL_I)).map(label));
+      out.push(...both.waveform(seg(t, ii.second(t))).map(label));
+    }
+    expect(out).toEqual(['present:asystole']);
+    expect(both.take().notRaised['other-lead']).toBe(0);
+    // Lead I: artefact (bursts of 8–30 Hz of irregular size and spacing), which the two QRS detectors do not agree on.
+    const noisy = new RhythmMonitor(ON);
+    const ii2 = new Ecg(1, 7).rhythm(75, 0.3, 20);
+    let r = 3;
+    const rnd = () => ((r = (r * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const out2: string[] = [];
+    for (let t = 0; t < 40; t++) {
+      const art = Array.from({ length: RATE }, (_, i) => Math.round(0.6 * rnd() * Math.sin((2 * Math.PI * (8 + 22 * rnd()) * i) / RATE) * 1000) / 1000);
+      out2.push(...noisy.waveform(seg(t, art, MDC.ECG_ELEC_POTL_I)).map(label));
+      out2.push(...noisy.waveform(seg(t, ii2.second(t))).map(label));
+    }
+    expect(out2).toEqual(['present:asystole']);
+  });
+
+  it('M2: ECG in mV labelled µV (every judgement an asystole) is told once per device as too small or of a suspect unit', () => {
+    const m = new RhythmMonitor(ON);
+    const ecg = new Ecg(1).rhythm(75, 0.3, 200);
+    const out: string[] = [];
+    for (let t = 0; t < 90; t++) out.push(...m.waveform(seg(t, ecg.second(t), MDC.ECG_ELEC_POTL_II, { ucum: 'uV' })).map(label));
+    expect(out).toEqual(['present:asystole']); // not to be told from a true asystole on this lead alone
+    const taken = m.take();
+    expect(taken.lowAmplitude).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', lead: 'II', peakToPeakMv: expect.any(Number) as number, seconds: expect.any(Number) as number }]);
+    expect(taken.lowAmplitude[0]!.peakToPeakMv).toBeLessThan(0.01);
+    for (let t = 90; t < 150; t++) m.waveform(seg(t, ecg.second(t), MDC.ECG_ELEC_POTL_II, { ucum: 'uV' }));
+    expect(m.take().lowAmplitude).toEqual([]);
+    // A normal ECG, and a true asystole shorter than the minute it takes, are not told.
+    const ok = new RhythmMonitor(ON);
+    const brief = new Ecg(1).rhythm(75, 0.3, 30).rhythm(75, 70, 200);
+    for (let t = 0; t < 150; t++) ok.waveform(seg(t, brief.second(t)));
+    expect(ok.take().lowAmplitude).toEqual([]);
+  });
+
+  /** ECG (lead II) until `ecgUntil`, HR and SpO2 each second while `numericsUntil`, the engine ticked twice a second. */
+  function wardRun(e: AlarmEngine, from: number, to: number, opts: { ecgUntil?: number; ecgFrom?: number; numericsUntil?: number; ecg: Ecg }): void {
+    for (let t = from; t < to; t++) {
+      if (t < (opts.numericsUntil ?? Infinity)) {
+        e.ingest(numeric(MDC.ECG_HEART_RATE, 75, t));
+        e.ingest(numeric(MDC.PULS_OXIM_SAT_O2, 97, t));
+      }
+      if (t >= (opts.ecgFrom ?? 0) && t < (opts.ecgUntil ?? Infinity)) e.ingest(seg(t, opts.ecg.second(t)));
+      for (let h = 0; h < 2; h++) e.tick(s(t + 1) + h * 500);
+    }
+  }
+
+  it('M4: ECG that stops while the device still sends for the bed raises "No ECG from <device>: rhythm check not running" (low) until ECG comes back', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const ecg = new Ecg(1).rhythm(75, 0.3, 20).rhythm(75, 80, 200); // an asystole from 20 s, beats again from 80 s
+    wardRun(e, 0, 40, { ecg });
+    expect(e.list().filter((a) => a.state !== 'resolved').map((a) => a.source)).toContain('rhythm');
+    wardRun(e, 40, 70, { ecg, ecgUntil: 40 });
+    const open = () => e.list().filter((a) => a.state !== 'resolved' && a.source === 'technical');
+    expect(open().map((a) => [a.condition.text, a.priority, a.category, a.bed, a.deviceId])).toEqual([['No ECG from mon-1: rhythm check not running', 'low', 'technical', 'bed-1', 'mon-1']]);
+    expect(e.takeRhythm().stopped).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', leads: ['II'], seconds: 10, hadPresent: true, alarmed: true }]);
+    // ECG again: the technical alarm ends (it is not latched: nothing was lost while it stood, only the check).
+    wardRun(e, 70, 75, { ecg, ecgFrom: 70 });
+    expect(open()).toEqual([]);
+    expect(e.takeRhythm().stopped).toEqual([]);
+  });
+
+  it('M4: a device that goes silent altogether has its "no data" alarm, not "No ECG" (told, counted all the same)', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const ecg = new Ecg(1).rhythm(75, 0.3, 200);
+    wardRun(e, 0, 30, { ecg });
+    wardRun(e, 30, 90, { ecg, ecgUntil: 30, numericsUntil: 30 });
+    const texts = e.list().filter((a) => a.state !== 'resolved' && a.source === 'technical').map((a) => a.condition.text);
+    expect(texts).toEqual([expect.stringMatching(/^No data from mon-1/)]);
+    expect(e.takeRhythm().stopped).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', leads: ['II'], seconds: 10, hadPresent: false, alarmed: false }]);
+    // It comes back with numerics only: the bed is unchecked again while it sends, so "No ECG" is raised then.
+    wardRun(e, 90, 95, { ecg, ecgUntil: 0 });
+    expect(e.list().filter((a) => a.state !== 'resolved' && a.source === 'technical').map((a) => a.condition.text)).toContain('No ECG from mon-1: rhythm check not running');
+  });
+
+  it('M2, M4: the service counts and logs a stopped ECG feed and an implausibly small ECG, each once', () => {
+    const metrics = new Metrics();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    let now = s(0);
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't', rhythm: ON }), () => undefined, log, metrics, () => now);
+    const ecg = new Ecg(1).rhythm(75, 0.3, 200);
+    for (let t = 0; t < 120; t++) {
+      service.handle([numeric(MDC.ECG_HEART_RATE, 75, t), ...(t < 90 ? [seg(t, ecg.second(t), MDC.ECG_ELEC_POTL_II, { ucum: 'uV' })] : [])]);
+      for (let h = 0; h < 2; h++) {
+        now = s(t + 1) + h * 500;
+        service.tick();
+      }
+    }
+    expect(metrics.get('alarm_rhythm_low_amplitude_total')).toBe(1);
+    expect(metrics.get('alarm_rhythm_feeds_stopped_total')).toBe(1);
+    expect(lines.map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^ECG II from mon-1 \(bed bed-1\) under 0\.1 mV peak to peak for \d+ s: too small for ECG/),
+      expect.stringMatching(/^no ECG from mon-1 \(bed bed-1; II\) for 10 s: the rhythm check is not running for it; its rhythm alarm present ended unconfirmed; "No ECG from mon-1: rhythm check not running" \(low\) raised/),
+    ]);
+  });
+});
