@@ -25,6 +25,7 @@ import { pseudonymizer } from './privacy.js';
 import { storeVolumeEncryption } from './store/volume.js';
 import { engineConfigFromPolicy, limitRangeWarnings } from './config/alarm-policy.js';
 import { DisplayServer } from './http/server.js';
+import { moduleLoopbackDisplay } from './config/check.js';
 import type { DriverEntry } from './config/load.js';
 import { AgentControl, beginStartup, decideStartup, type StartupDecision } from './control/control.js';
 import { attachEdgeModel, type LiveModel, type ModelStatus } from './inference/live.js';
@@ -1019,6 +1020,18 @@ export class Agent {
     this.enforceStoreLimits();
     this.checkDisplayCertificate(Date.now());
     this.configAlarms(this.deps.config, this.startIgnored, false);
+    // The display on loopback inside the IoT Edge module: warned at start, but the log is read once; alarmed while it
+    // runs so (review rv103 M1). The twin cannot change display.host, so this holds until a restart.
+    const unreachable = this.display ? moduleLoopbackDisplay(this.deps.config, this.deps.env ?? process.env) : null;
+    if (unreachable) {
+      this.alarms.gatewayCondition(
+        this.gatewayId,
+        'display-loopback-in-module',
+        true,
+        `Display cannot be reached from the ward (display.host ${this.deps.config.display.host}): ${unreachable}; no screen shows alarms and none can be acknowledged. Set display.host: 0.0.0.0 and restart the agent`,
+        'medium',
+      );
+    }
     this.limitsTimer = setInterval(() => {
       this.enforceStoreLimits();
       this.checkBedOverrides(Date.now());

@@ -344,3 +344,51 @@ describe('a serial path that is not there now (review rv90 L2)', () => {
     expect(warned({ path: '/dev/ttyBED99' }, {}, true)).toEqual([]);
   });
 });
+
+describe('the display under IoT Edge, as --check and the start see it (review rv103 M1, L1)', () => {
+  const EDGE = { IOTEDGE_MODULEID: 'bedside-agent', IOTEDGE_DEVICEID: 'ward3-gw', IOTEDGE_WORKLOADURI: 'unix:///var/run/iotedge/workload.sock' };
+  const sim = { name: 'sim', type: 'simulator', options: { beds: 1 } };
+  const moduleWarnings = (display: Record<string, unknown>, env: NodeJS.ProcessEnv, atStart = false) =>
+    configWarnings(testConfig(tempDir(), { drivers: [sim], display }), registry, atStart, env).filter(
+      (w) => w.path === 'display.host' || w.path === 'HEALTHCHECK_URL (environment)',
+    );
+
+  it('a loopback display.host inside the module (the default 127.0.0.1, ::1, localhost): warned at --check and at start with the fix; not outside IoT Edge, nor for 0.0.0.0', () => {
+    for (const host of [undefined, '127.0.0.1', '::1', 'localhost']) {
+      for (const atStart of [false, true]) {
+        expect(moduleWarnings(host === undefined ? { enabled: true } : { enabled: true, host }, EDGE, atStart), `${host} ${atStart}`).toEqual([
+          {
+            path: 'display.host',
+            message: expect.stringMatching(
+              /^.*inside the module .* is the container's own loopback: the published port reaches nothing .*no screen.*acknowledge.*set display\.host: 0\.0\.0\.0 \(docs\/deploy-guide\.md\)/,
+            ),
+          },
+        ]);
+      }
+    }
+    expect(moduleWarnings({ enabled: true }, {})).toEqual([]);
+    expect(moduleWarnings({ enabled: true, host: '0.0.0.0' }, EDGE)).toEqual([]);
+    expect(moduleWarnings({ enabled: true, host: '0.0.0.0' }, { EdgeHubConnectionString: 'HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=a2V5' })).toEqual([]);
+  });
+
+  it("the module's health check: warned when the display is off, on TLS or on another port than it calls without HEALTHCHECK_URL; AGENT_DISPLAY_PORT is followed", () => {
+    const health = (display: Record<string, unknown>, env: NodeJS.ProcessEnv) => moduleWarnings({ host: '0.0.0.0', ...display }, env).filter((w) => w.path.startsWith('HEALTHCHECK_URL'));
+    expect(health({ enabled: false }, EDGE)).toEqual([
+      { path: 'HEALTHCHECK_URL (environment)', message: expect.stringMatching(/^display\.enabled is false: the module's health check .*unhealthy for good; .*display\.enabled: true/) },
+    ]);
+    const tls = { certFile: join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs', 'server.pem'), keyFile: join(PACKAGE_ROOT, 'test', 'hub-standin', 'certs', 'server-key.pem') };
+    expect(health({ enabled: true, tls }, EDGE)).toEqual([
+      { path: 'HEALTHCHECK_URL (environment)', message: expect.stringMatching(/display\.tls is on: the module's health check calls http:\/\/127\.0\.0\.1:8080\/healthz.*set HEALTHCHECK_URL to https:\/\/127\.0\.0\.1:8080\/healthz/) },
+    ]);
+    expect(health({ enabled: true, port: 8090 }, EDGE)).toEqual([
+      { path: 'HEALTHCHECK_URL (environment)', message: expect.stringMatching(/display\.port is 8090: the module's health check calls http:\/\/127\.0\.0\.1:8080\/healthz.*set AGENT_DISPLAY_PORT=8090 .*or HEALTHCHECK_URL to http:\/\/127\.0\.0\.1:8090\/healthz/) },
+    ]);
+    // What the health check will call reaches the display: nothing said.
+    expect(health({ enabled: true }, EDGE)).toEqual([]);
+    expect(health({ enabled: true, port: 8090 }, { ...EDGE, AGENT_DISPLAY_PORT: '8090' })).toEqual([]);
+    expect(health({ enabled: true, tls }, { ...EDGE, HEALTHCHECK_URL: 'https://127.0.0.1:8080/healthz' })).toEqual([]);
+    // Outside IoT Edge there is no container health check to fail.
+    expect(health({ enabled: false }, {})).toEqual([]);
+    expect(health({ enabled: true, tls }, {})).toEqual([]);
+  });
+});

@@ -350,6 +350,7 @@ export function configWarnings(
     const field = config.hub.connectionString !== undefined ? 'hub.connectionString' : 'IOTHUB_DEVICE_CONNECTION_STRING (environment)';
     if (message) warnings.push({ path: field, message });
   }
+  warnings.push(...moduleDisplayWarnings(config, env));
   const d = config.display;
   if (!d.enabled) {
     // The display's POST /api/alarms/:id/ack is the only acknowledge path (no direct method has one); a latched alarm
@@ -381,6 +382,59 @@ export function configWarnings(
       'at the screens, and alarms that latch until acknowledged (data lost, alarms open at a restart) stay for good; ' +
       'add one (npx tsx agent/http/hash-password.ts; docs/deploy-guide.md)',
   });
+  return warnings;
+}
+
+/** Hosts that are this machine's loopback: inside a container, the container's own, which no published port reaches. */
+const LOOPBACK_HOST = /^(?:127\.|::1$|::ffff:127\.|localhost$)/i;
+
+/**
+ * The display as run inside the IoT Edge module, or null: on a loopback host Docker's PortBindings (which forward to
+ * the container's own address) reach nothing, so no screen shows and nobody can acknowledge, while the container's
+ * health check (which calls 127.0.0.1 inside) passes (review rv103 M1). Also the text of the gateway alarm raised
+ * while the agent runs so (agent.ts).
+ */
+export function moduleLoopbackDisplay(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (!config.display.enabled || !LOOPBACK_HOST.test(config.display.host) || !AzureIotTransport.edgeEnvironmentPresent(env)) return null;
+  return `inside the module ${config.display.host} is the container's own loopback: the published port reaches nothing`;
+}
+
+/**
+ * Under IoT Edge: the display unreachable from outside the container (above), and the container's health check
+ * (deploy/iotedge/modules/bedside-agent/healthcheck.mjs: http://127.0.0.1:<AGENT_DISPLAY_PORT or 8080>/healthz
+ * unless HEALTHCHECK_URL is set) calling where the display does not answer, which leaves the module unhealthy
+ * (review rv103 L1). Warned, not refused: a file that started before must still start (its alarms depend on it).
+ */
+export function moduleDisplayWarnings(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+  if (!AzureIotTransport.edgeEnvironmentPresent(env)) return [];
+  const warnings: ConfigProblem[] = [];
+  const d = config.display;
+  const loopback = moduleLoopbackDisplay(config, env);
+  if (loopback) {
+    warnings.push({
+      path: 'display.host',
+      message:
+        `${d.host}: ${loopback} (neither the gateway nor the ward): no screen shows the alarms and nobody can acknowledge one, while the ` +
+        "container's health check still passes; set display.host: 0.0.0.0 (docs/deploy-guide.md): the deployment's PortBindings choose the address",
+    });
+  }
+  if (env.HEALTHCHECK_URL) return warnings;
+  const calledPort = env.AGENT_DISPLAY_PORT?.trim() || '8080';
+  const called = `http://127.0.0.1:${calledPort}/healthz`;
+  const health = (message: string) => warnings.push({ path: 'HEALTHCHECK_URL (environment)', message });
+  if (!d.enabled) {
+    health(
+      "display.enabled is false: the module's health check (GET /healthz on the display) finds nothing and the container stays unhealthy for good; " +
+        'set display.enabled: true with host: 0.0.0.0 (also needed to acknowledge alarms), or turn the health check off in the deployment (createOptions Healthcheck: {"Test": ["NONE"]})',
+    );
+  } else if (d.tls) {
+    health(`display.tls is on: the module's health check calls ${called} (plain HTTP) and the container is reported unhealthy; set HEALTHCHECK_URL to https://127.0.0.1:${d.port}/healthz in the module's env`);
+  } else if (String(d.port) !== calledPort) {
+    health(
+      `display.port is ${d.port}: the module's health check calls ${called} and the container is reported unhealthy; ` +
+        `set AGENT_DISPLAY_PORT=${d.port} in the module's env (it moves the display and the check together), or HEALTHCHECK_URL to http://127.0.0.1:${d.port}/healthz`,
+    );
+  }
   return warnings;
 }
 

@@ -16,8 +16,16 @@ import { IOTEDGE_DIR } from './iotedge.js';
 const SCRIPT = join(IOTEDGE_DIR, 'modules', 'bedside-agent', 'healthcheck.mjs');
 
 function runCheck(url: string): Promise<{ code: number | null; out: string }> {
+  return runCheckWith({ HEALTHCHECK_URL: url });
+}
+
+/** The script with these variables over the test's own (AGENT_DISPLAY_PORT and HEALTHCHECK_URL unset unless given). */
+function runCheckWith(vars: NodeJS.ProcessEnv): Promise<{ code: number | null; out: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, HEALTHCHECK_TIMEOUT_MS: '1500' };
+  delete env.AGENT_DISPLAY_PORT;
+  delete env.HEALTHCHECK_URL;
   return new Promise((resolve) => {
-    execFile(process.execPath, [SCRIPT], { env: { ...process.env, HEALTHCHECK_URL: url, HEALTHCHECK_TIMEOUT_MS: '1500' }, timeout: 10_000 }, (err, stdout) => {
+    execFile(process.execPath, [SCRIPT], { env: { ...env, ...vars }, timeout: 10_000 }, (err, stdout) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout });
     });
   });
@@ -79,5 +87,19 @@ describe('healthcheck.mjs', () => {
     const r = await runCheck(url);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/no answer within 1500 ms/);
+  });
+
+  it('calls the port AGENT_DISPLAY_PORT moves the display to; HEALTHCHECK_URL still wins (review rv103 L1)', async () => {
+    const url = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","forwarder":{"state":"off"}}'));
+    const port = new URL(url).port;
+    expect(await runCheckWith({ AGENT_DISPLAY_PORT: port })).toEqual({ code: 0, out: 'healthy: status=ok forwarder=off\n' });
+    // A port that was just free, named by HEALTHCHECK_URL: it is what is called, not AGENT_DISPLAY_PORT's.
+    const closed = await serve((_req, res) => res.end());
+    await cleanup.pop()!();
+    const won = await runCheckWith({ AGENT_DISPLAY_PORT: port, HEALTHCHECK_URL: closed });
+    expect(won.code).toBe(1);
+    expect(won.out).toContain(`unhealthy: ${closed}: `);
+    // A value no address can be formed from: one line, not a stack trace.
+    expect(await runCheckWith({ AGENT_DISPLAY_PORT: 'a b' })).toEqual({ code: 1, out: 'unhealthy: cannot form the address from HEALTHCHECK_URL="" AGENT_DISPLAY_PORT="a b"\n' });
   });
 });

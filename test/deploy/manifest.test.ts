@@ -205,7 +205,9 @@ describe('the agent module', () => {
       expect(dockerfile).toMatch(new RegExp(`^EXPOSE ${config.display.port}$`, 'm'));
     }
     const healthcheck = readFileSync(join(IOTEDGE_DIR, 'modules', AGENT, 'healthcheck.mjs'), 'utf8');
-    expect(healthcheck).toContain(`http://127.0.0.1:${config.display.port}/healthz`);
+    // Its default port (AGENT_DISPLAY_PORT unset) is the shipped config's (healthcheck.test.ts runs it with the variable set).
+    expect(healthcheck).toContain(`process.env.AGENT_DISPLAY_PORT?.trim() || '${config.display.port}'`);
+    expect(healthcheck).toContain('`http://127.0.0.1:${port}/healthz`');
   });
 
   it('runs with no capabilities and no privilege escalation, and is restarted by the IoT Edge agent', () => {
