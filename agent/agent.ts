@@ -1238,9 +1238,14 @@ export class Agent {
       }
       for (const w of warnings) {
         if (!w.alarm) continue;
-        // The field as --check names it; keyed with the message too, so that another slip in the same field is a new alarm.
+        // Keyed by the driver's name and the field in its options, not its place in the list: a rename is a new alarm
+        // (the text names the driver), an entry added in front changes nothing (review rv105 M1). With the message
+        // too, so that another slip in the same field is a new alarm. drivers[i] is only a pointer to --check's output.
         const field = `drivers[${i}].${w.field}`;
-        want.set(`config-driver:${field}=${w.message}`, { text: `Driver ${entry.name} ${field}: ${w.alarm}; correct the configuration`, field });
+        want.set(`config-driver:${entry.name}.${w.field}=${w.message}`, {
+          text: `Driver ${entry.name} ${w.field}: ${w.alarm}; correct the configuration (${field} in --check)`,
+          field,
+        });
       }
     });
     if (ignored.length) {

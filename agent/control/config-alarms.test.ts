@@ -116,12 +116,13 @@ describe('configuration alarms for limits outside their range follow the alarms 
 // A Modbus point whose {code, refid} code is not its refid's: its values go out under the wrong code and no alarm rule
 // judges them (review rv97 M2). Drivers apply live, so the alarm follows the drivers in force at once.
 const SPO2 = MDC.PULS_OXIM_SAT_O2;
-function modbus(code: number) {
+function modbus(code: number, name = 'mb') {
   // Port 1 on loopback: refused at once; the device goes offline, which is not what is tested here.
   const point = { name: 'spo2', table: 'holding', address: 0, mdc: { code, refid: SPO2.refid }, unit: 'PERCENT' };
-  return { type: 'modbus', name: 'mb', options: { buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', port: 1, devices: [{ id: 'd', unitId: 1, bed: 'bed-1', points: [point] }] }] } };
+  return { type: 'modbus', name, options: { buses: [{ id: `b-${name}`, transport: 'tcp', host: '127.0.0.1', port: 1, devices: [{ id: `d-${name}`, unitId: 1, bed: 'bed-1', points: [point] }] }] } };
 }
-const FIELD = 'drivers[0].options.buses[0].devices[0].points[0].mdc';
+const OPTION = 'options.buses[0].devices[0].points[0].mdc';
+const FIELD = `drivers[0].${OPTION}`;
 const driverSlips = (texts: string[]) => texts.filter((t) => t.includes(FIELD));
 
 describe('configuration alarms for driver options that are slips (review rv97 M2)', () => {
@@ -133,7 +134,9 @@ describe('configuration alarms for driver options that are slips (review rv97 M2
     expect(open).toHaveLength(1);
     expect(open[0]!.priority).toBe('low');
     expect(open[0]!.condition.text).toContain(String(SPO2.code + 1));
-    expect(open[0]!.condition.text).toBe(`Driver mb ${FIELD}: code ${SPO2.code + 1} is not ${SPO2.refid}'s ${SPO2.code}: sent under the wrong code, not judged by alarm rules; correct the configuration`);
+    expect(open[0]!.condition.text).toBe(
+      `Driver mb ${OPTION}: code ${SPO2.code + 1} is not ${SPO2.refid}'s ${SPO2.code}: sent under the wrong code, not judged by alarm rules; correct the configuration (${FIELD} in --check)`,
+    );
   });
 
   it('a reloadConfig change adding one raises it and logs it; one changing it raises a new one; one removing it ends it', async () => {
@@ -165,5 +168,29 @@ describe('configuration alarms for driver options that are slips (review rv97 M2
     expect(driverSlips(gateway())).toEqual([]);
     const ended = a.alarms.engine.list({ bed: GATEWAY_BED }).filter((x) => x.condition.text.includes(FIELD));
     expect(ended.every((x) => !x.conditionPresent)).toBe(true);
+  });
+
+  it('is keyed by the driver name, not its place in the list: a rename is a new alarm, an entry added in front changes nothing (review rv105 M1)', async () => {
+    const path = join(tempDir(), 'config.json');
+    writeFile(path, 38.5, [modbus(SPO2.code + 1, 'mb-icu')]);
+    const { a, gateway, reload } = await start(path);
+    const raisedLow = () => a.metrics.get('alarms_raised_total', { source: 'technical', priority: 'low' });
+    const slips = () => gateway().filter((t) => t.includes(OPTION));
+    expect(slips()).toEqual([expect.stringMatching(/^Driver mb-icu /)]);
+
+    // Renamed: the alarm naming mb-icu ends, one naming mb-cardio is raised.
+    writeFile(path, 38.5, [modbus(SPO2.code + 1, 'mb-cardio')]);
+    expect((await reload()).status).toBe(200);
+    expect(slips()).toEqual([expect.stringMatching(/^Driver mb-cardio /)]);
+    const open = () => a.alarms.engine.list({ bed: GATEWAY_BED }).filter((x) => x.conditionPresent && x.condition.text.includes(OPTION)).map((x) => x.id);
+    const [id] = open();
+
+    // Another entry added in front: the same slip of the same driver, its alarm neither ended nor raised again.
+    const before = raisedLow();
+    writeFile(path, 38.5, [modbus(SPO2.code, 'first'), modbus(SPO2.code + 1, 'mb-cardio')]);
+    expect((await reload()).status).toBe(200);
+    expect(slips()).toEqual([expect.stringMatching(/^Driver mb-cardio /)]);
+    expect(raisedLow()).toBe(before);
+    expect(open()).toEqual([id]);
   });
 });

@@ -311,7 +311,7 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
       { allowedHosts: [] },
       { limits: { maxSseClients: 1 } },
       { limits: { maxConnections: 1, maxSseClientsPerAddress: 1 } },
-      { limits: {} },
+      { limits: { maxConnections: null, maxSseClients: 1 } },
       { allowedHosts: ['.hospital.example'], limits: { maxSseClients: 32 }, maxBeds: 64 },
       { allowedOrigins: ['https://ward3.example.org'] },
       { login: { maxSessionsPerUser: 1 } },
@@ -347,6 +347,44 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
     }
     // Null (removing an override) is nothing to ignore.
     expect(withoutRefusedFields({ display: { allowedHosts: null, limits: null } }).ignored).toEqual([]);
+  });
+
+  it('a refused display field holding only {} or nulls sets nothing: neither refused nor ignored, and the local value stays (review rv105 M2)', () => {
+    const base = local();
+    const withDisplay = validateConfig(
+      { ...structuredClone(base), display: { ...base.display, allowedHosts: ['gw.example'], limits: { maxConnections: 70 }, login: { maxSessionsPerUser: 3 }, port: 9999, sessionTtlS: 600 } },
+      registry,
+      'test',
+    );
+    for (const display of [
+      { limits: {} },
+      { limits: { maxConnections: null } },
+      { login: { maxSessionsPerUser: null } },
+      { limits: { maxConnections: null }, login: {}, maxBeds: 64 },
+      { allowedHosts: null, port: null, limits: null, sessionTtlS: null, users: null },
+    ] as JsonObject[]) {
+      const overlay = { display, log: { level: 'debug' } } as JsonObject;
+      expect(withoutRefusedFields(overlay).ignored, JSON.stringify(display)).toEqual([]);
+      const r = resolveOverlay(withDisplay, overlay, registry);
+      expect(r.ok, JSON.stringify(display)).toBe(true);
+      // Absent, not removed: a null must not clear the local file's value either (the merge deletes a key set to null).
+      if (r.ok) expect(r.config.display, JSON.stringify(display)).toEqual({ ...withDisplay.display, maxBeds: display.maxBeds ?? withDisplay.display.maxBeds });
+      if (r.ok) expect(r.config.log.level).toBe('debug');
+    }
+    // The cloud removes a value an older version took with the usual fine-grained patch: the agent merges it into
+    // its document itself, which leaves `limits: {}`; the rest of the document (here a driver) is applied.
+    const saved = { display: { limits: { maxConnections: 8 } }, drivers: { b: { options: { beds: 5 } } } } as JsonObject;
+    expect(resolveOverlay(withDisplay, saved, registry).ok).toBe(false);
+    expect(withoutRefusedFields(saved).ignored.map((p) => p.path)).toEqual(['display.limits']);
+    const after = mergePatch(saved, { display: { limits: { maxConnections: null } } }) as JsonObject;
+    expect(after).toEqual({ display: { limits: {} }, drivers: { b: { options: { beds: 5 } } } });
+    expect(withoutRefusedFields(after).ignored).toEqual([]);
+    const r = resolveOverlay(withDisplay, after, registry);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.config.drivers.find((d) => d.name === 'b')?.options).toMatchObject({ beds: 5 });
+      expect(r.config.display.limits.maxConnections).toBe(70);
+    }
   });
 
   it('refuses display.port and display.enabled from the cloud side, even at the local value: the deployment publishes the port and its health check polls it (review rv91 M5)', () => {

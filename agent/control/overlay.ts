@@ -75,7 +75,8 @@ export function withoutRefusedFields(overlay: JsonObject): { overlay: JsonObject
     if (!isObject(value)) continue;
     const kept: JsonObject = { ...value };
     for (const field of fields) {
-      if (!(field in value) || value[field] === null) continue;
+      // One that sets nothing is no override to ignore; resolveOverlay leaves it out (review rv105 M2).
+      if (!(field in value) || setsNothing(value[field])) continue;
       delete kept[field];
       ignored.push({ path: `${section}.${field}`, message: 'from the twin is ignored: this version takes it from the local file only; set it in the local file' });
     }
@@ -89,6 +90,15 @@ export const LIVE_SECTIONS = ['drivers', 'log'] as const;
 
 export function isObject(v: unknown): v is JsonObject {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * A value that sets nothing: null, `{}`, or an object holding only such values. Removing a twin value with the usual
+ * fine-grained patch (`display.limits.maxConnections: null`) leaves `limits: {}` in the document the agent merges
+ * (review rv105 M2).
+ */
+export function setsNothing(v: unknown): boolean {
+  return v === null || (isObject(v) && Object.values(v).every(setsNothing));
 }
 
 /**
@@ -150,18 +160,27 @@ export function resolveOverlay(
   if (overlay === undefined || overlay === null) return { ok: true, config: structuredClone(local) };
   if (!isObject(overlay)) return { ok: false, problems: [{ path: 'agentConfig', message: 'must be an object' }] };
   const problems: ConfigProblem[] = [];
+  const effective: JsonObject = { ...overlay };
   for (const [section, value] of Object.entries(overlay)) {
     const why = REFUSED_SECTIONS[section];
     if (why && value !== null) problems.push({ path: section, message: why });
     const fields = REFUSED_FIELDS[section];
     // Refused even when equal to the local value: the overlay must not carry them (a later local edit would not apply).
+    // One that sets nothing (null, `{}`, only nulls) is absent: left out before the merge, which would otherwise
+    // delete the local file's value where it holds a null (review rv105 M2).
     if (fields && isObject(value)) {
-      for (const [field, v] of Object.entries(value)) if (fields[field] && v !== null) problems.push({ path: `${section}.${field}`, message: fields[field] });
+      const kept: JsonObject = { ...value };
+      for (const [field, v] of Object.entries(value)) {
+        if (!fields[field]) continue;
+        if (setsNothing(v)) delete kept[field];
+        else problems.push({ path: `${section}.${field}`, message: fields[field] });
+      }
+      effective[section] = kept;
     }
   }
   if (problems.length) return { ok: false, problems };
   let config: AgentConfig;
-  const merged = applyOverlay(local, overlay);
+  const merged = applyOverlay(local, effective);
   try {
     config = validateConfig(merged, registry, 'module twin desired properties');
   } catch (err) {
