@@ -330,7 +330,8 @@ export class Agent {
       // Which alarms are open, noted as they change (not with the journal: a journal that waits for the store
       // holds its changes back, and a restart meanwhile must still list them).
       this.alarms.subscribe((changes) => {
-        for (const [id, note] of openAlarmNotes(changes)) this.pendingNotes.set(id, note);
+        // Who acknowledged an alarm from the engine: a later change of it (a lower priority) rewrites its note (rv104 L2).
+        for (const [id, note] of openAlarmNotes(changes, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId))) this.pendingNotes.set(id, note);
         this.writeOpenAlarmNotes();
       });
       // A loss alarm acknowledged (or resolved, which needs an acknowledgement): its note in the store goes.
@@ -824,7 +825,8 @@ export class Agent {
 
   /**
    * Device alarms acknowledged before the restart, their condition present then (review rv99 M3): the device's first
-   * report of one comes back acknowledged instead of unanswered (it would escalate though someone answered it). Only
+   * report of one comes back acknowledged instead of unanswered (it would escalate though someone answered it); so does
+   * the first raise of a limit alarm answered with one at the device (its twin, review rv104 M3). Only
    * while the report can still be the same episode: within NEW_EPISODE_AFTER_MS of when the device was last heard
    * before the stop (the seen-devices note, kept to the minute, so never later than it was). Listed by the restart
    * alarm either way (alarmsOpenBeforeStart).
@@ -844,7 +846,8 @@ export class Agent {
     const restored: RestoredAcknowledgement[] = [];
     for (const a of acks) {
       const at = heard[a.deviceId]?.at;
-      if (typeof at === 'number') restored.push({ key: a.key, bed: a.bed, priority: a.priority, acknowledgedAt: a.acknowledgedAt, until: at + NEW_EPISODE_AFTER_MS });
+      const { deviceId: _, ...ack } = a; // with who acknowledged it and its patient (review rv104 M3, L2)
+      if (typeof at === 'number') restored.push({ ...ack, until: at + NEW_EPISODE_AFTER_MS });
     }
     engine.restoreAcknowledgements(restored);
     const unheard = acks.filter((a) => !restored.some((r) => r.key === a.key)).map((a) => a.key);

@@ -124,4 +124,86 @@ describe('device alarm answered at the bedside: the agent\'s limit alarms for th
     const acks = out.filter((c) => c.change === 'acknowledged').map((c) => `${c.alarm.condition.text.split(' ').slice(0, 2).join(' ')} ${typeof c.actor === 'string' ? c.actor : c.actor.user}`);
     expect(acks).toEqual(['SpO2 DESAT nurse.jones', 'Desat nurse.jones', 'SpO2 LOW device mon-1']);
   });
+
+  it("the previous patient's latched alarms are not answered by the new patient's acknowledgement at the device (rv104 M2)", () => {
+    const e = new AlarmEngine(QUIET);
+    const out: AlarmStateChange[] = [];
+    // A desaturates 0..20 s (DESAT at 5 s, LOW at 10 s, nobody answers); from 21 s the monitor gives patient B, also
+    // low: A's alarms latch at 23 s (a new patient), B's are new alarms.
+    for (let t = 0; t <= 50; t++) {
+      const patientId = t <= 20 ? 'PAT-A' : 'PAT-B';
+      out.push(...e.ingest(numeric(SPO2, 76, t, { patientId })));
+      if (t === 40) out.push(...e.ingest({ ...desat('start', 40), patientId: 'PAT-B' }));
+      if (t === 45) out.push(...e.ingest({ ...desat('continue', 45, { atDevice: 'acknowledged' }), patientId: 'PAT-B' }));
+      out.push(...e.tick(s(t)));
+    }
+    const limits = e.list().filter((a) => a.source === 'limit').map((a) => `${a.condition.text} ${a.patientId} ${a.state}`);
+    expect(limits.sort()).toEqual([
+      'SpO2 DESAT LOW 76 < 80 % PAT-A latched',
+      'SpO2 DESAT LOW 76 < 80 % PAT-B acknowledged',
+      'SpO2 LOW 76 < 90 % PAT-A latched',
+      'SpO2 LOW 76 < 90 % PAT-B acknowledged',
+    ]);
+    const acks = out.filter((c) => c.change === 'acknowledged' && c.alarm.source === 'limit').map((c) => c.alarm.patientId);
+    expect(acks).toEqual(['PAT-B', 'PAT-B']);
+  });
+
+  it('a latched limit alarm (its condition gone) is not answered by the device: nobody at the device was shown it', () => {
+    const e = new AlarmEngine(QUIET);
+    // DESAT (high, latching) at 5 s; SpO2 recovers at 8 s, so DESAT latches and LOW never comes; the device's Desat
+    // is acknowledged at 12 s.
+    for (let t = 0; t <= 14; t++) {
+      e.ingest(numeric(SPO2, t < 8 ? 76 : 97, t));
+      if (t === 6) e.ingest(desat('start', 6));
+      if (t === 12) e.ingest(desat('continue', 12, { atDevice: 'acknowledged' }));
+      e.tick(s(t));
+    }
+    expect(e.list().find((a) => a.source === 'device')).toMatchObject({ state: 'acknowledged' });
+    expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'latched', conditionPresent: false });
+  });
+});
+
+describe('review rv104 M1: a second bedside action on the same device alarm reaches its twins again', () => {
+  it('paused at the device, all pauses run out, paused again there: SpO2 DESAT and LOW are paused again too', () => {
+    const e = new AlarmEngine(QUIET);
+    const out = run(e, 170, {
+      12: [desat('start', 12)],
+      15: [desat('continue', 15, { atDevice: 'audio-paused' })],
+      140: [desat('continue', 140)], // the monitor's pause ran out too: reported without it
+      150: [desat('continue', 150, { atDevice: 'audio-paused' })],
+    });
+    expect(e.list().find((a) => a.source === 'device')).toMatchObject({ state: 'audio-paused' });
+    expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'audio-paused' });
+    expect(limitAlarm(e, 'SpO2 LOW')).toMatchObject({ state: 'audio-paused' });
+    const pauses = out.filter((c) => c.change === 'audio-paused' && c.alarm.source === 'limit').map((c) => c.at);
+    expect(pauses).toEqual([s(15), s(15), s(150), s(150)]);
+  });
+
+  it('acknowledged at medium, the device alarm rises to high, acknowledged at high: the high SpO2 DESAT is answered then and does not escalate', () => {
+    const e = new AlarmEngine(QUIET);
+    const low = { priority: 'medium', text: 'SpO2 low' } as const;
+    const out = run(e, 100, {
+      12: [desat('start', 12, low)],
+      15: [desat('continue', 15, { ...low, atDevice: 'acknowledged' })],
+      20: [desat('continue', 20)], // worse: high, unanswered again
+      22: [desat('continue', 22, { atDevice: 'acknowledged' })],
+    });
+    const dsat = limitAlarm(e, 'SpO2 DESAT')!;
+    expect(dsat).toMatchObject({ state: 'acknowledged', escalated: false });
+    const ack = out.find((c) => c.alarmId === dsat.id && c.change === 'acknowledged')!;
+    expect(ack).toMatchObject({ at: s(22), actor: { user: 'device mon-1', role: 'device' } });
+    expect(out.filter((c) => c.change === 'escalated')).toEqual([]);
+  });
+
+  it('a device that keeps its acknowledged state on the report of the rise: acknowledged here again at high, and so is the twin', () => {
+    const e = new AlarmEngine(QUIET);
+    const low = { priority: 'medium', text: 'SpO2 low' } as const;
+    run(e, 100, {
+      12: [desat('start', 12, low)],
+      15: [desat('continue', 15, { ...low, atDevice: 'acknowledged' })],
+      20: [desat('continue', 20, { atDevice: 'acknowledged' })], // high, still flagged acknowledged by the device
+    });
+    expect(e.list().find((a) => a.source === 'device')).toMatchObject({ state: 'acknowledged', priority: 'high' });
+    expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'acknowledged', escalated: false });
+  });
 });

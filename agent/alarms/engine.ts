@@ -118,6 +118,7 @@ export interface ForgottenDevice {
 /**
  * A device alarm acknowledged before a restart, its condition present then (agent/alarms/open-notes.ts): the first
  * report of it in the new run, up to `until` and on the same bed, comes back acknowledged, unless it is above `priority`.
+ * Likewise a limit alarm answered with its device's alarm (a `limit:` key): its first raise (review rv104 M3).
  */
 export interface RestoredAcknowledgement {
   key: string;
@@ -127,6 +128,10 @@ export interface RestoredAcknowledgement {
   acknowledgedAt: number;
   /** The last moment a report is still the same episode (the caller's: the device last heard + NEW_EPISODE_AFTER_MS). */
   until: number;
+  /** Who acknowledged it (named in the restored record's why; review rv104 L2). */
+  acknowledgedBy?: { user: string; role: string };
+  /** The patient it was for, when known: an alarm for another patient is not restored. */
+  patientId?: string;
 }
 
 export function deviceAlarmKey(deviceId: string, alarmId: string): string {
@@ -174,6 +179,8 @@ export class AlarmEngine {
   private readonly pausedBy = new Map<string, { role: string; priority: SignalPriority }>();
   /** Acknowledgements from before a restart, by device alarm key, until the alarm's first report (or end). */
   private readonly restoredAcks = new Map<string, RestoredAcknowledgement>();
+  /** Who acknowledged an open acknowledged alarm, for its note across a restart (acknowledgedBy; review rv104 L2). */
+  private readonly ackedBy = new Map<string, { user: string; role: string }>();
   private seq = 0;
   private nextId = 1;
   /** Metrics that stopped with a limit alarm present, and devices forgotten, since last taken (for counters and logs). */
@@ -316,6 +323,8 @@ export class AlarmEngine {
       // is proof for silentDeviceAlarms that the device still watches that bed's alarm.
       const id = this.byKey.get(key);
       if (id !== undefined) this.reportedAt.set(id, e.receivedAt);
+      // Reported without a bedside state: what was done there is over, so the next action there is new (review rv104 M1).
+      if (id !== undefined && !e.atDevice) this.atDeviceState.delete(id);
       const restored = this.restoredAcks.get(key);
       if (restored) {
         this.restoredAcks.delete(key); // the first report decides
@@ -341,9 +350,22 @@ export class AlarmEngine {
     const id = this.byKey.get(key);
     const alarm = id === undefined ? undefined : this.open.get(id);
     if (!alarm || !life.isUnacknowledged(alarm) || at > restored.until || alarm.bed !== restored.bed) return [];
-    // `seen` is the priority noted: a repeat above it is refused (a worse condition must sound).
-    const why = `acknowledged before the restart (at ${new Date(restored.acknowledgedAt).toISOString()})`;
-    return this.acknowledge(alarm.id, 'system', at, restored.priority).changes.map((c) => ({ ...c, why }));
+    if (restored.patientId !== undefined && alarm.patientId !== undefined && alarm.patientId !== restored.patientId) return [];
+    // `seen` is the priority noted: a repeat above it is refused (a worse condition must sound). Done by the system
+    // now, on behalf of who acknowledged it then, whom the why names (review rv104 L2).
+    const by = restored.acknowledgedBy;
+    const who = by === undefined ? '' : `, by ${by.role === 'device' || by.role === 'system' ? by.user : `${by.user} (${by.role})`}`;
+    const why = `acknowledged before the restart (at ${new Date(restored.acknowledgedAt).toISOString()}${who})`;
+    const changes = this.acknowledge(alarm.id, 'system', at, restored.priority).changes.map((c) => ({ ...c, why }));
+    // Its note names the one who acknowledged it, not the system, for a further restart.
+    if (by && changes.length > 0) this.ackedBy.set(alarm.id, { ...by });
+    return changes;
+  }
+
+  /** Who acknowledged an open, acknowledged alarm (user and role; 'system' for both when it was the system), else undefined. */
+  acknowledgedBy(alarmId: string): { user: string; role: string } | undefined {
+    const by = this.open.get(alarmId)?.state === 'acknowledged' ? this.ackedBy.get(alarmId) : undefined;
+    return by && { ...by };
   }
 
   /** Remembers a device's latched report (bounded: the least recently reported is forgotten first). */
@@ -364,8 +386,10 @@ export class AlarmEngine {
     if (!alarm || !e.atDevice) return [];
     const actor = { user: `device ${e.deviceId}`, role: 'device', from: 'device' };
     const changes = this.actAsDevice(alarm, e.atDevice, actor, e.receivedAt);
-    // The agent's own limit alarms for the condition the device alarms on (review rv99 M1): once per new report.
-    if (this.atDeviceState.get(alarm.id) !== e.atDevice) {
+    // The agent's own limit alarms for the condition the device alarms on (review rv99 M1): once per new report. New:
+    // another state than the last one reported, or one that answered the device alarm here again (it had become
+    // unanswered: a rise, its pause run out; review rv104 M1), so a second bedside action reaches the twins too.
+    if (this.atDeviceState.get(alarm.id) !== e.atDevice || changes.length > 0) {
       changes.push(...this.twinsAtDevice(alarm, e, e.atDevice, actor));
       if (this.open.has(alarm.id)) this.atDeviceState.set(alarm.id, e.atDevice);
     }
@@ -386,7 +410,8 @@ export class AlarmEngine {
    * done to it at the bedside: the nurse answered that condition there, so the gateway must not sound on and escalate
    * its twin. Without a source metric, or for a technical device alarm, nothing is linked. Only up to the device
    * alarm's priority (as an action applies to the priority seen): a medium "SpO2 low" answered at the monitor leaves
-   * the agent's high DESAT sounding.
+   * the agent's high DESAT sounding. Only limit alarms whose condition is present, and of the device alarm's patient
+   * when both ids are known.
    */
   private twinsAtDevice(dev: Alarm, e: AlarmEvent, act: 'acknowledged' | 'audio-paused', actor: Actor): AlarmStateChange[] {
     const metric = e.sourceMetric ?? dev.metric;
@@ -397,6 +422,10 @@ export class AlarmEngine {
     const out: AlarmStateChange[] = [];
     for (const a of [...this.open.values()]) {
       if (a.source !== 'limit' || a.deviceId !== dev.deviceId || a.bed !== dev.bed || a.metric?.code !== metric.code) continue;
+      // Only the condition the device shows now, of its patient (review rv104 M2): a latched alarm is a past condition
+      // nobody at the device was shown, and after a change of patient the previous patient's stays theirs.
+      if (!a.conditionPresent) continue;
+      if (a.patientId !== undefined && dev.patientId !== undefined && a.patientId !== dev.patientId) continue;
       out.push(...this.actAsDevice(a, act, actor, e.receivedAt, seen).map((c) => ({ ...c, why })));
     }
     return out;
@@ -651,6 +680,7 @@ export class AlarmEngine {
     // Acknowledged at what the person saw (a high alarm that dropped to medium just before the click was seen high).
     const signal = life.signalPriority(alarm);
     this.ackedAt.set(alarm.id, seen !== undefined && signalRank(seen) > signalRank(signal) ? seen : signal);
+    this.ackedBy.set(alarm.id, actor === 'system' ? { user: 'system', role: 'system' } : { user: actor.user, role: actor.role });
     this.escalatingSince.delete(alarm.id);
     this.settle(alarm);
     return { ok: true, changes: [change] };
@@ -765,7 +795,15 @@ export class AlarmEngine {
       this.settle(alarm);
       return changes;
     }
-    if (!alarm) return [this.raise(u.spec, u.at, u.why)];
+    if (!alarm) {
+      const raised = this.raise(u.spec, u.at, u.why);
+      // A limit alarm answered with its device's alarm before a restart: its first raise, the same track (key: bed,
+      // device, rule, direction), comes back answered too, as the device alarm does (review rv104 M3). Used once.
+      const restored = u.spec.source === 'limit' ? this.restoredAcks.get(u.spec.key) : undefined;
+      if (!restored) return [raised];
+      this.restoredAcks.delete(u.spec.key);
+      return [raised, ...this.restoreAcknowledgement(u.spec.key, restored, u.at)];
+    }
     const before = life.signalPriority(alarm);
     const transitions = life.conditionPresent(alarm, u.spec, u.at, alarm.state === 'acknowledged' ? this.ackedAt.get(alarm.id) : undefined);
     const now = life.signalPriority(alarm);
@@ -851,6 +889,7 @@ export class AlarmEngine {
     this.reportedAt.delete(alarm.id);
     this.pausedBy.delete(alarm.id);
     this.atDeviceState.delete(alarm.id);
+    this.ackedBy.delete(alarm.id);
     if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
     this.history.set(alarm.id, alarm);
     while (this.history.size > this.config.historySize) {

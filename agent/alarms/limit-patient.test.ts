@@ -59,4 +59,45 @@ describe('limit alarms and a change of patient (rv99 M4)', () => {
     expect(out.filter((c) => c.change !== 'raised' && c.change !== 'escalated')).toEqual([]);
     expect(e.list().map((a) => `${a.condition.text} ${a.state} ${a.patientId}`)).toEqual(['SpO2 DESAT LOW 75 < 80 % active MRN-A', 'SpO2 LOW 75 < 90 % active MRN-A']);
   });
+
+  it("a slow metric's alarm changes patient with its device (rv104 H1): another metric's readings with the new id end A's NIBP alarm, and B's next NIBP is B's own alarm", () => {
+    const e = engine();
+    const out: AlarmStateChange[] = [];
+    const sys = MDC.PRESS_BLD_NONINV_SYS;
+    out.push(...e.reading(numeric(sys, 175, 0, { patientId: 'PAT-A' })), ...e.tick(s(0)));
+    const a = e.list().find((x) => x.condition.text.startsWith('NIBP SYS'))!;
+    out.push(...e.acknowledge(a.id, nurse, s(30)).changes);
+    // SpO2 every 5 s, A's until 10 min, then B's; the cuff every 30 min.
+    const nibp: Record<number, number> = { 1800: 172, 3600: 180 };
+    for (let t = 5; t <= 3700; t += 5) {
+      const pid = t < 600 ? 'PAT-A' : 'PAT-B';
+      out.push(...e.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, t, { patientId: pid })));
+      if (nibp[t] !== undefined) out.push(...e.reading(numeric(sys, nibp[t]!, t, { patientId: pid })));
+      out.push(...e.tick(s(t)));
+    }
+    const why = "a new patient on this bed (mon-1 now gives another patient id): the previous patient's alarm no longer applies";
+    expect(show(out.filter((c) => c.change !== 'raised' || c.at > s(0)))).toEqual([
+      `30 alm-1 NIBP SYS HIGH 175 > 160 mmHg acknowledged active>acknowledged PAT-A :: acknowledged`,
+      // The third SpO2 reading with B's id (600, 605, 610 s): the device's change of patient, every track of it.
+      `610 alm-1 NIBP SYS HIGH 175 > 160 mmHg resolved acknowledged>resolved PAT-A :: ${why}`,
+      // B's first NIBP is B's alarm, unanswered, sounding.
+      '1800 alm-2 NIBP SYS HIGH 172 > 160 mmHg raised null>active PAT-B :: NIBP SYS HIGH 172 > 160 mmHg for 0 s, 1 violating sample, none contradicting (delay 0 s)',
+    ]);
+    expect(e.list().map((x) => `${x.condition.text} ${x.state} ${x.patientId} ${x.key}`)).toEqual([
+      'NIBP SYS HIGH 172 > 160 mmHg active PAT-B limit:bed-1:mon-1:nibp-sys-high:episode-1',
+    ]);
+  });
+
+  it('the change is taken per device and bed: another device or bed giving a new id changes nothing here', () => {
+    const e = engine();
+    const out: AlarmStateChange[] = [];
+    for (let t = 0; t <= 12; t++) out.push(...spo2(e, 75, t, 'MRN-A'));
+    for (let t = 13; t <= 20; t++) {
+      out.push(...e.reading(numeric(MDC.ECG_HEART_RATE, 80, t, { deviceId: 'mon-2', patientId: 'MRN-B' })));
+      out.push(...e.reading(numeric(MDC.ECG_HEART_RATE, 80, t, { bed: 'bed-2', patientId: 'MRN-B' })));
+      out.push(...spo2(e, 75, t));
+    }
+    expect(out.filter((c) => c.change !== 'raised' && c.change !== 'escalated')).toEqual([]);
+    expect(e.list().map((a) => `${a.condition.text} ${a.state} ${a.patientId}`)).toEqual(['SpO2 DESAT LOW 75 < 80 % active MRN-A', 'SpO2 LOW 75 < 90 % active MRN-A']);
+  });
 });

@@ -194,12 +194,8 @@ interface Track {
   key: string;
   bed: string;
   deviceId: string;
-  /** The patient the device gives for the track's readings, the first id it gave or the new one taken (newPatient). */
-  patientId?: string;
-  /** Goes up at each change of patient, in the key: the next patient's alarms are new alarms (as NEWS2's episode). */
+  /** Its device and bed's episode (DevicePatient): goes up at each change of patient, in the key. */
   episode: number;
-  /** A run of readings giving another patient id, not yet taken as a new patient (NEW_PATIENT_AFTER_READINGS). */
-  pendingPatient?: { id: string; count: number; lastAt: number };
   rule: LimitRule;
   dir: Direction;
   /** Time of the first sample of the current run of violating samples; null when there is no run. */
@@ -221,10 +217,23 @@ interface Track {
 }
 
 /**
+ * The patient a device gives for a bed, taken from its readings of any metric (newPatient): the first id it gave, or
+ * the new one taken. `episode` goes up at each change, for every track of that device and bed (review rv104 H1).
+ */
+interface DevicePatient {
+  deviceId: string;
+  bed: string;
+  patientId?: string;
+  episode: number;
+  /** A run of readings giving another patient id, not yet taken as a new patient (NEW_PATIENT_AFTER_READINGS). */
+  pending?: { id: string; count: number; lastAt: number };
+}
+
+/**
  * The condition key of a limit track. A rule that watches several metrics (pulse rate from ABP and from SpO2; airway
  * and impedance RR) has one per metric (`metric`, its code): two sources of one parameter disagree (an artefact, a
  * probe on a cold hand), and one that reads normal must neither hold back nor end the other's alarm. A rule with
- * one metric keeps the key without it. `episode` goes up at each change of patient on the track (`:episode-<n>`
+ * one metric keeps the key without it. `episode` goes up at each change of patient on the device and bed (`:episode-<n>`
  * appended; a counter, as NEWS2's, so that keys carry no patient id): the next patient's violation is a new alarm, not
  * the previous patient's latched one reactivated and filed under them (review rv99 M4).
  */
@@ -285,6 +294,8 @@ const DEFAULT_SILENT_MS = 30_000;
 export class LimitEvaluator {
   private config: LimitConfig;
   private readonly tracks = new Map<string, Track>();
+  /** The patient each device gives for each bed (`device|bed`), and its episode. */
+  private readonly patients = new Map<string, DevicePatient>();
   private readonly ruleCache = new Map<string, Map<number, LimitRule[]>>();
   /** Readings a rule could not judge for their unit, since last taken, and the mismatches not told of before. */
   private unconvertible: { count: number; fresh: UnitMismatch[] } = { count: 0, fresh: [] };
@@ -342,51 +353,62 @@ export class LimitEvaluator {
     return u;
   }
 
-  private track(bed: string, r: NumericReading, code: number, rule: LimitRule, dir: Direction, out: ConditionUpdate[]): Track {
+  private track(bed: string, r: NumericReading, code: number, rule: LimitRule, dir: Direction): Track {
     const key = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined);
     let t = this.tracks.get(key);
     if (!t) {
-      t = { key, bed, deviceId: r.deviceId, episode: 0, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, code, alarmed: false };
+      // A track first seen after a change of patient starts in the device's current episode.
+      const episode = this.patients.get(`${r.deviceId}|${bed}`)?.episode ?? 0;
+      const k = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined, episode);
+      t = { key: k, bed, deviceId: r.deviceId, episode, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, code, alarmed: false };
       this.tracks.set(key, t);
     }
-    if (r.patientId !== undefined) this.newPatient(t, r.patientId, r.receivedAt, out);
     return t;
   }
 
   /**
-   * The patient a reading gives, as NEWS2 takes it (news2.ts patient()): the first id is the track's patient; another
+   * The patient a reading gives, as NEWS2 takes it (news2.ts patient()), per device and bed from its readings of any
+   * metric: the first id is the patient; another
    * id is a new patient only after NEW_PATIENT_AFTER_READINGS readings in a row with it, received at as many times,
    * none with the current id between (a sender that puts the MRN in some messages and a visit number in others must
-   * not end and raise its alarms at every flip). Then the previous patient's alarm, if present, ends unconfirmed
-   * (unanswered it latches and stays theirs until acknowledged; acknowledged it resolves), the run starts again, and
-   * the key takes the next episode, so the new patient's violation is a new alarm under their id (review rv99 M4:
-   * patient B's desaturation reactivated A's latched DESAT, with A's id, text and escalation). A reading without an id
-   * changes nothing (unknown is not a change). Until the change is taken, readings are judged as the current patient's.
+   * not end and raise its alarms at every flip). Then every track of the device and bed takes the next episode: an
+   * alarm present ends unconfirmed (unanswered it latches and stays theirs until acknowledged; acknowledged it
+   * resolves), the run starts again, and the key takes the next episode, so the new patient's violation is a new alarm
+   * under their id (review rv99 M4: patient B's desaturation reactivated A's latched DESAT, with A's id, text and
+   * escalation). Per device, not per track (review rv104 H1): counted per track, NIBP every 30 min took 90 min to
+   * change patient, B's high pressures meanwhile judged as A's acknowledged alarm. A reading without an id changes
+   * nothing (unknown is not a change). Until the change is taken, readings are judged as the current patient's.
    */
-  private newPatient(t: Track, id: string, at: number, out: ConditionUpdate[]): void {
-    if (t.patientId === undefined || t.patientId === id) {
-      t.patientId = id;
-      delete t.pendingPatient;
+  private newPatient(deviceId: string, bed: string, id: string, at: number, out: ConditionUpdate[]): void {
+    const pk = `${deviceId}|${bed}`;
+    let d = this.patients.get(pk);
+    if (!d) this.patients.set(pk, (d = { deviceId, bed, episode: 0 }));
+    if (d.patientId === undefined || d.patientId === id) {
+      d.patientId = id;
+      delete d.pending;
       return;
     }
-    let p = t.pendingPatient;
-    if (p?.id !== id) p = t.pendingPatient = { id, count: 0, lastAt: -Infinity };
+    let p = d.pending;
+    if (p?.id !== id) p = d.pending = { id, count: 0, lastAt: -Infinity };
     if (at > p.lastAt) {
       p.count += 1;
       p.lastAt = at;
     }
     if (p.count < NEW_PATIENT_AFTER_READINGS) return;
-    if (t.alarmed) {
-      out.push({ present: false, key: t.key, at, why: `a new patient on this bed (${t.deviceId} now gives another patient id): the previous patient's alarm no longer applies`, unconfirmed: true });
+    delete d.pending;
+    d.patientId = id;
+    d.episode += 1;
+    const why = `a new patient on this bed (${deviceId} now gives another patient id): the previous patient's alarm no longer applies`;
+    for (const t of this.tracks.values()) {
+      if (t.deviceId !== deviceId || t.bed !== bed) continue;
+      if (t.alarmed) out.push({ present: false, key: t.key, at, why, unconfirmed: true });
+      t.episode = d.episode;
+      t.key = limitKey(t.bed, t.deviceId, t.rule.id, t.dir, t.rule.metrics.length > 1 ? t.code : undefined, t.episode);
+      t.alarmed = false;
+      t.since = null;
+      t.lastViolating = false;
+      delete t.text;
     }
-    delete t.pendingPatient;
-    t.patientId = id;
-    t.episode += 1;
-    t.key = limitKey(t.bed, t.deviceId, t.rule.id, t.dir, t.rule.metrics.length > 1 ? t.code : undefined, t.episode);
-    t.alarmed = false;
-    t.since = null;
-    t.lastViolating = false;
-    delete t.text;
   }
 
   /**
@@ -399,8 +421,12 @@ export class LimitEvaluator {
     if (!r.mdc || r.setting) return [];
     const bed = r.bed ?? UNASSIGNED_BED;
     const code = r.mdc.code;
+    const out: ConditionUpdate[] = [];
+    // The patient is the device's, from its readings of any metric, ruled or not (review rv104 H1); not from a
+    // backlog reading, which says nothing about who is on the bed now.
+    if (r.patientId !== undefined && !r.outOfOrder) this.newPatient(r.deviceId, bed, r.patientId, r.receivedAt, out);
     const rules = this.rulesByMetric(bed).get(code);
-    if (!rules) return [];
+    if (!rules) return out;
     if (r.outOfOrder) {
       // Not judged, but the metric is still being sent (a device clock stepped back): its alarms are still watched.
       for (const rule of rules) {
@@ -409,10 +435,9 @@ export class LimitEvaluator {
           if (t && t.seenAt !== null) t.seenAt = Math.max(t.seenAt, r.receivedAt);
         }
       }
-      return [];
+      return out;
     }
     this.missingTold.delete(`${r.deviceId}|${bed}|${code}`); // sent again: a later stop is told again
-    const out: ConditionUpdate[] = [];
     const bound = beyondRange(r);
     const gapMs = (this.config.maxSampleGapS ?? 15) * 1000;
     for (const rule of rules) {
@@ -422,7 +447,7 @@ export class LimitEvaluator {
       for (const dir of ['low', 'high'] as const) {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;
-        const t = this.track(bed, r, code, rule, dir, out);
+        const t = this.track(bed, r, code, rule, dir);
         // How long a violating sample stands is judged on the interval before this reading (a long pause ending here
         // must still restart the run); then the interval is brought up to date.
         const standMs = this.standMs(t, gapMs);
@@ -563,6 +588,7 @@ export class LimitEvaluator {
   forget(devices: ReadonlySet<string>, feeds: readonly { deviceId: string; bed: string }[]): void {
     const pairs = bedsByDevice(feeds);
     for (const [k, t] of this.tracks) if (devices.has(t.deviceId) || pairs.get(t.deviceId)?.has(t.bed)) this.tracks.delete(k);
+    for (const [k, d] of this.patients) if (devices.has(d.deviceId) || pairs.get(d.deviceId)?.has(d.bed)) this.patients.delete(k);
     for (const k of this.missingTold) {
       const [deviceId, bed] = k.split('|') as [string, string];
       if (devices.has(deviceId) || pairs.get(deviceId)?.has(bed)) this.missingTold.delete(k);
@@ -604,7 +630,8 @@ export class LimitEvaluator {
       metric: r?.mdc ?? null,
       value: r?.value ?? v,
     };
-    if (t.patientId !== undefined) spec.patientId = t.patientId;
+    const patientId = this.patients.get(`${t.deviceId}|${t.bed}`)?.patientId;
+    if (patientId !== undefined) spec.patientId = patientId;
     if (r) spec.unit = r.unit;
     // What the samples show: from the run's first violating sample to its latest, and how many there were.
     const held = t.since !== null ? (at - t.since) / 1000 : 0;

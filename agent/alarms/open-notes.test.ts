@@ -1,9 +1,13 @@
 // The notes of open alarms and the restart list made from them (pure; the e2e test runs them through restarts).
 import { describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
-import { AlarmEngine } from './engine.js';
+import type { AlarmEvent } from '../model/reading.js';
+import { AlarmEngine, NEW_EPISODE_AFTER_MS } from './engine.js';
 import { deviceAlarm, numeric, nurse, s } from './fixtures.js';
+import { DEFAULT_NEWS2_CONFIG } from './news2.js';
 import { acknowledgedBeforeRestart, openAlarmNotes, parseOpenAlarmNote, restartList } from './open-notes.js';
+import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
+import type { AlarmStateChange } from './types.js';
 
 const note = (text: string, priority: 'high' | 'medium' | 'low', raisedAt: number, bed = 'bed-1') =>
   JSON.stringify({ text, bed, priority, state: 'active', raisedAt });
@@ -49,7 +53,7 @@ describe('acknowledged alarms at a restart (review rv99 M3)', () => {
     const acked = e.acknowledge(raised[0]!.alarmId, nurse, s(5)).changes;
     const notes = openAlarmNotes([...raised, ...acked]);
     const n = notes.get(raised[0]!.alarmId)!;
-    expect(parseOpenAlarmNote(n)).toEqual({ text: 'V-TACH', bed: 'bed-1', priority: 'high', state: 'acknowledged', raisedAt: s(0), key: 'device:mon-1:vt-1', deviceId: 'mon-1', acknowledgedAt: s(5) });
+    expect(parseOpenAlarmNote(n)).toEqual({ text: 'V-TACH', bed: 'bed-1', priority: 'high', state: 'acknowledged', raisedAt: s(0), key: 'device:mon-1:vt-1', deviceId: 'mon-1', acknowledgedAt: s(5), acknowledgedBy: { user: 'nurse.jones', role: 'clinician' } });
     const list = restartList([n])!;
     expect(list.text).toMatch(/^1 alarm was open when the agent stopped and is no longer tracked — check the bedside: V-TACH \(bed-1, high, acknowledged before the restart; condition still present then; open since 20\d\d-/);
     // Answered already: the list is medium for it (an unanswered high one makes it high).
@@ -57,7 +61,9 @@ describe('acknowledged alarms at a restart (review rv99 M3)', () => {
     expect(restartList([n, note('SpO2 DESAT', 'high', 3)])!.priority).toBe('high');
     // At the same listed priority, the unanswered one comes first though raised later.
     expect(restartList([n, note('RR HIGH', 'medium', s(9))])!.text).toMatch(/: RR HIGH .*; V-TACH \(bed-1, high, acknowledged/);
-    expect(acknowledgedBeforeRestart([n, note('SpO2 DESAT', 'high', 3), 'not json'])).toEqual([{ key: 'device:mon-1:vt-1', bed: 'bed-1', deviceId: 'mon-1', priority: 'high', acknowledgedAt: s(5) }]);
+    expect(acknowledgedBeforeRestart([n, note('SpO2 DESAT', 'high', 3), 'not json'])).toEqual([
+      { key: 'device:mon-1:vt-1', bed: 'bed-1', deviceId: 'mon-1', priority: 'high', acknowledgedAt: s(5), acknowledgedBy: { user: 'nurse.jones', role: 'clinician' } },
+    ]);
     // Its end (resolved) still takes the note away.
     expect(openAlarmNotes(e.ingest(vtach('end', 10))).get(raised[0]!.alarmId)).toBeNull();
   });
@@ -96,5 +102,94 @@ describe('acknowledged alarms at a restart (review rv99 M3)', () => {
     expect(run([deviceAlarm('asy-1', 'start', 100, { priority: 'medium' })])).toEqual(['raised']);
     expect(run([deviceAlarm('vt-1', 'start', 100, { priority: 'medium', bed: 'bed-2' })])).toEqual(['raised']); // another bed: another patient
     expect(run([vtach('start', 100, 'medium')])).toEqual(['raised', 'acknowledged']); // the same within the window
+  });
+});
+
+describe('review rv104 M3, L2: the device-linked twins and who acknowledged, across a restart', () => {
+  const SPO2 = MDC.PULS_OXIM_SAT_O2;
+  const QUIET = {
+    news2: { ...DEFAULT_NEWS2_CONFIG, defaults: { ...DEFAULT_NEWS2_CONFIG.defaults, enabled: false } },
+    technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 1e6 },
+  };
+  const desat = (phase: 'start' | 'continue', atS: number, atDevice?: 'acknowledged') =>
+    ({ ...deviceAlarm('desat', phase, atS, { text: 'Desat', priority: 'high', ...(atDevice && { atDevice }) }), sourceMetric: SPO2 });
+  /** SpO2 76 every second (DESAT high after 5 s, LOW medium after 10 s), with device events at given seconds. */
+  const run = (e: AlarmEngine, from: number, to: number, events: Record<number, AlarmEvent[]>, patientId?: string): AlarmStateChange[] => {
+    const out: AlarmStateChange[] = [];
+    for (let t = from; t <= to; t++) {
+      out.push(...e.ingest(numeric(SPO2, 76, t, patientId === undefined ? {} : { patientId })));
+      for (const ev of events[t] ?? []) out.push(...e.ingest(ev));
+      out.push(...e.tick(s(t)));
+    }
+    return out;
+  };
+  /** What agent.ts restores from the notes, the device last heard at 30 s. */
+  const restore = (e: AlarmEngine, notes: Iterable<string>) =>
+    e.restoreAcknowledgements(acknowledgedBeforeRestart(notes).map(({ deviceId: _, ...a }) => ({ ...a, until: s(30) + NEW_EPISODE_AFTER_MS })));
+  const notesOf = (out: AlarmStateChange[], e?: AlarmEngine) => [...openAlarmNotes(out, e && ((id) => e.acknowledgedBy(id))).values()].filter((n): n is string => n !== null);
+  const every10s = (from: number, to: number): Record<number, AlarmEvent[]> => Object.fromEntries(Array.from({ length: (to - from) / 10 + 1 }, (_, i) => [from + i * 10, [desat('continue', from + i * 10, 'acknowledged')]]));
+
+  it('SpO2 DESAT and LOW answered with the monitor\'s Desat before the restart come back acknowledged when raised again, and do not escalate', () => {
+    const run1 = new AlarmEngine({ ...QUIET, idPrefix: 'boot1' });
+    const out1 = run(run1, 0, 30, { 6: [desat('start', 6)], 15: [desat('continue', 15, 'acknowledged')] });
+    expect(run1.list().map((a) => a.state)).toEqual(['acknowledged', 'acknowledged', 'acknowledged']);
+    const run2 = new AlarmEngine({ ...QUIET, idPrefix: 'boot2' });
+    restore(run2, notesOf(out1, run1));
+    const out2 = run(run2, 40, 120, every10s(40, 120));
+    const limits = run2.list().filter((a) => a.source === 'limit');
+    expect(limits.map((a) => [a.condition.text.split(' ').slice(0, 2).join(' '), a.state, a.escalated])).toEqual([
+      ['SpO2 DESAT', 'acknowledged', false],
+      ['SpO2 LOW', 'acknowledged', false],
+    ]);
+    const acks = out2.filter((c) => c.change === 'acknowledged' && c.alarm.source === 'limit');
+    expect(acks.map((c) => c.at)).toEqual([s(45), s(50)]); // at their raise
+    for (const c of acks) expect(c).toMatchObject({ actor: 'system', why: `acknowledged before the restart (at ${new Date(s(15)).toISOString()}, by device mon-1)` });
+    expect(out2.filter((c) => c.change === 'escalated')).toEqual([]);
+  });
+
+  it('a twin unanswered before the restart (raised after the bedside acknowledgement) stays unanswered after it', () => {
+    const run1 = new AlarmEngine({ ...QUIET, idPrefix: 'boot1' });
+    // Acknowledged at the device at 3 s, before DESAT (5 s) and LOW (10 s) were raised: they were new conditions (rv99).
+    const out1 = run(run1, 0, 30, { 2: [desat('start', 2)], 3: [desat('continue', 3, 'acknowledged')] });
+    expect(run1.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['active', 'active']);
+    const run2 = new AlarmEngine({ ...QUIET, idPrefix: 'boot2' });
+    restore(run2, notesOf(out1, run1));
+    run(run2, 40, 120, every10s(40, 120));
+    expect(run2.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['active', 'active']);
+  });
+
+  it('not restored for another patient, nor for a limit alarm a person acknowledged (judged anew)', () => {
+    const run1 = new AlarmEngine({ ...QUIET, idPrefix: 'boot1' });
+    const out1 = run(run1, 0, 30, { 6: [desat('start', 6)], 15: [desat('continue', 15, 'acknowledged')] }, 'pat-A');
+    const run2 = new AlarmEngine({ ...QUIET, idPrefix: 'boot2' });
+    restore(run2, notesOf(out1, run1));
+    run(run2, 40, 120, every10s(40, 120), 'pat-B');
+    expect(run2.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['active', 'active']);
+    // The same patient: restored.
+    const run3 = new AlarmEngine({ ...QUIET, idPrefix: 'boot3' });
+    restore(run3, notesOf(out1, run1));
+    run(run3, 40, 60, every10s(40, 60), 'pat-A');
+    expect(run3.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['acknowledged', 'acknowledged']);
+  });
+
+  it('the note keeps who acknowledged, also when a later change rewrites it; the restored device alarm names them (L2)', () => {
+    const e = new AlarmEngine({ idPrefix: 'gw-boot1' });
+    const raised = e.ingest(deviceAlarm('vt-1', 'start', 0, { text: 'V-TACH', priority: 'high' }));
+    const id = raised[0]!.alarmId;
+    const acked = e.acknowledge(id, nurse, s(5)).changes;
+    expect(parseOpenAlarmNote(openAlarmNotes([...raised, ...acked]).get(id)!)).toMatchObject({ acknowledgedBy: { user: 'nurse.jones', role: 'clinician' } });
+    // A later batch (the device lowers its priority) rewrites the note: the engine still tells who acknowledged.
+    const lower = e.ingest(deviceAlarm('vt-1', 'continue', 10, { text: 'V-TACH', priority: 'medium' }));
+    expect(lower.map((c) => c.actor)).toEqual(['system']);
+    const n = openAlarmNotes(lower, (x) => e.acknowledgedBy(x)).get(id)!;
+    expect(parseOpenAlarmNote(n)).toMatchObject({ acknowledgedBy: { user: 'nurse.jones', role: 'clinician' } });
+    const [ack] = acknowledgedBeforeRestart([n]);
+    expect(ack).toMatchObject({ key: 'device:mon-1:vt-1', acknowledgedBy: { user: 'nurse.jones', role: 'clinician' } });
+    const run2 = new AlarmEngine({ idPrefix: 'gw-boot2' });
+    run2.restoreAcknowledgements([{ ...ack!, until: s(600) }]);
+    const back = run2.ingest(deviceAlarm('vt-1', 'continue', 100, { text: 'V-TACH', priority: 'medium' })).find((c) => c.change === 'acknowledged')!;
+    expect(back).toMatchObject({ actor: 'system', why: `acknowledged before the restart (at ${new Date(s(5)).toISOString()}, by nurse.jones (clinician))` });
+    // Kept for the next restart too: the person, not the system that restored it.
+    expect(run2.acknowledgedBy(back.alarmId)).toEqual({ user: 'nurse.jones', role: 'clinician' });
   });
 });

@@ -2,7 +2,8 @@
 // short note per open bed alarm in the store as alarms change, and at start turns what the previous run left into
 // one alarm that lists them. Pure: notes in and out as text, the store and the alarm service are the agent's.
 // An acknowledged alarm whose condition is present is noted too (review rv99 M3): without it a restart forgot it
-// without a word; a device alarm's note also carries what the next run needs to restore its acknowledgement.
+// without a word; a device alarm's note also carries what the next run needs to restore its acknowledgement, and so
+// does a limit alarm answered with its device's alarm (review rv104 M3), with who acknowledged (rv104 L2).
 import type { AlarmState, AlarmStateChange, ManagedPriority } from './types.js';
 import { GATEWAY_BED } from './types.js';
 
@@ -13,10 +14,18 @@ export interface OpenAlarmNote {
   priority: ManagedPriority;
   state: AlarmState;
   raisedAt: number;
-  /** Acknowledged ones only: the condition key, its device and when it was acknowledged. */
+  /** Acknowledged ones only: the condition key, its device, when and by whom it was acknowledged, its patient if known. */
   key?: string;
   deviceId?: string;
   acknowledgedAt?: number;
+  acknowledgedBy?: AcknowledgedBy;
+  patientId?: string;
+}
+
+/** Who acknowledged an alarm (the actor without the address it came from; `system` as user and role). */
+export interface AcknowledgedBy {
+  user: string;
+  role: string;
 }
 
 /** An acknowledgement the next run restores, for a device alarm its device reports again (AlarmEngine.restoreAcknowledgements). */
@@ -27,6 +36,8 @@ export interface AcknowledgedBeforeRestart {
   /** The priority noted (at most the one acknowledged at): a repeat above it is not taken as answered. */
   priority: ManagedPriority;
   acknowledgedAt: number;
+  acknowledgedBy?: AcknowledgedBy;
+  patientId?: string;
 }
 
 /** Most of an alarm's text kept in its note: one long device text must not crowd the others out of the list. */
@@ -43,14 +54,23 @@ const PRIORITY_ORDER: Record<ManagedPriority, number> = { high: 0, medium: 1, lo
  * The notes a batch of changes calls for, by alarm id: an open bed alarm (active, latched, audio-paused, and
  * acknowledged, which means its condition is present) gets its note; a resolved one loses it (null). The gateway's
  * own conditions are left out: the next run checks them again (hub, store, screens) or notes them as losses of their own.
+ * `acknowledgedBy` (AlarmEngine.acknowledgedBy): who acknowledged an alarm, when a later change (a lower priority, an
+ * annotation) rewrites its note; otherwise the actor of its acknowledgement in this batch.
  */
-export function openAlarmNotes(changes: readonly AlarmStateChange[]): Map<string, string | null> {
+export function openAlarmNotes(changes: readonly AlarmStateChange[], acknowledgedBy?: (alarmId: string) => AcknowledgedBy | undefined): Map<string, string | null> {
   const notes = new Map<string, string | null>();
-  for (const { alarm: a } of changes) {
+  const ackedIn = new Map<string, AcknowledgedBy>();
+  for (const { alarm: a, change, actor } of changes) {
     if (a.bed === GATEWAY_BED) continue;
+    if (change === 'acknowledged') ackedIn.set(a.id, actor === 'system' ? { user: 'system', role: 'system' } : { user: actor.user, role: actor.role });
     const text = a.condition.text.length > NOTE_TEXT_MAX ? `${a.condition.text.slice(0, NOTE_TEXT_MAX - 1)}…` : a.condition.text;
     const note: OpenAlarmNote = { text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
-    if (a.state === 'acknowledged') Object.assign(note, { key: a.key, deviceId: a.deviceId, acknowledgedAt: a.acknowledgedAt ?? a.updatedAt });
+    if (a.state === 'acknowledged') {
+      Object.assign(note, { key: a.key, deviceId: a.deviceId, acknowledgedAt: a.acknowledgedAt ?? a.updatedAt });
+      const by = acknowledgedBy?.(a.id) ?? ackedIn.get(a.id);
+      if (by) note.acknowledgedBy = { user: by.user, role: by.role };
+      if (a.patientId !== undefined) note.patientId = a.patientId;
+    }
     notes.set(a.id, OPEN_STATES.has(a.state) ? JSON.stringify(note) : null);
   }
   return notes;
@@ -62,6 +82,9 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
     if (v && typeof v.text === 'string' && typeof v.bed === 'string' && typeof v.raisedAt === 'number' && v.priority !== undefined && v.priority in PRIORITY_ORDER && v.state !== undefined && OPEN_STATES.has(v.state)) {
       const note: OpenAlarmNote = { text: v.text, bed: v.bed, priority: v.priority, state: v.state, raisedAt: v.raisedAt };
       if (typeof v.key === 'string' && typeof v.deviceId === 'string' && typeof v.acknowledgedAt === 'number') Object.assign(note, { key: v.key, deviceId: v.deviceId, acknowledgedAt: v.acknowledgedAt });
+      const by = v.acknowledgedBy;
+      if (by && typeof by.user === 'string' && typeof by.role === 'string') note.acknowledgedBy = { user: by.user, role: by.role };
+      if (typeof v.patientId === 'string') note.patientId = v.patientId;
       return note;
     }
   } catch {
@@ -70,13 +93,21 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
   return null;
 }
 
-/** The acknowledged device alarms among the notes (a limit or NEWS2 alarm is judged anew from the readings). */
+/**
+ * The acknowledged device alarms among the notes, and the limit alarms answered with them at the device (their twins,
+ * review rv104 M3: the device alarm's acknowledgement is restored, so the twin's must be too, or it escalates though
+ * both were answered). Any other limit alarm, and NEWS2, is judged anew from the readings.
+ */
 export function acknowledgedBeforeRestart(notes: Iterable<string>): AcknowledgedBeforeRestart[] {
   const out: AcknowledgedBeforeRestart[] = [];
   for (const text of notes) {
     const n = parseOpenAlarmNote(text);
-    if (n?.state !== 'acknowledged' || n.key === undefined || n.deviceId === undefined || n.acknowledgedAt === undefined || !n.key.startsWith('device:')) continue;
-    out.push({ key: n.key, bed: n.bed, deviceId: n.deviceId, priority: n.priority, acknowledgedAt: n.acknowledgedAt });
+    if (n?.state !== 'acknowledged' || n.key === undefined || n.deviceId === undefined || n.acknowledgedAt === undefined) continue;
+    if (!n.key.startsWith('device:') && !(n.key.startsWith('limit:') && n.acknowledgedBy?.role === 'device')) continue;
+    const a: AcknowledgedBeforeRestart = { key: n.key, bed: n.bed, deviceId: n.deviceId, priority: n.priority, acknowledgedAt: n.acknowledgedAt };
+    if (n.acknowledgedBy) a.acknowledgedBy = n.acknowledgedBy;
+    if (n.patientId !== undefined) a.patientId = n.patientId;
+    out.push(a);
   }
   return out;
 }

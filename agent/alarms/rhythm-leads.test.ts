@@ -145,6 +145,42 @@ describe('rhythm check across leads and feeds (review rv102)', () => {
     expect(e.list().filter((a) => a.state !== 'resolved' && a.source === 'technical').map((a) => a.condition.text)).toContain('No ECG from mon-1: rhythm check not running');
   });
 
+  it('rv104 L1: ECG sent in 10 s segments with 0.5 s of jitter is not taken for stopped ("No ECG" flapped every 20 s); it is after 2 segments, and 1 s segments still after 10 s', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const ecg = new Ecg(1).rhythm(75, 0.3, 300);
+    const noEcg = (from = 0) => e.list().filter((a) => a.state !== 'resolved' && a.condition.text.startsWith('No ECG') && a.raisedAt >= s(from));
+    const texts: string[] = [];
+    let lastEcgS = 0;
+    for (let ms = 0; ms <= 150_000; ms += 100) {
+      // Segment [k-10, k) arrives at k + 0.6 s or k + 0.1 s, in turn; none after 120 s (the device sends on).
+      const k = Math.floor(ms / 10_000) * 10_000;
+      const late = (k / 10_000) % 2 === 0 ? 600 : 100;
+      if (k >= 10_000 && k <= 120_000 && ms === k + late) {
+        const from = (k - 10_000) / 1000;
+        const samples = Array.from({ length: 10 }, (_, i) => ecg.second(from + i)).flat();
+        texts.push(...e.ingest({ ...seg(from, samples), receivedAt: s(0) + ms }).map((c) => c.alarm.condition.text));
+        lastEcgS = ms / 1000;
+      }
+      if (ms % 1000 === 200) texts.push(...e.ingest(numeric(MDC.ECG_HEART_RATE, 75, ms / 1000)).map((c) => c.alarm.condition.text));
+      if (ms % 500 === 400) texts.push(...e.tick(s(0) + ms).map((c) => c.alarm.condition.text));
+      if (ms === 120_000) {
+        expect(texts.filter((t) => t.startsWith('No ECG'))).toEqual([]);
+        expect(e.takeRhythm().stopped).toEqual([]);
+      }
+    }
+    // Stopped for real: told after two of its segments (20 s), not one.
+    expect(lastEcgS).toBe(120.6);
+    const stopped = e.takeRhythm().stopped;
+    expect(stopped).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', leads: ['II'], seconds: 20, hadPresent: false, alarmed: true }]);
+    expect(noEcg().map((a) => (a.raisedAt - s(0)) / 1000)).toEqual([140.9]);
+    // 1 s segments: still 10 s.
+    const e1 = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    wardRun(e1, 0, 30, { ecg });
+    wardRun(e1, 30, 45, { ecg, ecgUntil: 30 });
+    expect(e1.takeRhythm().stopped).toEqual([{ deviceId: 'mon-1', bed: 'bed-1', leads: ['II'], seconds: 10, hadPresent: false, alarmed: true }]);
+    expect(e1.list().filter((a) => a.condition.text.startsWith('No ECG')).map((a) => (a.raisedAt - s(0)) / 1000)).toEqual([40]);
+  });
+
   it('M2, M4: the service counts and logs a stopped ECG feed and an implausibly small ECG, each once', () => {
     const metrics = new Metrics();
     const lines: Array<Record<string, unknown>> = [];

@@ -81,7 +81,10 @@ const RATE_HYSTERESIS_BPM = 5;
  * PhysioNet set's true asystoles), and a coarse device's steps must not hide one (rv64 M1).
  */
 const NO_SIGNAL_MV = 1e-6;
-/** A feed whose ECG has not arrived for this long (gateway time) is no longer judged: its conditions end unconfirmed. */
+/**
+ * A feed whose ECG has not arrived for this long (gateway time), or for two segments of its judged lead if longer, is no
+ * longer judged: its conditions end unconfirmed (see feedStopped()).
+ */
 const STALE_MS = 10_000;
 /**
  * The lead judged is left for another when it has sent this much ECG not valid in a row (lead off, questionable) while
@@ -155,7 +158,7 @@ export interface LowAmplitudeFeed {
   /** ECG (s) received so. */
   seconds: number;
 }
-/** A feed whose ECG stopped arriving (every lead, STALE_MS): not judged until it comes back (told once per stop). */
+/** A feed whose ECG stopped arriving (every lead, feedStopped()): not judged until it comes back (told once per stop). */
 export interface StoppedFeed {
   deviceId: string;
   bed: string;
@@ -537,7 +540,7 @@ export class RhythmMonitor {
     const out: ConditionUpdate[] = [];
     for (const [key, f] of this.feeds) {
       for (const [name, l] of f.leads) if (name !== f.lead && now - l.receivedAt >= STALE_MS) f.leads.delete(name);
-      if (now - f.receivedAt < STALE_MS) continue;
+      if (!feedStopped(f, now)) continue;
       const report: StoppedFeed = { deviceId: f.deviceId, bed: f.bed, leads: [...f.leads.keys()], seconds: Math.round((now - f.receivedAt) / 1000), hadPresent: f.present.size > 0, alarmed: false };
       if (this.stoppedNew.length < MAX_EVENTS) this.stoppedNew.push(report);
       out.push(...this.endAll(f, now, `no ECG from ${f.deviceId} for ${report.seconds} s: the rhythm can no longer be judged`, true));
@@ -795,6 +798,14 @@ export function noEcgKey(bed: string, deviceId: string): string {
  */
 function hasStopped(l: Lead, now: number): boolean {
   return now - l.receivedAt >= Math.max(SWITCH_AFTER_MS, 2 * l.segMs);
+}
+
+/**
+ * Whether a feed's ECG (any lead) has stopped arriving: nothing for STALE_MS, or for two segments of its judged lead
+ * when they are longer, as hasStopped() for a lead (10 s segments with transport jitter made "No ECG" flap: rv104 L1).
+ */
+function feedStopped(f: Feed, now: number): boolean {
+  return now - f.receivedAt >= Math.max(STALE_MS, 2 * (f.leads.get(f.lead)?.segMs ?? 0));
 }
 
 /** Lexicographic order of two scores (lower first). */
