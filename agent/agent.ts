@@ -63,7 +63,7 @@ const DISK_FULL_NO_RESERVE =
 const MEMORY_STORE_MAX_BYTES = 64 * 1024 * 1024;
 /** The gateway alarm 'store-in-memory' (Outbox.open, noRoom 'memory'). */
 const STORE_IN_MEMORY_TEXT =
-  'Gateway store cannot be opened (disk full): running on a store in memory, nothing is kept across a restart and the stored backlog is not sent. Free disk space and restart the agent';
+  'Gateway store cannot be opened (disk full): running on a store in memory that takes no data (readings are shown and alarmed here, not kept or forwarded; HL7 senders are told to resend) and the stored backlog is not sent. Free disk space and restart the agent';
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
 const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed'] as const;
@@ -102,7 +102,10 @@ export class Agent {
   readonly localStopDone = new Promise<void>((resolve) => (this.localWorkDone = resolve));
   /** Loss notes the store could not take (a full disk): written again at each check until their alarm is acknowledged. */
   private readonly unnotedLosses = new Map<LossKey, StoredLoss>();
-  private readonly storeRecovered: { movedTo: string; reason: string } | null;
+  /** Damaged store files moved aside that the store-recovered alarm names at start (this start's, and earlier unreported ones). */
+  private readonly corruptFiles: string[] = [];
+  /** Whether corruptFiles are noted in the store as reported (markCorruptNoted). */
+  private corruptNoted = false;
   /** Open-alarm notes not yet in the store (it refused them): the latest per alarm, written at the next chance. */
   private readonly pendingNotes = new Map<string, string | null>();
   private notesFailing = false;
@@ -207,7 +210,6 @@ export class Agent {
     // exits (a caller that retries, or a test, would meet a locked file and a stray session).
     let model: LiveModel | undefined;
     try {
-      this.storeRecovered = opened.recovered;
       if (opened.reserveReleased) {
         this.reserveInUse = true;
         this.metrics.inc('store_reserve_released_total');
@@ -228,7 +230,7 @@ export class Agent {
         this.storeInMemory = true; // alarmed at start
         log.error(
           { store: storePath },
-          'the disk is full and the store cannot be opened: running on an empty store in memory (the display and alarms run); its file is left as it is, nothing taken now is kept across a restart. Free disk space and restart the agent',
+          'the disk is full and the store cannot be opened: running on an empty store in memory that takes no data (the display and alarms run; senders are told to resend); its file is left as it is. Free disk space and restart the agent',
         );
       }
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
@@ -237,9 +239,19 @@ export class Agent {
           { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
           'store file was damaged: moved aside for inspection, started a fresh store',
         );
+        this.corruptFiles.push(opened.recovered.movedTo);
+      }
+      // Damaged files moved aside that the store has not noted as reported (review rv105 H2): one moved while the store
+      // ran in memory had its loss noted there only, and the restart lost it. Reported now as the start that moved it.
+      const earlier = this.unreportedCorruptFiles().filter((f) => f !== opened.recovered?.movedTo);
+      if (earlier.length > 0) {
+        log.error({ store: storePath, files: earlier }, 'damaged store files moved aside earlier were not reported (the store then ran in memory): alarmed now');
+        this.corruptFiles.push(...earlier);
+      }
+      if (this.corruptFiles.length > 0) {
         // Noted in the fresh store at once: a restart before someone acknowledged it (even a start that fails
         // further on) raises it again, though nothing else there says the old file holds unsent data.
-        this.noteLoss('store-recovered', { text: this.storeRecoveredText(opened.recovered.movedTo), priority: 'medium', at: Date.now() });
+        this.noteLoss('store-recovered', { text: this.storeRecoveredText(this.corruptFiles.join(', ')), priority: 'medium', at: Date.now() });
       }
       this.forwarder = transport
         ? new Forwarder(
@@ -340,6 +352,7 @@ export class Agent {
           const key = c.alarm.key.slice('gateway:'.length) as LossKey;
           if ((c.change !== 'acknowledged' && c.to !== 'resolved') || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
           this.unnotedLosses.delete(key);
+          if (key === 'store-recovered') this.markCorruptNoted();
           try {
             this.outbox.clearLoss(key);
           } catch (err) {
@@ -754,6 +767,7 @@ export class Agent {
       this.outbox.noteLoss(key, loss);
       this.unnotedLosses.delete(key);
       if (key === 'alarms-open-at-restart') this.clearOpenBeforeStart();
+      if (key === 'store-recovered') this.markCorruptNoted();
     } catch (err) {
       if (!this.unnotedLosses.has(key)) this.log.error({ err, alarm: key }, 'cannot note the loss in the store (tried again at each check): a restart now would not raise its alarm again');
       this.unnotedLosses.set(key, loss);
@@ -965,6 +979,30 @@ export class Agent {
     return `Store was damaged and replaced; old file kept at ${movedTo}`;
   }
 
+  /** Damaged files beside the store not noted as reported; none when the store cannot say (logged). */
+  private unreportedCorruptFiles(): string[] {
+    try {
+      return this.outbox.unnotedCorruptFiles();
+    } catch (err) {
+      this.log.error({ err }, 'cannot look for damaged store files moved aside earlier: one not reported before is not alarmed now');
+      return [];
+    }
+  }
+
+  /**
+   * The damaged files the store-recovered alarm names, noted as reported once its loss is noted (or it is
+   * acknowledged): a later start does not raise an alarm for them again; until then it does.
+   */
+  private markCorruptNoted(): void {
+    if (this.corruptNoted || this.corruptFiles.length === 0) return;
+    try {
+      this.outbox.noteCorruptFiles(this.corruptFiles);
+      this.corruptNoted = true;
+    } catch (err) {
+      this.log.error({ err, files: this.corruptFiles }, 'cannot note the damaged store files as reported: the next start alarms them again');
+    }
+  }
+
   /** Listen to events after they are committed (alarms, display, model). */
   onCommitted(listener: (events: readonly DriverEvent[]) => void): void {
     this.ingest.subscribe(listener);
@@ -1011,12 +1049,12 @@ export class Agent {
     this.forwarder?.start();
     this.alarms.start();
     if (this.storeInMemory) {
-      // High and latched: nothing taken in this run survives a restart, and the file's backlog waits unsent.
+      // High and latched: the store takes nothing in this run (senders are told to resend), and the file's backlog waits unsent.
       this.alarms.gatewayCondition(this.gatewayId, 'store-in-memory', true, STORE_IN_MEMORY_TEXT, 'high', { latch: true });
     }
-    if (this.storeRecovered) {
+    if (this.corruptFiles.length > 0) {
       // Latched: the moved-aside file's unsent data is a loss until someone acknowledges it (noted in the constructor).
-      this.raiseLoss('store-recovered', this.storeRecoveredText(this.storeRecovered.movedTo), 'medium');
+      this.raiseLoss('store-recovered', this.storeRecoveredText(this.corruptFiles.join(', ')), 'medium');
     }
     this.alarmsOpenBeforeStart();
     this.restoreLosses();

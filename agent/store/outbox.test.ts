@@ -1175,6 +1175,30 @@ describe('Outbox integrity check', () => {
     opened.outbox.close();
   });
 
+  it('damaged files moved aside beside the store are listed until noted, without their -wal/-shm (review rv105 H2)', () => {
+    const path = tempDb();
+    const box = new Outbox(path);
+    expect(box.unnotedCorruptFiles()).toEqual([]);
+    const a = `${path}.corrupt-2026-12-06T07-00-00-000Z`;
+    const b = `${path}.corrupt-2026-12-06T07-00-00-000Z-1`;
+    for (const f of [a, `${a}-wal`, `${a}-shm`, b, `${path}.reserve`, `${path}.lock`]) writeFileSync(f, 'x');
+    writeFileSync(join(dirname(path), 'other.db.corrupt-2026'), 'x'); // another store's: not this one's
+    expect(box.unnotedCorruptFiles()).toEqual([a, b]);
+    box.noteCorruptFiles([a]);
+    expect(box.unnotedCorruptFiles()).toEqual([b]);
+    box.close();
+    // Kept in the store: a restart lists only what is not noted.
+    const again = new Outbox(path);
+    expect(again.unnotedCorruptFiles()).toEqual([b]);
+    again.noteCorruptFiles([b]);
+    expect(again.unnotedCorruptFiles()).toEqual([]);
+    again.close();
+    // A store in memory has no file beside it.
+    const mem = new Outbox(':memory:');
+    expect(mem.unnotedCorruptFiles()).toEqual([]);
+    mem.close();
+  });
+
   it('opens a healthy store without moving anything', () => {
     const path = tempDb();
     new Outbox(path).close();
@@ -1400,8 +1424,15 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
       expect(existsSync(opened.recovered!.movedTo)).toBe(true);
       expect(opened).toMatchObject({ reserveReleased: false, noRoom: 'memory' });
       expect(opened.outbox.path).toBe(':memory:');
-      opened.outbox.append([rec(1)]);
-      expect(opened.outbox.pending('telemetry').records).toBe(1);
+      // It takes nothing, as a full disk (review rv105 H1): what it took would be gone at the next stop, while an HL7
+      // sender told 'stored' deletes its copy. Refused as SQLITE_FULL, so that senders are told to resend.
+      expect(() => opened!.outbox.append([rec(1)])).toThrow(expect.objectContaining({ code: 'SQLITE_FULL', message: expect.stringMatching(/in memory/) }));
+      expect(() => opened!.outbox.appendBatches([{ records: [rec(2)], idempotencyKey: 'k' }])).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
+      expect(opened.outbox.pending('telemetry').records).toBe(0);
+      expect(opened.outbox.nothingToSend()).toBe(true);
+      // Its notes (open alarms, losses) are kept in memory as before.
+      opened.outbox.noteLoss('store-recovered', { text: 't', priority: 'medium', at: 1 });
+      expect(opened.outbox.unacknowledgedLosses().size).toBe(1);
       // The store's lock is held all the same: no second agent takes the file meanwhile.
       expect(() => Outbox.open(path)).toThrow(StoreInUseError);
     } finally {
@@ -1434,8 +1465,11 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
       // No -shm sized: the failed first attempt leaves one short of SQLite's 32 KiB, unused in exclusive mode.
       expect(existsSync(`${s.path}-shm`) ? statSync(`${s.path}-shm`).size : 0).toBeLessThan(32 * 1024);
       expect(() => opened!.outbox.append(s.batch())).toThrow(expect.objectContaining({ code: 'SQLITE_FULL' }));
-      // Exclusive mode keeps tools out while the agent runs: said plainly.
+      // Exclusive mode keeps tools out while the agent runs: said plainly, and at once, not after a 5 s wait (review
+      // rv105 L1; a bound, not a timing assertion).
+      const t0 = performance.now();
       expect(() => RefusedReader.open(s.path)).toThrow(/held alone by the running agent/);
+      expect(performance.now() - t0).toBeLessThan(2000);
       opened.outbox.close();
       opened = null;
 

@@ -16,8 +16,8 @@
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
 // The store does not send; the forwarder reads from it. One agent at a time has the store open (lock.ts).
 // Evictions (enforceLimits) are noted in `meta` with the rows they delete, until the agent has reported them.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
@@ -386,6 +386,13 @@ export const RESERVE_BYTES = 8 * 1024 * 1024;
 
 const reservePath = (path: string) => `${path}.reserve`;
 
+/** Why the store in memory (Outbox.open, noRoom 'memory') refuses data: told to ingest, logged, and so to senders. */
+const MEMORY_STORE_REFUSAL =
+  'the store runs in memory (the disk was full at start): it takes no data, senders are told to resend; free disk space and restart the agent';
+
+/** Key prefix in `meta` of a damaged file moved aside (by name) whose loss has been noted (noteCorruptFiles()). */
+const CORRUPT_NOTED = 'corrupt-noted:';
+
 /** Out of disk space, as SQLite says it (a full disk, or the -shm file that cannot be sized). */
 function isDiskFull(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
@@ -497,7 +504,9 @@ export class RefusedReader {
     if (!existsSync(path)) return null;
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
-      db.pragma('busy_timeout = 5000');
+      // Short: the agent never holds a store in WAL mode's read lock for long, and one in exclusive mode holds it until
+      // it stops; waiting 5 s only delayed saying so (review rv105 L1).
+      db.pragma('busy_timeout = 200');
       const hasTable = db.prepare(REFUSED_EXISTS_SQL).get() !== undefined;
       return new RefusedReader(db, hasTable);
     } catch (err) {
@@ -605,6 +614,8 @@ export class Outbox {
   private pageCap: number | null = null;
   /** Whether the `refused` table exists (REFUSED_SQL: made by the first setAside()). */
   private hasRefused = false;
+  /** Set for the store in memory open() falls back to: every append is refused (SQLITE_FULL) with this message. */
+  private appendRefusal: string | null = null;
 
   /**
    * `lock`: the store's lock when the caller took it (open() keeps it across a recovery); otherwise the constructor
@@ -772,8 +783,11 @@ export class Outbox {
         if (!isDiskFull(err)) throw err;
       }
       // Not even so (a fresh store needs room for its schema): an empty store in memory, the file's lock kept, so that
-      // the agent still runs (display, bedside alarms).
-      return { outbox: new Outbox(':memory:', opts, lock), recovered, reserveReleased, noRoom: 'memory' };
+      // the agent still runs (display, bedside alarms). It refuses data as a full disk does (review rv105 H1): what it
+      // took would be gone at the next stop, while HL7 senders told it was stored delete their copy.
+      const inMemory = new Outbox(':memory:', opts, lock);
+      inMemory.appendRefusal = MEMORY_STORE_REFUSAL;
+      return { outbox: inMemory, recovered, reserveReleased, noRoom: 'memory' };
     } catch (err) {
       lock?.release();
       throw err;
@@ -875,6 +889,8 @@ export class Outbox {
    * not stored again and comes back as 'duplicate'. Throws (nothing committed) as append() does.
    */
   appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
+    // The same error as a full disk: ingest refuses the emit (senders told to resend), the alarm journal holds it.
+    if (this.appendRefusal !== null) throw new Database.SqliteError(this.appendRefusal, 'SQLITE_FULL');
     const { outcomes, added } = this.appendTx(batches, now);
     for (const [stream, a] of added) {
       const p = this.pendingByStream.get(stream)!;
@@ -1037,6 +1053,29 @@ export class Outbox {
 
   clearLoss(key: string): void {
     this.stmt("DELETE FROM meta WHERE key = 'loss:' || ?").run(key);
+  }
+
+  /**
+   * Damaged store files moved aside beside this one (`<store>.corrupt-*`, not their -wal/-shm) that this store has not
+   * noted (noteCorruptFiles), full paths in name order. One moved aside while the agent ran on a store in memory had
+   * its loss noted only there (review rv105 H2). None for a store in memory.
+   */
+  unnotedCorruptFiles(): string[] {
+    if (this.path === ':memory:') return [];
+    const prefix = `${basename(this.path)}.corrupt-`;
+    const noted = new Set(this.stmt<[], { key: string }>(`SELECT substr(key, ${CORRUPT_NOTED.length + 1}) AS key FROM meta WHERE key LIKE '${CORRUPT_NOTED}%'`).all().map((r) => r.key));
+    return readdirSync(dirname(this.path))
+      .filter((f) => f.startsWith(prefix) && !/-(wal|shm)$/.test(f) && !noted.has(f))
+      .sort()
+      .map((f) => join(dirname(this.path), f));
+  }
+
+  /** Notes damaged files as reported (their loss noted or acknowledged): unnotedCorruptFiles() leaves them out. */
+  noteCorruptFiles(files: readonly string[]): void {
+    const put = this.stmt(`INSERT INTO meta (key, value) VALUES ('${CORRUPT_NOTED}' || ?, ?) ON CONFLICT(key) DO NOTHING`);
+    this.db.transaction(() => {
+      for (const f of files) put.run(basename(f), new Date().toISOString());
+    }).immediate();
   }
 
   /** Rows moved aside as unreadable: how many records, and the latest reason. */

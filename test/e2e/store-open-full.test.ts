@@ -12,6 +12,9 @@ import { captureLog } from '../support/log.js';
 import { tempDir } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
 import { fillDisk, freeBytes, mountTmpfs, unmountTmpfs, until } from '../support/tmpfs.js';
+import { MllpClient, freePort } from '../support/mllp-client.js';
+import { initialBeds, pcd01Message, rng } from '../../drivers/hl7/ward.js';
+import type { DriverEntry } from '../../agent/config/load.js';
 
 let mountPoint: string | null = null;
 let agent: Agent | null = null;
@@ -46,12 +49,12 @@ function damageHeader(path: string): void {
   closeSync(fd);
 }
 
-async function startAgent(dir: string, storePath: string) {
+async function startAgent(dir: string, storePath: string, more: Partial<DriverEntry>[] = []) {
   const cap = captureLog('info');
   const config = testConfig(dir, {
     store: { path: storePath },
     display: { enabled: true, port: 0 },
-    drivers: [{ name: 'sim', type: 'simulator', options: { beds: 1, waveforms: false, numericPeriodMs: 100 } }],
+    drivers: [{ name: 'sim', type: 'simulator', options: { beds: 1, waveforms: false, numericPeriodMs: 100 } }, ...more],
   });
   agent = new Agent({ config, registry, log: cap.log, transport: null });
   await agent.start();
@@ -108,23 +111,60 @@ describe('opening the store on a full disk', () => {
     await until('data taken again', () => agent!.metrics.get('store_committed_total') > committed, 20_000);
   }, 90_000);
 
-  it('a damaged store, no reserve and a full disk: the agent starts on a store in memory with a high latched alarm, and reports the damage (review rv100 H1, H2)', async () => {
+  it('a damaged store, no reserve and a full disk: the agent starts on a store in memory that takes nothing (HL7 senders keep their data), and the damage is reported at the first start with room (review rv100 H1, H2; rv105 H1, H2)', async () => {
     const { dir, storePath, box } = storeWithBacklog(20, false);
     box.close();
     damageHeader(storePath);
-    fillDisk(mountPoint!);
+    const filler = fillDisk(mountPoint!);
+    const port = await freePort();
+    const hl7 = [{ name: 'mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port } }];
 
-    const { cap, gatewayAlarm } = await startAgent(dir, storePath);
+    const { cap, gatewayAlarm } = await startAgent(dir, storePath, hl7);
     expect((await fetch(`${agent!.display!.address().url}/healthz`)).status).toBe(200);
     expect(cap.find(/^the disk is full and the store cannot be opened: running on an empty store in memory/)).toMatchObject({ store: storePath });
     expect(gatewayAlarm('store-in-memory')).toMatchObject({
       priority: 'high',
-      condition: { text: expect.stringMatching(/^Gateway store cannot be opened \(disk full\): running on a store in memory, nothing is kept across a restart/) },
+      condition: { text: expect.stringMatching(/^Gateway store cannot be opened \(disk full\): running on a store in memory that takes no data/) },
     });
-    expect(cap.find('store file was damaged: moved aside for inspection, started a fresh store')).toBeDefined();
-    expect(gatewayAlarm('store-recovered')).toBeDefined();
-    // Readings are taken (in memory) and the bedside works.
-    const committed = agent!.metrics.get('store_committed_total');
-    await until('data taken', () => agent!.metrics.get('store_committed_total') > committed, 20_000);
-  }, 60_000);
+    const damaged = cap.find('store file was damaged: moved aside for inspection, started a fresh store');
+    expect(damaged).toMatchObject({ movedTo: expect.stringMatching(/agent\.db\.corrupt-/) });
+    const recoveredText = `Store was damaged and replaced; old file kept at ${damaged!.movedTo}`;
+    expect(gatewayAlarm('store-recovered')).toMatchObject({ condition: { text: recoveredText } });
+    // Nothing is taken: an HL7 sender is told to resend (it keeps its data), not that it was stored (review rv105 H1).
+    const client = await MllpClient.connect(port);
+    const bed = initialBeds(1, rng(7))[0]!;
+    const acks: string[] = [];
+    for (let i = 0; i < 3; i++) acks.push((await client.send(pcd01Message(bed, `MEM-${i}`, Date.now(), { waveform: false }))).code);
+    client.close();
+    expect(acks.filter((c) => c !== 'CE' && c !== 'AR')).toEqual([]);
+    // Readings are refused as on a full disk, alarmed, and still reach the bedside's alarms (no 'No data').
+    await until('store refusing', () => gatewayAlarm('store-refusing') !== undefined);
+    expect(agent!.metrics.get('ingest_refused_total', { reason: 'SQLITE_FULL', source: 'sim' })).toBeGreaterThan(0);
+    expect(agent!.alarms.engine.list().filter((a) => /^No data/.test(a.condition.text))).toEqual([]);
+    expect(agent!.outbox.nothingToSend()).toBe(true);
+    await agent!.stop();
+    agent = null;
+
+    // Space freed, the restart the alarm asks for: the damaged file is reported again, though its note went with the
+    // store in memory (review rv105 H2).
+    rmSync(filler);
+    const second = await startAgent(dir, storePath);
+    expect(second.gatewayAlarm('store-in-memory')).toBeUndefined();
+    expect(second.gatewayAlarm('store-recovered')).toMatchObject({ priority: 'medium', condition: { text: recoveredText } });
+    expect(second.cap.find(/^damaged store files moved aside earlier were not reported/)).toMatchObject({ files: [damaged!.movedTo] });
+    await agent!.stop();
+    agent = null;
+
+    // Not acknowledged: the next start raises it once more, from its note; acknowledged: never again.
+    const third = await startAgent(dir, storePath);
+    const again = agent!.alarms.engine.list({ bed: GATEWAY_BED }).filter((a) => a.key === 'gateway:store-recovered');
+    expect(again).toHaveLength(1);
+    expect(third.cap.find(/^damaged store files moved aside earlier were not reported/)).toBeUndefined();
+    expect(agent!.alarms.acknowledge(again[0]!.id, { user: 'nurse', role: 'clinician', from: 'test' }).ok).toBe(true);
+    await agent!.stop();
+    agent = null;
+    const fourth = await startAgent(dir, storePath);
+    expect(fourth.gatewayAlarm('store-recovered')).toBeUndefined();
+    expect(existsSync(damaged!.movedTo as string)).toBe(true);
+  }, 90_000);
 });
