@@ -138,6 +138,11 @@ export function deviceAlarmKey(deviceId: string, alarmId: string): string {
   return `device:${deviceId}:${alarmId}`;
 }
 
+/** A limit key without its `:episode-<n>` (limitKey): the track, whichever patient of the device it is for. */
+function withoutEpisode(key: string): string {
+  return key.replace(/:episode-\d+$/, '');
+}
+
 export class AlarmEngine {
   private readonly config: AlarmEngineConfig;
   private readonly limits: LimitEvaluator;
@@ -345,12 +350,31 @@ export class AlarmEngine {
     for (const a of acks) this.restoredAcks.set(a.key, { ...a });
   }
 
+  /**
+   * The acknowledgement from before a restart for a limit alarm raised now. The episode in its key is a counter kept in
+   * memory only (limitKey): it starts at 0 again after a restart, so the same patient's alarm of a device's later
+   * episode comes back under another key (review rv106 M1). Matched on the key without the episode and on the patient,
+   * which then must be the same (the real discriminator); a note without a patient only on the exact key.
+   */
+  private restoredLimitAck(key: string, patientId: string | undefined): RestoredAcknowledgement | undefined {
+    const exact = this.restoredAcks.get(key);
+    if (exact && (exact.patientId === undefined || exact.patientId === patientId)) return exact;
+    if (patientId === undefined) return undefined;
+    const track = withoutEpisode(key);
+    for (const r of this.restoredAcks.values()) {
+      if (r.key.startsWith('limit:') && r.patientId === patientId && withoutEpisode(r.key) === track) return r;
+    }
+    return undefined;
+  }
+
   /** The first report after a restart of an alarm acknowledged before it: acknowledged again, if in time and not worse. */
   private restoreAcknowledgement(key: string, restored: RestoredAcknowledgement, at: number): AlarmStateChange[] {
     const id = this.byKey.get(key);
     const alarm = id === undefined ? undefined : this.open.get(id);
     if (!alarm || !life.isUnacknowledged(alarm) || at > restored.until || alarm.bed !== restored.bed) return [];
     if (restored.patientId !== undefined && alarm.patientId !== undefined && alarm.patientId !== restored.patientId) return [];
+    // A limit alarm's note with a patient is restored only to that patient's alarm (matched across episodes; rv106 M1).
+    if (key.startsWith('limit:') && restored.patientId !== undefined && alarm.patientId !== restored.patientId) return [];
     // `seen` is the priority noted: a repeat above it is refused (a worse condition must sound). Done by the system
     // now, on behalf of who acknowledged it then, whom the why names (review rv104 L2).
     const by = restored.acknowledgedBy;
@@ -798,10 +822,11 @@ export class AlarmEngine {
     if (!alarm) {
       const raised = this.raise(u.spec, u.at, u.why);
       // A limit alarm answered with its device's alarm before a restart: its first raise, the same track (key: bed,
-      // device, rule, direction), comes back answered too, as the device alarm does (review rv104 M3). Used once.
-      const restored = u.spec.source === 'limit' ? this.restoredAcks.get(u.spec.key) : undefined;
+      // device, rule, direction; the episode aside for the same patient, rv106 M1), comes back answered too, as the device
+      // alarm does (review rv104 M3). Used once.
+      const restored = u.spec.source === 'limit' ? this.restoredLimitAck(u.spec.key, u.spec.patientId) : undefined;
       if (!restored) return [raised];
-      this.restoredAcks.delete(u.spec.key);
+      this.restoredAcks.delete(restored.key);
       return [raised, ...this.restoreAcknowledgement(u.spec.key, restored, u.at)];
     }
     const before = life.signalPriority(alarm);

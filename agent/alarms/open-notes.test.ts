@@ -193,3 +193,82 @@ describe('review rv104 M3, L2: the device-linked twins and who acknowledged, acr
     expect(run2.acknowledgedBy(back.alarmId)).toEqual({ user: 'nurse.jones', role: 'clinician' });
   });
 });
+
+describe('review rv106 M1: a limit acknowledgement restored for a device\'s later patient (episode n)', () => {
+  const SPO2 = MDC.PULS_OXIM_SAT_O2;
+  const QUIET = {
+    news2: { ...DEFAULT_NEWS2_CONFIG, defaults: { ...DEFAULT_NEWS2_CONFIG.defaults, enabled: false } },
+    technical: { ...DEFAULT_TECHNICAL_CONFIG, silentAfterS: 1e6 },
+  };
+  const desat = (phase: 'start' | 'continue', atS: number, atDevice?: 'acknowledged') =>
+    ({ ...deviceAlarm('desat', phase, atS, { text: 'Desat', priority: 'high', ...(atDevice && { atDevice }) }), sourceMetric: SPO2 });
+  /** SpO2 `value` every second for `patientId`, with device events at given seconds. */
+  const run = (e: AlarmEngine, from: number, to: number, patientId: string, value: number, events: Record<number, AlarmEvent[]> = {}): AlarmStateChange[] => {
+    const out: AlarmStateChange[] = [];
+    for (let t = from; t <= to; t++) {
+      out.push(...e.ingest(numeric(SPO2, value, t, { patientId })));
+      for (const ev of events[t] ?? []) out.push(...e.ingest(ev));
+      out.push(...e.tick(s(t)));
+    }
+    return out;
+  };
+  const every10s = (from: number, to: number): Record<number, AlarmEvent[]> => Object.fromEntries(Array.from({ length: (to - from) / 10 + 1 }, (_, i) => [from + i * 10, [desat('continue', from + i * 10, 'acknowledged')]]));
+  /** Run 1: pat-A with normal values, then pat-B (the device's episode 1) desaturates; DESAT and LOW answered with the monitor's Desat. */
+  const firstRun = () => {
+    const e = new AlarmEngine({ ...QUIET, idPrefix: 'boot1' });
+    const out = [...run(e, 0, 5, 'pat-A', 97), ...run(e, 6, 36, 'pat-B', 76, { 12: [desat('start', 12)], 21: [desat('continue', 21, 'acknowledged')] })];
+    const notes = [...openAlarmNotes(out, (id) => e.acknowledgedBy(id)).values()].filter((n): n is string => n !== null);
+    return { e, notes };
+  };
+  const restarted = (notes: string[]) => {
+    const e = new AlarmEngine({ ...QUIET, idPrefix: 'boot2' });
+    e.restoreAcknowledgements(acknowledgedBeforeRestart(notes).map(({ deviceId: _, ...a }) => ({ ...a, until: s(36) + NEW_EPISODE_AFTER_MS })));
+    return e;
+  };
+
+  it('the second patient\'s DESAT and LOW, answered at the device, come back acknowledged after a restart (episode counter at 0 again) and do not escalate', () => {
+    const { e: run1, notes } = firstRun();
+    const limits1 = run1.list().filter((a) => a.source === 'limit');
+    expect(limits1.map((a) => [a.key, a.state, a.patientId])).toEqual([
+      ['limit:bed-1:mon-1:spo2-desat-low:episode-1', 'acknowledged', 'pat-B'],
+      ['limit:bed-1:mon-1:spo2-low:episode-1', 'acknowledged', 'pat-B'],
+    ]);
+    const run2 = restarted(notes);
+    const out2 = run(run2, 46, 206, 'pat-B', 76, every10s(46, 206));
+    const limits2 = run2.list().filter((a) => a.source === 'limit');
+    // Raised under the episode-0 keys of the new run: matched on the key without the episode, and the same patient.
+    expect(limits2.map((a) => [a.key, a.state, a.escalated, a.patientId])).toEqual([
+      ['limit:bed-1:mon-1:spo2-desat-low', 'acknowledged', false, 'pat-B'],
+      ['limit:bed-1:mon-1:spo2-low', 'acknowledged', false, 'pat-B'],
+    ]);
+    const acks = out2.filter((c) => c.change === 'acknowledged' && c.alarm.source === 'limit');
+    for (const c of acks) expect(c).toMatchObject({ actor: 'system', why: `acknowledged before the restart (at ${new Date(s(21)).toISOString()}, by device mon-1)` });
+    expect(out2.filter((c) => c.change === 'escalated')).toEqual([]);
+  });
+
+  it('not restored for another patient on the same base key, whatever its episode; used once', () => {
+    const { notes } = firstRun();
+    // Another patient, episode 0 after the restart: the base key matches, the patient does not.
+    const other = restarted(notes);
+    run(other, 46, 120, 'pat-C', 76, every10s(46, 120));
+    expect(other.list().filter((a) => a.source === 'limit').map((a) => [a.key, a.state])).toEqual([
+      ['limit:bed-1:mon-1:spo2-desat-low', 'active'],
+      ['limit:bed-1:mon-1:spo2-low', 'active'],
+    ]);
+    // Another patient in episode 1 again (the exact key noted): still not theirs.
+    const sameKey = restarted(notes);
+    run(sameKey, 40, 45, 'pat-A', 97);
+    run(sameKey, 46, 120, 'pat-C', 76, every10s(46, 120));
+    expect(sameKey.list().filter((a) => a.source === 'limit').map((a) => [a.key, a.state])).toEqual([
+      ['limit:bed-1:mon-1:spo2-desat-low:episode-1', 'active'],
+      ['limit:bed-1:mon-1:spo2-low:episode-1', 'active'],
+    ]);
+    // Used once: pat-B's alarm restored, ended, raised again: unanswered.
+    const once = restarted(notes);
+    run(once, 46, 60, 'pat-B', 76, every10s(46, 60));
+    expect(once.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['acknowledged', 'acknowledged']);
+    run(once, 61, 70, 'pat-B', 97);
+    run(once, 71, 90, 'pat-B', 76);
+    expect(once.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['active', 'active']);
+  });
+});
