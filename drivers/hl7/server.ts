@@ -251,26 +251,36 @@ export class MllpServer {
       }, this.opts.idleTimeoutMs);
     };
     touch();
-    let lastStarted = 0;
+    /** Frames ended (taken at FS, or dropped as oversize and answered) when the read timer was armed. */
+    let endedAtArm = 0;
+    let abandonedAtArm = 0;
+    const ended = (): number => framer.counters.frames + framer.counters.oversize;
     // ACKs the sender has not read: over MAX_UNREAD_ACK_BYTES we stop reading until they drain, and close the
     // connection if they do not within readTimeoutMs.
     let acksBacked = false;
     let ackTimer: NodeJS.Timeout | undefined;
     let holding = false;
     /**
-     * The read timeout runs per frame: a new frame start (even one that began in the same chunk that ended the
-     * previous frame) gets the full readTimeoutMs. It does not run while we hold reading (the rest of the frame
-     * may be waiting in the socket for us), and starts afresh when we read again.
+     * The read timeout runs per frame: a frame start after an ended frame (even one that began in the same chunk
+     * that ended the previous frame) gets the full readTimeoutMs. A VT that abandons an unfinished frame does not:
+     * the time runs from the first VT since the last ended frame, or a sender restarting frames more often than
+     * readTimeoutMs (slowloris) would hold its connection slot for ever. It does not run while we hold reading (the
+     * rest of the frame may be waiting in the socket for us), and starts afresh when we read again.
      */
     const armRead = (): void => {
       if (!framer.inFrame || holding) return clearRead();
-      if (readTimer && framer.counters.started === lastStarted) return;
+      if (readTimer && ended() === endedAtArm) return;
       clearRead();
-      lastStarted = framer.counters.started;
+      endedAtArm = ended();
+      abandonedAtArm = framer.counters.abandoned;
       readTimer = setTimeout(() => {
         const dropped = framer.reset();
+        const abandoned = framer.counters.abandoned - abandonedAtArm;
         this.ctx.count('read_timeouts');
-        this.ctx.log.warn({ peer, dropped, readTimeoutMs: this.opts.readTimeoutMs }, 'MLLP frame not finished in time; dropped, closing connection');
+        this.ctx.log.warn(
+          { peer, dropped, readTimeoutMs: this.opts.readTimeoutMs, ...(abandoned > 0 ? { framesAbandoned: abandoned } : {}) },
+          'MLLP frame not finished in time; dropped, closing connection',
+        );
         s.destroy();
       }, this.opts.readTimeoutMs);
     };

@@ -33,7 +33,7 @@ export interface FramerCounters {
   outsideBytes: number;
   /** Bytes thrown away while resyncing after an oversize frame. */
   discardedBytes: number;
-  /** Frames begun (VT seen): lets the reader restart its read timeout per frame. */
+  /** Frames begun (VT seen), abandoned ones included (a read timeout runs from the first VT since `frames` last grew). */
   started: number;
 }
 
