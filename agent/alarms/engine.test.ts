@@ -708,7 +708,7 @@ describe('engine: conditions whose device stopped, or moved to another bed', () 
       e.tick(s(t));
     }
     const open = e.list({ bed: 'bed-1' });
-    expect(open.map((a) => `${a.source} ${a.condition.text}`).sort()).toEqual(['limit HR HIGH 140 > 120 /min', 'news2 NEWS2 5-6 (medium risk): score 6 (partial) (assumed: oxygen, consciousness)', 'technical SpO2 SENSOR OFF']);
+    expect(open.map((a) => `${a.source} ${a.condition.text}`).sort()).toEqual(['limit HR HIGH 140 > 120 /min', 'news2 NEWS2 5-6 (medium risk): score at raise 6 (partial) (assumed: oxygen, consciousness)', 'technical SpO2 SENSOR OFF']);
     const hr = open.find((a) => a.source === 'limit')!.id;
     for (const a of open) if (a.id !== hr) e.acknowledge(a.id, nurse, s(20));
     // The monitor now reports for bed-2 (normal values there).

@@ -142,11 +142,15 @@ describe('NEWS2 inputs: stale, missing, assumed', () => {
     expect(computeNews2(inputs(rest), NOW, perBed, 'bed-9')).toMatchObject({ total: 2, assumed: ['oxygen', 'consciousness'] });
   });
 
-  it('a stale observation is replaced by the assumption and says so', () => {
+  it('a stale observation is replaced by the assumption and says so, unless it scored more (then stale: rv107 H2)', () => {
     const i = inputs(normal);
-    i.consciousness = { value: 'V', at: at(43201) };
+    i.consciousness = { value: 'A', at: at(43201) };
     const r = computeNews2(i, NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
-    expect(r.params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'assumed', value: 'A', staleValue: 'V' });
+    expect(r.params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'assumed', value: 'A', staleValue: 'A' });
+    i.consciousness = { value: 'V', at: at(43201) };
+    const v = computeNews2(i, NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(v).toMatchObject({ partial: true, stale: ['consciousness'] });
+    expect(v.params.find((p) => p.param === 'consciousness')).toEqual({ param: 'consciousness', status: 'stale', staleValue: 'V', staleAt: at(43201) });
   });
 });
 
@@ -171,7 +175,7 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     expect(medium[0]!.present && medium[0]!.spec).toMatchObject({ priority: 'medium', source: 'news2', value: 5, category: 'physiological' });
     // Consciousness and oxygen come from no device: assumed (alert, air: 0), which the alarm says, as the true score
     // may be higher.
-    expect(medium[0]!.present && medium[0]!.spec.condition.text).toBe('NEWS2 5-6 (medium risk): score 5 (assumed: oxygen, consciousness)');
+    expect(medium[0]!.present && medium[0]!.spec.condition.text).toBe('NEWS2 5-6 (medium risk): score at raise 5 (assumed: oxygen, consciousness)');
     setAll(m, 20, { rr: 25, spo2: 94, sys: 100, pulse: 70, temp: 37 }); // 3+1+2 = 6 → still medium
     expect(m.evaluate(s(20))).toEqual([]);
     m.reading(R(MDC.TEMP_BODY, 39.5, 30)); // +2 → 8

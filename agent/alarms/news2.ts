@@ -58,32 +58,47 @@ export type News2Risk = 'low' | 'low-medium' | 'medium' | 'high';
 
 // ---- Scoring of single parameters (pure). Values are rounded as the chart's integer / one-decimal bands imply.
 
+/**
+ * Scores `x` on a chart of integer steps: rounded to the nearest step, except that a value exactly halfway between two
+ * steps scores the more severe of the two bands (review rv107 L2: round-half-up scored SpO2 91.5, SBP 90.5 and HR 40.5
+ * in the milder band, while on the high side it went to the more severe one). The tolerance takes a value that is
+ * halfway but for float error (36.05 × 10) as halfway.
+ */
+function onChart(x: number, band: (step: number) => number): number {
+  const lo = Math.floor(x);
+  if (Math.abs(x - lo - 0.5) < 1e-9) return Math.max(band(lo), band(lo + 1));
+  return band(Math.round(x));
+}
+
 export function scoreRespRate(rr: number): number {
-  const v = Math.round(rr);
-  if (v <= 8) return 3;
-  if (v <= 11) return 1;
-  if (v <= 20) return 0;
-  if (v <= 24) return 2;
-  return 3;
+  return onChart(rr, (v) => {
+    if (v <= 8) return 3;
+    if (v <= 11) return 1;
+    if (v <= 20) return 0;
+    if (v <= 24) return 2;
+    return 3;
+  });
 }
 
 export function scoreSpO2Scale1(spo2: number): number {
-  const v = Math.round(spo2);
-  if (v <= 91) return 3;
-  if (v <= 93) return 2;
-  if (v <= 95) return 1;
-  return 0;
+  return onChart(spo2, (v) => {
+    if (v <= 91) return 3;
+    if (v <= 93) return 2;
+    if (v <= 95) return 1;
+    return 0;
+  });
 }
 
 export function scoreSpO2Scale2(spo2: number, support: OxygenSupport): number {
-  const v = Math.round(spo2);
-  if (v <= 83) return 3;
-  if (v <= 85) return 2;
-  if (v <= 87) return 1;
-  if (v <= 92 || support === 'air') return 0;
-  if (v <= 94) return 1;
-  if (v <= 96) return 2;
-  return 3;
+  return onChart(spo2, (v) => {
+    if (v <= 83) return 3;
+    if (v <= 85) return 2;
+    if (v <= 87) return 1;
+    if (v <= 92 || support === 'air') return 0;
+    if (v <= 94) return 1;
+    if (v <= 96) return 2;
+    return 3;
+  });
 }
 
 export function scoreOxygen(support: OxygenSupport): number {
@@ -91,22 +106,24 @@ export function scoreOxygen(support: OxygenSupport): number {
 }
 
 export function scoreSystolic(sys: number): number {
-  const v = Math.round(sys);
-  if (v <= 90) return 3;
-  if (v <= 100) return 2;
-  if (v <= 110) return 1;
-  if (v <= 219) return 0;
-  return 3;
+  return onChart(sys, (v) => {
+    if (v <= 90) return 3;
+    if (v <= 100) return 2;
+    if (v <= 110) return 1;
+    if (v <= 219) return 0;
+    return 3;
+  });
 }
 
 export function scorePulse(pulse: number): number {
-  const v = Math.round(pulse);
-  if (v <= 40) return 3;
-  if (v <= 50) return 1;
-  if (v <= 90) return 0;
-  if (v <= 110) return 1;
-  if (v <= 130) return 2;
-  return 3;
+  return onChart(pulse, (v) => {
+    if (v <= 40) return 3;
+    if (v <= 50) return 1;
+    if (v <= 90) return 0;
+    if (v <= 110) return 1;
+    if (v <= 130) return 2;
+    return 3;
+  });
 }
 
 export function scoreConsciousness(level: Acvpu): number {
@@ -114,12 +131,14 @@ export function scoreConsciousness(level: Acvpu): number {
 }
 
 export function scoreTemperature(celsius: number): number {
-  const v = Math.round(celsius * 10) / 10;
-  if (v <= 35.0) return 3;
-  if (v <= 36.0) return 1;
-  if (v <= 38.0) return 0;
-  if (v <= 39.0) return 1;
-  return 2;
+  // In tenths of a degree, the chart's step, compared as integers.
+  return onChart(celsius * 10, (t) => {
+    if (t <= 350) return 3;
+    if (t <= 360) return 1;
+    if (t <= 380) return 0;
+    if (t <= 390) return 1;
+    return 2;
+  });
 }
 
 /** Clinical risk from the aggregate and whether any single parameter scored 3. */
@@ -155,7 +174,10 @@ export interface News2BedConfig {
   enabled?: boolean;
   /** SpO2 scale: 2 only for a prescribed target of 88–92 % (clinical decision). Default 1. */
   spo2Scale?: 1 | 2;
-  /** Values used, and reported as assumed, when no fresh observation exists. Absent: the parameter is missing. */
+  /**
+   * Values used, and reported as assumed, when no fresh observation exists. Absent: the parameter is missing. A
+   * recorded one that aged out and scored more than this is reported stale instead (the score partial).
+   */
   assume?: { consciousness?: Acvpu; oxygen?: OxygenSupport };
 }
 
@@ -229,6 +251,11 @@ export function bedNews2Config(config: News2Config, bed: string): Required<Pick<
   };
 }
 
+/** The score of a recorded observation (air/oxygen, ACVPU): to tell an aged-out one from the assumption. */
+function observedScore(p: News2Param, v: unknown): number {
+  return p === 'oxygen' ? scoreOxygen(v as OxygenSupport) : scoreConsciousness(v as Acvpu);
+}
+
 /** Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported. */
 export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string): News2Score {
   const bc = bedNews2Config(config, bed);
@@ -247,7 +274,10 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
       return f.ok;
     }
     if (f && 'stale' in f) Object.assign(r, { status: 'stale', staleValue: f.stale.value, staleAt: f.stale.at });
-    if (assumed !== undefined) {
+    // A recorded observation that aged out and scored more than the assumption (V, on oxygen) stays stale, the score
+    // partial: the patient's state is unknown, not the assumed normal (review rv107 H2: it scored as complete, lower).
+    const staleAbove = f !== null && 'stale' in f && assumed !== undefined && observedScore(p, f.stale.value) > observedScore(p, assumed);
+    if (assumed !== undefined && !staleAbove) {
       Object.assign(r, { status: 'assumed', value: assumed });
       results.set(p, r);
       return { value: assumed, at: now };
@@ -272,8 +302,9 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
   if (spo2) {
     if (bc.spo2Scale === 2) {
       // Scale 2 needs to know air or oxygen above 92 %. Without a recorded one, oxygen is the assumption where one is
-      // configured (air by default: scored, and said in `assumed`, not partial); with none, oxygen is missing, which
-      // makes the score partial, and SpO2 is scored as on air, the lower score.
+      // configured (air by default: scored, and said in `assumed`, not partial); with none, oxygen is missing (or
+      // stale: a recorded "oxygen" aged out), which makes the score partial, and SpO2 is scored as on air, the lower
+      // score (news2UpperBound() counts what on oxygen could add).
       setScore('spo2', scoreSpO2Scale2(spo2.value, oxygen?.value ?? 'air'));
     } else {
       setScore('spo2', scoreSpO2Scale1(spo2.value));
@@ -310,7 +341,19 @@ const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' 
   [MDC.PULS_OXIM_PULS_RATE.code, { param: 'pulse', unit: '/min' }],
   [MDC.TEMP_BODY.code, { param: 'temperature', unit: 'Cel' }],
   [MDC.TEMP.code, { param: 'temperature', unit: 'Cel' }],
+  // Core-site temperatures (IEEE 11073-10101 partition 2; IntelliVue's Tcore, Tesoph, Tnaso): a body temperature as
+  // NEWS2 means it (review rv107 L1: a bed with only these showed temperature missing, its score partial). Skin and
+  // blood temperatures are not taken: counted and told (temperatureNotUsed).
+  [2 * 65536 + 19296, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_CORE
+  [2 * 65536 + 19300, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_ESOPH
+  [2 * 65536 + 19308, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_NASOPH
 ]);
+
+/**
+ * A body temperature outside this range (°C) is refused for NEWS2, counted and told: °F sent without a unit (98.6), or
+ * a wrong unit, would otherwise score as °C (review rv107 L2). Our choice: survivable body temperatures lie within it.
+ */
+const PLAUSIBLE_CELSIUS = { low: 25, high: 45 } as const;
 
 const LEVEL_ORDER: readonly Exclude<News2Risk, 'low'>[] = ['low-medium', 'medium', 'high'];
 const LEVEL_TEXT: Record<Exclude<News2Risk, 'low'>, string> = {
@@ -368,6 +411,16 @@ export interface News2Report {
    * patient ids, as above.
    */
   formerPatient: { readings: number; devices: { bed: string; deviceId: string }[] };
+  /**
+   * Valid readings refused as implausible for their parameter (a body temperature outside 25–45 °C: °F sent without a
+   * unit): counts per parameter, and the (device, parameter) not told of before, each to be logged once. Absent when none.
+   */
+  implausible?: { counts: Partial<Record<News2Param, number>>; devices: { deviceId: string; bed: string; param: News2Param; value: number; unit: string; range: string }[] };
+  /**
+   * Valid readings of a temperature term NEWS2 does not take (skin, blood: not a body temperature as NEWS2 means it):
+   * how many, and the (device, term) not told of before, each to be logged once. Absent when none.
+   */
+  temperatureNotUsed?: { readings: number; terms: { deviceId: string; bed: string; refid: string }[] };
 }
 
 const emptyReport = (): News2Report => ({ unconvertible: [], newUnconvertible: [], observationsDropped: [], observationsUnmatchable: [], formerPatient: { readings: 0, devices: [] } });
@@ -424,6 +477,9 @@ export class News2Monitor {
   private readonly toldFormer = new Set<string>();
   private readonly unconvertibleCounts = new Map<string, { param: News2Param; unit: string; count: number }>();
   private readonly toldUnconvertible = new Set<string>();
+  /** (device, parameter) told of an implausible value, and (device, term) of a temperature not used; capped as above. */
+  private readonly toldImplausible = new Set<string>();
+  private readonly toldTemperatureNotUsed = new Set<string>();
   constructor(private config: News2Config = DEFAULT_NEWS2_CONFIG) {}
 
   setConfig(config: News2Config): void {
@@ -458,7 +514,11 @@ export class News2Monitor {
     }
     const changedPatient = patient === 'changed';
     const target = METRIC_PARAMS.get(r.mdc.code);
-    if (!target) return changedPatient;
+    if (!target) {
+      // Another temperature term (skin, blood) arriving while the bed shows temperature missing: said why (rv107 L1).
+      if (r.mdc.refid.startsWith('MDC_TEMP') && r.quality.state === 'valid' && typeof r.value === 'number') this.temperatureNotUsed(r.deviceId, r.bed, r.mdc.refid);
+      return changedPatient;
+    }
     const source = `${r.deviceId}|${r.mdc.code}`;
     if (r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) {
       // The metric that gave the input now has no valid value (probe off): that input is no longer current, rather
@@ -472,6 +532,10 @@ export class News2Monitor {
     const v = convert(r.value, UNIT_ALIASES[r.unit.ucum] ?? r.unit.ucum, target.unit);
     if (v === null) {
       this.unconvertible(r.deviceId, r.bed, target.param, r.unit.ucum, target.unit);
+      return changedPatient;
+    }
+    if (target.param === 'temperature' && (v < PLAUSIBLE_CELSIUS.low || v > PLAUSIBLE_CELSIUS.high)) {
+      this.implausible(r.deviceId, r.bed, target.param, r.value, r.unit.ucum, `${PLAUSIBLE_CELSIUS.low}–${PLAUSIBLE_CELSIUS.high} Cel`);
       return changedPatient;
     }
     const s = this.bed(r.bed);
@@ -504,6 +568,26 @@ export class News2Monitor {
     if (this.toldUnconvertible.has(told) || this.toldUnconvertible.size >= MAX_TOLD_UNCONVERTIBLE) return;
     this.toldUnconvertible.add(told);
     this.report.newUnconvertible.push({ deviceId, bed, param, unit, want });
+  }
+
+  /** A valid reading refused as implausible (not scored, as for a unit that does not convert): counted, told once per device and parameter. */
+  private implausible(deviceId: string, bed: string, param: News2Param, value: number, unit: string, range: string): void {
+    const rep = (this.report.implausible ??= { counts: {}, devices: [] });
+    rep.counts[param] = (rep.counts[param] ?? 0) + 1;
+    const told = `${deviceId}|${param}`;
+    if (this.toldImplausible.has(told) || this.toldImplausible.size >= MAX_TOLD_UNCONVERTIBLE) return;
+    this.toldImplausible.add(told);
+    rep.devices.push({ deviceId, bed, param, value, unit, range });
+  }
+
+  /** A temperature term NEWS2 does not take: counted, told once per device and term. */
+  private temperatureNotUsed(deviceId: string, bed: string, refid: string): void {
+    const rep = (this.report.temperatureNotUsed ??= { readings: 0, terms: [] });
+    rep.readings += 1;
+    const told = `${deviceId}|${refid}`;
+    if (this.toldTemperatureNotUsed.has(told) || this.toldTemperatureNotUsed.size >= MAX_TOLD_UNCONVERTIBLE) return;
+    this.toldTemperatureNotUsed.add(told);
+    rep.terms.push({ deviceId, bed, refid });
   }
 
   /** A NEWS2 input left out as the previous patient's: counted, and its device told once. */
@@ -774,23 +858,34 @@ export class News2Monitor {
       delete s.newPatient;
       const score = computeNews2(s.inputs, now, this.config, bed);
       s.last = score;
-      if (s.levelKey !== null && !score.params.some((p) => p.status === 'measured' && DEVICE_PARAMS.has(p.param))) {
+      if (!score.params.some((p) => p.status === 'measured' && DEVICE_PARAMS.has(p.param))) {
         // Not one current device input (device values stale, invalid or missing): the bed is no longer scored (its
         // monitor silent, or moved away). The level ends, unconfirmed, saying so; while it stayed, the alarm and a
         // "low, partial" score disagreed for ever. A recorded observation does not count here: it stays current for
-        // 12 h and kept such a level that long.
-        out.push({ present: false, key: s.levelKey, at: now, why: `NEWS2 no longer scored, no current input: ${describe(score)}`, unconfirmed: true });
+        // 12 h and kept such a level that long. Nor does it raise one (review rv107 H1: a recorded V raised the level
+        // this ended, every other second, a new alarm each time once acknowledged); the tile still shows the score.
+        if (s.levelKey !== null) out.push({ present: false, key: s.levelKey, at: now, why: `NEWS2 no longer scored, no current input: ${describe(score)}`, unconfirmed: true });
         this.setLevel(s, bed, null);
         s.lowerSince = null;
         continue;
       }
-      const level = score.risk === 'low' ? null : score.risk;
+      let level: Exclude<News2Risk, 'low'> | null = score.risk === 'low' ? null : score.risk;
       const rank = (l: Exclude<News2Risk, 'low'> | null): number => (l === null ? -1 : LEVEL_ORDER.indexOf(l));
+      let bound = '';
       if (rank(level) < rank(s.level)) {
-        // A partial score is a lower bound: it cannot show the risk fell. A complete one must stay lower a while.
+        // A partial score is a lower bound: it cannot show the risk fell below what the missing and stale parameters
+        // could make it. Its upper bound can: a level above that ends, or is lowered to it (review rv107 M1: a bed
+        // with no temperature feed is partial for ever, and a level raised once never ended). Either way a score
+        // must stay lower a while.
         if (score.partial) {
-          s.lowerSince = null;
-          continue;
+          const upper = news2UpperBound(score);
+          const ceiling = upper.risk === 'low' ? null : upper.risk;
+          if (rank(ceiling) >= rank(s.level)) {
+            s.lowerSince = null;
+            continue;
+          }
+          level = ceiling;
+          bound = ` (at most ${upper.total} with the missing and stale parameters)`;
         }
         s.lowerSince ??= now;
         if (now - s.lowerSince < this.config.clearAfterS * 1000) continue;
@@ -798,9 +893,9 @@ export class News2Monitor {
       s.lowerSince = null;
       if (level === s.level) continue;
       const why = describe(score);
-      if (s.levelKey !== null) out.push({ present: false, key: s.levelKey, at: now, why: level === null ? `NEWS2 below trigger: ${why}` : `NEWS2 now ${level}: ${why}` });
+      if (s.levelKey !== null) out.push({ present: false, key: s.levelKey, at: now, why: level === null ? `NEWS2 below trigger${bound}: ${why}` : `NEWS2 now ${level}${bound}: ${why}` });
       this.setLevel(s, bed, level);
-      if (level !== null) out.push({ present: true, spec: this.spec(bed, s, level, score), at: now, why });
+      if (level !== null) out.push({ present: true, spec: this.spec(bed, s, level, score, bound), at: now, why });
     }
     return out;
   }
@@ -811,10 +906,14 @@ export class News2Monitor {
     s.levelKey = level === null ? null : news2Key(bed, level, s.episode);
   }
 
-  private spec(bed: string, s: BedState, level: Exclude<News2Risk, 'low'>, score: News2Score): ConditionSpec {
+  /** `bound`: a level lowered to what a partial score's upper bound allows says so (its total alone is below it). */
+  private spec(bed: string, s: BedState, level: Exclude<News2Risk, 'low'>, score: News2Score, bound = ''): ConditionSpec {
     // Assumed parameters (alert, on air, unless someone records otherwise) score 0: the true score may be higher.
     const assumed = score.assumed.length ? ` (assumed: ${score.assumed.join(', ')})` : '';
-    const text = `${LEVEL_TEXT[level]}: score ${score.total}${score.partial ? ' (partial)' : ''}${assumed}`;
+    // The engine keeps an alarm's text and value as raised (only a priority change updates it, with a record, so that
+    // the last audit record equals the alarm), and a level persists while the score moves within it: the text says
+    // the score is the raise's (review rv107 M2); the current one is the bed's news2(), shown on its tile.
+    const text = `${LEVEL_TEXT[level]}: score at raise ${score.total}${score.partial ? ' (partial)' : ''}${bound}${assumed}`;
     const spec: ConditionSpec = {
       key: s.levelKey ?? news2Key(bed, level, s.episode),
       source: 'news2',
@@ -829,6 +928,27 @@ export class News2Monitor {
     if (s.patientId !== undefined) spec.patientId = s.patientId;
     return spec;
   }
+}
+
+/**
+ * The most a partial score could be (review rv107 M1): each missing or stale parameter at its highest (3; oxygen 2),
+ * and on scale 2 with oxygen unknown, SpO2 as on oxygen (it is scored as on air). A level above its risk cannot apply.
+ */
+export function news2UpperBound(score: News2Score): { total: number; risk: News2Risk } {
+  const unknown = new Set([...score.missing, ...score.stale]);
+  let total = score.total;
+  let any3 = score.anySingle3;
+  for (const p of unknown) {
+    total += p === 'oxygen' ? 2 : 3;
+    if (p !== 'oxygen') any3 = true;
+  }
+  const spo2 = score.params.find((r) => r.param === 'spo2');
+  if (score.scale === 2 && unknown.has('oxygen') && spo2?.status === 'measured' && typeof spo2.value === 'number') {
+    const onOxygen = scoreSpO2Scale2(spo2.value, 'oxygen');
+    total += Math.max(0, onOxygen - (spo2.score ?? 0));
+    if (onOxygen === 3) any3 = true;
+  }
+  return { total, risk: news2Risk(total, any3) };
 }
 
 function describe(score: News2Score): string {

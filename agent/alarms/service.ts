@@ -113,6 +113,21 @@ export class AlarmService {
         `NEWS2 leaves out readings of ${d.deviceId} on bed ${d.bed}: it still gives the previous patient's id after a change of patient at the bed, so its parameters show missing or stale until it gives the bed's patient (told once per device; counted in news2_readings_former_patient_total)`,
       );
     }
+    // Implausible values (rv107 L2: °F sent without a unit scored as °C) and temperature terms not used (rv107 L1).
+    for (const [param, c] of Object.entries(n.implausible?.counts ?? {})) this.metrics.inc('news2_implausible_total', { param }, c);
+    for (const d of n.implausible?.devices ?? []) {
+      this.log.warn(
+        d,
+        `NEWS2 refuses ${d.param} ${d.value} "${d.unit}" from ${d.deviceId} on bed ${d.bed}: outside ${d.range} (a wrong or missing unit?), so ${d.param} is not scored from it (told once per device and parameter; counted in news2_implausible_total)`,
+      );
+    }
+    if (n.temperatureNotUsed) this.metrics.inc('news2_temperature_not_used_total', undefined, n.temperatureNotUsed.readings);
+    for (const d of n.temperatureNotUsed?.terms ?? []) {
+      this.log.info(
+        d,
+        `NEWS2 does not use ${d.refid} from ${d.deviceId} on bed ${d.bed} as temperature (not a body temperature as NEWS2 means it: only body, unspecified and core sites are), so temperature shows missing unless another source gives one (told once per device and term; counted in news2_temperature_not_used_total)`,
+      );
+    }
   }
 
   /**

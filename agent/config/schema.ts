@@ -467,7 +467,10 @@ export const configSchema = {
                     description:
                       'What NEWS2 assumes for this bed while nobody has recorded it (no monitor measures it): ' +
                       '`consciousness` A, C, V, P or U (default A) and `oxygen` air or oxygen (default air). The score ' +
-                      'and its alarm say "assumed". E.g. `{ "oxygen": "oxygen" }` for a bed whose patient is on oxygen.',
+                      'and its alarm say "assumed". E.g. `{ "oxygen": "oxygen" }` for a bed whose patient is on oxygen. ' +
+                      'A recorded value counts for 12 h; once older, the assumption replaces it only if it scores no ' +
+                      'less: a recorded C, V, P, U or oxygen that ages out shows as stale (the observation is due), and ' +
+                      'the score is partial, which can keep an alarm but not end it.',
                     properties: {
                       consciousness: { enum: ['A', 'C', 'V', 'P', 'U'] },
                       oxygen: { enum: ['air', 'oxygen'] },
@@ -483,7 +486,9 @@ export const configSchema = {
               default: 300,
               description:
                 'Seconds a complete NEWS2 score must stay below a trigger level before its alarm ends (a rise is at ' +
-                'once): a score on a band edge then gives one alarm, not one every other second.',
+                'once): a score on a band edge then gives one alarm, not one every other second. A partial score ' +
+                '(parameters missing or stale) counts as below a level only when its highest possible value is (each ' +
+                'such parameter at 3, oxygen 2): then the alarm ends, or is lowered to the level that value reaches.',
             },
             priorities: {
               type: 'object',

@@ -1,0 +1,187 @@
+// NEWS2 trigger levels: when one may be raised, held, lowered or ended (review rv107 H1, H2, M1).
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import { AlarmEngine } from './engine.js';
+import { numeric, s } from './fixtures.js';
+import { DEFAULT_NEWS2_CONFIG, News2Monitor, computeNews2, type News2Config, type News2Inputs } from './news2.js';
+import type { NumericReading } from '../model/reading.js';
+import type { AlarmStateChange, ConditionUpdate } from './types.js';
+
+const nurse = { user: 'nurse', role: 'clinician', from: 'test' };
+const show = (u: ConditionUpdate[]): string[] => u.map((x) => (x.present ? `+${x.spec.key}` : `-${x.key}`));
+type Vitals = { rr: number; spo2: number; sys: number; pulse: number; temp?: number };
+const normal: Vitals = { rr: 16, spo2: 97, sys: 120, pulse: 70, temp: 37 };
+
+/** Feeds the vitals; with an engine, returns the alarm changes they made. */
+function feed(m: News2Monitor | AlarmEngine, t: number, v: Vitals): AlarmStateChange[] {
+  const out: AlarmStateChange[] = [];
+  const put = (r: NumericReading): void => {
+    if (m instanceof AlarmEngine) out.push(...m.ingest(r));
+    else m.reading(r);
+  };
+  put(numeric(MDC.RESP_RATE, v.rr, t));
+  put(numeric(MDC.PULS_OXIM_SAT_O2, v.spo2, t));
+  put(numeric(MDC.PRESS_BLD_NONINV_SYS, v.sys, t));
+  put(numeric(MDC.ECG_HEART_RATE, v.pulse, t));
+  if (v.temp !== undefined) put(numeric(MDC.TEMP_BODY, v.temp, t));
+  return out;
+}
+
+describe('NEWS2 with no current device input raises no level (rv107 H1)', () => {
+  it('a recorded non-alert ACVPU on a bed whose monitor is silent raises nothing, evaluated once a second', () => {
+    const m = new News2Monitor();
+    m.reading(numeric(MDC.ECG_HEART_RATE, 70, 0)); // the bed is known; its monitor then goes silent
+    m.observe('bed-1', { consciousness: 'C' }, s(400)); // HR stale (> 300 s)
+    const changes: string[] = [];
+    for (let t = 400; t < 1000; t++) changes.push(...show(m.evaluate(s(t))));
+    expect(changes).toEqual([]);
+    expect(m.score('bed-1', s(999))).toMatchObject({ total: 3, risk: 'low-medium', partial: true });
+    // A device input current again: scored, raised at once.
+    m.reading(numeric(MDC.ECG_HEART_RATE, 70, 1000));
+    expect(show(m.evaluate(s(1000)))).toEqual(['+news2:bed-1:low-medium']);
+  });
+
+  it('a level ended for no current input stays ended while a recorded observation remains; acknowledging it leaves nothing new', () => {
+    const e = new AlarmEngine();
+    e.ingest(numeric(MDC.ECG_HEART_RATE, 70, 0));
+    e.observe('bed-1', { consciousness: 'V' }, s(0)); // 3 with a current device input: low-medium
+    const news2 = () => e.list({ bed: 'bed-1' }).filter((a) => a.source === 'news2');
+    expect(news2().map((a) => `${a.priority} ${a.state}`)).toEqual(['low active']);
+    const log: string[] = [];
+    for (let t = 1; t <= 900; t++) for (const c of e.tick(s(t))) if (c.alarm.source === 'news2') log.push(`${t} ${c.change} ${c.alarm.id} ${c.alarm.state}`);
+    // HR goes stale after 300 s: ended once, unconfirmed (latched, unanswered), and not raised again.
+    expect(log).toHaveLength(1);
+    expect(log[0]).toMatch(/^301 condition-ended alm-\d+ latched$/);
+    const id = news2()[0]!.id;
+    expect(e.acknowledge(id, nurse, s(901)).ok).toBe(true);
+    for (let t = 902; t <= 1500; t++) for (const c of e.tick(s(t))) if (c.alarm.source === 'news2') log.push(`${t} ${c.change} ${c.alarm.id} ${c.alarm.state}`);
+    expect(log).toHaveLength(1);
+    expect(news2().filter((a) => a.state !== 'resolved')).toEqual([]);
+  });
+});
+
+describe('a recorded observation that ages out is stale, not replaced by the assumption (rv107 H2)', () => {
+  const NOW = s(50_000);
+  const fresh = (v: number) => ({ value: v, at: NOW - 10_000 });
+  const base = (): News2Inputs => ({ respRate: fresh(16), spo2: fresh(97), systolic: fresh(120), pulse: fresh(70), temperature: fresh(37) });
+
+  it('an aged-out V is stale (the score partial), an aged-out A is replaced by the assumption A', () => {
+    const v = computeNews2({ ...base(), consciousness: { value: 'V', at: NOW - 43_201_000 } }, NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(v).toMatchObject({ total: 0, partial: true, stale: ['consciousness'], assumed: ['oxygen'] });
+    expect(v.params.find((p) => p.param === 'consciousness')).toEqual({ param: 'consciousness', status: 'stale', staleValue: 'V', staleAt: NOW - 43_201_000 });
+    const a = computeNews2({ ...base(), consciousness: { value: 'A', at: NOW - 43_201_000 } }, NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(a).toMatchObject({ total: 0, partial: false, stale: [], assumed: ['oxygen', 'consciousness'] });
+  });
+
+  it('an aged-out "on oxygen" is stale; an assumption that scores higher than the recorded value is used', () => {
+    const o = computeNews2({ ...base(), oxygen: { value: 'oxygen', at: NOW - 43_201_000 } }, NOW, DEFAULT_NEWS2_CONFIG, 'bed-1');
+    expect(o).toMatchObject({ partial: true, stale: ['oxygen'], assumed: ['consciousness'] });
+    const onO2: News2Config = { ...DEFAULT_NEWS2_CONFIG, beds: { 'bed-1': { assume: { oxygen: 'oxygen' } } } };
+    const air = computeNews2({ ...base(), oxygen: { value: 'air', at: NOW - 43_201_000 } }, NOW, onO2, 'bed-1');
+    expect(air).toMatchObject({ total: 2, partial: false, assumed: ['oxygen', 'consciousness'] });
+  });
+
+  it('a low-medium raised by a recorded V is held, not ended, once V ages out; recording A ends it', () => {
+    const m = new News2Monitor();
+    feed(m, 0, normal);
+    m.observe('bed-1', { consciousness: 'V' }, s(0));
+    const changes = show(m.evaluate(s(0)));
+    for (let t = 60; t <= 43_200 + 900; t += 60) {
+      feed(m, t, normal);
+      changes.push(...show(m.evaluate(s(t))));
+    }
+    expect(changes).toEqual(['+news2:bed-1:low-medium']);
+    expect(m.score('bed-1', s(44_100))).toMatchObject({ total: 0, partial: true, stale: ['consciousness'] });
+    m.observe('bed-1', { consciousness: 'A' }, s(44_100));
+    for (let t = 44_100; t <= 44_400; t += 60) {
+      feed(m, t, normal);
+      changes.push(...show(m.evaluate(s(t))));
+    }
+    expect(changes).toEqual(['+news2:bed-1:low-medium', '-news2:bed-1:low-medium']);
+  });
+
+  it('scale 2: a medium raised on oxygen (SpO2 97 % 3, oxygen 2) is held once oxygen ages out', () => {
+    const m = new News2Monitor({ ...DEFAULT_NEWS2_CONFIG, beds: { 'bed-1': { spo2Scale: 2 } } });
+    feed(m, 0, normal);
+    m.observe('bed-1', { oxygen: 'oxygen' }, s(0));
+    const changes = show(m.evaluate(s(0)));
+    for (let t = 60; t <= 43_200 + 900; t += 60) {
+      feed(m, t, normal);
+      changes.push(...show(m.evaluate(s(t))));
+    }
+    expect(changes).toEqual(['+news2:bed-1:medium']);
+    expect(m.score('bed-1', s(44_100))).toMatchObject({ total: 0, partial: true, stale: ['oxygen'] });
+  });
+});
+
+describe('a partial score ends or lowers a level when its upper bound is below it (rv107 M1)', () => {
+  it('no temperature feed: a medium is lowered to low-medium (0 + 3 < 5) after clearAfterS, not held for ever', () => {
+    const e = new AlarmEngine();
+    feed(e, 0, { rr: 22, spo2: 94, sys: 105, pulse: 95 }); // 2 + 1 + 1 + 1 = 5, temperature missing
+    e.tick(s(0));
+    const news2 = () => e.list({ bed: 'bed-1' }).filter((a) => a.source === 'news2');
+    expect(news2().map((a) => `${a.priority} ${a.state}`)).toEqual(['medium active']);
+    const log: string[] = [];
+    for (let t = 20; t <= 7200; t += 20) {
+      for (const c of [...feed(e, t, { rr: 16, spo2: 98, sys: 125, pulse: 72 }), ...e.tick(s(t))]) {
+        if (c.alarm.source === 'news2') log.push(`${t} ${c.change} ${c.alarm.priority}`);
+      }
+    }
+    // At most 0 + 3 (temperature) since t = 20: lowered at t = 320. Low-medium stays: temperature could score 3.
+    expect(log).toEqual(['320 resolved medium', '320 raised low']); // a confirmed end: not latched
+    expect(e.news2('bed-1', s(7200))).toMatchObject({ total: 0, partial: true, missing: ['temperature'] });
+    expect(news2().filter((a) => a.conditionPresent).map((a) => a.priority)).toEqual(['low']);
+    // Its text says why a total of 0 holds low-medium.
+    expect(news2().find((a) => a.conditionPresent)!.condition.text).toContain('score at raise 0 (partial) (at most 3 with the missing and stale parameters)');
+  });
+
+  it('holds while the upper bound reaches the level; lowers to what the upper bound allows', () => {
+    const m = new News2Monitor();
+    feed(m, 0, { rr: 26, spo2: 91, sys: 120, pulse: 70 }); // 3 + 3 = 6, + assumed 0: medium (temperature missing)
+    m.observe('bed-1', { consciousness: 'V' }, s(0)); // 9: high
+    expect(show(m.evaluate(s(0)))).toEqual(['+news2:bed-1:high']);
+    const changes: string[] = [];
+    // Total 4 (partial): at most 7, still high.
+    for (let t = 10; t <= 700; t += 10) {
+      feed(m, t, { rr: 21, spo2: 94, sys: 105, pulse: 70 }); // 2 + 1 + 1 = 4
+      m.observe('bed-1', { consciousness: 'A' }, s(t));
+      changes.push(...show(m.evaluate(s(t))));
+    }
+    expect(changes).toEqual([]);
+    // Total 3: at most 6, medium, after clearAfterS.
+    const updates: ConditionUpdate[] = [];
+    for (let t = 710; t <= 1010; t += 10) {
+      feed(m, t, { rr: 21, spo2: 95, sys: 120, pulse: 70 }); // 2 + 1 = 3
+      updates.push(...m.evaluate(s(t)));
+    }
+    expect(show(updates)).toEqual(['-news2:bed-1:high', '+news2:bed-1:medium']);
+    expect(updates[0]).toMatchObject({ at: s(1010) });
+    expect(updates[0]!.present === false && updates[0]!.why).toMatch(/^NEWS2 now medium \(at most 6 with the missing and stale parameters\): total 3 \(partial\), .*temperature missing$/);
+  });
+
+  it('with only oxygen unknown (no assumption configured), a partial score can end a level', () => {
+    const cfg: News2Config = { ...DEFAULT_NEWS2_CONFIG, defaults: { spo2Scale: 1, assume: { consciousness: 'A' } } };
+    const m = new News2Monitor(cfg);
+    feed(m, 0, { rr: 26, spo2: 97, sys: 120, pulse: 70, temp: 37 });
+    expect(show(m.evaluate(s(0)))).toEqual(['+news2:bed-1:low-medium']);
+    const changes: string[] = [];
+    for (let t = 10; t <= 320; t += 10) {
+      feed(m, t, normal); // 0, oxygen missing: at most 2, no single 3
+      changes.push(...show(m.evaluate(s(t))));
+    }
+    expect(changes).toEqual(['-news2:bed-1:low-medium']);
+  });
+
+  it('scale 2 with oxygen unknown: SpO2 could score as on oxygen, so the bound counts it (97 %: + 3, oxygen + 2)', () => {
+    const cfg: News2Config = { ...DEFAULT_NEWS2_CONFIG, defaults: { spo2Scale: 2, assume: { consciousness: 'A' } } };
+    const m = new News2Monitor(cfg);
+    feed(m, 0, { rr: 26, spo2: 97, sys: 100, pulse: 70, temp: 37 }); // 3 + 0 (as on air) + 2 = 5: medium
+    expect(show(m.evaluate(s(0)))).toEqual(['+news2:bed-1:medium']);
+    const changes: string[] = [];
+    for (let t = 10; t <= 700; t += 10) {
+      feed(m, t, normal); // 0 (SpO2 97 as on air): at most 0 + 3 + 2 = 5
+      changes.push(...show(m.evaluate(s(t))));
+    }
+    expect(changes).toEqual([]);
+  });
+});
