@@ -451,3 +451,74 @@ describe('counters, ACK bytes and empty batches', () => {
     expect(logs.filter((l) => l.counter === 'batches_empty')).toMatchObject([{ peer: '10.0.0.7:4000', batchControlId: 'B-EMPTY' }]);
   });
 });
+
+describe('charsets per message, byte order marks and leading blank lines (rv108)', () => {
+  /** A message with one ST row whose OBX-5 is `text`, declaring `charset` in MSH-18 and written in `enc` (by default in it). */
+  const cs = (id: string, charset: string, text: string, enc: BufferEncoding = charset === 'UNICODE UTF-8' ? 'utf8' : 'latin1'): Buffer =>
+    Buffer.from(
+      `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||ORU^R01^ORU_R01|${id}|P|2.6||||||${charset}\r` +
+        `PID|||P-${id}\rOBR|1|||x|||20240101115959+0000\rOBX|1|ST|999^X^99LOCAL|1.1.1.1|${text}||||||F\r`,
+      enc,
+    );
+  const batchOf = (...msgs: Buffer[]) => Buffer.concat([Buffer.from('BHS|^~\\&|MON||||||||BATCH-CS\r'), ...msgs, Buffer.from(`BTS|${msgs.length}\r`)]);
+  const acksOf = (reply: string) => reply.split(/(?=MSH\|)/).slice(1).map((a) => a.replace(/BTS\|.*$/s, ''));
+  const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+  const values = (emitted: DriverEvent[][]) => emitted.flat().map((e) => (e as { value?: unknown }).value);
+
+  it('each message of a batch is read in its own MSH-18 (8859/1, then UTF-8): no mojibake', async () => {
+    const { handler, emitted } = setup();
+    const [reply] = await handler.handle(batchOf(cs('B1', '8859/1', 'caf\xe9'), cs('B2', 'UNICODE UTF-8', 'café')), 'p');
+    expect(acksOf(reply!).map(summary)).toEqual([
+      { code: 'AA', controlId: 'B1' },
+      { code: 'AA', controlId: 'B2' },
+    ]);
+    expect(values(emitted)).toEqual(['café', 'café']);
+  });
+
+  it('a batch message whose bytes are not valid in its MSH-18 gets its own AE naming MSH-18; the others are taken', async () => {
+    const { handler, emitted, counts } = setup();
+    const replies = await handler.handle(batchOf(cs('B3', 'UNICODE UTF-8', 'café'), cs('B4', 'UNICODE UTF-8', 'caf\xe9', 'latin1'), cs('B5', '8859/1', 'caf\xe9')), 'p');
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.startsWith('BHS|')).toBe(true);
+    const acks = acksOf(replies[0]!);
+    expect(acks.map(summary)).toEqual([
+      { code: 'AA', controlId: 'B3' },
+      { code: 'AE', controlId: 'B4', err: ['MSH', '1', '18', '102'] },
+      { code: 'AA', controlId: 'B5' },
+    ]);
+    expect(acks[1]).toMatch(/MSH-18 says UTF-8 but the bytes are not valid UTF-8/);
+    expect(values(emitted)).toEqual(['café', 'café']);
+    expect(counts.get('messages_malformed')).toBe(1);
+  });
+
+  it('a message led by CR LF that cannot be read is answered with its MSH-10; so is an oversize one', async () => {
+    const { handler, counts } = setup();
+    const [ae] = await handler.handle(Buffer.concat([Buffer.from('\r\n'), cs('L2', '', 'x\\')]), 'p');
+    expect(summary(ae!)).toMatchObject({ code: 'AE', controlId: 'L2' });
+    const [big] = handler.oversize(Buffer.concat([Buffer.from('\r\n'), cs('BIG', '', 'x').subarray(0, 120)]), 2048, 'p');
+    expect(summary(big!)).toMatchObject({ code: 'AE', controlId: 'BIG' });
+    expect(counts.get('frames_oversize_unanswered')).toBeUndefined();
+  });
+
+  it('a UTF-8 byte order mark is skipped, counted and said (parser_bom); MSH-18 behind it is read', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    const [aa] = await handler.handle(Buffer.concat([BOM, cs('BOM2', 'UNICODE UTF-8', 'café')]), 'p');
+    expect(summary(aa!)).toEqual({ code: 'AA', controlId: 'BOM2' });
+    expect(values(emitted)).toEqual(['café']);
+    expect(counts.get('parser_bom')).toBe(1);
+    expect(counts.get('parser_charset_assumed')).toBeUndefined();
+    expect(logs.filter((l) => l.warning === 'bom').map((l) => l.msg)).toEqual([expect.stringMatching(/^HL7 parser: UTF-8 byte order mark/)]);
+  });
+
+  it('a byte order mark before a message whose MSH-18 is not UTF-8 is refused naming MSH-18, addressed by its MSH', async () => {
+    const { handler, emitted } = setup();
+    const [ae] = await handler.handle(Buffer.concat([BOM, cs('BOM1', '8859/1', 'caf\xe9')]), 'p');
+    expect(summary(ae!)).toEqual({ code: 'AE', controlId: 'BOM1', err: ['MSH', '1', '18', '102'] });
+    expect(ae).toMatch(/MSH-18 says 8859\/1 but the message starts with a UTF-8 byte order mark/);
+    expect(addressedTo(ae!)).toBe('MON^0011223344556677^EUI-64');
+    expect(emitted).toHaveLength(0);
+  });
+});
+
+/** MSH-5 of an ACK: whom it is addressed to. */
+const addressedTo = (ack: string) => ack.split('\r')[0]!.split('|')[4];

@@ -21,6 +21,7 @@ import {
   parseMessage,
   readHeader,
   segment,
+  sniffHeader,
   str,
   type Delimiters,
   type Field,
@@ -177,6 +178,68 @@ describe('parser', () => {
       expect((e as Hl7ParseError).position).toMatchObject({ segmentIndex: 2, segmentId: 'OBX', field: 5, component: 2 });
       expect((e as Hl7ParseError).message).toBe('segment 2 (OBX) OBX-5.2.1: hex escape \\XFC\\: its bytes are not valid UTF-8');
     }
+  });
+  it('a batch is read message by message, each in its own MSH-18; a charset error stays with its message', () => {
+    const m = (id: string, charset: string, text: string, enc: BufferEncoding) =>
+      Buffer.from(`MSH|^~\\&|A||||||ORU^R01|${id}|P|2.6||||||${charset}\rPID|||${text}\r`, enc);
+    const bytes = Buffer.concat([Buffer.from('BHS|^~\\&\r'), m('1', '8859/1', 'Müller', 'latin1'), m('2', 'UNICODE UTF-8', 'Müller', 'utf8'), m('3', 'UNICODE UTF-8', 'Müller', 'latin1'), Buffer.from('BTS|3\r')]);
+    const f = parseFrame(bytes, { collectMessageErrors: true });
+    if (f.kind !== 'batch') throw new Error('batch expected');
+    const msgs = f.batch.batches[0]!.messages;
+    expect(msgs.map((x) => x.charset)).toEqual(['8859/1', 'UNICODE UTF-8', '8859/1']);
+    expect(msgs.slice(0, 2).map((x) => str(x.segments[1]!, 3))).toEqual(['Müller', 'Müller']);
+    // The third is kept as its raw bytes (Latin-1 view), so its MSH can still address the refusal.
+    expect(f.batch.failed?.get(msgs[0]!)).toBeUndefined();
+    expect(f.batch.failed?.get(msgs[1]!)).toBeUndefined();
+    const err = f.batch.failed?.get(msgs[2]!);
+    expect(err?.position).toMatchObject({ segmentIndex: 6, segmentId: 'MSH', field: 18 });
+    expect(str(msgs[2]!.segments[0]!, 10)).toBe('3');
+    // Without collectMessageErrors the batch is refused as a whole, naming that MSH.
+    expect(() => parseFrame(bytes)).toThrow(/segment 6 \(MSH\) MSH-18: MSH-18 says UTF-8 but the bytes are not valid UTF-8/);
+  });
+  it('a UTF-8 byte order mark is skipped with a warning of its own; with a non-UTF-8 MSH-18 it is an MSH-18 error', () => {
+    const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+    const withBom = (charset: string, enc: BufferEncoding) => Buffer.concat([BOM, Buffer.from(`MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||${charset}\rPID|||Müller\r`, enc)]);
+    const utf = parseMessage(withBom('UNICODE UTF-8', 'utf8'));
+    expect([utf.charset, str(utf.segments[1]!, 3)]).toEqual(['UNICODE UTF-8', 'Müller']);
+    expect(utf.warnings.map((w) => w.kind)).toEqual(['bom']);
+    // Empty MSH-18: read as ever (valid UTF-8 is UTF-8), the mark noted as well.
+    expect(parseMessage(withBom('', 'utf8')).warnings.map((w) => w.kind)).toEqual(['bom', 'charset-assumed']);
+    for (const [charset, enc] of [['8859/1', 'latin1'], ['ASCII', 'utf8']] as const) {
+      try {
+        parseMessage(withBom(charset, enc));
+        throw new Error('should throw');
+      } catch (e) {
+        expect(e).toBeInstanceOf(Hl7ParseError);
+        expect((e as Hl7ParseError).position).toMatchObject({ segmentIndex: 1, segmentId: 'MSH', field: 18 });
+        expect((e as Hl7ParseError).reason).toBe(`MSH-18 says ${charset} but the message starts with a UTF-8 byte order mark (EF BB BF)`);
+      }
+    }
+  });
+  it('sniffHeader skips leading blank lines and a byte order mark, as the parser does', () => {
+    for (const lead of ['', '\r\n', '\r\r', '\n', ' \r\n', '\xef\xbb\xbf', '\xef\xbb\xbf\r\n', '\ufeff']) {
+      expect(sniffHeader(`${lead}MSH|^~\\&|MON|WARD|||20240101||ORU^R01|C9|P|2.6\rPID|||x\r`)?.controlId, JSON.stringify(lead)).toBe('C9');
+    }
+    expect(sniffHeader('\r\nPID|||x\rMSH|^~\\&|MON|WARD|||20240101||ORU^R01|C9|P|2.6\r')).toBeNull();
+  });
+  it('property: a batch of messages in 8859/1 and UTF-8 reads every message in its own charset', () => {
+    const text = fc.array(fc.constantFrom('a', 'Z', ' ', 'é', 'ü', 'ß', '°', 'Ä'), { minLength: 1, maxLength: 8 }).map((a) => a.join(''));
+    const one = fc.record({ utf8: fc.boolean(), text, crlf: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(one, { minLength: 1, maxLength: 5 }), (list) => {
+        const parts = list.map((x, i) => {
+          const t = `MSH|^~\\&|A||||||ORU^R01|${i}|P|2.6||||||${x.utf8 ? 'UNICODE UTF-8' : '8859/1'}\rPID|||${x.text}\r`;
+          return Buffer.from(x.crlf ? t.replaceAll('\r', '\r\n') : t, x.utf8 ? 'utf8' : 'latin1');
+        });
+        const f = parseFrame(Buffer.concat([Buffer.from('BHS|^~\\&\r'), ...parts, Buffer.from(`BTS|${list.length}\r`)]), { collectMessageErrors: true });
+        if (f.kind !== 'batch') throw new Error('batch expected');
+        expect(f.batch.failed).toBeUndefined();
+        const msgs = f.batch.batches[0]!.messages;
+        expect(msgs.map((m) => str(m.segments[1]!, 3))).toEqual(list.map((x) => x.text));
+        expect(msgs.map((m) => m.charset)).toEqual(list.map((x) => (x.utf8 ? 'UNICODE UTF-8' : '8859/1')));
+      }),
+      { numRuns: 300 },
+    );
   });
   it('\\.br\\ becomes a line break', () => {
     expect(str(parseMessage('MSH|^~\\&|A\rNTE|1||one\\.br\\two\r').segments[1]!, 3)).toBe('one\ntwo');

@@ -102,10 +102,12 @@ const SNIFF_MAX = 199;
 /**
  * Best-effort MSH-3/4, MSH-9.2, MSH-10, MSH-11, MSH-12 and MSH-15/16 from the first line of a message that failed to
  * parse (or was too large to parse): to address the ACK to its sender, echo its id in MSA-2 and answer in its ack
- * mode, as for a message that parses. Null when the text does not start with MSH.
+ * mode, as for a message that parses. Null when the text does not start with MSH, after what the parser skips too: a
+ * UTF-8 byte order mark (in a Latin-1 view of the bytes, or decoded) and blank lines.
  */
 export function sniffHeader(text: string): SniffedHeader | null {
-  const first = text.split(/[\r\n]/, 1)[0] ?? '';
+  const lead = /^(?:\xef\xbb\xbf|\ufeff)?\s*/.exec(text)?.[0].length ?? 0;
+  const first = text.slice(lead).split(/[\r\n]/, 1)[0] ?? '';
   if (!first.startsWith('MSH') || first.length < 4) return null;
   const f = first.split(first[3] as string);
   // MSH-2: component, repetition, escape, subcomponent (any may be missing in a broken header).

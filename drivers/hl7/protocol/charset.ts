@@ -47,10 +47,15 @@ function firstNonAscii(bytes: Uint8Array): number {
  * anything else is read as Latin-1 — both flagged as assumed.
  * `mshIndex`: the place of the MSH that declares it (1 in a single message; later in a batch frame), for the error
  * position (ERR-2 needs the segment's sequence).
+ * `afterBom`: the frame started with a UTF-8 byte order mark (stripped by the caller). It says UTF-8, so an MSH-18
+ * naming another charset contradicts it: refused rather than guessing which of the two the sender meant.
  */
-export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1): CharsetDecoding {
+export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, afterBom = false): CharsetDecoding {
   const name = declared.trim().toUpperCase();
   const at = { segmentIndex: mshIndex, segmentId: 'MSH', field: 18 };
+  if (afterBom && name !== '' && name !== 'UNICODE UTF-8' && name !== 'UNICODE') {
+    throw new Hl7ParseError(`MSH-18 says ${declared.trim()} but the message starts with a UTF-8 byte order mark (EF BB BF)`, at);
+  }
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bad = firstNonAscii(bytes);
   switch (name) {
@@ -87,6 +92,11 @@ function utf8(bytes: Uint8Array, firstHigh: number, at: Hl7Position): string {
   } catch {
     throw new Hl7ParseError('MSH-18 says UTF-8 but the bytes are not valid UTF-8', at);
   }
+}
+
+/** The UTF-8 byte order mark some senders (and editors saving test files) put before the first segment. */
+export function hasUtf8Bom(bytes: Uint8Array): boolean {
+  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
 }
 
 /** Latin-1 bytes; a character it has no byte for (none that a Latin-1 or ASCII decoding gives) is '?'. */

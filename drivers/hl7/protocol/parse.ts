@@ -4,39 +4,66 @@
 // right after a CR is dropped (sloppy CRLF senders, flagged 'crlf-terminators'), and any other LF is
 // DATA inside the field (flagged 'lf-in-field'): treating it as a terminator would invent a bogus
 // segment out of the rest of the field. Only input with no CR at all is split on LF ('lf-terminators').
-import { decodeBytes } from './charset.js';
+import { decodeBytes, hasUtf8Bom } from './charset.js';
 import { Hl7ParseError, type Hl7Position } from './errors.js';
 import { decodeLeaf, latin1Hex, type HexDecoder } from './escape.js';
 import type { Component, Delimiters, Field, Hl7Batch, Hl7Message, Hl7Warning, Repetition, Segment } from './types.js';
 
 const SEGMENT_ID = /^[A-Z][A-Z0-9]{2}$/;
 const HEADER_IDS = new Set(['MSH', 'FHS', 'BHS']);
+const ENVELOPE_IDS = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
 
 interface RawSegment {
   text: string;
   index: number; // 1-based
 }
 
+/**
+ * What the segments of one message (its MSH and what follows, up to the next header or trailer) were read in: each
+ * message of a batch is read in its own MSH-18. The batch envelope (FHS/BHS/BTS/FTS) is a unit too.
+ */
+interface Unit {
+  charset: string;
+  hex: HexDecoder;
+  /** Its own notes (charset assumed, escapes kept, …); the frame's (terminators, BOM) are in Decoded.warnings. */
+  warnings: Hl7Warning[];
+  /** Its bytes cannot be read in its MSH-18: its text is their Latin-1 view (to address the refusal), and this refuses it. */
+  error?: Hl7ParseError;
+}
+
 /** Splits text into segments by the terminator policy above. */
 export function splitSegments(text: string, warnings: Hl7Warning[]): RawSegment[] {
-  let pieces: string[];
-  if (text.includes('\r')) {
-    pieces = text.split('\r');
-    let crlf = false;
-    for (let i = 1; i < pieces.length; i++) {
-      const p = pieces[i] as string;
-      if (p.startsWith('\n')) {
-        pieces[i] = p.slice(1);
-        crlf = true;
-      }
+  return numberPieces(splitPieces(text, warnings).pieces, warnings);
+}
+
+/**
+ * The text between terminators, by the policy above, with where each starts in the text; blank pieces are kept
+ * (numberPieces drops them).
+ */
+function splitPieces(text: string, warnings: Hl7Warning[]): { pieces: string[]; starts: number[] } {
+  const sep = text.includes('\r') ? '\r' : text.includes('\n') ? '\n' : undefined;
+  if (sep === undefined) return { pieces: [text], starts: [0] };
+  const pieces = text.split(sep);
+  const starts: number[] = [];
+  let at = 0;
+  let crlf = false;
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i] as string;
+    starts.push(at);
+    at += p.length + 1;
+    if (sep === '\r' && i > 0 && p.startsWith('\n')) {
+      pieces[i] = p.slice(1);
+      starts[i] = (starts[i] as number) + 1;
+      crlf = true;
     }
-    if (crlf) warnings.push({ kind: 'crlf-terminators', detail: 'segments end with CR LF; LF after CR ignored' });
-  } else if (text.includes('\n')) {
-    pieces = text.split('\n');
-    warnings.push({ kind: 'lf-terminators', detail: 'no CR in message; segments split on LF' });
-  } else {
-    pieces = [text];
   }
+  if (crlf) warnings.push({ kind: 'crlf-terminators', detail: 'segments end with CR LF; LF after CR ignored' });
+  if (sep === '\n') warnings.push({ kind: 'lf-terminators', detail: 'no CR in message; segments split on LF' });
+  return { pieces, starts };
+}
+
+/** Numbers the pieces that are not blank as segments (1-based); notes blank ones and a missing final terminator. */
+function numberPieces(pieces: string[], warnings: Hl7Warning[]): RawSegment[] {
   if (pieces.length > 0 && pieces[pieces.length - 1] !== '' && !/^\s*$/.test(pieces[pieces.length - 1] as string)) {
     warnings.push({ kind: 'no-final-terminator', detail: 'last segment has no terminator' });
   }
@@ -57,7 +84,8 @@ export function splitSegments(text: string, warnings: Hl7Warning[]): RawSegment[
 
 /** Segment ids in order, as the parser numbers segments (for error positions in text that did not parse). */
 export function segmentIds(text: string): string[] {
-  return splitSegments(text, []).map((r) => r.text.slice(0, 3));
+  // A byte order mark (in a Latin-1 view of the bytes, or decoded) is not part of the first segment's id.
+  return splitSegments(text.replace(/^(?:\xef\xbb\xbf|\ufeff)/, ''), []).map((r) => r.text.slice(0, 3));
 }
 
 /**
@@ -159,70 +187,152 @@ function parseSegment(raw: RawSegment, d: Delimiters, hex: HexDecoder, warnings:
 
 interface Decoded {
   raws: RawSegment[];
-  charset: string;
-  hex: HexDecoder;
+  /** The unit of each raw segment (same index). */
+  units: Unit[];
+  /** The envelope's: what a batch's own segments were read in. */
+  envelope: Unit;
+  /** Notes on the whole frame (terminators, blank segments, a byte order mark): every message of it has them. */
   warnings: Hl7Warning[];
 }
 
-/** Decodes bytes by MSH-18 of the first MSH and splits into raw segments. */
+/** MSH-18 (first repetition) read from a raw MSH line; '' when absent or its delimiters cannot be read. */
+function declaredCharset(mshLine: string): string {
+  let d: Delimiters;
+  try {
+    d = readDelimiters(mshLine, { segmentId: 'MSH' });
+  } catch {
+    return ''; // reported by parseAll against its own message
+  }
+  const f18 = mshLine.split(d.field)[17] ?? ''; // split index 17 is MSH-18 (MSH-1 is the separator itself)
+  return f18.split(d.repetition)[0] ?? '';
+}
+
+/**
+ * Decodes bytes message by message, each by its own MSH-18, and splits them into raw segments numbered across the
+ * frame. Segment terminators and ids are ASCII in every supported charset (and CR/LF never occur inside a UTF-8
+ * sequence), so the frame is split on a Latin-1 view of its bytes and each message's bytes decoded on their own:
+ * a batch may mix charsets, and one message's bad bytes refuse that message only.
+ */
 function decode(input: Uint8Array | string): Decoded {
   const warnings: Hl7Warning[] = [];
   if (typeof input === 'string') {
+    const unit: Unit = { charset: 'text', hex: latin1Hex, warnings: [] };
     const raws = splitSegments(input, warnings);
-    return { raws, charset: 'text', hex: latin1Hex, warnings };
+    return { raws, units: raws.map(() => unit), envelope: unit, warnings };
   }
-  const latin = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('latin1');
-  const view = splitSegments(latin, []);
-  // The first MSH whose delimiters can be read: an unreadable one is reported by parseAll against its own message,
-  // so a bad first message of a batch does not take the others with it.
-  let declared = '';
-  let mshIndex = 1;
-  for (const msh of view) {
-    if (!msh.text.startsWith('MSH')) continue;
-    let d: Delimiters;
-    try {
-      d = readDelimiters(msh.text, { segmentIndex: msh.index, segmentId: 'MSH' });
-    } catch {
-      continue;
+  let bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const bom = hasUtf8Bom(bytes);
+  if (bom) {
+    // Hid MSH-18 (the first segment did not start with MSH); skipped here, and checked against MSH-18 in decodeBytes.
+    bytes = bytes.subarray(3);
+    warnings.push({ kind: 'bom', detail: 'UTF-8 byte order mark (EF BB BF) before the first segment; skipped' });
+  }
+  const { pieces, starts } = splitPieces(bytes.toString('latin1'), warnings);
+  // Pieces into units: an MSH starts a message, which runs to the next header or trailer; the rest is envelope.
+  const unitOf: number[] = []; // per piece: index into groups, -1 for envelope
+  const groups: Array<{ first: number; last: number }> = [];
+  let inMessage = false;
+  pieces.forEach((p, i) => {
+    const id = p.slice(0, 3);
+    if (id === 'MSH') {
+      groups.push({ first: i, last: i });
+      inMessage = true;
+    } else if (ENVELOPE_IDS.has(id)) inMessage = false;
+    if (inMessage) (groups[groups.length - 1] as { last: number }).last = i;
+    unitOf.push(inMessage ? groups.length - 1 : -1);
+  });
+  /** An offset in a unit's joined bytes as an offset in the frame, as the sender counts its bytes. */
+  const withFrameOffset = (e: Hl7ParseError, idx: number[]): Hl7ParseError => {
+    let o = e.position.offset;
+    if (o === undefined) return e;
+    for (const i of idx) {
+      const len = (pieces[i] as string).length + 1;
+      if (o < len) return new Hl7ParseError(e.reason, { ...e.position, offset: (starts[i] as number) + o + (bom ? 3 : 0) }, e.code);
+      o -= len;
     }
-    const f18 = msh.text.split(d.field)[17] ?? ''; // split index 17 is MSH-18 (MSH-1 is the separator itself)
-    declared = f18.split(d.repetition)[0] ?? '';
-    mshIndex = msh.index;
-    break;
+    return e;
+  };
+  // Joined with CR: no piece holds one (split on CR; or no CR at all), and every supported decoding keeps it, so the
+  // decoded text splits back into the same pieces.
+  const bytesOf = (idx: number[]) => Buffer.from(idx.map((i) => pieces[i] as string).join('\r'), 'latin1');
+  const decoded: string[] = pieces.slice();
+  const units: Unit[] = groups.map((g) => {
+    const idx = Array.from({ length: g.last - g.first + 1 }, (_, k) => g.first + k);
+    try {
+      const dec = decodeBytes(bytesOf(idx), declaredCharset(pieces[g.first] as string), 0, bom);
+      dec.text.split('\r').forEach((t, k) => (decoded[g.first + k] = t));
+      const own: Hl7Warning[] = [];
+      if (dec.assumed && dec.charset !== 'ASCII') own.push({ kind: 'charset-assumed', detail: `MSH-18 empty; non-ASCII bytes read as ${dec.charset}` });
+      return { charset: dec.charset, hex: dec.hex, warnings: own };
+    } catch (e) {
+      if (!(e instanceof Hl7ParseError)) throw e;
+      // Kept as its bytes (RAW: one character per byte), so its MSH still addresses the refusal; positioned below.
+      return { charset: '8859/1', hex: latin1Hex, warnings: [], error: withFrameOffset(e, idx) };
+    }
+  });
+  // The envelope in the charset of the first message read (as one frame was before), else as its bytes.
+  const envIdx = unitOf.flatMap((u, i) => (u < 0 ? [i] : []));
+  const first = units.find((u) => !u.error)?.charset ?? '';
+  let envelope: Unit = { charset: '8859/1', hex: latin1Hex, warnings: [] };
+  if (envIdx.length > 0) {
+    try {
+      const dec = decodeBytes(bytesOf(envIdx), first, 0);
+      dec.text.split('\r').forEach((t, k) => (decoded[envIdx[k] as number] = t));
+      envelope = { charset: dec.charset, hex: dec.hex, warnings: [] };
+    } catch {
+      // Bytes not valid in that charset (e.g. ASCII): kept as they are, which is how they go back in a batch reply.
+    }
   }
-  const dec = decodeBytes(input, declared, mshIndex);
-  if (dec.assumed && dec.charset !== 'ASCII') {
-    warnings.push({ kind: 'charset-assumed', detail: `MSH-18 empty; non-ASCII bytes read as ${dec.charset}` });
+  const raws = numberPieces(decoded, warnings);
+  // numberPieces keeps the pieces that are not blank, in order: walk both to give each raw segment its unit.
+  const rawUnits: Unit[] = [];
+  let r = 0;
+  for (let i = 0; i < decoded.length && r < raws.length; i++) {
+    if ((decoded[i] as string).trim() === '') continue;
+    const g = unitOf[i] as number;
+    const unit = g < 0 ? envelope : (units[g] as Unit);
+    if (unit.error && g >= 0 && i === (groups[g] as { first: number }).first) {
+      // Its MSH's place in the frame, now known (ERR-2 gives its sequence).
+      unit.error = new Hl7ParseError(unit.error.reason, { ...unit.error.position, segmentIndex: r + 1 }, unit.error.code);
+    }
+    rawUnits.push(unit);
+    r++;
   }
-  return { raws: splitSegments(dec.text, warnings), charset: dec.charset, hex: dec.hex, warnings };
+  return { raws, units: rawUnits, envelope, warnings };
 }
-
-const ENVELOPE_IDS = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
 
 /**
  * Parses raw segments, switching delimiters at every header segment (MSH/FHS/BHS). With `bad`, a segment of a
  * message that does not parse becomes a placeholder (id only) and its error is recorded there, so one bad message
- * of a batch does not take the others with it; an error in the batch envelope is still thrown.
+ * of a batch does not take the others with it; an error in the batch envelope is still thrown. A message whose bytes
+ * could not be read in its charset is parsed from its bytes (its MSH addresses the answer) and recorded with that error.
  */
 function parseAll(dec: Decoded, bad?: Map<Segment, Hl7ParseError>): Segment[] {
   if (dec.raws.length === 0) throw new Hl7ParseError('no segments', {}, 100);
   let d: Delimiters | undefined;
   const out: Segment[] = [];
-  for (const raw of dec.raws) {
+  let prev: Unit | undefined;
+  dec.raws.forEach((raw, i) => {
     const id = raw.text.slice(0, 3);
+    const unit = dec.units[i] as Unit;
+    const startsUnit = unit !== prev;
+    prev = unit;
+    if (unit.error && startsUnit && !bad) throw unit.error;
     try {
       if (HEADER_IDS.has(id)) d = readDelimiters(raw.text, { segmentIndex: raw.index, segmentId: id });
       if (!d) {
         throw new Hl7ParseError(`message must start with MSH (or FHS/BHS for a batch), found '${id}'`, { segmentIndex: raw.index, segmentId: id }, 100);
       }
-      out.push(parseSegment(raw, d, dec.hex, dec.warnings));
+      out.push(parseSegment(raw, d, unit.hex, unit.warnings));
     } catch (e) {
       if (!bad || !(e instanceof Hl7ParseError) || ENVELOPE_IDS.has(id) || !d) throw e;
       const placeholder: Segment = { id, fields: [[[[id]]]] };
       bad.set(placeholder, e);
       out.push(placeholder);
     }
-  }
+    // Its charset error comes first: that is why the rest of it may not parse.
+    if (unit.error && startsUnit && bad) bad.set(out[out.length - 1] as Segment, unit.error);
+  });
   return out;
 }
 
@@ -284,11 +394,13 @@ function buildMessage(segs: Segment[], from: number, to: number, dec: Decoded): 
       throw new Hl7ParseError(`unexpected ${id} inside a message`, { segmentIndex: i + 1, segmentId: id }, 100);
     }
   }
+  // segs and dec.units line up: a placeholder takes the place of its segment.
+  const unit = dec.units[from] as Unit;
   return {
     delimiters: delimitersOf(segs[from] as Segment),
     segments: segs.slice(from, to),
-    charset: dec.charset,
-    warnings: dec.warnings,
+    charset: unit.charset,
+    warnings: [...dec.warnings, ...unit.warnings],
   };
 }
 
@@ -300,7 +412,7 @@ function countField(seg: Segment): number | undefined {
 }
 
 function buildBatch(segs: Segment[], dec: Decoded): Hl7Batch {
-  const batch: Hl7Batch = { batches: [], charset: dec.charset, warnings: dec.warnings };
+  const batch: Hl7Batch = { batches: [], charset: dec.envelope.charset, warnings: [...dec.warnings, ...dec.envelope.warnings] };
   let i = 0;
   const pos = (k: number): Hl7Position => ({ segmentIndex: k + 1, segmentId: (segs[k] as Segment).id });
   if ((segs[0] as Segment).id === 'FHS') {

@@ -47,6 +47,7 @@ export type Hl7WarningKind =
   | 'lf-in-field'
   | 'empty-segment'
   | 'charset-assumed'
+  | 'bom'
   | 'escape-kept'
   | 'no-final-terminator';
 
