@@ -1284,7 +1284,7 @@ export class Agent {
         // too, so that another slip in the same field is a new alarm. drivers[i] is only a pointer to --check's output.
         const field = `drivers[${i}].${w.field}`;
         want.set(`config-driver:${entry.name}.${w.field}=${w.message}`, {
-          text: `Driver ${entry.name} ${w.field}: ${w.alarm}; correct the configuration (${field} in --check)`,
+          text: `Driver ${entry.name} ${w.field}: ${w.alarm}; correct the configuration (see --check)`, // no drivers[i]: the text stays while entries move (review rv106 L3)
           field,
         });
       }

@@ -354,7 +354,8 @@ describe('the display under IoT Edge, as --check and the start see it (review rv
     );
 
   it('a loopback display.host inside the module (the default 127.0.0.1, ::1, localhost): warned at --check and at start with the fix; not outside IoT Edge, nor for 0.0.0.0', () => {
-    for (const host of [undefined, '127.0.0.1', '::1', 'localhost']) {
+    // Other spellings Node binds to loopback too (review rv106 L1).
+    for (const host of [undefined, '127.0.0.1', '::1', 'localhost', 'LOCALHOST', 'localhost.', '127.1', '127.9.9.9', '0:0:0:0:0:0:0:1', '::0:1', '0000::1', '::ffff:7f00:1', '::ffff:127.0.0.1']) {
       for (const atStart of [false, true]) {
         expect(moduleWarnings(host === undefined ? { enabled: true } : { enabled: true, host }, EDGE, atStart), `${host} ${atStart}`).toEqual([
           {
@@ -367,7 +368,7 @@ describe('the display under IoT Edge, as --check and the start see it (review rv
       }
     }
     expect(moduleWarnings({ enabled: true }, {})).toEqual([]);
-    expect(moduleWarnings({ enabled: true, host: '0.0.0.0' }, EDGE)).toEqual([]);
+    for (const host of ['0.0.0.0', '::', '::ffff:10.0.0.1', '10.0.0.1', '128.0.0.1', 'gw.example', 'localhost.example']) expect(moduleWarnings({ enabled: true, host }, EDGE), host).toEqual([]);
     expect(moduleWarnings({ enabled: true, host: '0.0.0.0' }, { EdgeHubConnectionString: 'HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=a2V5' })).toEqual([]);
   });
 
@@ -386,6 +387,11 @@ describe('the display under IoT Edge, as --check and the start see it (review rv
     // What the health check will call reaches the display: nothing said.
     expect(health({ enabled: true }, EDGE)).toEqual([]);
     expect(health({ enabled: true, port: 8090 }, { ...EDGE, AGENT_DISPLAY_PORT: '8090' })).toEqual([]);
+    // A leading zero: the agent and the check's URL both read 08080 as 8080 (review rv106 L2).
+    expect(health({ enabled: true, port: 8080 }, { ...EDGE, AGENT_DISPLAY_PORT: '08080' })).toEqual([]);
+    expect(health({ enabled: true, port: 8090 }, { ...EDGE, AGENT_DISPLAY_PORT: ' 08080 ' })).toEqual([
+      { path: 'HEALTHCHECK_URL (environment)', message: expect.stringMatching(/display\.port is 8090: the module's health check calls http:\/\/127\.0\.0\.1:8080\/healthz/) },
+    ]);
     expect(health({ enabled: true, tls }, { ...EDGE, HEALTHCHECK_URL: 'https://127.0.0.1:8080/healthz' })).toEqual([]);
     // Outside IoT Edge there is no container health check to fail.
     expect(health({ enabled: false }, {})).toEqual([]);

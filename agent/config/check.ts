@@ -4,7 +4,7 @@
 // driver without starting it. Nothing is opened, listened on or sent (--check resolves a display.host given as a name).
 import { lookup } from 'node:dns/promises';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -385,8 +385,35 @@ export function configWarnings(
   return warnings;
 }
 
-/** Hosts that are this machine's loopback: inside a container, the container's own, which no published port reaches. */
-const LOOPBACK_HOST = /^(?:127\.|::1$|::ffff:127\.|localhost$)/i;
+/** Loopback addresses: inside a container, the container's own, which no published port reaches. */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6'); // IPv4-mapped (`::ffff:7f00:1`)
+
+/**
+ * Whether a display.host is this machine's loopback, judged on the parsed address, not its spelling: Node binds
+ * `0:0:0:0:0:0:0:1`, `::0:1` or `::ffff:7f00:1` to loopback as it does `::1` (review rv106 L1). A name is read as
+ * the resolver reads it: `127.1` is 127.0.0.1, and `LOCALHOST.` is localhost.
+ */
+function isLoopbackHost(host: string): boolean {
+  let h = host.trim().toLowerCase();
+  if (!isIP(h)) {
+    try {
+      h = new URL(`http://${h}`).hostname.replace(/\.$/, ''); // IPv4 shorthands (127.1) become dotted quads
+    } catch {
+      return false;
+    }
+    if (h === 'localhost') return true;
+  }
+  const family = isIP(h);
+  if (!family) return false;
+  try {
+    return LOOPBACK.check(h, family === 6 ? 'ipv6' : 'ipv4');
+  } catch {
+    return false; // with a zone id (fe80::1%eth0): link-local, not loopback
+  }
+}
 
 /**
  * The display as run inside the IoT Edge module, or null: on a loopback host Docker's PortBindings (which forward to
@@ -395,7 +422,7 @@ const LOOPBACK_HOST = /^(?:127\.|::1$|::ffff:127\.|localhost$)/i;
  * while the agent runs so (agent.ts).
  */
 export function moduleLoopbackDisplay(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): string | null {
-  if (!config.display.enabled || !LOOPBACK_HOST.test(config.display.host) || !AzureIotTransport.edgeEnvironmentPresent(env)) return null;
+  if (!config.display.enabled || !isLoopbackHost(config.display.host) || !AzureIotTransport.edgeEnvironmentPresent(env)) return null;
   return `inside the module ${config.display.host} is the container's own loopback: the published port reaches nothing`;
 }
 
@@ -419,7 +446,9 @@ export function moduleDisplayWarnings(config: AgentConfig, env: NodeJS.ProcessEn
     });
   }
   if (env.HEALTHCHECK_URL) return warnings;
-  const calledPort = env.AGENT_DISPLAY_PORT?.trim() || '8080';
+  const rawPort = env.AGENT_DISPLAY_PORT?.trim() || '8080';
+  // As the check's URL and the agent read it: `08080` is port 8080, not another port (review rv106 L2).
+  const calledPort = /^\d+$/.test(rawPort) ? String(Number(rawPort)) : rawPort;
   const called = `http://127.0.0.1:${calledPort}/healthz`;
   const health = (message: string) => warnings.push({ path: 'HEALTHCHECK_URL (environment)', message });
   if (!d.enabled) {

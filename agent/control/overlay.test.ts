@@ -5,6 +5,11 @@ import { diffPatch } from './reported.js';
 import { DesiredState } from './desired.js';
 import { registry } from '../../drivers/registry.js';
 import { validateConfig, type AgentConfig } from '../config/load.js';
+import { decideStartup } from './control.js';
+import { saveOverlay } from './persist.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const local = (): AgentConfig =>
   validateConfig(
@@ -39,7 +44,7 @@ describe('overlay', () => {
   });
 
   it('refuses sections that could cut the gateway off, naming each', () => {
-    const r = resolveOverlay(local(), { hub: { mode: 'off' }, store: {}, control: { enabled: false }, gateway: { id: 'x' } }, registry);
+    const r = resolveOverlay(local(), { hub: { mode: 'off' }, store: { path: '/elsewhere/agent.db' }, control: { enabled: false }, gateway: { id: 'x' } }, registry);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.problems.map((p) => p.path).sort()).toEqual(['control', 'gateway', 'hub', 'store']);
   });
@@ -384,6 +389,38 @@ describe('transport security and display identities (review rv82 H2, M1)', () =>
     if (r.ok) {
       expect(r.config.drivers.find((d) => d.name === 'b')?.options).toMatchObject({ beds: 5 });
       expect(r.config.display.limits.maxConnections).toBe(70);
+    }
+    // A refused section holding only {} or nulls sets nothing either (review rv106 M2): removing hub.retry.maxDelayMs
+    // value by value leaves `hub: { retry: {} }`, which must not get the rest of the document refused.
+    for (const sections of [{ hub: {} }, { hub: { retry: {} } }, { hub: { x: null } }, { store: { x: null } }, { model: {}, privacy: { key: null } }] as JsonObject[]) {
+      const overlay = { ...sections, log: { level: 'debug' }, drivers: { b: { options: { beds: 5 } } } } as JsonObject;
+      const r = resolveOverlay(withDisplay, overlay, registry);
+      expect(r.ok ? [] : r.problems, JSON.stringify(sections)).toEqual([]);
+      if (r.ok) {
+        expect(r.config.hub, JSON.stringify(sections)).toEqual(withDisplay.hub);
+        expect(r.config.store, JSON.stringify(sections)).toEqual(withDisplay.store);
+        expect(r.config.log.level).toBe('debug');
+        expect(r.config.drivers.find((d) => d.name === 'b')?.options).toMatchObject({ beds: 5 });
+      }
+    }
+    const twin = mergePatch({ hub: { retry: { maxDelayMs: 60000 } }, log: { level: 'debug' } }, { hub: { retry: { maxDelayMs: null } } }) as JsonObject;
+    expect(twin).toEqual({ hub: { retry: {} }, log: { level: 'debug' } });
+    expect(resolveOverlay(withDisplay, twin, registry).ok).toBe(true);
+    // A value under a refused section is still refused.
+    const refused = resolveOverlay(withDisplay, { hub: { retry: { maxDelayMs: 60000 } }, store: { x: null } }, registry);
+    expect(refused.ok ? [] : refused.problems.map((p) => p.path)).toEqual(['hub']);
+    // The same for a saved overlay at start: used, not refused as a whole.
+    const dir = mkdtempSync(join(tmpdir(), 'overlay-'));
+    try {
+      const inModule = validateConfig({ gateway: { id: 'gw' }, store: { path: join(dir, 'agent.db') }, hub: { mode: 'module' }, drivers: [{ name: 'b', type: 'simulator' }] }, registry, 'test');
+      saveOverlay(join(dir, 'desired-overlay.json'), { desiredVersion: 4, appliedAt: new Date().toISOString(), overlay: { hub: { retry: {} }, store: { x: null }, log: { level: 'debug' } } });
+      const d = decideStartup(inModule, registry);
+      expect(d.problem).toBeUndefined();
+      expect(d.step).toMatchObject({ kind: 'use' });
+      expect(d.config.log.level).toBe('debug');
+      expect(d.config.hub).toEqual(inModule.hub);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

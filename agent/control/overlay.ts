@@ -95,7 +95,7 @@ export function isObject(v: unknown): v is JsonObject {
 /**
  * A value that sets nothing: null, `{}`, or an object holding only such values. Removing a twin value with the usual
  * fine-grained patch (`display.limits.maxConnections: null`) leaves `limits: {}` in the document the agent merges
- * (review rv105 M2).
+ * (review rv105 M2); likewise `hub: { retry: {} }` for a refused section (review rv106 M2).
  */
 export function setsNothing(v: unknown): boolean {
   return v === null || (isObject(v) && Object.values(v).every(setsNothing));
@@ -163,7 +163,13 @@ export function resolveOverlay(
   const effective: JsonObject = { ...overlay };
   for (const [section, value] of Object.entries(overlay)) {
     const why = REFUSED_SECTIONS[section];
-    if (why && value !== null) problems.push({ path: section, message: why });
+    if (why) {
+      // One that sets nothing (`hub: {}`, `hub: { retry: {} }` left by removing a value with the usual fine-grained
+      // null patch) is absent, as for refused fields: otherwise every later change stays refused (review rv106 M2).
+      if (setsNothing(value)) delete effective[section];
+      else problems.push({ path: section, message: why });
+      continue;
+    }
     const fields = REFUSED_FIELDS[section];
     // Refused even when equal to the local value: the overlay must not carry them (a later local edit would not apply).
     // One that sets nothing (null, `{}`, only nulls) is absent: left out before the merge, which would otherwise
