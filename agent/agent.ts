@@ -241,11 +241,12 @@ export class Agent {
         );
         this.corruptFiles.push(opened.recovered.movedTo);
       }
-      // Damaged files moved aside that the store has not noted as reported (review rv105 H2): one moved while the store
-      // ran in memory had its loss noted there only, and the restart lost it. Reported now as the start that moved it.
+      // Damaged files moved aside not noted as reported (review rv105 H2): one moved while the store ran in memory had
+      // its loss noted there only, and the restart lost it. Reported now as the start that moved it. Why one has no
+      // note cannot be known here (a store in memory, a note that failed, an older agent, a list unreadable).
       const earlier = this.unreportedCorruptFiles().filter((f) => f !== opened.recovered?.movedTo);
       if (earlier.length > 0) {
-        log.error({ store: storePath, files: earlier }, 'damaged store files moved aside earlier were not reported (the store then ran in memory): alarmed now');
+        log.error({ store: storePath, files: earlier }, 'damaged store files moved aside earlier have no note that they were reported: alarmed now');
         this.corruptFiles.push(...earlier);
       }
       if (this.corruptFiles.length > 0) {
@@ -982,7 +983,9 @@ export class Agent {
   /** Damaged files beside the store not noted as reported; none when the store cannot say (logged). */
   private unreportedCorruptFiles(): string[] {
     try {
-      return this.outbox.unnotedCorruptFiles();
+      return this.outbox.unnotedCorruptFiles((err) =>
+        this.log.error({ err }, 'cannot read the list of damaged store files reported: every damaged file beside the store is alarmed again, once'),
+      );
     } catch (err) {
       this.log.error({ err }, 'cannot look for damaged store files moved aside earlier: one not reported before is not alarmed now');
       return [];

@@ -1199,6 +1199,64 @@ describe('Outbox integrity check', () => {
     mem.close();
   });
 
+  it('a damaged file noted as reported stays so when the store itself is damaged and replaced later (review rv106 M3)', () => {
+    const path = tempDb();
+    const old = `${path}.corrupt-2026-01-01T00-00-00-000Z`;
+    writeFileSync(old, 'old damaged store');
+    const box = new Outbox(path);
+    box.noteCorruptFiles([old]);
+    box.close();
+    // The mark is kept beside the store, not in it, and is not itself listed as a damaged file.
+    expect(JSON.parse(readFileSync(`${path}.damaged-reported.json`, 'utf8'))).toEqual([`agent.db.corrupt-2026-01-01T00-00-00-000Z`]);
+    const bytes = readFileSync(path);
+    for (let i = 0; i < Math.min(bytes.length, 200); i++) bytes[i] = 0x41;
+    writeFileSync(path, bytes);
+    const opened = Outbox.open(path, {}, Date.parse('2026-12-06T09:00:00Z'));
+    expect(opened.recovered?.movedTo).toBe(`${path}.corrupt-2026-12-06T09-00-00-000Z`);
+    // Only the file this open moved aside is unreported.
+    expect(opened.outbox.unnotedCorruptFiles()).toEqual([opened.recovered!.movedTo]);
+    opened.outbox.noteCorruptFiles([opened.recovered!.movedTo]);
+    expect(opened.outbox.unnotedCorruptFiles()).toEqual([]);
+    // A reported file deleted by hand leaves the list.
+    rmSync(old);
+    opened.outbox.noteCorruptFiles([opened.recovered!.movedTo]);
+    expect(JSON.parse(readFileSync(`${path}.damaged-reported.json`, 'utf8'))).toEqual([`agent.db.corrupt-2026-12-06T09-00-00-000Z`]);
+    opened.outbox.close();
+  });
+
+  it('the reported list beside the store: missing or unreadable lists every damaged file (unreadable told), marks in meta still count, a store in memory writes none (review rv106 M3)', () => {
+    const path = tempDb();
+    const a = `${path}.corrupt-2026-12-06T07-00-00-000Z`;
+    const b = `${path}.corrupt-2026-12-06T08-00-00-000Z`;
+    for (const f of [a, b]) writeFileSync(f, 'x');
+    const box = new Outbox(path);
+    const told: string[] = [];
+    expect(box.unnotedCorruptFiles((err) => told.push(err.message))).toEqual([a, b]);
+    expect(told).toEqual([]); // missing: nothing reported yet, not an error
+    box.noteCorruptFiles([a, b]);
+    writeFileSync(`${path}.damaged-reported.json`, '["agent.db.corr'); // cut short
+    expect(box.unnotedCorruptFiles((err) => told.push(err.message))).toEqual([a, b]);
+    expect(told).toHaveLength(1);
+    // Noting again writes a whole list in its place (no temporary file left).
+    box.noteCorruptFiles([a, b]);
+    expect(box.unnotedCorruptFiles()).toEqual([]);
+    expect(existsSync(`${path}.damaged-reported.json.tmp`)).toBe(false);
+    box.close();
+    // A mark an agent before rv106 left in the store's meta counts as reported (an upgrade does not alarm it again).
+    rmSync(`${path}.damaged-reported.json`);
+    const db = new Database(path);
+    db.prepare("INSERT INTO meta (key, value) VALUES ('corrupt-noted:' || ?, 'x')").run('agent.db.corrupt-2026-12-06T07-00-00-000Z');
+    db.close();
+    const again = new Outbox(path);
+    expect(again.unnotedCorruptFiles()).toEqual([b]);
+    again.close();
+    // A store in memory cannot say it is noted anywhere durable: nothing is written (the next start alarms them).
+    const mem = new Outbox(':memory:');
+    mem.noteCorruptFiles([b]);
+    expect(existsSync(':memory:.damaged-reported.json')).toBe(false);
+    mem.close();
+  });
+
   it('opens a healthy store without moving anything', () => {
     const path = tempDb();
     new Outbox(path).close();

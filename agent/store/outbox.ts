@@ -16,7 +16,7 @@
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
 // The store does not send; the forwarder reads from it. One agent at a time has the store open (lock.ts).
 // Evictions (enforceLimits) are noted in `meta` with the rows they delete, until the agent has reported them.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -390,8 +390,15 @@ const reservePath = (path: string) => `${path}.reserve`;
 const MEMORY_STORE_REFUSAL =
   'the store runs in memory (the disk was full at start): it takes no data, senders are told to resend; free disk space and restart the agent';
 
-/** Key prefix in `meta` of a damaged file moved aside (by name) whose loss has been noted (noteCorruptFiles()). */
+/** Key prefix in `meta` of a damaged file noted as reported by an agent before rv106: still read (upgrade), no longer written. */
 const CORRUPT_NOTED = 'corrupt-noted:';
+
+/**
+ * The damaged files moved aside that were reported (noteCorruptFiles), a JSON list of file names beside the store:
+ * not in it, where a store damaged in turn and moved aside took its marks along (review rv106 M3). Its name must not
+ * start with `<store>.corrupt-`, or it would be listed as a damaged file.
+ */
+const reportedPath = (path: string) => `${path}.damaged-reported.json`;
 
 /** Out of disk space, as SQLite says it (a full disk, or the -shm file that cannot be sized). */
 function isDiskFull(err: unknown): boolean {
@@ -1056,26 +1063,66 @@ export class Outbox {
   }
 
   /**
-   * Damaged store files moved aside beside this one (`<store>.corrupt-*`, not their -wal/-shm) that this store has not
-   * noted (noteCorruptFiles), full paths in name order. One moved aside while the agent ran on a store in memory had
-   * its loss noted only there (review rv105 H2). None for a store in memory.
+   * Damaged store files moved aside beside this one (`<store>.corrupt-*`, not their -wal/-shm) not noted as reported
+   * (noteCorruptFiles), full paths in name order. One moved aside while the agent ran on a store in memory was not
+   * noted (review rv105 H2). A reported list that cannot be read is told to `unreadable` and counts as empty: every
+   * file is then listed, once, until noted again. None for a store in memory.
    */
-  unnotedCorruptFiles(): string[] {
+  unnotedCorruptFiles(unreadable?: (err: Error) => void): string[] {
     if (this.path === ':memory:') return [];
     const prefix = `${basename(this.path)}.corrupt-`;
-    const noted = new Set(this.stmt<[], { key: string }>(`SELECT substr(key, ${CORRUPT_NOTED.length + 1}) AS key FROM meta WHERE key LIKE '${CORRUPT_NOTED}%'`).all().map((r) => r.key));
+    const noted = this.reportedCorruptNames(unreadable);
     return readdirSync(dirname(this.path))
       .filter((f) => f.startsWith(prefix) && !/-(wal|shm)$/.test(f) && !noted.has(f))
       .sort()
       .map((f) => join(dirname(this.path), f));
   }
 
-  /** Notes damaged files as reported (their loss noted or acknowledged): unnotedCorruptFiles() leaves them out. */
+  /**
+   * Notes damaged files as reported (their loss noted or acknowledged): unnotedCorruptFiles() leaves them out. Kept in
+   * the list beside the store (written whole then renamed over it: a kill leaves the old list or the new one), with
+   * the names already there whose file is still there. Not for a store in memory: its notes go at the stop, so the
+   * next start must report the files again.
+   */
   noteCorruptFiles(files: readonly string[]): void {
-    const put = this.stmt(`INSERT INTO meta (key, value) VALUES ('${CORRUPT_NOTED}' || ?, ?) ON CONFLICT(key) DO NOTHING`);
-    this.db.transaction(() => {
-      for (const f of files) put.run(basename(f), new Date().toISOString());
-    }).immediate();
+    if (this.path === ':memory:') return;
+    const folder = readdirSync(dirname(this.path));
+    const names = new Set([...this.reportedCorruptNames(), ...files.map((f) => basename(f))]);
+    const file = reportedPath(this.path);
+    const tmp = `${file}.tmp`;
+    try {
+      const fd = openSync(tmp, 'w');
+      try {
+        writeSync(fd, JSON.stringify([...names].filter((n) => folder.includes(n)).sort()));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, file);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Names in the reported list beside the store, and in `meta` marks of an agent before rv106. */
+  private reportedCorruptNames(unreadable?: (err: Error) => void): Set<string> {
+    const names = new Set(this.stmt<[], { key: string }>(`SELECT substr(key, ${CORRUPT_NOTED.length + 1}) AS key FROM meta WHERE key LIKE '${CORRUPT_NOTED}%'`).all().map((r) => r.key));
+    let text: string;
+    try {
+      text = readFileSync(reportedPath(this.path), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') unreadable?.(err as Error); // missing: none reported yet
+      return names;
+    }
+    try {
+      const list: unknown = JSON.parse(text);
+      if (!Array.isArray(list) || !list.every((n) => typeof n === 'string')) throw new Error('not a list of file names');
+      for (const n of list) names.add(n);
+    } catch (err) {
+      unreadable?.(new Error(`${reportedPath(this.path)}: ${(err as Error).message}`));
+    }
+    return names;
   }
 
   /** Rows moved aside as unreadable: how many records, and the latest reason. */

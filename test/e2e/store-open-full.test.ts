@@ -151,7 +151,7 @@ describe('opening the store on a full disk', () => {
     const second = await startAgent(dir, storePath);
     expect(second.gatewayAlarm('store-in-memory')).toBeUndefined();
     expect(second.gatewayAlarm('store-recovered')).toMatchObject({ priority: 'medium', condition: { text: recoveredText } });
-    expect(second.cap.find(/^damaged store files moved aside earlier were not reported/)).toMatchObject({ files: [damaged!.movedTo] });
+    expect(second.cap.find(/^damaged store files moved aside earlier have no note that they were reported/)).toMatchObject({ files: [damaged!.movedTo] });
     await agent!.stop();
     agent = null;
 
@@ -159,7 +159,7 @@ describe('opening the store on a full disk', () => {
     const third = await startAgent(dir, storePath);
     const again = agent!.alarms.engine.list({ bed: GATEWAY_BED }).filter((a) => a.key === 'gateway:store-recovered');
     expect(again).toHaveLength(1);
-    expect(third.cap.find(/^damaged store files moved aside earlier were not reported/)).toBeUndefined();
+    expect(third.cap.find(/^damaged store files moved aside earlier have no note that they were reported/)).toBeUndefined();
     expect(agent!.alarms.acknowledge(again[0]!.id, { user: 'nurse', role: 'clinician', from: 'test' }).ok).toBe(true);
     await agent!.stop();
     agent = null;
@@ -167,4 +167,34 @@ describe('opening the store on a full disk', () => {
     expect(fourth.gatewayAlarm('store-recovered')).toBeUndefined();
     expect(existsSync(damaged!.movedTo as string)).toBe(true);
   }, 90_000);
+});
+
+describe('a store damaged again', () => {
+  it('only the newly damaged file is alarmed: one reported and acknowledged before is not alarmed again as unreported (review rv106 M3)', async () => {
+    const dir = tempDir();
+    const storePath = join(dir, 'agent.db');
+    const box = new Outbox(storePath);
+    box.append(batch(0));
+    box.close();
+    damageHeader(storePath);
+    const first = await startAgent(dir, storePath);
+    const firstMoved = first.cap.find('store file was damaged: moved aside for inspection, started a fresh store')!.movedTo as string;
+    const alarm = first.gatewayAlarm('store-recovered')!;
+    expect(alarm.condition.text).toBe(`Store was damaged and replaced; old file kept at ${firstMoved}`);
+    expect(agent!.alarms.acknowledge(alarm.id, { user: 'nurse', role: 'clinician', from: 'test' }).ok).toBe(true);
+    await agent!.stop();
+    agent = null;
+
+    // The fresh store is damaged in turn: the mark that the first file was reported must not go with it.
+    damageHeader(storePath);
+    const second = await startAgent(dir, storePath);
+    const secondMoved = second.cap.find('store file was damaged: moved aside for inspection, started a fresh store')!.movedTo as string;
+    expect(secondMoved).not.toBe(firstMoved);
+    expect(existsSync(firstMoved)).toBe(true);
+    expect(second.gatewayAlarm('store-recovered')).toMatchObject({ condition: { text: `Store was damaged and replaced; old file kept at ${secondMoved}` } });
+    expect(second.cap.find(/^damaged store files moved aside earlier/)).toBeUndefined();
+    await agent!.stop();
+    agent = null;
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });
