@@ -622,7 +622,13 @@ function renderObservations(n) {
   form.hidden = !usable;
   if (!usable) return;
   form.querySelector('button').disabled = !canAct();
-  $('obs-note').textContent = n.assumed.length ? `assumed: ${n.assumed.join(', ')}` : '';
+  // A recorded value older than 12 h is stale, not assumed (rv107 H2): say it is due, so the 'A' / 'air' the form
+  // starts with is not taken for what was last recorded.
+  const due = n.stale.filter((p) => p === 'consciousness' || p === 'oxygen');
+  $('obs-note').textContent = [
+    n.assumed.length ? `assumed: ${n.assumed.join(', ')}` : '',
+    due.length ? `due again (recorded over 12 h ago): ${due.join(', ')}` : '',
+  ].filter(Boolean).join('; ');
   const newBed = obs.bed !== state.selected;
   if (!newBed && form.contains(document.activeElement)) return;
   if (newBed) obs.touched.clear();
