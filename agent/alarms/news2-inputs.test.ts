@@ -123,3 +123,67 @@ describe('NEWS2 fractional values and implausible temperatures (rv107 L2)', () =
     ]);
   });
 });
+
+describe('an implausible temperature makes the same source\'s previous one not current (rv109 H2)', () => {
+  it('37.0 then 24.0 Cel (valid) from the same source: refused, counted once, and the 37.0 is no longer scored', () => {
+    const m = new News2Monitor();
+    m.reading(numeric(MDC.RESP_RATE, 16, 0));
+    expect(m.reading(numeric(MDC.TEMP_BODY, 37, 0))).toBe(true);
+    expect(m.reading(numeric(MDC.TEMP_BODY, 24, 60))).toBe(true); // it changed an input: made it not current
+    expect(temperature(m, s(60))).toMatchObject({ status: 'stale', staleValue: 37 });
+    expect(m.score('bed-1', s(60))).toMatchObject({ partial: true, stale: ['temperature'] });
+    expect(m.take().implausible).toEqual({ counts: { temperature: 1 }, devices: [{ deviceId: 'mon-1', bed: 'bed-1', param: 'temperature', value: 24, unit: 'Cel', range: '25–45 Cel' }] });
+    // The next plausible reading is current again.
+    expect(m.reading(numeric(MDC.TEMP_BODY, 36.8, 120))).toBe(true);
+    expect(temperature(m, s(120))).toMatchObject({ status: 'measured', value: 36.8 });
+  });
+
+  it('a device that switched to °F without a unit does not keep its last °C value scored for 4 h', () => {
+    const m = new News2Monitor();
+    m.reading(numeric(MDC.TEMP_BODY, 39.5, 0));
+    for (let t = 600; t <= 14_000; t += 600) m.reading(numeric(MDC.TEMP_BODY, 98.6, t));
+    expect(temperature(m, s(14_000))).toMatchObject({ status: 'stale', staleValue: 39.5 });
+    expect(m.take().implausible?.counts).toEqual({ temperature: 23 });
+  });
+
+  it("another device's implausible temperature leaves this one's alone", () => {
+    const m = new News2Monitor();
+    m.reading(numeric(MDC.TEMP_BODY, 37, 0));
+    expect(m.reading(numeric(MDC.TEMP_BODY, 98.6, 10, { deviceId: 'therm-2' }))).toBe(false);
+    expect(temperature(m, s(10))).toMatchObject({ status: 'measured', value: 37 });
+  });
+});
+
+describe('tympanic, ear, oral, axillary and rectal temperatures feed NEWS2 (rv109 M3)', () => {
+  // IEEE 11073-10101 partition 2 (SCADA) terms.
+  const sites = [T('MDC_TEMP_TYMP', 19320), T('MDC_TEMP_RECT', 57348), T('MDC_TEMP_ORAL', 57352), T('MDC_TEMP_EAR', 57356), T('MDC_TEMP_AXILLA', 57380)];
+  it('each is NEWS2 temperature, not counted as not used', () => {
+    for (const mdc of sites) {
+      const m = new News2Monitor();
+      expect(m.reading(numeric(mdc, 39.8, 0, CEL)), mdc.refid).toBe(true);
+      expect(temperature(m, s(0)), mdc.refid).toMatchObject({ status: 'measured', value: 39.8, score: 2 });
+      expect(m.take().temperatureNotUsed, mdc.refid).toBeUndefined();
+    }
+  });
+
+  it('blood temperatures stay not used, and the log says the site is not one NEWS2 uses', () => {
+    const m = new News2Monitor();
+    m.reading(numeric(T('MDC_TEMP_ART', 19280), 37, 0, CEL));
+    expect(m.take().temperatureNotUsed).toEqual({ readings: 1, terms: [{ deviceId: 'mon-1', bed: 'bed-1', refid: 'MDC_TEMP_ART' }] });
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, log, new Metrics(), () => s(0));
+    service.handle([numeric(TSKIN, 33, 0, CEL)]);
+    const msg = String(lines.find((l) => String(l.msg).startsWith('NEWS2'))?.msg);
+    expect(msg).toMatch(/^NEWS2 does not use MDC_TEMP_SKIN from mon-1 on bed bed-1 as temperature: not a measurement site NEWS2 uses/);
+    expect(msg).not.toContain('not a body temperature');
+  });
+});
+
+describe('a non-finite value scores the most severe band (rv109 L1)', () => {
+  it('NaN and ±Infinity score 3 on every chart', () => {
+    for (const x of [NaN, Infinity, -Infinity]) {
+      expect([scoreRespRate(x), scoreSpO2Scale1(x), scoreSpO2Scale2(x, 'air'), scoreSpO2Scale2(x, 'oxygen'), scoreSystolic(x), scorePulse(x), scoreTemperature(x)], String(x)).toEqual([3, 3, 3, 3, 3, 3, 3]);
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
 import { AlarmEngine } from './engine.js';
 import { numeric, s } from './fixtures.js';
-import { DEFAULT_NEWS2_CONFIG, News2Monitor, computeNews2, type News2Config, type News2Inputs } from './news2.js';
+import { DEFAULT_NEWS2_CONFIG, News2Monitor, STALE_OBSERVATION_KEEP_S, computeNews2, type News2Config, type News2Inputs } from './news2.js';
 import type { NumericReading } from '../model/reading.js';
 import type { AlarmStateChange, ConditionUpdate } from './types.js';
 
@@ -183,5 +183,50 @@ describe('a partial score ends or lowers a level when its upper bound is below i
       changes.push(...show(m.evaluate(s(t))));
     }
     expect(changes).toEqual([]);
+  });
+});
+
+describe('a stale recorded observation is kept across a restart (rv109 H1)', () => {
+  it('a V recorded over 12 h ago comes back stale after a restart: the score stays partial, not "assumed A"', () => {
+    const a = new News2Monitor();
+    feed(a, 0, normal);
+    a.observe('bed-1', { consciousness: 'V' }, s(0));
+    expect(show(a.evaluate(s(0)))).toEqual(['+news2:bed-1:low-medium']);
+    const t = 43_200 + 60;
+    feed(a, t, normal);
+    expect(a.evaluate(s(t))).toEqual([]); // held: V is stale, the score partial
+    // Saved with its original time, so that it ages on as it would have.
+    const kept = JSON.parse(JSON.stringify(a.observations(s(t))));
+    expect(kept).toEqual({ 'bed-1': { consciousness: { value: 'V', at: s(0) } } });
+
+    const b = new News2Monitor();
+    expect(b.restoreObservations(kept)).toEqual(['bed-1']);
+    feed(b, t + 30, normal);
+    expect(b.score('bed-1', s(t + 30))).toMatchObject({ total: 0, partial: true, stale: ['consciousness'], assumed: ['oxygen'] });
+    expect(b.score('bed-1', s(t + 30))!.params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'stale', staleValue: 'V', staleAt: s(0) });
+  });
+
+  it('kept for at most STALE_OBSERVATION_KEEP_S (48 h) after it was recorded; an aged-out A or air is not kept', () => {
+    expect(STALE_OBSERVATION_KEEP_S).toBe(48 * 3600);
+    const m = new News2Monitor();
+    m.observe('bed-1', { consciousness: 'P', oxygen: 'oxygen' }, s(0));
+    m.observe('bed-2', { consciousness: 'A', oxygen: 'air' }, s(0));
+    const at = (sec: number) => JSON.parse(JSON.stringify(m.observations(s(sec))));
+    expect(at(47 * 3600)).toEqual({ 'bed-1': { consciousness: { value: 'P', at: s(0) }, oxygen: { value: 'oxygen', at: s(0) } } });
+    expect(at(48 * 3600)).toEqual({ 'bed-1': { consciousness: { value: 'P', at: s(0) }, oxygen: { value: 'oxygen', at: s(0) } } });
+    expect(at(48 * 3600 + 1)).toEqual({});
+  });
+
+  it('observations restored for a patient and not yet confirmed are kept stale the same way, with their patient ids', () => {
+    const a = new News2Monitor();
+    a.reading(numeric(MDC.ECG_HEART_RATE, 70, 0, { patientId: 'P1' }));
+    a.observe('bed-1', { oxygen: 'oxygen' }, s(0));
+    const kept = JSON.parse(JSON.stringify(a.observations(s(43_300))));
+    expect(kept).toEqual({ 'bed-1': { oxygen: { value: 'oxygen', at: s(0) }, patientId: 'P1', patientIds: { 'mon-1': 'P1' } } });
+    const b = new News2Monitor();
+    b.restoreObservations(kept);
+    expect(JSON.parse(JSON.stringify(b.observations(s(43_400))))).toEqual(kept);
+    b.reading(numeric(MDC.ECG_HEART_RATE, 70, 43_500, { patientId: 'P1' }));
+    expect(b.score('bed-1', s(43_500))).toMatchObject({ partial: true, stale: expect.arrayContaining(['oxygen']) });
   });
 });

@@ -376,7 +376,8 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
 
   it('observations past their maximum age are not kept; malformed ones are skipped; a newer one of this run wins', () => {
     const m = new News2Monitor();
-    m.observe('bed-1', { oxygen: 'oxygen' }, s(0));
+    // 'air' (no more than the assumption): an aged-out 'oxygen' is kept stale (rv109 H1, news2-levels.test.ts).
+    m.observe('bed-1', { oxygen: 'air' }, s(0));
     expect(m.observations(s(0) + DEFAULT_NEWS2_CONFIG.maxAgeS.oxygen * 1000 + 1)).toEqual({});
 
     const r = new News2Monitor();

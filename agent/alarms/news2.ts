@@ -58,13 +58,20 @@ export type News2Risk = 'low' | 'low-medium' | 'medium' | 'high';
 
 // ---- Scoring of single parameters (pure). Values are rounded as the chart's integer / one-decimal bands imply.
 
+/** The highest score of every chart's most severe band (each parameter charted by a number scores at most 3). */
+const MOST_SEVERE_BAND = 3;
+
 /**
  * Scores `x` on a chart of integer steps: rounded to the nearest step, except that a value exactly halfway between two
  * steps scores the more severe of the two bands (review rv107 L2: round-half-up scored SpO2 91.5, SBP 90.5 and HR 40.5
  * in the milder band, while on the high side it went to the more severe one). The tolerance takes a value that is
  * halfway but for float error (36.05 × 10) as halfway.
+ * A value that is not a finite number scores MOST_SEVERE_BAND (review rv109 L1: NaN scored 0 on some charts, 3 on
+ * others): no reading is one (reading() refuses them), but computeNews2 is exported, and an alarm score must not read
+ * "normal" for a value it cannot place. Not a throw: a throw in evaluate() would lose every bed's alarms.
  */
 function onChart(x: number, band: (step: number) => number): number {
+  if (!Number.isFinite(x)) return MOST_SEVERE_BAND;
   const lo = Math.floor(x);
   if (Math.abs(x - lo - 0.5) < 1e-9) return Math.max(band(lo), band(lo + 1));
   return band(Math.round(x));
@@ -256,6 +263,18 @@ function observedScore(p: News2Param, v: unknown): number {
   return p === 'oxygen' ? scoreOxygen(v as OxygenSupport) : scoreConsciousness(v as Acvpu);
 }
 
+/** Whether an aged-out recorded observation shows stale (computeNews2) rather than giving way to the bed's assumption. */
+function staysStale(p: News2Param, v: unknown, assumed: unknown): boolean {
+  return assumed === undefined || observedScore(p, v) > observedScore(p, assumed);
+}
+
+/**
+ * How long after it was recorded an aged-out observation that shows stale (a C/V/P/U, "on oxygen") is still kept in the
+ * store across a restart (review rv109 H1: it was dropped once stale, so a restart made it "assumed A" and ended the
+ * level it held). Past it the assumption comes back after a restart. Our choice: two days of 12-hourly observations missed.
+ */
+export const STALE_OBSERVATION_KEEP_S = 48 * 3600;
+
 /** Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported. */
 export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string): News2Score {
   const bc = bedNews2Config(config, bed);
@@ -276,7 +295,7 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
     if (f && 'stale' in f) Object.assign(r, { status: 'stale', staleValue: f.stale.value, staleAt: f.stale.at });
     // A recorded observation that aged out and scored more than the assumption (V, on oxygen) stays stale, the score
     // partial: the patient's state is unknown, not the assumed normal (review rv107 H2: it scored as complete, lower).
-    const staleAbove = f !== null && 'stale' in f && assumed !== undefined && observedScore(p, f.stale.value) > observedScore(p, assumed);
+    const staleAbove = f !== null && 'stale' in f && assumed !== undefined && staysStale(p, f.stale.value, assumed);
     if (assumed !== undefined && !staleAbove) {
       Object.assign(r, { status: 'assumed', value: assumed });
       results.set(p, r);
@@ -342,11 +361,18 @@ const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' 
   [MDC.TEMP_BODY.code, { param: 'temperature', unit: 'Cel' }],
   [MDC.TEMP.code, { param: 'temperature', unit: 'Cel' }],
   // Core-site temperatures (IEEE 11073-10101 partition 2; IntelliVue's Tcore, Tesoph, Tnaso): a body temperature as
-  // NEWS2 means it (review rv107 L1: a bed with only these showed temperature missing, its score partial). Skin and
-  // blood temperatures are not taken: counted and told (temperatureNotUsed).
+  // NEWS2 means it (review rv107 L1: a bed with only these showed temperature missing, its score partial).
   [2 * 65536 + 19296, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_CORE
   [2 * 65536 + 19300, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_ESOPH
   [2 * 65536 + 19308, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_NASOPH
+  // The sites a ward takes NEWS2 temperature at (tympanic spot checks over HL7, oral, axillary, rectal; review rv109
+  // M3: they were refused as "not a body temperature"). Skin, blood (MDC_TEMP_ART, _VEN) and other terms are not
+  // taken: counted and told (temperatureNotUsed).
+  [2 * 65536 + 19320, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_TYMP
+  [2 * 65536 + 57348, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_RECT
+  [2 * 65536 + 57352, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_ORAL
+  [2 * 65536 + 57356, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_EAR
+  [2 * 65536 + 57380, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_AXILLA
 ]);
 
 /**
@@ -417,7 +443,7 @@ export interface News2Report {
    */
   implausible?: { counts: Partial<Record<News2Param, number>>; devices: { deviceId: string; bed: string; param: News2Param; value: number; unit: string; range: string }[] };
   /**
-   * Valid readings of a temperature term NEWS2 does not take (skin, blood: not a body temperature as NEWS2 means it):
+   * Valid readings of a temperature term NEWS2 does not take (skin, blood: not a measurement site NEWS2 uses):
    * how many, and the (device, term) not told of before, each to be logged once. Absent when none.
    */
   temperatureNotUsed?: { readings: number; terms: { deviceId: string; bed: string; refid: string }[] };
@@ -520,15 +546,16 @@ export class News2Monitor {
       return changedPatient;
     }
     const source = `${r.deviceId}|${r.mdc.code}`;
-    if (r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) {
-      // The metric that gave the input now has no valid value (probe off): that input is no longer current, rather
-      // than its last value scored for up to maxAgeS while the display shows none. Another device's metric, or an
-      // older reading, leaves it alone.
+    // The metric that gave the input now has no valid value (probe off): that input is no longer current, rather
+    // than its last value scored for up to maxAgeS while the display shows none. Another device's metric, or an
+    // older reading, leaves it alone.
+    const noLongerCurrent = (): boolean => {
       const prev = known?.inputs[target.param];
       if (!known || !prev || prev.invalid || known.sources[target.param] !== source || older(known, target.param, prev, r, measuredAt)) return changedPatient;
       known.inputs[target.param] = { ...prev, invalid: true };
       return true;
-    }
+    };
+    if (r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return noLongerCurrent();
     const v = convert(r.value, UNIT_ALIASES[r.unit.ucum] ?? r.unit.ucum, target.unit);
     if (v === null) {
       this.unconvertible(r.deviceId, r.bed, target.param, r.unit.ucum, target.unit);
@@ -536,7 +563,10 @@ export class News2Monitor {
     }
     if (target.param === 'temperature' && (v < PLAUSIBLE_CELSIUS.low || v > PLAUSIBLE_CELSIUS.high)) {
       this.implausible(r.deviceId, r.bed, target.param, r.value, r.unit.ucum, `${PLAUSIBLE_CELSIUS.low}–${PLAUSIBLE_CELSIUS.high} Cel`);
-      return changedPatient;
+      // Its source's current value is not the patient's now, as for a probe off (review rv109 H2: a 24.0, a probe in
+      // room air or a severe hypothermia, left the 37.0 before it scored 0 as measured; a switch to °F without a unit
+      // kept the last °C value for 4 h). Stale, the score partial: its upper bound holds any level.
+      return noLongerCurrent();
     }
     const s = this.bed(r.bed);
     const prev = s.inputs[target.param];
@@ -726,14 +756,21 @@ export class News2Monitor {
   /**
    * The observations people recorded (no device measures them), per bed, still within their maximum age, with the
    * bed's patient ids when its devices give them: kept in the store so that a restart does not forget that a patient
-   * is on oxygen and score them 2 too low as "assumed air", nor give them to the next patient. Observations restored
-   * and not yet confirmed (restoreObservations) are kept as they came.
+   * is on oxygen and score them 2 too low as "assumed air", nor give them to the next patient. An aged-out one that
+   * shows stale rather than assumed (a C/V/P/U, "on oxygen") is kept too, with its time, for STALE_OBSERVATION_KEEP_S
+   * after it was recorded: it comes back stale, the score partial, as before the restart. Observations restored and
+   * not yet confirmed (restoreObservations) are kept as they came, by the same rule.
    */
   observations(now: number): Record<string, RecordedObservations> {
     const out: Record<string, RecordedObservations> = {};
-    const current = <T>(t: Timed<T> | undefined, p: 'consciousness' | 'oxygen'): Timed<T> | undefined =>
-      t && now - t.at <= this.config.maxAgeS[p] * 1000 ? { value: t.value, at: t.at } : undefined;
     for (const [bed, s] of this.beds) {
+      const assume = bedNews2Config(this.config, bed).assume ?? {};
+      const current = <T>(t: Timed<T> | undefined, p: 'consciousness' | 'oxygen'): Timed<T> | undefined => {
+        if (!t) return undefined;
+        const age = now - t.at;
+        const keep = age <= this.config.maxAgeS[p] * 1000 || (age <= STALE_OBSERVATION_KEEP_S * 1000 && staysStale(p, t.value, assume[p]));
+        return keep ? { value: t.value, at: t.at } : undefined;
+      };
       const o: RecordedObservations = {};
       const c = current(s.inputs.consciousness, 'consciousness');
       const x = current(s.inputs.oxygen, 'oxygen');

@@ -125,7 +125,7 @@ export class AlarmService {
     for (const d of n.temperatureNotUsed?.terms ?? []) {
       this.log.info(
         d,
-        `NEWS2 does not use ${d.refid} from ${d.deviceId} on bed ${d.bed} as temperature (not a body temperature as NEWS2 means it: only body, unspecified and core sites are), so temperature shows missing unless another source gives one (told once per device and term; counted in news2_temperature_not_used_total)`,
+        `NEWS2 does not use ${d.refid} from ${d.deviceId} on bed ${d.bed} as temperature: not a measurement site NEWS2 uses (skin, blood and the like are not; body, unspecified, core, tympanic, ear, oral, axillary and rectal are), so temperature shows missing unless another source gives one (told once per device and term; counted in news2_temperature_not_used_total)`,
       );
     }
   }
