@@ -518,6 +518,55 @@ describe('charsets per message, byte order marks and leading blank lines (rv108)
     expect(addressedTo(ae!)).toBe('MON^0011223344556677^EUI-64');
     expect(emitted).toHaveLength(0);
   });
+
+  it('rv110 M1: a batch message with an empty MSH-18 is read in the MSH-18 of the message before it (8859/2): no mojibake', async () => {
+    const { handler, emitted, counts, logs } = setup();
+    const pl = '\xb3\xf3d\xbc'; // "łódź" in 8859/2
+    const [reply] = await handler.handle(batchOf(cs('A1', '8859/2', pl), cs('A2', '', pl)), 'p');
+    expect(acksOf(reply!).map(summary)).toEqual([
+      { code: 'AA', controlId: 'A1' },
+      { code: 'AA', controlId: 'A2' },
+    ]);
+    expect(values(emitted)).toEqual(['łódź', 'łódź']);
+    expect(counts.get('parser_charset_assumed')).toBe(1);
+    expect(logs.filter((l) => l.warning === 'charset-assumed').map((l) => l.controlId)).toEqual(['A2']);
+  });
+
+  it('rv110 M1: an empty MSH-18 with non-ASCII bytes before any declaring message gets its own AE naming MSH-18', async () => {
+    const { handler, emitted, counts } = setup();
+    const [reply] = await handler.handle(batchOf(cs('A3', '', 'caf\xe9'), cs('A4', '8859/1', 'caf\xe9')), 'p');
+    const acks = acksOf(reply!);
+    expect(acks.map(summary)).toEqual([
+      { code: 'AE', controlId: 'A3', err: ['MSH', '1', '18', '102'] },
+      { code: 'AA', controlId: 'A4' },
+    ]);
+    expect(acks[0]).toMatch(/MSH-18 is empty \(ASCII\) but byte 0xe9 is not ASCII/);
+    expect(values(emitted)).toEqual(['café']);
+    expect(counts.get('messages_malformed')).toBe(1);
+  });
+
+  it('rv110 L1: a byte order mark before a batch governs its first message only; an all-ASCII one saying ASCII is taken', async () => {
+    const { handler, emitted } = setup();
+    const [reply] = await handler.handle(Buffer.concat([BOM, batchOf(cs('B1', 'ASCII', 'x'), cs('B2', 'UNICODE UTF-8', 'y'), cs('B3', '8859/1', 'caf\xe9'))]), 'p');
+    expect(acksOf(reply!).map(summary)).toEqual([
+      { code: 'AA', controlId: 'B1' },
+      { code: 'AA', controlId: 'B2' },
+      { code: 'AA', controlId: 'B3' },
+    ]);
+    expect(values(emitted)).toEqual(['x', 'y', 'café']);
+  });
+
+  it('rv110 L2: a byte order mark before a later MSH of a batch (concatenated files) is skipped and counted; each message answered', async () => {
+    const { handler, emitted, counts } = setup();
+    const [reply] = await handler.handle(batchOf(cs('C1', 'UNICODE UTF-8', 'x'), Buffer.concat([BOM, cs('C2', 'UNICODE UTF-8', 'y')])), 'p');
+    expect(acksOf(reply!).map(summary)).toEqual([
+      { code: 'AA', controlId: 'C1' },
+      { code: 'AA', controlId: 'C2' },
+    ]);
+    expect(values(emitted)).toEqual(['x', 'y']);
+    expect(counts.get('messages_received')).toBe(2);
+    expect(counts.get('parser_bom')).toBe(1);
+  });
 });
 
 /** MSH-5 of an ACK: whom it is addressed to. */

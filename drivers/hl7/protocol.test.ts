@@ -21,6 +21,7 @@ import {
   parseMessage,
   readHeader,
   segment,
+  segmentIds,
   sniffHeader,
   str,
   type Delimiters,
@@ -215,6 +216,102 @@ describe('parser', () => {
         expect((e as Hl7ParseError).reason).toBe(`MSH-18 says ${charset} but the message starts with a UTF-8 byte order mark (EF BB BF)`);
       }
     }
+  });
+  describe('rv110: MSH-18 in a batch and byte order marks', () => {
+    /** A message with one OBX-5 `text` (bytes as given), declaring `charset` in MSH-18. */
+    const m = (id: string, charset: string, text: Buffer | string) =>
+      Buffer.concat([Buffer.from(`MSH|^~\\&|A||||||ORU^R01|${id}|P|2.6||||||${charset}\rOBX|1|ST|x||`, 'latin1'), Buffer.from(text), Buffer.from('\r')]);
+    const batch = (...parts: Buffer[]) => Buffer.concat([Buffer.from('BHS|^~\\&\r'), ...parts, Buffer.from(`BTS|${parts.filter((p) => p.includes('MSH|')).length}\r`)]);
+    const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+    const PL = Buffer.from([0xb3, 0xf3, 0x64, 0xbc]); // "łódź" in 8859/2
+    const messagesOf = (bytes: Buffer) => {
+      const f = parseFrame(bytes, { collectMessageErrors: true });
+      if (f.kind !== 'batch') throw new Error('batch expected');
+      return { msgs: f.batch.batches.flatMap((b) => b.messages), failed: f.batch.failed };
+    };
+
+    it('M1: a batch message with an empty MSH-18 is read in the MSH-18 of the nearest earlier message that declares one, flagged', () => {
+      const { msgs, failed } = messagesOf(batch(m('1', '8859/2', PL), m('2', '', PL), m('3', 'UNICODE UTF-8', 'é'), m('4', '', 'é')));
+      expect(failed).toBeUndefined();
+      expect(msgs.map((x) => [x.charset, str(x.segments[1]!, 5)])).toEqual([
+        ['8859/2', 'łódź'],
+        ['8859/2', 'łódź'],
+        ['UNICODE UTF-8', 'é'],
+        ['UNICODE UTF-8', 'é'],
+      ]);
+      expect(msgs.map((x) => x.warnings.map((w) => w.kind))).toEqual([[], ['charset-assumed'], [], ['charset-assumed']]);
+      expect(msgs[1]!.warnings[0]!.detail).toMatch(/MSH-18 empty; non-ASCII bytes read as 8859\/2, the MSH-18 of an earlier message of the batch/);
+      // Latin-1 bytes that happen to be valid UTF-8 (C3 A9) stay Latin-1 after an 8859/1 message: no guess.
+      const l1 = messagesOf(batch(m('1', '8859/1', Buffer.from([0xc3, 0xa9])), m('2', '', Buffer.from([0xc3, 0xa9]))));
+      expect(l1.msgs.map((x) => str(x.segments[1]!, 5))).toEqual(['Ã©', 'Ã©']);
+      // An empty MSH-18 with ASCII bytes only is ASCII, whatever came before, and not flagged.
+      const ascii = messagesOf(batch(m('1', '8859/2', PL), m('2', '', 'x')));
+      expect([ascii.msgs[1]!.charset, ascii.msgs[1]!.warnings]).toEqual(['ASCII', []]);
+    });
+    it('M1: bytes not valid in the inherited charset refuse that message naming its MSH-18', () => {
+      const { msgs, failed } = messagesOf(batch(m('1', 'UNICODE UTF-8', 'é'), m('2', '', Buffer.from([0xe9]))));
+      expect(failed?.get(msgs[0]!)).toBeUndefined();
+      const err = failed?.get(msgs[1]!);
+      expect(err?.position).toMatchObject({ segmentIndex: 4, segmentId: 'MSH', field: 18 });
+      expect(err?.reason).toBe('MSH-18 is empty and an earlier message of the batch declares UNICODE UTF-8, but the bytes are not valid UTF-8');
+    });
+    it('M1: with no earlier declaration but a later one, an empty MSH-18 is ASCII (HL7): non-ASCII bytes refused naming MSH-18', () => {
+      const { msgs, failed } = messagesOf(batch(m('1', '', PL), m('2', '8859/2', PL)));
+      expect(str(msgs[1]!.segments[1]!, 5)).toBe('łódź');
+      expect(failed?.get(msgs[1]!)).toBeUndefined();
+      const err = failed?.get(msgs[0]!);
+      expect(err?.position).toMatchObject({ segmentIndex: 2, segmentId: 'MSH', field: 18 });
+      expect(err?.reason).toMatch(/^MSH-18 is empty \(ASCII\) but byte 0xb3 is not ASCII; another message of the batch declares its charset, so this one is not guessed/);
+      // The sender's byte: the offset is in the frame.
+      expect(batch(m('1', '', PL), m('2', '8859/2', PL))[err!.position.offset!]).toBe(0xb3);
+    });
+    it('M1: no message of the frame declares a charset: the UTF-8 / Latin-1 guess, as for a single message', () => {
+      const { msgs, failed } = messagesOf(batch(m('1', '', PL), m('2', '', 'é')));
+      expect(failed).toBeUndefined();
+      expect(msgs.map((x) => [x.charset, str(x.segments[1]!, 5)])).toEqual([
+        ['8859/1', '³ód¼'],
+        ['UNICODE UTF-8', 'é'],
+      ]);
+    });
+    it('L1: an all-ASCII message saying ASCII or ISO IR6 behind a byte order mark is taken; with a high byte it is still refused', () => {
+      for (const cs of ['ASCII', 'ISO IR6']) {
+        const msg = parseMessage(Buffer.concat([BOM, m('1', cs, 'x')]));
+        expect([msg.charset, msg.warnings.map((w) => w.kind)]).toEqual(['ASCII', ['bom']]);
+      }
+      expect(() => parseMessage(Buffer.concat([BOM, m('1', 'ASCII', 'é')]))).toThrow(/MSH-18 says ASCII but the message starts with a UTF-8 byte order mark/);
+    });
+    it('L1: the byte order mark at the frame start governs the first message only', () => {
+      const { msgs, failed } = messagesOf(Buffer.concat([BOM, batch(m('1', 'UNICODE UTF-8', 'é'), m('2', '8859/1', Buffer.from([0xe9])))]));
+      expect(failed).toBeUndefined();
+      expect(msgs.map((x) => [x.charset, str(x.segments[1]!, 5)])).toEqual([
+        ['UNICODE UTF-8', 'é'],
+        ['8859/1', 'é'],
+      ]);
+      // Behind the mark: still refused when it says 8859/1.
+      const first = messagesOf(Buffer.concat([BOM, batch(m('1', '8859/1', Buffer.from([0xe9])), m('2', 'UNICODE UTF-8', 'é'))]));
+      expect(first.failed?.get(first.msgs[0]!)?.reason).toMatch(/MSH-18 says 8859\/1 but the message starts with a UTF-8 byte order mark/);
+      expect(first.failed?.get(first.msgs[1]!)).toBeUndefined();
+    });
+    it('L2: a byte order mark before a later MSH (concatenated files) is skipped and noted; the batch holds both messages', () => {
+      const bytes = batch(m('1', 'UNICODE UTF-8', 'x'), BOM, m('2', 'UNICODE UTF-8', 'é'));
+      const { msgs, failed } = messagesOf(bytes);
+      expect(failed).toBeUndefined();
+      expect(msgs.map((x) => [str(x.segments[0]!, 10), str(x.segments[1]!, 5)])).toEqual([
+        ['1', 'x'],
+        ['2', 'é'],
+      ]);
+      expect(msgs[1]!.warnings.map((w) => w.kind)).toEqual(['bom']);
+      // The mark belongs to the message behind it: one saying 8859/1 is refused, the first one is not.
+      const latin = messagesOf(batch(m('1', '8859/1', Buffer.from([0xe9])), BOM, m('2', '8859/1', Buffer.from([0xe9]))));
+      expect(latin.failed?.get(latin.msgs[0]!)).toBeUndefined();
+      expect(latin.failed?.get(latin.msgs[1]!)?.position).toMatchObject({ segmentIndex: 4, segmentId: 'MSH', field: 18 });
+      // Before BHS as well (a second file of batches), and segmentIds sees the headers.
+      const two = Buffer.concat([batch(m('1', 'UNICODE UTF-8', 'x')), BOM, batch(m('2', 'UNICODE UTF-8', 'é'))]);
+      expect(messagesOf(two).msgs.map((x) => str(x.segments[1]!, 5))).toEqual(['x', 'é']);
+      expect(segmentIds(two.toString('latin1'))).toEqual(['BHS', 'MSH', 'OBX', 'BTS', 'BHS', 'MSH', 'OBX', 'BTS']);
+      // Before any other segment it is an error that names the mark.
+      expect(() => parseMessage(Buffer.concat([m('1', 'UNICODE UTF-8', 'x'), BOM, Buffer.from('NTE|1\r')]))).toThrow(/UTF-8 byte order mark \(EF BB BF\) before segment 3/);
+    });
   });
   it('sniffHeader skips leading blank lines and a byte order mark, as the parser does', () => {
     for (const lead of ['', '\r\n', '\r\r', '\n', ' \r\n', '\xef\xbb\xbf', '\xef\xbb\xbf\r\n', '\ufeff']) {

@@ -47,17 +47,20 @@ function firstNonAscii(bytes: Uint8Array): number {
  * anything else is read as Latin-1 — both flagged as assumed.
  * `mshIndex`: the place of the MSH that declares it (1 in a single message; later in a batch frame), for the error
  * position (ERR-2 needs the segment's sequence).
- * `afterBom`: the frame started with a UTF-8 byte order mark (stripped by the caller). It says UTF-8, so an MSH-18
- * naming another charset contradicts it: refused rather than guessing which of the two the sender meant.
+ * `afterBom`: a UTF-8 byte order mark (stripped by the caller) stood in front of this message. It says UTF-8, so an
+ * MSH-18 naming another charset contradicts it: refused rather than guessing which of the two the sender meant. ASCII
+ * with only ASCII bytes does not (ASCII is a subset of UTF-8).
+ * `empty`: what an empty MSH-18 with non-ASCII bytes means, from the other messages of a batch (see EmptyCharset).
  */
-export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, afterBom = false): CharsetDecoding {
+export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, afterBom = false, empty: EmptyCharset = { kind: 'guess' }): CharsetDecoding {
   const name = declared.trim().toUpperCase();
   const at = { segmentIndex: mshIndex, segmentId: 'MSH', field: 18 };
-  if (afterBom && name !== '' && name !== 'UNICODE UTF-8' && name !== 'UNICODE') {
+  const bad = firstNonAscii(bytes);
+  const asciiOnly = (name === 'ASCII' || name === 'ISO IR6') && bad < 0;
+  if (afterBom && name !== '' && name !== 'UNICODE UTF-8' && name !== 'UNICODE' && !asciiOnly) {
     throw new Hl7ParseError(`MSH-18 says ${declared.trim()} but the message starts with a UTF-8 byte order mark (EF BB BF)`, at);
   }
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const bad = firstNonAscii(bytes);
   switch (name) {
     case 'ASCII':
     case 'ISO IR6':
@@ -71,6 +74,14 @@ export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, a
       return { text: utf8(bytes, bad, at), charset: 'UNICODE UTF-8', assumed: false, hex: utf8Hex };
     case '':
       if (bad < 0) return { text: buf.toString('latin1'), charset: 'ASCII', assumed: true, hex: latin1Hex };
+      // Behind a byte order mark the mark is this message's own word: the guess below tries UTF-8 first.
+      if (empty.kind === 'inherit' && !afterBom) return inherited(bytes, empty.charset, bad, at);
+      if (empty.kind === 'ascii' && !afterBom) {
+        throw new Hl7ParseError(
+          `MSH-18 is empty (ASCII) but byte 0x${(bytes[bad] as number).toString(16)} is not ASCII; another message of the batch declares its charset, so this one is not guessed`,
+          { ...at, offset: bad },
+        );
+      }
       try {
         return { text: utf8Fatal.decode(bytes), charset: 'UNICODE UTF-8', assumed: true, hex: utf8Hex };
       } catch {
@@ -83,6 +94,38 @@ export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, a
     return { text: dec.decode(bytes), charset: name, assumed: false, hex: (b) => dec.decode(b) };
   }
   throw new Hl7ParseError(`unsupported character set '${declared}' in MSH-18`, at, 103);
+}
+
+/**
+ * An empty MSH-18 with non-ASCII bytes in a batch:
+ * - 'inherit': an earlier message of the frame declares `charset` (the nearest one): senders often fill MSH-18 on the
+ *   first message only, and a frame was read in its first MSH-18 before messages were read one by one;
+ * - 'ascii': none before it does but a later one does: HL7's default (ASCII), as guessing would contradict the sender;
+ * - 'guess': no message of the frame declares one: valid UTF-8, else Latin-1 (as for a single message).
+ */
+export type EmptyCharset = { kind: 'guess' } | { kind: 'ascii' } | { kind: 'inherit'; charset: string };
+
+/** Bytes with non-ASCII bytes and an empty MSH-18, read in the charset an earlier message of the batch declares. */
+function inherited(bytes: Uint8Array, charset: string, bad: number, at: Hl7Position): CharsetDecoding {
+  const lead = `MSH-18 is empty and an earlier message of the batch declares ${charset.trim()}, but`;
+  const name = charset.trim().toUpperCase();
+  if (name === 'ASCII' || name === 'ISO IR6') {
+    throw new Hl7ParseError(`${lead} byte 0x${(bytes[bad] as number).toString(16)} is not ASCII`, { ...at, offset: bad });
+  }
+  if (name === 'UNICODE UTF-8' || name === 'UNICODE') {
+    try {
+      return { text: utf8Fatal.decode(bytes), charset: 'UNICODE UTF-8', assumed: true, hex: utf8Hex };
+    } catch {
+      throw new Hl7ParseError(`${lead} the bytes are not valid UTF-8`, at);
+    }
+  }
+  try {
+    // 8859 parts: every byte is a character.
+    return { ...decodeBytes(bytes, charset, at.segmentIndex), assumed: true };
+  } catch (e) {
+    if (!(e instanceof Hl7ParseError)) throw e;
+    throw new Hl7ParseError(`${lead} that character set is not supported`, at, e.code);
+  }
 }
 
 function utf8(bytes: Uint8Array, firstHigh: number, at: Hl7Position): string {

@@ -4,7 +4,7 @@
 // right after a CR is dropped (sloppy CRLF senders, flagged 'crlf-terminators'), and any other LF is
 // DATA inside the field (flagged 'lf-in-field'): treating it as a terminator would invent a bogus
 // segment out of the rest of the field. Only input with no CR at all is split on LF ('lf-terminators').
-import { decodeBytes, hasUtf8Bom } from './charset.js';
+import { decodeBytes, hasUtf8Bom, type EmptyCharset } from './charset.js';
 import { Hl7ParseError, type Hl7Position } from './errors.js';
 import { decodeLeaf, latin1Hex, type HexDecoder } from './escape.js';
 import type { Component, Delimiters, Field, Hl7Batch, Hl7Message, Hl7Warning, Repetition, Segment } from './types.js';
@@ -12,6 +12,8 @@ import type { Component, Delimiters, Field, Hl7Batch, Hl7Message, Hl7Warning, Re
 const SEGMENT_ID = /^[A-Z][A-Z0-9]{2}$/;
 const HEADER_IDS = new Set(['MSH', 'FHS', 'BHS']);
 const ENVELOPE_IDS = new Set(['FHS', 'BHS', 'BTS', 'FTS']);
+/** A UTF-8 byte order mark (Latin-1 view of the bytes, or decoded) at the start of a header line (files concatenated). */
+const BOM_BEFORE_HEADER = /^(?:\xef\xbb\xbf|\ufeff)(?=MSH|BHS|FHS)/;
 
 interface RawSegment {
   text: string;
@@ -84,8 +86,9 @@ function numberPieces(pieces: string[], warnings: Hl7Warning[]): RawSegment[] {
 
 /** Segment ids in order, as the parser numbers segments (for error positions in text that did not parse). */
 export function segmentIds(text: string): string[] {
-  // A byte order mark (in a Latin-1 view of the bytes, or decoded) is not part of the first segment's id.
-  return splitSegments(text.replace(/^(?:\xef\xbb\xbf|\ufeff)/, ''), []).map((r) => r.text.slice(0, 3));
+  // A byte order mark (in a Latin-1 view of the bytes, or decoded) is not part of the first segment's id, nor of a
+  // later header's (decode skips those too).
+  return splitSegments(text.replace(/^(?:\xef\xbb\xbf|\ufeff)/, ''), []).map((r) => r.text.replace(BOM_BEFORE_HEADER, '').slice(0, 3));
 }
 
 /**
@@ -161,6 +164,10 @@ function parseField(raw: string, d: Delimiters, hex: HexDecoder, seg: RawSegment
 function parseSegment(raw: RawSegment, d: Delimiters, hex: HexDecoder, warnings: Hl7Warning[]): Segment {
   const id = raw.text.slice(0, 3);
   const pos: Hl7Position = { segmentIndex: raw.index, segmentId: id };
+  // Only one before MSH, BHS or FHS is skipped (decode): elsewhere it would read as an id of invisible characters.
+  if (/^(?:\xef\xbb\xbf|\ufeff)/.test(raw.text)) {
+    throw new Hl7ParseError(`a UTF-8 byte order mark (EF BB BF) before segment ${raw.index}, where its id should be`, pos, 100);
+  }
   if (!SEGMENT_ID.test(id)) throw new Hl7ParseError(`'${id}' is not a segment id (3 upper-case letters/digits)`, pos, 100);
   const sep = raw.text[3];
   if (sep !== undefined && sep !== d.field) {
@@ -195,6 +202,8 @@ interface Decoded {
   warnings: Hl7Warning[];
 }
 
+const BOM_WARNING: Hl7Warning = { kind: 'bom', detail: 'UTF-8 byte order mark (EF BB BF) before the message; skipped' };
+
 /** MSH-18 (first repetition) read from a raw MSH line; '' when absent or its delimiters cannot be read. */
 function declaredCharset(mshLine: string): string {
   let d: Delimiters;
@@ -211,7 +220,8 @@ function declaredCharset(mshLine: string): string {
  * Decodes bytes message by message, each by its own MSH-18, and splits them into raw segments numbered across the
  * frame. Segment terminators and ids are ASCII in every supported charset (and CR/LF never occur inside a UTF-8
  * sequence), so the frame is split on a Latin-1 view of its bytes and each message's bytes decoded on their own:
- * a batch may mix charsets, and one message's bad bytes refuse that message only.
+ * a batch may mix charsets, and one message's bad bytes refuse that message only. An empty MSH-18 takes the nearest
+ * earlier one of the frame (EmptyCharset).
  */
 function decode(input: Uint8Array | string): Decoded {
   const warnings: Hl7Warning[] = [];
@@ -222,25 +232,47 @@ function decode(input: Uint8Array | string): Decoded {
   }
   let bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const bom = hasUtf8Bom(bytes);
-  if (bom) {
-    // Hid MSH-18 (the first segment did not start with MSH); skipped here, and checked against MSH-18 in decodeBytes.
-    bytes = bytes.subarray(3);
-    warnings.push({ kind: 'bom', detail: 'UTF-8 byte order mark (EF BB BF) before the first segment; skipped' });
-  }
+  // Hid MSH-18 (the first segment did not start with MSH); skipped here, and checked against MSH-18 in decodeBytes.
+  if (bom) bytes = bytes.subarray(3);
   const { pieces, starts } = splitPieces(bytes.toString('latin1'), warnings);
-  // Pieces into units: an MSH starts a message, which runs to the next header or trailer; the rest is envelope.
+  // A mark before a later header (files each saved with one, concatenated) would join that line to the message before
+  // it: skipped as well.
+  const bomAt = new Set<number>();
+  pieces.forEach((p, i) => {
+    if (!BOM_BEFORE_HEADER.test(p)) return;
+    pieces[i] = p.slice(3);
+    starts[i] = (starts[i] as number) + 3;
+    bomAt.add(i);
+  });
+  // Pieces into units: an MSH starts a message, which runs to the next header or trailer; the rest is envelope. A mark
+  // belongs to the message it is in front of (the next MSH): it says that message is UTF-8, not the others.
   const unitOf: number[] = []; // per piece: index into groups, -1 for envelope
-  const groups: Array<{ first: number; last: number }> = [];
+  const groups: Array<{ first: number; last: number; bom: boolean }> = [];
   let inMessage = false;
+  let pendingBom = bom;
+  let bomsLeft = 0; // marks with no message behind them
   pieces.forEach((p, i) => {
     const id = p.slice(0, 3);
+    if (bomAt.has(i)) {
+      if (pendingBom) bomsLeft++;
+      pendingBom = true;
+    }
     if (id === 'MSH') {
-      groups.push({ first: i, last: i });
+      groups.push({ first: i, last: i, bom: pendingBom });
+      pendingBom = false;
       inMessage = true;
     } else if (ENVELOPE_IDS.has(id)) inMessage = false;
     if (inMessage) (groups[groups.length - 1] as { last: number }).last = i;
     unitOf.push(inMessage ? groups.length - 1 : -1);
   });
+  if (pendingBom) bomsLeft++;
+  /** MSH-18 of each message, and what an empty one means there (see EmptyCharset). */
+  const declared = groups.map((g) => declaredCharset(pieces[g.first] as string).trim());
+  const anyDeclared = declared.some((c) => c !== '');
+  const emptyMeans = (g: number): EmptyCharset => {
+    for (let k = g - 1; k >= 0; k--) if (declared[k] !== '') return { kind: 'inherit', charset: declared[k] as string };
+    return anyDeclared ? { kind: 'ascii' } : { kind: 'guess' };
+  };
   /** An offset in a unit's joined bytes as an offset in the frame, as the sender counts its bytes. */
   const withFrameOffset = (e: Hl7ParseError, idx: number[]): Hl7ParseError => {
     let o = e.position.offset;
@@ -256,13 +288,18 @@ function decode(input: Uint8Array | string): Decoded {
   // decoded text splits back into the same pieces.
   const bytesOf = (idx: number[]) => Buffer.from(idx.map((i) => pieces[i] as string).join('\r'), 'latin1');
   const decoded: string[] = pieces.slice();
-  const units: Unit[] = groups.map((g) => {
+  const units: Unit[] = groups.map((g, gi) => {
     const idx = Array.from({ length: g.last - g.first + 1 }, (_, k) => g.first + k);
     try {
-      const dec = decodeBytes(bytesOf(idx), declaredCharset(pieces[g.first] as string), 0, bom);
+      const empty = emptyMeans(gi);
+      const dec = decodeBytes(bytesOf(idx), declared[gi] as string, 0, g.bom, empty);
       dec.text.split('\r').forEach((t, k) => (decoded[g.first + k] = t));
       const own: Hl7Warning[] = [];
-      if (dec.assumed && dec.charset !== 'ASCII') own.push({ kind: 'charset-assumed', detail: `MSH-18 empty; non-ASCII bytes read as ${dec.charset}` });
+      if (g.bom) own.push({ ...BOM_WARNING });
+      if (dec.assumed && dec.charset !== 'ASCII') {
+        const why = empty.kind === 'inherit' && !g.bom ? ', the MSH-18 of an earlier message of the batch' : '';
+        own.push({ kind: 'charset-assumed', detail: `MSH-18 empty; non-ASCII bytes read as ${dec.charset}${why}` });
+      }
       return { charset: dec.charset, hex: dec.hex, warnings: own };
     } catch (e) {
       if (!(e instanceof Hl7ParseError)) throw e;
@@ -273,12 +310,14 @@ function decode(input: Uint8Array | string): Decoded {
   // The envelope in the charset of the first message read (as one frame was before), else as its bytes.
   const envIdx = unitOf.flatMap((u, i) => (u < 0 ? [i] : []));
   const first = units.find((u) => !u.error)?.charset ?? '';
-  let envelope: Unit = { charset: '8859/1', hex: latin1Hex, warnings: [] };
+  // A mark with no message behind it (before BHS|…, BTS|0) is noted on the envelope.
+  const envWarnings: Hl7Warning[] = bomsLeft > 0 ? [{ ...BOM_WARNING }] : [];
+  let envelope: Unit = { charset: '8859/1', hex: latin1Hex, warnings: envWarnings };
   if (envIdx.length > 0) {
     try {
       const dec = decodeBytes(bytesOf(envIdx), first, 0);
       dec.text.split('\r').forEach((t, k) => (decoded[envIdx[k] as number] = t));
-      envelope = { charset: dec.charset, hex: dec.hex, warnings: [] };
+      envelope = { charset: dec.charset, hex: dec.hex, warnings: envWarnings };
     } catch {
       // Bytes not valid in that charset (e.g. ASCII): kept as they are, which is how they go back in a batch reply.
     }
