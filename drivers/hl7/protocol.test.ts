@@ -273,6 +273,32 @@ describe('parser', () => {
         ['UNICODE UTF-8', 'é'],
       ]);
     });
+    describe('rv111: the empty MSH-18 rules stay inside one BHS batch and count supported charsets only', () => {
+      const file = (...batches: Buffer[]) => Buffer.concat([Buffer.from('FHS|^~\\&\r'), ...batches, Buffer.from(`FTS|${batches.length}\r`)]);
+      const read = (bytes: Buffer) => {
+        const { msgs, failed } = messagesOf(bytes);
+        return msgs.map((x) => (failed?.get(x) ? `AE ${failed.get(x)!.reason}` : `${x.charset} ${str(x.segments[1]!, 5)}`));
+      };
+      it('M2 B1: an 8859/2 message in one batch does not make the empty MSH-18 of the next batch 8859/2', () => {
+        expect(read(file(batch(m('1', '8859/2', PL)), batch(m('2', '', 'é'), m('3', '', 'é'))))).toEqual(['8859/2 łódź', 'UNICODE UTF-8 é', 'UNICODE UTF-8 é']);
+      });
+      it('M2 B2: a declaration in a later batch does not make an empty MSH-18 ASCII', () => {
+        expect(read(file(batch(m('1', '', 'é')), batch(m('2', 'UNICODE UTF-8', 'é'))))).toEqual(['UNICODE UTF-8 é', 'UNICODE UTF-8 é']);
+      });
+      it('M2 B3: an inherited 8859 charset over bytes that are valid UTF-8 says so in its warning', () => {
+        const { msgs } = messagesOf(batch(m('1', '8859/1', 'x'), m('2', '', 'é')));
+        expect(str(msgs[1]!.segments[1]!, 5)).toBe('Ã©');
+        expect(msgs[1]!.warnings[0]!.detail).toMatch(/the bytes are also valid UTF-8/);
+        // Bytes that are not valid UTF-8: no such note.
+        expect(messagesOf(batch(m('1', '8859/2', PL), m('2', '', PL))).msgs[1]!.warnings[0]!.detail).not.toMatch(/UTF-8/);
+      });
+      it('L1 A3: an HL7 null "" in MSH-18 is empty: that message and an empty one after it are guessed', () => {
+        expect(read(batch(m('1', '""', 'é'), m('2', '', 'é')))).toEqual(['UNICODE UTF-8 é', 'UNICODE UTF-8 é']);
+      });
+      it('L1 A4: an unsupported name refuses its own message only; it does not make an empty MSH-18 ASCII', () => {
+        expect(read(batch(m('1', '', 'é'), m('2', 'UTF8', 'x')))).toEqual(['UNICODE UTF-8 é', "AE unsupported character set 'UTF8' in MSH-18"]);
+      });
+    });
     it('L1: an all-ASCII message saying ASCII or ISO IR6 behind a byte order mark is taken; with a high byte it is still refused', () => {
       for (const cs of ['ASCII', 'ISO IR6']) {
         const msg = parseMessage(Buffer.concat([BOM, m('1', cs, 'x')]));

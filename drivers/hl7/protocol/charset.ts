@@ -35,6 +35,22 @@ const LATIN_PARTS: Record<string, string> = {
   '8859/15': 'iso-8859-15',
 };
 
+/** A charset name decodeBytes reads (case and spaces around it aside). */
+export function isSupportedCharset(declared: string): boolean {
+  const name = declared.trim().toUpperCase();
+  return ['ASCII', 'ISO IR6', '8859/1', 'ISO IR100', 'UNICODE UTF-8', 'UNICODE'].includes(name) || name in LATIN_PARTS;
+}
+
+/** Bytes that are valid UTF-8 (used to note that an inherited 8859 reading may be wrong). */
+export function isValidUtf8(bytes: Uint8Array): boolean {
+  try {
+    utf8Fatal.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function firstNonAscii(bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) if ((bytes[i] as number) > 0x7f) return i;
   return -1;
@@ -97,11 +113,12 @@ export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, a
 }
 
 /**
- * An empty MSH-18 with non-ASCII bytes in a batch:
- * - 'inherit': an earlier message of the frame declares `charset` (the nearest one): senders often fill MSH-18 on the
+ * An empty MSH-18 with non-ASCII bytes in a batch (its BHS…BTS; a frame without BHS is one), where only a supported
+ * charset name counts as a declaration (an HL7 null "" is empty; a typo refuses its own message only):
+ * - 'inherit': an earlier message of the same BHS batch declares `charset` (the nearest one): senders often fill MSH-18 on the
  *   first message only, and a frame was read in its first MSH-18 before messages were read one by one;
  * - 'ascii': none before it does but a later one does: HL7's default (ASCII), as guessing would contradict the sender;
- * - 'guess': no message of the frame declares one: valid UTF-8, else Latin-1 (as for a single message).
+ * - 'guess': no message of the batch declares one: valid UTF-8, else Latin-1 (as for a single message).
  */
 export type EmptyCharset = { kind: 'guess' } | { kind: 'ascii' } | { kind: 'inherit'; charset: string };
 

@@ -4,7 +4,7 @@
 // right after a CR is dropped (sloppy CRLF senders, flagged 'crlf-terminators'), and any other LF is
 // DATA inside the field (flagged 'lf-in-field'): treating it as a terminator would invent a bogus
 // segment out of the rest of the field. Only input with no CR at all is split on LF ('lf-terminators').
-import { decodeBytes, hasUtf8Bom, type EmptyCharset } from './charset.js';
+import { decodeBytes, hasUtf8Bom, isSupportedCharset, isValidUtf8, type EmptyCharset } from './charset.js';
 import { Hl7ParseError, type Hl7Position } from './errors.js';
 import { decodeLeaf, latin1Hex, type HexDecoder } from './escape.js';
 import type { Component, Delimiters, Field, Hl7Batch, Hl7Message, Hl7Warning, Repetition, Segment } from './types.js';
@@ -213,7 +213,9 @@ function declaredCharset(mshLine: string): string {
     return ''; // reported by parseAll against its own message
   }
   const f18 = mshLine.split(d.field)[17] ?? ''; // split index 17 is MSH-18 (MSH-1 is the separator itself)
-  return f18.split(d.repetition)[0] ?? '';
+  const first = f18.split(d.repetition)[0] ?? '';
+  // HL7 null: explicitly no value, so the default applies as for an empty field.
+  return first.trim() === '""' ? '' : first;
 }
 
 /**
@@ -221,7 +223,7 @@ function declaredCharset(mshLine: string): string {
  * frame. Segment terminators and ids are ASCII in every supported charset (and CR/LF never occur inside a UTF-8
  * sequence), so the frame is split on a Latin-1 view of its bytes and each message's bytes decoded on their own:
  * a batch may mix charsets, and one message's bad bytes refuse that message only. An empty MSH-18 takes the nearest
- * earlier one of the frame (EmptyCharset).
+ * earlier one of its BHS batch (EmptyCharset).
  */
 function decode(input: Uint8Array | string): Decoded {
   const warnings: Hl7Warning[] = [];
@@ -247,7 +249,10 @@ function decode(input: Uint8Array | string): Decoded {
   // Pieces into units: an MSH starts a message, which runs to the next header or trailer; the rest is envelope. A mark
   // belongs to the message it is in front of (the next MSH): it says that message is UTF-8, not the others.
   const unitOf: number[] = []; // per piece: index into groups, -1 for envelope
-  const groups: Array<{ first: number; last: number; bom: boolean }> = [];
+  // batch: how many BHS came before it. Batches of one file can come from different senders, so the empty MSH-18
+  // rules look within one batch only (a frame without BHS is one batch).
+  const groups: Array<{ first: number; last: number; bom: boolean; batch: number }> = [];
+  let batchNo = 0;
   let inMessage = false;
   let pendingBom = bom;
   let bomsLeft = 0; // marks with no message behind them
@@ -257,8 +262,9 @@ function decode(input: Uint8Array | string): Decoded {
       if (pendingBom) bomsLeft++;
       pendingBom = true;
     }
+    if (id === 'BHS') batchNo++;
     if (id === 'MSH') {
-      groups.push({ first: i, last: i, bom: pendingBom });
+      groups.push({ first: i, last: i, bom: pendingBom, batch: batchNo });
       pendingBom = false;
       inMessage = true;
     } else if (ENVELOPE_IDS.has(id)) inMessage = false;
@@ -268,10 +274,12 @@ function decode(input: Uint8Array | string): Decoded {
   if (pendingBom) bomsLeft++;
   /** MSH-18 of each message, and what an empty one means there (see EmptyCharset). */
   const declared = groups.map((g) => declaredCharset(pieces[g.first] as string).trim());
-  const anyDeclared = declared.some((c) => c !== '');
+  // Only a name we read counts: a typo or unsupported name refuses its own message, not the others of the batch.
+  const batchOf = groups.map((g) => g.batch);
+  const counts = (k: number, g: number) => batchOf[k] === batchOf[g] && isSupportedCharset(declared[k] as string);
   const emptyMeans = (g: number): EmptyCharset => {
-    for (let k = g - 1; k >= 0; k--) if (declared[k] !== '') return { kind: 'inherit', charset: declared[k] as string };
-    return anyDeclared ? { kind: 'ascii' } : { kind: 'guess' };
+    for (let k = g - 1; k >= 0; k--) if (counts(k, g)) return { kind: 'inherit', charset: declared[k] as string };
+    return declared.some((_, k) => counts(k, g)) ? { kind: 'ascii' } : { kind: 'guess' };
   };
   /** An offset in a unit's joined bytes as an offset in the frame, as the sender counts its bytes. */
   const withFrameOffset = (e: Hl7ParseError, idx: number[]): Hl7ParseError => {
@@ -297,7 +305,9 @@ function decode(input: Uint8Array | string): Decoded {
       const own: Hl7Warning[] = [];
       if (g.bom) own.push({ ...BOM_WARNING });
       if (dec.assumed && dec.charset !== 'ASCII') {
-        const why = empty.kind === 'inherit' && !g.bom ? ', the MSH-18 of an earlier message of the batch' : '';
+        let why = empty.kind === 'inherit' && !g.bom ? ', the MSH-18 of an earlier message of the batch' : '';
+        // Valid UTF-8 read as an 8859 part may be a sender that fills MSH-18 per message: worth a look, not a refusal.
+        if (why && dec.charset.startsWith('8859/') && isValidUtf8(bytesOf(idx))) why += '; the bytes are also valid UTF-8';
         own.push({ kind: 'charset-assumed', detail: `MSH-18 empty; non-ASCII bytes read as ${dec.charset}${why}` });
       }
       return { charset: dec.charset, hex: dec.hex, warnings: own };
