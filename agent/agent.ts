@@ -916,7 +916,7 @@ export class Agent {
     try {
       const note = this.outbox.note('news2-observations');
       const parsed = note === null ? null : (JSON.parse(note) as unknown);
-      beds = parsed === null ? [] : engine.restoreNews2Observations(parsed);
+      beds = parsed === null ? [] : engine.restoreNews2Observations(parsed, Date.now());
       rawIds = pseudonymised && parsed !== null && typeof parsed === 'object' && Object.values(parsed as Record<string, { patientId?: unknown; pseudonyms?: unknown } | null>).some((o) => typeof o?.patientId === 'string' && o.pseudonyms !== true);
     } catch (err) {
       this.log.error({ err }, 'cannot read the NEWS2 observations recorded before the restart: they must be recorded again (scores say "assumed" meanwhile)');

@@ -499,8 +499,9 @@ export class AlarmEngine {
   }
 
   /** Observations an earlier run kept; returns the beds restored. They count from their next evaluation. */
-  restoreNews2Observations(stored: unknown): string[] {
-    return this.news2Monitor.restoreObservations(stored);
+  restoreNews2Observations(stored: unknown, now?: number): string[] {
+    // `now`: entries older than NEWS2 keeps a stale observation are dropped (review rv111 M3).
+    return this.news2Monitor.restoreObservations(stored, now);
   }
 
   storeUsage(fraction: number, at: number): AlarmStateChange[] {

@@ -4,7 +4,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
-import type { MdcCode } from '../model/reading.js';
+import type { MdcCode, NumericReading } from '../model/reading.js';
+import { mapMessage } from '../../drivers/hl7/pcd01.js';
+import { parseMessage, readHeader } from '../../drivers/hl7/protocol/index.js';
 import { Metrics } from '../metrics.js';
 import { AlarmEngine } from './engine.js';
 import { numeric, s } from './fixtures.js';
@@ -185,5 +187,24 @@ describe('a non-finite value scores the most severe band (rv109 L1)', () => {
     for (const x of [NaN, Infinity, -Infinity]) {
       expect([scoreRespRate(x), scoreSpO2Scale1(x), scoreSpO2Scale2(x, 'air'), scoreSpO2Scale2(x, 'oxygen'), scoreSystolic(x), scorePulse(x), scoreTemperature(x)], String(x)).toEqual([3, 3, 3, 3, 3, 3, 3]);
     }
+  });
+});
+
+describe('temperature sites sent over HL7 reach the NEWS2 score (rv111 M1)', () => {
+  // Through the real mapping: drivers/hl7 resolves OBX-3 only for terms agent/model/mdc.ts knows; a site missing there
+  // arrived with mdc null and never reached NEWS2 (tests above build the MdcCode by hand, so could not see it).
+  const oru = (obx3: string) =>
+    `MSH|^~\\&|THERM^0011223344556677^EUI-64|WARD|||20240101120000+0000||ORU^R01^ORU_R01|C1|P|2.6|||AL|NE||UNICODE UTF-8\r` +
+    `PID|||P1\rOBR|1|||x|||20240101120000+0000\r` +
+    `OBX|1|NM|${obx3}|1.1.1.1|39.8|268192^MDC_DIM_DEGC^MDC|||||R\r`;
+  const sites = ['150368^MDC_TEMP_CORE', '150372^MDC_TEMP_ESOPH', '150380^MDC_TEMP_NASOPH', '150392^MDC_TEMP_TYMP', '188428^MDC_TEMP_EAR', '188424^MDC_TEMP_ORAL', '188452^MDC_TEMP_AXILLA', '188420^MDC_TEMP_RECT'];
+  it.each(sites)('%s over PCD-01 scores NEWS2 temperature', (site) => {
+    const m = parseMessage(oru(`${site}^MDC`));
+    const r = mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 }).events.find((e): e is NumericReading => e.kind === 'numeric');
+    expect(r?.mdc?.refid).toBe(site.split('^')[1]);
+    const mon = new News2Monitor();
+    expect(mon.reading({ ...r!, bed: 'bed-1' })).toBe(true);
+    expect(temperature(mon, 1000)).toMatchObject({ status: 'measured', value: 39.8, score: 2 });
+    expect(mon.take().temperatureNotUsed).toBeUndefined();
   });
 });

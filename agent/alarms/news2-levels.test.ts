@@ -229,4 +229,22 @@ describe('a stale recorded observation is kept across a restart (rv109 H1)', () 
     b.reading(numeric(MDC.ECG_HEART_RATE, 70, 43_500, { patientId: 'P1' }));
     expect(b.score('bed-1', s(43_500))).toMatchObject({ partial: true, stale: expect.arrayContaining(['oxygen']) });
   });
+  it('a stored stale V older than STALE_OBSERVATION_KEEP_S is not restored: a restart days later gives the assumption (rv111 M3)', () => {
+    const a = new News2Monitor();
+    feed(a, 0, normal);
+    a.observe('bed-1', { consciousness: 'V' }, s(0));
+    const note = JSON.parse(JSON.stringify(a.observations(s(0)))); // written then, never again
+    for (const hours of [72, 24 * 7]) {
+      const t = hours * 3600;
+      const b = new News2Monitor();
+      expect(b.restoreObservations(note, s(t)), `${hours} h`).toEqual([]);
+      feed(b, t, normal);
+      expect(b.score('bed-1', s(t))!.params.find((p) => p.param === 'consciousness'), `${hours} h`).toMatchObject({ status: 'assumed' });
+    }
+    // Within the bound it still comes back stale.
+    const c = new News2Monitor();
+    expect(c.restoreObservations(note, s(47 * 3600))).toEqual(['bed-1']);
+    feed(c, 47 * 3600, normal);
+    expect(c.score('bed-1', s(47 * 3600))!.params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'stale', staleValue: 'V' });
+  });
 });

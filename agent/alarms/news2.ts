@@ -362,17 +362,17 @@ const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' 
   [MDC.TEMP.code, { param: 'temperature', unit: 'Cel' }],
   // Core-site temperatures (IEEE 11073-10101 partition 2; IntelliVue's Tcore, Tesoph, Tnaso): a body temperature as
   // NEWS2 means it (review rv107 L1: a bed with only these showed temperature missing, its score partial).
-  [2 * 65536 + 19296, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_CORE
-  [2 * 65536 + 19300, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_ESOPH
-  [2 * 65536 + 19308, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_NASOPH
+  [MDC.TEMP_CORE.code, { param: 'temperature', unit: 'Cel' }],
+  [MDC.TEMP_ESOPH.code, { param: 'temperature', unit: 'Cel' }],
+  [MDC.TEMP_NASOPH.code, { param: 'temperature', unit: 'Cel' }],
   // The sites a ward takes NEWS2 temperature at (tympanic spot checks over HL7, oral, axillary, rectal; review rv109
   // M3: they were refused as "not a body temperature"). Skin, blood (MDC_TEMP_ART, _VEN) and other terms are not
   // taken: counted and told (temperatureNotUsed).
-  [2 * 65536 + 19320, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_TYMP
-  [2 * 65536 + 57348, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_RECT
-  [2 * 65536 + 57352, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_ORAL
-  [2 * 65536 + 57356, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_EAR
-  [2 * 65536 + 57380, { param: 'temperature', unit: 'Cel' }], // MDC_TEMP_AXILLA
+  [MDC.TEMP_TYMP.code, { param: 'temperature', unit: 'Cel' }],
+  [MDC.TEMP_RECT.code, { param: 'temperature', unit: 'Cel' }],
+  [MDC.TEMP_ORAL.code, { param: 'temperature', unit: 'Cel' }],
+  [MDC.TEMP_EAR.code, { param: 'temperature', unit: 'Cel' }],
+  [MDC.TEMP_AXILLA.code, { param: 'temperature', unit: 'Cel' }],
 ]);
 
 /**
@@ -806,19 +806,24 @@ export class News2Monitor {
   /**
    * Takes back what observations() returned in an earlier run (as parsed JSON); anything malformed is skipped. Returns
    * the beds restored. Observations kept with a patient id count only once a reading confirms that patient
-   * (confirmRestored); kept without one (the bed's devices gave none), they count at once.
+   * (confirmRestored); kept without one (the bed's devices gave none), they count at once. With `now`, one recorded
+   * longer ago than max(maxAgeS, STALE_OBSERVATION_KEEP_S) is dropped (without it, none is: callers should pass it).
    */
-  restoreObservations(stored: unknown): string[] {
+  restoreObservations(stored: unknown, now?: number): string[] {
     if (!stored || typeof stored !== 'object') return [];
     const beds: string[] = [];
-    const timed = <T extends string>(v: unknown, allowed: readonly T[]): Timed<T> | undefined => {
+    const timed = <T extends string>(v: unknown, allowed: readonly T[], p: 'consciousness' | 'oxygen'): Timed<T> | undefined => {
       const t = v as Partial<Timed<unknown>> | undefined;
-      return t && typeof t.at === 'number' && Number.isFinite(t.at) && (allowed as readonly unknown[]).includes(t.value) ? { value: t.value as T, at: t.at } : undefined;
+      if (!(t && typeof t.at === 'number' && Number.isFinite(t.at) && (allowed as readonly unknown[]).includes(t.value))) return undefined;
+      // Past the bound observations() keeps by, it is dropped here too: a note not rewritten since (no observation
+      // recorded on any bed) would otherwise bring back a V days old, or give it to a patient admitted since (rv111 M3).
+      if (now !== undefined && now - t.at > Math.max(this.config.maxAgeS[p], STALE_OBSERVATION_KEEP_S) * 1000) return undefined;
+      return { value: t.value as T, at: t.at };
     };
     for (const [bed, v] of Object.entries(stored as Record<string, unknown>)) {
       const o = (v ?? {}) as Record<string, unknown>;
-      const consciousness = timed(o.consciousness, ACVPU);
-      const oxygen = timed(o.oxygen, OXYGEN_SUPPORT);
+      const consciousness = timed(o.consciousness, ACVPU, 'consciousness');
+      const oxygen = timed(o.oxygen, OXYGEN_SUPPORT, 'oxygen');
       if (!consciousness && !oxygen) continue;
       const obs: RecordedObservations = {};
       if (consciousness) obs.consciousness = consciousness;

@@ -32,6 +32,16 @@ export const MDC = {
   TEMP_BODY: term('MDC_TEMP_BODY', 150364),
   /** Unspecified-site temperature, as IntelliVue and others send it. */
   TEMP: term('MDC_TEMP', 150344),
+  // Temperature sites NEWS2 takes as body temperature (review rv111 M1: without them here, drivers/hl7 resolved none of
+  // them and a tympanic spot check over HL7 never reached NEWS2).
+  TEMP_CORE: term('MDC_TEMP_CORE', 150368),
+  TEMP_ESOPH: term('MDC_TEMP_ESOPH', 150372),
+  TEMP_NASOPH: term('MDC_TEMP_NASOPH', 150380),
+  TEMP_TYMP: term('MDC_TEMP_TYMP', 150392),
+  TEMP_RECT: term('MDC_TEMP_RECT', 188420),
+  TEMP_ORAL: term('MDC_TEMP_ORAL', 188424),
+  TEMP_EAR: term('MDC_TEMP_EAR', 188428),
+  TEMP_AXILLA: term('MDC_TEMP_AXILLA', 188452),
   ECG_ELEC_POTL_I: term('MDC_ECG_ELEC_POTL_I', 131329),
   ECG_ELEC_POTL_II: term('MDC_ECG_ELEC_POTL_II', 131330),
   ECG_ELEC_POTL_III: term('MDC_ECG_ELEC_POTL_III', 131389),
