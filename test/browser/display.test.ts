@@ -135,7 +135,10 @@ describe('bedside display in headless Chromium', () => {
     expect(await page.locator('#obs-note').textContent()).toBe('assumed: oxygen, consciousness');
     // A recorded V older than 12 h is due again, not assumed A (rv107 H2): the note says so.
     d.agent.alarms.engine.observe('bed-2', { consciousness: 'V' }, Date.now() - 13 * 3600_000);
-    await page.reload(); // the page learns a score with the ward snapshot or an answer of its own
+    // The page learns a score with the ward snapshot (or an answer of its own); the server reuses a snapshot for one
+    // flush interval (agent/http/live.ts), so reload after it: a snapshot made before the observation is not served.
+    await page.waitForTimeout(1000);
+    await page.reload();
     await expect.poll(() => page.locator('#obs-note').textContent()).toBe('assumed: oxygen; due again (recorded over 12 h ago): consciousness');
     // The gateway's own alarms stay in view with a bed open (they belong to no bed, so no strip lists them).
     d.agent.alarms.gatewayCondition(d.agent.gatewayId, 'alarm-journal-lost', true, 'Alarm journal: 3 alarm changes dropped', 'high', { latch: true });
