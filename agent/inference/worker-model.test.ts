@@ -27,6 +27,18 @@ it('time-outs and a stop while a fresh worker is still starting or running: the 
   expect({ code, signal, out }).toMatchObject({ code: 0, signal: null, out: expect.stringContaining('worker-stop done') });
 }, 90_000);
 
+it('from sources with V8 options on the command line (--expose-gc, --max-old-space-size: `npm run bench`), the model loads and assesses', async () => {
+  // A worker refuses per-process V8 options in its execArgv (ERR_WORKER_INVALID_EXEC_ARGV); --enable-source-maps is
+  // one it takes, passed on as before.
+  const flags = ['--expose-gc', '--max-old-space-size=512', '--enable-source-maps'];
+  const child = spawn(process.execPath, [...flags, '--import', TSX, join(PACKAGE_ROOT, 'agent', 'inference', 'worker-v8-flags.script.ts')], { cwd: PACKAGE_ROOT });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  expect({ code, out }).toMatchObject({ code: 0, out: expect.stringMatching(/^loaded \S+/m) });
+}, 30_000);
+
 it(`workers given up on in a long run end after it; while ${MAX_LEAVING} have not, assessments are refused at once, then a fresh worker assesses`, async () => {
   // Each of the first MAX_LEAVING workers keeps its thread in onnxruntime runs for 1.5 s at its first assessment.
   const m = await WorkerModel.start({ ...opts, blockFirstAssessmentMs: 1500, blockWorkers: MAX_LEAVING });

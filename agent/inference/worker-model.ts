@@ -12,7 +12,7 @@
 // whatever it is doing, releases its session and ends by itself. It stays ref'd until then, so that the process does
 // not exit (and take it down mid-run) before it has. A worker that never returns from a native call cannot be
 // stopped in-process: at most MAX_LEAVING are waited for before assessments are refused (see assess()).
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { AlarmType, Channel } from '../../models/features/index.js';
 import { ModelLoadError } from './approval.js';
 import type { ModelCard } from './card.js';
@@ -67,7 +67,8 @@ async function within(p: Promise<unknown> | undefined, ms: number): Promise<void
 
 /**
  * The worker's node options: built, the parent's (inherited); from sources, the parent's less tsx's own (its loader
- * does not carry over to a worker on Node 20; worker-from-sources.mjs registers it).
+ * does not carry over to a worker on Node 20; worker-from-sources.mjs registers it). Some of these a worker refuses
+ * when they are given explicitly: see startWorker().
  */
 function workerExecArgv(): string[] | undefined {
   if (!FROM_SOURCES) return undefined;
@@ -78,6 +79,35 @@ function workerExecArgv(): string[] | undefined {
     else out.push(a);
   }
   return out;
+}
+
+/**
+ * Starts a worker with workerExecArgv(). From sources that list is explicit, and Node refuses a worker whose execArgv
+ * holds a per-process option (V8's: --expose-gc, --max-old-space-size=..., --stack-size=...; --title=...): it throws
+ * ERR_WORKER_INVALID_EXEC_ARGV naming them. Those are dropped and the worker started again: they are process-wide,
+ * so the worker has them in effect anyway (the same as built, where execArgv is inherited). Node's own refusal is
+ * what is dropped, rather than a list of ours that would have to track its options. An error that names nothing in
+ * the list is thrown as is.
+ */
+function startWorker(options: Omit<WorkerOptions, 'execArgv'>): Worker {
+  let execArgv = workerExecArgv();
+  for (;;) {
+    try {
+      return new Worker(ENTRY, { ...options, execArgv });
+    } catch (err) {
+      const refused = refusedExecArgv(err);
+      const kept = execArgv?.filter((a) => !refused.includes(a));
+      if (!kept || kept.length === execArgv!.length) throw err;
+      execArgv = kept;
+    }
+  }
+}
+
+/** The options named by an ERR_WORKER_INVALID_EXEC_ARGV ("Initiated Worker with invalid execArgv flags: a, b"). */
+function refusedExecArgv(err: unknown): string[] {
+  if ((err as NodeJS.ErrnoException | null)?.code !== 'ERR_WORKER_INVALID_EXEC_ARGV') return [];
+  const m = /invalid execArgv flags: (.*)$/s.exec((err as Error).message);
+  return m ? m[1]!.split(', ') : [];
 }
 
 interface Pending {
@@ -204,7 +234,7 @@ export class WorkerModel {
     const block = this.blockFirstAssessmentMs !== undefined && this.blockWorkers-- > 0;
     const data: WorkerData = { model: this.verified, ...(block && { blockFirstAssessmentMs: this.blockFirstAssessmentMs }) };
     // workerData is a structured clone: the worker gets a copy of the verified bytes, never the file again.
-    const worker = new Worker(ENTRY, { workerData: data, execArgv: workerExecArgv(), name: 'edge-model' });
+    const worker = startWorker({ workerData: data, name: 'edge-model' });
     this.worker = worker;
     let ready: () => void = () => undefined;
     let refused: (e: Error) => void = () => undefined;
