@@ -194,6 +194,11 @@ export class AlarmEngine {
   private sweptAt = -Infinity;
   private capUnmet: CapUnmet | null = null;
   private capToldAt = -Infinity;
+  /**
+   * While ingestAll takes a batch: the beds whose NEWS2 inputs it changed, each with the latest receipt time among
+   * those readings, judged once after the batch. Null otherwise: a reading's bed is judged at once.
+   */
+  private news2Due: Map<string, number> | null = null;
 
   constructor(config: Partial<AlarmEngineConfig> = {}) {
     this.config = { ...DEFAULT_ENGINE_CONFIG, ...config };
@@ -207,7 +212,8 @@ export class AlarmEngine {
 
   /**
    * Any driver event. Waveforms feed the technical checks (quality, silence) and the rhythm check. `measuredAt`: when
-   * a numeric was measured, on the gateway's clock (agent/model/measured.ts), if not when it was received.
+   * a numeric was measured, on the gateway's clock (agent/model/measured.ts), if not when it was received. A numeric
+   * that changes its bed's NEWS2 inputs has the bed judged at once; the events of a batch go through ingestAll.
    */
   ingest(event: DriverEvent, measuredAt?: number): AlarmStateChange[] {
     switch (event.kind) {
@@ -219,6 +225,26 @@ export class AlarmEngine {
       case 'device-status':
         return this.deviceStatus(event);
     }
+  }
+
+  /**
+   * The events of one committed batch, in order, as ingest() each (limit rules, device alarms, technical checks at
+   * each event), except that NEWS2 judges each bed whose inputs the batch changed once, after all of its readings, at
+   * the latest receipt time among them (review rv109 M2): judged after each reading, one monitor message of RR, SpO2,
+   * pulse, blood pressure and temperature raised and ended the levels its partial sums passed on the way, each one
+   * audited, forwarded and shown. `measuredAt`: as ingest()'s, per numeric reading.
+   */
+  ingestAll(events: readonly DriverEvent[], measuredAt?: (r: NumericReading) => number): AlarmStateChange[] {
+    const changes: AlarmStateChange[] = [];
+    const due = new Map<string, number>();
+    this.news2Due = due;
+    try {
+      for (const e of events) changes.push(...this.ingest(e, e.kind === 'numeric' ? measuredAt?.(e) : undefined));
+    } finally {
+      this.news2Due = null;
+    }
+    for (const [bed, at] of due) changes.push(...this.applyAll(this.news2Monitor.evaluate(at, bed)));
+    return changes;
   }
 
   /** Readings a limit rule could not judge for their unit since the last call (agent/alarms/limits.ts). */
@@ -249,7 +275,12 @@ export class AlarmEngine {
   private numeric(r: NumericReading, measuredAt: number): ConditionUpdate[] {
     const updates = this.limits.reading(r);
     // NEWS2 scores a value as old as its measurement: a blood pressure re-sent in every message is not current.
-    if (this.news2Monitor.reading(r, measuredAt) && r.bed !== undefined) updates.push(...this.news2Monitor.evaluate(r.receivedAt, r.bed));
+    if (this.news2Monitor.reading(r, measuredAt) && r.bed !== undefined) {
+      // Within a batch (ingestAll) the bed is judged once after it; a single reading's at once.
+      const due = this.news2Due;
+      if (due) due.set(r.bed, Math.max(due.get(r.bed) ?? -Infinity, r.receivedAt));
+      else updates.push(...this.news2Monitor.evaluate(r.receivedAt, r.bed));
+    }
     return updates;
   }
 
@@ -493,12 +524,15 @@ export class AlarmEngine {
     return actor === 'system' ? changes : changes.map((c) => ({ ...c, actor: { ...actor } }));
   }
 
-  /** NEWS2 observations people recorded, still current (see News2Monitor.observations). */
+  /** NEWS2 observations people recorded, still current, and the levels present: the note (see News2Monitor.observations). */
   news2Observations(at: number): Record<string, RecordedObservations> {
     return this.news2Monitor.observations(at);
   }
 
-  /** Observations an earlier run kept; returns the beds restored. They count from their next evaluation. */
+  /**
+   * Observations (and levels) an earlier run kept; returns the beds whose observations were restored. They count from
+   * their next evaluation.
+   */
   restoreNews2Observations(stored: unknown, now?: number): string[] {
     // `now`: entries older than NEWS2 keeps a stale observation are dropped (review rv111 M3).
     return this.news2Monitor.restoreObservations(stored, now);

@@ -8,7 +8,7 @@ import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js
 import { UNASSIGNED_BED } from './types.js';
 import { bedsByDevice, type FeedView } from './feeds.js';
 import { convert } from './units.js';
-import { NEW_PATIENT_AFTER_READINGS } from './news2.js';
+import { countNewId, type PendingId } from './news2.js';
 import { onlyBeyondRange } from './bound.js';
 
 export interface LimitRule {
@@ -226,7 +226,7 @@ interface DevicePatient {
   patientId?: string;
   episode: number;
   /** A run of readings giving another patient id, not yet taken as a new patient (NEW_PATIENT_AFTER_READINGS). */
-  pending?: { id: string; count: number; lastAt: number };
+  pending?: PendingId;
 }
 
 /**
@@ -377,7 +377,8 @@ export class LimitEvaluator {
    * under their id (review rv99 M4: patient B's desaturation reactivated A's latched DESAT, with A's id, text and
    * escalation). Per device, not per track (review rv104 H1): counted per track, NIBP every 30 min took 90 min to
    * change patient, B's high pressures meanwhile judged as A's acknowledged alarm. A reading without an id changes
-   * nothing (unknown is not a change). Until the change is taken, readings are judged as the current patient's.
+   * nothing (unknown is not a change). Until the change is taken, readings are judged as the current patient's. The
+   * run is counted by countNewId, the count NEWS2 takes its change of patient by.
    */
   private newPatient(deviceId: string, bed: string, id: string, at: number, out: ConditionUpdate[]): void {
     const pk = `${deviceId}|${bed}`;
@@ -388,13 +389,11 @@ export class LimitEvaluator {
       delete d.pending;
       return;
     }
-    let p = d.pending;
-    if (p?.id !== id) p = d.pending = { id, count: 0, lastAt: -Infinity };
-    if (at > p.lastAt) {
-      p.count += 1;
-      p.lastAt = at;
+    const { run, taken } = countNewId(d.pending, id, at);
+    if (!taken) {
+      d.pending = run;
+      return;
     }
-    if (p.count < NEW_PATIENT_AFTER_READINGS) return;
     delete d.pending;
     d.patientId = id;
     d.episode += 1;

@@ -1,11 +1,15 @@
 // NEWS2 trigger levels: when one may be raised, held, lowered or ended (review rv107 H1, H2, M1).
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { Metrics } from '../metrics.js';
 import { MDC } from '../model/mdc.js';
-import { AlarmEngine } from './engine.js';
+import { AlarmEngine, NEW_EPISODE_AFTER_MS } from './engine.js';
 import { numeric, s } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG, News2Monitor, STALE_OBSERVATION_KEEP_S, computeNews2, type News2Config, type News2Inputs } from './news2.js';
 import type { NumericReading } from '../model/reading.js';
 import type { AlarmStateChange, ConditionUpdate } from './types.js';
+import { acknowledgedBeforeRestart, openAlarmNotes } from './open-notes.js';
+import { AlarmService } from './service.js';
 
 const nurse = { user: 'nurse', role: 'clinician', from: 'test' };
 const show = (u: ConditionUpdate[]): string[] => u.map((x) => (x.present ? `+${x.spec.key}` : `-${x.key}`));
@@ -197,7 +201,7 @@ describe('a stale recorded observation is kept across a restart (rv109 H1)', () 
     expect(a.evaluate(s(t))).toEqual([]); // held: V is stale, the score partial
     // Saved with its original time, so that it ages on as it would have.
     const kept = JSON.parse(JSON.stringify(a.observations(s(t))));
-    expect(kept).toEqual({ 'bed-1': { consciousness: { value: 'V', at: s(0) } } });
+    expect(kept).toEqual({ 'bed-1': { consciousness: { value: 'V', at: s(0) }, level: { value: 'low-medium', at: s(t) } } });
 
     const b = new News2Monitor();
     expect(b.restoreObservations(kept)).toEqual(['bed-1']);
@@ -246,5 +250,109 @@ describe('a stale recorded observation is kept across a restart (rv109 H1)', () 
     expect(c.restoreObservations(note, s(47 * 3600))).toEqual(['bed-1']);
     feed(c, 47 * 3600, normal);
     expect(c.score('bed-1', s(47 * 3600))!.params.find((p) => p.param === 'consciousness')).toMatchObject({ status: 'stale', staleValue: 'V' });
+  });
+});
+
+describe('a level held on a partial score before a restart is held after it, for the same inputs', () => {
+  const silent = pino({ level: 'silent' });
+  const sick: Vitals = { rr: 22, spo2: 95, sys: 120, pulse: 95, temp: 37 }; // 2 + 1 + 1 = 4
+  const message = (t: number, v: Partial<Vitals>): NumericReading[] =>
+    [
+      v.rr !== undefined && numeric(MDC.RESP_RATE, v.rr, t),
+      v.spo2 !== undefined && numeric(MDC.PULS_OXIM_SAT_O2, v.spo2, t),
+      v.sys !== undefined && numeric(MDC.PRESS_BLD_NONINV_SYS, v.sys, t),
+      v.pulse !== undefined && numeric(MDC.ECG_HEART_RATE, v.pulse, t),
+      v.temp !== undefined && numeric(MDC.TEMP_BODY, v.temp, t),
+    ].filter((r): r is NumericReading => r !== false);
+
+  /** An agent run as the agent wires one: the NEWS2 note and the open-alarm notes kept, restored at its start. */
+  function agentRun(store: { note: unknown; open: Map<string, string | null> }, clock: { now: number }) {
+    const service = new AlarmService(new AlarmEngine({ idPrefix: `run-${clock.now}` }), (cs) => {
+      for (const [id, n] of openAlarmNotes(cs)) store.open.set(id, n);
+    }, silent, new Metrics(), () => clock.now);
+    service.engine.restoreNews2Observations(store.note, clock.now);
+    // As the agent: acknowledgements of device alarms (and their limit twins) kept for a repeat; NEWS2 has none.
+    const acks = acknowledgedBeforeRestart([...store.open.values()].filter((n): n is string => n !== null));
+    service.engine.restoreAcknowledgements(acks.map((a) => ({ ...a, until: clock.now + NEW_EPISODE_AFTER_MS })));
+    service.keepObservationsIn((all) => (store.note = JSON.parse(JSON.stringify(all))));
+    const level = () => service.engine.list({ bed: 'bed-1' }).filter((a) => a.source === 'news2' && a.conditionPresent).map((a) => a.key);
+    const send = (t: number, v: Partial<Vitals>): void => {
+      clock.now = s(t);
+      service.handle(message(t, v));
+      service.tick();
+    };
+    return { service, level, send };
+  }
+
+  it('a high held once the recorded V aged out (stale) is raised again after a restart while the devices send the same', () => {
+    const store = { note: {} as unknown, open: new Map<string, string | null>() };
+    const clock = { now: s(0) };
+    const a = agentRun(store, clock);
+    a.send(0, sick);
+    a.service.observe('bed-1', { consciousness: 'V' }, nurse); // 4 + 3 = 7: high
+    for (let t = 60; t <= 13 * 3600; t += 60) a.send(t, sick);
+    expect(a.service.engine.news2('bed-1', s(13 * 3600))).toMatchObject({ total: 4, partial: true, stale: ['consciousness'] });
+    expect(a.level()).toEqual(['news2:bed-1:high']); // held: V is stale, not known to be A
+
+    const b = agentRun(store, clock); // the agent restarts
+    const changes: AlarmStateChange[] = [];
+    b.service.subscribe((cs) => changes.push(...cs));
+    for (let t = 13 * 3600 + 30; t <= 14 * 3600; t += 60) b.send(t, sick);
+    expect(b.level()).toEqual(['news2:bed-1:high']);
+    const raised = changes.filter((c) => c.alarm.source === 'news2' && c.change === 'raised');
+    expect(raised.map((c) => `${c.change} ${c.alarm.key} ${(c.at - s(0)) / 1000}`)).toEqual([`raised news2:bed-1:high ${13 * 3600 + 30}`]);
+    expect(raised[0]!.why).toMatch(/^held before the restart, and the partial score could still reach it \(at most 7 with the missing and stale parameters\): total 4 \(partial\)/);
+  });
+
+  it('a high held while only SpO2 and pulse are sent is raised again after a restart, not lowered to what the partial total gives', () => {
+    const store = { note: {} as unknown, open: new Map<string, string | null>() };
+    const clock = { now: s(0) };
+    const a = agentRun(store, clock);
+    a.send(0, { rr: 26, spo2: 91, sys: 120, pulse: 135, temp: 37 }); // 3 + 3 + 3 = 9: high
+    for (let t = 10; t <= 3600; t += 10) a.send(t, { spo2: 91, pulse: 135 }); // RR, systolic, temperature stale: 6, at most 15
+    expect(a.level()).toEqual(['news2:bed-1:high']);
+    const b = agentRun(store, clock);
+    for (let t = 3610; t <= 7200; t += 10) b.send(t, { spo2: 91, pulse: 135 }); // the same: RR, systolic, temperature missing
+    expect(b.service.engine.news2('bed-1', s(7200))).toMatchObject({ total: 6, partial: true });
+    expect(b.level()).toEqual(['news2:bed-1:high']);
+  });
+
+  it('the level noted is judged once, at the first score: a complete one afresh, a partial one up to its upper bound', () => {
+    const note = { 'bed-1': { level: { value: 'high', at: s(0) } } };
+    // Complete (nothing missing or stale): judged afresh, the note is not a floor.
+    const complete = new News2Monitor();
+    expect(complete.restoreObservations(note, s(60))).toEqual([]); // no observation restored: not told as one
+    feed(complete, 60, normal);
+    expect(show(complete.evaluate(s(60)))).toEqual([]);
+    // Only temperature missing, total 0: at most 3, a single 3 (low-medium); high cannot apply.
+    const capped = new News2Monitor();
+    capped.restoreObservations(note, s(60));
+    feed(capped, 60, { ...normal, temp: undefined });
+    const updates = capped.evaluate(s(60));
+    expect(show(updates)).toEqual(['+news2:bed-1:low-medium']);
+    expect(updates[0]).toMatchObject({ why: expect.stringMatching(/^held before the restart, and the partial score could still reach it \(at most 3 with/) });
+    // Judged once: from then on the level present is held or lowered as any (here held: at most 3).
+    feed(capped, 70, { ...normal, temp: undefined });
+    expect(show(capped.evaluate(s(70)))).toEqual([]);
+  });
+
+  it("not for another patient, nor from a note older than STALE_OBSERVATION_KEEP_S; the note keeps a level not yet judged", () => {
+    const note = { 'bed-1': { level: { value: 'high', at: s(0) }, patientId: 'P1', patientIds: { 'mon-1': 'P1' } } };
+    const partial = (m: News2Monitor, t: number, patientId: string) => m.reading(numeric(MDC.ECG_HEART_RATE, 135, t, { patientId })); // 3, the rest missing
+    const other = new News2Monitor();
+    other.restoreObservations(note, s(60));
+    partial(other, 60, 'P2');
+    expect(show(other.evaluate(s(60)))).toEqual(['+news2:bed-1:low-medium']); // P2 judged afresh
+    expect(other.take().observationsDropped).toEqual([]); // no observation lost with it
+    const same = new News2Monitor();
+    same.restoreObservations(note, s(60));
+    // Written again before the bed's first score (another bed's observation): the level is kept as it came.
+    expect(JSON.parse(JSON.stringify(same.observations(s(30))))).toEqual(note);
+    partial(same, 60, 'P1');
+    expect(show(same.evaluate(s(60)))).toEqual(['+news2:bed-1:high']);
+    const old = new News2Monitor();
+    old.restoreObservations(note, s(STALE_OBSERVATION_KEEP_S + 1));
+    partial(old, STALE_OBSERVATION_KEEP_S + 1, 'P1');
+    expect(show(old.evaluate(s(STALE_OBSERVATION_KEEP_S + 1)))).toEqual(['+news2:bed-1:low-medium']);
   });
 });

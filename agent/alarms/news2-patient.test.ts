@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
 import { AlarmEngine } from './engine.js';
 import { numeric, s } from './fixtures.js';
-import { News2Monitor } from './news2.js';
+import { countNewId, NEW_PATIENT_AFTER_READINGS, News2Monitor } from './news2.js';
 import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
 
 const P = (mdc: typeof MDC.RESP_RATE, v: number, t: number, patientId: string, deviceId = 'mon-1') => numeric(mdc, v, t, { patientId, deviceId });
@@ -93,5 +93,29 @@ describe('NEWS2 observations across a restart, per patient', () => {
     b.reading(P(MDC.RESP_RATE, 16, 30, 'P1'));
     expect(b.score('bed-1', s(30))).toMatchObject({ total: 5, assumed: [] });
     expect(b.take().observationsDropped).toEqual([]);
+  });
+});
+
+describe('countNewId: the one count of a run of a new patient id (NEWS2 and the limit rules)', () => {
+  it('counts readings received at later times only, restarts on another id, and takes the change at NEW_PATIENT_AFTER_READINGS', () => {
+    let c = countNewId(undefined, 'P2', 100);
+    expect(c).toEqual({ run: { id: 'P2', count: 1, lastAt: 100 }, taken: false });
+    // Another reading of the same message (same receipt time) and one received earlier do not count.
+    c = countNewId(c.run, 'P2', 100);
+    c = countNewId(c.run, 'P2', 90);
+    expect(c).toEqual({ run: { id: 'P2', count: 1, lastAt: 100 }, taken: false });
+    c = countNewId(c.run, 'P2', 105);
+    expect(c.taken).toBe(false);
+    // Another id starts a run of its own.
+    const other = countNewId(c.run, 'P3', 106);
+    expect(other).toEqual({ run: { id: 'P3', count: 1, lastAt: 106 }, taken: false });
+    c = countNewId(c.run, 'P2', 110);
+    expect(c).toEqual({ run: { id: 'P2', count: NEW_PATIENT_AFTER_READINGS, lastAt: 110 }, taken: true });
+  });
+
+  it('is pure: the run passed in is not changed', () => {
+    const run = { id: 'P2', count: 1, lastAt: 100 };
+    countNewId(run, 'P2', 200);
+    expect(run).toEqual({ id: 'P2', count: 1, lastAt: 100 });
   });
 });

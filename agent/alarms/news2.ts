@@ -31,6 +31,13 @@ const OXYGEN_SUPPORT: readonly OxygenSupport[] = ['air', 'oxygen'];
 export interface RecordedObservations {
   consciousness?: Timed<Acvpu>;
   oxygen?: Timed<OxygenSupport>;
+  /**
+   * The trigger level present (or held from before a restart) when the note was written, and when that was: a restart
+   * brings it back for the bed's first score, which raises it again where a partial score could still reach it, as it
+   * was held (a new level is raised from a partial total only, so a level held on a stale V or on parameters no longer
+   * sent was lost at each restart). Absent in notes written before it.
+   */
+  level?: Timed<Exclude<News2Risk, 'low'>>;
   patientId?: string;
   patientIds?: Record<string, string>;
   /** Set when patientId/patientIds are pseudonyms (privacy.pseudonymizePatientIds); a note without it has raw ids. */
@@ -394,6 +401,28 @@ const LEVEL_TEXT: Record<Exclude<News2Risk, 'low'>, string> = {
  */
 export const NEW_PATIENT_AFTER_READINGS = 3;
 
+/** A run of readings giving another patient id than the current one, not yet taken as a new patient. */
+export interface PendingId {
+  id: string;
+  /** Readings of the run counted: one per receipt time (one message's readings count once). */
+  count: number;
+  /** Receipt time of the run's latest counted reading. */
+  lastAt: number;
+}
+
+/**
+ * Counts a reading giving `id` (not the current patient's) received at `at` into `run`, the run of a new id so far:
+ * another id starts a run of its own, and a reading counts only when received later than the run's last (one
+ * message's readings count once). `taken`: the run has NEW_PATIENT_AFTER_READINGS readings, the change of patient is
+ * taken. One rule for NEWS2 (News2Monitor.patient) and the limit rules (LimitEvaluator.newPatient), so that the two
+ * cannot come to disagree on when a bed's patient changed. Pure: `run` is not changed.
+ */
+export function countNewId(run: PendingId | undefined, id: string, at: number): { run: PendingId; taken: boolean } {
+  const current = run?.id === id ? run : { id, count: 0, lastAt: -Infinity };
+  const next = at > current.lastAt ? { id, count: current.count + 1, lastAt: at } : current;
+  return { run: next, taken: next.count >= NEW_PATIENT_AFTER_READINGS };
+}
+
 /**
  * The condition key of a bed's NEWS2 level. `episode` goes up at each change of patient at the bed: a new patient's
  * level is a new alarm, not the previous patient's (perhaps latched, unanswered) alarm of that level reactivated and
@@ -471,7 +500,7 @@ interface BedState {
   /** The patient id each device gives for this bed: a device that gives another one, consistently, has a new patient. */
   patientByDevice: Map<string, string>;
   /** Per device, another id it has given in a row (not yet taken), with how many receipt times and the latest. */
-  pendingPatient: Map<string, { id: string; count: number; lastAt: number }>;
+  pendingPatient: Map<string, PendingId>;
   /** After a change of patient, the ids the bed's devices gave for the previous patient (see patient()). */
   formerIds: Set<string>;
   /** Goes up at each change of patient: in the level's key (news2Key). */
@@ -483,6 +512,8 @@ interface BedState {
   restored?: RecordedObservations & { patientId: string };
   /** Set when the bed's patient changed: the level still present is the previous patient's, to be ended (why). */
   newPatient?: string;
+  /** A level present before a restart (RecordedObservations.level), for the bed's first score with a current device input. */
+  heldBefore?: Timed<Exclude<News2Risk, 'low'>>;
   /** The trigger level whose condition is currently present, or null; and its condition's key. */
   level: Exclude<News2Risk, 'low'> | null;
   levelKey: string | null;
@@ -677,16 +708,11 @@ export class News2Monitor {
       s.pendingPatient.clear();
       return 'same';
     }
-    let pending = s.pendingPatient.get(deviceId);
-    if (pending?.id !== patientId) {
-      pending = { id: patientId, count: 0, lastAt: -Infinity };
-      s.pendingPatient.set(deviceId, pending);
+    const { run, taken } = countNewId(s.pendingPatient.get(deviceId), patientId, at);
+    if (!taken) {
+      s.pendingPatient.set(deviceId, run);
+      return 'same';
     }
-    if (at > pending.lastAt) {
-      pending.count += 1;
-      pending.lastAt = at;
-    }
-    if (pending.count < NEW_PATIENT_AFTER_READINGS) return 'same';
     s.pendingPatient.delete(deviceId);
     if (patientId === s.patientId) {
       s.patientByDevice.set(deviceId, patientId); // the bed's patient already: nothing to reset
@@ -698,6 +724,7 @@ export class News2Monitor {
     s.sources = {};
     s.sourceTimes = {};
     s.lowerSince = null;
+    delete s.heldBefore;
     s.pendingPatient = new Map();
     s.patientByDevice = new Map([[deviceId, patientId]]);
     s.patientId = patientId;
@@ -720,10 +747,12 @@ export class News2Monitor {
     const stored = this.storedId(patientId);
     const same = ids[deviceId] !== undefined ? ids[deviceId] === stored : stored === r.patientId || Object.values(ids).includes(stored);
     if (!same) {
-      this.report.observationsDropped.push({ bed, deviceId });
+      // Another patient's level is not held for this one either (not told: no observation is lost with it).
+      if (r.consciousness || r.oxygen) this.report.observationsDropped.push({ bed, deviceId });
       return;
     }
     this.keepNewer(s, r);
+    if (r.level) s.heldBefore = r.level;
     // The live state holds raw ids (readings are compared with it). A pseudonym cannot be turned back: only the ids
     // this reading gives are known raw; another device's is learnt from its next reading, as for a device not heard.
     const raw = (id: string): string | undefined => (!this.config.storedPatientId ? id : id === stored ? patientId : undefined);
@@ -759,7 +788,9 @@ export class News2Monitor {
    * is on oxygen and score them 2 too low as "assumed air", nor give them to the next patient. An aged-out one that
    * shows stale rather than assumed (a C/V/P/U, "on oxygen") is kept too, with its time, for STALE_OBSERVATION_KEEP_S
    * after it was recorded: it comes back stale, the score partial, as before the restart. Observations restored and
-   * not yet confirmed (restoreObservations) are kept as they came, by the same rule.
+   * not yet confirmed (restoreObservations) are kept as they came, by the same rule. With them, per bed, the level
+   * present (`level`, at `now`), for a restart to hold it on a partial score as this run does; the caller writes this
+   * again when a level changes.
    */
   observations(now: number): Record<string, RecordedObservations> {
     const out: Record<string, RecordedObservations> = {};
@@ -776,13 +807,16 @@ export class News2Monitor {
       const x = current(s.inputs.oxygen, 'oxygen');
       if (c) o.consciousness = c;
       if (x) o.oxygen = x;
+      // The level present now; else one from before a restart not yet judged, kept as it came (it ages on).
+      const level = s.level !== null ? { value: s.level, at: now } : (s.heldBefore ?? s.restored?.level);
+      if (level) o.level = { value: level.value, at: level.at };
       if (s.restored) {
         // Not confirmed yet, so no patient of this run: kept for the patient they were recorded for.
         const rc = current(s.restored.consciousness, 'consciousness');
         const rx = current(s.restored.oxygen, 'oxygen');
         if (rc && !(c && c.at >= rc.at)) o.consciousness = rc;
         if (rx && !(x && x.at >= rx.at)) o.oxygen = rx;
-        if (!o.consciousness && !o.oxygen) continue;
+        if (!o.consciousness && !o.oxygen && !o.level) continue;
         o.patientId = s.restored.patientId;
         if (s.restored.patientIds) o.patientIds = { ...s.restored.patientIds };
         if (s.restored.pseudonyms) o.pseudonyms = true;
@@ -790,7 +824,7 @@ export class News2Monitor {
         out[bed] = o;
         continue;
       }
-      if (!o.consciousness && !o.oxygen) continue;
+      if (!o.consciousness && !o.oxygen && !o.level) continue;
       // No raw patient id may be stored when ids are pseudonymised (docs/security.md): written in stored form.
       if (s.patientId !== undefined) o.patientId = this.storedId(s.patientId);
       if (s.patientByDevice.size) o.patientIds = Object.fromEntries([...s.patientByDevice].map(([d, id]) => [d, this.storedId(id)]));
@@ -805,9 +839,11 @@ export class News2Monitor {
 
   /**
    * Takes back what observations() returned in an earlier run (as parsed JSON); anything malformed is skipped. Returns
-   * the beds restored. Observations kept with a patient id count only once a reading confirms that patient
-   * (confirmRestored); kept without one (the bed's devices gave none), they count at once. With `now`, one recorded
-   * longer ago than max(maxAgeS, STALE_OBSERVATION_KEEP_S) is dropped (without it, none is: callers should pass it).
+   * the beds whose observations were restored. Observations kept with a patient id count only once a reading confirms
+   * that patient (confirmRestored); kept without one (the bed's devices gave none), they count at once. With `now`, one
+   * recorded longer ago than max(maxAgeS, STALE_OBSERVATION_KEEP_S) is dropped (without it, none is: callers should
+   * pass it). A level noted is taken back the same way, for the bed's first score (evaluate), if noted within
+   * STALE_OBSERVATION_KEEP_S.
    */
   restoreObservations(stored: unknown, now?: number): string[] {
     if (!stored || typeof stored !== 'object') return [];
@@ -820,14 +856,23 @@ export class News2Monitor {
       if (now !== undefined && now - t.at > Math.max(this.config.maxAgeS[p], STALE_OBSERVATION_KEEP_S) * 1000) return undefined;
       return { value: t.value as T, at: t.at };
     };
+    const noted = (v: unknown): Timed<Exclude<News2Risk, 'low'>> | undefined => {
+      const t = v as Partial<Timed<unknown>> | undefined;
+      if (!(t && typeof t.at === 'number' && Number.isFinite(t.at) && (LEVEL_ORDER as readonly unknown[]).includes(t.value))) return undefined;
+      // As a stale observation: a note days old may be of a patient admitted since (the bed's devices give no id).
+      if (now !== undefined && now - t.at > STALE_OBSERVATION_KEEP_S * 1000) return undefined;
+      return { value: t.value as Exclude<News2Risk, 'low'>, at: t.at };
+    };
     for (const [bed, v] of Object.entries(stored as Record<string, unknown>)) {
       const o = (v ?? {}) as Record<string, unknown>;
       const consciousness = timed(o.consciousness, ACVPU, 'consciousness');
       const oxygen = timed(o.oxygen, OXYGEN_SUPPORT, 'oxygen');
-      if (!consciousness && !oxygen) continue;
+      const level = noted(o.level);
+      if (!consciousness && !oxygen && !level) continue;
       const obs: RecordedObservations = {};
       if (consciousness) obs.consciousness = consciousness;
       if (oxygen) obs.oxygen = oxygen;
+      if (level) obs.level = level;
       if (typeof o.patientId === 'string' && o.pseudonyms === true) {
         // Pseudonyms made with another key, or with pseudonymisation now off (raw ids to compare): no patient can
         // match them. Dropped now, with the cause, rather than as "another patient" at the first reading.
@@ -837,7 +882,8 @@ export class News2Monitor {
             ? 'key-changed'
             : null;
         if (reason) {
-          this.report.observationsUnmatchable.push({ bed, reason });
+          // A level alone is not told as observations: the restart's list of open alarms names it.
+          if (consciousness || oxygen) this.report.observationsUnmatchable.push({ bed, reason });
           continue;
         }
       }
@@ -857,8 +903,9 @@ export class News2Monitor {
         s.restored = { ...obs, patientId, ...(ids.length ? { patientIds: Object.fromEntries(ids) } : {}), ...(pseudonyms ? { pseudonyms: true as const } : {}), ...fp };
       } else {
         this.keepNewer(s, obs); // a newer observation recorded in this run is kept
+        if (level) s.heldBefore = level;
       }
-      beds.push(bed);
+      if (consciousness || oxygen) beds.push(bed);
     }
     return beds;
   }
@@ -890,6 +937,7 @@ export class News2Monitor {
         if (s.levelKey !== null) out.push({ present: false, key: s.levelKey, at: now, why: 'NEWS2 switched off for this bed' });
         this.setLevel(s, bed, null);
         s.lowerSince = null;
+        delete s.heldBefore;
         continue;
       }
       if (s.newPatient !== undefined && s.levelKey !== null) {
@@ -914,6 +962,22 @@ export class News2Monitor {
       let level: Exclude<News2Risk, 'low'> | null = score.risk === 'low' ? null : score.risk;
       const rank = (l: Exclude<News2Risk, 'low'> | null): number => (l === null ? -1 : LEVEL_ORDER.indexOf(l));
       let bound = '';
+      let restored = false;
+      const held = s.heldBefore?.value;
+      delete s.heldBefore; // judged once, at the first score with a current device input
+      if (held !== undefined && score.partial) {
+        // A level present before the restart: held then while a partial score could reach it (below), so raised again
+        // for the same inputs, up to what the upper bound allows; a complete score is judged afresh. (A level may be
+        // present already: raised from readings without a patient id before one confirmed the note's patient.)
+        const upper = news2UpperBound(score);
+        const ceiling = upper.risk === 'low' ? null : upper.risk;
+        const kept = rank(ceiling) < rank(held) ? ceiling : held;
+        if (rank(kept) > rank(level) && rank(kept) > rank(s.level)) {
+          level = kept;
+          bound = ` (at most ${upper.total} with the missing and stale parameters)`;
+          restored = true;
+        }
+      }
       if (rank(level) < rank(s.level)) {
         // A partial score is a lower bound: it cannot show the risk fell below what the missing and stale parameters
         // could make it. Its upper bound can: a level above that ends, or is lowered to it (review rv107 M1: a bed
@@ -937,7 +1001,8 @@ export class News2Monitor {
       const why = describe(score);
       if (s.levelKey !== null) out.push({ present: false, key: s.levelKey, at: now, why: level === null ? `NEWS2 below trigger${bound}: ${why}` : `NEWS2 now ${level}${bound}: ${why}` });
       this.setLevel(s, bed, level);
-      if (level !== null) out.push({ present: true, spec: this.spec(bed, s, level, score, bound), at: now, why });
+      const raiseWhy = restored ? `held before the restart, and the partial score could still reach it${bound}: ${why}` : why;
+      if (level !== null) out.push({ present: true, spec: this.spec(bed, s, level, score, bound), at: now, why: raiseWhy });
     }
     return out;
   }

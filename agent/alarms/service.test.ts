@@ -7,7 +7,7 @@ import { DEFAULT_RHYTHM_CONFIG } from './rhythm.js';
 import type { WaveformSegment } from '../model/reading.js';
 import { deviceAlarm, numeric, s } from './fixtures.js';
 import { MDC } from '../model/mdc.js';
-import { AlarmService, MAX_HELD_CHANGES } from './service.js';
+import { AlarmService, MAX_HELD_CHANGES, NEWS2_NOTE_REFRESH_MS } from './service.js';
 import type { AlarmStateChange } from './types.js';
 
 const silent = pino({ level: 'silent' });
@@ -51,6 +51,42 @@ describe('AlarmService', () => {
     expect(metrics.get('news2_observations_unsaved_total')).toBe(1);
     expect(lines).toMatchObject([{ msg: 'NEWS2 observation in use but not saved in the store: a restart before the next one would forget it', bed: 'bed-3' }]);
     expect(service.engine.news2Observations(s(0))['bed-3']).toEqual({ oxygen: { value: 'air', at: s(0) } });
+  });
+
+  it('keeps the NEWS2 note again when a level is raised or ends (a restart holds it); a store that refuses it is logged and counted', () => {
+    const metrics = new Metrics();
+    const kept: unknown[] = [];
+    let refuse = false;
+    const lines: Array<{ msg: string; beds?: string[] }> = [];
+    const log = pino({ level: 'error' }, { write: (l: string) => void lines.push(JSON.parse(l) as { msg: string }) });
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, log, metrics, () => s(0));
+    service.keepObservationsIn((all) => {
+      if (refuse) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      kept.push(JSON.parse(JSON.stringify(all)));
+    });
+    service.handle([numeric(MDC.RESP_RATE, 16, 0)]); // no level: nothing to keep
+    expect(kept).toEqual([]);
+    service.handle([numeric(MDC.RESP_RATE, 26, 0)]); // RR 3: low-medium
+    expect(kept).toEqual([{ 'bed-1': { level: { value: 'low-medium', at: s(0) } } }]);
+    refuse = true;
+    service.handle([numeric(MDC.RESP_RATE, 26, 1), numeric(MDC.PULS_OXIM_SAT_O2, 91, 1)]); // 6: medium
+    expect(metrics.get('news2_observations_unsaved_total')).toBe(1);
+    expect(lines).toMatchObject([{ msg: expect.stringMatching(/^NEWS2 level change not saved in the store: a restart before the next save/), beds: ['bed-1'] }]);
+  });
+
+  it('writes the NEWS2 note again every NEWS2_NOTE_REFRESH_MS while nothing changes, so that a level held for days keeps a recent time', () => {
+    let now = s(0);
+    const kept: Array<Record<string, { level?: { at: number } }>> = [];
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), () => undefined, silent, new Metrics(), () => now);
+    service.keepObservationsIn((all) => kept.push(JSON.parse(JSON.stringify(all)) as Record<string, { level?: { at: number } }>));
+    // A pulse oximeter alone: SpO2 91 (3) holds low-medium while it sends (nothing changes, the level is not noted again).
+    for (let t = 0; t <= 3600; t += 10) {
+      now = s(t);
+      service.handle([numeric(MDC.PULS_OXIM_SAT_O2, 91, t)]);
+      service.tick();
+    }
+    expect(NEWS2_NOTE_REFRESH_MS).toBe(3_600_000);
+    expect(kept.map((k) => (k['bed-1']?.level?.at ?? 0) / 1000 - s(0) / 1000)).toEqual([0, 3600]);
   });
 
   it('journals the changes behind one the store refuses for good (too large), and counts the refusal', () => {
@@ -154,6 +190,36 @@ describe('AlarmService', () => {
     expect(lines.filter((l) => l.level === 30)).toEqual([
       expect.objectContaining({ count: 1, devices: ['gone'], msg: expect.stringMatching(/^forgot the alarm state of 1 device or bed silent for a day or over the cap of 2000 devices/) }),
     ]);
+  });
+
+  describe('NEWS2 judges a bed once per committed batch, not after each reading (review rv109 M2)', () => {
+    const news2 = (cs: readonly AlarmStateChange[]) => cs.filter((c) => c.alarm.source === 'news2').map((c) => `${c.change} ${c.alarm.key} at ${(c.at - s(0)) / 1000}`);
+    const vitals = (atS: number, v: { rr: number; spo2: number; pulse: number }) => [
+      numeric(MDC.RESP_RATE, v.rr, atS),
+      numeric(MDC.PULS_OXIM_SAT_O2, v.spo2, atS),
+      numeric(MDC.PULS_OXIM_PULS_RATE, v.pulse, atS),
+      numeric(MDC.PRESS_BLD_NONINV_SYS, 120, atS),
+      numeric(MDC.TEMP_BODY, 37, atS),
+    ];
+
+    it('a message of a sick patient raises its level only, not the levels its partial sums pass on the way', () => {
+      const changes: AlarmStateChange[] = [];
+      const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), (cs) => changes.push(...cs), silent, new Metrics(), () => s(0));
+      // RR 26 (3), SpO2 91 (3), pulse 135 (3): 9, high. Per reading, RR alone was low-medium, then SpO2 medium.
+      service.handle(vitals(0, { rr: 26, spo2: 91, pulse: 135 }));
+      expect(news2(changes)).toEqual(['raised news2:bed-1:high at 0']);
+    });
+
+    it('readings of one batch whose partial sums cross a level and come back change nothing', () => {
+      const changes: AlarmStateChange[] = [];
+      const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), (cs) => changes.push(...cs), silent, new Metrics(), () => s(0));
+      service.handle(vitals(0, { rr: 26, spo2: 97, pulse: 80 })); // RR 3 alone: low-medium
+      expect(news2(changes)).toEqual(['raised news2:bed-1:low-medium at 0']);
+      // The next message: pulse 135 (3) first, then RR 16 (0). Pulse with the RR before: 6, medium, for no time at all.
+      service.handle([numeric(MDC.PULS_OXIM_PULS_RATE, 135, 60), numeric(MDC.RESP_RATE, 16, 60), numeric(MDC.PULS_OXIM_SAT_O2, 97, 60)]);
+      expect(news2(changes)).toEqual(['raised news2:bed-1:low-medium at 0']);
+      expect(service.engine.news2('bed-1', s(60))).toMatchObject({ total: 3, risk: 'low-medium' });
+    });
   });
 
   it('scores a value NEWS2 as old as its measurement: a blood pressure re-sent with its cuff time goes stale', () => {

@@ -20,6 +20,13 @@ export type AlarmJournal = (changes: readonly AlarmStateChange[]) => void;
  */
 export const MAX_HELD_CHANGES = 20_000;
 
+/**
+ * The NEWS2 note is written again at least this often: a level it holds carries the time the note was written, and a
+ * restart takes it back only within STALE_OBSERVATION_KEEP_S of that, so a level held for days with nothing changing
+ * must not age out of the note while the agent runs. Our choice: one small store write an hour.
+ */
+export const NEWS2_NOTE_REFRESH_MS = 3_600_000;
+
 export class AlarmService {
   private readonly listeners = new Set<AlarmListener>();
   private unjournalled: AlarmStateChange[] = [];
@@ -31,6 +38,8 @@ export class AlarmService {
   private readonly nested: AlarmStateChange[][] = [];
   private timer: NodeJS.Timeout | null = null;
   private keepObservations: ((all: Record<string, RecordedObservations>) => void) | null = null;
+  /** When the NEWS2 note was last written (or tried). */
+  private news2NoteAt = -Infinity;
   /** Each device's clock, learned across deliveries: an input's age for NEWS2 (as the display ages it). */
   private readonly clocks = new DeviceClocks();
 
@@ -61,10 +70,10 @@ export class AlarmService {
 
   /** Committed events from ingest. */
   handle(events: readonly DriverEvent[]): void {
-    const changes: AlarmStateChange[] = [];
-    const measuredAt = this.clocks.delivery(events);
-    for (const e of events) changes.push(...this.engine.ingest(e, e.kind === 'numeric' ? measuredAt(e) : undefined));
+    // One batch: NEWS2 judges each bed once after all of its readings (ingestAll), not at each reading.
+    const changes = this.engine.ingestAll(events, this.clocks.delivery(events));
     this.publish(changes);
+    this.keepNews2Levels(changes);
     this.rhythmCounts();
     const u = this.engine.takeUnconvertible();
     if (u.count > 0) this.metrics.inc('alarm_rule_unit_unconvertible_total', undefined, u.count);
@@ -177,7 +186,13 @@ export class AlarmService {
   }
 
   tick(): void {
-    this.publish(this.engine.tick(this.now()));
+    const now = this.now();
+    const changes = this.engine.tick(now);
+    this.publish(changes);
+    this.keepNews2Levels(changes);
+    if (now - this.news2NoteAt >= NEWS2_NOTE_REFRESH_MS) {
+      this.keepNews2(now, {}, 'NEWS2 note not refreshed in the store: a level held for a long time may not be held again after a restart (retried in an hour)');
+    }
     this.rhythmCounts(); // ECG feeds that stopped are found on the tick
     this.housekeepingCounts();
   }
@@ -267,21 +282,41 @@ export class AlarmService {
     const now = this.now();
     const changes = this.engine.observe(bed, obs, now, actor);
     this.publish(changes);
-    if (this.keepObservations) {
-      try {
-        this.keepObservations(this.engine.news2Observations(now));
-      } catch (err) {
-        // The score uses it now; only a restart would forget it (and score the bed as assumed again, saying so).
-        this.metrics.inc('news2_observations_unsaved_total');
-        this.log.error({ err, bed, ...obs }, 'NEWS2 observation in use but not saved in the store: a restart before the next one would forget it');
-      }
-    }
+    // The score uses it now; only a restart would forget it (and score the bed as assumed again, saying so).
+    this.keepNews2(now, { bed, ...obs }, 'NEWS2 observation in use but not saved in the store: a restart before the next one would forget it');
     return changes;
   }
 
-  /** Where the recorded NEWS2 observations are kept (all current ones, after each new one), so that a restart keeps them. */
+  /**
+   * A NEWS2 level raised, lowered or ended: the note is written again, as it holds the levels present, so that a
+   * restart holds a level on a partial score as this run did (News2Monitor.observations).
+   */
+  private keepNews2Levels(changes: readonly AlarmStateChange[]): void {
+    // Any change of a NEWS2 alarm (a level's raise or end among them): they are few, and the note is small.
+    const beds = [...new Set(changes.filter((c) => c.alarm.source === 'news2').map((c) => c.alarm.bed))];
+    if (beds.length === 0) return;
+    this.keepNews2(this.now(), { beds }, 'NEWS2 level change not saved in the store: a restart before the next save would judge those beds afresh, without the level held on a partial score');
+  }
+
+  /** Writes the NEWS2 note (observations, levels present); a store that refuses it is logged and counted. */
+  private keepNews2(now: number, context: Record<string, unknown>, msg: string): void {
+    if (!this.keepObservations) return;
+    this.news2NoteAt = now;
+    try {
+      this.keepObservations(this.engine.news2Observations(now));
+    } catch (err) {
+      this.metrics.inc('news2_observations_unsaved_total');
+      this.log.error({ err, ...context }, msg);
+    }
+  }
+
+  /**
+   * Where the recorded NEWS2 observations and the levels present are kept (all of them, after each new observation,
+   * each change of a NEWS2 alarm, and every NEWS2_NOTE_REFRESH_MS), so that a restart keeps them.
+   */
   keepObservationsIn(keep: (all: Record<string, RecordedObservations>) => void): void {
     this.keepObservations = keep;
+    this.news2NoteAt = this.now();
   }
 
   /** Attach facts to an alarm (the edge model's probability and verdict); published and journalled like any change. */

@@ -39,6 +39,6 @@ describe('NEWS2 observations across a restart', () => {
     const score = agent.alarms.engine.news2('bed-r1', Date.now())!;
     expect(score.assumed).not.toContain('oxygen');
     expect(score.assumed).not.toContain('consciousness');
-    expect(agent.alarms.engine.news2Observations(Date.now())).toEqual({ 'bed-r1': { oxygen: { value: 'oxygen', at: recordedAt }, consciousness: { value: 'C', at: recordedAt } } });
+    expect(agent.alarms.engine.news2Observations(Date.now())).toEqual({ 'bed-r1': { oxygen: { value: 'oxygen', at: recordedAt }, consciousness: { value: 'C', at: recordedAt }, level: { value: 'medium', at: expect.any(Number) } } });
   }, 30_000);
 });
