@@ -81,3 +81,41 @@ describe('IntelliVue alarms answered at the monitor (al_state)', () => {
     expect(changes).toEqual(['t=0 raised ->active by system', 't=60 escalated active>active by system']);
   });
 });
+
+describe('IntelliVue alarms the monitor holds latched (AL_LATCHED, rv112 M2)', () => {
+  const phases = (events: ReturnType<AlarmTracker['update']>) => events.map((e) => `${e.phase}${e.latched ? ' latched' : ''}${e.atDevice ? ` ${e.atDevice}` : ''}`);
+
+  it('a latched entry ends the condition once (end + latched, as PCD-04 latched), repeats nothing, and its removal clears the latch', () => {
+    const t = tracker();
+    const engine = new AlarmEngine();
+    const feed = (events: ReturnType<AlarmTracker['update']>) => {
+      for (const ev of events) engine.ingest(ev);
+      return phases(events);
+    };
+    expect(feed(t.update('P', [entry(0)], s(0), s(0), null))).toEqual(['start']);
+    expect(feed(t.update('P', [entry(ALERT_STATE.LATCHED)], s(1), s(1), null))).toEqual(['end latched']);
+    const latched = engine.list().find((a) => a.source !== 'technical');
+    expect({ state: latched?.state, conditionPresent: latched?.conditionPresent }).toEqual({ state: 'latched', conditionPresent: false });
+    // Still listed latched, past the repeat time: nothing more (no continue of a condition that is over).
+    expect(feed(t.update('P', [entry(ALERT_STATE.LATCHED)], s(2), s(2), null))).toEqual([]);
+    expect(feed(t.update('P', [entry(ALERT_STATE.LATCHED)], s(20), s(20), null))).toEqual([]);
+    // Reset at the monitor: it leaves the list; a plain end, which the engine takes as the latch answered there.
+    expect(feed(t.update('P', [], s(21), s(21), null))).toEqual(['end']);
+    expect(engine.list().filter((a) => a.source !== 'technical' && a.state !== 'resolved')).toEqual([]);
+  });
+
+  it('the bit clearing while the alarm is still listed starts it again (the condition came back)', () => {
+    const t = tracker();
+    t.update('P', [entry(0)], s(0), s(0), null);
+    expect(phases(t.update('P', [entry(ALERT_STATE.LATCHED)], s(1), s(1), null))).toEqual(['end latched']);
+    expect(phases(t.update('P', [entry(0)], s(2), s(2), null))).toEqual(['start']);
+    expect(phases(t.update('P', [entry(0)], s(3), s(3), null))).toEqual([]);
+  });
+
+  it('first seen latched (the condition ended before we read the list) is an end + latched; silenced there says so at once', () => {
+    const t = tracker();
+    expect(phases(t.update('P', [entry(ALERT_STATE.LATCHED)], s(0), s(0), null))).toEqual(['end latched']);
+    expect(phases(t.update('P', [entry(ALERT_STATE.LATCHED | ALERT_STATE.SILENCED_RESET)], s(1), s(1), null))).toEqual(['end latched acknowledged']);
+    expect(phases(t.update('P', [entry(ALERT_STATE.LATCHED | ALERT_STATE.SILENCED_RESET)], s(2), s(2), null))).toEqual([]);
+  });
+});

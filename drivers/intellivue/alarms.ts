@@ -2,7 +2,8 @@
 // (P) and technical (T, "INOP") alarms active now; phases come from comparing successive lists: new →
 // start, still there → continue (at most every repeatMs of device time, or at once if the priority or
 // what was done to it at the monitor changed), gone → end. AlertType bits give the IEC 60601-1-8 priority directly;
-// AlertState bits say whether someone silenced or suspended it at the monitor (atDevice).
+// AlertState bits say whether someone silenced or suspended it at the monitor (atDevice), and whether its condition
+// is over while the monitor holds it latched (end + latched, as PCD-04 `latched`).
 import type { AlarmEvent, AlarmPriority, MdcCode, Origin } from '../../agent/model/reading.js';
 import { contextFree } from '../../agent/model/mdc.js';
 import { lookupPhysio, rawCode } from './codes.js';
@@ -75,6 +76,18 @@ export function atDeviceOf(state: number): AlarmEvent['atDevice'] {
   return undefined;
 }
 
+/**
+ * AL_LATCHED: the alarm condition no longer exists but the monitor still indicates the alarm. ISO/IEEE 11073-10201's
+ * AlertState al-latched, which the IntelliVue AlertState follows; that standard's text is not public, and the public
+ * definitions built on it say the same: IHE PCD ACM alarm state `latched` ("the alarm condition formerly existed, does
+ * not now exist, but is latched or held by the alarm source", PCD TF ACM supplement), HL7 DeviceAlert presence `latched`
+ * ("annunciated after the alert condition is no longer present, until stopped by deliberate operator action"). Not yet
+ * seen from a real monitor.
+ */
+function isLatched(state: number): boolean {
+  return (state & ALERT_STATE.LATCHED) !== 0;
+}
+
 export class AlarmTracker {
   private readonly active = new Map<string, Active>();
   /** Lists (P, T) whose last snapshot held demo or test alarms; while any does, one technical alarm says so. */
@@ -107,7 +120,14 @@ export class AlarmTracker {
       const key = alarmKey(list, e);
       seen.add(key);
       const prev = this.active.get(key);
-      if (!prev) {
+      const wasLatched = prev !== undefined && isLatched(prev.entry.state);
+      if (isLatched(e.state)) {
+        // Condition over, signal held at the monitor: one end + latched (again only if it is answered there), kept
+        // tracked so that its removal from the list (the latch reset there) ends it plainly, as PCD-04 does.
+        if (!prev || !wasLatched || atDeviceOf(prev.entry.state) !== atDeviceOf(e.state)) out.push({ ...this.event(list, key, e, 'end', receivedAt, deviceTime), latched: true });
+        this.active.set(key, { entry: e, lastEmitted: time });
+      } else if (!prev || wasLatched) {
+        // New, or latched before and listed without the bit now: the condition is back, a new episode.
         out.push(this.event(list, key, e, 'start', receivedAt, deviceTime));
         this.active.set(key, { entry: e, lastEmitted: time });
       } else if (prev.entry.type !== e.type || atDeviceOf(prev.entry.state) !== atDeviceOf(e.state) || time - prev.lastEmitted >= this.repeatMs) {

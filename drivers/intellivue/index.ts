@@ -95,7 +95,9 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
     const offset = this.clock.offsetMs === null ? '' : `; monitor clock ${this.clock.offsetMs >= 0 ? '+' : ''}${Math.round(this.clock.offsetMs / 100) / 10} s vs gateway`;
     const s = this.alarmLists.staleness;
     const stale = s ? `; alarm lists from the monitor not current (${s.lists.map((l) => LIST_NAMES[l]).join(', ')}: none read for ${Math.round((this.mono() - s.since) / 1000)} s)` : '';
-    return `${super.healthDetail()}${stale}${offset}`;
+    // Polls the monitor refuses (rv112 M4), e.g. "waves polls refused by the monitor: NO_SUCH_OBJECT_CLASS (asked again at each renewal)".
+    const refused = this.intellivue.refusals ? `; ${this.intellivue.refusals}` : '';
+    return `${super.healthDetail()}${refused}${stale}${offset}`;
   }
 
   get sessionState(): string {

@@ -48,6 +48,13 @@ export interface DecodedReply {
 }
 
 const SA_EXT_VAL_RANGE = 0x1000;
+/**
+ * Sample rates a wave can have: real monitors send 62.5–500 Hz (CO2 to ECG); a period outside this is a damaged or
+ * misread attribute (0xFFFFFFFF ticks gave 0 Hz and a start weeks back), not a signal.
+ */
+const WAVE_RATE_HZ = { min: 1, max: 2000 } as const;
+/** The unit of a wave scaled to absolute values whose unit code was not seen (in the form lookupUnit gives unknown codes). */
+const UNKNOWN_UNIT = { ucum: '{intellivue-dim:unknown}' } as const;
 
 export class ObservationDecoder {
   private readonly objects = new Map<string, ObjectInfo>();
@@ -173,12 +180,22 @@ export class ObservationDecoder {
       out.problems.push({ counter: 'waves_without_spec', detail: `wave 2:${v.physioId}: sample period or array spec not seen yet (static attributes), samples not emitted` });
       return;
     }
-    const bytesPer = spec.sampleSize <= 8 ? 1 : 2;
+    // Only what the guide defines is read: 8- or 16-bit samples, whole samples, a physiological rate. Anything else
+    // would be emitted as valid data that is not the signal (32-bit samples read as pairs, a last byte dropped, 0 Hz).
+    const bad = (why: string): void => void out.problems.push({ counter: 'waves_bad_spec', detail: `wave 2:${v.physioId}: ${why}; samples not emitted` });
+    if (spec.sampleSize !== 8 && spec.sampleSize !== 16) return bad(`sample size ${spec.sampleSize} bits (only 8 and 16 are defined)`);
+    const bytesPer = spec.sampleSize === 8 ? 1 : 2;
+    if (v.samples.length % bytesPer !== 0) return bad(`${v.samples.length} bytes of samples, not a whole number of ${spec.sampleSize}-bit samples`);
+    const exactHz = 1000 / (period / TICKS_PER_MS);
+    if (!(exactHz >= WAVE_RATE_HZ.min && exactHz <= WAVE_RATE_HZ.max)) {
+      return bad(`sample period ${period} ticks (${Number(exactHz.toPrecision(2))} Hz), outside ${WAVE_RATE_HZ.min}–${WAVE_RATE_HZ.max} Hz`);
+    }
+    const rateHz = Math.round(exactHz * 1000) / 1000;
     const mask = spec.flags & SA_EXT_VAL_RANGE && spec.significantBits < 16 ? (1 << spec.significantBits) - 1 : 0xffff;
     const s = info.scale;
     const scaled = s && s.lowerAbsolute.kind === 'number' && s.upperAbsolute.kind === 'number' && s.upperScaled !== s.lowerScaled;
     const samples: number[] = [];
-    for (let i = 0; i + bytesPer <= v.samples.length; i += bytesPer) {
+    for (let i = 0; i < v.samples.length; i += bytesPer) {
       const raw = (bytesPer === 1 ? (v.samples[i] as number) : v.samples.readUInt16BE(i)) & mask;
       if (scaled && s.lowerAbsolute.kind === 'number' && s.upperAbsolute.kind === 'number') {
         const x = s.lowerAbsolute.value + ((raw - s.lowerScaled) * (s.upperAbsolute.value - s.lowerAbsolute.value)) / (s.upperScaled - s.lowerScaled);
@@ -187,6 +204,12 @@ export class ObservationDecoder {
     }
     const { mdc, raw } = lookupPhysio(v.physioId);
     const periodMs = period / TICKS_PER_MS;
+    // Scaled but no unit code seen: the values are absolute (mV, mmHg, ...) in a unit we do not know. Not '1' (the
+    // device's own integers): the edge model and rhythm check would take mV for counts. Unknown, they refuse it and say
+    // so (as for any unit code we do not know), rather than guess; unscaled integers would lose the monitor's scale.
+    if (scaled && info.unitCode === undefined) {
+      out.problems.push({ counter: 'waves_unit_unknown', detail: `wave 2:${v.physioId}: scaled to absolute values, but no unit code seen (static attributes); unit unknown` });
+    }
     const j = judge(v.state, null);
     // No device time (monitor restarted, clock not yet learned): placed on the timeline anchored at a receipt and run
     // by the monitor's relative time, and marked so: the spacing is exact (lost answers are gaps, jitter is none), the
@@ -199,10 +222,10 @@ export class ObservationDecoder {
       mdc,
       raw,
       // Without an absolute scale (e.g. pleth) the samples are the device's scaled integers.
-      unit: scaled && info.unitCode !== undefined ? lookupUnit(info.unitCode) : { ucum: '1' },
+      unit: !scaled ? { ucum: '1' } : info.unitCode !== undefined ? lookupUnit(info.unitCode) : { ...UNKNOWN_UNIT },
       // The reply carries the latest samples: place them so the last one ends at the reply time.
       startTime: Math.round(end() - samples.length * periodMs),
-      sampleRateHz: Math.round((1000 / periodMs) * 1000) / 1000,
+      sampleRateHz: rateHz,
       samples,
       receivedAt,
       quality: j.quality,

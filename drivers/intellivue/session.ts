@@ -5,12 +5,15 @@
 //     the association alive), waves (and numerics with `numerics: extended`) by extended poll with a poll period,
 //     one per object type at a time, renewed before it runs out, sent again at once when not answered within one poll
 //     interval; answers to a poll a newer one has replaced are dropped
-//   → results and linked results (first / middle / last), each decoded as it arrives.
+//   → results and linked results (first / middle / last), each decoded as it arrives; a poll the monitor refuses (remote
+//     operation error) is matched to its poll, said with its kind and the error's name, and not sent again at once
+//     (an extended one waits for its renewal).
 // The association response says what the monitor grants: an extended poll it does not grant is not sent, and a minimum
 // poll period longer than pollIntervalMs is used. An MDS Create while associating means the accept was lost: taken
 // as an implied accept. Abort (0x19) from the monitor, a quiet line (no frame whose FCS checks for quietReassociateMs)
 // or no answer to the association request mean: start again. Release on shutdown. Frames go out through a pacer (≤ N per window).
-// In listen-only mode it never writes and decodes whatever monitor messages pass by.
+// In listen-only mode it never writes and decodes whatever monitor messages pass by; the monitor's release request,
+// abort, or release response (the other host released) end the association it listens to.
 import {
   ATTR, ATTR_GRP, IntellivueFramer, IntellivueParseError, MOC, NOM_PART_OBJ, POLL_EXT_PERIOD_NU_1SEC, POLL_EXT_PERIOD_RTSA, RORLS, TICKS_PER_MS,
   encodeAbort, encodeAssociationRequest, encodeMdsCreateResult, encodeMessageFrame, encodePollRequest, encodeReleaseRequest, encodeReleaseResponse,
@@ -48,6 +51,29 @@ const OBJ: Record<PollKind, number> = { numerics: MOC.VMO_METRIC_NU, alarms: MOC
 export const EXT_NUMERICS_PERIOD_INTERVALS = 10;
 
 /**
+ * The error values of a Remote Operation Error (ROER) the programming guide names (public transcriptions: LNhealth's
+ * ivueparser constants, VSCaptureMP); others are said by number.
+ */
+const ROER_NAMES: Record<number, string> = {
+  0: 'NO_SUCH_OBJECT_CLASS',
+  1: 'NO_SUCH_OBJECT_INSTANCE',
+  2: 'ACCESS_DENIED',
+  7: 'GET_LIST_ERROR',
+  8: 'SET_LIST_ERROR',
+  9: 'NO_SUCH_ACTION',
+  10: 'PROCESSING_FAILURE',
+  15: 'INVALID_ARGUMENT_VALUE',
+  16: 'INVALID_SCOPE',
+  17: 'INVALID_OBJECT_INSTANCE',
+};
+
+export function remoteErrorName(errorValue: number): string {
+  return ROER_NAMES[errorValue] ?? `error ${errorValue}`;
+}
+
+const LISTENING = 'listen-only: decoding monitor traffic, never transmitting';
+
+/**
  * A trouble that repeats while it lasts (no answer to each association request from a monitor switched off, answers
  * to renewed polls dropped) is logged once, then summarised at most this often; every occurrence is counted.
  */
@@ -57,6 +83,8 @@ export class IntellivueSession {
   private readonly framer = new IntellivueFramer();
   private readonly pacer: FramePacer;
   private state_: SessionState = 'idle';
+  /** The detail of the last state output. */
+  private detail = '';
   private active = false;
   private invokeId = 0;
   /** Association refusals since the last acceptance: only the first (and every 60th) is a warning. */
@@ -103,6 +131,14 @@ export class IntellivueSession {
     alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
     waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
   };
+  /** Polls the monitor refused (ROER), by kind: the error's name, until a poll of that kind is answered again. */
+  private readonly refused = new Map<PollKind, string>();
+  /** Refusals come at every poll while they last (e.g. waves on a monitor without wave export): said once per kind. */
+  private readonly refusedLog: Record<PollKind, RepeatLog> = {
+    numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
+    alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
+    waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
+  };
   private readonly lastPollOf = new Map<PollKind, number>();
   /** invoke id → the linked answer open for it: the count of its last part received, and when that came. */
   private readonly linked = new Map<number, { count: number; at: number }>();
@@ -138,6 +174,15 @@ export class IntellivueSession {
     return this.interval;
   }
 
+  /**
+   * Polls the monitor refuses now (a remote operation error), for the health detail, e.g. "waves polls refused by the
+   * monitor: NO_SUCH_OBJECT_CLASS (asked again at each renewal)"; null when none.
+   */
+  get refusals(): string | null {
+    if (this.refused.size === 0) return null;
+    return [...this.refused].map(([kind, error]) => `${kind} polls refused by the monitor: ${error}${this.isExtended(kind) ? ' (asked again at each renewal)' : ''}`).join('; ');
+  }
+
   /** No frame for this long while associated: start again (at least two poll intervals, as the interval may grow). */
   private get quietMs(): number {
     return Math.max(this.plan.quietReassociateMs, 2 * this.interval);
@@ -147,7 +192,7 @@ export class IntellivueSession {
     this.active = true;
     this.lineDamage.clear();
     if (this.plan.listenOnly) {
-      this.setState('listening', 'listen-only: decoding monitor traffic, never transmitting');
+      this.setState('listening', LISTENING);
       return;
     }
     this.associate('link opened');
@@ -155,6 +200,7 @@ export class IntellivueSession {
 
   linkClosed(): void {
     this.active = false;
+    this.refused.clear();
     this.requestOut = false;
     this.clearTimers();
     this.framer.reset(); // a frame cut short by the close would be counted against the next connection's first frame
@@ -203,6 +249,7 @@ export class IntellivueSession {
     this.pending.clear();
     this.superseded.clear();
     this.linked.clear();
+    this.refused.clear();
     this.setState('associating', `association request: ${why}`);
     this.requestOut = true;
     this.hooks.count('association_requests');
@@ -241,6 +288,11 @@ export class IntellivueSession {
    */
   private periodOf(kind: PollKind): number {
     return kind === 'waves' ? Math.max(this.plan.waves.requestPeriodMs, 2 * this.interval) : this.interval * EXT_NUMERICS_PERIOD_INTERVALS;
+  }
+
+  /** An extended poll of this kind is renewed this long after it was sent: one poll interval before its period ends. */
+  private renewEveryOf(kind: PollKind): number {
+    return Math.max(100, this.periodOf(kind) - this.interval);
   }
 
   /** How long answers to a poll of this kind may come: an extended poll's period; a single poll's answer is not later. */
@@ -296,9 +348,8 @@ export class IntellivueSession {
     const inUse = this.inUse(kind);
     const invokeId = this.poll(kind);
     if (invokeId === undefined) return;
-    const renewEvery = Math.max(100, this.periodOf(kind) - this.interval);
     this.extTimers.set(kind, {
-      renew: this.later(() => this.extendedPoll(kind), renewEvery),
+      renew: this.later(() => this.extendedPoll(kind), this.renewEveryOf(kind)),
       answer: this.later(() => this.checkAnswered(kind, invokeId, inUse), this.interval),
     });
   }
@@ -457,15 +508,20 @@ export class IntellivueSession {
         // poll not yet answered stays awaited (this one may be a renewal answered after it was sent again, or a single
         // poll answered after the next was sent).
         if (p && !p.answered) this.supersede(p.kind, p.seq);
-        if (p) p.answered = true;
-        else if (!listen) this.hooks.count('unexpected_results');
+        if (p) {
+          p.answered = true;
+          this.refused.delete(p.kind); // answered again: no longer refused
+        } else if (!listen) this.hooks.count('unexpected_results');
         this.hooks.output({ type: 'reply', reply: msg.reply, invokeId: msg.invokeId, extended: msg.extended, linked: msg.linked });
         return;
       }
-      case 'error':
+      case 'error': {
         this.hooks.count('remote_errors');
-        this.repeated(this.remoteErrorLog, 'remote_errors', 'intellivue remote operation error', { invokeId: msg.invokeId, errorValue: msg.errorValue });
+        const p = this.pending.get(msg.invokeId);
+        if (p) return this.pollRefused(msg.invokeId, p.kind, msg.errorValue);
+        this.repeated(this.remoteErrorLog, 'remote_errors', 'intellivue remote operation error', { invokeId: msg.invokeId, errorValue: msg.errorValue, error: remoteErrorName(msg.errorValue) });
         return;
+      }
       case 'event-report':
         this.hooks.count('event_reports');
         return;
@@ -492,6 +548,22 @@ export class IntellivueSession {
       const since = new Date(line.since).toISOString();
       this.hooks.log('warn', `${msg}: ${line.repeats} more since the last line, ${line.inARow} since ${since} (details of the last)`, { ...fields, repeats: line.repeats, total: line.inARow, since });
     }
+  }
+
+  /**
+   * The monitor answered a poll with a remote operation error. That is its answer: the poll is not "unanswered", and it
+   * is not sent again at once, since the monitor would refuse it again (no wave export, access denied: its
+   * configuration). A single poll's successor goes out at the next interval anyway; an extended one is asked again at
+   * its next renewal (every period less one interval), not every interval. The health detail names the refusal
+   * (`refusals`) until a poll of its kind is answered.
+   */
+  private pollRefused(invokeId: number, kind: PollKind, errorValue: number): void {
+    this.pending.delete(invokeId);
+    const error = remoteErrorName(errorValue);
+    this.refused.set(kind, error);
+    const extended = this.isExtended(kind);
+    const next = extended ? `asked again at its next renewal (every ${this.renewEveryOf(kind)} ms)` : `the next goes out as usual (every ${this.interval} ms)`;
+    this.repeated(this.refusedLog[kind], 'remote_errors', `intellivue: the monitor refused the ${kind} poll: ${error} (${errorValue}); ${next}`, { kind, invokeId, errorValue, error, extended });
   }
 
   /** The monitor answered an association request: a run of time-outs, if any, is over. */
@@ -572,8 +644,10 @@ export class IntellivueSession {
         this.remoteErrorLog.clear();
         this.linkedGapLog.clear();
         for (const log of Object.values(this.unansweredLog)) log.clear();
+        for (const log of Object.values(this.refusedLog)) log.clear();
         this.userInfo = userInfo;
         this.hooks.output({ type: 'associated', userInfo });
+        if (listen && this.state_ === 'listening') this.setState('listening', LISTENING); // after one that ended: its detail goes
         if (listen || this.state_ !== 'associating') return;
         this.requestOut = false;
         this.clearStep();
@@ -616,6 +690,19 @@ export class IntellivueSession {
         this.restart('monitor released the association', false);
         return;
       case 'release-response':
+        if (listen) {
+          // On the monitor's transmit line this is the only sign that the other host released its association (a
+          // central station shut down, say): an orderly end, as the monitor's own release request. Its alarms are ended
+          // at once as no longer confirmed (not left until the alarm-list bound raises "not current", which is for a
+          // monitor that stops answering during an association). Nothing failed, so a log line at info; the line goes
+          // quiet now, and the no-data alarm follows if no host associates within silentAfterS: from then on the
+          // gateway has no feed from this monitor, however orderly the end.
+          this.hooks.count('releases_seen');
+          this.hooks.log('info', 'intellivue: the other host released its association with the monitor (the monitor\'s release response seen); its alarms are ended as no longer confirmed until a new association is seen', {});
+          this.hooks.output({ type: 'association-lost', detail: 'the other host released its association' });
+          if (this.state_ === 'listening') this.setState('listening', `${LISTENING}; the other host released its association (waiting for a new one)`);
+          return;
+        }
         this.releaseWaiter?.();
         this.releaseWaiter = undefined;
         return;
@@ -680,8 +767,10 @@ export class IntellivueSession {
   }
 
   private setState(state: SessionState, detail: string): void {
-    if (this.state_ === state && state !== 'associating') return;
+    // Listening, a new detail is said (the association seen ended, or a new one began): the state alone does not change.
+    if (this.state_ === state && state !== 'associating' && (state !== 'listening' || detail === this.detail)) return;
     this.state_ = state;
+    this.detail = detail;
     this.hooks.output({ type: 'state', state, detail });
   }
 }
