@@ -64,6 +64,9 @@ const MEMORY_STORE_MAX_BYTES = 64 * 1024 * 1024;
 /** The gateway alarm 'store-in-memory' (Outbox.open, noRoom 'memory'). */
 const STORE_IN_MEMORY_TEXT =
   'Gateway store cannot be opened (disk full): running on a store in memory that takes no data (readings are shown and alarmed here, not kept or forwarded; HL7 senders are told to resend) and the stored backlog is not sent. Free disk space and restart the agent';
+/** ...and its text for a failing disk (Outbox.open, diskError): freeing space would not help it. */
+const storeFailingDiskText = (code: string) =>
+  `Gateway store cannot be opened (disk failing, ${code}): running on a store in memory that takes no data (readings are shown and alarmed here, not kept or forwarded; HL7 senders are told to resend) and the stored backlog is not sent. Check the disk and restart the agent`;
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
 const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed'] as const;
@@ -154,8 +157,10 @@ export class Agent {
   private reserveInUse = false;
   /** The text of the disk-full alarm while reserveInUse: another one when the store opened with no reserve left. */
   private diskFullText = DISK_FULL_ON_RESERVE;
-  /** The store could not be opened at all (a full disk, no reserve): the agent runs on one in memory (review rv100 H2). */
+  /** The store could not be opened at all (a full disk, no reserve; a failing disk): the agent runs on one in memory (review rv100 H2). */
   private storeInMemory = false;
+  /** The text of the 'store-in-memory' alarm: why the store could not be opened. */
+  private storeInMemoryText = STORE_IN_MEMORY_TEXT;
   /** Drivers degraded in themselves (checkDriversThemselves), with a gateway alarm up. */
   private readonly degradedDrivers = new Set<string>();
   /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
@@ -228,9 +233,22 @@ export class Agent {
         );
       } else if (opened.noRoom === 'memory') {
         this.storeInMemory = true; // alarmed at start
+        this.metrics.inc('store_open_in_memory_total', { reason: 'disk-full' });
         log.error(
           { store: storePath },
           'the disk is full and the store cannot be opened: running on an empty store in memory that takes no data (the display and alarms run; senders are told to resend); its file is left as it is. Free disk space and restart the agent',
+        );
+      }
+      if (opened.diskError) {
+        // A failing disk (an I/O error with room on it): run as on a full disk with no reserve, so that the bedside
+        // display and alarms stay up, but say what it is.
+        const { code, freeDiskBytes, message } = opened.diskError;
+        this.storeInMemory = true; // alarmed at start
+        this.storeInMemoryText = storeFailingDiskText(code);
+        this.metrics.inc('store_open_in_memory_total', { reason: 'disk-error' });
+        log.error(
+          { store: storePath, code, freeDiskBytes, reason: message },
+          "the store's disk is failing (an I/O error with room on the disk) and the store cannot be opened: running on an empty store in memory that takes no data (the display and alarms run; senders are told to resend); its file is left as it is. Check the disk and restart the agent",
         );
       }
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
@@ -1053,7 +1071,7 @@ export class Agent {
     this.alarms.start();
     if (this.storeInMemory) {
       // High and latched: the store takes nothing in this run (senders are told to resend), and the file's backlog waits unsent.
-      this.alarms.gatewayCondition(this.gatewayId, 'store-in-memory', true, STORE_IN_MEMORY_TEXT, 'high', { latch: true });
+      this.alarms.gatewayCondition(this.gatewayId, 'store-in-memory', true, this.storeInMemoryText, 'high', { latch: true });
     }
     if (this.corruptFiles.length > 0) {
       // Latched: the moved-aside file's unsent data is a loss until someone acknowledges it (noted in the constructor).

@@ -53,8 +53,9 @@ describe('unreadable store records, reported once and never lost from the count'
     const cap = captureLog();
     agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: cap.log });
     pack(agent.outbox);
-    failAfterCount(agent.outbox, 'SQLITE_IOERR_WRITE', 2);
-    agent.enforceStoreLimits(); // the check throws (its retry too)
+    failAfterCount(agent.outbox, 'SQLITE_IOERR_WRITE', 1);
+    agent.enforceStoreLimits(); // the check throws (an I/O error on a disk with room is not retried as for a full disk)
+    expect(agent.metrics.get('store_check_failures_total')).toBe(1);
     expect(agent.metrics.get('store_unreadable_total')).toBe(0);
     failAfterCount(agent.outbox, 'SQLITE_FULL', 1);
     agent.enforceStoreLimits(); // retried in small passes by withRoom()

@@ -369,6 +369,12 @@ export interface OpenedOutbox {
    * store in memory (the file's lock still held), so that the agent runs; nothing it takes is kept across a restart.
    */
   noRoom: 'exclusive' | 'memory' | null;
+  /**
+   * The store's disk failed at open (an SQLite I/O error with room on the disk: bad blocks, a disk going away), not a
+   * full one: `outbox` is an empty store in memory that takes no data (the file's lock still held), so that the agent
+   * runs; `message` names the store and its free space (null: unreadable).
+   */
+  diskError: { code: string; freeDiskBytes: number | null; message: string } | null;
 }
 
 /**
@@ -390,6 +396,10 @@ const reservePath = (path: string) => `${path}.reserve`;
 const MEMORY_STORE_REFUSAL =
   'the store runs in memory (the disk was full at start): it takes no data, senders are told to resend; free disk space and restart the agent';
 
+/** ...and the one Outbox.open falls back to on a failing disk (diskError). */
+const failingDiskRefusal = (code: string) =>
+  `the store's disk is failing (${code}): the store could not be opened and runs in memory; it takes no data, senders are told to resend; check the disk and restart the agent`;
+
 /** Key prefix in `meta` of a damaged file noted as reported by an agent before rv106: still read (upgrade), no longer written. */
 const CORRUPT_NOTED = 'corrupt-noted:';
 
@@ -400,10 +410,76 @@ const CORRUPT_NOTED = 'corrupt-noted:';
  */
 const reportedPath = (path: string) => `${path}.damaged-reported.json`;
 
-/** Out of disk space, as SQLite says it (a full disk, or the -shm file that cannot be sized). */
-function isDiskFull(err: unknown): boolean {
-  const code = (err as { code?: string }).code ?? '';
-  return code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC';
+/**
+ * Free space below which an SQLITE_IOERR_* is taken for a full disk. A full disk gives SQLITE_FULL (a write that found
+ * no room), except where SQLite's unix VFS turns ENOSPC into an I/O error: the -shm file that cannot grow by its next
+ * 32 KiB region (SQLITE_IOERR_SHMSIZE, at open or at a write; seen on a full tmpfs with 0 to 32 KiB left), an fsync or
+ * a size hint (fallocate) on some filesystems. All fail within a few KiB of a full disk; the disk limit keeps at least
+ * DISK_RESERVE_BYTES free whenever it can, so less than that is a full disk by the store's own measure. With more
+ * free (or the free space unreadable: a disk gone), an I/O error is a failing disk, and room would not help it.
+ */
+const FULL_DISK_FREE_BYTES = DISK_RESERVE_BYTES;
+
+/** Free bytes on the disk of the store at `path`: opts.freeDiskBytes, else statfs of its folder. */
+function diskFreeBytes(path: string, opts: OutboxOptions): () => number {
+  return opts.freeDiskBytes ?? (() => {
+    const fs = statfsSync(dirname(path));
+    return fs.bavail * fs.bsize;
+  });
+}
+
+/** Free bytes now, or null when they cannot be read. */
+function readFree(free: () => number): number | null {
+  try {
+    return free();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Out of disk space: SQLITE_FULL or ENOSPC, or an SQLite I/O error while the disk has less than FULL_DISK_FREE_BYTES
+ * free. Only then do the full-disk fallbacks run (the reserve, small passes, the store in exclusive mode or in memory).
+ */
+function isDiskFull(err: unknown, free: () => number): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') return true;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_IOERR')) return false;
+  const bytes = readFree(free);
+  return bytes !== null && bytes < FULL_DISK_FREE_BYTES;
+}
+
+/** Errors storeError() made: passed on as they are. */
+const explained = new WeakSet<object>();
+
+/**
+ * An error of the store as its callers should see it. An SQLite I/O error on a full disk becomes SQLITE_FULL (ingest
+ * refuses as on a full disk, and its alarm says so); any other I/O error keeps its code and says it is a failing disk,
+ * naming the store and its free space (the logs of ingest, the forwarder and the store check show the message).
+ */
+function storeError(err: unknown, path: string, free: () => number): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_IOERR') || explained.has(err as object)) return err;
+  const bytes = readFree(free);
+  const out =
+    bytes !== null && bytes < FULL_DISK_FREE_BYTES
+      ? new Database.SqliteError(`database or disk is full (${code} on ${path}, ${bytes} bytes free)`, 'SQLITE_FULL')
+      : new Database.SqliteError(failingDiskMessage(code, path, bytes), code);
+  explained.add(out);
+  return Object.assign(out, { cause: err });
+}
+
+function failingDiskMessage(code: string, path: string, bytes: number | null): string {
+  return `disk I/O error (${code}) on ${path}, ${bytes === null ? 'its free space unreadable' : `${(bytes / 2 ** 20).toFixed(1)} MiB free`}: the disk is failing, not full`;
+}
+
+/** A failing disk (an SQLite I/O error that isDiskFull() does not take for a full one), with the free space read, or null. */
+function diskFailure(err: unknown, path: string, free: () => number): OpenedOutbox['diskError'] {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_IOERR')) return null;
+  const bytes = readFree(free);
+  if (bytes !== null && bytes < FULL_DISK_FREE_BYTES) return null;
+  return { code, freeDiskBytes: bytes, message: failingDiskMessage(code, path, bytes) };
 }
 
 /** How far a stamp may run ahead of the store's own clock (see enforceLimits) before it counts as after a clock step. */
@@ -621,8 +697,11 @@ export class Outbox {
   private pageCap: number | null = null;
   /** Whether the `refused` table exists (REFUSED_SQL: made by the first setAside()). */
   private hasRefused = false;
-  /** Set for the store in memory open() falls back to: every append is refused (SQLITE_FULL) with this message. */
-  private appendRefusal: string | null = null;
+  /**
+   * Set for the store in memory open() falls back to: every append is refused with this message and code (SQLITE_FULL
+   * for a full disk, the disk's SQLITE_IOERR_* for a failing one: ingest counts and alarms the code).
+   */
+  private appendRefusal: { message: string; code: string } | null = null;
 
   /**
    * `lock`: the store's lock when the caller took it (open() keeps it across a recovery); otherwise the constructor
@@ -634,10 +713,7 @@ export class Outbox {
     this.maxRecordBytes = opts.maxRecordBytes ?? 200_000;
     this.rowMaxBytes = opts.rowMaxBytes ?? ROW_MAX_BYTES;
     this.retainAckedMs = opts.retainAckedMs ?? 24 * 3600_000;
-    this.freeDiskBytes = opts.freeDiskBytes ?? (() => {
-      const fs = statfsSync(dirname(path));
-      return fs.bavail * fs.bsize;
-    });
+    this.freeDiskBytes = diskFreeBytes(path, opts);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.lock = lock ?? (path === ':memory:' ? null : StoreLock.acquire(path));
     try {
@@ -765,11 +841,25 @@ export class Outbox {
     let recovered: OpenedOutbox['recovered'] = null;
     const attempt = (exclusive: boolean) => Outbox.openChecked(path, opts, lock, now, exclusive, (moved) => (recovered ??= moved));
     let reserveReleased = false;
+    const free = diskFreeBytes(path, opts);
+    const full = (err: unknown) => isDiskFull(err, free);
+    // A failing disk (an I/O error with room on it) gets none of the full-disk fallbacks (room would not help it), but
+    // the store in memory that takes no data, saying so, so that the agent runs (display, bedside alarms). Any other
+    // error (a lock held by another agent, permissions: SQLITE_READONLY*, a bad path: SQLITE_CANTOPEN, a newer format)
+    // fails the start, naming the store.
+    const notFull = (err: unknown): OpenedOutbox => {
+      const diskError = diskFailure(err, path, free);
+      if (!diskError) throw storeError(err, path, free);
+      const inMemory = new Outbox(':memory:', opts, lock);
+      inMemory.appendRefusal = { message: failingDiskRefusal(diskError.code), code: diskError.code };
+      return { outbox: inMemory, recovered, reserveReleased, noRoom: null, diskError };
+    };
     try {
       try {
-        return { outbox: attempt(false), recovered, reserveReleased, noRoom: null };
+        return { outbox: attempt(false), recovered, reserveReleased, noRoom: null, diskError: null };
       } catch (err) {
-        if (path === ':memory:' || !isDiskFull(err)) throw err;
+        if (path === ':memory:') throw err;
+        if (!full(err)) return notFull(err);
       }
       // A disk too full to open the store at all: the reserve makes room for it (the store then refuses data, alarmed,
       // but the agent runs: display, alarms).
@@ -777,24 +867,24 @@ export class Outbox {
         rmSync(reservePath(path), { force: true });
         reserveReleased = true;
         try {
-          return { outbox: attempt(false), recovered, reserveReleased, noRoom: null };
+          return { outbox: attempt(false), recovered, reserveReleased, noRoom: null, diskError: null };
         } catch (err) {
-          if (!isDiskFull(err)) throw err;
+          if (!full(err)) return notFull(err);
         }
       }
       // No reserve left (spent while running, then a clean stop deleted the -wal and -shm, and another program took
       // that room): without a -shm to make, an existing store opens; it refuses data until space returns (review rv100 H2).
       try {
-        return { outbox: attempt(true), recovered, reserveReleased, noRoom: 'exclusive' };
+        return { outbox: attempt(true), recovered, reserveReleased, noRoom: 'exclusive', diskError: null };
       } catch (err) {
-        if (!isDiskFull(err)) throw err;
+        if (!full(err)) return notFull(err);
       }
       // Not even so (a fresh store needs room for its schema): an empty store in memory, the file's lock kept, so that
       // the agent still runs (display, bedside alarms). It refuses data as a full disk does (review rv105 H1): what it
       // took would be gone at the next stop, while HL7 senders told it was stored delete their copy.
       const inMemory = new Outbox(':memory:', opts, lock);
-      inMemory.appendRefusal = MEMORY_STORE_REFUSAL;
-      return { outbox: inMemory, recovered, reserveReleased, noRoom: 'memory' };
+      inMemory.appendRefusal = { message: MEMORY_STORE_REFUSAL, code: 'SQLITE_FULL' };
+      return { outbox: inMemory, recovered, reserveReleased, noRoom: 'memory', diskError: null };
     } catch (err) {
       lock?.release();
       throw err;
@@ -896,9 +986,15 @@ export class Outbox {
    * not stored again and comes back as 'duplicate'. Throws (nothing committed) as append() does.
    */
   appendBatches(batches: AppendBatch[], now = Date.now()): AppendOutcome[] {
-    // The same error as a full disk: ingest refuses the emit (senders told to resend), the alarm journal holds it.
-    if (this.appendRefusal !== null) throw new Database.SqliteError(this.appendRefusal, 'SQLITE_FULL');
-    const { outcomes, added } = this.appendTx(batches, now);
+    // The same error as a full (or failing) disk: ingest refuses the emit (senders told to resend), the alarm journal holds it.
+    if (this.appendRefusal !== null) throw new Database.SqliteError(this.appendRefusal.message, this.appendRefusal.code);
+    let result: ReturnType<typeof this.appendTx>;
+    try {
+      result = this.appendTx(batches, now);
+    } catch (err) {
+      throw this.storeError(err);
+    }
+    const { outcomes, added } = result;
     for (const [stream, a] of added) {
       const p = this.pendingByStream.get(stream)!;
       p.records += a.records;
@@ -1271,11 +1367,16 @@ export class Outbox {
     try {
       return write();
     } catch (err) {
-      if (this.path === ':memory:' || !isDiskFull(err)) throw err;
+      // A failing disk (an I/O error with room on it) gets none of this: the reserve and eviction cannot help it.
+      if (this.path === ':memory:' || !this.diskFull(err)) throw this.storeError(err);
       const past = this.pastPageCap(err, write);
       if (past) return past.value;
       this.makeRoom();
-      return again();
+      try {
+        return again();
+      } catch (retryErr) {
+        throw this.storeError(retryErr);
+      }
     }
   }
 
@@ -1292,7 +1393,7 @@ export class Outbox {
     try {
       return { value: write() };
     } catch (again) {
-      if (!isDiskFull(again)) throw again;
+      if (!this.diskFull(again)) throw this.storeError(again);
       return null;
     } finally {
       // The cap of the last check (which may have run inside `write`): the next check evicts down to it.
@@ -1373,7 +1474,7 @@ export class Outbox {
     try {
       return copy();
     } catch (err) {
-      if (!isDiskFull(err)) throw err;
+      if (!this.diskFull(err)) throw this.storeError(err);
       // The room read above was taken meanwhile (another program): rolled back, nothing copied. The checkpoint lets the
       // WAL be cut back (WAL_SIZE_LIMIT_BYTES) at the next write.
       this.checkpoint();
@@ -1455,6 +1556,16 @@ export class Outbox {
     } catch {
       return Infinity;
     }
+  }
+
+  /** isDiskFull() on this store's disk (an I/O error in a store in memory is no full disk). */
+  private diskFull(err: unknown): boolean {
+    return isDiskFull(err, this.path === ':memory:' ? () => Infinity : this.freeDiskBytes);
+  }
+
+  /** storeError() on this store's disk. */
+  private storeError(err: unknown): unknown {
+    return storeError(err, this.path, this.path === ':memory:' ? () => Infinity : this.freeDiskBytes);
   }
 
   private readTally(): EvictionTally | null {
@@ -1783,7 +1894,7 @@ export class Outbox {
           return rs;
         })();
       } catch (err) {
-        if (!this.tight || !isDiskFull(err) || passBytes <= MIN_PASS_BYTES) throw err;
+        if (!this.tight || !this.diskFull(err) || passBytes <= MIN_PASS_BYTES) throw err;
         passBytes = Math.max(MIN_PASS_BYTES, Math.floor(passBytes / 4));
         this.checkpoint();
         continue;
@@ -1843,7 +1954,7 @@ export class Outbox {
       else this.stmt(`DELETE FROM idempotency WHERE ${expired}`).run(...params);
     } catch (err) {
       // On a full disk, expired keys wait for a later check: they do no harm meanwhile.
-      if (!this.tight || !isDiskFull(err)) throw err;
+      if (!this.tight || !this.diskFull(err)) throw err;
     }
   }
 
@@ -1884,7 +1995,7 @@ export class Outbox {
         return drop;
       } catch (err) {
         // The disk has no room to write the keys kept: all go (the table is then cleared, which needs next to none).
-        if (!isDiskFull(err)) throw err;
+        if (!this.diskFull(err)) throw err;
         this.checkpoint();
       }
     }
