@@ -18,6 +18,9 @@ import { WaveformBuffer } from './waveforms.js';
 export type LinkFactory = SerialLinkFactory<MedibusPlan>;
 export { defaultLink };
 
+/** Segment lengths without a sample of curves set up before they count as stopped (review rv115 M5). */
+const REALTIME_STALL_SEGMENTS = 5;
+
 export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private readonly medibus: MedibusSession;
   private readonly alarms: AlarmTracker;
@@ -32,6 +35,11 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private readonly staleLog = new RepeatLog(10 * 60_000);
   /** The alarm pages the cycle reads. */
   private readonly pages: Page[];
+  /** When (monotonic ms) samples of a configured curve last came, or realtime was last set up. */
+  private rtSamplesAt = 0;
+  /** Curves set up that stopped coming while the device answers requests: since when, and set-ups tried since. */
+  private rtStall: { since: number; setups: number } | undefined;
+  private readonly rtStallLog = new RepeatLog(10 * 60_000);
 
   constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now) {
     super(plan, ctx, 'medibus', linkFactory, clock);
@@ -60,7 +68,11 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
 
   protected override healthDetail(): string {
     const pages = this.alarms.unreadablePages.map(([p, since, why]) => `alarm page ${p} ${why === 'unreadable' ? 'unreadable' : 'not read'} for ${Math.round((this.mono() - since) / 1000)} s`);
-    return pages.length ? `${super.healthDetail()}; alarm information from the ventilator not current (${pages.join(', ')})` : super.healthDetail();
+    const detail = pages.length ? `${super.healthDetail()}; alarm information from the ventilator not current (${pages.join(', ')})` : super.healthDetail();
+    const st = this.rtStall;
+    if (st) return `${detail}; realtime curves not received for ${Math.round((this.mono() - st.since) / 1000)} s (set up again ${st.setups} time(s))`;
+    const off = this.medibus.realtimeTrouble;
+    return off ? `${detail}; realtime curves off: ${off}` : detail;
   }
 
   protected sessionOnline(state: string): boolean {
@@ -88,6 +100,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     // The session flushed the curves as the link closed (realtime-streams-ending); anything left is counted.
     this.flushWaves();
     this.rtDropLogged = false;
+    this.rtStall = undefined;
     this.alarmPages.stop();
     this.emit(this.alarms.endAll(this.now()));
   }
@@ -104,7 +117,12 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         'medibus requests read no alarm page (none of alarms1, alarms2, alarms3): no device alarm will be forwarded from this device; add alarms1 (and alarms2) to requests',
       );
     }
-    if (this.plan.realtime.enabled) this.waveTimer = setInterval(() => this.flushWaves(), this.plan.realtime.segmentMs);
+    if (this.plan.realtime.enabled) {
+      this.waveTimer = setInterval(() => {
+        this.flushWaves();
+        this.checkRealtime();
+      }, this.plan.realtime.segmentMs);
+    }
     // Alarm pages unread for too long are looked for a few times per bound (at most every second).
     if (!this.plan.listenOnly && this.pages.length > 0) {
       this.staleTimer = setInterval(() => this.checkAlarmPages(), Math.min(1000, this.plan.pollIntervalMs));
@@ -124,9 +142,12 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     const o_ = this.origin;
     switch (o.type) {
       case 'state':
-        // Cycling: setStatus('online') starts the alarm-page watch.
-        if (o.state === 'cycling') this.setStatus('online', o.detail);
-        else if (o.state === 'listening') this.setStatus('online', o.detail);
+        // Cycling: setStatus('online') starts the alarm-page watch. Realtime was set up just before, if it was: its
+        // samples are due from now on.
+        if (o.state === 'cycling') {
+          this.rtSamplesAt = this.mono();
+          this.setStatus('online', o.detail);
+        } else if (o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'initialising' && this.status === 'online') this.setStatus('connecting', o.detail);
         // The steps of each (re-)initialisation are debug: the session logs re-initialisations (gated), setStatus the
         // status changes; a device switched off would otherwise log every few seconds all day.
@@ -184,7 +205,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       case 'realtime':
         for (const ev of o.events) {
           if (ev.type === 'samples') this.addSamples(ev.values, now);
-          else if (ev.type === 'corrupt') this.ctx.count('realtime_corrupt');
+          else if (ev.type === 'corrupt') this.realtimeCorrupt(ev.setLost, now);
           else this.ctx.count(`breath_${ev.phase}`);
         }
         return;
@@ -203,9 +224,55 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       if (streams[stream]) this.waves.add(stream, bin, now);
       else dropped++;
     }
+    if (dropped < values.size) this.realtimeCame();
     if (dropped === 0) return;
     const why = this.plan.listenOnly ? 'listen-only: the curves were set up by another host, their scaling is unknown here' : this.plan.realtime.enabled ? 'curve not configured with the device (yet)' : 'realtime.enabled is off';
     this.samplesDropped(dropped, why, [...values.keys()]);
+  }
+
+  /**
+   * Curves set up that stop coming while the device answers requests (a quick restart forgets the set-up, and the
+   * line never goes quiet): nothing else would notice (review rv115 M5). After REALTIME_STALL_SEGMENTS segment lengths
+   * without a sample (doubling while it lasts, at most a minute) it is warned of once, counted (realtime_stalls), shown
+   * in health, and realtime is set up again.
+   */
+  private checkRealtime(): void {
+    if (this.plan.listenOnly || this.medibus.state !== 'cycling' || this.medibus.realtimeStreams.length === 0) return;
+    const mono = this.mono();
+    const setups = this.rtStall?.setups ?? 0;
+    const boundMs = Math.min(60_000, REALTIME_STALL_SEGMENTS * this.plan.realtime.segmentMs * 2 ** Math.min(setups, 10));
+    if (mono - this.rtSamplesAt < boundMs) return;
+    const since = this.rtStall?.since ?? this.rtSamplesAt;
+    this.rtStall = { since, setups: setups + 1 };
+    this.rtSamplesAt = mono; // the next bound counts from this set-up
+    this.ctx.count('realtime_stalls');
+    const quietS = Math.round((mono - since) / 100) / 10;
+    const line = this.rtStallLog.hit(this.now());
+    const fields = { device: this.plan.id, quietS, setups: setups + 1 };
+    const msg = `medibus realtime curves stopped: no samples for ${quietS} s while the device answers requests; setting realtime up again (53H/54H)`;
+    if (line?.first) this.ctx.log.warn(fields, `${msg} (repeats are counted as realtime_stalls and summarised)`);
+    else if (line) this.ctx.log.warn({ ...fields, repeats: line.repeats }, `${msg}: ${line.repeats} more times since the last line`);
+    this.medibus.setUpRealtimeAgain(`no realtime samples for ${quietS} s`);
+  }
+
+  /** Samples of a configured curve came: a stall, if there was one, is over. */
+  private realtimeCame(): void {
+    this.rtSamplesAt = this.mono();
+    const st = this.rtStall;
+    if (!st) return;
+    this.rtStall = undefined;
+    this.rtStallLog.clear();
+    const afterS = Math.round((this.rtSamplesAt - st.since) / 1000);
+    this.ctx.log.info({ device: this.plan.id, afterS, setups: st.setups }, `medibus realtime curves again after ${afterS} s`);
+  }
+
+  /** A set dropped (or a sync byte lost) is a missing sample time: the curves get a gap there (review rv115 M4). */
+  private realtimeCorrupt(setLost: boolean, now: number): void {
+    this.ctx.count('realtime_corrupt');
+    if (!setLost) return;
+    this.ctx.count('realtime_sets_dropped');
+    const dropped = this.waves.gap(now);
+    if (dropped > 0) this.samplesDropped(dropped, 'too many sample sets lost on the line since the last segment', []);
   }
 
   /** Counted each time; logged once per connection and per configuration change (the same curves keep coming). */

@@ -8,6 +8,7 @@ import { lookup } from './codes.js';
 import { buildPlan, MedibusConfigError } from './options.js';
 import { configSchema } from './schema.js';
 import { MedibusSession, type SessionOutput } from './session.js';
+import { WaveformBuffer } from './waveforms.js';
 import { Ajv } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -64,6 +65,18 @@ describe('framer', () => {
     const cmd = encodeCommand(CMD.NOP);
     const evs = f.push(Buffer.concat([resp.subarray(0, 5), cmd, resp.subarray(5)]));
     expect(evs.filter((e) => e.type === 'frame').map((e) => e.type === 'frame' && e.kind)).toEqual(['command', 'response']);
+  });
+  it('a response whose byte turned into ESC is one damaged response, not a device command to NAK (rv115 M1)', () => {
+    const f = new MedibusFramer();
+    const resp = encodeResponse(CMD.DATA_CP1, '7D  2288 450');
+    const hit = Buffer.from(resp);
+    hit[6] = 0x1b; // the "command" from here on fails its checksum
+    const evs = f.push(Buffer.concat([hit, resp]));
+    expect(evs.map((e) => (e.type === 'bad-frame' ? `bad ${e.kind} ${e.reason}` : e.type === 'frame' ? `${e.kind} ${e.code}` : e.type))).toEqual(['bad response checksum', `response ${CMD.DATA_CP1}`]);
+    expect(evs[0]).toMatchObject({ raw: hit.subarray(0, -1) });
+    // A command that checks, inside a response, is still the device's command, and the response resumes.
+    const cmd = encodeCommand(CMD.NOP);
+    expect(f.push(Buffer.concat([resp.subarray(0, 5), cmd, resp.subarray(5)])).map((e) => e.type === 'frame' && e.kind)).toEqual(['command', 'response']);
   });
   it('reports garbage outside messages as noise and too-short frames', () => {
     const f = new MedibusFramer();
@@ -130,13 +143,23 @@ describe('data parsers', () => {
     expect(page.records).toEqual([{ priority: 25, priorityChar: 'I', code: 0x10, text: 'PAW HIGH' }]);
     expect(page.rejected).toEqual([
       { offset: 15, code: null, codeChars: ' 1', record: '5 1SOME ADVISOR', reason: 'code at offset 16: expected two hex characters, got " 1"' },
-      { offset: 30, code: 0x10, codeChars: '10', record: '\x1910MIN VOL LOW ', reason: "priority at offset 30: expected a character from '0', got byte 0x19" },
+      { offset: 30, code: 0x10, codeChars: '10', record: '\x1910MIN VOL LOW ', reason: "priority at offset 30: expected '1'..'O' (1..31), got byte 0x19" },
       { offset: 45, code: null, codeChars: 'ZZ', record: '5ZZOTHER       ', reason: 'code at offset 46: expected two hex characters, got "ZZ"' },
     ]);
     // Not a whole number of records: which bytes belong to which record cannot be told.
     expect(() => parseAlarmPage(b('I10PAW HIGH   '))).toThrow(MedibusParseError);
     // The strict form (fuzz target) still refuses the page.
     expect(() => parseAlarms(b('I10PAW HIGH    5 1SOME ADVISOR'))).toThrow(/code at offset 16/);
+  });
+  it('alarm page: a priority outside 1..31 (\'0\', \'P\'..\'~\') is not taken as read: the record is set aside with its code (rv115 M3)', () => {
+    const rec = (p: string, code: string, text: string) => p + code + text.padEnd(12);
+    const page = parseAlarmPage(b(rec('0', '0A', 'APNEA') + rec('P', '0B', 'PAW HIGH') + rec('~', '0C', 'FIO2 LOW') + rec('O', '0D', 'VT LOW') + rec('1', '0E', 'MV LOW')));
+    expect(page.records.map((r) => [r.code, r.priority])).toEqual([[0x0d, 31], [0x0e, 1]]);
+    expect(page.rejected.map((r) => [r.code, r.reason])).toEqual([
+      [0x0a, "priority at offset 0: expected '1'..'O' (1..31), got '0' (0)"],
+      [0x0b, "priority at offset 15: expected '1'..'O' (1..31), got 'P' (32)"],
+      [0x0c, "priority at offset 30: expected '1'..'O' (1..31), got '~' (78)"],
+    ]);
   });
   it('text messages: code, length character, text, ETX', () => {
     expect(parseTextMessages(b('064SIMV\x03206Adults\x03'))).toEqual([
@@ -176,8 +199,8 @@ describe('realtime decoder', () => {
     expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd1, ...encodeSample(100), ...encodeSample(200), ...encodeSample(300), 0xd1, ...encodeSample(4)])))).toEqual([[[0, 100]], 'corrupt', [[0, 4]]]);
     // Half a value, then a sync byte.
     expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd1, encodeSample(100)[0], 0xd1, ...encodeSample(7)])))).toEqual(['corrupt', [[0, 7]]]);
-    // A sync byte announcing two streams and one value before the next.
-    expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd3, ...encodeSample(1), 0xd1, ...encodeSample(7)])))).toEqual(['corrupt', [[0, 1]], [[0, 7]]]);
+    // A sync byte announcing two streams and one value before the next: the set is dropped whole (rv115 M4).
+    expect(kinds(new RealtimeDecoder().push(Buffer.from([0xd3, ...encodeSample(1), 0xd1, ...encodeSample(7)])))).toEqual(['corrupt', [[0, 7]]]);
     // C6 whose argument was lost: the sync byte after it is a sync byte, not an argument; no set is lost.
     const lost = new RealtimeDecoder().push(Buffer.from([0xd3, ...encodeSample(1), ...encodeSample(2), 0xc6, 0xd3, ...encodeSample(100), ...encodeSample(200), 0xd3, ...encodeSample(5), ...encodeSample(6)]));
     expect(kinds(lost)).toEqual([[[0, 1], [1, 2]], 'corrupt', [[0, 100], [1, 200]], [[0, 5], [1, 6]]]);
@@ -186,6 +209,39 @@ describe('realtime decoder', () => {
     // A whole, clean stream gives no corrupt event; neither do bytes before the first sync byte (joined mid-stream).
     const clean = new RealtimeDecoder().push(Buffer.from([...encodeSample(3), 0xd3, 0xc6, 0xc1, ...encodeSample(1), ...encodeSample(2), 0xd0, 0xd3, ...encodeSample(5), ...encodeSample(6)]));
     expect(kinds(clean)).toEqual(['phase', [[0, 1], [1, 2]], [[0, 5], [1, 6]]]);
+  });
+  it('a data byte lost inside a set drops the whole set, said as a lost set: no mis-paired value is handed on (rv115 M4)', () => {
+    const set = (vals: number[]) => [0xd0 | ((1 << vals.length) - 1), ...vals.flatMap((v) => encodeSample(v))];
+    const damaged = set([100, 2000, 50]);
+    damaged.splice(4, 1); // the high half of the flow value is lost: the halves after it pair across values
+    const evs = new RealtimeDecoder().push(Buffer.from([...set([100, 2000, 50]), ...damaged, ...set([101, 2001, 51])]));
+    expect(evs).toEqual([
+      { type: 'samples', values: new Map([[0, 100], [1, 2000], [2, 50]]) },
+      { type: 'corrupt', detail: 'sample set cut short: 2 of 3 values and half a value; the set is dropped', setLost: true },
+      { type: 'samples', values: new Map([[0, 101], [1, 2001], [2, 51]]) },
+    ]);
+    // Values beyond those announced (a sync byte lost) are a lost set too; a sync command without its argument is not.
+    const more = new RealtimeDecoder().push(Buffer.from([0xd1, ...encodeSample(1), ...encodeSample(2), 0xd1, ...encodeSample(3), 0xc6, 0xd1, ...encodeSample(4)]));
+    expect(more.filter((e) => e.type === 'corrupt').map((e) => e.type === 'corrupt' && e.setLost)).toEqual([true, false]);
+  });
+  it('waveform buffer: a lost set ends each curve\'s run there; a line that loses set after set gives a bounded number of segments (rv115 M4)', () => {
+    const w = new WaveformBuffer({ deviceId: 'v1', source: 's' });
+    const cfg = [{ code: 0, intervalUs: 8000, min: 0, max: 4095, maxBin: 4095 }];
+    w.add(0, 1, 1000);
+    w.add(0, 2, 1008);
+    expect(w.gap(1020)).toBe(0);
+    w.add(0, 3, 1100);
+    const { segments } = w.flush(cfg, 1200);
+    expect(segments.map((s) => [s.startTime, s.samples])).toEqual([[1004, [1, 2]], [1192, [3]]]);
+    let dropped = 0;
+    for (let i = 0; i < 20; i++) {
+      w.add(0, i, 2000 + i);
+      dropped += w.gap(2000 + i);
+    }
+    const more = w.flush(cfg, 3000);
+    expect(more.segments).toHaveLength(8);
+    expect(dropped).toBe(12);
+    expect(w.held).toBe(0);
   });
   it('a session forgets half a sample and half a message when the link closes', () => {
     const out: SessionOutput[] = [];

@@ -44,7 +44,7 @@ export const configSchema: Record<string, unknown> = {
     flowControl: {
       enum: ['none', 'rtscts', 'xonxoff'],
       description:
-        "Flow control. Default: the `model` preset's, none for every preset (XON/XOFF bytes the device sends are dropped anyway). Set rtscts only when the device's interface is set to hardware handshake and the cable carries RTS/CTS.",
+        "Flow control. Default: the `model` preset's, none for every preset: XON/XOFF bytes the device sends are dropped and XOFF is not honoured (the first on a connection is warned about). xonxoff: the kernel suspends sending from the device's XOFF to its XON (no bound: a device that never sends XON gets no command until the session re-initialises). Set rtscts only when the device's interface is set to hardware handshake and the cable carries RTS/CTS.",
     },
     listenOnly: { type: 'boolean', description: 'Never transmit: decode traffic seen on a Y-cable.' },
     captureFile: { type: 'string', minLength: 1, description: 'Record every byte both ways (JSON lines).' },

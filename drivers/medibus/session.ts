@@ -5,7 +5,7 @@
 //   a line quiet for quietReinitMs means re-initialise; stop (55H) on shutdown.
 // In listen-only mode it never writes and decodes whatever responses pass by (they echo their
 // command code, so they are self-describing).
-import { CMD, ALARM_PAGES, LIMIT_PAGES, MEASURED_PAGES, NAK, commandName } from './protocol/constants.js';
+import { CMD, ALARM_PAGES, LIMIT_PAGES, MEASURED_PAGES, NAK, XOFF, commandName } from './protocol/constants.js';
 import { encodeCommand, encodeNak, encodeResponse, hex2 } from './protocol/encode.js';
 import { MedibusParseError } from './protocol/errors.js';
 import { MedibusFramer, type FrameEvent } from './protocol/framer.js';
@@ -84,6 +84,8 @@ export class MedibusSession {
   /** The device changed its realtime configuration (56H) while a command was outstanding: set up again from its answer. */
   private rtSetupDue = false;
   private active = false;
+  /** An XOFF from the device was said on this connection. */
+  private xoffLogged = false;
   /** Line noise is counted each time and logged at most once a minute. */
   private readonly noiseLog = new LogGate(60_000, 1);
   private readonly reinitLog = new RepeatLog(REINIT_LOG_EVERY_MS);
@@ -133,6 +135,11 @@ export class MedibusSession {
     return this.state_;
   }
 
+  /** Why the curves are off although realtime is enabled (a 53H answer that did not read), for health. */
+  get realtimeTrouble(): string | undefined {
+    return this.rtTrouble;
+  }
+
   /** Streams as configured with the device, in stream order (for scaling realtime samples). */
   get realtimeStreams(): RealtimeConfigRecord[] {
     return this.rtStreams;
@@ -141,6 +148,7 @@ export class MedibusSession {
   /** The link is open: start talking (or listening). */
   linkOpened(): void {
     this.active = true;
+    this.xoffLogged = false;
     this.lineDamage.clear();
     this.damagedReinits = 0;
     this.cycleIndex = 0;
@@ -161,6 +169,7 @@ export class MedibusSession {
     this.framer.reset();
     this.rt.reset();
     this.setRealtimeStreams([], 'link closed');
+    this.rtTrouble = undefined;
     this.setState('idle', 'link closed');
   }
 
@@ -190,6 +199,7 @@ export class MedibusSession {
   private initialise(why: string): void {
     this.clearTimers();
     this.rtSetupDue = false;
+    this.rtTrouble = undefined; // the set-up runs again
     this.setRealtimeStreams([], `re-initialising: ${why}`);
     this.setState('initialising', `initialise: ${why}`);
     this.armQuiet();
@@ -361,6 +371,12 @@ export class MedibusSession {
       }
       case 'handshake':
         this.hooks.count('handshake_bytes_dropped');
+        // The session does not suspend on XOFF (review rv115 L4: the rule is in no text we could read); the kernel does
+        // with flowControl xonxoff, and then consumes the byte. Said once per connection, so that the setting is found.
+        if (ev.byte === XOFF && this.active && !this.plan.listenOnly && !this.xoffLogged) {
+          this.xoffLogged = true;
+          this.hooks.log('warn', 'medibus device sent XOFF (suspend transmission): not honoured, the host keeps sending; if the device keeps answering late or not at all, set flowControl: xonxoff (counted as handshake_bytes_dropped; said once per connection)', { flowControl: this.plan.line.flowControl });
+        }
         return;
       case 'noise':
         this.hooks.count('noise_bytes', ev.bytes.length);
@@ -390,10 +406,11 @@ export class MedibusSession {
     if (ev.kind === 'command') {
       // The device's command was corrupt: tell it so it repeats.
       this.write(encodeNak(), 'nak_sent');
-    } else if (this.pending && ev.reason === 'interrupted' && ev.raw[1] !== this.pending.code) {
-      // Cut short by the next message, and not the answer to our command (noise that began with SOH): that answer
-      // may be the message now arriving, so asking again would have two commands outstanding.
-      this.hooks.log('debug', 'medibus interrupted fragment is not the answer to the pending command: ignored', { command: commandName(this.pending.code), bytes: ev.raw.length });
+    } else if (this.pending && ev.reason === 'interrupted') {
+      // Cut short by the next message: a fragment of an earlier attempt's answer (its CR lost), or noise that began
+      // with SOH. The answer may be the message now arriving, so asking again would put two commands outstanding: that
+      // message, or the time-out, decides (review rv115 M1). Counted as frames_interrupted.
+      this.hooks.log('debug', 'medibus interrupted fragment ignored: the message arriving or the time-out decides', { command: commandName(this.pending.code), fragmentCode: ev.raw.length > 1 ? hex2(ev.raw[1] as number) : null, bytes: ev.raw.length });
     } else if (this.pending) {
       // Our answer arrived damaged: ask again now rather than wait for the time-out.
       const p = this.pending;
@@ -465,6 +482,13 @@ export class MedibusSession {
     this.decode(code, data);
     if (!p || p.code !== code) {
       if (this.plan.listenOnly) return;
+      // Stopped (the echo of the stop's 55H, an answer arriving as we stopped): no command is pending by design (rv115 L2).
+      if (!this.active) return;
+      // Both sides sent ICC at once: the device's was answered and identifying began; this is its answer to ours (rv115 L3).
+      if (code === CMD.ICC && this.state_ === 'identifying') {
+        this.hooks.log('debug', 'medibus answer to our ICC after the device initialised too: taken, identifying goes on');
+        return;
+      }
       this.hooks.count('unexpected_responses');
       if (p) p.otherCode = code;
       const pending = p ? commandName(p.code) : null;
@@ -478,6 +502,17 @@ export class MedibusSession {
     this.pending = undefined;
     if (p.inCycle) this.requestAnswered(code);
     this.advance(code);
+  }
+
+  /**
+   * The curves stopped while the cycle goes on (the driver watches them; review rv115 M5): realtime is set up again,
+   * after the answer (or time-out) of the command outstanding, if one is.
+   */
+  setUpRealtimeAgain(why: string): void {
+    if (!this.active || this.plan.listenOnly || !this.plan.realtime.enabled || this.state_ !== 'cycling') return;
+    this.hooks.log('debug', `medibus setting realtime up again: ${why}`);
+    if (this.pending) this.rtSetupDue = true;
+    else this.startRealtimeSetup();
   }
 
   /** Decode any self-describing data response and hand it on. */
@@ -552,7 +587,14 @@ export class MedibusSession {
     this.hooks.output({ type: 'alarms', page, records: parsed.records, rejected: parsed.rejected });
   }
 
-  private rtConfigAvailable: RealtimeConfigRecord[] = [];
+  /** The curves the device offers, from the answer to the 53H of this set-up; undefined until one reads. */
+  private rtConfigAvailable: RealtimeConfigRecord[] | undefined;
+  /** Set-ups in a row whose 53H answer did not read: each waits longer before the next (review rv115 L1). */
+  private rtSetupFailures = 0;
+  private rtRetryTimer: NodeJS.Timeout | undefined;
+  private readonly rtConfigLog = new RepeatLog(REINIT_LOG_EVERY_MS);
+  /** Why the curves are off although realtime is enabled (health), until a set-up succeeds. */
+  private rtTrouble: string | undefined;
 
   /** Every change of the realtime configuration in force goes through here: what was buffered under it is flushed first. */
   private setRealtimeStreams(next: RealtimeConfigRecord[], why: string): void {
@@ -576,9 +618,17 @@ export class MedibusSession {
           this.startRealtimeSetup(); // changed again (56H) since we asked: ask again
           return;
         }
+        const available = this.rtConfigAvailable;
+        if (available === undefined) {
+          this.realtimeSetupFailed();
+          return;
+        }
+        this.rtSetupFailures = 0;
+        this.rtConfigLog.clear();
         const wanted = this.plan.realtime.codes.slice(0, 4); // sync byte carries streams 1..4
-        this.rtRequested = wanted.map((c) => this.rtConfigAvailable.find((r) => r.code === c)).filter((r): r is RealtimeConfigRecord => r !== undefined);
+        this.rtRequested = wanted.map((c) => available.find((r) => r.code === c)).filter((r): r is RealtimeConfigRecord => r !== undefined);
         if (this.rtRequested.length === 0) {
+          this.setRealtimeStreams([], 'none of the configured curves is offered');
           this.hooks.log('warn', 'medibus realtime: none of the configured curves is offered by the device', { wanted });
           this.startCycling();
           return;
@@ -593,6 +643,7 @@ export class MedibusSession {
         }
         // In force from the enable on: samples before it cannot be told to belong to this configuration.
         this.setRealtimeStreams(this.rtRequested, 'realtime set up');
+        this.rtTrouble = undefined;
         // Enable streams 1..n: sync byte, "streams 1-4" command, bit mask, end of sequence.
         const mask = 0xc0 | ((1 << this.rtStreams.length) - 1);
         this.write(Buffer.from([0xd0, 0xc1, mask, 0xc0, 0xc0]), 'realtime_enables_sent');
@@ -618,19 +669,44 @@ export class MedibusSession {
 
   private startRealtimeSetup(): void {
     this.rtSetupDue = false;
+    // Only this set-up's answer counts: a configuration read before it may no longer hold (review rv115 L1).
+    this.rtConfigAvailable = undefined;
     this.clearCycle();
     this.setState('realtime-setup', 'requesting realtime configuration');
     this.send(CMD.RT_CONFIG);
   }
 
-  private startCycling(): void {
+  /**
+   * The device's 53H answer did not read (counted as parse_errors): no 54H or enable is built from an older
+   * configuration, whose scaling may no longer hold; the curves stay off, said once (then summarised), and realtime is
+   * set up again later, waiting longer while it repeats (review rv115 L1).
+   */
+  private realtimeSetupFailed(): void {
+    this.setRealtimeStreams([], 'realtime configuration (53H) not understood');
+    const waitMs = Math.min(60_000, 5 * this.plan.realtime.segmentMs * 2 ** Math.min(this.rtSetupFailures, 10));
+    this.rtSetupFailures++;
+    this.rtTrouble = 'realtime configuration (53H) not understood';
+    const secs = Math.round(waitMs / 100) / 10;
+    this.repeated(this.rtConfigLog, 'parse_errors', `medibus realtime configuration (53H) not understood: no curves until a readable one comes; asked again in ${secs} s`, { waitMs });
+    if (this.rtRetryTimer) clearTimeout(this.rtRetryTimer);
+    this.rtRetryTimer = setTimeout(() => {
+      this.rtRetryTimer = undefined;
+      this.setUpRealtimeAgain('asking for a readable realtime configuration again');
+    }, waitMs);
+    this.startCycling(false);
+  }
+
+  /** `sayAgain` false: the cycle resumes after a realtime set-up that failed, whose parse error must not be re-warned at each retry. */
+  private startCycling(sayAgain = true): void {
     // Communication (re)initialised: data it cannot read, and failed writes, are said again at once. The
     // re-initialisation log and the pause are cleared once a whole cycle is answered (cycleEnded). The cycle
     // goes on where it was: restarting at the first request would starve the last ones (review rv90 H1).
-    this.parseErrorLog.clear();
-    this.alarmPageLog.clear();
-    this.rejectedAlarmLog.reset();
-    this.writeErrorLog.clear();
+    if (sayAgain) {
+      this.parseErrorLog.clear();
+      this.alarmPageLog.clear();
+      this.rejectedAlarmLog.reset();
+      this.writeErrorLog.clear();
+    }
     const dev = this.deviceIdentification;
     this.setState('cycling', dev ? `online: ${dev.name || 'device'} ${dev.id} ${dev.revision}`.trim() : 'online');
     this.nextInCycle();
@@ -664,6 +740,8 @@ export class MedibusSession {
 
   private clearTimers(): void {
     this.clearCycle();
+    if (this.rtRetryTimer) clearTimeout(this.rtRetryTimer);
+    this.rtRetryTimer = undefined;
     if (this.pending) clearTimeout(this.pending.timer);
     this.pending = undefined;
     if (this.keepAliveTimer) clearTimeout(this.keepAliveTimer);

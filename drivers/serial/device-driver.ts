@@ -87,6 +87,8 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   private lastDataAt: number | null = null;
   private started = false;
   private stopped = false;
+  /** Stopping, the conversation ended: bytes still arriving are not read (they could raise what stop() just ended). */
+  private detached = false;
 
   constructor(
     readonly plan: P,
@@ -113,6 +115,7 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
         // Counted as Modbus counts its links, so that a flapping adapter shows in /metrics, not only in the (gated) log.
         onOpenFailed: () => this.ctx.count('connect_failures'),
         onData: (b) => {
+          if (this.detached) return;
           this.lastDataAt = now();
           this.session.receive(b);
         },
@@ -130,7 +133,7 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   protected abstract get session(): SerialSession;
   /** Whether a session in this state means the device is online (e.g. cycling, polling, listening). */
   protected abstract sessionOnline(state: string): boolean;
-  /** After the link closed: end what the device can no longer confirm (alarms, buffered curves). */
+  /** After the link closed, and when the driver stops: end what the device can no longer confirm (alarms, buffered curves). */
   protected abstract linkLost(): void;
   /** Log fields for the "driver starting" line, besides device, link and listenOnly. */
   protected startFields(): Record<string, unknown> {
@@ -162,6 +165,7 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   async start(): Promise<void> {
     this.started = true;
     this.stopped = false;
+    this.detached = false;
     this.ctx.log.info({ device: this.plan.id, link: this.link.describe, listenOnly: this.plan.listenOnly, ...this.startFields() }, `${this.kind} driver starting`);
     // A capture that cannot be written is said once and shown in health; the device is read as usual without it.
     this.capture?.open((err) => {
@@ -183,6 +187,11 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
     this.stopped = true;
     this.beforeStop();
     if (this.link.isOpen) await this.session.shutdown();
+    // What the device reported (its alarms) ends with the driver, as link-lost (it was not seen to end): nothing would
+    // end it once the device is no longer read (review rv115 M2). Before the offline status that closing the link
+    // gives, and with the bytes still to come ignored.
+    this.detached = true;
+    this.linkLost();
     await this.supervisor.stop();
     await this.capture?.close();
     this.setStatus('offline', 'driver stopped');

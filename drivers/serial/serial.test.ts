@@ -14,7 +14,8 @@ import { ReplayLink } from './replay-link.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
 import { SerialPortLink, openAdvice, serialPathWarning } from './serialport-link.js';
 import { LinkSupervisor, type LinkState } from './supervisor.js';
-import { openPtyPair, waitFor } from './testing.js';
+import { LineDamage, SerialDeviceDriver, type SerialDevicePlan, type SerialSession } from './device-driver.js';
+import { MemoryLink, fakeContext, openPtyPair, waitFor, type FakeContext } from './testing.js';
 
 const LINE = { baudRate: 9600, dataBits: 8, parity: 'even', stopBits: 1, flowControl: 'none' } as const;
 const tmp = () => mkdtempSync(join(tmpdir(), 'serial-'));
@@ -329,5 +330,41 @@ describe('a device node with no device behind it, a path missing in an IoT Edge 
     } finally {
       await pty.close();
     }
+  });
+});
+
+describe('stopping a serial device driver (review rv115 M2)', () => {
+  /** The least driver: its link in memory, a session that does nothing, one alarm it holds until the link is lost. */
+  class OneAlarmDriver extends SerialDeviceDriver<SerialDevicePlan> {
+    readonly memory: MemoryLink;
+    private readonly s: SerialSession = { state: 'polling', lineDamage: new LineDamage(), linkOpened() {}, receive() {}, linkClosed() {}, shutdown: async () => undefined };
+    private holding = true;
+    constructor(ctx: FakeContext) {
+      const link = new MemoryLink('mem:dev');
+      super({ id: 'd1', path: '/dev/x', line: { ...LINE }, listenOnly: false, silenceMs: 0, backoff: { initialMs: 50, maxMs: 50 } }, ctx, 'test', () => link, Date.now);
+      this.memory = link;
+    }
+    protected get session(): SerialSession {
+      return this.s;
+    }
+    protected sessionOnline(): boolean {
+      return true;
+    }
+    protected linkLost(): void {
+      if (!this.holding) return;
+      this.holding = false;
+      this.emit([{ deviceId: 'd1', source: 't', kind: 'alarm', alarmId: 'd1:a', condition: null, text: 'A', priority: 'high', category: 'physiological', phase: 'end', endedBy: 'link-lost', deviceTime: null, receivedAt: Date.now() }]);
+    }
+  }
+
+  it('ends what the device can no longer confirm (linkLost) before its offline status', async () => {
+    const ctx = fakeContext();
+    const d = new OneAlarmDriver(ctx);
+    await d.start();
+    await waitFor('open', () => d.memory.isOpen);
+    await d.stop();
+    const kinds = ctx.events.map((e) => (e.kind === 'device-status' ? e.state : e.kind === 'alarm' ? `${e.phase} ${e.endedBy}` : e.kind));
+    expect(kinds).toEqual(['connecting', 'online', 'end link-lost', 'offline']);
+    expect(d.health().state).toBe('stopped');
   });
 });

@@ -124,9 +124,13 @@ export interface AlarmPage {
   rejected: RejectedAlarmRecord[];
 }
 
+/** Alarm priority characters: '0' + 1 … '0' + 31 ('1'…'9', ':'…'O'). */
+const PRIORITY_MIN = 0x31;
+const PRIORITY_MAX = 0x4f;
+
 /**
  * Response to 27H/2EH/23H (current alarms), record by record: a record that does not read (a code that is not hex, a
- * priority byte below '0') is set aside in `rejected` and the others are kept, so one damaged record hides no alarm
+ * priority outside 1..31) is set aside in `rejected` and the others are kept, so one damaged record hides no alarm
  * beside it. Throws only when the page cannot be cut into records (length not a multiple of 15): then no record can
  * be trusted to start where it seems to.
  * The priority character is taken as '0' + priority (so '1'…'9', ':'…'O' for 10…31); a digit-only reading gives the
@@ -141,7 +145,12 @@ export function parseAlarmPage(data: Buffer): AlarmPage {
     const c = hexPairValue(data[at + 1] as number, data[at + 2] as number);
     const codeChars = data.subarray(at + 1, at + 3).toString('latin1');
     let reason: string | undefined;
-    if (p < 0x30 || p > 0x7e) reason = `priority at offset ${at}: expected a character from '0', got byte 0x${p.toString(16)}`;
+    // Medibus ranks 1..31; anything else says the assumed encoding is wrong here, so it is not taken as a rank (review
+    // rv115 M3: '0' read as information, 'P'..'~' as high).
+    if (p < PRIORITY_MIN || p > PRIORITY_MAX) {
+      const got = p >= 0x30 && p <= 0x7e ? `'${String.fromCharCode(p)}' (${p - 0x30})` : `byte 0x${p.toString(16)}`;
+      reason = `priority at offset ${at}: expected '1'..'O' (1..31), got ${got}`;
+    }
     else if (c < 0) reason = `code at offset ${at + 1}: expected two hex characters, got ${JSON.stringify(codeChars)}`;
     if (reason !== undefined) {
       page.rejected.push({ offset: at, code: c < 0 ? null : c, codeChars, record: data.subarray(at, at + 15).toString('latin1'), reason });

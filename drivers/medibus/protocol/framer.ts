@@ -6,7 +6,8 @@
 // - Medibus.X realtime bytes (top bit set) interleave with the slow traffic, even inside a message;
 //   they are separated out and handed on in arrival order.
 // - A command may arrive while a response is being received (the device asks us something mid-way);
-//   the response is parked, the command completed, then the response resumed.
+//   the response is parked, the command completed, then the response resumed. A "command" there that fails its
+//   check was a data byte of the response damaged into ESC: the whole is one damaged response.
 // - A start byte (ESC/SOH) followed at once by another start is noise (a stray byte on the line), not a
 //   message cut short: nothing of a message was lost, so nothing is to be asked again.
 import { checksumByte, checksumChars, hexPairValue } from './checksum.js';
@@ -75,7 +76,7 @@ export class MedibusFramer {
         continue;
       }
       if (b === CR) {
-        if (!this.overflow) out.push(this.finish(cur));
+        if (!this.overflow) out.push(this.finished(cur));
         this.overflow = false;
         this.current = this.parked;
         this.parked = undefined;
@@ -118,6 +119,20 @@ export class MedibusFramer {
     this.current = undefined;
     this.parked = undefined;
     this.overflow = false;
+  }
+
+  /**
+   * A message ended at CR. A "command" that fails inside a parked response was no command: a data byte of the response
+   * turned into ESC. The two are one damaged response (asked again as any), not a device command to NAK, and the
+   * parked part is not put back to join the next message (review rv115 M1).
+   */
+  private finished(p: Partial): FrameEvent {
+    const ev = this.finish(p);
+    const parked = this.parked;
+    if (ev.type !== 'bad-frame' || p.kind !== 'command' || !parked) return ev;
+    this.parked = undefined;
+    const at = parked.bytes.length;
+    return { type: 'bad-frame', kind: 'response', reason: ev.reason, detail: `ESC at offset ${at} inside a response, and what followed is no command (${ev.detail})`, raw: Buffer.from([...parked.bytes, ...p.bytes]) };
   }
 
   private finish(p: Partial): FrameEvent {

@@ -13,13 +13,16 @@
 // Every value dropped on the way raises a `corrupt` event (counted as realtime_corrupt): values beyond the streams a
 // sync byte announced, a set cut short by the next sync byte (also by half a value), a sync command whose argument
 // byte was lost (the byte after it, not C0..CF, is then taken as what it is). Values before the first sync byte
-// (joined mid-stream) cannot be placed and are not damage.
+// (joined mid-stream) cannot be placed and are not damage. A set cut short is dropped whole: a byte was lost at an
+// unknown place, so the halves after it paired across values (review rv115 M4). `setLost` says a sample time of the
+// curves is missing (a set dropped, or values of a set whose sync byte was lost), so that they show a gap there.
 export type HalfOrder = 'low-first' | 'high-first';
 
 export type RealtimeEvent =
   | { type: 'samples'; values: Map<number, number> }
   | { type: 'phase'; phase: 'inspiration' | 'expiration' }
-  | { type: 'corrupt'; detail: string };
+  /** `setLost`: a whole sample set (one sample time of every curve) was dropped. */
+  | { type: 'corrupt'; detail: string; setLost: boolean };
 
 /**
  * Where the decoder is within a sample set: `idle` before the first sync byte (joined mid-stream: values cannot be
@@ -49,7 +52,7 @@ export class RealtimeDecoder {
           continue;
         }
         // The argument was lost: this byte is not one (taking a sync byte as one would lose its whole set).
-        out.push({ type: 'corrupt', detail: `sync command 0x${cmd.toString(16)} without its argument (next byte 0x${b.toString(16)})` });
+        out.push({ type: 'corrupt', detail: `sync command 0x${cmd.toString(16)} without its argument (next byte 0x${b.toString(16)})`, setLost: false });
       }
       if (top === 0xd0) {
         this.closeSet(out);
@@ -61,7 +64,7 @@ export class RealtimeDecoder {
       } else if ((b & 0xc0) === 0x80) {
         this.data(b & 0x3f, out);
       } else {
-        out.push({ type: 'corrupt', detail: `unexpected realtime byte 0x${b.toString(16)}` });
+        out.push({ type: 'corrupt', detail: `unexpected realtime byte 0x${b.toString(16)}`, setLost: false });
       }
     }
     return out;
@@ -92,7 +95,7 @@ export class RealtimeDecoder {
         else if (arg === 0xc1) out.push({ type: 'phase', phase: 'expiration' });
         break;
       case 0xcf:
-        out.push({ type: 'corrupt', detail: 'device reported corrupt realtime data' });
+        out.push({ type: 'corrupt', detail: 'device reported corrupt realtime data', setLost: false });
         break;
       default:
         // C0 (end of sequence) and host-side commands (C1..C3) carry nothing for a receiver.
@@ -103,7 +106,7 @@ export class RealtimeDecoder {
   private data(six: number, out: RealtimeEvent[]): void {
     if (this.phase === 'idle' || this.phase === 'overflow') return; // cannot be placed / already reported
     if (this.phase === 'complete') {
-      out.push({ type: 'corrupt', detail: `values beyond the ${this.streams.length} stream(s) the sync byte announced` });
+      out.push({ type: 'corrupt', detail: `values beyond the ${this.streams.length} stream(s) the sync byte announced`, setLost: true });
       this.phase = 'overflow';
       return;
     }
@@ -116,7 +119,7 @@ export class RealtimeDecoder {
     const value = this.order === 'low-first' ? first | (six << 6) : (first << 6) | six;
     const stream = this.streams[this.values.size];
     if (stream === undefined) {
-      out.push({ type: 'corrupt', detail: 'more values than announced streams' });
+      out.push({ type: 'corrupt', detail: 'more values than announced streams', setLost: true });
       this.phase = 'overflow';
       return;
     }
@@ -128,15 +131,17 @@ export class RealtimeDecoder {
     }
   }
 
-  /** A sync byte ends the set before it: values announced but not received (or half a value) are damage. */
+  /**
+   * A sync byte ends the set before it: values announced but not received (or half a value) are damage, and the set is
+   * dropped whole: which value lost a byte cannot be told, and every value after it paired the wrong halves.
+   */
   private closeSet(out: RealtimeEvent[]): void {
     if (this.phase === 'open') {
       const got = this.values.size;
       if (got < this.streams.length || this.half !== undefined) {
         const half = this.half !== undefined ? ' and half a value' : '';
-        out.push({ type: 'corrupt', detail: `sample set cut short: ${got} of ${this.streams.length} values${half}` });
+        out.push({ type: 'corrupt', detail: `sample set cut short: ${got} of ${this.streams.length} values${half}; the set is dropped`, setLost: true });
       }
-      if (got > 0) out.push({ type: 'samples', values: this.values });
     }
     this.values = new Map();
     this.half = undefined;
