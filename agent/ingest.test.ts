@@ -78,6 +78,28 @@ describe('Ingest', () => {
     expect(normalise({ ...wave, samples: [0.1, 0] })).not.toHaveProperty('zeroed');
   });
 
+  it('a waveform whose start time is not a time is placed at receipt time, marked, and stored; a non-finite sample rate is 0 (review rv114 L5)', async () => {
+    const { box, ingest, seen, metrics } = setup(0, true);
+    const wave: WaveformSegment = {
+      kind: 'waveform', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT, startTime: Number.NaN,
+      sampleRateHz: 250, samples: [0.1, 0.2], receivedAt: 1_790_000_000_000, quality: { state: 'valid' },
+    };
+    expect(normalise(wave)).toMatchObject({ startTime: wave.receivedAt, quality: { state: 'questionable', reasons: ['time-from-receipt'] } });
+    expect(normalise({ ...wave, startTime: 1000, sampleRateHz: Number.POSITIVE_INFINITY })).toMatchObject({
+      startTime: 1000, sampleRateHz: 0, quality: { state: 'questionable', reasons: ['sample-rate-unknown'] },
+    });
+    const both = normalise({ ...wave, sampleRateHz: Number.NaN, samples: [0.1, Number.NaN], quality: { state: 'invalid', reasons: ['x'] } });
+    expect(both).toMatchObject({
+      startTime: wave.receivedAt, sampleRateHz: 0, samples: [0.1, 0], zeroed: [1],
+      quality: { state: 'invalid', reasons: ['x', 'time-from-receipt', 'sample-rate-unknown', 'non-finite-samples-zeroed'] },
+    });
+    expect(() => toRecord(both, true)).not.toThrow();
+    await ingest.accept('test', [wave, { ...wave, sampleRateHz: Number.NaN }]);
+    expect(box.pending('telemetry').records).toBe(2); // stored, not dropped as unserialisable
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'unserialisable' })).toBe(0);
+    expect(seen).toHaveLength(2);
+  });
+
   it('marks a backlog per device, bed and metric within one commit, a setting apart from its measurement, a raw code by its text', async () => {
     const { ingest, metrics, seen } = setup(5);
     const MIN = 60_000;
@@ -148,9 +170,10 @@ describe('Ingest', () => {
     const states: unknown[] = [];
     ingest.onStoreState((s) => states.push(s));
     const noTime = { ...reading(72), deviceTime: Number.NaN };
+    // Neither a start time nor a receipt time (normalise puts a segment without the first at the second).
     const badWave: WaveformSegment = {
       kind: 'waveform', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: 'mV' }, startTime: Number.NaN,
-      sampleRateHz: 250, samples: [0, 0.1], receivedAt: 1000, quality: { state: 'valid' },
+      sampleRateHz: 250, samples: [0, 0.1], receivedAt: Number.NaN, quality: { state: 'valid' },
     };
     await ingest.accept('test', [noTime, badWave, reading(73)]);
     expect(box.pending('telemetry').records).toBe(2);
@@ -168,7 +191,7 @@ describe('Ingest', () => {
     const { box, ingest, metrics, cap } = setup(5, true);
     const badWave = (deviceId: string): WaveformSegment => ({
       kind: 'waveform', deviceId, bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: 'mV' }, startTime: Number.NaN,
-      sampleRateHz: 250, samples: [0, 0.1], receivedAt: 1000, quality: { state: 'valid' },
+      sampleRateHz: 250, samples: [0, 0.1], receivedAt: Number.NaN, quality: { state: 'valid' },
     });
     // The batch fails for room after serialising every record (the page cap between two checks); retried emit by
     // emit, the first is stored and the second refused (the disk full by then).
@@ -319,6 +342,18 @@ describe('Ingest', () => {
     expect(cap.lines.filter((l) => (l.raw as { code?: string } | undefined)?.code === '0002-4bb7')).toHaveLength(1);
     expect(lines[0]).toMatchObject({ bed: 'ICU-01', kind: 'numeric', unit: '%', raw: { system: '99PHILIPS', code: '0002-4bb8', text: 'SpO2' } });
     expect(lines[1]).toMatchObject({ setting: true });
+  });
+
+  it('an unmapped measurement is warned of even when a setting (or a waveform) under its code was logged first (review rv114 L4)', async () => {
+    const { ingest, cap } = setup();
+    const vent = (value: number, extra: Partial<NumericReading> = {}): NumericReading => ({
+      ...reading(value), deviceId: 'vent-1', mdc: null, raw: { system: 'MDC', code: '151586', text: 'MDC_VENT_RESP_RATE' }, unit: UNITS.RESP_PER_MIN, ...extra,
+    });
+    // An HL7 ventilator sends its set rate (OBX-17 MSET) before the measured rate, under the same code.
+    await ingest.accept('hl7', [vent(12, { setting: true }), vent(35)]);
+    await ingest.accept('hl7', [vent(12, { setting: true }), vent(36)]);
+    const lines = cap.lines.filter((l) => /no IEEE 11073 \(MDC\) mapping/.test(String(l.msg)));
+    expect(lines.map((l) => [l.level, l.setting ?? false])).toEqual([[INFO, true], [WARN, false]]);
   });
 
   it('stops logging new unmapped codes after 1000 (a sender inventing codes), still counting them', async () => {

@@ -105,6 +105,11 @@ function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string |
   return bed === undefined ? e : { ...e, bed };
 }
 
+/** Quality lowered to at least questionable (never raised), with the reason added. */
+function worse(q: WaveformSegment['quality'], reason: string): WaveformSegment['quality'] {
+  return { state: q.state === 'valid' ? 'questionable' : q.state, reasons: [...(q.reasons ?? []), reason] };
+}
+
 /**
  * Makes a driver event safe to store: non-finite numbers become null with quality 'invalid', so that a
  * NaN from a device can never be shown or forwarded as a value. Non-finite waveform samples become 0 (a
@@ -113,6 +118,15 @@ function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string |
 export function normalise(e: DriverEvent): DriverEvent {
   // A device time that is not a time (NaN from a driver's failed parse) is an unknown one: the reading is kept.
   if ((e.kind === 'numeric' || e.kind === 'alarm') && e.deviceTime !== null && !Number.isFinite(e.deviceTime)) return normalise({ ...e, deviceTime: null });
+  // A waveform needs a start time: one that is not a time puts it at receipt, marked as HL7 marks a segment with no
+  // sender time (review rv114 L5). Left as it was, its record could not be written and the segment was dropped.
+  if (e.kind === 'waveform' && !Number.isFinite(e.startTime) && Number.isFinite(e.receivedAt)) {
+    return normalise({ ...e, startTime: e.receivedAt, quality: worse(e.quality, 'time-from-receipt') });
+  }
+  // A rate that is not a number: unknown (0), as a driver writes one it was not given.
+  if (e.kind === 'waveform' && !Number.isFinite(e.sampleRateHz)) {
+    return normalise({ ...e, sampleRateHz: 0, quality: worse(e.quality, 'sample-rate-unknown') });
+  }
   if (e.kind === 'numeric' && typeof e.value === 'number' && !Number.isFinite(e.value)) {
     return {
       ...e,
@@ -301,16 +315,18 @@ export class Ingest {
     if (this.unmappedLogged.size > MAX_UNMAPPED_LOGGED) return;
     const system = capped(r.raw?.system ?? '');
     const code = capped(r.raw?.code ?? '');
+    // A setting or a waveform is never judged by the limit rules anyway: only a measurement is worth a warning.
+    const level = r.kind === 'numeric' && !r.setting ? 'warn' : 'info';
     // Per code, not per device: a central station relaying 128 beds would fill the cap with one code (review rv43 §4).
-    const key = `${source}|${system}|${code}`;
+    // And per level: a setting's info line, sent first under the measurement's code, must not stand for the
+    // measurement's warning (review rv114 L4).
+    const key = `${source}|${system}|${code}|${level}`;
     if (this.unmappedLogged.has(key)) return;
     this.unmappedLogged.add(key);
     if (this.unmappedLogged.size > MAX_UNMAPPED_LOGGED) {
       this.log.warn({ codes: MAX_UNMAPPED_LOGGED }, 'many distinct codes without an MDC mapping: further ones are only counted (ingest_unmapped_codes_total), not logged');
       return;
     }
-    // A setting or a waveform is never judged by the limit rules anyway: only a measurement is worth a warning.
-    const level = r.kind === 'numeric' && !r.setting ? 'warn' : 'info';
     this.log[level](
       {
         source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, ...(r.kind === 'numeric' && r.setting && { setting: true }), unit: r.unit.ucum,

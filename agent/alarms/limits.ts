@@ -8,7 +8,7 @@ import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js
 import { UNASSIGNED_BED } from './types.js';
 import { bedsByDevice, type FeedView } from './feeds.js';
 import { convert } from './units.js';
-import { countNewId, type PendingId } from './news2.js';
+import { BODY_TEMPERATURE, countNewId, type PendingId } from './news2.js';
 import { onlyBeyondRange } from './bound.js';
 
 export interface LimitRule {
@@ -88,7 +88,8 @@ export const DEFAULT_LIMIT_RULES: readonly LimitRule[] = [
   { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
   { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
   { id: 'abp-sys', label: 'ABP SYS', metrics: m(MDC.PRESS_BLD_ART_ABP_SYS, MDC.PRESS_BLD_ART_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 10, hysteresis: 5, range: { min: 0, max: 300 } },
-  { id: 'temp', label: 'TEMP', metrics: m(MDC.TEMP_BODY, MDC.TEMP), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2, range: { min: 10, max: 45 } },
+  // Every body-temperature site NEWS2 scores (review rv114 H1: a core or tympanic fever raised no TEMP HIGH).
+  { id: 'temp', label: 'TEMP', metrics: m(...BODY_TEMPERATURE), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2, range: { min: 10, max: 45 } },
 ];
 
 export const DEFAULT_LIMIT_CONFIG: LimitConfig = { defaults: DEFAULT_LIMIT_RULES, maxSampleGapS: 15 };
@@ -281,10 +282,11 @@ export const SLOW_UNKNOWN_PACE_SILENT_MS = 6 * 3_600_000;
 /** The same for any other metric seen only once (its pace unknown: a thermometer every minute must not end before its second). */
 export const UNKNOWN_PACE_SILENT_MS = 10 * 60_000;
 /**
- * Slow metrics: measured now and then, not streamed. NIBP (isIntermittent), and body temperature, which a monitor
- * that streams HR every second may send only when someone takes it (review rv80 H1).
+ * Slow metrics: measured now and then, not streamed. NIBP (isIntermittent), and body temperature at every site, which
+ * a monitor that streams HR every second may send only when someone takes it (review rv80 H1; rv114 H1: a tympanic
+ * spot check is the slowest of all).
  */
-const SLOW_CODES: ReadonlySet<number> = new Set([MDC.TEMP_BODY.code, MDC.TEMP.code]);
+const SLOW_CODES: ReadonlySet<number> = new Set(BODY_TEMPERATURE.map((t) => t.code));
 function isSlow(t: { code: number; last: NumericReading | null }): boolean {
   return isIntermittent(t.last?.mdc ?? null) || SLOW_CODES.has(t.code);
 }

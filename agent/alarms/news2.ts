@@ -15,7 +15,7 @@
 import { heldIsNewer } from '../model/measured.js';
 import { createHash } from 'node:crypto';
 import { MDC } from '../model/mdc.js';
-import type { NumericReading } from '../model/reading.js';
+import type { MdcCode, NumericReading } from '../model/reading.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { convert } from './units.js';
 
@@ -353,6 +353,24 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
 
 // ---- Per-bed tracking and trigger conditions.
 
+/**
+ * The body-temperature terms: what NEWS2 scores as temperature, what the default TEMP limit rule judges and what is held
+ * to a slow metric's pace (agent/alarms/limits.ts), from this one list so that the three cannot drift apart (review
+ * rv114 H1: the core and ward sites scored NEWS2 while no TEMP HIGH was raised for them). It names body sites, not
+ * alarm policy, so its place is agent/model/mdc.ts once that is free to edit; it is here until then.
+ * - MDC_TEMP_BODY, MDC_TEMP (site unspecified).
+ * - Core sites (IEEE 11073-10101 partition 2; IntelliVue's Tcore, Tesoph, Tnaso; review rv107 L1: a bed with only these
+ *   showed temperature missing, its score partial).
+ * - The sites a ward takes NEWS2 temperature at (tympanic spot checks over HL7, ear, oral, axillary, rectal; review
+ *   rv109 M3: they were refused as "not a body temperature").
+ * Skin, blood (MDC_TEMP_ART, _VEN) and other terms are not in it: NEWS2 counts and tells them (temperatureNotUsed).
+ */
+export const BODY_TEMPERATURE: readonly MdcCode[] = [
+  MDC.TEMP_BODY, MDC.TEMP,
+  MDC.TEMP_CORE, MDC.TEMP_ESOPH, MDC.TEMP_NASOPH,
+  MDC.TEMP_TYMP, MDC.TEMP_EAR, MDC.TEMP_ORAL, MDC.TEMP_AXILLA, MDC.TEMP_RECT,
+];
+
 /** Which NEWS2 parameter a metric feeds, with the unit the bands are in. */
 const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' | 'pulse' | 'temperature'; unit: string }>([
   [MDC.RESP_RATE.code, { param: 'respRate', unit: '/min' }],
@@ -365,21 +383,7 @@ const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' 
   [MDC.ECG_HEART_RATE.code, { param: 'pulse', unit: '/min' }],
   [MDC.PULS_RATE.code, { param: 'pulse', unit: '/min' }],
   [MDC.PULS_OXIM_PULS_RATE.code, { param: 'pulse', unit: '/min' }],
-  [MDC.TEMP_BODY.code, { param: 'temperature', unit: 'Cel' }],
-  [MDC.TEMP.code, { param: 'temperature', unit: 'Cel' }],
-  // Core-site temperatures (IEEE 11073-10101 partition 2; IntelliVue's Tcore, Tesoph, Tnaso): a body temperature as
-  // NEWS2 means it (review rv107 L1: a bed with only these showed temperature missing, its score partial).
-  [MDC.TEMP_CORE.code, { param: 'temperature', unit: 'Cel' }],
-  [MDC.TEMP_ESOPH.code, { param: 'temperature', unit: 'Cel' }],
-  [MDC.TEMP_NASOPH.code, { param: 'temperature', unit: 'Cel' }],
-  // The sites a ward takes NEWS2 temperature at (tympanic spot checks over HL7, oral, axillary, rectal; review rv109
-  // M3: they were refused as "not a body temperature"). Skin, blood (MDC_TEMP_ART, _VEN) and other terms are not
-  // taken: counted and told (temperatureNotUsed).
-  [MDC.TEMP_TYMP.code, { param: 'temperature', unit: 'Cel' }],
-  [MDC.TEMP_RECT.code, { param: 'temperature', unit: 'Cel' }],
-  [MDC.TEMP_ORAL.code, { param: 'temperature', unit: 'Cel' }],
-  [MDC.TEMP_EAR.code, { param: 'temperature', unit: 'Cel' }],
-  [MDC.TEMP_AXILLA.code, { param: 'temperature', unit: 'Cel' }],
+  ...BODY_TEMPERATURE.map((t) => [t.code, { param: 'temperature', unit: 'Cel' }] as const),
 ]);
 
 /**
@@ -434,9 +438,6 @@ export function news2Key(bed: string, level: Exclude<News2Risk, 'low'>, episode 
 
 /** The NEWS2 parameters a device measures: what "a current input" means for a bed (not an observation people record). */
 const DEVICE_PARAMS: ReadonlySet<News2Param> = new Set(['respRate', 'spo2', 'systolic', 'pulse', 'temperature']);
-
-/** Common non-UCUM spellings devices send, taken as the UCUM unit they mean. */
-const UNIT_ALIASES: Record<string, string> = { mmHg: 'mm[Hg]', degC: 'Cel', degF: '[degF]' };
 
 /** How many (device, parameter, unit) NEWS2 cannot convert are told of, and (parameter, unit) counted by name. */
 const MAX_TOLD_UNCONVERTIBLE = 100;
@@ -587,7 +588,7 @@ export class News2Monitor {
       return true;
     };
     if (r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return noLongerCurrent();
-    const v = convert(r.value, UNIT_ALIASES[r.unit.ucum] ?? r.unit.ucum, target.unit);
+    const v = convert(r.value, r.unit.ucum, target.unit); // takes mmHg, degC, degF too (units.ts ALIASES)
     if (v === null) {
       this.unconvertible(r.deviceId, r.bed, target.param, r.unit.ucum, target.unit);
       return changedPatient;

@@ -1,7 +1,7 @@
 // The display's ward state: latest values with quality and freshness, bounded trends and waveforms, bounded beds.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MDC } from '../model/mdc.js';
+import { MDC, UNITS } from '../model/mdc.js';
 import { numeric, s, wave } from '../alarms/fixtures.js';
 import { Ring } from './ring.js';
 import { WardState } from './ward.js';
@@ -60,14 +60,14 @@ describe('WardState', () => {
     for (const m of [1, 20, 40]) {
       w.handle([at(numeric(MDC.PRESS_BLD_NONINV_SYS, 120, m * MIN), 0), at(numeric(MDC.ECG_HEART_RATE, 70 + m, m * MIN), m * MIN)]);
     }
-    const v = Object.fromEntries(w.vitals('bed-1', s(40 * MIN + 1)).map((x) => [x.key, x]));
-    const sys = v[MDC.PRESS_BLD_NONINV_SYS.refid]!;
-    const hr = v[MDC.ECG_HEART_RATE.refid]!;
+    const v = Object.fromEntries(w.vitals('bed-1', s(40 * MIN + 1)).map((x) => [x.label, x]));
+    const sys = v['NIBP sys']!;
+    const hr = v.HR!;
     expect(sys).toMatchObject({ value: 120, ageS: 40 * MIN + 1, stale: true }); // intermittentStaleAfterS 1800
     expect(hr).toMatchObject({ value: 110, ageS: 1, stale: false }); // the clock's 30 min do not age it
     // Without device times, the receipt is all there is.
     w.handle([numeric(MDC.PRESS_BLD_NONINV_SYS, 118, 41 * MIN)]);
-    expect(w.vitals('bed-1', s(41 * MIN + 2)).find((x) => x.key === MDC.PRESS_BLD_NONINV_SYS.refid)).toMatchObject({ value: 118, ageS: 2 });
+    expect(w.vitals('bed-1', s(41 * MIN + 2)).find((x) => x.label === 'NIBP sys')).toMatchObject({ value: 118, ageS: 2 });
   });
 
   it('ages a value re-sent alone on its device\'s clock learned from earlier deliveries (review rv79 M2)', () => {
@@ -78,7 +78,7 @@ describe('WardState', () => {
     w.handle([at(numeric(MDC.ECG_HEART_RATE, 70, 0), 0), at(numeric(MDC.PRESS_BLD_NONINV_SYS, 120, 0), 0)]);
     // The NBP measured at minute 0, re-sent alone each minute to minute 40.
     for (let m = 1; m <= 40; m++) w.handle([at(numeric(MDC.PRESS_BLD_NONINV_SYS, 120, m * MIN), 0)]);
-    const sys = w.vitals('bed-1', s(40 * MIN + 1)).find((x) => x.key === MDC.PRESS_BLD_NONINV_SYS.refid)!;
+    const sys = w.vitals('bed-1', s(40 * MIN + 1)).find((x) => x.label === 'NIBP sys')!;
     expect(sys).toMatchObject({ value: 120, stale: true }); // intermittentStaleAfterS 1800
     // Re-sent within the clock's slack of its measurement, it is judged by its delivery (a time in whole minutes,
     // delays), and the display keeps the newest time: at most CLOCK_SLACK_MS younger than it is, never more.
@@ -94,9 +94,9 @@ describe('WardState', () => {
     devOffset = -3600_000;
     // The step is believed once its offset holds across 3 deliveries spanning 5 s (not after 5 min).
     for (let t = 605; t <= 615; t += 5) w.handle([rd(85, t)]);
-    expect(w.vitals('bed-1', s(616)).find((x) => x.key === MDC.PULS_OXIM_SAT_O2.refid)).toMatchObject({ value: 85, ageS: 1, stale: false });
+    expect(w.vitals('bed-1', s(616)).find((x) => x.label === 'SpO2')).toMatchObject({ value: 85, ageS: 1, stale: false });
     for (let t = 620; t <= 840; t += 5) w.handle([rd(84, t)]);
-    expect(w.vitals('bed-1', s(840)).find((x) => x.key === MDC.PULS_OXIM_SAT_O2.refid)).toMatchObject({ value: 84, ageS: 0, stale: false });
+    expect(w.vitals('bed-1', s(840)).find((x) => x.label === 'SpO2')).toMatchObject({ value: 84, ageS: 0, stale: false });
   });
 
   it('shows a setting apart from the measurement with the same code, after it, labelled as set', () => {
@@ -139,6 +139,21 @@ describe('WardState', () => {
     w.handle([{ ...numeric(MDC.RESP_RATE, 99, 4, { setting: true }), mdc: null, raw: raw(0) }]);
     expect(w.vitals('bed-1', s(5)).find((v) => v.label === 'limit 0 (set)')?.value).toBe(99);
     expect(w.droppedMetrics).toBe(16);
+  });
+
+  it('keeps one tile and one trend per code and unit: etCO2 in mmHg and in % never alternate in one (review rv114 L1)', () => {
+    const w = new WardState(opts);
+    // One Medibus response with etCO2 in % (DB) and in mmHg (E6), the order alternating between polls.
+    for (let t = 0; t < 4; t++) {
+      const pct = numeric(MDC.CONC_AWAY_CO2_ET, 5.1, t, { unit: UNITS.PERCENT });
+      const mmhg = numeric(MDC.CONC_AWAY_CO2_ET, 38, t, { unit: UNITS.MMHG });
+      w.handle(t % 2 ? [mmhg, pct] : [pct, mmhg]);
+    }
+    const tiles = w.vitals('bed-1', s(4)).filter((v) => v.label === 'etCO2');
+    expect(tiles.map((v) => [v.value, v.unit])).toEqual([[5.1, '%'], [38, 'mmHg']]);
+    expect(new Set(tiles.map((v) => v.key)).size).toBe(2);
+    const trends = w.trends('bed-1').filter((t) => t.label === 'etCO2');
+    expect(trends.map((t) => [t.unit, t.points.map((p) => p[1])])).toEqual([['%', [5.1]], ['mmHg', [38]]]);
   });
 
   it('keeps one trend point per interval (the newest), at most `points`, with gaps for invalid values', () => {

@@ -291,8 +291,11 @@ export class WardState {
 
   /** `at`: when it was measured, on the gateway's clock (measuredAt); its age is shown from it. */
   private numeric(bedId: string, bed: Bed, r: NumericReading, at: number): void {
-    // A setting has a place of its own: sharing the measurement's code, it would otherwise overwrite the value.
-    const key = r.setting ? `${metricKey(r.mdc, r.raw)}#set` : metricKey(r.mdc, r.raw);
+    // A setting has a place of its own: sharing the measurement's code, it would otherwise overwrite the value. So has
+    // each unit of a code (etCO2 in mmHg and in % from one ventilator, or two devices): one tile and one trend would
+    // alternate between them (review rv114 L1).
+    const base = r.unit.ucum ? `${metricKey(r.mdc, r.raw)}|${r.unit.ucum}` : metricKey(r.mdc, r.raw);
+    const key = r.setting ? `${base}#set` : base;
     const prev = bed.latest.get(key);
     if (!prev) {
       // A parameter not shown yet (new, or past the bound): count the entries of its kind (at most 128).

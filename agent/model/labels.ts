@@ -57,5 +57,5 @@ export function isIntermittent(mdc: MdcCode | null): boolean {
 
 /** Display text for a UCUM unit. */
 export function unitText(ucum: string): string {
-  return ({ 'mm[Hg]': 'mmHg', Cel: '°C', '/min': '/min', '1': '', 'cm[H2O]': 'cmH2O' } as Record<string, string>)[ucum] ?? ucum;
+  return ({ 'mm[Hg]': 'mmHg', Cel: '°C', '[degF]': '°F', '/min': '/min', '1': '', 'cm[H2O]': 'cmH2O' } as Record<string, string>)[ucum] ?? ucum;
 }

@@ -1,7 +1,7 @@
 // IEEE 11073-10101 codes the rules depend on: a wrong number silently takes a metric out of the limit rules and
 // NEWS2, or renames another one for every consumer.
 import { describe, expect, it } from 'vitest';
-import { MDC, UNITS, mdcByCode, mdcByRefid, unitByMdc } from './mdc.js';
+import { MDC, UNITS, mdcByCode, mdcByRefid, metricByRefid, unitByMdc, unitByRefid } from './mdc.js';
 
 /** Partition and term code: code = partition × 2^16 + term. */
 const code = (partition: number, term: number) => partition * 65536 + term;
@@ -59,6 +59,12 @@ describe('MDC terms', () => {
     ['DIMLESS', 'MDC_DIM_DIMLESS', '1', 4, 512],
     ['MILLI_L', 'MDC_DIM_MILLI_L', 'mL', 4, 1618],
     ['CM_H2O', 'MDC_DIM_CM_H2O', 'cm[H2O]', 4, 3904],
+    // One spelling per unit for every driver (review rv114 L2): HL7 OBX-6, IntelliVue NOM_DIM_* and Medibus take these.
+    ['MILLI_BAR', 'MDC_DIM_MILLI_BAR', 'mbar', 4, 3954],
+    ['HECTO_PASCAL', 'MDC_DIM_HECTO_PASCAL', 'hPa', 4, 3842],
+    ['KILO_PASCAL', 'MDC_DIM_KILO_PASCAL', 'kPa', 4, 3843],
+    ['FAHR', 'MDC_DIM_FAHR', '[degF]', 4, 4416],
+    ['X_L_PER_MIN', 'MDC_DIM_X_L_PER_MIN', 'L/min', 4, 3072],
   ];
 
   it.each(METRICS)('metric %s is %s, %i::%i', (name, refid, partition, term) => {
@@ -71,6 +77,19 @@ describe('MDC terms', () => {
     expect(UNITS[name]).toEqual({ ucum, mdc: { refid, code: code(partition, term) } });
     expect(unitByMdc(code(partition, term))?.ucum).toBe(ucum);
     expect(mdcByRefid(refid)?.code).toBe(code(partition, term));
+    expect(unitByRefid(refid)).toBe(UNITS[name]);
+  });
+
+  it('a unit term is never taken for a metric: the metric lookups refuse MDC_DIM_* codes and refids (review rv114 L3)', () => {
+    for (const u of Object.values(UNITS)) {
+      expect(mdcByCode(u.mdc.code), u.mdc.refid).toBeUndefined();
+      expect(metricByRefid(u.mdc.refid), u.mdc.refid).toBeUndefined();
+    }
+    for (const m of Object.values(MDC)) {
+      expect(metricByRefid(m.refid)).toBe(m);
+      expect(unitByRefid(m.refid)).toBeUndefined();
+      expect(unitByMdc(m.code)).toBeUndefined();
+    }
   });
 
   it('the tables above cover every entry', () => {

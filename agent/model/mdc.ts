@@ -59,27 +59,49 @@ export const UNITS = {
   DIMLESS: { ucum: '1', mdc: term('MDC_DIM_DIMLESS', 262656) },
   MILLI_L: { ucum: 'mL', mdc: term('MDC_DIM_MILLI_L', 263762) },
   CM_H2O: { ucum: 'cm[H2O]', mdc: term('MDC_DIM_CM_H2O', 266048) },
+  // One spelling per unit whichever driver sends it (review rv114 L2: HL7 wrote `{MDC_DIM_MILLI_BAR}`, IntelliVue
+  // `{intellivue-dim:3842}` for hPa, Medibus `mbar` with no unit code). °F and kPa are spelt as agent/alarms/units.ts
+  // converts them.
+  MILLI_BAR: { ucum: 'mbar', mdc: term('MDC_DIM_MILLI_BAR', 266098) },
+  HECTO_PASCAL: { ucum: 'hPa', mdc: term('MDC_DIM_HECTO_PASCAL', 265986) },
+  KILO_PASCAL: { ucum: 'kPa', mdc: term('MDC_DIM_KILO_PASCAL', 265987) },
+  FAHR: { ucum: '[degF]', mdc: term('MDC_DIM_FAHR', 266560) },
+  X_L_PER_MIN: { ucum: 'L/min', mdc: term('MDC_DIM_X_L_PER_MIN', 265216) },
 } as const satisfies Record<string, Unit>;
 
-const byCode = new Map<number, MdcCode>();
-const byRefid = new Map<string, MdcCode>();
-for (const t of [...Object.values(MDC), ...Object.values(UNITS).map((u) => u.mdc)]) {
-  byCode.set(t.code, t);
-  byRefid.set(t.refid, t);
-}
+// Metric and unit terms are looked up apart: a unit code where a metric is expected (an HL7 OBX-3 of 262688, a Modbus
+// point `mdc: MDC_DIM_MMHG`) is not a metric (review rv114 L3).
+const metricByCodeMap = new Map<number, MdcCode>(Object.values(MDC).map((t) => [t.code, t]));
+const metricByRefidMap = new Map<string, MdcCode>(Object.values(MDC).map((t) => [t.refid, t]));
 const unitByMdcCode = new Map<number, Unit>(Object.values(UNITS).map((u) => [u.mdc.code, u]));
+const unitByRefidMap = new Map<string, Unit>(Object.values(UNITS).map((u) => [u.mdc.refid, u]));
 
+/** The metric term (partition 2 or 258) with this code; never a unit term. */
 export function mdcByCode(code: number): MdcCode | undefined {
-  return byCode.get(code);
+  return metricByCodeMap.get(code);
 }
 
+/** The metric term with this refid; never a unit term (MDC_DIM_*). */
+export function metricByRefid(refid: string): MdcCode | undefined {
+  return metricByRefidMap.get(refid);
+}
+
+/**
+ * Any term the agent names, metric or unit, by refid. Where only a metric will do, use metricByRefid; this one is for
+ * callers that take either (a Modbus unit given as an MDC_DIM_* refid, an HL7 OBX-6 unit by refid alone).
+ */
 export function mdcByRefid(refid: string): MdcCode | undefined {
-  return byRefid.get(refid);
+  return metricByRefidMap.get(refid) ?? unitByRefidMap.get(refid)?.mdc;
 }
 
 /** The Unit for an MDC unit code, with UCUM filled in when we know it. */
 export function unitByMdc(code: number): Unit | undefined {
   return unitByMdcCode.get(code);
+}
+
+/** The Unit for an MDC unit refid (MDC_DIM_*). */
+export function unitByRefid(refid: string): Unit | undefined {
+  return unitByRefidMap.get(refid);
 }
 
 /** Context-free code from a partition and a term code, as IEEE 11073-10101 defines it. */

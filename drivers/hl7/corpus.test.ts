@@ -180,9 +180,10 @@ describe.skipIf(!HAVE)('PCD-01 mapping on corpus samples', () => {
     expect(hr.unit.ucum).toBe('/min');
     expect(hr.deviceTime).toBe(Date.UTC(2015, 0, 22, 18, 26, 56)); // falls back to OBR-7
     const qt = r.find((x) => x.raw?.code === '147232')!;
-    expect(qt).toMatchObject({ mdc: null, raw: { system: 'MDC', code: '147232', text: 'MDC_ECG_TIME_PD_QT_GL' }, value: 360, unit: { ucum: 'ms' } });
+    // An MDC term outside the agent's table keeps the sender's code and refid, and its raw code (review rv114 M2).
+    expect(qt).toMatchObject({ mdc: { code: 147232, refid: 'MDC_ECG_TIME_PD_QT_GL' }, raw: { system: 'MDC', code: '147232', text: 'MDC_ECG_TIME_PD_QT_GL' }, value: 360, unit: { ucum: 'ms' } });
     const rhythm = r.find((x) => x.raw?.text === 'MDC_ECG_STAT_RHY')!;
-    expect(rhythm.value).toBe('MDC_ECG_SINUS_RHY');
+    expect(rhythm.value).toBe('MDC_ECG_SINUS_RHY'); // a coded value under a term the agent does not name stays text
     expect(r.find((x) => x.mdc?.code === 150456)).toMatchObject({ value: 99, unit: { ucum: '%' } });
   });
 

@@ -214,6 +214,72 @@ describe('OBX-3 coding system', () => {
   });
 });
 
+describe('OBX-3 MDC codes outside the agent\'s table (review rv114 M2, L3)', () => {
+  const full = (text: string) => {
+    const m = parseMessage(text);
+    return mapMessage(m, readHeader(m), { source: 's', receivedAt: 0 });
+  };
+  const row = (code: string, value = '10', unit = '266016^MDC_DIM_MMHG^MDC', type = 'NM') =>
+    obx(['1', type, code, '1.1.1.1', value, unit, '', '', '', '', 'R']);
+
+  it('keeps the sender\'s well-formed MDC metric code and refid, with the raw code, as IntelliVue and Medibus do', () => {
+    // PAP sys, PEEP, FiO2, and the IntelliVue term for etCO2: real MDC terms (partition 2) the agent does not name.
+    for (const [code, refid] of [[150045, 'MDC_PRESS_BLD_ART_PULM_SYS'], [151976, 'MDC_VENT_PRESS_AWAY_END_EXP_POS'], [152196, 'MDC_CONC_AWAY_O2_INSP'], [151728, 'MDC_AWAY_CO2_ET']] as const) {
+      const r = reading(HEAD + row(`${code}^${refid}^MDC`));
+      expect(r.mdc, refid).toEqual({ code, refid });
+      expect(r.raw, refid).toEqual({ system: 'MDC', code: String(code), text: refid });
+    }
+    // A setting code (partition 258) too: the Medibus driver sends MDC_VENT_VOL_TIDAL_SETTING with its code.
+    expect(reading(HEAD + row('16929196^MDC_VENT_VOL_TIDAL_SETTING^MDC', '450', '263762^MDC_DIM_MILLI_L^MDC'))).toMatchObject({
+      mdc: { code: 16929196, refid: 'MDC_VENT_VOL_TIDAL_SETTING' }, setting: true,
+    });
+  });
+
+  it('an OBX-3 with no coding system but an MDC number and refid is MDC: its raw system is MDC, not LOCAL', () => {
+    const r = reading(HEAD + row('150035^MDC_PRESS_BLD_ART_MEAN'));
+    expect(r.mdc).toEqual({ code: 150035, refid: 'MDC_PRESS_BLD_ART_MEAN' });
+    expect(r.raw).toEqual({ system: 'MDC', code: '150035', text: 'MDC_PRESS_BLD_ART_MEAN' });
+    // A number alone (no refid to name it) stays unmapped, still written as MDC; a code that is not a number is LOCAL.
+    expect(reading(HEAD + row('150035^^MDC'))).toMatchObject({ mdc: null, raw: { system: 'MDC', code: '150035' } });
+    expect(reading(HEAD + row('150035'))).toMatchObject({ mdc: null, raw: { system: 'MDC', code: '150035' } });
+    expect(reading(HEAD + row('HR^Heart rate'))).toMatchObject({ mdc: null, raw: { system: 'LOCAL', code: 'HR', text: 'Heart rate' } });
+  });
+
+  it('only metric partitions are kept: an alarm event, an object or a unit code in OBX-3 stays unmapped', () => {
+    expect(reading(HEAD + row('69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC')).mdc).toBeNull(); // partition 1, objects
+    expect(reading(HEAD + row('262688^MDC_DIM_PERCENT^MDC', '97', '262688^MDC_DIM_PERCENT^MDC'))).toMatchObject({
+      mdc: null, raw: { system: 'MDC', code: '262688', text: 'MDC_DIM_PERCENT' },
+    });
+    // A unit term by its refid alone is not a metric either (L3).
+    expect(reading(HEAD + row('^MDC_DIM_MMHG^MDC')).mdc).toBeNull();
+  });
+
+  it('a sender\'s refid that contradicts a code the table knows: the table wins, said once per message as a notice', () => {
+    const res = full(HEAD + row('150456^MDC_PULS_RATE^MDC', '97', '262688^MDC_DIM_PERCENT^MDC') + row('150456^MDC_PULS_RATE^MDC', '96', '262688^MDC_DIM_PERCENT^MDC'));
+    expect((res.events as NumericReading[]).map((e) => e.mdc)).toEqual([UNITS_SPO2, UNITS_SPO2]);
+    expect(res.notices).toEqual([expect.objectContaining({ counter: 'mdc_refid_mismatch', by: 2, oncePerSender: true })]);
+    expect(res.notices[0]!.text).toMatch(/150456.*MDC_PULS_RATE.*MDC_PULS_OXIM_SAT_O2/);
+    // A refid the table knows under another code: the number is not taken under that name (it would share its tile).
+    const odd = full(HEAD + row('151999^MDC_CONC_AWAY_CO2_ET^MDC'));
+    expect((odd.events[0] as NumericReading).mdc).toBeNull();
+    expect(odd.notices).toEqual([expect.objectContaining({ counter: 'mdc_refid_mismatch', by: 1 })]);
+    // A refid sent the way the table writes it, in another case, is not a contradiction.
+    expect(full(HEAD + row('150456^mdc_puls_oxim_sat_o2^MDC', '97', '262688^MDC_DIM_PERCENT^MDC')).notices).toEqual([]);
+  });
+
+  it('a text value under an MDC code the agent does not know stays text (only known metrics are read as numbers)', () => {
+    const r = reading(HEAD + row('147232^MDC_ECG_TIME_PD_QT_GL^MDC', 'n/a', '264338^MDC_DIM_MILLI_SEC^MDC', 'ST'));
+    expect(r).toMatchObject({ mdc: { code: 147232 }, value: 'n/a', quality: { state: 'valid' } });
+  });
+
+  it('OBX-6 mbar and hPa get the shared UCUM spelling (review rv114 L2)', () => {
+    expect(reading(HEAD + row('151976^MDC_VENT_PRESS_AWAY_END_EXP_POS^MDC', '5', '266098^MDC_DIM_MILLI_BAR^MDC')).unit).toEqual(UNITS.MILLI_BAR);
+    expect(reading(HEAD + row('151976^MDC_VENT_PRESS_AWAY_END_EXP_POS^MDC', '5', '265986^MDC_DIM_HECTO_PASCAL^MDC')).unit).toEqual(UNITS.HECTO_PASCAL);
+    expect(reading(HEAD + row('151976^MDC_VENT_PRESS_AWAY_END_EXP_POS^MDC', '5', '^MDC_DIM_MILLI_BAR^MDC')).unit).toEqual(UNITS.MILLI_BAR);
+  });
+});
+const UNITS_SPO2 = { code: 150456, refid: 'MDC_PULS_OXIM_SAT_O2' };
+
 describe('OBX-17 observation method', () => {
   it('MSET / ASET mark the reading as a setting; the methods are kept in context', () => {
     const r = reading(HEAD + spo2({ method: 'MSET^manual-setting^MDC' }));

@@ -20,7 +20,7 @@ import type {
   Unit,
   WaveformSegment,
 } from '../../agent/model/reading.js';
-import { mdcByCode, mdcByRefid } from '../../agent/model/mdc.js';
+import { mdcByCode, metricByRefid } from '../../agent/model/mdc.js';
 import { components, isNull, repetitions, str, type MessageHeader } from './protocol/access.js';
 import { dtmOffset, parseDtm, wallTimeToUtc } from './protocol/dtm.js';
 import { Hl7ParseError } from './protocol/errors.js';
@@ -529,16 +529,63 @@ function mdcNumber(r: Row): number {
   return isMdcSystem(r) && /^\d+$/.test(r.code) ? Number(r.code) : 0;
 }
 
-function codeOf(r: Row): { mdc: MdcCode | null; raw?: RawCode } {
-  const mdcSystem = isMdcSystem(r);
+/** IEEE 11073-10101 partitions of metrics: SCADA (2) and its settings (258). Units (4), events (3), objects (1) are not. */
+const MDC_METRIC_PARTITIONS = new Set([2, 258]);
+/** OBX-3.2 written as an MDC reference id. */
+const MDC_REFID = /^MDC_[A-Z0-9_]+$/i;
+
+/**
+ * The agent's own metric term for OBX-3 (agent/model/mdc.ts): by number when there is one (the number is normative),
+ * by refid only for code 0 / none. Never a unit term (review rv114 L3).
+ */
+function knownMetric(r: Row): MdcCode | undefined {
+  if (!isMdcSystem(r)) return undefined;
   const n = mdcNumber(r);
-  // By number when there is one (the number is normative); by refid only for code 0 / none.
-  const known = !mdcSystem ? undefined : n > 0 ? mdcByCode(n) : r.codeText ? mdcByRefid(r.codeText) : undefined;
+  return n > 0 ? mdcByCode(n) : r.codeText ? metricByRefid(r.codeText) : undefined;
+}
+
+/** The sender's MDC refid in OBX-3.2, if it writes one. */
+function senderRefid(r: Row): string {
+  return isMdcSystem(r) && MDC_REFID.test(r.codeText) ? r.codeText : '';
+}
+
+/**
+ * OBX-3 as an MDC term. The agent's term when its table has the code. Otherwise a well-formed MDC metric code (a
+ * number of partition 2 or 258 with its MDC_ refid) is kept as the sender wrote it, with `raw` for traceability, as
+ * the IntelliVue and Medibus tables carry terms the agent's table does not name (review rv114 M2): cloud consumers
+ * group by code whatever the driver. Anything else is unmapped (`mdc: null`, `raw`). A refid that the table knows
+ * under another number is not taken: it would be shown and keyed as that term (refidConflict says so).
+ */
+function codeOf(r: Row): { mdc: MdcCode | null; raw?: RawCode } {
+  const known = knownMetric(r);
   if (known) return { mdc: known };
-  const raw: RawCode = { system: r.codeSystem || 'LOCAL', code: r.code };
+  const n = mdcNumber(r);
+  const refid = senderRefid(r);
+  // An empty OBX-3.3 is read as MDC (isMdcSystem): written so when the code has an MDC shape, not as a local code.
+  const mdcShaped = isMdcSystem(r) && (n > 0 || refid !== '');
+  const raw: RawCode = { system: r.codeSystem || (mdcShaped ? 'MDC' : 'LOCAL'), code: r.code };
   if (r.codeText) raw.text = r.codeText;
+  if (n > 0 && refid && MDC_METRIC_PARTITIONS.has(n >>> 16) && !metricByRefid(refid.toUpperCase())) return { mdc: { code: n, refid }, raw };
   return { mdc: null, raw };
 }
+
+/**
+ * OBX-3's refid contradicting its number, as the agent's table has them: what to say, or undefined. The number wins
+ * when the table has it (the refid is the sender's slip); a number the table lacks under a refid it has is kept
+ * unmapped (which of the two is wrong cannot be told).
+ */
+function refidConflict(r: Row): string | undefined {
+  const refid = senderRefid(r).toUpperCase();
+  const n = mdcNumber(r);
+  if (!refid || n === 0) return undefined;
+  const known = mdcByCode(n);
+  if (known) return known.refid === refid ? undefined : `${n}^${capText(r.codeText)}: the agent's table has ${n} as ${known.refid}, which is used`;
+  const byRefid = metricByRefid(refid);
+  if (byRefid && MDC_METRIC_PARTITIONS.has(n >>> 16)) return `${n}^${capText(r.codeText)}: the agent's table has ${byRefid.refid} as ${byRefid.code}; the row is kept unmapped, with its raw code`;
+  return undefined;
+}
+
+const capText = (t: string): string => (t.length > 64 ? `${t.slice(0, 64)}…` : t);
 
 function attrName(r: Row): string | undefined {
   if (r.codeText.startsWith('MDC_ATTR_')) return r.codeText;
@@ -662,8 +709,9 @@ function numberOf(t: string, q: Quality): number | undefined {
  * the limit rules and NEWS2 skip anything else.
  */
 function isNumericMetric(r: Row): boolean {
-  const mdc = codeOf(r).mdc;
-  return mdc !== null && mdc.code >>> 16 === 2;
+  // The agent's table only: a sender's MDC term it does not name may well carry text (a rhythm label, a mode).
+  const mdc = knownMetric(r);
+  return mdc !== undefined && mdc.code >>> 16 === 2;
 }
 
 /**
@@ -766,10 +814,24 @@ function isHeaderRow(r: Row): boolean {
   if (r.containment.endsWith('.0')) return true;
   if (r.valueType !== '') return false;
   if (r.containment !== '') return r.containment.split('.').length < 4;
-  return (mdcNumber(r) || (codeOf(r).mdc?.code ?? 0)) >>> 16 !== MDC_PART_SCADA;
+  return (mdcNumber(r) || (knownMetric(r)?.code ?? 0)) >>> 16 !== MDC_PART_SCADA;
 }
 
 type DeviceOf = (r: Row) => string | undefined;
+
+/** One notice per message, naming the first row: counted per row, logged once per sender (review rv114 M2). */
+function noteRefidConflict(ctx: TimeCtx, text: string): void {
+  const n = ctx.notices.find((x) => x.counter === 'mdc_refid_mismatch');
+  if (n) n.by++;
+  else {
+    ctx.notices.push({
+      counter: 'mdc_refid_mismatch',
+      by: 1,
+      oncePerSender: true,
+      text: `OBX-3 refid that contradicts its MDC code (said once per sender, each row counted); the first: ${text}`,
+    });
+  }
+}
 
 function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
   const deviceFor = (r: Row): string => deviceOf(r) ?? mshDevice;
@@ -783,6 +845,8 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: 
     if (waveformKeys.has(parent) && parent !== '') return; // waveform facet: read by its waveform
     const origin = { deviceId: deviceFor(r), source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
     const code = codeOf(r);
+    const conflict = refidConflict(r);
+    if (conflict) noteRefidConflict(ctx, conflict);
     const quality = qualityOf(r);
     const unit = unitFromCwe(components(r.seg, 6));
     const isWave = r.valueType === 'NA' || r.valueType === 'MA';

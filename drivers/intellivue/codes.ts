@@ -1,9 +1,10 @@
 // IntelliVue nomenclature → MDC. IntelliVue physiological ids are IEEE 11073-10101 term codes in the
 // SCADA partition (2), units are in the DIM partition (4), so the context-free code is mechanical:
-// partition × 65536 + code. The table below names the terms we know; anything else is still
-// emitted with its raw code {system:'intellivue', code:'<partition>:<code>'} and mdc null.
+// partition × 65536 + code. The table below names the terms we know; an id it lacks is looked up in the agent's own
+// MDC table (agent/model/mdc.ts) by that code; anything else is still emitted with its raw code
+// {system:'intellivue', code:'<partition>:<code>'} and mdc null.
 import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
-import { contextFree, mdcByCode } from '../../agent/model/mdc.js';
+import { MDC, contextFree, mdcByCode, unitByMdc } from '../../agent/model/mdc.js';
 import { NOM_PART_DIM, NOM_PART_SCADA } from './protocol/constants.js';
 
 interface Term {
@@ -75,12 +76,23 @@ const PHYSIO: Record<number, Term> = {
   19308: { refid: 'MDC_TEMP_NASOPH', label: 'Tnaso' },
   19316: { refid: 'MDC_TEMP_SKIN', label: 'Tskin' },
   19324: { refid: 'MDC_TEMP_VEN', label: 'Tven' },
+  // Sites NEWS2 takes as body temperature (review rv114 M1). 19320 and 57348 are the MDC terms themselves; Philips'
+  // own oral and axillary ids, and the predictive (spot-check thermometer) ones, are mapped by meaning.
+  19320: { refid: 'MDC_TEMP_TYMP', label: 'Ttymp' },
+  57348: { refid: 'MDC_TEMP_RECT', label: 'Trect' },
+  61704: { refid: 'MDC_TEMP_ORAL', label: 'Toral', mdcCode: MDC.TEMP_ORAL.code }, // NOM_TEMP_ORAL
+  61708: { refid: 'MDC_TEMP_AXILLA', label: 'Taxil', mdcCode: MDC.TEMP_AXILLA.code }, // NOM_TEMP_AXIL
+  61712: { refid: 'MDC_TEMP_ORAL', label: 'pToral', mdcCode: MDC.TEMP_ORAL.code }, // NOM_TEMP_ORAL_PRED
+  61716: { refid: 'MDC_TEMP_RECT', label: 'pTrect', mdcCode: MDC.TEMP_RECT.code }, // NOM_TEMP_RECT_PRED
+  61720: { refid: 'MDC_TEMP_AXILLA', label: 'pTaxil', mdcCode: MDC.TEMP_AXILLA.code }, // NOM_TEMP_AXIL_PRED
   // Respiration and gases
   20480: { refid: 'MDC_RESP', label: 'Resp' },
   20490: { refid: 'MDC_RESP_RATE', label: 'RR' },
   20498: { refid: 'MDC_AWAY_RESP_RATE', label: 'awRR' },
   20652: { refid: 'MDC_AWAY_CO2', label: 'CO2' },
-  20656: { refid: 'MDC_AWAY_CO2_ET', label: 'etCO2' },
+  // NOM_AWAY_CO2_ET (MDC_AWAY_CO2_ET, 151728) is mapped by meaning to MDC_CONC_AWAY_CO2_ET (151708), the term every
+  // other driver and HL7 senders use for end-tidal CO2 (review rv114 M3). The raw code stays 2:20656.
+  20656: { refid: 'MDC_CONC_AWAY_CO2_ET', label: 'etCO2', mdcCode: MDC.CONC_AWAY_CO2_ET.code },
   20666: { refid: 'MDC_AWAY_CO2_INSP_MIN', label: 'imCO2' },
   20836: { refid: 'MDC_CONC_AWAY_O2', label: 'O2' },
   21124: { refid: 'MDC_CONC_AWAY_O2_INSP', label: 'inO2' },
@@ -130,7 +142,11 @@ export interface PhysioLookup {
 /** A SCADA physiological id → MDC term (when known) and the raw code (always). */
 export function lookupPhysio(physioId: number): PhysioLookup {
   const t = PHYSIO[physioId];
-  if (!t) return { mdc: null, raw: rawCode(NOM_PART_SCADA, physioId), label: null };
+  if (!t) {
+    // The mapping is mechanical: a term the agent names needs no entry here to be recognised.
+    const known = mdcByCode(contextFree(NOM_PART_SCADA, physioId));
+    return { mdc: known ?? null, raw: rawCode(NOM_PART_SCADA, physioId), label: null };
+  }
   const code = t.mdcCode ?? contextFree(NOM_PART_SCADA, physioId);
   // Prefer the agent's own term object when it has this code, so consumers compare like with like.
   const known = mdcByCode(code);
@@ -138,10 +154,15 @@ export function lookupPhysio(physioId: number): PhysioLookup {
   return { mdc, raw: rawCode(NOM_PART_SCADA, physioId, t.label), label: t.label };
 }
 
-/** A DIM unit code → Unit (UCUM + MDC). Unknown units keep the IntelliVue code as their UCUM text. */
+/**
+ * A DIM unit code → Unit (UCUM + MDC): the agent's shared unit table first (one spelling per unit across drivers),
+ * then this driver's. Unknown units keep the IntelliVue code as their UCUM text.
+ */
 export function lookupUnit(unitCode: number): Unit {
-  const u = DIM[unitCode];
   const code = contextFree(NOM_PART_DIM, unitCode);
+  const shared = unitByMdc(code);
+  if (shared) return shared;
+  const u = DIM[unitCode];
   // Unknown to us: a UCUM annotation that names the device's code, no MDC term (we would be guessing).
   if (!u) return { ucum: `{intellivue-dim:${unitCode}}` };
   return { ucum: u.ucum, mdc: { code, refid: u.refid } };

@@ -86,7 +86,10 @@ describe('intellivue session over a pty pair', () => {
     const temp = ctx.readings().find((x) => x.mdc?.refid === 'MDC_TEMP');
     expect(temp).toMatchObject({ value: 36.7, unit: { ucum: 'Cel' } });
     expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_PULS_OXIM_PULS_RATE')?.value).toBe(71);
-    expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_AWAY_CO2_ET')).toMatchObject({ value: 38, unit: { ucum: 'mm[Hg]' } });
+    // NOM_AWAY_CO2_ET under the etCO2 term every driver uses (review rv114 M3), its own code kept raw.
+    expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_CONC_AWAY_CO2_ET')).toMatchObject({
+      mdc: { code: 151708 }, raw: { system: 'intellivue', code: '2:20656' }, value: 38, unit: { ucum: 'mm[Hg]' },
+    });
     expect(ctx.readings().find((x) => x.mdc?.refid === 'MDC_PRESS_BLD_ART_ABP_DIA')?.value).toBe(76);
     // NIBP carries its own measurement time (a minute before the reply).
     const nibp = ctx.readings().find((x) => x.mdc?.refid === 'MDC_PRESS_BLD_NONINV_MEAN');

@@ -38,18 +38,21 @@ export const VENT_MDC = {
   VENT_VOL_TIDAL_SETTING: t('MDC_VENT_VOL_TIDAL_SETTING', 16929196),
 } as const;
 
-/** Units in the device's own terms; MDC unit codes only where the shared table has them. */
+/**
+ * Units in the device's own terms; MDC unit codes only where the shared table has them. Units the shared table names
+ * are taken from it, so mbar, kPa and L/min are spelt as HL7 and IntelliVue spell them (review rv114 L2).
+ */
 export const MB_UNITS = {
-  MBAR: { ucum: 'mbar' },
+  MBAR: UNITS.MILLI_BAR,
   ML: UNITS.MILLI_L,
   L: { ucum: 'L' },
-  L_PER_MIN: { ucum: 'L/min' },
+  L_PER_MIN: UNITS.X_L_PER_MIN,
   ML_PER_MIN: { ucum: 'mL/min' },
   PER_MIN: UNITS.RESP_PER_MIN,
   BEAT_PER_MIN: UNITS.BEAT_PER_MIN,
   PERCENT: UNITS.PERCENT,
   MMHG: UNITS.MMHG,
-  KPA: { ucum: 'kPa' },
+  KPA: UNITS.KILO_PASCAL,
   L_PER_BAR: { ucum: 'L/bar' },
   MBAR_PER_L_S: { ucum: 'mbar/(L/s)' },
   SEC: { ucum: 's' },

@@ -2,7 +2,7 @@
 // precompute grouped reads and per-value decoders, so polling does no config interpretation.
 import { DEFAULT_LIMIT_RULES } from '../../agent/alarms/limits.js';
 import { convert } from '../../agent/alarms/units.js';
-import { mdcByCode, mdcByRefid, unitByMdc, UNITS } from '../../agent/model/mdc.js';
+import { mdcByCode, metricByRefid, unitByRefid, UNITS } from '../../agent/model/mdc.js';
 import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
 import type { DriverWarning } from '../types.js';
 import {
@@ -176,8 +176,10 @@ const PARITIES: readonly Parity[] = ['none', 'even', 'odd', 'mark', 'space'];
 function resolveMdc(p: Problems, v: unknown, field: string): MdcCode | null {
   if (v === undefined) return null;
   if (typeof v === 'string') {
-    const t = mdcByRefid(v);
-    if (!t) p.push({ field, message: `unknown MDC refid ${JSON.stringify(v)}; give {code, refid} for terms the agent does not name` });
+    const t = metricByRefid(v);
+    // A unit term where the metric belongs (review rv114 L3): its values would go out as "metric" MDC_DIM_*.
+    if (!t && unitByRefid(v)) p.push({ field, message: `${JSON.stringify(v)} is a unit, not a metric: give the metric's refid here (e.g. "MDC_PRESS_BLD_NONINV_SYS") and the unit in unit` });
+    else if (!t) p.push({ field, message: `unknown MDC refid ${JSON.stringify(v)}; give {code, refid} for terms the agent does not name` });
     return t ?? null;
   }
   if (isObj(v) && typeof v.code === 'number' && Number.isInteger(v.code) && v.code >= 0 && typeof v.refid === 'string' && v.refid) {
@@ -195,8 +197,7 @@ function resolveUnit(p: Problems, v: unknown, field: string): Unit {
     const byKey = (UNITS as Record<string, Unit>)[v];
     if (byKey) return byKey;
     if (v.startsWith('MDC_DIM_')) {
-      const t = mdcByRefid(v);
-      const u = t ? unitByMdc(t.code) : undefined;
+      const u = unitByRefid(v);
       if (!u) p.push({ field, message: `unknown MDC unit refid ${JSON.stringify(v)}` });
       return u ?? { ucum: '' };
     }
@@ -626,7 +627,7 @@ export function buildPlan(options: unknown): Plan {
  * What a map that builds says about values the alarm rules will not judge, for --check and the start (warned, not
  * refused: a map that started before must still start). A {code, refid} whose code is not its known refid's. A
  * {code, refid} term the agent does not know: no rule has its
- * code. A unit the default rule for the metric cannot convert (`mmHg` for UCUM `mm[Hg]`, `MMHG` on an SpO2): the rule
+ * code. A unit the default rule for the metric cannot convert (`mmhg`: UCUM is case-sensitive; `MMHG` on an SpO2): the rule
  * skips every such reading (agent/alarms/limits.ts, told only once they arrive). Settings are never judged. Call it
  * only with options buildPlan accepted. The code mismatch and the unit are slips, with an `alarm` text (the agent
  * raises a gateway alarm while they are in force); an unknown term is not: vendors' own terms are legitimate.
@@ -638,11 +639,11 @@ export function planWarnings(options: ModbusOptions): DriverWarning[] {
       device.points.forEach((point, i) => {
         if (point.setting === true || point.mdc === undefined) return;
         const path = `options.buses[${b}].devices[${d}].points[${i}]`;
-        const mdc = typeof point.mdc === 'string' ? mdcByRefid(point.mdc) : point.mdc;
+        const mdc = typeof point.mdc === 'string' ? metricByRefid(point.mdc) : point.mdc;
         if (!mdc) return;
         // The alarm rules look a metric up by its code: a typo in the code next to a known refid labels the value
         // rightly on the display while no rule judges it, and the cloud gets the wrong code (review rv89 H3).
-        const known = typeof point.mdc === 'string' ? undefined : mdcByRefid(mdc.refid);
+        const known = typeof point.mdc === 'string' ? undefined : metricByRefid(mdc.refid);
         if (known && known.code !== mdc.code) {
           warnings.push({
             field: `${path}.mdc`,
