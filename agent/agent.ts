@@ -87,6 +87,8 @@ export class Agent {
   readonly outbox: Outbox;
   readonly ingest: Ingest;
   readonly forwarder: Forwarder | null;
+  /** The forwarder's uplink, cut first at stop (stop()). */
+  private readonly hubTransport: HubTransport | null;
   readonly alarms: AlarmService;
   readonly gatewayId: string;
   /** The bedside display and local HTTP API; null when display.enabled is false. */
@@ -289,6 +291,7 @@ export class Agent {
             this.metrics,
           )
         : null;
+      this.hubTransport = transport;
       const privacy = config.privacy;
       const pseudonym = privacy.pseudonymizePatientIds ? pseudonymizer(requireSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env)) : undefined;
       this.ingest = new Ingest(
@@ -1104,7 +1107,8 @@ export class Agent {
     const forwarder = this.forwarder;
     if (forwarder) {
       this.healthTimer = setInterval(() => {
-        this.alarms.hubReachable(forwarder.reachable(), forwarder.getStatus().lastFailure === 'auth');
+        const failure = forwarder.getStatus().lastFailure;
+        this.alarms.hubReachable(forwarder.reachable(), failure === 'auth' || failure === 'tls' ? failure : null);
         this.reportRefusedRepeatedly(forwarder.refusedRepeatedly());
         // Not a hub fault (the hub alarm stays quiet), and nothing is forwarded until the store reads again.
         const packFailing = forwarder.packFailing();
@@ -1434,8 +1438,15 @@ export class Agent {
     this.clearRunning();
     this.localWorkDone();
     await this.display?.stop();
+    // The network part must not hold up the store's close (which checkpoints the WAL into agent.db, so that it alone
+    // holds everything): the hub connection is cut first, hard (review rv113 L2). A send waiting for a PUBACK, or a
+    // connect or twin call waiting for an answer, fails at once instead of running out its timeout (30 s by default,
+    // past the process's stop deadline, which then left the WAL behind). What was in flight stays unacknowledged in
+    // the store and goes again, with the same ids, at the next start.
+    const forwarding = this.forwarder?.stop();
+    await this.hubTransport?.disconnect().catch(() => undefined);
     await this.control?.stop();
-    await this.forwarder?.stop();
+    await forwarding;
     this.outbox.close();
     this.log.info('agent stopped');
   }

@@ -6,7 +6,7 @@ import * as life from './lifecycle.js';
 import { DEFAULT_LIMIT_CONFIG, LimitEvaluator, type LimitConfig, type MissingMetric } from './limits.js';
 import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor, type RhythmConfig } from './rhythm.js';
 import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Report, type News2Score, type OxygenSupport, type RecordedObservations } from './news2.js';
-import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, technicalKey, type TechnicalConfig } from './technical.js';
+import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, technicalKey, type HubDownCause, type TechnicalConfig } from './technical.js';
 import {
   PRIORITY_RANK,
   signalRank,
@@ -542,8 +542,8 @@ export class AlarmEngine {
     return this.applyAll(this.technical.storeUsage(fraction, at));
   }
 
-  hubReachable(reachable: boolean, at: number, refused = false): AlarmStateChange[] {
-    return this.applyAll(this.technical.hubReachable(reachable, at, refused));
+  hubReachable(reachable: boolean, at: number, cause: HubDownCause = null): AlarmStateChange[] {
+    return this.applyAll(this.technical.hubReachable(reachable, at, cause));
   }
 
   /**

@@ -8,6 +8,7 @@ import { DeviceClocks } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
 import { MAX_DEVICES, type AlarmEngine, type AudioPauseTarget, type OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
+import type { HubDownCause } from './technical.js';
 import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority, type SignalPriority } from './types.js';
 
 export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
@@ -230,9 +231,9 @@ export class AlarmService {
     );
   }
 
-  /** `refused`: the hub refuses the gateway's credentials (the alarm says so instead of "unreachable"). */
-  hubReachable(reachable: boolean, refused = false): void {
-    this.publish(this.engine.hubReachable(reachable, this.now(), refused));
+  /** `cause`: why the hub cannot be reached where waiting will not mend it (auth, tls: the alarm says so instead of "unreachable"). */
+  hubReachable(reachable: boolean, cause: HubDownCause = null): void {
+    this.publish(this.engine.hubReachable(reachable, this.now(), cause));
   }
 
   storeUsage(fraction: number): void {

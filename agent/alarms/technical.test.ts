@@ -271,11 +271,12 @@ describe('technical: gateway', () => {
   it('a hub that refuses the credentials says so, and the open alarm follows the reason (review rv42 §8)', () => {
     const text = (us: ReturnType<TechnicalMonitor['tick']>) => us.map((u) => (u.present ? u.spec.condition.text : `-${u.key}`));
     const m = new TechnicalMonitor();
-    m.hubReachable(false, s(0), true);
+    m.hubReachable(false, s(0), 'auth');
     expect(text(m.tick(s(300)))).toEqual(["IoT Hub refuses the gateway's credentials (for 300 s): check its connection string or key"]);
-    expect(m.hubReachable(false, s(301), true)).toEqual([]); // unchanged: nothing new
+    expect(m.hubReachable(false, s(301), 'auth')).toEqual([]); // unchanged: nothing new
     // The key was fixed, and now the hub is down: the same alarm, its text now "unreachable".
-    expect(text(m.hubReachable(false, s(400), false))).toEqual(['IoT Hub unreachable for 400 s']);
+    expect(text(m.hubReachable(false, s(400), 'tls'))).toEqual(["IoT Hub's certificate is not trusted (for 400 s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check)"]);
+    expect(text(m.hubReachable(false, s(450), null))).toEqual(['IoT Hub unreachable for 450 s']);
     expect(text(m.hubReachable(true, s(500)))).toEqual(['-tech:gateway:hub']);
   });
 

@@ -10,6 +10,9 @@ import { onlyBeyondRange } from './bound.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
 
+/** Why the hub cannot be reached where waiting will not mend it (TechnicalMonitor.hubReachable); null: unreachable. */
+export type HubDownCause = 'auth' | 'tls' | null;
+
 export type TechnicalKind = 'no-data' | 'connection' | 'sensor-off' | 'lead-off' | 'invalid' | 'metric-missing' | 'store' | 'hub';
 
 export interface TechnicalConfig {
@@ -122,7 +125,7 @@ export class TechnicalMonitor {
   /** The `device|bed` feeds whose "no data from <device> for bed <bed>" alarm is up. */
   private readonly bedSilentRaised = new Set<string>();
   private store = { fraction: 0, raised: false, at: 0 };
-  private hub = { downSince: null as number | null, raised: false, refused: false };
+  private hub = { downSince: null as number | null, raised: false, cause: null as HubDownCause };
 
   constructor(private config: TechnicalConfig = DEFAULT_TECHNICAL_CONFIG) {}
 
@@ -377,10 +380,11 @@ export class TechnicalMonitor {
   }
 
   /**
-   * Whether the forwarder currently reaches the hub; `refused`: the hub refuses the device's credentials, which the
-   * alarm says instead of "unreachable" (someone must fix the key; waiting will not, review rv42 §8).
+   * Whether the forwarder currently reaches the hub; `cause`: why not, where waiting will not mend it and the alarm
+   * says so instead of "unreachable": `auth`, the hub refuses the device's credentials (someone must fix the key,
+   * review rv42 §8); `tls`, the hub's certificate is not trusted (hub.caFile, review rv113 L1).
    */
-  hubReachable(reachable: boolean, at: number, refused = false): ConditionUpdate[] {
+  hubReachable(reachable: boolean, at: number, cause: HubDownCause = null): ConditionUpdate[] {
     if (reachable) {
       this.hub.downSince = null;
       if (this.hub.raised) {
@@ -390,8 +394,8 @@ export class TechnicalMonitor {
       return [];
     }
     this.hub.downSince ??= at;
-    const changed = refused !== this.hub.refused;
-    this.hub.refused = refused;
+    const changed = cause !== this.hub.cause;
+    this.hub.cause = cause;
     // Raised already for the other reason: the same alarm, its text brought up to date.
     if (this.hub.raised && changed) return [this.hubAlarm(at)];
     return this.checkHub(at);
@@ -506,10 +510,14 @@ export class TechnicalMonitor {
   private hubAlarm(now: number): ConditionUpdate {
     const since = this.hub.downSince ?? now;
     const s = Math.round((now - since) / 1000);
-    const text = this.hub.refused
-      ? `IoT Hub refuses the gateway's credentials (for ${s} s): check its connection string or key`
-      : `IoT Hub unreachable for ${s} s`;
-    return { present: true, spec: this.gatewaySpec('hub', text), at: now, why: `${this.hub.refused ? 'hub refuses the credentials' : 'hub unreachable'} since ${new Date(since).toISOString()}` };
+    const text =
+      this.hub.cause === 'auth'
+        ? `IoT Hub refuses the gateway's credentials (for ${s} s): check its connection string or key`
+        : this.hub.cause === 'tls'
+          ? `IoT Hub's certificate is not trusted (for ${s} s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check)`
+          : `IoT Hub unreachable for ${s} s`;
+    const why = this.hub.cause === 'auth' ? 'hub refuses the credentials' : this.hub.cause === 'tls' ? "hub's certificate not trusted" : 'hub unreachable';
+    return { present: true, spec: this.gatewaySpec('hub', text), at: now, why: `${why} since ${new Date(since).toISOString()}` };
   }
 
   private deviceSpec(d: DeviceTrack, kind: 'no-data' | 'connection', text: string): ConditionSpec {

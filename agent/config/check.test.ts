@@ -60,6 +60,18 @@ describe('hub section, as the start reads it', () => {
     expect(hubWarnings({ mode: 'off', connectionString: sas(3600) })).toEqual([]);
   });
 
+  it("a ready-made SharedAccessSignature made for another device is refused, naming the field (the SDK would connect as the token's device, not the string's: review rv113 M4)", () => {
+    const se = Math.floor(Date.now() / 1000) + 86400 * 30;
+    const cs = (sr: string) => `HostName=h.azure-devices.net;DeviceId=d;SharedAccessSignature=SharedAccessSignature sr=${encodeURIComponent(sr)}&sig=c2ln%3D&se=${se};GatewayHostName=edge.ward.local`;
+    expect(hubProblems({ mode: 'device', connectionString: cs('h.azure-devices.net/devices/d') })).toEqual([]);
+    expect(hubProblems({ mode: 'device', connectionString: cs('h.azure-devices.net/devices/other') })).toEqual([
+      { path: 'hub.connectionString', message: expect.stringMatching(/^has a SharedAccessSignature made for "h\.azure-devices\.net\/devices\/other" \(its sr=\), not for this string's device "h\.azure-devices\.net\/devices\/d"/) },
+    ]);
+    expect(hubProblems({ mode: 'auto' }, { IOTHUB_DEVICE_CONNECTION_STRING: cs('h.azure-devices.net/devices/other') })).toEqual([
+      { path: 'IOTHUB_DEVICE_CONNECTION_STRING (environment)', message: expect.stringMatching(/made for "h\.azure-devices\.net\/devices\/other"/) },
+    ]);
+  });
+
   it('hub.caFile in module mode (judged by the file: --check may run outside the module)', () => {
     expect(hubProblems({ mode: 'module', caFile: '/etc/ssl/ca.pem' })[0]).toEqual({ path: 'hub.caFile', message: expect.stringMatching(/^is for a connection string; as an IoT Edge module/) });
     expect(hubProblems({ mode: 'module' })).toEqual([]);

@@ -169,7 +169,8 @@ export const configSchema = {
             'Device (or module) connection string for `device` mode. Default: environment variable ' +
             'IOTHUB_DEVICE_CONNECTION_STRING. A device connection string may carry a ready-made ' +
             'SharedAccessSignature instead of SharedAccessKey: it cannot be renewed, so forwarding stops at its expiry ' +
-            '(se); one that expires within 7 days or has expired is warned of (the agent still starts and stores). ' +
+            '(se); one that expires within 7 days or has expired is warned of (the agent still starts and stores). Its sr must ' +
+            'name this device (<HostName or GatewayHostName>/devices/<DeviceId>), else the string is refused; a GatewayHostName is used. ' +
             secret.description,
         },
         caFile: {
@@ -206,7 +207,7 @@ export const configSchema = {
           default: 30000,
           // No maximum: a file with more must still start (bedside alarms depend on it); it is warned about and capped.
           description:
-            'A message not acknowledged by the hub within this time is treated as failed: the connection is dropped and every unacknowledged message is resent with the same id. ' +
+            'A message not acknowledged by the hub within this time of becoming the oldest one unacknowledged (the window of hub.maxInFlight) is treated as failed: the connection is dropped and every unacknowledged message is resent with the same id. ' +
             'Values above 30000 are used as 30000 (with a warning): the Azure IoT SDK gives a send up after 30 s of its own.',
         },
         retry: {
@@ -253,8 +254,11 @@ export const configSchema = {
           default: 1,
           description:
             'Messages sent before the first is acknowledged. They go out in order on one connection; after a failure ' +
-            'every unacknowledged one is resent in order with the same id. More than 1 speeds up draining a backlog ' +
-            'over a link with a long round trip (see README, Performance).',
+            'every unacknowledged one is resent in order with the same id (more copies for the cloud to drop). More than 1 ' +
+            'speeds up draining a backlog over a link with a long round trip (see README, Performance). A send is timed ' +
+            '(sendTimeoutMs) from when it is the oldest unacknowledged, so a window a throttled hub acknowledges slowly ' +
+            'waits at its pace rather than timing out; but the SDK gives a send up 30 s after it went: keep this below ' +
+            '30 × the messages per second the hub acknowledges.',
         },
         encoding: {
           enum: ['records', 'compact'],

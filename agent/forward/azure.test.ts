@@ -1,6 +1,6 @@
 // Unit tests of the transport's connection-string checks. The proof against the real SDK and a real MQTT/TLS
 // peer is in test/e2e/forward.test.ts.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { rootCertificates } from 'node:tls';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +31,7 @@ describe('AzureIotTransport.fromConnectionString', () => {
     expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessKey=a2V5`).identity).toBe('bed-gw');
     expect(AzureIotTransport.fromConnectionString(`${base};ModuleId=agent;SharedAccessKey=a2V5`).identity).toBe('bed-gw/agent');
     const se = Math.floor(Date.now() / 1000) + 30 * 86400;
-    expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=${se}`).description).toBe('device bed-gw on h.azure-devices.net');
+    expect(AzureIotTransport.fromConnectionString(`${base};SharedAccessSignature=SharedAccessSignature sr=h.azure-devices.net%2Fdevices%2Fbed-gw&sig=y&se=${se}`).description).toBe('device bed-gw on h.azure-devices.net');
   });
   it('hub.caFile adds a CA to the system ones (Node\'s ca option would replace them); a module refuses it', () => {
     const pem = '-----BEGIN CERTIFICATE-----\nTEST\n-----END CERTIFICATE-----\n';
@@ -69,7 +69,7 @@ describe('a ready-made SharedAccessSignature in the connection string (review rv
     expect(connectionStringProblem(withSas(at('2025-02-28T12:00:00Z')))).toBeNull();
     expect(connectionStringWarning(withSas(at('2025-02-28T12:00:00Z')), now)).toMatch(/^its SharedAccessSignature expired at 2025-02-28T12:00:00\.000Z and cannot be renewed: IoT Hub refuses every connection/);
     expect(connectionStringWarning(withSas(at('2025-03-01T12:00:00Z')), now)).toMatch(/expired at 2025-03-01T12:00:00\.000Z/);
-    const stale = `HostName=h.azure-devices.net;DeviceId=bed-gw;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1`;
+    const stale = `HostName=h.azure-devices.net;DeviceId=bed-gw;SharedAccessSignature=SharedAccessSignature sr=h.azure-devices.net%2Fdevices%2Fbed-gw&sig=y&se=1`;
     expect(() => AzureIotTransport.fromConnectionString(stale)).not.toThrow();
   });
 
@@ -89,6 +89,52 @@ describe('a ready-made SharedAccessSignature in the connection string (review rv
     // A device key: the agent makes and renews its own tokens.
     expect(connectionStringWarning('HostName=h;DeviceId=d;SharedAccessKey=a2V5', now)).toBeNull();
     expect(connectionStringProblem('HostName=h;DeviceId=d;SharedAccessKey=a2V5')).toBeNull();
+  });
+});
+
+describe('a ready-made SharedAccessSignature is used for the identity and route the string names (review rv113 M4)', () => {
+  const se = () => Math.floor(Date.now() / 1000) + 30 * 86400;
+  const sasFor = (sr: string) => `SharedAccessSignature sr=${encodeURIComponent(sr)}&sig=c2ln%3D&se=${se()}`;
+  const cs = (sr: string, gateway = ';GatewayHostName=edge-parent.ward.local') =>
+    `HostName=myhub.azure-devices.net;DeviceId=bedside-gw;SharedAccessSignature=${sasFor(sr)}${gateway}`;
+  /** What the SDK client the transport makes will connect to and as whom (its authentication provider's credentials). */
+  const sdkCredentials = async (t: AzureIotTransport) => {
+    const internals = t as unknown as { create: (mqtt: unknown) => Promise<unknown>; mqtt: unknown };
+    const client = (await internals.create(internals.mqtt)) as { _transport: { _authenticationProvider: { getDeviceCredentials(): Promise<Record<string, unknown>> } } };
+    return client._transport._authenticationProvider.getDeviceCredentials();
+  };
+
+  it('connects through GatewayHostName (transparent gateway, nested IoT Edge) as HostName/DeviceId say', async () => {
+    const c = cs('myhub.azure-devices.net/devices/bedside-gw');
+    expect(connectionStringProblem(c)).toBeNull();
+    const t = AzureIotTransport.fromConnectionString(c);
+    expect(t.description).toBe('device bedside-gw on myhub.azure-devices.net via edge-parent.ward.local');
+    expect(await sdkCredentials(t)).toMatchObject({ host: 'myhub.azure-devices.net', gatewayHostName: 'edge-parent.ward.local', deviceId: 'bedside-gw' });
+    // Without a gateway: straight to the hub.
+    const direct = AzureIotTransport.fromConnectionString(cs('myhub.azure-devices.net/devices/bedside-gw', ''));
+    const straight = await sdkCredentials(direct);
+    expect(straight).toMatchObject({ host: 'myhub.azure-devices.net', deviceId: 'bedside-gw' });
+    expect(straight.gatewayHostName).toBeUndefined();
+  });
+
+  it("takes a token made for the gateway's host name (edgeHub accepts its own name as the audience) and host names in any case", () => {
+    expect(connectionStringProblem(cs('edge-parent.ward.local/devices/bedside-gw'))).toBeNull();
+    expect(connectionStringProblem(cs('MyHub.Azure-Devices.net/devices/bedside-gw'))).toBeNull();
+  });
+
+  it('refuses a signature made for another device, hub or scope, naming its sr and what the string says', () => {
+    expect(connectionStringProblem(cs('myhub.azure-devices.net/devices/other-device'))).toBe(
+      'has a SharedAccessSignature made for "myhub.azure-devices.net/devices/other-device" (its sr=), not for this string\'s device ' +
+        '"myhub.azure-devices.net/devices/bedside-gw" (HostName, DeviceId): the hub would refuse it or take it as another device\'s; ' +
+        'put in a signature made for this device, or its key (SharedAccessKey=…)',
+    );
+    expect(connectionStringProblem(cs('otherhub.azure-devices.net/devices/bedside-gw'))).toMatch(/made for "otherhub\.azure-devices\.net\/devices\/bedside-gw" \(its sr=\)/);
+    expect(connectionStringProblem(cs('myhub.azure-devices.net/devices/bedside-gw/modules/m'))).toMatch(/made for ".*\/modules\/m" \(its sr=\)/);
+    expect(connectionStringProblem(cs('myhub.azure-devices.net'))).toMatch(/made for "myhub\.azure-devices\.net" \(its sr=\)/);
+    expect(connectionStringProblem(cs('bedside-gw'))).toMatch(/made for "bedside-gw"/);
+    // Without sr= at all.
+    expect(connectionStringProblem(`HostName=h;DeviceId=d;SharedAccessSignature=SharedAccessSignature sig=c2ln&se=${se()}`)).toMatch(/made for "" \(its sr=\)/);
+    expect(() => AzureIotTransport.fromConnectionString(cs('myhub.azure-devices.net/devices/other-device'))).toThrow(/^hub\.connectionString has a SharedAccessSignature made for/);
   });
 });
 
@@ -123,6 +169,34 @@ describe('AzureIotTransport twin session', () => {
     expect(() => twin.emit('error', new Error('subscribe failed'))).not.toThrow();
     expect(errors.map((e) => e.message)).toEqual(['subscribe failed']);
     await transport.disconnect();
+  });
+});
+
+describe('AzureIotTransport twin calls at the end of their connection', () => {
+  it('a twin call cut by the end of its connection fails at once and leaves no timer behind (it kept a stopped agent alive 15 s: review rv113 L2)', async () => {
+    vi.useFakeTimers();
+    try {
+      const client = Object.assign(new EventEmitter(), {
+        setRetryPolicy: () => undefined,
+        setOptions: async () => undefined,
+        open: async () => undefined,
+        close: async () => undefined,
+        onDeviceMethod: () => undefined,
+        getTwin: () => new Promise(() => undefined), // a closed client never answers
+      });
+      const Ctor = AzureIotTransport as unknown as new (mode: string, create: () => Promise<unknown>, description: string, identity: string, ca: undefined) => AzureIotTransport;
+      const transport = new Ctor('device', async () => client, 'fake device', 'dev', undefined);
+      let session: ControlSession | null = null;
+      transport.setControl({ methodNames: [], connected: (s) => void (session = s), desiredPatch: () => undefined, method: async () => ({ status: 200, payload: null }) });
+      await transport.connect();
+      const read = session!.getTwin();
+      read.catch(() => undefined);
+      await transport.disconnect();
+      await expect(read).rejects.toThrow('connection closed');
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

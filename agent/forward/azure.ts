@@ -10,18 +10,135 @@ import azureIotDeviceMqtt from 'azure-iot-device-mqtt';
 import { ConfigError } from '../config/load.js';
 import type { Stream } from '../store/outbox.js';
 
-const { Client, Message, ModuleClient, SharedAccessKeyAuthenticationProvider } = azureIotDevice;
+const { Client, Message, ModuleClient, SharedAccessKeyAuthenticationProvider, SharedAccessSignatureAuthenticationProvider } = azureIotDevice;
 const { Mqtt } = azureIotDeviceMqtt;
 
 type MqttTransport = typeof Mqtt;
 
+/** How long a client the agent gives up on may take to say goodbye (MQTT DISCONNECT) before its socket is destroyed. */
+export const CLOSE_GRACE_MS = 1000;
+
+/** The parts of azure-iot-mqtt-base's MqttBase (the SDK's MQTT connection) that a hard close needs. Not public API. */
+interface MqttBaseInternals {
+  _mqttClient?:
+    | (NodeJS.EventEmitter & { outgoing?: Record<string, unknown>; disconnecting?: boolean; stream?: NodeJS.EventEmitter & { destroy(): void; closed?: boolean } })
+    | undefined;
+  _connectClient(callback: (err?: Error, connack?: unknown) => void): void;
+  _disconnectClient(force: boolean, callback: () => void): void;
+}
+
+/** What a transport made by mqttWithUnknownMethods offers for a hard close. */
+interface HardClose {
+  /** From now on this client never connects again, and does not wait for PUBACKs to end a connection. */
+  giveUp(): void;
+  /** Destroys its socket, whatever state it is in. */
+  cutSocket(): void;
+  /** Resolves once its socket is closed (at once if it has none). */
+  socketClosed(): Promise<void>;
+}
+
+/**
+ * Makes the SDK's MqttBase close hard once given up (review rv113 M1, L2). Its token renewal ends the connection with
+ * mqtt.js end(false), which waits for every PUBACK outstanding; meanwhile it defers every call, a close included, and
+ * after 30 s it connects again (with the same client id and the token it had) and only then runs the close. So a client
+ * closed while a PUBACK was lost came back 30 s later and knocked the live connection off. Once given up:
+ * - the client never connects again (a renewal under way fails instead, with nothing on the network);
+ * - a renewal waiting for PUBACKs ends at once, its socket destroyed;
+ * - a close ends the connection at once when PUBACKs are outstanding (they are never coming: the forwarder resends
+ *   those messages, with the same ids); with none, it says DISCONNECT first.
+ * Renewals of a client in use are left as the SDK makes them (they wait for the PUBACKs in flight, which normally come).
+ * Null when the SDK's internals are not as expected (an SDK update): test/e2e/forward-hard-close.test.ts fails then.
+ */
+function hardenMqttBase(base: Partial<MqttBaseInternals> | undefined): HardClose | null {
+  if (!base || typeof base._connectClient !== 'function' || typeof base._disconnectClient !== 'function') return null;
+  const connect = base._connectClient.bind(base);
+  const disconnect = base._disconnectClient.bind(base);
+  const outstanding = () => Object.keys(base._mqttClient?.outgoing ?? {}).length > 0;
+  let givenUp = false;
+  base._connectClient = (callback) => {
+    if (givenUp) {
+      process.nextTick(() => callback(new Error('the agent closed this client')));
+      return;
+    }
+    connect(callback);
+  };
+  base._disconnectClient = (force, callback) => disconnect(force || (givenUp && outstanding()), callback);
+  return {
+    giveUp() {
+      givenUp = true;
+      const mqtt = base._mqttClient;
+      // A graceful end under way (the renewal's) waits for mqtt.js to say the PUBACKs are in: said now, the socket gone.
+      if (mqtt?.disconnecting && outstanding()) {
+        mqtt.stream?.destroy();
+        mqtt.emit('outgoingEmpty');
+      }
+    },
+    cutSocket() {
+      base._mqttClient?.stream?.destroy();
+    },
+    socketClosed() {
+      const stream = base._mqttClient?.stream;
+      if (!stream || stream.closed !== false) return Promise.resolve();
+      return new Promise((resolve) => stream.once('close', () => resolve()));
+    },
+  };
+}
+
+/** The hard close of an SDK client made with mqttWithUnknownMethods's transport; null for anything else. */
+function hardCloseOf(client: SdkClient): HardClose | null {
+  const transport = (client as unknown as { _transport?: Partial<HardClose> })._transport;
+  return transport && typeof transport.giveUp === 'function' && typeof transport.socketClosed === 'function' ? (transport as HardClose) : null;
+}
+
+/**
+ * Closes an SDK client for good: it never connects again, a PUBACK outstanding is not waited for, and a socket still
+ * open after CLOSE_GRACE_MS (a link that does not answer the goodbye) is destroyed. Done once its socket is closed: the
+ * SDK's close() may never call back once a renewal it had under way failed (its state machine drops the callback).
+ */
+async function closeHard(client: SdkClient): Promise<void> {
+  client.removeAllListeners();
+  // The SDK may still emit 'error' on its way down; with no listener that would throw (an uncaught exception).
+  client.on('error', () => undefined);
+  const hard = hardCloseOf(client);
+  hard?.giveUp();
+  const closed = client.close().then(
+    () => undefined,
+    () => undefined,
+  );
+  if (!hard) return closed;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([closed, hard.socketClosed(), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_GRACE_MS)))]);
+  clearTimeout(timer);
+  hard.cutSocket();
+}
+
 /**
  * The SDK's MQTT transport, answering calls to direct methods that have no handler with 404. The SDK itself
  * ignores them, so the caller would wait for its timeout (504) without learning that the name was wrong.
- * `onUnknown` hears of each (the control plane counts them).
+ * `onUnknown` hears of each (the control plane counts them). Its connection can be closed hard (closeHard).
  */
 function mqttWithUnknownMethods(onUnknown: (name: string) => void): MqttTransport {
-  return class MqttWithUnknownMethods extends Mqtt {
+  return class MqttWithUnknownMethods extends Mqtt implements HardClose {
+    private readonly hard: HardClose | null;
+
+    constructor(...args: ConstructorParameters<MqttTransport>) {
+      super(...args);
+      this.hard = hardenMqttBase((this as unknown as { _mqtt?: Partial<MqttBaseInternals> })._mqtt);
+    }
+
+    giveUp(): void {
+      this.hard?.giveUp();
+    }
+
+    cutSocket(): void {
+      this.hard?.cutSocket();
+    }
+
+    socketClosed(): Promise<void> {
+      // Without the SDK internals (hardenMqttBase), closeHard waits for close() or its grace instead.
+      return this.hard?.socketClosed() ?? new Promise(() => undefined);
+    }
+
     override emit(event: string | symbol, ...args: unknown[]): boolean {
       if (typeof event === 'string' && event.startsWith('method_') && this.listenerCount(event) === 0) {
         const requestId = (args[0] as { requestId?: unknown } | undefined)?.requestId;
@@ -153,6 +270,35 @@ function signatureExpiry(cs: Record<string, string>): { at: Date } | { problem: 
   return { at: new Date(Number(seconds) * 1000) };
 }
 
+/**
+ * Why a ready-made SharedAccessSignature cannot stand for the device the string names, or null. Its sr= (the resource
+ * it was signed for, URL-encoded) must be `<HostName>/devices/<DeviceId>`; IoT Edge's hub also takes its own host name
+ * (GatewayHostName) in place of HostName. The transport connects as HostName/DeviceId say, through GatewayHostName:
+ * a token for another identity would be refused, or (the SDK's own reading of a signature) taken as that identity's.
+ */
+function signatureScopeProblem(cs: Record<string, string>): string | null {
+  const sas = cs.SharedAccessSignature;
+  if (sas === undefined || cs.SharedAccessKey) return null;
+  const raw = sas.split(/\s/)[1]?.split('&').find((p) => p.startsWith('sr='))?.slice(3) ?? '';
+  let sr: string;
+  try {
+    sr = decodeURIComponent(raw);
+  } catch {
+    sr = raw;
+  }
+  const wanted = `${cs.HostName}/devices/${cs.DeviceId}`;
+  // Host names in any case (DNS); the device id exactly, as IoT Hub compares it.
+  const slash = sr.indexOf('/');
+  const host = slash < 0 ? sr : sr.slice(0, slash);
+  const hosts = [cs.HostName, cs.GatewayHostName].filter((h): h is string => Boolean(h)).map((h) => h.toLowerCase());
+  if (slash >= 0 && hosts.includes(host.toLowerCase()) && sr.slice(slash) === `/devices/${cs.DeviceId}`) return null;
+  return (
+    `has a SharedAccessSignature made for ${JSON.stringify(sr)} (its sr=), not for this string's device ${JSON.stringify(wanted)} ` +
+    "(HostName, DeviceId): the hub would refuse it or take it as another device's; put in a signature made for this device, " +
+    'or its key (SharedAccessKey=…)'
+  );
+}
+
 /** "3 days", "5 h", "20 min": how long until a signature ends, for people. */
 function timeLeft(ms: number): string {
   const hours = Math.round(ms / 3_600_000);
@@ -176,7 +322,7 @@ export function connectionStringProblem(connectionString: string): string | null
   // started yesterday must start today, as the bedside display depends on it; forwarding fails with `auth` until renewed.
   const expiry = signatureExpiry(cs);
   if (expiry && 'problem' in expiry) return expiry.problem;
-  return null;
+  return signatureScopeProblem(cs);
 }
 
 /**
@@ -251,6 +397,8 @@ export class AzureIotTransport implements HubTransport {
   private attempt = 0;
   /** Clients whose open() is under way: disconnect() closes them too, so none is left connected behind our back. */
   private readonly opening = new Set<SdkClient>();
+  /** Closes under way (closeHard): connect() waits for them, so that no client of this identity is left to replace the new one. */
+  private readonly closing = new Set<Promise<void>>();
   private readonly listeners: ((err: Error | undefined) => void)[] = [];
   private control: ControlHandler | null = null;
   /** Fails the twin operations of the current connection's session at once when that connection ends. */
@@ -283,9 +431,17 @@ export class AzureIotTransport implements HubTransport {
     const host = cs.GatewayHostName ? `${cs.HostName} via ${cs.GatewayHostName}` : cs.HostName;
     const create = async (mqtt: MqttTransport): Promise<SdkClient> => {
       if (!cs.SharedAccessKey) {
-        // A connection string with a ready-made SharedAccessSignature (no key): the SDK uses it as given and cannot
-        // renew it (its expiry is checked above and warned of by connectionStringWarning).
-        return Client.fromConnectionString(connectionString, mqtt);
+        // A connection string with a ready-made SharedAccessSignature (no key): used as given, never renewed (its
+        // expiry is checked above and warned of by connectionStringWarning). The credentials are the string's, so
+        // that GatewayHostName is honoured: the SDK's Client.fromConnectionString would take host and device from
+        // the token's sr= and drop the gateway (review rv113 M4); connectionStringProblem checks that sr= names them.
+        const auth = new SharedAccessSignatureAuthenticationProvider({
+          host: cs.HostName!,
+          deviceId: cs.DeviceId!,
+          ...(cs.GatewayHostName && { gatewayHostName: cs.GatewayHostName }),
+          sharedAccessSignature: cs.SharedAccessSignature!,
+        });
+        return Client.fromAuthenticationProvider(auth, mqtt);
       }
       const auth = SharedAccessKeyAuthenticationProvider.fromConnectionString(
         connectionString,
@@ -332,8 +488,7 @@ export class AzureIotTransport implements HubTransport {
     await this.disposeClient();
     const client = await this.create(this.mqtt);
     const superseded = async () => {
-      client.removeAllListeners();
-      await client.close().catch(() => undefined);
+      await this.retire(client);
       return new Error('connect superseded: a newer connect or a disconnect came first');
     };
     if (attempt !== this.attempt) throw await superseded();
@@ -353,7 +508,7 @@ export class AzureIotTransport implements HubTransport {
     try {
       await client.open();
     } catch (err) {
-      await client.close().catch(() => undefined);
+      await this.retire(client);
       throw err;
     } finally {
       this.opening.delete(client);
@@ -395,8 +550,10 @@ export class AzureIotTransport implements HubTransport {
     const ended = new Promise<never>((_, reject) => (end = reject));
     ended.catch(() => undefined);
     this.endSession = () => end(new Error('connection closed'));
-    // A twin operation ends with its answer, its timeout, or its connection, whichever comes first.
-    const op = <T>(p: Promise<T>, what: string) => Promise.race([withTimeout(p, this.twinTimeoutMs, what), ended]);
+    // A twin operation ends with its answer, its timeout, or its connection, whichever comes first. The connection's
+    // end also clears the timeout's timer: a closed client never answers, and a pending 15 s timer kept a stopped agent's
+    // process alive that long.
+    const op = <T>(p: Promise<T>, what: string) => withTimeout(Promise.race([p, ended]), this.twinTimeoutMs, what);
     const session: ControlSession = {
       get open() {
         return self.client === client;
@@ -454,8 +611,7 @@ export class AzureIotTransport implements HubTransport {
         if (self.client !== client) return;
         self.client = null;
         end(new Error(reason));
-        client.removeAllListeners();
-        void client.close().catch(() => undefined);
+        void self.retire(client);
         // Marked: the agent closed it, not the hub (the forwarder reconnects at once, no drop counted; review rv73 M3).
         const err = Object.assign(new Error(reason), { recycled: true });
         for (const l of self.listeners) l(err);
@@ -488,16 +644,24 @@ export class AzureIotTransport implements HubTransport {
     this.listeners.push(listener);
   }
 
-  /** Closes the current client and any whose open is still under way (their attempts are stale by now). */
+  /**
+   * Closes the current client and any whose open is still under way (their attempts are stale by now), hard; and waits
+   * for the closes an earlier call started (the forwarder does not wait for its disconnect() before it connects again).
+   */
   private async disposeClient(): Promise<void> {
     const c = this.client;
     this.client = null;
     if (c) this.endSession();
     const pending = [...this.opening];
     this.opening.clear();
-    for (const p of [...(c ? [c] : []), ...pending]) {
-      p.removeAllListeners();
-      await p.close().catch(() => undefined);
-    }
+    for (const p of [...(c ? [c] : []), ...pending]) void this.retire(p);
+    await Promise.all(this.closing);
+  }
+
+  /** Closes a client hard (closeHard), tracked until done. */
+  private retire(client: SdkClient): Promise<void> {
+    const done: Promise<void> = closeHard(client).finally(() => this.closing.delete(done));
+    this.closing.add(done);
+    return done;
   }
 }

@@ -1,8 +1,9 @@
 // The forwarder drains the outbox to the hub: alarms first, telemetry in arrival order, a bounded window of
 // messages in flight (one by default), each deleted from the store only after the hub's acknowledgement. While the hub is unreachable it retries
-// with capped exponential backoff (with jitter); the outbox keeps everything meanwhile. A message the hub closes the
-// connection on again and again is a suspect: the messages behind it go first and it is retried on its own growing
-// schedule (SUSPECT_AFTER); only the SDK's deterministic errors set a message aside (store table `refused`, kept).
+// with capped exponential backoff (with jitter); the outbox keeps everything meanwhile. A send is timed from when it is
+// the oldest unacknowledged in the window. A message whose send fails first (closed on or unanswered) on connection
+// after connection is a suspect: the messages behind it go first and it is retried on its own growing schedule
+// (SUSPECT_AFTER); only the SDK's deterministic errors set a message aside (store table `refused`, kept).
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { STREAMS, type Outbox, type PackedMessage, type Stream } from '../store/outbox.js';
@@ -19,7 +20,9 @@ export interface ForwarderOptions {
   encoding?: Encoding;
   /**
    * Messages sent before the first is acknowledged (hub.maxInFlight). They go out in order on one connection, so
-   * the hub receives them in order; after a failure every unacknowledged one is resent, in order, same ids.
+   * the hub receives them in order; after a failure every unacknowledged one is resent, in order, same ids. A send is
+   * timed (sendTimeoutMs) from when it is the oldest unacknowledged, so a window larger than a throttled hub
+   * acknowledges within sendTimeoutMs does not time out (review rv113 M3).
    */
   maxInFlight?: number;
   /** A suspect's retry schedule and when it counts as refused repeatedly (SUSPECT_RETRY; tests shorten them). */
@@ -49,10 +52,13 @@ export interface ForwarderStatus {
   downSince: number | null;
   /**
    * Why the last attempt failed: 'auth' when the hub refused the device's credentials (a wrong or rotated key, a
-   * device disabled in the hub), which no waiting will mend; 'refused' when a send failed on a connection that had
-   * delivered another message, or a message failed again where the hub took others (the hub works; that message is
-   * the problem), save a close signalled first that is the message's first failure (an early drop: a second gateway
-   * looks alike; review rv96 M1); 'unreachable' otherwise. Null while delivering.
+   * device disabled in the hub), which no waiting will mend; 'tls' when the hub's certificate is not trusted (hub.caFile
+   * not the CA that signed it, a certificate expired or for another host), which no waiting mends either; 'refused'
+   * when a send was closed on or failed with an error on a connection that had delivered another message, timed out
+   * while the hub acknowledged messages sent after it, or a message failed so again where the hub took others (the hub
+   * works; that message is the problem), save a close signalled first that is the message's first failure (an early
+   * drop: a second gateway looks alike; review rv96 M1); 'unreachable' otherwise, a hub that stops acknowledging
+   * included (review rv113 M2). Null while delivering.
    */
   lastFailure: HubFailure | null;
   sentMessages: number;
@@ -60,6 +66,14 @@ export interface ForwarderStatus {
 }
 
 class TimeoutError extends Error {}
+
+/**
+ * The send got no answer: the forwarder's deadline, or the SDK's own (it fails a publish left without PUBACK 30 s
+ * after it went: azure-iot-common's TimeoutError, "Message not acknowledged").
+ */
+function unanswered(err: unknown): boolean {
+  return err instanceof TimeoutError || (err as { name?: unknown } | null)?.name === 'TimeoutError';
+}
 
 /**
  * What the forwarder holds against one message whose send failed first on a connection (strike()); a delivery
@@ -102,7 +116,7 @@ interface Strike {
   drops: number;
 }
 
-export type HubFailure = 'auth' | 'unreachable' | 'refused';
+export type HubFailure = 'auth' | 'tls' | 'unreachable' | 'refused';
 
 /**
  * Connections in a row on which one message's send failed first, after which it is a suspect (one the hub may refuse):
@@ -129,11 +143,70 @@ function firstOrTenth(n: number): boolean {
 export function hubFailureOf(err: unknown): HubFailure {
   const e = err as { message?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  return /Connection refused: (Not authorized|Bad username or password)/i.test(message) ? 'auth' : 'unreachable';
+  if (/Connection refused: (Not authorized|Bad username or password)/i.test(message)) return 'auth';
+  return certificateError(err) ? 'tls' : 'unreachable';
+}
+
+/** Node's codes for a peer certificate it does not trust (OpenSSL's verify errors, and a name mismatch). */
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+const TLS_MESSAGE =
+  /unable to verify the first certificate|unable to get (local )?issuer certificate|self[- ]signed certificate|certificate has expired|certificate is not yet valid|Hostname\/IP does not match certificate/i;
+
+/**
+ * The hub's TLS certificate is not trusted: no waiting mends it (review rv113 L1). The SDK words it like every failed
+ * first connection, "(Not authorized)", and keeps the socket's error (with its code) as transportError; its message
+ * carries OpenSSL's words.
+ */
+function certificateError(err: unknown): boolean {
+  let e = err as { message?: unknown; code?: unknown; transportError?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (typeof e.code === 'string' && TLS_CODES.has(e.code)) return true;
+    if (typeof e.message === 'string' && TLS_MESSAGE.test(e.message)) return true;
+    e = (e.transportError ?? e.cause) as typeof e;
+  }
+  return typeof err === 'string' && TLS_MESSAGE.test(err);
 }
 
 /** A connection up this long before it failed counts as having worked (the retry delays start over). */
 const STABLE_CONNECTION_MS = 60_000;
+
+/**
+ * A send's deadline, armed when the send is the oldest unacknowledged in the window (or the connection is given up):
+ * a send waiting behind others for a hub that acknowledges at its own pace is not late (review rv113 M3).
+ */
+class Deadline {
+  private timer: NodeJS.Timeout | null = null;
+  private done = false;
+  private fire: (err: Error) => void = () => undefined;
+  readonly expired: Promise<never>;
+  constructor(
+    private readonly ms: number,
+    private readonly what: string,
+  ) {
+    this.expired = new Promise<never>((_, reject) => (this.fire = reject));
+    this.expired.catch(() => undefined);
+  }
+  arm(): void {
+    if (this.timer !== null || this.done) return;
+    this.timer = setTimeout(() => this.fire(new TimeoutError(`${this.what}: no answer within ${this.ms} ms`)), this.ms);
+  }
+  clear(): void {
+    this.done = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
@@ -171,6 +244,11 @@ export class Forwarder {
   private recycled = false;
   /** Messages sent and not yet settled, by id: at most maxInFlight, in the order they were sent. */
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Their deadlines, in the order they were sent: the first is the oldest unacknowledged (armDeadlines). */
+  private readonly deadlines = new Map<string, Deadline>();
+  /** Sends numbered in the order they went, and the highest delivered on the current connection (review rv113 M2). */
+  private sendSeq = 0;
+  private deliveredSeq = 0;
   private readonly maxInFlight: number;
   /**
    * Set by the first failed send of a connection, or by a connection that ended before it worked; the loop then
@@ -226,6 +304,7 @@ export class Forwarder {
     // Scraped at 0 from the start, so that an alert on their first rise fires.
     for (const stream of STREAMS) metrics.declare('forward_messages_refused_total', { stream });
     metrics.declare('forward_retries_total', { reason: 'refused' });
+    metrics.declare('forward_retries_total', { reason: 'tls' });
     transport.onDisconnect((err) => {
       if (!this.connected) return;
       this.connected = false;
@@ -251,6 +330,7 @@ export class Forwarder {
         this.broken ??= { err: err ?? new Error('connection to the hub lost'), what: 'connection', dropped: true };
       }
       this.connectedAt = null;
+      this.armDeadlines();
       this.notify();
     });
   }
@@ -267,6 +347,7 @@ export class Forwarder {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.armDeadlines(); // every send in flight settles within sendTimeoutMs, not one after another
     if (this.stableTimer) clearTimeout(this.stableTimer);
     this.wake();
     await this.loop;
@@ -390,6 +471,7 @@ export class Forwarder {
           const at = Date.now();
           this.connectedAt = at;
           this.deliveredOnConnection = false;
+          this.deliveredSeq = 0;
           this.recycled = false;
           if (this.stableTimer) clearTimeout(this.stableTimer);
           this.stableTimer = setTimeout(() => this.held(at), STABLE_CONNECTION_MS);
@@ -528,6 +610,7 @@ export class Forwarder {
   private async sendOne(m: PackedMessage): Promise<void> {
     const started = Date.now();
     const connection = this.connection;
+    const seq = ++this.sendSeq;
     // A resend is recorded before it goes (the count survives a restart); a first send is not, which spares
     // the store a synchronous write per message.
     const resend = m.attempts > 0 || this.tried.has(m.id);
@@ -545,8 +628,11 @@ export class Forwarder {
         this.log[level]({ err, messageId: m.id, inARow: this.attemptWriteFailures }, 'store error while counting a resend; sending it anyway (said the first time, then every tenth)');
       }
     }
+    const deadline = new Deadline(this.opts.sendTimeoutMs, `send ${m.id}`);
+    this.deadlines.set(m.id, deadline);
+    this.armDeadlines();
     try {
-      await withTimeout(
+      await Promise.race([
         this.transport.send({
           id: m.id,
           stream: m.stream,
@@ -559,16 +645,19 @@ export class Forwarder {
             ...(m.replayOf && { replayOf: m.replayOf }),
           },
         }),
-        this.opts.sendTimeoutMs,
-        `send ${m.id}`,
-      );
+        deadline.expired,
+      ]);
     } catch (err) {
       this.metrics.inc('forward_failures_total', { stream: m.stream });
       const name = (err as { name?: unknown } | null)?.name;
       // The SDK refused it before sending anything: it never will send it as it is. The connection is fine.
       if (typeof name === 'string' && REFUSED_AT_ONCE.has(name) && this.setAside(m, err)) return;
-      // Failed on a connection that delivered another message: the hub is reachable.
-      const delivered = this.deliveredOnConnection && this.connection === connection;
+      // Failed on a connection that delivered another message: the hub is reachable. A close or an error answers the
+      // send, so any delivery on the connection counts. A timeout answers nothing: only a message sent after it and
+      // delivered shows the hub answering others but not this one; deliveries from before it was sent do not, as a hub
+      // that stops acknowledging looks alike (an outage; review rv113 M2).
+      const timedOut = unanswered(err);
+      const delivered = this.connection === connection && (timedOut ? this.deliveredSeq > seq : this.deliveredOnConnection);
       // This message's fault, not the connection's, only when it failed first on an earlier connection too and the hub
       // took others around it (on this connection, since then, or on the one it failed on before). A close that hits a
       // different message on each connection (two gateways with one identity kicking each other off) stays an early
@@ -576,6 +665,10 @@ export class Forwarder {
       // Only the connection's first failed send can be the cause: the others fail with the connection (rv97 M1).
       const firstHere = !this.recycled && this.struckOn !== connection;
       const known = !firstHere || this.connection !== connection ? undefined : this.strikes.get(m.id);
+      // A bare timeout (nothing sent after it delivered) is no evidence by itself; but a delivery between its earlier
+      // failure and this one (otherSinceFail), or an earlier refusal, is: with one message in flight nothing is ever
+      // sent after it on its connection, and a message the hub leaves unanswered while it takes the others must still
+      // be proven and retried on its own schedule (review rv117 H1). During an outage nothing is delivered between.
       const itsFault = known !== undefined && (delivered || known.otherSinceFail || known.refusedWhileUp);
       const refused = delivered || itsFault;
       // The SDK signals the close before the send rejects: the early drop just counted is this send's (review rv92 M1).
@@ -587,7 +680,12 @@ export class Forwarder {
       // reconnects at once and resends anyway.
       if (!this.broken && !this.recycled) this.breakConnection(err, m, refused);
       return;
+    } finally {
+      deadline.clear();
+      this.deadlines.delete(m.id);
+      this.armDeadlines();
     }
+    if (connection === this.connection) this.deliveredSeq = Math.max(this.deliveredSeq, seq);
     this.tried.delete(m.id);
     const wasSuspect = this.strikes.get(m.id)?.suspectSince != null;
     this.strikes.delete(m.id);
@@ -629,6 +727,8 @@ export class Forwarder {
     const known = this.strikes.get(m.id);
     const s: Strike = known ?? { n: 0, suspectSince: null, pauseMs: 0, dueAt: 0, retries: 0, otherSinceFail: false, refusedWhileUp: false, drops: 0 };
     if (droppedHere) s.drops += 1;
+    // A delivery since its last failure shows the hub up: a timeout now is this message's (rv117 H1); a bare first
+    // timeout is not (refused is false for it: review rv113 M2).
     if (refused || s.otherSinceFail) s.refusedWhileUp = true;
     s.otherSinceFail = false;
     this.strikes.set(m.id, s);
@@ -680,7 +780,20 @@ export class Forwarder {
   private breakConnection(err: unknown, m: PackedMessage, refused: boolean): void {
     this.broken = { err, what: `send ${m.id}`, refused };
     this.connected = false;
+    this.armDeadlines();
     void this.transport.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Arms the deadline of the oldest send in flight: the others wait their turn behind it. Once the connection is
+   * given up, or the forwarder stops, every one's: they no longer move in order, and each settles within sendTimeoutMs.
+   */
+  private armDeadlines(): void {
+    const all = this.broken !== null || !this.connected || !this.running;
+    for (const d of this.deadlines.values()) {
+      d.arm();
+      if (!all) return;
+    }
   }
 
   /**
@@ -800,9 +913,11 @@ export class Forwarder {
         ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running; if it happens at each send, the hub may be throttling)'
         : reason === 'auth'
           ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
-          : reason === 'refused'
-            ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses again and again is retried on its own schedule while the others go on)'
-            : 'hub unreachable; keeping data in the store and retrying',
+          : reason === 'tls'
+            ? "the hub's TLS certificate is not trusted (check hub.caFile: it must hold the CA that signed the certificate of the hub or IoT Edge gateway named here; as an IoT Edge module, the edge CA and trust bundle: iotedge check; or that certificate expired, or names another host, or a proxy intercepts TLS); keeping data in the store and retrying"
+            : reason === 'refused'
+              ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses again and again is retried on its own schedule while the others go on)'
+              : 'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
   }

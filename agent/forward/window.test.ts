@@ -219,6 +219,128 @@ describe('Forwarder window (maxInFlight > 1)', () => {
     box.close();
   });
 
+  it('a hub acknowledging at its own pace, slower than the window needs within sendTimeoutMs: no timeout, one connection, nothing resent (review rv113 M3)', async () => {
+    const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
+    const t = new ManualTransport();
+    fill(box, 60); // 20 messages
+    const metrics = new Metrics();
+    // One acknowledgement per 25 ms, in order: a window of 16 needs 400 ms, the timeout is 150 ms.
+    const pacer = setInterval(() => {
+      const oldest = t.outstanding[0];
+      if (oldest) answer(t, oldest, true);
+    }, 25);
+    const f = new Forwarder(box, t, { ...opts(16), sendTimeoutMs: 150 }, captureLog().log, metrics);
+    try {
+      f.start();
+      await until(() => box.nextMessage() === null && box.pending('telemetry').records === 0 && t.outstanding.length === 0, 'drained', 10_000);
+    } finally {
+      clearInterval(pacer);
+      await f.stop();
+    }
+    expect(metrics.get('forward_failures_total', { stream: 'telemetry' })).toBe(0);
+    expect(t.conn).toBe(1);
+    expect(t.sends).toHaveLength(20);
+    checkHistory(t, 60, 16);
+    box.close();
+  });
+
+  it('once a connection is given up, every send still in flight settles within one sendTimeoutMs, not one after another', async () => {
+    const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
+    const t = new ManualTransport();
+    // The SDK may not fail the sends of a connection it closes (its close waits for their acknowledgements).
+    t.disconnect = async () => undefined;
+    fill(box, 30);
+    const f = new Forwarder(box, t, { ...opts(4), sendTimeoutMs: 200 }, captureLog().log, new Metrics());
+    f.start();
+    await until(() => t.outstanding.length === 4, 'a full window');
+    const [a] = t.sends as [Sent];
+    const failedAt = Date.now();
+    answer(t, a, false); // the oldest fails: the other three are given up with the connection
+    await until(() => t.conn === 2, 'a new connection', 5000);
+    // Each of the three has its own sendTimeoutMs from the failure (about 200 ms), not 200 ms after the one before.
+    expect(Date.now() - failedAt).toBeLessThan(550);
+    for (const s of t.outstanding) answer(t, s, true);
+    await f.stop();
+    box.close();
+  });
+
+  it('a timeout is evidence against its message only when the hub delivered a message sent after it (review rv113 M2)', async () => {
+    const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
+    const t = new ManualTransport();
+    fill(box, 3); // one message
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, { ...opts(2), sendTimeoutMs: 150, retry: { initialDelayMs: 1000, maxDelayMs: 1000 } }, captureLog().log, metrics);
+    f.start();
+    await until(() => t.outstanding.length === 1, 'the first send');
+    answer(t, t.sends[0]!, true);
+    await until(() => box.nothingToSend(), 'delivered');
+    // Two more: the hub acknowledges neither. Deliveries before they were sent are no evidence: an outage.
+    fill(box, 6);
+    f.notify();
+    await until(() => t.outstanding.length === 2, 'two sends');
+    await until(() => metrics.get('forward_retries_total', { reason: 'unreachable' }) === 1, 'the timeout', 2000);
+    expect(metrics.get('forward_retries_total', { reason: 'refused' })).toBe(0);
+    expect(f.getStatus()).toMatchObject({ lastFailure: 'unreachable', downSince: expect.any(Number) });
+    expect(f.reachable()).toBe(false);
+    // Next connection: the hub acknowledges the second and not the first: the first's timeout is its own (refused).
+    await until(() => t.conn === 2 && t.outstanding.length === 2, 'both resent', 3000);
+    const [first, second] = t.outstanding as [Sent, Sent];
+    answer(t, second, true);
+    await until(() => metrics.get('forward_retries_total', { reason: 'refused' }) === 1, 'the second timeout', 2000);
+    expect(first.settled).toBe(true);
+    expect(f.getStatus()).toMatchObject({ lastFailure: 'refused', downSince: null });
+    await f.stop();
+    box.close();
+  });
+
+  it('one message in flight: a message the hub leaves unanswered while it takes the others is proven and set on its own schedule, the rest flows (review rv117 H1)', async () => {
+    const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
+    const t = new ManualTransport();
+    fill(box, 30); // ten messages
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, { ...opts(1, SHORT_SUSPECT), sendTimeoutMs: 50, retry: { initialDelayMs: 5, maxDelayMs: 5 } }, captureLog().log, metrics);
+    f.start();
+    await until(() => t.outstanding.length === 1, 'the first send');
+    const poison = t.outstanding[0]!.m.id;
+    // The hub answers every message but the first; the first's sends only ever time out.
+    const hub = setInterval(() => {
+      for (const x of t.outstanding) if (x.m.id !== poison) answer(t, x, true);
+    }, 1);
+    try {
+      await until(() => f.refusedRepeatedly().length > 0 || metrics.get('forward_retries_total', { reason: 'refused' }) >= SUSPECT_AFTER, 'the unanswered message proven', 5000);
+      await until(() => t.sends.filter((x) => x.m.id !== poison && (x as Sent & { ok?: boolean }).ok).length >= 9, 'the other nine delivered', 5000);
+      // Its failures count against it (the hub took the others between them), not as an outage each time.
+      expect(metrics.get('forward_retries_total', { reason: 'refused' })).toBeGreaterThan(0);
+    } finally {
+      clearInterval(hub);
+      await f.stop();
+      box.close();
+    }
+  });
+
+  it("the SDK's own timeout (TimeoutError, a publish left 30 s without PUBACK) is no answer either: after earlier deliveries, an outage", async () => {
+    const box = new Outbox(':memory:', { retainAckedMs: 0, rowMaxBytes: 0 });
+    const t = new ManualTransport();
+    fill(box, 3);
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, { ...opts(1), retry: { initialDelayMs: 1000, maxDelayMs: 1000 } }, captureLog().log, metrics);
+    f.start();
+    await until(() => t.outstanding.length === 1, 'the first send');
+    answer(t, t.sends[0]!, true);
+    await until(() => box.nothingToSend(), 'delivered');
+    fill(box, 3);
+    f.notify();
+    await until(() => t.outstanding.length === 1, 'the second send');
+    const s = t.outstanding[0]!;
+    s.settled = true;
+    s.reject(Object.assign(new Error('Message not acknowledged'), { name: 'TimeoutError' }));
+    await until(() => f.getStatus().lastFailure !== null, 'the failure');
+    expect(f.getStatus()).toMatchObject({ lastFailure: 'unreachable', downSince: expect.any(Number) });
+    expect(metrics.get('forward_retries_total', { reason: 'refused' })).toBe(0);
+    await f.stop();
+    box.close();
+  });
+
   it('holds every guarantee under any schedule of acknowledgements, failures and dropped connections', async () => {
     const action = fc.oneof(
       { arbitrary: fc.record({ kind: fc.constant('ack' as const), pick: fc.nat() }), weight: 6 },

@@ -89,8 +89,16 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
   private puback: PubackPolicy = {};
   private twinPolicy: TwinPolicy = {};
   private twinGetsUnderPolicy = 0;
-  /** With a throttle (PubackPolicy.maxPerSecond): the earliest time the next telemetry PUBACK may go. */
-  private nextAckAt = 0;
+  /**
+   * With a throttle (PubackPolicy.maxPerSecond): telemetry PUBACKs waiting their turn, across connections, in arrival
+   * order. A slot is taken when an ack goes, not when it is queued: a closed connection's waiting acks leave the queue
+   * (lost) and hold no slot, so the next connection is not paced behind them (review rv113 L3).
+   */
+  private readonly ackQueue: { conn: MqttConnection; readyAt: number; send: () => void }[] = [];
+  /** Waiting acks per connection (capped at MAX_DELAYED_ACKS). */
+  private readonly queuedAcks = new Map<MqttConnection, number>();
+  private lastAckAt = -Infinity;
+  private ackTimer: NodeJS.Timeout | null = null;
   private stalled = false;
   private seq = 0;
   private stopped = false;
@@ -401,14 +409,10 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
       this.stats.pubacksSent += 1;
       this.changed();
     };
-    let delay = policy.delayMs ?? 0;
-    if (policy.maxPerSecond !== undefined && policy.maxPerSecond > 0) {
-      const at = Math.max(Date.now() + delay, this.nextAckAt);
-      this.nextAckAt = at + 1000 / policy.maxPerSecond;
-      delay = at - Date.now();
-    }
-    if (delay <= 0) return send();
-    if (conn.timers.size >= MAX_DELAYED_ACKS) {
+    const delay = policy.delayMs ?? 0;
+    const throttled = policy.maxPerSecond !== undefined && policy.maxPerSecond > 0;
+    if (!throttled && delay <= 0) return send();
+    if ((throttled ? (this.queuedAcks.get(conn) ?? 0) : conn.timers.size) >= MAX_DELAYED_ACKS) {
       // Keep memory bounded under a flood: past the cap a delayed ack becomes a dropped one.
       msg.puback = 'dropped';
       this.stats.pubacksDropped += 1;
@@ -417,6 +421,7 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     const lost = (): void => {
       if (msg.puback === 'pending') msg.puback = 'lost';
     };
+    if (throttled) return this.queueAck(conn, Date.now() + delay, send, lost);
     conn.onCloseHooks.add(lost);
     const timer = setTimeout(() => {
       conn.timers.delete(timer);
@@ -424,6 +429,52 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
       send();
     }, delay);
     conn.timers.add(timer);
+  }
+
+  private queueAck(conn: MqttConnection, readyAt: number, send: () => void, lost: () => void): void {
+    const n = this.queuedAcks.get(conn);
+    if (n === undefined) {
+      // Once per connection: its waiting acks are lost with it and leave the queue.
+      conn.onCloseHooks.add(() => {
+        this.queuedAcks.delete(conn);
+        for (let i = this.ackQueue.length - 1; i >= 0; i--) if (this.ackQueue[i]!.conn === conn) this.ackQueue.splice(i, 1);
+        this.pumpAcks();
+      });
+    }
+    this.queuedAcks.set(conn, (n ?? 0) + 1);
+    conn.onCloseHooks.add(lost);
+    this.ackQueue.push({
+      conn,
+      readyAt,
+      send: () => {
+        conn.onCloseHooks.delete(lost);
+        send();
+      },
+    });
+    this.pumpAcks();
+  }
+
+  /** Sends the waiting acks that are due, one per 1000 / maxPerSecond ms, and sets a timer for the next. */
+  private pumpAcks(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
+    for (;;) {
+      const next = this.ackQueue[0];
+      if (next === undefined || this.stopped) return;
+      const rate = this.puback.maxPerSecond;
+      const at = Math.max(next.readyAt, rate !== undefined && rate > 0 ? this.lastAckAt + 1000 / rate : -Infinity);
+      const now = Date.now();
+      if (at > now) {
+        this.ackTimer = setTimeout(() => this.pumpAcks(), at - now);
+        return;
+      }
+      this.ackQueue.shift();
+      this.queuedAcks.set(next.conn, (this.queuedAcks.get(next.conn) ?? 1) - 1);
+      // The slot taken is its scheduled time (a late timer does not lower the rate), no earlier than one interval
+      // ago (no burst after the event loop stalled).
+      this.lastAckAt = Math.max(at, now - (rate !== undefined && rate > 0 ? 1000 / rate : 0));
+      next.send();
+    }
   }
 
   // ---- twin ------------------------------------------------------------------------------
@@ -618,6 +669,8 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     this.methods.rejectAll(503, 'hub stand-in stopped');
     for (const conn of [...this.connections]) conn.close('stopped', 'stop()');
     for (const raw of [...this.rawSockets]) raw.destroy();
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = null;
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.waiters.clear();
   }

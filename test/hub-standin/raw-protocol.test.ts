@@ -209,6 +209,28 @@ describe('publishes', () => {
     }
   });
 
+  it('throttle (maxPerSecond): the acknowledgements a closed connection lost give their slots back; the next connection is not held behind them (review rv113 L3)', async () => {
+    hub.setPubackPolicy({ maxPerSecond: 5 });
+    try {
+      const { c: first } = await connected({ clean: true });
+      for (let i = 1; i <= 10; i++) {
+        first.send({ cmd: 'publish', topic: `devices/dev-a/messages/events/%24.mid=l3-a${i}`, payload: Buffer.from('x'), qos: 1, messageId: i, dup: false, retain: false });
+      }
+      await hub.waitUntil(() => hub.messages.filter((m) => m.messageId?.startsWith('l3-a')).length === 10, 3000, 'ten publishes recorded');
+      // The first goes at once; nine wait their turn (200 ms apart) and are lost with the connection.
+      first.close();
+      await hub.waitUntil(() => hub.messages.filter((m) => m.messageId?.startsWith('l3-a') && m.puback === 'lost').length === 9, 3000, 'nine acks lost');
+      const { c: second } = await connected({ clean: true });
+      const sentAt = Date.now();
+      second.send({ cmd: 'publish', topic: 'devices/dev-a/messages/events/%24.mid=l3-b', payload: Buffer.from('x'), qos: 1, messageId: 1, dup: false, retain: false });
+      await second.next('puback', 3000);
+      // One slot (200 ms) at most, not the nine dead ones' 1.8 s.
+      expect(Date.now() - sentAt).toBeLessThan(700);
+    } finally {
+      hub.setPubackPolicy({});
+    }
+  });
+
   it('stalled: packets are ignored (no PINGRESP) until un-stalled', async () => {
     const { c } = await connected({ clean: true });
     hub.setStalled(true);

@@ -98,7 +98,8 @@ export interface PubackPolicy {
   /**
    * A send throttle like IoT Hub's device-to-cloud limit (S1: 100 sends/s per hub, up to 8 units): telemetry
    * PUBACKs, across all connections, go out at most this many per second; the excess waits its turn (after
-   * `delayMs`), so a fast sender is slowed to this rate rather than refused. For benchmarks.
+   * `delayMs`), so a fast sender is slowed to this rate rather than refused. Acks lost with a closed connection take
+   * no slot. For benchmarks.
    */
   maxPerSecond?: number;
 }
