@@ -241,6 +241,12 @@ export class Agent {
           'the disk is full and the store cannot be opened: running on an empty store in memory that takes no data (the display and alarms run; senders are told to resend); its file is left as it is. Free disk space and restart the agent',
         );
       }
+      for (const r of opened.openRetries) {
+        log.warn(
+          { store: storePath, code: r.code, freeDiskBytes: r.freeDiskBytes, reason: r.message },
+          'the store could not be opened (a disk I/O error with room on the disk): tried again, as it may be transient',
+        );
+      }
       if (opened.diskError) {
         // A failing disk (an I/O error with room on it): run as on a full disk with no reserve, so that the bedside
         // display and alarms stay up, but say what it is.

@@ -33,9 +33,9 @@ export interface RecordedObservations {
   oxygen?: Timed<OxygenSupport>;
   /**
    * The trigger level present (or held from before a restart) when the note was written, and when that was: a restart
-   * brings it back for the bed's first score, which raises it again where a partial score could still reach it, as it
-   * was held (a new level is raised from a partial total only, so a level held on a stale V or on parameters no longer
-   * sent was lost at each restart). Absent in notes written before it.
+   * brings it back for the bed's first score (if within HELD_LEVEL_WAIT_S of the restart), which raises it again where a
+   * partial score could still reach it, as it was held (a new level is raised from a partial total only, so a level
+   * held on a stale V or on parameters no longer sent was lost at each restart). Absent in notes written before it.
    */
   level?: Timed<Exclude<News2Risk, 'low'>>;
   patientId?: string;
@@ -282,6 +282,18 @@ function staysStale(p: News2Param, v: unknown, assumed: unknown): boolean {
  */
 export const STALE_OBSERVATION_KEEP_S = 48 * 3600;
 
+/**
+ * How long after a restart a level noted before it waits for the bed's first current device input; past it the level
+ * is dropped (review rv116 H1: it waited with no limit, and a bed whose monitor was off at the restart, the patient gone
+ * meanwhile, had it raised days later for whoever was there: HIGH, for ever, on an oximeter alone). A bed's devices come
+ * back within seconds to a minute of the agent's restart; one silent longer may have another patient by the time it
+ * sends. Our choice: five minutes, the age at which a continuous vital is stale anyway.
+ */
+export const HELD_LEVEL_WAIT_S = 5 * 60;
+
+/** Why a level noted before a restart was dropped unjudged (News2Report.heldLevelsDropped). */
+export type HeldLevelDropReason = 'no-input-after-restart' | 'note-too-old';
+
 /** Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported. */
 export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string): News2Score {
   const bc = bedNews2Config(config, bed);
@@ -418,8 +430,10 @@ export interface PendingId {
  * Counts a reading giving `id` (not the current patient's) received at `at` into `run`, the run of a new id so far:
  * another id starts a run of its own, and a reading counts only when received later than the run's last (one
  * message's readings count once). `taken`: the run has NEW_PATIENT_AFTER_READINGS readings, the change of patient is
- * taken. One rule for NEWS2 (News2Monitor.patient) and the limit rules (LimitEvaluator.newPatient), so that the two
- * cannot come to disagree on when a bed's patient changed. Pure: `run` is not changed.
+ * taken. The one count for NEWS2 (News2Monitor.patient) and the limit rules (LimitEvaluator.newPatient); what each
+ * does with it differs (NEWS2 also ends every run when another device gives the current id, and knows former ids;
+ * the limit rules decide per device), so the two can disagree on whether a bed's patient changed (review rv116 L1).
+ * Pure: `run` is not changed.
  */
 export function countNewId(run: PendingId | undefined, id: string, at: number): { run: PendingId; taken: boolean } {
   const current = run?.id === id ? run : { id, count: 0, lastAt: -Infinity };
@@ -477,6 +491,12 @@ export interface News2Report {
    * how many, and the (device, term) not told of before, each to be logged once. Absent when none.
    */
   temperatureNotUsed?: { readings: number; terms: { deviceId: string; bed: string; refid: string }[] };
+  /**
+   * Levels noted before a restart dropped without being judged: no current device input (or no reading confirming the
+   * note's patient) within HELD_LEVEL_WAIT_S of the restart, or the note older than STALE_OBSERVATION_KEEP_S by then.
+   * For a log line and a count, as the observations not restored. Absent when none.
+   */
+  heldLevelsDropped?: { bed: string; level: Exclude<News2Risk, 'low'>; reason: HeldLevelDropReason }[];
 }
 
 const emptyReport = (): News2Report => ({ unconvertible: [], newUnconvertible: [], observationsDropped: [], observationsUnmatchable: [], formerPatient: { readings: 0, devices: [] } });
@@ -515,6 +535,8 @@ interface BedState {
   newPatient?: string;
   /** A level present before a restart (RecordedObservations.level), for the bed's first score with a current device input. */
   heldBefore?: Timed<Exclude<News2Risk, 'low'>>;
+  /** When that level (or restored.level) began to wait for a current device input: the restart, else the first evaluate. */
+  heldFrom?: number;
   /** The trigger level whose condition is currently present, or null; and its condition's key. */
   level: Exclude<News2Risk, 'low'> | null;
   levelKey: string | null;
@@ -844,7 +866,8 @@ export class News2Monitor {
    * that patient (confirmRestored); kept without one (the bed's devices gave none), they count at once. With `now`, one
    * recorded longer ago than max(maxAgeS, STALE_OBSERVATION_KEEP_S) is dropped (without it, none is: callers should
    * pass it). A level noted is taken back the same way, for the bed's first score (evaluate), if noted within
-   * STALE_OBSERVATION_KEEP_S.
+   * STALE_OBSERVATION_KEEP_S; that score must come within HELD_LEVEL_WAIT_S of `now`, and the note still be within
+   * STALE_OBSERVATION_KEEP_S then, or the level is dropped (expireHeld).
    */
   restoreObservations(stored: unknown, now?: number): string[] {
     if (!stored || typeof stored !== 'object') return [];
@@ -906,6 +929,9 @@ export class News2Monitor {
         this.keepNewer(s, obs); // a newer observation recorded in this run is kept
         if (level) s.heldBefore = level;
       }
+      // The level waits HELD_LEVEL_WAIT_S from the restart; without `now`, from the bed's first evaluate.
+      if (level && now !== undefined) s.heldFrom = now;
+      else delete s.heldFrom;
       if (consciousness || oxygen) beds.push(bed);
     }
     return beds;
@@ -947,6 +973,7 @@ export class News2Monitor {
         this.setLevel(s, bed, null);
       }
       delete s.newPatient;
+      this.expireHeld(s, bed, now);
       const score = computeNews2(s.inputs, now, this.config, bed);
       s.last = score;
       if (!score.params.some((p) => p.status === 'measured' && DEVICE_PARAMS.has(p.param))) {
@@ -1006,6 +1033,27 @@ export class News2Monitor {
       if (level !== null) out.push({ present: true, spec: this.spec(bed, s, level, score, bound), at: now, why: raiseWhy });
     }
     return out;
+  }
+
+  /**
+   * A level noted before a restart is used only at a first current device input within HELD_LEVEL_WAIT_S of the
+   * restart, and while the note is at most STALE_OBSERVATION_KEEP_S old: past either it is dropped (no longer written
+   * to the note) and reported. Checked at each evaluate, so that a silent bed drops it on time too.
+   */
+  private expireHeld(s: BedState, bed: string, now: number): void {
+    const held = s.heldBefore ?? s.restored?.level;
+    if (!held) {
+      delete s.heldFrom; // judged, or dropped at a change of patient: nothing waits
+      return;
+    }
+    s.heldFrom ??= now;
+    const reason: HeldLevelDropReason | null =
+      now - held.at > STALE_OBSERVATION_KEEP_S * 1000 ? 'note-too-old' : now - s.heldFrom > HELD_LEVEL_WAIT_S * 1000 ? 'no-input-after-restart' : null;
+    if (reason === null) return;
+    delete s.heldBefore;
+    delete s.heldFrom;
+    if (s.restored) delete s.restored.level;
+    (this.report.heldLevelsDropped ??= []).push({ bed, level: held.value, reason });
   }
 
   /** The level present and its key, kept as raised: the key of this patient's episode (news2Key). */

@@ -115,6 +115,12 @@ export class AlarmService {
         `NEWS2 observations recorded before the restart (oxygen, ACVPU) not restored for ${beds.length} bed(s): ${why[reason]}, so they cannot be matched with any patient; record them again (counted in news2_observations_not_restored_total)`,
       );
     }
+    // A level noted before the restart that was not held (rv116 H1): its note too old, or the bed's devices not back soon.
+    const heldWhy = { 'note-too-old': 'its note is older than NEWS2 keeps one', 'no-input-after-restart': 'no current device input came soon enough after the restart' };
+    for (const d of n.heldLevelsDropped ?? []) {
+      this.metrics.inc('news2_observations_not_restored_total', { reason: d.reason });
+      this.log.warn(d, `NEWS2 level ${d.level} noted before the restart for bed ${d.bed} not held: ${heldWhy[d.reason]}; the bed is judged afresh (counted in news2_observations_not_restored_total)`);
+    }
     // Readings left out as the previous patient's (rv80 M1): counted without labels, told once per device, no patient ids.
     if (n.formerPatient.readings > 0) this.metrics.inc('news2_readings_former_patient_total', undefined, n.formerPatient.readings);
     for (const d of n.formerPatient.devices) {
@@ -194,6 +200,7 @@ export class AlarmService {
     if (now - this.news2NoteAt >= NEWS2_NOTE_REFRESH_MS) {
       this.keepNews2(now, {}, 'NEWS2 note not refreshed in the store: a level held for a long time may not be held again after a restart (retried in an hour)');
     }
+    this.news2Counts(); // a held level dropped for want of input is found on the tick
     this.rhythmCounts(); // ECG feeds that stopped are found on the tick
     this.housekeepingCounts();
   }

@@ -135,7 +135,12 @@ describe('SQLITE_IOERR on a disk with room is a disk error, not a full disk', ()
       if (this.name === path && source === 'journal_mode = WAL') throw ioError('SQLITE_IOERR_READ');
       return pragma.call(this, source, options);
     });
+    const started = performance.now();
     const opened = Outbox.open(path, { freeDiskBytes: () => ROOM });
+    // Tried 3 times (a transient error gets another chance: review rv116 M2), well under a second in all.
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(sources.filter((s) => s === 'journal_mode = WAL')).toHaveLength(3);
+    expect(opened.openRetries.map((r) => r.code)).toEqual(['SQLITE_IOERR_READ', 'SQLITE_IOERR_READ']);
     expect(opened).toMatchObject({
       reserveReleased: false,
       noRoom: null,
@@ -157,6 +162,29 @@ describe('SQLITE_IOERR on a disk with room is a disk error, not a full disk', ()
     const again = Outbox.open(path, { freeDiskBytes: () => ROOM });
     expect(again).toMatchObject({ reserveReleased: false, noRoom: null, diskError: null });
     expect(again.outbox.path).toBe(path);
+    again.outbox.close();
+  });
+
+  it('a transient SQLITE_IOERR_READ at open (room on the disk) is tried again: the store opens on its file and stores data, the reserve kept, the retry reported (review rv116 M2)', () => {
+    const path = tempDb();
+    new Outbox(path).close();
+    writeFileSync(`${path}.reserve`, Buffer.alloc(1024));
+    const pragma = Database.prototype.pragma;
+    let failures = 1; // one EIO, then the disk reads again
+    vi.spyOn(Database.prototype, 'pragma').mockImplementation(function (this: Database.Database, source: string, options?: Database.PragmaOptions) {
+      if (this.name === path && source === 'journal_mode = WAL' && failures-- > 0) throw ioError('SQLITE_IOERR_READ');
+      return pragma.call(this, source, options);
+    });
+    const opened = Outbox.open(path, { freeDiskBytes: () => ROOM });
+    expect(opened).toMatchObject({ reserveReleased: false, noRoom: null, diskError: null, openRetries: [{ code: 'SQLITE_IOERR_READ', freeDiskBytes: ROOM }] });
+    expect(opened.outbox.path).toBe(path);
+    expect(existsSync(`${path}.reserve`)).toBe(true);
+    opened.outbox.append([rec(1)]);
+    opened.outbox.close();
+    vi.restoreAllMocks();
+    const again = Outbox.open(path, { freeDiskBytes: () => ROOM });
+    expect(again.openRetries).toEqual([]);
+    expect(again.outbox.pending('telemetry').records).toBe(1); // the record was kept in the file
     again.outbox.close();
   });
 

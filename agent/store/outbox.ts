@@ -375,7 +375,20 @@ export interface OpenedOutbox {
    * runs; `message` names the store and its free space (null: unreadable).
    */
   diskError: { code: string; freeDiskBytes: number | null; message: string } | null;
+  /**
+   * Failing-disk errors of the first open that were tried again (OPEN_ATTEMPTS), in order, for the caller to log: a
+   * transient one (an SD or USB hiccup at boot) is followed by a store opened on its file.
+   */
+  openRetries: { code: string; freeDiskBytes: number | null; message: string }[];
 }
+
+/**
+ * How often open() tries the store when the disk fails with room on it, and the pause before each try again: a
+ * single transient I/O error at boot must not cost the whole run on the store in memory that takes no data (review
+ * rv116 M2). Short and bounded (200 ms at most), as the start waits for it.
+ */
+const OPEN_ATTEMPTS = 3;
+const OPEN_RETRY_PAUSE_MS = 100;
 
 /**
  * A file of this size kept beside the store (`<store>.reserve`) while the disk has room: when another program has
@@ -480,6 +493,11 @@ function diskFailure(err: unknown, path: string, free: () => number): OpenedOutb
   const bytes = readFree(free);
   if (bytes !== null && bytes < FULL_DISK_FREE_BYTES) return null;
   return { code, freeDiskBytes: bytes, message: failingDiskMessage(code, path, bytes) };
+}
+
+/** Blocks for `ms` (open() is synchronous: the agent's constructor opens the store). */
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** How far a stamp may run ahead of the store's own clock (see enforceLimits) before it counts as after a clock step. */
@@ -847,19 +865,27 @@ export class Outbox {
     // the store in memory that takes no data, saying so, so that the agent runs (display, bedside alarms). Any other
     // error (a lock held by another agent, permissions: SQLITE_READONLY*, a bad path: SQLITE_CANTOPEN, a newer format)
     // fails the start, naming the store.
+    const openRetries: OpenedOutbox['openRetries'] = [];
     const notFull = (err: unknown): OpenedOutbox => {
       const diskError = diskFailure(err, path, free);
       if (!diskError) throw storeError(err, path, free);
       const inMemory = new Outbox(':memory:', opts, lock);
       inMemory.appendRefusal = { message: failingDiskRefusal(diskError.code), code: diskError.code };
-      return { outbox: inMemory, recovered, reserveReleased, noRoom: null, diskError };
+      return { outbox: inMemory, recovered, reserveReleased, noRoom: null, diskError, openRetries };
     };
     try {
-      try {
-        return { outbox: attempt(false), recovered, reserveReleased, noRoom: null, diskError: null };
-      } catch (err) {
-        if (path === ':memory:') throw err;
-        if (!full(err)) return notFull(err);
+      // A failing-disk error is tried again a few times first (OPEN_ATTEMPTS), the reserve kept: it may be transient.
+      for (let n = 1; ; n++) {
+        try {
+          return { outbox: attempt(false), recovered, reserveReleased, noRoom: null, diskError: null, openRetries };
+        } catch (err) {
+          if (path === ':memory:') throw err;
+          if (full(err)) break;
+          const failing = diskFailure(err, path, free);
+          if (!failing || n >= OPEN_ATTEMPTS) return notFull(err);
+          openRetries.push(failing);
+          pause(OPEN_RETRY_PAUSE_MS);
+        }
       }
       // A disk too full to open the store at all: the reserve makes room for it (the store then refuses data, alarmed,
       // but the agent runs: display, alarms).
@@ -867,7 +893,7 @@ export class Outbox {
         rmSync(reservePath(path), { force: true });
         reserveReleased = true;
         try {
-          return { outbox: attempt(false), recovered, reserveReleased, noRoom: null, diskError: null };
+          return { outbox: attempt(false), recovered, reserveReleased, noRoom: null, diskError: null, openRetries };
         } catch (err) {
           if (!full(err)) return notFull(err);
         }
@@ -875,7 +901,7 @@ export class Outbox {
       // No reserve left (spent while running, then a clean stop deleted the -wal and -shm, and another program took
       // that room): without a -shm to make, an existing store opens; it refuses data until space returns (review rv100 H2).
       try {
-        return { outbox: attempt(true), recovered, reserveReleased, noRoom: 'exclusive', diskError: null };
+        return { outbox: attempt(true), recovered, reserveReleased, noRoom: 'exclusive', diskError: null, openRetries };
       } catch (err) {
         if (!full(err)) return notFull(err);
       }
@@ -884,7 +910,7 @@ export class Outbox {
       // took would be gone at the next stop, while HL7 senders told it was stored delete their copy.
       const inMemory = new Outbox(':memory:', opts, lock);
       inMemory.appendRefusal = { message: MEMORY_STORE_REFUSAL, code: 'SQLITE_FULL' };
-      return { outbox: inMemory, recovered, reserveReleased, noRoom: 'memory', diskError: null };
+      return { outbox: inMemory, recovered, reserveReleased, noRoom: 'memory', diskError: null, openRetries };
     } catch (err) {
       lock?.release();
       throw err;

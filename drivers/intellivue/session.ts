@@ -7,7 +7,7 @@
 //     interval; answers to a poll a newer one has replaced are dropped
 //   → results and linked results (first / middle / last), each decoded as it arrives; a poll the monitor refuses (remote
 //     operation error) is matched to its poll, said with its kind and the error's name, and not sent again at once
-//     (an extended one waits for its renewal).
+//     (an extended one is asked again after one interval, or at its renewal for a configuration error or a repeat).
 // The association response says what the monitor grants: an extended poll it does not grant is not sent, and a minimum
 // poll period longer than pollIntervalMs is used. An MDS Create while associating means the accept was lost: taken
 // as an implied accept. Abort (0x19) from the monitor, a quiet line (no frame whose FCS checks for quietReassociateMs)
@@ -66,6 +66,16 @@ const ROER_NAMES: Record<number, string> = {
   16: 'INVALID_SCOPE',
   17: 'INVALID_OBJECT_INSTANCE',
 };
+
+/**
+ * Refusals of an extended poll that are the monitor's configuration (no wave export, access denied): asking again
+ * before its renewal would only be refused again. Any other (PROCESSING_FAILURE may be transient) is asked again after
+ * one poll interval, since waiting for the renewal leaves no poll of its kind in force for most of a period (rv116 M3).
+ */
+const CONFIG_REFUSALS = new Set([0 /* NO_SUCH_OBJECT_CLASS */, 2 /* ACCESS_DENIED */]);
+
+/** The same refusal of an extended poll this many times in a row (none answered between) waits for the renewal too. */
+export const REFUSALS_BEFORE_WAITING = 3;
 
 export function remoteErrorName(errorValue: number): string {
   return ROER_NAMES[errorValue] ?? `error ${errorValue}`;
@@ -131,8 +141,11 @@ export class IntellivueSession {
     alarms: new RepeatLog(REPEAT_LOG_EVERY_MS),
     waves: new RepeatLog(REPEAT_LOG_EVERY_MS),
   };
-  /** Polls the monitor refused (ROER), by kind: the error's name, until a poll of that kind is answered again. */
-  private readonly refused = new Map<PollKind, string>();
+  /**
+   * Polls the monitor refused (ROER), by kind: the last error (name and value) and how many times in a row it came,
+   * until a poll of that kind is answered again.
+   */
+  private readonly refused = new Map<PollKind, { error: string; errorValue: number; inARow: number }>();
   /** Refusals come at every poll while they last (e.g. waves on a monitor without wave export): said once per kind. */
   private readonly refusedLog: Record<PollKind, RepeatLog> = {
     numerics: new RepeatLog(REPEAT_LOG_EVERY_MS),
@@ -180,7 +193,8 @@ export class IntellivueSession {
    */
   get refusals(): string | null {
     if (this.refused.size === 0) return null;
-    return [...this.refused].map(([kind, error]) => `${kind} polls refused by the monitor: ${error}${this.isExtended(kind) ? ' (asked again at each renewal)' : ''}`).join('; ');
+    const when = (kind: PollKind) => (!this.isExtended(kind) ? '' : this.waitsForRenewal(kind) ? ' (asked again at each renewal)' : ' (asked again within one poll interval)');
+    return [...this.refused].map(([kind, r]) => `${kind} polls refused by the monitor: ${r.error}${when(kind)}`).join('; ');
   }
 
   /** No frame for this long while associated: start again (at least two poll intervals, as the interval may grow). */
@@ -552,18 +566,49 @@ export class IntellivueSession {
 
   /**
    * The monitor answered a poll with a remote operation error. That is its answer: the poll is not "unanswered", and it
-   * is not sent again at once, since the monitor would refuse it again (no wave export, access denied: its
-   * configuration). A single poll's successor goes out at the next interval anyway; an extended one is asked again at
-   * its next renewal (every period less one interval), not every interval. The health detail names the refusal
-   * (`refusals`) until a poll of its kind is answered.
+   * is not sent again at once. A single poll's successor goes out at the next interval anyway. An extended one is asked
+   * again after one interval, and no later than the period of the poll in use ends (its renewal went out one interval
+   * before that end, so waiting for the next renewal would leave none in force for most of a period, rv116 M3); but a
+   * configuration error (the monitor would refuse it again: no wave export, access denied) or the same refusal
+   * REFUSALS_BEFORE_WAITING times in a row waits for its next renewal (every period less one interval), so a monitor
+   * that refuses it all day is not asked every interval (rv112 M4). The health detail names the refusal (`refusals`)
+   * until a poll of its kind is answered.
    */
   private pollRefused(invokeId: number, kind: PollKind, errorValue: number): void {
     this.pending.delete(invokeId);
     const error = remoteErrorName(errorValue);
-    this.refused.set(kind, error);
+    const prev = this.refused.get(kind);
+    const inARow = prev?.errorValue === errorValue ? prev.inARow + 1 : 1;
+    this.refused.set(kind, { error, errorValue, inARow });
     const extended = this.isExtended(kind);
-    const next = extended ? `asked again at its next renewal (every ${this.renewEveryOf(kind)} ms)` : `the next goes out as usual (every ${this.interval} ms)`;
-    this.repeated(this.refusedLog[kind], 'remote_errors', `intellivue: the monitor refused the ${kind} poll: ${error} (${errorValue}); ${next}`, { kind, invokeId, errorValue, error, extended });
+    let next = `the next goes out as usual (every ${this.interval} ms)`;
+    if (extended && this.waitsForRenewal(kind)) {
+      const why = CONFIG_REFUSALS.has(errorValue) ? '' : `refused ${inARow} times in a row: `;
+      next = `${why}asked again at its next renewal (every ${this.renewEveryOf(kind)} ms)`;
+    } else if (extended) next = this.askAgain(kind, invokeId);
+    this.repeated(this.refusedLog[kind], 'remote_errors', `intellivue: the monitor refused the ${kind} poll: ${error} (${errorValue}); ${next}`, { kind, invokeId, errorValue, error, extended, inARow });
+  }
+
+  /** A refused extended poll of `kind` waits for its renewal: a configuration error, or the same refusal repeated. */
+  private waitsForRenewal(kind: PollKind): boolean {
+    const r = this.refused.get(kind);
+    return r !== undefined && (CONFIG_REFUSALS.has(r.errorValue) || r.inARow >= REFUSALS_BEFORE_WAITING);
+  }
+
+  /**
+   * Sends the refused extended poll `invokeId` of `kind` again after one poll interval, or when the period of the poll
+   * in use ends if that is sooner; says when, for the log line.
+   */
+  private askAgain(kind: PollKind, invokeId: number): string {
+    const t = this.extTimers.get(kind);
+    // Refused after the answer check sent it again (refusal slower than one interval): that newer poll stands.
+    if (this.lastPollOf.get(kind) !== invokeId || !t) return 'a newer poll of its kind is out already';
+    const used = this.inUse(kind);
+    const left = used === undefined ? Infinity : this.pending.get(used)!.sentAt + this.periodOf(kind) - this.now();
+    const ms = Math.max(0, Math.min(this.interval, left));
+    this.cancel(t.answer); // its answer check: the refusal was the answer
+    t.answer = this.later(() => this.extendedPoll(kind), ms);
+    return `asked again in ${ms} ms`;
   }
 
   /** The monitor answered an association request: a run of time-outs, if any, is over. */

@@ -99,6 +99,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   protected linkLost(): void {
     // The session flushed the curves as the link closed (realtime-streams-ending); anything left is counted.
     this.flushWaves();
+    this.waves.clear();
     this.rtDropLogged = false;
     this.rtStall = undefined;
     this.alarmPages.stop();
@@ -146,6 +147,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         // samples are due from now on.
         if (o.state === 'cycling') {
           this.rtSamplesAt = this.mono();
+          if (this.medibus.realtimeStreams.length === 0) this.realtimeStallEnded();
           this.setStatus('online', o.detail);
         } else if (o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'initialising' && this.status === 'online') this.setStatus('connecting', o.detail);
@@ -200,6 +202,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       case 'realtime-streams-ending':
         // Scaled with the configuration they arrived under, before it changes (review rv67 M2, L2).
         this.flushWaves();
+        this.waves.clear(); // the next set-up's curves start a time axis of their own
         this.rtDropLogged = false;
         return;
       case 'realtime':
@@ -264,6 +267,19 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     this.rtStallLog.clear();
     const afterS = Math.round((this.rtSamplesAt - st.since) / 1000);
     this.ctx.log.info({ device: this.plan.id, afterS, setups: st.setups }, `medibus realtime curves again after ${afterS} s`);
+  }
+
+  /**
+   * Cycling with no curve set up (the new 53H offers none of the configured curves, or did not read): a stall is over,
+   * as the watch is off with no curves; health gives the session's reason instead (review rv116 L2).
+   */
+  private realtimeStallEnded(): void {
+    const st = this.rtStall;
+    if (!st) return;
+    this.rtStall = undefined;
+    this.rtStallLog.clear();
+    const why = this.medibus.realtimeTrouble ?? 'no curve set up';
+    this.ctx.log.info({ device: this.plan.id, setups: st.setups, why }, `medibus realtime curves no longer watched for a stall: ${why}`);
   }
 
   /** A set dropped (or a sync byte lost) is a missing sample time: the curves get a gap there (review rv115 M4). */

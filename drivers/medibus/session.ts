@@ -135,7 +135,7 @@ export class MedibusSession {
     return this.state_;
   }
 
-  /** Why the curves are off although realtime is enabled (a 53H answer that did not read), for health. */
+  /** Why the curves are off although realtime is enabled (a 53H answer that did not read, none of the configured curves offered), for health. */
   get realtimeTrouble(): string | undefined {
     return this.rtTrouble;
   }
@@ -629,6 +629,7 @@ export class MedibusSession {
         this.rtRequested = wanted.map((c) => available.find((r) => r.code === c)).filter((r): r is RealtimeConfigRecord => r !== undefined);
         if (this.rtRequested.length === 0) {
           this.setRealtimeStreams([], 'none of the configured curves is offered');
+          this.rtTrouble = 'none of the configured curves is offered'; // health says why the curves are off (review rv116 L2)
           this.hooks.log('warn', 'medibus realtime: none of the configured curves is offered by the device', { wanted });
           this.startCycling();
           return;
