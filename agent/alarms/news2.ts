@@ -884,10 +884,16 @@ export class News2Monitor {
       const t = v as Partial<Timed<unknown>> | undefined;
       if (!(t && typeof t.at === 'number' && Number.isFinite(t.at) && (LEVEL_ORDER as readonly unknown[]).includes(t.value))) return undefined;
       // As a stale observation: a note days old may be of a patient admitted since (the bed's devices give no id).
-      if (now !== undefined && now - t.at > STALE_OBSERVATION_KEEP_S * 1000) return undefined;
+      // Told as a drop (review rv118 L1): the usual case, a gateway off for a long weekend.
+      if (now !== undefined && now - t.at > STALE_OBSERVATION_KEEP_S * 1000) {
+        (this.report.heldLevelsDropped ??= []).push({ bed: noteBed, level: t.value as Exclude<News2Risk, 'low'>, reason: 'note-too-old' });
+        return undefined;
+      }
       return { value: t.value as Exclude<News2Risk, 'low'>, at: t.at };
     };
+    let noteBed = '';
     for (const [bed, v] of Object.entries(stored as Record<string, unknown>)) {
+      noteBed = bed;
       const o = (v ?? {}) as Record<string, unknown>;
       const consciousness = timed(o.consciousness, ACVPU, 'consciousness');
       const oxygen = timed(o.oxygen, OXYGEN_SUPPORT, 'oxygen');

@@ -121,6 +121,10 @@ export class AlarmService {
       this.metrics.inc('news2_observations_not_restored_total', { reason: d.reason });
       this.log.warn(d, `NEWS2 level ${d.level} noted before the restart for bed ${d.bed} not held: ${heldWhy[d.reason]}; the bed is judged afresh (counted in news2_observations_not_restored_total)`);
     }
+    // Written at once without it (review rv118 H1): a second restart before the next save would restore it again.
+    if (n.heldLevelsDropped?.length) {
+      this.keepNews2(this.now(), { beds: n.heldLevelsDropped.map((d) => d.bed) }, 'NEWS2 note not saved after a held level was dropped: a restart before the next save could hold it again');
+    }
     // Readings left out as the previous patient's (rv80 M1): counted without labels, told once per device, no patient ids.
     if (n.formerPatient.readings > 0) this.metrics.inc('news2_readings_former_patient_total', undefined, n.formerPatient.readings);
     for (const d of n.formerPatient.devices) {

@@ -605,7 +605,9 @@ export class IntellivueSession {
     if (this.lastPollOf.get(kind) !== invokeId || !t) return 'a newer poll of its kind is out already';
     const used = this.inUse(kind);
     const left = used === undefined ? Infinity : this.pending.get(used)!.sentAt + this.periodOf(kind) - this.now();
-    const ms = Math.max(0, Math.min(this.interval, left));
+    // Once the poll in use has run out, a full interval (review rv118 M1): at once, a monitor still busy refuses again,
+    // and three refusals within one interval would make it wait for the renewal, the gap this retry is for.
+    const ms = left > 0 ? Math.min(this.interval, left) : this.interval;
     this.cancel(t.answer); // its answer check: the refusal was the answer
     t.answer = this.later(() => this.extendedPoll(kind), ms);
     return `asked again in ${ms} ms`;

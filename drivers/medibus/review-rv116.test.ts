@@ -154,3 +154,33 @@ describe('a re-set-up after a stall that finds none of the configured curves off
     expect(ctx.counter('realtime_stalls')).toBe(1);
   });
 });
+
+describe('curves at different rates after lost sets (review rv118 H2)', () => {
+  it('a lost set is one set period for every curve: a 32 ms curve is not pushed hundreds of ms ahead, nor back over its last segment', () => {
+    const cfg = [
+      { code: 0, intervalUs: 8000, min: -20, max: 80, maxBin: 4095 },
+      { code: 5, intervalUs: 32000, min: 0, max: 100, maxBin: 4095 },
+    ];
+    const b = new WaveformBuffer({ deviceId: 'v1', source: 's' });
+    let set = 0;
+    const feed = (t: number) => {
+      b.add(0, 2000, t);
+      if (set++ % 4 === 0) b.add(1, 2000, t); // the slow curve has a value in every 4th set
+    };
+    const flush = (now: number) => b.flush(cfg, now).segments.map((s) => ({ code: s.raw!.code, start: s.startTime, end: s.startTime + (s.samples.length * 1000) / s.sampleRateHz }));
+    for (let t = 8; t <= 1000; t += 8) feed(t);
+    const first = flush(1000);
+    for (let t = 1008; t <= 1080; t += 8, set++) b.gap(t); // 10 sets (80 ms) lost right after the flush
+    for (let t = 1088; t <= 2000; t += 8) feed(t);
+    const second = flush(2000);
+    for (let t = 2008; t <= 3000; t += 8) feed(t);
+    const third = flush(3000);
+    const slow = [first, second, third].map((segs) => segs.find((s) => s.code === 'rt:05')!);
+    const fast = second.find((s) => s.code === 'rt:00')!;
+    // The two curves of the same sets start within one set of each other (the old count put them 240 ms apart).
+    expect(Math.abs(slow[1]!.start - fast.start)).toBeLessThanOrEqual(8);
+    // Not ahead of the flush that sent it by more than a set, and the next segment does not start before it ends.
+    expect(slow[1]!.end - 2000).toBeLessThanOrEqual(8);
+    expect(slow[2]!.start).toBeGreaterThanOrEqual(slow[1]!.end);
+  });
+});

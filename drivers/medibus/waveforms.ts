@@ -110,18 +110,22 @@ export class WaveformBuffer {
       const starts = runs.map((run) => run.startAt);
       if (rate > 0) {
         const interval = 1000 / rate;
+        // A lost set is one set period long, the fastest curve's interval: a slower curve has a value in only some sets
+        // (the sync byte says which), so counting a lost set as one of its own intervals would stretch the gap
+        // (review rv118 H2).
+        const setMs = Math.min(...streams.filter((c) => c && c.intervalUs > 0).map((c) => c.intervalUs / 1000));
         // Backwards from the last run: the last sample of each is taken as arriving at the run's end.
         let limit = Infinity;
         for (let i = runs.length - 1; i >= 0; i--) {
           const run = runs[i]!;
           starts[i] = Math.min(run.endAt ?? now, limit) - run.bins.length * interval;
-          limit = starts[i]! - run.lostBefore * interval;
+          limit = starts[i]! - run.lostBefore * setMs;
         }
         // Forwards: after a lost set, never before the previous segment's end plus the lost sets.
         let next = runs[0]!.lostBefore > 0 ? curve.nextAt : undefined;
         for (let i = 0; i < runs.length; i++) {
           const run = runs[i]!;
-          if (next !== undefined) starts[i] = Math.max(starts[i]!, next + run.lostBefore * interval);
+          if (next !== undefined) starts[i] = Math.max(starts[i]!, next + run.lostBefore * setMs);
           next = starts[i]! + run.bins.length * interval;
         }
         curve.nextAt = next;
