@@ -880,24 +880,22 @@ export class News2Monitor {
       if (now !== undefined && now - t.at > Math.max(this.config.maxAgeS[p], STALE_OBSERVATION_KEEP_S) * 1000) return undefined;
       return { value: t.value as T, at: t.at };
     };
-    const noted = (v: unknown): Timed<Exclude<News2Risk, 'low'>> | undefined => {
+    const noted = (v: unknown, bed: string): Timed<Exclude<News2Risk, 'low'>> | undefined => {
       const t = v as Partial<Timed<unknown>> | undefined;
       if (!(t && typeof t.at === 'number' && Number.isFinite(t.at) && (LEVEL_ORDER as readonly unknown[]).includes(t.value))) return undefined;
       // As a stale observation: a note days old may be of a patient admitted since (the bed's devices give no id).
       // Told as a drop (review rv118 L1): the usual case, a gateway off for a long weekend.
       if (now !== undefined && now - t.at > STALE_OBSERVATION_KEEP_S * 1000) {
-        (this.report.heldLevelsDropped ??= []).push({ bed: noteBed, level: t.value as Exclude<News2Risk, 'low'>, reason: 'note-too-old' });
+        (this.report.heldLevelsDropped ??= []).push({ bed, level: t.value as Exclude<News2Risk, 'low'>, reason: 'note-too-old' });
         return undefined;
       }
       return { value: t.value as Exclude<News2Risk, 'low'>, at: t.at };
     };
-    let noteBed = '';
     for (const [bed, v] of Object.entries(stored as Record<string, unknown>)) {
-      noteBed = bed;
       const o = (v ?? {}) as Record<string, unknown>;
       const consciousness = timed(o.consciousness, ACVPU, 'consciousness');
       const oxygen = timed(o.oxygen, OXYGEN_SUPPORT, 'oxygen');
-      const level = noted(o.level);
+      const level = noted(o.level, bed);
       if (!consciousness && !oxygen && !level) continue;
       const obs: RecordedObservations = {};
       if (consciousness) obs.consciousness = consciousness;
