@@ -341,8 +341,10 @@ export class Agent {
       // Before any driver starts: a device's first repeat of an alarm acknowledged before the restart must find it.
       this.restoreAcknowledgedBeforeStart(engine);
       this.restoreNews2Observations(engine, pseudonym !== undefined);
-      this.alarms.news2Counts(); // observations that cannot be restored (key changed, pseudonyms off): told at start
+      // Where to keep them first: a level dropped at restore (note too old) is then removed from the note at once,
+      // not reported again at each restart until the next save.
       this.alarms.keepObservationsIn((all) => this.outbox.setNote('news2-observations', JSON.stringify(all)));
+      this.alarms.news2Counts(); // observations that cannot be restored (key changed, pseudonyms off): told at start
       this.ingest.subscribe((events) => this.seenDevices.note(events, Date.now()));
       if (this.bedOverrides.length) {
         this.ingest.subscribe((events) => {

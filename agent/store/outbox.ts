@@ -731,7 +731,8 @@ export class Outbox {
     this.maxRecordBytes = opts.maxRecordBytes ?? 200_000;
     this.rowMaxBytes = opts.rowMaxBytes ?? ROW_MAX_BYTES;
     this.retainAckedMs = opts.retainAckedMs ?? 24 * 3600_000;
-    this.freeDiskBytes = diskFreeBytes(path, opts);
+    // A store in memory has no disk to fill: its I/O errors are never a full disk.
+    this.freeDiskBytes = path === ':memory:' ? () => Infinity : diskFreeBytes(path, opts);
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.lock = lock ?? (path === ':memory:' ? null : StoreLock.acquire(path));
     try {
@@ -1576,7 +1577,6 @@ export class Outbox {
 
   /** Free bytes on the store's disk; Infinity for ':memory:' or when it cannot be read. */
   private freeBytesNow(): number {
-    if (this.path === ':memory:') return Infinity;
     try {
       return this.freeDiskBytes();
     } catch {
@@ -1586,12 +1586,12 @@ export class Outbox {
 
   /** isDiskFull() on this store's disk (an I/O error in a store in memory is no full disk). */
   private diskFull(err: unknown): boolean {
-    return isDiskFull(err, this.path === ':memory:' ? () => Infinity : this.freeDiskBytes);
+    return isDiskFull(err, this.freeDiskBytes);
   }
 
   /** storeError() on this store's disk. */
   private storeError(err: unknown): unknown {
-    return storeError(err, this.path, this.path === ':memory:' ? () => Infinity : this.freeDiskBytes);
+    return storeError(err, this.path, this.freeDiskBytes);
   }
 
   private readTally(): EvictionTally | null {
