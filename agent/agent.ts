@@ -205,7 +205,7 @@ export class Agent {
     this.outbox = opened.outbox;
     // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
     // takes effect from the start, before anything else is built from the config.
-    const startup = beginStartup(deps.startup ?? decideStartup(local, deps.registry), log);
+    const startup = beginStartup(deps.startup ?? decideStartup(local, deps.registry, deps.env ?? process.env), log);
     const config = startup.config;
     declareWatchedCounters(this.metrics);
     this.startIgnored = startup.ignored ?? [];

@@ -92,4 +92,11 @@ export interface DriverClaims {
    * config, and are not (agent/config/check.ts, configWarnings).
    */
   beds?: Array<{ bed: string; field: string }>;
+  /**
+   * How often each device is polled when the driver itself polls (the shortest period among its values): its events
+   * may come no more often than that. Absent for a device that streams, or whose polls are another host's.
+   */
+  pollPeriods?: Array<{ id: string; ms: number; field: string }>;
+  /** The bed the driver's options give each device's events (so alarms.devices.<id>.bed is not used for it). */
+  deviceBeds?: Array<{ id: string; bed: string; field: string }>;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MDC, UNITS } from '../model/mdc.js';
 import { numeric, s } from './fixtures.js';
 import { BedFeeds } from './feeds.js';
-import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rangeSlips, rulesForBed, validateRule, type LimitConfig, type LimitRule } from './limits.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rangeSlips, ruleProblems, rulesForBed, validateRule, type LimitConfig, type LimitRule } from './limits.js';
 import type { ConditionUpdate } from './types.js';
 import type { MdcCode, Quality } from '../model/reading.js';
 
@@ -310,6 +310,34 @@ describe('limit configuration', () => {
     const hr = DEFAULT_LIMIT_RULES.find((r) => r.id === 'hr')!;
     expect(validateRule({ ...hr, low: 60, high: 64 })).toEqual(['rule hr: low 60 + hysteresis 5 must not be above high 64: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)']);
     expect(validateRule({ ...hr, low: 60, high: 66 })).toEqual([]);
+  });
+
+  it("ruleProblems refuses a one-sided rule whose hysteresis puts its end point beyond the rule's range, naming hysteresis (review rv120 H1)", () => {
+    const rule = (id: string) => DEFAULT_LIMIT_RULES.find((r) => r.id === id)!;
+    expect(ruleProblems({ ...rule('hr'), low: null, high: 120, hysteresis: 150 })).toEqual([
+      {
+        field: 'hysteresis',
+        limit: 'high',
+        message: 'rule hr: high 120 - hysteresis 150 = -30 is below 0 /min, the least a reading can plausibly be (the rule accepts 0..300): the high alarm could never end, and once acknowledged would hide every later episode (lower hysteresis)',
+      },
+    ]);
+    expect(validateRule({ ...rule('temp'), low: null, high: 39, hysteresis: 30 })).toEqual([expect.stringMatching(/^rule temp: high 39 - hysteresis 30 = 9 is below 10 Cel, .*the rule accepts 10\.\.45/)]);
+    expect(validateRule({ ...rule('rr'), low: 8, high: null, hysteresis: 200 })).toEqual([
+      'rule rr: low 8 + hysteresis 200 = 208 is above 150 /min, the most a reading can plausibly be (the rule accepts 0..150): the low alarm could never end, and once acknowledged would hide every later episode (lower hysteresis)',
+    ]);
+    // An end point on the range's bound is reachable; a usual margin passes.
+    expect(validateRule({ ...rule('hr'), low: null, high: 120, hysteresis: 120 })).toEqual([]);
+    expect(validateRule({ ...rule('rr'), low: 8, high: null, hysteresis: 142 })).toEqual([]);
+    expect(validateRule({ ...rule('rr'), low: 8, high: null, hysteresis: 143 })).toHaveLength(1);
+    expect(validateRule({ ...rule('temp'), low: null, high: 39, hysteresis: 1 })).toEqual([]);
+    // A rule made in code without a range is judged by its unit's measuring range, as before (SpO2: 0..100).
+    const { range: _r, ...spo2 } = rule('spo2');
+    expect(ruleProblems({ ...spo2, low: 99 })).toEqual([{ field: 'hysteresis', limit: 'low', message: expect.stringMatching(/^rule spo2: low 99 \+ hysteresis 2 = 101 is above 100 %/) }]);
+    const { range: _h, ...hrNoRange } = rule('hr');
+    expect(validateRule({ ...hrNoRange, low: null, high: 120, hysteresis: 150 })).toEqual([]); // no range known: not judged
+    // A limit itself outside the range is a range slip (warned of, never refused): its end point is not judged here.
+    expect(validateRule({ ...rule('temp'), low: 0, high: null, hysteresis: 50 })).toEqual([]);
+    expect(validateRule({ ...rule('hr'), low: 50, high: 999, hysteresis: 5 })).toEqual([]);
   });
 
   it('rangeSlips names a low or high outside the rule\'s range, with the unit and the likely slip; validateRule does not refuse it (review rv91 H1, rv94 H2/M2)', () => {

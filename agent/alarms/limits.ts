@@ -107,32 +107,46 @@ export function validateRule(rule: LimitRule): string[] {
   return ruleProblems(rule).map((p) => p.message);
 }
 
-/** The same, each with the field it is about when it is about one, for a config path. */
-export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high'; message: string }[] {
-  const errors: string[] = [];
+/**
+ * The same, each with the field it is about when it is about one, for a config path. An end point that cannot be
+ * reached is about `hysteresis`, with `limit` the limit it moves (named instead where hysteresis was not written).
+ */
+export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high' | 'hysteresis'; limit?: 'low' | 'high'; message: string }[] {
+  const errors: { field?: 'low' | 'high' | 'hysteresis'; limit?: 'low' | 'high'; message: string }[] = [];
+  const add = (message: string) => errors.push({ message });
   const low = rule.low ?? null;
   const high = rule.high ?? null;
   const h = rule.hysteresis;
-  if (low === null && high === null) errors.push(`rule ${rule.id}: needs a low or a high limit`);
-  if (low !== null && high !== null && !(low < high)) errors.push(`rule ${rule.id}: low ${low} must be below high ${high}`);
-  if (!(rule.delayS >= 0)) errors.push(`rule ${rule.id}: delayS must be >= 0`);
-  if (!(rule.hysteresis >= 0)) errors.push(`rule ${rule.id}: hysteresis must be >= 0`);
+  if (low === null && high === null) add(`rule ${rule.id}: needs a low or a high limit`);
+  if (low !== null && high !== null && !(low < high)) add(`rule ${rule.id}: low ${low} must be below high ${high}`);
+  if (!(rule.delayS >= 0)) add(`rule ${rule.id}: delayS must be >= 0`);
+  if (!(rule.hysteresis >= 0)) add(`rule ${rule.id}: hysteresis must be >= 0`);
   else {
     // An alarm ends only at low + hysteresis (high - hysteresis): a clearing point that cannot be reached, or reached
-    // only in the other limit's alarm, leaves an alarm that never ends.
-    const range = measuringRange(rule.unit);
-    if (low !== null && range && low + h > range.max) {
-      errors.push(`rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above ${range.max} ${rule.unit}, the most a reading can be: the low alarm could never end (lower low or hysteresis)`);
+    // only in the other limit's alarm, leaves an alarm that never ends, and once acknowledged it hides every later
+    // episode (review rv120 H1). Judged against what the unit can read at all (a percentage), else against the rule's
+    // range, where the limit itself lies in it: one outside it is a range slip, warned of and never refused (rv94 H2).
+    const hard = measuringRange(rule.unit);
+    const range = rule.range ?? hard;
+    const unreachable = (limit: 'low' | 'high', message: string) => errors.push({ field: 'hysteresis', limit, message });
+    const within = (v: number, r: { min: number; max: number }) => v >= r.min && v <= r.max;
+    const never = (dir: 'low' | 'high') => `the ${dir} alarm could never end, and once acknowledged would hide every later episode (lower hysteresis)`;
+    if (low !== null && hard && low + h > hard.max) {
+      unreachable('low', `rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above ${hard.max} ${rule.unit}, the most a reading can be: the low alarm could never end (lower low or hysteresis)`);
+    } else if (low !== null && range && within(low, range) && low + h > range.max) {
+      unreachable('low', `rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above ${range.max} ${rule.unit}, the most a reading can plausibly be (the rule accepts ${range.min}..${range.max}): ${never('low')}`);
     }
-    if (high !== null && range && high - h < range.min) {
-      errors.push(`rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${range.min} ${rule.unit}, the least a reading can be: the high alarm could never end (raise high or lower hysteresis)`);
+    if (high !== null && hard && high - h < hard.min) {
+      unreachable('high', `rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${hard.min} ${rule.unit}, the least a reading can be: the high alarm could never end (raise high or lower hysteresis)`);
+    } else if (high !== null && range && within(high, range) && high - h < range.min) {
+      unreachable('high', `rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${range.min} ${rule.unit}, the least a reading can plausibly be (the rule accepts ${range.min}..${range.max}): ${never('high')}`);
     }
     if (low !== null && high !== null && low < high && low + h > high) {
-      errors.push(`rule ${rule.id}: low ${low} + hysteresis ${h} must not be above high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
+      add(`rule ${rule.id}: low ${low} + hysteresis ${h} must not be above high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
     }
   }
-  if (rule.metrics.length === 0) errors.push(`rule ${rule.id}: watches no metric`);
-  return errors.map((message) => ({ message }));
+  if (rule.metrics.length === 0) add(`rule ${rule.id}: watches no metric`);
+  return errors;
 }
 
 /** A low or high outside where the rule's limits may lie: what it is, in words for a warning and for an alarm. */

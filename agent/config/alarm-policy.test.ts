@@ -123,6 +123,32 @@ describe('alarm policy config', () => {
     expect(twin.ok && limitRangeWarnings(twin.config.alarms).map((w) => w.path)).toEqual(warnings.map((w) => w.path));
   });
 
+  it("refuses a bed's one-sided limit whose hysteresis puts its end point beyond any reading, naming the field, from the file and the twin (review rv120 H1)", () => {
+    const problems = (beds: object) => {
+      try {
+        validateConfig({ ...structuredClone(base), alarms: { limits: { beds } } }, registry, 'test');
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      }
+    };
+    expect(problems({ 'ICU-07': { hr: { low: null, high: 120, hysteresis: 150 }, temp: { low: null, high: 39, hysteresis: 30 }, rr: { low: 8, high: null, hysteresis: 200 } } })).toEqual([
+      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.hr\.hysteresis: rule hr: high 120 - hysteresis 150 = -30 is below 0 \/min, .*the high alarm could never end/),
+      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.temp\.hysteresis: rule temp: high 39 - hysteresis 30 = 9 is below 10 Cel/),
+      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.rr\.hysteresis: rule rr: low 8 \+ hysteresis 200 = 208 is above 150 \/min/),
+    ]);
+    // The default hysteresis kept: the limit written is the field named.
+    expect(problems({ b: { spo2: { low: 99 } } })).toEqual([expect.stringMatching(/^alarms\.limits\.beds\.b\.spo2\.low: rule spo2: low 99 \+ hysteresis 2 = 101 is above 100 %/)]);
+    // Reasonable one-sided rules, a switched-off one and range-slip idioms still start.
+    expect(problems({ b: { hr: { low: null, high: 120, hysteresis: 20 }, rr: { low: 8, high: null, hysteresis: 5 }, temp: { low: null, high: 39, hysteresis: 1 } }, c: { hr: { enabled: false, low: null, hysteresis: 150 } }, d: { temp: { low: 0 }, hr: { high: 999 } } })).toEqual([]);
+    // The twin's overlay goes through the same check, whichever side wrote which part.
+    const local = validateConfig({ ...structuredClone(base), alarms: { limits: { beds: { 'ICU-07': { hr: { low: null } } } } } }, registry, 'test');
+    const twin = resolveOverlay(local, { alarms: { limits: { beds: { 'ICU-07': { hr: { hysteresis: 150 } } } } } }, registry);
+    expect(twin.ok).toBe(false);
+    expect(!twin.ok && twin.problems.map((p) => p.path)).toEqual(['alarms.limits.beds.ICU-07.hr.hysteresis']);
+    expect(resolveOverlay(local, { alarms: { limits: { beds: { 'ICU-07': { hr: { hysteresis: 20 } } } } } }, registry).ok).toBe(true);
+  });
+
   it('names an unknown rule in the same run as a schema problem elsewhere in the file', () => {
     const bad = { ...structuredClone(base), store: { pth: 'x' }, alarms: { limits: { beds: { b: { spO2: { low: 88 } } } } } };
     expect(() => validateConfig(bad, registry, 'test')).toThrow(ConfigError);

@@ -53,7 +53,11 @@ export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { pa
       const merged = { ...rule, ...o, id };
       if (merged.enabled === false) continue;
       // A limit outside its rule's range is not refused here: limitRangeWarnings (review rv94 H2).
-      for (const e of ruleProblems(merged)) problems.push({ path: e.field ? `${path}.${e.field}` : path, message: e.message });
+      for (const e of ruleProblems(merged)) {
+        // An unreachable end point is named at hysteresis when the bed wrote it, else at the limit it wrote.
+        const field = e.field === 'hysteresis' && o?.hysteresis === undefined ? e.limit : e.field;
+        problems.push({ path: field ? `${path}.${field}` : path, message: e.message });
+      }
     }
   }
   const pause = policy.audioPause;

@@ -235,8 +235,10 @@ describe('per-bed settings and expected devices that no driver names (review rv6
     const beds = Object.fromEntries(['ICU-07', 'SIM-02', 'ICU-08', 'ICU-09', 'DEMO-1', 'unassigned'].map((b) => [b, { hr: { high: 100 } }]));
     const devices = { 'MX800-DE12345678': {}, 'sim-monitor-01': {}, 'EVITA-1': {}, 'pump-1': {}, 'wfdb-v100s': {}, 'EVITA-2': { bed: 'HALL-1' } };
     expect(warned({ drivers, alarms: { limits: { beds }, devices } })).toEqual([{ path: 'alarms.devices.EVITA-2', message: expect.stringMatching(/the nearest configured id is "EVITA-1"$/) }]);
-    // The bed of a configured device, given in alarms.devices, is a configured bed; that of a device no driver has is not.
-    expect(warned({ drivers, alarms: { limits: { beds: { 'HALL-1': {} } }, devices: { 'EVITA-1': { bed: 'HALL-1' } } } })).toEqual([]);
+    // The bed of a configured device whose driver names none, given in alarms.devices, is a configured bed; that of a
+    // device no driver has is not (one whose driver names another is warned of: review rv120 M6, claims-checks.test.ts).
+    const unbedded = [...drivers, { name: 'vent-3', type: 'medibus', options: { id: 'EVITA-3', path: '/dev/ttyBED03' } }];
+    expect(warned({ drivers: unbedded, alarms: { limits: { beds: { 'HALL-1': {} } }, devices: { 'EVITA-3': { bed: 'HALL-1' } } } })).toEqual([]);
     expect(warned({ drivers, alarms: { limits: { beds: { 'HALL-1': {} } }, devices: { 'EVITA-2': { bed: 'HALL-1' } } } }).map((w) => w.path)).toEqual(['alarms.devices.EVITA-2', 'alarms.limits.beds.HALL-1']);
   });
 

@@ -23,6 +23,8 @@ import type { StartupDecision } from '../control/control.js';
 import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
 import { limitRangeWarnings } from './alarm-policy.js';
 import { ConfigError, envOverrideNotes, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
+import { DEFAULT_TECHNICAL_CONFIG } from '../alarms/technical.js';
+
 
 /** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
 function collect<T>(check: () => T, problems: ConfigProblem[]): T | undefined {
@@ -315,7 +317,7 @@ export function configWarnings(
   atStart = false,
   env: NodeJS.ProcessEnv = process.env,
 ): ConfigProblem[] {
-  const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...driverWarnings(config, registry)] : [];
+  const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...deviceClaimWarnings(config, registry), ...driverWarnings(config, registry)] : [];
   // Accepted (a file that started before must still start: its bedside alarms depend on it), but said, and alarmed at
   // the gateway while it runs (review rv94 H2).
   for (const w of limitRangeWarnings(config.alarms)) warnings.push({ path: w.path, message: w.message });
@@ -574,6 +576,47 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
 }
 
 /**
+ * A driver's devices against alarms.devices (review rv120): a device polled no more often than its "no data" time
+ * (silentAfterS) raises "no data" between polls, and its limit alarms end and come back as new ones, unacknowledged
+ * (M2); a bed given in alarms.devices for a device whose driver names another is used only before its first event, so
+ * a start with the device unplugged raises its "no data" on the wrong bed (M6). Warned, not refused: a file that
+ * started before must still start.
+ */
+export function deviceClaimWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const warnings: ConfigProblem[] = [];
+  const devices = config.alarms.devices;
+  config.drivers.forEach((entry, i) => {
+    if (!entry.enabled) return;
+    const claims = registry.get(entry.type)?.claims?.(entry.options);
+    for (const { id, ms, field } of claims?.pollPeriods ?? []) {
+      const set = devices[id]?.silentAfterS;
+      const silentS = set ?? DEFAULT_TECHNICAL_CONFIG.silentAfterS;
+      if (ms < silentS * 1000) continue;
+      const s = Math.round(ms / 1000);
+      warnings.push({
+        path: `drivers[${i}].${field}`,
+        message:
+          `device ${JSON.stringify(id)} is polled every ${s} s, not more often than its "no data" time of ${silentS} s (alarms.devices.${id}.silentAfterS${set === undefined ? ', the default' : ''}): ` +
+          `unless it sends something else in between, "no data" is raised between polls and its limit alarms end and come back as new ones (unacknowledged); ` +
+          `poll it more often, or set alarms.devices.${id}.silentAfterS above ${s}`,
+      });
+    }
+    for (const { id, bed, field } of claims?.deviceBeds ?? []) {
+      const configured = devices[id]?.bed;
+      if (configured === undefined || configured === bed) continue;
+      warnings.push({
+        path: `alarms.devices.${id}.bed`,
+        message:
+          `${JSON.stringify(configured)} is not the bed ${JSON.stringify(bed)} that drivers[${i}].${field} (driver "${entry.name}") names for device ${JSON.stringify(id)}: ` +
+          `its events go to ${JSON.stringify(bed)}, but until its first one (a start with the device unplugged) its "no data" alarm is raised on ${JSON.stringify(configured)}; ` +
+          `remove alarms.devices.${id}.bed (it is for a device whose events carry no bed), or make the two agree`,
+      });
+    }
+  });
+  return warnings;
+}
+
+/**
  * The edge model as the start will load it: a file that cannot be read, or whose SHA-256 is not approved, leaves the
  * alarms on rules only with a technical alarm from the first minute (review rv60 L1). Said by --check as a warning:
  * the agent runs without it.
@@ -611,6 +654,8 @@ function savedOverlayNotes(d: StartupDecision): string[] {
   switch (step.kind) {
     case 'none':
       return [];
+    case 'not-used':
+      return [`${step.file} (the saved twin overlay) is not applied at start: ${step.why}, so no twin is read; this file runs alone`];
     case 'unreadable':
       return [`${step.file} (the saved twin overlay) cannot be read (${(step.err as Error)?.message ?? String(step.err)}): the start ignores it and runs this file alone`];
     case 'set-aside':

@@ -1,6 +1,7 @@
 // Reads, validates and resolves the agent's configuration. A bad config fails here, at start,
 // with every problem named by its path — never later at the bedside.
 import { readFileSync, realpathSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isAlias, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { configSchema, ENV_NAME_PATTERN } from './schema.js';
@@ -241,13 +242,28 @@ export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = '
           const secret = secretShapeProblem(valueAt(data, e.instancePath));
           path += secret.sub;
           message = secret.message;
-        } else message = `must take one of the allowed forms (got ${got})`;
+        } else {
+          // Shapes told apart by a field (a Modbus bus's transport) that is missing or matches none: name it (review rv120 L3).
+          const value = valueAt(data, e.instancePath);
+          const d = discriminator(e.schema);
+          if (d && value !== null && typeof value === 'object' && !Array.isArray(value) && !d.values.includes((value as Record<string, unknown>)[d.field])) {
+            const allowed = d.values.map((v) => JSON.stringify(v)).join(', ');
+            message = d.field in value ? `must be one of ${allowed} (got ${describe((value as Record<string, unknown>)[d.field])})` : `is required: one of ${allowed}`;
+            path = path ? `${path}.${d.field}` : d.field;
+          } else message = `must take one of the allowed forms (got ${got})`;
+        }
         break;
       default: {
         const value = valueAt(data, e.instancePath);
         const finite = e.keyword === 'type' && typeof value === 'number' && !Number.isFinite(value) ? ': must be a finite number' : '';
         // The usual slip: the connection string given as `hub:` itself.
-        const hint = path === 'hub' && typeof value === 'string' ? '; a connection string goes in hub.connectionString' : '';
+        let hint = path === 'hub' && typeof value === 'string' ? '; a connection string goes in hub.connectionString' : '';
+        // The twin's form of drivers, a map by name, written in the file (review rv120 L3).
+        if (path === 'drivers' && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+          const first = Object.keys(value)[0];
+          const name = first !== undefined && /^[A-Za-z0-9._-]{1,64}$/.test(first) ? first : 'a';
+          hint = `; in the file \`drivers\` is a list of entries, each with its name (- name: ${name}), not a map by name (the form the twin's desired properties take)`;
+        }
         message = `${e.message ?? 'is invalid'} (got ${got}${finite})${hint}`;
       }
     }
@@ -258,6 +274,14 @@ export function formatAjvErrors(errors: ErrorObject[], data: unknown, prefix = '
     }
   }
   return problems;
+}
+
+/** The field every branch of a `oneOf` gives a `const` (a Modbus bus's `transport`), with those values; else undefined. */
+function discriminator(branches: unknown): { field: string; values: unknown[] } | undefined {
+  if (!Array.isArray(branches) || branches.length < 2) return undefined;
+  const props = branches.map((b) => ((b as { properties?: Record<string, unknown> } | null)?.properties ?? {}) as Record<string, { const?: unknown } | undefined>);
+  const field = Object.keys(props[0]!).find((k) => props.every((p) => p[k] !== undefined && 'const' in p[k]!));
+  return field === undefined ? undefined : { field, values: props.map((p) => p[field]!.const) };
 }
 
 /** A Secret's schema: a string, { env } or { file }. */
@@ -497,6 +521,8 @@ export function validateConfig(
         driverValidators.set(factory, validate);
       }
       entry.options ??= {};
+      // Not a mapping: the agent's schema has said so; the driver's would say it again (review rv120 L3).
+      if (typeof entry.options !== 'object' || Array.isArray(entry.options)) return;
       if (!validate(entry.options)) {
         problems.push(...formatAjvErrors(validate.errors ?? [], entry.options, `drivers[${i}].options`));
       }
@@ -563,8 +589,28 @@ function sameListenAddress(a: string, b: string): boolean {
   const v6 = (h: string) => h.includes(':');
   const covers = (w: string, h: string) => w === '::' || w === '' || (w === '0.0.0.0' && !v6(h));
   // 'localhost' is whichever loopback address the resolver gives first: it may clash with either.
-  const addresses = (h: string) => (h.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [h.toLowerCase()]);
+  const addresses = (h: string) => (h.toLowerCase() === 'localhost' ? ['127.0.0.1', '::1'] : [listenAddress(h)]);
   return addresses(a).some((x) => addresses(b).some((y) => x === y || covers(x, y) || covers(y, x)));
+}
+
+/**
+ * An address as the kernel binds it, whatever its spelling (review rv120 L1): IPv6 compressed and lower case
+ * (`0:0:0:0:0:0:0:1` is `::1`), an IPv4-mapped one as its IPv4 address (`::ffff:127.0.0.1` binds 127.0.0.1). As
+ * agent/control/overlay.ts hostReach reads it; that one gives a reach, not an address, and overlay.ts imports this file.
+ */
+function listenAddress(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (isIP(h) !== 6) return h;
+  let n: string;
+  try {
+    n = new URL(`http://[${h}]`).hostname.slice(1, -1);
+  } catch {
+    return h; // with a zone id (fe80::1%eth0): compared as written
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(n);
+  if (!mapped) return n;
+  const [hi, lo] = [Number.parseInt(mapped[1]!, 16), Number.parseInt(mapped[2]!, 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /** host:port as written in a URL: an IPv6 address in brackets. */

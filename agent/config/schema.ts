@@ -323,7 +323,8 @@ export const configSchema = {
             'is also how long the agent waits before it ends that device\'s limit and sensor-off alarms on a bed it no ' +
             'longer sends for ("no longer monitored"); the device\'s own alarms (HL7 PCD-04 has no end of its own when a feed ' +
             'stops) end so after the longer of `silentAfterS` and 10 min. An HL7 feed that sends only alarms (an alarm ' +
-            'manager) needs a `silentAfterS` above its longest quiet time. Devices not listed are watched from their first event, and after a restart ' +
+            'manager) needs a `silentAfterS` above its longest quiet time; a device its driver polls no more often than its ' +
+            '`silentAfterS` is warned of, as is a `bed` other than the one the device\'s driver names. Devices not listed are watched from their first event, and after a restart ' +
             'from the start if they were heard from in the day before it through a driver still configured. E.g. ' +
             '`{ "mon-7": { "bed": "bed-7", "silentAfterS": 60 } }`.',
           propertyNames: { title: 'deviceId', description: 'a device id, as its driver names it' },
@@ -402,7 +403,7 @@ export const configSchema = {
                     high: { type: ['number', 'null'], description: "In the rule's unit, within the range it accepts (both listed under alarms.limits.beds; outside it: warned of and alarmed at the gateway); alarms above it. Null: no high limit." },
                     priority: { enum: ['high', 'medium', 'low'] },
                     delayS: { type: 'number', minimum: 0, maximum: 300 },
-                    hysteresis: { type: 'number', minimum: 0, description: "In the rule's unit: a high alarm ends at high − hysteresis, a low one at low + hysteresis." },
+                    hysteresis: { type: 'number', minimum: 0, description: "In the rule's unit: a high alarm ends at high − hysteresis, a low one at low + hysteresis. An end point no reading can reach (beyond the rule's range, e.g. hr high 120 with hysteresis 150, ending at −30) is refused: the alarm could never end." },
                     enabled: { type: 'boolean' },
                   },
                 },

@@ -22,7 +22,8 @@ import { DesiredState } from './desired.js';
 import { boundedHealth, buildDiagnostics } from './diagnostics.js';
 import { MethodTable, parseReplayRange, type MethodResult } from './methods.js';
 import { canonical, isObject, namedDriverPaths, planChange, resolveOverlay, withoutRefusedFields, type Json, type JsonObject, type OverlayResult } from './overlay.js';
-import { buildProblems } from '../config/check.js';
+import { buildProblems, checkBeyondSchema, configWarnings } from '../config/check.js';
+import { hubRoute } from '../forward/choose.js';
 import { examplePasswordProblems } from '../http/passwords.js';
 import { ReplayRefusedError } from '../store/outbox.js';
 import { loadOverlay, overlayPath, removeOverlay, saveOverlay, setAsidePath, startingMarkerPath } from './persist.js';
@@ -107,6 +108,7 @@ export interface StartupConfig {
 export interface StartupDecision extends StartupConfig {
   step:
     | { kind: 'none' }
+    | { kind: 'not-used'; file: string; why: string }
     | { kind: 'unreadable'; file: string; err: unknown }
     | { kind: 'set-aside'; file: string; aside: string; desiredVersion: number; incompleteStarts: number }
     | { kind: 'refused'; file: string; problems: ConfigProblem[] }
@@ -115,13 +117,18 @@ export interface StartupDecision extends StartupConfig {
 
 /**
  * Precedence at start: the local file, then the last overlay applied from the twin (saved beside the store),
- * unless control is off or the hub is switched off. Once the twin is read, its desired overlay replaces the
+ * unless control is off or forwarding is. Once the twin is read, its desired overlay replaces the
  * saved one. A saved overlay that no longer fits the local file is ignored, with the reason logged. Reads only.
  */
-export function decideStartup(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): StartupDecision {
+export function decideStartup(local: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): StartupDecision {
   const plain: StartupDecision = { local, config: local, overlay: null, desiredVersion: 0, source: 'local', step: { kind: 'none' } };
   const file = overlayPath(local.store.path);
-  if (!local.control.enabled || local.hub.mode === 'off' || !file) return plain;
+  if (!file) return plain;
+  // Decided on the route, not hub.mode: auto with neither IoT Edge nor a connection string forwards nothing either,
+  // so no twin is ever read to replace the overlay, and the file's edits would never take effect (review rv120 M3).
+  const route = hubRoute(local, env, true).route;
+  const off = !local.control.enabled ? 'control.enabled is false' : route.via === 'off' ? `forwarding is off (${route.why})` : null;
+  if (off) return existsSync(file) ? { ...plain, step: { kind: 'not-used', file, why: off } } : plain;
   let saved;
   try {
     saved = loadOverlay(file);
@@ -167,6 +174,10 @@ export function beginStartup(d: StartupDecision, log: Logger): StartupConfig {
   const { step, ...startup } = d;
   switch (step.kind) {
     case 'none':
+      break;
+    case 'not-used':
+      // Warned: what runs may differ from the last run with the hub (drivers the twin switched off come back).
+      log.warn({ file: step.file }, `the saved desired overlay is not applied: ${step.why}, so no twin is read; starting with the local config file only`);
       break;
     case 'unreadable':
       log.error({ err: step.err, file: step.file }, 'cannot read the saved desired overlay; starting with the local config file only');
@@ -531,9 +542,29 @@ export class AgentControl implements ControlHandler {
           { desiredVersion: version, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart },
           'desired configuration applied',
         );
+        this.warnConfig({ desiredVersion: version });
       }
     }
     await this.report(true);
+  }
+
+  /**
+   * What --check and the start warn of, for the configuration now in force after a live change (review rv120 M5): a
+   * twin entry copied onto a bed that has its monitor, alarms.devices expecting a device no enabled driver has, …
+   * Logged and counted only: the control plane has no gateway alarm of its own (configChanged lets the agent raise
+   * those it keeps). Sections pending a restart are judged as they will run after it.
+   */
+  private warnConfig(context: Record<string, unknown>): void {
+    let warnings: ConfigProblem[];
+    try {
+      warnings = configWarnings(this.effective, this.deps.registry);
+    } catch (err) {
+      // A bug in a check must not make an applied change look failed.
+      this.log.error({ err, ...context }, 'cannot judge the configuration in force for warnings');
+      return;
+    }
+    for (const w of warnings) this.log.warn({ ...context, field: w.path }, `configuration in force warns: ${w.path}: ${w.message}`);
+    if (warnings.length) this.deps.metrics.inc('control_config_warnings_total', undefined, warnings.length);
   }
 
   /** A security downgrade, not a mistake: said on its own line, with the driver and the field (review rv82 H2). */
@@ -675,6 +706,15 @@ export class AgentControl implements ControlHandler {
       this.log.warn({ file: path, problems: err.problems }, 'reloadConfig: config file invalid; nothing changed');
       return { status: 400, payload: { status: 'rejected', file: path, errors: err.problems.map(problemText) } };
     }
+    // What the next start would refuse (exit 2) beyond the schema: a bracketed display.host, a store.path naming a
+    // folder, … (review rv120 M4). The start's own checks with its semantics; they look nothing up in DNS. Only what
+    // the file in force does not have already: a condition it started with is no reason to refuse an unrelated edit.
+    const inForce = new Set((await checkBeyondSchema(this.local, this.deps.registry, process.env, true)).map(problemText));
+    const startProblems = (await checkBeyondSchema(local, this.deps.registry, process.env, true)).filter((p) => !inForce.has(problemText(p)));
+    if (startProblems.length) {
+      this.log.warn({ file: path, problems: startProblems }, 'reloadConfig: the next start would refuse this config file; nothing changed');
+      return { status: 400, payload: { status: 'rejected', file: path, errors: startProblems.map(problemText) } };
+    }
     // The overlay in force is the twin's if it was read, else the one applied (saved) before.
     const doc = this.desired.document;
     const overlay = doc ? (doc.agentConfig ?? null) : this.applied;
@@ -706,6 +746,7 @@ export class AgentControl implements ControlHandler {
       ...(outcome.pendingRestart.length && { pendingRestart: outcome.pendingRestart }),
     };
     this.log.info({ file: path, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart }, 'configuration reloaded');
+    this.warnConfig({ file: path });
     this.enqueue(() => this.report(true));
     return {
       status: 200,

@@ -3,7 +3,7 @@
 // technical alarms, and device status. See README.md.
 import type { DriverEvent } from '../../agent/model/reading.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
-import type { Driver, DriverContext, DriverFactory } from '../types.js';
+import type { Driver, DriverClaims, DriverContext, DriverFactory } from '../types.js';
 import { patientMonitorClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmAnswers, AlarmListWatch, alarmListsStaleAfterMs } from './alarm-lists.js';
@@ -248,7 +248,17 @@ export const intellivueDriver: DriverFactory<IntellivueOptions> = {
   create(options: IntellivueOptions, ctx: DriverContext): Driver {
     return new IntellivueDriver(buildPlan(options), ctx);
   },
-  claims: patientMonitorClaims,
+  claims(o: IntellivueOptions): DriverClaims {
+    // Also its device's bed and, when it polls numerics itself (single polls; extended ones send them about every
+    // second), its poll period, for the checks against alarms.devices (review rv120 M2, M6). The default period
+    // (1 s) is far below any "no data" time.
+    const polls = o.numerics !== 'extended' && o.listenOnly !== true && o.replay === undefined;
+    return {
+      ...patientMonitorClaims(o),
+      deviceBeds: o.id && o.bed ? [{ id: o.id, bed: o.bed, field: 'options.bed' }] : [],
+      pollPeriods: o.id && polls && o.pollIntervalMs !== undefined ? [{ id: o.id, ms: o.pollIntervalMs, field: 'options.pollIntervalMs' }] : [],
+    };
+  },
 };
 
 export default intellivueDriver;

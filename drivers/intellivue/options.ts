@@ -80,6 +80,11 @@ export function buildPlan(o: IntellivueOptions): IntellivuePlan {
   if (wavesEnabled && maxMtu < MIN_MTU_WAVES) {
     problems.push(`maxMtu: must be at least ${MIN_MTU_WAVES} with waves enabled (the monitor sends 256 ms of wave data in one message; 700 with a multiplexed context); raise it, or set waves.enabled: false (got ${maxMtu})`);
   }
+  // As Medibus: a maximum below the first delay would cut every wait to it (review rv120 L2). Unwritten, the maximum
+  // follows a larger initialMs, so a file with only initialMs above 30000 still starts.
+  const initialMs = o.backoff?.initialMs ?? 1000;
+  const backoffMaxMs = o.backoff?.maxMs ?? Math.max(30000, initialMs);
+  if (backoffMaxMs < initialMs) problems.push(`backoff.maxMs: must be at least backoff.initialMs (${initialMs} ms), got ${backoffMaxMs}`);
   if (problems.length) throw new IntellivueConfigError(problems);
   const plan: IntellivuePlan = {
     id: o.id,
@@ -95,7 +100,7 @@ export function buildPlan(o: IntellivueOptions): IntellivuePlan {
     reassociateDelayMs: o.reassociateDelayMs ?? 1000,
     quietReassociateMs,
     silenceMs: o.silenceMs ?? 10000,
-    backoff: { initialMs: o.backoff?.initialMs ?? 1000, maxMs: o.backoff?.maxMs ?? 30000, jitter: 0.2 },
+    backoff: { initialMs, maxMs: backoffMaxMs, jitter: 0.2 },
     pacing: { maxFrames: o.pacing?.maxFrames ?? 4, windowMs: o.pacing?.windowMs ?? 128 },
     utcOffsetMinutes: o.monitorUtcOffsetMinutes === undefined || o.monitorUtcOffsetMinutes === 'gateway' ? null : o.monitorUtcOffsetMinutes,
     alarmRepeatMs: o.alarmRepeatMs ?? 60000,

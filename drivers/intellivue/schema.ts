@@ -39,7 +39,7 @@ export const configSchema: Record<string, unknown> = {
       minimum: 100,
       maximum: 60000,
       description:
-        'Milliseconds between polls of numerics and alarms; also offered to the monitor as the minimum poll period at association. Default 1000. The polls keep the association alive (the monitor drops it after about 10 s without messages) and the monitor answers at most about one poll per object type per second, so shorter periods gain nothing. Must be shorter than quietReassociateMs and waves.requestPeriodMs. An alarm list unread for max(3 × this, 10 s) makes the alarm information not current; in listen-only mode that is only the starting bound, until the gaps between the other host\'s reads of the list are seen.',
+        'Milliseconds between polls of numerics and alarms; also offered to the monitor as the minimum poll period at association. Default 1000. The polls keep the association alive (the monitor drops it after about 10 s without messages) and the monitor answers at most about one poll per object type per second, so shorter periods gain nothing. Must be shorter than quietReassociateMs and waves.requestPeriodMs; with `single` numerics, a period at or above the device\'s `alarms.devices.<id>.silentAfterS` is warned of. An alarm list unread for max(3 × this, 10 s) makes the alarm information not current; in listen-only mode that is only the starting bound, until the gaps between the other host\'s reads of the list are seen.',
     },
     numerics: {
       enum: ['single', 'extended'],
@@ -117,7 +117,7 @@ export const configSchema: Record<string, unknown> = {
           type: 'integer',
           minimum: 10,
           maximum: 3600000,
-          description: 'Longest delay in milliseconds between attempts: a replugged adapter is found within about this long. Default 30000. Lower it to reconnect sooner after replugging.',
+          description: 'Longest delay in milliseconds between attempts: a replugged adapter is found within about this long. Default 30000, or initialMs when that is larger; must be ≥ initialMs. Lower it to reconnect sooner after replugging.',
         },
       },
     },

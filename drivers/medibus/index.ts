@@ -2,7 +2,7 @@
 // Fabius). Talks the host side of the protocol (or only listens), and emits readings, alarms,
 // realtime curves and device status. See README.md.
 import { performance } from 'node:perf_hooks';
-import type { DriverContext, DriverFactory, Driver } from '../types.js';
+import type { DriverClaims, DriverContext, DriverFactory, Driver } from '../types.js';
 import type { DeviceState } from '../../agent/model/reading.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
@@ -343,7 +343,16 @@ export const medibusDriver: DriverFactory<MedibusOptions> = {
       throw err;
     }
   },
-  claims: serialDeviceClaims,
+  claims(o: MedibusOptions): DriverClaims {
+    // Also its device's bed and, when it polls itself (not listen-only), its cycle's pause, for the checks against
+    // alarms.devices (review rv120 M2, M6). The default (1 s) is far below any "no data" time.
+    const polls = o.listenOnly !== true && o.replay === undefined;
+    return {
+      ...serialDeviceClaims(o),
+      deviceBeds: o.id && o.bed ? [{ id: o.id, bed: o.bed, field: 'options.bed' }] : [],
+      pollPeriods: o.id && polls && o.pollIntervalMs !== undefined ? [{ id: o.id, ms: o.pollIntervalMs, field: 'options.pollIntervalMs' }] : [],
+    };
+  },
 };
 
 export default medibusDriver;

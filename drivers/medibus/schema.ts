@@ -80,7 +80,7 @@ export const configSchema: Record<string, unknown> = {
       minimum: 100,
       maximum: 600000,
       description:
-        'Pause in milliseconds after each full cycle of `requests` before the next cycle, so values arrive about every (this + the time the cycle takes). Default 1000. Raise it to lighten a slow line (e.g. 9600 bit/s with many requests); keep values arriving well inside the display\'s stale time (10 s) and the "no data" alarm (30 s).',
+        'Pause in milliseconds after each full cycle of `requests` before the next cycle, so values arrive about every (this + the time the cycle takes). Default 1000. Raise it to lighten a slow line (e.g. 9600 bit/s with many requests); keep values arriving well inside the display\'s stale time (10 s) and the "no data" alarm (30 s; a period at or above the device\'s `alarms.devices.<id>.silentAfterS` is warned of).',
     },
     responseTimeoutMs: {
       type: 'integer',

@@ -3,7 +3,7 @@
 import type { Driver, DriverClaims, DriverContext, DriverFactory, DriverHealth, DriverWarning } from '../types.js';
 import { BusPoller, type TransportFactory } from './bus.js';
 import type { ModbusOptions } from './options.js';
-import { buildPlan, planWarnings, type Plan } from './plan.js';
+import { buildPlan, DEFAULTS, planWarnings, type Plan } from './plan.js';
 import { configSchema } from './schema.js';
 import { systemClock, type Clock } from './timing.js';
 import { ModbusSerialTransport } from './transport.js';
@@ -73,12 +73,21 @@ export const modbusDriver: DriverFactory<ModbusOptions> = {
   },
   claims(options: ModbusOptions): DriverClaims {
     // TCP buses connect out to a device or gateway, which may take other connections: only RTU lines are taken.
-    const claims: Required<Pick<DriverClaims, 'deviceIds' | 'serialPorts' | 'beds'>> = { deviceIds: [], serialPorts: [], beds: [] };
+    const claims: Required<Pick<DriverClaims, 'deviceIds' | 'serialPorts' | 'beds' | 'deviceBeds' | 'pollPeriods'>> = { deviceIds: [], serialPorts: [], beds: [], deviceBeds: [], pollPeriods: [] };
     options.buses.forEach((bus, b) => {
       if (bus.transport === 'rtu') claims.serialPorts.push({ path: bus.path, field: `options.buses[${b}].path` });
       bus.devices.forEach((d, i) => {
-        claims.deviceIds.push({ id: d.id, field: `options.buses[${b}].devices[${i}].id` });
-        if (d.bed) claims.beds.push({ bed: d.bed, field: `options.buses[${b}].devices[${i}].bed` });
+        const at = `options.buses[${b}].devices[${i}]`;
+        claims.deviceIds.push({ id: d.id, field: `${at}.id` });
+        if (d.bed) {
+          claims.beds.push({ bed: d.bed, field: `${at}.bed` });
+          claims.deviceBeds.push({ id: d.id, bed: d.bed, field: `${at}.bed` });
+        }
+        // Its events come as often as its most often read value (review rv120 M2).
+        const own = { ms: d.pollIntervalMs ?? DEFAULTS.pollIntervalMs, field: `${at}.pollIntervalMs` };
+        const periods = d.points.map((p, j) => (p.pollIntervalMs === undefined ? own : { ms: p.pollIntervalMs, field: `${at}.points[${j}].pollIntervalMs` }));
+        const quickest = periods.reduce((a, c) => (c.ms < a.ms ? c : a), periods[0] ?? own);
+        claims.pollPeriods.push({ id: d.id, ...quickest });
       });
     });
     return claims;

@@ -32,6 +32,7 @@ export const simulatorDriver: DriverFactory<SimulatorOptions> = {
       deviceIds: numbers.map((n) => ({ id: simulatedDeviceId(prefix, n), field: 'options.deviceIdPrefix' })),
       monitorBeds: beds,
       beds,
+      deviceBeds: numbers.map((n, i) => ({ id: simulatedDeviceId(prefix, n), ...beds[i]! })),
     };
   },
 };

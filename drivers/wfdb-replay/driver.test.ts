@@ -129,9 +129,15 @@ describe('wfdb-replay driver', () => {
     expect(Object.keys(d.health().devices ?? {})).toEqual(claimed);
   });
 
-  it('claims its device id (given, or wfdb-<record name>) and its bed', () => {
-    expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s.hea'), bed: 'B1' })).toEqual({ deviceIds: [{ id: 'wfdb-v100s', field: 'options.record' }], beds: [{ bed: 'B1', field: 'options.bed' }] });
-    expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s'), deviceId: 'mon-7' })).toEqual({ deviceIds: [{ id: 'mon-7', field: 'options.deviceId' }], beds: [] });
+  it('claims its device id (given, or wfdb-<record name>) and its bed, also as that bed\'s monitor (review rv120 M7)', () => {
+    const b1 = [{ bed: 'B1', field: 'options.bed' }];
+    expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s.hea'), bed: 'B1' })).toEqual({
+      deviceIds: [{ id: 'wfdb-v100s', field: 'options.record' }],
+      beds: b1,
+      monitorBeds: b1,
+      deviceBeds: [{ id: 'wfdb-v100s', bed: 'B1', field: 'options.bed' }],
+    });
+    expect(wfdbReplayDriver.claims!({ record: join(RECORDS, 'v100s'), deviceId: 'mon-7' })).toEqual({ deviceIds: [{ id: 'mon-7', field: 'options.deviceId' }], beds: [], monitorBeds: [], deviceBeds: [] });
   });
 });
 

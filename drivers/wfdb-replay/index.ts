@@ -32,10 +32,15 @@ export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
   },
   claims(options: WfdbReplayOptions): DriverClaims {
     // Its device id, like any other driver's: two replays (or a replay and a monitor) with one id would hide each
-    // other's silence. Its bed, for the check of per-bed alarm settings.
+    // other's silence. Its bed, for the check of per-bed alarm settings, and as that bed's monitor, as the simulator's:
+    // recorded ECG and the record's alarm on a real patient's bed must be warned of (review rv120 M7).
+    const id = replayDeviceId(options);
+    const beds = options.bed ? [{ bed: options.bed, field: 'options.bed' }] : [];
     return {
-      deviceIds: [{ id: replayDeviceId(options), field: options.deviceId !== undefined ? 'options.deviceId' : 'options.record' }],
-      beds: options.bed ? [{ bed: options.bed, field: 'options.bed' }] : [],
+      deviceIds: [{ id, field: options.deviceId !== undefined ? 'options.deviceId' : 'options.record' }],
+      beds,
+      monitorBeds: beds,
+      deviceBeds: beds.map((b) => ({ id, ...b })),
     };
   },
 };
