@@ -183,11 +183,12 @@ export function wardBeds(ward: WardState, engine: AlarmEngine): string[] {
   return [...beds].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
-export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number): BedTile {
+/** `score`: the bed's NEWS2 at `now`, when the caller has it already (LiveFeed keeps when it can next change). */
+export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now)): BedTile {
   return {
     bed,
     vitals: ward.vitals(bed, now),
-    news2: news2View(engine.news2(bed, now)),
+    news2: news2View(score),
     alarms: engine.list({ bed }).map((a) => viewOf(a, engine.audioPausedBy(a.id))),
     devices: ward.devices(bed),
     lastDataAt: ward.lastDataAt(bed),

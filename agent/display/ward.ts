@@ -202,6 +202,7 @@ export class WardState {
         this.numeric(bedId, bed, e, measuredAt(e));
         changed.add(bedId);
       } else if (e.kind === 'waveform') {
+        // Not a changed tile (that would be one per segment): the lastDataAt it moves is sent on by LiveFeed.tick.
         this.waveform(bedId, bed, e);
       } else if (e.kind === 'device-status') {
         if (bed.devices.has(e.deviceId) || bed.devices.size < MAX_DEVICES_PER_BED) {

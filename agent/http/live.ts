@@ -1,11 +1,13 @@
 // Live updates for display clients: alarm changes go out at once (latency matters at the bedside); tiles of beds with
 // new vitals are coalesced and sent every flushMs; waveform chunks go only to clients watching that bed. The ward
 // snapshot (GET /api/ward, every new stream's first event) is built at most once per flushMs and shared: a 128-bed
-// ward's takes ~28 ms and ~200 KB, so building it per request let a GET flood stall the alarms.
+// ward's takes ~28 ms and ~200 KB, so building it per request let a GET flood stall the alarms. Once a second, tiles
+// that time alone changed (NEWS2 inputs aging out, lastDataAt moved by waveforms) are sent again (tick).
 import type { AlarmEngine } from '../alarms/engine.js';
+import { DEFAULT_NEWS2_CONFIG, type News2Score } from '../alarms/news2.js';
 import { GATEWAY_BED, type AlarmStateChange } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
-import { alarmView, bedTile, changeView, presentation, wardBeds } from '../display/view.js';
+import { alarmView, bedTile, changeView, news2View, presentation, wardBeds, type BedTile } from '../display/view.js';
 import { MAX_DROPPED_BEDS_NAMED, type WardDrop, type WardState, type WaveChunk } from '../display/ward.js';
 import type { SseHub } from './sse.js';
 
@@ -16,9 +18,37 @@ export interface WardInfo {
   staleAfterS: number;
 }
 
+/** How often open screens' tiles are checked against what time alone changed (tick). */
+const TICK_MS = 1000;
+/**
+ * NEWS2 input ages, to know when a score can next change with no new input: the engine's (alarm-policy.ts takes
+ * DEFAULT_NEWS2_CONFIG's; maxAgeS is not configurable).
+ */
+const NEWS2_MAX_AGE_S = DEFAULT_NEWS2_CONFIG.maxAgeS;
+
+/** What open screens have of a bed that can change with no new event: its lastDataAt and NEWS2 view. */
+interface Shown {
+  lastDataAt: number | null;
+  /** The NEWS2 view as JSON, and when one of its measured inputs next ages out (Infinity: none can). */
+  news2: string;
+  news2ChangesAt: number;
+}
+
+/** When a score can next change with time alone: the first of its measured inputs to age out (computeNews2's test). */
+function news2ChangesAt(score: News2Score | undefined): number {
+  let at = Infinity;
+  for (const p of score?.params ?? []) {
+    if (p.status === 'measured' && p.at !== undefined) at = Math.min(at, p.at + NEWS2_MAX_AGE_S[p.param] * 1000 + 1);
+  }
+  return at;
+}
+
 export class LiveFeed {
   private readonly dirty = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  private readonly ticker: NodeJS.Timeout;
+  /** Per bed, what the open screens were last sent of it (flush), or what the first snapshot showing it had. */
+  private readonly shown = new Map<string, Shown>();
   private stopped = false;
   /** The last snapshot, serialised, and when it was built; null once something it shows has changed. */
   private cached: { json: string; at: number } | null = null;
@@ -38,6 +68,8 @@ export class LiveFeed {
     private readonly now: () => number = Date.now,
   ) {
     this.offDrop = ward.onDrop((d) => this.bedDropped(d));
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.ticker.unref();
   }
 
   get alarmSeq(): number {
@@ -105,7 +137,7 @@ export class LiveFeed {
     this.timer = null;
     if (this.dirty.size === 0) return;
     const now = this.now();
-    const beds = [...this.dirty].map((b) => bedTile(this.ward, this.engine, b, now));
+    const beds = [...this.dirty].map((b) => this.tile(b, now, true));
     this.dirty.clear();
     // As for alarms: a stream opened after this flush has no other way to get these beds' new values.
     this.cached = null;
@@ -134,7 +166,7 @@ export class LiveFeed {
       serverTime: now,
       staleAfterS: this.info.staleAfterS,
       presentation: presentation(),
-      beds: wardBeds(this.ward, this.engine).map((b) => bedTile(this.ward, this.engine, b, now)),
+      beds: wardBeds(this.ward, this.engine).map((b) => this.tile(b, now, false)),
       gatewayAlarms: this.engine.list({ bed: GATEWAY_BED }).map(alarmView),
       alarmSeq: this.alarmSeq,
       // The page says so: which beds (the first names) are not shown over display.maxBeds.
@@ -144,8 +176,52 @@ export class LiveFeed {
     };
   }
 
+  /**
+   * A bed's tile. `broadcast`: every open screen gets it, so it is what they have; a snapshot's is noted only for a bed
+   * none was sent yet (screens opened earlier may hold an older one: the tick compares with that).
+   */
+  private tile(bed: string, now: number, broadcast: boolean): BedTile {
+    const score = this.engine.news2(bed, now);
+    const tile = bedTile(this.ward, this.engine, bed, now, score);
+    if (!broadcast && this.shown.has(bed)) return tile;
+    // A tile with neither has nothing time alone can change.
+    if (tile.lastDataAt === null && tile.news2 === null) this.shown.delete(bed);
+    else this.shown.set(bed, { lastDataAt: tile.lastDataAt, news2: JSON.stringify(tile.news2), news2ChangesAt: news2ChangesAt(score) });
+    return tile;
+  }
+
+  /**
+   * Once a second: the beds whose tiles on open screens time alone made differ from what a screen opening now gets are
+   * sent again with the next flush. Cheap at 128 beds: two numbers compared per bed, a score only when due.
+   */
+  tick(now = this.now()): void {
+    // A waveform moves lastDataAt without a tile (one per segment would be many). Open screens say "No data for …" past
+    // staleAfterS from the lastDataAt they have: the tile is sent again a little before that when data came since, so
+    // they never say it while a new screen would not, and end on the same lastDataAt when the data stops. So at most
+    // one tile per bed every staleAfterS - 2 s, and only while numerics are stopped (a numeric sends the tile anyway).
+    const quietMs = Math.max(TICK_MS, this.info.staleAfterS * 1000 - 2 * TICK_MS);
+    for (const bed of this.ward.bedIds()) {
+      const at = this.ward.lastDataAt(bed);
+      if (at === null || this.dirty.has(bed)) continue;
+      // None sent: a bed known from waveforms alone, whose tile open screens do not have at all.
+      const sent = this.shown.get(bed)?.lastDataAt ?? null;
+      if (sent === null || (at > sent && now - sent >= quietMs)) this.dirty.add(bed);
+    }
+    // NEWS2 is scored when a tile is built, and its inputs age out with no event to send it again (RR, SpO2 and pulse
+    // after 5 min): the badge on open screens stayed "all measured" (review rv121 M3). A bed is scored again only once
+    // one of its inputs can have aged out.
+    for (const [bed, s] of this.shown) {
+      if (s.news2ChangesAt > now || this.dirty.has(bed)) continue;
+      const score = this.engine.news2(bed, now);
+      if (JSON.stringify(news2View(score)) !== s.news2) this.dirty.add(bed);
+      else s.news2ChangesAt = news2ChangesAt(score);
+    }
+    this.schedule();
+  }
+
   stop(): void {
     this.stopped = true;
+    clearInterval(this.ticker);
     this.offDrop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

@@ -1,0 +1,130 @@
+// LiveFeed on its own (fake clock, a hub that records what it broadcasts): what open screens are sent when nothing new
+// arrives for a bed, so that they agree with a screen that connects later (review rv121 M3, L1).
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AlarmEngine } from '../alarms/engine.js';
+import { WardState } from '../display/ward.js';
+import type { BedTile } from '../display/view.js';
+import { MDC, UNITS } from '../model/mdc.js';
+import type { MdcCode, NumericReading, Unit, WaveformSegment } from '../model/reading.js';
+import { LiveFeed } from './live.js';
+import type { SseHub } from './sse.js';
+
+const T0 = Date.UTC(2026, 0, 1, 12);
+const STALE_AFTER_S = 10;
+
+function reading(mdc: MdcCode, value: number, unit: Unit, bed: string, at: number): NumericReading {
+  return {
+    kind: 'numeric', deviceId: `mon-${bed}`, bed, source: 'test-source', mdc, value, unit, deviceTime: null, receivedAt: at,
+    quality: { state: 'valid' },
+  };
+}
+
+function ecg(bed: string, at: number): WaveformSegment {
+  return {
+    kind: 'waveform', deviceId: `mon-${bed}`, bed, source: 'test-source', mdc: MDC.ECG_ELEC_POTL_II, unit: UNITS.MILLI_VOLT,
+    startTime: at, sampleRateHz: 250, samples: Array.from({ length: 250 }, (_, k) => Math.sin(k / 10)), receivedAt: at,
+    quality: { state: 'valid' },
+  };
+}
+
+describe('LiveFeed: open screens kept in step without new readings', () => {
+  let feed: LiveFeed;
+  let ward: WardState;
+  let engine: AlarmEngine;
+  let sent: { event: string; data: { serverTime: number; beds: BedTile[] } }[];
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+    ward = new WardState({ staleAfterS: STALE_AFTER_S, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 360 }, waveformSeconds: 8, maxBeds: 256 });
+    engine = new AlarmEngine();
+    sent = [];
+    const hub = { broadcast: (event: string, data: unknown) => sent.push({ event, data: data as never }) } as unknown as SseHub;
+    feed = new LiveFeed(ward, engine, hub, { gatewayId: 'gw', viewing: 'open', staleAfterS: STALE_AFTER_S }, 250, () => Date.now());
+  });
+
+  afterEach(() => {
+    feed.stop();
+    vi.useRealTimers();
+  });
+
+  /** The tiles of `bed` the open screens were sent, in order. */
+  const tilesOf = (bed: string): BedTile[] => sent.filter((e) => e.event === 'vitals').flatMap((e) => e.data.beds.filter((b) => b.bed === bed));
+  const commit = (events: (NumericReading | WaveformSegment)[]) => {
+    engine.ingestAll(events);
+    feed.committed(events);
+  };
+
+  it('re-sends a tile whose NEWS2 turned partial as its inputs aged out, and scores no bed on the tick before one can (rv121 M3)', () => {
+    // Back-dated 292 s: RR, SpO2 and pulse go stale (300 s) 8 s from now.
+    const at = T0 - 292_000;
+    commit([
+      reading(MDC.RESP_RATE, 18, UNITS.RESP_PER_MIN, 'bed-7', at),
+      reading(MDC.PULS_OXIM_SAT_O2, 97, UNITS.PERCENT, 'bed-7', at),
+      reading(MDC.ECG_HEART_RATE, 95, UNITS.BEAT_PER_MIN, 'bed-7', at),
+      reading(MDC.PRESS_BLD_NONINV_SYS, 120, UNITS.MMHG, 'bed-7', at),
+      reading(MDC.TEMP_BODY, 37, UNITS.DEGC, 'bed-7', at),
+    ]);
+    vi.advanceTimersByTime(300);
+    expect(tilesOf('bed-7').map((t) => t.news2)).toEqual([expect.objectContaining({ partial: false, stale: [] })]);
+
+    // Nothing can have aged out yet: the tick scores nothing.
+    const scored = vi.spyOn(engine, 'news2');
+    vi.advanceTimersByTime(7_000);
+    expect(scored).not.toHaveBeenCalled();
+    expect(tilesOf('bed-7')).toHaveLength(1);
+
+    vi.advanceTimersByTime(3_000);
+    const tiles = tilesOf('bed-7');
+    expect(tiles).toHaveLength(2);
+    expect(tiles[1]!.news2).toMatchObject({ partial: true, stale: ['respRate', 'spo2', 'pulse'] });
+    // What the open screens now have is what a screen connecting now gets.
+    const snapshot = JSON.parse(feed.snapshotJson()) as { beds: BedTile[] };
+    expect(snapshot.beds.find((b) => b.bed === 'bed-7')!.news2).toEqual(tiles[1]!.news2);
+
+    // Systolic (1 h) and temperature (4 h) are the next to age: no scoring every second until then.
+    scored.mockClear();
+    vi.advanceTimersByTime(60_000);
+    expect(scored).not.toHaveBeenCalled();
+    expect(tilesOf('bed-7')).toHaveLength(2);
+  });
+
+  it('re-sends the tile of a bed shown only in a snapshot when its recorded observation ages out (rv121 M3)', () => {
+    // A V recorded 12 h minus 5 s ago (a restored note, say): no reading, so no tile was ever broadcast.
+    engine.observe('bed-9', { consciousness: 'V' }, T0 - 43_200_000 + 5_000);
+    const first = (JSON.parse(feed.snapshotJson()) as { beds: BedTile[] }).beds.find((b) => b.bed === 'bed-9')!;
+    expect(first.news2).toMatchObject({ consciousness: 'V' });
+    vi.advanceTimersByTime(7_000);
+    const tiles = tilesOf('bed-9');
+    expect(tiles).toHaveLength(1);
+    expect(tiles[0]!.news2).toMatchObject({ consciousness: null, stale: ['consciousness'] });
+  });
+
+  it('keeps lastDataAt on open screens in step while only waveforms arrive, without a tile per segment (rv121 L1)', () => {
+    commit([reading(MDC.ECG_HEART_RATE, 80, UNITS.BEAT_PER_MIN, 'bed-3', T0)]);
+    vi.advanceTimersByTime(300);
+    expect(tilesOf('bed-3')).toHaveLength(1);
+    // Numerics stop, ECG goes on for 14 s: an open screen must never say "No data for …" (older than staleAfterS).
+    for (let i = 1; i <= 14; i++) {
+      commit([ecg('bed-3', Date.now())]);
+      vi.advanceTimersByTime(1000);
+      const shown = tilesOf('bed-3').at(-1)!.lastDataAt!;
+      expect(Date.now() - shown).toBeLessThanOrEqual(STALE_AFTER_S * 1000);
+    }
+    // Not a tile per segment: about one per staleAfterS.
+    expect(tilesOf('bed-3').length).toBeLessThanOrEqual(3);
+    // The ECG stops: the open screens end with the same lastDataAt a screen connecting now gets, so both say
+    // "No data for …" from the same moment.
+    vi.advanceTimersByTime(20_000);
+    const snapshot = JSON.parse(feed.snapshotJson()) as { beds: BedTile[] };
+    expect(tilesOf('bed-3').at(-1)!.lastDataAt).toBe(snapshot.beds.find((b) => b.bed === 'bed-3')!.lastDataAt);
+    const count = tilesOf('bed-3').length;
+    vi.advanceTimersByTime(60_000);
+    expect(tilesOf('bed-3')).toHaveLength(count);
+  });
+
+  it('sends the tile of a bed known only from its waveform to open screens (rv121 L1)', () => {
+    feed.committed([ecg('bed-4', T0)]);
+    vi.advanceTimersByTime(1_300);
+    expect(tilesOf('bed-4').map((t) => t.lastDataAt)).toEqual([T0]);
+  });
+});
