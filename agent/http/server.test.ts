@@ -332,19 +332,22 @@ describe('display streams that fall behind (heartbeat 1 s: a page whose last rep
     s.close();
   });
 
-  it('closes a stream whose page is far behind or stopped reporting; keeps one that keeps up and one that never reports', async () => {
+  it('closes a stream whose page is far behind, stopped reporting or never reported (review rv121 M1); keeps one that keeps up and a script that never reports', async () => {
     const dropped = () => d.agent.metrics.get('display_sse_dropped_total', { reason: 'lagging' });
     const before = dropped();
-    const keeping = await openStream(d.url);
-    const stopped = await openStream(d.url);
-    const behind = await openStream(d.url);
-    const silent = await openStream(d.url);
+    const page = '/api/stream?reports=1'; // as the page opens it: it will report what it receives
+    const keeping = await openStream(d.url, page);
+    const stopped = await openStream(d.url, page);
+    const behind = await openStream(d.url, page);
+    const silent = await openStream(d.url, page);
+    const script = await openStream(d.url);
     const [k, st, b] = await Promise.all([helloOf(keeping), helloOf(stopped), helloOf(behind)]);
     await helloOf(silent);
+    await helloOf(script);
     let keepingClosed = false;
-    let silentClosed = false;
+    let scriptClosed = false;
     void keeping.closed.then(() => (keepingClosed = true));
-    void silent.closed.then(() => (silentClosed = true));
+    void script.closed.then(() => (scriptClosed = true));
     // The page reports the newest server time it has received; this one keeps up.
     const reporter = setInterval(() => {
       const last = keeping.events.filter((e) => e.event === 'heartbeat').at(-1)?.data as { serverTime: number } | undefined;
@@ -355,13 +358,18 @@ describe('display streams that fall behind (heartbeat 1 s: a page whose last rep
       expect((await seen(b.stream, b.serverTime - 60_000)).status).toBe(200); // a minute behind
       await behind.closed; // at the next heartbeat
       await stopped.closed; // once its report is 8 s old (the byte limit would have waited for megabytes)
-      expect(dropped() - before).toBe(2);
+      // 8 s after it opened: a page whose reports never get out (a browser's connections all held by other tabs'
+      // streams) would otherwise keep its connection for good.
+      await silent.closed;
+      expect(dropped() - before).toBe(3);
       expect(keepingClosed).toBe(false);
-      expect(silentClosed).toBe(false);
+      expect(scriptClosed).toBe(false);
+      expect(d.captured.lines.some((l) => /has not reported/.test(String(l.msg)))).toBe(true);
     } finally {
       clearInterval(reporter);
       keeping.close();
       silent.close();
+      script.close();
     }
   }, 30_000);
 });

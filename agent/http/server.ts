@@ -645,7 +645,8 @@ export class DisplayServer {
     const session = this.config.viewing === 'authenticated' && c.identity?.kind === 'session' ? this.auth.sessionKey(c.req.headers.authorization) : null;
     // Any length: HL7 bed ids (point of care/room/bed) have no bound, and the request line is bounded by
     // display.limits.maxHeaderBytes. A cap here made a long bed's view open an unfiltered stream without waveforms.
-    const client = this.hub.add(c.res, { bed: bed || null, identity: c.identity, address, session });
+    // `reports=1`: the page says it will report what it receives (closed if it never does); a script need not.
+    const client = this.hub.add(c.res, { bed: bed || null, identity: c.identity, address, session, reports: c.url.searchParams.get('reports') === '1' });
     if (client === 'max-clients') throw new HttpError(503, 'too many live clients on the gateway (display.limits.maxSseClients)');
     if (client === 'per-address') throw new HttpError(503, 'too many live clients from this address (display.limits.maxSseClientsPerAddress)');
     // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost). stream: the name

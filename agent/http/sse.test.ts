@@ -28,7 +28,7 @@ describe('SseHub', () => {
     const metrics = new Metrics();
     const hub = new SseHub({ maxClients: 4, maxClientsPerAddress: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000, maxLagMs: 15_000 }, metrics, pino({ level: 'silent' }));
     const res = new SlowResponse();
-    const client = hub.add(res as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.1', session: null });
+    const client = hub.add(res as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.1', session: null, reports: true });
     if (typeof client === 'string') throw new Error(`refused: ${client}`);
     return { metrics, hub, res, client };
   };
@@ -46,7 +46,7 @@ describe('SseHub', () => {
     expect(dropped(metrics)).toBe(1);
   });
 
-  it('closes a stream whose page says it is more than maxLagMs behind; one that never reported is left to the byte limit', () => {
+  it('closes a stream whose page says it is more than maxLagMs behind; one from a reader that does not report (a script) is left to the byte limit', () => {
     const { metrics, hub, res, client } = setup();
     const quiet = new SlowResponse();
     const other = hub.add(quiet as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.2', session: null });
@@ -62,6 +62,27 @@ describe('SseHub', () => {
     expect(quiet.destroyed).toBe(false);
     expect(metrics.get('display_sse_dropped_total', { reason: 'lagging' })).toBe(1);
     expect(hub.size).toBe(1);
+  });
+
+  it('closes a stream that has not reported within maxLagMs of opening, as lagging (review rv121 M1: six tabs, no report ever gets out)', () => {
+    const { metrics, hub, res } = setup();
+    const opened = Date.now();
+    const reporting = new SlowResponse();
+    const other = hub.add(reporting as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.2', session: null, reports: true });
+    if (typeof other === 'string') throw new Error(`refused: ${other}`);
+    const script = new SlowResponse(); // did not say it reports: never closed for not reporting
+    if (typeof hub.add(script as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.3', session: null }) === 'string') throw new Error('refused');
+    hub.closeLagging(opened + 14_000); // within maxLagMs of opening: kept
+    expect(res.destroyed).toBe(false);
+    expect(reporting.destroyed).toBe(false);
+    // The other page reports, 10 s on; the first never does.
+    expect(hub.seen(other.token, opened + 10_000, opened + 10_000)).toBe(true);
+    hub.closeLagging(Date.now() + 15_001);
+    expect(res.destroyed).toBe(true);
+    expect(reporting.destroyed).toBe(false);
+    expect(script.destroyed).toBe(false);
+    expect(metrics.get('display_sse_dropped_total', { reason: 'lagging' })).toBe(1);
+    expect(hub.size).toBe(2);
   });
 
   it('a first burst of several events (snapshot, then a bed\'s wave chunks) larger than the limit is not counted against it', () => {

@@ -3,8 +3,9 @@
 // counted, so it cannot grow the gateway's memory. It reconnects by itself (`retry:`) and gets a fresh snapshot.
 // Heartbeat events (with the server's time) keep proxies and the client's "connection lost" detection honest; at each
 // one, a stream opened with a session that has since ended (logout, expiry) is closed, and so is a stream whose page
-// says it has fallen far behind (see `seen`): the kernel's socket buffers hold megabytes, so the byte limit alone
-// drops a slow reader only a minute or more behind, while its screen shows minutes-old alarms as current.
+// says it has fallen far behind (see `seen`), or has not said anything within maxLagMs of opening: the kernel's socket
+// buffers hold megabytes, so the byte limit alone drops a slow reader only a minute or more behind, while its screen
+// shows minutes-old alarms as current.
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -19,8 +20,9 @@ export interface SseOptions {
   heartbeatS: number;
   retryMs: number;
   /**
-   * A stream whose page last said it had received data this old (server time) or older is closed as lagging. Only
-   * streams whose page reports (`seen`) are judged: other readers (scripts, proxies) have only the byte limit.
+   * A stream whose page last said it had received data this old (server time) or older is closed as lagging; so is
+   * one opened by a page that reports (`?reports=1`) and has not reported (`seen`) within this long of opening (the
+   * page reports right after its snapshot). Other readers (scripts, proxies) have only the byte limit.
    */
   maxLagMs: number;
 }
@@ -45,6 +47,10 @@ export interface SseClient {
   token: string;
   /** The newest server time the page said it has received on this stream (null: it has never said). */
   seen: number | null;
+  /** When the stream opened (server time): a stream that never reports is judged from it. */
+  openedAt: number;
+  /** Opened by a page that reports what it received (`?reports=1`): only such a stream is closed for never reporting. */
+  reports: boolean;
 }
 
 /** Why a stream was refused. */
@@ -86,7 +92,7 @@ export class SseHub {
   }
 
   /** Takes over the response as an event stream; the reason (and nothing written) when a cap is reached. */
-  add(res: ServerResponse, who: { bed: string | null; identity: Identity | null; address: string; session: string | null }): SseClient | SseRefusal {
+  add(res: ServerResponse, who: { bed: string | null; identity: Identity | null; address: string; session: string | null; reports?: boolean }): SseClient | SseRefusal {
     const refusal: SseRefusal | null =
       this.clients.size >= this.opts.maxClients ? 'max-clients' : (this.perAddress.get(who.address) ?? 0) >= this.opts.maxClientsPerAddress ? 'per-address' : null;
     if (refusal) {
@@ -95,7 +101,7 @@ export class SseHub {
     }
     // No limit while the first burst is written (hello, the ward snapshot, a bed's waveform chunks): it is bounded by
     // its own size, and a bed view on a large ward (a 283 KB snapshot, then wave chunks) must not be dropped for it.
-    const client: SseClient = { id: this.nextId++, ...who, res, allowance: Number.POSITIVE_INFINITY, token: randomBytes(16).toString('hex'), seen: null };
+    const client: SseClient = { id: this.nextId++, ...who, reports: who.reports ?? false, res, allowance: Number.POSITIVE_INFINITY, token: randomBytes(16).toString('hex'), seen: null, openedAt: Date.now() };
     this.clients.add(client);
     this.perAddress.set(who.address, (this.perAddress.get(who.address) ?? 0) + 1);
     res.writeHead(200, {
@@ -152,13 +158,21 @@ export class SseHub {
   /**
    * Closes the streams whose page has not received anything newer than maxLagMs ago (by its own last report): it
    * would show old alarms as current. It reconnects and gets a fresh snapshot. Run at every heartbeat.
+   * One that has never reported is judged from its opening: a page whose reports never get out (a browser allows 6
+   * connections to a host, and 6 tabs' streams hold them all) would otherwise hold its connection for good.
    */
   closeLagging(now = Date.now()): void {
     for (const c of this.clients) {
-      if (c.seen === null || now - c.seen <= this.opts.maxLagMs) continue;
+      if (c.seen === null && !c.reports) continue; // a script or proxy: the byte limit only
+      if (now - (c.seen ?? c.openedAt) <= this.opts.maxLagMs) continue;
       this.clients.delete(c);
       this.metrics.inc('display_sse_dropped_total', { reason: 'lagging' });
-      this.log.warn({ client: c.id, behindMs: now - c.seen, maxLagMs: this.opts.maxLagMs, buffered: c.res.writableLength }, 'display client too far behind; disconnected (it will reconnect)');
+      if (c.seen === null) {
+        this.log.warn({ client: c.id, openMs: now - c.openedAt, maxLagMs: this.opts.maxLagMs, buffered: c.res.writableLength },
+          'display page has not reported what it received since it opened (its reports do not get through: too many gateway tabs in one browser?); disconnected (it will reconnect)');
+      } else {
+        this.log.warn({ client: c.id, behindMs: now - c.seen, maxLagMs: this.opts.maxLagMs, buffered: c.res.writableLength }, 'display client too far behind; disconnected (it will reconnect)');
+      }
       c.res.destroy();
     }
   }

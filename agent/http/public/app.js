@@ -23,6 +23,12 @@ const SLOW_CLEAR_MS = 1500;
 let watchdogMs = 2 * 5000 + 2000;
 /** The server's heartbeat period (ms), from `hello`: the next heartbeat is due at most this long after an event. */
 let heartbeatMs = 0;
+/**
+ * A request (an action, a login, a report, a ping) not answered within this is given up on and said so: a browser
+ * opens at most 6 connections to a host and every open tab's stream holds one, so with six tabs of the gateway open
+ * a request waits in the browser's queue for good.
+ */
+const REQUEST_TIMEOUT_MS = 10000;
 const QUERY = new URLSearchParams(location.search);
 /** This screen's name in display.screens, from `?screen=` (null: a screen the gateway does not watch). */
 const SCREEN = QUERY.get('screen') || null;
@@ -45,6 +51,8 @@ const state = {
   connecting: false,
   /** Live, but the data arrives more than SLOW_MS after the server sent it. */
   slow: false,
+  /** Live, but the page's `seen` reports have gone unanswered for two heartbeats: its requests do not get out. */
+  unanswered: false,
   /** A stream is open (live or still receiving its snapshot): the watchdog watches it. */
   streaming: false,
   lastByteAt: 0,
@@ -66,7 +74,8 @@ let link = newLink();
  * byte (a congested path, a reconnect into it): the server's figure can.
  */
 function newLink() {
-  return { bestOffset: null, reportOffset: null, lastServerTime: 0, lastO: 0, lastLagMs: 0, stream: null };
+  // unansweredSince: when the oldest `seen` report still without an answer was sent (null: none waits).
+  return { bestOffset: null, reportOffset: null, lastServerTime: 0, lastO: 0, lastLagMs: 0, stream: null, unansweredSince: null };
 }
 
 function linkOffset() {
@@ -150,8 +159,15 @@ function headers(json) {
   return h;
 }
 
+/** A signal that aborts a request after REQUEST_TIMEOUT_MS (fetch then rejects, as when the gateway is unreachable). */
+function giveUpSignal() {
+  const ctl = new AbortController();
+  setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS);
+  return ctl.signal;
+}
+
 async function api(method, path, body) {
-  const res = await fetch(path, { method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(path, { method, headers: headers(body !== undefined), body: body === undefined ? undefined : JSON.stringify(body), signal: giveUpSignal() });
   let data = null;
   try {
     data = await res.json();
@@ -184,8 +200,14 @@ $('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const user = $('login-user').value;
   const password = $('login-password').value;
-  const r = await api('POST', '/api/login', { user, password });
   $('login-password').value = '';
+  let r;
+  try {
+    r = await api('POST', '/api/login', { user, password });
+  } catch {
+    showMessage('NOT logged in: the gateway did not answer. Try again.', true);
+    return;
+  }
   if (r.status === 200) {
     setAuth({ token: r.data.token, user: r.data.user, role: r.data.role, expiresAt: r.data.expiresAt - state.offset });
     showMessage(`Logged in as ${r.data.user} (${r.data.role}).`);
@@ -200,7 +222,7 @@ $('logout').addEventListener('click', async () => {
   // Forgotten first: the server then closes the streams of this session, which is no news to this page.
   setAuth(null);
   reconnect();
-  if (a) await fetch('/api/logout', { method: 'POST', headers: { Authorization: `Bearer ${a.token}` } }).catch(() => {});
+  if (a) await fetch('/api/logout', { method: 'POST', headers: { Authorization: `Bearer ${a.token}` }, signal: giveUpSignal() }).catch(() => {});
 });
 
 // ---- Actions
@@ -221,7 +243,7 @@ async function act(path, what, body = {}, failed = 'NOT done') {
     return;
   }
   if (r.status === 200) {
-    for (const c of r.data.changes ?? []) answerChange(c);
+    for (const c of r.data?.changes ?? []) answerChange(c);
     renderAll();
     showMessage(what);
   } else if (r.status === 403) showMessage(`${failed}: your role may not do this (clinician needed).`, true);
@@ -649,7 +671,13 @@ $('obs-form').addEventListener('submit', async (ev) => {
   }
   const all = { consciousness: $('obs-acvpu').value, oxygen: $('obs-oxygen').value };
   const body = obs.touched.size ? Object.fromEntries([...obs.touched].map((k) => [k, all[k]])) : all;
-  const r = await api('POST', `/api/beds/${encodeURIComponent(bed)}/observations`, body);
+  let r;
+  try {
+    r = await api('POST', `/api/beds/${encodeURIComponent(bed)}/observations`, body);
+  } catch {
+    showMessage(`NOT recorded for NEWS2 on ${bed}: the gateway did not answer. Try again.`, true);
+    return;
+  }
   if (r.status === 200) {
     tileFor(bed).news2 = r.data.news2;
     for (const c of r.data.changes ?? []) answerChange(c);
@@ -885,7 +913,12 @@ function drawTrends() {
 }
 
 async function loadBed(bed) {
-  const r = await api('GET', `/api/beds/${encodeURIComponent(bed)}`);
+  let r;
+  try {
+    r = await api('GET', `/api/beds/${encodeURIComponent(bed)}`);
+  } catch {
+    return; // no answer: asked again in 10 s; the stream keeps the alarms current meanwhile
+  }
   if (r.status !== 200 || state.selected !== bed) return;
   // The alarms stay the stream's: its snapshot and changes keep them current, and this answer (the slowest request,
   // with trends and waveforms) may have been made before an alarm the stream has shown since.
@@ -901,7 +934,17 @@ async function loadBed(bed) {
 
 function route() {
   const m = /^#\/bed\/(.+)$/.exec(location.hash);
-  const bed = m ? decodeURIComponent(m[1]) : null;
+  let bed = null;
+  if (m) {
+    try {
+      bed = decodeURIComponent(m[1]);
+    } catch {
+      // A hand-typed or cut-off link (`#/bed/50%`): the ward instead, and say why. It once stopped the script here,
+      // before the live feed was asked for.
+      showMessage(`This link names no bed that can be read (${location.hash.slice(0, 80)}): showing the ward.`, true);
+      history.replaceState(null, '', '#/');
+    }
+  }
   if (bed === state.selected) return;
   state.selected = bed;
   state.waves = new Map();
@@ -931,10 +974,12 @@ let streamAuth = null;
 function setLive(live, detail) {
   state.live = live;
   state.slow = false;
+  state.unanswered = false;
   document.body.classList.toggle('not-live', !live);
   document.body.classList.remove('behind');
   $('lost').hidden = live;
   $('slow').hidden = true;
+  $('unanswered').hidden = true;
   if (!live && detail) $('lost-detail').textContent = detail;
   const c = $('conn');
   c.className = `conn ${live ? 'live' : 'lost'}`;
@@ -976,9 +1021,28 @@ function updateFreshness() {
   state.slow = slow;
   document.body.classList.toggle('behind', slow);
   $('slow').hidden = !slow;
+  showLiveChip();
+}
+
+/** The bar's chip while live: the worse of "not answering" and "slow". */
+function showLiveChip() {
   const c = $('conn');
-  c.className = `conn ${slow ? 'slow' : 'live'}`;
-  c.textContent = slow ? 'Connection slow' : 'Live';
+  const [cls, text] = state.unanswered ? ['lost', 'Gateway not answering'] : state.slow ? ['slow', 'Connection slow'] : ['live', 'Live'];
+  c.className = `conn ${cls}`;
+  c.textContent = text;
+}
+
+/**
+ * Live, but the `seen` reports unanswered for two heartbeats: the feed comes in, but what the page sends does not get
+ * out (six tabs of the gateway in one browser, a proxy that passes only the stream), so Ack, Pause and login cannot
+ * work. Said at once, not only when someone presses a button.
+ */
+function updateAnswered() {
+  const unanswered = state.live && heartbeatMs > 0 && link.unansweredSince !== null && pageNow() - link.unansweredSince > 2 * heartbeatMs;
+  if (unanswered === state.unanswered) return;
+  state.unanswered = unanswered;
+  $('unanswered').hidden = !unanswered;
+  showLiveChip();
 }
 
 /**
@@ -989,8 +1053,14 @@ function reportSeen(serverTime) {
   if (!link.stream) return;
   const sent = link;
   const receivedAt = pageNow();
-  fetch('/api/stream/seen', { method: 'POST', headers: headers(true), body: JSON.stringify({ stream: link.stream, serverTime }), cache: 'no-store' })
-    .then((r) => (r.ok ? r.json() : null))
+  if (link.unansweredSince === null) link.unansweredSince = receivedAt;
+  fetch('/api/stream/seen', { method: 'POST', headers: headers(true), body: JSON.stringify({ stream: link.stream, serverTime }), cache: 'no-store', signal: giveUpSignal() })
+    .then((r) => {
+      // Any answer (a 404 too) says the page's requests get through.
+      if (link === sent) link.unansweredSince = null;
+      updateAnswered();
+      return r.ok ? r.json() : null;
+    })
     .then((j) => {
       if (!j || typeof j.behindMs !== 'number' || link !== sent) return;
       // The server's clock when this page received that heartbeat: its time plus how late it came (a little more).
@@ -1040,6 +1110,9 @@ function handleEvent(event, data) {
       // Live once the snapshot is in, not at the first byte: on a slow link a large ward's snapshot takes seconds,
       // and until it is in, the screen shows what it had before.
       if (!state.live) setLive(true);
+      // Reported at once, not at the first heartbeat: the server closes a stream that has not reported within
+      // maxLagMs of opening (one whose reports never get out would otherwise hold its connection for good).
+      reportSeen(link.lastServerTime);
       break;
     case 'vitals':
       for (const t of data.beds) state.beds.set(t.bed, t);
@@ -1077,7 +1150,7 @@ function startAlivePings(everyMs) {
   if (aliveTimer) clearInterval(aliveTimer);
   const ping = () => {
     const sent = state.auth;
-    fetch(`/api/screens/${encodeURIComponent(SCREEN)}/alive`, { method: 'POST', headers: headers(false), cache: 'no-store' })
+    fetch(`/api/screens/${encodeURIComponent(SCREEN)}/alive`, { method: 'POST', headers: headers(false), cache: 'no-store', signal: giveUpSignal() })
       .then((r) => {
         if (r.status === 401 && sent && state.auth === sent) dropSession();
       })
@@ -1098,6 +1171,8 @@ async function connect() {
   if (state.selected) params.set('bed', state.selected);
   // A ward screen opened as `/?screen=<name>` tells the gateway who it is: the gateway alarms when an expected one is away.
   if (SCREEN) params.set('screen', SCREEN);
+  // This page reports what it receives (/api/stream/seen): the gateway may then close it if no report gets out.
+  params.set('reports', '1');
   const query = params.toString();
   const path = query ? `/api/stream?${query}` : '/api/stream';
   const sent = state.auth;
@@ -1186,6 +1261,7 @@ setInterval(() => {
 // Ages, staleness and audio-pause countdowns move with time, not only with data.
 function tickClock() {
   updateFreshness();
+  updateAnswered();
   $('clock').textContent = new Date(serverNow()).toLocaleTimeString();
   for (const d of document.querySelectorAll('.vital[data-at]')) updateAge(d);
   for (const n of document.querySelectorAll('.silent-note')) updateSilent(n);
@@ -1205,5 +1281,9 @@ setInterval(tickClock, 1000);
 
 renderAccount();
 tickClock();
-route();
-if (!controller) void connect();
+try {
+  route();
+} finally {
+  // Whatever routing does, the live feed is asked for (and so watched): a page that never connects shows nothing wrong.
+  if (!controller) void connect();
+}
