@@ -1,8 +1,9 @@
 // The agent: builds the pipeline from a validated config and runs it.
 //   drivers → ingest (normalise, group commit) → outbox (SQLite) → forwarder → IoT Hub
 //                                    ↘ listeners (alarms, display, model) after commit (or after the store refused it)
+import { existsSync, renameSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig, ConfigProblem } from './config/load.js';
 import { requireSecret } from './config/load.js';
@@ -12,12 +13,13 @@ import { declareSourceCounters, declareWatchedCounters, Metrics } from './metric
 import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder, SUSPECT_RETRY } from './forward/forwarder.js';
 import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
-import { chooseTransport } from './forward/choose.js';
+import { AUTO_HUB_VARIABLES, chooseTransport } from './forward/choose.js';
 import { bedOverrideKeys, unmatchedBedOverrides, type BedOverrideKey, type UnmatchedBedOverride } from './config/bed-overrides.js';
 import type { Driver, DriverFactory, DriverHealth, DriverWarning } from '../drivers/types.js';
 import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine, NEW_EPISODE_AFTER_MS, type RestoredAcknowledgement } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
+import { isUnacknowledged } from './alarms/lifecycle.js';
 import { GATEWAY_BED } from './alarms/types.js';
 import { acknowledgedBeforeRestart, openAlarmNotes, restartList } from './alarms/open-notes.js';
 import { alarmChangeRecord } from './forward/wire.js';
@@ -82,6 +84,71 @@ function readOpenAlarmNotes(outbox: Outbox, log: Logger): Map<string, string> | 
   }
 }
 
+/** What kind of run writes a store (its 'run-kind' note, review rv119 H1): the demo's made-up patients, or a ward's data. */
+export type StoreRunKind = 'demo' | 'ward';
+
+/** The demo: every enabled driver simulated, its patients generated anew at each start. */
+function allDriversSimulated(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): boolean {
+  const drivers = config.drivers.filter((d) => d.enabled);
+  return drivers.length > 0 && drivers.every((d) => registry.get(d.type)?.simulated);
+}
+
+/** A ward's store under a demo: refused at start as a configuration problem (main.ts: exit 2, like --check). */
+export class StoreKindError extends Error {
+  readonly problem: ConfigProblem;
+  constructor(
+    readonly stores: StoreRunKind,
+    readonly run: StoreRunKind,
+    storePath: string,
+  ) {
+    // Only a ward's store under a demo is refused: a demo's under a ward is moved aside (claimStore's caller).
+    const message = `${storePath} holds a ward's data: the run that wrote it had drivers that are not simulated. Every driver of this configuration is simulated (a demo): its made-up patients would be mixed with the ward's data, and with forwarding off the ward's unsent telemetry would be deleted at store.maxAgeHours. Use another store.path (the embedded demo's is ./data/demo.db)`;
+    super(message);
+    this.name = 'StoreKindError';
+    this.problem = { path: 'store.path', message };
+  }
+}
+
+/**
+ * Refuses a ward's store under a demo (StoreKindError); says 'demo-store' for a demo's store under a ward (the caller
+ * moves it aside); marks one no run has marked (a new store, or one from before the mark) as this run's. A store whose
+ * note cannot be read or written is not refused: the alarms must run.
+ */
+function claimStore(outbox: Outbox, run: StoreRunKind, storePath: string, log: Logger): 'ok' | 'demo-store' {
+  let stores: string | null;
+  try {
+    stores = outbox.note('run-kind');
+  } catch (err) {
+    log.error({ err, store: storePath }, 'cannot read which kind of run (demo or ward) wrote the store: not checked');
+    return 'ok';
+  }
+  if (stores === 'demo' || stores === 'ward') {
+    if (stores === run) return 'ok';
+    if (stores === 'demo') return 'demo-store';
+    throw new StoreKindError(stores, run, storePath);
+  }
+  try {
+    outbox.setNote('run-kind', run);
+    log.info(
+      { store: storePath, kind: run, ...(stores !== null && { unreadableNote: stores }) },
+      run === 'demo'
+        ? "store marked as holding a demo's simulated patients: a configuration with drivers that are not simulated moves it aside and starts afresh"
+        : "store marked as holding a ward's data: a demo (every driver simulated) is refused on it",
+    );
+  } catch (err) {
+    log.warn({ err, store: storePath, kind: run }, 'cannot mark which kind of run (demo or ward) writes the store: tried again at the next start');
+  }
+  return 'ok';
+}
+
+/** Moves a demo's store file (and its WAL and shared memory) aside, kept beside it; returns where. */
+function moveDemoStoreAside(storePath: string): string {
+  const aside = `${storePath}.demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  renameSync(storePath, aside);
+  for (const suffix of ['-wal', '-shm']) if (existsSync(storePath + suffix)) renameSync(storePath + suffix, aside + suffix);
+  return aside;
+}
+
 export class Agent {
   readonly metrics = new Metrics();
   readonly outbox: Outbox;
@@ -89,6 +156,8 @@ export class Agent {
   readonly forwarder: Forwarder | null;
   /** The forwarder's uplink, cut first at stop (stop()). */
   private readonly hubTransport: HubTransport | null;
+  /** Why forwarding is off, for /healthz; noHubFound when hub.mode auto found no hub (review rv119 L1). */
+  private readonly forwardingOff: { why: string; noHubFound?: string } | null;
   readonly alarms: AlarmService;
   readonly gatewayId: string;
   /** The bedside display and local HTTP API; null when display.enabled is false. */
@@ -114,6 +183,12 @@ export class Agent {
   /** Open-alarm notes not yet in the store (it refused them): the latest per alarm, written at the next chance. */
   private readonly pendingNotes = new Map<string, string | null>();
   private notesFailing = false;
+  /**
+   * Drivers (entry names) whose patients are made up (DriverFactory.simulated), and the devices heard through them:
+   * their alarms get no open-alarm note, which a restart would list as "check the bedside" (review rv119 H1).
+   */
+  private readonly simulatedSources = new Set<string>();
+  private readonly simulatedDevices = new Set<string>();
   /** Notes of the alarms the previous run left open (by alarm id), read before anything new is journalled. */
   private readonly openBeforeStart: Map<string, string> | null;
   private evicting = false;
@@ -180,8 +255,9 @@ export class Agent {
     const local = deps.config;
     const env = deps.env ?? process.env;
     if (deps.startup && deps.startup.local !== local) throw new Error('the startup decision was made on another config');
-    const { transport, why } =
-      deps.transport !== undefined ? { transport: deps.transport, why: 'supplied' } : chooseTransport(local, env);
+    const { transport, why, noHubFound } =
+      deps.transport !== undefined ? { transport: deps.transport, why: 'supplied', noHubFound: undefined } : chooseTransport(local, env);
+    this.forwardingOff = transport ? null : { why, ...(noHubFound !== undefined && { noHubFound }) };
     this.gatewayId = local.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
 
     const storePath = local.store.path === ':memory:' ? ':memory:' : resolve(local.store.path);
@@ -196,16 +272,45 @@ export class Agent {
     } else {
       log.info({ store: storePath, volume }, 'store volume encryption');
     }
-    const opened = Outbox.open(storePath, {
-      synchronous: local.store.synchronous,
-      retainAckedMs: local.store.retainSentHours * 3600_000,
-      // Rows well under a message: the last row of a message then leaves at most an eighth of it unused.
-      rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(local.hub.maxMessageBytes / 8)),
-    });
+    const openStore = () =>
+      Outbox.open(storePath, {
+        synchronous: local.store.synchronous,
+        retainAckedMs: local.store.retainSentHours * 3600_000,
+        // Rows well under a message: the last row of a message then leaves at most an eighth of it unused.
+        rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(local.hub.maxMessageBytes / 8)),
+      });
+    let opened = openStore();
     this.outbox = opened.outbox;
+    const decided = deps.startup ?? decideStartup(local, deps.registry, deps.env ?? process.env);
+    // The demo's store and a ward's are never one (review rv119 H1). Judged on what will run, and before a start with
+    // the saved overlay counts as begun (a refusal is no failed start of it). A store in memory is not the file.
+    if (!opened.diskError && opened.noRoom !== 'memory') {
+      let found: 'ok' | 'demo-store';
+      try {
+        found = claimStore(this.outbox, allDriversSimulated(decided.config, deps.registry) ? 'demo' : 'ward', storePath, log);
+      } catch (err) {
+        this.outbox.close();
+        throw err;
+      }
+      if (found === 'demo-store') {
+        // A ward's first start on a store only simulated drivers wrote (a gateway commissioned with the simulator):
+        // the made-up patients must not reach the hub as this ward's, nor their alarms its display. Kept aside rather
+        // than refused: under IoT Edge a refusal restarts the module in a loop, with no bedside alarms.
+        this.outbox.close();
+        const movedTo = moveDemoStoreAside(storePath);
+        this.metrics.inc('store_demo_set_aside_total');
+        log.warn(
+          { store: storePath, movedTo },
+          "the store held only simulated patients (every driver of the run that wrote it was simulated): moved aside, not deleted, and this ward starts on a fresh store (delete the moved files when they are not needed)",
+        );
+        opened = openStore();
+        this.outbox = opened.outbox;
+        claimStore(this.outbox, 'ward', storePath, log);
+      }
+    }
     // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
     // takes effect from the start, before anything else is built from the config.
-    const startup = beginStartup(deps.startup ?? decideStartup(local, deps.registry, deps.env ?? process.env), log);
+    const startup = beginStartup(decided, log);
     const config = startup.config;
     declareWatchedCounters(this.metrics);
     this.startIgnored = startup.ignored ?? [];
@@ -351,6 +456,10 @@ export class Agent {
           for (const e of events) if (e.bed !== undefined && this.seenBeds.size < MAX_SEEN_BEDS) this.seenBeds.add(e.bed);
         });
       }
+      this.ingest.subscribe((events) => {
+        if (this.simulatedSources.size === 0) return;
+        for (const e of events) if (this.simulatedSources.has(e.source)) this.simulatedDevices.add(e.deviceId);
+      });
       this.ingest.subscribe((events) => this.alarms.handle(events));
       // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
       // still shown and alarmed here: medium, latched (what was refused is gone even once space returns).
@@ -373,7 +482,8 @@ export class Agent {
       // holds its changes back, and a restart meanwhile must still list them).
       this.alarms.subscribe((changes) => {
         // Who acknowledged an alarm from the engine: a later change of it (a lower priority) rewrites its note (rv104 L2).
-        for (const [id, note] of openAlarmNotes(changes, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId))) this.pendingNotes.set(id, note);
+        const real = this.simulatedDevices.size ? changes.filter((c) => !this.simulatedDevices.has(c.alarm.deviceId)) : changes;
+        for (const [id, note] of openAlarmNotes(real, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId))) this.pendingNotes.set(id, note);
         this.writeOpenAlarmNotes();
       });
       // A loss alarm acknowledged (or resolved, which needs an acknowledgement): its note in the store goes.
@@ -440,6 +550,7 @@ export class Agent {
         transport.setControl(this.control, { twinTimeoutMs: config.control.twinTimeoutMs });
       }
       if (transport) log.info({ hub: transport.description, reason: why }, 'forwarding to IoT Hub is on');
+      else if (noHubFound !== undefined) log.warn({ reason: why, lookedFor: AUTO_HUB_VARIABLES }, `forwarding is off: ${noHubFound}. Data is kept in the local store only`);
       else log.warn({ reason: why }, 'forwarding is off: data is kept in the local store only');
     } catch (err) {
       if (model) void model.close().catch(() => undefined);
@@ -863,8 +974,7 @@ export class Agent {
 
   /** The demo: every enabled driver simulated, its patients generated anew at each start. */
   private everyDriverSimulated(): boolean {
-    const drivers = this.deps.config.drivers.filter((d) => d.enabled);
-    return drivers.length > 0 && drivers.every((d) => this.deps.registry.get(d.type)?.simulated);
+    return allDriversSimulated(this.deps.config, this.deps.registry);
   }
 
   /**
@@ -934,7 +1044,7 @@ export class Agent {
       this.log.error({ err }, 'cannot read the devices heard from before the restart: one that does not come back is not reported');
       return;
     }
-    for (const [id, d] of expected) engine.expectDevice(id, now, d.bed);
+    for (const [id, d] of expected) engine.expectDevice(id, now, d.bed, d.source);
     if (expected.length) this.log.info({ devices: expected.map(([id, d]) => ({ deviceId: id, bed: d.bed, driver: d.source })) }, 'expecting the devices heard from before the restart');
   }
 
@@ -1167,6 +1277,8 @@ export class Agent {
     if (!factory) throw new Error(`unknown driver type ${entry.type}`); // validated earlier; defensive
     if (this.drivers.has(entry.name)) throw new Error(`driver ${entry.name} is already running`);
     if (this.stopRequested) throw new Error(`the agent is stopping: driver ${entry.name} not started`);
+    if (factory.simulated) this.simulatedSources.add(entry.name);
+    else this.simulatedSources.delete(entry.name);
     const dlog = this.log.child({ driver: entry.name, type: entry.type });
     declareSourceCounters(this.metrics, entry.name);
     const driver = factory.create(entry.options, {
@@ -1244,13 +1356,50 @@ export class Agent {
       startDriver: (entry: DriverEntry) => this.startDriver(entry),
       stopDriver: (name: string) => this.stopDriver(name),
       keepTrying: (entry: DriverEntry, err: unknown) => this.driverStartFailed(entry, err),
-      configChanged: (config: AgentConfig, ignored: readonly ConfigProblem[]) => this.configAlarms(config, ignored, true),
+      configChanged: (config: AgentConfig, ignored: readonly ConfigProblem[]) => {
+        this.configAlarms(config, ignored, true);
+        this.unwatchDevicesOff(config);
+      },
       replay: (fromMs: number, toMs: number) => {
         const r = this.outbox.replay(fromMs, toMs);
         this.forwarder?.notify();
         return r;
       },
     };
+  }
+
+  /**
+   * Devices a configuration change applied live took from their driver (switched off or removed, or restarted without
+   * their id: review rv120 M1) are no longer watched, as a restart with that configuration would not expect them
+   * (expectSeenBeforeRestart): their "no data" and "connection" alarms end saying why. Those listed in alarms.devices
+   * stay expected. Not at the agent's stop: its drivers stop, and their devices' alarms stay open (noted for the start).
+   */
+  private unwatchDevicesOff(config: AgentConfig): void {
+    // The stopped drivers' last events (their "offline") first: handled after this, they would watch the device again.
+    this.ingest.commit();
+    const entries = new Map(config.drivers.map((d) => [d.name, d]));
+    const off = new Map<string, { why: string; ids: string[] }>();
+    for (const { deviceId, source } of this.alarms.engine.deviceSources()) {
+      const entry = entries.get(source);
+      let why: string | null = null;
+      if (!entry) why = `driver ${source} removed from the configuration`;
+      else if (!entry.enabled) why = `driver ${source} switched off by configuration`;
+      else {
+        // A driver that declares its device ids has only those; one that learns them (HL7) keeps all (as at a restart).
+        let ids: readonly { id: string }[] | undefined;
+        try {
+          ids = this.deps.registry.get(entry.type)?.claims?.(entry.options).deviceIds;
+        } catch (err) {
+          this.log.error({ err, driver: source }, "driver's claims failed; its devices stay watched");
+        }
+        if (ids?.length && !ids.some((c) => c.id === deviceId)) why = `driver ${source} restarted by configuration without this device`;
+      }
+      if (why === null) continue;
+      const group = off.get(source) ?? { why, ids: [] };
+      group.ids.push(deviceId);
+      off.set(source, group);
+    }
+    for (const [driver, { why, ids }] of off) this.alarms.unwatchDevices(ids, why, { driver });
   }
 
   /**
@@ -1464,26 +1613,35 @@ export class Agent {
     gatewayId: string;
     uptimeS: number;
     drivers: Record<string, DriverHealth>;
-    forwarder: ReturnType<Forwarder['getStatus']> | { state: 'off' };
+    forwarder: ReturnType<Forwarder['getStatus']> | { state: 'off'; why: string };
     store: { path: string; pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number } };
     metrics: Record<string, number>;
     model: ModelStatus;
-    technicalAlarms: { deviceId: string; bed: string; priority: string; text: string }[];
+    technicalAlarms: { deviceId: string; bed: string; priority: string; text: string; latched?: true }[];
+    /** All of them (the list stops at 20), and those latched (condition past, not acknowledged). */
+    technicalAlarmCount: number;
+    latchedTechnicalAlarmCount: number;
     /** Per-bed alarm settings whose bed has not reported since start (after BED_OVERRIDE_GRACE_MS). */
     unmatchedBedSettings?: UnmatchedBedOverride[];
   } {
     const drivers: Record<string, DriverHealth> = {};
     for (const [name, d] of this.drivers) drivers[name] = d.health();
     for (const [name, f] of this.failedStarts) drivers[name] = { state: 'failed', detail: `cannot start (${f.attempts} tries): ${f.detail}` };
-    const fwd = this.forwarder ? this.forwarder.getStatus() : ({ state: 'off' } as const);
+    const off = this.forwardingOff;
+    const fwd = this.forwarder ? this.forwarder.getStatus() : ({ state: 'off', why: off?.noHubFound ?? off?.why ?? 'no transport' } as const);
     const hubDown = this.forwarder !== null && !this.forwarder.reachable();
+    // hub.mode auto that found no hub while real devices are read: their data stays here, unnoticed unless said (rv119
+    // L1). An explicit off, or only simulated drivers (the demo), is meant.
+    const noHub = off?.noHubFound !== undefined && this.deps.config.drivers.some((d) => d.enabled && !this.deps.registry.get(d.type)?.simulated);
     // The agent's own technical conditions still present (a silent device, a lost connection, a store problem): a
-    // driver can be running while one of its devices has gone quiet.
+    // driver can be running while one of its devices has gone quiet. Also latched ones nobody has acknowledged (data
+    // lost, alarms open at a restart, a store replaced): their condition is past, but the display still shows them
+    // until someone acknowledges them (review rv119 M1).
     const technical = this.alarms.engine
       .list()
-      .filter((a) => a.source === 'technical' && a.conditionPresent)
-      .map((a) => ({ deviceId: a.deviceId, bed: a.bed, priority: a.priority, text: a.condition.text }));
-    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || hubDown || technical.length > 0;
+      .filter((a) => a.source === 'technical' && (a.conditionPresent || isUnacknowledged(a)))
+      .map((a) => ({ deviceId: a.deviceId, bed: a.bed, priority: a.priority, text: a.condition.text, ...(!a.conditionPresent && { latched: true as const }) }));
+    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || hubDown || noHub || technical.length > 0;
     return {
       status: degraded ? 'degraded' : 'ok',
       gatewayId: this.gatewayId,
@@ -1498,6 +1656,8 @@ export class Agent {
       metrics: this.metrics.snapshot(),
       model: this.edgeModel.status(),
       technicalAlarms: technical.slice(0, 20),
+      technicalAlarmCount: technical.length,
+      latchedTechnicalAlarmCount: technical.filter((a) => a.latched).length,
       unmatchedBedSettings: [...this.unmatchedBeds.values()],
     };
   }

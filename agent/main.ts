@@ -7,7 +7,7 @@ import { checkBeyondSchema, configWarnings, displayHostWarnings, displayListenPr
 import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
-import { Agent } from './agent.js';
+import { Agent, StoreKindError } from './agent.js';
 import { decideStartup, withoutOverlay, type StartupDecision } from './control/control.js';
 import { registry } from '../drivers/registry.js';
 import { Outbox, RefusedReader, StoreInUseError, type RefusedMessage } from './store/outbox.js';
@@ -69,7 +69,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args['print-default']) {
-    process.stdout.write(readFileSync(DEFAULT_CONFIG_PATH, 'utf8'));
+    process.stdout.write(printedDefault(readFileSync(DEFAULT_CONFIG_PATH, 'utf8')));
     return 0;
   }
   const path = args.config ?? (process.env.AGENT_CONFIG || DEFAULT_CONFIG_PATH);
@@ -124,6 +124,12 @@ async function main(): Promise<number> {
   try {
     agent = new Agent({ config, registry, log, configPath: path, startup });
   } catch (err) {
+    if (err instanceof StoreKindError) {
+      // The store holds the other kind of run's data (review rv119 H1): a configuration problem, exit 2 like one.
+      log.fatal({ field: err.problem.path, stores: err.stores, run: err.run }, `cannot start: ${err.problem.path}: ${err.problem.message}`);
+      process.stderr.write(`${new ConfigError(path, [err.problem]).message}\n`);
+      return 2;
+    }
     log.fatal({ err }, 'cannot start');
     return 1;
   }
@@ -212,6 +218,19 @@ async function judgeStart(config: AgentConfig, atStart: boolean): Promise<{ star
     problems = fileOnly;
   }
   return { startup, problems };
+}
+
+/**
+ * The embedded default as --print-default gives it, to start a ward's own file from: with the ward's store path, not
+ * the demo's (review rv119 H1: a copy that kept it would have forwarded the demo's simulated patients as the ward's).
+ */
+function printedDefault(text: string): string {
+  const demoStore = /^store:\n(?: {2}#.*\n)* {2}path: .*\n/m;
+  if (!demoStore.test(text)) throw new Error(`${DEFAULT_CONFIG_PATH}: no store.path found to print the ward's path in its place`);
+  return text.replace(
+    demoStore,
+    "store:\n  # Your ward's store: not the demo's ./data/demo.db (a ward's first start on a demo's store moves it aside).\n  path: ./data/agent.db\n",
+  );
 }
 
 type RefusedCommand = 'list' | 'export' | 'requeue' | 'drop';

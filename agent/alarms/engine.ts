@@ -216,15 +216,10 @@ export class AlarmEngine {
    * that changes its bed's NEWS2 inputs has the bed judged at once; the events of a batch go through ingestAll.
    */
   ingest(event: DriverEvent, measuredAt?: number): AlarmStateChange[] {
-    switch (event.kind) {
-      case 'numeric':
-      case 'waveform':
-        return this.reading(event, measuredAt);
-      case 'alarm':
-        return this.deviceAlarm(event);
-      case 'device-status':
-        return this.deviceStatus(event);
-    }
+    const changes = event.kind === 'alarm' ? this.deviceAlarm(event) : event.kind === 'device-status' ? this.deviceStatus(event) : this.reading(event, measuredAt);
+    // The driver it came through: a configuration change that takes the device from it finds it (deviceSources).
+    this.technical.cameThrough(event.deviceId, event.source);
+    return changes;
   }
 
   /**
@@ -511,9 +506,49 @@ export class AlarmEngine {
     return bed === undefined ? e : { ...e, bed };
   }
 
-  /** Declare a device that must be sending, so silence is reported even before its first event. */
-  expectDevice(deviceId: string, at: number, bed?: string): void {
-    this.technical.expect(deviceId, at, bed);
+  /**
+   * Declare a device that must be sending, so silence is reported even before its first event. `source`: the driver
+   * it comes through, when known (a device heard before a restart), for deviceSources.
+   */
+  expectDevice(deviceId: string, at: number, bed?: string, source?: string): void {
+    this.technical.expect(deviceId, at, bed, source);
+  }
+
+  /** The devices watched for silence and link, each with the driver (config entry name) it last came through. */
+  deviceSources(): { deviceId: string; source: string }[] {
+    return this.technical.sources();
+  }
+
+  /**
+   * Devices a configuration change took from their driver (switched off live, or restarted without their id; review
+   * rv120 M1), which a restart with that configuration would not expect: their technical alarms (no data, connection,
+   * sensor, not valid) end with `why`, and their silence is no fault until they send again. Not unconfirmed: the
+   * condition went with the decision to stop watching the device. One with nothing else open is forgotten; its other
+   * alarms (limit, device) end as for any silent device. Devices listed in the config (technical.devices) stay
+   * expected, as after a restart: only their "connection" alarm ends (no driver is left to report the link).
+   */
+  unwatch(deviceIds: readonly string[], at: number, why: string): AlarmStateChange[] {
+    const updates: ConditionUpdate[] = [];
+    const unwatched = new Set<string>();
+    for (const id of deviceIds) {
+      const expected = this.config.technical.devices?.[id] !== undefined;
+      if (!this.technical.unwatch(id, expected)) continue;
+      if (!expected) unwatched.add(id);
+      for (const a of this.open.values()) {
+        if (a.deviceId !== id || a.source !== 'technical' || !a.conditionPresent) continue;
+        if (expected && a.key !== technicalKey(id, 'connection')) continue;
+        updates.push({ present: false, key: a.key, at, why: expected ? `${why}; ${id} stays expected (alarms.devices): its "no data" alarm stays until it sends` : why });
+      }
+    }
+    const changes = this.applyAll(updates);
+    const open = new Set([...this.open.values()].map((a) => a.deviceId));
+    const forget = new Set([...unwatched].filter((id) => !open.has(id)));
+    if (forget.size > 0) {
+      this.technical.forget(forget, []);
+      this.limits.forget(forget, []);
+      for (const [k, v] of this.alarmsSentAt) if (forget.has(v.deviceId)) this.alarmsSentAt.delete(k);
+    }
+    return changes;
   }
 
   /** Clinical observations no device measures, for NEWS2. */

@@ -242,6 +242,20 @@ export class AlarmService {
     );
   }
 
+  /**
+   * Devices a configuration change took from their driver (AlarmEngine.unwatch; review rv120 M1): their technical
+   * alarms end with `why`, and one log line (info) names them, with `context` (the driver).
+   */
+  unwatchDevices(deviceIds: readonly string[], why: string, context: Record<string, unknown> = {}): void {
+    if (deviceIds.length === 0) return;
+    const changes = this.engine.unwatch(deviceIds, this.now(), why);
+    this.publish(changes);
+    this.log.info(
+      { ...context, devices: deviceIds.slice(0, 20), count: deviceIds.length, alarmsEnded: changes.map((c) => c.alarmId).slice(0, 20) },
+      `no longer watching ${deviceIds.length} device(s) for silence or their link: ${why} (their technical alarms end; those listed in alarms.devices stay expected)`,
+    );
+  }
+
   /** `cause`: why the hub cannot be reached where waiting will not mend it (auth, tls: the alarm says so instead of "unreachable"). */
   hubReachable(reachable: boolean, cause: HubDownCause = null): void {
     this.publish(this.engine.hubReachable(reachable, this.now(), cause));

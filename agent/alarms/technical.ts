@@ -70,6 +70,13 @@ interface DeviceTrack {
   downState: 'offline' | 'error';
   downDetail: string;
   raised: Set<'no-data' | 'connection'>;
+  /** The driver (config entry name) its events last came through, or it was expected through; null when not known. */
+  source: string | null;
+  /**
+   * False once a configuration change took it from its driver (unwatch, review rv120 M1): its silence and its link
+   * are no fault then, until it sends again.
+   */
+  watched: boolean;
 }
 
 type OffKind = 'sensor-off' | 'lead-off';
@@ -136,7 +143,7 @@ export class TechnicalMonitor {
   private device(deviceId: string, bed: string | undefined, at: number): DeviceTrack {
     let d = this.devices.get(deviceId);
     if (!d) {
-      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downState: 'offline', downDetail: '', raised: new Set() };
+      d = { deviceId, bed: UNASSIGNED_BED, lastDataAt: at, driverSilent: false, downSince: null, downState: 'offline', downDetail: '', raised: new Set(), source: null, watched: true };
       this.devices.set(deviceId, d);
     }
     d.bed = bed ?? this.config.devices?.[deviceId]?.bed ?? d.bed;
@@ -144,8 +151,44 @@ export class TechnicalMonitor {
   }
 
   /** Declare a device that should be sending, so its silence counts even if it never sent anything. */
-  expect(deviceId: string, at: number, bed?: string): void {
-    this.device(deviceId, bed, at);
+  expect(deviceId: string, at: number, bed?: string, source?: string): void {
+    const d = this.device(deviceId, bed, at);
+    d.watched = true;
+    if (source !== undefined) d.source = source;
+  }
+
+  /** The driver a device's event came through (the engine tells it of each event). */
+  cameThrough(deviceId: string, source: string): void {
+    const d = this.devices.get(deviceId);
+    if (d) d.source = source;
+  }
+
+  /** The devices watched, with the driver they last came through (those known to have come through one). */
+  sources(): { deviceId: string; source: string }[] {
+    const out: { deviceId: string; source: string }[] = [];
+    for (const d of this.devices.values()) if (d.watched && d.source !== null) out.push({ deviceId: d.deviceId, source: d.source });
+    return out;
+  }
+
+  /**
+   * A configuration change took the device from its driver (review rv120 M1). Its link state goes (no driver is left
+   * to report it), and so does the driver it came through. `expected` (listed in alarms.devices): it stays watched for
+   * silence, as after a restart. Otherwise its silence is no fault either until it sends again, and its raised
+   * conditions and metric tracks are dropped (the engine ends their alarms). False when the device is not held.
+   */
+  unwatch(deviceId: string, expected: boolean): boolean {
+    const d = this.devices.get(deviceId);
+    if (!d) return false;
+    d.source = null;
+    d.downSince = null;
+    d.raised.delete('connection');
+    if (expected) return true;
+    d.watched = false;
+    d.driverSilent = false;
+    d.raised.clear();
+    for (const f of this.feeds.bedsOf(deviceId)) this.bedSilentRaised.delete(`${deviceId}|${f.bed}`);
+    this.dropMetrics((t) => t.deviceId === deviceId);
+    return true;
   }
 
   /** When the device last sent anything (reading, alarm, keep-alive; or since it was expected), undefined if neither. */
@@ -159,6 +202,7 @@ export class TechnicalMonitor {
     if (patientId !== undefined) d.patientId = patientId;
     d.lastDataAt = Math.max(d.lastDataAt, at);
     d.driverSilent = false;
+    d.watched = true;
     const out: ConditionUpdate[] = [];
     if (d.raised.delete('no-data')) out.push({ present: false, key: technicalKey(deviceId, 'no-data'), at, why: 'data received from device' });
     // Data shows an 'offline' link works after all. It does not end an 'error': a driver reports part of a device
@@ -321,8 +365,13 @@ export class TechnicalMonitor {
       for (const f of this.feeds.bedsOf(d)) this.bedSilentRaised.delete(`${d}|${f.bed}`);
     }
     for (const f of feeds) this.bedSilentRaised.delete(`${f.deviceId}|${f.bed}`);
+    this.dropMetrics((t) => gone(t.deviceId, t.bed));
+    this.feeds.forget(devices, feeds);
+  }
+
+  private dropMetrics(gone: (t: MetricTrack) => boolean): void {
     for (const [k, t] of this.metrics) {
-      if (!gone(t.deviceId, t.bed)) continue;
+      if (!gone(t)) continue;
       this.metrics.delete(k);
       if (t.offCovered !== null) {
         const covered = this.offGroups.get(t.offCovered);
@@ -330,7 +379,6 @@ export class TechnicalMonitor {
         if (covered?.size === 0) this.offGroups.delete(t.offCovered);
       }
     }
-    this.feeds.forget(devices, feeds);
   }
 
   /** How many devices, metrics and feeds are held (bounded by the engine's forgetting). */
@@ -342,6 +390,7 @@ export class TechnicalMonitor {
   status(e: DeviceStatusEvent): ConditionUpdate[] {
     const d = this.device(e.deviceId, e.bed, e.at);
     if (e.patientId !== undefined) d.patientId = e.patientId;
+    d.watched = true; // a driver reports on it (again): its link and silence count
     // A keep-alive from the device itself (PCD-04 watchdog) shows the feed is alive, as data would.
     const out: ConditionUpdate[] = e.alive ? this.data(e.deviceId, e.bed, e.at, e.patientId) : [];
     if (e.state === 'silent') {
@@ -416,6 +465,7 @@ export class TechnicalMonitor {
 
   private checkDevice(d: DeviceTrack, now: number): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
+    if (!d.watched) return out;
     const silentMs = this.silentAfterMs(d.deviceId);
     if (!d.raised.has('no-data') && now - d.lastDataAt > silentMs) {
       d.raised.add('no-data');

@@ -1011,7 +1011,8 @@ export const configSchema = {
             default: true,
             description:
               'Run this driver (default true). false keeps the entry (its options are still checked) but starts nothing, ' +
-              'e.g. while a device is away for service; take its devices out of `alarms.devices` too, or they alarm "no data".',
+              'e.g. while a device is away for service; take its devices out of `alarms.devices` too, or they alarm "no data" ' +
+              '(switched off live, by the twin or reloadConfig, its other devices\' technical alarms end saying why).',
           },
           options: { type: 'object', default: {}, description: "The driver's own options (see its README)." },
         },

@@ -6,7 +6,8 @@ import { ConfigError, requireSecret } from '../config/load.js';
 import { AzureIotTransport, connectionStringProblem, type HubTransport } from './azure.js';
 
 export type HubRoute =
-  | { via: 'off'; why: string }
+  // noHubFound: hub.mode auto looked for a hub and found none (not an intended off); says what it looked for.
+  | { via: 'off'; why: string; noHubFound?: string }
   | { via: 'module'; why: string }
   | { via: 'connection-string'; why: string; connectionString: string };
 
@@ -43,15 +44,41 @@ export function hubRoute(config: AgentConfig, env: NodeJS.ProcessEnv, atStart = 
   if (cs === undefined && hub.mode === 'device' && hub.connectionString === undefined) {
     problems.push({ path: 'hub.connectionString', message: 'hub.mode is device but no connection string is configured (set hub.connectionString, or IOTHUB_DEVICE_CONNECTION_STRING in the environment)' });
   }
-  if (cs === undefined) return { route: { via: 'off', why: 'no hub is configured (no IoT Edge environment, no connection string)' }, problems };
+  if (cs === undefined) {
+    const why = 'no hub is configured (no IoT Edge environment, no connection string)';
+    return { route: { via: 'off', why, ...(hub.mode === 'auto' && { noHubFound: noHubFound(env) }) }, problems };
+  }
   return { route: { via: 'connection-string', why: 'connection string', connectionString: cs }, problems };
 }
 
-/** The transport to the hub, as hubRoute decides; null: forwarding is off. Its problems are refused (ConfigError). */
-export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { transport: HubTransport | null; why: string } {
+/** The environment variables hub.mode auto looks in for a hub (AzureIotTransport.edgeEnvironmentPresent, then the connection string). */
+export const AUTO_HUB_VARIABLES = ['IOTEDGE_WORKLOADURI', 'IOTEDGE_MODULEID', 'EdgeHubConnectionString', 'IOTHUB_DEVICE_CONNECTION_STRING'] as const;
+
+/**
+ * What hub.mode auto looked for and did not find, naming the variables: a service whose environment lost the
+ * connection string otherwise runs as if forwarding were off on purpose (review rv119 L1). Names only, never values.
+ */
+function noHubFound(env: NodeJS.ProcessEnv): string {
+  const partly: string[] = [];
+  if (env.IOTEDGE_WORKLOADURI && !env.IOTEDGE_MODULEID) partly.push('IOTEDGE_WORKLOADURI is set without IOTEDGE_MODULEID');
+  if (env.IOTEDGE_MODULEID && !env.IOTEDGE_WORKLOADURI) partly.push('IOTEDGE_MODULEID is set without IOTEDGE_WORKLOADURI');
+  for (const name of ['EdgeHubConnectionString', 'IOTHUB_DEVICE_CONNECTION_STRING']) if (env[name] === '') partly.push(`${name} is set but empty`);
+  return (
+    'hub.mode is auto and no hub was found: it looked in the environment for IOTEDGE_WORKLOADURI with IOTEDGE_MODULEID or ' +
+    'EdgeHubConnectionString (IoT Edge module), and IOTHUB_DEVICE_CONNECTION_STRING (device), and in the config for ' +
+    `hub.connectionString${partly.length ? ` (${partly.join('; ')})` : ''}. ` +
+    'To forward, set IOTHUB_DEVICE_CONNECTION_STRING in the agent\'s environment or hub.connectionString; to keep the data here on purpose, set hub.mode: off'
+  );
+}
+
+/**
+ * The transport to the hub, as hubRoute decides; null: forwarding is off. Its problems are refused (ConfigError).
+ * noHubFound: off because hub.mode auto found no hub (see HubRoute).
+ */
+export function chooseTransport(config: AgentConfig, env: NodeJS.ProcessEnv): { transport: HubTransport | null; why: string; noHubFound?: string } {
   const { route, problems } = hubRoute(config, env, true);
   if (problems.length) throw new ConfigError('hub', problems);
-  if (route.via === 'off') return { transport: null, why: route.why };
+  if (route.via === 'off') return { transport: null, why: route.why, ...(route.noHubFound !== undefined && { noHubFound: route.noHubFound }) };
   if (route.via === 'module') return { transport: AzureIotTransport.fromEdgeEnvironment(env), why: route.why };
   return { transport: AzureIotTransport.fromConnectionString(route.connectionString, config.hub.caFile, config.hub.sasTokenTtlS), why: route.why };
 }

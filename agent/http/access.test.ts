@@ -106,8 +106,9 @@ describe('a dead token, viewing authenticated', () => {
           status: 'degraded',
           uptimeS: expect.any(Number),
           drivers: expect.any(Object),
-          forwarder: { state: 'off' },
+          forwarder: { state: 'off', why: expect.any(String) },
           technicalAlarmCount: 1,
+          latchedTechnicalAlarmCount: 0,
           display: { sseClients: expect.any(Number), screens: 1, screensConnected: 0 },
           detail: 'log in as a viewer (or send a viewer token) for the details',
         });

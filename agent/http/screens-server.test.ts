@@ -45,11 +45,13 @@ describe('expected screens, over a real socket', () => {
       gatewayId: GATEWAY,
       uptimeS: 0,
       drivers: {},
-      forwarder: { state: 'off' },
+      forwarder: { state: 'off', why: 'hub.mode is off' },
       store: { path: ':memory:', pending: { telemetry: 0, alarms: 0 }, unackedMessages: { telemetry: 0, alarms: 0 } },
       metrics: metrics.snapshot(),
       model: { state: 'disabled', path: '', version: null, sha256: null, policy: 'annotate', assessed: 0, lastLatencyMs: null },
       technicalAlarms: technical().map((a) => ({ deviceId: a.deviceId, bed: a.bed, priority: a.priority, text: a.condition.text })),
+      technicalAlarmCount: technical().length,
+      latchedTechnicalAlarmCount: 0,
     }),
     // What the Agent does (see the report): the alarm goes through the engine like every technical condition.
     screenCondition(name, present, text) {

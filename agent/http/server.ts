@@ -609,8 +609,9 @@ export class DisplayServer {
         uptimeS: h.uptimeS,
         drivers: Object.fromEntries(Object.entries(h.drivers).map(([k, d]) => [k, { state: d.state }])),
         forwarder: forwarderHealth(h.forwarder),
-        // Counted in the engine: the health's list stops at 20.
-        technicalAlarmCount: this.deps.alarms.engine.list().filter((a) => a.source === 'technical' && a.conditionPresent).length,
+        // Counted by health() (its list stops at 20): present conditions and latched ones not acknowledged.
+        technicalAlarmCount: h.technicalAlarmCount,
+        latchedTechnicalAlarmCount: h.latchedTechnicalAlarmCount,
         display: { sseClients: this.hub.size, screens: screens.length, screensConnected: screens.filter((s) => s.connected).length },
         detail: 'log in as a viewer (or send a viewer token) for the details',
       });
@@ -805,7 +806,9 @@ function shownAlarms(v: unknown): { id: string; priority: SignalPriority }[] {
  * (`auth`, which no waiting mends) are told from a network blip before the hub alarm's delay has passed. No patient
  * data, so in the anonymous form too.
  */
-function forwarderHealth(f: ReturnType<Agent['health']>['forwarder']): { state: string; lastFailure?: string; downSince?: string } {
+function forwarderHealth(f: ReturnType<Agent['health']>['forwarder']): { state: string; why?: string; lastFailure?: string; downSince?: string } {
+  // Off: why (hub.mode off, or auto that found no hub and what it looked for: variable names, no values).
+  if ('why' in f) return { state: f.state, why: f.why };
   if (!('lastFailure' in f) || f.lastFailure === null) return { state: f.state };
   return { state: f.state, lastFailure: f.lastFailure, ...(f.downSince !== null && { downSince: new Date(f.downSince).toISOString() }) };
 }

@@ -239,7 +239,7 @@ describe('agent CLI', () => {
     const env = { IOTHUB_DEVICE_CONNECTION_STRING: 'HostName=real-hub.example.net;DeviceId=gw;SharedAccessKey=a2V5', AGENT_CONFIG: '', AGENT_DISPLAY_PORT: String(port) };
     const p = startAgentProcess([], { cwd, env });
     const store = await p.waitForLog('store opened');
-    expect(store.store).toBe(join(cwd, 'data', 'agent.db'));
+    expect(store.store).toBe(join(cwd, 'data', 'demo.db')); // the demo's own store, never a ward's (review rv119 H1)
     const off = await p.waitForLog(/forwarding is off/);
     expect(off.reason).toBe('hub.mode is off');
     const display = await p.waitForLog('display listening');
@@ -252,7 +252,7 @@ describe('agent CLI', () => {
     const { code } = await p.exited;
     expect(code).toBe(0);
     expect(p.lines.some((l) => l.msg === 'agent stopped')).toBe(true);
-    expect(existsSync(join(cwd, 'data', 'agent.db'))).toBe(true);
+    expect(existsSync(join(cwd, 'data', 'demo.db'))).toBe(true);
   });
 
   it('a start that fails half-way (display port taken) stops what started and exits 1 instead of running on', async () => {

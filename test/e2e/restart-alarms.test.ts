@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { captureLog } from '../support/log.js';
 import { startAgentProcess, tempDir, writeConfig, type AgentProcess } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
+import { freePort, MllpClient } from '../support/mllp-client.js';
 
 let agent: Agent | null = null;
 let proc: AgentProcess | null = null;
@@ -194,12 +195,14 @@ describe('alarms open at a restart', () => {
   it('after kill -9: the alarms the killed agent had open are listed by the next start', async () => {
     const dir = tempDir();
     const path = join(dir, 'agent.db');
-    // A simulated bed whose SpO2 sensor comes off at once: the monitor's own SENSOR OFF alarm, raised and journalled.
+    // A monitor's own "Low SpO2" (high), sent by a central station as an HL7 PCD-04: raised and noted. (Not the
+    // simulator's: alarms of made-up patients get no note at all, review rv119 H1.)
+    const port = await freePort();
     const file = writeConfig(dir, {
       gateway: { id: 'test-gw' },
       log: { level: 'info', pretty: 'never' },
       store: { path, synchronous: 'full' },
-      drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 1, waveforms: false, episodesPerHour: 0, scenario: [{ atS: 0, bed: 1, episode: 'sensor-off', durationS: 600 }] } }],
+      drivers: [{ name: 'icu-mllp', type: 'hl7-mllp', options: { host: '127.0.0.1', port } }],
     });
     proc = startAgentProcess(['--config', file]);
     const noted = () => {
@@ -212,16 +215,33 @@ describe('alarms open at a restart', () => {
         db.close();
       }
     };
-    await proc.waitForLog('store opened', 20_000);
-    for (let i = 0; i < 300 && !noted().some((n) => n.includes('SENSOR OFF')); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(noted().some((n) => n.includes('SENSOR OFF'))).toBe(true);
+    await proc.waitForLog('driver started', 20_000);
+    const at = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14) + '+0000';
+    const client = await MllpClient.connect(port);
+    try {
+      const pcd04 = [
+        `MSH|^~\\&|GW^00A037EB2175780F^EUI-64|MINDRAY|EDGE||${at}||ORU^R40^ORU_R40|A1|P|2.6|||AL|NE||UNICODE UTF-8`,
+        'PID|||P1^^^H^MR||Doe^John',
+        'PV1||I|ICU^1^1',
+        `OBR|1|77^GW|77^GW|196616^MDC_EVT_ALARM^MDC|||${at}`,
+        `OBX|1|ST|196670^MDC_EVT_LO^MDC|1.3.1.150456.1|Low SpO2|||L~PH~SP|||F|||${at}||||00A037EB2175780F^X^EUI-64`,
+        `OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.150456.2|78|262688^MDC_DIM_PERCENT^MDC|90-96||||F|||${at}`,
+        'OBX|3|ST|68481^MDC_ATTR_EVENT_PHASE^MDC|1.3.1.150456.3|start||||||F',
+        'OBX|4|ST|68482^MDC_ATTR_ALARM_STATE^MDC|1.3.1.150456.4|active||||||F',
+      ].join('\r');
+      expect((await client.send(pcd04)).code).toBe('CA');
+    } finally {
+      client.close();
+    }
+    for (let i = 0; i < 300 && !noted().some((n) => n.includes('Low SpO2')); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(noted().some((n) => n.includes('Low SpO2'))).toBe(true);
     proc.child.kill('SIGKILL');
     await proc.exited;
     proc = null;
 
     const a = await startAgent(dir);
-    expect(restartAlarm(a)).toMatchObject({ state: 'latched', category: 'technical', priority: 'medium' });
-    expect(restartAlarm(a)!.condition.text).toMatch(/SpO2 SENSOR OFF \(ICU-01, low, active since /);
+    expect(restartAlarm(a)).toMatchObject({ state: 'latched', category: 'technical', priority: 'high' });
+    expect(restartAlarm(a)!.condition.text).toMatch(/Low SpO2 \(ICU\/1\/1, high, active since /);
   });
 
   it('while the store refuses the journal: an alarm raised is still noted, one acknowledged has its note marked so; the changes lost at stop are alarmed', async () => {
