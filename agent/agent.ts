@@ -352,6 +352,13 @@ export class Agent {
           'the store could not be opened (a disk I/O error with room on the disk): tried again, as it may be transient',
         );
       }
+      // Said, not refused: the store opens all the same (review rv119 L3).
+      for (const f of this.outbox.fileModeFailures) {
+        log.warn(
+          { store: storePath, file: f.file, code: f.code },
+          `cannot make the store file ${f.file} unreadable by other users (${f.code}): it holds patient ids; run chmod 640 ${f.file} as its owner`,
+        );
+      }
       if (opened.diskError) {
         // A failing disk (an I/O error with room on it): run as on a full disk with no reserve, so that the bedside
         // display and alarms stay up, but say what it is.

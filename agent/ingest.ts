@@ -12,6 +12,7 @@ import { alarmRecord, deviceStatusRecord, numericJson, numericJsonBytes, wavefor
 import { encodeSamples, SAMPLES_PLACEHOLDER } from './store/samples.js';
 import { LogGate } from './log-gate.js';
 import { BEHIND_MS, OutOfOrder } from './out-of-order.js';
+import { GATEWAY_BED } from './alarms/types.js';
 
 export interface IngestOptions {
   commitIntervalMs: number;
@@ -96,6 +97,13 @@ function bySource(metrics: Metrics, name: string): (source: string, by?: number)
     }
     count(by);
   };
+}
+
+/** The event without its bed (a device's "*", the gateway's own id: see Ingest.reservedBed). */
+function withoutBed(e: DriverEvent): DriverEvent {
+  const copy = { ...e };
+  delete copy.bed;
+  return copy;
 }
 
 /** The event with its device's configured bed, when it carries none. */
@@ -246,6 +254,9 @@ export class Ingest {
   private readonly nonFiniteLog = new LogGate(NON_FINITE_LOG_EVERY_MS, 1000);
   private readonly unserialisableLog = new LogGate(60_000, 100);
   private readonly nonFiniteSinceLine = new Map<string, number>();
+  /** ingest_bed_reserved_total by source; source|device of those warned about (bounded, see reservedBed). */
+  private readonly countBedReserved: (source: string) => void;
+  private readonly bedReservedLogged = new Set<string>();
 
   constructor(
     private readonly outbox: Outbox,
@@ -258,6 +269,7 @@ export class Ingest {
     this.countEvents = bySource(metrics, 'ingest_events_total');
     this.countUnmapped = bySource(metrics, 'ingest_unmapped_codes_total');
     this.countNonFinite = bySource(metrics, 'ingest_nonfinite_values_total');
+    this.countBedReserved = bySource(metrics, 'ingest_bed_reserved_total');
   }
 
   /**
@@ -291,6 +303,7 @@ export class Ingest {
     for (const e of events) {
       let n = normalise(e);
       const nonFinite = n !== e;
+      if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
       if (bedOf) n = withConfiguredBed(n, bedOf);
       if (n.kind === 'numeric' || n.kind === 'waveform') {
         if (nonFinite) this.nonFinite(source, n);
@@ -303,6 +316,25 @@ export class Ingest {
       this.queue.push({ source, events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
       this.schedule();
     });
+  }
+
+  /**
+   * A device's bed "*" is the agent's own id for gateway-wide conditions: kept, its patient's alarms would show as the
+   * gateway's and its vitals beside the gateway's own alarms (review rv121 M4). Taken as no bed (the device's configured
+   * bed, else "unassigned"), counted, and warned once per source and device.
+   */
+  private reservedBed(source: string, e: DriverEvent): DriverEvent {
+    this.countBedReserved(source);
+    const key = `${source}|${e.deviceId}`;
+    if (!this.bedReservedLogged.has(key)) {
+      if (this.bedReservedLogged.size >= 1000) this.bedReservedLogged.clear();
+      this.bedReservedLogged.add(key);
+      this.log.warn(
+        { source, deviceId: capped(e.deviceId), kind: e.kind, bed: GATEWAY_BED },
+        'a device reports the bed "*", the id reserved for the gateway\'s own alarms: its data is taken as having no bed (its bed from alarms.devices, else "unassigned"); set a real bed on the device (HL7: PV1-3) or in the config; said once per device, counted in ingest_bed_reserved_total',
+      );
+    }
+    return withoutBed(e);
   }
 
   /**

@@ -109,6 +109,7 @@ export const WATCHED_SOURCE_COUNTERS: readonly (readonly [string, Labels?])[] = 
   ['ingest_nonfinite_values_total'],
   ['ingest_out_of_order_total'],
   ['ingest_device_clock_off_total'],
+  ['ingest_bed_reserved_total'],
   // A full disk, the refusal an alert must catch; other SQLite codes appear when they happen.
   ['ingest_refused_total', { reason: 'SQLITE_FULL' }],
 ];

@@ -1,6 +1,6 @@
 // What --check (and a twin change) finds beyond the schema, that would otherwise stop the start: the hub section as
 // the start reads it, and the process's time zone.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -108,6 +108,69 @@ describe('time zone', () => {
     expect(timeZoneProblems({ TZ: 'EST5EDT' }, () => 'America/New_York')).toEqual([]);
     for (const utc of ['', 'UTC', 'UTC0', 'Etc/UTC', 'GMT']) expect(timeZoneProblems({ TZ: utc }, () => undefined)).toEqual([]);
     expect(timeZoneProblems({}, () => 'UTC')).toEqual([]);
+  });
+});
+
+describe('HL7 times without an offset on a gateway whose zone is set (review rv119 L2)', () => {
+  const hl7 = (options: Record<string, unknown> = {}, enabled = true) => ({ name: `cs-${String(options.port ?? 0)}`, type: 'hl7-mllp', enabled, options: { port: 0, ...options } });
+  const zoneWarnings = (drivers: unknown[], tz: string | undefined) => {
+    const before = process.env.TZ;
+    // Node.js reads the zone again when TZ is assigned: the process's zone is what the drivers use.
+    if (tz === undefined) delete process.env.TZ;
+    else process.env.TZ = tz;
+    try {
+      return configWarnings(testConfig(tempDir(), { drivers }), registry, false, {}).filter((w) => w.path.includes('defaultTimeZone'));
+    } finally {
+      if (before === undefined) delete process.env.TZ;
+      else process.env.TZ = before;
+    }
+  };
+
+  it('an enabled hl7-mllp entry with neither defaultTimeZone nor defaultUtcOffsetMinutes is warned of, naming the field and the zone; --check and the start say it', () => {
+    // The schema fills in defaultUtcOffsetMinutes: 0, so a 0 written in the file cannot be told from none: warned too.
+    const warned = zoneWarnings([hl7(), { name: 'sim', type: 'simulator' }, hl7({ port: 2576, defaultUtcOffsetMinutes: 0 })], 'Europe/Berlin');
+    expect(warned).toEqual([
+      {
+        path: 'drivers[0].options.defaultTimeZone',
+        message: expect.stringMatching(/^not set, and defaultUtcOffsetMinutes is 0 \(its default\): HL7 times sent without an offset .* are read as UTC, while this gateway's zone is Europe\/Berlin/),
+      },
+      { path: 'drivers[2].options.defaultTimeZone', message: expect.stringMatching(/set defaultTimeZone to the senders' zone \(e\.g\. "Europe\/Berlin"\), or defaultTimeZone: UTC if they send UTC$/) },
+    ]);
+  });
+
+  it('not when either is set (UTC said as defaultTimeZone), the entry is disabled, or the gateway runs on UTC', () => {
+    expect(
+      zoneWarnings([hl7({ defaultTimeZone: 'Europe/Berlin' }), hl7({ port: 2576, defaultUtcOffsetMinutes: 60 }), hl7({ port: 2577, defaultTimeZone: 'UTC' }), hl7({ port: 2578 }, false)], 'Europe/Berlin'),
+    ).toEqual([]);
+    for (const tz of [undefined, 'UTC', 'Etc/UTC']) expect(zoneWarnings([hl7()], tz)).toEqual([]);
+  });
+});
+
+describe('a store folder other users can list or read, as the start sees it (review rv119 L3)', () => {
+  const folderWarnings = (dir: string, atStart = true) => configWarnings(testConfig(dir, { drivers: [] }), registry, atStart, {}).filter((w) => w.path === 'store.path');
+
+  it('warned at start, naming the folder, its mode and the chmod to run; not by --check or a twin change', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    expect(folderWarnings(dir)).toEqual([{ path: 'store.path', message: `the store's folder ${dir} can be listed or read by every local user (mode 755), and the store holds patient ids: run chmod 750 ${dir} as its owner, or keep the store in a folder of its own (the agent makes a missing one with mode 750)` }]);
+    chmodSync(dir, 0o751); // listable by path: others can still open a file they can read
+    expect(folderWarnings(dir)).toHaveLength(1);
+    expect(folderWarnings(dir, false)).toEqual([]);
+  });
+
+  it('a shared folder (sticky, as /tmp): keep the store in a folder of its own', () => {
+    const dir = join(tempDir(), 'shared');
+    mkdirSync(dir);
+    chmodSync(dir, 0o1777);
+    expect(folderWarnings(dir)).toEqual([{ path: 'store.path', message: expect.stringContaining(`${dir} is a folder shared by every local user (mode 1777), and the store holds patient ids: keep the store in a folder of its own`) }]);
+  });
+
+  it('not for a folder only its owner and group reach, one the agent will make, or a store in memory', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o750);
+    expect(folderWarnings(dir)).toEqual([]);
+    expect(folderWarnings(join(dir, 'new'))).toEqual([]);
+    expect(configWarnings(testConfig(dir, { drivers: [], store: { path: ':memory:' } }), registry, true, {}).filter((w) => w.path === 'store.path')).toEqual([]);
   });
 });
 

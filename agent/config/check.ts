@@ -22,7 +22,7 @@ import { canonical, isObject } from '../control/overlay.js';
 import type { StartupDecision } from '../control/control.js';
 import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
 import { limitRangeWarnings } from './alarm-policy.js';
-import { ConfigError, envOverrideNotes, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
+import { canonicalOrigin, ConfigError, envOverrideNotes, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 import { DEFAULT_TECHNICAL_CONFIG } from '../alarms/technical.js';
 
 
@@ -308,6 +308,60 @@ export function timeZoneProblems(
 }
 
 /**
+ * HL7 times without an offset (MSH-7 without one either) are read at the driver's defaultUtcOffsetMinutes, 0 unless
+ * set, whatever the gateway's zone (IntelliVue reads its monitors' clocks in it): where that zone is not UTC, an
+ * hl7-mllp entry with neither option stores and forwards such readings shifted by the zone's offset, counted valid
+ * (review rv119 L2). The schema fills in the 0, so a 0 in the file is warned of too (defaultTimeZone: UTC says it).
+ * Warned, not refused, and the driver's default is kept: a file that started before must still start.
+ */
+export function hl7TimeZoneWarnings(
+  config: AgentConfig,
+  // The process's zone, as the drivers read it (TZ, else the system's); a parameter for tests.
+  zone: () => string | undefined = () => Intl.DateTimeFormat().resolvedOptions().timeZone,
+): ConfigProblem[] {
+  const gateway = zone();
+  if (gateway === undefined || gateway === 'Etc/Unknown' || UTC_MEANT.test(gateway)) return [];
+  const warnings: ConfigProblem[] = [];
+  config.drivers.forEach((entry, i) => {
+    if (!entry.enabled || entry.type !== 'hl7-mllp') return;
+    if (entry.options.defaultTimeZone !== undefined || (entry.options.defaultUtcOffsetMinutes ?? 0) !== 0) return;
+    warnings.push({
+      path: `drivers[${i}].options.defaultTimeZone`,
+      message:
+        `not set, and defaultUtcOffsetMinutes is 0 (its default): HL7 times sent without an offset (when MSH-7 has none either) are read as UTC, while this gateway's zone is ${gateway}: ` +
+        `such readings would be stored and forwarded shifted by the zone's offset, still counted valid; set defaultTimeZone to the senders' zone (e.g. ${JSON.stringify(gateway)}), ` +
+        'or defaultTimeZone: UTC if they send UTC',
+    });
+  });
+  return warnings;
+}
+
+/**
+ * The store's folder when other local users can list or read it: the store holds patient ids (review rv119 L3). A
+ * folder the agent makes is 0750 and it restricts the store's files itself (Outbox); an existing folder is left to
+ * the engineer, so said at each start. Not by --check, which may run away from the gateway.
+ */
+export function storeFolderWarnings(config: AgentConfig): ConfigProblem[] {
+  if (config.store.path === ':memory:') return [];
+  const dir = dirname(resolve(config.store.path));
+  let mode: number;
+  try {
+    mode = statSync(dir).mode;
+  } catch {
+    return []; // not there yet: the agent makes it 0750
+  }
+  if ((mode & 0o007) === 0) return [];
+  const shown = (mode & 0o7777).toString(8);
+  const own = 'keep the store in a folder of its own (the agent makes a missing one with mode 750)';
+  // A sticky folder (/tmp) is shared on purpose: no chmod of it would do.
+  const message =
+    mode & 0o1000
+      ? `the store's folder ${dir} is a folder shared by every local user (mode ${shown}), and the store holds patient ids: ${own}, e.g. store.path: ${join(dir, 'bedside-agent', 'agent.db')}`
+      : `the store's folder ${dir} can be listed or read by every local user (mode ${shown}), and the store holds patient ids: run chmod 750 ${dir} as its owner, or ${own}`;
+  return [{ path: 'store.path', message }];
+}
+
+/**
  * What the agent can run with but people at the bedside would find out the hard way: printed by --check after
  * "valid" and logged at every start (`atStart`: less what the parts say themselves as they start).
  */
@@ -321,6 +375,8 @@ export function configWarnings(
   // Accepted (a file that started before must still start: its bedside alarms depend on it), but said, and alarmed at
   // the gateway while it runs (review rv94 H2).
   for (const w of limitRangeWarnings(config.alarms)) warnings.push({ path: w.path, message: w.message });
+  warnings.push(...hl7TimeZoneWarnings(config));
+  if (atStart) warnings.push(...storeFolderWarnings(config));
   // At start the driver says it as it opens the port, with what to do.
   if (registry && !atStart) warnings.push(...serialPathWarnings(config, registry, env));
   // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.
@@ -370,6 +426,18 @@ export function configWarnings(
     }
     return warnings;
   }
+  // Compared as the origin browsers send (lower-case host, no default port): an entry written otherwise matched no
+  // request, and every action from the proxied page got 403 without a word (review rv121 L2).
+  d.allowedOrigins.forEach((entry, i) => {
+    const origin = canonicalOrigin(entry);
+    if (origin === entry) return;
+    warnings.push({
+      path: `display.allowedOrigins[${i}]`,
+      message: origin === null
+        ? `${JSON.stringify(entry)} is not an origin a browser can send (scheme://host[:port]): it allows nothing; write the page's address as the browser shows it, e.g. https://ward3.example.org`
+        : `${JSON.stringify(entry)} is compared as ${JSON.stringify(origin)}, the form browsers send in Origin (host in lower case, no default port); write ${JSON.stringify(origin)}`,
+    });
+  });
   // Accepted (deployments made with the old default keep working), but --check is where an engineer looks for it
   // (review rv48 L5). At start the display says it as it starts (agent/http/server.ts), also when embedded.
   if (!atStart) d.users.forEach((u, i) => {

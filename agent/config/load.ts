@@ -7,6 +7,8 @@ import { isAlias, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, ty
 import { configSchema, ENV_NAME_PATTERN } from './schema.js';
 import type { DriverFactory } from '../../drivers/types.js';
 import { alarmPolicyProblems, type AlarmPolicyConfig } from './alarm-policy.js';
+import { GATEWAY_BED } from '../alarms/types.js';
+import { bedOverrideKeys } from './bed-overrides.js';
 
 export type Secret = string | { env: string } | { file: string };
 
@@ -529,7 +531,7 @@ export function validateConfig(
     });
   }
   // Only on an otherwise valid file: the drivers' claims are read from options that passed their schemas.
-  if (!problems.length) problems.push(...sharedResourceProblems(data as AgentConfig, registry));
+  if (!problems.length) problems.push(...sharedResourceProblems(data as AgentConfig, registry), ...reservedBedProblems(data as AgentConfig, registry));
   if (problems.length) throw new ConfigError(source, problems);
   return data as AgentConfig;
 }
@@ -663,6 +665,39 @@ export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMa
     }
   });
   return problems;
+}
+
+/**
+ * Beds named "*", the id of the gateway's own alarms (review rv121 M4): a patient's data or settings under it would be
+ * shown and judged as the gateway's. Refused wherever the config names a bed: a driver's bed (from its claims), an
+ * expected device's bed, a per-bed limit or NEWS2 key. (A device that reports it is taken as having no bed: ingest.ts.)
+ */
+export function reservedBedProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
+  const message = `"${GATEWAY_BED}" is the bed id reserved for the gateway's own alarms (store, hub, screens): a patient under it would be shown as the gateway; use the bed's real name`;
+  const fields = new Set<string>();
+  config.drivers.forEach((entry, i) => {
+    const claims = registry.get(entry.type)?.claims?.(entry.options);
+    for (const { bed, field } of [...(claims?.beds ?? []), ...(claims?.monitorBeds ?? []), ...(claims?.deviceBeds ?? [])]) {
+      if (bed === GATEWAY_BED) fields.add(`drivers[${i}].${field}`);
+    }
+  });
+  for (const [id, d] of Object.entries(config.alarms.devices)) if (d.bed === GATEWAY_BED) fields.add(`alarms.devices.${id}.bed`);
+  for (const key of bedOverrideKeys(config.alarms)) if (key.bed === GATEWAY_BED) fields.add(key.field);
+  return [...fields].map((path) => ({ path, message }));
+}
+
+/**
+ * The origin a browser sends in `Origin` for a display.allowedOrigins entry (lower-case host, no default port), or null
+ * when the entry is no origin at all. The display compares these (review rv121 L2); --check warns of entries written
+ * otherwise (check.ts).
+ */
+export function canonicalOrigin(entry: string): string | null {
+  try {
+    const origin = new URL(entry).origin;
+    return origin === 'null' ? null : origin;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -681,7 +681,7 @@ export const configSchema = {
           items: { type: 'string', pattern: '^https?://[^/]+$' },
           default: [],
           description:
-            'Other origins allowed to call the API from a browser (CORS). Empty: same origin only. Behind a reverse proxy that terminates TLS, the page\'s address (e.g. `https://ward3.example.org`) is another origin than the display\'s own (http): list it here, or every login, Ack and Pause from the page gets 403.',
+            'Other origins allowed to call the API from a browser (CORS). Empty: same origin only. Behind a reverse proxy that terminates TLS, the page\'s address (e.g. `https://ward3.example.org`) is another origin than the display\'s own (http): list it here, or every login, Ack and Pause from the page gets 403. Compared as the origin a browser sends (host in lower case, default port dropped: `https://Ward3.example.org:443` allows `https://ward3.example.org`); --check and the start warn of an entry written otherwise, and of one that is no origin (it allows nothing).',
         },
         allowedHosts: {
           type: 'array',

@@ -23,7 +23,7 @@ import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
 import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
 import { GATEWAY_BED, UNASSIGNED_BED, type SignalPriority } from '../alarms/types.js';
-import type { DisplayConfig, Role } from '../config/load.js';
+import { canonicalOrigin, type DisplayConfig, type Role } from '../config/load.js';
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems, SCRYPT_DEFAULTS, weakHashMessage, weakPasswordHashes } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
@@ -170,6 +170,8 @@ export class DisplayServer {
   private readonly routes: Route[];
   private readonly scheme: 'http' | 'https';
   private readonly hosts: HostNames;
+  /** display.allowedOrigins as browsers send Origin (lower-case host, no default port; --check warns of others). */
+  private readonly allowedOrigins: ReadonlySet<string>;
   private readonly refusedHosts = new Set<string>();
   private screenTimer: NodeJS.Timeout | null = null;
   /** The watched screen each open stream was opened as, by its token: its page's `seen` reports are signs of life too. */
@@ -193,6 +195,7 @@ export class DisplayServer {
     this.ward = new WardState(config);
     this.auth = new Authenticator(config, now, { maxSessions: SESSION_BOUNDS.maxSessions, maxSessionsPerUser: config.login.maxSessionsPerUser });
     this.hosts = new HostNames(config);
+    this.allowedOrigins = new Set(config.allowedOrigins.map(canonicalOrigin).filter((o): o is string => o !== null));
     this.hub = new SseHub(
       {
         maxClients: config.limits.maxSseClients,
@@ -430,6 +433,7 @@ export class DisplayServer {
       if (!this.hosts.accepts(req.headers.host)) throw this.misdirected(req, from);
       const url = this.parseTarget(req, from);
       if (!this.originAllowed(req, res)) throw new HttpError(403, 'cross-origin request refused');
+      this.checkDeclaredBody(req);
       if (req.method === 'OPTIONS') {
         routeName = 'preflight';
         res.writeHead(204).end();
@@ -491,6 +495,20 @@ export class DisplayServer {
     }
   }
 
+  /**
+   * The body bounds for every request, also on routes that read no body (review rv121 L3: a 1 MB text body to a
+   * screen's ping was answered 204 and drained): a declared length over display.limits.maxBodyBytes is 413 (the
+   * connection is closed, its body not read), a non-empty declared body that is not JSON 415, as readJsonBody says.
+   * A chunked body has no declared length: readJsonBody bounds it where it is read.
+   */
+  private checkDeclaredBody(req: IncomingMessage): void {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const max = this.config.limits.maxBodyBytes;
+    if (declared > max) throw new HttpError(413, `body larger than ${max} bytes`);
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (declared > 0 && type !== 'application/json') throw new HttpError(415, 'body must be application/json');
+  }
+
   private needsIdentity(access: Access): boolean {
     return access !== 'open' && !(access === 'view' && this.config.viewing === 'open');
   }
@@ -548,7 +566,7 @@ export class DisplayServer {
     const origin = req.headers.origin;
     if (origin === undefined) return true;
     if (origin === `${this.scheme}://${req.headers.host ?? ''}`) return true;
-    if (!this.config.allowedOrigins.includes(origin)) return false;
+    if (!this.allowedOrigins.has(origin)) return false;
     res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Vary', 'Origin');
     res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
@@ -576,13 +594,16 @@ export class DisplayServer {
       // The page says what it has received on its stream (named by hello's unguessable `stream`): one far behind is closed.
       r('POST', '/api/stream/seen', 'stream-seen', 'view', (c) => this.streamSeen(c)),
       // An expected screen's page says it is alive (display.screens): a hung page or a screen switched off stops.
-      r('POST', '/api/screens/:name/alive', 'screen-alive', 'view', (c, [name]) => {
+      r('POST', '/api/screens/:name/alive', 'screen-alive', 'view', async (c, [name]) => {
+        // Read (and dropped) so that a chunked body is bounded and typed as on the routes that use theirs.
+        await readJsonBody(c.req, this.config.limits.maxBodyBytes);
         this.screens.seen(name!, c.from);
         c.res.writeHead(204, { 'Cache-Control': 'no-store' }).end();
       }),
       r('GET', '/api/me', 'me', 'any-auth', (c) => sendJson(c.res, 200, { user: c.identity!.user, role: c.identity!.role })),
       r('POST', '/api/login', 'login', 'open', (c) => this.login(c)),
-      r('POST', '/api/logout', 'logout', 'any-auth', (c) => {
+      r('POST', '/api/logout', 'logout', 'any-auth', async (c) => {
+        await readJsonBody(c.req, this.config.limits.maxBodyBytes);
         // Its live streams end with it (viewing: authenticated), not at the next heartbeat.
         if (this.auth.logout(c.req.headers.authorization)) this.hub.closeEndedSessions();
         sendJson(c.res, 200, { ok: true });

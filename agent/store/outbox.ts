@@ -16,12 +16,12 @@
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
 // The store does not send; the forwarder reads from it. One agent at a time has the store open (lock.ts).
 // Evictions (enforceLimits) are noted in `meta` with the rows they delete, until the agent has reported them.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
-import { StoreLock } from './lock.js';
+import { realStorePath, StoreLock } from './lock.js';
 import { replayBody } from '../forward/wire.js';
 
 export { StoreInUseError } from './lock.js';
@@ -405,6 +405,39 @@ export const RESERVE_BYTES = 8 * 1024 * 1024;
 
 const reservePath = (path: string) => `${path}.reserve`;
 
+/** The mode of a store folder the agent makes: the store holds patient ids (docs/security.md; review rv119 L3). */
+export const STORE_DIR_MODE = 0o750;
+/** The most the store's files keep when other local users could read them (0644 becomes 0640). */
+export const STORE_FILE_MODE = 0o640;
+
+/**
+ * Limits the store file and its -wal and -shm to STORE_FILE_MODE where other users have any access to them (SQLite
+ * makes them 0644 under the usual umask; a new -wal or -shm takes the file's mode); no permission is added (a file made
+ * read-only stays so). Returns the files it could not change (a file owned by another user), for the caller to log:
+ * the store opens all the same (review rv119 L3).
+ */
+export function restrictStoreFiles(path: string, chmod: (file: string, mode: number) => void = chmodSync): { file: string; code: string }[] {
+  const failed: { file: string; code: string }[] = [];
+  let real = path;
+  try {
+    real = realStorePath(path); // SQLite puts the -wal and -shm beside the link's target
+  } catch {
+    // judged on the path as given
+  }
+  for (const suffix of ['', '-wal', '-shm']) {
+    const file = real + suffix;
+    try {
+      const mode = statSync(file).mode;
+      if ((mode & 0o007) === 0) continue;
+      chmod(file, mode & STORE_FILE_MODE);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') failed.push({ file, code: code ?? String((err as Error).message) });
+    }
+  }
+  return failed;
+}
+
 /** Why the store in memory (Outbox.open, noRoom 'memory') refuses data: told to ingest, logged, and so to senders. */
 const MEMORY_STORE_REFUSAL =
   'the store runs in memory (the disk was full at start): it takes no data, senders are told to resend; free disk space and restart the agent';
@@ -692,6 +725,8 @@ export class Outbox {
    */
   readonly runId = randomBytes(4).toString('hex');
   private readonly db: Database.Database;
+  /** The store's files whose mode could not be restricted at open (restrictStoreFiles), for the agent to log. */
+  readonly fileModeFailures: { file: string; code: string }[] = [];
   /** A single record larger than this is refused at append (RecordTooLargeError). */
   readonly maxRecordBytes: number;
   private readonly rowMaxBytes: number;
@@ -736,7 +771,7 @@ export class Outbox {
     this.retainAckedMs = opts.retainAckedMs ?? 24 * 3600_000;
     // A store in memory has no disk to fill: its I/O errors are never a full disk.
     this.freeDiskBytes = path === ':memory:' ? () => Infinity : diskFreeBytes(path, opts);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: STORE_DIR_MODE });
     this.lock = lock ?? (path === ':memory:' ? null : StoreLock.acquire(path));
     try {
       this.db = new Database(path);
@@ -810,6 +845,8 @@ export class Outbox {
         this.storeId = randomBytes(4).toString('hex');
         this.db.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(this.storeId);
       }
+      // The file, its -wal and -shm exist now: other users lose read access (review rv119 L3).
+      if (path !== ':memory:') this.fileModeFailures = restrictStoreFiles(path);
       this.hasRefused = this.db.prepare(REFUSED_EXISTS_SQL).get() !== undefined;
       this.insertStmts = CLASS_TABLES.map((t) =>
         this.db.prepare(`INSERT INTO ${t} (seq, stream, cls, device_id, created_at, bytes, body, count, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -856,7 +893,7 @@ export class Outbox {
    */
   static open(path: string, opts: OutboxOptions = {}, now = Date.now()): OpenedOutbox {
     // The lock first: a store in use by another agent is refused before anything in it is read, checked or moved.
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: STORE_DIR_MODE });
     const lock = path === ':memory:' ? undefined : StoreLock.acquire(path);
     // A damaged file moved aside is reported whatever opens after it: the fresh store made in its place may fail for
     // room, and the attempt that then succeeds finds a healthy empty file (review rv100 H1).
