@@ -1,7 +1,6 @@
 // The agent: builds the pipeline from a validated config and runs it.
 //   drivers → ingest (normalise, group commit) → outbox (SQLite) → forwarder → IoT Hub
 //                                    ↘ listeners (alarms, display, model) after commit (or after the store refused it)
-import { existsSync, renameSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -84,69 +83,10 @@ function readOpenAlarmNotes(outbox: Outbox, log: Logger): Map<string, string> | 
   }
 }
 
-/** What kind of run writes a store (its 'run-kind' note, review rv119 H1): the demo's made-up patients, or a ward's data. */
-export type StoreRunKind = 'demo' | 'ward';
-
 /** The demo: every enabled driver simulated, its patients generated anew at each start. */
 function allDriversSimulated(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): boolean {
   const drivers = config.drivers.filter((d) => d.enabled);
   return drivers.length > 0 && drivers.every((d) => registry.get(d.type)?.simulated);
-}
-
-/** A ward's store under a demo: refused at start as a configuration problem (main.ts: exit 2, like --check). */
-export class StoreKindError extends Error {
-  readonly problem: ConfigProblem;
-  constructor(
-    readonly stores: StoreRunKind,
-    readonly run: StoreRunKind,
-    storePath: string,
-  ) {
-    // Only a ward's store under a demo is refused: a demo's under a ward is moved aside (claimStore's caller).
-    const message = `${storePath} holds a ward's data: the run that wrote it had drivers that are not simulated. Every driver of this configuration is simulated (a demo): its made-up patients would be mixed with the ward's data, and with forwarding off the ward's unsent telemetry would be deleted at store.maxAgeHours. Use another store.path (the embedded demo's is ./data/demo.db)`;
-    super(message);
-    this.name = 'StoreKindError';
-    this.problem = { path: 'store.path', message };
-  }
-}
-
-/**
- * Refuses a ward's store under a demo (StoreKindError); says 'demo-store' for a demo's store under a ward (the caller
- * moves it aside); marks one no run has marked (a new store, or one from before the mark) as this run's. A store whose
- * note cannot be read or written is not refused: the alarms must run.
- */
-function claimStore(outbox: Outbox, run: StoreRunKind, storePath: string, log: Logger): 'ok' | 'demo-store' {
-  let stores: string | null;
-  try {
-    stores = outbox.note('run-kind');
-  } catch (err) {
-    log.error({ err, store: storePath }, 'cannot read which kind of run (demo or ward) wrote the store: not checked');
-    return 'ok';
-  }
-  if (stores === 'demo' || stores === 'ward') {
-    if (stores === run) return 'ok';
-    if (stores === 'demo') return 'demo-store';
-    throw new StoreKindError(stores, run, storePath);
-  }
-  try {
-    outbox.setNote('run-kind', run);
-    log.info(
-      { store: storePath, kind: run, ...(stores !== null && { unreadableNote: stores }) },
-      run === 'demo'
-        ? "store marked as holding a demo's simulated patients: a configuration with drivers that are not simulated moves it aside and starts afresh"
-        : "store marked as holding a ward's data: a demo (every driver simulated) is refused on it",
-    );
-  } catch (err) {
-    log.warn({ err, store: storePath, kind: run }, 'cannot mark which kind of run (demo or ward) writes the store: tried again at the next start');
-  }
-  return 'ok';
-}
-
-/** Moves a demo's store file (and its WAL and shared memory) aside, kept beside it; returns where. */
-function moveDemoStoreAside(storePath: string): string {
-  const aside = `${storePath}.demo-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  renameSync(storePath, aside);
-  for (const suffix of ['-wal', '-shm']) if (existsSync(storePath + suffix)) renameSync(storePath + suffix, aside + suffix);
-  return aside;
 }
 
 export class Agent {
@@ -189,6 +129,12 @@ export class Agent {
    */
   private readonly simulatedSources = new Set<string>();
   private readonly simulatedDevices = new Set<string>();
+  /**
+   * Beds heard of only through simulated drivers: the agent's own per-bed alarms there (NEWS2, device id
+   * `agent:news2`) are about made-up patients too (review rv122 M1). A bed a real device also feeds is not one.
+   */
+  private readonly simulatedBeds = new Set<string>();
+  private readonly realBeds = new Set<string>();
   /** Notes of the alarms the previous run left open (by alarm id), read before anything new is journalled. */
   private readonly openBeforeStart: Map<string, string> | null;
   private evicting = false;
@@ -272,45 +218,16 @@ export class Agent {
     } else {
       log.info({ store: storePath, volume }, 'store volume encryption');
     }
-    const openStore = () =>
-      Outbox.open(storePath, {
-        synchronous: local.store.synchronous,
-        retainAckedMs: local.store.retainSentHours * 3600_000,
-        // Rows well under a message: the last row of a message then leaves at most an eighth of it unused.
-        rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(local.hub.maxMessageBytes / 8)),
-      });
-    let opened = openStore();
+    const opened = Outbox.open(storePath, {
+      synchronous: local.store.synchronous,
+      retainAckedMs: local.store.retainSentHours * 3600_000,
+      // Rows well under a message: the last row of a message then leaves at most an eighth of it unused.
+      rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(local.hub.maxMessageBytes / 8)),
+    });
     this.outbox = opened.outbox;
-    const decided = deps.startup ?? decideStartup(local, deps.registry, deps.env ?? process.env);
-    // The demo's store and a ward's are never one (review rv119 H1). Judged on what will run, and before a start with
-    // the saved overlay counts as begun (a refusal is no failed start of it). A store in memory is not the file.
-    if (!opened.diskError && opened.noRoom !== 'memory') {
-      let found: 'ok' | 'demo-store';
-      try {
-        found = claimStore(this.outbox, allDriversSimulated(decided.config, deps.registry) ? 'demo' : 'ward', storePath, log);
-      } catch (err) {
-        this.outbox.close();
-        throw err;
-      }
-      if (found === 'demo-store') {
-        // A ward's first start on a store only simulated drivers wrote (a gateway commissioned with the simulator):
-        // the made-up patients must not reach the hub as this ward's, nor their alarms its display. Kept aside rather
-        // than refused: under IoT Edge a refusal restarts the module in a loop, with no bedside alarms.
-        this.outbox.close();
-        const movedTo = moveDemoStoreAside(storePath);
-        this.metrics.inc('store_demo_set_aside_total');
-        log.warn(
-          { store: storePath, movedTo },
-          "the store held only simulated patients (every driver of the run that wrote it was simulated): moved aside, not deleted, and this ward starts on a fresh store (delete the moved files when they are not needed)",
-        );
-        opened = openStore();
-        this.outbox = opened.outbox;
-        claimStore(this.outbox, 'ward', storePath, log);
-      }
-    }
     // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
     // takes effect from the start, before anything else is built from the config.
-    const startup = beginStartup(decided, log);
+    const startup = beginStartup(deps.startup ?? decideStartup(local, deps.registry, deps.env ?? process.env), log);
     const config = startup.config;
     declareWatchedCounters(this.metrics);
     this.startIgnored = startup.ignored ?? [];
@@ -465,7 +382,15 @@ export class Agent {
       }
       this.ingest.subscribe((events) => {
         if (this.simulatedSources.size === 0) return;
-        for (const e of events) if (this.simulatedSources.has(e.source)) this.simulatedDevices.add(e.deviceId);
+        for (const e of events) {
+          const simulated = this.simulatedSources.has(e.source);
+          if (simulated) this.simulatedDevices.add(e.deviceId);
+          if (e.bed === undefined) continue;
+          if (!simulated) {
+            if (this.realBeds.size < MAX_SEEN_BEDS) this.realBeds.add(e.bed);
+            this.simulatedBeds.delete(e.bed);
+          } else if (!this.realBeds.has(e.bed) && this.simulatedBeds.size < MAX_SEEN_BEDS) this.simulatedBeds.add(e.bed);
+        }
       });
       this.ingest.subscribe((events) => this.alarms.handle(events));
       // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
@@ -489,7 +414,9 @@ export class Agent {
       // holds its changes back, and a restart meanwhile must still list them).
       this.alarms.subscribe((changes) => {
         // Who acknowledged an alarm from the engine: a later change of it (a lower priority) rewrites its note (rv104 L2).
-        const real = this.simulatedDevices.size ? changes.filter((c) => !this.simulatedDevices.has(c.alarm.deviceId)) : changes;
+        const real = this.simulatedDevices.size
+          ? changes.filter((c) => !this.simulatedDevices.has(c.alarm.deviceId) && !(c.alarm.deviceId.startsWith('agent:') && this.simulatedBeds.has(c.alarm.bed)))
+          : changes;
         for (const [id, note] of openAlarmNotes(real, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId))) this.pendingNotes.set(id, note);
         this.writeOpenAlarmNotes();
       });

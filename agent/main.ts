@@ -7,7 +7,7 @@ import { checkBeyondSchema, configWarnings, displayHostWarnings, displayListenPr
 import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
-import { Agent, StoreKindError } from './agent.js';
+import { Agent } from './agent.js';
 import { decideStartup, withoutOverlay, type StartupDecision } from './control/control.js';
 import { registry } from '../drivers/registry.js';
 import { Outbox, RefusedReader, StoreInUseError, type RefusedMessage } from './store/outbox.js';
@@ -124,12 +124,6 @@ async function main(): Promise<number> {
   try {
     agent = new Agent({ config, registry, log, configPath: path, startup });
   } catch (err) {
-    if (err instanceof StoreKindError) {
-      // The store holds the other kind of run's data (review rv119 H1): a configuration problem, exit 2 like one.
-      log.fatal({ field: err.problem.path, stores: err.stores, run: err.run }, `cannot start: ${err.problem.path}: ${err.problem.message}`);
-      process.stderr.write(`${new ConfigError(path, [err.problem]).message}\n`);
-      return 2;
-    }
     log.fatal({ err }, 'cannot start');
     return 1;
   }
@@ -229,7 +223,7 @@ function printedDefault(text: string): string {
   if (!demoStore.test(text)) throw new Error(`${DEFAULT_CONFIG_PATH}: no store.path found to print the ward's path in its place`);
   return text.replace(
     demoStore,
-    "store:\n  # Your ward's store: not the demo's ./data/demo.db (a ward's first start on a demo's store moves it aside).\n  path: ./data/agent.db\n",
+    "store:\n  # Your ward's store: not the demo's ./data/demo.db (its simulated patients would be forwarded as the ward's).\n  path: ./data/agent.db\n",
   );
 }
 

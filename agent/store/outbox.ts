@@ -696,11 +696,8 @@ function toMessage(r: MessageRow): PackedMessage {
   };
 }
 
-/**
- * The agent's notes in `meta`: devices heard from (agent/seen-devices.ts), NEWS2 observations people recorded;
- * 'run-kind': 'demo' or 'ward', what kind of run first wrote to the store (agent.ts claimStore, review rv119 H1).
- */
-export type AgentNoteKey = 'seen-devices' | 'news2-observations' | 'running' | 'run-kind';
+/** The agent's notes in `meta`: devices heard from (agent/seen-devices.ts), NEWS2 observations people recorded. */
+export type AgentNoteKey = 'seen-devices' | 'news2-observations' | 'running';
 
 /** Most bytes of sent messages one replay copies (about half a second of copying on a small gateway). */
 export const REPLAY_MAX_BYTES = 32_000_000;

@@ -20,7 +20,7 @@ async function logIn(p: Page): Promise<void> {
 }
 
 describe('requests that get no answer', () => {
-  it('an Ack whose request never gets an answer says "NOT acknowledged … did not answer" within about 10 s', async () => {
+  it('an Ack whose request never gets an answer says within about 10 s that it is not known whether it was done (review rv122 L1)', async () => {
     d = await browser.startAgent();
     await d.agent.ingest.accept('test-source', tachycardia('bed-1'));
     const page = await browser.openLive(d.url + '/');
@@ -29,7 +29,7 @@ describe('requests that get no answer', () => {
     const pressedAt = Date.now();
     await page.locator('.tile[data-bed="bed-1"] .alarm', { hasText: 'HR HIGH' }).locator('button.ack').click();
     const message = page.locator('#message');
-    await expect.poll(() => message.textContent(), { timeout: 15_000, interval: 250 }).toMatch(/^NOT acknowledged \(HR HIGH[^)]*\): the gateway did not answer\. Try again\.$/);
+    await expect.poll(() => message.textContent(), { timeout: 15_000, interval: 250 }).toMatch(/^Not known whether acknowledged \(HR HIGH[^)]*\): the gateway gave no answer within 10 s\. Check the alarm before trying again\.$/);
     expect(Date.now() - pressedAt).toBeGreaterThanOrEqual(9000);
     expect(await message.getAttribute('class')).toBe('error');
     expect(d.agent.alarms.engine.list({ bed: 'bed-1' }).filter((a) => a.state === 'acknowledged')).toEqual([]);

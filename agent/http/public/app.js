@@ -238,8 +238,11 @@ async function act(path, what, body = {}, failed = 'NOT done') {
   let r;
   try {
     r = await api('POST', path, body);
-  } catch {
-    showMessage(`${failed}: the gateway did not answer. Try again.`, true);
+  } catch (err) {
+    // Given up after REQUEST_TIMEOUT_MS, the request may have reached the gateway and been done (a request queued
+    // behind other tabs' streams goes out late): not known, so not told as NOT done (review rv122 L1).
+    if (err?.name === 'AbortError') showMessage(`Not known whether ${failed.replace(/^NOT /, '')}: the gateway gave no answer within ${REQUEST_TIMEOUT_MS / 1000} s. Check the alarm before trying again.`, true);
+    else showMessage(`${failed}: the gateway did not answer. Try again.`, true);
     return;
   }
   if (r.status === 200) {
@@ -674,8 +677,9 @@ $('obs-form').addEventListener('submit', async (ev) => {
   let r;
   try {
     r = await api('POST', `/api/beds/${encodeURIComponent(bed)}/observations`, body);
-  } catch {
-    showMessage(`NOT recorded for NEWS2 on ${bed}: the gateway did not answer. Try again.`, true);
+  } catch (err) {
+    if (err?.name === 'AbortError') showMessage(`Not known whether recorded for NEWS2 on ${bed}: the gateway gave no answer within ${REQUEST_TIMEOUT_MS / 1000} s. Check the bed's NEWS2 before trying again.`, true);
+    else showMessage(`NOT recorded for NEWS2 on ${bed}: the gateway did not answer. Try again.`, true);
     return;
   }
   if (r.status === 200) {
