@@ -381,7 +381,8 @@ export class Agent {
         });
       }
       this.ingest.subscribe((events) => {
-        if (this.simulatedSources.size === 0) return;
+        // On every commit, simulated drivers or not: a simulator entry replaced live by a real driver of the same name
+        // leaves none, and its beds must still turn real with the first real event (review rv123 H1).
         for (const e of events) {
           const simulated = this.simulatedSources.has(e.source);
           if (simulated) this.simulatedDevices.add(e.deviceId);
@@ -978,7 +979,8 @@ export class Agent {
       this.log.error({ err }, 'cannot read the devices heard from before the restart: one that does not come back is not reported');
       return;
     }
-    for (const [id, d] of expected) engine.expectDevice(id, now, d.bed, d.source);
+    // A bed "*" noted by a version that took it from the device is the gateway's: no bed (review rv123 L1).
+    for (const [id, d] of expected) engine.expectDevice(id, now, d.bed === GATEWAY_BED ? undefined : d.bed, d.source);
     if (expected.length) this.log.info({ devices: expected.map(([id, d]) => ({ deviceId: id, bed: d.bed, driver: d.source })) }, 'expecting the devices heard from before the restart');
   }
 

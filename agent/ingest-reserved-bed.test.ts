@@ -45,4 +45,10 @@ describe('a device reporting the reserved bed "*" (review rv121 M4)', () => {
     const lines = cap.lines.filter((l) => /reserved/.test(String(l.msg)));
     expect(lines.map((l) => [l.level, l.deviceId, l.source])).toEqual([[40, 'mon-1', 'hl7'], [40, 'mon-2', 'hl7']]);
   });
+
+  it('a configured bed "*" (alarms.devices, only warned of by --check: review rv123 M1) is no bed either', async () => {
+    const { ingest, seen } = setup((id) => (id === 'mon-4' ? '*' : undefined));
+    await ingest.accept('hl7', [hr('mon-4', undefined), hr('mon-4', '*')]);
+    expect(seen.map((e) => e.bed)).toEqual([undefined, undefined]);
+  });
 });

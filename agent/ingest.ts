@@ -305,6 +305,8 @@ export class Ingest {
       const nonFinite = n !== e;
       if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
       if (bedOf) n = withConfiguredBed(n, bedOf);
+      // A configured "*" (alarms.devices.<id>.bed, warned by --check and the start) is no bed either.
+      if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
       if (n.kind === 'numeric' || n.kind === 'waveform') {
         if (nonFinite) this.nonFinite(source, n);
         if (!n.mdc) this.unmapped(source, n);

@@ -22,7 +22,7 @@ import { canonical, isObject } from '../control/overlay.js';
 import type { StartupDecision } from '../control/control.js';
 import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
 import { limitRangeWarnings } from './alarm-policy.js';
-import { canonicalOrigin, ConfigError, envOverrideNotes, requireSecret, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
+import { canonicalOrigin, ConfigError, envOverrideNotes, requireSecret, reservedBedProblems, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 import { DEFAULT_TECHNICAL_CONFIG } from '../alarms/technical.js';
 
 
@@ -350,6 +350,8 @@ export function storeFolderWarnings(config: AgentConfig): ConfigProblem[] {
   } catch {
     return []; // not there yet: the agent makes it 0750
   }
+  // Pass-through alone (o+x, 0751) lists nothing, but lets others open any file there they may read (files moved aside
+  // or written before the agent restricted them): warned too, in words that say which (review rv123 L5).
   if ((mode & 0o007) === 0) return [];
   const shown = (mode & 0o7777).toString(8);
   const own = 'keep the store in a folder of its own (the agent makes a missing one with mode 750)';
@@ -357,7 +359,7 @@ export function storeFolderWarnings(config: AgentConfig): ConfigProblem[] {
   const message =
     mode & 0o1000
       ? `the store's folder ${dir} is a folder shared by every local user (mode ${shown}), and the store holds patient ids: ${own}, e.g. store.path: ${join(dir, 'bedside-agent', 'agent.db')}`
-      : `the store's folder ${dir} can be listed or read by every local user (mode ${shown}), and the store holds patient ids: run chmod 750 ${dir} as its owner, or ${own}`;
+      : `the store's folder ${dir} can be ${mode & 0o004 ? 'listed' : 'entered (not listed)'} by every local user (mode ${shown}), and the store holds patient ids: run chmod 750 ${dir} as its owner, or ${own}`;
   return [{ path: 'store.path', message }];
 }
 
@@ -371,7 +373,7 @@ export function configWarnings(
   atStart = false,
   env: NodeJS.ProcessEnv = process.env,
 ): ConfigProblem[] {
-  const warnings: ConfigProblem[] = registry ? [...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...deviceClaimWarnings(config, registry), ...driverWarnings(config, registry)] : [];
+  const warnings: ConfigProblem[] = registry ? [...reservedBedProblems(config, registry), ...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...deviceClaimWarnings(config, registry), ...driverWarnings(config, registry)] : [];
   // Accepted (a file that started before must still start: its bedside alarms depend on it), but said, and alarmed at
   // the gateway while it runs (review rv94 H2).
   for (const w of limitRangeWarnings(config.alarms)) warnings.push({ path: w.path, message: w.message });

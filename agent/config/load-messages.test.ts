@@ -1,18 +1,10 @@
 // Review rv120 L1 and L3: the cross-driver listen check judged on addresses, not spellings; and refusals that name
 // what is missing (a Modbus bus's transport), hint at the list form of `drivers`, and say a bad `options` once.
 import { describe, expect, it } from 'vitest';
-import { registry } from '../../drivers/registry.js';
-import { ConfigError, parseConfigText, validateConfig, type ConfigProblem } from './load.js';
+import { configProblems } from '../../test/support/config-problems.js';
+import { parseConfigText } from './load.js';
 
-function problems(data: unknown): ConfigProblem[] {
-  try {
-    validateConfig(data, registry, 'test.yaml');
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.problems;
-  }
-}
+const problems = configProblems;
 
 describe('two listeners on one port, however their addresses are written (review rv120 L1)', () => {
   const hl7 = (a: string, b: string, port = 18090) => problems({ drivers: [{ name: 'a', type: 'hl7-mllp', options: { host: a, port } }, { name: 'b', type: 'hl7-mllp', options: { host: b, port } }] });

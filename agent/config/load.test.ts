@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configProblems } from '../../test/support/config-problems.js';
 import { applyEnvOverrides, ConfigError, loadConfigFile, parseConfigText, requireSecret, resolveSecret, validateConfig, type AgentConfig } from './load.js';
 import { configWarnings, startupNotes } from './check.js';
 import { registry } from '../../drivers/registry.js';
@@ -9,15 +10,7 @@ import { DEFAULT_CONFIG_PATH, PACKAGE_ROOT } from '../paths.js';
 
 const EXAMPLES = join(PACKAGE_ROOT, 'config', 'examples');
 
-function problems(data: unknown): { path: string; message: string }[] {
-  try {
-    validateConfig(data, registry, 'test.yaml');
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe('config', () => {
   it('loads the embedded default and fills in defaults', () => {

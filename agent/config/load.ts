@@ -531,7 +531,7 @@ export function validateConfig(
     });
   }
   // Only on an otherwise valid file: the drivers' claims are read from options that passed their schemas.
-  if (!problems.length) problems.push(...sharedResourceProblems(data as AgentConfig, registry), ...reservedBedProblems(data as AgentConfig, registry));
+  if (!problems.length) problems.push(...sharedResourceProblems(data as AgentConfig, registry));
   if (problems.length) throw new ConfigError(source, problems);
   return data as AgentConfig;
 }
@@ -669,11 +669,12 @@ export function sharedResourceProblems(config: AgentConfig, registry: ReadonlyMa
 
 /**
  * Beds named "*", the id of the gateway's own alarms (review rv121 M4): a patient's data or settings under it would be
- * shown and judged as the gateway's. Refused wherever the config names a bed: a driver's bed (from its claims), an
- * expected device's bed, a per-bed limit or NEWS2 key. (A device that reports it is taken as having no bed: ingest.ts.)
+ * shown and judged as the gateway's. Warned of (configWarnings) wherever the config names a bed: a driver's bed (from
+ * its claims), an expected device's bed, a per-bed limit or NEWS2 key. Not refused: a file that started before must
+ * still start (review rv123 M1); ingest takes such a bed as none, and no event carries "*" to match a per-bed key.
  */
 export function reservedBedProblems(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
-  const message = `"${GATEWAY_BED}" is the bed id reserved for the gateway's own alarms (store, hub, screens): a patient under it would be shown as the gateway; use the bed's real name`;
+  const message = `"${GATEWAY_BED}" is the bed id reserved for the gateway's own alarms (store, hub, screens): it is used as no bed (a device's data goes to "unassigned", a per-bed setting applies to no bed); use the bed's real name`;
   const fields = new Set<string>();
   config.drivers.forEach((entry, i) => {
     const claims = registry.get(entry.type)?.claims?.(entry.options);

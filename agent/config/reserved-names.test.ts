@@ -1,27 +1,20 @@
 // Review rv121: the bed "*" (the gateway's own id) refused wherever the config names a bed (M4); display.allowedOrigins
 // entries a browser's Origin can never equal as written, warned of with the form browsers send (L2).
 import { describe, expect, it } from 'vitest';
+import { configProblems } from '../../test/support/config-problems.js';
 import { registry } from '../../drivers/registry.js';
 import { testConfig } from '../../test/support/agent-config.js';
 import { tempDir } from '../../test/support/agent-process.js';
 import { configWarnings } from './check.js';
-import { canonicalOrigin, ConfigError, validateConfig, type ConfigProblem } from './load.js';
+import { canonicalOrigin, validateConfig } from './load.js';
 
-function problems(data: unknown): ConfigProblem[] {
-  try {
-    validateConfig(data, registry, 'test.yaml');
-    return [];
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return err.problems;
-  }
-}
+const problems = configProblems;
 
 const spo2 = { name: 'spo2', table: 'holding', address: 0, type: 'uint16', mdc: 'MDC_PULS_OXIM_SAT_O2', unit: '%' };
 
 describe('the bed "*", reserved for the gateway\'s own alarms (review rv121 M4)', () => {
-  it('is refused as a driver\'s bed, an expected device\'s bed, and a per-bed limit or NEWS2 key, naming each field', () => {
-    const found = problems({
+  it('is warned of as a driver\'s bed, an expected device\'s bed, and a per-bed limit or NEWS2 key, naming each field; not refused: a file that started before still starts (review rv123 M1)', () => {
+    const data = {
       drivers: [
         { name: 'iv', type: 'intellivue', options: { id: 'mon-1', path: '/dev/ttyIV1', bed: '*' } },
         { name: 'vent', type: 'medibus', options: { id: 'v-1', path: '/dev/ttyMB1', bed: '*' } },
@@ -32,7 +25,9 @@ describe('the bed "*", reserved for the gateway\'s own alarms (review rv121 M4)'
         limits: { beds: { '*': { hr: { high: 130 } } } },
         news2: { beds: { '*': { enabled: false } } },
       },
-    });
+    };
+    expect(problems(data)).toEqual([]);
+    const found = configWarnings(validateConfig(data, registry, 'test.yaml'), registry, false, {}).filter((w) => w.message.startsWith('"*"'));
     expect(found.map((p) => p.path).sort()).toEqual([
       'alarms.devices.mon-9.bed',
       'alarms.limits.beds.*',
@@ -41,7 +36,7 @@ describe('the bed "*", reserved for the gateway\'s own alarms (review rv121 M4)'
       'drivers[1].options.bed',
       'drivers[2].options.buses[0].devices[0].bed',
     ]);
-    for (const p of found) expect(p.message).toMatch(/^"\*" is the bed id reserved for the gateway's own alarms/);
+    for (const p of found) expect(p.message).toMatch(/^"\*" is the bed id reserved for the gateway's own alarms \(store, hub, screens\): it is used as no bed/);
   });
 
   it('other beds pass, "*" inside a name too', () => {

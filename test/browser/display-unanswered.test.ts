@@ -35,6 +35,16 @@ describe('requests that get no answer', () => {
     expect(d.agent.alarms.engine.list({ bed: 'bed-1' }).filter((a) => a.state === 'acknowledged')).toEqual([]);
   }, 30_000);
 
+  it('an audio pause given up after 10 s says it is not known whether audio was paused, never "NOT paused" (review rv123 M2)', async () => {
+    d = await browser.startAgent();
+    await d.agent.ingest.accept('test-source', tachycardia('bed-1'));
+    const page = await browser.openLive(d.url + '/');
+    await logIn(page);
+    await page.route('**/api/alarms/*/audio-pause', () => undefined); // held: neither answered nor failed
+    await page.locator('.tile[data-bed="bed-1"] .alarm', { hasText: 'HR HIGH' }).locator('button.pause').click();
+    await expect.poll(() => page.locator('#message').textContent(), { timeout: 15_000, interval: 250 }).toMatch(/^Not known whether audio paused \(HR HIGH[^)]*\): the gateway gave no answer within 10 s\./);
+  }, 30_000);
+
   it('a login that never gets an answer says it did not happen', async () => {
     d = await browser.startAgent();
     const page = await browser.openLive(d.url + '/');

@@ -67,4 +67,25 @@ describe('the demo\'s simulated patients stay out of a ward\'s store', () => {
     expect(notes.length).toBe(2); // bed-r's limit alarm and its NEWS2 alarm
     expect(new Set(notes.map((n) => n.bed))).toEqual(new Set(['bed-r']));
   });
+
+  it('a simulator entry replaced live by a real driver of the same name: the real bed\'s NEWS2 alarm is noted (review rv123 H1)', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const config = testConfig(dir, { drivers: [{ ...SIM, name: 'ward' }], alarms: { limits: { beds: { 'bed-x': { spo2: { delayS: 0 } } } } } });
+    agent = new Agent({ config, registry, log: captureLog().log });
+    await agent.start();
+    const spo2 = (deviceId: string, v: number) => ({ ...numeric(MDC.PULS_OXIM_SAT_O2, v, 0, { deviceId, bed: 'bed-x' }), source: 'ward', receivedAt: Date.now() });
+    await agent.ingest.accept('ward', [spo2('sim-mon', 98)]);
+    // Commissioning done: the entry becomes the real monitors' driver, as a twin change restarts it.
+    await agent.stopDriver('ward');
+    await agent.startDriver({ name: 'ward', type: 'hl7-mllp', enabled: true, options: { host: '127.0.0.1', port: 0 } });
+    await agent.ingest.accept('ward', [spo2('real-mon', 85)]);
+    await agent.stop();
+    agent = null;
+    const db = new Database(path, { readonly: true });
+    const texts = db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key LIKE 'open-alarm:%'").all().map((r) => (JSON.parse(r.value) as { text: string }).text);
+    db.close();
+    expect(texts.some((t) => t.startsWith('NEWS2'))).toBe(true);
+    expect(texts.some((t) => t.startsWith('SpO2 LOW'))).toBe(true);
+  });
 });

@@ -15,16 +15,20 @@ afterEach(async () => {
   agent = null;
 });
 
+/** Starts an agent on one store, with the display and its users, as often as called: each run with its own log. */
+async function starter() {
+  const config = testConfig(tempDir(), { display: { enabled: true, port: 0, ...(await testUsers()) } });
+  return async () => {
+    const captured = captureLog('info');
+    const a = new Agent({ config, registry, log: captured.log, transport: null });
+    await a.start();
+    return { a, captured };
+  };
+}
+
 describe('NEWS2 observations across a restart', () => {
   it('an observation recorded through the display still counts, as recorded, after the agent restarts', async () => {
-    const dir = tempDir();
-    const config = testConfig(dir, { display: { enabled: true, port: 0, ...(await testUsers()) } });
-    const start = async () => {
-      const captured = captureLog('info');
-      const a = new Agent({ config, registry, log: captured.log, transport: null });
-      await a.start();
-      return { a, captured };
-    };
+    const start = await starter();
     let run = await start();
     agent = run.a;
     await agent.ingest.accept('test-source', [reading(MDC.RESP_RATE, 18, { bed: 'bed-r1' })]);
@@ -42,14 +46,7 @@ describe('NEWS2 observations across a restart', () => {
     expect(agent.alarms.engine.news2Observations(Date.now())).toEqual({ 'bed-r1': { oxygen: { value: 'oxygen', at: recordedAt }, consciousness: { value: 'C', at: recordedAt }, level: { value: 'medium', at: expect.any(Number) } } });
   }, 30_000);
   it('a NEWS2 level noted too long ago is reported once, at the first restart, and removed from the note then', async () => {
-    const dir = tempDir();
-    const config = testConfig(dir, { display: { enabled: true, port: 0, ...(await testUsers()) } });
-    const start = async () => {
-      const captured = captureLog('info');
-      const a = new Agent({ config, registry, log: captured.log, transport: null });
-      await a.start();
-      return { a, captured };
-    };
+    const start = await starter();
     const notHeld = (lines: { msg?: string }[]) => lines.filter((l) => l.msg?.includes('noted before the restart for bed bed-r2 not held'));
     let run = await start();
     agent = run.a;

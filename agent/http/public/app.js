@@ -241,7 +241,7 @@ async function act(path, what, body = {}, failed = 'NOT done') {
   } catch (err) {
     // Given up after REQUEST_TIMEOUT_MS, the request may have reached the gateway and been done (a request queued
     // behind other tabs' streams goes out late): not known, so not told as NOT done (review rv122 L1).
-    if (err?.name === 'AbortError') showMessage(`Not known whether ${failed.replace(/^NOT /, '')}: the gateway gave no answer within ${REQUEST_TIMEOUT_MS / 1000} s. Check the alarm before trying again.`, true);
+    if (err?.name === 'AbortError') showMessage(`Not known whether ${failed.replace(/\bNOT /, '').replace(/^./, (c) => c.toLowerCase())}: the gateway gave no answer within ${REQUEST_TIMEOUT_MS / 1000} s. Check the alarm before trying again.`, true);
     else showMessage(`${failed}: the gateway did not answer. Try again.`, true);
     return;
   }
