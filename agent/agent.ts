@@ -363,7 +363,7 @@ export class Agent {
         this.metrics,
       );
       // Devices the config says should be sending: their silence counts from now, even if they never send.
-      for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed);
+      for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed === GATEWAY_BED ? undefined : d.bed);
       // ...and so are the devices heard from before a restart, through drivers still configured: a feed that does not
       // come back after an update is reported like one that goes silent.
       this.expectSeenBeforeRestart(engine);

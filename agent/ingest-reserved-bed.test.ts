@@ -7,6 +7,11 @@ import { Metrics } from './metrics.js';
 import { MDC, UNITS } from './model/mdc.js';
 import type { AlarmEvent, DriverEvent, NumericReading } from './model/reading.js';
 import { captureLog } from '../test/support/log.js';
+import { AlarmEngine } from './alarms/engine.js';
+import { GATEWAY_BED } from './alarms/types.js';
+import { engineConfigFromPolicy } from './config/alarm-policy.js';
+import { validateConfig } from './config/load.js';
+import { registry } from '../drivers/registry.js';
 
 const hr = (deviceId: string, bed: string | undefined): NumericReading => ({
   kind: 'numeric', deviceId, ...(bed !== undefined && { bed }), source: 'hl7', mdc: MDC.ECG_HEART_RATE, value: 180,
@@ -50,5 +55,21 @@ describe('a device reporting the reserved bed "*" (review rv121 M4)', () => {
     const { ingest, seen } = setup((id) => (id === 'mon-4' ? '*' : undefined));
     await ingest.accept('hl7', [hr('mon-4', undefined), hr('mon-4', '*')]);
     expect(seen.map((e) => e.bed)).toEqual([undefined, undefined]);
+  });
+
+  it('a configured bed "*" puts none of the device\'s alarms on the gateway\'s bed, as the agent wires ingest and the engine (review rv124 H1)', async () => {
+    const config = validateConfig({ alarms: { devices: { 'mon-9': { bed: '*' } } } }, registry, 'test.yaml');
+    const engine = new AlarmEngine({ ...engineConfigFromPolicy(config.alarms), idPrefix: 't' });
+    const t0 = Date.now();
+    for (const [id, d] of Object.entries(config.alarms.devices)) engine.expectDevice(id, t0, d.bed === GATEWAY_BED ? undefined : d.bed);
+    const { ingest } = setup((id) => config.alarms.devices[id]?.bed);
+    ingest.subscribe((events) => void engine.ingestAll(events));
+    for (let i = 0; i < 40; i++) await ingest.accept('hl7', [{ ...hr('mon-9', undefined), receivedAt: t0 + i * 1000 }]);
+    engine.tick(t0 + 41_000);
+    engine.tick(t0 + 40_000 + 10 * 60_000); // and silent since
+    const alarms = engine.list();
+    expect(alarms.some((a) => a.deviceId === 'mon-9' && a.condition.text.startsWith('HR HIGH'))).toBe(true);
+    expect(alarms.some((a) => a.deviceId === 'mon-9' && a.condition.text.startsWith('No data'))).toBe(true);
+    expect(alarms.filter((a) => a.bed === GATEWAY_BED)).toEqual([]);
   });
 });

@@ -110,7 +110,8 @@ function withoutBed(e: DriverEvent): DriverEvent {
 function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string | undefined): DriverEvent {
   if (e.bed !== undefined) return e;
   const bed = bedOf(e.deviceId);
-  return bed === undefined ? e : { ...e, bed };
+  // A configured "*" (alarms.devices.<id>.bed, warned by --check and the start) is no bed (review rv123 M1).
+  return bed === undefined || bed === GATEWAY_BED ? e : { ...e, bed };
 }
 
 /** Quality lowered to at least questionable (never raised), with the reason added. */
@@ -305,8 +306,6 @@ export class Ingest {
       const nonFinite = n !== e;
       if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
       if (bedOf) n = withConfiguredBed(n, bedOf);
-      // A configured "*" (alarms.devices.<id>.bed, warned by --check and the start) is no bed either.
-      if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
       if (n.kind === 'numeric' || n.kind === 'waveform') {
         if (nonFinite) this.nonFinite(source, n);
         if (!n.mdc) this.unmapped(source, n);

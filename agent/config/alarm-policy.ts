@@ -4,7 +4,7 @@ import { DEFAULT_ENGINE_CONFIG, type AlarmEngineConfig } from '../alarms/engine.
 import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, rangeSlips, ruleProblems, type LimitOverride } from '../alarms/limits.js';
 import { DEFAULT_NEWS2_CONFIG, type News2BedConfig, type News2Config } from '../alarms/news2.js';
 import { DEFAULT_RHYTHM_CONFIG, type RhythmConfig } from '../alarms/rhythm.js';
-import type { ManagedPriority } from '../alarms/types.js';
+import { GATEWAY_BED, type ManagedPriority } from '../alarms/types.js';
 
 export interface AlarmPolicyConfig {
   escalation: { enabled: boolean; afterS: number; priorities: ManagedPriority[] };
@@ -33,7 +33,9 @@ export function engineConfigFromPolicy(policy: AlarmPolicyConfig): Omit<AlarmEng
     rhythm: { ...DEFAULT_RHYTHM_CONFIG, ...policy.rhythm },
     escalation: policy.escalation.enabled ? { afterS: policy.escalation.afterS, priorities: [...policy.escalation.priorities] } : null,
     audioPause: { ...policy.audioPause },
-    technical: { ...rest.technical, devices: { ...policy.devices } },
+    // A configured bed "*" (the gateway's own id; warned of) is no bed: the device's alarms go to "unassigned", never
+    // to the gateway's section (review rv124 H1).
+    technical: { ...rest.technical, devices: Object.fromEntries(Object.entries(policy.devices).map(([id, d]) => [id, d.bed === GATEWAY_BED ? { ...(d.silentAfterS !== undefined && { silentAfterS: d.silentAfterS }) } : d])) },
   };
 }
 

@@ -712,7 +712,8 @@ export function sharedBedWarnings(config: AgentConfig, registry: ReadonlyMap<str
   const beds = new Map<string, number>();
   config.drivers.forEach((entry, i) => {
     if (!entry.enabled) return;
-    const claims = registry.get(entry.type)?.claims?.(entry.options)?.monitorBeds ?? [];
+    // "*" is no bed (reservedBedProblems warns of it): two entries there share nothing (review rv124 L1).
+    const claims = (registry.get(entry.type)?.claims?.(entry.options)?.monitorBeds ?? []).filter(({ bed }) => bed !== GATEWAY_BED);
     const shared = claims.filter(({ bed }) => beds.has(bed) && beds.get(bed) !== i);
     if (shared.length > 0) {
       const other = config.drivers[beds.get(shared[0]!.bed)!]!.name;

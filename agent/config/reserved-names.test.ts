@@ -37,6 +37,12 @@ describe('the bed "*", reserved for the gateway\'s own alarms (review rv121 M4)'
       'drivers[2].options.buses[0].devices[0].bed',
     ]);
     for (const p of found) expect(p.message).toMatch(/^"\*" is the bed id reserved for the gateway's own alarms \(store, hub, screens\): it is used as no bed/);
+    // Two monitors on "*" share no bed: no shared-bed warning beside the reserved one (review rv124 L1).
+    const two = validateConfig({ drivers: [
+      { name: 'iv', type: 'intellivue', options: { id: 'mon-1', path: '/dev/ttyIV1', bed: '*' } },
+      { name: 'iv2', type: 'intellivue', options: { id: 'mon-2', path: '/dev/ttyIV2', bed: '*' } },
+    ] }, registry, 'test.yaml');
+    expect(configWarnings(two, registry, false, {}).filter((w) => w.path === 'drivers[1].options.bed').map((w) => w.message.slice(0, 3))).toEqual(['"*"']);
   });
 
   it('other beds pass, "*" inside a name too', () => {
