@@ -83,12 +83,6 @@ function readOpenAlarmNotes(outbox: Outbox, log: Logger): Map<string, string> | 
   }
 }
 
-/** The demo: every enabled driver simulated, its patients generated anew at each start. */
-function allDriversSimulated(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): boolean {
-  const drivers = config.drivers.filter((d) => d.enabled);
-  return drivers.length > 0 && drivers.every((d) => registry.get(d.type)?.simulated);
-}
-
 export class Agent {
   readonly metrics = new Metrics();
   readonly outbox: Outbox;
@@ -329,20 +323,23 @@ export class Agent {
       this.hubTransport = transport;
       const privacy = config.privacy;
       const pseudonym = privacy.pseudonymizePatientIds ? pseudonymizer(requireSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env)) : undefined;
+      // The alarm policy also holds the devices' configured beds as used (a configured "*" is none): ingest and the
+      // expected devices below take them from it, not from the file.
+      const policy = engineConfigFromPolicy(config.alarms);
+      const configuredDevices = policy.technical.devices ?? {};
       this.ingest = new Ingest(
         this.outbox,
         {
           commitIntervalMs: config.store.commitIntervalMs,
           forwardWaveforms: config.hub.forwardWaveforms,
           ...(pseudonym && { patientId: pseudonym }),
-          bedOf: (deviceId) => config.alarms.devices[deviceId]?.bed,
+          bedOf: (deviceId) => configuredDevices[deviceId]?.bed,
         },
         log.child({ component: 'ingest' }),
         this.metrics,
         () => this.forwarder?.notify(),
       );
       // Alarm ids must never repeat, across gateways and boots: prefix with both.
-      const policy = engineConfigFromPolicy(config.alarms);
       const engine = new AlarmEngine({
         ...policy,
         // The NEWS2 observations note is stored: its patient ids go through the same pseudonymiser as the records.
@@ -363,7 +360,7 @@ export class Agent {
         this.metrics,
       );
       // Devices the config says should be sending: their silence counts from now, even if they never send.
-      for (const [deviceId, d] of Object.entries(config.alarms.devices)) engine.expectDevice(deviceId, Date.now(), d.bed === GATEWAY_BED ? undefined : d.bed);
+      for (const [deviceId, d] of Object.entries(configuredDevices)) engine.expectDevice(deviceId, Date.now(), d.bed);
       // ...and so are the devices heard from before a restart, through drivers still configured: a feed that does not
       // come back after an update is reported like one that goes silent.
       this.expectSeenBeforeRestart(engine);
@@ -909,7 +906,8 @@ export class Agent {
 
   /** The demo: every enabled driver simulated, its patients generated anew at each start. */
   private everyDriverSimulated(): boolean {
-    return allDriversSimulated(this.deps.config, this.deps.registry);
+    const drivers = this.deps.config.drivers.filter((d) => d.enabled);
+    return drivers.length > 0 && drivers.every((d) => this.deps.registry.get(d.type)?.simulated);
   }
 
   /**
