@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MDC, UNITS } from '../model/mdc.js';
 import { numeric, s } from './fixtures.js';
 import { BedFeeds } from './feeds.js';
-import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, LimitEvaluator, rangeSlips, ruleProblems, rulesForBed, validateRule, type LimitConfig, type LimitRule } from './limits.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, endPointSlips, LimitEvaluator, rangeSlips, reachableHysteresis, ruleProblems, rulesForBed, validateRule, type LimitConfig, type LimitRule } from './limits.js';
 import type { ConditionUpdate } from './types.js';
 import type { MdcCode, Quality } from '../model/reading.js';
 
@@ -302,42 +302,63 @@ describe('limit configuration', () => {
     expect(validateRule({ id: 'x', label: 'X', metrics: [], unit: '', low: 10, high: 5, priority: 'low', delayS: -1, hysteresis: -1 })).toHaveLength(4);
   });
 
-  it('validateRule reports a limit whose clearing point cannot be reached, naming the fields', () => {
+  it('validateRule refuses a low whose end lies at or above the high; an end no reading can reach is an end-point slip instead', () => {
     const spo2 = DEFAULT_LIMIT_RULES.find((r) => r.id === 'spo2')!;
-    expect(validateRule({ ...spo2, low: 99 })).toEqual(['rule spo2: low 99 + hysteresis 2 = 101 is above 100 %, the most a reading can be: the low alarm could never end (lower low or hysteresis)']);
-    expect(validateRule({ ...spo2, low: 98 })).toEqual([]); // ends at 100: reachable
-    expect(validateRule({ ...spo2, high: 1, low: null })).toEqual(['rule spo2: high 1 - hysteresis 2 = -1 is below 0 %, the least a reading can be: the high alarm could never end (raise high or lower hysteresis)']);
+    expect(validateRule({ ...spo2, low: 99 })).toEqual([]); // endPointSlips: warned of and substituted, not refused
+    expect(endPointSlips({ ...spo2, low: 99 }).map((e) => e.message)).toEqual([
+      'rule spo2: low 99 + hysteresis 2 = 101 is above 100 %, the most a reading can be: the low alarm could never end, and once acknowledged would hide every later episode; hysteresis 1 is used instead (the alarm ends at 100)',
+    ]);
+    expect(endPointSlips({ ...spo2, low: 98 })).toEqual([]); // ends at 100: reachable
+    expect(endPointSlips({ ...spo2, high: 1, low: null }).map((e) => e.message)).toEqual([
+      'rule spo2: high 1 - hysteresis 2 = -1 is below 0 %, the least a reading can be: the high alarm could never end, and once acknowledged would hide every later episode; hysteresis 1 is used instead (the alarm ends at 0)',
+    ]);
     const hr = DEFAULT_LIMIT_RULES.find((r) => r.id === 'hr')!;
     expect(validateRule({ ...hr, low: 60, high: 64 })).toEqual(['rule hr: low 60 + hysteresis 5 must not be above high 64: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)']);
     expect(validateRule({ ...hr, low: 60, high: 66 })).toEqual([]);
   });
 
-  it("ruleProblems refuses a one-sided rule whose hysteresis puts its end point beyond the rule's range, naming hysteresis (review rv120 H1)", () => {
+  it("endPointSlips names a one-sided rule whose hysteresis puts its end point beyond the rule's range; the rule runs with the default hysteresis, or the largest that ends on the bound (review rv120 H1)", () => {
     const rule = (id: string) => DEFAULT_LIMIT_RULES.find((r) => r.id === id)!;
-    expect(ruleProblems({ ...rule('hr'), low: null, high: 120, hysteresis: 150 })).toEqual([
+    expect(ruleProblems({ ...rule('hr'), low: null, high: 120, hysteresis: 150 })).toEqual([]); // not refused
+    expect(endPointSlips({ ...rule('hr'), low: null, high: 120, hysteresis: 150 }, 5)).toEqual([
       {
-        field: 'hysteresis',
         limit: 'high',
-        message: 'rule hr: high 120 - hysteresis 150 = -30 is below 0 /min, the least a reading can plausibly be (the rule accepts 0..300): the high alarm could never end, and once acknowledged would hide every later episode (lower hysteresis)',
+        hysteresis: 150,
+        used: 5,
+        message: 'rule hr: high 120 - hysteresis 150 = -30 is below 0 /min, the least a reading can plausibly be (the rule accepts 0..300): the high alarm could never end, and once acknowledged would hide every later episode; hysteresis 5 is used instead (the alarm ends at 115)',
+        short: "puts the high alarm's end at -30, below 0 /min, the least hr accepts: hysteresis 5 is used (ends at 115)",
       },
     ]);
-    expect(validateRule({ ...rule('temp'), low: null, high: 39, hysteresis: 30 })).toEqual([expect.stringMatching(/^rule temp: high 39 - hysteresis 30 = 9 is below 10 Cel, .*the rule accepts 10\.\.45/)]);
-    expect(validateRule({ ...rule('rr'), low: 8, high: null, hysteresis: 200 })).toEqual([
-      'rule rr: low 8 + hysteresis 200 = 208 is above 150 /min, the most a reading can plausibly be (the rule accepts 0..150): the low alarm could never end, and once acknowledged would hide every later episode (lower hysteresis)',
+    expect(endPointSlips({ ...rule('temp'), low: null, high: 39, hysteresis: 30 }, 0.2).map((e) => e.message)).toEqual([expect.stringMatching(/^rule temp: high 39 - hysteresis 30 = 9 is below 10 Cel, .*the rule accepts 10\.\.45.*hysteresis 0\.2 is used instead \(the alarm ends at 38\.8\)$/)]);
+    expect(endPointSlips({ ...rule('rr'), low: 8, high: null, hysteresis: 200 }, 2).map((e) => e.message)).toEqual([
+      'rule rr: low 8 + hysteresis 200 = 208 is above 150 /min, the most a reading can plausibly be (the rule accepts 0..150): the low alarm could never end, and once acknowledged would hide every later episode; hysteresis 2 is used instead (the alarm ends at 10)',
     ]);
+    // The substitute: the default, unless even that ends beyond the bound; a rule in code without a default gets the bound.
+    expect(reachableHysteresis({ ...rule('hr'), low: null, high: 120, hysteresis: 150 }, 5)).toBe(5);
+    expect(reachableHysteresis({ ...rule('hr'), low: null, high: 120, hysteresis: 150 })).toBe(120);
+    expect(reachableHysteresis({ ...rule('spo2'), low: 99 }, 2)).toBe(1);
+    expect(reachableHysteresis({ ...rule('temp'), low: 44.9, high: null, hysteresis: 1 }, 0.2)).toBe(0.1); // not 0.10000000000000142
+    expect(reachableHysteresis({ ...rule('hr'), low: null, high: 120, hysteresis: 20 }, 5)).toBe(20); // reachable: as written
+    // rulesForBed runs a bed's override with the substitute, other beds and reachable ones as written.
+    const config: LimitConfig = { ...DEFAULT_LIMIT_CONFIG, beds: { b: { overrides: { hr: { low: null, hysteresis: 150 }, rr: { hysteresis: 4 } } } } };
+    expect(rulesForBed(config, 'b').find((r) => r.id === 'hr')).toMatchObject({ low: null, high: 120, hysteresis: 5 });
+    expect(rulesForBed(config, 'b').find((r) => r.id === 'rr')).toMatchObject({ hysteresis: 4 });
+    expect(rulesForBed(config, 'c').find((r) => r.id === 'hr')).toMatchObject({ hysteresis: 5 });
     // An end point on the range's bound is reachable; a usual margin passes.
-    expect(validateRule({ ...rule('hr'), low: null, high: 120, hysteresis: 120 })).toEqual([]);
-    expect(validateRule({ ...rule('rr'), low: 8, high: null, hysteresis: 142 })).toEqual([]);
-    expect(validateRule({ ...rule('rr'), low: 8, high: null, hysteresis: 143 })).toHaveLength(1);
-    expect(validateRule({ ...rule('temp'), low: null, high: 39, hysteresis: 1 })).toEqual([]);
+    const slips = (r: LimitRule) => endPointSlips(r);
+    expect(slips({ ...rule('hr'), low: null, high: 120, hysteresis: 120 })).toEqual([]);
+    expect(slips({ ...rule('rr'), low: 8, high: null, hysteresis: 142 })).toEqual([]);
+    expect(slips({ ...rule('rr'), low: 8, high: null, hysteresis: 143 })).toHaveLength(1);
+    expect(slips({ ...rule('temp'), low: null, high: 39, hysteresis: 1 })).toEqual([]);
     // A rule made in code without a range is judged by its unit's measuring range, as before (SpO2: 0..100).
     const { range: _r, ...spo2 } = rule('spo2');
-    expect(ruleProblems({ ...spo2, low: 99 })).toEqual([{ field: 'hysteresis', limit: 'low', message: expect.stringMatching(/^rule spo2: low 99 \+ hysteresis 2 = 101 is above 100 %/) }]);
+    expect(slips({ ...spo2, low: 99 })).toEqual([expect.objectContaining({ limit: 'low', used: 1, message: expect.stringMatching(/^rule spo2: low 99 \+ hysteresis 2 = 101 is above 100 %/) })]);
     const { range: _h, ...hrNoRange } = rule('hr');
-    expect(validateRule({ ...hrNoRange, low: null, high: 120, hysteresis: 150 })).toEqual([]); // no range known: not judged
-    // A limit itself outside the range is a range slip (warned of, never refused): its end point is not judged here.
-    expect(validateRule({ ...rule('temp'), low: 0, high: null, hysteresis: 50 })).toEqual([]);
-    expect(validateRule({ ...rule('hr'), low: 50, high: 999, hysteresis: 5 })).toEqual([]);
+    expect(slips({ ...hrNoRange, low: null, high: 120, hysteresis: 150 })).toEqual([]); // no range known: not judged
+    // A limit itself outside the range is a range slip (warned of, used as written): its end point is not judged here.
+    expect(slips({ ...rule('temp'), low: 0, high: null, hysteresis: 50 })).toEqual([]);
+    expect(reachableHysteresis({ ...rule('temp'), low: 0, high: null, hysteresis: 50 })).toBe(50);
+    expect(slips({ ...rule('hr'), low: 50, high: 999, hysteresis: 5 })).toEqual([]);
   });
 
   it('rangeSlips names a low or high outside the rule\'s range, with the unit and the likely slip; validateRule does not refuse it (review rv91 H1, rv94 H2/M2)', () => {

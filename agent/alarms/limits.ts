@@ -102,17 +102,14 @@ function measuringRange(unit: string): { min: number; max: number } | null {
 /** A sum as a person would write it (35.1 + 0.2 = 35.3, not 35.300000000000004). */
 const exact = (n: number): string => String(Number(n.toPrecision(12)));
 
-/** Problems with a rule, in words; empty when it is usable. A limit outside its range is not one (rangeSlips). */
+/** Problems with a rule, in words; empty when it is usable. A limit outside its range is not one (rangeSlips), nor an end point beyond it (endPointSlips). */
 export function validateRule(rule: LimitRule): string[] {
   return ruleProblems(rule).map((p) => p.message);
 }
 
-/**
- * The same, each with the field it is about when it is about one, for a config path. An end point that cannot be
- * reached is about `hysteresis`, with `limit` the limit it moves (named instead where hysteresis was not written).
- */
-export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high' | 'hysteresis'; limit?: 'low' | 'high'; message: string }[] {
-  const errors: { field?: 'low' | 'high' | 'hysteresis'; limit?: 'low' | 'high'; message: string }[] = [];
+/** The same, each with the field it is about when it is about one, for a config path. */
+export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high'; message: string }[] {
+  const errors: { field?: 'low' | 'high'; message: string }[] = [];
   const add = (message: string) => errors.push({ message });
   const low = rule.low ?? null;
   const high = rule.high ?? null;
@@ -121,32 +118,97 @@ export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high' | 'hyste
   if (low !== null && high !== null && !(low < high)) add(`rule ${rule.id}: low ${low} must be below high ${high}`);
   if (!(rule.delayS >= 0)) add(`rule ${rule.id}: delayS must be >= 0`);
   if (!(rule.hysteresis >= 0)) add(`rule ${rule.id}: hysteresis must be >= 0`);
-  else {
-    // An alarm ends only at low + hysteresis (high - hysteresis): a clearing point that cannot be reached, or reached
-    // only in the other limit's alarm, leaves an alarm that never ends, and once acknowledged it hides every later
-    // episode (review rv120 H1). Judged against what the unit can read at all (a percentage), else against the rule's
-    // range, where the limit itself lies in it: one outside it is a range slip, warned of and never refused (rv94 H2).
-    const hard = measuringRange(rule.unit);
-    const range = rule.range ?? hard;
-    const unreachable = (limit: 'low' | 'high', message: string) => errors.push({ field: 'hysteresis', limit, message });
-    const within = (v: number, r: { min: number; max: number }) => v >= r.min && v <= r.max;
-    const never = (dir: 'low' | 'high') => `the ${dir} alarm could never end, and once acknowledged would hide every later episode (lower hysteresis)`;
-    if (low !== null && hard && low + h > hard.max) {
-      unreachable('low', `rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above ${hard.max} ${rule.unit}, the most a reading can be: the low alarm could never end (lower low or hysteresis)`);
-    } else if (low !== null && range && within(low, range) && low + h > range.max) {
-      unreachable('low', `rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above ${range.max} ${rule.unit}, the most a reading can plausibly be (the rule accepts ${range.min}..${range.max}): ${never('low')}`);
-    }
-    if (high !== null && hard && high - h < hard.min) {
-      unreachable('high', `rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${hard.min} ${rule.unit}, the least a reading can be: the high alarm could never end (raise high or lower hysteresis)`);
-    } else if (high !== null && range && within(high, range) && high - h < range.min) {
-      unreachable('high', `rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${range.min} ${rule.unit}, the least a reading can plausibly be (the rule accepts ${range.min}..${range.max}): ${never('high')}`);
-    }
-    if (low !== null && high !== null && low < high && low + h > high) {
-      add(`rule ${rule.id}: low ${low} + hysteresis ${h} must not be above high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
-    }
+  else if (low !== null && high !== null && low < high && low + h > high) {
+    // Its low alarm would end only inside the high alarm (review rv37). An end beyond the range: endPointSlips.
+    add(`rule ${rule.id}: low ${low} + hysteresis ${h} must not be above high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
   }
   if (rule.metrics.length === 0) add(`rule ${rule.id}: watches no metric`);
   return errors;
+}
+
+/** A hysteresis that puts a limit's end point where no reading can (plausibly) be, and the hysteresis used instead. */
+export interface EndPointSlip {
+  /** The limit whose alarm could not end. */
+  limit: 'low' | 'high';
+  /** The hysteresis as written (or the rule's), and the one the rule runs with. */
+  hysteresis: number;
+  used: number;
+  /** For a config warning: `rule hr: high 120 - hysteresis 150 = -30 is below 0 /min, … hysteresis 5 is used instead (the alarm ends at 115)`. */
+  message: string;
+  /** For an alarm text, after the field and value: `puts the high alarm's end at -30, below 0 /min, the least hr accepts: hysteresis 5 is used (ends at 115)`. */
+  short: string;
+}
+
+/**
+ * A one-sided limit's alarm ends only at low + hysteresis (high - hysteresis): beyond where a reading can be (a
+ * percentage past 100) or plausibly be (the rule's range), the alarm never ends, and once acknowledged it hides every
+ * later episode (review rv120 H1). Not refused: a file that started before must still start (under IoT Edge a refusal
+ * is a restart loop with no alarms at all), so the rule runs with another hysteresis (reachableHysteresis), warned of
+ * and alarmed at the gateway. Judged where the limit itself lies within the bounds: one outside them is a range slip
+ * (rangeSlips), used as written. `fallback`: the hysteresis the rule has when none is written (its default).
+ */
+export function endPointSlips(rule: LimitRule, fallback = rule.hysteresis): EndPointSlip[] {
+  const h = rule.hysteresis;
+  const bounds = endBounds(rule);
+  if (!bounds || !(h >= 0)) return [];
+  const used = reachableHysteresis(rule, fallback);
+  const out: EndPointSlip[] = [];
+  const { hard } = bounds;
+  const why = (dir: 'low' | 'high') => `the ${dir} alarm could never end, and once acknowledged would hide every later episode; hysteresis ${exact(used)} is used instead`;
+  const low = rule.low ?? null;
+  if (low !== null && low >= bounds.min && low <= bounds.max && low + h > bounds.max) {
+    const where = hard && bounds.max === hard.max ? 'the most a reading can be' : `the most a reading can plausibly be (the rule accepts ${bounds.min}..${bounds.max})`;
+    const short = hard && bounds.max === hard.max ? 'the most a reading can be' : `the most ${rule.id} accepts`;
+    out.push({
+      limit: 'low',
+      hysteresis: h,
+      used,
+      message: `rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above ${bounds.max} ${rule.unit}, ${where}: ${why('low')} (the alarm ends at ${exact(low + used)})`,
+      short: `puts the low alarm's end at ${exact(low + h)}, above ${bounds.max} ${rule.unit}, ${short}: hysteresis ${exact(used)} is used (ends at ${exact(low + used)})`,
+    });
+  }
+  const high = rule.high ?? null;
+  if (high !== null && high >= bounds.min && high <= bounds.max && high - h < bounds.min) {
+    const where = hard && bounds.min === hard.min ? 'the least a reading can be' : `the least a reading can plausibly be (the rule accepts ${bounds.min}..${bounds.max})`;
+    const short = hard && bounds.min === hard.min ? 'the least a reading can be' : `the least ${rule.id} accepts`;
+    out.push({
+      limit: 'high',
+      hysteresis: h,
+      used,
+      message: `rule ${rule.id}: high ${high} - hysteresis ${h} = ${exact(high - h)} is below ${bounds.min} ${rule.unit}, ${where}: ${why('high')} (the alarm ends at ${exact(high - used)})`,
+      short: `puts the high alarm's end at ${exact(high - h)}, below ${bounds.min} ${rule.unit}, ${short}: hysteresis ${exact(used)} is used (ends at ${exact(high - used)})`,
+    });
+  }
+  return out;
+}
+
+/** Where a limit's end point may lie: the rule's range, within what its unit can read at all (a percentage). */
+function endBounds(rule: LimitRule): { min: number; max: number; hard: { min: number; max: number } | null } | null {
+  const hard = measuringRange(rule.unit);
+  const range = rule.range ?? hard;
+  if (!range) return null;
+  return hard ? { min: Math.max(range.min, hard.min), max: Math.min(range.max, hard.max), hard } : { ...range, hard };
+}
+
+/**
+ * The hysteresis a rule runs with: as written, unless it puts an end point beyond the bounds (endPointSlips). Then
+ * the rule's default (`fallback`), the margin the site gets when it writes none and the least surprising one, or
+ * where even that end lies beyond them (SpO2 low 99 with 2), the largest that puts it on the bound (1: ends at 100).
+ * Not the largest that fits whatever was written: HR high 120 with 150 would end at 0, an alarm that ends in theory
+ * only and, acknowledged, would still hide the later episodes.
+ */
+export function reachableHysteresis(rule: LimitRule, fallback = rule.hysteresis): number {
+  const h = rule.hysteresis;
+  const bounds = endBounds(rule);
+  if (!bounds || !(h >= 0)) return h;
+  const room: number[] = [];
+  const low = rule.low ?? null;
+  const high = rule.high ?? null;
+  if (low !== null && low >= bounds.min && low <= bounds.max) room.push(bounds.max - low);
+  if (high !== null && high >= bounds.min && high <= bounds.max) room.push(high - bounds.min);
+  if (room.every((r) => h <= r)) return h;
+  // Rounded as written (45 - 44.9 is 0.10000000000000142, which would put the end a hair beyond the bound).
+  return Math.max(0, Math.min(fallback >= 0 ? fallback : 0, ...room.map((r) => Number(r.toFixed(12)))));
 }
 
 /** A low or high outside where the rule's limits may lie: what it is, in words for a warning and for an alarm. */
@@ -197,8 +259,13 @@ export function rangeSlips(rule: LimitRule): RangeSlip[] {
 /** The effective, enabled rules for one bed: defaults with that bed's overrides applied, plus its extra rules. */
 export function rulesForBed(config: LimitConfig, bed: string): LimitRule[] {
   const bedConf = config.beds?.[bed];
-  const rules = config.defaults.map((r) => ({ ...r, ...(bedConf?.overrides?.[r.id] ?? {}), id: r.id }));
-  rules.push(...(bedConf?.extra ?? []));
+  // A hysteresis whose end no reading can reach runs as its substitute (endPointSlips; the config warns of it).
+  const usable = (r: LimitRule, fallback: number): LimitRule => {
+    const hysteresis = reachableHysteresis(r, fallback);
+    return hysteresis === r.hysteresis ? r : { ...r, hysteresis };
+  };
+  const rules = config.defaults.map((r) => usable({ ...r, ...(bedConf?.overrides?.[r.id] ?? {}), id: r.id }, r.hysteresis));
+  rules.push(...(bedConf?.extra ?? []).map((r) => usable(r, r.hysteresis)));
   return rules.filter((r) => r.enabled !== false);
 }
 

@@ -123,7 +123,7 @@ describe('alarm policy config', () => {
     expect(twin.ok && limitRangeWarnings(twin.config.alarms).map((w) => w.path)).toEqual(warnings.map((w) => w.path));
   });
 
-  it("refuses a bed's one-sided limit whose hysteresis puts its end point beyond any reading, naming the field, from the file and the twin (review rv120 H1)", () => {
+  it("a bed's one-sided limit whose hysteresis puts its end point beyond any reading is warned of naming the field, never refused, from the file and the twin (review rv120 H1; a file that started before must still start)", () => {
     const problems = (beds: object) => {
       try {
         validateConfig({ ...structuredClone(base), alarms: { limits: { beds } } }, registry, 'test');
@@ -132,21 +132,27 @@ describe('alarm policy config', () => {
         return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
       }
     };
-    expect(problems({ 'ICU-07': { hr: { low: null, high: 120, hysteresis: 150 }, temp: { low: null, high: 39, hysteresis: 30 }, rr: { low: 8, high: null, hysteresis: 200 } } })).toEqual([
-      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.hr\.hysteresis: rule hr: high 120 - hysteresis 150 = -30 is below 0 \/min, .*the high alarm could never end/),
-      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.temp\.hysteresis: rule temp: high 39 - hysteresis 30 = 9 is below 10 Cel/),
-      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.rr\.hysteresis: rule rr: low 8 \+ hysteresis 200 = 208 is above 150 \/min/),
+    const warned = (beds: object) => limitRangeWarnings(validateConfig({ ...structuredClone(base), alarms: { limits: { beds } } }, registry, 'test').alarms).map((w) => `${w.path}: ${w.message}`);
+    const unreachable = { 'ICU-07': { hr: { low: null, high: 120, hysteresis: 150 }, temp: { low: null, high: 39, hysteresis: 30 }, rr: { low: 8, high: null, hysteresis: 200 } } };
+    expect(problems(unreachable)).toEqual([]);
+    expect(warned(unreachable)).toEqual([
+      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.hr\.hysteresis: rule hr: high 120 - hysteresis 150 = -30 is below 0 \/min, .*the high alarm could never end.*hysteresis 5 is used instead \(the alarm ends at 115\)/),
+      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.temp\.hysteresis: rule temp: high 39 - hysteresis 30 = 9 is below 10 Cel, .*hysteresis 0\.2 is used instead/),
+      expect.stringMatching(/^alarms\.limits\.beds\.ICU-07\.rr\.hysteresis: rule rr: low 8 \+ hysteresis 200 = 208 is above 150 \/min, .*hysteresis 2 is used instead/),
     ]);
     // The default hysteresis kept: the limit written is the field named.
-    expect(problems({ b: { spo2: { low: 99 } } })).toEqual([expect.stringMatching(/^alarms\.limits\.beds\.b\.spo2\.low: rule spo2: low 99 \+ hysteresis 2 = 101 is above 100 %/)]);
-    // Reasonable one-sided rules, a switched-off one and range-slip idioms still start.
-    expect(problems({ b: { hr: { low: null, high: 120, hysteresis: 20 }, rr: { low: 8, high: null, hysteresis: 5 }, temp: { low: null, high: 39, hysteresis: 1 } }, c: { hr: { enabled: false, low: null, hysteresis: 150 } }, d: { temp: { low: 0 }, hr: { high: 999 } } })).toEqual([]);
-    // The twin's overlay goes through the same check, whichever side wrote which part.
+    expect(problems({ b: { spo2: { low: 99 } } })).toEqual([]);
+    expect(warned({ b: { spo2: { low: 99 } } })).toEqual([expect.stringMatching(/^alarms\.limits\.beds\.b\.spo2\.low: rule spo2: low 99 \+ hysteresis 2 = 101 is above 100 %/)]);
+    // Reasonable one-sided rules, a switched-off one and range-slip idioms: no end-point warning.
+    const fine = { b: { hr: { low: null, high: 120, hysteresis: 20 }, rr: { low: 8, high: null, hysteresis: 5 }, temp: { low: null, high: 39, hysteresis: 1 } }, c: { hr: { enabled: false, low: null, hysteresis: 150 } }, d: { temp: { low: 0 }, hr: { high: 999 } } };
+    expect(warned(fine).map((w) => w.split(':')[0])).toEqual(['alarms.limits.beds.d.temp.low', 'alarms.limits.beds.d.hr.high']);
+    // The twin's overlay goes through the same check, whichever side wrote which part: accepted, warned of the same way.
     const local = validateConfig({ ...structuredClone(base), alarms: { limits: { beds: { 'ICU-07': { hr: { low: null } } } } } }, registry, 'test');
     const twin = resolveOverlay(local, { alarms: { limits: { beds: { 'ICU-07': { hr: { hysteresis: 150 } } } } } }, registry);
-    expect(twin.ok).toBe(false);
-    expect(!twin.ok && twin.problems.map((p) => p.path)).toEqual(['alarms.limits.beds.ICU-07.hr.hysteresis']);
-    expect(resolveOverlay(local, { alarms: { limits: { beds: { 'ICU-07': { hr: { hysteresis: 20 } } } } } }, registry).ok).toBe(true);
+    expect(twin.ok).toBe(true);
+    expect(twin.ok && limitRangeWarnings(twin.config.alarms).map((w) => w.path)).toEqual(['alarms.limits.beds.ICU-07.hr.hysteresis']);
+    const fixed = resolveOverlay(local, { alarms: { limits: { beds: { 'ICU-07': { hr: { hysteresis: 20 } } } } } }, registry);
+    expect(fixed.ok && limitRangeWarnings(fixed.config.alarms)).toEqual([]);
   });
 
   it('names an unknown rule in the same run as a schema problem elsewhere in the file', () => {

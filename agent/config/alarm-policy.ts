@@ -1,7 +1,7 @@
 // The `alarms` section of the config (alarm policy) and how it maps onto the AlarmEngine's config.
 // Kept apart from the schema so that the engine stays free of config-file concerns.
 import { DEFAULT_ENGINE_CONFIG, type AlarmEngineConfig } from '../alarms/engine.js';
-import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, rangeSlips, ruleProblems, type LimitOverride } from '../alarms/limits.js';
+import { DEFAULT_LIMIT_CONFIG, DEFAULT_LIMIT_RULES, endPointSlips, rangeSlips, ruleProblems, type LimitOverride } from '../alarms/limits.js';
 import { DEFAULT_NEWS2_CONFIG, type News2BedConfig, type News2Config } from '../alarms/news2.js';
 import { DEFAULT_RHYTHM_CONFIG, type RhythmConfig } from '../alarms/rhythm.js';
 import { GATEWAY_BED, type ManagedPriority } from '../alarms/types.js';
@@ -54,12 +54,9 @@ export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { pa
       }
       const merged = { ...rule, ...o, id };
       if (merged.enabled === false) continue;
-      // A limit outside its rule's range is not refused here: limitRangeWarnings (review rv94 H2).
-      for (const e of ruleProblems(merged)) {
-        // An unreachable end point is named at hysteresis when the bed wrote it, else at the limit it wrote.
-        const field = e.field === 'hysteresis' && o?.hysteresis === undefined ? e.limit : e.field;
-        problems.push({ path: field ? `${path}.${field}` : path, message: e.message });
-      }
+      // A limit outside its rule's range, or an end point beyond it, is not refused here: limitRangeWarnings (review
+      // rv94 H2, rv120 H1).
+      for (const e of ruleProblems(merged)) problems.push({ path: e.field ? `${path}.${e.field}` : path, message: e.message });
     }
   }
   const pause = policy.audioPause;
@@ -73,7 +70,9 @@ export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { pa
  * Per-bed limits outside their rule's range (a °F temperature, a digit too many, temp low 0 for "no low alarm"): used
  * as written, warned of (--check, start) and a gateway technical alarm while the config in force holds them, never
  * refused: a file, a saved twin overlay or a twin change that started before must still start (review rv94 H2).
- * `alarm` is the alarm's text, naming the field in full.
+ * Likewise a hysteresis putting a limit's end beyond the range (SpO2 low 99 ending at 101, HR high 120 with 150 ending
+ * at -30: the alarm could never end), except that the rule runs with a substitute, as rulesForBed applies it
+ * (endPointSlips; review rv120 H1). `alarm` is the alarm's text, naming the field in full.
  */
 export function limitRangeWarnings(policy: AlarmPolicyConfig | undefined): { path: string; value: number; message: string; alarm: string }[] {
   const out: { path: string; value: number; message: string; alarm: string }[] = [];
@@ -91,6 +90,13 @@ export function limitRangeWarnings(policy: AlarmPolicyConfig | undefined): { pat
           message: `${slip.message} (used as written; a gateway technical alarm says so while it is configured)`,
           alarm: `Limit ${path} ${slip.value} ${slip.short}; check the configuration`,
         });
+      }
+      for (const slip of endPointSlips(merged, rule.hysteresis)) {
+        // Named at hysteresis where the bed wrote it, else at the limit it wrote (the rule's default margin was kept).
+        const field = o?.hysteresis !== undefined ? 'hysteresis' : slip.limit;
+        const path = `alarms.limits.beds.${bed}.${id}.${field}`;
+        const value = field === 'hysteresis' ? slip.hysteresis : merged[slip.limit]!;
+        out.push({ path, value, message: `${slip.message} (a gateway technical alarm says so while it is configured)`, alarm: `Limit ${path} ${value} ${slip.short}; check the configuration` });
       }
     }
   }

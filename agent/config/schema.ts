@@ -403,7 +403,7 @@ export const configSchema = {
                     high: { type: ['number', 'null'], description: "In the rule's unit, within the range it accepts (both listed under alarms.limits.beds; outside it: warned of and alarmed at the gateway); alarms above it. Null: no high limit." },
                     priority: { enum: ['high', 'medium', 'low'] },
                     delayS: { type: 'number', minimum: 0, maximum: 300 },
-                    hysteresis: { type: 'number', minimum: 0, description: "In the rule's unit: a high alarm ends at high − hysteresis, a low one at low + hysteresis. An end point no reading can reach (beyond the rule's range, e.g. hr high 120 with hysteresis 150, ending at −30) is refused: the alarm could never end." },
+                    hysteresis: { type: 'number', minimum: 0, description: "In the rule's unit: a high alarm ends at high − hysteresis, a low one at low + hysteresis. An end point no reading can reach (beyond the rule's range, e.g. hr high 120 with hysteresis 150, ending at −30; spo2 low 99 with the default 2, ending at 101 %) would never end the alarm: the rule runs with a substitute, the rule's default hysteresis or, where even that ends beyond the range, the largest that ends on its edge (spo2 low 99: 1, ending at 100), warned of naming the field (--check and the start) and alarmed at the gateway while configured." },
                     enabled: { type: 'boolean' },
                   },
                 },
