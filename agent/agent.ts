@@ -19,7 +19,7 @@ import type { DriverEvent } from './model/reading.js';
 import { AlarmEngine, NEW_EPISODE_AFTER_MS, type RestoredAcknowledgement } from './alarms/engine.js';
 import { AlarmService } from './alarms/service.js';
 import { isUnacknowledged } from './alarms/lifecycle.js';
-import { GATEWAY_BED } from './alarms/types.js';
+import { GATEWAY_BED, type AlarmStateChange } from './alarms/types.js';
 import { acknowledgedBeforeRestart, openAlarmNotes, restartList } from './alarms/open-notes.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
@@ -129,6 +129,8 @@ export class Agent {
    */
   private readonly simulatedBeds = new Set<string>();
   private readonly realBeds = new Set<string>();
+  /** Devices heard through real drivers: one a simulator also names is not taken as simulated (review rv124 M2). */
+  private readonly realDevices = new Set<string>();
   /** Notes of the alarms the previous run left open (by alarm id), read before anything new is journalled. */
   private readonly openBeforeStart: Map<string, string> | null;
   private evicting = false;
@@ -380,15 +382,21 @@ export class Agent {
       this.ingest.subscribe((events) => {
         // On every commit, simulated drivers or not: a simulator entry replaced live by a real driver of the same name
         // leaves none, and its beds must still turn real with the first real event (review rv123 H1).
+        const turnedReal = { devices: new Set<string>(), beds: new Set<string>() };
         for (const e of events) {
           const simulated = this.simulatedSources.has(e.source);
-          if (simulated) this.simulatedDevices.add(e.deviceId);
+          // Once real, never taken as simulated again; with the list full, none is: erring toward notes (review rv124 L).
+          if (!simulated) {
+            if (this.realDevices.size < MAX_SEEN_BEDS) this.realDevices.add(e.deviceId);
+            if (this.simulatedDevices.delete(e.deviceId)) turnedReal.devices.add(e.deviceId);
+          } else if (!this.realDevices.has(e.deviceId) && this.realDevices.size < MAX_SEEN_BEDS) this.simulatedDevices.add(e.deviceId);
           if (e.bed === undefined) continue;
           if (!simulated) {
             if (this.realBeds.size < MAX_SEEN_BEDS) this.realBeds.add(e.bed);
-            this.simulatedBeds.delete(e.bed);
-          } else if (!this.realBeds.has(e.bed) && this.simulatedBeds.size < MAX_SEEN_BEDS) this.simulatedBeds.add(e.bed);
+            if (this.simulatedBeds.delete(e.bed)) turnedReal.beds.add(e.bed);
+          } else if (!this.realBeds.has(e.bed) && this.realBeds.size < MAX_SEEN_BEDS && this.simulatedBeds.size < MAX_SEEN_BEDS) this.simulatedBeds.add(e.bed);
         }
+        if (turnedReal.devices.size || turnedReal.beds.size) this.noteTurnedReal(turnedReal.devices, turnedReal.beds);
       });
       this.ingest.subscribe((events) => this.alarms.handle(events));
       // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
@@ -1018,6 +1026,22 @@ export class Agent {
       this.seenDevices.markDirty(); // tried again at the next check
       this.log.warn({ err }, 'cannot note the devices heard from (tried again at each check)');
     }
+  }
+
+  /**
+   * Notes at once the open alarms of devices, and the agent's own alarms (agent:*) of beds, that just turned real:
+   * raised while they were simulated (no note) and kept at their level since, nothing else would note them before a
+   * restart (review rv124 M1, M2). Each as a change to itself, so the note is the one openAlarmNotes writes.
+   */
+  private noteTurnedReal(devices: ReadonlySet<string>, beds: ReadonlySet<string>): void {
+    const now = Date.now();
+    const asChanges: AlarmStateChange[] = this.alarms.engine
+      .list()
+      .filter((a) => devices.has(a.deviceId) || (a.deviceId.startsWith('agent:') && beds.has(a.bed)))
+      .map((a) => ({ seq: 0, alarmId: a.id, change: 'annotated', from: a.state, to: a.state, why: 'its device or bed turned real', actor: 'system', at: now, alarm: a }));
+    if (asChanges.length === 0) return;
+    for (const [id, note] of openAlarmNotes(asChanges, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId))) this.pendingNotes.set(id, note);
+    this.writeOpenAlarmNotes();
   }
 
   private writeOpenAlarmNotes(): void {
