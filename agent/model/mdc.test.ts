@@ -1,7 +1,7 @@
 // IEEE 11073-10101 codes the rules depend on: a wrong number silently takes a metric out of the limit rules and
 // NEWS2, or renames another one for every consumer.
 import { describe, expect, it } from 'vitest';
-import { MDC, UNITS, mdcByCode, mdcByRefid, metricByRefid, unitByMdc, unitByRefid } from './mdc.js';
+import { MDC, UNITS, UNIT_SPELLINGS, canonicalUcum, mdcByCode, mdcByRefid, metricByRefid, unitByMdc, unitByRefid } from './mdc.js';
 
 /** Partition and term code: code = partition × 2^16 + term. */
 const code = (partition: number, term: number) => partition * 65536 + term;
@@ -101,5 +101,31 @@ describe('MDC terms', () => {
     const terms = Object.values(MDC);
     expect(new Set(terms.map((t) => t.code)).size).toBe(terms.length);
     expect(new Set(terms.map((t) => t.refid)).size).toBe(terms.length);
+  });
+});
+
+// One unit spelling whichever driver sends it (review rv125 M2): the spellings devices use for a unit of UNITS are that
+// unit; anything else, another unit above all, is left as it is (no conversion here).
+describe('unit spellings', () => {
+  it('rate annotations ({beat}/min, {beats}/min, {breath}/min, beats/min…) are /min, as UCUM ignores annotations', () => {
+    for (const s of ['{beat}/min', '{beats}/min', '{Beats}/min', '{breath}/min', '{breaths}/min', '{Breaths}/min', '{resp}/min', '{beats/min}', 'beats/min', 'breaths/min']) {
+      expect(canonicalUcum(s), s).toBe('/min');
+    }
+  });
+
+  it('mmHg, degC and degF are mm[Hg], Cel and [degF]', () => {
+    expect(canonicalUcum('mmHg')).toBe('mm[Hg]');
+    expect(canonicalUcum('degC')).toBe('Cel');
+    expect(canonicalUcum('degF')).toBe('[degF]');
+  });
+
+  it('the UCUM code itself, another unit and an unknown spelling stay as they are', () => {
+    for (const u of Object.values(UNITS)) expect(canonicalUcum(u.ucum)).toBe(u.ucum);
+    for (const s of ['kPa', '[degF]', 'mg/dL', '{drops}/min', '{beat}', '/s', '{mmHg}x', 'MMHG', '']) expect(canonicalUcum(s), s).toBe(s);
+  });
+
+  it('every spelling names a unit of the shared table', () => {
+    const ucum = new Set<string>(Object.values(UNITS).map((u) => u.ucum));
+    for (const [from, to] of Object.entries(UNIT_SPELLINGS)) expect(ucum.has(to), `${from} → ${to}`).toBe(true);
   });
 });

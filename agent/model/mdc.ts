@@ -69,6 +69,34 @@ export const UNITS = {
   X_L_PER_MIN: { ucum: 'L/min', mdc: term('MDC_DIM_X_L_PER_MIN', 265216) },
 } as const satisfies Record<string, Unit>;
 
+/**
+ * Other spellings devices send for a unit of UNITS, each taken as that unit's UCUM code, so that one quantity has one
+ * unit spelling for the rules, the display and cloud consumers (review rv125 M2: HL7 `{beat}/min^{beat}/min^UCUM`, as
+ * the IHE PCD TF example spells it, and `mmHg^mmHg^UCUM` reached the FHIR templates, which match `/min` and `mm[Hg]`,
+ * as other units). Spellings of the same unit only, never another unit: kPa or °F stay as they are.
+ */
+export const UNIT_SPELLINGS: Readonly<Record<string, string>> = {
+  mmHg: UNITS.MMHG.ucum,
+  degC: UNITS.DEGC.ucum,
+  degF: UNITS.FAHR.ucum,
+  // Rates written as text rather than as UCUM (fhir-converter's `beats/min^^ISO`, a `{beats/min}` annotation).
+  'beats/min': UNITS.BEAT_PER_MIN.ucum,
+  'breaths/min': UNITS.RESP_PER_MIN.ucum,
+  '{beats/min}': UNITS.BEAT_PER_MIN.ucum,
+  '{breaths/min}': UNITS.RESP_PER_MIN.ucum,
+};
+
+// A UCUM annotation in curly braces does not change the unit (`{beat}/min` is `/min`); beats, breaths and respirations
+// only, so that an annotation that tells a different count ({drops}/min) is not hidden. Any case: `{Beats}/min`.
+const RATE_ANNOTATION = /^\{(?:beats?|breaths?|resp|respirations?|pulses?)\}\/min$/i;
+
+/** The agent's UCUM code for a unit spelling (UNIT_SPELLINGS, rate annotations); any other text as it is. */
+export function canonicalUcum(spelling: string): string {
+  // hasOwn: a spelling such as `constructor` is no key of the table.
+  const known = Object.hasOwn(UNIT_SPELLINGS, spelling) ? UNIT_SPELLINGS[spelling] : undefined;
+  return known ?? (RATE_ANNOTATION.test(spelling) ? '/min' : spelling);
+}
+
 // Metric and unit terms are looked up apart: a unit code where a metric is expected (an HL7 OBX-3 of 262688, a Modbus
 // point `mdc: MDC_DIM_MMHG`) is not a metric (review rv114 L3).
 const metricByCodeMap = new Map<number, MdcCode>(Object.values(MDC).map((t) => [t.code, t]));

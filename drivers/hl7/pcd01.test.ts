@@ -507,6 +507,36 @@ describe('an unreadable OBX-14', () => {
   });
 });
 
+describe('OBX-6 spellings of one unit (review rv125 M2)', () => {
+  const row = (code: string, value: string, unit: string) =>
+    reading(HEAD + obx(['1', 'NM', code, '1.1.1.1', value, unit, '', '', '', '', 'F']));
+  it('{beat}/min, mmHg, degC (UCUM or no system, IHE PCD TF ihe-pcd-tf_2 spelling) are /min, mm[Hg], Cel; the sender\'s text is kept in context', () => {
+    const hr = row('147842^MDC_ECG_HEART_RATE^MDC', '60', '{beat}/min^{beat}/min^UCUM');
+    expect(hr.unit).toEqual({ ucum: '/min' });
+    expect(hr.context.unitAsSent).toBe('{beat}/min');
+    expect(row('151562^MDC_RESP_RATE^MDC', '16', '{breaths}/min^^UCUM').unit).toEqual({ ucum: '/min' });
+    const sys = row('150021^MDC_PRESS_BLD_NONINV_SYS^MDC', '126', 'mmHg^mmHg^UCUM');
+    expect(sys.unit).toEqual({ ucum: 'mm[Hg]' });
+    expect(sys.context.unitAsSent).toBe('mmHg');
+    expect(row('150364^MDC_TEMP_BODY^MDC', '37.2', 'degC^degC^UCUM').unit).toEqual({ ucum: 'Cel' });
+    expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '80', 'mmHg^Unit').context.unitAsSent).toBe('mmHg');
+    // With an MDC unit beside it, the MDC code is kept.
+    expect(row('147842^MDC_ECG_HEART_RATE^MDC', '60', '{beat}/min^{beat}/min^UCUM^264864^MDC_DIM_BEAT_PER_MIN^MDC').unit).toEqual(UNITS.BEAT_PER_MIN);
+    // The limit rules read it as their unit.
+    expect(convert(sys.value as number, sys.unit.ucum, 'mm[Hg]')).toBe(126);
+  });
+  it('another unit stays that unit and nothing is noted when the unit is already spelt the agent\'s way', () => {
+    const kpa = row('150021^MDC_PRESS_BLD_NONINV_SYS^MDC', '16.8', 'kPa^kPa^UCUM');
+    expect(kpa.unit).toEqual({ ucum: 'kPa' });
+    expect(kpa.value).toBe(16.8);
+    expect(kpa.context.unitAsSent).toBeUndefined();
+    expect(row('147842^MDC_ECG_HEART_RATE^MDC', '60', '/min^/min^UCUM').context.unitAsSent).toBeUndefined();
+    expect(row('147842^MDC_ECG_HEART_RATE^MDC', '60', '264864^MDC_DIM_BEAT_PER_MIN^MDC').context.unitAsSent).toBeUndefined();
+    expect(row('150021^MDC_PRESS_BLD_NONINV_SYS^MDC', '60', '{drops}/min^^UCUM').unit).toEqual({ ucum: '{drops}/min' });
+    expect(unitFromCwe(['mg/dl'])).toEqual({ ucum: '{mg/dl}' });
+  });
+});
+
 describe('OBX-6 MDC units the limit rules convert', () => {
   const row = (code: string, value: string, unit: string) =>
     reading(HEAD + obx(['1', 'NM', code, '1.1.1.1', value, unit, '', '', '', '', 'F']));
@@ -524,16 +554,17 @@ describe('OBX-6 MDC units the limit rules convert', () => {
   it('no coding system in OBX-6 is read as MDC when the unit is a known MDC one, as OBX-3 without one is', () => {
     const sys = row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', '266016^MDC_DIM_MMHG');
     expect(sys.unit).toEqual({ ucum: 'mm[Hg]', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } });
-    // Not known as MDC: kept as sent, as an annotation, with no MDC code made up for it.
-    expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', 'mmHg').unit).toEqual({ ucum: '{mmHg}' });
+    // Not known as MDC: no MDC code made up for it. A spelling of a unit the agent knows is that unit (rv125 M2).
+    expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', 'mmHg').unit).toEqual({ ucum: 'mm[Hg]' });
     expect(row('150021^MDC_PRESS_BLD_NONINV_SYS', '180', '999999^MY_UNIT').unit).toEqual({ ucum: '{MY_UNIT}' });
   });
 
   it('a unit that is neither MDC nor UCUM is its text (CD:289^mg/dL is mg/dL), its identifier when the text is a mere label (mmHg^Unit is mmHg) or missing', () => {
     const bp = (unit: string) => row('150021^MDC_PRESS_BLD_NONINV_SYS', '80', unit).unit;
-    expect(bp('mmHg^Unit')).toEqual({ ucum: '{mmHg}' });
-    expect(bp('mmHg^units')).toEqual({ ucum: '{mmHg}' });
-    expect(bp('beats/min^^ISO')).toEqual({ ucum: '{beats/min}' });
+    // mmHg and beats/min are spellings of units the agent knows: those units (rv125 M2).
+    expect(bp('mmHg^Unit')).toEqual({ ucum: 'mm[Hg]' });
+    expect(bp('mmHg^units')).toEqual({ ucum: 'mm[Hg]' });
+    expect(bp('beats/min^^ISO')).toEqual({ ucum: '/min' });
     expect(bp('^Unit')).toEqual({ ucum: '{Unit}' });
     // A local code with the unit's text (shared corpus simple-hl7_3, simple-hl7_2): the text (review rv72 M3).
     expect(unitFromCwe(['CD:289', 'mg/dL'])).toEqual({ ucum: '{mg/dL}' });

@@ -17,7 +17,6 @@ import type {
   NumericReading,
   Quality,
   RawCode,
-  Unit,
   WaveformSegment,
 } from '../../agent/model/reading.js';
 import { mdcByCode, metricByRefid } from '../../agent/model/mdc.js';
@@ -25,7 +24,7 @@ import { components, isNull, repetitions, str, type MessageHeader } from './prot
 import { dtmOffset, parseDtm, wallTimeToUtc } from './protocol/dtm.js';
 import { Hl7ParseError } from './protocol/errors.js';
 import type { Hl7Message, Segment } from './protocol/types.js';
-import { unitFromCwe } from './units.js';
+import { readUnit } from './units.js';
 
 /** HL7 context kept beside each event, in the reading model's `context` (forwarded as sent). */
 export type Hl7Context = {
@@ -38,6 +37,11 @@ export type Hl7Context = {
   observationMethod?: string[];
   /** OBX-20 observation site (body site, e.g. where a temperature or NIBP was taken), first repetition, parts trimmed. */
   observationSite?: { code?: string; text?: string; system?: string };
+  /**
+   * OBX-6 as the sender spelt it when that was another spelling of the unit `unit.ucum` gives (`{beat}/min`, `mmHg`:
+   * agent/model/mdc.ts UNIT_SPELLINGS). Absent when the unit is forwarded as sent or came from its MDC code.
+   */
+  unitAsSent?: string;
   /** Waveforms of several channels in one OBX (MA, or NA with repetitions): which one, from 1 (the component of MA). */
   channel?: number;
   /** PCD-04 only: facets as sent. */
@@ -848,7 +852,8 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: 
     const conflict = refidConflict(r);
     if (conflict) noteRefidConflict(ctx, conflict);
     const quality = qualityOf(r);
-    const unit = unitFromCwe(components(r.seg, 6));
+    const { unit, asSent } = readUnit(components(r.seg, 6));
+    const sent = asSent === undefined ? {} : { unitAsSent: asSent };
     const isWave = r.valueType === 'NA' || r.valueType === 'MA';
     // Not MSH-7 for a waveform: the message is built after its samples were taken, so MSH-7 says no more of their
     // start than our receipt time does (and is treated the same: time-from-receipt).
@@ -875,7 +880,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: 
           receivedAt: opts.receivedAt,
           quality: cq.reasons?.length ? cq : { state: cq.state },
           // Channels share code and OBX-4: only their place in the OBX tells them apart.
-          context: r.valueType === 'MA' || channels.length > 1 ? { ...hl7Context(r), channel: i + 1 } : hl7Context(r),
+          context: r.valueType === 'MA' || channels.length > 1 ? { ...hl7Context(r), ...sent, channel: i + 1 } : { ...hl7Context(r), ...sent },
         };
         out.push(w);
       });
@@ -884,7 +889,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: 
     const value = valueOf(r, quality);
     applyMeasurementStatus(r, quality);
     noteTime(time, quality);
-    const context = hl7Context(r);
+    const context: Hl7Context = { ...hl7Context(r), ...sent };
     const reading: Hl7NumericReading = {
       kind: 'numeric',
       ...origin,
@@ -1130,8 +1135,9 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOpti
     alarm.sourceMetric = codeOf(metricRow).mdc;
     const q: Quality = { state: 'valid' };
     alarm.value = valueOf(metricRow, q);
-    const unit: Unit = unitFromCwe(components(metricRow.seg, 6));
+    const { unit, asSent } = readUnit(components(metricRow.seg, 6));
     alarm.unit = unit;
+    if (asSent !== undefined) alarm.context.unitAsSent = asSent;
   }
   out.push(alarm);
   // No end will come for an event at a point in time: sent with its start, so that it does not stay active for ever.

@@ -3,7 +3,7 @@
 // partition 4 for °F and kPa: term codes 4416 and 3843, context-free 4 × 65536 + term). The UCUM spellings of °F and
 // kPa are those agent/alarms/units.ts converts, so such temperatures and pressures reach the limit rules.
 import type { MdcCode, Unit } from '../../agent/model/reading.js';
-import { mdcByRefid, unitByMdc } from '../../agent/model/mdc.js';
+import { canonicalUcum, mdcByRefid, unitByMdc } from '../../agent/model/mdc.js';
 
 const u = (refid: string, code: number, ucum: string): Unit => ({ ucum, mdc: { code, refid } });
 
@@ -34,15 +34,24 @@ export function mdcUnit(code: number, refid: string): Unit | undefined {
   return (core && unitByMdc(core.code)) ?? extraByRefid.get(refid);
 }
 
+/** OBX-6.2 texts that name no unit, only that the field is one (seen in the shared corpus: `mmHg^Unit`). */
+const GENERIC_UNIT_TEXT = /^(units?|unit of measure|uom)$/i;
+
 /**
  * Unit from OBX-6 components (code^text^system^altCode^altText^altSystem).
  * MDC → UCUM by table; UCUM kept as is; anything unknown becomes a UCUM annotation `{...}` so the
  * original text survives without pretending to be a real unit. Empty → '' (none given).
  */
-/** OBX-6.2 texts that name no unit, only that the field is one (seen in the shared corpus: `mmHg^Unit`). */
-const GENERIC_UNIT_TEXT = /^(units?|unit of measure|uom)$/i;
-
 export function unitFromCwe(c: string[]): Unit {
+  return readUnit(c).unit;
+}
+
+/**
+ * unitFromCwe, and the sender's spelling when it was another spelling of a unit the agent knows (`{beat}/min`,
+ * `mmHg`: agent/model/mdc.ts UNIT_SPELLINGS), which the unit then carries in the agent's spelling (`/min`, `mm[Hg]`):
+ * one quantity, one unit spelling, for the rules and for cloud consumers (review rv125 M2). Never another unit.
+ */
+export function readUnit(c: string[]): { unit: Unit; asSent?: string } {
   const triplets = [
     { code: (c[0] ?? '').trim(), text: (c[1] ?? '').trim(), system: (c[2] ?? '').trim().toUpperCase() },
     { code: (c[3] ?? '').trim(), text: (c[4] ?? '').trim(), system: (c[5] ?? '').trim().toUpperCase() },
@@ -67,12 +76,23 @@ export function unitFromCwe(c: string[]): Unit {
       }
     }
   }
+  let asSent: string | undefined;
   if (ucum === undefined) {
     // The text says the unit (`CD:289^mg/dL`, `999999^MDC_DIM_X`), except when it is a mere label (`mmHg^Unit`):
     // then the identifier. Either falls back to the other.
     const first = triplets[0] as { code: string; text: string };
     const label = !mdcLike && GENERIC_UNIT_TEXT.test(first.text) ? first.code || first.text : first.text || first.code;
-    ucum = label === '' ? '' : `{${label}}`;
+    const known = canonicalUcum(label);
+    if (known !== label) {
+      asSent = label;
+      ucum = known;
+    } else {
+      ucum = label === '' ? '' : `{${label}}`;
+    }
+  } else if (canonicalUcum(ucum) !== ucum) {
+    asSent = ucum;
+    ucum = canonicalUcum(ucum);
   }
-  return mdc ? { ucum, mdc } : { ucum };
+  const unit = mdc ? { ucum, mdc } : { ucum };
+  return asSent === undefined ? { unit } : { unit, asSent };
 }

@@ -22,3 +22,15 @@ describe('a unit term where a metric belongs (review rv114 L3)', () => {
     expect(planWarnings(o as never)).toEqual([expect.objectContaining({ field: 'options.buses[0].devices[0].points[0].mdc' })]);
   });
 });
+
+describe('a unit written as text (review rv125 M2: one spelling of a unit on the wire)', () => {
+  const unitOf = (unit: string) => buildPlan(map('MDC_PRESS_BLD_NONINV_SYS', unit)).buses[0]!.devices[0]!.groups[0]!.points[0]!.point.unit;
+  it('mmHg is the agent\'s mm[Hg], with its MDC term', () => {
+    expect(unitOf('mmHg')).toEqual({ ucum: 'mm[Hg]', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } });
+  });
+  it('a rate spelling two MDC terms share is /min with no MDC term; another unit is kept as written', () => {
+    expect(unitOf('breaths/min')).toEqual({ ucum: '/min' });
+    expect(unitOf('kPa')).toEqual({ ucum: 'kPa', mdc: { code: 265987, refid: 'MDC_DIM_KILO_PASCAL' } });
+    expect(unitOf('{drops}/min')).toEqual({ ucum: '{drops}/min' });
+  });
+});

@@ -2,7 +2,7 @@
 // precompute grouped reads and per-value decoders, so polling does no config interpretation.
 import { DEFAULT_LIMIT_RULES } from '../../agent/alarms/limits.js';
 import { convert } from '../../agent/alarms/units.js';
-import { mdcByCode, metricByRefid, unitByRefid, UNITS } from '../../agent/model/mdc.js';
+import { canonicalUcum, mdcByCode, metricByRefid, unitByRefid, UNITS } from '../../agent/model/mdc.js';
 import type { MdcCode, RawCode, Unit } from '../../agent/model/reading.js';
 import type { DriverWarning } from '../types.js';
 import {
@@ -201,7 +201,11 @@ function resolveUnit(p: Problems, v: unknown, field: string): Unit {
       if (!u) p.push({ field, message: `unknown MDC unit refid ${JSON.stringify(v)}` });
       return u ?? { ucum: '' };
     }
-    return { ucum: v };
+    // Another spelling of a unit the agent knows is that unit (`mmHg` is mm[Hg]): one spelling on the wire (rv125 M2).
+    const ucum = canonicalUcum(v);
+    // With its MDC term where only one has that spelling (`/min` is both beats and breaths per minute).
+    const terms = Object.values(UNITS as Record<string, Unit>).filter((u) => u.ucum === ucum);
+    return terms.length === 1 ? terms[0]! : { ucum };
   }
   if (isObj(v) && typeof v.ucum === 'string') {
     if (v.mdc === undefined) return { ucum: v.ucum };

@@ -20,6 +20,22 @@ export const EXPECTED: Record<number, Expected> = {
   150022: { typeName: 'nibp-diastolic', refid: 'MDC_PRESS_BLD_NONINV_DIA', ucum: 'mm[Hg]', loinc: ['8462-4'] },
   150023: { typeName: 'nibp-mean', refid: 'MDC_PRESS_BLD_NONINV_MEAN', ucum: 'mm[Hg]', loinc: ['8478-0'] },
   150364: { typeName: 'bodytemp', refid: 'MDC_TEMP_BODY', ucum: 'Cel', loinc: ['8310-5'] },
+  // The other terms NEWS2 scores (review rv125 L3; agent/alarms/news2.ts METRIC_PARAMS, BODY_TEMPERATURE). Respiration
+  // rate by any method is LOINC 9279-1, and the generic pulse rate is 8867-4 as heart rate is (the FHIR vital-signs
+  // heart-rate profile's code). A temperature at any site is 8310-5, the one code of the FHIR vital-signs body
+  // temperature value set; the site is in the MDC code.
+  149514: { typeName: 'pulserate', refid: 'MDC_PULS_RATE', ucum: '/min', loinc: ['8867-4'] },
+  151570: { typeName: 'resprate-airway', refid: 'MDC_AWAY_RESP_RATE', ucum: '/min', loinc: ['9279-1'] },
+  151578: { typeName: 'resprate-impedance', refid: 'MDC_TTHOR_RESP_RATE', ucum: '/min', loinc: ['9279-1'] },
+  150344: { typeName: 'bodytemp-unspecified-site', refid: 'MDC_TEMP', ucum: 'Cel', loinc: ['8310-5'] },
+  150368: { typeName: 'bodytemp-core', refid: 'MDC_TEMP_CORE', ucum: 'Cel', loinc: ['8310-5'] },
+  150372: { typeName: 'bodytemp-esophageal', refid: 'MDC_TEMP_ESOPH', ucum: 'Cel', loinc: ['8310-5'] },
+  150380: { typeName: 'bodytemp-nasopharyngeal', refid: 'MDC_TEMP_NASOPH', ucum: 'Cel', loinc: ['8310-5'] },
+  150392: { typeName: 'bodytemp-tympanic', refid: 'MDC_TEMP_TYMP', ucum: 'Cel', loinc: ['8310-5'] },
+  188420: { typeName: 'bodytemp-rectal', refid: 'MDC_TEMP_RECT', ucum: 'Cel', loinc: ['8310-5'] },
+  188424: { typeName: 'bodytemp-oral', refid: 'MDC_TEMP_ORAL', ucum: 'Cel', loinc: ['8310-5'] },
+  188428: { typeName: 'bodytemp-ear', refid: 'MDC_TEMP_EAR', ucum: 'Cel', loinc: ['8310-5'] },
+  188452: { typeName: 'bodytemp-axillary', refid: 'MDC_TEMP_AXILLA', ucum: 'Cel', loinc: ['8310-5'] },
 };
 
 /** A record of a message body, as far as the mapping cares. */

@@ -4,10 +4,13 @@
 // in the Observation are the reading's own; everything that must not become an Observation does not.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
+import { toRecord } from '../../agent/ingest.js';
 import { alarmRecord, envelope, messageProperties, numericRecord } from '../../agent/forward/wire.js';
 import { mdcByCode, MDC, UNITS } from '../../agent/model/mdc.js';
 import type { AlarmEvent, NumericReading } from '../../agent/model/reading.js';
 import { Outbox, type Stream } from '../../agent/store/outbox.js';
+import { mapMessage } from '../../drivers/hl7/pcd01.js';
+import { parseMessage, readHeader } from '../../drivers/hl7/protocol/index.js';
 import { registry } from '../../drivers/registry.js';
 import { startHubStandin, type HubStandin, type ReceivedMessage } from '../hub-standin/index.js';
 import { testConfig } from '../support/agent-config.js';
@@ -150,6 +153,46 @@ describe('FHIR mapping templates on hand-built readings (wire.ts records, packed
     const { mapped } = checkMessage(body, messageProperties('alarms', body.gatewayId));
     expect(mapped).toEqual([]);
   });
+
+  it('maps a valid number in its unit under every code of the table, the other NEWS2 terms included (rv125 L3)', () => {
+    const each = Object.entries(EXPECTED).map(([code, e], i): NumericReading => ({
+      ...base, mdc: mdcByCode(Number(code))!, value: 30 + i, unit: { ucum: e.ucum }, deviceTime: T,
+    }));
+    const body = pack('telemetry', each.map((r) => ({ deviceId: r.deviceId, body: JSON.stringify(numericRecord(r)) })));
+    const { mapped, left } = checkMessage(body, messageProperties('telemetry', body.gatewayId));
+    expect(left).toBe(0);
+    expect(mapped.map((m) => m.type).sort()).toEqual(Object.values(EXPECTED).map((e) => e.typeName).sort());
+    for (const t of ['resprate-impedance', 'resprate-airway', 'bodytemp-unspecified-site', 'bodytemp-tympanic', 'pulserate']) {
+      expect(mapped.map((m) => m.type)).toContain(t);
+    }
+  });
+
+  it('HL7 OBX-6 spellings of /min, mm[Hg] and Cel ({beat}/min, mmHg, degC…) reach their Observations in UCUM (rv125 M2)', () => {
+    // Spelt as senders do: the IHE PCD TF example (ihe-pcd-tf_2) writes {beat}/min^{beat}/min^UCUM, others mmHg with
+    // or without a coding system (shared corpus ipf_2: mmHg^Unit) and beats/min^^ISO (fhir-converter_1).
+    const row = (n: number, code: string, value: string, unit: string) => `OBX|${n}|NM|${code}|1.1.1.${n}|${value}|${unit}|||||R|||20261122064000+0000\r`;
+    const text =
+      'MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20261122064001+0000||ORU^R01^ORU_R01|C1|P|2.6|||AL|NE||UNICODE UTF-8\r' +
+      'PID|||P1\rOBR|1|||x|||20261122064000+0000\r' +
+      row(1, '147842^MDC_ECG_HEART_RATE^MDC', '72', '{beat}/min^{beat}/min^UCUM') +
+      row(2, '149530^MDC_PULS_OXIM_PULS_RATE^MDC', '71', 'beats/min^^ISO') +
+      row(3, '151562^MDC_RESP_RATE^MDC', '17', '{breath}/min^{breath}/min^UCUM') +
+      row(4, '150021^MDC_PRESS_BLD_NONINV_SYS^MDC', '126', 'mmHg^mmHg^UCUM') +
+      row(5, '150022^MDC_PRESS_BLD_NONINV_DIA^MDC', '73', 'mmHg^Unit') +
+      row(6, '150023^MDC_PRESS_BLD_NONINV_MEAN^MDC', '91', 'mmHg') +
+      row(7, '150364^MDC_TEMP_BODY^MDC', '37.2', 'degC^degC^UCUM') +
+      // Another unit stays that unit: no conversion here, so no Observation.
+      row(8, '150021^MDC_PRESS_BLD_NONINV_SYS^MDC', '16.8', 'kPa^kPa^UCUM');
+    const m = parseMessage(text);
+    const events = mapMessage(m, readHeader(m), { source: 'icu-mllp', receivedAt: T }).events as NumericReading[];
+    expect(events.map((e) => e.unit.ucum)).toEqual(['/min', '/min', '/min', 'mm[Hg]', 'mm[Hg]', 'mm[Hg]', 'Cel', 'kPa']);
+    const body = pack('telemetry', events.map((e) => toRecord(e, false)!).map((r) => ({ deviceId: r.deviceId, body: r.body })));
+    const { mapped, left } = checkMessage(body, messageProperties('telemetry', body.gatewayId));
+    expect(mapped.map((x) => x.type)).toEqual(['heartrate', 'pulserate-oximetry', 'resprate', 'nibp-systolic', 'nibp-diastolic', 'nibp-mean', 'bodytemp']);
+    expect(left).toBe(1);
+    const obs = mapped.map((x) => toObservation(fhirMapping, x).valueQuantity);
+    expect(obs.map((q) => [q.value, q.code])).toEqual([[72, '/min'], [71, '/min'], [17, '/min'], [126, 'mm[Hg]'], [73, 'mm[Hg]'], [91, 'mm[Hg]'], [37.2, 'Cel']]);
+  });
 });
 
 describe('FHIR mapping templates on a real agent\'s messages (simulator → SQLite → SDK → IoT Hub stand-in)', () => {
@@ -196,8 +239,9 @@ describe('FHIR mapping templates on a real agent\'s messages (simulator → SQLi
       left += r.left;
       for (const x of r.mapped) types.add(x.type);
     }
-    // Not vacuous: every vital sign the templates know was seen and mapped, and some records were left out.
-    expect([...types].sort()).toEqual(Object.values(EXPECTED).map((e) => e.typeName).sort());
+    // Not vacuous: every vital sign the simulator sends was seen and mapped, and some records were left out.
+    const simulated = [MDC.ECG_HEART_RATE, MDC.PULS_OXIM_PULS_RATE, MDC.PULS_OXIM_SAT_O2, MDC.RESP_RATE, MDC.PRESS_BLD_NONINV_SYS, MDC.PRESS_BLD_NONINV_DIA, MDC.PRESS_BLD_NONINV_MEAN, MDC.TEMP_BODY];
+    expect([...types].sort()).toEqual(simulated.map((t) => EXPECTED[t.code]!.typeName).sort());
     expect(mapped).toBeGreaterThan(10);
     expect(left).toBeGreaterThan(0);
   });
