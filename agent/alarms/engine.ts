@@ -828,6 +828,12 @@ export class AlarmEngine {
     const a: AlarmAnnotation = { kind: annotation.kind, values: { ...annotation.values }, by: actor, at: now };
     if (annotation.note !== undefined) a.note = annotation.note;
     alarm.annotations.push(a);
+    // Bounded (review rv125 H1): the model annotates at every return of a latched alarm's condition, and every audited
+    // change copies the alarm. The first (the verdict at its raise) and the latest stay; the ones between are counted.
+    if (alarm.annotations.length > LATEST_ANNOTATIONS_KEPT + 1) {
+      alarm.annotations.splice(1, 1);
+      alarm.annotationsDropped = (alarm.annotationsDropped ?? 0) + 1;
+    }
     life.touch(alarm, now);
     const change = this.audit(alarm, { change: 'annotated', from: alarm.state, to: alarm.state }, `annotation ${annotation.kind} added`, actor, now);
     return { ok: true, changes: [change] };
@@ -1033,6 +1039,12 @@ function idNumber(id: string): number | null {
   const m = /-(\d+)$/.exec(id);
   return m ? Number(m[1]) : null;
 }
+
+/**
+ * Annotations an alarm keeps besides its first: enough for the display's word on the latest episode and the one
+ * before it (a re-assessment, the verdict, an edge-model hold's re-checks).
+ */
+export const LATEST_ANNOTATIONS_KEPT = 20;
 
 /** Longer device texts are cut (marked '…'): an alarm is read on a screen, and its audit record must stay storable. */
 const MAX_ALARM_TEXT = 500;

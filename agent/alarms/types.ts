@@ -82,7 +82,10 @@ export interface Alarm {
   resolvedAt?: number;
   escalated: boolean;
   escalatedAt?: number;
+  /** Bounded: the first and the latest ones (engine.ts LATEST_ANNOTATIONS_KEPT); annotationsDropped counts the others. */
   annotations: AlarmAnnotation[];
+  /** How many annotations were left out between the first and the latest kept; absent when none. */
+  annotationsDropped?: number;
 }
 
 /** What happened to the alarm in one audit record. */

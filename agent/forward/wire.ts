@@ -4,7 +4,7 @@
 // The opt-in compact encoding (schema version 2) is in compact.ts.
 import type { AlarmEvent, DeviceStatusEvent, NumericReading, Origin, WaveformSegment } from '../model/reading.js';
 import type { Stream } from '../store/outbox.js';
-import type { AlarmStateChange } from '../alarms/types.js';
+import { MODEL_ANNOTATION_KIND, type AlarmAnnotation, type AlarmStateChange } from '../alarms/types.js';
 import { encodeCompact } from './compact.js';
 import { encodeSamples, samplesText } from '../store/samples.js';
 
@@ -324,6 +324,8 @@ export function alarmChangeRecord(c: AlarmStateChange, patientId: (id: string) =
     ...(a.patientId !== undefined && { patientId: patientId(a.patientId) }),
     source: a.source,
     alarmId: c.alarmId,
+    // A device alarm's own id: its `alarm` records carry it as alarmId (review rv125 M3: the join, with deviceId).
+    ...(a.sourceAlarmId !== undefined && { sourceAlarmId: a.sourceAlarmId }),
     seq: c.seq,
     change: c.change,
     from: c.from,
@@ -351,9 +353,34 @@ export function alarmChangeRecord(c: AlarmStateChange, patientId: (id: string) =
     ...(a.unit && { unit: a.unit.ucum }),
     raisedAt: iso(a.raisedAt),
     ...(a.annotations.length && {
-      annotations: a.annotations.map((n) => ({ kind: n.kind, values: n.values, ...(n.note && { note: n.note }), by: n.by, at: iso(n.at) })),
+      annotations: forwardedAnnotations(c).map((n) => ({ kind: n.kind, values: n.values, ...(n.note && { note: n.note }), by: n.by, at: iso(n.at) })),
+      annotationCount: a.annotations.length + (a.annotationsDropped ?? 0),
     }),
   };
+}
+
+/**
+ * The annotations a change carries (review rv125 H1: all of them, in every change, grew a judged alarm's records
+ * without end). An `annotated` change: the one it added (the alarm's latest). Any other: the latest of each kind, and
+ * for the edge model also its latest assessment (numeric `probability`) when a later model annotation followed it
+ * (a re-assessment, a hold that ended), so one record tells the model's current word and its last verdict. In the
+ * order they were added; the whole history is the `annotated` changes, one annotation each.
+ */
+function forwardedAnnotations(c: AlarmStateChange): AlarmAnnotation[] {
+  const all = c.alarm.annotations;
+  if (c.change === 'annotated') return all.slice(-1);
+  const kept = new Set<AlarmAnnotation>();
+  const kinds = new Set<string>();
+  for (let i = all.length - 1; i >= 0; i--) {
+    const n = all[i]!;
+    if (kinds.has(n.kind)) continue;
+    kinds.add(n.kind);
+    kept.add(n);
+  }
+  const latestModel = all.findLast((n) => n.kind === MODEL_ANNOTATION_KIND);
+  const assessment = all.findLast((n) => n.kind === MODEL_ANNOTATION_KIND && typeof n.values.probability === 'number');
+  if (assessment && assessment !== latestModel) kept.add(assessment);
+  return all.filter((n) => kept.has(n));
 }
 
 /** How message bodies are written: `records` (schema 1, the default) or `compact` (schema 2, opt-in). */
