@@ -2,6 +2,7 @@
 //   drivers → ingest (normalise, group commit) → outbox (SQLite) → forwarder → IoT Hub
 //                                    ↘ listeners (alarms, display, model) after commit (or after the store refused it)
 import { hostname } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { basename, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentConfig, ConfigProblem } from './config/load.js';
@@ -441,6 +442,11 @@ export class Agent {
         }
       });
       this.edgeModel = model = attachEdgeModel(this, config.model, log.child({ component: 'model' }));
+      // The process's memory, for an operator to watch against the module's limits: the heap is capped by the
+      // module's --max-old-space-size (the limit, as V8 reports it); a heap that reached it would end the process.
+      this.metrics.gauge('process_resident_memory_bytes', () => process.memoryUsage.rss());
+      this.metrics.gauge('heap_used_bytes', () => process.memoryUsage().heapUsed);
+      this.metrics.gauge('heap_limit_bytes', () => getHeapStatistics().heap_size_limit);
       this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
       this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
       // store_pending_records leaves out records already packed into messages the hub has not acknowledged (a window in

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../test/support/agent-config.js';
-import { buildAgent, deployedNodeFlags } from './lib/build.js';
+import { buildAgent, deployedEnv, deployedNodeFlags } from './lib/build.js';
 import { arg, emitFigures, round, type Figure } from './lib/figures.js';
 import { startStandinProcess, type StandinProcess } from './lib/standin.js';
 
@@ -45,7 +45,7 @@ async function runAgent(root: string, hub: StandinProcess, beds: number, seconds
     }),
   );
   const before = (await hub.stats()).telemetryReceived;
-  const child = spawn(process.execPath, [...deployedNodeFlags(), join(root, 'dist/agent/main.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [...deployedNodeFlags(), join(root, 'dist/agent/main.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...deployedEnv() } });
   const samplesMB: number[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let alive = true;

@@ -5,7 +5,7 @@ import { copyFileSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
-import { execForm, parseDockerfile } from '../../test/deploy/dockerfile.js';
+import { execForm, parseDockerfile, stages } from '../../test/deploy/dockerfile.js';
 
 /** Returns the package root holding dist/agent/main.js (and links to what the agent reads at run time). */
 export function buildAgent(): string {
@@ -16,6 +16,17 @@ export function buildAgent(): string {
   copyFileSync(join(PACKAGE_ROOT, 'package.json'), join(root, 'package.json'));
   for (const d of ['node_modules', 'agent', 'config', 'models']) symlinkSync(join(PACKAGE_ROOT, d), join(root, d));
   return root;
+}
+
+/** The environment the module's image sets for the agent (its runtime stage's ENV lines: MALLOC_ARENA_MAX). */
+export function deployedEnv(): Record<string, string> {
+  const text = readFileSync(join(PACKAGE_ROOT, 'deploy/iotedge/modules/bedside-agent/Dockerfile.amd64'), 'utf8');
+  const runtime = stages(parseDockerfile(text)).at(-1)!;
+  const env: Record<string, string> = {};
+  for (const i of runtime.instructions.filter((x) => x.keyword === 'ENV')) {
+    for (const m of i.args.matchAll(/(\w+)=(\S+)/g)) env[m[1]!] = m[2]!;
+  }
+  return env;
 }
 
 /** The node flags the IoT Edge module starts the agent with (its Dockerfile's ENTRYPOINT, between node and the script). */

@@ -84,10 +84,14 @@ describe.each(platforms)('Dockerfile.%s', (platform) => {
 
   it('starts the compiled agent in exec form (so SIGTERM from the IoT Edge agent reaches node)', () => {
     const ep = find(runtime.instructions, 'ENTRYPOINT').at(-1) ?? find(runtime.instructions, 'CMD').at(-1);
-    expect(execForm(ep!.args)).toEqual(['node', '--max-semi-space-size=4', 'dist/agent/main.js']);
+    expect(execForm(ep!.args)).toEqual(['node', '--max-semi-space-size=4', '--max-old-space-size=512', 'dist/agent/main.js']);
     // `npm start` runs the agent with the same node flags as the module.
     const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } };
     expect(pkg.scripts.start).toContain(execForm(ep!.args)!.join(' '));
+    // And with the same malloc setting (glibc reads it at start, so it is the image's ENV, not the agent's).
+    const env = find(runtime.instructions, 'ENV').map((i) => i.args);
+    expect(env).toContain('MALLOC_ARENA_MAX=2');
+    expect(pkg.scripts.start).toContain('MALLOC_ARENA_MAX=2 node ');
     // dist/agent/main.js is what `npm run build` (tsconfig.build.json) makes of agent/main.ts.
     const build = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
     expect(build.include).toContain('agent');
