@@ -1,5 +1,6 @@
 // A unit term given where a point's metric belongs (review rv114 L3): refused, naming the field.
 import { describe, expect, it } from 'vitest';
+import { UNITS } from '../../agent/model/mdc.js';
 import { buildPlan, planWarnings } from './plan.js';
 
 const map = (mdc: unknown, unit: unknown = 'MMHG') => ({
@@ -24,12 +25,18 @@ describe('a unit term where a metric belongs (review rv114 L3)', () => {
 });
 
 describe('a unit written as text (review rv125 M2: one spelling of a unit on the wire)', () => {
-  const unitOf = (unit: string) => buildPlan(map('MDC_PRESS_BLD_NONINV_SYS', unit)).buses[0]!.devices[0]!.groups[0]!.points[0]!.point.unit;
+  const unitOf = (unit: unknown) => buildPlan(map('MDC_PRESS_BLD_NONINV_SYS', unit)).buses[0]!.devices[0]!.groups[0]!.points[0]!.point.unit;
   it('mmHg is the agent\'s mm[Hg], with its MDC term', () => {
     expect(unitOf('mmHg')).toEqual({ ucum: 'mm[Hg]', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } });
   });
-  it('a rate spelling two MDC terms share is /min with no MDC term; another unit is kept as written', () => {
-    expect(unitOf('breaths/min')).toEqual({ ucum: '/min' });
+  it('the object form {ucum} is respelt the same way (review rv127 M2)', () => {
+    expect(unitOf({ ucum: 'mmHg' } as never)).toEqual({ ucum: 'mm[Hg]', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } });
+    expect(unitOf({ ucum: 'mmHg', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } } as never)).toEqual({ ucum: 'mm[Hg]', mdc: { code: 266016, refid: 'MDC_DIM_MMHG' } });
+  });
+  it('a rate spelling keeps the MDC term it names, beats or breaths (review rv127 L2); another unit is kept as written', () => {
+    expect(unitOf('breaths/min')).toEqual(UNITS.RESP_PER_MIN);
+    expect(unitOf('beats/min')).toEqual(UNITS.BEAT_PER_MIN);
+    expect(unitOf('/min')).toEqual({ ucum: '/min' });
     expect(unitOf('kPa')).toEqual({ ucum: 'kPa', mdc: { code: 265987, refid: 'MDC_DIM_KILO_PASCAL' } });
     expect(unitOf('{drops}/min')).toEqual({ ucum: '{drops}/min' });
   });

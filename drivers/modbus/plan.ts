@@ -201,21 +201,31 @@ function resolveUnit(p: Problems, v: unknown, field: string): Unit {
       if (!u) p.push({ field, message: `unknown MDC unit refid ${JSON.stringify(v)}` });
       return u ?? { ucum: '' };
     }
-    // Another spelling of a unit the agent knows is that unit (`mmHg` is mm[Hg]): one spelling on the wire (rv125 M2).
-    const ucum = canonicalUcum(v);
-    // With its MDC term where only one has that spelling (`/min` is both beats and breaths per minute).
-    const terms = Object.values(UNITS as Record<string, Unit>).filter((u) => u.ucum === ucum);
-    return terms.length === 1 ? terms[0]! : { ucum };
+    return knownUnit(v);
   }
   if (isObj(v) && typeof v.ucum === 'string') {
-    if (v.mdc === undefined) return { ucum: v.ucum };
+    if (v.mdc === undefined) return knownUnit(v.ucum);
     const m = v.mdc;
     if (isObj(m) && typeof m.code === 'number' && typeof m.refid === 'string') {
-      return { ucum: v.ucum, mdc: { code: m.code, refid: m.refid } };
+      return { ucum: canonicalUcum(v.ucum), mdc: { code: m.code, refid: m.refid } };
     }
   }
   p.push({ field, message: 'must be a UNITS key, an MDC_DIM_* refid, a UCUM code or {ucum, mdc?}' });
   return { ucum: '' };
+}
+
+/**
+ * A unit written as text: another spelling of a unit the agent knows is that unit (`mmHg` is mm[Hg]), so that one
+ * spelling goes on the wire whichever way the map writes it (review rv125 M2, rv127 M2). With its MDC term where the
+ * spelling tells it: `/min` is both beats and breaths per minute, so `breaths/min` is the one and `beats/min` the other.
+ */
+function knownUnit(spelling: string): Unit {
+  const ucum = canonicalUcum(spelling);
+  const terms = Object.values(UNITS as Record<string, Unit>).filter((u) => u.ucum === ucum);
+  if (terms.length === 1) return terms[0]!;
+  if (ucum === UNITS.RESP_PER_MIN.ucum && /breath|resp/i.test(spelling)) return UNITS.RESP_PER_MIN;
+  if (ucum === UNITS.BEAT_PER_MIN.ucum && /beat|puls/i.test(spelling)) return UNITS.BEAT_PER_MIN;
+  return { ucum };
 }
 
 /** The raw values an integer type decodes to (before scale), and its width in bits. */

@@ -47,7 +47,7 @@ const point = {
         { type: 'object', additionalProperties: false, required: ['ucum'], properties: { ucum: { type: 'string' }, mdc: mdcTerm } },
       ],
       description:
-        'Unit of the scaled value: a unit key of the agent ("MMHG"), an MDC_DIM_* refid, a UCUM code ("mm[Hg]", "Cel", "/min") or `{ ucum, mdc }`. Default none (empty UCUM unit), which the alarm limits take to be the unit their rule expects. Set it whenever the device does not use that unit: a value in a unit the limits cannot convert is not compared with them at all (--check and the start warn of it, e.g. "mmHg" for UCUM "mm[Hg]").',
+        'Unit of the scaled value: a unit key of the agent ("MMHG"), an MDC_DIM_* refid, a UCUM code ("mm[Hg]", "Cel", "/min") or `{ ucum, mdc }`. Default none (empty UCUM unit), which the alarm limits take to be the unit their rule expects. Set it whenever the device does not use that unit: a value in a unit the limits cannot convert is not compared with them at all (--check and the start warn of it, e.g. "mbar" on a blood pressure). Other spellings of a unit the agent knows are taken as it, so one spelling goes on the wire: "mmHg" is "mm[Hg]", "degC" "Cel", "beats/min" and "breaths/min" "/min".',
     },
     deadband: {
       type: 'number',
