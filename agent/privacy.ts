@@ -2,7 +2,7 @@
 import { createHmac } from 'node:crypto';
 import { ConfigError } from './config/load.js';
 
-/** A keyed, stable pseudonym: HMAC-SHA-256 of the id, 128 bits in base64url, prefixed so it cannot pass for an MRN. */
+/** A keyed, stable pseudonym: HMAC-SHA-256 of the id, its first 22 base64url characters (132 bits), prefixed so it cannot pass for an MRN. */
 export function pseudonymizer(key: string): (patientId: string) => string {
   if (key.length < 32) {
     throw new ConfigError('privacy.pseudonymKey', [{ path: 'privacy.pseudonymKey', message: `must be at least 32 characters (it has ${key.length})` }]);
