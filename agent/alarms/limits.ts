@@ -84,9 +84,10 @@ export const DEFAULT_LIMIT_RULES: readonly LimitRule[] = [
   { id: 'spo2', label: 'SpO2', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 90, high: null, priority: 'medium', delayS: 10, hysteresis: 2, range: { min: 0, max: 100 } },
   { id: 'spo2-desat', label: 'SpO2 DESAT', metrics: m(MDC.PULS_OXIM_SAT_O2), unit: '%', low: 80, high: null, priority: 'high', delayS: 5, hysteresis: 2, range: { min: 0, max: 100 } },
   { id: 'rr', label: 'RR', metrics: m(MDC.RESP_RATE, MDC.TTHOR_RESP_RATE, MDC.AWAY_RESP_RATE), unit: '/min', low: 8, high: 30, priority: 'medium', delayS: 10, hysteresis: 2, range: { min: 0, max: 150 } },
-  { id: 'nibp-sys', label: 'NIBP SYS', metrics: m(MDC.PRESS_BLD_NONINV_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
-  { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
-  { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
+  // NIBP by either coding: MDC_PRESS_BLD_NONINV_* or, as Mindray and Comen send it, MDC_PRESS_CUFF_* (review rv126 H2).
+  { id: 'nibp-sys', label: 'NIBP SYS', metrics: m(MDC.PRESS_BLD_NONINV_SYS, MDC.PRESS_CUFF_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'nibp-dia', label: 'NIBP DIA', metrics: m(MDC.PRESS_BLD_NONINV_DIA, MDC.PRESS_CUFF_DIA), unit: 'mm[Hg]', low: 50, high: 90, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
+  { id: 'nibp-mean', label: 'NIBP MEAN', metrics: m(MDC.PRESS_BLD_NONINV_MEAN, MDC.PRESS_CUFF_MEAN), unit: 'mm[Hg]', low: 60, high: 110, priority: 'medium', delayS: 0, hysteresis: 5, range: { min: 0, max: 300 } },
   { id: 'abp-sys', label: 'ABP SYS', metrics: m(MDC.PRESS_BLD_ART_ABP_SYS, MDC.PRESS_BLD_ART_SYS), unit: 'mm[Hg]', low: 90, high: 160, priority: 'medium', delayS: 10, hysteresis: 5, range: { min: 0, max: 300 } },
   // Every body-temperature site NEWS2 scores (review rv114 H1: a core or tympanic fever raised no TEMP HIGH).
   { id: 'temp', label: 'TEMP', metrics: m(...BODY_TEMPERATURE), unit: 'Cel', low: 35, high: 39, priority: 'medium', delayS: 10, hysteresis: 0.2, range: { min: 10, max: 45 } },
@@ -367,7 +368,8 @@ export const UNKNOWN_PACE_SILENT_MS = 10 * 60_000;
  * a monitor that streams HR every second may send only when someone takes it (review rv80 H1; rv114 H1: a tympanic
  * spot check is the slowest of all).
  */
-const SLOW_CODES: ReadonlySet<number> = new Set(BODY_TEMPERATURE.map((t) => t.code));
+// The cuff codings of NIBP too (review rv126 H2): isIntermittent (agent/model/labels.ts) knows only MDC_PRESS_BLD_NONINV_*.
+const SLOW_CODES: ReadonlySet<number> = new Set([...BODY_TEMPERATURE, MDC.PRESS_CUFF_SYS, MDC.PRESS_CUFF_DIA, MDC.PRESS_CUFF_MEAN].map((t) => t.code));
 function isSlow(t: { code: number; last: NumericReading | null }): boolean {
   return isIntermittent(t.last?.mdc ?? null) || SLOW_CODES.has(t.code);
 }

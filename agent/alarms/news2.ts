@@ -390,6 +390,8 @@ const METRIC_PARAMS = new Map<number, { param: 'respRate' | 'spo2' | 'systolic' 
   [MDC.AWAY_RESP_RATE.code, { param: 'respRate', unit: '/min' }],
   [MDC.PULS_OXIM_SAT_O2.code, { param: 'spo2', unit: '%' }],
   [MDC.PRESS_BLD_NONINV_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
+  // NIBP systolic as cuff pressure, as Mindray and Comen send it (review rv126 H2).
+  [MDC.PRESS_CUFF_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
   [MDC.PRESS_BLD_ART_ABP_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
   [MDC.PRESS_BLD_ART_SYS.code, { param: 'systolic', unit: 'mm[Hg]' }],
   [MDC.ECG_HEART_RATE.code, { param: 'pulse', unit: '/min' }],
@@ -610,7 +612,7 @@ export class News2Monitor {
       return true;
     };
     if (r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return noLongerCurrent();
-    const v = convert(r.value, r.unit.ucum, target.unit); // takes mmHg, degC, degF too (units.ts ALIASES)
+    const v = convert(r.value, r.unit.ucum, target.unit); // takes mmHg, degC, degF too (canonicalUcum)
     if (v === null) {
       this.unconvertible(r.deviceId, r.bed, target.param, r.unit.ucum, target.unit);
       return changedPatient;

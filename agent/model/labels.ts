@@ -14,6 +14,10 @@ const LABELS: [MdcCode, string][] = [
   [MDC.PRESS_BLD_NONINV_SYS, 'NIBP sys'],
   [MDC.PRESS_BLD_NONINV_DIA, 'NIBP dia'],
   [MDC.PRESS_BLD_NONINV_MEAN, 'NIBP mean'],
+  // NIBP as cuff pressure (Mindray, Comen over HL7): the same measurement to the bedside (review rv126 H2).
+  [MDC.PRESS_CUFF_SYS, 'NIBP sys'],
+  [MDC.PRESS_CUFF_DIA, 'NIBP dia'],
+  [MDC.PRESS_CUFF_MEAN, 'NIBP mean'],
   [MDC.PRESS_BLD_ART_ABP_SYS, 'ABP sys'],
   [MDC.PRESS_BLD_ART_SYS, 'ART sys'],
   [MDC.PRESS_BLD_ART_ABP_DIA, 'ABP dia'],
@@ -29,7 +33,14 @@ const LABELS: [MdcCode, string][] = [
 const byCode = new Map(LABELS.map(([m, l], i) => [m.code, { label: l, order: i }]));
 
 /** Intermittent measurements: a value minutes old is still the latest determination, not a stale feed. */
-const INTERMITTENT = new Set([MDC.PRESS_BLD_NONINV_SYS.code, MDC.PRESS_BLD_NONINV_DIA.code, MDC.PRESS_BLD_NONINV_MEAN.code]);
+const INTERMITTENT = new Set([
+  MDC.PRESS_BLD_NONINV_SYS.code,
+  MDC.PRESS_BLD_NONINV_DIA.code,
+  MDC.PRESS_BLD_NONINV_MEAN.code,
+  MDC.PRESS_CUFF_SYS.code,
+  MDC.PRESS_CUFF_DIA.code,
+  MDC.PRESS_CUFF_MEAN.code,
+]);
 
 export function metricKey(mdc: MdcCode | null, raw: RawCode | undefined): string {
   if (mdc) return mdc.refid;

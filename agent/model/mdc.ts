@@ -23,6 +23,12 @@ export const MDC = {
   PRESS_BLD_NONINV_SYS: term('MDC_PRESS_BLD_NONINV_SYS', 150021),
   PRESS_BLD_NONINV_DIA: term('MDC_PRESS_BLD_NONINV_DIA', 150022),
   PRESS_BLD_NONINV_MEAN: term('MDC_PRESS_BLD_NONINV_MEAN', 150023),
+  // NIBP as cuff pressure (2::19228-19231), as Mindray and Comen monitors code it over HL7 (review rv126 H2: unknown
+  // here, a hypotension reached neither the NIBP limits nor NEWS2). Kept as sent; the rules take both codings.
+  PRESS_CUFF: term('MDC_PRESS_CUFF', 150300),
+  PRESS_CUFF_SYS: term('MDC_PRESS_CUFF_SYS', 150301),
+  PRESS_CUFF_DIA: term('MDC_PRESS_CUFF_DIA', 150302),
+  PRESS_CUFF_MEAN: term('MDC_PRESS_CUFF_MEAN', 150303),
   // ABP is term 18964 (MDC_PRESS_BLD_ART_ABP, 150036); its systolic/diastolic/mean follow it. 150033-150035 are the
   // generic MDC_PRESS_BLD_ART_* terms, accepted as arterial pressure too where rules match by meaning.
   PRESS_BLD_ART_SYS: term('MDC_PRESS_BLD_ART_SYS', 150033),

@@ -36,6 +36,11 @@ export const EXPECTED: Record<number, Expected> = {
   188424: { typeName: 'bodytemp-oral', refid: 'MDC_TEMP_ORAL', ucum: 'Cel', loinc: ['8310-5'] },
   188428: { typeName: 'bodytemp-ear', refid: 'MDC_TEMP_EAR', ucum: 'Cel', loinc: ['8310-5'] },
   188452: { typeName: 'bodytemp-axillary', refid: 'MDC_TEMP_AXILLA', ucum: 'Cel', loinc: ['8310-5'] },
+  // NIBP coded as cuff pressure, as Mindray and Comen monitors send it over HL7 (review rv126 H2): the same LOINC
+  // codes as the noninvasive terms; the MDC code tells the two codings apart.
+  150301: { typeName: 'nibp-systolic-cuff', refid: 'MDC_PRESS_CUFF_SYS', ucum: 'mm[Hg]', loinc: ['8480-6'] },
+  150302: { typeName: 'nibp-diastolic-cuff', refid: 'MDC_PRESS_CUFF_DIA', ucum: 'mm[Hg]', loinc: ['8462-4'] },
+  150303: { typeName: 'nibp-mean-cuff', refid: 'MDC_PRESS_CUFF_MEAN', ucum: 'mm[Hg]', loinc: ['8478-0'] },
 };
 
 /** A record of a message body, as far as the mapping cares. */

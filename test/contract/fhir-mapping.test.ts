@@ -193,6 +193,28 @@ describe('FHIR mapping templates on hand-built readings (wire.ts records, packed
     const obs = mapped.map((x) => toObservation(fhirMapping, x).valueQuantity);
     expect(obs.map((q) => [q.value, q.code])).toEqual([[72, '/min'], [71, '/min'], [17, '/min'], [126, 'mm[Hg]'], [73, 'mm[Hg]'], [91, 'mm[Hg]'], [37.2, 'Cel']]);
   });
+
+  it('NIBP coded as cuff pressure (150301-150303), as a Mindray VS900 sends it, maps to systolic, diastolic and mean (rv126 H2)', () => {
+    // OBX rows as in the public Mindray VS900 capture: NIBP under MDC_PRESS_CUFF_*, systolic, mean, diastolic.
+    const text =
+      'MSH|^~\\&|MINDRAY_VS900^00A0370098006640^EUI-64||||20261122064001+0000||ORU^R01^ORU_R01|13|P|2.6|||AL|NE||UNICODE UTF-8\r' +
+      'PID|||P1\rPV1||I|INTER^^1^1\rOBR|1|||182777000^monitoring of patient^SCT|||20261122064000+0000\r' +
+      'OBX|4|NM|150301^MDC_PRESS_CUFF_SYS^MDC|1.1.9.150301|166|266016^MDC_DIM_MMHG^MDC|||||R|||20261122063500+0000|||^APERIODIC\r' +
+      'OBX|5|NM|150303^MDC_PRESS_CUFF_MEAN^MDC|1.1.9.150303|122|266016^MDC_DIM_MMHG^MDC|||||R|||20261122063500+0000|||^APERIODIC\r' +
+      'OBX|6|NM|150302^MDC_PRESS_CUFF_DIA^MDC|1.1.9.150302|100|266016^MDC_DIM_MMHG^MDC|||||R|||20261122063500+0000|||^APERIODIC\r';
+    const m = parseMessage(text);
+    const events = mapMessage(m, readHeader(m), { source: 'icu-mllp', receivedAt: T }).events as NumericReading[];
+    expect(events.map((e) => e.mdc?.refid)).toEqual(['MDC_PRESS_CUFF_SYS', 'MDC_PRESS_CUFF_MEAN', 'MDC_PRESS_CUFF_DIA']);
+    const body = pack('telemetry', events.map((e) => toRecord(e, false)!).map((r) => ({ deviceId: r.deviceId, body: r.body })));
+    const { mapped, left } = checkMessage(body, messageProperties('telemetry', body.gatewayId));
+    expect(left).toBe(0);
+    // Measurements come out template by template: compared by type.
+    const obs = mapped.map((x) => ({ type: x.type, o: toObservation(fhirMapping, x) })).sort((a, b) => a.type.localeCompare(b.type));
+    expect(obs.map(({ type, o }) => [type, o.code.coding.find((c) => c.system === LOINC_SYSTEM)?.code, o.valueQuantity.value, o.valueQuantity.code])).toEqual([
+      ['nibp-diastolic-cuff', '8462-4', 100, 'mm[Hg]'], ['nibp-mean-cuff', '8478-0', 122, 'mm[Hg]'], ['nibp-systolic-cuff', '8480-6', 166, 'mm[Hg]'],
+    ]);
+    expect(obs.every(({ o }) => o.effectiveDateTime === '2026-11-22T06:35:00.000Z')).toBe(true);
+  });
 });
 
 describe('FHIR mapping templates on a real agent\'s messages (simulator → SQLite → SDK → IoT Hub stand-in)', () => {
