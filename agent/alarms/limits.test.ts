@@ -302,7 +302,7 @@ describe('limit configuration', () => {
     expect(validateRule({ id: 'x', label: 'X', metrics: [], unit: '', low: 10, high: 5, priority: 'low', delayS: -1, hysteresis: -1 })).toHaveLength(4);
   });
 
-  it('validateRule refuses a low whose end lies at or above the high; an end no reading can reach is an end-point slip instead', () => {
+  it('validateRule refuses neither an end no reading can reach nor a low whose end lies above the high: both are end-point slips', () => {
     const spo2 = DEFAULT_LIMIT_RULES.find((r) => r.id === 'spo2')!;
     expect(validateRule({ ...spo2, low: 99 })).toEqual([]); // endPointSlips: warned of and substituted, not refused
     expect(endPointSlips({ ...spo2, low: 99 }).map((e) => e.message)).toEqual([
@@ -313,8 +313,63 @@ describe('limit configuration', () => {
       'rule spo2: high 1 - hysteresis 2 = -1 is below 0 %, the least a reading can be: the high alarm could never end, and once acknowledged would hide every later episode; hysteresis 1 is used instead (the alarm ends at 0)',
     ]);
     const hr = DEFAULT_LIMIT_RULES.find((r) => r.id === 'hr')!;
-    expect(validateRule({ ...hr, low: 60, high: 64 })).toEqual(['rule hr: low 60 + hysteresis 5 must not be above high 64: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)']);
+    // A low whose end lies above the high is not refused either (review rv127 M1): substituted like an end-point slip.
+    expect(validateRule({ ...hr, low: 60, high: 64 })).toEqual([]);
     expect(validateRule({ ...hr, low: 60, high: 66 })).toEqual([]);
+    expect(validateRule({ ...hr, low: 64, high: 60 })).toEqual(['rule hr: low 64 must be below high 60']);
+  });
+
+  it('endPointSlips names a low + hysteresis above the high, once for the rule; the rule runs with min(default, high - low), within the range too (review rv127 M1)', () => {
+    const rule = (id: string) => DEFAULT_LIMIT_RULES.find((r) => r.id === id)!;
+    expect(endPointSlips({ ...rule('hr'), low: 60, high: 64 })).toEqual([
+      {
+        limit: 'low',
+        pastOther: true,
+        hysteresis: 5,
+        used: 4,
+        message: 'rule hr: low 60 + hysteresis 5 = 65 is above high 64: the low alarm would end only at a value that is itself too high (and the high alarm only at 59, below low), and once acknowledged would hide every later episode; hysteresis 4 is used instead (the low alarm ends at 64, the high at 60)',
+        short: "puts the low alarm's end at 65, above high 64 (the high alarm's at 59, below low 60): hysteresis 4 is used (ends at 64 and 60)",
+      },
+    ]);
+    // Its high end (-30) is also below the range: one slip, whose substitute (the default) answers both.
+    expect(endPointSlips({ ...rule('hr'), hysteresis: 150 }, 5)).toEqual([expect.objectContaining({ limit: 'low', pastOther: true, used: 5 })]);
+    expect(reachableHysteresis({ ...rule('hr'), hysteresis: 150 }, 5)).toBe(5);
+    expect(reachableHysteresis({ ...rule('hr'), low: 50, high: 52 }, 5)).toBe(2); // the gap
+    expect(reachableHysteresis({ ...rule('hr'), low: 50, high: 55 }, 5)).toBe(5); // ends at 55 = high: fits
+    expect(endPointSlips({ ...rule('hr'), low: 50, high: 55 })).toEqual([]);
+    expect(reachableHysteresis({ ...rule('spo2'), low: 99, high: 100 }, 2)).toBe(1);
+    expect(reachableHysteresis({ ...rule('temp'), low: 38.9, high: 39, hysteresis: 0.2 })).toBe(0.1); // not 0.10000000000000142
+    // Within the range as well: spo2 97..100 with 10 gets min(2, 3, 3) = 2; with the gap the binding one, it wins.
+    expect(reachableHysteresis({ ...rule('spo2'), low: 97, high: 100, hysteresis: 10 }, 2)).toBe(2);
+    // A rule in code with no range, and a limit itself outside the range, are still judged against the other limit.
+    const { range: _r, ...hrNoRange } = rule('hr');
+    expect(reachableHysteresis({ ...hrNoRange, low: 50, high: 52 })).toBe(2);
+    expect(endPointSlips({ ...hrNoRange, low: 50, high: 52 })).toEqual([expect.objectContaining({ pastOther: true, used: 2 })]);
+    expect(reachableHysteresis({ ...rule('spo2'), low: -1, high: 0 }, 2)).toBe(0); // past the other limit, and high 0 ends at 0 at most
+    // rulesForBed runs it with the substitute.
+    const config: LimitConfig = { ...DEFAULT_LIMIT_CONFIG, beds: { b: { overrides: { hr: { low: 50, high: 52 }, rr: { hysteresis: 25 } } } } };
+    expect(rulesForBed(config, 'b').find((r) => r.id === 'hr')).toMatchObject({ low: 50, high: 52, hysteresis: 2 });
+    expect(rulesForBed(config, 'b').find((r) => r.id === 'rr')).toMatchObject({ low: 8, high: 30, hysteresis: 2 });
+  });
+
+  it('the substitute never puts the low end above the high as the engine adds them (decimal limits a step or two apart)', () => {
+    const bad: string[] = [];
+    for (const base of DEFAULT_LIMIT_RULES) {
+      const r = base.range!;
+      for (const step of [0.1, 0.05, 0.01, 1]) {
+        for (let i = 0; i <= 400; i++) {
+          const low = Number((r.min + i * step).toFixed(4));
+          for (const gap of [1, 2, 3]) {
+            const high = Number((low + gap * step).toFixed(4));
+            if (high > r.max) continue;
+            const rule: LimitRule = { ...base, low, high, hysteresis: base.hysteresis * 7 };
+            const used = reachableHysteresis(rule, base.hysteresis);
+            if (!(low + used <= high) || !(used > 0) || endPointSlips({ ...rule, hysteresis: used }).length) bad.push(`${base.id} ${low}..${high}: ${used}`);
+          }
+        }
+      }
+    }
+    expect(bad).toEqual([]);
   });
 
   it("endPointSlips names a one-sided rule whose hysteresis puts its end point beyond the rule's range; the rule runs with the default hysteresis, or the largest that ends on the bound (review rv120 H1)", () => {

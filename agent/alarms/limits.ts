@@ -103,7 +103,10 @@ function measuringRange(unit: string): { min: number; max: number } | null {
 /** A sum as a person would write it (35.1 + 0.2 = 35.3, not 35.300000000000004). */
 const exact = (n: number): string => String(Number(n.toPrecision(12)));
 
-/** Problems with a rule, in words; empty when it is usable. A limit outside its range is not one (rangeSlips), nor an end point beyond it (endPointSlips). */
+/**
+ * Problems with a rule, in words; empty when it is usable. A limit outside its range is not one (rangeSlips), nor an
+ * end point beyond it or past the other limit (endPointSlips).
+ */
 export function validateRule(rule: LimitRule): string[] {
   return ruleProblems(rule).map((p) => p.message);
 }
@@ -114,15 +117,11 @@ export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high'; message
   const add = (message: string) => errors.push({ message });
   const low = rule.low ?? null;
   const high = rule.high ?? null;
-  const h = rule.hysteresis;
   if (low === null && high === null) add(`rule ${rule.id}: needs a low or a high limit`);
   if (low !== null && high !== null && !(low < high)) add(`rule ${rule.id}: low ${low} must be below high ${high}`);
   if (!(rule.delayS >= 0)) add(`rule ${rule.id}: delayS must be >= 0`);
+  // A low + hysteresis above the high (refused from 535f010) is an end-point slip since rv127 M1: files held it before.
   if (!(rule.hysteresis >= 0)) add(`rule ${rule.id}: hysteresis must be >= 0`);
-  else if (low !== null && high !== null && low < high && low + h > high) {
-    // Its low alarm would end only inside the high alarm (review rv37). An end beyond the range: endPointSlips.
-    add(`rule ${rule.id}: low ${low} + hysteresis ${h} must not be above high ${high}: the low alarm would end only at a value that is itself too high (lower hysteresis, or widen low..high)`);
-  }
   if (rule.metrics.length === 0) add(`rule ${rule.id}: watches no metric`);
   return errors;
 }
@@ -131,6 +130,8 @@ export function ruleProblems(rule: LimitRule): { field?: 'low' | 'high'; message
 export interface EndPointSlip {
   /** The limit whose alarm could not end. */
   limit: 'low' | 'high';
+  /** Its end lies past the other limit (low + hysteresis above high, so high - hysteresis below low): both alarms'; `limit` is 'low'. */
+  pastOther?: true;
   /** The hysteresis as written (or the rule's), and the one the rule runs with. */
   hysteresis: number;
   used: number;
@@ -147,16 +148,33 @@ export interface EndPointSlip {
  * is a restart loop with no alarms at all), so the rule runs with another hysteresis (reachableHysteresis), warned of
  * and alarmed at the gateway. Judged where the limit itself lies within the bounds: one outside them is a range slip
  * (rangeSlips), used as written. `fallback`: the hysteresis the rule has when none is written (its default).
+ * Likewise a low + hysteresis above the high (SpO2 99..100 with 2, HR 50..120 with 150): the low alarm would end only
+ * inside the high one and the high only inside the low, the same alarm that does not end; refused from 535f010 until
+ * review rv127 M1, though files held it before. One slip for the rule then (`pastOther`), whatever else the
+ * hysteresis puts beyond the range: its substitute answers all of it.
  */
 export function endPointSlips(rule: LimitRule, fallback = rule.hysteresis): EndPointSlip[] {
   const h = rule.hysteresis;
   const bounds = endBounds(rule);
-  if (!bounds || !(h >= 0)) return [];
+  if (!(h >= 0)) return [];
   const used = reachableHysteresis(rule, fallback);
   const out: EndPointSlip[] = [];
-  const { hard } = bounds;
   const why = (dir: 'low' | 'high') => `the ${dir} alarm could never end, and once acknowledged would hide every later episode; hysteresis ${exact(used)} is used instead`;
   const low = rule.low ?? null;
+  const high = rule.high ?? null;
+  if (low !== null && high !== null && low < high && low + h > high) {
+    // One slip for the rule, whatever else its hysteresis puts beyond the range: the substitute answers all of it.
+    return [{
+      limit: 'low',
+      pastOther: true,
+      hysteresis: h,
+      used,
+      message: `rule ${rule.id}: low ${low} + hysteresis ${h} = ${exact(low + h)} is above high ${high}: the low alarm would end only at a value that is itself too high (and the high alarm only at ${exact(high - h)}, below low), and once acknowledged would hide every later episode; hysteresis ${exact(used)} is used instead (the low alarm ends at ${exact(low + used)}, the high at ${exact(high - used)})`,
+      short: `puts the low alarm's end at ${exact(low + h)}, above high ${high} (the high alarm's at ${exact(high - h)}, below low ${low}): hysteresis ${exact(used)} is used (ends at ${exact(low + used)} and ${exact(high - used)})`,
+    }];
+  }
+  if (!bounds) return [];
+  const { hard } = bounds;
   if (low !== null && low >= bounds.min && low <= bounds.max && low + h > bounds.max) {
     const where = hard && bounds.max === hard.max ? 'the most a reading can be' : `the most a reading can plausibly be (the rule accepts ${bounds.min}..${bounds.max})`;
     const short = hard && bounds.max === hard.max ? 'the most a reading can be' : `the most ${rule.id} accepts`;
@@ -168,7 +186,6 @@ export function endPointSlips(rule: LimitRule, fallback = rule.hysteresis): EndP
       short: `puts the low alarm's end at ${exact(low + h)}, above ${bounds.max} ${rule.unit}, ${short}: hysteresis ${exact(used)} is used (ends at ${exact(low + used)})`,
     });
   }
-  const high = rule.high ?? null;
   if (high !== null && high >= bounds.min && high <= bounds.max && high - h < bounds.min) {
     const where = hard && bounds.min === hard.min ? 'the least a reading can be' : `the least a reading can plausibly be (the rule accepts ${bounds.min}..${bounds.max})`;
     const short = hard && bounds.min === hard.min ? 'the least a reading can be' : `the least ${rule.id} accepts`;
@@ -192,24 +209,34 @@ function endBounds(rule: LimitRule): { min: number; max: number; hard: { min: nu
 }
 
 /**
- * The hysteresis a rule runs with: as written, unless it puts an end point beyond the bounds (endPointSlips). Then
- * the rule's default (`fallback`), the margin the site gets when it writes none and the least surprising one, or
- * where even that end lies beyond them (SpO2 low 99 with 2), the largest that puts it on the bound (1: ends at 100).
+ * The hysteresis a rule runs with: as written, unless it puts an end point beyond the bounds or past the other limit
+ * (endPointSlips). Then the rule's default (`fallback`), the margin the site gets when it writes none and the least
+ * surprising one, or where even that end lies beyond them (SpO2 low 99 with 2), the largest that puts it on the bound
+ * (1: ends at 100), or on the other limit (HR 50..52 with 5: 2, the low alarm ending at 52, the high at 50): the least
+ * of these, so that both ends are reachable and neither lies inside the other alarm.
  * Not the largest that fits whatever was written: HR high 120 with 150 would end at 0, an alarm that ends in theory
  * only and, acknowledged, would still hide the later episodes.
  */
 export function reachableHysteresis(rule: LimitRule, fallback = rule.hysteresis): number {
   const h = rule.hysteresis;
   const bounds = endBounds(rule);
-  if (!bounds || !(h >= 0)) return h;
+  if (!(h >= 0)) return h;
   const room: number[] = [];
   const low = rule.low ?? null;
   const high = rule.high ?? null;
-  if (low !== null && low >= bounds.min && low <= bounds.max) room.push(bounds.max - low);
-  if (high !== null && high >= bounds.min && high <= bounds.max) room.push(high - bounds.min);
-  if (room.every((r) => h <= r)) return h;
+  if (bounds && low !== null && low >= bounds.min && low <= bounds.max) room.push(bounds.max - low);
+  if (bounds && high !== null && high >= bounds.min && high <= bounds.max) room.push(high - bounds.min);
+  // Two-sided (review rv127 M1): the low alarm's end at most at the high (equal fits: a value of high alarms neither
+  // way), so the high's at least at the low; judged by the sum as the engine adds it, as endPointSlips does.
+  const twoSided = low !== null && high !== null && low < high;
+  if (room.every((r) => h <= r) && !(twoSided && low + h > high)) return h;
+  if (twoSided) room.push(high - low);
   // Rounded as written (45 - 44.9 is 0.10000000000000142, which would put the end a hair beyond the bound).
-  return Math.max(0, Math.min(fallback >= 0 ? fallback : 0, ...room.map((r) => Number(r.toFixed(12)))));
+  let used = Math.max(0, Math.min(fallback >= 0 ? fallback : 0, ...room.map((r) => Number(r.toFixed(12)))));
+  // Summed as the engine does, the low end must not pass the high by a rounding (60.1 + 5 is above 65.1).
+  if (twoSided && low + used > high) used = Math.max(0, high - low);
+  while (twoSided && used > 0 && low + used > high) used = Math.max(0, used - Number.EPSILON * Math.max(1, Math.abs(high)));
+  return used;
 }
 
 /** A low or high outside where the rule's limits may lie: what it is, in words for a warning and for an alarm. */

@@ -71,11 +71,26 @@ export function alarmPolicyProblems(policy: AlarmPolicyConfig | undefined): { pa
  * as written, warned of (--check, start) and a gateway technical alarm while the config in force holds them, never
  * refused: a file, a saved twin overlay or a twin change that started before must still start (review rv94 H2).
  * Likewise a hysteresis putting a limit's end beyond the range (SpO2 low 99 ending at 101, HR high 120 with 150 ending
- * at -30: the alarm could never end), except that the rule runs with a substitute, as rulesForBed applies it
- * (endPointSlips; review rv120 H1). `alarm` is the alarm's text, naming the field in full.
+ * at -30: the alarm could never end), or the low's end above the high (SpO2 99..100 with 2; refused from 535f010 until
+ * review rv127 M1), except that the rule runs with a substitute, as rulesForBed applies it (endPointSlips; review rv120
+ * H1). `alarm` is the alarm's text, naming the field in full. One per field: two slips in one field are one warning
+ * and one gateway alarm (its key is the field and value), saying both.
  */
 export function limitRangeWarnings(policy: AlarmPolicyConfig | undefined): { path: string; value: number; message: string; alarm: string }[] {
   const out: { path: string; value: number; message: string; alarm: string }[] = [];
+  // A range slip and a two-sided end can fall on one field (spo2 low -1 high 0): one warning and alarm saying both.
+  const byPath = new Map<string, { warning: (typeof out)[number]; shorts: string[] }>();
+  const push = (path: string, value: number, message: string, short: string) => {
+    let said = byPath.get(path);
+    if (said) said.warning.message += `; ${message}`;
+    else {
+      said = { warning: { path, value, message, alarm: '' }, shorts: [] };
+      byPath.set(path, said);
+      out.push(said.warning);
+    }
+    said.shorts.push(short);
+    said.warning.alarm = `Limit ${path} ${value} ${said.shorts.join('; ')}; check the configuration`;
+  };
   for (const [bed, overrides] of Object.entries(policy?.limits?.beds ?? {})) {
     for (const [id, o] of Object.entries(overrides ?? {})) {
       const rule = DEFAULT_LIMIT_RULES.find((r) => r.id === id);
@@ -84,19 +99,16 @@ export function limitRangeWarnings(policy: AlarmPolicyConfig | undefined): { pat
       if (merged.enabled === false) continue;
       for (const slip of rangeSlips(merged)) {
         const path = `alarms.limits.beds.${bed}.${id}.${slip.field}`;
-        out.push({
-          path,
-          value: slip.value,
-          message: `${slip.message} (used as written; a gateway technical alarm says so while it is configured)`,
-          alarm: `Limit ${path} ${slip.value} ${slip.short}; check the configuration`,
-        });
+        push(path, slip.value, `${slip.message} (used as written; a gateway technical alarm says so while it is configured)`, slip.short);
       }
       for (const slip of endPointSlips(merged, rule.hysteresis)) {
-        // Named at hysteresis where the bed wrote it, else at the limit it wrote (the rule's default margin was kept).
-        const field = o?.hysteresis !== undefined ? 'hysteresis' : slip.limit;
+        // Named at hysteresis where the bed wrote it, else at the limit it wrote (the rule's default margin was kept):
+        // past the other limit, its low, or its high where it wrote only that (hr high 52 with the default low 50).
+        const limit = slip.pastOther && o?.low === undefined ? 'high' : slip.limit;
+        const field = o?.hysteresis !== undefined ? 'hysteresis' : limit;
         const path = `alarms.limits.beds.${bed}.${id}.${field}`;
-        const value = field === 'hysteresis' ? slip.hysteresis : merged[slip.limit]!;
-        out.push({ path, value, message: `${slip.message} (a gateway technical alarm says so while it is configured)`, alarm: `Limit ${path} ${value} ${slip.short}; check the configuration` });
+        const value = field === 'hysteresis' ? slip.hysteresis : merged[limit]!;
+        push(path, value, `${slip.message} (a gateway technical alarm says so while it is configured)`, slip.short);
       }
     }
   }

@@ -125,3 +125,70 @@ describe('SpO2 low 99 (with the default hysteresis 2 it would end at 101 %): ref
     ]);
   });
 });
+
+describe('a two-sided limit whose low + hysteresis is above its high: refused since 535f010, a file valid before it starts again (review rv127 M1)', () => {
+  const warned = (beds: object) => limitRangeWarnings(withBeds(beds).alarms);
+
+  it('spo2 low 99 high 100 (the default hysteresis 2 does not fit) starts, warns naming low, runs hysteresis 1 (low alarm ends at 100) and raises a gateway alarm', async () => {
+    const beds = { b: { spo2: { low: 99, high: 100 } } };
+    const config = withBeds(beds);
+    expect(configWarnings(config).filter((w) => w.path.startsWith('alarms.'))).toEqual([
+      {
+        path: 'alarms.limits.beds.b.spo2.low',
+        message: expect.stringMatching(/^rule spo2: low 99 \+ hysteresis 2 = 101 is above high 100: the low alarm would end only at a value that is itself too high.*; hysteresis 1 is used instead \(the low alarm ends at 100, the high at 99\)/),
+      },
+    ]);
+    expect(presentAfter(config, 'b', MDC.PULS_OXIM_SAT_O2, [95, 99, 100])).toEqual([['limit:b:mon-1:spo2-low'], ['limit:b:mon-1:spo2-low'], []]);
+    expect(await gatewayAlarms(beds)).toEqual([
+      "Limit alarms.limits.beds.b.spo2.low 99 puts the low alarm's end at 101, above high 100 (the high alarm's at 98, below low 99): hysteresis 1 is used (ends at 100 and 99); check the configuration",
+    ]);
+  });
+
+  it('hr hysteresis 150 with the default low 50 and high 120 starts with one warning naming hysteresis, runs the default 5 (ends at 55 and 115) and raises one gateway alarm', async () => {
+    const beds = { b: { hr: { hysteresis: 150 } } };
+    const config = withBeds(beds);
+    // One warning, though its high alarm's end (-30) is also below the range: the substitute answers both.
+    expect(configWarnings(config).filter((w) => w.path.startsWith('alarms.'))).toEqual([
+      {
+        path: 'alarms.limits.beds.b.hr.hysteresis',
+        message: expect.stringMatching(/^rule hr: low 50 \+ hysteresis 150 = 200 is above high 120: .*the high alarm only at -30.*; hysteresis 5 is used instead \(the low alarm ends at 55, the high at 115\)/),
+      },
+    ]);
+    expect(presentAfter(config, 'b', MDC.ECG_HEART_RATE, [45, 54, 55])).toEqual([['limit:b:mon-1:hr-low'], ['limit:b:mon-1:hr-low'], []]);
+    expect(presentAfter(config, 'b', MDC.ECG_HEART_RATE, [125, 116, 115])).toEqual([['limit:b:mon-1:hr-high'], ['limit:b:mon-1:hr-high'], []]);
+    expect(await gatewayAlarms(beds)).toEqual([
+      "Limit alarms.limits.beds.b.hr.hysteresis 150 puts the low alarm's end at 200, above high 120 (the high alarm's at -30, below low 50): hysteresis 5 is used (ends at 55 and 115); check the configuration",
+    ]);
+  });
+
+  it('rr hysteresis 25 runs the default 2; hr low 50 high 52 runs 2, the gap (the default 5 does not fit): each ends at its substitute end point', async () => {
+    const config = withBeds({ b: { rr: { hysteresis: 25 } }, c: { hr: { low: 50, high: 52 } } });
+    expect(warned({ b: { rr: { hysteresis: 25 } }, c: { hr: { low: 50, high: 52 } } }).map((w) => `${w.path}=${w.value}: ${w.message}`)).toEqual([
+      expect.stringMatching(/^alarms\.limits\.beds\.b\.rr\.hysteresis=25: rule rr: low 8 \+ hysteresis 25 = 33 is above high 30: .*hysteresis 2 is used instead \(the low alarm ends at 10, the high at 28\)/),
+      expect.stringMatching(/^alarms\.limits\.beds\.c\.hr\.low=50: rule hr: low 50 \+ hysteresis 5 = 55 is above high 52: .*hysteresis 2 is used instead \(the low alarm ends at 52, the high at 50\)/),
+    ]);
+    const rr = `limit:b:mon-1:rr-low:${MDC.RESP_RATE.code}`;
+    expect(presentAfter(config, 'b', MDC.RESP_RATE, [5, 9, 10])).toEqual([[rr], [rr], []]);
+    // Low alarm ends at 52 (inclusive, and 52 is not above high); the high alarm at 50 (not below low).
+    expect(presentAfter(config, 'c', MDC.ECG_HEART_RATE, [45, 51, 52])).toEqual([['limit:c:mon-1:hr-low'], ['limit:c:mon-1:hr-low'], []]);
+    expect(presentAfter(config, 'c', MDC.ECG_HEART_RATE, [55, 51, 50])).toEqual([['limit:c:mon-1:hr-high'], ['limit:c:mon-1:hr-high'], []]);
+    expect(await gatewayAlarms({ c: { hr: { low: 50, high: 52 } } })).toEqual([
+      "Limit alarms.limits.beds.c.hr.low 50 puts the low alarm's end at 55, above high 52 (the high alarm's at 47, below low 50): hysteresis 2 is used (ends at 52 and 50); check the configuration",
+    ]);
+  });
+
+  it('names high where the bed wrote only high; low + hysteresis = high is no slip; a range slip on the same field is one warning', () => {
+    expect(warned({ b: { hr: { high: 52 } } }).map((w) => w.path)).toEqual(['alarms.limits.beds.b.hr.high']);
+    expect(warned({ b: { hr: { low: 50, high: 55 } }, c: { hr: { hysteresis: 70 } } })).toEqual([]); // ends at 55 = high; 50 + 70 = 120
+    const both = warned({ b: { spo2: { low: -1, high: 0 } } }); // low outside 0..100 and -1 + 2 = 1 above high 0
+    expect(both.map((w) => w.path)).toEqual(['alarms.limits.beds.b.spo2.low']);
+    expect(both[0]!.message).toMatch(/^rule spo2: low -1 is outside what the rule accepts.*; rule spo2: low -1 \+ hysteresis 2 = 1 is above high 0: /);
+    expect(both[0]!.alarm).toMatch(/^Limit alarms\.limits\.beds\.b\.spo2\.low -1 is outside what the rule accepts .*; puts the low alarm's end at 1, above high 0 .*; check the configuration$/);
+  });
+
+  it('what never started stays refused: low at or above high, a negative hysteresis', () => {
+    expect(() => withBeds({ b: { hr: { low: 52, high: 50 } } })).toThrow(/low 52 must be below high 50/);
+    expect(() => withBeds({ b: { hr: { low: 50, high: 50 } } })).toThrow(/low 50 must be below high 50/);
+    expect(() => withBeds({ b: { hr: { hysteresis: -1 } } })).toThrow(/hysteresis/);
+  });
+});
