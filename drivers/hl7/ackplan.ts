@@ -15,7 +15,8 @@ export type OutcomeKind = 'accepted' | 'content' | 'unsupported' | 'store' | 'un
 
 /**
  * Original mode (MSH-15 and MSH-16 empty): one application ACK: AA / AE (content) / AR (unsupported)
- * / store failure (AR by default: "failed for a reason unrelated to content", the sender may resend).
+ * / store failure (`storeFailureAck`, AR or AE: HL7 leaves resending after AR to the sender, and senders differ; the
+ * handler's default, 'close', sends none and closes the connection, so it never comes here for a store failure).
  * Enhanced mode: a commit ACK (CA / CE / CR) per MSH-15 and an application ACK per MSH-16, each
  * sent when the type says AL (always), ER (errors only) or SU (success only); NE means never.
  * `h` null = ack mode unknown (nothing readable): original mode.

@@ -395,10 +395,10 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('control_id_reused')).toBe(1);
   });
 
-  it('a batch holding one message twice while the store refuses: both copies are refused (resend), neither is ACKed as already stored', async () => {
+  it('a batch holding one message twice while the store refuses (storeFailureAck AR): both copies are refused (resend), neither is ACKed as already stored', async () => {
     const ctx = fakeCtx();
     ctx.mode = 'reject';
-    const c = await client(await start(ctx));
+    const c = await client(await start(ctx, { storeFailureAck: 'AR' }));
     c.send(`BHS|^~\\&|MON\r${msg('B1')}${msg('B1')}BTS|2\r`);
     const [reply] = await c.acks(1);
     expect(reply!.split('\r').filter((x) => x.startsWith('MSA')).map((x) => x.split('|').slice(1, 3).join(':'))).toEqual(['AR:B1', 'AR:B1']);
@@ -419,10 +419,10 @@ describe('hl7-mllp driver over TCP', () => {
     expect(ctx.counts.get('control_id_reused')).toBe(1);
   });
 
-  it('emit rejected → AR with ERR 207 (sender resends), and the resend lands once; one log line for the run, naming the sender', async () => {
+  it('storeFailureAck AR: emit rejected → AR with ERR 207, and the resend lands once; one log line for the run, naming the sender', async () => {
     const ctx = fakeCtx();
     ctx.mode = 'reject';
-    const c = await client(await start(ctx));
+    const c = await client(await start(ctx, { storeFailureAck: 'AR' }));
     for (const id of ['E1', 'E2', 'E3']) c.send(msg(id));
     const naks = await c.acks(3);
     expect(naks.map((a) => `${ackCode(a)}:${ackOf(a)}`)).toEqual(['AR:E1', 'AR:E2', 'AR:E3']);

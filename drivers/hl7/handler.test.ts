@@ -257,7 +257,9 @@ describe('MessageHandler', () => {
   it('an MSH-18 refusal names segment MSH, sequence 1, field 18 in ERR-1 and ERR-2', async () => {
     const { handler } = setup();
     // ack '|': MSH-15/16 empty and the charset in MSH-18 (without it, msg() puts it in MSH-17).
-    const [ack] = await handler.handle(Buffer.from(msg('CS1', { ack: '|' }).replace('UNICODE UTF-8', 'ISO IR87')), 'p');
+    // ISO IR87 (JIS X 0208 behind ISO 2022 escapes) over an ESC sequence: not read as ASCII, refused (103).
+    const jis = (m: string) => m.replace('UNICODE UTF-8', 'ISO IR87').replace('\rOBR', '||\x1b$B4A;z\x1b(B\rOBR');
+    const [ack] = await handler.handle(Buffer.from(jis(msg('CS1', { ack: '|' }))), 'p');
     expect(summary(ack!)).toEqual({ code: 'AE', controlId: 'CS1', err: ['MSH', '1', '18', '103'] });
     const err = ack!.split('\r').find((l) => l.startsWith('ERR|'))!.split('|');
     expect(err[1]!.split('^').slice(0, 3)).toEqual(['MSH', '1', '18']);
@@ -267,7 +269,7 @@ describe('MessageHandler', () => {
     const [utf8] = await handler.handle(Buffer.from(msg('CS3', { ack: '|' }).replace('|97|', '|9\xe97|'), 'latin1'), 'p');
     expect(summary(utf8!).err).toEqual(['MSH', '1', '18', '102']);
     // In a batch frame the MSH is not the frame's first segment: still sequence 1 of its message.
-    const [batch] = await handler.handle(Buffer.from(`BHS|^~\\&|MON\r${msg('CS4', { ack: '|' }).replace('UNICODE UTF-8', 'ISO IR87')}BTS|1\r`), 'p');
+    const [batch] = await handler.handle(Buffer.from(`BHS|^~\\&|MON\r${jis(msg('CS4', { ack: '|' }))}BTS|1\r`), 'p');
     expect(batch!.split('\r').find((l) => l.startsWith('ERR|'))!.split('|')[2]!.split('^').slice(0, 3)).toEqual(['MSH', '1', '18']);
   });
 
@@ -493,7 +495,7 @@ describe('charsets per message, byte order marks and leading blank lines (rv108)
 
   it('a message led by CR LF that cannot be read is answered with its MSH-10; so is an oversize one', async () => {
     const { handler, counts } = setup();
-    const [ae] = await handler.handle(Buffer.concat([Buffer.from('\r\n'), cs('L2', '', 'x\\')]), 'p');
+    const [ae] = await handler.handle(Buffer.concat([Buffer.from('\r\n'), cs('L2', '', 'x\\Xzz\\')]), 'p');
     expect(summary(ae!)).toMatchObject({ code: 'AE', controlId: 'L2' });
     const [big] = handler.oversize(Buffer.concat([Buffer.from('\r\n'), cs('BIG', '', 'x').subarray(0, 120)]), 2048, 'p');
     expect(summary(big!)).toMatchObject({ code: 'AE', controlId: 'BIG' });

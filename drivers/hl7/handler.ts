@@ -19,7 +19,11 @@ import type { Field, Hl7Batch, Hl7Message, Segment } from './protocol/types.js';
 export interface HandlerOptions {
   application: string;
   facility: string;
-  storeFailureAck: 'AR' | 'AE';
+  /**
+   * A message the store refuses: 'close' = no ACK, the connection is closed so that the sender resends it (as it
+   * must for a message whose ACK it never got); 'AR' / 'AE' = that application ACK with ERR 207 (index.ts storeFailureAck).
+   */
+  storeFailureAck: 'close' | 'AR' | 'AE';
   /** MSH-11 values stored (drivers/hl7/index.ts acceptProcessingIds); others are refused with error 202. */
   acceptProcessingIds: readonly string[];
   defaultUtcOffsetMinutes: number;
@@ -42,6 +46,8 @@ interface Processed {
   notices?: Notice[];
   dedupKey?: string;
   hash?: string;
+  /** The store refused its events (not a fault of ours or of the message). */
+  unstored?: true;
   /** The charset its text was read in: what we echo of it goes back as \Xhh\ escapes of those bytes (ACKs stay ASCII). */
   charset: string;
 }
@@ -64,6 +70,15 @@ const RAW_CHARSET = '8859/1';
 
 /** Where the device ids last seen come from, for health(). */
 export type SeenHook = (deviceId: string, at: number) => void;
+
+/**
+ * What one frame gets: the ACK payloads to send (possibly none), or `close`: no ACK, the connection is to be closed
+ * (storeFailureAck 'close' and the store refused a message of the frame).
+ */
+export interface FrameResult {
+  acks: string[];
+  close?: true;
+}
 
 /** A sender repeats its trouble at every message: the same refusal from one address is logged once a minute. */
 const TROUBLE_LOG_EVERY_MS = 60_000;
@@ -107,6 +122,11 @@ export class MessageHandler {
    * (acks_<code>) as it writes them: an ACK is counted as sent only if it was.
    */
   async handle(payload: Buffer, peer: string): Promise<string[]> {
+    return (await this.handleFrame(payload, peer)).acks;
+  }
+
+  /** handle(), telling also when the connection is to be closed without an ACK (FrameResult). Never rejects. */
+  async handleFrame(payload: Buffer, peer: string): Promise<FrameResult> {
     const receivedAt = Date.now();
     this.ctx.count('frames_received');
     let frame;
@@ -124,12 +144,12 @@ export class MessageHandler {
         fb.address = sniffed;
       }
       const p = this.rejected(e, null, fb, peer);
-      return this.acks([p], receivedAt);
+      return { acks: this.acks([p], receivedAt) };
     }
     const messages = frame.kind === 'message' ? [frame.message] : frame.batch.batches.flatMap((b) => b.messages);
     // Per message, as messages_accepted and the ACK counters are: a batch of 3 is 3 (frames_received counts frames).
     if (messages.length > 0) this.ctx.count('messages_received', messages.length);
-    if (frame.kind === 'batch' && messages.length === 0) return [this.emptyBatch(frame.batch, peer, receivedAt)];
+    if (frame.kind === 'batch' && messages.length === 0) return { acks: [this.emptyBatch(frame.batch, peer, receivedAt)] };
     const failed = frame.kind === 'batch' ? frame.batch.failed : undefined;
     // Error positions of a batch message count segments in the frame, as the parser does.
     const frameIds = failed ? segmentIds(payload.toString('latin1')) : [];
@@ -138,9 +158,11 @@ export class MessageHandler {
       return err ? this.rejected(err, null, { ...this.fallbackOf(m), segmentIds: frameIds }, peer) : this.prepare(m, receivedAt, peer);
     });
     await this.commit(processed, peer);
+    // The whole frame goes unanswered (a batch too): its resend is stored where it was not, a duplicate where it was.
+    if (this.opts.storeFailureAck === 'close' && processed.some((p) => p.unstored)) return { acks: [], close: true };
     const acks = this.acks(processed, receivedAt);
-    if (frame.kind === 'batch' && acks.length > 0) return [this.batchReply(frame.batch, acks, receivedAt)];
-    return acks;
+    if (frame.kind === 'batch' && acks.length > 0) return { acks: [this.batchReply(frame.batch, acks, receivedAt)] };
+    return { acks };
   }
 
   /**
@@ -232,6 +254,8 @@ export class MessageHandler {
         receivedAt,
         defaultOffsetMinutes: this.opts.defaultUtcOffsetMinutes,
         ...(this.opts.defaultTimeZone !== undefined && { defaultTimeZone: this.opts.defaultTimeZone }),
+        // The device id of a message that names none (no OBX-18, MSH-3 nor MSH-4); '?' when the socket had no address.
+        ...(hostOf(peer) !== '?' && { senderAddress: hostOf(peer) }),
       });
       for (const w of mapped.warnings) {
         const counter = `mapping_${w.kind.replaceAll('-', '_')}`;
@@ -394,6 +418,7 @@ export class MessageHandler {
         }
       } else {
         p.outcome = 'store';
+        p.unstored = true;
         p.error = { code: 207, reason: 'could not store the data; please resend' };
       }
     });
@@ -417,14 +442,18 @@ export class MessageHandler {
     const fields = { peer, sender, controlId: p.header?.controlId, err: String(err), counter: 'emit_failures' };
     const senders = [...this.storeFailureSenders];
     this.storeFailureSenders.clear();
+    const told =
+      this.opts.storeFailureAck === 'close'
+        ? 'no ACK: the connection is closed so that the sender resends'
+        : `the sender is answered ${this.opts.storeFailureAck} (ERR 207, "please resend"; whether it resends is up to the sender)`;
     if (line.first) {
-      this.ctx.log.error(fields, 'HL7 events not committed; sender will be told to resend (further refusals are counted and summarised once a minute)');
+      this.ctx.log.error(fields, `HL7 events not committed; ${told} (further refusals are counted and summarised once a minute)`);
       return;
     }
     const since = new Date(line.since).toISOString();
     this.ctx.log.error(
       { ...fields, failures: line.repeats, inARow: line.inARow, since, senders },
-      `HL7 events still not committed: ${line.repeats} messages refused since the last line, ${line.inARow} since ${since}; each sender is told to resend (details of the last)`,
+      `HL7 events still not committed: ${line.repeats} messages refused since the last line, ${line.inARow} since ${since}; ${told} (details of the last)`,
     );
   }
 
@@ -441,7 +470,8 @@ export class MessageHandler {
     this.ctx.count(n.counter, n.by);
     const sender = senderOf(h);
     const gate = n.oncePerSender ? this.onceLog : this.troubleLog;
-    if (!gate.open(`${n.counter}|${sender}`, now)) return;
+    // A sender whose MSH names it nowhere (MSH-3 and MSH-4 empty) is known by its address only.
+    if (!gate.open(`${n.counter}|${sender}${sender === '|' ? `|${hostOf(peer)}` : ''}`, now)) return;
     this.ctx.log.warn({ peer, sender, controlId: h.controlId, counter: n.counter }, n.text);
   }
 
@@ -461,7 +491,9 @@ export class MessageHandler {
   private acks(list: Processed[], now: number): string[] {
     const out: string[] = [];
     for (const p of list) {
-      for (const code of ackCodesFor(p.header ?? p.fallbackAckMode ?? null, p.outcome, this.opts.storeFailureAck)) {
+      // With 'close', a 'store' outcome left here is an internal error of ours: AR, as HL7 v2 2.9.2.2 c) has it.
+      const storeCode = this.opts.storeFailureAck === 'close' ? 'AR' : this.opts.storeFailureAck;
+      for (const code of ackCodesFor(p.header ?? p.fallbackAckMode ?? null, p.outcome, storeCode)) {
         const segs = ackSegments({
           original: p.header,
           fallbackControlId: p.fallbackControlId,

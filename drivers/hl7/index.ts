@@ -14,7 +14,7 @@ export interface Hl7MllpOptions {
   maxQueuedFrames?: number;
   application?: string;
   facility?: string;
-  storeFailureAck?: 'AR' | 'AE';
+  storeFailureAck?: 'close' | 'AR' | 'AE';
   acceptProcessingIds?: ('P' | 'D' | 'T')[];
   defaultUtcOffsetMinutes?: number;
   defaultTimeZone?: string;
@@ -33,10 +33,14 @@ export const configSchema = {
     maxFrameBytes: {
       type: 'integer',
       minimum: 1024,
+      // What was accepted before (review rv126 M3): a file that started with more than MAX_FRAME_BYTES must still
+      // start; it runs at MAX_FRAME_BYTES and is warned of (hl7MllpFactory.warnings).
       maximum: 67108864,
       default: 1048576,
       description:
-        'Largest HL7 message (one MLLP frame) accepted, in bytes. Default 1048576 (1 MiB). A larger message is dropped and answered AE (CE) with error 207 when its MSH can be read, and counted (frames_oversize). Raise it for a sender whose waveform (NA/MA) messages are larger; it bounds the memory one connection can take.',
+        'Largest HL7 message (one MLLP frame) accepted, in bytes. Default 1048576 (1 MiB), at most 8388608 (8 MiB): a larger value is used as 8388608, with a warning. A larger message is dropped and answered AE (CE) with error 207 when its MSH can be read, and counted (frames_oversize). ' +
+        'A message is parsed and mapped on the agent\'s one event loop, and alarms, the display and the other senders wait meanwhile: measured on a 2-core machine, a 1 MiB message of numeric rows held it 0.9 s with about 170 MB of memory at the peak, an 8 MiB one 6.4 s and 575 MB (8 s and 690 MB for waveform rows), about 60 times the message. ' +
+        'Raise it only for a sender whose waveform (NA/MA) messages are larger, to just above their size. Each connection may also hold one unfinished message up to this size; messages received and not yet stored are limited to 32 MiB across all connections (maxQueuedFrames).',
     },
     maxConnections: {
       type: 'integer',
@@ -68,11 +72,20 @@ export const configSchema = {
       maximum: 1000,
       default: 32,
       description:
-        'Messages received on one connection and still waiting to be stored and acknowledged; at this number the listener stops reading from that connection until some are done (TCP back-pressure, nothing is lost). Default 32. Rarely needs changing; raise it only for a sender that streams many messages without waiting for each ACK.',
+        'Messages received on one connection and still waiting to be stored and acknowledged; at this number the listener stops reading from that connection until some are done (TCP back-pressure, nothing is lost). Default 32. Rarely needs changing; raise it only for a sender that streams many messages without waiting for each ACK. ' +
+        'Whatever it is, the messages waiting on all connections of the agent together are limited to 32 MiB: beyond it every connection stops reading until some are stored (counter queued_bytes_full, logged once a minute), so a slow store cannot make the agent hold maxConnections × maxQueuedFrames × maxFrameBytes.',
     },
     application: { type: 'string', default: 'EDGE_GATEWAY', description: 'MSH-3 of our ACKs.' },
     facility: { type: 'string', default: '', description: 'MSH-4 of our ACKs.' },
-    storeFailureAck: { enum: ['AR', 'AE'], default: 'AR', description: 'Original-mode ACK when data cannot be stored.' },
+    storeFailureAck: {
+      enum: ['close', 'AR', 'AE'],
+      // 'close' since review rv126 M6 (before: AR). A file that sets AR keeps it.
+      default: 'close',
+      description:
+        'What a sender gets for a message the store refuses (e.g. a full disk). close (default): no ACK, and the connection is closed; the sender resends what it got no ACK for, as every sender that keeps its data must, and the resend is stored once (duplicate check). ' +
+        'AR or AE: that application ACK with ERR 207 "please resend" (enhanced mode with MSH-15 AL, as IHE PCD senders send: CE); whether a sender resends after it is up to the sender: HL7 v2 leaves it to the implementer after AR and means AE for errors in the message; GE B40/B105/B125 monitors try a message three times in all after AE or no answer, and drop one answered AR, disconnecting; Philips Efficia CM monitors go on to the next message after AR, and keep one that got no answer to send it again. ' +
+        'Choose AR or AE only for a sender whose documentation says it resends after that code.',
+    },
     acceptProcessingIds: {
       type: 'array',
       items: { enum: ['P', 'D', 'T'] },
@@ -101,7 +114,8 @@ export const configSchema = {
       maximum: 86400,
       default: 300,
       description:
-        'A listener no sender has been connected to for this long (since start, or since the last connection closed) is degraded, with a gateway technical alarm naming its port: a wrong port, a missing PortBindings entry or a firewall looks healthy otherwise. A sender that connects only for each message, and seldom (alarms only), needs more, or 0: never.',
+        'A listener no sender has been connected to for this long (since start, or since the last connection closed) is degraded, with a gateway technical alarm naming its port: a wrong port, a missing PortBindings entry or a firewall looks healthy otherwise. A sender that connects only for each message, and seldom (alarms only), needs more, or 0: never. ' +
+        'A connection this listener closed itself after idleTimeoutMs without traffic does not start the time (its sender was connected, and connects again to send; health says so); the time starts when a sender closes its own.',
     },
     duplicateWindow: {
       type: 'object',
@@ -176,6 +190,12 @@ export interface Hl7MllpDriver extends Driver {
   address(): { address: string; port: number } | null;
 }
 
+/**
+ * Largest maxFrameBytes used: a message is parsed on the event loop, about 0.8 s and 60 times its size in memory per
+ * MiB (review rv126 M3). A larger configured value (the schema took up to 64 MiB) is used as this, with a warning.
+ */
+export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
 /** Health lists a device as silent after this long without data, and forgets it after DEVICE_FORGET_MS. */
 export const DEVICE_SILENT_MS = 60_000;
 export const DEVICE_FORGET_MS = 24 * 3_600_000;
@@ -200,7 +220,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
     {
       application: options.application ?? 'EDGE_GATEWAY',
       facility: options.facility ?? '',
-      storeFailureAck: options.storeFailureAck ?? 'AR',
+      storeFailureAck: options.storeFailureAck ?? 'close',
       acceptProcessingIds: options.acceptProcessingIds ?? ['P'],
       defaultUtcOffsetMinutes: options.defaultUtcOffsetMinutes ?? 0,
       ...(options.defaultTimeZone !== undefined && { defaultTimeZone: options.defaultTimeZone }),
@@ -212,7 +232,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
     {
       host: options.host ?? '0.0.0.0',
       port: options.port,
-      maxFrameBytes: options.maxFrameBytes ?? 1_048_576,
+      maxFrameBytes: Math.min(options.maxFrameBytes ?? 1_048_576, MAX_FRAME_BYTES),
       maxConnections: options.maxConnections ?? 64,
       idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
       readTimeoutMs: options.readTimeoutMs ?? 30_000,
@@ -233,7 +253,9 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
   const where = () => `${options.host ?? '0.0.0.0'}:${server.address()?.port ?? options.port}`;
   const quietForMs = (now: number): number | null => {
     if (noSenderMs === 0 || state !== 'running') return null;
-    if (server.connections > 0) lastConnectionAt = now;
+    // A sender we closed for idleness was connected and quiet: it connects again when it has something to send, so
+    // its quiet is not a wrong port or a firewall (review rv126 L1). The clock runs again from a close of its own.
+    if (server.connections > 0 || server.idleClosed) lastConnectionAt = now;
     return now - lastConnectionAt >= noSenderMs ? now - lastConnectionAt : null;
   };
   const checkQuiet = () => {
@@ -279,7 +301,8 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
         detail:
           quiet !== null
             ? `no sender connected to ${where()} for ${Math.round(quiet / 1000)} s: check the sender's destination port, the deployment's PortBindings and firewalls`
-            : detail || `${server.connections} connection(s), ${handler.dedup.size} control ids remembered`,
+            : detail ||
+              `${server.connections} connection(s)${server.idleClosed ? ` (the last sender was closed by this listener after ${(options.idleTimeoutMs ?? 600_000) / 1000} s without traffic (idleTimeoutMs); it connects again to send)` : ''}, ${handler.dedup.size} control ids remembered`,
         devices: {},
       };
       // A pushed feed has no link per device to watch: a device not heard from for a minute is shown as silent (the
@@ -309,6 +332,16 @@ export const hl7MllpFactory: DriverFactory<Hl7MllpOptions> = {
   // Its listening port, so that no two listeners (or the display) share one. Device ids come from the messages, so
   // none are listed. Port 0 is any free port and takes nothing.
   claims: (o) => ({ listens: o.port === 0 ? [] : [{ host: o.host ?? '0.0.0.0', port: o.port, field: 'options.port' }] }),
+  // Said at --check and at each start; the driver runs at MAX_FRAME_BYTES (create()).
+  warnings: (o) =>
+    o.maxFrameBytes !== undefined && o.maxFrameBytes > MAX_FRAME_BYTES
+      ? [
+          {
+            field: 'options.maxFrameBytes',
+            message: `${o.maxFrameBytes} is more than the ${MAX_FRAME_BYTES} (8 MiB) this driver takes: ${MAX_FRAME_BYTES} is used, and a larger message is refused (AE/CE, error 207, counted in frames_oversize). A message is parsed on the agent's event loop (about 0.8 s and 60 times its size in memory per MiB), so larger ones would stall alarms for seconds; set it to at most ${MAX_FRAME_BYTES}`,
+          },
+        ]
+      : [],
 };
 
 export default hl7MllpFactory;

@@ -62,6 +62,11 @@ export interface MapOptions {
   defaultOffsetMinutes?: number;
   /** IANA zone for times without an offset when MSH-7 has none either (daylight saving applied); wins over defaultOffsetMinutes. */
   defaultTimeZone?: string;
+  /**
+   * The sender's network address (no port): the device id of a message that names no device at all (no OBX-18, MSH-3
+   * nor MSH-4), as `peer:<address>`. Without it such a message's device is `unknown-sender`.
+   */
+  senderAddress?: string;
 }
 
 export interface MapResult {
@@ -77,7 +82,7 @@ export interface MapResult {
 
 /** `kind`: what went wrong, without the row (a sender repeats it at every message: logs are gated by it). */
 export interface MapWarning {
-  kind: 'obx-before-obr' | 'time-unreadable' | 'alarm-no-priority';
+  kind: 'obx-before-obr' | 'time-unreadable' | 'time-no-decimal-point' | 'alarm-no-priority';
   text: string;
 }
 
@@ -177,24 +182,31 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     warnings,
     notices,
   };
-  const mshDevice = deviceFromHd(components(msh, 3));
-  const groups = groupSegments(msg, warnings);
-  const scopes = new Map<number, EquipmentIndex>();
+  // The device of rows no OBX-18 names (senderDevice): taken lazily, so the fallback is noticed only when used.
+  const sender = senderDevice(msh, opts.senderAddress);
+  let senderUsed = false;
+  const mshDevice = (): string => {
+    senderUsed = true;
+    return sender.id;
+  };
+  const groups = groupSegments(msg, warnings, notices);
+  const scopes = new Map<number, EquipmentIndexes>();
   for (const g of groups) {
-    const idx = scopes.get(g.scope) ?? new Map<string, string>();
+    const idx = scopes.get(g.scope) ?? noEquipment();
     addEquipment(idx, g.rows);
     scopes.set(g.scope, idx);
   }
   const events: DriverEvent[] = [];
   for (const g of groups) {
-    const device = deviceResolver(addEquipment(new Map(), g.rows), scopes.get(g.scope) ?? new Map());
+    const device = deviceResolver(addEquipment(noEquipment(), g.rows), scopes.get(g.scope) ?? noEquipment());
     if (profile === 'pcd01') mapObservations(g, device, mshDevice, opts, ctx, events);
     else mapAlarm(g, device, mshDevice, opts, ctx, events);
   }
+  if (senderUsed && sender.notice) notices.push(sender.notice);
   return { profile, events, warnings, notices, mshTimeUsed: ctx.mshTimeUsed === true };
 }
 
-function groupSegments(msg: Hl7Message, warnings: MapWarning[]): Group[] {
+function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[]): Group[] {
   const groups: Group[] = [];
   let patientId: string | undefined;
   let bed: string | undefined;
@@ -223,11 +235,11 @@ function groupSegments(msg: Hl7Message, warnings: MapWarning[]): Group[] {
         // point of care / room / bed, each in its place: an empty component inside is kept (ICU^^5 is bed 5, ICU^5 is
         // room 5: different keys), only trailing empties are dropped (ICU^5^ is ICU^5). A '/' inside a component is
         // written %2F (and '%' as %25), so 4/W^12 and 4^W^12 stay apart; keys without either are unchanged.
-        const pl = components(seg, 3)
-          .slice(0, 3)
-          .map((c) => c.trim().replaceAll('%', '%25').replaceAll('/', '%2F'));
+        const pl = locationParts(seg).map((c) => c.replaceAll('%', '%25').replaceAll('/', '%2F'));
         while (pl.length > 0 && pl[pl.length - 1] === '') pl.pop();
         bed = pl.length ? pl.join('/') : undefined;
+        // `""` (HL7 null) says there is no location: nothing was lost.
+        if (bed === undefined && repetitions(seg, 3) > 0 && !isNull(seg, 3)) noteNoBed(notices);
         if (current && current.rows.length === 0 && bed !== undefined) current.bed = bed;
         // Another PV1 (visit, bed) starts another scope; an OBR opened just before it with no rows yet moves with it,
         // as its bed does.
@@ -251,6 +263,28 @@ function groupSegments(msg: Hl7Message, warnings: MapWarning[]): Group[] {
     }
   });
   return groups;
+}
+
+/**
+ * PV1-3 (PL) point of care, room and bed, trimmed. Each is IS up to HL7 v2.6 and HD (namespace & universal id & type)
+ * from v2.7: its namespace, else its universal id, so a bed sent as `^^&24` (the Comen NC5) is bed 24, as `^^24` is.
+ */
+function locationParts(pv1: Segment): string[] {
+  return (pv1.fields[3]?.[0] ?? []).slice(0, 3).map((sub) => (sub[0] ?? '').trim() || (sub[1] ?? '').trim());
+}
+
+/** A PV1-3 that names no point of care, room nor bed: its readings have no bed. Counted per PV1, said once per sender. */
+function noteNoBed(notices: Notice[]): void {
+  const n = notices.find((x) => x.counter === 'bed_unreadable');
+  if (n) n.by++;
+  else {
+    notices.push({
+      counter: 'bed_unreadable',
+      by: 1,
+      oncePerSender: true,
+      text: 'PV1-3 is sent but names no point of care, room nor bed (PL components 1-3, their namespace or universal id): its readings carry no bed unless their device has one configured (alarms.devices.<id>.bed)',
+    });
+  }
 }
 
 /** Refuses (error 102) a row past the shape bounds (OBX4_MAX_*, MA_MAX_*), before anything is built from it. */
@@ -365,29 +399,50 @@ function equipmentId(seg: Segment): string {
 
 /** OBX-18 by OBX-4 (the first one given for each containment). */
 type EquipmentIndex = Map<string, string>;
+/** `rows`: every row's; `headers`: MDS/VMD/channel rows' only (namesDeviceNode), for the MDS rule. */
+interface EquipmentIndexes {
+  rows: EquipmentIndex;
+  headers: EquipmentIndex;
+}
 
-function addEquipment(idx: EquipmentIndex, rows: Row[]): EquipmentIndex {
+const noEquipment = (): EquipmentIndexes => ({ rows: new Map(), headers: new Map() });
+
+function addEquipment(idx: EquipmentIndexes, rows: Row[]): EquipmentIndexes {
   for (const r of rows) {
     const k = nodeKey(r.containment);
-    if (k && r.equipment && !idx.has(k)) idx.set(k, r.equipment);
+    if (!k || !r.equipment) continue;
+    if (!idx.rows.has(k)) idx.rows.set(k, r.equipment);
+    if (namesDeviceNode(r) && !idx.headers.has(k)) idx.headers.set(k, r.equipment);
   }
   return idx;
 }
 
 /**
+ * A row that stands for an MDS/VMD/channel (its OBX-18 is then the equipment's): a header row, a row written with `.0`
+ * levels (`1.0.0.0`) even with a value, or one coded as an MDC object (partition 1, MDC_DEV_…). Not a metric that a
+ * sender numbers `1` (review rv126 M5: a flat OBX-4 on every row, each row its own device).
+ */
+function namesDeviceNode(r: Row): boolean {
+  return isHeaderRow(r) || r.containment.endsWith('.0') || mdcNumber(r) >>> 16 === 1 || /^MDC_DEV_/i.test(r.codeText);
+}
+
+/**
  * The device of a row, one rule for observations and alarms. IHE PCD TF-2 (OBX-18; SDPi R8117 restates it): OBX-18
  * of the MDS row is the equipment's identifier, one on a VMD or lower row a measurement module's. So the MDS row's
- * OBX-18 wins, else the row's own, else that of its nearest VMD/channel header; undefined when none is given (the
- * caller falls back to MSH-3). Header rows are looked up in the row's own OBR first, then in the other OBRs of its
- * PID/PV1 group: a sender may give the MDS row once, under the first OBR.
+ * OBX-18 wins, else the row's own, else that of its nearest ancestor row (VMD/channel header, or the metric a facet
+ * is under), else that of another row at its top node (a sender that numbers every row `1`, OBX-18 on the first
+ * only); undefined when none is given (the caller falls back to senderDevice). Only MDS/VMD/channel rows count as
+ * the MDS (namesDeviceNode): a metric numbered `1` with its own OBX-18 keeps it (review rv126 M5). Rows are looked up
+ * in the row's own OBR first, then in the other OBRs of its PID/PV1 group: a sender may give the MDS row once, under
+ * the first OBR.
  */
-function deviceResolver(own: EquipmentIndex, scope: EquipmentIndex): (r: Row) => string | undefined {
-  const lookup = (k: string): string | undefined => own.get(k) ?? scope.get(k);
+function deviceResolver(own: EquipmentIndexes, scope: EquipmentIndexes): (r: Row) => string | undefined {
+  const lookup = (k: string): string | undefined => own.rows.get(k) ?? scope.rows.get(k);
   return (r) => {
     const dot = r.containment.indexOf('.');
     const top = dot < 0 ? r.containment : r.containment.slice(0, dot);
     // The MDS row, however written (`1`, `1.0`, `1.0.0.0`: one node key).
-    const mds = top ? lookup(top) : undefined;
+    const mds = top ? (own.headers.get(top) ?? scope.headers.get(top)) : undefined;
     if (mds) return mds;
     if (r.equipment) return r.equipment;
     // The same headers as for OBX-14 (ancestorTimes), short form `1.1` included; at each level this OBR's first.
@@ -395,15 +450,52 @@ function deviceResolver(own: EquipmentIndex, scope: EquipmentIndex): (r: Row) =>
       const eq = lookup(k);
       if (eq) return eq;
     }
-    return undefined;
+    return top ? lookup(top) : undefined;
   };
 }
 
-/** MSH-3 (HD): namespace^universal id^type; the EUI-64 when typed so. */
+/** An HD (MSH-3, MSH-4): namespace^universal id^type; the EUI-64 when typed so; '' when empty. */
 function deviceFromHd(c: string[]): string {
   const [ns = '', uid = '', type = ''] = c.map((x) => x.trim());
   if (type.toUpperCase().startsWith('EUI') && uid) return uid;
-  return ns || uid || 'unknown-sender';
+  return ns || uid;
+}
+
+/**
+ * The device of rows that no OBX-18 names, from what the message carries, in this order: MSH-3 (the sending
+ * application: a monitor's own name or EUI-64, or a central station / gateway, whose readings are told apart by bed),
+ * MSH-4 (the sending facility; the Comen NC5 leaves MSH-3 empty and puts its serial there), else the sender's address
+ * (`peer:<address>`): with none of them, one fixed id would merge every such monitor into one device (review rv126
+ * H1). Past MSH-3, the notice to count and log once per sender.
+ */
+function senderDevice(msh: Segment, senderAddress: string | undefined): { id: string; notice?: Notice } {
+  const app = deviceFromHd(components(msh, 3));
+  if (app) return { id: app };
+  const facility = deviceFromHd(components(msh, 4));
+  if (facility) {
+    return {
+      id: facility,
+      notice: {
+        counter: 'device_id_from_msh4',
+        by: 1,
+        oncePerSender: true,
+        text: `MSH-3 (sending application) is empty and no OBX-18 names the device: its device id is MSH-4 (sending facility), '${capText(facility)}'. If MSH-4 names a facility shared by several monitors rather than this one, they share one device id: set OBX-18 or MSH-3 at the sender`,
+      },
+    };
+  }
+  // IPv4 on a dual-stack listener is written ::ffff:a.b.c.d; the same monitor gets the same id either way.
+  const address = senderAddress?.trim().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  return {
+    id: address ? `peer:${address}` : 'unknown-sender',
+    notice: {
+      counter: 'device_id_from_peer',
+      by: 1,
+      oncePerSender: true,
+      text: address
+        ? `MSH-3, MSH-4 and OBX-18 are all empty: the device id is the sender's network address, 'peer:${address}'. It changes if the address does, and monitors that reach the agent through one address (NAT, a terminal server) share it, told apart only by PV1-3 bed: set OBX-18, MSH-3 or MSH-4 at the sender`
+        : "MSH-3, MSH-4 and OBX-18 are all empty and the sender's address is not known: the device id is 'unknown-sender', shared by every such sender; set OBX-18, MSH-3 or MSH-4 at the sender",
+    },
+  };
 }
 
 interface TimeCtx {
@@ -440,6 +532,8 @@ function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string): Event
     if (t === '') continue;
     try {
       const p = parseDtm(t, ctx.zone ? 0 : ctx.assumeOffset);
+      // Read by a lenient rule (a fraction without its '.'): kept, and said (mapping_time_no_decimal_point).
+      if (p.note) ctx.warnings.push({ kind: 'time-no-decimal-point', text: `${where} ${from}: ${p.note}` });
       let ms = p.ms;
       if (p.offsetMinutes === null && ctx.zone) {
         ctx.zoned ??= new Map();
@@ -676,9 +770,26 @@ function applyMeasurementStatus(r: Row, q: Quality): void {
   }
 }
 
+/** OBX-7 in HL7's text form: `lower-upper`, `>lower`, `<upper` (`<=`, `>=` too). */
+const RANGE_TEXT = /^(?:[<>]=?\s*[+-]?[\d.]+|[+-]?[\d.]+\s*-\s*[+-]?[\d.]+)$/;
+
+/**
+ * OBX-7 (ST, "lower-upper" as text, e.g. 90-160). Some senders split it into components: `90^160` (the Comen NC5) is
+ * written in the text form, 90-160; `35-150^35^150` (a lab sender) leads with the text form, which is taken. Any
+ * other shape is kept as sent, never cut to its first part (review rv126 L2).
+ */
+function referenceRangeOf(seg: Segment): string {
+  const c = components(seg, 7).map((x) => x.trim());
+  while (c.length > 1 && c[c.length - 1] === '') c.pop();
+  const [first = '', second = ''] = c;
+  if (c.length <= 1 || RANGE_TEXT.test(first)) return first;
+  if (c.length === 2 && NUMBER.test(first) && NUMBER.test(second)) return `${first}-${second}`;
+  return c.join('^');
+}
+
 function hl7Context(r: Row): Hl7Context {
   const c: Hl7Context = { containment: r.containment, obxSetId: r.setId, resultStatus: r.status };
-  const range = str(r.seg, 7).trim();
+  const range = referenceRangeOf(r.seg);
   if (range) c.referenceRange = range;
   const flags = repeatedCodes(r.seg, 8);
   if (flags.length) c.abnormalFlags = flags;
@@ -837,8 +948,8 @@ function noteRefidConflict(ctx: TimeCtx, text: string): void {
   }
 }
 
-function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
-  const deviceFor = (r: Row): string => deviceOf(r) ?? mshDevice;
+function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
+  const deviceFor = (r: Row): string => deviceOf(r) ?? mshDevice();
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
   const inherited = ancestorTimes(g.rows);
   const waveformKeys = new Set(g.rows.filter((r) => r.valueType === 'NA' || r.valueType === 'MA').map((r) => r.containment));
@@ -1005,7 +1116,7 @@ function phaseOf(raw: string, state: string): { phase: AlarmEvent['phase']; mome
   }
 }
 
-function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
+function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
   const isEvent = (r: Row): boolean => r.codeText.startsWith('MDC_EVT_') || mdcNumber(r) >> 16 === 3;
   // An event row (MDC_EVT_, partition 3) is never an MDS/VMD/channel header, with or without OBX-5 text: the header
   // heuristic is PCD-01's, and took an event row with no text for one (the alarm was lost, or raised from a facet row).
@@ -1037,7 +1148,7 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOpti
   const metricRow = rows.find((r) => r !== eventRow && attrName(r) === undefined && (r.valueType === 'NM' || r.valueType === 'NA'));
   // The same device as the observations of the event row get; else that of another row of this OBR (IHE ACM: all
   // of them describe this one alarm).
-  const device = deviceOf(eventRow) ?? g.rows.map(deviceOf).find((d) => d !== undefined) ?? mshDevice;
+  const device = deviceOf(eventRow) ?? g.rows.map(deviceOf).find((d) => d !== undefined) ?? mshDevice();
   const origin = { deviceId: device, source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
   const facetText = (name: string): string => {
     const r = facet(name);
@@ -1101,8 +1212,8 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: string, opts: MapOpti
   let alarmId = obr3[0] ? `${obr3[0]}^${obr3[1] ?? ''}` : obr2[0] ? `${obr2[0]}^${obr2[1] ?? ''}` : '';
   if (!alarmId) {
     // No id from the sender (IHE ACM requires OBR-3): made from what tells alarms apart. The device alone is not
-    // enough (without OBX-18 it is MSH-3, the central station of every bed), so the bed is in it. Not the patient:
-    // alarm ids are forwarded as they are, and a patient id (even hashed: MRNs are few enough to try them all) would
+    // enough (without OBX-18 it is the sender's, e.g. MSH-3: the central station of every bed), so the bed is in it.
+    // Not the patient: alarm ids are forwarded as they are, and a patient id (even hashed: MRNs are few enough to try them all) would
     // escape privacy.pseudonymizePatientIds.
     alarmId = `${device}:${g.bed ?? ''}:${condRow.code}:${eventRow.containment}`;
     ctx.notices.push({

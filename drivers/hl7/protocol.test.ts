@@ -154,18 +154,20 @@ describe('parser', () => {
       expect((e as Hl7ParseError).message).toMatch(/segment 2 \(OBX\) OBX-5\.1\.1: bad hex escape/);
     }
     expect(() => parseMessage('MSH|^~\\&\rob|x\r')).toThrow(/'ob\|' is not a segment id/);
-    expect(() => parseMessage('MSH|^~\\&\rPID|a\\b\r')).toThrow(/unterminated escape/);
+    // A lone escape character is kept literally, with a warning (rv126 M4), not an error.
+    expect(parseMessage('MSH|^~\\&\rPID|a\\b\r').warnings.map((w) => w.kind)).toEqual(['escape-unterminated']);
     expect(() => parseMessage('PID|1\r')).toThrow(/must start with MSH/);
     expect(() => parseMessage('MSH|^^\\&|\r')).toThrow(/MSH-2/);
   });
-  it('MSH-18: UTF-8 and 8859/1 decode; ASCII with high bytes and unknown charsets are errors', () => {
+  it('MSH-18: UTF-8 and 8859/1 decode; ASCII with high bytes, and unknown charsets over bytes that are not plain ASCII, are errors', () => {
     const utf = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||UNICODE UTF-8\rPID|||Müller\r', 'utf8');
     expect(str(parseMessage(utf).segments[1]!, 3)).toBe('Müller');
     const latin = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||8859/1\rPID|||Müller\r', 'latin1');
     expect(str(parseMessage(latin).segments[1]!, 3)).toBe('Müller');
     const ascii = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||ASCII\rPID|||Müller\r', 'latin1');
     expect(() => parseMessage(ascii)).toThrow(/ASCII but byte 0xfc/);
-    const sjis = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||ISO IR87\rPID|||x\r');
+    // JIS X 0208 behind ISO 2022 escapes (ESC $ B … ESC ( B): 7-bit bytes that are not ASCII text.
+    const sjis = Buffer.from('MSH|^~\\&|A||||||ORU^R01|1|P|2.6||||||ISO IR87\rPID|||\x1b$B4A;z\x1b(B\r', 'latin1');
     expect(() => parseMessage(sjis)).toThrow(/unsupported character set 'ISO IR87'/);
   });
   it('a \\X..\\ escape that is not valid in the message charset (UTF-8) is an error naming segment, field and component', () => {
@@ -296,7 +298,10 @@ describe('parser', () => {
         expect(read(batch(m('1', '""', 'é'), m('2', '', 'é')))).toEqual(['UNICODE UTF-8 é', 'UNICODE UTF-8 é']);
       });
       it('L1 A4: an unsupported name refuses its own message only; it does not make an empty MSH-18 ASCII', () => {
-        expect(read(batch(m('1', '', 'é'), m('2', 'UTF8', 'x')))).toEqual(['UNICODE UTF-8 é', "AE unsupported character set 'UTF8' in MSH-18"]);
+        expect(read(batch(m('1', '', 'é'), m('2', 'X-UNKNOWN', 'é')))).toEqual([
+          'UNICODE UTF-8 é',
+          "AE unsupported character set 'X-UNKNOWN' in MSH-18; byte 0xc3 is not ASCII, and an unknown charset cannot read it",
+        ]);
       });
     });
     it('L1: an all-ASCII message saying ASCII or ISO IR6 behind a byte order mark is taken; with a high byte it is still refused', () => {

@@ -28,7 +28,8 @@ afterEach(async () => {
 async function start(reject = false): Promise<{ port: number; emitted: DriverEvent[] }> {
   const emitted: DriverEvent[] = [];
   driver = createHl7MllpDriver(
-    { host: '127.0.0.1', port: 0 },
+    // A refusal the CLI can see: AR (the default, closing without an ACK, shows as a connection error, exit 2).
+    { host: '127.0.0.1', port: 0, storeFailureAck: 'AR' },
     {
       name: 'sim',
       log: pino({ level: 'silent' }),

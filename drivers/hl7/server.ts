@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { LogGate } from '../../agent/log-gate.js';
 import type { DriverContext } from '../types.js';
-import { hostOf, type MessageHandler } from './handler.js';
+import { hostOf, type FrameResult, type MessageHandler } from './handler.js';
 import { ackSummaries } from './protocol/ack.js';
 import { MllpFramer, frame } from './protocol/mllp.js';
 
@@ -14,6 +14,62 @@ import { MllpFramer, frame } from './protocol/mllp.js';
  * from it: a sender that never reads its ACKs must not make us hold them without bound.
  */
 export const MAX_UNREAD_ACK_BYTES = 1 << 20;
+/**
+ * Bytes of received messages not yet done with (waiting their turn, or being parsed and stored), across every MLLP
+ * connection of the process. maxQueuedFrames bounds each connection, but maxConnections × maxQueuedFrames ×
+ * maxFrameBytes is 2 GiB at the defaults (review rv126 M3: 16 senders pipelining 1 MiB messages to a slow store took
+ * 1.7 GB). At this sum every connection stops reading until some are done: TCP back-pressure, senders wait.
+ */
+export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+/**
+ * A byte budget shared by connections: `take` at a frame's arrival, `give` when it is done. Watchers are called when
+ * it fills and when it has room again, so each connection pauses or resumes its reading.
+ */
+export class QueueBudget {
+  private usedBytes = 0;
+  private peakBytes = 0;
+  private readonly watchers = new Set<() => void>();
+
+  constructor(readonly limit: number) {}
+
+  get used(): number {
+    return this.usedBytes;
+  }
+  /** Most bytes held at once (for tests and diagnostics). */
+  get peak(): number {
+    return this.peakBytes;
+  }
+  get full(): boolean {
+    return this.usedBytes >= this.limit;
+  }
+  /** True when this take filled the budget. */
+  take(bytes: number): boolean {
+    const was = this.full;
+    this.usedBytes += bytes;
+    this.peakBytes = Math.max(this.peakBytes, this.usedBytes);
+    if (was || !this.full) return false;
+    this.notify();
+    return true;
+  }
+  give(bytes: number): void {
+    const was = this.full;
+    this.usedBytes -= bytes;
+    if (was && !this.full) this.notify();
+  }
+  /** Calls `fn` whenever the budget fills or has room again; returns the unsubscribe. */
+  watch(fn: () => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+  private notify(): void {
+    for (const fn of [...this.watchers]) fn();
+  }
+}
+
+/** The process's budget: every listener's connections share it. */
+export const mllpQueueBudget = new QueueBudget(MAX_QUEUED_BYTES);
+
 /** The same trouble from the same address is logged once a minute at most (a sender repeats it at every message). */
 const TROUBLE_LOG_EVERY_MS = 60_000;
 const UNFRAMED = 'MLLP sender sends HL7 without MLLP framing (no VT before MSH): its messages cannot be read nor acknowledged; set the sender to MLLP';
@@ -81,11 +137,19 @@ export class MllpServer {
     private readonly handler: MessageHandler,
     /** Called when a sender connects (the driver watches for a listener nobody connects to). */
     private readonly onConnection: () => void = () => {},
+    /** Bytes of received messages all connections may hold; the process's own unless a test gives one. */
+    private readonly budget: QueueBudget = mllpQueueBudget,
   ) {}
 
   get connections(): number {
     return this.sockets.size;
   }
+
+  /** No connection is open, and the last one was closed by us for idleness (its sender connects again to send). */
+  get idleClosed(): boolean {
+    return this.sockets.size === 0 && this.lastClosedIdle;
+  }
+  private lastClosedIdle = false;
 
   address(): net.AddressInfo | null {
     const a = this.server?.address();
@@ -180,6 +244,16 @@ export class MllpServer {
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 
+  /** The process's budget filled on a frame of this listener: counted, and said once a minute. */
+  private budgetFull(peer: string): void {
+    this.ctx.count('queued_bytes_full');
+    if (!this.troubleLog.open('queue-full', Date.now())) return;
+    this.ctx.log.warn(
+      { peer, heldBytes: this.budget.used, limitBytes: this.budget.limit, counter: 'queued_bytes_full' },
+      'MLLP messages received and not yet stored reached the limit across all connections: reading paused on every connection until some are stored (senders wait, nothing is lost); the store is slower than the senders (said once a minute; each time is counted)',
+    );
+  }
+
   private clientAllowed(s: tls.TLSSocket): boolean {
     const allow = this.opts.tls?.allowedClients;
     const cns = allow?.cn ?? [];
@@ -229,6 +303,8 @@ export class MllpServer {
     let chain: Promise<void> = Promise.resolve();
     let readTimer: NodeJS.Timeout | undefined;
     let closed = false;
+    /** Closing without an ACK (a message the store refused, storeFailureAck 'close'): nothing more is handled. */
+    let closing = false;
     let lastOutside = 0;
 
     const clearRead = (): void => {
@@ -239,18 +315,23 @@ export class MllpServer {
     // Idle means no complete frame and no ACK for idleTimeoutMs. Our own timer, not socket.setTimeout: that one
     // is reset by any byte, so a client trickling noise outside frames would hold its connection slot forever.
     let idleTimer: NodeJS.Timeout | undefined;
+    let closedForIdle = false;
     const touch = (): void => {
       if (idleTimer) clearTimeout(idleTimer);
       idleTimer = setTimeout(() => {
         if (closed) return;
-        if (queued > 0) return touch(); // we are the slow side (waiting on the store), not the sender
+        // We are the slow side (waiting on the store, or holding every connection's reading), not the sender.
+        if (queued > 0 || this.budget.full) return touch();
         if (framer.inFrame) return touch(); // a frame is arriving: the read timeout governs it
         this.ctx.count('idle_timeouts');
         this.ctx.log.info({ peer, idleMs: this.opts.idleTimeoutMs }, 'MLLP connection idle; closing');
+        closedForIdle = true;
         s.destroy();
       }, this.opts.idleTimeoutMs);
     };
     touch();
+    // Every connection pauses when the process's budget fills and resumes when it has room (flow reads it).
+    const unwatch = this.budget.watch(() => flow());
     /** Frames ended (taken at FS, or dropped as oversize and answered) when the read timer was armed. */
     let endedAtArm = 0;
     let abandonedAtArm = 0;
@@ -284,10 +365,10 @@ export class MllpServer {
         s.destroy();
       }, this.opts.readTimeoutMs);
     };
-    /** Reads from the socket only while we can take more: queue not full, ACKs not piling up. */
+    /** Reads from the socket only while we can take more: queue not full (its own, all connections'), ACKs not piling up. */
     const flow = (): void => {
-      if (closed) return;
-      holding = queued >= this.opts.maxQueuedFrames || acksBacked;
+      if (closed || closing) return;
+      holding = queued >= this.opts.maxQueuedFrames || acksBacked || this.budget.full;
       if (holding) s.pause();
       else s.resume();
       armRead();
@@ -335,13 +416,39 @@ export class MllpServer {
         for (const a of acks) this.ctx.count(`acks_${a.code.toLowerCase()}`);
       });
     };
-    /** Runs on the connection's queue, so ACKs go out in the order the frames came in. */
-    const enqueue = (work: () => Promise<string[]>): void => {
+    /**
+     * No ACK for a message the store refused (storeFailureAck 'close'): the ACKs already written go out, then our side
+     * is ended, and what the sender sends meanwhile is read and dropped, so that the ACKs are not cut off by a reset;
+     * the messages after it are not handled. The sender resends what it has no ACK for: stored where it was not, a
+     * duplicate where it was.
+     */
+    const closeUnanswered = (): void => {
+      if (closing || closed) return;
+      closing = true;
+      this.ctx.count('store_failure_closes');
+      if (this.troubleLog.open(`store-close|${hostOf(peer)}`, Date.now())) {
+        this.ctx.log.warn(
+          { peer, counter: 'store_failure_closes' },
+          'MLLP connection closed without an ACK: the store refused a message (storeFailureAck: close); the sender resends what it got no ACK for (said once a minute per address; each is counted)',
+        );
+      }
+      clearRead();
+      s.resume();
+      s.end();
+      // A sender that never closes its side is cut off after readTimeoutMs.
+      const cutOff = setTimeout(() => s.destroy(), this.opts.readTimeoutMs);
+      s.once('close', () => clearTimeout(cutOff));
+    };
+    /** Runs on the connection's queue, so ACKs go out in the order the frames came in. `bytes`: held until done. */
+    const enqueue = (work: () => Promise<FrameResult>, bytes: number): void => {
       queued++;
+      if (this.budget.take(bytes)) this.budgetFull(peer);
       flow();
       chain = chain
         .then(async () => {
-          const acks = await work();
+          if (closing) return;
+          const { acks, close } = await work();
+          if (close) return closeUnanswered();
           for (const a of acks) send(a);
           if (!closed) {
             touch();
@@ -355,6 +462,7 @@ export class MllpServer {
         })
         .finally(() => {
           queued--;
+          this.budget.give(bytes);
           flow();
         });
     };
@@ -392,6 +500,7 @@ export class MllpServer {
       }
     };
     s.on('data', (chunk: Buffer) => {
+      if (closing) return; // dropped: the sender resends it
       sniff(chunk);
       for (const ev of framer.push(chunk)) {
         if (ev.type === 'oversize') {
@@ -400,7 +509,7 @@ export class MllpServer {
             this.ctx.log.warn({ peer, limit: ev.limit }, 'MLLP frame larger than maxFrameBytes dropped; waiting for next frame start');
           }
           const head = ev.head;
-          enqueue(() => Promise.resolve(this.handler.oversize(head, ev.limit, peer)));
+          enqueue(() => Promise.resolve({ acks: this.handler.oversize(head, ev.limit, peer) }), head.length);
         } else if (ev.type === 'abandoned') {
           this.ctx.count('frames_abandoned');
           if (this.troubleLog.open(`abandoned|${hostOf(peer)}`, Date.now())) {
@@ -419,7 +528,7 @@ export class MllpServer {
         } else {
           touch();
           const payload = ev.payload;
-          enqueue(() => this.handler.handle(payload, peer));
+          enqueue(() => this.handler.handleFrame(payload, peer), payload.length);
         }
       }
       if (framer.counters.outsideBytes > lastOutside) {
@@ -438,16 +547,20 @@ export class MllpServer {
     s.on('error', (err) => this.ctx.log.info({ peer, err: err.message }, 'MLLP socket error'));
     s.on('close', () => {
       closed = true;
+      unwatch();
       clearRead();
       clearTimeout(ackTimer);
       if (idleTimer) clearTimeout(idleTimer);
       this.sockets.delete(s);
-      if (framer.inFrame) {
+      if (this.sockets.size === 0) this.lastClosedIdle = closedForIdle;
+      if (framer.inFrame && !closing) {
         this.ctx.count('frames_incomplete_on_close');
         this.ctx.log.warn({ peer, bytes: framer.buffered }, 'MLLP sender disconnected mid-frame; partial frame dropped (no ACK was sent)');
       }
       this.ctx.log.debug({ peer }, 'MLLP sender disconnected');
     });
+    // A connection accepted while the budget is full reads nothing until it has room.
+    flow();
   }
 }
 

@@ -68,8 +68,9 @@ describe('HL7 MLLP → agent → IoT Hub', () => {
     // sent only once the readings are committed.
     const ack = await c.send(pcd01Message(bed!, 'MSG-0001', T0, { waveform: false }));
     expect(ack).toMatchObject({ code: 'CA', controlId: 'MSG-0001' });
-    // Malformed: an escape sequence that never ends. Refused with an ERR segment saying where.
-    const bad = await c.send('MSH|^~\\&|X|Y|||20261122||ORU^R01|BAD-1|P|2.6\rOBX|1|ST|1^X^MDC|1.1.1.1|oops\\X4|\r');
+    // Malformed: a hex escape with an odd number of digits. Refused with an ERR segment saying where (a stray
+    // backslash alone is taken: rv126 M4).
+    const bad = await c.send('MSH|^~\\&|X|Y|||20261122||ORU^R01|BAD-1|P|2.6\rOBX|1|ST|1^X^MDC|1.1.1.1|oops\\X4\\|\r');
     expect(bad).toMatchObject({ code: 'AE', controlId: 'BAD-1' });
     expect(bad.raw).toMatch(/\rERR\|[^\r]*OBX/);
 

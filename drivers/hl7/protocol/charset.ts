@@ -11,6 +11,11 @@ export interface CharsetDecoding {
   /** True when MSH-18 was empty and we chose one. */
   assumed: boolean;
   hex: HexDecoder;
+  /**
+   * MSH-18 was not a table 0211 name: 'alias' (a common spelling of one we read, e.g. UTF-8 or ISO-8859-1), or 'unknown'
+   * (a name we do not read, over bytes that are all ASCII: read as ASCII). The parser notes it.
+   */
+  declaredAs?: 'alias' | 'unknown';
 }
 
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
@@ -35,10 +40,49 @@ const LATIN_PARTS: Record<string, string> = {
   '8859/15': 'iso-8859-15',
 };
 
-/** A charset name decodeBytes reads (case and spaces around it aside). */
-export function isSupportedCharset(declared: string): boolean {
+/** Table 0211 names decodeBytes reads, and the charset each is read as. */
+const TABLE_NAMES: Record<string, string> = {
+  ASCII: 'ASCII',
+  'ISO IR6': 'ASCII',
+  '8859/1': '8859/1',
+  'ISO IR100': '8859/1',
+  'UNICODE UTF-8': 'UNICODE UTF-8',
+  UNICODE: 'UNICODE UTF-8',
+  ...Object.fromEntries(Object.keys(LATIN_PARTS).map((k) => [k, k])),
+};
+/** Common spellings outside table 0211 (the way IANA and many interfaces write them), separators removed. */
+const ALIASES: Record<string, string> = {
+  USASCII: 'ASCII',
+  ISOIR6: 'ASCII',
+  UTF8: 'UNICODE UTF-8',
+  UNICODEUTF8: 'UNICODE UTF-8',
+  LATIN1: '8859/1',
+  ISOLATIN1: '8859/1',
+  ISOIR100: '8859/1',
+};
+
+/**
+ * The charset decodeBytes reads a declared MSH-18 as ('' when empty), and whether the name is a common spelling
+ * rather than the table 0211 name (ISO-8859-2, iso8859_2, 8859-2 → 8859/2; UTF-8, utf8 → UNICODE UTF-8); undefined
+ * for a name it does not read.
+ */
+export function canonicalCharset(declared: string): { charset: string; alias: boolean } | undefined {
   const name = declared.trim().toUpperCase();
-  return ['ASCII', 'ISO IR6', '8859/1', 'ISO IR100', 'UNICODE UTF-8', 'UNICODE'].includes(name) || name in LATIN_PARTS;
+  const table = name === '' ? '' : TABLE_NAMES[name];
+  if (table !== undefined) return { charset: table, alias: false };
+  // Case, spaces, '-', '_', '/' and '.' aside: those are what the spellings differ in.
+  const key = name.replace(/[\s\-_/.]/g, '');
+  const alias = ALIASES[key];
+  if (alias) return { charset: alias, alias: true };
+  const part = /^(?:ISO)?8859(\d{1,2})$/.exec(key);
+  const latin = part ? `8859/${Number(part[1])}` : undefined;
+  if (latin && (latin === '8859/1' || latin in LATIN_PARTS)) return { charset: latin, alias: true };
+  return undefined;
+}
+
+/** A charset name decodeBytes reads as that charset (case and spaces around it aside; common spellings too). */
+export function isSupportedCharset(declared: string): boolean {
+  return Boolean(canonicalCharset(declared)?.charset);
 }
 
 /** Bytes that are valid UTF-8 (used to note that an inherited 8859 reading may be wrong). */
@@ -58,7 +102,8 @@ function firstNonAscii(bytes: Uint8Array): number {
 
 /**
  * Decodes bytes by the declared charset. `declared` is MSH-18 (first repetition), '' when absent.
- * Supported: ASCII, 8859/1..9 and 8859/15, UNICODE UTF-8 (and "UNICODE", read as UTF-8).
+ * Supported: ASCII, 8859/1..9 and 8859/15, UNICODE UTF-8 (and "UNICODE", read as UTF-8), and their common spellings
+ * (canonicalCharset). Any other name is read as ASCII when every byte is (7-bit, no ESC, no NUL), else refused (103).
  * Empty MSH-18: HL7 default is ASCII; senders often mean UTF-8, so valid UTF-8 is accepted and
  * anything else is read as Latin-1 — both flagged as assumed.
  * `mshIndex`: the place of the MSH that declares it (1 in a single message; later in a batch frame), for the error
@@ -69,9 +114,20 @@ function firstNonAscii(bytes: Uint8Array): number {
  * `empty`: what an empty MSH-18 with non-ASCII bytes means, from the other messages of a batch (see EmptyCharset).
  */
 export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, afterBom = false, empty: EmptyCharset = { kind: 'guess' }): CharsetDecoding {
-  const name = declared.trim().toUpperCase();
   const at = { segmentIndex: mshIndex, segmentId: 'MSH', field: 18 };
   const bad = firstNonAscii(bytes);
+  const known = canonicalCharset(declared);
+  // A name we do not read says nothing we need when every byte is ASCII: every charset a sender could mean by it
+  // reads those as ASCII, except 7-bit ones that switch sets with ESC (ISO 2022, e.g. ISO IR87) or are 16/32-bit (NUL
+  // bytes). Those, and any byte over 0x7F, are refused: guessing could change the text.
+  const unknownAscii = known === undefined && bad < 0 && !bytes.includes(0x1b) && !bytes.includes(0);
+  const declaredAs = known?.alias ? 'alias' : unknownAscii ? 'unknown' : undefined;
+  const dec = decodeNamed(bytes, declared, known?.charset ?? (unknownAscii ? 'ASCII' : declared.trim().toUpperCase()), bad, at, afterBom, empty);
+  return declaredAs ? { ...dec, declaredAs } : dec;
+}
+
+/** decodeBytes for `name`, the charset MSH-18 is read as (canonical, or as declared when not one we read). */
+function decodeNamed(bytes: Uint8Array, declared: string, name: string, bad: number, at: Hl7Position, afterBom: boolean, empty: EmptyCharset): CharsetDecoding {
   const asciiOnly = (name === 'ASCII' || name === 'ISO IR6') && bad < 0;
   if (afterBom && name !== '' && name !== 'UNICODE UTF-8' && name !== 'UNICODE' && !asciiOnly) {
     throw new Hl7ParseError(`MSH-18 says ${declared.trim()} but the message starts with a UTF-8 byte order mark (EF BB BF)`, at);
@@ -109,7 +165,16 @@ export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, a
     const dec = new TextDecoder(label);
     return { text: dec.decode(bytes), charset: name, assumed: false, hex: (b) => dec.decode(b) };
   }
-  throw new Hl7ParseError(`unsupported character set '${declared}' in MSH-18`, at, 103);
+  const esc = bytes.indexOf(0x1b);
+  const why =
+    bad >= 0
+      ? `; byte 0x${(bytes[bad] as number).toString(16)} is not ASCII, and an unknown charset cannot read it`
+      : esc >= 0
+        ? '; the bytes hold ESC (0x1b), a character-set switch, so its text cannot be read as ASCII'
+        : bytes.includes(0)
+          ? '; the bytes hold NUL (a 16- or 32-bit encoding?), so its text cannot be read as ASCII'
+          : '';
+  throw new Hl7ParseError(`unsupported character set '${declared}' in MSH-18${why}`, bad >= 0 ? { ...at, offset: bad } : at, 103);
 }
 
 /**
@@ -125,7 +190,8 @@ export type EmptyCharset = { kind: 'guess' } | { kind: 'ascii' } | { kind: 'inhe
 /** Bytes with non-ASCII bytes and an empty MSH-18, read in the charset an earlier message of the batch declares. */
 function inherited(bytes: Uint8Array, charset: string, bad: number, at: Hl7Position): CharsetDecoding {
   const lead = `MSH-18 is empty and an earlier message of the batch declares ${charset.trim()}, but`;
-  const name = charset.trim().toUpperCase();
+  // Only a name isSupportedCharset takes is inherited (parse.ts): its spelling aside.
+  const name = canonicalCharset(charset)?.charset ?? charset.trim().toUpperCase();
   if (name === 'ASCII' || name === 'ISO IR6') {
     throw new Hl7ParseError(`${lead} byte 0x${(bytes[bad] as number).toString(16)} is not ASCII`, { ...at, offset: bad });
   }
@@ -138,7 +204,7 @@ function inherited(bytes: Uint8Array, charset: string, bad: number, at: Hl7Posit
   }
   try {
     // 8859 parts: every byte is a character.
-    return { ...decodeBytes(bytes, charset, at.segmentIndex), assumed: true };
+    return { ...decodeBytes(bytes, name, at.segmentIndex), assumed: true };
   } catch (e) {
     if (!(e instanceof Hl7ParseError)) throw e;
     throw new Hl7ParseError(`${lead} that character set is not supported`, at, e.code);

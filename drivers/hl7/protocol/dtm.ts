@@ -8,9 +8,14 @@ export interface HlTime {
   precision: DtmPrecision;
   /** Offset the value carried, in minutes east of UTC; null when it carried none. */
   offsetMinutes: number | null;
+  /** Set when the text is not a standard DTM but was read anyway (what was assumed): callers should note it. */
+  note?: string;
 }
 
-const DTM = /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?([+-]\d{4})?$/;
+// The fraction either after '.', as HL7 writes it, or straight after the seconds (`bare`): some senders (a Mindray
+// D-series sample: 20190929092149610) write YYYYMMDDHHMMSSmmm. Past the 14 digits of the seconds nothing but a fraction
+// can follow, so 1-4 more digits are read as one, with a note.
+const DTM = /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4})|(\d{1,4}))?)?)?)?)?)?([+-]\d{4})?$/;
 
 /**
  * Parses a DTM. When it has no offset, `assumeOffsetMinutes` is used (the caller decides:
@@ -20,7 +25,8 @@ export function parseDtm(text: string, assumeOffsetMinutes = 0, pos: Hl7Position
   const t = text.trim();
   const m = DTM.exec(t);
   if (!m) throw new Hl7ParseError(`'${text}' is not an HL7 date/time (YYYYMMDDHHMMSS[.SSSS][+/-ZZZZ])`, pos);
-  const [, y, mo, d, h, mi, s, frac, off] = m;
+  const [, y, mo, d, h, mi, s, dotted, bare, off] = m;
+  const frac = dotted ?? bare;
   const year = Number(y);
   const month = mo === undefined ? 1 : Number(mo);
   const day = d === undefined ? 1 : Number(d);
@@ -45,7 +51,11 @@ export function parseDtm(text: string, assumeOffsetMinutes = 0, pos: Hl7Position
   const fixed = year < 100 ? new Date(utc).setUTCFullYear(year) : utc;
   const precision: DtmPrecision =
     frac !== undefined ? 'fraction' : s !== undefined ? 'second' : mi !== undefined ? 'minute' : h !== undefined ? 'hour' : d !== undefined ? 'day' : mo !== undefined ? 'month' : 'year';
-  return { ms: fixed - (offsetMinutes ?? assumeOffsetMinutes) * 60_000, precision, offsetMinutes };
+  const out: HlTime = { ms: fixed - (offsetMinutes ?? assumeOffsetMinutes) * 60_000, precision, offsetMinutes };
+  if (bare !== undefined) {
+    out.note = `'${t}' has no decimal point before the fraction of a second (DTM: YYYYMMDDHHMMSS.S[S[S[S]]]); read as ${t.slice(0, 14)}.${bare}`;
+  }
+  return out;
 }
 
 /** Offset of a DTM in minutes, or null (no offset, or not a DTM). Never throws. */

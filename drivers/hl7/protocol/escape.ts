@@ -8,8 +8,9 @@
 // - Everything else (\Cxxyy\, \Mxxyyzz\ charset switches, \Zxx\ locally defined, other \.xx\
 //   formatting commands, unknown letters) is kept verbatim, backslashes included, with a warning,
 //   so nothing is silently lost or invented.
-// - An escape character with no closing escape character is an error (strict).
-import { Hl7ParseError, type Hl7Position } from './errors.js';
+// - An escape character with no closing escape character (a stray backslash in a name or comment: `O\Neil`) is kept
+//   as a literal character, with a warning: refusing the message would throw away its readings for a typo in free text.
+import { Hl7ParseError, formatPosition, type Hl7Position } from './errors.js';
 import type { Delimiters, Hl7Warning, Leaf } from './types.js';
 
 const HEX = /^(?:[0-9A-Fa-f]{2})+$/;
@@ -40,7 +41,12 @@ export function decodeLeaf(
     out += raw.slice(i, start);
     const end = raw.indexOf(d.escape, start + 1);
     if (end < 0) {
-      throw new Hl7ParseError(`unterminated escape sequence at character ${start + 1} of the value`, pos);
+      warnings.push({
+        kind: 'escape-unterminated',
+        detail: `${formatPosition(pos)}: escape character '${d.escape}' at character ${start + 1} of the value has no closing one; kept as a literal character`,
+      });
+      out += raw.slice(start);
+      break;
     }
     const body = raw.slice(start + 1, end);
     out += decodeSequence(body, d, hex, pos, warnings);

@@ -94,15 +94,18 @@ export function segmentIds(text: string): string[] {
 /**
  * ERR-2.2 (segment sequence): which occurrence of its segment id within its message the segment at 1-based
  * `segmentIndex` is (the second OBX → 2), counting back to the message's header. Undefined when out of range.
+ * A frame that starts with MSH is one message (parseFrame), so a second MSH in it is that message's MSH 2; in a batch
+ * (BHS/FHS first) each MSH starts a message.
  */
 export function segmentSequence(ids: readonly string[], segmentIndex: number): number | undefined {
   const id = ids[segmentIndex - 1];
   if (id === undefined) return undefined;
+  const oneMessage = ids[0] === 'MSH';
   let n = 0;
   for (let i = segmentIndex - 1; i >= 0; i--) {
     const sid = ids[i] as string;
     if (sid === id) n++;
-    if (HEADER_IDS.has(sid)) break;
+    if (HEADER_IDS.has(sid) && !oneMessage) break;
   }
   return n;
 }
@@ -304,6 +307,11 @@ function decode(input: Uint8Array | string): Decoded {
       dec.text.split('\r').forEach((t, k) => (decoded[g.first + k] = t));
       const own: Hl7Warning[] = [];
       if (g.bom) own.push({ ...BOM_WARNING });
+      const name = (declared[gi] as string).trim();
+      if (dec.declaredAs === 'alias') own.push({ kind: 'charset-alias', detail: `MSH-18 '${name}' is not an HL7 table 0211 name; read as ${dec.charset}` });
+      if (dec.declaredAs === 'unknown') {
+        own.push({ kind: 'charset-unknown', detail: `MSH-18 '${name}' is not a character set this parser reads; every byte is ASCII, so read as ASCII` });
+      }
       if (dec.assumed && dec.charset !== 'ASCII') {
         let why = empty.kind === 'inherit' && !g.bom ? ', the MSH-18 of an earlier message of the batch' : '';
         // Valid UTF-8 read as an 8859 part may be a sender that fills MSH-18 per message: worth a look, not a refusal.

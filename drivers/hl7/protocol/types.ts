@@ -47,8 +47,11 @@ export type Hl7WarningKind =
   | 'lf-in-field'
   | 'empty-segment'
   | 'charset-assumed'
+  | 'charset-alias'
+  | 'charset-unknown'
   | 'bom'
   | 'escape-kept'
+  | 'escape-unterminated'
   | 'no-final-terminator';
 
 export interface Hl7Warning {
