@@ -14,7 +14,7 @@ export interface Hl7MllpOptions {
   maxQueuedFrames?: number;
   application?: string;
   facility?: string;
-  storeFailureAck?: 'close' | 'AR' | 'AE';
+  storeFailureAck?: 'AR' | 'AE' | 'close';
   acceptProcessingIds?: ('P' | 'D' | 'T')[];
   defaultUtcOffsetMinutes?: number;
   defaultTimeZone?: string;
@@ -78,13 +78,13 @@ export const configSchema = {
     application: { type: 'string', default: 'EDGE_GATEWAY', description: 'MSH-3 of our ACKs.' },
     facility: { type: 'string', default: '', description: 'MSH-4 of our ACKs.' },
     storeFailureAck: {
-      enum: ['close', 'AR', 'AE'],
-      // 'close' since review rv126 M6 (before: AR). A file that sets AR keeps it.
-      default: 'close',
+      enum: ['AR', 'AE', 'close'],
+      // AR, not close (review rv128 H1): a sender answered by a close resends the same message, so the newer vitals
+      // behind it never reach the bedside alarms while the store refuses (shown and alarmed here even then).
+      default: 'AR',
       description:
-        'What a sender gets for a message the store refuses (e.g. a full disk). close (default): no ACK, and the connection is closed; the sender resends what it got no ACK for, as every sender that keeps its data must, and the resend is stored once (duplicate check). ' +
-        'AR or AE: that application ACK with ERR 207 "please resend" (enhanced mode with MSH-15 AL, as IHE PCD senders send: CE); whether a sender resends after it is up to the sender: HL7 v2 leaves it to the implementer after AR and means AE for errors in the message; GE B40/B105/B125 monitors try a message three times in all after AE or no answer, and drop one answered AR, disconnecting; Philips Efficia CM monitors go on to the next message after AR, and keep one that got no answer to send it again. ' +
-        'Choose AR or AE only for a sender whose documentation says it resends after that code.',
+        'What a sender gets for a message the store refuses (e.g. a full disk). AR (default) or AE: that application ACK with ERR 207 "please resend" (enhanced mode with MSH-15 AL, as IHE PCD senders send: CE), and the connection is kept, so the sender goes on with its newer messages, which are still shown and alarmed here; whether it resends the refused one is up to the sender: HL7 v2 leaves it to the implementer after AR and means AE for errors in the message; GE B40/B105/B125 monitors try a message three times in all after AE or no answer, and drop one answered AR, disconnecting; Philips Efficia CM monitors go on to the next message after AR, and keep one that got no answer to send it again. ' +
+        'close: no ACK, and the connection is closed; a sender that keeps its data resends it, and the resend is stored once (duplicate check), but while the store refuses it resends that same message, so its newer readings reach neither the display nor the alarms until the store takes data again: choose it only where keeping every message matters more than live alarms during a store failure.',
     },
     acceptProcessingIds: {
       type: 'array',
@@ -220,7 +220,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
     {
       application: options.application ?? 'EDGE_GATEWAY',
       facility: options.facility ?? '',
-      storeFailureAck: options.storeFailureAck ?? 'close',
+      storeFailureAck: options.storeFailureAck ?? 'AR',
       acceptProcessingIds: options.acceptProcessingIds ?? ['P'],
       defaultUtcOffsetMinutes: options.defaultUtcOffsetMinutes ?? 0,
       ...(options.defaultTimeZone !== undefined && { defaultTimeZone: options.defaultTimeZone }),

@@ -150,6 +150,61 @@ describe('MLLP listener: bytes held across connections', () => {
     await until(() => budget.used === 0, 'the budget to empty');
     expect(budget.peak).toBeLessThanOrEqual(LIMIT + slack);
   }, 90_000);
+
+  it('while the budget is full, senders that gave up with nothing queued are closed after idleTimeoutMs: their slots are freed, a new sender is accepted, and the queued frames are stored and ACKed once (review rv128 M2)', async () => {
+    const ctx = fakeCtx();
+    ctx.hold = true;
+    const budget = new QueueBudget(64 * 1024);
+    const handler = new MessageHandler(ctx, {
+      application: 'GW',
+      facility: '',
+      storeFailureAck: 'AR',
+      acceptProcessingIds: ['P'],
+      defaultUtcOffsetMinutes: 0,
+      duplicateWindow: { maxEntries: 1000, ttlMs: 60_000 },
+    });
+    const MAX = 4;
+    server = new MllpServer(
+      { host: '127.0.0.1', port: 0, maxFrameBytes: 32 * 1024, maxConnections: MAX, idleTimeoutMs: 500, readTimeoutMs: 30_000, maxQueuedFrames: 32 },
+      ctx,
+      handler,
+      () => {},
+      budget,
+    );
+    await server.listen();
+    const port = server.address()!.port;
+    // One sender fills the budget while the store is held: its frames are queued and must wait, not be cut off.
+    const big = await connect(port);
+    for (let i = 0; i < 6; i++) big.sock.write(frame(msg(`B${i}`, 15_000)));
+    await until(() => budget.full && ctx.held.length >= 1, 'the budget to fill');
+    // Other monitors connect, send one message (not read: every connection is paused), get no ACK, end their side.
+    for (let k = 0; k < MAX - 1; k++) {
+      const c = await connect(port);
+      c.sock.write(frame(msg(`M${k}`)));
+      c.sock.end();
+    }
+    await until(() => server!.connections === MAX, 'every slot taken');
+    // Their slots are freed by the idle timeout while the budget stays full; the queued sender's is kept.
+    await until(() => server!.connections === 1, 'the slots of the senders that left to be freed', 5_000);
+    expect(budget.full).toBe(true);
+    expect(ctx.counts.get('idle_timeouts')).toBe(MAX - 1);
+    expect(big.sock.destroyed).toBe(false);
+    // A new sender is accepted.
+    const late = await connect(port);
+    await until(() => server!.connections === 2, 'the new connection to be accepted', 2_000);
+    expect(ctx.counts.get('connections_refused')).toBeUndefined();
+
+    // The store goes on: the queued frames are stored once and ACKed, and the new sender's message too.
+    late.sock.write(frame(msg('L0')));
+    ctx.hold = false;
+    for (const r of ctx.held.splice(0)) r();
+    await until(() => big.acks.length === 6 && late.acks.length === 1, 'the ACKs', 10_000);
+    expect(big.acks.map(ackCode)).toEqual(Array(6).fill('AA'));
+    expect(ackCode(late.acks[0]!)).toBe('AA');
+    expect(ctx.emitted).toHaveLength(7);
+    expect(ctx.counts.get('duplicates')).toBeUndefined();
+    await until(() => budget.used === 0, 'the budget to empty');
+  }, 30_000);
 });
 
 describe('maxFrameBytes beyond what the agent supports', () => {

@@ -320,11 +320,16 @@ export class MllpServer {
       if (idleTimer) clearTimeout(idleTimer);
       idleTimer = setTimeout(() => {
         if (closed) return;
-        // We are the slow side (waiting on the store, or holding every connection's reading), not the sender.
-        if (queued > 0 || this.budget.full) return touch();
+        // We are the slow side (its frames wait on the store), not the sender.
+        if (queued > 0) return touch();
         if (framer.inFrame) return touch(); // a frame is arriving: the read timeout governs it
+        // Not kept while the shared budget is full (review rv128 M2): a paused socket never reads the FIN of a sender
+        // that gave up, so such connections would fill maxConnections. What it sent unread got no ACK: it resends.
         this.ctx.count('idle_timeouts');
-        this.ctx.log.info({ peer, idleMs: this.opts.idleTimeoutMs }, 'MLLP connection idle; closing');
+        this.ctx.log.info(
+          { peer, idleMs: this.opts.idleTimeoutMs, ...(this.budget.full ? { readingPausedByQueuedBytes: true } : {}) },
+          'MLLP connection idle; closing',
+        );
         closedForIdle = true;
         s.destroy();
       }, this.opts.idleTimeoutMs);

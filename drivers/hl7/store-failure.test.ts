@@ -110,10 +110,10 @@ const ackOf = (a: string): string => {
 };
 const patients = (ctx: Ctx): string[] => ctx.stored.flat().map((e) => (e as NumericReading).patientId ?? '');
 
-describe('store refusing, default (storeFailureAck: close)', () => {
+describe('store refusing, storeFailureAck: close', () => {
   it('a message the store refuses gets no ACK and the connection is closed (earlier ACKs delivered, later messages left for the resend); the resend after the store recovers is stored once', async () => {
     const ctx = fakeCtx();
-    const port = await start(ctx);
+    const port = await start(ctx, { storeFailureAck: 'close' });
     const c = await client(port);
     c.send(msg('E1'));
     await until(() => c.frames.length === 1, 'the ACK of E1');
@@ -153,7 +153,7 @@ describe('store refusing, default (storeFailureAck: close)', () => {
 
   it('an IHE PCD sender (MSH-15 AL, MSH-16 NE) gets no CE either: closed, and its resend is stored', async () => {
     const ctx = fakeCtx();
-    const port = await start(ctx);
+    const port = await start(ctx, { storeFailureAck: 'close' });
     ctx.refuse = 'all';
     const c = await client(port);
     c.send(msg('P1', 'AL|NE'));
@@ -169,7 +169,7 @@ describe('store refusing, default (storeFailureAck: close)', () => {
 
   it('a batch with one message the store refuses gets no reply; its resend stores that one and takes the others as duplicates', async () => {
     const ctx = fakeCtx();
-    const port = await start(ctx);
+    const port = await start(ctx, { storeFailureAck: 'close' });
     ctx.refuse = new Set(['P-B2']);
     const c = await client(port);
     c.send(batch(['B1', 'B2', 'B3']));
@@ -183,6 +183,21 @@ describe('store refusing, default (storeFailureAck: close)', () => {
     expect(c2.frames[0]!.split('\r').filter((l) => l.startsWith('MSA|')).map((l) => l.split('|').slice(1, 3).join(':'))).toEqual(['AA:B1', 'AA:B2', 'AA:B3']);
     expect(patients(ctx).sort()).toEqual(['P-B1', 'P-B2', 'P-B3']);
     expect(ctx.counts.get('duplicates')).toBe(2);
+  });
+});
+
+describe('store refusing, default (AR): the live feed goes on (review rv128 H1)', () => {
+  it('each newer message of a sender is still tried (it reaches the display and the alarms), each answered AR, on one connection', async () => {
+    const ctx = fakeCtx();
+    const c = await client(await start(ctx));
+    ctx.refuse = 'all';
+    for (const id of ['L1', 'L2', 'L3']) {
+      c.send(msg(id));
+      await until(() => c.frames.length === Number(id.slice(1)), `the ACK of ${id}`);
+    }
+    expect(c.frames.map((f) => ackOf(f).split(':')[0])).toEqual(['AR', 'AR', 'AR']);
+    expect(ctx.tried).toEqual(['P-L1', 'P-L2', 'P-L3']);
+    expect(c.closed).toBe(false);
   });
 });
 
@@ -205,14 +220,14 @@ describe('storeFailureAck set in the file', () => {
     }
   });
 
-  it('schema: the default is close; a file that says AR keeps AR', () => {
+  it('schema: the default is AR; a file that says close keeps close', () => {
     const validate = new Ajv({ useDefaults: true }).compile(hl7MllpFactory.configSchema);
     const dflt: Record<string, unknown> = { port: 2575 };
     expect(validate(dflt)).toBe(true);
-    expect(dflt.storeFailureAck).toBe('close');
-    const explicit: Record<string, unknown> = { port: 2575, storeFailureAck: 'AR' };
+    expect(dflt.storeFailureAck).toBe('AR');
+    const explicit: Record<string, unknown> = { port: 2575, storeFailureAck: 'close' };
     expect(validate(explicit)).toBe(true);
-    expect(explicit.storeFailureAck).toBe('AR');
+    expect(explicit.storeFailureAck).toBe('close');
     expect(validate({ port: 2575, storeFailureAck: 'AA' })).toBe(false);
   });
 });

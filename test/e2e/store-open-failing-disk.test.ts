@@ -75,14 +75,13 @@ describe('a failing disk at start', () => {
     });
     expect(gatewayAlarm('store-in-memory')!.condition.text).not.toMatch(/full|free disk space/i);
 
-    // Nothing is taken: an HL7 sender gets no ACK (the connection is closed: storeFailureAck close), so it keeps its
-    // data and resends, not told it was stored (review rv105 H1, rv126 M6).
+    // Nothing is taken: HL7 senders are told to resend; the refusal says why, with the disk's code.
+    const client = await MllpClient.connect(port);
     const bed = initialBeds(1, rng(7))[0]!;
-    for (let i = 0; i < 3; i++) {
-      const client = await MllpClient.connect(port);
-      await expect(client.send(pcd01Message(bed, `DISK-${i}`, Date.now(), { waveform: false }))).rejects.toThrow('connection closed before the ACK');
-      client.close();
-    }
+    const acks: string[] = [];
+    for (let i = 0; i < 3; i++) acks.push((await client.send(pcd01Message(bed, `DISK-${i}`, Date.now(), { waveform: false }))).code);
+    client.close();
+    expect(acks.filter((c) => c !== 'CE' && c !== 'AR')).toEqual([]);
     await until('store refusing', () => gatewayAlarm('store-refusing') !== undefined);
     expect(gatewayAlarm('store-refusing')!.condition.text).toBe(
       'Gateway cannot store data (disk I/O error, SQLITE_IOERR_READ): readings are shown and alarmed here but not kept or forwarded',
