@@ -6,7 +6,7 @@ import { RepeatLog } from '../../agent/repeat-log.js';
 import type { DriverEvent } from '../../agent/model/reading.js';
 import { DeviceRunner, goesBefore, type DeviceSettings, type NextRead } from './device.js';
 import { classify } from './faults.js';
-import type { BusPlan, ReadGroup } from './plan.js';
+import { describeRead, type BusPlan, type ReadGroup } from './plan.js';
 import { Backoff, Sleeper, systemClock, type Clock } from './timing.js';
 import { describeEndpoint, type Transport, type TransportEvents } from './transport.js';
 
@@ -39,9 +39,13 @@ export class BusPoller {
   private unansweredInARow = 0;
   /** TCP: the reads those requests were for. */
   private readonly unansweredReads = new Set<ReadGroup>();
+  /**
+   * TCP: units that answered (data or an exception) on the current connection. Once one has, only these units'
+   * unanswered requests count toward a resync: a unit that never answered on it (dead behind a gateway that sends no
+   * exception 0x0B) says nothing about the stream, and its neighbours answering seldom must not be what saves it.
+   */
+  private readonly answeringUnits = new Set<number>();
   private readonly resyncAfter: number;
-  /** Reads on this bus, all devices together. */
-  private readonly readCount: number;
   /** No read that may go unanswered (NextRead.unanswered) starts before this (see run()); monotonic. */
   private unansweredNotBefore = 0;
   /** When the current connection opened; monotonic. */
@@ -71,7 +75,6 @@ export class BusPoller {
   ) {
     const now = clock.monotonic();
     this.resyncAfter = settings.offlineAfterFailures;
-    this.readCount = plan.devices.reduce((n, d) => n + d.groups.length, 0);
     this.stableMs = settings.backoff.maxMs;
     this.devices = plan.devices.map((d) => new DeviceRunner(d, settings, now));
     this.connectBackoff = new Backoff(settings.backoff.initialMs, settings.backoff.maxMs);
@@ -170,6 +173,7 @@ export class BusPoller {
       await this.transport.connect();
       this.connectedAt = this.clock.monotonic();
       this.answeredSinceConnect = false;
+      this.answeringUnits.clear();
       this.ctx.log.info({ bus: this.plan.id, endpoint }, 'modbus bus connected');
       // Offline devices are probed right away on a fresh connection.
       for (const d of this.devices) d.probeNow(this.connectedAt);
@@ -194,7 +198,7 @@ export class BusPoller {
       const fault = classify(err);
       const now = this.clock.monotonic();
       const at = this.clock.wall();
-      const context = { bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, fault: fault.kind };
+      const context = { bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, points: group.points.map(({ point }) => point.name), fault: fault.kind };
       if (fault.kind === 'disconnected') {
         // Counted once per lost connection, by connect().
         this.connectionLost = true;
@@ -204,20 +208,39 @@ export class BusPoller {
         return;
       }
       this.ctx.count(fault.counter);
+      const split = device.split(group, fault, now, at);
+      if (split) {
+        // Once per split: the halves are kept, so the merged read is not refused again.
+        this.ctx.count('read_splits');
+        const [low, high] = split.into;
+        const limit = group.table === 'coil' || group.table === 'discrete' ? 'maxBitsPerRead' : 'maxRegistersPerRead';
+        const advice =
+          fault.code === 3
+            ? `; if the device takes fewer than ${group.count} per read, set ${limit} on this device to read with fewer requests`
+            : '; a value at a register the device lacks ends in error alone, named';
+        this.ctx.log.warn(
+          { ...context, code: fault.code, into: [low.label, high.label], counter: 'read_splits' },
+          `modbus read ${describeRead(group)} refused as a whole: ${fault.message}; split into ${low.label} and ${high.label} (kept for this device) so the values the device serves still arrive${advice}`,
+        );
+        if (split.status) await this.emit([split.status]);
+        if (this.plan.transport === 'tcp') this.answeredBy(device.plan.unitId);
+        return;
+      }
       const status = device.failed(group, fault, now, at);
       // Once the failures have taken the device offline or into error, the warning says what to check too.
       const hint = fault.hint && (device.state === 'offline' || device.state === 'error') ? { hint: fault.hint } : {};
       this.ctx.log.warn({ ...context, code: fault.code, state: device.state, ...hint }, `modbus read failed: ${fault.message}`);
       if (status) await this.emit([status]);
       if (this.plan.transport === 'tcp') {
-        if (fault.kind === 'exception') this.resetUnanswered();
-        else {
+        // A gateway's 0x0A/0x0B shows the stream in step, but that the unit behind it does not answer.
+        if (fault.kind === 'exception') this.answeredBy(fault.communication ? undefined : device.plan.unitId);
+        else if (this.answeringUnits.size === 0 || this.answeringUnits.has(device.plan.unitId)) {
           this.unansweredInARow++;
           this.unansweredReads.add(group);
         }
         // One read the device never answers does not show the stream out of step: wait for a second read to fail
         // too (the device asks for one at once, see DeviceRunner.failed), unless the bus has only one read.
-        if (this.unansweredInARow >= this.resyncAfter && (this.unansweredReads.size >= 2 || this.readCount === 1)) await this.resync();
+        if (this.unansweredInARow >= this.resyncAfter && (this.unansweredReads.size >= 2 || this.readCount() === 1)) await this.resync();
       } else if (fault.kind === 'timeout' && this.running) {
         // An RTU answer has no transaction id: a late one would pass for the next request's answer.
         // Give it as long again as the timeout to arrive; the next read flushes it before sending.
@@ -225,7 +248,7 @@ export class BusPoller {
       }
       return;
     }
-    this.resetUnanswered();
+    this.answeredBy(device.plan.unitId);
     const now = this.clock.monotonic();
     const at = this.clock.wall();
     this.ctx.count('polls');
@@ -247,8 +270,9 @@ export class BusPoller {
   /**
    * TCP: after offlineAfterFailures requests in a row without a usable answer, close and reopen the
    * connection. A Modbus TCP stream that lost its framing (one stray byte) never recovers in place, and a
-   * fresh connection costs little. Any answer, exceptions included, resets the count, so one silent unit
-   * behind a gateway does not churn the connection its neighbours use.
+   * fresh connection costs little. Any answer, exceptions included, resets the count, and once a unit has
+   * answered on the connection only the units that did count (see answeringUnits), so a silent unit behind a
+   * gateway does not churn the connection its neighbours use.
    */
   private async resync(): Promise<void> {
     this.ctx.count('reconnects');
@@ -314,6 +338,17 @@ export class BusPoller {
     } else {
       this.ctx.log.warn(fields, `modbus bus ${this.plan.id} still cannot keep up: ${fields.skipped} poll ticks skipped since the last line (${named})`);
     }
+  }
+
+  /** Reads on this bus now, all devices together (a refused read split in two counts as two). */
+  private readCount(): number {
+    return this.devices.reduce((n, d) => n + d.readCount, 0);
+  }
+
+  /** A unit answered (data or an exception), or its gateway did for it (undefined): the stream is in step. */
+  private answeredBy(unitId: number | undefined): void {
+    if (unitId !== undefined) this.answeringUnits.add(unitId);
+    this.resetUnanswered();
   }
 
   /** Resets the TCP count of requests in a row without a usable answer. */

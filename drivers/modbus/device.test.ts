@@ -265,3 +265,56 @@ describe('modbus device schedule when reads fail', () => {
     expect(dev.next().at).toBeGreaterThanOrEqual(at + 1000);
   });
 });
+
+describe('modbus device: a merged read refused as a whole', () => {
+  const merged = () => {
+    const plan = buildPlan({
+      buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices: [{ id: 'mon-1', unitId: 1, points: [
+        { name: 'hr', table: 'holding', address: 0, type: 'int16' },
+        { name: 'spo2', table: 'holding', address: 1, type: 'int16' },
+        { name: 'typo', table: 'holding', address: 2, type: 'int16' },
+      ] }] }],
+    });
+    const device = plan.buses[0]!.devices[0]!;
+    const dev = new DeviceRunner(device, { source: 's', offlineAfterFailures: 3, backoff: { initialMs: 1000, maxMs: 30_000 } }, 0);
+    return { dev, read: device.groups[0]! };
+  };
+  const exception = (code: number) => classify(Object.assign(new Error(`Modbus exception ${code}`), { modbusCode: code }));
+
+  it('exception 2 or 3 splits it in two, kept; the halves are read next, and only the point at fault ends in error, named', () => {
+    for (const code of [2, 3]) {
+      const { dev, read } = merged();
+      expect(read.label).toBe('holding 0..2');
+      const split = dev.split(read, exception(code), 10);
+      expect(split?.into.map((g) => g.label)).toEqual(['holding 0..1', 'holding 2..2']);
+      expect(dev.readCount).toBe(2);
+      const [low, high] = split!.into;
+      expect(dev.next().group).toBe(low);
+      expect(statuses(dev.succeeded(low, [72, 97], 20).events)).toEqual(['online']);
+      expect(dev.next().group).toBe(high);
+      expect(dev.split(high, exception(code), 30)).toBeUndefined(); // one value: nothing to split
+      expect(statuses([dev.failed(high, exception(code), 30)])).toEqual(['error']);
+      expect(dev.detail).toContain('on holding 2..2 (point "typo")');
+      // The merged read is gone: asking about it is a bug.
+      expect(() => dev.failed(read, exception(code), 40)).toThrow(/not part of device/);
+    }
+  });
+
+  it('other exceptions and unanswered reads are not split', () => {
+    const { dev, read } = merged();
+    expect(dev.split(read, exception(1), 10)).toBeUndefined();
+    expect(dev.split(read, exception(6), 10)).toBeUndefined();
+    expect(dev.split(read, classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' })), 10)).toBeUndefined();
+    expect(dev.readCount).toBe(1);
+  });
+
+  it('an offline device whose probe is refused as a whole is back, and probes with a half from then on', () => {
+    const { dev, read } = merged();
+    dev.busDown('connection lost', 0);
+    expect(dev.next().group).toBe(read);
+    const split = dev.split(read, exception(2), 100);
+    expect(split?.status?.state).toBe('online');
+    dev.busDown('connection lost', 200);
+    expect(split?.into).toContain(dev.next().group);
+  });
+});

@@ -5,7 +5,7 @@
 import type { DeviceState, DriverEvent, DeviceStatusEvent } from '../../agent/model/reading.js';
 import { ChangeFilter } from './change-filter.js';
 import { isConfigException, type Fault } from './faults.js';
-import type { DevicePlan, PlannedPoint, ReadGroup } from './plan.js';
+import { describeRead, splitRead, type DevicePlan, type PlannedPoint, type ReadGroup } from './plan.js';
 import { judge, toReading } from './readings.js';
 import { Backoff } from './timing.js';
 
@@ -137,6 +137,41 @@ export class DeviceRunner {
     }
   }
 
+  /** Reads this device makes now: more than its plan's once a refused read was split (see split). */
+  get readCount(): number {
+    return this.groups.length;
+  }
+
+  /**
+   * A read of several values that the device refused as a whole with exception 2 (a register it lacks) or 3 (e.g. a
+   * read longer than it allows): an exception applies to the whole request, so the values it does serve are lost with
+   * the one at fault. The read is split in two, for as long as this runner lives (the merged read is not tried again),
+   * and both halves are due now; a half refused again is split again, until the value at fault is read alone and fails
+   * alone (see failed). Returns the halves and a status change, or undefined if this is not such a read (then call
+   * failed).
+   */
+  split(group: ReadGroup, fault: Fault, now: number, at = now): { into: [ReadGroup, ReadGroup]; status: DeviceStatusEvent | undefined } | undefined {
+    if (fault.kind !== 'exception' || (fault.code !== 2 && fault.code !== 3)) return undefined;
+    const halves = splitRead(group);
+    if (!halves) return undefined;
+    const g = this.stateOf(group);
+    const wasOffline = this.state === 'offline';
+    this.answered(g, now);
+    const parts: GroupState[] = halves.map((half) => ({
+      group: half,
+      dueAt: now,
+      fault: undefined,
+      failures: 0,
+      sinceData: 0,
+      backoff: new Backoff(this.settings.backoff.initialMs, this.settings.backoff.maxMs),
+      lastOkAt: g.lastOkAt,
+    }));
+    this.groups.splice(this.groups.indexOf(g), 1, ...parts);
+    if (this.probe === g) this.probe = parts[0] as GroupState;
+    // An offline device that answers is back, as in failed.
+    return { into: halves, status: wasOffline ? this.updateState(at) : undefined };
+  }
+
   private stateOf(group: ReadGroup): GroupState {
     const g = this.groups.find((x) => x.group === group);
     if (!g) throw new Error(`read ${group.label} is not part of device ${this.plan.id}`);
@@ -240,7 +275,7 @@ export class DeviceRunner {
     this.answered(g, now);
     countFailure(g, fault);
     g.dueAt = now + g.backoff.next();
-    if (isConfigException(fault.code) || g.failures >= limit) return this.setState('error', `${fault.message} on ${group.label}`, at);
+    if (isConfigException(fault.code) || g.failures >= limit) return this.setState('error', `${fault.message} on ${describeRead(group)}`, at);
     if (dataLost(g, limit)) return this.setState('error', lostDetail(g, fault), at);
     // An offline device that answers, even "busy", is back.
     return wasOffline ? this.updateState(at) : undefined;
@@ -263,7 +298,7 @@ export class DeviceRunner {
   private updateState(at: number): DeviceStatusEvent | undefined {
     const limit = this.settings.offlineAfterFailures;
     const failing = this.groups.find((g) => g.fault && (isConfigException(g.fault.code) || g.failures >= limit || dataLost(g, limit)));
-    if (failing?.fault) return this.setState('error', dataLost(failing, limit) ? lostDetail(failing, failing.fault) : `${failing.fault.message} on ${failing.group.label}`, at);
+    if (failing?.fault) return this.setState('error', dataLost(failing, limit) ? lostDetail(failing, failing.fault) : `${failing.fault.message} on ${describeRead(failing.group)}`, at);
     return this.setState('online', 'answering', at);
   }
 

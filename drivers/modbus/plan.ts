@@ -448,6 +448,34 @@ export function groupReads(
   return groups;
 }
 
+/** One read of these values (sorted by address, as groupReads leaves them), labelled as groupReads labels. */
+function readOf(table: Table, intervalMs: number, points: Array<{ point: PlannedPoint }>): ReadGroup {
+  const address = Math.min(...points.map(({ point }) => point.address));
+  const end = Math.max(...points.map(({ point }) => point.address + point.width));
+  const count = end - address;
+  return { table, address, count, intervalMs, points: points.map(({ point }) => ({ point, at: point.address - address })), label: `${table} ${address}..${end - 1}` };
+}
+
+/**
+ * A merged read the device refused as a whole (exception 2 or 3 applies to the whole request) split in two at a value
+ * boundary, so the values it serves can still be read; undefined if its values all start at one address (nothing
+ * to split). Halves, not one read per value: a refused read of n values costs about log2(n) reads, not n.
+ */
+export function splitRead(group: ReadGroup): [ReadGroup, ReadGroup] | undefined {
+  const starts = [...new Set(group.points.map(({ point }) => point.address))].sort((a, b) => a - b);
+  if (starts.length < 2) return undefined;
+  const cut = starts[Math.ceil(starts.length / 2)] as number;
+  const low = group.points.filter(({ point }) => point.address < cut);
+  const high = group.points.filter(({ point }) => point.address >= cut);
+  return [readOf(group.table, group.intervalMs, low), readOf(group.table, group.intervalMs, high)];
+}
+
+/** A read and the values it is for, for status details and logs: `holding 2..2 (point "typo")`. */
+export function describeRead(group: ReadGroup): string {
+  const names = group.points.map(({ point }) => JSON.stringify(point.name)).join(', ');
+  return `${group.label} (${group.points.length === 1 ? 'point' : 'points'} ${names})`;
+}
+
 /** Most registers and bits one read may take on an RTU line (see lineCap); none on TCP. */
 interface LineCap {
   registers: number;
