@@ -1,7 +1,7 @@
 // hl7-mllp driver: receives HL7 v2 (IHE PCD-01 / PCD-04) over MLLP and emits readings and alarms.
 import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
 import { MessageHandler } from './handler.js';
-import { MllpServer, checkTlsFiles, type TlsOptions } from './server.js';
+import { HEAP_LIMIT_BYTES, MllpServer, checkTlsFiles, mllpQueueBudget, type TlsOptions } from './server.js';
 import { isTimeZone } from './protocol/dtm.js';
 
 export interface Hl7MllpOptions {
@@ -40,7 +40,7 @@ export const configSchema = {
       description:
         'Largest HL7 message (one MLLP frame) accepted, in bytes. Default 1048576 (1 MiB), at most 8388608 (8 MiB): a larger value is used as 8388608, with a warning. A larger message is dropped and answered AE (CE) with error 207 when its MSH can be read, and counted (frames_oversize). ' +
         'A message is parsed and mapped on the agent\'s one event loop, and alarms, the display and the other senders wait meanwhile: measured on a 2-core machine, a 1 MiB message of numeric rows held it 0.9 s with about 170 MB of memory at the peak, an 8 MiB one 6.4 s and 575 MB (8 s and 690 MB for waveform rows), about 60 times the message. ' +
-        'Raise it only for a sender whose waveform (NA/MA) messages are larger, to just above their size. Each connection may also hold one unfinished message up to this size; messages received and not yet stored are limited to 32 MiB across all connections (maxQueuedFrames).',
+        'Raise it only for a sender whose waveform (NA/MA) messages are larger, to just above their size. Each connection may also hold one unfinished message up to this size; messages received and not yet stored are limited across all connections to a cap set from the heap limit (maxQueuedFrames).',
     },
     maxConnections: {
       type: 'integer',
@@ -56,7 +56,8 @@ export const configSchema = {
       // Node's timers cannot wait longer than 2^31-1 ms (24.8 days): a longer one fires at once, closing every connection.
       maximum: 604800000,
       default: 600000,
-      description: 'Close a connection with no traffic for this long, in milliseconds (at most 604800000, 7 days).',
+      description:
+        "Close a connection with no traffic for this long, in milliseconds (at most 604800000, 7 days). The time does not run while the connection's messages wait to be stored; a connection with nothing waiting to be stored is closed after idleTimeoutMs even while reading is paused because the agent's queued-message bytes are full (the sender resends what it got no ACK for).",
     },
     readTimeoutMs: {
       type: 'integer',
@@ -73,7 +74,7 @@ export const configSchema = {
       default: 32,
       description:
         'Messages received on one connection and still waiting to be stored and acknowledged; at this number the listener stops reading from that connection until some are done (TCP back-pressure, nothing is lost). Default 32. Rarely needs changing; raise it only for a sender that streams many messages without waiting for each ACK. ' +
-        'Whatever it is, the messages waiting on all connections of the agent together are limited to 32 MiB: beyond it every connection stops reading until some are stored (counter queued_bytes_full, logged once a minute), so a slow store cannot make the agent hold maxConnections × maxQueuedFrames × maxFrameBytes.',
+        'Whatever it is, the messages waiting on all connections of the agent together are limited to (heap limit − 192 MiB) / 64, between 1 and 32 MiB (about 5 MiB under the image 512 MB heap limit; logged at start as queuedBytesLimit): beyond it every connection stops reading until some are stored (counter queued_bytes_full, logged once a minute), so a slow store cannot make the agent hold maxConnections × maxQueuedFrames × maxFrameBytes.',
     },
     application: { type: 'string', default: 'EDGE_GATEWAY', description: 'MSH-3 of our ACKs.' },
     facility: { type: 'string', default: '', description: 'MSH-4 of our ACKs.' },
@@ -286,7 +287,11 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
         watch.unref();
       }
       const a = server.address();
-      ctx.log.info({ host: a?.address, port: a?.port, tls: Boolean(options.tls) }, 'MLLP listener started');
+      // The queued-bytes cap follows the heap limit (review rv130 H1): said so an engineer sees what is in force.
+      ctx.log.info(
+        { host: a?.address, port: a?.port, tls: Boolean(options.tls), queuedBytesLimit: mllpQueueBudget.limit, heapLimitBytes: HEAP_LIMIT_BYTES },
+        'MLLP listener started',
+      );
     },
     async stop() {
       if (watch) clearInterval(watch);

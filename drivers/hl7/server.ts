@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import v8 from 'node:v8';
 import { LogGate } from '../../agent/log-gate.js';
 import type { DriverContext } from '../types.js';
 import { hostOf, type FrameResult, type MessageHandler } from './handler.js';
@@ -21,6 +22,24 @@ export const MAX_UNREAD_ACK_BYTES = 1 << 20;
  * 1.7 GB). At this sum every connection stops reading until some are done: TCP back-pressure, senders wait.
  */
 export const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** The least the queued bytes are capped at, however small the heap: a few ordinary messages still fit. */
+export const MIN_QUEUED_BYTES = 1024 * 1024;
+/** Heap kept for the rest of the agent (store, alarms, display, model, other drivers) when sizing the cap. */
+export const QUEUED_BYTES_HEAP_RESERVE = 192 * 1024 * 1024;
+/** Heap a queued message costs per byte until it is stored: parse and map take ~45-60× its size (review rv130 H1). */
+export const QUEUED_BYTES_HEAP_FACTOR = 64;
+
+/**
+ * The queued-bytes cap for a process whose V8 heap may reach `heapLimitBytes` (v8 heap_size_limit): 32 MiB counted
+ * only wire bytes, and under the image's --max-old-space-size=512 two 8 MiB or 32 × 1 MiB messages at once reached the
+ * heap limit, aborting the agent at every resend (review rv130 H1). About 5 MiB at 512 MB, 32 MiB on a large heap.
+ */
+export function queuedBytesCap(heapLimitBytes: number): number {
+  const fit = Math.floor((heapLimitBytes - QUEUED_BYTES_HEAP_RESERVE) / QUEUED_BYTES_HEAP_FACTOR);
+  return Math.min(MAX_QUEUED_BYTES, Math.max(MIN_QUEUED_BYTES, fit));
+}
+/** The heap limit this process runs with (--max-old-space-size and the young generation). */
+export const HEAP_LIMIT_BYTES = v8.getHeapStatistics().heap_size_limit;
 
 /**
  * A byte budget shared by connections: `take` at a frame's arrival, `give` when it is done. Watchers are called when
@@ -68,7 +87,7 @@ export class QueueBudget {
 }
 
 /** The process's budget: every listener's connections share it. */
-export const mllpQueueBudget = new QueueBudget(MAX_QUEUED_BYTES);
+export const mllpQueueBudget = new QueueBudget(queuedBytesCap(HEAP_LIMIT_BYTES));
 
 /** The same trouble from the same address is logged once a minute at most (a sender repeats it at every message). */
 const TROUBLE_LOG_EVERY_MS = 60_000;
