@@ -5,12 +5,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { DriverEvent, NumericReading } from '../../agent/model/reading.js';
-import type { DriverContext } from '../types.js';
 import { createHl7MllpDriver, DEVICE_FORGET_MS, DEVICE_SILENT_MS, hl7MllpFactory, MAX_DEVICES_LISTED, type Hl7MllpDriver, type Hl7MllpOptions } from './index.js';
 import { MllpFramer, frame, parseMessage, str } from './protocol/index.js';
+import { captureCtx, type CaptureCtx } from './test-support.js';
 
 /** `ack`: MSH-15 and MSH-16 as 'AL|NE'. The charset is in MSH-18 with or without them. */
 const msg = (id: string, opts: { ack?: string; type?: string; spo2?: string } = {}): string => {
@@ -22,37 +21,21 @@ const msg = (id: string, opts: { ack?: string; type?: string; spo2?: string } = 
   );
 };
 
-interface FakeCtx extends DriverContext {
+interface FakeCtx extends CaptureCtx {
   emitted: DriverEvent[][];
-  counts: Map<string, number>;
-  /** Log lines written (info and above), parsed. */
-  logs: Array<{ level: number; msg: string; [k: string]: unknown }>;
   /** What the next emit calls do. */
   mode: 'resolve' | 'reject' | 'hold';
   held: Array<() => void>;
 }
 
 function fakeCtx(): FakeCtx {
-  const logs: FakeCtx['logs'] = [];
-  const c: FakeCtx = {
-    name: 'icu-mllp',
-    log: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
-    logs,
-    emitted: [],
-    counts: new Map(),
-    mode: 'resolve',
-    held: [],
-    emit(events) {
-      if (c.mode === 'reject') return Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
-      c.emitted.push(events);
-      if (c.mode === 'hold') return new Promise<void>((r) => c.held.push(r));
-      return Promise.resolve();
-    },
-    count(name, by = 1) {
-      c.counts.set(name, (c.counts.get(name) ?? 0) + by);
-    },
-  };
-  return c;
+  const extra: Pick<FakeCtx, 'emitted' | 'mode' | 'held'> = { emitted: [], mode: 'resolve', held: [] };
+  return captureCtx(extra, (c, events) => {
+    if (c.mode === 'reject') return Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
+    c.emitted.push(events);
+    if (c.mode === 'hold') return new Promise<void>((r) => c.held.push(r));
+    return Promise.resolve();
+  });
 }
 
 class Client {

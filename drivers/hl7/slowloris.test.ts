@@ -2,41 +2,18 @@
 // connection slot for ever (README §Connection safety: the read timeout runs from the first VT since the last
 // completed frame; an abandoned frame's restart does not re-arm it).
 import net from 'node:net';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DriverEvent } from '../../agent/model/reading.js';
-import type { DriverContext } from '../types.js';
 import { createHl7MllpDriver, type Hl7MllpDriver, type Hl7MllpOptions } from './index.js';
 import { MllpFramer, frame, parseMessage, str } from './protocol/index.js';
+import { holdingCtx, poller, type HoldingCtx } from './test-support.js';
 
 const msg = (id: string): string =>
   `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||ORU^R01^ORU_R01|${id}|P|2.6\r` +
   `PID|||P-${id}\rPV1||I|ICU^1^A\rOBR|1|||182777000^monitoring of patient^SCT|||20240101115959+0000\r` +
   `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r`;
 
-interface Ctx extends DriverContext {
-  counts: Map<string, number>;
-  logs: Array<{ level: number; msg: string; [k: string]: unknown }>;
-  emitted: DriverEvent[][];
-}
-function fakeCtx(): Ctx {
-  const logs: Ctx['logs'] = [];
-  const c: Ctx = {
-    name: 'icu-mllp',
-    log: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
-    logs,
-    emitted: [],
-    counts: new Map(),
-    emit(events) {
-      c.emitted.push(events);
-      return Promise.resolve();
-    },
-    count(name, by = 1) {
-      c.counts.set(name, (c.counts.get(name) ?? 0) + by);
-    },
-  };
-  return c;
-}
+type Ctx = HoldingCtx;
+const fakeCtx = (): Ctx => holdingCtx();
 
 interface Conn {
   sock: net.Socket;
@@ -72,13 +49,7 @@ function connect(port: number): Promise<Conn> {
     sock.once('error', reject);
   });
 }
-async function until(pred: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = poller(5000, 20);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const ackCode = (a: string): string => str(parseMessage(a).segments[1]!, 1);
 const ackOf = (a: string): string => str(parseMessage(a).segments[1]!, 2);

@@ -2,14 +2,12 @@
 // B40/B105/B125 drop a message answered AR and disconnect; HL7 leaves resending after AR to the implementer), while
 // every sender that wants its data delivered resends a message that got no ACK: by default the listener does not
 // answer a message it could not store and closes the connection, and the resend is stored once.
-import net from 'node:net';
 import { Ajv } from 'ajv';
-import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DriverEvent, NumericReading } from '../../agent/model/reading.js';
-import type { DriverContext } from '../types.js';
-import { createHl7MllpDriver, hl7MllpFactory, type Hl7MllpDriver, type Hl7MllpOptions } from './index.js';
-import { MllpFramer, frame, parseMessage, str } from './protocol/index.js';
+import { hl7MllpFactory, type Hl7MllpOptions } from './index.js';
+import { parseMessage, str } from './protocol/index.js';
+import { captureCtx, mllpSetup, poller, type CaptureCtx } from './test-support.js';
 
 /** `ack`: MSH-15 and MSH-16 as 'AL|NE'. */
 const msg = (id: string, ack = ''): string => {
@@ -23,9 +21,7 @@ const msg = (id: string, ack = ''): string => {
 const batch = (ids: string[]): string =>
   `BHS|^~\\&|MON|WARD|||20240101120000+0000||||B1\r` + ids.map((id) => msg(id)).join('') + `BTS|${ids.length}\r`;
 
-interface Ctx extends DriverContext {
-  counts: Map<string, number>;
-  logs: Array<{ level: number; msg: string; [k: string]: unknown }>;
+interface Ctx extends CaptureCtx {
   /** Events committed (the store took them). */
   stored: DriverEvent[][];
   /** Patient ids of every emit tried, taken or not. */
@@ -34,75 +30,19 @@ interface Ctx extends DriverContext {
   refuse: Set<string> | 'all' | null;
 }
 function fakeCtx(): Ctx {
-  const logs: Ctx['logs'] = [];
-  const c: Ctx = {
-    name: 'icu-mllp',
-    log: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
-    logs,
-    counts: new Map(),
-    stored: [],
-    tried: [],
-    refuse: null,
-    emit(events) {
-      const patient = (events[0] as NumericReading).patientId ?? '';
-      c.tried.push(patient);
-      if (c.refuse === 'all' || c.refuse?.has(patient)) return Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
-      c.stored.push(events);
-      return Promise.resolve();
-    },
-    count(name, by = 1) {
-      c.counts.set(name, (c.counts.get(name) ?? 0) + by);
-    },
-  };
-  return c;
+  const extra: Pick<Ctx, 'stored' | 'tried' | 'refuse'> = { stored: [], tried: [], refuse: null };
+  return captureCtx(extra, (c, events) => {
+    const patient = (events[0] as NumericReading).patientId ?? '';
+    c.tried.push(patient);
+    if (c.refuse === 'all' || c.refuse?.has(patient)) return Promise.reject(new Error('SQLITE_FULL: database or disk is full'));
+    c.stored.push(events);
+    return Promise.resolve();
+  });
 }
 
-class Client {
-  readonly frames: string[] = [];
-  closed = false;
-  private constructor(readonly sock: net.Socket) {
-    const f = new MllpFramer(1 << 20);
-    sock.on('data', (d) => {
-      for (const e of f.push(d)) if (e.type === 'frame') this.frames.push(e.payload.toString('latin1'));
-    });
-    sock.on('close', () => (this.closed = true));
-    sock.on('error', () => {});
-  }
-  static connect(port: number): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(new Client(s)));
-      s.once('error', reject);
-    });
-  }
-  send(text: string): void {
-    this.sock.write(frame(text));
-  }
-}
-
-let driver: Hl7MllpDriver | undefined;
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.sock.destroy();
-  await driver?.stop();
-  driver = undefined;
-});
-async function start(ctx: Ctx, opts: Partial<Hl7MllpOptions> = {}): Promise<number> {
-  driver = createHl7MllpDriver({ host: '127.0.0.1', port: 0, noSenderAfterS: 0, ...opts }, ctx);
-  await driver.start();
-  return driver.address()!.port;
-}
-async function client(port: number): Promise<Client> {
-  const c = await Client.connect(port);
-  clients.push(c);
-  return c;
-}
-async function until(pred: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const t = mllpSetup();
+const start = (ctx: Ctx, opts: Partial<Hl7MllpOptions> = {}): Promise<number> => t.start(ctx, { noSenderAfterS: 0, ...opts });
+const until = poller(5000, 10);
 const ackOf = (a: string): string => {
   const m = parseMessage(a);
   const msa = m.segments.find((s) => s.id === 'MSA')!;
@@ -114,7 +54,7 @@ describe('store refusing, storeFailureAck: close', () => {
   it('a message the store refuses gets no ACK and the connection is closed (earlier ACKs delivered, later messages left for the resend); the resend after the store recovers is stored once', async () => {
     const ctx = fakeCtx();
     const port = await start(ctx, { storeFailureAck: 'close' });
-    const c = await client(port);
+    const c = await t.connect(port);
     c.send(msg('E1'));
     await until(() => c.frames.length === 1, 'the ACK of E1');
     ctx.refuse = 'all';
@@ -132,14 +72,14 @@ describe('store refusing, storeFailureAck: close', () => {
     expect(refused[0]!.msg).toMatch(/no ACK: the connection is closed so that the sender resends/);
 
     // The sender reconnects and resends while the store still refuses: closed again, nothing stored.
-    const c2 = await client(port);
+    const c2 = await t.connect(port);
     c2.send(msg('E2'));
     await until(() => c2.closed, 'the second close');
     expect(c2.frames).toEqual([]);
 
     // The store takes data again: the resends are stored, and a further resend of one is a duplicate.
     ctx.refuse = null;
-    const c3 = await client(port);
+    const c3 = await t.connect(port);
     c3.send(msg('E2'));
     c3.send(msg('E3'));
     c3.send(msg('E2'));
@@ -155,12 +95,12 @@ describe('store refusing, storeFailureAck: close', () => {
     const ctx = fakeCtx();
     const port = await start(ctx, { storeFailureAck: 'close' });
     ctx.refuse = 'all';
-    const c = await client(port);
+    const c = await t.connect(port);
     c.send(msg('P1', 'AL|NE'));
     await until(() => c.closed, 'the close');
     expect(c.frames).toEqual([]);
     ctx.refuse = null;
-    const c2 = await client(port);
+    const c2 = await t.connect(port);
     c2.send(msg('P1', 'AL|NE'));
     await until(() => c2.frames.length === 1, 'the CA');
     expect(c2.frames.map(ackOf)).toEqual(['CA:P1']);
@@ -171,13 +111,13 @@ describe('store refusing, storeFailureAck: close', () => {
     const ctx = fakeCtx();
     const port = await start(ctx, { storeFailureAck: 'close' });
     ctx.refuse = new Set(['P-B2']);
-    const c = await client(port);
+    const c = await t.connect(port);
     c.send(batch(['B1', 'B2', 'B3']));
     await until(() => c.closed, 'the close');
     expect(c.frames).toEqual([]);
     expect(patients(ctx).sort()).toEqual(['P-B1', 'P-B3']);
     ctx.refuse = null;
-    const c2 = await client(port);
+    const c2 = await t.connect(port);
     c2.send(batch(['B1', 'B2', 'B3']));
     await until(() => c2.frames.length === 1, 'the batch reply');
     expect(c2.frames[0]!.split('\r').filter((l) => l.startsWith('MSA|')).map((l) => l.split('|').slice(1, 3).join(':'))).toEqual(['AA:B1', 'AA:B2', 'AA:B3']);
@@ -189,7 +129,7 @@ describe('store refusing, storeFailureAck: close', () => {
 describe('store refusing, default (AR): the live feed goes on (review rv128 H1)', () => {
   it('each newer message of a sender is still tried (it reaches the display and the alarms), each answered AR, on one connection', async () => {
     const ctx = fakeCtx();
-    const c = await client(await start(ctx));
+    const c = await t.connect(await start(ctx));
     ctx.refuse = 'all';
     for (const id of ['L1', 'L2', 'L3']) {
       c.send(msg(id));
@@ -206,7 +146,7 @@ describe('storeFailureAck set in the file', () => {
     for (const code of ['AR', 'AE'] as const) {
       const ctx = fakeCtx();
       ctx.refuse = 'all';
-      const c = await client(await start(ctx, { storeFailureAck: code }));
+      const c = await t.connect(await start(ctx, { storeFailureAck: code }));
       c.send(msg('X1'));
       c.send(msg('X2'));
       await until(() => c.frames.length === 2, 'two NAKs');
@@ -215,8 +155,8 @@ describe('storeFailureAck set in the file', () => {
       expect(str(err, 3, 1)).toBe('207');
       expect(c.closed).toBe(false);
       expect(ctx.counts.get('store_failure_closes')).toBeUndefined();
-      await driver!.stop();
-      driver = undefined;
+      await t.driver!.stop();
+      t.driver = undefined;
     }
   });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { DriverEvent, NumericReading } from '../../../agent/model/reading.js';
 import type { DriverContext } from '../../types.js';
 import { MessageHandler } from '../handler.js';
+import { handlerOptions } from '../test-support.js';
 import { Hl7ParseError } from './errors.js';
 import { parseDtm } from './dtm.js';
 import { parseFrame, parseMessage, segmentIds, segmentSequence } from './parse.js';
@@ -27,14 +28,7 @@ function setup() {
     emit: async (ev) => void emitted.push(...ev),
     count: (c, by = 1) => void counts.set(c, (counts.get(c) ?? 0) + by),
   };
-  const handler = new MessageHandler(ctx, {
-    application: 'GW',
-    facility: '',
-    storeFailureAck: 'AR',
-    acceptProcessingIds: ['P'],
-    defaultUtcOffsetMinutes: 0,
-    duplicateWindow: { maxEntries: 100, ttlMs: 60_000 },
-  });
+  const handler = new MessageHandler(ctx, handlerOptions(100));
   return { handler, emitted, counts, logs };
 }
 /** MSA-1 and ERR-2 (segment^sequence^field) of an ACK. */
