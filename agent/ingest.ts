@@ -5,7 +5,7 @@
 // Events the store refuses (disk full) still go to the listeners: a reading that cannot be kept must still be
 // shown and alarmed at the bedside. The driver is told they were not accepted, and the store's state is reported.
 import type { Logger } from 'pino';
-import type { DriverEvent, NumericReading, Reading, WaveformSegment } from './model/reading.js';
+import type { DriverEvent, MdcCode, NumericReading, Reading, WaveformSegment } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import { recordBytes, RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, numericJsonBytes, waveformJson } from './forward/wire.js';
@@ -13,6 +13,7 @@ import { encodeSamples, SAMPLES_PLACEHOLDER } from './store/samples.js';
 import { LogGate } from './log-gate.js';
 import { BEHIND_MS, OutOfOrder } from './out-of-order.js';
 import { GATEWAY_BED } from './alarms/types.js';
+import { mdcByCode } from './model/mdc.js';
 
 export interface IngestOptions {
   commitIntervalMs: number;
@@ -251,6 +252,9 @@ export class Ingest {
   private readonly countNonFinite: (source: string) => void;
   /** source|system|code of unmapped codes logged (at most MAX_UNMAPPED_LOGGED). */
   private readonly unmappedLogged = new Set<string>();
+  /** ingest_unknown_mdc_codes_total by source; source|code of those logged (at most MAX_UNMAPPED_LOGGED). */
+  private readonly countUnknownMdc: (source: string) => void;
+  private readonly unknownMdcLogged = new Set<string>();
   /** Non-finite readings per source|device since the last line logged for it. */
   private readonly nonFiniteLog = new LogGate(NON_FINITE_LOG_EVERY_MS, 1000);
   private readonly unserialisableLog = new LogGate(60_000, 100);
@@ -269,6 +273,7 @@ export class Ingest {
   ) {
     this.countEvents = bySource(metrics, 'ingest_events_total');
     this.countUnmapped = bySource(metrics, 'ingest_unmapped_codes_total');
+    this.countUnknownMdc = bySource(metrics, 'ingest_unknown_mdc_codes_total');
     this.countNonFinite = bySource(metrics, 'ingest_nonfinite_values_total');
     this.countBedReserved = bySource(metrics, 'ingest_bed_reserved_total');
   }
@@ -309,6 +314,7 @@ export class Ingest {
       if (n.kind === 'numeric' || n.kind === 'waveform') {
         if (nonFinite) this.nonFinite(source, n);
         if (!n.mdc) this.unmapped(source, n);
+        else if (n.kind === 'numeric' && !n.setting && !mdcByCode(n.mdc.code)) this.unknownMdc(source, n, n.mdc);
       }
       normalised.push(n);
     }
@@ -366,6 +372,27 @@ export class Ingest {
         raw: { system, code, ...(r.raw?.text !== undefined && { text: capped(r.raw.text) }) },
       },
       'a reading under a code with no IEEE 11073 (MDC) mapping: stored, forwarded and shown, but the agent\'s alarm rules (limits, NEWS2) cannot judge this metric; logged once per source and code (the first device that sent it), counted in ingest_unmapped_codes_total',
+    );
+  }
+
+  /**
+   * A well-formed MDC code the agent's table does not name (HL7, IntelliVue, Medibus keep it): no limit rule or NEWS2
+   * takes it, as NIBP sent as MDC_PRESS_CUFF_SYS went unnoticed (review rv126 H2). Measurements only (a setting is never
+   * judged); counted, and logged once per source and code like unmapped codes, at info: the code itself is valid.
+   */
+  private unknownMdc(source: string, r: NumericReading, mdc: MdcCode): void {
+    this.countUnknownMdc(source);
+    if (this.unknownMdcLogged.size > MAX_UNMAPPED_LOGGED) return;
+    const key = `${source}|${mdc.code}`;
+    if (this.unknownMdcLogged.has(key)) return;
+    this.unknownMdcLogged.add(key);
+    if (this.unknownMdcLogged.size > MAX_UNMAPPED_LOGGED) {
+      this.log.warn({ codes: MAX_UNMAPPED_LOGGED }, 'many distinct MDC codes not in the agent\'s table: further ones are only counted (ingest_unknown_mdc_codes_total), not logged');
+      return;
+    }
+    this.log.info(
+      { source, deviceId: r.deviceId, bed: r.bed, unit: r.unit.ucum, mdc: { code: mdc.code, refid: capped(mdc.refid) } },
+      `a measurement under MDC code ${mdc.code} (${capped(mdc.refid)}), not in the agent's MDC table: stored, forwarded and shown only, the agent's alarm rules (limits, NEWS2) do not take it; logged once per source and code (the first device that sent it), counted in ingest_unknown_mdc_codes_total`,
     );
   }
 

@@ -106,6 +106,7 @@ export const WATCHED_COUNTERS: readonly (readonly [string, Labels?])[] = [
 /** Per enabled driver (the `source` of its events): what ingest counts of each source's data. */
 export const WATCHED_SOURCE_COUNTERS: readonly (readonly [string, Labels?])[] = [
   ['ingest_unmapped_codes_total'],
+  ['ingest_unknown_mdc_codes_total'],
   ['ingest_nonfinite_values_total'],
   ['ingest_out_of_order_total'],
   ['ingest_device_clock_off_total'],
