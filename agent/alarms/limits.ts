@@ -395,8 +395,7 @@ export const UNKNOWN_PACE_SILENT_MS = 10 * 60_000;
  * a monitor that streams HR every second may send only when someone takes it (review rv80 H1; rv114 H1: a tympanic
  * spot check is the slowest of all).
  */
-// The cuff codings of NIBP too (review rv126 H2): isIntermittent (agent/model/labels.ts) knows only MDC_PRESS_BLD_NONINV_*.
-const SLOW_CODES: ReadonlySet<number> = new Set([...BODY_TEMPERATURE, MDC.PRESS_CUFF_SYS, MDC.PRESS_CUFF_DIA, MDC.PRESS_CUFF_MEAN].map((t) => t.code));
+const SLOW_CODES: ReadonlySet<number> = new Set(BODY_TEMPERATURE.map((t) => t.code));
 function isSlow(t: { code: number; last: NumericReading | null }): boolean {
   return isIntermittent(t.last?.mdc ?? null) || SLOW_CODES.has(t.code);
 }
