@@ -73,15 +73,7 @@ export class DeviceRunner {
     now: number,
   ) {
     this.commBackoff = new Backoff(settings.backoff.initialMs, settings.backoff.maxMs);
-    this.groups = plan.groups.map((group) => ({
-      group,
-      dueAt: now,
-      fault: undefined,
-      failures: 0,
-      sinceData: 0,
-      backoff: new Backoff(settings.backoff.initialMs, settings.backoff.maxMs),
-      lastOkAt: null,
-    }));
+    this.groups = plan.groups.map((group) => this.freshGroup(group, now, null));
     this.probe = this.groups[0] as GroupState;
     for (const g of plan.groups) for (const { point } of g.points) this.filters.set(point, new ChangeFilter(point.filter));
   }
@@ -142,6 +134,11 @@ export class DeviceRunner {
     return this.groups.length;
   }
 
+  /** A read's state before its first answer: due at `now`, no fault, its own backoff. */
+  private freshGroup(group: ReadGroup, now: number, lastOkAt: number | null): GroupState {
+    return { group, dueAt: now, fault: undefined, failures: 0, sinceData: 0, backoff: new Backoff(this.settings.backoff.initialMs, this.settings.backoff.maxMs), lastOkAt };
+  }
+
   /**
    * A read of several values that the device refused as a whole with exception 2 (a register it lacks) or 3 (e.g. a
    * read longer than it allows): an exception applies to the whole request, so the values it does serve are lost with
@@ -157,15 +154,7 @@ export class DeviceRunner {
     const g = this.stateOf(group);
     const wasOffline = this.state === 'offline';
     this.answered(g, now);
-    const parts: GroupState[] = halves.map((half) => ({
-      group: half,
-      dueAt: now,
-      fault: undefined,
-      failures: 0,
-      sinceData: 0,
-      backoff: new Backoff(this.settings.backoff.initialMs, this.settings.backoff.maxMs),
-      lastOkAt: g.lastOkAt,
-    }));
+    const parts = halves.map((half) => this.freshGroup(half, now, g.lastOkAt));
     this.groups.splice(this.groups.indexOf(g), 1, ...parts);
     if (this.probe === g) this.probe = parts[0] as GroupState;
     // An offline device that answers is back, as in failed.
