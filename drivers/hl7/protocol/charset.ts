@@ -126,23 +126,20 @@ export function decodeBytes(bytes: Uint8Array, declared: string, mshIndex = 1, a
   return declaredAs ? { ...dec, declaredAs } : dec;
 }
 
-/** decodeBytes for `name`, the charset MSH-18 is read as (canonical, or as declared when not one we read). */
+/** decodeBytes for `name`, the charset MSH-18 is read as (canonicalCharset's name, or as declared when not one we read). */
 function decodeNamed(bytes: Uint8Array, declared: string, name: string, bad: number, at: Hl7Position, afterBom: boolean, empty: EmptyCharset): CharsetDecoding {
-  const asciiOnly = (name === 'ASCII' || name === 'ISO IR6') && bad < 0;
-  if (afterBom && name !== '' && name !== 'UNICODE UTF-8' && name !== 'UNICODE' && !asciiOnly) {
+  const asciiOnly = name === 'ASCII' && bad < 0;
+  if (afterBom && name !== '' && name !== 'UNICODE UTF-8' && !asciiOnly) {
     throw new Hl7ParseError(`MSH-18 says ${declared.trim()} but the message starts with a UTF-8 byte order mark (EF BB BF)`, at);
   }
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (name) {
     case 'ASCII':
-    case 'ISO IR6':
       if (bad >= 0) throw new Hl7ParseError(`MSH-18 says ASCII but byte 0x${(bytes[bad] as number).toString(16)} is not ASCII`, { ...at, offset: bad });
       return { text: buf.toString('latin1'), charset: 'ASCII', assumed: false, hex: latin1Hex };
     case '8859/1':
-    case 'ISO IR100':
       return { text: buf.toString('latin1'), charset: '8859/1', assumed: false, hex: latin1Hex };
     case 'UNICODE UTF-8':
-    case 'UNICODE':
       return { text: utf8(bytes, bad, at), charset: 'UNICODE UTF-8', assumed: false, hex: utf8Hex };
     case '':
       if (bad < 0) return { text: buf.toString('latin1'), charset: 'ASCII', assumed: true, hex: latin1Hex };
@@ -192,10 +189,10 @@ function inherited(bytes: Uint8Array, charset: string, bad: number, at: Hl7Posit
   const lead = `MSH-18 is empty and an earlier message of the batch declares ${charset.trim()}, but`;
   // Only a name isSupportedCharset takes is inherited (parse.ts): its spelling aside.
   const name = canonicalCharset(charset)?.charset ?? charset.trim().toUpperCase();
-  if (name === 'ASCII' || name === 'ISO IR6') {
+  if (name === 'ASCII') {
     throw new Hl7ParseError(`${lead} byte 0x${(bytes[bad] as number).toString(16)} is not ASCII`, { ...at, offset: bad });
   }
-  if (name === 'UNICODE UTF-8' || name === 'UNICODE') {
+  if (name === 'UNICODE UTF-8') {
     try {
       return { text: utf8Fatal.decode(bytes), charset: 'UNICODE UTF-8', assumed: true, hex: utf8Hex };
     } catch {
