@@ -181,8 +181,11 @@ export class Agent {
   private storeInMemory = false;
   /** The text of the 'store-in-memory' alarm: why the store could not be opened. */
   private storeInMemoryText = STORE_IN_MEMORY_TEXT;
-  /** Drivers degraded in themselves (checkDriversThemselves), with a gateway alarm up. */
-  private readonly degradedDrivers = new Set<string>();
+  /**
+   * Drivers degraded in themselves (checkDriversThemselves), with a gateway alarm up: the selfFault it was raised for,
+   * or null when raised for a degraded driver with no devices.
+   */
+  private readonly degradedDrivers = new Map<string, string | null>();
   /** Module twin and direct methods (agent/control); null when forwarding or control is off. */
   readonly control: AgentControl | null = null;
   /** The edge alarm-validation model (agent/inference/live.ts). */
@@ -1476,18 +1479,25 @@ export class Agent {
 
   /**
    * A driver degraded in itself, not through one of its devices (those raise their own alarms): an HL7 listener no
-   * sender connects to. Its health detail becomes a gateway technical alarm while it lasts.
+   * sender connects to, or one whose sender has every message refused (selfFault, alarmed even while the driver has
+   * devices: that sender has none). Its selfFault, else its health detail, becomes a gateway technical alarm while it lasts.
    */
   private checkDriversThemselves(): void {
     for (const [name, d] of this.drivers) {
       const h = d.health();
-      const degraded = h.state === 'degraded' && Object.keys(h.devices ?? {}).length === 0;
-      if (degraded === this.degradedDrivers.has(name)) continue;
-      if (degraded) this.degradedDrivers.add(name);
+      const degraded = (h.state === 'degraded' && Object.keys(h.devices ?? {}).length === 0) || h.selfFault !== undefined;
+      const cause = h.selfFault ?? null;
+      const raised = this.degradedDrivers.has(name);
+      if (degraded === raised && (!degraded || this.degradedDrivers.get(name) === cause)) continue;
+      const key = `driver:${name}`;
+      // Another fault while degraded (no sender → its messages refused, another host refused): an alarm keeps the text
+      // it was raised with, so that one ends and one naming the fault in force is raised.
+      if (raised) this.alarms.gatewayCondition(this.gatewayId, key, false, degraded ? `driver ${name}: its fault changed` : `driver ${name} no longer degraded`);
+      if (degraded) this.degradedDrivers.set(name, cause);
       else this.degradedDrivers.delete(name);
-      this.alarms.gatewayCondition(this.gatewayId, `driver:${name}`, degraded, degraded ? `Driver ${name}: ${h.detail ?? 'degraded'}` : `driver ${name} no longer degraded`, 'medium');
+      if (degraded) this.alarms.gatewayCondition(this.gatewayId, key, true, `Driver ${name}: ${h.selfFault ?? h.detail ?? 'degraded'}`, 'medium');
     }
-    for (const name of this.degradedDrivers) {
+    for (const name of this.degradedDrivers.keys()) {
       if (this.drivers.has(name)) continue;
       this.degradedDrivers.delete(name);
       this.alarms.gatewayCondition(this.gatewayId, `driver:${name}`, false, `driver ${name} stopped`);

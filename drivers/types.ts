@@ -24,6 +24,13 @@ export interface DriverContext {
 export interface DriverHealth {
   state: 'starting' | 'running' | 'degraded' | 'stopped' | 'failed';
   detail?: string;
+  /**
+   * A fault of the driver itself that must raise a gateway technical alarm even while the driver has devices (the
+   * agent raises none for a degraded driver with devices, whose own alarms tell): an HL7 sender whose every message is
+   * refused has no device, so no device alarm can ever fire for it. A short alarm text, the same while the fault is the
+   * same (no counts or times in it); absent when there is none.
+   */
+  selfFault?: string;
   /** Per-device view, keyed by device id. */
   devices?: Record<string, { state: string; lastDataAt: number | null; detail?: string }>;
 }

@@ -91,6 +91,31 @@ function senderOf(h: MessageHeader): string {
   return `${h.sendingApplication.join('^')}|${h.sendingFacility.join('^')}`;
 }
 
+/**
+ * Messages from one host refused in a row before the listener is degraded for it (review rv126 M2): a host whose
+ * every message is refused creates no device, so no device "no data" alarm can tell the bedside. Fewer may be a one-off.
+ */
+export const REFUSED_IN_A_ROW = 3;
+/** A refused host counts while its last refusal is this recent: one that stopped sending is not being refused now. */
+export const REFUSED_FRESH_MS = 10 * 60_000;
+/** A refused host not heard from for this long is forgotten; at most REFUSED_HOSTS_MAX are kept (least recently refused go first). */
+const REFUSED_FORGET_MS = 3_600_000;
+const REFUSED_HOSTS_MAX = 1000;
+/** A refusal's reason is cut to this many characters in health and alarm texts (the warn log has it whole). */
+const REFUSED_REASON_MAX = 120;
+
+/** Messages from one sender host refused in a row since its last stored message. */
+export interface RefusedRun {
+  host: string;
+  inARow: number;
+  /** When the first of them came, and why it was refused ("<reason>, HL7 error <code>"). */
+  since: number;
+  firstReason: string;
+  /** When the last of them came, and why. */
+  lastAt: number;
+  lastReason: string;
+}
+
 /** The address of an `address:port` peer: a sender that reconnects keeps it. */
 export function hostOf(peer: string): string {
   const i = peer.lastIndexOf(':');
@@ -108,6 +133,8 @@ export class MessageHandler {
    */
   private readonly storeFailureLog = new RepeatLog(TROUBLE_LOG_EVERY_MS);
   private readonly storeFailureSenders = new Set<string>();
+  /** Refusals in a row by sender host, least recently refused first; a stored message of the host removes it. */
+  private readonly refusedRuns = new Map<string, RefusedRun>();
 
   constructor(
     private readonly ctx: DriverContext,
@@ -315,6 +342,7 @@ export class MessageHandler {
           'HL7 message rejected (the same refusal from this address is logged once a minute; each one is counted)',
         );
       }
+      this.noteRefused(peer, e.reason, e.code);
       const error: AckError = { code: e.code, reason: e.message, position: e.position };
       const seq = e.position.segmentIndex === undefined ? undefined : segmentSequence(fb.segmentIds, e.position.segmentIndex);
       if (seq !== undefined) error.segmentSequence = seq;
@@ -333,6 +361,8 @@ export class MessageHandler {
   oversize(head: Buffer, limit: number, peer: string): string[] {
     const sniffed = sniffHeader(head.toString('latin1'));
     const log = this.troubleLog.open(`oversize|${hostOf(peer)}|${Boolean(sniffed?.controlId)}`, Date.now());
+    // Refused as much as a malformed one: a sender whose every message is too large is as unseen (review rv126 M2).
+    this.noteRefused(peer, `message larger than ${limit} bytes (maxFrameBytes)`, 207);
     if (!sniffed?.controlId) {
       this.ctx.count('frames_oversize_unanswered');
       if (log) this.ctx.log.warn({ peer, limit }, 'HL7 message larger than maxFrameBytes has no readable MSH-10; no ACK possible');
@@ -411,6 +441,7 @@ export class MessageHandler {
     fresh.forEach((p, i) => {
       if (results[i]) {
         this.ctx.count('messages_accepted');
+        this.refusedRuns.delete(hostOf(peer));
         for (const n of p.notices ?? []) this.notice(n, p.header as MessageHeader, peer, at);
         for (const e of p.events) {
           this.ctx.count(e.kind === 'alarm' ? 'alarms' : e.kind === 'device-status' ? 'device_status' : 'readings');
@@ -431,6 +462,32 @@ export class MessageHandler {
         p.events = [];
       }
     }
+  }
+
+  /** Counts a refusal of a message from the host of `peer`, for refusedSenders(). */
+  private noteRefused(peer: string, reason: string, code: number): void {
+    const host = hostOf(peer);
+    const now = Date.now();
+    const short = reason.length > REFUSED_REASON_MAX ? `${reason.slice(0, REFUSED_REASON_MAX - 3)}...` : reason;
+    const why = `${short}, HL7 error ${code}`;
+    const run = this.refusedRuns.get(host);
+    // Deleted and set again: the map stays in order of last refusal, so the cap drops the least recently refused.
+    this.refusedRuns.delete(host);
+    if (!run && this.refusedRuns.size >= REFUSED_HOSTS_MAX) this.refusedRuns.delete(this.refusedRuns.keys().next().value as string);
+    this.refusedRuns.set(host, run ? { ...run, inARow: run.inARow + 1, lastAt: now, lastReason: why } : { host, inARow: 1, since: now, firstReason: why, lastAt: now, lastReason: why });
+  }
+
+  /**
+   * Hosts with REFUSED_IN_A_ROW or more messages refused in a row and the last under REFUSED_FRESH_MS ago, whose
+   * readings reach neither the display nor the alarms; oldest run first. Forgets hosts not refused for REFUSED_FORGET_MS.
+   */
+  refusedSenders(now: number): RefusedRun[] {
+    const out: RefusedRun[] = [];
+    for (const [host, run] of this.refusedRuns) {
+      if (now - run.lastAt > REFUSED_FORGET_MS) this.refusedRuns.delete(host);
+      else if (run.inARow >= REFUSED_IN_A_ROW && now - run.lastAt < REFUSED_FRESH_MS) out.push(run);
+    }
+    return out.sort((a, b) => a.since - b.since);
   }
 
   /** Logs a message the store refused: the first in a row, then a summary once a minute (each one is counted). */

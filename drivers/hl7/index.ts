@@ -1,6 +1,6 @@
 // hl7-mllp driver: receives HL7 v2 (IHE PCD-01 / PCD-04) over MLLP and emits readings and alarms.
 import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
-import { MessageHandler } from './handler.js';
+import { MessageHandler, type RefusedRun } from './handler.js';
 import { HEAP_LIMIT_BYTES, MllpServer, checkTlsFiles, mllpQueueBudget, type TlsOptions } from './server.js';
 import { isTimeZone } from './protocol/dtm.js';
 
@@ -202,6 +202,34 @@ export const DEVICE_SILENT_MS = 60_000;
 export const DEVICE_FORGET_MS = 24 * 3_600_000;
 /** Most devices listed in health (the least recently heard go first). */
 export const MAX_DEVICES_LISTED = 2000;
+/** Refused sender hosts named in health; the others are counted. */
+const REFUSED_HOSTS_NAMED = 3;
+
+/** "A", "A and B", "A, B and C". */
+const listed = (parts: string[]): string => (parts.length < 2 ? (parts[0] ?? '') : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`);
+
+/**
+ * Health's words for hosts whose every message is refused (review rv126 M2): `detail` with counts and times, and
+ * `selfFault`, the alarm text, without them, so that it stays the same while the same hosts are refused.
+ */
+function refusedSaid(runs: RefusedRun[], now: number): { detail: string; selfFault: string } {
+  const named = runs.slice(0, REFUSED_HOSTS_NAMED);
+  const others = runs.length - named.length;
+  const more = others > 0 ? [`${others} other sender${others === 1 ? '' : 's'}`] : [];
+  const what = (r: RefusedRun) => `${r.inARow} in a row, last ${Math.round((now - r.lastAt) / 1000)} s ago: ${r.lastReason}`;
+  const outcome = `${runs.length === 1 ? 'its' : 'their'} readings reach neither the display nor the alarms`;
+  const first = runs[0] as RefusedRun;
+  if (runs.length === 1) {
+    return {
+      detail: `every message from ${first.host} is refused (${what(first)}); ${outcome}: see the listener's warn log`,
+      selfFault: `every message from ${first.host} is refused (first: ${first.firstReason}); ${outcome}: see the listener's health and warn log`,
+    };
+  }
+  return {
+    detail: `every message from ${listed([...named.map((r) => `${r.host} (${what(r)})`), ...more])} is refused; ${outcome}: see the listener's warn log`,
+    selfFault: `every message from ${listed([...named.map((r) => r.host), ...more])} is refused (${first.host} first: ${first.firstReason}); ${outcome}: see the listener's health and warn log`,
+  };
+}
 
 export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext): Hl7MllpDriver {
   if (options.defaultTimeZone !== undefined && !isTimeZone(options.defaultTimeZone)) {
@@ -301,14 +329,20 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
     },
     health(): DriverHealth {
       const quiet = quietForMs(Date.now());
+      const runs = state === 'running' ? handler.refusedSenders(Date.now()) : [];
+      // A sender whose every message is refused has no device whose alarm could tell: the listener itself is degraded.
+      const refused = runs.length > 0 ? refusedSaid(runs, Date.now()) : null;
+      const noSender = quiet !== null ? `no sender connected to ${where()} for ${Math.round(quiet / 1000)} s: check the sender's destination port, the deployment's PortBindings and firewalls` : null;
       const out: DriverHealth = {
-        state: quiet !== null ? 'degraded' : state,
+        state: quiet !== null || refused ? 'degraded' : state,
         detail:
-          quiet !== null
-            ? `no sender connected to ${where()} for ${Math.round(quiet / 1000)} s: check the sender's destination port, the deployment's PortBindings and firewalls`
-            : detail ||
-              `${server.connections} connection(s)${server.idleClosed ? ` (the last sender was closed by this listener after ${(options.idleTimeoutMs ?? 600_000) / 1000} s without traffic (idleTimeoutMs); it connects again to send)` : ''}, ${handler.dedup.size} control ids remembered`,
+          refused
+            ? `${refused.detail}${noSender ? `; and ${noSender}` : ''}`
+            : noSender ??
+              (detail ||
+                `${server.connections} connection(s)${server.idleClosed ? ` (the last sender was closed by this listener after ${(options.idleTimeoutMs ?? 600_000) / 1000} s without traffic (idleTimeoutMs); it connects again to send)` : ''}, ${handler.dedup.size} control ids remembered`),
         devices: {},
+        ...(refused && { selfFault: refused.selfFault }),
       };
       // A pushed feed has no link per device to watch: a device not heard from for a minute is shown as silent (the
       // alarm engine's no-data alarm is what tells the bedside), and one not heard from for a day is forgotten.
