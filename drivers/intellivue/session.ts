@@ -1,5 +1,6 @@
 // The IntelliVue Data Export session, host side, over a byte link:
-//   association request → accept (0x0E) | refuse (0x0C, retried after refusedRetryMs)
+//   association request → accept (0x0E) | refuse (0x0C, retried after refusedRetryMs; ignored unless our request is out:
+//   a late one answers a request already given up on)
 //   → the monitor's MDS Create event report, answered with a result (and its time base kept)
 //   → cyclic polls: numerics and the alarm monitor (single polls every pollIntervalMs, which also keep
 //     the association alive), waves (and numerics with `numerics: extended`) by extended poll with a poll period,
@@ -707,6 +708,18 @@ export class IntellivueSession {
         return;
       case 'refuse':
         this.hooks.count('associations_refused');
+        if (listen) {
+          // We never ask: the refusal answers the other host's request, so there is nothing of ours to retry or check.
+          this.hooks.log('info', 'intellivue: the monitor refused the other host\'s association request', {});
+          return;
+        }
+        if (!this.active || this.state_ !== 'associating' || !this.requestOut) {
+          // Acted on only while our request is out (an accept only while associating). A monitor slower than
+          // associationTimeoutMs gets a second request, accepts the first and refuses the second on the live association;
+          // the association in use stands (a monitor that drops one aborts it, and a silent one trips the quiet bound).
+          this.hooks.log('info', 'intellivue: association refusal ignored: a late answer to an association request already given up on (not answered in time and sent again)', { state: this.state_ });
+          return;
+        }
         // A monitor whose port is not set to Data Export refuses every 10 s all day: the first refusal in a row is a
         // warning, the rest are counted (associations_refused) and warned about again every 60th.
         this.refusedInARow += 1;
@@ -715,7 +728,6 @@ export class IntellivueSession {
           `intellivue association refused; retrying in ${this.plan.refusedRetryMs} ms (check the MIB port is set to Data Export, and that no other client holds it)`,
           { refusedInARow: this.refusedInARow },
         );
-        if (listen || !this.active) return;
         this.requestOut = false;
         this.clearTimers();
         this.setState('refused', `association refused by the monitor; retry in ${Math.round(this.plan.refusedRetryMs / 100) / 10} s`);
