@@ -105,9 +105,10 @@ export class Authenticator {
 
   async login(user: string, password: string, from: string): Promise<LoginResult> {
     // One check in flight per address: sending in parallel from one address cannot take more than one check slot.
-    if (this.inFlight.has(from)) return { ok: false, status: 429, reason: 'address-busy', error: 'a login from this address is being checked; try again', retryAfterS: 1 };
+    // Said as it is: behind a proxy or NAT this is a colleague pressing Log in at the same moment, not a failure.
+    if (this.inFlight.has(from)) return { ok: false, status: 429, reason: 'address-busy', error: 'another login from this address is being checked at the same moment (clients behind one proxy or NAT share an address); try again in a second', retryAfterS: 1 };
     const address = this.live(this.byAddress, from, this.now());
-    if (address && address.count >= this.config.login.maxFailures) return this.locked('address-locked', address, this.now());
+    if (address && address.count >= this.config.login.maxFailures && !this.ownerAt(user, from, address)) return this.locked('address-locked', address, this.now());
     this.inFlight.add(from);
     try {
       return await this.check(user, password, from);
@@ -165,7 +166,9 @@ export class Authenticator {
   }
 
   /**
-   * Whether this address may have a check at this name now (null) or why not. Per address: `maxFailures` in the window.
+   * Whether this address may have a check at this name now (null) or why not. Per address: `maxFailures` in the window,
+   * past which only the owners of the address (ownerAt) keep their own check: behind a proxy or NAT every client shares
+   * one address, and guesses at other names from it must not keep the ward's clinicians out.
    * Per name, once `maxFailuresPerUser` checks have failed at it in the window (from anywhere):
    * - an address that has logged in as this user before (the last KNOWN_PER_USER such addresses since the start) still
    *   gets its check while it has failed at the name fewer than OWNER_TRIES times in the window: the nurse at her own
@@ -177,12 +180,23 @@ export class Authenticator {
   private admit(user: string, from: string, now: number): LoginResult | null {
     const { maxFailures, maxFailuresPerUser, windowS } = this.config.login;
     const address = this.live(this.byAddress, from, now);
-    if (address && address.count >= maxFailures) return this.locked('address-locked', address, now);
+    const owner = this.ownerAt(user, from, address);
+    if (address && address.count >= maxFailures && !owner) return this.locked('address-locked', address, now);
     const named = this.live(this.byUser, user, now);
     if (!named || named.count < maxFailuresPerUser) return null;
     const tried = address?.byUser.get(user) ?? 0;
-    if (this.known.get(user)?.includes(from) ? tried < OWNER_TRIES : tried === 0) return null;
+    if (this.known.get(user)?.includes(from) ? owner : tried === 0) return null;
     return { ok: false, status: 429, reason: 'user-locked', error: 'too many failed logins; try later', retryAfterS: Math.max(1, Math.ceil((named.since + windowS * 1000 - now) / 1000)) };
+  }
+
+  /**
+   * Whether `from` is one this user has logged in from (remember) and has failed at this name from fewer than OWNER_TRIES
+   * times in the window: such an owner keeps their check past the address's cap and past the name's. The bounds stay:
+   * a guesser there gets OWNER_TRIES checks per name that has logged in from it (failures before the cap count too),
+   * none at any other name; the right password forgives only that user's own failures (check).
+   */
+  private ownerAt(user: string, from: string, address: AddressFailures | undefined): boolean {
+    return this.known.get(user)?.includes(from) === true && (address?.byUser.get(user) ?? 0) < OWNER_TRIES;
   }
 
   /** An address this user logged in from: kept (the most recent KNOWN_PER_USER per user) to let its owner past the name's cap. */
@@ -267,7 +281,8 @@ export class Authenticator {
 
   private locked(reason: 'address-locked' | 'user-locked', f: Failures, now: number): LoginResult {
     const retryAfterS = Math.ceil((f.since + this.config.login.windowS * 1000 - now) / 1000);
-    return { ok: false, status: 429, reason, error: 'too many failed logins; try later', retryAfterS };
+    // The address lock names the address: behind a proxy or NAT it is others' failures, not this user's.
+    return { ok: false, status: 429, reason, error: reason === 'address-locked' ? 'too many failed logins from this address; try later' : 'too many failed logins; try later', retryAfterS };
   }
 
   /** The entry of `key` while its window runs. */
