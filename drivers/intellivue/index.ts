@@ -5,6 +5,7 @@ import type { DriverEvent } from '../../agent/model/reading.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
 import type { Driver, DriverClaims, DriverContext, DriverFactory } from '../types.js';
 import { patientMonitorClaims } from '../serial/claims.js';
+import { captureWarnings } from '../serial/warnings.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmAnswers, AlarmListWatch, alarmListsStaleAfterMs } from './alarm-lists.js';
 import { AlarmTracker, type AlarmList } from './alarms.js';
@@ -248,6 +249,8 @@ export const intellivueDriver: DriverFactory<IntellivueOptions> = {
   create(options: IntellivueOptions, ctx: DriverContext): Driver {
     return new IntellivueDriver(buildPlan(options), ctx);
   },
+  // A capture left on (review rv131 M3).
+  warnings: (o) => captureWarnings(o),
   claims(o: IntellivueOptions): DriverClaims {
     // Also its device's bed and, when it polls numerics itself (single polls; extended ones send them about every
     // second), its poll period, for the checks against alarms.devices (review rv120 M2, M6). The default period

@@ -14,6 +14,8 @@ export interface IntellivueOptions {
   listenOnly?: boolean;
   /** Record every byte both ways to this file (JSON lines, see drivers/serial/capture.ts). */
   captureFile?: string;
+  /** Size bound of captureFile (default 256 MiB): the capture stops there. */
+  captureMaxBytes?: number;
   /** Decode a capture (.jsonl) or raw dump of the monitor's output (.raw/.bin); implies listen-only. */
   replay?: { file: string; speed?: number };
   /** Numerics and alarms poll period (the monitor answers at most ~1 poll per object type per second). */
@@ -107,6 +109,7 @@ export function buildPlan(o: IntellivueOptions): IntellivuePlan {
   };
   if (o.bed) plan.bed = o.bed;
   if (o.captureFile) plan.captureFile = o.captureFile;
+  if (o.captureMaxBytes !== undefined) plan.captureMaxBytes = o.captureMaxBytes;
   if (o.replay) plan.replay = { file: o.replay.file, speed: o.replay.speed ?? 0 };
   return plan;
 }

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { DriverClaims, DriverContext, DriverFactory, Driver } from '../types.js';
 import type { DeviceState } from '../../agent/model/reading.js';
 import { serialDeviceClaims } from '../serial/claims.js';
+import { captureWarnings } from '../serial/warnings.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
 import { AlarmPageWatch, AlarmTracker, alarmPagesStaleAfterMs, type Page } from './alarms.js';
 import { ALARM_REQUESTS, buildPlan, MedibusConfigError, planWarnings, requestNames, type MedibusOptions, type MedibusPlan } from './options.js';
@@ -337,7 +338,7 @@ export const medibusDriver: DriverFactory<MedibusOptions> = {
   /** Options that build but work other than meant (planWarnings); options refused give none: create() refuses them. */
   warnings(options: MedibusOptions): Array<{ field: string; message: string }> {
     try {
-      return planWarnings(options);
+      return [...captureWarnings(options), ...planWarnings(options)];
     } catch (err) {
       if (err instanceof MedibusConfigError) return [];
       throw err;

@@ -47,6 +47,8 @@ export interface MedibusOptions {
   listenOnly?: boolean;
   /** Record every byte both ways to this file (JSON lines, see drivers/serial/capture.ts). */
   captureFile?: string;
+  /** Size bound of captureFile (default 256 MiB): the capture stops there. */
+  captureMaxBytes?: number;
   /** Decode a capture (.jsonl) or raw dump (.raw/.bin) instead of a port; implies listen-only. */
   replay?: { file: string; speed?: number };
   requests?: RequestName[];
@@ -164,6 +166,7 @@ export function buildPlan(o: MedibusOptions): MedibusPlan {
   };
   if (o.bed) plan.bed = o.bed;
   if (o.captureFile) plan.captureFile = o.captureFile;
+  if (o.captureMaxBytes !== undefined) plan.captureMaxBytes = o.captureMaxBytes;
   if (o.replay) plan.replay = { file: o.replay.file, speed: o.replay.speed ?? 0 };
   return plan;
 }

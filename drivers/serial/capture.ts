@@ -9,7 +9,9 @@
 //     hex – the bytes, lowercase or uppercase hex, no separators
 // Plain one-direction dumps (`.raw`, `.bin`, as other capture tools write them) are also read: all
 // bytes become "rx" chunks without times.
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+// A capture stopped at its size bound ends with {"capture":"serial","v":1,"stopped":"captureMaxBytes",…}, skipped by
+// readers as the header is.
+import { createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { extname } from 'node:path';
 
 export type Direction = 'rx' | 'tx';
@@ -32,24 +34,52 @@ export class CaptureFormatError extends Error {
   }
 }
 
+/**
+ * Default size bound of a capture file (`captureMaxBytes`): a forgotten capture of an IntelliVue with waves grows about
+ * 0.6 GB a day on the store's disk, where a full disk evicts unsent data and then stops storage (review rv131 M3).
+ */
+export const DEFAULT_CAPTURE_MAX_BYTES = 256 * 1024 * 1024;
+
+/** A size bound in MiB for health and warnings: whole when it is (the default), else to a tenth. */
+export function mibText(bytes: number): string {
+  const m = bytes / (1024 * 1024);
+  return `${Number.isInteger(m) ? m : m.toFixed(1)} MiB`;
+}
+
+/** Room kept below the bound for the line that says the capture stopped there (it is under 200 bytes). */
+const STOP_LINE_ROOM = 256;
+
 export class CaptureWriter {
   private stream: WriteStream | null = null;
   private failed: Error | undefined;
   private onFailure: ((err: Error) => void) | undefined;
+  private onFull: ((size: number) => void) | undefined;
+  private bytes = 0;
+  private full = false;
 
   constructor(
     readonly file: string,
     private readonly describe: string,
     private readonly clock: () => number = Date.now,
+    /** The file never grows past this; at it the capture stops (no rotation: the start of a problem is kept). */
+    readonly maxBytes: number = DEFAULT_CAPTURE_MAX_BYTES,
   ) {}
 
   /**
    * Opens the file (appending) and writes the header; a failure (no such folder, not writable, disk full) is told
-   * once to `onError`. Called by the driver's start, not when the driver is made: --check makes drivers too.
+   * once to `onError`, the stop at `maxBytes` once to `onFull` with the file's size. Called by the driver's start,
+   * not when the driver is made: --check makes drivers too.
    */
-  open(onError?: (err: Error) => void): void {
+  open(onError?: (err: Error) => void, onFull?: (size: number) => void): void {
     if (onError) this.onFailure = onError;
-    if (this.stream || this.failed) return;
+    if (onFull) this.onFull = onFull;
+    if (this.stream || this.failed || this.full) return;
+    // Appending: what an earlier run left counts towards the bound, else each restart would allow as much again.
+    try {
+      this.bytes = statSync(this.file).size;
+    } catch {
+      this.bytes = 0; // no file yet (or none can be made: the stream's error says so)
+    }
     this.stream = createWriteStream(this.file, { flags: 'a' });
     this.stream.on('error', (err) => {
       if (this.failed) return;
@@ -62,6 +92,21 @@ export class CaptureWriter {
   /** The error that stopped the capture, if any (the link keeps working without it). */
   get error(): Error | undefined {
     return this.failed;
+  }
+
+  /** Whether the capture stopped at `maxBytes`. */
+  get stoppedAtBound(): boolean {
+    return this.full;
+  }
+
+  /** Whether bytes are being recorded now: opened, and neither failed nor stopped at its bound. */
+  get active(): boolean {
+    return this.stream !== null && !this.stream.writableEnded && !this.failed && !this.full;
+  }
+
+  /** The file's size in bytes as written so far (what was there before included). */
+  get size(): number {
+    return this.bytes;
   }
 
   record(dir: Direction, bytes: Uint8Array): void {
@@ -77,8 +122,28 @@ export class CaptureWriter {
   }
 
   private writeLine(obj: unknown): void {
-    if (this.failed || !this.stream) return;
-    this.stream.write(`${JSON.stringify(obj)}\n`);
+    if (this.failed || this.full || !this.stream) return;
+    const line = `${JSON.stringify(obj)}\n`;
+    const n = Buffer.byteLength(line);
+    if (this.bytes + n > this.maxBytes - STOP_LINE_ROOM) {
+      this.stopAtBound();
+      return;
+    }
+    this.bytes += n;
+    this.stream.write(line);
+  }
+
+  /** Stops for good (until the writer is made anew): says why in the file when there is room, then tells onFull. */
+  private stopAtBound(): void {
+    this.full = true;
+    const stop = `${JSON.stringify({ capture: 'serial', v: 1, stopped: 'captureMaxBytes', maxBytes: this.maxBytes, at: new Date(this.clock()).toISOString() })}\n`;
+    const n = Buffer.byteLength(stop);
+    // A file already at its bound from an earlier run gets no second stop line.
+    if (this.stream && this.bytes + n <= this.maxBytes) {
+      this.bytes += n;
+      this.stream.write(stop);
+    }
+    this.onFull?.(this.bytes);
   }
 }
 

@@ -6,7 +6,7 @@ import type { DeviceState, DriverEvent, Origin } from '../../agent/model/reading
 import { LogGate } from '../../agent/log-gate.js';
 import type { Driver, DriverContext, DriverHealth } from '../types.js';
 import type { BackoffSettings } from './backoff.js';
-import { CaptureWriter } from './capture.js';
+import { CaptureWriter, DEFAULT_CAPTURE_MAX_BYTES, mibText } from './capture.js';
 import { CapturingLink } from './capturing-link.js';
 import type { LineSettings, SerialLink } from './link.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
@@ -22,6 +22,8 @@ export interface SerialDevicePlan {
   line: LineSettings;
   listenOnly: boolean;
   captureFile?: string;
+  /** Size bound of captureFile; default DEFAULT_CAPTURE_MAX_BYTES. */
+  captureMaxBytes?: number;
   replay?: { file: string; speed: number };
   silenceMs: number;
   backoff: BackoffSettings;
@@ -100,7 +102,7 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   ) {
     let link = linkFactory(plan);
     if (plan.captureFile) {
-      this.capture = new CaptureWriter(plan.captureFile, link.describe, now);
+      this.capture = new CaptureWriter(plan.captureFile, link.describe, now, plan.captureMaxBytes ?? DEFAULT_CAPTURE_MAX_BYTES);
       link = new CapturingLink(link, this.capture);
     }
     this.link = link;
@@ -168,10 +170,17 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
     this.detached = false;
     this.ctx.log.info({ device: this.plan.id, link: this.link.describe, listenOnly: this.plan.listenOnly, ...this.startFields() }, `${this.kind} driver starting`);
     // A capture that cannot be written is said once and shown in health; the device is read as usual without it.
-    this.capture?.open((err) => {
-      this.ctx.log.warn({ err, device: this.plan.id, captureFile: this.plan.captureFile }, `${this.kind} capture file cannot be written: the device is read as usual, without a capture`);
-      this.ctx.count('capture_errors');
-    });
+    this.capture?.open(
+      (err) => {
+        this.ctx.log.warn({ err, device: this.plan.id, captureFile: this.plan.captureFile }, `${this.kind} capture file cannot be written: the device is read as usual, without a capture`);
+        this.ctx.count('capture_errors');
+      },
+      (bytes) => {
+        const fields = { device: this.plan.id, captureFile: this.plan.captureFile, bytes, captureMaxBytes: this.capture?.maxBytes };
+        this.ctx.log.warn(fields, `${this.kind} capture stopped at its size bound (captureMaxBytes): the device is read as usual, without a capture; remove captureFile when done`);
+        this.ctx.count('capture_stopped_at_bound');
+      },
+    );
     this.afterStart();
     // Said at once, as every later status is: the agent's technical monitor tracks a device from its first event, so a
     // device that never answers validly (wrong baud rate or parity on an open port: bytes, but no frame checks) still
@@ -199,9 +208,18 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
 
   health(): DriverHealth {
     const state: DriverHealth['state'] = !this.started ? 'starting' : this.stopped ? 'stopped' : this.status === 'online' ? 'running' : 'degraded';
-    const captureError = this.capture?.error;
-    const detail = captureError ? `${this.healthDetail()}; capture to ${this.plan.captureFile} failed: ${captureError.message}` : this.healthDetail();
+    const detail = `${this.healthDetail()}${this.captureDetail()}`;
     return { state, detail, devices: { [this.plan.id]: { state: this.status, lastDataAt: this.lastDataAt, detail } } };
+  }
+
+  /** What the capture is doing, for the health detail: a capture left on fills the store's disk (review rv131 M3). */
+  private captureDetail(): string {
+    const c = this.capture;
+    if (!c) return '';
+    if (c.error) return `; capture to ${this.plan.captureFile} failed: ${c.error.message}`;
+    if (c.stoppedAtBound) return `; capture stopped at its ${mibText(c.maxBytes)} bound`;
+    if (c.active) return `; capturing every byte to ${this.plan.captureFile} (${(c.size / (1024 * 1024)).toFixed(1)} MiB of ${mibText(c.maxBytes)})`;
+    return '';
   }
 
   /** Resolves when a replay has delivered every byte (for tools and tests). */

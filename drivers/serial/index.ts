@@ -9,4 +9,5 @@ export * from './replay-link.js';
 export * from './supervisor.js';
 export * from './device-driver.js';
 export * from './claims.js';
+export * from './warnings.js';
 export * from '../../agent/repeat-log.js';

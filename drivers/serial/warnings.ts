@@ -1,0 +1,24 @@
+// What --check and each start say of a single-device serial driver's options that work as written but need a person
+// (the factory's `warnings`, as drivers/hl7/index.ts does): a capture left on (review rv131 M3).
+import type { DriverWarning } from '../types.js';
+import { DEFAULT_CAPTURE_MAX_BYTES, mibText } from './capture.js';
+
+type CaptureOptions = { captureFile?: string; captureMaxBytes?: number };
+
+/**
+ * A capture is on. Said because nothing else on the ward shows it: the file holds what the device sends, patient
+ * data included, and grows on the store's disk (a full disk evicts unsent data, then stops storage for every bed).
+ */
+export function captureWarnings(o: CaptureOptions): DriverWarning[] {
+  if (!o.captureFile) return [];
+  const bound = mibText(o.captureMaxBytes ?? DEFAULT_CAPTURE_MAX_BYTES);
+  return [
+    {
+      field: 'options.captureFile',
+      message:
+        `capture is on: every byte to and from the device is recorded to ${o.captureFile}, patient data included ` +
+        `(demographics, if the device sends them); it grows about 0.6 GB a day for an IntelliVue with waves, up to ` +
+        `captureMaxBytes (${bound}), taking disk space from the store when in its folder: remove captureFile when the problem is recorded`,
+    },
+  ];
+}
