@@ -197,6 +197,13 @@ export function alarmPagesStaleAfterMs(plan: { pollIntervalMs: number; responseT
   return 2 * (plan.pollIntervalMs + plan.requests.length * plan.responseTimeoutMs);
 }
 
+/** Listen-only: a page's bound is this many times the longest recent gap between the other host's reads of it, … */
+const GAP_FACTOR = 3;
+/** … over the last this many gaps (one long stall raises the bound only for a few reads), … */
+const GAPS_KEPT = 5;
+/** … and at least this long (as IntelliVue's alarm lists). */
+const MIN_LISTEN_BOUND_MS = 10_000;
+
 /**
  * When each alarm page the cycle asks for was last read (monotonic ms), as IntelliVue's AlarmListWatch does for its
  * alarm lists: numerics keep coming while the alarm pages are refused, late or starved, and nothing else would say so.
@@ -204,6 +211,14 @@ export function alarmPagesStaleAfterMs(plan: { pollIntervalMs: number; responseT
 export class AlarmPageWatch {
   private readonly lastRead = new Map<Page, number>();
   private readonly stale = new Set<Page>();
+  /** Listen-only: the last gaps between two reads of each page. */
+  private readonly gaps = new Map<Page, number[]>();
+
+  /**
+   * @param fromGaps listen-only: the reads are another host's, at its own pace, so each page is watched from its first
+   * read seen and its bound comes from the gaps between its reads (review rv131 M1, as IntelliVue's rv72 M2).
+   */
+  constructor(private readonly fromGaps = false) {}
 
   get running(): boolean {
     return this.lastRead.size > 0;
@@ -219,19 +234,34 @@ export class AlarmPageWatch {
   stop(): void {
     this.lastRead.clear();
     this.stale.clear();
+    this.gaps.clear(); // the traffic that returns may be another host's, at another pace
   }
 
-  /** A page was answered at `now` (read, or unreadable: that has its own alarm). */
+  /** A page was answered at `now` (read, or unreadable: that has its own alarm). Listen-only: watched from its first read. */
   read(page: Page, now: number): void {
-    if (this.lastRead.has(page)) this.lastRead.set(page, now);
+    const last = this.lastRead.get(page);
+    if (this.fromGaps) {
+      if (last !== undefined) this.gaps.set(page, [...(this.gaps.get(page) ?? []), now - last].slice(-GAPS_KEPT));
+      this.lastRead.set(page, now);
+    } else if (last !== undefined) this.lastRead.set(page, now);
     this.stale.delete(page);
   }
 
-  /** Pages unread for longer than `boundMs` at `now` that were not stale yet (each returned once, until read). */
-  check(now: number, boundMs: number): Page[] {
+  /**
+   * How long `page` may go unread: `baseMs` when the session drives the line; in listen-only mode max(10 s, `baseMs`)
+   * until two reads of it were seen, then max(10 s, 3 × the longest of its last 5 gaps).
+   */
+  boundMs(page: Page, baseMs: number): number {
+    if (!this.fromGaps) return baseMs;
+    const gaps = this.gaps.get(page) ?? [];
+    return Math.max(MIN_LISTEN_BOUND_MS, gaps.length ? GAP_FACTOR * Math.max(...gaps) : baseMs);
+  }
+
+  /** Pages unread for longer than their bound (`boundMs`) at `now` that were not stale yet (each returned once, until read). */
+  check(now: number, baseMs: number): Page[] {
     const out: Page[] = [];
     for (const [page, at] of this.lastRead) {
-      if (this.stale.has(page) || now - at <= boundMs) continue;
+      if (this.stale.has(page) || now - at <= this.boundMs(page, baseMs)) continue;
       this.stale.add(page);
       out.push(page);
     }

@@ -29,8 +29,11 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private waveTimer: NodeJS.Timeout | undefined;
   /** Dropped realtime samples are logged once per connection and per change of the realtime configuration. */
   private rtDropLogged = false;
-  /** When each alarm page the cycle asks for was last read (not in listen-only mode: the polls are another host's). */
-  private readonly alarmPages = new AlarmPageWatch();
+  /**
+   * When each alarm page the cycle asks for was last read; in listen-only mode each page seen, its bound learned from
+   * the gaps between the other host's reads (review rv131 M1).
+   */
+  private readonly alarmPages = new AlarmPageWatch(this.plan.listenOnly);
   private staleTimer: NodeJS.Timeout | undefined;
   /** Alarm pages going stale again and again (a page the device keeps refusing): said once, then summarised. */
   private readonly staleLog = new RepeatLog(10 * 60_000);
@@ -42,8 +45,10 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   private rtStall: { since: number; setups: number } | undefined;
   private readonly rtStallLog = new RepeatLog(10 * 60_000);
 
-  constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now) {
+  /** `mono`: the monotonic clock of elapsed times (tests). */
+  constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now, mono: () => number = () => performance.now()) {
     super(plan, ctx, 'medibus', linkFactory, clock);
+    this.mono = mono;
     this.alarms = new AlarmTracker(this.origin, plan.alarmPriority, plan.alarmRepeatMs, (page, r) =>
       ctx.log.warn(
         { device: plan.id, page, code: r.codeChars, record: r.record },
@@ -65,7 +70,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   }
 
   /** Elapsed time only (how long a page has been unreadable): monotonic, so a wall-clock step does not skew it. */
-  private readonly mono: () => number = () => performance.now();
+  private readonly mono: () => number;
 
   protected override healthDetail(): string {
     const pages = this.alarms.unreadablePages.map(([p, since, why]) => `alarm page ${p} ${why === 'unreadable' ? 'unreadable' : 'not read'} for ${Math.round((this.mono() - since) / 1000)} s`);
@@ -125,8 +130,9 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.checkRealtime();
       }, this.plan.realtime.segmentMs);
     }
-    // Alarm pages unread for too long are looked for a few times per bound (at most every second).
-    if (!this.plan.listenOnly && this.pages.length > 0) {
+    // Alarm pages unread for too long are looked for a few times per bound (at most every second). Listen-only: the
+    // pages seen on the tap, whichever the other host reads.
+    if (this.plan.listenOnly || this.pages.length > 0) {
       this.staleTimer = setInterval(() => this.checkAlarmPages(), Math.min(1000, this.plan.pollIntervalMs));
       this.staleTimer.unref();
     }
@@ -304,18 +310,22 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
    * An alarm page not read for longer than the bound (the device refuses it, answers it late or damaged, while the
    * other requests are answered and numerics keep coming): its alarms are ended as on a lost link, so that none stays
    * shown as current, and a technical alarm says the ventilator's alarm information is not current until it is read
-   * again (review rv90 H1, as IntelliVue does for its alarm lists).
+   * again (review rv90 H1, as IntelliVue does for its alarm lists). Listen-only: a page no longer seen on the tap, past
+   * a bound learned from the gaps between the other host's reads (review rv131 M1).
    */
   private checkAlarmPages(): void {
-    const boundMs = alarmPagesStaleAfterMs(this.plan);
-    const newly = this.alarmPages.check(this.mono(), boundMs);
+    const baseMs = alarmPagesStaleAfterMs(this.plan);
+    const newly = this.alarmPages.check(this.mono(), baseMs);
     if (newly.length === 0) return;
     const now = this.now();
-    const overS = Math.round(boundMs / 100) / 10;
-    const events = newly.flatMap((page) => this.alarms.pageNotCurrent(page, `not read for over ${overS} s`, now, this.mono()));
+    const boundMs = Math.max(...newly.map((page) => this.alarmPages.boundMs(page, baseMs)));
+    const events = newly.flatMap((page) => this.alarms.pageNotCurrent(page, `not read for over ${Math.round(this.alarmPages.boundMs(page, baseMs) / 100) / 10} s`, now, this.mono()));
     const fields = { device: this.plan.id, pages: newly, boundMs };
     const line = this.staleLog.hit(now);
-    const msg = `medibus alarm information from the ventilator not current: alarm page ${newly.join(', ')} not read for over ${boundMs} ms (refused, late or damaged: see requests_unanswered, nak_received, response_timeouts); its alarms are ended and a technical alarm raised until it is read`;
+    const why = this.plan.listenOnly
+      ? 'listen-only: the other host stopped reading it, or its answers fail on the tap: see frames_bad_checksum; the bound is learned from the gaps between its reads'
+      : 'refused, late or damaged: see requests_unanswered, nak_received, response_timeouts';
+    const msg = `medibus alarm information from the ventilator not current: alarm page ${newly.join(', ')} not read for over ${boundMs} ms (${why}); its alarms are ended and a technical alarm raised until it is read`;
     if (line?.first) this.ctx.log.warn(fields, `${msg} (repeats are summarised)`);
     else if (line) this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `${msg}: ${line.repeats} more times since the last line`);
     this.emit(events);

@@ -135,7 +135,7 @@ export class MedibusSession {
     return this.state_;
   }
 
-  /** Why the curves are off although realtime is enabled (a 53H answer that did not read, none of the configured curves offered), for health. */
+  /** Why the curves are off although realtime is enabled (a 53H answer that did not read, none of the configured curves offered, a set-up refused or not answered), for health. */
   get realtimeTrouble(): string | undefined {
     return this.rtTrouble;
   }
@@ -242,15 +242,18 @@ export class MedibusSession {
 
   /**
    * `atOnce`: the answer came back at once (damaged, NAK), so nothing paced the exchange. The retry is still immediate;
-   * the re-initialisation after it waits (see `reinitialise`).
+   * the re-initialisation after it waits (see `reinitialise`). `cause`: what became of the command (for the realtime
+   * set-up's health text).
    */
-  private retryOrReinit(p: Pending, why: string, atOnce = false): void {
+  private retryOrReinit(p: Pending, why: string, atOnce = false, cause: 'timeout' | 'nak' | 'damaged' = 'timeout'): void {
     if (p.attempts < this.plan.retries) {
       this.hooks.count('retries');
       this.hooks.log('debug', `medibus retry: ${why}`, { command: commandName(p.code), attempt: p.attempts + 1 });
       this.send(p.code, p.args, p.attempts + 1, p.inCycle);
     } else if (p.inCycle && this.state_ === 'cycling') {
       this.requestUnanswered(p, why, atOnce);
+    } else if (this.state_ === 'realtime-setup' && (p.code === CMD.RT_CONFIG || p.code === CMD.RT_CONFIGURE)) {
+      this.realtimeSetupGivenUp(p, why, cause);
     } else {
       this.reinitialise(why, { command: commandName(p.code) }, atOnce);
     }
@@ -416,7 +419,7 @@ export class MedibusSession {
       const p = this.pending;
       clearTimeout(p.timer);
       this.pending = undefined;
-      this.retryOrReinit(p, `corrupt response to ${commandName(p.code)} (${ev.reason})`, true);
+      this.retryOrReinit(p, `corrupt response to ${commandName(p.code)} (${ev.reason})`, true, 'damaged');
     }
   }
 
@@ -474,7 +477,7 @@ export class MedibusSession {
       if (p && this.active && !this.plan.listenOnly) {
         clearTimeout(p.timer);
         this.pending = undefined;
-        this.retryOrReinit(p, `device answered ${commandName(p.code)} with NAK`, true);
+        this.retryOrReinit(p, `device answered ${commandName(p.code)} with NAK`, true, 'nak');
       }
       return;
     }
@@ -593,6 +596,8 @@ export class MedibusSession {
   private rtSetupFailures = 0;
   private rtRetryTimer: NodeJS.Timeout | undefined;
   private readonly rtConfigLog = new RepeatLog(REINIT_LOG_EVERY_MS);
+  /** Set-ups refused or not answered (a device without realtime, at every try): said once, then summarised. */
+  private readonly rtRefusedLog = new RepeatLog(REINIT_LOG_EVERY_MS);
   /** Why the curves are off although realtime is enabled (health), until a set-up succeeds. */
   private rtTrouble: string | undefined;
 
@@ -623,11 +628,11 @@ export class MedibusSession {
           this.realtimeSetupFailed();
           return;
         }
-        this.rtSetupFailures = 0;
         this.rtConfigLog.clear();
         const wanted = this.plan.realtime.codes.slice(0, 4); // sync byte carries streams 1..4
         this.rtRequested = wanted.map((c) => available.find((r) => r.code === c)).filter((r): r is RealtimeConfigRecord => r !== undefined);
         if (this.rtRequested.length === 0) {
+          this.realtimeSetupDone();
           this.setRealtimeStreams([], 'none of the configured curves is offered');
           this.rtTrouble = 'none of the configured curves is offered'; // health says why the curves are off (review rv116 L2)
           this.hooks.log('warn', 'medibus realtime: none of the configured curves is offered by the device', { wanted });
@@ -645,6 +650,7 @@ export class MedibusSession {
         // In force from the enable on: samples before it cannot be told to belong to this configuration.
         this.setRealtimeStreams(this.rtRequested, 'realtime set up');
         this.rtTrouble = undefined;
+        this.realtimeSetupDone();
         // Enable streams 1..n: sync byte, "streams 1-4" command, bit mask, end of sequence.
         const mask = 0xc0 | ((1 << this.rtStreams.length) - 1);
         this.write(Buffer.from([0xd0, 0xc1, mask, 0xc0, 0xc0]), 'realtime_enables_sent');
@@ -674,27 +680,60 @@ export class MedibusSession {
     this.rtConfigAvailable = undefined;
     this.clearCycle();
     this.setState('realtime-setup', 'requesting realtime configuration');
-    this.send(CMD.RT_CONFIG);
+    // After a failed set-up, asked once without retries: a device without realtime that ignores 53H would otherwise
+    // hold the cycle (numerics, alarm pages) for (retries + 1) × responseTimeoutMs at every try (review rv131 H1).
+    this.send(CMD.RT_CONFIG, '', this.rtSetupFailures > 0 ? this.plan.retries : 0);
+  }
+
+  /** A set-up went through (curves set up, or none of the configured offered): a later failure starts the back-off afresh. */
+  private realtimeSetupDone(): void {
+    this.rtSetupFailures = 0;
+    this.rtRefusedLog.clear();
   }
 
   /**
    * The device's 53H answer did not read (counted as parse_errors): no 54H or enable is built from an older
    * configuration, whose scaling may no longer hold; the curves stay off, said once (then summarised), and realtime is
-   * set up again later, waiting longer while it repeats (review rv115 L1).
+   * set up again later, waiting longer while it repeats (review rv115 L1). Also a set-up given up on (`trouble`, `log`:
+   * see realtimeSetupGivenUp).
    */
-  private realtimeSetupFailed(): void {
-    this.setRealtimeStreams([], 'realtime configuration (53H) not understood');
+  private realtimeSetupFailed(
+    trouble = 'realtime configuration (53H) not understood',
+    log = { gate: this.rtConfigLog, counter: 'parse_errors', msg: 'medibus realtime configuration (53H) not understood: no curves until a readable one comes' },
+  ): void {
+    this.setRealtimeStreams([], trouble);
     const waitMs = Math.min(60_000, 5 * this.plan.realtime.segmentMs * 2 ** Math.min(this.rtSetupFailures, 10));
     this.rtSetupFailures++;
-    this.rtTrouble = 'realtime configuration (53H) not understood';
+    this.rtTrouble = trouble;
     const secs = Math.round(waitMs / 100) / 10;
-    this.repeated(this.rtConfigLog, 'parse_errors', `medibus realtime configuration (53H) not understood: no curves until a readable one comes; asked again in ${secs} s`, { waitMs });
+    this.repeated(log.gate, log.counter, `${log.msg}; asked again in ${secs} s`, { waitMs });
     if (this.rtRetryTimer) clearTimeout(this.rtRetryTimer);
     this.rtRetryTimer = setTimeout(() => {
       this.rtRetryTimer = undefined;
       this.setUpRealtimeAgain('asking for a readable realtime configuration again');
     }, waitMs);
     this.startCycling(false);
+  }
+
+  /**
+   * A 53H or 54H given up on after its retries (NAK, no answer, damaged): curves are optional, so a device without
+   * realtime (a classic Medibus device, a V500 whose realtime is unavailable) keeps its numerics and alarm pages. Taken
+   * like a 53H that does not read, not as a lost device: no re-initialisation, no alarm ended (review rv131 H1).
+   */
+  private realtimeSetupGivenUp(p: Pending, why: string, cause: 'timeout' | 'nak' | 'damaged'): void {
+    this.hooks.count('realtime_setups_failed');
+    const code = `${hex2(p.code)}H`;
+    const trouble =
+      cause === 'nak'
+        ? `the device refused the realtime set-up (NAK to ${code})`
+        : cause === 'timeout' && p.otherCode === undefined
+          ? `the device did not answer the realtime set-up (no response to ${code} within ${this.plan.responseTimeoutMs} ms)`
+          : `no usable answer to the realtime set-up (${why})`;
+    this.realtimeSetupFailed(trouble, {
+      gate: this.rtRefusedLog,
+      counter: 'realtime_setups_failed',
+      msg: `medibus realtime curves off: ${trouble}; the data cycle goes on without curves (if this device has no realtime curves, set realtime.enabled false)`,
+    });
   }
 
   /** `sayAgain` false: the cycle resumes after a realtime set-up that failed, whose parse error must not be re-warned at each retry. */
