@@ -6,6 +6,7 @@ import { numeric, s, wave } from '../alarms/fixtures.js';
 import { Ring } from './ring.js';
 import { WardState } from './ward.js';
 import { CLOCK_SLACK_MS } from '../model/measured.js';
+import { normalise } from '../ingest.js';
 
 const opts = { staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 2 };
 
@@ -172,6 +173,23 @@ describe('WardState', () => {
     for (let i = 0; i < 10; i++) w.handle([{ ...wave(MDC.ECG_ELEC_POTL_II, i, { state: 'valid' }), samples: new Array(250).fill(0.1) }]);
     expect(w.waves('bed-1')[0]!.samples).toHaveLength(500);
     expect(chunks).toEqual(new Array(10).fill(250));
+  });
+
+  it('keeps samples the device sent as invalid (zeroed by ingest) as gaps, not as 0, in the strip and its chunks (review rv132 L1)', () => {
+    const w = new WardState(opts);
+    const chunks: (number | null)[][] = [];
+    w.onWave((c) => chunks.push(c.samples));
+    const seg = (atS: number, samples: number[]) => normalise({ ...wave(MDC.ECG_ELEC_POTL_II, atS, { state: 'valid' }), samples });
+    w.handle([seg(0, [0.5, 0.6])]);
+    w.handle([seg(1, [0.7, Number.NaN, Number.NaN, 0.2])]);
+    // The next segment valid: the strip's quality is 'valid' again, so the gap must be in the samples themselves.
+    w.handle([seg(2, [0, 0.3])]);
+    const strip = w.waves('bed-1')[0]!;
+    expect(strip.quality).toBe('valid');
+    expect(strip.samples).toEqual([0.5, 0.6, 0.7, null, null, 0.2, 0, 0.3]);
+    expect(chunks[1]).toEqual([0.7, null, null, 0.2]);
+    // A sample the device sent as 0 stays 0; in JSON (the page's answer and stream) a gap is null.
+    expect(JSON.parse(JSON.stringify(strip)).samples).toEqual([0.5, 0.6, 0.7, null, null, 0.2, 0, 0.3]);
   });
 
   it('tracks at most maxBeds beds and counts what it could not show', () => {

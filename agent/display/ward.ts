@@ -1,10 +1,11 @@
 // The display's in-memory picture of the ward, fed with committed events: the latest value of each parameter per bed
 // (with its quality and time, so staleness can be shown), short trends and the last seconds of each waveform.
 // Everything is bounded: beds, parameters per bed, trend points, waveform samples.
-import type { DriverEvent, MdcCode, NumericReading, QualityState, WaveformSegment } from '../model/reading.js';
+import type { DriverEvent, MdcCode, NumericReading, QualityState } from '../model/reading.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from '../model/labels.js';
 import { DeviceClocks, heldIsNewer } from '../model/measured.js';
+import type { NormalisedWaveform } from '../ingest.js';
 import { Ring } from './ring.js';
 
 export interface WardOptions {
@@ -55,7 +56,8 @@ interface Wave {
   label: string;
   unit: string;
   rateHz: number;
-  samples: Ring<number>;
+  /** null: a sample the device sent as invalid (ingest's `zeroed`), a gap on the strip, not a value of 0. */
+  samples: Ring<number | null>;
   quality: QualityState;
   reasons: string[];
   at: number;
@@ -120,7 +122,8 @@ export interface WaveChunk {
   quality: QualityState;
   reasons: string[];
   at: number;
-  samples: number[];
+  /** null: a gap (a sample the device sent as invalid); drawn as no line, whatever the chunk's quality. */
+  samples: (number | null)[];
 }
 
 export type WaveListener = (chunk: WaveChunk) => void;
@@ -340,7 +343,7 @@ export class WardState {
     }
   }
 
-  private waveform(bedId: string, bed: Bed, w: WaveformSegment): void {
+  private waveform(bedId: string, bed: Bed, w: NormalisedWaveform): void {
     const key = metricKey(w.mdc, w.raw);
     if (!(w.sampleRateHz > 0) || w.sampleRateHz > MAX_WAVE_RATE_HZ) return;
     let wave = bed.waves.get(key);
@@ -352,7 +355,10 @@ export class WardState {
       };
       bed.waves.set(key, wave);
     }
-    const samples = w.samples.map(round);
+    // The samples ingest zeroed stay gaps: the strip's quality follows the newest segment, so once a valid one comes
+    // they would be drawn as a live flat line at 0 (review rv132 L1).
+    const zeroed = w.zeroed?.length ? new Set(w.zeroed) : null;
+    const samples = w.samples.map((v, i) => (zeroed?.has(i) ? null : round(v)));
     for (const s of samples) wave.samples.push(s);
     wave.quality = w.quality.state;
     wave.reasons = w.quality.reasons ?? [];

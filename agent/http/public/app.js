@@ -3,6 +3,19 @@
 // Everything the server sends is put on the page with textContent, never as HTML.
 'use strict';
 
+// First act: index.html says the page is not running (for when this script does not arrive, review rv132 M4); from
+// here the script tells the link's state, starting with "Connecting…".
+{
+  const lost = document.getElementById('lost');
+  lost.hidden = true;
+  const what = document.getElementById('lost-what');
+  if (what) what.textContent = 'Connection lost — values below are not live.';
+  document.getElementById('lost-detail').textContent = 'Reconnecting…';
+  const conn = document.getElementById('conn');
+  conn.className = 'conn connecting';
+  conn.textContent = 'Connecting…';
+}
+
 const RANK = { high: 3, medium: 2, low: 1 };
 const STATE_TEXT = { active: 'ACTIVE', latched: 'LATCHED', acknowledged: 'ACK', 'audio-paused': 'AUDIO PAUSED' };
 const WAVE_SECONDS = 8;
@@ -175,7 +188,9 @@ async function api(method, path, body) {
     data = null;
   }
   if (res.status === 401 && state.auth && path !== '/api/login') dropSession();
-  return { status: res.status, data };
+  // Retry-After in seconds (the gateway sends no dates): how long a refusal for now (429, 503) lasts.
+  const retry = Number(res.headers.get('Retry-After'));
+  return { status: res.status, data, retryAfterS: res.headers.has('Retry-After') && Number.isFinite(retry) ? retry : null };
 }
 
 function renderAccount() {
@@ -212,8 +227,13 @@ $('login-form').addEventListener('submit', async (ev) => {
     setAuth({ token: r.data.token, user: r.data.user, role: r.data.role, expiresAt: r.data.expiresAt - state.offset });
     showMessage(`Logged in as ${r.data.user} (${r.data.role}).`);
     reconnect();
+  } else if (r.status === 429 || r.status === 503) {
+    // Refused for now, in the gateway's words: a 429 may be another login from this address being checked (a shared
+    // station, a proxy), not failed logins (review rv132 M3).
+    const wait = r.retryAfterS === null ? '' : ` (wait ${fmtAge(Math.max(1, r.retryAfterS))})`;
+    showMessage(`NOT logged in: ${r.data?.error ?? `the gateway answered ${r.status}`}${wait}.`, true);
   } else {
-    showMessage(r.status === 429 ? 'Too many failed logins; wait and try again.' : `Login failed: ${r.data?.error ?? r.status}`, true);
+    showMessage(`Login failed: ${r.data?.error ?? r.status}`, true);
   }
 });
 
@@ -707,14 +727,15 @@ function stripOrder(a, b) {
 }
 
 /**
- * Unacknowledged alarms of every bed (but the one open in detail), on every view: beds stay in their places on the
- * ward, so a high alarm of a bed below the fold, or of another bed while one bed is open, is still seen at once.
+ * Unacknowledged alarms of every bed, on every view: beds stay in their places on the ward, so a high alarm of a bed
+ * below the fold, of another bed while one bed is open, or of the open bed while its trends are scrolled to (its
+ * detail list scrolls away; review rv132 H1), is still seen at once.
  * Every high alarm has a row (up to STRIP_MAX_HIGH, and the count says how many more are HIGH); lower ones fill up
  * to STRIP_ROWS.
  */
 function renderWardAlarms() {
   const open = [];
-  for (const t of state.beds.values()) for (const a of t.alarms) if (a.state !== 'acknowledged' && t.bed !== state.selected) open.push(a);
+  for (const t of state.beds.values()) for (const a of t.alarms) if (a.state !== 'acknowledged') open.push(a);
   open.sort(stripOrder);
   const strip = $('ward-alarms');
   strip.hidden = !open.length;
@@ -835,9 +856,11 @@ function drawWave(w) {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of s) {
+    if (v === null) continue; // a gap: a sample the device sent as invalid
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }
+  if (hi === -Infinity) return; // nothing but gaps
   if (hi - lo < 1e-6) {
     hi += 0.5;
     lo -= 0.5;
@@ -847,11 +870,17 @@ function drawWave(w) {
   ctx.lineWidth = 1.5;
   ctx.beginPath();
   const x0 = c.width * (1 - s.length / n);
+  let pen = false;
   for (let i = 0; i < s.length; i++) {
+    if (s[i] === null) {
+      pen = false; // no line across samples the device marked invalid: a flat line there would read as signal
+      continue;
+    }
     const x = x0 + (i / n) * c.width;
     const y = c.height - 8 - ((s[i] - lo) / (hi - lo)) * (c.height - 16);
-    if (i === 0) ctx.moveTo(x, y);
-    else ctx.lineTo(x, y);
+    if (pen) ctx.lineTo(x, y);
+    else ctx.moveTo(x, y);
+    pen = true;
   }
   ctx.stroke();
 }
@@ -957,6 +986,7 @@ function route() {
   $('trends').replaceChildren();
   $('ward').hidden = !!bed;
   $('detail').hidden = !bed;
+  $('bed-head').hidden = !bed;
   renderAll();
   if (bed) void loadBed(bed);
   reconnect();
