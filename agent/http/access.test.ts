@@ -354,10 +354,11 @@ describe('live streams per client address', () => {
   afterAll(() => d.close());
 
   it('refuses a stream beyond maxSseClientsPerAddress from one address (503, counted, logged); other addresses are served; a closed one frees its slot', async () => {
-    const a = await openStream(d.url, '/api/stream', undefined, { localAddress: '127.0.0.2' });
-    const b = await openStream(d.url, '/api/stream', undefined, { localAddress: '127.0.0.2' });
-    const c = await openStream(d.url, '/api/stream', undefined, { localAddress: '127.0.0.2' });
-    const other = await openStream(d.url, '/api/stream', undefined, { localAddress: '127.0.0.3' });
+    const page = '/api/stream?reports=1'; // as the page opens it (streams that do not report have a smaller cap)
+    const a = await openStream(d.url, page, undefined, { localAddress: '127.0.0.2' });
+    const b = await openStream(d.url, page, undefined, { localAddress: '127.0.0.2' });
+    const c = await openStream(d.url, page, undefined, { localAddress: '127.0.0.2' });
+    const other = await openStream(d.url, page, undefined, { localAddress: '127.0.0.3' });
     try {
       expect([a.status, b.status, c.status, other.status]).toEqual([200, 200, 503, 200]);
       await c.closed;
@@ -365,17 +366,81 @@ describe('live streams per client address', () => {
       expect(d.agent.metrics.get('display_sse_refused_total', { reason: 'per-address' })).toBe(1);
       expect(d.captured.lines.find((l) => l.reason === 'per-address')).toMatchObject({ from: '127.0.0.2', maxSseClientsPerAddress: 2 });
       a.close();
-      let again = await openStream(d.url, '/api/stream', undefined, { localAddress: '127.0.0.2' });
+      let again = await openStream(d.url, page, undefined, { localAddress: '127.0.0.2' });
       // The server sees the close a moment later.
       for (let i = 0; i < 50 && again.status !== 200; i++) {
         again.close();
         await new Promise((r) => setTimeout(r, 50));
-        again = await openStream(d.url, '/api/stream', undefined, { localAddress: '127.0.0.2' });
+        again = await openStream(d.url, page, undefined, { localAddress: '127.0.0.2' });
       }
       expect(again.status).toBe(200);
       again.close();
     } finally {
       for (const x of [a, b, c, other]) x.close();
+    }
+  });
+});
+
+describe('live streams when every slot is taken (review rv132 M2: four addresses held all 32, the ward screen got 503)', () => {
+  let d: DisplayAgent;
+  beforeAll(async () => (d = await startDisplayAgent({ screens: [{ name: 'ward3-station', graceS: 30 }] })));
+  afterAll(() => d.close());
+
+  it('an expected screen and a logged-in user still get a stream: each closes the oldest one that is neither (counted, logged)', async () => {
+    const held = [];
+    try {
+      // Pages as the browser opens them (they report): 8 from each of 4 addresses, every slot (32).
+      for (const a of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) {
+        for (let i = 0; i < 8; i++) held.push(await openStream(d.url, '/api/stream?reports=1', undefined, { localAddress: a }));
+      }
+      expect(held.map((s) => s.status)).toEqual(held.map(() => 200));
+      const anonymous = await openStream(d.url, '/api/stream?reports=1', undefined, { localAddress: '127.0.0.6' });
+      expect(anonymous.status).toBe(503);
+      anonymous.close();
+
+      const screen = await openStream(d.url, '/api/stream?screen=ward3-station&reports=1', undefined, { localAddress: '127.0.0.10' });
+      expect(screen.status).toBe(200);
+      await screen.waitFor((e) => e.event === 'ward');
+      await held[0]!.closed; // the oldest
+      expect(d.agent.metrics.get('display_sse_dropped_total', { reason: 'evicted' })).toBe(1);
+      expect(d.captured.lines.find((l) => /to make room/.test(String(l.msg)))).toMatchObject({ from: '127.0.0.2', for: 'screen ward3-station' });
+
+      const token = await login(d.url, 'nurse.jones', PASSWORDS.clinician);
+      const nurse = await openStream(d.url, '/api/stream?reports=1', token, { localAddress: '127.0.0.11' });
+      expect(nurse.status).toBe(200);
+      await held[1]!.closed;
+      expect(d.agent.metrics.get('display_sse_dropped_total', { reason: 'evicted' })).toBe(2);
+      // Neither is taken for another: a second screen name that is not listed gets 503.
+      const unlisted = await openStream(d.url, '/api/stream?screen=not-listed&reports=1', undefined, { localAddress: '127.0.0.12' });
+      expect(unlisted.status).toBe(503);
+      unlisted.close();
+      held.push(screen, nurse);
+    } finally {
+      for (const s of held) s.close();
+    }
+  });
+
+  it('streams that do not say they report (scripts) hold at most a quarter of the slots: the ward screens are not refused for them', async () => {
+    const held = [];
+    // The server sees the last test's streams close a moment later.
+    const open = async () => ((await call(d.url, 'GET', '/api/status')).json().display as { sseClients: number }).sseClients;
+    for (let i = 0; i < 100 && (await open()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    try {
+      for (const a of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) {
+        for (let i = 0; i < 8; i++) held.push(await openStream(d.url, '/api/stream', undefined, { localAddress: a }));
+      }
+      const statuses = held.map((s) => s.status);
+      expect(statuses.filter((x) => x === 200)).toHaveLength(8);
+      expect(statuses.filter((x) => x === 503)).toHaveLength(24);
+      const refused = held.find((s) => s.status === 503)!;
+      await refused.closed;
+      expect(JSON.parse(refused.text())).toEqual({ error: expect.stringMatching(/do not report what they receive/) });
+      expect(d.agent.metrics.get('display_sse_refused_total', { reason: 'not-reporting' })).toBe(24);
+      const page = await openStream(d.url, '/api/stream?reports=1', undefined, { localAddress: '127.0.0.6' });
+      expect(page.status).toBe(200);
+      held.push(page);
+    } finally {
+      for (const s of held) s.close();
     }
   });
 });

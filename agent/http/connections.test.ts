@@ -5,8 +5,9 @@ import { connect, type Socket } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MDC } from '../model/mdc.js';
+import { addressKey } from './connections.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { openStream, reading, startDisplayAgent, tachycardia, type DisplayAgent } from '../../test/browser/display-fixtures.js';
 
@@ -90,6 +91,30 @@ describe('display: pipelined requests and the shared ward snapshot', () => {
     expect(limitAlarms((await stream.waitFor((e) => e.event === 'ward')).data as Ward)).toHaveLength(1);
     stream.close();
   });
+
+  it('answers simultaneous bed requests with one build (review rv132 M1: built per request, a flood stalled the alarms)', async () => {
+    // Trends are read once per bed answer built (not for the snapshot nor the streams): they count the builds.
+    const builds = vi.spyOn(d.agent.display!.ward, 'trends');
+    try {
+      const s = await rawSocket(d.url);
+      const replies = readUntilClosed(s);
+      s.write('GET /api/beds/bed-5 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(3) + 'GET /api/beds/bed-5 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+      const text = await replies;
+      expect(text.match(/HTTP\/1\.1 200/g)).toHaveLength(4);
+      expect(new Set([...text.matchAll(/"serverTime":(\d+)/g)].map((m) => m[1])).size).toBe(1);
+      expect(builds).toHaveBeenCalledTimes(1);
+    } finally {
+      builds.mockRestore();
+    }
+  });
+
+  it('does not serve a bed answer from before an alarm change of that bed', async () => {
+    const limitAlarms = async () => ((await (await fetch(`${d.url}/api/beds/bed-8`)).json()) as { alarms: { source: string }[] }).alarms.filter((a) => a.source === 'limit');
+    expect(await limitAlarms()).toEqual([]);
+    // Right after (well within the 250 ms an answer is shared for): the alarm is in it.
+    await d.agent.ingest.accept('test-source', tachycardia('bed-8'));
+    expect(await limitAlarms()).toHaveLength(1);
+  });
 });
 
 describe('display: connections per address (20 slots in all: before the per-address cap one address could take every one)', () => {
@@ -131,7 +156,8 @@ describe('display: connections per address (20 slots in all: before the per-addr
     const held: Socket[] = [];
     try {
       for (let i = 0; i < 16; i++) held.push(await rawSocket(d.url, '127.0.0.10'));
-      for (let i = 0; i < 4; i++) held.push(await rawSocket(d.url, '127.0.0.11'));
+      // One each from four more addresses (the table's last eighth is kept for addresses holding fewer than two).
+      for (const a of ['127.0.0.11', '127.0.0.14', '127.0.0.15', '127.0.0.16']) held.push(await rawSocket(d.url, a));
       const refused = await rawSocket(d.url, '127.0.0.12');
       await closed(refused);
       expect(d.agent.metrics.get('display_connections_refused_total', { reason: 'max-connections' })).toBeGreaterThanOrEqual(1);
@@ -142,6 +168,45 @@ describe('display: connections per address (20 slots in all: before the per-addr
       for (const s of held) s.destroy();
       await d.close();
     }
+  });
+});
+
+describe('display: the connection table keeps room for other addresses (review rv132 M2)', () => {
+  it('two addresses holding the table still leave a health check and a screen\'s two connections from a third served', async () => {
+    const d = await startDisplayAgent();
+    const held: Socket[] = [];
+    try {
+      // As many as they can get, of the 64: one address up to three quarters (48), the other what is left.
+      for (let i = 0; i < 60; i++) held.push(await rawSocket(d.url, '127.0.0.2'));
+      for (let i = 0; i < 20; i++) held.push(await rawSocket(d.url, '127.0.0.3'));
+      await new Promise((r) => setTimeout(r, 100));
+      const open = held.filter((s) => !s.destroyed);
+      expect(open.length).toBeLessThanOrEqual(64 - 8);
+      const third = await Promise.all([rawSocket(d.url, '127.0.0.10'), rawSocket(d.url, '127.0.0.10')]);
+      held.push(...third);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(third.filter((s) => s.destroyed)).toHaveLength(0);
+      expect((await fetch(`${d.url}/healthz`)).status).toBe(200);
+      expect(d.agent.metrics.get('display_connections_refused_total', { reason: 'max-connections' })).toBe(0);
+      expect(warnings(d, /too many connections open from this address/).map((l) => l.from)).toEqual(['127.0.0.2', '127.0.0.3']);
+    } finally {
+      for (const s of held) s.destroy();
+      await d.close();
+    }
+  });
+});
+
+describe('addressKey: which client addresses the per-address caps count as one', () => {
+  it('an IPv6 address by its /64, an IPv4-mapped one by its IPv4 address, anything else as it is', () => {
+    expect(addressKey('2001:db8:0:1::1')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:0DB8:0000:0001:ffff:ffff:ffff:ffff')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('2001:db8::')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('64:ff9b::192.0.2.1')).toBe('64:ff9b:0:0::/64');
+    expect(addressKey('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(addressKey('10.1.2.3')).toBe('10.1.2.3');
+    expect(addressKey('unknown')).toBe('unknown');
   });
 });
 

@@ -122,6 +122,42 @@ describe('LiveFeed: open screens kept in step without new readings', () => {
     expect(tilesOf('bed-3')).toHaveLength(count);
   });
 
+  it('shares a bed\'s answer per bed for 250 ms, and drops it at once when that bed\'s alarms change or its vitals are flushed (rv132 M1)', () => {
+    const hr = (bed: string, value: number, at: number) => reading(MDC.ECG_HEART_RATE, value, UNITS.BEAT_PER_MIN, bed, at);
+    commit([hr('bed-1', 80, T0), hr('bed-2', 80, T0)]);
+    vi.advanceTimersByTime(300);
+    const builds = vi.spyOn(ward, 'trends');
+    const answer = (bed: string) => JSON.parse(feed.bedJson(bed).toString('utf8')) as BedTile & { alarmSeq: number };
+    const first = feed.bedJson('bed-1');
+    expect(answer('bed-1').alarms).toEqual([]);
+    expect(builds).toHaveBeenCalledTimes(1);
+    // Another bed's alarm: this bed's answer is still shared.
+    const tachy = (bed: string) => Array.from({ length: 13 }, (_, i) => hr(bed, 150, Date.now() - (12 - i) * 1000));
+    const other = engine.ingestAll(tachy('bed-2'));
+    expect(other.length).toBeGreaterThan(0);
+    feed.alarmChanges(other);
+    expect(feed.bedJson('bed-1')).toBe(first);
+    expect(builds).toHaveBeenCalledTimes(1);
+    // Its own alarm: the next answer has it, at once.
+    const own = engine.ingestAll(tachy('bed-1'));
+    feed.alarmChanges(own);
+    expect(answer('bed-1').alarms.filter((a) => a.source === 'limit')).toHaveLength(1);
+    expect(answer('bed-1').alarmSeq).toBe(Math.max(...own.map((c) => c.seq)));
+    expect(builds).toHaveBeenCalledTimes(2);
+    // Its vitals flushed (at the same instant): rebuilt with them.
+    feed.committed([hr('bed-1', 91, Date.now())]);
+    feed.flush();
+    expect(answer('bed-1').vitals.find((v) => v.value === 91)).toBeDefined();
+    expect(builds).toHaveBeenCalledTimes(3);
+    // Shared for 250 ms at most.
+    vi.advanceTimersByTime(249);
+    feed.bedJson('bed-1');
+    expect(builds).toHaveBeenCalledTimes(3);
+    vi.advanceTimersByTime(1);
+    feed.bedJson('bed-1');
+    expect(builds).toHaveBeenCalledTimes(4);
+  });
+
   it('sends the tile of a bed known only from its waveform to open screens (rv121 L1)', () => {
     feed.committed([ecg('bed-4', T0)]);
     vi.advanceTimersByTime(1_300);

@@ -1,8 +1,10 @@
 // Live updates for display clients: alarm changes go out at once (latency matters at the bedside); tiles of beds with
 // new vitals are coalesced and sent every flushMs; waveform chunks go only to clients watching that bed. The ward
 // snapshot (GET /api/ward, every new stream's first event) is built at most once per flushMs and shared: a 128-bed
-// ward's takes ~28 ms and ~200 KB, so building it per request let a GET flood stall the alarms. Once a second, tiles
-// that time alone changed (NEWS2 inputs aging out, lastDataAt moved by waveforms) are sent again (tick).
+// ward's takes ~28 ms and ~200 KB, so building it per request let a GET flood stall the alarms. A bed's answer (GET
+// /api/beds/:bed, with its trends and waveforms: 0.5 MB for a busy bed) is shared the same way, per bed (review rv132
+// M1: a flood of it stalled alarms by a second). Once a second, tiles that time alone changed (NEWS2 inputs aging
+// out, lastDataAt moved by waveforms) are sent again (tick).
 import type { AlarmEngine } from '../alarms/engine.js';
 import { DEFAULT_NEWS2_CONFIG, type News2Score } from '../alarms/news2.js';
 import { GATEWAY_BED, type AlarmStateChange } from '../alarms/types.js';
@@ -53,6 +55,11 @@ export class LiveFeed {
   /** The last snapshot, serialised, and when it was built; null once something it shows has changed. */
   private cached: { json: string; at: number } | null = null;
   /**
+   * Per bed, its last detail answer as UTF-8 JSON and when it was built; dropped once something it shows has changed.
+   * Bytes, not a string: a busy bed's is 0.5 MB, and encoding it for each request was most of what a flood still cost.
+   */
+  private readonly bedCached = new Map<string, { body: Buffer; at: number }>();
+  /**
    * The seq of the last alarm change sent on the streams: a snapshot shows every change up to it, so the page can tell
    * whether an answer of another request (an action's) is newer than what it shows (the engine's seq is per instance).
    */
@@ -83,6 +90,7 @@ export class LiveFeed {
     // A bed newly left out (display.maxBeds): every screen says it does not show every bed.
     if (this.ward.droppedBedCount !== dropped) {
       this.cached = null;
+      this.bedCached.clear();
       this.hub.broadcast('dropped', { serverTime: this.now(), droppedBeds: this.ward.droppedBedsView() });
     }
   }
@@ -106,6 +114,7 @@ export class LiveFeed {
   /** A bed's tile changed outside the readings (a NEWS2 observation): sent with the next flush, and in new snapshots. */
   bedChanged(bed: string): void {
     this.cached = null;
+    this.bedCached.delete(bed);
     this.dirty.add(bed);
     this.schedule();
   }
@@ -119,6 +128,7 @@ export class LiveFeed {
     this.cached = null;
     for (const c of changes) {
       if (c.seq > this.lastSeq) this.lastSeq = c.seq;
+      this.bedCached.delete(c.alarm.bed);
       // A left-out bed's tile may be new on the page (made from this change, unmarked): the flush sends it marked.
       if (c.alarm.bed !== GATEWAY_BED && this.ward.readingsDropped(c.alarm.bed)) this.dirty.add(c.alarm.bed);
     }
@@ -138,6 +148,7 @@ export class LiveFeed {
     if (this.dirty.size === 0) return;
     const now = this.now();
     const beds = [...this.dirty].map((b) => this.tile(b, now, true));
+    for (const b of this.dirty) this.bedCached.delete(b);
     this.dirty.clear();
     // As for alarms: a stream opened after this flush has no other way to get these beds' new values.
     this.cached = null;
@@ -155,6 +166,22 @@ export class LiveFeed {
     const json = JSON.stringify(this.snapshot(now));
     this.cached = { json, at: now };
     return json;
+  }
+
+  /**
+   * One bed's detail (GET /api/beds/:bed) as UTF-8 JSON: shared like the snapshot, per bed, for flushMs, unless that
+   * bed's alarms changed or its vitals were flushed since. Answers older than flushMs are let go as others are built.
+   */
+  bedJson(bed: string): Buffer {
+    const now = this.now();
+    const hit = this.bedCached.get(bed);
+    if (hit && now - hit.at < this.flushMs) return hit.body;
+    for (const [b, e] of this.bedCached) if (now - e.at >= this.flushMs) this.bedCached.delete(b);
+    // alarmSeq: the last alarm change this answer's alarms include (the page keeps the stream's alarms; see app.js).
+    const json = JSON.stringify({ serverTime: now, alarmSeq: this.lastSeq, ...bedTile(this.ward, this.engine, bed, now), trends: this.ward.trends(bed), waves: this.ward.waves(bed) });
+    const body = Buffer.from(json, 'utf8');
+    this.bedCached.set(bed, { body, at: now });
+    return body;
   }
 
   /** The whole ward, built now. */
@@ -223,6 +250,7 @@ export class LiveFeed {
     this.stopped = true;
     clearInterval(this.ticker);
     this.offDrop();
+    this.bedCached.clear();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }

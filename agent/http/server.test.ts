@@ -280,9 +280,10 @@ describe('display HTTP API, bounds', () => {
   });
 
   it('caps live clients (503 beyond the cap)', async () => {
-    const a = await openStream(d.url);
-    const b = await openStream(d.url);
-    const c = await openStream(d.url);
+    const page = '/api/stream?reports=1'; // as the page opens it (streams that do not report have a smaller cap)
+    const a = await openStream(d.url, page);
+    const b = await openStream(d.url, page);
+    const c = await openStream(d.url, page);
     expect([a.status, b.status, c.status]).toEqual([200, 200, 503]);
     a.close();
     b.close();

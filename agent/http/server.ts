@@ -27,7 +27,7 @@ import { canonicalOrigin, type DisplayConfig, type Role } from '../config/load.j
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems, SCRYPT_DEFAULTS, weakHashMessage, weakPasswordHashes } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
-import { alarmView, bedTile, changeView, news2View } from '../display/view.js';
+import { alarmView, changeView, news2View } from '../display/view.js';
 import { WardState, type WardDrop } from '../display/ward.js';
 import { LogGate } from '../log-gate.js';
 import { Authenticator, hasRole, SESSION_BOUNDS, type Identity } from './auth.js';
@@ -36,6 +36,7 @@ import { toPrometheus } from './prometheus.js';
 import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson, sendJsonText } from './respond.js';
 import { ScreenWatch } from './screens.js';
 import { certificateExpiry, readDisplayTls } from './tls-files.js';
+import { addressKey } from './connections.js';
 import { SseHub } from './sse.js';
 import { loadStatic, type StaticFile } from './static.js';
 
@@ -91,6 +92,14 @@ const MAX_REQUESTS_IN_FLIGHT = 4;
  * (A config field would be display.limits.maxConnectionsPerAddress.)
  */
 const MIN_CONNECTIONS_PER_ADDRESS = 16;
+/**
+ * The last eighth of display.limits.maxConnections is kept for addresses holding fewer than a screen's two connections
+ * (its stream and one for its requests): two addresses took the whole table before, 48 and 16, and every other client
+ * was refused (review rv132 M2). An eighth: room for a few such addresses even while a client hammering the table has
+ * refused sockets still closing.
+ */
+const RESERVED_CONNECTIONS_FRACTION = 1 / 8;
+const CONNECTIONS_PER_SCREEN = 2;
 /**
  * A TLS handshake must be done within this long (node's default is 120 s): sockets that never start one would
  * otherwise hold connection slots that long, and the HTTP timeouts only start after the handshake.
@@ -176,9 +185,11 @@ export class DisplayServer {
   private screenTimer: NodeJS.Timeout | null = null;
   /** The watched screen each open stream was opened as, by its token: its page's `seen` reports are signs of life too. */
   private readonly screenStreams = new Map<string, string>();
+  /** The names in display.screens. */
+  private readonly listedScreens: ReadonlySet<string>;
   /** Requests received and not yet answered, per connection (the socket requests arrive on). */
   private readonly inFlight = new WeakMap<Duplex, number>();
-  /** Open connections per remote address, until their socket closes, and in all. */
+  /** Open connections per remote address (its addressKey: IPv6 by /64), until their socket closes, and in all. */
   private readonly openByAddress = new Map<string, number>();
   private openConnections = 0;
   private readonly maxConnectionsPerAddress: number;
@@ -195,6 +206,7 @@ export class DisplayServer {
     this.ward = new WardState(config);
     this.auth = new Authenticator(config, now, { maxSessions: SESSION_BOUNDS.maxSessions, maxSessionsPerUser: config.login.maxSessionsPerUser });
     this.hosts = new HostNames(config);
+    this.listedScreens = new Set(config.screens.map((s) => s.name));
     this.allowedOrigins = new Set(config.allowedOrigins.map(canonicalOrigin).filter((o): o is string => o !== null));
     this.hub = new SseHub(
       {
@@ -272,14 +284,19 @@ export class DisplayServer {
    * Counts a new connection against its address. Once three quarters of maxConnections are open, an address holding
    * the per-address cap or more gets no more: one address cannot take every slot, yet a ward whose screens all sit
    * behind one NAT or proxy address (two connections a screen) is not cut off while there is room (review rv44 §2).
+   * The last eighth goes only to addresses holding fewer than two: a few addresses cannot take every slot either.
    */
   private connectionOpened(socket: Socket): void {
-    const address = socket.remoteAddress ?? 'unknown';
+    const from = socket.remoteAddress ?? 'unknown';
+    const address = addressKey(from);
     const open = this.openByAddress.get(address) ?? 0;
-    const crowded = this.openConnections >= 0.75 * this.config.limits.maxConnections;
-    if (crowded && open >= this.maxConnectionsPerAddress) {
+    const max = this.config.limits.maxConnections;
+    const crowded = this.openConnections >= 0.75 * max;
+    const reserved = this.openConnections >= max - Math.floor(max * RESERVED_CONNECTIONS_FRACTION);
+    const cap = reserved ? CONNECTIONS_PER_SCREEN : this.maxConnectionsPerAddress;
+    if ((crowded || reserved) && open >= cap) {
       socket.destroy();
-      this.connectionRefused('per-address', address);
+      this.connectionRefused('per-address', from, address, cap);
       return;
     }
     this.openByAddress.set(address, open + 1);
@@ -292,10 +309,13 @@ export class DisplayServer {
     });
   }
 
-  /** Counted always; logged once a minute for the gateway's cap (whoever hits it), per address for the per-address cap. */
-  private connectionRefused(reason: 'max-connections' | 'per-address', address: string): void {
+  /**
+   * Counted always; logged once a minute for the gateway's cap (whoever hits it), per address (key: its /64 for IPv6)
+   * for the per-address cap, which is `cap` at that moment.
+   */
+  private connectionRefused(reason: 'max-connections' | 'per-address', address: string, key = address, cap = this.maxConnectionsPerAddress): void {
     this.deps.metrics.inc('display_connections_refused_total', { reason });
-    if (!this.connectionLog.open(reason === 'per-address' ? `${reason} ${address}` : reason, Date.now())) return;
+    if (!this.connectionLog.open(reason === 'per-address' ? `${reason} ${key}` : reason, Date.now())) return;
     const refused = this.deps.metrics.get('display_connections_refused_total', { reason });
     if (reason === 'max-connections') {
       this.log.warn(
@@ -304,8 +324,8 @@ export class DisplayServer {
       );
     } else {
       this.log.warn(
-        { reason, from: address, open: this.openByAddress.get(address) ?? 0, maxConnectionsPerAddress: this.maxConnectionsPerAddress, refused },
-        'display connection refused: too many connections open from this address (logged once a minute per address)',
+        { reason, from: address, ...(key !== address && { counted: key }), open: this.openByAddress.get(key) ?? 0, maxConnectionsPerAddress: cap, refused },
+        'display connection refused: too many connections open from this address (two once the table is seven eighths full, the rest kept for other addresses; logged once a minute per address)',
       );
     }
   }
@@ -653,11 +673,11 @@ export class DisplayServer {
   }
 
   private bed(c: Ctx, bed: string): void {
-    const engine = this.deps.alarms.engine;
     if (!this.knownBed(bed)) throw new HttpError(404, `no bed ${bed}`);
-    const now = Date.now();
-    // alarmSeq: the last alarm change this answer's alarms include (the page keeps the stream's alarms; see app.js).
-    sendJson(c.res, 200, { serverTime: now, alarmSeq: this.live.alarmSeq, ...bedTile(this.ward, engine, bed, now), trends: this.ward.trends(bed), waves: this.ward.waves(bed) });
+    // Shared by every request for this bed within 250 ms (LiveFeed.bedJson), as the ward snapshot is.
+    const body = this.live.bedJson(bed);
+    c.res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': body.length });
+    c.res.end(body);
   }
 
   private stream(c: Ctx): void {
@@ -668,9 +688,13 @@ export class DisplayServer {
     // Any length: HL7 bed ids (point of care/room/bed) have no bound, and the request line is bounded by
     // display.limits.maxHeaderBytes. A cap here made a long bed's view open an unfiltered stream without waveforms.
     // `reports=1`: the page says it will report what it receives (closed if it never does); a script need not.
-    const client = this.hub.add(c.res, { bed: bed || null, identity: c.identity, address, session, reports: c.url.searchParams.get('reports') === '1' });
+    // A listed screen's stream (and a logged-in user's) takes the place of another when every slot is taken (sse.ts).
+    const screen = c.url.searchParams.get('screen');
+    const listed = screen !== null && this.listedScreens.has(screen) ? screen : null;
+    const client = this.hub.add(c.res, { bed: bed || null, identity: c.identity, address, session, reports: c.url.searchParams.get('reports') === '1', screen: listed });
     if (client === 'max-clients') throw new HttpError(503, 'too many live clients on the gateway (display.limits.maxSseClients)');
     if (client === 'per-address') throw new HttpError(503, 'too many live clients from this address (display.limits.maxSseClientsPerAddress)');
+    if (client === 'not-reporting') throw new HttpError(503, 'too many live clients that do not report what they receive (reports=1) on the gateway: a quarter of display.limits.maxSseClients');
     // heartbeatS: the page's watchdog follows it (a link silent for two heartbeats is shown as lost). stream: the name
     // the page reports under (POST /api/stream/seen).
     this.hub.send(client, 'hello', { serverTime: Date.now(), user: c.identity?.user ?? null, role: c.identity?.role ?? null, heartbeatS: this.config.limits.heartbeatS, stream: client.token });
@@ -678,7 +702,6 @@ export class DisplayServer {
     if (client.bed) for (const chunk of this.ward.waves(client.bed)) this.hub.send(client, 'wave', chunk);
     this.hub.started(client);
     // After the snapshot, so that the end of the screen's own alarm reaches it as an `alarm` event.
-    const screen = c.url.searchParams.get('screen');
     if (screen && this.screens.opened(screen, address)) {
       this.screenStreams.set(client.token, screen);
       c.res.on('close', () => {

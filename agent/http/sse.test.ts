@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../metrics.js';
+import type { Identity } from './auth.js';
 import { SseHub } from './sse.js';
 
 /** Counts what is written as unsent until the test "flushes" it. */
@@ -94,6 +95,71 @@ describe('SseHub', () => {
     hub.started(client);
     hub.send(client, 'alarm', { id: 1 });
     expect(res.destroyed).toBe(false);
+  });
+
+  describe('slots (review rv132 M2)', () => {
+    const hubOf = (maxClients: number, maxClientsPerAddress: number) => {
+      const metrics = new Metrics();
+      return { metrics, hub: new SseHub({ maxClients, maxClientsPerAddress, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000, maxLagMs: 15_000 }, metrics, pino({ level: 'silent' })) };
+    };
+    const open = (hub: SseHub, address: string, more: { reports?: boolean; screen?: string | null; identity?: Identity | null } = {}) => {
+      const res = new SlowResponse();
+      const r = hub.add(res as unknown as ServerResponse, { bed: null, identity: more.identity ?? null, address, session: null, reports: more.reports ?? true, screen: more.screen ?? null });
+      return { res, refused: typeof r === 'string' ? r : null };
+    };
+
+    it('counts IPv6 clients by their /64 (a host picks any address in it), IPv4-mapped ones by their IPv4 address', () => {
+      const { hub } = hubOf(10, 2);
+      expect(open(hub, '2001:db8:0:1::1').refused).toBeNull();
+      expect(open(hub, '2001:db8:0:1:ffff:ffff:ffff:ffff').refused).toBeNull();
+      expect(open(hub, '2001:db8:0:1::2').refused).toBe('per-address');
+      expect(open(hub, '2001:db8:0:2::1').refused).toBeNull();
+      expect(open(hub, '10.0.0.1').refused).toBeNull();
+      expect(open(hub, '::ffff:10.0.0.1').refused).toBeNull();
+      expect(open(hub, '10.0.0.1').refused).toBe('per-address');
+    });
+
+    it('a full table: an expected screen or a logged-in user closes the oldest stream that is neither, one that does not report first', () => {
+      const { hub, metrics } = hubOf(4, 4);
+      const page = open(hub, '10.0.0.1');
+      const script = open(hub, '10.0.0.2', { reports: false });
+      const screen = open(hub, '10.0.0.3', { screen: 'ward-a' });
+      const nurse = open(hub, '10.0.0.4', { identity: { user: 'nurse', role: 'clinician', kind: 'session' } });
+      expect(open(hub, '10.0.0.5').refused).toBe('max-clients');
+      // An API token is not a logged-in user: it takes no one's place.
+      expect(open(hub, '10.0.0.5', { identity: { user: 'scraper', role: 'viewer', kind: 'token' } }).refused).toBe('max-clients');
+      expect(open(hub, '10.0.0.6', { screen: 'ward-b' }).refused).toBeNull();
+      expect([page, script, screen, nurse].map((c) => c.res.destroyed)).toEqual([false, true, false, false]);
+      expect(open(hub, '10.0.0.7', { identity: { user: 'vera', role: 'viewer', kind: 'session' } }).refused).toBeNull();
+      expect(page.res.destroyed).toBe(true);
+      // Only screens and logged-in users left: nobody is closed for another.
+      expect(open(hub, '10.0.0.8', { screen: 'ward-c' }).refused).toBe('max-clients');
+      expect([screen, nurse].map((c) => c.res.destroyed)).toEqual([false, false]);
+      expect(metrics.get('display_sse_dropped_total', { reason: 'evicted' })).toBe(2);
+      expect(hub.size).toBe(4);
+    });
+
+    it('anyone may use a screen\'s name: only its first two streams keep a place; more of them are closed for others like any stream', () => {
+      const { hub } = hubOf(3, 10);
+      const first = open(hub, '10.0.0.1', { screen: 'ward-a' });
+      const second = open(hub, '10.0.0.2', { screen: 'ward-a' });
+      const third = open(hub, '10.0.0.3', { screen: 'ward-a' });
+      expect([first, second, third].map((c) => c.refused)).toEqual([null, null, null]);
+      expect(open(hub, '10.0.0.4', { screen: 'ward-b' }).refused).toBeNull();
+      expect([first, second, third].map((c) => c.res.destroyed)).toEqual([false, false, true]);
+      expect(open(hub, '10.0.0.5', { screen: 'ward-a' }).refused).toBe('max-clients');
+    });
+
+    it('streams that do not report hold at most a quarter of the slots (at least one); screens and logged-in users are not counted', () => {
+      const { hub } = hubOf(8, 8);
+      expect(open(hub, '10.0.0.1', { reports: false }).refused).toBeNull();
+      expect(open(hub, '10.0.0.2', { reports: false }).refused).toBeNull();
+      expect(open(hub, '10.0.0.3', { reports: false }).refused).toBe('not-reporting');
+      expect(open(hub, '10.0.0.3', { reports: false, screen: 'ward-a' }).refused).toBeNull();
+      expect(open(hub, '10.0.0.3', { reports: false, identity: { user: 'nurse', role: 'clinician', kind: 'session' } }).refused).toBeNull();
+      expect(open(hub, '10.0.0.3').refused).toBeNull();
+      expect(hubOf(2, 2).hub.add(new SlowResponse() as unknown as ServerResponse, { bed: null, identity: null, address: 'x', session: null })).not.toBe('not-reporting');
+    });
   });
 
   it('without a first burst the limit is the configured one', () => {

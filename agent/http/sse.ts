@@ -6,12 +6,17 @@
 // says it has fallen far behind (see `seen`), or has not said anything within maxLagMs of opening: the kernel's socket
 // buffers hold megabytes, so the byte limit alone drops a slow reader only a minute or more behind, while its screen
 // shows minutes-old alarms as current.
+// Slots (review rv132 M2: scripts on four addresses held all 32 for good, and the ward screens got 503): streams that
+// do not say they report (`reports`: scripts, not the page) hold at most a quarter of maxClients; and when every slot
+// is taken, an expected screen (display.screens) or a logged-in user takes the place of the oldest stream that is
+// neither. Per-address counts key IPv6 by its /64 (connections.ts).
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { LogGate } from '../log-gate.js';
 import type { Identity } from './auth.js';
+import { addressKey } from './connections.js';
 
 export interface SseOptions {
   maxClients: number;
@@ -51,17 +56,25 @@ export interface SseClient {
   openedAt: number;
   /** Opened by a page that reports what it received (`?reports=1`): only such a stream is closed for never reporting. */
   reports: boolean;
+  /** The expected screen (display.screens) this stream keeps a place for, or null (see `add`). */
+  screen: string | null;
 }
 
 /** Why a stream was refused. */
-export type SseRefusal = 'max-clients' | 'per-address';
+export type SseRefusal = 'max-clients' | 'per-address' | 'not-reporting';
+
+/**
+ * Streams of one screen name that keep a place (its stream and a reconnect's while the old one is not yet closed):
+ * anyone who may view can use a name, and more under one name are streams like any other.
+ */
+const KEPT_STREAMS_PER_SCREEN = 2;
 
 /** A refusal of the same reason and address is logged at most once in this long (a refused page retries every 15 s). */
 const REFUSAL_LOG_EVERY_MS = 60_000;
 
 export class SseHub {
   private readonly clients = new Set<SseClient>();
-  /** Open streams by remote address, until their socket closes. */
+  /** Open streams by remote address (its addressKey: IPv6 by /64), until their socket closes. */
   private readonly perAddress = new Map<string, number>();
   private readonly refusalLog = new LogGate(REFUSAL_LOG_EVERY_MS, 1000);
   private nextId = 1;
@@ -91,19 +104,37 @@ export class SseHub {
     }, this.opts.heartbeatS * 1000);
   }
 
-  /** Takes over the response as an event stream; the reason (and nothing written) when a cap is reached. */
-  add(res: ServerResponse, who: { bed: string | null; identity: Identity | null; address: string; session: string | null; reports?: boolean }): SseClient | SseRefusal {
+  /**
+   * Takes over the response as an event stream; the reason (and nothing written) when a cap is reached. `screen`: the
+   * expected screen (display.screens) the stream is opened as; it, and a stream of a logged-in user, takes the place of
+   * the oldest stream that is neither when every slot is taken.
+   */
+  add(
+    res: ServerResponse,
+    who: { bed: string | null; identity: Identity | null; address: string; session: string | null; reports?: boolean; screen?: string | null },
+  ): SseClient | SseRefusal {
+    const key = addressKey(who.address);
+    const reports = who.reports ?? false;
+    const screen = who.screen && this.streamsOf(who.screen) < KEPT_STREAMS_PER_SCREEN ? who.screen : null;
+    const kept = screen !== null || who.identity?.kind === 'session';
+    const addressFull = (this.perAddress.get(key) ?? 0) >= this.opts.maxClientsPerAddress;
     const refusal: SseRefusal | null =
-      this.clients.size >= this.opts.maxClients ? 'max-clients' : (this.perAddress.get(who.address) ?? 0) >= this.opts.maxClientsPerAddress ? 'per-address' : null;
+      this.clients.size >= this.opts.maxClients && !(kept && !addressFull && this.makeRoom(who.address, screen, who.identity))
+        ? 'max-clients'
+        : addressFull
+          ? 'per-address'
+          : !kept && !reports && this.quietCount() >= this.maxQuiet
+            ? 'not-reporting'
+            : null;
     if (refusal) {
       this.refused(refusal, who.address);
       return refusal;
     }
     // No limit while the first burst is written (hello, the ward snapshot, a bed's waveform chunks): it is bounded by
     // its own size, and a bed view on a large ward (a 283 KB snapshot, then wave chunks) must not be dropped for it.
-    const client: SseClient = { id: this.nextId++, ...who, reports: who.reports ?? false, res, allowance: Number.POSITIVE_INFINITY, token: randomBytes(16).toString('hex'), seen: null, openedAt: Date.now() };
+    const client: SseClient = { id: this.nextId++, ...who, reports, screen, res, allowance: Number.POSITIVE_INFINITY, token: randomBytes(16).toString('hex'), seen: null, openedAt: Date.now() };
     this.clients.add(client);
-    this.perAddress.set(who.address, (this.perAddress.get(who.address) ?? 0) + 1);
+    this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -113,9 +144,9 @@ export class SseHub {
     });
     res.once('close', () => {
       this.clients.delete(client);
-      const n = (this.perAddress.get(who.address) ?? 1) - 1;
-      if (n > 0) this.perAddress.set(who.address, n);
-      else this.perAddress.delete(who.address);
+      const n = (this.perAddress.get(key) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(key, n);
+      else this.perAddress.delete(key);
     });
     this.write(client, `retry: ${this.opts.retryMs}\n\n`);
     return client;
@@ -200,13 +231,69 @@ export class SseHub {
     this.clients.clear();
   }
 
+  /** Streams that do not report hold at most a quarter of the slots (at least one): a script need not report. */
+  private get maxQuiet(): number {
+    return Math.max(1, Math.floor(this.opts.maxClients / 4));
+  }
+
+  /** A stream that keeps its place when every slot is taken: an expected screen's, or a logged-in user's. */
+  private static kept(c: SseClient): boolean {
+    return c.screen !== null || c.identity?.kind === 'session';
+  }
+
+  private streamsOf(screen: string): number {
+    let n = 0;
+    for (const c of this.clients) if (c.screen === screen) n++;
+    return n;
+  }
+
+  /** Open streams that do not say they report, not counting kept ones. */
+  private quietCount(): number {
+    let n = 0;
+    for (const c of this.clients) if (!c.reports && !SseHub.kept(c)) n++;
+    return n;
+  }
+
+  /**
+   * Every slot is taken and an expected screen or a logged-in user asks: closes the oldest stream that is neither (one
+   * that does not report first: a script before a page). False when there is none.
+   */
+  private makeRoom(address: string, screen: string | null, identity: Identity | null): boolean {
+    let victim: SseClient | undefined;
+    for (const c of this.clients) {
+      if (SseHub.kept(c)) continue;
+      victim ??= c;
+      if (!c.reports) {
+        victim = c;
+        break;
+      }
+    }
+    if (!victim) return false;
+    this.clients.delete(victim);
+    this.metrics.inc('display_sse_dropped_total', { reason: 'evicted' });
+    if (this.refusalLog.open(`evicted ${addressKey(victim.address)}`, Date.now())) {
+      this.log.warn(
+        { client: victim.id, from: victim.address, reports: victim.reports, for: screen !== null ? `screen ${screen}` : `user ${identity?.user ?? ''}`, by: address, maxSseClients: this.opts.maxClients, evicted: this.metrics.get('display_sse_dropped_total', { reason: 'evicted' }) },
+        'display live stream closed to make room for an expected screen or a logged-in user: display.limits.maxSseClients streams are open (logged once a minute per address)',
+      );
+    }
+    victim.res.destroy();
+    return true;
+  }
+
   private refused(reason: SseRefusal, address: string): void {
     this.metrics.inc('display_sse_refused_total', { reason });
-    if (!this.refusalLog.open(`${reason} ${address}`, Date.now())) return;
+    const key = addressKey(address);
+    if (!this.refusalLog.open(`${reason} ${key}`, Date.now())) return;
     if (reason === 'max-clients') {
       this.log.warn({ reason, from: address, maxSseClients: this.opts.maxClients }, 'display live stream refused (503): display.limits.maxSseClients streams are open');
+    } else if (reason === 'not-reporting') {
+      this.log.warn(
+        { reason, from: address, maxNotReporting: this.maxQuiet, maxSseClients: this.opts.maxClients },
+        'display live stream refused (503): a quarter of display.limits.maxSseClients are open as streams that do not report what they receive (scripts; the display page reports)',
+      );
     } else {
-      const open = this.perAddress.get(address) ?? 0;
+      const open = this.perAddress.get(key) ?? 0;
       this.log.warn({ reason, from: address, open, maxSseClientsPerAddress: this.opts.maxClientsPerAddress }, 'display live stream refused (503): display.limits.maxSseClientsPerAddress streams are open from this address (screens behind a proxy or NAT share one address: raise it)');
     }
   }
