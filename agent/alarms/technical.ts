@@ -560,11 +560,15 @@ export class TechnicalMonitor {
   private hubAlarm(now: number): ConditionUpdate {
     const since = this.hub.downSince ?? now;
     const s = Math.round((now - since) / 1000);
+    // A clock wrong by more than the token life, or outside the certificate's validity, looks the same to the hub and
+    // to TLS: the text names it and what it reads (review rv133 M3). The cause does not say which certificate error
+    // it was; the forwarder's log line does.
+    const clock = new Date(now).toISOString();
     const text =
       this.hub.cause === 'auth'
-        ? `IoT Hub refuses the gateway's credentials (for ${s} s): check its connection string or key`
+        ? `IoT Hub refuses the gateway's credentials (for ${s} s): check its connection string or key, or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; it reads ${clock})`
         : this.hub.cause === 'tls'
-          ? `IoT Hub's certificate is not trusted (for ${s} s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check)`
+          ? `IoT Hub's certificate is not trusted (for ${s} s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check); if the log says expired or not yet valid, the gateway's clock (it reads ${clock})`
           : `IoT Hub unreachable for ${s} s`;
     const why = this.hub.cause === 'auth' ? 'hub refuses the credentials' : this.hub.cause === 'tls' ? "hub's certificate not trusted" : 'hub unreachable';
     return { present: true, spec: this.gatewaySpec('hub', text), at: now, why: `${why} since ${new Date(since).toISOString()}` };

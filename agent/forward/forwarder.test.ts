@@ -497,14 +497,18 @@ describe('Forwarder', () => {
     await until(() => f.getStatus().state === 'backoff', 1000);
     expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(1);
     await until(() => t.connects === 2 && f.getStatus().state === 'connected', 3000);
-    // Idle for over a minute (the clock moved on), then dropped: a blip, made again at once.
+    // Idle for over a minute (both clocks moved on; a connection's life is measured on the monotonic one, review
+    // rv133 L2), then dropped: a blip, made again at once.
     const realNow = Date.now.bind(Date);
+    const realMono = performance.now.bind(performance);
     const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 61_000);
+    const mono = vi.spyOn(performance, 'now').mockImplementation(() => realMono() + 61_000);
     try {
       t.kick();
       await until(() => t.connects === 3, 300);
     } finally {
       clock.mockRestore();
+      mono.mockRestore();
     }
     expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(1);
     expect(cap.lines.filter((l) => l.msg === 'hub connection lost; data stays in the store')).toHaveLength(1);

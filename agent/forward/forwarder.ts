@@ -52,8 +52,9 @@ export interface ForwarderStatus {
   downSince: number | null;
   /**
    * Why the last attempt failed: 'auth' when the hub refused the device's credentials (a wrong or rotated key, a
-   * device disabled in the hub), which no waiting will mend; 'tls' when the hub's certificate is not trusted (hub.caFile
-   * not the CA that signed it, a certificate expired or for another host), which no waiting mends either; 'refused'
+   * device disabled in the hub, or a gateway clock behind by more than the token life), which no waiting will mend;
+   * 'tls' when the hub's certificate is not trusted (hub.caFile not the CA that signed it, a certificate expired or for
+   * another host, or a gateway clock outside its validity), which no waiting mends either; 'refused'
    * when a send was closed on or failed with an error on a connection that had delivered another message, timed out
    * while the hub acknowledged messages sent after it, or a message failed so again where the hub took others (the hub
    * works; that message is the problem), save a close signalled first that is the message's first failure (an early
@@ -102,6 +103,7 @@ interface Strike {
    * until then it cannot be told from an outage, and it waits only until another message is delivered.
    */
   pauseMs: number;
+  /** On the monotonic clock (performance.now()): a wall clock set back must not hold the retry (review rv133 L2). */
   dueAt: number;
   /** A suspect's retries that failed. */
   retries: number;
@@ -178,6 +180,21 @@ function certificateError(err: unknown): boolean {
   return typeof err === 'string' && TLS_MESSAGE.test(err);
 }
 
+/**
+ * The hub's certificate is outside its validity by the gateway's clock (Node's codes, OpenSSL's words): more often
+ * the gateway's clock than the certificate (review rv133 M3). Null for any other error.
+ */
+export function certificateTimeError(err: unknown): 'not-yet-valid' | 'expired' | null {
+  let e = err as { message?: unknown; code?: unknown; transportError?: unknown; cause?: unknown } | null | undefined;
+  for (let depth = 0; e && depth < 4; depth++) {
+    const message = typeof e.message === 'string' ? e.message : '';
+    if (e.code === 'CERT_NOT_YET_VALID' || /certificate is not yet valid/i.test(message)) return 'not-yet-valid';
+    if (e.code === 'CERT_HAS_EXPIRED' || /certificate has expired/i.test(message)) return 'expired';
+    e = (e.transportError ?? e.cause) as typeof e;
+  }
+  return null;
+}
+
 /** A connection up this long before it failed counts as having worked (the retry delays start over). */
 const STABLE_CONNECTION_MS = 60_000;
 
@@ -235,7 +252,7 @@ export class Forwarder {
    * it is above 0, a delivery does not end the outage (downSince).
    */
   private shortLived = 0;
-  /** When the current connection was made; null while not connected. */
+  /** When the current connection was made, on the monotonic clock (review rv133 L2); null while not connected. */
   private connectedAt: number | null = null;
   private stableTimer: NodeJS.Timeout | null = null;
   /** Whether the current connection has delivered a message. */
@@ -468,7 +485,7 @@ export class Forwarder {
           // The failure count is not reset here but when a message is delivered: a hub that accepts the connection
           // and then closes it at each send (MQTT's answer to throttling or a refused message) must see the delay
           // grow, not a reconnect and resend of the window every half second.
-          const at = Date.now();
+          const at = performance.now();
           this.connectedAt = at;
           this.deliveredOnConnection = false;
           this.deliveredSeq = 0;
@@ -546,7 +563,7 @@ export class Forwarder {
     // A suspect the hub refused while it took others waits until its retry is due (the others go first); then it goes
     // in its place in the order. One that failed only while nothing was delivered (an outage looks alike) waits until
     // another message is delivered, or goes again when there is nothing else to send (with the ordinary backoff).
-    const now = Date.now();
+    const now = performance.now();
     const scheduled: string[] = [];
     const unproven: string[] = [];
     for (const [id, s] of this.strikes) {
@@ -572,14 +589,14 @@ export class Forwarder {
     return again;
   }
 
-  /** Until telemetry falls due or a suspect's retry does. */
-  private untilDue(now = Date.now()): number {
+  /** Until telemetry falls due (records are stamped by the wall clock) or a suspect's retry does (monotonic). */
+  private untilDue(now = Date.now(), mono = performance.now()): number {
     let ms = this.untilTelemetryDue(now);
     // A retry that fell due since nextMessage() read the clock (a millisecond later) counts as due now, or the loop
     // slept until new data came (fx115); one in flight is not waited for.
     for (const [id, s] of this.strikes) {
       if (s.suspectSince === null || s.pauseMs === 0 || this.inFlight.has(id) || this.unrecorded.has(id)) continue;
-      ms = Math.min(ms, Math.max(0, s.dueAt - now));
+      ms = Math.min(ms, Math.max(0, s.dueAt - mono));
     }
     return ms;
   }
@@ -608,7 +625,7 @@ export class Forwarder {
   }
 
   private async sendOne(m: PackedMessage): Promise<void> {
-    const started = Date.now();
+    const started = performance.now();
     const connection = this.connection;
     const seq = ++this.sendSeq;
     // A resend is recorded before it goes (the count survives a restart); a first send is not, which spares
@@ -710,7 +727,7 @@ export class Forwarder {
     this.status.sentRecords += m.count;
     this.metrics.inc('forward_messages_total', { stream: m.stream });
     this.metrics.inc('forward_records_total', { stream: m.stream }, m.count);
-    this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, now - started);
+    this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, performance.now() - started);
     if (resend) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
   }
 
@@ -733,6 +750,7 @@ export class Forwarder {
     s.otherSinceFail = false;
     this.strikes.set(m.id, s);
     const now = Date.now();
+    const mono = performance.now();
     const why = (err as Error)?.message ?? String(err);
     if (s.suspectSince !== null) {
       if (this.recycled) return; // the control plane closed it: not the hub's answer to this message
@@ -740,7 +758,7 @@ export class Forwarder {
       if (!s.refusedWhileUp) return; // still like an outage: it waits for a delivery (nextMessage)
       s.pauseMs = s.pauseMs === 0 ? this.suspectRetry.firstPauseMs : s.pauseMs * 2;
       s.pauseMs = Math.min(s.pauseMs, this.suspectRetry.maxPauseMs);
-      s.dueAt = now + s.pauseMs;
+      s.dueAt = mono + s.pauseMs;
       const level = firstOrTenth(s.retries) ? 'warn' : 'debug';
       this.log[level](
         { messageId: m.id, stream: m.stream, records: m.count, retries: s.retries, suspectForMs: now - s.suspectSince, retryInMs: s.pauseMs, err: why },
@@ -752,7 +770,7 @@ export class Forwarder {
     if (s.n < SUSPECT_AFTER) return;
     s.suspectSince = now;
     s.pauseMs = s.refusedWhileUp ? Math.min(this.suspectRetry.firstPauseMs, this.suspectRetry.maxPauseMs) : 0;
-    s.dueAt = now + s.pauseMs;
+    s.dueAt = mono + s.pauseMs;
     this.log.warn(
       { messageId: m.id, stream: m.stream, records: m.count, failures: s.n, retryInMs: s.pauseMs || 'after another is delivered', err: why },
       'a message failed on every connection in a row: the others go first; it is retried on its own, with a growing pause (never set aside for this)',
@@ -854,7 +872,7 @@ export class Forwarder {
 
   /** Whether the current connection stayed up STABLE_CONNECTION_MS (clears connectedAt if so). */
   private connectionHeld(): boolean {
-    if (this.connectedAt === null || Date.now() - this.connectedAt < STABLE_CONNECTION_MS) return false;
+    if (this.connectedAt === null || performance.now() - this.connectedAt < STABLE_CONNECTION_MS) return false;
     this.connectedAt = null;
     return true;
   }
@@ -875,7 +893,7 @@ export class Forwarder {
   private nothingElseToSend(): boolean {
     try {
       if (this.outbox.nothingToSend()) return true;
-      const now = Date.now();
+      const now = performance.now(); // dueAt's clock
       const proven = [...this.strikes].filter(([, s]) => s.suspectSince !== null && s.pauseMs > 0 && s.dueAt > now).map(([id]) => id);
       if (proven.length === 0 || this.outbox.pending('alarms').records + this.outbox.pending('telemetry').records > 0) return false;
       return this.outbox.nextMessage([...proven, ...this.unrecorded]) === null;
@@ -905,6 +923,15 @@ export class Forwarder {
     const delay = this.backoffMs(attempt);
     this.state = 'backoff';
     this.metrics.inc('forward_retries_total', { reason: dropped ? 'dropped' : reason });
+    // What the gateway's clock reads: SAS tokens and certificate validity are judged against it (review rv133 M3).
+    const clock = new Date().toISOString();
+    const certTime = reason === 'tls' ? certificateTimeError(err) : null;
+    const tlsText =
+      certTime === 'not-yet-valid'
+        ? `the hub's TLS certificate is not yet valid by the gateway's clock, which reads ${clock}: set the gateway's clock right (NTP reachable?); keeping data in the store and retrying`
+        : certTime === 'expired'
+          ? `the hub's TLS certificate has expired by the gateway's clock, which reads ${clock}: if that time is wrong, set the gateway's clock right (NTP reachable?); if it is right, the certificate of the hub or IoT Edge gateway named here did expire; keeping data in the store and retrying`
+          : "the hub's TLS certificate is not trusted (check hub.caFile: it must hold the CA that signed the certificate of the hub or IoT Edge gateway named here; as an IoT Edge module, the edge CA and trust bundle: iotedge check; or that certificate expired, or names another host, or a proxy intercepts TLS); keeping data in the store and retrying";
     // First failure and then every tenth at warn, so a long outage is visible without flooding the log.
     const level = firstOrTenth(attempt) ? 'warn' : 'debug';
     this.log[level](
@@ -912,9 +939,9 @@ export class Forwarder {
       dropped
         ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running; if it happens at each send, the hub may be throttling)'
         : reason === 'auth'
-          ? "IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string); keeping data in the store and retrying"
+          ? `IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string), or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; it reads ${clock}); keeping data in the store and retrying`
           : reason === 'tls'
-            ? "the hub's TLS certificate is not trusted (check hub.caFile: it must hold the CA that signed the certificate of the hub or IoT Edge gateway named here; as an IoT Edge module, the edge CA and trust bundle: iotedge check; or that certificate expired, or names another host, or a proxy intercepts TLS); keeping data in the store and retrying"
+            ? tlsText
             : reason === 'refused'
               ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses again and again is retried on its own schedule while the others go on)'
               : 'hub unreachable; keeping data in the store and retrying',

@@ -53,7 +53,7 @@ afterEach(async () => {
 });
 
 function setUp(closes: (m: OutgoingMessage, t: ClosingTransport) => boolean, extra: object = {}) {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date'] });
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'Date', 'performance'] });
   const box = new Outbox(':memory:');
   const t = new ClosingTransport(closes);
   const metrics = new Metrics();

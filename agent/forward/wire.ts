@@ -398,7 +398,24 @@ export function schemaVersionOf(body: string): number {
  */
 export function messageProperties(stream: Stream, gatewayId: string, body?: string): Record<string, string> {
   const version = body === undefined ? SCHEMA_VERSION : schemaVersionOf(body);
-  return { kind: stream === 'alarms' ? 'alarm' : 'telemetry', schemaVersion: String(version), gatewayId };
+  // The body's own id: one packed before the gateway id changed keeps it in both (review rv133 L1).
+  const gw = (body === undefined ? null : gatewayIdOf(body)) ?? gatewayId;
+  return { kind: stream === 'alarms' ? 'alarm' : 'telemetry', schemaVersion: String(version), gatewayId: gw };
+}
+
+/**
+ * The gatewayId a body this agent wrote was packed with; null for another body. Both envelopes write it near the
+ * start (v1 right after schemaVersion, compact after `"encoding":"compact"`), so the body is not parsed whole.
+ */
+export function gatewayIdOf(body: string): string | null {
+  const m = /^\{"schemaVersion":\d+,(?:"encoding":"compact",)?"gatewayId":("(?:[^"\\]|\\.)*")/.exec(body);
+  if (!m) return null;
+  try {
+    const id: unknown = JSON.parse(m[1]!);
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Builds the envelope around already-serialised records, without re-parsing them. */
