@@ -192,6 +192,26 @@ describe('WardState', () => {
     expect(JSON.parse(JSON.stringify(strip)).samples).toEqual([0.5, 0.6, 0.7, null, null, 0.2, 0, 0.3]);
   });
 
+  it('keeps a whole segment of invalid or unavailable quality (lead off) as gaps, also once a valid one follows (fx197)', () => {
+    const w = new WardState(opts);
+    const chunks: { quality: string; samples: (number | null)[] }[] = [];
+    w.onWave((c) => chunks.push({ quality: c.quality, samples: c.samples }));
+    const seg = (atS: number, state: 'valid' | 'questionable' | 'invalid' | 'unavailable', samples: number[]) =>
+      normalise({ ...wave(MDC.ECG_ELEC_POTL_II, atS, { state, reasons: state === 'valid' ? [] : ['lead-off'] }), samples });
+    w.handle([seg(0, 'valid', [0.5, 0.6])]);
+    // Lead off: the monitor sends a flat line; drawn as values it would read as a pause once the next segment is valid.
+    w.handle([seg(1, 'invalid', [0, 0, 0])]);
+    w.handle([seg(2, 'unavailable', [0.1])]);
+    // Questionable is shown (marked), not a gap.
+    w.handle([seg(3, 'questionable', [0.4])]);
+    w.handle([seg(4, 'valid', [0.2, 0.3])]);
+    const strip = w.waves('bed-1')[0]!;
+    expect(strip.quality).toBe('valid');
+    expect(strip.samples).toEqual([0.5, 0.6, null, null, null, null, 0.4, 0.2, 0.3]);
+    expect(chunks.map((c) => c.samples)).toEqual([[0.5, 0.6], [null, null, null], [null], [0.4], [0.2, 0.3]]);
+    expect(chunks.map((c) => c.quality)).toEqual(['valid', 'invalid', 'unavailable', 'questionable', 'valid']);
+  });
+
   it('tracks at most maxBeds beds and counts what it could not show', () => {
     const w = new WardState(opts);
     w.handle(['a', 'b', 'c', 'd'].map((bed) => numeric(MDC.ECG_HEART_RATE, 70, 0, { bed })));

@@ -56,7 +56,7 @@ interface Wave {
   label: string;
   unit: string;
   rateHz: number;
-  /** null: a sample the device sent as invalid (ingest's `zeroed`), a gap on the strip, not a value of 0. */
+  /** null: a gap on the strip, not a value of 0: a sample the device sent as invalid (ingest's `zeroed`), or a segment not showable (lead off). */
   samples: Ring<number | null>;
   quality: QualityState;
   reasons: string[];
@@ -122,7 +122,7 @@ export interface WaveChunk {
   quality: QualityState;
   reasons: string[];
   at: number;
-  /** null: a gap (a sample the device sent as invalid); drawn as no line, whatever the chunk's quality. */
+  /** null: a gap (a sample the device sent as invalid, or the whole chunk when not showable); drawn as no line. */
   samples: (number | null)[];
 }
 
@@ -356,9 +356,11 @@ export class WardState {
       bed.waves.set(key, wave);
     }
     // The samples ingest zeroed stay gaps: the strip's quality follows the newest segment, so once a valid one comes
-    // they would be drawn as a live flat line at 0 (review rv132 L1).
+    // they would be drawn as a live flat line at 0 (review rv132 L1). For the same reason a whole segment that is not
+    // showable (lead off, sensor off) is gaps: its flat line would later be drawn live, an ECG pause that never was.
     const zeroed = w.zeroed?.length ? new Set(w.zeroed) : null;
-    const samples = w.samples.map((v, i) => (zeroed?.has(i) ? null : round(v)));
+    const show = showable(w.quality.state);
+    const samples = w.samples.map((v, i) => (!show || zeroed?.has(i) ? null : round(v)));
     for (const s of samples) wave.samples.push(s);
     wave.quality = w.quality.state;
     wave.reasons = w.quality.reasons ?? [];
