@@ -69,6 +69,9 @@ const STORE_IN_MEMORY_TEXT =
 /** ...and its text for a failing disk (Outbox.open, diskError): freeing space would not help it. */
 const storeFailingDiskText = (code: string) =>
   `Gateway store cannot be opened (disk failing, ${code}): running on a store in memory that takes no data (readings are shown and alarmed here, not kept or forwarded; HL7 senders are told to resend) and the stored backlog is not sent. Check the disk and restart the agent`;
+/** ...and for a store on a filesystem mounted read-only (diskError.readOnly; review rv133 H2): no permission would help. */
+const storeReadOnlyDiskText = (code: string) =>
+  `Gateway store disk is read-only (filesystem error?, ${code}): running on a store in memory that takes no data (readings are shown and alarmed here, not kept or forwarded; HL7 senders are told to resend) and the stored backlog is not sent. Check the disk and restart the agent`;
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
 const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed'] as const;
@@ -277,15 +280,17 @@ export class Agent {
         );
       }
       if (opened.diskError) {
-        // A failing disk (an I/O error with room on it): run as on a full disk with no reserve, so that the bedside
-        // display and alarms stay up, but say what it is.
-        const { code, freeDiskBytes, message } = opened.diskError;
+        // A failing disk (an I/O error with room on it, or a filesystem gone read-only): run as on a full disk with no
+        // reserve, so that the bedside display and alarms stay up, but say what it is.
+        const { code, freeDiskBytes, message, readOnly } = opened.diskError;
         this.storeInMemory = true; // alarmed at start
-        this.storeInMemoryText = storeFailingDiskText(code);
-        this.metrics.inc('store_open_in_memory_total', { reason: 'disk-error' });
+        this.storeInMemoryText = readOnly ? storeReadOnlyDiskText(code) : storeFailingDiskText(code);
+        this.metrics.inc('store_open_in_memory_total', { reason: readOnly ? 'read-only' : 'disk-error' });
         log.error(
           { store: storePath, code, freeDiskBytes, reason: message },
-          "the store's disk is failing (an I/O error with room on the disk) and the store cannot be opened: running on an empty store in memory that takes no data (the display and alarms run; senders are told to resend); its file is left as it is. Check the disk and restart the agent",
+          readOnly
+            ? "the store's disk is read-only (its filesystem is mounted read-only, as Linux does after a disk error) and the store cannot be opened: running on an empty store in memory that takes no data (the display and alarms run; senders are told to resend); its file is left as it is. Check the disk and restart the agent"
+            : "the store's disk is failing (an I/O error with room on the disk) and the store cannot be opened: running on an empty store in memory that takes no data (the display and alarms run; senders are told to resend); its file is left as it is. Check the disk and restart the agent",
         );
       }
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
@@ -1588,7 +1593,8 @@ export class Agent {
     uptimeS: number;
     drivers: Record<string, DriverHealth>;
     forwarder: ReturnType<Forwarder['getStatus']> | { state: 'off'; why: string };
-    store: { path: string; pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number } };
+    /** unackedMessages NaN (null in JSON) and `error` its code while the store cannot be read. */
+    store: { path: string; pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number }; error?: string };
     metrics: Record<string, number>;
     model: ModelStatus;
     technicalAlarms: { deviceId: string; bed: string; priority: string; text: string; latched?: true }[];
@@ -1615,7 +1621,18 @@ export class Agent {
       .list()
       .filter((a) => a.source === 'technical' && (a.conditionPresent || isUnacknowledged(a)))
       .map((a) => ({ deviceId: a.deviceId, bed: a.bed, priority: a.priority, text: a.condition.text, ...(!a.conditionPresent && { latched: true as const }) }));
-    const degraded = Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || hubDown || noHub || technical.length > 0;
+    // A store that cannot be read (a failing disk, a store damaged while running) must not take this answer with it:
+    // /healthz, /api/status, the twin report and the direct methods are how one finds out (review rv133 M2). NaN, as
+    // the store_unacked_messages gauge gives; pending counts are kept in memory.
+    let unackedMessages = { telemetry: Number.NaN, alarms: Number.NaN };
+    let storeError: string | undefined;
+    try {
+      unackedMessages = this.outbox.unackedMessages();
+    } catch (err) {
+      storeError = (err as { code?: string }).code ?? (err as Error).message;
+    }
+    const degraded =
+      Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || hubDown || noHub || technical.length > 0 || storeError !== undefined;
     return {
       status: degraded ? 'degraded' : 'ok',
       gatewayId: this.gatewayId,
@@ -1625,7 +1642,8 @@ export class Agent {
       store: {
         path: this.outbox.path,
         pending: { telemetry: this.outbox.pending('telemetry').records, alarms: this.outbox.pending('alarms').records },
-        unackedMessages: this.outbox.unackedMessages(),
+        unackedMessages,
+        ...(storeError !== undefined && { error: storeError }),
       },
       metrics: this.metrics.snapshot(),
       model: this.edgeModel.status(),

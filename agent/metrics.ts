@@ -77,6 +77,7 @@ export const WATCHED_COUNTERS: readonly (readonly [string, Labels?])[] = [
   // Counted at start, before any scrape: an alert on `> 0` (not on increase()) catches a run on the store in memory.
   ['store_open_in_memory_total', { reason: 'disk-full' }],
   ['store_open_in_memory_total', { reason: 'disk-error' }],
+  ['store_open_in_memory_total', { reason: 'read-only' }],
   ['store_evicted_total', { class: 'waveform' }],
   ['store_evicted_total', { class: 'numeric' }],
   ['store_evicted_total', { class: 'alarm' }],

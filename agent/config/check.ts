@@ -87,7 +87,9 @@ export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string,
  * The store's folder must be writable by the user the agent runs as (IoT Edge: uid 10001, the bind-mounted folder
  * chown'ed to it): SQLite only says "unable to open database file". Run by --check and every start. A folder that
  * does not exist is made by the agent; `atStart`, its nearest existing parent must then be writable (a check run
- * away from the gateway, where the folder exists only inside the module, must not fail on it).
+ * away from the gateway, where the folder exists only inside the module, must not fail on it). A folder on a filesystem
+ * mounted read-only (EROFS: Linux's answer to a disk error) is no configuration problem at start but a failing disk:
+ * the agent runs on the store in memory, alarmed (Outbox.open; review rv133 H2). --check still says it.
  */
 export function storeProblems(config: AgentConfig, atStart = false): ConfigProblem[] {
   const path = config.store.path;
@@ -103,7 +105,8 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
     try {
       accessSync(ancestor, constants.W_OK | constants.X_OK);
     } catch (err) {
-      return [{ path: 'store.path', message: `cannot create the store folder ${dir}: ${ancestor} is not writable${uid} (${(err as NodeJS.ErrnoException).code}): create the folder and ${fix}` }];
+      // A read-only filesystem is a failing disk: Outbox.open runs the agent on the store in memory then, alarmed.
+      if ((err as NodeJS.ErrnoException).code !== 'EROFS') return [{ path: 'store.path', message: `cannot create the store folder ${dir}: ${ancestor} is not writable${uid} (${(err as NodeJS.ErrnoException).code}): create the folder and ${fix}` }];
     }
   }
   for (const [target, what] of [[dir, 'folder'], [resolve(path), 'file']] as const) {
@@ -111,6 +114,7 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
     try {
       accessSync(target, what === 'folder' ? constants.W_OK | constants.X_OK : constants.R_OK | constants.W_OK);
     } catch (err) {
+      if (atStart && (err as NodeJS.ErrnoException).code === 'EROFS') continue;
       return [{ path: 'store.path', message: `cannot write the store ${what} ${target}${uid} (${(err as NodeJS.ErrnoException).code}): ${fix}` }];
     }
   }

@@ -630,7 +630,13 @@ export class AgentControl implements ControlHandler {
 
   private reportInputs() {
     const h = this.deps.host.health();
-    const oldest = this.deps.host.oldestPendingAt();
+    // A store that cannot be read (health() says its error) must not stop the report: the age is then unknown.
+    let oldest: number | null = null;
+    try {
+      oldest = this.deps.host.oldestPendingAt();
+    } catch {
+      // unknown: null
+    }
     return {
       agent: { version: AGENT_VERSION, node: process.version, gatewayId: this.deps.host.gatewayId, startedAt: this.startedAt },
       models: this.deps.models?.() ?? {},

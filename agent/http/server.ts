@@ -665,7 +665,7 @@ export class DisplayServer {
       uptimeS: h.uptimeS,
       drivers,
       forwarder: forwarderHealth(h.forwarder),
-      store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages },
+      store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages, ...(h.store.error !== undefined && { error: h.store.error }) },
       technicalAlarms: h.technicalAlarms,
       // address, addressChanged: a name taken over by another machine shows here (screens.ts).
       display: { sseClients: this.hub.size, screens: this.screens.status().map(({ name, connected, address, addressChanged }) => ({ name, connected, address, addressChanged })) },

@@ -16,7 +16,7 @@
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
 // The store does not send; the forwarder reads from it. One agent at a time has the store open (lock.ts).
 // Evictions (enforceLimits) are noted in `meta` with the rows they delete, until the agent has reported them.
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -374,7 +374,7 @@ export interface OpenedOutbox {
    * full one: `outbox` is an empty store in memory that takes no data (the file's lock still held), so that the agent
    * runs; `message` names the store and its free space (null: unreadable).
    */
-  diskError: { code: string; freeDiskBytes: number | null; message: string } | null;
+  diskError: { code: string; freeDiskBytes: number | null; message: string; readOnly?: true } | null;
   /**
    * Failing-disk errors of the first open that were tried again (OPEN_ATTEMPTS), in order, for the caller to log: a
    * transient one (an SD or USB hiccup at boot) is followed by a store opened on its file.
@@ -445,6 +445,10 @@ const MEMORY_STORE_REFUSAL =
 /** ...and the one Outbox.open falls back to on a failing disk (diskError). */
 const failingDiskRefusal = (code: string) =>
   `the store's disk is failing (${code}): the store could not be opened and runs in memory; it takes no data, senders are told to resend; check the disk and restart the agent`;
+
+/** ...and on a filesystem mounted read-only (diskError.readOnly). */
+const readOnlyDiskRefusal = (code: string) =>
+  `the store's disk is read-only (${code}): the store could not be opened and runs in memory; it takes no data, senders are told to resend; check the disk (Linux remounts a filesystem read-only after a disk error) and restart the agent`;
 
 /** Key prefix in `meta` of a damaged file noted as reported by an agent before rv106: still read (upgrade), no longer written. */
 const CORRUPT_NOTED = 'corrupt-noted:';
@@ -519,10 +523,35 @@ function failingDiskMessage(code: string, path: string, bytes: number | null): s
   return `disk I/O error (${code}) on ${path}, ${bytes === null ? 'its free space unreadable' : `${(bytes / 2 ** 20).toFixed(1)} MiB free`}: the disk is failing, not full`;
 }
 
-/** A failing disk (an SQLite I/O error that isDiskFull() does not take for a full one), with the free space read, or null. */
+/**
+ * Whether the store's folder (or its nearest existing parent) is on a filesystem mounted read-only: access(2) says
+ * EROFS there to anyone, root too, where a real permission problem (a wrong owner) says EACCES.
+ */
+function onReadOnlyFilesystem(path: string): boolean {
+  let dir = dirname(path);
+  while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EROFS';
+  }
+}
+
+/**
+ * A failing disk (an SQLite I/O error that isDiskFull() does not take for a full one), with the free space read, or
+ * null. Also a filesystem gone read-only under the store (ext4's errors=remount-ro on a disk error; review rv133 H2):
+ * SQLite says SQLITE_CANTOPEN (no -wal or -shm can be made) or SQLITE_READONLY*, the folder's mkdir EROFS (ENOENT when
+ * recursive: Node names the deepest folder); the same codes on a writable filesystem are not the disk's.
+ */
 function diskFailure(err: unknown, path: string, free: () => number): OpenedOutbox['diskError'] {
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !code.startsWith('SQLITE_IOERR')) return null;
+  if (typeof code !== 'string') return null;
+  if (/^(SQLITE_(CANTOPEN|READONLY|IOERR)|EROFS$|ENOENT$)/.test(code) && onReadOnlyFilesystem(path)) {
+    const message = `${code} on ${path}: the store is on a read-only filesystem (remounted so after a disk error?): the disk is failing, not a permission problem`;
+    return { code, freeDiskBytes: readFree(free), message, readOnly: true };
+  }
+  if (!code.startsWith('SQLITE_IOERR')) return null;
   const bytes = readFree(free);
   if (bytes !== null && bytes < FULL_DISK_FREE_BYTES) return null;
   return { code, freeDiskBytes: bytes, message: failingDiskMessage(code, path, bytes) };
@@ -890,8 +919,20 @@ export class Outbox {
    */
   static open(path: string, opts: OutboxOptions = {}, now = Date.now()): OpenedOutbox {
     // The lock first: a store in use by another agent is refused before anything in it is read, checked or moved.
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: STORE_DIR_MODE });
-    const lock = path === ':memory:' ? undefined : StoreLock.acquire(path);
+    let lock: StoreLock | undefined;
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: STORE_DIR_MODE });
+      lock = path === ':memory:' ? undefined : StoreLock.acquire(path);
+    } catch (err) {
+      // On a read-only filesystem neither the folder nor the lock file can be made, and no other agent can write there:
+      // the store in memory, as for a store there that cannot be opened (below). The lock wraps SQLite's error.
+      const cause = (err as { code?: unknown }).code === undefined ? ((err as { cause?: unknown }).cause ?? err) : err;
+      const readOnly = path === ':memory:' ? null : diskFailure(cause, path, diskFreeBytes(path, opts));
+      if (!readOnly?.readOnly) throw err;
+      const inMemory = new Outbox(':memory:', opts);
+      inMemory.appendRefusal = { message: readOnlyDiskRefusal(readOnly.code), code: readOnly.code };
+      return { outbox: inMemory, recovered: null, reserveReleased: false, noRoom: null, diskError: readOnly, openRetries: [] };
+    }
     // A damaged file moved aside is reported whatever opens after it: the fresh store made in its place may fail for
     // room, and the attempt that then succeeds finds a healthy empty file (review rv100 H1).
     let recovered: OpenedOutbox['recovered'] = null;
@@ -908,7 +949,7 @@ export class Outbox {
       const diskError = diskFailure(err, path, free);
       if (!diskError) throw storeError(err, path, free);
       const inMemory = new Outbox(':memory:', opts, lock);
-      inMemory.appendRefusal = { message: failingDiskRefusal(diskError.code), code: diskError.code };
+      inMemory.appendRefusal = { message: (diskError.readOnly ? readOnlyDiskRefusal : failingDiskRefusal)(diskError.code), code: diskError.code };
       return { outbox: inMemory, recovered, reserveReleased, noRoom: null, diskError, openRetries };
     };
     try {
@@ -918,8 +959,10 @@ export class Outbox {
           return { outbox: attempt(false), recovered, reserveReleased, noRoom: null, diskError: null, openRetries };
         } catch (err) {
           if (path === ':memory:') throw err;
-          if (full(err)) break;
           const failing = diskFailure(err, path, free);
+          // A read-only filesystem does not heal in a retry's pause, nor does room help it.
+          if (failing?.readOnly) return notFull(err);
+          if (full(err)) break;
           if (!failing || n >= OPEN_ATTEMPTS) return notFull(err);
           openRetries.push(failing);
           pause(OPEN_RETRY_PAUSE_MS);
