@@ -9,6 +9,7 @@ import { deviceAlarm, numeric, s } from './fixtures.js';
 import { MDC } from '../model/mdc.js';
 import { AlarmService, MAX_HELD_CHANGES, NEWS2_NOTE_REFRESH_MS } from './service.js';
 import type { AlarmStateChange } from './types.js';
+import { captureLog } from '../../test/support/log.js';
 
 const silent = pino({ level: 'silent' });
 const label = (c: AlarmStateChange) => `${c.alarmId}:${c.change}`;
@@ -131,6 +132,42 @@ describe('AlarmService', () => {
     full = false;
     service.tick();
     expect(journal).toEqual(['t-1:raised', 't-2:raised']);
+  });
+
+  it('says a store failure once a minute while it lasts (each counted), and at once again after the store took changes', () => {
+    const cap = captureLog();
+    const metrics = new Metrics();
+    let now = s(0);
+    let failing = true;
+    const service = new AlarmService(
+      new AlarmEngine({ idPrefix: 't' }),
+      () => {
+        if (failing) throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_WRITE' });
+      },
+      cap.log,
+      metrics,
+      () => now,
+    );
+    const said = () => cap.lines.filter((l) => /^cannot store alarm changes/.test(String(l.msg))).length;
+    service.handle([deviceAlarm('a', 'start', 0, { text: 'VTACH' })]);
+    for (let i = 1; i <= 30; i++) {
+      now = s(i);
+      service.tick();
+    }
+    expect(metrics.get('alarm_journal_failures_total')).toBeGreaterThanOrEqual(31);
+    expect(said()).toBe(1);
+    now = s(61);
+    service.tick();
+    expect(said()).toBe(2);
+    expect(cap.lines.filter((l) => /^cannot store alarm changes/.test(String(l.msg)))[1]).toMatchObject({ failures: expect.any(Number) });
+    failing = false;
+    now = s(62);
+    service.tick();
+    expect(service.journalState().held).toBe(0);
+    failing = true;
+    now = s(63);
+    service.handle([deviceAlarm('b', 'start', 63, { text: 'ASYSTOLE', deviceId: 'mon-2' })]);
+    expect(said()).toBe(3);
   });
 
   it('holds at most MAX_HELD_CHANGES while the store fails: the oldest go, counted, and journalState says so', () => {

@@ -33,6 +33,13 @@ export class AlarmService {
   private unjournalled: AlarmStateChange[] = [];
   /** Held changes dropped over MAX_HELD_CHANGES since start. */
   private droppedChanges = 0;
+  /**
+   * When the last "cannot store alarm changes" line was written (null: the store took the last changes), and the
+   * failures since: a store that cannot take data (a failing disk, the store in memory) fails every flush, so the
+   * line is written once a minute while it lasts.
+   */
+  private journalFailLoggedAt: number | null = null;
+  private journalFailuresSinceLine = 0;
   private refusedChanges = 0;
   /** Set while publishing; changes published meanwhile wait in `nested`. */
   private publishing = false;
@@ -397,6 +404,8 @@ export class AlarmService {
       this.journal(toWrite);
       if (this.unjournalled.length) this.log.warn({ changes: this.unjournalled.length }, 'journalled alarm changes held back by an earlier store failure');
       this.unjournalled = [];
+      this.journalFailLoggedAt = null;
+      this.journalFailuresSinceLine = 0;
     } catch (err) {
       this.unjournalled = toWrite.length > 1 ? this.journalOneByOne(toWrite) : this.refuseOrHold(toWrite, err);
       const over = this.unjournalled.length - MAX_HELD_CHANGES;
@@ -448,7 +457,16 @@ export class AlarmService {
       return [];
     }
     this.metrics.inc('alarm_journal_failures_total');
-    this.log.error({ err, held: changes.length, alarmIds }, 'cannot store alarm changes; holding them in memory and retrying');
+    this.journalFailuresSinceLine += 1;
+    const now = this.now();
+    if (this.journalFailLoggedAt === null || now - this.journalFailLoggedAt >= 60_000 || now < this.journalFailLoggedAt) {
+      this.log.error(
+        { err, held: changes.length, alarmIds, failures: this.journalFailuresSinceLine, counter: 'alarm_journal_failures_total' },
+        'cannot store alarm changes; holding them in memory and retrying (said once a minute while it lasts; each failure is counted)',
+      );
+      this.journalFailLoggedAt = now;
+      this.journalFailuresSinceLine = 0;
+    }
     return changes;
   }
 }
