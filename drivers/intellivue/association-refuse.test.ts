@@ -87,6 +87,41 @@ describe('IntelliVue: a late association refusal (rv131 M2)', () => {
     expect(refusedLogs(ctx).map((l) => l.level)).toEqual([30]);
   });
 
+  // The mirror (rv134 M1): request 1's refusal comes late, while request 2 is out, and is acted on (a refusal cannot
+  // say which request it answers); the monitor then accepts request 2. That association must be used: the accept was
+  // ignored in 'refused', the MDS Create answered (confirming it to the monitor), nothing polled, and a new request
+  // sent on the live association after refusedRetryMs.
+  it('a late refusal of request 1 while request 2 is out, then request 2 accepted: polling, no new request', async () => {
+    const { link, ctx } = await twoRequestsOut();
+    link.rx(encodeAssociationRefuse()); // the late answer to request 1
+    await waitFor('refused', () => driver!.sessionState === 'refused', 400);
+    link.rx(encodeAssociationAccept(ACCEPT_ALL)); // the answer to request 2
+    await sleep(20);
+    expect(driver!.sessionState).toBe('awaiting-mds');
+    link.rx(mdsCreate());
+    await waitFor('polling', () => driver!.sessionState === 'polling' && link.polls().length > 0, 1000);
+    const requestsBefore = requests(link);
+    answerPolls(link);
+    await sleep(500); // > refusedRetryMs (300): the old code re-asked by now
+    expect(driver!.sessionState).toBe('polling');
+    expect(requests(link)).toBe(requestsBefore);
+    expect(ctx.statuses().at(-1)?.state).toBe('online');
+    expect(ctx.counter('associations_accepted')).toBe(1);
+    expect(ctx.logs.some((l) => /accepted an association request after refusing one/.test(String(l.msg)))).toBe(true);
+  });
+
+  it('a late refusal of request 1, then the accept of request 2 lost and its MDS Create received: taken as the accept', async () => {
+    const { link } = await twoRequestsOut();
+    link.rx(encodeAssociationRefuse());
+    await waitFor('refused', () => driver!.sessionState === 'refused', 400);
+    link.rx(mdsCreate()); // request 2's accept was lost on the line
+    await waitFor('polling', () => driver!.sessionState === 'polling' && link.polls().length > 0, 1000);
+    const requestsBefore = requests(link);
+    await sleep(500);
+    expect(driver!.sessionState).toBe('polling');
+    expect(requests(link)).toBe(requestsBefore);
+  });
+
   it('a refusal of the request out is still acted on: status error, one warning, retried after refusedRetryMs', async () => {
     const link = new MemLink();
     const ctx = fakeContext('refuse');

@@ -1,6 +1,6 @@
 // The IntelliVue Data Export session, host side, over a byte link:
 //   association request → accept (0x0E) | refuse (0x0C, retried after refusedRetryMs; ignored unless our request is out:
-//   a late one answers a request already given up on)
+//   a late one answers a request already given up on; an accept or MDS Create while waiting to retry is still taken)
 //   → the monitor's MDS Create event report, answered with a result (and its time base kept)
 //   → cyclic polls: numerics and the alarm monitor (single polls every pollIntervalMs, which also keep
 //     the association alive), waves (and numerics with `numerics: extended`) by extended poll with a poll period,
@@ -502,8 +502,9 @@ export class IntellivueSession {
         this.hooks.output({ type: 'mds-create', attributes: msg.attributes });
         if (listen || !this.active) return;
         void this.send(encodeMdsCreateResult(msg.invokeId, msg.managedObject, msg.eventTime), 'MDS create result');
-        if (this.state_ === 'associating' && this.requestOut) {
+        if ((this.state_ === 'associating' && this.requestOut) || this.state_ === 'refused') {
           // The monitor sends its MDS Create only on an association it accepted: the accept was lost (a damaged frame).
+          // In 'refused', the refusal answered another of our requests (see the accept in association()).
           // Our answer has confirmed the association to the monitor, so a new request would go out on a live one.
           this.hooks.log('info', 'intellivue: MDS Create received while waiting for the association answer (the accept was lost): taken as an implied accept; polling starts');
           this.association('accept', null);
@@ -696,7 +697,13 @@ export class IntellivueSession {
         this.userInfo = userInfo;
         this.hooks.output({ type: 'associated', userInfo });
         if (listen && this.state_ === 'listening') this.setState('listening', LISTENING); // after one that ended: its detail goes
-        if (listen || this.state_ !== 'associating') return;
+        // In 'refused' too: a refusal cannot say which request it answers, and each of ours gets one answer, so an accept
+        // after one answers another (request 1 refused late while request 2 was out: rv134 M1). Ignoring it left the
+        // association standing on the monitor unused, and the retry went out on it.
+        if (listen || (this.state_ !== 'associating' && this.state_ !== 'refused')) return;
+        if (this.state_ === 'refused') {
+          this.hooks.log('info', 'intellivue: the monitor accepted an association request after refusing one (the refusal answered an earlier request): the retry is cancelled and the accepted association used', {});
+        }
         this.requestOut = false;
         this.clearStep();
         this.negotiate(userInfo);
