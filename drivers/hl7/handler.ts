@@ -96,11 +96,16 @@ function senderOf(h: MessageHeader): string {
  * every message is refused creates no device, so no device "no data" alarm can tell the bedside. Fewer may be a one-off.
  */
 export const REFUSED_IN_A_ROW = 3;
-/** A refused host counts while its last refusal is this recent: one that stopped sending is not being refused now. */
-export const REFUSED_FRESH_MS = 10 * 60_000;
-/** A refused host not heard from for this long is forgotten; at most REFUSED_HOSTS_MAX are kept (least recently refused go first). */
-const REFUSED_FORGET_MS = 3_600_000;
+/**
+ * A refused host counts until a message of it is stored or it is not refused for this long, then it is forgotten
+ * (review rv134 M2): a spot-check or charting feed sends every 15 or 60 min, and a shorter window would end its alarm
+ * between messages and raise a new one at the next. 2 h covers an hourly feed with its jitter. At most
+ * REFUSED_HOSTS_MAX are kept (least recently refused go first).
+ */
+export const REFUSED_FORGET_MS = 2 * 3_600_000;
 const REFUSED_HOSTS_MAX = 1000;
+/** Why a message sent without MLLP framing is refused (health and alarm texts). */
+export const UNFRAMED_REASON = 'sent without MLLP framing (no VT 0x0B start block)';
 /** A refusal's reason is cut to this many characters in health and alarm texts (the warn log has it whole). */
 const REFUSED_REASON_MAX = 120;
 
@@ -464,12 +469,20 @@ export class MessageHandler {
     }
   }
 
-  /** Counts a refusal of a message from the host of `peer`, for refusedSenders(). */
-  private noteRefused(peer: string, reason: string, code: number): void {
+  /**
+   * Messages begun without MLLP framing (raw HL7 over TCP, review rv134 M4): none can be read nor answered, so each is
+   * a refusal of its host as much as a malformed one.
+   */
+  unframed(peer: string, messages: number): void {
+    for (let i = 0; i < messages; i++) this.noteRefused(peer, UNFRAMED_REASON);
+  }
+
+  /** Counts a refusal of a message from the host of `peer`, for refusedSenders(). No `code`: no ACK was possible. */
+  private noteRefused(peer: string, reason: string, code?: number): void {
     const host = hostOf(peer);
     const now = Date.now();
     const short = reason.length > REFUSED_REASON_MAX ? `${reason.slice(0, REFUSED_REASON_MAX - 3)}...` : reason;
-    const why = `${short}, HL7 error ${code}`;
+    const why = code === undefined ? short : `${short}, HL7 error ${code}`;
     const run = this.refusedRuns.get(host);
     // Deleted and set again: the map stays in order of last refusal, so the cap drops the least recently refused.
     this.refusedRuns.delete(host);
@@ -478,14 +491,14 @@ export class MessageHandler {
   }
 
   /**
-   * Hosts with REFUSED_IN_A_ROW or more messages refused in a row and the last under REFUSED_FRESH_MS ago, whose
-   * readings reach neither the display nor the alarms; oldest run first. Forgets hosts not refused for REFUSED_FORGET_MS.
+   * Hosts with REFUSED_IN_A_ROW or more messages refused in a row, whose readings reach neither the display nor the
+   * alarms; oldest run first. Forgets hosts not refused for REFUSED_FORGET_MS.
    */
   refusedSenders(now: number): RefusedRun[] {
     const out: RefusedRun[] = [];
     for (const [host, run] of this.refusedRuns) {
       if (now - run.lastAt > REFUSED_FORGET_MS) this.refusedRuns.delete(host);
-      else if (run.inARow >= REFUSED_IN_A_ROW && now - run.lastAt < REFUSED_FRESH_MS) out.push(run);
+      else if (run.inARow >= REFUSED_IN_A_ROW) out.push(run);
     }
     return out.sort((a, b) => a.since - b.since);
   }

@@ -202,7 +202,7 @@ export const DEVICE_SILENT_MS = 60_000;
 export const DEVICE_FORGET_MS = 24 * 3_600_000;
 /** Most devices listed in health (the least recently heard go first). */
 export const MAX_DEVICES_LISTED = 2000;
-/** Refused sender hosts named in health; the others are counted. */
+/** Refused sender hosts named in health; the others are counted in detail (not in selfFault). */
 const REFUSED_HOSTS_NAMED = 3;
 
 /** "A", "A and B", "A, B and C". */
@@ -216,6 +216,8 @@ function refusedSaid(runs: RefusedRun[], now: number): { detail: string; selfFau
   const named = runs.slice(0, REFUSED_HOSTS_NAMED);
   const others = runs.length - named.length;
   const more = others > 0 ? [`${others} other sender${others === 1 ? '' : 's'}`] : [];
+  // No count in selfFault (review rv134 M3): each further host would end the alarm and raise a new one.
+  const moreSaid = others > 0 ? ['other senders'] : [];
   const what = (r: RefusedRun) => `${r.inARow} in a row, last ${Math.round((now - r.lastAt) / 1000)} s ago: ${r.lastReason}`;
   const outcome = `${runs.length === 1 ? 'its' : 'their'} readings reach neither the display nor the alarms`;
   const first = runs[0] as RefusedRun;
@@ -227,7 +229,7 @@ function refusedSaid(runs: RefusedRun[], now: number): { detail: string; selfFau
   }
   return {
     detail: `every message from ${listed([...named.map((r) => `${r.host} (${what(r)})`), ...more])} is refused; ${outcome}: see the listener's warn log`,
-    selfFault: `every message from ${listed([...named.map((r) => r.host), ...more])} is refused (${first.host} first: ${first.firstReason}); ${outcome}: see the listener's health and warn log`,
+    selfFault: `every message from ${listed([...named.map((r) => r.host), ...moreSaid])} is refused (${first.host} first: ${first.firstReason}); ${outcome}: see the listener's health and warn log`,
   };
 }
 

@@ -54,6 +54,23 @@ describe('MLLP framer', () => {
       [4, 'MSH|'],
     ]);
   });
+  it('an outside event counts the HL7 messages begun in it (MSH at a line start), however the stream is cut (rv134 M4)', () => {
+    const raw = (id: string) => `MSH|^~\\&|MON|WARD|||20240101||ORU^R01|${id}|P|2.6\rPID|||P1\rOBX|1|NM|X||97\r`;
+    const starts = (chunks: Buffer[]): number => {
+      const f = new MllpFramer(1000);
+      let n = 0;
+      for (const c of chunks) for (const e of f.push(c)) if (e.type === 'outside') n += e.messageStarts;
+      return n;
+    };
+    const stream = Buffer.from(`${raw('U1')}${raw('U2')}\n${raw('U3')}`, 'latin1');
+    expect(starts([stream])).toBe(3);
+    // Byte by byte: "MSH" cut between chunks is still one start.
+    expect(starts([...stream].map((b) => Buffer.from([b])))).toBe(3);
+    // Not at a line start, or not MSH: no message begun.
+    expect(starts([Buffer.from('xMSH|\rPID|MSH\rMS\rGET / HTTP/1.1\r\n')])).toBe(0);
+    // After a frame (its trailer FS CR, or FS alone), a header outside the next frame is one; inside a frame none.
+    expect(starts([Buffer.concat([frame(raw('F1')), Buffer.from(raw('U4')), Buffer.from([VT]), Buffer.from('A'), Buffer.from([FS]), Buffer.from(raw('U5'))])])).toBe(2);
+  });
   it('joins a frame split byte by byte', () => {
     const f = new MllpFramer(1000);
     const out: string[] = [];

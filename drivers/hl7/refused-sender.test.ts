@@ -2,7 +2,7 @@
 // fire; the listener's health must say so (degraded, selfFault) until a message of it is stored or it stops sending.
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { MessageHandler, REFUSED_FRESH_MS } from './handler.js';
+import { MessageHandler, REFUSED_FORGET_MS } from './handler.js';
 import { frame } from './protocol/index.js';
 import { captureCtx, handlerOptions, mllpSetup, paddedMsg, poller, type MllpTestClient } from './test-support.js';
 
@@ -97,35 +97,78 @@ describe('a sender whose every message is refused', () => {
     expect(t.driver!.health().detail).toMatch(/\(3 in a row, last \d+ s ago: message larger than 1024 bytes \(maxFrameBytes\), HL7 error 207\)/);
   });
 
-  it('a sender that stops sending clears after 10 min; with no sender connected as well, both are said and selfFault is the refusal', async () => {
+  it('a sender without MLLP framing (raw HL7 over TCP): each message it begins is a refusal, so the listener is degraded naming it (rv134 M4)', async () => {
+    const ctx = captureCtx({});
+    const port = await t.start(ctx, {});
+    const raw = (id: string) => `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||ORU^R01^ORU_R01|${id}|P|2.6\rPID|||P1\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r`;
+    const s = await connectFrom('127.0.0.1', port);
+    try {
+      s.write(raw('U1') + raw('U2'));
+      await until(() => (ctx.counts.get('bytes_outside_frames') ?? 0) >= 2 * raw('U1').length, 'two messages read');
+      // Two: not yet 3 in a row.
+      expect(t.driver!.health().state).toBe('running');
+      // A third, a byte at a time: counted once, not per byte.
+      for (const b of Buffer.from(raw('U3'))) s.write(Buffer.from([b]));
+      await until(() => (ctx.counts.get('bytes_outside_frames') ?? 0) >= 3 * raw('U1').length, 'the third read');
+      const h = t.driver!.health();
+      expect(h.state).toBe('degraded');
+      expect(h.detail).toMatch(/^every message from 127\.0\.0\.1 is refused \(3 in a row, last \d+ s ago: sent without MLLP framing \(no VT 0x0B start block\)\); its readings reach neither/);
+      expect(h.selfFault).toBe(
+        "every message from 127.0.0.1 is refused (first: sent without MLLP framing (no VT 0x0B start block)); its readings reach neither the display nor the alarms: see the listener's health and warn log",
+      );
+      // The same host sending framed then: its stored message ends it.
+      const c = await t.connect(port);
+      await sendAll(c, [paddedMsg('G1')]);
+      expect(t.driver!.health().state).toBe('running');
+    } finally {
+      s.destroy();
+    }
+  });
+
+  it('a sender refused every 15 min stays one fault (rv134 M2); one that stops sending clears 2 h after its last refusal; with no sender connected as well, both are said and selfFault is the refusal', async () => {
     // debug: the listener's "disconnected" line tells when it has counted the close.
     const ctx = captureCtx({}, undefined, 'debug');
     const port = await t.start(ctx, { noSenderAfterS: 300 });
     const c = await t.connect(port);
-    await sendAll(c, [unknownCharset('R1'), unknownCharset('R2'), unknownCharset('R3')]);
-    const selfFault = t.driver!.health().selfFault;
+    let now = Date.now();
+    vi.useFakeTimers({ toFake: ['Date'], now });
+    const step = (ms: number) => vi.setSystemTime((now += ms));
+    const faults: Array<string | undefined> = [];
+    for (let i = 1; i <= 5; i++) {
+      await sendAll(c, [unknownCharset(`R${i}`)]);
+      if (i >= 3) faults.push(t.driver!.health().selfFault);
+      // 11 min after a refusal, before the next: a spot-check or charting feed is still refused.
+      step(11 * 60_000);
+      if (i >= 3) faults.push(t.driver!.health().selfFault);
+      step(4 * 60_000);
+    }
+    const selfFault = faults[0];
     expect(selfFault).toMatch(/^every message from 127\.0\.0\.1 is refused/);
+    expect(faults).toEqual(faults.map(() => selfFault));
     c.sock.end();
     await until(() => ctx.logs.some((l) => l.msg === 'MLLP sender disconnected'), 'the listener saw the close');
-    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
-    vi.setSystemTime(Date.now() + 6 * 60_000);
+    // 21 min after the last refusal, and over 5 min without a sender connected.
+    step(6 * 60_000);
     const both = t.driver!.health();
     expect(both.state).toBe('degraded');
-    expect(both.detail).toMatch(/^every message from 127\.0\.0\.1 is refused \(3 in a row, last 360 s ago: .*; and no sender connected to 127\.0\.0\.1:\d+ for 360 s: check the sender's destination port/);
+    expect(both.detail).toMatch(/^every message from 127\.0\.0\.1 is refused \(5 in a row, last 1260 s ago: .*; and no sender connected to 127\.0\.0\.1:\d+ for \d+ s: check the sender's destination port/);
     expect(both.selfFault).toBe(selfFault);
-    vi.setSystemTime(Date.now() + REFUSED_FRESH_MS - 6 * 60_000 + 1000);
+    step(REFUSED_FORGET_MS - 21 * 60_000 - 1000);
+    expect(t.driver!.health().selfFault).toBe(selfFault);
+    step(2000);
     const quiet = t.driver!.health();
     expect(quiet.state).toBe('degraded');
-    expect(quiet.detail).toMatch(/^no sender connected to 127\.0\.0\.1:\d+ for 601 s/);
+    expect(quiet.detail).toMatch(/^no sender connected to 127\.0\.0\.1:\d+ for \d+ s/);
     expect(quiet.selfFault).toBeUndefined();
   });
 
-  it('several hosts: up to 3 named, with the count of the others', async () => {
+  it('several hosts: up to 3 named, with the count of the others in detail only: selfFault stays the same as more hosts are refused (rv134 M3)', async () => {
     const ctx = captureCtx({});
     const port = await t.start(ctx, {});
     const socks: net.Socket[] = [];
+    const faults: Array<string | undefined> = [];
     try {
-      for (const host of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) {
+      for (const host of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5', '127.0.0.6']) {
         const s = await connectFrom(host, port);
         socks.push(s);
         let acks = 0;
@@ -135,6 +178,7 @@ describe('a sender whose every message is refused', () => {
           s.write(frame(unknownCharset(`${host}-${id}`)));
           await until(() => acks >= n, 'the ACK');
         }
+        faults.push(t.driver!.health().selfFault);
       }
     } finally {
       for (const s of socks) s.destroy();
@@ -142,16 +186,19 @@ describe('a sender whose every message is refused', () => {
     const h = t.driver!.health();
     expect(h.state).toBe('degraded');
     expect(h.detail).toMatch(
-      /^every message from 127\.0\.0\.2 \(3 in a row, last \d+ s ago: unsupported character set .*\), 127\.0\.0\.3 \(3 in a row, .*\), 127\.0\.0\.4 \(3 in a row, .*\) and 1 other sender is refused; their readings reach neither the display nor the alarms: see the listener's warn log$/,
+      /^every message from 127\.0\.0\.2 \(3 in a row, last \d+ s ago: unsupported character set .*\), 127\.0\.0\.3 \(3 in a row, .*\), 127\.0\.0\.4 \(3 in a row, .*\) and 2 other senders is refused; their readings reach neither the display nor the alarms: see the listener's warn log$/,
     );
-    expect(h.selfFault).toMatch(/^every message from 127\.0\.0\.2, 127\.0\.0\.3, 127\.0\.0\.4 and 1 other sender is refused \(127\.0\.0\.2 first: unsupported character set/);
+    expect(h.selfFault).toMatch(/^every message from 127\.0\.0\.2, 127\.0\.0\.3, 127\.0\.0\.4 and other senders is refused \(127\.0\.0\.2 first: unsupported character set/);
+    // No count in it: a 5th host does not end the alarm and raise a new one.
+    expect(faults[3]).toBe(h.selfFault);
+    expect(faults[4]).toBe(h.selfFault);
   });
 });
 
 describe('the handler\'s memory of refused hosts', () => {
   const badVersion = (id: string) => Buffer.from(`MSH|^~\\&|MON|WARD|||20240101120000+0000||ORU^R01^ORU_R01|${id}|P|3.0\r`, 'latin1');
 
-  it('is bounded: at most 1000 hosts, the least recently refused forgotten first; a host not refused for an hour is forgotten', async () => {
+  it('is bounded: at most 1000 hosts, the least recently refused forgotten first; a host is listed until it is not refused for REFUSED_FORGET_MS (2 h), then forgotten', async () => {
     const t0 = Date.now();
     vi.useFakeTimers({ toFake: ['Date'], now: t0 });
     const h = new MessageHandler(captureCtx({}), handlerOptions(100));
@@ -163,12 +210,15 @@ describe('the handler\'s memory of refused hosts', () => {
     expect(listed).toHaveLength(1000);
     expect(listed.some((r) => r.host === '10.0.0.0')).toBe(false);
     expect(listed[0]).toMatchObject({ host: '10.0.0.1', inARow: 3, lastReason: 'version 3.0 is not HL7 v2, HL7 error 203' });
-    // 5 min later 10.0.0.1 is refused again (from another port: the same host); at 11 min it alone is still fresh.
+    // 5 min later 10.0.0.1 is refused again (from another port: the same host). All are still listed at 11 min (rv134
+    // M2: a sender refused every 15 min is not cleared between its messages); 2 h after t0, 10.0.0.1 alone.
     vi.setSystemTime(t0 + 5 * 60_000);
     await refuse(1, ['4'], 4001);
-    expect(h.refusedSenders(t0 + 11 * 60_000)).toMatchObject([{ host: '10.0.0.1', inARow: 4 }]);
-    // An hour after its last refusal it is forgotten: a refusal then starts a new count.
-    const later = t0 + 5 * 60_000 + 3_600_001;
+    expect(h.refusedSenders(t0 + 11 * 60_000)).toHaveLength(1000);
+    expect(REFUSED_FORGET_MS).toBe(2 * 3_600_000);
+    expect(h.refusedSenders(t0 + REFUSED_FORGET_MS + 1)).toMatchObject([{ host: '10.0.0.1', inARow: 4 }]);
+    // REFUSED_FORGET_MS after its last refusal it is forgotten: a refusal then starts a new count.
+    const later = t0 + 5 * 60_000 + REFUSED_FORGET_MS + 1;
     expect(h.refusedSenders(later)).toEqual([]);
     vi.setSystemTime(later);
     await refuse(1, ['5', '6', '7'], 4002);

@@ -549,6 +549,8 @@ export class MllpServer {
           }
         } else if (ev.type === 'outside') {
           outside(ev.bytes, ev.head);
+          // Each message begun without framing is a refusal of its host (review rv134 M4), so the listener says so.
+          if (ev.messageStarts > 0) this.handler.unframed(peer, ev.messageStarts);
         } else {
           touch();
           const payload = ev.payload;

@@ -4,6 +4,9 @@
 export const VT = 0x0b;
 export const FS = 0x1c;
 export const CR = 0x0d;
+const LF = 0x0a;
+/** "MSH": the header segment that begins every HL7 v2 message (a batch's messages too). */
+const MSH = [0x4d, 0x53, 0x48];
 
 /** Bytes of an oversize frame kept so the receiver can read its MSH (control id, ack mode) and answer it. */
 export const OVERSIZE_HEAD_BYTES = 2048;
@@ -21,9 +24,10 @@ export type FramerEvent =
   | { type: 'abandoned'; bytes: number }
   /**
    * Bytes outside any frame, ignored (one event per run in a chunk; also in counters.outsideBytes). `head`: its first
-   * OUTSIDE_HEAD_BYTES bytes.
+   * OUTSIDE_HEAD_BYTES bytes. `messageStarts`: HL7 messages begun in it (MSH at the start of a line, also when cut
+   * between chunks), i.e. sent without MLLP framing: counted per message, not per byte.
    */
-  | { type: 'outside'; bytes: number; head: Buffer };
+  | { type: 'outside'; bytes: number; head: Buffer; messageStarts: number };
 
 export interface FramerCounters {
   frames: number;
@@ -44,6 +48,8 @@ export class MllpFramer {
   private state: State = 'idle';
   private parts: Buffer[] = [];
   private size = 0;
+  /** Bytes of "MSH" matched at the start of the current line outside frames; -1: this line does not begin a message. */
+  private line = 0;
   readonly counters: FramerCounters = { frames: 0, oversize: 0, abandoned: 0, outsideBytes: 0, discardedBytes: 0, started: 0 };
 
   constructor(private readonly maxFrameBytes: number) {
@@ -73,7 +79,8 @@ export class MllpFramer {
           const end = j < 0 ? n : j;
           if (end > i) {
             this.counters.outsideBytes += end - i;
-            events.push({ type: 'outside', bytes: end - i, head: Buffer.from(buf.subarray(i, Math.min(end, i + OUTSIDE_HEAD_BYTES))) });
+            const messageStarts = this.scanOutside(buf, i, end);
+            events.push({ type: 'outside', bytes: end - i, head: Buffer.from(buf.subarray(i, Math.min(end, i + OUTSIDE_HEAD_BYTES))), messageStarts });
           }
           if (j < 0) i = n;
           else {
@@ -115,6 +122,7 @@ export class MllpFramer {
             this.parts = [];
             this.size = 0;
             this.state = 'fs';
+            this.line = 0; // what follows a frame starts a line
             i = k + 1;
           }
           break;
@@ -140,6 +148,24 @@ export class MllpFramer {
       }
     }
     return events;
+  }
+
+  /** Counts the lines of buf[from, to) (outside frames) that begin with MSH; the line state carries across chunks. */
+  private scanOutside(buf: Buffer, from: number, to: number): number {
+    let starts = 0;
+    for (let p = from; p < to; p++) {
+      const b = buf[p] as number;
+      // A raw sender ends segments with CR (some with LF), and some end a message with FS CR without a VT.
+      if (b === CR || b === LF || b === FS) this.line = 0;
+      else if (this.line >= 0) {
+        if (b !== MSH[this.line]) this.line = -1;
+        else if (++this.line === MSH.length) {
+          starts++;
+          this.line = -1;
+        }
+      }
+    }
+    return starts;
   }
 
   /** Drops any unfinished frame (e.g. after a read timeout); returns how many bytes were dropped. */
