@@ -201,8 +201,15 @@ export function alarmPagesStaleAfterMs(plan: { pollIntervalMs: number; responseT
 const GAP_FACTOR = 3;
 /** … over the last this many gaps (one long stall raises the bound only for a few reads), … */
 const GAPS_KEPT = 5;
-/** … and at least this long (as IntelliVue's alarm lists). */
+/** … and at least this long (as IntelliVue's alarm lists), and at least silenceMs (see AlarmPageWatch). */
 const MIN_LISTEN_BOUND_MS = 10_000;
+/**
+ * Until a second read shows the other host's pace, this many times the driving bound: a wider first bound rather than
+ * none, so that a page read once and never again is still noticed. The other host's plan is not ours; one slower than
+ * ours (a longer poll interval, a longer time-out) is usual, and ending its alarms on our pace restarts them as new at
+ * its next read (review rv134 M5).
+ */
+const FIRST_BOUND_FACTOR = 2;
 
 /**
  * When each alarm page the cycle asks for was last read (monotonic ms), as IntelliVue's AlarmListWatch does for its
@@ -213,12 +220,21 @@ export class AlarmPageWatch {
   private readonly stale = new Set<Page>();
   /** Listen-only: the last gaps between two reads of each page. */
   private readonly gaps = new Map<Page, number[]>();
+  /** Listen-only: no bound below max(10 s, silenceMs), a pause the status rides out as `online` (review rv134 M5). */
+  private readonly floorMs: number;
 
   /**
    * @param fromGaps listen-only: the reads are another host's, at its own pace, so each page is watched from its first
    * read seen and its bound comes from the gaps between its reads (review rv131 M1, as IntelliVue's rv72 M2).
+   * @param silenceMs the driver's silence setting (0: off): a pause of the whole line shorter than it keeps the device
+   * online, so it must not end the page's alarms either.
    */
-  constructor(private readonly fromGaps = false) {}
+  constructor(
+    private readonly fromGaps = false,
+    silenceMs = 0,
+  ) {
+    this.floorMs = Math.max(MIN_LISTEN_BOUND_MS, silenceMs);
+  }
 
   get running(): boolean {
     return this.lastRead.size > 0;
@@ -248,13 +264,14 @@ export class AlarmPageWatch {
   }
 
   /**
-   * How long `page` may go unread: `baseMs` when the session drives the line; in listen-only mode max(10 s, `baseMs`)
-   * until two reads of it were seen, then max(10 s, 3 × the longest of its last 5 gaps).
+   * How long `page` may go unread: `baseMs` when the session drives the line; in listen-only mode, with floor =
+   * max(10 s, silenceMs), max(floor, 2 × `baseMs`) until two reads of it were seen, then max(floor, 3 × the longest of
+   * its last 5 gaps).
    */
   boundMs(page: Page, baseMs: number): number {
     if (!this.fromGaps) return baseMs;
     const gaps = this.gaps.get(page) ?? [];
-    return Math.max(MIN_LISTEN_BOUND_MS, gaps.length ? GAP_FACTOR * Math.max(...gaps) : baseMs);
+    return Math.max(this.floorMs, gaps.length ? GAP_FACTOR * Math.max(...gaps) : FIRST_BOUND_FACTOR * baseMs);
   }
 
   /** Pages unread for longer than their bound (`boundMs`) at `now` that were not stale yet (each returned once, until read). */

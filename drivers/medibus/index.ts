@@ -33,7 +33,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
    * When each alarm page the cycle asks for was last read; in listen-only mode each page seen, its bound learned from
    * the gaps between the other host's reads (review rv131 M1).
    */
-  private readonly alarmPages = new AlarmPageWatch(this.plan.listenOnly);
+  private readonly alarmPages = new AlarmPageWatch(this.plan.listenOnly, this.plan.silenceMs);
   private staleTimer: NodeJS.Timeout | undefined;
   /** Alarm pages going stale again and again (a page the device keeps refusing): said once, then summarised. */
   private readonly staleLog = new RepeatLog(10 * 60_000);

@@ -639,7 +639,9 @@ export class MedibusSession {
           this.startCycling();
           return;
         }
-        this.send(CMD.RT_CONFIGURE, this.rtRequested.map((s) => `${hex2(s.code)}01`).join(''));
+        // After a failed set-up without retries, as 53H: a 54H never answered would hold the cycle for
+        // (retries + 1) × responseTimeoutMs at every try (rv134 M6).
+        this.send(CMD.RT_CONFIGURE, this.rtRequested.map((s) => `${hex2(s.code)}01`).join(''), this.rtSetupFailures > 0 ? this.plan.retries : 0);
         return;
       }
       case CMD.RT_CONFIGURE: {
@@ -768,6 +770,18 @@ export class MedibusSession {
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.quietTimer = setTimeout(() => {
       if (!this.active || this.plan.listenOnly) return;
+      const p = this.pending;
+      if (this.state_ === 'realtime-setup' && p && (p.code === CMD.RT_CONFIG || p.code === CMD.RT_CONFIGURE)) {
+        // The device answered the handshake (or the cycle) just before; only the set-up is unanswered, its retries
+        // outlasting quietReinitMs: given up on as after its last retry, or it would re-initialise for ever (rv134 H1).
+        // Armed again: a device that is really gone is re-initialised by the cycle's quiet line.
+        clearTimeout(p.timer);
+        this.pending = undefined;
+        this.armQuiet();
+        const why = p.otherCode === undefined ? `no response to ${commandName(p.code)} within ${this.plan.responseTimeoutMs} ms` : `${commandName(p.code)} answered with ${hex2(p.otherCode)}H instead of ${hex2(p.code)}H`;
+        this.realtimeSetupGivenUp(p, why, 'timeout');
+        return;
+      }
       this.reinitialise(`line quiet for ${this.plan.quietReinitMs} ms`);
     }, this.plan.quietReinitMs);
   }
