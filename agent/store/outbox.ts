@@ -623,6 +623,13 @@ CREATE TABLE IF NOT EXISTS idempotency (key TEXT PRIMARY KEY, at INTEGER NOT NUL
 `;
 
 /**
+ * Replay copies only: the check's search for copies whose original is gone reads them, not every message kept (review
+ * rv133 M1). Made by the first replay() (or by a check that finds copies without it): a store that never replayed keeps
+ * no page for it. An older agent keeps it up to date like any index.
+ */
+const REPLAY_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS messages_replay_of ON messages (replay_of) WHERE replay_of IS NOT NULL';
+
+/**
  * Messages the hub refuses every time (agent/forward/forwarder.ts), moved out of `messages` so that the stream behind
  * them goes on: kept, never sent again by the agent; README (store and forward) says how to send them again. Made by
  * the first setAside(): an empty table's pages would count in every store's size.
@@ -773,6 +780,27 @@ export class Outbox {
   private readonly thisRun: { firstSeq: number; wallAt: number; monoAt: number };
   /** Set while enforceLimits() works on a full disk: deletions go in small passes (TIGHT_PASS_BYTES). */
   private tight = false;
+  /**
+   * Bytes (`bytes`) of the acknowledged messages kept for replay, kept up to date as they are acknowledged and
+   * deleted, so that the check does not sum a day of them every 10 s (review rv133 M1). Null: summed at the next check.
+   */
+  private ackedBytes: number | null = null;
+  /**
+   * Per class table (CLASS_TABLES), how its rows' created_at run in seq order: `maxAt` the latest seen, `back` the most
+   * any row is below a row before it (0 while the clock never stepped back). Every row's created_at is then at least
+   * the first row's less `back`, so the age eviction reads the first row instead of every row (review rv133 H1).
+   * Bounds only: rows deleted keep them true. Read at open (loadPendingStats), raised at append; `exact` once `back`
+   * was read row by row (until then it is the spread of the table's times).
+   */
+  private readonly ageOrder = CLASS_TABLES.map(() => ({ maxAt: -Infinity, back: 0, exact: true }));
+  /** Highest seq of a row of class 1 or 2 in outbox_0 (an upgraded store's earlier rows; none are added), or null. */
+  private legacySeq: number | null = null;
+  /** Whether the SQL function age_back (ageBound()) is defined on this connection. */
+  private ageBackFn = false;
+  /** A limits check failed partway: the next one reads the pending stats and ackedBytes afresh. */
+  private statsStale = false;
+  /** Whether `messages` has REPLAY_INDEX_SQL's index (false: it has no copy either); null until the first check reads it. */
+  private replayIndex: boolean | null = null;
   /** The reserve file was deleted at run time (a full disk) and no limits report has said so yet. */
   private reserveReleasedUnreported = false;
   /** The database file's max_page_count from the last limits check (diskRoom()), or null when it has none. */
@@ -1075,8 +1103,50 @@ export class Outbox {
     this.pendingByStream.set(stream, { records: r?.n ?? 0, bytes: r?.b ?? 0, oldestAt: r?.oldest ?? null });
   }
 
+  /** Every stream's pending stats, and each class table's ageOrder (and legacySeq), in one read of each table. */
   private loadPendingStats(): void {
-    for (const s of STREAMS) this.reloadPendingStats(s);
+    const stats = new Map<Stream, PendingStats>(STREAMS.map((s) => [s, { records: 0, bytes: 0, oldestAt: null }]));
+    CLASS_TABLES.forEach((t, i) => {
+      const rows = this.stmt<[], { stream: Stream; n: number; b: number; oldest: number; latest: number; legacy: number | null }>(
+        `SELECT stream, sum(count) AS n, sum(bytes) AS b, min(created_at) AS oldest, max(created_at) AS latest, max(seq) FILTER (WHERE cls > 0) AS legacy FROM ${t} GROUP BY stream`,
+      ).all();
+      let oldest = Infinity;
+      let latest = -Infinity;
+      let legacy: number | null = null;
+      for (const r of rows) {
+        const p = stats.get(r.stream);
+        if (p) {
+          p.records += r.n;
+          p.bytes += r.b;
+          p.oldestAt = p.oldestAt === null ? r.oldest : Math.min(p.oldestAt, r.oldest);
+        }
+        oldest = Math.min(oldest, r.oldest);
+        latest = Math.max(latest, r.latest);
+        if (r.legacy !== null) legacy = Math.max(legacy ?? r.legacy, r.legacy);
+      }
+      // The spread of the table's times bounds how far a row is below one before it; read exactly only when needed
+      // (ageBound()), not at every start.
+      this.ageOrder[i] = { maxAt: latest, back: rows.length ? latest - oldest : 0, exact: rows.length === 0 };
+      if (t === 'outbox_0') this.legacySeq = legacy;
+    });
+    for (const [s, p] of stats) this.pendingByStream.set(s, p);
+  }
+
+  /** Takes deleted rows (their stream, records `n` and bytes `b`) off the pending stats. */
+  private unpend(rows: readonly { stream: Stream; n: number; b: number }[]): void {
+    const streams = new Set<Stream>();
+    for (const r of rows) {
+      const p = this.pendingByStream.get(r.stream)!;
+      p.records -= r.n;
+      p.bytes -= r.b;
+      streams.add(r.stream);
+    }
+    for (const s of streams) {
+      const p = this.pendingByStream.get(s)!;
+      // Below zero: they disagree with the table, which is the truth (as in pack()).
+      if (p.records < 0 || p.bytes < 0) this.reloadPendingStats(s);
+      else p.oldestAt = p.records === 0 ? null : this.oldestCreatedAt(s);
+    }
   }
 
   /**
@@ -1102,6 +1172,13 @@ export class Outbox {
       throw this.storeError(err);
     }
     const { outcomes, added } = result;
+    // Any table may have taken rows at `now` (bounds: a table that took none only gets a looser one).
+    if (added.size > 0) {
+      for (const o of this.ageOrder) {
+        o.back = Math.max(o.back, o.maxAt - now);
+        o.maxAt = Math.max(o.maxAt, now);
+      }
+    }
     for (const [stream, a] of added) {
       const p = this.pendingByStream.get(stream)!;
       p.records += a.records;
@@ -1412,6 +1489,8 @@ export class Outbox {
           )
           .all(...args);
         this.db.prepare(`DELETE FROM refused ${where}`).run(...args);
+        // A replay copy among them may be the store's first without REPLAY_INDEX_SQL's index: the next check looks.
+        this.replayIndex = null;
         return { messages: moved.length, records: moved.reduce((a, m) => a + m.count, 0) };
       })(),
     );
@@ -1457,10 +1536,17 @@ export class Outbox {
 
   /** The hub acknowledged the message: it is done, and kept only for replay during the retention period. */
   acknowledge(id: string, now = Date.now()): void {
-    this.withRoom(() => {
-      if (this.retainAckedMs > 0) this.stmt('UPDATE messages SET acked_at = ? WHERE id = ?').run(now, id);
-      else this.stmt('DELETE FROM messages WHERE id = ?').run(id);
+    // How the kept bytes change (ackedBytes), applied once the write has succeeded.
+    const delta = this.withRoom(() => {
+      const was = this.stmt<[string], { bytes: number; acked: number }>('SELECT bytes, acked_at IS NOT NULL AS acked FROM messages WHERE id = ?').get(id);
+      if (this.retainAckedMs > 0) {
+        this.stmt('UPDATE messages SET acked_at = ? WHERE id = ?').run(now, id);
+        return was && !was.acked ? was.bytes : 0;
+      }
+      this.stmt('DELETE FROM messages WHERE id = ?').run(id);
+      return was?.acked ? -was.bytes : 0;
     });
+    if (this.ackedBytes !== null) this.ackedBytes += delta;
   }
 
   /**
@@ -1565,6 +1651,7 @@ export class Outbox {
       throw new ReplayRefusedError(`the range holds ${mb(bytes)} of sent messages, and the store's disk has room to copy about ${mb(room)} now: ask for a shorter range`);
     }
     const copy = this.db.transaction(() => {
+      this.db.exec(REPLAY_INDEX_SQL);
       const n = Number(this.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'replays'").get()?.value ?? 0) + 1;
       this.db.prepare("INSERT INTO meta (key, value) VALUES ('replays', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(String(n));
       const info = this.db
@@ -1579,7 +1666,9 @@ export class Outbox {
       return { messages: info.changes, records };
     });
     try {
-      return copy();
+      const copied = copy();
+      this.replayIndex = true;
+      return copied;
     } catch (err) {
       if (!this.diskFull(err)) throw this.storeError(err);
       // The room read above was taken meanwhile (another program): rolled back, nothing copied. The checkpoint lets the
@@ -1799,7 +1888,14 @@ export class Outbox {
    * WAL has. The reserve is made again once the disk has room (keepReserve()).
    */
   enforceLimits(maxBytes: number, maxAgeMs: number, now = Date.now()): LimitsReport {
-    const check = () => this.keepWithinLimits(maxBytes, maxAgeMs, now);
+    const check = () => {
+      try {
+        return this.keepWithinLimits(maxBytes, maxAgeMs, now);
+      } catch (err) {
+        this.statsStale = true;
+        throw err;
+      }
+    };
     return this.withRoom(check, () => {
       this.tight = true;
       try {
@@ -1818,22 +1914,34 @@ export class Outbox {
     // Stamped later than that (plus slack), a row or key was written after a forward step, on the new clock: aged by
     // the wall clock like any other, or nothing written after a step would ever age out in this run.
     const steppedAfter = runNow + CLOCK_SLACK_MS;
+    // A check that failed partway (its deletions committed, its figures not kept up to date) is followed by a read.
+    if (this.statsStale) {
+      this.loadPendingStats();
+      this.ackedBytes = null;
+      this.statsStale = false;
+    }
+    this.ackedBytes ??= this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM messages WHERE acked_at IS NOT NULL').get()?.b ?? 0;
     this.expireKeys(steppedAfter, runNow, now);
-    let trimmedAcked = this.deleteOldest('messages', 'acked_at IS NOT NULL AND acked_at < ?', [now - this.retainAckedMs], 'id', Infinity).length;
+    let trimmedAcked = this.unkeep(this.deleteOldest<{ b: number }>('messages', 'acked_at IS NOT NULL AND acked_at < ?', [now - this.retainAckedMs], 'bytes AS b', Infinity));
     trimmedAcked += this.dropOrphanCopies();
     // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity). Rows this run wrote
     // are aged by runNow: a forward step of the wall clock must not make readings accepted seconds ago "older than
-    // maxAgeHours". Earlier runs' rows have only their wall-clock time.
-    for (const t of CLASS_TABLES) {
-      const aged = this.deleteOldest<{ cls: RecordClass; count: number }>(
+    // maxAgeHours". Earlier runs' rows have only their wall-clock time. Either way a row past its age is older than
+    // now - maxAgeMs: the rows read are only those ageBound() cannot rule out (none, while the backlog is younger).
+    for (const [i, t] of CLASS_TABLES.entries()) {
+      const below = this.ageBound(i, t, now - maxAgeMs);
+      if (below === null) continue;
+      const aged = this.deleteOldest<{ cls: RecordClass; count: number; stream: Stream; b: number }>(
         t,
         'cls > 0 AND created_at < CASE WHEN seq >= ? AND created_at <= ? THEN ? ELSE ? END',
         [this.thisRun.firstSeq, steppedAfter, runNow - maxAgeMs, now - maxAgeMs],
-        'cls, count',
+        'cls, count, stream, bytes AS b',
         Infinity,
         (rows) => this.tallyEvicted('age', classCounts(rows), false, now),
+        below,
       );
       if (!aged.length) continue;
+      this.unpend(aged.map((r) => ({ stream: r.stream, n: r.count, b: r.b })));
       const counts = classCounts(aged);
       for (const c of [0, 1, 2] as const) evicted[c] += counts[c];
       evictedFor = 'age';
@@ -1866,7 +1974,7 @@ export class Outbox {
       // Acknowledged messages kept for replay, oldest first and only as many as needed: the replay window shrinks
       // from its old end rather than going all at once. (A replay copy goes with its original.)
       while (used > target) {
-        const trimmed = this.deleteOldest('messages', 'acked_at IS NOT NULL', [], 'id', (used - target) / this.fileBytesPerRowByte(used)).length;
+        const trimmed = this.unkeep(this.deleteOldest<{ b: number }>('messages', 'acked_at IS NOT NULL', [], 'bytes AS b', (used - target) / this.fileBytesPerRowByte(used)));
         if (trimmed === 0) break;
         trimmedAckedForCapacity += trimmed + this.dropOrphanCopies();
         used = this.usedBytes();
@@ -1901,12 +2009,11 @@ export class Outbox {
       // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
       // pass scales the excess by the whole file's bytes per record byte; the next by what its last pass freed per
       // byte it removed, so that a class whose rows are smaller on disk than the average is not evicted in many passes.
+      // From the figures kept up to date, not a sum over the whole store (review rv133 H1).
       const rowBytes =
-        this.db
-          .prepare<[], { b: number | null }>(
-            `SELECT (SELECT coalesce(sum(bytes), 0) FROM outbox) + (SELECT coalesce(sum(bytes), 0) FROM messages)${this.hasRefused ? ' + (SELECT coalesce(sum(bytes), 0) FROM refused)' : ''} AS b`,
-          )
-          .get()?.b ?? 0;
+        STREAMS.reduce((a, s) => a + this.pendingByStream.get(s)!.bytes, 0) +
+        this.messageBytes() +
+        (this.hasRefused ? (this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM refused').get()?.b ?? 0) : 0);
       const fileRatio = rowBytes > 0 ? used / rowBytes : 1;
       // A pass counts as having freed room once 16 pages went (smaller moves are the measure's own noise).
       const minFreed = 16 * (this.db.pragma('page_size', { simple: true }) as number);
@@ -1920,10 +2027,11 @@ export class Outbox {
         const clsTarget = cls === 0 ? Math.max(target, maxBytes * 0.9) : target;
         while (used > clsTarget) {
           // Each pass and its note in the tally commit together: killed in between, neither happened.
-          const rows = this.deleteOldest<{ n: number; b: number }>(table, 'cls = ?', [cls], 'count AS n, bytes AS b', (used - clsTarget) / perRowByte, (rs) => {
+          const rows = this.deleteOldest<{ n: number; b: number; stream: Stream }>(table, 'cls = ?', [cls], 'count AS n, bytes AS b, stream', (used - clsTarget) / perRowByte, (rs) => {
             const n = rs.reduce((a, r) => a + r.n, 0);
             if (n > 0) this.tallyEvicted('capacity', { 0: 0, 1: 0, 2: 0, [cls]: n }, limitedBy === 'disk' && cls !== 0, now);
           });
+          this.unpend(rows);
           const removed = rows.reduce((a, x) => ({ n: a.n + x.n, b: a.b + x.b }), { n: 0, b: 0 });
           if (removed.n === 0) break;
           evicted[cls] += removed.n;
@@ -1938,8 +2046,7 @@ export class Outbox {
         }
       }
     }
-    if (evicted[0] + evicted[1] + evicted[2] > 0) this.loadPendingStats();
-    const ackedBytes = this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM messages WHERE acked_at IS NOT NULL').get()?.b ?? 0;
+    const ackedBytes = this.ackedBytes ?? 0;
     const retainedBytes = ackedBytes > 0 ? Math.min(used, Math.round(ackedBytes * this.fileBytesPerRowByte(used))) : 0;
     const usedBytes = Math.max(0, used - retainedBytes);
     const reserveReleased = this.reserveReleasedUnreported;
@@ -1981,17 +2088,23 @@ export class Outbox {
     returning: string,
     upToBytes: number,
     inTx?: (rows: R[]) => void,
+    below = Infinity,
   ): R[] {
     const deleted: R[] = [];
     let left = upToBytes;
     let passBytes = TIGHT_PASS_BYTES;
+    // Rows from `below` (a rowid) on are not read.
+    const bounded = Number.isFinite(below);
     while (left > 0) {
       const want = this.tight ? Math.min(left, passBytes) : left;
-      const upTo = Number.isFinite(want)
-        ? (this.stmt<unknown[], { r: number }>(
-            `SELECT r FROM (SELECT rowid AS r, sum(bytes) OVER (ORDER BY rowid) AS cum FROM ${table} WHERE ${where}) WHERE cum >= ? LIMIT 1`,
-          ).get(...params, want)?.r ?? NO_ROWID_LIMIT)
-        : NO_ROWID_LIMIT;
+      const upTo = Math.min(
+        below - 1,
+        Number.isFinite(want)
+          ? (this.stmt<unknown[], { r: number }>(
+              `SELECT r FROM (SELECT rowid AS r, sum(bytes) OVER (ORDER BY rowid) AS cum FROM ${table} WHERE ${bounded ? 'rowid < ? AND ' : ''}(${where})) WHERE cum >= ? LIMIT 1`,
+            ).get(...(bounded ? [below] : []), ...params, want)?.r ?? NO_ROWID_LIMIT)
+          : NO_ROWID_LIMIT,
+      );
       let rows: (R & { _b: number })[];
       try {
         rows = this.db.transaction(() => {
@@ -2012,9 +2125,67 @@ export class Outbox {
         deleted.push(r);
       }
       if (this.tight) this.checkpoint();
-      if (upTo === NO_ROWID_LIMIT) break;
+      if (upTo === NO_ROWID_LIMIT || upTo === below - 1) break;
     }
     return deleted;
+  }
+
+  /**
+   * The rowid below which rows of class table `t` (CLASS_TABLES[i]) may have been stored before `before` (so may be
+   * past their age), or null when none may: read from the first row and the table's ageOrder, by rowid, not from
+   * every row. Rows of class 1 or 2 in outbox_0 are an upgraded store's earlier rows: none past legacySeq.
+   */
+  private ageBound(i: number, t: string, before: number): number | null {
+    if (t === 'outbox_0' && this.legacySeq === null) return null;
+    const o = this.ageOrder[i]!;
+    const first = this.stmt<[], { seq: number; at: number }>(`SELECT seq, created_at AS at FROM ${t} WHERE seq = (SELECT min(seq) FROM ${t})`).get();
+    if (!first) {
+      // Empty: the order starts afresh.
+      this.ageOrder[i] = { maxAt: -Infinity, back: 0, exact: true };
+      return null;
+    }
+    // Every row was stored at first.at - back or later.
+    if (first.at - o.back >= before) return null;
+    if (!o.exact) {
+      // Once a run, and only for a backlog about as old as its age limit: how far rows are out of order, read in seq order.
+      if (!this.ageBackFn) {
+        type Acc = { seq: number; max: number; back: number };
+        const step = (a: Acc, seq: unknown, at: unknown): void => {
+          // Rows not read in seq order: the spread stays the bound.
+          if (typeof seq !== 'number' || typeof at !== 'number' || seq <= a.seq) a.back = Infinity;
+          a.seq = Number(seq);
+          if (Number(at) < a.max) a.back = Math.max(a.back, a.max - Number(at));
+          else a.max = Number(at);
+        };
+        this.db.aggregate<Acc>('age_back', {
+          start: () => ({ seq: -Infinity, max: -Infinity, back: 0 }),
+          // @types/better-sqlite3 types a step of one argument; SQLite passes it each of the call's (two here).
+          step: step as unknown as (a: Acc) => void,
+          result: (a) => (Number.isFinite(a.back) ? a.back : null),
+        });
+        this.ageBackFn = true;
+      }
+      // Of every row now in the table (those appended since open too); null: the spread stays the bound.
+      const back = this.stmt<[], { back: number | null }>(`SELECT age_back(seq, created_at) AS back FROM ${t}`).get()?.back ?? null;
+      if (back !== null) o.back = Math.min(o.back, back);
+      o.exact = true;
+      if (first.at - o.back >= before) return null;
+    }
+    // Nor is any row after one stored at before + back or later (each is at most `back` below it).
+    const stop = this.stmt<[number, number], { seq: number }>(`SELECT seq FROM ${t} WHERE seq > ? AND created_at >= ? ORDER BY seq LIMIT 1`).get(first.seq, before + o.back)?.seq ?? Infinity;
+    return t === 'outbox_0' ? Math.min(stop, this.legacySeq! + 1) : stop;
+  }
+
+  /** Takes deleted acknowledged messages (their bytes `b`) off ackedBytes; returns how many. */
+  private unkeep(rows: readonly { b: number }[]): number {
+    if (this.ackedBytes !== null) for (const r of rows) this.ackedBytes -= r.b;
+    return rows.length;
+  }
+
+  /** Bytes (`bytes`) of every message in `messages`: those kept for replay (ackedBytes) and those still to send (by index). */
+  private messageBytes(): number {
+    const unacked = this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM messages WHERE acked_at IS NULL').get()?.b ?? 0;
+    return (this.ackedBytes ?? 0) + unacked;
   }
 
   /**
@@ -2023,9 +2194,9 @@ export class Outbox {
    * (The per-table page count SQLite could give reads every overflow page: gigabytes at each check.)
    */
   private fileBytesPerRowByte(used: number): number {
-    const rows = this.stmt<[], { b: number }>(
-      `SELECT (SELECT coalesce(sum(bytes), 0) FROM messages) + (SELECT coalesce(sum(bytes), 0) FROM unreadable)${this.hasRefused ? ' + (SELECT coalesce(sum(bytes), 0) FROM refused)' : ''} AS b`,
-    ).get()?.b ?? 0;
+    const rows = (this.stmt<[], { b: number }>(
+      `SELECT (SELECT coalesce(sum(bytes), 0) FROM unreadable)${this.hasRefused ? ' + (SELECT coalesce(sum(bytes), 0) FROM refused)' : ''} AS b`,
+    ).get()?.b ?? 0) + this.messageBytes();
     const pending = STREAMS.reduce((a, s) => a + this.pendingByStream.get(s)!.bytes, 0);
     let keys = 0;
     try {
@@ -2040,7 +2211,20 @@ export class Outbox {
   private dropOrphanCopies(): number {
     // A copy sent by a replay goes with its original: acknowledged later, it would outlive it, and a later replay
     // (which copies originals only) would find nothing to send for a range the store seems to hold.
-    return this.stmt('DELETE FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NOT NULL AND replay_of NOT IN (SELECT id FROM messages)').run().changes;
+    // Once a run, a store without the index is looked at for copies (an older agent's replay): with none, there is
+    // nothing to do until replay() makes one (and the index).
+    if (this.replayIndex === null) {
+      const indexed = this.stmt("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_replay_of'").get() !== undefined;
+      if (!indexed && this.stmt('SELECT 1 FROM messages WHERE replay_of IS NOT NULL LIMIT 1').get() !== undefined) this.db.exec(REPLAY_INDEX_SQL);
+      this.replayIndex = indexed || this.stmt("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_replay_of'").get() !== undefined;
+    }
+    if (!this.replayIndex) return 0;
+    // NOT EXISTS, by the id's index, for each copy (messages_replay_of): NOT IN read every message's id (review rv133 M1).
+    return this.unkeep(
+      this.stmt<[], { b: number }>(
+        'DELETE FROM messages WHERE acked_at IS NOT NULL AND replay_of IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages o WHERE o.id = messages.replay_of) RETURNING bytes AS b',
+      ).all(),
+    );
   }
 
   /**
