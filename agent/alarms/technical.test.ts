@@ -272,13 +272,31 @@ describe('technical: gateway', () => {
     const text = (us: ReturnType<TechnicalMonitor['tick']>) => us.map((u) => (u.present ? u.spec.condition.text : `-${u.key}`));
     const m = new TechnicalMonitor();
     m.hubReachable(false, s(0), 'auth');
-    // A gateway clock behind by more than the token life looks the same to the hub: the text names it and its time (rv133 M3).
-    expect(text(m.tick(s(300)))).toEqual([`IoT Hub refuses the gateway's credentials (for 300 s): check its connection string or key, or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; it reads ${new Date(s(300)).toISOString()})`]);
+    // A gateway clock behind by more than the token life looks the same to the hub: the text names it (rv133 M3), but
+    // not its time, which the text would keep from the raise on (rv135 M3): the forwarder's log line has it.
+    expect(text(m.tick(s(300)))).toEqual([`IoT Hub refuses the gateway's credentials (for 300 s): check its connection string or key, or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; compare the gateway's clock with a watch: the log line gives the time it read)`]);
     expect(m.hubReachable(false, s(301), 'auth')).toEqual([]); // unchanged: nothing new
     // The key was fixed, and now the hub is down: the same alarm, its text now "unreachable".
-    expect(text(m.hubReachable(false, s(400), 'tls'))).toEqual([`IoT Hub's certificate is not trusted (for 400 s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check); if the log says expired or not yet valid, the gateway's clock (it reads ${new Date(s(400)).toISOString()})`]);
+    expect(text(m.hubReachable(false, s(400), 'tls'))).toEqual([`IoT Hub's certificate is not trusted (for 400 s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check); if the log says expired or not yet valid, the gateway's clock (compare it with a watch: the log line gives the time it read)`]);
     expect(text(m.hubReachable(false, s(450), null))).toEqual(['IoT Hub unreachable for 450 s']);
     expect(text(m.hubReachable(true, s(500)))).toEqual(['-tech:gateway:hub']);
+  });
+
+  it('the hub alarm\'s text claims no clock reading: read hours after the raise, it would tell a right clock as wrong (review rv135 M3)', () => {
+    const t0 = Date.parse('2026-12-06T18:00:00.000Z');
+    const m = new TechnicalMonitor();
+    for (const cause of ['auth', 'tls'] as const) {
+      m.hubReachable(false, t0, cause);
+      const raised = [...m.tick(t0 + 300_000), ...m.hubReachable(false, t0 + 300_000, cause)];
+      const texts = raised.map((u) => (u.present ? u.spec.condition.text : ''));
+      expect(texts).toHaveLength(1);
+      // Neither the raise time nor any other date or time of day.
+      expect(texts[0]).not.toMatch(/\d{4}-\d\d-\d\d|\d\d:\d\d/);
+      expect(texts[0]).toMatch(/compare (the gateway's clock|it) with a watch: the log line gives the time it read/);
+      // Two hours on, the open alarm is not re-issued (nothing in it has gone stale).
+      expect([...m.tick(t0 + 2 * 3600_000), ...m.hubReachable(false, t0 + 2 * 3600_000, cause)]).toEqual([]);
+      m.hubReachable(true, t0 + 2 * 3600_000);
+    }
   });
 
   it('a backlog (ingest marks it outOfOrder) keeps the feed alive but neither ends nor holds off a "not valid" alarm of now', () => {

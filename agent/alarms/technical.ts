@@ -561,14 +561,14 @@ export class TechnicalMonitor {
     const since = this.hub.downSince ?? now;
     const s = Math.round((now - since) / 1000);
     // A clock wrong by more than the token life, or outside the certificate's validity, looks the same to the hub and
-    // to TLS: the text names it and what it reads (review rv133 M3). The cause does not say which certificate error
-    // it was; the forwarder's log line does.
-    const clock = new Date(now).toISOString();
+    // to TLS: the text names it (review rv133 M3). Not the time it reads: the text is written once, at the raise, and
+    // read hours later that time would tell a right clock as wrong (review rv135 M3). The forwarder's log line, written
+    // at each failure, has the time, and which certificate error it was.
     const text =
       this.hub.cause === 'auth'
-        ? `IoT Hub refuses the gateway's credentials (for ${s} s): check its connection string or key, or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; it reads ${clock})`
+        ? `IoT Hub refuses the gateway's credentials (for ${s} s): check its connection string or key, or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; compare the gateway's clock with a watch: the log line gives the time it read)`
         : this.hub.cause === 'tls'
-          ? `IoT Hub's certificate is not trusted (for ${s} s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check); if the log says expired or not yet valid, the gateway's clock (it reads ${clock})`
+          ? `IoT Hub's certificate is not trusted (for ${s} s): check hub.caFile, or as an IoT Edge module the edge CA and trust bundle (iotedge check); if the log says expired or not yet valid, the gateway's clock (compare it with a watch: the log line gives the time it read)`
           : `IoT Hub unreachable for ${s} s`;
     const why = this.hub.cause === 'auth' ? 'hub refuses the credentials' : this.hub.cause === 'tls' ? "hub's certificate not trusted" : 'hub unreachable';
     return { present: true, spec: this.gatewaySpec('hub', text), at: now, why: `${why} since ${new Date(since).toISOString()}` };

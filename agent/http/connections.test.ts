@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MDC } from '../model/mdc.js';
-import { addressKey } from './connections.js';
+import { addressKey, hostKey } from './connections.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { openStream, reading, startDisplayAgent, tachycardia, type DisplayAgent } from '../../test/browser/display-fixtures.js';
 
@@ -196,6 +196,24 @@ describe('display: the connection table keeps room for other addresses (review r
   });
 });
 
+describe('display: a ward behind one proxy address may use the whole connection table (review rv135 M4)', () => {
+  it('maxSseClientsPerAddress 32 (the README\'s proxy advice): the proxy gets all 64 connections beside a health check\'s one', async () => {
+    const d = await startDisplayAgent({ limits: { maxConnections: 64, maxSseClients: 32, maxSseClientsPerAddress: 32 } });
+    const held: Socket[] = [];
+    try {
+      // A scraper or health check elsewhere holding one keep-alive connection does not bring the reserve back.
+      held.push(await rawSocket(d.url, '127.0.0.3'));
+      for (let i = 0; i < 63; i++) held.push(await rawSocket(d.url, '127.0.0.2'));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(held.filter((s) => s.destroyed)).toHaveLength(0);
+      expect(d.agent.metrics.get('display_connections_refused_total', { reason: 'per-address' })).toBe(0);
+    } finally {
+      for (const s of held) s.destroy();
+      await d.close();
+    }
+  });
+});
+
 describe('addressKey: which client addresses the per-address caps count as one', () => {
   it('an IPv6 address by its /64, an IPv4-mapped one by its IPv4 address, anything else as it is', () => {
     expect(addressKey('2001:db8:0:1::1')).toBe('2001:db8:0:1::/64');
@@ -207,6 +225,17 @@ describe('addressKey: which client addresses the per-address caps count as one',
     expect(addressKey('::ffff:10.1.2.3')).toBe('10.1.2.3');
     expect(addressKey('10.1.2.3')).toBe('10.1.2.3');
     expect(addressKey('unknown')).toBe('unknown');
+  });
+
+  it('hostKey: one host per full address (hosts of a ward\'s IPv6 /64 are different screens), IPv4-mapped as IPv4 (review rv135 H2)', () => {
+    expect(hostKey('2001:db8:ab:10::101')).not.toBe(hostKey('2001:db8:ab:10::102'));
+    expect(hostKey('fe80::1')).not.toBe(hostKey('fe80::2'));
+    // One host however its address is written.
+    expect(hostKey('2001:0DB8:0000:0001:0000:0000:0000:0001')).toBe(hostKey('2001:db8:0:1::1'));
+    expect(hostKey('64:ff9b::192.0.2.1')).toBe(hostKey('64:ff9b::c000:201'));
+    expect(hostKey('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(hostKey('10.1.2.3')).toBe('10.1.2.3');
+    expect(hostKey('unknown')).toBe('unknown');
   });
 });
 

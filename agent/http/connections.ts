@@ -1,10 +1,23 @@
-// Which client addresses the per-address caps (connections, live streams) count as one. An IPv6 host is normally
-// given a whole /64 and may use any address in it (privacy addresses change by the day), so one machine keyed by its
-// full address could take every per-address slot by itself (review rv132 M2): IPv6 is counted by its /64. An
-// IPv4-mapped address (a dual-stack socket) is its IPv4 address. The logs keep the full address.
+// Which client addresses the per-address limits count as one. An IPv6 host may use any address of its /64 (privacy
+// addresses change by the day), so a limit against one guesser counts a /64 as one (addressKey, review rv132 M2). But
+// a ward's IPv6 LAN is one /64 shared by every screen and PC on it, so the caps on connections and live streams count
+// each full address (hostKey, review rv135 H2): one host rotating its address can take more slots, and the
+// gateway-wide caps still bound it, which is a smaller harm than refusing the ward's real screens. An IPv4-mapped
+// address (a dual-stack socket) is its IPv4 address in both. The logs keep the full address.
 import { isIP } from 'node:net';
 
-/** The key of `address` for the per-address caps: IPv4 as it is, IPv6 as its /64 (`2001:db8:0:1::/64`). */
+/** The key of `address` for the connection and live-stream caps: one per host, IPv6 written in full (`2001:db8:0:0:0:0:0:1`). */
+export function hostKey(address: string): string {
+  const zone = address.indexOf('%');
+  const bare = (zone >= 0 ? address.slice(0, zone) : address).toLowerCase();
+  if (isIP(bare) !== 6) return address;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
+  if (mapped) return mapped[1]!;
+  // The zone stays: fe80::1 on two links is two hosts.
+  return `${hextets(bare).map((h) => h.toString(16)).join(':')}${zone >= 0 ? address.slice(zone) : ''}`;
+}
+
+/** The key of `address` for limits against one guesser: IPv4 as it is, IPv6 as its /64 (`2001:db8:0:1::/64`). */
 export function addressKey(address: string): string {
   const zone = address.indexOf('%');
   const bare = (zone >= 0 ? address.slice(0, zone) : address).toLowerCase();

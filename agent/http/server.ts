@@ -36,7 +36,7 @@ import { toPrometheus } from './prometheus.js';
 import { HttpError, SECURITY_HEADERS, readJsonBody, sendError, sendJson, sendJsonText } from './respond.js';
 import { ScreenWatch } from './screens.js';
 import { certificateExpiry, readDisplayTls } from './tls-files.js';
-import { addressKey } from './connections.js';
+import { hostKey } from './connections.js';
 import { SseHub } from './sse.js';
 import { loadStatic, type StaticFile } from './static.js';
 
@@ -189,9 +189,11 @@ export class DisplayServer {
   private readonly listedScreens: ReadonlySet<string>;
   /** Requests received and not yet answered, per connection (the socket requests arrive on). */
   private readonly inFlight = new WeakMap<Duplex, number>();
-  /** Open connections per remote address (its addressKey: IPv6 by /64), until their socket closes, and in all. */
+  /** Open connections per remote address (its hostKey: IPv6 by its full address), until their socket closes, and in all. */
   private readonly openByAddress = new Map<string, number>();
   private openConnections = 0;
+  /** Addresses in openByAddress holding a screen's two connections or more: the reserve is kept only while two do. */
+  private holders = 0;
   private readonly maxConnectionsPerAddress: number;
   private readonly connectionLog = new LogGate(CONNECTION_LOG_EVERY_MS, 1000);
   /** When the certificate served (read at start) expires; null without TLS or when it could not be read. */
@@ -284,15 +286,17 @@ export class DisplayServer {
    * Counts a new connection against its address. Once three quarters of maxConnections are open, an address holding
    * the per-address cap or more gets no more: one address cannot take every slot, yet a ward whose screens all sit
    * behind one NAT or proxy address (two connections a screen) is not cut off while there is room (review rv44 §2).
-   * The last eighth goes only to addresses holding fewer than two: a few addresses cannot take every slot either.
+   * The last eighth goes only to addresses holding fewer than two while two or more addresses hold two or more: a few
+   * addresses cannot take every slot either. One address alone is bounded by its cap, which an operator raises
+   * (maxSseClientsPerAddress) for a ward behind one proxy: that proxy may use the whole table (review rv135 M4).
    */
   private connectionOpened(socket: Socket): void {
     const from = socket.remoteAddress ?? 'unknown';
-    const address = addressKey(from);
+    const address = hostKey(from);
     const open = this.openByAddress.get(address) ?? 0;
     const max = this.config.limits.maxConnections;
     const crowded = this.openConnections >= 0.75 * max;
-    const reserved = this.openConnections >= max - Math.floor(max * RESERVED_CONNECTIONS_FRACTION);
+    const reserved = this.openConnections >= max - Math.floor(max * RESERVED_CONNECTIONS_FRACTION) && this.holders >= 2;
     const cap = reserved ? CONNECTIONS_PER_SCREEN : this.maxConnectionsPerAddress;
     if ((crowded || reserved) && open >= cap) {
       socket.destroy();
@@ -301,16 +305,18 @@ export class DisplayServer {
     }
     this.openByAddress.set(address, open + 1);
     this.openConnections++;
+    if (open + 1 === CONNECTIONS_PER_SCREEN) this.holders++;
     socket.once('close', () => {
       this.openConnections--;
       const n = (this.openByAddress.get(address) ?? 1) - 1;
+      if (n === CONNECTIONS_PER_SCREEN - 1) this.holders--;
       if (n > 0) this.openByAddress.set(address, n);
       else this.openByAddress.delete(address);
     });
   }
 
   /**
-   * Counted always; logged once a minute for the gateway's cap (whoever hits it), per address (key: its /64 for IPv6)
+   * Counted always; logged once a minute for the gateway's cap (whoever hits it), per address (key: its hostKey)
    * for the per-address cap, which is `cap` at that moment.
    */
   private connectionRefused(reason: 'max-connections' | 'per-address', address: string, key = address, cap = this.maxConnectionsPerAddress): void {

@@ -108,15 +108,23 @@ describe('SseHub', () => {
       return { res, refused: typeof r === 'string' ? r : null };
     };
 
-    it('counts IPv6 clients by their /64 (a host picks any address in it), IPv4-mapped ones by their IPv4 address', () => {
+    it('counts IPv6 clients by their full address (a ward\'s /64 is many hosts), IPv4-mapped ones by their IPv4 address (review rv135 H2)', () => {
       const { hub } = hubOf(10, 2);
       expect(open(hub, '2001:db8:0:1::1').refused).toBeNull();
-      expect(open(hub, '2001:db8:0:1:ffff:ffff:ffff:ffff').refused).toBeNull();
-      expect(open(hub, '2001:db8:0:1::2').refused).toBe('per-address');
-      expect(open(hub, '2001:db8:0:2::1').refused).toBeNull();
+      expect(open(hub, '2001:db8:0:1:0:0:0:1').refused).toBeNull();
+      expect(open(hub, '2001:db8:0:1::1').refused).toBe('per-address');
+      expect(open(hub, '2001:db8:0:1::2').refused).toBeNull();
       expect(open(hub, '10.0.0.1').refused).toBeNull();
       expect(open(hub, '::ffff:10.0.0.1').refused).toBeNull();
       expect(open(hub, '10.0.0.1').refused).toBe('per-address');
+    });
+
+    it('nine ward PCs and the expected screen on one IPv6 subnet are all served under a per-address cap of 8 (review rv135 H2)', () => {
+      const { hub } = hubOf(32, 8);
+      for (let i = 1; i <= 9; i++) expect(open(hub, `2001:db8:ab:10::${(0x100 + i).toString(16)}`).refused).toBeNull();
+      expect(open(hub, '2001:db8:ab:10::2a', { screen: 'ward3-station' }).refused).toBeNull();
+      for (let i = 1; i <= 3; i++) expect(open(hub, `fe80::${i}%eth0`).refused).toBeNull();
+      expect(hub.size).toBe(13);
     });
 
     it('a full table: an expected screen or a logged-in user closes the oldest stream that is neither, one that does not report first', () => {

@@ -9,14 +9,14 @@
 // Slots (review rv132 M2: scripts on four addresses held all 32 for good, and the ward screens got 503): streams that
 // do not say they report (`reports`: scripts, not the page) hold at most a quarter of maxClients; and when every slot
 // is taken, an expected screen (display.screens) or a logged-in user takes the place of the oldest stream that is
-// neither. Per-address counts key IPv6 by its /64 (connections.ts).
+// neither. Per-address counts key each host by its full address, IPv6 too (connections.ts hostKey, review rv135 H2).
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { LogGate } from '../log-gate.js';
 import type { Identity } from './auth.js';
-import { addressKey } from './connections.js';
+import { hostKey } from './connections.js';
 
 export interface SseOptions {
   maxClients: number;
@@ -74,7 +74,7 @@ const REFUSAL_LOG_EVERY_MS = 60_000;
 
 export class SseHub {
   private readonly clients = new Set<SseClient>();
-  /** Open streams by remote address (its addressKey: IPv6 by /64), until their socket closes. */
+  /** Open streams by remote address (its hostKey: IPv6 by its full address), until their socket closes. */
   private readonly perAddress = new Map<string, number>();
   private readonly refusalLog = new LogGate(REFUSAL_LOG_EVERY_MS, 1000);
   private nextId = 1;
@@ -113,7 +113,7 @@ export class SseHub {
     res: ServerResponse,
     who: { bed: string | null; identity: Identity | null; address: string; session: string | null; reports?: boolean; screen?: string | null },
   ): SseClient | SseRefusal {
-    const key = addressKey(who.address);
+    const key = hostKey(who.address);
     const reports = who.reports ?? false;
     const screen = who.screen && this.streamsOf(who.screen) < KEPT_STREAMS_PER_SCREEN ? who.screen : null;
     const kept = screen !== null || who.identity?.kind === 'session';
@@ -271,7 +271,7 @@ export class SseHub {
     if (!victim) return false;
     this.clients.delete(victim);
     this.metrics.inc('display_sse_dropped_total', { reason: 'evicted' });
-    if (this.refusalLog.open(`evicted ${addressKey(victim.address)}`, Date.now())) {
+    if (this.refusalLog.open(`evicted ${hostKey(victim.address)}`, Date.now())) {
       this.log.warn(
         { client: victim.id, from: victim.address, reports: victim.reports, for: screen !== null ? `screen ${screen}` : `user ${identity?.user ?? ''}`, by: address, maxSseClients: this.opts.maxClients, evicted: this.metrics.get('display_sse_dropped_total', { reason: 'evicted' }) },
         'display live stream closed to make room for an expected screen or a logged-in user: display.limits.maxSseClients streams are open (logged once a minute per address)',
@@ -283,7 +283,7 @@ export class SseHub {
 
   private refused(reason: SseRefusal, address: string): void {
     this.metrics.inc('display_sse_refused_total', { reason });
-    const key = addressKey(address);
+    const key = hostKey(address);
     if (!this.refusalLog.open(`${reason} ${key}`, Date.now())) return;
     if (reason === 'max-clients') {
       this.log.warn({ reason, from: address, maxSseClients: this.opts.maxClients }, 'display live stream refused (503): display.limits.maxSseClients streams are open');
