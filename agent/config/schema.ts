@@ -640,21 +640,23 @@ export const configSchema = {
           additionalProperties: false,
           default: {},
           description:
-            'Login rate limit: after `maxFailures` failed logins from one client address within `windowS`, that address ' +
-            'is refused (429 with Retry-After, even with the right password) until the window passes. After ' +
-            '`maxFailuresPerUser` failures at one user name from any address, an address the user has logged in from ' +
-            'since the start keeps its check (past a typo), and any other address gets its first check at the name ' +
-            'in the window only (429 with Retry-After after it): a guesser gets one guess per address he holds, and ' +
-            'cannot lock the owner out. One check at a time per address. A password check counts from when ' +
-            'it starts; a success forgives only that address\'s own failures at that name.',
+            'Login rate limit: after `maxFailures` failed logins from one client address (an IPv6 /64 counts as one ' +
+            'address) within `windowS`, that address is refused (429 with Retry-After, even with the right password) ' +
+            'until the window passes. After `maxFailuresPerUser` failures at one user name from any address, any ' +
+            'address gets its first check at the name in the window only (429 with Retry-After after it): a guesser ' +
+            'gets one guess per address he holds. Past either limit, an address a user has logged in from since the ' +
+            'start keeps that user\'s check while fewer than 3 logins at the name have failed from it in the window; ' +
+            'those 3 may be anyone\'s, so a guesser behind the same proxy or NAT can keep the user out at that ' +
+            'address (not at others) until the window ends. One check at a time per address. A password check ' +
+            'counts from when it starts; a success forgives no failure.',
           properties: {
-            maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address within the window.' },
+            maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address (IPv6: per /64) within the window.' },
             maxFailuresPerUser: {
               type: 'integer',
               minimum: 1,
               maximum: 1000,
               default: 10,
-              description: 'Failed logins per user name (from any address) within the window; past it addresses the user logged in from keep their check, any other address gets its first one only.',
+              description: 'Failed logins per user name (from any address) within the window; past it addresses the user logged in from keep their check while fewer than 3 logins at the name have failed from there, any other address gets its first one only.',
             },
             windowS: {
               type: 'integer',

@@ -84,6 +84,37 @@ describe('Authenticator behind a shared address (proxy, NAT)', () => {
     expect(status(await c.login('n', 'secret-1', PROXY))).toBe(200);
   });
 
+  it('the owner\'s logins do not restore a guesser\'s budget: at most maxFailures + OWNER_TRIES checks at her name from the address per window (rv135 M2)', async () => {
+    for (const lockFirst of [true, false]) {
+      const now = { t: 1_000_000 };
+      const a = await make(now);
+      expect(status(await a.login('n', 'secret-1', PROXY))).toBe(200);
+      let checks = 0;
+      // Guesses at other names first (the address is then locked), or straight at hers (below the lock).
+      if (lockFirst) for (let i = 0; i < 5; i++) if (status(await a.login(`ghost-${i}`, 'g', PROXY)) === 401) checks++;
+      for (let round = 0; round < 10; round++) {
+        for (let k = 0; k < 4; k++) if (status(await a.login('n', `guess-${round}-${k}`, PROXY)) === 401) checks++;
+        now.t += 10_000;
+        await a.login('n', 'secret-1', PROXY); // she logs in again meanwhile (another screen, a re-login)
+      }
+      expect(checks).toBeLessThanOrEqual(5 + 3);
+    }
+  });
+
+  it('what a guesser behind the address can do to an owner: OWNER_TRIES wrong passwords at her name past the lock keep her out there until the window ends, not elsewhere', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    expect(status(await a.login('n', 'secret-1', PROXY))).toBe(200);
+    now.t += 60_000;
+    for (let i = 0; i < 5; i++) expect(status(await a.login(`ghost-${i}`, 'g', PROXY))).toBe(401);
+    for (let i = 0; i < 3; i++) expect(status(await a.login('n', `g${i}`, PROXY))).toBe(401);
+    // Said as it is (docs/security.md): refused at the proxy until the window that began with the first failure ends.
+    expect(await a.login('n', 'secret-1', PROXY)).toMatchObject({ ok: false, status: 429, reason: 'address-locked', retryAfterS: 300 });
+    expect(status(await a.login('n', 'secret-1', '10.9.5.5'))).toBe(200);
+    now.t += 300_000;
+    expect(status(await a.login('n', 'secret-1', PROXY))).toBe(200);
+  });
+
   it('the refusals say what happened: two logins at once from one address is not told as failed logins', async () => {
     const now = { t: 1_000_000 };
     const a = await make(now);

@@ -109,18 +109,23 @@ describe('Authenticator', () => {
     expect(await a.login('w', 'viewer-2', '10.0.0.4')).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
   });
 
-  it('a user\'s own success forgives only that user\'s typos from the address', async () => {
+  it('a success forgives no failure, not even the user\'s own typo (behind a shared address it may be a guesser\'s: rv135 M2), and is not counted as one', async () => {
     const now = { t: 1_000_000 };
     const a = await make(now, { maxFailures: 3, maxFailuresPerUser: 100, windowS: 30 });
     expect((await a.login('n', 'typo-1', '10.0.0.5')).ok).toBe(false);
     expect((await a.login('v', 'typo-2', '10.0.0.5')).ok).toBe(false);
     expect((await a.login('n', 'secret-1', '10.0.0.5')).ok).toBe(true);
-    // n's typo is forgiven, v's failure still counts: two more failures lock the address, not one.
+    // Both failures still count, the success does not: one more failure locks the address.
     expect(status(await a.login('w', 'typo-3', '10.0.0.5'))).toBe(401);
-    expect(status(await a.login('w', 'typo-4', '10.0.0.5'))).toBe(401);
     expect(await a.login('v', 'viewer-1', '10.0.0.5')).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
     // n has logged in from here: n keeps a check past the address cap (rv132 M3, auth-shared-address.test.ts).
     expect(status(await a.login('n', 'secret-1', '10.0.0.5'))).toBe(200);
+    // A window holding only successes is none: the window starts at the first failure.
+    const b = await make(now, { maxFailures: 1, maxFailuresPerUser: 100, windowS: 30 });
+    expect(status(await b.login('n', 'secret-1', '10.0.0.5'))).toBe(200);
+    now.t += 20_000;
+    expect(status(await b.login('v', 'typo', '10.0.0.5'))).toBe(401);
+    expect(await b.login('v', 'viewer-1', '10.0.0.5')).toMatchObject({ ok: false, status: 429, reason: 'address-locked', retryAfterS: 30 });
   });
 
   it('counts a password check from when it starts, and runs one at a time per address: parallel guesses get one check, the rest 429', async () => {
@@ -152,13 +157,41 @@ describe('Authenticator', () => {
     // The nurse at her station mistypes once, then types it right: logged in.
     expect(status(await a.login('n', 'secret-l', '10.0.1.9'))).toBe(401);
     expect(status(await a.login('n', 'secret-1', '10.0.1.9'))).toBe(200);
-    // But her station is not a way around the bound: OWNER_TRIES (3) failures there and it is refused too.
-    for (let i = 0; i < 3; i++) expect(status(await a.login('n', `g-${i}`, '10.0.1.9'))).toBe(401);
+    // But her station is not a way around the bound: OWNER_TRIES (3) failures there in the window, her typo included
+    // (her success did not forgive it), and it is refused too.
+    for (let i = 0; i < 2; i++) expect(status(await a.login('n', `g-${i}`, '10.0.1.9'))).toBe(401);
     expect(await a.login('n', 'secret-1', '10.0.1.9')).toMatchObject({ ok: false, status: 429, reason: 'user-locked' });
     // Other users from the guessing addresses are not affected.
     expect((await a.login('v', 'viewer-1', '10.0.1.1')).ok).toBe(true);
     now.t += 300_000;
     expect((await a.login('n', 'secret-1', '10.0.1.1')).ok).toBe(true);
+  });
+
+  it('counts an IPv6 /64 as one address for the login limits: a host rotating its addresses in its /64 gains no checks (rv135 H1)', async () => {
+    const now = { t: 1_000_000 };
+    // Per address: two failures from two addresses of one /64 lock the whole /64; another /64 is not affected.
+    const a = await make(now, { maxFailures: 2, maxFailuresPerUser: 100, windowS: 300 });
+    expect(status(await a.login('n', 'guess', '2001:db8:ab:10::1'))).toBe(401);
+    expect(status(await a.login('n', 'guess', '2001:db8:ab:10::2'))).toBe(401);
+    expect(await a.login('n', 'guess', '2001:db8:ab:10:ffff::3')).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
+    expect(status(await a.login('n', 'guess', '2001:db8:ab:11::1'))).toBe(401);
+    // An IPv4-mapped address (dual-stack socket) is its IPv4 address.
+    expect(status(await a.login('v', 'guess', '10.0.7.1'))).toBe(401);
+    expect(status(await a.login('v', 'guess', '::ffff:10.0.7.1'))).toBe(401);
+    expect(await a.login('v', 'viewer-1', '10.0.7.1')).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
+    // Per name: past maxFailuresPerUser, a /64 gets one check at the name, whichever of its addresses it comes from.
+    const b = await make(now, { maxFailures: 100, maxFailuresPerUser: 3, windowS: 300 });
+    for (const from of ['2001:db8:1::1', '2001:db8:2::1', '2001:db8:3::1']) expect(status(await b.login('n', 'guess', from))).toBe(401);
+    expect(status(await b.login('n', 'guess', '2001:db8:ab:10::1'))).toBe(401);
+    let checks = 0;
+    for (let i = 2; i < 40; i++) if (status(await b.login('n', `guess-${i}`, `2001:db8:ab:10::${i.toString(16)}`)) === 401) checks++;
+    expect(checks).toBe(0);
+    expect(await b.login('n', 'guess', '2001:db8:ab:10::99')).toMatchObject({ ok: false, status: 429, reason: 'user-locked' });
+    expect(status(await b.login('n', 'guess', '2001:db8:ab:11::1'))).toBe(401);
+    // One check at a time per /64 too: parallel logins from two of its addresses get one check.
+    const c = await make(now, { maxFailures: 100, maxFailuresPerUser: 100, windowS: 300 });
+    const both = await Promise.all([c.login('n', 'guess', '2001:db8:cd::1'), c.login('n', 'guess', '2001:db8:cd::2')]);
+    expect(both.map(status).sort()).toEqual([401, 429]);
   });
 
   it('when every check slot is taken, a login from an address without failures waits for one; an address with failures is told busy at once', async () => {

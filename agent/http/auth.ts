@@ -4,6 +4,7 @@
 import type { DisplayConfig, Role } from '../config/load.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { SCRYPT_DEFAULTS, hashToken, newToken, parsePasswordHash, sameHash, scryptBytes, verifyPassword, type ParsedHash } from './passwords.js';
+import { addressKey } from './connections.js';
 
 export interface Identity {
   user: string;
@@ -56,7 +57,7 @@ interface Failures {
   count: number;
   since: number;
 }
-/** An address's failures also by the name tried, so that a user's success forgives only that user's own typos. */
+/** An address's failures also by the name tried: the owner exemption is bounded per name (ownerAt). */
 interface AddressFailures extends Failures {
   byUser: Map<string, number>;
 }
@@ -103,7 +104,11 @@ export class Authenticator {
     return this.sessions.size;
   }
 
-  async login(user: string, password: string, from: string): Promise<LoginResult> {
+  async login(user: string, password: string, remote: string): Promise<LoginResult> {
+    // The limits count an IPv6 /64 as one address, as the connection caps do: one host may use any address in its /64,
+    // so keyed by the full address it got a fresh budget per address (review rv135 H1). Like a proxy, the /64 is then
+    // one shared address, owner exemption included.
+    const from = addressKey(remote);
     // One check in flight per address: sending in parallel from one address cannot take more than one check slot.
     // Said as it is: behind a proxy or NAT this is a colleague pressing Log in at the same moment, not a failure.
     if (this.inFlight.has(from)) return { ok: false, status: 429, reason: 'address-busy', error: 'another login from this address is being checked at the same moment (clients behind one proxy or NAT share an address); try again in a second', retryAfterS: 1 };
@@ -146,16 +151,11 @@ export class Authenticator {
       this.release(bytes);
     }
     if (!entry || !good) return { ok: false, status: 401, reason: 'wrong-password', error: 'wrong user name or password' };
-    // The right password forgives this user's own failures from this address (a typo, then success), never those of
-    // other names tried from it (a viewer's own login must not reset the count of guesses at a clinician's password),
-    // nor those at this name from other addresses (the guessers stay refused after the nurse has logged in).
-    const own = a.byUser.get(user) ?? 0;
-    a.count -= own;
-    a.byUser.delete(user);
-    if (this.byUser.get(user) === u) {
-      u.count -= own;
-      if (u.count <= 0) this.byUser.delete(user);
-    }
+    // Only this check, counted as failed from its start, is taken back. A success forgives no earlier failure: behind a
+    // shared address they may be a guesser's at her name, and forgiving them gave him a new budget at every login of
+    // hers (review rv135 M2). A window holding no failure is dropped, so that one starts at the first failure.
+    this.uncount(this.byAddress, from, a, user);
+    this.uncount(this.byUser, user, u);
     this.remember(user, from);
     const token = newToken();
     const expiresAt = now + this.config.sessionTtlS * 1000;
@@ -193,10 +193,24 @@ export class Authenticator {
    * Whether `from` is one this user has logged in from (remember) and has failed at this name from fewer than OWNER_TRIES
    * times in the window: such an owner keeps their check past the address's cap and past the name's. The bounds stay:
    * a guesser there gets OWNER_TRIES checks per name that has logged in from it (failures before the cap count too),
-   * none at any other name; the right password forgives only that user's own failures (check).
+   * none at any other name, and her logins forgive none of them (check). The cost, which no password check can avoid
+   * (one that ran past the bound would be a guess): his OWNER_TRIES wrong passwords at her name there keep her out
+   * there, as the address, until its window ends (review rv135 M1); not at other addresses, nor her sessions.
    */
   private ownerAt(user: string, from: string, address: AddressFailures | undefined): boolean {
     return this.known.get(user)?.includes(from) === true && (address?.byUser.get(user) ?? 0) < OWNER_TRIES;
+  }
+
+  /** Takes back one failure counted in `f` (still the entry of `key`), and at `name` for an address. */
+  private uncount<T extends Failures & { byUser?: Map<string, number> }>(map: Map<string, T>, key: string, f: T, name?: string): void {
+    if (map.get(key) !== f) return; // its window ended meanwhile: a new one holds none of this check
+    f.count--;
+    if (f.byUser && name !== undefined) {
+      const n = (f.byUser.get(name) ?? 1) - 1;
+      if (n > 0) f.byUser.set(name, n);
+      else f.byUser.delete(name);
+    }
+    if (f.count <= 0) map.delete(key);
   }
 
   /** An address this user logged in from: kept (the most recent KNOWN_PER_USER per user) to let its owner past the name's cap. */
