@@ -1,4 +1,5 @@
 // JSON Schema of the `intellivue` driver options (the agent validates config against it before start).
+import { CAPTURE_OPTIONS_SCHEMA } from '../serial/warnings.js';
 export const configSchema: Record<string, unknown> = {
   type: 'object',
   additionalProperties: false,
@@ -14,18 +15,7 @@ export const configSchema: Record<string, unknown> = {
     path: { type: 'string', minLength: 1, description: '/dev/serial/by-id/... (preferred) or /dev/ttyUSB0.' },
     baudRate: { enum: [115200, 19200], description: 'MIB/RS-232 Data Export: 115200 8N1 (fixed baud rate protocol).' },
     listenOnly: { type: 'boolean', description: 'Never transmit: decode monitor traffic seen on a Y-cable.' },
-    captureFile: {
-      type: 'string',
-      minLength: 1,
-      description:
-        'Record every byte both ways (JSON lines) to this file, to send a problem in; temporary: it holds what the device sends, patient data included, and is warned of at --check and start, so remove it when done. Default: absent, no capture.',
-    },
-    captureMaxBytes: {
-      type: 'integer',
-      minimum: 1048576,
-      description:
-        'Size bound of captureFile in bytes (what an earlier run left in it counts): at it the capture stops, keeping the start of the problem; logged once, counted (capture_stopped_at_bound) and shown in health, and the device is read as usual. Default 268435456 (256 MiB); an IntelliVue with waves writes about 0.6 GB a day.',
-    },
+    ...CAPTURE_OPTIONS_SCHEMA,
     replay: {
       type: 'object',
       additionalProperties: false,

@@ -2,6 +2,7 @@
 import { CODE_PROFILES } from './codes.js';
 import { MODEL_NAMES } from './presets.js';
 import { REQUESTS } from './options.js';
+import { CAPTURE_OPTIONS_SCHEMA } from '../serial/warnings.js';
 
 export const configSchema: Record<string, unknown> = {
   type: 'object',
@@ -47,18 +48,7 @@ export const configSchema: Record<string, unknown> = {
         "Flow control. Default: the `model` preset's, none for every preset: XON/XOFF bytes the device sends are dropped and XOFF is not honoured (the first on a connection is warned about). xonxoff: the kernel suspends sending from the device's XOFF to its XON (no bound: a device that never sends XON gets no command until the session re-initialises). Set rtscts only when the device's interface is set to hardware handshake and the cable carries RTS/CTS.",
     },
     listenOnly: { type: 'boolean', description: 'Never transmit: decode traffic seen on a Y-cable.' },
-    captureFile: {
-      type: 'string',
-      minLength: 1,
-      description:
-        'Record every byte both ways (JSON lines) to this file, to send a problem in; temporary: it holds what the device sends, patient data included, and is warned of at --check and start, so remove it when done. Default: absent, no capture.',
-    },
-    captureMaxBytes: {
-      type: 'integer',
-      minimum: 1048576,
-      description:
-        'Size bound of captureFile in bytes (what an earlier run left in it counts): at it the capture stops, keeping the start of the problem; logged once, counted (capture_stopped_at_bound) and shown in health, and the device is read as usual. Default 268435456 (256 MiB); an IntelliVue with waves writes about 0.6 GB a day.',
-    },
+    ...CAPTURE_OPTIONS_SCHEMA,
     replay: {
       type: 'object',
       additionalProperties: false,
