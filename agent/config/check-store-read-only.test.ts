@@ -41,3 +41,42 @@ describe.skipIf(!isRoot)('storeProblems on a read-only filesystem (needs root: m
     expect(storeProblems(testConfig(dir, { store: { path: join(mnt, 'new', 'agent.db') } }), true)).toEqual([]);
   });
 });
+
+// A read-only mount of a writable filesystem (a `:ro` bind, a container's read-only root) is a set-up mistake, refused
+// at start and by --check, naming the mount (review rv136 M1); --check also names a folder still to be made on a
+// read-only filesystem (its nearest existing parent: EROFS is certain wherever seen; rv136 L1).
+describe.skipIf(!isRoot)('storeProblems on a read-only mount (needs root: mounts a tmpfs and a bind)', () => {
+  function readOnlyBind(): string {
+    const dir = tempDir('ro-check-');
+    dirs.push(dir);
+    const mnt = mountTmpfs(dir, '4m');
+    mounts.push(mnt);
+    mkdirSync(join(mnt, 'data'));
+    writeFileSync(join(mnt, 'data', 'agent.db'), '');
+    const bind = join(dir, 'bind');
+    mkdirSync(bind);
+    execFileSync('mount', ['--bind', join(mnt, 'data'), bind]);
+    mounts.unshift(bind);
+    execFileSync('mount', ['-o', 'remount,bind,ro', bind]);
+    return bind;
+  }
+
+  it.each([['an existing store', 'agent.db'], ['a store folder to be made', 'sub/agent.db']])('%s: refused at start and by --check, naming the mount', (_what, file) => {
+    const bind = readOnlyBind();
+    const config = testConfig(bind, { store: { path: join(bind, file) } });
+    for (const atStart of [true, false]) {
+      expect(storeProblems(config, atStart)).toEqual([{ path: 'store.path', message: expect.stringContaining(`is on a read-only mount (${bind}): mount the store volume read-write`) }]);
+    }
+  });
+
+  it('--check names a store folder to be made on a read-only filesystem (its nearest existing parent, EROFS)', () => {
+    const dir = tempDir('ro-check-');
+    dirs.push(dir);
+    const mnt = mountTmpfs(dir, '4m');
+    mounts.push(mnt);
+    execFileSync('mount', ['-o', 'remount,ro', mnt]);
+    const config = testConfig(dir, { store: { path: join(mnt, 'new', 'agent.db') } });
+    expect(storeProblems(config, false)).toEqual([{ path: 'store.path', message: expect.stringMatching(/^cannot create the store folder .*new: .*mnt is not writable as uid 0 \(EROFS\)/) }]);
+    expect(storeProblems(config, true)).toEqual([]);
+  });
+});

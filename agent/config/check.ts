@@ -15,6 +15,7 @@ import { pseudonymizer } from '../privacy.js';
 import { AzureIotTransport, connectionStringWarning, readCaFile, SDK_SEND_TIMEOUT_MS } from '../forward/azure.js';
 import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint, storeVolumeEncryption } from '../store/volume.js';
+import { storeReadOnly } from '../store/outbox.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { modelFilePath, ModelNotApprovedError, requireApproved } from '../inference/approval.js';
@@ -89,7 +90,9 @@ export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string,
  * does not exist is made by the agent; `atStart`, its nearest existing parent must then be writable (a check run
  * away from the gateway, where the folder exists only inside the module, must not fail on it). A folder on a filesystem
  * mounted read-only (EROFS: Linux's answer to a disk error) is no configuration problem at start but a failing disk:
- * the agent runs on the store in memory, alarmed (Outbox.open; review rv133 H2). --check still says it.
+ * the agent runs on the store in memory, alarmed (Outbox.open; review rv133 H2). --check still says it, for a folder
+ * still to be made too (its nearest existing parent; rv136 L1). A read-only mount of a writable filesystem (a `:ro`
+ * bind, a container's read-only root) is a set-up mistake, refused at start too, naming the mount (rv136 M1).
  */
 export function storeProblems(config: AgentConfig, atStart = false): ConfigProblem[] {
   const path = config.store.path;
@@ -101,12 +104,17 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
   // (a config without store.path in the container: ./data under WORKDIR /app, which is root's).
   let ancestor = dir;
   while (!existsSync(ancestor) && dirname(ancestor) !== ancestor) ancestor = dirname(ancestor);
-  if (atStart && ancestor !== dir) {
+  const readOnly = storeReadOnly(resolve(path));
+  if (readOnly && 'mount' in readOnly) {
+    return [{ path: 'store.path', message: `the store folder ${dir} is on a read-only mount (${readOnly.mount}): mount the store volume read-write` }];
+  }
+  // Away from the gateway only a read-only filesystem is certain about a parent (the owner there may differ).
+  if ((atStart || readOnly) && ancestor !== dir) {
     try {
       accessSync(ancestor, constants.W_OK | constants.X_OK);
     } catch (err) {
       // A read-only filesystem is a failing disk: Outbox.open runs the agent on the store in memory then, alarmed.
-      if ((err as NodeJS.ErrnoException).code !== 'EROFS') return [{ path: 'store.path', message: `cannot create the store folder ${dir}: ${ancestor} is not writable${uid} (${(err as NodeJS.ErrnoException).code}): create the folder and ${fix}` }];
+      if (!atStart || (err as NodeJS.ErrnoException).code !== 'EROFS') return [{ path: 'store.path', message: `cannot create the store folder ${dir}: ${ancestor} is not writable${uid} (${(err as NodeJS.ErrnoException).code}): create the folder and ${fix}` }];
     }
   }
   for (const [target, what] of [[dir, 'folder'], [resolve(path), 'file']] as const) {

@@ -41,9 +41,11 @@ export interface ControlConfig {
 export interface ControlHost {
   readonly gatewayId: string;
   health(): {
+    status?: 'ok' | 'degraded';
     drivers: Record<string, DriverHealthLike>;
     forwarder: { state: string; lastSuccessAt?: number | null; lastError?: string | null; sentMessages?: number; sentRecords?: number };
-    store: { pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number } };
+    /** unackedMessages NaN and `error` its code while the store cannot be read. */
+    store: { pending: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number }; error?: string };
     metrics: Record<string, number>;
   };
   /** Creation time of the oldest record or message still waiting for the hub, or null. */
@@ -630,12 +632,13 @@ export class AgentControl implements ControlHandler {
 
   private reportInputs() {
     const h = this.deps.host.health();
-    // A store that cannot be read (health() says its error) must not stop the report: the age is then unknown.
-    let oldest: number | null = null;
+    // A store that cannot be read (health() says its error) must not stop the report: the age is then unknown, said
+    // so (null is "nothing waits", and deletes the twin property; review rv136 M2).
+    let oldest: number | null | 'unknown' = null;
     try {
       oldest = this.deps.host.oldestPendingAt();
     } catch {
-      // unknown: null
+      oldest = 'unknown';
     }
     return {
       agent: { version: AGENT_VERSION, node: process.version, gatewayId: this.deps.host.gatewayId, startedAt: this.startedAt },
@@ -649,10 +652,12 @@ export class AgentControl implements ControlHandler {
         sentMessages: h.forwarder.sentMessages ?? 0,
         sentRecords: h.forwarder.sentRecords ?? 0,
       },
+      status: h.status,
       store: {
         pendingRecords: h.store.pending,
         unackedMessages: h.store.unackedMessages,
-        oldestPendingAgeS: oldest === null ? null : Math.max(0, Math.round((this.now() - oldest) / 1000)),
+        oldestPendingAgeS: typeof oldest === 'number' ? Math.max(0, Math.round((this.now() - oldest) / 1000)) : oldest,
+        error: h.store.error,
       },
       metrics: h.metrics,
       now: this.now(),

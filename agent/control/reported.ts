@@ -33,7 +33,18 @@ export interface ReportInputs {
   config: ConfigReport;
   drivers: Record<string, DriverHealthLike>;
   forward: { state: string; lastSuccessAt: number | null; lastError: string | null; sentMessages: number; sentRecords: number };
-  store: { pendingRecords: { telemetry: number; alarms: number }; unackedMessages: { telemetry: number; alarms: number }; oldestPendingAgeS: number | null };
+  /** The agent's health status ('degraded': health() says why), where the host gives it. */
+  status?: 'ok' | 'degraded';
+  /**
+   * While the store cannot be read: `error` its code, the unread counts NaN and the age 'unknown', reported as
+   * "unknown" (a null would delete the twin property, the same as "nothing waits"; review rv136 M2).
+   */
+  store: {
+    pendingRecords: { telemetry: number; alarms: number };
+    unackedMessages: { telemetry: number; alarms: number };
+    oldestPendingAgeS: number | null | 'unknown';
+    error?: string;
+  };
   metrics: Record<string, number>;
   now: number;
 }
@@ -108,10 +119,12 @@ export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): J
     models: cutStrings(x.models, 300) as JsonObject,
     config,
     drivers,
+    ...(x.status !== undefined && { status: x.status }),
     store: {
       pendingRecords: x.store.pendingRecords,
-      unackedMessages: x.store.unackedMessages,
+      unackedMessages: { telemetry: known(x.store.unackedMessages.telemetry), alarms: known(x.store.unackedMessages.alarms) },
       oldestPendingAgeS: x.store.oldestPendingAgeS,
+      ...(x.store.error !== undefined && { error: cut(x.store.error) }),
     },
     forward: {
       state: x.forward.state,
@@ -125,6 +138,9 @@ export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): J
   };
   return bound(doc, maxBytes);
 }
+
+/** A count as reported: one that could not be read (NaN) is "unknown", not null (which deletes a twin property). */
+const known = (n: number): number | 'unknown' => (Number.isFinite(n) ? n : 'unknown');
 
 /** Sheds detail until the document fits: driver details, then counters, then drivers beyond the first ones. */
 function bound(doc: JsonObject, maxBytes: number): JsonObject {
@@ -174,5 +190,7 @@ export function significant(doc: JsonObject): string {
     ? Object.fromEntries(Object.entries(doc.drivers).map(([k, v]) => [k, isObject(v) ? v.state : v]))
     : null;
   const fwd = isObject(doc.forward) ? doc.forward.state : null;
-  return canonical({ drivers, fwd, config: doc.config, models: doc.models });
+  // A store that can no longer (or again) be read is said at once, not with the next periodic report.
+  const storeError = isObject(doc.store) ? (doc.store.error ?? null) : null;
+  return canonical({ drivers, fwd, config: doc.config, models: doc.models, storeError });
 }

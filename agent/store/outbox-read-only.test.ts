@@ -4,11 +4,12 @@
 // stop (no -wal or -shm can be made), SQLITE_READONLY* after an unclean one. The same codes on a writable filesystem
 // (a wrong owner, a file made read-only) are a real permission problem and still refuse the start.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Outbox, type OutboxRecord } from './outbox.js';
+import { mountHolding, parseMountinfo } from './volume.js';
 import { tempDir } from '../../test/support/agent-process.js';
 import { mountTmpfs } from '../../test/support/tmpfs.js';
 
@@ -112,5 +113,77 @@ describe('a store SQLite cannot write on a writable filesystem (a wrong owner, a
     const path = join(dir, 'agent.db');
     storeOpenFails(path, code);
     expect(() => Outbox.open(path)).toThrow(expect.objectContaining({ code }));
+  });
+});
+
+// A read-only mount of a writable filesystem (a `:ro` bind, a container's read-only root) is a set-up mistake, not a
+// failing disk: the start is refused, naming the mount (review rv136 M1). Told apart by /proc/self/mountinfo: the
+// mount's own options (field 6) against its filesystem's (the last field after ' - ').
+describe('parseMountinfo and mountHolding', () => {
+  const text = [
+    '27 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro',
+    '45 27 0:40 / /srv/data ro,relatime - tmpfs tmpfs ro,size=1024k',
+    '46 27 0:40 /d /srv/bind ro,relatime master:2 - tmpfs tmpfs rw,size=1024k',
+    '47 27 8:2 / /srv/with\\040space rw - ext4 /dev/sda2 rw',
+    'garbage line',
+    '',
+  ].join('\n');
+
+  it('reads the mount point (unescaped), its own options and the filesystem\'s, past optional fields', () => {
+    expect(parseMountinfo(text)).toEqual([
+      { point: '/', dev: '8:1', source: '/dev/sda1', mountOptions: ['rw', 'relatime'], superOptions: ['rw', 'errors=remount-ro'] },
+      { point: '/srv/data', dev: '0:40', source: 'tmpfs', mountOptions: ['ro', 'relatime'], superOptions: ['ro', 'size=1024k'] },
+      { point: '/srv/bind', dev: '0:40', source: 'tmpfs', mountOptions: ['ro', 'relatime'], superOptions: ['rw', 'size=1024k'] },
+      { point: '/srv/with space', dev: '8:2', source: '/dev/sda2', mountOptions: ['rw'], superOptions: ['rw'] },
+    ]);
+  });
+
+  it('the longest mount point holding the folder; of two on one point, the later; not a sibling with a common prefix', () => {
+    const mounts = parseMountinfo(`${text}\n48 46 0:41 / /srv/bind rw - tmpfs tmpfs rw`);
+    expect(mountHolding('/srv/data/store', mounts)?.point).toBe('/srv/data');
+    expect(mountHolding('/srv/bind', mounts)?.mountOptions).toEqual(['rw']);
+    expect(mountHolding('/srv/database', mounts)?.point).toBe('/');
+    expect(mountHolding('/srv/data', [])).toBeNull();
+  });
+});
+
+describe.skipIf(!isRoot)('a store on a read-only bind of a writable filesystem (needs root: mounts a tmpfs and a bind)', () => {
+  /** A tmpfs (writable) with a store in <mnt>/data, bound read-only at <dir>/bind, as a `:ro` volume is. */
+  function readOnlyBind(): { fs: string; bind: string } {
+    const dir = tempDir('ro-bind-');
+    dirs.push(dir);
+    const fs = mountTmpfs(dir, '8m');
+    mounts.push(fs);
+    mkdirSync(join(fs, 'data'));
+    const box = Outbox.open(join(fs, 'data', 'agent.db')).outbox;
+    box.append([record('{"a":1}')]);
+    box.close();
+    const bind = join(dir, 'bind');
+    mkdirSync(bind);
+    execFileSync('mount', ['--bind', join(fs, 'data'), bind]);
+    // Unmounted before the tmpfs below it (afterEach unmounts in order).
+    mounts.unshift(bind);
+    execFileSync('mount', ['-o', 'remount,bind,ro', bind]);
+    return { fs, bind };
+  }
+
+  it('the mount is read-only, the filesystem not (mountinfo)', () => {
+    const { bind } = readOnlyBind();
+    const mount = mountHolding(bind, parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')));
+    expect(mount).toMatchObject({ point: bind, mountOptions: expect.arrayContaining(['ro']), superOptions: expect.arrayContaining(['rw']) });
+  });
+
+  it.each([['an existing store', 'agent.db'], ['a store folder to be made', 'new/agent.db']])('%s: the start is refused, naming the mount (no store in memory)', (_what, file) => {
+    const { bind } = readOnlyBind();
+    expect(() => Outbox.open(join(bind, file)).outbox.close()).toThrow(`store.path is on a read-only mount (${bind}): mount the store volume read-write`);
+  });
+
+  it('a tmpfs remounted read-only is read-only in its filesystem too (super options ro): the failing-disk path', () => {
+    const { mnt, path } = storeOnTmpfs(true);
+    readOnly(mnt);
+    expect(mountHolding(mnt, parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')))?.superOptions).toContain('ro');
+    const opened = Outbox.open(path);
+    opened.outbox.close();
+    expect(opened.diskError).toMatchObject({ readOnly: true });
   });
 });

@@ -16,8 +16,9 @@
 // message in the same transaction, and a message is deleted only when the hub acknowledged it.
 // The store does not send; the forwarder reads from it. One agent at a time has the store open (lock.ts).
 // Evictions (enforceLimits) are noted in `meta` with the rows they delete, until the agent has reported them.
-import { accessSync, chmodSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { mountHolding, parseMountinfo } from './volume.js';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
@@ -524,18 +525,33 @@ function failingDiskMessage(code: string, path: string, bytes: number | null): s
 }
 
 /**
- * Whether the store's folder (or its nearest existing parent) is on a filesystem mounted read-only: access(2) says
- * EROFS there to anyone, root too, where a real permission problem (a wrong owner) says EACCES.
+ * How the store's folder (or its nearest existing parent) is read-only, or null when it is writable: access(2) says
+ * EROFS there to anyone, root too, where a real permission problem (a wrong owner) says EACCES. A filesystem that is
+ * itself read-only (super options `ro`: ext4's errors=remount-ro after a disk error) is a failing disk ('filesystem');
+ * a read-only mount of a writable one (a `:ro` bind, a container's read-only root) is a set-up mistake: its mount
+ * point (review rv136 M1). Without mount information (not Linux), a failing disk, as before.
  */
-function onReadOnlyFilesystem(path: string): boolean {
+export function storeReadOnly(path: string, mountinfo = '/proc/self/mountinfo'): { filesystem: true } | { mount: string } | null {
   let dir = dirname(path);
   while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
   try {
     accessSync(dir, constants.W_OK);
-    return false;
+    return null;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EROFS';
+    if ((err as NodeJS.ErrnoException).code !== 'EROFS') return null;
   }
+  try {
+    const mount = mountHolding(realpathSync(dir), parseMountinfo(readFileSync(mountinfo, 'utf8')));
+    if (mount?.mountOptions.includes('ro') && !mount.superOptions.includes('ro')) return { mount: mount.point };
+  } catch {
+    // no mount information: taken for the filesystem's, as before
+  }
+  return { filesystem: true };
+}
+
+/** The start's refusal of a store on a read-only mount (storeProblems says the same), with EROFS as its code. */
+export function readOnlyMountError(mountPoint: string, cause: unknown): Error {
+  return Object.assign(new Error(`store.path is on a read-only mount (${mountPoint}): mount the store volume read-write`), { code: 'EROFS', cause });
 }
 
 /**
@@ -547,7 +563,10 @@ function onReadOnlyFilesystem(path: string): boolean {
 function diskFailure(err: unknown, path: string, free: () => number): OpenedOutbox['diskError'] {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return null;
-  if (/^(SQLITE_(CANTOPEN|READONLY|IOERR)|EROFS$|ENOENT$)/.test(code) && onReadOnlyFilesystem(path)) {
+  const readOnly = /^(SQLITE_(CANTOPEN|READONLY|IOERR)|EROFS$|ENOENT$)/.test(code) ? storeReadOnly(path) : null;
+  // A read-only mount is the set-up's, not the disk's: the start is refused, naming it.
+  if (readOnly && 'mount' in readOnly) throw readOnlyMountError(readOnly.mount, err);
+  if (readOnly) {
     const message = `${code} on ${path}: the store is on a read-only filesystem (remounted so after a disk error?): the disk is failing, not a permission problem`;
     return { code, freeDiskBytes: readFree(free), message, readOnly: true };
   }

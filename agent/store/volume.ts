@@ -18,6 +18,51 @@ function unescape(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
+/** A mount as /proc/self/mountinfo lists it (proc(5)). */
+export interface MountEntry {
+  point: string;
+  /** major:minor of the filesystem's device. */
+  dev: string;
+  source: string;
+  /** Field 6: this mount's options (`ro` here alone: a read-only bind, a container's read-only root). */
+  mountOptions: string[];
+  /** The last field after the ' - ' separator: the filesystem's (super block's) options (`ro`: the filesystem itself). */
+  superOptions: string[];
+}
+
+/** Parses /proc/self/mountinfo; a line without its ' - ' separator and three fields after it is skipped. */
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    // Optional fields (shared:N, master:N) come between field 6 and the separator, so it is looked for.
+    const sep = f.indexOf('-', 6);
+    if (f.length < 6 || sep < 0 || f.length < sep + 4) continue;
+    out.push({
+      point: unescape(f[4]!),
+      dev: f[2]!,
+      source: unescape(f[sep + 2]!),
+      mountOptions: f[5]!.split(','),
+      superOptions: f[sep + 3]!.split(','),
+    });
+  }
+  return out;
+}
+
+/**
+ * The mount holding the real path `dir`: the longest mount point; of two on the same point, the one listed last:
+ * mountinfo lists mounts in the order they were made, and the later one is on top (the one the store writes to; rv38
+ * §8: a plain disk mounted over a LUKS one read as encrypted).
+ */
+export function mountHolding(dir: string, mounts: readonly MountEntry[]): MountEntry | null {
+  let found: MountEntry | null = null;
+  for (const m of mounts) {
+    if (dir !== m.point && !dir.startsWith(m.point.endsWith('/') ? m.point : `${m.point}/`)) continue;
+    if (!found || m.point.length >= found.point.length) found = m;
+  }
+  return found;
+}
+
 function cryptBelow(sysDevice: string, depth = 0): boolean {
   if (depth > 8) return false;
   const uuidFile = join(sysDevice, 'dm', 'uuid');
@@ -33,7 +78,7 @@ export function storeMountPoint(storePath: string, roots: VolumeRoots = LINUX): 
   return 'mount' in found ? found.mount.point : null;
 }
 
-function mountOf(storePath: string, roots: VolumeRoots): { mount: { point: string; dev: string; source: string } } | { why: string } {
+function mountOf(storePath: string, roots: VolumeRoots): { mount: MountEntry } | { why: string } {
   // A store file that is a link: SQLite writes the database (and its WAL) where the link points, so that volume counts.
   let target = storePath;
   try {
@@ -49,27 +94,13 @@ function mountOf(storePath: string, roots: VolumeRoots): { mount: { point: strin
       if (dirname(d) === d) return { why: `cannot resolve ${dirname(storePath)}` };
     }
   }
-  let mounts: { point: string; dev: string; source: string }[];
+  let mounts: MountEntry[];
   try {
-    mounts = readFileSync(roots.mountinfo, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => {
-        const f = line.split(' ');
-        const sep = f.indexOf('-');
-        return { point: unescape(f[4] ?? ''), dev: f[2] ?? '', source: unescape(f[sep + 2] ?? '') };
-      });
+    mounts = parseMountinfo(readFileSync(roots.mountinfo, 'utf8'));
   } catch {
     return { why: 'no mount information (not Linux?)' };
   }
-  // The longest mount point holding the folder; of two on the same point, the one listed last: mountinfo lists mounts
-  // in the order they were made, and the later one is on top (the one the store writes to; rv38 §8: a plain disk
-  // mounted over a LUKS one read as encrypted).
-  let mount: (typeof mounts)[number] | undefined;
-  for (const m of mounts) {
-    if (dir !== m.point && !dir.startsWith(m.point.endsWith('/') ? m.point : `${m.point}/`)) continue;
-    if (!mount || m.point.length >= mount.point.length) mount = m;
-  }
+  const mount = mountHolding(dir, mounts);
   return mount ? { mount } : { why: `no mount holds ${dir}` };
 }
 

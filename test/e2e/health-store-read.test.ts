@@ -53,5 +53,15 @@ it('while the store cannot be read, /healthz answers 200 degraded, and /api/stat
     10_000,
     'twin report without the unread counts',
   );
+  // ...said, not deleted (a null deletes a twin property): the store's error, its counts and the backlog's age unknown,
+  // the records pending still counted, and the status degraded (review rv136 M2).
+  const reported = h.reported();
+  expect(reported.status).toBe('degraded');
+  expect(reported.store).toMatchObject({
+    error: 'SQLITE_IOERR_READ',
+    pendingRecords: { telemetry: expect.any(Number), alarms: expect.any(Number) },
+    unackedMessages: { telemetry: 'unknown', alarms: 'unknown' },
+    oldestPendingAgeS: 'unknown',
+  });
   expect(sink.find('control job failed')).toHaveLength(0);
 });
