@@ -106,6 +106,8 @@ export const REFUSED_FORGET_MS = 2 * 3_600_000;
 const REFUSED_HOSTS_MAX = 1000;
 /** Why a message sent without MLLP framing is refused (health and alarm texts). */
 export const UNFRAMED_REASON = 'sent without MLLP framing (no VT 0x0B start block)';
+/** Why a message begun in a frame that never ended (dropped at the next VT or by the read timeout) is refused. */
+export const UNENDED_REASON = 'MLLP frame not ended (no FS 0x1C end block)';
 /** A refusal's reason is cut to this many characters in health and alarm texts (the warn log has it whole). */
 const REFUSED_REASON_MAX = 120;
 
@@ -475,6 +477,14 @@ export class MessageHandler {
    */
   unframed(peer: string, messages: number): void {
     for (let i = 0; i < messages; i++) this.noteRefused(peer, UNFRAMED_REASON);
+  }
+
+  /**
+   * A message begun in a frame that never ended (a wrong end block, review rv137 M1), dropped at the next VT or by the
+   * read timeout: lost unread and unanswered, so a refusal of its host like an unframed one.
+   */
+  unended(peer: string): void {
+    this.noteRefused(peer, UNENDED_REASON);
   }
 
   /** Counts a refusal of a message from the host of `peer`, for refusedSenders(). No `code`: no ACK was possible. */

@@ -89,6 +89,34 @@ describe('MLLP framer', () => {
     const ev = f.push(Buffer.concat([Buffer.from([VT]), Buffer.from('half'), frame('whole')]));
     expect(ev.map((e) => e.type)).toEqual(['abandoned', 'frame']);
   });
+  it('an abandoned frame, and the frame a reset drops, tell whether they began with an HL7 header, however cut (rv137 M1)', () => {
+    const abandoned = (chunks: Buffer[]) => {
+      const f = new MllpFramer(1000);
+      return chunks.flatMap((c) => f.push(c)).filter((e) => e.type === 'abandoned');
+    };
+    const vt = Buffer.from([VT]);
+    // A message ended with CR LF in place of FS CR: dropped at the next VT, a message lost.
+    expect(abandoned([vt, Buffer.from('MSH|^~\\&|A\r\n'), vt])).toEqual([{ type: 'abandoned', bytes: 12, message: true }]);
+    // The header cut between chunks, and "MS" held with the "H" in the chunk of the next VT.
+    expect(abandoned([vt, Buffer.from('M'), Buffer.from('S'), Buffer.from('H|x'), vt]).map((e) => e.type === 'abandoned' && e.message)).toEqual([true]);
+    expect(abandoned([Buffer.from([VT, 0x4d, 0x53]), Buffer.from([0x48, 0x7c, VT])]).map((e) => e.type === 'abandoned' && e.message)).toEqual([true]);
+    expect(abandoned([Buffer.concat([vt, Buffer.from('BHS|'), vt, Buffer.from('FHS|'), vt])]).map((e) => e.type === 'abandoned' && e.message)).toEqual([true, true]);
+    // As the parser reads a message: a byte order mark and blank lines may come first.
+    expect(abandoned([vt, Buffer.from('\ufeff\r\nMSH|'), vt]).map((e) => e.type === 'abandoned' && e.message)).toEqual([true]);
+    // Not a header: no message.
+    for (const body of ['half', 'MS', '', 'xMSH|', 'msh|', 'PID|']) {
+      expect(abandoned([vt, Buffer.from(body), vt]).map((e) => e.type === 'abandoned' && e.message)).toEqual([false]);
+    }
+    const f = new MllpFramer(1000);
+    f.push(Buffer.concat([vt, Buffer.from('MS')]));
+    expect(f.messageHeld).toBe(false);
+    f.push(Buffer.from('H|'));
+    expect(f.messageHeld).toBe(true);
+    f.reset();
+    expect(f.messageHeld).toBe(false);
+    f.push(frame('MSH|done'));
+    expect(f.messageHeld).toBe(false);
+  });
   it('accepts FS without CR but flags it', () => {
     const f = new MllpFramer(100);
     const ev = f.push(Buffer.from([VT, 0x41, FS, VT, 0x42, FS, 0x0d]));

@@ -125,6 +125,68 @@ describe('a sender whose every message is refused', () => {
     }
   });
 
+  const unended = (id: string) => `MSH|^~\\&|MON^0011223344556677^EUI-64|WARD|||20240101120000+0000||ORU^R01^ORU_R01|${id}|P|2.6\rPID|||P1\rOBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r`;
+  const notEnded = /^every message from 127\.0\.0\.1 is refused \(first: MLLP frame not ended \(no FS 0x1C end block\)\); its readings reach neither the display nor the alarms/;
+
+  for (const [name, end] of [['CR LF in place of FS CR', '\r\n'], ['0x1D in place of FS', '\x1d\r']] as const) {
+    it(`a sender that opens frames with VT but never ends them (${name}): each frame dropped at the next VT is a refusal (rv137 M1)`, async () => {
+      const ctx = captureCtx({});
+      const port = await t.start(ctx, {});
+      const s = await connectFrom('127.0.0.1', port);
+      try {
+        s.write(`\x0b${unended('A1')}${end}\x0b${unended('A2')}${end}\x0b${unended('A3')}${end}`);
+        await until(() => (ctx.counts.get('frames_abandoned') ?? 0) >= 2, 'two frames abandoned');
+        // Two dropped (the third is still open): not yet 3 in a row.
+        expect(t.driver!.health().state).toBe('running');
+        // The next VT drops the third; frames that are not messages (no header) dropped after it are no refusal.
+        s.write('\x0bjunk');
+        await until(() => (ctx.counts.get('frames_abandoned') ?? 0) >= 3, 'the third abandoned');
+        s.write('\x0bnoise\x0b');
+        await until(() => (ctx.counts.get('frames_abandoned') ?? 0) >= 5, 'the non-messages abandoned');
+        expect(t.driver!.health().detail).toMatch(/^every message from 127\.0\.0\.1 is refused \(3 in a row, last \d+ s ago: MLLP frame not ended \(no FS 0x1C end block\)\); its readings reach neither/);
+        const h = t.driver!.health();
+        expect(ctx.counts.get('messages_accepted') ?? 0).toBe(0);
+        expect(h.state).toBe('degraded');
+        expect(h.selfFault).toMatch(notEnded);
+        // The same host sending a framed message then: its stored message ends it.
+        const c = await t.connect(port);
+        await sendAll(c, [paddedMsg('G1')]);
+        expect(t.driver!.health().state).toBe('running');
+        expect(t.driver!.health().selfFault).toBeUndefined();
+      } finally {
+        s.destroy();
+      }
+    });
+  }
+
+  it('a sender that waits for its ACK, one unended frame per connection: each frame dropped by the read timeout is a refusal (rv137 M1)', async () => {
+    const ctx = captureCtx({});
+    const port = await t.start(ctx, { readTimeoutMs: 300 });
+    const once = async (data: string): Promise<void> => {
+      const s = await connectFrom('127.0.0.1', port);
+      s.on('error', () => {});
+      const closed = new Promise((r) => s.once('close', r));
+      s.write(data);
+      await closed;
+    };
+    await once(`\x0b${unended('B1')}\r\n`);
+    // A frame that is not a message, dropped the same way: no refusal.
+    await once('\x0bjunk');
+    await once(`\x0b${unended('B2')}\r\n`);
+    expect(ctx.counts.get('read_timeouts')).toBe(3);
+    expect(t.driver!.health().state).toBe('running');
+    await once(`\x0b${unended('B3')}\r\n`);
+    const h = t.driver!.health();
+    expect(ctx.counts.get('messages_accepted') ?? 0).toBe(0);
+    expect(h.state).toBe('degraded');
+    expect(h.detail).toMatch(/^every message from 127\.0\.0\.1 is refused \(3 in a row, last \d+ s ago: MLLP frame not ended \(no FS 0x1C end block\)\)/);
+    expect(h.selfFault).toMatch(notEnded);
+    const c = await t.connect(port);
+    await sendAll(c, [paddedMsg('G1')]);
+    expect(t.driver!.health().state).toBe('running');
+    expect(t.driver!.health().selfFault).toBeUndefined();
+  });
+
   it('a sender refused every 15 min stays one fault (rv134 M2); one that stops sending clears 2 h after its last refusal; with no sender connected as well, both are said and selfFault is the refusal', async () => {
     // debug: the listener's "disconnected" line tells when it has counted the close.
     const ctx = captureCtx({}, undefined, 'debug');

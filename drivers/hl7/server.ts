@@ -379,7 +379,10 @@ export class MllpServer {
       endedAtArm = ended();
       abandonedAtArm = framer.counters.abandoned;
       readTimer = setTimeout(() => {
+        // Read before the reset: a message dropped unended is a refusal of its host (review rv137 M1).
+        const message = framer.messageHeld;
         const dropped = framer.reset();
+        if (message) this.handler.unended(peer);
         const abandoned = framer.counters.abandoned - abandonedAtArm;
         this.ctx.count('read_timeouts');
         this.ctx.log.warn(
@@ -539,6 +542,8 @@ export class MllpServer {
           if (this.troubleLog.open(`abandoned|${hostOf(peer)}`, Date.now())) {
             this.ctx.log.warn({ peer, bytes: ev.bytes }, 'MLLP frame start inside an unfinished frame; unfinished frame dropped');
           }
+          // A message in it is lost (a sender ending frames without FS loses them all): a refusal (review rv137 M1).
+          if (ev.message) this.handler.unended(peer);
         } else if (ev.type === 'missing-cr') {
           this.ctx.count('frames_missing_cr');
           if (this.troubleLog.open(`missing-cr|${hostOf(peer)}`, Date.now())) {

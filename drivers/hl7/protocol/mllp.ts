@@ -12,6 +12,11 @@ const MSH = [0x4d, 0x53, 0x48];
 export const OVERSIZE_HEAD_BYTES = 2048;
 /** Bytes of a run outside frames kept to show in a log line (and to tell an HL7 header sent without framing). */
 export const OUTSIDE_HEAD_BYTES = 32;
+/**
+ * An unfinished frame whose first bytes match this began an HL7 message (as the parser reads one: a byte order mark
+ * and blank lines may come first), so dropping it loses a message (review rv137 M1). Read over latin1 bytes.
+ */
+const MESSAGE_HEAD = /^(?:\xef\xbb\xbf)?[\r\n]*(?:MSH|BHS|FHS)/;
 
 export type FramerEvent =
   /** A complete frame, delivered at its FS (a sender waiting for the ACK may never send the CR). */
@@ -20,8 +25,11 @@ export type FramerEvent =
   | { type: 'missing-cr' }
   /** A frame grew past maxFrameBytes; the framer drops it and waits for the next VT. `head`: its first bytes. */
   | { type: 'oversize'; limit: number; head: Buffer }
-  /** A VT arrived inside a frame: the unfinished frame is dropped, the new one starts. */
-  | { type: 'abandoned'; bytes: number }
+  /**
+   * A VT arrived inside a frame: the unfinished frame is dropped, the new one starts. `message`: the dropped frame
+   * began with an HL7 header (MSH, BHS, FHS), so a message was lost, e.g. a sender ending frames without FS.
+   */
+  | { type: 'abandoned'; bytes: number; message: boolean }
   /**
    * Bytes outside any frame, ignored (one event per run in a chunk; also in counters.outsideBytes). `head`: its first
    * OUTSIDE_HEAD_BYTES bytes. `messageStarts`: HL7 messages begun in it (MSH at the start of a line, also when cut
@@ -66,6 +74,11 @@ export class MllpFramer {
     return this.size;
   }
 
+  /** True while the unfinished frame held began with an HL7 header: reset() would drop a message (review rv137 M1). */
+  get messageHeld(): boolean {
+    return this.state === 'in' && this.startsMessage(Buffer.alloc(0));
+  }
+
   /** Feeds bytes; returns what completed. Never throws on content. */
   push(chunk: Uint8Array): FramerEvent[] {
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -95,7 +108,7 @@ export class MllpFramer {
           const v = buf.indexOf(VT, i);
           if (v >= 0 && v < end) {
             this.counters.abandoned++;
-            events.push({ type: 'abandoned', bytes: this.size + (v - i) });
+            events.push({ type: 'abandoned', bytes: this.size + (v - i), message: this.startsMessage(buf.subarray(i, v)) });
             this.begin();
             i = v + 1;
             break;
@@ -184,10 +197,15 @@ export class MllpFramer {
     this.counters.started++;
   }
 
-  /** First OVERSIZE_HEAD_BYTES of the held parts followed by `more`. */
-  private head(more: Buffer): Buffer {
+  /** Whether the held parts followed by `more` begin with an HL7 header (the first OUTSIDE_HEAD_BYTES suffice). */
+  private startsMessage(more: Buffer): boolean {
+    return MESSAGE_HEAD.test(this.head(more, OUTSIDE_HEAD_BYTES).toString('latin1'));
+  }
+
+  /** First `max` bytes of the held parts followed by `more`. */
+  private head(more: Buffer, max = OVERSIZE_HEAD_BYTES): Buffer {
     const out: Buffer[] = [];
-    let left = OVERSIZE_HEAD_BYTES;
+    let left = max;
     for (const p of [...this.parts, more]) {
       if (left <= 0) break;
       out.push(Buffer.from(p.subarray(0, left)));
