@@ -8,23 +8,28 @@ import { isIP } from 'node:net';
 
 /** The key of `address` for the connection and live-stream caps: one per host, IPv6 written in full (`2001:db8:0:0:0:0:0:1`). */
 export function hostKey(address: string): string {
-  const zone = address.indexOf('%');
-  const bare = (zone >= 0 ? address.slice(0, zone) : address).toLowerCase();
-  if (isIP(bare) !== 6) return address;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
-  if (mapped) return mapped[1]!;
+  const v6 = ipv6(address);
   // The zone stays: fe80::1 on two links is two hosts.
-  return `${hextets(bare).map((h) => h.toString(16)).join(':')}${zone >= 0 ? address.slice(zone) : ''}`;
+  return typeof v6 === 'string' ? v6 : `${v6.groups.map((h) => h.toString(16)).join(':')}${v6.zone}`;
 }
 
 /** The key of `address` for limits against one guesser: IPv4 as it is, IPv6 as its /64 (`2001:db8:0:1::/64`). */
 export function addressKey(address: string): string {
-  const zone = address.indexOf('%');
-  const bare = (zone >= 0 ? address.slice(0, zone) : address).toLowerCase();
+  const v6 = ipv6(address);
+  return typeof v6 === 'string' ? v6 : `${v6.groups.slice(0, 4).map((h) => h.toString(16)).join(':')}::/64`;
+}
+
+/**
+ * An IPv6 address's eight groups and its zone (`%eth0`, or ''); anything else as its key: an IPv4-mapped address as its
+ * IPv4 address, other addresses as they are.
+ */
+function ipv6(address: string): { groups: number[]; zone: string } | string {
+  const at = address.indexOf('%');
+  const bare = (at >= 0 ? address.slice(0, at) : address).toLowerCase();
   if (isIP(bare) !== 6) return address;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(bare);
   if (mapped) return mapped[1]!;
-  return `${hextets(bare).slice(0, 4).map((h) => h.toString(16)).join(':')}::/64`;
+  return { groups: hextets(bare), zone: at >= 0 ? address.slice(at) : '' };
 }
 
 /** The eight 16-bit groups of a valid IPv6 address (isIP checked it: one `::` at most). */
