@@ -2233,9 +2233,12 @@ export class Outbox {
     // Once a run, a store without the index is looked at for copies (an older agent's replay): with none, there is
     // nothing to do until replay() makes one (and the index).
     if (this.replayIndex === null) {
-      const indexed = this.stmt("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_replay_of'").get() !== undefined;
-      if (!indexed && this.stmt('SELECT 1 FROM messages WHERE replay_of IS NOT NULL LIMIT 1').get() !== undefined) this.db.exec(REPLAY_INDEX_SQL);
-      this.replayIndex = indexed || this.stmt("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_replay_of'").get() !== undefined;
+      let indexed = this.stmt("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'messages_replay_of'").get() !== undefined;
+      if (!indexed && this.stmt('SELECT 1 FROM messages WHERE replay_of IS NOT NULL LIMIT 1').get() !== undefined) {
+        this.db.exec(REPLAY_INDEX_SQL);
+        indexed = true;
+      }
+      this.replayIndex = indexed;
     }
     if (!this.replayIndex) return 0;
     // NOT EXISTS, by the id's index, for each copy (messages_replay_of): NOT IN read every message's id (review rv133 M1).
