@@ -4,10 +4,13 @@
 // over --minutes (10 in the full run), against the same agent with no driver at all (the baseline: what the
 // process costs before any bed). Then a soak at 128 beds for --soak-minutes: RSS sampled every second, growth =
 // mean RSS of the last quarter against the second quarter (the first quarter is warm-up), and the slope of a
-// least-squares line over the second half.
+// least-squares line over the second half. The soak also samples, every 10 s, what the RSS is made of (the JS heap in
+// use from the agent's /metrics, anonymous and file-backed RSS from /proc, the store's files on disk) and prints
+// the same growth figure for each, so that a growing RSS says where it grows.
 //   npx tsx bench/memory.ts [--minutes 10] [--soak-minutes 60] [--beds 32,128]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../test/support/agent-config.js';
@@ -18,35 +21,76 @@ import { startStandinProcess, type StandinProcess } from './lib/standin.js';
 const minutes = Number(arg('minutes', '10'));
 const soakMinutes = Number(arg('soak-minutes', '60'));
 const bedCounts = arg('beds', '32,128').split(',').map(Number);
+// The bedside display is part of the deployed agent (it keeps each bed's recent waveforms for its screens);
+// --display off measures the agent without it, to see what the display costs.
+const display = arg('display', 'on') !== 'off';
 
 interface Run {
   peakMB: number;
   samplesMB: number[];
   received: number;
+  /** Every 10 s: what the RSS is made of (MB). */
+  parts: Parts[];
 }
 
-function procKB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+interface Parts {
+  heapUsed: number;
+  anon: number;
+  file: number;
+  storeFiles: number;
+}
+
+function procKB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
 
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function heapUsedMB(port: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const m = /^\w*heap_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)$/m.exec(text);
+    return m ? Number(m[1]) / 2 ** 20 : Number.NaN;
+  } catch {
+    return Number.NaN; // not listening yet
+  }
+}
+
+function fileMB(path: string): number {
+  try {
+    return statSync(path).size / 2 ** 20;
+  } catch {
+    return 0;
+  }
+}
+
 async function runAgent(root: string, hub: StandinProcess, beds: number, seconds: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-mem-'));
+  const port = await freePort();
+  const db = join(dir, 'agent.db');
   const configPath = join(dir, 'agent.json');
   writeFileSync(
     configPath,
     JSON.stringify({
       gateway: { id: 'bench' },
       log: { level: 'warn', pretty: 'never' },
-      store: { path: join(dir, 'agent.db') },
+      store: { path: db },
       hub: { mode: 'device', connectionString: hub.connectionString, caFile: STANDIN_CA_FILE },
-      display: { port: 0 },
+      display: { enabled: display, host: '127.0.0.1', port },
       drivers: beds > 0 ? [{ name: 'ward-sim', type: 'simulator', options: { beds } }] : [],
     }),
   );
   const before = (await hub.stats()).telemetryReceived;
   const child = spawn(process.execPath, [...deployedNodeFlags(), join(root, 'dist/agent/main.js'), '--config', configPath], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...deployedEnv() } });
   const samplesMB: number[] = [];
+  const parts: Parts[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   let alive = true;
   void exited.then(() => (alive = false));
@@ -58,6 +102,11 @@ async function runAgent(root: string, hub: StandinProcess, beds: number, seconds
     try {
       samplesMB.push(procKB(child.pid!, 'VmRSS') / 1024);
       peak = procKB(child.pid!, 'VmHWM') / 1024;
+      if (samplesMB.length % 10 === 0) {
+        const anon = procKB(child.pid!, 'RssAnon') / 1024;
+        const file = procKB(child.pid!, 'RssFile') / 1024;
+        parts.push({ heapUsed: await heapUsedMB(port), anon, file, storeFiles: fileMB(db) + fileMB(`${db}-wal`) });
+      }
     } catch {
       break; // exited between the check and the read
     }
@@ -66,7 +115,11 @@ async function runAgent(root: string, hub: StandinProcess, beds: number, seconds
   child.kill('SIGTERM');
   await exited;
   rmSync(dir, { recursive: true, force: true });
-  return { peakMB: peak, samplesMB, received: (await hub.stats()).telemetryReceived - before };
+  return { peakMB: peak, samplesMB, received: (await hub.stats()).telemetryReceived - before, parts };
+}
+
+function partsText(p: Parts | undefined): string {
+  return p ? `${round(p.heapUsed)} MB, anonymous ${round(p.anon)} MB, file-backed ${round(p.file)} MB, store files ${round(p.storeFiles)} MB` : '-';
 }
 
 function mean(xs: number[]): number {
@@ -99,7 +152,8 @@ try {
     const top = Math.max(...r.samplesMB);
     console.log(
       `${beds} beds, ${minutes} min: peak ${round(r.peakMB)} MB (highest 1 s sample ${round(top)} MB at ${r.samplesMB.indexOf(top) + 1} s), ` +
-        `last ${round(r.samplesMB.at(-1) ?? 0)} MB, ${r.received} messages reached the hub; RSS every 10 s: ${r.samplesMB.filter((_, i) => i % 10 === 9).map((x) => Math.round(x)).join(' ')}`,
+        `last ${round(r.samplesMB.at(-1) ?? 0)} MB, ${r.received} messages reached the hub; RSS every 10 s: ${r.samplesMB.filter((_, i) => i % 10 === 9).map((x) => Math.round(x)).join(' ')}; ` +
+        `at the end: heap used ${partsText(r.parts.at(-1))}`,
     );
     figures.push({
       bench: 'memory',
@@ -109,26 +163,39 @@ try {
       lowerIsBetter: true,
       baseline: { label: 'same agent, no driver', value: round(base.peakMB) },
       ...(beds === 128 && { target: { text: '< 200 MB at 128 beds', met: r.peakMB < 200 } }),
-      note: `simulator with waveforms, alarms, display, edge model, twin; steady (last sample) ${round(r.samplesMB.at(-1) ?? 0)} MB; ${r.received} messages reached the hub`,
+      note: `simulator with waveforms, alarms, ${display ? 'display' : 'no display (--display off)'}, edge model, twin; steady (last sample) ${round(r.samplesMB.at(-1) ?? 0)} MB; ${r.received} messages reached the hub`,
     });
   }
-  const soak = await runAgent(root, hub, 128, soakMinutes * 60);
-  const q = Math.floor(soak.samplesMB.length / 4);
-  const second = mean(soak.samplesMB.slice(q, 2 * q));
-  const last = mean(soak.samplesMB.slice(3 * q));
-  const growth = (last - second) / second;
-  const slope = slopePerHour(soak.samplesMB.slice(2 * q));
-  console.log(`soak 128 beds, ${soakMinutes} min: peak ${round(soak.peakMB)} MB; RSS 2nd quarter ${round(second)} MB, last quarter ${round(last)} MB; slope ${round(slope)} MB/h`);
-  figures.push({
-    bench: 'memory',
-    measure: `soak, 128 beds, ${soakMinutes} min${soakMinutes < 60 ? ' (quick run: a short soak; the full run soaks 60 min)' : ''}: RSS growth, last vs 2nd quarter`,
-    value: round(growth * 100, 2),
-    unit: '%',
-    lowerIsBetter: true,
-    // A soak of a few minutes mostly sees buffers filling up (trends, model windows); judged in the full run only.
-    target: { text: 'no growth (< 5 %) over ≥ 30 min', met: soakMinutes >= 30 ? growth < 0.05 : null },
-    note: `mean RSS ${round(second)} → ${round(last)} MB; slope over the 2nd half ${round(slope)} MB/h; peak ${round(soak.peakMB)} MB`,
-  });
+  if (soakMinutes > 0) {
+    const soak = await runAgent(root, hub, 128, soakMinutes * 60);
+    const q = Math.floor(soak.samplesMB.length / 4);
+    const second = mean(soak.samplesMB.slice(q, 2 * q));
+    const last = mean(soak.samplesMB.slice(3 * q));
+    const growth = (last - second) / second;
+    const slope = slopePerHour(soak.samplesMB.slice(2 * q));
+    console.log(`soak 128 beds, ${soakMinutes} min: peak ${round(soak.peakMB)} MB; RSS 2nd quarter ${round(second)} MB, last quarter ${round(last)} MB; slope ${round(slope)} MB/h`);
+    // Where the RSS grows: the same quarters for each part (heap in use is what the JS keeps; anonymous minus heap is
+    // native memory and free heap pages: SQLite's page cache, onnxruntime, buffers).
+    const pq = Math.floor(soak.parts.length / 4);
+    const split = (['heapUsed', 'anon', 'file', 'storeFiles'] as const).map((k) => {
+      const xs = soak.parts.map((p) => p[k]).filter(Number.isFinite);
+      const a = mean(xs.slice(pq, 2 * pq));
+      const b = mean(xs.slice(3 * pq));
+      return `${k} ${round(a)} → ${round(b)} MB (slope ${round(slopePerHour(xs.slice(2 * pq)) / 10)} MB/h)`;
+    });
+    console.log(`soak parts, 2nd → last quarter: ${split.join('; ')}`);
+    console.log(`soak parts every minute (heap used / anon / file / store files, MB): ${soak.parts.filter((_, i) => i % 6 === 5).map((p) => `${Math.round(p.heapUsed)}/${Math.round(p.anon)}/${Math.round(p.file)}/${Math.round(p.storeFiles)}`).join(' ')}`);
+    figures.push({
+      bench: 'memory',
+      measure: `soak, 128 beds, ${soakMinutes} min${soakMinutes < 60 ? ' (quick run: a short soak; the full run soaks 60 min)' : ''}: RSS growth, last vs 2nd quarter`,
+      value: round(growth * 100, 2),
+      unit: '%',
+      lowerIsBetter: true,
+      // A soak of a few minutes mostly sees buffers filling up (trends, model windows); judged in the full run only.
+      target: { text: 'no growth (< 5 %) over ≥ 30 min', met: soakMinutes >= 30 ? growth < 0.05 : null },
+      note: `mean RSS ${round(second)} → ${round(last)} MB; slope over the 2nd half ${round(slope)} MB/h; peak ${round(soak.peakMB)} MB`,
+    });
+  }
 } finally {
   await hub.stop();
   rmSync(root, { recursive: true, force: true });
