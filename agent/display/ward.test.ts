@@ -3,22 +3,43 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MDC, UNITS } from '../model/mdc.js';
 import { numeric, s, wave } from '../alarms/fixtures.js';
-import { Ring } from './ring.js';
+import { NumberRing, PointRing } from './ring.js';
 import { WardState } from './ward.js';
 import { CLOCK_SLACK_MS } from '../model/measured.js';
 import { normalise } from '../ingest.js';
 
 const opts = { staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 2 };
 
-describe('Ring', () => {
-  it('keeps the newest `capacity` items in order, whatever is pushed', () => {
+describe('NumberRing and PointRing', () => {
+  const value = fc.option(fc.double({ noNaN: true }), { nil: null });
+  it('NumberRing keeps the newest `capacity` values in order, null as null, whatever is pushed', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.integer(), { maxLength: 100 }), (cap, items) => {
-        const r = new Ring<number>(cap);
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(value, { maxLength: 100 }), (cap, items) => {
+        const r = new NumberRing(cap);
         for (const i of items) r.push(i);
         expect(r.toArray()).toEqual(items.slice(-cap));
         expect(r.size).toBe(Math.min(cap, items.length));
-        expect(r.tail(3)).toEqual(items.slice(-cap).slice(-3));
+      }),
+    );
+  });
+
+  it('PointRing keeps the newest `capacity` points; replaceLast changes only the newest', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.tuple(fc.integer(), value, fc.boolean()), { maxLength: 100 }), (cap, ops) => {
+        const r = new PointRing(cap);
+        const model: [number, number | null][] = [];
+        for (const [t, v, replace] of ops) {
+          if (replace) {
+            r.replaceLast(t, v);
+            if (model.length) model[model.length - 1] = [t, v];
+          } else {
+            r.push(t, v);
+            model.push([t, v]);
+          }
+        }
+        expect(r.toArray()).toEqual(model.slice(-cap));
+        expect(r.size).toBe(Math.min(cap, model.length));
+        expect(r.lastTime()).toBe(model.at(-1)?.[0]);
       }),
     );
   });

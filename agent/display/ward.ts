@@ -6,7 +6,7 @@ import { UNASSIGNED_BED } from '../alarms/types.js';
 import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from '../model/labels.js';
 import { DeviceClocks, heldIsNewer } from '../model/measured.js';
 import type { NormalisedWaveform } from '../ingest.js';
-import { Ring } from './ring.js';
+import { NumberRing, PointRing } from './ring.js';
 
 export interface WardOptions {
   staleAfterS: number;
@@ -48,7 +48,7 @@ interface Latest {
 interface Trend {
   label: string;
   unit: string;
-  points: Ring<[number, number | null]>;
+  points: PointRing;
 }
 
 interface Wave {
@@ -57,7 +57,7 @@ interface Wave {
   unit: string;
   rateHz: number;
   /** null: a gap on the strip, not a value of 0: a sample the device sent as invalid (ingest's `zeroed`), or a segment not showable (lead off). */
-  samples: Ring<number | null>;
+  samples: NumberRing;
   quality: QualityState;
   reasons: string[];
   at: number;
@@ -331,15 +331,15 @@ export class WardState {
     if (typeof r.value === 'number' || r.value === null) {
       let t = bed.trends.get(key);
       if (!t) {
-        t = { label, unit, points: new Ring(this.opts.trend.points) };
+        t = { label, unit, points: new PointRing(this.opts.trend.points) };
         bed.trends.set(key, t);
       }
       // One point per interval: the newest value of each interval, so the trend ends at the latest value.
-      const point: [number, number | null] = [r.receivedAt, typeof r.value === 'number' && showable(r.quality.state) ? round(r.value) : null];
-      const last = t.points.last();
+      const value = typeof r.value === 'number' && showable(r.quality.state) ? round(r.value) : null;
+      const last = t.points.lastTime();
       const interval = this.opts.trend.intervalS * 1000;
-      if (!last || Math.floor(r.receivedAt / interval) > Math.floor(last[0] / interval)) t.points.push(point);
-      else if (r.receivedAt >= last[0]) t.points.replaceLast(point);
+      if (last === undefined || Math.floor(r.receivedAt / interval) > Math.floor(last / interval)) t.points.push(r.receivedAt, value);
+      else if (r.receivedAt >= last) t.points.replaceLast(r.receivedAt, value);
     }
   }
 
@@ -351,7 +351,7 @@ export class WardState {
       if (!wave && bed.waves.size >= MAX_WAVES_PER_BED) return;
       wave = {
         key, label: metricLabel(w.mdc, w.raw), unit: unitText(w.unit.ucum), rateHz: w.sampleRateHz,
-        samples: new Ring(Math.ceil(w.sampleRateHz * this.opts.waveformSeconds)), quality: w.quality.state, reasons: [], at: w.receivedAt,
+        samples: new NumberRing(Math.ceil(w.sampleRateHz * this.opts.waveformSeconds)), quality: w.quality.state, reasons: [], at: w.receivedAt,
       };
       bed.waves.set(key, wave);
     }
