@@ -103,6 +103,8 @@ export class Agent {
   readonly site: string | undefined;
   private healthTimer: NodeJS.Timeout | null = null;
   private limitsTimer: NodeJS.Timeout | null = null;
+  /** The store's next eviction slice (an eviction larger than one call's slice goes on at once, not in 10 s). */
+  private limitsSlice: NodeJS.Immediate | null = null;
   private starting: Promise<void> | null = null;
   /** Driver starts in progress, by driver name (settled: they never reject). */
   private readonly driverStarts = new Map<string, Promise<void>>();
@@ -558,6 +560,14 @@ export class Agent {
     if (report) this.reportStore(report);
     // Whatever the store check did: alarm changes the store would not take must be alarmed (review rv42 §1).
     this.checkAlarmJournal();
+    // An eviction stopped at its slice goes on at the next turn of the event loop: what waited (HL7 ACKs, alarms, the
+    // display) runs in between, and the store is under its limit in seconds, not in 10 s steps.
+    if (report?.more && !this.limitsSlice && !this.stopRequested) {
+      this.limitsSlice = setImmediate(() => {
+        this.limitsSlice = null;
+        if (!this.stopRequested) this.enforceStoreLimits();
+      });
+    }
   }
 
   /**
@@ -692,6 +702,9 @@ export class Agent {
     if (report.trimmedUnreadable > 0) {
       this.log.warn({ records: report.trimmedUnreadable, maxBytes }, 'store over capacity: unreadable records kept for inspection deleted to make room (reported when found)');
     }
+    // An eviction going on in slices is reported when done (its tally adds up in the store until then): one log line,
+    // one alarm raise and the whole count, not one per slice.
+    if (report.more) return;
     const reported = report.unreported ? this.reportEvictions(report.unreported, report) : false;
     if (!reported && this.evicting && report.fraction < 0.85) {
       this.evicting = false;
@@ -1559,6 +1572,7 @@ export class Agent {
     await this.stopDrivers();
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.limitsTimer) clearInterval(this.limitsTimer);
+    if (this.limitsSlice) clearImmediate(this.limitsSlice);
     this.ingest.close();
     this.alarms.stop();
     this.writeOpenAlarmNotes();

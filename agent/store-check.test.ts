@@ -1,8 +1,10 @@
 // The 10 s store check failing (not a full disk: a failing or read-only disk, a store damaged while running) must not
 // take the alarm journal's alarm with it, and is itself counted, logged and alarmed (review rv42 §1).
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { Agent } from './agent.js';
-import { GATEWAY_BED } from './alarms/types.js';
+import { GATEWAY_BED, type AlarmStateChange } from './alarms/types.js';
+import { Outbox } from './store/outbox.js';
 import { registry } from '../drivers/registry.js';
 import { captureLog } from '../test/support/log.js';
 import { tempDir } from '../test/support/agent-process.js';
@@ -37,6 +39,47 @@ describe('store check failures', () => {
       agent.enforceStoreLimits();
       expect(gateway('store-check')).toBeUndefined(); // ended (not latching: nothing was lost by the check itself)
       expect(cap.lines.some((l) => l.msg === 'store check works again' && l.failedChecks === 3)).toBe(true);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('goes on with an eviction larger than one slice at once, not in 10 s steps, until under the limit, and reports it once when done (fx205)', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const box = new Outbox(path);
+    // A device per record: a row each, so that the slice (rows) is a number of records.
+    box.append(Array.from({ length: 600 }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: `d${i}`, body: JSON.stringify({ i, pad: 'x'.repeat(3000) }) })));
+    box.close();
+    const cap = captureLog('info');
+    const maxBytes = 1_048_576;
+    // Not started: no 10 s timer runs, only what enforceStoreLimits() schedules.
+    const agent = new Agent({ config: testConfig(dir, { drivers: [], store: { path, maxBytes } }), registry, log: cap.log });
+    try {
+      const journal: AlarmStateChange[] = [];
+      agent.alarms.subscribe((cs) => journal.push(...cs));
+      agent.outbox.sliceRows = 20;
+      const pending = () => agent.outbox.pending('telemetry').records;
+      const evictedAlarm = () => agent.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:store-evicted');
+      agent.enforceStoreLimits();
+      // One slice so far: still over the limit, and nothing reported yet (the slices are reported together).
+      expect(pending()).toBe(580);
+      expect(agent.outbox.usedBytes()).toBeGreaterThan(maxBytes);
+      expect(evictedAlarm()).toBeUndefined();
+      // The next slices follow by themselves, well before a 10 s check would, down to 90 % of the limit.
+      await vi.waitFor(() => expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBeGreaterThan(0), { timeout: 5000, interval: 5 });
+      expect(agent.outbox.usedBytes()).toBeLessThanOrEqual(maxBytes * 0.9);
+      const evicted = 600 - pending();
+      expect(evicted).toBeGreaterThan(20 * 5);
+      // Reported once for the whole eviction: every record counted, one log line, one alarm raise naming them all.
+      expect(agent.metrics.get('store_evicted_total', { class: 'numeric' })).toBe(evicted);
+      expect(cap.lines.filter((l) => l.msg === 'store limits reached: unsent data evicted, oldest and lowest priority first')).toHaveLength(1);
+      expect(journal.filter((c) => c.alarm.key === 'gateway:store-evicted').map((c) => c.change)).toEqual(['raised']);
+      expect(evictedAlarm()!.condition.text).toBe(`Store full: ${evicted} unsent records discarded (waveforms first)`);
+      expect(agent.outbox.unreportedEvictions()).toBeNull();
+      // Done: nothing more is scheduled.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(600 - pending()).toBe(evicted);
     } finally {
       await agent.stop();
     }

@@ -231,6 +231,12 @@ const NO_PAGE_CAP = 0xfffffffe;
 const TIGHT_PASS_BYTES = 1024 * 1024;
 const MIN_PASS_BYTES = 1;
 const NO_ROWID_LIMIT = Number.MAX_SAFE_INTEGER;
+/**
+ * Rows of unsent records one enforceLimits() call evicts at most (its slice): the check runs on the agent's only
+ * thread, and evicting a day's backlog in one call held HL7 ACKs, alarms and the display for seconds (~25 µs a row).
+ * Past it the call returns `more` and the caller calls again soon; the eviction goes on where it stopped.
+ */
+export const EVICT_SLICE_ROWS = 2000;
 
 /**
  * How long an idempotency key is kept. A key is there for one thing: a sender's resend of a batch whose
@@ -274,6 +280,11 @@ export interface LimitsReport {
   /** Unsent records evicted by this call, by class. */
   evicted: Record<RecordClass, number>;
   evictedFor: 'capacity' | 'age' | null;
+  /**
+   * The eviction stopped at its slice (sliceRows rows) with more to evict: call again soon (not in 10 s). The next
+   * call goes on with the same eviction (the same target, and a pass cut short finishes as it would have).
+   */
+  more: boolean;
   /**
    * Every eviction not yet reported (this call's, and any an earlier run did not live to report): the loss to
    * report. Stays in the store until settleEvictions().
@@ -799,6 +810,18 @@ export class Outbox {
   private readonly thisRun: { firstSeq: number; wallAt: number; monoAt: number };
   /** Set while enforceLimits() works on a full disk: deletions go in small passes (TIGHT_PASS_BYTES). */
   private tight = false;
+  /** Rows of unsent records one enforceLimits() call evicts at most (EVICT_SLICE_ROWS; tests set it lower). */
+  sliceRows = EVICT_SLICE_ROWS;
+  /**
+   * A capacity eviction that stopped at its slice, to go on with at the next check: the step of its class order, the
+   * file's bytes per row byte it started with, the class's current estimate, and a pass cut short (the bytes it still
+   * wants, the usage before it, what it removed so far). Kept in memory only: after a restart a store over its limit
+   * starts a new eviction. Null when none is under way.
+   */
+  private evictRun: { step: number; fileRatio: number; perRowByte: number; pass: { left: number; before: number; n: number; b: number } | null } | null = null;
+  /** Set by deleteOldest(): it stopped at its row cap with bytes still wanted (passLeft of them). */
+  private passCut = false;
+  private passLeft = 0;
   /**
    * Bytes (`bytes`) of the acknowledged messages kept for replay, kept up to date as they are acknowledged and
    * deleted, so that the check does not sum a day of them every 10 s (review rv133 M1). Null: summed at the next check.
@@ -1912,6 +1935,8 @@ export class Outbox {
         return this.keepWithinLimits(maxBytes, maxAgeMs, now);
       } catch (err) {
         this.statsStale = true;
+        // Its figures may be partway (a pass's rows deleted, not counted): the next check starts the eviction afresh.
+        this.evictRun = null;
         throw err;
       }
     };
@@ -1928,6 +1953,9 @@ export class Outbox {
   private keepWithinLimits(maxBytes: number, maxAgeMs: number, now: number): LimitsReport {
     const evicted: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
     let evictedFor: LimitsReport['evictedFor'] = null;
+    // Rows of unsent records this call may still evict (its slice); more: it stopped there with more to evict.
+    let budget = this.sliceRows;
+    let more = false;
     // Now as measured since the store was opened (see thisRun): it does not jump with the wall clock.
     const runNow = Math.min(now, this.thisRun.wallAt + (performance.now() - this.thisRun.monoAt));
     // Stamped later than that (plus slack), a row or key was written after a forward step, on the new clock: aged by
@@ -1950,6 +1978,10 @@ export class Outbox {
     for (const [i, t] of CLASS_TABLES.entries()) {
       const below = this.ageBound(i, t, now - maxAgeMs);
       if (below === null) continue;
+      if (budget <= 0) {
+        more = true;
+        break;
+      }
       const aged = this.deleteOldest<{ cls: RecordClass; count: number; stream: Stream; b: number }>(
         t,
         'cls > 0 AND created_at < CASE WHEN seq >= ? AND created_at <= ? THEN ? ELSE ? END',
@@ -1958,7 +1990,11 @@ export class Outbox {
         Infinity,
         (rows) => this.tallyEvicted('age', classCounts(rows), false, now),
         below,
+        budget,
       );
+      budget -= aged.length;
+      // Cut at the slice: the next call ages the rest (same condition, oldest first), then checks the capacity.
+      if (this.passCut) more = true;
       if (!aged.length) continue;
       this.unpend(aged.map((r) => ({ stream: r.stream, n: r.count, b: r.b })));
       const counts = classCounts(aged);
@@ -1987,19 +2023,22 @@ export class Outbox {
     let trimmedUnreadable = 0;
     let trimmedReplays = 0;
     // Over capacity: first what is not unsent data, then unsent records, down to 90 % of it, so that eviction does not
-    // run at every check. Below the capacity nothing is evicted.
-    if (used > limit) {
+    // run at every check. Below the capacity nothing is evicted, but an eviction an earlier call stopped at its slice
+    // goes on (to 90 %), after any age eviction still under way.
+    let run = this.evictRun;
+    if (!more && (used > limit || run)) {
       const target = limit * 0.9;
       // Acknowledged messages kept for replay, oldest first and only as many as needed: the replay window shrinks
-      // from its old end rather than going all at once. (A replay copy goes with its original.)
-      while (used > target) {
+      // from its old end rather than going all at once. (A replay copy goes with its original.) These steps run when an
+      // eviction starts, not again in the slices that go on with it.
+      while (!run && used > target) {
         const trimmed = this.unkeep(this.deleteOldest<{ b: number }>('messages', 'acked_at IS NOT NULL', [], 'bytes AS b', (used - target) / this.fileBytesPerRowByte(used)));
         if (trimmed === 0) break;
         trimmedAckedForCapacity += trimmed + this.dropOrphanCopies();
         used = this.usedBytes();
       }
       // Idempotency keys, oldest first: a resend after a restart stored twice is better than unsent data evicted.
-      while (used > target) {
+      while (!run && used > target) {
         const trimmed = this.trimKeys(used - target);
         if (trimmed === 0) break;
         trimmedKeys += trimmed;
@@ -2008,7 +2047,7 @@ export class Outbox {
       // Unsent replay copies (the hub acknowledged their originals once), and unreadable rows kept for inspection
       // (not sent, and reported as lost): or a large `unreadable` table would have unsent records, alarms too, evicted
       // for it. Rows not yet settled leave their count in meta in the same transaction: still reported until settled.
-      if (used > target) {
+      if (!run && used > target) {
         trimmedReplays = this.deleteOldest('messages', 'replay_of IS NOT NULL AND acked_at IS NULL', [], 'id', Infinity).length;
         trimmedUnreadable = this.deleteOldest<{ count: number; reported: number }>('unreadable', '1', [], 'count, reported', Infinity, (rows) => {
           const n = rows.reduce((a, r) => a + (r.reported ? 0 : r.count), 0);
@@ -2021,7 +2060,7 @@ export class Outbox {
       }
       // Messages set aside (not sent, and only sent again by hand), oldest first and only as many as needed: or a
       // large `refused` table would have unsent records, alarms too, evicted for it (review rv92 H2). A loss, tallied.
-      while (used > target) {
+      while (!run && used > target) {
         if (this.trimRefused('1', [], (used - target) / this.fileBytesPerRowByte(used)) === 0) break;
         used = this.usedBytes();
       }
@@ -2034,37 +2073,57 @@ export class Outbox {
         this.messageBytes() +
         (this.hasRefused ? (this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM refused').get()?.b ?? 0) : 0);
       const fileRatio = rowBytes > 0 ? used / rowBytes : 1;
+      run ??= { step: 0, fileRatio, perRowByte: fileRatio, pass: null };
       // A pass counts as having freed room once 16 pages went (smaller moves are the measure's own noise).
       const minFreed = 16 * (this.db.pragma('page_size', { simple: true }) as number);
       // Oldest first within a class: an upgraded store's rows of every class in outbox_0 are older than any in the
       // class tables.
       const order: [RecordClass, string][] = [[2, 'outbox_0'], [2, 'outbox_2'], [1, 'outbox_0'], [1, 'outbox_1'], [0, 'outbox_0']];
-      for (const [cls, table] of order) {
-        let perRowByte = fileRatio;
+      // The class's estimate (perRowByte) starts from the file's ratio. A pass cut at the slice goes on at the next
+      // call with the bytes it still wanted, and is measured once whole: the rows evicted are those one call would.
+      for (; run.step < order.length; run.step++, run.perRowByte = run.fileRatio) {
+        const [cls, table] = order[run.step]!;
         // Alarms and audit records go only for store.maxBytes, never for the disk: they are small and rare (evicting
         // them frees next to nothing), and another program that fills the disk must not take them.
         const clsTarget = cls === 0 ? Math.max(target, maxBytes * 0.9) : target;
-        while (used > clsTarget) {
+        while (run.pass || used > clsTarget) {
+          if (budget <= 0) {
+            more = true;
+            break;
+          }
+          const pass = run.pass ?? { left: (used - clsTarget) / run.perRowByte, before: used, n: 0, b: 0 };
           // Each pass and its note in the tally commit together: killed in between, neither happened.
-          const rows = this.deleteOldest<{ n: number; b: number; stream: Stream }>(table, 'cls = ?', [cls], 'count AS n, bytes AS b, stream', (used - clsTarget) / perRowByte, (rs) => {
+          const rows = this.deleteOldest<{ n: number; b: number; stream: Stream }>(table, 'cls = ?', [cls], 'count AS n, bytes AS b, stream', pass.left, (rs) => {
             const n = rs.reduce((a, r) => a + r.n, 0);
             if (n > 0) this.tallyEvicted('capacity', { 0: 0, 1: 0, 2: 0, [cls]: n }, limitedBy === 'disk' && cls !== 0, now);
-          });
+          }, Infinity, budget);
           this.unpend(rows);
+          budget -= rows.length;
           const removed = rows.reduce((a, x) => ({ n: a.n + x.n, b: a.b + x.b }), { n: 0, b: 0 });
-          if (removed.n === 0) break;
           evicted[cls] += removed.n;
-          evictedFor = 'capacity';
-          const before = used;
+          if (removed.n > 0) evictedFor = 'capacity';
+          pass.n += removed.n;
+          pass.b += removed.b;
+          if (this.passCut) {
+            run.pass = { ...pass, left: this.passLeft };
+            more = true;
+            break;
+          }
+          run.pass = null;
+          if (pass.n === 0) break;
           used = this.usedBytes();
           // Rows removed from pages that still hold other rows free no page (rows of several classes in an upgraded
           // store's outbox_0, a page partly kept), so the measure may not move: the class is then evicted further,
           // never skipped, and the ratio is kept. A lower class (alarms last) goes only once every row of the higher
           // one is gone. Each pass removes rows, so this ends.
-          if (before - used >= minFreed) perRowByte = (before - used) / removed.b;
+          if (pass.before - used >= minFreed) run.perRowByte = (pass.before - used) / pass.b;
         }
+        if (more) break;
       }
+      // Measured for the report when stopped partway (the pass's own measure waits for its end).
+      if (more) used = this.usedBytes();
     }
+    this.evictRun = more ? run : null;
     const ackedBytes = this.ackedBytes ?? 0;
     const retainedBytes = ackedBytes > 0 ? Math.min(used, Math.round(ackedBytes * this.fileBytesPerRowByte(used))) : 0;
     const usedBytes = Math.max(0, used - retainedBytes);
@@ -2082,6 +2141,7 @@ export class Outbox {
       trimmedKeys,
       evicted,
       evictedFor,
+      more,
       unreported: this.unreportedEvictions(),
       // Read last, not marked: a check that fails or is retried (withRoom) after this cannot lose the count.
       unreadable: this.unsettledUnreadable(),
@@ -2099,6 +2159,8 @@ export class Outbox {
    * `bytes` went (Infinity: all of them), and returns the `returning` columns of every row deleted. One transaction;
    * while the disk is full (`tight`), passes of at most TIGHT_PASS_BYTES with a checkpoint after each, and a pass that
    * fails for room is tried smaller. `inTx` runs in each pass's transaction with its rows (the eviction tally).
+   * At most `maxRows` rows go (an eviction's slice): stopped there with bytes still wanted, it sets passCut and
+   * passLeft (the bytes still wanted), and a call with those goes on as if it had not stopped.
    */
   private deleteOldest<R = { id: string }>(
     table: string,
@@ -2108,22 +2170,31 @@ export class Outbox {
     upToBytes: number,
     inTx?: (rows: R[]) => void,
     below = Infinity,
+    maxRows = Infinity,
   ): R[] {
     const deleted: R[] = [];
     let left = upToBytes;
     let passBytes = TIGHT_PASS_BYTES;
     // Rows from `below` (a rowid) on are not read.
     const bounded = Number.isFinite(below);
+    const capped = Number.isFinite(maxRows);
+    this.passCut = false;
     while (left > 0) {
       const want = this.tight ? Math.min(left, passBytes) : left;
-      const upTo = Math.min(
-        below - 1,
-        Number.isFinite(want)
-          ? (this.stmt<unknown[], { r: number }>(
-              `SELECT r FROM (SELECT rowid AS r, sum(bytes) OVER (ORDER BY rowid) AS cum FROM ${table} WHERE ${bounded ? 'rowid < ? AND ' : ''}(${where})) WHERE cum >= ? LIMIT 1`,
-            ).get(...(bounded ? [below] : []), ...params, want)?.r ?? NO_ROWID_LIMIT)
-          : NO_ROWID_LIMIT,
-      );
+      const rowsLeft = maxRows - deleted.length;
+      if (rowsLeft <= 0) {
+        this.passCut = true;
+        break;
+      }
+      // Capped: the same walk also stops at the row past the cap (n > rowsLeft); the rows before it go.
+      const hit =
+        Number.isFinite(want) || capped
+          ? this.stmt<unknown[], { r: number; n?: number }>(
+              `SELECT r${capped ? ', n' : ''} FROM (SELECT rowid AS r, sum(bytes) OVER (ORDER BY rowid) AS cum${capped ? ', row_number() OVER (ORDER BY rowid) AS n' : ''} FROM ${table} WHERE ${bounded ? 'rowid < ? AND ' : ''}(${where})) WHERE cum >= ?${capped ? ' OR n > ?' : ''} LIMIT 1`,
+            ).get(...(bounded ? [below] : []), ...params, Number.isFinite(want) ? want : Number.MAX_VALUE, ...(capped ? [rowsLeft] : []))
+          : undefined;
+      const cut = hit !== undefined && hit.n !== undefined && hit.n > rowsLeft && hit.r - 1 < below - 1;
+      const upTo = Math.min(below - 1, cut ? hit.r - 1 : (hit?.r ?? NO_ROWID_LIMIT));
       let rows: (R & { _b: number })[];
       try {
         rows = this.db.transaction(() => {
@@ -2144,8 +2215,17 @@ export class Outbox {
         deleted.push(r);
       }
       if (this.tight) this.checkpoint();
+      if (cut) {
+        // The rows past the cap wait for the next call (with the tight passes' room, it may have gone on).
+        if (left > 0 && deleted.length >= maxRows) {
+          this.passCut = true;
+          break;
+        }
+        continue;
+      }
       if (upTo === NO_ROWID_LIMIT || upTo === below - 1) break;
     }
+    this.passLeft = left;
     return deleted;
   }
 
