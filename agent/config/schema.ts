@@ -645,10 +645,14 @@ export const configSchema = {
             'until the window passes. After `maxFailuresPerUser` failures at one user name from any address, any ' +
             'address gets its first check at the name in the window only (429 with Retry-After after it): a guesser ' +
             'gets one guess per address he holds. Past either limit, an address a user has logged in from since the ' +
-            'start keeps that user\'s check while fewer than 3 logins at the name have failed from it in the window; ' +
-            'those 3 may be anyone\'s, so a guesser behind the same proxy or NAT can keep the user out at that ' +
-            'address (not at others) until the window ends. One check at a time per address. A password check ' +
-            'counts from when it starts; a success forgives no failure.',
+            'start keeps that user\'s check while fewer than 3 logins at the name have failed from it in the window ' +
+            '(those 3 may be anyone\'s). Each successful login also answers a device token for that user and browser ' +
+            '(signed with a key made at start, valid 30 days; the page keeps it and sends it with that user\'s next ' +
+            'login there): a login with a valid token for its name is judged only by that token\'s failures; after 3 ' +
+            'wrong passwords with it in the window the token is locked and the limits above apply. So a guesser behind ' +
+            'the same proxy or NAT cannot keep a user out of a browser she has logged in from. Tokens made before a ' +
+            'restart no longer count. One check at a time per address (per token with one). A password check counts ' +
+            'from when it starts; a success forgives no failure.',
           properties: {
             maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address (IPv6: per /64) within the window.' },
             maxFailuresPerUser: {
@@ -656,7 +660,7 @@ export const configSchema = {
               minimum: 1,
               maximum: 1000,
               default: 10,
-              description: 'Failed logins per user name (from any address) within the window; past it addresses the user logged in from keep their check while fewer than 3 logins at the name have failed from there, any other address gets its first one only.',
+              description: 'Failed logins per user name (from any address) within the window; past it addresses the user logged in from keep their check while fewer than 3 logins at the name have failed from there, any other address gets its first one only. A login with a valid device token of the user is not subject to it (see display.login).',
             },
             windowS: {
               type: 'integer',

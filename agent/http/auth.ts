@@ -2,7 +2,7 @@
 // configured API tokens (SHA-256 hashes) are used as bearer tokens directly. No cookies anywhere, so a cross-site
 // form or image cannot act with a clinician's authority (CSRF): actions need the Authorization header.
 import type { DisplayConfig, Role } from '../config/load.js';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SCRYPT_DEFAULTS, hashToken, newToken, parsePasswordHash, sameHash, scryptBytes, verifyPassword, type ParsedHash } from './passwords.js';
 import { addressKey } from './connections.js';
 
@@ -33,6 +33,15 @@ const WAIT_MS = 2000;
 /** Addresses remembered per user (logged in from), and the failures at the name that such an address may have past the cap. */
 const KNOWN_PER_USER = 16;
 const OWNER_TRIES = 3;
+/**
+ * Device tokens (OWASP "device cookies", review rv135 M1): a successful login answers one for that user and browser,
+ * signed with a key made at start (so, like the known addresses, none made before a restart counts). A login that
+ * presents a valid one for the name it gives is judged only by that token's failures: OWNER_TRIES in the window lock
+ * the token, and its holder falls back to the normal rules. The same bound as an owner at her address, because a token
+ * can be read by whoever uses that browser (a shared ward station).
+ */
+export const DEVICE_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+const DEVICE_TOKEN = /^([0-9a-z]{1,12})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 /**
  * Compared against when the user does not exist, so that unknown and known users take the same time: the parameters
@@ -46,10 +55,10 @@ export function dummyHash(users: readonly ParsedHash[], name: string, key: Buffe
 }
 
 /** Why a login was refused, for the log and the counters (the answer itself says less). */
-export type LoginRefusal = 'wrong-password' | 'address-locked' | 'user-locked' | 'address-busy' | 'busy' | 'sessions-full';
+export type LoginRefusal = 'wrong-password' | 'address-locked' | 'user-locked' | 'address-busy' | 'device-busy' | 'busy' | 'sessions-full';
 
 export type LoginResult =
-  | { ok: true; token: string; user: string; role: Role; expiresAt: number }
+  | { ok: true; token: string; user: string; role: Role; expiresAt: number; deviceToken: string }
   | { ok: false; status: 401 | 429 | 503; reason: LoginRefusal; error: string; retryAfterS?: number };
 
 /** Failed password checks within a window that starts at the first one. */
@@ -74,6 +83,8 @@ export class Authenticator {
   private readonly sessions = new Map<string, Session>();
   private readonly byAddress = new Map<string, AddressFailures>();
   private readonly byUser = new Map<string, Failures>();
+  /** Failures with each valid device token, by its random id (only tokens this process signed get an entry). */
+  private readonly byDevice = new Map<string, Failures>();
   /** Addresses each user has logged in from, the most recent last (see admit). */
   private readonly known = new Map<string, string[]>();
   /** Addresses with a login being checked or waiting for a slot (one at a time each). */
@@ -84,6 +95,7 @@ export class Authenticator {
   private checkingBytes = 0;
   private readonly hashes: ParsedHash[];
   private readonly dummyKey = randomBytes(32);
+  private readonly deviceKey = randomBytes(32);
 
   constructor(
     // The session bound per user comes in `bounds` (display.login.maxSessionsPerUser).
@@ -104,11 +116,24 @@ export class Authenticator {
     return this.sessions.size;
   }
 
-  async login(user: string, password: string, remote: string): Promise<LoginResult> {
+  async login(user: string, password: string, remote: string, deviceToken?: string): Promise<LoginResult> {
     // The limits count an IPv6 /64 as one address, as the connection caps do: one host may use any address in its /64,
     // so keyed by the full address it got a fresh budget per address (review rv135 H1). Like a proxy, the /64 is then
     // one shared address, owner exemption included.
     const from = addressKey(remote);
+    // A valid device token of this user not locked by its own failures: judged by those alone, one check at a time
+    // per token (not per address, where a guesser's or a colleague's login would refuse it). Anything else: no token.
+    const device = this.deviceOf(user, deviceToken, this.now());
+    if (device !== null) {
+      const key = `device ${device}`; // never an address key (those have no space)
+      if (this.inFlight.has(key)) return { ok: false, status: 429, reason: 'device-busy', error: 'another login from this browser is being checked at the same moment; try again in a second', retryAfterS: 1 };
+      this.inFlight.add(key);
+      try {
+        return await this.check(user, password, from, device);
+      } finally {
+        this.inFlight.delete(key);
+      }
+    }
     // One check in flight per address: sending in parallel from one address cannot take more than one check slot.
     // Said as it is: behind a proxy or NAT this is a colleague pressing Log in at the same moment, not a failure.
     if (this.inFlight.has(from)) return { ok: false, status: 429, reason: 'address-busy', error: 'another login from this address is being checked at the same moment (clients behind one proxy or NAT share an address); try again in a second', retryAfterS: 1 };
@@ -122,30 +147,42 @@ export class Authenticator {
     }
   }
 
-  private async check(user: string, password: string, from: string): Promise<LoginResult> {
+  /** `device`: the id of a valid, unlocked device token of this user (login), judged instead of the address and name. */
+  private async check(user: string, password: string, from: string, device: string | null = null): Promise<LoginResult> {
     const entry = this.users.get(user);
     const hash = entry?.hash ?? dummyHash(this.hashes, user, this.dummyKey);
     const bytes = scryptBytes(hash);
     if (!this.take(bytes)) {
       // Every slot taken: an address without failures in the window (a clinician, not a guesser) waits briefly in a
       // short queue, so that a flood from other addresses cannot keep her out; the others are told "busy" at once.
-      const clean = (this.live(this.byAddress, from, this.now())?.count ?? 0) === 0;
+      // With a device token, its own failures say which it is (behind a proxy the address's may be anyone's).
+      const clean = (device !== null ? this.live(this.byDevice, device, this.now())?.count ?? 0 : this.live(this.byAddress, from, this.now())?.count ?? 0) === 0;
       if (!clean || this.waiting.length >= MAX_WAITING || !(await this.wait(bytes))) return { ok: false, status: 503, reason: 'busy', error: 'busy; try again', retryAfterS: 1 };
     }
     // A slot is held from here. The limits are judged now, not before the wait: guesses may have landed meanwhile.
     const now = this.now();
-    let a: AddressFailures;
-    let u: Failures;
+    let a: AddressFailures | undefined;
+    let u: Failures | undefined;
+    let d: Failures | undefined;
     let good: boolean;
     try {
-      const refused = this.admit(user, from, now);
-      if (refused) return refused;
+      // One check at a time per token (login), and deviceOf judged it unlocked: no failure can have landed since.
+      if (device === null) {
+        const refused = this.admit(user, from, now);
+        if (refused) return refused;
+      }
       // Counted as failed from the start: guesses sent in parallel cannot run more checks than the limit allows.
-      a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
-      a.count++;
-      a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
-      u = this.open(this.byUser, user, now, () => ({ count: 0, since: now }));
-      u.count++;
+      // With a device token only there: its failures are no one else's, and the others' do not touch it.
+      if (device !== null) {
+        d = this.open(this.byDevice, device, now, () => ({ count: 0, since: now }));
+        d.count++;
+      } else {
+        a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
+        a.count++;
+        a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
+        u = this.open(this.byUser, user, now, () => ({ count: 0, since: now }));
+        u.count++;
+      }
       good = await verifyPassword(password, hash);
     } finally {
       this.release(bytes);
@@ -153,16 +190,46 @@ export class Authenticator {
     if (!entry || !good) return { ok: false, status: 401, reason: 'wrong-password', error: 'wrong user name or password' };
     // Only this check, counted as failed from its start, is taken back. A success forgives no earlier failure: behind a
     // shared address they may be a guesser's at her name, and forgiving them gave him a new budget at every login of
-    // hers (review rv135 M2). A window holding no failure is dropped, so that one starts at the first failure.
-    this.uncount(this.byAddress, from, a, user);
-    this.uncount(this.byUser, user, u);
+    // hers (review rv135 M2); a copy of her device token is no fresh budget either. A window holding no failure is
+    // dropped, so that one starts at the first failure.
+    if (a) this.uncount(this.byAddress, from, a, user);
+    if (u) this.uncount(this.byUser, user, u);
+    if (d && device !== null) this.uncount(this.byDevice, device, d);
     this.remember(user, from);
     const token = newToken();
     const expiresAt = now + this.config.sessionTtlS * 1000;
     if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt }, now)) {
       return { ok: false, status: 503, reason: 'sessions-full', error: `the gateway holds the most sessions it can (${this.bounds.maxSessions}); log out unused screens or try again later`, retryAfterS: 60 };
     }
-    return { ok: true, token, user, role: entry.role, expiresAt };
+    return { ok: true, token, user, role: entry.role, expiresAt, deviceToken: this.deviceToken(user, now) };
+  }
+
+  /** A new device token for this user: `issued.id.mac` (base36 ms, 16 random bytes, HMAC-SHA256 of user, issued, id). */
+  private deviceToken(user: string, now: number): string {
+    const issued = now.toString(36);
+    const id = randomBytes(16).toString('base64url');
+    return `${issued}.${id}.${this.deviceMac(user, issued, id).toString('base64url')}`;
+  }
+
+  private deviceMac(user: string, issued: string, id: string): Buffer {
+    // JSON keeps the fields apart whatever a user name holds.
+    return createHmac('sha256', this.deviceKey).update(JSON.stringify([user, issued, id])).digest();
+  }
+
+  /**
+   * The id of `token` when this process signed it for `user` less than DEVICE_TOKEN_TTL_MS ago and its own failures
+   * have not locked it (fewer than OWNER_TRIES in the window); else null, as for no token. Nothing is recorded here: a
+   * flood of forged tokens takes no memory.
+   */
+  private deviceOf(user: string, token: string | undefined, now: number): string | null {
+    const m = token === undefined ? null : DEVICE_TOKEN.exec(token);
+    if (!m) return null;
+    const issued = m[1]!;
+    const id = m[2]!;
+    const at = parseInt(issued, 36);
+    if (!(at <= now && now - at < DEVICE_TOKEN_TTL_MS)) return null;
+    if (!timingSafeEqual(Buffer.from(m[3]!, 'base64url'), this.deviceMac(user, issued, id))) return null;
+    return (this.live(this.byDevice, id, now)?.count ?? 0) < OWNER_TRIES ? id : null;
   }
 
   /**
@@ -195,7 +262,8 @@ export class Authenticator {
    * a guesser there gets OWNER_TRIES checks per name that has logged in from it (failures before the cap count too),
    * none at any other name, and her logins forgive none of them (check). The cost, which no password check can avoid
    * (one that ran past the bound would be a guess): his OWNER_TRIES wrong passwords at her name there keep her out
-   * there, as the address, until its window ends (review rv135 M1); not at other addresses, nor her sessions.
+   * there, as the address, until its window ends (review rv135 M1); not at other addresses, nor her sessions, nor in a
+   * browser that holds her device token (login).
    */
   private ownerAt(user: string, from: string, address: AddressFailures | undefined): boolean {
     return this.known.get(user)?.includes(from) === true && (address?.byUser.get(user) ?? 0) < OWNER_TRIES;

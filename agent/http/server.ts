@@ -735,11 +735,13 @@ export class DisplayServer {
 
   private async login(c: Ctx): Promise<void> {
     const body = await readJsonBody(c.req, this.config.limits.maxBodyBytes);
-    const { user, password } = body;
-    if (typeof user !== 'string' || typeof password !== 'string' || user.length > 64 || password.length > 1024) {
-      throw new HttpError(400, 'expects { "user": string, "password": string }');
+    const { user, password, deviceToken } = body;
+    // deviceToken: the one a login of this user in this browser answered (Authenticator: device tokens); never logged.
+    if (typeof user !== 'string' || typeof password !== 'string' || user.length > 64 || password.length > 1024 ||
+      (deviceToken !== undefined && (typeof deviceToken !== 'string' || deviceToken.length > 256))) {
+      throw new HttpError(400, 'expects { "user": string, "password": string, "deviceToken"?: string }');
     }
-    const r = await this.auth.login(user, password, c.from);
+    const r = await this.auth.login(user, password, c.from, deviceToken);
     if (!r.ok) {
       this.deps.metrics.inc('display_login_failures_total', { reason: String(r.status) });
       // The attempted name is not logged: people type passwords into the name field.
@@ -755,7 +757,7 @@ export class DisplayServer {
       return;
     }
     this.log.info({ user: r.user, role: r.role, from: c.from }, 'display login');
-    sendJson(c.res, 200, { token: r.token, user: r.user, role: r.role, expiresAt: r.expiresAt });
+    sendJson(c.res, 200, { token: r.token, user: r.user, role: r.role, expiresAt: r.expiresAt, deviceToken: r.deviceToken });
   }
 
   private async ack(c: Ctx, alarmId: string): Promise<void> {

@@ -211,19 +211,47 @@ function showMessage(text, error) {
   messageTimer = setTimeout(() => (m.hidden = true), error ? 30000 : 6000);
 }
 
+/**
+ * Device tokens (the gateway's answer to each login, per user name, in localStorage: kept past logout and the tab): sent
+ * with that user's next login in this browser, so that a guesser's failures behind the same address (a ward's proxy or
+ * NAT) do not keep her out of it. At most DEVICE_TOKENS_KEPT users, the least recently logged in dropped first (a shared
+ * station); unreadable or unwritable storage just means logins without one.
+ */
+const DEVICE_TOKENS_KEPT = 32;
+function deviceTokens() {
+  try {
+    const list = JSON.parse(localStorage.getItem('deviceTokens') || '[]');
+    return Array.isArray(list) ? list.filter((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+function keepDeviceToken(user, token) {
+  if (typeof token !== 'string') return;
+  const list = deviceTokens().filter(([u]) => u !== user);
+  list.push([user, token]);
+  try {
+    localStorage.setItem('deviceTokens', JSON.stringify(list.slice(-DEVICE_TOKENS_KEPT)));
+  } catch {
+    // Storage full or refused: the next login goes without, under the address's limits.
+  }
+}
+
 $('login-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const user = $('login-user').value;
   const password = $('login-password').value;
   $('login-password').value = '';
+  const deviceToken = deviceTokens().find(([u]) => u === user)?.[1];
   let r;
   try {
-    r = await api('POST', '/api/login', { user, password });
+    r = await api('POST', '/api/login', deviceToken === undefined ? { user, password } : { user, password, deviceToken });
   } catch {
     showMessage('NOT logged in: the gateway did not answer. Try again.', true);
     return;
   }
   if (r.status === 200) {
+    keepDeviceToken(r.data.user, r.data.deviceToken);
     setAuth({ token: r.data.token, user: r.data.user, role: r.data.role, expiresAt: r.data.expiresAt - state.offset });
     showMessage(`Logged in as ${r.data.user} (${r.data.role}).`);
     reconnect();

@@ -1,0 +1,156 @@
+// Device tokens (OWASP "device cookies", review rv135 M1): behind one address a guesser's wrong passwords at a user's
+// name must not keep her out of the browser she has logged in from, and a token must never mean unlimited guessing.
+import { describe, expect, it } from 'vitest';
+import { Authenticator, DEVICE_TOKEN_TTL_MS } from './auth.js';
+import { hashPassword } from './passwords.js';
+
+const fast = { N: 1024, r: 8, p: 1 };
+const PROXY = '10.9.0.1';
+
+async function make(now: { t: number }, login = { maxFailures: 5, maxFailuresPerUser: 3, windowS: 300 }) {
+  return new Authenticator(
+    {
+      users: [
+        { name: 'n', role: 'clinician', passwordHash: await hashPassword('secret-1', fast) },
+        { name: 'root', role: 'admin', passwordHash: await hashPassword('admin-1', fast) },
+      ],
+      tokens: [],
+      sessionTtlS: 60,
+      login,
+    },
+    () => now.t,
+  );
+}
+type Result = Awaited<ReturnType<Authenticator['login']>>;
+const status = (r: Result): number => (r.ok ? 200 : r.status);
+const device = (r: Result): string => {
+  if (!r.ok) throw new Error(`login refused: ${r.status} ${r.error}`);
+  return r.deviceToken;
+};
+
+/** A guesser behind the proxy: 3 wrong passwords at n's name, 10 at other names (the address and the name are locked). */
+async function guess(a: Authenticator): Promise<void> {
+  for (let i = 0; i < 3; i++) expect(status(await a.login('n', `guess-n-${i}`, PROXY))).toBe(401);
+  for (let i = 0; i < 10; i++) await a.login(`ghost-${i}`, 'g', PROXY);
+  expect(await a.login('n', 'secret-1', PROXY)).toMatchObject({ ok: false, status: 429 });
+  expect(await a.login('root', 'admin-1', PROXY)).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
+}
+
+describe('Authenticator device tokens (rv135 M1)', () => {
+  it('a successful login carries an opaque device token for that user, new at each login, ', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const t1 = device(await a.login('n', 'secret-1', PROXY));
+    const t2 = device(await a.login('n', 'secret-1', PROXY));
+    expect(t1).toMatch(/^[A-Za-z0-9._-]{40,200}$/);
+    expect(t2).not.toBe(t1);
+  });
+
+  it('behind one address, a guesser\'s 3 wrong passwords at her name and 10 at others do not keep her out of the browser holding her token', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const mine = device(await a.login('n', 'secret-1', PROXY));
+    now.t += 10_000;
+    await guess(a);
+    expect(await a.login('n', 'secret-1', PROXY, mine)).toMatchObject({ ok: true, user: 'n' });
+    // The token is no way around the locks for anyone else: the address and her name stay locked without it.
+    expect(await a.login('n', 'secret-1', PROXY)).toMatchObject({ ok: false, status: 429 });
+    expect(await a.login('root', 'admin-1', PROXY)).toMatchObject({ ok: false, status: 429, reason: 'address-locked' });
+  });
+
+  it('a forged, altered, expired or another user\'s token, or garbage, is treated as no token: refused as today', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const mine = device(await a.login('n', 'secret-1', PROXY));
+    const roots = device(await a.login('root', 'admin-1', '10.9.8.8')); // elsewhere: root is no owner at the proxy
+    const other = await make(now); // another key: as a token forged without the agent's key
+    const forged = device(await other.login('n', 'secret-1', PROXY));
+    const altered = mine.slice(0, -2) + (mine.endsWith('AA') ? 'BB' : 'AA');
+    now.t += 10_000;
+    await guess(a);
+    for (const t of [roots, forged, altered, 'garbage', '', 'a.b.c', 'x'.repeat(5000)]) {
+      expect(await a.login('n', 'secret-1', PROXY, t)).toMatchObject({ ok: false, status: 429 });
+    }
+    expect(await a.login('n', 'secret-1', PROXY, mine)).toMatchObject({ ok: true });
+    // Expired: 30 days after it was made (the clock is injected; the address's window is over by then, so lock it again).
+    const b = await make(now);
+    const old = device(await b.login('n', 'secret-1', PROXY));
+    now.t += DEVICE_TOKEN_TTL_MS - 1000;
+    await guess(b);
+    expect(await b.login('n', 'secret-1', PROXY, old)).toMatchObject({ ok: true });
+    now.t += 301_000;
+    await guess(b);
+    expect(DEVICE_TOKEN_TTL_MS).toBe(30 * 24 * 3600 * 1000);
+    expect(await b.login('n', 'secret-1', PROXY, old)).toMatchObject({ ok: false, status: 429 });
+  });
+
+  it('the token holder\'s own wrong passwords lock the token after OWNER_TRIES (3) in the window; she then falls back to the normal rules', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const mine = device(await a.login('n', 'secret-1', PROXY));
+    await guess(a);
+    // With the token: 3 checks, each a plain "wrong password" (no more said than without a token).
+    for (let i = 0; i < 3; i++) expect(await a.login('n', `typo-${i}`, PROXY, mine)).toMatchObject({ ok: false, status: 401, error: 'wrong user name or password' });
+    // Locked: the address and her name are locked, so the normal rules refuse even the right password.
+    expect(await a.login('n', 'secret-1', PROXY, mine)).toMatchObject({ ok: false, status: 429 });
+    expect(await a.login('n', 'typo-4', PROXY, mine)).toMatchObject({ ok: false, status: 429 });
+    // Until the window that began with the token's first failure ends.
+    now.t += 300_000;
+    expect(await a.login('n', 'secret-1', PROXY, mine)).toMatchObject({ ok: true });
+    // A token's failures count nowhere else: with the address clean, they leave the address and the name as they were.
+    const b = await make(now);
+    const t = device(await b.login('n', 'secret-1', PROXY));
+    for (let i = 0; i < 2; i++) expect(status(await b.login('n', `typo-${i}`, PROXY, t))).toBe(401);
+    for (let i = 0; i < 4; i++) expect(status(await b.login(`ghost-${i}`, 'g', PROXY))).toBe(401);
+    expect(status(await b.login('root', 'admin-1', PROXY))).toBe(200);
+  });
+
+  it('at most OWNER_TRIES checks per window with a token, however the holder interleaves right and wrong passwords', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    let t = device(await a.login('n', 'secret-1', PROXY));
+    await guess(a);
+    let checks = 0;
+    let in_ = 0;
+    for (let round = 0; round < 10; round++) {
+      for (let k = 0; k < 2; k++) if (status(await a.login('n', `g-${round}-${k}`, PROXY, t)) === 401) checks++;
+      const ok = await a.login('n', 'secret-1', PROXY, t);
+      // A thief holding a copy of the token gets no fresh budget from her successes with it.
+      if (ok.ok) {
+        in_++;
+        expect(ok.deviceToken).not.toBe(t);
+      }
+      now.t += 10_000;
+    }
+    expect(checks).toBeLessThanOrEqual(3);
+    expect(in_).toBeGreaterThan(0);
+    // Her new token (from a login with the right password) starts its own count.
+    now.t += 300_000;
+    t = device(await a.login('n', 'secret-1', PROXY, t));
+    expect(status(await a.login('n', 'typo', PROXY, t))).toBe(401);
+  });
+
+  it('a token made before a restart (a new Authenticator: a new key) no longer counts', async () => {
+    const now = { t: 1_000_000 };
+    const before = await make(now);
+    const mine = device(await before.login('n', 'secret-1', PROXY));
+    const after = await make(now);
+    const fresh = device(await after.login('n', 'secret-1', '10.9.7.7'));
+    await guess(after);
+    expect(await after.login('n', 'secret-1', PROXY, mine)).toMatchObject({ ok: false, status: 429 });
+    // While one made since is good (the token is refused for its key, not for where it was made).
+    expect(await after.login('n', 'secret-1', PROXY, fresh)).toMatchObject({ ok: true });
+  });
+
+  it('a login with a token is checked one at a time per token, not per address: a colleague\'s login at the same moment does not refuse it', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const mine = device(await a.login('n', 'secret-1', PROXY));
+    const [first, second] = await Promise.all([a.login('root', 'admin-1', PROXY), a.login('n', 'secret-1', PROXY, mine)]);
+    expect(first.ok).toBe(true);
+    expect(second.ok).toBe(true);
+    const [x, y] = await Promise.all([a.login('n', 'secret-1', PROXY, mine), a.login('n', 'secret-1', PROXY, mine)]);
+    expect([x.ok, y.ok].sort()).toEqual([false, true]);
+    expect(x.ok ? y : x).toMatchObject({ status: 429, retryAfterS: 1 });
+  });
+});
