@@ -143,6 +143,8 @@ export class Agent {
   private readonly seenDevices = new SeenDevices();
   /** Evictions reported (logged, counted, alarmed) that the store has not yet taken off its tally: not reported twice. */
   private reportedEvictions: EvictionTally | null = null;
+  /** The last report of an eviction going on in slices, its evictions not reported yet (reported when done). */
+  private evictionDeferred: LimitsReport | null = null;
   private unreadableAlarm = false;
   /** Messages set aside as refused by the hub when last alarmed ('messages/records'), or null with none kept. */
   private refusedAlarm: string | null = null;
@@ -456,6 +458,10 @@ export class Agent {
       // module's --max-old-space-size (the limit, as V8 reports it); a heap that reached it would end the process.
       this.metrics.gauge('process_resident_memory_bytes', () => process.memoryUsage.rss());
       this.metrics.gauge('heap_used_bytes', () => process.memoryUsage().heapUsed);
+      // What V8 holds beside what is in use (heap_total), and memory outside the heap that JS objects own (Buffers,
+      // typed arrays): with RSS, they tell a growing heap from native memory (SQLite, onnxruntime) when RSS grows.
+      this.metrics.gauge('heap_total_bytes', () => process.memoryUsage().heapTotal);
+      this.metrics.gauge('external_memory_bytes', () => process.memoryUsage().external);
       this.metrics.gauge('heap_limit_bytes', () => getHeapStatistics().heap_size_limit);
       this.metrics.gauge('store_pending_records', () => this.outbox.pending('telemetry').records, { stream: 'telemetry' });
       this.metrics.gauge('store_pending_records', () => this.outbox.pending('alarms').records, { stream: 'alarms' });
@@ -558,6 +564,7 @@ export class Agent {
     this.writeSeenDevices();
     const report = this.checkStore();
     if (report) this.reportStore(report);
+    else if (this.evictionDeferred) this.reportDeferredEvictions(this.evictionDeferred);
     // Whatever the store check did: alarm changes the store would not take must be alarmed (review rv42 §1).
     this.checkAlarmJournal();
     // An eviction stopped at its slice goes on at the next turn of the event loop: what waited (HL7 ACKs, alarms, the
@@ -704,12 +711,33 @@ export class Agent {
     }
     // An eviction going on in slices is reported when done (its tally adds up in the store until then): one log line,
     // one alarm raise and the whole count, not one per slice.
-    if (report.more) return;
+    if (report.more) {
+      this.evictionDeferred = report;
+      return;
+    }
+    this.evictionDeferred = null;
     const reported = report.unreported ? this.reportEvictions(report.unreported, report) : false;
     if (!reported && this.evicting && report.fraction < 0.85) {
       this.evicting = false;
       this.alarms.gatewayCondition(this.gatewayId, 'store-evicted', false, 'store below its limits again');
     }
+  }
+
+  /**
+   * A check failed while an eviction in slices had its report put off: what the slices done evicted is reported now
+   * (the next check starts the eviction afresh, and the checks may fail for long; review rv138 M2). The store's tally
+   * is a read; if even that fails, what the last slice's report said, and the rest once the checks work again
+   * (reportedEvictions keeps it from being counted twice).
+   */
+  private reportDeferredEvictions(deferred: LimitsReport): void {
+    this.evictionDeferred = null;
+    let tally = deferred.unreported;
+    try {
+      tally = this.outbox.unreportedEvictions();
+    } catch (err) {
+      this.log.error({ err }, 'cannot read the store\'s tally of evicted records: reporting those known to this run, the rest once the store check works again');
+    }
+    if (tally) this.reportEvictions(tally, deferred);
   }
 
   /**

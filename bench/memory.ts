@@ -35,6 +35,8 @@ interface Run {
 
 interface Parts {
   heapUsed: number;
+  heapTotal: number;
+  external: number;
   anon: number;
   file: number;
   storeFiles: number;
@@ -53,14 +55,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function heapUsedMB(port: number): Promise<number> {
+/** The agent's own memory gauges (/metrics), MB; NaN while it does not answer yet. */
+async function gaugesMB(port: number): Promise<{ heapUsed: number; heapTotal: number; external: number }> {
+  let text = '';
   try {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const m = /^\w*heap_used_bytes(?:\{[^}]*\})? ([0-9.e+]+)$/m.exec(text);
-    return m ? Number(m[1]) / 2 ** 20 : Number.NaN;
+    text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   } catch {
-    return Number.NaN; // not listening yet
+    // not listening yet
   }
+  const g = (name: string) => {
+    const m = new RegExp(`^\\w*${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) / 2 ** 20 : Number.NaN;
+  };
+  return { heapUsed: g('heap_used_bytes'), heapTotal: g('heap_total_bytes'), external: g('external_memory_bytes') };
 }
 
 function fileMB(path: string): number {
@@ -105,7 +112,7 @@ async function runAgent(root: string, hub: StandinProcess, beds: number, seconds
       if (samplesMB.length % 10 === 0) {
         const anon = procKB(child.pid!, 'RssAnon') / 1024;
         const file = procKB(child.pid!, 'RssFile') / 1024;
-        parts.push({ heapUsed: await heapUsedMB(port), anon, file, storeFiles: fileMB(db) + fileMB(`${db}-wal`) });
+        parts.push({ ...(await gaugesMB(port)), anon, file, storeFiles: fileMB(db) + fileMB(`${db}-wal`) });
       }
     } catch {
       break; // exited between the check and the read
@@ -119,7 +126,7 @@ async function runAgent(root: string, hub: StandinProcess, beds: number, seconds
 }
 
 function partsText(p: Parts | undefined): string {
-  return p ? `${round(p.heapUsed)} MB, anonymous ${round(p.anon)} MB, file-backed ${round(p.file)} MB, store files ${round(p.storeFiles)} MB` : '-';
+  return p ? `${round(p.heapUsed)} MB (V8 heap ${round(p.heapTotal)} MB, external ${round(p.external)} MB), anonymous ${round(p.anon)} MB, file-backed ${round(p.file)} MB, store files ${round(p.storeFiles)} MB` : '-';
 }
 
 function mean(xs: number[]): number {
@@ -177,14 +184,19 @@ try {
     // Where the RSS grows: the same quarters for each part (heap in use is what the JS keeps; anonymous minus heap is
     // native memory and free heap pages: SQLite's page cache, onnxruntime, buffers).
     const pq = Math.floor(soak.parts.length / 4);
-    const split = (['heapUsed', 'anon', 'file', 'storeFiles'] as const).map((k) => {
+    const split = (['heapUsed', 'heapTotal', 'external', 'anon', 'file', 'storeFiles'] as const).map((k) => {
       const xs = soak.parts.map((p) => p[k]).filter(Number.isFinite);
       const a = mean(xs.slice(pq, 2 * pq));
       const b = mean(xs.slice(3 * pq));
       return `${k} ${round(a)} → ${round(b)} MB (slope ${round(slopePerHour(xs.slice(2 * pq)) / 10)} MB/h)`;
     });
     console.log(`soak parts, 2nd → last quarter: ${split.join('; ')}`);
-    console.log(`soak parts every minute (heap used / anon / file / store files, MB): ${soak.parts.filter((_, i) => i % 6 === 5).map((p) => `${Math.round(p.heapUsed)}/${Math.round(p.anon)}/${Math.round(p.file)}/${Math.round(p.storeFiles)}`).join(' ')}`);
+    console.log(
+      `soak parts every minute (heap used / V8 heap / external / anon / file / store files, MB): ${soak.parts
+        .filter((_, i) => i % 6 === 5)
+        .map((p) => [p.heapUsed, p.heapTotal, p.external, p.anon, p.file, p.storeFiles].map((x) => Math.round(x)).join('/'))
+        .join(' ')}`,
+    );
     figures.push({
       bench: 'memory',
       measure: `soak, 128 beds, ${soakMinutes} min${soakMinutes < 60 ? ' (quick run: a short soak; the full run soaks 60 min)' : ''}: RSS growth, last vs 2nd quarter`,
