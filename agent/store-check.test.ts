@@ -84,4 +84,81 @@ describe('store check failures', () => {
       await agent.stop();
     }
   });
+
+  // Review rv138 M2: the first slices evicted (tallied in the store), their report put off until the eviction is done,
+  // and then the checks fail: the loss was never reported while they failed.
+  async function failingAfterFirstSlice(readFails: boolean) {
+    const dir = tempDir();
+    const path = join(dir, 'agent.db');
+    const box = new Outbox(path);
+    box.append(Array.from({ length: 600 }, (_, i) => ({ stream: 'alarms' as const, cls: 0 as const, deviceId: `d${i}`, body: JSON.stringify({ i, pad: 'x'.repeat(3000) }) })));
+    box.close();
+    const cap = captureLog('info');
+    const agent = new Agent({ config: testConfig(dir, { drivers: [], store: { path, maxBytes: 1_048_576 } }), registry, log: cap.log });
+    agent.outbox.sliceRows = 20;
+    const enforce = agent.outbox.enforceLimits.bind(agent.outbox);
+    const read = agent.outbox.unreportedEvictions.bind(agent.outbox);
+    const ioError = () => Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR_WRITE' });
+    // Alarm records the checks that worked evicted, by their reports.
+    const evicted = { alarms: 0 };
+    let failing = false;
+    const working = (...a: Parameters<typeof enforce>) => {
+      const r = enforce(...a);
+      evicted.alarms += r.evicted[0];
+      return r;
+    };
+    agent.outbox.enforceLimits = (...a: Parameters<typeof enforce>) => {
+      if (failing) throw ioError();
+      return working(...a);
+    };
+    agent.enforceStoreLimits(); // the first slice: 20 alarm records evicted, more to evict
+    expect(evicted.alarms).toBe(20);
+    failing = true;
+    if (readFails) {
+      agent.outbox.unreportedEvictions = () => {
+        throw ioError();
+      };
+    }
+    await new Promise((r) => setTimeout(r, 50)); // the next slice runs at once, and fails
+    for (let i = 0; i < 3; i++) agent.enforceStoreLimits(); // the 10 s checks, failing too
+    const recover = () => {
+      agent.outbox.enforceLimits = working;
+      agent.outbox.unreportedEvictions = read;
+    };
+    return { agent, cap, read, evicted, recover };
+  }
+
+  it('reports the evictions of slices already done when the next checks fail: counted, logged, a high alarm (rv138 M2)', async () => {
+    const { agent, cap, read } = await failingAfterFirstSlice(false);
+    try {
+      expect(read()).toBeNull(); // reported and settled
+      const alarm = agent.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:store-evicted');
+      expect(alarm?.priority).toBe('high');
+      expect(alarm?.condition.text).toBe('Store full: 20 unsent records discarded (waveforms first)');
+      expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(20);
+      expect(cap.lines.filter((l) => l.msg === 'store limits reached: unsent data evicted, oldest and lowest priority first')).toHaveLength(1);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('raises the store-evicted alarm with what the run knows when even the tally cannot be read, and reports the rest once checks work (rv138 M2)', async () => {
+    const { agent, read, evicted, recover } = await failingAfterFirstSlice(true);
+    try {
+      const alarm = () => agent.alarms.engine.list({ bed: GATEWAY_BED }).find((a) => a.key === 'gateway:store-evicted');
+      expect(alarm()?.priority).toBe('high');
+      expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(20);
+      // The store works again: the eviction starts afresh, and only what was not reported yet is counted.
+      recover();
+      agent.enforceStoreLimits();
+      await vi.waitFor(() => expect(read()).toBeNull(), { timeout: 5000, interval: 5 });
+      expect(agent.outbox.usedBytes()).toBeLessThanOrEqual(1_048_576 * 0.9);
+      expect(evicted.alarms).toBeGreaterThan(20);
+      // Every record evicted counted once: the 20 reported while the store failed are not counted again.
+      expect(agent.metrics.get('store_evicted_total', { class: 'alarm' })).toBe(evicted.alarms);
+      expect(alarm()?.priority).toBe('high');
+    } finally {
+      await agent.stop();
+    }
+  });
 });

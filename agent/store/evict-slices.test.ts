@@ -177,3 +177,88 @@ describe('eviction in slices', () => {
     box.close();
   });
 });
+
+// Review rv138 H1: records that arrive or are acknowledged between slices. A run that went on at its saved class step
+// evicted alarm records for room that newer waveforms took, and unsent records while sent replay copies were kept.
+describe('eviction in slices with records arriving between them', () => {
+  const classCounts = (box: Outbox): Record<RecordClass, number> => {
+    const o: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
+    for (const r of dbOf(box).prepare<[], { cls: RecordClass; n: number }>('SELECT cls, count(*) AS n FROM outbox GROUP BY cls').all()) o[r.cls] = r.n;
+    return o;
+  };
+  /** A store of 300 waveforms, 200 numerics and 1500 alarm records over 55 % maxBytes, evicted in slices of 20 rows. */
+  function inversion(appendMidRun: boolean, path: string) {
+    const box = new Outbox(path, { synchronous: 'normal', retainAckedMs: 0 });
+    box.sliceRows = 20;
+    const maxBytes = Math.floor(box.usedBytes() * 0.55);
+    let total: Record<RecordClass, number> = { 0: 0, 1: 0, 2: 0 };
+    let appended = false;
+    let alarmsWithWaveforms = 0;
+    let r = box.enforceLimits(maxBytes, 1e12, T0 + 2000_000);
+    for (let i = 0; i < 1000; i++) {
+      total = sum(total, r.evicted);
+      // A slice that evicted alarm records left no waveform: the walk is in priority order within it.
+      if (r.evicted[0] > 0 && classCounts(box)[2] > 0) alarmsWithWaveforms += r.evicted[0];
+      // Once the run is into the alarms, 150 new waveforms arrive between two slices (ingest goes on).
+      if (appendMidRun && !appended && total[0] > 0 && r.more) {
+        appended = true;
+        box.append(Array.from({ length: 150 }, (_, k) => rec(2, 10_000 + k, 1500)), T0 + 2000_000);
+      }
+      if (!r.more) break;
+      r = box.enforceLimits(maxBytes, 1e12, T0 + 2000_000);
+    }
+    expect(r.more).toBe(false);
+    expect(appended).toBe(appendMidRun);
+    const after = { total, left: classCounts(box), used: box.usedBytes(), maxBytes, alarmsWithWaveforms };
+    box.close();
+    return after;
+  }
+
+  it('evicts waveforms appended between slices before any further alarm record, and no more alarm records than without them', () => {
+    const path = buildStore(300, 200, 0);
+    // 1500 alarm records of 600 bytes after the telemetry: the run reaches them.
+    {
+      const box = new Outbox(path, { synchronous: 'normal', retainAckedMs: 0 });
+      for (let s = 0; s < 1500; s++) box.append([rec(0, s, 600)], T0 + (300 + s) * 1000);
+      box.close();
+    }
+    const samePath = copyStore(path);
+    const reference = inversion(false, path);
+    expect(reference.total[0]).toBeGreaterThan(0);
+    expect(reference.left[2]).toBe(0);
+    const withAppends = inversion(true, samePath);
+    // No alarm record went while a waveform was in the store; the waveforms that came went first.
+    expect(withAppends.alarmsWithWaveforms).toBe(0);
+    expect(withAppends.left[2]).toBe(0);
+    expect(withAppends.total[2]).toBe(450);
+    expect(withAppends.total[0]).toBeLessThanOrEqual(reference.total[0]);
+    expect(withAppends.used).toBeLessThanOrEqual(withAppends.maxBytes);
+  });
+
+  it('trims messages acknowledged between slices (kept for replay) before any further unsent record', () => {
+    const path = tempDb();
+    const now = Date.now();
+    const box = new Outbox(path, { synchronous: 'normal', retainAckedMs: 24 * 3600_000 });
+    for (let s = 0; s < 1200; s++) box.append([rec(2, s, 1500), rec(1, s, 800)], now - 3600_000 + s * 1000);
+    box.sliceRows = 20;
+    const maxBytes = Math.floor(box.usedBytes() * 0.6);
+    const acked = () => dbOf(box).prepare<[], { n: number }>('SELECT count(*) AS n FROM messages WHERE acked_at IS NOT NULL').get()!.n;
+    for (let i = 0; i < 3; i++) expect(box.enforceLimits(maxBytes, 1e12, now).more).toBe(true);
+    // Between slices: the hub is back, 40 messages sent and acknowledged (kept for replay), and ingest goes on.
+    for (let k = 0; k < 40; k++) {
+      const m = box.pack('telemetry', 16_000, (id, _s, e) => JSON.stringify({ id, e }));
+      if (m) box.acknowledge(m.id);
+    }
+    box.append(Array.from({ length: 200 }, (_, k) => rec(2, 50_000 + k, 1500)), now);
+    expect(acked()).toBe(40);
+    // The next slice trims sent messages first: the policy keeps unsent data over replay copies.
+    const next = box.enforceLimits(maxBytes, 1e12, now);
+    expect(next.trimmedAckedForCapacity).toBeGreaterThan(0);
+    expect(acked()).toBeLessThan(40);
+    let r = next;
+    for (let i = 0; r.more && i < 1000; i++) r = box.enforceLimits(maxBytes, 1e12, now);
+    expect(r.more).toBe(false);
+    expect(box.usedBytes()).toBeLessThanOrEqual(maxBytes);
+    box.close();
+  });
+});

@@ -813,10 +813,13 @@ export class Outbox {
   /** Rows of unsent records one enforceLimits() call evicts at most (EVICT_SLICE_ROWS; tests set it lower). */
   sliceRows = EVICT_SLICE_ROWS;
   /**
-   * A capacity eviction that stopped at its slice, to go on with at the next check: the step of its class order, the
-   * file's bytes per row byte it started with, the class's current estimate, and a pass cut short (the bytes it still
-   * wants, the usage before it, what it removed so far). Kept in memory only: after a restart a store over its limit
-   * starts a new eviction. Null when none is under way.
+   * A capacity eviction that stopped at its slice: the next checks evict down to 90 % of the limit (even once usage is
+   * back under it) until one is done. Each walks the whole order afresh (review rv138 H1: records arrive and messages
+   * are acknowledged between slices); only where it stopped is carried: the step of its class order, the file's bytes
+   * per row byte it started with, the class's current estimate, and a pass cut short (the bytes it still wants, the
+   * usage before it, what it removed so far), taken up again only if the walk reaches that step having removed
+   * nothing before it. Kept in memory only: after a restart a store over its limit starts a new eviction. Null when
+   * none is under way.
    */
   private evictRun: { step: number; fileRatio: number; perRowByte: number; pass: { left: number; before: number; n: number; b: number } | null } | null = null;
   /** Set by deleteOldest(): it stopped at its row cap with bytes still wanted (passLeft of them). */
@@ -2024,21 +2027,22 @@ export class Outbox {
     let trimmedReplays = 0;
     // Over capacity: first what is not unsent data, then unsent records, down to 90 % of it, so that eviction does not
     // run at every check. Below the capacity nothing is evicted, but an eviction an earlier call stopped at its slice
-    // goes on (to 90 %), after any age eviction still under way.
-    let run = this.evictRun;
+    // goes on (to 90 %), after any age eviction still under way: each slice walks the whole order again, as records
+    // arrive and messages are acknowledged between slices (review rv138 H1).
+    const prev = this.evictRun;
+    let run = prev;
     if (!more && (used > limit || run)) {
       const target = limit * 0.9;
       // Acknowledged messages kept for replay, oldest first and only as many as needed: the replay window shrinks
-      // from its old end rather than going all at once. (A replay copy goes with its original.) These steps run when an
-      // eviction starts, not again in the slices that go on with it.
-      while (!run && used > target) {
+      // from its old end rather than going all at once. (A replay copy goes with its original.)
+      while (used > target) {
         const trimmed = this.unkeep(this.deleteOldest<{ b: number }>('messages', 'acked_at IS NOT NULL', [], 'bytes AS b', (used - target) / this.fileBytesPerRowByte(used)));
         if (trimmed === 0) break;
         trimmedAckedForCapacity += trimmed + this.dropOrphanCopies();
         used = this.usedBytes();
       }
       // Idempotency keys, oldest first: a resend after a restart stored twice is better than unsent data evicted.
-      while (!run && used > target) {
+      while (used > target) {
         const trimmed = this.trimKeys(used - target);
         if (trimmed === 0) break;
         trimmedKeys += trimmed;
@@ -2047,7 +2051,7 @@ export class Outbox {
       // Unsent replay copies (the hub acknowledged their originals once), and unreadable rows kept for inspection
       // (not sent, and reported as lost): or a large `unreadable` table would have unsent records, alarms too, evicted
       // for it. Rows not yet settled leave their count in meta in the same transaction: still reported until settled.
-      if (!run && used > target) {
+      if (used > target) {
         trimmedReplays = this.deleteOldest('messages', 'replay_of IS NOT NULL AND acked_at IS NULL', [], 'id', Infinity).length;
         trimmedUnreadable = this.deleteOldest<{ count: number; reported: number }>('unreadable', '1', [], 'count, reported', Infinity, (rows) => {
           const n = rows.reduce((a, r) => a + (r.reported ? 0 : r.count), 0);
@@ -2060,10 +2064,16 @@ export class Outbox {
       }
       // Messages set aside (not sent, and only sent again by hand), oldest first and only as many as needed: or a
       // large `refused` table would have unsent records, alarms too, evicted for it (review rv92 H2). A loss, tallied.
-      while (!run && used > target) {
-        if (this.trimRefused('1', [], (used - target) / this.fileBytesPerRowByte(used)) === 0) break;
+      let trimmedRefused = 0;
+      while (used > target) {
+        const trimmed = this.trimRefused('1', [], (used - target) / this.fileBytesPerRowByte(used));
+        if (trimmed === 0) break;
+        trimmedRefused += trimmed;
         used = this.usedBytes();
       }
+      // Where the last slice stopped is taken up only while this walk has removed nothing before it: otherwise what
+      // came between slices changed the sizes, and the step is sized afresh.
+      let resumable = prev !== null && trimmedAckedForCapacity + trimmedKeys + trimmedReplays + trimmedUnreadable + trimmedRefused === 0;
       // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
       // pass scales the excess by the whole file's bytes per record byte; the next by what its last pass freed per
       // byte it removed, so that a class whose rows are smaller on disk than the average is not evicted in many passes.
@@ -2073,15 +2083,21 @@ export class Outbox {
         this.messageBytes() +
         (this.hasRefused ? (this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM refused').get()?.b ?? 0) : 0);
       const fileRatio = rowBytes > 0 ? used / rowBytes : 1;
-      run ??= { step: 0, fileRatio, perRowByte: fileRatio, pass: null };
+      // The run's ratio is kept across its slices (one call's would be), so that with nothing arriving they size as it.
+      run = { step: 0, fileRatio: prev?.fileRatio ?? fileRatio, perRowByte: prev?.fileRatio ?? fileRatio, pass: null };
       // A pass counts as having freed room once 16 pages went (smaller moves are the measure's own noise).
       const minFreed = 16 * (this.db.pragma('page_size', { simple: true }) as number);
       // Oldest first within a class: an upgraded store's rows of every class in outbox_0 are older than any in the
       // class tables.
       const order: [RecordClass, string][] = [[2, 'outbox_0'], [2, 'outbox_2'], [1, 'outbox_0'], [1, 'outbox_1'], [0, 'outbox_0']];
       // The class's estimate (perRowByte) starts from the file's ratio. A pass cut at the slice goes on at the next
-      // call with the bytes it still wanted, and is measured once whole: the rows evicted are those one call would.
+      // call with the bytes it still wanted, and is measured once whole: with nothing arriving between slices, the rows
+      // evicted are those one call would.
       for (; run.step < order.length; run.step++, run.perRowByte = run.fileRatio) {
+        if (resumable && prev && prev.step === run.step) {
+          run.perRowByte = prev.perRowByte;
+          run.pass = prev.pass;
+        }
         const [cls, table] = order[run.step]!;
         // Alarms and audit records go only for store.maxBytes, never for the disk: they are small and rare (evicting
         // them frees next to nothing), and another program that fills the disk must not take them.
@@ -2104,6 +2120,7 @@ export class Outbox {
           if (removed.n > 0) evictedFor = 'capacity';
           pass.n += removed.n;
           pass.b += removed.b;
+          if (removed.n > 0) resumable = false;
           if (this.passCut) {
             run.pass = { ...pass, left: this.passLeft };
             more = true;
