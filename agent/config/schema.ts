@@ -648,11 +648,13 @@ export const configSchema = {
             'start keeps that user\'s check while fewer than 3 logins at the name have failed from it in the window ' +
             '(those 3 may be anyone\'s). Each successful login also answers a device token for that user and browser ' +
             '(signed with a key made at start, valid 30 days; the page keeps it and sends it with that user\'s next ' +
-            'login there): a login with a valid token for its name is judged only by that token\'s failures; after 3 ' +
-            'wrong passwords with it in the window the token is locked and the limits above apply. So a guesser behind ' +
-            'the same proxy or NAT cannot keep a user out of a browser she has logged in from. Tokens made before a ' +
-            'restart no longer count. One check at a time per address (per token with one). A password check counts ' +
-            'from when it starts; a success forgives no failure.',
+            'login there): a login with a valid token for its name is answered with a new token of the same id (one per ' +
+            'browser; the last 16 ids per user are remembered) and judged only by that id\'s failures; after 3 wrong ' +
+            'passwords with it in the window it is locked and the limits above apply. So a guesser behind the same ' +
+            'proxy or NAT cannot keep a user out of a browser she has logged in from, and whoever copies her tokens gets ' +
+            'at most 3 checks per window per browser she has logged in from (at most 16). Tokens made before a restart ' +
+            'no longer count. One check at a time per address, and one token check at a time per address and per ' +
+            'token. A password check counts from when it starts; a success forgives no failure.',
           properties: {
             maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address (IPv6: per /64) within the window.' },
             maxFailuresPerUser: {

@@ -118,13 +118,14 @@ describe('Authenticator device tokens (rv135 M1)', () => {
       // A thief holding a copy of the token gets no fresh budget from her successes with it.
       if (ok.ok) {
         in_++;
-        expect(ok.deviceToken).not.toBe(t);
+        // The same browser keeps its id (review rv139 M1): the answer counts in the same bucket as every copy.
+        expect(ok.deviceToken.split('.')[1]).toBe(t.split('.')[1]);
       }
       now.t += 10_000;
     }
     expect(checks).toBeLessThanOrEqual(3);
     expect(in_).toBeGreaterThan(0);
-    // Her new token (from a login with the right password) starts its own count.
+    // After the window her token (the same id) counts anew.
     now.t += 300_000;
     t = device(await a.login('n', 'secret-1', PROXY, t));
     expect(status(await a.login('n', 'typo', PROXY, t))).toBe(401);
@@ -152,5 +153,112 @@ describe('Authenticator device tokens (rv135 M1)', () => {
     const [x, y] = await Promise.all([a.login('n', 'secret-1', PROXY, mine), a.login('n', 'secret-1', PROXY, mine)]);
     expect([x.ok, y.ok].sort()).toEqual([false, true]);
     expect(x.ok ? y : x).toMatchObject({ status: 429, retryAfterS: 1 });
+  });
+});
+
+describe('Authenticator device tokens: bounds (review rv139)', () => {
+  const checking = (a: Authenticator): number => (a as unknown as { checking: number }).checking; // private: the checks running
+
+  it('H1: token logins are one at a time per address too: one account\'s 8 own tokens sent at once from one address take one check, and a clinician elsewhere logs in', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const toks: string[] = [];
+    for (let i = 0; i < 8; i++) toks.push(device(await a.login('root', 'admin-1', PROXY)));
+    // Its own right password: no failure is ever counted, so no limit of failures can stop this.
+    const flood = toks.map((t) => a.login('root', 'admin-1', PROXY, t));
+    const nurse = a.login('n', 'secret-1', '10.9.0.2');
+    // Slots are taken synchronously: one for the address's token logins, one for the nurse.
+    expect(checking(a)).toBe(2);
+    const rs = await Promise.all(flood);
+    expect(rs.filter((r) => r.ok)).toHaveLength(1);
+    for (const r of rs.filter((r) => !r.ok)) expect(r).toMatchObject({ status: 429, reason: 'address-busy', retryAfterS: 1 });
+    expect(await nurse).toMatchObject({ ok: true, user: 'n' });
+    // One check with a token and one without per address: a colleague without one is not refused by it, and the
+    // per-token bound stays (the same token at another address at once is refused).
+    const mine = device(await a.login('n', 'secret-1', PROXY));
+    const [x, y, z] = await Promise.all([
+      a.login('n', 'secret-1', PROXY, mine),
+      a.login('root', 'admin-1', PROXY),
+      a.login('n', 'secret-1', '10.9.0.3', mine),
+    ]);
+    expect(x.ok).toBe(true);
+    expect(y.ok).toBe(true);
+    expect(z).toMatchObject({ ok: false, status: 429, reason: 'device-busy' });
+  });
+
+  it('M1: a browser keeps one id: copies of every token of her 6 logins there give a thief 3 checks in a window, not 3 per login', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const STATION = '10.0.0.5';
+    const harvested: string[] = [];
+    let mine: string | undefined;
+    for (let i = 0; i < 6; i++) {
+      mine = device(await a.login('n', 'secret-1', STATION, mine));
+      harvested.push(mine); // read from the shared station's localStorage after each of her logins
+      now.t += 1000;
+    }
+    const G = '192.0.2.66';
+    for (let i = 0; i < 3; i++) expect(status(await a.login('n', `g-${i}`, G))).toBe(401);
+    expect(await a.login('n', 'g-3', G)).toMatchObject({ ok: false, status: 429 });
+    let checks = 0;
+    for (const t of harvested) for (let i = 0; i < 4; i++) if (status(await a.login('n', `t-${checks}-${i}`, G, t)) === 401) checks++;
+    expect(checks).toBe(3);
+    // Her newest token is still hers after the window: the same id, counted anew.
+    now.t += 300_000;
+    expect(await a.login('n', 'secret-1', STATION, mine)).toMatchObject({ ok: true });
+  });
+
+  it('M1: the last 16 browsers (ids) per user are remembered: a 17th pushes out the oldest, whose token then counts as none', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const toks: string[] = [];
+    for (let i = 0; i < 17; i++) toks.push(device(await a.login('n', 'secret-1', PROXY)));
+    now.t += 10_000;
+    await guess(a);
+    expect(await a.login('n', 'secret-1', PROXY, toks[0])).toMatchObject({ ok: false, status: 429 });
+    expect(await a.login('n', 'secret-1', PROXY, toks[1])).toMatchObject({ ok: true });
+    expect(await a.login('n', 'secret-1', PROXY, toks[16])).toMatchObject({ ok: true });
+  });
+
+  it('L1: a token locked in its window is never forgotten when the failure table is full; a new token then gets no bucket (judged as none)', async () => {
+    const now = { t: 1_000_000 };
+    const login = { maxFailures: 3, maxFailuresPerUser: 3, windowS: 3600 };
+    const names = Array.from({ length: 5 }, (_, i) => `v${i}`);
+    const a = new Authenticator(
+      {
+        users: [
+          { name: 'n', role: 'clinician', passwordHash: await hashPassword('secret-1', fast) },
+          ...(await Promise.all(names.map(async (name) => ({ name, role: 'viewer' as const, passwordHash: await hashPassword('viewer-1', fast) })))),
+        ],
+        tokens: [],
+        sessionTtlS: 60,
+        login,
+      },
+      () => now.t,
+      { maxSessions: 100, maxSessionsPerUser: 10, maxTracked: 4 },
+    );
+    const stolen = device(await a.login('n', 'secret-1', '10.0.0.5'));
+    const G = '192.0.2.1';
+    // The thief's 3 wrong passwords with her token lock it; 3 without lock his address and her name.
+    for (let i = 0; i < 3; i++) expect(await a.login('n', `g${i}`, G, stolen)).toMatchObject({ status: 401, reason: 'wrong-password' });
+    for (let i = 0; i < 3; i++) expect(status(await a.login('n', `h${i}`, G))).toBe(401);
+    // Accounts of his, each at its own address, lock their own tokens until the table (4) is full and past: each a
+    // live, locked entry.
+    const V = (i: number) => `10.1.0.${i}`;
+    const last: string[] = [];
+    for (const [k, name] of names.entries()) {
+      const t = device(await a.login(name, 'viewer-1', V(k)));
+      last.push(t);
+      for (let i = 0; i < 3; i++) await a.login(name, `w${i}`, V(k), t);
+    }
+    // Her stolen token is still judged locked: the normal rules, which refuse at his address.
+    expect(await a.login('n', 'h9', G, stolen)).toMatchObject({ ok: false, status: 429 });
+    // The accounts past the bound got no bucket: their wrong passwords were counted as without a token (at V and
+    // the name), so v4's owner exemption at its address is spent and its token gives no more checks there.
+    expect(await a.login('v4', 'w9', V(4), last[4])).toMatchObject({ ok: false, status: 429 });
+    expect((a as unknown as { byDevice: Map<string, unknown> }).byDevice.size).toBeLessThanOrEqual(4);
+    // Until its window ends.
+    now.t += 3600_000;
+    expect(await a.login('n', 'secret-1', G, stolen)).toMatchObject({ ok: true });
   });
 });

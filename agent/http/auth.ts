@@ -41,6 +41,13 @@ const OWNER_TRIES = 3;
  * can be read by whoever uses that browser (a shared ward station).
  */
 export const DEVICE_TOKEN_TTL_MS = 30 * 24 * 3600 * 1000;
+/**
+ * A browser keeps one id (review rv139 M1): a login presenting a valid token of its user is answered with a new token of
+ * the same id, so the failures of every copy of its tokens count in one bucket. Per user the ids of the last
+ * DEVICES_PER_USER browsers are remembered (in memory, as the known addresses); any other counts as none. So whoever
+ * copies her tokens gets OWNER_TRIES checks per window per browser she has logged in from, for at most this many.
+ */
+const DEVICES_PER_USER = 16;
 const DEVICE_TOKEN = /^([0-9a-z]{1,12})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
 /**
@@ -85,6 +92,8 @@ export class Authenticator {
   private readonly byUser = new Map<string, Failures>();
   /** Failures with each valid device token, by its random id (only tokens this process signed get an entry). */
   private readonly byDevice = new Map<string, Failures>();
+  /** Device token ids each user was last answered with, the most recent last (DEVICES_PER_USER). */
+  private readonly deviceIds = new Map<string, string[]>();
   /** Addresses each user has logged in from, the most recent last (see admit). */
   private readonly known = new Map<string, string[]>();
   /** Addresses with a login being checked or waiting for a slot (one at a time each). */
@@ -101,7 +110,8 @@ export class Authenticator {
     // The session bound per user comes in `bounds` (display.login.maxSessionsPerUser).
     private readonly config: Pick<DisplayConfig, 'users' | 'tokens' | 'sessionTtlS'> & { login: Omit<DisplayConfig['login'], 'maxSessionsPerUser'> },
     private readonly now: () => number = Date.now,
-    private readonly bounds: { maxSessions: number; maxSessionsPerUser: number; maxCheckBytes?: number } = SESSION_BOUNDS,
+    // maxTracked: entries per failure table (MAX_TRACKED); smaller only in tests, to fill one.
+    private readonly bounds: { maxSessions: number; maxSessionsPerUser: number; maxCheckBytes?: number; maxTracked?: number } = SESSION_BOUNDS,
   ) {
     for (const u of config.users) {
       const hash = parsePasswordHash(u.passwordHash);
@@ -122,16 +132,24 @@ export class Authenticator {
     // one shared address, owner exemption included.
     const from = addressKey(remote);
     // A valid device token of this user not locked by its own failures: judged by those alone, one check at a time
-    // per token (not per address, where a guesser's or a colleague's login would refuse it). Anything else: no token.
-    const device = this.deviceOf(user, deviceToken, this.now());
+    // per token, and one token login at a time per address besides the one without (review rv139 H1: else one account's
+    // own tokens took every slot and waiting place, and clinicians elsewhere got "busy"; a guesser's token login there
+    // holds hers back for the second a check takes). Anything else: no token. The id is kept even when locked (check).
+    const now = this.now();
+    const id = this.deviceId(user, deviceToken, now);
+    const device = id !== null && (this.live(this.byDevice, id, now)?.count ?? 0) < OWNER_TRIES ? id : null;
     if (device !== null) {
       const key = `device ${device}`; // never an address key (those have no space)
+      const at = `device@ ${from}`;
       if (this.inFlight.has(key)) return { ok: false, status: 429, reason: 'device-busy', error: 'another login from this browser is being checked at the same moment; try again in a second', retryAfterS: 1 };
+      if (this.inFlight.has(at)) return { ok: false, status: 429, reason: 'address-busy', error: 'another login from this address is being checked at the same moment (clients behind one proxy or NAT share an address); try again in a second', retryAfterS: 1 };
       this.inFlight.add(key);
+      this.inFlight.add(at);
       try {
-        return await this.check(user, password, from, device);
+        return await this.check(user, password, from, device, id);
       } finally {
         this.inFlight.delete(key);
+        this.inFlight.delete(at);
       }
     }
     // One check in flight per address: sending in parallel from one address cannot take more than one check slot.
@@ -141,14 +159,17 @@ export class Authenticator {
     if (address && address.count >= this.config.login.maxFailures && !this.ownerAt(user, from, address)) return this.locked('address-locked', address, this.now());
     this.inFlight.add(from);
     try {
-      return await this.check(user, password, from);
+      return await this.check(user, password, from, null, id);
     } finally {
       this.inFlight.delete(from);
     }
   }
 
-  /** `device`: the id of a valid, unlocked device token of this user (login), judged instead of the address and name. */
-  private async check(user: string, password: string, from: string, device: string | null = null): Promise<LoginResult> {
+  /**
+   * `device`: the id of a valid, unlocked device token of this user (login), judged instead of the address and name.
+   * `keep`: the id of a valid token of this user, locked or not, which a success answers again (one id per browser).
+   */
+  private async check(user: string, password: string, from: string, device: string | null = null, keep: string | null = null): Promise<LoginResult> {
     const entry = this.users.get(user);
     const hash = entry?.hash ?? dummyHash(this.hashes, user, this.dummyKey);
     const bytes = scryptBytes(hash);
@@ -166,17 +187,16 @@ export class Authenticator {
     let d: Failures | undefined;
     let good: boolean;
     try {
-      // One check at a time per token (login), and deviceOf judged it unlocked: no failure can have landed since.
-      if (device === null) {
-        const refused = this.admit(user, from, now);
-        if (refused) return refused;
-      }
+      // One check at a time per token (login), and login judged it unlocked: no failure can have landed since.
       // Counted as failed from the start: guesses sent in parallel cannot run more checks than the limit allows.
-      // With a device token only there: its failures are no one else's, and the others' do not touch it.
-      if (device !== null) {
-        d = this.open(this.byDevice, device, now, () => ({ count: 0, since: now }));
+      // With a device token only there: its failures are no one else's, and the others' do not touch it. No room for
+      // its entry (openDevice): judged as without a token, admit included.
+      if (device !== null) d = this.openDevice(device, now);
+      if (d) {
         d.count++;
       } else {
+        const refused = this.admit(user, from, now);
+        if (refused) return refused;
         a = this.open(this.byAddress, from, now, () => ({ count: 0, since: now, byUser: new Map<string, number>() }));
         a.count++;
         a.byUser.set(user, (a.byUser.get(user) ?? 0) + 1);
@@ -201,13 +221,22 @@ export class Authenticator {
     if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt }, now)) {
       return { ok: false, status: 503, reason: 'sessions-full', error: `the gateway holds the most sessions it can (${this.bounds.maxSessions}); log out unused screens or try again later`, retryAfterS: 60 };
     }
-    return { ok: true, token, user, role: entry.role, expiresAt, deviceToken: this.deviceToken(user, now) };
+    return { ok: true, token, user, role: entry.role, expiresAt, deviceToken: this.deviceToken(user, now, keep) };
   }
 
-  /** A new device token for this user: `issued.id.mac` (base36 ms, 16 random bytes, HMAC-SHA256 of user, issued, id). */
-  private deviceToken(user: string, now: number): string {
+  /**
+   * A device token for this user: `issued.id.mac` (base36 ms, 16 random bytes, HMAC-SHA256 of user, issued, id); of id
+   * `keep` while it is still remembered for the user (the same browser), else of a new one. Either way the id becomes
+   * the user's most recent; past DEVICES_PER_USER the oldest is forgotten, its failures with it (its tokens count as none).
+   */
+  private deviceToken(user: string, now: number, keep: string | null): string {
+    const ids = this.deviceIds.get(user) ?? [];
+    const id = keep !== null && ids.includes(keep) ? keep : randomBytes(16).toString('base64url');
+    const list = ids.filter((x) => x !== id);
+    list.push(id);
+    while (list.length > DEVICES_PER_USER) this.byDevice.delete(list.shift()!);
+    this.deviceIds.set(user, list);
     const issued = now.toString(36);
-    const id = randomBytes(16).toString('base64url');
     return `${issued}.${id}.${this.deviceMac(user, issued, id).toString('base64url')}`;
   }
 
@@ -217,11 +246,11 @@ export class Authenticator {
   }
 
   /**
-   * The id of `token` when this process signed it for `user` less than DEVICE_TOKEN_TTL_MS ago and its own failures
-   * have not locked it (fewer than OWNER_TRIES in the window); else null, as for no token. Nothing is recorded here: a
-   * flood of forged tokens takes no memory.
+   * The id of `token` when this process signed it for `user` less than DEVICE_TOKEN_TTL_MS ago and the id is one of the
+   * user's remembered ones (deviceToken); else null, as for no token. Whether its failures lock it is the caller's.
+   * Nothing is recorded here: a flood of forged tokens takes no memory.
    */
-  private deviceOf(user: string, token: string | undefined, now: number): string | null {
+  private deviceId(user: string, token: string | undefined, now: number): string | null {
     const m = token === undefined ? null : DEVICE_TOKEN.exec(token);
     if (!m) return null;
     const issued = m[1]!;
@@ -229,7 +258,7 @@ export class Authenticator {
     const at = parseInt(issued, 36);
     if (!(at <= now && now - at < DEVICE_TOKEN_TTL_MS)) return null;
     if (!timingSafeEqual(Buffer.from(m[3]!, 'base64url'), this.deviceMac(user, issued, id))) return null;
-    return (this.live(this.byDevice, id, now)?.count ?? 0) < OWNER_TRIES ? id : null;
+    return this.deviceIds.get(user)?.includes(id) === true ? id : null;
   }
 
   /**
@@ -380,14 +409,39 @@ export class Authenticator {
     map.delete(key);
     const f = fresh();
     map.set(key, f);
-    if (map.size > MAX_TRACKED) {
+    const max = this.bounds.maxTracked ?? MAX_TRACKED;
+    if (map.size > max) {
       for (const [k, v] of map) if (now - v.since >= this.config.login.windowS * 1000) map.delete(k);
       // Still full (a spread-out attack): forget the oldest, in insertion order.
       for (const k of map.keys()) {
-        if (map.size <= MAX_TRACKED) break;
+        if (map.size <= max) break;
         map.delete(k);
       }
     }
+    return f;
+  }
+
+  /**
+   * As open, for byDevice, but an entry still locked in its window (OWNER_TRIES failures) is never forgotten: that gave
+   * whoever holds the token OWNER_TRIES more checks (review rv139 L1). With the table full of such, undefined: that
+   * login gets no entry and is judged as without a token (the address's and the name's rules), never unbounded.
+   */
+  private openDevice(id: string, now: number): Failures | undefined {
+    const running = this.live(this.byDevice, id, now);
+    if (running) return running;
+    this.byDevice.delete(id);
+    const max = this.bounds.maxTracked ?? MAX_TRACKED;
+    if (this.byDevice.size >= max) {
+      for (const [k, v] of this.byDevice) if (now - v.since >= this.config.login.windowS * 1000) this.byDevice.delete(k);
+      // Still full: forget the oldest not locked, in insertion order.
+      for (const [k, v] of this.byDevice) {
+        if (this.byDevice.size < max) break;
+        if (v.count < OWNER_TRIES) this.byDevice.delete(k);
+      }
+      if (this.byDevice.size >= max) return undefined;
+    }
+    const f = { count: 0, since: now };
+    this.byDevice.set(id, f);
     return f;
   }
 
