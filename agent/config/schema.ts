@@ -653,7 +653,7 @@ export const configSchema = {
             'passwords with it in the window it is locked and the limits above apply. So a guesser behind the same ' +
             'proxy or NAT cannot keep a user out of a browser she has logged in from, and whoever copies her tokens gets ' +
             'at most 3 checks per window per browser she has logged in from (at most 16). Tokens made before a restart ' +
-            'no longer count. One check at a time per address, and one token check at a time per address and per ' +
+            'no longer count. One check at a time per address, and one token check at a time per user name and per ' +
             'token. A password check counts from when it starts; a success forgives no failure.',
           properties: {
             maxFailures: { type: 'integer', minimum: 1, maximum: 100, default: 5, description: 'Failed logins per client address (IPv6: per /64) within the window.' },

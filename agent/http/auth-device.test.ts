@@ -159,7 +159,7 @@ describe('Authenticator device tokens (rv135 M1)', () => {
 describe('Authenticator device tokens: bounds (review rv139)', () => {
   const checking = (a: Authenticator): number => (a as unknown as { checking: number }).checking; // private: the checks running
 
-  it('H1: token logins are one at a time per address too: one account\'s 8 own tokens sent at once from one address take one check, and a clinician elsewhere logs in', async () => {
+  it('H1: token logins are one at a time per user name too: one account\'s 8 own tokens sent at once take one check, and a clinician elsewhere logs in', async () => {
     const now = { t: 1_000_000 };
     const a = await make(now);
     const toks: string[] = [];
@@ -167,14 +167,14 @@ describe('Authenticator device tokens: bounds (review rv139)', () => {
     // Its own right password: no failure is ever counted, so no limit of failures can stop this.
     const flood = toks.map((t) => a.login('root', 'admin-1', PROXY, t));
     const nurse = a.login('n', 'secret-1', '10.9.0.2');
-    // Slots are taken synchronously: one for the address's token logins, one for the nurse.
+    // Slots are taken synchronously: one for the name's token logins, one for the nurse.
     expect(checking(a)).toBe(2);
     const rs = await Promise.all(flood);
     expect(rs.filter((r) => r.ok)).toHaveLength(1);
-    for (const r of rs.filter((r) => !r.ok)) expect(r).toMatchObject({ status: 429, reason: 'address-busy', retryAfterS: 1 });
+    for (const r of rs.filter((r) => !r.ok)) expect(r).toMatchObject({ status: 429, reason: 'device-busy', retryAfterS: 1 });
     expect(await nurse).toMatchObject({ ok: true, user: 'n' });
-    // One check with a token and one without per address: a colleague without one is not refused by it, and the
-    // per-token bound stays (the same token at another address at once is refused).
+    // A colleague without a token is not refused by a token login at the address, and the per-token bound stays (the
+    // same token at another address at once is refused).
     const mine = device(await a.login('n', 'secret-1', PROXY));
     const [x, y, z] = await Promise.all([
       a.login('n', 'secret-1', PROXY, mine),
@@ -184,6 +184,20 @@ describe('Authenticator device tokens: bounds (review rv139)', () => {
     expect(x.ok).toBe(true);
     expect(y.ok).toBe(true);
     expect(z).toMatchObject({ ok: false, status: 429, reason: 'device-busy' });
+  });
+
+  it('rv140 M2: a colleague behind the same proxy looping logins with his own token does not keep her token logins out', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const his = device(await a.login('root', 'admin-1', PROXY));
+    const hers = device(await a.login('n', 'secret-1', PROXY));
+    // His login with his token is being checked when she presses Log in with hers, at the same address, each time.
+    for (let i = 0; i < 5; i++) {
+      const him = a.login('root', 'admin-1', PROXY, his);
+      const her = await a.login('n', 'secret-1', PROXY, hers);
+      expect(her).toMatchObject({ ok: true, user: 'n' });
+      expect((await him).ok).toBe(true);
+    }
   });
 
   it('M1: a browser keeps one id: copies of every token of her 6 logins there give a thief 3 checks in a window, not 3 per login', async () => {

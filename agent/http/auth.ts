@@ -132,17 +132,19 @@ export class Authenticator {
     // one shared address, owner exemption included.
     const from = addressKey(remote);
     // A valid device token of this user not locked by its own failures: judged by those alone, one check at a time
-    // per token, and one token login at a time per address besides the one without (review rv139 H1: else one account's
-    // own tokens took every slot and waiting place, and clinicians elsewhere got "busy"; a guesser's token login there
-    // holds hers back for the second a check takes). Anything else: no token. The id is kept even when locked (check).
+    // per token, and one token login at a time per user name (review rv139 H1: else one account's own tokens took
+    // every slot and waiting place, and clinicians elsewhere got "busy"). Per name, not per address (review rv140 M2):
+    // per address, a colleague behind the same proxy looping logins with his own token kept hers out for good; only
+    // holders of her tokens can hold her name's slot, and a copy's wrong passwords lock it. Anything else: no token.
+    // The id is kept even when locked (check).
     const now = this.now();
     const id = this.deviceId(user, deviceToken, now);
     const device = id !== null && (this.live(this.byDevice, id, now)?.count ?? 0) < OWNER_TRIES ? id : null;
     if (device !== null) {
       const key = `device ${device}`; // never an address key (those have no space)
-      const at = `device@ ${from}`;
+      const at = `device-user ${user}`;
       if (this.inFlight.has(key)) return { ok: false, status: 429, reason: 'device-busy', error: 'another login from this browser is being checked at the same moment; try again in a second', retryAfterS: 1 };
-      if (this.inFlight.has(at)) return { ok: false, status: 429, reason: 'address-busy', error: 'another login from this address is being checked at the same moment (clients behind one proxy or NAT share an address); try again in a second', retryAfterS: 1 };
+      if (this.inFlight.has(at)) return { ok: false, status: 429, reason: 'device-busy', error: 'another login of this user is being checked at the same moment; try again in a second', retryAfterS: 1 };
       this.inFlight.add(key);
       this.inFlight.add(at);
       try {
