@@ -262,3 +262,48 @@ describe('eviction in slices with records arriving between them', () => {
     box.close();
   });
 });
+
+describe('eviction in slices after usage fell between them', () => {
+  // Review rv140 M1: a pass cut at its slice was taken up whole at the next call even when that call's age eviction had
+  // already freed the room, so unsent waveforms the store no longer needed to lose were evicted.
+  function build(): string {
+    const path = tempDb();
+    const box = new Outbox(path, { synchronous: 'normal', retainAckedMs: 0 });
+    // 150 old numerics (t = 0..149 s), then 600 waveforms and 150 more numerics from t = 1000 s.
+    for (let s = 0; s < 150; s++) box.append([rec(1, s, 800)], T0 + s * 1000);
+    for (let s = 0; s < 600; s++) box.append(s < 150 ? [rec(2, s, 1500), rec(1, 1000 + s, 800)] : [rec(2, s, 1500)], T0 + (1000 + s) * 1000);
+    box.close();
+    return path;
+  }
+  const rows = (b: Outbox) => dbOf(b).prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox').get()!.n;
+
+  it('a pass cut at its slice is not taken up past the room still wanted: an age eviction in the next call counts', () => {
+    const a = build();
+    const b = tempDb();
+    const opts = { synchronous: 'normal', retainAckedMs: 0 } as const;
+    const sliced = new Outbox(a, opts);
+    const maxBytes = Math.floor(sliced.usedBytes() * 0.6);
+    sliced.sliceRows = 200;
+    const now = T0 + 2_000_000;
+    const first = sliced.enforceLimits(maxBytes, 1e12, now);
+    expect(first.more).toBe(true); // cut in the waveforms' pass
+    // The same state, checked afresh in one call (a copy forgets the run, which is kept in memory only).
+    dbOf(sliced).pragma('wal_checkpoint(TRUNCATE)');
+    copyFileSync(a, b);
+    const fresh = new Outbox(b, opts);
+    fresh.sliceRows = Infinity;
+    // Now the 150 old numerics are past the age limit: the next check ages them out first.
+    const maxAgeMs = 1_500_000;
+    const one = fresh.enforceLimits(maxBytes, maxAgeMs, now);
+    expect(one.more).toBe(false);
+    for (let calls = 0, more = true; more; calls++) {
+      expect(calls).toBeLessThan(50);
+      more = sliced.enforceLimits(maxBytes, maxAgeMs, now).more;
+    }
+    // No more lost than the one check loses: the same rows kept, at the same usage.
+    expect(rows(sliced)).toBe(rows(fresh));
+    expect(sliced.usedBytes()).toBe(fresh.usedBytes());
+    sliced.close();
+    fresh.close();
+  });
+});

@@ -2073,7 +2073,8 @@ export class Outbox {
       }
       // Where the last slice stopped is taken up only while this walk has removed nothing before it: otherwise what
       // came between slices changed the sizes, and the step is sized afresh.
-      let resumable = prev !== null && trimmedAckedForCapacity + trimmedKeys + trimmedReplays + trimmedUnreadable + trimmedRefused === 0;
+      // (An age eviction in this call counts as removing: review rv140 M1.)
+      let resumable = prev !== null && evictedFor === null && trimmedAckedForCapacity + trimmedKeys + trimmedReplays + trimmedUnreadable + trimmedRefused === 0;
       // Records take more room in the file than their JSON (pages, indexes), or less (binary samples). A class's first
       // pass scales the excess by the whole file's bytes per record byte; the next by what its last pass freed per
       // byte it removed, so that a class whose rows are smaller on disk than the average is not evicted in many passes.
@@ -2094,14 +2095,16 @@ export class Outbox {
       // call with the bytes it still wanted, and is measured once whole: with nothing arriving between slices, the rows
       // evicted are those one call would.
       for (; run.step < order.length; run.step++, run.perRowByte = run.fileRatio) {
-        if (resumable && prev && prev.step === run.step) {
-          run.perRowByte = prev.perRowByte;
-          run.pass = prev.pass;
-        }
         const [cls, table] = order[run.step]!;
         // Alarms and audit records go only for store.maxBytes, never for the disk: they are small and rare (evicting
         // them frees next to nothing), and another program that fills the disk must not take them.
         const clsTarget = cls === 0 ? Math.max(target, maxBytes * 0.9) : target;
+        if (resumable && prev && prev.step === run.step) {
+          run.perRowByte = prev.perRowByte;
+          // Never more than the excess now: usage may have fallen since (sends, acknowledgements; review rv140 M1).
+          const excess = (used - clsTarget) / prev.perRowByte;
+          run.pass = prev.pass && excess > 0 ? { ...prev.pass, left: Math.min(prev.pass.left, excess) } : null;
+        }
         while (run.pass || used > clsTarget) {
           if (budget <= 0) {
             more = true;
