@@ -2,6 +2,7 @@
 """Trains the alarm-validation model from the feature CSV written by models/extract-features.ts.
 
     /usr/bin/python3 models/train.py <features.csv> <out dir>
+    /usr/bin/python3 models/train.py --cv-seeds 0,1,2 <features.csv>   (cross-validation of other outer splits only)
 
 Gradient-boosted trees (scikit-learn) over all alarm types, plus trees trained on ventricular-tachycardia
 alarms only whose logit is averaged with the global trees' for VT alarms; recalibrated per alarm type by a second
@@ -196,14 +197,14 @@ def apply(p, types, thr):
     return np.array([1 if pi >= thr[t] else 0 for pi, t in zip(p, types)])
 
 
-def cross_validate(X, y, types, strata, mode, names):
+def cross_validate(X, y, types, strata, mode, names, outer_seed=OUTER_SEED, inner_seed=INNER_SEED):
     pred = np.zeros(len(y), dtype=int)
     prob = np.zeros(len(y))
     folds = []
-    for k, (tr, te) in enumerate(StratifiedKFold(5, shuffle=True, random_state=OUTER_SEED).split(X, strata)):
-        inner = blend(out_of_fold(X[tr], y[tr], strata[tr], INNER_SEED), vt_out_of_fold(X[tr], y[tr], types[tr], INNER_SEED), types[tr])
+    for k, (tr, te) in enumerate(StratifiedKFold(5, shuffle=True, random_state=outer_seed).split(X, strata)):
+        inner = blend(out_of_fold(X[tr], y[tr], strata[tr], inner_seed), vt_out_of_fold(X[tr], y[tr], types[tr], inner_seed), types[tr])
         stage2 = stack_fit(inner, X[tr], y[tr], types[tr], names)
-        q = stack_oof(inner, X[tr], y[tr], types[tr], strata[tr], names, INNER_SEED)
+        q = stack_oof(inner, X[tr], y[tr], types[tr], strata[tr], names, inner_seed)
         thr = choose_thresholds(q, y[tr], types[tr], mode)
         p = stack_predict(stage2, first_stage(fit(X[tr], y[tr]), fit_vt(X[tr], y[tr], types[tr]), X[te], types[te]), X[te], types[te])
         prob[te] = p
@@ -356,7 +357,21 @@ def export_onnx(model, vt_model, stage2, names, thresholds, meta, path):
     return hashlib.sha256(data).hexdigest()
 
 
+def cv_seeds(csv_path, seeds):
+    """Cross-validation only (global threshold), for other outer splits: one split's Score depends on which records
+    share a fold, so the figure of one seed is read with those of others (inner seed = outer + 1, as 0 and 1)."""
+    names, X, y, types, records = load(csv_path)
+    strata = np.array([f'{t}:{l}' for t, l in zip(types, y)])
+    for seed in seeds:
+        _, pred, _ = cross_validate(X, y, types, strata, 'global', names, seed, seed + 1)
+        print(f'outer seed {seed}: ' + json.dumps(report_block(y, types, pred)['overall']))
+
+
 def main():
+    if sys.argv[1] == '--cv-seeds':
+        # train.py --cv-seeds 0,1,2 features.csv: no model written.
+        cv_seeds(sys.argv[3], [int(s) for s in sys.argv[2].split(',')])
+        return
     csv_path, out_dir = sys.argv[1], sys.argv[2]
     with open(csv_path + '.meta.json') as f:
         data_meta = json.load(f)
