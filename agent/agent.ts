@@ -460,6 +460,7 @@ export class Agent {
       this.metrics.gauge('heap_used_bytes', () => process.memoryUsage().heapUsed);
       // What V8 holds beside what is in use (heap_total), and memory outside the heap that JS objects own (Buffers,
       // typed arrays): with RSS, they tell a growing heap from native memory (SQLite, onnxruntime) when RSS grows.
+      // The main thread's only: the model's worker thread has a heap of its own.
       this.metrics.gauge('heap_total_bytes', () => process.memoryUsage().heapTotal);
       this.metrics.gauge('external_memory_bytes', () => process.memoryUsage().external);
       this.metrics.gauge('heap_limit_bytes', () => getHeapStatistics().heap_size_limit);

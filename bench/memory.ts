@@ -181,14 +181,19 @@ try {
     const growth = (last - second) / second;
     const slope = slopePerHour(soak.samplesMB.slice(2 * q));
     console.log(`soak 128 beds, ${soakMinutes} min: peak ${round(soak.peakMB)} MB; RSS 2nd quarter ${round(second)} MB, last quarter ${round(last)} MB; slope ${round(slope)} MB/h`);
-    // Where the RSS grows: the same quarters for each part (heap in use is what the JS keeps; anonymous minus heap is
-    // native memory and free heap pages: SQLite's page cache, onnxruntime, buffers).
+    // Where the RSS grows: the same quarters for each part (heap in use is what the main thread's JS keeps; anonymous
+    // minus V8's heap is native memory: SQLite's page cache, onnxruntime, buffers, and the model worker's own heap).
     const pq = Math.floor(soak.parts.length / 4);
+    // Quarters by sample position, the same for every part; a gauge not read (no display: no /metrics) is left out of
+    // its quarter, and a quarter with none is n/a, not 0 (which would read as a flat heap).
     const split = (['heapUsed', 'heapTotal', 'external', 'anon', 'file', 'storeFiles'] as const).map((k) => {
-      const xs = soak.parts.map((p) => p[k]).filter(Number.isFinite);
-      const a = mean(xs.slice(pq, 2 * pq));
-      const b = mean(xs.slice(3 * pq));
-      return `${k} ${round(a)} → ${round(b)} MB (slope ${round(slopePerHour(xs.slice(2 * pq)) / 10)} MB/h)`;
+      const xs = soak.parts.map((p) => p[k]);
+      const known = (ys: number[]) => ys.filter(Number.isFinite);
+      const a = known(xs.slice(pq, 2 * pq));
+      const b = known(xs.slice(3 * pq));
+      const half = known(xs.slice(2 * pq));
+      if (!a.length || !b.length || half.length < xs.slice(2 * pq).length) return `${k} n/a (not read in every sample)`;
+      return `${k} ${round(mean(a))} → ${round(mean(b))} MB (slope ${round(slopePerHour(half) / 10)} MB/h)`;
     });
     console.log(`soak parts, 2nd → last quarter: ${split.join('; ')}`);
     console.log(
