@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
-import { IDEMPOTENCY_TTL_MS, Outbox, RecordTooLargeError, RefusedReader, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type LimitsReport, type OpenedOutbox, type OutboxRecord, type Stream } from './outbox.js';
+import { IDEMPOTENCY_TTL_MS, Outbox, RecordTooLargeError, RefusedReader, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_CACHE_KIB, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type LimitsReport, type OpenedOutbox, type OutboxRecord, type Stream } from './outbox.js';
 import { encodeSamples } from './samples.js';
 import { toRecord } from '../ingest.js';
 import type { DriverEvent } from '../model/reading.js';
@@ -71,6 +71,15 @@ function schemaErrors(body: Record<string, unknown>): unknown[] {
 }
 
 describe('Outbox', () => {
+  it('keeps SQLite\'s page cache at STORE_CACHE_KIB, not the 16 MB better-sqlite3 builds SQLite with (RSS at 128 beds)', () => {
+    const box = new Outbox(tempDb());
+    // The connection is private: read through a cast, as only this setting is asked for.
+    const db = (box as unknown as { db: { pragma(sql: string, o: { simple: true }): unknown } }).db;
+    expect(db.pragma('cache_size', { simple: true })).toBe(-STORE_CACHE_KIB);
+    expect(STORE_CACHE_KIB).toBeLessThan(16000);
+    box.close();
+  });
+
   it('packs records in arrival order into messages within the size limit', () => {
     // One record per row (rowMaxBytes 0): rows must stay under half the message size, and 400 bytes is tiny.
     const box = new Outbox(tempDb(), { rowMaxBytes: 0 });
