@@ -411,16 +411,22 @@ export class Authenticator {
     map.delete(key);
     const f = fresh();
     map.set(key, f);
-    const max = this.bounds.maxTracked ?? MAX_TRACKED;
-    if (map.size > max) {
-      for (const [k, v] of map) if (now - v.since >= this.config.login.windowS * 1000) map.delete(k);
-      // Still full (a spread-out attack): forget the oldest, in insertion order.
-      for (const k of map.keys()) {
-        if (map.size <= max) break;
-        map.delete(k);
-      }
-    }
+    this.bound(map, now);
     return f;
+  }
+
+  /**
+   * Keeps a failure table within its bound (maxTracked): windows that ended go first; still full (a spread-out attack),
+   * the oldest in insertion order that `kept` does not hold on to, the newest entry too if nothing else may go.
+   */
+  private bound<T extends Failures>(map: Map<string, T>, now: number, kept: (f: T) => boolean = () => false): void {
+    const max = this.bounds.maxTracked ?? MAX_TRACKED;
+    if (map.size <= max) return;
+    for (const [k, v] of map) if (now - v.since >= this.config.login.windowS * 1000) map.delete(k);
+    for (const [k, v] of map) {
+      if (map.size <= max) break;
+      if (!kept(v)) map.delete(k);
+    }
   }
 
   /**
@@ -432,19 +438,11 @@ export class Authenticator {
     const running = this.live(this.byDevice, id, now);
     if (running) return running;
     this.byDevice.delete(id);
-    const max = this.bounds.maxTracked ?? MAX_TRACKED;
-    if (this.byDevice.size >= max) {
-      for (const [k, v] of this.byDevice) if (now - v.since >= this.config.login.windowS * 1000) this.byDevice.delete(k);
-      // Still full: forget the oldest not locked, in insertion order.
-      for (const [k, v] of this.byDevice) {
-        if (this.byDevice.size < max) break;
-        if (v.count < OWNER_TRIES) this.byDevice.delete(k);
-      }
-      if (this.byDevice.size >= max) return undefined;
-    }
     const f = { count: 0, since: now };
     this.byDevice.set(id, f);
-    return f;
+    // Only a window that ended or one not locked goes; the new entry itself when every other is locked.
+    this.bound(this.byDevice, now, (v) => v.count >= OWNER_TRIES);
+    return this.byDevice.has(id) ? f : undefined;
   }
 
   /**
