@@ -289,7 +289,7 @@ export interface LimitsReport {
   evictedFor: 'capacity' | 'age' | null;
   /**
    * The eviction stopped at its slice (sliceRows rows) with more to evict: call again soon (not in 10 s). The next
-   * call goes on with the same eviction (the same target, and a pass cut short finishes as it would have).
+   * call goes on with it, to the same 90 % target, walking the whole order again (evictRun).
    */
   more: boolean;
   /**
@@ -2100,8 +2100,8 @@ export class Outbox {
       // class tables.
       const order: [RecordClass, string][] = [[2, 'outbox_0'], [2, 'outbox_2'], [1, 'outbox_0'], [1, 'outbox_1'], [0, 'outbox_0']];
       // The class's estimate (perRowByte) starts from the file's ratio. A pass cut at the slice goes on at the next
-      // call with the bytes it still wanted, and is measured once whole: with nothing arriving between slices, the rows
-      // evicted are those one call would.
+      // call (when resumable) with the bytes it still wanted, and is measured once whole: with nothing arriving between
+      // slices, the rows evicted are those one call would.
       for (; run.step < order.length; run.step++, run.perRowByte = run.fileRatio) {
         const [cls, table] = order[run.step]!;
         // Alarms and audit records go only for store.maxBytes, never for the disk: they are small and rare (evicting
@@ -2128,10 +2128,12 @@ export class Outbox {
           budget -= rows.length;
           const removed = rows.reduce((a, x) => ({ n: a.n + x.n, b: a.b + x.b }), { n: 0, b: 0 });
           evicted[cls] += removed.n;
-          if (removed.n > 0) evictedFor = 'capacity';
+          if (removed.n > 0) {
+            evictedFor = 'capacity';
+            resumable = false;
+          }
           pass.n += removed.n;
           pass.b += removed.b;
-          if (removed.n > 0) resumable = false;
           if (this.passCut) {
             run.pass = { ...pass, left: this.passLeft };
             more = true;
