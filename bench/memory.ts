@@ -10,10 +10,10 @@
 //   npx tsx bench/memory.ts [--minutes 10] [--soak-minutes 60] [--beds 32,128]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../test/support/agent-config.js';
+import { freePort } from '../test/support/mllp-client.js';
 import { buildAgent, deployedEnv, deployedNodeFlags } from './lib/build.js';
 import { arg, emitFigures, round, type Figure } from './lib/figures.js';
 import { startStandinProcess, type StandinProcess } from './lib/standin.js';
@@ -45,14 +45,6 @@ interface Parts {
 function procKB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 /** The agent's own memory gauges (/metrics), MB; NaN while it does not answer yet. */
