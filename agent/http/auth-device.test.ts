@@ -3,26 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { Authenticator, DEVICE_TOKEN_TTL_MS } from './auth.js';
 import { hashPassword } from './passwords.js';
+import { authenticator, fast, PROXY, status } from './test-support.js';
 
-const fast = { N: 1024, r: 8, p: 1 };
-const PROXY = '10.9.0.1';
-
-async function make(now: { t: number }, login = { maxFailures: 5, maxFailuresPerUser: 3, windowS: 300 }) {
-  return new Authenticator(
-    {
-      users: [
-        { name: 'n', role: 'clinician', passwordHash: await hashPassword('secret-1', fast) },
-        { name: 'root', role: 'admin', passwordHash: await hashPassword('admin-1', fast) },
-      ],
-      tokens: [],
-      sessionTtlS: 60,
-      login,
-    },
-    () => now.t,
-  );
-}
+const make = (now: { t: number }, login = { maxFailures: 5, maxFailuresPerUser: 3, windowS: 300 }) => authenticator(now, login);
 type Result = Awaited<ReturnType<Authenticator['login']>>;
-const status = (r: Result): number => (r.ok ? 200 : r.status);
 const device = (r: Result): string => {
   if (!r.ok) throw new Error(`login refused: ${r.status} ${r.error}`);
   return r.deviceToken;

@@ -1,28 +1,14 @@
 // Behind a reverse proxy or a NAT every client has one address (review rv132 M3): failures at other names from it must
 // not lock out a user who has logged in from it before, without opening a way around the bounds on guessing.
 import { describe, expect, it } from 'vitest';
-import { Authenticator } from './auth.js';
 import { hashPassword, hashToken } from './passwords.js';
+import { authenticator, fast, PROXY, status } from './test-support.js';
 
-const fast = { N: 1024, r: 8, p: 1 };
-const PROXY = '10.9.0.1';
-
-async function make(now: { t: number }, login = { maxFailures: 5, maxFailuresPerUser: 5, windowS: 300 }) {
-  return new Authenticator(
-    {
-      users: [
-        { name: 'n', role: 'clinician', passwordHash: await hashPassword('secret-1', fast) },
-        { name: 'root', role: 'admin', passwordHash: await hashPassword('admin-1', fast) },
-        { name: 'v', role: 'viewer', passwordHash: await hashPassword('viewer-1', fast) },
-      ],
-      tokens: [{ name: 'prom', role: 'viewer', tokenHash: hashToken('prometheus-token-0123456789') }],
-      sessionTtlS: 60,
-      login,
-    },
-    () => now.t,
-  );
-}
-const status = (r: Awaited<ReturnType<Authenticator['login']>>): number => (r.ok ? 200 : r.status);
+/** n and root (test-support), a viewer v and a Prometheus token. */
+const make = async (now: { t: number }, login = { maxFailures: 5, maxFailuresPerUser: 5, windowS: 300 }) =>
+  authenticator(now, login, [{ name: 'v', role: 'viewer', passwordHash: await hashPassword('viewer-1', fast) }], [
+    { name: 'prom', role: 'viewer', tokenHash: hashToken('prometheus-token-0123456789') },
+  ]);
 
 describe('Authenticator behind a shared address (proxy, NAT)', () => {
   it('failures at other names from the address do not lock out users who logged in from it before and give the right password', async () => {

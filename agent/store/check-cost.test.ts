@@ -1,20 +1,13 @@
 // The 10 s store check (enforceLimits) must cost what it removes, not what the store holds (review rv133 H1, M1): it
 // runs on the agent's only thread, and a day of backlog or of sent messages kept for replay froze alarms for seconds.
 // These tests read the statements the check runs (their query plans), and the figures it keeps instead of summing.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Outbox, type OutboxRecord, type RecordClass, type Stream } from './outbox.js';
 import { envelope } from '../forward/wire.js';
+import { tempDbs } from './test-support.js';
 
-const dirs: string[] = [];
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'check-cost-'));
-  dirs.push(dir);
-  return join(dir, 'agent.db');
-}
+const tempDb = tempDbs('check-cost-');
 
 /** Statements run while `recording` is set, with their arguments (every statement prepared while installed). */
 const ran: { sql: string; args: unknown[] }[] = [];
@@ -38,7 +31,6 @@ afterEach(() => {
   Database.prototype.prepare = realPrepare;
   recording = false;
   ran.length = 0;
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 const dbOf = (box: Outbox) => (box as unknown as { db: Database.Database }).db;

@@ -3,22 +3,16 @@
 // error: thrown with its code and the store's path, and none of the full-disk fallbacks (reserve, small passes,
 // exclusive store at open) run for it. At open, a failing disk gives the store in memory that takes no data, saying so,
 // so that the agent still runs (display, bedside alarms).
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import { Outbox, ReplayRefusedError, StoreInUseError, type OutboxRecord, type Stream } from './outbox.js';
+import { tempDbs } from './test-support.js';
 
-const dirs: string[] = [];
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'outbox-diskerr-'));
-  dirs.push(dir);
-  return join(dir, 'agent.db');
-}
+const tempDb = tempDbs('outbox-diskerr-');
 afterEach(() => {
   vi.restoreAllMocks();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 const env = (id: string, stream: Stream, entries: string[]) => `{"id":"${id}","s":"${stream}","r":[${entries.join(',')}]}`;

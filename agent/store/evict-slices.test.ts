@@ -1,22 +1,13 @@
 // A store over its limits is evicted in bounded slices (fx205; reviews rv133, rv136): one enforceLimits() call, on the
 // agent's only thread, evicted a day's backlog in seconds while HL7 ACKs, alarms and the display waited. Each call now
 // evicts at most sliceRows rows and says `more`; the calls together evict what one unbounded call would, in its order.
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { copyFileSync, existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Outbox, type OutboxRecord, type RecordClass } from './outbox.js';
+import { tempDbs } from './test-support.js';
 
-const dirs: string[] = [];
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'evict-slices-'));
-  dirs.push(dir);
-  return join(dir, 'agent.db');
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDb = tempDbs('evict-slices-');
 
 const dbOf = (box: Outbox) => (box as unknown as { db: Database.Database }).db;
 // A device per record: every record its own row, so that records evicted are rows evicted.

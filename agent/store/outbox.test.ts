@@ -1,7 +1,6 @@
-import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, copyFileSync, existsSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import { IDEMPOTENCY_TTL_MS, Outbox, RecordTooLargeError, RefusedReader, REPLAY_MAX_BYTES, ReplayRefusedError, STORE_CACHE_KIB, STORE_FORMAT, StoreFormatError, StoreInUseError, toRows, type LimitsReport, type OpenedOutbox, type OutboxRecord, type Stream } from './outbox.js';
 import { encodeSamples } from './samples.js';
@@ -15,6 +14,7 @@ import addFormats from 'ajv-formats';
 import { PACKAGE_ROOT } from '../paths.js';
 import { envelope, schemaVersionOf } from '../forward/wire.js';
 import { expandCompact } from '../forward/compact.js';
+import { tempDbs } from './test-support.js';
 
 /**
  * enforceLimits() called again until its eviction is done (report.more false), as the agent does: the last report,
@@ -34,15 +34,7 @@ function enforceAll(box: Outbox, maxBytes: number, maxAgeMs: number, now?: numbe
   }
 }
 
-const dirs: string[] = [];
-function tempDb(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'outbox-'));
-  dirs.push(dir);
-  return join(dir, 'agent.db');
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDb = tempDbs('outbox-');
 
 const env = (id: string, stream: Stream, entries: string[]) => `{"id":"${id}","s":"${stream}","r":[${entries.join(',')}]}`;
 const rec = (i: number, stream: Stream = 'telemetry', deviceId = 'dev-1'): OutboxRecord => ({
