@@ -13,6 +13,7 @@
 // Scale 2 is for patients with hypercapnic respiratory failure and a prescribed target of 88–92 %, a clinical decision
 // made per bed in config.
 import { heldIsNewer } from '../model/measured.js';
+import { onlyBeyondRange } from './bound.js';
 import { createHash } from 'node:crypto';
 import { MDC } from '../model/mdc.js';
 import type { MdcCode, NumericReading } from '../model/reading.js';
@@ -171,6 +172,11 @@ export interface Timed<T> {
   at: number;
   /** The metric that gave it then reported no valid value (probe off, unavailable): not current, shown as stale. */
   invalid?: true;
+  /**
+   * The value is a bound the device gave (beyond its measuring range, HL7 SN `>^40`): the patient's lies past it. Scored
+   * only while the bound decides the band (boundDecidesBand), else not current.
+   */
+  bound?: '>' | '<';
 }
 
 export interface News2Inputs {
@@ -239,6 +245,8 @@ export interface News2ParamResult {
   at?: number;
   staleValue?: number | string;
   staleAt?: number;
+  /** Set when the value scored is a bound (the device's measuring range exceeded, `>40`): the patient's lies past it. */
+  bound?: '>' | '<';
 }
 
 export interface News2Score {
@@ -254,6 +262,8 @@ export interface News2Score {
   missing: News2Param[];
   stale: News2Param[];
   assumed: News2Param[];
+  /** Parameters scored from a bound (beyond the device's measuring range), each with `bound` in `params`. */
+  bounded: News2Param[];
 }
 
 export function bedNews2Config(config: News2Config, bed: string): Required<Pick<News2BedConfig, 'spo2Scale' | 'enabled'>> & News2BedConfig {
@@ -294,12 +304,44 @@ export const HELD_LEVEL_WAIT_S = 5 * 60;
 /** Why a level noted before a restart was dropped unjudged (News2Report.heldLevelsDropped). */
 export type HeldLevelDropReason = 'no-input-after-restart' | 'note-too-old';
 
+/** The NEWS2 parameters a device measures as a number, whose value can be a bound (HL7 SN `>^40`). */
+type BoundedParam = 'respRate' | 'spo2' | 'systolic' | 'pulse' | 'temperature';
+const isBoundedParam = (p: News2Param): p is BoundedParam => p === 'respRate' || p === 'spo2' || p === 'systolic' || p === 'pulse' || p === 'temperature';
+
+/**
+ * Per parameter, the upper edge of the chart's bottom band and the lower edge of its top band (the chart above), in
+ * the band's unit. SpO2 scale 2 takes both supports, as oxygen can be recorded or age out after the bound came: on
+ * air its top band is 88 and up (0), on oxygen 97 and up (3); its bottom band is 83 or less on both.
+ */
+const BAND_EDGES: Record<Exclude<BoundedParam, 'spo2'>, { bottom: number; top: number }> & { spo2: Record<1 | 2, { bottom: number; top: number }> } = {
+  respRate: { bottom: 8, top: 25 },
+  spo2: { 1: { bottom: 91, top: 96 }, 2: { bottom: 83, top: 97 } },
+  systolic: { bottom: 90, top: 220 },
+  pulse: { bottom: 40, top: 131 },
+  temperature: { bottom: 35.0, top: 39.1 },
+};
+
+/**
+ * Whether a bound alone decides the band (review rv142 F1): every value past `v` scores as `v` does. So for '>' (or
+ * '>=', which onlyBeyondRange gives as '>') a bound at or above the lower edge of the top band (RR >40: 3), for '<' one
+ * at or below the upper edge of the bottom band (SpO2 <50: 3). RR >20 does not: 21–24 scores 2, 25 and up 3. A bound
+ * inside a band edge (RR >24.5) is taken as not deciding: the rule stays the chart's edges, not its rounding.
+ */
+export function boundDecidesBand(p: BoundedParam, bound: '>' | '<', v: number, scale: 1 | 2): boolean {
+  if (!Number.isFinite(v)) return false;
+  const e = p === 'spo2' ? BAND_EDGES.spo2[scale] : BAND_EDGES[p];
+  // The tolerance takes a converted value on an edge but for float error (102.38 °F) as on it.
+  return bound === '>' ? v >= e.top - 1e-9 : v <= e.bottom + 1e-9;
+}
+
 /** Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported. */
 export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string): News2Score {
   const bc = bedNews2Config(config, bed);
   const fresh = <T>(p: News2Param, t: Timed<T> | undefined): { ok: Timed<T> } | { stale: Timed<T> } | null => {
     if (!t) return null;
-    return !t.invalid && now - t.at <= config.maxAgeS[p] * 1000 ? { ok: t } : { stale: t };
+    // A bound that no longer decides the band (the bed's SpO2 scale changed since) is not current, as when it came.
+    const undecided = t.bound !== undefined && !(typeof t.value === 'number' && isBoundedParam(p) && boundDecidesBand(p, t.bound, t.value, bc.spo2Scale));
+    return !t.invalid && !undecided && now - t.at <= config.maxAgeS[p] * 1000 ? { ok: t } : { stale: t };
   };
   const results = new Map<News2Param, News2ParamResult>();
 
@@ -308,6 +350,7 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
     const r: News2ParamResult = { param: p, status: 'missing' };
     if (f && 'ok' in f) {
       Object.assign(r, { status: 'measured', value: f.ok.value, at: f.ok.at });
+      if (f.ok.bound !== undefined) r.bound = f.ok.bound;
       results.set(p, r);
       return f.ok;
     }
@@ -360,7 +403,8 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
   const missing = params.filter((r) => r.status === 'missing').map((r) => r.param);
   const stale = params.filter((r) => r.status === 'stale').map((r) => r.param);
   const assumed = params.filter((r) => r.status === 'assumed').map((r) => r.param);
-  return { at: now, total, partial: missing.length + stale.length > 0, scale: bc.spo2Scale, anySingle3, risk: news2Risk(total, anySingle3), params, missing, stale, assumed };
+  const bounded = params.filter((r) => r.bound !== undefined).map((r) => r.param);
+  return { at: now, total, partial: missing.length + stale.length > 0, scale: bc.spo2Scale, anySingle3, risk: news2Risk(total, anySingle3), params, missing, stale, assumed, bounded };
 }
 
 // ---- Per-bed tracking and trigger conditions.
@@ -611,8 +655,13 @@ export class News2Monitor {
       known.inputs[target.param] = { ...prev, invalid: true };
       return true;
     };
-    if (r.quality.state !== 'valid' || typeof r.value !== 'number' || !Number.isFinite(r.value)) return noLongerCurrent();
+    // A value beyond the device's measuring range (HL7 SN `>^40`), its only doubt, is a measurement as the limit rules
+    // and the technical monitor take it (bound.ts): the most extreme values come as bounds (review rv142 F1: RR >40
+    // was dropped, a HIGH bed scored MEDIUM). Scored only where the bound decides the band; else not current, as today.
+    const bound = onlyBeyondRange(r.quality);
+    if ((r.quality.state !== 'valid' && bound === null) || typeof r.value !== 'number' || !Number.isFinite(r.value)) return noLongerCurrent();
     const v = convert(r.value, r.unit.ucum, target.unit); // takes mmHg, degC, degF too (canonicalUcum)
+    if (bound !== null && (v === null || !boundDecidesBand(target.param, bound, v, bedNews2Config(this.config, r.bed).spo2Scale))) return noLongerCurrent();
     if (v === null) {
       this.unconvertible(r.deviceId, r.bed, target.param, r.unit.ucum, target.unit);
       return changedPatient;
@@ -627,7 +676,7 @@ export class News2Monitor {
     const s = this.bed(r.bed);
     const prev = s.inputs[target.param];
     if (prev && older(s, target.param, prev, r, measuredAt)) return false; // an older reading arriving late does not replace a newer one
-    s.inputs[target.param] = { value: v, at: measuredAt };
+    s.inputs[target.param] = bound !== null ? { value: v, at: measuredAt, bound } : { value: v, at: measuredAt };
     s.sources[target.param] = source;
     if (r.deviceTime !== null && Number.isFinite(r.deviceTime)) s.sourceTimes[target.param] = r.deviceTime;
     else delete s.sourceTimes[target.param];
@@ -1072,10 +1121,13 @@ export class News2Monitor {
   private spec(bed: string, s: BedState, level: Exclude<News2Risk, 'low'>, score: News2Score, bound = ''): ConditionSpec {
     // Assumed parameters (alert, on air, unless someone records otherwise) score 0: the true score may be higher.
     const assumed = score.assumed.length ? ` (assumed: ${score.assumed.join(', ')})` : '';
+    // A parameter scored from a bound says so: the device read RR ">40", not 40.
+    const beyond = score.params.filter((p) => p.bound !== undefined).map((p) => `${p.param} ${p.bound}${String(p.value)}`);
+    const bounded = beyond.length ? ` (beyond device range: ${beyond.join(', ')})` : '';
     // The engine keeps an alarm's text and value as raised (only a priority change updates it, with a record, so that
     // the last audit record equals the alarm), and a level persists while the score moves within it: the text says
     // the score is the raise's (review rv107 M2); the current one is the bed's news2(), shown on its tile.
-    const text = `${LEVEL_TEXT[level]}: score at raise ${score.total}${score.partial ? ' (partial)' : ''}${bound}${assumed}`;
+    const text = `${LEVEL_TEXT[level]}: score at raise ${score.total}${score.partial ? ' (partial)' : ''}${bound}${assumed}${bounded}`;
     const spec: ConditionSpec = {
       key: s.levelKey ?? news2Key(bed, level, s.episode),
       source: 'news2',
@@ -1117,7 +1169,7 @@ function describe(score: News2Score): string {
   const parts = score.params.map((p) => {
     if (p.status === 'missing') return `${p.param} missing`;
     if (p.status === 'stale' && p.score === undefined) return `${p.param} stale`;
-    return `${p.param} ${String(p.value)}${p.status === 'assumed' ? ' (assumed)' : ''}=${p.score ?? '?'}`;
+    return `${p.param} ${p.bound ?? ''}${String(p.value)}${p.status === 'assumed' ? ' (assumed)' : ''}=${p.score ?? '?'}`;
   });
   return `total ${score.total}${score.partial ? ' (partial)' : ''}, ${parts.join(', ')}`;
 }
