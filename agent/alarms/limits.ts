@@ -318,6 +318,12 @@ interface Track {
   /** When this metric last sent a reading (any quality), and the time between its last two: how often it reports. */
   seenAt: number | null;
   interval: number | null;
+  /**
+   * When it last sent a reading the rule could judge, and why the latest one since could not ("not valid
+   * (sensor-off)"): a metric that keeps arriving unusable is no more monitored than a silent one (review rv142 F2).
+   */
+  lastUsableAt: number | null;
+  unusable?: string;
   last: NumericReading | null;
   /** The metric code of the readings it judges (a rule watching several has a track per code). */
   code: number;
@@ -471,7 +477,7 @@ export class LimitEvaluator {
       // A track first seen after a change of patient starts in the device's current episode.
       const episode = this.patients.get(`${r.deviceId}|${bed}`)?.episode ?? 0;
       const k = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined, episode);
-      t = { key: k, bed, deviceId: r.deviceId, episode, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, last: null, code, alarmed: false };
+      t = { key: k, bed, deviceId: r.deviceId, episode, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, lastUsableAt: null, last: null, code, alarmed: false };
       this.tracks.set(key, t);
     }
     return t;
@@ -543,6 +549,8 @@ export class LimitEvaluator {
         for (const dir of ['low', 'high'] as const) {
           const t = this.tracks.get(limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined));
           if (t && t.seenAt !== null) t.seenAt = Math.max(t.seenAt, r.receivedAt);
+          // Not unusable either: a clock stepped back is no sensor off (its alarms were watched through it before rv142).
+          if (t && t.lastUsableAt !== null) t.lastUsableAt = Math.max(t.lastUsableAt, r.receivedAt);
         }
       }
       return out;
@@ -563,6 +571,8 @@ export class LimitEvaluator {
         const standMs = this.standMs(t, gapMs);
         if (t.seenAt !== null && r.receivedAt > t.seenAt) t.interval = r.receivedAt - t.seenAt;
         t.seenAt = Math.max(t.seenAt ?? r.receivedAt, r.receivedAt);
+        if (v === null) t.unusable = unusableWhy(r, usable);
+        else t.lastUsableAt = Math.max(t.lastUsableAt ?? r.receivedAt, r.receivedAt);
         if (v === null || (bound !== null && !boundDecides(bound, dir, v, limit))) {
           // No evidence either way (a dropout, a questionable value): an alarm stays as it is, and a pending run goes
           // on — a brief dropout every few seconds must not keep a desaturation from ever alarming (review rv39) —
@@ -651,6 +661,21 @@ export class LimitEvaluator {
           // Reset: when it comes back, a violation is a new run (and a new alarm). Its pace (interval, and seenAt, the
           // last time seen) is kept: the reading that comes back learns the gap as its interval, so a slow metric
           // learns it is slow instead of being judged again as one seen once (review rv80 H1).
+          t.alarmed = false;
+          t.since = null;
+          t.lastViolating = false;
+          continue;
+        }
+        // It goes on arriving, but nothing the rule can judge (a probe off for hours): as unwatched as a silent one,
+        // so, as for a silent one, the alarm ends unconfirmed (unanswered it latches) and the run resets; the next
+        // violation is a new alarm, not folded into an acknowledgement given before (review rv142 F2). The technical
+        // monitor tells why (sensor-off, not valid), so no "No X" here.
+        if (t.lastUsableAt !== null && now - t.lastUsableAt > silentMs) {
+          if (t.alarmed) {
+            const s = Math.round((now - t.lastUsableAt) / 1000);
+            const label = t.last?.mdc ? metricLabel(t.last.mdc, t.last.raw) : t.rule.label;
+            out.push({ present: false, key: t.key, at: now, why: `no longer monitored: ${label} from ${t.deviceId} ${t.unusable ?? 'not valid'} for ${s} s`, unconfirmed: true });
+          }
           t.alarmed = false;
           t.since = null;
           t.lastViolating = false;
@@ -760,6 +785,16 @@ function fmt(n: number): string {
  */
 function beyondRange(r: NumericReading): '>' | '<' | null {
   return onlyBeyondRange(r.quality);
+}
+
+/** Why a reading gave the rule nothing to judge, for the alarm it ends: "not valid (sensor-off)". */
+function unusableWhy(r: NumericReading, usable: boolean): string {
+  if (!usable) {
+    const reasons = r.quality.reasons ?? [];
+    if (r.quality.state !== 'valid' && !onlyBeyondRange(r.quality)) return `not valid (${reasons.length > 0 ? reasons.join(', ') : r.quality.state})`;
+    return 'without a value';
+  }
+  return `in ${r.unit.ucum}, which its rule cannot convert`;
 }
 
 /** Whether a bound decides a limit: '>40' is above a high limit of 30 and not below a low one of 8; '>10' says neither about 30. */

@@ -7,6 +7,7 @@ import { metricLabel } from '../model/labels.js';
 import type { DeviceStatusEvent, MdcCode, RawCode, Reading } from '../model/reading.js';
 import { BedFeeds, bedsByDevice } from './feeds.js';
 import { onlyBeyondRange } from './bound.js';
+import { onlyTimingDoubt } from './timing.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
 
@@ -248,8 +249,9 @@ export class TechnicalMonitor {
     if (gap !== null && gap >= BATCH_MS) t.lastGap = gap;
     if (gap === null || gap >= BATCH_MS) t.lastAt = r.receivedAt;
     const valueMissing = r.kind === 'numeric' ? r.value === null : r.samples.length === 0;
-    // A value beyond the device's measuring range (HL7 SN `>^40`) is a real measurement, only bounded: not "not valid".
-    const good = (r.quality.state === 'valid' || beyondRangeOnly(r)) && !valueMissing;
+    // A value beyond the device's measuring range (HL7 SN `>^40`) is a real measurement, only bounded: not "not valid";
+    // nor is one doubted only for its time (an HL7 waveform placed at receipt: review rv142 F4).
+    const good = (r.quality.state === 'valid' || beyondRangeOnly(r) || onlyTimingDoubt(r.quality)) && !valueMissing;
     if (good) {
       t.badSince = null;
       const validMs = this.config.validAfterS * 1000;
