@@ -100,6 +100,8 @@ const RATE_ANNOTATION = /^\{(?:beats?|breaths?|resp|respirations?|pulses?)\}\/mi
 export function canonicalUcum(spelling: string): string {
   // hasOwn: a spelling such as `constructor` is no key of the table.
   const known = Object.hasOwn(UNIT_SPELLINGS, spelling) ? UNIT_SPELLINGS[spelling] : undefined;
+  // UCUM writes "per minute" `/min` or `1/min` (the factor 1 changes nothing); `/min` is the table's only such unit.
+  if (spelling === '1/min') return '/min';
   return known ?? (RATE_ANNOTATION.test(spelling) ? '/min' : spelling);
 }
 

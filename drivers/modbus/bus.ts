@@ -209,8 +209,20 @@ export class BusPoller {
       }
       this.ctx.count(fault.counter);
       const split = device.split(group, fault, now, at);
+      if (split?.again) {
+        // The whole read tried again after a split (see DeviceRunner.tryMerge), refused again: at most one line per try,
+        // and the tries grow apart up to an hour.
+        this.ctx.count('read_merges_refused');
+        this.ctx.log.info(
+          { ...context, code: fault.code, reads: split.again.reads, retryInMs: split.again.retryInMs, counter: 'read_merges_refused' },
+          `modbus read ${describeRead(group)} tried whole again, refused again: ${fault.message}; read in ${split.again.reads} parts, next try in ${Math.round(split.again.retryInMs / 1000)} s`,
+        );
+        if (split.status) await this.emit([split.status]);
+        if (this.plan.transport === 'tcp') this.answeredBy(device.plan.unitId);
+        return;
+      }
       if (split) {
-        // Once per split: the halves are kept, so the merged read is not refused again.
+        // Once per split: the halves are kept until every part has delivered data, then the whole read is tried again.
         this.ctx.count('read_splits');
         const [low, high] = split.into;
         const limit = group.table === 'coil' || group.table === 'discrete' ? 'maxBitsPerRead' : 'maxRegistersPerRead';
@@ -220,7 +232,7 @@ export class BusPoller {
             : '; a value at a register the device lacks ends in error alone, named';
         this.ctx.log.warn(
           { ...context, code: fault.code, into: [low.label, high.label], counter: 'read_splits' },
-          `modbus read ${describeRead(group)} refused as a whole: ${fault.message}; split into ${low.label} and ${high.label} (kept for this device) so the values the device serves still arrive${advice}`,
+          `modbus read ${describeRead(group)} refused as a whole: ${fault.message}; split into ${low.label} and ${high.label} so the values the device serves still arrive (the whole read is tried again later, once every part has delivered data)${advice}`,
         );
         if (split.status) await this.emit([split.status]);
         if (this.plan.transport === 'tcp') this.answeredBy(device.plan.unitId);
@@ -256,7 +268,14 @@ export class BusPoller {
       this.answeredSinceConnect = true;
       this.connectBackoff.reset();
     }
-    const { events, decodeFaults, skipped } = device.succeeded(group, data, now, at);
+    const { events, decodeFaults, skipped, merged } = device.succeeded(group, data, now, at);
+    if (merged) {
+      this.ctx.count('read_merges');
+      this.ctx.log.info(
+        { bus: this.plan.id, unit: device.plan.unitId, device: device.plan.id, register: group.label, reads: merged.reads, counter: 'read_merges' },
+        `modbus read ${describeRead(merged.group)} answered as a whole again: merged back, one request instead of ${merged.reads}`,
+      );
+    }
     if (skipped > 0) this.skippedPolls(device, group, skipped);
     for (const f of decodeFaults) {
       this.ctx.count('decode_errors');

@@ -24,7 +24,30 @@ interface GroupState {
   backoff: Backoff;
   /** When this read last answered, monotonic (null: never). An offline device is probed with the read that answered last. */
   lastOkAt: number | null;
+  /** Delivered data since this read was made: a split's parts all must have before the whole is tried again. */
+  delivered: boolean;
 }
+
+/**
+ * A read split after exception 2 or 3 (see DeviceRunner.split), kept so that it can be tried whole again: a device
+ * may refuse it only for a while (booting, its map not filled yet), and split it costs a request per part per poll.
+ */
+interface SplitRead {
+  whole: ReadGroup;
+  /** The reads that stand for it now, in address order: its halves, or theirs once split further. */
+  parts: GroupState[];
+  /** While the whole read is tried again: its state, read instead of the parts (kept aside, put back if refused). */
+  trial: GroupState | undefined;
+  retry: Backoff;
+  /** Monotonic: the whole read is not tried again before this. */
+  retryAt: number;
+}
+
+/**
+ * A split read is tried whole again after twice backoff.maxMs (a minute by default), doubling at each refusal up
+ * to an hour: a map the device refuses whole for good costs one request per try, not a request storm.
+ */
+const MERGE_RETRY_MAX_MS = 3_600_000;
 
 /** A read a device wants next (see DeviceRunner.next). */
 export interface NextRead {
@@ -66,6 +89,8 @@ export class DeviceRunner {
   private probeAt = 0;
   /** While offline, the read used as the probe. */
   private probe: GroupState;
+  /** Reads split after exception 2/3, outermost first (a part split again comes after the read it is part of). */
+  private readonly splits: SplitRead[] = [];
 
   constructor(
     readonly plan: DevicePlan,
@@ -136,29 +161,92 @@ export class DeviceRunner {
 
   /** A read's state before its first answer: due at `now`, no fault, its own backoff. */
   private freshGroup(group: ReadGroup, now: number, lastOkAt: number | null): GroupState {
-    return { group, dueAt: now, fault: undefined, failures: 0, sinceData: 0, backoff: new Backoff(this.settings.backoff.initialMs, this.settings.backoff.maxMs), lastOkAt };
+    return { group, dueAt: now, fault: undefined, failures: 0, sinceData: 0, backoff: new Backoff(this.settings.backoff.initialMs, this.settings.backoff.maxMs), lastOkAt, delivered: false };
   }
 
   /**
    * A read of several values that the device refused as a whole with exception 2 (a register it lacks) or 3 (e.g. a
    * read longer than it allows): an exception applies to the whole request, so the values it does serve are lost with
-   * the one at fault. The read is split in two, for as long as this runner lives (the merged read is not tried again),
-   * and both halves are due now; a half refused again is split again, until the value at fault is read alone and fails
-   * alone (see failed). Returns the halves and a status change, or undefined if this is not such a read (then call
-   * failed).
+   * the one at fault. The read is split in two, and both halves are due now; a half refused again is split again,
+   * until the value at fault is read alone and fails alone (see failed). Once every part has delivered data, the whole
+   * read is tried again after a growing delay (see tryMerge); refused again (`again`), its parts are put back as they
+   * were. Returns the halves and a status change, or undefined if this is not such a read (then call failed).
    */
-  split(group: ReadGroup, fault: Fault, now: number, at = now): { into: [ReadGroup, ReadGroup]; status: DeviceStatusEvent | undefined } | undefined {
+  split(
+    group: ReadGroup,
+    fault: Fault,
+    now: number,
+    at = now,
+  ): { into: [ReadGroup, ReadGroup]; status: DeviceStatusEvent | undefined; again?: { reads: number; retryInMs: number } } | undefined {
     if (fault.kind !== 'exception' || (fault.code !== 2 && fault.code !== 3)) return undefined;
     const halves = splitRead(group);
     if (!halves) return undefined;
     const g = this.stateOf(group);
     const wasOffline = this.state === 'offline';
     this.answered(g, now);
+    const tried = this.splits.find((s) => s.trial === g);
+    if (tried) {
+      // The whole read tried again is still refused: its parts go back as they were (no new cascade of halves), due now.
+      this.groups.splice(this.groups.indexOf(g), 1, ...tried.parts);
+      if (this.probe === g) this.probe = tried.parts[0] as GroupState;
+      for (const part of tried.parts) part.dueAt = Math.min(part.dueAt, now);
+      tried.trial = undefined;
+      const retryInMs = tried.retry.next();
+      tried.retryAt = now + retryInMs;
+      return { into: halves, status: wasOffline ? this.updateState(at) : undefined, again: { reads: tried.parts.length, retryInMs } };
+    }
     const parts = halves.map((half) => this.freshGroup(half, now, g.lastOkAt));
     this.groups.splice(this.groups.indexOf(g), 1, ...parts);
     if (this.probe === g) this.probe = parts[0] as GroupState;
+    for (const s of this.splits) {
+      const i = s.parts.indexOf(g);
+      if (i >= 0) s.parts.splice(i, 1, ...parts);
+    }
+    const first = 2 * this.settings.backoff.maxMs;
+    const retry = new Backoff(first, Math.max(first, MERGE_RETRY_MAX_MS));
+    this.splits.push({ whole: group, parts: [...parts], trial: undefined, retry, retryAt: now + retry.next() });
     // An offline device that answers is back, as in failed.
     return { into: halves, status: wasOffline ? this.updateState(at) : undefined };
+  }
+
+  /**
+   * After a part of a split read answered: if every part of a split it belongs to has delivered data and the split's
+   * retry time has come, the whole read replaces its parts (kept aside) from their next tick on. The outermost such
+   * split goes first. Answered, it stays (see succeeded); refused again, the parts come back (see split).
+   */
+  private tryMerge(g: GroupState, now: number): void {
+    if (this.state === 'offline') return;
+    const s = this.splits.find(
+      (x) => x.trial === undefined && now >= x.retryAt && x.parts.includes(g) && x.parts.every((p) => p.delivered && p.fault === undefined && this.groups.includes(p)),
+    );
+    if (!s) return;
+    const whole = this.freshGroup(s.whole, now, Math.max(...s.parts.map((p) => p.lastOkAt ?? -Infinity)));
+    whole.dueAt = Math.min(...s.parts.map((p) => p.dueAt));
+    const index = Math.min(...s.parts.map((p) => this.groups.indexOf(p)));
+    for (const p of s.parts) {
+      this.groups.splice(this.groups.indexOf(p), 1);
+      this.failedReads.delete(p);
+    }
+    this.groups.splice(index, 0, whole);
+    if (s.parts.includes(this.probe)) this.probe = whole;
+    s.trial = whole;
+  }
+
+  /** The whole read tried again (see tryMerge) answered: its split is over, and so are splits of its parts. */
+  private merged(g: GroupState): { group: ReadGroup; reads: number } | undefined {
+    const s = this.splits.find((x) => x.trial === g);
+    if (!s) return undefined;
+    const inside = (x: SplitRead) => x.parts.every((p) => s.parts.includes(p));
+    for (let i = this.splits.length - 1; i >= 0; i--) {
+      const x = this.splits[i] as SplitRead;
+      if (x === s || inside(x)) this.splits.splice(i, 1);
+    }
+    // A split this one was part of now counts the whole read as one of its parts.
+    for (const x of this.splits) {
+      const i = x.parts.indexOf(s.parts[0] as GroupState);
+      if (i >= 0) x.parts.splice(i, s.parts.length, g);
+    }
+    return { group: s.whole, reads: s.parts.length };
   }
 
   private stateOf(group: ReadGroup): GroupState {
@@ -176,7 +264,7 @@ export class DeviceRunner {
     data: number[] | boolean[],
     now: number,
     at = now,
-  ): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }>; skipped: number } {
+  ): { events: DriverEvent[]; decodeFaults: Array<{ point: string; message: string }>; skipped: number; merged?: { group: ReadGroup; reads: number } } {
     const g = this.stateOf(group);
     // Late because the bus is busy (other reads, silent units' timeouts) only if this read was being answered on
     // time before: not at the first answer (connecting), after its own failures (backoff) or an outage.
@@ -205,7 +293,7 @@ export class DeviceRunner {
         continue;
       }
       const judged = judge(point, raw);
-      if (!this.filters.get(point)?.accept(judged.value, judged.quality.state, now)) continue;
+      if (!this.filters.get(point)?.accept(judged.value, judged.quality, now)) continue;
       events.push(toReading(point, judged, { deviceId: this.plan.id, ...(this.plan.bed ? { bed: this.plan.bed } : {}), source: this.settings.source }, at));
     }
     // Values that do not decode are lost as surely as an unanswered read's: the read counts as failing, and is
@@ -217,9 +305,14 @@ export class DeviceRunner {
       g.fault = undefined;
       g.failures = 0;
       g.sinceData = 0;
+      g.delivered = true;
     }
     const status = this.updateState(at);
     if (status) events.push(status);
+    // Answered at all, the whole read is not refused: it stays merged (values that do not decode fail as any read's).
+    const merged = this.merged(g);
+    if (merged) return { events, decodeFaults, skipped, merged };
+    this.tryMerge(g, now);
     return { events, decodeFaults, skipped };
   }
 

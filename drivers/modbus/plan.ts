@@ -256,14 +256,28 @@ const hex = (v: number, bits: number) => `0x${v.toString(16).toUpperCase().padSt
  * A sentinel as the decoded raw value it must equal, or undefined with a problem recorded. A sentinel the type can
  * never produce would never match, and the device's "no value" code would pass as a valid reading: -1 on a uint16,
  * 32768 on an int16, a scaled value (3276.7), a number on a string or text on a number are refused, with the value
- * meant where it can be told. A hex string ("0xFFFF") gives an integer type's register bits, read as that type reads
- * them ("0x8000" on an int16 is -32768).
+ * meant where it can be told, and so is text a string value can never hold (trailing spaces, too long, not printable
+ * ASCII). A hex string ("0xFFFF") gives an integer type's register bits, read as that type reads them ("0x8000" on an
+ * int16 is -32768).
  */
-function sentinelValue(p: Problems, value: unknown, field: string, pt: { type: ValueType; bitLength: number; scale: number; offset: number }): number | string | undefined {
+function sentinelValue(
+  p: Problems,
+  value: unknown,
+  field: string,
+  pt: { type: ValueType; bitLength: number; scale: number; offset: number; length?: number | undefined },
+): number | string | undefined {
   const fail = (message: string) => void p.push({ field, message });
   if (pt.type === 'string') {
-    if (typeof value === 'string') return value;
-    return fail(`a string value is compared as text: write the sentinel in quotes, got ${JSON.stringify(value)}`);
+    if (typeof value !== 'string') return fail(`a string value is compared as text: write the sentinel in quotes, got ${JSON.stringify(value)}`);
+    // What decodeAscii (decode.ts) can give: printable ASCII (other bytes read as "?"), trailing spaces removed, at
+    // most 2 characters a register.
+    if (!/^[\x20-\x7e]*$/.test(value)) return fail(`${JSON.stringify(value)} can never be read: a string value holds printable ASCII only (other bytes are read as "?")`);
+    if (value !== value.trimEnd()) return fail(`${JSON.stringify(value)} can never be read: trailing spaces are removed from the text before it is compared; write ${JSON.stringify(value.trimEnd())}`);
+    // No length: its own problem is reported, and there is no limit to judge by.
+    if (pt.length !== undefined && value.length > 2 * pt.length) {
+      return fail(`${JSON.stringify(value)} has ${value.length} characters and can never be read: the value holds at most ${2 * pt.length} (length ${pt.length} registers)`);
+    }
+    return value;
   }
   const range = integerRange(pt.type, pt.bitLength);
   if (typeof value === 'string') {
@@ -356,7 +370,7 @@ function planPoint(p: Problems, raw: unknown, path: string, dev: { unitId: numbe
         unknownKeys(p, s, sp, ['value', 'quality', 'reason']);
         const q = s.quality === undefined ? (p.push({ field: `${sp}.quality`, message: 'is required' }), undefined) : oneOf(p, s, 'quality', sp, ['unavailable', 'invalid', 'questionable'] as const);
         const reason = str(p, s, 'reason', sp, false);
-        const match = type === undefined ? undefined : sentinelValue(p, s.value, `${sp}.value`, { type, bitLength: bitLength ?? 1, scale: scale ?? 1, offset: offset ?? 0 });
+        const match = type === undefined ? undefined : sentinelValue(p, s.value, `${sp}.value`, { type, bitLength: bitLength ?? 1, scale: scale ?? 1, offset: offset ?? 0, length });
         if (q && match !== undefined) sentinels.push({ value: match, quality: q, ...(reason ? { reason } : {}) });
       });
   }
