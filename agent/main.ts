@@ -88,7 +88,7 @@ async function main(): Promise<number> {
   if (args.check) {
     // Beyond the schema: secrets, TLS files and each driver's own checks, which would otherwise stop the start. Judged
     // as the start judges it: with the saved twin overlay the start would apply over the file, said (review rv60 M3).
-    const { startup, problems } = await judgeStart(config, false);
+    const { startup, problems } = await judgeStart(config, false, path);
     const notes = startupNotes(startup);
     if (problems.length) {
       process.stderr.write(`${new ConfigError(path, problems).message}\n`);
@@ -98,13 +98,13 @@ async function main(): Promise<number> {
     process.stdout.write(`${path}: valid\n`);
     for (const n of notes) process.stdout.write(`  note: ${n}\n`);
     const hostWarnings = startup.config.display.enabled ? await displayHostWarnings(startup.config.display.host) : [];
-    for (const w of [...hostWarnings, ...configWarnings(startup.config, registry)]) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
+    for (const w of [...hostWarnings, ...configWarnings(startup.config, registry, false, process.env, path)]) process.stdout.write(`  warning: ${w.path}: ${w.message}\n`);
     return 0;
   }
   // What --check reports stops the start here, the same way (exit 2, each field named), before the store or display
   // opens: secrets, TLS and CA files, example passwords, each driver's own checks, the hub route, the store file.
   // Judged on what will run: the saved twin overlay over the file, when the start uses it (decided once, here).
-  const { startup, problems: startProblems } = await judgeStart(config, true);
+  const { startup, problems: startProblems } = await judgeStart(config, true, path);
   if (startProblems.length) {
     process.stderr.write(`${new ConfigError(path, startProblems).message}\n`);
     return 2;
@@ -119,7 +119,7 @@ async function main(): Promise<number> {
   if (startup.step.kind === 'use') {
     log.warn({ file: startup.step.file, desiredVersion: startup.desiredVersion, appliedAt: startup.step.appliedAt }, savedOverlayNote(startup, startup.step.file, startup.step.appliedAt));
   }
-  for (const w of configWarnings(startup.config, registry, true)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
+  for (const w of configWarnings(startup.config, registry, true, process.env, path)) log.warn({ field: w.path }, `${w.path}: ${w.message}`);
   let agent: Agent;
   try {
     agent = new Agent({ config, registry, log, configPath: path, startup });
@@ -201,13 +201,13 @@ async function main(): Promise<number> {
  * The start's judgement of the config, shared with --check (`atStart` false) so that the two agree: the saved twin
  * overlay over the file when the start would use it, else the file.
  */
-async function judgeStart(config: AgentConfig, atStart: boolean): Promise<{ startup: StartupDecision; problems: ConfigProblem[] }> {
+async function judgeStart(config: AgentConfig, atStart: boolean, configPath: string): Promise<{ startup: StartupDecision; problems: ConfigProblem[] }> {
   let startup = decideStartup(config, registry);
-  let problems = await checkBeyondSchema(startup.config, registry, process.env, atStart);
+  let problems = await checkBeyondSchema(startup.config, registry, process.env, atStart, configPath);
   if (problems.length && startup.step.kind === 'use') {
     // A saved overlay must never stop a start (the hub could not undo it then): the file alone, when it passes,
     // runs, and the overlay is ignored with its problems logged, as one that no longer fits the file.
-    const fileOnly = await checkBeyondSchema(config, registry, process.env, atStart);
+    const fileOnly = await checkBeyondSchema(config, registry, process.env, atStart, configPath);
     if (!fileOnly.length) startup = withoutOverlay(startup, startup.step.file, problems);
     problems = fileOnly;
   }

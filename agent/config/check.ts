@@ -3,10 +3,10 @@
 // driver's own checks (a Modbus register map, an IntelliVue plan, an HL7 listener's TLS), made by creating the
 // driver without starting it. Nothing is opened, listened on or sent (--check resolves a display.host given as a name).
 import { lookup } from 'node:dns/promises';
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { DriverFactory } from '../../drivers/types.js';
 import { serialPathWarning } from '../../drivers/serial/serialport-link.js';
@@ -25,6 +25,7 @@ import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
 import { limitRangeWarnings } from './alarm-policy.js';
 import { canonicalOrigin, ConfigError, envOverrideNotes, requireSecret, reservedBedProblems, sharedBedWarnings, type AgentConfig, type ConfigProblem, type Secret } from './load.js';
 import { DEFAULT_TECHNICAL_CONFIG } from '../alarms/technical.js';
+import { SECRET_FIELDS } from './schema.js';
 
 
 /** Runs a check the agent makes at start; its ConfigError becomes problems (anything else is a bug: thrown). */
@@ -48,12 +49,21 @@ function secret(s: Secret, field: string, env: NodeJS.ProcessEnv, problems: Conf
  * opens (`atStart`: the environment is the module's own; review rv41 §2: the start used to find some of these only
  * while building the agent, exit 1 with a stack, after the store was created).
  */
-export async function checkBeyondSchema(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env, atStart = false): Promise<ConfigProblem[]> {
+export async function checkBeyondSchema(
+  config: AgentConfig,
+  registry: ReadonlyMap<string, DriverFactory>,
+  env: NodeJS.ProcessEnv = process.env,
+  atStart = false,
+  // The configuration file, when there is one: a store.path naming it is refused (review rv144 F2).
+  configPath?: string,
+): Promise<ConfigProblem[]> {
   const problems: ConfigProblem[] = [];
+  // Refused by --check only: at start a file that started before must still start (configWarnings says it then).
+  if (!atStart) problems.push(...pathExpansionProblems(config));
   if (config.display.enabled) problems.push(...(await examplePasswordProblems(config.display.users)));
   if (config.display.enabled) problems.push(...displayHostProblems(config.display.host));
   problems.push(...buildProblems(config, registry, env, atStart));
-  problems.push(...storeProblems(config, atStart));
+  problems.push(...storeProblems(config, atStart, configPath));
   problems.push(...storeMountProblems(config, env));
   problems.push(...timeZoneProblems(env));
   return problems;
@@ -94,9 +104,14 @@ export function buildProblems(config: AgentConfig, registry: ReadonlyMap<string,
  * still to be made too (its nearest existing parent; rv136 L1). A read-only mount of a writable filesystem (a `:ro`
  * bind, a container's read-only root) is a set-up mistake, refused at start too, naming the mount (rv136 M1).
  */
-export function storeProblems(config: AgentConfig, atStart = false): ConfigProblem[] {
+export function storeProblems(config: AgentConfig, atStart = false, configPath?: string): ConfigProblem[] {
   const path = config.store.path;
   if (path === ':memory:') return [];
+  // A swapped or pasted path: the start would take the config file for a damaged store, move it aside and write a
+  // database in its place, and no later start could read its configuration (review rv144 F2). Certain: refused.
+  if (configPath !== undefined && sameFile(path, configPath)) {
+    return [{ path: 'store.path', message: `${resolve(path)} is this configuration file: the start would take it for a damaged store, move it aside and write a database in its place; give the store a file of its own (e.g. ${join(dirname(resolve(configPath)), 'data', 'agent.db')})` }];
+  }
   const dir = dirname(resolve(path));
   const uid = typeof process.getuid === 'function' ? ` as uid ${process.getuid()}` : '';
   const fix = 'make it writable by the user the agent runs as (docs/deploy-guide.md: the store folder)';
@@ -143,6 +158,145 @@ export function storeProblems(config: AgentConfig, atStart = false): ConfigProbl
     }
   }
   return [];
+}
+
+/** Whether two paths name one existing file (through symlinks too). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false; // one is not there: a store still to be made is not the config file
+  }
+}
+
+/** The first 16 bytes of every SQLite database file. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * --check's word on an existing store.path that is not an SQLite store (review rv144 F2): the start takes such a file
+ * for a damaged store, moves it aside and starts an empty one, which is right for a damaged store but loses the place of
+ * any other file named by mistake. Not at start (storeProblems says why): there a damaged store must be recovered.
+ */
+export function storeFileWarnings(config: AgentConfig): ConfigProblem[] {
+  if (config.store.path === ':memory:') return [];
+  const file = resolve(config.store.path);
+  const head = Buffer.alloc(SQLITE_HEADER.length);
+  let read: number;
+  try {
+    const st = statSync(file);
+    // An empty file is what SQLite itself makes of a new store.
+    if (!st.isFile() || st.size === 0) return [];
+    const fd = openSync(file, 'r');
+    try {
+      read = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return []; // not there, or not readable here: storeProblems says what matters
+  }
+  if (read === head.length && head.equals(SQLITE_HEADER)) return [];
+  return [
+    {
+      path: 'store.path',
+      message:
+        `${file} is not an SQLite store (it does not begin as one): the start would take it for a damaged store, move it aside as damaged ` +
+        `(${basename(file)}.corrupt-<time>) and start an empty store here; if store.path names another file by mistake, give the store's own file`,
+    },
+  ];
+}
+
+/** What a shell expands and YAML does not: `~` at the start (a home folder), `$` anywhere (a variable). */
+const SHELL_EXPANSION = /^~|\$/;
+
+/** Keys of driver options that hold a file or device path (serial ports, captures, replays, TLS files). */
+const DRIVER_PATH_KEY = /^(?:path|file|record)$|File$/;
+
+/**
+ * Path fields written as for a shell (review rv144 F3): `store.path: ~/bedside/agent.db` made a folder named `~` in
+ * the working directory, `$HOME/…` was read with the `$` in it. Refused by --check, warned at start (configWarnings).
+ */
+export function pathExpansionProblems(config: AgentConfig): ConfigProblem[] {
+  const fields: [string, unknown][] = [
+    ['store.path', config.store.path],
+    ['hub.caFile', config.hub.caFile],
+    ['display.tls.certFile', config.display.tls?.certFile],
+    ['display.tls.keyFile', config.display.tls?.keyFile],
+    ['model.path', config.model.enabled ? config.model.path : undefined],
+  ];
+  for (const [field, s] of [['hub.connectionString', config.hub.connectionString], ['privacy.pseudonymKey', config.privacy.pseudonymKey]] as const) {
+    if (typeof s === 'object' && 'file' in s) fields.push([`${field}.file`, s.file]);
+  }
+  const walk = (value: unknown, at: string): void => {
+    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${at}[${i}]`));
+    else if (isObject(value)) for (const [k, v] of Object.entries(value)) (typeof v === 'string' && DRIVER_PATH_KEY.test(k) ? fields.push([`${at}.${k}`, v]) : walk(v, `${at}.${k}`));
+  };
+  config.drivers.forEach((entry, i) => entry.enabled && walk(entry.options, `drivers[${i}].options`));
+  return fields
+    .filter((f): f is [string, string] => typeof f[1] === 'string' && SHELL_EXPANSION.test(f[1]))
+    .map(([path, value]) => ({ path, message: `${JSON.stringify(value)}: YAML does not expand ~ or $VAR: write the absolute path (the agent would take it literally${value.startsWith('~') ? ': a folder named ~ in the working directory' : ''})` }));
+}
+
+/**
+ * Enabled drivers whose patients are not real (DriverFactory.simulated) while the agent forwards (review rv144 F1):
+ * nothing in a message marks a record as simulated, so the cloud files them as the ward's. Not when the mode is off,
+ * nor at start when hub.mode auto found no hub (--check may run away from the gateway, where it would find one).
+ */
+export function simulatedForwardWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, atStart: boolean, env: NodeJS.ProcessEnv): ConfigProblem[] {
+  const mode = config.hub.mode;
+  if (mode === 'off' || (atStart && hubRoute(config, env, atStart).route.via === 'off')) return [];
+  const warnings: ConfigProblem[] = [];
+  config.drivers.forEach((entry, i) => {
+    if (!entry.enabled || !registry.get(entry.type)?.simulated) return;
+    const what = entry.type === 'wfdb-replay' ? 'replays a recording as a live patient' : 'makes up its patients';
+    warnings.push({
+      path: `drivers[${i}]`,
+      message:
+        `${entry.type} "${entry.name}" ${what}, and hub.mode is ${mode}${mode === 'auto' ? ' (forwarding whenever a hub is found)' : ''}: ` +
+        "their readings, NEWS2 scores and alarms go to the hub as this ward's data, and nothing in the messages marks them as simulated " +
+        '(a cloud consumer or the FHIR mapping files them as real observations on these beds); for a ward, remove this entry (or set enabled: false); for a demo, set hub.mode: off',
+    });
+  });
+  return warnings;
+}
+
+/** Secret fields (SECRET_FIELDS) written as a literal in the config, with their dotted paths. */
+function literalSecrets(value: unknown, at = ''): string[] {
+  if (!isObject(value)) return [];
+  return Object.entries(value).flatMap(([k, v]) => {
+    const path = at ? `${at}.${k}` : k;
+    if (SECRET_FIELDS.has(k)) return typeof v === 'string' ? [path] : [];
+    // Driver options have schemas of their own, with no field of the secret type.
+    return k === 'drivers' ? [] : literalSecrets(v, path);
+  });
+}
+
+/**
+ * Secrets written into the config file itself (review rv144 F4): the pseudonym key always (docs/security.md: never in
+ * the file; with it the pseudonyms link back to patients), the others (the hub's connection string) when other local
+ * users can read the file. Warned, not refused: files that start now must keep starting.
+ */
+export function literalSecretWarnings(config: AgentConfig, configPath?: string): ConfigProblem[] {
+  let mode: number | undefined;
+  try {
+    if (configPath !== undefined) mode = statSync(configPath).mode & 0o777;
+  } catch {
+    // not there any more: nothing to say of its mode
+  }
+  const readable = mode !== undefined && (mode & 0o044) !== 0 ? `${configPath}, which other local users can read (mode ${mode.toString(8)})` : undefined;
+  const move = "move it to { file: PATH } (a file only the agent's user can read, mode 0400; uid 10001 under IoT Edge) or { env: NAME }";
+  const warnings: ConfigProblem[] = [];
+  for (const path of literalSecrets(config)) {
+    if (path === 'privacy.pseudonymKey') {
+      warnings.push({
+        path,
+        message: `is written in the configuration file itself${readable ? ` (${readable})` : ''}: whoever reads the file, or a copy sent in for support, can link the pseudonyms back to patients (docs/security.md: never in the file); ${move}`,
+      });
+    } else if (readable) {
+      warnings.push({ path, message: `is written in ${readable}: whoever reads it can act as this gateway; ${move}, or make this file readable by the agent's user only (chmod 600)` });
+    }
+  }
+  return warnings;
 }
 
 /** What the display should listen on instead, said with every refusal of display.host. */
@@ -384,13 +538,20 @@ export function configWarnings(
   registry?: ReadonlyMap<string, DriverFactory>,
   atStart = false,
   env: NodeJS.ProcessEnv = process.env,
+  // The configuration file, when there is one: its mode, for secrets written in it (review rv144 F4).
+  configPath?: string,
 ): ConfigProblem[] {
-  const warnings: ConfigProblem[] = registry ? [...reservedBedProblems(config, registry), ...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...deviceClaimWarnings(config, registry), ...driverWarnings(config, registry)] : [];
+  const warnings: ConfigProblem[] = registry ? [...reservedBedProblems(config, registry), ...sharedBedWarnings(config, registry), ...unclaimedKeyWarnings(config, registry), ...deviceClaimWarnings(config, registry), ...driverWarnings(config, registry), ...simulatedForwardWarnings(config, registry, atStart, env)] : [];
+  // Refused by --check (checkBeyondSchema); said at start and on a live change, since a file that started must start.
+  warnings.push(...pathExpansionProblems(config));
+  warnings.push(...literalSecretWarnings(config, configPath));
   // Accepted (a file that started before must still start: its bedside alarms depend on it), but said, and alarmed at
   // the gateway while it runs (review rv94 H2).
   for (const w of limitRangeWarnings(config.alarms)) warnings.push({ path: w.path, message: w.message });
   warnings.push(...hl7TimeZoneWarnings(config));
   if (atStart) warnings.push(...storeFolderWarnings(config));
+  // At start a damaged store must be recovered (storeProblems): only --check says it (review rv144 F2).
+  else warnings.push(...storeFileWarnings(config));
   // At start the driver says it as it opens the port, with what to do.
   if (registry && !atStart) warnings.push(...serialPathWarnings(config, registry, env));
   // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.

@@ -21,7 +21,8 @@ export const ENV_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 const secret = {
   description:
     'A secret: a literal string, `{ env: NAME }` to read an environment variable, or `{ file: PATH }` to read a file ' +
-    '(e.g. a Docker/IoT Edge secret). Never logged.',
+    '(e.g. a Docker/IoT Edge secret). Never logged. A literal is accepted but warned of: always for `privacy.pseudonymKey`, and ' +
+    'for other secrets when the configuration file can be read by its group or others.',
   oneOf: [
     { type: 'string', minLength: 1 },
     {
@@ -95,7 +96,10 @@ export const configSchema = {
           type: 'string',
           minLength: 1,
           default: './data/agent.db',
-          description: 'SQLite file of the store-and-forward outbox. Relative paths are relative to the working directory.',
+          description:
+            'SQLite file of the store-and-forward outbox. Relative paths are relative to the working directory. `~` and `$VAR` are not ' +
+            'expanded (YAML does neither): `--check` refuses them and the start warns. A path that is the configuration file itself is ' +
+            'refused; an existing file that is not an SQLite store is warned of by `--check` (the start would move it aside as damaged).',
         },
         synchronous: {
           enum: ['full', 'normal'],
