@@ -222,6 +222,15 @@ export function toRecord(event: DriverEvent, forwardWaveforms: boolean, patientI
 }
 
 
+/** An emit's records, serialised when iterated (Ingest.toBatch). A class: an object literal with a computed key was a visible cost per emit. */
+class EmitRecords implements Iterable<OutboxRecord> {
+  constructor(private readonly serialise: () => OutboxRecord[]) {}
+
+  [Symbol.iterator](): Iterator<OutboxRecord> {
+    return this.serialise()[Symbol.iterator]();
+  }
+}
+
 /** A device time further than this from its arrival is worth telling (a clock set wrong, a zone, a backlog). */
 const CLOCK_OFF_MS = 10 * 60_000;
 
@@ -435,11 +444,13 @@ export class Ingest {
   }
 
   /**
-   * The records of a pending emit, serialised one at a time as the store inserts them (and not at all for a
-   * duplicate): each body then lives only until its insert, which keeps the collector's work small at high rates.
+   * The records of a pending emit, serialised when the store comes to insert them (and not at all for a duplicate):
+   * its bodies then live only until its rows are inserted, which keeps the collector's work small at high rates. One
+   * array per emit rather than a generator per record: a generator's resume and result object per record were a
+   * visible cost, and an emit's records share rows anyway (toRows), so they lived together already.
    */
   private toBatch(p: Pending): AppendBatch {
-    return { records: this.records(p), ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
+    return { records: new EmitRecords(() => this.records(p)), ...(p.idempotencyKey !== undefined && { idempotencyKey: p.idempotencyKey }) };
   }
 
   /**
@@ -447,8 +458,9 @@ export class Ingest {
    * waveform segment is split into records that fit (nothing lost); any other record that large is left out and noted
    * in `p.tooLarge` (reported once the rest is stored: tooLargeDropped()).
    */
-  private *records(p: Pending): Generator<OutboxRecord> {
+  private records(p: Pending): OutboxRecord[] {
     const limit = this.outbox.maxRecordBytes;
+    const out: OutboxRecord[] = [];
     for (const e of p.events) {
       let r: OutboxRecord | null;
       try {
@@ -461,19 +473,21 @@ export class Ingest {
         continue;
       }
       if (!r) continue;
-      // At most 3 UTF-8 bytes per UTF-16 unit: most records are known to fit without counting their bytes.
-      const bytes = !r.samples && r.body.length * 3 <= limit ? 0 : recordBytes(r);
+      // At most 3 UTF-8 bytes per UTF-16 unit: most records are known to fit without counting their bytes. Bytes
+      // counted are kept on the record, so that the store does not count them again (toRows).
+      const bytes = !r.samples && r.body.length * 3 <= limit ? 0 : (r.bytes ??= recordBytes(r));
       if (bytes <= limit) {
-        yield r;
+        out.push(r);
         continue;
       }
       const parts = e.kind === 'waveform' ? splitWaveform(e, limit, (w) => toRecord(w, true, this.opts.patientId)!) : null;
       if (parts) {
-        yield* parts;
+        for (const part of parts) out.push(part);
         continue;
       }
       (p.tooLarge ??= new Map()).set(e, bytes);
     }
+    return out;
   }
 
   /**

@@ -95,8 +95,8 @@ export function* toRows(records: Iterable<OutboxRecord>, maxRecordBytes: number,
 
 export interface AppendBatch {
   /**
-   * Iterated once, inside the transaction, and only if the batch is stored (not for a duplicate): a generator
-   * that serialises each record as it is asked for keeps every body short-lived (cheap for the collector).
+   * Iterated once, inside the transaction, and only if the batch is stored (not for a duplicate): an iterable that
+   * serialises when iteration starts keeps every body short-lived (cheap for the collector).
    */
   records: Iterable<OutboxRecord>;
   /** Stable key of what the sender sent (e.g. HL7 sender + control id + content hash). */
