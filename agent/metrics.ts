@@ -71,6 +71,8 @@ export const WATCHED_COUNTERS: readonly (readonly [string, Labels?])[] = [
   ['alarm_journal_dropped_total'],
   ['alarm_journal_failures_total'],
   ['alarm_journal_refused_total'],
+  ['gateway_clock_steps_total', { direction: 'back' }],
+  ['gateway_clock_steps_total', { direction: 'forward' }],
   ['store_check_failures_total'],
   ['store_unreadable_total'],
   ['store_reserve_released_total'],

@@ -624,6 +624,26 @@ export class AlarmEngine {
     return out;
   }
 
+  /**
+   * The gateway's clock stepped by `deltaMs` (AlarmService sees it, against a monotonic clock): every stored instant
+   * that times a duration moves with it, so that silence, delays, audio pauses, escalation and forgetting run on as if
+   * no step happened (rv142 F3: a 1 h step back left a dead feed unreported, and a high alarm paused, for an hour).
+   * Alarm records (raisedAt, updatedAt, the audit) are history, left as written. latchedAtDevice's times only order it.
+   */
+  shiftClock(deltaMs: number): void {
+    this.limits.shiftClock(deltaMs);
+    this.news2Monitor.shiftClock(deltaMs);
+    this.technical.shiftClock(deltaMs);
+    this.rhythm.shiftClock(deltaMs);
+    for (const [id, at] of this.escalatingSince) this.escalatingSince.set(id, at + deltaMs);
+    for (const [id, at] of this.reportedAt) this.reportedAt.set(id, at + deltaMs);
+    for (const sent of this.alarmsSentAt.values()) sent.at += deltaMs;
+    for (const r of this.restoredAcks.values()) r.until += deltaMs;
+    for (const a of this.open.values()) if (a.audioPausedUntil !== undefined) a.audioPausedUntil += deltaMs;
+    this.sweptAt += deltaMs;
+    this.capToldAt += deltaMs;
+  }
+
   /** Metrics that stopped with a limit alarm present since the last call (counted and logged by the service). */
   takeMissingMetrics(): Omit<MissingMetric, 'code'>[] {
     const m = this.missingMetrics;
@@ -736,7 +756,10 @@ export class AlarmEngine {
       // alarm that seldom (start, then updates only on change), and a shorter wait undid an acknowledgement over a
       // pause of the device's readings (review rv52 M2). Its silence is told at once by the "no data" alarm.
       const silentMs = Math.max(feeds.silentAfterMs(a.deviceId), NEW_EPISODE_AFTER_MS);
-      const forBed = Math.max(feeds.lastHeard(a.deviceId, a.bed) ?? a.raisedAt, this.alarmsSentAt.get(`${a.deviceId}|${a.bed}`)?.at ?? a.raisedAt, this.reportedAt.get(a.id) ?? a.raisedAt);
+      // raisedAt only when none of the others is known: it is history, not moved by a step of the gateway's clock
+      // (shiftClock), and would hold a silent device's alarm for the size of a step back.
+      const known = Math.max(feeds.lastHeard(a.deviceId, a.bed) ?? -Infinity, this.alarmsSentAt.get(`${a.deviceId}|${a.bed}`)?.at ?? -Infinity, this.reportedAt.get(a.id) ?? -Infinity);
+      const forBed = known === -Infinity ? a.raisedAt : known;
       if (now - forBed <= silentMs) continue;
       const last = this.technical.lastData(a.deviceId) ?? forBed;
       let why: string;

@@ -92,6 +92,11 @@ export class BedFeeds implements FeedView {
     return this.feeds.size;
   }
 
+  /** The gateway's clock stepped (AlarmEngine.shiftClock): every feed's last receipt moves with it. */
+  shiftClock(deltaMs: number): void {
+    for (const f of this.feeds.values()) f.at += deltaMs;
+  }
+
   /** Every device × bed heard of, by `device|bed`. */
   all(): IterableIterator<[string, BedFeed]> {
     return this.feeds.entries();

@@ -712,6 +712,20 @@ export class LimitEvaluator {
     return slow ? Math.max(ms, INTERMITTENT_SILENT_MS) : ms;
   }
 
+  /**
+   * The gateway's clock stepped (AlarmEngine.shiftClock): the instants that time runs, the stand of a sample, a metric's
+   * silence and a pending change of patient move with it.
+   */
+  shiftClock(deltaMs: number): void {
+    for (const t of this.tracks.values()) {
+      if (t.since !== null) t.since += deltaMs;
+      t.lastViolatingAt += deltaMs;
+      if (t.seenAt !== null) t.seenAt += deltaMs;
+      if (t.lastUsableAt !== null) t.lastUsableAt += deltaMs;
+    }
+    for (const d of this.patients.values()) if (d.pending) d.pending = { ...d.pending, lastAt: d.pending.lastAt + deltaMs };
+  }
+
   /** Metrics that stopped with a limit alarm present since the last call (the engine raises "No <label> from <device>"). */
   takeMissing(): MissingMetric[] {
     const m = this.missing;

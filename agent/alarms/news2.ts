@@ -1008,6 +1008,23 @@ export class News2Monitor {
     return [...this.beds.keys()];
   }
 
+  /**
+   * The gateway's clock stepped (AlarmEngine.shiftClock): the times that age inputs and observations, hold a lower score,
+   * wait for a held level and count a new patient's readings move with it. Device times (sourceTimes) are the devices'.
+   */
+  shiftClock(deltaMs: number): void {
+    // Each timed value once: one object may be held in two places (a restored level is also the level held before).
+    const timed = new Set<{ at: number }>();
+    for (const s of this.beds.values()) {
+      for (const i of Object.values(s.inputs) as (Timed<unknown> | undefined)[]) if (i) timed.add(i);
+      for (const t of [s.heldBefore, s.restored?.consciousness, s.restored?.oxygen, s.restored?.level]) if (t) timed.add(t);
+      if (s.lowerSince !== null) s.lowerSince += deltaMs;
+      if (s.heldFrom !== undefined) s.heldFrom += deltaMs;
+      for (const [k, p] of s.pendingPatient) s.pendingPatient.set(k, { ...p, lastAt: p.lastAt + deltaMs });
+    }
+    for (const t of timed) t.at += deltaMs;
+  }
+
   /** Re-score one bed (or all) and report trigger-level conditions raised and ended. */
   evaluate(now: number, onlyBed?: string): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];

@@ -380,6 +380,18 @@ export class RhythmMonitor {
 
   constructor(private readonly config: RhythmConfig = DEFAULT_RHYTHM_CONFIG) {}
 
+  /**
+   * The gateway's clock stepped (AlarmEngine.shiftClock): the receipt times that tell a lead or a feed stopped move
+   * with it. Data times (judgedAtMs, the stretches) are the segments' own, not the gateway's: left alone.
+   */
+  shiftClock(deltaMs: number): void {
+    for (const f of this.feeds.values()) {
+      f.receivedAt += deltaMs;
+      for (const l of f.leads.values()) l.receivedAt += deltaMs;
+    }
+    for (const s of this.stopped.values()) s.lastEcgAt += deltaMs;
+  }
+
   /** Feed a waveform segment of an assigned bed; returns the conditions that changed. */
   waveform(seg: WaveformSegment): ConditionUpdate[] {
     if (!this.config.enabled || seg.bed === undefined) return [];

@@ -28,6 +28,18 @@ export const MAX_HELD_CHANGES = 20_000;
  */
 export const NEWS2_NOTE_REFRESH_MS = 3_600_000;
 
+/**
+ * A wall clock that advanced more or less than the monotonic clock by more than this between two reads stepped (NTP or
+ * chrony step, set by hand). Both are read at the same moments, so they part only by a slew (at most 0.5 ms/s) and
+ * read jitter: far under 2 s, even over minutes between reads; and 2 s is under every duration the engine times.
+ */
+export const CLOCK_STEP_MS = 2_000;
+/**
+ * For this long (monotonic) after a step, an event whose receipt time lies nearer the old clock than the new one was
+ * stamped before the step and committed after it: it is moved onto the new clock before the engine sees it.
+ */
+const STEP_IN_FLIGHT_MS = 10_000;
+
 export class AlarmService {
   private readonly listeners = new Set<AlarmListener>();
   private unjournalled: AlarmStateChange[] = [];
@@ -50,14 +62,69 @@ export class AlarmService {
   private news2NoteAt = -Infinity;
   /** Each device's clock, learned across deliveries: an input's age for NEWS2 (as the display ages it). */
   private readonly clocks = new DeviceClocks();
+  /** Both clocks when last read (clock()), and the last step seen, with when (monotonic). */
+  private clockRead: { wall: number; mono: number } | null = null;
+  private lastStep: { deltaMs: number; mono: number } | null = null;
 
+  /**
+   * `monotonic`: a clock no step moves, to tell the wall clock (`now`) stepped. Null: no step is looked for; the
+   * default when `now` is given without it (tests driving the wall clock by hand).
+   */
   constructor(
     readonly engine: AlarmEngine,
     private readonly journal: AlarmJournal,
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly now: () => number = Date.now,
+    private readonly monotonic: (() => number) | null = now === Date.now ? () => performance.now() : null,
   ) {}
+
+  /**
+   * The wall clock, after looking whether it stepped since it was last read (review rv142 F3). The engine times its
+   * durations as differences of wall-clock instants; a step of `delta` (its advance less the monotonic clock's) moves
+   * every instant it holds by `delta` (AlarmEngine.shiftClock), so those durations run on as if there was no step. It
+   * is looked for at every read, before the engine is given the new time, so that no instant on the new clock meets
+   * state on the old one; a reading stamped before the step and handled after it is moved by handle(). Logged, counted
+   * (gateway_clock_steps_total) and raised as a low gateway alarm that latches (a step is over at once, and the
+   * durations around it may be off by the time between two reads).
+   */
+  private clock(): number {
+    const wall = this.now();
+    if (!this.monotonic) return wall;
+    const mono = this.monotonic();
+    const last = this.clockRead;
+    this.clockRead = { wall, mono };
+    if (last === null) return wall;
+    const deltaMs = wall - last.wall - (mono - last.mono);
+    if (Math.abs(deltaMs) <= CLOCK_STEP_MS) return wall;
+    this.lastStep = { deltaMs, mono };
+    this.engine.shiftClock(deltaMs);
+    this.clocks.shiftClock(deltaMs);
+    this.news2NoteAt += deltaMs;
+    if (this.journalFailLoggedAt !== null) this.journalFailLoggedAt += deltaMs;
+    const stepS = Math.round(deltaMs / 1000);
+    this.metrics.inc('gateway_clock_steps_total', { direction: deltaMs < 0 ? 'back' : 'forward' });
+    this.log.warn(
+      { stepS, from: new Date(last.wall + (mono - last.mono)).toISOString(), to: new Date(wall).toISOString() },
+      `gateway clock stepped by ${stepS} s (NTP/chrony step, or set by hand): alarm timers (silence, delays, audio pauses, escalation) moved with it; alarm records keep the times they were written at (counted in gateway_clock_steps_total)`,
+    );
+    const text = `Gateway clock stepped by ${stepS} s`;
+    this.gatewayCondition('gateway', 'clock-step', true, text, 'low', { latch: true });
+    this.gatewayCondition('gateway', 'clock-step', false, `${text}: a step is over at once; latched until acknowledged`);
+    return wall;
+  }
+
+  /** Events stamped on the clock before a step just seen and handled after it, moved onto the new clock (clock()). */
+  private onNewClock(events: readonly DriverEvent[], now: number): readonly DriverEvent[] {
+    const step = this.lastStep;
+    if (!step || !this.monotonic || this.monotonic() - step.mono > STEP_IN_FLIGHT_MS) return events;
+    const old = (at: number): boolean => Math.abs(at - (now - step.deltaMs)) < Math.abs(at - now);
+    if (!events.some((e) => old(e.kind === 'device-status' ? e.at : e.receivedAt))) return events;
+    return events.map((e) => {
+      if (e.kind === 'device-status') return old(e.at) ? { ...e, at: e.at + step.deltaMs } : e;
+      return old(e.receivedAt) ? { ...e, receivedAt: e.receivedAt + step.deltaMs } : e;
+    });
+  }
 
   /** Ticks the engine (delays, silence, escalation, audio-pause timeouts) and retries a failed journal. */
   start(tickMs = 500): void {
@@ -77,7 +144,8 @@ export class AlarmService {
   }
 
   /** Committed events from ingest. */
-  handle(events: readonly DriverEvent[]): void {
+  handle(delivered: readonly DriverEvent[]): void {
+    const events = this.onNewClock(delivered, this.clock());
     // One batch: NEWS2 judges each bed once after all of its readings (ingestAll), not at each reading.
     const changes = this.engine.ingestAll(events, this.clocks.delivery(events));
     this.publish(changes);
@@ -130,7 +198,7 @@ export class AlarmService {
     }
     // Written at once without it (review rv118 H1): a second restart before the next save would restore it again.
     if (n.heldLevelsDropped?.length) {
-      this.keepNews2(this.now(), { beds: n.heldLevelsDropped.map((d) => d.bed) }, 'NEWS2 note not saved after a held level was dropped: a restart before the next save could hold it again');
+      this.keepNews2(this.clock(), { beds: n.heldLevelsDropped.map((d) => d.bed) }, 'NEWS2 note not saved after a held level was dropped: a restart before the next save could hold it again');
     }
     // Readings left out as the previous patient's (rv80 M1): counted without labels, told once per device, no patient ids.
     if (n.formerPatient.readings > 0) this.metrics.inc('news2_readings_former_patient_total', undefined, n.formerPatient.readings);
@@ -204,7 +272,7 @@ export class AlarmService {
   }
 
   tick(): void {
-    const now = this.now();
+    const now = this.clock();
     const changes = this.engine.tick(now);
     this.publish(changes);
     this.keepNews2Levels(changes);
@@ -255,7 +323,7 @@ export class AlarmService {
    */
   unwatchDevices(deviceIds: readonly string[], why: string, context: Record<string, unknown> = {}): void {
     if (deviceIds.length === 0) return;
-    const changes = this.engine.unwatch(deviceIds, this.now(), why);
+    const changes = this.engine.unwatch(deviceIds, this.clock(), why);
     this.publish(changes);
     this.log.info(
       { ...context, devices: deviceIds.slice(0, 20), count: deviceIds.length, alarmsEnded: changes.map((c) => c.alarmId).slice(0, 20) },
@@ -265,11 +333,11 @@ export class AlarmService {
 
   /** `cause`: why the hub cannot be reached where waiting will not mend it (auth, tls: the alarm says so instead of "unreachable"). */
   hubReachable(reachable: boolean, cause: HubDownCause = null): void {
-    this.publish(this.engine.hubReachable(reachable, this.now(), cause));
+    this.publish(this.engine.hubReachable(reachable, this.clock(), cause));
   }
 
   storeUsage(fraction: number): void {
-    this.publish(this.engine.storeUsage(fraction, this.now()));
+    this.publish(this.engine.storeUsage(fraction, this.clock()));
   }
 
   /**
@@ -278,7 +346,7 @@ export class AlarmService {
    * condition ends until acknowledged (a loss that already happened).
    */
   gatewayCondition(gatewayId: string, key: string, present: boolean, text: string, priority: ManagedPriority = 'medium', opts: { latch?: boolean } = {}): void {
-    const at = this.now();
+    const at = this.clock();
     const fullKey = `gateway:${key}`;
     this.publish(
       this.engine.condition(
@@ -305,14 +373,14 @@ export class AlarmService {
 
   /** `seen`: the priority the person was shown (see AlarmEngine.acknowledge). */
   acknowledge(alarmId: string, actor: Actor, seen?: SignalPriority): OperationResult {
-    const r = this.engine.acknowledge(alarmId, actor, this.now(), seen);
+    const r = this.engine.acknowledge(alarmId, actor, this.clock(), seen);
     this.publish(r.changes);
     return r;
   }
 
   /** NEWS2 observations no device sends (ACVPU, air or oxygen), recorded by a person; the score's changes are published. */
   observe(bed: string, obs: { consciousness?: Acvpu; oxygen?: OxygenSupport }, actor: Actor): AlarmStateChange[] {
-    const now = this.now();
+    const now = this.clock();
     const changes = this.engine.observe(bed, obs, now, actor);
     this.publish(changes);
     // The score uses it now; only a restart would forget it (and score the bed as assumed again, saying so).
@@ -328,7 +396,7 @@ export class AlarmService {
     // Any change of a NEWS2 alarm (a level's raise or end among them): they are few, and the note is small.
     const beds = [...new Set(changes.filter((c) => c.alarm.source === 'news2').map((c) => c.alarm.bed))];
     if (beds.length === 0) return;
-    this.keepNews2(this.now(), { beds }, 'NEWS2 level change not saved in the store: a restart before the next save would judge those beds afresh, without the level held on a partial score');
+    this.keepNews2(this.clock(), { beds }, 'NEWS2 level change not saved in the store: a restart before the next save would judge those beds afresh, without the level held on a partial score');
   }
 
   /** Writes the NEWS2 note (observations, levels present); a store that refuses it is logged and counted. */
@@ -349,18 +417,18 @@ export class AlarmService {
    */
   keepObservationsIn(keep: (all: Record<string, RecordedObservations>) => void): void {
     this.keepObservations = keep;
-    this.news2NoteAt = this.now();
+    this.news2NoteAt = this.clock();
   }
 
   /** Attach facts to an alarm (the edge model's probability and verdict); published and journalled like any change. */
   annotate(alarmId: string, annotation: Omit<AlarmAnnotation, 'by' | 'at'>, actor: Actor): OperationResult {
-    const r = this.engine.annotate(alarmId, annotation, actor, this.now());
+    const r = this.engine.annotate(alarmId, annotation, actor, this.clock());
     this.publish(r.changes);
     return r;
   }
 
   audioPause(target: AudioPauseTarget, actor: Actor, durationS?: number, seen?: SignalPriority): OperationResult {
-    const r = this.engine.audioPause(target, actor, durationS, this.now(), seen);
+    const r = this.engine.audioPause(target, actor, durationS, this.clock(), seen);
     this.publish(r.changes);
     return r;
   }
@@ -458,7 +526,7 @@ export class AlarmService {
     }
     this.metrics.inc('alarm_journal_failures_total');
     this.journalFailuresSinceLine += 1;
-    const now = this.now();
+    const now = this.clock();
     if (this.journalFailLoggedAt === null || now - this.journalFailLoggedAt >= 60_000 || now < this.journalFailLoggedAt) {
       this.log.error(
         { err, held: changes.length, alarmIds, failures: this.journalFailuresSinceLine, counter: 'alarm_journal_failures_total' },

@@ -192,6 +192,26 @@ export class TechnicalMonitor {
     return true;
   }
 
+  /**
+   * The gateway's clock stepped (AlarmEngine.shiftClock): the instants that time silence, links, sensor-off, not-valid
+   * and hub outages move with it, so those durations run on as if no step happened.
+   */
+  shiftClock(deltaMs: number): void {
+    const move = (at: number | null): number | null => (at === null ? null : at + deltaMs);
+    for (const d of this.devices.values()) {
+      d.lastDataAt += deltaMs;
+      d.downSince = move(d.downSince);
+    }
+    for (const t of this.metrics.values()) {
+      t.badSince = move(t.badSince);
+      t.offSince = move(t.offSince);
+      t.goodSince = move(t.goodSince);
+      t.lastAt = move(t.lastAt);
+    }
+    this.hub.downSince = move(this.hub.downSince);
+    this.feeds.shiftClock(deltaMs);
+  }
+
   /** When the device last sent anything (reading, alarm, keep-alive; or since it was expected), undefined if neither. */
   lastData(deviceId: string): number | undefined {
     return this.devices.get(deviceId)?.lastDataAt;

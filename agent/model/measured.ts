@@ -84,6 +84,23 @@ export class DeviceClocks {
   }
 
   /**
+   * The gateway's clock stepped by `deltaMs` (AlarmService): offsets and receipt times are on the gateway's clock and
+   * move with it; device times do not. Else a device's readings would look `deltaMs` old (or new) until a "device
+   * clock step" were believed (review rv142 F3: a NEWS2 level ended at the first reading after a 1 h step forward).
+   */
+  shiftClock(deltaMs: number): void {
+    for (const c of this.clocks.values()) {
+      c.offset += deltaMs;
+      c.heard += deltaMs;
+      for (const x of c.candidates) {
+        x.offset += deltaMs;
+        x.since += deltaMs;
+        x.last += deltaMs;
+      }
+    }
+  }
+
+  /**
    * Learns from a delivery (committed events, in one go), then gives when each of its numerics was measured, on the
    * gateway's clock. Call once per delivery, before judging its readings.
    */
