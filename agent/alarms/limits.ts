@@ -805,7 +805,10 @@ function beyondRange(r: NumericReading): '>' | '<' | null {
 function unusableWhy(r: NumericReading, usable: boolean): string {
   if (!usable) {
     const reasons = r.quality.reasons ?? [];
-    if (r.quality.state !== 'valid' && !onlyBeyondRange(r.quality)) return `not valid (${reasons.length > 0 ? reasons.join(', ') : r.quality.state})`;
+    // A questionable value is shown (marked) on the display: "questionable (artifact)", not "not valid", says why the rule
+    // could not judge the number the nurse sees (review rv147 F3).
+    const what = r.quality.state === 'questionable' ? 'questionable' : 'not valid';
+    if (r.quality.state !== 'valid' && !onlyBeyondRange(r.quality)) return `${what} (${reasons.length > 0 ? reasons.join(', ') : r.quality.state})`;
     return 'without a value';
   }
   return `in ${r.unit.ucum}, which its rule cannot convert`;

@@ -41,6 +41,20 @@ describe('rv142 F2: a limit alarm whose metric keeps arriving not valid', () => 
     expect(later.find((c) => c.alarm.key.includes('spo2-low') && c.change === 'raised')!.at).toBe(s(7211));
   });
 
+  it('questionable values with a number (artifact) for that long end it too, worded "questionable", not "not valid" (review rv147 F3)', () => {
+    // A choice: 30 s of numbers the rule cannot judge is as unwatched as a probe off; the alarm latches when unanswered,
+    // and after an acknowledgement the next valid desaturation is a new alarm, not folded into the old one.
+    const e = new AlarmEngine();
+    const all: AlarmStateChange[] = [];
+    for (let t = 0; t <= 12; t++) all.push(...e.ingest(numeric(MDC.PULS_OXIM_SAT_O2, 86, t)), ...e.ingest(hr(t)), ...e.tick(s(t)));
+    const a = e.list({ bed: 'bed-1' }).find((x) => x.key.includes('spo2-low'))!;
+    const artifact = (t: number) => numeric(MDC.PULS_OXIM_SAT_O2, 86, t, { quality: { state: 'questionable', reasons: ['artifact'] } });
+    for (let t = 13; t <= 60; t++) all.push(...e.ingest(artifact(t)), ...e.ingest(hr(t)), ...e.tick(s(t)));
+    const end = all.filter((c) => c.alarmId === a.id && c.change !== 'raised');
+    expect(end.map((c) => c.why)).toEqual(['no longer monitored: SpO2 from mon-1 questionable (artifact) for 31 s']);
+    expect(e.list().find((x) => x.id === a.id)!.state).toBe('latched');
+  });
+
   it('unanswered: latches (stays in view until acknowledged), as for a silent metric', () => {
     const e = new AlarmEngine();
     const { id } = lowThenOff(e, 600, false);
