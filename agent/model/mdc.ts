@@ -79,7 +79,7 @@ export const UNITS = {
  * Other spellings devices send for a unit of UNITS, each taken as that unit's UCUM code, so that one quantity has one
  * unit spelling for the rules, the display and cloud consumers (review rv125 M2: HL7 `{beat}/min^{beat}/min^UCUM`, as
  * the IHE PCD TF example spells it, and `mmHg^mmHg^UCUM` reached the FHIR templates, which match `/min` and `mm[Hg]`,
- * as other units). Spellings of the same unit only, never another unit: kPa or °F stay as they are.
+ * as other units). Spellings of the same unit only, never another unit: kPa stays kPa, °F is [degF] (never Cel).
  */
 export const UNIT_SPELLINGS: Readonly<Record<string, string>> = {
   mmHg: UNITS.MMHG.ucum,
@@ -90,6 +90,14 @@ export const UNIT_SPELLINGS: Readonly<Record<string, string>> = {
   'breaths/min': UNITS.RESP_PER_MIN.ucum,
   '{beats/min}': UNITS.BEAT_PER_MIN.ucum,
   '{breaths/min}': UNITS.RESP_PER_MIN.ucum,
+  // Common device spellings (review rv145 F3): without them `bpm` or `°C` became a `{…}` annotation the rules skip.
+  bpm: UNITS.BEAT_PER_MIN.ucum,
+  BPM: UNITS.BEAT_PER_MIN.ucum,
+  '°C': UNITS.DEGC.ucum,
+  '℃': UNITS.DEGC.ucum,
+  '°F': UNITS.FAHR.ucum,
+  'mm Hg': UNITS.MMHG.ucum,
+  mmhg: UNITS.MMHG.ucum,
 };
 
 // A UCUM annotation in curly braces does not change the unit (`{beat}/min` is `/min`); beats, breaths and respirations

@@ -6,7 +6,7 @@ import type { DriverEvent } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
 import { ackCodesFor, type AckMode, type OutcomeKind } from './ackplan.js';
 import { DedupWindow } from './dedup.js';
-import { mapMessage, type Notice } from './pcd01.js';
+import { mapMessage, unreadTextField, type Notice } from './pcd01.js';
 import { components, readHeader, sniffHeader, str, type AckAddress, type MessageHeader } from './protocol/access.js';
 import { ackSegments, type AckError } from './protocol/ack.js';
 import { encoderFor } from './protocol/charset.js';
@@ -166,7 +166,7 @@ export class MessageHandler {
     let frame;
     try {
       // A bad message in a batch is answered on its own (AE); the others are taken.
-      frame = parseFrame(payload, { collectMessageErrors: true });
+      frame = parseFrame(payload, { collectMessageErrors: true, replaceUndecodableIn: unreadTextField });
     } catch (e) {
       // A frame that cannot be read is one message as far as anyone can tell.
       this.ctx.count('messages_received');

@@ -102,6 +102,8 @@ interface Row {
   code: string;
   codeText: string;
   codeSystem: string;
+  /** OBX-3.1-3 when code/codeText/codeSystem were read from the MDC alternate OBX-3.4-6 (obx3Triplet): kept as `raw`. */
+  primary?: RawCode;
   containment: string;
   equipment: string;
   status: string;
@@ -154,6 +156,18 @@ const MDC_EVT_ACTIVE = 196614;
 const STATUS_LETTERS = /^[CDFINORPSUWX]$/;
 /** Status letters that are also HL7 table 0080 values ("nature of abnormal test", OBX-10's own content). */
 const NATURE_LETTERS = new Set(['N', 'R', 'S']);
+
+/**
+ * Free-text fields this mapper never reads (of PID only PID-3 is read; NTE not at all): a `\X..\` escape their charset
+ * cannot read is kept there as U+FFFD with a parser warning (parse.ts replaceUndecodableIn), rather than refusing the
+ * readings for a patient's name (review rv145 F1). Ids, codes, units and values stay strict: a replaced byte there
+ * could merge two ids or change a value.
+ */
+const UNREAD_TEXT_FIELDS: Readonly<Record<string, ReadonlySet<number>>> = {
+  PID: new Set([5, 6, 9, 11, 13, 14]), // names, mother's maiden name, alias, address, phones
+  NTE: new Set([3]), // comment
+};
+export const unreadTextField = (segmentId: string, field: number): boolean => UNREAD_TEXT_FIELDS[segmentId]?.has(field) === true;
 
 /** Which messages this mapper takes. */
 export function profileOf(h: MessageHeader): 'pcd01' | 'pcd04' | undefined {
@@ -359,6 +373,24 @@ function patientIdOf(pid: Segment): string | undefined {
   return first;
 }
 
+/**
+ * OBX-3 as code, text and system: its first triplet, unless that is not MDC and the alternate (OBX-3.4-6) says MDC
+ * (`8867-4^Heart rate^LN^147842^MDC_ECG_HEART_RATE^MDC`, valid CWE, sent by gateways built for LOINC consumers; or an
+ * empty first triplet): then the alternate, with the first kept as `primary`. OBX-6 reads both triplets alike (units.ts).
+ */
+function obx3Triplet(seg: Segment): Pick<Row, 'code' | 'codeText' | 'codeSystem' | 'primary'> {
+  const [code, codeText, codeSystem] = [1, 2, 3].map((c) => str(seg, 3, c).trim()) as [string, string, string];
+  // An empty OBX-3.3 is read as MDC (isMdcSystem) when the code has an MDC shape: a number or an MDC_ refid.
+  const primaryMdc = codeSystem.toUpperCase() === 'MDC' || (codeSystem === '' && (/^\d+$/.test(code) || MDC_REFID.test(codeText)));
+  const [altCode, altText, altSystem] = [4, 5, 6].map((c) => str(seg, 3, c).trim()) as [string, string, string];
+  if (primaryMdc || altSystem.toUpperCase() !== 'MDC' || (altCode === '' && altText === '')) return { code, codeText, codeSystem };
+  const alt = { code: altCode, codeText: altText, codeSystem: altSystem };
+  if (code === '' && codeText === '') return alt;
+  const primary: RawCode = { system: codeSystem || 'LOCAL', code };
+  if (codeText) primary.text = codeText;
+  return { ...alt, primary };
+}
+
 function readRow(raw: Segment, senderShifts: boolean): Row {
   let seg = raw;
   let statusShifted = false;
@@ -373,9 +405,7 @@ function readRow(raw: Segment, senderShifts: boolean): Row {
     seg,
     setId: str(seg, 1).trim(),
     valueType: str(seg, 2).trim().toUpperCase(),
-    code: str(seg, 3, 1).trim(),
-    codeText: str(seg, 3, 2).trim(),
-    codeSystem: str(seg, 3, 3).trim(),
+    ...obx3Triplet(seg),
     containment: str(seg, 4).trim(),
     equipment: equipmentId(seg),
     status: str(seg, 11).trim().toUpperCase(),
@@ -656,7 +686,7 @@ function senderRefid(r: Row): string {
  */
 function codeOf(r: Row): { mdc: MdcCode | null; raw?: RawCode } {
   const known = knownMetric(r);
-  if (known) return { mdc: known };
+  if (known) return r.primary ? { mdc: known, raw: r.primary } : { mdc: known };
   const n = mdcNumber(r);
   const refid = senderRefid(r);
   // An empty OBX-3.3 is read as MDC (isMdcSystem): written so when the code has an MDC shape, not as a local code.
@@ -684,6 +714,11 @@ function refidConflict(r: Row): string | undefined {
 }
 
 const capText = (t: string): string => (t.length > 64 ? `${t.slice(0, 64)}…` : t);
+
+/** An MDC_ATTR_* row: by refid, by the numbers ATTR_CODES knows, or any number of the object partition (1) they are in. */
+function isFacet(r: Row): boolean {
+  return attrName(r) !== undefined || mdcNumber(r) >>> 16 === 1;
+}
 
 function attrName(r: Row): string | undefined {
   if (r.codeText.startsWith('MDC_ATTR_')) return r.codeText;
@@ -957,7 +992,9 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
   g.rows.forEach((r, idx) => {
     if (isHeaderRow(r)) return;
     const parent = r.containment.includes('.') ? r.containment.slice(0, r.containment.lastIndexOf('.')) : '';
-    if (waveformKeys.has(parent) && parent !== '') return; // waveform facet: read by its waveform
+    // A facet of a waveform (its sample rate, range, …) is read by the waveform; any other row under it (a metric
+    // sent by a waveform at channel level) is mapped as itself, not dropped (review rv145 F4).
+    if (parent !== '' && waveformKeys.has(parent) && isFacet(r)) return;
     const origin = { deviceId: deviceFor(r), source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
     const code = codeOf(r);
     const conflict = refidConflict(r);
@@ -1156,11 +1193,12 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   };
 
   // Condition: the event row's code, or its CWE value when the row is the generic MDC_EVT_ALARM.
-  let condRow = { code: eventRow.code, codeText: eventRow.codeText, codeSystem: eventRow.codeSystem };
+  // primary: OBX-3's first triplet when the event code was its MDC alternate; not the condition's once OBX-5 names it.
+  let condRow: Pick<Row, 'code' | 'codeText' | 'codeSystem' | 'primary'> = { code: eventRow.code, codeText: eventRow.codeText, codeSystem: eventRow.codeSystem, primary: eventRow.primary };
   let text = '';
   const v = components(eventRow.seg, 5).map((x) => x.trim());
   if (eventRow.valueType === 'CWE' || eventRow.valueType === 'CE') {
-    if (Number(eventRow.code) === MDC_EVT_ALARM && (v[0] || v[1])) condRow = { code: v[0] ?? '', codeText: v[1] ?? '', codeSystem: v[2] ?? '' };
+    if (Number(eventRow.code) === MDC_EVT_ALARM && (v[0] || v[1])) condRow = { code: v[0] ?? '', codeText: v[1] ?? '', codeSystem: v[2] ?? '', primary: undefined };
     text = v[8] || v[1] || v[0] || '';
   } else {
     text = v.join('^');

@@ -57,9 +57,9 @@ describe('MDC terms', () => {
 
 describe('units', () => {
   it('warns when an alarm rule judges the metric in a unit the value\'s unit does not convert from', () => {
-    const w = planWarnings(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmhg' }, { mdc: 'MDC_PULS_OXIM_SAT_O2', unit: 'MMHG' }));
+    const w = planWarnings(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'psi' }, { mdc: 'MDC_PULS_OXIM_SAT_O2', unit: 'MMHG' }));
     expect(w.map((x) => x.field)).toEqual(['options.buses[0].devices[0].points[0].unit', 'options.buses[0].devices[0].points[1].unit']);
-    expect(w[0]!.message).toMatch(/"mmhg".*nibp-sys.*mm\[Hg\]/);
+    expect(w[0]!.message).toMatch(/"psi".*nibp-sys.*mm\[Hg\]/);
     expect(w[1]!.message).toMatch(/"mm\[Hg\]".*spo2.*"%"/);
   });
 
@@ -81,10 +81,10 @@ describe('units', () => {
 
   it('the warnings reach --check and the start through the agent config check', () => {
     const dir = mkdtempSync(join(tmpdir(), 'modbus-terms-'));
-    const config = testConfig(dir, { drivers: [{ type: 'modbus', name: 'mb', options: options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmhg' }) }] });
+    const config = testConfig(dir, { drivers: [{ type: 'modbus', name: 'mb', options: options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'psi' }) }] });
     const w = configWarnings(config, registry).filter((x) => x.path.startsWith('drivers['));
     expect(w.map((x) => x.path)).toEqual(['drivers[0].options.buses[0].devices[0].points[0].unit']);
-    expect(modbusDriver.warnings!(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmhg' }))).toHaveLength(1);
+    expect(modbusDriver.warnings!(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'psi' }))).toHaveLength(1);
     // Options that do not build are refused elsewhere (driverProblems), not warned of.
     expect(modbusDriver.warnings!({ buses: [] } as unknown as ModbusOptions)).toEqual([]);
   });
@@ -96,15 +96,15 @@ describe('slips the agent alarms (review rv97 M2)', () => {
     const [mismatch] = planWarnings(options({ mdc: { code: spo2.code + 1, refid: spo2.refid }, unit: 'PERCENT' }));
     expect(mismatch!.alarm).toContain(String(spo2.code + 1));
     expect(mismatch!.alarm!.length).toBeLessThan(mismatch!.message.length);
-    const [unit] = planWarnings(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmhg' }));
+    const [unit] = planWarnings(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'psi' }));
     expect(unit!.field).toMatch(/\.unit$/);
-    expect(unit!.alarm).toMatch(/mmhg/);
+    expect(unit!.alarm).toMatch(/psi/);
     // Custom vendor terms are legitimate: warned of, not alarmed.
     const [vendor] = planWarnings(options({ mdc: { code: 150999, refid: 'MDC_VENDOR_THING' } }));
     expect(vendor!.message).toMatch(/MDC_VENDOR_THING/);
     expect(vendor!.alarm).toBeUndefined();
     // The factory passes them on as they are.
-    expect(modbusDriver.warnings!(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'mmhg' }))[0]!.alarm).toBe(unit!.alarm);
+    expect(modbusDriver.warnings!(options({ mdc: 'MDC_PRESS_BLD_NONINV_SYS', unit: 'psi' }))[0]!.alarm).toBe(unit!.alarm);
   });
 });
 

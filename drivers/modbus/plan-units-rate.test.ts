@@ -12,6 +12,9 @@ const map = (unit: string) => ({
 it('unit 1/min on MDC_ECG_HEART_RATE: no warning, ucum /min', () => {
   expect(planWarnings(map('1/min') as never)).toEqual([]);
   expect(buildPlan(map('1/min')).buses[0]!.devices[0]!.groups[0]!.points[0]!.point.unit.ucum).toBe('/min');
-  // Still warned: a unit the rule cannot take.
-  expect(planWarnings(map('bpm') as never)).toEqual([expect.objectContaining({ field: 'options.buses[0].devices[0].points[0].unit' })]);
+  // `bpm` is another spelling of /min (review rv145 F3, agent/model/mdc.ts UNIT_SPELLINGS): judged, so not warned.
+  expect(planWarnings(map('bpm') as never)).toEqual([]);
+  expect(buildPlan(map('bpm')).buses[0]!.devices[0]!.groups[0]!.points[0]!.point.unit.ucum).toBe('/min');
+  // Still warned: a unit the rule cannot take (Hz is not converted to /min).
+  expect(planWarnings(map('Hz') as never)).toEqual([expect.objectContaining({ field: 'options.buses[0].devices[0].points[0].unit' })]);
 });

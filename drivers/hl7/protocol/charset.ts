@@ -26,6 +26,14 @@ const utf8Hex: HexDecoder = (b) => {
     throw new Hl7ParseError('its bytes are not valid UTF-8');
   }
 };
+/** Empty MSH-18 and no raw byte says otherwise: a hex run is read as raw bytes are, UTF-8 if valid, else Latin-1. */
+const guessHex: HexDecoder = (b) => {
+  try {
+    return utf8Fatal.decode(b);
+  } catch {
+    return latin1Hex(b);
+  }
+};
 
 /** ISO 8859 parts that Node's TextDecoder knows, by HL7 table 0211 name. */
 const LATIN_PARTS: Record<string, string> = {
@@ -142,7 +150,7 @@ function decodeNamed(bytes: Uint8Array, declared: string, name: string, bad: num
     case 'UNICODE UTF-8':
       return { text: utf8(bytes, bad, at), charset: 'UNICODE UTF-8', assumed: false, hex: utf8Hex };
     case '':
-      if (bad < 0) return { text: buf.toString('latin1'), charset: 'ASCII', assumed: true, hex: latin1Hex };
+      if (bad < 0) return { text: buf.toString('latin1'), charset: 'ASCII', assumed: true, hex: empty.kind === 'guess' ? guessHex : latin1Hex };
       // Behind a byte order mark the mark is this message's own word: the guess below tries UTF-8 first.
       if (empty.kind === 'inherit' && !afterBom) return inherited(bytes, empty.charset, bad, at);
       if (empty.kind === 'ascii' && !afterBom) {
@@ -152,7 +160,8 @@ function decodeNamed(bytes: Uint8Array, declared: string, name: string, bad: num
         );
       }
       try {
-        return { text: utf8Fatal.decode(bytes), charset: 'UNICODE UTF-8', assumed: true, hex: utf8Hex };
+        // UTF-8 only guessed: a hex run that is not UTF-8 falls back to Latin-1 rather than refusing the message.
+        return { text: utf8Fatal.decode(bytes), charset: 'UNICODE UTF-8', assumed: true, hex: guessHex };
       } catch {
         return { text: buf.toString('latin1'), charset: '8859/1', assumed: true, hex: latin1Hex };
       }

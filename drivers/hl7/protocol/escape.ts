@@ -2,7 +2,8 @@
 //
 // Policy, decided for this project:
 // - \F\ \S\ \T\ \R\ \E\ (and \P\ when MSH-2 declares a truncation character) become the delimiter.
-// - \Xhh..\ becomes the bytes hh.. decoded in the message's charset (UTF-8 or Latin-1).
+// - \Xhh..\ becomes the bytes hh.. decoded in the message's charset (UTF-8 or Latin-1); adjacent ones (nothing
+//   between them) are decoded together, as one run of bytes.
 // - \H\ and \N\ (start/stop highlighting) are dropped: they only style display, the text stays.
 // - \.br\ becomes "\n" (line break in formatted text).
 // - Everything else (\Cxxyy\, \Mxxyyzz\ charset switches, \Zxx\ locally defined, other \.xx\
@@ -27,20 +28,31 @@ export function decodeLeaf(
   hex: HexDecoder,
   pos: Hl7Position,
   warnings: Hl7Warning[],
+  replaceUndecodable = false,
 ): Leaf {
   if (raw === '""') return null;
   if (!raw.includes(d.escape)) return raw;
   let out = '';
+  // Adjacent \X..\ escapes (nothing between them) are one byte run: an encoder may escape a multi-byte character
+  // one byte per escape, and only the whole run is valid in the charset.
+  let run: { chunks: Buffer[]; escapes: string } | undefined;
+  const flush = (): void => {
+    if (run) out += decodeHexRun(Buffer.concat(run.chunks), run.escapes, hex, pos, replaceUndecodable ? warnings : undefined);
+    run = undefined;
+  };
   let i = 0;
   while (i < raw.length) {
     const start = raw.indexOf(d.escape, i);
     if (start < 0) {
+      flush();
       out += raw.slice(i);
       break;
     }
+    if (start > i) flush();
     out += raw.slice(i, start);
     const end = raw.indexOf(d.escape, start + 1);
     if (end < 0) {
+      flush();
       warnings.push({
         kind: 'escape-unterminated',
         detail: `${formatPosition(pos)}: escape character '${d.escape}' at character ${start + 1} of the value has no closing one; kept as a literal character`,
@@ -49,13 +61,43 @@ export function decodeLeaf(
       break;
     }
     const body = raw.slice(start + 1, end);
-    out += decodeSequence(body, d, hex, pos, warnings);
+    if (body.startsWith('X')) {
+      const digits = body.slice(1);
+      if (!HEX.test(digits)) {
+        throw new Hl7ParseError(`bad hex escape \\${body}\\ (needs an even number of hex digits)`, pos);
+      }
+      run ??= { chunks: [], escapes: '' };
+      run.chunks.push(Buffer.from(digits, 'hex')); // chunks, not a spread of bytes: one escape may hold megabytes
+      run.escapes += `\\${body}\\`; // shown with '\\' whatever MSH-2 says, as before
+    } else {
+      flush();
+      out += decodeSequence(body, d, pos, warnings);
+    }
     i = end + 1;
   }
+  flush();
   return out;
 }
 
-function decodeSequence(body: string, d: Delimiters, hex: HexDecoder, pos: Hl7Position, warnings: Hl7Warning[]): string {
+/** `replacing`: the field is free text no one reads for meaning; bytes its charset cannot read become U+FFFD, noted there. */
+function decodeHexRun(bytes: Buffer, escapes: string, hex: HexDecoder, pos: Hl7Position, replacing?: Hl7Warning[]): string {
+  try {
+    return hex(bytes);
+  } catch (e) {
+    if (replacing) {
+      replacing.push({
+        kind: 'escape-undecodable',
+        detail: `${formatPosition(pos)}: hex escape ${escapes}: ${e instanceof Hl7ParseError ? e.reason : (e as Error).message}; kept as U+FFFD (a field the mapping does not read)`,
+      });
+      // Only the UTF-8 decoder refuses bytes (ASCII and 8859 parts read every byte): its lenient form replaces them.
+      return bytes.toString('utf8');
+    }
+    // The decoder knows the charset but not the place: the sender is told where (segment, field, component).
+    throw new Hl7ParseError(`hex escape ${escapes}: ${e instanceof Hl7ParseError ? e.reason : (e as Error).message}`, pos);
+  }
+}
+
+function decodeSequence(body: string, d: Delimiters, pos: Hl7Position, warnings: Hl7Warning[]): string {
   switch (body) {
     case 'F':
       return d.field;
@@ -74,18 +116,6 @@ function decodeSequence(body: string, d: Delimiters, hex: HexDecoder, pos: Hl7Po
       return '\n';
   }
   if (body === 'P' && d.truncation !== undefined) return d.truncation;
-  if (body.startsWith('X')) {
-    const digits = body.slice(1);
-    if (!HEX.test(digits)) {
-      throw new Hl7ParseError(`bad hex escape \\${body}\\ (needs an even number of hex digits)`, pos);
-    }
-    try {
-      return hex(Uint8Array.from(Buffer.from(digits, 'hex')));
-    } catch (e) {
-      // The decoder knows the charset but not the place: the sender is told where (segment, field, component).
-      throw new Hl7ParseError(`hex escape \\${body}\\: ${e instanceof Hl7ParseError ? e.reason : (e as Error).message}`, pos);
-    }
-  }
   const kept = `${d.escape}${body}${d.escape}`;
   warnings.push({ kind: 'escape-kept', detail: `escape ${kept} kept verbatim` });
   return kept;

@@ -135,7 +135,7 @@ export function readDelimiters(segText: string, pos: Hl7Position): Delimiters {
   return d;
 }
 
-function parseField(raw: string, d: Delimiters, hex: HexDecoder, seg: RawSegment, id: string, fieldNo: number, warnings: Hl7Warning[]): Field {
+function parseField(raw: string, d: Delimiters, hex: HexDecoder, seg: RawSegment, id: string, fieldNo: number, warnings: Hl7Warning[], lenient?: LenientFields): Field {
   // Fast path: a plain value with no delimiters, escapes or null.
   if (raw !== '""' && !raw.includes(d.component) && !raw.includes(d.repetition) && !raw.includes(d.subcomponent) && !raw.includes(d.escape)) {
     return [[[raw]]];
@@ -154,7 +154,7 @@ function parseField(raw: string, d: Delimiters, hex: HexDecoder, seg: RawSegment
         if (v !== '""' && !v.includes(d.escape)) comp.push(v);
         else {
           const pos: Hl7Position = { segmentIndex: seg.index, segmentId: id, field: fieldNo, repetition: r + 1, component: c + 1, subcomponent: s + 1 };
-          comp.push(decodeLeaf(v, d, hex, pos, warnings));
+          comp.push(decodeLeaf(v, d, hex, pos, warnings, lenient?.(id, fieldNo) === true));
         }
       }
       rep.push(comp);
@@ -164,7 +164,7 @@ function parseField(raw: string, d: Delimiters, hex: HexDecoder, seg: RawSegment
   return field;
 }
 
-function parseSegment(raw: RawSegment, d: Delimiters, hex: HexDecoder, warnings: Hl7Warning[]): Segment {
+function parseSegment(raw: RawSegment, d: Delimiters, hex: HexDecoder, warnings: Hl7Warning[], lenient?: LenientFields): Segment {
   const id = raw.text.slice(0, 3);
   const pos: Hl7Position = { segmentIndex: raw.index, segmentId: id };
   // Only one before MSH, BHS or FHS is skipped (decode): elsewhere it would read as an id of invisible characters.
@@ -186,12 +186,12 @@ function parseSegment(raw: RawSegment, d: Delimiters, hex: HexDecoder, warnings:
     fields.push([[[encEnd < 0 ? raw.text.slice(4) : raw.text.slice(4, encEnd)]]]);
     if (encEnd < 0) return { id, fields };
     const rest = raw.text.slice(encEnd + 1).split(d.field);
-    for (let i = 0; i < rest.length; i++) fields.push(parseField(rest[i] as string, d, hex, raw, id, i + 3, warnings));
+    for (let i = 0; i < rest.length; i++) fields.push(parseField(rest[i] as string, d, hex, raw, id, i + 3, warnings, lenient));
     return { id, fields };
   }
   if (sep === undefined) return { id, fields };
   const parts = raw.text.slice(4).split(d.field);
-  for (let i = 0; i < parts.length; i++) fields.push(parseField(parts[i] as string, d, hex, raw, id, i + 1, warnings));
+  for (let i = 0; i < parts.length; i++) fields.push(parseField(parts[i] as string, d, hex, raw, id, i + 1, warnings, lenient));
   return { id, fields };
 }
 
@@ -364,7 +364,7 @@ function decode(input: Uint8Array | string): Decoded {
  * of a batch does not take the others with it; an error in the batch envelope is still thrown. A message whose bytes
  * could not be read in its charset is parsed from its bytes (its MSH addresses the answer) and recorded with that error.
  */
-function parseAll(dec: Decoded, bad?: Map<Segment, Hl7ParseError>): Segment[] {
+function parseAll(dec: Decoded, bad?: Map<Segment, Hl7ParseError>, lenient?: LenientFields): Segment[] {
   if (dec.raws.length === 0) throw new Hl7ParseError('no segments', {}, 100);
   let d: Delimiters | undefined;
   const out: Segment[] = [];
@@ -380,7 +380,7 @@ function parseAll(dec: Decoded, bad?: Map<Segment, Hl7ParseError>): Segment[] {
       if (!d) {
         throw new Hl7ParseError(`message must start with MSH (or FHS/BHS for a batch), found '${id}'`, { segmentIndex: raw.index, segmentId: id }, 100);
       }
-      out.push(parseSegment(raw, d, unit.hex, unit.warnings));
+      out.push(parseSegment(raw, d, unit.hex, unit.warnings, lenient));
     } catch (e) {
       if (!bad || !(e instanceof Hl7ParseError) || ENVELOPE_IDS.has(id) || !d) throw e;
       const placeholder: Segment = { id, fields: [[[[id]]]] };
@@ -407,14 +407,22 @@ export interface FrameOptions {
    * `batch.failed` (each with its first error), instead of throwing. A single message still throws.
    */
   collectMessageErrors?: boolean;
+  /**
+   * Fields whose text the caller never reads for meaning (a patient name, a comment): a `\X..\` run the charset cannot
+   * read becomes U+FFFD there, with an 'escape-undecodable' warning, instead of refusing the message and its readings.
+   */
+  replaceUndecodableIn?: LenientFields;
 }
+
+/** Segment id and field number (1-based, MSH-1 is the field separator) → whether the field is lenient. */
+export type LenientFields = (segmentId: string, field: number) => boolean;
 
 /** Parses one MLLP frame or file: a single message, or an FHS/BHS batch. */
 export function parseFrame(input: Uint8Array | string, opts: FrameOptions = {}): ParsedFrame {
   const dec = decode(input);
   const isBatch = dec.raws.length > 0 && !(dec.raws[0] as RawSegment).text.startsWith('MSH');
   const bad = opts.collectMessageErrors && isBatch ? new Map<Segment, Hl7ParseError>() : undefined;
-  const segs = parseAll(dec, bad);
+  const segs = parseAll(dec, bad, opts.replaceUndecodableIn);
   const first = segs[0] as Segment;
   if (first.id === 'MSH') return { kind: 'message', message: buildMessage(segs, 0, segs.length, dec) };
   const batch = buildBatch(segs, dec);

@@ -52,6 +52,7 @@ export type Hl7WarningKind =
   | 'bom'
   | 'escape-kept'
   | 'escape-unterminated'
+  | 'escape-undecodable'
   | 'no-final-terminator';
 
 export interface Hl7Warning {
