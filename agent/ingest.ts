@@ -234,6 +234,52 @@ class EmitRecords implements Iterable<OutboxRecord> {
 /** A device time further than this from its arrival is worth telling (a clock set wrong, a zone, a backlog). */
 const CLOCK_OFF_MS = 10 * 60_000;
 
+/**
+ * Quality reason on the forwarded records of readings whose device's time is further than CLOCK_OFF_MS from their
+ * arrival (review rv146 F3): the cloud cannot tell otherwise (a wrong clock, or a backlog: a consumer decides). Quality state
+ * unchanged, and on the records only: the listeners judge by reasons too (a bound, a timing doubt) and get the reading
+ * as sent.
+ */
+export const DEVICE_TIME_FAR_FROM_RECEIPT = 'device-time-far-from-receipt';
+
+/**
+ * The numerics of an emit whose device's time is far from their arrival, judged as checkClock judges a delivery: per run
+ * of one source, device and bed, by the newest device time (an NBP measured 25 min ago beside an HR of now is no clock
+ * off). Null when none, the common case (no allocation).
+ */
+function clockOffReadings(events: readonly DriverEvent[]): Set<DriverEvent> | null {
+  let out: Set<DriverEvent> | null = null;
+  let first: NumericReading | null = null;
+  let start = 0;
+  let newest = 0;
+  const end = (stop: number) => {
+    if (!first || Math.abs(newest - first.receivedAt) <= CLOCK_OFF_MS) return;
+    // Every numeric with a device time between start and stop is of this run (runs are consecutive among them).
+    for (let j = start; j < stop; j++) {
+      const x = events[j]!;
+      if (x.kind === 'numeric' && x.deviceTime !== null) (out ??= new Set()).add(x);
+    }
+  };
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    if (e.kind !== 'numeric' || e.deviceTime === null) continue;
+    if (!first || e.source !== first.source || e.deviceId !== first.deviceId || e.bed !== first.bed) {
+      end(i);
+      first = e;
+      start = i;
+      newest = e.deviceTime;
+    } else if (e.deviceTime > newest) newest = e.deviceTime;
+  }
+  end(events.length);
+  return out;
+}
+
+/** The reading as its record is written: DEVICE_TIME_FAR_FROM_RECEIPT added to its reasons, its state kept. */
+function farFromReceipt(e: NumericReading): NumericReading {
+  const reasons = e.quality.reasons ?? [];
+  return reasons.includes(DEVICE_TIME_FAR_FROM_RECEIPT) ? e : { ...e, quality: { state: e.quality.state, reasons: [...reasons, DEVICE_TIME_FAR_FROM_RECEIPT] } };
+}
+
 export class Ingest {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -461,10 +507,12 @@ export class Ingest {
   private records(p: Pending): OutboxRecord[] {
     const limit = this.outbox.maxRecordBytes;
     const out: OutboxRecord[] = [];
+    // Marked here, before they are written, for the cloud (rv146 F3); checkClock tells of them after the commit.
+    const far = clockOffReadings(p.events);
     for (const e of p.events) {
       let r: OutboxRecord | null;
       try {
-        r = toRecord(e, this.opts.forwardWaveforms, this.opts.patientId);
+        r = toRecord(far !== null && e.kind === 'numeric' && far.has(e) ? farFromReceipt(e) : e, this.opts.forwardWaveforms, this.opts.patientId);
       } catch (err) {
         // An event that cannot be written as a record (a driver bug: a time that is NaN) says nothing of the store:
         // refusing the emit would raise "cannot store data" and have an HL7 sender resend it for ever. Noted, reported
@@ -706,9 +754,9 @@ export class Ingest {
 
   /**
    * A device whose time is far from the gateway's when its readings arrive: a clock set wrong (a year off, a zone
-   * read wrong), or a backlog. Its readings are stored and forwarded with that time (the cloud charts them there),
-   * so it is told: counted per device's delivery (by the newest time among its readings of an emit), logged once an
-   * hour per device and bed.
+   * read wrong), or a backlog. Its readings are stored and forwarded with that time, their records marked
+   * DEVICE_TIME_FAR_FROM_RECEIPT (records()), so it is told: counted per
+   * device's delivery (by the newest time among its readings of an emit), logged once an hour per device and bed.
    */
   private checkClock(e: NumericReading, deviceTime: number, origin: string): void {
     const offMs = deviceTime - e.receivedAt;

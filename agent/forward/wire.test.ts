@@ -66,7 +66,7 @@ const waveform: fc.Arbitrary<WaveformSegment> = fc.record(
     raw,
     unit,
     startTime: time,
-    sampleRateHz: fc.constantFrom(250, 125, 62.5),
+    sampleRateHz: fc.constantFrom(250, 125, 62.5, 0), // 0: rate unknown (sample-rate-unknown), sent as is
     samples: fc.array(sample, { maxLength: 40 }),
     receivedAt: time,
     quality,
@@ -160,6 +160,26 @@ describe('alarm records', () => {
     const plain = body(base).records[0]!;
     expect(['endedBy', 'momentary', 'latched', 'atDevice'].filter((k) => k in plain)).toEqual([]);
     expect(messageSchemaErrors(body(base))).toEqual([]);
+  });
+});
+
+describe('waveform records (review rv146 F1)', () => {
+  it('a waveform whose sample rate is unknown (sampleRateHz 0, sample-rate-unknown) is valid by the published schema, and so is the body around it', () => {
+    const seg: WaveformSegment = {
+      kind: 'waveform', deviceId: 'mon-1', bed: 'ICU-01', source: 'hl7', mdc: MDC.PULS_OXIM_SAT_O2, raw: { system: 'MDC', code: '150456' },
+      unit: UNITS.PERCENT, startTime: Date.UTC(2026, 0, 1, 8), sampleRateHz: 0, samples: [1, 2, 3],
+      receivedAt: Date.UTC(2026, 0, 1, 8, 0, 1), quality: { state: 'questionable', reasons: ['sample-rate-unknown'] },
+    };
+    const spo2: NumericReading = {
+      kind: 'numeric', deviceId: 'mon-1', bed: 'ICU-01', source: 'hl7', mdc: MDC.PULS_OXIM_SAT_O2, value: 97, unit: UNITS.PERCENT,
+      deviceTime: null, receivedAt: Date.UTC(2026, 0, 1, 8, 0, 1), quality: { state: 'valid' },
+    };
+    const body = JSON.parse(envelope('gw')('m-1', 'telemetry', [numericJson(spo2), waveformJson(seg)])) as { records: Record<string, unknown>[] };
+    expect(body.records[1]).toMatchObject({ type: 'waveform', sampleRateHz: 0, quality: 'questionable', qualityReasons: ['sample-rate-unknown'] });
+    expect(messageSchemaErrors(body)).toEqual([]);
+    // Still refused below 0: a negative rate is no device's.
+    body.records[1]!.sampleRateHz = -1;
+    expect(messageSchemaErrors(body)).not.toEqual([]);
   });
 });
 

@@ -13,6 +13,11 @@ import { Metrics } from '../../agent/metrics.js';
 import { PACKAGE_ROOT } from '../../agent/paths.js';
 import { pseudonymizer } from '../../agent/privacy.js';
 import { EXPECTED } from './expected-mapping.js';
+import { MDC, UNITS } from '../../agent/model/mdc.js';
+import type { NumericReading } from '../../agent/model/reading.js';
+import { toRecord } from '../../agent/ingest.js';
+import { mapMessage } from '../../drivers/hl7/pcd01.js';
+import { parseMessage, readHeader } from '../../drivers/hl7/protocol/index.js';
 
 const doc = readFileSync(join(PACKAGE_ROOT, 'docs', 'cloud-consumers.md'), 'utf8');
 const sql = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!).join('\n');
@@ -93,4 +98,45 @@ it('the restart alarm is named by the rawCode it carries, and its listing of ack
   expect(list).toContain(marking);
   expect(flat.includes(marking), marking).toBe(true);
   expect(/lists the alarms that were\s+unanswered/.test(doc), 'the restart alarm lists acknowledged alarms too').toBe(false);
+});
+
+// Review rv146 F2: the record key docs/cloud-consumers.md (*Delivery is at least once*) suggests must tell apart what
+// one message carries under one code. Checked here against the key proposed for the docs (fields as named there), on
+// the records the HL7 path writes, and found in the docs.
+const PROPOSED_NUMERIC_KEY = '`deviceId`, `code` (`rawCode` when `code` is null), `setting`, `context.containment` where present, `deviceTime` and `receivedAt`';
+it('the proposed numeric record key tells a measured and a set value of one code apart, and two channels of one code; a copy keeps its key', () => {
+  expect(flat).toContain(PROPOSED_NUMERIC_KEY);
+  const fields = [...PROPOSED_NUMERIC_KEY.matchAll(/`([^`]+)`/g)].map((m) => m[1]!).filter((f, i, all) => f !== 'rawCode' && all.indexOf(f) === i); // rawCode: in place of a null code
+  expect(fields).toEqual(['deviceId', 'code', 'setting', 'context.containment', 'deviceTime', 'receivedAt']);
+  const at = (r: Record<string, unknown>, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], r);
+  const keyOf = (r: Record<string, unknown>) => JSON.stringify(fields.map((f) => (f === 'code' && r.code === null ? r.rawCode : at(r, f)) ?? null));
+  const text = [
+    'MSH|^~\\&|VENT^0123456789ABCDEF^EUI-64|ICU|GW|ICU|20260101080000+0000||ORU^R01^ORU_R01|m1|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO',
+    'PID|||12345^^^H^MR||Doe^John',
+    'PV1||I|ICU^^BED7',
+    'OBR|1|||182777000^monitoring of patient^SNOMED-CT|||20260101080000+0000',
+    'OBX|1||70677^MDC_DEV_SYS_RESP_VENT_MDS^MDC|1|||||||X|||||||0123456789ABCDEF^EUI-64',
+    'OBX|2|NM|151562^MDC_RESP_RATE^MDC|1.1.1.1|18|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20260101080000+0000|||MMEAS',
+    'OBX|3|NM|151562^MDC_RESP_RATE^MDC|1.1.1.2|14|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20260101080000+0000|||ASET',
+    // Two channels of one code (two temperature probes).
+    'OBX|4|NM|150364^MDC_TEMP_BODY^MDC|1.2.1.1|37.1|268192^MDC_DIM_DEGC^MDC|||||R|||20260101080000+0000',
+    'OBX|5|NM|150364^MDC_TEMP_BODY^MDC|1.2.2.1|36.4|268192^MDC_DIM_DEGC^MDC|||||R|||20260101080000+0000',
+  ].join('\r');
+  const m = parseMessage(text);
+  const events = mapMessage(m, readHeader(m), { source: 'icu-mllp', receivedAt: Date.UTC(2026, 0, 1, 8, 0, 1) }).events;
+  // A driver without containment (Medibus: a ventilator's measured and set rate, one code): only `setting` differs.
+  const vent: NumericReading = {
+    kind: 'numeric', deviceId: 'evita-1', bed: 'ICU-07', source: 'medibus', mdc: MDC.RESP_RATE, value: 18, unit: UNITS.RESP_PER_MIN,
+    deviceTime: null, receivedAt: Date.UTC(2026, 0, 1, 8, 0, 1), quality: { state: 'valid' },
+  };
+  events.push(vent, { ...vent, value: 14, setting: true });
+  const records = events.map((e) => toRecord(e, false)).filter((r) => r !== null).map((r) => JSON.parse(r.body) as Record<string, unknown>);
+  expect(records.map((r) => [r.code, r.value, r.setting ?? false])).toEqual([
+    [151562, 18, false], [151562, 14, true], [150364, 37.1, false], [150364, 36.4, false], [151562, 18, false], [151562, 14, true],
+  ]);
+  expect(new Set(records.map(keyOf)).size).toBe(records.length);
+  // The key the docs gave before (deviceId, code, receivedAt) merged each pair: the reason for the change.
+  expect(new Set(records.map((r) => `${String(r.deviceId)}|${String(r.code)}|${String(r.receivedAt)}`)).size).toBe(3);
+  // A record sent again is the same text: the same key.
+  expect(records.map((r) => keyOf(JSON.parse(JSON.stringify(r)) as Record<string, unknown>))).toEqual(records.map(keyOf));
 });

@@ -4,7 +4,8 @@
 // in the Observation are the reading's own; everything that must not become an Observation does not.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
-import { toRecord } from '../../agent/ingest.js';
+import { DEVICE_TIME_FAR_FROM_RECEIPT, Ingest, toRecord } from '../../agent/ingest.js';
+import { Metrics } from '../../agent/metrics.js';
 import { alarmRecord, envelope, messageProperties, numericRecord } from '../../agent/forward/wire.js';
 import { mdcByCode, MDC, UNITS } from '../../agent/model/mdc.js';
 import type { AlarmEvent, NumericReading } from '../../agent/model/reading.js';
@@ -28,11 +29,16 @@ interface Body {
   messageId: string;
   gatewayId: string;
   stream: Stream;
-  records: WireNumeric[];
+  records: (WireNumeric & { qualityReasons?: string[] })[];
 }
 
 const iso = (t: string) => new Date(t).toISOString();
 const keyOf = (deviceId: string, type: string, time: string, value: string) => `${deviceId}|${type}|${iso(time)}|${value}`;
+/**
+ * The Observation's time: the device's, also when the gateway found it far from receipt (rv146 F3: the record says so,
+ * but a backlog's readings are rightly at their device time, so the templates keep it), else the receipt's.
+ */
+const timeOf = (r: Body['records'][number]) => r.deviceTime ?? r.receivedAt;
 
 /**
  * Checks one message end to end and returns how many records were mapped and left out.
@@ -47,17 +53,17 @@ function checkMessage(body: Body, properties: Record<string, string>): { mapped:
   const expected = body.records
     .map((r) => ({ r, e: shouldMap(r) }))
     .filter((x): x is { r: WireNumeric; e: NonNullable<ReturnType<typeof shouldMap>> } => x.e !== null);
-  const want = expected.map(({ r, e }) => keyOf(r.deviceId, e.typeName, r.deviceTime ?? r.receivedAt, String(r.value))).sort();
+  const want = expected.map(({ r, e }) => keyOf(r.deviceId, e.typeName, timeOf(r), String(r.value))).sort();
   const got = measurements.map((m) => keyOf(m.deviceId, m.type, m.occurrenceTimeUtc, m.properties[0]?.value ?? '?')).sort();
   expect(got).toEqual(want);
 
   for (const { r, e } of expected) {
-    const m = measurements.find((x) => x.deviceId === r.deviceId && x.type === e.typeName && x.occurrenceTimeUtc === iso(r.deviceTime ?? r.receivedAt))!;
+    const m = measurements.find((x) => x.deviceId === r.deviceId && x.type === e.typeName && x.occurrenceTimeUtc === iso(timeOf(r)))!;
     expect(m.patientId).toBe(r.patientId ?? null);
     const obs = toObservation(fhirMapping, m);
     expect(obs.device).toBe(r.deviceId);
     expect(obs.subject).toBe(r.patientId ?? null);
-    expect(obs.effectiveDateTime).toBe(iso(r.deviceTime ?? r.receivedAt));
+    expect(obs.effectiveDateTime).toBe(iso(timeOf(r)));
     expect(obs.valueQuantity.value).toBe(r.value);
     expect(obs.valueQuantity).toMatchObject({ code: r.unit, system: 'http://unitsofmeasure.org' });
     expect(obs.code.coding).toContainEqual({ system: MDC_SYSTEM, code: String(r.code), display: e.refid });
@@ -214,6 +220,68 @@ describe('FHIR mapping templates on hand-built readings (wire.ts records, packed
       ['nibp-diastolic-cuff', '8462-4', 100, 'mm[Hg]'], ['nibp-mean-cuff', '8478-0', 122, 'mm[Hg]'], ['nibp-systolic-cuff', '8480-6', 166, 'mm[Hg]'],
     ]);
     expect(obs.every(({ o }) => o.effectiveDateTime === '2026-11-22T06:35:00.000Z')).toBe(true);
+  });
+});
+
+describe('FHIR mapping templates on a device time far from receipt (rv146 F3)', () => {
+  it('a monitor whose clock is a year behind: its records carry device-time-far-from-receipt, its Observations keep the device time (as a backlog\'s must)', async () => {
+    // Through the real path: HL7 mapper, Ingest (which marks the records as it writes them), outbox, envelope.
+    const hl7 = (ts: string, hr: string) => [
+      `MSH|^~\\&|MON^0123456789ABCDEF^EUI-64|ICU|GW|ICU|${ts}||ORU^R01^ORU_R01|m1|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO`,
+      'PID|||12345^^^H^MR||Doe^John',
+      'PV1||I|ICU^^BED7',
+      `OBR|1|||182777000^monitoring of patient^SNOMED-CT|||${ts}`,
+      'OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1|||||||X|||||||0123456789ABCDEF^EUI-64',
+      `OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|${hr}|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||${ts}`,
+    ].join('\r');
+    const received = Date.UTC(2026, 0, 1, 8, 0, 1);
+    const box = new Outbox(':memory:');
+    const ingest = new Ingest(box, { commitIntervalMs: 0, forwardWaveforms: false }, captureLog().log, new Metrics());
+    try {
+      for (const text of [hl7('20250101080000+0000', '142'), hl7('20260101080000+0000', '88')]) {
+        const m = parseMessage(text);
+        await ingest.accept('icu-mllp', mapMessage(m, readHeader(m), { source: 'icu-mllp', receivedAt: received }).events);
+      }
+      const body = JSON.parse(box.pack('telemetry', 65536, envelope('ward3-gw'))!.body) as Body;
+      const [off, right] = body.records;
+      expect(off).toMatchObject({ value: 142, deviceTime: '2025-01-01T08:00:00.000Z', receivedAt: '2026-01-01T08:00:01.000Z', quality: 'valid', qualityReasons: [DEVICE_TIME_FAR_FROM_RECEIPT] });
+      expect(right).toMatchObject({ value: 88, deviceTime: '2026-01-01T08:00:00.000Z', quality: 'valid' });
+      expect(right!.qualityReasons).toBeUndefined();
+      const { mapped } = checkMessage(body, messageProperties('telemetry', body.gatewayId));
+      const obs = mapped.map((x) => toObservation(fhirMapping, x)).map((o) => [o.valueQuantity.value, o.effectiveDateTime]);
+      // Within one delivery a wrong clock and a backlog look alike: the record says which readings, a consumer decides.
+      expect(obs.sort()).toEqual([[142, '2025-01-01T08:00:00.000Z'], [88, '2026-01-01T08:00:00.000Z']].sort());
+    } finally {
+      ingest.close();
+      box.close();
+    }
+  });
+});
+
+describe('FHIR mapping templates on a value beyond the measuring range (rv146 F4)', () => {
+  it('an RR the monitor can only bound (SN >^40) is a questionable 40 with sn-comparator:>, and becomes no Observation (it stays in the hub stream)', () => {
+    const text = [
+      'MSH|^~\\&|MON^0123456789ABCDEF^EUI-64|ICU|GW|ICU|20260101080000+0000||ORU^R01^ORU_R01|m1|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO',
+      'PID|||12345^^^H^MR||Doe^John',
+      'PV1||I|ICU^^BED7',
+      'OBR|1|||182777000^monitoring of patient^SNOMED-CT|||20260101080000+0000',
+      'OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1|||||||X|||||||0123456789ABCDEF^EUI-64',
+      'OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|92|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20260101080000+0000',
+      'OBX|3|SN|151562^MDC_RESP_RATE^MDC|1.1.1.2|>^40|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20260101080000+0000',
+    ].join('\r');
+    const m = parseMessage(text);
+    const events = mapMessage(m, readHeader(m), { source: 'icu-mllp', receivedAt: Date.UTC(2026, 0, 1, 8, 0, 1) }).events;
+    const outbox = new Outbox(':memory:');
+    try {
+      outbox.append(events.map((e) => toRecord(e, false)!));
+      const body = JSON.parse(outbox.pack('telemetry', 65536, envelope('ward3-gw'))!.body) as Body;
+      expect(body.records.find((r) => r.code === MDC.RESP_RATE.code)).toMatchObject({ value: 40, quality: 'questionable', qualityReasons: ['sn-comparator:>'] });
+      const { mapped, left } = checkMessage(body, messageProperties('telemetry', body.gatewayId));
+      expect(mapped.map((x) => [x.type, x.properties[0]?.value])).toEqual([['heartrate', '92']]);
+      expect(left).toBe(1);
+    } finally {
+      outbox.close();
+    }
   });
 });
 
