@@ -492,6 +492,9 @@ export class Agent {
       this.site = config.gateway.site;
       this.display = config.display.enabled ? new DisplayServer(config.display, this, log.child({ component: 'display' })) : null;
       if (!this.display) log.info('display is off (display.enabled: false): no bedside page, no /healthz or /metrics');
+      // The display ages values on the wall clock: a step of it moves them as the alarm timers (review rv147 F2).
+      const ward = this.display?.ward;
+      if (ward) this.alarms.onClockStep((deltaMs, at) => ward.shiftClock(deltaMs, at));
 
       log.info(
         {

@@ -39,6 +39,17 @@ export const CLOCK_STEP_MS = 2_000;
  * stamped before the step and committed after it: it is moved onto the new clock before the engine sees it.
  */
 const STEP_IN_FLIGHT_MS = 10_000;
+/**
+ * Clock-step alarms shown with their step's size while unacknowledged: each step gets its own (the engine keeps an
+ * alarm's text as raised, so one alarm would keep the first step's size; review rv147 F4); beyond these one more says
+ * the clock keeps stepping, so that a clock that steps every few seconds cannot flood the display.
+ */
+export const MAX_CLOCK_STEP_ALARMS = 3;
+/**
+ * Told of a step of the gateway's clock, after the alarm timers moved: `deltaMs`, its advance less the monotonic
+ * clock's; `at`, the wall clock when the step was seen (on the new clock).
+ */
+export type ClockStepListener = (deltaMs: number, at: number) => void;
 
 export class AlarmService {
   private readonly listeners = new Set<AlarmListener>();
@@ -65,6 +76,7 @@ export class AlarmService {
   /** Both clocks when last read (clock()), and the last step seen, with when (monotonic). */
   private clockRead: { wall: number; mono: number } | null = null;
   private lastStep: { deltaMs: number; mono: number } | null = null;
+  private readonly clockStepListeners = new Set<ClockStepListener>();
 
   /**
    * `monotonic`: a clock no step moves, to tell the wall clock (`now`) stepped. Null: no step is looked for; the
@@ -102,16 +114,48 @@ export class AlarmService {
     this.clocks.shiftClock(deltaMs);
     this.news2NoteAt += deltaMs;
     if (this.journalFailLoggedAt !== null) this.journalFailLoggedAt += deltaMs;
+    // Before the alarm below is published: the display moves its instants before it hears of it.
+    for (const listener of this.clockStepListeners) {
+      try {
+        listener(deltaMs, wall);
+      } catch (err) {
+        this.log.error({ err }, 'a clock-step listener failed: the part of the agent it serves may age values on the old clock');
+      }
+    }
     const stepS = Math.round(deltaMs / 1000);
     this.metrics.inc('gateway_clock_steps_total', { direction: deltaMs < 0 ? 'back' : 'forward' });
     this.log.warn(
       { stepS, from: new Date(last.wall + (mono - last.mono)).toISOString(), to: new Date(wall).toISOString() },
       `gateway clock stepped by ${stepS} s (NTP/chrony step, or set by hand): alarm timers (silence, delays, audio pauses, escalation) moved with it; alarm records keep the times they were written at (counted in gateway_clock_steps_total)`,
     );
-    const text = `Gateway clock stepped by ${stepS} s`;
-    this.gatewayCondition('gateway', 'clock-step', true, text, 'low', { latch: true });
-    this.gatewayCondition('gateway', 'clock-step', false, `${text}: a step is over at once; latched until acknowledged`);
+    const key = this.clockStepKey();
+    const text =
+      key === 'clock-step-more'
+        ? `Gateway clock keeps stepping: more than ${MAX_CLOCK_STEP_ALARMS} steps since acknowledged; each is in the log, counted in gateway_clock_steps_total`
+        : `Gateway clock stepped by ${stepS} s`;
+    this.gatewayCondition('gateway', key, true, text, 'low', { latch: true });
+    this.gatewayCondition('gateway', key, false, `${text}: a step is over at once; latched until acknowledged`);
     return wall;
+  }
+
+  /** The first clock-step alarm key not open (unacknowledged) now; 'clock-step-more' when MAX_CLOCK_STEP_ALARMS are. */
+  private clockStepKey(): string {
+    const open = new Set(this.engine.list({ bed: GATEWAY_BED }).map((a) => a.key));
+    for (let i = 1; i <= MAX_CLOCK_STEP_ALARMS; i++) {
+      const key = i === 1 ? 'clock-step' : `clock-step-${i}`;
+      if (!open.has(`gateway:${key}`)) return key;
+    }
+    return 'clock-step-more';
+  }
+
+  /**
+   * Told of each step of the gateway's clock clock() sees (the one detector for the whole agent), after the alarm
+   * timers moved and before the step's alarm is published: for parts that age or time on the wall clock (the display;
+   * review rv147 F2). Returns the unsubscribe function.
+   */
+  onClockStep(listener: ClockStepListener): () => void {
+    this.clockStepListeners.add(listener);
+    return () => this.clockStepListeners.delete(listener);
   }
 
   /** Events stamped on the clock before a step just seen and handled after it, moved onto the new clock (clock()). */

@@ -29,6 +29,11 @@ export const MAX_DROPPED_BEDS_NAMED = 1000;
 const MAX_DROPPED_KEYS_PER_BED = 256;
 /** Names of left-out beds the page is given (it says how many in all). */
 const DROPPED_BEDS_SHOWN = 20;
+/**
+ * For this long (new clock) after a step, a reading whose time lies nearer the old clock than the new one was stamped
+ * before the step and handled after it: it is moved onto the new clock (as AlarmService moves it for the engine).
+ */
+const STEP_IN_FLIGHT_MS = 10_000;
 
 interface Latest {
   key: string;
@@ -156,6 +161,9 @@ export class WardState {
   droppedMetrics = 0;
   /** Each device's clock, learned across deliveries: a reading's age (as NEWS2 ages it). */
   private readonly clocks = new DeviceClocks();
+  /** The last step of the gateway's clock (shiftClock) and the wall clock when it was seen, for readings in flight. */
+  private step: { deltaMs: number; at: number } | null = null;
+  private readonly shiftListeners = new Set<(deltaMs: number) => void>();
 
   constructor(private readonly opts: WardOptions) {}
 
@@ -168,6 +176,51 @@ export class WardState {
   onDrop(listener: (d: WardDrop) => void): () => void {
     this.dropListeners.add(listener);
     return () => this.dropListeners.delete(listener);
+  }
+
+  /** Told after shiftClock moved the ward's instants (the live feed: what it sent screens is on the old clock). */
+  onClockShift(listener: (deltaMs: number) => void): () => void {
+    this.shiftListeners.add(listener);
+    return () => this.shiftListeners.delete(listener);
+  }
+
+  /**
+   * The gateway's wall clock stepped by `deltaMs` (AlarmService.onClockStep; `at`: the wall clock then, on the new
+   * clock): every instant values are aged, ordered or charted by moves with it, so ages and staleness run on as if no
+   * step happened (review rv147 F2: after a step back a stopped SpO2 showed fresh for an hour; after a step forward
+   * every value showed stale). Trend points move too: they stay continuous with the points to come, which the trend
+   * keeps only when newer. Device times (deviceTime) are the device's clock, not moved.
+   */
+  shiftClock(deltaMs: number, at?: number): void {
+    this.clocks.shiftClock(deltaMs);
+    for (const bed of this.beds.values()) {
+      for (const l of bed.latest.values()) l.at += deltaMs;
+      for (const w of bed.waves.values()) w.at += deltaMs;
+      for (const d of bed.devices.values()) d.at += deltaMs;
+      if (bed.lastDataAt) bed.lastDataAt += deltaMs;
+      for (const t of bed.trends.values()) {
+        const points = new PointRing(t.points.capacity);
+        for (const [time, value] of t.points.toArray()) points.push(time + deltaMs, value);
+        t.points = points;
+      }
+    }
+    this.step = at === undefined ? null : { deltaMs, at };
+    for (const l of this.shiftListeners) l(deltaMs);
+  }
+
+  /** Readings stamped on the clock before a step just seen and handled after it, moved onto the new clock. */
+  private onNewClock(events: readonly DriverEvent[]): readonly DriverEvent[] {
+    const step = this.step;
+    if (!step) return events;
+    const timeOf = (e: DriverEvent): number => (e.kind === 'device-status' ? e.at : e.receivedAt);
+    const old = (t: number): boolean => Math.abs(t - (step.at - step.deltaMs)) < Math.abs(t - step.at);
+    // A reading on the new clock long enough after the step: none stamped before it is still in flight.
+    if (events.some((e) => !old(timeOf(e)) && timeOf(e) - step.at > STEP_IN_FLIGHT_MS)) this.step = null;
+    if (!events.some((e) => old(timeOf(e)))) return events;
+    return events.map((e) => {
+      if (!old(timeOf(e))) return e;
+      return e.kind === 'device-status' ? { ...e, at: e.at + step.deltaMs } : { ...e, receivedAt: e.receivedAt + step.deltaMs };
+    });
   }
 
   /** How many beds' readings are not shown (over maxBeds; counted up to MAX_DROPPED_BEDS_NAMED). */
@@ -190,7 +243,8 @@ export class WardState {
   }
 
   /** Feed committed events; returns the beds whose tiles changed. */
-  handle(events: readonly DriverEvent[]): Set<string> {
+  handle(delivered: readonly DriverEvent[]): Set<string> {
+    const events = this.onNewClock(delivered);
     const changed = new Set<string>();
     const measuredAt = this.clocks.delivery(events);
     for (const e of events) {

@@ -65,6 +65,7 @@ export class LiveFeed {
    */
   private lastSeq = 0;
   private readonly offDrop: () => void;
+  private readonly offShift: () => void;
 
   constructor(
     private readonly ward: WardState,
@@ -75,6 +76,7 @@ export class LiveFeed {
     private readonly now: () => number = Date.now,
   ) {
     this.offDrop = ward.onDrop((d) => this.bedDropped(d));
+    this.offShift = ward.onClockShift((deltaMs) => this.clockStepped(deltaMs));
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     this.ticker.unref();
   }
@@ -109,6 +111,22 @@ export class LiveFeed {
   /** A bed the page has a tile for though the ward does not keep it (wardBeds). */
   private hasTile(bed: string): boolean {
     return this.engine.list({ bed }).length > 0 || this.engine.news2Beds().includes(bed);
+  }
+
+  /**
+   * The gateway's clock stepped and the ward's instants moved with it (WardState.shiftClock; review rv147 F2). What
+   * screens were sent, and the shared answers, are on the old clock: dropped, and every tile sent again. Screens are
+   * told (`clock-stepped`) to open a new stream: the page keeps the largest server-time offset a stream has shown it,
+   * so after a step back it would age every value by the step until it reconnected (a page that does not know the
+   * event reconnects anyway once its stream ends, as any).
+   */
+  clockStepped(deltaMs: number): void {
+    for (const bed of this.shown.keys()) this.dirty.add(bed);
+    this.shown.clear();
+    this.cached = null;
+    this.bedCached.clear();
+    this.schedule();
+    this.hub.broadcast('clock-stepped', { serverTime: this.now(), deltaMs });
   }
 
   /** A bed's tile changed outside the readings (a NEWS2 observation): sent with the next flush, and in new snapshots. */
@@ -250,6 +268,7 @@ export class LiveFeed {
     this.stopped = true;
     clearInterval(this.ticker);
     this.offDrop();
+    this.offShift();
     this.bedCached.clear();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

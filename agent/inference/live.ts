@@ -101,7 +101,11 @@ interface Job {
   key: string;
   /** Gateway time the window ends at. */
   until: number;
-  raisedAt: number;
+  /**
+   * When the raise (or return) was seen, on the monotonic clock (LiveModel.mono): what the hold's bound and the
+   * latencies are timed from, so that a step of the wall clock cannot stretch or cut them (review rv147 F1).
+   */
+  seenAt: number;
   /** The alarm's priority when raised: what the model judges, and the most it may pause. */
   priority: ManagedPriority;
   check: number;
@@ -112,15 +116,17 @@ interface Job {
   episode?: number;
 }
 
+/** A hold's instants are monotonic (LiveModel.mono): a step of the wall clock moves none of them (review rv147 F1). */
 interface Hold {
   startedAt: number;
   deadline: number;
-  /** End of the audio pause the model set last; a different one means a person paused it. */
+  /** When the audio pause the model set last ends: what its re-check is scheduled by. */
   pausedUntil: number;
   /** Priority the model judged; a rise above it ends the hold (the model never pauses what it did not judge). */
   priority: ManagedPriority;
   alarmType: AlarmType;
-  raisedAt: number;
+  /** The job's seenAt. */
+  seenAt: number;
   /** The check that set the pause now running (1: at the alarm). */
   check: number;
   /** The re-check due before the pause ends. */
@@ -159,7 +165,7 @@ export class LiveModel {
   private readonly holds = new Map<string, Hold>();
   /** Assessments failed or timed out in a row (a loaded model that cannot run is reported, see FAILURES_BEFORE_ALARM). */
   private failures = 0;
-  /** When the latest assessment started (this.now()): while failed, the model is retried RETRY_FAILED_MS after it. */
+  /** When the latest assessment started (this.mono()): while failed, the model is retried RETRY_FAILED_MS after it. */
   private lastAttemptAt = -Infinity;
   private lastLateWarnAt = -Infinity;
   private lateSinceWarn = 0;
@@ -178,6 +184,11 @@ export class LiveModel {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
     load: Loader = tryStartWorkerModel,
+    /**
+     * Times the hold, the retry and the latencies: a clock no step of the wall clock (`now`) moves (review rv147 F1).
+     * The default when `now` is given without it is `now` itself (tests driving the wall clock by hand), as AlarmService's.
+     */
+    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
   ) {
     this.path = modelFilePath(config.path);
     this.ring = new WaveformRing(
@@ -340,7 +351,7 @@ export class LiveModel {
         }
         continue;
       }
-      const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, raisedAt: c.alarm.raisedAt, priority: c.alarm.priority, check: 1 };
+      const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.alarm.raisedAt, seenAt: this.monoOf(c.alarm.raisedAt), priority: c.alarm.priority, check: 1 };
       const indicative = indicativeOnly(c.alarm);
       if (indicative !== null) job.indicative = indicative;
       this.dispatch(job);
@@ -365,7 +376,7 @@ export class LiveModel {
     const alarmType = modelAlarmType(c.alarm);
     if (!alarmType) return; // not judged (a non-sustained VT was told so at its raise)
     const episode = episodeOf(c.alarm) + 1;
-    const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.at, raisedAt: c.at, priority: c.alarm.priority, check: 1, episode };
+    const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.at, seenAt: this.monoOf(c.at), priority: c.alarm.priority, check: 1, episode };
     const indicative = indicativeOnly(c.alarm);
     if (indicative !== null) job.indicative = indicative;
     if (this.state === 'loading' || this.running) {
@@ -383,7 +394,7 @@ export class LiveModel {
     if (!hold || (c.actor !== 'system' && c.actor.role === 'model')) return;
     // A hold is always the alarm's latest episode's (one on an earlier episode is never set).
     const episode = episodeOf(c.alarm);
-    this.breakHold(c.alarmId, hold, c.alarm, { verdict: 'not-assessed', alarmType: hold.alarmType, check: hold.check, latencyMs: Math.round(this.now() - hold.raisedAt), ...(episode > 1 && { episode }) });
+    this.breakHold(c.alarmId, hold, c.alarm, { verdict: 'not-assessed', alarmType: hold.alarmType, check: hold.check, latencyMs: this.since(hold.seenAt), ...(episode > 1 && { episode }) });
   }
 
   /**
@@ -391,7 +402,7 @@ export class LiveModel {
    * own assessment, when it has one.
    */
   private breakHold(alarmId: string, hold: Hold, alarm: Alarm | undefined, values: AnnotationValues): boolean {
-    const why = holdBroken(hold, alarm);
+    const why = holdBroken(hold, alarm, this.host.alarms.engine.audioPausedBy(alarmId));
     if (why === null) return false;
     this.endHold(alarmId);
     this.annotate(alarmId, { ...values, action: 'hold-ended' }, `hold ended: ${why}`);
@@ -472,12 +483,12 @@ export class LiveModel {
         this.pump();
       };
       if (!job || !this.model) return done();
-      if (this.state === 'failed' && this.now() - this.lastAttemptAt < RETRY_FAILED_MS) {
+      if (this.state === 'failed' && this.mono() - this.lastAttemptAt < RETRY_FAILED_MS) {
         // Failing: the alarm is told at once, not after another timeout (nor each queued one after its own).
         this.notAssessed(job, 'model-failed', `not assessed: the model is failing (${this.error ?? 'unknown error'})`);
         return done();
       }
-      this.lastAttemptAt = this.now();
+      this.lastAttemptAt = this.mono();
       this.inflight = this.run(job, this.model).then(done, (err: unknown) => {
         const timeout = err instanceof AssessTimeoutError;
         const message = err instanceof Error ? err.message : String(err);
@@ -502,7 +513,23 @@ export class LiveModel {
 
   /** What every annotation of a job says of it: the alarm type, which check, raise → annotation. */
   private jobValues(job: Job): AnnotationValues {
-    return { alarmType: job.alarmType, check: job.check, latencyMs: Math.round(this.now() - job.raisedAt), ...(job.episode !== undefined && { episode: job.episode }) };
+    return { alarmType: job.alarmType, check: job.check, latencyMs: this.since(job.seenAt), ...(job.episode !== undefined && { episode: job.episode }) };
+  }
+
+  /**
+   * Whole ms since a monotonic instant (floored: never more than the wall clock shows without a step). Latencies and the
+   * hold are timed so (review rv147 F1): a step of the wall clock during a hold stretched its holdS bound by the step.
+   */
+  private since(monoAt: number): number {
+    return Math.floor(this.mono() - monoAt);
+  }
+
+  /**
+   * A wall-clock instant just read by the alarm service (a raise, a return), on the monotonic clock: one raised for a
+   * reading that reached the gateway earlier (a backlog) keeps its age.
+   */
+  private monoOf(at: number): number {
+    return this.mono() - Math.max(0, this.now() - at);
   }
 
   /** Several assessments in a row failed: the model is reported failed (health, twin) and a technical alarm raised. */
@@ -528,7 +555,7 @@ export class LiveModel {
   private late(latencyMs: number): void {
     this.host.metrics.inc('model_late_total');
     this.lateSinceWarn++;
-    const now = this.now();
+    const now = this.mono();
     if (now - this.lastLateWarnAt < LATE_WARN_EVERY_MS) return;
     this.log.warn(
       { latencyMs: Math.round(latencyMs), late: this.lateSinceWarn, queued: this.queue.length },
@@ -558,7 +585,7 @@ export class LiveModel {
     const windowS = round(signalSeconds(channels), 1);
     const a = await this.assessWithin(model, job.alarmType, channels);
     this.assessSucceeded();
-    const latencyMs = this.now() - job.raisedAt;
+    const latencyMs = this.since(job.seenAt);
     this.assessed++;
     if (job.check === 1) this.lastLatencyMs = latencyMs;
     this.host.metrics.inc('model_assessments_total', { type: job.alarmType, verdict: a.verdict });
@@ -641,7 +668,7 @@ export class LiveModel {
     const p = this.config.policy;
     const none = { kind: 'none' as const, until: 0 };
     if (p.mode !== 'delay') return none;
-    const now = this.now();
+    const now = this.mono(); // the hold is timed on the monotonic clock (Hold)
     const hold = job.hold;
     // Stopping: no new pause (and no re-check timer to outlive the agent); the pause already set runs out.
     if (this.state === 'closed') {
@@ -651,28 +678,28 @@ export class LiveModel {
     if (a.verdict !== 'likely-false') return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: re-check says ${a.verdict}` } : none;
     if (!hold && state !== 'active') return none; // acknowledged or paused by a person, or already over
     if (caveat !== null) return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: ${caveat}` } : { ...none, note: `likely false; not held: ${caveat}` };
-    const sinceRaise = now - job.raisedAt;
+    const sinceRaise = now - job.seenAt;
     if (!hold && sinceRaise > HOLD_WITHIN_MS) {
       this.host.metrics.inc('model_not_held_total', { reason: 'late' });
       return { ...none, note: `likely false; not held: the verdict came ${(sinceRaise / 1000).toFixed(1)} s after the alarm` };
     }
     const startedAt = hold?.startedAt ?? now;
     // From the raise, not the decision: a late first verdict must not stretch the hold past holdS of the alarm's life.
-    const deadline = hold?.deadline ?? job.raisedAt + p.holdS * 1000;
+    const deadline = hold?.deadline ?? job.seenAt + p.holdS * 1000;
     const pauseS = Math.min(p.recheckS, Math.floor((deadline - now) / 1000));
     if (pauseS < 1) return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
     // `seen`: the engine refuses to pause an alarm that has risen above the priority the model judged.
     const priority = hold?.priority ?? job.priority;
     const r = this.host.alarms.audioPause({ alarmId: job.alarmId }, this.actor(), pauseS, priority);
     if (!r.ok) return hold ? { kind: 'hold-ended', until: 0, note: `hold ended: ${r.error}` } : { ...none, note: `not held: ${r.error}` };
-    // The engine's own record of the pause end, so a later pause by a person is told apart from ours.
-    const until = r.changes[0]?.alarm.audioPausedUntil ?? now + pauseS * 1000;
+    // Monotonic, as the hold's other instants; a pause by a person is told by who paused (holdBroken), not by its end.
+    const until = now + pauseS * 1000;
     if (hold) {
       hold.pausedUntil = until;
       hold.check = job.check;
     }
     else {
-      job.hold = { startedAt, deadline, pausedUntil: until, priority, alarmType: job.alarmType, raisedAt: job.raisedAt, check: job.check };
+      job.hold = { startedAt, deadline, pausedUntil: until, priority, alarmType: job.alarmType, seenAt: job.seenAt, check: job.check };
       this.holds.set(job.alarmId, job.hold);
     }
     return { kind: 'audio-paused', until, note: `likely false: audio paused ${pauseS} s while the evidence is re-checked (hold at most ${p.holdS} s)` };
@@ -688,7 +715,7 @@ export class LiveModel {
         if (!this.running || this.holds.get(job.alarmId) !== hold) return;
         this.enqueue({ ...job, until: this.now(), check: job.check + 1 });
       },
-      Math.max(0, hold.pausedUntil - this.now() - RECHECK_LEAD_MS),
+      Math.max(0, hold.pausedUntil - this.mono() - RECHECK_LEAD_MS),
     );
   }
 
@@ -715,15 +742,17 @@ export class LiveModel {
 
 /**
  * Why the model's hold of this alarm no longer stands, or null while it does: only an unanswered alarm whose
- * condition is present, at no higher priority than judged, under the model's own audio pause is held.
+ * condition is present, at no higher priority than judged, under the model's own audio pause is held. `pausedBy`:
+ * the role that set the pause running (AlarmEngine.audioPausedBy). Told by who paused, not by the pause's end: a step
+ * of the wall clock moves the engine's end and was taken for a person's pause (review rv147 F1).
  */
-function holdBroken(hold: Hold, alarm: Alarm | undefined): string | null {
+function holdBroken(hold: Hold, alarm: Alarm | undefined, pausedBy: string | undefined): string | null {
   if (!alarm || alarm.state === 'resolved') return 'the alarm ended';
   if (alarm.state === 'acknowledged') return 'the alarm was acknowledged';
   if (PRIORITY_RANK[alarm.priority] > PRIORITY_RANK[hold.priority]) return `the alarm rose to ${alarm.priority} priority (the model judged it at ${hold.priority})`;
   if (!alarm.conditionPresent) return 'the condition ended: the alarm is latched for acknowledgement';
   if (alarm.state !== 'audio-paused') return 'the audio pause ran out';
-  if (alarm.audioPausedUntil !== hold.pausedUntil) return 'the alarm was paused by a person';
+  if (pausedBy !== 'model') return 'the alarm was paused by a person';
   return null;
 }
 

@@ -1188,6 +1188,11 @@ function handleEvent(event, data) {
       state.droppedBeds = data.droppedBeds;
       renderAll();
       break;
+    case 'clock-stepped':
+      // The gateway's clock stepped: this stream's server-time offset (the largest seen) is off by the step. A new
+      // stream measures it afresh, and its snapshot has the instants the server moved (review rv147 F2).
+      reconnect();
+      break;
     case 'session-ended':
       // viewing: authenticated, and the session this stream was opened with was logged out or expired.
       if (state.auth && state.auth === streamAuth) dropSession();
