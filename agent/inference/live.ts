@@ -145,6 +145,8 @@ export interface RunningModel {
   abandon?(): void;
   /** WorkerModel: workers given up on whose run has not ended yet (the process must not exit under them). */
   readonly leaving?: number;
+  /** WorkerModel: its thread's heap after the last assessment (not in the process's heap gauges). */
+  readonly workerHeap?: { usedBytes: number; externalBytes: number } | null;
   close(): Promise<void>;
 }
 
@@ -218,6 +220,9 @@ export class LiveModel {
     this.unsubscribe = host.alarms.subscribe((changes) => this.alarmChanges(changes));
     host.metrics.gauge('model_ring_beds', () => this.ring.bedCount);
     host.metrics.gauge('model_queue_length', () => this.queue.length);
+    // The model's own thread has a heap of its own (heap_used_bytes is the agent's): NaN until its first assessment.
+    host.metrics.gauge('model_worker_heap_used_bytes', () => this.model?.workerHeap?.usedBytes ?? Number.NaN);
+    host.metrics.gauge('model_worker_external_memory_bytes', () => this.model?.workerHeap?.externalBytes ?? Number.NaN);
     this.ready = this.load(load);
   }
 

@@ -31,7 +31,9 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
   | { type: 'result'; id: number; assessment: Assessment }
-  | { type: 'error'; id: number; message: string };
+  | { type: 'error'; id: number; message: string }
+  /** After each assessment, once the worker collected its garbage: its heap in use and its typed arrays' memory. */
+  | { type: 'heap'; usedBytes: number; externalBytes: number };
 
 export interface WorkerModelOptions extends EdgeModelOptions {
   /**
@@ -129,6 +131,7 @@ export class WorkerModel {
   private readonly alive = new Map<Worker, { exited: Promise<void>; refuseStart: (e: Error) => void }>();
   /** Workers told to leave and not yet ended. */
   private readonly givenUp = new Set<Worker>();
+  private heap: { usedBytes: number; externalBytes: number } | null = null;
   private nextId = 1;
   private closed = false;
 
@@ -147,6 +150,10 @@ export class WorkerModel {
   }
   get card(): ModelCard {
     return this.verified.card;
+  }
+  /** The worker's heap after its last assessment (null before the first): its own, not in the process's heap gauges. */
+  get workerHeap(): { usedBytes: number; externalBytes: number } | null {
+    return this.heap;
   }
   /** Workers given up on and not yet ended. */
   get leaving(): number {
@@ -256,6 +263,7 @@ export class WorkerModel {
         worker.unref(); // idle: an idle model does not keep the process alive
         ready();
       } else if (m.type === 'failed') lost(new ModelLoadError(m.message)); // it ends by itself
+      else if (m.type === 'heap') this.heap = { usedBytes: m.usedBytes, externalBytes: m.externalBytes };
       else this.settle(m);
     });
     worker.on('error', (err) => lost(new Error(`model worker failed: ${err.message}`, { cause: err })));
