@@ -552,8 +552,8 @@ export function configWarnings(
   if (atStart) warnings.push(...storeFolderWarnings(config));
   // At start a damaged store must be recovered (storeProblems): only --check says it (review rv144 F2).
   else warnings.push(...storeFileWarnings(config));
-  // At start the driver says it as it opens the port, with what to do.
-  if (registry && !atStart) warnings.push(...serialPathWarnings(config, registry, env));
+  // At start only a plug-order name (review rv149 H1): what is at the path the driver says as it opens the port.
+  if (registry) warnings.push(...serialPathWarnings(config, registry, env, atStart));
   // At start the edge model says it itself as it loads (a technical alarm), with the card checked too.
   if (!atStart) warnings.push(...modelWarnings(config));
   // A display certificate browsers refuse (or soon will): said, not refused, since only the screens suffer from it.
@@ -715,14 +715,15 @@ export function moduleDisplayWarnings(config: AgentConfig, env: NodeJS.ProcessEn
 /**
  * Serial ports (the drivers' claims) whose path does not exist or is not a character device now: a typo against the
  * deployment manifest's PathInContainer would otherwise show only at start (review rv90 L2). Warned, not refused: the
- * adapter may just be unplugged while --check runs.
+ * adapter may just be unplugged while --check runs. A plug-order name (/dev/ttyUSB0) is warned of too, also at start
+ * (`nameOnly`), since it can bring another bed's device to this one after a reboot (review rv149 H1).
  */
-export function serialPathWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env): ConfigProblem[] {
+export function serialPathWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>, env: NodeJS.ProcessEnv = process.env, nameOnly = false): ConfigProblem[] {
   const warnings: ConfigProblem[] = [];
   config.drivers.forEach((entry, i) => {
     if (!entry.enabled) return;
     for (const { path, field } of registry.get(entry.type)?.claims?.(entry.options)?.serialPorts ?? []) {
-      const message = serialPathWarning(path, env);
+      const message = serialPathWarning(path, env, nameOnly);
       if (message) warnings.push({ path: `drivers[${i}].${field}`, message });
     }
   });

@@ -12,7 +12,7 @@ export const configSchema: Record<string, unknown> = {
       description:
         'Bed this monitor serves, put on its readings, alarms and status events, e.g. "ICU-7"; use the same name as in `alarms.limits.beds` and `alarms.news2.beds`. Default none: the data is shown under the bed "unassigned" and gets no NEWS2 score. Update it when the monitor moves.',
     },
-    path: { type: 'string', minLength: 1, description: '/dev/serial/by-id/... (preferred) or /dev/ttyUSB0.' },
+    path: { type: 'string', minLength: 1, description: 'A stable name: /dev/serial/by-id/... (or /dev/serial/by-path/..., a udev name; in an IoT Edge module the manifest\'s PathInContainer, e.g. /dev/ttyBED01). /dev/ttyUSB0-style names are warned of at --check and start: they follow the plug order.' },
     baudRate: { enum: [115200, 19200], description: 'MIB/RS-232 Data Export: 115200 8N1 (fixed baud rate protocol).' },
     listenOnly: { type: 'boolean', description: 'Never transmit: decode monitor traffic seen on a Y-cable.' },
     ...CAPTURE_OPTIONS_SCHEMA,

@@ -152,7 +152,10 @@ export const SETTINGS: Table = {
   0x05: e('Ti (set)', U.SEC),
   0x07: e('I:E I part (set)', U.NONE),
   0x08: e('I:E E part (set)', U.NONE),
-  0x09: e('RR (set)', U.PER_MIN),
+  // 09H is the IMV/SIMV frequency, 0AH the IPPV one (VSCaptureDrgVent DeviceSettings, OpenICE draeger.h: FrequencyIMV,
+  // FrequencyIPPV), not one "RR (set)" (review rv149 M1). No MDC term here names a set mandatory rate: raw codes only.
+  0x09: e('f IMV/SIMV (set)', U.PER_MIN),
+  0x0a: e('f IPPV (set)', U.PER_MIN),
   0x0b: e('PEEP (set)', U.MBAR),
   0x12: e('Psupp (set)', U.MBAR),
   0x13: e('Pmax (set)', U.MBAR),

@@ -3,7 +3,8 @@
 // realtime curves and device status. See README.md.
 import { performance } from 'node:perf_hooks';
 import type { DriverClaims, DriverContext, DriverFactory, Driver } from '../types.js';
-import type { DeviceState } from '../../agent/model/reading.js';
+import type { AlarmEvent, DeviceState } from '../../agent/model/reading.js';
+import type { DeviceIdentification } from './protocol/data.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { captureWarnings } from '../serial/warnings.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
@@ -44,6 +45,9 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   /** Curves set up that stopped coming while the device answers requests: since when, and set-ups tried since. */
   private rtStall: { since: number; setups: number } | undefined;
   private readonly rtStallLog = new RepeatLog(10 * 60_000);
+  /** The device's 52H identity at the last (re)connect ("Evita 0161 04.10"), to notice another device on the port. */
+  private identity: string | undefined;
+  private identityChanges = 0;
 
   /** `mono`: the monotonic clock of elapsed times (tests). */
   constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now, mono: () => number = () => performance.now()) {
@@ -199,6 +203,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         return;
       case 'device-id':
         this.ctx.log.info({ device: this.plan.id, medibusId: o.id.id, name: o.id.name, revision: o.id.revision }, 'medibus device identified');
+        this.checkIdentity(o.id, now);
         return;
       case 'date-time':
         this.ctx.log.debug({ device: this.plan.id, deviceTime: o.dateTime.raw }, 'medibus device time');
@@ -329,6 +334,45 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     if (line?.first) this.ctx.log.warn(fields, `${msg} (repeats are summarised)`);
     else if (line) this.ctx.log.warn({ ...fields, repeats: line.repeats, total: line.inARow }, `${msg}: ${line.repeats} more times since the last line`);
     this.emit(events);
+  }
+
+  /**
+   * Another ventilator answering on the port than at the previous (re)connect (review rv149 H1): a replaced ventilator
+   * at the bed (routine), or plug-order names swapped and another bed's ventilator now read as this one. Its readings
+   * keep flowing; a warning and a medium technical alarm say it, momentary (it latches until someone acknowledges it).
+   * Compared with the previous identity, not the first: a replacement is said once, not at every reconnect after it.
+   * The 52H identity is the device type and software, no serial number: a swap of two alike ventilators is not seen.
+   */
+  private checkIdentity(id: DeviceIdentification, now: number): void {
+    const text = `${id.name || 'device'} ${id.id} ${id.revision}`.trim();
+    const was = this.identity;
+    this.identity = text;
+    if (was === undefined || was === text || this.plan.replay) return;
+    this.identityChanges++;
+    const bed = this.plan.bed ? ` (bed ${this.plan.bed})` : '';
+    const alarmText =
+      `A different ventilator answers on ${this.plan.path} for ${this.plan.id}${bed}: was ${was}, now ${text}. ` +
+      "If this is not the bed's replacement ventilator, check the cabling and which port it is on: its readings are shown for this bed";
+    this.ctx.log.warn({ device: this.plan.id, path: this.plan.path, was, now: text }, `medibus: a different ventilator answers on ${this.plan.path}: was ${was}, now ${text}; a technical alarm is raised, its readings go on as ${this.plan.id}`);
+    this.ctx.count('device_identity_changes');
+    const code = 'device-identity-changed';
+    const alarm: AlarmEvent = {
+      ...this.origin,
+      kind: 'alarm',
+      // One alarm per change: each is answered on its own.
+      alarmId: `${this.plan.id}:${code}:${this.identityChanges}:${now}`,
+      condition: null,
+      raw: { system: 'medibus', code, text: alarmText },
+      text: alarmText,
+      priority: 'medium',
+      category: 'technical',
+      phase: 'start',
+      momentary: true,
+      deviceTime: null,
+      receivedAt: now,
+    };
+    // No end will come for a change at a point in time: sent with its start, as HL7's momentary events are.
+    this.emit([alarm, { ...alarm, phase: 'end' }]);
   }
 
   private flushWaves(): void {

@@ -36,7 +36,7 @@ export interface MedibusOptions {
   model?: ModelName;
   /** Which code table the measured data follow; default: the model preset's. */
   codeProfile?: CodeProfile;
-  /** `/dev/serial/by-id/...` (preferred) or `/dev/ttyUSB0`. Required unless `replay` is given. */
+  /** A stable name: `/dev/serial/by-id/...` or a udev name; `/dev/ttyUSB0`-style names are warned of (review rv149 H1). Required unless `replay` is given. */
   path?: string;
   baudRate?: number;
   dataBits?: 7 | 8;

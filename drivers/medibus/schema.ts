@@ -22,7 +22,7 @@ export const configSchema: Record<string, unknown> = {
       description:
         'Which code table the measured data (code page 1) follow, where public tables disagree: "medibus-x" (Infinity V500: 06H inspiratory minute volume, 8BH VTi, DCH heart rate, with MDC terms) or "classic" (06H compliance in mL/mbar, 8BH ASB support volume, both without an MDC term; DCH and 03H kept as raw codes). Default: the `model` preset\'s (v500, v500-38400: medibus-x; every other preset and generic: classic). Set medibus-x for another Medibus.X device.',
     },
-    path: { type: 'string', minLength: 1, description: '/dev/serial/by-id/... (preferred) or /dev/ttyUSB0.' },
+    path: { type: 'string', minLength: 1, description: 'A stable name: /dev/serial/by-id/... (or /dev/serial/by-path/..., a udev name; in an IoT Edge module the manifest\'s PathInContainer, e.g. /dev/ttyBED01). /dev/ttyUSB0-style names are warned of at --check and start: they follow the plug order.' },
     baudRate: {
       type: 'integer',
       enum: [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200],

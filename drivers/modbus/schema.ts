@@ -252,7 +252,7 @@ export const configSchema: Record<string, unknown> = {
                 type: 'string',
                 minLength: 1,
                 description:
-                  'Serial port of the RS-485/RS-232 line: /dev/serial/by-id/... (preferred: it survives replugging) or /dev/ttyUSB0. Required; one line is one bus, and no other driver may open it.',
+                  'Serial port of the RS-485/RS-232 line: a stable name, /dev/serial/by-id/... or /dev/serial/by-path/... (it survives replugging; /dev/ttyUSB0-style names are warned of at --check and start: they follow the plug order). Required; one line is one bus, and no other driver may open it.',
               },
               baudRate: {
                 type: 'integer',

@@ -5,7 +5,7 @@ import { SerialPort } from 'serialport';
 import { LinkClosedError, ListenOnlyError, lineShorthand, type LineSettings, type SerialLink } from './link.js';
 
 export interface SerialPortLinkOptions extends LineSettings {
-  /** `/dev/ttyUSB0`, or a stable `/dev/serial/by-id/...` symlink (preferred: survives replug and reboots). */
+  /** A stable `/dev/serial/by-id/...` symlink (survives replug and reboots); `/dev/ttyUSB0` works, but is warned of. */
   path: string;
   listenOnly?: boolean;
   /** How often the device path is checked while open (ms); 0 turns the check off. Default 1000. */
@@ -53,11 +53,37 @@ export function openAdvice(err: Error & { code?: unknown }, path: string, env: N
   return undefined;
 }
 
+/** A kernel name handed out in plug-in (or probe) order: another adapter can get it after a reboot or a replug. */
+const PLUG_ORDER_NAME = /^\/dev\/tty(?:USB|ACM|S)\d+$/;
+
+/**
+ * Why a plug-order name is a danger, and the stable name to use instead (docs/deploy-guide.md). In a module the name
+ * is the manifest's PathInContainer, fixed when the module is created: its PathOnHost is what must be stable.
+ */
+function plugOrderAdvice(path: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (!PLUG_ORDER_NAME.test(path)) return undefined;
+  const risk = `${path} is numbered in plug-in order: after a reboot or a replug it can name another bed's device, whose readings and alarms would then go to this one's bed`;
+  return inIotEdgeModule(env)
+    ? `${risk}; make sure the deployment manifest's PathOnHost for it is a /dev/serial/by-id/… (or /dev/serial/by-path/…, udev) name, and give the PathInContainer a bed name such as /dev/ttyBED03 (docs/deploy-guide.md 4.3)`
+    : `${risk}; use its /dev/serial/by-id/… name (\`ls -l /dev/serial/by-id\`), or /dev/serial/by-path/… or a udev name for adapters without a serial number (docs/deploy-guide.md)`;
+}
+
 /**
  * For --check: a serial path that does not exist, or is not a character device (a typo against the manifest's
- * PathInContainer, a regular file). A warning, not a refusal: the adapter may only be unplugged now (review rv90 L2).
+ * PathInContainer, a regular file), or is a plug-order name (/dev/ttyUSB0: review rv149 H1). A warning, not a refusal:
+ * the adapter may only be unplugged now (review rv90 L2), and a plug-order name works until the names swap.
+ * `nameOnly`: only the name is looked at (at start, where the driver says what it finds as it opens the port).
  */
-export function serialPathWarning(path: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function serialPathWarning(path: string, env: NodeJS.ProcessEnv = process.env, nameOnly = false): string | undefined {
+  const plugOrder = plugOrderAdvice(path, env);
+  if (nameOnly) return plugOrder;
+  const found = pathFound(path, env);
+  if (found && plugOrder) return `${found}; also, ${plugOrder}`;
+  return found ?? plugOrder;
+}
+
+/** What is wrong with what is at `path` now (missing, not a character device), if anything. */
+function pathFound(path: string, env: NodeJS.ProcessEnv): string | undefined {
   let isTty: boolean;
   try {
     isTty = statSync(path).isCharacterDevice();
@@ -83,7 +109,11 @@ export class SerialPortLink implements SerialLink {
    */
   private opening: Promise<void> | undefined;
 
-  constructor(private readonly opts: SerialPortLinkOptions) {}
+  /** `env`: whether the agent runs as an IoT Edge module, for what a hang-up says to do (tests set it). */
+  constructor(
+    private readonly opts: SerialPortLinkOptions,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   get describe(): string {
     return `${this.opts.path}@${lineShorthand(this.opts)}`;
@@ -144,7 +174,7 @@ export class SerialPortLink implements SerialLink {
         const because = this.closedBecause;
         this.closedBecause = undefined;
         if (!opened) return;
-        const reason = purposeful ? undefined : (because ?? err ?? new Error(`${this.describe} closed`));
+        const reason = purposeful ? undefined : (because ?? this.hungUp(err ?? undefined));
         for (const l of this.closeListeners) l(reason);
       });
       this.port = port;
@@ -173,6 +203,20 @@ export class SerialPortLink implements SerialLink {
   }
 
   /**
+   * The port closed without our asking: serialport says only "bad file descriptor" (EBADF, ENXIO), which is the text the
+   * bedside "disconnected" alarm would carry; what happened and what to do come first (review rv149 L1).
+   */
+  private hungUp(err: Error | undefined): Error {
+    return new Error(`${this.describe}: the port hung up: ${this.unpluggedAdvice()}${err?.message ? ` (${err.message})` : ''}`, { cause: err });
+  }
+
+  private unpluggedAdvice(): string {
+    return inIotEdgeModule(this.env)
+      ? 'USB serial adapter unplugged, or its USB connection failed; once it is plugged in again, restart the module (docs/deploy-guide.md 4.3)'
+      : 'USB serial adapter unplugged, or its USB connection failed; it is reopened once it is back';
+  }
+
+  /**
    * A device unplugged is not always reported on the open port: seen here once in about a hundred pty hang-ups,
    * no error and no close, so the port stayed open on a dead device and never reconnected. The path is checked
    * instead: gone (a USB adapter unplugged, the by-id link removed) or naming another device (replugged) closes
@@ -190,7 +234,8 @@ export class SerialPortLink implements SerialLink {
         void deviceAt(this.opts.path).then((now) => {
           checking = false;
           if (now === device || this.port !== port || !port.isOpen) return;
-          this.closedBecause = new Error(`${this.describe}: ${now === null ? 'the device path is gone' : 'the device path now names another device'}`);
+          // As a hang-up says it: this reason, when it comes first, is the one the "disconnected" alarm carries.
+          this.closedBecause = new Error(`${this.describe}: ${now === null ? `the device path is gone: ${this.unpluggedAdvice()}` : 'the device path now names another device (adapter replugged)'}`);
           port.close();
         });
       }, every);
