@@ -1678,7 +1678,9 @@ export class Agent {
       storeError = (err as { code?: string }).code ?? (err as Error).message;
     }
     const degraded =
-      Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || hubDown || noHub || technical.length > 0 || storeError !== undefined;
+      Object.values(drivers).some((d) => d.state !== 'running') || (fwd.state !== 'off' && fwd.state !== 'connected') || hubDown || noHub || technical.length > 0 || storeError !== undefined ||
+      // The control plane in trouble (a twin that goes unanswered, or turned off after closes at the twin read: rv148).
+      ('control' in fwd && fwd.control !== undefined);
     return {
       status: degraded ? 'degraded' : 'ok',
       gatewayId: this.gatewayId,

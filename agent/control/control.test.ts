@@ -106,6 +106,29 @@ describe('control plane', () => {
     expect(s.recycled).toHaveLength(1);
   });
 
+  it('a hub that answers reads but never reported updates costs the connection once, not at every report; health shows it until an update is answered (review rv148 F1)', async () => {
+    const cap = captureLog();
+    const { control, metrics } = setup(undefined, OPTS, undefined, cap.log);
+    const silentUpdates = () => session({ updateReported: () => Promise.reject(new NoAnswerError('reported properties update: no answer within 1000 ms')) });
+    const first = silentUpdates();
+    control.connected(first);
+    await until(() => first.recycled.length > 0);
+    // The fresh connection: its reads are answered, its update is not. Kept.
+    const second = silentUpdates();
+    control.connected(second);
+    await until(() => control.controlStatus() !== null);
+    expect(second.recycled).toEqual([]);
+    expect(metrics.get('control_twin_recycles_total')).toBe(1);
+    expect(control.controlStatus()).toMatchObject({ state: 'twin-unanswered', unanswered: expect.any(Number) });
+    expect(cap.lines.filter((l) => l.level === 40 && /twin goes unanswered/.test(String(l.msg)))).toHaveLength(1);
+    // An answered update ends it.
+    const third = session();
+    control.connected(third);
+    await settle(control, () => third.reported.length > 0);
+    expect(control.controlStatus()).toBeNull();
+    expect(third.recycled).toEqual([]);
+  });
+
   it('keeps the connection when the hub answers a twin read with an error (throttled), and reads it again later', async () => {
     const { control } = setup();
     let reads = 0;

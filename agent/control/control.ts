@@ -6,16 +6,18 @@
 //
 // After every connection the full twin is read: desired changes made while the gateway was offline are picked
 // up, and a hub that lost the session (the SDK does not subscribe to the twin topics again) is caught by twin
-// operations that go unanswered, which recycle the connection. An operation the hub answers with an error (429 when
-// twin operations are throttled, 400, 5xx) keeps the connection: the twin is read again after a growing delay and
-// a refused report is sent again at the next report tick.
+// operations that go unanswered, which recycle the connection, once: if the fresh connection's twin goes unanswered
+// too, recycling again cannot help (an edgeHub that does not serve the twin, a hub slower than twinTimeoutMs), so the
+// connection is kept for telemetry and the twin read again after a growing delay (review rv148 F1). An operation the
+// hub answers with an error (429 when twin operations are throttled, 400, 5xx) keeps the connection: the twin is read
+// again after a growing delay and a refused report is sent again at the next report tick.
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem, type DriverEntry } from '../config/load.js';
 import type { DriverFactory } from '../../drivers/types.js';
 import type { Metrics } from '../metrics.js';
-import { NoAnswerError, type ControlHandler, type ControlSession } from '../forward/azure.js';
+import { NoAnswerError, type ControlHandler, type ControlPlaneStatus, type ControlSession } from '../forward/azure.js';
 import { logRingOf, setLogLevel } from '../log.js';
 import { PACKAGE_ROOT } from '../paths.js';
 import { DesiredState } from './desired.js';
@@ -264,6 +266,11 @@ function incompleteStarts(marker: string): number {
 
 const problemText = (p: ConfigProblem) => `${p.path || '(top level)'}: ${p.message}`;
 
+/** The longest pause between twin reads retried after a refusal or while the twin goes unanswered. */
+const TWIN_RETRY_MAX_MS = 10 * 60_000;
+/** While the twin goes unanswered, its warn line is repeated (with the count) at most this often. */
+const UNANSWERED_LOG_EVERY_MS = 10 * 60_000;
+
 export class AgentControl implements ControlHandler {
   readonly methodNames: readonly string[];
   private local: AgentConfig;
@@ -290,6 +297,15 @@ export class AgentControl implements ControlHandler {
   /** Full twin reads in a row older than our desired version (see sync). */
   private olderReads = 0;
   private reportFailures = 0;
+  /**
+   * The kind of twin operation whose going unanswered last recycled the connection, until one of that kind is answered
+   * (a reported update answered stands for both): meanwhile another unanswered one keeps the connection, so an
+   * unanswered twin costs the connection at most once in a row (review rv148 F1). By kind: a hub that answers reads
+   * but never updates would otherwise recycle at every report.
+   */
+  private recycledFor: 'read' | 'report' | null = null;
+  /** The twin goes unanswered on a fresh connection too (cleared by any answer): health shows it. */
+  private unanswered: { since: number; ops: number; loggedAt: number } | null = null;
   private syncRetry: NodeJS.Timeout | null = null;
   private queue: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
@@ -410,6 +426,30 @@ export class AgentControl implements ControlHandler {
     this.methods.unknown(name);
   }
 
+  /** The control plane's trouble for health: the twin unanswered on fresh connections too, or null. */
+  controlStatus(): ControlPlaneStatus | null {
+    const u = this.unanswered;
+    if (!u) return null;
+    return {
+      state: 'twin-unanswered',
+      since: new Date(u.since).toISOString(),
+      detail: 'twin operations go unanswered on a fresh connection too: connection kept for telemetry, the twin read again with a growing pause',
+      unanswered: u.ops,
+    };
+  }
+
+  /** The transport switched the twin and methods off for this run: the hub closes the connection at the twin read. */
+  switchedOff(status: ControlPlaneStatus, closes: number): void {
+    if (this.syncRetry) clearTimeout(this.syncRetry);
+    this.syncRetry = null;
+    this.unanswered = null;
+    this.log.error(
+      { closes, since: status.since },
+      `the hub closed the connection at the twin read on ${closes} connections in a row: the control plane (twin, direct methods) is off until restart, forwarding goes on. ` +
+        'Likely cause: an IoT Hub of the Basic tier (it has no twins or direct methods), or a hub policy; fix: set control.enabled: false, or use a Standard tier hub',
+    );
+  }
+
   /**
    * The SDK's twin emitted 'error': asking for desired-patch notifications failed. Patches may not come on this
    * connection; the periodic full read (control.resyncIntervalS) and the read after each connection still pick up
@@ -450,25 +490,32 @@ export class AgentControl implements ControlHandler {
       // The read that was to confirm an older version did not come: the next older read starts the count again.
       this.olderReads = 0;
       if (!s.open) return; // the connection ended meanwhile; the next one reads the twin again
-      if (err instanceof NoAnswerError) {
-        this.deps.metrics.inc('control_twin_recycles_total');
-        this.log.warn({ err: err.message, why }, 'cannot read the twin; recycling the hub connection');
-        s.recycle(`twin read failed: ${err.message}`);
-        return;
-      }
-      this.deps.metrics.inc('control_twin_refused_total', { op: 'read' });
       this.syncFailures += 1;
-      const retryInMs = Math.min(this.opts.resyncIntervalS * 1000, 1000 * 2 ** Math.min(this.syncFailures - 1, 16));
-      this.log.warn({ err: (err as Error).message, why, attempt: this.syncFailures, retryInMs }, 'the hub refused the twin read; connection kept, reading it again later');
+      const retryInMs = Math.min(this.opts.resyncIntervalS * 1000, TWIN_RETRY_MAX_MS, 1000 * 2 ** Math.min(this.syncFailures - 1, 16));
+      if (err instanceof NoAnswerError) {
+        if (this.recycledFor === null) {
+          this.recycledFor = 'read';
+          this.deps.metrics.inc('control_twin_recycles_total');
+          this.log.warn({ err: err.message, why }, 'cannot read the twin; recycling the hub connection');
+          s.recycle(`twin read failed: ${err.message}`);
+          return;
+        }
+        this.stillUnanswered(err, why, retryInMs);
+      } else {
+        this.twinAnswered('read');
+        this.deps.metrics.inc('control_twin_refused_total', { op: 'read' });
+        this.log.warn({ err: (err as Error).message, why, attempt: this.syncFailures, retryInMs }, 'the hub refused the twin read; connection kept, reading it again later');
+      }
       if (this.syncRetry) clearTimeout(this.syncRetry);
       this.syncRetry = setTimeout(() => {
         this.syncRetry = null;
-        if (!this.stopped && this.session === s) this.enqueue(() => this.sync('retry after a refused twin read'));
+        if (!this.stopped && this.session === s) this.enqueue(() => this.sync('retry after a failed twin read'));
       }, retryInMs);
       this.syncRetry.unref();
       return;
     }
     this.syncFailures = 0;
+    this.twinAnswered('read');
     if (!s.open) return;
     this.hubReported = withoutDollarKeys(twin.reported);
     if (this.desired.full(twin.desired)) {
@@ -489,6 +536,34 @@ export class AgentControl implements ControlHandler {
       }
     }
     await this.report(true);
+  }
+
+  /**
+   * A twin operation went unanswered after a recycle for an unanswered one, with none of that kind answered since:
+   * the connection stays (telemetry flows on it). Said at warn the first time, then at most every
+   * UNANSWERED_LOG_EVERY_MS with the count; health shows it (controlStatus()).
+   */
+  private stillUnanswered(err: Error, why: string, retryInMs?: number): void {
+    const now = this.now();
+    const first = this.unanswered === null;
+    const u = (this.unanswered ??= { since: now, ops: 0, loggedAt: now });
+    u.ops += 1;
+    const loud = first || now - u.loggedAt >= UNANSWERED_LOG_EVERY_MS;
+    if (loud) u.loggedAt = now;
+    this.log[loud ? 'warn' : 'debug'](
+      { err: err.message, why, unanswered: u.ops, since: new Date(u.since).toISOString(), retryInMs },
+      'the twin goes unanswered on a fresh connection too: connection kept for telemetry (not recycled again); reads retried with a growing pause, reported updates at a later report (said again at most every 10 min, with the count)',
+    );
+  }
+
+  /** The hub answered a twin operation (with its result or an error status): for its kind, the twin channel works. */
+  private twinAnswered(op: 'read' | 'report'): void {
+    if (op === 'read' && this.recycledFor === 'report') return;
+    this.recycledFor = null;
+    const u = this.unanswered;
+    if (!u) return;
+    this.unanswered = null;
+    this.log.info({ unanswered: u.ops, since: new Date(u.since).toISOString() }, 'the twin answers again');
   }
 
   private async applyDesired(): Promise<void> {
@@ -678,14 +753,22 @@ export class AgentControl implements ControlHandler {
       this.hubReported = doc;
       this.lastSignificant = sig;
       this.reportFailures = 0;
+      this.twinAnswered('report');
     } catch (err) {
       if (!s.open) return;
-      if (err instanceof NoAnswerError) {
+      // Once in a row (recycledFor): an update left unanswered after that is sent again at a later tick, connection kept.
+      if (err instanceof NoAnswerError && this.recycledFor === null) {
+        this.recycledFor = 'report';
         this.deps.metrics.inc('control_twin_recycles_total');
         this.log.warn({ err: err.message }, 'cannot update reported properties; recycling the hub connection');
         s.recycle(`reported properties update failed: ${err.message}`);
         return;
       }
+      if (err instanceof NoAnswerError) {
+        this.stillUnanswered(err, 'reported properties update');
+        return;
+      }
+      this.twinAnswered('report');
       this.deps.metrics.inc('control_twin_refused_total', { op: 'report' });
       // Sent again at the next tick (lastSignificant is unchanged); logged at warn once per run of refusals.
       this.reportFailures += 1;

@@ -184,7 +184,30 @@ export interface HubTransport {
   onDisconnect(listener: (err: Error | undefined) => void): void;
   /** Optional: module twin and direct methods on every connection (agent/control). */
   setControl?(handler: ControlHandler, opts?: { twinTimeoutMs?: number }): void;
+  /** Optional: the control plane's trouble (twin unanswered, switched off), null while it works or has none (health). */
+  controlStatus?(): ControlPlaneStatus | null;
 }
+
+/** The control plane's trouble, as health shows it (under forwarder.control). */
+export interface ControlPlaneStatus {
+  /**
+   * 'twin-unanswered': twin reads go unanswered on fresh connections too; the connection is kept for telemetry and the
+   * twin read again on a growing delay. 'off': the hub closed the connection at the twin read on
+   * TWIN_CLOSES_TO_SWITCH_OFF connections in a row (IoT Hub Basic tier, or a hub policy): no twin or methods this run.
+   */
+  state: 'twin-unanswered' | 'off';
+  /** ISO time it began. */
+  since: string;
+  detail: string;
+  /** twin-unanswered: twin operations left unanswered since it began. */
+  unanswered?: number;
+}
+
+/**
+ * Connections in a row the hub closed while their first twin read was waiting for its answer, after which the control
+ * plane is switched off for the run (see AzureIotTransport.twinCloses). Two could be chance; three at the same step are not.
+ */
+export const TWIN_CLOSES_TO_SWITCH_OFF = 3;
 
 /** The agent's side of the twin and direct methods. */
 export interface ControlHandler {
@@ -199,6 +222,10 @@ export interface ControlHandler {
   unknownMethod?(name: string): void;
   /** The SDK's twin emitted 'error' (asking for desired-patch notifications failed). */
   twinError?(err: Error): void;
+  /** The transport switched the control plane off for this run (the hub closes the connection at the twin read): logged. */
+  switchedOff?(status: ControlPlaneStatus, closes: number): void;
+  /** The handler's own trouble (twin unanswered), null if none: shown in health. */
+  controlStatus?(): ControlPlaneStatus | null;
 }
 
 export interface ControlSession {
@@ -403,6 +430,17 @@ export class AzureIotTransport implements HubTransport {
   private control: ControlHandler | null = null;
   /** Fails the twin operations of the current connection's session at once when that connection ends. */
   private endSession: () => void = () => undefined;
+  /** Whether the current connection's first twin read (made as it opened) is still waiting for its answer. */
+  private firstReadPending: () => boolean = () => false;
+  /**
+   * Connections in a row that the hub closed while their first twin read was waiting for its answer (neither answered
+   * nor timed out): on IoT Hub's Basic tier the twin request (or the subscription made with it) ends the connection.
+   * A first read that settles (answered, refused, or unanswered for twinTimeoutMs), or a hub close at any other time,
+   * starts the count over; the agent's own closes (recycle, disconnect) leave it as it is.
+   */
+  private twinCloses = 0;
+  /** Set once twinCloses reached TWIN_CLOSES_TO_SWITCH_OFF: no twin or methods on any later connection of this run. */
+  private controlOff: ControlPlaneStatus | null = null;
   private twinTimeoutMs = TWIN_TIMEOUT_MS;
   private readonly mqtt: MqttTransport = mqttWithUnknownMethods((name) => this.control?.unknownMethod?.(name));
 
@@ -496,9 +534,15 @@ export class AzureIotTransport implements HubTransport {
     if (this.ca) await client.setOptions({ ca: trustWith(this.ca) });
     client.on('disconnect', () => {
       if (this.client !== client) return;
+      // Read before the session ends (which settles the read).
+      const atTwin = this.firstReadPending();
       this.client = null;
       this.endSession();
-      for (const l of this.listeners) l(new Error('connection to the hub lost'));
+      this.twinCloses = atTwin ? this.twinCloses + 1 : 0;
+      if (atTwin && this.twinCloses >= TWIN_CLOSES_TO_SWITCH_OFF) this.switchControlOff();
+      // Marked: not counted as an early drop (nor hinted at as a second gateway) by the forwarder (review rv148 F2).
+      const err = atTwin ? Object.assign(new Error('the hub closed the connection during the twin read'), { atTwin: true }) : new Error('connection to the hub lost');
+      for (const l of this.listeners) l(err);
     });
     client.on('error', (err: Error) => {
       if (this.client !== client) return;
@@ -516,12 +560,31 @@ export class AzureIotTransport implements HubTransport {
     // Two connections of one identity: IoT Hub would close one of them, maybe the one in use.
     if (attempt !== this.attempt) throw await superseded();
     this.client = client;
-    if (this.control) this.attachControl(client, this.control);
+    if (this.control && !this.controlOff) this.attachControl(client, this.control);
   }
 
   setControl(handler: ControlHandler, opts: { twinTimeoutMs?: number } = {}): void {
     this.control = handler;
     this.twinTimeoutMs = opts.twinTimeoutMs ?? TWIN_TIMEOUT_MS;
+  }
+
+  controlStatus(): ControlPlaneStatus | null {
+    return this.controlOff ?? this.control?.controlStatus?.() ?? null;
+  }
+
+  /**
+   * The hub closed the connection at the twin read TWIN_CLOSES_TO_SWITCH_OFF times in a row: later connections register
+   * no methods and read no twin (forwarding alone), until the agent restarts.
+   */
+  private switchControlOff(): void {
+    this.controlOff = {
+      state: 'off',
+      since: new Date().toISOString(),
+      detail:
+        `the hub closed the connection at the twin read on ${this.twinCloses} connections in a row: no twin or direct methods until restart ` +
+        '(IoT Hub Basic tier has neither, or a hub policy refuses them: set control.enabled: false, or use a Standard tier hub)',
+    };
+    this.control?.switchedOff?.(this.controlOff, this.twinCloses);
   }
 
   /** Registers direct methods and hands the agent a twin session, on this new client. */
@@ -550,54 +613,73 @@ export class AzureIotTransport implements HubTransport {
     const ended = new Promise<never>((_, reject) => (end = reject));
     ended.catch(() => undefined);
     this.endSession = () => end(new Error('connection closed'));
+    // The first read of this connection (getTwin's first call, its re-read after subscribing included): see twinCloses.
+    let firstRead: 'not-yet' | 'pending' | 'settled' = 'not-yet';
+    this.firstReadPending = () => self.client === client && firstRead === 'pending';
     // A twin operation ends with its answer, its timeout, or its connection, whichever comes first. The connection's
     // end also clears the timeout's timer: a closed client never answers, and a pending 15 s timer kept a stopped agent's
     // process alive that long.
     const op = <T>(p: Promise<T>, what: string) => withTimeout(Promise.race([p, ended]), this.twinTimeoutMs, what);
+    const read = async () => {
+      lastRead = null;
+      let t = await op(client.getTwin(), 'twin read');
+      if (!twinErrorsHeard) {
+        // The SDK's Twin emits 'error' when asking for desired-patch notifications fails; with no listener that
+        // would throw, and an uncaught exception stops the agent.
+        twinErrorsHeard = true;
+        t.on('error', (err: Error) => handler.twinError?.(err));
+      }
+      if (!twin) {
+        // The SDK hands this listener its own cached desired object (at registration and after each read)
+        // as well as each patch; only patches are news here, full reads come back from getTwin().
+        const listener = (delta: unknown) => {
+          if (delta === t.properties.desired) {
+            // A full read's answer: any patch after it is news (DesiredState's versions sort out the order).
+            lastRead = structuredClone(delta) as Record<string, unknown>;
+            ready = true;
+            return;
+          }
+          if (!ready || self.client !== client) return;
+          if (delta && typeof delta === 'object') handler.desiredPatch(structuredClone(delta) as Record<string, unknown>);
+        };
+        t.on('properties.desired', listener);
+        // Read again now that the desired-patch subscription is requested: a patch that fell between the
+        // first read and the subscription is in this one. If this read fails, the next try starts over: patches
+        // must not stay ignored on a connection whose read came back in the end.
+        try {
+          lastRead = null;
+          t = await op(client.getTwin(), 'twin read');
+        } catch (err) {
+          t.removeListener('properties.desired', listener);
+          ready = false;
+          throw err;
+        }
+        twin = t;
+        ready = true;
+      }
+      const { update: _update, ...reported } = t.properties.reported as Record<string, unknown>;
+      const desired = lastRead ?? (structuredClone(t.properties.desired) as Record<string, unknown>);
+      return { desired, reported: structuredClone(reported) };
+    };
     const session: ControlSession = {
       get open() {
         return self.client === client;
       },
       async getTwin() {
-        lastRead = null;
-        let t = await op(client.getTwin(), 'twin read');
-        if (!twinErrorsHeard) {
-          // The SDK's Twin emits 'error' when asking for desired-patch notifications fails; with no listener that
-          // would throw, and an uncaught exception stops the agent.
-          twinErrorsHeard = true;
-          t.on('error', (err: Error) => handler.twinError?.(err));
+        if (firstRead !== 'not-yet') return read();
+        firstRead = 'pending';
+        try {
+          const r = await read();
+          self.twinCloses = 0;
+          return r;
+        } catch (err) {
+          // Answered with an error, or unanswered for twinTimeoutMs (the connection still up): the hub does not close
+          // at the twin. A read ended by the connection's end is the disconnect listener's to count.
+          if (self.client === client) self.twinCloses = 0;
+          throw err;
+        } finally {
+          firstRead = 'settled';
         }
-        if (!twin) {
-          // The SDK hands this listener its own cached desired object (at registration and after each read)
-          // as well as each patch; only patches are news here, full reads come back from getTwin().
-          const listener = (delta: unknown) => {
-            if (delta === t.properties.desired) {
-              // A full read's answer: any patch after it is news (DesiredState's versions sort out the order).
-              lastRead = structuredClone(delta) as Record<string, unknown>;
-              ready = true;
-              return;
-            }
-            if (!ready || self.client !== client) return;
-            if (delta && typeof delta === 'object') handler.desiredPatch(structuredClone(delta) as Record<string, unknown>);
-          };
-          t.on('properties.desired', listener);
-          // Read again now that the desired-patch subscription is requested: a patch that fell between the
-          // first read and the subscription is in this one. If this read fails, the next try starts over: patches
-          // must not stay ignored on a connection whose read came back in the end.
-          try {
-            lastRead = null;
-            t = await op(client.getTwin(), 'twin read');
-          } catch (err) {
-            t.removeListener('properties.desired', listener);
-            ready = false;
-            throw err;
-          }
-          twin = t;
-          ready = true;
-        }
-        const { update: _update, ...reported } = t.properties.reported as Record<string, unknown>;
-        const desired = lastRead ?? (structuredClone(t.properties.desired) as Record<string, unknown>);
-        return { desired, reported: structuredClone(reported) };
       },
       updateReported(patch) {
         const t = twin;

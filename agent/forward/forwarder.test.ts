@@ -482,6 +482,52 @@ describe('Forwarder', () => {
     box.close();
   });
 
+  it('a close at the twin read (atTwin) is not an early drop nor the message\'s fault: no second-gateway hint, no suspect, a delay, the twin named; health carries the control status (review rv148 F2)', async () => {
+    /** Sends wait for the hub's answer, which never comes before it closes the connection at the twin read. */
+    class TwinClosing extends ScriptedTransport {
+      hang = true;
+      off = false;
+      private readonly waiting: (() => void)[] = [];
+      override async send(m: OutgoingMessage) {
+        if (!this.hang) return super.send(m);
+        this.sent.push(m);
+        await new Promise<void>((_, reject) => this.waiting.push(() => reject(new Error('connection closed'))));
+      }
+      closeAtTwin() {
+        // As the SDK does it: the close is signalled first, then the sends in flight fail.
+        this.listenerOf()?.(Object.assign(new Error('the hub closed the connection during the twin read'), { atTwin: true }));
+        for (const r of this.waiting.splice(0)) r();
+      }
+      controlStatus() {
+        return this.off ? { state: 'off' as const, since: new Date().toISOString(), detail: 'switched off' } : null;
+      }
+    }
+    const box = new Outbox(':memory:');
+    const t = new TwinClosing();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 40, maxDelayMs: 80 } }, cap.log, metrics);
+    f.start();
+    box.append([rec(1, 'alarms')]);
+    f.notify();
+    for (let i = 1; i <= 3; i++) {
+      await until(() => t.sent.length === i);
+      t.closeAtTwin();
+      // Not made again at once: the ordinary delay.
+      await until(() => f.getStatus().state === 'backoff', 1000);
+    }
+    t.off = true;
+    t.hang = false;
+    await until(() => t.sent.length === 4 && box.nextMessage() === null);
+    expect(new Set(t.sent.map((m) => m.id)).size).toBe(1);
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(0);
+    expect(cap.lines.filter((l) => /second gateway|failed on every connection/.test(String(l.msg)))).toEqual([]);
+    expect(cap.lines.filter((l) => l.level === 40 && /while the control plane read the twin/.test(String(l.msg))).length).toBeGreaterThanOrEqual(1);
+    expect(f.getStatus()).toMatchObject({ state: 'connected', downSince: null, control: { state: 'off' } });
+    await f.stop();
+    box.close();
+  });
+
   it('a connection that held a minute, and then drops, is reconnected at once, not counted as a failure; one that delivered and dropped sooner is', async () => {
     const box = new Outbox(':memory:');
     const t = new ScriptedTransport();

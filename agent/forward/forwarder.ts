@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
 import { STREAMS, type Outbox, type PackedMessage, type Stream } from '../store/outbox.js';
 import { envelope, messageProperties, type Encoding } from './wire.js';
-import type { HubTransport } from './azure.js';
+import type { ControlPlaneStatus, HubTransport } from './azure.js';
 
 export interface ForwarderOptions {
   gatewayId: string;
@@ -64,6 +64,8 @@ export interface ForwarderStatus {
   lastFailure: HubFailure | null;
   sentMessages: number;
   sentRecords: number;
+  /** The control plane's trouble (twin unanswered, switched off: HubTransport.controlStatus); absent while it works. */
+  control?: ControlPlaneStatus;
 }
 
 class TimeoutError extends Error {}
@@ -271,7 +273,7 @@ export class Forwarder {
    * Set by the first failed send of a connection, or by a connection that ended before it worked; the loop then
    * waits for the window and backs off.
    */
-  private broken: { err: unknown; what: string; dropped?: boolean; refused?: boolean } | null = null;
+  private broken: { err: unknown; what: string; dropped?: boolean; refused?: boolean; atTwin?: boolean } | null = null;
   /** Connections made so far: which connection a send failed on. */
   private connection = 0;
   /** The connection whose first failed send was counted in `strikes` (later ones fail with the connection). */
@@ -335,6 +337,13 @@ export class Forwarder {
         // drop, made again at once (review rv73 M3). Sends failing with it are not a failure either.
         this.recycled = true;
         this.log.info({ hub: transport.description, err: err?.message }, 'connection recycled by the control plane; reconnecting');
+      } else if ((err as { atTwin?: unknown } | undefined)?.atTwin === true) {
+        // The hub closed it at the control plane's first twin read (IoT Hub Basic tier has no twin): the transport counts
+        // these and switches the control plane off after a few (review rv148 F2). Not an early drop, so no second-gateway
+        // hint and no held-back outage; sends failing with it are no message's fault (as for a recycle). Reconnected
+        // after the ordinary delay.
+        this.recycled = true;
+        this.broken ??= { err, what: 'connection', atTwin: true };
       } else if (this.connectedAt === null) {
         // Held a while: a drop like any network blip, reconnected at once.
         this.log.warn({ hub: transport.description, err: err?.message }, 'hub connection lost; data stays in the store');
@@ -389,7 +398,8 @@ export class Forwarder {
   }
 
   getStatus(): ForwarderStatus {
-    return { state: this.state, hub: this.transport.description, ...this.status };
+    const control = this.transport.controlStatus?.();
+    return { state: this.state, hub: this.transport.description, ...this.status, ...(control && { control }) };
   }
 
   /**
@@ -458,10 +468,10 @@ export class Forwarder {
         continue;
       }
       if (this.broken) {
-        const { err, what, dropped, refused } = this.broken;
+        const { err, what, dropped, refused, atTwin } = this.broken;
         this.broken = null;
         await this.transport.disconnect().catch(() => undefined);
-        await this.failed(err, what, dropped, refused);
+        await this.failed(err, what, dropped, refused, atTwin);
         continue;
       }
       if (this.unrecorded.size > 0) {
@@ -905,8 +915,9 @@ export class Forwarder {
   /**
    * `dropped`: the hub closed a connection before it held a minute (counted apart; the log says what it may mean).
    * `refused`: a send failed on a connection that delivered others (the hub is up: no outage, a reason of its own).
+   * `atTwin`: the hub closed the connection at the control plane's first twin read (said so in the log).
    */
-  private async failed(err: unknown, what: string, dropped = false, refused = false): Promise<void> {
+  private async failed(err: unknown, what: string, dropped = false, refused = false, atTwin = false): Promise<void> {
     // A connection that stayed up a while before it failed (a send timing out after hours) starts the delays over.
     if (this.connectionHeld()) {
       this.failures = 0;
@@ -936,15 +947,17 @@ export class Forwarder {
     const level = firstOrTenth(attempt) ? 'warn' : 'debug';
     this.log[level](
       { hub: this.transport.description, err: this.status.lastError, reason: dropped ? 'dropped' : reason, attempt, retryInMs: delay, backlog: this.backlog() },
-      dropped
-        ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running; if it happens at each send, the hub may be throttling)'
-        : reason === 'auth'
-          ? `IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string), or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; it reads ${clock}); keeping data in the store and retrying`
-          : reason === 'tls'
-            ? tlsText
-            : reason === 'refused'
-              ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses again and again is retried on its own schedule while the others go on)'
-              : 'hub unreachable; keeping data in the store and retrying',
+      atTwin
+        ? 'the hub closed the connection while the control plane read the twin; reconnecting after a delay (after 3 in a row the control plane is switched off for this run and forwarding goes on: IoT Hub Basic tier has no twin)'
+        : dropped
+          ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running; if it happens at each send, the hub may be throttling)'
+          : reason === 'auth'
+            ? `IoT Hub refuses the device's credentials (a wrong or rotated key, or a disabled device: check the connection string), or the gateway's clock is wrong (SAS tokens expire hub.sasTokenTtlS after it; it reads ${clock}); keeping data in the store and retrying`
+            : reason === 'tls'
+              ? tlsText
+              : reason === 'refused'
+                ? 'a send failed on a connection that delivered others; reconnecting and retrying (a message the hub refuses again and again is retried on its own schedule while the others go on)'
+                : 'hub unreachable; keeping data in the store and retrying',
     );
     if (this.running) await this.sleep(delay, false);
   }

@@ -18,7 +18,7 @@ export type CloseReason =
   | 'connect-timeout'
   | 'replaced' // same client id connected again
   | 'token-expired' // the SAS token of the connection expired (enforceTokenExpiry)
-  | 'refused' // a publish answered by closing (PubackPolicy.closeOnTelemetry)
+  | 'refused' // a publish answered by closing (PubackPolicy.closeOnTelemetry, TwinPolicy.getAction 'close')
   | 'stopped'; // stop()
 
 export interface ConnectionHandler {

@@ -501,6 +501,8 @@ class HubStandinImpl implements HubStandin, ConnectionHandler {
     const twin = this.twins.get(conn.clientId ?? '');
     if (twin === undefined) return;
     const n = ++this.twinGetsUnderPolicy;
+    if (this.twinPolicy.getAction === 'ignore') return;
+    if (this.twinPolicy.getAction === 'close') return void conn.close('refused', "setTwinPolicy({ getAction: 'close' })");
     const only = this.twinPolicy.refuseGetNumbers;
     if ((only === undefined || only.includes(n)) && this.refuseTwin(conn, rid, this.twinPolicy.refuseGet)) return;
     this.deliver(conn, `$iothub/twin/res/200/?$rid=${encodeURIComponent(rid)}`, JSON.stringify(twin.getResponseBody()));

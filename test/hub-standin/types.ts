@@ -110,6 +110,11 @@ export interface TwinPolicy {
   /** Only these twin reads (counted from 1 from when the policy is set, across connections) get `refuseGet`. */
   refuseGetNumbers?: number[];
   refuseReported?: number;
+  /**
+   * Twin reads get no answer at all ('ignore': an edgeHub or gateway that does not serve the twin), or the connection
+   * is closed at once ('close': what IoT Hub's Basic tier, which has no twins, is reported to do).
+   */
+  getAction?: 'ignore' | 'close';
   /** Called right after a twin read is answered (same tick: a patch pushed here arrives in the same burst). */
   afterGet?: (getNumber: number) => void;
 }
