@@ -11,8 +11,8 @@ const warned = (options: Record<string, unknown>, atStart: boolean) =>
   configWarnings(testConfig(tempDir(), { drivers: [{ name: 'sim', type: 'simulator' }, vent(options)] }), registry, atStart, {}).filter((w) => w.path.startsWith('drivers['));
 
 describe('a plug-order serial port name (rv149 H1)', () => {
-  it('/dev/ttyUSB0, /dev/ttyS0: warned at --check and at start, naming the field and the stable names', () => {
-    for (const path of ['/dev/ttyUSB0', '/dev/ttyS0']) {
+  it('/dev/ttyUSB0, /dev/ttyACM0: warned at --check and at start, naming the field and the stable names', () => {
+    for (const path of ['/dev/ttyUSB0', '/dev/ttyACM0']) {
       for (const atStart of [false, true]) {
         const w = warned({ path }, atStart);
         expect(w, `${path} ${atStart}`).toEqual([{ path: 'drivers[1].options.path', message: expect.stringMatching(/plug-in order.*\/dev\/serial\/by-id\//) }]);

@@ -10,8 +10,8 @@ import { openPtyPair, waitFor } from './testing.js';
 const LINE = { baudRate: 19200, dataBits: 8, parity: 'even', stopBits: 1, flowControl: 'none' } as const;
 
 describe('a plug-order port name (rv149 H1)', () => {
-  it('/dev/ttyUSB<n>, /dev/ttyACM<n>, /dev/ttyS<n>: warned, existing or not, with the stable names to use', () => {
-    for (const path of ['/dev/ttyS0', '/dev/ttyUSB0', '/dev/ttyUSB12', '/dev/ttyACM3']) {
+  it('/dev/ttyUSB<n>, /dev/ttyACM<n>: warned, existing or not, with the stable names to use', () => {
+    for (const path of ['/dev/ttyUSB0', '/dev/ttyUSB12', '/dev/ttyACM3']) {
       expect(serialPathWarning(path, {}), path).toMatch(/numbered in plug-in order.*another bed's device.*\/dev\/serial\/by-id\/.*\/dev\/serial\/by-path\//);
     }
     // One that does not exist says that too.
@@ -22,8 +22,8 @@ describe('a plug-order port name (rv149 H1)', () => {
     expect(serialPathWarning('/dev/ttyUSB0', { IOTEDGE_MODULEID: 'bedside-agent' })).toMatch(/PathOnHost.*\/dev\/serial\/by-id\/.*PathInContainer/);
   });
 
-  it('stable names and other devices: no plug-order warning', async () => {
-    for (const path of ['/dev/serial/by-id/usb-FTDI_FT232R_A10K1ABC-if00-port0', '/dev/serial/by-path/pci-0000:00:14.0-usb-0:2:1.0-port0', '/dev/bedside/bed03', '/dev/ttyBED01', '/dev/ttyUSB0x']) {
+  it('stable names, other devices and on-board UARTs (/dev/ttyS<n>: no replug, no by-id name; rv150 F2): no plug-order warning', async () => {
+    for (const path of ['/dev/ttyS0', '/dev/ttyS1', '/dev/serial/by-id/usb-FTDI_FT232R_A10K1ABC-if00-port0', '/dev/serial/by-path/pci-0000:00:14.0-usb-0:2:1.0-port0', '/dev/bedside/bed03', '/dev/ttyBED01', '/dev/ttyUSB0x']) {
       expect(serialPathWarning(path, {}) ?? '', path).not.toMatch(/plug-in order/);
     }
     const pty = await openPtyPair();

@@ -53,8 +53,12 @@ export function openAdvice(err: Error & { code?: unknown }, path: string, env: N
   return undefined;
 }
 
-/** A kernel name handed out in plug-in (or probe) order: another adapter can get it after a reboot or a replug. */
-const PLUG_ORDER_NAME = /^\/dev\/tty(?:USB|ACM|S)\d+$/;
+/**
+ * A kernel name handed out in plug-in (or probe) order: another adapter can get it after a reboot or a replug. Not
+ * /dev/ttyS<n>: an on-board UART cannot be replugged, keeps its number, and has no by-id or by-path name (systemd's
+ * 60-serial.rules makes those for USB adapters only) (review rv150 F2).
+ */
+const PLUG_ORDER_NAME = /^\/dev\/tty(?:USB|ACM)\d+$/;
 
 /**
  * Why a plug-order name is a danger, and the stable name to use instead (docs/deploy-guide.md). In a module the name
