@@ -42,3 +42,24 @@ it("after each assessment the worker's typed arrays are collected: its external 
   expect(mean(external.slice(20)) - mean(external.slice(2, 12))).toBeLessThan(2 ** 20);
   expect(m.workerHeap!.usedBytes).toBeGreaterThan(0);
 }, 60_000);
+
+it('a worker given up on that reports its heap as its last run ends does not overwrite the current worker\'s figures (review rv150 F3)', async () => {
+  // The first worker's first assessment holds its thread 1.5 s: given up on, it still reports when that run ends.
+  const m = await WorkerModel.start({ ...opts, blockFirstAssessmentMs: 1500 });
+  open.push(m);
+  const given = m.assess('Tachycardia', window()).then(
+    () => 'answered',
+    () => 'given up',
+  );
+  await new Promise((r) => setTimeout(r, 300)); // its run under way
+  m.abandon();
+  expect(await given).toBe('given up');
+  expect(m.workerHeap).toBeNull();
+  await m.assess('Tachycardia', window());
+  for (let t = 0; t < 200 && m.workerHeap === null; t++) await new Promise((r) => setTimeout(r, 10));
+  const current = m.workerHeap;
+  expect(current).not.toBeNull();
+  // The old worker's run ends ~1.5 s after it began, then it collects and reports: wait past that.
+  await new Promise((r) => setTimeout(r, 2500));
+  expect(m.workerHeap).toBe(current);
+}, 30_000);

@@ -209,6 +209,7 @@ export class WorkerModel {
     const old = this.worker;
     this.worker = null;
     this.started = null;
+    this.heap = null; // the next worker's, from its first assessment
     if (old) this.retire(old, new Error('assessment abandoned'));
   }
 
@@ -263,11 +264,15 @@ export class WorkerModel {
         worker.unref(); // idle: an idle model does not keep the process alive
         ready();
       } else if (m.type === 'failed') lost(new ModelLoadError(m.message)); // it ends by itself
-      else if (m.type === 'heap') this.heap = { usedBytes: m.usedBytes, externalBytes: m.externalBytes };
+      // The current worker's only: one given up on may still report as its last run ends (review rv150 F3).
+      else if (m.type === 'heap') {
+        if (worker === this.worker) this.heap = { usedBytes: m.usedBytes, externalBytes: m.externalBytes };
+      }
       else this.settle(m);
     });
     worker.on('error', (err) => lost(new Error(`model worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
+      if (worker === this.worker) this.heap = null;
       this.alive.delete(worker);
       this.givenUp.delete(worker);
       lost(new Error(`model worker exited (code ${code})`));
