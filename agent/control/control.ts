@@ -438,16 +438,29 @@ export class AgentControl implements ControlHandler {
     };
   }
 
-  /** The transport switched the twin and methods off for this run: the hub closes the connection at the twin read. */
-  switchedOff(status: ControlPlaneStatus, closes: number): void {
+  /**
+   * The transport switched the twin and methods off until status.retryAt: the hub closes the connection at the twin
+   * read. `again`: a retry closed too (warned; the first switch-off is the error).
+   */
+  switchedOff(status: ControlPlaneStatus, closes: number, again = false): void {
     if (this.syncRetry) clearTimeout(this.syncRetry);
     this.syncRetry = null;
     this.unanswered = null;
+    if (again) {
+      this.log.warn({ since: status.since, retryAt: status.retryAt }, `the hub closed the connection at the twin read again: the control plane stays off, tried again at ${status.retryAt}`);
+      return;
+    }
     this.log.error(
-      { closes, since: status.since },
-      `the hub closed the connection at the twin read on ${closes} connections in a row: the control plane (twin, direct methods) is off until restart, forwarding goes on. ` +
-        'Likely cause: an IoT Hub of the Basic tier (it has no twins or direct methods), or a hub policy; fix: set control.enabled: false, or use a Standard tier hub',
+      { closes, since: status.since, retryAt: status.retryAt },
+      `the hub closed the connection at the twin read on ${closes} connections in a row: the control plane (twin, direct methods) is off, forwarding goes on. ` +
+        `Likely an IoT Hub of the Basic tier, or a hub in trouble (restarting), or a hub policy; the twin is tried again at ${status.retryAt}. ` +
+        'For the Basic tier (it has no twins or direct methods): set control.enabled: false, or use a Standard tier hub',
     );
+  }
+
+  /** A twin read after the switch-off settled with the connection up: the control plane is back. */
+  switchedOn(): void {
+    this.log.info('the twin was read again after the control plane was switched off: the control plane (twin, direct methods) is back on');
   }
 
   /**

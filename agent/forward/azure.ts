@@ -193,7 +193,8 @@ export interface ControlPlaneStatus {
   /**
    * 'twin-unanswered': twin reads go unanswered on fresh connections too; the connection is kept for telemetry and the
    * twin read again on a growing delay. 'off': the hub closed the connection at the twin read on
-   * TWIN_CLOSES_TO_SWITCH_OFF connections in a row (IoT Hub Basic tier, or a hub policy): no twin or methods this run.
+   * TWIN_CLOSES_TO_SWITCH_OFF connections in a row (IoT Hub Basic tier, a hub policy, or a hub restarting): no twin or
+   * methods until the twin is tried again at retryAt and read.
    */
   state: 'twin-unanswered' | 'off';
   /** ISO time it began. */
@@ -201,13 +202,23 @@ export interface ControlPlaneStatus {
   detail: string;
   /** twin-unanswered: twin operations left unanswered since it began. */
   unanswered?: number;
+  /** off: ISO time the twin is tried again (CONTROL_OFF_RETRY). */
+  retryAt?: string;
 }
 
 /**
  * Connections in a row the hub closed while their first twin read was waiting for its answer, after which the control
- * plane is switched off for the run (see AzureIotTransport.twinCloses). Two could be chance; three at the same step are not.
+ * plane is switched off until a retry reads the twin (see AzureIotTransport.twinCloses, CONTROL_OFF_RETRY). Two could be
+ * chance; three at the same step are not.
  */
 export const TWIN_CLOSES_TO_SWITCH_OFF = 3;
+
+/**
+ * The switch-off's timings (tests shorten them). Only closes within closesWithinMs of each other count towards
+ * TWIN_CLOSES_TO_SWITCH_OFF; once off, the twin is tried again after firstRetryMs, doubling at each retry the hub closes
+ * too, up to maxRetryMs: a Standard hub restarting also closes connections at the twin read (review rv150 F1).
+ */
+export const CONTROL_OFF_RETRY = { closesWithinMs: 10 * 60_000, firstRetryMs: 10 * 60_000, maxRetryMs: 2 * 3600_000 };
 
 /** The agent's side of the twin and direct methods. */
 export interface ControlHandler {
@@ -222,8 +233,13 @@ export interface ControlHandler {
   unknownMethod?(name: string): void;
   /** The SDK's twin emitted 'error' (asking for desired-patch notifications failed). */
   twinError?(err: Error): void;
-  /** The transport switched the control plane off for this run (the hub closes the connection at the twin read): logged. */
-  switchedOff?(status: ControlPlaneStatus, closes: number): void;
+  /**
+   * The transport switched the control plane off (the hub closes the connection at the twin read) until status.retryAt;
+   * `again`: a retry the hub closed too (logged).
+   */
+  switchedOff?(status: ControlPlaneStatus, closes: number, again?: boolean): void;
+  /** A twin read after the switch-off settled without the hub closing the connection: the control plane is back (logged). */
+  switchedOn?(): void;
   /** The handler's own trouble (twin unanswered), null if none: shown in health. */
   controlStatus?(): ControlPlaneStatus | null;
 }
@@ -433,14 +449,21 @@ export class AzureIotTransport implements HubTransport {
   /** Whether the current connection's first twin read (made as it opened) is still waiting for its answer. */
   private firstReadPending: () => boolean = () => false;
   /**
-   * Connections in a row that the hub closed while their first twin read was waiting for its answer (neither answered
-   * nor timed out): on IoT Hub's Basic tier the twin request (or the subscription made with it) ends the connection.
-   * A first read that settles (answered, refused, or unanswered for twinTimeoutMs), or a hub close at any other time,
-   * starts the count over; the agent's own closes (recycle, disconnect) leave it as it is.
+   * Times of the connections in a row that the hub closed while their first twin read was waiting for its answer
+   * (neither answered nor timed out): on IoT Hub's Basic tier the twin request (or the subscription made with it) ends
+   * the connection. Only those within CONTROL_OFF_RETRY.closesWithinMs count. A first read that settles (answered,
+   * refused, or unanswered for twinTimeoutMs), or a hub close at any other time, starts the count over; the agent's own
+   * closes (recycle, disconnect) leave it as it is.
    */
-  private twinCloses = 0;
-  /** Set once twinCloses reached TWIN_CLOSES_TO_SWITCH_OFF: no twin or methods on any later connection of this run. */
+  private twinCloses: number[] = [];
+  /** Set once twinCloses reached TWIN_CLOSES_TO_SWITCH_OFF: no twin or methods until the retry (retryTimer) reads it. */
   private controlOff: ControlPlaneStatus | null = null;
+  /** While off: when the twin is tried again, the delay that led to it, and the timer that tries it on a held connection. */
+  private retryAtMs = 0;
+  private retryDelayMs = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  /** The client the control plane is attached to (methods registered, session handed over): never twice on one. */
+  private controlClient: SdkClient | null = null;
   private twinTimeoutMs = TWIN_TIMEOUT_MS;
   private readonly mqtt: MqttTransport = mqttWithUnknownMethods((name) => this.control?.unknownMethod?.(name));
 
@@ -538,8 +561,11 @@ export class AzureIotTransport implements HubTransport {
       const atTwin = this.firstReadPending();
       this.client = null;
       this.endSession();
-      this.twinCloses = atTwin ? this.twinCloses + 1 : 0;
-      if (atTwin && this.twinCloses >= TWIN_CLOSES_TO_SWITCH_OFF) this.switchControlOff();
+      const now = Date.now();
+      // Older closes do not count: a long hub outage's scattered closes are not an immediate refusal (review rv150 F1).
+      this.twinCloses = atTwin ? [...this.twinCloses.filter((t) => now - t <= CONTROL_OFF_RETRY.closesWithinMs), now] : [];
+      if (atTwin && this.controlOff) this.retryLater();
+      else if (atTwin && this.twinCloses.length >= TWIN_CLOSES_TO_SWITCH_OFF) this.switchControlOff();
       // Marked: not counted as an early drop (nor hinted at as a second gateway) by the forwarder (review rv148 F2).
       const err = atTwin ? Object.assign(new Error('the hub closed the connection during the twin read'), { atTwin: true }) : new Error('connection to the hub lost');
       for (const l of this.listeners) l(err);
@@ -560,7 +586,7 @@ export class AzureIotTransport implements HubTransport {
     // Two connections of one identity: IoT Hub would close one of them, maybe the one in use.
     if (attempt !== this.attempt) throw await superseded();
     this.client = client;
-    if (this.control && !this.controlOff) this.attachControl(client, this.control);
+    if (this.control && (!this.controlOff || Date.now() >= this.retryAtMs)) this.attachControl(client, this.control);
   }
 
   setControl(handler: ControlHandler, opts: { twinTimeoutMs?: number } = {}): void {
@@ -574,21 +600,66 @@ export class AzureIotTransport implements HubTransport {
 
   /**
    * The hub closed the connection at the twin read TWIN_CLOSES_TO_SWITCH_OFF times in a row: later connections register
-   * no methods and read no twin (forwarding alone), until the agent restarts.
+   * no methods and read no twin (forwarding alone) until the retry (a Standard hub restarting does this too).
    */
   private switchControlOff(): void {
+    const closes = this.twinCloses.length;
+    this.retryDelayMs = CONTROL_OFF_RETRY.firstRetryMs;
+    this.scheduleRetry();
     this.controlOff = {
       state: 'off',
       since: new Date().toISOString(),
       detail:
-        `the hub closed the connection at the twin read on ${this.twinCloses} connections in a row: no twin or direct methods until restart ` +
-        '(IoT Hub Basic tier has neither, or a hub policy refuses them: set control.enabled: false, or use a Standard tier hub)',
+        `the hub closed the connection at the twin read on ${closes} connections in a row: no twin or direct methods until they are tried again at ${this.retryAt()} ` +
+        '(IoT Hub Basic tier has neither, or a hub policy refuses them, or the hub is in trouble (restarting); for Basic tier: set control.enabled: false, or use a Standard tier hub)',
+      retryAt: this.retryAt(),
     };
-    this.control?.switchedOff?.(this.controlOff, this.twinCloses);
+    this.control?.switchedOff?.(this.controlOff, closes);
+  }
+
+  /** A retried twin read was closed too: still off, tried again after twice the delay (at most maxRetryMs). */
+  private retryLater(): void {
+    const off = this.controlOff;
+    if (!off) return;
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, CONTROL_OFF_RETRY.maxRetryMs);
+    this.scheduleRetry();
+    off.retryAt = this.retryAt();
+    off.detail = off.detail.replace(/tried again at \S+/, `tried again at ${off.retryAt}`);
+    this.control?.switchedOff?.(off, this.twinCloses.length, true);
+  }
+
+  private retryAt(): string {
+    return new Date(this.retryAtMs).toISOString();
+  }
+
+  /**
+   * Tries the twin again after retryDelayMs: on the connection held by then (a new one attaches at connect() once
+   * retryAtMs has passed). Unref'd: it must not keep a stopped agent's process alive.
+   */
+  private scheduleRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryAtMs = Date.now() + this.retryDelayMs;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      const client = this.client;
+      if (this.controlOff && this.control && client && this.controlClient !== client) this.attachControl(client, this.control);
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
+  }
+
+  /** A first twin read settled with its connection up: the hub does not close at the twin, so the control plane is back. */
+  private switchControlOn(): void {
+    this.twinCloses = [];
+    if (!this.controlOff) return;
+    this.controlOff = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.control?.switchedOn?.();
   }
 
   /** Registers direct methods and hands the agent a twin session, on this new client. */
   private attachControl(client: SdkClient, handler: ControlHandler): void {
+    this.controlClient = client;
     const onMethod =
       client instanceof ModuleClient ? client.onMethod.bind(client) : (client as ClientType).onDeviceMethod.bind(client);
     for (const name of handler.methodNames) {
@@ -670,12 +741,12 @@ export class AzureIotTransport implements HubTransport {
         firstRead = 'pending';
         try {
           const r = await read();
-          self.twinCloses = 0;
+          self.switchControlOn();
           return r;
         } catch (err) {
           // Answered with an error, or unanswered for twinTimeoutMs (the connection still up): the hub does not close
           // at the twin. A read ended by the connection's end is the disconnect listener's to count.
-          if (self.client === client) self.twinCloses = 0;
+          if (self.client === client) self.switchControlOn();
           throw err;
         } finally {
           firstRead = 'settled';
