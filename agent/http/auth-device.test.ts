@@ -68,6 +68,21 @@ describe('Authenticator device tokens (rv135 M1)', () => {
     expect(await b.login('n', 'secret-1', PROXY, old)).toMatchObject({ ok: false, status: 429 });
   });
 
+  it('a token whose MAC is spelt otherwise (the last character differs only in base64url\'s unused bits) is no token', async () => {
+    const now = { t: 1_000_000 };
+    const a = await make(now);
+    const mine = device(await a.login('n', 'secret-1', PROXY));
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const mac = mine.split('.')[2]!;
+    // 32 bytes are 256 bits in 43 characters (258 bits): the lowest bit of the last one is not part of the MAC.
+    const respelt = mine.slice(0, -1) + ALPHABET[ALPHABET.indexOf(mine.at(-1)!) ^ 1]!;
+    expect(Buffer.from(respelt.split('.')[2]!, 'base64url')).toEqual(Buffer.from(mac, 'base64url'));
+    now.t += 10_000;
+    await guess(a);
+    expect(await a.login('n', 'secret-1', PROXY, respelt)).toMatchObject({ ok: false, status: 429 });
+    expect(await a.login('n', 'secret-1', PROXY, mine)).toMatchObject({ ok: true });
+  });
+
   it('the token holder\'s own wrong passwords lock the token after OWNER_TRIES (3) in the window; she then falls back to the normal rules', async () => {
     const now = { t: 1_000_000 };
     const a = await make(now);

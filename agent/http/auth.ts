@@ -259,7 +259,10 @@ export class Authenticator {
     const id = m[2]!;
     const at = parseInt(issued, 36);
     if (!(at <= now && now - at < DEVICE_TOKEN_TTL_MS)) return null;
-    if (!timingSafeEqual(Buffer.from(m[3]!, 'base64url'), this.deviceMac(user, issued, id))) return null;
+    // One spelling per MAC: the 43rd base64url character carries 2 unused bits, so four spellings decode to the same
+    // bytes; only the one this process wrote counts (a CI run saw an "altered" token accepted so).
+    const sent = Buffer.from(m[3]!, 'base64url');
+    if (!timingSafeEqual(sent, this.deviceMac(user, issued, id)) || sent.toString('base64url') !== m[3]) return null;
     return this.deviceIds.get(user)?.includes(id) === true ? id : null;
   }
 
