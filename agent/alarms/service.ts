@@ -4,7 +4,7 @@
 // is kept and retried, loudly: an alarm change is never dropped silently.
 import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
-import { DeviceClocks } from '../model/measured.js';
+import { DeviceClocks, ontoNewClock, STEP_IN_FLIGHT_MS } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
 import { MAX_DEVICES, type AlarmEngine, type AudioPauseTarget, type OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
@@ -34,11 +34,6 @@ export const NEWS2_NOTE_REFRESH_MS = 3_600_000;
  * read jitter: far under 2 s, even over minutes between reads; and 2 s is under every duration the engine times.
  */
 export const CLOCK_STEP_MS = 2_000;
-/**
- * For this long (monotonic) after a step, an event whose receipt time lies nearer the old clock than the new one was
- * stamped before the step and committed after it: it is moved onto the new clock before the engine sees it.
- */
-const STEP_IN_FLIGHT_MS = 10_000;
 /**
  * Clock-step alarms shown with their step's size while unacknowledged: each step gets its own (the engine keeps an
  * alarm's text as raised, so one alarm would keep the first step's size; review rv147 F4); beyond these one more says
@@ -158,16 +153,14 @@ export class AlarmService {
     return () => this.clockStepListeners.delete(listener);
   }
 
-  /** Events stamped on the clock before a step just seen and handled after it, moved onto the new clock (clock()). */
+  /**
+   * Events stamped on the clock before a step just seen and committed after it, moved onto the new clock before the
+   * engine sees them (clock()), for STEP_IN_FLIGHT_MS (monotonic) after the step.
+   */
   private onNewClock(events: readonly DriverEvent[], now: number): readonly DriverEvent[] {
     const step = this.lastStep;
     if (!step || !this.monotonic || this.monotonic() - step.mono > STEP_IN_FLIGHT_MS) return events;
-    const old = (at: number): boolean => Math.abs(at - (now - step.deltaMs)) < Math.abs(at - now);
-    if (!events.some((e) => old(e.kind === 'device-status' ? e.at : e.receivedAt))) return events;
-    return events.map((e) => {
-      if (e.kind === 'device-status') return old(e.at) ? { ...e, at: e.at + step.deltaMs } : e;
-      return old(e.receivedAt) ? { ...e, receivedAt: e.receivedAt + step.deltaMs } : e;
-    });
+    return ontoNewClock(events, step.deltaMs, now);
   }
 
   /** Ticks the engine (delays, silence, escalation, audio-pause timeouts) and retries a failed journal. */

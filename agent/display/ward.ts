@@ -4,7 +4,7 @@
 import type { DriverEvent, MdcCode, NumericReading, QualityState } from '../model/reading.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { hasLabel, isIntermittent, metricKey, metricLabel, metricOrder, unitText } from '../model/labels.js';
-import { DeviceClocks, heldIsNewer } from '../model/measured.js';
+import { DeviceClocks, heldIsNewer, ontoNewClock, STEP_IN_FLIGHT_MS, stampedBeforeStep, stampOf } from '../model/measured.js';
 import type { NormalisedWaveform } from '../ingest.js';
 import { NumberRing, PointRing } from './ring.js';
 
@@ -29,11 +29,6 @@ export const MAX_DROPPED_BEDS_NAMED = 1000;
 const MAX_DROPPED_KEYS_PER_BED = 256;
 /** Names of left-out beds the page is given (it says how many in all). */
 const DROPPED_BEDS_SHOWN = 20;
-/**
- * For this long (new clock) after a step, a reading whose time lies nearer the old clock than the new one was stamped
- * before the step and handled after it: it is moved onto the new clock (as AlarmService moves it for the engine).
- */
-const STEP_IN_FLIGHT_MS = 10_000;
 
 interface Latest {
   key: string;
@@ -208,19 +203,16 @@ export class WardState {
     for (const l of this.shiftListeners) l(deltaMs);
   }
 
-  /** Readings stamped on the clock before a step just seen and handled after it, moved onto the new clock. */
+  /**
+   * Readings stamped on the clock before a step just seen and handled after it, moved onto the new clock (as
+   * AlarmService moves them for the engine), until one comes STEP_IN_FLIGHT_MS after the step on the new clock.
+   */
   private onNewClock(events: readonly DriverEvent[]): readonly DriverEvent[] {
     const step = this.step;
     if (!step) return events;
-    const timeOf = (e: DriverEvent): number => (e.kind === 'device-status' ? e.at : e.receivedAt);
-    const old = (t: number): boolean => Math.abs(t - (step.at - step.deltaMs)) < Math.abs(t - step.at);
     // A reading on the new clock long enough after the step: none stamped before it is still in flight.
-    if (events.some((e) => !old(timeOf(e)) && timeOf(e) - step.at > STEP_IN_FLIGHT_MS)) this.step = null;
-    if (!events.some((e) => old(timeOf(e)))) return events;
-    return events.map((e) => {
-      if (!old(timeOf(e))) return e;
-      return e.kind === 'device-status' ? { ...e, at: e.at + step.deltaMs } : { ...e, receivedAt: e.receivedAt + step.deltaMs };
-    });
+    if (events.some((e) => !stampedBeforeStep(e, step.deltaMs, step.at) && stampOf(e) - step.at > STEP_IN_FLIGHT_MS)) this.step = null;
+    return ontoNewClock(events, step.deltaMs, step.at);
   }
 
   /** How many beds' readings are not shown (over maxBeds; counted up to MAX_DROPPED_BEDS_NAMED). */

@@ -220,6 +220,33 @@ export class DeviceClocks {
 }
 
 /**
+ * For this long after a step of the gateway's clock, an event whose time lies nearer the old clock than the new one was
+ * stamped before the step and handled after it (AlarmService and WardState move such events onto the new clock).
+ */
+export const STEP_IN_FLIGHT_MS = 10_000;
+
+/** The gateway time an event was stamped with: a device status's `at`, a reading's `receivedAt`. */
+export const stampOf = (e: DriverEvent): number => (e.kind === 'device-status' ? e.at : e.receivedAt);
+
+/**
+ * Whether `e` was stamped on the clock before a step of `deltaMs` seen at `ref` (new clock): its time lies nearer the
+ * old clock's reading of that moment (`ref - deltaMs`) than the new one's.
+ */
+export function stampedBeforeStep(e: DriverEvent, deltaMs: number, ref: number): boolean {
+  const t = stampOf(e);
+  return Math.abs(t - (ref - deltaMs)) < Math.abs(t - ref);
+}
+
+/** `events` with those stamped before the step (stampedBeforeStep) moved onto the new clock; the same array if none. */
+export function ontoNewClock(events: readonly DriverEvent[], deltaMs: number, ref: number): readonly DriverEvent[] {
+  if (!events.some((e) => stampedBeforeStep(e, deltaMs, ref))) return events;
+  return events.map((e) => {
+    if (!stampedBeforeStep(e, deltaMs, ref)) return e;
+    return e.kind === 'device-status' ? { ...e, at: e.at + deltaMs } : { ...e, receivedAt: e.receivedAt + deltaMs };
+  });
+}
+
+/**
  * Whether a value already held (measured at `held.at`) is newer than a reading measured at `at`, so that the reading
  * is left out. Never when both come from the same source (device and metric) and the reading's device time is not
  * older: that device's own clock says it is as new or newer, whatever age a clock step gave it (review rv83 H1).
