@@ -14,11 +14,11 @@ export class ChangeFilter {
 
   constructor(private readonly opts: FilterOptions) {}
 
-  /** True if this sample should become a reading; remembers it if so. A bare state is a quality without reasons. */
-  accept(value: number | string | null, q: Quality | QualityState, now: number): boolean {
-    const quality = typeof q === 'string' ? q : q.state;
+  /** True if this sample should become a reading; remembers it if so. */
+  accept(value: number | string | null, q: Quality, now: number): boolean {
+    const quality = q.state;
     // Compared as a set: the same reasons in another order are no change.
-    const reasons = typeof q === 'string' ? '' : JSON.stringify([...(q.reasons ?? [])].sort());
+    const reasons = JSON.stringify([...(q.reasons ?? [])].sort());
     const filtering = this.opts.reportOnChange || this.opts.deadband !== undefined;
     if (!filtering || this.changed(value, quality, reasons, now)) {
       this.last = { value, quality, reasons, at: now };

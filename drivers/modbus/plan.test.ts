@@ -332,7 +332,7 @@ describe('heartbeat', () => {
     const reported: number[] = [];
     for (let t = 0; t <= 35_000; t += 1000) {
       const { value, quality } = judge(pt, pt.decode([98]));
-      if (filter.accept(value, quality.state, t)) reported.push(t);
+      if (filter.accept(value, quality, t)) reported.push(t);
     }
     const gaps = reported.slice(1).map((t, i) => t - reported[i]!);
     expect(reported[0]).toBe(0);
@@ -382,20 +382,20 @@ describe('groupReads', () => {
 describe('change filter', () => {
   it('reports only moves beyond the deadband, quality changes, and a heartbeat', () => {
     const f = new ChangeFilter({ deadband: 0.5, reportOnChange: false, heartbeatMs: 10_000 });
-    expect(f.accept(10, 'valid', 0)).toBe(true);
-    expect(f.accept(10.4, 'valid', 1000)).toBe(false);
-    expect(f.accept(10.6, 'valid', 2000)).toBe(true);
-    expect(f.accept(10.6, 'questionable', 3000)).toBe(true);
-    expect(f.accept(10.6, 'questionable', 4000)).toBe(false);
-    expect(f.accept(10.6, 'questionable', 13_000)).toBe(true);
+    expect(f.accept(10, { state: 'valid' }, 0)).toBe(true);
+    expect(f.accept(10.4, { state: 'valid' }, 1000)).toBe(false);
+    expect(f.accept(10.6, { state: 'valid' }, 2000)).toBe(true);
+    expect(f.accept(10.6, { state: 'questionable' }, 3000)).toBe(true);
+    expect(f.accept(10.6, { state: 'questionable' }, 4000)).toBe(false);
+    expect(f.accept(10.6, { state: 'questionable' }, 13_000)).toBe(true);
   });
   it('report-on-change compares strings and nulls exactly; no filter passes everything', () => {
     const f = new ChangeFilter({ reportOnChange: true, heartbeatMs: 60_000 });
-    expect(f.accept('A', 'valid', 0)).toBe(true);
-    expect(f.accept('A', 'valid', 1)).toBe(false);
-    expect(f.accept(null, 'unavailable', 2)).toBe(true);
+    expect(f.accept('A', { state: 'valid' }, 0)).toBe(true);
+    expect(f.accept('A', { state: 'valid' }, 1)).toBe(false);
+    expect(f.accept(null, { state: 'unavailable' }, 2)).toBe(true);
     const none = new ChangeFilter({ reportOnChange: false, heartbeatMs: 60_000 });
-    expect(none.accept(1, 'valid', 0) && none.accept(1, 'valid', 1)).toBe(true);
+    expect(none.accept(1, { state: 'valid' }, 0) && none.accept(1, { state: 'valid' }, 1)).toBe(true);
   });
 });
 
