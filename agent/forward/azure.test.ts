@@ -326,3 +326,90 @@ describe('AzureIotTransport connect attempts (review rv87 M2)', () => {
     expect(clients.filter((c) => c.opened && !c.closed)).toEqual([]);
   });
 });
+
+describe('AzureIotTransport: a hub close during a send is not a close at the twin read (fx223)', () => {
+  /** A stand-in SDK client whose twin read never answers and whose sends are acknowledged only when the test says. */
+  class ThrottlingClient extends EventEmitter {
+    private readonly acks: (() => void)[] = [];
+    setRetryPolicy() {}
+    async setOptions() {}
+    onDeviceMethod() {}
+    async open() {}
+    async close() {}
+    getTwin() {
+      return new Promise(() => undefined);
+    }
+    sendEvent() {
+      return new Promise<void>((resolve) => this.acks.push(resolve));
+    }
+    ack() {
+      for (const a of this.acks.splice(0)) a();
+    }
+  }
+  type Ctor = new (mode: string, create: () => Promise<unknown>, description: string, identity: string, ca: undefined) => AzureIotTransport;
+  const setUp = () => {
+    const clients: ThrottlingClient[] = [];
+    const transport = new (AzureIotTransport as unknown as Ctor)('device', async () => clients[clients.push(new ThrottlingClient()) - 1], 'fake device', 'dev', undefined);
+    const switchedOff: number[] = [];
+    transport.setControl({
+      methodNames: [],
+      // As the control plane does: the first twin read as the connection opens (it waits here: never answered).
+      connected: (s) => void s.getTwin().catch(() => undefined),
+      desiredPatch: () => undefined,
+      method: async () => ({ status: 200, payload: null }),
+      switchedOff: (_status, closes) => void switchedOff.push(closes),
+    });
+    const seen: (Error | undefined)[] = [];
+    transport.onDisconnect((err) => seen.push(err));
+    return { clients, transport, switchedOff, seen };
+  };
+  const msg = { id: 'm1', stream: 'telemetry' as const, body: '{}', properties: {} };
+
+  it('closes at each send while the first twin read waits (a throttling hub) are drops: the control plane stays on', async () => {
+    const { clients, transport, switchedOff, seen } = setUp();
+    for (let i = 0; i < 4; i++) {
+      await transport.connect();
+      const sent = transport.send(msg);
+      sent.catch(() => undefined);
+      clients[i]!.emit('disconnect'); // the hub closes at the publish: no PUBACK
+    }
+    expect(seen).toHaveLength(4);
+    expect(seen.filter((e) => (e as { atTwin?: unknown } | undefined)?.atTwin === true)).toEqual([]);
+    expect(switchedOff).toEqual([]);
+    expect(transport.controlStatus()).toBeNull();
+    await transport.disconnect();
+  });
+
+  it('closes with no send outstanding while the first twin read waits are closes at the twin read: off after TWIN_CLOSES_TO_SWITCH_OFF', async () => {
+    const { clients, transport, switchedOff, seen } = setUp();
+    for (let i = 0; i < 3; i++) {
+      await transport.connect();
+      // A send acknowledged before the close: nothing outstanding when the hub closes.
+      const sent = transport.send(msg);
+      clients[i]!.ack();
+      await sent;
+      clients[i]!.emit('disconnect');
+    }
+    expect(seen.map((e) => (e as { atTwin?: unknown } | undefined)?.atTwin)).toEqual([true, true, true]);
+    expect(switchedOff).toEqual([3]);
+    expect(transport.controlStatus()).toMatchObject({ state: 'off' });
+    await transport.disconnect();
+  });
+
+  it('a close at a send between closes at the twin read neither counts nor starts the count over (it says nothing of the twin)', async () => {
+    const { clients, transport, switchedOff, seen } = setUp();
+    for (const atSend of [false, false, true, false]) {
+      await transport.connect();
+      const sent = transport.send(msg);
+      sent.catch(() => undefined);
+      if (!atSend) {
+        clients.at(-1)!.ack();
+        await sent;
+      }
+      clients.at(-1)!.emit('disconnect');
+    }
+    expect(seen.map((e) => (e as { atTwin?: unknown } | undefined)?.atTwin === true)).toEqual([true, true, false, true]);
+    expect(switchedOff).toEqual([3]);
+    await transport.disconnect();
+  });
+});

@@ -179,7 +179,8 @@ export interface HubTransport {
   disconnect(): Promise<void>;
   /**
    * Called when an established connection is lost. An error with `recycled: true` means the agent closed it itself
-   * (ControlSession.recycle), not the hub.
+   * (ControlSession.recycle), not the hub; `atTwin: true`, that the hub closed it while the control plane's first twin
+   * read waited and no send was outstanding (with one outstanding, the close is the send's: fx223).
    */
   onDisconnect(listener: (err: Error | undefined) => void): void;
   /** Optional: module twin and direct methods on every connection (agent/control). */
@@ -450,10 +451,11 @@ export class AzureIotTransport implements HubTransport {
   private firstReadPending: () => boolean = () => false;
   /**
    * Times of the connections in a row that the hub closed while their first twin read was waiting for its answer
-   * (neither answered nor timed out): on IoT Hub's Basic tier the twin request (or the subscription made with it) ends
-   * the connection. Only those within CONTROL_OFF_RETRY.closesWithinMs count. A first read that settles (answered,
-   * refused, or unanswered for twinTimeoutMs), or a hub close at any other time, starts the count over; the agent's own
-   * closes (recycle, disconnect) leave it as it is.
+   * (neither answered nor timed out) and no send was outstanding: on IoT Hub's Basic tier the twin request (or the
+   * subscription made with it) ends the connection. Only those within CONTROL_OFF_RETRY.closesWithinMs count. A first
+   * read that settles (answered, refused, or unanswered for twinTimeoutMs), or a hub close with no twin read waiting,
+   * starts the count over; the agent's own closes (recycle, disconnect), and a close with a send outstanding (a
+   * throttling hub closes at the send: fx223; it says nothing of the twin either way), leave it as it is.
    */
   private twinCloses: number[] = [];
   /** Set once twinCloses reached TWIN_CLOSES_TO_SWITCH_OFF: no twin or methods until the retry (retryTimer) reads it. */
@@ -464,6 +466,8 @@ export class AzureIotTransport implements HubTransport {
   private retryTimer: NodeJS.Timeout | null = null;
   /** The client the control plane is attached to (methods registered, session handed over): never twice on one. */
   private controlClient: SdkClient | null = null;
+  /** Sends made on each client and not yet settled (acknowledged or failed): a hub close then is the send's (fx223). */
+  private readonly sending = new WeakMap<SdkClient, number>();
   private twinTimeoutMs = TWIN_TIMEOUT_MS;
   private readonly mqtt: MqttTransport = mqttWithUnknownMethods((name) => this.control?.unknownMethod?.(name));
 
@@ -558,12 +562,17 @@ export class AzureIotTransport implements HubTransport {
     client.on('disconnect', () => {
       if (this.client !== client) return;
       // Read before the session ends (which settles the read).
-      const atTwin = this.firstReadPending();
+      const twinPending = this.firstReadPending();
+      // A hub closes at a send it refuses (throttling, a quota): with one outstanding, the close is the send's, a drop,
+      // even while the twin read waits (fx223); only a close with nothing else to answer is the twin read's.
+      const atSend = (this.sending.get(client) ?? 0) > 0;
+      const atTwin = twinPending && !atSend;
       this.client = null;
       this.endSession();
       const now = Date.now();
       // Older closes do not count: a long hub outage's scattered closes are not an immediate refusal (review rv150 F1).
-      this.twinCloses = atTwin ? [...this.twinCloses.filter((t) => now - t <= CONTROL_OFF_RETRY.closesWithinMs), now] : [];
+      if (atTwin) this.twinCloses = [...this.twinCloses.filter((t) => now - t <= CONTROL_OFF_RETRY.closesWithinMs), now];
+      else if (!twinPending) this.twinCloses = [];
       if (atTwin && this.controlOff) this.retryLater();
       else if (atTwin && this.twinCloses.length >= TWIN_CLOSES_TO_SWITCH_OFF) this.switchControlOff();
       // Marked: not counted as an early drop (nor hinted at as a second gateway) by the forwarder (review rv148 F2).
@@ -781,10 +790,15 @@ export class AzureIotTransport implements HubTransport {
     msg.contentType = 'application/json';
     msg.contentEncoding = 'utf-8';
     for (const [k, v] of Object.entries(m.properties)) msg.properties.add(k, v);
-    if (this.mode === 'module' && client instanceof ModuleClient) {
-      await client.sendOutputEvent(OUTPUTS[m.stream], msg);
-    } else {
-      await (client as ClientType).sendEvent(msg);
+    this.sending.set(client, (this.sending.get(client) ?? 0) + 1);
+    try {
+      if (this.mode === 'module' && client instanceof ModuleClient) {
+        await client.sendOutputEvent(OUTPUTS[m.stream], msg);
+      } else {
+        await (client as ClientType).sendEvent(msg);
+      }
+    } finally {
+      this.sending.set(client, (this.sending.get(client) ?? 1) - 1);
     }
   }
 

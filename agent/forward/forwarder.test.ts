@@ -528,6 +528,31 @@ describe('Forwarder', () => {
     box.close();
   });
 
+  it('closes at the twin read and early drops grow one retry delay, each still said for what it was (fx223)', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    const f = new Forwarder(box, t, { ...opts, retry: { initialDelayMs: 10, maxDelayMs: 1000 } }, cap.log, metrics);
+    f.start();
+    const twinClose = () => t.listenerOf()?.(Object.assign(new Error('the hub closed the connection during the twin read'), { atTwin: true }));
+    for (let i = 1; i <= 4; i++) {
+      await until(() => t.connects === i && f.getStatus().state === 'connected');
+      // Both are the hub dropping a connection just made: a drop, then a close at the twin read, and so on.
+      if (i % 2 === 1) t.kick();
+      else twinClose();
+      await until(() => cap.lines.filter((l) => typeof l.retryInMs === 'number').length === i, 1000);
+    }
+    const retries = cap.lines.filter((l) => typeof l.retryInMs === 'number');
+    expect(retries.map((l) => l.attempt)).toEqual([1, 2, 3, 4]);
+    // Which it was, still told apart: the log and the metric's reason.
+    expect(retries.map((l) => /while the control plane read the twin/.test(String(l.msg)))).toEqual([false, true, false, true]);
+    expect(metrics.get('forward_retries_total', { reason: 'dropped' })).toBe(2);
+    expect(metrics.get('forward_retries_total', { reason: 'unreachable' })).toBe(2);
+    await f.stop();
+    box.close();
+  });
+
   it('a connection that held a minute, and then drops, is reconnected at once, not counted as a failure; one that delivered and dropped sooner is', async () => {
     const box = new Outbox(':memory:');
     const t = new ScriptedTransport();

@@ -254,6 +254,12 @@ export class Forwarder {
    * it is above 0, a delivery does not end the outage (downSince).
    */
   private shortLived = 0;
+  /**
+   * Connections in a row the hub closed at the control plane's first twin read. Not early drops (no second-gateway
+   * hint, no outage held back), but the hub dropped us early all the same: the retry delay grows on shortLived plus
+   * these, one count, so the two kinds of close do not each restart it (fx223). Reset as shortLived is.
+   */
+  private closedAtTwin = 0;
   /** When the current connection was made, on the monotonic clock (review rv133 L2); null while not connected. */
   private connectedAt: number | null = null;
   private stableTimer: NodeJS.Timeout | null = null;
@@ -331,6 +337,7 @@ export class Forwarder {
         // Held a while: the delays start over (what failed() did before; review rv73 M2).
         this.failures = 0;
         this.shortLived = 0;
+        this.closedAtTwin = 0;
       }
       if ((err as { recycled?: unknown } | undefined)?.recycled === true) {
         // The agent's own control plane closed it (an unanswered twin operation; it counts that itself): not a hub
@@ -341,8 +348,9 @@ export class Forwarder {
         // The hub closed it at the control plane's first twin read (IoT Hub Basic tier has no twin): the transport counts
         // these and switches the control plane off after a few (review rv148 F2). Not an early drop, so no second-gateway
         // hint and no held-back outage; sends failing with it are no message's fault (as for a recycle). Reconnected
-        // after the ordinary delay.
+        // after a delay that grows with the early drops' (closedAtTwin).
         this.recycled = true;
+        this.closedAtTwin += 1;
         this.broken ??= { err, what: 'connection', atTwin: true };
       } else if (this.connectedAt === null) {
         // Held a while: a drop like any network blip, reconnected at once.
@@ -890,8 +898,9 @@ export class Forwarder {
   /** The connection made at `at` is still up STABLE_CONNECTION_MS later: connections no longer end early. */
   private held(at: number): void {
     this.stableTimer = null;
-    if (!this.connected || this.connectedAt !== at || (this.shortLived === 0 && this.status.downSince === null)) return;
+    if (!this.connected || this.connectedAt !== at || (this.shortLived === 0 && this.closedAtTwin === 0 && this.status.downSince === null)) return;
     this.shortLived = 0;
+    this.closedAtTwin = 0;
     // An idle gateway has nothing else to end the outage with; one with a backlog needs a delivery on it.
     if (this.deliveredOnConnection || this.nothingElseToSend()) this.hubNotDown();
   }
@@ -922,11 +931,14 @@ export class Forwarder {
     if (this.connectionHeld()) {
       this.failures = 0;
       this.shortLived = 0;
+      this.closedAtTwin = 0;
     }
     this.connectedAt = null;
-    // A drop counts in shortLived (onDisconnect), which deliveries do not reset, so its delay grows.
-    if (!dropped) this.failures += 1;
-    const attempt = dropped ? this.shortLived : this.failures;
+    // A drop counts in shortLived, a close at the twin read in closedAtTwin (onDisconnect), which deliveries do not
+    // reset: one count for both, so the delay grows across them (fx223).
+    const early = dropped || atTwin;
+    if (!early) this.failures += 1;
+    const attempt = early ? this.shortLived + this.closedAtTwin : this.failures;
     this.status.lastError = `${what}: ${(err as Error)?.message ?? String(err)}`;
     const reason: HubFailure = refused && !dropped ? 'refused' : hubFailureOf(err);
     if (reason !== 'refused') this.status.downSince ??= Date.now();
@@ -948,7 +960,7 @@ export class Forwarder {
     this.log[level](
       { hub: this.transport.description, err: this.status.lastError, reason: dropped ? 'dropped' : reason, attempt, retryInMs: delay, backlog: this.backlog() },
       atTwin
-        ? 'the hub closed the connection while the control plane read the twin; reconnecting after a delay (after 3 in a row the control plane is switched off for this run and forwarding goes on: IoT Hub Basic tier has no twin)'
+        ? 'the hub closed the connection while the control plane read the twin; reconnecting after a delay (after 3 within 10 min the control plane is switched off and tried again later, and forwarding goes on: IoT Hub Basic tier has no twin)'
         : dropped
           ? 'the hub closed the connection right after it was made; keeping data in the store and reconnecting after a delay (if this repeats, a second gateway may be using the same device identity: a cloned SD card or image, or a replaced gateway still running; if it happens at each send, the hub may be throttling)'
           : reason === 'auth'

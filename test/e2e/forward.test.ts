@@ -214,21 +214,40 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     expect(hub.stats.telemetryRefused).toBeGreaterThanOrEqual(3);
     expect(hub.stats.connects).toBeLessThanOrEqual(10);
     // The hub's close reaches the forwarder before the send fails: counted as a connection dropped before it worked.
-    // A close that lands while the control plane's first twin read waits is counted apart (review rv148 F2: the
-    // transport tells it, "while the control plane read the twin"); each count's delays grow on their own.
+    // A close with the send outstanding is the send's, even while the control plane's first twin read waits (fx223):
+    // none is taken for a close at the twin read, and the delays grow on one count.
     const retries = cap.lines.filter((l) => (l.reason === 'dropped' || l.reason === 'unreachable') && typeof l.attempt === 'number');
-    const atTwin = (l: (typeof retries)[number]) => /while the control plane read the twin/.test(String(l.msg));
-    const attempts = retries.filter((l) => !atTwin(l)).map((l) => l.attempt as number);
-    const twinAttempts = retries.filter(atTwin).map((l) => l.attempt as number);
-    expect(Math.max(...attempts, ...twinAttempts)).toBeGreaterThanOrEqual(4);
+    expect(retries.filter((l) => /while the control plane read the twin/.test(String(l.msg)))).toEqual([]);
+    const attempts = retries.map((l) => l.attempt as number);
+    expect(Math.max(...attempts)).toBeGreaterThanOrEqual(4);
     expect(attempts).toEqual([...attempts].sort((a, b) => a - b));
-    expect(twinAttempts).toEqual([...twinAttempts].sort((a, b) => a - b));
     expect(hub.messages).toHaveLength(0);
 
     hub.setPubackPolicy({});
     expect(await agent.drain(20_000)).toBe(true);
     expectAllDelivered(committed, hub.messages);
   });
+
+  it('a hub that closes the connection at each send while the twin read waits: drops, not closes at the twin read; the control plane stays on (fx223)', async () => {
+    hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
+    // The control plane's first twin read of each connection waits (asked for as it opens; unanswered should it reach the
+    // hub, for twinTimeoutMs, 15 s) while the hub closes at each send.
+    hub.setTwinPolicy({ getAction: 'ignore' });
+    hub.setPubackPolicy({ closeOnTelemetry: true });
+    const cap = captureLog();
+    const config = testConfig(tempDir(), { drivers: [{ name: 'ward-sim', type: 'simulator', options: { beds: 2, waveforms: false, numericPeriodMs: 200 } }], hub: { retry: { initialDelayMs: 100, maxDelayMs: 5000 } } }, hub.connectionString('gw-dev'));
+    const agent = new Agent({ config, registry, log: cap.log });
+    agents.push(agent);
+    await agent.start();
+    const retried = () => cap.lines.filter((l) => typeof l.retryInMs === 'number');
+    await hub.waitUntil(() => hub!.stats.telemetryRefused >= 4 && retried().length >= 4, 15_000, 'four closes at a send, each retried');
+    // Not taken for closes at the twin read: the control plane is not switched off (the twin is fine) ...
+    expect((agent.health().forwarder as { control?: unknown }).control).toBeUndefined();
+    expect(cap.lines.filter((l) => l.level === 50 || /while the control plane read the twin/.test(String(l.msg)))).toEqual([]);
+    // ... and the delays grow on one count of drops.
+    expect(retried().slice(0, 4).map((l) => [l.reason, l.attempt])).toEqual([1, 2, 3, 4].map((n) => ['dropped', n]));
+    expect(agent.metrics.get('forward_retries_total', { reason: 'unreachable' })).toBe(0);
+  }, 30_000);
 
   it('a hub that accepts the connection and never acknowledges counts as unreachable for the hub alarm and /healthz', async () => {
     hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
