@@ -1365,11 +1365,9 @@ export class Agent {
     return {
       gatewayId: this.gatewayId,
       health: () => this.health(),
-      oldestPendingAt: () => {
-        const times = [this.outbox.pending('alarms').oldestAt, this.outbox.pending('telemetry').oldestAt, this.outbox.nextMessage()?.createdAt ?? null];
-        const known = times.filter((t): t is number => t !== null);
-        return known.length ? Math.min(...known) : null;
-      },
+      // The figure health and the store_oldest_pending_age_seconds gauge give: a replay's copies left out, the oldest
+      // of all that waits rather than the next in send order (review rv152 R1).
+      oldestPendingAt: () => this.outbox.oldestPendingAt(),
       startDriver: (entry: DriverEntry) => this.startDriver(entry),
       stopDriver: (name: string) => this.stopDriver(name),
       keepTrying: (entry: DriverEntry, err: unknown) => this.driverStartFailed(entry, err),

@@ -1,7 +1,13 @@
 // The twin's reported store while the store cannot be read: said (error, "unknown"), not deleted by nulls, and sent
 // at once rather than with the next periodic report; cleared again when it can be read (review rv136 M2).
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { buildReported, diffPatch, significant, type ReportInputs } from './reported.js';
+import { Agent } from '../agent.js';
+import { registry } from '../../drivers/registry.js';
+import { captureLog } from '../../test/support/log.js';
+import { tempDir } from '../../test/support/agent-process.js';
+import { testConfig } from '../../test/support/agent-config.js';
+import type { HubTransport } from '../forward/azure.js';
 
 function inputs(store: Partial<ReportInputs['store']> = {}, status?: 'ok' | 'degraded'): ReportInputs {
   return {
@@ -33,5 +39,58 @@ describe('the reported store while it cannot be read', () => {
     const healthy = buildReported(inputs());
     expect(significant(buildReported(failing))).not.toBe(significant(healthy));
     expect(diffPatch(buildReported(failing), healthy)).toMatchObject({ store: { error: null, unackedMessages: { telemetry: 1, alarms: 0 }, oldestPendingAgeS: 4 } });
+  });
+});
+
+// The twin's backlog age is the figure health and the store_oldest_pending_age_seconds gauge give
+// (Outbox.oldestPendingAt): replay copies left out, the oldest of all that waits, not the next in send order (rv152 R1).
+describe('the reported backlog age', () => {
+  const idle: HubTransport = {
+    description: 'idle',
+    identity: 'dev',
+    connect: async () => undefined,
+    send: async () => undefined,
+    disconnect: async () => undefined,
+    onDisconnect: () => undefined,
+    setControl: () => undefined,
+  };
+  const wrap = (id: string, _s: string, entries: string[]) => `{"messageId":"${id}","records":[${entries.join(',')}]}`;
+  const H = 3600_000;
+  let agent: Agent | null = null;
+  afterEach(async () => {
+    await agent?.stop();
+    agent = null;
+  });
+  function start(): Agent {
+    agent = new Agent({ config: testConfig(tempDir(), { store: { retainSentHours: 48 } }), registry, log: captureLog().log, transport: idle });
+    return agent;
+  }
+  // reportInputs is what the control plane sends as the twin's reported properties.
+  const reported = (a: Agent) => buildReported((a.control as unknown as { reportInputs(): ReportInputs }).reportInputs()).store as { oldestPendingAgeS: unknown };
+
+  it('is "nothing waits" during a replay of yesterday with nothing else pending, as the gauge says', () => {
+    const a = start();
+    const yesterday = Date.now() - 20 * H;
+    a.outbox.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: '{"v":1}' }], yesterday);
+    a.outbox.acknowledge(a.outbox.pack('telemetry', 65536, wrap, yesterday)!.id, yesterday + 1000);
+    expect(a.outbox.replay(yesterday - H, yesterday + H).messages).toBe(1);
+    expect(a.outbox.nextMessage()?.replayOf).toBeDefined();
+    expect(a.metrics.snapshot()['store_oldest_pending_age_seconds']).toBe(0);
+    expect(reported(a).oldestPendingAgeS).toBeNull();
+  });
+
+  it('is the age of an older unacknowledged telemetry message behind a newer alarm message, as the gauge says', () => {
+    const a = start();
+    const now = Date.now();
+    a.outbox.append([{ stream: 'telemetry', cls: 1, deviceId: 'd', body: '{"v":1}' }], now - 2 * H);
+    a.outbox.pack('telemetry', 65536, wrap, now - 2 * H);
+    a.outbox.append([{ stream: 'alarms', cls: 0, deviceId: 'd', body: '{"a":1}' }], now);
+    a.outbox.pack('alarms', 65536, wrap, now);
+    expect(a.outbox.unackedMessages()).toEqual({ alarms: 1, telemetry: 1 });
+    const gauge = a.metrics.snapshot()['store_oldest_pending_age_seconds']!;
+    expect(gauge).toBeGreaterThanOrEqual(7200);
+    const age = reported(a).oldestPendingAgeS as number;
+    expect(age).toBeGreaterThanOrEqual(7200);
+    expect(Math.abs(age - gauge)).toBeLessThanOrEqual(1); // two reads of the clock
   });
 });

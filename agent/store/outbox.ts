@@ -267,7 +267,10 @@ export interface LimitsReport {
   fraction: number;
   /** Bytes of acknowledged messages kept for replay (store.retainSentHours). */
   retainedBytes: number;
-  /** The capacity eviction kept to: store.maxBytes, or less when the disk cannot take that much (limitedBy 'disk'). */
+  /**
+   * The capacity eviction kept to: store.maxBytes, or less when the disk cannot take that much (limitedBy 'disk'). On a
+   * full disk with the store too small for the disk limit (nothing evicted for it), usedBytes: the store is full.
+   */
   limitBytes: number;
   limitedBy: 'maxBytes' | 'disk';
   /** Free bytes on the store's disk when checked (Infinity for ':memory:' or when it cannot be read). */
@@ -1980,7 +1983,12 @@ export class Outbox {
     }
     this.ackedBytes ??= this.stmt<[], { b: number }>('SELECT coalesce(sum(bytes), 0) AS b FROM messages WHERE acked_at IS NOT NULL').get()?.b ?? 0;
     this.expireKeys(steppedAfter, runNow, now);
-    let trimmedAcked = this.unkeep(this.deleteOldest<{ b: number }>('messages', 'acked_at IS NOT NULL AND acked_at < ?', [now - this.retainAckedMs], 'bytes AS b', Infinity));
+    // Messages acknowledged in this run before a forward step of the clock are aged by runNow, as this run's rows are:
+    // the step must not take the replay window (review rv152 R2). The plain wall-clock bound (runNow <= now) lets the
+    // messages_unacked index rule out the young rather than every row being read.
+    const ackedAged = 'acked_at IS NOT NULL AND acked_at < ? AND acked_at < CASE WHEN acked_at >= ? AND acked_at <= ? THEN ? ELSE ? END';
+    const ackedParams = [now - this.retainAckedMs, this.thisRun.wallAt, steppedAfter, runNow - this.retainAckedMs, now - this.retainAckedMs];
+    let trimmedAcked = this.unkeep(this.deleteOldest<{ b: number }>('messages', ackedAged, ackedParams, 'bytes AS b', Infinity));
     trimmedAcked += this.dropOrphanCopies();
     // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity). Rows this run wrote
     // are aged by runNow: a forward step of the wall clock must not make readings accepted seconds ago "older than
@@ -2157,14 +2165,19 @@ export class Outbox {
     const ackedBytes = this.ackedBytes ?? 0;
     const retainedBytes = ackedBytes > 0 ? Math.min(used, Math.round(ackedBytes * this.fileBytesPerRowByte(used))) : 0;
     const usedBytes = Math.max(0, used - retainedBytes);
+    // A disk full while the store is too small for the disk limit (diskRoom() null: rv59 M1, open): nothing is evicted
+    // for it (that would only discard data), but the store can take no more than it holds, and says so: limited by the
+    // disk at its usage, not store.maxBytes at a fraction of a per cent (review rv152 R3). For the report only.
+    const full = disk === null && freeDiskBytes < FULL_DISK_FREE_BYTES;
+    const reportLimit = full ? usedBytes : limit;
     const reserveReleased = this.reserveReleasedUnreported;
     this.reserveReleasedUnreported = false;
     return {
       usedBytes,
-      fraction: limit > 0 ? usedBytes / limit : 1,
+      fraction: reportLimit > 0 ? usedBytes / reportLimit : 1,
       retainedBytes,
-      limitBytes: limit,
-      limitedBy,
+      limitBytes: reportLimit,
+      limitedBy: full ? 'disk' : limitedBy,
       freeDiskBytes,
       trimmedAcked,
       trimmedAckedForCapacity,

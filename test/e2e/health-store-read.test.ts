@@ -27,6 +27,7 @@ it('while the store cannot be read, /healthz answers 200 degraded, and /api/stat
   };
   vi.spyOn(agent.outbox, 'unackedMessages').mockImplementation(fail);
   vi.spyOn(agent.outbox, 'nextMessage').mockImplementation(fail);
+  vi.spyOn(agent.outbox, 'oldestPendingAt').mockImplementation(fail);
 
   expect(() => agent.health()).not.toThrow();
   expect(agent.health()).toMatchObject({ status: 'degraded', store: { error: 'SQLITE_IOERR_READ' } });
