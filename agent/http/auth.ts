@@ -65,10 +65,12 @@ export function dummyHash(users: readonly ParsedHash[], name: string, key: Buffe
 export type LoginRefusal = 'wrong-password' | 'address-locked' | 'user-locked' | 'address-busy' | 'device-busy' | 'busy' | 'sessions-full';
 
 export type LoginResult =
-  | { ok: true; token: string; user: string; role: Role; expiresAt: number; deviceToken: string }
+  // ttlS: the session's time to live from this answer; the page times its login on its own clock from it, since its
+  // wall clock may not be the gateway's (review rv151 F2). expiresAt is on the gateway's wall clock, for display.
+  | { ok: true; token: string; user: string; role: Role; expiresAt: number; ttlS: number; deviceToken: string }
   | { ok: false; status: 401 | 429 | 503; reason: LoginRefusal; error: string; retryAfterS?: number };
 
-/** Failed password checks within a window that starts at the first one. */
+/** Failed password checks within a window that starts at the first one (monotonic, as a session's end). */
 interface Failures {
   count: number;
   since: number;
@@ -81,7 +83,10 @@ interface AddressFailures extends Failures {
 interface Session {
   user: string;
   role: Role;
+  /** Wall clock: what the login answers (for display). */
   expiresAt: number;
+  /** Monotonic: when it ends. A step of the wall clock must neither keep it nor end it early (review rv151 F3). */
+  endsAt: number;
 }
 
 export class Authenticator {
@@ -112,6 +117,11 @@ export class Authenticator {
     private readonly now: () => number = Date.now,
     // maxTracked: entries per failure table (MAX_TRACKED); smaller only in tests, to fill one.
     private readonly bounds: { maxSessions: number; maxSessionsPerUser: number; maxCheckBytes?: number; maxTracked?: number } = SESSION_BOUNDS,
+    /**
+     * Times sessions and the failure windows: a clock no step of the wall clock (`now`) moves; `now` stays for the
+     * expiresAt answered and the device tokens. The default when `now` is given without it is `now` itself (tests), as AlarmService's.
+     */
+    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
   ) {
     for (const u of config.users) {
       const hash = parsePasswordHash(u.passwordHash);
@@ -137,8 +147,8 @@ export class Authenticator {
     // per address, a colleague behind the same proxy looping logins with his own token kept hers out for good; only
     // holders of her tokens can hold her name's slot, and a copy's wrong passwords lock it. Anything else: no token.
     // The id is kept even when locked (check).
-    const now = this.now();
-    const id = this.deviceId(user, deviceToken, now);
+    const now = this.mono();
+    const id = this.deviceId(user, deviceToken, this.now());
     const device = id !== null && (this.live(this.byDevice, id, now)?.count ?? 0) < OWNER_TRIES ? id : null;
     if (device !== null) {
       const key = `device ${device}`; // never an address key (those have no space)
@@ -157,8 +167,8 @@ export class Authenticator {
     // One check in flight per address: sending in parallel from one address cannot take more than one check slot.
     // Said as it is: behind a proxy or NAT this is a colleague pressing Log in at the same moment, not a failure.
     if (this.inFlight.has(from)) return { ok: false, status: 429, reason: 'address-busy', error: 'another login from this address is being checked at the same moment (clients behind one proxy or NAT share an address); try again in a second', retryAfterS: 1 };
-    const address = this.live(this.byAddress, from, this.now());
-    if (address && address.count >= this.config.login.maxFailures && !this.ownerAt(user, from, address)) return this.locked('address-locked', address, this.now());
+    const address = this.live(this.byAddress, from, this.mono());
+    if (address && address.count >= this.config.login.maxFailures && !this.ownerAt(user, from, address)) return this.locked('address-locked', address, this.mono());
     this.inFlight.add(from);
     try {
       return await this.check(user, password, from, null, id);
@@ -179,11 +189,11 @@ export class Authenticator {
       // Every slot taken: an address without failures in the window (a clinician, not a guesser) waits briefly in a
       // short queue, so that a flood from other addresses cannot keep her out; the others are told "busy" at once.
       // With a device token, its own failures say which it is (behind a proxy the address's may be anyone's).
-      const clean = (device !== null ? this.live(this.byDevice, device, this.now())?.count ?? 0 : this.live(this.byAddress, from, this.now())?.count ?? 0) === 0;
+      const clean = (device !== null ? this.live(this.byDevice, device, this.mono())?.count ?? 0 : this.live(this.byAddress, from, this.mono())?.count ?? 0) === 0;
       if (!clean || this.waiting.length >= MAX_WAITING || !(await this.wait(bytes))) return { ok: false, status: 503, reason: 'busy', error: 'busy; try again', retryAfterS: 1 };
     }
     // A slot is held from here. The limits are judged now, not before the wait: guesses may have landed meanwhile.
-    const now = this.now();
+    const now = this.mono();
     let a: AddressFailures | undefined;
     let u: Failures | undefined;
     let d: Failures | undefined;
@@ -219,11 +229,12 @@ export class Authenticator {
     if (d && device !== null) this.uncount(this.byDevice, device, d);
     this.remember(user, from);
     const token = newToken();
-    const expiresAt = now + this.config.sessionTtlS * 1000;
-    if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt }, now)) {
+    const wall = this.now();
+    const expiresAt = wall + this.config.sessionTtlS * 1000;
+    if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt, endsAt: now + this.config.sessionTtlS * 1000 }, now)) {
       return { ok: false, status: 503, reason: 'sessions-full', error: `the gateway holds the most sessions it can (${this.bounds.maxSessions}); log out unused screens or try again later`, retryAfterS: 60 };
     }
-    return { ok: true, token, user, role: entry.role, expiresAt, deviceToken: this.deviceToken(user, now, keep) };
+    return { ok: true, token, user, role: entry.role, expiresAt, ttlS: this.config.sessionTtlS, deviceToken: this.deviceToken(user, wall, keep) };
   }
 
   /**
@@ -390,7 +401,7 @@ export class Authenticator {
   sessionLive(key: string): boolean {
     const s = this.sessions.get(key);
     if (!s) return false;
-    if (s.expiresAt > this.now()) return true;
+    if (s.endsAt > this.mono()) return true;
     this.sessions.delete(key);
     return false;
   }
@@ -453,7 +464,7 @@ export class Authenticator {
    * False when the table is full and the user has none to give up.
    */
   private addSession(key: string, session: Session, now: number): boolean {
-    for (const [k, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(k);
+    for (const [k, s] of this.sessions) if (s.endsAt <= now) this.sessions.delete(k);
     const own = [...this.sessions].filter(([, s]) => s.user === session.user).map(([k]) => k);
     if (own.length > 0 && (own.length >= this.bounds.maxSessionsPerUser || this.sessions.size >= this.bounds.maxSessions)) this.sessions.delete(own[0]!);
     if (this.sessions.size >= this.bounds.maxSessions) return false;

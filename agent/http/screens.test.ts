@@ -165,3 +165,93 @@ describe('ScreenWatch', () => {
     expect(reports.map((r) => [r.name, r.present])).toEqual([['a', true], ['b', true]]);
   });
 });
+
+describe('ScreenWatch across a step of the gateway\'s wall clock (review rv151 F1)', () => {
+  const HOUR = 3_600_000;
+  /** Separate clocks: `wall` plays Date.now (a step moves it with no time passing), `mono` performance.now. */
+  function stepping() {
+    const clock = { wall: 1_700_000_000_000, mono: 5_000 };
+    const reports: { present: boolean; text: string }[] = [];
+    const watch = new ScreenWatch([{ name: 'ward3-station', graceS: 30 }], (_n, present, text) => reports.push({ present, text }), new Metrics(), captureLog('info').log, () => clock.wall, 12_000, () => clock.mono);
+    watch.start();
+    /** Real seconds pass; the server checks every second. */
+    const run = (s: number) => {
+      for (let i = 0; i < s; i++) {
+        clock.wall += 1000;
+        clock.mono += 1000;
+        watch.check();
+      }
+    };
+    return { clock, reports, watch, run };
+  }
+
+  it('a screen that never connects: a step back 1 h after the start does not hold its alarm', () => {
+    const { clock, reports, run } = stepping();
+    run(5);
+    clock.wall -= HOUR; // NTP steps back a clock that ran ahead at boot
+    run(25);
+    expect(reports).toEqual([]);
+    run(1);
+    expect(reports).toEqual([{ present: true, text: 'Display ward3-station not connected for 31 s: its alarms are not shown there' }]);
+  });
+
+  it('a screen unplugged (stream still open), then a step back: disconnected after the stale time, alarm at grace + 1 s', () => {
+    const { clock, reports, watch, run } = stepping();
+    watch.opened('ward3-station', '10.0.0.5');
+    for (let i = 0; i < 6; i++) {
+      run(5);
+      watch.seen('ward3-station', '10.0.0.5');
+    }
+    run(5);
+    clock.wall -= HOUR;
+    run(7);
+    expect(watch.status()[0]).toMatchObject({ connected: true, streams: 1 }); // 12 s since its last ping
+    run(1);
+    expect(watch.status()[0]).toMatchObject({ connected: false, streams: 1 });
+    run(17);
+    expect(reports).toEqual([]);
+    run(1);
+    expect(reports).toEqual([{ present: true, text: 'Display ward3-station not heard from for 31 s (screen off, cable out or page hung?): its alarms may not be shown there' }]);
+  });
+
+  it('a screen unplugged and its stream closed as lagging, then a step forward: away from its last ping, not 1 h more', () => {
+    const { clock, reports, watch, run } = stepping();
+    watch.opened('ward3-station', '10.0.0.5');
+    watch.seen('ward3-station', '10.0.0.5');
+    run(20);
+    clock.wall += HOUR;
+    watch.closed('ward3-station', '10.0.0.5');
+    run(10);
+    expect(reports).toEqual([]);
+    run(1);
+    expect(reports).toEqual([{ present: true, text: 'Display ward3-station not heard from for 31 s (screen off, cable out or page hung?): its alarms may not be shown there' }]);
+  });
+
+  it('a healthy screen pinging every 5 s raises nothing when the clock steps forward 1 h (or back)', () => {
+    const { clock, reports, watch, run } = stepping();
+    watch.opened('ward3-station', '10.0.0.5');
+    for (let i = 0; i < 6; i++) {
+      run(5);
+      watch.seen('ward3-station', '10.0.0.5');
+    }
+    clock.wall += HOUR;
+    for (let i = 0; i < 6; i++) {
+      run(5);
+      watch.seen('ward3-station', '10.0.0.5');
+    }
+    clock.wall -= 2 * HOUR;
+    for (let i = 0; i < 6; i++) {
+      run(5);
+      watch.seen('ward3-station', '10.0.0.5');
+    }
+    expect(reports).toEqual([]);
+    expect(watch.status()[0]).toMatchObject({ connected: true });
+  });
+
+  it('keeps the wall clock for the instant of an address change it reports', () => {
+    const { clock, watch } = stepping();
+    watch.opened('ward3-station', '10.0.0.5');
+    watch.seen('ward3-station', '10.0.0.66');
+    expect(watch.status()[0]!.addressChanged).toEqual({ from: '10.0.0.5', to: '10.0.0.66', at: clock.wall });
+  });
+});

@@ -41,6 +41,7 @@ export interface ScreenStatus {
 export interface AddressChange {
   from: string;
   to: string;
+  /** Wall clock (for display). */
   at: number;
 }
 
@@ -50,12 +51,15 @@ interface Screen {
   addresses: Map<string, number>;
   /**
    * With no stream: since when it has been away (start(), its last disconnect, or its last sign of life when it had
-   * gone silent before its last stream closed).
+   * gone silent before its last stream closed). Monotonic, as lastSeen.
    */
   awaySince: number;
   /** It had gone silent (screen off, cable out, page hung) before its last stream closed: "not heard from". */
   wentSilent: boolean;
-  /** When it last opened a stream, pinged, or reported on its stream (`seen`). */
+  /**
+   * When it last opened a stream, pinged, or reported on its stream (`seen`), on the monotonic clock: a step of the
+   * wall clock must neither hide an unplugged screen nor make a pinging one look silent (review rv151 F1).
+   */
   lastSeen: number;
   alarmed: boolean;
   warnedAddresses: boolean;
@@ -89,19 +93,25 @@ export class ScreenWatch {
     private readonly report: ScreenReport,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** The wall clock: only for the instants the status reports (addressChanged.at). */
     private readonly now: () => number = Date.now,
     /** Longest silence of a connected screen (no ping): two of its heartbeats and some slack. */
     private readonly staleMs = 12_000,
+    /**
+     * Times the grace, the stale rule and the away time: a clock no step of the wall clock moves. The default when
+     * `now` is given without it is `now` itself (tests driving the wall clock by hand), as AlarmService's.
+     */
+    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
   ) {
     for (const spec of specs) {
-      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: now(), wentSilent: false, lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null, pingPairs: new Set() });
-      metrics.gauge('display_screen_connected', () => (this.connected(this.screens.get(spec.name)!, this.now()) ? 1 : 0), { screen: spec.name });
+      this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: mono(), wentSilent: false, lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null, pingPairs: new Set() });
+      metrics.gauge('display_screen_connected', () => (this.connected(this.screens.get(spec.name)!, this.mono()) ? 1 : 0), { screen: spec.name });
     }
   }
 
   /** The agent starts: the grace of screens not yet connected counts from now. */
   start(): void {
-    const t = this.now();
+    const t = this.mono();
     for (const s of this.screens.values()) if (streams(s) === 0) s.awaySince = t;
   }
 
@@ -129,7 +139,7 @@ export class ScreenWatch {
     if (n > 1) s.addresses.set(address, n - 1);
     else s.addresses.delete(address);
     if (streams(s) > 0) return;
-    const t = this.now();
+    const t = this.mono();
     // A screen switched off, unplugged or hung stops pinging long before its stream closes (as lagging, 20 s on by
     // default; by TCP, minutes on): it has been away since its last sign of life, not since the close (review rv98 M1).
     s.wentSilent = t - s.lastSeen > this.staleMs;
@@ -147,7 +157,7 @@ export class ScreenWatch {
 
   /** Raises the condition of each screen away for longer than its grace. Called every second by the server. */
   check(): void {
-    const t = this.now();
+    const t = this.mono();
     for (const s of this.screens.values()) {
       if (s.alarmed || this.connected(s, t)) continue;
       // Streams still open but silent: away since it was last heard of. None open: since awaySince, which is its last
@@ -169,7 +179,7 @@ export class ScreenWatch {
   }
 
   status(): ScreenStatus[] {
-    const t = this.now();
+    const t = this.mono();
     return [...this.screens.values()].map((s) => ({
       name: s.spec.name, connected: this.connected(s, t), streams: streams(s), addresses: [...s.addresses.keys()], address: s.lastAddress, addressChanged: s.change,
     }));
@@ -202,10 +212,9 @@ export class ScreenWatch {
 
   /** Recorded, counted and logged (once a minute per screen). */
   private changed(s: Screen, from: string, address: string): void {
-    const t = this.now();
-    s.change = { from, to: address, at: t };
+    s.change = { from, to: address, at: this.now() };
     this.metrics.inc('display_screen_address_changes_total', { screen: s.spec.name });
-    if (!this.addressLog.open(s.spec.name, t)) return;
+    if (!this.addressLog.open(s.spec.name, this.mono())) return;
     this.log.warn(
       { screen: s.spec.name, address, lastAddress: from, openFrom: [...s.addresses.keys()], changes: this.metrics.get('display_screen_address_changes_total', { screen: s.spec.name }) },
       'a watched screen name is used from another address than the one it last connected from: another machine may be keeping it "connected" while the real screen is away (or the screen moved); logged once a minute per screen',
@@ -217,7 +226,7 @@ export class ScreenWatch {
   }
 
   private heard(s: Screen, name: string): void {
-    s.lastSeen = this.now();
+    s.lastSeen = this.mono();
     if (s.alarmed && streams(s) > 0) {
       s.alarmed = false;
       this.report(name, false, `Display ${name} connected again`);

@@ -757,7 +757,7 @@ export class DisplayServer {
       return;
     }
     this.log.info({ user: r.user, role: r.role, from: c.from }, 'display login');
-    sendJson(c.res, 200, { token: r.token, user: r.user, role: r.role, expiresAt: r.expiresAt, deviceToken: r.deviceToken });
+    sendJson(c.res, 200, { token: r.token, user: r.user, role: r.role, expiresAt: r.expiresAt, ttlS: r.ttlS, deviceToken: r.deviceToken });
   }
 
   private async ack(c: Ctx, alarmId: string): Promise<void> {

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Metrics } from '../metrics.js';
 import type { Identity } from './auth.js';
 import { SseHub } from './sse.js';
@@ -25,13 +25,15 @@ class SlowResponse extends EventEmitter {
 }
 
 describe('SseHub', () => {
+  /** On one injected clock (wall and monotonic alike: no step here). */
   const setup = () => {
+    const clock = { t: 1_000_000 };
     const metrics = new Metrics();
-    const hub = new SseHub({ maxClients: 4, maxClientsPerAddress: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000, maxLagMs: 15_000 }, metrics, pino({ level: 'silent' }));
+    const hub = new SseHub({ maxClients: 4, maxClientsPerAddress: 4, maxBufferedBytes: 1000, heartbeatS: 30, retryMs: 1000, maxLagMs: 15_000 }, metrics, pino({ level: 'silent' }), undefined, () => clock.t);
     const res = new SlowResponse();
     const client = hub.add(res as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.1', session: null, reports: true });
     if (typeof client === 'string') throw new Error(`refused: ${client}`);
-    return { metrics, hub, res, client };
+    return { metrics, hub, res, client, clock };
   };
   const dropped = (m: Metrics) => m.get('display_sse_dropped_total', { reason: 'slow-client' });
 
@@ -48,17 +50,19 @@ describe('SseHub', () => {
   });
 
   it('closes a stream whose page says it is more than maxLagMs behind; one from a reader that does not report (a script) is left to the byte limit', () => {
-    const { metrics, hub, res, client } = setup();
+    const { metrics, hub, res, client, clock } = setup();
     const quiet = new SlowResponse();
     const other = hub.add(quiet as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.2', session: null });
     if (typeof other === 'string') throw new Error(`refused: ${other}`);
-    const t0 = 1_000_000;
-    expect(hub.seen(client.token, t0, t0)).toBe(true);
-    expect(hub.seen('not-a-stream', t0, t0)).toBe(false);
-    hub.closeLagging(t0 + 15_000); // exactly at the limit: kept
+    const t0 = clock.t;
+    expect(hub.seen(client.token, t0)).toBe(true);
+    expect(hub.seen('not-a-stream', t0)).toBe(false);
+    clock.t = t0 + 15_000;
+    hub.closeLagging(); // exactly at the limit: kept
     expect(res.destroyed).toBe(false);
-    expect(hub.seen(client.token, t0 - 5000, t0 + 15_000)).toBe(true); // an older report does not move it back
-    hub.closeLagging(t0 + 15_001);
+    expect(hub.seen(client.token, t0 - 5000)).toBe(true); // an older report does not move it back
+    clock.t = t0 + 15_001;
+    hub.closeLagging();
     expect(res.destroyed).toBe(true);
     expect(quiet.destroyed).toBe(false);
     expect(metrics.get('display_sse_dropped_total', { reason: 'lagging' })).toBe(1);
@@ -66,19 +70,21 @@ describe('SseHub', () => {
   });
 
   it('closes a stream that has not reported within maxLagMs of opening, as lagging (review rv121 M1: six tabs, no report ever gets out)', () => {
-    const { metrics, hub, res } = setup();
-    const opened = Date.now();
+    const { metrics, hub, res, clock } = setup();
+    const opened = clock.t;
     const reporting = new SlowResponse();
     const other = hub.add(reporting as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.2', session: null, reports: true });
     if (typeof other === 'string') throw new Error(`refused: ${other}`);
     const script = new SlowResponse(); // did not say it reports: never closed for not reporting
     if (typeof hub.add(script as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.3', session: null }) === 'string') throw new Error('refused');
-    hub.closeLagging(opened + 14_000); // within maxLagMs of opening: kept
+    clock.t = opened + 14_000;
+    hub.closeLagging(); // within maxLagMs of opening: kept
     expect(res.destroyed).toBe(false);
     expect(reporting.destroyed).toBe(false);
     // The other page reports, 10 s on; the first never does.
-    expect(hub.seen(other.token, opened + 10_000, opened + 10_000)).toBe(true);
-    hub.closeLagging(Date.now() + 15_001);
+    expect(hub.seen(other.token, opened + 10_000)).toBe(true);
+    clock.t = opened + 15_001;
+    hub.closeLagging();
     expect(res.destroyed).toBe(true);
     expect(reporting.destroyed).toBe(false);
     expect(script.destroyed).toBe(false);
@@ -178,5 +184,90 @@ describe('SseHub', () => {
     hub.send(client, 'wave', { samples: 'y' });
     expect(res.destroyed).toBe(true);
     expect(dropped(metrics)).toBe(1);
+  });
+});
+
+describe('SseHub lag rule across a step of the gateway\'s wall clock (review rv151 F1)', () => {
+  const HOUR = 3_600_000;
+  afterEach(() => vi.useRealTimers());
+
+  /** Keeps what is written, to read the heartbeats' serverTime as the page does. */
+  class PageResponse extends SlowResponse {
+    readonly beats: number[] = [];
+    override write(text: string): boolean {
+      const m = /^event: heartbeat\ndata: (.*)\n/.exec(text);
+      if (m) this.beats.push((JSON.parse(m[1]!) as { serverTime: number }).serverTime);
+      return super.write(text);
+    }
+  }
+
+  /**
+   * The hub on its default clocks, faked: setSystemTime steps Date.now (the wall clock) and leaves performance.now
+   * (monotonic) alone; advancing the timers moves both. Heartbeat 5 s, maxLagMs 20 s.
+   */
+  const start = () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date', 'performance'], now: 1_700_000_000_000 });
+    const metrics = new Metrics();
+    const hub = new SseHub({ maxClients: 4, maxClientsPerAddress: 4, maxBufferedBytes: 1e6, heartbeatS: 5, retryMs: 1000, maxLagMs: 20_000 }, metrics, pino({ level: 'silent' }));
+    const res = new PageResponse();
+    const client = hub.add(res as unknown as ServerResponse, { bed: null, identity: null, address: '10.0.0.1', session: null, reports: true });
+    if (typeof client === 'string') throw new Error(`refused: ${client}`);
+    hub.start();
+    return { metrics, hub, res, client };
+  };
+
+  it('a page that stopped reporting (hung) is closed maxLagMs after its last report, though the clock stepped back 1 h', () => {
+    const { metrics, hub, res, client } = start();
+    try {
+      vi.advanceTimersByTime(5000);
+      expect(hub.seen(client.token, res.beats.at(-1)!)).toBe(true); // its last report: then it hangs
+      vi.advanceTimersByTime(1000);
+      vi.setSystemTime(Date.now() - HOUR);
+      vi.advanceTimersByTime(19_000); // 20 s after the report: kept
+      expect(res.destroyed).toBe(false);
+      vi.advanceTimersByTime(5000); // the next heartbeat, 25 s after it
+      expect(res.destroyed).toBe(true);
+      expect(metrics.get('display_sse_dropped_total', { reason: 'lagging' })).toBe(1);
+    } finally {
+      hub.close();
+    }
+  });
+
+  it('a page that keeps up is not closed when the clock steps forward 1 h between a heartbeat and its report', () => {
+    const { hub, res, client } = start();
+    try {
+      for (let i = 0; i < 4; i++) {
+        vi.advanceTimersByTime(5000);
+        if (i === 1) vi.setSystemTime(Date.now() + HOUR);
+        vi.advanceTimersByTime(200); // the page reports what it received
+        expect(hub.seen(client.token, res.beats.at(-1)!)).toBe(true);
+      }
+      expect(res.destroyed).toBe(false);
+      // And a page that falls behind after the step is still judged: from here it reports, at each heartbeat, the
+      // one of 20 s before (nothing newer than the last it reported), and is closed once that is more than 20 s old.
+      let beats = 0;
+      while (!res.destroyed && beats < 10) {
+        vi.advanceTimersByTime(5000);
+        beats++;
+        if (!res.destroyed) expect(hub.seen(client.token, res.beats.at(-5)!)).toBe(true);
+      }
+      expect(beats).toBe(5); // closed at the 5th heartbeat: 25 s after the last beat it had received
+      expect(res.destroyed).toBe(true);
+    } finally {
+      hub.close();
+    }
+  });
+
+  it('a page that never reports is closed maxLagMs after it opened, though the clock stepped back 1 h', () => {
+    const { hub, res } = start();
+    try {
+      vi.setSystemTime(Date.now() - HOUR);
+      vi.advanceTimersByTime(20_000);
+      expect(res.destroyed).toBe(false);
+      vi.advanceTimersByTime(5000);
+      expect(res.destroyed).toBe(true);
+    } finally {
+      hub.close();
+    }
   });
 });

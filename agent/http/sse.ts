@@ -50,9 +50,12 @@ export interface SseClient {
   allowance: number;
   /** Unguessable name of this stream, sent in `hello`: the page names it when it reports what it has received. */
   token: string;
-  /** The newest server time the page said it has received on this stream (null: it has never said). */
+  /**
+   * When the newest event the page said it has received on this stream was sent, on the hub's monotonic clock (null:
+   * it has never said): a step of the wall clock must neither stretch nor cut its lag (review rv151 F1).
+   */
   seen: number | null;
-  /** When the stream opened (server time): a stream that never reports is judged from it. */
+  /** When the stream opened, on the monotonic clock: a stream that never reports is judged from it. */
   openedAt: number;
   /** Opened by a page that reports what it received (`?reports=1`): only such a stream is closed for never reporting. */
   reports: boolean;
@@ -71,6 +74,8 @@ const KEPT_STREAMS_PER_SCREEN = 2;
 
 /** A refusal of the same reason and address is logged at most once in this long (a refused page retries every 15 s). */
 const REFUSAL_LOG_EVERY_MS = 60_000;
+/** Heartbeat times remembered with their monotonic instant: far more than maxLagMs (three heartbeats and 5 s) covers. */
+const SENT_BEATS = 64;
 
 export class SseHub {
   private readonly clients = new Set<SseClient>();
@@ -79,6 +84,8 @@ export class SseHub {
   private readonly refusalLog = new LogGate(REFUSAL_LOG_EVERY_MS, 1000);
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
+  /** The serverTime of each recent heartbeat (wall) and when it was sent (monotonic), oldest first: see seen(). */
+  private readonly beats = new Map<number, number>();
 
   constructor(
     private readonly opts: SseOptions,
@@ -86,6 +93,10 @@ export class SseHub {
     private readonly log: Logger,
     /** Whether a session key is still on; the default keeps every stream. */
     private readonly sessionLive: (key: string) => boolean = () => true,
+    /** The wall clock: the serverTime the page is sent. */
+    private readonly now: () => number = Date.now,
+    /** Times the lag rule. The default when `now` is given without it is `now` itself (tests), as AlarmService's. */
+    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
   ) {
     metrics.gauge('display_sse_clients', () => this.clients.size);
   }
@@ -99,7 +110,10 @@ export class SseHub {
       this.closeEndedSessions();
       this.closeLagging();
       // An event, not a comment: the page reads the server's time in it and from that how far behind it is.
-      const now = Date.now();
+      const now = this.now();
+      this.beats.delete(now); // a clock stepped back may give a time again: the newest holds
+      this.beats.set(now, this.mono());
+      if (this.beats.size > SENT_BEATS) this.beats.delete(this.beats.keys().next().value!);
       for (const c of this.clients) this.send(c, 'heartbeat', { serverTime: now });
     }, this.opts.heartbeatS * 1000);
   }
@@ -132,7 +146,7 @@ export class SseHub {
     }
     // No limit while the first burst is written (hello, the ward snapshot, a bed's waveform chunks): it is bounded by
     // its own size, and a bed view on a large ward (a 283 KB snapshot, then wave chunks) must not be dropped for it.
-    const client: SseClient = { id: this.nextId++, ...who, reports, screen, res, allowance: Number.POSITIVE_INFINITY, token: randomBytes(16).toString('hex'), seen: null, openedAt: Date.now() };
+    const client: SseClient = { id: this.nextId++, ...who, reports, screen, res, allowance: Number.POSITIVE_INFINITY, token: randomBytes(16).toString('hex'), seen: null, openedAt: this.mono() };
     this.clients.add(client);
     this.perAddress.set(key, (this.perAddress.get(key) ?? 0) + 1);
     res.writeHead(200, {
@@ -176,11 +190,17 @@ export class SseHub {
   /**
    * The page of stream `token` has received the events up to `serverTime` (it reports every heartbeat). False when no
    * such stream is open. A time from the future counts as now; reports out of order do not move it back.
+   * Kept as when that was sent on the monotonic clock: a heartbeat's own, remembered; any other time (hello's, the
+   * snapshot's, reported once at the stream's start) by its age on the wall clock now, which only a step in the moment
+   * between its sending and the report can make wrong (a step forward then closes the stream once: the page is told
+   * to reconnect at a step anyway).
    */
-  seen(token: string, serverTime: number, now = Date.now()): boolean {
+  seen(token: string, serverTime: number): boolean {
     for (const c of this.clients) {
       if (c.token !== token) continue;
-      c.seen = Math.max(c.seen ?? 0, Math.min(serverTime, now));
+      const mono = this.mono();
+      const at = this.beats.get(serverTime) ?? mono - Math.max(0, this.now() - serverTime);
+      c.seen = Math.max(c.seen ?? -Infinity, Math.min(at, mono));
       return true;
     }
     return false;
@@ -192,7 +212,8 @@ export class SseHub {
    * One that has never reported is judged from its opening: a page whose reports never get out (a browser allows 6
    * connections to a host, and 6 tabs' streams hold them all) would otherwise hold its connection for good.
    */
-  closeLagging(now = Date.now()): void {
+  closeLagging(): void {
+    const now = this.mono();
     for (const c of this.clients) {
       if (c.seen === null && !c.reports) continue; // a script or proxy: the byte limit only
       if (now - (c.seen ?? c.openedAt) <= this.opts.maxLagMs) continue;
@@ -271,7 +292,7 @@ export class SseHub {
     if (!victim) return false;
     this.clients.delete(victim);
     this.metrics.inc('display_sse_dropped_total', { reason: 'evicted' });
-    if (this.refusalLog.open(`evicted ${hostKey(victim.address)}`, Date.now())) {
+    if (this.refusalLog.open(`evicted ${hostKey(victim.address)}`, this.mono())) {
       this.log.warn(
         { client: victim.id, from: victim.address, reports: victim.reports, for: screen !== null ? `screen ${screen}` : `user ${identity?.user ?? ''}`, by: address, maxSseClients: this.opts.maxClients, evicted: this.metrics.get('display_sse_dropped_total', { reason: 'evicted' }) },
         'display live stream closed to make room for an expected screen or a logged-in user: display.limits.maxSseClients streams are open (logged once a minute per address)',
@@ -284,7 +305,7 @@ export class SseHub {
   private refused(reason: SseRefusal, address: string): void {
     this.metrics.inc('display_sse_refused_total', { reason });
     const key = hostKey(address);
-    if (!this.refusalLog.open(`${reason} ${key}`, Date.now())) return;
+    if (!this.refusalLog.open(`${reason} ${key}`, this.mono())) return;
     if (reason === 'max-clients') {
       this.log.warn({ reason, from: address, maxSseClients: this.opts.maxClients }, 'display live stream refused (503): display.limits.maxSseClients streams are open');
     } else if (reason === 'not-reporting') {

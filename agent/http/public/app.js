@@ -133,11 +133,13 @@ function fmtValue(v) {
 }
 
 // ---- Authentication (session token in sessionStorage: gone when the tab closes)
+// Its expiresAt is on the page's own clock (pageNow): the login's time to live from when its answer came, so that a
+// display PC whose clock is not the gateway's keeps its login as long as the gateway does (review rv151 F2).
 
 function loadAuth() {
   try {
     const a = JSON.parse(sessionStorage.getItem('auth') || 'null');
-    return a && a.expiresAt > Date.now() ? a : null;
+    return a && a.expiresAt > pageNow() ? a : null;
   } catch {
     return null;
   }
@@ -252,7 +254,11 @@ $('login-form').addEventListener('submit', async (ev) => {
   }
   if (r.status === 200) {
     keepDeviceToken(r.data.user, r.data.deviceToken);
-    setAuth({ token: r.data.token, user: r.data.user, role: r.data.role, expiresAt: r.data.expiresAt - state.offset });
+    // The time to live on the page's clock: the clocks' offset may not be known yet (viewing: authenticated gives no
+    // stream before a login). A gateway that does not say it: its expiry less the offset, as before.
+    const ttlMs = Number(r.data.ttlS) * 1000;
+    const expiresAt = Number.isFinite(ttlMs) && ttlMs > 0 ? pageNow() + ttlMs : r.data.expiresAt - state.offset;
+    setAuth({ token: r.data.token, user: r.data.user, role: r.data.role, expiresAt });
     showMessage(`Logged in as ${r.data.user} (${r.data.role}).`);
     reconnect();
   } else if (r.status === 429 || r.status === 503) {
@@ -1322,7 +1328,7 @@ setInterval(() => {
 
 // A session ends at its expiry whether or not the server says so (it may be unreachable): the page forgets it then.
 setInterval(() => {
-  if (state.auth && Date.now() >= state.auth.expiresAt) dropSession();
+  if (state.auth && pageNow() >= state.auth.expiresAt) dropSession();
 }, 1000);
 
 // Ages, staleness and audio-pause countdowns move with time, not only with data.
