@@ -148,7 +148,8 @@ export const configSchema = {
           default: 24,
           description:
             'Messages the hub acknowledged are kept this long for the `replay` direct method (backfill). They do not count towards the ' +
-            '"store nearly full" alarm; when the store is over its capacity the oldest go first, before any unsent record, so the window may be shorter.',
+            '"store nearly full" alarm; when the store is over its capacity the oldest go first, before any unsent record, so the window may be shorter. ' +
+            'Aged by the time that passed since they were acknowledged, so a forward step of the wall clock does not shorten the window.',
         },
       },
     },
@@ -990,9 +991,9 @@ export const configSchema = {
                 '`annotate`: attach the verdict only. `delay`: also pause the audio of a likely-false alarm (still shown, ' +
                 'still escalates) for up to `holdS`, re-checking every `recheckS`; a likely-true re-check ends the hold. Never ' +
                 "held: the agent's own heart-rate limit alarms (the model's figure is indicative only for them) and alarms " +
-                'judged on fewer than two ECG leads (the model was validated on two-lead windows).',
+                'judged on fewer than two ECG leads (the model was validated on two-lead windows), and alarms whose window holds samples the device flagged questionable.',
             },
-            holdS: { type: 'integer', minimum: 2, maximum: 60, default: 20, description: 'Longest audio hold of one alarm.' },
+            holdS: { type: 'integer', minimum: 2, maximum: 60, default: 20, description: 'Longest audio hold of one alarm by the model, in all: over every return of its condition, until a person acknowledges it or it is resolved.' },
             recheckS: { type: 'integer', minimum: 2, maximum: 30, default: 10, description: 'Re-check interval during a hold.' },
           },
         },

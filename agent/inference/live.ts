@@ -15,7 +15,7 @@ import { signalSeconds, type Assessment, type EdgeModelOptions } from './edge-mo
 import { modelFilePath, ModelNotApprovedError } from './approval.js';
 import { modelSignal, plethScaleProblem } from './channels.js';
 import type { NormalisedWaveform } from '../ingest.js';
-import { bedKey, CHANNEL_REFUSALS, DEFAULT_RING_OPTIONS, WaveformRing, type ChannelRefusal } from './ring.js';
+import { bedKey, CHANNEL_REFUSALS, DEFAULT_RING_OPTIONS, WaveformRing, type ChannelRefusal, type QuestionableSpan } from './ring.js';
 import { indicativeOnly, modelAlarmType, notJudged } from './triggers.js';
 import { tryStartWorkerModel } from './worker-model.js';
 import type { AlarmType, Channel } from '../../models/features/index.js';
@@ -57,6 +57,8 @@ export const MAX_QUEUE = 64;
 export const LOAD_TIMEOUT_MS = 30_000;
 /** (device, waveform code) pairs whose refusal by the ring has been logged (a ward has tens of devices). */
 const MAX_REFUSAL_LOGS = 1024;
+/** Alarms whose hold limit is remembered (until acknowledged or resolved); beyond, the oldest is forgotten. */
+const MAX_HOLD_LIMITS = 4096;
 /** Why a window with fewer than two ECG leads is never held: the model was validated on two-lead windows only. */
 const ONE_LEAD = 'one ECG lead in the window (the model was validated on two-lead windows only)';
 const NO_ECG = 'no ECG in the window (the model was trained on two-lead windows only)';
@@ -165,6 +167,12 @@ export class LiveModel {
   private inflight: Promise<void> | null = null;
   /** Alarms whose audio the model holds now (delay policy), by alarm id. */
   private readonly holds = new Map<string, Hold>();
+  /**
+   * By alarm id, the deadline of the model's first hold of it (monotonic), kept until a person acknowledges it or it is
+   * resolved: a hold of a later episode ends by it too, so holdS bounds the model's holds of the alarm in all. Per
+   * episode, a condition that keeps returning was held quiet for as long as it did (review rv153 F1).
+   */
+  private readonly holdLimits = new Map<string, number>();
   /** Assessments failed or timed out in a row (a loaded model that cannot run is reported, see FAILURES_BEFORE_ALARM). */
   private failures = 0;
   /** When the latest assessment started (this.mono()): while failed, the model is retried RETRY_FAILED_MS after it. */
@@ -312,6 +320,7 @@ export class LiveModel {
     if (waiting.length > 0) this.log.warn({ alarms: waiting.length }, 'stopping: alarms still waiting for the edge model are annotated "not assessed: the agent stopped first"');
     for (const h of this.holds.values()) clearTimeout(h.timer);
     this.holds.clear();
+    this.holdLimits.clear();
     await this.inflight;
     const m = this.model;
     this.model = null;
@@ -341,6 +350,8 @@ export class LiveModel {
 
   private alarmChanges(changes: readonly AlarmStateChange[]): void {
     for (const c of changes) {
+      // Answered by a person or over: a later hold of the alarm (were it to sound again) has its own limit.
+      if (c.change === 'acknowledged' || c.change === 'resolved') this.holdLimits.delete(c.alarmId);
       if (c.change !== 'raised') {
         this.watchHold(c);
         if (c.change === 'condition-returned') this.newEpisode(c);
@@ -457,11 +468,13 @@ export class LiveModel {
     const why =
       reason === 'rate'
         ? `${seg.sampleRateHz} Hz is faster than the ${DEFAULT_RING_OPTIONS.maxRateHz} Hz the model's ring keeps`
-        : reason === 'overlap'
-          ? `it starts ${Math.round(overlapMs)} ms before the samples already kept of this signal from this device end (two leads sent under one code, or samples sent again); its segments that do are not used`
-          : reason === 'unknown-code'
-            ? `its code ${code || '(none)'} is not in the MDC table, so whether the model reads it cannot be told; not used`
-            : `its unit '${seg.unit.ucum}' cannot be converted to ${signal?.kind === 'abp' ? 'mm[Hg]' : 'mV'}`;
+        : reason === 'rate-unknown'
+          ? `no sample rate (${seg.sampleRateHz} Hz): its samples cannot be placed in time; not used`
+          : reason === 'overlap'
+            ? `it starts ${Math.round(overlapMs)} ms before the samples already kept of this signal from this device end (two leads sent under one code, or samples sent again); its segments that do are not used`
+            : reason === 'unknown-code'
+              ? `its code ${code || '(none)'} is not in the MDC table, so whether the model reads it cannot be told; not used`
+              : `its unit '${seg.unit.ucum}' cannot be converted to ${signal?.kind === 'abp' ? 'mm[Hg]' : 'mV'}`;
     this.log.warn(
       {
         deviceId: seg.deviceId,
@@ -578,7 +591,7 @@ export class LiveModel {
       if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return;
       if (this.breakHold(job.alarmId, job.hold, this.host.alarms.engine.get(job.alarmId), { verdict: 'not-assessed', ...this.jobValues(job) })) return;
     }
-    const channels = this.ring.window(job.key, job.until);
+    const { channels, questionable: spans } = this.ring.windowWithQuality(job.key, job.until);
     if (channels.length === 0 && this.ring.isRefused(job.key)) {
       this.host.metrics.inc('model_not_assessed_total', { reason: 'bed-limit' });
       this.annotate(job.alarmId, { verdict: 'not-assessed', action: 'none', ...this.jobValues(job) }, `not assessed: the model keeps waveforms of ${this.config.maxBeds} beds (model.maxBeds) and all are in use`);
@@ -587,6 +600,8 @@ export class LiveModel {
     const ignored = this.plethGuard(job, channels);
     // Read before the window goes to the model: its sample buffers are handed over to the worker, not copied.
     const names = channels.map((c) => c.name).join(',');
+    const doubted = new Set(channels.map((c) => c.name)); // a PLETH left out (plethGuard) is not read
+    const questionable = questionableOf(spans.filter((q) => doubted.has(q.channel)));
     const windowS = round(signalSeconds(channels), 1);
     const a = await this.assessWithin(model, job.alarmType, channels);
     this.assessSucceeded();
@@ -605,6 +620,7 @@ export class LiveModel {
       check: job.check,
       ...(job.episode !== undefined && { episode: job.episode }),
       ...(ignored !== null && { ignored: 'PLETH' }),
+      ...(questionable !== null && { questionableS: questionable.seconds }),
     };
     // The alarm as it is now, after the assessment: a person may have acknowledged or paused it meanwhile, and
     // the model must not replace their pause with its own.
@@ -613,7 +629,7 @@ export class LiveModel {
       if (!job.hold || this.holds.get(job.alarmId) !== job.hold) return; // ended during the assessment, annotated then
       if (this.breakHold(job.alarmId, job.hold, current, values)) return;
     }
-    const caveat = caveatOf(job, a);
+    const caveat = caveatOf(job, a, questionable?.note ?? null);
     // The condition returned since this window (a new episode, judged on its own): this verdict is told, never held.
     const earlier = episodeOf(current) > (job.episode ?? 1);
     const action = earlier
@@ -623,7 +639,9 @@ export class LiveModel {
     // A hold ended by an uncertain re-check keeps the model's reason for it. A verdict that may not hold its alarm
     // says why under every policy.
     const note = [action.note ?? caveat ?? undefined, a.reason].filter((n) => n !== undefined).join(': ');
-    this.annotate(job.alarmId, { ...values, action: action.kind }, [note || undefined, ignored ?? undefined].filter((n) => n !== undefined).join('; ') || undefined);
+    // Questionable samples are said whatever the verdict (an uncertain one has no caveat) and whichever caveat came first.
+    const quality = questionable !== null && !note.includes(questionable.note) ? questionable.note : undefined;
+    this.annotate(job.alarmId, { ...values, action: action.kind }, [note || undefined, quality, ignored ?? undefined].filter((n) => n !== undefined).join('; ') || undefined);
     if (action.kind === 'audio-paused') this.schedule(job);
   }
 
@@ -690,9 +708,13 @@ export class LiveModel {
     }
     const startedAt = hold?.startedAt ?? now;
     // From the raise, not the decision: a late first verdict must not stretch the hold past holdS of the alarm's life.
-    const deadline = hold?.deadline ?? job.seenAt + p.holdS * 1000;
+    // A later episode's hold ends by the first hold's deadline (holdLimits): holdS bounds the alarm, not each return.
+    const deadline = hold?.deadline ?? this.holdLimits.get(job.alarmId) ?? job.seenAt + p.holdS * 1000;
     const pauseS = Math.min(p.recheckS, Math.floor((deadline - now) / 1000));
-    if (pauseS < 1) return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
+    if (pauseS < 1) {
+      if (!hold) return { ...none, note: `likely false; not held: hold limit of this alarm (${p.holdS} s) reached` };
+      return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
+    }
     // `seen`: the engine refuses to pause an alarm that has risen above the priority the model judged.
     const priority = hold?.priority ?? job.priority;
     const r = this.host.alarms.audioPause({ alarmId: job.alarmId }, this.actor(), pauseS, priority);
@@ -706,6 +728,10 @@ export class LiveModel {
     else {
       job.hold = { startedAt, deadline, pausedUntil: until, priority, alarmType: job.alarmType, seenAt: job.seenAt, check: job.check };
       this.holds.set(job.alarmId, job.hold);
+      if (!this.holdLimits.has(job.alarmId)) {
+        if (this.holdLimits.size >= MAX_HOLD_LIMITS) this.holdLimits.delete(this.holdLimits.keys().next().value as string);
+        this.holdLimits.set(job.alarmId, deadline);
+      }
     }
     return { kind: 'audio-paused', until, note: `likely false: audio paused ${pauseS} s while the evidence is re-checked (hold at most ${p.holdS} s)` };
   }
@@ -771,14 +797,32 @@ function episodeOf(alarm: Alarm | undefined): number {
 /**
  * Why this verdict must not hold its alarm, or null: the alarm is one the model's figure is indicative for only (the
  * agent's limit alarms), or the window holds fewer than two ECG leads with signal (every training window had two; the
- * model gives no verdict on none, and a stand-in that does is not trusted either). None for an uncertain verdict.
+ * model gives no verdict on none, and a stand-in that does is not trusted either), or samples the device flagged
+ * questionable (`questionable`: questionableOf's note; the model read them as signal). None for an uncertain verdict.
  */
-function caveatOf(job: Job, a: Assessment): string | null {
+function caveatOf(job: Job, a: Assessment, questionable: string | null): string | null {
   if (a.verdict === 'uncertain') return null;
   if (job.indicative !== undefined) return job.indicative;
   if (a.ecgLeads === 0) return NO_ECG;
   if (a.ecgLeads < 2) return ONE_LEAD;
-  return null;
+  return questionable;
+}
+
+/**
+ * The window's samples from segments the device flagged questionable for their signal (ring.windowWithQuality): the
+ * most seconds of any channel, and a note naming the channels and the device's reasons; null when none (rv153 F2).
+ */
+function questionableOf(spans: readonly QuestionableSpan[]): { seconds: number; note: string } | null {
+  if (spans.length === 0) return null;
+  const seconds = round(Math.max(...spans.map((q) => q.seconds)), 1);
+  // Channels with the same reasons are named together ("II, I: calibration-ongoing").
+  const byReasons = new Map<string, string[]>();
+  for (const q of spans) {
+    const why = q.reasons.join(', ');
+    byReasons.set(why, [...(byReasons.get(why) ?? []), q.channel]);
+  }
+  const which = [...byReasons].map(([why, chs]) => `${chs.join(', ')}: ${why}`).join('; ');
+  return { seconds, note: `${seconds} s of the window flagged questionable by the device (${which})` };
 }
 
 function round(v: number, digits: number): number {

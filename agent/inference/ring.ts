@@ -8,6 +8,7 @@
 import type { NormalisedWaveform } from '../ingest.js';
 import type { Channel } from '../../models/features/index.js';
 import type { WaveformSegment } from '../model/reading.js';
+import { onlyTimingDoubt } from '../alarms/timing.js';
 import { channelOrder, ECG_PREFIX, modelChannel, modelSignal, type ModelChannel } from './channels.js';
 
 export interface RingOptions {
@@ -71,10 +72,41 @@ export function bedKey(bed: string | undefined, deviceId: string): string {
  * Why a segment of a signal the model reads was not kept: its bed's channel places hold channels the model needs more
  * (`channel-limit`), it is faster than maxRateHz (`rate`), its unit cannot be converted to the model's (`unit`), or
  * it starts before the end of the samples its channel already holds (`overlap`), or its code is not in the MDC table,
- * so whether the model reads it cannot be told (`unknown-code`: HL7's generic ECG 131328, review rv84 L1).
+ * so whether the model reads it cannot be told (`unknown-code`: HL7's generic ECG 131328, review rv84 L1), or it has
+ * no sample rate, so its samples cannot be placed in time (`rate-unknown`: HL7 with none found, a non-finite rate made
+ * 0 by ingest; review rv153 F3).
  */
-export type ChannelRefusal = 'channel-limit' | 'rate' | 'unit' | 'overlap' | 'unknown-code';
-export const CHANNEL_REFUSALS: readonly ChannelRefusal[] = ['rate', 'unit', 'channel-limit', 'overlap', 'unknown-code'];
+export type ChannelRefusal = 'channel-limit' | 'rate' | 'rate-unknown' | 'unit' | 'overlap' | 'unknown-code';
+export const CHANNEL_REFUSALS: readonly ChannelRefusal[] = ['rate', 'rate-unknown', 'unit', 'channel-limit', 'overlap', 'unknown-code'];
+
+/**
+ * A channel of a window holding samples from segments the device marked questionable for their signal (a device flag,
+ * calibration, early indication, HL7 result status, a repeated value): how many seconds of the window, and why.
+ */
+export interface QuestionableSpan {
+  channel: string;
+  seconds: number;
+  /** The segments' reasons, less those about their time alone (onlyTimingDoubt), in the order first met. */
+  reasons: string[];
+}
+
+/** A bed's window for the model, with the spans of it the device doubted (WaveformRing.windowWithQuality). */
+export interface QualifiedWindow {
+  channels: Channel[];
+  questionable: QuestionableSpan[];
+}
+
+/**
+ * Why the segment's signal is doubted, or null when it is not: questionable for anything but its time (placed at
+ * receipt, on an anchored timeline: the samples are as good as valid ones; alarms/timing.ts, the technical alarms'
+ * rule). A questionable segment that gives no reason is doubted. Invalid and unavailable ones are stored as NaN.
+ */
+function signalDoubt(seg: NormalisedWaveform): string[] | null {
+  const q = seg.quality;
+  if (q.state !== 'questionable' || onlyTimingDoubt(q)) return null;
+  const reasons = (q.reasons ?? []).filter((r) => !onlyTimingDoubt({ state: 'questionable', reasons: [r] }));
+  return reasons.length > 0 ? reasons : ['questionable'];
+}
 
 /**
  * The device's own identity of a lead, beside the model's name for it: the model name, and for a lead sent under the
@@ -110,9 +142,10 @@ class ChannelRing {
   private lastAt: number | null = null;
   /**
    * (gateway receive time, total after that segment, device time of its end — null when the segment was timed on
-   * receipt or on a timeline anchored at a receipt —, its device), oldest first, for cutting the window at an alarm.
+   * receipt or on a timeline anchored at a receipt —, its device, its sample count, and why the device doubted its
+   * signal — signalDoubt —), oldest first, for cutting the window at an alarm and saying what in it is questionable.
    */
-  private marks: { receivedAt: number; end: number; deviceEnd: number | null; deviceId: string }[] = [];
+  private marks: { receivedAt: number; end: number; deviceEnd: number | null; deviceId: string; n: number; doubt: string[] | null }[] = [];
 
   constructor(
     readonly info: ModelChannel,
@@ -170,7 +203,8 @@ class ChannelRing {
     this.lastAt = seg.receivedAt;
     // An anchored timeline is not the device's clock: the device's alarm clock offset does not place it.
     const onDeviceClock = !timedOnReceipt && !(seg.quality.reasons?.includes(ANCHORED_AT_RECEIPT) ?? false);
-    this.marks.push({ receivedAt: seg.receivedAt, end: this.total, deviceEnd: onDeviceClock ? this.nextTime : null, deviceId: seg.deviceId });
+    // Questionable samples are kept as signal (the device sent them as measured), but the window says how many.
+    this.marks.push({ receivedAt: seg.receivedAt, end: this.total, deviceEnd: onDeviceClock ? this.nextTime : null, deviceId: seg.deviceId, n: seg.samples.length, doubt: signalDoubt(seg) });
     while (this.marks.length > 1 && this.marks[0]!.end <= this.total - cap) this.marks.shift();
   }
 
@@ -192,7 +226,11 @@ class ChannelRing {
    * that every channel ends at the alarm (samples still in transit are missing, not shifted into the alarm). Null
    * when it holds nothing for that window.
    */
-  window(until: number, seconds: number, alarmClockOffset: (deviceId: string) => number | undefined = () => undefined): Channel | null {
+  window(
+    until: number,
+    seconds: number,
+    alarmClockOffset: (deviceId: string) => number | undefined = () => undefined,
+  ): { channel: Channel; questionable: QuestionableSpan | null } | null {
     const fs = this.sampleRateHz;
     const cap = this.buf.length;
     let end = -1;
@@ -219,7 +257,21 @@ class ChannelRing {
     const n = Math.max(0, Math.min(want - pad, held));
     const out = new Float32Array(n + pad).fill(Number.NaN);
     for (let i = 0; i < n; i++) out[i] = this.buf[(end - n + i) % cap]!;
-    return { name: this.info.name, sampleRateHz: fs, samples: out };
+    return { channel: { name: this.info.name, sampleRateHz: fs, samples: out }, questionable: this.doubted(end - n, end) };
+  }
+
+  /** The samples in [from, to) (counted as `total`) from segments whose signal the device doubted, and why. */
+  private doubted(from: number, to: number): QuestionableSpan | null {
+    let count = 0;
+    const reasons = new Set<string>();
+    for (const m of this.marks) {
+      if (m.doubt === null) continue;
+      const k = Math.min(m.end, to) - Math.max(m.end - m.n, from);
+      if (k <= 0) continue;
+      count += k;
+      for (const r of m.doubt) reasons.add(r);
+    }
+    return count > 0 ? { channel: this.info.name, seconds: count / this.sampleRateHz, reasons: [...reasons] } : null;
   }
 }
 
@@ -294,7 +346,10 @@ export class WaveformRing {
       else if (seg.mdc === null) this.onChannelRefused(bedKey(seg.bed, seg.deviceId), seg.raw?.text ?? seg.raw?.code ?? '', 'unknown-code', seg);
       return false;
     }
-    if (!(seg.sampleRateHz > 0)) return false;
+    if (!(seg.sampleRateHz > 0)) {
+      this.onChannelRefused(bedKey(seg.bed, seg.deviceId), info.name, 'rate-unknown', seg);
+      return false;
+    }
     if (seg.sampleRateHz > this.opts.maxRateHz) {
       this.onChannelRefused(bedKey(seg.bed, seg.deviceId), info.name, 'rate', seg);
       return false;
@@ -394,12 +449,20 @@ export class WaveformRing {
   }
 
   window(key: string, until: number, seconds = this.opts.seconds): Channel[] {
+    return this.windowWithQuality(key, until, seconds).channels;
+  }
+
+  /**
+   * window(), with the seconds of each channel's window from segments the device marked questionable for their signal
+   * (not for their time alone): the model reads them as signal, so whoever reads its verdict is told (review rv153 F2).
+   */
+  windowWithQuality(key: string, until: number, seconds = this.opts.seconds): QualifiedWindow {
     const bed = this.beds.get(key);
-    if (!bed) return [];
+    if (!bed) return { channels: [], questionable: [] };
     // Rings in the order they were first kept (Map order: arrival, as a record's header order), with a window.
     const held = [...bed.channels.values()]
       .map((r, i) => ({ r, i, w: r.window(until, seconds, (deviceId) => this.alarmClock.get(deviceId)) }))
-      .filter((x): x is { r: ChannelRing; i: number; w: Channel } => x.w !== null && x.w.samples.length > 0);
+      .filter((x): x is { r: ChannelRing; i: number; w: { channel: Channel; questionable: QuestionableSpan | null } } => x.w !== null && x.w.channel.samples.length > 0);
     // The same signal from two devices: the freshest device's. Its own leads of one name (V and MCL, both "ECG") all.
     const deviceOf = new Map<string, string>();
     for (const x of [...held].sort((a, b) => b.r.lastReceivedAt - a.r.lastReceivedAt)) {
@@ -408,9 +471,9 @@ export class WaveformRing {
     const firstSeen = new Map<string, number>();
     for (const x of held) if (!firstSeen.has(x.r.info.name)) firstSeen.set(x.r.info.name, x.i);
     // Canonical order (channelOrder); leads of equal rank in the order their signal, then their lead, was first kept.
-    return held
+    const used = held
       .filter((x) => deviceOf.get(x.r.info.name) === x.r.deviceId)
-      .sort((a, b) => channelOrder(a.r.info, b.r.info) || firstSeen.get(a.r.info.name)! - firstSeen.get(b.r.info.name)! || a.i - b.i)
-      .map((x) => x.w);
+      .sort((a, b) => channelOrder(a.r.info, b.r.info) || firstSeen.get(a.r.info.name)! - firstSeen.get(b.r.info.name)! || a.i - b.i);
+    return { channels: used.map((x) => x.w.channel), questionable: used.flatMap((x) => (x.w.questionable ? [x.w.questionable] : [])) };
   }
 }
