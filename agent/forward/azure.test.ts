@@ -331,6 +331,8 @@ describe('AzureIotTransport: a hub close during a send is not a close at the twi
   /** A stand-in SDK client whose twin read never answers and whose sends are acknowledged only when the test says. */
   class ThrottlingClient extends EventEmitter {
     private readonly acks: (() => void)[] = [];
+    /** Publishes that reached the hub (fx228: a send held until the twin read settles has not). */
+    published = 0;
     setRetryPolicy() {}
     async setOptions() {}
     onDeviceMethod() {}
@@ -340,6 +342,7 @@ describe('AzureIotTransport: a hub close during a send is not a close at the twi
       return new Promise(() => undefined);
     }
     sendEvent() {
+      this.published += 1;
       return new Promise<void>((resolve) => this.acks.push(resolve));
     }
     ack() {
@@ -347,7 +350,7 @@ describe('AzureIotTransport: a hub close during a send is not a close at the twi
     }
   }
   type Ctor = new (mode: string, create: () => Promise<unknown>, description: string, identity: string, ca: undefined) => AzureIotTransport;
-  const setUp = () => {
+  const setUp = (twinTimeoutMs?: number) => {
     const clients: ThrottlingClient[] = [];
     const transport = new (AzureIotTransport as unknown as Ctor)('device', async () => clients[clients.push(new ThrottlingClient()) - 1], 'fake device', 'dev', undefined);
     const switchedOff: number[] = [];
@@ -358,7 +361,7 @@ describe('AzureIotTransport: a hub close during a send is not a close at the twi
       desiredPatch: () => undefined,
       method: async () => ({ status: 200, payload: null }),
       switchedOff: (_status, closes) => void switchedOff.push(closes),
-    });
+    }, twinTimeoutMs === undefined ? {} : { twinTimeoutMs });
     const seen: (Error | undefined)[] = [];
     transport.onDisconnect((err) => seen.push(err));
     return { clients, transport, switchedOff, seen };
@@ -366,12 +369,15 @@ describe('AzureIotTransport: a hub close during a send is not a close at the twi
   const msg = { id: 'm1', stream: 'telemetry' as const, body: '{}', properties: {} };
 
   it('closes at each send while the first twin read waits (a throttling hub) are drops: the control plane stays on', async () => {
-    const { clients, transport, switchedOff, seen } = setUp();
+    // The twin read times out soon: after a close that could be either (fx228), the next connection's sends wait for it.
+    const { clients, transport, switchedOff, seen } = setUp(50);
     for (let i = 0; i < 4; i++) {
       await transport.connect();
       const sent = transport.send(msg);
       sent.catch(() => undefined);
-      clients[i]!.emit('disconnect'); // the hub closes at the publish: no PUBACK
+      // The hub closes at the publish it refuses (no PUBACK): once the publish reaches it.
+      await vi.waitFor(() => expect(clients[i]!.published).toBe(1), { timeout: 2000, interval: 5 });
+      clients[i]!.emit('disconnect');
     }
     expect(seen).toHaveLength(4);
     expect(seen.filter((e) => (e as { atTwin?: unknown } | undefined)?.atTwin === true)).toEqual([]);
@@ -403,8 +409,11 @@ describe('AzureIotTransport: a hub close during a send is not a close at the twi
       const sent = transport.send(msg);
       sent.catch(() => undefined);
       if (!atSend) {
+        // Acknowledged before the close; after the close at a send, the next connection holds its send (fx228): nothing
+        // outstanding either way.
+        await new Promise((r) => setImmediate(r));
         clients.at(-1)!.ack();
-        await sent;
+        await new Promise((r) => setImmediate(r));
       }
       clients.at(-1)!.emit('disconnect');
     }
@@ -412,4 +421,135 @@ describe('AzureIotTransport: a hub close during a send is not a close at the twi
     expect(switchedOff).toEqual([3]);
     await transport.disconnect();
   });
+});
+
+describe('AzureIotTransport: a close that could be the twin read\'s or a send\'s is told apart on the next connection (fx228)', () => {
+  /**
+   * A stand-in SDK client: its twin read waits until the test refuses it (or twinTimeoutMs passes); sends are
+   * acknowledged only when the test says; the hub closes when the test says.
+   */
+  class HubClient extends EventEmitter {
+    private readonly acks: (() => void)[] = [];
+    private readonly reads: ((err: Error) => void)[] = [];
+    published = 0;
+    setRetryPolicy() {}
+    async setOptions() {}
+    onDeviceMethod() {}
+    async open() {}
+    async close() {}
+    getTwin() {
+      return new Promise((_, reject) => this.reads.push(reject));
+    }
+    sendEvent() {
+      this.published += 1;
+      return new Promise<void>((resolve) => this.acks.push(resolve));
+    }
+    ack() {
+      for (const a of this.acks.splice(0)) a();
+    }
+    /** The hub answers the twin read with an error status (it does not close at the twin). */
+    refuseTwin() {
+      for (const r of this.reads.splice(0)) r(Object.assign(new Error('throttled'), { responseStatus: 429 }));
+    }
+  }
+  type Ctor = new (mode: string, create: () => Promise<unknown>, description: string, identity: string, ca: undefined) => AzureIotTransport;
+  const setUp = (twinTimeoutMs = 15_000) => {
+    const clients: HubClient[] = [];
+    const transport = new (AzureIotTransport as unknown as Ctor)('device', async () => clients[clients.push(new HubClient()) - 1], 'fake device', 'dev', undefined);
+    const switchedOff: number[] = [];
+    transport.setControl(
+      {
+        methodNames: [],
+        connected: (s) => void s.getTwin().catch(() => undefined),
+        desiredPatch: () => undefined,
+        method: async () => ({ status: 200, payload: null }),
+        switchedOff: (_status, closes) => void switchedOff.push(closes),
+      },
+      { twinTimeoutMs },
+    );
+    const seen: (Error | undefined)[] = [];
+    transport.onDisconnect((err) => seen.push(err));
+    return { clients, transport, switchedOff, seen };
+  };
+  const msg = { id: 'm1', stream: 'telemetry' as const, body: '{}', properties: {} };
+  const atTwin = (e: Error | undefined) => (e as { atTwin?: unknown } | undefined)?.atTwin === true;
+  const flush = () => new Promise((r) => setImmediate(r));
+
+  it('a Basic-tier hub closing at the twin read while sends wait for their PUBACK: the control plane is switched off after a few connections, and sends go on', async () => {
+    const { clients, transport, switchedOff, seen } = setUp();
+    // Steady telemetry (or a backlog drain): a send is made as each connection opens; the hub closes at the twin request.
+    for (let i = 0; i < 8 && switchedOff.length === 0; i++) {
+      await transport.connect();
+      transport.send(msg).catch(() => undefined);
+      await flush();
+      clients[i]!.emit('disconnect');
+    }
+    // The first close could be either; the next connections hold their sends until the twin read settles, so their
+    // closes are the twin read's.
+    expect(seen.map(atTwin)).toEqual([false, true, true, true]);
+    expect(switchedOff).toEqual([3]);
+    expect(clients.map((c) => c.published)).toEqual([1, 0, 0, 0]);
+    // Off: no twin read on the next connection, nothing held; sends go out at once and are delivered.
+    await transport.connect();
+    expect(transport.sendsHeld()).toBeNull();
+    const sent = transport.send(msg);
+    expect(clients[4]!.published).toBe(1);
+    clients[4]!.ack();
+    await sent;
+    expect(transport.controlStatus()).toMatchObject({ state: 'off' });
+    await transport.disconnect();
+  });
+
+  it('the hold lasts until the first twin read settles, at most twinTimeoutMs; then the sends go, and later connections are not held', async () => {
+    const { clients, transport } = setUp(150);
+    await transport.connect();
+    transport.send(msg).catch(() => undefined);
+    await flush();
+    clients[0]!.emit('disconnect'); // twin read waiting, a send outstanding: could be either
+    // Refused twin read (the hub answers it): the hold ends with it.
+    await transport.connect();
+    expect(transport.sendsHeld()).not.toBeNull();
+    const sent = transport.send(msg);
+    await flush();
+    expect(clients[1]!.published).toBe(0);
+    clients[1]!.refuseTwin();
+    await vi.waitFor(() => expect(clients[1]!.published).toBe(1), { timeout: 1000, interval: 5 });
+    expect(transport.sendsHeld()).toBeNull();
+    clients[1]!.ack();
+    await sent;
+    // A close at a send after the read settled: not ambiguous, the next connection is not held.
+    transport.send(msg).catch(() => undefined);
+    clients[1]!.emit('disconnect');
+    await transport.connect();
+    expect(transport.sendsHeld()).toBeNull();
+    transport.send(msg).catch(() => undefined);
+    expect(clients[2]!.published).toBe(1);
+    // Ambiguous again (read waiting, send outstanding); the next read is never answered: held for twinTimeoutMs only.
+    clients[2]!.emit('disconnect');
+    await transport.connect();
+    const started = performance.now();
+    const held = transport.send(msg);
+    held.catch(() => undefined);
+    await flush();
+    expect(clients[3]!.published).toBe(0);
+    await vi.waitFor(() => expect(clients[3]!.published).toBe(1), { timeout: 2000, interval: 5 });
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThanOrEqual(100);
+    expect(waited).toBeLessThan(1000);
+    await transport.disconnect();
+  });
+
+  it('a held send fails when its connection ends meanwhile, and disconnect() ends the hold', async () => {
+    const { clients, transport } = setUp();
+    await transport.connect();
+    transport.send(msg).catch(() => undefined);
+    await flush();
+    clients[0]!.emit('disconnect');
+    await transport.connect();
+    const held = transport.send(msg);
+    const failed = expect(held).rejects.toThrow(/connection/);
+    await transport.disconnect();
+    await failed;
+    expect(clients[1]!.published).toBe(0);
+  }, 5000);
 });

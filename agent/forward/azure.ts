@@ -180,9 +180,16 @@ export interface HubTransport {
   /**
    * Called when an established connection is lost. An error with `recycled: true` means the agent closed it itself
    * (ControlSession.recycle), not the hub; `atTwin: true`, that the hub closed it while the control plane's first twin
-   * read waited and no send was outstanding (with one outstanding, the close is the send's: fx223).
+   * read waited and no send was outstanding (with one outstanding, the close is the send's: fx223; sends held by
+   * sendsHeld are not outstanding: fx228).
    */
   onDisconnect(listener: (err: Error | undefined) => void): void;
+  /**
+   * Optional: while not null, sends on the current connection are held (send() waits) until the promise resolves: the
+   * connection's first twin read settled, twinTimeoutMs passed, or the connection ended (fx228). The forwarder waits for
+   * it before it picks a message, untimed: a held send is not late, and an alarm that comes meanwhile still goes first.
+   */
+  sendsHeld?(): Promise<void> | null;
   /** Optional: module twin and direct methods on every connection (agent/control). */
   setControl?(handler: ControlHandler, opts?: { twinTimeoutMs?: number }): void;
   /** Optional: the control plane's trouble (twin unanswered, switched off), null while it works or has none (health). */
@@ -468,6 +475,16 @@ export class AzureIotTransport implements HubTransport {
   private controlClient: SdkClient | null = null;
   /** Sends made on each client and not yet settled (acknowledged or failed): a hub close then is the send's (fx223). */
   private readonly sending = new WeakMap<SdkClient, number>();
+  /**
+   * The hub closed a connection while its first twin read waited and a send was outstanding: the twin read's close
+   * (Basic tier) or the send's (throttling) cannot be told. On a steady feed or a backlog drain a send is nearly always
+   * outstanding, so such closes must not stay unresolved (fx228): the next connections hold their sends until their
+   * first twin read settles (hold), so that a close then is the twin read's, and one after it a send's. Cleared when a
+   * first read settles with its connection up, or a held connection lasts twinTimeoutMs.
+   */
+  private holdSends = false;
+  /** The current connection's hold (holdSends), released when its first read settles, after twinTimeoutMs, or as it ends. */
+  private hold: { client: SdkClient; done: Promise<void>; release: () => void } | null = null;
   private twinTimeoutMs = TWIN_TIMEOUT_MS;
   private readonly mqtt: MqttTransport = mqttWithUnknownMethods((name) => this.control?.unknownMethod?.(name));
 
@@ -567,7 +584,10 @@ export class AzureIotTransport implements HubTransport {
       // even while the twin read waits (fx223); only a close with nothing else to answer is the twin read's.
       const atSend = (this.sending.get(client) ?? 0) > 0;
       const atTwin = twinPending && !atSend;
+      // Either could be: the next connections tell them apart (fx228).
+      if (twinPending && atSend) this.holdSends = true;
       this.client = null;
+      this.endHold();
       this.endSession();
       const now = Date.now();
       // Older closes do not count: a long hub outage's scattered closes are not an immediate refusal (review rv150 F1).
@@ -595,7 +615,45 @@ export class AzureIotTransport implements HubTransport {
     // Two connections of one identity: IoT Hub would close one of them, maybe the one in use.
     if (attempt !== this.attempt) throw await superseded();
     this.client = client;
-    if (this.control && (!this.controlOff || Date.now() >= this.retryAtMs)) this.attachControl(client, this.control);
+    if (this.control && (!this.controlOff || Date.now() >= this.retryAtMs)) {
+      // Held before the control plane asks for the twin (it may do so at once).
+      if (this.holdSends) this.startHold(client);
+      this.attachControl(client, this.control);
+    }
+  }
+
+  sendsHeld(): Promise<void> | null {
+    return this.hold && this.hold.client === this.client ? this.hold.done : null;
+  }
+
+  /**
+   * Holds this new connection's sends until its first twin read settles (endHold), at most twinTimeoutMs: the bound on
+   * how long an alarm waits, once per close that could be either (fx228). One lasting that long clears holdSends.
+   */
+  private startHold(client: SdkClient): void {
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    const timer = setTimeout(() => {
+      if (this.hold?.client !== client) return;
+      this.holdSends = false;
+      this.endHold();
+    }, this.twinTimeoutMs);
+    timer.unref();
+    this.hold = {
+      client,
+      done,
+      release: () => {
+        clearTimeout(timer);
+        release();
+      },
+    };
+  }
+
+  /** Releases the current hold, if any (its held sends go, or fail if their connection is gone). */
+  private endHold(): void {
+    const h = this.hold;
+    this.hold = null;
+    h?.release();
   }
 
   setControl(handler: ControlHandler, opts: { twinTimeoutMs?: number } = {}): void {
@@ -659,6 +717,8 @@ export class AzureIotTransport implements HubTransport {
   /** A first twin read settled with its connection up: the hub does not close at the twin, so the control plane is back. */
   private switchControlOn(): void {
     this.twinCloses = [];
+    // The hub answers the twin: a close at a send can be told apart without holding sends (fx228).
+    this.holdSends = false;
     if (!this.controlOff) return;
     this.controlOff = null;
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -759,6 +819,7 @@ export class AzureIotTransport implements HubTransport {
           throw err;
         } finally {
           firstRead = 'settled';
+          if (self.hold?.client === client) self.endHold();
         }
       },
       updateReported(patch) {
@@ -772,6 +833,7 @@ export class AzureIotTransport implements HubTransport {
       recycle(reason) {
         if (self.client !== client) return;
         self.client = null;
+        self.endHold();
         end(new Error(reason));
         void self.retire(client);
         // Marked: the agent closed it, not the hub (the forwarder reconnects at once, no drop counted; review rv73 M3).
@@ -785,6 +847,12 @@ export class AzureIotTransport implements HubTransport {
   async send(m: OutgoingMessage): Promise<void> {
     const client = this.client;
     if (!client) throw new Error('not connected');
+    const held = this.sendsHeld();
+    if (held) {
+      // Not outstanding while held: a close meanwhile is the twin read's (fx228).
+      await held;
+      if (this.client !== client) throw new Error('connection to the hub lost while sends were held for the twin read');
+    }
     const msg = new Message(m.body);
     msg.messageId = m.id;
     msg.contentType = 'application/json';
@@ -818,6 +886,7 @@ export class AzureIotTransport implements HubTransport {
   private async disposeClient(): Promise<void> {
     const c = this.client;
     this.client = null;
+    this.endHold();
     if (c) this.endSession();
     const pending = [...this.opening];
     this.opening.clear();

@@ -587,3 +587,49 @@ describe('Forwarder', () => {
     box.close();
   });
 });
+
+describe('Forwarder: sends held by the transport until its twin read settles (fx228)', () => {
+  /** Holds the sends of its first connection (as AzureIotTransport does after a close that could be the twin read's or a send's). */
+  class HoldingTransport extends ScriptedTransport {
+    private release: () => void = () => undefined;
+    private hold: Promise<void> | null = new Promise<void>((r) => (this.release = r));
+    sendsHeld() {
+      return this.hold;
+    }
+    override async send(m: OutgoingMessage) {
+      if (this.hold) await this.hold; // the transport's own guarantee: nothing goes out while held
+      return super.send(m);
+    }
+    endHold() {
+      this.hold = null;
+      this.release();
+    }
+  }
+
+  it('a hold longer than sendTimeoutMs is not timed as a send: no timeout, no failure, no retry; an alarm that came meanwhile goes first', async () => {
+    const box = new Outbox(':memory:');
+    const t = new HoldingTransport();
+    const cap = captureLog();
+    const metrics = new Metrics();
+    box.append([rec(1), rec(2)]);
+    const f = new Forwarder(box, t, { ...opts, sendTimeoutMs: 100 }, cap.log, metrics);
+    f.start();
+    await until(() => t.connects === 1 && f.getStatus().state === 'connected');
+    await new Promise((r) => setTimeout(r, 150));
+    box.append([rec(3, 'alarms')]);
+    f.notify();
+    // Held for three send timeouts.
+    await new Promise((r) => setTimeout(r, 150));
+    expect(t.sent).toEqual([]);
+    t.endHold();
+    await until(() => t.sent.length === 2);
+    expect(t.sent.map((m) => m.stream)).toEqual(['alarms', 'telemetry']);
+    expect(t.connects).toBe(1);
+    expect(metrics.get('forward_failures_total', { stream: 'telemetry' }) ?? 0).toBe(0);
+    expect(metrics.get('forward_failures_total', { stream: 'alarms' }) ?? 0).toBe(0);
+    expect(cap.lines.filter((l) => typeof l.retryInMs === 'number' || (l.level as number) >= 40)).toEqual([]);
+    expect(f.getStatus()).toMatchObject({ lastError: null, downSince: null });
+    await f.stop();
+    box.close();
+  });
+});

@@ -520,6 +520,14 @@ export class Forwarder {
           continue;
         }
       }
+      const held = this.transport.sendsHeld?.();
+      if (held) {
+        // The transport holds this connection's sends until its twin read settles (at most twinTimeoutMs; fx228): waited
+        // for here, not in a send, so it is no send's timeout, and the message is picked after it (an alarm first).
+        await Promise.race([held, this.sleep(Infinity, true)]);
+        this.wake();
+        continue;
+      }
       let message: PackedMessage | null | 'wait';
       try {
         message = this.nextMessage();
