@@ -6,6 +6,7 @@
 // indicativeOnly). Non-sustained VT is not judged (notJudged says why).
 import type { Alarm } from '../alarms/types.js';
 import type { AlarmType } from '../../models/features/index.js';
+import { mdcEvent } from '../model/events.js';
 
 const BY_REFID: Record<string, AlarmType> = {
   MDC_EVT_ECG_ASYSTOLE: 'Asystole',
@@ -49,6 +50,14 @@ export function modelAlarmType(alarm: Pick<Alarm, 'source' | 'category' | 'condi
   if (notJudged(alarm) !== null) return null;
   const byCode = alarm.condition.code ? BY_REFID[alarm.condition.code.refid] : undefined;
   if (byCode) return byCode;
+  // An MDC event code kept raw (the HL7 driver maps metric codes only): by its number or refid, not by text alone (a
+  // PCD-04 VT alarm whose text was "Alarm 7" went unjudged; fx226).
+  const raw = alarm.condition.raw;
+  if (raw && raw.system.toUpperCase() === 'MDC') {
+    const e = mdcEvent(/^\d+$/.test(raw.code) ? Number(raw.code) : 0, raw.text ?? '');
+    const type = e ? BY_REFID[e.refid] : undefined;
+    if (type) return type;
+  }
   for (const [re, type] of BY_TEXT) if (texts(alarm).some((t) => re.test(t))) return type;
   return null;
 }

@@ -19,6 +19,7 @@ import type {
   RawCode,
   WaveformSegment,
 } from '../../agent/model/reading.js';
+import { mdcEvent } from '../../agent/model/events.js';
 import { mdcByCode, metricByRefid } from '../../agent/model/mdc.js';
 import { components, isNull, repetitions, str, type MessageHeader } from './protocol/access.js';
 import { dtmOffset, parseDtm, wallTimeToUtc } from './protocol/dtm.js';
@@ -648,12 +649,12 @@ function ancestorTimes(rows: Row[]): (r: Row) => string {
  * Only MDC codes are read as MDC (a 99LOCAL or LN number means something else); an empty OBX-3.3 is taken as MDC,
  * as PCD senders that omit it send MDC.
  */
-function isMdcSystem(r: Row): boolean {
+function isMdcSystem(r: Pick<Row, 'codeSystem'>): boolean {
   return r.codeSystem === '' || r.codeSystem.toUpperCase() === 'MDC';
 }
 
 /** OBX-3's MDC context-free code, or 0 when it is not an MDC number. */
-function mdcNumber(r: Row): number {
+function mdcNumber(r: Pick<Row, 'code' | 'codeSystem'>): number {
   return isMdcSystem(r) && /^\d+$/.test(r.code) ? Number(r.code) : 0;
 }
 
@@ -673,7 +674,7 @@ function knownMetric(r: Row): MdcCode | undefined {
 }
 
 /** The sender's MDC refid in OBX-3.2, if it writes one. */
-function senderRefid(r: Row): string {
+function senderRefid(r: Pick<Row, 'codeText' | 'codeSystem'>): string {
   return isMdcSystem(r) && MDC_REFID.test(r.codeText) ? r.codeText : '';
 }
 
@@ -1243,6 +1244,18 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   // acknowledgement at the device is a person answering the alarm; "off" states are settings, not answers.
   const atDevice = /acknowledged/i.test(inact) ? ('acknowledged' as const) : /^(audio|alarm)-paused$/i.test(inact) ? ('audio-paused' as const) : undefined;
   if (typeFlag) hl7.alertType = typeFlag;
+  // No alert type and no metric row: the event code tells it when the agent knows the code (review rv153: a VT alarm
+  // so sent was technical, and the edge model never judged it); otherwise technical, as before.
+  const sentType = typeFlag === 'SP' || typeFlag === 'ST' || typeFlag === 'SA';
+  const byCode = !sentType && !metricRow ? mdcEvent(mdcNumber(condRow), senderRefid(condRow)) : undefined;
+  if (byCode) {
+    ctx.notices.push({
+      counter: 'alarm_type_from_code',
+      by: 1,
+      oncePerSender: true,
+      text: `PCD-04 alarm without an alert type (OBX-8 SP/ST/SA or MDC_ATTR_ALERT_TYPE) nor a metric row: ${byCode.refid} taken as ${byCode.kind} by its code`,
+    });
+  }
 
   const phase = phaseOf(phaseRaw, stateRaw);
   const obr3 = g.obr ? components(g.obr, 3).map((x) => x.trim()) : [];
@@ -1271,7 +1284,7 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
     text: text || condRow.codeText || condRow.code,
     // No priority at all is not "no alarm" (PN): an alarm the sender did not rank is shown as medium, not low.
     priority: PRIORITY[prioFlag] ?? 'medium',
-    category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : 'technical',
+    category: typeFlag === 'SP' ? 'physiological' : typeFlag === 'ST' || typeFlag === 'SA' ? 'technical' : metricRow ? 'physiological' : (byCode?.kind ?? 'technical'),
     phase: phase.phase,
     ...(phase.momentary && { momentary: true as const }),
     ...(phase.latched && { latched: true as const }),
