@@ -993,7 +993,7 @@ export const configSchema = {
                 "held: the agent's own heart-rate limit alarms (the model's figure is indicative only for them) and alarms " +
                 'judged on fewer than two ECG leads (the model was validated on two-lead windows), and alarms whose window holds samples the device flagged questionable.',
             },
-            holdS: { type: 'integer', minimum: 2, maximum: 60, default: 20, description: 'Longest audio hold of one alarm by the model, in all: over every return of its condition, until a person acknowledges it or it is resolved.' },
+            holdS: { type: 'integer', minimum: 2, maximum: 60, default: 20, description: 'Longest audio hold by the model, in all, of the alarms of one condition at one bed: over every return of an alarm\'s condition and every new alarm of it there, until a person acknowledges or pauses one of them or none has been present at the bed for 10 min.' },
             recheckS: { type: 'integer', minimum: 2, maximum: 30, default: 10, description: 'Re-check interval during a hold.' },
           },
         },

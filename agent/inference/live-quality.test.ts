@@ -148,6 +148,23 @@ describe('a waveform with no sample rate (rv153 F3)', () => {
     expect(String(lines[0]!.msg)).toMatch(/II: no sample rate/);
   });
 
+  it('a signal refused for one reason is still logged when refused for another (once per device, code and reason: rv155 F3)', async () => {
+    const cap = captureLog();
+    const h = harness(config('delay'), cap.log);
+    await h.live.ready;
+    const end = Date.now();
+    const q: Quality = { state: 'questionable', reasons: ['sample-rate-unknown'] };
+    h.feed(lead(II, end - 40_000, 5, () => q, 0));
+    // Then the same lead at a rate faster than the ring keeps.
+    h.feed(lead(II, end, 2, () => ({ state: 'valid' }), 4000));
+    h.feed(lead(II, end + 2000, 2, () => ({ state: 'valid' }), 4000));
+    const lines = cap.lines.filter((l) => /^edge model: waveform not used/.test(String(l.msg)));
+    expect(lines.map((l) => [l.code, l.reason])).toEqual([
+      [II, 'rate-unknown'],
+      [II, 'rate'],
+    ]);
+  });
+
   it('the ring refuses it through onChannelRefused, with the reason', () => {
     const refused: [string, string, string][] = [];
     const ring = new WaveformRing(undefined, undefined, (key, name, reason) => refused.push([key, name, reason]));

@@ -59,6 +59,14 @@ export const LOAD_TIMEOUT_MS = 30_000;
 const MAX_REFUSAL_LOGS = 1024;
 /** Alarms whose hold limit is remembered (until acknowledged or resolved); beyond, the oldest is forgotten. */
 const MAX_HOLD_LIMITS = 4096;
+/**
+ * The model's hold budget of a condition at a bed (holdBudgets) is renewed once no alarm of it has been present there
+ * for this long: 10 min, our choice (as the engine's NEW_EPISODE_AFTER_MS). A condition that comes back sooner is
+ * taken as the same one still going on (fx229).
+ */
+export const HOLD_BUDGET_QUIET_MS = 10 * 60_000;
+/** Conditions at a bed whose hold budget is remembered; beyond, the oldest is forgotten (its budget renewed). */
+const MAX_HOLD_BUDGETS = 4096;
 /** Why a window with fewer than two ECG leads is never held: the model was validated on two-lead windows only. */
 const ONE_LEAD = 'one ECG lead in the window (the model was validated on two-lead windows only)';
 const NO_ECG = 'no ECG in the window (the model was trained on two-lead windows only)';
@@ -136,6 +144,19 @@ interface Hold {
 }
 
 /**
+ * The model's hold budget of one condition (model alarm type) at one bed (fx229): it holds no alarm of it there past
+ * `deadline`, whichever alarm, until a person answers one of them or none has been present for HOLD_BUDGET_QUIET_MS.
+ */
+interface HoldBudget {
+  /** Monotonic: the deadline of the first hold since the budget was new (from that alarm's raise, + holdS). */
+  deadline: number;
+  /** Alarms of the condition at the bed whose condition is present now, by alarm id. */
+  present: Set<string>;
+  /** Monotonic: when the last of them ended (meaningful while `present` is empty). */
+  quietSince: number;
+}
+
+/**
  * What the live path needs of a loaded model: a WorkerModel (the default: its own thread), or an EdgeModel or a
  * stand-in (tests), which run on the agent's thread.
  */
@@ -173,6 +194,12 @@ export class LiveModel {
    * episode, a condition that keeps returning was held quiet for as long as it did (review rv153 F1).
    */
   private readonly holdLimits = new Map<string, number>();
+  /**
+   * By bed and condition (budgetKey), the one hold budget of all its alarms there (HoldBudget). Per alarm id, a
+   * non-latching VT that kept ending and starting again was a new alarm each time with a fresh holdS, and was kept
+   * quiet for as long as it flapped (fx229: 22.9 s of the 23 s a VT alarm was open over 30 s, holdS 4).
+   */
+  private readonly holdBudgets = new Map<string, HoldBudget>();
   /** Assessments failed or timed out in a row (a loaded model that cannot run is reported, see FAILURES_BEFORE_ALARM). */
   private failures = 0;
   /** When the latest assessment started (this.mono()): while failed, the model is retried RETRY_FAILED_MS after it. */
@@ -321,6 +348,7 @@ export class LiveModel {
     for (const h of this.holds.values()) clearTimeout(h.timer);
     this.holds.clear();
     this.holdLimits.clear();
+    this.holdBudgets.clear();
     await this.inflight;
     const m = this.model;
     this.model = null;
@@ -352,6 +380,7 @@ export class LiveModel {
     for (const c of changes) {
       // Answered by a person or over: a later hold of the alarm (were it to sound again) has its own limit.
       if (c.change === 'acknowledged' || c.change === 'resolved') this.holdLimits.delete(c.alarmId);
+      this.trackBudget(c);
       if (c.change !== 'raised') {
         this.watchHold(c);
         if (c.change === 'condition-returned') this.newEpisode(c);
@@ -399,6 +428,30 @@ export class LiveModel {
       this.annotate(c.alarmId, { verdict: 're-assessing', action: 'none', ...this.jobValues(job) }, 're-assessing: the condition returned (a new episode); the verdict before was on the earlier one');
     }
     this.dispatch(job);
+  }
+
+  /**
+   * Follows the alarms of the conditions with a hold budget (holdBudgets): a person's acknowledgement or audio pause of
+   * any of them (here or at the device) renews the budget, and so does a raise or return after HOLD_BUDGET_QUIET_MS
+   * with none of them present; otherwise which of them are present is kept.
+   */
+  private trackBudget(c: AlarmStateChange): void {
+    if (this.holdBudgets.size === 0) return;
+    const type = modelAlarmType(c.alarm);
+    if (!type) return;
+    const k = budgetKey(bedKey(c.alarm.bed, c.alarm.deviceId), type);
+    const b = this.holdBudgets.get(k);
+    if (!b) return;
+    if (c.change === 'acknowledged' || (c.change === 'audio-paused' && c.actor !== 'system' && c.actor.role !== 'model')) {
+      this.holdBudgets.delete(k);
+      return;
+    }
+    const now = this.mono();
+    const present = c.alarm.conditionPresent && c.alarm.state !== 'resolved';
+    if (present && !b.present.has(c.alarmId)) {
+      if (b.present.size === 0 && now - b.quietSince >= HOLD_BUDGET_QUIET_MS) this.holdBudgets.delete(k);
+      else b.present.add(c.alarmId);
+    } else if (!present && b.present.delete(c.alarmId) && b.present.size === 0) b.quietSince = now;
   }
 
   /**
@@ -451,7 +504,7 @@ export class LiveModel {
 
   /**
    * A segment of a signal the model reads that the ring did not keep: counted by reason, and (but for want of a
-   * channel place, a matter of the bed's channel count) logged once per device and waveform code, as the alarms of
+   * channel place, a matter of the bed's channel count) logged once per device, waveform code and reason, as the alarms of
    * its bed are judged without it.
    */
   private channelRefused(reason: ChannelRefusal, seg: NormalisedWaveform, overlapMs = 0): void {
@@ -459,8 +512,9 @@ export class LiveModel {
     if (reason === 'channel-limit') return;
     // A code not in the MDC table by its system and code (two unknown codes of a device are logged apart).
     const code = seg.mdc?.refid ?? (seg.raw !== undefined ? `${seg.raw.system}:${seg.raw.code}` : '');
-    // An overlap is logged once per channel: per reason and the device's own code too (V and MCL share `code`).
-    const seen = reason === 'overlap' ? `${seg.deviceId}\u0000${code}\u0000overlap\u0000${seg.raw?.system ?? ''}\u0000${seg.raw?.code ?? ''}` : `${seg.deviceId}\u0000${code}`;
+    // Logged once per device, code and reason (a signal first refused for one reason is still told of another: rv155
+    // F3); an overlap once per channel: the device's own code too (V and MCL share `code`).
+    const seen = reason === 'overlap' ? `${seg.deviceId}\u0000${code}\u0000overlap\u0000${seg.raw?.system ?? ''}\u0000${seg.raw?.code ?? ''}` : `${seg.deviceId}\u0000${code}\u0000${reason}`;
     if (this.refusalsLogged.has(seen)) return;
     if (this.refusalsLogged.size >= MAX_REFUSAL_LOGS) this.refusalsLogged.delete(this.refusalsLogged.values().next().value as string);
     this.refusalsLogged.add(seen);
@@ -486,7 +540,7 @@ export class LiveModel {
         ...(reason === 'rate' && { maxRateHz: DEFAULT_RING_OPTIONS.maxRateHz }),
         ...(reason === 'overlap' && { backMs: Math.round(overlapMs), startTime: seg.startTime, ...(seg.raw !== undefined && { raw: `${seg.raw.system}:${seg.raw.code}` }) }),
       },
-      `edge model: waveform not used (${signal?.name ?? seg.raw?.text ?? code}: ${why}); this bed's alarms are judged without it (logged once per device and code)`,
+      `edge model: waveform not used (${signal?.name ?? seg.raw?.text ?? code}: ${why}); this bed's alarms are judged without it (logged once per device, code and reason)`,
     );
   }
 
@@ -709,11 +763,19 @@ export class LiveModel {
     const startedAt = hold?.startedAt ?? now;
     // From the raise, not the decision: a late first verdict must not stretch the hold past holdS of the alarm's life.
     // A later episode's hold ends by the first hold's deadline (holdLimits): holdS bounds the alarm, not each return.
-    const deadline = hold?.deadline ?? this.holdLimits.get(job.alarmId) ?? job.seenAt + p.holdS * 1000;
+    // And by its condition's budget at the bed (holdBudgets): a new alarm of a condition that keeps coming back gets none.
+    const bk = budgetKey(job.key, job.alarmType);
+    const own = Math.min(this.holdLimits.get(job.alarmId) ?? Infinity, job.seenAt + p.holdS * 1000);
+    const shared = this.holdBudgets.get(bk)?.deadline ?? Infinity;
+    const deadline = hold?.deadline ?? Math.min(own, shared);
     const pauseS = Math.min(p.recheckS, Math.floor((deadline - now) / 1000));
     if (pauseS < 1) {
-      if (!hold) return { ...none, note: `likely false; not held: hold limit of this alarm (${p.holdS} s) reached` };
-      return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
+      if (hold) return { kind: 'hold-ended', until: 0, note: `hold ended: ${p.holdS} s limit reached` };
+      if (shared < own) {
+        const where = job.key.startsWith('bed:') ? 'this bed' : 'this device';
+        return { ...none, note: `likely false; not held: hold limit of ${job.alarmType} alarms at ${where} (${p.holdS} s) reached (renewed once a person acknowledges or pauses one, or after ${HOLD_BUDGET_QUIET_MS / 60_000} min without one)` };
+      }
+      return { ...none, note: `likely false; not held: hold limit of this alarm (${p.holdS} s) reached` };
     }
     // `seen`: the engine refuses to pause an alarm that has risen above the priority the model judged.
     const priority = hold?.priority ?? job.priority;
@@ -732,8 +794,21 @@ export class LiveModel {
         if (this.holdLimits.size >= MAX_HOLD_LIMITS) this.holdLimits.delete(this.holdLimits.keys().next().value as string);
         this.holdLimits.set(job.alarmId, deadline);
       }
+      if (!this.holdBudgets.has(bk)) {
+        if (this.holdBudgets.size >= MAX_HOLD_BUDGETS) this.holdBudgets.delete(this.holdBudgets.keys().next().value as string);
+        this.holdBudgets.set(bk, { deadline, present: this.presentAlarms(job.key, job.alarmType), quietSince: now });
+      }
     }
     return { kind: 'audio-paused', until, note: `likely false: audio paused ${pauseS} s while the evidence is re-checked (hold at most ${p.holdS} s)` };
+  }
+
+  /** Ids of the open alarms of this model alarm type at this bed (bedKey) whose condition is present now. */
+  private presentAlarms(key: string, type: AlarmType): Set<string> {
+    const ids = this.host.alarms.engine
+      .list()
+      .filter((a) => a.conditionPresent && bedKey(a.bed, a.deviceId) === key && modelAlarmType(a) === type)
+      .map((a) => a.id);
+    return new Set(ids);
   }
 
   /** The re-check of a held alarm, due RECHECK_LEAD_MS before the model's pause ends. */
@@ -785,6 +860,15 @@ function holdBroken(hold: Hold, alarm: Alarm | undefined, pausedBy: string | und
   if (alarm.state !== 'audio-paused') return 'the audio pause ran out';
   if (pausedBy !== 'model') return 'the alarm was paused by a person';
   return null;
+}
+
+/**
+ * What one hold budget is kept by (holdBudgets): the bed (bedKey) and the model's alarm type, not the engine's alarm key
+ * (device and the device's alarm id): a device may number each occurrence anew (an HL7 filler order number, Medibus's
+ * time-stamped ids), and two monitors of one bed alarming on one VT are one condition of one patient.
+ */
+function budgetKey(key: string, type: AlarmType): string {
+  return `${key}\u0000${type}`;
 }
 
 /** The alarm's latest episode the model has spoken of (annotation value `episode`, 1 when unsaid; rv101). */
