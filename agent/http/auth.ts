@@ -118,8 +118,8 @@ export class Authenticator {
     // maxTracked: entries per failure table (MAX_TRACKED); smaller only in tests, to fill one.
     private readonly bounds: { maxSessions: number; maxSessionsPerUser: number; maxCheckBytes?: number; maxTracked?: number } = SESSION_BOUNDS,
     /**
-     * Times sessions and the failure windows: a clock no step of the wall clock (`now`) moves; `now` stays for the
-     * expiresAt answered and the device tokens. The default when `now` is given without it is `now` itself (tests), as AlarmService's.
+     * Times sessions, the failure windows and the device tokens: a clock no step of the wall clock (`now`) moves; `now`
+     * stays for the expiresAt answered. The default when `now` is given without it is `now` itself (tests), as AlarmService's.
      */
     private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
   ) {
@@ -148,7 +148,7 @@ export class Authenticator {
     // holders of her tokens can hold her name's slot, and a copy's wrong passwords lock it. Anything else: no token.
     // The id is kept even when locked (check).
     const now = this.mono();
-    const id = this.deviceId(user, deviceToken, this.now());
+    const id = this.deviceId(user, deviceToken, now);
     const device = id !== null && (this.live(this.byDevice, id, now)?.count ?? 0) < OWNER_TRIES ? id : null;
     if (device !== null) {
       const key = `device ${device}`; // never an address key (those have no space)
@@ -234,13 +234,15 @@ export class Authenticator {
     if (!this.addSession(hashToken(token), { user, role: entry.role, expiresAt, endsAt: now + this.config.sessionTtlS * 1000 }, now)) {
       return { ok: false, status: 503, reason: 'sessions-full', error: `the gateway holds the most sessions it can (${this.bounds.maxSessions}); log out unused screens or try again later`, retryAfterS: 60 };
     }
-    return { ok: true, token, user, role: entry.role, expiresAt, ttlS: this.config.sessionTtlS, deviceToken: this.deviceToken(user, wall, keep) };
+    return { ok: true, token, user, role: entry.role, expiresAt, ttlS: this.config.sessionTtlS, deviceToken: this.deviceToken(user, this.mono(), keep) };
   }
 
   /**
    * A device token for this user: `issued.id.mac` (base36 ms, 16 random bytes, HMAC-SHA256 of user, issued, id); of id
    * `keep` while it is still remembered for the user (the same browser), else of a new one. Either way the id becomes
    * the user's most recent; past DEVICES_PER_USER the oldest is forgotten, its failures with it (its tokens count as none).
+   * `issued` is whole ms of the monotonic clock (`now`): the key lives only as long as the process, so no token outlives
+   * it, and a step of the wall clock neither voids a token nor stretches its 30 days (review rv155 F2).
    */
   private deviceToken(user: string, now: number, keep: string | null): string {
     const ids = this.deviceIds.get(user) ?? [];
@@ -249,7 +251,7 @@ export class Authenticator {
     list.push(id);
     while (list.length > DEVICES_PER_USER) this.byDevice.delete(list.shift()!);
     this.deviceIds.set(user, list);
-    const issued = now.toString(36);
+    const issued = Math.floor(now).toString(36); // performance.now() has a fraction; '.' separates the fields
     return `${issued}.${id}.${this.deviceMac(user, issued, id).toString('base64url')}`;
   }
 
@@ -259,9 +261,9 @@ export class Authenticator {
   }
 
   /**
-   * The id of `token` when this process signed it for `user` less than DEVICE_TOKEN_TTL_MS ago and the id is one of the
-   * user's remembered ones (deviceToken); else null, as for no token. Whether its failures lock it is the caller's.
-   * Nothing is recorded here: a flood of forged tokens takes no memory.
+   * The id of `token` when this process signed it for `user` less than DEVICE_TOKEN_TTL_MS ago (`now` monotonic, as
+   * `issued`) and the id is one of the user's remembered ones (deviceToken); else null, as for no token. Whether its
+   * failures lock it is the caller's. Nothing is recorded here: a flood of forged tokens takes no memory.
    */
   private deviceId(user: string, token: string | undefined, now: number): string | null {
     const m = token === undefined ? null : DEVICE_TOKEN.exec(token);

@@ -491,6 +491,13 @@ const reportedPath = (path: string) => `${path}.damaged-reported.json`;
  * free (or the free space unreadable: a disk gone), an I/O error is a failing disk, and room would not help it.
  */
 const FULL_DISK_FREE_BYTES = DISK_RESERVE_BYTES;
+/**
+ * Free space a store reported full (see keepWithinLimits) must have again before it is reported by its real figure:
+ * twice FULL_DISK_FREE_BYTES. Free space moves by hundreds of kB between checks (WAL checkpoints, another program's log
+ * rotation); without this band a disk hovering at the line raised and resolved the store alarm at every crossing
+ * (review rv155 F1). The reserve file is not counted: it is room to pack and acknowledge, not to take data.
+ */
+const FULL_DISK_LEAVE_BYTES = 2 * FULL_DISK_FREE_BYTES;
 
 /** Free bytes on the disk of the store at `path`: opts.freeDiskBytes, else statfs of its folder. */
 function diskFreeBytes(path: string, opts: OutboxOptions): () => number {
@@ -856,6 +863,8 @@ export class Outbox {
   private statsStale = false;
   /** Whether `messages` has REPLAY_INDEX_SQL's index (false: it has no copy either); null until the first check reads it. */
   private replayIndex: boolean | null = null;
+  /** The last limits report said the store full for a full disk (FULL_DISK_FREE_BYTES, FULL_DISK_LEAVE_BYTES). */
+  private reportedFull = false;
   /** The reserve file was deleted at run time (a full disk) and no limits report has said so yet. */
   private reserveReleasedUnreported = false;
   /** The database file's max_page_count from the last limits check (diskRoom()), or null when it has none. */
@@ -2167,8 +2176,10 @@ export class Outbox {
     const usedBytes = Math.max(0, used - retainedBytes);
     // A disk full while the store is too small for the disk limit (diskRoom() null: rv59 M1, open): nothing is evicted
     // for it (that would only discard data), but the store can take no more than it holds, and says so: limited by the
-    // disk at its usage, not store.maxBytes at a fraction of a per cent (review rv152 R3). For the report only.
-    const full = disk === null && freeDiskBytes < FULL_DISK_FREE_BYTES;
+    // disk at its usage, not store.maxBytes at a fraction of a per cent (review rv152 R3). For the report only. Once
+    // full, it stays so until FULL_DISK_LEAVE_BYTES are free (or the disk limit applies): review rv155 F1.
+    const full = disk === null && freeDiskBytes < (this.reportedFull ? FULL_DISK_LEAVE_BYTES : FULL_DISK_FREE_BYTES);
+    this.reportedFull = full;
     const reportLimit = full ? usedBytes : limit;
     const reserveReleased = this.reserveReleasedUnreported;
     this.reserveReleasedUnreported = false;
