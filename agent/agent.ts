@@ -9,7 +9,7 @@ import type { AgentConfig, ConfigProblem } from './config/load.js';
 import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
-import { declareSourceCounters, declareWatchedCounters, Metrics } from './metrics.js';
+import { declareDriverCounters, declareSourceCounters, declareWatchedCounters, Metrics } from './metrics.js';
 import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
 import { Forwarder, SUSPECT_RETRY } from './forward/forwarder.js';
 import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
@@ -1298,6 +1298,7 @@ export class Agent {
     else this.simulatedSources.delete(entry.name);
     const dlog = this.log.child({ driver: entry.name, type: entry.type });
     declareSourceCounters(this.metrics, entry.name);
+    declareDriverCounters(this.metrics, entry.name, entry.type);
     const driver = factory.create(entry.options, {
       name: entry.name,
       log: dlog,

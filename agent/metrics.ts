@@ -118,6 +118,22 @@ export const WATCHED_SOURCE_COUNTERS: readonly (readonly [string, Labels?])[] = 
   ['ingest_refused_total', { reason: 'SQLITE_FULL' }],
 ];
 
+/**
+ * Per configured driver (label `driver`), as `driver_<name>_total`: the loss and fault counters an operator alerts on
+ * (README, docs/metrics.md). `all` for every driver type (each can fail to start and each hands events over, which the
+ * store may refuse); the others only for the types whose code counts them, since a series that can never move is noise.
+ */
+export const WATCHED_DRIVER_COUNTERS: { all: readonly string[]; byType: Readonly<Record<string, readonly string[]>> } = {
+  all: ['emit_failures', 'start_failures'],
+  byType: {
+    // A sender refused by tls.allowedClients (drivers/hl7/server.ts).
+    'hl7-mllp': ['tls_clients_rejected'],
+    // The serial drivers' capture file (drivers/serial/device-driver.ts).
+    intellivue: ['capture_errors'],
+    medibus: ['capture_errors'],
+  },
+};
+
 export function declareWatchedCounters(metrics: Metrics): void {
   for (const [name, labels] of WATCHED_COUNTERS) metrics.declare(name, labels);
 }
@@ -125,4 +141,9 @@ export function declareWatchedCounters(metrics: Metrics): void {
 /** As a driver starts (at the agent's start, or added later from the twin): its source's counters at 0. */
 export function declareSourceCounters(metrics: Metrics, source: string): void {
   for (const [name, labels] of WATCHED_SOURCE_COUNTERS) metrics.declare(name, { ...labels, source });
+}
+
+/** Before a driver's first start attempt (a start failure is counted before any scrape): its counters at 0. */
+export function declareDriverCounters(metrics: Metrics, driver: string, type: string): void {
+  for (const c of [...WATCHED_DRIVER_COUNTERS.all, ...(WATCHED_DRIVER_COUNTERS.byType[type] ?? [])]) metrics.declare(`driver_${c}_total`, { driver });
 }

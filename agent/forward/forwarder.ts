@@ -753,7 +753,7 @@ export class Forwarder {
     this.status.sentRecords += m.count;
     this.metrics.inc('forward_messages_total', { stream: m.stream });
     this.metrics.inc('forward_records_total', { stream: m.stream }, m.count);
-    this.metrics.inc('forward_latency_ms_sum', { stream: m.stream }, performance.now() - started);
+    this.metrics.inc('forward_latency_ms_total', { stream: m.stream }, performance.now() - started);
     if (resend) this.log.info({ messageId: m.id, attempts: m.attempts + 1 }, 'message delivered after resend');
   }
 

@@ -673,6 +673,10 @@ export class DisplayServer {
       forwarder: forwarderHealth(h.forwarder),
       store: { pending: h.store.pending, unackedMessages: h.store.unackedMessages, ...(h.store.error !== undefined && { error: h.store.error }) },
       technicalAlarms: h.technicalAlarms,
+      // The list stops at 20 (health()): the counts, and a flag when it is cut, so that nobody takes it for all (rv154 F2).
+      technicalAlarmCount: h.technicalAlarmCount,
+      latchedTechnicalAlarmCount: h.latchedTechnicalAlarmCount,
+      ...(h.technicalAlarmCount > h.technicalAlarms.length && { technicalAlarmsTruncated: true }),
       // address, addressChanged: a name taken over by another machine shows here (screens.ts).
       display: { sseClients: this.hub.size, screens: this.screens.status().map(({ name, connected, address, addressChanged }) => ({ name, connected, address, addressChanged })) },
     });
