@@ -129,6 +129,8 @@ export class Agent {
    */
   private readonly simulatedSources = new Set<string>();
   private readonly simulatedDevices = new Set<string>();
+  /** The type each driver name's metric series were declared for: see startDriver and forgetDriversOff. */
+  private readonly seriesTypes = new Map<string, string>();
   /**
    * Beds heard of only through simulated drivers: the agent's own per-bed alarms there (NEWS2, device id
    * `agent:news2`) are about made-up patients too (review rv122 M1). A bed a real device also feeds is not one.
@@ -1297,6 +1299,11 @@ export class Agent {
     if (factory.simulated) this.simulatedSources.add(entry.name);
     else this.simulatedSources.delete(entry.name);
     const dlog = this.log.child({ driver: entry.name, type: entry.type });
+    // The name given another type is another driver: the old one's counts are not its own, and its type's own
+    // counters (tls_clients_rejected…) could never move (review rv156 F1). A restart of the same type keeps them.
+    const declaredAs = this.seriesTypes.get(entry.name);
+    if (declaredAs !== undefined && declaredAs !== entry.type) this.forgetDriverSeries(entry.name);
+    this.seriesTypes.set(entry.name, entry.type);
     declareSourceCounters(this.metrics, entry.name);
     declareDriverCounters(this.metrics, entry.name, entry.type);
     const driver = factory.create(entry.options, {
@@ -1375,6 +1382,7 @@ export class Agent {
       configChanged: (config: AgentConfig, ignored: readonly ConfigProblem[]) => {
         this.configAlarms(config, ignored, true);
         this.unwatchDevicesOff(config);
+        this.forgetDriversOff(config);
       },
       replay: (fromMs: number, toMs: number) => {
         const r = this.outbox.replay(fromMs, toMs);
@@ -1416,6 +1424,26 @@ export class Agent {
       off.set(source, group);
     }
     for (const [driver, { why, ids }] of off) this.alarms.unwatchDevices(ids, why, { driver });
+  }
+
+  /**
+   * The series of drivers a configuration change applied live removed or switched off go from /metrics, as a restart
+   * with that configuration would not have them (review rv156 F1). After unwatchDevicesOff, whose commit counts the
+   * stopped drivers' last events first. Not at the agent's stop, nor on a failed change rolled back (no call here).
+   */
+  private forgetDriversOff(config: AgentConfig): void {
+    const on = new Set(config.drivers.filter((d) => d.enabled).map((d) => d.name));
+    for (const name of [...this.seriesTypes.keys()]) {
+      if (on.has(name)) continue;
+      this.forgetDriverSeries(name);
+      this.seriesTypes.delete(name);
+    }
+  }
+
+  /** A driver's own series (driver_*_total) and those ingest keeps of its source (ingest_*, label source). */
+  private forgetDriverSeries(name: string): void {
+    this.metrics.forget('driver', name, 'driver_');
+    this.metrics.forget('source', name, 'ingest_');
   }
 
   /**

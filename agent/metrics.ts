@@ -12,8 +12,11 @@ function key(name: string, labels?: Labels): string {
   return `${name}{${parts.join(',')}}`;
 }
 
+/** `gone`: removed by forget(); a handle still holding it moves to the map's entry of now. */
+type Counter = { name: string; labels?: Labels; value: number; gone?: true };
+
 export class Metrics {
-  private readonly counters = new Map<string, { name: string; labels?: Labels; value: number }>();
+  private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, { name: string; labels?: Labels; read: () => number }>();
 
   inc(name: string, labels?: Labels, by = 1): void {
@@ -31,8 +34,14 @@ export class Metrics {
       c = { name, ...(labels && { labels }), value: 0 };
       this.counters.set(k, c);
     }
-    const entry = c;
+    let entry = c;
     return (by = 1) => {
+      // Forgotten (ingest keeps a handle per source after its driver left): a late count, or the name configured
+      // again, counts in the series a snapshot shows, not in a detached one.
+      if (entry.gone) {
+        this.declare(name, labels);
+        entry = this.counters.get(k)!;
+      }
       entry.value += by;
     };
   }
@@ -46,6 +55,20 @@ export class Metrics {
   /** A gauge is read when a snapshot is taken, so it is never stale. */
   gauge(name: string, read: () => number, labels?: Labels): void {
     this.gauges.set(key(name, labels), { name, ...(labels && { labels }), read });
+  }
+
+  /**
+   * Removes the counters and gauges named `prefix…` whose label `label` is `value`: the series of a driver that left
+   * the configuration (review rv156 F1), which would otherwise be scraped until the agent restarts.
+   */
+  forget(label: string, value: string, prefix: string): void {
+    for (const map of [this.counters, this.gauges] as const) {
+      for (const [k, m] of map) {
+        if (!m.name.startsWith(prefix) || m.labels?.[label] !== value) continue;
+        map.delete(k);
+        if ('value' in m) m.gone = true;
+      }
+    }
   }
 
   get(name: string, labels?: Labels): number {
