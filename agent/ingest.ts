@@ -107,6 +107,14 @@ function withoutBed(e: DriverEvent): DriverEvent {
   return copy;
 }
 
+/** The stand-in device id of an event its driver gave none (`<driver>:no-device-id`). */
+export const NO_DEVICE_ID = 'no-device-id';
+
+/** Whether the event names its device (a non-empty string): the store needs it, and downstream keys by it. */
+function hasDeviceId(e: DriverEvent): boolean {
+  return typeof e.deviceId === 'string' && e.deviceId !== '';
+}
+
 /** The event with its device's configured bed, when it carries none. */
 function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string | undefined): DriverEvent {
   if (e.bed !== undefined) return e;
@@ -120,22 +128,46 @@ function worse(q: WaveformSegment['quality'], reason: string): WaveformSegment['
   return { state: q.state === 'valid' ? 'questionable' : q.state, reasons: [...(q.reasons ?? []), reason] };
 }
 
+/** The furthest time from 1970 a Date can hold (ms): past it toISOString throws, as on NaN (review rv157 F1). */
+const MAX_TIME_MS = 8.64e15;
+
+/** Whether `t` is a time a Date can hold: not NaN, not infinite, and not a finite number past Date's range (ns read as ms). */
+function isTime(t: number): boolean {
+  return Math.abs(t) <= MAX_TIME_MS;
+}
+
+/** A time for a log line, which must never throw: ISO when a Date can hold it, else the number as given. */
+function logTime(t: number): string | number {
+  return isTime(t) ? new Date(t).toISOString() : t;
+}
+
+/** A waveform's rate that is no rate (NaN, infinite, 0 or below) and not yet marked as unknown (review rv157 F2). */
+function rateUnknown(w: WaveformSegment): boolean {
+  if (w.sampleRateHz > 0 && Number.isFinite(w.sampleRateHz)) return false;
+  // A 0 its driver marked already (questionable or worse, with the reason) is left as it is: normalise ends there.
+  return !(Object.is(w.sampleRateHz, 0) && w.quality.state !== 'valid' && (w.quality.reasons ?? []).includes('sample-rate-unknown'));
+}
+
 /**
  * Makes a driver event safe to store: non-finite numbers become null with quality 'invalid', so that a
  * NaN from a device can never be shown or forwarded as a value. Non-finite waveform samples become 0 (a
  * segment keeps its length and timing); which ones is kept in `zeroed` (not stored or forwarded).
  */
 export function normalise(e: DriverEvent): DriverEvent {
-  // A device time that is not a time (NaN from a driver's failed parse) is an unknown one: the reading is kept.
-  if ((e.kind === 'numeric' || e.kind === 'alarm') && e.deviceTime !== null && !Number.isFinite(e.deviceTime)) return normalise({ ...e, deviceTime: null });
+  // A device time that is not a time (NaN from a driver's failed parse, or past what a Date can hold: ns read as ms)
+  // is an unknown one: the reading is kept. Kept as it was, it crashed the agent after the commit (review rv157 F1).
+  if ((e.kind === 'numeric' || e.kind === 'alarm') && e.deviceTime !== null && !isTime(e.deviceTime)) return normalise({ ...e, deviceTime: null });
   // A waveform needs a start time: one that is not a time puts it at receipt, marked as HL7 marks a segment with no
   // sender time (review rv114 L5). Left as it was, its record could not be written and the segment was dropped.
-  if (e.kind === 'waveform' && !Number.isFinite(e.startTime) && Number.isFinite(e.receivedAt)) {
+  if (e.kind === 'waveform' && !isTime(e.startTime) && isTime(e.receivedAt)) {
     return normalise({ ...e, startTime: e.receivedAt, quality: worse(e.quality, 'time-from-receipt') });
   }
-  // A rate that is not a number: unknown (0), as a driver writes one it was not given.
-  if (e.kind === 'waveform' && !Number.isFinite(e.sampleRateHz)) {
-    return normalise({ ...e, sampleRateHz: 0, quality: worse(e.quality, 'sample-rate-unknown') });
+  // A rate that is not a number, or not above 0: unknown (0), as a driver writes one it was not given (the schema's
+  // 0 with sample-rate-unknown; a negative rate was forwarded as valid, review rv157 F2).
+  if (e.kind === 'waveform' && rateUnknown(e)) {
+    const reasons = e.quality.reasons ?? [];
+    const quality = reasons.includes('sample-rate-unknown') ? { state: e.quality.state === 'valid' ? 'questionable' as const : e.quality.state, reasons } : worse(e.quality, 'sample-rate-unknown');
+    return normalise({ ...e, sampleRateHz: 0, quality });
   }
   if (e.kind === 'numeric' && typeof e.value === 'number' && !Number.isFinite(e.value)) {
     return {
@@ -362,7 +394,7 @@ export class Ingest {
     const bedOf = this.opts.bedOf;
     const normalised: DriverEvent[] = [];
     for (const e of events) {
-      let n = normalise(e);
+      let n = normalise(hasDeviceId(e) ? e : this.noDeviceId(source, e));
       const nonFinite = n !== e;
       if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
       if (bedOf) n = withConfiguredBed(n, bedOf);
@@ -378,6 +410,27 @@ export class Ingest {
       this.queue.push({ source, events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
       this.schedule();
     });
+  }
+
+  /**
+   * An event with no device id (a driver bug, a cast): the store's device_id is NOT NULL, so the whole emit failed as
+   * a store failure, raising "cannot store data" against a healthy store and telling the sender to resend it for ever
+   * (review rv157 F3). Kept, as from a stand-in device named after its driver (`<driver>:no-device-id`): stored,
+   * forwarded and shown (an alarm is never dropped), counted and logged once a minute per driver.
+   */
+  private noDeviceId(source: string, e: DriverEvent): DriverEvent {
+    const deviceId = `${source}:${NO_DEVICE_ID}`;
+    this.metrics.inc('ingest_no_device_id_total', { source });
+    if (this.unserialisableLog.open(`${source}|no-device-id`, Date.now())) {
+      this.log.error(
+        {
+          source, deviceId, kind: e.kind, bed: typeof e.bed === 'string' ? capped(e.bed) : e.bed,
+          ...(e.kind === 'alarm' && { alarm: { text: typeof e.text === 'string' ? capped(e.text) : e.text, priority: e.priority, phase: e.phase } }),
+        },
+        'an event from a driver without a device id (a driver fault): kept as from the stand-in device `deviceId` (stored, forwarded, shown); said once a minute per driver, counted in ingest_no_device_id_total',
+      );
+    }
+    return { ...e, deviceId };
   }
 
   /**
@@ -471,7 +524,7 @@ export class Ingest {
     }
   }
 
-  /** A reading normalise() changed (a NaN or Infinity from a device or a driver bug): counted, and told per device now and then. */
+  /** A reading normalise() changed (a NaN or Infinity, an impossible time or rate, from a device or a driver bug): counted, and told per device now and then. */
   private nonFinite(source: string, r: Reading): void {
     this.countNonFinite(source);
     const key = `${source}|${r.deviceId}`;
@@ -485,7 +538,7 @@ export class Ingest {
     const metric = r.mdc ? r.mdc.refid : r.raw ? `${capped(r.raw.system)}:${capped(r.raw.code)}` : undefined;
     this.log.warn(
       { source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, metric, readings, everyMinutes: NON_FINITE_LOG_EVERY_MS / 60_000 },
-      'non-finite values (NaN, Infinity) from a device: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number, and a device time as unknown (null); `readings` counts those since the last such line for this device',
+      'non-finite values (NaN, Infinity) from a device, or a time past what a date can hold, or a sample rate of 0 or below: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number, a device time as unknown (null), a sample rate as unknown (0); `readings` counts those since the last such line for this device',
     );
   }
 
@@ -703,7 +756,14 @@ export class Ingest {
       for (const e of p.events) events.push(e);
     }
     if (events.length === 0) return;
-    this.markOutOfOrder(events);
+    // A fault in these checks (an impossible time once crashed the agent here, review rv157 F1) must not keep the
+    // events from the alarm engine and the display: they go on, perhaps not marked out of order.
+    try {
+      this.markOutOfOrder(events);
+    } catch (err) {
+      this.metrics.inc('ingest_after_commit_errors_total');
+      this.log.error({ err, events: events.length }, 'ingest\'s checks after a commit failed (out of order, device clock); the events still go to the listeners');
+    }
     for (const l of this.listeners) {
       try {
         l(events);
@@ -744,7 +804,7 @@ export class Ingest {
       this.metrics.inc('ingest_out_of_order_total', { source: e.source });
       if (this.outOfOrderLog.open(origin, e.receivedAt)) {
         this.log.warn(
-          { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: new Date(e.deviceTime).toISOString(), behindMinutes: Math.round((e.receivedAt - e.deviceTime) / 60_000) },
+          { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: logTime(e.deviceTime), behindMinutes: Math.round((e.receivedAt - e.deviceTime) / 60_000) },
           `readings measured more than ${BEHIND_MS / 60_000} min before the newest of their kind this device gave for this bed (a backlog): stored and forwarded, not shown or alarmed as current`,
         );
       }
@@ -765,7 +825,7 @@ export class Ingest {
     if (!this.clockOffLog.open(origin, e.receivedAt)) return;
     const minutes = Math.round(Math.abs(offMs) / 60_000);
     this.log.warn(
-      { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: new Date(deviceTime).toISOString(), offsetMinutes: Math.round(offMs / 60_000) },
+      { source: e.source, deviceId: e.deviceId, bed: e.bed, deviceTime: logTime(deviceTime), offsetMinutes: Math.round(offMs / 60_000) },
       `device time is ${minutes} min ${offMs < 0 ? 'behind' : 'ahead of'} the gateway's clock as its readings arrive (a device clock set wrong, a time zone read wrong, or a backlog): ` +
         'they are stored and forwarded with the device\'s time; check the device\'s clock (said once an hour per device and bed)',
     );
