@@ -44,6 +44,7 @@ function setup() {
 describe('Ingest: malformed driver events (review rv157)', () => {
   afterEach(() => {
     vi.restoreAllMocks();
+    vi.useRealTimers();
   });
 
   it('F1: a device time past what a Date can hold is an unknown time, as NaN is: no crash after the commit, the other bed\'s reading reaches the listeners', async () => {
@@ -71,7 +72,7 @@ describe('Ingest: malformed driver events (review rv157)', () => {
     expect(metrics.get('ingest_nonfinite_values_total', { source: 'test' })).toBe(4);
   });
 
-  it('F1: a receipt time or a status time past what a Date can hold is taken as a NaN one is: left out of the store, counted, the rest stored', async () => {
+  it('F1: a receipt time or a status time past what a Date can hold is taken as ingest\'s receipt time (fx234; before, left out of the store): all stored, counted', async () => {
     const { ingest, seen, metrics, box, states } = setup();
     const p = ingest.accept('test', [
       { ...hr, receivedAt: NS },
@@ -81,8 +82,9 @@ describe('Ingest: malformed driver events (review rv157)', () => {
     ]);
     expect(() => ingest.commit()).not.toThrow();
     await p;
-    expect(box.pending('telemetry').records).toBe(1);
-    expect(metrics.get('ingest_records_dropped_total', { reason: 'unserialisable' })).toBe(3);
+    expect(box.pending('telemetry').records).toBe(4);
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'unserialisable' })).toBe(0);
+    expect(metrics.get('ingest_nonfinite_values_total', { source: 'test' })).toBe(3);
     expect(states).toEqual([]);
     expect(seen.map((e) => e.bed)).toEqual(['A1', 'A1', 'A1', 'B2']);
   });
@@ -109,6 +111,41 @@ describe('Ingest: malformed driver events (review rv157)', () => {
     expect(seen.map((e) => e.bed)).toEqual(['B2', 'A1']);
     expect(metrics.get('ingest_after_commit_errors_total')).toBe(1);
     expect(cap.find(/^ingest's checks after a commit failed/)).toMatchObject({ events: 2 });
+  });
+
+  it('a gateway time that is no real time (a receipt time NaN, infinite or past a Date, a status time 1e300) is taken as ingest\'s receipt time: stored, forwarded, the listeners get a real time, counted (fx234)', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const now = T + 5_000;
+    vi.setSystemTime(now);
+    const { ingest, seen, metrics, records, states, cap } = setup();
+    const p = ingest.accept('test', [
+      { ...hr, receivedAt: Number.NaN },
+      { kind: 'device-status', deviceId: 'dev-A', bed: 'A1', source: 'test', state: 'online', detail: '', at: 1e300 },
+      { ...alarm, deviceTime: T, receivedAt: Number.POSITIVE_INFINITY },
+      wave({ startTime: NS, receivedAt: -NS }),
+      { ...hr, bed: 'B2', deviceId: 'dev-B' },
+    ]);
+    expect(() => ingest.commit()).not.toThrow();
+    await p;
+    // The listeners get real times: the receipt time where the gateway's own was none, the rest as given.
+    const gatewayTime = (e: DriverEvent) => (e.kind === 'device-status' ? e.at : e.receivedAt);
+    expect(seen.map((e) => [e.kind, e.bed, gatewayTime(e)])).toEqual([
+      ['numeric', 'A1', now], ['device-status', 'A1', now], ['alarm', 'A1', now], ['waveform', 'A1', now], ['numeric', 'B2', T],
+    ]);
+    // Nothing else is changed: the device time is kept, a waveform's start put at receipt as before (marked so).
+    expect(seen[0]).toMatchObject({ deviceTime: T, quality: { state: 'valid' } });
+    expect(seen[2]).toMatchObject({ deviceTime: T });
+    expect(seen[3]).toMatchObject({ startTime: now, quality: { state: 'questionable', reasons: ['time-from-receipt'] } });
+    const iso = new Date(now).toISOString();
+    expect(records('telemetry').map((r) => [r.type, r.bed, r.type === 'device-status' ? r.at : r.receivedAt, r.quality ?? null])).toEqual([
+      ['numeric', 'A1', iso, 'valid'], ['device-status', 'A1', iso, null], ['waveform', 'A1', iso, 'questionable'], ['numeric', 'B2', new Date(T).toISOString(), 'valid'],
+    ]);
+    expect(records('alarms').map((r) => [r.alarmId, r.receivedAt, r.deviceTime])).toEqual([['a1', iso, new Date(T).toISOString()]]);
+    expect(metrics.get('ingest_records_dropped_total', { reason: 'unserialisable' })).toBe(0);
+    expect(states).toEqual([]);
+    // Counted as a device's impossible time is, one per event, whatever its kind; and said in the same log line.
+    expect(metrics.get('ingest_nonfinite_values_total', { source: 'test' })).toBe(4);
+    expect(cap.find(/^non-finite values \(NaN, Infinity\) from a device/)?.msg).toMatch(/gateway's own time .* as the receipt time/);
   });
 
   it('F2: a sample rate of zero or below is unknown (0), questionable, with the reason sample-rate-unknown, as a NaN rate is', async () => {
@@ -143,6 +180,8 @@ describe('Ingest: malformed driver events (review rv157)', () => {
     expect(states).toEqual([]);
     expect(metrics.get('ingest_refused_total', { reason: 'SQLITE_CONSTRAINT_NOTNULL', source: 'icu-mllp' })).toBe(0);
     expect(metrics.get('ingest_no_device_id_total', { source: 'icu-mllp' })).toBe(2);
+    // A stand-in device id is no non-finite value (the copy once counted as one).
+    expect(metrics.get('ingest_nonfinite_values_total', { source: 'icu-mllp' })).toBe(0);
     expect(cap.find(/^an event from a driver without a device id/)).toMatchObject({ source: 'icu-mllp', deviceId: 'icu-mllp:no-device-id', kind: 'numeric', bed: 'B2' });
     // Shown too: the alarm reaches the listeners (alarm engine, display) under the stand-in id.
     expect(seen.map((e) => `${e.kind}:${e.deviceId}`)).toEqual(['numeric:dev-A', 'numeric:icu-mllp:no-device-id', 'numeric:dev-A', 'alarm:icu-mllp:no-device-id']);

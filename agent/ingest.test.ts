@@ -40,6 +40,16 @@ function fillStore(box: Outbox): { on: boolean } {
   return full;
 }
 
+/**
+ * A raw code that refers to itself: JSON cannot write it, so its event cannot become a record (the unserialisable
+ * path). A gateway time that is none no longer gets there (ingest takes its own receipt time, fx234).
+ */
+function circularRaw(): { system: string; code: string; self?: unknown } {
+  const raw: { system: string; code: string; self?: unknown } = { system: 'vendor', code: 'x' };
+  raw.self = raw;
+  return raw;
+}
+
 /** pino's numeric levels. */
 const WARN = 40;
 const INFO = 30;
@@ -170,10 +180,10 @@ describe('Ingest', () => {
     const states: unknown[] = [];
     ingest.onStoreState((s) => states.push(s));
     const noTime = { ...reading(72), deviceTime: Number.NaN };
-    // Neither a start time nor a receipt time (normalise puts a segment without the first at the second).
+    // A raw code JSON cannot write (a circular object, a driver bug). Was: a NaN receipt time, now taken as ingest's (fx234).
     const badWave: WaveformSegment = {
-      kind: 'waveform', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: 'mV' }, startTime: Number.NaN,
-      sampleRateHz: 250, samples: [0, 0.1], receivedAt: Number.NaN, quality: { state: 'valid' },
+      kind: 'waveform', deviceId: 'dev-1', bed: 'ICU-01', source: 'test', mdc: null, raw: circularRaw(), unit: { ucum: 'mV' }, startTime: 1000,
+      sampleRateHz: 250, samples: [0, 0.1], receivedAt: 1000, quality: { state: 'valid' },
     };
     await ingest.accept('test', [noTime, badWave, reading(73)]);
     expect(box.pending('telemetry').records).toBe(2);
@@ -189,9 +199,10 @@ describe('Ingest', () => {
 
   it('an event that cannot be written is counted and logged once, and only for an emit stored: not per commit attempt, not for a refused emit (review rv74 L1)', async () => {
     const { box, ingest, metrics, cap } = setup(5, true);
+    // Cannot be written: a circular raw code (see circularRaw).
     const badWave = (deviceId: string): WaveformSegment => ({
-      kind: 'waveform', deviceId, bed: 'ICU-01', source: 'test', mdc: null, unit: { ucum: 'mV' }, startTime: Number.NaN,
-      sampleRateHz: 250, samples: [0, 0.1], receivedAt: Number.NaN, quality: { state: 'valid' },
+      kind: 'waveform', deviceId, bed: 'ICU-01', source: 'test', mdc: null, raw: circularRaw(), unit: { ucum: 'mV' }, startTime: 1000,
+      sampleRateHz: 250, samples: [0, 0.1], receivedAt: 1000, quality: { state: 'valid' },
     });
     // The batch fails for room after serialising every record (the page cap between two checks); retried emit by
     // emit, the first is stored and the second refused (the disk full by then).

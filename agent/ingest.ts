@@ -141,6 +141,21 @@ function logTime(t: number): string | number {
   return isTime(t) ? new Date(t).toISOString() : t;
 }
 
+/**
+ * Whether the gateway's own time of an event (its receipt time, a status's time) is no time a Date can hold. A driver
+ * sets it from the gateway's clock, so only a driver bug gets here; kept, the event was left out of the store and its
+ * listeners got a time that throws when formatted (fx234).
+ */
+function gatewayTimeBad(e: DriverEvent): boolean {
+  const t = e.kind === 'device-status' ? e.at : e.receivedAt;
+  return !(typeof t === 'number' && isTime(t));
+}
+
+/** The event with its gateway time (receivedAt, a status's at) set to `now`, ingest's receipt time; nothing else changed. */
+function atReceipt(e: DriverEvent, now: number): DriverEvent {
+  return e.kind === 'device-status' ? { ...e, at: now } : { ...e, receivedAt: now };
+}
+
 /** A waveform's rate that is no rate (NaN, infinite, 0 or below) and not yet marked as unknown (review rv157 F2). */
 function rateUnknown(w: WaveformSegment): boolean {
   if (w.sampleRateHz > 0 && Number.isFinite(w.sampleRateHz)) return false;
@@ -333,7 +348,8 @@ export class Ingest {
   private readonly refusedSinceLine = new Map<string, { emits: number; events: number; sources: Set<string> }>();
   /**
    * ingest_unmapped_codes_total and ingest_nonfinite_values_total by source. Both count readings: a waveform segment
-   * with non-finite samples counts once, however many samples were zeroed.
+   * with non-finite samples counts once, however many samples were zeroed. The second also counts an alarm or a status
+   * whose gateway time was none (fx234).
    */
   private readonly countUnmapped: (source: string) => void;
   private readonly countNonFinite: (source: string) => void;
@@ -393,16 +409,21 @@ export class Ingest {
     if (events.length === 0) return Promise.resolve();
     const bedOf = this.opts.bedOf;
     const normalised: DriverEvent[] = [];
+    // Ingest's receipt time, read once and only when a driver gave a gateway time that is none (same clock as drivers').
+    let receipt: number | undefined;
     for (const e of events) {
-      let n = normalise(hasDeviceId(e) ? e : this.noDeviceId(source, e));
-      const nonFinite = n !== e;
+      const named = hasDeviceId(e) ? e : this.noDeviceId(source, e);
+      const retimed = gatewayTimeBad(named);
+      let n = normalise(retimed ? atReceipt(named, (receipt ??= Date.now())) : named);
+      // Against `named`: the stand-in device id's copy is no non-finite value.
+      const nonFinite = n !== named;
       if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
       if (bedOf) n = withConfiguredBed(n, bedOf);
       if (n.kind === 'numeric' || n.kind === 'waveform') {
         if (nonFinite) this.nonFinite(source, n);
         if (!n.mdc) this.unmapped(source, n);
         else if (n.kind === 'numeric' && !n.setting && !mdcByCode(n.mdc.code)) this.unknownMdc(source, n, n.mdc);
-      }
+      } else if (retimed) this.nonFinite(source, n);
       normalised.push(n);
     }
     this.countEvents(source, events.length);
@@ -524,8 +545,11 @@ export class Ingest {
     }
   }
 
-  /** A reading normalise() changed (a NaN or Infinity, an impossible time or rate, from a device or a driver bug): counted, and told per device now and then. */
-  private nonFinite(source: string, r: Reading): void {
+  /**
+   * A reading normalise() changed (a NaN or Infinity, an impossible time or rate, from a device or a driver bug), or an
+   * event of any kind whose gateway time was none (taken as the receipt time): counted, and told per device now and then.
+   */
+  private nonFinite(source: string, r: DriverEvent): void {
     this.countNonFinite(source);
     const key = `${source}|${r.deviceId}`;
     const readings = (this.nonFiniteSinceLine.get(key) ?? 0) + 1;
@@ -535,10 +559,10 @@ export class Ingest {
       return;
     }
     this.nonFiniteSinceLine.delete(key);
-    const metric = r.mdc ? r.mdc.refid : r.raw ? `${capped(r.raw.system)}:${capped(r.raw.code)}` : undefined;
+    const metric = r.kind !== 'numeric' && r.kind !== 'waveform' ? undefined : r.mdc ? r.mdc.refid : r.raw ? `${capped(r.raw.system)}:${capped(r.raw.code)}` : undefined;
     this.log.warn(
       { source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, metric, readings, everyMinutes: NON_FINITE_LOG_EVERY_MS / 60_000 },
-      'non-finite values (NaN, Infinity) from a device, or a time past what a date can hold, or a sample rate of 0 or below: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number, a device time as unknown (null), a sample rate as unknown (0); `readings` counts those since the last such line for this device',
+      'non-finite values (NaN, Infinity) from a device, or a time past what a date can hold, or a sample rate of 0 or below: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number, a device time as unknown (null), a sample rate as unknown (0); and a gateway\'s own time from a driver (receivedAt, a status\'s at) that is none is taken as the receipt time at ingest (a driver fault); `readings` counts those events since the last such line for this device',
     );
   }
 
@@ -567,7 +591,7 @@ export class Ingest {
       try {
         r = toRecord(far !== null && e.kind === 'numeric' && far.has(e) ? farFromReceipt(e) : e, this.opts.forwardWaveforms, this.opts.patientId);
       } catch (err) {
-        // An event that cannot be written as a record (a driver bug: a time that is NaN) says nothing of the store:
+        // An event that cannot be written as a record (a driver bug: a value JSON cannot hold) says nothing of the store:
         // refusing the emit would raise "cannot store data" and have an HL7 sender resend it for ever. Noted, reported
         // once the emit is stored (unserialisableDropped()).
         (p.unserialisable ??= new Map()).set(e, err);
