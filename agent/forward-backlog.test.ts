@@ -7,15 +7,9 @@ import { captureLog } from '../test/support/log.js';
 import { tempDir } from '../test/support/agent-process.js';
 import { testConfig } from '../test/support/agent-config.js';
 import type { HubTransport } from './forward/azure.js';
+import { idleHub } from './forward/test-support.js';
 
-const idle: HubTransport = {
-  description: 'idle',
-  identity: 'dev',
-  connect: async () => undefined,
-  send: async () => undefined,
-  disconnect: async () => undefined,
-  onDisconnect: () => undefined,
-};
+const idle = idleHub(false);
 
 const wrap = (id: string, _s: string, entries: string[]) => `{"messageId":"${id}","records":[${entries.join(',')}]}`;
 

@@ -9,7 +9,7 @@ import { Metrics } from './metrics.js';
 import { registry } from '../drivers/registry.js';
 import { tempDir } from '../test/support/agent-process.js';
 import { captureLog } from '../test/support/log.js';
-import type { HubTransport } from './forward/azure.js';
+import { idleHub } from './forward/test-support.js';
 
 describe('Metrics.forget', () => {
   it('removes the counters and gauges of a name prefix whose label has the value, and nothing else', () => {
@@ -42,15 +42,7 @@ describe('Metrics.forget', () => {
 });
 
 // Connected to nothing, but with control on, so that reloadConfig goes through AgentControl to the agent.
-const idle: HubTransport = {
-  description: 'idle',
-  identity: 'dev',
-  connect: async () => undefined,
-  send: async () => undefined,
-  disconnect: async () => undefined,
-  onDisconnect: () => undefined,
-  setControl: () => undefined,
-};
+const idle = idleHub();
 
 function writeFile(path: string, drivers: unknown[]): void {
   const config = {

@@ -10,7 +10,7 @@ import { numeric, s } from '../alarms/fixtures.js';
 import { GATEWAY_BED } from '../alarms/types.js';
 import { MDC } from '../model/mdc.js';
 import type { MdcCode } from '../model/reading.js';
-import type { HubTransport } from '../forward/azure.js';
+import { idleHub } from '../forward/test-support.js';
 import { registry } from '../../drivers/registry.js';
 import { captureLog } from '../../test/support/log.js';
 import { tempDir } from '../../test/support/agent-process.js';
@@ -37,15 +37,7 @@ function presentAfter(config: ReturnType<typeof withBeds>, bed: string, mdc: Mdc
   return out;
 }
 
-const idle: HubTransport = {
-  description: 'idle',
-  identity: 'dev',
-  connect: async () => undefined,
-  send: async () => undefined,
-  disconnect: async () => undefined,
-  onDisconnect: () => undefined,
-  setControl: () => undefined,
-};
+const idle = idleHub();
 
 let agent: Agent | null = null;
 afterEach(async () => {

@@ -11,18 +11,10 @@ import { tempDir } from '../../test/support/agent-process.js';
 import { GATEWAY_BED } from '../alarms/types.js';
 import { MDC } from '../model/mdc.js';
 import { numeric, s } from '../alarms/fixtures.js';
-import type { HubTransport } from '../forward/azure.js';
+import { idleHub } from '../forward/test-support.js';
 
 // Connected to nothing, but with control on, so that reloadConfig goes through AgentControl to the agent.
-const idle: HubTransport = {
-  description: 'idle',
-  identity: 'dev',
-  connect: async () => undefined,
-  send: async () => undefined,
-  disconnect: async () => undefined,
-  onDisconnect: () => undefined,
-  setControl: () => undefined,
-};
+const idle = idleHub();
 
 const SLIP = 'Limit alarms.limits.beds.bed-1.temp.high 100.4 is outside what the rule accepts (temp is in Cel, 10..45: a Fahrenheit value?); check the configuration';
 const PENDING = 'limit change pending a restart: the alarm engine keeps the limits it started with until then';

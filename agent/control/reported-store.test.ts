@@ -7,7 +7,7 @@ import { registry } from '../../drivers/registry.js';
 import { captureLog } from '../../test/support/log.js';
 import { tempDir } from '../../test/support/agent-process.js';
 import { testConfig } from '../../test/support/agent-config.js';
-import type { HubTransport } from '../forward/azure.js';
+import { idleHub } from '../forward/test-support.js';
 
 function inputs(store: Partial<ReportInputs['store']> = {}, status?: 'ok' | 'degraded'): ReportInputs {
   return {
@@ -45,15 +45,7 @@ describe('the reported store while it cannot be read', () => {
 // The twin's backlog age is the figure health and the store_oldest_pending_age_seconds gauge give
 // (Outbox.oldestPendingAt): replay copies left out, the oldest of all that waits, not the next in send order (rv152 R1).
 describe('the reported backlog age', () => {
-  const idle: HubTransport = {
-    description: 'idle',
-    identity: 'dev',
-    connect: async () => undefined,
-    send: async () => undefined,
-    disconnect: async () => undefined,
-    onDisconnect: () => undefined,
-    setControl: () => undefined,
-  };
+  const idle = idleHub();
   const wrap = (id: string, _s: string, entries: string[]) => `{"messageId":"${id}","records":[${entries.join(',')}]}`;
   const H = 3600_000;
   let agent: Agent | null = null;
