@@ -404,7 +404,12 @@ describe('control plane', () => {
       expect(control.configStatus).toMatchObject({ status: 'rejected' });
       const r = await control.method('reloadConfig', null);
       await control.stop();
-      expect(r).toMatchObject({ status: 400, payload: { status: 'rejected', errors: [expect.stringMatching(/^with the twin's agentConfig: drivers\.twin\.options\.tls: transport security cannot be weakened remotely: TLS removed/)] } });
+      // The file is reloaded with the overlay in force (v1), and v2 stays refused, named (review rv158 F2).
+      expect(r).toMatchObject({
+        status: 200,
+        payload: { status: 'applied', desiredVersion: 1, twinRejected: { desiredVersion: 2, errors: [expect.stringMatching(/^drivers\.twin\.options\.tls: transport security cannot be weakened remotely: TLS removed/)] } },
+      });
+      expect(control.configStatus).toMatchObject({ status: 'rejected', desiredVersion: 2 });
       expect(calls).toEqual(['start twin']);
       expect(control.config.drivers.find((d) => d.name === 'twin')?.options).toMatchObject({ tls });
     });

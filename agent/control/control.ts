@@ -294,6 +294,13 @@ export class AgentControl implements ControlHandler {
    * leaves it as it is: applying it again restarted the working drivers at every read (review rv68 M2).
    */
   private rolledBack: { version: number; overlay: string; noted: boolean } | null = null;
+  /**
+   * The desired version and overlay last refused. Read again (a reconnection, the periodic resync) it is judged
+   * again, so that it applies once it fits, but counted and warned only once (review rv158 F3).
+   */
+  private refusedDoc: { version: number; overlay: string } | null = null;
+  /** The desired version of the overlay in force (`applied`): a refused later version is not in force (review rv158 F2). */
+  private appliedVersion: number;
   /** Full twin reads in a row older than our desired version (see sync). */
   private olderReads = 0;
   private reportFailures = 0;
@@ -326,6 +333,7 @@ export class AgentControl implements ControlHandler {
     this.effective = deps.startup.config;
     this.builtWith = deps.startup.config;
     this.applied = deps.startup.overlay;
+    this.appliedVersion = deps.startup.desiredVersion;
     this.ignored = deps.startup.ignored ?? [];
     this.status = {
       status: deps.startup.problem ? 'rejected' : 'applied',
@@ -587,6 +595,7 @@ export class AgentControl implements ControlHandler {
     if (canonical(overlay) === canonical(this.applied) && this.status.status === 'applied') {
       if (this.status.desiredVersion !== version || this.status.source !== (overlay ? 'twin' : 'local')) {
         this.status = { ...this.status, desiredVersion: version, source: overlay ? 'twin' : 'local' };
+        this.appliedVersion = version;
         this.persist(overlay as JsonObject | null, version);
       }
       await this.report(true);
@@ -608,9 +617,20 @@ export class AgentControl implements ControlHandler {
     this.rolledBack = null;
     const judged = this.judged(overlay);
     const r = await resolveForApply(this.local, judged.overlay, this.deps.registry, this.effective);
-    if (!r.ok) {
+    const errors = r.ok ? [] : r.problems.map(problemText);
+    const refusedBefore = this.refusedDoc?.version === version && this.refusedDoc.overlay === key && this.status.status === 'rejected' && this.status.desiredVersion === version;
+    if (!r.ok && refusedBefore) {
+      // The same document refused again: not a new refused change. Said again (warn) only if the reasons changed.
+      if (canonical(errors) === canonical(this.status.errors ?? [])) {
+        this.log.debug({ desiredVersion: version }, 'desired configuration of this version was refused before and still is; not counted again');
+      } else {
+        this.status = { ...this.status, at: new Date(this.now()).toISOString(), errors };
+        this.log.warn({ desiredVersion: version, errors }, 'desired configuration of this version is still refused, now for these reasons; the previous configuration stays in force');
+      }
+    } else if (!r.ok) {
       this.warnDowngrades(r, version);
-      this.refuse(version, r.problems.map(problemText), 'desired configuration refused; the previous configuration stays in force');
+      this.refusedDoc = { version, overlay: key };
+      this.refuse(version, errors, 'desired configuration refused; the previous configuration stays in force');
     } else {
       const outcome = await this.switchTo(r.config);
       if (!outcome.ok) {
@@ -618,6 +638,7 @@ export class AgentControl implements ControlHandler {
         this.refuse(version, outcome.errors, 'desired configuration could not be applied; the previous configuration was restored');
       } else {
         this.applied = (overlay as JsonObject | null) ?? null;
+        this.appliedVersion = version;
         this.ignored = judged.ignored;
         this.deps.host.configChanged?.(this.effective, this.ignored);
         this.persist(this.applied, version);
@@ -822,17 +843,30 @@ export class AgentControl implements ControlHandler {
       this.log.warn({ file: path, problems: startProblems }, 'reloadConfig: the next start would refuse this config file; nothing changed');
       return { status: 400, payload: { status: 'rejected', file: path, errors: startProblems.map(problemText) } };
     }
-    // The overlay in force is the twin's if it was read, else the one applied (saved) before.
+    // The overlay to apply is the twin's if it was read, else the one applied (saved) before.
     const doc = this.desired.document;
-    const overlay = doc ? (doc.agentConfig ?? null) : this.applied;
+    let overlay = doc ? (doc.agentConfig ?? null) : this.applied;
+    // The twin's latest document was refused (or rolled back): the overlay in force is an earlier one (review rv158 F2).
+    const twinRefused = doc !== null && this.status.status === 'rejected' && this.status.desiredVersion === this.desired.version;
     // Judged against what runs, as the twin path judges it: the same document gets the same answer (review rv83 M1).
-    const judged = this.judged(overlay);
-    const r = await resolveForApply(local, judged.overlay, this.deps.registry, this.effective);
+    let judged = this.judged(overlay);
+    let r = await resolveForApply(local, judged.overlay, this.deps.registry, this.effective);
+    let twinRejected: { desiredVersion: number; errors: string[] } | null = null;
+    if (!r.ok && twinRefused) {
+      // It still does not fit with the edited file: the file is judged with the overlay in force, as a restart would
+      // judge it (the saved overlay over the file), so a local fix need not wait for the cloud side to correct a twin
+      // change that never took effect. Already counted and warned when the twin sent it.
+      twinRejected = { desiredVersion: this.desired.version, errors: r.problems.map(problemText) };
+      overlay = this.applied;
+      judged = this.judged(overlay);
+      r = await resolveForApply(local, judged.overlay, this.deps.registry, this.effective);
+    }
     if (!r.ok) {
-      this.warnDowngrades(r, doc ? this.desired.version : this.status.desiredVersion);
+      this.warnDowngrades(r, twinRejected ? this.appliedVersion : doc ? this.desired.version : this.status.desiredVersion);
+      const withWhat = twinRejected ? (overlay ? `with the overlay in force (desired version ${this.appliedVersion}): ` : '') : "with the twin's agentConfig: ";
       return {
         status: 400,
-        payload: { status: 'rejected', file: path, errors: r.problems.map((p) => `with the twin's agentConfig: ${problemText(p)}`) },
+        payload: { status: 'rejected', file: path, errors: r.problems.map((p) => `${withWhat}${problemText(p)}`), ...(twinRejected && { twinRejected }) },
       };
     }
     const outcome = await this.switchTo(r.config);
@@ -840,24 +874,46 @@ export class AgentControl implements ControlHandler {
     this.rolledBack = null;
     this.local = local;
     this.ignored = judged.ignored;
-    if (doc) {
+    if (doc && !twinRejected) {
       this.applied = isObject(overlay) ? overlay : null;
+      this.appliedVersion = this.desired.version;
       this.persist(this.applied, this.desired.version);
     }
     this.deps.host.configChanged?.(this.effective, this.ignored);
-    this.status = {
-      status: 'applied',
-      desiredVersion: doc ? this.desired.version : this.status.desiredVersion,
-      source: this.applied ? (doc ? 'twin' : 'saved-overlay') : 'local',
-      at: new Date(this.now()).toISOString(),
-      ...(outcome.pendingRestart.length && { pendingRestart: outcome.pendingRestart }),
-    };
-    this.log.info({ file: path, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart }, 'configuration reloaded');
+    const at = new Date(this.now()).toISOString();
+    const pending = outcome.pendingRestart.length ? { pendingRestart: outcome.pendingRestart } : {};
+    if (twinRejected) {
+      // The status stays about the twin's latest version, still refused (its reasons with the edited file); not
+      // counted again, and not again at the next read of the same document (refusedDoc).
+      const source = this.applied ? this.status.source : 'local';
+      this.status = { status: 'rejected', desiredVersion: twinRejected.desiredVersion, source, at, errors: twinRejected.errors, ...pending };
+      this.refusedDoc = { version: twinRejected.desiredVersion, overlay: canonical(doc?.agentConfig ?? null) };
+    } else {
+      this.status = {
+        status: 'applied',
+        desiredVersion: doc ? this.desired.version : this.status.desiredVersion,
+        source: this.applied ? (doc ? 'twin' : 'saved-overlay') : 'local',
+        at,
+        ...pending,
+      };
+    }
+    this.log.info(
+      { file: path, desiredVersion: this.appliedVersion, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart, ...(twinRejected && { twinRejected }) },
+      twinRejected ? "configuration reloaded with the overlay in force; the twin's latest desired version stays refused" : 'configuration reloaded',
+    );
     this.warnConfig({ file: path });
     this.enqueue(() => this.report(true));
     return {
       status: 200,
-      payload: { status: 'applied', file: path, stopped: outcome.stopped, started: outcome.started, pendingRestart: outcome.pendingRestart },
+      payload: {
+        status: 'applied',
+        file: path,
+        desiredVersion: this.appliedVersion,
+        stopped: outcome.stopped,
+        started: outcome.started,
+        pendingRestart: outcome.pendingRestart,
+        ...(twinRejected && { twinRejected }),
+      },
     };
   }
 

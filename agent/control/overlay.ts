@@ -55,6 +55,56 @@ export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, str
 };
 
 /**
+ * Driver options a remote change may not set, change or remove, on any driver (review rv158 F1), for the reason
+ * `store` and `privacy` are the local file's: a capture writes every byte from the device, patient ids in clear, to
+ * the path it names (the store's folder, the config file), growing up to its bound; a replay puts a file's recording
+ * in place of a live device. A list entry may carry them only as the local entry of its name and type has them; in
+ * the map form a null leaves the local value. Other path options stay open to the twin: `path` (a serial port; moving a
+ * monitor is what live changes are for), an hl7-mllp listener's TLS files (read only, and judged by
+ * transportDowngrades) and a wfdb-replay `record` (read only, a simulated driver).
+ */
+export const REFUSED_DRIVER_OPTIONS: Readonly<Record<string, string>> = {
+  captureFile: "a driver's raw capture cannot be set remotely: it records every byte from the device, patient data included, to the file it names; change the local config file",
+  captureMaxBytes: "a driver's raw capture cannot be set remotely: its size bound is the local file's, as is the capture; change the local config file",
+  replay: "a driver's replay cannot be set remotely: it decodes a file on the gateway in place of the live device; change the local config file",
+};
+
+/**
+ * The refused driver options the overlay's `drivers` sets, and the overlay's `drivers` without those that set
+ * nothing (a null in the map form would remove the local value). The map form may not set them at all; a list entry
+ * may hold them only as its local entry (same name and type) has them.
+ */
+function refusedDriverOptions(local: AgentConfig, drivers: Json): { drivers: Json; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const refused = (at: string, field: string) => problems.push({ path: `${at}.options.${field}`, message: REFUSED_DRIVER_OPTIONS[field]! });
+  if (Array.isArray(drivers)) {
+    drivers.forEach((entry, i) => {
+      if (!isObject(entry)) return;
+      const own = local.drivers.find((d) => d.name === entry.name && d.type === entry.type);
+      const ownOpts = (own?.options ?? {}) as Record<string, unknown>;
+      const opts = isObject(entry.options) ? entry.options : {};
+      for (const field of Object.keys(REFUSED_DRIVER_OPTIONS)) {
+        if (canonical(opts[field] ?? null) !== canonical(ownOpts[field] ?? null)) refused(`drivers[${i}]`, field);
+      }
+    });
+    return { drivers, problems };
+  }
+  if (!isObject(drivers)) return { drivers, problems };
+  const kept: JsonObject = { ...drivers };
+  for (const [name, patch] of Object.entries(drivers)) {
+    if (!isObject(patch) || !isObject(patch.options)) continue;
+    const options: JsonObject = { ...patch.options };
+    for (const field of Object.keys(REFUSED_DRIVER_OPTIONS)) {
+      if (!(field in options)) continue;
+      if (setsNothing(options[field])) delete options[field];
+      else refused(`drivers.${name}`, field);
+    }
+    kept[name] = { ...patch, options };
+  }
+  return { drivers: kept, problems };
+}
+
+/**
  * Fields refused from the twin that an older version allowed, so a saved overlay may hold them: the display's port
  * and switch since 5db4b97 (review rv91 M5), its allowed host names, limits, allowed origins and login settings since the version after cc3244f. The
  * display's identities, viewing, host and TLS were refused long before: a saved overlay holding those is still
@@ -168,6 +218,12 @@ export function resolveOverlay(
       // null patch) is absent, as for refused fields: otherwise every later change stays refused (review rv106 M2).
       if (setsNothing(value)) delete effective[section];
       else problems.push({ path: section, message: why });
+      continue;
+    }
+    if (section === 'drivers' && value !== null) {
+      const d = refusedDriverOptions(local, value);
+      problems.push(...d.problems);
+      effective[section] = d.drivers;
       continue;
     }
     const fields = REFUSED_FIELDS[section];
