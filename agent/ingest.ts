@@ -6,6 +6,7 @@
 // shown and alarmed at the bedside. The driver is told they were not accepted, and the store's state is reported.
 import type { Logger } from 'pino';
 import type { DriverEvent, MdcCode, NumericReading, Reading, WaveformSegment } from './model/reading.js';
+import { standInDeviceId } from './model/reading.js';
 import type { Metrics } from './metrics.js';
 import { recordBytes, RecordTooLargeError, type AppendBatch, type AppendOutcome, type Outbox, type OutboxRecord } from './store/outbox.js';
 import { alarmRecord, deviceStatusRecord, numericJson, numericJsonBytes, waveformJson } from './forward/wire.js';
@@ -106,9 +107,6 @@ function withoutBed(e: DriverEvent): DriverEvent {
   delete copy.bed;
   return copy;
 }
-
-/** The stand-in device id of an event its driver gave none (`<driver>:no-device-id`). */
-export const NO_DEVICE_ID = 'no-device-id';
 
 /** Whether the event names its device (a non-empty string): the store needs it, and downstream keys by it. */
 function hasDeviceId(e: DriverEvent): boolean {
@@ -440,7 +438,7 @@ export class Ingest {
    * forwarded and shown (an alarm is never dropped), counted and logged once a minute per driver.
    */
   private noDeviceId(source: string, e: DriverEvent): DriverEvent {
-    const deviceId = `${source}:${NO_DEVICE_ID}`;
+    const deviceId = standInDeviceId(source);
     this.metrics.inc('ingest_no_device_id_total', { source });
     if (this.unserialisableLog.open(`${source}|no-device-id`, Date.now())) {
       this.log.error(

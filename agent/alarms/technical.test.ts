@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
+import { standInDeviceId } from '../model/reading.js';
 import { numeric, s, status, wave } from './fixtures.js';
 import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor } from './technical.js';
 import type { ConditionUpdate } from './types.js';
@@ -16,6 +17,13 @@ describe('technical: silent feed', () => {
     expect(up[0]!.present && up[0]!.spec).toMatchObject({ category: 'technical', priority: 'medium', bed: 'bed-1', source: 'technical' });
     expect(m.tick(s(60))).toEqual([]); // raised once
     expect(keys(m.reading(numeric(MDC.ECG_HEART_RATE, 80, 61)))).toEqual(['-tech:mon-1:no-data']);
+  });
+
+  it("ingest's stand-in for events whose driver named no device is not watched: no \"No data\" for a device that never was (rv159 F2)", () => {
+    const m = new TechnicalMonitor();
+    m.reading(numeric(MDC.ECG_HEART_RATE, 80, 0, { deviceId: standInDeviceId('icu-mllp') }));
+    m.reading(numeric(MDC.ECG_HEART_RATE, 80, 0));
+    expect(keys(m.tick(s(31)))).toEqual(['+tech:mon-1:no-data']);
   });
 
   it('per-device interval, and devices expected but never heard from', () => {

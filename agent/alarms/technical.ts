@@ -5,6 +5,7 @@
 // alarms, not here.
 import { metricLabel } from '../model/labels.js';
 import type { DeviceStatusEvent, MdcCode, RawCode, Reading } from '../model/reading.js';
+import { isStandInDeviceId } from '../model/reading.js';
 import { BedFeeds, bedsByDevice } from './feeds.js';
 import { onlyBeyondRange } from './bound.js';
 import { onlyTimingDoubt } from './timing.js';
@@ -487,7 +488,8 @@ export class TechnicalMonitor {
 
   private checkDevice(d: DeviceTrack, now: number): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
-    if (!d.watched) return out;
+    // A stand-in for events whose driver named no device is no device that can fall silent (review rv159 F2).
+    if (!d.watched || isStandInDeviceId(d.deviceId)) return out;
     const silentMs = this.silentAfterMs(d.deviceId);
     if (!d.raised.has('no-data') && now - d.lastDataAt > silentMs) {
       d.raised.add('no-data');

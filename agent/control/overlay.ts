@@ -71,23 +71,32 @@ export const REFUSED_DRIVER_OPTIONS: Readonly<Record<string, string>> = {
 
 /**
  * The refused driver options the overlay's `drivers` sets, and the overlay's `drivers` without those that set
- * nothing (a null in the map form would remove the local value). The map form may not set them at all; a list entry
- * may hold them only as its local entry (same name and type) has them.
+ * nothing (a null in the map form would remove the local value). The map form may not set them at all. A list entry
+ * of a local driver (same name and type) has them as the local file has them now, whatever the twin's copy holds: a
+ * local edit of a capture must apply while a twin list names the driver (review rv159 F1); a list entry the twin adds
+ * may not set them.
  */
 function refusedDriverOptions(local: AgentConfig, drivers: Json): { drivers: Json; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const refused = (at: string, field: string) => problems.push({ path: `${at}.options.${field}`, message: REFUSED_DRIVER_OPTIONS[field]! });
   if (Array.isArray(drivers)) {
-    drivers.forEach((entry, i) => {
-      if (!isObject(entry)) return;
+    const listed = drivers.map((entry, i) => {
+      if (!isObject(entry)) return entry;
       const own = local.drivers.find((d) => d.name === entry.name && d.type === entry.type);
-      const ownOpts = (own?.options ?? {}) as Record<string, unknown>;
-      const opts = isObject(entry.options) ? entry.options : {};
+      const opts: JsonObject = isObject(entry.options) ? { ...entry.options } : {};
       for (const field of Object.keys(REFUSED_DRIVER_OPTIONS)) {
-        if (canonical(opts[field] ?? null) !== canonical(ownOpts[field] ?? null)) refused(`drivers[${i}]`, field);
+        if (own === undefined) {
+          if (!setsNothing(opts[field] ?? null)) refused(`drivers[${i}]`, field);
+          delete opts[field];
+          continue;
+        }
+        const ownValue = (own.options as Record<string, unknown>)[field];
+        if (ownValue === undefined) delete opts[field];
+        else opts[field] = ownValue as Json;
       }
+      return isObject(entry.options) || own !== undefined ? { ...entry, options: opts } : entry;
     });
-    return { drivers, problems };
+    return { drivers: listed, problems };
   }
   if (!isObject(drivers)) return { drivers, problems };
   const kept: JsonObject = { ...drivers };

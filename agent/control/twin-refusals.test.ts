@@ -55,16 +55,26 @@ describe('F1: a driver option that writes a file or chooses one for a device is 
     expect(r.problems).toEqual([{ path: `drivers.iv7.options.${field}`, message: expect.stringMatching(/cannot be (set|changed) remotely.*local config file/) }]);
   });
 
-  it('nor on a driver it adds, nor in the list form unless as the local file has it', () => {
+  it('nor on a driver it adds; in the list form a local driver has them as the local file has them now, whatever the twin copy holds', () => {
     const added = resolveOverlay(local(), { drivers: { iv8: { type: 'intellivue', options: { id: 'mon-8', path: '/dev/ttyBED08', bed: 'ICU-08', captureFile: '/x' } } } }, registry);
     expect(added.ok ? [] : added.problems.map((p) => p.path)).toEqual(['drivers.iv8.options.captureFile']);
-    const listed = resolveOverlay(local(), { drivers: [iv({ captureFile: '/x' })] }, registry);
-    expect(listed.ok ? [] : listed.problems.map((p) => p.path)).toEqual(['drivers[0].options.captureFile']);
-    // A capture the local file has: the list may carry it as it is, not change or drop its bound.
+    const addedInList = resolveOverlay(local(), { drivers: [iv(), { name: 'iv8', type: 'intellivue', options: { id: 'mon-8', path: '/dev/ttyBED08', bed: 'ICU-08', captureFile: '/x' } }] }, registry);
+    expect(addedInList.ok ? [] : addedInList.problems.map((p) => p.path)).toEqual(['drivers[1].options.captureFile']);
+    const opts = (r: ReturnType<typeof resolveOverlay>) => (r.ok ? (r.config.drivers[0]!.options as Record<string, unknown>) : r.problems);
+    // The twin's list sets a capture the local file does not have: not taken.
+    const listed = resolveOverlay(local(), { drivers: [iv({ captureFile: '/x', bed: 'ICU-08' })] }, registry);
+    expect(opts(listed)).toMatchObject({ bed: 'ICU-08' });
+    expect(opts(listed)).not.toHaveProperty('captureFile');
+    // A capture the local file has: kept with its bound, whatever the list drops.
     const withCapture = local({ captureFile: join(dir, 'c.jsonl'), captureMaxBytes: 2 ** 20 });
-    expect(resolveOverlay(withCapture, { drivers: [iv({ captureFile: join(dir, 'c.jsonl'), captureMaxBytes: 2 ** 20, bed: 'ICU-08' })] }, registry).ok).toBe(true);
-    const dropped = resolveOverlay(withCapture, { drivers: [iv({ captureFile: join(dir, 'c.jsonl') })] }, registry);
-    expect(dropped.ok ? [] : dropped.problems.map((p) => p.path)).toEqual(['drivers[0].options.captureMaxBytes']);
+    expect(opts(resolveOverlay(withCapture, { drivers: [iv({ captureFile: join(dir, 'c.jsonl') })] }, registry))).toMatchObject({ captureFile: join(dir, 'c.jsonl'), captureMaxBytes: 2 ** 20 });
+    // rv159 F1: the twin's list copied the local capture; the engineer then removes it from the local file: it stops
+    // (before: refused "change the local config file", the capture kept running).
+    const copied = { drivers: [iv({ captureFile: join(dir, 'c.jsonl'), captureMaxBytes: 2 ** 20, bed: 'ICU-08' })] };
+    const edited = resolveOverlay(local(), copied, registry);
+    expect(opts(edited)).toMatchObject({ bed: 'ICU-08' });
+    expect(opts(edited)).not.toHaveProperty('captureFile');
+    expect(opts(edited)).not.toHaveProperty('captureMaxBytes');
   });
 
   it('a capture in the local file keeps working under a twin change of other options; a null from the twin leaves it', () => {

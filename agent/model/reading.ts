@@ -163,3 +163,15 @@ export interface DeviceStatusEvent extends Origin {
 
 /** Everything a driver can emit into the pipeline. */
 export type DriverEvent = Reading | AlarmEvent | DeviceStatusEvent;
+
+/**
+ * The device id ingest gives an event whose driver gave none (a driver fault: `<driver>:no-device-id`), so that it is
+ * kept and shown. No real device: its silence is not watched (it would raise "No data" for a device that never was).
+ */
+export function standInDeviceId(source: string): string {
+  return `${source}:${STAND_IN_SUFFIX}`;
+}
+export function isStandInDeviceId(deviceId: string): boolean {
+  return deviceId.endsWith(`:${STAND_IN_SUFFIX}`);
+}
+const STAND_IN_SUFFIX = 'no-device-id';
