@@ -5,6 +5,7 @@ import type { DisplayConfig, Role } from '../config/load.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SCRYPT_DEFAULTS, hashToken, newToken, parsePasswordHash, sameHash, scryptBytes, verifyPassword, type ParsedHash } from './passwords.js';
 import { addressKey } from './connections.js';
+import { monotonicBeside } from '../model/measured.js';
 
 export interface Identity {
   user: string;
@@ -119,9 +120,9 @@ export class Authenticator {
     private readonly bounds: { maxSessions: number; maxSessionsPerUser: number; maxCheckBytes?: number; maxTracked?: number } = SESSION_BOUNDS,
     /**
      * Times sessions, the failure windows and the device tokens: a clock no step of the wall clock (`now`) moves; `now`
-     * stays for the expiresAt answered. The default when `now` is given without it is `now` itself (tests), as AlarmService's.
+     * stays for the expiresAt answered. The default when `now` is given without it is `now` itself (tests; monotonicBeside).
      */
-    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
+    private readonly mono: () => number = monotonicBeside(now),
   ) {
     for (const u of config.users) {
       const hash = parsePasswordHash(u.passwordHash);

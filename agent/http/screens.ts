@@ -17,6 +17,7 @@
 import type { Logger } from 'pino';
 import { LogGate } from '../log-gate.js';
 import type { Metrics } from '../metrics.js';
+import { monotonicBeside } from '../model/measured.js';
 
 export interface ScreenSpec {
   name: string;
@@ -99,9 +100,9 @@ export class ScreenWatch {
     private readonly staleMs = 12_000,
     /**
      * Times the grace, the stale rule and the away time: a clock no step of the wall clock moves. The default when
-     * `now` is given without it is `now` itself (tests driving the wall clock by hand), as AlarmService's.
+     * `now` is given without it is `now` itself (tests driving the wall clock by hand; monotonicBeside).
      */
-    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
+    private readonly mono: () => number = monotonicBeside(now),
   ) {
     for (const spec of specs) {
       this.screens.set(spec.name, { spec, addresses: new Map(), awaySince: mono(), wentSilent: false, lastSeen: -Infinity, alarmed: false, warnedAddresses: false, lastAddress: null, change: null, pingPairs: new Set() });

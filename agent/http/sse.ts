@@ -17,6 +17,7 @@ import type { Metrics } from '../metrics.js';
 import { LogGate } from '../log-gate.js';
 import type { Identity } from './auth.js';
 import { hostKey } from './connections.js';
+import { monotonicBeside } from '../model/measured.js';
 
 export interface SseOptions {
   maxClients: number;
@@ -95,8 +96,8 @@ export class SseHub {
     private readonly sessionLive: (key: string) => boolean = () => true,
     /** The wall clock: the serverTime the page is sent. */
     private readonly now: () => number = Date.now,
-    /** Times the lag rule. The default when `now` is given without it is `now` itself (tests), as AlarmService's. */
-    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
+    /** Times the lag rule. The default when `now` is given without it is `now` itself (tests; monotonicBeside). */
+    private readonly mono: () => number = monotonicBeside(now),
   ) {
     metrics.gauge('display_sse_clients', () => this.clients.size);
   }

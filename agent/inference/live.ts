@@ -19,6 +19,7 @@ import { bedKey, CHANNEL_REFUSALS, DEFAULT_RING_OPTIONS, WaveformRing, type Chan
 import { indicativeOnly, modelAlarmType, notJudged } from './triggers.js';
 import { tryStartWorkerModel } from './worker-model.js';
 import type { AlarmType, Channel } from '../../models/features/index.js';
+import { monotonicBeside } from '../model/measured.js';
 
 /** What the live model needs of the agent (the Agent satisfies it). */
 export interface ModelHost {
@@ -223,9 +224,9 @@ export class LiveModel {
     load: Loader = tryStartWorkerModel,
     /**
      * Times the hold, the retry and the latencies: a clock no step of the wall clock (`now`) moves (review rv147 F1).
-     * The default when `now` is given without it is `now` itself (tests driving the wall clock by hand), as AlarmService's.
+     * The default when `now` is given without it is `now` itself (tests driving the wall clock by hand; monotonicBeside).
      */
-    private readonly mono: () => number = now === Date.now ? () => performance.now() : now,
+    private readonly mono: () => number = monotonicBeside(now),
   ) {
     this.path = modelFilePath(config.path);
     this.ring = new WaveformRing(

@@ -228,6 +228,19 @@ export const STEP_IN_FLIGHT_MS = 10_000;
 /** The gateway time an event was stamped with: a device status's `at`, a reading's `receivedAt`. */
 export const stampOf = (e: DriverEvent): number => (e.kind === 'device-status' ? e.at : e.receivedAt);
 
+/** The event with its gateway stamp (stampOf) set to `t`; nothing else changed. */
+export function withStamp(e: DriverEvent, t: number): DriverEvent {
+  return e.kind === 'device-status' ? { ...e, at: t } : { ...e, receivedAt: t };
+}
+
+/**
+ * The clock to time durations by beside the wall clock `now`: performance.now() beside Date.now, which no step of the
+ * wall clock moves; `now` itself when a test drives the wall clock by hand and gives no other.
+ */
+export function monotonicBeside(now: () => number): () => number {
+  return now === Date.now ? () => performance.now() : now;
+}
+
 /**
  * Whether `e` was stamped on the clock before a step of `deltaMs` seen at `ref` (new clock): its time lies nearer the
  * old clock's reading of that moment (`ref - deltaMs`) than the new one's.
@@ -240,10 +253,7 @@ export function stampedBeforeStep(e: DriverEvent, deltaMs: number, ref: number):
 /** `events` with those stamped before the step (stampedBeforeStep) moved onto the new clock; the same array if none. */
 export function ontoNewClock(events: readonly DriverEvent[], deltaMs: number, ref: number): readonly DriverEvent[] {
   if (!events.some((e) => stampedBeforeStep(e, deltaMs, ref))) return events;
-  return events.map((e) => {
-    if (!stampedBeforeStep(e, deltaMs, ref)) return e;
-    return e.kind === 'device-status' ? { ...e, at: e.at + deltaMs } : { ...e, receivedAt: e.receivedAt + deltaMs };
-  });
+  return events.map((e) => (stampedBeforeStep(e, deltaMs, ref) ? withStamp(e, stampOf(e) + deltaMs) : e));
 }
 
 /**
