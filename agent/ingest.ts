@@ -15,6 +15,7 @@ import { LogGate } from './log-gate.js';
 import { BEHIND_MS, OutOfOrder } from './out-of-order.js';
 import { GATEWAY_BED } from './alarms/types.js';
 import { mdcByCode } from './model/mdc.js';
+import { stampOf, withStamp } from './model/measured.js';
 
 export interface IngestOptions {
   commitIntervalMs: number;
@@ -121,9 +122,10 @@ function withConfiguredBed(e: DriverEvent, bedOf: (deviceId: string) => string |
   return bed === undefined || bed === GATEWAY_BED ? e : { ...e, bed };
 }
 
-/** Quality lowered to at least questionable (never raised), with the reason added. */
+/** Quality lowered to at least questionable (never raised), with the reason added unless it is there already. */
 function worse(q: WaveformSegment['quality'], reason: string): WaveformSegment['quality'] {
-  return { state: q.state === 'valid' ? 'questionable' : q.state, reasons: [...(q.reasons ?? []), reason] };
+  const reasons = q.reasons ?? [];
+  return { state: q.state === 'valid' ? 'questionable' : q.state, reasons: reasons.includes(reason) ? reasons : [...reasons, reason] };
 }
 
 /** The furthest time from 1970 a Date can hold (ms): past it toISOString throws, as on NaN (review rv157 F1). */
@@ -145,13 +147,8 @@ function logTime(t: number): string | number {
  * listeners got a time that throws when formatted (fx234).
  */
 function gatewayTimeBad(e: DriverEvent): boolean {
-  const t = e.kind === 'device-status' ? e.at : e.receivedAt;
+  const t = stampOf(e);
   return !(typeof t === 'number' && isTime(t));
-}
-
-/** The event with its gateway time (receivedAt, a status's at) set to `now`, ingest's receipt time; nothing else changed. */
-function atReceipt(e: DriverEvent, now: number): DriverEvent {
-  return e.kind === 'device-status' ? { ...e, at: now } : { ...e, receivedAt: now };
 }
 
 /** A waveform's rate that is no rate (NaN, infinite, 0 or below) and not yet marked as unknown (review rv157 F2). */
@@ -177,11 +174,7 @@ export function normalise(e: DriverEvent): DriverEvent {
   }
   // A rate that is not a number, or not above 0: unknown (0), as a driver writes one it was not given (the schema's
   // 0 with sample-rate-unknown; a negative rate was forwarded as valid, review rv157 F2).
-  if (e.kind === 'waveform' && rateUnknown(e)) {
-    const reasons = e.quality.reasons ?? [];
-    const quality = reasons.includes('sample-rate-unknown') ? { state: e.quality.state === 'valid' ? 'questionable' as const : e.quality.state, reasons } : worse(e.quality, 'sample-rate-unknown');
-    return normalise({ ...e, sampleRateHz: 0, quality });
-  }
+  if (e.kind === 'waveform' && rateUnknown(e)) return normalise({ ...e, sampleRateHz: 0, quality: worse(e.quality, 'sample-rate-unknown') });
   if (e.kind === 'numeric' && typeof e.value === 'number' && !Number.isFinite(e.value)) {
     return {
       ...e,
@@ -412,7 +405,7 @@ export class Ingest {
     for (const e of events) {
       const named = hasDeviceId(e) ? e : this.noDeviceId(source, e);
       const retimed = gatewayTimeBad(named);
-      let n = normalise(retimed ? atReceipt(named, (receipt ??= Date.now())) : named);
+      let n = normalise(retimed ? withStamp(named, (receipt ??= Date.now())) : named);
       // Against `named`: the stand-in device id's copy is no non-finite value.
       const nonFinite = n !== named;
       if (n.bed === GATEWAY_BED) n = this.reservedBed(source, n);
