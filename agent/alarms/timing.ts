@@ -6,7 +6,7 @@ import type { Quality } from '../model/reading.js';
  * Reasons about a reading's time alone: placed at the gateway's receipt (HL7 waveform without OBX-14/OBR-7,
  * drivers/hl7/pcd01.ts), on a timeline anchored at a receipt (IntelliVue), a zone assumed, a time field unreadable.
  */
-function isTimingReason(reason: string): boolean {
+export function isTimingReason(reason: string): boolean {
   return reason === 'time-from-receipt' || reason === 'time-anchored-at-receipt' || reason === 'time-zone-assumed' || reason.startsWith('time-invalid:');
 }
 

@@ -8,7 +8,7 @@
 import type { NormalisedWaveform } from '../ingest.js';
 import type { Channel } from '../../models/features/index.js';
 import type { WaveformSegment } from '../model/reading.js';
-import { onlyTimingDoubt } from '../alarms/timing.js';
+import { isTimingReason, onlyTimingDoubt } from '../alarms/timing.js';
 import { channelOrder, ECG_PREFIX, modelChannel, modelSignal, type ModelChannel } from './channels.js';
 
 export interface RingOptions {
@@ -104,7 +104,7 @@ export interface QualifiedWindow {
 function signalDoubt(seg: NormalisedWaveform): string[] | null {
   const q = seg.quality;
   if (q.state !== 'questionable' || onlyTimingDoubt(q)) return null;
-  const reasons = (q.reasons ?? []).filter((r) => !onlyTimingDoubt({ state: 'questionable', reasons: [r] }));
+  const reasons = (q.reasons ?? []).filter((r) => !isTimingReason(r));
   return reasons.length > 0 ? reasons : ['questionable'];
 }
 
