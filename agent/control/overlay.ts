@@ -58,8 +58,7 @@ export const REFUSED_FIELDS: Readonly<Record<string, Readonly<Record<string, str
  * Driver options a remote change may not set, change or remove, on any driver (review rv158 F1), for the reason
  * `store` and `privacy` are the local file's: a capture writes every byte from the device, patient ids in clear, to
  * the path it names (the store's folder, the config file), growing up to its bound; a replay puts a file's recording
- * in place of a live device. A list entry may carry them only as the local entry of its name and type has them; in
- * the map form a null leaves the local value. Other path options stay open to the twin: `path` (a serial port; moving a
+ * in place of a live device. See refusedDriverOptions for the list and map forms. Other path options stay open to the twin: `path` (a serial port; moving a
  * monitor is what live changes are for), an hl7-mllp listener's TLS files (read only, and judged by
  * transportDowngrades) and a wfdb-replay `record` (read only, a simulated driver).
  */

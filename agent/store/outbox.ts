@@ -1995,9 +1995,9 @@ export class Outbox {
     // Messages acknowledged in this run before a forward step of the clock are aged by runNow, as this run's rows are:
     // the step must not take the replay window (review rv152 R2). The plain wall-clock bound (runNow <= now) lets the
     // messages_unacked index rule out the young rather than every row being read.
-    const ackedAged = 'acked_at IS NOT NULL AND acked_at < ? AND acked_at < CASE WHEN acked_at >= ? AND acked_at <= ? THEN ? ELSE ? END';
-    const ackedParams = [now - this.retainAckedMs, this.thisRun.wallAt, steppedAfter, runNow - this.retainAckedMs, now - this.retainAckedMs];
-    let trimmedAcked = this.unkeep(this.deleteOldest<{ b: number }>('messages', ackedAged, ackedParams, 'bytes AS b', Infinity));
+    const [ackedAged, ackedParams] = this.stampedAged('acked_at', this.retainAckedMs, steppedAfter, runNow, now);
+    const acked = `acked_at IS NOT NULL AND acked_at < ? AND ${ackedAged}`;
+    let trimmedAcked = this.unkeep(this.deleteOldest<{ b: number }>('messages', acked, [now - this.retainAckedMs, ...ackedParams], 'bytes AS b', Infinity));
     trimmedAcked += this.dropOrphanCopies();
     // Telemetry too old to be of use: evict by age (alarms are kept; they go only for capacity). Rows this run wrote
     // are aged by runNow: a forward step of the wall clock must not make readings accepted seconds ago "older than
@@ -2032,8 +2032,7 @@ export class Outbox {
     // Messages set aside are kept store.maxAgeHours from when they were set aside (time to look at them and send them
     // again), alarms too: nothing sends them by itself. A loss, tallied as they go (review rv92 H2). Those set aside in
     // this run before a forward step of the clock are aged by runNow, as this run's rows are (review rv100 M1).
-    const refusedAged = 'refused_at < CASE WHEN refused_at >= ? AND refused_at <= ? THEN ? ELSE ? END';
-    this.trimRefused(refusedAged, [this.thisRun.wallAt, steppedAfter, runNow - maxAgeMs, now - maxAgeMs], Infinity);
+    this.trimRefused(...this.stampedAged('refused_at', maxAgeMs, steppedAfter, runNow, now), Infinity);
 
     this.keepReserve(this.freeBytesNow());
     // Read after the reserve is made: a reading from before counts its 8 MiB as free, and the file could take them.
@@ -2388,6 +2387,15 @@ export class Outbox {
    * batches just accepted (a sender's resend would be stored again, under new message ids): keys this run stamped
    * before a step are aged by runNow.
    */
+  /**
+   * The condition (and its parameters) on a wall-clock stamp `column` older than `ageMs`: a stamp of this run from before
+   * a forward step of the clock (thisRun.wallAt up to steppedAfter) by runNow, the time that passed; any other by the
+   * wall clock (reviews rv100 M1, rv152 R2).
+   */
+  private stampedAged(column: string, ageMs: number, steppedAfter: number, runNow: number, now: number): [string, number[]] {
+    return [`${column} < CASE WHEN ${column} >= ? AND ${column} <= ? THEN ? ELSE ? END`, [this.thisRun.wallAt, steppedAfter, runNow - ageMs, now - ageMs]];
+  }
+
   private expireKeys(steppedAfter: number, runNow: number, now: number): void {
     const expired = 'at < CASE WHEN at <= ? THEN ? ELSE ? END';
     const params = [steppedAfter, runNow - IDEMPOTENCY_TTL_MS, now - IDEMPOTENCY_TTL_MS];
