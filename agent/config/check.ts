@@ -64,6 +64,7 @@ export async function checkBeyondSchema(
   if (config.display.enabled) problems.push(...displayHostProblems(config.display.host));
   problems.push(...buildProblems(config, registry, env, atStart));
   problems.push(...storeProblems(config, atStart, configPath));
+  problems.push(...captureFileProblems(config, configPath));
   problems.push(...storeMountProblems(config, env));
   problems.push(...timeZoneProblems(env));
   return problems;
@@ -158,6 +159,30 @@ export function storeProblems(config: AgentConfig, atStart = false, configPath?:
     }
   }
   return [];
+}
+
+/** Files SQLite and the store keep beside the store's file (the lock, the disk reserve, the damaged-file marks). */
+const STORE_COMPANIONS = ['-wal', '-shm', '-journal', '.lock', '.reserve', '.damaged-reported.json'];
+
+/**
+ * A driver's capture appends every byte from the device to the file it names: naming the store (or a file SQLite keeps
+ * beside it) would damage the store, naming this configuration file would stop every later start. Certain: refused.
+ */
+export function captureFileProblems(config: AgentConfig, configPath?: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const store = config.store.path === ':memory:' ? null : resolve(config.store.path);
+  config.drivers.forEach((entry, i) => {
+    const file = (entry.options as { captureFile?: unknown } | undefined)?.captureFile;
+    if (!entry.enabled || typeof file !== 'string' || file === '') return;
+    const path = `drivers[${i}].options.captureFile`;
+    const named = resolve(file);
+    if (configPath !== undefined && (named === resolve(configPath) || sameFile(file, configPath))) {
+      problems.push({ path, message: `${named} is this configuration file: the capture would append the device's bytes to it and no later start could read it; give the capture a file of its own` });
+    } else if (store !== null && (named === store || sameFile(file, store) || STORE_COMPANIONS.some((suffix) => named === store + suffix))) {
+      problems.push({ path, message: `${named} is the store's file or one SQLite keeps beside it: the capture would append the device's bytes to it and damage the store; give the capture a file of its own (e.g. ${join(dirname(store), 'captures', `${entry.name}.jsonl`)})` });
+    }
+  });
+  return problems;
 }
 
 /** Whether two paths name one existing file (through symlinks too). */

@@ -11,7 +11,7 @@
 // bytes become "rx" chunks without times.
 // A capture stopped at its size bound ends with {"capture":"serial","v":1,"stopped":"captureMaxBytes",…}, skipped by
 // readers as the header is.
-import { createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { extname } from 'node:path';
 
 export type Direction = 'rx' | 'tx';
@@ -46,6 +46,13 @@ export function mibText(bytes: number): string {
   return `${Number.isInteger(m) ? m : m.toFixed(1)} MiB`;
 }
 
+/**
+ * The most a capture file's mode keeps: it holds every byte from the device, patient data included, so other local
+ * users get no access (as the store's own files, agent/store/outbox.ts STORE_FILE_MODE); the default mode made it
+ * world-readable (0644).
+ */
+export const CAPTURE_FILE_MODE = 0o640;
+
 /** Room kept below the bound for the line that says the capture stopped there (it is under 200 bytes). */
 const STOP_LINE_ROOM = 256;
 
@@ -63,6 +70,7 @@ export class CaptureWriter {
     private readonly clock: () => number = Date.now,
     /** The file never grows past this; at it the capture stops (no rotation: the start of a problem is kept). */
     readonly maxBytes: number = DEFAULT_CAPTURE_MAX_BYTES,
+    private readonly chmod: (file: string, mode: number) => void = chmodSync,
   ) {}
 
   /**
@@ -75,12 +83,27 @@ export class CaptureWriter {
     if (onFull) this.onFull = onFull;
     if (this.stream || this.failed || this.full) return;
     // Appending: what an earlier run left counts towards the bound, else each restart would allow as much again.
+    let mode: number | null = null;
     try {
-      this.bytes = statSync(this.file).size;
+      const st = statSync(this.file);
+      this.bytes = st.size;
+      mode = st.mode;
     } catch {
       this.bytes = 0; // no file yet (or none can be made: the stream's error says so)
     }
-    this.stream = createWriteStream(this.file, { flags: 'a' });
+    // A file left by an earlier agent (or made by hand) that other users can read is limited before anything is
+    // added to it; one whose mode cannot be changed (another user's) is not written to.
+    if (mode !== null && (mode & 0o007) !== 0) {
+      try {
+        this.chmod(this.file, mode & CAPTURE_FILE_MODE);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        this.failed = new Error(`capture file ${this.file} is readable by other users and its mode could not be limited (${code}): not written to; give captureFile a file the agent owns`);
+        this.onFailure?.(this.failed);
+        return;
+      }
+    }
+    this.stream = createWriteStream(this.file, { flags: 'a', mode: CAPTURE_FILE_MODE });
     this.stream.on('error', (err) => {
       if (this.failed) return;
       this.failed = err;
