@@ -262,11 +262,12 @@ describe('NEWS2 monitor: trigger levels as conditions', () => {
     m.reading(R(MDC.ECG_HEART_RATE, 70, 1)); // and from the ECG again
     expect(m.reading(numeric(MDC.PULS_OXIM_SAT_O2, null, 5, { quality: { state: 'unavailable', reasons: ['probe off'] } }))).toBe(true);
     const sc = m.score('bed-1', s(240))!;
-    expect(sc.params.find((p) => p.param === 'spo2')).toEqual({ param: 'spo2', status: 'stale', staleValue: 85, staleAt: s(0) });
+    expect(sc.params.find((p) => p.param === 'spo2')).toEqual({ param: 'spo2', status: 'stale', staleValue: 85, staleAt: s(0), source: { deviceId: 'mon-1', metric: 'MDC_PULS_OXIM_SAT_O2' } });
     expect(sc).toMatchObject({ partial: true, stale: ['spo2'] });
-    // Another device's metric going invalid leaves the input it did not give alone (pulse is the ECG's).
-    expect(m.reading(numeric(MDC.PULS_OXIM_PULS_RATE, null, 6, { deviceId: 'ox-1', quality: { state: 'invalid' } }))).toBe(false);
-    expect(m.score('bed-1', s(240))!.params.find((p) => p.param === 'pulse')).toMatchObject({ status: 'measured', value: 70 });
+    // Another device's metric going invalid makes only its own input not current (rv162 F1): pulse is the ECG's alone.
+    expect(m.reading(numeric(MDC.PULS_OXIM_PULS_RATE, null, 6, { deviceId: 'ox-1', quality: { state: 'invalid' } }))).toBe(true);
+    expect(m.score('bed-1', s(240))!.params.find((p) => p.param === 'pulse')).toMatchObject({ status: 'measured', value: 70, source: { deviceId: 'mon-1' } });
+    expect(m.score('bed-1', s(240))!.params.find((p) => p.param === 'pulse')?.others).toBeUndefined();
     // A valid value again: current again.
     m.reading(R(MDC.PULS_OXIM_SAT_O2, 97, 250));
     expect(m.score('bed-1', s(250))).toMatchObject({ partial: false, stale: [] });
@@ -403,11 +404,15 @@ describe('NEWS2 monitor: a reading judged older than the input it follows (revie
     expect(m.reading(rr(26, 105, 105), s(40))).toBe(true);
     expect(m.score('bed-1', s(105))!.params.find((p) => p.param === 'respRate')).toMatchObject({ value: 26, at: s(40) });
   });
-  it('is still left out against a newer input from another device, or a newer device time of the same one', () => {
+  it('is still left out against a newer device time of the same one; from another device it is that source\'s own input', () => {
     const m = new News2Monitor(DEFAULT_NEWS2_CONFIG);
     m.reading(rr(16, 100, 100), s(100));
-    expect(m.reading(rr(26, 105, 105, 'mon-2'), s(40))).toBe(false);
     expect(m.reading(rr(26, 106, 90), s(40))).toBe(false);
     expect(m.score('bed-1', s(106))!.params.find((p) => p.param === 'respRate')).toMatchObject({ value: 16 });
+    // Another device's reading is its own source with its own age (rv162 F1): current (measured 66 s before), it scores
+    // higher, so it is scored; once stale it drops out alone.
+    expect(m.reading(rr(26, 105, 105, 'mon-2'), s(40))).toBe(true);
+    expect(m.score('bed-1', s(106))!.params.find((p) => p.param === 'respRate')).toMatchObject({ value: 26, at: s(40), source: { deviceId: 'mon-2' } });
+    expect(m.score('bed-1', s(341))!.params.find((p) => p.param === 'respRate')).toMatchObject({ status: 'measured', value: 16, source: { deviceId: 'mon-1' } });
   });
 });

@@ -247,6 +247,13 @@ export interface News2ParamResult {
   staleAt?: number;
   /** Set when the value scored is a bound (the device's measuring range exceeded, `>40`): the patient's lies past it. */
   bound?: '>' | '<';
+  /** For a device parameter: the device and metric (refid) whose value is scored (or shown stale). */
+  source?: { deviceId: string; metric: string };
+  /**
+   * The parameter's other current sources, not scored (each scores no more than `value`: the worse reading counts;
+   * review rv162 F1). Absent when there is none.
+   */
+  others?: { deviceId: string; metric: string; value: number; score: number }[];
 }
 
 export interface News2Score {
@@ -334,8 +341,23 @@ export function boundDecidesBand(p: BoundedParam, bound: '>' | '<', v: number, s
   return bound === '>' ? v >= e.top - 1e-9 : v <= e.bottom + 1e-9;
 }
 
-/** Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported. */
-export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string): News2Score {
+/** One source's input for a device parameter: the device and metric (refid) that gave it. */
+export interface SourcedInput extends Timed<number> {
+  deviceId: string;
+  metric: string;
+}
+
+/** Per device parameter, the inputs of each of its sources (a monitor's ECG HR and SpO2 pulse rate, an oximeter's SpO2). */
+export type News2Sources = Partial<Record<BoundedParam, readonly SourcedInput[]>>;
+
+/**
+ * Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported.
+ * `sources`: where a device parameter has them, they replace its entry in `inputs`: of the current ones (valid, not
+ * stale) the one that scores highest is scored, the newest of those on a tie (review rv162 F1: the last reading of a
+ * batch was scored, so the order of two sources decided the score; NEWS2 is an early-warning score, so the worse
+ * reading counts); with none current, the newest shows stale.
+ */
+export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string, sources: News2Sources = {}): News2Score {
   const bc = bedNews2Config(config, bed);
   const fresh = <T>(p: News2Param, t: Timed<T> | undefined): { ok: Timed<T> } | { stale: Timed<T> } | null => {
     if (!t) return null;
@@ -367,13 +389,44 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
     return undefined;
   };
 
-  const rr = resolveParam('respRate', inputs.respRate);
-  const spo2 = resolveParam('spo2', inputs.spo2);
+  // Oxygen first: on SpO2 scale 2 it decides which SpO2 source scores highest.
   const oxygen = resolveParam('oxygen', inputs.oxygen, bc.assume?.oxygen);
-  const sys = resolveParam('systolic', inputs.systolic);
-  const pulse = resolveParam('pulse', inputs.pulse);
+  const spo2Score = (v: number): number => (bc.spo2Scale === 2 ? scoreSpO2Scale2(v, oxygen?.value ?? 'air') : scoreSpO2Scale1(v));
+  const scorers: Record<BoundedParam, (v: number) => number> = { respRate: scoreRespRate, spo2: spo2Score, systolic: scoreSystolic, pulse: scorePulse, temperature: scoreTemperature };
+  const current = (p: BoundedParam, t: SourcedInput): boolean => {
+    const f = fresh(p, t);
+    return f !== null && 'ok' in f;
+  };
+  const pick = (p: BoundedParam): Timed<number> | undefined => {
+    const list = sources[p];
+    if (!list?.length) return inputs[p];
+    let best: SourcedInput | undefined;
+    let bestScore = -1;
+    for (const c of list) {
+      if (!current(p, c)) continue;
+      const sc = scorers[p](c.value);
+      if (sc > bestScore || (sc === bestScore && best !== undefined && c.at > best.at)) [best, bestScore] = [c, sc];
+    }
+    return best ?? list.reduce((a, b) => (b.at > a.at ? b : a));
+  };
+  const resolveDevice = (p: BoundedParam): Timed<number> | undefined => {
+    const t = pick(p);
+    const got = resolveParam(p, t);
+    const r = results.get(p)!;
+    if (t && 'deviceId' in t) {
+      const c = t as SourcedInput;
+      r.source = { deviceId: c.deviceId, metric: c.metric };
+      const rest = (sources[p] ?? []).filter((o) => o !== c && current(p, o));
+      if (rest.length) r.others = rest.map((o) => ({ deviceId: o.deviceId, metric: o.metric, value: o.value, score: scorers[p](o.value) }));
+    }
+    return got;
+  };
+  const rr = resolveDevice('respRate');
+  const spo2 = resolveDevice('spo2');
+  const sys = resolveDevice('systolic');
+  const pulse = resolveDevice('pulse');
   const cons = resolveParam('consciousness', inputs.consciousness, bc.assume?.consciousness);
-  const temp = resolveParam('temperature', inputs.temperature);
+  const temp = resolveDevice('temperature');
 
   const setScore = (p: News2Param, s: number | undefined): void => {
     const r = results.get(p);
@@ -547,21 +600,43 @@ export interface News2Report {
 
 const emptyReport = (): News2Report => ({ unconvertible: [], newUnconvertible: [], observationsDropped: [], observationsUnmatchable: [], formerPatient: { readings: 0, devices: [] } });
 
+/** One source's (`device|code`) input for a device parameter, with the device time its device gave with it, if any. */
+interface SourceState {
+  input: SourcedInput;
+  deviceTime?: number;
+}
+
 /**
- * Whether the bed's input for `param` is newer than this reading (then the reading is left out). From the same device and
- * metric with a device time not newer, it never is: that device's own clock says this one is as new or newer, whatever
- * age a clock step gave it (review rv83 H1: the values from before a step back stayed in place for 5 min).
+ * Sources kept per bed and device parameter (a bed has a few: ECG HR, SpO2 pulse rate, an oximeter's); past it the
+ * oldest goes. Stale ones go at the parameter's next reading. Our choice.
  */
-function older(s: BedState, param: News2Param, prev: Timed<unknown>, r: NumericReading, measuredAt: number): boolean {
-  return heldIsNewer({ at: prev.at, source: s.sources[param], deviceTime: s.sourceTimes[param] }, measuredAt, `${r.deviceId}|${r.mdc?.code}`, r.deviceTime);
+const MAX_SOURCES_PER_PARAM = 8;
+
+/**
+ * Whether a source's held input is newer than this reading of the same source (then the reading is left out). With a
+ * device time not newer, it never is: that device's own clock says this one is as new or newer, whatever age a clock
+ * step gave it (review rv83 H1: the values from before a step back stayed in place for 5 min).
+ */
+function older(held: SourceState, source: string, r: NumericReading, measuredAt: number): boolean {
+  return heldIsNewer({ at: held.input.at, source, deviceTime: held.deviceTime }, measuredAt, source, r.deviceTime);
+}
+
+/** The bed's device inputs as computeNews2 takes them. */
+function sourcesOf(s: BedState): News2Sources {
+  const out: Partial<Record<BoundedParam, SourcedInput[]>> = {};
+  for (const [p, m] of Object.entries(s.sourced) as [BoundedParam, Map<string, SourceState>][]) if (m.size) out[p] = [...m.values()].map((h) => h.input);
+  return out;
 }
 
 interface BedState {
+  /** Recorded observations (consciousness, oxygen); the device parameters are in `sourced`. */
   inputs: News2Inputs;
-  /** Which metric of which device (`device|code`) gave each device input: only its own non-valid reading makes it not current. */
-  sources: Partial<Record<News2Param, string>>;
-  /** The device time of each device input, if its device gave one: told against the same source's next reading. */
-  sourceTimes: Partial<Record<News2Param, number>>;
+  /**
+   * Device parameters' inputs per source (`device|code`), each with its own age and validity: only a source's own
+   * non-valid reading makes its input not current (review rv162 F1: one input per parameter, overwritten by any
+   * source, let the order of two sources' readings decide the score).
+   */
+  sourced: Partial<Record<BoundedParam, Map<string, SourceState>>>;
   /** The bed's patient: the first id given for the bed, then the id a change of patient was taken on. */
   patientId?: string;
   /** The patient id each device gives for this bed: a device that gives another one, consistently, has a new patient. */
@@ -592,8 +667,9 @@ interface BedState {
 }
 
 /**
- * Keeps the latest valid inputs per bed and turns the NEWS2 trigger levels into alarm conditions. Only one level is
- * present per bed at a time (the highest that applies). A partial score is a lower bound, so it can raise a level but
+ * Keeps the latest valid inputs per bed (a device parameter's per source, the worse current one scored) and turns the
+ * NEWS2 trigger levels into alarm conditions. Only one level is present per bed at a time (the highest that applies).
+ * A partial score is a lower bound, so it can raise a level but
  * never ends one: the condition is not known to have ended while inputs are missing or stale.
  */
 export class News2Monitor {
@@ -615,7 +691,7 @@ export class News2Monitor {
   private bed(bed: string): BedState {
     let s = this.beds.get(bed);
     if (!s) {
-      s = { inputs: {}, sources: {}, sourceTimes: {}, level: null, levelKey: null, lowerSince: null, patientByDevice: new Map(), pendingPatient: new Map(), formerIds: new Set(), episode: 0 };
+      s = { inputs: {}, sourced: {}, level: null, levelKey: null, lowerSince: null, patientByDevice: new Map(), pendingPatient: new Map(), formerIds: new Set(), episode: 0 };
       this.beds.set(bed, s);
     }
     return s;
@@ -650,9 +726,9 @@ export class News2Monitor {
     // than its last value scored for up to maxAgeS while the display shows none. Another device's metric, or an
     // older reading, leaves it alone.
     const noLongerCurrent = (): boolean => {
-      const prev = known?.inputs[target.param];
-      if (!known || !prev || prev.invalid || known.sources[target.param] !== source || older(known, target.param, prev, r, measuredAt)) return changedPatient;
-      known.inputs[target.param] = { ...prev, invalid: true };
+      const held = known?.sourced[target.param]?.get(source);
+      if (!held || held.input.invalid || older(held, source, r, measuredAt)) return changedPatient;
+      held.input = { ...held.input, invalid: true };
       return true;
     };
     // A value beyond the device's measuring range (HL7 SN `>^40`), its only doubt, is a measurement as the limit rules
@@ -674,18 +750,28 @@ export class News2Monitor {
       return noLongerCurrent();
     }
     const s = this.bed(r.bed);
-    const prev = s.inputs[target.param];
-    if (prev && older(s, target.param, prev, r, measuredAt)) return false; // an older reading arriving late does not replace a newer one
-    s.inputs[target.param] = bound !== null ? { value: v, at: measuredAt, bound } : { value: v, at: measuredAt };
-    s.sources[target.param] = source;
-    if (r.deviceTime !== null && Number.isFinite(r.deviceTime)) s.sourceTimes[target.param] = r.deviceTime;
-    else delete s.sourceTimes[target.param];
+    const held = (s.sourced[target.param] ??= new Map());
+    const prev = held.get(source);
+    if (prev && older(prev, source, r, measuredAt)) return false; // an older reading arriving late does not replace a newer one
+    const input: SourcedInput = { value: v, at: measuredAt, deviceId: r.deviceId, metric: r.mdc.refid, ...(bound !== null && { bound }) };
+    held.set(source, r.deviceTime !== null && Number.isFinite(r.deviceTime) ? { input, deviceTime: r.deviceTime } : { input });
+    this.prune(held, target.param, source, r.receivedAt);
     if (!known && r.patientId !== undefined) {
       // The bed's first input: the first id a device gives here is its patient's.
       s.patientByDevice.set(r.deviceId, r.patientId);
       s.patientId = r.patientId;
     }
     return true;
+  }
+
+  /** Drops a parameter's other sources stale at `now`, then the oldest past MAX_SOURCES_PER_PARAM; `keep` stays. */
+  private prune(held: Map<string, SourceState>, param: BoundedParam, keep: string, now: number): void {
+    for (const [k, h] of held) if (k !== keep && now - h.input.at > this.config.maxAgeS[param] * 1000) held.delete(k);
+    while (held.size > MAX_SOURCES_PER_PARAM) {
+      let oldest: string | undefined;
+      for (const [k, h] of held) if (k !== keep && (oldest === undefined || h.input.at < held.get(oldest)!.input.at)) oldest = k;
+      held.delete(oldest!);
+    }
   }
 
   /**
@@ -795,8 +881,7 @@ export class News2Monitor {
     s.formerIds = new Set([...s.patientByDevice.values(), ...(s.patientId !== undefined ? [s.patientId] : [])]);
     s.formerIds.delete(patientId);
     s.inputs = {};
-    s.sources = {};
-    s.sourceTimes = {};
+    s.sourced = {};
     s.lowerSince = null;
     delete s.heldBefore;
     s.pendingPatient = new Map();
@@ -995,7 +1080,7 @@ export class News2Monitor {
   /** The current score for a bed, or undefined if the bed has never had an input. */
   score(bed: string, now: number): News2Score | undefined {
     const s = this.beds.get(bed);
-    return s && bedNews2Config(this.config, bed).enabled ? computeNews2(s.inputs, now, this.config, bed) : undefined;
+    return s && bedNews2Config(this.config, bed).enabled ? computeNews2(s.inputs, now, this.config, bed, sourcesOf(s)) : undefined;
   }
 
   /** Whether NEWS2 is scored for a bed (switched off per bed, e.g. for children). */
@@ -1017,6 +1102,7 @@ export class News2Monitor {
     const timed = new Set<{ at: number }>();
     for (const s of this.beds.values()) {
       for (const i of Object.values(s.inputs) as (Timed<unknown> | undefined)[]) if (i) timed.add(i);
+      for (const m of Object.values(s.sourced)) for (const h of m.values()) timed.add(h.input);
       for (const t of [s.heldBefore, s.restored?.consciousness, s.restored?.oxygen, s.restored?.level]) if (t) timed.add(t);
       if (s.lowerSince !== null) s.lowerSince += deltaMs;
       if (s.heldFrom !== undefined) s.heldFrom += deltaMs;
@@ -1046,7 +1132,7 @@ export class News2Monitor {
       }
       delete s.newPatient;
       this.expireHeld(s, bed, now);
-      const score = computeNews2(s.inputs, now, this.config, bed);
+      const score = computeNews2(s.inputs, now, this.config, bed, sourcesOf(s));
       s.last = score;
       if (!score.params.some((p) => p.status === 'measured' && DEVICE_PARAMS.has(p.param))) {
         // Not one current device input (device values stale, invalid or missing): the bed is no longer scored (its
@@ -1186,7 +1272,9 @@ function describe(score: News2Score): string {
   const parts = score.params.map((p) => {
     if (p.status === 'missing') return `${p.param} missing`;
     if (p.status === 'stale' && p.score === undefined) return `${p.param} stale`;
-    return `${p.param} ${p.bound ?? ''}${String(p.value)}${p.status === 'assumed' ? ' (assumed)' : ''}=${p.score ?? '?'}`;
+    // With other current sources (a monitor and an oximeter), which one is scored and what the others read.
+    const of = p.others && p.source ? ` (${p.source.deviceId} ${p.source.metric}; also ${p.others.map((o) => `${o.value} ${o.deviceId} ${o.metric}`).join(', ')})` : '';
+    return `${p.param} ${p.bound ?? ''}${String(p.value)}${p.status === 'assumed' ? ' (assumed)' : ''}=${p.score ?? '?'}${of}`;
   });
   return `total ${score.total}${score.partial ? ' (partial)' : ''}, ${parts.join(', ')}`;
 }

@@ -1,0 +1,142 @@
+// NEWS2 with two sources for one parameter (review rv162 F1): ECG HR and SpO2 pulse rate both feed pulse, a monitor and
+// a pulse oximeter both feed SpO2. The score took whichever reading came last in a batch; now each source is kept
+// with its own age and validity, and the current one that scores highest is scored, whatever the order.
+import { describe, expect, it } from 'vitest';
+import { MDC } from '../model/mdc.js';
+import type { NumericReading } from '../model/reading.js';
+import { AlarmEngine } from './engine.js';
+import { numeric, s } from './fixtures.js';
+import { News2Monitor } from './news2.js';
+import type { AlarmStateChange } from './types.js';
+
+const others = (t: number): NumericReading[] => [
+  numeric(MDC.RESP_RATE, 16, t),
+  numeric(MDC.PRESS_BLD_NONINV_SYS, 120, t),
+  numeric(MDC.TEMP_BODY, 37, t),
+];
+const hr = (v: number, t: number) => numeric(MDC.ECG_HEART_RATE, v, t);
+const pr = (v: number, t: number) => numeric(MDC.PULS_OXIM_PULS_RATE, v, t);
+const spo2 = (v: number | null, t: number, deviceId: string, quality?: NumericReading['quality']) =>
+  numeric(MDC.PULS_OXIM_SAT_O2, v, t, { deviceId, ...(quality && { quality }) });
+const param = (e: AlarmEngine | News2Monitor, p: string, at: number) => {
+  const n = e instanceof AlarmEngine ? e.news2('bed-1', at) : e.score('bed-1', at);
+  return n?.params.find((x) => x.param === p);
+};
+
+describe('NEWS2 with two sources in one committed batch (rv162 F1 pc1-pc4)', () => {
+  const cases: { name: string; p: 'pulse' | 'spo2'; value: number; batch: (t: number) => NumericReading[] }[] = [
+    { name: 'pc1: ECG HR 135 then SpO2 PR 95', p: 'pulse', value: 135, batch: (t) => [...others(t), hr(135, t), spo2(97, t, 'mon-1'), pr(95, t)] },
+    { name: 'pc2: SpO2 PR 95 then ECG HR 135', p: 'pulse', value: 135, batch: (t) => [...others(t), pr(95, t), spo2(97, t, 'mon-1'), hr(135, t)] },
+    { name: 'pc3: monitor SpO2 85 then oximeter 97', p: 'spo2', value: 85, batch: (t) => [...others(t), hr(80, t), spo2(85, t, 'mon-1'), spo2(97, t, 'pox-1')] },
+    { name: 'pc4: oximeter SpO2 97 then monitor 85', p: 'spo2', value: 85, batch: (t) => [...others(t), hr(80, t), spo2(97, t, 'pox-1'), spo2(85, t, 'mon-1')] },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: the worse reading is scored (3), total 3, low-medium raised`, () => {
+      const e = new AlarmEngine();
+      const ch: AlarmStateChange[] = [];
+      for (let t = 0; t <= 120; t++) ch.push(...e.ingestAll(c.batch(t)), ...e.tick(s(t + 0.5)));
+      const n = e.news2('bed-1', s(120.5))!;
+      expect(n.params.find((x) => x.param === c.p)).toMatchObject({ status: 'measured', value: c.value, score: 3 });
+      expect(n).toMatchObject({ total: 3, risk: 'low-medium' });
+      expect(ch.filter((x) => x.change === 'raised').map((x) => x.alarm.key)).toContain('news2:bed-1:low-medium');
+      expect(e.list({ bed: 'bed-1' }).find((a) => a.key === 'news2:bed-1:low-medium')).toMatchObject({ state: 'active', conditionPresent: true });
+    });
+  }
+
+  it('the parameter names the source scored and the other current sources with their values', () => {
+    const m = new News2Monitor();
+    for (const r of [pr(95, 0), hr(135, 0)]) m.reading(r);
+    const p = param(m, 'pulse', s(1));
+    expect(p).toMatchObject({ value: 135, score: 3, source: { deviceId: 'mon-1', metric: 'MDC_ECG_HEART_RATE' } });
+    expect(p?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PULS_OXIM_PULS_RATE', value: 95, score: 1 }]);
+    // One source: no others listed.
+    const one = new News2Monitor();
+    one.reading(hr(70, 0));
+    expect(param(one, 'pulse', s(1))).toMatchObject({ value: 70, source: { deviceId: 'mon-1', metric: 'MDC_ECG_HEART_RATE' } });
+    expect(param(one, 'pulse', s(1))?.others).toBeUndefined();
+  });
+
+  it("the alarm change's why names the scored source and the others' values", () => {
+    const e = new AlarmEngine();
+    const ch = e.ingestAll([...others(0), pr(95, 0), hr(135, 0)]);
+    const raised = ch.find((x) => x.change === 'raised' && x.alarm.source === 'news2');
+    expect(raised?.why).toContain('pulse 135=3 (mon-1 MDC_ECG_HEART_RATE; also 95 mon-1 MDC_PULS_OXIM_PULS_RATE)');
+    expect(raised?.why).toContain('respRate 16=0,'); // one source: as before
+  });
+
+  it('a tie scores the newest source', () => {
+    const m = new News2Monitor();
+    m.reading(spo2(90, 0, 'pox-1'));
+    m.reading(spo2(88, 1, 'mon-1'));
+    m.reading(spo2(91, 2, 'pox-1')); // 91 and 88 both score 3: pox-1 is newer
+    expect(param(m, 'spo2', s(3))).toMatchObject({ value: 91, score: 3, source: { deviceId: 'pox-1' } });
+  });
+});
+
+describe('NEWS2 with two devices in separate batches (rv162 F1 case B)', () => {
+  const feed = (e: AlarmEngine, ch: AlarmStateChange[], from: number, to: number, monFirst: boolean) => {
+    for (let t = from; t <= to; t++) {
+      const [a, b] = monFirst ? [spo2(85, t, 'mon-1'), spo2(97, t + 0.5, 'pox-1')] : [spo2(97, t, 'pox-1'), spo2(85, t + 0.5, 'mon-1')];
+      ch.push(...e.ingest(a), ...e.ingest(b), ...e.tick(s(t + 0.6)));
+    }
+  };
+
+  it('the monitor 85 is scored at every sample, and the alarm and the score agree', () => {
+    const e = new AlarmEngine();
+    const ch: AlarmStateChange[] = [];
+    for (let t = 0; t <= 120; t++) {
+      ch.push(...e.ingest(spo2(85, t, 'mon-1')), ...e.ingest(spo2(97, t + 0.5, 'pox-1')), ...e.tick(s(t + 0.6)));
+      expect(param(e, 'spo2', s(t + 0.6)), `t=${t}`).toMatchObject({ status: 'measured', value: 85, score: 3, source: { deviceId: 'mon-1' } });
+    }
+    const keys = ch.filter((x) => x.alarm.source === 'news2').map((x) => `${x.change} ${x.alarm.key}`);
+    expect(keys).toEqual(['raised news2:bed-1:low-medium']);
+  });
+
+  it("after the monitor's SpO2 goes unavailable, the oximeter's 97 is scored at once", () => {
+    for (const monFirst of [true, false]) {
+      const e = new AlarmEngine();
+      const ch: AlarmStateChange[] = [];
+      feed(e, ch, 0, 120, monFirst);
+      expect(param(e, 'spo2', s(121))).toMatchObject({ value: 85, score: 3 });
+      e.ingest(spo2(null, 121, 'mon-1', { state: 'unavailable', reasons: ['probe off'] }));
+      // Before the oximeter's next reading: its last one (at most 1 s old) is current and scored alone.
+      expect(param(e, 'spo2', s(121.1)), `monFirst=${monFirst}`).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'pox-1' } });
+      expect(param(e, 'spo2', s(121.1))?.others).toBeUndefined();
+    }
+  });
+
+  it('a monitor that falls silent drops out alone once stale; the oximeter goes on being scored', () => {
+    const e = new AlarmEngine();
+    const ch: AlarmStateChange[] = [];
+    feed(e, ch, 0, 120, true);
+    expect(param(e, 'spo2', s(120.6))).toMatchObject({ value: 85, score: 3 });
+    const pox = (from: number, to: number) => { for (let t = from; t <= to; t++) ch.push(...e.ingest(spo2(97, t + 0.5, 'pox-1')), ...e.tick(s(t + 0.6))); };
+    pox(121, 418);
+    // mon-1's 85 (last at 120 s) is still current at 419 s, stale from 420 s on (maxAgeS 300).
+    expect(param(e, 'spo2', s(419))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
+    pox(419, 430);
+    const n = e.news2('bed-1', s(430.6))!;
+    expect(n.params.find((x) => x.param === 'spo2')).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'pox-1' } });
+    expect(n.stale).not.toContain('spo2');
+  });
+
+  it('with every source stale, the parameter shows the newest value stale', () => {
+    const m = new News2Monitor();
+    m.reading(spo2(85, 0, 'mon-1'));
+    m.reading(spo2(97, 10, 'pox-1'));
+    expect(param(m, 'spo2', s(311))).toMatchObject({ status: 'stale', staleValue: 97, staleAt: s(10) });
+  });
+});
+
+describe('NEWS2 sources stay bounded', () => {
+  it('a stale source is dropped when another source of the parameter sends', () => {
+    const m = new News2Monitor();
+    for (let d = 0; d < 40; d++) m.reading(spo2(85, d, `dev-${d}`));
+    // All 40 are current at 40 s: at most a few are kept, the worst-scoring ones among the newest.
+    const p = param(m, 'spo2', s(40));
+    expect(p).toMatchObject({ value: 85, score: 3, source: { deviceId: 'dev-39' } });
+    expect((p?.others ?? []).length).toBeLessThan(16);
+    m.reading(spo2(97, 1000, 'pox-1'));
+    expect(param(m, 'spo2', s(1000))?.others).toBeUndefined(); // the stale ones are gone
+  });
+});
