@@ -275,7 +275,7 @@ describe.skipIf(!HAVE)('PCD-04 mapping on corpus samples', () => {
     const a = alarm('ihe-pcd-tf_8.hl7');
     expect(a).toMatchObject({
       kind: 'alarm',
-      alarmId: '1^MINDRAY_EGATEWAY',
+      alarmId: '1^MINDRAY_EGATEWAY^00A037EB2175780F^EUI64', // all of OBR-3's EI (review rv161 F2)
       condition: null,
       raw: { system: 'MDC', code: '196670', text: 'MDC_EVT_LO' },
       text: 'Low SpO2',
@@ -298,7 +298,7 @@ describe.skipIf(!HAVE)('PCD-04 mapping on corpus samples', () => {
     expect(start).toMatchObject({ phase: 'start', text: 'Occlusion', category: 'technical', raw: { code: '196940', text: 'MDC_EVT_FLUID_LINE_OCCL' }, deviceId: '0012210000000000' });
     expect(end).toMatchObject({ phase: 'end', text: 'Occlusion' });
     expect(end.context.alarmState).toBe('inactive');
-    expect(start.alarmId).toBe('P6013_4^PAT_DEVICE_BBRAUN');
+    expect(start.alarmId).toBe('P6013_4^PAT_DEVICE_BBRAUN^0012211839000001^EUI-64'); // all of OBR-3's EI (review rv161 F2)
     expect(end.alarmId).toBe(start.alarmId);
     expect(end.deviceTime! - start.deviceTime!).toBe(9000);
   });

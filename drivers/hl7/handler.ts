@@ -168,6 +168,9 @@ export class MessageHandler {
       // A bad message in a batch is answered on its own (AE); the others are taken.
       frame = parseFrame(payload, { collectMessageErrors: true, replaceUndecodableIn: unreadTextField });
     } catch (e) {
+      // An empty or blank frame (a keep-alive) is no message: answered as one that cannot be read, but not a refusal
+      // that would degrade the listener for its sender (review rv161 F4).
+      if (isBlank(payload)) return { acks: this.acks([this.blankFrame(e, peer, receivedAt)], receivedAt) };
       // A frame that cannot be read is one message as far as anyone can tell.
       this.ctx.count('messages_received');
       const text = payload.toString('latin1');
@@ -237,6 +240,26 @@ export class MessageHandler {
       );
     }
     return this.batchReply(batch, [], now);
+  }
+
+  /**
+   * An empty or blank frame: answered AE as a frame that cannot be read is (no segments), counted on its own
+   * (frames_empty), logged once a minute per address, and not a refused message of its sender (noteRefused).
+   */
+  private blankFrame(e: unknown, peer: string, now: number): Processed {
+    this.ctx.count('frames_empty');
+    if (this.troubleLog.open(`empty-frame|${hostOf(peer)}`, now)) {
+      this.ctx.log.info({ peer, counter: 'frames_empty' }, 'HL7 empty MLLP frame answered AE (no segments); not a refused message (said once a minute per address; each is counted)');
+    }
+    const err = e instanceof Hl7ParseError ? e : new Hl7ParseError('no segments', {}, 100);
+    return {
+      header: null,
+      fallbackControlId: '',
+      charset: RAW_CHARSET,
+      events: [],
+      outcome: 'content',
+      error: { code: err.code, reason: err.message, position: err.position },
+    };
   }
 
   /** What the MSH of a message says without readHeader's checks: to answer it when it cannot be taken. */
@@ -610,4 +633,10 @@ function contentHash(msg: Hl7Message, withMsh7: boolean): string {
     h.update('\r');
   });
   return h.digest('hex');
+}
+
+/** A frame of nothing but spaces, tabs, CR and LF (or none at all): no message in it. Stops at the first other byte. */
+function isBlank(payload: Buffer): boolean {
+  for (const b of payload) if (b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0a) return false;
+  return true;
 }

@@ -59,9 +59,9 @@ export interface MapOptions {
   /** Driver instance name → Origin.source. */
   source: string;
   receivedAt: number;
-  /** Offset (minutes east of UTC) for times without one when MSH-7 has none either. Default 0 (UTC). */
+  /** Offset (minutes east of UTC) for times without one when no time of the message has one (MSH-7, then the message's other times). Default 0 (UTC). */
   defaultOffsetMinutes?: number;
-  /** IANA zone for times without an offset when MSH-7 has none either (daylight saving applied); wins over defaultOffsetMinutes. */
+  /** IANA zone for times without an offset when no time of the message has one (daylight saving applied); wins over defaultOffsetMinutes. */
   defaultTimeZone?: string;
   /**
    * The sender's network address (no port): the device id of a message that names no device at all (no OBX-18, MSH-3
@@ -194,6 +194,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     assumeOffset: mshOffset ?? opts.defaultOffsetMinutes ?? 0,
     offsetIsDefault: mshOffset === null,
     ...(mshOffset === null && opts.defaultTimeZone !== undefined && { zone: opts.defaultTimeZone }),
+    messageOffset: mshOffset === null ? firstZonedOffset(msg) : () => null,
     warnings,
     notices,
   };
@@ -536,6 +537,8 @@ interface TimeCtx {
   offsetIsDefault: boolean;
   /** Set when offsetIsDefault and a zone is configured: times without an offset are its local times. */
   zone?: string;
+  /** The offset of the message's first zoned OBR-7/8 or OBX-14/19, looked for once (when offsetIsDefault). */
+  messageOffset: () => number | null;
   /** Zone conversions of this message by DTM text (rows mostly share OBX-14 / OBR-7 / MSH-7; Intl is slow). */
   zoned?: Map<string, number>;
   warnings: MapWarning[];
@@ -547,7 +550,10 @@ interface TimeCtx {
 interface EventTime {
   /** Null when no time was sent, or none of those sent could be read. */
   ms: number | null;
-  /** The time had no offset and neither had MSH-7: its zone is defaultUtcOffsetMinutes, an assumption. */
+  /**
+   * The time had no offset, nor had MSH-7 nor any other time of the message (zoneHints, messageOffset): its zone is
+   * defaultTimeZone / defaultUtcOffsetMinutes, an assumption.
+   */
   zoneAssumed: boolean;
   /** Times that were sent but could not be read, skipped for the next candidate (e.g. `obx-14`). */
   invalid: string[];
@@ -556,8 +562,13 @@ interface EventTime {
 /** Where a time comes from (for the quality reason), and its text. */
 type TimeCandidate = [from: string, text: string];
 
-/** The first readable time of the candidates, in order. An unreadable one is skipped, not the end of the search. */
-function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string): EventTime {
+/**
+ * The first readable time of the candidates, in order. An unreadable one is skipped, not the end of the search.
+ * A time without an offset when MSH-7 has none either is in the sender's zone (HL7 DTM): the offset of a zoned time
+ * of the same message says it better than configuration (review rv161 F3): `zoneHints` (nearest zoned ancestor
+ * OBX-14, then OBR-7), then any zoned observation time of the message; only then defaultTimeZone / the default offset.
+ */
+function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string, zoneHints: string[] = []): EventTime {
   const invalid: string[] = [];
   for (const [from, t] of candidates) {
     if (t === '') continue;
@@ -566,19 +577,58 @@ function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string): Event
       // Read by a lenient rule (a fraction without its '.'): kept, and said (mapping_time_no_decimal_point).
       if (p.note) ctx.warnings.push({ kind: 'time-no-decimal-point', text: `${where} ${from}: ${p.note}` });
       let ms = p.ms;
-      if (p.offsetMinutes === null && ctx.zone) {
+      let assumed = p.offsetMinutes === null && ctx.offsetIsDefault;
+      if (assumed) {
+        const sent = senderOffset(zoneHints, ctx);
+        if (sent !== null) {
+          // p.ms was placed at the assumed offset; moved to the sender's.
+          ms = p.ms + ((ctx.zone ? 0 : ctx.assumeOffset) - sent) * 60_000;
+          assumed = false;
+        }
+      }
+      if (assumed && ctx.zone) {
         ctx.zoned ??= new Map();
         ms = ctx.zoned.get(t) ?? wallTimeToUtc(p.ms, ctx.zone);
         ctx.zoned.set(t, ms);
       }
       if (from === 'msh-7') ctx.mshTimeUsed = true;
-      return { ms, zoneAssumed: p.offsetMinutes === null && ctx.offsetIsDefault, invalid };
+      return { ms, zoneAssumed: assumed, invalid };
     } catch (e) {
       ctx.warnings.push({ kind: 'time-unreadable', text: `${where} ${from}: ${(e as Error).message}; the next time given is used` });
       invalid.push(from);
     }
   }
   return { ms: null, zoneAssumed: false, invalid };
+}
+
+/** The offset of the first zoned hint, else of the message's first zoned observation time; null with none. */
+function senderOffset(zoneHints: string[], ctx: TimeCtx): number | null {
+  for (const h of zoneHints) {
+    const off = h ? dtmOffset(h) : null;
+    if (off !== null) return off;
+  }
+  return ctx.messageOffset();
+}
+
+/**
+ * The offset of the message's first zoned observation time (OBR-7, OBR-8, OBX-14, OBX-19, in message order), looked
+ * for on first use only: a message whose times all carry an offset never needs it.
+ */
+function firstZonedOffset(msg: Hl7Message): () => number | null {
+  let found: number | null | undefined;
+  return () => {
+    if (found !== undefined) return found;
+    found = null;
+    for (const seg of msg.segments) {
+      const fields = seg.id === 'OBR' ? [7, 8] : seg.id === 'OBX' ? [14, 19] : [];
+      for (const f of fields) {
+        const t = str(seg, f).trim();
+        const off = t ? dtmOffset(t) : null;
+        if (off !== null) return (found = off);
+      }
+    }
+    return found;
+  };
 }
 
 /** The candidates in order: the row's OBX-14, its nearest ancestor's OBX-14, OBR-7, MSH-7. */
@@ -630,11 +680,11 @@ function ancestorNodes(containment: string): string[] {
  * OBX-14 of the nearest containment ancestor that has one (channel, then VMD, then MDS): a time given on a
  * header row applies to what it contains (IHE PCD TF-2, OBX-14). Ancestors are written `1.1.1.0` or `1.1.1`.
  */
-function ancestorTimes(rows: Row[]): (r: Row) => string {
+function ancestorTimes(rows: Row[], zonedOnly = false): (r: Row) => string {
   const byKey = new Map<string, string>();
   for (const x of rows) {
     const k = nodeKey(x.containment);
-    if (k && x.time && !byKey.has(k)) byKey.set(k, x.time);
+    if (k && x.time && !byKey.has(k) && (!zonedOnly || dtmOffset(x.time) !== null)) byKey.set(k, x.time);
   }
   return (r) => {
     for (const k of ancestorNodes(r.containment)) {
@@ -988,6 +1038,8 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
   const deviceFor = (r: Row): string => deviceOf(r) ?? mshDevice();
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
   const inherited = ancestorTimes(g.rows);
+  // The sender's offset for times without one (timeOf zoneHints), needed only when MSH-7 has none.
+  const zonedInherited = ctx.offsetIsDefault ? ancestorTimes(g.rows, true) : () => '';
   const waveformKeys = new Set(g.rows.filter((r) => r.valueType === 'NA' || r.valueType === 'MA').map((r) => r.containment));
   const rates = rateFacets(g.rows);
   g.rows.forEach((r, idx) => {
@@ -1007,7 +1059,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
     // Not MSH-7 for a waveform: the message is built after its samples were taken, so MSH-7 says no more of their
     // start than our receipt time does (and is treated the same: time-from-receipt).
     const candidates = timeCandidates(r, inherited(r), obrTime, ctx).filter(([from]) => !isWave || from !== 'msh-7');
-    const time = timeOf(candidates, ctx, `OBX ${r.setId}`);
+    const time = timeOf(candidates, ctx, `OBX ${r.setId}`, [zonedInherited(r), obrTime]);
     if (isWave) {
       const rate = sampleRate(rates, g.rows, idx, r);
       const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
@@ -1186,7 +1238,8 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   const metricRow = rows.find((r) => r !== eventRow && attrName(r) === undefined && (r.valueType === 'NM' || r.valueType === 'NA'));
   // The same device as the observations of the event row get; else that of another row of this OBR (IHE ACM: all
   // of them describe this one alarm).
-  const device = deviceOf(eventRow) ?? g.rows.map(deviceOf).find((d) => d !== undefined) ?? mshDevice();
+  const named = deviceOf(eventRow) ?? g.rows.map(deviceOf).find((d) => d !== undefined);
+  const device = named ?? mshDevice();
   const origin = { deviceId: device, source: opts.source, ...(g.bed ? { bed: g.bed } : {}), ...(g.patientId ? { patientId: g.patientId } : {}) };
   const facetText = (name: string): string => {
     const r = facet(name);
@@ -1225,7 +1278,8 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   }
   // After the watchdog and retraction cases, which take no time from the message.
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
-  const time = timeOf(timeCandidates(eventRow, ancestorTimes(g.rows)(eventRow), obrTime, ctx), ctx, `OBX ${eventRow.setId}`);
+  const zoneHints = ctx.offsetIsDefault ? [ancestorTimes(g.rows, true)(eventRow), obrTime] : [];
+  const time = timeOf(timeCandidates(eventRow, ancestorTimes(g.rows)(eventRow), obrTime, ctx), ctx, `OBX ${eventRow.setId}`, zoneHints);
 
   const flags = repeatedCodes(eventRow.seg, 8).map((f) => f.toUpperCase());
   const prioFlag = flags.find((f) => f in PRIORITY) ?? facetText(ATTR.PRIORITY).toUpperCase();
@@ -1258,21 +1312,29 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   }
 
   const phase = phaseOf(phaseRaw, stateRaw);
-  const obr3 = g.obr ? components(g.obr, 3).map((x) => x.trim()) : [];
-  const obr2 = g.obr ? components(g.obr, 2).map((x) => x.trim()) : [];
-  let alarmId = obr3[0] ? `${obr3[0]}^${obr3[1] ?? ''}` : obr2[0] ? `${obr2[0]}^${obr2[1] ?? ''}` : '';
+  // OBR-3 (EI) is unique only as a whole: EI.3/EI.4 (universal id, e.g. the source's EUI-64 in IHE ACM) tell apart
+  // the monitors behind one central station (review rv161 F2). With EI.1/EI.2 alone the text is as before (`A1^GW`).
+  // Not OBR-2: the placer number, new in every message of one alarm in IHE's own example (review rv161 F1).
+  const obr3 = g.obr ? components(g.obr, 3).slice(0, 4).map((x) => x.trim()) : [];
+  while (obr3.length > 2 && obr3[obr3.length - 1] === '') obr3.pop();
+  let alarmId = obr3[0] ? (obr3.length > 2 ? obr3.join('^') : `${obr3[0]}^${obr3[1] ?? ''}`) : '';
   if (!alarmId) {
     // No id from the sender (IHE ACM requires OBR-3): made from what tells alarms apart. The device alone is not
     // enough (without OBX-18 it is the sender's, e.g. MSH-3: the central station of every bed), so the bed is in it.
     // Not the patient: alarm ids are forwarded as they are, and a patient id (even hashed: MRNs are few enough to try them all) would
     // escape privacy.pseudonymizePatientIds.
     alarmId = `${device}:${g.bed ?? ''}:${condRow.code}:${eventRow.containment}`;
+    const obr2 = g.obr ? str(g.obr, 2).trim() : '';
     ctx.notices.push({
       counter: 'alarm_id_fallback',
       by: 1,
       oncePerSender: true,
-      text: 'PCD-04 alarm without OBR-3 (its id, required by IHE ACM) nor OBR-2: its id is made from device, bed, condition and OBX-4, so two alarms of one condition at one bed cannot be told apart',
+      text: `PCD-04 alarm without OBR-3 (its id, required by IHE ACM): its id is made from device, bed, condition and OBX-4, so two alarms of one condition at one bed cannot be told apart${obr2 ? ' (OBR-2, the placer number, is not taken: senders give it anew in every message of one alarm)' : ''}`,
     });
+  } else if (named === undefined && g.bed !== undefined) {
+    // The device is the sender's (MSH-3/4, peer address), shared by every bed behind it: the engine keys an alarm by
+    // device and id, and would take another bed's same id for this alarm moved there (review rv161 F2).
+    alarmId = `${alarmId}@${g.bed}`;
   }
 
   const alarm: Hl7AlarmEvent = {
