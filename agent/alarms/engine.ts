@@ -59,8 +59,14 @@ export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
 
 export type OperationResult = { ok: true; changes: AlarmStateChange[] } | { ok: false; error: string; changes: AlarmStateChange[] };
 
-/** A bed's pause lists, when it can, the alarms as the person saw them (`shown`: id and priority). */
-export type AudioPauseTarget = { alarmId: string } | { bed: string; shown?: { id: string; priority: SignalPriority }[] };
+/**
+ * A bed's pause lists, when it can, the alarms as the person saw them (`shown`: id and priority). `conditionPresent`:
+ * whether the person was shown the alarm's condition present (false: shown latched, condition gone); left out by API
+ * clients and older pages, which then are not checked for a return (review rv162 F2).
+ */
+export type AudioPauseTarget =
+  | { alarmId: string; conditionPresent?: boolean }
+  | { bed: string; shown?: { id: string; priority: SignalPriority; conditionPresent?: boolean }[] };
 
 export interface AlarmFilter {
   bed?: string;
@@ -783,12 +789,13 @@ export class AlarmEngine {
   /**
    * `seen` is the priority the person was shown ('none' for a row shown as information): an alarm that has risen
    * since (medium → high, or information → low, just before the click) is refused, so that nobody acknowledges a
-   * condition they have not seen.
+   * condition they have not seen. `shownPresent` false: it was shown latched (condition gone); one whose condition has
+   * returned since is refused too, so that clearing a past episode does not silence the present one (review rv162 F2).
    */
-  acknowledge(alarmId: string, actor: Actor, now: number, seen?: SignalPriority): OperationResult {
+  acknowledge(alarmId: string, actor: Actor, now: number, seen?: SignalPriority, shownPresent?: boolean): OperationResult {
     const alarm = this.open.get(alarmId);
     if (!alarm) return { ok: false, error: this.unknown(alarmId), changes: [] };
-    const rose = this.roseSince(alarm, seen);
+    const rose = this.roseSince(alarm, seen) ?? returned(alarm, shownPresent);
     if (rose) return { ok: false, error: rose, changes: [] };
     const t = life.acknowledge(alarm, now);
     if ('refused' in t) return { ok: false, error: t.refused, changes: [] };
@@ -807,7 +814,8 @@ export class AlarmEngine {
    * Pause the audio of one alarm, or of the unacknowledged alarms on a bed, for durationS (default from config). Like
    * acknowledge, one alarm's pause is refused when it rose above the priority `seen`; a bed's pause given `shown`
    * covers only the alarms listed there and not risen above the priority listed, so that an alarm raised, or made
-   * worse, just before the click sounds on.
+   * worse, just before the click sounds on. An alarm shown latched whose condition returned since is refused, or left
+   * out of a bed's pause, in the same way (`conditionPresent` in the target; review rv162 F2).
    */
   audioPause(target: AudioPauseTarget, actor: Actor, durationS: number | undefined, now: number, seen?: SignalPriority): OperationResult {
     const s = durationS ?? this.config.audioPause.defaultS;
@@ -818,14 +826,19 @@ export class AlarmEngine {
     if ('alarmId' in target) {
       const a = this.open.get(target.alarmId);
       if (!a) return { ok: false, error: this.unknown(target.alarmId), changes: [] };
-      const rose = this.roseSince(a, seen);
+      const rose = this.roseSince(a, seen) ?? returned(a, target.conditionPresent);
       if (rose) return { ok: false, error: rose, changes: [] };
       alarms = [a];
     } else {
       const onBed = [...this.open.values()].filter((a) => a.bed === target.bed && life.isUnacknowledged(a));
       if (onBed.length === 0) return { ok: false, error: `no unacknowledged alarm on bed ${target.bed}`, changes: [] };
-      const shown = target.shown && new Map(target.shown.map((x) => [x.id, x.priority]));
-      alarms = shown ? onBed.filter((a) => shown.has(a.id) && !this.roseSince(a, shown.get(a.id))) : onBed;
+      const shown = target.shown && new Map(target.shown.map((x) => [x.id, x]));
+      alarms = shown
+        ? onBed.filter((a) => {
+            const x = shown.get(a.id);
+            return x !== undefined && !this.roseSince(a, x.priority) && !returned(a, x.conditionPresent);
+          })
+        : onBed;
       if (alarms.length === 0) return { ok: false, error: `the alarms of bed ${target.bed} changed since they were shown: look at them again`, changes: [] };
     }
     const changes: AlarmStateChange[] = [];
@@ -1028,7 +1041,11 @@ export class AlarmEngine {
   }
 
   private record(alarm: Alarm, change: AlarmStateChange['change'], from: AlarmStateChange['from'], why: string, actor: Actor, at: number, to = alarm.state): AlarmStateChange {
-    return { seq: ++this.seq, alarmId: alarm.id, change, from, to, why, actor: actor === 'system' ? 'system' : { ...actor }, at, alarm: structuredClone(alarm) };
+    // Stamped no earlier than the alarm's updatedAt (which never goes back): a reading's change carries when it was
+    // received, which can be before a tick's or a person's change recorded while it waited for its commit. Consumers
+    // order an alarm's records by (at, seq) (docs/cloud-consumers.md), so `at` must not go back (review rv162 F3).
+    const stamp = Math.max(at, alarm.updatedAt);
+    return { seq: ++this.seq, alarmId: alarm.id, change, from, to, why, actor: actor === 'system' ? 'system' : { ...actor }, at: stamp, alarm: structuredClone(alarm) };
   }
 
   /** Why an action on an alarm shown at priority `seen` is refused because it rose since, or null. */
@@ -1040,6 +1057,12 @@ export class AlarmEngine {
   private unknown(alarmId: string): string {
     return this.history.has(alarmId) ? `alarm ${alarmId} is already resolved` : `no alarm ${alarmId}`;
   }
+}
+
+/** Why an action on an alarm shown latched (`shownPresent` false) is refused because its condition returned since, or null. */
+function returned(alarm: Alarm, shownPresent: boolean | undefined): string | null {
+  if (shownPresent !== false || !alarm.conditionPresent) return null;
+  return `alarm ${alarm.id}'s condition returned since it was shown: look at it again`;
 }
 
 /**

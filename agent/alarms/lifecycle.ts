@@ -36,7 +36,9 @@ function move(alarm: Alarm, to: AlarmState, change: AlarmChangeKind, at: number)
   const from = alarm.state;
   alarm.state = to;
   touch(alarm, at);
-  if (to === 'resolved') alarm.resolvedAt = at;
+  // Never before a change already recorded (a reading's end stamped with its receipt, applied after a tick or a click
+  // stamped later), so never before the raise either: the record says the same time (review rv162 F3).
+  if (to === 'resolved') alarm.resolvedAt = Math.max(at, alarm.updatedAt);
   if (to !== 'audio-paused') delete alarm.audioPausedUntil;
   return { change, from, to };
 }
@@ -96,7 +98,8 @@ export function signalPriority(alarm: Alarm): SignalPriority {
 export function conditionEnded(alarm: Alarm, at: number): Transition[] {
   if (!alarm.conditionPresent) return [];
   alarm.conditionPresent = false;
-  alarm.conditionEndedAt = at;
+  // The reading's time, but not before the raise (a reading received before the tick that confirmed the delay).
+  alarm.conditionEndedAt = Math.max(at, alarm.raisedAt);
   touch(alarm, at);
   switch (alarm.state) {
     case 'active':

@@ -408,9 +408,9 @@ export class AlarmService {
     );
   }
 
-  /** `seen`: the priority the person was shown (see AlarmEngine.acknowledge). */
-  acknowledge(alarmId: string, actor: Actor, seen?: SignalPriority): OperationResult {
-    const r = this.engine.acknowledge(alarmId, actor, this.clock(), seen);
+  /** `seen`, `shownPresent`: the priority the person was shown, and whether its condition was (see AlarmEngine.acknowledge). */
+  acknowledge(alarmId: string, actor: Actor, seen?: SignalPriority, shownPresent?: boolean): OperationResult {
+    const r = this.engine.acknowledge(alarmId, actor, this.clock(), seen, shownPresent);
     this.publish(r.changes);
     return r;
   }

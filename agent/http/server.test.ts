@@ -206,7 +206,7 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect(m.text).toMatch(/^bedside_display_http_requests_total\{route="ack",status="200"\} \d+$/m);
     expect(m.text).toMatch(/^bedside_store_pending_records\{stream="alarms"\} \d+$/m);
     for (const line of m.text.trimEnd().split('\n')) {
-      expect(line).toMatch(/^(# TYPE [a-z_:][a-z0-9_:]* (counter|gauge)|[a-z_:][a-z0-9_:]*(\{([a-z_]+="(?:[^"\\\n]|\\.)*",?)+\})? -?[0-9.e+]+|NaN)$/i);
+      expect(line).toMatch(/^(# TYPE [a-z_:][a-z0-9_:]* (counter|gauge)|[a-z_:][a-z0-9_:]*(\{([a-z_]+="(?:[^"\\\n]|\\.)*",?)+\})? (-?[0-9.e+]+|NaN))$/i);
     }
     expect((await call(d.url, 'GET', '/api/status')).json()).toMatchObject({ status: 'ok', display: { sseClients: expect.any(Number) } });
   });

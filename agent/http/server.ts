@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
+import type { AudioPauseTarget } from '../alarms/engine.js';
 import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
 import { GATEWAY_BED, UNASSIGNED_BED, type SignalPriority } from '../alarms/types.js';
 import { canonicalOrigin, type DisplayConfig, type Role } from '../config/load.js';
@@ -767,7 +768,7 @@ export class DisplayServer {
   private async ack(c: Ctx, alarmId: string): Promise<void> {
     const body = await readJsonBody(c.req, this.config.limits.maxBodyBytes);
     const actor = { user: c.identity!.user, role: c.identity!.role, from: c.from };
-    this.answer(c, this.deps.alarms.acknowledge(alarmId, actor, seenPriority(body)), 'alarm acknowledged', { alarmId });
+    this.answer(c, this.deps.alarms.acknowledge(alarmId, actor, seenPriority(body), shownPresent(body.conditionPresent)), 'alarm acknowledged', { alarmId });
   }
 
   private async audioPause(c: Ctx, target: { alarmId: string } | { bed: string }): Promise<void> {
@@ -775,7 +776,10 @@ export class DisplayServer {
     const d = body.durationS;
     if (d !== undefined && (typeof d !== 'number' || !Number.isFinite(d))) throw new HttpError(400, 'durationS must be a number of seconds');
     const actor = { user: c.identity!.user, role: c.identity!.role, from: c.from };
-    const full = 'bed' in target && body.alarms !== undefined ? { ...target, shown: shownAlarms(body.alarms) } : target;
+    const present = shownPresent(body.conditionPresent);
+    const full: AudioPauseTarget = 'bed' in target
+      ? (body.alarms !== undefined ? { ...target, shown: shownAlarms(body.alarms) } : target)
+      : { ...target, ...(present !== undefined && { conditionPresent: present }) };
     this.answer(c, this.deps.alarms.audioPause(full, actor, d, seenPriority(body)), 'alarm audio paused', 'bed' in target ? { bed: target.bed } : target);
   }
 
@@ -849,12 +853,24 @@ function isAcvpu(v: unknown): v is Acvpu {
   return v === 'A' || v === 'C' || v === 'V' || v === 'P' || v === 'U';
 }
 
-/** A bed's alarms as the page showed them: `[{ id, priority }]`. */
-function shownAlarms(v: unknown): { id: string; priority: SignalPriority }[] {
-  const ok = (x: unknown): x is { id: string; priority: SignalPriority } =>
+/**
+ * Whether the page showed the alarm's condition present (`conditionPresent`; false: shown latched), when it sends it:
+ * an alarm shown latched whose condition has returned since is refused (review rv162 F2).
+ */
+function shownPresent(v: unknown): boolean | undefined {
+  if (v === undefined || typeof v === 'boolean') return v;
+  throw new HttpError(400, 'conditionPresent must be true or false (whether the condition was shown present; false: shown latched)');
+}
+
+/** A bed's alarms as the page showed them: `[{ id, priority, conditionPresent? }]`. */
+function shownAlarms(v: unknown): { id: string; priority: SignalPriority; conditionPresent?: boolean }[] {
+  const ok = (x: unknown): x is { id: string; priority: SignalPriority; conditionPresent?: unknown } =>
     typeof x === 'object' && x !== null && typeof (x as { id?: unknown }).id === 'string' && isShownPriority((x as { priority?: unknown }).priority);
   if (!Array.isArray(v) || !v.every(ok)) throw new HttpError(400, 'alarms must be a list of { id, priority } as shown');
-  return v.map((x) => ({ id: x.id, priority: x.priority }));
+  return v.map((x) => {
+    const present = shownPresent(x.conditionPresent);
+    return { id: x.id, priority: x.priority, ...(present !== undefined && { conditionPresent: present }) };
+  });
 }
 
 /**

@@ -288,8 +288,37 @@ describe('bedside display alarms in headless Chromium', () => {
     });
     await row.locator('button.ack').click();
     await expect.poll(() => page!.locator('#message').textContent()).toMatch(/^NOT acknowledged \(NBP CUFF\): .* is now low priority \(it was shown as information\)/);
-    expect(sent).toEqual({ priority: 'none' });
+    expect(sent).toEqual({ priority: 'none', conditionPresent: true });
     expect(agent.alarms.engine.list({ bed: 'bed-i' }).map((a) => `${a.priority}/${a.state}`)).toEqual(['low/active']);
+  });
+
+  it('an Ack pressed on a LATCHED row whose condition returns before the press reaches the gateway is refused, and the page says so (rv162 F2)', async () => {
+    d = await browser.startAgent();
+    const agent = d.agent;
+    const now = Date.now();
+    const spo2 = (v: number, ago: number) => reading(MDC.PULS_OXIM_SAT_O2, v, { bed: 'bed-l', at: now - ago * 1000 });
+    // SpO2 70 (DESAT, high, latching), then 90: latched.
+    await agent.ingest.accept('test-source', Array.from({ length: 10 }, (_, i) => spo2(70, 30 - i)));
+    await agent.ingest.accept('test-source', Array.from({ length: 10 }, (_, i) => spo2(90, 19 - i)));
+    page = await open('/');
+    await page.fill('#login-user', 'nurse.jones');
+    await page.fill('#login-password', PASSWORDS.clinician);
+    await page.click('#login-form button[type="submit"]');
+    await expect.poll(() => page!.locator('#who').textContent()).toBe('nurse.jones (clinician)');
+    const row = page.locator('#ward .tile[data-bed="bed-l"] li.alarm', { hasText: 'DESAT' });
+    await expect.poll(() => row.getAttribute('data-state')).toBe('latched');
+    // The press leaves the page with the row shown latched; the desaturation returns before it arrives.
+    let sent: unknown;
+    await page.route('**/api/alarms/*/ack', async (route) => {
+      sent = route.request().postDataJSON();
+      const t = Date.now();
+      await agent.ingest.accept('test-source', Array.from({ length: 7 }, (_, i) => reading(MDC.PULS_OXIM_SAT_O2, 70, { bed: 'bed-l', at: t - (6 - i) * 1000 })));
+      await route.continue();
+    });
+    await row.locator('button.ack').click();
+    await expect.poll(() => page!.locator('#message').textContent()).toMatch(/^NOT acknowledged \(.*DESAT.*\): alarm \S+'s condition returned since it was shown: look at it again/);
+    expect(sent).toEqual({ priority: 'high', conditionPresent: false });
+    expect(agent.alarms.engine.list({ bed: 'bed-l' }).filter((a) => a.key.includes('spo2-desat')).map((a) => `${a.priority}/${a.state}`)).toEqual(['high/active']);
   });
 
   it('a page whose live feed never answers (a proxy holding it back) says the connection is lost, not an empty quiet ward', async () => {

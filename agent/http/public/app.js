@@ -311,6 +311,12 @@ async function act(path, what, body = {}, failed = 'NOT done') {
 /** The priority a row shows: 'none' for information (INFO), so that one the device has since made an alarm is refused. */
 const shownPriority = (a) => (a.information ? 'none' : a.priority);
 
+/**
+ * What a row shows: its priority, and whether its condition was present (false: latched), so that a click meant for
+ * an episode that had ended is refused when the condition has returned since (review rv162 F2).
+ */
+const shownAlarm = (a) => ({ priority: shownPriority(a), ...(typeof a.conditionPresent === 'boolean' && { conditionPresent: a.conditionPresent }) });
+
 /** The alarm each row shows now: its buttons act on that (and the priority shown), whatever it was when drawn. */
 const rowAlarm = new WeakMap();
 
@@ -322,15 +328,15 @@ function actionButton(kind, label) {
     const a = rowAlarm.get(b.closest('li.alarm'));
     if (!a) return;
     const id = encodeURIComponent(a.id);
-    if (kind === 'ack') void act(`/api/alarms/${id}/ack`, `Acknowledged: ${a.text}`, { priority: shownPriority(a) }, `NOT acknowledged (${a.text})`);
-    else void act(`/api/alarms/${id}/audio-pause`, `Audio paused: ${a.text}`, { priority: shownPriority(a) }, `Audio NOT paused (${a.text})`);
+    if (kind === 'ack') void act(`/api/alarms/${id}/ack`, `Acknowledged: ${a.text}`, shownAlarm(a), `NOT acknowledged (${a.text})`);
+    else void act(`/api/alarms/${id}/audio-pause`, `Audio paused: ${a.text}`, shownAlarm(a), `Audio NOT paused (${a.text})`);
   });
   return b;
 }
 
 $('bed-pause').addEventListener('click', () => {
   if (!state.selected) return;
-  const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => ({ id: a.id, priority: shownPriority(a) }));
+  const shown = (state.beds.get(state.selected)?.alarms ?? []).filter((a) => a.state !== 'acknowledged').map((a) => ({ id: a.id, ...shownAlarm(a) }));
   void act(`/api/beds/${encodeURIComponent(state.selected)}/audio-pause`, `Audio paused for ${state.selected}`, { alarms: shown }, `Audio NOT paused for ${state.selected}`);
 });
 
