@@ -113,6 +113,9 @@ export class BusPoller {
   async stop(): Promise<void> {
     this.running = false;
     this.sleeper.interrupt();
+    // Closing first fails the read in flight and aborts a connect at once: a device that does not answer must not hold
+    // the stop (a config change, the agent's shutdown) for up to timeoutMs. Closed again once the loop has ended.
+    await this.transport.close();
     await this.loop;
     await this.transport.close();
   }
@@ -178,6 +181,8 @@ export class BusPoller {
       // Offline devices are probed right away on a fresh connection.
       for (const d of this.devices) d.probeNow(this.connectedAt);
     } catch (err) {
+      // Aborted by stop(): no failure to count or report.
+      if (!this.running) return;
       const delay = this.connectBackoff.next();
       const reason = `cannot open ${endpoint}: ${err instanceof Error ? err.message : String(err)}`;
       this.ctx.count('connect_failures');
@@ -195,6 +200,8 @@ export class BusPoller {
     try {
       data = await this.transport.read(device.plan.unitId, group.table, group.address, group.count);
     } catch (err) {
+      // Failed by stop() closing the connection (or failing as it stops): no outage of the device, nothing to report.
+      if (!this.running) return;
       const fault = classify(err);
       const now = this.clock.monotonic();
       const at = this.clock.wall();

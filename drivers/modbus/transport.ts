@@ -1,11 +1,13 @@
 // One bus connection (TCP socket or RTU serial line) on modbus-serial, exposing reads only.
 // READ-ONLY BY DESIGN: this file is the only place the driver touches modbus-serial's client, and it
 // calls nothing but the four read functions (FC1–FC4). A test checks no write call appears here.
+import { EventEmitter } from 'node:events';
 import { Socket } from 'node:net';
 import modbusSerial from 'modbus-serial';
 import { classify } from './faults.js';
 import type { BusPlan } from './plan.js';
 import type { Table } from './options.js';
+import { interFrameGapMs } from './timing.js';
 
 type Client = InstanceType<typeof modbusSerial.default>;
 
@@ -36,7 +38,8 @@ export interface TransportEvents {
 /**
  * RTU: the frame taken for the answer is the request just sent, echoed back: a two-wire RS-485 adapter that receives
  * its own transmission. `crcOk`: the echo was the whole frame taken (an answer as long as the request, e.g. 17-24
- * bits), so its CRC was valid; otherwise it was cut to the answer's length and failed its CRC.
+ * bits), so its CRC was valid, and bytes followed it (see checked()); otherwise it was cut to the answer's length and
+ * failed its CRC.
  */
 export class EchoedRequestError extends Error {
   override readonly name = 'EchoedRequestError';
@@ -66,6 +69,8 @@ export class ModbusSerialTransport implements Transport {
   private unmatched: { transactionId: number; expected: number | undefined } | undefined;
   /** RTU: units whose last read timed out: their next answer may be that read's, late (see read()). */
   private readonly afterTimeout = new Set<number>();
+  /** The connect in progress: close() aborts it, so a stop never waits for a connect to time out. */
+  private connecting: AbortController | undefined;
 
   constructor(
     private readonly bus: BusPlan,
@@ -81,7 +86,13 @@ export class ModbusSerialTransport implements Transport {
   }
 
   async connect(): Promise<void> {
-    await this.close();
+    const closing = this.close();
+    // Set after that close(), so only a later one (the driver stopping) aborts this connect.
+    const abort = new AbortController();
+    this.connecting = abort;
+    const aborted = (): ConnectionLostError => new ConnectionLostError('connection closed by the driver');
+    await closing;
+    if (abort.signal.aborted) throw aborted();
     const client = new modbusSerial.default();
     let lost = false;
     const connectionLost = (why: string): void => {
@@ -102,7 +113,11 @@ export class ModbusSerialTransport implements Transport {
       if (this.bus.transport === 'tcp') {
         // Our own socket: modbus-serial's TCP port swallows a reset ('error' without 'close'), which
         // would leave the read in flight waiting for its full timeout.
-        const socket = await openSocket(this.bus.host, this.bus.port, this.bus.timeoutMs);
+        const socket = await openSocket(this.bus.host, this.bus.port, this.bus.timeoutMs, abort.signal);
+        if (abort.signal.aborted) {
+          socket.destroy();
+          throw aborted();
+        }
         let cause = 'closed by peer';
         socket.on('error', (err: NodeJS.ErrnoException) => (cause = err.code ?? err.message));
         socket.on('close', () => connectionLost(`socket ${cause}`));
@@ -119,10 +134,21 @@ export class ModbusSerialTransport implements Transport {
           stopBits: this.bus.stopBits,
           parity: this.bus.parity,
         });
+        // The port opened after a close(): it would stay open, unused.
+        if (abort.signal.aborted) throw aborted();
       }
     } catch (err) {
-      await this.close();
+      if (abort.signal.aborted) {
+        // close() ran meanwhile and dropped this.client; this client may have opened since.
+        try {
+          if (client.isOpen) client.close(() => {});
+        } catch {
+          // already closing
+        }
+      } else await this.close();
       throw err;
+    } finally {
+      if (this.connecting === abort) this.connecting = undefined;
     }
   }
 
@@ -176,15 +202,16 @@ export class ModbusSerialTransport implements Transport {
     const client = this.client;
     if (!client) throw Object.assign(new Error('Port Not Open'), { name: 'PortNotOpenError' });
     client.setID(unitId);
+    const sentAt = performance.now();
     switch (table) {
       case 'coil':
-        return this.checked(await this.guard(client.readCoils(address, count), unitId), Math.ceil(count / 8)).data.slice(0, count);
+        return (await this.checked(await this.guard(client.readCoils(address, count), unitId), Math.ceil(count / 8), sentAt)).data.slice(0, count);
       case 'discrete':
-        return this.checked(await this.guard(client.readDiscreteInputs(address, count), unitId), Math.ceil(count / 8)).data.slice(0, count);
+        return (await this.checked(await this.guard(client.readDiscreteInputs(address, count), unitId), Math.ceil(count / 8), sentAt)).data.slice(0, count);
       case 'input':
-        return this.checked(await this.guard(client.readInputRegisters(address, count), unitId), 2 * count).data;
+        return (await this.checked(await this.guard(client.readInputRegisters(address, count), unitId), 2 * count, sentAt)).data;
       case 'holding':
-        return this.checked(await this.guard(client.readHoldingRegisters(address, count), unitId), 2 * count).data;
+        return (await this.checked(await this.guard(client.readHoldingRegisters(address, count), unitId), 2 * count, sentAt)).data;
     }
   }
 
@@ -192,14 +219,20 @@ export class ModbusSerialTransport implements Transport {
    * modbus-serial accepts a frame of the expected length, unit and function whatever its byte count, and takes the
    * data from it: a frame with a wrong byte count is a bad frame, and on RTU the request itself echoed back (a valid
    * frame when the answer is as long as the request) is no answer at all. Debug mode attaches the frame taken.
+   * `sentAt`: when the request was sent (performance.now()).
    */
-  private checked<T>(res: T, byteCount: number): T {
+  private async checked<T>(res: T, byteCount: number, sentAt: number): Promise<T> {
     const { request, responses } = res as { request?: unknown; responses?: unknown };
     const frame: unknown = Array.isArray(responses) ? responses.at(-1) : undefined;
     // Fail loudly (other_errors, logged) rather than pass unchecked frames if a new modbus-serial attaches no frame.
     if (!(frame instanceof Uint8Array)) throw new Error('modbus-serial attached no raw answer: its byte count cannot be checked');
     if (this.bus.transport === 'rtu' && request instanceof Uint8Array && Buffer.from(frame).equals(Buffer.from(request))) {
-      throw new EchoedRequestError('the frame read back is the request itself (valid CRC)', true);
+      // Ambiguous: a genuine answer to a 17-24-bit read can spell the request (unit, function, byte count 3 = address
+      // high byte, data = address low byte, 0, count), CRC included. An echo is followed by the device's answer, which
+      // comes within timeoutMs of the request or never: wait that long for any byte. Only silence makes it the answer;
+      // waiting less could take a real echo's bytes for values whenever the device is slower to answer.
+      const quiet = Math.max(this.bus.timeoutMs - (performance.now() - sentAt), 2 * interFrameGapMs(this.bus.baudRate));
+      if (await this.bytesFollow(quiet)) throw new EchoedRequestError('the frame read back is the request itself (valid CRC)', true);
     }
     // Frame: unit id, function code, byte count, data, CRC (modbus-serial rewrites TCP answers to this form too).
     if (frame[2] !== byteCount) {
@@ -232,6 +265,29 @@ export class ModbusSerialTransport implements Transport {
     });
   }
 
+  /**
+   * RTU: whether any byte arrives on the line within `ms` after the frame just taken (or is already held behind it).
+   * True, too, if the serial port cannot be watched (modbus-serial moved its private fields): the frame is then refused
+   * as an echo, as before. A lost or closed connection ends the wait at once, as it ends a read.
+   */
+  private bytesFollow(ms: number): Promise<boolean> {
+    if (this.received().length > 0) return Promise.resolve(true);
+    const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
+    const serial = typeof port === 'object' && port !== null ? (port as { _client?: unknown })._client : undefined;
+    if (!(serial instanceof EventEmitter)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve, reject) => {
+      const settle = (): void => {
+        clearTimeout(t);
+        serial.removeListener('data', onData);
+        this.failInFlight = undefined;
+      };
+      const onData = (): void => (settle(), resolve(true));
+      const t = setTimeout(() => (settle(), resolve(false)), ms);
+      this.failInFlight = (err) => (settle(), reject(err));
+      serial.on('data', onData);
+    });
+  }
+
   /** RTU: the bytes modbus-serial's buffered port holds unmatched (private field, guarded: none if it moved). */
   private received(): Buffer {
     const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
@@ -256,6 +312,8 @@ export class ModbusSerialTransport implements Transport {
   close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
+    this.connecting?.abort();
+    this.connecting = undefined;
     this.failInFlight?.(new ConnectionLostError('connection closed by the driver'));
     if (!client) return Promise.resolve();
     return new Promise((resolve) => {
@@ -330,19 +388,23 @@ function dropNonModbusFrames(socket: Socket, dropped: (protocolId: number) => vo
   });
 }
 
-/** Connect a TCP socket, failing after timeoutMs (as modbus-serial's own connect would). */
-function openSocket(host: string, port: number, timeoutMs: number): Promise<Socket> {
+/** Connect a TCP socket, failing after timeoutMs (as modbus-serial's own connect would), or at once on `signal`. */
+function openSocket(host: string, port: number, timeoutMs: number, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = new Socket();
+    const onAbort = (): void => fail(new ConnectionLostError('connection closed by the driver'));
     const fail = (err: Error): void => {
+      signal.removeEventListener('abort', onAbort);
       socket.destroy();
       reject(err);
     };
     const timedOut = (): void => fail(Object.assign(new Error(`TCP connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' }));
     socket.once('error', fail);
     socket.once('timeout', timedOut);
+    signal.addEventListener('abort', onAbort, { once: true });
     socket.setTimeout(timeoutMs);
     socket.connect({ host, port }, () => {
+      signal.removeEventListener('abort', onAbort);
       socket.removeListener('error', fail);
       socket.removeListener('timeout', timedOut);
       socket.setTimeout(0);
