@@ -36,6 +36,28 @@ describe('captureFile naming the store or the configuration file', () => {
     expect(await captureProblems(dir, store, store, undefined, false)).toEqual([]);
   });
 
+  it('the saved twin overlay beside the store (or its temporary, starting or set-aside files): a problem at the field', async () => {
+    const dir = tempDir();
+    const store = join(dir, 'data', 'agent.db');
+    for (const name of ['desired-overlay.json', 'desired-overlay.json.tmp', 'desired-overlay.json.starting', 'desired-overlay.failed.json']) {
+      expect(await captureProblems(dir, store, join(dir, 'data', name))).toEqual([
+        { path: 'drivers[0].options.captureFile', message: expect.stringMatching(/keeps the twin's configuration.*next start would ignore it/) },
+      ]);
+    }
+  });
+
+  it('two drivers with one capture file: a problem at the second, naming the first', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'data', 'captures', 'both.jsonl');
+    const medibus = { name: 'vent', type: 'medibus', options: { id: 'v500', path: '/dev/ttyUSB8', bed: 'bed-1', captureFile: file } };
+    const config = testConfig(dir, { store: { path: join(dir, 'data', 'agent.db') }, drivers: [monitor(file), medibus] });
+    const problems = (await checkBeyondSchema(config, registry, {}, false)).filter((p) => /captureFile/.test(p.path));
+    expect(problems).toEqual([{ path: 'drivers[1].options.captureFile', message: expect.stringMatching(/is already the capture file of drivers\[0\] \(driver "mon"\): two devices' bytes would be mixed/) }]);
+    // One of them disabled: no clash.
+    const off = testConfig(dir, { store: { path: join(dir, 'data', 'agent.db') }, drivers: [monitor(file, false), medibus] });
+    expect((await checkBeyondSchema(off, registry, {}, false)).filter((p) => /captureFile/.test(p.path))).toEqual([]);
+  });
+
   it('the configuration file: a problem at the field', async () => {
     const dir = tempDir();
     const config = join(dir, 'ward.yaml');

@@ -20,6 +20,7 @@ import { readDisplayTls } from '../http/tls-files.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { modelFilePath, ModelNotApprovedError, requireApproved } from '../inference/approval.js';
 import { canonical, isObject } from '../control/overlay.js';
+import { overlayPath, setAsidePath, startingMarkerPath } from '../control/persist.js';
 import type { StartupDecision } from '../control/control.js';
 import { bedOverrideKeys, unmatchedBedOverrides } from './bed-overrides.js';
 import { limitRangeWarnings } from './alarm-policy.js';
@@ -166,21 +167,32 @@ const STORE_COMPANIONS = ['-wal', '-shm', '-journal', '.lock', '.reserve', '.dam
 
 /**
  * A driver's capture appends every byte from the device to the file it names: naming the store (or a file SQLite keeps
- * beside it) would damage the store, naming this configuration file would stop every later start. Certain: refused.
+ * beside it) would damage the store, naming this configuration file would stop every later start, naming the saved
+ * twin overlay would have the next start ignore it (the twin's changes lost in a hub outage), and two drivers sharing
+ * one file would mix two devices' bytes, each writer bounding only its own (review rv163 F2). Certain: refused.
  */
 export function captureFileProblems(config: AgentConfig, configPath?: string): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const store = config.store.path === ':memory:' ? null : resolve(config.store.path);
+  const overlay = store === null ? null : overlayPath(store);
+  const overlayFiles = overlay === null ? [] : [overlay, `${overlay}.tmp`, startingMarkerPath(overlay), setAsidePath(overlay)];
+  const taken = new Map<string, number>();
   config.drivers.forEach((entry, i) => {
     const file = (entry.options as { captureFile?: unknown } | undefined)?.captureFile;
     if (!entry.enabled || typeof file !== 'string' || file === '') return;
     const path = `drivers[${i}].options.captureFile`;
     const named = resolve(file);
+    const own = store === null ? 'a file of its own' : `a file of its own (e.g. ${join(dirname(store), 'captures', `${entry.name}.jsonl`)})`;
+    const first = taken.get(named);
     if (configPath !== undefined && (named === resolve(configPath) || sameFile(file, configPath))) {
       problems.push({ path, message: `${named} is this configuration file: the capture would append the device's bytes to it and no later start could read it; give the capture a file of its own` });
     } else if (store !== null && (named === store || sameFile(file, store) || STORE_COMPANIONS.some((suffix) => named === store + suffix))) {
-      problems.push({ path, message: `${named} is the store's file or one SQLite keeps beside it: the capture would append the device's bytes to it and damage the store; give the capture a file of its own (e.g. ${join(dirname(store), 'captures', `${entry.name}.jsonl`)})` });
-    }
+      problems.push({ path, message: `${named} is the store's file or one SQLite keeps beside it: the capture would append the device's bytes to it and damage the store; give the capture ${own}` });
+    } else if (overlayFiles.includes(named)) {
+      problems.push({ path, message: `${named} is where the agent keeps the twin's configuration (saved overlay): the capture would append the device's bytes to it and the next start would ignore it; give the capture ${own}` });
+    } else if (first !== undefined) {
+      problems.push({ path, message: `${named} is already the capture file of drivers[${first}] (driver "${config.drivers[first]!.name}"): two devices' bytes would be mixed in one file; give each capture ${own.replace('a file of its own', 'its own file')}` });
+    } else taken.set(named, i);
   });
   return problems;
 }

@@ -1,6 +1,7 @@
 // A capture holds every byte from the device, patient data included: other local users get no access to it, as to the
-// store's files. A new file was made 0644 (world-readable) by the default mode.
-import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+// store's files. A new file was made 0644 (world-readable) by the default mode. A file of another user, or a symbolic
+// link, is not written to (as root the agent could change any file's mode, and that user would read what was captured).
+import { chmodSync, chownSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -50,5 +51,39 @@ describe('capture file mode', () => {
     expect(failures[0]!.message).toContain(file);
     expect(failures[0]!.message).toContain('EPERM');
     expect(w.error).toBe(failures[0]);
+  });
+
+  const root = process.getuid?.() === 0;
+  // Only root can give a file to another user; CI and the gateway's tests run as root (the module itself does not).
+  it.skipIf(!root)('a file of another user is not written to, nor its mode changed, even by an agent running as root', async () => {
+    const file = join(tmp(), 'c.jsonl');
+    writeFileSync(file, 'theirs\n');
+    chmodSync(file, 0o644);
+    chownSync(file, 65534, 65534); // nobody
+    const failures: Error[] = [];
+    const w = new CaptureWriter(file, 'mem');
+    w.open((err) => failures.push(err));
+    w.record('rx', Buffer.from([1, 2, 3]));
+    await w.close();
+    expect(readFileSync(file, 'utf8')).toBe('theirs\n');
+    expect(mode(file)).toBe(0o644);
+    expect(failures.map((e) => e.message)).toEqual([expect.stringMatching(/belongs to another user \(uid 65534; the agent runs as uid 0\): not written to/)]);
+  });
+
+  it('a symbolic link is not followed: its target is left as it was', async () => {
+    const dir = tmp();
+    const target = join(dir, 'agent.yaml');
+    writeFileSync(target, 'hub: { mode: off }\n');
+    chmodSync(target, 0o644);
+    const link = join(dir, 'c.jsonl');
+    symlinkSync(target, link);
+    const failures: Error[] = [];
+    const w = new CaptureWriter(link, 'mem');
+    w.open((err) => failures.push(err));
+    w.record('rx', Buffer.from([1, 2, 3]));
+    await w.close();
+    expect(readFileSync(target, 'utf8')).toBe('hub: { mode: off }\n');
+    expect(mode(target)).toBe(0o644);
+    expect(failures.map((e) => e.message)).toEqual([expect.stringMatching(/is a symbolic link: not written to/)]);
   });
 });

@@ -11,7 +11,7 @@
 // bytes become "rx" chunks without times.
 // A capture stopped at its size bound ends with {"capture":"serial","v":1,"stopped":"captureMaxBytes",…}, skipped by
 // readers as the header is.
-import { chmodSync, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { chmodSync, constants, createWriteStream, lstatSync, openSync, readFileSync, type Stats, type WriteStream } from 'node:fs';
 import { extname } from 'node:path';
 
 export type Direction = 'rx' | 'tx';
@@ -83,33 +83,53 @@ export class CaptureWriter {
     if (onFull) this.onFull = onFull;
     if (this.stream || this.failed || this.full) return;
     // Appending: what an earlier run left counts towards the bound, else each restart would allow as much again.
-    let mode: number | null = null;
+    let st: Stats | null = null;
     try {
-      const st = statSync(this.file);
+      st = lstatSync(this.file);
       this.bytes = st.size;
-      mode = st.mode;
     } catch {
       this.bytes = 0; // no file yet (or none can be made: the stream's error says so)
     }
-    // A file left by an earlier agent (or made by hand) that other users can read is limited before anything is
-    // added to it; one whose mode cannot be changed (another user's) is not written to.
-    if (mode !== null && (mode & 0o007) !== 0) {
-      try {
-        this.chmod(this.file, mode & CAPTURE_FILE_MODE);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-        this.failed = new Error(`capture file ${this.file} is readable by other users and its mode could not be limited (${code}): not written to; give captureFile a file the agent owns`);
-        this.onFailure?.(this.failed);
-        return;
-      }
+    const refused = st && this.refusal(st);
+    if (refused) {
+      this.failed = new Error(`capture file ${this.file} ${refused}: not written to; give captureFile a file of the agent's own (or a new name)`);
+      this.onFailure?.(this.failed);
+      return;
     }
-    this.stream = createWriteStream(this.file, { flags: 'a', mode: CAPTURE_FILE_MODE });
+    // Not through a link made in its place meanwhile (O_NOFOLLOW: the open fails, told as any open failure).
+    let fd: number;
+    try {
+      fd = openSync(this.file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, CAPTURE_FILE_MODE);
+    } catch (err) {
+      this.failed = err as Error;
+      this.onFailure?.(this.failed);
+      return;
+    }
+    this.stream = createWriteStream(this.file, { fd });
     this.stream.on('error', (err) => {
       if (this.failed) return;
       this.failed = err;
       this.onFailure?.(err);
     });
     this.writeLine({ capture: 'serial', v: 1, describe: this.describe, startedAt: new Date(this.clock()).toISOString() });
+  }
+
+  /**
+   * Why an existing file is not written to, or null. A symbolic link could point the device's bytes at any file; a file
+   * of another user is not the agent's to fill (nor to change the mode of: as root the agent could, and that user would
+   * read what the device sent). One that other users can read is limited first, as the store's files are.
+   */
+  private refusal(st: Stats): string | null {
+    if (st.isSymbolicLink()) return 'is a symbolic link';
+    const uid = typeof process.getuid === 'function' ? process.getuid() : null;
+    if (uid !== null && st.uid !== uid) return `belongs to another user (uid ${st.uid}; the agent runs as uid ${uid})`;
+    if ((st.mode & 0o007) === 0) return null;
+    try {
+      this.chmod(this.file, st.mode & CAPTURE_FILE_MODE);
+      return null;
+    } catch (err) {
+      return `is readable by other users and its mode could not be limited (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`;
+    }
   }
 
   /** The error that stopped the capture, if any (the link keeps working without it). */
