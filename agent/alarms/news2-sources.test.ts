@@ -2,7 +2,7 @@
 // a pulse oximeter both feed SpO2. The score took whichever reading came last in a batch; now each source is kept
 // with its own age and validity, and the current one that scores highest is scored, whatever the order.
 import { describe, expect, it } from 'vitest';
-import { MDC } from '../model/mdc.js';
+import { MDC, UNITS } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
 import { AlarmEngine } from './engine.js';
 import { numeric, s } from './fixtures.js';
@@ -105,16 +105,22 @@ describe('NEWS2 with two devices in separate batches (rv162 F1 case B)', () => {
     }
   });
 
-  it('a monitor that falls silent drops out alone once stale; the oximeter goes on being scored', () => {
+  it('a monitor that falls silent stops counting once the oximeter has a reading more than 60 s newer (rv165 F2); then drops out once stale', () => {
     const e = new AlarmEngine();
     const ch: AlarmStateChange[] = [];
     feed(e, ch, 0, 120, true);
     expect(param(e, 'spo2', s(120.6))).toMatchObject({ value: 85, score: 3 });
     const pox = (from: number, to: number) => { for (let t = from; t <= to; t++) ch.push(...e.ingest(spo2(97, t + 0.5, 'pox-1')), ...e.tick(s(t + 0.6))); };
-    pox(121, 418);
-    // mon-1's 85 (last at 120 s) is still current at 419 s, stale from 420 s on (maxAgeS 300).
-    expect(param(e, 'spo2', s(419))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
-    pox(419, 430);
+    pox(121, 179);
+    // mon-1's 85 (last at 120 s) is within 60 s of pox-1's newest (179.5 s): still the worse of two current readings.
+    expect(param(e, 'spo2', s(179.6))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
+    pox(180, 180);
+    // pox-1's 180.5 s reading is 60.5 s newer: mon-1's 85 is superseded, listed but not scored.
+    const p = param(e, 'spo2', s(180.6));
+    expect(p).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'pox-1' } });
+    expect(p?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PULS_OXIM_SAT_O2', value: 85, score: 3, superseded: true }]);
+    pox(181, 430);
+    expect(param(e, 'spo2', s(430.6))?.others).toBeUndefined(); // stale at 420 s, then dropped
     const n = e.news2('bed-1', s(430.6))!;
     expect(n.params.find((x) => x.param === 'spo2')).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'pox-1' } });
     expect(n.stale).not.toContain('spo2');
@@ -138,5 +144,60 @@ describe('NEWS2 sources stay bounded', () => {
     expect((p?.others ?? []).length).toBeLessThan(16);
     m.reading(spo2(97, 1000, 'pox-1'));
     expect(param(m, 'spo2', s(1000))?.others).toBeUndefined(); // the stale ones are gone
+  });
+});
+
+describe('NEWS2: a superseded source (rv165 F2)', () => {
+  const vitals = (t: number): NumericReading[] => [...others(t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t)];
+  const news2Alarm = (e: AlarmEngine) => e.list({ bed: 'bed-1' }).find((a) => a.key === 'news2:bed-1:low-medium');
+
+  it("an oximeter moved to bed-2 stops counting at bed-1 once bed-1's monitor has a reading more than 60 s newer than its last there", () => {
+    const e = new AlarmEngine();
+    for (let t = 0; t <= 60; t += 5) { e.ingestAll([...vitals(t), spo2(85, t, 'pox-1')]); e.tick(s(t + 0.5)); }
+    expect(param(e, 'spo2', s(60.5))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'pox-1' } });
+    expect(news2Alarm(e)).toMatchObject({ conditionPresent: true });
+    const at = (t: number) => {
+      e.ingestAll([...vitals(t), numeric(MDC.PULS_OXIM_SAT_O2, 98, t, { deviceId: 'pox-1', bed: 'bed-2' })]);
+      e.tick(s(t + 0.5));
+      return param(e, 'spo2', s(t + 0.5));
+    };
+    for (let t = 65; t <= 120; t += 5) expect(at(t), `t=${t}`).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
+    // 125 s: the monitor's reading is 65 s newer than pox-1's last at bed-1 (60 s): superseded, listed, not scored.
+    const after = at(125);
+    expect(after).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'mon-1' } });
+    expect(after?.others).toEqual([{ deviceId: 'pox-1', metric: 'MDC_PULS_OXIM_SAT_O2', value: 85, score: 3, superseded: true }]);
+    for (let t = 130; t <= 450; t += 5) at(t);
+    expect(e.news2('bed-1', s(450.5))).toMatchObject({ total: 0, risk: 'low' });
+    // The level ends clearAfterS (300 s) after the score went down at 125 s, not after pox-1's 85 aged out (360 s) as well.
+    expect(news2Alarm(e)?.conditionPresent).not.toBe(true);
+  });
+
+  it('a cuff NIBP 88 is superseded once a live ABP has a reading more than 60 s newer: ABP 125 is scored', () => {
+    const e = new AlarmEngine();
+    const base = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t), numeric(MDC.TEMP_BODY, 37, t)];
+    const abp = (t: number) => numeric(MDC.PRESS_BLD_ART_ABP_SYS, 125, t, { unit: UNITS.MMHG });
+    e.ingestAll([...base(0), numeric(MDC.PRESS_BLD_NONINV_SYS, 88, 0)]);
+    e.tick(s(0.5));
+    const sys = (at: number) => e.news2('bed-1', at)!.params.find((x) => x.param === 'systolic');
+    for (let t = 5; t <= 60; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    // Within 60 s of each other the two count as simultaneous: the worse is scored.
+    expect(sys(s(60.5))).toMatchObject({ value: 88, score: 3, source: { metric: 'MDC_PRESS_BLD_NONINV_SYS' } });
+    e.ingestAll([...base(65), abp(65)]);
+    const after = sys(s(65.5));
+    expect(after).toMatchObject({ status: 'measured', value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
+    expect(after?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PRESS_BLD_NONINV_SYS', value: 88, score: 3, superseded: true }]);
+    for (let t = 65; t <= 3000; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    expect(sys(s(3000.5))).toMatchObject({ value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
+    expect(e.news2('bed-1', s(3000.5))).toMatchObject({ total: 0, risk: 'low' });
+    expect(news2Alarm(e)?.conditionPresent).not.toBe(true);
+  });
+
+  it("the alarm's why names a superseded source as such", () => {
+    const e = new AlarmEngine();
+    const rest = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.TEMP_BODY, 37, t), hr(80, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t)];
+    e.ingestAll([...rest(0), numeric(MDC.PRESS_BLD_NONINV_SYS, 120, 0)]);
+    const ch = e.ingestAll([...rest(70), numeric(MDC.PRESS_BLD_ART_ABP_SYS, 85, 70, { unit: UNITS.MMHG })]);
+    const raised = ch.find((x) => x.change === 'raised' && x.alarm.source === 'news2');
+    expect(raised?.why).toContain('systolic 85=3 (mon-1 MDC_PRESS_BLD_ART_ABP_SYS; also 120 mon-1 MDC_PRESS_BLD_NONINV_SYS superseded)');
   });
 });

@@ -251,9 +251,10 @@ export interface News2ParamResult {
   source?: { deviceId: string; metric: string };
   /**
    * The parameter's other current sources, not scored (each scores no more than `value`: the worse reading counts;
-   * review rv162 F1). Absent when there is none.
+   * review rv162 F1). Absent when there is none. `superseded`: measured more than SUPERSEDED_MS before the parameter's
+   * newest current reading, so not a candidate (rv165 F2): shown, not scored.
    */
-  others?: { deviceId: string; metric: string; value: number; score: number }[];
+  others?: { deviceId: string; metric: string; value: number; score: number; superseded?: true }[];
 }
 
 export interface News2Score {
@@ -347,15 +348,24 @@ export interface SourcedInput extends Timed<number> {
   metric: string;
 }
 
+/**
+ * How much older than the parameter's newest current reading a source's may be and still count as simultaneous, the
+ * worse of them scored (rv162 F1: monitor and oximeter at 1 Hz, ECG HR and SpO2 PR in one message). Older by more, it
+ * has been superseded (rv165 F2: a cuff NIBP 50 min old outscored a live ABP for an hour). A minute covers senders
+ * that report every few seconds to a minute apart; our choice.
+ */
+export const SUPERSEDED_MS = 60_000;
+
 /** Per device parameter, the inputs of each of its sources (a monitor's ECG HR and SpO2 pulse rate, an oximeter's SpO2). */
 export type News2Sources = Partial<Record<BoundedParam, readonly SourcedInput[]>>;
 
 /**
  * Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported.
  * `sources`: where a device parameter has them, they replace its entry in `inputs`: of the current ones (valid, not
- * stale) the one that scores highest is scored, the newest of those on a tie (review rv162 F1: the last reading of a
- * batch was scored, so the order of two sources decided the score; NEWS2 is an early-warning score, so the worse
- * reading counts); with none current, the newest shows stale.
+ * stale) measured within SUPERSEDED_MS of the newest current one, the one that scores highest is scored, the newest of
+ * those on a tie (review rv162 F1: the last reading of a batch was scored, so the order of two sources decided the
+ * score; NEWS2 is an early-warning score, so the worse reading counts); older current ones are superseded (rv165 F2);
+ * with none current, the newest shows stale.
  */
 export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string, sources: News2Sources = {}): News2Score {
   const bc = bedNews2Config(config, bed);
@@ -397,13 +407,17 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
     const f = fresh(p, t);
     return f !== null && 'ok' in f;
   };
+  // The newest current measurement of each parameter: a source older than it by more than SUPERSEDED_MS is superseded.
+  const newest = (p: BoundedParam): number => Math.max(-Infinity, ...(sources[p] ?? []).filter((c) => current(p, c)).map((c) => c.at));
+  const superseded = (c: SourcedInput, from: number): boolean => from - c.at > SUPERSEDED_MS;
   const pick = (p: BoundedParam): Timed<number> | undefined => {
     const list = sources[p];
     if (!list?.length) return inputs[p];
+    const from = newest(p);
     let best: SourcedInput | undefined;
     let bestScore = -1;
     for (const c of list) {
-      if (!current(p, c)) continue;
+      if (!current(p, c) || superseded(c, from)) continue;
       const sc = scorers[p](c.value);
       if (sc > bestScore || (sc === bestScore && best !== undefined && c.at > best.at)) [best, bestScore] = [c, sc];
     }
@@ -417,7 +431,8 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
       const c = t as SourcedInput;
       r.source = { deviceId: c.deviceId, metric: c.metric };
       const rest = (sources[p] ?? []).filter((o) => o !== c && current(p, o));
-      if (rest.length) r.others = rest.map((o) => ({ deviceId: o.deviceId, metric: o.metric, value: o.value, score: scorers[p](o.value) }));
+      const from = newest(p);
+      if (rest.length) r.others = rest.map((o) => ({ deviceId: o.deviceId, metric: o.metric, value: o.value, score: scorers[p](o.value), ...(superseded(o, from) && { superseded: true as const }) }));
     }
     return got;
   };
@@ -1273,7 +1288,7 @@ function describe(score: News2Score): string {
     if (p.status === 'missing') return `${p.param} missing`;
     if (p.status === 'stale' && p.score === undefined) return `${p.param} stale`;
     // With other current sources (a monitor and an oximeter), which one is scored and what the others read.
-    const of = p.others && p.source ? ` (${p.source.deviceId} ${p.source.metric}; also ${p.others.map((o) => `${o.value} ${o.deviceId} ${o.metric}`).join(', ')})` : '';
+    const of = p.others && p.source ? ` (${p.source.deviceId} ${p.source.metric}; also ${p.others.map((o) => `${o.value} ${o.deviceId} ${o.metric}${o.superseded ? ' superseded' : ''}`).join(', ')})` : '';
     return `${p.param} ${p.bound ?? ''}${String(p.value)}${p.status === 'assumed' ? ' (assumed)' : ''}=${p.score ?? '?'}${of}`;
   });
   return `total ${score.total}${score.partial ? ' (partial)' : ''}, ${parts.join(', ')}`;
