@@ -531,7 +531,7 @@ export function hl7TimeZoneWarnings(
     warnings.push({
       path: `drivers[${i}].options.defaultTimeZone`,
       message:
-        `not set, and defaultUtcOffsetMinutes is 0 (its default): HL7 times sent without an offset (when no time of the message has one) are read as UTC, while this gateway's zone is ${gateway}: ` +
+        `not set, and defaultUtcOffsetMinutes is 0 (its default): HL7 times sent without an offset (when neither MSH-7 nor another time of the same device has one) are read as UTC, while this gateway's zone is ${gateway}: ` +
         `such readings would be stored and forwarded shifted by the zone's offset, still counted valid; set defaultTimeZone to the senders' zone (e.g. ${JSON.stringify(gateway)}), ` +
         'or defaultTimeZone: UTC if they send UTC',
     });

@@ -101,13 +101,13 @@ export const configSchema = {
       minimum: -840,
       maximum: 840,
       default: 0,
-      description: 'Offset (minutes east of UTC) of times sent without one, when neither MSH-7 nor any other time of the message (OBX-14, OBR-7/8, OBX-19) has one. Fixed all year: prefer defaultTimeZone where clocks change.',
+      description: 'Offset (minutes east of UTC) of times sent without one, when neither MSH-7 nor another time of the same device has one (its OBX-14/OBX-19, or OBR-7/8 when the message has one device only). Fixed all year: prefer defaultTimeZone where clocks change.',
     },
     defaultTimeZone: {
       type: 'string',
       minLength: 1,
       description:
-        'IANA time zone (e.g. "Europe/Berlin") of times sent without an offset, when neither MSH-7 nor any other time of the message (OBX-14, OBR-7/8, OBX-19) has one: daylight saving is applied, so times stay right all year. Wins over defaultUtcOffsetMinutes. Such readings are still marked time-zone-assumed.',
+        'IANA time zone (e.g. "Europe/Berlin") of times sent without an offset, when neither MSH-7 nor another time of the same device has one (its OBX-14/OBX-19, or OBR-7/8 when the message has one device only): daylight saving is applied, so times stay right all year. Wins over defaultUtcOffsetMinutes. Such readings are still marked time-zone-assumed.',
     },
     noSenderAfterS: {
       type: 'integer',

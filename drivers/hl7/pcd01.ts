@@ -59,9 +59,9 @@ export interface MapOptions {
   /** Driver instance name → Origin.source. */
   source: string;
   receivedAt: number;
-  /** Offset (minutes east of UTC) for times without one when no time of the message has one (MSH-7, then the message's other times). Default 0 (UTC). */
+  /** Offset (minutes east of UTC) for times without one when no time of the message has one (MSH-7, then the same device's other times). Default 0 (UTC). */
   defaultOffsetMinutes?: number;
-  /** IANA zone for times without an offset when no time of the message has one (daylight saving applied); wins over defaultOffsetMinutes. */
+  /** IANA zone for times without an offset when neither MSH-7 nor another time of the same device has one (daylight saving applied); wins over defaultOffsetMinutes. */
   defaultTimeZone?: string;
   /**
    * The sender's network address (no port): the device id of a message that names no device at all (no OBX-18, MSH-3
@@ -194,7 +194,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     assumeOffset: mshOffset ?? opts.defaultOffsetMinutes ?? 0,
     offsetIsDefault: mshOffset === null,
     ...(mshOffset === null && opts.defaultTimeZone !== undefined && { zone: opts.defaultTimeZone }),
-    messageOffset: mshOffset === null ? firstZonedOffset(msg) : () => null,
+    zones: () => NO_ZONES,
     warnings,
     notices,
   };
@@ -213,11 +213,23 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     scopes.set(g.scope, idx);
   }
   const events: DriverEvent[] = [];
-  for (const g of groups) {
-    const device = deviceResolver(addEquipment(noEquipment(), g.rows), scopes.get(g.scope) ?? noEquipment());
+  const resolvers = groups.map((g) => deviceResolver(addEquipment(noEquipment(), g.rows), scopes.get(g.scope) ?? noEquipment()));
+  if (mshOffset === null) {
+    // The device of each row as the mapping resolves it (PCD-04: a row no OBX-18 names is its OBR's alarm's, as in
+    // mapAlarm), without mshDevice(): looking a time up is not using the sender's id.
+    const devices = groups.map((g, i) => {
+      const of = resolvers[i] as DeviceOf;
+      const alarmDevice = profile === 'pcd04' ? g.rows.map(of).find((d) => d !== undefined) : undefined;
+      return (r: Row): string => of(r) ?? alarmDevice ?? sender.id;
+    });
+    let zones: DeviceZones | undefined;
+    ctx.zones = () => (zones ??= deviceZones(groups, devices));
+  }
+  groups.forEach((g, i) => {
+    const device = resolvers[i] as DeviceOf;
     if (profile === 'pcd01') mapObservations(g, device, mshDevice, opts, ctx, events);
     else mapAlarm(g, device, mshDevice, opts, ctx, events);
-  }
+  });
   if (senderUsed && sender.notice) notices.push(sender.notice);
   return { profile, events, warnings, notices, mshTimeUsed: ctx.mshTimeUsed === true };
 }
@@ -537,8 +549,8 @@ interface TimeCtx {
   offsetIsDefault: boolean;
   /** Set when offsetIsDefault and a zone is configured: times without an offset are its local times. */
   zone?: string;
-  /** The offset of the message's first zoned OBR-7/8 or OBX-14/19, looked for once (when offsetIsDefault). */
-  messageOffset: () => number | null;
+  /** The message's zoned times by device (deviceZones), built on first use (only when offsetIsDefault). */
+  zones: () => DeviceZones;
   /** Zone conversions of this message by DTM text (rows mostly share OBX-14 / OBR-7 / MSH-7; Intl is slow). */
   zoned?: Map<string, number>;
   warnings: MapWarning[];
@@ -551,8 +563,8 @@ interface EventTime {
   /** Null when no time was sent, or none of those sent could be read. */
   ms: number | null;
   /**
-   * The time had no offset, nor had MSH-7 nor any other time of the message (zoneHints, messageOffset): its zone is
-   * defaultTimeZone / defaultUtcOffsetMinutes, an assumption.
+   * The time had no offset, nor had MSH-7 nor any time of the same device in the message (SenderHints, zones): its
+   * zone is defaultTimeZone / defaultUtcOffsetMinutes, an assumption.
    */
   zoneAssumed: boolean;
   /** Times that were sent but could not be read, skipped for the next candidate (e.g. `obx-14`). */
@@ -562,13 +574,20 @@ interface EventTime {
 /** Where a time comes from (for the quality reason), and its text. */
 type TimeCandidate = [from: string, text: string];
 
+/** What says the zone of a row's time without an offset (senderOffset): its zoned ancestor OBX-14, OBR-7, its device. */
+interface SenderHints {
+  ancestor: string;
+  obr: string;
+  device: string;
+}
+
 /**
  * The first readable time of the candidates, in order. An unreadable one is skipped, not the end of the search.
  * A time without an offset when MSH-7 has none either is in the sender's zone (HL7 DTM): the offset of a zoned time
- * of the same message says it better than configuration (review rv161 F3): `zoneHints` (nearest zoned ancestor
- * OBX-14, then OBR-7), then any zoned observation time of the message; only then defaultTimeZone / the default offset.
+ * of the same device says it better than configuration (review rv161 F3; rv165 F3: not another device's, whose clock
+ * is set apart): see senderOffset; only without one defaultTimeZone / the default offset.
  */
-function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string, zoneHints: string[] = []): EventTime {
+function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string, hints?: SenderHints): EventTime {
   const invalid: string[] = [];
   for (const [from, t] of candidates) {
     if (t === '') continue;
@@ -579,7 +598,7 @@ function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string, zoneHi
       let ms = p.ms;
       let assumed = p.offsetMinutes === null && ctx.offsetIsDefault;
       if (assumed) {
-        const sent = senderOffset(zoneHints, ctx);
+        const sent = hints ? senderOffset(hints, ctx) : null;
         if (sent !== null) {
           // p.ms was placed at the assumed offset; moved to the sender's.
           ms = p.ms + ((ctx.zone ? 0 : ctx.assumeOffset) - sent) * 60_000;
@@ -601,34 +620,59 @@ function timeOf(candidates: TimeCandidate[], ctx: TimeCtx, where: string, zoneHi
   return { ms: null, zoneAssumed: false, invalid };
 }
 
-/** The offset of the first zoned hint, else of the message's first zoned observation time; null with none. */
-function senderOffset(zoneHints: string[], ctx: TimeCtx): number | null {
-  for (const h of zoneHints) {
-    const off = h ? dtmOffset(h) : null;
-    if (off !== null) return off;
-  }
-  return ctx.messageOffset();
+/**
+ * The offset of the sender's clock for a time without one, null with none: the row's nearest zoned ancestor OBX-14 (its
+ * own containment tree), else its device's (DeviceZones): OBR-7, then the first zoned time in message order, when the
+ * whole message is one device; else the first zoned OBX-14/19 of that device's rows. A gateway's message with two
+ * devices says nothing of one's clock by the other's times or by an OBR (review rv165 F3).
+ */
+function senderOffset(h: SenderHints, ctx: TimeCtx): number | null {
+  const own = h.ancestor ? dtmOffset(h.ancestor) : null;
+  if (own !== null) return own;
+  const zones = ctx.zones();
+  const obr = zones.oneDevice && h.obr ? dtmOffset(h.obr) : null;
+  return obr ?? zones.offset(h.device);
 }
 
+/** The zoned times of a message by device, for times without an offset when MSH-7 has none (senderOffset). */
+interface DeviceZones {
+  /** Every row of the message maps to one device: its OBR-7/8 are that device's times too. */
+  oneDevice: boolean;
+  /** The offset of the device's first zoned time (message order), null with none. */
+  offset(device: string): number | null;
+}
+
+const NO_ZONES: DeviceZones = { oneDevice: false, offset: () => null };
+
 /**
- * The offset of the message's first zoned observation time (OBR-7, OBR-8, OBX-14, OBX-19, in message order), looked
- * for on first use only: a message whose times all carry an offset never needs it.
+ * One pass over the message's rows, on first use only (a message whose times all carry an offset never needs it):
+ * each device's first zoned OBX-14 / OBX-19 (read from the row, so a shifted row's too), and the message's first zoned
+ * OBR-7, OBR-8, OBX-14, OBX-19, which is the device's when the message has one device.
  */
-function firstZonedOffset(msg: Hl7Message): () => number | null {
-  let found: number | null | undefined;
-  return () => {
-    if (found !== undefined) return found;
-    found = null;
-    for (const seg of msg.segments) {
-      const fields = seg.id === 'OBR' ? [7, 8] : seg.id === 'OBX' ? [14, 19] : [];
-      for (const f of fields) {
-        const t = str(seg, f).trim();
-        const off = t ? dtmOffset(t) : null;
-        if (off !== null) return (found = off);
-      }
+function deviceZones(groups: Group[], devices: ((r: Row) => string)[]): DeviceZones {
+  const first = new Map<string, number | null>();
+  let inMessage: number | null = null;
+  const zoned = (...times: string[]): number | null => {
+    for (const t of times) {
+      const off = t ? dtmOffset(t) : null;
+      if (off !== null) return off;
     }
-    return found;
+    return null;
   };
+  for (const [i, g] of groups.entries()) {
+    if (inMessage === null && g.obr) inMessage = zoned(str(g.obr, 7).trim(), str(g.obr, 8).trim());
+    const deviceOf = devices[i] as (r: Row) => string;
+    for (const r of g.rows) {
+      const d = deviceOf(r);
+      if ((first.get(d) ?? null) !== null) continue;
+      const off = zoned(r.time, str(r.seg, 19).trim());
+      first.set(d, off);
+      inMessage ??= off;
+    }
+  }
+  const oneDevice = first.size <= 1;
+  const whole = inMessage;
+  return { oneDevice, offset: (d) => (oneDevice ? whole : (first.get(d) ?? null)) };
 }
 
 /** The candidates in order: the row's OBX-14, its nearest ancestor's OBX-14, OBR-7, MSH-7. */
@@ -1038,7 +1082,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
   const deviceFor = (r: Row): string => deviceOf(r) ?? mshDevice();
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
   const inherited = ancestorTimes(g.rows);
-  // The sender's offset for times without one (timeOf zoneHints), needed only when MSH-7 has none.
+  // The sender's offset for times without one (timeOf hints), needed only when MSH-7 has none.
   const zonedInherited = ctx.offsetIsDefault ? ancestorTimes(g.rows, true) : () => '';
   const waveformKeys = new Set(g.rows.filter((r) => r.valueType === 'NA' || r.valueType === 'MA').map((r) => r.containment));
   const rates = rateFacets(g.rows);
@@ -1059,7 +1103,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
     // Not MSH-7 for a waveform: the message is built after its samples were taken, so MSH-7 says no more of their
     // start than our receipt time does (and is treated the same: time-from-receipt).
     const candidates = timeCandidates(r, inherited(r), obrTime, ctx).filter(([from]) => !isWave || from !== 'msh-7');
-    const time = timeOf(candidates, ctx, `OBX ${r.setId}`, [zonedInherited(r), obrTime]);
+    const time = timeOf(candidates, ctx, `OBX ${r.setId}`, { ancestor: zonedInherited(r), obr: obrTime, device: origin.deviceId });
     if (isWave) {
       const rate = sampleRate(rates, g.rows, idx, r);
       const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
@@ -1278,8 +1322,8 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   }
   // After the watchdog and retraction cases, which take no time from the message.
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
-  const zoneHints = ctx.offsetIsDefault ? [ancestorTimes(g.rows, true)(eventRow), obrTime] : [];
-  const time = timeOf(timeCandidates(eventRow, ancestorTimes(g.rows)(eventRow), obrTime, ctx), ctx, `OBX ${eventRow.setId}`, zoneHints);
+  const hints = ctx.offsetIsDefault ? { ancestor: ancestorTimes(g.rows, true)(eventRow), obr: obrTime, device } : undefined;
+  const time = timeOf(timeCandidates(eventRow, ancestorTimes(g.rows)(eventRow), obrTime, ctx), ctx, `OBX ${eventRow.setId}`, hints);
 
   const flags = repeatedCodes(eventRow.seg, 8).map((f) => f.toUpperCase());
   const prioFlag = flags.find((f) => f in PRIORITY) ?? facetText(ATTR.PRIORITY).toUpperCase();
