@@ -197,7 +197,7 @@ const common = {
     minimum: 10,
     maximum: 60000,
     description:
-      'Milliseconds to wait for the answer to each request before counting it as a timeout. Default 1000. Raise it for a slow device or a Modbus TCP-to-RTU gateway; lower it to shorten the time a switched-off unit holds a shared line (on RTU each unanswered read costs twice this). Stopping the driver (a config change, the agent\'s shutdown) does not wait for it: a read or connect in flight is cut short. On RTU, a read of 17-24 coils or discrete inputs whose answer is byte for byte its request (possible at addresses 768-1023) holds the line this long, to tell the answer from an echo.',
+      'Milliseconds to wait for the answer to each request before counting it as a timeout. Default 1000. Raise it for a slow device or a Modbus TCP-to-RTU gateway; lower it to shorten the time a switched-off unit holds a shared line (on RTU each unanswered read costs twice this). Stopping the driver (a config change, the agent\'s shutdown) does not wait for it: a read or connect in flight is cut short. On RTU, a read of 17-24 coils or discrete inputs whose answer is byte for byte its request (possible at addresses 768-1023) holds the line this long, then reads one bit at the same address, to tell the answer from an echo.',
   },
   devices: {
     type: 'array',

@@ -38,8 +38,8 @@ export interface TransportEvents {
 /**
  * RTU: the frame taken for the answer is the request just sent, echoed back: a two-wire RS-485 adapter that receives
  * its own transmission. `crcOk`: the echo was the whole frame taken (an answer as long as the request, e.g. 17-24
- * bits), so its CRC was valid, and bytes followed it (see checked()); otherwise it was cut to the answer's length and
- * failed its CRC.
+ * bits), so its CRC was valid, and bytes followed it or the unit failed a read that cannot be echoed (see checked());
+ * otherwise it was cut to the answer's length and failed its CRC.
  */
 export class EchoedRequestError extends Error {
   override readonly name = 'EchoedRequestError';
@@ -205,9 +205,9 @@ export class ModbusSerialTransport implements Transport {
     const sentAt = performance.now();
     switch (table) {
       case 'coil':
-        return (await this.checked(await this.guard(client.readCoils(address, count), unitId), Math.ceil(count / 8), sentAt)).data.slice(0, count);
+        return (await this.checked(await this.guard(client.readCoils(address, count), unitId), Math.ceil(count / 8), sentAt, () => this.answers(unitId, table, address))).data.slice(0, count);
       case 'discrete':
-        return (await this.checked(await this.guard(client.readDiscreteInputs(address, count), unitId), Math.ceil(count / 8), sentAt)).data.slice(0, count);
+        return (await this.checked(await this.guard(client.readDiscreteInputs(address, count), unitId), Math.ceil(count / 8), sentAt, () => this.answers(unitId, table, address))).data.slice(0, count);
       case 'input':
         return (await this.checked(await this.guard(client.readInputRegisters(address, count), unitId), 2 * count, sentAt)).data;
       case 'holding':
@@ -219,9 +219,9 @@ export class ModbusSerialTransport implements Transport {
    * modbus-serial accepts a frame of the expected length, unit and function whatever its byte count, and takes the
    * data from it: a frame with a wrong byte count is a bad frame, and on RTU the request itself echoed back (a valid
    * frame when the answer is as long as the request) is no answer at all. Debug mode attaches the frame taken.
-   * `sentAt`: when the request was sent (performance.now()).
+   * `sentAt`: when the request was sent (performance.now()). `confirm`: see below (none: such a frame is refused).
    */
-  private async checked<T>(res: T, byteCount: number, sentAt: number): Promise<T> {
+  private async checked<T>(res: T, byteCount: number, sentAt: number, confirm?: () => Promise<boolean>): Promise<T> {
     const { request, responses } = res as { request?: unknown; responses?: unknown };
     const frame: unknown = Array.isArray(responses) ? responses.at(-1) : undefined;
     // Fail loudly (other_errors, logged) rather than pass unchecked frames if a new modbus-serial attaches no frame.
@@ -229,10 +229,14 @@ export class ModbusSerialTransport implements Transport {
     if (this.bus.transport === 'rtu' && request instanceof Uint8Array && Buffer.from(frame).equals(Buffer.from(request))) {
       // Ambiguous: a genuine answer to a 17-24-bit read can spell the request (unit, function, byte count 3 = address
       // high byte, data = address low byte, 0, count), CRC included. An echo is followed by the device's answer, which
-      // comes within timeoutMs of the request or never: wait that long for any byte. Only silence makes it the answer;
+      // comes within timeoutMs of the request or never: wait that long for any byte. Only silence can make it the answer;
       // waiting less could take a real echo's bytes for values whenever the device is slower to answer.
       const quiet = Math.max(this.bus.timeoutMs - (performance.now() - sentAt), 2 * interFrameGapMs(this.bus.baudRate));
-      if (await this.bytesFollow(quiet)) throw new EchoedRequestError('the frame read back is the request itself (valid CRC)', true);
+      const echo = (): EchoedRequestError => new EchoedRequestError('the frame read back is the request itself (valid CRC)', true);
+      if (await this.bytesFollow(quiet)) throw echo();
+      // Silence is also what an echoing line gives when the device is dead (rv165 F1): the echo would pass for values.
+      // So the device must show it answers: a read whose answer cannot equal its request. If it fails, this was an echo.
+      if (!confirm || !(await confirm())) throw echo();
     }
     // Frame: unit id, function code, byte count, data, CRC (modbus-serial rewrites TCP answers to this form too).
     if (frame[2] !== byteCount) {
@@ -240,6 +244,32 @@ export class ModbusSerialTransport implements Transport {
       throw new Error(`Data length error, byte count ${String(frame[2])} where the read asked for ${byteCount}`);
     }
     return res;
+  }
+
+  /**
+   * RTU, after a frame equal to its request and silence (see checked()): whether the unit answers a read of one bit at
+   * the same table and address. Its answer (6 bytes) cannot equal its request (8): an echo of it is cut to 6 bytes and
+   * fails its CRC. False on any failure (CRC, bad frame, exception, timeout); a lost or closed connection is thrown, so
+   * stop() cuts it short as it does any read.
+   */
+  private async answers(unitId: number, table: 'coil' | 'discrete', address: number): Promise<boolean> {
+    if (this.bus.gapMs > 0) await new Promise((r) => setTimeout(r, this.bus.gapMs));
+    await this.flush();
+    const client = this.client;
+    if (!client) throw new ConnectionLostError('connection closed by the driver');
+    client.setID(unitId);
+    const sentAt = performance.now();
+    try {
+      const res = await this.guard(table === 'coil' ? client.readCoils(address, 1) : client.readDiscreteInputs(address, 1), unitId);
+      await this.checked(res, 1, sentAt);
+      return true;
+    } catch (err) {
+      const kind = classify(err).kind;
+      if (kind === 'disconnected') throw err;
+      // Its answer may still come, late, in the next read's window (see read()).
+      if (kind === 'timeout') this.afterTimeout.add(unitId);
+      return false;
+    }
   }
 
   /**
