@@ -140,3 +140,12 @@ it('the proposed numeric record key tells a measured and a set value of one code
   // A record sent again is the same text: the same key.
   expect(records.map((r) => keyOf(JSON.parse(JSON.stringify(r)) as Record<string, unknown>))).toEqual(records.map(keyOf));
 });
+
+it('every field of every record type in the shipped schema is named in the consumer guide', () => {
+  const schema = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'agent', 'forward', 'schema', 'message-v1.schema.json'), 'utf8')) as {
+    definitions: Record<string, { properties?: Record<string, unknown> }>;
+  };
+  const records = ['numeric', 'waveform', 'alarm', 'alarmChange', 'deviceStatus', 'rawCode'];
+  const unnamed = records.flatMap((r) => Object.keys(schema.definitions[r]!.properties ?? {}).filter((p) => !doc.includes(`\`${p}\``)).map((p) => `${r}.${p}`));
+  expect(unnamed).toEqual([]);
+});
