@@ -105,18 +105,18 @@ describe('NEWS2 with two devices in separate batches (rv162 F1 case B)', () => {
     }
   });
 
-  it('a monitor that falls silent stops counting once the oximeter has a reading more than 60 s newer (rv165 F2); then drops out once stale', () => {
+  it('a monitor that falls silent stops counting once overdue (twice its pace + 5 s) beside a newer oximeter (rv165 F2); then drops out once stale', () => {
     const e = new AlarmEngine();
     const ch: AlarmStateChange[] = [];
     feed(e, ch, 0, 120, true);
     expect(param(e, 'spo2', s(120.6))).toMatchObject({ value: 85, score: 3 });
     const pox = (from: number, to: number) => { for (let t = from; t <= to; t++) ch.push(...e.ingest(spo2(97, t + 0.5, 'pox-1')), ...e.tick(s(t + 0.6))); };
-    pox(121, 179);
-    // mon-1's 85 (last at 120 s) is within 60 s of pox-1's newest (179.5 s): still the worse of two current readings.
-    expect(param(e, 'spo2', s(179.6))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
-    pox(180, 180);
-    // pox-1's 180.5 s reading is 60.5 s newer: mon-1's 85 is superseded, listed but not scored.
-    const p = param(e, 'spo2', s(180.6));
+    pox(121, 126);
+    // mon-1 reported every second, last at 120 s: not overdue until 127 s. Still the worse of two current readings.
+    expect(param(e, 'spo2', s(126.6))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
+    pox(127, 127);
+    // 7.6 s after its last: overdue, and pox-1 has newer readings: superseded, listed but not scored.
+    const p = param(e, 'spo2', s(127.6));
     expect(p).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'pox-1' } });
     expect(p?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PULS_OXIM_SAT_O2', value: 85, score: 3, superseded: true }]);
     pox(181, 430);
@@ -151,7 +151,7 @@ describe('NEWS2: a superseded source (rv165 F2)', () => {
   const vitals = (t: number): NumericReading[] => [...others(t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t)];
   const news2Alarm = (e: AlarmEngine) => e.list({ bed: 'bed-1' }).find((a) => a.key === 'news2:bed-1:low-medium');
 
-  it("an oximeter moved to bed-2 stops counting at bed-1 once bed-1's monitor has a reading more than 60 s newer than its last there", () => {
+  it('an oximeter moved to bed-2 stops counting at bed-1 once overdue there (it reported every 5 s)', () => {
     const e = new AlarmEngine();
     for (let t = 0; t <= 60; t += 5) { e.ingestAll([...vitals(t), spo2(85, t, 'pox-1')]); e.tick(s(t + 0.5)); }
     expect(param(e, 'spo2', s(60.5))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'pox-1' } });
@@ -161,42 +161,62 @@ describe('NEWS2: a superseded source (rv165 F2)', () => {
       e.tick(s(t + 0.5));
       return param(e, 'spo2', s(t + 0.5));
     };
-    for (let t = 65; t <= 120; t += 5) expect(at(t), `t=${t}`).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
-    // 125 s: the monitor's reading is 65 s newer than pox-1's last at bed-1 (60 s): superseded, listed, not scored.
-    const after = at(125);
+    for (const t of [65, 70]) expect(at(t), `t=${t}`).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
+    // 75.5 s: 15.5 s since its last reading at bed-1 (pace 5 s: overdue past 15 s), the monitor newer: superseded.
+    const after = at(75);
     expect(after).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'mon-1' } });
     expect(after?.others).toEqual([{ deviceId: 'pox-1', metric: 'MDC_PULS_OXIM_SAT_O2', value: 85, score: 3, superseded: true }]);
-    for (let t = 130; t <= 450; t += 5) at(t);
-    expect(e.news2('bed-1', s(450.5))).toMatchObject({ total: 0, risk: 'low' });
-    // The level ends clearAfterS (300 s) after the score went down at 125 s, not after pox-1's 85 aged out (360 s) as well.
+    for (let t = 80; t <= 400; t += 5) at(t);
+    expect(e.news2('bed-1', s(400.5))).toMatchObject({ total: 0, risk: 'low' });
+    // The level ends clearAfterS (300 s) after the score went down at 75 s, not after pox-1's 85 aged out (360 s) as well.
     expect(news2Alarm(e)?.conditionPresent).not.toBe(true);
   });
 
-  it('a cuff NIBP 88 is superseded once a live ABP has a reading more than 60 s newer: ABP 125 is scored', () => {
+  it('a cuff NIBP cycling every 5 min and stopped when a live ABP goes in is superseded once overdue (10 min + 5 s): ABP 125 is scored', () => {
     const e = new AlarmEngine();
     const base = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t), numeric(MDC.TEMP_BODY, 37, t)];
     const abp = (t: number) => numeric(MDC.PRESS_BLD_ART_ABP_SYS, 125, t, { unit: UNITS.MMHG });
-    e.ingestAll([...base(0), numeric(MDC.PRESS_BLD_NONINV_SYS, 88, 0)]);
-    e.tick(s(0.5));
+    e.ingestAll([...base(0), numeric(MDC.PRESS_BLD_NONINV_SYS, 92, 0)]);
+    e.ingestAll([...base(300), numeric(MDC.PRESS_BLD_NONINV_SYS, 88, 300)]);
+    e.tick(s(300.5));
     const sys = (at: number) => e.news2('bed-1', at)!.params.find((x) => x.param === 'systolic');
-    for (let t = 5; t <= 60; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
-    // Within 60 s of each other the two count as simultaneous: the worse is scored.
-    expect(sys(s(60.5))).toMatchObject({ value: 88, score: 3, source: { metric: 'MDC_PRESS_BLD_NONINV_SYS' } });
-    e.ingestAll([...base(65), abp(65)]);
-    const after = sys(s(65.5));
+    for (let t = 305; t <= 900; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    // Up to its next cycle and one more (600 s + 5 s after its last): the worse of two current readings.
+    expect(sys(s(900.5))).toMatchObject({ value: 88, score: 3, source: { metric: 'MDC_PRESS_BLD_NONINV_SYS' } });
+    e.ingestAll([...base(905), abp(905)]);
+    const after = sys(s(905.5));
     expect(after).toMatchObject({ status: 'measured', value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
     expect(after?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PRESS_BLD_NONINV_SYS', value: 88, score: 3, superseded: true }]);
-    for (let t = 65; t <= 3000; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    for (let t = 910; t <= 3000; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
     expect(sys(s(3000.5))).toMatchObject({ value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
     expect(e.news2('bed-1', s(3000.5))).toMatchObject({ total: 0, risk: 'low' });
     expect(news2Alarm(e)?.conditionPresent).not.toBe(true);
+  });
+
+  it('a spot check (one reading, no pace) counts for maxAgeS beside a continuous source: a fever beside a normal core probe (rv166 F1)', () => {
+    const m = new News2Monitor();
+    m.reading(numeric(MDC.TEMP_BODY, 39.5, 0, { deviceId: 'thermo-1' }));
+    for (let t = 0; t <= 3 * 3600; t += 10) m.reading(numeric(MDC.TEMP_BODY, 37, t, { deviceId: 'core-1' }));
+    expect(param(m, 'temperature', s(3 * 3600))).toMatchObject({ value: 39.5, score: 2, source: { deviceId: 'thermo-1' } });
+  });
+
+  it('a slow periodic oximeter (every 120 s) beside a 1 Hz monitor is scored between its reports, never flipping out (rv166 F1)', () => {
+    const m = new News2Monitor();
+    const scored: number[] = [];
+    for (let t = 0; t <= 1200; t++) {
+      m.reading(spo2(97, t, 'mon-1'));
+      if (t % 120 === 0) m.reading(spo2(85, t, 'pox-1'));
+      if (t >= 120) scored.push(param(m, 'spo2', s(t + 0.5))!.value as number);
+    }
+    expect(new Set(scored)).toEqual(new Set([85]));
   });
 
   it("the alarm's why names a superseded source as such", () => {
     const e = new AlarmEngine();
     const rest = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.TEMP_BODY, 37, t), hr(80, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t)];
     e.ingestAll([...rest(0), numeric(MDC.PRESS_BLD_NONINV_SYS, 120, 0)]);
-    const ch = e.ingestAll([...rest(70), numeric(MDC.PRESS_BLD_ART_ABP_SYS, 85, 70, { unit: UNITS.MMHG })]);
+    e.ingestAll([...rest(60), numeric(MDC.PRESS_BLD_NONINV_SYS, 120, 60)]);
+    const ch = e.ingestAll([...rest(190), numeric(MDC.PRESS_BLD_ART_ABP_SYS, 85, 190, { unit: UNITS.MMHG })]);
     const raised = ch.find((x) => x.change === 'raised' && x.alarm.source === 'news2');
     expect(raised?.why).toContain('systolic 85=3 (mon-1 MDC_PRESS_BLD_ART_ABP_SYS; also 120 mon-1 MDC_PRESS_BLD_NONINV_SYS superseded)');
   });

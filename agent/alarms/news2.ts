@@ -251,8 +251,8 @@ export interface News2ParamResult {
   source?: { deviceId: string; metric: string };
   /**
    * The parameter's other current sources, not scored (each scores no more than `value`: the worse reading counts;
-   * review rv162 F1). Absent when there is none. `superseded`: measured more than SUPERSEDED_MS before the parameter's
-   * newest current reading, so not a candidate (rv165 F2): shown, not scored.
+   * review rv162 F1). Absent when there is none. `superseded`: a source that reports at a known pace is overdue (see
+   * overdue()) while another source has a newer reading: shown, not scored (rv165 F2).
    */
   others?: { deviceId: string; metric: string; value: number; score: number; superseded?: true }[];
 }
@@ -346,15 +346,23 @@ export function boundDecidesBand(p: BoundedParam, bound: '>' | '<', v: number, s
 export interface SourcedInput extends Timed<number> {
   deviceId: string;
   metric: string;
+  /** Time between this source's last two measurements, when it has made two: the pace it reports at. */
+  everyMs?: number;
 }
 
+/** Slack beyond twice a source's pace before it counts as overdue (a sender's jitter, a commit's wait). */
+const OVERDUE_SLACK_MS = 5_000;
+
 /**
- * How much older than the parameter's newest current reading a source's may be and still count as simultaneous, the
- * worse of them scored (rv162 F1: monitor and oximeter at 1 Hz, ECG HR and SpO2 PR in one message). Older by more, it
- * has been superseded (rv165 F2: a cuff NIBP 50 min old outscored a live ABP for an hour). A minute covers senders
- * that report every few seconds to a minute apart; our choice.
+ * A source that reports at a known pace has missed two of its reports (rv165 F2: a monitor that stopped sending, an
+ * oximeter moved to another bed, a cuff whose cycle was stopped when an arterial line went in). A source with no pace
+ * yet (one reading: a spot check) is never overdue: its reading counts for maxAgeS, as a slow periodic one between its
+ * reports does (rv166 F1: superseding every reading a minute older than another source's dropped a spot-check fever
+ * beside a normal core probe, and had a 2-minute oximeter's 85 flip in and out of the score).
  */
-export const SUPERSEDED_MS = 60_000;
+function overdue(c: SourcedInput, now: number): boolean {
+  return c.everyMs !== undefined && now - c.at > 2 * c.everyMs + OVERDUE_SLACK_MS;
+}
 
 /** Per device parameter, the inputs of each of its sources (a monitor's ECG HR and SpO2 pulse rate, an oximeter's SpO2). */
 export type News2Sources = Partial<Record<BoundedParam, readonly SourcedInput[]>>;
@@ -362,10 +370,10 @@ export type News2Sources = Partial<Record<BoundedParam, readonly SourcedInput[]>
 /**
  * Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported.
  * `sources`: where a device parameter has them, they replace its entry in `inputs`: of the current ones (valid, not
- * stale) measured within SUPERSEDED_MS of the newest current one, the one that scores highest is scored, the newest of
- * those on a tie (review rv162 F1: the last reading of a batch was scored, so the order of two sources decided the
- * score; NEWS2 is an early-warning score, so the worse reading counts); older current ones are superseded (rv165 F2);
- * with none current, the newest shows stale.
+ * stale) not superseded, the one that scores highest is scored, the newest of those on a tie (review rv162 F1: the
+ * last reading of a batch was scored, so the order of two sources decided the score; NEWS2 is an early-warning score,
+ * so the worse reading counts). Superseded: overdue while another current source has a newer reading (rv165 F2).
+ * With none current, the newest shows stale.
  */
 export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string, sources: News2Sources = {}): News2Score {
   const bc = bedNews2Config(config, bed);
@@ -407,9 +415,9 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
     const f = fresh(p, t);
     return f !== null && 'ok' in f;
   };
-  // The newest current measurement of each parameter: a source older than it by more than SUPERSEDED_MS is superseded.
+  // The newest current measurement of each parameter: an overdue source older than it is superseded.
   const newest = (p: BoundedParam): number => Math.max(-Infinity, ...(sources[p] ?? []).filter((c) => current(p, c)).map((c) => c.at));
-  const superseded = (c: SourcedInput, from: number): boolean => from - c.at > SUPERSEDED_MS;
+  const superseded = (c: SourcedInput, from: number): boolean => c.at < from && overdue(c, now);
   const pick = (p: BoundedParam): Timed<number> | undefined => {
     const list = sources[p];
     if (!list?.length) return inputs[p];
@@ -768,7 +776,9 @@ export class News2Monitor {
     const held = (s.sourced[target.param] ??= new Map());
     const prev = held.get(source);
     if (prev && older(prev, source, r, measuredAt)) return false; // an older reading arriving late does not replace a newer one
-    const input: SourcedInput = { value: v, at: measuredAt, deviceId: r.deviceId, metric: r.mdc.refid, ...(bound !== null && { bound }) };
+    // Its pace: the time since its previous measurement (the same one sent again keeps the pace it had).
+    const everyMs = prev && measuredAt > prev.input.at ? measuredAt - prev.input.at : prev?.input.everyMs;
+    const input: SourcedInput = { value: v, at: measuredAt, deviceId: r.deviceId, metric: r.mdc.refid, ...(bound !== null && { bound }), ...(everyMs !== undefined && { everyMs }) };
     held.set(source, r.deviceTime !== null && Number.isFinite(r.deviceTime) ? { input, deviceTime: r.deviceTime } : { input });
     this.prune(held, target.param, source, r.receivedAt);
     if (!known && r.patientId !== undefined) {
