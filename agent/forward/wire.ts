@@ -2,7 +2,7 @@
 // array of flat records. Flat records (each carrying its device, bed and codes) keep consumer queries and
 // FHIR mapping templates simple. The JSON Schema is in schema/; change both together and bump the version.
 // The opt-in compact encoding (schema version 2) is in compact.ts.
-import type { AlarmEvent, DeviceStatusEvent, NumericReading, Origin, WaveformSegment } from '../model/reading.js';
+import type { AlarmEvent, DeviceStatusEvent, MdcCode, NumericReading, Origin, RawCode, WaveformSegment } from '../model/reading.js';
 import type { Stream } from '../store/outbox.js';
 import { MODEL_ANNOTATION_KIND, type AlarmAnnotation, type AlarmStateChange } from '../alarms/types.js';
 import { encodeCompact } from './compact.js';
@@ -43,6 +43,22 @@ export function iso(ms: number | null): string | null {
   return lastIso;
 }
 
+/**
+ * A term's refid as the schema takes it (^MDC_): a vendor term under a code (a Modbus map's `{ code, refid }`) goes out
+ * as null, its term kept as rawCode's text and its code in `code`; sent as it was, the schema refused every message
+ * that carried it, other beds' records with it (review rv164 F2).
+ */
+function wireRefid(mdc: MdcCode | null | undefined): string | null {
+  const refid = mdc?.refid;
+  return typeof refid === 'string' && !refid.startsWith('MDC_') ? null : (refid ?? null);
+}
+
+/** The record's rawCode: the device's own, or for a vendor refid (wireRefid) one that carries the term as its text. */
+function wireRaw(mdc: MdcCode | null | undefined, raw: RawCode | undefined): RawCode | undefined {
+  if (typeof mdc?.refid !== 'string' || mdc.refid.startsWith('MDC_')) return raw;
+  return raw ? { ...raw, text: mdc.refid } : { system: 'MDC', code: String(mdc.code), text: mdc.refid };
+}
+
 function origin(e: Origin) {
   return {
     deviceId: e.deviceId,
@@ -54,12 +70,13 @@ function origin(e: Origin) {
 }
 
 export function numericRecord(r: NumericReading) {
+  const raw = wireRaw(r.mdc, r.raw);
   return {
     type: 'numeric' as const,
     ...origin(r),
     code: r.mdc?.code ?? null,
-    refid: r.mdc?.refid ?? null,
-    ...(r.raw && { rawCode: r.raw }),
+    refid: wireRefid(r.mdc),
+    ...(raw && { rawCode: raw }),
     ...(r.setting && { setting: true }),
     value: r.value,
     unit: r.unit.ucum,
@@ -153,7 +170,8 @@ function originJson(e: Origin): string {
 }
 
 function codeText(mdc: NumericReading['mdc'], raw: NumericReading['raw']): string {
-  return `,"code":${mdc?.code === undefined ? 'null' : q(mdc.code)},"refid":${mdc?.refid === undefined ? 'null' : q(mdc.refid)}${raw ? prop('rawCode', raw) : ''}`;
+  const rawCode = wireRaw(mdc, raw);
+  return `,"code":${mdc?.code === undefined ? 'null' : q(mdc.code)},"refid":${mdc?.refid === undefined ? 'null' : q(wireRefid(mdc))}${rawCode ? prop('rawCode', rawCode) : ''}`;
 }
 
 const codeMemo = new Map<number, { refid: string; json: string; extra: number }>();
@@ -268,12 +286,13 @@ export function waveformJson(w: WaveformSegment, samples = samplesJson(w.samples
 }
 
 export function waveformRecord(w: WaveformSegment) {
+  const raw = wireRaw(w.mdc, w.raw);
   return {
     type: 'waveform' as const,
     ...origin(w),
     code: w.mdc?.code ?? null,
-    refid: w.mdc?.refid ?? null,
-    ...(w.raw && { rawCode: w.raw }),
+    refid: wireRefid(w.mdc),
+    ...(raw && { rawCode: raw }),
     unit: w.unit.ucum,
     ...(w.unit.mdc && { unitCode: w.unit.mdc.code }),
     startTime: iso(w.startTime),
@@ -286,13 +305,14 @@ export function waveformRecord(w: WaveformSegment) {
 }
 
 export function alarmRecord(a: AlarmEvent) {
+  const raw = wireRaw(a.condition, a.raw);
   return {
     type: 'alarm' as const,
     ...origin(a),
     alarmId: a.alarmId,
     code: a.condition?.code ?? null,
-    refid: a.condition?.refid ?? null,
-    ...(a.raw && { rawCode: a.raw }),
+    refid: wireRefid(a.condition),
+    ...(raw && { rawCode: raw }),
     text: a.text,
     priority: a.priority,
     category: a.category,
@@ -317,6 +337,7 @@ export function deviceStatusRecord(s: DeviceStatusEvent) {
 /** One audited change of a managed alarm (the agent's own alarm model), on the alarms stream. */
 export function alarmChangeRecord(c: AlarmStateChange, patientId: (id: string) => string = (id) => id) {
   const a = c.alarm;
+  const raw = wireRaw(a.condition.code, a.condition.raw);
   return {
     type: 'alarm-change' as const,
     deviceId: a.deviceId,
@@ -334,8 +355,8 @@ export function alarmChangeRecord(c: AlarmStateChange, patientId: (id: string) =
     actor: c.actor,
     at: iso(c.at),
     code: a.condition.code?.code ?? null,
-    refid: a.condition.code?.refid ?? null,
-    ...(a.condition.raw && { rawCode: a.condition.raw }),
+    refid: wireRefid(a.condition.code),
+    ...(raw && { rawCode: raw }),
     text: a.condition.text,
     priority: a.priority,
     category: a.category,

@@ -709,7 +709,7 @@ export function planWarnings(options: ModbusOptions): DriverWarning[] {
           return;
         }
         if (typeof point.mdc !== 'string' && !mdcByCode(mdc.code)) {
-          warnings.push({ field: `${path}.mdc`, message: `${mdc.refid} (${mdc.code}) is not a term the agent knows: its values are shown and forwarded, but no alarm rule will judge it` });
+          warnings.push({ field: `${path}.mdc`, message: `${mdc.refid} (${mdc.code}) is not a term the agent knows: its values are shown and forwarded, but no alarm rule will judge it${mdc.refid.startsWith('MDC_') ? '' : `; not an MDC_ refid, so the cloud gets code ${mdc.code} with refid null and ${JSON.stringify(mdc.refid)} as rawCode's text`}` });
           return;
         }
         if (point.unit === undefined) return; // no unit: taken as the rule's (agent/alarms/units.ts)

@@ -39,7 +39,7 @@ const point = {
     mdc: {
       oneOf: [{ type: 'string', minLength: 1 }, mdcTerm],
       description:
-        'What the value is, as an ISO/IEEE 11073 MDC term: a refid the agent knows (agent/model/mdc.ts, e.g. "MDC_PULS_OXIM_SAT_O2") or `{ code, refid }` for any other (a refid the agent knows must come with its own code, or the start refuses it; a term the agent does not know is warned of at --check and start, as no alarm rule judges it). Default none: the reading is still stored and forwarded, with mdc null and the raw code `<unitId>/<table>/<address>`, but the agent\'s alarm limits and NEWS2 ignore it. Set it for every clinical value.',
+        'What the value is, as an ISO/IEEE 11073 MDC term: a refid the agent knows (agent/model/mdc.ts, e.g. "MDC_PULS_OXIM_SAT_O2") or `{ code, refid }` for any other (a refid the agent knows must come with its own code, or the start refuses it; a term the agent does not know is warned of at --check and start, as no alarm rule judges it; a refid not starting MDC_ is forwarded as refid null with the refid as rawCode text). Default none: the reading is still stored and forwarded, with mdc null and the raw code `<unitId>/<table>/<address>`, but the agent\'s alarm limits and NEWS2 ignore it. Set it for every clinical value.',
     },
     unit: {
       oneOf: [
