@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { checkBeyondSchema, configWarnings, displayHostWarnings, displayListenProblem, savedOverlayNote, startupNotes } from './config/check.js';
+import { checkBeyondSchema, configWarnings, displayHostWarnings, displayListenProblem, emptyTimeZoneAsUtc, savedOverlayNote, startupNotes } from './config/check.js';
 import { applyEnvOverrides, ConfigError, loadConfigFile, type AgentConfig, type ConfigProblem } from './config/load.js';
 import { DEFAULT_CONFIG_PATH } from './paths.js';
 import { createLogger } from './log.js';
@@ -40,6 +40,7 @@ Exit codes: 0 stopped cleanly (--refused: done), 1 runtime failure (--refused: s
 of that id), 2 invalid configuration or usage.`;
 
 async function main(): Promise<number> {
+  const tzWasEmpty = emptyTimeZoneAsUtc(); // before any time is formatted: the log names the zone that runs
   let args;
   let positionals: string[];
   try {
@@ -90,6 +91,7 @@ async function main(): Promise<number> {
     // as the start judges it: with the saved twin overlay the start would apply over the file, said (review rv60 M3).
     const { startup, problems } = await judgeStart(config, false, path);
     const notes = startupNotes(startup);
+    if (tzWasEmpty) notes.push('TZ is empty (GATEWAY_TIME_ZONE not filled in): clocks without a zone (an IntelliVue monitor, HL7 times without an offset) are read as UTC');
     if (problems.length) {
       process.stderr.write(`${new ConfigError(path, problems).message}\n`);
       for (const n of notes) process.stderr.write(`  note: ${n}\n`);
@@ -112,7 +114,13 @@ async function main(): Promise<number> {
 
   const log = createLogger(config.log);
   log.info(
-    { config: path, embeddedDefault: path === DEFAULT_CONFIG_PATH, node: process.version, timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone },
+    {
+      config: path,
+      embeddedDefault: path === DEFAULT_CONFIG_PATH,
+      node: process.version,
+      timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      ...(tzWasEmpty && { timeZoneFrom: 'TZ is empty (GATEWAY_TIME_ZONE not filled in): UTC' }),
+    },
     'bedside edge gateway agent starting',
   );
   // The file is not what runs (an engineer's edit may have no effect): said as a warning, with what it changes.

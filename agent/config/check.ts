@@ -480,6 +480,18 @@ function createProblems(err: unknown, entry: string): ConfigProblem[] {
   return [m ? { path: `${entry}.${m[1]}`, message: m[2]! } : { path: entry, message: text }];
 }
 
+/**
+ * An empty TZ (the manifest's TZ when GATEWAY_TIME_ZONE is left empty) runs the process in UTC, yet ICU names that
+ * zone "Etc/Unknown", which the first log line showed where the guide says to look (review rv163 F4). Set to UTC,
+ * which is what runs (not deleted: unset would read /etc/localtime, another zone on a host). Node.js re-reads TZ
+ * when it is assigned. True when it was empty.
+ */
+export function emptyTimeZoneAsUtc(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.TZ !== '') return false;
+  env.TZ = 'UTC';
+  return true;
+}
+
 /** TZ values that mean UTC. */
 const UTC_MEANT = /^:?(?:Etc\/)?(?:UTC|UCT|GMT|Zulu|Universal)?(?:[+-]?0)?$/i;
 
@@ -655,6 +667,9 @@ export function configWarnings(
   if (!atStart) d.users.forEach((u, i) => {
     for (const weak of weakPasswordHashes([u])) warnings.push({ path: `display.users[${i}] (${u.name})`, message: weakHashMessage(weak) });
   });
+  // At start the display says these as it starts listening (agent/http/server.ts); --check said nothing of them, so
+  // the shipped module config met them first in its start log (review rv163 F3).
+  if (!atStart) warnings.push(...displayExposureWarnings(d, env));
   const acting = [...d.users, ...d.tokens].some((u) => u.role === 'clinician' || u.role === 'admin');
   if (acting) return warnings;
   warnings.push({
@@ -727,12 +742,24 @@ export function moduleDisplayWarnings(config: AgentConfig, env: NodeJS.ProcessEn
         "container's health check still passes; set display.host: 0.0.0.0 (docs/deploy-guide.md): the deployment's PortBindings choose the address",
     });
   }
-  if (env.HEALTHCHECK_URL) return warnings;
+  const health = (message: string) => warnings.push({ path: 'HEALTHCHECK_URL (environment)', message });
+  // Set, it replaces the whole address the check calls: compared with the display as it runs, since healthcheck.mjs
+  // and the deploy guide promise --check says when it misses (review rv163 F1: TLS switched off, or the port moved,
+  // after the guide's https value was set left the module unhealthy for good without a word).
+  if (env.HEALTHCHECK_URL && d.enabled) {
+    const misses = healthUrlMisses(env.HEALTHCHECK_URL, d);
+    if (misses) {
+      health(
+        `${misses}: the module's health check calls where the display does not answer and the container is reported unhealthy for good; ` +
+          `set HEALTHCHECK_URL to ${healthUrlFor(d)} in the module's env (or remove it when the display is plain HTTP on AGENT_DISPLAY_PORT, else 8080)`,
+      );
+    }
+    return warnings;
+  }
   const rawPort = env.AGENT_DISPLAY_PORT?.trim() || '8080';
   // As the check's URL and the agent read it: `08080` is port 8080, not another port (review rv106 L2).
   const calledPort = /^\d+$/.test(rawPort) ? String(Number(rawPort)) : rawPort;
   const called = `http://127.0.0.1:${calledPort}/healthz`;
-  const health = (message: string) => warnings.push({ path: 'HEALTHCHECK_URL (environment)', message });
   if (!d.enabled) {
     health(
       "display.enabled is false: the module's health check (GET /healthz on the display) finds nothing and the container stays unhealthy for good; " +
@@ -747,6 +774,62 @@ export function moduleDisplayWarnings(config: AgentConfig, env: NodeJS.ProcessEn
     );
   }
   return warnings;
+}
+
+/**
+ * A display listening beyond loopback without TLS, or with open viewing: what it shows and takes travels to whoever
+ * reaches the port. Where that is, the agent cannot see; in the module it is the deployment's choice.
+ */
+function displayExposureWarnings(d: AgentConfig['display'], env: NodeJS.ProcessEnv): ConfigProblem[] {
+  if (isLoopbackHost(d.host)) return [];
+  const where = AzureIotTransport.edgeEnvironmentPresent(env)
+    ? "inside the IoT Edge module 0.0.0.0 is needed; who reaches it is decided by the deployment's PortBindings, as shipped the gateway's 127.0.0.1 only, and by the containers on the module's network"
+    : 'wherever this port is reachable: in a container, where the deployment publishes it (PortBindings)';
+  const warnings: ConfigProblem[] = [];
+  if (!d.tls) {
+    warnings.push({ path: 'display.tls', message: `not set while display.host ${d.host} listens beyond loopback: logins and tokens travel in clear on any network that reaches it (${where}); configure display.tls` });
+  }
+  if (d.viewing === 'open') {
+    warnings.push({ path: 'display.viewing', message: `open while display.host ${d.host} listens beyond loopback: anyone on a network that reaches it sees the ward (${where}); set viewing: authenticated with display.users or tokens` });
+  }
+  return warnings;
+}
+
+/** Addresses a display.host listens on every interface with, loopback included. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+
+/** The URL the module's health check should call for this display: its scheme, its port, loopback unless bound to one address. */
+function healthUrlFor(d: AgentConfig['display']): string {
+  const host = d.host.trim();
+  const at = WILDCARD_HOSTS.has(host) || isLoopbackHost(host) ? '127.0.0.1' : isIP(host) === 6 ? `[${host}]` : host;
+  return `${d.tls ? 'https' : 'http'}://${at}:${d.port}/healthz`;
+}
+
+/**
+ * What in a HEALTHCHECK_URL misses the display, or null when it reaches it: read as healthcheck.mjs reads it (new URL;
+ * the default port of the scheme when none is written). Host judged cheaply: loopback reaches a display on every
+ * interface or on loopback; otherwise only display.host itself does.
+ */
+function healthUrlMisses(raw: string, d: AgentConfig['display']): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = new URL('invalid:');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `${JSON.stringify(raw)} is not a URL the health check can call (http:// or https://, host, port, /healthz)`;
+  url.username = url.password = ''; // not echoed into a log
+  const misses: string[] = [];
+  const scheme = url.protocol.slice(0, -1);
+  if ((scheme === 'https') !== Boolean(d.tls)) misses.push(`${scheme} while display.tls is ${d.tls ? 'on' : 'off'}`);
+  const port = url.port || (scheme === 'https' ? '443' : '80');
+  if (port !== String(d.port)) misses.push(`port ${port} while display.port is ${d.port}`);
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const displayHost = d.host.trim().toLowerCase();
+  const reaches = host === displayHost || (isLoopbackHost(host) && (WILDCARD_HOSTS.has(displayHost) || isLoopbackHost(displayHost)));
+  if (!reaches) misses.push(`host ${url.hostname} is not the container's loopback (127.0.0.1) nor display.host (${d.host})`);
+  if (url.pathname !== '/healthz') misses.push(`path ${url.pathname} is not /healthz`);
+  return misses.length ? `${url.href} (${misses.join('; ')})` : null;
 }
 
 /**
