@@ -332,6 +332,7 @@ export class Agent {
               retry: config.hub.retry,
               maxInFlight: config.hub.maxInFlight,
               encoding: config.hub.encoding,
+              compression: config.hub.compression,
             },
             log.child({ component: 'forwarder' }),
             this.metrics,

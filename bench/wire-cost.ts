@@ -3,8 +3,11 @@
 // are packed by the real outbox and envelopes exactly as the forwarder does at the default batching
 // (hub.batchDelayMs 1000, hub.maxMessageBytes 64 KB, waveforms not forwarded), once per encoding, against one
 // message per reading (the baseline). Message size = body + the properties sent with it (message id, content type
-// and encoding, kind, schemaVersion, gatewayId), as they travel in the MQTT topic.
+// and encoding, kind, schemaVersion, gatewayId), as they travel in the MQTT topic. Each encoding is measured plain
+// and gzipped (hub.compression gzip: the gzip of the JSON as the forwarder makes it, `compression` property instead
+// of content type and encoding).
 //   npx tsx bench/wire-cost.ts [--beds 32] [--minutes 10]
+import { gzipSync } from 'node:zlib';
 import { toRecord } from '../agent/ingest.js';
 import type { DriverEvent } from '../agent/model/reading.js';
 import { Outbox, type OutboxRecord } from '../agent/store/outbox.js';
@@ -21,10 +24,13 @@ const S1_DAILY = 400_000;
 const GATEWAY = 'ward3-gw';
 
 
-function messageBytes(id: string, body: string): number {
-  const props = { ...messageProperties('telemetry', GATEWAY, body), '$.mid': id, '$.ct': 'application/json', '$.ce': 'utf-8' };
+type Compression = 'none' | 'gzip';
+
+function messageBytes(id: string, body: string, sentBytes: number, compression: Compression): number {
+  const content = compression === 'gzip' ? { compression: 'gzip' } : { '$.ct': 'application/json', '$.ce': 'utf-8' };
+  const props = { ...messageProperties('telemetry', GATEWAY, body), '$.mid': id, ...content };
   const bag = Object.entries(props).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
-  return Buffer.byteLength(body) + Buffer.byteLength(bag);
+  return sentBytes + Buffer.byteLength(bag);
 }
 
 interface Cost {
@@ -33,19 +39,26 @@ interface Cost {
   chunks: number;
   bytes: number;
   packMs: number;
+  gzipMs: number;
 }
 
 /** Replays the ward through an outbox, packing telemetry when the forwarder would. */
-function replay(batches: { at: number; records: OutboxRecord[] }[], encoding: Encoding): Cost {
+function replay(batches: { at: number; records: OutboxRecord[] }[], encoding: Encoding, compression: Compression): Cost {
   const box = new Outbox(':memory:', { retainAckedMs: 0 });
   const wrap = envelope(GATEWAY, encoding);
-  const cost: Cost = { readings: 0, messages: 0, chunks: 0, bytes: 0, packMs: 0 };
+  const cost: Cost = { readings: 0, messages: 0, chunks: 0, bytes: 0, packMs: 0, gzipMs: 0 };
   const pack = (now: number) => {
     const t = performance.now();
     const m = box.pack('telemetry', MAX_BYTES, wrap, now);
     cost.packMs += performance.now() - t;
     if (!m) return false;
-    const bytes = messageBytes(m.id, m.body);
+    let sent = Buffer.byteLength(m.body);
+    if (compression === 'gzip') {
+      const g = performance.now();
+      sent = gzipSync(m.body).length;
+      cost.gzipMs += performance.now() - g;
+    }
+    const bytes = messageBytes(m.id, m.body, sent, compression);
     cost.messages++;
     cost.readings += m.count;
     cost.bytes += bytes;
@@ -80,15 +93,22 @@ let oneBytes = 0;
 const single = envelope(GATEWAY, 'records');
 for (const b of batches) {
   for (const r of b.records) {
-    const bytes = messageBytes('xxxxxxxx-t-000000', single('xxxxxxxx-t-000000', 'telemetry', [r.body]));
+    const body = single('xxxxxxxx-t-000000', 'telemetry', [r.body]);
+    const bytes = messageBytes('xxxxxxxx-t-000000', body, Buffer.byteLength(body), 'none');
     oneBytes += bytes;
     oneChunks += Math.ceil(bytes / CHUNK);
   }
 }
-const costs = { records: replay(batches, 'records'), compact: replay(batches, 'compact') };
+const VARIANTS = [
+  { key: 'records', encoding: 'records', compression: 'none', label: 'records (schema 1, default)' },
+  { key: 'compact', encoding: 'compact', compression: 'none', label: 'compact (schema 2, opt-in)' },
+  { key: 'records+gzip', encoding: 'records', compression: 'gzip', label: 'records, gzip (opt-in)' },
+  { key: 'compact+gzip', encoding: 'compact', compression: 'gzip', label: 'compact, gzip (opt-in)' },
+] as const;
+const costs = Object.fromEntries(VARIANTS.map((v) => [v.key, replay(batches, v.encoding, v.compression)])) as Record<(typeof VARIANTS)[number]['key'], Cost>;
 const rows = [
-  { encoding: 'one message per reading (baseline)', messages: readings, chunks: oneChunks, bytes: oneBytes, packMs: 0 },
-  ...(['records', 'compact'] as const).map((e) => ({ encoding: `${e} (${e === 'records' ? 'schema 1, default' : 'schema 2, opt-in'})`, ...costs[e] })),
+  { encoding: 'one message per reading (baseline)', messages: readings, chunks: oneChunks, bytes: oneBytes, packMs: 0, gzipMs: 0 },
+  ...VARIANTS.map((v) => ({ ...costs[v.key], encoding: v.label })),
 ].map((c) => ({
   encoding: c.encoding,
   'readings/chunk': round(readings / c.chunks),
@@ -98,19 +118,20 @@ const rows = [
   'chunks/day': Math.round((c.chunks / seconds) * 86400),
   'S1 units': round((c.chunks / seconds) * 86400 / S1_DAILY, 2),
   'pack µs/reading': round((c.packMs * 1000) / readings),
+  'gzip µs/reading': round((c.gzipMs * 1000) / readings),
 }));
 console.log(`${beds} beds, ${minutes} simulated minutes, ${readings} telemetry records (${round(readings / seconds)}/s), batchDelayMs ${BATCH_DELAY_MS}, maxMessageBytes ${MAX_BYTES}`);
 console.table(rows);
 
 const perChunk = (c: { chunks: number }) => readings / c.chunks;
-const figures: Figure[] = (['records', 'compact'] as const).map((e) => ({
+const figures: Figure[] = VARIANTS.map(({ key, label }) => ({
   bench: 'wire cost',
-  measure: `${beds}-bed ward, ${e} encoding: readings per 4 KB chunk`,
-  value: round(perChunk(costs[e])),
+  measure: `${beds}-bed ward, ${label}: readings per 4 KB chunk`,
+  value: round(perChunk(costs[key])),
   unit: 'readings/chunk',
   baseline: { label: 'one message per reading', value: round(perChunk({ chunks: oneChunks })) },
-  target: { text: '≥ 40 readings per 4 KB chunk', met: perChunk(costs[e]) >= 40 },
-  note: `${round(costs[e].messages / seconds)} messages/s (baseline ${round(readings / seconds)}), ${round(costs[e].chunks / seconds)} chunks/s = ${round((costs[e].chunks / seconds) * 86400 / S1_DAILY, 2)} S1 units`,
+  target: { text: '≥ 40 readings per 4 KB chunk', met: perChunk(costs[key]) >= 40 },
+  note: `${round(costs[key].messages / seconds)} messages/s (baseline ${round(readings / seconds)}), ${round(costs[key].chunks / seconds)} chunks/s = ${round((costs[key].chunks / seconds) * 86400 / S1_DAILY, 2)} S1 units`,
 }));
 figures.push({
   bench: 'wire cost',

@@ -45,6 +45,8 @@ export interface AgentConfig {
     maxInFlight: number;
     /** Message body format: schema 1 `records` (default) or schema 2 `compact` (agent/forward/compact.ts). */
     encoding: 'records' | 'compact';
+    /** Telemetry bodies gzipped on the wire (opt-in); alarms never are. */
+    compression: 'none' | 'gzip';
   };
   drivers: DriverEntry[];
   privacy: { pseudonymizePatientIds: boolean; pseudonymKey?: Secret };

@@ -163,7 +163,10 @@ export const SDK_SEND_TIMEOUT_MS = 30_000;
 export interface OutgoingMessage {
   id: string;
   stream: Stream;
+  /** The JSON text (schema 1 or 2). */
   body: string;
+  /** The gzip of body, when it travels compressed (hub.compression gzip): sent instead, without content type and encoding. */
+  gzipped?: Buffer;
   properties: Record<string, string>;
 }
 
@@ -853,10 +856,14 @@ export class AzureIotTransport implements HubTransport {
       await held;
       if (this.client !== client) throw new Error('connection to the hub lost while sends were held for the twin read');
     }
-    const msg = new Message(m.body);
+    const msg = new Message(m.gzipped ?? m.body);
     msg.messageId = m.id;
-    msg.contentType = 'application/json';
-    msg.contentEncoding = 'utf-8';
+    // IoT Hub's content properties describe JSON text in utf-8/16/32 (what body routing reads); a gzipped body is
+    // bytes to the hub, so it goes without them and says so in the `compression` application property instead.
+    if (!m.gzipped) {
+      msg.contentType = 'application/json';
+      msg.contentEncoding = 'utf-8';
+    }
     for (const [k, v] of Object.entries(m.properties)) msg.properties.add(k, v);
     this.sending.set(client, (this.sending.get(client) ?? 0) + 1);
     try {

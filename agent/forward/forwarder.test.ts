@@ -1,5 +1,6 @@
 // Unit tests of the forwarder's loop against a scripted transport. The proof against the real SDK and a
 // real MQTT/TLS peer is in test/e2e/.
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
 import { Outbox } from '../store/outbox.js';
 import { Metrics } from '../metrics.js';
@@ -70,6 +71,43 @@ describe('Forwarder', () => {
     expect(t.sent[0]!.properties).toEqual({ kind: 'alarm', schemaVersion: '1', gatewayId: 'gw', 'iothub-creation-time-utc': expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
     expect(records(t.sent[1]!)).toEqual([1, 2]);
     await until(() => box.nextMessage() === null);
+    await f.stop();
+    box.close();
+  });
+
+  it('compression gzip: telemetry goes gzipped (the gzip of its JSON, the same bytes on a resend), alarms plain; the bytes sent are counted', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const metrics = new Metrics();
+    box.append([rec(1), rec(2)]);
+    box.append([rec(3, 'alarms')]);
+    const f = new Forwarder(box, t, { ...opts, compression: 'gzip' }, captureLog().log, metrics);
+    f.start();
+    await until(() => box.nextMessage() === null && t.sent.length === 2);
+    const [alarm, telemetry] = t.sent;
+    expect(alarm!.stream).toBe('alarms');
+    expect(alarm!.gzipped).toBeUndefined();
+    expect(telemetry!.stream).toBe('telemetry');
+    expect(gunzipSync(telemetry!.gzipped!).toString('utf8')).toBe(telemetry!.body);
+    expect(telemetry!.properties.compression).toBe('gzip');
+    expect(alarm!.properties.compression).toBeUndefined();
+    expect(records(telemetry!)).toEqual([1, 2]);
+    expect(metrics.get('forward_body_bytes_total', { stream: 'telemetry' })).toBe(telemetry!.gzipped!.length);
+    expect(metrics.get('forward_body_bytes_total', { stream: 'alarms' })).toBe(Buffer.byteLength(alarm!.body));
+    await f.stop();
+    box.close();
+  });
+
+  it('compression none (the default) sends every body as its JSON text', async () => {
+    const box = new Outbox(':memory:');
+    const t = new ScriptedTransport();
+    const metrics = new Metrics();
+    box.append([rec(1)]);
+    const f = new Forwarder(box, t, opts, captureLog().log, metrics);
+    f.start();
+    await until(() => box.nextMessage() === null && t.sent.length === 1);
+    expect(t.sent[0]!.gzipped).toBeUndefined();
+    expect(metrics.get('forward_body_bytes_total', { stream: 'telemetry' })).toBe(Buffer.byteLength(t.sent[0]!.body));
     await f.stop();
     box.close();
   });

@@ -1,5 +1,5 @@
 // The IoT Hub routes docs/cloud-consumers.md gives cloud teams, applied to what a real agent sends (real SDK over
-// TLS, hub stand-in): every message must reach a route, and a compact body never the route schema-1 readers use.
+// TLS, hub stand-in): every message must reach a route, and a compact or gzipped body never the route schema-1 readers use.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
@@ -29,38 +29,54 @@ function documentedRoutes(): Map<string, string> {
   return new Map([...sql.matchAll(/^-- route "([^"]+)"[^\n]*\n([^\n]+)$/gm)].map((m) => [m[1]!, m[2]!.trim()]));
 }
 
-/** A routing query of `property = 'value'` terms joined by AND, on the application properties. */
+/**
+ * A routing query of terms joined by AND, on the application properties: `property = 'value'`, `IS_DEFINED(property)`
+ * and `NOT IS_DEFINED(property)`.
+ */
 function matches(query: string, properties: Record<string, string>): boolean {
   return query.split(/\s+AND\s+/).every((term) => {
+    const defined = /^(NOT )?IS_DEFINED\((\w+)\)$/.exec(term.trim());
+    if (defined) return (properties[defined[2]!] !== undefined) !== (defined[1] !== undefined);
     const m = /^(\w+) = '([^']*)'$/.exec(term.trim());
     if (!m) throw new Error(`cannot evaluate the routing term ${term}`);
     return properties[m[1]!] === m[2];
   });
 }
 
-it('with hub.encoding compact, every message the agent sends takes a documented route, and compact ones never the schema-1 route', async () => {
+const CASES = [
+  { hubSettings: { encoding: 'compact' }, telemetryRoute: { '1': 'bedside-telemetry', '2': 'bedside-telemetry-compact' } },
+  { hubSettings: { compression: 'gzip' }, telemetryRoute: { '1': 'bedside-telemetry-gzip', '2': 'bedside-telemetry-gzip' } },
+  { hubSettings: { encoding: 'compact', compression: 'gzip' }, telemetryRoute: { '1': 'bedside-telemetry-gzip', '2': 'bedside-telemetry-gzip' } },
+] as const;
+
+it.each(CASES)('with hub settings $hubSettings, every message the agent sends takes exactly one documented route: the one its readers can read', async ({ hubSettings, telemetryRoute }) => {
   hub = await startHubStandin({ identities: [{ deviceId: 'gw-dev', key: KEY }] });
   const standin = hub;
   const drivers = [{ name: 'ward-sim', type: 'simulator', options: { beds: 4, waveforms: false, numericPeriodMs: 200, episodesPerHour: 3600 } }];
-  agent = new Agent({ config: testConfig(tempDir(), { hub: { encoding: 'compact' }, drivers }, standin.connectionString('gw-dev')), registry, log: captureLog().log });
+  agent = new Agent({ config: testConfig(tempDir(), { hub: hubSettings, drivers }, standin.connectionString('gw-dev')), registry, log: captureLog().log });
   await agent.start();
+  const compact = 'encoding' in hubSettings;
   await standin.waitUntil(
-    () => standin.messages.some((m) => m.properties.kind === 'alarm') && standin.messages.some((m) => m.properties.schemaVersion === '2'),
+    () => standin.messages.some((m) => m.properties.kind === 'alarm') && standin.messages.some((m) => m.properties.kind === 'telemetry' && (!compact || m.properties.schemaVersion === '2')),
     30_000,
-    'an alarm and a compact message',
+    'an alarm and a telemetry message (compact if so set)',
   );
   expect(await agent.drain(20_000)).toBe(true);
 
   const routes = documentedRoutes();
   expect(routes.size).toBeGreaterThan(0);
   const taken = standin.messages.map((m) => ({
-    version: `${m.properties.kind}/${m.properties.schemaVersion}`,
+    kind: m.properties.kind,
+    version: m.properties.schemaVersion as '1' | '2',
+    gzipped: m.contentEncoding === undefined && m.properties.compression === 'gzip',
     routes: [...routes].filter(([, q]) => matches(q, m.properties)).map(([name]) => name),
   }));
   expect(taken.filter((t) => t.routes.length !== 1)).toEqual([]);
   for (const t of taken) {
-    if (t.version === 'telemetry/2') expect(t.routes).toEqual(['bedside-telemetry-compact']);
-    if (t.version.startsWith('alarm/')) expect(t.routes).toEqual(['bedside-alarms']);
+    if (t.kind === 'telemetry') expect(t.routes).toEqual([telemetryRoute[t.version]]);
+    if (t.kind === 'alarm') expect(t.routes).toEqual(['bedside-alarms']);
+    // Only the gzip route's readers decompress: nothing else may carry a gzipped body.
+    expect(t.gzipped).toBe(t.routes[0] === 'bedside-telemetry-gzip');
   }
-  expect([...routes.keys()].sort()).toEqual(['bedside-alarms', 'bedside-telemetry', 'bedside-telemetry-compact']);
+  expect([...routes.keys()].sort()).toEqual(['bedside-alarms', 'bedside-telemetry', 'bedside-telemetry-compact', 'bedside-telemetry-gzip']);
 }, 60_000);

@@ -10,6 +10,7 @@ import { tempDir } from '../support/agent-process.js';
 import { messageSchemaErrors } from '../support/message-schema.js';
 import { expandCompact } from '../../agent/forward/compact.js';
 import { STANDIN_CA_FILE, testConfig } from '../support/agent-config.js';
+import { gunzipSync } from 'node:zlib';
 import { Outbox } from '../../agent/store/outbox.js';
 import { Metrics } from '../../agent/metrics.js';
 import { Forwarder } from '../../agent/forward/forwarder.js';
@@ -458,6 +459,34 @@ describe('forwarding to IoT Hub (stand-in, real SDK over TLS)', () => {
     expectAllDelivered(committed, expanded);
     expectOrderPerDevice(expanded);
     expectResendsIdentical(standin.messages);
+  });
+
+  it('hub.compression gzip with several messages in flight: telemetry arrives gzipped (property compression=gzip, no content type), every reading once expanded, in order; metered bytes are the gzipped ones', async () => {
+    const { agent, committed, standin } = await startWithHub({ compression: 'gzip', maxInFlight: 4 }, { beds: 4, waveforms: false, numericPeriodMs: 200 });
+    await untilCommitted(committed, 80);
+    standin.dropConnections(); // a resend with several in flight must keep ids, order and bytes
+    expect(await agent.drain(20_000)).toBe(true);
+    const telemetry = standin.messages.filter((m) => m.properties.kind === 'telemetry');
+    expect(telemetry.length).toBeGreaterThan(1);
+    const plain = standin.messages.map((m) => {
+      const gzipped = m.properties.kind === 'telemetry';
+      expect(m.properties.compression).toBe(gzipped ? 'gzip' : undefined);
+      expect(m.contentType).toBe(gzipped ? undefined : 'application/json');
+      expect(m.contentEncoding).toBe(gzipped ? undefined : 'utf-8');
+      const text = gzipped ? gunzipSync(m.body) : m.body;
+      const b = JSON.parse(text.toString('utf8')) as Body;
+      expect(messageSchemaErrors(b)).toEqual([]);
+      expect(b.messageId).toBe(m.messageId);
+      return { ...m, body: text };
+    });
+    expectAllDelivered(committed, plain);
+    expectOrderPerDevice(plain);
+    expectResendsIdentical(standin.messages); // same compressed bytes on every copy
+    // The counter meters what travelled: each delivered message's gzipped body once, whatever the resends.
+    const firstCopies = new Map(telemetry.map((m) => [m.messageId!, m.body.length]));
+    expect(agent.metrics.get('forward_body_bytes_total', { stream: 'telemetry' })).toBe([...firstCopies.values()].reduce((a, b) => a + b, 0));
+    const json = [...new Map(plain.filter((m) => m.properties.kind === 'telemetry').map((m) => [m.messageId!, m.body.length])).values()].reduce((a, b) => a + b, 0);
+    expect(agent.metrics.get('forward_body_bytes_total', { stream: 'telemetry' })).toBeLessThan(json / 3);
   });
 
   it('forwards waveform segments (standin.forwardWaveforms): each arrives once with exactly the samples committed', async () => {
