@@ -4,8 +4,8 @@
 // (hub.batchDelayMs 1000, hub.maxMessageBytes 64 KB, waveforms not forwarded), once per encoding, against one
 // message per reading (the baseline). Message size = body + the properties sent with it (message id, content type
 // and encoding, kind, schemaVersion, gatewayId), as they travel in the MQTT topic. Each encoding is measured plain
-// and gzipped (hub.compression gzip: the gzip of the JSON as the forwarder makes it, `compression` property instead
-// of content type and encoding).
+// and gzipped (hub.compression gzip: the gzip of the JSON as the forwarder makes it, schemaVersion `1-gzip`, no
+// content type and encoding).
 //   npx tsx bench/wire-cost.ts [--beds 32] [--minutes 10]
 import { gzipSync } from 'node:zlib';
 import { toRecord } from '../agent/ingest.js';
@@ -27,8 +27,8 @@ const GATEWAY = 'ward3-gw';
 type Compression = 'none' | 'gzip';
 
 function messageBytes(id: string, body: string, sentBytes: number, compression: Compression): number {
-  const content = compression === 'gzip' ? { compression: 'gzip' } : { '$.ct': 'application/json', '$.ce': 'utf-8' };
-  const props = { ...messageProperties('telemetry', GATEWAY, body), '$.mid': id, ...content };
+  const content = compression === 'gzip' ? {} : { '$.ct': 'application/json', '$.ce': 'utf-8' };
+  const props = { ...messageProperties('telemetry', GATEWAY, body, compression === 'gzip'), '$.mid': id, ...content };
   const bag = Object.entries(props).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
   return sentBytes + Buffer.byteLength(bag);
 }

@@ -281,7 +281,8 @@ export const configSchema = {
           description:
             'Compression of telemetry message bodies. `none` (default): JSON text (content type application/json, ' +
             'encoding utf-8), readable by every consumer and by IoT Hub body routing queries. `gzip`: the same JSON ' +
-            'gzipped, with the application property `compression` = `gzip` and no content type or encoding: about 10 ' +
+            'gzipped, with the application property `schemaVersion` = `1-gzip` (`2-gzip` for compact) and no content ' +
+            'type or encoding, so routes for plain bodies (`schemaVersion = \'1\'`) do not take it: about 10 ' +
             'times fewer bytes and 4 KB billing chunks for flat records, but only for consumers that decompress (a Stream ' +
             'Analytics input with event compression GZip, or your own reader); not for the MedTech service, and body ' +
             'routing queries no longer apply. Route it apart (docs/cloud-consumers.md). Alarm messages always stay uncompressed.',

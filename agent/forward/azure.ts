@@ -859,7 +859,7 @@ export class AzureIotTransport implements HubTransport {
     const msg = new Message(m.gzipped ?? m.body);
     msg.messageId = m.id;
     // IoT Hub's content properties describe JSON text in utf-8/16/32 (what body routing reads); a gzipped body is
-    // bytes to the hub, so it goes without them and says so in the `compression` application property instead.
+    // bytes to the hub, so it goes without them (its schemaVersion property says `1-gzip` or `2-gzip` instead).
     if (!m.gzipped) {
       msg.contentType = 'application/json';
       msg.contentEncoding = 'utf-8';

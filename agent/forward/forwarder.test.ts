@@ -75,7 +75,7 @@ describe('Forwarder', () => {
     box.close();
   });
 
-  it('compression gzip: telemetry goes gzipped (the gzip of its JSON, the same bytes on a resend), alarms plain; the bytes sent are counted', async () => {
+  it('compression gzip: telemetry goes gzipped (the gzip of its JSON, schemaVersion 1-gzip), alarms plain; the bytes sent are counted', async () => {
     const box = new Outbox(':memory:');
     const t = new ScriptedTransport();
     const metrics = new Metrics();
@@ -89,8 +89,8 @@ describe('Forwarder', () => {
     expect(alarm!.gzipped).toBeUndefined();
     expect(telemetry!.stream).toBe('telemetry');
     expect(gunzipSync(telemetry!.gzipped!).toString('utf8')).toBe(telemetry!.body);
-    expect(telemetry!.properties.compression).toBe('gzip');
-    expect(alarm!.properties.compression).toBeUndefined();
+    expect(telemetry!.properties.schemaVersion).toBe('1-gzip');
+    expect(alarm!.properties.schemaVersion).toBe('1');
     expect(records(telemetry!)).toEqual([1, 2]);
     expect(metrics.get('forward_body_bytes_total', { stream: 'telemetry' })).toBe(telemetry!.gzipped!.length);
     expect(metrics.get('forward_body_bytes_total', { stream: 'alarms' })).toBe(Buffer.byteLength(alarm!.body));

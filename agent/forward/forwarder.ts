@@ -689,12 +689,11 @@ export class Forwarder {
           body: m.body,
           ...(gzipped && { gzipped }),
           properties: {
-            ...messageProperties(m.stream, this.opts.gatewayId, m.body),
+            ...messageProperties(m.stream, this.opts.gatewayId, m.body, gzipped !== undefined),
             // When the message was packed (stored with it, so a resend carries the same): consumers of a backlog
             // drained after an outage can tell when it was made from when the hub enqueued it. UTC, 'Z' form.
             'iothub-creation-time-utc': new Date(m.createdAt).toISOString(),
             ...(m.replayOf && { replayOf: m.replayOf }),
-            ...(gzipped && { compression: 'gzip' }),
           },
         }),
         deadline.expired,

@@ -417,11 +417,13 @@ export function schemaVersionOf(body: string): number {
  * Application properties set on every message, for IoT Hub routing queries. With the body, `schemaVersion` is the
  * body's own (a compact agent may still send v1 bodies: packed before a switch, or where compact is not smaller).
  */
-export function messageProperties(stream: Stream, gatewayId: string, body?: string): Record<string, string> {
+export function messageProperties(stream: Stream, gatewayId: string, body?: string, gzipped = false): Record<string, string> {
   const version = body === undefined ? SCHEMA_VERSION : schemaVersionOf(body);
   // The body's own id: one packed before the gateway id changed keeps it in both (review rv133 L1).
   const gw = (body === undefined ? null : gatewayIdOf(body)) ?? gatewayId;
-  return { kind: stream === 'alarms' ? 'alarm' : 'telemetry', schemaVersion: String(version), gatewayId: gw };
+  // A gzipped body is another format on the wire: `1-gzip`, `2-gzip`. Routes written for `schemaVersion = '1'`
+  // (the MedTech service's among them) must not take bytes their readers cannot parse, as for compact (`2`).
+  return { kind: stream === 'alarms' ? 'alarm' : 'telemetry', schemaVersion: gzipped ? `${version}-gzip` : String(version), gatewayId: gw };
 }
 
 /**

@@ -25,8 +25,10 @@ const sql = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!).join('
 it('the routing queries use the application property values the agent sets', () => {
   const kinds = new Set([...sql.matchAll(/\bkind = '([^']+)'/g)].map((m) => m[1]));
   expect([...kinds].sort()).toEqual([messageProperties('alarms', 'gw').kind, messageProperties('telemetry', 'gw').kind].sort());
-  // Schema 1, and schema 2 for compact bodies (hub.encoding: compact); test/e2e/forward-routes.test.ts routes real ones.
-  const versions = [messageProperties('telemetry', 'gw').schemaVersion, messageProperties('telemetry', 'gw', '{"schemaVersion":2,"encoding":"compact"}').schemaVersion];
+  // Schema 1, and schema 2 for compact bodies (hub.encoding: compact), each plain or gzipped (hub.compression: gzip);
+  // test/e2e/forward-routes.test.ts routes real ones.
+  const compact = '{"schemaVersion":2,"encoding":"compact"}';
+  const versions = [false, true].flatMap((gz) => [messageProperties('telemetry', 'gw', undefined, gz).schemaVersion, messageProperties('telemetry', 'gw', compact, gz).schemaVersion]);
   for (const m of sql.matchAll(/\bschemaVersion = '([^']+)'/g)) expect(versions).toContain(m[1]);
 });
 
