@@ -176,18 +176,18 @@ describe('NEWS2: a superseded source (rv165 F2)', () => {
     const e = new AlarmEngine();
     const base = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t), numeric(MDC.TEMP_BODY, 37, t)];
     const abp = (t: number) => numeric(MDC.PRESS_BLD_ART_ABP_SYS, 125, t, { unit: UNITS.MMHG });
-    e.ingestAll([...base(0), numeric(MDC.PRESS_BLD_NONINV_SYS, 92, 0)]);
-    e.ingestAll([...base(300), numeric(MDC.PRESS_BLD_NONINV_SYS, 88, 300)]);
-    e.tick(s(300.5));
+    // Four cycles: three intervals of 300 s, its pace.
+    for (const [t, v] of [[0, 92], [300, 90], [600, 89], [900, 88]] as const) e.ingestAll([...base(t), numeric(MDC.PRESS_BLD_NONINV_SYS, v, t)]);
+    e.tick(s(900.5));
     const sys = (at: number) => e.news2('bed-1', at)!.params.find((x) => x.param === 'systolic');
-    for (let t = 305; t <= 900; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    for (let t = 905; t <= 1500; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
     // Up to its next cycle and one more (600 s + 5 s after its last): the worse of two current readings.
-    expect(sys(s(900.5))).toMatchObject({ value: 88, score: 3, source: { metric: 'MDC_PRESS_BLD_NONINV_SYS' } });
-    e.ingestAll([...base(905), abp(905)]);
-    const after = sys(s(905.5));
+    expect(sys(s(1500.5))).toMatchObject({ value: 88, score: 3, source: { metric: 'MDC_PRESS_BLD_NONINV_SYS' } });
+    e.ingestAll([...base(1505), abp(1505)]);
+    const after = sys(s(1505.5));
     expect(after).toMatchObject({ status: 'measured', value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
     expect(after?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PRESS_BLD_NONINV_SYS', value: 88, score: 3, superseded: true }]);
-    for (let t = 910; t <= 3000; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    for (let t = 1510; t <= 3000; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
     expect(sys(s(3000.5))).toMatchObject({ value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
     expect(e.news2('bed-1', s(3000.5))).toMatchObject({ total: 0, risk: 'low' });
     expect(news2Alarm(e)?.conditionPresent).not.toBe(true);
@@ -214,10 +214,84 @@ describe('NEWS2: a superseded source (rv165 F2)', () => {
   it("the alarm's why names a superseded source as such", () => {
     const e = new AlarmEngine();
     const rest = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.TEMP_BODY, 37, t), hr(80, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t)];
-    e.ingestAll([...rest(0), numeric(MDC.PRESS_BLD_NONINV_SYS, 120, 0)]);
-    e.ingestAll([...rest(60), numeric(MDC.PRESS_BLD_NONINV_SYS, 120, 60)]);
-    const ch = e.ingestAll([...rest(190), numeric(MDC.PRESS_BLD_ART_ABP_SYS, 85, 190, { unit: UNITS.MMHG })]);
+    for (const t of [0, 60, 120, 180]) e.ingestAll([...rest(t), numeric(MDC.PRESS_BLD_NONINV_SYS, 120, t)]);
+    const ch = e.ingestAll([...rest(310), numeric(MDC.PRESS_BLD_ART_ABP_SYS, 85, 310, { unit: UNITS.MMHG })]);
     const raised = ch.find((x) => x.change === 'raised' && x.alarm.source === 'news2');
     expect(raised?.why).toContain('systolic 85=3 (mon-1 MDC_PRESS_BLD_ART_ABP_SYS; also 120 mon-1 MDC_PRESS_BLD_NONINV_SYS superseded)');
+  });
+
+  it('a 1 Hz oximeter taken off the patient beside a live 1 Hz monitor is superseded once it has missed two deliveries (2 s + 5 s)', () => {
+    const m = new News2Monitor();
+    for (let t = 0; t <= 300; t++) {
+      m.reading(spo2(96, t, 'mon-1'));
+      if (t <= 120) m.reading(spo2(85, t, 'pox-1'));
+    }
+    expect(param(m, 'spo2', s(126.5))).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
+    expect(param(m, 'spo2', s(300.5))).toMatchObject({ value: 96, source: { deviceId: 'mon-1' } });
+  });
+});
+
+describe('NEWS2: a pace is learnt only from agreeing deliveries (review rv168)', () => {
+  it('F1: a spot check re-taken to confirm it (two readings) keeps counting for maxAgeS beside a core probe', () => {
+    const m = new News2Monitor();
+    m.reading(numeric(MDC.TEMP_BODY, 39.5, 0, { deviceId: 'thermo-1' }));
+    for (let t = 0; t <= 3600; t += 10) {
+      if (t === 60) m.reading(numeric(MDC.TEMP_BODY, 39.6, 60, { deviceId: 'thermo-1' }));
+      m.reading(numeric(MDC.TEMP_BODY, 37, t, { deviceId: 'core-1' }));
+    }
+    expect(param(m, 'temperature', s(3600.5))).toMatchObject({ value: 39.6, score: 2, source: { deviceId: 'thermo-1' } });
+  });
+
+  it('F1: a portable oximeter read twice (88, then 87) beside a 1 Hz monitor at 96 keeps its 87 scored', () => {
+    const m = new News2Monitor();
+    m.reading(spo2(88, 0, 'pox-1'));
+    for (let t = 0; t <= 280; t++) {
+      if (t === 30) m.reading(spo2(87, 30, 'pox-1'));
+      m.reading(spo2(96, t, 'mon-1'));
+    }
+    expect(param(m, 'spo2', s(280.5))).toMatchObject({ value: 87, score: 3, source: { deviceId: 'pox-1' } });
+  });
+
+  it('F2: a sender delivering 30 one-second readings every 30 s is not overdue between its deliveries', () => {
+    const m = new News2Monitor();
+    const scored = new Set<number>();
+    for (let t = 0; t <= 600; t++) {
+      m.reading(spo2(97, t, 'pox-1'));
+      // Each batch: measured t-29 … t, received at t.
+      if (t % 30 === 0 && t > 0) for (let k = 29; k >= 0; k--) m.reading(spo2(85, t, 'central-1'), s(t - k));
+      if (t >= 30) scored.add(param(m, 'spo2', s(t + 0.5))!.value as number);
+    }
+    expect([...scored]).toEqual([85]);
+  });
+
+  it('F2: a 2-minute oximeter that sends one extra report between its periodic ones never drops out of the score', () => {
+    const m = new News2Monitor();
+    const scored = new Set<number>();
+    for (let t = 0; t <= 1200; t++) {
+      m.reading(spo2(97, t, 'mon-1'));
+      if (t % 120 === 0) m.reading(spo2(85, t, 'pox-1'));
+      if (t === 242) m.reading(spo2(84, t, 'pox-1'));
+      if (t >= 120) scored.add(param(m, 'spo2', s(t + 0.5))!.value as number);
+    }
+    expect(scored.has(97)).toBe(false);
+  });
+
+  it('F3: two devices silent together (one hub): neither supersedes the other, the worse SpO2 stays scored until stale', () => {
+    const m = new News2Monitor();
+    for (let t = 0; t <= 120; t++) {
+      m.reading(spo2(85, t, 'mon-1'));
+      m.reading(spo2(97, t + 0.5, 'pox-1')); // the better one the newer, by half a second
+    }
+    for (const at of [128, 200, 400]) expect(param(m, 'spo2', s(at))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
+  });
+
+  it('a gateway clock set back an hour: delivery intervals are counted afresh, so an oximeter stopped after it is still superseded', () => {
+    const m = new News2Monitor();
+    for (let t = 0; t <= 60; t++) m.reading(spo2(85, t, 'pox-1'));
+    // The clock steps back an hour: received at -3540 s on, measured (device time) after 60 s as before.
+    for (let k = 1; k <= 10; k++) m.reading(spo2(85, -3600 + 60 + k, 'pox-1'), s(60 + k));
+    // Taken off at -3530 s; the monitor goes on.
+    for (let t = -3600 + 61; t <= -3600 + 100; t++) m.reading(spo2(97, t, 'mon-1'), s(100 + t + 3600));
+    expect(param(m, 'spo2', s(-3600 + 100.5))).toMatchObject({ value: 97, source: { deviceId: 'mon-1' } });
   });
 });

@@ -346,22 +346,42 @@ export function boundDecidesBand(p: BoundedParam, bound: '>' | '<', v: number, s
 export interface SourcedInput extends Timed<number> {
   deviceId: string;
   metric: string;
-  /** Time between this source's last two measurements, when it has made two: the pace it reports at. */
-  everyMs?: number;
+  /** When the gateway received the delivery that brought this measurement (gateway clock, as `now`). */
+  deliveredAt?: number;
+  /** The intervals between this source's last deliveries of a new measurement, newest last (at most PACE_GAPS). */
+  gaps?: readonly number[];
 }
 
 /** Slack beyond twice a source's pace before it counts as overdue (a sender's jitter, a commit's wait). */
 const OVERDUE_SLACK_MS = 5_000;
+/** Deliveries a pace is learnt from: this many intervals that agree. */
+export const PACE_GAPS = 3;
+/** A new measurement received within this of the source's last delivery belongs to it (a batch of readings). */
+export const SAME_DELIVERY_MS = 250;
 
 /**
- * A source that reports at a known pace has missed two of its reports (rv165 F2: a monitor that stopped sending, an
- * oximeter moved to another bed, a cuff whose cycle was stopped when an arterial line went in). A source with no pace
- * yet (one reading: a spot check) is never overdue: its reading counts for maxAgeS, as a slow periodic one between its
- * reports does (rv166 F1: superseding every reading a minute older than another source's dropped a spot-check fever
- * beside a normal core probe, and had a 2-minute oximeter's 85 flip in and out of the score).
+ * The pace a source delivers at: the longest of its last PACE_GAPS delivery intervals, when they agree (the shortest at
+ * least half the longest). None for a source with fewer (a spot check, re-taken once or twice to confirm it: review
+ * rv168 F1) or with irregular deliveries (an extra report between periodic ones: rv168 F2). Deliveries, not measurement
+ * times: a sender that batches 30 one-second readings every 30 s delivers every 30 s (rv168 F2).
+ */
+export function paceOf(c: SourcedInput): number | undefined {
+  const g = c.gaps;
+  if (!g || g.length < PACE_GAPS) return undefined;
+  const longest = Math.max(...g);
+  return Math.min(...g) >= longest / 2 ? longest : undefined;
+}
+
+/**
+ * A source that delivers at a known pace has missed two of its deliveries (rv165 F2: a monitor that stopped sending, an
+ * oximeter moved to another bed, a cuff whose cycle was stopped when an arterial line went in). A source without a
+ * pace is never overdue: its reading counts for maxAgeS, as a slow periodic one between its reports does (rv166 F1:
+ * superseding every reading a minute older than another source's dropped a spot-check fever beside a normal core
+ * probe, and had a 2-minute oximeter's 85 flip in and out of the score).
  */
 function overdue(c: SourcedInput, now: number): boolean {
-  return c.everyMs !== undefined && now - c.at > 2 * c.everyMs + OVERDUE_SLACK_MS;
+  const pace = paceOf(c);
+  return pace !== undefined && c.deliveredAt !== undefined && now - c.deliveredAt > 2 * pace + OVERDUE_SLACK_MS;
 }
 
 /** Per device parameter, the inputs of each of its sources (a monitor's ECG HR and SpO2 pulse rate, an oximeter's SpO2). */
@@ -415,8 +435,11 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
     const f = fresh(p, t);
     return f !== null && 'ok' in f;
   };
-  // The newest current measurement of each parameter: an overdue source older than it is superseded.
-  const newest = (p: BoundedParam): number => Math.max(-Infinity, ...(sources[p] ?? []).filter((c) => current(p, c)).map((c) => c.at));
+  // The newest current measurement of each parameter from a source still delivering: an overdue source older than it
+  // is superseded. An overdue source supersedes none (review rv168 F3: two devices silent together behind one hub had
+  // the worse SpO2 85 superseded by the other's 97, and the score showed 0, complete, for 5 minutes).
+  const newest = (p: BoundedParam): number =>
+    Math.max(-Infinity, ...(sources[p] ?? []).filter((c) => current(p, c) && !overdue(c, now)).map((c) => c.at));
   const superseded = (c: SourcedInput, from: number): boolean => c.at < from && overdue(c, now);
   const pick = (p: BoundedParam): Timed<number> | undefined => {
     const list = sources[p];
@@ -776,9 +799,16 @@ export class News2Monitor {
     const held = (s.sourced[target.param] ??= new Map());
     const prev = held.get(source);
     if (prev && older(prev, source, r, measuredAt)) return false; // an older reading arriving late does not replace a newer one
-    // Its pace: the time since its previous measurement (the same one sent again keeps the pace it had).
-    const everyMs = prev && measuredAt > prev.input.at ? measuredAt - prev.input.at : prev?.input.everyMs;
-    const input: SourcedInput = { value: v, at: measuredAt, deviceId: r.deviceId, metric: r.mdc.refid, ...(bound !== null && { bound }), ...(everyMs !== undefined && { everyMs }) };
+    // Its pace is learnt from its deliveries of a new measurement (the same one sent again changes nothing): the
+    // readings of one batch are one delivery; a gateway clock set back starts the count of intervals afresh.
+    let deliveredAt = prev?.input.deliveredAt ?? r.receivedAt;
+    let gaps = prev?.input.gaps ?? [];
+    if (prev && measuredAt > prev.input.at) {
+      const since = r.receivedAt - deliveredAt;
+      if (since < 0) [deliveredAt, gaps] = [r.receivedAt, []];
+      else if (since >= SAME_DELIVERY_MS) [deliveredAt, gaps] = [r.receivedAt, [...gaps, since].slice(-PACE_GAPS)];
+    }
+    const input: SourcedInput = { value: v, at: measuredAt, deviceId: r.deviceId, metric: r.mdc.refid, ...(bound !== null && { bound }), deliveredAt, ...(gaps.length > 0 && { gaps }) };
     held.set(source, r.deviceTime !== null && Number.isFinite(r.deviceTime) ? { input, deviceTime: r.deviceTime } : { input });
     this.prune(held, target.param, source, r.receivedAt);
     if (!known && r.patientId !== undefined) {
