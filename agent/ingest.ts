@@ -129,14 +129,15 @@ function worse(q: WaveformSegment['quality'], reason: string): WaveformSegment['
 }
 
 /**
- * The real times (ms): years 0000 to 9999, all ISO 8601 and the schema's date-time can write. Past a Date's ±8.64e15
- * toISOString throws, as on NaN (review rv157 F1); beyond year 9999 (HL7's "no date" 99991231235959-0500) or before 0000
- * it writes "+010000-…", which the schema refuses, and a validating consumer with it the whole message (review rv164 F1).
+ * The real times (ms): years 0000 to 9998. Past a Date's ±8.64e15 toISOString throws, as on NaN (review rv157 F1); beyond
+ * year 9999 or before 0000 it writes "+010000-…", which the schema refuses, and a validating consumer with it the whole
+ * message (review rv164 F1). Year 9999 is HL7's "no date" 99991231235959, which lands in 9999 or 10000 by the zone it
+ * is read in (review rv168 F5): no device measures then, so the whole year is no time.
  */
 const MIN_TIME_MS = -62167219200000; // 0000-01-01T00:00:00.000Z
-const END_TIME_MS = 253402300800000; // 10000-01-01T00:00:00.000Z, not included
+const END_TIME_MS = 253370764800000; // 9999-01-01T00:00:00.000Z, not included
 
-/** Whether `t` is a real time: not NaN, not infinite, within years 0000–9999 (not ns read as ms, not a "no date" sentinel). */
+/** Whether `t` is a real time: not NaN, not infinite, within years 0000–9998 (not ns read as ms, not a "no date" sentinel). */
 function isTime(t: number): boolean {
   return t >= MIN_TIME_MS && t < END_TIME_MS;
 }
@@ -170,7 +171,7 @@ function rateUnknown(w: WaveformSegment): boolean {
  */
 export function normalise(e: DriverEvent): DriverEvent {
   // A device time that is not a time (NaN from a driver's failed parse, past what a Date can hold: ns read as ms, or
-  // outside years 0000–9999: a "no date" sentinel, review rv164 F1)
+  // outside years 0000–9998: a "no date" sentinel, review rv164 F1, rv168 F5)
   // is an unknown one: the reading is kept. Kept as it was, it crashed the agent after the commit (review rv157 F1).
   if ((e.kind === 'numeric' || e.kind === 'alarm') && e.deviceTime !== null && !isTime(e.deviceTime)) return normalise({ ...e, deviceTime: null });
   // A waveform needs a start time: one that is not a time puts it at receipt, marked as HL7 marks a segment with no
@@ -559,7 +560,7 @@ export class Ingest {
     const metric = r.kind !== 'numeric' && r.kind !== 'waveform' ? undefined : r.mdc ? r.mdc.refid : r.raw ? `${capped(r.raw.system)}:${capped(r.raw.code)}` : undefined;
     this.log.warn(
       { source, deviceId: r.deviceId, bed: r.bed, kind: r.kind, metric, readings, everyMinutes: NON_FINITE_LOG_EVERY_MS / 60_000 },
-      'non-finite values (NaN, Infinity) from a device, or a time past what a date can hold or outside years 0000–9999, or a sample rate of 0 or below: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number, a device time as unknown (null), a sample rate as unknown (0); and a gateway\'s own time from a driver (receivedAt, a status\'s at) that is none is taken as the receipt time at ingest (a driver fault); `readings` counts those events since the last such line for this device',
+      'non-finite values (NaN, Infinity) from a device, or a time past what a date can hold or outside years 0000–9998 (9999: the HL7 no-date sentinel), or a sample rate of 0 or below: stored, forwarded and shown as invalid (a value null, waveform samples 0), never as a number, a device time as unknown (null), a sample rate as unknown (0); and a gateway\'s own time from a driver (receivedAt, a status\'s at) that is none is taken as the receipt time at ingest (a driver fault); `readings` counts those events since the last such line for this device',
     );
   }
 

@@ -94,13 +94,15 @@ describe('review rv164 F1: a device time outside years 0000–9999 is no real ti
     box.close();
   });
 
-  it('year 0000 and 9999 themselves are real times, kept as sent', () => {
-    for (const t of [-62167219200000, 253402300799999]) expect(normalise({ ...hr, deviceTime: t })).toMatchObject({ deviceTime: t });
+  it('years 0000 and 9998 are real times, kept as sent; year 9999 is HL7\'s no date, read in any zone: no time (review rv168 F5)', () => {
+    for (const t of [-62167219200000, 253370764799999]) expect(normalise({ ...hr, deviceTime: t })).toMatchObject({ deviceTime: t });
+    // 99991231235959 read at UTC, at +0100 and at -0500; the first instant of 9999.
+    for (const t of [253402300799000, 253402297199000, 253370764800000]) expect(normalise({ ...hr, deviceTime: t })).toMatchObject({ deviceTime: null });
   });
 
   const now = new Date(T).toISOString().replace(/[-:T]/g, '').slice(0, 14) + '+0000';
 
-  it('HL7: a PCD-01 whose OBX-14 is 99991231235959-0500, beside a normal bed, through the real mapping and ingest: bodies pass the schema', async () => {
+  it.each(['99991231235959-0500', '99991231235959+0000', '99991231235959+0100', '99991231235959'])('HL7: a PCD-01 whose OBX-14 is %s, beside a normal bed, through the real mapping and ingest: no device time, bodies pass the schema', async (noDate) => {
     const pcd01 = (bed: string, dev: string, pid: string, spo2Time: string) =>
       [
         `MSH|^~\\&|MON^${dev}^EUI-64|ICU|GW|ICU|${now}||ORU^R01^ORU_R01|m-${bed}|P|2.6|||NE|AL||UNICODE UTF-8|||IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO`,
@@ -112,7 +114,7 @@ describe('review rv164 F1: a device time outside years 0000–9999 is no real ti
         `OBX|3|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.2.1|97|262688^MDC_DIM_PERCENT^MDC|||||R|||${spo2Time}`,
       ].join('\r');
     const { ingest, body, box } = setup();
-    for (const text of [pcd01('BED7', '0123456789ABCDEF', '12345', '99991231235959-0500'), pcd01('BED8', 'FEDCBA9876543210', '67890', now)]) {
+    for (const text of [pcd01('BED7', '0123456789ABCDEF', '12345', noDate), pcd01('BED8', 'FEDCBA9876543210', '67890', now)]) {
       const m = parseMessage(text);
       const p = ingest.accept('icu-mllp', mapMessage(m, readHeader(m), { source: 'icu-mllp', receivedAt: T }).events);
       ingest.commit();
