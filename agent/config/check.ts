@@ -797,6 +797,20 @@ function displayExposureWarnings(d: AgentConfig['display'], env: NodeJS.ProcessE
 
 /** Addresses a display.host listens on every interface with, loopback included. */
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+/** The names deploy/iotedge/modules/bedside-agent/healthcheck.mjs calls without verifying the certificate. */
+const HEALTHCHECK_UNVERIFIED = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/**
+ * Whether a connection to loopback address `host` reaches a server listening on `displayHost` (Linux): 0.0.0.0 takes
+ * IPv4 only (not ::1, review rv168 F6), :: both; a server on one loopback address takes that one (and localhost, which
+ * Node tries over both families).
+ */
+function loopbackReaches(host: string, displayHost: string): boolean {
+  const v6 = isIP(host) === 6;
+  if (displayHost === '::' || displayHost === '0:0:0:0:0:0:0:0' || displayHost === 'localhost' || host === 'localhost') return true;
+  if (displayHost === '0.0.0.0') return !v6;
+  return isLoopbackHost(displayHost) && (isIP(displayHost) === 6) === v6 && (v6 || host === displayHost);
+}
 
 /** The URL the module's health check should call for this display: its scheme, its port, loopback unless bound to one address. */
 function healthUrlFor(d: AgentConfig['display']): string {
@@ -826,8 +840,13 @@ function healthUrlMisses(raw: string, d: AgentConfig['display']): string | null 
   if (port !== String(d.port)) misses.push(`port ${port} while display.port is ${d.port}`);
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const displayHost = d.host.trim().toLowerCase();
-  const reaches = host === displayHost || (isLoopbackHost(host) && (WILDCARD_HOSTS.has(displayHost) || isLoopbackHost(displayHost)));
-  if (!reaches) misses.push(`host ${url.hostname} is not the container's loopback (127.0.0.1) nor display.host (${d.host})`);
+  if (host !== displayHost && isLoopbackHost(host) && !loopbackReaches(host, displayHost)) {
+    misses.push(`host ${url.hostname} does not reach a display listening on ${d.host} (use 127.0.0.1)`);
+  } else if (host !== displayHost && !isLoopbackHost(host)) {
+    misses.push(`host ${url.hostname} is not the container's loopback (127.0.0.1) nor display.host (${d.host})`);
+  }
+  // healthcheck.mjs verifies the display's certificate (which names the gateway) except for these names.
+  if (scheme === 'https' && !HEALTHCHECK_UNVERIFIED.has(host)) misses.push(`https to ${url.hostname}: the check verifies the certificate for any name but 127.0.0.1, localhost and ::1`);
   if (url.pathname !== '/healthz') misses.push(`path ${url.pathname} is not /healthz`);
   return misses.length ? `${url.href} (${misses.join('; ')})` : null;
 }

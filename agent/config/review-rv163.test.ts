@@ -55,6 +55,17 @@ describe('F1: HEALTHCHECK_URL set in the module env is compared with the display
     expect(health({ enabled: false }, { ...EDGE, HEALTHCHECK_URL: 'http://127.0.0.1:8080/healthz' })).toEqual(warned(/^display\.enabled is false: the module's health check/));
   });
 
+  it('loopback spellings the health check cannot use (review rv168 F6): ::1 to a display on 0.0.0.0 (IPv4 only), https to a name it verifies', () => {
+    expect(health({ port: 8080 }, { ...EDGE, HEALTHCHECK_URL: 'http://[::1]:8080/healthz' })).toEqual(warned(/host \[::1\] does not reach a display listening on 0\.0\.0\.0/));
+    expect(health({ port: 8080, host: '::' }, { ...EDGE, HEALTHCHECK_URL: 'http://[::1]:8080/healthz' })).toEqual([]);
+    expect(health({ port: 8443, tls: TLS }, { ...EDGE, HEALTHCHECK_URL: 'https://127.0.0.2:8443/healthz' })).toEqual(warned(/https to 127\.0\.0\.2: the check verifies the certificate/));
+    expect(health({ port: 8443, tls: TLS }, { ...EDGE, HEALTHCHECK_URL: 'https://0.0.0.0:8443/healthz' })).toEqual(warned(/https to 0\.0\.0\.0: the check verifies/));
+    for (const url of ['https://127.0.0.1:8443/healthz', 'https://localhost:8443/healthz', 'https://[::1]:8443/healthz']) {
+      expect(health({ port: 8443, tls: TLS, host: '::' }, { ...EDGE, HEALTHCHECK_URL: url }), url).toEqual([]);
+    }
+    expect(health({ port: 8080 }, { ...EDGE, HEALTHCHECK_URL: 'http://127.0.0.2:8080/healthz' })).toEqual([]);
+  });
+
   it('a URL that reaches the display: nothing said; nor outside IoT Edge', () => {
     for (const url of ['http://127.0.0.1:8080/healthz', 'http://localhost:8080/healthz', 'http://127.0.0.1:8080/healthz?x=1', ' http://127.0.0.1:8080/healthz ']) {
       expect(health({ port: 8080 }, { ...EDGE, HEALTHCHECK_URL: url }), url).toEqual([]);
