@@ -4,14 +4,13 @@
 // pattern of bits); it must be taken as the answer when nothing follows it, and still refused as an echo when the
 // device's answer follows. Real loopback TCP, and real serialport on both ends of a socat pty pair.
 import { createServer, Socket, type Server } from 'node:net';
-import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { withCrc } from './crc.js';
 import { modbusDriver } from './index.js';
-import { startRtuRig } from './rtu-rig.js';
+import { startRawRtuLine, startRtuRig } from './rtu-rig.js';
 import { RegisterBank, startTcpSimulator } from './simulator.js';
 import type { DeviceOptions } from './options.js';
-import { fakeContext, openPtyPair, waitFor } from '../serial/testing.js';
+import { fakeContext, waitFor } from '../serial/testing.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -183,36 +182,14 @@ describe('rv160 F2: RTU answer byte-for-byte equal to the request', () => {
   it('an adapter echoing that same request, the device answering 40 ms later: still refused as an echo, never its bytes as values', async () => {
     // Guard for the rule above: the echo of such a request is a valid frame too. The device's answer that follows it,
     // after the device's turnaround, shows it was an echo.
-    const pty = await openPtyPair();
-    const device = new SerialPort({ path: pty.b, baudRate: 19200 });
-    await new Promise((resolve, reject) => device.once('open', resolve).once('error', reject));
-    let pending = Buffer.alloc(0);
-    device.on('data', (d: Buffer) => {
-      pending = Buffer.concat([pending, d]);
-      while (pending.length >= 8) {
-        const req = Buffer.from(pending.subarray(0, 8));
-        pending = pending.subarray(8);
-        device.write(req); // the adapter's echo
-        // The device's answer: all 24 bits on.
-        setTimeout(() => device.write(withCrc(Buffer.from([req[0]!, req[1]!, 3, 0xff, 0xff, 0xff]))), 40);
-      }
-    });
     const points: DeviceOptions['points'] = Array.from({ length: 24 }, (_, i) => ({ name: `in${768 + i}`, table: 'discrete' as const, address: 768 + i }));
     const ctx = fakeContext('rv160-f2-echo');
-    const driver = modbusDriver.create(
-      {
-        offlineAfterFailures: 2,
-        backoff: { initialMs: 100, maxMs: 400 },
-        buses: [{ id: 'l', transport: 'rtu', path: pty.a, baudRate: 19200, timeoutMs: 150, devices: [{ id: 'dev', unitId: 1, pollIntervalMs: 50, points }] }],
-      },
-      ctx,
-    );
-    cleanup.push(async () => {
-      await driver.stop();
-      await new Promise((r) => device.close(r));
-      await pty.close();
+    const rig = await startRawRtuLine(ctx, points, (req, device) => {
+      device.write(req); // the adapter's echo
+      // The device's answer: all 24 bits on.
+      setTimeout(() => device.write(withCrc(Buffer.from([req[0]!, req[1]!, 3, 0xff, 0xff, 0xff]))), 40);
     });
-    await driver.start();
+    cleanup.push(() => rig.close());
     await waitFor('offline', () => ctx.statuses('dev').at(-1)?.state === 'offline');
     expect(ctx.statuses('dev').at(-1)?.detail).toMatch(/^echo of the request instead of an answer on discrete 768\.\.791 .*echo suppression/);
     expect(ctx.readings()).toEqual([]);

@@ -5,6 +5,7 @@
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { modbusDriver } from './index.js';
+import { startRawRtuLine } from './rtu-rig.js';
 import type { DeviceOptions } from './options.js';
 import { fakeContext, openPtyPair, waitFor } from '../serial/testing.js';
 
@@ -15,36 +16,14 @@ afterEach(async () => {
 
 describe('rv165 F1: echoing RS-485 line, device dead', () => {
   it('discrete inputs 768..791: no readings from the echo, the device goes offline as an echo, counted', async () => {
-    const pty = await openPtyPair();
-    const line = new SerialPort({ path: pty.b, baudRate: 19200 });
-    await new Promise((resolve, reject) => line.once('open', resolve).once('error', reject));
-    let pending = Buffer.alloc(0);
     let requests = 0;
-    line.on('data', (d: Buffer) => {
-      pending = Buffer.concat([pending, d]);
-      while (pending.length >= 8) {
-        const req = Buffer.from(pending.subarray(0, 8));
-        pending = pending.subarray(8);
-        requests++;
-        line.write(req); // the adapter's echo; the device is dead: nothing else
-      }
-    });
     const points: DeviceOptions['points'] = Array.from({ length: 24 }, (_, i) => ({ name: `in${768 + i}`, table: 'discrete' as const, address: 768 + i }));
     const ctx = fakeContext('rv165-f1');
-    const driver = modbusDriver.create(
-      {
-        offlineAfterFailures: 2,
-        backoff: { initialMs: 100, maxMs: 400 },
-        buses: [{ id: 'l', transport: 'rtu', path: pty.a, baudRate: 19200, timeoutMs: 150, devices: [{ id: 'dev', unitId: 1, pollIntervalMs: 50, points }] }],
-      },
-      ctx,
-    );
-    cleanup.push(async () => {
-      await driver.stop();
-      await new Promise((r) => line.close(r));
-      await pty.close();
+    const rig = await startRawRtuLine(ctx, points, (req, line) => {
+      requests++;
+      line.write(req); // the adapter's echo; the device is dead: nothing else
     });
-    await driver.start();
+    cleanup.push(() => rig.close());
     await waitFor('offline', () => ctx.statuses('dev').at(-1)?.state === 'offline', 5000);
     // Let it probe on for a while: no probe may take the echo for an answer either.
     await new Promise((r) => setTimeout(r, 1500));

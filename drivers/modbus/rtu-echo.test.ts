@@ -1,12 +1,11 @@
 // CRC errors on every answer of an RTU line: the device's status must point at what to check. A raw responder on one
 // end of a socat pty pair (real serialport on both ends) answers every read with a bad CRC, or echoes the request
 // before its answer as a two-wire RS-485 adapter without echo suppression does.
-import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withCrc } from './crc.js';
-import { modbusDriver } from './index.js';
+import { startRawRtuLine } from './rtu-rig.js';
 import type { DeviceOptions } from './options.js';
-import { fakeContext, openPtyPair, waitFor } from '../serial/testing.js';
+import { fakeContext, waitFor } from '../serial/testing.js';
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -43,32 +42,9 @@ const oneHolding: DeviceOptions['points'] = [{ name: 'v', table: 'holding', addr
  * `points`: the device's map (default one holding register, 0).
  */
 async function line(respond: (req: Buffer) => Buffer, points: DeviceOptions['points'] = oneHolding) {
-  const pty = await openPtyPair();
-  const device = new SerialPort({ path: pty.b, baudRate: 19200 });
-  await new Promise((resolve, reject) => device.once('open', resolve).once('error', reject));
-  let pending = Buffer.alloc(0);
-  device.on('data', (d: Buffer) => {
-    pending = Buffer.concat([pending, d]);
-    while (pending.length >= 8) {
-      device.write(respond(pending.subarray(0, 8)));
-      pending = pending.subarray(8);
-    }
-  });
   const ctx = fakeContext('rtu-echo');
-  const driver = modbusDriver.create(
-    {
-      offlineAfterFailures: 2,
-      backoff: { initialMs: 100, maxMs: 400 },
-      buses: [{ id: 'l', transport: 'rtu', path: pty.a, baudRate: 19200, timeoutMs: 150, devices: [{ id: 'dev', unitId: 1, pollIntervalMs: 50, points }] }],
-    },
-    ctx,
-  );
-  cleanup.push(async () => {
-    await driver.stop();
-    await new Promise((r) => device.close(r));
-    await pty.close();
-  });
-  await driver.start();
+  const rig = await startRawRtuLine(ctx, points, (req, device) => device.write(respond(req)));
+  cleanup.push(() => rig.close());
   return ctx;
 }
 

@@ -1,13 +1,11 @@
 // RTU answers the driver cannot use (review rv89 H2, M1), on a real line (socat pty pair): an answer later than the
 // driver waits for must never be taken for another read's values; frames from another unit, or cut short, are said
 // to be so in the timeout's detail and counted, rather than reported as plain silence.
-import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withCrc } from './crc.js';
-import { modbusDriver } from './index.js';
-import { startRtuRig } from './rtu-rig.js';
+import { startRawRtuLine, startRtuRig } from './rtu-rig.js';
 import { RegisterBank } from './simulator.js';
-import { fakeContext, openPtyPair, waitFor } from '../serial/testing.js';
+import { fakeContext, waitFor } from '../serial/testing.js';
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -27,32 +25,9 @@ function answer(req: Buffer, value: number, unit = req[0]!): Buffer {
 
 /** A device end of the line that answers each 8-byte request with `respond`. */
 async function line(respond: (req: Buffer) => Buffer) {
-  const pty = await openPtyPair();
-  const device = new SerialPort({ path: pty.b, baudRate: 19200 });
-  await new Promise((resolve, reject) => device.once('open', resolve).once('error', reject));
-  let pending = Buffer.alloc(0);
-  device.on('data', (d: Buffer) => {
-    pending = Buffer.concat([pending, d]);
-    while (pending.length >= 8) {
-      device.write(respond(pending.subarray(0, 8)));
-      pending = pending.subarray(8);
-    }
-  });
   const ctx = fakeContext('rtu-unmatched');
-  const driver = modbusDriver.create(
-    {
-      offlineAfterFailures: 2,
-      backoff: { initialMs: 100, maxMs: 400 },
-      buses: [{ id: 'l', transport: 'rtu', path: pty.a, baudRate: 19200, timeoutMs: 150, devices: [{ id: 'dev', unitId: 1, pollIntervalMs: 50, points: [{ name: 'v', table: 'holding', address: 0 }] }] }],
-    },
-    ctx,
-  );
-  cleanup.push(async () => {
-    await driver.stop();
-    await new Promise((r) => device.close(r));
-    await pty.close();
-  });
-  await driver.start();
+  const rig = await startRawRtuLine(ctx, [{ name: 'v', table: 'holding', address: 0 }], (req, device) => device.write(respond(req)));
+  cleanup.push(() => rig.close());
   return ctx;
 }
 
