@@ -105,21 +105,18 @@ describe('NEWS2 with two devices in separate batches (rv162 F1 case B)', () => {
     }
   });
 
-  it('a monitor that falls silent stops counting once overdue (twice its pace + 5 s) beside a newer oximeter (rv165 F2); then drops out once stale', () => {
+  it('a monitor that falls silent beside a newer oximeter keeps its worse reading scored until it is stale (rv165 F2, rv169), then drops out', () => {
     const e = new AlarmEngine();
     const ch: AlarmStateChange[] = [];
     feed(e, ch, 0, 120, true);
     expect(param(e, 'spo2', s(120.6))).toMatchObject({ value: 85, score: 3 });
     const pox = (from: number, to: number) => { for (let t = from; t <= to; t++) ch.push(...e.ingest(spo2(97, t + 0.5, 'pox-1')), ...e.tick(s(t + 0.6))); };
-    pox(121, 126);
-    // mon-1 reported every second, last at 120 s: not overdue until 127 s. Still the worse of two current readings.
-    expect(param(e, 'spo2', s(126.6))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
-    pox(127, 127);
-    // 7.6 s after its last: overdue, and pox-1 has newer readings: superseded, listed but not scored.
-    const p = param(e, 'spo2', s(127.6));
-    expect(p).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'pox-1' } });
-    expect(p?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PULS_OXIM_SAT_O2', value: 85, score: 3, superseded: true }]);
-    pox(181, 430);
+    pox(121, 419);
+    // mon-1's last reading at 120 s is current for SpO2's maxAgeS (300 s): still the worse of two current readings.
+    const p = param(e, 'spo2', s(419.6));
+    expect(p).toMatchObject({ status: 'measured', value: 85, score: 3, source: { deviceId: 'mon-1' } });
+    expect(p?.others).toEqual([{ deviceId: 'pox-1', metric: 'MDC_PULS_OXIM_SAT_O2', value: 97, score: 0 }]);
+    pox(420, 430);
     expect(param(e, 'spo2', s(430.6))?.others).toBeUndefined(); // stale at 420 s, then dropped
     const n = e.news2('bed-1', s(430.6))!;
     expect(n.params.find((x) => x.param === 'spo2')).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'pox-1' } });
@@ -151,7 +148,7 @@ describe('NEWS2: a superseded source (rv165 F2)', () => {
   const vitals = (t: number): NumericReading[] => [...others(t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t)];
   const news2Alarm = (e: AlarmEngine) => e.list({ bed: 'bed-1' }).find((a) => a.key === 'news2:bed-1:low-medium');
 
-  it('an oximeter moved to bed-2 stops counting at bed-1 once overdue there (it reported every 5 s)', () => {
+  it('an oximeter moved to bed-2 keeps its last bed-1 reading scored there until it is stale (SpO2 maxAgeS 300 s), then the monitor\'s', () => {
     const e = new AlarmEngine();
     for (let t = 0; t <= 60; t += 5) { e.ingestAll([...vitals(t), spo2(85, t, 'pox-1')]); e.tick(s(t + 0.5)); }
     expect(param(e, 'spo2', s(60.5))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'pox-1' } });
@@ -161,36 +158,24 @@ describe('NEWS2: a superseded source (rv165 F2)', () => {
       e.tick(s(t + 0.5));
       return param(e, 'spo2', s(t + 0.5));
     };
-    for (const t of [65, 70]) expect(at(t), `t=${t}`).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
-    // 75.5 s: 15.5 s since its last reading at bed-1 (pace 5 s: overdue past 15 s), the monitor newer: superseded.
-    const after = at(75);
+    for (let t = 65; t <= 355; t += 5) expect(at(t), `t=${t}`).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
+    const after = at(365);
     expect(after).toMatchObject({ status: 'measured', value: 97, score: 0, source: { deviceId: 'mon-1' } });
-    expect(after?.others).toEqual([{ deviceId: 'pox-1', metric: 'MDC_PULS_OXIM_SAT_O2', value: 85, score: 3, superseded: true }]);
-    for (let t = 80; t <= 400; t += 5) at(t);
-    expect(e.news2('bed-1', s(400.5))).toMatchObject({ total: 0, risk: 'low' });
-    // The level ends clearAfterS (300 s) after the score went down at 75 s, not after pox-1's 85 aged out (360 s) as well.
-    expect(news2Alarm(e)?.conditionPresent).not.toBe(true);
+    expect(after?.others).toBeUndefined();
   });
 
-  it('a cuff NIBP cycling every 5 min and stopped when a live ABP goes in is superseded once overdue (10 min + 5 s): ABP 125 is scored', () => {
+  it('a cuff NIBP stopped when a live ABP goes in counts until it is stale (maxAgeS 1 h), the worse reading; then ABP 125 alone', () => {
     const e = new AlarmEngine();
     const base = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t), numeric(MDC.TEMP_BODY, 37, t)];
     const abp = (t: number) => numeric(MDC.PRESS_BLD_ART_ABP_SYS, 125, t, { unit: UNITS.MMHG });
-    // Four cycles: three intervals of 300 s, its pace.
     for (const [t, v] of [[0, 92], [300, 90], [600, 89], [900, 88]] as const) e.ingestAll([...base(t), numeric(MDC.PRESS_BLD_NONINV_SYS, v, t)]);
-    e.tick(s(900.5));
     const sys = (at: number) => e.news2('bed-1', at)!.params.find((x) => x.param === 'systolic');
-    for (let t = 905; t <= 1500; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
-    // Up to its next cycle and one more (600 s + 5 s after its last): the worse of two current readings.
-    expect(sys(s(1500.5))).toMatchObject({ value: 88, score: 3, source: { metric: 'MDC_PRESS_BLD_NONINV_SYS' } });
-    e.ingestAll([...base(1505), abp(1505)]);
-    const after = sys(s(1505.5));
-    expect(after).toMatchObject({ status: 'measured', value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
-    expect(after?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PRESS_BLD_NONINV_SYS', value: 88, score: 3, superseded: true }]);
-    for (let t = 1510; t <= 3000; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
-    expect(sys(s(3000.5))).toMatchObject({ value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
-    expect(e.news2('bed-1', s(3000.5))).toMatchObject({ total: 0, risk: 'low' });
-    expect(news2Alarm(e)?.conditionPresent).not.toBe(true);
+    for (let t = 905; t <= 4495; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    expect(sys(s(4495.5))).toMatchObject({ value: 88, score: 3, source: { metric: 'MDC_PRESS_BLD_NONINV_SYS' } });
+    expect(sys(s(4495.5))?.others).toEqual([{ deviceId: 'mon-1', metric: 'MDC_PRESS_BLD_ART_ABP_SYS', value: 125, score: 0 }]);
+    for (let t = 4500; t <= 4600; t += 5) { e.ingestAll([...base(t), abp(t)]); e.tick(s(t + 0.5)); }
+    expect(sys(s(4600.5))).toMatchObject({ status: 'measured', value: 125, score: 0, source: { metric: 'MDC_PRESS_BLD_ART_ABP_SYS' } });
+    expect(sys(s(4600.5))?.others).toBeUndefined();
   });
 
   it('a spot check (one reading, no pace) counts for maxAgeS beside a continuous source: a fever beside a normal core probe (rv166 F1)', () => {
@@ -211,27 +196,28 @@ describe('NEWS2: a superseded source (rv165 F2)', () => {
     expect(new Set(scored)).toEqual(new Set([85]));
   });
 
-  it("the alarm's why names a superseded source as such", () => {
+  it("the alarm's why names the source scored and the others", () => {
     const e = new AlarmEngine();
     const rest = (t: number) => [numeric(MDC.RESP_RATE, 16, t), numeric(MDC.TEMP_BODY, 37, t), hr(80, t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t)];
     for (const t of [0, 60, 120, 180]) e.ingestAll([...rest(t), numeric(MDC.PRESS_BLD_NONINV_SYS, 120, t)]);
     const ch = e.ingestAll([...rest(310), numeric(MDC.PRESS_BLD_ART_ABP_SYS, 85, 310, { unit: UNITS.MMHG })]);
     const raised = ch.find((x) => x.change === 'raised' && x.alarm.source === 'news2');
-    expect(raised?.why).toContain('systolic 85=3 (mon-1 MDC_PRESS_BLD_ART_ABP_SYS; also 120 mon-1 MDC_PRESS_BLD_NONINV_SYS superseded)');
+    expect(raised?.why).toContain('systolic 85=3 (mon-1 MDC_PRESS_BLD_ART_ABP_SYS; also 120 mon-1 MDC_PRESS_BLD_NONINV_SYS)');
   });
 
-  it('a 1 Hz oximeter taken off the patient beside a live 1 Hz monitor is superseded once it has missed two deliveries (2 s + 5 s)', () => {
+  it('a 1 Hz oximeter taken off the patient beside a live 1 Hz monitor counts until its reading is stale (SpO2 maxAgeS 300 s)', () => {
     const m = new News2Monitor();
-    for (let t = 0; t <= 300; t++) {
+    for (let t = 0; t <= 419; t++) {
       m.reading(spo2(96, t, 'mon-1'));
       if (t <= 120) m.reading(spo2(85, t, 'pox-1'));
     }
-    expect(param(m, 'spo2', s(126.5))).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
-    expect(param(m, 'spo2', s(300.5))).toMatchObject({ value: 96, source: { deviceId: 'mon-1' } });
+    expect(param(m, 'spo2', s(419.5))).toMatchObject({ value: 85, source: { deviceId: 'pox-1' } });
+    for (let t = 420; t <= 430; t++) m.reading(spo2(96, t, 'mon-1'));
+    expect(param(m, 'spo2', s(430.5))).toMatchObject({ value: 96, source: { deviceId: 'mon-1' } });
   });
 });
 
-describe('NEWS2: a pace is learnt only from agreeing deliveries (review rv168)', () => {
+describe('NEWS2: a worse current reading is never hidden by another source (reviews rv168, rv169)', () => {
   it('F1: a spot check re-taken to confirm it (two readings) keeps counting for maxAgeS beside a core probe', () => {
     const m = new News2Monitor();
     m.reading(numeric(MDC.TEMP_BODY, 39.5, 0, { deviceId: 'thermo-1' }));
@@ -285,13 +271,21 @@ describe('NEWS2: a pace is learnt only from agreeing deliveries (review rv168)',
     for (const at of [128, 200, 400]) expect(param(m, 'spo2', s(at))).toMatchObject({ value: 85, score: 3, source: { deviceId: 'mon-1' } });
   });
 
-  it('a gateway clock set back an hour: delivery intervals are counted afresh, so an oximeter stopped after it is still superseded', () => {
+  it('rv169 F2: an NIBP whose cycle goes from 5 to 60 min keeps its 88 scored beside an ABP 125 between its cycles', () => {
     const m = new News2Monitor();
-    for (let t = 0; t <= 60; t++) m.reading(spo2(85, t, 'pox-1'));
-    // The clock steps back an hour: received at -3540 s on, measured (device time) after 60 s as before.
-    for (let k = 1; k <= 10; k++) m.reading(spo2(85, -3600 + 60 + k, 'pox-1'), s(60 + k));
-    // Taken off at -3530 s; the monitor goes on.
-    for (let t = -3600 + 61; t <= -3600 + 100; t++) m.reading(spo2(97, t, 'mon-1'), s(100 + t + 3600));
-    expect(param(m, 'spo2', s(-3600 + 100.5))).toMatchObject({ value: 97, source: { deviceId: 'mon-1' } });
+    const sys = (v: number, t: number, refid: 'n' | 'a') =>
+      numeric(refid === 'n' ? MDC.PRESS_BLD_NONINV_SYS : MDC.PRESS_BLD_ART_ABP_SYS, v, t, { unit: UNITS.MMHG });
+    for (const t of [0, 300, 600, 900]) m.reading(sys(88, t, 'n'));
+    for (let t = 900; t <= 4400; t += 10) m.reading(sys(125, t, 'a'));
+    expect(param(m, 'systolic', s(4400.5))).toMatchObject({ value: 88, score: 3 });
+  });
+
+  it('rv169 F4: a shared outage of a paced monitor and an oximeter with irregular deliveries: the worse SpO2 stays scored until stale', () => {
+    const m = new News2Monitor();
+    for (let t = 0; t <= 120; t++) {
+      m.reading(spo2(85, t, 'mon-1'));
+      if (t % 7 === 0 || t % 11 === 0) m.reading(spo2(97, t + 0.4, 'pox-1'));
+    }
+    for (const at of [130, 300, 420]) expect(param(m, 'spo2', s(at))).toMatchObject({ value: 85, score: 3 });
   });
 });

@@ -251,10 +251,9 @@ export interface News2ParamResult {
   source?: { deviceId: string; metric: string };
   /**
    * The parameter's other current sources, not scored (each scores no more than `value`: the worse reading counts;
-   * review rv162 F1). Absent when there is none. `superseded`: a source that reports at a known pace is overdue (see
-   * overdue()) while another source has a newer reading: shown, not scored (rv165 F2).
+   * review rv162 F1). Absent when there is none.
    */
-  others?: { deviceId: string; metric: string; value: number; score: number; superseded?: true }[];
+  others?: { deviceId: string; metric: string; value: number; score: number }[];
 }
 
 export interface News2Score {
@@ -346,42 +345,6 @@ export function boundDecidesBand(p: BoundedParam, bound: '>' | '<', v: number, s
 export interface SourcedInput extends Timed<number> {
   deviceId: string;
   metric: string;
-  /** When the gateway received the delivery that brought this measurement (gateway clock, as `now`). */
-  deliveredAt?: number;
-  /** The intervals between this source's last deliveries of a new measurement, newest last (at most PACE_GAPS). */
-  gaps?: readonly number[];
-}
-
-/** Slack beyond twice a source's pace before it counts as overdue (a sender's jitter, a commit's wait). */
-const OVERDUE_SLACK_MS = 5_000;
-/** Deliveries a pace is learnt from: this many intervals that agree. */
-export const PACE_GAPS = 3;
-/** A new measurement received within this of the source's last delivery belongs to it (a batch of readings). */
-export const SAME_DELIVERY_MS = 250;
-
-/**
- * The pace a source delivers at: the longest of its last PACE_GAPS delivery intervals, when they agree (the shortest at
- * least half the longest). None for a source with fewer (a spot check, re-taken once or twice to confirm it: review
- * rv168 F1) or with irregular deliveries (an extra report between periodic ones: rv168 F2). Deliveries, not measurement
- * times: a sender that batches 30 one-second readings every 30 s delivers every 30 s (rv168 F2).
- */
-export function paceOf(c: SourcedInput): number | undefined {
-  const g = c.gaps;
-  if (!g || g.length < PACE_GAPS) return undefined;
-  const longest = Math.max(...g);
-  return Math.min(...g) >= longest / 2 ? longest : undefined;
-}
-
-/**
- * A source that delivers at a known pace has missed two of its deliveries (rv165 F2: a monitor that stopped sending, an
- * oximeter moved to another bed, a cuff whose cycle was stopped when an arterial line went in). A source without a
- * pace is never overdue: its reading counts for maxAgeS, as a slow periodic one between its reports does (rv166 F1:
- * superseding every reading a minute older than another source's dropped a spot-check fever beside a normal core
- * probe, and had a 2-minute oximeter's 85 flip in and out of the score).
- */
-function overdue(c: SourcedInput, now: number): boolean {
-  const pace = paceOf(c);
-  return pace !== undefined && c.deliveredAt !== undefined && now - c.deliveredAt > 2 * pace + OVERDUE_SLACK_MS;
 }
 
 /** Per device parameter, the inputs of each of its sources (a monitor's ECG HR and SpO2 pulse rate, an oximeter's SpO2). */
@@ -390,9 +353,11 @@ export type News2Sources = Partial<Record<BoundedParam, readonly SourcedInput[]>
 /**
  * Score NEWS2 at `now`. Stale inputs are never used; assumptions are used only where configured and reported.
  * `sources`: where a device parameter has them, they replace its entry in `inputs`: of the current ones (valid, not
- * stale) not superseded, the one that scores highest is scored, the newest of those on a tie (review rv162 F1: the
- * last reading of a batch was scored, so the order of two sources decided the score; NEWS2 is an early-warning score,
- * so the worse reading counts). Superseded: overdue while another current source has a newer reading (rv165 F2).
+ * stale), the one that scores highest is scored, the newest of those on a tie (review rv162 F1: the last reading of a
+ * batch was scored, so the order of two sources decided the score; NEWS2 is an early-warning score, so the worse
+ * reading counts). A source that stopped counts until its reading is stale (maxAgeS), never less: every rule that
+ * judged a source stopped sooner from its pace hid a worse current reading from some real sender (reviews rv166 F1,
+ * rv168 F1-F3, rv169 F1-F4: re-taken spot checks, batching senders, a cycle lengthened, clock steps, a shared outage).
  * With none current, the newest shows stale.
  */
 export function computeNews2(inputs: News2Inputs, now: number, config: News2Config, bed: string, sources: News2Sources = {}): News2Score {
@@ -435,20 +400,13 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
     const f = fresh(p, t);
     return f !== null && 'ok' in f;
   };
-  // The newest current measurement of each parameter from a source still delivering: an overdue source older than it
-  // is superseded. An overdue source supersedes none (review rv168 F3: two devices silent together behind one hub had
-  // the worse SpO2 85 superseded by the other's 97, and the score showed 0, complete, for 5 minutes).
-  const newest = (p: BoundedParam): number =>
-    Math.max(-Infinity, ...(sources[p] ?? []).filter((c) => current(p, c) && !overdue(c, now)).map((c) => c.at));
-  const superseded = (c: SourcedInput, from: number): boolean => c.at < from && overdue(c, now);
   const pick = (p: BoundedParam): Timed<number> | undefined => {
     const list = sources[p];
     if (!list?.length) return inputs[p];
-    const from = newest(p);
     let best: SourcedInput | undefined;
     let bestScore = -1;
     for (const c of list) {
-      if (!current(p, c) || superseded(c, from)) continue;
+      if (!current(p, c)) continue;
       const sc = scorers[p](c.value);
       if (sc > bestScore || (sc === bestScore && best !== undefined && c.at > best.at)) [best, bestScore] = [c, sc];
     }
@@ -462,8 +420,7 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
       const c = t as SourcedInput;
       r.source = { deviceId: c.deviceId, metric: c.metric };
       const rest = (sources[p] ?? []).filter((o) => o !== c && current(p, o));
-      const from = newest(p);
-      if (rest.length) r.others = rest.map((o) => ({ deviceId: o.deviceId, metric: o.metric, value: o.value, score: scorers[p](o.value), ...(superseded(o, from) && { superseded: true as const }) }));
+      if (rest.length) r.others = rest.map((o) => ({ deviceId: o.deviceId, metric: o.metric, value: o.value, score: scorers[p](o.value), }));
     }
     return got;
   };
@@ -799,16 +756,7 @@ export class News2Monitor {
     const held = (s.sourced[target.param] ??= new Map());
     const prev = held.get(source);
     if (prev && older(prev, source, r, measuredAt)) return false; // an older reading arriving late does not replace a newer one
-    // Its pace is learnt from its deliveries of a new measurement (the same one sent again changes nothing): the
-    // readings of one batch are one delivery; a gateway clock set back starts the count of intervals afresh.
-    let deliveredAt = prev?.input.deliveredAt ?? r.receivedAt;
-    let gaps = prev?.input.gaps ?? [];
-    if (prev && measuredAt > prev.input.at) {
-      const since = r.receivedAt - deliveredAt;
-      if (since < 0) [deliveredAt, gaps] = [r.receivedAt, []];
-      else if (since >= SAME_DELIVERY_MS) [deliveredAt, gaps] = [r.receivedAt, [...gaps, since].slice(-PACE_GAPS)];
-    }
-    const input: SourcedInput = { value: v, at: measuredAt, deviceId: r.deviceId, metric: r.mdc.refid, ...(bound !== null && { bound }), deliveredAt, ...(gaps.length > 0 && { gaps }) };
+    const input: SourcedInput = { value: v, at: measuredAt, deviceId: r.deviceId, metric: r.mdc.refid, ...(bound !== null && { bound }) };
     held.set(source, r.deviceTime !== null && Number.isFinite(r.deviceTime) ? { input, deviceTime: r.deviceTime } : { input });
     this.prune(held, target.param, source, r.receivedAt);
     if (!known && r.patientId !== undefined) {
@@ -1328,7 +1276,7 @@ function describe(score: News2Score): string {
     if (p.status === 'missing') return `${p.param} missing`;
     if (p.status === 'stale' && p.score === undefined) return `${p.param} stale`;
     // With other current sources (a monitor and an oximeter), which one is scored and what the others read.
-    const of = p.others && p.source ? ` (${p.source.deviceId} ${p.source.metric}; also ${p.others.map((o) => `${o.value} ${o.deviceId} ${o.metric}${o.superseded ? ' superseded' : ''}`).join(', ')})` : '';
+    const of = p.others && p.source ? ` (${p.source.deviceId} ${p.source.metric}; also ${p.others.map((o) => `${o.value} ${o.deviceId} ${o.metric}`).join(', ')})` : '';
     return `${p.param} ${p.bound ?? ''}${String(p.value)}${p.status === 'assumed' ? ' (assumed)' : ''}=${p.score ?? '?'}${of}`;
   });
   return `total ${score.total}${score.partial ? ' (partial)' : ''}, ${parts.join(', ')}`;

@@ -466,7 +466,7 @@ export const configSchema = {
           default: {},
           description:
             'NEWS2 early-warning score (RCP 2017), computed per bed from the latest RR, SpO2, systolic BP, pulse and ' +
-            'temperature (of several current sources for one, the worse, unless it has missed two of its reports), plus consciousness and air/oxygen as recorded on the display (or assumed): a single parameter ' +
+            'temperature (of several current sources for one, the worse: each counts until stale), plus consciousness and air/oxygen as recorded on the display (or assumed): a single parameter ' +
             'scoring 3, a total of 5–6, or 7 and above raises a low, medium or high alarm.',
           properties: {
             beds: {
