@@ -802,14 +802,16 @@ const HEALTHCHECK_UNVERIFIED = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /**
  * Whether a connection to loopback address `host` reaches a server listening on `displayHost` (Linux): 0.0.0.0 takes
- * IPv4 only (not ::1, review rv168 F6), :: both; a server on one loopback address takes that one (and localhost, which
- * Node tries over both families).
+ * IPv4 only (not ::1, review rv168 F6), :: both; a server on one loopback address takes that one only.
  */
 function loopbackReaches(host: string, displayHost: string): boolean {
-  const v6 = isIP(host) === 6;
-  if (displayHost === '::' || displayHost === '0:0:0:0:0:0:0:0' || displayHost === 'localhost' || host === 'localhost') return true;
-  if (displayHost === '0.0.0.0') return !v6;
-  return isLoopbackHost(displayHost) && (isIP(displayHost) === 6) === v6 && (v6 || host === displayHost);
+  // localhost is taken as 127.0.0.1, as the container's /etc/hosts gives it first (review rv169 F6).
+  const h = host === 'localhost' ? '127.0.0.1' : host;
+  const d = displayHost === 'localhost' ? '127.0.0.1' : displayHost;
+  const v6 = isIP(h) === 6;
+  if (d === '::' || d === '0:0:0:0:0:0:0:0') return true;
+  if (d === '0.0.0.0') return !v6;
+  return isLoopbackHost(d) && (isIP(d) === 6) === v6 && (v6 || h === d);
 }
 
 /** The URL the module's health check should call for this display: its scheme, its port, loopback unless bound to one address. */

@@ -64,6 +64,11 @@ describe('F1: HEALTHCHECK_URL set in the module env is compared with the display
       expect(health({ port: 8443, tls: TLS, host: '::' }, { ...EDGE, HEALTHCHECK_URL: url }), url).toEqual([]);
     }
     expect(health({ port: 8080 }, { ...EDGE, HEALTHCHECK_URL: 'http://127.0.0.2:8080/healthz' })).toEqual([]);
+    // localhost is 127.0.0.1 in the container (review rv169 F6): not a display on ::1, and a display on localhost is not reached over ::1 or 127.0.0.2.
+    expect(health({ port: 8080, host: '::1' }, { ...EDGE, HEALTHCHECK_URL: 'http://localhost:8080/healthz' })).toEqual(warned(/host localhost does not reach a display listening on ::1/));
+    expect(health({ port: 8080, host: 'localhost' }, { ...EDGE, HEALTHCHECK_URL: 'http://[::1]:8080/healthz' })).toEqual(warned(/does not reach a display listening on localhost/));
+    expect(health({ port: 8080, host: 'localhost' }, { ...EDGE, HEALTHCHECK_URL: 'http://127.0.0.2:8080/healthz' })).toEqual(warned(/does not reach a display listening on localhost/));
+    expect(health({ port: 8080, host: 'localhost' }, { ...EDGE, HEALTHCHECK_URL: 'http://127.0.0.1:8080/healthz' })).toEqual([]);
   });
 
   it('a URL that reaches the display: nothing said; nor outside IoT Edge', () => {
