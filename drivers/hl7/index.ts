@@ -1,5 +1,5 @@
 // hl7-mllp driver: receives HL7 v2 (IHE PCD-01 / PCD-04) over MLLP and emits readings and alarms.
-import type { Driver, DriverContext, DriverFactory, DriverHealth } from '../types.js';
+import type { Driver, DriverContext, DriverFactory, DriverHealth, DriverWarning } from '../types.js';
 import { MessageHandler, type RefusedRun } from './handler.js';
 import { HEAP_LIMIT_BYTES, MllpServer, checkTlsFiles, mllpQueueBudget, type TlsOptions } from './server.js';
 import { isTimeZone } from './protocol/dtm.js';
@@ -374,15 +374,36 @@ export const hl7MllpFactory: DriverFactory<Hl7MllpOptions> = {
   // none are listed. Port 0 is any free port and takes nothing.
   claims: (o) => ({ listens: o.port === 0 ? [] : [{ host: o.host ?? '0.0.0.0', port: o.port, field: 'options.port' }] }),
   // Said at --check and at each start; the driver runs at MAX_FRAME_BYTES (create()).
-  warnings: (o) =>
-    o.maxFrameBytes !== undefined && o.maxFrameBytes > MAX_FRAME_BYTES
+  warnings: (o) => [
+    ...(o.maxFrameBytes !== undefined && o.maxFrameBytes > MAX_FRAME_BYTES
       ? [
           {
             field: 'options.maxFrameBytes',
             message: `${o.maxFrameBytes} is more than the ${MAX_FRAME_BYTES} (8 MiB) this driver takes: ${MAX_FRAME_BYTES} is used, and a larger message is refused (AE/CE, error 207, counted in frames_oversize). A message is parsed on the agent's event loop (about 0.8 s and 60 times its size in memory per MiB), so larger ones would stall alarms for seconds; set it to at most ${MAX_FRAME_BYTES}`,
           },
         ]
-      : [],
+      : []),
+    ...exposureWarnings(o),
+  ],
 };
+
+/**
+ * A listener beyond loopback that admits any sender: whoever reaches the port can store readings and raise or end
+ * alarms for any bed (review rv170 M3). Said as the display's exposure is; who reaches it is the network's and, in the
+ * IoT Edge module (where 0.0.0.0 is needed), the deployment's PortBindings.
+ */
+function exposureWarnings(o: Hl7MllpOptions): DriverWarning[] {
+  const host = (o.host ?? '0.0.0.0').trim().toLowerCase();
+  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return [];
+  const port = o.port ?? 2575;
+  const reach = `anyone who reaches port ${port} can store readings and raise or end alarms for any bed; limit who reaches it (a firewall rule, or in the IoT Edge module the PortBindings HostIp, admitting the central station only)`;
+  if (!o.tls) {
+    return [{ field: 'options.tls', message: `not set while the listener on ${host} takes plain MLLP from any sender: ${reach}, or configure tls with caFile or allowedClients (docs/security.md)` }];
+  }
+  if (!o.tls.caFile && !o.tls.allowedClients) {
+    return [{ field: 'options.tls.caFile', message: `TLS without client certificates: any sender that completes the handshake is taken; ${reach}, or set caFile or allowedClients (docs/security.md)` }];
+  }
+  return [];
+}
 
 export default hl7MllpFactory;
