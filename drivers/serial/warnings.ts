@@ -34,7 +34,7 @@ export function captureWarnings(o: CaptureOptions): DriverWarning[] {
       field: 'options.captureFile',
       message:
         `capture is on: every byte to and from the device is recorded to ${o.captureFile}, patient data included ` +
-        `(demographics, if the device sends them); it grows about 0.6 GB a day for an IntelliVue with waves, up to ` +
+        `(demographics, if the device sends them); it grows with what the device sends (about 0.6 GB a day for a monitor sending waves, an IntelliVue's), up to ` +
         `captureMaxBytes (${bound}), taking disk space from the store when in its folder: remove captureFile when the problem is recorded`,
     },
   ];
