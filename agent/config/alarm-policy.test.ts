@@ -15,9 +15,25 @@ const base = { store: { path: ':memory:' }, hub: { mode: 'off' } };
 describe('alarm policy config', () => {
   it('fills defaults matching the engine defaults', () => {
     const c = validateConfig(structuredClone(base), registry, 'test');
-    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, rhythm: { enabled: false, asystoleS: 4, bradyBpm: 40, tachyBpm: 140, pulseVeto: false }, news2: { beds: {}, clearAfterS: 300, priorities: {} }, devices: {} });
+    expect(c.alarms).toEqual({ escalation: { enabled: true, afterS: 60, priorities: ['high'] }, audioPause: { defaultS: 120, maxS: 300 }, limits: { beds: {} }, rhythm: { enabled: false, asystoleS: 4, bradyBpm: 40, tachyBpm: 140, pulseVeto: false }, news2: { beds: {}, clearAfterS: 300, priorities: {} }, silentAfterS: 30, devices: {} });
     expect(engineConfigFromPolicy(c.alarms).rhythm).toEqual(DEFAULT_RHYTHM_CONFIG);
     expect(c.display).toMatchObject({ enabled: false, host: '127.0.0.1', port: 8080, viewing: 'open' });
+  });
+
+  it('alarms.silentAfterS: a feed every 45 s (an HL7 central station) raises "no data" at each gap with the default 30, never with 90; a device listed keeps its own (review rv170 M1)', () => {
+    const noData = (alarms: Record<string, unknown>, deviceId: string) => {
+      const engine = new AlarmEngine({ ...engineConfigFromPolicy(validateConfig({ ...structuredClone(base), alarms }, registry, 'test').alarms), idPrefix: 't' });
+      let raised = 0;
+      for (let t = 0; t <= 600; t++) {
+        if (t % 45 === 0) engine.ingest(numeric(MDC.PULS_OXIM_SAT_O2, 97, t, { deviceId }));
+        raised += engine.tick(numeric(MDC.RESP_RATE, 16, t + 0.5).receivedAt).filter((c) => c.change === 'raised' && c.alarm.source === 'technical').length;
+      }
+      return raised;
+    };
+    expect(noData({}, 'cs-bed-1')).toBeGreaterThan(5);
+    expect(noData({ silentAfterS: 90 }, 'cs-bed-1')).toBe(0);
+    expect(noData({ silentAfterS: 90, devices: { 'cs-bed-1': { silentAfterS: 30 } } }, 'cs-bed-1')).toBeGreaterThan(5);
+    expect(noData({ devices: { 'cs-bed-1': { silentAfterS: 60 } } }, 'cs-bed-1')).toBe(0);
   });
 
   it("takes a bed's NEWS2 assumption (on oxygen) and the clear delay, and the score uses them", () => {

@@ -12,6 +12,8 @@ export interface AlarmPolicyConfig {
   limits: { beds: Record<string, Record<string, LimitOverride>> };
   news2: { beds: Record<string, News2BedConfig>; clearAfterS: number; priorities?: Partial<News2Config['priorities']> };
   rhythm: RhythmConfig;
+  /** Seconds without an event before "no data", for a device not listed in `devices` (see schema). */
+  silentAfterS?: number;
   /** Devices expected to send from start (see schema). */
   devices: Record<string, { bed?: string; silentAfterS?: number }>;
 }
@@ -35,7 +37,7 @@ export function engineConfigFromPolicy(policy: AlarmPolicyConfig): Omit<AlarmEng
     audioPause: { ...policy.audioPause },
     // A configured bed "*" (the gateway's own id; warned of) is no bed: the device's alarms go to "unassigned", never
     // to the gateway's section (review rv124 H1).
-    technical: { ...rest.technical, devices: Object.fromEntries(Object.entries(policy.devices).map(([id, d]) => [id, d.bed === GATEWAY_BED ? { ...(d.silentAfterS !== undefined && { silentAfterS: d.silentAfterS }) } : d])) },
+    technical: { ...rest.technical, silentAfterS: policy.silentAfterS ?? rest.technical.silentAfterS, devices: Object.fromEntries(Object.entries(policy.devices).map(([id, d]) => [id, d.bed === GATEWAY_BED ? { ...(d.silentAfterS !== undefined && { silentAfterS: d.silentAfterS }) } : d])) },
   };
 }
 

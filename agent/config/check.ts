@@ -975,13 +975,13 @@ export function deviceClaimWarnings(config: AgentConfig, registry: ReadonlyMap<s
     const claims = registry.get(entry.type)?.claims?.(entry.options);
     for (const { id, ms, field } of claims?.pollPeriods ?? []) {
       const set = devices[id]?.silentAfterS;
-      const silentS = set ?? DEFAULT_TECHNICAL_CONFIG.silentAfterS;
+      const silentS = set ?? config.alarms.silentAfterS ?? DEFAULT_TECHNICAL_CONFIG.silentAfterS;
       if (ms < silentS * 1000) continue;
       const s = Math.round(ms / 1000);
       warnings.push({
         path: `drivers[${i}].${field}`,
         message:
-          `device ${JSON.stringify(id)} is polled every ${s} s, not more often than its "no data" time of ${silentS} s (alarms.devices.${id}.silentAfterS${set === undefined ? ', the default' : ''}): ` +
+          `device ${JSON.stringify(id)} is polled every ${s} s, not more often than its "no data" time of ${silentS} s (alarms.devices.${id}.silentAfterS${set === undefined ? ', from alarms.silentAfterS' : ''}): ` +
           `unless it sends something else in between, "no data" is raised between polls and its limit alarms end and come back as new ones (unacknowledged); ` +
           `poll it more often, or set alarms.devices.${id}.silentAfterS above ${s}`,
       });

@@ -25,7 +25,7 @@ describe('a device polled less often than its "no data" time (review rv120 M2)',
     expect(polls({ drivers: [modbus({ pollIntervalMs: 60000 })] })).toEqual([
       {
         path: 'drivers[0].options.buses[0].devices[0].pollIntervalMs',
-        message: expect.stringMatching(/^device "pox-1" is polled every 60 s, not more often than its "no data" time of 30 s \(alarms\.devices\.pox-1\.silentAfterS, the default\): .*; poll it more often, or set alarms\.devices\.pox-1\.silentAfterS above 60$/),
+        message: expect.stringMatching(/^device "pox-1" is polled every 60 s, not more often than its "no data" time of 30 s \(alarms\.devices\.pox-1\.silentAfterS, from alarms\.silentAfterS\): .*; poll it more often, or set alarms\.devices\.pox-1\.silentAfterS above 60$/),
       },
     ]);
     expect(polls({ drivers: [medibus({ pollIntervalMs: 60000 })] })).toEqual([{ path: 'drivers[0].options.pollIntervalMs', message: expect.stringMatching(/^device "v-1" is polled every 60 s/) }]);

@@ -327,13 +327,25 @@ export const configSchema = {
             },
           },
         },
+        silentAfterS: {
+          type: 'integer',
+          minimum: 5,
+          maximum: 86400,
+          default: 30,
+          description:
+            'Seconds without any event from a device not listed in `devices` before the technical alarm "no data" ' +
+            '(and before its limit alarms end as "no longer monitored"). Default 30. Set it above the longest interval ' +
+            'at which the ward\'s senders deliver: an HL7 central station exporting every 60 s needs about 90 (with 30 ' +
+            'its "no data" alarm and its beds\' limit alarms would come and go at every export). A device listed in ' +
+            '`devices` with a `silentAfterS` of its own keeps that.',
+        },
         devices: {
           type: 'object',
           default: {},
           description:
             'Devices that should be sending, by device id (as the driver names it, e.g. the HL7 sender or the serial ' +
             'device\'s `id`): from the agent\'s start, one that sends nothing for `silentAfterS` seconds (5–86400, ' +
-            'default 30, as for every device not listed; raise it for a device that sends less often) raises the technical ' +
+            'default `alarms.silentAfterS`, as for every device not listed; raise it for a device that sends less often) raises the technical ' +
             'alarm "no data" — also after a restart, when it has not sent anything yet. `bed` names the bed for a ' +
             'device whose events carry none: its readings are stored, forwarded and shown on that bed, and its alarms ' +
             '(limit rules with that bed\'s settings, NEWS2, its own and technical alarms) are that bed\'s. `silentAfterS` ' +
@@ -355,8 +367,8 @@ export const configSchema = {
                 minimum: 5,
                 maximum: 86400,
                 description:
-                  'Seconds without any event from this device before the technical alarm "no data". Default 30, as for ' +
-                  'devices not listed. Raise it for a device that sends less often (e.g. only intermittent measurements); ' +
+                  'Seconds without any event from this device before the technical alarm "no data". Default ' +
+                  '`alarms.silentAfterS` (30), as for devices not listed. Raise it for a device that sends less often (e.g. only intermittent measurements); ' +
                   'lower it to hear sooner of a lost feed.',
               },
             },
