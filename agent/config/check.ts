@@ -911,8 +911,8 @@ function someNames(names: ReadonlySet<string>): string {
  * Per-bed alarm settings (alarms.limits.beds, alarms.news2.beds) and expected devices (alarms.devices) keyed to a bed
  * or a device id that no enabled driver names: a setting that silently applies to nobody (a tighter limit ordered for
  * a patient, missed), an expected device that alarms "no data" while the real one is not watched from the start
- * (review rv60 M2). Judged from the drivers' claims; not when a driver learns its beds or ids from its data (HL7), nor
- * with no driver at all (said on its own).
+ * (review rv60 M2). Judged from the drivers' claims; when a driver learns its beds or ids from its data (HL7), only a
+ * near miss of a configured driver's own id or bed is said (rv170 M2); nothing with no driver at all (said on its own).
  */
 export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
   const enabled = config.drivers.filter((d) => d.enabled);
@@ -930,6 +930,21 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
   }
   const warnings: ConfigProblem[] = [];
   const devices = config.alarms.devices;
+  const learnt = enabled.filter((e) => !registry.get(e.type)?.claims?.(e.options)?.deviceIds).map((e) => e.name);
+  // With a driver that learns its ids or beds (an HL7 listener), a key no driver names may be one it will send; but a
+  // key a letter or two from a configured driver's own id or bed is most likely that one mistyped (review rv170 M2:
+  // one listener switched every such check off).
+  const mayLearn = (what: string) => `, unless ${learnt.length === 1 ? `${JSON.stringify(learnt[0])} sends` : `one of ${learnt.map((n) => JSON.stringify(n)).join(', ')} sends`} it (${what} learnt from data)`;
+  if (!idsKnown) {
+    for (const id of Object.keys(devices)) {
+      const near = ids.has(id) ? undefined : nearestName(id, ids);
+      if (near === undefined) continue;
+      warnings.push({
+        path: `alarms.devices.${id}`,
+        message: `no driver names a device ${JSON.stringify(id)}; the nearest configured id is ${JSON.stringify(near)}${mayLearn('ids')}`,
+      });
+    }
+  }
   if (idsKnown) {
     for (const id of Object.keys(devices)) {
       if (ids.has(id)) continue;
@@ -943,9 +958,22 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
       });
     }
   }
-  if (!bedsKnown) return warnings;
   // A device given a bed here (one whose events carry none) brings that bed, unless it is no configured device.
   for (const [id, d] of Object.entries(devices)) if (d.bed !== undefined && (!idsKnown || ids.has(id))) beds.add(d.bed);
+  if (!bedsKnown) {
+    const learntBeds = enabled.filter((e) => !registry.get(e.type)?.claims?.(e.options)?.beds).map((e) => e.name);
+    for (const key of bedOverrideKeys(config.alarms)) {
+      const near = beds.has(key.bed) || key.bed === UNASSIGNED_BED ? undefined : nearestName(key.bed, beds);
+      if (near === undefined) continue;
+      warnings.push({
+        path: key.field,
+        message:
+          `no driver names a bed ${JSON.stringify(key.bed)} (bed names must match exactly); the nearest configured bed is ${JSON.stringify(near)}, ` +
+          `unless ${learntBeds.map((n) => JSON.stringify(n)).join(' or ')} sends it (beds learnt from data)`,
+      });
+    }
+    return warnings;
+  }
   for (const key of bedOverrideKeys(config.alarms)) {
     // Data without a bed is judged under this name.
     if (beds.has(key.bed) || key.bed === UNASSIGNED_BED) continue;
