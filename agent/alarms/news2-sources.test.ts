@@ -144,7 +144,7 @@ describe('NEWS2 sources stay bounded', () => {
   });
 });
 
-describe('NEWS2: a superseded source (rv165 F2)', () => {
+describe('NEWS2: a source that stopped counts until stale (rv165 F2, rv169)', () => {
   const vitals = (t: number): NumericReading[] => [...others(t), numeric(MDC.PULS_OXIM_SAT_O2, 97, t), hr(80, t)];
   const news2Alarm = (e: AlarmEngine) => e.list({ bed: 'bed-1' }).find((a) => a.key === 'news2:bed-1:low-medium');
 

@@ -305,15 +305,15 @@ describe('per-bed settings and expected devices that no driver names (review rv6
     expect(warned({ drivers, alarms: { limits: { beds: { 'HALL-1': {} } }, devices: { 'EVITA-2': { bed: 'HALL-1' } } } }).map((w) => w.path)).toEqual(['alarms.devices.EVITA-2', 'alarms.limits.beds.HALL-1']);
   });
 
-  it('with an HL7 listener (beds and ids come in its messages) only a near miss of another driver\'s own id or bed is said (review rv170 M2); nothing with no driver, nor from a disabled driver', () => {
-    const alarms = { limits: { beds: { 'ICU-7': { hr: { high: 100 } } } }, devices: { 'MX800-DE1234567': {} } };
+  it('with an HL7 listener (beds and ids come in its messages) only a look-alike of another driver\'s own id or bed is said (reviews rv170 M2, rv171 M2); nothing with no driver, nor from a disabled driver', () => {
+    const alarms = { limits: { beds: { 'ICU-7': { hr: { high: 100 } } } }, devices: { 'mx800-de12345678': {} } };
     const withListener = [monitor, { name: 'cs', type: 'hl7-mllp', options: { port: 0 } }];
     expect(warned({ drivers: withListener, alarms })).toEqual([
-      { path: 'alarms.devices.MX800-DE1234567', message: 'no driver names a device "MX800-DE1234567"; the nearest configured id is "MX800-DE12345678", unless "cs" sends it (ids learnt from data)' },
-      { path: 'alarms.limits.beds.ICU-7', message: 'no driver names a bed "ICU-7" (bed names must match exactly); the nearest configured bed is "ICU-07", unless "cs" sends it (beds learnt from data)' },
+      { path: 'alarms.devices.mx800-de12345678', message: 'no driver names a device "mx800-de12345678"; a configured driver\'s id "MX800-DE12345678" differs only in case, separators or leading zeros, unless "cs" sends it (ids learnt from data)' },
+      { path: 'alarms.limits.beds.ICU-7', message: 'no driver names a bed "ICU-7" (bed names must match exactly); a configured driver\'s bed "ICU-07" differs only in case, separators or leading zeros, unless "cs" sends it (beds learnt from data)' },
     ]);
-    // Names far from every configured one may well come from the listener: not said.
-    expect(warned({ drivers: withListener, alarms: { limits: { beds: { 'CS-BED-12': { hr: { high: 100 } } } }, devices: { '0012A1FFFE000003': {} } } })).toEqual([]);
+    // Other names may well come from the listener, neighbours in the ward's numbering among them: not said.
+    expect(warned({ drivers: withListener, alarms: { limits: { beds: { 'CS-BED-12': { hr: { high: 100 } }, 'ICU-06': { hr: { high: 100 } }, 'ICU-08': {} } }, devices: { '0012A1FFFE000003': {}, 'MX800-DE12345679': {} } } })).toEqual([]);
     expect(warned({ drivers: [], alarms })).toEqual([]);
     expect(warned({ drivers: [monitor, { ...monitor, name: 'old', enabled: false, options: { ...monitor.options, id: 'MX800-DE1234567', bed: 'ICU-7', path: '/dev/ttyBED09' } }], alarms })).toHaveLength(2);
   });

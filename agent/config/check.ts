@@ -912,7 +912,7 @@ function someNames(names: ReadonlySet<string>): string {
  * or a device id that no enabled driver names: a setting that silently applies to nobody (a tighter limit ordered for
  * a patient, missed), an expected device that alarms "no data" while the real one is not watched from the start
  * (review rv60 M2). Judged from the drivers' claims; when a driver learns its beds or ids from its data (HL7), only a
- * near miss of a configured driver's own id or bed is said (rv170 M2); nothing with no driver at all (said on its own).
+ * look-alike of a configured driver's own id or bed is said (rv170 M2); nothing with no driver at all (said on its own).
  */
 export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<string, DriverFactory>): ConfigProblem[] {
   const enabled = config.drivers.filter((d) => d.enabled);
@@ -932,16 +932,18 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
   const devices = config.alarms.devices;
   const learnt = enabled.filter((e) => !registry.get(e.type)?.claims?.(e.options)?.deviceIds).map((e) => e.name);
   // With a driver that learns its ids or beds (an HL7 listener), a key no driver names may be one it will send; but a
-  // key a letter or two from a configured driver's own id or bed is most likely that one mistyped (review rv170 M2:
-  // one listener switched every such check off).
+  // key that differs from a configured driver's own id or bed only in case, separators or leading zeros is most likely
+  // that one mistyped (review rv170 M2: one listener switched every such check off). Not by edit distance: ward
+  // numbering puts the listener's beds a digit from the others' (ICU-04 beside a ventilator on ICU-05; rv171 M2).
+  const lookalike = (key: string, names: ReadonlySet<string>) => unmatchedBedOverrides([{ field: '', bed: key }], names)[0]?.similar;
   const mayLearn = (what: string) => `, unless ${learnt.length === 1 ? `${JSON.stringify(learnt[0])} sends` : `one of ${learnt.map((n) => JSON.stringify(n)).join(', ')} sends`} it (${what} learnt from data)`;
   if (!idsKnown) {
     for (const id of Object.keys(devices)) {
-      const near = ids.has(id) ? undefined : nearestName(id, ids);
+      const near = ids.has(id) ? undefined : lookalike(id, ids);
       if (near === undefined) continue;
       warnings.push({
         path: `alarms.devices.${id}`,
-        message: `no driver names a device ${JSON.stringify(id)}; the nearest configured id is ${JSON.stringify(near)}${mayLearn('ids')}`,
+        message: `no driver names a device ${JSON.stringify(id)}; a configured driver's id ${JSON.stringify(near)} differs only in case, separators or leading zeros${mayLearn('ids')}`,
       });
     }
   }
@@ -963,12 +965,12 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
   if (!bedsKnown) {
     const learntBeds = enabled.filter((e) => !registry.get(e.type)?.claims?.(e.options)?.beds).map((e) => e.name);
     for (const key of bedOverrideKeys(config.alarms)) {
-      const near = beds.has(key.bed) || key.bed === UNASSIGNED_BED ? undefined : nearestName(key.bed, beds);
+      const near = beds.has(key.bed) || key.bed === UNASSIGNED_BED ? undefined : lookalike(key.bed, beds);
       if (near === undefined) continue;
       warnings.push({
         path: key.field,
         message:
-          `no driver names a bed ${JSON.stringify(key.bed)} (bed names must match exactly); the nearest configured bed is ${JSON.stringify(near)}, ` +
+          `no driver names a bed ${JSON.stringify(key.bed)} (bed names must match exactly); a configured driver's bed ${JSON.stringify(near)} differs only in case, separators or leading zeros, ` +
           `unless ${learntBeds.map((n) => JSON.stringify(n)).join(' or ')} sends it (beds learnt from data)`,
       });
     }

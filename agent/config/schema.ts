@@ -336,8 +336,9 @@ export const configSchema = {
             'Seconds without any event from a device not listed in `devices` before the technical alarm "no data" ' +
             '(and before its limit alarms end as "no longer monitored"). Default 30. Set it above the longest interval ' +
             'at which the ward\'s senders deliver: an HL7 central station exporting every 60 s needs about 90 (with 30 ' +
-            'its "no data" alarm and its beds\' limit alarms would come and go at every export). A device listed in ' +
-            '`devices` with a `silentAfterS` of its own keeps that.',
+            'its "no data" alarm and its beds\' limit alarms would come and go at every export). It applies to every device ' +
+            'not listed, serial and Modbus ones too: list a device that should be missed sooner in `devices` with a ' +
+            '`silentAfterS` of its own, which it keeps.',
         },
         devices: {
           type: 'object',

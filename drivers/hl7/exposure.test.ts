@@ -22,6 +22,10 @@ describe('hl7-mllp listener exposure warnings', () => {
 
   it('TLS without client certificates: warned on options.tls.caFile; with caFile or allowedClients, or on loopback: nothing', () => {
     expect(hl7MllpFactory.warnings!({ port: 2575, tls })).toEqual([{ field: 'options.tls.caFile', message: expect.stringMatching(/^TLS without client certificates: any sender that completes the handshake is taken/) }]);
+    // An allow-list with no entry admits everyone (review rv171 M1).
+    for (const allowedClients of [{}, { fingerprint256: [] }, { cn: [], fingerprint256: [] }]) {
+      expect(hl7MllpFactory.warnings!({ port: 2575, tls: { ...tls, allowedClients } }), JSON.stringify(allowedClients)).toEqual([{ field: 'options.tls.caFile', message: expect.stringMatching(/^TLS without client certificates/) }]);
+    }
     expect(hl7MllpFactory.warnings!({ port: 2575, tls: { ...tls, caFile: join(CERTS, 'ca.pem') } })).toEqual([]);
     expect(hl7MllpFactory.warnings!({ port: 2575, tls: { ...tls, allowedClients: { fingerprint256: ['AB:CD'] } } })).toEqual([]);
     for (const host of ['127.0.0.1', 'localhost', '::1', '127.0.0.5']) expect(hl7MllpFactory.warnings!({ host, port: 2575 }), host).toEqual([]);

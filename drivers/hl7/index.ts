@@ -400,7 +400,9 @@ function exposureWarnings(o: Hl7MllpOptions): DriverWarning[] {
   if (!o.tls) {
     return [{ field: 'options.tls', message: `not set while the listener on ${host} takes plain MLLP from any sender: ${reach}, or configure tls with caFile or allowedClients (docs/security.md)` }];
   }
-  if (!o.tls.caFile && !o.tls.allowedClients) {
+  // An allow-list with no entry admits everyone (rv171 M1).
+  const listed = (o.tls.allowedClients?.cn?.length ?? 0) + (o.tls.allowedClients?.fingerprint256?.length ?? 0) > 0;
+  if (!o.tls.caFile && !listed) {
     return [{ field: 'options.tls.caFile', message: `TLS without client certificates: any sender that completes the handshake is taken; ${reach}, or set caFile or allowedClients (docs/security.md)` }];
   }
   return [];

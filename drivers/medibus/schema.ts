@@ -81,7 +81,7 @@ export const configSchema: Record<string, unknown> = {
       minimum: 100,
       maximum: 600000,
       description:
-        'Pause in milliseconds after each full cycle of `requests` before the next cycle, so values arrive about every (this + the time the cycle takes). Default 1000. Raise it to lighten a slow line (e.g. 9600 bit/s with many requests); keep values arriving well inside the display\'s stale time (10 s) and the "no data" alarm (30 s; a period at or above the device\'s `alarms.devices.<id>.silentAfterS` is warned of).',
+        'Pause in milliseconds after each full cycle of `requests` before the next cycle, so values arrive about every (this + the time the cycle takes). Default 1000. Raise it to lighten a slow line (e.g. 9600 bit/s with many requests); keep values arriving well inside the display\'s stale time (10 s) and the "no data" alarm (`alarms.silentAfterS`, 30 s by default; a period at or above the device\'s `alarms.devices.<id>.silentAfterS` is warned of).',
     },
     responseTimeoutMs: {
       type: 'integer',
@@ -116,7 +116,7 @@ export const configSchema: Record<string, unknown> = {
       minimum: 0,
       maximum: 3600000,
       description:
-        'No bytes at all from the device for this many milliseconds → device status `silent`, which raises the technical alarm "no data" at once. Default 15000; 0 = off (the agent\'s own 30 s no-data check still applies). Raise it in listen-only mode if the other host polls less often. When the agent drives the line, keep it longer than quietReinitMs (warned of otherwise).',
+        'No bytes at all from the device for this many milliseconds → device status `silent`, which raises the technical alarm "no data" at once. Default 15000; 0 = off (the agent\'s own no-data check, `alarms.silentAfterS`, still applies). Raise it in listen-only mode if the other host polls less often. When the agent drives the line, keep it longer than quietReinitMs (warned of otherwise).',
     },
     backoff: {
       type: 'object',

@@ -148,7 +148,7 @@ const device = {
       minimum: 1,
       maximum: 86400000,
       description:
-        "Milliseconds between reads of this device's values (a value's own `pollIntervalMs` overrides it). Default 1000. Each read is due on a fixed grid; missed ticks are skipped, not made up. Raise it for a slow RS-485 line shared by many units; keep it well below the display's stale time (10 s) and the \"no data\" alarm (30 s; a period at or above the device's `alarms.devices.<id>.silentAfterS` is warned of).",
+        "Milliseconds between reads of this device's values (a value's own `pollIntervalMs` overrides it). Default 1000. Each read is due on a fixed grid; missed ticks are skipped, not made up. Raise it for a slow RS-485 line shared by many units; keep it well below the display's stale time (10 s) and the \"no data\" alarm (`alarms.silentAfterS`, 30 s by default; a period at or above the device's \"no data\" time is warned of).",
     },
     order: {
       enum: [...BYTE_ORDERS],

@@ -12,11 +12,15 @@ describe('a refused login on the display page', () => {
     await page.route('**/api/login', (route) =>
       route.fulfill({ status: 429, contentType: 'application/json; charset=utf-8', headers: { 'Retry-After': retryAfter }, body: JSON.stringify({ error }) }),
     );
+    const m = page.locator('#message');
+    // The message of an earlier refusal may still be shown: wait for this one's text, not for the element (under load
+    // the earlier text was read, as CI saw on 9873652).
+    const before = (await m.isVisible()) ? ((await m.textContent()) ?? '') : null;
     await page.fill('#login-user', 'nurse.jones');
     await page.fill('#login-password', 'whatever');
     await page.click('#login-form button[type="submit"]');
-    const m = page.locator('#message');
     await m.waitFor({ state: 'visible' });
+    if (before !== null) await page.waitForFunction((prev) => document.querySelector('#message')?.textContent !== prev, before);
     await page.unroute('**/api/login');
     return (await m.textContent()) ?? '';
   }
