@@ -116,3 +116,15 @@ describe('float quality', () => {
     expect(judge(pt, pt.decode([0x7fc0, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['not-a-number'] } });
   });
 });
+
+describe('Modicon register numbers (review rv170 L5)', () => {
+  it('holding 40001, input 30005, discrete 10002: warned, naming the zero-based address; coils, and addresses outside those ranges, not', () => {
+    const w = planWarnings(options({ table: 'holding', address: 40001 }, { table: 'input', address: 30005 }, { table: 'discrete', address: 10002 }));
+    expect(w).toEqual([
+      { field: 'options.buses[0].devices[0].points[0].address', message: expect.stringMatching(/^40001 looks like a Modicon register number for holding \(40001 is protocol address 0\): .*that register is address 0;/) },
+      { field: 'options.buses[0].devices[0].points[1].address', message: expect.stringMatching(/^30005 looks like a Modicon register number for input .*address 4;/) },
+      { field: 'options.buses[0].devices[0].points[2].address', message: expect.stringMatching(/^10002 looks like a Modicon register number for discrete .*address 1;/) },
+    ]);
+    expect(planWarnings(options({ table: 'holding', address: 40000 }, { table: 'holding', address: 50001 }, { table: 'coil', address: 10001 }, { table: 'input', address: 40001 }))).toEqual([]);
+  });
+});

@@ -688,13 +688,25 @@ export function buildPlan(options: unknown): Plan {
  * only with options buildPlan accepted. The code mismatch and the unit are slips, with an `alarm` text (the agent
  * raises a gateway alarm while they are in force); an unknown term is not: vendors' own terms are legitimate.
  */
+/** The Modicon numbering's offset per table: register 40001 is holding 0, 30001 input 0, 10001 discrete 0. */
+const MODICON_BASE: Record<Table, number> = { holding: 40000, input: 30000, discrete: 10000, coil: Infinity };
+
 export function planWarnings(options: ModbusOptions): DriverWarning[] {
   const warnings: DriverWarning[] = [];
   options.buses.forEach((bus, b) =>
     bus.devices.forEach((device, d) =>
       device.points.forEach((point, i) => {
-        if (point.setting === true || point.mdc === undefined) return;
         const path = `options.buses[${b}].devices[${d}].points[${i}]`;
+        // Manuals often give Modicon numbers (holding 40001 = protocol address 0); copied as they are, every read is
+        // one off or refused by the device ("illegal data address") only at run time (review rv170 L5).
+        const modicon = MODICON_BASE[point.table];
+        if (point.address > modicon && point.address < modicon + 10000) {
+          warnings.push({
+            field: `${path}.address`,
+            message: `${point.address} looks like a Modicon register number for ${point.table} (${modicon + 1} is protocol address 0): addresses here are zero-based, so that register is address ${point.address - modicon - 1}; leave it if the device's manual gives ${point.address} as the protocol address`,
+          });
+        }
+        if (point.setting === true || point.mdc === undefined) return;
         const mdc = typeof point.mdc === 'string' ? metricByRefid(point.mdc) : point.mdc;
         if (!mdc) return;
         // The alarm rules look a metric up by its code: a typo in the code next to a known refid labels the value
