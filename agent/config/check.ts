@@ -882,12 +882,17 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** The configured name that differs from `key` only in case, separators or leading zeros ("ICU-07" for "ICU-7"), if any. */
+function lookalike(key: string, names: ReadonlySet<string>): string | undefined {
+  return unmatchedBedOverrides([{ field: '', bed: key }], names)[0]?.similar;
+}
+
 /**
  * The configured name nearest to `key`: one that looks like it (case, separators, leading zeros apart: "ICU-7" for
  * "ICU-07"), else the one closest in spelling (a digit dropped or doubled in a serial number), if a single one is.
  */
 function nearestName(key: string, names: ReadonlySet<string>): string | undefined {
-  const similar = unmatchedBedOverrides([{ field: '', bed: key }], names)[0]?.similar;
+  const similar = lookalike(key, names);
   if (similar !== undefined) return similar;
   const within = Math.max(1, Math.floor(key.length / 5));
   let best: string | undefined;
@@ -919,51 +924,48 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
   if (enabled.length === 0) return [];
   const beds = new Set<string>();
   const ids = new Set<string>();
-  let bedsKnown = true;
-  let idsKnown = true;
+  // The drivers that learn their beds or device ids from their data (an HL7 listener) rather than name them.
+  const learnsBeds: string[] = [];
+  const learnsIds: string[] = [];
   for (const entry of enabled) {
     const claims = registry.get(entry.type)?.claims?.(entry.options);
     if (claims?.beds) for (const { bed } of claims.beds) beds.add(bed);
-    else bedsKnown = false;
+    else learnsBeds.push(entry.name);
     if (claims?.deviceIds) for (const { id } of claims.deviceIds) ids.add(id);
-    else idsKnown = false;
+    else learnsIds.push(entry.name);
   }
   const warnings: ConfigProblem[] = [];
   const devices = config.alarms.devices;
-  const learnt = enabled.filter((e) => !registry.get(e.type)?.claims?.(e.options)?.deviceIds).map((e) => e.name);
-  // With a driver that learns its ids or beds (an HL7 listener), a key no driver names may be one it will send; but a
-  // key that differs from a configured driver's own id or bed only in case, separators or leading zeros is most likely
-  // that one mistyped (review rv170 M2: one listener switched every such check off). Not by edit distance: ward
-  // numbering puts the listener's beds a digit from the others' (ICU-04 beside a ventilator on ICU-05; rv171 M2).
-  const lookalike = (key: string, names: ReadonlySet<string>) => unmatchedBedOverrides([{ field: '', bed: key }], names)[0]?.similar;
-  const mayLearn = (what: string) => `, unless ${learnt.length === 1 ? `${JSON.stringify(learnt[0])} sends` : `one of ${learnt.map((n) => JSON.stringify(n)).join(', ')} sends`} it (${what} learnt from data)`;
-  if (!idsKnown) {
-    for (const id of Object.keys(devices)) {
-      const near = ids.has(id) ? undefined : lookalike(id, ids);
-      if (near === undefined) continue;
-      warnings.push({
-        path: `alarms.devices.${id}`,
-        message: `no driver names a device ${JSON.stringify(id)}; a configured driver's id ${JSON.stringify(near)} differs only in case, separators or leading zeros${mayLearn('ids')}`,
-      });
+  // With a driver that learns its ids or beds, a key no driver names may be one it will send; but a key that differs
+  // from a configured driver's own id or bed only in case, separators or leading zeros is most likely that one
+  // mistyped (review rv170 M2: one listener switched every such check off). Not by edit distance: ward numbering puts
+  // the listener's beds a digit from the others' (ICU-04 beside a ventilator on ICU-05; rv171 M2).
+  const unlessLearnt = (learners: string[], what: string) =>
+    `unless ${learners.length === 1 ? JSON.stringify(learners[0]) : `one of ${learners.map((n) => JSON.stringify(n)).join(', ')}`} sends it (${what} learnt from data)`;
+  for (const id of Object.keys(devices)) {
+    if (ids.has(id)) continue;
+    if (learnsIds.length > 0) {
+      const near = lookalike(id, ids);
+      if (near !== undefined) {
+        warnings.push({
+          path: `alarms.devices.${id}`,
+          message: `no driver names a device ${JSON.stringify(id)}; a configured driver's id ${JSON.stringify(near)} differs only in case, separators or leading zeros, ${unlessLearnt(learnsIds, 'ids')}`,
+        });
+      }
+      continue;
     }
-  }
-  if (idsKnown) {
-    for (const id of Object.keys(devices)) {
-      if (ids.has(id)) continue;
-      const near = nearestName(id, ids);
-      warnings.push({
-        path: `alarms.devices.${id}`,
-        message:
-          `no enabled driver has a device with id ${JSON.stringify(id)}: it is expected from the start and alarms "no data" after its silentAfterS, ` +
-          `while the driver's own device is watched only from its first event; ` +
-          (near !== undefined ? `the nearest configured id is ${JSON.stringify(near)}` : `the configured ids are ${someNames(ids)}`),
-      });
-    }
+    const near = nearestName(id, ids);
+    warnings.push({
+      path: `alarms.devices.${id}`,
+      message:
+        `no enabled driver has a device with id ${JSON.stringify(id)}: it is expected from the start and alarms "no data" after its silentAfterS, ` +
+        `while the driver's own device is watched only from its first event; ` +
+        (near !== undefined ? `the nearest configured id is ${JSON.stringify(near)}` : `the configured ids are ${someNames(ids)}`),
+    });
   }
   // A device given a bed here (one whose events carry none) brings that bed, unless it is no configured device.
-  for (const [id, d] of Object.entries(devices)) if (d.bed !== undefined && (!idsKnown || ids.has(id))) beds.add(d.bed);
-  if (!bedsKnown) {
-    const learntBeds = enabled.filter((e) => !registry.get(e.type)?.claims?.(e.options)?.beds).map((e) => e.name);
+  for (const [id, d] of Object.entries(devices)) if (d.bed !== undefined && (learnsIds.length > 0 || ids.has(id))) beds.add(d.bed);
+  if (learnsBeds.length > 0) {
     for (const key of bedOverrideKeys(config.alarms)) {
       const near = beds.has(key.bed) || key.bed === UNASSIGNED_BED ? undefined : lookalike(key.bed, beds);
       if (near === undefined) continue;
@@ -971,7 +973,7 @@ export function unclaimedKeyWarnings(config: AgentConfig, registry: ReadonlyMap<
         path: key.field,
         message:
           `no driver names a bed ${JSON.stringify(key.bed)} (bed names must match exactly); a configured driver's bed ${JSON.stringify(near)} differs only in case, separators or leading zeros, ` +
-          `unless ${learntBeds.map((n) => JSON.stringify(n)).join(' or ')} sends it (beds learnt from data)`,
+          unlessLearnt(learnsBeds, 'beds'),
       });
     }
     return warnings;
