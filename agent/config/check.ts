@@ -4,7 +4,8 @@
 // driver without starting it. Nothing is opened, listened on or sent (--check resolves a display.host given as a name).
 import { lookup } from 'node:dns/promises';
 import { accessSync, closeSync, constants, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import { isLoopbackHost } from '../loopback.js';
 import { networkInterfaces } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
@@ -682,35 +683,6 @@ export function configWarnings(
   return warnings;
 }
 
-/** Loopback addresses: inside a container, the container's own, which no published port reaches. */
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6'); // IPv4-mapped (`::ffff:7f00:1`)
-
-/**
- * Whether a display.host is this machine's loopback, judged on the parsed address, not its spelling: Node binds
- * `0:0:0:0:0:0:0:1`, `::0:1` or `::ffff:7f00:1` to loopback as it does `::1` (review rv106 L1). A name is read as
- * the resolver reads it: `127.1` is 127.0.0.1, and `LOCALHOST.` is localhost.
- */
-function isLoopbackHost(host: string): boolean {
-  let h = host.trim().toLowerCase();
-  if (!isIP(h)) {
-    try {
-      h = new URL(`http://${h}`).hostname.replace(/\.$/, ''); // IPv4 shorthands (127.1) become dotted quads
-    } catch {
-      return false;
-    }
-    if (h === 'localhost') return true;
-  }
-  const family = isIP(h);
-  if (!family) return false;
-  try {
-    return LOOPBACK.check(h, family === 6 ? 'ipv6' : 'ipv4');
-  } catch {
-    return false; // with a zone id (fe80::1%eth0): link-local, not loopback
-  }
-}
 
 /**
  * The display as run inside the IoT Edge module, or null: on a loopback host Docker's PortBindings (which forward to

@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
 import type { AudioPauseTarget } from '../alarms/engine.js';
+import { isLoopbackHost } from '../loopback.js';
 import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
 import { GATEWAY_BED, UNASSIGNED_BED, type SignalPriority } from '../alarms/types.js';
 import { canonicalOrigin, type DisplayConfig, type Role } from '../config/load.js';
@@ -78,7 +79,6 @@ interface Route {
 const SSE_RETRY_MS = 2000;
 /** How often expected screens are checked: an alarm comes at most this late after the grace. */
 const SCREEN_CHECK_MS = 1000;
-const LOOPBACK = /^(127\.|::1$|localhost$)/;
 /** Host names refused with 421 are logged once each, the first this many (the rest are only counted). */
 const MAX_LOGGED_HOSTS = 100;
 /**
@@ -411,7 +411,7 @@ export class DisplayServer {
     }
     const { url } = this.address();
     this.log.info({ url, tls: this.scheme === 'https', viewing: this.config.viewing, users: this.config.users.length, tokens: this.config.tokens.length, hostNames: this.hosts.list() }, 'display listening');
-    if (!LOOPBACK.test(this.config.host)) {
+    if (!isLoopbackHost(this.config.host)) {
       // Inside a container the agent cannot see where its port is published (the shipped IoT Edge deployment binds it
       // to the gateway's 127.0.0.1 only, review rv47 L4): the lines say what holds wherever it is published.
       const where = { host: this.config.host, reachableWhere: 'wherever this port is reachable: in a container, where the deployment publishes it (PortBindings)' };

@@ -28,7 +28,8 @@ describe('hl7-mllp listener exposure warnings', () => {
     }
     expect(hl7MllpFactory.warnings!({ port: 2575, tls: { ...tls, caFile: join(CERTS, 'ca.pem') } })).toEqual([]);
     expect(hl7MllpFactory.warnings!({ port: 2575, tls: { ...tls, allowedClients: { fingerprint256: ['AB:CD'] } } })).toEqual([]);
-    for (const host of ['127.0.0.1', 'localhost', '::1', '127.0.0.5']) expect(hl7MllpFactory.warnings!({ host, port: 2575 }), host).toEqual([]);
+    // Loopback as the display's checks read it (agent/loopback.ts), spellings included.
+    for (const host of ['127.0.0.1', 'localhost', '::1', '127.0.0.5', '::ffff:127.0.0.1', '127.1', 'LOCALHOST.']) expect(hl7MllpFactory.warnings!({ host, port: 2575 }), host).toEqual([]);
   });
 
   it('reaches --check: a config with a plain listener on 0.0.0.0 gets the warning under its driver entry', () => {

@@ -3,6 +3,7 @@ import type { Driver, DriverContext, DriverFactory, DriverHealth, DriverWarning 
 import { MessageHandler, type RefusedRun } from './handler.js';
 import { HEAP_LIMIT_BYTES, MllpServer, checkTlsFiles, mllpQueueBudget, type TlsOptions } from './server.js';
 import { isTimeZone } from './protocol/dtm.js';
+import { isLoopbackHost } from '../../agent/loopback.js';
 
 export interface Hl7MllpOptions {
   host?: string;
@@ -394,7 +395,7 @@ export const hl7MllpFactory: DriverFactory<Hl7MllpOptions> = {
  */
 function exposureWarnings(o: Hl7MllpOptions): DriverWarning[] {
   const host = (o.host ?? '0.0.0.0').trim().toLowerCase();
-  if (host === 'localhost' || host === '::1' || /^127\./.test(host)) return [];
+  if (isLoopbackHost(host)) return [];
   const port = o.port ?? 2575;
   const reach = `anyone who reaches port ${port} can store readings and raise or end alarms for any bed; limit who reaches it (a firewall rule, or in the IoT Edge module the PortBindings HostIp, admitting the central station only)`;
   if (!o.tls) {
