@@ -302,8 +302,7 @@ export class ModbusSerialTransport implements Transport {
    */
   private bytesFollow(ms: number): Promise<boolean> {
     if (this.received().length > 0) return Promise.resolve(true);
-    const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
-    const serial = typeof port === 'object' && port !== null ? (port as { _client?: unknown })._client : undefined;
+    const serial = this.bufferedPort()?._client;
     if (!(serial instanceof EventEmitter)) return Promise.resolve(true);
     return new Promise<boolean>((resolve, reject) => {
       const settle = (): void => {
@@ -318,25 +317,33 @@ export class ModbusSerialTransport implements Transport {
     });
   }
 
-  /** RTU: the bytes modbus-serial's buffered port holds unmatched (private field, guarded: none if it moved). */
-  private received(): Buffer {
+  /**
+   * RTU: modbus-serial's buffered port, which keeps unmatched bytes in `_buffer` and the serial port in `_client`.
+   * Private fields, so every use is guarded: undefined when there is no such object (TCP, or modbus-serial moved it).
+   */
+  private bufferedPort(): { _buffer?: unknown; _client?: unknown } | undefined {
     const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
-    const buffer: unknown = typeof port === 'object' && port !== null ? (port as { _buffer?: unknown })._buffer : undefined;
+    return typeof port === 'object' && port !== null ? (port as { _buffer?: unknown; _client?: unknown }) : undefined;
+  }
+
+  /** RTU: the bytes modbus-serial's buffered port holds unmatched (none if the field moved). */
+  private received(): Buffer {
+    const buffer = this.bufferedPort()?._buffer;
     return Buffer.isBuffer(buffer) ? buffer : Buffer.alloc(0);
   }
 
   /** Drops stale received bytes (RTU) so they cannot be taken for the next answer. */
   private async flush(): Promise<void> {
-    // modbus-serial's buffered RTU port keeps unmatched bytes in `_buffer` across requests. Private
-    // fields, so guarded; the serial port's own flush() also drops what the OS has received but not delivered.
-    const port: unknown = (this.client as unknown as { _port?: unknown } | undefined)?._port;
-    if (typeof port !== 'object' || port === null || !Buffer.isBuffer((port as { _buffer?: unknown })._buffer)) return;
-    const serial = (port as { _client?: { isOpen?: boolean; flush?: (cb: (err: Error | null) => void) => void } })._client;
+    // The buffered port keeps unmatched bytes across requests; the serial port's own flush() also drops what the OS
+    // has received but not delivered.
+    const port = this.bufferedPort();
+    if (!port || !Buffer.isBuffer(port._buffer)) return;
+    const serial = port._client as { isOpen?: boolean; flush?: (cb: (err: Error | null) => void) => void } | undefined;
     if (serial?.isOpen && typeof serial.flush === 'function') {
       const flushOs = serial.flush.bind(serial);
       await new Promise<void>((resolve) => flushOs((err) => (err && this.events.error(err), resolve())));
     }
-    (port as { _buffer: Buffer })._buffer = Buffer.alloc(0);
+    port._buffer = Buffer.alloc(0);
   }
 
   close(): Promise<void> {
