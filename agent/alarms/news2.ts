@@ -420,7 +420,7 @@ export function computeNews2(inputs: News2Inputs, now: number, config: News2Conf
       const c = t as SourcedInput;
       r.source = { deviceId: c.deviceId, metric: c.metric };
       const rest = (sources[p] ?? []).filter((o) => o !== c && current(p, o));
-      if (rest.length) r.others = rest.map((o) => ({ deviceId: o.deviceId, metric: o.metric, value: o.value, score: scorers[p](o.value), }));
+      if (rest.length) r.others = rest.map((o) => ({ deviceId: o.deviceId, metric: o.metric, value: o.value, score: scorers[p](o.value) }));
     }
     return got;
   };

@@ -49,14 +49,20 @@ export function iso(ms: number | null): string | null {
  * that carried it, other beds' records with it (review rv164 F2).
  */
 function wireRefid(mdc: MdcCode | null | undefined): string | null {
-  const refid = mdc?.refid;
-  return typeof refid === 'string' && !refid.startsWith('MDC_') ? null : (refid ?? null);
+  return vendorRefid(mdc) !== null ? null : (mdc?.refid ?? null);
 }
 
 /** The record's rawCode: the device's own, or for a vendor refid (wireRefid) one that carries the term as its text. */
 function wireRaw(mdc: MdcCode | null | undefined, raw: RawCode | undefined): RawCode | undefined {
-  if (typeof mdc?.refid !== 'string' || mdc.refid.startsWith('MDC_')) return raw;
-  return raw ? { ...raw, text: mdc.refid } : { system: 'MDC', code: String(mdc.code), text: mdc.refid };
+  const vendor = vendorRefid(mdc);
+  if (vendor === null) return raw;
+  return raw ? { ...raw, text: vendor } : { system: 'MDC', code: String(mdc!.code), text: vendor }; // a vendor refid: mdc is set
+}
+
+/** A refid that is no MDC_ reference id (a Modbus map's vendor term), or null. */
+function vendorRefid(mdc: MdcCode | null | undefined): string | null {
+  const refid = mdc?.refid;
+  return typeof refid === 'string' && !refid.startsWith('MDC_') ? refid : null;
 }
 
 function origin(e: Origin) {
