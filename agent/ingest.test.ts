@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Ingest, IngestRefusedError, normalise, toRecord } from './ingest.js';
+import { COMMIT_AT_EVENTS, Ingest, IngestRefusedError, normalise, toRecord } from './ingest.js';
 import { Outbox } from './store/outbox.js';
 import { Metrics } from './metrics.js';
 import { MDC, UNITS } from './model/mdc.js';
@@ -67,6 +67,28 @@ describe('Ingest', () => {
     await p;
     expect(box.pending('telemetry').records).toBe(1);
     expect(seen).toHaveLength(1);
+  });
+
+  it('a window that gathers COMMIT_AT_EVENTS events commits after the current turn, not at the end of the window; one short of it waits', async () => {
+    const { box, ingest } = setup(60_000);
+    const emits = (n: number, t0: number) => Array.from({ length: n }, (_, i) => [reading(72, t0 + i)]);
+    const turn = () => new Promise((r) => setImmediate(r));
+    // One event short: nothing is committed until the window (a minute) ends.
+    const first = emits(COMMIT_AT_EVENTS - 1, 0).map((e) => ingest.accept('test', e));
+    await turn();
+    await turn();
+    expect(box.pending('telemetry').records).toBe(0);
+    // The one that reaches the threshold commits all of them, and one sent in the same turn joins.
+    const last = [ingest.accept('test', [reading(72, 1e6)]), ingest.accept('test', [reading(72, 1e6 + 1)])];
+    await Promise.all([...first, ...last]);
+    expect(box.pending('telemetry').records).toBe(COMMIT_AT_EVENTS + 1);
+    // The window starts again: a few events wait for it.
+    void ingest.accept('test', [reading(72, 2e6)]);
+    await turn();
+    await turn();
+    expect(box.pending('telemetry').records).toBe(COMMIT_AT_EVENTS + 1);
+    ingest.close();
+    expect(box.pending('telemetry').records).toBe(COMMIT_AT_EVENTS + 2);
   });
 
   it('turns a non-finite value into null with quality invalid, never a number on screen or in the cloud', async () => {

@@ -1,5 +1,5 @@
 // Ingest: the stage between drivers and everything downstream. It normalises what drivers emit, commits it
-// to the outbox (group commit: everything that arrives within commitIntervalMs goes in one transaction), then
+// to the outbox (group commit: everything that arrives within commitIntervalMs, or until COMMIT_AT_EVENTS, goes in one transaction), then
 // — only after the commit — resolves the drivers' promises and hands the events to downstream listeners
 // (alarm engine, display, model). Data moves one way: drivers → ingest → store → listeners / forwarder.
 // Events the store refuses (disk full) still go to the listeners: a reading that cannot be kept must still be
@@ -28,6 +28,12 @@ export interface IngestOptions {
    */
   bedOf?: (deviceId: string) => string | undefined;
 }
+
+/**
+ * Events that make a commit due at once, whatever commitIntervalMs. Large enough to keep transactions large (a ward of
+ * 128 beds with waveforms sends ~1,000 records a second), small enough that a flood does not wait on the window.
+ */
+export const COMMIT_AT_EVENTS = 4096;
 
 export type IngestListener = (events: readonly DriverEvent[]) => void;
 
@@ -327,7 +333,11 @@ function farFromReceipt(e: NumericReading): NumericReading {
 
 export class Ingest {
   private queue: Pending[] = [];
+  /** Events in `queue`. */
+  private queued = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** A commit due at once: the queue reached COMMIT_AT_EVENTS. */
+  private soon: NodeJS.Immediate | null = null;
   private readonly listeners: IngestListener[] = [];
   private closed = false;
   /** ingest_events_total by source: counted on every emit, so the handles are kept (bySource). */
@@ -427,6 +437,7 @@ export class Ingest {
     this.countEvents(source, events.length);
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ source, events: normalised, resolve, reject, ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey }) });
+      this.queued += normalised.length;
       this.schedule();
     });
   }
@@ -641,7 +652,19 @@ export class Ingest {
   }
 
   private schedule(): void {
-    if (this.timer) return;
+    // A window that has gathered this much commits at once (after the current turn of the event loop, so that what
+    // arrives with it joins): waiting out the window then only left the process idle under load, drivers' promises
+    // (HL7 acknowledgements) unanswered and the queue growing.
+    if (this.queued >= COMMIT_AT_EVENTS) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.soon ??= setImmediate(() => {
+        this.soon = null;
+        this.commit();
+      });
+      return;
+    }
+    if (this.timer || this.soon) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.commit();
@@ -652,6 +675,7 @@ export class Ingest {
   commit(): void {
     const batch = this.queue;
     this.queue = [];
+    this.queued = 0;
     if (batch.length === 0) return;
     let outcomes: AppendOutcome[];
     try {
@@ -856,7 +880,9 @@ export class Ingest {
   /** Commits anything queued and refuses further events. */
   close(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.soon) clearImmediate(this.soon);
     this.timer = null;
+    this.soon = null;
     this.commit();
     this.closed = true;
   }

@@ -12,6 +12,9 @@
 // with the simulator's manual clock and fed to ingest again and again, as fast as it takes them (a small working
 // set, so that the benchmark's own heap does not slow the collector). Real SQLite file, WAL, synchronous=FULL and
 // group commit every 10 ms (the defaults). Each scenario runs `repeat` times, alternating with its ceiling; medians.
+// A second ceiling inserts the same rows in transactions of two working sets (10 s of traffic) each, whatever the
+// transactions ingest chose: ingest commits early once COMMIT_AT_EVENTS are queued, and smaller transactions cost
+// the ceiling too, so the ratio to the first alone would credit ingest with the ceiling's loss.
 //   npx tsx bench/ingest.ts [--beds 128] [--seconds 30] [--flood-seconds 60] [--repeat 3] [--only ward|flood]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -130,6 +133,7 @@ async function measure(dir: string, batches: DriverEvent[][], rounds: number) {
   const rawMs: number[] = [];
   const ingestCpu: number[] = [];
   const rawCpu: number[] = [];
+  const largeMs: number[] = [];
   let last: IngestResult | null = null;
   for (let i = 0; i < repeat; i++) {
     // Each run starts from a clean heap (run with node --expose-gc; bench/run.ts does).
@@ -141,9 +145,13 @@ async function measure(dir: string, batches: DriverEvent[][], rounds: number) {
     const raw = rawInserts(join(dir, `raw-${i}.db`), rowsPerBatch, last.txBatches);
     rawMs.push(raw.ms);
     rawCpu.push(raw.cpuMs);
+    (globalThis as { gc?: () => void }).gc?.();
+    const large: number[] = [];
+    for (let left = rounds * batches.length; left > 0; left -= 2 * batches.length) large.push(Math.min(left, 2 * batches.length));
+    largeMs.push(rawInserts(join(dir, `raw-large-${i}.db`), rowsPerBatch, large).ms);
   }
   const rowsPerRound = rowsPerBatch.reduce((n, rows) => n + rows.length, 0);
-  return { r: { ...last!, ms: median(ingestMs), cpuMs: median(ingestCpu) }, rawMs: median(rawMs), rawCpuMs: median(rawCpu), ingestMs, allRawMs: rawMs, rowsPerRound };
+  return { r: { ...last!, ms: median(ingestMs), cpuMs: median(ingestCpu) }, rawMs: median(rawMs), rawCpuMs: median(rawCpu), largeMs: median(largeMs), ingestMs, allRawMs: rawMs, allLargeMs: largeMs, rowsPerRound };
 }
 
 async function scenario(name: string, traffic: WardTraffic, spanS: number): Promise<Figure[]> {
@@ -151,8 +159,8 @@ async function scenario(name: string, traffic: WardTraffic, spanS: number): Prom
   const rounds = Math.max(1, Math.round(spanS / WORKING_SET_S));
   spanS = rounds * WORKING_SET_S;
   try {
-    const { r, rawMs, rawCpuMs, ingestMs, allRawMs, rowsPerRound } = await measure(dir, traffic.batches, rounds);
-    console.log(`${name}: ingest runs ${ingestMs.map(Math.round).join(', ')} ms; raw runs ${allRawMs.map(Math.round).join(', ')} ms`);
+    const { r, rawMs, rawCpuMs, largeMs, ingestMs, allRawMs, allLargeMs, rowsPerRound } = await measure(dir, traffic.batches, rounds);
+    console.log(`${name}: ingest runs ${ingestMs.map(Math.round).join(', ')} ms; raw runs ${allRawMs.map(Math.round).join(', ')} ms; raw runs in 10-s transactions ${allLargeMs.map(Math.round).join(', ')} ms`);
     console.log(`${name}: CPU time (medians) ingest ${Math.round(r.cpuMs)} ms, raw ${Math.round(rawCpuMs)} ms: ratio by CPU ${(rawCpuMs / r.cpuMs).toFixed(3)}`);
     const obsPerS = (r.records * 1000) / r.ms;
     const ceiling = (r.records * 1000) / rawMs;
@@ -163,7 +171,7 @@ async function scenario(name: string, traffic: WardTraffic, spanS: number): Prom
         `generated in ${Math.round(traffic.generateMs)} ms) → ingest ${Math.round(r.ms)} ms, raw ${Math.round(rawMs)} ms, ` +
         `${r.txSizes.length} transactions (mean ${Math.round(meanTx)} records); ${rowsPerRound} rows per ${WORKING_SET_S} s`,
     );
-    const ratioOk = obsPerS / ceiling >= 0.5;
+    const ceilingLarge = (r.records * 1000) / largeMs;
     return [
       {
         bench: 'ingest',
@@ -171,8 +179,17 @@ async function scenario(name: string, traffic: WardTraffic, spanS: number): Prom
         value: round(obsPerS),
         unit: 'obs/s',
         baseline: { label: 'raw better-sqlite3 inserts, same rows and transactions', value: round(ceiling) },
-        target: { text: '≥ 100,000 obs/s and ≥ 0.5 of ceiling', met: obsPerS >= 100_000 && ratioOk },
+        target: { text: '≥ 100,000 obs/s and ≥ 0.5 of ceiling', met: obsPerS >= 100_000 && obsPerS / ceiling >= 0.5 },
         note: `one observation = one record (numeric or waveform segment); ${Math.round(meanTx)} records per commit`,
+      },
+      {
+        bench: 'ingest',
+        measure: `${name}: observations/s committed, against raw inserts in 10-s transactions`,
+        value: round(obsPerS),
+        unit: 'obs/s',
+        baseline: { label: 'raw better-sqlite3 inserts, same rows, two working sets (10 s of traffic) per transaction', value: round(ceilingLarge) },
+        target: { text: '≥ 100,000 obs/s and ≥ 0.5 of ceiling', met: obsPerS >= 100_000 && obsPerS / ceilingLarge >= 0.5 },
+        note: `the same ingest runs; a ceiling that does not follow ingest's transaction sizes (${Math.round(r.records / Math.ceil(rounds / 2))} records per transaction)`,
       },
       {
         bench: 'ingest',
@@ -195,7 +212,7 @@ if (only !== 'flood') {
 }
 if (only !== 'ward') {
   const flood = await generateWard({ beds: 512, seed: 12, waveforms: false, episodesPerHour: 0 }, WORKING_SET_S);
-  figures.push(...(await scenario('flood: numerics only, 512 beds', flood, floodSeconds)).slice(0, 1));
+  figures.push(...(await scenario('flood: numerics only, 512 beds', flood, floodSeconds)).filter((f) => f.unit === 'obs/s'));
 }
 console.table(figures.map((f) => ({ measure: f.measure, value: f.value, ceiling: f.baseline?.value ?? '-', ratio: f.baseline ? round(f.value / f.baseline.value) : '-' })));
 emitFigures(figures);

@@ -113,7 +113,9 @@ export const configSchema = {
           minimum: 0,
           maximum: 1000,
           default: 10,
-          description: 'Group commit: readings arriving within this window are committed in one transaction.',
+          description:
+            'Group commit: readings arriving within this window are committed in one transaction (one write to disk). A window that ' +
+            'gathers 4096 events commits at once, without waiting for the rest of the window (a flood or a backlog arriving).',
         },
         maxBytes: {
           type: 'integer',
