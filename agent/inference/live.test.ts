@@ -22,7 +22,7 @@ import { channelOrder, modelChannel, plethScaleProblem } from './channels.js';
 import { ASSESS_TIMEOUT_MS, LiveModel } from './live.js';
 import { EdgeModel, type Assessment } from './edge-model.js';
 import { BED_IDLE_MS, WaveformRing } from './ring.js';
-import { modelAlarmType } from './triggers.js';
+import { modelAlarmType, notJudged } from './triggers.js';
 import { tryStartWorkerModel } from './worker-model.js';
 
 const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
@@ -296,20 +296,21 @@ describe('waveform ring', () => {
 });
 
 describe('which alarms the model judges', () => {
-  const dev = (text: string, refid?: string) => ({ source: 'device' as const, category: 'physiological' as const, condition: { code: refid ? { code: 0, refid } : null, text } });
+  const dev = (text: string, refid?: string) => ({ source: 'device' as const, category: 'physiological' as const, deviceId: 'mon-1', condition: { code: refid ? { code: 0, refid } : null, text } });
+  const monitor = (id: string) => id === 'mon-1';
   it('recognises device arrhythmia alarms by code or text, and the agent HR limit alarms', () => {
-    expect(modelAlarmType(dev('x', 'MDC_EVT_ECG_ASYSTOLE'))).toBe('Asystole');
-    expect(modelAlarmType(dev('***VFIB/VTACH'))).toBe('Ventricular_Flutter_Fib');
-    expect(modelAlarmType(dev('Vent Fib/Tach'))).toBe('Ventricular_Flutter_Fib');
-    expect(modelAlarmType(dev('VTACH'))).toBe('Ventricular_Tachycardia');
-    expect(modelAlarmType(dev('Extreme Brady'))).toBe('Bradycardia');
-    expect(modelAlarmType(dev('EXTREME TACHY'))).toBe('Tachycardia');
-    expect(modelAlarmType(dev('SpO2 LOW'))).toBeNull();
-    expect(modelAlarmType({ ...dev('VTACH'), category: 'technical' })).toBeNull();
-    const limit = (code: string) => ({ source: 'limit' as const, category: 'physiological' as const, condition: { code: null, raw: { system: 'agent', code }, text: '' } });
-    expect(modelAlarmType(limit('limit:hr-high'))).toBe('Tachycardia');
-    expect(modelAlarmType(limit('limit:hr-low'))).toBe('Bradycardia');
-    expect(modelAlarmType(limit('limit:spo2-low'))).toBeNull();
+    expect(modelAlarmType(dev('x', 'MDC_EVT_ECG_ASYSTOLE'), monitor)).toBe('Asystole');
+    expect(modelAlarmType(dev('***VFIB/VTACH'), monitor)).toBe('Ventricular_Flutter_Fib');
+    expect(modelAlarmType(dev('Vent Fib/Tach'), monitor)).toBe('Ventricular_Flutter_Fib');
+    expect(modelAlarmType(dev('VTACH'), monitor)).toBe('Ventricular_Tachycardia');
+    expect(modelAlarmType(dev('Extreme Brady'), monitor)).toBe('Bradycardia');
+    expect(modelAlarmType(dev('EXTREME TACHY'), monitor)).toBe('Tachycardia');
+    expect(modelAlarmType(dev('SpO2 LOW'), monitor)).toBeNull();
+    expect(modelAlarmType({ ...dev('VTACH'), category: 'technical' }, monitor)).toBeNull();
+    const limit = (code: string) => ({ source: 'limit' as const, category: 'physiological' as const, deviceId: 'gw', condition: { code: null, raw: { system: 'agent', code }, text: '' } });
+    expect(modelAlarmType(limit('limit:hr-high'), monitor)).toBe('Tachycardia');
+    expect(modelAlarmType(limit('limit:hr-low'), monitor)).toBe('Bradycardia');
+    expect(modelAlarmType(limit('limit:spo2-low'), monitor)).toBeNull();
   });
 
   it('does not take non-sustained VT for VT (vendor texts)', () => {
@@ -321,13 +322,34 @@ describe('which alarms the model judges', () => {
       ['NSVT', null],
       ['NON-SUSTAINED VT', null],
       ['VT Run', null],
+      ['VT>2', null], // GE: a run of 3-5 beats, shorter than its V Tach limit (review rv172 M1)
+      ['VT > 2', null],
       ['***VTACH', 'Ventricular_Tachycardia'],
       ['V-Tach', 'Ventricular_Tachycardia'],
       ['Vent Tach', 'Ventricular_Tachycardia'],
       ['VT', 'Ventricular_Tachycardia'],
       ['Run PVCs High', null], // not VT-like: not judged, and nothing to say about it
     ];
-    expect(table.map(([t]) => [t, modelAlarmType(dev(t))])).toEqual(table);
+    expect(table.map(([t]) => [t, modelAlarmType(dev(t), monitor)])).toEqual(table);
+  });
+
+  it('takes a bare "VT"/"VF" for an arrhythmia only from a device that sends ECG: a ventilator\'s "VT LOW" is tidal volume (review rv172 H1)', () => {
+    const vent = (text: string) => ({ ...dev(text), deviceId: 'vent-1', condition: { code: null, raw: { system: 'medibus', code: 'alarm:1', text: `${text} (priority 3)` }, text } });
+    const table: [string, string | null, string | null][] = [
+      // text, from the ECG monitor, from a device that sends no ECG
+      ['VT LOW', 'Ventricular_Tachycardia', null],
+      ['VT HIGH', 'Ventricular_Tachycardia', null],
+      ['VT', 'Ventricular_Tachycardia', null],
+      ['VF', 'Ventricular_Flutter_Fib', null],
+      ['***VTACH', 'Ventricular_Tachycardia', 'Ventricular_Tachycardia'], // spelled out: unambiguous
+      ['VFIB/VTACH', 'Ventricular_Flutter_Fib', 'Ventricular_Flutter_Fib'],
+      ['VTACH/VF', 'Ventricular_Flutter_Fib', 'Ventricular_Tachycardia'], // the bare VF only counts with ECG
+    ];
+    expect(table.map(([t]) => [t, modelAlarmType({ ...vent(t), deviceId: 'mon-1' }, monitor), modelAlarmType(vent(t), monitor)])).toEqual(table);
+    // Nothing to say about it: no "not assessed" on a ventilator's alarm.
+    expect(notJudged(vent('VT LOW'))).toBeNull();
+    // An MDC event code decides whatever the text.
+    expect(modelAlarmType({ ...vent('VT'), condition: { code: { code: 0, refid: 'MDC_EVT_ECG_V_TACHY' }, text: 'VT' } }, monitor)).toBe('Ventricular_Tachycardia');
   });
 });
 
@@ -348,6 +370,23 @@ describe('live model', () => {
     expect(ann).toHaveLength(1);
     expect(ann[0]!.alarm.annotations[0]!.values).toMatchObject({ verdict: 'likely-true', alarmType: 'Tachycardia', channels: 'II,III,PLETH', action: 'none' });
     expect(h.changes.map((c) => c.change)).toEqual(['raised', 'annotated']);
+  });
+
+  it('a ventilator\'s "VT LOW" on a bed whose monitor streams ECG is not judged (nor paused) as VT; the monitor\'s own "VT" is (review rv172 H1)', async () => {
+    const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }));
+    open.push(h.live);
+    await h.live.ready;
+    const now = Date.now();
+    h.feed(segments('t106s', 'A', now));
+    h.feed([{ ...deviceAlarm('A', 'VT LOW', now), deviceId: 'vent-A', alarmId: 'vent-1' }, { ...deviceAlarm('A', 'VT', now), alarmId: 'mon-1' }]);
+    await h.until(() => h.changes.some((c) => c.change === 'annotated'));
+    await new Promise((r) => setTimeout(r, 300)); // the ventilator's would have been assessed with the monitor's
+    const annotated = h.changes.filter((c) => c.change === 'annotated');
+    expect(annotated.map((c) => c.alarm.deviceId)).toEqual(['mon-A']);
+    expect(annotated[0]!.alarm.annotations[0]!.values).toMatchObject({ alarmType: 'Ventricular_Tachycardia' });
+    const vent = h.engine.list().find((a) => a.deviceId === 'vent-A')!;
+    expect(vent.annotations).toEqual([]);
+    expect(vent.state).toBe('active');
   });
 
   it('lines a channel that started later up at the alarm: the verdict of the window with that channel\'s start missing', async () => {

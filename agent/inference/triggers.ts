@@ -3,7 +3,8 @@
 // rhythm alarms (asystole, extreme brady/tachycardia on streamed ECG) are judged as what they are, and its
 // heart-rate limit alarms count as bradycardia / tachycardia (the model was trained on the monitors'
 // *extreme* brady/tachy alarms, so for milder limit alarms its figure is indicative only, and never holds them:
-// indicativeOnly). Non-sustained VT is not judged (notJudged says why).
+// indicativeOnly). Non-sustained VT is not judged (notJudged says why), nor a bare "VT"/"VF" from a device that sends
+// no ECG here: on a ventilator "VT" is tidal volume ("VT LOW"), and the bed's ECG says nothing of it.
 import type { Alarm } from '../alarms/types.js';
 import type { AlarmType } from '../../models/features/index.js';
 import { mdcEvent } from '../model/events.js';
@@ -23,16 +24,28 @@ const BY_REFID: Record<string, AlarmType> = {
  * monitor's VT run limit. The model was trained on VT alarms whose run met the limits; a true NSVT run is short by
  * definition, so the model would likely call it false. Not judged, and the annotation says why.
  */
-const NON_SUSTAINED_VT = /\bnsvt\b|(non[- ._]?sus|\brun\b).*(\bv(ent(ricular)?)?[- ._]?tach|\bvt\b)|(\bv(ent(ricular)?)?[- ._]?tach|\bvt\b).*(non[- ._]?sus|\brun\b)/i;
+const NON_SUSTAINED_VT = /\bnsvt\b|\bvt\s*>\s*\d|(non[- ._]?sus|\brun\b).*(\bv(ent(ricular)?)?[- ._]?tach|\bvt\b)|(\bv(ent(ricular)?)?[- ._]?tach|\bvt\b).*(non[- ._]?sus|\brun\b)/i;
 
-/** Text patterns, most specific first (a "VFIB/VTACH" alarm is judged as fibrillation). */
-const BY_TEXT: [RegExp, AlarmType][] = [
-  [/\bv(ent(ricular)?)?[- ._]?(fib|flutter)|\bvf\b/i, 'Ventricular_Flutter_Fib'],
-  [/\bv(ent(ricular)?)?[- ._]?tach|\bvt\b/i, 'Ventricular_Tachycardia'],
-  [/asystol/i, 'Asystole'],
-  [/(extreme|xtrm|ex\.?)[ _]?brady|^bradycardia$/i, 'Bradycardia'],
-  [/(extreme|xtrm|ex\.?)[ _]?tachy|^tachycardia$/i, 'Tachycardia'],
+/**
+ * Text patterns, most specific first (a "VFIB/VTACH" alarm is judged as fibrillation). The bare abbreviations (Nihon
+ * Kohden's "VT", "VF") count only from a device that sends ECG here, and are otherwise not judged without a word: a
+ * ventilator's "VT LOW" is a tidal volume alarm (review rv172 H1), on which a "not assessed" would be noise. GE's
+ * "VT>2" (a run of 3-5 beats) is non-sustained, caught above.
+ */
+const BY_TEXT: { re: RegExp; type: AlarmType; bare?: true }[] = [
+  { re: /\bv(ent(ricular)?)?[- ._]?(fib|flutter)/i, type: 'Ventricular_Flutter_Fib' },
+  { re: /\bvf\b/i, type: 'Ventricular_Flutter_Fib', bare: true },
+  { re: /\bv(ent(ricular)?)?[- ._]?tach/i, type: 'Ventricular_Tachycardia' },
+  { re: /\bvt\b/i, type: 'Ventricular_Tachycardia', bare: true },
+  { re: /asystol/i, type: 'Asystole' },
+  { re: /(extreme|xtrm|ex\.?)[ _]?brady|^bradycardia$/i, type: 'Bradycardia' },
+  { re: /(extreme|xtrm|ex\.?)[ _]?tachy|^tachycardia$/i, type: 'Tachycardia' },
 ];
+
+/** Whether a device has sent ECG to the agent (the model's inputs), by device id. */
+export type SendsEcg = (deviceId: string) => boolean;
+
+type Judged = Pick<Alarm, 'source' | 'category' | 'condition' | 'deviceId'>;
 
 /** Limit rules of the agent (agent/alarms/limits.ts) on heart rate. */
 const LIMIT_CODES: Record<string, AlarmType> = { 'limit:hr-low': 'Bradycardia', 'limit:hr-high': 'Tachycardia' };
@@ -40,7 +53,7 @@ const LIMIT_CODES: Record<string, AlarmType> = { 'limit:hr-low': 'Bradycardia', 
 const RHYTHM_CODES: Record<string, AlarmType> = { 'rhythm:asystole': 'Asystole', 'rhythm:brady': 'Bradycardia', 'rhythm:tachy': 'Tachycardia' };
 
 /** The model's alarm type for this alarm, or null when the model does not judge it. */
-export function modelAlarmType(alarm: Pick<Alarm, 'source' | 'category' | 'condition'>): AlarmType | null {
+export function modelAlarmType(alarm: Judged, sendsEcg: SendsEcg): AlarmType | null {
   if (alarm.category !== 'physiological') return null;
   if (alarm.source === 'limit' || alarm.source === 'rhythm') {
     const raw = alarm.condition.raw;
@@ -48,6 +61,11 @@ export function modelAlarmType(alarm: Pick<Alarm, 'source' | 'category' | 'condi
   }
   if (alarm.source !== 'device') return null;
   if (notJudged(alarm) !== null) return null;
+  return deviceAlarmType(alarm, sendsEcg(alarm.deviceId));
+}
+
+/** A device alarm's type from its code, else its text (`bare`: the bare abbreviations too). */
+function deviceAlarmType(alarm: Pick<Alarm, 'condition'>, bare: boolean): AlarmType | null {
   const byCode = alarm.condition.code ? BY_REFID[alarm.condition.code.refid] : undefined;
   if (byCode) return byCode;
   // An MDC event code kept raw (the HL7 driver maps metric codes only): by its number or refid, not by text alone (a
@@ -58,7 +76,7 @@ export function modelAlarmType(alarm: Pick<Alarm, 'source' | 'category' | 'condi
     const type = e ? BY_REFID[e.refid] : undefined;
     if (type) return type;
   }
-  for (const [re, type] of BY_TEXT) if (texts(alarm).some((t) => re.test(t))) return type;
+  for (const t of BY_TEXT) if ((bare || !t.bare) && texts(alarm).some((x) => t.re.test(x))) return t.type;
   return null;
 }
 
