@@ -171,6 +171,13 @@ export interface VerifiedModel {
   label: string | undefined;
 }
 
+/** Why a file could not be read, in words an engineer can act on (a missing file, permissions, a folder). */
+function readError(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'a folder, not a file' : null;
+  return why !== null ? `${why} (${String(code)})` : err instanceof Error ? err.message : String(err);
+}
+
 /**
  * Reads and verifies a model without creating its session: SHA-256 approved (ModelNotApprovedError otherwise), card
  * matching the file and the feature code (ModelLoadError otherwise).
@@ -180,7 +187,7 @@ export async function verifyModel(opts: EdgeModelOptions): Promise<VerifiedModel
   try {
     bytes = await readFile(opts.modelPath);
   } catch (err) {
-    throw new ModelLoadError(`cannot read model ${opts.modelPath}`, { cause: err });
+    throw new ModelLoadError(`cannot read model ${opts.modelPath}: ${readError(err)}`, { cause: err });
   }
   // Hash the very bytes handed to onnxruntime, so nothing can change between check and load.
   const sha = requireApproved(opts.modelPath, bytes, opts.approved);
@@ -189,7 +196,7 @@ export async function verifyModel(opts: EdgeModelOptions): Promise<VerifiedModel
   try {
     cardText = await readFile(cardPath, 'utf8');
   } catch (err) {
-    throw new ModelLoadError(`cannot read model card ${cardPath}`, { cause: err });
+    throw new ModelLoadError(`cannot read model card ${cardPath}: ${readError(err)}`, { cause: err });
   }
   const card = parseCard(cardText, cardPath);
   if (card.modelSha256 !== sha) throw new ModelLoadError(`${cardPath} describes model ${card.modelSha256}, not ${sha}`);

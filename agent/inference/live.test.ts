@@ -628,7 +628,8 @@ describe('live model', () => {
     open.push(h.live);
     await h.live.ready;
     expect(h.live.status()).toMatchObject({ state: 'failed', version: null });
-    expect(h.changes.find((c) => c.alarm.key === 'gateway:model-unavailable')?.alarm.condition.text).toMatch(/cannot read model/);
+    // Says why (review rv172 L1: a missing file, a permission and a folder read alike).
+    expect(h.changes.find((c) => c.alarm.key === 'gateway:model-unavailable')?.alarm.condition.text).toMatch(/cannot read model .*no-such\.onnx: no such file \(ENOENT\)/);
     h.feed([deviceAlarm('A', 'ASYSTOLE', Date.now())]);
     const annotated = h.changes.filter((c) => c.change === 'annotated');
     expect(annotated).toHaveLength(1);
