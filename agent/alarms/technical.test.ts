@@ -311,6 +311,8 @@ describe('technical: gateway', () => {
     const m = new TechnicalMonitor();
     const out: ConditionUpdate[] = [];
     const unavailable = { state: 'unavailable' as const, reasons: ['no-value'] };
+    // Valid once first: unavailable from the first sample on is "not measured", no alarm (review rv173 M1).
+    out.push(...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, -1)));
     for (let t = 0; t <= 40; t++) {
       out.push(...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, null, t, { quality: unavailable })));
       // Valid SpO2 measured 40 min ago, arriving between the current readings.
@@ -364,5 +366,78 @@ describe('technical: a device that sends for several beds', () => {
     for (let t = 0; t <= 20; t++) all.push(...central.reading(hr('ICU-01', t)), ...central.reading(hr('ICU-02', t)), ...central.tick(s(t)));
     for (let t = 21; t <= 300; t++) all.push(...central.tick(s(t)));
     expect(keys(all)).toEqual(['+tech:CENTRAL:no-data']);
+  });
+});
+
+describe('technical: not measured, and a device that goes quiet (review rv173 M1)', () => {
+  const TSKIN = MDC.TEMP_BODY;
+  const key = `tech:mon-1|bed-1|${TSKIN.code}:invalid`;
+  const dashed = { state: 'unavailable' as const, reasons: ['device-value:"----"'] };
+
+  it('a metric unavailable since it was first seen (a dashed field, a sensor never fitted) raises no "not valid" alarm', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 600; t++) out.push(...m.reading(numeric(TSKIN, null, t, { quality: dashed })), ...m.reading(numeric(MDC.ECG_HEART_RATE, 80, t)), ...m.tick(s(t)));
+    expect(out).toEqual([]);
+    // IntelliVue's flag the same.
+    const iv = new TechnicalMonitor();
+    for (let t = 0; t <= 60; t++) out.push(...iv.reading(numeric(TSKIN, null, t, { quality: { state: 'unavailable', reasons: ['device-flag:unavailable', 'value:NaN'] } })), ...iv.tick(s(t)));
+    expect(out).toEqual([]);
+  });
+
+  it('once valid, unavailable for invalidAfterS raises it as before (a sensor that came off), and valid samples end it', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 10; t++) out.push(...m.reading(numeric(TSKIN, null, t, { quality: dashed })), ...m.tick(s(t)));
+    for (let t = 11; t <= 20; t++) out.push(...m.reading(numeric(TSKIN, 36.8, t)), ...m.tick(s(t)));
+    expect(out).toEqual([]);
+    for (let t = 21; t <= 51; t++) out.push(...m.reading(numeric(TSKIN, null, t, { quality: dashed })), ...m.tick(s(t)));
+    expect(keys(out)).toEqual([`+${key}`]);
+    expect(out[0]!.at).toBe(s(51));
+    expect(out[0]!.present && out[0]!.spec.condition.text).toBe('Temp readings not valid (device-value:"----")');
+    for (let t = 52; t <= 57; t++) out.push(...m.reading(numeric(TSKIN, 36.9, t)));
+    expect(keys(out)).toEqual([`+${key}`, `-${key}`]);
+  });
+
+  it('"invalid" (the device says the value is wrong) counts from the first sample, as before', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 30; t++) out.push(...m.reading(numeric(TSKIN, null, t, { quality: { state: 'invalid', reasons: ['device-flag:invalid'] } })), ...m.tick(s(t)));
+    expect(keys(out)).toEqual([`+${key}`]);
+  });
+
+  it('a device silent (the driver says so) or offline while a metric counts towards "not valid": that alarm is not raised, only the device\'s own', () => {
+    for (const state of ['silent', 'offline'] as const) {
+      const m = new TechnicalMonitor();
+      const out: ConditionUpdate[] = [];
+      m.reading(numeric(TSKIN, 36.8, 0));
+      for (let t = 1; t <= 10; t++) out.push(...m.reading(numeric(TSKIN, null, t, { quality: { state: 'invalid', reasons: ['artifact'] } })), ...m.tick(s(t)));
+      out.push(...m.status(status(state, 11)));
+      for (let t = 11; t <= 120; t++) out.push(...m.tick(s(t)));
+      expect(keys(out), state).toEqual([state === 'silent' ? '+tech:mon-1:no-data' : '+tech:mon-1:connection', ...(state === 'offline' ? ['+tech:mon-1:no-data'] : [])]);
+    }
+  });
+
+  it('back after a short silence and still not valid: raised at once (its run went on)', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    const bad = (t: number) => numeric(TSKIN, null, t, { quality: { state: 'invalid', reasons: ['artifact'] } });
+    m.reading(numeric(TSKIN, 36.8, 0));
+    for (let t = 1; t <= 10; t++) out.push(...m.reading(bad(t)), ...m.tick(s(t)));
+    out.push(...m.status(status('silent', 11)));
+    for (let t = 11; t <= 34; t++) out.push(...m.tick(s(t)));
+    expect(keys(out)).toEqual(['+tech:mon-1:no-data']);
+    const back = m.reading(bad(35));
+    expect(keys(back)).toEqual(['-tech:mon-1:no-data', `+${key}`]);
+  });
+
+  it('nor a sensor-off alarm, for the same reason', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    m.reading(numeric(MDC.PULS_OXIM_SAT_O2, 97, 0));
+    for (let t = 1; t <= 3; t++) out.push(...m.reading(numeric(MDC.PULS_OXIM_SAT_O2, null, t, { quality: { state: 'unavailable', reasons: ['sensor-off'] } })), ...m.tick(s(t)));
+    out.push(...m.status(status('silent', 4)));
+    for (let t = 4; t <= 60; t++) out.push(...m.tick(s(t)));
+    expect(keys(out)).toEqual(['+tech:mon-1:no-data']);
   });
 });

@@ -91,8 +91,13 @@ interface MetricTrack {
   label: string;
   metric: MdcCode | null;
   raw?: RawCode;
-  /** Start of the current run of not-valid samples; null when the latest sample was valid. */
+  /** Start of the current run of not-valid samples; null when the latest sample was valid (or not measured). */
   badSince: number | null;
+  /**
+   * A valid sample has come in this run. Until then, 'unavailable' is "not measured" (a ventilator's dashed field, a
+   * parameter of another mode, a sensor never fitted), no fault; after it, a sensor that came off (review rv173 M1).
+   */
+  measured: boolean;
   badReasons: string[];
   /** Start of the current run of samples carrying sensor-off / lead-off. */
   offSince: number | null;
@@ -255,7 +260,7 @@ export class TechnicalMonitor {
     if (!t) {
       // Named as the display names it (HR, ECG II), not by its code, so the alarm reads like the tile it concerns.
       const label = r.mdc ? metricLabel(r.mdc, r.raw) : r.raw ? `${r.raw.system}:${r.raw.code}` : 'unknown metric';
-      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false, goodSince: null, lastAt: null, lastGap: null, missingRaised: false };
+      t = { deviceId: r.deviceId, bed, label, metric: r.mdc, badSince: null, measured: false, badReasons: [], offSince: null, offKind: 'sensor-off', offCovered: null, invalidRaised: false, goodSince: null, lastAt: null, lastGap: null, missingRaised: false };
       if (r.raw) t.raw = r.raw;
       this.metrics.set(key, t);
     }
@@ -275,6 +280,7 @@ export class TechnicalMonitor {
     const good = (r.quality.state === 'valid' || beyondRangeOnly(r) || onlyTimingDoubt(r.quality)) && !valueMissing;
     if (good) {
       t.badSince = null;
+      t.measured = true;
       const validMs = this.config.validAfterS * 1000;
       // Hysteresis: the alarm ends only once the samples have been valid for validAfterS, for a feed that sends more
       // often than that (a loose probe). A metric that sends less often (NIBP every 15 min, a single stat measurement:
@@ -297,7 +303,10 @@ export class TechnicalMonitor {
     }
     const reasons = r.quality.reasons ?? [];
     t.goodSince = null;
-    t.badSince ??= r.receivedAt;
+    // Not measured (unavailable, never valid in this run) does not count towards "not valid"; 'invalid' (the device
+    // says the value is wrong) does from the first sample. An alarm already up stays until valid samples end it.
+    if (r.quality.state === 'unavailable' && !t.measured && !t.invalidRaised) t.badSince = null;
+    else t.badSince ??= r.receivedAt;
     t.badReasons = reasons.length > 0 ? reasons : [valueMissing ? 'no value' : r.quality.state];
     const off = reasons.includes('lead-off') ? 'lead-off' : reasons.includes('sensor-off') ? 'sensor-off' : null;
     if (off) {
@@ -526,6 +535,10 @@ export class TechnicalMonitor {
       t.goodSince = null;
       return out;
     }
+    // A device not heard from (the driver says silent or offline, or its own silence is past): its "No data" or
+    // "disconnected" alarm says so, and an off or not-valid alarm raised now would end as "no longer monitored" a few
+    // seconds later (review rv173). Its runs go on: the device still sending them when it is back raises them then.
+    if (d.driverSilent || d.raised.has('no-data') || (d.downSince !== null && d.downState === 'offline')) return out;
     const offDelayMs = this.config.sensorOffAfterS * 1000;
     if (t.offSince !== null && t.offCovered === null && now - t.offSince >= offDelayMs) {
       const alarmKey = this.offKey(t, t.offKind);

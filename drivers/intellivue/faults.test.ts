@@ -62,6 +62,24 @@ describe('intellivue faults', () => {
     expect(noAnswer()).toHaveLength(1);
   });
 
+  it('monitor muted while online: the status says silent for the whole outage, not connecting at each association retry (review rv173 L1)', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    await online(ctx);
+    r.sim.mute = true;
+    await waitFor('silent', () => ctx.statuses().some((s) => s.state === 'silent'), 5000);
+    const silentAt = ctx.statuses().length;
+    const timeouts = ctx.counter('association_timeouts');
+    // fastOptions: a new association request every 500 ms while the line is dead.
+    await waitFor('3 more association time-outs', () => ctx.counter('association_timeouts') >= timeouts + 3, 5000);
+    expect(ctx.statuses().slice(silentAt).map((s) => s.state)).toEqual([]);
+    expect(driver!.health().devices?.['mx800-1']?.state).toBe('silent');
+    // The monitor answers again: online (not via a 'connecting' made by a retry while it was dead).
+    r.sim.mute = false;
+    await waitFor('online again', () => ctx.statuses().at(-1)?.state === 'online', 8000);
+    expect(ctx.statuses().slice(silentAt - 1).map((s) => s.state)).toEqual(['silent', 'online']);
+  });
+
   it('monitor restart without a word: silence → abort and re-associate; alarms ended; time re-based', async () => {
     r = await rig();
     r.sim.setAlarms([SIM_ALARMS.apnea]);

@@ -117,7 +117,10 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
         if (o.state === 'polling') this.alarmLists.start(mono);
         if (o.state === 'polling' || o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'refused') this.setStatus('error', o.detail);
-        else if ((o.state === 'associating' || o.state === 'awaiting-mds') && this.status !== 'offline') this.setStatus('connecting', o.detail);
+        // Offline or silent stays so through the association retries on a dead line, as Medibus keeps it: 'connecting'
+        // every few seconds would read as "coming back" (review rv173 L1). Bytes or an answer change it: the link
+        // (offline to connecting when the port opens) and polling (online).
+        else if ((o.state === 'associating' || o.state === 'awaiting-mds') && this.status !== 'offline' && this.status !== 'silent') this.setStatus('connecting', o.detail);
         return;
       case 'associated': {
         // A new association: what its replies bring wrong is said again at once; its replies without device time

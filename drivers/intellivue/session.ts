@@ -284,10 +284,14 @@ export class IntellivueSession {
       this.hooks.count('association_timeouts');
       // A monitor switched off on a live line never answers: one warning, then a summary every 10 minutes.
       const line = this.noAnswerLog.hit(this.now());
+      // On a garbled line (wrong baud rate, parity or cable) the monitor may well be answering: the warning says so
+      // (review rv173 L3), not only /health.
+      const damage = this.damageNote();
+      const fields = { state: this.state_, ...this.damageFields() };
       if (line?.first) {
-        this.hooks.log('warn', `intellivue: no answer to the association request within ${p.associationTimeoutMs} ms; asking again until the monitor answers (repeats are counted as association_timeouts and summarised)`, { state: this.state_ });
+        this.hooks.log('warn', `intellivue: no answer to the association request within ${p.associationTimeoutMs} ms${damage}; asking again until the monitor answers (repeats are counted as association_timeouts and summarised)`, fields);
       } else if (line) {
-        this.hooks.log('warn', `intellivue: still no answer to the association request: ${line.repeats} more time-outs, ${line.inARow} in a row since ${new Date(line.since).toISOString()}`, { state: this.state_, timeouts: line.repeats, inARow: line.inARow });
+        this.hooks.log('warn', `intellivue: still no answer to the association request: ${line.repeats} more time-outs, ${line.inARow} in a row since ${new Date(line.since).toISOString()}${damage}`, { ...fields, timeouts: line.repeats, inARow: line.inARow });
       }
       this.associate('no answer to the previous request');
     }, p.associationTimeoutMs);
@@ -812,11 +816,27 @@ export class IntellivueSession {
     const ms = this.quietMs;
     this.quietTimer = this.later(() => {
       if (this.state_ === 'polling' || this.state_ === 'awaiting-mds') {
-        const damage = this.lineDamage.badCheck + this.lineDamage.otherBad > 0 || this.lineDamage.noiseBytes > 0 ? ' (only damaged frames or noise)' : '';
-        this.hooks.log('warn', `intellivue: no frame from the monitor for ${ms} ms${damage}; re-associating`, { badFrames: this.lineDamage.badCheck + this.lineDamage.otherBad, noiseBytes: this.lineDamage.noiseBytes });
+        this.hooks.log('warn', `intellivue: no frame from the monitor for ${ms} ms${this.damageNote()}; re-associating`, this.damageFields());
         this.restart(`no valid frame for ${ms} ms`, true);
       }
     }, ms);
+  }
+
+  /**
+   * The line damage since the last frame that checked, as /health words it, for a warning: empty on a quiet line (a
+   * monitor switched off), else the figures and what to check.
+   */
+  private damageNote(): string {
+    const d = this.lineDamage;
+    const parts: string[] = [];
+    if (d.badCheck) parts.push(`${d.badCheck} frame(s) with a bad FCS`);
+    if (d.otherBad) parts.push(`${d.otherBad} other damaged frame(s)`);
+    if (d.noiseBytes) parts.push(`${d.noiseBytes} noise byte(s)`);
+    return parts.length === 0 ? '' : `; no valid frame among ${parts.join(', ')}: check baud rate, parity and cable`;
+  }
+
+  private damageFields(): { badFrames: number; noiseBytes: number } {
+    return { badFrames: this.lineDamage.badCheck + this.lineDamage.otherBad, noiseBytes: this.lineDamage.noiseBytes };
   }
 
   private clearStep(): void {
