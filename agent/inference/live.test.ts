@@ -22,7 +22,7 @@ import { channelOrder, modelChannel, plethScaleProblem } from './channels.js';
 import { ASSESS_TIMEOUT_MS, LiveModel } from './live.js';
 import { EdgeModel, type Assessment } from './edge-model.js';
 import { BED_IDLE_MS, WaveformRing } from './ring.js';
-import { modelAlarmType, notJudged } from './triggers.js';
+import { indicativeOnly, modelAlarmType, notJudged } from './triggers.js';
 import { tryStartWorkerModel } from './worker-model.js';
 
 const RECORDS = join(PACKAGE_ROOT, 'models', 'fixtures', 'records');
@@ -296,21 +296,20 @@ describe('waveform ring', () => {
 });
 
 describe('which alarms the model judges', () => {
-  const dev = (text: string, refid?: string) => ({ source: 'device' as const, category: 'physiological' as const, deviceId: 'mon-1', condition: { code: refid ? { code: 0, refid } : null, text } });
-  const monitor = (id: string) => id === 'mon-1';
+  const dev = (text: string, refid?: string) => ({ source: 'device' as const, category: 'physiological' as const, condition: { code: refid ? { code: 0, refid } : null, text } });
   it('recognises device arrhythmia alarms by code or text, and the agent HR limit alarms', () => {
-    expect(modelAlarmType(dev('x', 'MDC_EVT_ECG_ASYSTOLE'), monitor)).toBe('Asystole');
-    expect(modelAlarmType(dev('***VFIB/VTACH'), monitor)).toBe('Ventricular_Flutter_Fib');
-    expect(modelAlarmType(dev('Vent Fib/Tach'), monitor)).toBe('Ventricular_Flutter_Fib');
-    expect(modelAlarmType(dev('VTACH'), monitor)).toBe('Ventricular_Tachycardia');
-    expect(modelAlarmType(dev('Extreme Brady'), monitor)).toBe('Bradycardia');
-    expect(modelAlarmType(dev('EXTREME TACHY'), monitor)).toBe('Tachycardia');
-    expect(modelAlarmType(dev('SpO2 LOW'), monitor)).toBeNull();
-    expect(modelAlarmType({ ...dev('VTACH'), category: 'technical' }, monitor)).toBeNull();
-    const limit = (code: string) => ({ source: 'limit' as const, category: 'physiological' as const, deviceId: 'gw', condition: { code: null, raw: { system: 'agent', code }, text: '' } });
-    expect(modelAlarmType(limit('limit:hr-high'), monitor)).toBe('Tachycardia');
-    expect(modelAlarmType(limit('limit:hr-low'), monitor)).toBe('Bradycardia');
-    expect(modelAlarmType(limit('limit:spo2-low'), monitor)).toBeNull();
+    expect(modelAlarmType(dev('x', 'MDC_EVT_ECG_ASYSTOLE'))).toBe('Asystole');
+    expect(modelAlarmType(dev('***VFIB/VTACH'))).toBe('Ventricular_Flutter_Fib');
+    expect(modelAlarmType(dev('Vent Fib/Tach'))).toBe('Ventricular_Flutter_Fib');
+    expect(modelAlarmType(dev('VTACH'))).toBe('Ventricular_Tachycardia');
+    expect(modelAlarmType(dev('Extreme Brady'))).toBe('Bradycardia');
+    expect(modelAlarmType(dev('EXTREME TACHY'))).toBe('Tachycardia');
+    expect(modelAlarmType(dev('SpO2 LOW'))).toBeNull();
+    expect(modelAlarmType({ ...dev('VTACH'), category: 'technical' })).toBeNull();
+    const limit = (code: string) => ({ source: 'limit' as const, category: 'physiological' as const, condition: { code: null, raw: { system: 'agent', code }, text: '' } });
+    expect(modelAlarmType(limit('limit:hr-high'))).toBe('Tachycardia');
+    expect(modelAlarmType(limit('limit:hr-low'))).toBe('Bradycardia');
+    expect(modelAlarmType(limit('limit:spo2-low'))).toBeNull();
   });
 
   it('does not take non-sustained VT for VT (vendor texts)', () => {
@@ -330,26 +329,30 @@ describe('which alarms the model judges', () => {
       ['VT', 'Ventricular_Tachycardia'],
       ['Run PVCs High', null], // not VT-like: not judged, and nothing to say about it
     ];
-    expect(table.map(([t]) => [t, modelAlarmType(dev(t), monitor)])).toEqual(table);
+    expect(table.map(([t]) => [t, modelAlarmType(dev(t))])).toEqual(table);
   });
 
-  it('takes a bare "VT"/"VF" for an arrhythmia only from a device that sends ECG: a ventilator\'s "VT LOW" is tidal volume (review rv172 H1)', () => {
-    const vent = (text: string) => ({ ...dev(text), deviceId: 'vent-1', condition: { code: null, raw: { system: 'medibus', code: 'alarm:1', text: `${text} (priority 3)` }, text } });
-    const table: [string, string | null, string | null][] = [
-      // text, from the ECG monitor, from a device that sends no ECG
-      ['VT LOW', 'Ventricular_Tachycardia', null],
-      ['VT HIGH', 'Ventricular_Tachycardia', null],
-      ['VT', 'Ventricular_Tachycardia', null],
-      ['VF', 'Ventricular_Flutter_Fib', null],
-      ['***VTACH', 'Ventricular_Tachycardia', 'Ventricular_Tachycardia'], // spelled out: unambiguous
-      ['VFIB/VTACH', 'Ventricular_Flutter_Fib', 'Ventricular_Flutter_Fib'],
-      ['VTACH/VF', 'Ventricular_Flutter_Fib', 'Ventricular_Tachycardia'], // the bare VF only counts with ECG
+  it('takes "VT"/"VF" for an arrhythmia only as the whole text, never held: a ventilator\'s "VT LOW" is tidal volume (review rv172 H1, rv174 F1)', () => {
+    const vent = (text: string) => ({ ...dev(text), condition: { code: null, raw: { system: 'medibus', code: 'alarm:1', text: `${text} (priority 3)` }, text } });
+    const table: [string, string | null][] = [
+      ['VT LOW', null],
+      ['VT HIGH', null],
+      ['Low VT', null],
+      ['VT 150', null],
+      ['VT', 'Ventricular_Tachycardia'],
+      ['***VT', 'Ventricular_Tachycardia'],
+      ['VF', 'Ventricular_Flutter_Fib'],
+      ['***VTACH', 'Ventricular_Tachycardia'],
+      ['VFIB/VTACH', 'Ventricular_Flutter_Fib'],
     ];
-    expect(table.map(([t]) => [t, modelAlarmType({ ...vent(t), deviceId: 'mon-1' }, monitor), modelAlarmType(vent(t), monitor)])).toEqual(table);
+    expect(table.map(([t]) => [t, modelAlarmType(vent(t))])).toEqual(table);
     // Nothing to say about it: no "not assessed" on a ventilator's alarm.
     expect(notJudged(vent('VT LOW'))).toBeNull();
-    // An MDC event code decides whatever the text.
-    expect(modelAlarmType({ ...vent('VT'), condition: { code: { code: 0, refid: 'MDC_EVT_ECG_V_TACHY' }, text: 'VT' } }, monitor)).toBe('Ventricular_Tachycardia');
+    // Judged by the bare abbreviation alone: annotated, never held. Spelled out or by its code: may be held.
+    expect(indicativeOnly(dev('VT'))).toMatch(/abbreviation/);
+    expect(indicativeOnly(dev('***VF'))).toMatch(/abbreviation/);
+    expect(indicativeOnly(dev('VTACH'))).toBeNull();
+    expect(indicativeOnly(dev('VT', 'MDC_EVT_ECG_V_TACHY'))).toBeNull();
   });
 });
 
@@ -372,21 +375,21 @@ describe('live model', () => {
     expect(h.changes.map((c) => c.change)).toEqual(['raised', 'annotated']);
   });
 
-  it('a ventilator\'s "VT LOW" on a bed whose monitor streams ECG is not judged (nor paused) as VT; the monitor\'s own "VT" is (review rv172 H1)', async () => {
+  it('a ventilator\'s "VT LOW" sent under the ECG monitor\'s own device id is not judged nor paused; the monitor\'s bare "VT" is judged but never held (review rv172 H1, rv174 F1)', async () => {
     const h = harness(config({ mode: 'delay', holdS: 20, recheckS: 10 }));
     open.push(h.live);
     await h.live.ready;
     const now = Date.now();
+    // One id for all (an HL7 sender without OBX-18, a ventilator integrated into the monitor).
     h.feed(segments('t106s', 'A', now));
-    h.feed([{ ...deviceAlarm('A', 'VT LOW', now), deviceId: 'vent-A', alarmId: 'vent-1' }, { ...deviceAlarm('A', 'VT', now), alarmId: 'mon-1' }]);
+    h.feed([{ ...deviceAlarm('A', 'VT LOW', now), alarmId: 'vent-1' }, { ...deviceAlarm('A', 'VT', now), alarmId: 'mon-1' }]);
     await h.until(() => h.changes.some((c) => c.change === 'annotated'));
     await new Promise((r) => setTimeout(r, 300)); // the ventilator's would have been assessed with the monitor's
     const annotated = h.changes.filter((c) => c.change === 'annotated');
-    expect(annotated.map((c) => c.alarm.deviceId)).toEqual(['mon-A']);
-    expect(annotated[0]!.alarm.annotations[0]!.values).toMatchObject({ alarmType: 'Ventricular_Tachycardia' });
-    const vent = h.engine.list().find((a) => a.deviceId === 'vent-A')!;
-    expect(vent.annotations).toEqual([]);
-    expect(vent.state).toBe('active');
+    expect(annotated.map((c) => c.alarm.condition.text)).toEqual(['VT']);
+    expect(annotated[0]!.alarm.annotations[0]!.values).toMatchObject({ alarmType: 'Ventricular_Tachycardia', verdict: 'likely-false', action: 'none' });
+    expect(annotated[0]!.alarm.annotations[0]!.note).toMatch(/not held: .*abbreviation/);
+    expect(h.engine.list().map((a) => [a.condition.text, a.state, a.annotations.length]).sort()).toEqual([['VT LOW', 'active', 0], ['VT', 'active', 1]]);
   });
 
   it('lines a channel that started later up at the alarm: the verdict of the window with that channel\'s start missing', async () => {

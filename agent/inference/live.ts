@@ -68,8 +68,6 @@ const MAX_HOLD_LIMITS = 4096;
 export const HOLD_BUDGET_QUIET_MS = 10 * 60_000;
 /** Conditions at a bed whose hold budget is remembered; beyond, the oldest is forgotten (its budget renewed). */
 const MAX_HOLD_BUDGETS = 4096;
-/** Devices remembered as sending ECG (ecgDevices). */
-const MAX_ECG_DEVICES = 4096;
 /** Why a window with fewer than two ECG leads is never held: the model was validated on two-lead windows only. */
 const ONE_LEAD = 'one ECG lead in the window (the model was validated on two-lead windows only)';
 const NO_ECG = 'no ECG in the window (the model was trained on two-lead windows only)';
@@ -191,9 +189,6 @@ export class LiveModel {
   private inflight: Promise<void> | null = null;
   /** Alarms whose audio the model holds now (delay policy), by alarm id. */
   private readonly holds = new Map<string, Hold>();
-  /** Devices that have sent ECG (any lead the model reads): a bare "VT"/"VF" alarm text is judged only from these. */
-  private readonly ecgDevices = new Set<string>();
-  private readonly sendsEcg = (deviceId: string): boolean => this.ecgDevices.has(deviceId);
   /**
    * By alarm id, the deadline of the model's first hold of it (monotonic), kept until a person acknowledges it or it is
    * resolved: a hold of a later episode ends by it too, so holdS bounds the model's holds of the alarm in all. Per
@@ -372,14 +367,7 @@ export class LiveModel {
   private committed(events: readonly DriverEvent[]): void {
     if (this.state === 'closed') return;
     for (const e of events) {
-      if (e.kind === 'waveform') {
-        if (modelSignal(e)?.kind === 'ecg' && !this.ecgDevices.has(e.deviceId)) {
-          // Oldest first out: a bound against a sender inventing device ids, far above a ward's monitors.
-          if (this.ecgDevices.size >= MAX_ECG_DEVICES) this.ecgDevices.delete(this.ecgDevices.values().next().value as string);
-          this.ecgDevices.add(e.deviceId);
-        }
-        this.ring.add(e);
-      }
+      if (e.kind === 'waveform') this.ring.add(e);
       else if (e.kind === 'alarm' && e.deviceTime !== null) this.ring.noteAlarmClock(e.deviceId, e.receivedAt, e.deviceTime);
     }
   }
@@ -399,7 +387,7 @@ export class LiveModel {
         if (c.change === 'condition-returned') this.newEpisode(c);
         continue;
       }
-      const alarmType = modelAlarmType(c.alarm, this.sendsEcg);
+      const alarmType = modelAlarmType(c.alarm);
       if (!alarmType) {
         // Worded like an alarm the model judges, yet not one it was trained on: say so rather than stay silent.
         const why = notJudged(c.alarm);
@@ -431,7 +419,7 @@ export class LiveModel {
    * verdict as current. (The engine has ended the model's own pause of the earlier episode, if one still ran.)
    */
   private newEpisode(c: AlarmStateChange): void {
-    const alarmType = modelAlarmType(c.alarm, this.sendsEcg);
+    const alarmType = modelAlarmType(c.alarm);
     if (!alarmType) return; // not judged (a non-sustained VT was told so at its raise)
     const episode = episodeOf(c.alarm) + 1;
     const job: Job = { alarmId: c.alarmId, alarmType, key: bedKey(c.alarm.bed, c.alarm.deviceId), until: c.at, seenAt: this.monoOf(c.at), priority: c.alarm.priority, check: 1, episode };
@@ -450,7 +438,7 @@ export class LiveModel {
    */
   private trackBudget(c: AlarmStateChange): void {
     if (this.holdBudgets.size === 0) return;
-    const type = modelAlarmType(c.alarm, this.sendsEcg);
+    const type = modelAlarmType(c.alarm);
     if (!type) return;
     const k = budgetKey(bedKey(c.alarm.bed, c.alarm.deviceId), type);
     const b = this.holdBudgets.get(k);
@@ -819,7 +807,7 @@ export class LiveModel {
   private presentAlarms(key: string, type: AlarmType): Set<string> {
     const ids = this.host.alarms.engine
       .list()
-      .filter((a) => a.conditionPresent && bedKey(a.bed, a.deviceId) === key && modelAlarmType(a, this.sendsEcg) === type)
+      .filter((a) => a.conditionPresent && bedKey(a.bed, a.deviceId) === key && modelAlarmType(a) === type)
       .map((a) => a.id);
     return new Set(ids);
   }

@@ -3,8 +3,8 @@
 // rhythm alarms (asystole, extreme brady/tachycardia on streamed ECG) are judged as what they are, and its
 // heart-rate limit alarms count as bradycardia / tachycardia (the model was trained on the monitors'
 // *extreme* brady/tachy alarms, so for milder limit alarms its figure is indicative only, and never holds them:
-// indicativeOnly). Non-sustained VT is not judged (notJudged says why), nor a bare "VT"/"VF" from a device that sends
-// no ECG here: on a ventilator "VT" is tidal volume ("VT LOW"), and the bed's ECG says nothing of it.
+// indicativeOnly). Non-sustained VT is not judged (notJudged says why); "VT"/"VF" only as the whole text (a
+// ventilator's "VT LOW" is tidal volume), and an alarm so named is never held.
 import type { Alarm } from '../alarms/types.js';
 import type { AlarmType } from '../../models/features/index.js';
 import { mdcEvent } from '../model/events.js';
@@ -28,24 +28,22 @@ const NON_SUSTAINED_VT = /\bnsvt\b|\bvt\s*>\s*\d|(non[- ._]?sus|\brun\b).*(\bv(e
 
 /**
  * Text patterns, most specific first (a "VFIB/VTACH" alarm is judged as fibrillation). The bare abbreviations (Nihon
- * Kohden's "VT", "VF") count only from a device that sends ECG here, and are otherwise not judged without a word: a
- * ventilator's "VT LOW" is a tidal volume alarm (review rv172 H1), on which a "not assessed" would be noise. GE's
- * "VT>2" (a run of 3-5 beats) is non-sustained, caught above.
+ * Kohden's "VT", "VF") only as the whole text: with anything beside them they name other things, a ventilator's "VT
+ * LOW" / "VT HIGH" being tidal volume alarms (review rv172 H1, rv174 F1), and such an alarm is left alone, without
+ * an annotation. An alarm judged by a bare abbreviation alone is never held (indicativeOnly). GE's "VT>2" (a run of
+ * 3-5 beats) is non-sustained, caught above.
  */
 const BY_TEXT: { re: RegExp; type: AlarmType; bare?: true }[] = [
   { re: /\bv(ent(ricular)?)?[- ._]?(fib|flutter)/i, type: 'Ventricular_Flutter_Fib' },
-  { re: /\bvf\b/i, type: 'Ventricular_Flutter_Fib', bare: true },
+  { re: /^vf$/i, type: 'Ventricular_Flutter_Fib', bare: true },
   { re: /\bv(ent(ricular)?)?[- ._]?tach/i, type: 'Ventricular_Tachycardia' },
-  { re: /\bvt\b/i, type: 'Ventricular_Tachycardia', bare: true },
+  { re: /^vt$/i, type: 'Ventricular_Tachycardia', bare: true },
   { re: /asystol/i, type: 'Asystole' },
   { re: /(extreme|xtrm|ex\.?)[ _]?brady|^bradycardia$/i, type: 'Bradycardia' },
   { re: /(extreme|xtrm|ex\.?)[ _]?tachy|^tachycardia$/i, type: 'Tachycardia' },
 ];
 
-/** Whether a device has sent ECG to the agent (the model's inputs), by device id. */
-export type SendsEcg = (deviceId: string) => boolean;
-
-type Judged = Pick<Alarm, 'source' | 'category' | 'condition' | 'deviceId'>;
+type Judged = Pick<Alarm, 'source' | 'category' | 'condition'>;
 
 /** Limit rules of the agent (agent/alarms/limits.ts) on heart rate. */
 const LIMIT_CODES: Record<string, AlarmType> = { 'limit:hr-low': 'Bradycardia', 'limit:hr-high': 'Tachycardia' };
@@ -53,7 +51,7 @@ const LIMIT_CODES: Record<string, AlarmType> = { 'limit:hr-low': 'Bradycardia', 
 const RHYTHM_CODES: Record<string, AlarmType> = { 'rhythm:asystole': 'Asystole', 'rhythm:brady': 'Bradycardia', 'rhythm:tachy': 'Tachycardia' };
 
 /** The model's alarm type for this alarm, or null when the model does not judge it. */
-export function modelAlarmType(alarm: Judged, sendsEcg: SendsEcg): AlarmType | null {
+export function modelAlarmType(alarm: Judged): AlarmType | null {
   if (alarm.category !== 'physiological') return null;
   if (alarm.source === 'limit' || alarm.source === 'rhythm') {
     const raw = alarm.condition.raw;
@@ -61,7 +59,7 @@ export function modelAlarmType(alarm: Judged, sendsEcg: SendsEcg): AlarmType | n
   }
   if (alarm.source !== 'device') return null;
   if (notJudged(alarm) !== null) return null;
-  return deviceAlarmType(alarm, sendsEcg(alarm.deviceId));
+  return deviceAlarmType(alarm, true);
 }
 
 /** A device alarm's type from its code, else its text (`bare`: the bare abbreviations too). */
@@ -90,6 +88,8 @@ export function indicativeOnly(alarm: Pick<Alarm, 'source' | 'condition'>): stri
   const raw = alarm.condition.raw;
   if (alarm.source === 'limit' && raw?.system === 'agent' && Object.hasOwn(LIMIT_CODES, raw.code))
     return "the model's figure is indicative only for the agent's own heart-rate limit alarms (it learned the monitors' extreme-rate alarms)";
+  if (alarm.source === 'device' && deviceAlarmType(alarm, false) === null && deviceAlarmType(alarm, true) !== null)
+    return 'the alarm is named only by the abbreviation "VT" or "VF", which some devices use for other things';
   return null;
 }
 

@@ -39,7 +39,7 @@ describe('PCD-04 alarm category without an alert type', () => {
   it('every refid the edge model judges is physiological here, so that the model sees these alarms', () => {
     for (const refid of ['MDC_EVT_ECG_ASYSTOLE', 'MDC_EVT_ECG_BRADY_EXTREME', 'MDC_EVT_ECG_TACHY_EXTREME', 'MDC_EVT_ECG_V_TACHY', 'MDC_EVT_ECG_V_FIB', 'MDC_EVT_ECG_V_FIB_TACHY', 'MDC_EVT_ECG_V_FLUTTER']) {
       // The list above must be the model's: a refid it does not judge would make this test prove nothing.
-      expect(modelAlarmType({ source: 'device', category: 'physiological', deviceId: 'm', condition: { code: { code: 0, refid }, text: '' } }, () => false), refid).not.toBeNull();
+      expect(modelAlarmType({ source: 'device', category: 'physiological', condition: { code: { code: 0, refid }, text: '' } }), refid).not.toBeNull();
       expect(run(event(`^${refid}^MDC`, '', 'PH')).alarm.category, refid).toBe('physiological');
     }
   });
@@ -70,12 +70,12 @@ describe('PCD-04 alarm category without an alert type', () => {
       const { alarm } = run(event(code, 'Alarm 7', 'PH'));
       const [change] = new AlarmEngine().deviceAlarm({ ...alarm, bed: 'bed-1' });
       expect(change, code).toBeDefined();
-      expect(modelAlarmType(change!.alarm, () => false), code).toBe(type);
+      expect(modelAlarmType(change!.alarm), code).toBe(type);
     }
     // An LN code with VT's number is no MDC code: not judged by the number.
     const ln = run(event('199832^Alarm 7^LN', 'Alarm 7', 'PH', 'ST') + obx(['2', 'NM', '147842^MDC_ECG_HEART_RATE^MDC', '1.1.1.1.2', '80', '264864^MDC_DIM_BEAT_PER_MIN^MDC', '', '', '', '', 'F'])).alarm;
     const [lnChange] = new AlarmEngine().deviceAlarm({ ...ln, bed: 'bed-1' });
-    expect(modelAlarmType(lnChange!.alarm, () => true)).toBeNull();
+    expect(modelAlarmType(lnChange!.alarm)).toBeNull();
   });
 
   it("the sender's alert type wins over the code, and a metric row still makes it physiological, with no notice", () => {
