@@ -385,6 +385,16 @@ describe('technical: not measured, and a device that goes quiet (review rv173 M1
     expect(out).toEqual([]);
   });
 
+  it('a metric never valid whose device alternates invalid and unavailable raises it after invalidAfterS: unavailable does not restart the count (review rv174 F5)', () => {
+    const m = new TechnicalMonitor();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 40; t++) {
+      const quality = t % 2 === 0 ? { state: 'invalid' as const, reasons: ['device-flag:invalid'] } : dashed;
+      out.push(...m.reading(numeric(TSKIN, null, t, { quality })), ...m.reading(numeric(MDC.ECG_HEART_RATE, 80, t)), ...m.tick(s(t)));
+    }
+    expect(keys(out)).toEqual([`+${key}`]);
+  });
+
   it('once valid, unavailable for invalidAfterS raises it as before (a sensor that came off), and valid samples end it', () => {
     const m = new TechnicalMonitor();
     const out: ConditionUpdate[] = [];

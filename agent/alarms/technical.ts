@@ -303,10 +303,10 @@ export class TechnicalMonitor {
     }
     const reasons = r.quality.reasons ?? [];
     t.goodSince = null;
-    // Not measured (unavailable, never valid in this run) does not count towards "not valid"; 'invalid' (the device
-    // says the value is wrong) does from the first sample. An alarm already up stays until valid samples end it.
-    if (r.quality.state === 'unavailable' && !t.measured && !t.invalidRaised) t.badSince = null;
-    else t.badSince ??= r.receivedAt;
+    // Not measured (unavailable, never valid in this run) neither starts nor ends a run of "not valid"; 'invalid' (the
+    // device says the value is wrong) starts it from the first sample, and unavailable samples between do not end it
+    // (review rv174 F5). An alarm already up stays until valid samples end it.
+    if (!(r.quality.state === 'unavailable' && !t.measured)) t.badSince ??= r.receivedAt;
     t.badReasons = reasons.length > 0 ? reasons : [valueMissing ? 'no value' : r.quality.state];
     const off = reasons.includes('lead-off') ? 'lead-off' : reasons.includes('sensor-off') ? 'sensor-off' : null;
     if (off) {
