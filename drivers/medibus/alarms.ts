@@ -42,6 +42,8 @@ export class AlarmTracker {
    * be read (review rv72 H1), or was not read for too long (review rv90 H1). One technical alarm each.
    */
   private readonly unreadable = new Map<Page, { since: number; why: string }>();
+  /** Why the ventilator was given up on (a re-initialisation), while its "not answering" technical alarm is up. */
+  private notAnsweringWhy: string | undefined;
 
   /** @param unrankedRaised told of each alarm raised from a record whose priority did not read (for the log). */
   constructor(
@@ -143,11 +145,41 @@ export class AlarmTracker {
     return [...this.unreadable].map(([p, u]): [Page, number, string] => [p, u.since, u.why]).sort((a, b) => a[0] - b[0]);
   }
 
-  /** When the device is lost, every alarm we hold is ended (we can no longer vouch for it). */
+  /**
+   * The session gave the device up (it re-initialises: no answer, a line quiet for quietReinitMs, the device sent
+   * stop): every alarm held ends as link-lost, the pages' "not current" ones too, and one technical alarm says the
+   * ventilator's data and alarms are not current until a whole cycle is answered again: bytes may keep coming (curves,
+   * noise), so nothing else would say it at once (review rv173 M2). Raised before the others end, so that nothing is
+   * left unshown in between; not raised again while up. `raise` false: the device is `silent`, whose "no data" alarm
+   * says it (an alarm event counts as data from the device to the agent, so a start now would end that alarm).
+   */
+  notAnswering(why: string, now: number, raise: boolean): AlarmEvent[] {
+    const out: AlarmEvent[] = [];
+    if (raise && this.notAnsweringWhy === undefined) {
+      this.notAnsweringWhy = why;
+      out.push(this.notAnsweringEvent('start', now));
+    }
+    out.push(...this.endAll(now));
+    return out;
+  }
+
+  /** A whole cycle was answered (or the link is gone: `linkLost`): the "not answering" alarm ends, if up. */
+  answering(now: number, linkLost = false): AlarmEvent[] {
+    if (this.notAnsweringWhy === undefined) return [];
+    const end = this.notAnsweringEvent('end', now);
+    this.notAnsweringWhy = undefined;
+    return [linkLost ? { ...end, endedBy: 'link-lost' } : end];
+  }
+
+  /**
+   * When the device is lost, every alarm we hold is ended (we can no longer vouch for it). The "not answering" alarm
+   * stays: it ends when a whole cycle is answered, or with the link (`answering`).
+   */
   endAll(now: number): AlarmEvent[] {
     const out: AlarmEvent[] = [...this.active].map(([key, a]) => ({ ...this.event(key, a.record, 'end', now, a.unranked), endedBy: 'link-lost' as const }));
     this.active.clear();
-    // The device's "no data" state takes over from the pages' "not current" alarms.
+    // What takes over from the pages' "not current" alarms: the "not answering" alarm (a re-initialisation), or the
+    // device's own state ("no data" when silent, "disconnected" when its link is gone).
     for (const page of this.unreadable.keys()) out.push({ ...this.notCurrentEvent(page, 'end', now), endedBy: 'link-lost' as const });
     this.unreadable.clear();
     return out;
@@ -163,6 +195,24 @@ export class AlarmTracker {
       text: unranked ? `${r.text} (priority could not be read: shown as medium)` : r.text,
       priority: unranked ? 'medium' : mapPriority(r.priority, this.bands),
       category: TECHNICAL.test(r.text) ? 'technical' : 'physiological',
+      phase,
+      deviceTime: null,
+      receivedAt: now,
+    };
+  }
+
+  private notAnsweringEvent(phase: AlarmEvent['phase'], now: number): AlarmEvent {
+    const code = 'not-answering';
+    const text = `Ventilator ${this.origin.deviceId} not answering: its data and alarms are not current (${this.notAnsweringWhy ?? 'no answer'}); watch the ventilator itself`;
+    return {
+      ...this.origin,
+      kind: 'alarm',
+      alarmId: `${this.origin.deviceId}:${code}`,
+      condition: null,
+      raw: { system: 'medibus', code, text },
+      text,
+      priority: 'medium',
+      category: 'technical',
       phase,
       deviceTime: null,
       receivedAt: now,

@@ -3,8 +3,8 @@
 // realtime curves and device status. See README.md.
 import { performance } from 'node:perf_hooks';
 import type { DriverClaims, DriverContext, DriverFactory, Driver } from '../types.js';
-import type { AlarmEvent, DeviceState } from '../../agent/model/reading.js';
-import type { DeviceIdentification } from './protocol/data.js';
+import type { AlarmEvent, DeviceState, NumericReading } from '../../agent/model/reading.js';
+import type { DeviceIdentification, ValueRecord } from './protocol/data.js';
 import { serialDeviceClaims } from '../serial/claims.js';
 import { captureWarnings } from '../serial/warnings.js';
 import { defaultLink, SerialDeviceDriver, type LinkFactory as SerialLinkFactory } from '../serial/device-driver.js';
@@ -48,6 +48,8 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   /** The device's 52H identity at the last (re)connect ("Evita 0161 04.10"), to notice another device on the port. */
   private identity: string | undefined;
   private identityChanges = 0;
+  /** Codes whose unreadable value was warned about (a bounded set: two hex digits per code page). */
+  private readonly unreadableWarned = new Set<string>();
 
   /** `mono`: the monotonic clock of elapsed times (tests). */
   constructor(plan: MedibusPlan, ctx: DriverContext, linkFactory: LinkFactory = defaultLink, clock: () => number = Date.now, mono: () => number = () => performance.now()) {
@@ -90,8 +92,9 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   }
 
   /**
-   * A line gone silent: the device no longer confirms its alarms, which end (link-lost). Listen-only never
-   * re-initialises (the end the active session gives them), so silence is its only sign (review rv36 §5).
+   * A line gone silent: the device no longer confirms its alarms, which end (link-lost); the agent's "no data" alarm
+   * takes over at once. Listen-only never re-initialises (the end the active session gives them), so silence is its
+   * only sign (review rv36 §5). A "not answering" alarm stays until a whole cycle is answered.
    */
   protected override setStatus(state: DeviceState, detail: string): void {
     super.setStatus(state, detail);
@@ -113,7 +116,8 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     this.rtDropLogged = false;
     this.rtStall = undefined;
     this.alarmPages.stop();
-    this.emit(this.alarms.endAll(this.now()));
+    const now = this.now();
+    this.emit([...this.alarms.endAll(now), ...this.alarms.answering(now, true)]);
   }
 
   protected override startFields(): Record<string, unknown> {
@@ -167,13 +171,13 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.ctx.log[o.state === 'cycling' || o.state === 'listening' || o.state === 'stopped' ? 'info' : 'debug']({ device: this.plan.id, state: o.state }, o.detail);
         return;
       case 'measured':
-        this.emit(valueReadings(o_, o.page === 1 ? 'cp1' : 'cp2', o.records, now, null, this.plan.codeProfile));
+        this.emitValues(o.records, valueReadings(o_, o.page === 1 ? 'cp1' : 'cp2', o.records, now, null, this.plan.codeProfile));
         return;
       case 'settings':
-        this.emit(valueReadings(o_, 'set', o.records, now, null, this.plan.codeProfile));
+        this.emitValues(o.records, valueReadings(o_, 'set', o.records, now, null, this.plan.codeProfile));
         return;
       case 'limits':
-        this.emit(limitReadings(o_, o.page, o.bound, o.records, now, this.plan.codeProfile));
+        this.emitValues(o.records, limitReadings(o_, o.page, o.bound, o.records, now, this.plan.codeProfile));
         return;
       case 'alarms': {
         this.alarmPages.read(o.page, this.mono());
@@ -196,11 +200,28 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.emit(textReadings(o_, o.records, now));
         return;
       case 'connection-lost':
-        // As when the port closes: alarms the device no longer confirms are ended (link-lost), not left active. The
-        // pages are due again once it cycles (the "not current" alarms ended with the others).
+        // As when the port closes: alarms the device no longer confirms are ended (link-lost), not left active, and a
+        // technical alarm says the ventilator is not answering until a whole cycle is (review rv173 M2); already
+        // `silent`, the "no data" alarm says it. The pages are due again once it cycles.
         this.alarmPages.stop();
-        this.emit(this.alarms.endAll(now));
+        this.emit(this.alarms.notAnswering(o.detail, now, this.status !== 'silent'));
         return;
+      case 'cycle-answered': {
+        const ended = this.alarms.answering(now);
+        if (ended.length === 0) return;
+        this.ctx.log.info({ device: this.plan.id }, 'medibus ventilator answers a whole cycle again: its technical alarm "not answering" ends');
+        this.emit(ended);
+        return;
+      }
+      case 'slow-channel-silent': {
+        // The link's silence watch counts every byte, so curves from a device that answers nothing keep it quiet: said
+        // here instead, as the link says a quiet line (review rv173 M2). `online` again once the session cycles.
+        if (this.status === 'silent') return;
+        this.ctx.count('silences');
+        const secs = Math.round(o.ms / 100) / 10;
+        this.setStatus('silent', `no answer for ${secs} s on ${this.link.describe}: only realtime curve bytes (or noise with the top bit set) arrive, the device answers no command`);
+        return;
+      }
       case 'device-id':
         this.ctx.log.info({ device: this.plan.id, medibusId: o.id.id, name: o.id.name, revision: o.id.revision }, 'medibus device identified');
         this.checkIdentity(o.id, now);
@@ -225,6 +246,27 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         }
         return;
     }
+  }
+
+  /**
+   * Readings of `records` (one each, in order). A value that could not be read (quality invalid: neither a number nor
+   * blank or dashes, though the message's checksum passed) is counted each time and warned about once per code: a
+   * field the device sends in a form we do not know, or a misread (review rv173 L4).
+   */
+  private emitValues(records: ValueRecord[], readings: NumericReading[]): void {
+    readings.forEach((r, i) => {
+      if (r.quality.state !== 'invalid') return;
+      this.ctx.count('values_unreadable');
+      const code = r.raw?.code ?? '';
+      if (this.unreadableWarned.has(code)) return;
+      this.unreadableWarned.add(code);
+      const value = records[i]?.raw ?? '';
+      this.ctx.log.warn(
+        { device: this.plan.id, code, value },
+        `medibus value not readable: ${code} ${JSON.stringify(value)} is neither a number nor blank or dashes; sent as invalid with no value (counted as values_unreadable; said once per code)`,
+      );
+    });
+    this.emit(readings);
   }
 
   /**

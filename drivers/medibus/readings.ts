@@ -1,7 +1,8 @@
 // Decoded Medibus records → NumericReadings. Values the device marks as unavailable (blank, "---")
-// are emitted with value null and quality 'unavailable', never dropped.
-import type { NumericReading, Origin, RawCode } from '../../agent/model/reading.js';
-import type { TextRecord, ValueRecord } from './protocol/data.js';
+// are emitted with value null and quality 'unavailable', never dropped; any other field that is not a number is
+// emitted with value null and quality 'invalid'. Numbers go out as the device sends them: no plausibility bounds.
+import type { NumericReading, Origin, Quality, RawCode } from '../../agent/model/reading.js';
+import { isNotAvailable, type TextRecord, type ValueRecord } from './protocol/data.js';
 import { hexCode, lookup, type CodeKind, type CodeProfile } from './codes.js';
 
 export function valueReadings(origin: Origin, kind: CodeKind, records: ValueRecord[], now: number, deviceTime: number | null, profile: CodeProfile): NumericReading[] {
@@ -15,13 +16,22 @@ export function valueReadings(origin: Origin, kind: CodeKind, records: ValueReco
       unit,
       deviceTime,
       receivedAt: now,
-      quality: r.value === null ? { state: 'unavailable', reasons: [`device-value:${JSON.stringify(r.raw)}`] } : { state: 'valid' },
+      quality: quality(r),
     };
     // Keep the device's own code always when unmapped; when mapped too, so the source is traceable.
     reading.raw = raw;
     if (kind === 'set') reading.setting = true; // what the clinician set (29H), not a measurement
     return reading;
   });
+}
+
+/**
+ * Blank or dashes: the device has no value now. Anything else that is not a number ("12#4"), in a message whose
+ * checksum passed, is a value that cannot be read: invalid, not "not available" (review rv173 L4).
+ */
+function quality(r: ValueRecord): Quality {
+  if (r.value !== null) return { state: 'valid' };
+  return { state: isNotAvailable(r.raw) ? 'unavailable' : 'invalid', reasons: [`device-value:${JSON.stringify(r.raw)}`] };
 }
 
 /** Alarm limits: the device's code, marked as a limit; mdc null because limits are not measurements; set by a person. */
@@ -38,7 +48,7 @@ export function limitReadings(origin: Origin, page: 1 | 2, bound: 'low' | 'high'
       unit,
       deviceTime: null,
       receivedAt: now,
-      quality: r.value === null ? { state: 'unavailable', reasons: [`device-value:${JSON.stringify(r.raw)}`] } : { state: 'valid' },
+      quality: quality(r),
       setting: true,
     };
   });

@@ -95,7 +95,7 @@ export const configSchema: Record<string, unknown> = {
       minimum: 0,
       maximum: 10,
       description:
-        'Times a request that got no answer, a NAK or a corrupt answer is sent again before the session starts over with the initialise command (ICC, counted as reinitialisations). Default 2. Raise it on a noisy line.',
+        "Times a command that got no answer, a NAK or a corrupt answer is sent again (counted as retries). A data request still unanswered then is skipped for this cycle and asked again at the next (counted as requests_unanswered); the other requests go on. Only a whole cycle's worth of requests unanswered in a row, or an unanswered initialise (ICC), device id (52H) or keep-alive, re-initialises the session (counted as reinitialisations); a realtime set-up leaves the curves off. Default 2. Raise it on a noisy line.",
     },
     keepAliveMs: {
       type: 'integer',
@@ -109,14 +109,14 @@ export const configSchema: Record<string, unknown> = {
       minimum: 100,
       maximum: 600000,
       description:
-        'No bytes from the device for this many milliseconds → the session starts over with the initialise command (ICC). Default 10000. Must be longer than responseTimeoutMs and keepAliveMs; not used in listen-only or replay. With silenceMs it sets how soon a device that stops answering is given up (its alarms ended): a larger value delays that (see the driver README).',
+        'No message from the device that checks (an answer, a NAK, a command of its own) for this many milliseconds → the session starts over with the initialise command (ICC), ends the alarms it held and raises the technical alarm "not answering". Realtime curve bytes and line noise do not count. Default 10000. Must be longer than responseTimeoutMs and keepAliveMs; not used in listen-only or replay. With silenceMs it sets how soon a device that stops answering is given up (its alarms ended): a larger value delays that (see the driver README).',
     },
     silenceMs: {
       type: 'integer',
       minimum: 0,
       maximum: 3600000,
       description:
-        'No bytes at all from the device for this many milliseconds → device status `silent`, which raises the technical alarm "no data" at once. Default 15000; 0 = off (the agent\'s own no-data check, `alarms.silentAfterS`, still applies). Raise it in listen-only mode if the other host polls less often. When the agent drives the line, keep it longer than quietReinitMs (warned of otherwise).',
+        'No bytes at all from the device for this many milliseconds → device status `silent`, which raises the technical alarm "no data" at once; while the agent drives the line, realtime curve bytes do not count (a device whose curves flow while it answers no command is silent too). Default 15000; 0 = off (the agent\'s own no-data check, `alarms.silentAfterS`, still applies). Raise it in listen-only mode if the other host polls less often. When the agent drives the line, keep it longer than quietReinitMs (warned of otherwise).',
     },
     backoff: {
       type: 'object',

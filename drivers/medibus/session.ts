@@ -2,7 +2,7 @@
 //   initialise (51H) → device id (52H) → [Medibus.X: realtime config 53H → configure 54H → enable]
 //   → cyclic data requests, one command outstanding at a time; no-op (30H) keeps a quiet link alive;
 //   device-initiated commands are answered; NAK, bad checksums and time-outs are counted and retried;
-//   a line quiet for quietReinitMs means re-initialise; stop (55H) on shutdown.
+//   no checked message for quietReinitMs means re-initialise; stop (55H) on shutdown.
 // In listen-only mode it never writes and decodes whatever responses pass by (they echo their
 // command code, so they are self-describing).
 import { CMD, ALARM_PAGES, LIMIT_PAGES, MEASURED_PAGES, NAK, XOFF, commandName } from './protocol/constants.js';
@@ -43,7 +43,14 @@ export type SessionOutput =
   | { type: 'realtime-streams-ending'; why: string }
   | { type: 'state'; state: SessionState; detail: string }
   /** The device stopped answering (or stopped the conversation): what it reported can no longer be vouched for. */
-  | { type: 'connection-lost'; detail: string };
+  | { type: 'connection-lost'; detail: string }
+  /** A whole cycle was answered: the device answers (again). */
+  | { type: 'cycle-answered' }
+  /**
+   * No slow-channel byte for silenceMs while realtime curve bytes keep arriving: the device answers no command, though
+   * the line is not quiet (the link's silence watch counts every byte).
+   */
+  | { type: 'slow-channel-silent'; ms: number };
 
 export type SessionState = 'idle' | 'initialising' | 'identifying' | 'realtime-setup' | 'cycling' | 'listening' | 'stopped';
 
@@ -78,6 +85,10 @@ export class MedibusSession {
   private cycleDue = false;
   private keepAliveTimer: NodeJS.Timeout | undefined;
   private quietTimer: NodeJS.Timeout | undefined;
+  /** Armed at each slow-channel byte (anything but realtime curve bytes), for silenceMs. */
+  private slowTimer: NodeJS.Timeout | undefined;
+  /** The slow channel said nothing for silenceMs: the next realtime bytes show the curves outlived it (said once). */
+  private slowSilence: 'no' | 'due' | 'said' = 'no';
   private rtStreams: RealtimeConfigRecord[] = [];
   /** Curves asked for in 54H, in force once the device confirmed them and we enabled them. */
   private rtRequested: RealtimeConfigRecord[] = [];
@@ -154,6 +165,7 @@ export class MedibusSession {
     this.cycleIndex = 0;
     this.cycleCheck = undefined;
     this.unanswered.clear();
+    this.slowHeard();
     if (this.plan.listenOnly) {
       this.setState('listening', 'listen-only: decoding traffic, never transmitting');
       return;
@@ -165,6 +177,7 @@ export class MedibusSession {
   linkClosed(): void {
     this.active = false;
     this.clearTimers();
+    this.clearSlowTimer();
     // A message cut short by the close would join the next connection's first bytes (a NAK for nothing).
     this.framer.reset();
     this.rt.reset();
@@ -177,6 +190,7 @@ export class MedibusSession {
   async shutdown(waitMs = 500): Promise<void> {
     const wasActive = this.active && !this.plan.listenOnly;
     this.clearTimers();
+    this.clearSlowTimer();
     this.active = false;
     if (wasActive) {
       try {
@@ -190,8 +204,10 @@ export class MedibusSession {
   }
 
   receive(chunk: Buffer): void {
-    if (this.active && !this.plan.listenOnly) this.armQuiet();
-    for (const ev of this.framer.push(chunk)) this.handle(ev);
+    for (const ev of this.framer.push(chunk)) {
+      if (ev.type !== 'realtime') this.slowHeard();
+      this.handle(ev);
+    }
   }
 
   // ---- sending ----
@@ -295,6 +311,7 @@ export class MedibusSession {
     const c = this.cycleCheck;
     this.cycleCheck = undefined;
     if (!c || c.due.size > 0 || !c.answered) return;
+    this.hooks.output({ type: 'cycle-answered' });
     // Cleared only now, not when the handshake succeeds: a device that answers ICC and 52H but not the cycle would
     // otherwise be warned about afresh, and paced at the shortest pause, at every re-initialisation (review rv90 M1).
     this.damagedReinits = 0;
@@ -313,10 +330,12 @@ export class MedibusSession {
     this.cycleCheck = undefined;
     this.unansweredInARow = 0;
     const line = this.reinitLog.hit(Date.now());
+    // On a garbled line (wrong baud rate or parity) the log names the line, as /health does, not only the device.
+    const damage = this.lineDamageNote();
     if (line?.first) {
-      this.hooks.log('warn', `medibus re-initialising: ${why} (repeats are counted as reinitialisations and summarised)`, fields);
+      this.hooks.log('warn', `medibus re-initialising: ${why}${damage.text} (repeats are counted as reinitialisations and summarised)`, { ...fields, ...damage.fields });
     } else if (line) {
-      this.hooks.log('warn', `medibus still re-initialising: ${line.repeats} more times, ${line.inARow} in a row since ${new Date(line.since).toISOString()}; last: ${why}`, { ...fields, reinitialisations: line.repeats, inARow: line.inARow });
+      this.hooks.log('warn', `medibus still re-initialising: ${line.repeats} more times, ${line.inARow} in a row since ${new Date(line.since).toISOString()}; last: ${why}${damage.text}`, { ...fields, ...damage.fields, reinitialisations: line.repeats, inARow: line.inARow });
     }
     this.hooks.output({ type: 'connection-lost', detail: why });
     if (!pause) {
@@ -328,6 +347,20 @@ export class MedibusSession {
     this.clearTimers();
     this.setState('initialising', `${why}; initialising again in ${Math.round(waitMs / 100) / 10} s`);
     this.cycleTimer = setTimeout(() => this.initialise(why), waitMs);
+  }
+
+  /** The damaged traffic since the last message that checked, worded as the driver's health words it; empty if none. */
+  private lineDamageNote(): { text: string; fields: Record<string, number> } {
+    const d = this.lineDamage;
+    const parts: string[] = [];
+    if (d.badCheck) parts.push(`${d.badCheck} frame(s) with a bad checksum`);
+    if (d.otherBad) parts.push(`${d.otherBad} other damaged frame(s)`);
+    if (d.noiseBytes) parts.push(`${d.noiseBytes} noise byte(s)`);
+    if (parts.length === 0) return { text: '', fields: {} };
+    return {
+      text: `; no valid frame among ${parts.join(', ')}: check baud rate, parity and cable`,
+      fields: { badChecksumFrames: d.badCheck, otherDamagedFrames: d.otherBad, noiseBytes: d.noiseBytes },
+    };
   }
 
   /**
@@ -368,6 +401,10 @@ export class MedibusSession {
         // curves: the health hint counts them with the noise (review rv90 L3). They are still decoded: after 56H, or
         // on a tap, curves set up by the device or another host do arrive and are counted as dropped.
         if (this.rtStreams.length === 0) this.lineDamage.noiseBytes += ev.bytes.length;
+        if (this.slowSilence === 'due') {
+          this.slowSilence = 'said';
+          this.hooks.output({ type: 'slow-channel-silent', ms: this.plan.silenceMs });
+        }
         const events = this.rt.push(ev.bytes);
         if (events.length) this.hooks.output({ type: 'realtime', events });
         return;
@@ -391,6 +428,9 @@ export class MedibusSession {
         return;
       case 'frame':
         this.lineDamage.clear();
+        // Only a message that checked shows the device answers: realtime curves or noise keep a line busy whose
+        // device answers nothing (review rv173 M2, as IntelliVue since rv66 M3).
+        if (this.active && !this.plan.listenOnly) this.armQuiet();
         if (ev.kind === 'command') this.deviceCommand(ev.code, ev.data);
         else this.response(ev.code, ev.data);
         return;
@@ -784,6 +824,27 @@ export class MedibusSession {
       }
       this.reinitialise(`line quiet for ${this.plan.quietReinitMs} ms`);
     }, this.plan.quietReinitMs);
+  }
+
+  /**
+   * A slow-channel byte came (or the link opened): the slow channel's silence counts from here. When the session drives
+   * the line, silenceMs without one makes the next realtime bytes report it: a device whose slow channel hung while its
+   * curves flow is then `silent`, as on a quiet line, whose silence the link reports itself (review rv173 M2).
+   */
+  private slowHeard(): void {
+    this.slowSilence = 'no';
+    if (!this.active || this.plan.listenOnly || this.plan.silenceMs <= 0) return;
+    if (this.slowTimer) clearTimeout(this.slowTimer);
+    this.slowTimer = setTimeout(() => {
+      this.slowTimer = undefined;
+      this.slowSilence = 'due';
+    }, this.plan.silenceMs);
+  }
+
+  private clearSlowTimer(): void {
+    if (this.slowTimer) clearTimeout(this.slowTimer);
+    this.slowTimer = undefined;
+    this.slowSilence = 'no';
   }
 
   private clearCycle(): void {

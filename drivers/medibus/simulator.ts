@@ -63,6 +63,8 @@ export class MedibusSimulator {
   readonly hostResponses: number[] = [];
   /** When true the device ignores everything (a hung or switched-off device on a live line). */
   mute = false;
+  /** When true the device answers no command while its realtime curves keep streaming (its slow channel hung). */
+  slowChannelMute = false;
   badChecksumsSeen = 0;
   /** Milliseconds the device takes to answer a command, by command code (default: at once). */
   readonly answerDelayMs = new Map<number, number>();
@@ -168,7 +170,7 @@ export class MedibusSimulator {
       if (ev.type === 'realtime') this.realtimeControl(ev.bytes);
       else if (ev.type === 'bad-frame') {
         this.badChecksumsSeen++;
-        if (!this.mute && ev.kind === 'command') void this.write(encodeNak());
+        if (!this.mute && !this.slowChannelMute && ev.kind === 'command') void this.write(encodeNak());
       } else if (ev.type === 'frame') {
         if (ev.kind === 'response') this.hostResponses.push(ev.code);
         else this.command(ev.code, ev.data);
@@ -178,7 +180,7 @@ export class MedibusSimulator {
 
   private command(code: number, args: Buffer): void {
     this.received.push(code);
-    if (this.mute) return;
+    if (this.mute || this.slowChannelMute) return;
     this.outstanding++;
     this.maxOutstanding = Math.max(this.maxOutstanding, this.outstanding);
     if (this.naks > 0) {

@@ -2,7 +2,7 @@
 // goes on past it, an alarm page not read for too long raises "not current", re-initialisations are warned about once,
 // a wrong code is named. H1 over a socat pty pair with the real serialport on both ends (the rv90 harness shape): a raw
 // scripted device on one end, the real driver on the other.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -47,19 +47,22 @@ class RawDevice {
 }
 
 let pty: PtyPair | undefined;
+let ptyDir: string | undefined;
 let device: RawDevice | undefined;
 let driver: MedibusDriver | undefined;
 afterEach(async () => {
   await driver?.stop();
   await device?.link.close().catch(() => undefined);
   await pty?.close();
+  if (ptyDir) rmSync(ptyDir, { recursive: true, force: true });
   driver = undefined;
   device = undefined;
   pty = undefined;
+  ptyDir = undefined;
 });
 
 async function bench(answer: Answer, extra: Partial<MedibusOptions> = {}): Promise<{ ctx: FakeContext; dev: RawDevice }> {
-  const dir = mkdtempSync(join(tmpdir(), 'medibus-unanswered-'));
+  const dir = (ptyDir = mkdtempSync(join(tmpdir(), 'medibus-unanswered-')));
   pty = await openPtyPair({ a: join(dir, 'host'), b: join(dir, 'device') });
   device = new RawDevice(pty.b, answer);
   await device.link.open();

@@ -17,7 +17,7 @@ export interface ValueRecord {
   code: number;
   /** Verbatim characters, e.g. " 450", "12.5", "----". */
   raw: string;
-  /** Parsed number, or null when the field is blank or not a number (e.g. "---" = not available). */
+  /** Parsed number, or null when the field is blank, dashes ("---" = not available; see isNotAvailable) or not a number. */
   value: number | null;
 }
 
@@ -65,6 +65,11 @@ const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
 export function parseNumber(raw: string): number | null {
   const t = raw.trim();
   return NUMBER.test(t) ? Number(t) : null;
+}
+
+/** A field left blank or dashed ("----", "  --"): the device has no value for it now (not measured, no sensor). */
+export function isNotAvailable(raw: string): boolean {
+  return /^[ -]*$/.test(raw);
 }
 
 function code(data: Buffer, offset: number, structure: string): number {
