@@ -821,6 +821,19 @@ describe('engine: a driver that loses its device ends the alarms it held (endedB
     expect(summary(e.deviceAlarm(deviceAlarm('apnea', 'end', 42, { priority: 'medium', text: 'APNEA', endedBy: 'link-lost' })))).toEqual(['resolved:acknowledged>resolved']);
   });
 
+  it('the driver\'s own finding (driverFinding: the device not answering) is no data: "No data" stays; a report from the device ends it (review rv175 M1)', () => {
+    const e = engine({ technical });
+    const raised = e.deviceStatus(status('silent', 4, 'mon-1', 'no bytes for 3 s'));
+    expect(raised.map((c) => c.alarm.key)).toEqual(['tech:mon-1:no-data']);
+    const finding = e.deviceAlarm(deviceAlarm('not-answering', 'start', 6, { priority: 'medium', category: 'technical', text: 'Ventilator mon-1 not answering', driverFinding: true }));
+    expect(summary(finding)).toEqual(['raised:->active']);
+    expect(e.list().map((a) => a.key).sort()).toEqual(['device:mon-1:not-answering', 'tech:mon-1:no-data']);
+    expect(e.tick(s(40)).filter((c) => c.alarm.key === 'tech:mon-1:no-data')).toEqual([]);
+    // A report from the device is data.
+    const report = e.deviceAlarm(deviceAlarm('apnea', 'start', 41, { priority: 'high', text: 'APNEA' }));
+    expect(report.filter((c) => c.alarm.key === 'tech:mon-1:no-data').map((c) => c.change)).toEqual(['resolved']);
+  });
+
   it('a no-data alarm raised before the link was lost stays open', () => {
     const e = engine({ technical });
     e.deviceAlarm(deviceAlarm('apnea', 'start', 1, { priority: 'high', text: 'APNEA' }));

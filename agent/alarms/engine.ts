@@ -297,10 +297,13 @@ export class AlarmEngine {
       // someone acknowledges it, instead of the bed looking clear until the connection alarm comes (connectionAfterS later).
       return this.applyAll([{ present: false, key, at: e.receivedAt, why: `connection to the device lost; it can no longer confirm: ${e.text}`, unconfirmed: true }]);
     }
-    const updates = this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
-    const sent = `${e.deviceId}|${e.bed ?? UNASSIGNED_BED}`;
-    const before = this.alarmsSentAt.get(sent)?.at ?? e.receivedAt;
-    this.alarmsSentAt.set(sent, { deviceId: e.deviceId, bed: e.bed ?? UNASSIGNED_BED, at: Math.max(before, e.receivedAt) });
+    // The driver's own finding (the device stopped answering) is no data from the device (review rv175 M1).
+    const updates = e.driverFinding ? [] : this.technical.data(e.deviceId, e.bed, e.receivedAt, e.patientId);
+    if (!e.driverFinding) {
+      const sent = `${e.deviceId}|${e.bed ?? UNASSIGNED_BED}`;
+      const before = this.alarmsSentAt.get(sent)?.at ?? e.receivedAt;
+      this.alarmsSentAt.set(sent, { deviceId: e.deviceId, bed: e.bed ?? UNASSIGNED_BED, at: Math.max(before, e.receivedAt) });
+    }
     const spec = deviceSpec(key, e);
     const latchedBefore = this.latchedAtDevice.has(key);
     if (e.latched) this.noteLatched(key, e.receivedAt);

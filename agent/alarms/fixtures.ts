@@ -50,7 +50,7 @@ export function deviceAlarm(
   alarmId: string,
   phase: AlarmEvent['phase'],
   atS: number,
-  opts: Partial<Pick<AlarmEvent, 'priority' | 'category' | 'text' | 'bed' | 'deviceId' | 'value' | 'endedBy' | 'atDevice'>> = {},
+  opts: Partial<Pick<AlarmEvent, 'priority' | 'category' | 'text' | 'bed' | 'deviceId' | 'value' | 'endedBy' | 'atDevice' | 'driverFinding'>> = {},
 ): AlarmEvent {
   return {
     kind: 'alarm',
@@ -66,6 +66,7 @@ export function deviceAlarm(
     value: opts.value ?? null,
     ...(opts.endedBy && { endedBy: opts.endedBy }),
     ...(opts.atDevice && { atDevice: opts.atDevice }),
+    ...(opts.driverFinding && { driverFinding: true }),
     deviceTime: null,
     receivedAt: s(atS),
   };

@@ -124,6 +124,12 @@ export interface AlarmEvent extends Origin {
    */
   endedBy?: 'link-lost';
   /**
+   * The driver's own finding about the device (it stopped answering, its alarm information is not current), not a
+   * report from the device: no sign of a live feed, so it neither counts as data nor ends the device's "No data"
+   * (review rv175 M1).
+   */
+  driverFinding?: true;
+  /**
    * The device reported an event at a point in time (PCD-04 phase tpoint or start_only): no end will follow. The
    * driver sends its start and end together; the alarm latches, so it stays in view until someone acknowledges it.
    */

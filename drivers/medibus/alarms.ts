@@ -209,6 +209,8 @@ export class AlarmTracker {
       kind: 'alarm',
       alarmId: `${this.origin.deviceId}:${code}`,
       condition: null,
+      // The driver's own finding, not a report from the ventilator: no sign of a live feed (review rv175 M1).
+      driverFinding: true,
       raw: { system: 'medibus', code, text },
       text,
       priority: 'medium',
@@ -227,6 +229,8 @@ export class AlarmTracker {
       kind: 'alarm',
       alarmId: `${this.origin.deviceId}:${code}`,
       condition: null,
+      // The driver's own finding, not a report from the ventilator: no sign of a live feed (review rv175 M1).
+      driverFinding: true,
       raw: { system: 'medibus', code, text },
       text,
       priority: 'medium',

@@ -209,8 +209,12 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
       case 'cycle-answered': {
         const ended = this.alarms.answering(now);
         if (ended.length === 0) return;
-        this.ctx.log.info({ device: this.plan.id }, 'medibus ventilator answers a whole cycle again: its technical alarm "not answering" ends');
-        this.emit(ended);
+        // An alarm page still given up on (answered in no cycle since) is not current: its technical alarm is raised
+        // first, in the same batch, so that the bedside is never without one (review rv175 M2).
+        const pages = o.unanswered.map((c) => ALARM_PAGES[c]).filter((p): p is Page => p !== undefined && this.pages.includes(p));
+        const notCurrent = pages.flatMap((page) => this.alarms.pageNotCurrent(page, 'not answered since the ventilator answers again', now, this.mono()));
+        this.ctx.log.info({ device: this.plan.id, pagesNotCurrent: pages }, 'medibus ventilator answers a whole cycle again: its technical alarm "not answering" ends');
+        this.emit([...notCurrent, ...ended]);
         return;
       }
       case 'slow-channel-silent': {
@@ -222,6 +226,12 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.setStatus('silent', `no answer for ${secs} s on ${this.link.describe}: only realtime curve bytes (or noise with the top bit set) arrive, the device answers no command`);
         return;
       }
+      case 'slow-channel-back':
+        // A silence shorter than quietReinitMs leaves the session cycling, with no state event to bring the status
+        // back: online (which starts the alarm-page watch) as the link's "data again" would (review rv175 H1).
+        // Initialising: its 'cycling' does it.
+        if (this.status === 'silent' && this.medibus.state === 'cycling') this.setStatus('online', `the device answers again on ${this.link.describe}`);
+        return;
       case 'device-id':
         this.ctx.log.info({ device: this.plan.id, medibusId: o.id.id, name: o.id.name, revision: o.id.revision }, 'medibus device identified');
         this.checkIdentity(o.id, now);

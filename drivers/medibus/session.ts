@@ -45,12 +45,13 @@ export type SessionOutput =
   /** The device stopped answering (or stopped the conversation): what it reported can no longer be vouched for. */
   | { type: 'connection-lost'; detail: string }
   /** A whole cycle was answered: the device answers (again). */
-  | { type: 'cycle-answered' }
+  | { type: 'cycle-answered'; unanswered: number[] }
   /**
    * No slow-channel byte for silenceMs while realtime curve bytes keep arriving: the device answers no command, though
    * the line is not quiet (the link's silence watch counts every byte).
    */
-  | { type: 'slow-channel-silent'; ms: number };
+  | { type: 'slow-channel-silent'; ms: number }
+  | { type: 'slow-channel-back' };
 
 export type SessionState = 'idle' | 'initialising' | 'identifying' | 'realtime-setup' | 'cycling' | 'listening' | 'stopped';
 
@@ -89,6 +90,10 @@ export class MedibusSession {
   private slowTimer: NodeJS.Timeout | undefined;
   /** The slow channel said nothing for silenceMs: the next realtime bytes show the curves outlived it (said once). */
   private slowSilence: 'no' | 'due' | 'said' = 'no';
+  /** `slow-channel-silent` was said: the next message that checks says `slow-channel-back` (review rv175 H1). */
+  private slowSilentSaid = false;
+  /** Curves were set up on this connection: later realtime bytes are curves (counted as dropped), not line noise. */
+  private rtSetUp = false;
   private rtStreams: RealtimeConfigRecord[] = [];
   /** Curves asked for in 54H, in force once the device confirmed them and we enabled them. */
   private rtRequested: RealtimeConfigRecord[] = [];
@@ -165,6 +170,8 @@ export class MedibusSession {
     this.cycleIndex = 0;
     this.cycleCheck = undefined;
     this.unanswered.clear();
+    this.slowSilentSaid = false;
+    this.rtSetUp = false;
     this.slowHeard();
     if (this.plan.listenOnly) {
       this.setState('listening', 'listen-only: decoding traffic, never transmitting');
@@ -178,6 +185,7 @@ export class MedibusSession {
     this.active = false;
     this.clearTimers();
     this.clearSlowTimer();
+    this.slowSilentSaid = false;
     // A message cut short by the close would join the next connection's first bytes (a NAK for nothing).
     this.framer.reset();
     this.rt.reset();
@@ -311,7 +319,9 @@ export class MedibusSession {
     const c = this.cycleCheck;
     this.cycleCheck = undefined;
     if (!c || c.due.size > 0 || !c.answered) return;
-    this.hooks.output({ type: 'cycle-answered' });
+    // With the requests still given up on: an alarm page among them is not current, which the driver says before it
+    // ends "not answering" (review rv175 M2).
+    this.hooks.output({ type: 'cycle-answered', unanswered: [...this.unanswered] });
     // Cleared only now, not when the handshake succeeds: a device that answers ICC and 52H but not the cycle would
     // otherwise be warned about afresh, and paced at the shortest pause, at every re-initialisation (review rv90 M1).
     this.damagedReinits = 0;
@@ -398,11 +408,14 @@ export class MedibusSession {
     switch (ev.type) {
       case 'realtime': {
         // Before realtime is set up, bytes with the top bit set are more likely garbage (a wrong baud rate) than
-        // curves: the health hint counts them with the noise (review rv90 L3). They are still decoded: after 56H, or
-        // on a tap, curves set up by the device or another host do arrive and are counted as dropped.
-        if (this.rtStreams.length === 0) this.lineDamage.noiseBytes += ev.bytes.length;
+        // curves: the health hint counts them with the noise (review rv90 L3). Once curves were set up on this
+        // connection they are curves, which a re-initialisation leaves flowing from a hung slow channel: not line
+        // damage (review rv175 L1). They are still decoded: after 56H, or on a tap, curves set up by the device or
+        // another host do arrive and are counted as dropped.
+        if (this.rtStreams.length === 0 && !this.rtSetUp) this.lineDamage.noiseBytes += ev.bytes.length;
         if (this.slowSilence === 'due') {
           this.slowSilence = 'said';
+          this.slowSilentSaid = true;
           this.hooks.output({ type: 'slow-channel-silent', ms: this.plan.silenceMs });
         }
         const events = this.rt.push(ev.bytes);
@@ -428,6 +441,12 @@ export class MedibusSession {
         return;
       case 'frame':
         this.lineDamage.clear();
+        // The slow channel answers again after its silence was said: with no re-initialisation (silenceMs below
+        // quietReinitMs) nothing else would bring the status back (review rv175 H1). Before the message's own outputs.
+        if (this.slowSilentSaid) {
+          this.slowSilentSaid = false;
+          this.hooks.output({ type: 'slow-channel-back' });
+        }
         // Only a message that checked shows the device answers: realtime curves or noise keep a line busy whose
         // device answers nothing (review rv173 M2, as IntelliVue since rv66 M3).
         if (this.active && !this.plan.listenOnly) this.armQuiet();
@@ -645,6 +664,7 @@ export class MedibusSession {
   private setRealtimeStreams(next: RealtimeConfigRecord[], why: string): void {
     if (this.rtStreams.length > 0) this.hooks.output({ type: 'realtime-streams-ending', why });
     this.rtStreams = next;
+    if (next.length > 0) this.rtSetUp = true;
   }
 
   /** A response to our pending command arrived: take the next step. */
