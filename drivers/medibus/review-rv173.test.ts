@@ -92,7 +92,7 @@ describe('a slow channel that stops while the realtime curves keep flowing (rv17
     expect(alarms[0]?.replace(/^start:/, '')).toMatch(NOT_ANSWERING);
     expect(alarms[1]).toBe('end:PAW HIGH (link-lost)');
     const raised = ctx.alarms().find((a) => a.alarmId === 'vent-1:not-answering');
-    expect(raised).toMatchObject({ category: 'technical', priority: 'medium', phase: 'start', bed: 'ICU-3' });
+    expect(raised).toMatchObject({ category: 'technical', priority: 'medium', phase: 'start', bed: 'ICU-3', driverFinding: true }); // no data from the device (rv175 M1)
     expect(raised?.text).toContain('line quiet for 1000 ms');
     expect(ctx.logs.filter((l) => /^medibus re-initialising: line quiet for 1000 ms/.test(String(l.msg)))).toHaveLength(1);
     // At the bedside: the driver's technical alarm and the agent's "No data" (raised at once by `silent`), with no gap.
