@@ -202,28 +202,17 @@ export class AlarmTracker {
   }
 
   private notAnsweringEvent(phase: AlarmEvent['phase'], now: number): AlarmEvent {
-    const code = 'not-answering';
     const text = `Ventilator ${this.origin.deviceId} not answering: its data and alarms are not current (${this.notAnsweringWhy ?? 'no answer'}); watch the ventilator itself`;
-    return {
-      ...this.origin,
-      kind: 'alarm',
-      alarmId: `${this.origin.deviceId}:${code}`,
-      condition: null,
-      // The driver's own finding, not a report from the ventilator: no sign of a live feed (review rv175 M1).
-      driverFinding: true,
-      raw: { system: 'medibus', code, text },
-      text,
-      priority: 'medium',
-      category: 'technical',
-      phase,
-      deviceTime: null,
-      receivedAt: now,
-    };
+    return this.findingEvent('not-answering', text, phase, now);
   }
 
   private notCurrentEvent(page: Page, phase: AlarmEvent['phase'], now: number): AlarmEvent {
-    const code = `alarm-page-${page}-not-current`;
     const text = `Alarm information from the ventilator not current: alarm page ${page} ${this.unreadable.get(page)?.why ?? 'unreadable'}; watch the ventilator itself`;
+    return this.findingEvent(`alarm-page-${page}-not-current`, text, phase, now);
+  }
+
+  /** A medium technical alarm of the driver's own about the ventilator. */
+  private findingEvent(code: string, text: string, phase: AlarmEvent['phase'], now: number): AlarmEvent {
     return {
       ...this.origin,
       kind: 'alarm',

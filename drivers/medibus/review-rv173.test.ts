@@ -10,7 +10,7 @@ import { CMD, encodeResponse } from './protocol/index.js';
 import { MedibusDriver } from './index.js';
 import { buildPlan, type MedibusOptions } from './options.js';
 import { configSchema } from './schema.js';
-import { fastOptions, rig, sleep, type Rig } from './test-support.js';
+import { fastOptions, rig, sleep, tenthOptions, type Rig } from './test-support.js';
 
 let r: Rig | undefined;
 let driver: MedibusDriver | undefined;
@@ -26,26 +26,6 @@ afterEach(async () => {
   r = undefined;
 });
 
-/**
- * The defaults, a tenth as long: a whole cycle unanswered (6 requests × 3 tries × 300 ms = 5.4 s) and the alarm-page
- * bound (3.8 s) come well after the quiet line (1 s) and the silence (1.5 s), as 54 s and 38 s after 10 s and 15 s.
- */
-const tenth = (path: string): MedibusOptions => ({
-  id: 'vent-1',
-  bed: 'ICU-3',
-  path,
-  baudRate: 19200,
-  parity: 'even',
-  pollIntervalMs: 100,
-  responseTimeoutMs: 300,
-  retries: 2,
-  keepAliveMs: 200,
-  quietReinitMs: 1000,
-  silenceMs: 1500,
-  backoff: { initialMs: 50, maxMs: 200 },
-  realtime: { enabled: true, segmentMs: 200 },
-});
-
 const NOT_ANSWERING = /^Ventilator vent-1 not answering: its data and alarms are not current \(.+\); watch the ventilator itself$/;
 
 describe('a slow channel that stops while the realtime curves keep flowing (rv173 M2)', () => {
@@ -56,7 +36,7 @@ describe('a slow channel that stops while the realtime curves keep flowing (rv17
     const ctx = fakeContext();
     fed = feedEngine(ctx, 30); // the agent's own "no data" is 30 s away: what comes sooner is the driver's doing
     const engine = fed.engine;
-    driver = new MedibusDriver(buildPlan(tenth(r.hostPath)), ctx);
+    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
     await driver.start();
     await waitFor('alarm and curves', () => ctx.alarms().some((a) => a.phase === 'start') && ctx.waveforms().length > 2, 10_000);
 
@@ -120,7 +100,7 @@ describe('a slow channel that stops while the realtime curves keep flowing (rv17
     sim.setAlarms(1, [{ priority: 25, code: 0x10, text: 'PAW HIGH' }]);
     const ctx = fakeContext();
     fed = feedEngine(ctx, 30);
-    driver = new MedibusDriver(buildPlan(tenth(r.hostPath)), ctx);
+    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
     await driver.start();
     await waitFor('alarm and curves', () => ctx.alarms().some((a) => a.phase === 'start') && ctx.waveforms().length > 2, 10_000);
     const mark = ctx.events.length;

@@ -6,7 +6,7 @@ import { fakeContext, feedEngine, waitFor } from '../serial/testing.js';
 import { CMD } from './protocol/index.js';
 import { MedibusDriver } from './index.js';
 import { buildPlan, type MedibusOptions } from './options.js';
-import { fastOptions, rig, sleep, type Rig } from './test-support.js';
+import { fastOptions, rig, sleep, tenthOptions, type Rig } from './test-support.js';
 
 let r: Rig | undefined;
 let driver: MedibusDriver | undefined;
@@ -20,23 +20,6 @@ afterEach(async () => {
   fed = undefined;
   driver = undefined;
   r = undefined;
-});
-
-/** The defaults, a tenth as long (as review-rv173.test.ts). */
-const tenth = (path: string): MedibusOptions => ({
-  id: 'vent-1',
-  bed: 'ICU-3',
-  path,
-  baudRate: 19200,
-  parity: 'even',
-  pollIntervalMs: 100,
-  responseTimeoutMs: 300,
-  retries: 2,
-  keepAliveMs: 200,
-  quietReinitMs: 1000,
-  silenceMs: 1500,
-  backoff: { initialMs: 50, maxMs: 200 },
-  realtime: { enabled: true, segmentMs: 200 },
 });
 
 /** The simulator takes the commands in `codes` but never answers them; the others as before. */
@@ -82,7 +65,7 @@ describe('"not answering" ends while an alarm page is still unanswered (rv175 M2
     const ctx = fakeContext();
     fed = feedEngine(ctx, 30);
     const engine = fed.engine;
-    driver = new MedibusDriver(buildPlan(tenth(r.hostPath)), ctx);
+    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
     await driver.start();
     await waitFor('alarm', () => ctx.alarms().some((a) => a.phase === 'start'), 10_000);
     // A short hang (one quiet re-initialisation), then everything but alarm page 1 is answered.
@@ -112,7 +95,7 @@ describe('curve bytes from a hung slow channel after a re-initialisation (rv175 
   it('are not counted as line noise: no "check baud rate" in health for an intact cable', async () => {
     r = await rig();
     const ctx = fakeContext();
-    driver = new MedibusDriver(buildPlan(tenth(r.hostPath)), ctx);
+    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
     await driver.start();
     await waitFor('curves', () => ctx.waveforms().length > 2, 10_000);
     r.sim.slowChannelMute = true;
