@@ -9,7 +9,7 @@ import { lookup } from './codes.js';
 import { MedibusDriver } from './index.js';
 import { buildPlan } from './options.js';
 import { MedibusSimulator, type SimulatorOptions } from './simulator.js';
-import { fastOptions, rig, sleep, withFolderRemoved } from './test-support.js';
+import { fastOptions, rig, sleep } from './test-support.js';
 
 const LINE = { baudRate: 19200, dataBits: 8, parity: 'even', stopBits: 1, flowControl: 'none' } as const;
 const EVITA: SimulatorOptions = { id: '0161', name: 'Evita', revision: '04.10' };
@@ -24,13 +24,11 @@ afterEach(async () => {
 /** The driver online against a simulator identified as `first`; then unplugged, and replugged with `second`. */
 async function replugWith(first: SimulatorOptions, second: SimulatorOptions): Promise<{ ctx: FakeContext; hostPath: string; readingsBefore: number }> {
   let simOpts = first;
-  const r = withFolderRemoved(
-    await deviceRig('medibus-rv149', async (p) => {
-      const s = new MedibusSimulator(new SerialPortLink({ path: p, ...LINE }), simOpts);
-      await s.start();
-      return s;
-    }),
-  );
+  const r = await deviceRig('medibus-rv149', async (p) => {
+    const s = new MedibusSimulator(new SerialPortLink({ path: p, ...LINE }), simOpts);
+    await s.start();
+    return s;
+  });
   stops.push(() => r.close());
   const ctx = fakeContext();
   const driver = new MedibusDriver(buildPlan(fastOptions(r.hostPath, { requests: ['measured1', 'alarms1'] })), ctx);

@@ -1,6 +1,5 @@
 // Shared by the Medibus tests: a pty pair at stable paths, the simulator on one end, the driver on the other; and a
 // scripted device on an in-memory cable (serial/testing.ts), for tests that need byte-exact control of what it sends.
-import { rmSync } from 'node:fs';
 import { SerialPortLink } from '../serial/serialport-link.js';
 import { deviceRig, type DeviceRig, type MemoryLink } from '../serial/testing.js';
 import { MedibusSimulator, type SimulatorOptions } from './simulator.js';
@@ -11,23 +10,12 @@ export type Rig = DeviceRig<MedibusSimulator>;
 
 const LINE = { baudRate: 19200, dataBits: 8, parity: 'even', stopBits: 1, flowControl: 'none' } as const;
 
-export async function rig(simOpts: SimulatorOptions = {}): Promise<Rig> {
-  const r = await deviceRig('medibus', async (devicePath) => {
+export function rig(simOpts: SimulatorOptions = {}): Promise<Rig> {
+  return deviceRig('medibus', async (devicePath) => {
     const s = new MedibusSimulator(new SerialPortLink({ path: devicePath, ...LINE }), simOpts);
     await s.start();
     return s;
   });
-  return withFolderRemoved(r);
-}
-
-/** Closing the rig also removes the folder of its pty links (deviceRig leaves it behind in the temp folder). */
-export function withFolderRemoved<R extends { dir: string; close(): Promise<void> }>(r: R): R {
-  const close = r.close;
-  r.close = async () => {
-    await close();
-    rmSync(r.dir, { recursive: true, force: true });
-  };
-  return r;
 }
 
 /** Fast timings so a test sees several cycles in well under a second. */

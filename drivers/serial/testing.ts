@@ -2,7 +2,7 @@
 // paths, so a "replug" keeps the name like /dev/serial/by-id does), a link in memory (one end, or a cable of two), a fake
 // DriverContext that collects events, and a bounded wait.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -154,6 +154,8 @@ export async function deviceRig<Sim extends { stop(): Promise<void> }>(
     async close() {
       await r.sim.stop().catch(() => undefined);
       await r.pty.close();
+      // The pty links' folder too: left behind, every test run added one to the temp folder.
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   return r;
