@@ -197,6 +197,8 @@ export class AlarmTracker {
       kind: 'alarm',
       alarmId: `${this.origin.deviceId}:${NOT_CURRENT_CODE}`,
       condition: null,
+      // The driver's own finding (its alarm lists unread), not a report from the monitor: no data (review rv175 M1).
+      driverFinding: true,
       raw: { system: 'intellivue', code: NOT_CURRENT_CODE, text },
       text,
       priority: 'medium',
