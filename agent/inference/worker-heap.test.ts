@@ -38,8 +38,10 @@ it("after each assessment the worker's typed arrays are collected: its external 
   expect(external.length).toBe(30);
   // What the session and the model keep stays (a few MB); what each window leaves must not pile up. Uncollected, the
   // last ten stood ~2-3 MB above the first ones after the start (one window: ~0.4 MB handed over, plus its copies).
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  expect(mean(external.slice(20)) - mean(external.slice(2, 12))).toBeLessThan(2 ** 20);
+  // Medians, not means: one report taken before V8 freed an ArrayBuffer (a CI run under load: +1.06 MB by the means)
+  // says nothing of a pile-up, which moves every one of the last ten.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  expect(median(external.slice(20)) - median(external.slice(2, 12))).toBeLessThan(2 ** 20);
   expect(m.workerHeap!.usedBytes).toBeGreaterThan(0);
 }, 60_000);
 
