@@ -827,12 +827,7 @@ export class IntellivueSession {
    * monitor switched off), else the figures and what to check.
    */
   private damageNote(): string {
-    const d = this.lineDamage;
-    const parts: string[] = [];
-    if (d.badCheck) parts.push(`${d.badCheck} frame(s) with a bad FCS`);
-    if (d.otherBad) parts.push(`${d.otherBad} other damaged frame(s)`);
-    if (d.noiseBytes) parts.push(`${d.noiseBytes} noise byte(s)`);
-    return parts.length === 0 ? '' : `; no valid frame among ${parts.join(', ')}: check baud rate, parity and cable`;
+    return this.lineDamage.note('FCS');
   }
 
   private damageFields(): { badFrames: number; noiseBytes: number } {

@@ -362,16 +362,10 @@ export class MedibusSession {
   /** The damaged traffic since the last message that checked, worded as the driver's health words it; empty if none. */
   private lineDamageNote(): { text: string; fields: Record<string, number> } {
     const d = this.lineDamage;
-    const parts: string[] = [];
-    if (d.badCheck) parts.push(`${d.badCheck} frame(s) with a bad checksum`);
-    if (d.otherBad) parts.push(`${d.otherBad} other damaged frame(s)`);
-    if (d.noiseBytes) parts.push(`${d.noiseBytes} noise byte(s)`);
-    if (parts.length === 0) return { text: '', fields: {} };
-    return {
-      text: `; no valid frame among ${parts.join(', ')}: check baud rate, parity and cable`,
-      fields: { badChecksumFrames: d.badCheck, otherDamagedFrames: d.otherBad, noiseBytes: d.noiseBytes },
-    };
+    const text = d.note('checksum');
+    return { text, fields: text === '' ? {} : { badChecksumFrames: d.badCheck, otherDamagedFrames: d.otherBad, noiseBytes: d.noiseBytes } };
   }
+
 
   /**
    * The wait before the next ICC after damaged answers: responseTimeoutMs, doubling with each re-initialisation in a

@@ -58,6 +58,18 @@ export class LineDamage {
     else this.otherBad++;
   }
 
+  /**
+   * The damage in words an engineer can act on, for health and warnings: empty when there is none (a quiet line, a
+   * device switched off), else the figures and what to check. `frameCheck`: the protocol's name for its checksum.
+   */
+  note(frameCheck: string): string {
+    const parts: string[] = [];
+    if (this.badCheck) parts.push(`${this.badCheck} frame(s) with a bad ${frameCheck}`);
+    if (this.otherBad) parts.push(`${this.otherBad} other damaged frame(s)`);
+    if (this.noiseBytes) parts.push(`${this.noiseBytes} noise byte(s)`);
+    return parts.length === 0 ? '' : `; no valid frame among ${parts.join(', ')}: check baud rate, parity and cable`;
+  }
+
   /** A frame checked (or the link opened again): what came before says nothing of the line now. */
   clear(): void {
     this.badCheck = 0;
@@ -155,13 +167,7 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
       return `${this.detail}; retry ${r.attempt} in ${Math.max(0, Math.round((r.at - this.now()) / 1000))} s`;
     }
     if (this.status === 'online' || !this.link.isOpen) return this.detail;
-    const d = this.session.lineDamage;
-    const parts: string[] = [];
-    if (d.badCheck) parts.push(`${d.badCheck} frame(s) with a bad ${this.frameCheck}`);
-    if (d.otherBad) parts.push(`${d.otherBad} other damaged frame(s)`);
-    if (d.noiseBytes) parts.push(`${d.noiseBytes} noise byte(s)`);
-    if (parts.length === 0) return this.detail;
-    return `${this.detail}; no valid frame among ${parts.join(', ')}: check baud rate, parity and cable`;
+    return `${this.detail}${this.session.lineDamage.note(this.frameCheck)}`;
   }
 
   async start(): Promise<void> {
