@@ -70,6 +70,26 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
     expect(warns(ctx, /alarms poll not answered/)).toHaveLength(1);
   }, 20_000);
 
+  it('the driver stopped while "not current" is up (a config change removed the monitor): it ends plainly, not link-lost (review rv175 L3)', async () => {
+    r = await rig();
+    r.sim.setAlarms([SIM_ALARMS.hrHigh]);
+    const ctx = fakeContext();
+    let skew = 0;
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { waves: { enabled: false } })), ctx, undefined, Date.now, () => performance.now() + skew);
+    await driver.start();
+    await waitFor('HR High', () => brief(ctx).includes('start:**HR High'));
+    r.sim.dropNextPoll(AL_MON, 1000);
+    await waitFor('an alarm poll dropped', () => r!.sim.received.includes('poll:54 dropped'));
+    skew = 11_000;
+    await waitFor('"not current"', () => ctx.alarms().some((a) => NOT_CURRENT.test(a.text) && a.phase === 'start'));
+    await driver.stop();
+    driver = undefined;
+    const end = ctx.alarms().filter((a) => NOT_CURRENT.test(a.text)).at(-1);
+    expect(end).toMatchObject({ phase: 'end', driverFinding: true });
+    // Nothing ("disconnected") takes over from a removed device: an end as link-lost would latch it at the bedside.
+    expect(end?.endedBy).toBeUndefined();
+  }, 20_000);
+
   it('an unreadable alarm list is counted each time, warned about at the first since each association', async () => {
     const m = await memDriver();
     driver = m.driver;

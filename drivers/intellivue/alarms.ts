@@ -153,10 +153,17 @@ export class AlarmTracker {
     return n;
   }
 
-  /** When the monitor is lost, every alarm we hold is ended (we can no longer vouch for it). */
-  endAll(receivedAt: number): AlarmEvent[] {
+  /**
+   * When the monitor is lost, every alarm we hold is ended (we can no longer vouch for it). Our own "not current"
+   * ends as link-lost (latched until "disconnected" or "no data" takes over), or plainly when the driver stops on
+   * purpose (`stopping`), where nothing takes over (review rv175 L3).
+   */
+  endAll(receivedAt: number, stopping = false): AlarmEvent[] {
     const out = [...this.endList('P', receivedAt), ...this.endList('T', receivedAt)];
-    if (this.notCurrentText !== null) out.push({ ...this.notCurrentEvent('end', this.notCurrentText, receivedAt), endedBy: 'link-lost' as const });
+    if (this.notCurrentText !== null) {
+      const end = this.notCurrentEvent('end', this.notCurrentText, receivedAt);
+      out.push(stopping ? end : { ...end, endedBy: 'link-lost' as const });
+    }
     this.notCurrentText = null;
     return out;
   }

@@ -86,8 +86,8 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
   }
 
   /** The link is gone: alarms we hold are ended, object state forgotten. */
-  protected linkLost(): void {
-    this.lost();
+  protected linkLost(stopping: boolean): void {
+    this.lost(stopping);
   }
 
   protected override readonly frameCheck = 'FCS';
@@ -236,12 +236,12 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
     this.decoder.forget();
   }
 
-  /** The association or the link is gone: alarms we hold are ended, object state forgotten. */
-  private lost(): void {
+  /** The association or the link is gone, or the driver stops: alarms we hold are ended, object state forgotten. */
+  private lost(stopping = false): void {
     this.decoder.forget();
     this.alarmAnswers.clear();
     this.alarmLists.stop();
-    this.emit(this.alarms.endAll(this.now()));
+    this.emit(this.alarms.endAll(this.now(), stopping));
   }
 }
 

@@ -173,14 +173,18 @@ export class AlarmTracker {
 
   /**
    * When the device is lost, every alarm we hold is ended (we can no longer vouch for it). The "not answering" alarm
-   * stays: it ends when a whole cycle is answered, or with the link (`answering`).
+   * stays: it ends when a whole cycle is answered, or with the link (`answering`). `stopping`: the driver stops on
+   * purpose, nothing takes over from the pages' "not current" findings, which end plainly (review rv175 L3).
    */
-  endAll(now: number): AlarmEvent[] {
+  endAll(now: number, stopping = false): AlarmEvent[] {
     const out: AlarmEvent[] = [...this.active].map(([key, a]) => ({ ...this.event(key, a.record, 'end', now, a.unranked), endedBy: 'link-lost' as const }));
     this.active.clear();
     // What takes over from the pages' "not current" alarms: the "not answering" alarm (a re-initialisation), or the
     // device's own state ("no data" when silent, "disconnected" when its link is gone).
-    for (const page of this.unreadable.keys()) out.push({ ...this.notCurrentEvent(page, 'end', now), endedBy: 'link-lost' as const });
+    for (const page of this.unreadable.keys()) {
+      const end = this.notCurrentEvent(page, 'end', now);
+      out.push(stopping ? end : { ...end, endedBy: 'link-lost' as const });
+    }
     this.unreadable.clear();
     return out;
   }

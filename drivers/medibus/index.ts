@@ -109,7 +109,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     if (state === 'online' && this.medibus.state === 'cycling' && !this.plan.listenOnly) this.alarmPages.start(this.pages, this.mono());
   }
 
-  protected linkLost(): void {
+  protected linkLost(stopping: boolean): void {
     // The session flushed the curves as the link closed (realtime-streams-ending); anything left is counted.
     this.flushWaves();
     this.waves.clear();
@@ -117,7 +117,11 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
     this.rtStall = undefined;
     this.alarmPages.stop();
     const now = this.now();
-    this.emit([...this.alarms.endAll(now), ...this.alarms.answering(now, true)]);
+    // "Not answering" and the pages' "not current" are our own findings. A lost link ends them as link-lost, latched
+    // until "device disconnected" takes over. A driver stopped on purpose (device removed by a config change, agent
+    // shutdown) leaves nothing to take over: they end plainly instead of latching at the bedside until someone
+    // acknowledges them (review rv175 L3).
+    this.emit([...this.alarms.endAll(now, stopping), ...this.alarms.answering(now, !stopping)]);
   }
 
   protected override startFields(): Record<string, unknown> {

@@ -110,3 +110,46 @@ describe('curve bytes from a hung slow channel after a re-initialisation (rv175 
     expect(ctx.counter('realtime_samples_dropped')).toBeGreaterThan(0); // the curves still come: counted as dropped
   }, 30_000);
 });
+
+describe('the driver stopped while "not answering" is up (rv175 L3)', () => {
+  it('ends it as an ordinary end: not latched in the engine, where nothing (no "disconnected") would take over', async () => {
+    r = await rig();
+    const ctx = fakeContext();
+    fed = feedEngine(ctx, 30);
+    const engine = fed.engine;
+    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('readings', () => ctx.readings().length > 10, 10_000);
+    r.sim.mute = true;
+    await waitFor('not answering', () => ctx.alarms().some((a) => a.alarmId === 'vent-1:not-answering' && a.phase === 'start'), 5000);
+    await driver.stop(); // as a config change that removes the device does
+    driver = undefined;
+    const end = ctx.alarms().filter((a) => a.alarmId === 'vent-1:not-answering').at(-1);
+    expect(end).toMatchObject({ phase: 'end', driverFinding: true });
+    expect(end?.endedBy).toBeUndefined();
+    const left = engine.list().filter((a) => a.condition.text.includes('not answering'));
+    expect(left.map((a) => ({ present: a.conditionPresent, latching: a.latching }))).toEqual(left.map(() => ({ present: false, latching: false })));
+    expect(left.length).toBeLessThanOrEqual(1);
+  }, 30_000);
+});
+
+describe('the driver stopped while an alarm page is "not current" (rv175 L3)', () => {
+  it('ends that finding plainly too', async () => {
+    r = await rig();
+    const sim = r.sim;
+    sim.setAlarms(1, [{ priority: 25, code: 0x10, text: 'PAW HIGH' }]);
+    const ctx = fakeContext();
+    fed = feedEngine(ctx, 30);
+    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('alarm', () => ctx.alarms().some((a) => a.text === 'PAW HIGH' && a.phase === 'start'), 10_000);
+    ignore(sim, new Set([CMD.ALARMS_CP1]));
+    await waitFor('page 1 not current', () => ctx.alarms().some((a) => a.alarmId === 'vent-1:alarm-page-1-not-current' && a.phase === 'start'), 8000);
+    await driver.stop();
+    driver = undefined;
+    const page = ctx.alarms().filter((a) => a.alarmId === 'vent-1:alarm-page-1-not-current').at(-1);
+    expect(page).toMatchObject({ phase: 'end', driverFinding: true });
+    expect(page?.endedBy).toBeUndefined();
+    expect(fed.engine.list().filter((a) => a.condition.text.startsWith('Alarm information from the ventilator not current')).map((a) => a.latching)).not.toContain(true);
+  }, 30_000);
+});

@@ -136,7 +136,7 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
         onClosed: () => {
           this.ctx.count('disconnects');
           this.session.linkClosed();
-          this.linkLost();
+          this.linkLost(false);
         },
       },
       now,
@@ -147,8 +147,11 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
   protected abstract get session(): SerialSession;
   /** Whether a session in this state means the device is online (e.g. cycling, polling, listening). */
   protected abstract sessionOnline(state: string): boolean;
-  /** After the link closed, and when the driver stops: end what the device can no longer confirm (alarms, buffered curves). */
-  protected abstract linkLost(): void;
+  /**
+   * After the link closed, and when the driver stops (`stopping`: on purpose, e.g. the device removed from the config):
+   * end what the device can no longer confirm (alarms, buffered curves).
+   */
+  protected abstract linkLost(stopping: boolean): void;
   /** Log fields for the "driver starting" line, besides device, link and listenOnly. */
   protected startFields(): Record<string, unknown> {
     return {};
@@ -206,7 +209,7 @@ export abstract class SerialDeviceDriver<P extends SerialDevicePlan> implements 
     // end it once the device is no longer read (review rv115 M2). Before the offline status that closing the link
     // gives, and with the bytes still to come ignored.
     this.detached = true;
-    this.linkLost();
+    this.linkLost(true);
     await this.supervisor.stop();
     await this.capture?.close();
     this.setStatus('offline', 'driver stopped');
