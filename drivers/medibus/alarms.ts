@@ -163,6 +163,11 @@ export class AlarmTracker {
     return out;
   }
 
+  /** The "not answering" alarm is up: the device has answered no whole cycle since it was raised. */
+  get notAnsweringUp(): boolean {
+    return this.notAnsweringWhy !== undefined;
+  }
+
   /** A whole cycle was answered (or the link is gone: `linkLost`): the "not answering" alarm ends, if up. */
   answering(now: number, linkLost = false): AlarmEvent[] {
     if (this.notAnsweringWhy === undefined) return [];

@@ -88,7 +88,9 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
   }
 
   protected sessionOnline(state: string): boolean {
-    return state === 'cycling' || state === 'listening';
+    // Cycling after a re-initialisation is not online until a whole cycle is answered: a device answering ICC and 52H
+    // but no request flipped connecting/online at every re-initialisation (review rv175 L4).
+    return (state === 'cycling' && !this.alarms.notAnsweringUp) || state === 'listening';
   }
 
   /**
@@ -167,7 +169,8 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         if (o.state === 'cycling') {
           this.rtSamplesAt = this.mono();
           if (this.medibus.realtimeStreams.length === 0) this.realtimeStallEnded();
-          this.setStatus('online', o.detail);
+          if (this.sessionOnline(o.state)) this.setStatus('online', o.detail);
+          else this.setStatus('connecting', `${o.detail}; no whole cycle answered since it stopped answering`);
         } else if (o.state === 'listening') this.setStatus('online', o.detail);
         else if (o.state === 'initialising' && this.status === 'online') this.setStatus('connecting', o.detail);
         // The steps of each (re-)initialisation are debug: the session logs re-initialisations (gated), setStatus the
@@ -219,6 +222,8 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         const notCurrent = pages.flatMap((page) => this.alarms.pageNotCurrent(page, 'not answered since the ventilator answers again', now, this.mono()));
         this.ctx.log.info({ device: this.plan.id, pagesNotCurrent: pages }, 'medibus ventilator answers a whole cycle again: its technical alarm "not answering" ends');
         this.emit([...notCurrent, ...ended]);
+        // Held `connecting` since the re-initialisation (sessionOnline): online now, which starts the alarm-page watch.
+        if (this.status === 'connecting' && this.medibus.state === 'cycling') this.setStatus('online', 'the device answers a whole cycle again');
         return;
       }
       case 'slow-channel-silent': {

@@ -153,3 +153,28 @@ describe('the driver stopped while an alarm page is "not current" (rv175 L3)', (
     expect(fed.engine.list().filter((a) => a.condition.text.startsWith('Alarm information from the ventilator not current')).map((a) => a.latching)).not.toContain(true);
   }, 30_000);
 });
+
+describe('a device that answers the handshake (ICC, 52H) but no request of the cycle (rv175 L4)', () => {
+  it('stays connecting through the re-initialisations, not online at each; online again once a whole cycle is answered', async () => {
+    r = await rig();
+    const sim = r.sim;
+    const ctx = fakeContext();
+    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
+    await driver.start();
+    await waitFor('readings', () => ctx.readings().length > 10, 10_000);
+    const mark = ctx.events.length;
+    const ignored = new Set([CMD.DATA_CP1, CMD.DATA_CP2, CMD.ALARMS_CP1, CMD.ALARMS_CP2, CMD.SETTINGS, CMD.TEXT_MESSAGES, CMD.NOP]);
+    ignore(sim, ignored);
+    await waitFor('re-initialised three times', () => ctx.counter('reinitialisations') >= 3, 10_000);
+    const during = ctx.events.slice(mark).flatMap((e) => (e.kind === 'device-status' ? [e.state] : []));
+    expect(during).toEqual(['connecting']);
+    expect(driver.health().devices?.['vent-1']?.state).toBe('connecting');
+    expect(driver.health().detail).toMatch(/no whole cycle answered/);
+    ignored.clear();
+    await waitFor('online again', () => ctx.statuses().at(-1)?.state === 'online', 8000);
+    const after = ctx.events.slice(mark).flatMap((e) => (e.kind === 'device-status' ? [e.state] : []));
+    expect(after).toEqual(['connecting', 'online']);
+    // "Not answering" ended as the cycle was answered, before or with the status.
+    expect(ctx.alarms().filter((a) => a.alarmId === 'vent-1:not-answering').map((a) => a.phase)).toEqual(['start', 'end']);
+  }, 30_000);
+});
