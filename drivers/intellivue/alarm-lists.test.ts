@@ -31,28 +31,35 @@ async function nextAlarmPoll(link: MemLink, after?: number): Promise<number> {
   return link.lastPoll(AL_MON);
 }
 
+/** A rig whose monitor has HR High active, and a driver (waves off) on a monotonic clock the test can move on. */
+async function startWithHrHigh(ctx: FakeContext): Promise<{ clock: { skew: number }; rig: Rig; driver: IntellivueDriver }> {
+  const started = { clock: { skew: 0 }, rig: await rig() };
+  r = started.rig;
+  r.sim.setAlarms([SIM_ALARMS.hrHigh]);
+  const d = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { waves: { enabled: false } })), ctx, undefined, Date.now, () => performance.now() + started.clock.skew);
+  driver = d;
+  await d.start();
+  await waitFor('HR High', () => brief(ctx).includes('start:**HR High'));
+  return { ...started, driver: d };
+}
+
 describe('IntelliVue alarm lists that stop coming (H1)', () => {
   it('the monitor drops the alarm polls: after the bound a technical alarm says so and the held alarms end (link-lost); it ends when the lists come again', async () => {
-    r = await rig();
-    r.sim.setAlarms([SIM_ALARMS.hrHigh]);
     const ctx = fakeContext();
-    let skew = 0;
-    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { waves: { enabled: false } })), ctx, undefined, Date.now, () => performance.now() + skew);
-    await driver.start();
-    await waitFor('HR High', () => brief(ctx).includes('start:**HR High'));
+    const { clock, rig: started, driver: d } = await startWithHrHigh(ctx);
     // From now on the monitor ignores the next alarm polls (numerics answered as before); at the monitor HR High
     // ends and Apnea starts.
-    const sim = r.sim;
+    const sim = started.sim;
     sim.dropNextPoll(AL_MON, 6);
     sim.setAlarms([SIM_ALARMS.apnea]);
     await waitFor('an alarm poll dropped', () => sim.received.includes('poll:54 dropped'));
     await new Promise((res) => setTimeout(res, 50)); // an answer to the poll before, if still on the line, has come
     // The bound for a 200 ms poll interval is 10 s (3 intervals, at least 10 s): the driver's monotonic clock jumps
     // past it, as if the polls had been dropped for 11 s.
-    skew = 11_000;
+    clock.skew = 11_000;
     let health = '';
     await waitFor('the technical alarm "not current"', () => {
-      health = driver!.health().detail ?? '';
+      health = d.health().detail ?? '';
       return ctx.alarms().some((a) => NOT_CURRENT.test(a.text) && a.phase === 'start');
     });
     expect(ctx.alarms().find((a) => NOT_CURRENT.test(a.text))).toMatchObject({ category: 'technical', priority: 'medium', deviceId: 'mx800-1', bed: 'ICU-7', driverFinding: true }); // no data from the monitor (rv175 M1)
@@ -63,7 +70,7 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
     // The monitor answers again: the lists are current, the technical alarm ends, Apnea starts.
     await waitFor('Apnea and the end of "not current"', () => brief(ctx).includes('start:***Apnea') && ctx.alarms().some((a) => NOT_CURRENT.test(a.text) && a.phase === 'end'));
     expect(ctx.alarms().find((a) => NOT_CURRENT.test(a.text) && a.phase === 'end')?.endedBy).toBeUndefined();
-    expect(driver.health().detail).not.toMatch(/not current/);
+    expect(d.health().detail).not.toMatch(/not current/);
     expect(ctx.logs.some((l) => l.level === 30 && /alarm lists from the monitor current again/.test(String(l.msg)))).toBe(true);
     // Each dropped single poll was counted, and said once (then summarised).
     expect(ctx.counter('polls_unanswered')).toBeGreaterThanOrEqual(5);
@@ -71,18 +78,13 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
   }, 20_000);
 
   it('the driver stopped while "not current" is up (a config change removed the monitor): it ends plainly, not link-lost (review rv175 L3)', async () => {
-    r = await rig();
-    r.sim.setAlarms([SIM_ALARMS.hrHigh]);
     const ctx = fakeContext();
-    let skew = 0;
-    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { waves: { enabled: false } })), ctx, undefined, Date.now, () => performance.now() + skew);
-    await driver.start();
-    await waitFor('HR High', () => brief(ctx).includes('start:**HR High'));
-    r.sim.dropNextPoll(AL_MON, 1000);
-    await waitFor('an alarm poll dropped', () => r!.sim.received.includes('poll:54 dropped'));
-    skew = 11_000;
+    const { clock, rig: started, driver: d } = await startWithHrHigh(ctx);
+    started.sim.dropNextPoll(AL_MON, 1000);
+    await waitFor('an alarm poll dropped', () => started.sim.received.includes('poll:54 dropped'));
+    clock.skew = 11_000;
     await waitFor('"not current"', () => ctx.alarms().some((a) => NOT_CURRENT.test(a.text) && a.phase === 'start'));
-    await driver.stop();
+    await d.stop();
     driver = undefined;
     const end = ctx.alarms().filter((a) => NOT_CURRENT.test(a.text)).at(-1);
     expect(end).toMatchObject({ phase: 'end', driverFinding: true });
