@@ -223,7 +223,7 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         this.ctx.log.info({ device: this.plan.id, pagesNotCurrent: pages }, 'medibus ventilator answers a whole cycle again: its technical alarm "not answering" ends');
         this.emit([...notCurrent, ...ended]);
         // Held `connecting` since the re-initialisation (sessionOnline): online now, which starts the alarm-page watch.
-        if (this.status === 'connecting' && this.medibus.state === 'cycling') this.setStatus('online', 'the device answers a whole cycle again');
+        if (this.status !== 'online' && this.medibus.state === 'cycling') this.setStatus('online', 'the device answers a whole cycle again');
         return;
       }
       case 'slow-channel-silent': {
@@ -239,7 +239,9 @@ export class MedibusDriver extends SerialDeviceDriver<MedibusPlan> {
         // A silence shorter than quietReinitMs leaves the session cycling, with no state event to bring the status
         // back: online (which starts the alarm-page watch) as the link's "data again" would (review rv175 H1).
         // Initialising: its 'cycling' does it.
-        if (this.status === 'silent' && this.medibus.state === 'cycling') this.setStatus('online', `the device answers again on ${this.link.describe}`);
+        if (this.status !== 'silent' || this.medibus.state !== 'cycling') return;
+        if (this.sessionOnline(this.medibus.state)) this.setStatus('online', `the device answers again on ${this.link.describe}`);
+        else this.setStatus('connecting', `bytes again on ${this.link.describe}; no whole cycle answered since it stopped answering`);
         return;
       case 'device-id':
         this.ctx.log.info({ device: this.plan.id, medibusId: o.id.id, name: o.id.name, revision: o.id.revision }, 'medibus device identified');
