@@ -109,11 +109,26 @@ describe('slips the agent alarms (review rv97 M2)', () => {
 });
 
 describe('float quality', () => {
-  it('±Infinity is invalid with reason infinite; NaN keeps not-a-number', () => {
-    const pt = buildPlan(options({ type: 'float32' })).buses[0]!.devices[0]!.groups[0]!.points[0]!.point;
-    expect(judge(pt, pt.decode([0x7f80, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['infinite'] } });
-    expect(judge(pt, pt.decode([0xff80, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['infinite'] } });
+  const point = (p: Partial<PointOptions>) => buildPlan(options({ type: 'float32', ...p })).buses[0]!.devices[0]!.groups[0]!.points[0]!.point;
+
+  it('±Infinity (over-range) with a validRange bound on its side is that bound, questionable sn-comparator:> / :<, as HL7 ">300" (review rv176 M3)', () => {
+    const pt = point({ validRange: { min: 0, max: 300 } });
+    expect(judge(pt, pt.decode([0x7f80, 0]))).toEqual({ value: 300, quality: { state: 'questionable', reasons: ['sn-comparator:>'] } });
+    expect(judge(pt, pt.decode([0xff80, 0]))).toEqual({ value: 0, quality: { state: 'questionable', reasons: ['sn-comparator:<'] } });
+    // The direction is the scaled value's: a negative scale turns +Infinity into a value below the range.
+    const turned = point({ scale: -1, validRange: { min: -50, max: 50 } });
+    expect(judge(turned, turned.decode([0x7f80, 0]))).toEqual({ value: -50, quality: { state: 'questionable', reasons: ['sn-comparator:<'] } });
+  });
+
+  it('±Infinity without a bound on its side is invalid, saying which way (over-range, under-range); NaN keeps not-a-number', () => {
+    const pt = point({});
+    expect(judge(pt, pt.decode([0x7f80, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['over-range'] } });
+    expect(judge(pt, pt.decode([0xff80, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['under-range'] } });
     expect(judge(pt, pt.decode([0x7fc0, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['not-a-number'] } });
+    const onlyMin = point({ validRange: { min: 0 } });
+    expect(judge(onlyMin, onlyMin.decode([0x7f80, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['over-range'] } });
+    const nanRanged = point({ validRange: { min: 0, max: 300 } });
+    expect(judge(nanRanged, nanRanged.decode([0x7fc0, 0]))).toEqual({ value: null, quality: { state: 'invalid', reasons: ['not-a-number'] } });
   });
 });
 
@@ -126,5 +141,78 @@ describe('Modicon register numbers (review rv170 L5)', () => {
       { field: 'options.buses[0].devices[0].points[2].address', message: expect.stringMatching(/^10002 looks like a Modicon register number for discrete .*address 1;/) },
     ]);
     expect(planWarnings(options({ table: 'holding', address: 40000 }, { table: 'holding', address: 50001 }, { table: 'coil', address: 10001 }, { table: 'input', address: 40001 }))).toEqual([]);
+  });
+});
+
+describe('a float a limit rule judges, with no validRange bound for ±Infinity to stand for (review rv176 M3)', () => {
+  it('warned at --check and start, naming validRange, the missing side and the rule; not for a full range, other types, settings, or values no rule judges', () => {
+    const w = planWarnings(
+      options(
+        { type: 'float32', mdc: 'MDC_ECG_HEART_RATE', unit: '/min' },
+        { type: 'float32', mdc: 'MDC_ECG_HEART_RATE', unit: '/min', validRange: { min: 0 } },
+        { type: 'float64', mdc: 'MDC_PULS_OXIM_SAT_O2', validRange: { max: 100 } },
+      ),
+    );
+    expect(w).toEqual([
+      { field: 'options.buses[0].devices[0].points[0].validRange', message: expect.stringMatching(/^is not set: a float32 the device sends as ±Infinity .* invalid \(over-range or under-range\), not judged by the alarm rule hr,/) },
+      { field: 'options.buses[0].devices[0].points[1].validRange', message: expect.stringMatching(/^has no max: a float32 the device sends as \+Infinity .* invalid \(over-range\)/) },
+      { field: 'options.buses[0].devices[0].points[2].validRange', message: expect.stringMatching(/^has no min: a float64 the device sends as -Infinity .* invalid \(under-range\), not judged by the alarm rule spo2/) },
+    ]);
+    expect(w.every((x) => x.alarm === undefined)).toBe(true); // a choice to make, not a slip to alarm
+    expect(
+      planWarnings(
+        options(
+          { type: 'float32', mdc: 'MDC_ECG_HEART_RATE', unit: '/min', validRange: { min: 0, max: 300 } },
+          { type: 'int16', mdc: 'MDC_ECG_HEART_RATE', unit: '/min' },
+          { type: 'float32', mdc: 'MDC_ECG_HEART_RATE', unit: '/min', setting: true },
+          { type: 'float32' },
+        ),
+      ),
+    ).toEqual([]);
+  });
+});
+
+describe('options with no effect where they are (review rv176 L3)', () => {
+  it('validRange on a string, heartbeatMs with no deadband or reportOnChange, order on a coil, a discrete input or a bool: warned, naming the field; not refused', () => {
+    const o = options(
+      { type: 'string', length: 2, validRange: { min: 0 } },
+      { heartbeatMs: 2000 },
+      { heartbeatMs: 2000, reportOnChange: false },
+      { table: 'coil', order: 'CDAB' },
+      { table: 'discrete', order: 'BADC' },
+      { type: 'bool', order: 'DCBA' },
+    );
+    expect(problems(o)).toEqual([]);
+    expect(planWarnings(o)).toEqual([
+      { field: 'options.buses[0].devices[0].points[0].validRange', message: expect.stringMatching(/^has no effect on a string value/) },
+      { field: 'options.buses[0].devices[0].points[1].heartbeatMs', message: expect.stringMatching(/^has no effect without deadband or reportOnChange/) },
+      { field: 'options.buses[0].devices[0].points[2].heartbeatMs', message: expect.stringMatching(/^has no effect without deadband or reportOnChange/) },
+      { field: 'options.buses[0].devices[0].points[3].order', message: expect.stringMatching(/^has no effect on a coil/) },
+      { field: 'options.buses[0].devices[0].points[4].order', message: expect.stringMatching(/^has no effect on a discrete input/) },
+      { field: 'options.buses[0].devices[0].points[5].order', message: expect.stringMatching(/^has no effect on a bool/) },
+    ]);
+  });
+
+  it('where they work, nothing: validRange on numbers and bools, heartbeatMs with a filter, order on registers', () => {
+    expect(
+      planWarnings(
+        options(
+          { type: 'int16', validRange: { min: 0 } },
+          { type: 'bool', validRange: { max: 0 } },
+          { heartbeatMs: 2000, deadband: 1 },
+          { heartbeatMs: 2000, reportOnChange: true },
+          { type: 'float32', order: 'CDAB' },
+          { type: 'int16', order: 'BADC' },
+        ),
+      ),
+    ).toEqual([]);
+  });
+
+  it('reach --check and the start through the agent config check', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'modbus-no-effect-'));
+    const config = testConfig(dir, { drivers: [{ type: 'modbus', name: 'mb', options: options({ table: 'coil', order: 'CDAB' }) }] });
+    expect(configWarnings(config, registry).filter((x) => x.path.startsWith('drivers['))).toEqual([
+      { path: 'drivers[0].options.buses[0].devices[0].points[0].order', message: expect.stringMatching(/^has no effect on a coil/) },
+    ]);
   });
 });

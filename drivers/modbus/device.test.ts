@@ -318,3 +318,101 @@ describe('modbus device: a merged read refused as a whole', () => {
     expect(split?.into).toContain(dev.next().group);
   });
 });
+
+describe('review rv176: a device with several reads across an outage', () => {
+  const timeout = classify(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+  const illegal = classify(Object.assign(new Error('Modbus exception 2'), { modbusCode: 2 }));
+
+  /** Times every read out, as the bus would make them, until the device is offline; returns when it went. */
+  function silenceUntilOffline(dev: DeviceRunner, from: number): { at: number; events: Array<DriverEvent | undefined>; reads: string[] } {
+    let t = from;
+    const events: Array<DriverEvent | undefined> = [];
+    const reads: string[] = [];
+    for (let i = 0; dev.state !== 'offline' && i < 20; i++) {
+      const n = dev.next();
+      t = Math.max(t, n.at) + 200;
+      reads.push(n.group.label);
+      events.push(dev.failed(n.group, timeout, t));
+    }
+    return { at: t, events, reads };
+  }
+
+  /** The probes an offline device makes until `until`, all unanswered (each of its reads in turn). */
+  function probesFail(dev: DeviceRunner, from: number, until: number): Array<{ read: string; at: number }> {
+    const probes: Array<{ read: string; at: number }> = [];
+    for (let t = from; ; ) {
+      const n = dev.next();
+      if (n.at >= until) return probes;
+      t = Math.max(t, n.at) + 200;
+      probes.push({ read: n.group.label, at: t });
+      expect(dev.failed(n.group, timeout, t)).toBeUndefined();
+    }
+  }
+
+  it('M1: ticks missed while offline are skipped_polls of no read, the probe\'s nor the others\', after a lost connection and after timeouts', () => {
+    for (const outage of ['connection lost', 'timeouts'] as const) {
+      const { dev, hr, spo2 } = runner(); // two reads, every 1000 ms
+      for (let t = 0; t < 5000; t += 1000) {
+        expect(dev.succeeded(hr, [72], t).skipped).toBe(0);
+        expect(dev.succeeded(spo2, [98], t + 10).skipped).toBe(0);
+      }
+      let t = 5000;
+      if (outage === 'connection lost') dev.busDown('connection to 127.0.0.1:502 lost', t);
+      else t = silenceUntilOffline(dev, t).at;
+      expect(dev.state).toBe('offline');
+      probesFail(dev, t, 65_000);
+      // Back 60 s later: every read the device wants, answered at once.
+      const skipped: Array<{ read: string; skipped: number }> = [];
+      for (t = 65_000; t < 75_000; ) {
+        const n = dev.next();
+        t = Math.max(t, n.at) + 10;
+        skipped.push({ read: n.group.label, skipped: dev.succeeded(n.group, [1], t).skipped });
+      }
+      expect(dev.state, outage).toBe('online');
+      expect(new Set(skipped.map((s) => s.read)), outage).toEqual(new Set([hr.label, spo2.label]));
+      expect(skipped.filter((s) => s.skipped > 0), outage).toEqual([]);
+    }
+  });
+
+  it('M2: a read in error for an illegal address stays in error through an outage of timeouts (checked on the way offline, probed while offline): offline → error, never online', () => {
+    const { dev, hr, spo2 } = runner();
+    const answer = (g: ReadGroup, t: number): Array<DriverEvent | undefined> => (g === spo2 ? [dev.failed(spo2, illegal, t)] : dev.succeeded(hr, [72], t).events);
+    const seen: Array<DriverEvent | undefined> = [];
+    let t = 0;
+    for (; t < 5000; t += 1000) seen.push(...answer(hr, t), ...answer(spo2, t + 10));
+    expect(statuses(seen)).toEqual(['online', 'error']);
+    const off = silenceUntilOffline(dev, t);
+    seen.push(...off.events);
+    const probes = probesFail(dev, off.at, 30_000);
+    // The read in error timed out while the device was silent: the check on the way offline, and a probe in turn.
+    expect(off.reads).toContain(spo2.label);
+    expect(probes.map((p) => p.read)).toContain(spo2.label);
+    // Back: whichever read it wants first, and the next ones.
+    for (t = 30_000; t < 40_000; ) {
+      const n = dev.next();
+      t = Math.max(t, n.at) + 10;
+      seen.push(...answer(n.group, t));
+    }
+    expect(statuses(seen)).toEqual(['online', 'error', 'offline', 'error']);
+    expect(dev.detail).toMatch(/illegal data address .* on holding 200\.\.200/);
+  });
+
+  it('M2: back from an outage, the status comes before the readings of the same answer (the alarm monitor sees error before the data)', () => {
+    const { dev, hr, spo2 } = runner();
+    dev.succeeded(hr, [72], 0);
+    dev.failed(spo2, illegal, 10);
+    dev.busDown('connection to 127.0.0.1:502 lost', 5000);
+    const back = dev.succeeded(hr, [72], 5100).events;
+    expect(back.map((e) => (e.kind === 'device-status' ? e.state : e.kind))).toEqual(['error', 'numeric']);
+  });
+
+  it('L1: the offline status event carries no retry time (a technical alarm keeps its text); the health detail does', () => {
+    const { dev, hr, spo2 } = runner();
+    dev.succeeded(hr, [72], 0);
+    dev.succeeded(spo2, [98], 10);
+    const off = silenceUntilOffline(dev, 1000).events.find((e): e is DeviceStatusEvent => e?.kind === 'device-status');
+    expect(off?.state).toBe('offline');
+    expect(off?.detail).toMatch(/^no response \(timeout\) on holding \d+\.\.\d+ \(3 failures in a row\)$/);
+    expect(dev.detail).toMatch(/\(3 failures in a row; next try in \d+ ms\)$/);
+  });
+});

@@ -26,6 +26,12 @@ interface GroupState {
   lastOkAt: number | null;
   /** Delivered data since this read was made: a split's parts all must have before the whole is tried again. */
   delivered: boolean;
+  /**
+   * The fault the device answered this read with (an exception, values that do not decode) and its counts, kept while
+   * unanswered tries replace it (the check read on the way offline, probes in turn): an outage explains those tries,
+   * not that answer, which is put back when the device is back (review rv176 M2).
+   */
+  answeredFault: { fault: Fault; failures: number; sinceData: number } | undefined;
 }
 
 /**
@@ -137,15 +143,17 @@ export class DeviceRunner {
     this.failedReads.clear();
     this.commBackoff.reset();
     if (this.state !== 'offline') return;
+    for (const x of this.groups) restoreAnsweredFault(x);
     // The outage explains this read's own unanswered tries too: they do not count as data lost by the read.
     if (g.fault?.communication !== false) g.sinceData = 0;
-    // Back from offline: every other read is due now, and its communication faults (timeouts, bad frames) are
-    // forgiven, as the outage explains them; a read that still fails counts afresh. An answer the device gave (an
-    // exception, values that do not decode) is not explained by an outage: that read stays failing, so a device in
-    // error goes straight back to error, with no 'online' that would end its technical alarm.
+    // Back from offline: every other read is due now, on a fresh grid (its ticks missed in the outage are no ticks the
+    // bus skipped: review rv176 M1), and its communication faults (timeouts, bad frames) are forgiven, as the outage
+    // explains them; a read that still fails counts afresh. An answer the device gave (an exception, values that do
+    // not decode) is not explained by an outage: that read stays failing, so a device in error goes straight back to
+    // error, with no 'online' that would end its technical alarm.
     for (const other of this.groups) {
       if (other === g) continue;
-      other.dueAt = Math.min(other.dueAt, now);
+      other.dueAt = now;
       if (other.fault && !other.fault.communication) continue;
       other.failures = 0;
       other.sinceData = 0;
@@ -161,7 +169,7 @@ export class DeviceRunner {
 
   /** A read's state before its first answer: due at `now`, no fault, its own backoff. */
   private freshGroup(group: ReadGroup, now: number, lastOkAt: number | null): GroupState {
-    return { group, dueAt: now, fault: undefined, failures: 0, sinceData: 0, backoff: new Backoff(this.settings.backoff.initialMs, this.settings.backoff.maxMs), lastOkAt, delivered: false };
+    return { group, dueAt: now, fault: undefined, failures: 0, sinceData: 0, backoff: new Backoff(this.settings.backoff.initialMs, this.settings.backoff.maxMs), lastOkAt, delivered: false, answeredFault: undefined };
   }
 
   /**
@@ -303,12 +311,15 @@ export class DeviceRunner {
       countFailure(g, { kind: 'decode', message: `cannot decode ${first.point}: ${first.message}`, counter: 'decode_errors', communication: false });
     } else {
       g.fault = undefined;
+      g.answeredFault = undefined;
       g.failures = 0;
       g.sinceData = 0;
       g.delivered = true;
     }
+    // The status first: back from offline in error, the alarm monitor must see 'error' before this data, which would
+    // otherwise end the device's technical alarm as an 'offline' one, to raise it again as new (review rv176 M2).
     const status = this.updateState(at);
-    if (status) events.push(status);
+    if (status) events.unshift(status);
     // Answered at all, the whole read is not refused: it stays merged (values that do not decode fail as any read's).
     const merged = this.merged(g);
     if (merged) return { events, decodeFaults, skipped, merged };
@@ -338,7 +349,11 @@ export class DeviceRunner {
         if (this.failedReads.size >= Math.min(2, this.groups.length)) {
           this.probeAt = now + this.commBackoff.next();
           this.probe = this.lastAnswered();
-          return this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`, at);
+          // The event's detail becomes the technical alarm's text, kept as raised: a retry time there would go stale
+          // (review rv176 L1). The health detail, read when needed and updated at each probe, has it.
+          const status = this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row)${hintOf(fault)}`, at);
+          this.detail = `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`;
+          return status;
         }
         // Only this read failed since the device last answered: a register the device never answers (error) or a
         // device that stopped answering (offline)? Read another register now to tell; its outcome decides the state.
@@ -445,9 +460,21 @@ function mayGoUnanswered(g: GroupState): boolean {
  * failures of anything.
  */
 function countFailure(g: GroupState, fault: Fault): void {
+  if (fault.communication && g.fault && !g.fault.communication) g.answeredFault = { fault: g.fault, failures: g.failures, sinceData: g.sinceData };
+  else if (!fault.communication) g.answeredFault = undefined;
   g.sinceData++;
   const same = g.fault !== undefined && g.fault.communication === fault.communication && (fault.communication || g.fault.kind === fault.kind);
   g.failures = same ? g.failures + 1 : 1;
   if (!same) g.backoff.reset(); // a new kind of failure backs off afresh
   g.fault = fault;
+}
+
+/** Back from an outage: a read whose answered fault unanswered tries replaced has that fault again (see answeredFault). */
+function restoreAnsweredFault(g: GroupState): void {
+  const kept = g.answeredFault;
+  g.answeredFault = undefined;
+  if (!kept || !g.fault?.communication) return;
+  g.fault = kept.fault;
+  g.failures = kept.failures;
+  g.sinceData = kept.sinceData;
 }

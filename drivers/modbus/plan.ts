@@ -18,7 +18,7 @@ import {
 } from './decode.js';
 import { ModbusConfigError } from './errors.js';
 import { interFrameGapMs, rtuReadWireMs } from './timing.js';
-import { TABLES, type ModbusOptions, type Parity, type SentinelOptions, type Table } from './options.js';
+import { TABLES, type ModbusOptions, type Parity, type PointOptions, type SentinelOptions, type Table } from './options.js';
 
 export const DEFAULTS = {
   pollIntervalMs: 1000,
@@ -680,17 +680,39 @@ export function buildPlan(options: unknown): Plan {
 }
 
 /**
+ * Options that do nothing where they are written (review rv176 L3): a range on text, a heartbeat of a value that is
+ * not filtered (every poll is reported), a byte order on one bit. Warned, not refused: a map that started before must
+ * still start, and they change nothing; the field is named so that it can be removed or put where it works.
+ */
+function noEffect(point: PointOptions, path: string): DriverWarning[] {
+  const out: DriverWarning[] = [];
+  const bit = point.table === 'coil' || point.table === 'discrete';
+  if (point.validRange !== undefined && point.type === 'string') {
+    out.push({ field: `${path}.validRange`, message: 'has no effect on a string value: only numbers are checked against a range; remove it' });
+  }
+  if (point.heartbeatMs !== undefined && point.deadband === undefined && point.reportOnChange !== true) {
+    out.push({ field: `${path}.heartbeatMs`, message: 'has no effect without deadband or reportOnChange: the value is reported at every poll already; remove it, or set the filter it was meant for' });
+  }
+  if (point.order !== undefined && (bit || point.type === 'bool')) {
+    out.push({ field: `${path}.order`, message: `has no effect on ${bit ? `a ${point.table === 'coil' ? 'coil' : 'discrete input'} (a single bit)` : 'a bool (a register read as zero or not)'}: there are no bytes to order; remove it` });
+  }
+  return out;
+}
+
+/** The Modicon numbering's offset per table: register 40001 is holding 0, 30001 input 0, 10001 discrete 0. */
+const MODICON_BASE: Record<Table, number> = { holding: 40000, input: 30000, discrete: 10000, coil: Infinity };
+
+/**
  * What a map that builds says about values the alarm rules will not judge, for --check and the start (warned, not
  * refused: a map that started before must still start). A {code, refid} whose code is not its known refid's. A
  * {code, refid} term the agent does not know: no rule has its
  * code. A unit the default rule for the metric cannot convert (`mmhg`: UCUM is case-sensitive; `MMHG` on an SpO2): the rule
  * skips every such reading (agent/alarms/limits.ts, told only once they arrive). Settings are never judged. Call it
  * only with options buildPlan accepted. The code mismatch and the unit are slips, with an `alarm` text (the agent
- * raises a gateway alarm while they are in force); an unknown term is not: vendors' own terms are legitimate.
+ * raises a gateway alarm while they are in force); an unknown term is not: vendors' own terms are legitimate. Also: a
+ * float a rule judges with no validRange bound for ±Infinity to stand for, Modicon numbers as addresses, and options
+ * that have no effect where they are (noEffect).
  */
-/** The Modicon numbering's offset per table: register 40001 is holding 0, 30001 input 0, 10001 discrete 0. */
-const MODICON_BASE: Record<Table, number> = { holding: 40000, input: 30000, discrete: 10000, coil: Infinity };
-
 export function planWarnings(options: ModbusOptions): DriverWarning[] {
   const warnings: DriverWarning[] = [];
   options.buses.forEach((bus, b) =>
@@ -706,6 +728,7 @@ export function planWarnings(options: ModbusOptions): DriverWarning[] {
             message: `${point.address} looks like a Modicon register number for ${point.table} (${modicon + 1} is protocol address 0): addresses here are zero-based, so that register is address ${point.address - modicon - 1}; leave it if the device's manual gives ${point.address} as the protocol address`,
           });
         }
+        warnings.push(...noEffect(point, path));
         if (point.setting === true || point.mdc === undefined) return;
         const mdc = typeof point.mdc === 'string' ? metricByRefid(point.mdc) : point.mdc;
         if (!mdc) return;
@@ -723,6 +746,21 @@ export function planWarnings(options: ModbusOptions): DriverWarning[] {
         if (typeof point.mdc !== 'string' && !mdcByCode(mdc.code)) {
           warnings.push({ field: `${path}.mdc`, message: `${mdc.refid} (${mdc.code}) is not a term the agent knows: its values are shown and forwarded, but no alarm rule will judge it${mdc.refid.startsWith('MDC_') ? '' : `; not an MDC_ refid, so the cloud gets code ${mdc.code} with refid null and ${JSON.stringify(mdc.refid)} as rawCode's text`}` });
           return;
+        }
+        const judgedBy = DEFAULT_LIMIT_RULES.find((rule) => rule.metrics.includes(mdc.code));
+        const type = point.type ?? 'uint16';
+        const noMax = point.validRange?.max === undefined;
+        const noMin = point.validRange?.min === undefined;
+        if (judgedBy && (type === 'float32' || type === 'float64') && (noMax || noMin)) {
+          // ±Infinity stands for the validRange bound on its side (readings.ts judge); without one it is invalid, and
+          // the limit alarm that a value beyond the device's range calls for is not raised (review rv176 M3).
+          const what = point.validRange === undefined ? 'is not set' : `has no ${noMax && noMin ? 'max and no min' : noMax ? 'max' : 'min'}`;
+          const inf = noMax && noMin ? '±Infinity' : noMax ? '+Infinity' : '-Infinity';
+          const reason = noMax && noMin ? 'over-range or under-range' : noMax ? 'over-range' : 'under-range';
+          warnings.push({
+            field: `${path}.validRange`,
+            message: `${what}: a ${type} the device sends as ${inf} (how some devices signal a value beyond their measuring range) is read as invalid (${reason}), not judged by the alarm rule ${judgedBy.id}, and raises only the technical "not valid" alarm; set validRange to the device's measuring range, and such a value is read as that bound, beyond which it lies (as HL7's ">300"), and judged`,
+          });
         }
         if (point.unit === undefined) return; // no unit: taken as the rule's (agent/alarms/units.ts)
         const { ucum } = resolveUnit([], point.unit, '');

@@ -19,11 +19,17 @@ export function judge(point: PlannedPoint, raw: number | string): { value: numbe
     }
   }
   const value = scaled(point, raw);
-  if (typeof value === 'number' && !Number.isFinite(value)) {
-    // ±Infinity is how some devices signal over-range: a number, just not one to show; NaN is no number at all.
-    return { value: null, quality: { state: 'invalid', reasons: [Number.isNaN(value) ? 'not-a-number' : 'infinite'] } };
-  }
   const r = point.validRange;
+  if (typeof value === 'number' && Number.isNaN(value)) return { value: null, quality: { state: 'invalid', reasons: ['not-a-number'] } };
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    // ±Infinity is how some devices signal over-range (after scale: a negative one turns it round). With a validRange
+    // bound on that side it is that bound, as HL7 sends `>300`: questionable for the bound alone (sn-comparator), so
+    // the limit alarms judge it (agent/alarms/bound.ts). Without one there is no number to give: invalid, saying which way.
+    const above = value > 0;
+    const bound = above ? r?.max : r?.min;
+    if (bound !== undefined) return { value: bound, quality: { state: 'questionable', reasons: [above ? 'sn-comparator:>' : 'sn-comparator:<'] } };
+    return { value: null, quality: { state: 'invalid', reasons: [above ? 'over-range' : 'under-range'] } };
+  }
   if (r && typeof value === 'number' && ((r.min !== undefined && value < r.min) || (r.max !== undefined && value > r.max))) {
     return { value, quality: { state: 'questionable', reasons: ['out-of-range'] } };
   }

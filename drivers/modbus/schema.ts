@@ -20,7 +20,7 @@ const point = {
     table: { enum: [...TABLES], description: 'coil (FC1), discrete (FC2), input (FC4) or holding (FC3).' },
     address: { type: 'integer', minimum: 0, maximum: 65535, description: 'Zero-based protocol address (40001 → holding 0).' },
     type: { enum: [...VALUE_TYPES], description: 'Default bool for coil/discrete, uint16 for registers.' },
-    order: { enum: [...BYTE_ORDERS], description: 'Byte/word order of multi-register values.' },
+    order: { enum: [...BYTE_ORDERS], description: 'Byte/word order of multi-register values (none on a coil, a discrete input or a bool: --check warns of it there).' },
     length: { type: 'integer', minimum: 1, maximum: 125, description: 'string: registers to read.' },
     bit: { type: 'integer', minimum: 0, maximum: 15, description: 'bitfield: first bit, 0 = least significant.' },
     bitLength: {
@@ -106,7 +106,7 @@ const point = {
       type: 'object',
       additionalProperties: false,
       description:
-        'Plausible range of the scaled value: a value outside it is kept but marked questionable (reason `out-of-range`), so it is not used for alarm limits or NEWS2. Default none: no range check. Set it to the device\'s measuring range to catch a wrong scale or a misread register.',
+        'Plausible range of the scaled value: a value outside it is kept but marked questionable (reason `out-of-range`), so it is not used for alarm limits or NEWS2. A float sent as +Infinity or -Infinity (how some devices signal a value beyond their measuring range) is read as the bound on its side, beyond which it lies (questionable, reason `sn-comparator:>` or `sn-comparator:<`, as HL7\'s ">300"), and the alarm limits judge it; with no bound on that side it is invalid (`over-range`, `under-range`) and raises no limit alarm. Default none: no range check. Set it to the device\'s measuring range to catch a wrong scale or a misread register; --check warns of a float an alarm rule judges without it.',
       properties: {
         min: { type: 'number', description: 'Lowest plausible value, in the unit of the scaled value. Default none (no lower bound). Must not be above max.' },
         max: { type: 'number', description: 'Highest plausible value, in the unit of the scaled value. Default none (no upper bound).' },
