@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { AlarmEngine } from '../alarms/engine.js';
 import { MODEL_ANNOTATION_KIND, type Actor } from '../alarms/types.js';
-import { alarmView, bedTile, changeView, presentation } from './view.js';
+import { alarmView, bedTile, changeView, presentation, unconfirmedOf } from './view.js';
 import { WardState } from './ward.js';
 
 const model: Actor = { user: 'edge-model edge-alarm-gbt-4', role: 'model', from: 'sha256:ab' };
@@ -67,14 +67,14 @@ describe('alarmView audioPausedBy', () => {
     const a = raised();
     expect(tileView(a).audioPausedBy).toBeNull();
     const held = a.e.audioPause({ alarmId: a.id }, model, 10, 2000, 'high');
-    expect(changeView(held.changes[0]!).alarm).toMatchObject({ state: 'audio-paused', audioPausedBy: 'model' });
+    expect(changeView(held.changes[0]!, true, unconfirmedOf(a.e)).alarm).toMatchObject({ state: 'audio-paused', audioPausedBy: 'model' });
     expect(tileView(a)).toMatchObject({ state: 'audio-paused', audioPausedBy: 'model', audioPausedUntil: 12_000 });
     // The model's annotation right after its pause: that change does not say who paused (null), the tile still does.
     a.annotate({ verdict: 'likely-false', probability: 0.01, action: 'audio-paused' }, 'likely false: audio paused 10 s');
     expect(tileView(a).audioPausedBy).toBe('model');
 
     const mine = a.e.audioPause({ alarmId: a.id }, nurse, 60, 2500, 'high');
-    expect(changeView(mine.changes[0]!, false).alarm.audioPausedBy).toBe('person');
+    expect(changeView(mine.changes[0]!, false, unconfirmedOf(a.e)).alarm.audioPausedBy).toBe('person');
     expect(tileView(a)).toMatchObject({ audioPausedBy: 'person', audioPausedUntil: 62_500 });
   });
 
@@ -107,5 +107,52 @@ describe('presentation colours', () => {
   it('high-priority red stands out from the panel by luminance (3:1) with normal vision, protanopia and deuteranopia', () => {
     const red = presentation().high.colour;
     for (const m of [undefined, PROTANOPIA, DEUTERANOPIA]) expect(contrast(luminance(red, m), luminance(PANEL, m))).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('alarmView unconfirmed (review rv177 M2)', () => {
+  // A device alarm is kept open up to NEW_EPISODE_AFTER_MS after its device goes quiet: while the engine holds the
+  // device's "No data" (or "disconnected") alarm open, its rows say the device no longer confirms it.
+  const ward = new WardState({ staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 4 });
+  const t0 = 1_000_000;
+  const at = (sec: number) => t0 + sec * 1000;
+  function silentMonitor() {
+    const e = new AlarmEngine({ idPrefix: 't' });
+    const alarm = (phase: 'start' | 'continue', sec: number, deviceId = 'mon-1', bed = 'bed-1') =>
+      e.deviceAlarm({ kind: 'alarm', deviceId, bed, source: 'test', alarmId: 'hr', condition: null, text: 'HR HIGH', priority: 'medium', category: 'physiological', phase, deviceTime: null, receivedAt: at(sec) });
+    alarm('start', 0);
+    alarm('start', 0, 'mon-2', 'bed-2');
+    const id = e.list({ bed: 'bed-1' })[0]!.id;
+    return { e, id, alarm };
+  }
+  const view = (e: AlarmEngine, id: string, bed = 'bed-1') => bedTile(ward, e, bed, at(60)).alarms.find((x) => x.id === id)!;
+
+  it('is null while the device is heard from; set, with when and why, while its "No data" alarm is open; null again when it sends', () => {
+    const { e, id, alarm } = silentMonitor();
+    expect(e.tick(at(20))).toEqual([]);
+    expect(view(e, id).unconfirmed).toBeNull();
+    // Silent past silentAfterS (30 s): "No data from mon-1 …" is raised on the bed.
+    const raised = e.tick(at(31));
+    const noData = raised.find((c) => c.alarm.source === 'technical' && c.alarm.deviceId === 'mon-1')!;
+    expect(noData.alarm.condition.text).toMatch(/^No data from mon-1/);
+    expect(view(e, id).unconfirmed).toEqual({ since: noData.alarm.raisedAt, kind: 'no-data', text: noData.alarm.condition.text });
+    // The no-data row itself, and another device's alarm, are not marked.
+    expect(view(e, noData.alarmId).unconfirmed).toBeNull();
+    // A change of the alarm (an acknowledgement) made while the device is silent says so too, and its plain view.
+    const ack = e.acknowledge(id, nurse, at(40));
+    expect(changeView(ack.changes[0]!, true, unconfirmedOf(e)).alarm.unconfirmed).toMatchObject({ kind: 'no-data' });
+    expect(alarmView(e.get(id)!, unconfirmedOf(e)).unconfirmed).toMatchObject({ kind: 'no-data' });
+    // Data again: the no-data alarm ends, the alarm is confirmed again.
+    alarm('continue', 45);
+    expect(view(e, id).unconfirmed).toBeNull();
+  });
+
+  it('marks a device alarm of a device its driver reports disconnected (its connection alarm open)', () => {
+    const { e, id } = silentMonitor();
+    e.deviceStatus({ kind: 'device-status', deviceId: 'mon-1', bed: 'bed-1', source: 'test', state: 'offline', detail: 'cable', at: at(5) });
+    const raised = e.tick(at(16));
+    const conn = raised.find((c) => c.alarm.source === 'technical')!;
+    expect(conn.alarm.condition.text).toMatch(/disconnected/);
+    expect(view(e, id).unconfirmed).toEqual({ since: conn.alarm.raisedAt, kind: 'connection', text: conn.alarm.condition.text });
   });
 });

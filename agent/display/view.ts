@@ -2,6 +2,7 @@
 // Patient identifiers and the addresses of people who acted are left out: the ward screen does not need them.
 import type { AlarmEngine } from '../alarms/engine.js';
 import type { News2Score } from '../alarms/news2.js';
+import { technicalKey } from '../alarms/technical.js';
 import { GATEWAY_BED, IEC_PRESENTATION, MODEL_ANNOTATION_KIND, type Alarm, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
 import type { VitalView, WardState } from './ward.js';
 
@@ -34,6 +35,71 @@ export interface AlarmView {
   information: boolean;
   /** The edge model's latest word on this alarm (advisory), or null when it has none. */
   model: ModelView | null;
+  /**
+   * Set while the alarm's device is silent or disconnected (the engine holds its "No data" or "disconnected" alarm
+   * open): the device no longer confirms the condition, which the engine keeps open (a device alarm up to 10 min,
+   * NEW_EPISODE_AFTER_MS). Null otherwise, for the agent's own technical alarms, and for a condition already ended.
+   */
+  unconfirmed: UnconfirmedView | null;
+}
+
+/** Why an alarm is not confirmed: the technical alarm that says its device is silent or disconnected. */
+export interface UnconfirmedView {
+  /** When the gateway found the device silent or disconnected (that alarm's raisedAt; the silence began before). */
+  since: number;
+  kind: 'no-data' | 'connection';
+  /** That alarm's text, e.g. "No data from mon-7 for 30 s or more". */
+  text: string;
+}
+
+/** An alarm's UnconfirmedView, from the engine's open alarms as they are when it is asked (unconfirmedOf). */
+export type UnconfirmedOf = (a: Alarm) => UnconfirmedView | null;
+
+/** For a view built from the alarm alone: not known, shown as null. */
+const NOT_KNOWN: UnconfirmedOf = () => null;
+
+/**
+ * Whether an alarm is the agent's "No data" or "disconnected" alarm of a device (by its key: TechnicalMonitor's), and
+ * for which bed when it is for one bed only (a device carrying several beds that sends nothing for one of them).
+ */
+function silenceKind(t: Alarm): { kind: UnconfirmedView['kind']; bed: string | null } | null {
+  if (t.source !== 'technical') return null;
+  if (t.key === technicalKey(t.deviceId, 'no-data')) return { kind: 'no-data', bed: null };
+  if (t.key === technicalKey(t.deviceId, 'connection')) return { kind: 'connection', bed: null };
+  if (t.key === technicalKey(`${t.deviceId}|${t.bed}`, 'no-data')) return { kind: 'no-data', bed: t.bed };
+  return null;
+}
+
+/** Whether a change of this alarm can change other alarms' `unconfirmed` (LiveFeed sends their tiles again). */
+export function tellsSilence(a: Alarm): boolean {
+  return silenceKind(a) !== null;
+}
+
+/**
+ * The engine's open "No data" and "disconnected" alarms, read once (at the first alarm that needs them): a view built
+ * with it marks the alarms of those devices. A device-wide one covers the device's alarms on every bed (a central
+ * station's). The agent's own technical alarms are not marked (their own words say what they are), nor an alarm
+ * whose condition has ended (it says LATCHED).
+ */
+export function unconfirmedOf(engine: AlarmEngine): UnconfirmedOf {
+  let silent: Map<string, { since: number; kind: UnconfirmedView['kind']; text: string; bed: string | null }[]> | null = null;
+  return (a) => {
+    if (a.source === 'technical' || !a.conditionPresent) return null;
+    if (silent === null) {
+      silent = new Map();
+      for (const t of engine.list()) {
+        // Present only: a latched one says the device was silent, not that it is.
+        const s = t.conditionPresent ? silenceKind(t) : null;
+        if (!s) continue;
+        const list = silent.get(t.deviceId) ?? [];
+        list.push({ since: t.raisedAt, kind: s.kind, text: t.condition.text, bed: s.bed });
+        silent.set(t.deviceId, list);
+      }
+    }
+    // The earliest, when both are open: the device has been unconfirmed since then.
+    const found = (silent.get(a.deviceId) ?? []).filter((x) => x.bed === null || x.bed === a.bed).sort((x, y) => x.since - y.since)[0];
+    return found ? { since: found.since, kind: found.kind, text: found.text } : null;
+  };
 }
 
 export type AudioPausedBy = 'person' | 'model' | 'device';
@@ -124,13 +190,16 @@ export interface ChangeView {
   alarm: AlarmView;
 }
 
-/** An alarm as the page shows it, from the alarm alone: who paused its audio is not known from that (null). */
-export function alarmView(a: Alarm): AlarmView {
-  return viewOf(a, undefined);
+/**
+ * An alarm as the page shows it, from the alarm alone: who paused its audio is not known from that (null); nor whether
+ * its device is silent, unless `unconfirmed` (unconfirmedOf) is given.
+ */
+export function alarmView(a: Alarm, unconfirmed: UnconfirmedOf = NOT_KNOWN): AlarmView {
+  return viewOf(a, undefined, unconfirmed);
 }
 
 /** `pausedBy`: the role of whoever paused the alarm's audio, when the caller knows it. */
-function viewOf(a: Alarm, pausedBy: string | undefined): AlarmView {
+function viewOf(a: Alarm, pausedBy: string | undefined, unconfirmed: UnconfirmedOf): AlarmView {
   return {
     id: a.id,
     bed: a.bed,
@@ -150,18 +219,20 @@ function viewOf(a: Alarm, pausedBy: string | undefined): AlarmView {
     audioPausedBy: a.state === 'audio-paused' ? pausedByOf(pausedBy) : null,
     information: a.reportedPriority === 'none',
     model: modelView(a),
+    unconfirmed: unconfirmed(a),
   };
 }
 
 /**
  * `by`: who acted, by login name for someone logged in (`names`), else only their role ("clinician"): with viewing
  * open, anyone on the network reads the stream, and a clinician's login name is half of what a guesser needs.
+ * `unconfirmed`: the engine's silent devices as they are now (the change is sent now).
  */
-export function changeView(c: AlarmStateChange, names = true): ChangeView {
+export function changeView(c: AlarmStateChange, names: boolean, unconfirmed: UnconfirmedOf): ChangeView {
   const by = c.actor === 'system' ? 'system' : names ? c.actor.user : c.actor.role;
   // Who paused is known here only from the pause's own change; the page keeps it while the pause lasts.
   const pausedBy = c.change === 'audio-paused' ? (c.actor === 'system' ? 'system' : c.actor.role) : undefined;
-  return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by, alarm: viewOf(c.alarm, pausedBy) };
+  return { seq: c.seq, change: c.change, from: c.from, to: c.to, at: c.at, by, alarm: viewOf(c.alarm, pausedBy, unconfirmed) };
 }
 
 export function news2View(s: News2Score | undefined): News2View | null {
@@ -183,13 +254,16 @@ export function wardBeds(ward: WardState, engine: AlarmEngine): string[] {
   return [...beds].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
-/** `score`: the bed's NEWS2 at `now`, when the caller has it already (LiveFeed keeps when it can next change). */
-export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now)): BedTile {
+/**
+ * `score`: the bed's NEWS2 at `now`, when the caller has it already (LiveFeed keeps when it can next change);
+ * `unconfirmed`: one unconfirmedOf for every tile of a snapshot or flush (it reads the engine's open alarms once).
+ */
+export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now), unconfirmed = unconfirmedOf(engine)): BedTile {
   return {
     bed,
     vitals: ward.vitals(bed, now),
     news2: news2View(score),
-    alarms: engine.list({ bed }).map((a) => viewOf(a, engine.audioPausedBy(a.id))),
+    alarms: engine.list({ bed }).map((a) => viewOf(a, engine.audioPausedBy(a.id), unconfirmed)),
     devices: ward.devices(bed),
     lastDataAt: ward.lastDataAt(bed),
     readingsDropped: ward.readingsDropped(bed),

@@ -9,7 +9,7 @@ import type { AlarmEngine } from '../alarms/engine.js';
 import { DEFAULT_NEWS2_CONFIG, type News2Score } from '../alarms/news2.js';
 import { GATEWAY_BED, type AlarmStateChange } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
-import { alarmView, bedTile, changeView, news2View, presentation, wardBeds, type BedTile } from '../display/view.js';
+import { alarmView, bedTile, changeView, news2View, presentation, tellsSilence, unconfirmedOf, wardBeds, type BedTile, type UnconfirmedOf } from '../display/view.js';
 import { MAX_DROPPED_BEDS_NAMED, type WardDrop, type WardState, type WaveChunk } from '../display/ward.js';
 import type { SseHub } from './sse.js';
 
@@ -144,17 +144,25 @@ export class LiveFeed {
   alarmChanges(changes: readonly AlarmStateChange[]): void {
     // A stream opened after this broadcast must not get a snapshot from before it: it would miss the change.
     this.cached = null;
+    const silences = new Set<string>();
     for (const c of changes) {
       if (c.seq > this.lastSeq) this.lastSeq = c.seq;
       this.bedCached.delete(c.alarm.bed);
       // A left-out bed's tile may be new on the page (made from this change, unmarked): the flush sends it marked.
       if (c.alarm.bed !== GATEWAY_BED && this.ward.readingsDropped(c.alarm.bed)) this.dirty.add(c.alarm.bed);
+      if (tellsSilence(c.alarm)) silences.add(c.alarm.deviceId);
+    }
+    // A device found silent or disconnected, or heard again: its other alarms' `unconfirmed` changed with no change of
+    // their own, so the tiles that show them go out again with the next flush.
+    if (silences.size > 0) {
+      for (const a of this.engine.list()) if (silences.has(a.deviceId) && a.bed !== GATEWAY_BED) this.dirty.add(a.bed);
     }
     this.schedule();
     // Who acted by name to streams opened with a login or token, by role to anonymous ones (viewing: open).
     const serverTime = this.now();
-    this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, true)) }, (c) => c.identity !== null);
-    this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, false)) }, (c) => c.identity === null);
+    const unconfirmed = unconfirmedOf(this.engine);
+    this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, true, unconfirmed)) }, (c) => c.identity !== null);
+    this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, false, unconfirmed)) }, (c) => c.identity === null);
   }
 
   wave(chunk: WaveChunk): void {
@@ -165,7 +173,8 @@ export class LiveFeed {
     this.timer = null;
     if (this.dirty.size === 0) return;
     const now = this.now();
-    const beds = [...this.dirty].map((b) => this.tile(b, now, true));
+    const unconfirmed = unconfirmedOf(this.engine);
+    const beds = [...this.dirty].map((b) => this.tile(b, now, true, unconfirmed));
     for (const b of this.dirty) this.bedCached.delete(b);
     this.dirty.clear();
     // As for alarms: a stream opened after this flush has no other way to get these beds' new values.
@@ -204,6 +213,7 @@ export class LiveFeed {
 
   /** The whole ward, built now. */
   snapshot(now = this.now()): Record<string, unknown> {
+    const unconfirmed = unconfirmedOf(this.engine);
     return {
       gatewayId: this.info.gatewayId,
       site: this.info.site ?? null,
@@ -211,8 +221,8 @@ export class LiveFeed {
       serverTime: now,
       staleAfterS: this.info.staleAfterS,
       presentation: presentation(),
-      beds: wardBeds(this.ward, this.engine).map((b) => this.tile(b, now, false)),
-      gatewayAlarms: this.engine.list({ bed: GATEWAY_BED }).map(alarmView),
+      beds: wardBeds(this.ward, this.engine).map((b) => this.tile(b, now, false, unconfirmed)),
+      gatewayAlarms: this.engine.list({ bed: GATEWAY_BED }).map((a) => alarmView(a, unconfirmed)),
       alarmSeq: this.alarmSeq,
       // The page says so: which beds (the first names) are not shown over display.maxBeds.
       droppedBeds: this.ward.droppedBedsView(),
@@ -225,9 +235,9 @@ export class LiveFeed {
    * A bed's tile. `broadcast`: every open screen gets it, so it is what they have; a snapshot's is noted only for a bed
    * none was sent yet (screens opened earlier may hold an older one: the tick compares with that).
    */
-  private tile(bed: string, now: number, broadcast: boolean): BedTile {
+  private tile(bed: string, now: number, broadcast: boolean, unconfirmed: UnconfirmedOf): BedTile {
     const score = this.engine.news2(bed, now);
-    const tile = bedTile(this.ward, this.engine, bed, now, score);
+    const tile = bedTile(this.ward, this.engine, bed, now, score, unconfirmed);
     if (!broadcast && this.shown.has(bed)) return tile;
     // A tile with neither has nothing time alone can change.
     if (tile.lastDataAt === null && tile.news2 === null) this.shown.delete(bed);

@@ -64,9 +64,32 @@ describe('display HTTP API, viewing open (the default)', () => {
     expect(d.agent.alarms.engine.get(id)!.state).toBe('acknowledged');
     const ack = audited.find((c) => c.alarmId === id && c.change === 'acknowledged')!;
     expect(ack.actor).toEqual({ user: 'nurse.jones', role: 'clinician', from: '127.0.0.1' });
-    // A second acknowledgement is refused, and changes nothing.
-    expect((await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token })).status).toBe(409);
+    // A second acknowledgement is refused, and changes nothing. It says who acknowledged it and when, so that a screen
+    // that pressed at the same moment as another tells "already acknowledged", not "NOT acknowledged" (review rv177 L1).
+    const again = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token });
+    expect(again.status).toBe(409);
+    const ackedAt = d.agent.alarms.engine.get(id)!.acknowledgedAt!;
+    expect(again.json()).toEqual({ error: 'alarm is already acknowledged', already: { state: 'acknowledged', acknowledgedAt: ackedAt, acknowledgedBy: 'nurse.jones' } });
+    // Its audio is off already: a pause says so the same way.
+    const pause = await call(d.url, 'POST', `/api/alarms/${id}/audio-pause`, { token });
+    expect(pause.status).toBe(409);
+    expect(pause.json()).toMatchObject({ already: { state: 'acknowledged', acknowledgedBy: 'nurse.jones' } });
     expect((await call(d.url, 'POST', '/api/alarms/no-such-alarm/ack', { token })).status).toBe(404);
+  });
+
+  it('a second acknowledgement of a latched alarm (resolved by the first) says so, with when (review rv177 L1)', async () => {
+    const alarm = (phase: 'start' | 'end') => ({ kind: 'alarm' as const, deviceId: 'mon-l1', bed: 'bed-l1', source: 'test-source', alarmId: 'asys', condition: null,
+      text: 'ASYSTOLE', priority: 'high' as const, category: 'physiological' as const, phase, deviceTime: null, receivedAt: Date.now() });
+    await d.agent.ingest.accept('test-source', [alarm('start')]);
+    await d.agent.ingest.accept('test-source', [alarm('end')]);
+    const id = d.agent.alarms.engine.list({ bed: 'bed-l1' })[0]!.id;
+    expect(d.agent.alarms.engine.get(id)!.state).toBe('latched');
+    const token = await login(d.url, 'nurse.jones', PASSWORDS.clinician);
+    expect((await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'high', conditionPresent: false } })).status).toBe(200);
+    const again = await call(d.url, 'POST', `/api/alarms/${id}/ack`, { token, body: { priority: 'high', conditionPresent: false } });
+    expect(again.status).toBe(409);
+    const ackedAt = d.agent.alarms.engine.get(id)!.acknowledgedAt!;
+    expect(again.json()).toEqual({ error: `alarm ${id} is already resolved`, already: { state: 'resolved', acknowledgedAt: ackedAt, acknowledgedBy: null } });
   });
 
   it('lets an admin and a clinician API token pause audio; bad durations are refused', async () => {

@@ -21,7 +21,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Agent } from '../agent.js';
 import type { AlarmService } from '../alarms/service.js';
-import type { AudioPauseTarget } from '../alarms/engine.js';
+import type { AlarmEngine, AudioPauseTarget } from '../alarms/engine.js';
 import { isLoopbackHost } from '../loopback.js';
 import type { Acvpu, OxygenSupport } from '../alarms/news2.js';
 import { GATEWAY_BED, UNASSIGNED_BED, type SignalPriority } from '../alarms/types.js';
@@ -29,7 +29,7 @@ import { canonicalOrigin, type DisplayConfig, type Role } from '../config/load.j
 import type { Metrics } from '../metrics.js';
 import { examplePasswordProblems, SCRYPT_DEFAULTS, weakHashMessage, weakPasswordHashes } from './passwords.js';
 import type { DriverEvent } from '../model/reading.js';
-import { alarmView, changeView, news2View } from '../display/view.js';
+import { alarmView, changeView, news2View, unconfirmedOf } from '../display/view.js';
 import { WardState, type WardDrop } from '../display/ward.js';
 import { LogGate } from '../log-gate.js';
 import { Authenticator, hasRole, SESSION_BOUNDS, type Identity } from './auth.js';
@@ -811,7 +811,10 @@ export class DisplayServer {
     this.live.bedChanged(bed);
     const now = Date.now();
     // changes: with their seq, so that the page orders them against its stream.
-    sendJson(c.res, 200, { ok: true, news2: news2View(engine.news2(bed, now)), changes: changes.map((ch) => changeView(ch)), alarms: changes.map((ch) => alarmView(ch.alarm)) });
+    const unconfirmed = unconfirmedOf(engine);
+    sendJson(c.res, 200, {
+      ok: true, news2: news2View(engine.news2(bed, now)), changes: changes.map((ch) => changeView(ch, true, unconfirmed)), alarms: changes.map((ch) => alarmView(ch.alarm, unconfirmed)),
+    });
   }
 
   /** A bed the agent has data, alarms or NEWS2 inputs for. */
@@ -821,14 +824,31 @@ export class DisplayServer {
   }
 
   private answer(c: Ctx, r: ReturnType<AlarmService['acknowledge']>, what: string, fields: Record<string, string>): void {
+    const engine = this.deps.alarms.engine;
     if (!r.ok) {
       const status = /^no alarm|^no unacknowledged/.test(r.error) ? 404 : /duration/.test(r.error) ? 400 : 409;
-      sendError(c.res, status, r.error);
+      const already = fields.alarmId === undefined ? null : alreadyDone(engine, fields.alarmId, r.error);
+      sendJson(c.res, status, already ? { error: r.error, already } : { error: r.error });
       return;
     }
     this.log.info({ ...fields, user: c.identity!.user, role: c.identity!.role, from: c.from, changes: r.changes.length }, what);
-    sendJson(c.res, 200, { ok: true, changes: r.changes.map((ch) => changeView(ch)), alarms: r.changes.map((ch) => alarmView(ch.alarm)) });
+    const unconfirmed = unconfirmedOf(engine);
+    sendJson(c.res, 200, { ok: true, changes: r.changes.map((ch) => changeView(ch, true, unconfirmed)), alarms: r.changes.map((ch) => alarmView(ch.alarm, unconfirmed)) });
   }
+}
+
+/**
+ * An action refused because the alarm is acknowledged or resolved already (another screen pressed first, or its
+ * condition ended): what it is now, and who acknowledged it and when where known, so that the page tells "already
+ * acknowledged" and not a failure (review rv177 L1). Null for any other refusal (one that says the alarm changed since
+ * it was shown must stay a refusal). Who: only for an open acknowledged alarm (AlarmEngine.acknowledgedBy); the
+ * caller is a clinician or admin, who may see login names.
+ */
+function alreadyDone(engine: AlarmEngine, alarmId: string, error: string): { state: 'acknowledged' | 'resolved'; acknowledgedAt: number | null; acknowledgedBy: string | null } | null {
+  if (!/\balready\b/.test(error)) return null;
+  const a = engine.get(alarmId);
+  if (a?.state !== 'acknowledged' && a?.state !== 'resolved') return null;
+  return { state: a.state, acknowledgedAt: a.acknowledgedAt ?? null, acknowledgedBy: engine.acknowledgedBy(alarmId)?.user ?? null };
 }
 
 /** The path of a request target as sent, for a log line: not parsed (it may not parse), without the query, bounded. */

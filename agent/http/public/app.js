@@ -284,7 +284,8 @@ $('logout').addEventListener('click', async () => {
 // `body` says what the person saw (the alarm's priority, a bed's alarms): the agent refuses an action on an alarm
 // that has become worse since, instead of applying it to something nobody has seen.
 // `failed` names what did not happen ("NOT acknowledged"): a clinician must never be left believing it did.
-async function act(path, what, body = {}, failed = 'NOT done') {
+// `about`: the alarm's text, for an answer that it is acknowledged or resolved already (alreadyText).
+async function act(path, what, body = {}, failed = 'NOT done', about = '') {
   if (!canAct()) {
     showMessage('Log in as a clinician to do this.', true);
     return;
@@ -305,7 +306,20 @@ async function act(path, what, body = {}, failed = 'NOT done') {
     showMessage(what);
   } else if (r.status === 403) showMessage(`${failed}: your role may not do this (clinician needed).`, true);
   else if (r.status === 401) showMessage(`${failed}: your session has ended; log in again.`, true);
+  else if (r.data?.already) showMessage(alreadyText(r.data.already, about));
   else showMessage(`${failed}: ${r.data?.error ?? `the gateway answered ${r.status}`}`, true);
+}
+
+/**
+ * The gateway refused because the alarm is acknowledged or resolved already (another screen pressed first): told
+ * plainly, with who and when where the gateway says, not as a failure ("NOT acknowledged" in red for 30 s read as an
+ * alarm still unanswered; review rv177 L1).
+ */
+function alreadyText(already, about) {
+  const when = typeof already.acknowledgedAt === 'number' ? new Date(already.acknowledgedAt).toLocaleTimeString() : null;
+  const who = [already.acknowledgedBy ? `by ${already.acknowledgedBy}` : '', when ? `at ${when}` : ''].filter(Boolean).join(' ');
+  if (already.state === 'acknowledged' || when) return `Already acknowledged: ${about}${who ? ` (${who})` : ''}`;
+  return `Already ended: ${about} (its condition ended; the alarm is closed)`;
 }
 
 /** The priority a row shows: 'none' for information (INFO), so that one the device has since made an alarm is refused. */
@@ -328,8 +342,8 @@ function actionButton(kind, label) {
     const a = rowAlarm.get(b.closest('li.alarm'));
     if (!a) return;
     const id = encodeURIComponent(a.id);
-    if (kind === 'ack') void act(`/api/alarms/${id}/ack`, `Acknowledged: ${a.text}`, shownAlarm(a), `NOT acknowledged (${a.text})`);
-    else void act(`/api/alarms/${id}/audio-pause`, `Audio paused: ${a.text}`, shownAlarm(a), `Audio NOT paused (${a.text})`);
+    if (kind === 'ack') void act(`/api/alarms/${id}/ack`, `Acknowledged: ${a.text}`, shownAlarm(a), `NOT acknowledged (${a.text})`, a.text);
+    else void act(`/api/alarms/${id}/audio-pause`, `Audio paused: ${a.text}`, shownAlarm(a), `Audio NOT paused (${a.text})`, a.text);
   });
   return b;
 }
@@ -472,9 +486,12 @@ function newAlarmRow(withButtons, withBed) {
   const li = el('li', 'alarm');
   if (withBed) li.append(el('a', 'bed'));
   const meta = el('span', 'meta');
-  meta.append(el('span', 'badge escalated', 'ESCALATED'), el('span', 'model'), el('span', 'state'));
+  meta.append(el('span', 'badge escalated', 'ESCALATED'), el('span', 'unconfirmed'), el('span', 'model'), el('span', 'state'));
   if (withButtons) meta.append(actionButton('ack', 'Ack'), actionButton('pause', 'Pause'));
-  li.append(el('span', 'prio'), el('span', 'text'), meta);
+  // A technical alarm says so in a word (a glyph drawn by CSS depended on the font and was read out as nothing).
+  const kind = el('span', 'kind', 'TECH');
+  kind.title = 'Technical alarm: about the equipment or its data, not the patient\'s condition';
+  li.append(el('span', 'prio'), kind, el('span', 'text'), meta);
   return li;
 }
 
@@ -501,7 +518,9 @@ function updateAlarmRow(li, a) {
   const marker = a.information ? '' : (state.ward?.presentation?.[a.priority]?.marker ?? '');
   setText(li.querySelector('.prio'), `${marker} ${a.information ? 'INFO' : (PRIORITY_WORD[a.priority] ?? a.priority)}`.trim());
   setText(li.querySelector('.text'), a.text);
+  li.querySelector('.kind').hidden = a.category !== 'technical';
   li.querySelector('.escalated').hidden = !a.escalated;
+  updateUnconfirmedRow(li.querySelector('.unconfirmed'), a.unconfirmed);
   modelBadge(a.model, li.querySelector('.model'));
   const st = li.querySelector('.state');
   // The edge model's hold is told on the row, in words, not only in the model badge's tooltip: a wall screen shows
@@ -510,18 +529,23 @@ function updateAlarmRow(li, a) {
   const held = by === 'model';
   const stCls = `state${by ? ` by-${by}` : ''}`;
   if (st.className !== stCls) st.className = stCls;
+  // Its condition ended (latched): said while its audio is paused too, or a past condition reads as a current one.
+  const latched = a.state === 'latched' || (a.state === 'audio-paused' && a.conditionPresent === false);
   if (a.state === 'audio-paused' && a.audioPausedUntil) {
     st.dataset.until = String(a.audioPausedUntil);
     st.dataset.by = by ?? '';
+    st.dataset.latched = latched ? '1' : '';
     updatePaused(st);
   } else {
     delete st.dataset.until;
     delete st.dataset.by;
-    setText(st, STATE_TEXT[a.state] ?? a.state);
+    delete st.dataset.latched;
+    setText(st, `${latched && a.state !== 'latched' ? 'LATCHED · ' : ''}${STATE_TEXT[a.state] ?? a.state}`);
   }
-  st.title = a.state === 'latched' ? 'Condition ended; waits for acknowledgement'
-    : held ? [a.model?.note, 'The edge model holds the audio while it re-checks the evidence; Pause or Ack here ends its hold'].filter(Boolean).join('. ')
-      : '';
+  st.title = [
+    latched ? 'Condition ended; waits for acknowledgement' : '',
+    held ? [a.model?.note, 'The edge model holds the audio while it re-checks the evidence; Pause or Ack here ends its hold'].filter(Boolean).join('. ') : '',
+  ].filter(Boolean).join('. ');
   li.title = `${a.source} alarm on ${a.deviceId}, raised ${new Date(a.raisedAt).toLocaleTimeString()}`;
   const ack = li.querySelector('button.ack');
   if (ack) {
@@ -533,6 +557,29 @@ function updateAlarmRow(li, a) {
     pause.disabled = !canAct() || (a.state === 'audio-paused' && !held);
     pause.title = !canAct() ? 'Log in as a clinician to pause audio' : held ? 'Pause the audio of this alarm yourself (replaces the model\'s hold)' : 'Pause the audio of this alarm';
   }
+}
+
+/**
+ * A condition its device no longer confirms (the server's `unconfirmed`: the device is silent or disconnected, and the
+ * gateway keeps the alarm open meanwhile): said on the row, with how long, so that it is not read as current.
+ */
+function updateUnconfirmedRow(node, u) {
+  node.hidden = !u;
+  if (!u) {
+    delete node.dataset.since;
+    return;
+  }
+  node.dataset.since = String(u.since);
+  node.dataset.kind = u.kind;
+  node.title = `${u.text} (found at ${new Date(u.since).toLocaleTimeString()}): the device has not confirmed this alarm since. ` +
+    'It ends as not confirmed (latched if unanswered) if the device stays silent. Check the patient and the device.';
+  updateUnconfirmed(node);
+}
+
+/** "NOT CONFIRMED 40 s: device silent", counting from when the gateway found it so (tickClock moves it on). */
+function updateUnconfirmed(node) {
+  const s = Math.max(0, (serverNow() - Number(node.dataset.since)) / 1000);
+  setText(node, `NOT CONFIRMED ${fmtAge(s)}: device ${node.dataset.kind === 'connection' ? 'disconnected' : 'silent'}`);
 }
 
 /**
@@ -669,17 +716,39 @@ function renderWard() {
   reconcile($('ward'), beds, (t) => t.bed, (t) => newTile(t.bed), updateTile);
 }
 
-/** The gateway's own alarms (store, hub, screens, restart list) stay in view on every page, as bed alarms do. */
+/**
+ * The gateway's own alarms (store, hub, screens, restart list) stay in view on every page, as bed alarms do. The
+ * heading counts them by priority; rows as many as the header has room for (fitStrips), the rest counted below them.
+ */
 function renderGatewayAlarms() {
   const ga = $('gateway-alarms');
   const list = sortAlarms([...state.gatewayAlarms.values()]);
   ga.hidden = !list.length;
+  if (!list.length) fit.gateway = Infinity;
   let ul = ga.querySelector('ul.alarms');
   if (!ul) {
     ul = el('ul', 'alarms');
-    ga.replaceChildren(el('h2', null, 'Gateway'), ul);
+    ga.replaceChildren(el('h2'), ul, el('p', 'more'));
   }
-  reconcile(ul, list, (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
+  const rows = Math.min(list.length, fit.gateway);
+  strips.gatewayRows = rows;
+  strips.gatewayWanted = list.length;
+  reconcile(ul, list.slice(0, rows), (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
+  setText(ga.querySelector('h2'), `Gateway alarms (${list.length}: ${countWords(list, 'MEDIUM')})`);
+  const rest = list.slice(rows);
+  const more = ga.querySelector('.more');
+  more.hidden = !rest.length;
+  setText(more, `+ ${rest.length} more gateway alarm${rest.length === 1 ? '' : 's'}: ${countWords(rest, 'MEDIUM')}`);
+}
+
+/**
+ * Alarms counted by priority, highest first: "3 HIGH, 15 medium, 1 info" (`medium`: how the word for medium is
+ * written: the gateway's heading says MEDIUM, the loudest it has as a rule).
+ */
+function countWords(list, medium = 'medium') {
+  const count = (p) => list.filter((a) => a.priority === p && !a.information).length;
+  const info = list.filter((a) => a.information).length;
+  return [[count('high'), 'HIGH'], [count('medium'), medium], [count('low'), 'low'], [info, 'info']].filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`).join(', ');
 }
 
 function renderDetail() {
@@ -789,8 +858,13 @@ function renderWardAlarms() {
     ul = el('ul', 'alarms wide');
     strip.replaceChildren(el('h2'), ul, el('p', 'more'));
   }
+  if (!open.length) fit.bed = Infinity;
   const highs = open.filter((a) => a.priority === 'high').length;
-  const rows = Math.max(STRIP_ROWS, Math.min(highs, STRIP_MAX_HIGH));
+  // As many rows as every high alarm wants (up to STRIP_MAX_HIGH) or STRIP_ROWS, and as the header has room for.
+  const wanted = Math.max(STRIP_ROWS, Math.min(highs, STRIP_MAX_HIGH));
+  const rows = Math.min(wanted, fit.bed);
+  strips.bedRows = rows;
+  strips.bedWanted = open.length ? wanted : 0;
   reconcile(ul, open.slice(0, rows), (a) => a.id, () => newAlarmRow(false, true), updateAlarmRow);
   setText(strip.querySelector('h2'), `Alarms (${open.length}${highs ? `, ${highs} high` : ''})`);
   const rest = open.slice(rows);
@@ -798,20 +872,84 @@ function renderWardAlarms() {
   // While the strip shows, it keeps room for all its rows and the "more" line, and does not get shorter: it sits above
   // the tiles, and a tile's button moving under a finger about to press (a new alarm's row, an acknowledged one
   // leaving) makes the press open another tile. Rows are of one height (CSS); only a wrapped row or highs beyond
-  // STRIP_ROWS make it taller.
+  // STRIP_ROWS make it taller. Not on a screen with no room for the rows wanted (fitStrips): there the room is the
+  // screen's, and what is left out is counted.
   more.style.visibility = rest.length ? '' : 'hidden';
   let rowHeight = Number(ul.dataset.rowHeight ?? 0);
   for (const li of ul.children) rowHeight = Math.max(rowHeight, li.getBoundingClientRect().height); // fractional px
   ul.dataset.rowHeight = String(rowHeight);
   const gap = parseFloat(getComputedStyle(ul).rowGap) || 0;
-  const tallest = Math.ceil(Math.max(Number(ul.dataset.tallest ?? 0), ul.getBoundingClientRect().height, rows * rowHeight + (rows - 1) * gap));
+  const tallest = rows < wanted ? 0 : Math.ceil(Math.max(Number(ul.dataset.tallest ?? 0), ul.getBoundingClientRect().height, rows * rowHeight + (rows - 1) * gap));
   ul.dataset.tallest = String(tallest);
-  ul.style.minHeight = `${tallest}px`;
-  const count = (p) => rest.filter((a) => a.priority === p && !a.information).length;
-  const info = rest.filter((a) => a.information).length;
-  const parts = [[count('high'), 'HIGH'], [count('medium'), 'medium'], [count('low'), 'low'], [info, 'info']].filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`);
-  setText(more, `+ ${rest.length} more: ${parts.join(', ')}`);
-  more.classList.toggle('has-high', count('high') > 0);
+  ul.style.minHeight = tallest ? `${tallest}px` : '';
+  setText(more, `+ ${rest.length} more: ${countWords(rest)}`);
+  more.classList.toggle('has-high', rest.some((a) => a.priority === 'high' && !a.information));
+}
+
+/**
+ * The header (notice, bar, banners, both alarm strips) may take the height its CSS max-height gives (80 % of the
+ * screen): the ward keeps the rest. `fit`: the rows the strips have room for on this screen now, Infinity for as many as
+ * they want; `strips`: what they show and want (renderWardAlarms, renderGatewayAlarms).
+ */
+const fit = { bed: Infinity, gateway: Infinity };
+const strips = { bedRows: 0, bedWanted: 0, gatewayRows: 0, gatewayWanted: 0 };
+
+/**
+ * Fits the strips into the header's room: past it, the header would scroll inside itself, and what its bottom cut off
+ * (the "+ N more" count, every gateway alarm) nobody would see: nobody scrolls a wall screen (review rv177 H1). Bed
+ * rows go first, down to one; then gateway rows (their heading still counts them); then the last bed row (the "+ N
+ * more" count has it, HIGH loudly). Rows come back when there is room (an alarm answered, a banner gone, a larger
+ * window). Only a header that does not fit with no rows at all (a tiny window in large type) scrolls.
+ */
+function fitStrips() {
+  const top = $('top');
+  const room = parseFloat(getComputedStyle(top).maxHeight);
+  if (!Number.isFinite(room)) return;
+  let shrunk = false;
+  for (let i = 0; i < 12; i++) {
+    const over = top.scrollHeight - Math.floor(room);
+    if (over > 0) {
+      shrunk = true;
+      if (strips.bedRows > 1) fit.bed = Math.max(1, strips.bedRows - Math.ceil(over / bedPitch()));
+      else if (strips.gatewayRows > 0) fit.gateway = strips.gatewayRows - 1;
+      else if (strips.bedRows > 0) fit.bed = 0;
+      else return;
+    } else if (shrunk) {
+      return;
+    } else if (strips.bedRows < 1 && strips.bedWanted > 0 && -over >= bedPitch()) {
+      fit.bed = 1;
+    } else if (strips.gatewayRows < strips.gatewayWanted && -over >= gatewayPitch()) {
+      fit.gateway = strips.gatewayRows + 1;
+    } else if (strips.bedRows < strips.bedWanted && -over >= bedPitch()) {
+      fit.bed = strips.bedRows + Math.floor(-over / bedPitch());
+    } else {
+      return;
+    }
+    renderWardAlarms();
+    renderGatewayAlarms();
+  }
+}
+
+/** The height one more strip row takes: the tallest row seen, else the rows' CSS min-height (2.9em). */
+function bedPitch() {
+  const ul = $('ward-alarms').querySelector('ul.alarms');
+  if (!ul) return 1;
+  const s = getComputedStyle(ul);
+  return (Number(ul.dataset.rowHeight) || parseFloat(s.fontSize) * 2.9) + (parseFloat(s.rowGap) || 0);
+}
+
+function gatewayPitch() {
+  const ul = $('gateway-alarms').querySelector('ul.alarms');
+  if (!ul) return 1;
+  const s = getComputedStyle(ul);
+  return (ul.firstElementChild?.getBoundingClientRect().height || parseFloat(s.fontSize) * 2.9) + (parseFloat(s.rowGap) || 0);
+}
+
+/** Both strips, fitted to the header's room. */
+function renderStrips() {
+  renderWardAlarms();
+  renderGatewayAlarms();
+  fitStrips();
 }
 
 /**
@@ -829,11 +967,13 @@ function renderDropped() {
 
 function renderAll() {
   renderDropped();
-  renderWardAlarms();
-  renderGatewayAlarms();
+  renderStrips();
   if (state.selected) renderDetail();
   else renderWard();
 }
+// Another window size: the strips are fitted again (a banner that comes or goes too: setLive, updateFreshness,
+// updateAnswered; and each second, for a line that wraps anew).
+window.addEventListener('resize', renderStrips);
 
 // ---- Waveform strip and trends (canvas)
 
@@ -1059,6 +1199,7 @@ function setLive(live, detail) {
   c.className = `conn ${live ? 'live' : 'lost'}`;
   c.textContent = live ? 'Live' : 'Connection lost';
   for (const w of state.waves.values()) if (w.node && w.drawnCurrent !== waveIsCurrent(w)) drawWave(w);
+  renderStrips();
 }
 
 /** Takes the server's time of an event received now (see `link`). */
@@ -1096,6 +1237,7 @@ function updateFreshness() {
   document.body.classList.toggle('behind', slow);
   $('slow').hidden = !slow;
   showLiveChip();
+  renderStrips();
 }
 
 /** The bar's chip while live: the worse of "not answering" and "slow". */
@@ -1117,6 +1259,7 @@ function updateAnswered() {
   state.unanswered = unanswered;
   $('unanswered').hidden = !unanswered;
   showLiveChip();
+  renderStrips();
 }
 
 /**
@@ -1347,6 +1490,8 @@ function tickClock() {
   // A stopped waveform greys out and says for how long; one that comes back is drawn live again.
   for (const w of state.waves.values()) if (w.node && (!waveIsCurrent(w) || !w.drawnCurrent)) drawWave(w);
   for (const s of document.querySelectorAll('.state[data-until]')) updatePaused(s);
+  for (const u of document.querySelectorAll('.unconfirmed[data-since]')) updateUnconfirmed(u);
+  fitStrips();
 }
 
 const PAUSED_TEXT = { model: 'HELD BY MODEL', device: 'AUDIO PAUSED AT DEVICE' };
@@ -1354,7 +1499,7 @@ const PAUSED_TEXT = { model: 'HELD BY MODEL', device: 'AUDIO PAUSED AT DEVICE' }
 function updatePaused(s) {
   const left = Math.max(0, Math.round((Number(s.dataset.until) - serverNow()) / 1000));
   const what = Object.hasOwn(PAUSED_TEXT, s.dataset.by ?? '') ? PAUSED_TEXT[s.dataset.by] : 'AUDIO PAUSED';
-  setText(s, `${what} ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
+  setText(s, `${s.dataset.latched ? 'LATCHED · ' : ''}${what} ${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
 }
 setInterval(tickClock, 1000);
 
