@@ -6,14 +6,14 @@ import type { DriverEvent } from '../../agent/model/reading.js';
 import type { DriverContext } from '../types.js';
 import { ackCodesFor, type AckMode, type OutcomeKind } from './ackplan.js';
 import { DedupWindow } from './dedup.js';
-import { mapMessage, unreadTextField, type Notice } from './pcd01.js';
+import { mapMessage, mshNamesSender, unreadTextField, type Notice } from './pcd01.js';
 import { components, readHeader, sniffHeader, str, type AckAddress, type MessageHeader } from './protocol/access.js';
 import { ackSegments, type AckError } from './protocol/ack.js';
 import { encoderFor } from './protocol/charset.js';
 import { formatDtm } from './protocol/dtm.js';
 import { encodeSegments, segment } from './protocol/encode.js';
 import { Hl7ParseError, formatPosition } from './protocol/errors.js';
-import { parseFrame, segmentIds, segmentSequence } from './protocol/parse.js';
+import { parseFrame, positionAt, segmentIds, segmentSequence } from './protocol/parse.js';
 import type { Field, Hl7Batch, Hl7Message, Segment } from './protocol/types.js';
 
 export interface HandlerOptions {
@@ -46,6 +46,12 @@ interface Processed {
   notices?: Notice[];
   dedupKey?: string;
   hash?: string;
+  /**
+   * Only PCD-04 watchdogs (device-status events, stamped with our receipt time): stored whatever the duplicate window
+   * says, under a key of their own, so that a sender reusing MSH-10 (HL7 forbids it, some do) keeps its feed alive
+   * (review rv178 L2). A watchdog stored twice is harmless.
+   */
+  liveness?: true;
   /** The store refused its events (not a fault of ours or of the message). */
   unstored?: true;
   /** The charset its text was read in: what we echo of it goes back as \Xhh\ escapes of those bytes (ACKs stay ASCII). */
@@ -159,10 +165,14 @@ export class MessageHandler {
     return (await this.handleFrame(payload, peer)).acks;
   }
 
-  /** handle(), telling also when the connection is to be closed without an ACK (FrameResult). Never rejects. */
-  async handleFrame(payload: Buffer, peer: string): Promise<FrameResult> {
+  /**
+   * handle(), telling also when the connection is to be closed without an ACK (FrameResult). Never rejects. `innerFs`:
+   * the offset of an FS inside the frame that data followed (MllpFramer): the message was cut there, and is refused.
+   */
+  async handleFrame(payload: Buffer, peer: string, opts: { innerFs?: number } = {}): Promise<FrameResult> {
     const receivedAt = Date.now();
     this.ctx.count('frames_received');
+    if (opts.innerFs !== undefined) return { acks: this.acks([this.fsInside(payload, opts.innerFs, peer)], receivedAt) };
     let frame;
     try {
       // A bad message in a batch is answered on its own (AE); the others are taken.
@@ -188,11 +198,14 @@ export class MessageHandler {
     if (messages.length > 0) this.ctx.count('messages_received', messages.length);
     if (frame.kind === 'batch' && messages.length === 0) return { acks: [this.emptyBatch(frame.batch, peer, receivedAt)] };
     const failed = frame.kind === 'batch' ? frame.batch.failed : undefined;
-    // Error positions of a batch message count segments in the frame, as the parser does.
-    const frameIds = failed ? segmentIds(payload.toString('latin1')) : [];
-    const processed = messages.map((m) => {
+    // Error positions of a batch message count segments in the frame, as the parser does: the header and mapping
+    // checks, which count them in the message, are moved by where its MSH is in the frame (review rv178 L5).
+    const frameIds = frame.kind === 'batch' ? segmentIds(payload.toString('latin1')) : [];
+    const mshAt = frameIds.flatMap((id, i) => (id === 'MSH' ? [i] : []));
+    const inFrame = mshAt.length === messages.length ? (j: number) => ({ ids: frameIds, before: mshAt[j] as number }) : () => undefined;
+    const processed = messages.map((m, j) => {
       const err = failed?.get(m);
-      return err ? this.rejected(err, null, { ...this.fallbackOf(m), segmentIds: frameIds }, peer) : this.prepare(m, receivedAt, peer);
+      return err ? this.rejected(err, null, { ...this.fallbackOf(m), segmentIds: frameIds }, peer) : this.prepare(m, receivedAt, peer, inFrame(j));
     });
     await this.commit(processed, peer);
     // The whole frame goes unanswered (a batch too): its resend is stored where it was not, a duplicate where it was.
@@ -262,6 +275,35 @@ export class MessageHandler {
     };
   }
 
+  /**
+   * A frame with an MLLP end block byte (FS, 0x1C) inside, followed by data rather than CR (review rv178 M1): its sender
+   * (or something on the way) cut the message there. What came before the FS would parse as a whole message with
+   * values cut short (97 read as 9, a row lost), so none of it is taken: AE (CE) naming where, as for a message that
+   * cannot be read (it is one), counted (frames_fs_inside, messages_malformed) and logged once a minute per address.
+   */
+  private fsInside(payload: Buffer, at: number, peer: string): Processed {
+    this.ctx.count('messages_received');
+    this.ctx.count('frames_fs_inside');
+    const text = payload.toString('latin1');
+    const sniffed = sniffHeader(text);
+    const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
+    if (sniffed) {
+      fb.ackMode = sniffed;
+      fb.address = sniffed;
+    }
+    const next = payload[at + 1];
+    const nextByte = next === undefined ? 'nothing' : `0x${next.toString(16).padStart(2, '0').toUpperCase()}`;
+    const position = { ...positionAt(text, at), offset: at };
+    if (this.troubleLog.open(`fs-inside|${hostOf(peer)}`, Date.now())) {
+      this.ctx.log.warn(
+        { peer, controlId: fb.controlId, at: formatPosition(position), next: nextByte, bytes: payload.length, counter: 'frames_fs_inside' },
+        'HL7 message refused (AE): an MLLP end block byte FS (0x1C) inside it, followed by data, not CR; its sender cut it there (nothing of it is stored; the sender must resend it whole) (said once a minute per address; each is counted)',
+      );
+    }
+    const e = new Hl7ParseError(`MLLP end block byte FS (0x1C) inside the message, followed by ${nextByte}, not CR (MLLP ends a block with FS CR): the message was cut there; nothing of it is stored`, position, 102);
+    return this.rejected(e, null, fb, peer);
+  }
+
   /** What the MSH of a message says without readHeader's checks: to answer it when it cannot be taken. */
   private fallbackOf(msg: Hl7Message): Fallback {
     const msh = msg.segments[0] as Segment;
@@ -280,7 +322,8 @@ export class MessageHandler {
     };
   }
 
-  private prepare(msg: Hl7Message, receivedAt: number, peer: string): Processed {
+  /** `inFrame`: a batch's message: the frame's segment ids, and how many segments come before its MSH. */
+  private prepare(msg: Hl7Message, receivedAt: number, peer: string, inFrame?: { ids: string[]; before: number }): Processed {
     let header: MessageHeader | null = null;
     const fb = this.fallbackOf(msg);
     try {
@@ -321,8 +364,11 @@ export class MessageHandler {
           this.ctx.log.info({ peer, sender, controlId: header.controlId, warning: w.kind, counter }, `PCD mapping: ${w.text} (said once a minute per sender; each is counted)`);
         }
       }
-      // Trimmed here: a resend that differs only in padding around MSH-10 is the same message.
-      const dedupKey = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId.trim()].join('|');
+      // Trimmed here: a resend that differs only in padding around MSH-10 is the same message. A sender that names
+      // itself nowhere (MSH-3, MSH-4) is its address, as in its device id: two such monitors are two senders (rv178 L1).
+      const key = [header.sendingApplication.join('^'), header.sendingFacility.join('^'), header.controlId.trim()];
+      if (!mshNamesSender(msg.segments[0] as Segment)) key.push(hostOf(peer));
+      const liveness = mapped.events.length > 0 && mapped.events.every((e) => e.kind === 'device-status');
       return {
         header,
         fallbackControlId: header.controlId,
@@ -330,11 +376,14 @@ export class MessageHandler {
         outcome: 'accepted',
         events: mapped.events,
         ...(mapped.notices.length > 0 && { notices: mapped.notices }),
-        dedupKey,
+        dedupKey: key.join('|'),
         hash: contentHash(msg, mapped.mshTimeUsed),
+        ...(liveness && { liveness: true as const }),
       };
     } catch (e) {
-      return this.rejected(e, header, fb, peer);
+      if (!inFrame || !(e instanceof Hl7ParseError) || e.position.segmentIndex === undefined) return this.rejected(e, header, fb, peer);
+      const at = new Hl7ParseError(e.reason, { ...e.position, segmentIndex: e.position.segmentIndex + inFrame.before }, e.code);
+      return this.rejected(at, header, { ...fb, segmentIds: inFrame.ids }, peer);
     }
   }
 
@@ -423,6 +472,10 @@ export class MessageHandler {
     const repeats: Array<{ p: Processed; of: Processed }> = [];
     for (const p of list) {
       if (p.outcome !== 'accepted' || !p.dedupKey || !p.hash) continue;
+      if (p.liveness) {
+        fresh.push(p);
+        continue;
+      }
       // Another connection committing this control id: waited for, then checked like any other. The same content is
       // a resend; other content is another message that reuses the id, and is stored (a message is never dropped
       // on its control id alone).
@@ -456,7 +509,8 @@ export class MessageHandler {
     const commits = fresh.map(async (p): Promise<boolean> => {
       if (p.events.length === 0) return true;
       try {
-        await this.ctx.emit(p.events, { idempotencyKey: `hl7:${p.dedupKey as string}|${p.hash as string}` });
+        // A watchdog's key holds its receipt: one under a reused MSH-10 is not taken by the store for an earlier one.
+        await this.ctx.emit(p.events, { idempotencyKey: `hl7:${p.dedupKey as string}|${p.hash as string}${p.liveness ? `|${now}` : ''}` });
         this.storeRecovered();
         return true;
       } catch (err) {

@@ -1,7 +1,7 @@
 // hl7-mllp driver: receives HL7 v2 (IHE PCD-01 / PCD-04) over MLLP and emits readings and alarms.
 import type { Driver, DriverContext, DriverFactory, DriverHealth, DriverWarning } from '../types.js';
 import { MessageHandler, type RefusedRun } from './handler.js';
-import { HEAP_LIMIT_BYTES, MllpServer, checkTlsFiles, mllpQueueBudget, type TlsOptions } from './server.js';
+import { HEAP_LIMIT_BYTES, MllpServer, checkTlsFiles, mllpQueueBudget, type RefusedConnections, type TlsOptions } from './server.js';
 import { isTimeZone } from './protocol/dtm.js';
 import { isLoopbackHost } from '../../agent/loopback.js';
 
@@ -11,6 +11,7 @@ export interface Hl7MllpOptions {
   maxFrameBytes?: number;
   maxConnections?: number;
   idleTimeoutMs?: number;
+  firstFrameTimeoutMs?: number;
   readTimeoutMs?: number;
   maxQueuedFrames?: number;
   application?: string;
@@ -49,7 +50,7 @@ export const configSchema = {
       maximum: 10000,
       default: 64,
       description:
-        'Sender connections open at once on this listener; further ones are refused and counted (connections_refused). Default 64. Raise it for a site whose gateways open many connections (e.g. one per bed); lower it to bound what the gateway accepts.',
+        'Sender connections open at once on this listener; further ones are refused and counted (connections_refused): the listener is then degraded, with a gateway technical alarm, until 10 minutes pass without a refusal (a sender turned away gets no ACK and has no device whose alarm could tell). Default 64. Raise it for a site whose gateways open many connections (e.g. one per bed); lower it to bound what the gateway accepts.',
     },
     idleTimeoutMs: {
       type: 'integer',
@@ -59,6 +60,14 @@ export const configSchema = {
       default: 600000,
       description:
         "Close a connection with no traffic for this long, in milliseconds (at most 604800000, 7 days). The time does not run while the connection's messages wait to be stored; a connection with nothing waiting to be stored is closed after idleTimeoutMs even while reading is paused because the agent's queued-message bytes are full (the sender resends what it got no ACK for).",
+    },
+    firstFrameTimeoutMs: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 604800000,
+      default: 120000,
+      description:
+        'Close a connection that has sent no MLLP frame since it connected after this long, in milliseconds (or after idleTimeoutMs, if that is shorter); counted in idle_timeouts. Default 120000 (2 min), above the 30-60 s export interval of central stations: a silent connection (a sender that connects long before its first message, one left open by a crashed program, a port check) would otherwise hold a slot of maxConnections for idleTimeoutMs while senders are refused. Raise it for a sender that connects and sends its first message only minutes later and does not reconnect when closed.',
     },
     readTimeoutMs: {
       type: 'integer',
@@ -234,6 +243,19 @@ function refusedSaid(runs: RefusedRun[], now: number): { detail: string; selfFau
   };
 }
 
+/**
+ * Health's words for connections refused over maxConnections (review rv178 M3): `detail` with counts, times and
+ * addresses, `selfFault` (the alarm text) without them, the same while refusals go on.
+ */
+function refusedConnectionsSaid(run: RefusedConnections, max: number, open: number, silent: number, silentCloseMs: number, now: number): { detail: string; selfFault: string } {
+  const silentSaid =
+    silent > 0 ? `, ${silent} of them ${silent === 1 ? 'has' : 'have'} sent no frame since ${silent === 1 ? 'it' : 'they'} connected (such a connection is closed after ${silentCloseMs / 1000} s: firstFrameTimeoutMs)` : '';
+  return {
+    detail: `${run.count} connection(s) refused at connect since ${new Date(run.since).toISOString()} (last ${Math.round((now - run.lastAt) / 1000)} s ago, from ${listed(run.hosts)}): ${open} of maxConnections (${max}) are open${silentSaid}; a refused sender gets no ACK and its readings reach neither the display nor the alarms`,
+    selfFault: `senders are refused at connect: all maxConnections (${max}) connections are open; a refused sender gets no ACK and its readings reach neither the display nor the alarms: see the listener's health and warn log`,
+  };
+}
+
 export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext): Hl7MllpDriver {
   if (options.defaultTimeZone !== undefined && !isTimeZone(options.defaultTimeZone)) {
     throw new Error(`invalid hl7-mllp config: options.defaultTimeZone: "${options.defaultTimeZone}" is not a time zone this system knows (an IANA name, e.g. "Europe/Berlin")`);
@@ -267,6 +289,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
       maxFrameBytes: Math.min(options.maxFrameBytes ?? 1_048_576, MAX_FRAME_BYTES),
       maxConnections: options.maxConnections ?? 64,
       idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+      firstFrameTimeoutMs: options.firstFrameTimeoutMs ?? 120_000,
       readTimeoutMs: options.readTimeoutMs ?? 30_000,
       maxQueuedFrames: options.maxQueuedFrames ?? 32,
       ...(options.tls ? { tls: options.tls } : {}),
@@ -331,25 +354,31 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
       state = 'stopped';
     },
     health(): DriverHealth {
-      const quiet = quietForMs(Date.now());
-      const runs = state === 'running' ? handler.refusedSenders(Date.now()) : [];
+      const now = Date.now();
+      const quiet = quietForMs(now);
+      const runs = state === 'running' ? handler.refusedSenders(now) : [];
       // A sender whose every message is refused has no device whose alarm could tell: the listener itself is degraded.
-      const refused = runs.length > 0 ? refusedSaid(runs, Date.now()) : null;
+      const refused = runs.length > 0 ? refusedSaid(runs, now) : null;
+      // So is one refused at connect (review rv178 M3): it has no device either.
+      const connRun = state === 'running' ? server.refusedConnections(now) : null;
+      const silentCloseMs = Math.min(options.firstFrameTimeoutMs ?? 120_000, options.idleTimeoutMs ?? 600_000);
+      const connRefused = connRun ? refusedConnectionsSaid(connRun, options.maxConnections ?? 64, server.connections, server.silentConnections, silentCloseMs, now) : null;
+      const faults = [refused, connRefused].filter((f) => f !== null);
       const noSender = quiet !== null ? `no sender connected to ${where()} for ${Math.round(quiet / 1000)} s: check the sender's destination port, the deployment's PortBindings and firewalls` : null;
+      const silent = server.silentConnections;
       const out: DriverHealth = {
-        state: quiet !== null || refused ? 'degraded' : state,
+        state: quiet !== null || faults.length > 0 ? 'degraded' : state,
         detail:
-          refused
-            ? `${refused.detail}${noSender ? `; and ${noSender}` : ''}`
+          faults.length > 0
+            ? `${faults.map((f) => f.detail).join('; and ')}${noSender ? `; and ${noSender}` : ''}`
             : noSender ??
               (detail ||
-                `${server.connections} connection(s)${server.idleClosed ? ` (the last sender was closed by this listener after ${(options.idleTimeoutMs ?? 600_000) / 1000} s without traffic (idleTimeoutMs); it connects again to send)` : ''}, ${handler.dedup.size} control ids remembered`),
+                `${server.connections} connection(s)${silent > 0 ? ` (${silent} of them ${silent === 1 ? 'has' : 'have'} sent no frame since ${silent === 1 ? 'it' : 'they'} connected)` : ''}${server.idleClosed ? ` (the last sender was closed by this listener after ${(options.idleTimeoutMs ?? 600_000) / 1000} s without traffic (idleTimeoutMs); it connects again to send)` : ''}, ${handler.dedup.size} control ids remembered`),
         devices: {},
-        ...(refused && { selfFault: refused.selfFault }),
+        ...(faults.length > 0 && { selfFault: faults.map((f) => f.selfFault).join('; and ') }),
       };
       // A pushed feed has no link per device to watch: a device not heard from for a minute is shown as silent (the
       // alarm engine's no-data alarm is what tells the bedside), and one not heard from for a day is forgotten.
-      const now = Date.now();
       for (const [id, at] of devices) {
         if (now - at > DEVICE_FORGET_MS) {
           devices.delete(id);

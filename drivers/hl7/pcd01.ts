@@ -24,7 +24,7 @@ import { mdcByCode, metricByRefid } from '../../agent/model/mdc.js';
 import { components, isNull, repetitions, str, type MessageHeader } from './protocol/access.js';
 import { dtmOffset, parseDtm, wallTimeToUtc } from './protocol/dtm.js';
 import { Hl7ParseError } from './protocol/errors.js';
-import type { Hl7Message, Segment } from './protocol/types.js';
+import type { Delimiters, Hl7Message, Segment } from './protocol/types.js';
 import { readUnit } from './units.js';
 
 /** HL7 context kept beside each event, in the reading model's `context` (forwarded as sent). */
@@ -110,6 +110,8 @@ interface Row {
   status: string;
   statusShifted: boolean;
   time: string;
+  /** The message's delimiters: text in OBX-5 is joined back with them (componentTexts). */
+  delimiters: Delimiters;
 }
 
 interface Group {
@@ -283,7 +285,7 @@ function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[
           warnings.push({ kind: 'obx-before-obr', text: `segment ${i + 1}: OBX before any OBR` });
           current = open();
         }
-        const row = readRow(seg, senderShifts);
+        const row = readRow(seg, senderShifts, msg.delimiters);
         checkShape(row, i + 1);
         current.rows.push(row);
         break;
@@ -405,7 +407,7 @@ function obx3Triplet(seg: Segment): Pick<Row, 'code' | 'codeText' | 'codeSystem'
   return { ...alt, primary };
 }
 
-function readRow(raw: Segment, senderShifts: boolean): Row {
+function readRow(raw: Segment, senderShifts: boolean, delimiters: Delimiters): Row {
   let seg = raw;
   let statusShifted = false;
   if (mayBeShifted(raw) && (senderShifts || shiftEvident(raw))) {
@@ -425,6 +427,7 @@ function readRow(raw: Segment, senderShifts: boolean): Row {
     status: str(seg, 11).trim().toUpperCase(),
     statusShifted,
     time: str(seg, 14).trim(),
+    delimiters,
   };
 }
 
@@ -503,6 +506,14 @@ function deviceFromHd(c: string[]): string {
   const [ns = '', uid = '', type = ''] = c.map((x) => x.trim());
   if (type.toUpperCase().startsWith('EUI') && uid) return uid;
   return ns || uid;
+}
+
+/**
+ * Whether MSH-3 or MSH-4 names the sender, as senderDevice reads them: if neither does, the sender's address stands
+ * for it, in its device id and in the duplicate check (review rv178 L1).
+ */
+export function mshNamesSender(msh: Segment): boolean {
+  return deviceFromHd(components(msh, 3)) !== '' || deviceFromHd(components(msh, 4)) !== '';
 }
 
 /**
@@ -974,6 +985,20 @@ function metricFromText(r: Row, text: string, quality: Quality): number | string
 
 const SN_BOUNDS = new Set(['<', '>', '<=', '>=']);
 
+/**
+ * OBX-5's components in repetition `rep`, each with its subcomponents joined back with the message's subcomponent
+ * separator: text as sent (`Leads off & noisy`, an `&` a sender did not escape), where components() keeps only the
+ * first subcomponent (review rv178 M2).
+ */
+function componentTexts(r: Row, rep = 1): string[] {
+  return (r.seg.fields[5]?.[rep - 1] ?? []).map((c) => c.map((x) => x ?? '').join(r.delimiters.subcomponent));
+}
+
+/** OBX-5's first repetition holds more than one non-empty part (`97^98`, `97&5`): a number reads only the first. */
+function hasExtraParts(r: Row): boolean {
+  return (r.seg.fields[5]?.[0] ?? []).some((c, ci) => c.some((x, si) => (ci > 0 || si > 0) && (x ?? '').trim() !== ''));
+}
+
 /** OBX-5 as a reading value by OBX-2. */
 function valueOf(r: Row, quality: Quality): number | string | null {
   const seg = r.seg;
@@ -992,16 +1017,17 @@ function valueOf(r: Row, quality: Quality): number | string | null {
     quality.state = 'questionable';
     quality.reasons = [...(quality.reasons ?? []).filter((x) => x !== 'hl7-status:X'), 'hl7-status:X-with-value'];
   }
-  const first = components(seg, 5);
+  const first = componentTexts(r);
   switch (r.valueType) {
     case 'NM': {
-      // NM does not repeat: keep the first, but do not present it as the whole truth.
+      // NM does not repeat, nor has components: keep the first, but do not present it as the whole truth.
       if (repetitions(seg, 5) > 1) worsen(quality, 'questionable', 'repeated-value');
-      const t = (first[0] ?? '').trim();
+      if (hasExtraParts(r)) worsen(quality, 'questionable', 'extra-components');
+      const t = str(seg, 5).trim();
       return numberOf(t, quality) ?? t;
     }
     case 'SN': {
-      // comparator^num1^separator^num2
+      // comparator^num1^separator^num2 (a subcomponent in one makes it no number: not-a-number)
       const [cmp = '', n1 = '', sep = '', n2 = ''] = first.map((x) => x.trim());
       if (sep === '' && n2 === '') {
         if (cmp === '' || cmp === '=') return numberOf(n1, quality) ?? n1;
@@ -1030,18 +1056,19 @@ function valueOf(r: Row, quality: Quality): number | string | null {
       return text;
     }
     default: {
-      const textOf = (c: string[]): string => (c.length > 1 ? c.join('^') : (c[0] ?? ''));
-      if (isNumericMetric(r)) return metricFromText(r, textOf(first).trim(), quality);
+      // Components and subcomponents joined back as sent: a text with an unescaped `^` or `&` is kept whole.
+      const textOf = (rep: number): string => componentTexts(r, rep).join(r.delimiters.component);
+      if (isNumericMetric(r)) return metricFromText(r, textOf(1).trim(), quality);
       const reps = repetitions(seg, 5);
       if (reps > 1 && (r.valueType === 'ST' || r.valueType === 'TX' || r.valueType === 'FT')) {
         // HL7 sends multi-line text as repetitions of OBX-5: one line each.
         const lines: string[] = [];
-        for (let i = 1; i <= reps; i++) lines.push(textOf(components(seg, 5, i)));
+        for (let i = 1; i <= reps; i++) lines.push(textOf(i));
         return lines.join('\n').trim();
       }
       // Other types (ID, DTM, an empty OBX-2, …) cannot be joined: the first, marked as in NM.
       if (reps > 1) worsen(quality, 'questionable', 'repeated-value');
-      return textOf(first).trim();
+      return textOf(1).trim();
     }
   }
 }
@@ -1078,6 +1105,20 @@ function noteRefidConflict(ctx: TimeCtx, text: string): void {
   }
 }
 
+/** OBX-6 naming two units, or an MDC unit refid beside another number (units.ts readUnit): counted as OBX-3's are. */
+function noteUnitConflict(ctx: TimeCtx, text: string): void {
+  const n = ctx.notices.find((x) => x.counter === 'unit_mismatch');
+  if (n) n.by++;
+  else {
+    ctx.notices.push({
+      counter: 'unit_mismatch',
+      by: 1,
+      oncePerSender: true,
+      text: `OBX-6 whose units disagree (its values are questionable, unit-conflict; said once per sender, each row counted); the first: ${capText(text)}`,
+    });
+  }
+}
+
 function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: MapOptions, ctx: TimeCtx, out: DriverEvent[]): void {
   const deviceFor = (r: Row): string => deviceOf(r) ?? mshDevice();
   const obrTime = g.obr ? str(g.obr, 7).trim() : '';
@@ -1097,7 +1138,12 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
     const conflict = refidConflict(r);
     if (conflict) noteRefidConflict(ctx, conflict);
     const quality = qualityOf(r);
-    const { unit, asSent } = readUnit(components(r.seg, 6));
+    const { unit, asSent, conflict: unitConflict } = readUnit(components(r.seg, 6));
+    if (unitConflict) {
+      // Which of two units the value is in cannot be told (kPa or mmHg is a factor 7.5): not for the limit rules.
+      worsen(quality, 'questionable', 'unit-conflict');
+      noteUnitConflict(ctx, unitConflict);
+    }
     const sent = asSent === undefined ? {} : { unitAsSent: asSent };
     const isWave = r.valueType === 'NA' || r.valueType === 'MA';
     // Not MSH-7 for a waveform: the message is built after its samples were taken, so MSH-7 says no more of their
@@ -1108,6 +1154,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
       const rate = sampleRate(rates, g.rows, idx, r);
       const q: Quality = { ...quality, reasons: [...(quality.reasons ?? [])] };
       if (rate === undefined) worsen(q, 'questionable', 'sample-rate-unknown');
+      else if (rate.unit !== undefined) worsen(q, 'questionable', `sample-rate-unit:${rate.unit}`);
       applyMeasurementStatus(r, q);
       noteTime(time, q);
       // No sender time of the samples: they are placed at our receipt time, which may be far from when they were taken.
@@ -1120,7 +1167,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
           ...code,
           unit,
           startTime: time.ms ?? opts.receivedAt,
-          sampleRateHz: rate ?? 0,
+          sampleRateHz: rate?.hz ?? 0,
           samples,
           receivedAt: opts.receivedAt,
           quality: cq.reasons?.length ? cq : { state: cq.state },
@@ -1169,19 +1216,26 @@ function rateFacets(rows: Row[]): Map<string, Row> {
   return under;
 }
 
-/** Sample rate: facet row MDC_ATTR_SAMP_RATE under the waveform's OBX-4, else the row right after it. */
-function sampleRate(rates: Map<string, Row>, rows: Row[], idx: number, wave: Row): number | undefined {
+/** Units of a sample rate (samples per second); none given is read as one (IHE PCD WCM gives MDC_DIM_PER_SEC). */
+const RATE_UNITS = new Set(['', '/s', '1/s', 'Hz']);
+
+/**
+ * Sample rate in Hz: facet row MDC_ATTR_SAMP_RATE under the waveform's OBX-4, else the row right after it. A sample
+ * period (ms, s: by MDC number, refid or UCUM, review rv178 L3) is turned into its rate. `unit`: a unit that is neither,
+ * read as Hz and said (the waveform is questionable).
+ */
+function sampleRate(rates: Map<string, Row>, rows: Row[], idx: number, wave: Row): { hz: number; unit?: string } | undefined {
   const facet = rates.get(wave.containment);
   const next = rows[idx + 1];
   const row = facet ?? (next && isRate(next) ? next : undefined);
   if (!row) return undefined;
   const v = Number(str(row.seg, 5).trim());
   if (!(v > 0)) return undefined;
-  // MDC_DIM_PER_SEC (and Hz) is samples/s; a period in ms or s would be given with those units.
-  const unitCode = str(row.seg, 6).trim();
-  if (unitCode === '264338') return 1000 / v; // MDC_DIM_MILLI_SEC: sample period
-  if (unitCode === '264320') return 1 / v; // MDC_DIM_SEC: sample period
-  return v;
+  // A unit written as text only (`ms`, no coding system) comes back as an annotation, `{ms}`.
+  const ucum = readUnit(components(row.seg, 6)).unit.ucum.replace(/^\{(.*)\}$/, '$1');
+  if (ucum === 'ms') return { hz: 1000 / v };
+  if (ucum === 's') return { hz: 1 / v };
+  return RATE_UNITS.has(ucum) ? { hz: v } : { hz: v, unit: ucum };
 }
 
 /**
@@ -1295,11 +1349,13 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   let condRow: Pick<Row, 'code' | 'codeText' | 'codeSystem' | 'primary'> = { code: eventRow.code, codeText: eventRow.codeText, codeSystem: eventRow.codeSystem, primary: eventRow.primary };
   let text = '';
   const v = components(eventRow.seg, 5).map((x) => x.trim());
+  // The texts whole, subcomponents joined back (an unescaped `&` in "Leads off & noisy", review rv178 M2).
+  const texts = componentTexts(eventRow).map((x) => x.trim());
   if (eventRow.valueType === 'CWE' || eventRow.valueType === 'CE') {
     if (Number(eventRow.code) === MDC_EVT_ALARM && (v[0] || v[1])) condRow = { code: v[0] ?? '', codeText: v[1] ?? '', codeSystem: v[2] ?? '', primary: undefined };
-    text = v[8] || v[1] || v[0] || '';
+    text = texts[8] || texts[1] || texts[0] || '';
   } else {
-    text = v.join('^');
+    text = texts.join(eventRow.delimiters.component);
   }
   const cond = codeOf({ ...eventRow, ...condRow });
   if (Number(condRow.code) === MDC_EVT_ACTIVE || condRow.codeText === 'MDC_EVT_ACTIVE') {
@@ -1403,7 +1459,8 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
     alarm.sourceMetric = codeOf(metricRow).mdc;
     const q: Quality = { state: 'valid' };
     alarm.value = valueOf(metricRow, q);
-    const { unit, asSent } = readUnit(components(metricRow.seg, 6));
+    const { unit, asSent, conflict: unitConflict } = readUnit(components(metricRow.seg, 6));
+    if (unitConflict) noteUnitConflict(ctx, unitConflict);
     alarm.unit = unit;
     if (asSent !== undefined) alarm.context.unitAsSent = asSent;
   }

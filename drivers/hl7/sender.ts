@@ -53,7 +53,8 @@ function connect(o: { host: string; port: number; tls: boolean; ca?: string; cer
         }, onReady)
       : net.connect(o.port, o.host, onReady);
     sock.on('data', (d) => {
-      for (const e of framer.push(d)) if (e.type === 'frame') inbox.push(e.payload.toString('utf8'));
+      // An ACK is taken at its FS (flush): a receiver that ends it with FS alone sends nothing after it.
+      for (const e of [...framer.push(d), ...framer.flush()]) if (e.type === 'frame') inbox.push(e.payload.toString('utf8'));
       wake?.();
     });
     sock.on('error', (e) => {

@@ -8,7 +8,7 @@ import { LogGate } from '../../agent/log-gate.js';
 import type { DriverContext } from '../types.js';
 import { hostOf, type FrameResult, type MessageHandler } from './handler.js';
 import { ackSummaries } from './protocol/ack.js';
-import { MllpFramer, frame } from './protocol/mllp.js';
+import { MllpFramer, frame, type FramerEvent } from './protocol/mllp.js';
 
 /**
  * ACK bytes a connection may leave unread (queued in our process, beyond the kernel's buffers) before we stop reading
@@ -89,6 +89,12 @@ export class QueueBudget {
 /** The process's budget: every listener's connections share it. */
 export const mllpQueueBudget = new QueueBudget(queuedBytesCap(HEAP_LIMIT_BYTES));
 
+/**
+ * How long a frame read up to its FS waits for the byte after it (MLLP ends a block with FS CR): a CR split from its FS
+ * comes within a TCP round trip; a sender that ends with FS alone waits for its ACK this much longer.
+ */
+export const FS_END_WAIT_MS = 200;
+
 /** The same trouble from the same address is logged once a minute at most (a sender repeats it at every message). */
 const TROUBLE_LOG_EVERY_MS = 60_000;
 const UNFRAMED = 'MLLP sender sends HL7 without MLLP framing (no VT before MSH): its messages cannot be read nor acknowledged; set the sender to MLLP';
@@ -139,15 +145,38 @@ export interface ServerOptions {
   maxFrameBytes: number;
   maxConnections: number;
   idleTimeoutMs: number;
+  /**
+   * A connection that has begun no frame since it connected is idle after this (or idleTimeoutMs if shorter): silent
+   * connections hold slots of maxConnections (review rv178 M3). Default: idleTimeoutMs.
+   */
+  firstFrameTimeoutMs?: number;
   readTimeoutMs: number;
   /** Frames waiting for their turn on one connection before we stop reading from it. */
   maxQueuedFrames: number;
   tls?: TlsOptions;
 }
 
+/** Connections refused over maxConnections with no more than REFUSED_CONNECTIONS_GAP_MS between them (one run). */
+export interface RefusedConnections {
+  count: number;
+  since: number;
+  lastAt: number;
+  /** Their addresses, most recently refused last (at most REFUSED_CONNECTION_HOSTS). */
+  hosts: string[];
+}
+/**
+ * A run of refused connections is over after this long without one (review rv178 M3): a sender turned away retries at
+ * its own pace (seconds to minutes), and the listener stays degraded, with its alarm, while that goes on.
+ */
+export const REFUSED_CONNECTIONS_GAP_MS = 10 * 60_000;
+const REFUSED_CONNECTION_HOSTS = 3;
+
 export class MllpServer {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Connections that have begun no frame yet: they hold a slot and have sent nothing that could be answered. */
+  private readonly silent = new Set<net.Socket>();
+  private refused: RefusedConnections | null = null;
   private readonly troubleLog = new LogGate(TROUBLE_LOG_EVERY_MS, 1000);
 
   constructor(
@@ -162,6 +191,38 @@ export class MllpServer {
 
   get connections(): number {
     return this.sockets.size;
+  }
+
+  /** Open connections that have begun no frame since they connected. */
+  get silentConnections(): number {
+    return this.silent.size;
+  }
+
+  /** The current run of connections refused over maxConnections; null when none came for REFUSED_CONNECTIONS_GAP_MS. */
+  refusedConnections(now: number): RefusedConnections | null {
+    if (this.refused && now - this.refused.lastAt > REFUSED_CONNECTIONS_GAP_MS) this.refused = null;
+    return this.refused;
+  }
+
+  /**
+   * A connection refused over maxConnections (TCP, or before its TLS handshake): counted, logged once a minute per
+   * address with what holds the slots, and kept in the run health reports (a sender turned away has no ACK, no device).
+   */
+  private refuse(peer: string, tlsNote: string): void {
+    this.ctx.count('connections_refused');
+    const now = Date.now();
+    const host = hostOf(peer);
+    const run = this.refusedConnections(now) ?? { count: 0, since: now, lastAt: now, hosts: [] };
+    run.count++;
+    run.lastAt = now;
+    run.hosts = [...run.hosts.filter((h) => h !== host), host].slice(-REFUSED_CONNECTION_HOSTS);
+    this.refused = run;
+    if (this.troubleLog.open(`refused|${host}`, now)) {
+      this.ctx.log.warn(
+        { peer, max: this.opts.maxConnections, open: this.sockets.size, silent: this.silent.size, counter: 'connections_refused' },
+        `MLLP connection refused: too many connections${tlsNote}; the sender gets no ACK (said once a minute per address; each is counted; "silent": open connections that have sent no frame since they connected)`,
+      );
+    }
   }
 
   /** No connection is open, and the last one was closed by us for idleness (its sender connects again to send). */
@@ -223,11 +284,7 @@ export class MllpServer {
       // beyond maxConnections before the handshake ('drop'), so clients that never finish it cannot pile up.
       this.server.maxConnections = this.opts.maxConnections;
       this.server.on('drop', (d?: { remoteAddress?: string; remotePort?: number }) => {
-        this.ctx.count('connections_refused');
-        const peer = `${d?.remoteAddress ?? '?'}:${d?.remotePort ?? '?'}`;
-        if (this.troubleLog.open(`refused|${hostOf(peer)}`, Date.now())) {
-          this.ctx.log.warn({ peer, max: this.opts.maxConnections }, 'MLLP connection refused: too many connections (TLS handshakes included)');
-        }
+        this.refuse(`${d?.remoteAddress ?? '?'}:${d?.remotePort ?? '?'}`, ' (TLS handshakes included)');
       });
     } else {
       // A sender may end its side (FIN) after its message and still read the ACK (nc -N, shutdown(SHUT_WR)): Node's
@@ -305,14 +362,12 @@ export class MllpServer {
   private accept(s: net.Socket): void {
     const peer = `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
     if (this.sockets.size >= this.opts.maxConnections) {
-      this.ctx.count('connections_refused');
-      if (this.troubleLog.open(`refused|${hostOf(peer)}`, Date.now())) {
-        this.ctx.log.warn({ peer, max: this.opts.maxConnections }, 'MLLP connection refused: too many connections');
-      }
+      this.refuse(peer, '');
       s.destroy();
       return;
     }
     this.sockets.add(s);
+    this.silent.add(s);
     this.ctx.count('connections');
     this.onConnection();
     // Debug: a sender that connects per message (and a port health check) would write two lines per message.
@@ -337,21 +392,25 @@ export class MllpServer {
     let closedForIdle = false;
     const touch = (): void => {
       if (idleTimer) clearTimeout(idleTimer);
+      // Until it begins a frame, a connection is idle sooner (firstFrameTimeoutMs): silent ones must not hold the
+      // slots of maxConnections for idleTimeoutMs while senders are refused (review rv178 M3).
+      const silent = framer.counters.started === 0;
+      const idleMs = silent ? Math.min(this.opts.firstFrameTimeoutMs ?? this.opts.idleTimeoutMs, this.opts.idleTimeoutMs) : this.opts.idleTimeoutMs;
       idleTimer = setTimeout(() => {
         if (closed) return;
         // We are the slow side (its frames wait on the store), not the sender.
         if (queued > 0) return touch();
-        if (framer.inFrame) return touch(); // a frame is arriving: the read timeout governs it
+        if (framer.inFrame || framer.holding) return touch(); // a frame is arriving: the read timeout governs it
         // Not kept while the shared budget is full (review rv128 M2): a paused socket never reads the FIN of a sender
         // that gave up, so such connections would fill maxConnections. What it sent unread got no ACK: it resends.
         this.ctx.count('idle_timeouts');
         this.ctx.log.info(
-          { peer, idleMs: this.opts.idleTimeoutMs, ...(this.budget.full ? { readingPausedByQueuedBytes: true } : {}) },
-          'MLLP connection idle; closing',
+          { peer, idleMs, ...(this.budget.full ? { readingPausedByQueuedBytes: true } : {}) },
+          silent ? 'MLLP connection sent no MLLP frame since it connected; closing (firstFrameTimeoutMs)' : 'MLLP connection idle; closing',
         );
         closedForIdle = true;
         s.destroy();
-      }, this.opts.idleTimeoutMs);
+      }, idleMs);
     };
     touch();
     // Every connection pauses when the process's budget fills and resumes when it has room (flow reads it).
@@ -373,12 +432,15 @@ export class MllpServer {
      * rest of the frame may be waiting in the socket for us), and starts afresh when we read again.
      */
     const armRead = (): void => {
-      if (!framer.inFrame || holding) return clearRead();
+      // A frame held at its FS is still arriving: data after the FS continues it, and must not restart its time.
+      if ((!framer.inFrame && !framer.holding) || holding) return clearRead();
       if (readTimer && ended() === endedAtArm) return;
       clearRead();
       endedAtArm = ended();
       abandonedAtArm = framer.counters.abandoned;
       readTimer = setTimeout(() => {
+        // Ended by its FS, with no byte after it yet (a readTimeoutMs shorter than FS_END_WAIT_MS): taken as it is.
+        if (framer.holding) return flushHeld();
         // Read before the reset: a message dropped unended is a refusal of its host (review rv137 M1).
         const message = framer.messageHeld;
         const dropped = framer.reset();
@@ -526,10 +588,16 @@ export class MllpServer {
         );
       }
     };
-    s.on('data', (chunk: Buffer) => {
-      if (closing) return; // dropped: the sender resends it
-      sniff(chunk);
-      for (const ev of framer.push(chunk)) {
+    // A frame read up to its FS waits for the byte after it (framer.holding): CR ends it; data says the FS was inside
+    // the message (review rv178 M1). A sender that ends with FS alone and waits for its ACK sends no such byte: the
+    // frame is taken as it is after FS_END_WAIT_MS (or when the sender ends its side).
+    let fsTimer: NodeJS.Timeout | undefined;
+    const clearFsWait = (): void => {
+      if (fsTimer) clearTimeout(fsTimer);
+      fsTimer = undefined;
+    };
+    const onEvents = (events: FramerEvent[]): void => {
+      for (const ev of events) {
         if (ev.type === 'oversize') {
           this.ctx.count('frames_oversize');
           if (this.troubleLog.open(`oversize|${hostOf(peer)}`, Date.now())) {
@@ -558,31 +626,53 @@ export class MllpServer {
           if (ev.messageStarts > 0) this.handler.unframed(peer, ev.messageStarts);
         } else {
           touch();
-          const payload = ev.payload;
-          enqueue(() => this.handler.handleFrame(payload, peer), payload.length);
+          const { payload, innerFs } = ev;
+          enqueue(() => this.handler.handleFrame(payload, peer, innerFs === undefined ? {} : { innerFs }), payload.length);
         }
       }
       if (framer.counters.outsideBytes > lastOutside) {
         this.ctx.count('bytes_outside_frames', framer.counters.outsideBytes - lastOutside);
         lastOutside = framer.counters.outsideBytes;
       }
+    };
+    /** Takes a frame that waited for the byte after its FS as it is: none came (or none will). */
+    const flushHeld = (): void => {
+      clearFsWait();
+      if (closing) return;
+      onEvents(framer.flush());
+      armRead();
+    };
+    s.on('data', (chunk: Buffer) => {
+      if (closing) return; // dropped: the sender resends it
+      clearFsWait();
+      sniff(chunk);
+      onEvents(framer.push(chunk));
+      if (framer.counters.started > 0) this.silent.delete(s);
+      if (framer.holding) {
+        fsTimer = setTimeout(flushHeld, FS_END_WAIT_MS);
+        fsTimer.unref();
+      }
       armRead();
     });
     // The sender ended its side (it may still read: allowHalfOpen): no frame comes after this, so ours is ended once
     // the ACKs of the frames it sent are out.
     s.on('end', () => {
+      flushHeld();
       void chain.then(() => {
         if (!closed) s.end();
       });
     });
     s.on('error', (err) => this.ctx.log.info({ peer, err: err.message }, 'MLLP socket error'));
     s.on('close', () => {
+      // A frame ended by FS alone just before a reset: handled as it would have been at its FS (its ACK is undelivered).
+      flushHeld();
       closed = true;
       unwatch();
       clearRead();
       clearTimeout(ackTimer);
       if (idleTimer) clearTimeout(idleTimer);
       this.sockets.delete(s);
+      this.silent.delete(s);
       if (this.sockets.size === 0) this.lastClosedIdle = closedForIdle;
       if (framer.inFrame && !closing) {
         this.ctx.count('frames_incomplete_on_close');

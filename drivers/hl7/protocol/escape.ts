@@ -152,6 +152,9 @@ export function encodeLeaf(value: Leaf, d: Delimiters, bytesOf?: ByteEncoder): s
     else if (d.truncation !== undefined && ch === d.truncation) out += `${d.escape}P${d.escape}`;
     else if (ch === '\r') out += `${d.escape}X0D${d.escape}`;
     else if (ch === '\n') out += `${d.escape}X0A${d.escape}`;
+    // MLLP's block bytes (VT, FS) would cut the frame this text goes out in; a refused frame may hold them.
+    else if (ch === '\x0b') out += `${d.escape}X0B${d.escape}`;
+    else if (ch === '\x1c') out += `${d.escape}X1C${d.escape}`;
     else out += ch;
   }
   flush();

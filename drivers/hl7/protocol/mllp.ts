@@ -4,7 +4,7 @@
 export const VT = 0x0b;
 export const FS = 0x1c;
 export const CR = 0x0d;
-const LF = 0x0a;
+export const LF = 0x0a;
 /** "MSH": the header segment that begins every HL7 v2 message (a batch's messages too). */
 const MSH = [0x4d, 0x53, 0x48];
 
@@ -19,9 +19,14 @@ export const OUTSIDE_HEAD_BYTES = 32;
 const MESSAGE_HEAD = /^(?:\xef\xbb\xbf)?[\r\n]*(?:MSH|BHS|FHS)/;
 
 export type FramerEvent =
-  /** A complete frame, delivered at its FS (a sender waiting for the ACK may never send the CR). */
-  | { type: 'frame'; payload: Buffer }
-  /** The byte after an FS was not CR (tolerated, flagged). Comes after that frame's 'frame' event. */
+  /**
+   * A complete frame, delivered at the byte after its FS (CR, or VT / LF where the CR is missing), or by flush() when
+   * none comes (a sender waiting for the ACK may never send the CR). `innerFs`: the offset in `payload` of the first
+   * FS that data followed (not CR, VT or LF): no end block, so the sender's message was cut there (review rv178 M1);
+   * the bytes after it are in the payload, up to the FS that ended the frame.
+   */
+  | { type: 'frame'; payload: Buffer; innerFs?: number }
+  /** The byte after an FS was VT or LF, not CR (tolerated, flagged). Comes after that frame's 'frame' event. */
   | { type: 'missing-cr' }
   /** A frame grew past maxFrameBytes; the framer drops it and waits for the next VT. `head`: its first bytes. */
   | { type: 'oversize'; limit: number; head: Buffer }
@@ -49,13 +54,18 @@ export interface FramerCounters {
   started: number;
 }
 
-// 'fs': a frame was just delivered at its FS; a CR right after it belongs to the trailer and is swallowed.
+// 'fs': an FS was just read. Its frame is `held` until the next byte tells whether the FS ended it (CR; VT or LF with
+// the CR missing) or was inside it (anything else); after flush() nothing is held, and a CR then is the trailer.
 type State = 'idle' | 'in' | 'fs' | 'discard';
 
 export class MllpFramer {
   private state: State = 'idle';
   private parts: Buffer[] = [];
   private size = 0;
+  /** The frame read up to an FS, waiting for the byte after it (state 'fs'). */
+  private held: Buffer | null = null;
+  /** Offset of the first FS inside the current frame (data followed it), if any. */
+  private innerFs: number | undefined;
   /** Bytes of "MSH" matched at the start of the current line outside frames; -1: this line does not begin a message. */
   private line = 0;
   readonly counters: FramerCounters = { frames: 0, oversize: 0, abandoned: 0, outsideBytes: 0, discardedBytes: 0, started: 0 };
@@ -72,6 +82,11 @@ export class MllpFramer {
   /** Bytes held for the unfinished frame. */
   get buffered(): number {
     return this.size;
+  }
+
+  /** True while a frame read up to its FS waits for the next byte (push) or for flush(). */
+  get holding(): boolean {
+    return this.held !== null;
   }
 
   /** True while the unfinished frame held began with an HL7 header: reset() would drop a message (review rv137 M1). */
@@ -106,6 +121,13 @@ export class MllpFramer {
           const k = buf.indexOf(FS, i);
           const end = k < 0 ? n : k;
           const v = buf.indexOf(VT, i);
+          if (v >= 0 && v < end && this.innerFs !== undefined) {
+            // A frame start after the bytes that followed an FS, with no FS among them: that FS ended the frame after
+            // all, and what came between is outside any frame (padding, or a message sent without VT), as before.
+            this.endAtInnerFs(buf.subarray(i, v), events);
+            i = v;
+            break;
+          }
           if (v >= 0 && v < end) {
             this.counters.abandoned++;
             events.push({ type: 'abandoned', bytes: this.size + (v - i), message: this.startsMessage(buf.subarray(i, v)) });
@@ -130,18 +152,29 @@ export class MllpFramer {
           }
           if (k < 0) i = n;
           else {
-            events.push({ type: 'frame', payload: Buffer.concat(this.parts, this.size) });
-            this.counters.frames++;
+            this.held = Buffer.concat(this.parts, this.size);
             this.parts = [];
             this.size = 0;
             this.state = 'fs';
-            this.line = 0; // what follows a frame starts a line
             i = k + 1;
           }
           break;
         }
         case 'fs': {
-          if (buf[i] === CR) i++;
+          const b = buf[i] as number;
+          if (this.held !== null && b !== CR && b !== VT && b !== LF) {
+            // Data after the FS: it was no end block (MLLP ends a block with FS CR) but a byte inside the message, which
+            // goes on to the next FS. Kept, so the whole message is answered at once, as cut (review rv178 M1).
+            const head = this.held;
+            this.held = null;
+            this.innerFs ??= head.length;
+            this.parts = [head, Buffer.from([FS])];
+            this.size = head.length + 1;
+            this.state = 'in';
+            break;
+          }
+          if (this.held !== null) this.deliver(events);
+          if (b === CR) i++;
           else events.push({ type: 'missing-cr' });
           this.state = 'idle';
           break;
@@ -181,18 +214,58 @@ export class MllpFramer {
     return starts;
   }
 
+  /**
+   * Delivers a frame read up to its FS when no byte followed it (the sender ends with FS alone and waits for the ACK,
+   * or the connection ended): the caller decides how long to wait for that byte. A CR coming later is the trailer.
+   */
+  flush(): FramerEvent[] {
+    if (this.held === null) return [];
+    const events: FramerEvent[] = [];
+    this.deliver(events);
+    return events;
+  }
+
   /** Drops any unfinished frame (e.g. after a read timeout); returns how many bytes were dropped. */
   reset(): number {
-    const dropped = this.size;
+    const dropped = this.size + (this.held?.length ?? 0);
     this.parts = [];
     this.size = 0;
+    this.held = null;
+    this.innerFs = undefined;
     this.state = 'idle';
     return dropped;
+  }
+
+  /** Ends the frame at its inner FS: the bytes after it (held, then `more`) are outside any frame. State 'idle'. */
+  private endAtInnerFs(more: Buffer, events: FramerEvent[]): void {
+    const at = this.innerFs as number;
+    const all = Buffer.concat([...this.parts, more]);
+    this.held = all.subarray(0, at);
+    this.innerFs = undefined;
+    this.parts = [];
+    this.size = 0;
+    this.deliver(events);
+    events.push({ type: 'missing-cr' });
+    const rest = all.subarray(at + 1);
+    this.state = 'idle';
+    if (rest.length === 0) return;
+    this.counters.outsideBytes += rest.length;
+    events.push({ type: 'outside', bytes: rest.length, head: Buffer.from(rest.subarray(0, OUTSIDE_HEAD_BYTES)), messageStarts: this.scanOutside(rest, 0, rest.length) });
+  }
+
+  private deliver(events: FramerEvent[]): void {
+    const payload = this.held as Buffer;
+    events.push(this.innerFs === undefined ? { type: 'frame', payload } : { type: 'frame', payload, innerFs: this.innerFs });
+    this.counters.frames++;
+    this.held = null;
+    this.innerFs = undefined;
+    this.line = 0; // what follows a frame starts a line
   }
 
   private begin(): void {
     this.parts = [];
     this.size = 0;
+    this.innerFs = undefined;
     this.state = 'in';
     this.counters.started++;
   }

@@ -92,6 +92,35 @@ export function segmentIds(text: string): string[] {
 }
 
 /**
+ * Where character `offset` of a frame's text falls, as the parser numbers segments (segmentIds) and fields: its segment
+ * (index, id) and field, e.g. for a stray MLLP byte inside a message. The id and field are left out when the segment
+ * has no readable id.
+ */
+export function positionAt(text: string, offset: number): Hl7Position {
+  const lead = /^(?:\xef\xbb\xbf|\ufeff)/.exec(text)?.[0].length ?? 0;
+  const { pieces, starts } = splitPieces(text.slice(lead), []);
+  let index = 0;
+  let separator = '|';
+  for (let i = 0; i < pieces.length; i++) {
+    const p = pieces[i] as string;
+    if (p.trim() === '') continue;
+    index++;
+    const skip = BOM_BEFORE_HEADER.test(p) ? 3 : 0;
+    const seg = p.slice(skip);
+    const id = seg.slice(0, 3);
+    if (HEADER_IDS.has(id) && seg.length > 3) separator = seg[3] as string;
+    const from = lead + (starts[i] as number) + skip;
+    if (offset > from + seg.length && i < pieces.length - 1) continue;
+    if (!SEGMENT_ID.test(id)) return { segmentIndex: index };
+    if (offset - from <= 3) return { segmentIndex: index, segmentId: id };
+    // Field n follows the n-th separator; in a header segment MSH-1 is the separator itself.
+    const before = seg.slice(0, Math.max(0, offset - from)).split(separator).length - 1;
+    return { segmentIndex: index, segmentId: id, field: HEADER_IDS.has(id) ? before + 1 : before };
+  }
+  return { segmentIndex: Math.max(1, index) };
+}
+
+/**
  * ERR-2.2 (segment sequence): which occurrence of its segment id within its message the segment at 1-based
  * `segmentIndex` is (the second OBX → 2), counting back to the message's header. Undefined when out of range.
  * A frame that starts with MSH is one message (parseFrame), so a second MSH in it is that message's MSH 2; in a batch
