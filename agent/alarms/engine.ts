@@ -902,6 +902,11 @@ export class AlarmEngine {
     return this.open.get(alarmId)?.state === 'audio-paused' ? this.pausedBy.get(alarmId)?.role : undefined;
   }
 
+  /** Whether the device's driver reports it in error (TechnicalMonitor.inError): a fault, not a lost device. */
+  deviceInError(deviceId: string): boolean {
+    return this.technical.inError(deviceId);
+  }
+
   /** Current NEWS2 for a bed (undefined if the bed never had an input). */
   news2(bed: string, now: number): News2Score | undefined {
     return this.news2Monitor.score(bed, now);

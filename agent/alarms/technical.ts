@@ -147,6 +147,15 @@ export class TechnicalMonitor {
     this.config = config;
   }
 
+  /**
+   * Whether the device's driver reports it in error (part of it failing, e.g. a register refused): its "fault" alarm
+   * shares the connection key with "disconnected", but data still comes, so its other alarms are still confirmed.
+   */
+  inError(deviceId: string): boolean {
+    const d = this.devices.get(deviceId);
+    return d !== undefined && d.downSince !== null && d.downState === 'error';
+  }
+
   private device(deviceId: string, bed: string | undefined, at: number): DeviceTrack {
     let d = this.devices.get(deviceId);
     if (!d) {

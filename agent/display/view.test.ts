@@ -155,4 +155,21 @@ describe('alarmView unconfirmed (review rv177 M2)', () => {
     expect(conn.alarm.condition.text).toMatch(/disconnected/);
     expect(view(e, id).unconfirmed).toEqual({ since: conn.alarm.raisedAt, kind: 'connection', text: conn.alarm.condition.text });
   });
+
+  it('does not mark the alarms of a device in error whose data still comes (its "fault" alarm shares the connection key; review rv179 H1)', () => {
+    const { e, id, alarm } = silentMonitor();
+    // One register refused (a Modbus exception): the driver reports error while the device's other data flows.
+    e.deviceStatus({ kind: 'device-status', deviceId: 'mon-1', bed: 'bed-1', source: 'test', state: 'error', detail: 'register 7 refused', at: at(5) });
+    for (let sec = 6; sec <= 20; sec += 2) {
+      alarm('continue', sec);
+      e.tick(at(sec));
+    }
+    const fault = e.list({ bed: 'bed-1' }).find((a) => a.source === 'technical')!;
+    expect(fault.condition.text).toMatch(/fault/);
+    expect(view(e, id).unconfirmed).toBeNull();
+    // Offline later (its data stops too): then the device no longer confirms it.
+    e.deviceStatus({ kind: 'device-status', deviceId: 'mon-1', bed: 'bed-1', source: 'test', state: 'offline', detail: 'cable', at: at(21) });
+    e.tick(at(60));
+    expect(view(e, id).unconfirmed).toMatchObject({ kind: expect.stringMatching(/connection|no-data/) });
+  });
 });

@@ -91,6 +91,8 @@ export function unconfirmedOf(engine: AlarmEngine): UnconfirmedOf {
         // Present only: a latched one says the device was silent, not that it is.
         const s = t.conditionPresent ? silenceKind(t) : null;
         if (!s) continue;
+        // A device in error (its "fault" alarm, under the connection key) still sends: it confirms its alarms (rv179 H1).
+        if (s.kind === 'connection' && engine.deviceInError(t.deviceId)) continue;
         const list = silent.get(t.deviceId) ?? [];
         list.push({ since: t.raisedAt, kind: s.kind, text: t.condition.text, bed: s.bed });
         silent.set(t.deviceId, list);
