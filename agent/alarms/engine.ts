@@ -72,6 +72,9 @@ export interface AlarmFilter {
   bed?: string;
 }
 
+/** An open alarm's fields for a lookup by key (openByKey), and its condition's text. */
+export type OpenByKey = Readonly<Pick<Alarm, 'source' | 'key' | 'deviceId' | 'bed' | 'conditionPresent' | 'raisedAt'> & { text: string }>;
+
 /**
  * A device `start` for an open alarm acknowledged here counts as a new episode (its predecessor's end lost) only when
  * the device has not reported that alarm for longer than this: 10 min, our choice. Not tied to the device's
@@ -900,6 +903,18 @@ export class AlarmEngine {
   audioPausedBy(alarmId: string): string | undefined {
     // The record outlives its pause (it is kept until a rise or the alarm's end): only a pause still running counts.
     return this.open.get(alarmId)?.state === 'audio-paused' ? this.pausedBy.get(alarmId)?.role : undefined;
+  }
+
+  /**
+   * The open alarm under a condition key, as the few fields a lookup needs, not copied: the display asks this per
+   * alarm for its device's technical alarms (view.ts unconfirmedOf), where list() would clone and sort every open
+   * alarm each time (review rv179 L4).
+   */
+  openByKey(key: string): OpenByKey | undefined {
+    const id = this.byKey.get(key);
+    const a = id === undefined ? undefined : this.open.get(id);
+    if (a === undefined) return undefined;
+    return { source: a.source, key: a.key, deviceId: a.deviceId, bed: a.bed, conditionPresent: a.conditionPresent, raisedAt: a.raisedAt, text: a.condition.text };
   }
 
   /** Whether the device's driver reports it in error (TechnicalMonitor.inError): a fault, not a lost device. */

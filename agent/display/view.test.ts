@@ -1,5 +1,5 @@
 // The alarm view's `model` field: what the bedside page shows of the edge model's annotations; the priority colours.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AlarmEngine } from '../alarms/engine.js';
 import { MODEL_ANNOTATION_KIND, type Actor } from '../alarms/types.js';
 import { alarmView, bedTile, changeView, presentation, unconfirmedOf } from './view.js';
@@ -171,5 +171,17 @@ describe('alarmView unconfirmed (review rv177 M2)', () => {
     e.deviceStatus({ kind: 'device-status', deviceId: 'mon-1', bed: 'bed-1', source: 'test', state: 'offline', detail: 'cable', at: at(21) });
     e.tick(at(60));
     expect(view(e, id).unconfirmed).toMatchObject({ kind: expect.stringMatching(/connection|no-data/) });
+  });
+
+  it('reads only the silent device\'s technical alarms, without copying and sorting every open alarm (review rv179 L4)', () => {
+    const { e, id } = silentMonitor();
+    e.tick(at(31)); // "No data" for both monitors
+    const list = vi.spyOn(e, 'list');
+    const get = vi.spyOn(e, 'get');
+    const a = e.get(id)!;
+    get.mockClear();
+    expect(unconfirmedOf(e)(a)).toMatchObject({ kind: 'no-data' });
+    expect(list).not.toHaveBeenCalled();
+    expect(get).not.toHaveBeenCalled();
   });
 });

@@ -62,7 +62,7 @@ const NOT_KNOWN: UnconfirmedOf = () => null;
  * Whether an alarm is the agent's "No data" or "disconnected" alarm of a device (by its key: TechnicalMonitor's), and
  * for which bed when it is for one bed only (a device carrying several beds that sends nothing for one of them).
  */
-function silenceKind(t: Alarm): { kind: UnconfirmedView['kind']; bed: string | null } | null {
+function silenceKind(t: Pick<Alarm, 'source' | 'key' | 'deviceId' | 'bed'>): { kind: UnconfirmedView['kind']; bed: string | null } | null {
   if (t.source !== 'technical') return null;
   if (t.key === technicalKey(t.deviceId, 'no-data')) return { kind: 'no-data', bed: null };
   if (t.key === technicalKey(t.deviceId, 'connection')) return { kind: 'connection', bed: null };
@@ -76,31 +76,27 @@ export function tellsSilence(a: Alarm): boolean {
 }
 
 /**
- * The engine's open "No data" and "disconnected" alarms, read once (at the first alarm that needs them): a view built
- * with it marks the alarms of those devices. A device-wide one covers the device's alarms on every bed (a central
- * station's). The agent's own technical alarms are not marked (their own words say what they are), nor an alarm
- * whose condition has ended (it says LATCHED).
+ * The engine's open "No data" and "disconnected" alarms of an alarm's device: a view built with it marks the alarms
+ * of those devices. A device-wide one covers the device's alarms on every bed (a central station's). The agent's own
+ * technical alarms are not marked (their own words say what they are), nor an alarm whose condition has ended (it
+ * says LATCHED). Looked up by key per alarm, not read from engine.list(), which clones and sorts every open alarm
+ * (review rv179 L4).
  */
 export function unconfirmedOf(engine: AlarmEngine): UnconfirmedOf {
-  let silent: Map<string, { since: number; kind: UnconfirmedView['kind']; text: string; bed: string | null }[]> | null = null;
   return (a) => {
     if (a.source === 'technical' || !a.conditionPresent) return null;
-    if (silent === null) {
-      silent = new Map();
-      for (const t of engine.list()) {
-        // Present only: a latched one says the device was silent, not that it is.
-        const s = t.conditionPresent ? silenceKind(t) : null;
-        if (!s) continue;
-        // A device in error (its "fault" alarm, under the connection key) still sends: it confirms its alarms (rv179 H1).
-        if (s.kind === 'connection' && engine.deviceInError(t.deviceId)) continue;
-        const list = silent.get(t.deviceId) ?? [];
-        list.push({ since: t.raisedAt, kind: s.kind, text: t.condition.text, bed: s.bed });
-        silent.set(t.deviceId, list);
-      }
+    let found: UnconfirmedView | null = null;
+    for (const key of [technicalKey(a.deviceId, 'no-data'), technicalKey(a.deviceId, 'connection'), technicalKey(`${a.deviceId}|${a.bed}`, 'no-data')]) {
+      const t = engine.openByKey(key);
+      // Present only: a latched one says the device was silent, not that it is.
+      const s = t?.conditionPresent ? silenceKind(t) : null;
+      if (!t || !s || t.deviceId !== a.deviceId || (s.bed !== null && s.bed !== a.bed)) continue;
+      // A device in error (its "fault" alarm, under the connection key) still sends: it confirms its alarms (rv179 H1).
+      if (s.kind === 'connection' && engine.deviceInError(t.deviceId)) continue;
+      // The earliest, when both are open: the device has been unconfirmed since then.
+      if (!found || t.raisedAt < found.since) found = { since: t.raisedAt, kind: s.kind, text: t.text };
     }
-    // The earliest, when both are open: the device has been unconfirmed since then.
-    const found = (silent.get(a.deviceId) ?? []).filter((x) => x.bed === null || x.bed === a.bed).sort((x, y) => x.since - y.since)[0];
-    return found ? { since: found.since, kind: found.kind, text: found.text } : null;
+    return found;
   };
 }
 
@@ -258,7 +254,7 @@ export function wardBeds(ward: WardState, engine: AlarmEngine): string[] {
 
 /**
  * `score`: the bed's NEWS2 at `now`, when the caller has it already (LiveFeed keeps when it can next change);
- * `unconfirmed`: one unconfirmedOf for every tile of a snapshot or flush (it reads the engine's open alarms once).
+ * `unconfirmed`: the engine's silent devices (unconfirmedOf); one may serve every tile of a snapshot or flush.
  */
 export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now), unconfirmed = unconfirmedOf(engine)): BedTile {
   return {

@@ -10,8 +10,9 @@ import { fakeContext } from '../serial/testing.js';
 
 const realNow = Date.now.bind(Date);
 let step = 0;
+let shift = 0; // moves the monotonic clock on, for a reading of health "later" without waiting
 const wall = (): number => realNow() + step;
-const clock = { monotonic: () => performance.now(), wall };
+const clock = { monotonic: () => performance.now() + shift, wall };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -19,14 +20,15 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
   vi.restoreAllMocks();
   step = 0;
+  shift = 0;
 });
 
 const device = (id: string, unitId: number) => ({ id, unitId, pollIntervalMs: 100, points: [{ name: 'hr', table: 'holding' as const, address: 0 }] });
 
-function start(devices: Array<ReturnType<typeof device>>, transport: FakeTransport) {
+function start(devices: Array<ReturnType<typeof device>>, transport: FakeTransport, backoff?: { initialMs: number; maxMs: number }) {
   vi.spyOn(Date, 'now').mockImplementation(wall);
   const ctx = fakeContext('clock');
-  const driver = new ModbusDriver(buildPlan({ buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices }] }), ctx, () => transport, clock);
+  const driver = new ModbusDriver(buildPlan({ buses: [{ id: 'b', transport: 'tcp', host: '127.0.0.1', devices }], ...(backoff ? { backoff } : {}) }), ctx, () => transport, clock);
   cleanup.push(() => driver.stop());
   return { ctx, driver };
 }
@@ -66,5 +68,22 @@ describe('modbus polling and the wall clock', () => {
     expect(ctx.statuses('bed2').at(-1)?.state).toBe('online');
     // The status change is stamped with the (stepped) wall time.
     expect(Math.abs((ctx.statuses('bed2').at(-1)?.at ?? 0) - wall())).toBeLessThan(5000);
+  });
+
+  it('review rv179 L3: an offline device\'s health detail counts its next try from when health is read, floored at 0', async () => {
+    const timeout = () => Promise.reject(Object.assign(new Error('Timed out'), { name: 'TransactionTimedOutError' }));
+    const t = new FakeTransport(timeout);
+    // Two reads (addresses far apart), both unanswered: offline after three failures, then a probe 10 s later.
+    const twoReads = { ...device('mon', 1), points: [...device('mon', 1).points, { name: 'spo2', table: 'holding' as const, address: 200 }] };
+    const { driver } = start([twoReads], t, { initialMs: 10_000, maxMs: 10_000 });
+    await driver.start();
+    const waitOf = () => Number(/next try in (\d+) ms/.exec(driver.health().devices?.mon?.detail ?? '')?.[1]);
+    // Offline, the bus reconnects (TCP resync) and probes at once; that probe fails too.
+    await until('offline, a probe failed', () => driver.health().devices?.mon?.state === 'offline' && waitOf() > 9000);
+    shift += 6000;
+    expect(waitOf()).toBeGreaterThan(3000);
+    expect(waitOf()).toBeLessThanOrEqual(4000);
+    shift += 20_000; // past the due probe, before it ran
+    expect(waitOf()).toBe(0);
   });
 });

@@ -410,9 +410,30 @@ describe('review rv176: a device with several reads across an outage', () => {
     const { dev, hr, spo2 } = runner();
     dev.succeeded(hr, [72], 0);
     dev.succeeded(spo2, [98], 10);
-    const off = silenceUntilOffline(dev, 1000).events.find((e): e is DeviceStatusEvent => e?.kind === 'device-status');
+    const gone = silenceUntilOffline(dev, 1000);
+    const off = gone.events.find((e): e is DeviceStatusEvent => e?.kind === 'device-status');
     expect(off?.state).toBe('offline');
     expect(off?.detail).toMatch(/^no response \(timeout\) on holding \d+\.\.\d+ \(3 failures in a row\)$/);
-    expect(dev.detail).toMatch(/\(3 failures in a row; next try in \d+ ms\)$/);
+    expect(dev.detailAt(gone.at)).toMatch(/\(3 failures in a row; next try in \d+ ms\)$/);
+  });
+
+  it('review rv179 L3: the health detail\'s wait for the next probe is counted when read (not frozen at the failed probe), floored at 0', () => {
+    const { dev, hr, spo2 } = runner();
+    dev.succeeded(hr, [72], 0);
+    dev.succeeded(spo2, [98], 10);
+    let t = silenceUntilOffline(dev, 1000).at;
+    for (let i = 0; i < 5; i++) {
+      const n = dev.next();
+      t = n.at;
+      dev.failed(n.group, timeout, t);
+    }
+    const probeAt = dev.next().at;
+    expect(probeAt - t).toBe(30_000); // backoff at its cap
+    expect(dev.detailAt(t)).toMatch(/^no response \(timeout\) on holding \d+\.\.\d+ \(next try in 30000 ms\)$/);
+    expect(dev.detailAt(probeAt - 5000)).toMatch(/\(next try in 5000 ms\)$/);
+    expect(dev.detailAt(probeAt + 1000)).toMatch(/\(next try in 0 ms\)$/);
+    // Back, the wait is gone from the detail.
+    dev.succeeded(hr, [72], probeAt);
+    expect(dev.detailAt(probeAt + 1000)).toBe('answering');
   });
 });

@@ -81,6 +81,7 @@ export interface DeviceSettings {
 
 export class DeviceRunner {
   state: DeviceState = 'connecting';
+  /** What the state is about. An offline device's wait for its next try is not in it: see detailAt. */
   detail = 'not polled yet';
   /** Wall-clock time of the last answer with data. */
   lastDataAt: number | null = null;
@@ -95,6 +96,8 @@ export class DeviceRunner {
   private probeAt = 0;
   /** While offline, the read used as the probe. */
   private probe: GroupState;
+  /** While offline after failures: the health detail, with the wait for the next try to go between the two. */
+  private waitText: readonly [string, string] | undefined;
   /** Reads split after exception 2/3, outermost first (a part split again comes after the read it is part of). */
   private readonly splits: SplitRead[] = [];
 
@@ -107,6 +110,15 @@ export class DeviceRunner {
     this.groups = plan.groups.map((group) => this.freshGroup(group, now, null));
     this.probe = this.groups[0] as GroupState;
     for (const g of plan.groups) for (const { point } of g.points) this.filters.set(point, new ChangeFilter(point.filter));
+  }
+
+  /**
+   * The health detail at `now` (monotonic): an offline device's wait for its next try is counted when it is read, not
+   * when the last try failed, so it does not go stale (review rv179 L3).
+   */
+  detailAt(now: number): string {
+    if (!this.waitText) return this.detail;
+    return `${this.waitText[0]}next try in ${Math.max(0, Math.round(this.probeAt - now))} ms${this.waitText[1]}`;
   }
 
   /**
@@ -338,7 +350,8 @@ export class DeviceRunner {
         // register this device never answers.
         this.probeAt = now + this.commBackoff.next();
         this.probe = this.groups[(this.groups.indexOf(g) + 1) % this.groups.length] as GroupState;
-        this.detail = `${fault.message} on ${group.label} (next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`;
+        this.detail = `${fault.message} on ${group.label}${hintOf(fault)}`;
+        this.waitText = [`${fault.message} on ${group.label} (`, `)${hintOf(fault)}`];
         return undefined;
       }
       // Retried at its next poll (or after backoff.initialMs if sooner); a read that keeps failing backs off.
@@ -350,9 +363,9 @@ export class DeviceRunner {
           this.probeAt = now + this.commBackoff.next();
           this.probe = this.lastAnswered();
           // The event's detail becomes the technical alarm's text, kept as raised: a retry time there would go stale
-          // (review rv176 L1). The health detail, read when needed and updated at each probe, has it.
+          // (review rv176 L1). The health detail (detailAt) has it.
           const status = this.setState('offline', `${fault.message} on ${group.label} (${this.commFailures} failures in a row)${hintOf(fault)}`, at);
-          this.detail = `${fault.message} on ${group.label} (${this.commFailures} failures in a row; next try in ${Math.round(this.probeAt - now)} ms)${hintOf(fault)}`;
+          this.waitText = [`${fault.message} on ${group.label} (${this.commFailures} failures in a row; `, `)${hintOf(fault)}`];
           return status;
         }
         // Only this read failed since the device last answered: a register the device never answers (error) or a
@@ -402,6 +415,7 @@ export class DeviceRunner {
   /** `at`: wall clock, the status event's stamp. */
   private setState(state: DeviceState, detail: string, at: number): DeviceStatusEvent | undefined {
     this.detail = detail;
+    this.waitText = undefined;
     if (state === this.state) return undefined;
     this.state = state;
     return {

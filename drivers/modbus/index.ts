@@ -17,7 +17,7 @@ export class ModbusDriver implements Driver {
     readonly plan: Plan,
     private readonly ctx: DriverContext,
     transportFactory: TransportFactory = (bus, events) => new ModbusSerialTransport(bus, events),
-    clock: Clock = systemClock,
+    private readonly clock: Clock = systemClock,
   ) {
     const settings = { source: ctx.name, offlineAfterFailures: plan.offlineAfterFailures, backoff: plan.backoff };
     this.buses = plan.buses.map((b) => new BusPoller(b, ctx, settings, transportFactory, clock));
@@ -39,9 +39,10 @@ export class ModbusDriver implements Driver {
   health(): DriverHealth {
     const devices: NonNullable<DriverHealth['devices']> = {};
     let allOnline = true;
+    const now = this.clock.monotonic();
     for (const b of this.buses) {
       for (const d of b.devices) {
-        devices[d.plan.id] = { state: d.state, lastDataAt: d.lastDataAt, detail: d.detail };
+        devices[d.plan.id] = { state: d.state, lastDataAt: d.lastDataAt, detail: d.detailAt(now) };
         if (d.state !== 'online') allOnline = false;
       }
     }

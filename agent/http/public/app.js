@@ -731,9 +731,16 @@ function renderGatewayAlarms() {
     ga.replaceChildren(el('h2'), ul, el('p', 'more'));
   }
   const rows = Math.min(list.length, fit.gateway);
-  strips.gatewayRows = rows;
   strips.gatewayWanted = list.length;
+  strips.gateway = {
+    out: rows > 0 ? { rank: fitRank(list[rows - 1]), to: rows - 1 } : null,
+    in: rows < list.length ? { rank: fitRank(list[rows]), to: rows + 1 } : null,
+  };
   reconcile(ul, list.slice(0, rows), (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
+  // The tallest row seen (a long text wraps): the room one more row may take (gatewayPitch).
+  let rowHeight = list.length ? Number(ul.dataset.rowHeight ?? 0) : 0;
+  for (const li of ul.children) rowHeight = Math.max(rowHeight, li.getBoundingClientRect().height);
+  ul.dataset.rowHeight = String(rowHeight);
   setText(ga.querySelector('h2'), `Gateway alarms (${list.length}: ${countWords(list, 'MEDIUM')})`);
   const rest = list.slice(rows);
   const more = ga.querySelector('.more');
@@ -863,8 +870,18 @@ function renderWardAlarms() {
   // As many rows as every high alarm wants (up to STRIP_MAX_HIGH) or STRIP_ROWS, and as the header has room for.
   const wanted = Math.max(STRIP_ROWS, Math.min(highs, STRIP_MAX_HIGH));
   const rows = Math.min(wanted, fit.bed);
-  strips.bedRows = rows;
   strips.bedWanted = open.length ? wanted : 0;
+  // Fewer alarms than rows wanted: with all its rows the strip keeps room for the empty ones too (below). That room
+  // is given up, or taken back, as one step, before (after) any alarm's row.
+  const shown = Math.min(rows, open.length);
+  const emptyKept = open.length > 0 && open.length < wanted && rows === wanted;
+  strips.bed = {
+    out: emptyKept ? { rank: 0, to: open.length } : shown > 0 ? { rank: fitRank(open[shown - 1]), to: shown - 1 } : null,
+    in:
+      shown < open.length && shown < wanted ? { rank: fitRank(open[shown]), to: shown + 1, rows: 1 }
+      : open.length > 0 && open.length < wanted && !emptyKept ? { rank: 0, to: wanted, rows: wanted - open.length }
+      : null,
+  };
   reconcile(ul, open.slice(0, rows), (a) => a.id, () => newAlarmRow(false, true), updateAlarmRow);
   setText(strip.querySelector('h2'), `Alarms (${open.length}${highs ? `, ${highs} high` : ''})`);
   const rest = open.slice(rows);
@@ -889,39 +906,52 @@ function renderWardAlarms() {
 /**
  * The header (notice, bar, banners, both alarm strips) may take the height its CSS max-height gives (80 % of the
  * screen): the ward keeps the rest. `fit`: the rows the strips have room for on this screen now, Infinity for as many as
- * they want; `strips`: what they show and want (renderWardAlarms, renderGatewayAlarms).
+ * they want; `strips`: the rows they want, and for each strip the row it would give up next (`out`) and take back next
+ * (`in`): its rank (fitRank), the `fit` that does it, and for a bed row taken back how many rows of room it needs
+ * (renderWardAlarms, renderGatewayAlarms).
  */
 const fit = { bed: Infinity, gateway: Infinity };
-const strips = { bedRows: 0, bedWanted: 0, gatewayRows: 0, gatewayWanted: 0 };
+const strips = { bedWanted: 0, gatewayWanted: 0, bed: { out: null, in: null }, gateway: { out: null, in: null } };
+
+/** A row's rank in the fit: its priority; a device's information signal below any alarm; empty room kept (0) below all. */
+function fitRank(a) {
+  return a.information ? 0.5 : RANK[a.priority];
+}
 
 /**
  * Fits the strips into the header's room: past it, the header would scroll inside itself, and what its bottom cut off
- * (the "+ N more" count, every gateway alarm) nobody would see: nobody scrolls a wall screen (review rv177 H1). Bed
- * rows go first, down to one; then gateway rows (their heading still counts them); then the last bed row (the "+ N
- * more" count has it, HIGH loudly). Rows come back when there is room (an alarm answered, a banner gone, a larger
- * window). Only a header that does not fit with no rows at all (a tiny window in large type) scrolls.
+ * (the "+ N more" count, every gateway alarm) nobody would see: nobody scrolls a wall screen (review rv177 H1). Rows
+ * go by priority across both strips, the lowest first, one at a time: a gateway row at or below the last bed row's
+ * priority goes before it (a patient's row wins a tie), so a gateway MEDIUM row never keeps its place while a HIGH
+ * bed row is only counted (review rv179 M2). Both counts stay (the "+ N more" line, HIGH loudly; the gateway
+ * heading). Rows come back when there is room (an alarm answered, a banner gone, a larger window) the other way round:
+ * the highest first, a bed row on a tie, and only when that one fits as measured (a smaller gateway row does not take
+ * the room a HIGH bed row lacks), so the fit settles and a steady ward's rows stay put. Only a header that does not fit
+ * with no rows at all (a tiny window in large type) scrolls.
  */
 function fitStrips() {
   const top = $('top');
   const room = parseFloat(getComputedStyle(top).maxHeight);
   if (!Number.isFinite(room)) return;
   let shrunk = false;
-  for (let i = 0; i < 12; i++) {
+  // One row a step: every row of both strips out (or in), the empty room kept as one more, and a last look.
+  const steps = strips.bedWanted + strips.gatewayWanted + 2;
+  for (let i = 0; i < steps; i++) {
     const over = top.scrollHeight - Math.floor(room);
+    const { bed, gateway } = strips;
     if (over > 0) {
       shrunk = true;
-      if (strips.bedRows > 1) fit.bed = Math.max(1, strips.bedRows - Math.ceil(over / bedPitch()));
-      else if (strips.gatewayRows > 0) fit.gateway = strips.gatewayRows - 1;
-      else if (strips.bedRows > 0) fit.bed = 0;
+      if (gateway.out && (!bed.out || gateway.out.rank <= bed.out.rank)) fit.gateway = gateway.out.to;
+      else if (bed.out) fit.bed = bed.out.to;
       else return;
     } else if (shrunk) {
       return;
-    } else if (strips.bedRows < 1 && strips.bedWanted > 0 && -over >= bedPitch()) {
-      fit.bed = 1;
-    } else if (strips.gatewayRows < strips.gatewayWanted && -over >= gatewayPitch()) {
-      fit.gateway = strips.gatewayRows + 1;
-    } else if (strips.bedRows < strips.bedWanted && -over >= bedPitch()) {
-      fit.bed = strips.bedRows + Math.floor(-over / bedPitch());
+    } else if (bed.in && (!gateway.in || bed.in.rank >= gateway.in.rank)) {
+      if (-over < bed.in.rows * bedPitch()) return;
+      fit.bed = bed.in.to;
+    } else if (gateway.in) {
+      if (-over < gatewayPitch()) return;
+      fit.gateway = gateway.in.to;
     } else {
       return;
     }
@@ -938,11 +968,12 @@ function bedPitch() {
   return (Number(ul.dataset.rowHeight) || parseFloat(s.fontSize) * 2.9) + (parseFloat(s.rowGap) || 0);
 }
 
+/** The same for a gateway row: its tallest row seen, so a wrapped row that did not fit is not tried again each second. */
 function gatewayPitch() {
   const ul = $('gateway-alarms').querySelector('ul.alarms');
   if (!ul) return 1;
   const s = getComputedStyle(ul);
-  return (ul.firstElementChild?.getBoundingClientRect().height || parseFloat(s.fontSize) * 2.9) + (parseFloat(s.rowGap) || 0);
+  return (Number(ul.dataset.rowHeight) || parseFloat(s.fontSize) * 2.9) + (parseFloat(s.rowGap) || 0);
 }
 
 /** Both strips, fitted to the header's room. */
