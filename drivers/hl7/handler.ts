@@ -168,8 +168,10 @@ export class MessageHandler {
   /**
    * handle(), telling also when the connection is to be closed without an ACK (FrameResult). Never rejects. `innerFs`:
    * the offset of an FS inside the frame that data followed (MllpFramer): the message was cut there, and is refused.
+   * `unterminated`: taken with no byte after its FS and no terminator after its last segment (MllpFramer.flush): that
+   * segment may be cut, so what it gives is questionable (unterminated-segment, review rv180).
    */
-  async handleFrame(payload: Buffer, peer: string, opts: { innerFs?: number } = {}): Promise<FrameResult> {
+  async handleFrame(payload: Buffer, peer: string, opts: { innerFs?: number; unterminated?: true } = {}): Promise<FrameResult> {
     const receivedAt = Date.now();
     this.ctx.count('frames_received');
     if (opts.innerFs !== undefined) return { acks: this.acks([this.fsInside(payload, opts.innerFs, peer)], receivedAt) };
@@ -205,7 +207,10 @@ export class MessageHandler {
     const inFrame = mshAt.length === messages.length ? (j: number) => ({ ids: frameIds, before: mshAt[j] as number }) : () => undefined;
     const processed = messages.map((m, j) => {
       const err = failed?.get(m);
-      return err ? this.rejected(err, null, { ...this.fallbackOf(m), segmentIds: frameIds }, peer) : this.prepare(m, receivedAt, peer, inFrame(j));
+      if (err) return this.rejected(err, null, { ...this.fallbackOf(m), segmentIds: frameIds }, peer);
+      // The frame's last segment is the last message's, unless a batch trailer (BTS, FTS) ends the frame.
+      const last = j === messages.length - 1 && (frame.kind === 'message' || !/^(BTS|FTS)$/.test(frameIds.at(-1) ?? ''));
+      return this.prepare(m, receivedAt, peer, inFrame(j), opts.unterminated === true && last);
     });
     await this.commit(processed, peer);
     // The whole frame goes unanswered (a batch too): its resend is stored where it was not, a duplicate where it was.
@@ -323,7 +328,7 @@ export class MessageHandler {
   }
 
   /** `inFrame`: a batch's message: the frame's segment ids, and how many segments come before its MSH. */
-  private prepare(msg: Hl7Message, receivedAt: number, peer: string, inFrame?: { ids: string[]; before: number }): Processed {
+  private prepare(msg: Hl7Message, receivedAt: number, peer: string, inFrame?: { ids: string[]; before: number }, unterminated = false): Processed {
     let header: MessageHeader | null = null;
     const fb = this.fallbackOf(msg);
     try {
@@ -356,6 +361,7 @@ export class MessageHandler {
         ...(this.opts.defaultTimeZone !== undefined && { defaultTimeZone: this.opts.defaultTimeZone }),
         // The device id of a message that names none (no OBX-18, MSH-3 nor MSH-4); '?' when the socket had no address.
         ...(hostOf(peer) !== '?' && { senderAddress: hostOf(peer) }),
+        ...(unterminated && { lastSegmentUnterminated: true as const }),
       });
       for (const w of mapped.warnings) {
         const counter = `mapping_${w.kind.replaceAll('-', '_')}`;

@@ -1,7 +1,7 @@
 // hl7-mllp driver: receives HL7 v2 (IHE PCD-01 / PCD-04) over MLLP and emits readings and alarms.
 import type { Driver, DriverContext, DriverFactory, DriverHealth, DriverWarning } from '../types.js';
 import { MessageHandler, type RefusedRun } from './handler.js';
-import { HEAP_LIMIT_BYTES, MllpServer, checkTlsFiles, mllpQueueBudget, type RefusedConnections, type TlsOptions } from './server.js';
+import { HEAP_LIMIT_BYTES, MllpServer, REFUSED_CONNECTIONS_GAP_MS, checkTlsFiles, mllpQueueBudget, type RefusedConnections, type TlsOptions } from './server.js';
 import { isTimeZone } from './protocol/dtm.js';
 import { isLoopbackHost } from '../../agent/loopback.js';
 
@@ -245,14 +245,16 @@ function refusedSaid(runs: RefusedRun[], now: number): { detail: string; selfFau
 
 /**
  * Health's words for connections refused over maxConnections (review rv178 M3): `detail` with counts, times and
- * addresses, `selfFault` (the alarm text) without them, the same while refusals go on.
+ * addresses, `selfFault` (the alarm text) with only the run's start, the same while refusals go on.
  */
 function refusedConnectionsSaid(run: RefusedConnections, max: number, open: number, silent: number, silentCloseMs: number, now: number): { detail: string; selfFault: string } {
   const silentSaid =
     silent > 0 ? `, ${silent} of them ${silent === 1 ? 'has' : 'have'} sent no frame since ${silent === 1 ? 'it' : 'they'} connected (such a connection is closed after ${silentCloseMs / 1000} s: firstFrameTimeoutMs)` : '';
   return {
     detail: `${run.count} connection(s) refused at connect since ${new Date(run.since).toISOString()} (last ${Math.round((now - run.lastAt) / 1000)} s ago, from ${listed(run.hosts)}): ${open} of maxConnections (${max}) are open${silentSaid}; a refused sender gets no ACK and its readings reach neither the display nor the alarms`,
-    selfFault: `senders are refused at connect: all maxConnections (${max}) connections are open; a refused sender gets no ACK and its readings reach neither the display nor the alarms: see the listener's health and warn log`,
+    // True for the alarm's whole life (review rv180 L1): the slots may be free again while it lasts (up to
+    // REFUSED_CONNECTIONS_GAP_MS after the last refusal), and it is the same text while refusals go on (no re-raise).
+    selfFault: `connections were refused at connect over maxConnections (${max}) from ${new Date(run.since).toISOString()} on, the last less than ${REFUSED_CONNECTIONS_GAP_MS / 60_000} min ago; a refused sender gets no ACK and its readings reach neither the display nor the alarms: see the listener's health and warn log`,
   };
 }
 

@@ -50,6 +50,12 @@ export type Hl7Context = {
   alarmState?: string;
   inactivationState?: string;
   alertType?: string;
+  /**
+   * PCD-04 only: set when what the alarm was read from is not valid (review rv180 L2), with the reasons a reading
+   * would have: its metric value (extra-components, repeated-value, …), its unit (unit-conflict), a last segment
+   * taken unterminated (unterminated-segment). The alarm is raised all the same (alarms are advisory).
+   */
+  quality?: { state: Quality['state']; reasons?: string[] };
 };
 export type Hl7NumericReading = NumericReading & { context: Hl7Context };
 export type Hl7WaveformSegment = WaveformSegment & { context: Hl7Context };
@@ -68,6 +74,11 @@ export interface MapOptions {
    * nor MSH-4), as `peer:<address>`. Without it such a message's device is `unknown-sender`.
    */
   senderAddress?: string;
+  /**
+   * The message's last segment had no terminator and no byte after its FS said the frame was whole (MllpFramer
+   * flush): what it gives may be cut, so it is questionable (unterminated-segment, review rv180).
+   */
+  lastSegmentUnterminated?: true;
 }
 
 export interface MapResult {
@@ -112,6 +123,8 @@ interface Row {
   time: string;
   /** The message's delimiters: text in OBX-5 is joined back with them (componentTexts). */
   delimiters: Delimiters;
+  /** The message's last segment, taken without its terminator (MapOptions.lastSegmentUnterminated). */
+  unterminated?: true;
 }
 
 interface Group {
@@ -207,7 +220,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     senderUsed = true;
     return sender.id;
   };
-  const groups = groupSegments(msg, warnings, notices);
+  const groups = groupSegments(msg, warnings, notices, opts.lastSegmentUnterminated === true);
   const scopes = new Map<number, EquipmentIndexes>();
   for (const g of groups) {
     const idx = scopes.get(g.scope) ?? noEquipment();
@@ -236,7 +249,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
   return { profile, events, warnings, notices, mshTimeUsed: ctx.mshTimeUsed === true };
 }
 
-function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[]): Group[] {
+function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[], lastUnterminated: boolean): Group[] {
   const groups: Group[] = [];
   let patientId: string | undefined;
   let bed: string | undefined;
@@ -286,6 +299,7 @@ function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[
           current = open();
         }
         const row = readRow(seg, senderShifts, msg.delimiters);
+        if (lastUnterminated && i === msg.segments.length - 1) row.unterminated = true;
         checkShape(row, i + 1);
         current.rows.push(row);
         break;
@@ -832,6 +846,12 @@ function attrName(r: Row): string | undefined {
 }
 
 function qualityOf(r: Row): Quality {
+  const q = statusQuality(r);
+  if (r.unterminated) worsen(q, 'questionable', 'unterminated-segment');
+  return q;
+}
+
+function statusQuality(r: Row): Quality {
   const reasons: string[] = [];
   if (r.statusShifted) reasons.push('obx-11-in-obx-10');
   switch (r.status) {
@@ -1455,15 +1475,21 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
     receivedAt: opts.receivedAt,
     context: hl7,
   };
+  // The marks a reading gets, on what the alarm was read from (review rv180 L2); its OBX-11 status is not one here.
+  const q: Quality = { state: 'valid' };
   if (metricRow) {
     alarm.sourceMetric = codeOf(metricRow).mdc;
-    const q: Quality = { state: 'valid' };
     alarm.value = valueOf(metricRow, q);
     const { unit, asSent, conflict: unitConflict } = readUnit(components(metricRow.seg, 6));
-    if (unitConflict) noteUnitConflict(ctx, unitConflict);
+    if (unitConflict) {
+      worsen(q, 'questionable', 'unit-conflict');
+      noteUnitConflict(ctx, unitConflict);
+    }
     alarm.unit = unit;
     if (asSent !== undefined) alarm.context.unitAsSent = asSent;
   }
+  if (g.rows.some((r) => r.unterminated)) worsen(q, 'questionable', 'unterminated-segment');
+  if (q.reasons?.length) alarm.context.quality = q;
   out.push(alarm);
   // No end will come for an event at a point in time: sent with its start, so that it does not stay active for ever.
   if (alarm.momentary) out.push({ ...alarm, phase: 'end' });

@@ -69,8 +69,10 @@ describe('MLLP framer', () => {
     // Not at a line start, or not MSH: no message begun.
     expect(starts([Buffer.from('xMSH|\rPID|MSH\rMS\rGET / HTTP/1.1\r\n')])).toBe(0);
     // After a frame (its trailer FS CR, or FS alone), a header outside the next frame is one; inside a frame none.
-    // After FS alone, the bytes are outside once a frame start shows that FS was an end (data after an FS may be the
-    // rest of a message the FS cut, review rv178 M1).
+    // After FS alone, a frame whose last segment is complete has ended (review rv180 M2); after one ending mid-segment,
+    // the bytes are outside once a frame start shows that FS was an end (data after an FS may be the rest of a message
+    // the FS cut, review rv178 M1).
+    expect(starts([Buffer.concat([frame(raw('F1')), Buffer.from(raw('U4')), Buffer.from([VT]), Buffer.from('A\r'), Buffer.from([FS]), Buffer.from(raw('U5'))])])).toBe(2);
     expect(starts([Buffer.concat([frame(raw('F1')), Buffer.from(raw('U4')), Buffer.from([VT]), Buffer.from('A'), Buffer.from([FS]), Buffer.from(raw('U5')), Buffer.from([VT])])])).toBe(2);
   });
   it('joins a frame split byte by byte', () => {
@@ -124,12 +126,15 @@ describe('MLLP framer', () => {
     const ev = f.push(Buffer.from([VT, 0x41, FS, VT, 0x42, FS, 0x0d]));
     expect(ev).toEqual([{ type: 'frame', payload: Buffer.from('A') }, { type: 'missing-cr' }, { type: 'frame', payload: Buffer.from('B') }]);
   });
-  it('a frame ended by FS waits for the byte after it (rv178 M1), or for flush(); a CR arriving after flush() is swallowed, not stray', () => {
+  it('a frame ending with a segment terminator is taken at its FS (rv180 M3); one ending mid-segment waits for the byte after it (rv178 M1), or for flush(); a CR after either is swallowed, not stray', () => {
     const f = new MllpFramer(100);
+    expect(f.push(Buffer.from([VT, 0x41, CR, FS]))).toEqual([{ type: 'frame', payload: Buffer.from('A\r') }]);
+    expect(f.push(Buffer.from([CR]))).toEqual([]);
     expect(f.push(Buffer.from([VT, 0x41, FS]))).toEqual([]);
     expect(f.inFrame).toBe(false);
-    // The listener flushes when nothing follows for a moment (a sender that ends with FS alone waits for its ACK).
-    expect(f.flush()).toEqual([{ type: 'frame', payload: Buffer.from('A') }]);
+    // The listener flushes when nothing follows for a moment (a sender that leaves out the last CR and ends with FS
+    // alone waits for its ACK): its last segment may be cut, so the frame says so.
+    expect(f.flush()).toEqual([{ type: 'frame', payload: Buffer.from('A'), unterminated: true }]);
     expect(f.push(Buffer.from([CR]))).toEqual([]);
     expect(f.counters.outsideBytes).toBe(0);
     // Only the one CR belongs to the trailer; a second is outside any frame.

@@ -90,8 +90,9 @@ export class QueueBudget {
 export const mllpQueueBudget = new QueueBudget(queuedBytesCap(HEAP_LIMIT_BYTES));
 
 /**
- * How long a frame read up to its FS waits for the byte after it (MLLP ends a block with FS CR): a CR split from its FS
- * comes within a TCP round trip; a sender that ends with FS alone waits for its ACK this much longer.
+ * How long a frame read up to its FS, ending mid-segment, waits for the byte after it (MLLP ends a block with FS CR): a
+ * CR split from its FS comes within a TCP round trip. Counted only while every byte received has been read (review
+ * rv180 M1). A frame whose last segment is complete is taken at its FS, without this wait (review rv180 M3).
  */
 export const FS_END_WAIT_MS = 200;
 
@@ -460,6 +461,7 @@ export class MllpServer {
       holding = queued >= this.opts.maxQueuedFrames || acksBacked || this.budget.full;
       if (holding) s.pause();
       else s.resume();
+      armFsWait();
       armRead();
     };
     const checkAcks = (): void => {
@@ -588,13 +590,23 @@ export class MllpServer {
         );
       }
     };
-    // A frame read up to its FS waits for the byte after it (framer.holding): CR ends it; data says the FS was inside
-    // the message (review rv178 M1). A sender that ends with FS alone and waits for its ACK sends no such byte: the
-    // frame is taken as it is after FS_END_WAIT_MS (or when the sender ends its side).
+    // A frame read up to its FS that ends mid-segment waits for the byte after it (framer.holding): CR ends it; data
+    // says the FS was inside the message (review rv178 M1). A sender that leaves out the last CR and ends with FS
+    // alone sends no such byte: the frame is taken after FS_END_WAIT_MS (or when the sender ends its side), marked.
     let fsTimer: NodeJS.Timeout | undefined;
     const clearFsWait = (): void => {
       if (fsTimer) clearTimeout(fsTimer);
       fsTimer = undefined;
+    };
+    /**
+     * Starts the wait only once everything received has gone to the framer: while reading is paused (or chunks wait in
+     * the stream), the byte after the FS may be there unread, and "none came" would not be true (review rv180 M1).
+     */
+    const armFsWait = (): void => {
+      if (holding || s.readableLength > 0 || !framer.holding) return clearFsWait();
+      if (fsTimer) return;
+      fsTimer = setTimeout(flushHeld, FS_END_WAIT_MS);
+      fsTimer.unref();
     };
     const onEvents = (events: FramerEvent[]): void => {
       for (const ev of events) {
@@ -620,14 +632,24 @@ export class MllpServer {
               'MLLP frame ended with FS without CR; taken (MLLP ends a frame with FS CR) (said once a minute per address; each is counted)',
             );
           }
+        } else if (ev.type === 'late-tail') {
+          // The frame before was taken after the wait, unterminated (its last rows questionable); data now after its
+          // FS says that FS may have been inside the message: said, as the ACK already went out (review rv180 M1).
+          this.ctx.count('frames_late_tail');
+          if (this.troubleLog.open(`late-tail|${hostOf(peer)}`, Date.now())) {
+            this.ctx.log.warn(
+              { peer, waitMs: FS_END_WAIT_MS, counter: 'frames_late_tail' },
+              `MLLP data came after the FS of a message taken after ${FS_END_WAIT_MS} ms without the byte after its FS: that message ended without a segment terminator and may have been cut (its last segment's readings are questionable: unterminated-segment); the data is outside frames, not read (said once a minute per address; each is counted)`,
+            );
+          }
         } else if (ev.type === 'outside') {
           outside(ev.bytes, ev.head);
           // Each message begun without framing is a refusal of its host (review rv134 M4), so the listener says so.
           if (ev.messageStarts > 0) this.handler.unframed(peer, ev.messageStarts);
         } else {
           touch();
-          const { payload, innerFs } = ev;
-          enqueue(() => this.handler.handleFrame(payload, peer, innerFs === undefined ? {} : { innerFs }), payload.length);
+          const { payload, innerFs, unterminated } = ev;
+          enqueue(() => this.handler.handleFrame(payload, peer, { ...(innerFs !== undefined && { innerFs }), ...(unterminated && { unterminated }) }), payload.length);
         }
       }
       if (framer.counters.outsideBytes > lastOutside) {
@@ -648,10 +670,7 @@ export class MllpServer {
       sniff(chunk);
       onEvents(framer.push(chunk));
       if (framer.counters.started > 0) this.silent.delete(s);
-      if (framer.holding) {
-        fsTimer = setTimeout(flushHeld, FS_END_WAIT_MS);
-        fsTimer.unref();
-      }
+      armFsWait();
       armRead();
     });
     // The sender ended its side (it may still read: allowHalfOpen): no frame comes after this, so ours is ended once

@@ -107,12 +107,15 @@ const hl7: Target = {
         return r() < 0.8 ? mllpFrame(m) : m;
       },
       async run(input, r) {
-        for (const c of chunks(r, input)) {
-          for (const ev of framer.push(c)) {
+        // After each input the listener's wait for the byte after an FS has run out: flush(), as the server does.
+        for (const c of [...chunks(r, input), null]) {
+          for (const ev of c === null ? framer.flush() : framer.push(c)) {
             bump(counters, `framer_${ev.type}`);
             if (ev.type !== 'frame') continue;
             internal = null;
-            const acks = await handler.handle(ev.payload, 'fuzz');
+            // As the server passes them: an FS inside the message, a frame taken unterminated.
+            const opts = { ...(ev.innerFs !== undefined && { innerFs: ev.innerFs }), ...(ev.unterminated && { unterminated: ev.unterminated }) };
+            const { acks } = await handler.handleFrame(ev.payload, 'fuzz', opts);
             if (internal) throw internal;
             for (const a of acks) bump(counters, `ack_${/\rMSA\|(\w\w)/.exec(a)?.[1] ?? 'none'}`);
           }

@@ -20,14 +20,21 @@ const MESSAGE_HEAD = /^(?:\xef\xbb\xbf)?[\r\n]*(?:MSH|BHS|FHS)/;
 
 export type FramerEvent =
   /**
-   * A complete frame, delivered at the byte after its FS (CR, or VT / LF where the CR is missing), or by flush() when
-   * none comes (a sender waiting for the ACK may never send the CR). `innerFs`: the offset in `payload` of the first
-   * FS that data followed (not CR, VT or LF): no end block, so the sender's message was cut there (review rv178 M1);
-   * the bytes after it are in the payload, up to the FS that ended the frame.
+   * A complete frame. One whose payload ends with a segment terminator (CR or LF) is delivered at its FS. Any other
+   * is held until the byte after its FS (CR, or VT / LF where the CR is missing), or until flush() when none comes:
+   * a value cut by an FS never ends in a terminator (review rv180 M2, M3). `innerFs`: the offset in `payload` of the
+   * first FS that data followed (not CR, VT or LF): no end block, so the sender's message was cut there (review
+   * rv178 M1); the bytes after it are in the payload, up to the FS that ended the frame. `unterminated`: delivered by
+   * flush(), its last segment has no terminator and no byte after its FS said it was complete: it may have been cut.
    */
-  | { type: 'frame'; payload: Buffer; innerFs?: number }
-  /** The byte after an FS was VT or LF, not CR (tolerated, flagged). Comes after that frame's 'frame' event. */
+  | { type: 'frame'; payload: Buffer; innerFs?: number; unterminated?: true }
+  /** The byte after an FS was VT or LF (or other data after a complete frame), not CR: tolerated, flagged. */
   | { type: 'missing-cr' }
+  /**
+   * Data (not CR, VT or LF) right after the FS of a frame that flush() delivered as unterminated: that FS may have
+   * been inside the message, the frame its cut head. Comes before the 'outside' event of those bytes.
+   */
+  | { type: 'late-tail' }
   /** A frame grew past maxFrameBytes; the framer drops it and waits for the next VT. `head`: its first bytes. */
   | { type: 'oversize'; limit: number; head: Buffer }
   /**
@@ -54,8 +61,9 @@ export interface FramerCounters {
   started: number;
 }
 
-// 'fs': an FS was just read. Its frame is `held` until the next byte tells whether the FS ended it (CR; VT or LF with
-// the CR missing) or was inside it (anything else); after flush() nothing is held, and a CR then is the trailer.
+// 'fs': an FS was just read. A frame ending mid-segment is `held` until the next byte tells whether the FS ended it
+// (CR; VT or LF with the CR missing) or was inside it (anything else). Otherwise (delivered at the FS, or after
+// flush()) nothing is held, and a CR then is the trailer.
 type State = 'idle' | 'in' | 'fs' | 'discard';
 
 export class MllpFramer {
@@ -66,6 +74,8 @@ export class MllpFramer {
   private held: Buffer | null = null;
   /** Offset of the first FS inside the current frame (data followed it), if any. */
   private innerFs: number | undefined;
+  /** The frame before was delivered by flush(): data right after its FS is a late tail ('late-tail'). */
+  private flushed = false;
   /** Bytes of "MSH" matched at the start of the current line outside frames; -1: this line does not begin a message. */
   private line = 0;
   readonly counters: FramerCounters = { frames: 0, oversize: 0, abandoned: 0, outsideBytes: 0, discardedBytes: 0, started: 0 };
@@ -84,7 +94,7 @@ export class MllpFramer {
     return this.size;
   }
 
-  /** True while a frame read up to its FS waits for the next byte (push) or for flush(). */
+  /** True while a frame read up to its FS, ending mid-segment, waits for the next byte (push) or for flush(). */
   get holding(): boolean {
     return this.held !== null;
   }
@@ -157,6 +167,10 @@ export class MllpFramer {
             this.size = 0;
             this.state = 'fs';
             i = k + 1;
+            // Its last segment is complete: the FS ends it, whatever follows (a sender ending with FS alone, or
+            // padding after it, is answered at once, review rv180 M2, M3). A cut value ends in no terminator.
+            const last = this.held[this.held.length - 1];
+            if (last === CR || last === LF) this.deliver(events);
           }
           break;
         }
@@ -175,7 +189,9 @@ export class MllpFramer {
           }
           if (this.held !== null) this.deliver(events);
           if (b === CR) i++;
+          else if (this.flushed && b !== VT && b !== LF) events.push({ type: 'late-tail' });
           else events.push({ type: 'missing-cr' });
+          this.flushed = false;
           this.state = 'idle';
           break;
         }
@@ -215,13 +231,15 @@ export class MllpFramer {
   }
 
   /**
-   * Delivers a frame read up to its FS when no byte followed it (the sender ends with FS alone and waits for the ACK,
-   * or the connection ended): the caller decides how long to wait for that byte. A CR coming later is the trailer.
+   * Delivers a frame held at its FS when no byte followed it (a sender that leaves out the last CR ends with FS alone
+   * and waits for the ACK, or the connection ended), marked `unterminated`: the caller decides how long to wait for
+   * that byte. A CR coming later is the trailer; data is a 'late-tail'.
    */
   flush(): FramerEvent[] {
     if (this.held === null) return [];
     const events: FramerEvent[] = [];
-    this.deliver(events);
+    this.deliver(events, true);
+    this.flushed = true;
     return events;
   }
 
@@ -232,6 +250,7 @@ export class MllpFramer {
     this.size = 0;
     this.held = null;
     this.innerFs = undefined;
+    this.flushed = false;
     this.state = 'idle';
     return dropped;
   }
@@ -253,9 +272,14 @@ export class MllpFramer {
     events.push({ type: 'outside', bytes: rest.length, head: Buffer.from(rest.subarray(0, OUTSIDE_HEAD_BYTES)), messageStarts: this.scanOutside(rest, 0, rest.length) });
   }
 
-  private deliver(events: FramerEvent[]): void {
+  private deliver(events: FramerEvent[], unterminated = false): void {
     const payload = this.held as Buffer;
-    events.push(this.innerFs === undefined ? { type: 'frame', payload } : { type: 'frame', payload, innerFs: this.innerFs });
+    events.push({
+      type: 'frame',
+      payload,
+      ...(this.innerFs !== undefined && { innerFs: this.innerFs }),
+      ...(unterminated && { unterminated: true as const }),
+    });
     this.counters.frames++;
     this.held = null;
     this.innerFs = undefined;
@@ -266,6 +290,7 @@ export class MllpFramer {
     this.parts = [];
     this.size = 0;
     this.innerFs = undefined;
+    this.flushed = false;
     this.state = 'in';
     this.counters.started++;
   }
