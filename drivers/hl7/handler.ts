@@ -1,5 +1,6 @@
 // One MLLP frame in → events emitted (awaited) → ACK payloads out. No sockets here.
 import { createHash, randomUUID } from 'node:crypto';
+import { FS_END_WAIT_MS } from './protocol/mllp.js';
 import { LogGate } from '../../agent/log-gate.js';
 import { RepeatLog } from '../../agent/repeat-log.js';
 import type { DriverEvent } from '../../agent/model/reading.js';
@@ -168,13 +169,14 @@ export class MessageHandler {
   /**
    * handle(), telling also when the connection is to be closed without an ACK (FrameResult). Never rejects. `innerFs`:
    * the offset of an FS inside the frame that data followed (MllpFramer): the message was cut there, and is refused.
-   * `unterminated`: taken with no byte after its FS and no terminator after its last segment (MllpFramer.flush): that
-   * segment may be cut, so what it gives is questionable (unterminated-segment, review rv180).
+   * `unterminated`: taken with no byte after its FS and no terminator after its last segment (MllpFramer.flush): it
+   * may be the cut head of a message whose tail is late, and is refused (AE; review rv181 M1, M3, L1).
    */
   async handleFrame(payload: Buffer, peer: string, opts: { innerFs?: number; unterminated?: true } = {}): Promise<FrameResult> {
     const receivedAt = Date.now();
     this.ctx.count('frames_received');
     if (opts.innerFs !== undefined) return { acks: this.acks([this.fsInside(payload, opts.innerFs, peer)], receivedAt) };
+    if (opts.unterminated) return { acks: this.acks([this.unterminatedFrame(payload, peer)], receivedAt) };
     let frame;
     try {
       // A bad message in a batch is answered on its own (AE); the others are taken.
@@ -208,9 +210,7 @@ export class MessageHandler {
     const processed = messages.map((m, j) => {
       const err = failed?.get(m);
       if (err) return this.rejected(err, null, { ...this.fallbackOf(m), segmentIds: frameIds }, peer);
-      // The frame's last segment is the last message's, unless a batch trailer (BTS, FTS) ends the frame.
-      const last = j === messages.length - 1 && (frame.kind === 'message' || !/^(BTS|FTS)$/.test(frameIds.at(-1) ?? ''));
-      return this.prepare(m, receivedAt, peer, inFrame(j), opts.unterminated === true && last);
+      return this.prepare(m, receivedAt, peer, inFrame(j));
     });
     await this.commit(processed, peer);
     // The whole frame goes unanswered (a batch too): its resend is stored where it was not, a duplicate where it was.
@@ -309,6 +309,32 @@ export class MessageHandler {
     return this.rejected(e, null, fb, peer);
   }
 
+  /**
+   * A frame whose last segment has no terminator and after whose FS no byte came within the wait (MllpFramer.flush):
+   * a sender that leaves out the last CR, or the cut head of a message whose tail is late (an FS inside it). Cut values
+   * (SpO2 97 read as 9) must not be stored as sent: refused (AE), the sender resends it whole (review rv181).
+   */
+  private unterminatedFrame(payload: Buffer, peer: string): Processed {
+    this.ctx.count('messages_received');
+    this.ctx.count('frames_unterminated');
+    const text = payload.toString('latin1');
+    const sniffed = sniffHeader(text);
+    const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
+    if (sniffed) {
+      fb.ackMode = sniffed;
+      fb.address = sniffed;
+    }
+    const at = Math.max(0, payload.length - 1);
+    if (this.troubleLog.open(`unterminated|${hostOf(peer)}`, Date.now())) {
+      this.ctx.log.warn(
+        { peer, controlId: fb.controlId, bytes: payload.length, waitMs: FS_END_WAIT_MS, counter: 'frames_unterminated' },
+        'HL7 message refused (AE): its last segment has no terminator (CR) and no byte followed its FS: it may have been cut by an FS inside it, its tail late; nothing of it is stored (a sender must end each segment with CR and each block with FS CR) (said once a minute per address; each is counted)',
+      );
+    }
+    const e = new Hl7ParseError(`the message ends without a segment terminator (CR) and no byte followed its FS within ${FS_END_WAIT_MS} ms: it may have been cut (an FS inside it); nothing of it is stored; end each segment with CR and each block with FS CR`, { ...positionAt(text, at), offset: at }, 102);
+    return this.rejected(e, null, fb, peer);
+  }
+
   /** What the MSH of a message says without readHeader's checks: to answer it when it cannot be taken. */
   private fallbackOf(msg: Hl7Message): Fallback {
     const msh = msg.segments[0] as Segment;
@@ -328,7 +354,7 @@ export class MessageHandler {
   }
 
   /** `inFrame`: a batch's message: the frame's segment ids, and how many segments come before its MSH. */
-  private prepare(msg: Hl7Message, receivedAt: number, peer: string, inFrame?: { ids: string[]; before: number }, unterminated = false): Processed {
+  private prepare(msg: Hl7Message, receivedAt: number, peer: string, inFrame?: { ids: string[]; before: number }): Processed {
     let header: MessageHeader | null = null;
     const fb = this.fallbackOf(msg);
     try {
@@ -361,7 +387,6 @@ export class MessageHandler {
         ...(this.opts.defaultTimeZone !== undefined && { defaultTimeZone: this.opts.defaultTimeZone }),
         // The device id of a message that names none (no OBX-18, MSH-3 nor MSH-4); '?' when the socket had no address.
         ...(hostOf(peer) !== '?' && { senderAddress: hostOf(peer) }),
-        ...(unterminated && { lastSegmentUnterminated: true as const }),
       });
       for (const w of mapped.warnings) {
         const counter = `mapping_${w.kind.replaceAll('-', '_')}`;

@@ -52,8 +52,8 @@ export type Hl7Context = {
   alertType?: string;
   /**
    * PCD-04 only: set when what the alarm was read from is not valid (review rv180 L2), with the reasons a reading
-   * would have: its metric value (extra-components, repeated-value, …), its unit (unit-conflict), a last segment
-   * taken unterminated (unterminated-segment). The alarm is raised all the same (alarms are advisory).
+   * would have: its metric value (extra-components, repeated-value, …), its unit (unit-conflict). The alarm is raised
+   * all the same (alarms are advisory).
    */
   quality?: { state: Quality['state']; reasons?: string[] };
 };
@@ -74,11 +74,6 @@ export interface MapOptions {
    * nor MSH-4), as `peer:<address>`. Without it such a message's device is `unknown-sender`.
    */
   senderAddress?: string;
-  /**
-   * The message's last segment had no terminator and no byte after its FS said the frame was whole (MllpFramer
-   * flush): what it gives may be cut, so it is questionable (unterminated-segment, review rv180).
-   */
-  lastSegmentUnterminated?: true;
 }
 
 export interface MapResult {
@@ -123,8 +118,6 @@ interface Row {
   time: string;
   /** The message's delimiters: text in OBX-5 is joined back with them (componentTexts). */
   delimiters: Delimiters;
-  /** The message's last segment, taken without its terminator (MapOptions.lastSegmentUnterminated). */
-  unterminated?: true;
 }
 
 interface Group {
@@ -220,7 +213,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
     senderUsed = true;
     return sender.id;
   };
-  const groups = groupSegments(msg, warnings, notices, opts.lastSegmentUnterminated === true);
+  const groups = groupSegments(msg, warnings, notices);
   const scopes = new Map<number, EquipmentIndexes>();
   for (const g of groups) {
     const idx = scopes.get(g.scope) ?? noEquipment();
@@ -249,7 +242,7 @@ export function mapMessage(msg: Hl7Message, h: MessageHeader, opts: MapOptions):
   return { profile, events, warnings, notices, mshTimeUsed: ctx.mshTimeUsed === true };
 }
 
-function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[], lastUnterminated: boolean): Group[] {
+function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[]): Group[] {
   const groups: Group[] = [];
   let patientId: string | undefined;
   let bed: string | undefined;
@@ -299,7 +292,6 @@ function groupSegments(msg: Hl7Message, warnings: MapWarning[], notices: Notice[
           current = open();
         }
         const row = readRow(seg, senderShifts, msg.delimiters);
-        if (lastUnterminated && i === msg.segments.length - 1) row.unterminated = true;
         checkShape(row, i + 1);
         current.rows.push(row);
         break;
@@ -846,9 +838,7 @@ function attrName(r: Row): string | undefined {
 }
 
 function qualityOf(r: Row): Quality {
-  const q = statusQuality(r);
-  if (r.unterminated) worsen(q, 'questionable', 'unterminated-segment');
-  return q;
+  return statusQuality(r);
 }
 
 function statusQuality(r: Row): Quality {
@@ -1488,7 +1478,6 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
     alarm.unit = unit;
     if (asSent !== undefined) alarm.context.unitAsSent = asSent;
   }
-  if (g.rows.some((r) => r.unterminated)) worsen(q, 'questionable', 'unterminated-segment');
   if (q.reasons?.length) alarm.context.quality = q;
   out.push(alarm);
   // No end will come for an event at a point in time: sent with its start, so that it does not stay active for ever.

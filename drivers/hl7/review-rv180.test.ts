@@ -121,32 +121,52 @@ describe('rv180 M1: the wait for the byte after an FS does not run while reading
   });
 });
 
-describe('rv180 point 4: a frame taken without the byte after its FS has its last segment questionable', () => {
-  it('a sender that leaves out the last CR and ends with FS alone: AA after the wait, its last row questionable (unterminated-segment)', async () => {
+describe('rv180 point 4 / rv181: a frame taken without the byte after its FS, its last segment unterminated, is refused', () => {
+  it('a sender that leaves out the last CR and ends with FS alone: AE after the wait naming why, nothing stored, counted', async () => {
     const ctx = holdingCtx();
     const c = await t.connect(await t.start(ctx, {}));
     c.sock.write(Buffer.concat([Buffer.from([VT]), latin1(msg('U1').replace(/\r$/, '')), Buffer.from([FS])]));
     await until(() => c.frames.length >= 1, 'the ACK');
-    expect(ackParts(c.frames[0]!)).toMatchObject({ code: 'AA', controlId: 'U1' });
-    expect(readings(ctx.emitted).map((r) => [r.value, r.quality])).toEqual([
-      [97, { state: 'valid' }],
-      [72, { state: 'questionable', reasons: ['unterminated-segment'] }],
-    ]);
+    expect(ackParts(c.frames[0]!)).toMatchObject({ code: 'AE', controlId: 'U1' });
+    expect(c.frames[0]!).toMatch(/without a segment terminator/);
+    expect(readings(ctx.emitted)).toEqual([]);
+    expect(ctx.counts.get('frames_unterminated')).toBe(1);
+    expect(ctx.logs.filter((l) => l.level === 40 && l.counter === 'frames_unterminated')).toHaveLength(1);
   });
-  it('a tail late past the wait: the cut head is taken with its last row questionable, and the tail is said (warn) and counted', async () => {
+  it('a tail late past the wait: the cut head is refused (SpO2 97 is never stored as 9), and the tail is said (warn) and counted', async () => {
     const ctx = holdingCtx();
     const c = await t.connect(await t.start(ctx, {}));
     const { head, tail } = cut('L1');
     c.sock.write(head);
     await until(() => c.frames.length >= 1, 'the ACK');
+    expect(ackParts(c.frames[0]!)).toMatchObject({ code: 'AE', controlId: 'L1' });
     c.sock.write(tail);
     await until(() => (ctx.counts.get('bytes_outside_frames') ?? 0) > 0, 'the tail read');
-    // Cut there, the row lost its OBX-11 too; HR 72 is in the tail, not read.
-    expect(readings(ctx.emitted).map((r) => [r.value, r.quality])).toEqual([[9, { state: 'questionable', reasons: ['hl7-status-missing', 'unterminated-segment'] }]]);
+    expect(readings(ctx.emitted)).toEqual([]);
     expect(ctx.counts.get('frames_late_tail')).toBe(1);
     expect(ctx.logs.filter((l) => l.level === 40 && l.counter === 'frames_late_tail')).toEqual([
-      expect.objectContaining({ msg: expect.stringMatching(/ended without a segment terminator.*may have been cut/) }),
+      expect.objectContaining({ msg: expect.stringMatching(/refused after .* ms .*likely inside the message/) }),
     ]);
+  });
+});
+
+describe('rv181 M1: the event loop blocked past the wait while the tail was already there', () => {
+  it('the tail is read before the held frame is taken for one with nothing after its FS: AE (FS inside), not the cut head', async () => {
+    const ctx = holdingCtx();
+    const c = await t.connect(await t.start(ctx, {}));
+    const { head, tail } = cut('B1');
+    c.sock.write(head);
+    await new Promise((r) => setTimeout(r, 50)); // the head is read and held; its wait runs
+    c.sock.write(tail);
+    const until300 = Date.now() + 300; // a long synchronous store write, a GC pause: the wait's timer is due first
+    while (Date.now() < until300) {
+      /* blocked */
+    }
+    await until(() => c.frames.length >= 1, 'the ACK');
+    expect(ackParts(c.frames[0]!)).toMatchObject({ code: 'AE', controlId: 'B1' });
+    expect(ackParts(c.frames[0]!).text).toMatch(/FS \(0x1C\) inside the message/);
+    expect(ctx.counts.get('frames_fs_inside')).toBe(1);
+    expect(readings(ctx.emitted)).toEqual([]);
   });
 });
 

@@ -8,7 +8,7 @@ import { LogGate } from '../../agent/log-gate.js';
 import type { DriverContext } from '../types.js';
 import { hostOf, type FrameResult, type MessageHandler } from './handler.js';
 import { ackSummaries } from './protocol/ack.js';
-import { MllpFramer, frame, type FramerEvent } from './protocol/mllp.js';
+import { FS_END_WAIT_MS, MllpFramer, frame, type FramerEvent } from './protocol/mllp.js';
 
 /**
  * ACK bytes a connection may leave unread (queued in our process, beyond the kernel's buffers) before we stop reading
@@ -89,12 +89,7 @@ export class QueueBudget {
 /** The process's budget: every listener's connections share it. */
 export const mllpQueueBudget = new QueueBudget(queuedBytesCap(HEAP_LIMIT_BYTES));
 
-/**
- * How long a frame read up to its FS, ending mid-segment, waits for the byte after it (MLLP ends a block with FS CR): a
- * CR split from its FS comes within a TCP round trip. Counted only while every byte received has been read (review
- * rv180 M1). A frame whose last segment is complete is taken at its FS, without this wait (review rv180 M3).
- */
-export const FS_END_WAIT_MS = 200;
+export { FS_END_WAIT_MS };
 
 /** The same trouble from the same address is logged once a minute at most (a sender repeats it at every message). */
 const TROUBLE_LOG_EVERY_MS = 60_000;
@@ -440,7 +435,7 @@ export class MllpServer {
       endedAtArm = ended();
       abandonedAtArm = framer.counters.abandoned;
       readTimer = setTimeout(() => {
-        // Ended by its FS, with no byte after it yet (a readTimeoutMs shorter than FS_END_WAIT_MS): taken as it is.
+        // Ended by its FS, with no byte after it yet (a readTimeoutMs shorter than FS_END_WAIT_MS): flushed (refused).
         if (framer.holding) return flushHeld();
         // Read before the reset: a message dropped unended is a refusal of its host (review rv137 M1).
         const message = framer.messageHeld;
@@ -591,8 +586,8 @@ export class MllpServer {
       }
     };
     // A frame read up to its FS that ends mid-segment waits for the byte after it (framer.holding): CR ends it; data
-    // says the FS was inside the message (review rv178 M1). A sender that leaves out the last CR and ends with FS
-    // alone sends no such byte: the frame is taken after FS_END_WAIT_MS (or when the sender ends its side), marked.
+    // says the FS was inside the message (review rv178 M1). When none comes within FS_END_WAIT_MS (or the sender ends
+    // its side), the frame may be the cut head of a message whose tail is late: it is refused (AE), not stored.
     let fsTimer: NodeJS.Timeout | undefined;
     const clearFsWait = (): void => {
       if (fsTimer) clearTimeout(fsTimer);
@@ -605,7 +600,15 @@ export class MllpServer {
     const armFsWait = (): void => {
       if (holding || s.readableLength > 0 || !framer.holding) return clearFsWait();
       if (fsTimer) return;
-      fsTimer = setTimeout(flushHeld, FS_END_WAIT_MS);
+      fsTimer = setTimeout(() => {
+        fsTimer = undefined;
+        // After the event loop's poll phase: a byte that came while the loop was blocked (a long store write) is read
+        // first, so a tail that did come is not taken for none (review rv181 M1).
+        setImmediate(() => {
+          if (fsTimer || holding || s.readableLength > 0 || !framer.holding) return;
+          flushHeld();
+        });
+      }, FS_END_WAIT_MS);
       fsTimer.unref();
     };
     const onEvents = (events: FramerEvent[]): void => {
@@ -633,13 +636,13 @@ export class MllpServer {
             );
           }
         } else if (ev.type === 'late-tail') {
-          // The frame before was taken after the wait, unterminated (its last rows questionable); data now after its
-          // FS says that FS may have been inside the message: said, as the ACK already went out (review rv180 M1).
+          // The frame before was refused after the wait, unterminated; data now after its FS says that FS was likely
+          // inside the message (its tail came late): said, and the tail is outside frames (review rv180 M1).
           this.ctx.count('frames_late_tail');
           if (this.troubleLog.open(`late-tail|${hostOf(peer)}`, Date.now())) {
             this.ctx.log.warn(
               { peer, waitMs: FS_END_WAIT_MS, counter: 'frames_late_tail' },
-              `MLLP data came after the FS of a message taken after ${FS_END_WAIT_MS} ms without the byte after its FS: that message ended without a segment terminator and may have been cut (its last segment's readings are questionable: unterminated-segment); the data is outside frames, not read (said once a minute per address; each is counted)`,
+              `MLLP data came after the FS of a message refused after ${FS_END_WAIT_MS} ms without the byte after its FS (it ended without a segment terminator): that FS was likely inside the message; the data is outside frames, not read; the sender must resend the message whole (said once a minute per address; each is counted)`,
             );
           }
         } else if (ev.type === 'outside') {

@@ -18,6 +18,13 @@ export const OUTSIDE_HEAD_BYTES = 32;
  */
 const MESSAGE_HEAD = /^(?:\xef\xbb\xbf)?[\r\n]*(?:MSH|BHS|FHS)/;
 
+/**
+ * How long a frame read up to its FS, ending mid-segment, waits for the byte after it (MLLP ends a block with FS CR): a
+ * CR split from its FS comes within a TCP round trip. Counted only while every byte received has been read (review
+ * rv180 M1). A frame whose last segment is complete is taken at its FS, without this wait (review rv180 M3).
+ */
+export const FS_END_WAIT_MS = 200;
+
 export type FramerEvent =
   /**
    * A complete frame. One whose payload ends with a segment terminator (CR or LF) is delivered at its FS. Any other
