@@ -188,12 +188,7 @@ export class MessageHandler {
       // A frame that cannot be read is one message as far as anyone can tell.
       this.ctx.count('messages_received');
       const text = payload.toString('latin1');
-      const sniffed = sniffHeader(text);
-      const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
-      if (sniffed) {
-        fb.ackMode = sniffed;
-        fb.address = sniffed;
-      }
+      const fb = sniffedFallback(text);
       const p = this.rejected(e, null, fb, peer);
       return { acks: this.acks([p], receivedAt) };
     }
@@ -290,12 +285,7 @@ export class MessageHandler {
     this.ctx.count('messages_received');
     this.ctx.count('frames_fs_inside');
     const text = payload.toString('latin1');
-    const sniffed = sniffHeader(text);
-    const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
-    if (sniffed) {
-      fb.ackMode = sniffed;
-      fb.address = sniffed;
-    }
+    const fb = sniffedFallback(text);
     const next = payload[at + 1];
     const nextByte = next === undefined ? 'nothing' : `0x${next.toString(16).padStart(2, '0').toUpperCase()}`;
     const position = { ...positionAt(text, at), offset: at };
@@ -318,12 +308,7 @@ export class MessageHandler {
     this.ctx.count('messages_received');
     this.ctx.count('frames_unterminated');
     const text = payload.toString('latin1');
-    const sniffed = sniffHeader(text);
-    const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
-    if (sniffed) {
-      fb.ackMode = sniffed;
-      fb.address = sniffed;
-    }
+    const fb = sniffedFallback(text);
     const at = Math.max(0, payload.length - 1);
     if (this.troubleLog.open(`unterminated|${hostOf(peer)}`, Date.now())) {
       this.ctx.log.warn(
@@ -724,4 +709,15 @@ function contentHash(msg: Hl7Message, withMsh7: boolean): string {
 function isBlank(payload: Buffer): boolean {
   for (const b of payload) if (b !== 0x20 && b !== 0x09 && b !== 0x0d && b !== 0x0a) return false;
   return true;
+}
+
+/** How to answer a frame that cannot be read as a message: what a sniff of its header gives (control id, ACK mode, address). */
+function sniffedFallback(text: string): Fallback {
+  const sniffed = sniffHeader(text);
+  const fb: Fallback = { controlId: sniffed?.controlId ?? '', segmentIds: segmentIds(text), charset: RAW_CHARSET };
+  if (sniffed) {
+    fb.ackMode = sniffed;
+    fb.address = sniffed;
+  }
+  return fb;
 }
