@@ -17,6 +17,7 @@ import type {
   NumericReading,
   Quality,
   RawCode,
+  Unit,
   WaveformSegment,
 } from '../../agent/model/reading.js';
 import { mdcEvent } from '../../agent/model/events.js';
@@ -838,10 +839,6 @@ function attrName(r: Row): string | undefined {
 }
 
 function qualityOf(r: Row): Quality {
-  return statusQuality(r);
-}
-
-function statusQuality(r: Row): Quality {
   const reasons: string[] = [];
   if (r.statusShifted) reasons.push('obx-11-in-obx-10');
   switch (r.status) {
@@ -1116,6 +1113,19 @@ function noteRefidConflict(ctx: TimeCtx, text: string): void {
 }
 
 /** OBX-6 naming two units, or an MDC unit refid beside another number (units.ts readUnit): counted as OBX-3's are. */
+/**
+ * A row's OBX-6. Units that disagree (UCUM and MDC naming different ones): which the value is in cannot be told (kPa
+ * or mmHg is a factor 7.5), so `quality` is made questionable (unit-conflict), not for the limit rules, and counted.
+ */
+function rowUnit(r: Row, quality: Quality, ctx: TimeCtx): { unit: Unit; asSent?: string } {
+  const { unit, asSent, conflict } = readUnit(components(r.seg, 6));
+  if (conflict) {
+    worsen(quality, 'questionable', 'unit-conflict');
+    noteUnitConflict(ctx, conflict);
+  }
+  return asSent === undefined ? { unit } : { unit, asSent };
+}
+
 function noteUnitConflict(ctx: TimeCtx, text: string): void {
   const n = ctx.notices.find((x) => x.counter === 'unit_mismatch');
   if (n) n.by++;
@@ -1148,12 +1158,7 @@ function mapObservations(g: Group, deviceOf: DeviceOf, mshDevice: () => string, 
     const conflict = refidConflict(r);
     if (conflict) noteRefidConflict(ctx, conflict);
     const quality = qualityOf(r);
-    const { unit, asSent, conflict: unitConflict } = readUnit(components(r.seg, 6));
-    if (unitConflict) {
-      // Which of two units the value is in cannot be told (kPa or mmHg is a factor 7.5): not for the limit rules.
-      worsen(quality, 'questionable', 'unit-conflict');
-      noteUnitConflict(ctx, unitConflict);
-    }
+    const { unit, asSent } = rowUnit(r, quality, ctx);
     const sent = asSent === undefined ? {} : { unitAsSent: asSent };
     const isWave = r.valueType === 'NA' || r.valueType === 'MA';
     // Not MSH-7 for a waveform: the message is built after its samples were taken, so MSH-7 says no more of their
@@ -1470,11 +1475,7 @@ function mapAlarm(g: Group, deviceOf: DeviceOf, mshDevice: () => string, opts: M
   if (metricRow) {
     alarm.sourceMetric = codeOf(metricRow).mdc;
     alarm.value = valueOf(metricRow, q);
-    const { unit, asSent, conflict: unitConflict } = readUnit(components(metricRow.seg, 6));
-    if (unitConflict) {
-      worsen(q, 'questionable', 'unit-conflict');
-      noteUnitConflict(ctx, unitConflict);
-    }
+    const { unit, asSent } = rowUnit(metricRow, q, ctx);
     alarm.unit = unit;
     if (asSent !== undefined) alarm.context.unitAsSent = asSent;
   }
