@@ -73,7 +73,7 @@ export interface AlarmFilter {
 }
 
 /** An open alarm's fields for a lookup by key (openByKey), and its condition's text. */
-export type OpenByKey = Readonly<Pick<Alarm, 'source' | 'key' | 'deviceId' | 'bed' | 'conditionPresent' | 'raisedAt'> & { text: string }>;
+export type OpenByKey = Readonly<Pick<Alarm, 'source' | 'deviceId' | 'conditionPresent' | 'raisedAt'> & { text: string }>;
 
 /**
  * A device `start` for an open alarm acknowledged here counts as a new episode (its predecessor's end lost) only when
@@ -914,7 +914,7 @@ export class AlarmEngine {
     const id = this.byKey.get(key);
     const a = id === undefined ? undefined : this.open.get(id);
     if (a === undefined) return undefined;
-    return { source: a.source, key: a.key, deviceId: a.deviceId, bed: a.bed, conditionPresent: a.conditionPresent, raisedAt: a.raisedAt, text: a.condition.text };
+    return { source: a.source, deviceId: a.deviceId, conditionPresent: a.conditionPresent, raisedAt: a.raisedAt, text: a.condition.text };
   }
 
   /** Whether the device's driver reports it in error (TechnicalMonitor.inError): a fault, not a lost device. */

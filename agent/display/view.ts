@@ -62,7 +62,7 @@ const NOT_KNOWN: UnconfirmedOf = () => null;
  * Whether an alarm is the agent's "No data" or "disconnected" alarm of a device (by its key: TechnicalMonitor's), and
  * for which bed when it is for one bed only (a device carrying several beds that sends nothing for one of them).
  */
-function silenceKind(t: Pick<Alarm, 'source' | 'key' | 'deviceId' | 'bed'>): { kind: UnconfirmedView['kind']; bed: string | null } | null {
+function silenceKind(t: Alarm): { kind: UnconfirmedView['kind']; bed: string | null } | null {
   if (t.source !== 'technical') return null;
   if (t.key === technicalKey(t.deviceId, 'no-data')) return { kind: 'no-data', bed: null };
   if (t.key === technicalKey(t.deviceId, 'connection')) return { kind: 'connection', bed: null };
@@ -86,15 +86,21 @@ export function unconfirmedOf(engine: AlarmEngine): UnconfirmedOf {
   return (a) => {
     if (a.source === 'technical' || !a.conditionPresent) return null;
     let found: UnconfirmedView | null = null;
-    for (const key of [technicalKey(a.deviceId, 'no-data'), technicalKey(a.deviceId, 'connection'), technicalKey(`${a.deviceId}|${a.bed}`, 'no-data')]) {
+    // The device's keys (TechnicalMonitor's, as silenceKind reads them): device-wide no-data and connection, and the
+    // no-data of this alarm's bed alone.
+    const keys: Array<[string, UnconfirmedView['kind']]> = [
+      [technicalKey(a.deviceId, 'no-data'), 'no-data'],
+      [technicalKey(a.deviceId, 'connection'), 'connection'],
+      [technicalKey(`${a.deviceId}|${a.bed}`, 'no-data'), 'no-data'],
+    ];
+    for (const [key, kind] of keys) {
       const t = engine.openByKey(key);
       // Present only: a latched one says the device was silent, not that it is.
-      const s = t?.conditionPresent ? silenceKind(t) : null;
-      if (!t || !s || t.deviceId !== a.deviceId || (s.bed !== null && s.bed !== a.bed)) continue;
+      if (!t || t.source !== 'technical' || !t.conditionPresent || t.deviceId !== a.deviceId) continue;
       // A device in error (its "fault" alarm, under the connection key) still sends: it confirms its alarms (rv179 H1).
-      if (s.kind === 'connection' && engine.deviceInError(t.deviceId)) continue;
+      if (kind === 'connection' && engine.deviceInError(t.deviceId)) continue;
       // The earliest, when both are open: the device has been unconfirmed since then.
-      if (!found || t.raisedAt < found.since) found = { since: t.raisedAt, kind: s.kind, text: t.text };
+      if (!found || t.raisedAt < found.since) found = { since: t.raisedAt, kind, text: t.text };
     }
     return found;
   };
