@@ -117,7 +117,9 @@ describe('the driver stopped while "not answering" is up (rv175 L3)', () => {
     const ctx = fakeContext();
     fed = feedEngine(ctx, 30);
     const engine = fed.engine;
-    driver = new MedibusDriver(buildPlan(tenthOptions(r.hostPath)), ctx);
+    // A line silent for silenceMs first makes the device `silent`, where "not answering" is not raised ("no data" says
+    // it): at silenceMs 1500 against quietReinitMs 1000 a loaded machine ran that race the other way (CI of d7f5206).
+    driver = new MedibusDriver(buildPlan({ ...tenthOptions(r.hostPath), silenceMs: 5000 }), ctx);
     await driver.start();
     await waitFor('readings', () => ctx.readings().length > 10, 10_000);
     r.sim.mute = true;
