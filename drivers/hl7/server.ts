@@ -660,7 +660,8 @@ export class MllpServer {
         lastOutside = framer.counters.outsideBytes;
       }
     };
-    /** Takes a frame that waited for the byte after its FS as it is: none came (or none will). */
+    /** Ends the wait for the byte after a held frame's FS: none came (or none will), so the frame is refused AE
+     * (`frames_unterminated`), never stored with its last segment possibly cut. */
     const flushHeld = (): void => {
       clearFsWait();
       if (closing) return;
@@ -686,7 +687,7 @@ export class MllpServer {
     });
     s.on('error', (err) => this.ctx.log.info({ peer, err: err.message }, 'MLLP socket error'));
     s.on('close', () => {
-      // A frame ended by FS alone just before a reset: handled as it would have been at its FS (its ACK is undelivered).
+      // A frame ended by FS alone just before a reset: refused as at the end of the wait (its AE is undelivered).
       flushHeld();
       closed = true;
       unwatch();
