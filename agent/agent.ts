@@ -213,7 +213,12 @@ export class Agent {
     const { transport, why, noHubFound } =
       deps.transport !== undefined ? { transport: deps.transport, why: 'supplied', noHubFound: undefined } : chooseTransport(local, env);
     this.forwardingOff = transport ? null : { why, ...(noHubFound !== undefined && { noHubFound }) };
-    this.gatewayId = local.gateway.id ?? transport?.identity.replace('/', '.') ?? hostname();
+    const hubIdentity = transport?.identity ?? null;
+    this.gatewayId = local.gateway.id ?? hubIdentity?.replace('/', '.') ?? hostname();
+    // Said at start: the id goes with every message and the cloud groups and de-duplicates by it (review rv183 L1).
+    const gatewayIdFrom =
+      local.gateway.id !== undefined ? 'gateway.id' : hubIdentity !== null ? `the hub identity from ${transport?.identityFrom ?? 'the transport'}` : 'the host name';
+    log.info({ gatewayId: this.gatewayId, from: gatewayIdFrom }, 'gateway id');
 
     const storePath = local.store.path === ':memory:' ? ':memory:' : resolve(local.store.path);
     const volume = storeVolumeEncryption(storePath);

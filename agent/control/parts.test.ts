@@ -57,6 +57,31 @@ describe('reported properties', () => {
     expect(doc.driversOmitted).toBeGreaterThan(0);
   });
 
+  it('a refused config with long errors and many drivers stays within the bound, its lists cut with a count of what was left out, and driver states kept (review rv183 L3)', () => {
+    const x = inputs(100, 'd'.repeat(500));
+    const names = Object.keys(x.drivers).map((n) => `${n}.${'x'.repeat(58)}`.slice(0, 64));
+    // 20 errors quoting a 400-character value of 2-byte characters: cut to 300 characters, still ~600 bytes each.
+    const errors = Array.from({ length: 20 }, (_, i) => `drivers.${names[i]}.options.beds: must be <= 64 (got "${'Ü'.repeat(400)}")`);
+    x.config = { status: 'rejected', desiredVersion: 9, source: 'twin', at: 'x', errors, drivers: names, pendingRestart: ['alarms'], ignored: names.map((n) => `drivers.${n}.options.port`) };
+    x.metrics = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`m_${i}_total{a="b"}`, i]));
+    const doc = buildReported(x) as { config: Record<string, unknown>; drivers: Record<string, unknown>; driversOmitted?: number };
+    expect(Buffer.byteLength(JSON.stringify(doc))).toBeLessThanOrEqual(MAX_REPORTED_BYTES);
+    // Some driver states are still there (the config section filled the budget, and every driver was dropped).
+    expect(Object.keys(doc.drivers).length).toBeGreaterThanOrEqual(10);
+    expect(Object.keys(doc.drivers).length + (doc.driversOmitted ?? 0)).toBe(100);
+    const c = doc.config as { errors: string[]; errorsOmitted: number; drivers: string[]; driversOmitted: number; ignored: string[]; ignoredOmitted: number; pendingRestart: string[] };
+    expect(c.errors.length).toBeGreaterThan(0);
+    expect(c.errors.length + c.errorsOmitted).toBe(20);
+    expect(c.errors[0]).toBe(`${errors[0]!.slice(0, 299)}…`);
+    expect(c.drivers.length + c.driversOmitted).toBe(100);
+    expect(c.drivers).toEqual(names.slice(0, c.drivers.length));
+    expect(c.ignored.length + c.ignoredOmitted).toBe(100);
+    expect(c.pendingRestart).toEqual(['alarms']);
+    // A short config is reported whole, without counts.
+    const small = buildReported({ ...inputs(1), config: { status: 'rejected', desiredVersion: 2, source: 'twin', at: 'x', errors: ['a: b'], drivers: ['a'] } });
+    expect(small.config).toEqual({ status: 'rejected', desiredVersion: 2, source: 'twin', at: 'x', errors: ['a: b'], drivers: ['a'] });
+  });
+
   it('cuts long texts from the model report and the agent (IoT Hub refuses a twin string over 4 KB)', () => {
     const x = inputs(1);
     x.models = { alarmModel: { state: 'refused', error: 'e'.repeat(10_000), approved: ['a'.repeat(64)] } };

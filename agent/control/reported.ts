@@ -108,10 +108,10 @@ export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): J
     source: x.config.source,
     at: x.config.at,
   };
-  if (x.config.errors?.length) config.errors = x.config.errors.slice(0, 20).map((e) => cut(e, 300));
-  if (x.config.pendingRestart?.length) config.pendingRestart = x.config.pendingRestart;
-  if (x.config.ignored?.length) config.ignored = x.config.ignored;
-  if (x.config.drivers) config.drivers = x.config.drivers.slice(0, 100);
+  if (x.config.errors?.length) putList(config, 'errors', x.config.errors);
+  if (x.config.pendingRestart?.length) putList(config, 'pendingRestart', x.config.pendingRestart);
+  if (x.config.ignored?.length) putList(config, 'ignored', x.config.ignored);
+  if (x.config.drivers) putList(config, 'drivers', x.config.drivers);
   if (x.config.logLevel) config.logLevel = x.config.logLevel;
   const doc: JsonObject = {
     agent: cutStrings({ ...x.agent }),
@@ -137,6 +137,27 @@ export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): J
     updatedAt: new Date(x.now).toISOString(),
   };
   return bound(doc, maxBytes);
+}
+
+/**
+ * Byte budgets (as JSON) of the config section's lists: together under half the document, so that a refused config
+ * with long reasons leaves room for the driver states (it filled the document and pushed them all out: review rv183
+ * L3). The `drivers` section names the drivers too.
+ */
+const CONFIG_LIST_BYTES = { errors: 4096, drivers: 2048, ignored: 1024, pendingRestart: 512 } as const;
+
+/** The first entries of a config list (each cut to 300 characters) that fit its budget; `<key>Omitted` counts the rest. */
+function putList(config: JsonObject, key: keyof typeof CONFIG_LIST_BYTES, list: readonly string[]): void {
+  const kept: string[] = [];
+  let bytes = 2; // []
+  for (const entry of list) {
+    const e = cut(entry, 300);
+    bytes += Buffer.byteLength(JSON.stringify(e)) + 1;
+    if (bytes > CONFIG_LIST_BYTES[key]) break;
+    kept.push(e);
+  }
+  config[key] = kept;
+  if (kept.length < list.length) config[`${key}Omitted`] = list.length - kept.length;
 }
 
 /** A count as reported: one that could not be read (NaN) is "unknown", not null (which deletes a twin property). */

@@ -6,7 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../../test/hub-standin/certs.js';
-import { ConfigError } from '../config/load.js';
+import { ConfigError, validateConfig } from '../config/load.js';
+import { Agent } from '../agent.js';
+import { registry } from '../../drivers/registry.js';
 import { testConfig } from '../../test/support/agent-config.js';
 import { tempDir } from '../../test/support/agent-process.js';
 import { EventEmitter } from 'node:events';
@@ -552,4 +554,40 @@ describe('AzureIotTransport: a close that could be the twin read\'s or a send\'s
     await failed;
     expect(clients[1]!.published).toBe(0);
   }, 5000);
+});
+
+describe('the IoT Edge module identity and the default gateway id (review rv183 L1)', () => {
+  const CS = 'HostName=edge-host;GatewayHostName=edge-host;DeviceId=ward3-gw;ModuleId=bedside-agent;SharedAccessKey=a2V5';
+  const RUNTIME = { IOTEDGE_WORKLOADURI: 'unix:///var/run/iotedge/workload.sock', IOTEDGE_DEVICEID: 'ward3-gw', IOTEDGE_MODULEID: 'bedside-agent' };
+  /** A module config without gateway.id (testConfig sets one). */
+  const moduleConfig = (gateway: Record<string, unknown> = {}) =>
+    validateConfig({ gateway, store: { path: join(tempDir(), 'agent.db') }, hub: { mode: 'module' }, drivers: [] }, registry, 'test');
+
+  it('takes the identity from IOTEDGE_DEVICEID/IOTEDGE_MODULEID, else from EdgeHubConnectionString (the IoT Edge simulator and older runtimes set only that)', () => {
+    expect(AzureIotTransport.fromEdgeEnvironment(RUNTIME)).toMatchObject({ identity: 'ward3-gw/bedside-agent', identityFrom: 'IOTEDGE_DEVICEID and IOTEDGE_MODULEID' });
+    const fromCs = AzureIotTransport.fromEdgeEnvironment({ EdgeHubConnectionString: CS });
+    expect(fromCs).toMatchObject({ identity: 'ward3-gw/bedside-agent', identityFrom: 'EdgeHubConnectionString' });
+    expect(fromCs.description).toBe('IoT Edge module ward3-gw/bedside-agent via edge-host');
+  });
+
+  it('an environment that names no identity: no "?" made up; the start is refused unless gateway.id is set', () => {
+    const env = { IOTEDGE_WORKLOADURI: RUNTIME.IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID: 'bedside-agent' };
+    const t = AzureIotTransport.fromEdgeEnvironment(env);
+    expect(t.identity).toBeNull();
+    expect(t.description).not.toContain('?');
+    expect(() => chooseTransport(moduleConfig(), env)).toThrow(/- gateway\.id: is not set and the IoT Edge environment names no module identity/);
+    expect(() => chooseTransport(moduleConfig(), { EdgeHubConnectionString: 'HostName=edge-host;SharedAccessKey=a2V5' })).toThrow(/- gateway\.id: /);
+    expect(chooseTransport(moduleConfig({ id: 'ward3' }), env).transport).not.toBeNull();
+  });
+
+  it('the agent takes <device>.<module> from EdgeHubConnectionString as its gateway id, and logs where it came from', async () => {
+    const cap = captureLog();
+    const agent = new Agent({ config: moduleConfig(), registry, log: cap.log, env: { EdgeHubConnectionString: CS } });
+    try {
+      expect(agent.gatewayId).toBe('ward3-gw.bedside-agent');
+      expect(cap.find('gateway id')).toMatchObject({ gatewayId: 'ward3-gw.bedside-agent', from: 'the hub identity from EdgeHubConnectionString' });
+    } finally {
+      await agent.stop();
+    }
+  });
 });

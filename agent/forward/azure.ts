@@ -174,8 +174,13 @@ export interface OutgoingMessage {
 export interface HubTransport {
   /** Who we are and where we connect to, without secrets, for logs. */
   readonly description: string;
-  /** Identity used as the default gateway id. */
-  readonly identity: string;
+  /**
+   * Identity used as the default gateway id; null when the IoT Edge environment names none (the start then needs
+   * gateway.id: agent/forward/choose.ts).
+   */
+  readonly identity: string | null;
+  /** Optional: where `identity` came from, for the log line that says where the gateway id came from. */
+  readonly identityFrom?: string;
   connect(): Promise<void>;
   /** Resolves when the hub acknowledged the message (MQTT PUBACK). */
   send(message: OutgoingMessage): Promise<void>;
@@ -402,6 +407,21 @@ export function connectionStringWarning(connectionString: string, now = Date.now
   );
 }
 
+/**
+ * The module identity (`<device>/<module>`) the IoT Edge environment names, and the variables it came from:
+ * IOTEDGE_DEVICEID and IOTEDGE_MODULEID, which the runtime sets, else DeviceId and ModuleId of
+ * EdgeHubConnectionString, all the IoT Edge simulator and older runtimes set (and what the SDK then connects as).
+ * Null when neither names both: never a made-up "?/?", which every such gateway would share (review rv183 L1).
+ */
+export function edgeModuleIdentity(env: NodeJS.ProcessEnv): { identity: string; from: string } | null {
+  if (env.IOTEDGE_DEVICEID && env.IOTEDGE_MODULEID) {
+    return { identity: `${env.IOTEDGE_DEVICEID}/${env.IOTEDGE_MODULEID}`, from: 'IOTEDGE_DEVICEID and IOTEDGE_MODULEID' };
+  }
+  const cs = parseConnectionString(env.EdgeHubConnectionString ?? '');
+  if (cs.DeviceId && cs.ModuleId) return { identity: `${cs.DeviceId}/${cs.ModuleId}`, from: 'EdgeHubConnectionString' };
+  return null;
+}
+
 function parseConnectionString(cs: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of cs.split(';')) {
@@ -442,7 +462,8 @@ export function trustWith(caPem: string): string {
 
 export class AzureIotTransport implements HubTransport {
   readonly description: string;
-  readonly identity: string;
+  readonly identity: string | null;
+  readonly identityFrom?: string;
   private client: SdkClient | null = null;
   /**
    * Bumped by each connect() and disconnect(): an open that completes after a newer attempt started or a disconnect
@@ -495,11 +516,13 @@ export class AzureIotTransport implements HubTransport {
     private readonly mode: 'device' | 'module',
     private readonly create: (mqtt: MqttTransport) => Promise<SdkClient>,
     description: string,
-    identity: string,
+    identity: string | null,
     private readonly ca: string | undefined,
+    identityFrom?: string,
   ) {
     this.description = description;
     this.identity = identity;
+    if (identityFrom !== undefined) this.identityFrom = identityFrom;
   }
 
   /** Device mode: a device (or module) connection string. */
@@ -543,6 +566,7 @@ export class AzureIotTransport implements HubTransport {
       `${cs.ModuleId ? 'module' : 'device'} ${identity} on ${host}`,
       identity,
       caFile ? readCaFile(caFile) : undefined,
+      'the connection string',
     );
   }
 
@@ -552,14 +576,15 @@ export class AzureIotTransport implements HubTransport {
    * (Node's `ca` option is the whole trust list), so the connection to the IoT Edge hub would fail.
    */
   static fromEdgeEnvironment(env: NodeJS.ProcessEnv = process.env): AzureIotTransport {
-    const identity = `${env.IOTEDGE_DEVICEID ?? '?'}/${env.IOTEDGE_MODULEID ?? '?'}`;
+    const named = edgeModuleIdentity(env);
     const via = env.IOTEDGE_GATEWAYHOSTNAME ?? env.EdgeHubConnectionString?.match(/GatewayHostName=([^;]+)/)?.[1] ?? 'edgeHub';
     return new AzureIotTransport(
       'module',
       (mqtt) => ModuleClient.fromEnvironment(mqtt),
-      `IoT Edge module ${identity} via ${via}`,
-      identity,
+      `IoT Edge module ${named?.identity ?? '(the environment names no device and module id)'} via ${via}`,
+      named?.identity ?? null,
       undefined,
+      named?.from,
     );
   }
 

@@ -3,7 +3,7 @@
 // start refuses them (exit 2, naming the field) and builds the transport from it.
 import type { AgentConfig, ConfigProblem } from '../config/load.js';
 import { ConfigError, requireSecret } from '../config/load.js';
-import { AzureIotTransport, connectionStringProblem, type HubTransport } from './azure.js';
+import { AzureIotTransport, connectionStringProblem, edgeModuleIdentity, type HubTransport } from './azure.js';
 
 export type HubRoute =
   // noHubFound: hub.mode auto looked for a hub and found none (not an intended off); says what it looked for.
@@ -23,6 +23,16 @@ export function hubRoute(config: AgentConfig, env: NodeJS.ProcessEnv, atStart = 
   if (hub.mode === 'module' || (hub.mode === 'auto' && edge)) {
     if (hub.caFile) problems.push({ path: 'hub.caFile', message: 'is for a connection string; as an IoT Edge module the IoT Edge runtime provides the trust bundle (remove hub.caFile)' });
     if (atStart && !edge) problems.push({ path: 'hub.mode', message: 'is module but the IoT Edge environment (IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID) is missing: run the agent as an IoT Edge module, or set hub.mode to device or auto' });
+    // The default gateway id is the module identity: without one every such gateway would send the same id, and the
+    // cloud could not tell them apart (review rv183 L1).
+    if (atStart && edge && config.gateway.id === undefined && !edgeModuleIdentity(env)) {
+      problems.push({
+        path: 'gateway.id',
+        message:
+          'is not set and the IoT Edge environment names no module identity to take it from (IOTEDGE_DEVICEID with IOTEDGE_MODULEID, ' +
+          'or DeviceId and ModuleId in EdgeHubConnectionString): set gateway.id, or check the module\'s environment',
+      });
+    }
     return { route: { via: 'module', why: 'IoT Edge module environment' }, problems };
   }
   // A connection string named in the file must be readable (its owner meant to forward); the environment variable is

@@ -1,5 +1,7 @@
 // Unit tests of the forwarder's loop against a scripted transport. The proof against the real SDK and a
 // real MQTT/TLS peer is in test/e2e/.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it, vi } from 'vitest';
 import { Outbox } from '../store/outbox.js';
@@ -7,6 +9,7 @@ import { Metrics } from '../metrics.js';
 import { Forwarder } from './forwarder.js';
 import type { HubTransport, OutgoingMessage } from './azure.js';
 import { captureLog } from '../../test/support/log.js';
+import { PACKAGE_ROOT } from '../paths.js';
 
 class ScriptedTransport implements HubTransport {
   readonly description = 'scripted';
@@ -669,5 +672,29 @@ describe('Forwarder: sends held by the transport until its twin read settles (fx
     expect(f.getStatus()).toMatchObject({ lastError: null, downSince: null });
     await f.stop();
     box.close();
+  });
+});
+
+describe('the application properties on the wire', () => {
+  it('are all named, with their values, in message-v1.schema.json\'s description (review rv183 L4)', async () => {
+    const box = new Outbox(':memory:', { retainAckedMs: 3600_000 });
+    const t = new ScriptedTransport();
+    const f = new Forwarder(box, t, { ...opts, compression: 'gzip' }, captureLog().log, new Metrics());
+    f.start();
+    const from = Date.now() - 1000;
+    box.append([rec(1), rec(2)]);
+    box.append([rec(3, 'alarms')]);
+    f.notify();
+    await until(() => t.sent.length === 2);
+    expect(box.replay(from, Date.now()).messages).toBe(2);
+    f.notify();
+    await until(() => t.sent.length === 4);
+    await f.stop();
+    box.close();
+    const keys = new Set(t.sent.flatMap((m) => Object.keys(m.properties)));
+    expect([...keys].sort()).toEqual(['gatewayId', 'iothub-creation-time-utc', 'kind', 'replayOf', 'schemaVersion']);
+    const schema = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'agent', 'forward', 'schema', 'message-v1.schema.json'), 'utf8')) as { description: string };
+    for (const k of keys) expect(schema.description, k).toContain(k);
+    for (const v of new Set(t.sent.map((m) => m.properties.schemaVersion))) expect(schema.description, v).toContain(`"${v}"`);
   });
 });

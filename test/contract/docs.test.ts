@@ -143,6 +143,31 @@ it('the proposed numeric record key tells a measured and a set value of one code
   expect(records.map((r) => keyOf(JSON.parse(JSON.stringify(r)) as Record<string, unknown>))).toEqual(records.map(keyOf));
 });
 
+// Review rv183 L2: a device's alarm id is unique per device only (two HL7 monitors behind one alarm manager can send
+// the same OBR-3), so the record key and the sort the docs give for `alarm` records must include `deviceId`.
+const PROPOSED_ALARM_KEY = 'for an alarm, `deviceId`, `alarmId`, `phase` and `receivedAt`';
+const PROPOSED_ALARM_SORT = 'alarm records (`alarm`) by `deviceId`, `alarmId` and `receivedAt`';
+it('the proposed alarm record key and sort tell apart two devices\' alarms with one alarm id', () => {
+  expect(flat).toContain(PROPOSED_ALARM_KEY);
+  expect(flat).toContain(PROPOSED_ALARM_SORT);
+  const fields = [...PROPOSED_ALARM_KEY.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+  const pcd04 = (eui: string) =>
+    `MSH|^~\\&|MON^${eui}^EUI-64|WARD|||20240101120000+0000||ORU^R40^ORU_R40|C1|P|2.6|||AL|NE||UNICODE UTF-8\r` +
+    'PID|||P1\rOBR|1||ALM-1^GW|196616^MDC_EVT_ALARM^MDC|||20240101120000+0000\r' +
+    'OBX|1|ST|199832^MDC_EVT_ECG_V_TACHY^MDC|1.1.1.1.1|VTach|||PH|||F\r';
+  const records = ['0011223344556677', '8899AABBCCDDEEFF'].map((eui) => {
+    const m = parseMessage(pcd04(eui));
+    const alarm = mapMessage(m, readHeader(m), { source: 'central', receivedAt: Date.UTC(2026, 0, 1, 8) }).events.find((e) => e.kind === 'alarm')!;
+    return JSON.parse(toRecord(alarm, false)!.body) as Record<string, unknown>;
+  });
+  expect(records.map((r) => [r.deviceId, r.alarmId, r.phase])).toEqual([
+    ['0011223344556677', 'ALM-1^GW', 'start'],
+    ['8899AABBCCDDEEFF', 'ALM-1^GW', 'start'],
+  ]);
+  const keyOf = (r: Record<string, unknown>) => JSON.stringify(fields.map((f) => r[f] ?? null));
+  expect(new Set(records.map(keyOf)).size).toBe(2);
+});
+
 it('every field of every record type in the shipped schema is named in the consumer guide', () => {
   const schema = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'agent', 'forward', 'schema', 'message-v1.schema.json'), 'utf8')) as {
     definitions: Record<string, { properties?: Record<string, unknown> }>;
