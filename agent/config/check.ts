@@ -17,6 +17,7 @@ import { AzureIotTransport, connectionStringWarning, readCaFile, SDK_SEND_TIMEOU
 import { hubRoute } from '../forward/choose.js';
 import { storeMountPoint, storeVolumeEncryption } from '../store/volume.js';
 import { storeReadOnly } from '../store/outbox.js';
+import { deniedTo, ownerFix, realStorePath } from '../store/lock.js';
 import { readDisplayTls } from '../http/tls-files.js';
 import { UNASSIGNED_BED } from '../alarms/types.js';
 import { modelFilePath, ModelNotApprovedError, requireApproved } from '../inference/approval.js';
@@ -149,6 +150,8 @@ export function storeProblems(config: AgentConfig, atStart = false, configPath?:
   if (existsSync(file) && statSync(file).isDirectory()) {
     return [{ path: 'store.path', message: `${file} is a folder: store.path names the store's file (e.g. ${join(file, 'agent.db')})` }];
   }
+  const companions = storeCompanionProblems(file);
+  if (companions.length) return companions;
   // A file that is not SQLite's is not refused here: a store whose first page was damaged looks the same, and the
   // agent must then start (moving it aside, alarmed) rather than leave the ward without its alarms.
   // Away from the gateway (--check on the host), the store's folder may exist only inside the module, bound from a
@@ -161,6 +164,46 @@ export function storeProblems(config: AgentConfig, atStart = false, configPath?:
     }
   }
   return [];
+}
+
+/**
+ * The files beside the store that the agent writes as well as the store's folder and file: the lock (lock.ts), the
+ * write-ahead log and its index. A run as root leaves them root's (the lock file always, the -wal and -shm after a
+ * kill -9), and handing the folder and agent.db to the agent's user, as above, leaves them so. SQLite then opens the
+ * lock read-only (a lock that keeps no second agent out) and fails on a -wal or -shm with a bare "unable to open
+ * database file" (review rv182 H1, M1). Each is named with its owner and the chown; never "delete" for the -wal: it
+ * may hold committed data. Where they are: beside the store's real file (symlinks resolved), as SQLite and the lock
+ * make them. EROFS is the read-only filesystem's, judged above.
+ */
+function storeCompanionProblems(file: string): ConfigProblem[] {
+  let real: string;
+  try {
+    real = realStorePath(file);
+  } catch {
+    return []; // no folder yet: nothing beside the store
+  }
+  const problems: ConfigProblem[] = [];
+  for (const suffix of ['.lock', '-wal', '-shm'] as const) {
+    const f = real + suffix;
+    let code: string;
+    try {
+      accessSync(f, constants.R_OK | constants.W_OK);
+      continue;
+    } catch (err) {
+      code = (err as NodeJS.ErrnoException).code ?? '';
+      if (code === 'ENOENT' || code === 'EROFS') continue;
+    }
+    const as = `${f} as ${deniedTo(f, code)}`;
+    const fix = ownerFix(f);
+    const message =
+      suffix === '.lock'
+        ? `cannot write the store's lock ${as}, so it would keep no other agent out: ${fix}, or delete it while no agent runs`
+        : suffix === '-wal'
+          ? `cannot write the store's write-ahead log ${as}, so SQLite cannot open the store: ${fix}; do not delete it, it may hold data not yet in ${basename(real)}`
+          : `cannot write the store's shared-memory index ${as}, so SQLite cannot open the store: ${fix}`;
+    problems.push({ path: 'store.path', message });
+  }
+  return problems;
 }
 
 /** Files SQLite and the store keep beside the store's file (the lock, the disk reserve, the damaged-file marks). */

@@ -1,9 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../paths.js';
 import { Outbox, StoreInUseError } from './outbox.js';
-import { realStorePath } from './lock.js';
+import { realStorePath, StoreLock } from './lock.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -60,4 +63,91 @@ describe('Outbox lock: one agent per store file, whatever path reaches it', () =
     symlinkSync(join(dir, 'b', 'y1.db'), join(dir, 'b', 'y2.db'));
     expect(realStorePath(join(dir, 'b', 'y2.db'))).toBe(join(realStorePath(join(dir, 'a')), 'y.db'));
   });
+});
+
+/** The service user of the tests run as root (nobody): root ignores file modes, so another user shows them. */
+const OTHER_UID = 65534;
+const isRoot = process.getuid?.() === 0;
+const TSX = pathToFileURL(join(PACKAGE_ROOT, 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs')).href;
+const LOCK_TS = pathToFileURL(join(PACKAGE_ROOT, 'agent', 'store', 'lock.ts')).href;
+
+/**
+ * An agent's lock taken in a child process (as `uid` when given: needs root): it says 'held' or the error, and holds
+ * the lock until `release()`.
+ */
+function lockInChild(path: string, uid?: number): { result: Promise<string>; release: () => Promise<void> } {
+  const script = `import { StoreLock } from ${JSON.stringify(LOCK_TS)};
+try { const l = StoreLock.acquire(${JSON.stringify(path)}); console.log('held'); process.stdin.on('end', () => l.release()).resume(); }
+catch (e) { console.log(e.message); }`;
+  const child = spawn(process.execPath, ['--import', TSX, '--input-type=module', '-e', script], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, HOME: tmpdir() },
+    ...(uid !== undefined && { uid, gid: uid }),
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString('utf8')));
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  const result = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', () => out.includes('\n') && resolve(out.trim()));
+    void exited.then(() => (out.includes('\n') ? resolve(out.trim()) : reject(new Error(`lock child said nothing; stderr: ${err}`))));
+  });
+  return {
+    result,
+    release: () => {
+      child.stdin.end();
+      return exited;
+    },
+  };
+}
+
+// Review rv182 H1: a lock file the agent's user cannot write (left owned by root by a run as root) is opened read-only
+// by SQLite, and BEGIN EXCLUSIVE then "succeeds" holding nothing: every agent took the lock, two ran on one store.
+describe('Outbox lock: a lock file this user cannot write', () => {
+  it('is refused loudly, naming the lock file, its owner and chown, instead of a lock that holds nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-'));
+    dirs.push(dir);
+    const store = join(dir, 'agent.db');
+    const lockPath = `${realStorePath(store)}.lock`;
+    // The lock file as a run as another user leaves it (never deleted), then the folder given to the agent's user.
+    StoreLock.acquire(store).release();
+    let uid: number | undefined;
+    if (isRoot) {
+      uid = OTHER_UID;
+      chmodSync(dir, 0o755);
+      chownSync(dir, OTHER_UID, OTHER_UID);
+      chmodSync(lockPath, 0o644);
+    } else {
+      // Not root: this user's own file made read-only shows the same (the owner is then this user).
+      chmodSync(lockPath, 0o444);
+    }
+    const owner = statSync(lockPath).uid;
+    const agentUid = uid ?? process.getuid!();
+    const fix = isRoot ? `chown it to the user the agent runs as (chown ${agentUid} ${lockPath})` : `make it writable by its owner, the user the agent runs as (chmod u+rw ${lockPath})`;
+    const first = lockInChild(store, uid);
+    const second = lockInChild(store, uid);
+    try {
+      for (const said of await Promise.all([first.result, second.result])) {
+        expect(said).toBe(
+          `cannot take the store's lock ${lockPath}: it is not writable by uid ${agentUid} (EACCES; owned by uid ${owner}, mode 0${(statSync(lockPath).mode & 0o777).toString(8)}), ` +
+            `so it would keep no other agent out: ${fix}, or delete it while no agent runs`,
+        );
+      }
+    } finally {
+      await Promise.all([first.release(), second.release()]);
+    }
+    // Once the file is the agent's user's, its lock holds again: the second agent is refused.
+    if (isRoot) chownSync(lockPath, OTHER_UID, OTHER_UID);
+    else chmodSync(lockPath, 0o644);
+    const holder = lockInChild(store, uid);
+    try {
+      expect(await holder.result).toBe('held');
+      const other = lockInChild(store, uid);
+      expect(await other.result).toMatch(/^store .* is in use by another agent/);
+      await other.release();
+    } finally {
+      await holder.release();
+    }
+  }, 30_000);
 });

@@ -6,7 +6,11 @@
 // containers that share a bind mount (one kernel), and, unlike exclusive mode on the store itself, they leave
 // the store readable by tools while the agent runs. It sits beside the store's real file (symlinks resolved), so that
 // two agents given two paths to one file (a symlink to it, or to its folder) take the same lock.
-import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+//
+// The lock file must be writable by the agent's user: SQLite opens one it cannot write read-only, without a word, and
+// BEGIN EXCLUSIVE then succeeds holding no lock that keeps anyone out (a run as root leaves the file root's; review
+// rv182 H1). Such a file is refused, naming its owner and the fix.
+import { closeSync, lstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -28,6 +32,7 @@ export class StoreLock {
     } catch (err) {
       throw new Error(`cannot take the store's lock: cannot resolve ${path}: ${(err as Error).message}`, { cause: err });
     }
+    refuseUnwritable(lockPath);
     let db: Database.Database | null = null;
     try {
       db = new Database(lockPath, { timeout: 0 });
@@ -47,6 +52,50 @@ export class StoreLock {
   release(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * Opens an existing lock file as SQLite does (read and write): where that is refused, SQLite would open it read-only
+ * and its lock would keep no one out. Any other failure (ENOENT: SQLite makes it; EROFS: the store is on a read-only
+ * filesystem, which Outbox.open handles) is left to SQLite, as before.
+ */
+function refuseUnwritable(lockPath: string): void {
+  try {
+    closeSync(openSync(lockPath, 'r+'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code !== 'EACCES' && code !== 'EPERM') return;
+    throw new Error(
+      `cannot take the store's lock ${lockPath}: it is not writable by ${deniedTo(lockPath, code)}, so it would keep no other agent out: ${ownerFix(lockPath)}, or delete it while no agent runs`,
+      { cause: err },
+    );
+  }
+}
+
+/** "uid N (EACCES; owned by uid M, mode 0644)": who cannot write a store file, and the file's owner and mode. */
+export function deniedTo(path: string, code: string): string {
+  const uid = process.getuid?.();
+  let owner = '';
+  try {
+    const st = statSync(path);
+    owner = `; owned by uid ${st.uid}, mode 0${(st.mode & 0o777).toString(8)}`;
+  } catch {
+    // gone meanwhile: its owner is not said
+  }
+  return `${uid === undefined ? 'this user' : `uid ${uid}`} (${code}${owner})`;
+}
+
+/** The fix for a store file this process cannot write: chown to the agent's user, or chmod when it already owns it. */
+export function ownerFix(path: string): string {
+  const uid = process.getuid?.();
+  let owner: number | undefined;
+  try {
+    owner = statSync(path).uid;
+  } catch {
+    // gone meanwhile: the chown is said
+  }
+  if (uid !== undefined && owner === uid) return `make it writable by its owner, the user the agent runs as (chmod u+rw ${path})`;
+  return `chown it to the user the agent runs as (chown ${uid ?? '<agent user>'} ${path})`;
 }
 
 /** Most symlinks followed to a store that does not exist yet (Linux's own limit is 40). */
