@@ -10,7 +10,7 @@ import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
 import { declareDriverCounters, declareSourceCounters, declareWatchedCounters, Metrics } from './metrics.js';
-import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type StoredLoss } from './store/outbox.js';
+import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type SalvageResult, type StoredLoss } from './store/outbox.js';
 import { Forwarder, SUSPECT_RETRY } from './forward/forwarder.js';
 import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
 import { AUTO_HUB_VARIABLES, chooseTransport } from './forward/choose.js';
@@ -73,6 +73,19 @@ const storeFailingDiskText = (code: string) =>
 const storeReadOnlyDiskText = (code: string) =>
   `Gateway store disk is read-only (filesystem error?, ${code}): running on a store in memory that takes no data (readings are shown and alarmed here, not kept or forwarded; HL7 senders are told to resend) and the stored backlog is not sent. Check the disk and restart the agent`;
 
+/**
+ * What a damaged store's salvage (Outbox.open, salvage.ts) got into the fresh store, for its log line and alarm: records
+ * copied, and the stored rows (one or more records each) that could not be read, or that their number is unknown.
+ */
+function salvageText(s: SalvageResult | null): string {
+  if (!s) return 'nothing of it was salvaged (no store on disk to copy into): its unsent data is only in that file (README: Damaged store)';
+  const lost = s.unknown
+    ? `${s.failedRows > 0 ? `${s.failedRows} stored row${s.failedRows === 1 ? '' : 's'} and an unknown number more` : 'an unknown number'} could not be read`
+    : `${s.failedRows} stored row${s.failedRows === 1 ? '' : 's'} could not be read`;
+  const stopped = s.error ? `; the copy stopped early (${s.error}): the rest is still in the old file` : '';
+  return `${s.records} unsent record${s.records === 1 ? '' : 's'} salvaged into the new store, ${lost}${stopped}`;
+}
+
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
 const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
@@ -120,6 +133,8 @@ export class Agent {
   private readonly corruptFiles: string[] = [];
   /** Whether corruptFiles are noted in the store as reported (markCorruptNoted). */
   private corruptNoted = false;
+  /** The file this start moved aside, and what of it was salvaged into the fresh store (said in the store-recovered alarm). */
+  private salvaged: { movedTo: string; text: string } | null = null;
   /** Open-alarm notes not yet in the store (it refused them): the latest per alarm, written at the next chance. */
   private readonly pendingNotes = new Map<string, string | null>();
   private notesFailing = false;
@@ -306,11 +321,16 @@ export class Agent {
       }
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
       if (opened.recovered) {
+        const { movedTo, reason, salvage } = opened.recovered;
+        this.salvaged = { movedTo, text: salvageText(salvage) };
+        this.metrics.inc('store_recovered_total');
+        this.metrics.inc('store_salvaged_records_total', undefined, salvage?.records ?? 0);
+        this.metrics.inc('store_salvage_failed_rows_total', undefined, salvage?.failedRows ?? 0);
         log.error(
-          { store: storePath, movedTo: opened.recovered.movedTo, reason: opened.recovered.reason },
+          { store: storePath, movedTo, reason, salvage, salvaged: this.salvaged.text },
           'store file was damaged: moved aside for inspection, started a fresh store',
         );
-        this.corruptFiles.push(opened.recovered.movedTo);
+        this.corruptFiles.push(movedTo);
       }
       // Damaged files moved aside not noted as reported (review rv105 H2): one moved while the store ran in memory had
       // its loss noted there only, and the restart lost it. Reported now as the start that moved it. Why one has no
@@ -323,7 +343,7 @@ export class Agent {
       if (this.corruptFiles.length > 0) {
         // Noted in the fresh store at once: a restart before someone acknowledged it (even a start that fails
         // further on) raises it again, though nothing else there says the old file holds unsent data.
-        this.noteLoss('store-recovered', { text: this.storeRecoveredText(this.corruptFiles.join(', ')), priority: 'medium', at: Date.now() });
+        this.noteLoss('store-recovered', { text: this.storeRecoveredText(), priority: 'medium', at: Date.now() });
       }
       this.forwarder = transport
         ? new Forwarder(
@@ -1140,8 +1160,11 @@ export class Agent {
     }
   }
 
-  private storeRecoveredText(movedTo: string): string {
-    return `Store was damaged and replaced; old file kept at ${movedTo}`;
+  /** The store-recovered alarm: the damaged files, and what of this start's was salvaged (earlier ones: their start's log). */
+  private storeRecoveredText(): string {
+    const text = `Store was damaged and replaced; old file kept at ${this.corruptFiles.join(', ')}`;
+    if (!this.salvaged) return text;
+    return this.corruptFiles.length > 1 ? `${text}; from ${this.salvaged.movedTo}: ${this.salvaged.text}` : `${text}; ${this.salvaged.text}`;
   }
 
   /** Damaged files beside the store not noted as reported; none when the store cannot say (logged). */
@@ -1221,7 +1244,7 @@ export class Agent {
     }
     if (this.corruptFiles.length > 0) {
       // Latched: the moved-aside file's unsent data is a loss until someone acknowledges it (noted in the constructor).
-      this.raiseLoss('store-recovered', this.storeRecoveredText(this.corruptFiles.join(', ')), 'medium');
+      this.raiseLoss('store-recovered', this.storeRecoveredText(), 'medium');
     }
     this.alarmsOpenBeforeStart();
     this.restoreLosses();

@@ -99,6 +99,10 @@ export const WATCHED_COUNTERS: readonly (readonly [string, Labels?])[] = [
   ['store_check_failures_total'],
   ['store_unreadable_total'],
   ['store_reserve_released_total'],
+  // A damaged store moved aside at start, and what of it the salvage copied or could not read (review rv182 H2).
+  ['store_recovered_total'],
+  ['store_salvaged_records_total'],
+  ['store_salvage_failed_rows_total'],
   // Counted at start, before any scrape: an alert on `> 0` (not on increase()) catches a run on the store in memory.
   ['store_open_in_memory_total', { reason: 'disk-full' }],
   ['store_open_in_memory_total', { reason: 'disk-error' }],

@@ -1483,7 +1483,12 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
       damageHeader(path);
       fillDisk(mnt);
       opened = Outbox.open(path, {}, Date.parse('2026-12-06T07:00:00Z'));
-      expect(opened.recovered).toEqual({ movedTo: `${path}.corrupt-2026-12-06T07-00-00-000Z`, reason: expect.stringMatching(/not a database/) });
+      // Salvaged into the store the reserve's room made (its header damaged: nothing of it can be read or counted).
+      expect(opened.recovered).toEqual({
+        movedTo: `${path}.corrupt-2026-12-06T07-00-00-000Z`,
+        reason: expect.stringMatching(/not a database/),
+        salvage: { records: 0, messages: 0, failedRows: 0, unknown: true, error: null, skipped: [], skippedOmitted: 0 },
+      });
       expect(existsSync(opened.recovered!.movedTo)).toBe(true);
       expect(opened).toMatchObject({ reserveReleased: true, noRoom: null });
     } finally {
@@ -1507,6 +1512,7 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
       opened = Outbox.open(path, {}, Date.parse('2026-12-06T07:00:00Z'));
       expect(opened.recovered?.movedTo).toBe(`${path}.corrupt-2026-12-06T07-00-00-000Z`);
       expect(existsSync(opened.recovered!.movedTo)).toBe(true);
+      expect(opened.recovered!.salvage).toBeNull(); // no store on disk to copy into: all of it is left in the moved file
       expect(opened).toMatchObject({ reserveReleased: false, noRoom: 'memory' });
       expect(opened.outbox.path).toBe(':memory:');
       // It takes nothing, as a full disk (review rv105 H1): what it took would be gone at the next stop, while an HL7

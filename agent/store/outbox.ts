@@ -23,9 +23,11 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
 import { realStorePath, StoreLock } from './lock.js';
+import { salvage, type SalvageResult } from './salvage.js';
 import { replayBody } from '../forward/wire.js';
 
 export { StoreInUseError } from './lock.js';
+export type { SalvageResult } from './salvage.js';
 
 export type Stream = 'alarms' | 'telemetry';
 /** Order in which streams are drained: alarms first. */
@@ -378,10 +380,22 @@ function isCorruption(err: unknown): boolean {
   return err instanceof CorruptStoreError || code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB';
 }
 
+/** A damaged store file moved aside (Outbox.open). */
+export interface RecoveredStore {
+  /** Where the file (and its -wal) was moved: kept, for inspection or a salvage by hand. */
+  movedTo: string;
+  reason: string;
+  /**
+   * What of its unsent data was copied into the fresh store (salvage.ts); null when no fresh store on disk could take
+   * it (the disk full at start: the store in memory), so nothing was copied.
+   */
+  salvage: SalvageResult | null;
+}
+
 export interface OpenedOutbox {
   outbox: Outbox;
-  /** Set when the file was damaged: where it was moved (kept for inspection) and why. A fresh store was started. */
-  recovered: { movedTo: string; reason: string } | null;
+  /** Set when the file was damaged: where it was moved and why, and what was salvaged into the fresh store. */
+  recovered: RecoveredStore | null;
   /** The disk was too full to open the store: its reserve file was deleted to make room (see RESERVE_BYTES). */
   reserveReleased: boolean;
   /**
@@ -1029,7 +1043,7 @@ export class Outbox {
     // A damaged file moved aside is reported whatever opens after it: the fresh store made in its place may fail for
     // room, and the attempt that then succeeds finds a healthy empty file (review rv100 H1).
     let recovered: OpenedOutbox['recovered'] = null;
-    const attempt = (exclusive: boolean) => Outbox.openChecked(path, opts, lock, now, exclusive, (moved) => (recovered ??= moved));
+    const attempt = (exclusive: boolean) => Outbox.openChecked(path, opts, lock, now, exclusive, recovered, (moved) => (recovered ??= moved));
     let reserveReleased = false;
     const free = diskFreeBytes(path, opts);
     const full = (err: unknown) => isDiskFull(err, free);
@@ -1093,7 +1107,9 @@ export class Outbox {
 
   /**
    * Opens after an integrity check, moving a damaged file aside (told to `moved` at once, before the fresh store is
-   * made: that can fail for room); the caller releases the lock if this throws.
+   * made: that can fail for room) and salvaging what can be read of it into the fresh store (salvage.ts). `earlier`: a
+   * file an earlier attempt of this open moved aside, not yet salvaged (its fresh store failed for room): salvaged
+   * into the store this attempt opens. The caller releases the lock if this throws.
    */
   private static openChecked(
     path: string,
@@ -1101,17 +1117,21 @@ export class Outbox {
     lock: StoreLock | undefined,
     now: number,
     exclusive: boolean,
-    moved: (r: { movedTo: string; reason: string }) => void,
+    earlier: RecoveredStore | null,
+    moved: (r: RecoveredStore) => void,
   ): Outbox {
+    const open = () => new Outbox(path, opts, lock, exclusive);
     let box: Outbox | null = null;
     try {
-      box = new Outbox(path, opts, lock, exclusive);
+      box = open();
       const result = box.quickCheck();
       if (result !== 'ok') throw new CorruptStoreError(result);
-      return box;
     } catch (err) {
       box?.closeFile();
       if (path === ':memory:' || !isCorruption(err)) throw err;
+      // No repair in place: quick_check reports an index only by its damaged pages, and REINDEX, which must free the old
+      // index's pages first, fails on them ("database disk image is malformed", review rv182 H2); the salvage below
+      // rebuilds every index of what it copies.
       const base = `${path}.corrupt-${new Date(now).toISOString().replace(/[:.]/g, '-')}`;
       // Never onto an earlier one (a second attempt of this open finding the fresh file damaged too).
       let movedTo = base;
@@ -1119,9 +1139,25 @@ export class Outbox {
       for (const suffix of ['', '-wal', '-shm']) {
         if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
       }
-      moved({ movedTo, reason: (err as Error).message });
-      return new Outbox(path, opts, lock, exclusive);
+      const recovered: RecoveredStore = { movedTo, reason: (err as Error).message, salvage: null };
+      moved(recovered);
+      return Outbox.salvaged(open(), recovered, open);
     }
+    return earlier && earlier.salvage === null ? Outbox.salvaged(box, earlier, open) : box;
+  }
+
+  /**
+   * Copies what can be read of the damaged file `recovered` names into `box`, a fresh store, and opens it again, so
+   * that its pending stats, and the seq this run starts at, include the rows copied. A full disk stops the copy (what
+   * was committed stays, said in the result): the file is there for a salvage by hand.
+   */
+  private static salvaged(box: Outbox, recovered: RecoveredStore, open: () => Outbox): Outbox {
+    try {
+      recovered.salvage = salvage(recovered.movedTo, box.db);
+    } finally {
+      box.closeFile();
+    }
+    return open();
   }
 
   /**

@@ -63,7 +63,7 @@ describe('store health at start', () => {
     agent = new Agent({ config: testConfig(dir, { store: { path } }), registry, log: captureLog().log });
     await agent.start();
     expect(alarm()).toMatchObject({ state: 'latched', category: 'technical' });
-    expect(alarm()!.condition.text).toMatch(`Store was damaged and replaced; old file kept at ${movedTo} (before the restart; at 20`);
+    expect(alarm()!.condition.text).toMatch(`Store was damaged and replaced; old file kept at ${movedTo}; 0 unsent records salvaged into the new store, an unknown number could not be read (before the restart; at 20`);
     expect(agent.alarms.acknowledge(alarm()!.id, { user: 'biomed', role: 'engineer', from: 'test' }).ok).toBe(true);
     expect(alarm()).toBeUndefined();
     await agent.stop();
