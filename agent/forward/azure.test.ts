@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { STANDIN_CA_FILE } from '../../test/hub-standin/certs.js';
+import { startHubStandin } from '../../test/hub-standin/index.js';
 import { ConfigError, validateConfig } from '../config/load.js';
 import { Agent } from '../agent.js';
 import { registry } from '../../drivers/registry.js';
@@ -14,6 +15,7 @@ import { tempDir } from '../../test/support/agent-process.js';
 import { EventEmitter } from 'node:events';
 import { AzureIotTransport, connectionStringProblem, connectionStringWarning, readCaFile, trustWith, type ControlHandler, type ControlSession } from './azure.js';
 import { chooseTransport } from './choose.js';
+import { buildProblems } from '../config/check.js';
 import { Forwarder } from './forwarder.js';
 import { Outbox } from '../store/outbox.js';
 import { Metrics } from '../metrics.js';
@@ -556,12 +558,12 @@ describe('AzureIotTransport: a close that could be the twin read\'s or a send\'s
   }, 5000);
 });
 
-describe('the IoT Edge module identity and the default gateway id (review rv183 L1)', () => {
+describe('the IoT Edge module identity and the default gateway id (review rv183 L1, rv184 M1 L1 L2)', () => {
   const CS = 'HostName=edge-host;GatewayHostName=edge-host;DeviceId=ward3-gw;ModuleId=bedside-agent;SharedAccessKey=a2V5';
   const RUNTIME = { IOTEDGE_WORKLOADURI: 'unix:///var/run/iotedge/workload.sock', IOTEDGE_DEVICEID: 'ward3-gw', IOTEDGE_MODULEID: 'bedside-agent' };
   /** A module config without gateway.id (testConfig sets one). */
-  const moduleConfig = (gateway: Record<string, unknown> = {}) =>
-    validateConfig({ gateway, store: { path: join(tempDir(), 'agent.db') }, hub: { mode: 'module' }, drivers: [] }, registry, 'test');
+  const moduleConfig = (gateway: Record<string, unknown> = {}, mode = 'module') =>
+    validateConfig({ gateway, store: { path: join(tempDir(), 'agent.db') }, hub: { mode }, drivers: [] }, registry, 'test');
 
   it('takes the identity from IOTEDGE_DEVICEID/IOTEDGE_MODULEID, else from EdgeHubConnectionString (the IoT Edge simulator and older runtimes set only that)', () => {
     expect(AzureIotTransport.fromEdgeEnvironment(RUNTIME)).toMatchObject({ identity: 'ward3-gw/bedside-agent', identityFrom: 'IOTEDGE_DEVICEID and IOTEDGE_MODULEID' });
@@ -570,14 +572,119 @@ describe('the IoT Edge module identity and the default gateway id (review rv183 
     expect(fromCs.description).toBe('IoT Edge module ward3-gw/bedside-agent via edge-host');
   });
 
-  it('an environment that names no identity: no "?" made up; the start is refused unless gateway.id is set', () => {
-    const env = { IOTEDGE_WORKLOADURI: RUNTIME.IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID: 'bedside-agent' };
-    const t = AzureIotTransport.fromEdgeEnvironment(env);
-    expect(t.identity).toBeNull();
-    expect(t.description).not.toContain('?');
-    expect(() => chooseTransport(moduleConfig(), env)).toThrow(/- gateway\.id: is not set and the IoT Edge environment names no module identity/);
-    expect(() => chooseTransport(moduleConfig(), { EdgeHubConnectionString: 'HostName=edge-host;SharedAccessKey=a2V5' })).toThrow(/- gateway\.id: /);
-    expect(chooseTransport(moduleConfig({ id: 'ward3' }), env).transport).not.toBeNull();
+  it("follows the SDK's order: EdgeHubConnectionString, else IotHubConnectionString, else IOTEDGE_* (rv184 L2)", () => {
+    const other = { ...RUNTIME, IOTEDGE_DEVICEID: 'other-gw', IOTEDGE_MODULEID: 'other-mod', IOTEDGE_GATEWAYHOSTNAME: 'other-host' };
+    const both = AzureIotTransport.fromEdgeEnvironment({ ...other, EdgeHubConnectionString: CS });
+    expect(both).toMatchObject({ identity: 'ward3-gw/bedside-agent', identityFrom: 'EdgeHubConnectionString' });
+    expect(both.description).toBe('IoT Edge module ward3-gw/bedside-agent via edge-host');
+    expect(AzureIotTransport.fromEdgeEnvironment({ ...other, IotHubConnectionString: CS })).toMatchObject({ identity: 'ward3-gw/bedside-agent', identityFrom: 'IotHubConnectionString' });
+    // Empty is unset, for the SDK too (`EdgeHubConnectionString || IotHubConnectionString`).
+    expect(AzureIotTransport.fromEdgeEnvironment({ ...other, EdgeHubConnectionString: '' })).toMatchObject({ identity: 'other-gw/other-mod', identityFrom: 'IOTEDGE_DEVICEID and IOTEDGE_MODULEID' });
+  });
+
+  it('the identity named is the one the real SDK connects as, with both sources set and with a device string (rv184 L2)', async () => {
+    const key = Buffer.from('test-device-key-0123456789abcdef').toString('base64');
+    const hub = await startHubStandin({ identities: [{ deviceId: 'ward3-gw', moduleId: 'bedside-agent', key }, { deviceId: 'ward3-gw', key }] });
+    const names = ['EdgeHubConnectionString', 'EdgeModuleCACertificateFile', 'IOTEDGE_WORKLOADURI', 'IOTEDGE_DEVICEID', 'IOTEDGE_MODULEID'];
+    const saved = names.map((k) => [k, process.env[k]] as const);
+    try {
+      const cases: [string, string][] = [
+        [hub.connectionString('ward3-gw', 'bedside-agent'), 'ward3-gw/bedside-agent'],
+        [hub.connectionString('ward3-gw'), 'ward3-gw'],
+      ];
+      for (const [cs, expected] of cases) {
+        // ModuleClient.fromEnvironment reads process.env itself. IOTEDGE_* name another identity: the SDK ignores them.
+        Object.assign(process.env, { ...RUNTIME, IOTEDGE_DEVICEID: 'other-gw', IOTEDGE_MODULEID: 'other-mod', EdgeHubConnectionString: cs, EdgeModuleCACertificateFile: STANDIN_CA_FILE });
+        const transport = AzureIotTransport.fromEdgeEnvironment(process.env);
+        expect(transport.identity).toBe(expected);
+        const before = hub.messages.length;
+        await transport.connect();
+        await transport.send({ id: 'm1', stream: 'telemetry', body: '{}', properties: {} });
+        await transport.disconnect();
+        expect(hub.messages).toHaveLength(before + 1);
+        const m = hub.messages[before]!;
+        expect(m.moduleId === undefined ? m.deviceId : `${m.deviceId}/${m.moduleId}`).toBe(expected);
+      }
+    } finally {
+      for (const [k, v] of saved) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await hub.stop();
+    }
+  }, 20_000);
+
+  it('a device connection string in EdgeHubConnectionString: the SDK connects as that device, and the gateway id is its DeviceId (rv184 L2)', async () => {
+    const deviceCs = 'HostName=edge-host;GatewayHostName=edge-host;DeviceId=ward3-gw;SharedAccessKey=a2V5';
+    const { transport } = chooseTransport(moduleConfig(), { EdgeHubConnectionString: deviceCs });
+    expect(transport).toMatchObject({ identity: 'ward3-gw', identityFrom: 'EdgeHubConnectionString', description: 'IoT Edge device ward3-gw via edge-host' });
+    const cap = captureLog();
+    const agent = new Agent({ config: moduleConfig(), registry, log: cap.log, env: { EdgeHubConnectionString: deviceCs } });
+    try {
+      expect(agent.gatewayId).toBe('ward3-gw');
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it('an environment that names no identity the SDK can use is refused, gateway.id or not, naming the variable (rv184 M1)', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ EdgeHubConnectionString: 'HostName=edge-host;GatewayHostName=edge-host;SharedAccessKey=a2V5' }, /- EdgeHubConnectionString \(environment\): has no DeviceId/],
+      [{ IOTEDGE_WORKLOADURI: RUNTIME.IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID: 'bedside-agent' }, /- IOTEDGE_DEVICEID \(environment\): is not set/],
+      // The SDK's module client takes only a key: it throws at a signature, as at a missing DeviceId.
+      [{ EdgeHubConnectionString: 'HostName=edge-host;DeviceId=d;ModuleId=m;SharedAccessSignature=SharedAccessSignature sr=x&sig=y&se=1' }, /- EdgeHubConnectionString \(environment\): has no SharedAccessKey/],
+    ];
+    for (const [env, refusal] of cases) {
+      for (const config of [moduleConfig(), moduleConfig({ id: 'ward3' }), moduleConfig({ id: 'ward3' }, 'auto')]) {
+        expect(() => chooseTransport(config, env)).toThrow(refusal);
+        expect(() => chooseTransport(config, env)).not.toThrow(/gateway\.id/);
+      }
+      expect(AzureIotTransport.fromEdgeEnvironment(env).identity).toBeNull();
+      expect(AzureIotTransport.fromEdgeEnvironment(env).description).not.toContain('?');
+      // hub.mode off: no hub, nothing to refuse.
+      expect(chooseTransport(moduleConfig({}, 'off'), env).transport).toBeNull();
+    }
+  });
+
+  it('--check inside the module gives the verdict the start gives (rv184 L1)', () => {
+    const noId = { EdgeHubConnectionString: 'HostName=edge-host;SharedAccessKey=a2V5' };
+    for (const mode of ['module', 'auto']) {
+      const config = moduleConfig({}, mode);
+      const atStart = buildProblems(config, registry, noId, true);
+      expect(atStart.map((p) => p.path)).toEqual(['EdgeHubConnectionString (environment)']);
+      // --check: main.ts judgeStart(config, false, …)
+      expect(buildProblems(config, registry, noId, false)).toEqual(atStart);
+    }
+  });
+
+  it('connect() in an environment the SDK cannot use fails, naming the variable; never an uncaught throw from the SDK (rv184 M1)', async () => {
+    // What the start judged named an identity; the SDK reads process.env itself, which here has none. With
+    // EdgeModuleCACertificateFile the SDK threw from inside a file-read callback, out of reach of any catch: the process died.
+    const saved = { EdgeHubConnectionString: process.env.EdgeHubConnectionString, EdgeModuleCACertificateFile: process.env.EdgeModuleCACertificateFile };
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.prependListener('uncaughtException', onUncaught);
+    try {
+      for (const ca of [STANDIN_CA_FILE, undefined]) {
+        process.env.EdgeHubConnectionString = 'HostName=localhost;GatewayHostName=localhost;SharedAccessKey=a2V5';
+        if (ca) process.env.EdgeModuleCACertificateFile = ca;
+        else delete process.env.EdgeModuleCACertificateFile;
+        const transport = AzureIotTransport.fromEdgeEnvironment({ EdgeHubConnectionString: CS });
+        const settled = await Promise.race([
+          transport.connect().then(() => 'connected', (err: Error) => err.message),
+          new Promise((resolve) => setTimeout(() => resolve('connect() never settled'), 2000)),
+        ]);
+        expect(settled).toMatch(/^EdgeHubConnectionString \(environment\) has no DeviceId/);
+        await transport.disconnect();
+      }
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   it('the agent takes <device>.<module> from EdgeHubConnectionString as its gateway id, and logs where it came from', async () => {

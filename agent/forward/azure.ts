@@ -175,8 +175,8 @@ export interface HubTransport {
   /** Who we are and where we connect to, without secrets, for logs. */
   readonly description: string;
   /**
-   * Identity used as the default gateway id; null when the IoT Edge environment names none (the start then needs
-   * gateway.id: agent/forward/choose.ts).
+   * Identity used as the default gateway id: the one the SDK connects as. Null when the IoT Edge environment names none
+   * the SDK can use (the start refuses that, gateway.id or not: agent/forward/choose.ts).
    */
   readonly identity: string | null;
   /** Optional: where `identity` came from, for the log line that says where the gateway id came from. */
@@ -408,18 +408,40 @@ export function connectionStringWarning(connectionString: string, now = Date.now
 }
 
 /**
- * The module identity (`<device>/<module>`) the IoT Edge environment names, and the variables it came from:
- * IOTEDGE_DEVICEID and IOTEDGE_MODULEID, which the runtime sets, else DeviceId and ModuleId of
- * EdgeHubConnectionString, all the IoT Edge simulator and older runtimes set (and what the SDK then connects as).
- * Null when neither names both: never a made-up "?/?", which every such gateway would share (review rv183 L1).
+ * The identity ModuleClient.fromEnvironment connects as (azure-iot-device 1.18, module_client.js), and the variable it
+ * came from, in the SDK's order: EdgeHubConnectionString (the IoT Edge simulator, older runtimes), else
+ * IotHubConnectionString, else IOTEDGE_DEVICEID and IOTEDGE_MODULEID, which the runtime sets (review rv184 L2). A
+ * connection string without ModuleId connects as its device: the identity is the DeviceId. Else what the SDK would stop
+ * at, naming the variable: with EdgeModuleCACertificateFile set, it throws from a file-read callback, which no catch
+ * reaches (review rv184 M1).
  */
-export function edgeModuleIdentity(env: NodeJS.ProcessEnv): { identity: string; from: string } | null {
-  if (env.IOTEDGE_DEVICEID && env.IOTEDGE_MODULEID) {
-    return { identity: `${env.IOTEDGE_DEVICEID}/${env.IOTEDGE_MODULEID}`, from: 'IOTEDGE_DEVICEID and IOTEDGE_MODULEID' };
+export function edgeModuleIdentity(env: NodeJS.ProcessEnv): { identity: string; from: string; module: boolean } | { variable: string; problem: string } {
+  const from = env.EdgeHubConnectionString ? 'EdgeHubConnectionString' : env.IotHubConnectionString ? 'IotHubConnectionString' : null;
+  if (from !== null) {
+    const cs = parseConnectionString(env[from]!);
+    // Those the SDK's SharedAccessKeyAuthenticationProvider requires; its ModuleClient takes no signature and no X.509.
+    const missing = ['HostName', 'DeviceId', 'SharedAccessKey'].filter((k) => !cs[k]);
+    if (missing.length) {
+      return {
+        variable: from,
+        problem:
+          `has no ${missing.join(', ')}: the Azure IoT SDK connects with this string (it takes it before the IOTEDGE_* ` +
+          'variables) and cannot without; give it the HostName, DeviceId, ModuleId and SharedAccessKey of the module\'s ' +
+          'identity, or remove it so that the IoT Edge runtime\'s IOTEDGE_* variables are used',
+      };
+    }
+    return cs.ModuleId ? { identity: `${cs.DeviceId}/${cs.ModuleId}`, from, module: true } : { identity: cs.DeviceId!, from, module: false };
   }
-  const cs = parseConnectionString(env.EdgeHubConnectionString ?? '');
-  if (cs.DeviceId && cs.ModuleId) return { identity: `${cs.DeviceId}/${cs.ModuleId}`, from: 'EdgeHubConnectionString' };
-  return null;
+  const missing = ['IOTEDGE_DEVICEID', 'IOTEDGE_MODULEID'].filter((k) => !env[k]);
+  if (missing.length) {
+    return {
+      variable: missing.join(', '),
+      problem:
+        'is not set, nor is EdgeHubConnectionString: the Azure IoT SDK has no module identity to connect as (the IoT Edge ' +
+        'runtime sets IOTEDGE_DEVICEID and IOTEDGE_MODULEID; check the module\'s environment in its deployment)',
+    };
+  }
+  return { identity: `${env.IOTEDGE_DEVICEID}/${env.IOTEDGE_MODULEID}`, from: 'IOTEDGE_DEVICEID and IOTEDGE_MODULEID', module: true };
 }
 
 function parseConnectionString(cs: string): Record<string, string> {
@@ -577,15 +599,23 @@ export class AzureIotTransport implements HubTransport {
    */
   static fromEdgeEnvironment(env: NodeJS.ProcessEnv = process.env): AzureIotTransport {
     const named = edgeModuleIdentity(env);
-    const via = env.IOTEDGE_GATEWAYHOSTNAME ?? env.EdgeHubConnectionString?.match(/GatewayHostName=([^;]+)/)?.[1] ?? 'edgeHub';
-    return new AzureIotTransport(
-      'module',
-      (mqtt) => ModuleClient.fromEnvironment(mqtt),
-      `IoT Edge module ${named?.identity ?? '(the environment names no device and module id)'} via ${via}`,
-      named?.identity ?? null,
-      undefined,
-      named?.from,
-    );
+    // Where the SDK connects: a connection string's gateway (else its hub), or the runtime's edgeHub.
+    const cs = parseConnectionString(env.EdgeHubConnectionString || env.IotHubConnectionString || '');
+    const via = cs.GatewayHostName ?? cs.HostName ?? env.IOTEDGE_GATEWAYHOSTNAME ?? 'edgeHub';
+    const create = async (mqtt: MqttTransport): Promise<SdkClient> => {
+      // The SDK reads process.env itself. What it cannot use it throws at, with EdgeModuleCACertificateFile from a
+      // file-read callback that no catch reaches: the agent (display, alarms) would exit. So judged here first, as a
+      // failed connect naming the variable (the start refuses such an environment already: agent/forward/choose.ts).
+      const now = edgeModuleIdentity(process.env);
+      if ('problem' in now) throw new Error(`${now.variable} (environment) ${now.problem}`);
+      return ModuleClient.fromEnvironment(mqtt);
+    };
+    if ('problem' in named) {
+      return new AzureIotTransport('module', create, `IoT Edge module (the environment names no identity the SDK can use: ${named.variable}) via ${via}`, null, undefined);
+    }
+    // A device connection string connects as the device, through the SDK's ModuleClient all the same.
+    const kind = named.module ? 'module' : 'device';
+    return new AzureIotTransport('module', create, `IoT Edge ${kind} ${named.identity} via ${via}`, named.identity, undefined, named.from);
   }
 
   /** True when the process runs as an IoT Edge module (the runtime sets these). */

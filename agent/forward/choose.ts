@@ -23,16 +23,12 @@ export function hubRoute(config: AgentConfig, env: NodeJS.ProcessEnv, atStart = 
   if (hub.mode === 'module' || (hub.mode === 'auto' && edge)) {
     if (hub.caFile) problems.push({ path: 'hub.caFile', message: 'is for a connection string; as an IoT Edge module the IoT Edge runtime provides the trust bundle (remove hub.caFile)' });
     if (atStart && !edge) problems.push({ path: 'hub.mode', message: 'is module but the IoT Edge environment (IOTEDGE_WORKLOADURI, IOTEDGE_MODULEID) is missing: run the agent as an IoT Edge module, or set hub.mode to device or auto' });
-    // The default gateway id is the module identity: without one every such gateway would send the same id, and the
-    // cloud could not tell them apart (review rv183 L1).
-    if (atStart && edge && config.gateway.id === undefined && !edgeModuleIdentity(env)) {
-      problems.push({
-        path: 'gateway.id',
-        message:
-          'is not set and the IoT Edge environment names no module identity to take it from (IOTEDGE_DEVICEID with IOTEDGE_MODULEID, ' +
-          'or DeviceId and ModuleId in EdgeHubConnectionString): set gateway.id, or check the module\'s environment',
-      });
-    }
+    // The SDK must have an identity to connect as, and it is the default gateway id. gateway.id mends neither: the SDK
+    // would retry for ever, or throw where nothing catches it (review rv184 M1). Not only at start: in the module
+    // environment --check judges what the start will (rv184 L1); elsewhere `edge` is false and module mode is judged
+    // by the file alone.
+    const named = edge ? edgeModuleIdentity(env) : null;
+    if (named && 'problem' in named) problems.push({ path: `${named.variable} (environment)`, message: named.problem });
     return { route: { via: 'module', why: 'IoT Edge module environment' }, problems };
   }
   // A connection string named in the file must be readable (its owner meant to forward); the environment variable is
