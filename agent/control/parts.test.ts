@@ -36,6 +36,16 @@ describe('reported properties', () => {
     expect(doc.counters).toEqual({ forward_messages_total: 7, driver_frames: 1 });
   });
 
+  it('keeps the counters that moved when there are more names than it reports, and counts the rest (forward_messages_total was pushed out by 43 counters declared at 0)', () => {
+    const zeros = Object.fromEntries(Array.from({ length: 45 }, (_, i) => [`a_declared_${i}_total`, 0]));
+    const doc = buildReported({ ...inputs(1), metrics: { ...zeros, 'forward_messages_total{stream="telemetry"}': 5, store_evicted_total: 0 } });
+    const counters = doc.counters as Record<string, number>;
+    expect(Object.keys(counters)).toHaveLength(40);
+    expect(counters.forward_messages_total).toBe(5);
+    expect(doc.countersOmitted).toBe(47 - 40);
+    expect(buildReported(inputs(1)).countersOmitted).toBeUndefined();
+  });
+
   it('gives every driver its own key: names differing only by a character twin keys cannot hold do not merge', () => {
     const base = inputs(0);
     const names = ['icu.3', 'icu_3', 'icu%2E3', 'icu$3', 'icu 3', 'icu\u00073', 'bett.ü'];

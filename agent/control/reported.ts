@@ -71,15 +71,20 @@ function cut(s: string, n = MAX_DETAIL): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-/** Sums counters and gauges by name across labels: a handful of numbers instead of one per label set. */
-export function counterTotals(metrics: Record<string, number>, max = 40): Record<string, number> {
-  const out: Record<string, number> = {};
+/**
+ * Sums counters and gauges by name across labels: a handful of numbers instead of one per label set. At most `max`
+ * names, those that moved first (a counter at 0 says little in the twin; Prometheus has them all); `omitted` counts
+ * the rest. It kept the first `max` names met, so counters declared at start pushed out forward_messages_total.
+ */
+export function counterTotals(metrics: Record<string, number>, max = 40): { counters: Record<string, number>; omitted: number } {
+  const all = new Map<string, number>();
   for (const [k, v] of Object.entries(metrics)) {
     const name = twinKey(k.replace(/\{.*$/, ''));
-    if (!(name in out) && Object.keys(out).length >= max) continue;
-    out[name] = (out[name] ?? 0) + v;
+    all.set(name, (all.get(name) ?? 0) + v);
   }
-  return out;
+  const names = [...all.keys()];
+  const chosen = [...names.filter((n) => all.get(n) !== 0), ...names.filter((n) => all.get(n) === 0)].slice(0, max);
+  return { counters: Object.fromEntries(chosen.map((n) => [n, all.get(n)!])), omitted: names.length - chosen.length };
 }
 
 /** Every string in a value cut to `n` characters: IoT Hub refuses a twin update with a string value over 4 KB. */
@@ -133,7 +138,7 @@ export function buildReported(x: ReportInputs, maxBytes = MAX_REPORTED_BYTES): J
       sentMessages: x.forward.sentMessages,
       sentRecords: x.forward.sentRecords,
     },
-    counters: counterTotals(x.metrics),
+    ...counterSection(x.metrics),
     updatedAt: new Date(x.now).toISOString(),
   };
   return bound(doc, maxBytes);
@@ -160,6 +165,11 @@ function putList(config: JsonObject, key: keyof typeof CONFIG_LIST_BYTES, list: 
   if (kept.length < list.length) config[`${key}Omitted`] = list.length - kept.length;
 }
 
+function counterSection(metrics: Record<string, number>): JsonObject {
+  const { counters, omitted } = counterTotals(metrics);
+  return omitted > 0 ? { counters, countersOmitted: omitted } : { counters };
+}
+
 /** A count as reported: one that could not be read (NaN) is "unknown", not null (which deletes a twin property). */
 const known = (n: number): number | 'unknown' => (Number.isFinite(n) ? n : 'unknown');
 
@@ -170,6 +180,7 @@ function bound(doc: JsonObject, maxBytes: number): JsonObject {
   const drivers = doc.drivers as JsonObject;
   for (const d of Object.values(drivers)) if (isObject(d)) delete d.detail;
   if (size() <= maxBytes) return doc;
+  doc.countersOmitted = ((doc.countersOmitted as number | undefined) ?? 0) + Object.keys(doc.counters as JsonObject).length;
   doc.counters = {};
   if (size() <= maxBytes) return doc;
   const names = Object.keys(drivers);
