@@ -21,7 +21,7 @@ import { AlarmEngine, NEW_EPISODE_AFTER_MS, type RestoredAcknowledgement } from 
 import { AlarmService } from './alarms/service.js';
 import { isUnacknowledged } from './alarms/lifecycle.js';
 import { GATEWAY_BED, type AlarmStateChange } from './alarms/types.js';
-import { acknowledgedBeforeRestart, openAlarmNotes, restartList } from './alarms/open-notes.js';
+import { acknowledgedBeforeRestart, formerAlarm, openAlarmNotes, restartList } from './alarms/open-notes.js';
 import { alarmChangeRecord } from './forward/wire.js';
 import { pseudonymizer } from './privacy.js';
 import { storeVolumeEncryption } from './store/volume.js';
@@ -87,7 +87,7 @@ function salvageText(s: SalvageResult | null): string {
 }
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
-const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed'] as const;
+const LOSS_KEYS = ['store-evicted', 'store-unreadable', 'alarm-journal-lost', 'alarms-open-at-restart', 'store-recovered', 'record-dropped', 'store-refused-trimmed', 'store-refusing'] as const;
 type LossKey = (typeof LOSS_KEYS)[number];
 
 /** The notes the previous run left, or null when the store cannot give them (then the start says so). */
@@ -137,6 +137,8 @@ export class Agent {
   private salvaged: { movedTo: string; text: string } | null = null;
   /** Open-alarm notes not yet in the store (it refused them): the latest per alarm, written at the next chance. */
   private readonly pendingNotes = new Map<string, string | null>();
+  /** Whether the previous run's open alarms were closed for the cloud (closeOpenBeforeStart). */
+  private formerClosed = false;
   private notesFailing = false;
   /**
    * Drivers (entry names) whose patients are made up (DriverFactory.simulated), and the devices heard through them:
@@ -401,6 +403,9 @@ export class Agent {
         },
         log.child({ component: 'alarms' }),
         this.metrics,
+        Date.now,
+        () => performance.now(),
+        this.gatewayId, // the clock step's alarm is the gateway's, as every gateway alarm (review rv185 L2)
       );
       // Devices the config says should be sending: their silence counts from now, even if they never send.
       for (const [deviceId, d] of Object.entries(configuredDevices)) engine.expectDevice(deviceId, Date.now(), d.bed);
@@ -441,17 +446,15 @@ export class Agent {
       });
       this.ingest.subscribe((events) => this.alarms.handle(events));
       // The store refusing data (disk full, I/O errors) is a loss of the record and of the uplink, though readings are
-      // still shown and alarmed here: medium, latched (what was refused is gone even once space returns).
+      // still shown and alarmed here: medium, latched (what was refused is gone even once space returns), and raised
+      // again after a restart until acknowledged, as the other losses (review rv185 L4: a restart dropped it unsaid).
       this.ingest.onStoreState((refusing) => {
-        const why = !refusing ? '' : refusing.reason === 'SQLITE_FULL' ? 'disk full' : refusing.reason.startsWith('SQLITE_IOERR') ? `disk I/O error, ${refusing.reason}` : refusing.reason;
-        this.alarms.gatewayCondition(
-          this.gatewayId,
-          'store-refusing',
-          refusing !== null,
-          refusing ? `Gateway cannot store data (${why}): readings are shown and alarmed here but not kept or forwarded` : 'the store takes data again',
-          'medium',
-          { latch: true },
-        );
+        if (!refusing) {
+          this.alarms.gatewayCondition(this.gatewayId, 'store-refusing', false, 'the store takes data again');
+          return;
+        }
+        const why = refusing.reason === 'SQLITE_FULL' ? 'disk full' : refusing.reason.startsWith('SQLITE_IOERR') ? `disk I/O error, ${refusing.reason}` : refusing.reason;
+        this.raiseLoss('store-refusing', `Gateway cannot store data (${why}): readings are shown and alarmed here but not kept or forwarded`, 'medium');
       });
       // A record too large to store (an alarm text of 250 kB) is a loss: latched, and raised again after a restart.
       this.ingest.onRecordDropped((d) => {
@@ -1041,16 +1044,37 @@ export class Agent {
 
   /**
    * The previous run's notes go once the list that names them is noted in the store (noteLoss calls this): until
-   * then a restart must list them again.
+   * then a restart must list them again. Their alarms are closed for the cloud first, one record each (review rv185 M4).
    */
   private clearOpenBeforeStart(): void {
     if (!this.openBeforeStart?.size) return;
+    this.closeOpenBeforeStart(this.openBeforeStart);
     try {
       this.outbox.clearOpenAlarmNotes(this.openBeforeStart.keys());
       this.openBeforeStart.clear();
     } catch (err) {
       this.log.error({ err }, 'cannot clear the notes of the alarms open before the restart: the next start lists them again');
     }
+  }
+
+  /**
+   * One `resolved` record per alarm id the previous run left open (actor system, the alarm as its note left it), so
+   * that a consumer keeping the newest state per alarm id closes it: no further record would ever come for that id.
+   * Once per run (the notes may stay if the store refuses to clear them: the next start closes them again).
+   */
+  private closeOpenBeforeStart(notes: ReadonlyMap<string, string>): void {
+    if (this.formerClosed) return;
+    this.formerClosed = true;
+    const list = this.lossAlarm('alarms-open-at-restart');
+    const why = `no longer tracked: the agent restarted (${list ? `see ${list.id}` : 'every driver is simulated: not listed'})`;
+    const alarms = [...notes].map(([id, note]) => formerAlarm(id, note));
+    const closed = this.alarms.closeFormer(alarms.filter((a) => a !== null), why);
+    const notClosed = [...notes.keys()].filter((_, i) => alarms[i] === null);
+    // Ids at most 20 of each: a flood of open device alarms must not make one huge line.
+    this.log.info(
+      { closed: closed.length, alarmIds: closed.slice(0, 20).map((c) => c.alarmId), ...(notClosed.length && { notClosed: notClosed.slice(0, 20), notClosedCount: notClosed.length }) },
+      `alarms open before the restart closed for the cloud: one resolved record each ("${why}")${notClosed.length ? '; those in notClosed have notes that cannot be read or were written by an older agent (listed by the restart alarm only)' : ''}`,
+    );
   }
 
   private expectSeenBeforeRestart(engine: AlarmEngine): void {

@@ -189,3 +189,22 @@ describe('gateway clock step (rv142 F3)', () => {
     expect(r.service.engine.list().find((a) => a.key === 'gateway:clock-step')).toBeUndefined();
   });
 });
+
+describe('review rv185 L2: the clock-step alarm is the gateway\'s', () => {
+  it('carries the gateway id as its deviceId, as every other gateway alarm (it carried "gateway")', () => {
+    let real = 0;
+    let offset = 0;
+    const journal: AlarmStateChange[] = [];
+    const log = pino({ level: 'silent' });
+    const service = new AlarmService(new AlarmEngine({ idPrefix: 't' }), (cs) => void journal.push(...cs), log, new Metrics(), () => s(real + offset), () => real * 1000, 'gw-ward3');
+    service.tick();
+    real = 1;
+    offset = HOUR;
+    service.tick();
+    service.gatewayCondition('gw-ward3', 'store-check', true, 'Store check failing (x)', 'medium');
+    expect(journal.filter((c) => c.change === 'raised').map((c) => [c.alarm.key, c.alarm.deviceId])).toEqual([
+      ['gateway:clock-step', 'gw-ward3'],
+      ['gateway:store-check', 'gw-ward3'],
+    ]);
+  });
+});

@@ -1,8 +1,11 @@
 // Review rv99 M1: a device alarm acknowledged (or audio-paused) at the bedside also answers the agent's own limit
 // alarms for the same metric on that device and bed, so the gateway does not sound on and escalate their twin.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MDC } from '../model/mdc.js';
 import type { AlarmEvent } from '../model/reading.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { AlarmEngine, type AlarmEngineConfig } from './engine.js';
 import { deviceAlarm, numeric, nurse, s } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG } from './news2.js';
@@ -205,5 +208,17 @@ describe('review rv104 M1: a second bedside action on the same device alarm reac
     });
     expect(e.list().find((a) => a.source === 'device')).toMatchObject({ state: 'acknowledged', priority: 'high' });
     expect(limitAlarm(e, 'SpO2 DESAT')).toMatchObject({ state: 'acknowledged', escalated: false });
+  });
+});
+
+describe('review rv185 L1: the README says what an answer at the monitor does', () => {
+  it('an answer at the monitor also answers the agent\'s limit alarms on the metric the device alarm names (it said "the device\'s alarm only")', () => {
+    // What the engine does (above): the monitor's Desat, acknowledged there, answers SpO2 DESAT and SpO2 LOW too.
+    const e = new AlarmEngine(QUIET);
+    run(e, 20, { 6: [desat('start', 6)], 15: [desat('continue', 15, { atDevice: 'acknowledged' })] });
+    expect(e.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['acknowledged', 'acknowledged']);
+    const readme = readFileSync(join(PACKAGE_ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    expect(readme.includes("answers the device's alarm only"), 'README: "answers the device\'s alarm only"').toBe(false);
+    expect(readme.includes("also answers the agent's limit alarms on the same device, bed and metric"), 'README names the linked limit alarms').toBe(true);
   });
 });

@@ -292,7 +292,9 @@ export class AlarmEngine {
   deviceAlarm(event: AlarmEvent): AlarmStateChange[] {
     const e = this.withBed(event);
     const key = deviceAlarmKey(e.deviceId, e.alarmId);
-    if (e.phase === 'end') this.restoredAcks.delete(key); // ended: a later start is a new episode
+    // Ended: a later start is a new episode. An end that is the first report after the restart still finds it (below).
+    const restoredAtEnd = e.phase === 'end' ? this.restoredAcks.get(key) : undefined;
+    if (e.phase === 'end') this.restoredAcks.delete(key);
     if (e.phase === 'end' && e.endedBy === 'link-lost') {
       // The driver lost the device and ends what it held: not data from the device, so the feed's technical
       // alarms (connection, no data) are left to run; the alarm ends, saying the device can no longer confirm it.
@@ -320,13 +322,22 @@ export class AlarmEngine {
       if (acted) changes.push(...this.actedOnAtDevice({ ...e, atDevice: acted }, key));
       return changes;
     }
-    /** A present report for another bed: the old bed's alarm, ended (and its bed), before the rest. */
-    const moved: AlarmStateChange[] = [];
+    /**
+     * Changes applied before the rest: a present report for another bed ends the old bed's alarm (and its bed); an end
+     * of an alarm not seen starting raises it (and restores its acknowledgement from before a restart).
+     */
+    const first: AlarmStateChange[] = [];
     let from: string | undefined;
     if (e.phase === 'end') {
       if (!this.byKey.has(key)) {
         // An end for an alarm we never saw start (agent restarted, message lost): record it rather than drop it.
         updates.push({ present: true, spec, at: e.receivedAt, why: 'device reported the end of an alarm not seen starting' });
+        // Acknowledged before the restart (review rv185 M1): the end resolves it answered, as a repeat would have come
+        // back acknowledged; otherwise it latched unanswered and escalated, waiting for a second acknowledgement.
+        if (restoredAtEnd) {
+          first.push(...this.applyAll(updates.splice(0)));
+          first.push(...this.restoreAcknowledgement(key, restoredAtEnd, e.receivedAt));
+        }
       }
       updates.push(
         e.latched
@@ -345,7 +356,7 @@ export class AlarmEngine {
         // configured) is no move: unknown is not a change.
         from = open.bed;
         updates.push({ present: false, key, at: e.receivedAt, why: `moved to ${e.bed}: ${e.deviceId} now reports this alarm for bed ${e.bed}, no longer for bed ${from}`, unconfirmed: true });
-        moved.push(...this.applyAll(updates.splice(0)));
+        first.push(...this.applyAll(updates.splice(0)));
         if (this.byKey.get(key) === open.id) this.byKey.delete(key);
         this.reportedAt.delete(open.id);
         open = undefined;
@@ -360,7 +371,7 @@ export class AlarmEngine {
       // record too large to store.
       updates.push({ present: true, spec, at: e.receivedAt, why: `device reported ${e.phase} (${e.priority})${from === undefined ? '' : `, for bed ${e.bed} (moved from bed ${from})`}` });
     }
-    const changes = [...moved, ...this.applyAll(updates)];
+    const changes = [...first, ...this.applyAll(updates)];
     if (e.phase !== 'end') {
       // Always a report for the alarm's own bed (or one carrying no bed): one for another bed moved it above. So it
       // is proof for silentDeviceAlarms that the device still watches that bed's alarm.
@@ -422,6 +433,19 @@ export class AlarmEngine {
     // Its note names the one who acknowledged it, not the system, for a further restart.
     if (by && changes.length > 0) this.ackedBy.set(alarm.id, { ...by });
     return changes;
+  }
+
+  /**
+   * Alarms an earlier run left open, which this engine does not track (the agent's notes, open-notes.ts formerAlarm):
+   * one `resolved` record each, actor system, numbered in this run's seq and never stamped before the alarm's last
+   * change, so that a consumer keeping the newest state per alarm id closes them (review rv185 M4). Not added here.
+   */
+  closeFormer(alarms: readonly Alarm[], why: string, at: number): AlarmStateChange[] {
+    return alarms.map((a) => {
+      const closed: Alarm = { ...structuredClone(a), state: 'resolved', resolvedAt: Math.max(at, a.updatedAt), updatedAt: Math.max(at, a.updatedAt) };
+      delete closed.audioPausedUntil;
+      return this.record(closed, 'resolved', a.state, why, 'system', at);
+    });
   }
 
   /** Who acknowledged an open, acknowledged alarm (user and role; 'system' for both when it was the system), else undefined. */

@@ -5,7 +5,7 @@ import type { AlarmEvent } from '../model/reading.js';
 import { AlarmEngine, NEW_EPISODE_AFTER_MS } from './engine.js';
 import { deviceAlarm, numeric, nurse, s } from './fixtures.js';
 import { DEFAULT_NEWS2_CONFIG } from './news2.js';
-import { acknowledgedBeforeRestart, openAlarmNotes, parseOpenAlarmNote, restartList } from './open-notes.js';
+import { acknowledgedBeforeRestart, formerAlarm, openAlarmNotes, parseOpenAlarmNote, restartList } from './open-notes.js';
 import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
 import type { AlarmStateChange } from './types.js';
 
@@ -17,7 +17,12 @@ describe('open-alarm notes', () => {
     const e = new AlarmEngine({ limits: { defaults: [{ id: 'hr', label: 'HR', metrics: [MDC.ECG_HEART_RATE.code], unit: '/min', high: 120, priority: 'medium', delayS: 0, hysteresis: 5 }] } });
     const raised = e.reading(numeric(MDC.ECG_HEART_RATE, 150, 0));
     const id = raised.find((c) => c.alarm.source === 'limit')!.alarmId;
-    expect(parseOpenAlarmNote(openAlarmNotes(raised).get(id)!)).toEqual({ text: 'HR HIGH 150 > 120 /min', bed: 'bed-1', priority: 'medium', state: 'active', raisedAt: s(0) });
+    expect(parseOpenAlarmNote(openAlarmNotes(raised).get(id)!)).toEqual({
+      text: 'HR HIGH 150 > 120 /min', bed: 'bed-1', priority: 'medium', state: 'active', raisedAt: s(0),
+      // What its closing record at the next start needs (review rv185 M4).
+      key: 'limit:bed-1:mon-1:hr-high', deviceId: 'mon-1', source: 'limit', category: 'physiological', raw: { system: 'agent', code: 'limit:hr-high' },
+      conditionPresent: true, latching: false, escalated: false, updatedAt: s(0),
+    });
     const acked = e.acknowledge(id, { user: 'n', role: 'clinician', from: 't' }, s(1)).changes;
     // The last change of an alarm wins: acknowledged, its condition present, it keeps a note (review rv99 M3).
     expect(parseOpenAlarmNote(openAlarmNotes([...raised, ...acked]).get(id)!)).toMatchObject({ state: 'acknowledged', key: 'limit:bed-1:mon-1:hr-high', acknowledgedAt: s(1) });
@@ -53,7 +58,10 @@ describe('acknowledged alarms at a restart (review rv99 M3)', () => {
     const acked = e.acknowledge(raised[0]!.alarmId, nurse, s(5)).changes;
     const notes = openAlarmNotes([...raised, ...acked]);
     const n = notes.get(raised[0]!.alarmId)!;
-    expect(parseOpenAlarmNote(n)).toEqual({ text: 'V-TACH', bed: 'bed-1', priority: 'high', state: 'acknowledged', raisedAt: s(0), key: 'device:mon-1:vt-1', deviceId: 'mon-1', acknowledgedAt: s(5), acknowledgedBy: { user: 'nurse.jones', role: 'clinician' } });
+    expect(parseOpenAlarmNote(n)).toEqual({
+      text: 'V-TACH', bed: 'bed-1', priority: 'high', state: 'acknowledged', raisedAt: s(0), key: 'device:mon-1:vt-1', deviceId: 'mon-1', acknowledgedAt: s(5), acknowledgedBy: { user: 'nurse.jones', role: 'clinician' },
+      source: 'device', category: 'physiological', sourceAlarmId: 'vt-1', conditionPresent: true, latching: true, escalated: false, updatedAt: s(5),
+    });
     const list = restartList([n])!;
     expect(list.text).toMatch(/^1 alarm was open when the agent stopped and is no longer tracked — check the bedside: V-TACH \(bed-1, high, acknowledged before the restart; condition still present then; open since 20\d\d-/);
     // Answered already: the list is medium for it (an unanswered high one makes it high).
@@ -98,10 +106,37 @@ describe('acknowledged alarms at a restart (review rv99 M3)', () => {
     };
     expect(run([vtach('start', 100, 'high')])).toEqual(['raised']); // worse than acknowledged: must sound
     expect(run([vtach('start', 601, 'medium')])).toEqual(['raised']); // too long after the device was last heard
-    expect(run([vtach('end', 50, 'medium'), vtach('start', 100, 'medium')])).toEqual(['raised', 'resolved', 'raised']); // its end came: a new episode
+    // Its end came (answered: rv185 M1, below): the start after it is a new episode.
+    expect(run([vtach('end', 50, 'medium'), vtach('start', 100, 'medium')])).toEqual(['raised', 'acknowledged', 'resolved', 'raised']);
     expect(run([deviceAlarm('asy-1', 'start', 100, { priority: 'medium' })])).toEqual(['raised']);
     expect(run([deviceAlarm('vt-1', 'start', 100, { priority: 'medium', bed: 'bed-2' })])).toEqual(['raised']); // another bed: another patient
     expect(run([vtach('start', 100, 'medium')])).toEqual(['raised', 'acknowledged']); // the same within the window
+  });
+
+  it('review rv185 M1: an end as the first report after the restart comes back acknowledged, then resolves: it neither latches nor escalates', () => {
+    const ack = { key: 'device:mon-1:vt-1', bed: 'bed-1', priority: 'high' as const, acknowledgedAt: s(5), until: s(600), acknowledgedBy: { user: 'nurse.jones', role: 'clinician' } };
+    const e = new AlarmEngine({ idPrefix: 'gw-boot3' });
+    e.restoreAcknowledgements([ack]);
+    const cs = [...e.ingest(vtach('end', 100)), ...e.tick(s(161))].filter((c) => c.alarm.key === 'device:mon-1:vt-1');
+    expect(cs.map((c) => [c.change, `${c.from}->${c.to}`, c.actor, c.why])).toEqual([
+      ['raised', 'null->active', 'system', 'device reported the end of an alarm not seen starting'],
+      ['acknowledged', 'active->acknowledged', 'system', `acknowledged before the restart (at ${new Date(s(5)).toISOString()}, by nurse.jones (clinician))`],
+      ['resolved', 'acknowledged->resolved', 'system', 'device reported its end'],
+    ]);
+    expect(e.list().filter((a) => a.key === 'device:mon-1:vt-1')).toEqual([]);
+    // Reported latched at the device (its condition gone, its signal held): answered before, so resolved too.
+    const latched = new AlarmEngine();
+    latched.restoreAcknowledgements([ack]);
+    expect(latched.ingest({ ...vtach('end', 100), latched: true }).map((c) => c.change)).toEqual(['raised', 'acknowledged', 'resolved']);
+    // Not after the window, above the priority noted, or for another bed: unanswered, it latches (high) as before.
+    const run = (ev: AlarmEvent, priority: 'high' | 'medium' = 'high') => {
+      const x = new AlarmEngine();
+      x.restoreAcknowledgements([{ ...ack, priority }]);
+      return x.ingest(ev).map((c) => `${c.change} ${c.to}`);
+    };
+    expect(run(vtach('end', 601))).toEqual(['raised active', 'condition-ended latched']);
+    expect(run(vtach('end', 100), 'medium')).toEqual(['raised active', 'condition-ended latched']);
+    expect(run(deviceAlarm('vt-1', 'end', 100, { text: 'V-TACH', priority: 'high', bed: 'bed-2' }))).toEqual(['raised active', 'condition-ended latched']);
   });
 });
 
@@ -270,5 +305,36 @@ describe('review rv106 M1: a limit acknowledgement restored for a device\'s late
     run(once, 61, 70, 'pat-B', 97);
     run(once, 71, 90, 'pat-B', 76);
     expect(once.list().filter((a) => a.source === 'limit').map((a) => a.state)).toEqual(['active', 'active']);
+  });
+});
+
+describe('review rv185 M4: a closing record for each alarm an earlier run left open', () => {
+  it('the note keeps what the record needs; the next run\'s engine numbers one resolved record per alarm, without tracking it', () => {
+    const e = new AlarmEngine({ idPrefix: 'gw-boot1' });
+    const raised = e.ingest(deviceAlarm('vt-1', 'start', 0, { text: 'V-TACH', priority: 'high' }));
+    const id = raised[0]!.alarmId;
+    const escalated = e.tick(s(61)).filter((c) => c.alarmId === id);
+    expect(escalated.map((c) => c.change)).toEqual(['escalated']);
+    const n = openAlarmNotes([...raised, ...escalated]).get(id)!;
+    expect(parseOpenAlarmNote(n)).toMatchObject({
+      key: 'device:mon-1:vt-1', deviceId: 'mon-1', source: 'device', category: 'physiological', sourceAlarmId: 'vt-1', conditionPresent: true, latching: true, escalated: true, updatedAt: s(61),
+    });
+    const run2 = new AlarmEngine({ idPrefix: 'gw-boot2' });
+    const first = run2.ingest(deviceAlarm('asy', 'start', 100));
+    const why = 'no longer tracked: the agent restarted (see gw-boot2-9)';
+    const closed = run2.closeFormer([formerAlarm(id, n)!], why, s(50));
+    expect(closed).toEqual([
+      expect.objectContaining({ seq: first[0]!.seq + 1, alarmId: id, change: 'resolved', from: 'active', to: 'resolved', actor: 'system', why, at: s(61) }),
+    ]);
+    // The alarm as its note left it, closed: never stamped before its last change (s(61), though given s(50)).
+    expect(closed[0]!.alarm).toMatchObject({
+      id, key: 'device:mon-1:vt-1', bed: 'bed-1', deviceId: 'mon-1', source: 'device', sourceAlarmId: 'vt-1', category: 'physiological', priority: 'high',
+      state: 'resolved', escalated: true, raisedAt: s(0), resolvedAt: s(61), condition: { code: null, text: 'V-TACH' },
+    });
+    expect(run2.get(id)).toBeUndefined();
+    expect(run2.list().map((a) => a.key)).toEqual(['device:mon-1:asy']);
+    // A note an older agent wrote (no source, category, device or key), or one that cannot be read: no record.
+    expect(formerAlarm('a-1', note('HR HIGH', 'medium', 1))).toBeNull();
+    expect(formerAlarm('a-2', 'not json')).toBeNull();
   });
 });

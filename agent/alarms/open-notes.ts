@@ -3,8 +3,10 @@
 // one alarm that lists them. Pure: notes in and out as text, the store and the alarm service are the agent's.
 // An acknowledged alarm whose condition is present is noted too (review rv99 M3): without it a restart forgot it
 // without a word; a device alarm's note also carries what the next run needs to restore its acknowledgement, and so
-// does a limit alarm answered with its device's alarm (review rv104 M3), with who acknowledged (rv104 L2).
-import type { AlarmState, AlarmStateChange, ManagedPriority } from './types.js';
+// does a limit alarm answered with its device's alarm (review rv104 M3), with who acknowledged (rv104 L2). A note also
+// keeps what the next run needs to close the alarm for the cloud with one record (formerAlarm; review rv185 M4).
+import type { MdcCode } from '../model/reading.js';
+import type { Alarm, AlarmCategory, AlarmSource, AlarmState, AlarmStateChange, ManagedPriority } from './types.js';
 import { GATEWAY_BED } from './types.js';
 
 /** What the store keeps of an open alarm. */
@@ -14,12 +16,24 @@ export interface OpenAlarmNote {
   priority: ManagedPriority;
   state: AlarmState;
   raisedAt: number;
-  /** Acknowledged ones only: the condition key, its device, when and by whom it was acknowledged, its patient if known. */
+  /** The condition key and its device (notes written before review rv185 M4 have them for acknowledged ones only). */
   key?: string;
   deviceId?: string;
+  /** Acknowledged ones only: when and by whom it was acknowledged; its patient if known. */
   acknowledgedAt?: number;
   acknowledgedBy?: AcknowledgedBy;
   patientId?: string;
+  /** For its closing record (formerAlarm); absent from notes written before review rv185 M4. */
+  source?: AlarmSource;
+  category?: AlarmCategory;
+  sourceAlarmId?: string;
+  code?: MdcCode;
+  /** The source's own code, without its text (the note is kept small). */
+  raw?: { system: string; code: string };
+  conditionPresent?: boolean;
+  latching?: boolean;
+  escalated?: boolean;
+  updatedAt?: number;
 }
 
 /** Who acknowledged an alarm (the actor without the address it came from; `system` as user and role). */
@@ -49,6 +63,8 @@ const LIST_TEXT_MAX = 2000;
 
 const OPEN_STATES: ReadonlySet<AlarmState> = new Set(['active', 'latched', 'audio-paused', 'acknowledged']);
 const PRIORITY_ORDER: Record<ManagedPriority, number> = { high: 0, medium: 1, low: 2 };
+const SOURCES: ReadonlySet<string> = new Set<AlarmSource>(['device', 'limit', 'news2', 'technical', 'model', 'rhythm']);
+const CATEGORIES: ReadonlySet<string> = new Set<AlarmCategory>(['physiological', 'technical']);
 
 /**
  * The notes a batch of changes calls for, by alarm id: an open bed alarm (active, latched, audio-paused, and
@@ -64,9 +80,15 @@ export function openAlarmNotes(changes: readonly AlarmStateChange[], acknowledge
     if (a.bed === GATEWAY_BED) continue;
     if (change === 'acknowledged') ackedIn.set(a.id, actor === 'system' ? { user: 'system', role: 'system' } : { user: actor.user, role: actor.role });
     const text = a.condition.text.length > NOTE_TEXT_MAX ? `${a.condition.text.slice(0, NOTE_TEXT_MAX - 1)}…` : a.condition.text;
-    const note: OpenAlarmNote = { text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt };
+    const note: OpenAlarmNote = {
+      text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt, key: a.key, deviceId: a.deviceId, source: a.source, category: a.category,
+      conditionPresent: a.conditionPresent, latching: a.latching, escalated: a.escalated, updatedAt: a.updatedAt,
+    };
+    if (a.sourceAlarmId !== undefined) note.sourceAlarmId = a.sourceAlarmId;
+    if (a.condition.code) note.code = { code: a.condition.code.code, refid: a.condition.code.refid };
+    if (a.condition.raw) note.raw = { system: a.condition.raw.system, code: a.condition.raw.code };
     if (a.state === 'acknowledged') {
-      Object.assign(note, { key: a.key, deviceId: a.deviceId, acknowledgedAt: a.acknowledgedAt ?? a.updatedAt });
+      note.acknowledgedAt = a.acknowledgedAt ?? a.updatedAt;
       const by = acknowledgedBy?.(a.id) ?? ackedIn.get(a.id);
       if (by) note.acknowledgedBy = { user: by.user, role: by.role };
       if (a.patientId !== undefined) note.patientId = a.patientId;
@@ -81,10 +103,20 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
     const v = JSON.parse(text) as Partial<OpenAlarmNote> | null;
     if (v && typeof v.text === 'string' && typeof v.bed === 'string' && typeof v.raisedAt === 'number' && v.priority !== undefined && v.priority in PRIORITY_ORDER && v.state !== undefined && OPEN_STATES.has(v.state)) {
       const note: OpenAlarmNote = { text: v.text, bed: v.bed, priority: v.priority, state: v.state, raisedAt: v.raisedAt };
-      if (typeof v.key === 'string' && typeof v.deviceId === 'string' && typeof v.acknowledgedAt === 'number') Object.assign(note, { key: v.key, deviceId: v.deviceId, acknowledgedAt: v.acknowledgedAt });
+      if (typeof v.key === 'string' && typeof v.deviceId === 'string') Object.assign(note, { key: v.key, deviceId: v.deviceId });
+      if (note.key !== undefined && typeof v.acknowledgedAt === 'number') note.acknowledgedAt = v.acknowledgedAt;
       const by = v.acknowledgedBy;
       if (by && typeof by.user === 'string' && typeof by.role === 'string') note.acknowledgedBy = { user: by.user, role: by.role };
       if (typeof v.patientId === 'string') note.patientId = v.patientId;
+      if (typeof v.source === 'string' && SOURCES.has(v.source)) note.source = v.source;
+      if (typeof v.category === 'string' && CATEGORIES.has(v.category)) note.category = v.category;
+      if (typeof v.sourceAlarmId === 'string') note.sourceAlarmId = v.sourceAlarmId;
+      if (v.code && typeof v.code.code === 'number' && typeof v.code.refid === 'string') note.code = { code: v.code.code, refid: v.code.refid };
+      if (v.raw && typeof v.raw.system === 'string' && typeof v.raw.code === 'string') note.raw = { system: v.raw.system, code: v.raw.code };
+      if (typeof v.conditionPresent === 'boolean') note.conditionPresent = v.conditionPresent;
+      if (typeof v.latching === 'boolean') note.latching = v.latching;
+      if (typeof v.escalated === 'boolean') note.escalated = v.escalated;
+      if (typeof v.updatedAt === 'number') note.updatedAt = v.updatedAt;
       return note;
     }
   } catch {
@@ -110,6 +142,39 @@ export function acknowledgedBeforeRestart(notes: Iterable<string>): Acknowledged
     out.push(a);
   }
   return out;
+}
+
+/**
+ * The alarm as its note left it, for the one record that closes it for the cloud at the next start (review rv185 M4:
+ * a consumer keeping the newest state per alarm id held it open for ever). Null for a note that cannot be read or was
+ * written before notes kept the source, category, device and key: the restart alarm still lists those.
+ */
+export function formerAlarm(id: string, text: string): Alarm | null {
+  const n = parseOpenAlarmNote(text);
+  if (!n || n.key === undefined || n.deviceId === undefined || n.source === undefined || n.category === undefined) return null;
+  const alarm: Alarm = {
+    id,
+    key: n.key,
+    bed: n.bed,
+    deviceId: n.deviceId,
+    source: n.source,
+    condition: { code: n.code ?? null, text: n.text },
+    priority: n.priority,
+    category: n.category,
+    state: n.state,
+    // Unknown in an older note: as its state says (an audio-paused one is taken as present).
+    conditionPresent: n.conditionPresent ?? n.state !== 'latched',
+    latching: n.latching ?? n.state === 'latched',
+    raisedAt: n.raisedAt,
+    updatedAt: Math.max(n.raisedAt, n.updatedAt ?? n.acknowledgedAt ?? n.raisedAt),
+    escalated: n.escalated ?? false,
+    annotations: [],
+  };
+  if (n.raw) alarm.condition.raw = { ...n.raw };
+  if (n.sourceAlarmId !== undefined) alarm.sourceAlarmId = n.sourceAlarmId;
+  if (n.patientId !== undefined) alarm.patientId = n.patientId;
+  if (n.acknowledgedAt !== undefined) alarm.acknowledgedAt = n.acknowledgedAt;
+  return alarm;
 }
 
 /** An acknowledged alarm counts at medium at most in the list: someone answered it; what is lost is its tracking. */

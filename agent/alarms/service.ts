@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics.js';
 import { MAX_DEVICES, type AlarmEngine, type AudioPauseTarget, type OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
 import type { HubDownCause } from './technical.js';
-import { GATEWAY_BED, type Actor, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority, type SignalPriority } from './types.js';
+import { GATEWAY_BED, type Actor, type Alarm, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority, type SignalPriority } from './types.js';
 
 export type AlarmListener = (changes: readonly AlarmStateChange[]) => void;
 /** Writes changes durably; throws if it could not. */
@@ -75,7 +75,8 @@ export class AlarmService {
 
   /**
    * `monotonic`: a clock no step moves, to tell the wall clock (`now`) stepped. Null: no step is looked for; the
-   * default when `now` is given without it (tests driving the wall clock by hand).
+   * default when `now` is given without it (tests driving the wall clock by hand). `gatewayId`: the deviceId of the
+   * gateway alarms the service raises itself (the clock step), as the agent's own carry (review rv185 L2).
    */
   constructor(
     readonly engine: AlarmEngine,
@@ -84,6 +85,7 @@ export class AlarmService {
     private readonly metrics: Metrics,
     private readonly now: () => number = Date.now,
     private readonly monotonic: (() => number) | null = now === Date.now ? () => performance.now() : null,
+    private readonly gatewayId = 'gateway',
   ) {}
 
   /**
@@ -128,8 +130,8 @@ export class AlarmService {
       key === 'clock-step-more'
         ? `Gateway clock keeps stepping: more than ${MAX_CLOCK_STEP_ALARMS} steps since acknowledged; each is in the log, counted in gateway_clock_steps_total`
         : `Gateway clock stepped by ${stepS} s`;
-    this.gatewayCondition('gateway', key, true, text, 'low', { latch: true });
-    this.gatewayCondition('gateway', key, false, `${text}: a step is over at once; latched until acknowledged`);
+    this.gatewayCondition(this.gatewayId, key, true, text, 'low', { latch: true });
+    this.gatewayCondition(this.gatewayId, key, false, `${text}: a step is over at once; latched until acknowledged`);
     return wall;
   }
 
@@ -408,6 +410,19 @@ export class AlarmService {
     );
   }
 
+  /**
+   * Alarms an earlier run left open (open-notes.ts formerAlarm): one closing record each (AlarmEngine.closeFormer),
+   * journalled for the cloud like any change, held and retried the same way. Not given to the listeners: no display
+   * knows their ids, and their notes are the agent's to clear (review rv185 M4).
+   */
+  closeFormer(alarms: readonly Alarm[], why: string): AlarmStateChange[] {
+    const changes = this.engine.closeFormer(alarms, why, this.clock());
+    if (changes.length === 0) return changes;
+    this.metrics.inc('alarm_changes_total', undefined, changes.length);
+    this.write(changes);
+    return changes;
+  }
+
   /** `seen`, `shownPresent`: the priority the person was shown, and whether its condition was (see AlarmEngine.acknowledge). */
   acknowledge(alarmId: string, actor: Actor, seen?: SignalPriority, shownPresent?: boolean): OperationResult {
     const r = this.engine.acknowledge(alarmId, actor, this.clock(), seen, shownPresent);
@@ -504,6 +519,11 @@ export class AlarmService {
         }
       }
     }
+    this.write(changes);
+  }
+
+  /** Journals changes behind those held for the store; held in memory (bounded) while it refuses them. */
+  private write(changes: AlarmStateChange[]): void {
     const toWrite = this.unjournalled.concat(changes);
     try {
       this.journal(toWrite);

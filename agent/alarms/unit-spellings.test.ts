@@ -1,7 +1,10 @@
 // The limit rules and NEWS2 take the same unit spellings, from one table in units.ts (review rv114 M4: a systolic of
 // 70 sent as "mmHg" scored NEWS2 3 but raised no NIBP SYS LOW).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MDC } from '../model/mdc.js';
+import { canonicalUcum, MDC, UNIT_SPELLINGS } from '../model/mdc.js';
+import { PACKAGE_ROOT } from '../paths.js';
 import { numeric, s } from './fixtures.js';
 import { LimitEvaluator } from './limits.js';
 import { News2Monitor } from './news2.js';
@@ -37,5 +40,15 @@ describe('non-UCUM unit spellings (review rv114 M4)', () => {
     const params = m.score('bed-1', s(0))!.params;
     expect(params.find((p) => p.param === 'systolic')).toMatchObject({ status: 'measured', value: 70, score: 3 });
     expect(params.find((p) => p.param === 'temperature')).toMatchObject({ status: 'measured', value: 40.5, score: 2 });
+  });
+});
+
+describe('review rv185 L3: the README\'s units.ts entry', () => {
+  it('points at UNIT_SPELLINGS, whose every spelling convert takes (it named only mmHg, degC and degF)', () => {
+    for (const [spelling, ucum] of Object.entries(UNIT_SPELLINGS)) expect(convert(7, spelling, ucum), spelling).toBe(7);
+    expect(convert(150, 'bpm', canonicalUcum('/min'))).toBe(150);
+    const row = readFileSync(join(PACKAGE_ROOT, 'agent/alarms/README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `units.ts`'))!;
+    expect(row).toContain('UNIT_SPELLINGS');
+    expect(row).not.toContain('anything else is not compared');
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { deviceAlarm, numeric } from '../../agent/alarms/fixtures.js';
-import type { AlarmStateChange } from '../../agent/alarms/types.js';
+import { GATEWAY_BED, type AlarmStateChange } from '../../agent/alarms/types.js';
 import { MDC } from '../../agent/model/mdc.js';
 import { Outbox } from '../../agent/store/outbox.js';
 import { registry } from '../../drivers/registry.js';
@@ -14,10 +14,13 @@ import { captureLog } from '../support/log.js';
 import { startAgentProcess, tempDir, writeConfig, type AgentProcess } from '../support/agent-process.js';
 import { testConfig } from '../support/agent-config.js';
 import { freePort, MllpClient } from '../support/mllp-client.js';
+import { messageSchemaErrors } from '../support/message-schema.js';
 
 let agent: Agent | null = null;
 let proc: AgentProcess | null = null;
+const appendUnwatched = Outbox.prototype.append;
 afterEach(async () => {
+  Outbox.prototype.append = appendUnwatched;
   proc?.child.kill('SIGKILL');
   proc = null;
   await agent?.stop();
@@ -57,11 +60,22 @@ async function restartRefusingTheListNote(dir: string): Promise<Agent> {
   }
 }
 
+/** Starts an agent, keeping the alarm-change records it journals (as the cloud gets them), from its start on. */
+async function startJournalling(dir: string): Promise<{ a: Agent; journal: Record<string, unknown>[] }> {
+  const journal: Record<string, unknown>[] = [];
+  const append = Outbox.prototype.append;
+  Outbox.prototype.append = function (this: Outbox, ...args: Parameters<Outbox['append']>) {
+    for (const r of args[0]) if (r.stream === 'alarms') journal.push(JSON.parse(r.body) as Record<string, unknown>);
+    return append.apply(this, args);
+  };
+  return { a: await startAgent(dir), journal }; // afterEach puts append back
+}
+
 const restartAlarm = (a: Agent) => a.alarms.engine.list().find((x) => x.condition.raw?.code === 'alarms-open-at-restart');
 /** Readings stamped now, so that the engine's clock and theirs agree. */
 const now = (mdc: typeof MDC.ECG_HEART_RATE, value: number, bed: string) => ({ ...numeric(mdc, value, 0, { bed }), receivedAt: Date.now() });
 /** The monitor's own V-TACH (high) on bed-1, reported now. */
-const vtach = (phase: 'start' | 'continue') => ({ ...deviceAlarm('vt-1', phase, 0, { text: 'V-TACH', priority: 'high', deviceId: 'mon-7', bed: 'bed-1' }), receivedAt: Date.now() });
+const vtach = (phase: 'start' | 'continue' | 'end') => ({ ...deviceAlarm('vt-1', phase, 0, { text: 'V-TACH', priority: 'high', deviceId: 'mon-7', bed: 'bed-1' }), receivedAt: Date.now() });
 const vtachAlarm = (a: Agent) => a.alarms.engine.list({ bed: 'bed-1' }).find((x) => x.key === 'device:mon-7:vt-1');
 
 describe('alarms open at a restart', () => {
@@ -329,5 +343,85 @@ describe('alarms open at a restart', () => {
     expect(a.alarms.acknowledge(restartAlarm(a)!.id, NURSE).ok).toBe(true);
     expect(restartAlarm(a)).toBeUndefined();
   });
-});
 
+  it('review rv185 M1: a device alarm acknowledged before the restart, whose end is the first report after it, resolves answered; it neither latches nor escalates', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [vtach('start')]);
+    expect(a.alarms.acknowledge(vtachAlarm(a)!.id, NURSE).ok).toBe(true);
+    await a.stop();
+
+    a = await startAgent(dir);
+    const changes: AlarmStateChange[] = [];
+    a.alarms.subscribe((cs) => changes.push(...cs));
+    await a.ingest.accept('test', [vtach('end')]);
+    expect(changes.filter((c) => c.alarm.key === 'device:mon-7:vt-1').map((c) => [c.change, c.to, c.actor, c.why])).toEqual([
+      ['raised', 'active', 'system', 'device reported the end of an alarm not seen starting'],
+      ['acknowledged', 'acknowledged', 'system', expect.stringMatching(/^acknowledged before the restart \(at 20\d\d-[^,]*, by nurse \(clinician\)\)$/)],
+      ['resolved', 'resolved', 'system', 'device reported its end'],
+    ]);
+    expect(vtachAlarm(a)).toBeUndefined();
+    expect(a.alarms.engine.tick(Date.now() + 61_000).filter((c) => c.alarm.key === 'device:mon-7:vt-1')).toEqual([]);
+  });
+
+  it('review rv185 M4: each alarm id open at the stop gets one closing record for the cloud, naming the restart alarm; not again at the next start', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1'), vtach('start')]);
+    const hr = a.alarms.engine.list({ bed: 'bed-1' }).find((x) => x.source === 'limit')!;
+    const vt = vtachAlarm(a)!;
+    expect(a.alarms.acknowledge(vt.id, NURSE).ok).toBe(true);
+    const acknowledgedAt = a.alarms.engine.get(vt.id)!.updatedAt;
+    await a.stop();
+
+    let run = await startJournalling(dir);
+    a = run.a;
+    const r = restartAlarm(a)!;
+    const closing = (id: string) => run.journal.filter((c) => c.alarmId === id);
+    const why = `no longer tracked: the agent restarted (see ${r.id})`;
+    expect(closing(hr.id)).toEqual([
+      expect.objectContaining({
+        type: 'alarm-change', deviceId: 'mon-1', bed: 'bed-1', source: 'limit', change: 'resolved', from: 'active', to: 'resolved', state: 'resolved',
+        actor: 'system', why, text: 'HR HIGH 150 > 120 /min', priority: 'medium', category: 'physiological', raisedAt: new Date(hr.raisedAt).toISOString(),
+      }),
+    ]);
+    expect(closing(vt.id)).toEqual([
+      expect.objectContaining({
+        deviceId: 'mon-7', source: 'device', sourceAlarmId: 'vt-1', change: 'resolved', from: 'acknowledged', to: 'resolved', actor: 'system', why,
+        text: 'V-TACH', priority: 'high', category: 'physiological',
+      }),
+    ]);
+    // Never before the alarm's last change (consumers keep the newest state by `at`), and valid for the contract.
+    expect(Date.parse(closing(vt.id)[0]!.at as string)).toBeGreaterThanOrEqual(acknowledgedAt);
+    expect(messageSchemaErrors({ schemaVersion: 1, gatewayId: a.gatewayId, messageId: 'm-1', stream: 'alarms', records: [...closing(hr.id), ...closing(vt.id)] })).toEqual([]);
+    await a.stop();
+
+    run = await startJournalling(dir);
+    a = run.a;
+    expect(run.journal.filter((c) => c.alarmId === hr.id || c.alarmId === vt.id)).toEqual([]);
+  });
+
+  it('review rv185 L4: "Gateway cannot store data" (latched: what was refused is gone) is raised again after a restart until acknowledged', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    const refusing = () => a.alarms.engine.list({ bed: GATEWAY_BED }).find((x) => x.key === 'gateway:store-refusing');
+    // The store refuses the readings for a while (a full disk), then takes them again.
+    const appendBatches = a.outbox.appendBatches.bind(a.outbox);
+    a.outbox.appendBatches = () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    await expect(a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 80, 'bed-1')])).rejects.toThrow(/store refused/);
+    a.outbox.appendBatches = appendBatches;
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 80, 'bed-1')]);
+    expect(refusing()).toMatchObject({ state: 'latched', conditionPresent: false });
+    await a.stop();
+
+    a = await startAgent(dir);
+    expect(refusing()).toMatchObject({ state: 'latched', priority: 'medium', conditionPresent: false });
+    expect(refusing()!.condition.text).toMatch(/^Gateway cannot store data \(disk full\): readings are shown and alarmed here but not kept or forwarded \(before the restart; at 20\d\d-/);
+    expect(a.alarms.acknowledge(refusing()!.id, NURSE).ok).toBe(true);
+    await a.stop();
+    a = await startAgent(dir);
+    expect(refusing()).toBeUndefined();
+  });
+});
