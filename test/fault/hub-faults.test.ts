@@ -95,7 +95,8 @@ describe('hub faults under heavy traffic', () => {
     hub.setPubackPolicy({});
     hub.refuseConnections('off');
     await Promise.all(senders.map((s) => s.finish()));
-    expect(await agent.drain(30_000)).toBe(true);
+    // A bound on completion, not on speed: on a 2-core CI runner shared with other work the drain took over 30 s.
+    expect(await agent.drain(90_000)).toBe(true);
 
     // The faults happened (otherwise this proved nothing).
     expect(hub.stats.dropped).toBeGreaterThanOrEqual(5);
@@ -142,5 +143,5 @@ describe('hub faults under heavy traffic', () => {
     }
     expect(outOfOrder).toBe(0);
     expect(last.size).toBeGreaterThanOrEqual(64 + 8);
-  }, 60_000);
+  }, 150_000);
 });
