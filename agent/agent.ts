@@ -4,13 +4,13 @@
 import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { basename, resolve } from 'node:path';
-import type { Logger } from 'pino';
+import { symbols as pinoSymbols, type Logger } from 'pino';
 import type { AgentConfig, ConfigProblem } from './config/load.js';
 import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
 import { SeenDevices } from './seen-devices.js';
 import { declareDriverCounters, declareSourceCounters, declareWatchedCounters, Metrics } from './metrics.js';
-import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type SalvageResult, type StoredLoss } from './store/outbox.js';
+import { Outbox, RESERVE_BYTES, ROW_MAX_BYTES, type EvictionTally, type LimitsReport, type RecordClass, type SalvageEvent, type SalvageResult, type StoredLoss } from './store/outbox.js';
 import { Forwarder, SUSPECT_RETRY } from './forward/forwarder.js';
 import { SDK_SEND_TIMEOUT_MS, type HubTransport } from './forward/azure.js';
 import { AUTO_HUB_VARIABLES, chooseTransport } from './forward/choose.js';
@@ -82,8 +82,42 @@ function salvageText(s: SalvageResult | null): string {
   const lost = s.unknown
     ? `${s.failedRows > 0 ? `${s.failedRows} stored row${s.failedRows === 1 ? '' : 's'} and an unknown number more` : 'an unknown number'} could not be read`
     : `${s.failedRows} stored row${s.failedRows === 1 ? '' : 's'} could not be read`;
-  const stopped = s.error ? `; the copy stopped early (${s.error}): the rest is still in the old file` : '';
-  return `${s.records} unsent record${s.records === 1 ? '' : 's'} salvaged into the new store, ${lost}${stopped}`;
+  const rest = s.unfinished ? 'the rest is still in the old file, and the next start copies it once the disk has room' : 'the rest is still in the old file';
+  const stopped = s.error ? `; the copy stopped early (${s.error}): ${rest}` : '';
+  const copied = `${s.records} unsent record${s.records === 1 ? '' : 's'} salvaged into the new store`;
+  // A salvage a stop cut short (review rv186 H1): what the stopped start had copied is there too, counted apart.
+  if (s.resumed) return `the salvage was cut short by a stop and resumed: ${copied} at this start (${s.already} before the stop), ${lost}${stopped}`;
+  return `${copied}, ${lost}${stopped}`;
+}
+
+/** How long a salvage takes, as measured (README, Damaged store): said in its first log line. */
+const SALVAGE_PACE = 'about 60 to 90 s per GB on a 2-core gateway';
+
+/**
+ * The salvage's log lines while it runs (Outbox.open's onSalvage; review rv186 M1): it runs before the agent starts (no
+ * display, no bedside alarms meanwhile), about a minute per GB (SALVAGE_PACE), so its start and progress are said.
+ */
+function logSalvage(log: Logger, store: string, e: SalvageEvent): void {
+  if (e.kind === 'progress') {
+    const before = e.already > 0 ? ` (and ${e.already} before the stop)` : '';
+    log.info({ store, ...e }, `salvaging the damaged store file: ${e.records} unsent records copied so far${before}`);
+  } else {
+    const size = `${(e.bytes / 2 ** 20).toFixed(1)} MiB`;
+    const wait = `before the agent starts (the display, alarms and ingest wait for it; ${SALVAGE_PACE}, progress every 5 s); a stop meanwhile loses nothing, the next start resumes it`;
+    log.warn(
+      { store, movedTo: e.movedTo, bytes: e.bytes, resumed: e.resumed },
+      e.resumed
+        ? `resuming the salvage of the damaged store file ${e.movedTo} (${size}) that a stop cut short, ${wait}`
+        : `store file is damaged: moved aside to ${e.movedTo}; salvaging what can be read of it (${size}) into a fresh store ${wait}`,
+    );
+  }
+  // The log's stream writes when the event loop turns, which the salvage blocks: written now, or nothing shows until it ends.
+  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pinoSymbols.streamSym];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // a stream not ready: written when the loop turns
+  }
 }
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */
@@ -254,6 +288,7 @@ export class Agent {
       retainAckedMs: local.store.retainSentHours * 3600_000,
       // Rows well under a message: the last row of a message then leaves at most an eighth of it unused.
       rowMaxBytes: Math.min(ROW_MAX_BYTES, Math.floor(local.hub.maxMessageBytes / 8)),
+      onSalvage: (e) => logSalvage(log, storePath, e),
     });
     this.outbox = opened.outbox;
     // Module twin (agent/control): the desired overlay last applied from the twin, saved beside the store,
@@ -330,7 +365,9 @@ export class Agent {
         this.metrics.inc('store_salvage_failed_rows_total', undefined, salvage?.failedRows ?? 0);
         log.error(
           { store: storePath, movedTo, reason, salvage, salvaged: this.salvaged.text },
-          'store file was damaged: moved aside for inspection, started a fresh store',
+          salvage?.resumed
+            ? 'a salvage of a damaged store file cut short by a stop was resumed: its result'
+            : 'store file was damaged: moved aside for inspection, started a fresh store',
         );
         this.corruptFiles.push(movedTo);
       }

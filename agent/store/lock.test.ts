@@ -151,3 +151,29 @@ describe('Outbox lock: a lock file this user cannot write', () => {
     }
   }, 30_000);
 });
+
+// Review rv186 L3: a lock path that is a directory, or a symlink to nothing, failed with SQLite's bare "unable to open
+// database file", naming neither the cause nor the fix.
+describe('Outbox lock: a lock path that is not a file', () => {
+  it('a directory is refused, naming it and the fix', () => {
+    const dir = tempDir();
+    const store = join(dir, 'a', 'agent.db');
+    const lockPath = `${realStorePath(store)}.lock`;
+    mkdirSync(lockPath);
+    expect(() => StoreLock.acquire(store)).toThrow(
+      `cannot take the store's lock ${lockPath}: it is a directory, not a lock file (EISDIR): remove it while no agent runs (rmdir ${lockPath}); the agent makes the lock file`,
+    );
+    expect(() => Outbox.open(store)).toThrow(/it is a directory, not a lock file/);
+  });
+
+  it('a dangling symlink is refused, naming where it points and the fix', () => {
+    const dir = tempDir();
+    const store = join(dir, 'a', 'agent.db');
+    const lockPath = `${realStorePath(store)}.lock`;
+    const target = join(dir, 'nowhere', 'x.lock');
+    symlinkSync(target, lockPath);
+    expect(() => StoreLock.acquire(store)).toThrow(
+      `cannot take the store's lock ${lockPath}: it is a symlink to ${target}, which does not exist (ENOENT): remove the link while no agent runs (rm ${lockPath}); the agent makes the lock file`,
+    );
+  });
+});

@@ -56,19 +56,35 @@ export class StoreLock {
 
 /**
  * Opens an existing lock file as SQLite does (read and write): where that is refused, SQLite would open it read-only
- * and its lock would keep no one out. Any other failure (ENOENT: SQLite makes it; EROFS: the store is on a read-only
- * filesystem, which Outbox.open handles) is left to SQLite, as before.
+ * and its lock would keep no one out. A directory, or a symlink to nothing, there is refused too, naming it and the
+ * fix (SQLite said only "unable to open database file"; review rv186 L3). Any other failure (ENOENT: SQLite makes it;
+ * EROFS: the store is on a read-only filesystem, which Outbox.open handles) is left to SQLite, as before.
  */
 function refuseUnwritable(lockPath: string): void {
   try {
     closeSync(openSync(lockPath, 'r+'));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
+    const refuse = (why: string) => new Error(`cannot take the store's lock ${lockPath}: ${why}`, { cause: err });
+    if (code === 'EISDIR' && isLink(lockPath)) {
+      throw refuse(`it is a symlink to ${readlinkSync(lockPath)}, a directory, not a lock file (EISDIR): remove the link while no agent runs (rm ${lockPath}); the agent makes the lock file`);
+    }
+    if (code === 'EISDIR') {
+      throw refuse(`it is a directory, not a lock file (EISDIR): remove it while no agent runs (rmdir ${lockPath}); the agent makes the lock file`);
+    }
+    if (code === 'ENOENT' && isLink(lockPath)) {
+      throw refuse(`it is a symlink to ${readlinkSync(lockPath)}, which does not exist (ENOENT): remove the link while no agent runs (rm ${lockPath}); the agent makes the lock file`);
+    }
     if (code !== 'EACCES' && code !== 'EPERM') return;
-    throw new Error(
-      `cannot take the store's lock ${lockPath}: it is not writable by ${deniedTo(lockPath, code)}, so it would keep no other agent out: ${ownerFix(lockPath)}, or delete it while no agent runs`,
-      { cause: err },
-    );
+    throw refuse(`it is not writable by ${deniedTo(lockPath, code)}, so it would keep no other agent out: ${ownerFix(lockPath)}, or delete it while no agent runs`);
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 

@@ -23,11 +23,11 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
 import { realStorePath, StoreLock } from './lock.js';
-import { salvage, type SalvageResult } from './salvage.js';
+import { salvage, unfinishedSalvage, type SalvageEvent, type SalvageMarker, type SalvageResult } from './salvage.js';
 import { replayBody } from '../forward/wire.js';
 
 export { StoreInUseError } from './lock.js';
-export type { SalvageResult } from './salvage.js';
+export type { SalvageEvent, SalvageResult } from './salvage.js';
 
 export type Stream = 'alarms' | 'telemetry';
 /** Order in which streams are drained: alarms first. */
@@ -140,6 +140,12 @@ export interface OutboxOptions {
   rowMaxBytes?: number;
   /** Free bytes on the store's disk. Default: statfs of the store's folder. Tests simulate a nearly full disk with it. */
   freeDiskBytes?: () => number;
+  /**
+   * Told when open() salvages a damaged file (salvage.ts): before it copies anything, and its progress every
+   * salvageProgressMs (default 5000) while it runs, for the log: it runs before open() returns.
+   */
+  onSalvage?: (event: SalvageEvent) => void;
+  salvageProgressMs?: number;
 }
 
 /**
@@ -382,7 +388,10 @@ function isCorruption(err: unknown): boolean {
 
 /** A damaged store file moved aside (Outbox.open). */
 export interface RecoveredStore {
-  /** Where the file (and its -wal) was moved: kept, for inspection or a salvage by hand. */
+  /**
+   * Where the file (and its -wal) was moved: kept, for inspection or a salvage by hand. For a salvage resumed after a
+   * stop (salvage.resumed), by the start that was stopped.
+   */
   movedTo: string;
   reason: string;
   /**
@@ -1109,7 +1118,8 @@ export class Outbox {
    * Opens after an integrity check, moving a damaged file aside (told to `moved` at once, before the fresh store is
    * made: that can fail for room) and salvaging what can be read of it into the fresh store (salvage.ts). `earlier`: a
    * file an earlier attempt of this open moved aside, not yet salvaged (its fresh store failed for room): salvaged
-   * into the store this attempt opens. The caller releases the lock if this throws.
+   * into the store this attempt opens. A healthy store holding the note of a salvage a stop cut short goes on with that
+   * salvage first. The caller releases the lock if this throws.
    */
   private static openChecked(
     path: string,
@@ -1141,19 +1151,36 @@ export class Outbox {
       }
       const recovered: RecoveredStore = { movedTo, reason: (err as Error).message, salvage: null };
       moved(recovered);
-      return Outbox.salvaged(open(), recovered, open);
+      return Outbox.salvaged(open(), recovered, open, opts, null);
     }
-    return earlier && earlier.salvage === null ? Outbox.salvaged(box, earlier, open) : box;
+    if (earlier && earlier.salvage === null) return Outbox.salvaged(box, earlier, open, opts, null);
+    // An attempt after one that salvaged, and ran out of room (a full disk): the note is left for the next start.
+    if (earlier) return box;
+    // A salvage that a stop (kill -9, a SIGTERM, a power cut, a full disk) cut short: resumed before the store is used
+    // (review rv186 H1). Its file is beside the store (the note names it, so that a folder moved whole still finds it).
+    let unfinished: ReturnType<typeof unfinishedSalvage>;
+    try {
+      unfinished = unfinishedSalvage(box.db);
+    } catch (err) {
+      box.closeFile();
+      throw err;
+    }
+    if (!unfinished) return box;
+    const recovered: RecoveredStore = { movedTo: join(dirname(path), unfinished.file), reason: unfinished.reason, salvage: null };
+    moved(recovered);
+    return Outbox.salvaged(box, recovered, open, opts, unfinished);
   }
 
   /**
-   * Copies what can be read of the damaged file `recovered` names into `box`, a fresh store, and opens it again, so
-   * that its pending stats, and the seq this run starts at, include the rows copied. A full disk stops the copy (what
-   * was committed stays, said in the result): the file is there for a salvage by hand.
+   * Copies what can be read of the damaged file `recovered` names into `box`, a fresh store (`resume`: the note of a
+   * salvage into it that a stop cut short, gone on from), and opens it again, so that its pending stats, and the seq
+   * this run starts at, include the rows copied. A full disk stops the copy (what was committed stays, said in the
+   * result): the next start goes on with it.
    */
-  private static salvaged(box: Outbox, recovered: RecoveredStore, open: () => Outbox): Outbox {
+  private static salvaged(box: Outbox, recovered: RecoveredStore, open: () => Outbox, opts: OutboxOptions, resume: SalvageMarker | null): Outbox {
     try {
-      recovered.salvage = salvage(recovered.movedTo, box.db);
+      const events = { ...(opts.onSalvage && { onEvent: opts.onSalvage }), ...(opts.salvageProgressMs !== undefined && { progressMs: opts.salvageProgressMs }) };
+      recovered.salvage = salvage(recovered.movedTo, box.db, { reason: recovered.reason, ...events }, resume);
     } finally {
       box.closeFile();
     }

@@ -1,12 +1,13 @@
 // A damaged store file is moved aside (Outbox.open) and what can still be read of its unsent data is copied into the
 // fresh store: unsent rows with their seqs, unacknowledged messages with their ids (review rv182 H2). The files here
 // are damaged as a disk does it: a page overwritten, the file cut short, or not a database at all.
-import { closeSync, openSync, readFileSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { Outbox, type OutboxRecord, type Stream } from './outbox.js';
-import { tempDbs } from './test-support.js';
+import { damagedStore, stopMidSalvage, tempDbs } from './test-support.js';
+import type { SalvageEvent } from './salvage.js';
 
 const tempDb = tempDbs('salvage-');
 
@@ -187,9 +188,9 @@ describe('salvage of a damaged store file (review rv182 H2)', () => {
     }
   });
 
-  it('a disk that fills during the copy: what was committed is in the fresh store and counted, the rest is said to be in the old file', async () => {
+  it('a disk that fills during the copy: what was committed is in the fresh store and counted; the next start, with room, copies the rest (review rv186 H1, M2)', async () => {
     const { freeBytes, mountTmpfs, unmountTmpfs } = await import('../../test/support/tmpfs.js');
-    const mnt = mountTmpfs(dirname(tempDb()), '64m');
+    const mnt = mountTmpfs(dirname(tempDb()), '128m'); // room for the whole copy at the next start
     let opened: ReturnType<typeof Outbox.open> | null = null;
     try {
       const path = join(mnt, 'agent.db');
@@ -206,14 +207,179 @@ describe('salvage of a damaged store file (review rv182 H2)', () => {
       expect(salvage.records).toBeGreaterThan(0);
       expect(salvage.records).toBeLessThan(10_000);
       expect(opened.outbox.pending('telemetry').records).toBe(salvage.records);
-      // The rows not copied, for a salvage by hand: everything from the first one the stop left out, and the table not begun.
-      expect(salvage.skipped).toEqual([
-        { table: 'outbox_1', from: salvage.records + 1, before: null },
-        { table: 'outbox_2', from: 1, before: null },
-      ]);
+      // The rest is left for the next start, not for a salvage by hand: no range listed (no table page is damaged).
+      expect(salvage).toMatchObject({ unfinished: true, skipped: [] });
+      // The agent goes on once the disk is freed; its new rows take seqs past every seq of the old file (review rv186 M2).
+      rmSync(join(mnt, 'filler'));
+      opened.outbox.append(Array.from({ length: 200 }, (_, i) => ({ stream: 'telemetry' as const, cls: 1 as const, deviceId: 'mon-1', body: JSON.stringify({ NEW: i }) })));
+      opened.outbox.close();
+      opened = null;
+      const db = new Database(path, { readonly: true });
+      const fresh = db.prepare<[], { a: number }>("SELECT min(seq) AS a FROM outbox_1 WHERE body LIKE '%NEW%'").get()!.a;
+      db.close();
+      expect(fresh).toBeGreaterThan(10_000); // the old file's seqs: 1 to 10,000
+      expect(fresh).toBe(salvage.nextSeq);
+      // The next start copies the rest, from where the stop left it: every record there once.
+      opened = Outbox.open(path, {}, NOW);
+      expect(opened.recovered?.salvage).toMatchObject({ resumed: true, already: salvage.records, records: 10_000 - salvage.records, error: null, unfinished: false });
+      const box2 = opened.outbox;
+      expect(box2.pending('telemetry').records).toBe(10_200);
+      // Packing sends them all, the old file's first, in their order.
+      const firsts: number[] = [];
+      let packed = 0;
+      for (let m; (m = box2.pack('telemetry', 64_000, env, NOW)); ) {
+        packed += m.count;
+        firsts.push(m.firstSeq);
+      }
+      expect(packed).toBe(10_200);
+      expect(box2.pending('telemetry').records).toBe(0);
+      expect(firsts[0]).toBe(1);
+      expect(firsts).toEqual([...firsts].sort((a, b) => a - b));
     } finally {
       opened?.outbox.close();
       unmountTmpfs(mnt);
+    }
+  }, 60_000);
+
+  it("every unsent row already packed, a damaged page of messages_unacked: new rows take seqs past the old file's, so the salvaged messages are sent first (review rv186 M2)", () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    box.append(Array.from({ length: 3000 }, (_, i) => rec(i)));
+    const old: string[] = [];
+    for (let m; (m = box.pack('telemetry', 16_000, env, NOW)); ) old.push(m.id);
+    box.close();
+    expect(old.length).toBeGreaterThan(5);
+    const db = new Database(path, { readonly: true });
+    const leaf = db.prepare<[], { pageno: number }>("SELECT pageno FROM dbstat WHERE name = 'messages_unacked' AND pagetype = 'leaf' ORDER BY pageno").get();
+    const root = db.prepare<[], { rootpage: number }>("SELECT rootpage FROM sqlite_master WHERE name = 'messages_unacked'").get()!;
+    db.close();
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0xab), 0, 4096, ((leaf?.pageno ?? root.rootpage) - 1) * 4096);
+    closeSync(fd);
+    const opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.salvage).toMatchObject({ messages: old.length, records: 3000 });
+      const o = opened.outbox;
+      o.append([rec(99_999)]);
+      const fresh = o.pack('telemetry', 16_000, env, NOW)!;
+      const order: string[] = [];
+      for (let m; (m = o.nextMessage(order)); ) order.push(m.id);
+      expect(order).toEqual([...old, fresh.id]);
+      expect(fresh.firstSeq).toBe(3001);
+      expect(opened.recovered!.salvage!.nextSeq).toBe(3001);
+    } finally {
+      opened.outbox.close();
+    }
+  });
+
+  it('idempotency keys are salvaged: a batch resent after the damage is not stored twice (review rv186 L4)', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    expect(box.appendBatches([{ records: [rec(1)], idempotencyKey: 'hl7:MSG00042' }])).toEqual(['stored']);
+    box.append(Array.from({ length: 3000 }, (_, i) => rec(10 + i)));
+    box.close();
+    damagePage(path, 'outbox_1_stream_seq', 'leaf', 2);
+    const opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.outbox.appendBatches([{ records: [rec(1)], idempotencyKey: 'hl7:MSG00042' }])).toEqual(['duplicate']);
+      expect(opened.outbox.pending('telemetry').records).toBe(3001);
+      expect(opened.recovered?.salvage).toMatchObject({ records: 3001, keys: 1 });
+    } finally {
+      opened.outbox.close();
+    }
+  });
+
+  it('says when it starts, before anything is copied (the file and its size), and how far it got as it goes (review rv186 M1)', () => {
+    const path = tempDb();
+    seed(path);
+    damagePage(path, 'outbox_1_stream_seq', 'leaf', 2);
+    const bytes = statSync(path).size + (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
+    const movedTo = `${path}.corrupt-2026-12-06T07-00-00-000Z`;
+    // Each event, with the rows the fresh store held when it came.
+    const held = () => {
+      const db = new Database(path, { readonly: true });
+      try {
+        return db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox').get()!.n;
+      } finally {
+        db.close();
+      }
+    };
+    const events: (SalvageEvent & { rowsThen: number })[] = [];
+    const opened = Outbox.open(path, { onSalvage: (e) => events.push({ ...e, rowsThen: held() }), salvageProgressMs: 0 }, NOW);
+    try {
+      const salvage = opened.recovered!.salvage!;
+      expect(events[0]).toEqual({ kind: 'start', movedTo, bytes, resumed: false, rowsThen: 0 });
+      const progress = events.slice(1);
+      expect(progress.length).toBeGreaterThan(2);
+      for (const e of progress) expect(e).toMatchObject({ kind: 'progress', movedTo });
+      const copied = progress.map((e) => (e.kind === 'progress' ? e.records : -1));
+      expect(copied).toEqual([...copied].sort((a, b) => a - b));
+      expect(copied.at(-1)!).toBeGreaterThan(0);
+      expect(copied.at(-1)!).toBeLessThanOrEqual(salvage.records);
+    } finally {
+      opened.outbox.close();
+    }
+  });
+});
+
+// Review rv186 H1: a stop during the salvage (kill -9, or the SIGTERM of `docker stop` before the agent handles it) left
+// a half-filled fresh store that passed its check, and the rest of the backlog in the moved file, with nothing to say so.
+describe('a salvage cut short by a stop is resumed at the next start (review rv186 H1)', () => {
+  for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+    it(`${signal} during the salvage: the next open goes on from the moved file; nothing lost, nothing twice`, async () => {
+      const path = tempDb();
+      const made = damagedStore(path, 200_000);
+      const before = rows(path);
+      const { copiedRows } = await stopMidSalvage(path, signal);
+      expect(copiedRows).toBeGreaterThan(0);
+      expect(copiedRows).toBeLessThan(before.length);
+      const moved = readdirSync(dirname(path)).filter((f) => f.includes('.corrupt-') && !/-(wal|shm)$/.test(f));
+      expect(moved).toHaveLength(1);
+      const opened = Outbox.open(path, {}, NOW);
+      try {
+        const salvage = opened.recovered?.salvage;
+        expect(opened.recovered?.movedTo).toBe(join(dirname(path), moved[0]!));
+        expect(salvage).toMatchObject({ resumed: true, messages: 2, failedRows: 0, unknown: false, error: null, skipped: [] });
+        // Each record counted once: copied at this start, or found copied by the start that was stopped.
+        expect(salvage!.already).toBeGreaterThanOrEqual(copiedRows);
+        expect(salvage!.records + salvage!.already).toBe(made.records);
+        expect(rows(path)).toEqual(before);
+        const first = opened.outbox.nextMessage()!;
+        expect([first.id, opened.outbox.nextMessage([first.id])!.id]).toEqual(made.unacked);
+      } finally {
+        opened.outbox.close();
+      }
+      // Finished: the next start has nothing to resume.
+      const again = Outbox.open(path, {}, NOW);
+      try {
+        expect(again.recovered).toBeNull();
+        expect(again.outbox.pending('telemetry').records).toBe(records(before));
+      } finally {
+        again.outbox.close();
+      }
+    }, 60_000);
+  }
+
+  it('stopped twice, a damaged table page on the way: the rows lost on it are counted once, listed once; the rest all copied once', async () => {
+    const path = tempDb();
+    const made = damagedStore(path, 200_000, 'table');
+    await stopMidSalvage(path, 'SIGKILL');
+    await stopMidSalvage(path, 'SIGKILL'); // the resumed salvage, stopped in turn
+    const opened = Outbox.open(path, {}, NOW);
+    try {
+      const salvage = opened.recovered!.salvage!;
+      expect(salvage).toMatchObject({ resumed: true, messages: 2, failedRows: made.lostRows, unknown: false, error: null, skippedOmitted: 0 });
+      expect(salvage.skipped).toHaveLength(1);
+      const [range] = salvage.skipped;
+      expect(range!.before! - range!.from).toBe(made.lostRows);
+      expect(salvage.records + salvage.already).toBe(made.records - made.lostRows);
+      // Every row but those of the damaged page, once, as it was: the 200,000 rows took seqs 301 on, bodies {"i":1000…}.
+      const expected = Array.from({ length: 200_000 }, (_, i) => 301 + i).filter((seq) => seq < range!.from || seq >= range!.before!);
+      const salvaged = rows(path);
+      expect(salvaged.map((r) => r.seq)).toEqual(expected);
+      expect(salvaged.every((r) => r.body === JSON.stringify({ i: 1000 + r.seq - 301 }))).toBe(true);
+    } finally {
+      opened.outbox.close();
     }
   }, 60_000);
 });

@@ -2,23 +2,44 @@
 // and starts a fresh store; what can still be read of the old file's unsent data is copied into the fresh one here, so
 // that a damaged page costs the rows on it, not the whole backlog:
 //   - every class table's unsent rows (outbox_0/1/2, or an older format's `outbox`), with their seqs: they are packed
-//     in the order they came, and the fresh store's seqs continue after them;
-//   - the messages not yet acknowledged, with their ids and bodies: the hub and consumers de-duplicate a resend by id.
+//     in the order they came, before any new row, as the fresh store's seq counter is first raised to the old file's
+//     (review rv186 M2);
+//   - the messages not yet acknowledged, with their ids and bodies: the hub and consumers de-duplicate a resend by id;
+//   - the idempotency keys, so that a sender's resend of a batch stored just before the damage is not stored twice.
 // Tables are read without their indexes (NOT INDEXED: a damaged index page, the commonest case, then costs nothing) in
 // rowid order, a row at a time; a damaged page stops the read, and the read goes on after it (readsAgainAt). The rows
 // that could not be read are counted from the table's index where that is readable; where it is not, their number is
 // unknown, and said so. The old file is opened read-only and left as it is, for inspection or a salvage by hand.
+// The copy is resumable (review rv186 H1): a note in the fresh store's `meta` (SALVAGE_MARKER) names the old file and
+// says how far the copy got, with what it counted up to there; it is written in each transaction of copied rows and
+// deleted with the last. A stop (kill -9, a SIGTERM, a power cut, a full disk) leaves it, and the next open goes on
+// from there.
 // Acknowledged messages (kept for replay), the `refused` and `unreadable` tables and the notes in `meta` are not copied.
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 
+/** Seqs of unsent rows of a table of the old file that were not copied: `from` up to before `before` (null: to the end). */
+export interface SkippedRange {
+  table: string;
+  from: number;
+  before: number | null;
+}
+
 export interface SalvageResult {
-  /** Unsent records copied into the fresh store: those of unsent rows and of unacknowledged messages. */
+  /** Unsent records copied into the fresh store (by this start, for a resumed salvage): those of unsent rows and of unacknowledged messages. */
   records: number;
-  /** Unacknowledged messages copied (their records are in `records`). */
+  /** A salvage an earlier start began and a stop cut short, resumed (SALVAGE_MARKER). */
+  resumed: boolean;
+  /** Of a resumed salvage: the records copied before the stop (not in `records`). */
+  already: number;
+  /** Unacknowledged messages copied (by this start; their records are in `records`). */
   messages: number;
   /**
    * Rows (each of one or more records) and unacknowledged messages of the old file that could not be read or were not
-   * what the store writes: counted from the tables' indexes where the table's own pages are damaged.
+   * what the store writes: counted from the tables' indexes where the table's own pages are damaged. Of the whole
+   * salvage (a resumed one: those met before the stop too, which nothing reported then).
    */
   failedRows: number;
   /** Some damaged part could not be counted (its index unreadable too, or the file not readable at all): more is lost than failedRows. */
@@ -26,13 +47,102 @@ export interface SalvageResult {
   /** Why the copy stopped before its end (the fresh store refused to take more: a full disk), or null; what was committed before is counted. */
   error: string | null;
   /**
-   * The seqs of unsent rows on damaged pages, per table of the old file: `from` up to before `before` (null: to the
-   * end). None of them is in the fresh store, so a salvage by hand (README) can add rows of these ranges without sending
-   * any twice. At most MAX_SKIPPED; `skippedOmitted` counts the ranges left out.
+   * The copy stopped (error) with its note kept: the next start goes on with it from where it stopped, once the disk
+   * has room; the rows not yet copied are not in `skipped`. False when not even the note could be written: then
+   * nothing was copied, and `skipped` lists every class table.
    */
-  skipped: { table: string; from: number; before: number | null }[];
+  unfinished: boolean;
+  /**
+   * The seqs of unsent rows on damaged pages (every class table's, when not even the note could be written), per table
+   * of the old file. None of them is in the fresh store, and every one is below nextSeq, so a salvage by hand (README)
+   * can add rows of these ranges without a clash or sending any twice. At most MAX_SKIPPED; `skippedOmitted` counts the
+   * ranges left out.
+   */
+  skipped: SkippedRange[];
+  skippedOmitted: number;
+  /**
+   * The first seq the fresh store gives a new row: past the old file's seq counter (its sqlite_sequence, which counts
+   * rows sent and deleted too), or, where that cannot be read, past every seq read plus SEQ_MARGIN.
+   */
+  nextSeq: number;
+  /** Idempotency keys copied (by this start). Those past a damaged page are not: a resend of such a batch within the hour is stored again. */
+  keys: number;
+}
+
+/** What a salvage tells while it runs, for the log: it runs before the agent starts, about a minute per GB. */
+export type SalvageEvent =
+  | { kind: 'start'; movedTo: string; bytes: number; resumed: boolean }
+  | { kind: 'progress'; movedTo: string; records: number; messages: number; already: number; elapsedMs: number };
+
+export interface SalvageOptions {
+  /** Why the file was moved aside (kept in the note, for a resumed salvage's report). */
+  reason: string;
+  onEvent?: (e: SalvageEvent) => void;
+  /** How often a progress event is told (default PROGRESS_MS). */
+  progressMs?: number;
+}
+
+/** Key in the fresh store's `meta` of a salvage under way: a JSON SalvageMarker. */
+export const SALVAGE_MARKER = 'salvage-in-progress';
+
+/** What was counted up to a point of the copy. */
+interface Tally {
+  records: number;
+  messages: number;
+  keys: number;
+  failedRows: number;
+  unknown: boolean;
+  skipped: SkippedRange[];
   skippedOmitted: number;
 }
+
+/** A salvage under way, as its note keeps it (committed with the rows copied). */
+export interface SalvageMarker {
+  /** The moved file's name, beside the store (a folder moved whole still finds it). */
+  file: string;
+  reason: string;
+  nextSeq: number;
+  /** The table of the old file read at the last commit, and the rowid read on from: everything before is copied or counted. */
+  at: { table: string; rowid: number };
+  tally: Tally;
+}
+
+/** The salvage a stop cut short in the store `db`, or null. A note of another shape (a hand edit) is ignored. */
+export function unfinishedSalvage(db: Database.Database): SalvageMarker | null {
+  const row = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(SALVAGE_MARKER);
+  if (!row) return null;
+  let v: Partial<SalvageMarker> | null = null;
+  try {
+    v = JSON.parse(row.value) as Partial<SalvageMarker> | null;
+  } catch {
+    return null;
+  }
+  const t = v?.tally;
+  const ok =
+    typeof v?.file === 'string' &&
+    v.file !== '' &&
+    typeof v.reason === 'string' &&
+    isInt(v.nextSeq) &&
+    typeof v.at?.table === 'string' &&
+    isInt(v.at.rowid) &&
+    isInt(t?.records) &&
+    isInt(t.messages) &&
+    isInt(t.keys) &&
+    isInt(t.failedRows) &&
+    typeof t.unknown === 'boolean' &&
+    Array.isArray(t.skipped) &&
+    isInt(t.skippedOmitted);
+  return ok ? (v as SalvageMarker) : null;
+}
+
+/** Progress is told this often (a log line every ~5 s). */
+const PROGRESS_MS = 5000;
+
+/**
+ * Added to the highest seq read when the old file's seq counter cannot be read: rows past the last one read may have
+ * taken seqs the fresh store must not hand out again. Seqs are 64-bit; the gap costs nothing.
+ */
+const SEQ_MARGIN = 1_000_000_000;
 
 /** Ranges of unreadable seqs listed at most (the log line carries them). */
 const MAX_SKIPPED = 100;
@@ -108,90 +218,163 @@ function isJson(text: string): boolean {
 /** The fresh store refused a write that is not about one row (a full disk, an I/O error): the copy stops there. */
 class CopyStopped extends Error {}
 
-/** Writes into the fresh store in transactions of COMMIT_ROWS; counts only what was committed. */
-class Copier {
-  records = 0;
-  messages = 0;
-  failedRows = 0;
-  private pending = { rows: 0, bytes: 0, records: 0, messages: 0 };
-  /** Per class table of the old file, the first seq of the transaction not yet committed: where a stop leaves off. */
-  readonly uncommitted = new Map<string, number>();
+const stopped = (err: unknown) => new CopyStopped(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`, { cause: err });
 
-  constructor(private readonly db: Database.Database) {}
+/** The class tables of the fresh store (outbox.ts CLASS_TABLES). */
+const CLASS_TABLES = ['outbox_0', 'outbox_1', 'outbox_2'] as const;
+
+/**
+ * Writes into the fresh store in transactions of COMMIT_ROWS, each with the note of how far the copy got (`at`) and
+ * what it counted up to there, so that a stop loses nothing and a resume copies nothing twice.
+ */
+class Copier {
+  /** Counted so far: copies as committed, failures and ranges as met. */
+  readonly tally: Tally;
+  /** What the note said at the start (a resumed salvage), to tell this start's copies apart. */
+  readonly before: Tally;
+  /** Whether the note is in the fresh store (begin() committed, or a resumed salvage): a stop can then be resumed. */
+  noted: boolean;
+  /** Where the copy is: the next rowid of the table read. */
+  at: { table: string; rowid: number };
+  private pending = { rows: 0, bytes: 0, records: 0, messages: 0, keys: 0 };
+  private readonly startedAt = performance.now();
+  private toldAt = this.startedAt;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly movedTo: string,
+    private readonly marker: SalvageMarker,
+    private readonly opts: SalvageOptions,
+    resumed: boolean,
+  ) {
+    this.before = marker.tally;
+    this.tally = { ...marker.tally, skipped: [...marker.tally.skipped] };
+    this.noted = resumed;
+    this.at = { ...marker.at };
+  }
 
   /**
-   * Inserts one row (values null: not what the store writes, counted as failed). `row`: the table of the old file and
-   * the seq of an unsent row (none for a message: those are told apart by their ids).
+   * Before anything is copied, in one transaction: the fresh store's seq counter raised to the old file's, so that no
+   * new row takes a seq of the old file (review rv186 M2), and the note that makes a stop resumable.
    */
-  put(insert: Database.Statement, values: unknown[] | null, records: number, bytes: number, row?: { table: string; seq: number }): void {
-    if (values === null) {
-      this.failedRows++;
-      return;
-    }
-    if (row && !this.uncommitted.has(row.table)) this.uncommitted.set(row.table, row.seq);
+  begin(): void {
     try {
-      if (!this.db.inTransaction) this.db.exec('BEGIN IMMEDIATE');
-      insert.run(...values);
-    } catch (err) {
-      // A row the fresh store's schema refuses (a type, a duplicate id): that row; anything else stops the copy.
-      const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('SQLITE_CONSTRAINT') || code === 'SQLITE_MISMATCH') {
-        this.failedRows++;
-        return;
+      this.db.exec('BEGIN IMMEDIATE');
+      const lastSeq = this.marker.nextSeq - 1;
+      for (const table of CLASS_TABLES) {
+        const raised = this.db.prepare('UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?').run(lastSeq, table).changes;
+        if (raised === 0) this.db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(table, lastSeq);
       }
-      throw new CopyStopped(`${code || 'error'}: ${(err as Error).message}`, { cause: err });
+      this.note();
+      this.db.exec('COMMIT');
+    } catch (err) {
+      throw stopped(err);
     }
+    this.noted = true;
+  }
+
+  /**
+   * Inserts one row, message or key (values null: not what the store writes; a row or message is then counted as
+   * failed). `at`: the table of the old file and the rowid it was read at (read on from the next one after a stop).
+   */
+  put(kind: 'row' | 'message' | 'key', insert: Database.Statement, values: unknown[] | null, records: number, bytes: number, at: { table: string; rowid: number }): void {
+    this.tell();
+    let inserted = false;
+    if (values === null) {
+      if (kind !== 'key') this.tally.failedRows++;
+    } else {
+      try {
+        if (!this.db.inTransaction) this.db.exec('BEGIN IMMEDIATE');
+        inserted = insert.run(...values).changes > 0; // 0: a key there already (INSERT OR IGNORE)
+      } catch (err) {
+        // A row the fresh store's schema refuses (a type, a duplicate id): that row; anything else stops the copy.
+        const code = (err as { code?: string }).code ?? '';
+        if (!code.startsWith('SQLITE_CONSTRAINT') && code !== 'SQLITE_MISMATCH') throw stopped(err);
+        if (kind !== 'key') this.tally.failedRows++;
+      }
+    }
+    this.at = { table: at.table, rowid: at.rowid + 1 };
+    if (!inserted) return;
     this.pending.rows++;
     this.pending.bytes += bytes;
     this.pending.records += records;
-    if (!row) this.pending.messages++;
+    if (kind === 'message') this.pending.messages++;
+    if (kind === 'key') this.pending.keys++;
     if (this.pending.rows >= COMMIT_ROWS || this.pending.bytes >= COMMIT_BYTES) this.commit();
   }
 
-  commit(): void {
-    if (!this.db.inTransaction) return;
+  /** `done`: the last commit, which deletes the note with the last rows: a stop before it leaves both as they were. */
+  commit(done = false): void {
+    if (!this.db.inTransaction && !done) return;
+    const copied = { records: this.tally.records + this.pending.records, messages: this.tally.messages + this.pending.messages, keys: this.tally.keys + this.pending.keys };
     try {
+      if (!this.db.inTransaction) this.db.exec('BEGIN IMMEDIATE');
+      if (done) this.db.prepare('DELETE FROM meta WHERE key = ?').run(SALVAGE_MARKER);
+      else this.note(copied);
       this.db.exec('COMMIT');
     } catch (err) {
-      throw new CopyStopped(`${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`, { cause: err });
+      throw stopped(err);
     }
-    this.records += this.pending.records;
-    this.messages += this.pending.messages;
-    this.pending = { rows: 0, bytes: 0, records: 0, messages: 0 };
-    this.uncommitted.clear();
+    Object.assign(this.tally, copied);
+    this.pending = { rows: 0, bytes: 0, records: 0, messages: 0, keys: 0 };
   }
 
-  /** After a stop: the uncommitted rows are not in the fresh store. */
+  /**
+   * The copy stopped short (the fresh store refused a write): the uncommitted rows are not in it. The note stays, as
+   * after a kill: the next start goes on from the last commit, which no row past it was copied before (the agent,
+   * running meanwhile, adds rows only above nextSeq), so nothing is copied twice.
+   */
   rollback(): void {
-    if (this.db.inTransaction) this.db.exec('ROLLBACK');
-    this.pending = { rows: 0, bytes: 0, records: 0, messages: 0 };
+    try {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    } catch {
+      // SQLite rolled it back itself (some I/O errors do)
+    }
+    this.pending = { rows: 0, bytes: 0, records: 0, messages: 0, keys: 0 };
+  }
+
+  /** The salvage ends short of its end for good (the old file cannot be read on): the note goes, as at the end. */
+  end(): void {
+    this.rollback();
+    try {
+      this.db.prepare('DELETE FROM meta WHERE key = ?').run(SALVAGE_MARKER);
+    } catch {
+      // the fresh store refused it: the next start goes on and meets the same end, and tries again
+    }
+  }
+
+  /** The note, with the position and the tally as they will be once this transaction commits. */
+  private note(copied: Pick<Tally, 'records' | 'messages' | 'keys'> = this.tally): void {
+    const marker: SalvageMarker = { ...this.marker, at: this.at, tally: { ...this.tally, ...copied } };
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(SALVAGE_MARKER, JSON.stringify(marker));
+  }
+
+  /** A progress event every progressMs: what this start copied so far. */
+  private tell(): void {
+    const now = performance.now();
+    if (!this.opts.onEvent || now - this.toldAt < (this.opts.progressMs ?? PROGRESS_MS)) return;
+    this.toldAt = now;
+    this.opts.onEvent({
+      kind: 'progress',
+      movedTo: this.movedTo,
+      records: this.tally.records - this.before.records,
+      messages: this.tally.messages - this.before.messages,
+      already: this.before.records,
+      elapsedMs: Math.round(now - this.startedAt),
+    });
   }
 }
 
 /**
  * Copies what can be read of the damaged store file `from` (opened read-only, not changed) into the fresh store `to`
- * (made by Outbox: its schema is there, its tables empty). Never throws for the old file's damage: that is the result.
+ * (made by Outbox: its schema is there, its tables empty). `resume`: the note of a salvage of `from` into `to` that a
+ * stop cut short: it goes on where that note says. Never throws for the old file's damage: that is the result.
  */
-export function salvage(from: string, to: Database.Database): SalvageResult {
-  const copier = new Copier(to);
-  const skipped: SalvageResult['skipped'] = [];
-  let skippedOmitted = 0;
-  let unknown = false;
-  let error: string | null = null;
+export function salvage(from: string, to: Database.Database, opts: SalvageOptions, resume: SalvageMarker | null = null): SalvageResult {
+  opts.onEvent?.({ kind: 'start', movedTo: from, bytes: fileBytes(from), resumed: resume !== null });
   let src: Database.Database | null = null;
-  const skip = (table: string, from: number, before: number | null) => {
-    if (skipped.length < MAX_SKIPPED) skipped.push({ table, from, before });
-    else skippedOmitted++;
-  };
-  // A damaged stretch of a table: its rows are lost (their number from the index, or unknown).
-  const damaged = (table: string | null, from: number, before: number | null, lost: number | null) => {
-    if (lost === null) unknown = true;
-    else copier.failedRows += lost;
-    if (table !== null) skip(table, from, before);
-  };
-  // The class tables, in the order copied: after a stop, those not begun are left whole.
-  let present: (readonly [string, string])[] = [];
-  let begun = 0;
+  let tables = new Set<string>();
+  let counter = { seq: 0, exact: false };
   try {
     src = new Database(from, { readonly: true, fileMustExist: true });
     // SQLite refuses a file shorter than its header says (cut short: "malformed" at the first read) unless the schema is
@@ -199,51 +382,150 @@ export function salvage(from: string, to: Database.Database): SalvageResult {
     // those missing are damaged pages like any other. The connection is read-only: nothing can be written either way.
     src.unsafeMode(true);
     src.pragma('writable_schema = ON');
-    const tables = new Set(src.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name));
-    // The class tables of format 3; an older format kept every class in `outbox` (its upgrade makes it outbox_0).
-    const sources = [...(['outbox_0', 'outbox_1', 'outbox_2'] as const).map((t) => [t, t] as const), ['outbox', 'outbox_0'] as const];
-    present = sources.filter(([t]) => tables.has(t));
-    // A store file always has `messages` and one of these; without them, what the file held cannot be known.
-    if (!tables.has('messages') || present.length === 0) unknown = true;
-    for (const [table, into] of present) {
-      begun++;
-      const insert = to.prepare(`INSERT INTO ${into} (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`);
-      copyTable(src, table, ROW_COLUMNS, false, indexOf(table), (from, before, lost) => damaged(table, from, before, lost), (r) => {
-        const values = rowValues(r);
-        copier.put(insert, values, values ? (r.count as number) : 0, values ? (r.bytes as number) : 0, { table, seq: r.seq as number });
-      });
+    tables = new Set(src.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name));
+    if (!resume) counter = seqCounter(src, [...CLASS_TABLES, 'outbox'].filter((t) => tables.has(t)));
+  } catch (err) {
+    src?.close();
+    if (!(err instanceof Database.SqliteError)) throw err;
+    // The old file's schema cannot be read (not a database, page 1 damaged, gone): nothing of it can be counted.
+    src = null;
+  }
+  // What is copied, in this order: the keys, the class tables of format 3 (an older format kept every class in `outbox`,
+  // which its upgrade makes outbox_0), the unacknowledged messages. Their rows go in rowid order.
+  const present = [...CLASS_TABLES.map((t) => [t, t] as const), ['outbox', 'outbox_0'] as const].filter(([t]) => tables.has(t));
+  const phases = [...(tables.has('idempotency') ? ['idempotency'] : []), ...present.map(([t]) => t), ...(tables.has('messages') ? ['messages'] : [])];
+  const marker: SalvageMarker = resume ?? {
+    file: basename(from),
+    reason: opts.reason,
+    nextSeq: counter.seq + (counter.exact ? 0 : SEQ_MARGIN) + 1,
+    at: { table: phases[0] ?? '', rowid: 1 },
+    tally: { records: 0, messages: 0, keys: 0, failedRows: 0, unknown: false, skipped: [], skippedOmitted: 0 },
+  };
+  const copier = new Copier(to, from, marker, opts, resume !== null);
+  const { tally } = copier;
+  const skip = (table: string, from: number, before: number | null) => {
+    if (tally.skipped.length < MAX_SKIPPED) tally.skipped.push({ table, from, before });
+    else tally.skippedOmitted++;
+  };
+  // A damaged stretch of a table: its rows are lost (their number from the index, or unknown).
+  const damaged = (table: string | null, from: number, before: number | null, lost: number | null) => {
+    if (lost === null) tally.unknown = true;
+    else tally.failedRows += lost;
+    if (table !== null) skip(table, from, before);
+  };
+  // A store file always has `messages` and one of the class tables; without them, what the file held cannot be known.
+  if (!tables.has('messages') || present.length === 0) tally.unknown = true;
+  let error: string | null = null;
+  try {
+    if (!resume) copier.begin();
+    // A resumed salvage skips the tables copied before the stop, and goes on in the one it was in from its rowid.
+    const first = resume ? Math.max(0, phases.indexOf(resume.at.table)) : 0;
+    for (const [i, phase] of phases.entries()) {
+      if (i < first || !src) continue;
+      const start = resume && i === first ? resume.at.rowid : 1;
+      const at = (rowid: number) => ({ table: phase, rowid });
+      if (phase === 'idempotency') {
+        // No rowid to go on from: read again from the start (a key there already is not inserted again).
+        const insert = to.prepare('INSERT OR IGNORE INTO idempotency (key, at) VALUES (?, ?)');
+        copyKeys(src, (key, time) => copier.put('key', insert, typeof key === 'string' && isInt(time) ? [key, time] : null, 0, String(key).length, at(0)));
+      } else if (phase === 'messages') {
+        const insert = to.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map(() => '?').join(', ')})`);
+        copyTable(src, 'messages', MESSAGE_COLUMNS, true, 'messages_unacked', start, (f, b, lost) => damaged(null, f, b, lost), (r) => {
+          const values = messageValues(r);
+          copier.put('message', insert, values, values ? (r.count as number) : 0, values ? (r.bytes as number) : 0, at(r._rowid as number));
+        });
+      } else {
+        const into = present.find(([t]) => t === phase)![1];
+        const insert = to.prepare(`INSERT INTO ${into} (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`);
+        copyTable(src, phase, ROW_COLUMNS, false, indexOf(phase), start, (f, b, lost) => damaged(phase, f, b, lost), (r) => {
+          const values = rowValues(r);
+          copier.put('row', insert, values, values ? (r.count as number) : 0, values ? (r.bytes as number) : 0, at(r._rowid as number));
+        });
+      }
     }
-    if (tables.has('messages')) {
-      const insert = to.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map(() => '?').join(', ')})`);
-      copyTable(src, 'messages', MESSAGE_COLUMNS, true, 'messages_unacked', (from, before, lost) => damaged(null, from, before, lost), (r) => {
-        const values = messageValues(r);
-        copier.put(insert, values, values ? (r.count as number) : 0, values ? (r.bytes as number) : 0);
-      });
-    }
-    copier.commit();
+    copier.commit(true);
   } catch (err) {
     if (err instanceof CopyStopped) {
       error = err.message;
       copier.rollback();
-      // What a salvage by hand may add (README): the rest of each table the stop cut short, and the tables not begun.
-      for (const [table, seq] of copier.uncommitted) {
-        // Damaged stretches within it are in that range already: one range each, so that adding them inserts no row twice.
-        skipped.splice(0, skipped.length, ...skipped.filter((r) => r.table !== table || r.from < seq));
-        skip(table, seq, null);
-      }
-      for (const [table] of present.slice(begun)) skip(table, 1, null);
+      // Not even the note could be written (nothing was copied): a salvage by hand (README) may add every class table.
+      if (!copier.noted) for (const [table] of present) skip(table, 1, null);
     } else if (err instanceof Database.SqliteError) {
-      // The old file's schema cannot be read (not a database, page 1 damaged): nothing of it can be counted.
-      unknown = true;
-      copier.rollback();
+      // A table of the old file that cannot be read at all (its columns): what it held cannot be counted.
+      tally.unknown = true;
+      copier.end();
     } else {
-      copier.rollback();
+      copier.end();
       throw err;
     }
   } finally {
     src?.close();
   }
-  return { records: copier.records, messages: copier.messages, failedRows: copier.failedRows, unknown, error, skipped, skippedOmitted };
+  return {
+    records: tally.records - copier.before.records,
+    resumed: resume !== null,
+    already: copier.before.records,
+    messages: tally.messages - copier.before.messages,
+    failedRows: tally.failedRows,
+    unknown: tally.unknown,
+    error,
+    unfinished: error !== null && copier.noted,
+    skipped: tally.skipped,
+    skippedOmitted: tally.skippedOmitted,
+    nextSeq: marker.nextSeq,
+    keys: tally.keys - copier.before.keys,
+  };
+}
+
+/** Bytes of a store file with its -wal (what the salvage reads); 0 for one that cannot be read. */
+function fileBytes(path: string): number {
+  let n = 0;
+  for (const f of [path, `${path}-wal`]) {
+    try {
+      n += statSync(f).size;
+    } catch {
+      // none
+    }
+  }
+  return n;
+}
+
+/**
+ * The old file's seq counter, the highest seq it ever handed out: its sqlite_sequence (AUTOINCREMENT keeps it for every
+ * class table, rows sent and deleted included). `exact` false when that cannot be read: then the highest rowid of each
+ * class table that can be read, a floor only.
+ */
+function seqCounter(src: Database.Database, tables: readonly string[]): { seq: number; exact: boolean } {
+  let seq = 0;
+  let exact = false;
+  if (tables.length === 0) return { seq, exact };
+  try {
+    const names = tables.map((t) => `'${t}'`).join(', ');
+    seq = src.prepare<[], { s: number | null }>(`SELECT max(seq) AS s FROM sqlite_sequence WHERE name IN (${names})`).get()?.s ?? 0;
+    exact = true;
+  } catch (err) {
+    if (!(err instanceof Database.SqliteError)) throw err;
+  }
+  for (const t of tables) {
+    try {
+      seq = Math.max(seq, src.prepare<[], { s: number | null }>(`SELECT max(rowid) AS s FROM ${t}`).get()?.s ?? 0);
+    } catch (err) {
+      if (!(err instanceof Database.SqliteError)) throw err;
+    }
+  }
+  return { seq, exact };
+}
+
+/**
+ * Hands every idempotency key it can read to `take`, up to the first damaged page (the table has no rowid to read on
+ * after it; a key lost costs at most a resend stored twice).
+ */
+function copyKeys(src: Database.Database, take: (key: unknown, at: unknown) => void): void {
+  try {
+    for (const r of src.prepare<[], { key: unknown; at: unknown }>('SELECT key, at FROM idempotency').iterate()) take(r.key, r.at);
+  } catch (err) {
+    if (!(err instanceof Database.SqliteError)) throw err;
+  }
 }
 
 /** The index of a class table (see outbox.ts classTableSql: outbox_0 keeps the name it had as `outbox`'s index). */
@@ -252,7 +534,8 @@ function indexOf(table: string): string {
 }
 
 /**
- * Reads every row of `table` it can, in rowid order, handing each to `take` (`unacked`: only messages not acknowledged).
+ * Reads every row of `table` it can from rowid `start` on, in rowid order, handing each to `take` (`unacked`: only
+ * messages not acknowledged).
  * Each stretch of damaged pages passed over is told to `damaged`: its rowids (`from` up to before `before`, null: to
  * the end) and the rows in it, counted from `index` (null: the index cannot be read there either).
  */
@@ -262,6 +545,7 @@ function copyTable(
   columns: readonly string[],
   unacked: boolean,
   index: string,
+  start: number,
   damaged: (from: number, before: number | null, lost: number | null) => void,
   take: (row: Row) => void,
 ): void {
@@ -280,7 +564,7 @@ function copyTable(
       return null;
     }
   };
-  let from = 1; // rowids of the store's tables start at 1
+  let from = start; // rowids of the store's tables start at 1
   for (;;) {
     try {
       for (const r of rows.iterate(from)) {
