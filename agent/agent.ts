@@ -173,6 +173,8 @@ export class Agent {
   private readonly pendingNotes = new Map<string, string | null>();
   /** Whether the previous run's open alarms were closed for the cloud (closeOpenBeforeStart). */
   private formerClosed = false;
+  /** Their notes are to go (the list noted or acknowledged), but the store refused: tried again at each check. */
+  private formerNotesToClear = false;
   private notesFailing = false;
   /**
    * Drivers (entry names) whose patients are made up (DriverFactory.simulated), and the devices heard through them:
@@ -426,13 +428,15 @@ export class Agent {
         ...policy,
         // The NEWS2 observations note is stored: its patient ids go through the same pseudonymiser as the records.
         news2: { ...policy.news2, ...(pseudonym && { storedPatientId: pseudonym }) },
+        technical: { ...policy.technical, gatewayId: this.gatewayId }, // its store and hub alarms (review rv187 L2)
         idPrefix: `${this.gatewayId}-${Date.now().toString(36)}`,
       });
       this.alarms = new AlarmService(
         engine,
         (changes) => {
           this.outbox.append(
-            changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, pseudonym)) })),
+            // A closing record's patient is pseudonymised already (its note keeps no raw id; review rv187 M2).
+            changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, this.alarms.isClosingRecord(c) ? undefined : pseudonym)) })),
           );
           // Changes raised outside ingest (gateway conditions, engine ticks: "no data", a delayed limit alarm, an
           // acknowledgement) wake the forwarder too; on an idle gateway they waited for the next reading (rv96 H1).
@@ -491,7 +495,10 @@ export class Agent {
           return;
         }
         const why = refusing.reason === 'SQLITE_FULL' ? 'disk full' : refusing.reason.startsWith('SQLITE_IOERR') ? `disk I/O error, ${refusing.reason}` : refusing.reason;
-        this.raiseLoss('store-refusing', `Gateway cannot store data (${why}): readings are shown and alarmed here but not kept or forwarded`, 'medium');
+        // Noted as a past refusal, from when it began: a restart raises it again whatever the store does by then
+        // (review rv187 L4: it read "cannot" while the store took data).
+        const past = `Gateway could not store data (${why}) from ${new Date(refusing.since).toISOString()}: readings in that time were shown and alarmed here but not kept or forwarded`;
+        this.raiseLoss('store-refusing', `Gateway cannot store data (${why}): readings are shown and alarmed here but not kept or forwarded`, 'medium', undefined, past);
       });
       // A record too large to store (an alarm text of 250 kB) is a loss: latched, and raised again after a restart.
       this.ingest.onRecordDropped((d) => {
@@ -504,7 +511,7 @@ export class Agent {
         const real = this.simulatedDevices.size
           ? changes.filter((c) => !this.simulatedDevices.has(c.alarm.deviceId) && !(c.alarm.deviceId.startsWith('agent:') && this.simulatedBeds.has(c.alarm.bed)))
           : changes;
-        for (const [id, note] of openAlarmNotes(real, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId))) this.pendingNotes.set(id, note);
+        for (const [id, note] of openAlarmNotes(real, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId), pseudonym)) this.pendingNotes.set(id, note);
         this.writeOpenAlarmNotes();
       });
       // A loss alarm acknowledged (or resolved, which needs an acknowledgement): its note in the store goes.
@@ -513,6 +520,9 @@ export class Agent {
           const key = c.alarm.key.slice('gateway:'.length) as LossKey;
           if ((c.change !== 'acknowledged' && c.to !== 'resolved') || c.alarm.bed !== GATEWAY_BED || !LOSS_KEYS.includes(key)) continue;
           this.unnotedLosses.delete(key);
+          // The list seen: its alarms are closed for the cloud and their notes go, though the store never took the
+          // list's note (review rv187 M3: they stayed open in the cloud, and the next start listed them again).
+          if (key === 'alarms-open-at-restart') this.clearOpenBeforeStart(c.alarm.id);
           if (key === 'store-recovered') this.markCorruptNoted();
           try {
             this.outbox.clearLoss(key);
@@ -632,6 +642,7 @@ export class Agent {
   /** Keeps the store within capacity and age, and tells the alarm engine how full it is. */
   enforceStoreLimits(): void {
     for (const [key, loss] of this.unnotedLosses) this.noteLoss(key, loss);
+    if (this.formerNotesToClear) this.clearOpenBeforeStart();
     this.writeOpenAlarmNotes();
     this.writeSeenDevices();
     const report = this.checkStore();
@@ -956,13 +967,14 @@ export class Agent {
 
   /**
    * A loss of data: a latched gateway alarm, noted in the store until someone acknowledges it (then the note goes:
-   * see the constructor), so that a restart raises it again.
+   * see the constructor), so that a restart raises it again. `noted`: the text a restart raises it with, where the
+   * alarm's own tells of the present (restoreLosses adds "before the restart").
    */
-  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium', settle?: EvictionTally | { unreadable: number } | { refusedTrimmed: number }): void {
+  private raiseLoss(key: LossKey, text: string, priority: 'high' | 'medium', settle?: EvictionTally | { unreadable: number } | { refusedTrimmed: number }, noted = text): void {
     this.alarms.gatewayCondition(this.gatewayId, key, true, text, priority, { latch: true });
     // Acknowledged while the losses go on (and not risen in priority): the person knows, and this agent does not
     // alert again; a restarted one must not either.
-    const loss = this.lossAlarm(key)?.state === 'acknowledged' ? null : { text, priority, at: Date.now() };
+    const loss = this.lossAlarm(key)?.state === 'acknowledged' ? null : { text: noted, priority, at: Date.now() };
     // Settled in the store with the note, in one transaction (a kill in between neither loses nor double-counts).
     if (settle && 'unreadable' in settle) this.settleUnreadable(settle.unreadable, loss);
     else if (settle && 'refusedTrimmed' in settle) this.settleRefusedTrimmed(settle.refusedTrimmed, loss);
@@ -1080,37 +1092,48 @@ export class Agent {
   }
 
   /**
-   * The previous run's notes go once the list that names them is noted in the store (noteLoss calls this): until
-   * then a restart must list them again. Their alarms are closed for the cloud first, one record each (review rv185 M4).
+   * The previous run's notes go once the list that names them is noted in the store (noteLoss calls this), or is
+   * acknowledged (review rv187 M3): until then a restart must list them again. Their alarms are closed for the cloud
+   * first, one record each (review rv185 M4). `listId`: the restart alarm, which their closing records name.
    */
-  private clearOpenBeforeStart(): void {
+  private clearOpenBeforeStart(listId = this.lossAlarm('alarms-open-at-restart')?.id): void {
     if (!this.openBeforeStart?.size) return;
-    this.closeOpenBeforeStart(this.openBeforeStart);
+    this.closeOpenBeforeStart(this.openBeforeStart, listId);
     try {
       this.outbox.clearOpenAlarmNotes(this.openBeforeStart.keys());
       this.openBeforeStart.clear();
+      this.formerNotesToClear = false;
     } catch (err) {
-      this.log.error({ err }, 'cannot clear the notes of the alarms open before the restart: the next start lists them again');
+      // Tried again at each store check: a restart before then would list them again and close them a second time.
+      if (!this.formerNotesToClear) this.log.error({ err }, 'cannot clear the notes of the alarms open before the restart (tried again at each check): a restart before then lists them again');
+      this.formerNotesToClear = true;
     }
   }
 
   /**
    * One `resolved` record per alarm id the previous run left open (actor system, the alarm as its note left it), so
    * that a consumer keeping the newest state per alarm id closes it: no further record would ever come for that id.
-   * Once per run (the notes may stay if the store refuses to clear them: the next start closes them again).
+   * Once per run (the notes may stay if the store refuses to clear them until the agent stops: the next start closes
+   * them again).
    */
-  private closeOpenBeforeStart(notes: ReadonlyMap<string, string>): void {
+  private closeOpenBeforeStart(notes: ReadonlyMap<string, string>, listId: string | undefined): void {
     if (this.formerClosed) return;
     this.formerClosed = true;
-    const list = this.lossAlarm('alarms-open-at-restart');
-    const why = `no longer tracked: the agent restarted (${list ? `see ${list.id}` : 'every driver is simulated: not listed'})`;
+    const why = `no longer tracked: the agent restarted (${listId ? `see ${listId}` : 'every driver is simulated: not listed'})`;
     const alarms = [...notes].map(([id, note]) => formerAlarm(id, note));
     const closed = this.alarms.closeFormer(alarms.filter((a) => a !== null), why);
     const notClosed = [...notes.keys()].filter((_, i) => alarms[i] === null);
     // Ids at most 20 of each: a flood of open device alarms must not make one huge line.
-    this.log.info(
-      { closed: closed.length, alarmIds: closed.slice(0, 20).map((c) => c.alarmId), ...(notClosed.length && { notClosed: notClosed.slice(0, 20), notClosedCount: notClosed.length }) },
-      `alarms open before the restart closed for the cloud: one resolved record each ("${why}")${notClosed.length ? '; those in notClosed have notes that cannot be read or were written by an older agent (listed by the restart alarm only)' : ''}`,
+    const fields = { closed: closed.length, alarmIds: closed.slice(0, 20).map((c) => c.alarmId), ...(notClosed.length && { notClosed: notClosed.slice(0, 20), notClosedCount: notClosed.length }) };
+    const count = (n: number) => `${n} alarm${n === 1 ? '' : 's'}`;
+    if (notClosed.length === 0) {
+      this.log.info(fields, `${count(closed.length)} open before the restart closed for the cloud: one resolved record each ("${why}")`);
+      return;
+    }
+    // Said as it is (review rv187 L3: the line claimed them closed): these stay open for a consumer of the records.
+    this.log.warn(
+      fields,
+      `${count(notClosed.length)} open before the restart not closed for the cloud (${closed.length ? `${closed.length} closed: one resolved record each, "${why}"` : 'none closed'}): their notes cannot be read, or were written by an older agent without the source, category and device a closing record needs; a consumer keeping the newest state per alarm id holds those in notClosed open; the restart alarm lists them`,
     );
   }
 

@@ -38,6 +38,11 @@ export interface AlarmEngineConfig {
   audioPause: { defaultS: number; maxS: number };
   /** How many resolved alarms stay available to get()/annotate(). The durable record is the audit stream. */
   historySize: number;
+  /**
+   * Open device alarms kept per device (review rv185 M2): past it, the lowest priority and oldest are ended, audited and
+   * counted (takeCapped), and "<device> reports more alarms than the gateway keeps open" is raised while it is at it.
+   */
+  maxOpenDeviceAlarms: number;
 }
 
 /**
@@ -55,6 +60,7 @@ export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
   escalation: { afterS: 60, priorities: ['high'] },
   audioPause: { defaultS: 120, maxS: 300 },
   historySize: 1000,
+  maxOpenDeviceAlarms: 64,
 };
 
 export type OperationResult = { ok: true; changes: AlarmStateChange[] } | { ok: false; error: string; changes: AlarmStateChange[] };
@@ -82,8 +88,14 @@ export type OpenByKey = Readonly<Pick<Alarm, 'source' | 'deviceId' | 'conditionP
  * 10 min or more often never undoes an acknowledgement.
  */
 export const NEW_EPISODE_AFTER_MS = 10 * 60_000;
-/** Device alarms remembered as latched at their device (see latchedAtDevice). */
+/** Device alarms remembered as latched at their device (see latchedAtDevice), and as ended over their device's cap. */
 const MAX_LATCHED_AT_DEVICE = 10_000;
+/**
+ * A device alarm from a source that declares its repeat interval (AlarmEvent.repeatMs) ends unconfirmed when it has not
+ * been reported for this many intervals while its device sends on (review rv185 M3): one or two missed repeats (a slow
+ * poll, a message lost) are not a lost end.
+ */
+export const REPEATS_MISSED = 3;
 /**
  * A device silent this long with nothing open but its own "no data" alarm is forgotten (its tracks, feeds, metrics),
  * and so is a bed a device has sent nothing for this long: ids that come and go (HL7 equipment ids, transport
@@ -114,6 +126,15 @@ export interface CapUnmet {
   alarmed: number;
   recent: number;
   tell: boolean;
+}
+
+/** A device alarm ended because its device had more open than maxOpenDeviceAlarms (takeCapped). */
+export interface CappedAlarm {
+  deviceId: string;
+  bed: string;
+  alarmId: string;
+  text: string;
+  priority: ManagedPriority;
 }
 
 /** Device (or, with `bed`, one bed of a device) whose state was forgotten: silent for a day, or over MAX_DEVICES. */
@@ -172,6 +193,17 @@ export class AlarmEngine {
   private readonly ackedAt = new Map<string, ManagedPriority | 'none'>();
   /** When the device last reported an open device alarm present (start or continue), by alarm id. */
   private readonly reportedAt = new Map<string, number>();
+  /** How often the device re-reports an open device alarm, as its latest report declared (AlarmEvent.repeatMs), by alarm id. */
+  private readonly repeatsEvery = new Map<string, number>();
+  /** Open device alarms by device id (their alarm ids), for maxOpenDeviceAlarms. */
+  private readonly deviceOpen = new Map<string, Set<string>>();
+  /**
+   * Keys of device alarms ended over their device's cap, bounded as latchedAtDevice: their end, when it comes, is
+   * already told (its record says why it ended) and is not raised again as "the end of an alarm not seen starting".
+   */
+  private readonly overCapKeys = new Map<string, number>();
+  /** Device alarms ended over the cap since last taken (counted and logged by the service). */
+  private capped: CappedAlarm[] = [];
   /**
    * When a device last sent one of its own alarms (any id, any phase) for a bed, by `device|bed`: with its readings
    * for the bed (technical.feeds), what shows it still watches that bed's device alarms (silentDeviceAlarms).
@@ -292,6 +324,8 @@ export class AlarmEngine {
   deviceAlarm(event: AlarmEvent): AlarmStateChange[] {
     const e = this.withBed(event);
     const key = deviceAlarmKey(e.deviceId, e.alarmId);
+    // Ended here over its device's cap (its record says so): its end changes nothing; a new report raises it afresh.
+    if (this.overCapKeys.delete(key) && e.phase === 'end' && !this.byKey.has(key)) return [];
     // Ended: a later start is a new episode. An end that is the first report after the restart still finds it (below).
     const restoredAtEnd = e.phase === 'end' ? this.restoredAcks.get(key) : undefined;
     if (e.phase === 'end') this.restoredAcks.delete(key);
@@ -377,6 +411,9 @@ export class AlarmEngine {
       // is proof for silentDeviceAlarms that the device still watches that bed's alarm.
       const id = this.byKey.get(key);
       if (id !== undefined) this.reportedAt.set(id, e.receivedAt);
+      // The latest report says whether the source repeats it (a driver's option may change over a restart of it).
+      if (id !== undefined && e.repeatMs !== undefined && Number.isFinite(e.repeatMs) && e.repeatMs > 0) this.repeatsEvery.set(id, e.repeatMs);
+      else if (id !== undefined) this.repeatsEvery.delete(id);
       // Reported without a bedside state: what was done there is over, so the next action there is new (review rv104 M1).
       if (id !== undefined && !e.atDevice) this.atDeviceState.delete(id);
       const restored = this.restoredAcks.get(key);
@@ -387,7 +424,59 @@ export class AlarmEngine {
     }
     // On an end only for a latched alarm: acknowledged at the device, the signal it held is answered here too.
     if (e.atDevice && (e.phase !== 'end' || e.latched)) changes.push(...this.actedOnAtDevice(e, key));
+    changes.push(...this.capDevice(e.deviceId, e.bed ?? UNASSIGNED_BED, e.receivedAt));
     return changes;
+  }
+
+  /**
+   * A device with more open device alarms than maxOpenDeviceAlarms (a sender with a new alarm id per message and no
+   * end, review rv185 M2): the highest priority and newest are kept (compareAlarms), the rest end as resolved, whatever
+   * their state (a latched one would still be open and held), each audited with why and counted (takeCapped). While it
+   * is at its cap, one technical alarm per device says so (it ends in tick once the device has fewer open).
+   */
+  private capDevice(deviceId: string, bed: string, at: number): AlarmStateChange[] {
+    const ids = this.deviceOpen.get(deviceId);
+    const cap = this.config.maxOpenDeviceAlarms;
+    if (!ids || ids.size <= cap) return [];
+    const changes: AlarmStateChange[] = [];
+    const why = `ended: over the device's cap of ${cap} open alarms (alarms.maxOpenDeviceAlarms); its highest-priority and newest are kept`;
+    let ended = 0;
+    while (ids.size > cap) {
+      // The last in list() order (lowest priority, oldest): one pass, not a sort, as a flood ends one per report.
+      let last: Alarm | undefined;
+      for (const id of ids) {
+        const a = this.open.get(id);
+        if (a && (!last || compareAlarms(a, last) > 0)) last = a;
+      }
+      if (!last) break;
+      changes.push(this.audit(last, life.endOverCap(last, at), why, 'system', at));
+      this.settle(last);
+      ended++;
+      this.overCapKeys.delete(last.key);
+      this.overCapKeys.set(last.key, at);
+      if (this.overCapKeys.size > MAX_LATCHED_AT_DEVICE) this.overCapKeys.delete(this.overCapKeys.keys().next().value as string);
+      this.capped.push({ deviceId, bed: last.bed, alarmId: last.id, text: last.condition.text, priority: last.priority });
+    }
+    const text = `${deviceId} reports more alarms than the gateway keeps open (${cap}): the lowest-priority and oldest were ended, see the audit; check the device and its sender`;
+    changes.push(...this.applyAll([{ present: true, spec: this.technical.floodSpec(deviceId, bed, text), at, why: `${ended} device alarm(s) ended over the cap of ${cap}` }]));
+    return changes;
+  }
+
+  /** Device alarms ended over their device's cap since the last call (counted and logged by the service). */
+  takeCapped(): CappedAlarm[] {
+    const c = this.capped;
+    this.capped = [];
+    return c;
+  }
+
+  /**
+   * When the device last reported an open device alarm present, and how often it declared it re-reports it (null: it
+   * may send only start and end). Undefined for other alarms. For the display's "last reported … ago".
+   */
+  deviceReport(alarmId: string): { at: number; repeatMs: number | null } | undefined {
+    const a = this.open.get(alarmId);
+    if (a?.source !== 'device') return undefined;
+    return { at: this.reportedAt.get(alarmId) ?? a.raisedAt, repeatMs: this.repeatsEvery.get(alarmId) ?? null };
   }
 
   /**
@@ -641,7 +730,7 @@ export class AlarmEngine {
       return heard !== undefined && heard > since && now - heard <= feeds.silentAfterMs(deviceId);
     };
     const rhythm = this.rhythm.tick(now, sends, this.config.technical.priorities['metric-missing'] ?? 'low');
-    const out = this.applyAll([...this.technical.tick(now), ...limits, ...this.silentDeviceAlarms(now), ...this.news2Monitor.evaluate(now), ...rhythm, ...this.sweep(now)]);
+    const out = this.applyAll([...this.technical.tick(now), ...limits, ...this.silentDeviceAlarms(now), ...this.floodsOver(now), ...this.news2Monitor.evaluate(now), ...rhythm, ...this.sweep(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);
       if (t) out.push(this.audit(alarm, t, `audio pause ended`, 'system', now));
@@ -788,6 +877,18 @@ export class AlarmEngine {
     const out: ConditionUpdate[] = [];
     for (const a of this.open.values()) {
       if (a.source !== 'device' || !a.conditionPresent) continue;
+      // A source that re-reports its active alarms (AlarmEvent.repeatMs) and has not reported this one for a few of its
+      // intervals while the device sends on: its end was lost (review rv185 M3). A silent device is left to the rest.
+      const repeat = this.repeatsEvery.get(a.id);
+      if (repeat !== undefined) {
+        const reported = this.reportedAt.get(a.id) ?? a.raisedAt;
+        const data = this.technical.lastData(a.deviceId);
+        if (now - reported > REPEATS_MISSED * repeat && data !== undefined && data > reported && now - data <= feeds.silentAfterMs(a.deviceId)) {
+          const why = `not reported by the device for ${Math.round((now - reported) / 1000)} s (it re-reports an active alarm at least every ${Math.round(repeat / 1000)} s) while ${a.deviceId} still sends: its end was not received`;
+          out.push({ present: false, key: a.key, at: now, why: `no longer confirmed: ${why}`, unconfirmed: true });
+          continue;
+        }
+      }
       // Not before a repeat of the alarm would be a new episode (NEW_EPISODE_AFTER_MS): a device may report an ongoing
       // alarm that seldom (start, then updates only on change), and a shorter wait undid an acknowledgement over a
       // pause of the device's readings (review rv52 M2). Its silence is told at once by the "no data" alarm.
@@ -810,6 +911,18 @@ export class AlarmEngine {
         why = `${a.deviceId} now sends for bed ${elsewhere.join(', ')}, nothing for bed ${a.bed} for ${Math.round((now - forBed) / 1000)} s`;
       }
       out.push({ present: false, key: a.key, at: now, why: `no longer monitored: ${why}`, unconfirmed: true });
+    }
+    return out;
+  }
+
+  /** A device's "reports more alarms than the gateway keeps open" ends once it has fewer open than its cap. */
+  private floodsOver(now: number): ConditionUpdate[] {
+    const out: ConditionUpdate[] = [];
+    const cap = this.config.maxOpenDeviceAlarms;
+    for (const a of this.open.values()) {
+      if (a.source !== 'technical' || !a.conditionPresent || a.key !== technicalKey(a.deviceId, 'alarm-flood')) continue;
+      const n = this.deviceOpen.get(a.deviceId)?.size ?? 0;
+      if (n < cap) out.push({ present: false, key: a.key, at: now, why: `${a.deviceId} has ${n} open alarm(s) now, under the cap of ${cap}` });
     }
     return out;
   }
@@ -1049,6 +1162,11 @@ export class AlarmEngine {
     if (spec.unit !== undefined) alarm.unit = spec.unit;
     this.open.set(alarm.id, alarm);
     this.byKey.set(alarm.key, alarm.id);
+    if (alarm.source === 'device') {
+      let ids = this.deviceOpen.get(alarm.deviceId);
+      if (!ids) this.deviceOpen.set(alarm.deviceId, (ids = new Set()));
+      ids.add(alarm.id);
+    }
     this.noteEscalating(alarm, at);
     return this.record(alarm, 'raised', null, why, 'system', at);
   }
@@ -1071,9 +1189,12 @@ export class AlarmEngine {
     this.escalatingSince.delete(alarm.id);
     this.ackedAt.delete(alarm.id);
     this.reportedAt.delete(alarm.id);
+    this.repeatsEvery.delete(alarm.id);
     this.pausedBy.delete(alarm.id);
     this.atDeviceState.delete(alarm.id);
     this.ackedBy.delete(alarm.id);
+    const ids = this.deviceOpen.get(alarm.deviceId);
+    if (ids?.delete(alarm.id) && ids.size === 0) this.deviceOpen.delete(alarm.deviceId);
     if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
     this.history.set(alarm.id, alarm);
     while (this.history.size > this.config.historySize) {

@@ -1,6 +1,7 @@
 // The notes of open alarms and the restart list made from them (pure; the e2e test runs them through restarts).
 import { describe, expect, it } from 'vitest';
-import { MDC } from '../model/mdc.js';
+import { MDC, UNITS } from '../model/mdc.js';
+import { alarmChangeRecord } from '../forward/wire.js';
 import type { AlarmEvent } from '../model/reading.js';
 import { AlarmEngine, NEW_EPISODE_AFTER_MS } from './engine.js';
 import { deviceAlarm, numeric, nurse, s } from './fixtures.js';
@@ -22,6 +23,8 @@ describe('open-alarm notes', () => {
       // What its closing record at the next start needs (review rv185 M4).
       key: 'limit:bed-1:mon-1:hr-high', deviceId: 'mon-1', source: 'limit', category: 'physiological', raw: { system: 'agent', code: 'limit:hr-high' },
       conditionPresent: true, latching: false, escalated: false, updatedAt: s(0),
+      // ...its source fields too (review rv187 M2).
+      metric: { code: MDC.ECG_HEART_RATE.code, refid: MDC.ECG_HEART_RATE.refid }, value: 150, unit: '/min',
     });
     const acked = e.acknowledge(id, { user: 'n', role: 'clinician', from: 't' }, s(1)).changes;
     // The last change of an alarm wins: acknowledged, its condition present, it keeps a note (review rv99 M3).
@@ -60,7 +63,7 @@ describe('acknowledged alarms at a restart (review rv99 M3)', () => {
     const n = notes.get(raised[0]!.alarmId)!;
     expect(parseOpenAlarmNote(n)).toEqual({
       text: 'V-TACH', bed: 'bed-1', priority: 'high', state: 'acknowledged', raisedAt: s(0), key: 'device:mon-1:vt-1', deviceId: 'mon-1', acknowledgedAt: s(5), acknowledgedBy: { user: 'nurse.jones', role: 'clinician' },
-      source: 'device', category: 'physiological', sourceAlarmId: 'vt-1', conditionPresent: true, latching: true, escalated: false, updatedAt: s(5),
+      source: 'device', category: 'physiological', sourceAlarmId: 'vt-1', conditionPresent: true, latching: true, escalated: false, updatedAt: s(5), value: null,
     });
     const list = restartList([n])!;
     expect(list.text).toMatch(/^1 alarm was open when the agent stopped and is no longer tracked — check the bedside: V-TACH \(bed-1, high, acknowledged before the restart; condition still present then; open since 20\d\d-/);
@@ -336,5 +339,37 @@ describe('review rv185 M4: a closing record for each alarm an earlier run left o
     // A note an older agent wrote (no source, category, device or key), or one that cannot be read: no record.
     expect(formerAlarm('a-1', note('HR HIGH', 'medium', 1))).toBeNull();
     expect(formerAlarm('a-2', 'not json')).toBeNull();
+  });
+
+  it('review rv187 M2: the closing record of an alarm left unanswered carries its patient and source fields, as its raised record did', () => {
+    const e = new AlarmEngine({ idPrefix: 'gw-boot1' });
+    const desat: AlarmEvent = {
+      ...deviceAlarm('desat', 'start', 0, { text: 'Low SpO2', priority: 'none', value: 78 }),
+      patientId: 'P1', sourceMetric: MDC.PULS_OXIM_SAT_O2, unit: UNITS.PERCENT,
+    };
+    const raised = e.ingest(desat);
+    const id = raised[0]!.alarmId;
+    const n = openAlarmNotes(raised).get(id)!;
+    // Kept small (review rv187 measured 343 bytes for a PCD-04 device alarm before): these fields add about 110.
+    expect(Buffer.byteLength(n)).toBeLessThan(500);
+    const closed = new AlarmEngine({ idPrefix: 'gw-boot2' }).closeFormer([formerAlarm(id, n)!], 'no longer tracked: the agent restarted (see gw-boot2-1)', s(10));
+    // A consumer keeping the newest state whole keeps what the raised record said (the closing record replaces it).
+    const ofState = (r: Record<string, unknown>) => {
+      const { seq: _seq, change: _change, from: _from, to: _to, why: _why, actor: _actor, at: _at, state: _state, ...rest } = r;
+      return rest;
+    };
+    const before = ofState(alarmChangeRecord(raised[0]!));
+    expect(before).toMatchObject({ patientId: 'P1', sourceCode: 150456, sourceRefid: 'MDC_PULS_OXIM_SAT_O2', value: 78, unit: '%', reportedPriority: 'none' });
+    expect(ofState(alarmChangeRecord(closed[0]!))).toEqual(before);
+    // Pseudonyms configured: the note keeps the patient as the records carry it, never the raw id (an acknowledged
+    // alarm's note keeps that too, for its restored acknowledgement), and so does the alarm its closing record is of.
+    const pseudonymised = openAlarmNotes(raised, undefined, (p) => `p_${p}x`).get(id)!;
+    expect(pseudonymised).not.toContain('"P1"');
+    expect(formerAlarm(id, pseudonymised)!.patientId).toBe('p_P1x');
+    // A long text value is cut as the text is: the note stays small.
+    const long = e.ingest({ ...deviceAlarm('msg', 'start', 1, { text: 'Message', value: 'v'.repeat(5000) }), patientId: 'P1' });
+    const longNote = openAlarmNotes(long).get(long[0]!.alarmId)!;
+    expect(Buffer.byteLength(longNote)).toBeLessThan(600);
+    expect(formerAlarm(long[0]!.alarmId, longNote)!.value).toBe(`${'v'.repeat(119)}…`);
   });
 });

@@ -4,8 +4,10 @@
 // An acknowledged alarm whose condition is present is noted too (review rv99 M3): without it a restart forgot it
 // without a word; a device alarm's note also carries what the next run needs to restore its acknowledgement, and so
 // does a limit alarm answered with its device's alarm (review rv104 M3), with who acknowledged (rv104 L2). A note also
-// keeps what the next run needs to close the alarm for the cloud with one record (formerAlarm; review rv185 M4).
-import type { MdcCode } from '../model/reading.js';
+// keeps what the next run needs to close the alarm for the cloud with one record (formerAlarm; review rv185 M4), the
+// patient (as its records carry it: a pseudonym where configured) and the source fields included (review rv187 M2: a
+// consumer keeping the newest state whole lost them).
+import type { AlarmPriority, MdcCode } from '../model/reading.js';
 import type { Alarm, AlarmCategory, AlarmSource, AlarmState, AlarmStateChange, ManagedPriority } from './types.js';
 import { GATEWAY_BED } from './types.js';
 
@@ -19,10 +21,16 @@ export interface OpenAlarmNote {
   /** The condition key and its device (notes written before review rv185 M4 have them for acknowledged ones only). */
   key?: string;
   deviceId?: string;
-  /** Acknowledged ones only: when and by whom it was acknowledged; its patient if known. */
+  /** Acknowledged ones only: when and by whom it was acknowledged. */
   acknowledgedAt?: number;
   acknowledgedBy?: AcknowledgedBy;
+  /** Acknowledged ones only: its patient as the engine has it, which the restored acknowledgement is compared with. */
   patientId?: string;
+  /**
+   * Its patient as its records carry it (a pseudonym where configured: no raw id is stored for it), for its closing
+   * record (review rv187 M2). Absent from notes written before.
+   */
+  recordPatientId?: string;
   /** For its closing record (formerAlarm); absent from notes written before review rv185 M4. */
   source?: AlarmSource;
   category?: AlarmCategory;
@@ -34,6 +42,11 @@ export interface OpenAlarmNote {
   latching?: boolean;
   escalated?: boolean;
   updatedAt?: number;
+  /** The device's own priority where it differs; the metric that triggered it, its value (a text cut) and UCUM unit. */
+  reportedPriority?: AlarmPriority;
+  metric?: MdcCode;
+  value?: number | string | null;
+  unit?: string;
 }
 
 /** Who acknowledged an alarm (the actor without the address it came from; `system` as user and role). */
@@ -65,28 +78,42 @@ const OPEN_STATES: ReadonlySet<AlarmState> = new Set(['active', 'latched', 'audi
 const PRIORITY_ORDER: Record<ManagedPriority, number> = { high: 0, medium: 1, low: 2 };
 const SOURCES: ReadonlySet<string> = new Set<AlarmSource>(['device', 'limit', 'news2', 'technical', 'model', 'rhythm']);
 const CATEGORIES: ReadonlySet<string> = new Set<AlarmCategory>(['physiological', 'technical']);
+const REPORTED_PRIORITIES: ReadonlySet<string> = new Set<AlarmPriority>(['high', 'medium', 'low', 'none']);
+
+/** A long text (an alarm's, a device's text value) cut for its note: one must not crowd the others out, nor grow it. */
+const cut = (text: string): string => (text.length > NOTE_TEXT_MAX ? `${text.slice(0, NOTE_TEXT_MAX - 1)}…` : text);
 
 /**
  * The notes a batch of changes calls for, by alarm id: an open bed alarm (active, latched, audio-paused, and
  * acknowledged, which means its condition is present) gets its note; a resolved one loses it (null). The gateway's
  * own conditions are left out: the next run checks them again (hub, store, screens) or notes them as losses of their own.
  * `acknowledgedBy` (AlarmEngine.acknowledgedBy): who acknowledged an alarm, when a later change (a lower priority, an
- * annotation) rewrites its note; otherwise the actor of its acknowledgement in this batch.
+ * annotation) rewrites its note; otherwise the actor of its acknowledgement in this batch. `recordPatientId`: the
+ * patient id as the records carry it (the agent's pseudonymiser where configured), kept for the closing record.
  */
-export function openAlarmNotes(changes: readonly AlarmStateChange[], acknowledgedBy?: (alarmId: string) => AcknowledgedBy | undefined): Map<string, string | null> {
+export function openAlarmNotes(
+  changes: readonly AlarmStateChange[],
+  acknowledgedBy?: (alarmId: string) => AcknowledgedBy | undefined,
+  recordPatientId: (patientId: string) => string = (id) => id,
+): Map<string, string | null> {
   const notes = new Map<string, string | null>();
   const ackedIn = new Map<string, AcknowledgedBy>();
   for (const { alarm: a, change, actor } of changes) {
     if (a.bed === GATEWAY_BED) continue;
     if (change === 'acknowledged') ackedIn.set(a.id, actor === 'system' ? { user: 'system', role: 'system' } : { user: actor.user, role: actor.role });
-    const text = a.condition.text.length > NOTE_TEXT_MAX ? `${a.condition.text.slice(0, NOTE_TEXT_MAX - 1)}…` : a.condition.text;
     const note: OpenAlarmNote = {
-      text, bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt, key: a.key, deviceId: a.deviceId, source: a.source, category: a.category,
+      text: cut(a.condition.text), bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt, key: a.key, deviceId: a.deviceId, source: a.source, category: a.category,
       conditionPresent: a.conditionPresent, latching: a.latching, escalated: a.escalated, updatedAt: a.updatedAt,
     };
     if (a.sourceAlarmId !== undefined) note.sourceAlarmId = a.sourceAlarmId;
     if (a.condition.code) note.code = { code: a.condition.code.code, refid: a.condition.code.refid };
     if (a.condition.raw) note.raw = { system: a.condition.raw.system, code: a.condition.raw.code };
+    // All the alarm-change record carries of its patient and source, so that its closing record says it too.
+    if (a.patientId !== undefined) note.recordPatientId = recordPatientId(a.patientId);
+    if (a.reportedPriority !== undefined && a.reportedPriority !== a.priority) note.reportedPriority = a.reportedPriority;
+    if (a.metric) note.metric = { code: a.metric.code, refid: a.metric.refid };
+    if (a.value !== undefined) note.value = typeof a.value === 'string' ? cut(a.value) : a.value;
+    if (a.unit) note.unit = a.unit.ucum;
     if (a.state === 'acknowledged') {
       note.acknowledgedAt = a.acknowledgedAt ?? a.updatedAt;
       const by = acknowledgedBy?.(a.id) ?? ackedIn.get(a.id);
@@ -108,6 +135,7 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
       const by = v.acknowledgedBy;
       if (by && typeof by.user === 'string' && typeof by.role === 'string') note.acknowledgedBy = { user: by.user, role: by.role };
       if (typeof v.patientId === 'string') note.patientId = v.patientId;
+      if (typeof v.recordPatientId === 'string') note.recordPatientId = v.recordPatientId;
       if (typeof v.source === 'string' && SOURCES.has(v.source)) note.source = v.source;
       if (typeof v.category === 'string' && CATEGORIES.has(v.category)) note.category = v.category;
       if (typeof v.sourceAlarmId === 'string') note.sourceAlarmId = v.sourceAlarmId;
@@ -117,6 +145,10 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
       if (typeof v.latching === 'boolean') note.latching = v.latching;
       if (typeof v.escalated === 'boolean') note.escalated = v.escalated;
       if (typeof v.updatedAt === 'number') note.updatedAt = v.updatedAt;
+      if (typeof v.reportedPriority === 'string' && REPORTED_PRIORITIES.has(v.reportedPriority)) note.reportedPriority = v.reportedPriority;
+      if (v.metric && typeof v.metric.code === 'number' && typeof v.metric.refid === 'string') note.metric = { code: v.metric.code, refid: v.metric.refid };
+      if (typeof v.value === 'number' || typeof v.value === 'string' || v.value === null) note.value = v.value;
+      if (typeof v.unit === 'string') note.unit = v.unit;
       return note;
     }
   } catch {
@@ -147,7 +179,8 @@ export function acknowledgedBeforeRestart(notes: Iterable<string>): Acknowledged
 /**
  * The alarm as its note left it, for the one record that closes it for the cloud at the next start (review rv185 M4:
  * a consumer keeping the newest state per alarm id held it open for ever). Null for a note that cannot be read or was
- * written before notes kept the source, category, device and key: the restart alarm still lists those.
+ * written before notes kept the source, category, device and key: the restart alarm still lists those. Its
+ * `patientId` is in the records' form already (a pseudonym where configured).
  */
 export function formerAlarm(id: string, text: string): Alarm | null {
   const n = parseOpenAlarmNote(text);
@@ -172,8 +205,13 @@ export function formerAlarm(id: string, text: string): Alarm | null {
   };
   if (n.raw) alarm.condition.raw = { ...n.raw };
   if (n.sourceAlarmId !== undefined) alarm.sourceAlarmId = n.sourceAlarmId;
-  if (n.patientId !== undefined) alarm.patientId = n.patientId;
+  // As its records carried it: not to be pseudonymised again (AlarmService.isClosingRecord).
+  if (n.recordPatientId !== undefined) alarm.patientId = n.recordPatientId;
   if (n.acknowledgedAt !== undefined) alarm.acknowledgedAt = n.acknowledgedAt;
+  if (n.reportedPriority !== undefined) alarm.reportedPriority = n.reportedPriority;
+  if (n.metric) alarm.metric = { ...n.metric };
+  if (n.value !== undefined) alarm.value = n.value;
+  if (n.unit !== undefined) alarm.unit = { ucum: n.unit };
   return alarm;
 }
 

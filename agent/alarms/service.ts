@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
 import { DeviceClocks, ontoNewClock, STEP_IN_FLIGHT_MS } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
-import { MAX_DEVICES, type AlarmEngine, type AudioPauseTarget, type OperationResult } from './engine.js';
+import { MAX_DEVICES, type AlarmEngine, type CappedAlarm, type AudioPauseTarget, type OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
 import type { HubDownCause } from './technical.js';
 import { GATEWAY_BED, type Actor, type Alarm, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority, type SignalPriority } from './types.js';
@@ -27,6 +27,8 @@ export const MAX_HELD_CHANGES = 20_000;
  * must not age out of the note while the agent runs. Our choice: one small store write an hour.
  */
 export const NEWS2_NOTE_REFRESH_MS = 3_600_000;
+/** Device alarms ended over their device's cap are told in the log at most this often (each is counted at once). */
+const CAPPED_TELL_EVERY_MS = 60_000;
 
 /**
  * A wall clock that advanced more or less than the monotonic clock by more than this between two reads stepped (NTP or
@@ -62,10 +64,18 @@ export class AlarmService {
   /** Set while publishing; changes published meanwhile wait in `nested`. */
   private publishing = false;
   private readonly nested: AlarmStateChange[][] = [];
+  /** Closing records made by a listener while publishing (closeFormer): journalled after the changes it was told of. */
+  private closedMeanwhile: AlarmStateChange[] = [];
+  /** The closing records closeFormer made (isClosingRecord). */
+  private readonly closing = new WeakSet<AlarmStateChange>();
   private timer: NodeJS.Timeout | null = null;
   private keepObservations: ((all: Record<string, RecordedObservations>) => void) | null = null;
   /** When the NEWS2 note was last written (or tried). */
   private news2NoteAt = -Infinity;
+  /** Device alarms ended over their device's cap not yet told in the log, and when it was last told (at most a minute). */
+  private cappedUntold: CappedAlarm[] = [];
+  private cappedCount = 0;
+  private cappedToldAt = -Infinity;
   /** Each device's clock, learned across deliveries: an input's age for NEWS2 (as the display ages it). */
   private readonly clocks = new DeviceClocks();
   /** Both clocks when last read (clock()), and the last step seen, with when (monotonic). */
@@ -320,11 +330,32 @@ export class AlarmService {
     }
     this.news2Counts(); // a held level dropped for want of input is found on the tick
     this.rhythmCounts(); // ECG feeds that stopped are found on the tick
-    this.housekeepingCounts();
+    this.housekeepingCounts(now);
+  }
+
+  /**
+   * Device alarms ended over their device's cap (review rv185 M2): each counted at once, told in one line at most every
+   * CAPPED_TELL_EVERY_MS (a flooding sender would otherwise write a line per message), with the count since the last.
+   */
+  private cappedCounts(now: number): void {
+    const capped = this.engine.takeCapped();
+    if (capped.length > 0) this.metrics.inc('alarm_device_alarms_capped_total', undefined, capped.length);
+    this.cappedCount += capped.length;
+    // Only the first few are named; the rest are counted.
+    this.cappedUntold.push(...capped.slice(0, Math.max(0, 10 - this.cappedUntold.length)));
+    if (this.cappedCount === 0 || now - this.cappedToldAt < CAPPED_TELL_EVERY_MS) return;
+    this.cappedToldAt = now;
+    const devices = [...new Set(this.cappedUntold.map((c) => c.deviceId))];
+    this.log.warn(
+      { count: this.cappedCount, devices, alarms: this.cappedUntold.map((c) => `${c.alarmId} ${c.priority} "${c.text}" (bed ${c.bed})`) },
+      `${this.cappedCount} device alarm(s) ended over their device's cap of open alarms (alarms.maxOpenDeviceAlarms), from ${devices.join(', ')}: each has a resolved record saying so, and a technical alarm is up while the device is at its cap; check the device and its sender (told at most once a minute; counted in alarm_device_alarms_capped_total)`,
+    );
+    this.cappedUntold = [];
+    this.cappedCount = 0;
   }
 
   /** Metrics gone with their limit alarm (rv77 H1) and device state forgotten (rv77 M2): counted and logged. */
-  private housekeepingCounts(): void {
+  private housekeepingCounts(now: number): void {
     for (const m of this.engine.takeMissingMetrics()) {
       this.metrics.inc('alarm_metric_missing_total');
       this.log.warn(
@@ -332,6 +363,7 @@ export class AlarmService {
         `no ${m.label} from ${m.deviceId} for ${m.silentS} s while it still sends for bed ${m.bed}: its limit alarm "${m.alarm}" ended unconfirmed, and "No ${m.label} from ${m.deviceId}" (low) is raised until ${m.label} comes again`,
       );
     }
+    this.cappedCounts(now);
     // The device cap could not be met: every silent device beyond it is alarmed about, or silent under an hour (rv80 M2).
     const unmet = this.engine.takeCapUnmet();
     if (unmet) {
@@ -418,9 +450,21 @@ export class AlarmService {
   closeFormer(alarms: readonly Alarm[], why: string): AlarmStateChange[] {
     const changes = this.engine.closeFormer(alarms, why, this.clock());
     if (changes.length === 0) return changes;
+    for (const c of changes) this.closing.add(c);
     this.metrics.inc('alarm_changes_total', undefined, changes.length);
-    this.write(changes);
+    // From a listener (the agent closes them when the restart alarm is acknowledged, review rv187 M3): the change
+    // being delivered is journalled after its listeners ran, and these come after it, in seq order.
+    if (this.publishing) this.closedMeanwhile.push(...changes);
+    else this.write(changes);
     return changes;
+  }
+
+  /**
+   * Whether a change is a closing record of closeFormer: its alarm carries its patient as its records did (a pseudonym
+   * where configured, from its note), so the journal must not pseudonymise it again (review rv187 M2).
+   */
+  isClosingRecord(change: AlarmStateChange): boolean {
+    return this.closing.has(change);
   }
 
   /** `seen`, `shownPresent`: the priority the person was shown, and whether its condition was (see AlarmEngine.acknowledge). */
@@ -520,6 +564,7 @@ export class AlarmService {
       }
     }
     this.write(changes);
+    if (this.closedMeanwhile.length) this.write(this.closedMeanwhile.splice(0));
   }
 
   /** Journals changes behind those held for the store; held in memory (bounded) while it refuses them. */

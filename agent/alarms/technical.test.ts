@@ -265,6 +265,19 @@ describe('technical: gateway', () => {
     expect(keys(m.storeUsage(0.84, s(3)))).toEqual(['-tech:gateway:store']);
   });
 
+  it('review rv187 L2: the store and hub alarms carry the gateway id when given, as every gateway alarm', () => {
+    const m = new TechnicalMonitor({ ...DEFAULT_TECHNICAL_CONFIG, gatewayId: 'gw-ward3' });
+    const store = m.storeUsage(0.95, s(0));
+    m.hubReachable(false, s(0));
+    const hub = m.tick(s(301));
+    expect([...store, ...hub].map((u) => u.present && [u.spec.key, u.spec.deviceId])).toEqual([
+      ['tech:gateway:store', 'gw-ward3'],
+      ['tech:gateway:hub', 'gw-ward3'],
+    ]);
+    // The keys stay as they were: only what the records carry changes.
+    expect(keys(m.storeUsage(0.5, s(2)))).toEqual(['-tech:gateway:store']);
+  });
+
   it('hub unreachable for long raises; reachable ends it; a short outage does not', () => {
     const m = new TechnicalMonitor();
     m.hubReachable(false, s(0));

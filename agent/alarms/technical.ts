@@ -15,7 +15,7 @@ import { GATEWAY_BED, UNASSIGNED_BED } from './types.js';
 /** Why the hub cannot be reached where waiting will not mend it (TechnicalMonitor.hubReachable); null: unreachable. */
 export type HubDownCause = 'auth' | 'tls' | null;
 
-export type TechnicalKind = 'no-data' | 'connection' | 'sensor-off' | 'lead-off' | 'invalid' | 'metric-missing' | 'store' | 'hub';
+export type TechnicalKind = 'no-data' | 'connection' | 'sensor-off' | 'lead-off' | 'invalid' | 'metric-missing' | 'store' | 'hub' | 'alarm-flood';
 
 export interface TechnicalConfig {
   /** Seconds without any event from a device before its feed counts as silent. */
@@ -39,6 +39,11 @@ export interface TechnicalConfig {
   /** Per-device settings: expected interval (silentAfterS) and a bed when the device's events carry none. */
   devices?: Record<string, { silentAfterS?: number; bed?: string }>;
   priorities: Record<TechnicalKind, ManagedPriority>;
+  /**
+   * The deviceId of the gateway's own alarms here (store nearly full, hub unreachable): the gateway id, as every
+   * gateway alarm carries (the agent gives it; review rv187 L2). `gateway` when not given. Their keys do not change.
+   */
+  gatewayId?: string;
 }
 
 /**
@@ -56,7 +61,7 @@ export const DEFAULT_TECHNICAL_CONFIG: TechnicalConfig = {
   storeNearlyFullAt: 0.9,
   storeClearBelow: 0.85,
   hubUnreachableAfterS: 300,
-  priorities: { 'no-data': 'medium', connection: 'medium', 'sensor-off': 'low', 'lead-off': 'low', invalid: 'low', 'metric-missing': 'low', store: 'low', hub: 'low' },
+  priorities: { 'no-data': 'medium', connection: 'medium', 'sensor-off': 'low', 'lead-off': 'low', invalid: 'low', 'metric-missing': 'low', store: 'low', hub: 'low', 'alarm-flood': 'medium' },
 };
 
 interface DeviceTrack {
@@ -635,9 +640,17 @@ export class TechnicalMonitor {
   }
 
   private gatewaySpec(kind: 'store' | 'hub', text: string): ConditionSpec {
-    const spec = this.base(technicalKey('gateway', kind), GATEWAY_BED, 'gateway', kind, text);
+    const spec = this.base(technicalKey('gateway', kind), GATEWAY_BED, this.config.gatewayId ?? 'gateway', kind, text);
     if (kind === 'store') spec.value = this.store.fraction;
     return spec;
+  }
+
+  /**
+   * "<device> reports more alarms than the gateway keeps open": raised by the engine while a device is at its cap of
+   * open device alarms (AlarmEngine.capDevice). Latching: alarms were ended unseen, so it stays until acknowledged.
+   */
+  floodSpec(deviceId: string, bed: string, text: string): ConditionSpec {
+    return { ...this.base(technicalKey(deviceId, 'alarm-flood'), bed, deviceId, 'alarm-flood', text), latch: true };
   }
 
   private base(key: string, bed: string, deviceId: string, kind: TechnicalKind, text: string): ConditionSpec {

@@ -14,6 +14,8 @@ export interface AlarmPolicyConfig {
   rhythm: RhythmConfig;
   /** Seconds without an event before "no data", for a device not listed in `devices` (see schema). */
   silentAfterS?: number;
+  /** Open device alarms kept per device (see schema). */
+  maxOpenDeviceAlarms?: number;
   /** Devices expected to send from start (see schema). */
   devices: Record<string, { bed?: string; silentAfterS?: number }>;
 }
@@ -35,6 +37,7 @@ export function engineConfigFromPolicy(policy: AlarmPolicyConfig): Omit<AlarmEng
     rhythm: { ...DEFAULT_RHYTHM_CONFIG, ...policy.rhythm },
     escalation: policy.escalation.enabled ? { afterS: policy.escalation.afterS, priorities: [...policy.escalation.priorities] } : null,
     audioPause: { ...policy.audioPause },
+    maxOpenDeviceAlarms: policy.maxOpenDeviceAlarms ?? rest.maxOpenDeviceAlarms,
     // A configured bed "*" (the gateway's own id; warned of) is no bed: the device's alarms go to "unassigned", never
     // to the gateway's section (review rv124 H1).
     technical: { ...rest.technical, silentAfterS: policy.silentAfterS ?? rest.technical.silentAfterS, devices: Object.fromEntries(Object.entries(policy.devices).map(([id, d]) => [id, d.bed === GATEWAY_BED ? { ...(d.silentAfterS !== undefined && { silentAfterS: d.silentAfterS }) } : d])) },

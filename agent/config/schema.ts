@@ -342,6 +342,17 @@ export const configSchema = {
             'not listed, serial and Modbus ones too: list a device that should be missed sooner in `devices` with a ' +
             '`silentAfterS` of its own, which it keeps.',
         },
+        maxOpenDeviceAlarms: {
+          type: 'integer',
+          minimum: 8,
+          maximum: 1000,
+          description:
+            'Open alarms the agent keeps per device from the device\'s own reports (HL7 PCD-04, IntelliVue, …). Default 64, well ' +
+            'above what a monitor has open at once. Past it (a sender with a new alarm id in each message and no end), the highest ' +
+            'priority and newest are kept and the rest end as resolved, each with a record saying why; they are counted ' +
+            '(alarm_device_alarms_capped_total), logged at most once a minute, and the technical alarm "<device> reports more ' +
+            'alarms than the gateway keeps open" (medium, latching) is up while the device is at its cap.',
+        },
         devices: {
           type: 'object',
           default: {},

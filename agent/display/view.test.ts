@@ -185,3 +185,50 @@ describe('alarmView unconfirmed (review rv177 M2)', () => {
     expect(get).not.toHaveBeenCalled();
   });
 });
+
+describe('bed tile under a device alarm flood (review rv185 M2)', () => {
+  const ward = new WardState({ staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 4 });
+  it('carries at most MAX_TILE_ALARMS rows, the most urgent, and counts the rest by priority', () => {
+    const e = new AlarmEngine({ idPrefix: 't' });
+    const start = (id: string, priority: 'high' | 'medium' | 'low' | 'none', at: number) =>
+      e.deviceAlarm({ kind: 'alarm', deviceId: 'noisy', bed: 'bed-1', source: 'test', alarmId: id, condition: null, text: id, priority, category: 'physiological', phase: 'start', deviceTime: null, receivedAt: at });
+    start('vt', 'high', 1000);
+    for (let i = 0; i < 30; i++) start(`m${i}`, 'medium', 2000 + i);
+    for (let i = 0; i < 5; i++) start(`i${i}`, 'none', 3000 + i);
+    const tile = bedTile(ward, e, 'bed-1', 10_000);
+    expect(tile.alarms).toHaveLength(20);
+    expect(tile.alarms[0]!.text).toBe('vt');
+    expect(tile.alarmsNotSent).toEqual({ total: 16, high: 0, medium: 11, low: 0, information: 5 });
+    expect(JSON.stringify(tile).length).toBeLessThan(20_000);
+  });
+});
+
+describe('alarmView unconfirmed: a device alarm its source may not repeat (review rv185 M3)', () => {
+  const ward = new WardState({ staleAfterS: 10, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 4 }, waveformSeconds: 2, maxBeds: 4 });
+  const t0 = 1_000_000;
+  const at = (sec: number) => t0 + sec * 1000;
+  function streaming(repeatMs?: number) {
+    const e = new AlarmEngine({ idPrefix: 't' });
+    e.deviceAlarm({ kind: 'alarm', deviceId: 'mon-1', bed: 'bed-1', source: 'test', alarmId: 'asys', condition: null, text: 'ASYSTOLE', priority: 'high', category: 'physiological', phase: 'start', deviceTime: null, receivedAt: at(0), ...(repeatMs !== undefined && { repeatMs }) });
+    // The device streams on: never silent.
+    for (let sec = 1; sec <= 720; sec++) e.reading({ kind: 'numeric', deviceId: 'mon-1', bed: 'bed-1', source: 'test', mdc: { code: 147842, refid: 'MDC_ECG_HEART_RATE' }, value: 80, unit: { ucum: '/min' }, deviceTime: null, receivedAt: at(sec), quality: { state: 'valid' } });
+    return e;
+  }
+
+  it('says "last reported" once the device has not reported it for 5 min, not before', () => {
+    const e = streaming();
+    const id = e.list()[0]!.id;
+    expect(bedTile(ward, e, 'bed-1', at(299)).alarms.find((a) => a.id === id)!.unconfirmed).toBeNull();
+    expect(bedTile(ward, e, 'bed-1', at(720)).alarms.find((a) => a.id === id)!.unconfirmed).toEqual({
+      since: at(0),
+      kind: 'not-reported',
+      text: `last reported by mon-1 at ${new Date(at(0)).toISOString()}`,
+    });
+  });
+
+  it('is not set for a source that declares its repeat (the engine ends such an alarm itself)', () => {
+    const e = streaming(60_000);
+    const id = e.list()[0]!.id;
+    expect(bedTile(ward, e, 'bed-1', at(720)).alarms.find((a) => a.id === id)!.unconfirmed).toBeNull();
+  });
+});

@@ -38,19 +38,33 @@ export interface AlarmView {
   /**
    * Set while the alarm's device is silent or disconnected (the engine holds its "No data" or "disconnected" alarm
    * open): the device no longer confirms the condition, which the engine keeps open (a device alarm up to 10 min,
-   * NEW_EPISODE_AFTER_MS). Null otherwise, for the agent's own technical alarms, and for a condition already ended.
+   * NEW_EPISODE_AFTER_MS). Also ('not-reported') for a device alarm from a source that may send only start and end,
+   * not reported for NOT_REPORTED_AFTER_MS: its end may have been lost (review rv185 M3). Null otherwise, for the
+   * agent's own technical alarms, and for a condition already ended.
    */
   unconfirmed: UnconfirmedView | null;
 }
 
-/** Why an alarm is not confirmed: the technical alarm that says its device is silent or disconnected. */
+/** Why an alarm is not confirmed: the technical alarm that says its device is silent or disconnected, or its age. */
 export interface UnconfirmedView {
-  /** When the gateway found the device silent or disconnected (that alarm's raisedAt; the silence began before). */
+  /**
+   * When the gateway found the device silent or disconnected (that alarm's raisedAt; the silence began before); for
+   * 'not-reported', when the device last reported the alarm.
+   */
   since: number;
-  kind: 'no-data' | 'connection';
-  /** That alarm's text, e.g. "No data from mon-7 for 30 s or more". */
+  kind: 'no-data' | 'connection' | 'not-reported';
+  /** That alarm's text, e.g. "No data from mon-7 for 30 s or more", or "last reported by mon-7 at <ISO time>". */
   text: string;
 }
+
+/**
+ * A device alarm from a source that declares no repeat (an HL7 sender without alarmRepeatS) is marked "not confirmed:
+ * last reported … ago" once its device has not reported it for this long (our choice): such a sender's lost end is
+ * not detected, and the bedside must not read a condition reported once, long ago, as current.
+ */
+export const NOT_REPORTED_AFTER_MS = 5 * 60_000;
+/** Alarm rows a bed tile carries (the most urgent, as list() orders them); the rest are counted (alarmsNotSent). */
+export const MAX_TILE_ALARMS = 20;
 
 /** An alarm's UnconfirmedView, from the engine's open alarms as they are when it is asked (unconfirmedOf). */
 export type UnconfirmedOf = (a: Alarm) => UnconfirmedView | null;
@@ -82,7 +96,7 @@ export function tellsSilence(a: Alarm): boolean {
  * says LATCHED). Looked up by key per alarm, not read from engine.list(), which clones and sorts every open alarm
  * (review rv179 L4).
  */
-export function unconfirmedOf(engine: AlarmEngine): UnconfirmedOf {
+export function unconfirmedOf(engine: AlarmEngine, now = Date.now()): UnconfirmedOf {
   return (a) => {
     if (a.source === 'technical' || !a.conditionPresent) return null;
     let found: UnconfirmedView | null = null;
@@ -102,7 +116,13 @@ export function unconfirmedOf(engine: AlarmEngine): UnconfirmedOf {
       // The earliest, when both are open: the device has been unconfirmed since then.
       if (!found || t.raisedAt < found.since) found = { since: t.raisedAt, kind, text: t.text };
     }
-    return found;
+    if (found) return found;
+    // A source that repeats its alarms has the engine end one it stops reporting; one that may not is marked by age.
+    const report = a.source === 'device' ? engine.deviceReport(a.id) : undefined;
+    if (report && report.repeatMs === null && now - report.at > NOT_REPORTED_AFTER_MS) {
+      return { since: report.at, kind: 'not-reported', text: `last reported by ${a.deviceId} at ${new Date(report.at).toISOString()}` };
+    }
+    return null;
   };
 }
 
@@ -176,7 +196,10 @@ export interface BedTile {
   bed: string;
   vitals: VitalView[];
   news2: News2View | null;
+  /** At most MAX_TILE_ALARMS, the most urgent first (review rv185 M2: a flooding device made a tile megabytes). */
   alarms: AlarmView[];
+  /** Open alarms of the bed not in `alarms` (lower in the order), by priority ('information': a device's information signal). */
+  alarmsNotSent: { total: number; high: number; medium: number; low: number; information: number };
   devices: { deviceId: string; state: string; detail: string; at: number }[];
   lastDataAt: number | null;
   /** Its readings are left out over display.maxBeds (the tile is shown for its alarms): the page says why it has no values. */
@@ -262,12 +285,19 @@ export function wardBeds(ward: WardState, engine: AlarmEngine): string[] {
  * `score`: the bed's NEWS2 at `now`, when the caller has it already (LiveFeed keeps when it can next change);
  * `unconfirmed`: the engine's silent devices (unconfirmedOf); one may serve every tile of a snapshot or flush.
  */
-export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now), unconfirmed = unconfirmedOf(engine)): BedTile {
+export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now), unconfirmed = unconfirmedOf(engine, now)): BedTile {
+  const all = engine.list({ bed });
+  const notSent = { total: 0, high: 0, medium: 0, low: 0, information: 0 };
+  for (const a of all.slice(MAX_TILE_ALARMS)) {
+    notSent.total++;
+    notSent[a.reportedPriority === 'none' ? 'information' : a.priority]++;
+  }
   return {
     bed,
     vitals: ward.vitals(bed, now),
     news2: news2View(score),
-    alarms: engine.list({ bed }).map((a) => viewOf(a, engine.audioPausedBy(a.id), unconfirmed)),
+    alarms: all.slice(0, MAX_TILE_ALARMS).map((a) => viewOf(a, engine.audioPausedBy(a.id), unconfirmed)),
+    alarmsNotSent: notSent,
     devices: ward.devices(bed),
     lastDataAt: ward.lastDataAt(bed),
     readingsDropped: ward.readingsDropped(bed),

@@ -145,6 +145,13 @@ export interface AlarmEvent extends Origin {
    * acknowledged there, or its audio paused. Absent when the device says nothing or that it is enabled.
    */
   atDevice?: 'acknowledged' | 'audio-paused';
+  /**
+   * On a start or continue: the device (or its driver, by site agreement) reports this alarm again at least this often
+   * (ms) while it lasts (IntelliVue's `continue`, an HL7 sender configured with alarmRepeatS). The engine ends one not
+   * reported for a few times this while its device sends on (its end was lost). Absent: the source may send only
+   * start and end, so a lost end cannot be detected (review rv185 M3).
+   */
+  repeatMs?: number;
   /** The metric that triggered it, and its value, when known. */
   sourceMetric?: MdcCode | null;
   value?: number | string | null;

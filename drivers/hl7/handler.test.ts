@@ -12,7 +12,7 @@ const msg = (id: string, o: { processing?: string; ack?: string; version?: strin
   `OBX|1|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.1.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||F\r` +
   (o.obx ?? '');
 
-function setup(acceptProcessingIds: string[] = ['P']) {
+function setup(acceptProcessingIds: string[] = ['P'], extra: { alarmRepeatMs?: number } = {}) {
   const emitted: DriverEvent[][] = [];
   const counts = new Map<string, number>();
   const logs: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
@@ -34,6 +34,7 @@ function setup(acceptProcessingIds: string[] = ['P']) {
     acceptProcessingIds,
     defaultUtcOffsetMinutes: 0,
     duplicateWindow: { maxEntries: 100, ttlMs: 60_000 },
+    ...extra,
   });
   return { handler, emitted, counts, logs, store };
 }
@@ -203,6 +204,16 @@ describe('MessageHandler', () => {
     // The same alarm with status F is raised as before.
     await handler.handle(Buffer.from(r40('F1', { obx: alarmRows('1.2.1.1', '196652^MDC_EVT_LO^MDC', 'SpO2 low', 'L~PH~SP') })), 'p');
     expect(emitted.flat()).toMatchObject([{ kind: 'alarm', text: 'SpO2 low', priority: 'high', phase: 'start' }]);
+  });
+
+  it('alarmRepeatS (review rv185 M3): the sender\'s declared repeat goes on its alarms\' start and continue, not on an end; unset, on none', async () => {
+    const rows = (id: string, phase: string) => r40(id, { obx: alarmRows('1.2.1.1', '196652^MDC_EVT_LO^MDC', 'SpO2 low', 'L~PH~SP', 'F', phase) });
+    const declared = setup(['P'], { alarmRepeatMs: 30_000 });
+    for (const [id, phase] of [['R1', 'start'], ['R2', 'continue'], ['R3', 'end']] as const) await declared.handler.handle(Buffer.from(rows(id, phase)), 'p');
+    expect((declared.emitted.flat() as AlarmEvent[]).map((e) => [e.phase, e.repeatMs])).toEqual([['start', 30_000], ['continue', 30_000], ['end', undefined]]);
+    const unset = setup();
+    await unset.handler.handle(Buffer.from(rows('U1', 'start')), 'p');
+    expect((unset.emitted.flat() as AlarmEvent[]).map((e) => [e.phase, 'repeatMs' in e])).toEqual([['start', false]]);
   });
 
   it('PCD-04 without OBR-3 / OBR-2: the alarm id holds the bed, so two beds never share one; said once per sender', async () => {

@@ -31,6 +31,8 @@ export interface HandlerOptions {
   /** IANA zone for times without an offset (index.ts defaultTimeZone); wins over defaultUtcOffsetMinutes. */
   defaultTimeZone?: string;
   duplicateWindow: { maxEntries: number; ttlMs: number };
+  /** The sender re-sends active alarms at least this often (index.ts alarmRepeatS): set on their start and continue. */
+  alarmRepeatMs?: number;
 }
 
 interface Processed {
@@ -390,7 +392,7 @@ export class MessageHandler {
         fallbackControlId: header.controlId,
         charset: msg.charset,
         outcome: 'accepted',
-        events: mapped.events,
+        events: this.withRepeat(mapped.events),
         ...(mapped.notices.length > 0 && { notices: mapped.notices }),
         dedupKey: key.join('|'),
         hash: contentHash(msg, mapped.mshTimeUsed),
@@ -407,6 +409,16 @@ export class MessageHandler {
    * An ACK sent to us (a peer answering our ACK, or one pointed back at this listener): not answered, since answering
    * an acknowledgement can loop, nor stored. Counted, and said once a minute per sender.
    */
+  /**
+   * The sender's declared repeat (alarmRepeatS) on its alarms' start and continue, for the engine to end one it stops
+   * re-sending (review rv185 M3). Set here, not in the parser: it is the site's word about the sender, not the message's.
+   */
+  private withRepeat(events: DriverEvent[]): DriverEvent[] {
+    const repeatMs = this.opts.alarmRepeatMs;
+    if (repeatMs === undefined) return events;
+    return events.map((e) => (e.kind === 'alarm' && e.phase !== 'end' ? { ...e, repeatMs } : e));
+  }
+
   private ackReceived(header: MessageHeader, sender: string, peer: string, now: number): Processed {
     this.ctx.count('acks_received');
     if (this.troubleLog.open(`ack-received|${sender}`, now)) {

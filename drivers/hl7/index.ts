@@ -23,6 +23,7 @@ export interface Hl7MllpOptions {
   duplicateWindow?: { maxEntries?: number; ttlMs?: number };
   tls?: TlsOptions;
   noSenderAfterS?: number;
+  alarmRepeatS?: number;
 }
 
 export const configSchema = {
@@ -127,6 +128,13 @@ export const configSchema = {
       description:
         'A listener no sender has been connected to for this long (since start, or since the last connection closed) is degraded, with a gateway technical alarm naming its port: a wrong port, a missing PortBindings entry or a firewall looks healthy otherwise. A sender that connects only for each message, and seldom (alarms only), needs more, or 0: never. ' +
         'A connection this listener closed itself after idleTimeoutMs without traffic does not start the time (its sender was connected, and connects again to send; health says so); the time starts when a sender closes its own.',
+    },
+    alarmRepeatS: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 3600,
+      description:
+        'Seconds within which the sender re-sends every alarm still active (IHE PCD ACM senders may, by site agreement; a PCD-04 update without an end counts). Unset (the default): the sender may send only start and end, and the gateway cannot tell a lost end (an AE it refused, a message lost on the way): such an alarm stays shown present, marked "NOT CONFIRMED: last reported … ago" after 5 min. Set: an alarm not re-sent for 3 times this while the device sends on ends as not confirmed (latched if unanswered). Set it only to what the sender is configured to do, or alarms still active end.',
     },
     duplicateWindow: {
       type: 'object',
@@ -281,6 +289,7 @@ export function createHl7MllpDriver(options: Hl7MllpOptions, ctx: DriverContext)
       defaultUtcOffsetMinutes: options.defaultUtcOffsetMinutes ?? 0,
       ...(options.defaultTimeZone !== undefined && { defaultTimeZone: options.defaultTimeZone }),
       duplicateWindow: { maxEntries: options.duplicateWindow?.maxEntries ?? 10000, ttlMs: options.duplicateWindow?.ttlMs ?? 3_600_000 },
+      ...(options.alarmRepeatS !== undefined && { alarmRepeatMs: options.alarmRepeatS * 1000 }),
     },
     noteDevice,
   );

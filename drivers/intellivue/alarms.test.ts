@@ -119,3 +119,29 @@ describe('IntelliVue alarms the monitor holds latched (AL_LATCHED, rv112 M2)', (
     expect(phases(t.update('P', [entry(ALERT_STATE.LATCHED | ALERT_STATE.SILENCED_RESET)], s(2), s(2), null))).toEqual([]);
   });
 });
+
+describe('IntelliVue alarms declare their repeat (review rv185 M3)', () => {
+  it('start and continue carry repeatMs (alarmRepeatMs); an end does not', () => {
+    const t = tracker();
+    const events = [...t.update('P', [entry(0)], 0, 0, null), ...t.update('P', [entry(0)], 5000, 5000, null), ...t.update('P', [], 6000, 6000, null)];
+    expect(events.map((e) => [e.phase, e.repeatMs])).toEqual([['start', 5000], ['continue', 5000], ['end', undefined]]);
+    // With the list's read bound (the driver's alarm-lists boundMs): a continue comes within both.
+    const bounded = new AlarmTracker({ deviceId: 'mx800-1', bed: 'bed-1', source: 'iv' }, 5000, (list) => (list === 'P' ? 10_000 : 30_000));
+    expect(bounded.update('P', [entry(0)], 0, 0, null).map((e) => e.repeatMs)).toEqual([15_000]);
+  });
+
+  it("the engine ends one the monitor's lists stop repeating while it sends on (its end lost): not reported for 3 intervals", () => {
+    const t = tracker();
+    const e = new AlarmEngine({ idPrefix: 'iv' });
+    const changes: string[] = [];
+    for (const ev of t.update('P', [entry(0)], 0, s(0), null)) e.ingest(ev);
+    // The alarm lists stop listing it but the end is lost on the way; the monitor sends numerics on.
+    for (let sec = 1; sec <= 30; sec++) {
+      e.ingest({ kind: 'numeric', deviceId: 'mx800-1', bed: 'bed-1', source: 'iv', mdc: { code: 147842, refid: 'MDC_ECG_HEART_RATE' }, value: 80, unit: { ucum: '/min' }, deviceTime: null, receivedAt: s(sec), quality: { state: 'valid' } });
+      changes.push(...e.tick(s(sec)).filter((c) => c.alarm.source === 'device').map((c) => `${sec} ${c.change} ${c.to} ${c.why}`));
+    }
+    expect(changes).toEqual([
+      '16 condition-ended latched no longer confirmed: not reported by the device for 16 s (it re-reports an active alarm at least every 5 s) while mx800-1 still sends: its end was not received',
+    ]);
+  });
+});

@@ -100,6 +100,11 @@ export class AlarmTracker {
   constructor(
     private readonly origin: Origin,
     private readonly repeatMs: number,
+    /**
+     * How long a list may go unread before the driver ends its alarms as not current (alarm-lists.ts boundMs): a
+     * listed alarm's next `continue` comes within repeatMs plus this, which its events declare (repeatMs).
+     */
+    private readonly listBoundMs: (list: AlarmList) => number = () => 0,
   ) {}
 
   /** One list snapshot at `time` (device time when known) → events to emit. */
@@ -255,6 +260,10 @@ export class AlarmTracker {
       receivedAt,
     };
     if (source) ev.sourceMetric = source.mdc;
+    // A listed alarm is sent again within repeatMs and the list's read bound (update above; an unread list ends its
+    // alarms): the engine ends one that stops coming while the monitor sends on, its end lost (review rv185 M3). Not
+    // on an end (nothing more to repeat).
+    if (phase !== 'end') ev.repeatMs = this.repeatMs + this.listBoundMs(list);
     const atDevice = atDeviceOf(e.state);
     if (atDevice) ev.atDevice = atDevice;
     return ev;

@@ -55,7 +55,7 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
     super(plan, ctx, 'intellivue', linkFactory, now);
     this.alarmLists = new AlarmListWatch(plan.listenOnly);
     this.clock = new DeviceClock(plan.utcOffsetMinutes);
-    this.alarms = new AlarmTracker(this.origin, plan.alarmRepeatMs);
+    this.alarms = new AlarmTracker(this.origin, plan.alarmRepeatMs, (list) => this.alarmLists.boundMs(list, alarmListsStaleAfterMs(this.intellivue.pollIntervalMs)));
     this.decoder = new ObservationDecoder(this.origin, this.clock);
     this.intellivue = new IntellivueSession(plan, {
       write: (b) => this.link.write(b),

@@ -8,6 +8,7 @@ import { deviceAlarm, numeric } from '../../agent/alarms/fixtures.js';
 import { GATEWAY_BED, type AlarmStateChange } from '../../agent/alarms/types.js';
 import { MDC } from '../../agent/model/mdc.js';
 import { Outbox } from '../../agent/store/outbox.js';
+import { pseudonymizer } from '../../agent/privacy.js';
 import { registry } from '../../drivers/registry.js';
 import Database from 'better-sqlite3';
 import { captureLog } from '../support/log.js';
@@ -383,6 +384,8 @@ describe('alarms open at a restart', () => {
       expect.objectContaining({
         type: 'alarm-change', deviceId: 'mon-1', bed: 'bed-1', source: 'limit', change: 'resolved', from: 'active', to: 'resolved', state: 'resolved',
         actor: 'system', why, text: 'HR HIGH 150 > 120 /min', priority: 'medium', category: 'physiological', raisedAt: new Date(hr.raisedAt).toISOString(),
+        // What its raised record carried of its source (review rv187 M2).
+        sourceCode: MDC.ECG_HEART_RATE.code, sourceRefid: MDC.ECG_HEART_RATE.refid, value: 150, unit: '/min',
       }),
     ]);
     expect(closing(vt.id)).toEqual([
@@ -418,10 +421,115 @@ describe('alarms open at a restart', () => {
 
     a = await startAgent(dir);
     expect(refusing()).toMatchObject({ state: 'latched', priority: 'medium', conditionPresent: false });
-    expect(refusing()!.condition.text).toMatch(/^Gateway cannot store data \(disk full\): readings are shown and alarmed here but not kept or forwarded \(before the restart; at 20\d\d-/);
+    // A refusal that is past (review rv187 L4: it read "cannot" while the store took data): when it began, and that
+    // the data was refused then.
+    expect(refusing()!.condition.text).toMatch(
+      /^Gateway could not store data \(disk full\) from 20\d\d-[^ ]*Z: readings in that time were shown and alarmed here but not kept or forwarded \(before the restart; at 20\d\d-/,
+    );
     expect(a.alarms.acknowledge(refusing()!.id, NURSE).ok).toBe(true);
     await a.stop();
     a = await startAgent(dir);
     expect(refusing()).toBeUndefined();
+  });
+
+  it('review rv187 M2: with pseudonyms, the closing record carries the patient\'s pseudonym, and the note no raw id', async () => {
+    const dir = tempDir();
+    const key = 'k'.repeat(40);
+    const privateConfig = { ...config(dir), privacy: { pseudonymizePatientIds: true, pseudonymKey: key } };
+    agent = new Agent({ config: privateConfig, registry, log: captureLog().log });
+    await agent.start();
+    await agent.ingest.accept('test', [{ ...now(MDC.ECG_HEART_RATE, 150, 'bed-1'), patientId: 'MRN-RESTART-1' }]);
+    const hr = agent.alarms.engine.list({ bed: 'bed-1' })[0]!;
+    expect(hr.patientId).toBe('MRN-RESTART-1');
+    const notes = [...agent.outbox.openAlarmNotes().values()].join();
+    expect(notes).not.toContain('MRN-RESTART-1');
+    await agent.stop();
+
+    const journal: Record<string, unknown>[] = [];
+    Outbox.prototype.append = function (this: Outbox, ...args: Parameters<Outbox['append']>) {
+      for (const r of args[0]) if (r.stream === 'alarms') journal.push(JSON.parse(r.body) as Record<string, unknown>);
+      return appendUnwatched.apply(this, args);
+    };
+    agent = new Agent({ config: privateConfig, registry, log: captureLog().log });
+    await agent.start();
+    // The pseudonym its raised record carried, not a pseudonym of the pseudonym.
+    expect(journal.filter((c) => c.alarmId === hr.id).map((c) => [c.change, c.patientId])).toEqual([['resolved', pseudonymizer(key)('MRN-RESTART-1')]]);
+  });
+
+  it('review rv187 M3: the restart alarm acknowledged before the store took its note still closes the former alarms, once', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    const hr = a.alarms.engine.list({ bed: 'bed-1' })[0]!;
+    await a.stop();
+
+    // The store refuses the list's note and the clearing of the notes (busy at the restart), and still does when the
+    // nurse acknowledges the list.
+    const busy = () => {
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    };
+    const { noteLoss, clearOpenAlarmNotes } = Outbox.prototype;
+    Outbox.prototype.noteLoss = busy;
+    Outbox.prototype.clearOpenAlarmNotes = busy;
+    let run: Awaited<ReturnType<typeof startJournalling>>;
+    try {
+      run = await startJournalling(dir);
+      a = run.a;
+      const list = restartAlarm(a)!;
+      expect(run.journal.filter((c) => c.alarmId === hr.id)).toEqual([]); // not yet: the list is not noted
+      expect(a.alarms.acknowledge(list.id, NURSE).ok).toBe(true);
+      // Closed for the cloud at the acknowledgement, naming the list: it was seen.
+      expect(run.journal.filter((c) => c.alarmId === hr.id)).toEqual([
+        expect.objectContaining({ change: 'resolved', from: 'active', actor: 'system', why: `no longer tracked: the agent restarted (see ${list.id})` }),
+      ]);
+      // Journalled after the acknowledgement that caused it, in seq order.
+      const order = run.journal.filter((c) => c.alarmId === list.id || c.alarmId === hr.id).map((c) => [c.alarmId === hr.id ? 'closing' : `list ${String(c.change)}`, c.seq]);
+      expect(order.slice(-2)).toEqual([['list acknowledged', expect.any(Number)], ['closing', (order.at(-2)![1] as number) + 1]]);
+    } finally {
+      Outbox.prototype.noteLoss = noteLoss;
+      Outbox.prototype.clearOpenAlarmNotes = clearOpenAlarmNotes;
+    }
+    expect(a.outbox.openAlarmNotes().size).toBe(1);
+    a.enforceStoreLimits(); // the store takes writes again: the notes go at the next check
+    expect(a.outbox.openAlarmNotes().size).toBe(0);
+    expect(run.journal.filter((c) => c.alarmId === hr.id)).toHaveLength(1);
+    await a.stop();
+
+    // The next start neither lists them again (the list was acknowledged) nor closes them a second time.
+    run = await startJournalling(dir);
+    a = run.a;
+    expect(restartAlarm(a)).toBeUndefined();
+    expect(run.journal.filter((c) => c.alarmId === hr.id)).toEqual([]);
+  });
+
+  it('review rv187 L3: notes an older agent wrote are not closed, and the log line says so (warn), naming why', async () => {
+    const dir = tempDir();
+    let a = await startAgent(dir);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    await a.stop();
+    // Rewritten as the agent before review rv185 M4 wrote them: no source, category, device or key.
+    const db = new Database(join(dir, 'agent.db'));
+    for (const row of db.prepare("select key, value from meta where key like 'open-alarm:%'").all() as { key: string; value: string }[]) {
+      const n = JSON.parse(row.value) as Record<string, unknown>;
+      db.prepare('update meta set value = ? where key = ?').run(JSON.stringify({ text: n.text, bed: n.bed, priority: n.priority, state: n.state, raisedAt: n.raisedAt }), row.key);
+    }
+    db.close();
+    const log = captureLog();
+    a = await startAgent(dir, log);
+    const line = log.lines.find((l) => /before the restart/.test(String(l.msg)) && 'notClosedCount' in l);
+    expect(line).toMatchObject({ level: 40, closed: 0, notClosedCount: 1 });
+    expect(line!.msg).toMatch(/^1 alarm open before the restart not closed for the cloud \(none closed\): /);
+    expect(line!.msg).toMatch(/written by an older agent/);
+    expect(line!.msg).not.toMatch(/one resolved record each/);
+  });
+
+  it('review rv187 L2: the gateway\'s own alarms carry the gateway id (store nearly full, hub unreachable)', async () => {
+    const a = await startAgent(tempDir());
+    const at = Date.now();
+    const raised = [...a.alarms.engine.storeUsage(0.97, at), ...(a.alarms.engine.hubReachable(false, at), a.alarms.engine.tick(at + 301_000))].filter((c) => c.change === 'raised');
+    expect(raised.map((c) => [c.alarm.key, c.alarm.deviceId])).toEqual([
+      ['tech:gateway:store', a.gatewayId],
+      ['tech:gateway:hub', a.gatewayId],
+    ]);
   });
 });

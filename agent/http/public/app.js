@@ -571,15 +571,18 @@ function updateUnconfirmedRow(node, u) {
   }
   node.dataset.since = String(u.since);
   node.dataset.kind = u.kind;
-  node.title = `${u.text} (found at ${new Date(u.since).toLocaleTimeString()}): the device has not confirmed this alarm since. ` +
-    'It ends as not confirmed (latched if unanswered) if the device stays silent. Check the patient and the device.';
+  node.title = u.kind === 'not-reported'
+    ? `${u.text}: this sender reports an alarm's start and end only, so a lost end is not detected. Check the patient and the device.`
+    : `${u.text} (found at ${new Date(u.since).toLocaleTimeString()}): the device has not confirmed this alarm since. ` +
+      'It ends as not confirmed (latched if unanswered) if the device stays silent. Check the patient and the device.';
   updateUnconfirmed(node);
 }
 
 /** "NOT CONFIRMED 40 s: device silent", counting from when the gateway found it so (tickClock moves it on). */
 function updateUnconfirmed(node) {
   const s = Math.max(0, (serverNow() - Number(node.dataset.since)) / 1000);
-  setText(node, `NOT CONFIRMED ${fmtAge(s)}: device ${node.dataset.kind === 'connection' ? 'disconnected' : 'silent'}`);
+  if (node.dataset.kind === 'not-reported') setText(node, `NOT CONFIRMED: last reported ${fmtAge(s)} ago`);
+  else setText(node, `NOT CONFIRMED ${fmtAge(s)}: device ${node.dataset.kind === 'connection' ? 'disconnected' : 'silent'}`);
 }
 
 /**
@@ -675,7 +678,9 @@ function newTile(bed) {
   head.append(el('h2', null, bed), el('span', 'news2'));
   const silent = el('div', 'silent-note');
   silent.hidden = true;
-  tile.append(head, silent, el('ul', 'alarms'), el('div', 'vitals'));
+  const more = el('p', 'more');
+  more.hidden = true;
+  tile.append(head, silent, el('ul', 'alarms'), more, el('div', 'vitals'));
   tile.addEventListener('click', () => (location.hash = `#/bed/${encodeURIComponent(bed)}`));
   return tile;
 }
@@ -693,7 +698,16 @@ function updateTile(tile, t) {
   const ul = tile.querySelector('ul.alarms');
   ul.hidden = !t.alarms.length;
   reconcile(ul, t.alarms, (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
+  notSentLine(tile.querySelector('.more'), t.alarmsNotSent);
   tile.querySelector('.vitals').replaceChildren(...t.vitals.map(vitalCell));
+}
+
+/** The server sends a bed's most urgent alarms only (a device flooding alarms): the rest are counted, never hidden. */
+function notSentLine(node, n) {
+  node.hidden = !n?.total;
+  if (!n?.total) return;
+  const parts = [[n.high, 'HIGH'], [n.medium, 'medium'], [n.low, 'low'], [n.information, 'info']].filter(([c]) => c > 0).map(([c, w]) => `${c} ${w}`);
+  setText(node, `+ ${n.total} more alarm${n.total === 1 ? '' : 's'} not shown: ${parts.join(', ')}`);
 }
 
 /** "No data for …" moves with the clock (tickClock), not only when something else makes the tile change. */
@@ -767,6 +781,12 @@ function renderDetail() {
   $('bed-pause').disabled = !canAct() || !t.alarms.some((a) => a.state !== 'acknowledged');
   renderObservations(t.news2);
   reconcile($('detail-alarms'), t.alarms, (a) => a.id, () => newAlarmRow(true, false), updateAlarmRow);
+  let more = $('detail-alarms').nextElementSibling;
+  if (!more?.classList.contains('more')) {
+    more = el('p', 'more');
+    $('detail-alarms').after(more);
+  }
+  notSentLine(more, t.alarmsNotSent);
   $('detail-vitals').replaceChildren(...t.vitals.map(vitalCell));
   $('detail-devices').textContent = t.devices.map((d) => `${d.deviceId}: ${d.state}${d.detail ? ` (${d.detail})` : ''}`).join(' · ');
 }
@@ -1167,7 +1187,7 @@ async function loadBed(bed) {
   // The alarms stay the stream's: its snapshot and changes keep them current, and this answer (the slowest request,
   // with trends and waveforms) may have been made before an alarm the stream has shown since.
   const alarms = state.beds.get(bed)?.alarms ?? [];
-  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms, devices: r.data.devices, lastDataAt: r.data.lastDataAt,
+  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms, alarmsNotSent: state.beds.get(bed)?.alarmsNotSent ?? r.data.alarmsNotSent, devices: r.data.devices, lastDataAt: r.data.lastDataAt,
     readingsDropped: r.data.readingsDropped });
   state.trends = r.data.trends;
   renderDetail();
