@@ -423,13 +423,14 @@ export class Agent {
         this.metrics,
         () => this.forwarder?.notify(),
       );
-      // Alarm ids must never repeat, across gateways and boots: prefix with both.
+      // Alarm ids must never repeat, across gateways and runs: prefix with the gateway id, the start time and the run's
+      // random id (as in its message ids): two starts in the same ms (a box without an RTC) gave the same ids (rv187 L1).
       const engine = new AlarmEngine({
         ...policy,
         // The NEWS2 observations note is stored: its patient ids go through the same pseudonymiser as the records.
         news2: { ...policy.news2, ...(pseudonym && { storedPatientId: pseudonym }) },
         technical: { ...policy.technical, gatewayId: this.gatewayId }, // its store and hub alarms (review rv187 L2)
-        idPrefix: `${this.gatewayId}-${Date.now().toString(36)}`,
+        idPrefix: `${this.gatewayId}-${Date.now().toString(36)}-${this.outbox.runId}`,
       });
       this.alarms = new AlarmService(
         engine,

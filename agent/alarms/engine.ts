@@ -23,7 +23,7 @@ import {
 } from './types.js';
 
 export interface AlarmEngineConfig {
-  /** Prefix of alarm ids; make it unique per gateway and boot (e.g. `${gatewayId}-${bootTime}`) so ids never repeat. */
+  /** Prefix of alarm ids; make it unique per gateway and run (e.g. `${gatewayId}-${startTime}-${random}`) so ids never repeat. */
   idPrefix: string;
   limits: LimitConfig;
   news2: News2Config;
@@ -526,15 +526,28 @@ export class AlarmEngine {
 
   /**
    * Alarms an earlier run left open, which this engine does not track (the agent's notes, open-notes.ts formerAlarm):
-   * one `resolved` record each, actor system, numbered in this run's seq and never stamped before the alarm's last
-   * change, so that a consumer keeping the newest state per alarm id closes them (review rv185 M4). Not added here.
+   * one `resolved` record each, actor system, numbered in this run's seq, so that a consumer keeping the newest state
+   * per alarm id closes them (review rv185 M4). Not added here. Stamped at least 1 ms after the alarm's last change:
+   * with the clock behind at the restart, the same `at` left the order to `seq`, which starts again in each run, and
+   * the consumer kept the old state (review rv187 M1). An id this engine gave is skipped (the caller logs it): it is
+   * an alarm of this run, not the earlier one's (review rv187 L1).
    */
   closeFormer(alarms: readonly Alarm[], why: string, at: number): AlarmStateChange[] {
-    return alarms.map((a) => {
-      const closed: Alarm = { ...structuredClone(a), state: 'resolved', resolvedAt: Math.max(at, a.updatedAt), updatedAt: Math.max(at, a.updatedAt) };
-      delete closed.audioPausedUntil;
-      return this.record(closed, 'resolved', a.state, why, 'system', at);
-    });
+    return alarms
+      .filter((a) => !this.gaveId(a.id))
+      .map((a) => {
+        const closedAt = Math.max(at, a.updatedAt + 1);
+        const closed: Alarm = { ...structuredClone(a), state: 'resolved', resolvedAt: closedAt, updatedAt: closedAt };
+        delete closed.audioPausedUntil;
+        return this.record(closed, 'resolved', a.state, why, 'system', closedAt);
+      });
+  }
+
+  /** Whether this engine gave the id: its prefix and a number it has used (open, in history or forgotten since). */
+  private gaveId(id: string): boolean {
+    const prefix = `${this.config.idPrefix}-`;
+    const n = id.startsWith(prefix) ? Number(id.slice(prefix.length)) : NaN;
+    return Number.isInteger(n) && n >= 1 && n < this.nextId;
   }
 
   /** Who acknowledged an open, acknowledged alarm (user and role; 'system' for both when it was the system), else undefined. */

@@ -9,6 +9,9 @@ import { DEFAULT_NEWS2_CONFIG } from './news2.js';
 import { acknowledgedBeforeRestart, formerAlarm, openAlarmNotes, parseOpenAlarmNote, restartList } from './open-notes.js';
 import { DEFAULT_TECHNICAL_CONFIG } from './technical.js';
 import type { AlarmStateChange } from './types.js';
+import { AlarmService } from './service.js';
+import { Metrics } from '../metrics.js';
+import { captureLog } from '../../test/support/log.js';
 
 const note = (text: string, priority: 'high' | 'medium' | 'low', raisedAt: number, bed = 'bed-1') =>
   JSON.stringify({ text, bed, priority, state: 'active', raisedAt });
@@ -327,12 +330,12 @@ describe('review rv185 M4: a closing record for each alarm an earlier run left o
     const why = 'no longer tracked: the agent restarted (see gw-boot2-9)';
     const closed = run2.closeFormer([formerAlarm(id, n)!], why, s(50));
     expect(closed).toEqual([
-      expect.objectContaining({ seq: first[0]!.seq + 1, alarmId: id, change: 'resolved', from: 'active', to: 'resolved', actor: 'system', why, at: s(61) }),
+      expect.objectContaining({ seq: first[0]!.seq + 1, alarmId: id, change: 'resolved', from: 'active', to: 'resolved', actor: 'system', why, at: s(61) + 1 }),
     ]);
-    // The alarm as its note left it, closed: never stamped before its last change (s(61), though given s(50)).
+    // The alarm as its note left it, closed: stamped after its last change (s(61), though given s(50); review rv187 M1).
     expect(closed[0]!.alarm).toMatchObject({
       id, key: 'device:mon-1:vt-1', bed: 'bed-1', deviceId: 'mon-1', source: 'device', sourceAlarmId: 'vt-1', category: 'physiological', priority: 'high',
-      state: 'resolved', escalated: true, raisedAt: s(0), resolvedAt: s(61), condition: { code: null, text: 'V-TACH' },
+      state: 'resolved', escalated: true, raisedAt: s(0), resolvedAt: s(61) + 1, condition: { code: null, text: 'V-TACH' },
     });
     expect(run2.get(id)).toBeUndefined();
     expect(run2.list().map((a) => a.key)).toEqual(['device:mon-1:asy']);
@@ -371,5 +374,56 @@ describe('review rv185 M4: a closing record for each alarm an earlier run left o
     const longNote = openAlarmNotes(long).get(long[0]!.alarmId)!;
     expect(Buffer.byteLength(longNote)).toBeLessThan(600);
     expect(formerAlarm(long[0]!.alarmId, longNote)!.value).toBe(`${'v'.repeat(119)}…`);
+  });
+});
+
+describe('review rv187 M1, L1: a closing record sorts last for its alarm, and never closes an alarm of this run', () => {
+  /** As docs/cloud-consumers.md tells a consumer: an alarm's records by `at` (ISO, as sent), then `seq`; the last is its state. */
+  const newest = (records: ReturnType<typeof alarmChangeRecord>[]) =>
+    [...records].sort((x, y) => (x.at! < y.at! ? -1 : x.at! > y.at! ? 1 : x.seq - y.seq)).at(-1)!;
+
+  it('M1: with the gateway clock behind at the restart, the closing record is stamped after the alarm\'s last record, not at the same ms', () => {
+    const e = new AlarmEngine({ idPrefix: 'gw-boot1' });
+    // Other alarms first, so that this run's seq is well past what the next run reaches at its start.
+    for (const id of ['a', 'b', 'c']) e.ingest(deviceAlarm(id, 'start', 0, { text: id, deviceId: 'mon-2', bed: 'bed-2' }));
+    const raised = e.ingest(deviceAlarm('vt-1', 'start', 0, { text: 'V-TACH', priority: 'high' }));
+    const id = raised[0]!.alarmId;
+    const acked = e.acknowledge(id, nurse, s(10), 'high').changes;
+    const annotated = e.annotate(id, { kind: 'model', values: {} }, { user: 'edge-model', role: 'model', from: 'agent' }, s(10)).changes;
+    const run1 = [...raised, ...acked, ...annotated];
+    const n = openAlarmNotes(run1, () => ({ user: 'nurse', role: 'clinician' })).get(id)!;
+
+    for (const behind of [3_600_000, 0]) {
+      // The next run's clock: an hour behind (no RTC, NTP not yet synced), or at the very ms of the last change.
+      const run2 = new AlarmEngine({ idPrefix: 'gw-boot2' });
+      run2.ingest(deviceAlarm('asy', 'start', 0));
+      const closed = run2.closeFormer([formerAlarm(id, n)!], 'no longer tracked: the agent restarted (see gw-boot2-9)', s(10) - behind);
+      expect(closed[0]!.seq).toBeLessThan(annotated[0]!.seq); // seq starts again: it cannot order them
+      expect(closed[0]!.at).toBe(s(10) + 1);
+      expect(closed[0]!.alarm.resolvedAt).toBe(s(10) + 1);
+      expect(newest([...run1, ...closed].map((c) => alarmChangeRecord(c)))).toMatchObject({ change: 'resolved', state: 'resolved', seq: closed[0]!.seq });
+    }
+    // A clock ahead: stamped when it is closed.
+    expect(new AlarmEngine({ idPrefix: 'gw-boot2' }).closeFormer([formerAlarm(id, n)!], 'x', s(99))[0]!.at).toBe(s(99));
+  });
+
+  it('L1: an id this engine gave (an earlier run with the same id prefix) is not closed: the alarm of this run stays, and the service logs it', () => {
+    const log = captureLog();
+    const engine = new AlarmEngine({ idPrefix: 'gw-same' });
+    const service = new AlarmService(engine, () => undefined, log.log, new Metrics(), () => s(20));
+    // The earlier run left gw-same-1 and gw-same-2 open, and gw-same-3; this run has given gw-same-1 (open) and
+    // gw-same-2 (resolved) to alarms of its own.
+    const before = new AlarmEngine({ idPrefix: 'gw-same' });
+    const former = before.ingest(deviceAlarm('x', 'start', 0, { text: 'X' })).concat(before.ingest(deviceAlarm('y', 'start', 0, { text: 'Y' })), before.ingest(deviceAlarm('z', 'start', 0, { text: 'Z' })));
+    const notes = openAlarmNotes(former);
+    service.handle([deviceAlarm('vt-1', 'start', 1, { text: 'V-TACH', priority: 'high' }), deviceAlarm('brady', 'start', 1, { text: 'BRADY', priority: 'medium' })]);
+    service.handle([deviceAlarm('brady', 'end', 2, { text: 'BRADY', priority: 'medium' })]);
+    expect(engine.list().map((a) => a.id)).toEqual(['gw-same-1']);
+    expect(engine.get('gw-same-2')!.state).toBe('resolved');
+
+    const closed = service.closeFormer([...notes].map(([id, text]) => formerAlarm(id, text!)!), 'no longer tracked: the agent restarted (see gw-same-9)');
+    expect(closed.map((c) => c.alarmId)).toEqual(['gw-same-3']);
+    expect(engine.get('gw-same-1')).toMatchObject({ state: 'active', condition: { text: 'V-TACH' } });
+    expect(log.find(/not closed/)).toMatchObject({ level: 50, alarmIds: ['gw-same-1', 'gw-same-2'] });
   });
 });

@@ -98,12 +98,13 @@ export function openAlarmNotes(
 ): Map<string, string | null> {
   const notes = new Map<string, string | null>();
   const ackedIn = new Map<string, AcknowledgedBy>();
-  for (const { alarm: a, change, actor } of changes) {
+  for (const { alarm: a, change, actor, at } of changes) {
     if (a.bed === GATEWAY_BED) continue;
     if (change === 'acknowledged') ackedIn.set(a.id, actor === 'system' ? { user: 'system', role: 'system' } : { user: actor.user, role: actor.role });
     const note: OpenAlarmNote = {
       text: cut(a.condition.text), bed: a.bed, priority: a.priority, state: a.state, raisedAt: a.raisedAt, key: a.key, deviceId: a.deviceId, source: a.source, category: a.category,
-      conditionPresent: a.conditionPresent, latching: a.latching, escalated: a.escalated, updatedAt: a.updatedAt,
+      // Its last record's `at` (never before updatedAt): its closing record is stamped after it (review rv187 M1).
+      conditionPresent: a.conditionPresent, latching: a.latching, escalated: a.escalated, updatedAt: Math.max(a.updatedAt, at),
     };
     if (a.sourceAlarmId !== undefined) note.sourceAlarmId = a.sourceAlarmId;
     if (a.condition.code) note.code = { code: a.condition.code.code, refid: a.condition.code.refid };

@@ -449,6 +449,15 @@ export class AlarmService {
    */
   closeFormer(alarms: readonly Alarm[], why: string): AlarmStateChange[] {
     const changes = this.engine.closeFormer(alarms, why, this.clock());
+    if (changes.length < alarms.length) {
+      // Ids of this run (an earlier run had the same id prefix): closing them would end a live alarm (review rv187 L1).
+      const closed = new Set(changes.map((c) => c.alarmId));
+      const skipped = alarms.filter((a) => !closed.has(a.id)).map((a) => a.id);
+      this.log.error(
+        { alarmIds: skipped.slice(0, 20), count: skipped.length },
+        `${skipped.length} alarm(s) open before the restart not closed for the cloud: this run has given their ids to alarms of its own (an earlier run used the same id prefix); a consumer sees those ids' records of both runs`,
+      );
+    }
     if (changes.length === 0) return changes;
     for (const c of changes) this.closing.add(c);
     this.metrics.inc('alarm_changes_total', undefined, changes.length);

@@ -394,8 +394,8 @@ describe('alarms open at a restart', () => {
         text: 'V-TACH', priority: 'high', category: 'physiological',
       }),
     ]);
-    // Never before the alarm's last change (consumers keep the newest state by `at`), and valid for the contract.
-    expect(Date.parse(closing(vt.id)[0]!.at as string)).toBeGreaterThanOrEqual(acknowledgedAt);
+    // After the alarm's last change (consumers keep the newest state by `at`; review rv187 M1), and valid for the contract.
+    expect(Date.parse(closing(vt.id)[0]!.at as string)).toBeGreaterThan(acknowledgedAt);
     expect(messageSchemaErrors({ schemaVersion: 1, gatewayId: a.gatewayId, messageId: 'm-1', stream: 'alarms', records: [...closing(hr.id), ...closing(vt.id)] })).toEqual([]);
     await a.stop();
 
@@ -521,6 +521,70 @@ describe('alarms open at a restart', () => {
     expect(line!.msg).toMatch(/^1 alarm open before the restart not closed for the cloud \(none closed\): /);
     expect(line!.msg).toMatch(/written by an older agent/);
     expect(line!.msg).not.toMatch(/one resolved record each/);
+  });
+
+  it('review rv187 M1: with the gateway clock an hour behind at the restart, the closing record still sorts last by (at, seq)', async () => {
+    const dir = tempDir();
+    const run1 = await startJournalling(dir);
+    let a = run1.a;
+    // Other alarms and changes first, so that run 1's seq is past what run 2 reaches at its start.
+    for (let i = 0; i < 3; i++) await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-2')]);
+    expect(a.alarms.acknowledge(a.alarms.engine.list({ bed: 'bed-2' })[0]!.id, NURSE).ok).toBe(true);
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    const hr = a.alarms.engine.list({ bed: 'bed-1' })[0]!;
+    expect(a.alarms.acknowledge(hr.id, NURSE).ok).toBe(true);
+    await a.stop();
+
+    const realNow = Date.now;
+    Date.now = () => realNow() - 3_600_000; // run 2 boots with its clock behind (no RTC, NTP not yet synced)
+    try {
+      a = (await startJournalling(dir)).a;
+      await a.stop();
+    } finally {
+      Date.now = realNow;
+    }
+    agent = null;
+    // Both runs' records of the alarm, as the cloud gets them (the journal spy of run 1 saw run 2's too).
+    const records = run1.journal.filter((c) => c.alarmId === hr.id) as { seq: number; change: string; state: string; at: string }[];
+    const closing = records.at(-1)!;
+    expect(closing).toMatchObject({ change: 'resolved', state: 'resolved' });
+    // docs/cloud-consumers.md: an alarm's records by `at`, then `seq`; the last is its state.
+    const newest = [...records].sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : x.seq - y.seq)).at(-1);
+    expect(newest).toBe(closing);
+    expect(records.slice(0, -1).every((r) => r.at < closing.at)).toBe(true);
+  });
+
+  it('review rv187 L1: two runs started in the same millisecond give different alarm ids; the closing record closes only the earlier run\'s alarm', async () => {
+    const dir = tempDir();
+    const realNow = Date.now;
+    const FIXED = realNow();
+    /** Built with the clock at FIXED (a box that boots to the same clock each time), then started on the real one. */
+    const start = async (): Promise<Agent> => {
+      Date.now = () => FIXED;
+      try {
+        agent = new Agent({ config: config(dir), registry, log: captureLog().log });
+      } finally {
+        Date.now = realNow;
+      }
+      await agent.start();
+      return agent;
+    };
+    const run1 = await startJournalling(dir); // only for its spy on the journal
+    await run1.a.stop();
+    agent = null;
+    let a = await start();
+    await a.ingest.accept('test', [now(MDC.ECG_HEART_RATE, 150, 'bed-1')]);
+    const hr = a.alarms.engine.list({ bed: 'bed-1' })[0]!;
+    await a.stop();
+    const before = run1.journal.length;
+
+    a = await start();
+    const list = restartAlarm(a)!;
+    expect(list).toMatchObject({ state: 'latched' });
+    expect(list.id).not.toBe(hr.id);
+    const records = run1.journal.slice(before);
+    expect(records.filter((c) => c.alarmId === hr.id)).toEqual([expect.objectContaining({ change: 'resolved', why: `no longer tracked: the agent restarted (see ${list.id})` })]);
+    expect(records.filter((c) => c.alarmId === list.id).map((c) => c.change)).toEqual(['raised', 'condition-ended']);
   });
 
   it('review rv187 L2: the gateway\'s own alarms carry the gateway id (store nearly full, hub unreachable)', async () => {
