@@ -134,7 +134,7 @@ export const configSchema = {
       minimum: 1,
       maximum: 3600,
       description:
-        'Seconds within which the sender re-sends every alarm still active (IHE PCD ACM senders may, by site agreement; a PCD-04 update without an end counts). Unset (the default): the sender may send only start and end, and the gateway cannot tell a lost end (an AE it refused, a message lost on the way): such an alarm stays shown present, marked "NOT CONFIRMED: last reported … ago" after 5 min. Set: an alarm not re-sent for 3 times this while the device sends on ends as not confirmed (latched if unanswered). Set it only to what the sender is configured to do, or alarms still active end.',
+        'Seconds within which every sender on this listener re-sends every alarm still active (IHE PCD ACM senders may, by site agreement; a PCD-04 update without an end counts). Unset (the default): the sender may send only start and end, and the gateway cannot tell a lost end (an AE it refused, a message lost on the way): such an alarm stays shown present, marked "NOT CONFIRMED: last reported … ago" after 5 min. Set: an alarm not re-sent for 3 times this while the device sends on ends as not confirmed (latched if unanswered). Set it only to what the sender is configured to do, or alarms still active end. It applies to every sender on this listener, not to one: give a sender that sends only start and end its own listener (port) without it, or its alarms still active end 3 times this after their start.',
     },
     duplicateWindow: {
       type: 'object',

@@ -195,6 +195,38 @@ describe('IntelliVue alarm lists that stop coming (H1)', () => {
   });
 });
 
+describe("IntelliVue alarm repeats when the monitor's clock is set (review rv188 H1)", () => {
+  // The engine waits for a listed alarm's next continue in gateway time (the repeatMs each event declares) and ends
+  // one not re-reported for 3 of those as "its end was not received": the repeats must not follow the monitor's clock.
+  it("the monitor's clock set back 1 h, then forward 2 h, while Apnea is listed: a continue every alarmRepeatMs of gateway time throughout", async () => {
+    r = await rig();
+    r.sim.setAlarms([SIM_ALARMS.apnea]);
+    const ctx = fakeContext();
+    driver = new IntellivueDriver(buildPlan(fastOptions(r.hostPath, { waves: { enabled: false }, alarmRepeatMs: 1000 })), ctx);
+    await driver.start();
+    await waitFor('Apnea', () => brief(ctx).includes('start:***Apnea'));
+    const sent = () => ctx.alarms().filter((a) => a.phase !== 'end');
+    const HOUR = 3_600_000;
+    // Set back an hour (the driver re-bases its reading of the monitor's clock on the replies' absolute time).
+    r.sim.setClockOffset(-HOUR);
+    await waitFor('3 continues stamped with the monitor clock set back', () => sent().filter((a) => a.deviceTime !== null && a.deviceTime < a.receivedAt - HOUR / 2).length >= 3, 8000);
+    // Then forward two hours: no burst of early repeats either.
+    r.sim.setClockOffset(HOUR);
+    await waitFor('3 continues stamped with the monitor clock set forward', () => sent().filter((a) => a.deviceTime !== null && a.deviceTime > a.receivedAt + HOUR / 2).length >= 3, 8000);
+    const events = sent();
+    expect(events[0]?.phase).toBe('start');
+    for (const [i, ev] of events.entries()) {
+      const before = events[i - 1];
+      if (!before) continue;
+      expect(ev.phase).toBe('continue');
+      // At least alarmRepeatMs apart (Date.now rounds to the ms), and within what the one before declared.
+      expect(ev.receivedAt - before.receivedAt).toBeGreaterThanOrEqual(990);
+      expect(ev.receivedAt - before.receivedAt).toBeLessThanOrEqual(before.repeatMs ?? 0);
+    }
+    expect(brief(ctx).filter((b) => b.startsWith('end:'))).toEqual([]);
+  });
+});
+
 describe('IntelliVue alarm answers that say nothing of a list (M1)', () => {
   it('a linked part without the alarm monitor, or an answer without any object, ends no alarm; a list without it does', async () => {
     const m = await memDriver();

@@ -1,7 +1,7 @@
 // IntelliVue alarm lists → AlarmEvents with a lifecycle. The alarm monitor object lists the patient
 // (P) and technical (T, "INOP") alarms active now; phases come from comparing successive lists: new →
-// start, still there → continue (at most every repeatMs of device time, or at once if the priority or
-// what was done to it at the monitor changed), gone → end. AlertType bits give the IEC 60601-1-8 priority directly;
+// start, still there → continue (at most every repeatMs of the gateway's monotonic clock, or at once if the priority
+// or what was done to it at the monitor changed), gone → end. AlertType bits give the IEC 60601-1-8 priority directly;
 // AlertState bits say whether someone silenced or suspended it at the monitor (atDevice), and whether its condition
 // is over while the monitor holds it latched (end + latched, as PCD-04 `latched`).
 import type { AlarmEvent, AlarmPriority, MdcCode, Origin } from '../../agent/model/reading.js';
@@ -34,6 +34,7 @@ const EVENTS: Record<number, { refid: string; text: string }> = {
 
 interface Active {
   entry: AlarmEntry;
+  /** When it was last sent, on the gateway's monotonic clock (update's `mono`). */
   lastEmitted: number;
 }
 
@@ -107,8 +108,12 @@ export class AlarmTracker {
     private readonly listBoundMs: (list: AlarmList) => number = () => 0,
   ) {}
 
-  /** One list snapshot at `time` (device time when known) → events to emit. */
-  update(list: AlarmList, entries: ListEntry[], time: number, receivedAt: number, deviceTime: number | null): AlarmEvent[] {
+  /**
+   * One list snapshot → events to emit. `mono` (the gateway's monotonic clock, ms) times the repeats: the engine waits
+   * for them in gateway time, so neither the monitor's clock nor the gateway's wall clock being set may delay them
+   * (review rv188 H1). `receivedAt` and `deviceTime` only stamp the events.
+   */
+  update(list: AlarmList, entries: ListEntry[], mono: number, receivedAt: number, deviceTime: number | null): AlarmEvent[] {
     const out: AlarmEvent[] = [];
     const seen = new Set<string>();
     // A demo or test alarm is the monitor's simulation, not the patient: it must not reach the bedside as a patient
@@ -130,15 +135,15 @@ export class AlarmTracker {
         // Condition over, signal held at the monitor: one end + latched (again only if it is answered there), kept
         // tracked so that its removal from the list (the latch reset there) ends it plainly, as PCD-04 does.
         if (!prev || !wasLatched || atDeviceOf(prev.entry.state) !== atDeviceOf(e.state)) out.push({ ...this.event(list, key, e, 'end', receivedAt, deviceTime), latched: true });
-        this.active.set(key, { entry: e, lastEmitted: time });
+        this.active.set(key, { entry: e, lastEmitted: mono });
       } else if (!prev || wasLatched) {
         // New, or latched before and listed without the bit now: the condition is back, a new episode.
         out.push(this.event(list, key, e, 'start', receivedAt, deviceTime));
-        this.active.set(key, { entry: e, lastEmitted: time });
-      } else if (prev.entry.type !== e.type || atDeviceOf(prev.entry.state) !== atDeviceOf(e.state) || time - prev.lastEmitted >= this.repeatMs) {
+        this.active.set(key, { entry: e, lastEmitted: mono });
+      } else if (prev.entry.type !== e.type || atDeviceOf(prev.entry.state) !== atDeviceOf(e.state) || mono - prev.lastEmitted >= this.repeatMs) {
         // An answer at the monitor goes out at once, not at the next repeat: the gateway must not escalate meanwhile.
         out.push(this.event(list, key, e, 'continue', receivedAt, deviceTime));
-        this.active.set(key, { entry: e, lastEmitted: time });
+        this.active.set(key, { entry: e, lastEmitted: mono });
       } else {
         prev.entry = e;
       }

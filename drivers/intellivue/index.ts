@@ -145,9 +145,10 @@ export class IntellivueDriver extends SerialDeviceDriver<IntellivuePlan> {
         // Compared with what is held only as a whole answer: every part of a linked one, no part lost.
         const lists = this.alarmAnswers.add(o.invokeId, o.linked, d.alarms, mono);
         if (lists) {
-          const t = d.deviceTime ?? now;
-          if (lists.patient) events.push(...this.alarms.update('P', lists.patient, t, now, d.deviceTime), ...this.listRead('P', mono));
-          if (lists.technical) events.push(...this.alarms.update('T', lists.technical, t, now, d.deviceTime), ...this.listRead('T', mono));
+          // Repeats are timed on the monotonic clock, as the engine waits for them in gateway time: a monitor clock set
+          // back must not hold them off (review rv188 H1).
+          if (lists.patient) events.push(...this.alarms.update('P', lists.patient, mono, now, d.deviceTime), ...this.listRead('P', mono));
+          if (lists.technical) events.push(...this.alarms.update('T', lists.technical, mono, now, d.deviceTime), ...this.listRead('T', mono));
           // Demo or test alarms are withheld (one technical alarm says so): counted, so that it shows in the metrics.
           const withheld = this.alarms.takeWithheld();
           if (withheld > 0) this.ctx.count('alarms_demo_withheld', withheld);

@@ -37,7 +37,7 @@ export interface IntellivueOptions {
   pacing?: { maxFrames?: number; windowMs?: number };
   /** The monitor's clock has no zone: minutes ahead of UTC, or 'gateway' for the gateway's own zone. */
   monitorUtcOffsetMinutes?: number | 'gateway';
-  /** How often a still-active alarm is re-emitted as 'continue' (device time). */
+  /** How often a still-active alarm is re-emitted as 'continue' (timed on the gateway's monotonic clock). */
   alarmRepeatMs?: number;
 }
 

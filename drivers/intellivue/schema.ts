@@ -142,7 +142,7 @@ export const configSchema: Record<string, unknown> = {
       minimum: 1000,
       maximum: 3600000,
       description:
-        'An alarm the monitor still lists is sent again as `continue` at most this often, in milliseconds of monitor time (a change of priority is sent at once; start and end always). Default 60000. Lower it if the cloud side must see active alarms confirmed more often, at the cost of more messages. Each start and continue carries it, plus how long an alarm list may go unread (see pollIntervalMs): an alarm not sent again for 3 times that while the monitor sends on ends at the gateway as not confirmed (its end was lost; latched if unanswered).',
+        'An alarm the monitor still lists is sent again as `continue` at most this often, in milliseconds timed by the gateway, whatever the monitor\'s clock does (a change of priority is sent at once; start and end always). Default 60000. Lower it if the cloud side must see active alarms confirmed more often, at the cost of more messages. Each start and continue carries it, plus how long an alarm list may go unread (see pollIntervalMs): an alarm not sent again for 3 times that while the monitor sends on ends at the gateway as not confirmed (its end was lost; latched if unanswered).',
     },
   },
 };

@@ -142,11 +142,15 @@ export class IntellivueSimulator {
   private latestNumericsPoll: number | undefined;
   fcsErrorsSeen = 0;
 
+  /** How far the monitor's wall clock is ahead of real time (opts.clockOffsetMs, or as set since). */
+  private clockOffsetMs: number;
+
   constructor(
     readonly link: SerialLink,
     private readonly opts: SimulatorOptions = {},
   ) {
     this.mtu = opts.mtu ?? 1000;
+    this.clockOffsetMs = opts.clockOffsetMs ?? 0;
     link.onData((b) => this.receive(b));
   }
 
@@ -161,6 +165,11 @@ export class IntellivueSimulator {
 
   setAlarms(list: SimAlarm[]): void {
     this.alarms.splice(0, this.alarms.length, ...list);
+  }
+
+  /** The monitor's wall clock set (a nurse or biomed sets the time): from now on it runs offsetMs ahead of real time. */
+  setClockOffset(offsetMs: number): void {
+    this.clockOffsetMs = offsetMs;
   }
 
   /** The next n frames we send get a wrong FCS. */
@@ -235,7 +244,7 @@ export class IntellivueSimulator {
   }
 
   private absTime() {
-    return epochToAbsoluteTime(Date.now() + (this.opts.clockOffsetMs ?? 0), this.opts.utcOffsetMinutes ?? 0);
+    return epochToAbsoluteTime(Date.now() + this.clockOffsetMs, this.opts.utcOffsetMinutes ?? 0);
   }
 
   // ---- receiving ----
@@ -394,7 +403,7 @@ export class IntellivueSimulator {
     const t = this.tick++;
     const s = this.state();
     const typeAttr = (code: number) => ({ id: ATTR.ID_TYPE, value: new Writer().u16(NOM_PART_SCADA).u16(code).toBuffer() });
-    const nibpTime = encodeAbsoluteTime(epochToAbsoluteTime(Date.now() + (this.opts.clockOffsetMs ?? 0) - 60000, this.opts.utcOffsetMinutes ?? 0));
+    const nibpTime = encodeAbsoluteTime(epochToAbsoluteTime(Date.now() + this.clockOffsetMs - 60000, this.opts.utcOffsetMinutes ?? 0));
     return [
       { handle: 0x0010, attributes: [typeAttr(NOM.ECG_CARD_BEAT_RATE), { id: ATTR.NU_VAL_OBS, value: nuObs(NOM.ECG_CARD_BEAT_RATE, DIM_CODES.BEAT_PER_MIN, 72 + (t % 5), 0, s) }] },
       { handle: 0x0011, attributes: [{ id: ATTR.NU_VAL_OBS, value: nuObs(NOM.PULS_OXIM_SAT_O2, DIM_CODES.PERCENT, 97, 0, s) }] },
