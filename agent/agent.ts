@@ -173,6 +173,8 @@ export class Agent {
   private readonly pendingNotes = new Map<string, string | null>();
   /** Whether the previous run's open alarms were closed for the cloud (closeOpenBeforeStart). */
   private formerClosed = false;
+  /** The patient-id pseudonymiser where configured: notes of open alarms keep no raw id (review rv188 M3). */
+  private pseudonym: ((patientId: string) => string) | undefined;
   /** Their notes are to go (the list noted or acknowledged), but the store refused: tried again at each check. */
   private formerNotesToClear = false;
   private notesFailing = false;
@@ -407,6 +409,7 @@ export class Agent {
       this.hubTransport = transport;
       const privacy = config.privacy;
       const pseudonym = privacy.pseudonymizePatientIds ? pseudonymizer(requireSecret(privacy.pseudonymKey ?? '', 'privacy.pseudonymKey', env)) : undefined;
+      this.pseudonym = pseudonym;
       // The alarm policy also holds the devices' configured beds as used (a configured "*" is none): ingest and the
       // expected devices below take them from it, not from the file.
       const policy = engineConfigFromPolicy(config.alarms);
@@ -430,13 +433,15 @@ export class Agent {
         // The NEWS2 observations note is stored: its patient ids go through the same pseudonymiser as the records.
         news2: { ...policy.news2, ...(pseudonym && { storedPatientId: pseudonym }) },
         technical: { ...policy.technical, gatewayId: this.gatewayId }, // its store and hub alarms (review rv187 L2)
+        // Restored acknowledgements are compared with the note's patient, which is stored pseudonymised (rv188 M3).
+        ...(pseudonym && { patientKey: pseudonym }),
         idPrefix: `${this.gatewayId}-${Date.now().toString(36)}-${this.outbox.runId}`,
       });
       this.alarms = new AlarmService(
         engine,
         (changes) => {
           this.outbox.append(
-            // A closing record's patient is pseudonymised already (its note keeps no raw id; review rv187 M2).
+            // A closing record's patient is pseudonymised already (formerAlarm; its note keeps no raw id; rv187 M2, rv188 M3).
             changes.map((c) => ({ stream: 'alarms', cls: 0, deviceId: c.alarm.deviceId, body: JSON.stringify(alarmChangeRecord(c, this.alarms.isClosingRecord(c) ? undefined : pseudonym)) })),
           );
           // Changes raised outside ingest (gateway conditions, engine ticks: "no data", a delayed limit alarm, an
@@ -1068,7 +1073,7 @@ export class Agent {
    */
   private restoreAcknowledgedBeforeStart(engine: AlarmEngine): void {
     if (!this.openBeforeStart?.size || this.everyDriverSimulated()) return;
-    const acks = acknowledgedBeforeRestart(this.openBeforeStart.values());
+    const acks = acknowledgedBeforeRestart(this.openBeforeStart.values(), this.pseudonym);
     if (acks.length === 0) return;
     let heard: Record<string, { at?: unknown } | null>;
     try {
@@ -1121,7 +1126,8 @@ export class Agent {
     if (this.formerClosed) return;
     this.formerClosed = true;
     const why = `no longer tracked: the agent restarted (${listId ? `see ${listId}` : 'every driver is simulated: not listed'})`;
-    const alarms = [...notes].map(([id, note]) => formerAlarm(id, note));
+    // A note written with pseudonyms off keeps the raw id: pseudonymised now if they are on (review rv188 M3).
+    const alarms = [...notes].map(([id, note]) => formerAlarm(id, note, this.pseudonym));
     const closed = this.alarms.closeFormer(alarms.filter((a) => a !== null), why);
     const notClosed = [...notes.keys()].filter((_, i) => alarms[i] === null);
     // Ids at most 20 of each: a flood of open device alarms must not make one huge line.
@@ -1212,7 +1218,7 @@ export class Agent {
       .filter((a) => devices.has(a.deviceId) || (a.deviceId.startsWith('agent:') && beds.has(a.bed)))
       .map((a) => ({ seq: 0, alarmId: a.id, change: 'annotated', from: a.state, to: a.state, why: 'its device or bed turned real', actor: 'system', at: now, alarm: a }));
     if (asChanges.length === 0) return;
-    for (const [id, note] of openAlarmNotes(asChanges, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId))) this.pendingNotes.set(id, note);
+    for (const [id, note] of openAlarmNotes(asChanges, (alarmId) => this.alarms.engine.acknowledgedBy(alarmId), this.pseudonym)) this.pendingNotes.set(id, note);
     this.writeOpenAlarmNotes();
   }
 

@@ -94,8 +94,8 @@ export const WATCHED_COUNTERS: readonly (readonly [string, Labels?])[] = [
   ['alarm_journal_dropped_total'],
   ['alarm_journal_failures_total'],
   ['alarm_journal_refused_total'],
-  // Device alarms ended over their device's cap of open alarms (review rv185 M2): a flooding sender.
-  ['alarm_device_alarms_capped_total'],
+  // Device alarms raised past the flood threshold of open alarms per device and bed (review rv188 H2): a flooding sender.
+  ['alarm_device_alarms_over_threshold_total'],
   ['gateway_clock_steps_total', { direction: 'back' }],
   ['gateway_clock_steps_total', { direction: 'forward' }],
   ['store_check_failures_total'],

@@ -39,10 +39,15 @@ export interface AlarmEngineConfig {
   /** How many resolved alarms stay available to get()/annotate(). The durable record is the audit stream. */
   historySize: number;
   /**
-   * Open device alarms kept per device (review rv185 M2): past it, the lowest priority and oldest are ended, audited and
-   * counted (takeCapped), and "<device> reports more alarms than the gateway keeps open" is raised while it is at it.
+   * Flood threshold of open device alarms per device and bed (review rv188 H2, M1): past it nothing is ended; each alarm
+   * raised past it is counted (takeOverThreshold), and "<device> has N open alarms on <bed>" is raised until fewer are open.
    */
   maxOpenDeviceAlarms: number;
+  /**
+   * A patient id as the agent stores it (its pseudonymiser where configured, identity otherwise): an acknowledgement
+   * restored from a note is compared in this form, as the note keeps no raw id (review rv188 M3).
+   */
+  patientKey: (patientId: string) => string;
 }
 
 /**
@@ -61,6 +66,7 @@ export const DEFAULT_ENGINE_CONFIG: AlarmEngineConfig = {
   audioPause: { defaultS: 120, maxS: 300 },
   historySize: 1000,
   maxOpenDeviceAlarms: 64,
+  patientKey: (patientId) => patientId,
 };
 
 export type OperationResult = { ok: true; changes: AlarmStateChange[] } | { ok: false; error: string; changes: AlarmStateChange[] };
@@ -88,7 +94,7 @@ export type OpenByKey = Readonly<Pick<Alarm, 'source' | 'deviceId' | 'conditionP
  * 10 min or more often never undoes an acknowledgement.
  */
 export const NEW_EPISODE_AFTER_MS = 10 * 60_000;
-/** Device alarms remembered as latched at their device (see latchedAtDevice), and as ended over their device's cap. */
+/** Device alarms remembered as latched at their device (see latchedAtDevice). */
 const MAX_LATCHED_AT_DEVICE = 10_000;
 /**
  * A device alarm from a source that declares its repeat interval (AlarmEvent.repeatMs) ends unconfirmed when it has not
@@ -128,13 +134,15 @@ export interface CapUnmet {
   tell: boolean;
 }
 
-/** A device alarm ended because its device had more open than maxOpenDeviceAlarms (takeCapped). */
-export interface CappedAlarm {
+/** A device alarm raised while its device had more than maxOpenDeviceAlarms open on its bed (takeOverThreshold). */
+export interface OverThresholdAlarm {
   deviceId: string;
   bed: string;
   alarmId: string;
   text: string;
   priority: ManagedPriority;
+  /** Open device alarms of that device and bed with it. */
+  open: number;
 }
 
 /** Device (or, with `bed`, one bed of a device) whose state was forgotten: silent for a day, or over MAX_DEVICES. */
@@ -160,7 +168,10 @@ export interface RestoredAcknowledgement {
   until: number;
   /** Who acknowledged it (named in the restored record's why; review rv104 L2). */
   acknowledgedBy?: { user: string; role: string };
-  /** The patient it was for, when known: an alarm for another patient is not restored. */
+  /**
+   * The patient it was for, when known, as the agent stores it (patientKey: a pseudonym where configured): an alarm for
+   * another patient is not restored.
+   */
   patientId?: string;
 }
 
@@ -195,15 +206,10 @@ export class AlarmEngine {
   private readonly reportedAt = new Map<string, number>();
   /** How often the device re-reports an open device alarm, as its latest report declared (AlarmEvent.repeatMs), by alarm id. */
   private readonly repeatsEvery = new Map<string, number>();
-  /** Open device alarms by device id (their alarm ids), for maxOpenDeviceAlarms. */
+  /** Open device alarms by `device|bed` (their alarm ids), for maxOpenDeviceAlarms. */
   private readonly deviceOpen = new Map<string, Set<string>>();
-  /**
-   * Keys of device alarms ended over their device's cap, bounded as latchedAtDevice: their end, when it comes, is
-   * already told (its record says why it ended) and is not raised again as "the end of an alarm not seen starting".
-   */
-  private readonly overCapKeys = new Map<string, number>();
-  /** Device alarms ended over the cap since last taken (counted and logged by the service). */
-  private capped: CappedAlarm[] = [];
+  /** Device alarms raised past the threshold since last taken (counted and logged by the service). */
+  private overThreshold: OverThresholdAlarm[] = [];
   /**
    * When a device last sent one of its own alarms (any id, any phase) for a bed, by `device|bed`: with its readings
    * for the bed (technical.feeds), what shows it still watches that bed's device alarms (silentDeviceAlarms).
@@ -324,8 +330,6 @@ export class AlarmEngine {
   deviceAlarm(event: AlarmEvent): AlarmStateChange[] {
     const e = this.withBed(event);
     const key = deviceAlarmKey(e.deviceId, e.alarmId);
-    // Ended here over its device's cap (its record says so): its end changes nothing; a new report raises it afresh.
-    if (this.overCapKeys.delete(key) && e.phase === 'end' && !this.byKey.has(key)) return [];
     // Ended: a later start is a new episode. An end that is the first report after the restart still finds it (below).
     const restoredAtEnd = e.phase === 'end' ? this.restoredAcks.get(key) : undefined;
     if (e.phase === 'end') this.restoredAcks.delete(key);
@@ -424,49 +428,38 @@ export class AlarmEngine {
     }
     // On an end only for a latched alarm: acknowledged at the device, the signal it held is answered here too.
     if (e.atDevice && (e.phase !== 'end' || e.latched)) changes.push(...this.actedOnAtDevice(e, key));
-    changes.push(...this.capDevice(e.deviceId, e.bed ?? UNASSIGNED_BED, e.receivedAt));
+    changes.push(...this.floodCheck(changes, e.receivedAt));
     return changes;
   }
 
   /**
-   * A device with more open device alarms than maxOpenDeviceAlarms (a sender with a new alarm id per message and no
-   * end, review rv185 M2): the highest priority and newest are kept (compareAlarms), the rest end as resolved, whatever
-   * their state (a latched one would still be open and held), each audited with why and counted (takeCapped). While it
-   * is at its cap, one technical alarm per device says so (it ends in tick once the device has fewer open).
+   * A device alarm raised while its device has more than maxOpenDeviceAlarms open on its bed (a sender with a new alarm
+   * id per message and no end; review rv185 M2): counted (takeOverThreshold), and one technical alarm for that device
+   * and bed says so (it ends in tick once fewer are open). Nothing is ended: the threshold is per bed, so a central
+   * sender's many beds are not one flood, and ending a real, unanswered alarm for a flood of others lost it (review
+   * rv188 H2); a repeat of an open alarm raises nothing, so a sender repeating its alarms causes no churn (rv188 M1).
    */
-  private capDevice(deviceId: string, bed: string, at: number): AlarmStateChange[] {
-    const ids = this.deviceOpen.get(deviceId);
-    const cap = this.config.maxOpenDeviceAlarms;
-    if (!ids || ids.size <= cap) return [];
-    const changes: AlarmStateChange[] = [];
-    const why = `ended: over the device's cap of ${cap} open alarms (alarms.maxOpenDeviceAlarms); its highest-priority and newest are kept`;
-    let ended = 0;
-    while (ids.size > cap) {
-      // The last in list() order (lowest priority, oldest): one pass, not a sort, as a flood ends one per report.
-      let last: Alarm | undefined;
-      for (const id of ids) {
-        const a = this.open.get(id);
-        if (a && (!last || compareAlarms(a, last) > 0)) last = a;
-      }
-      if (!last) break;
-      changes.push(this.audit(last, life.endOverCap(last, at), why, 'system', at));
-      this.settle(last);
-      ended++;
-      this.overCapKeys.delete(last.key);
-      this.overCapKeys.set(last.key, at);
-      if (this.overCapKeys.size > MAX_LATCHED_AT_DEVICE) this.overCapKeys.delete(this.overCapKeys.keys().next().value as string);
-      this.capped.push({ deviceId, bed: last.bed, alarmId: last.id, text: last.condition.text, priority: last.priority });
+  private floodCheck(changes: readonly AlarmStateChange[], at: number): AlarmStateChange[] {
+    const out: AlarmStateChange[] = [];
+    for (const c of changes) {
+      if (c.change !== 'raised' || c.alarm.source !== 'device') continue;
+      const { deviceId, bed } = c.alarm;
+      const n = this.deviceOpen.get(`${deviceId}|${bed}`)?.size ?? 0;
+      const max = this.config.maxOpenDeviceAlarms;
+      if (n <= max) continue;
+      this.overThreshold.push({ deviceId, bed, alarmId: c.alarm.id, text: c.alarm.condition.text, priority: c.alarm.priority, open: n });
+      const text = `${deviceId} has ${n} open alarms on ${bed} (more than ${max}): check the device and its sender`;
+      // Present again while up: no record (same priority), so a flood writes one raise, not one per alarm.
+      out.push(...this.applyAll([{ present: true, spec: this.technical.floodSpec(deviceId, bed, text), at, why: `${n} open device alarms on ${bed}, more than alarms.maxOpenDeviceAlarms (${max})` }]));
     }
-    const text = `${deviceId} reports more alarms than the gateway keeps open (${cap}): the lowest-priority and oldest were ended, see the audit; check the device and its sender`;
-    changes.push(...this.applyAll([{ present: true, spec: this.technical.floodSpec(deviceId, bed, text), at, why: `${ended} device alarm(s) ended over the cap of ${cap}` }]));
-    return changes;
+    return out;
   }
 
-  /** Device alarms ended over their device's cap since the last call (counted and logged by the service). */
-  takeCapped(): CappedAlarm[] {
-    const c = this.capped;
-    this.capped = [];
-    return c;
+  /** Device alarms raised past the threshold since the last call (counted and logged by the service). */
+  takeOverThreshold(): OverThresholdAlarm[] {
+    const o = this.overThreshold;
+    this.overThreshold = [];
+    return o;
   }
 
   /**
@@ -495,12 +488,14 @@ export class AlarmEngine {
    * which then must be the same (the real discriminator); a note without a patient only on the exact key.
    */
   private restoredLimitAck(key: string, patientId: string | undefined): RestoredAcknowledgement | undefined {
+    // The note's patient is in the stored form (patientKey): compared in it.
+    const stored = patientId === undefined ? undefined : this.config.patientKey(patientId);
     const exact = this.restoredAcks.get(key);
-    if (exact && (exact.patientId === undefined || exact.patientId === patientId)) return exact;
-    if (patientId === undefined) return undefined;
+    if (exact && (exact.patientId === undefined || exact.patientId === stored)) return exact;
+    if (stored === undefined) return undefined;
     const track = withoutEpisode(key);
     for (const r of this.restoredAcks.values()) {
-      if (r.key.startsWith('limit:') && r.patientId === patientId && withoutEpisode(r.key) === track) return r;
+      if (r.key.startsWith('limit:') && r.patientId === stored && withoutEpisode(r.key) === track) return r;
     }
     return undefined;
   }
@@ -510,9 +505,11 @@ export class AlarmEngine {
     const id = this.byKey.get(key);
     const alarm = id === undefined ? undefined : this.open.get(id);
     if (!alarm || !life.isUnacknowledged(alarm) || at > restored.until || alarm.bed !== restored.bed) return [];
-    if (restored.patientId !== undefined && alarm.patientId !== undefined && alarm.patientId !== restored.patientId) return [];
+    // The note's patient is in the stored form (patientKey; a pseudonym where configured, review rv188 M3).
+    const patient = alarm.patientId === undefined ? undefined : this.config.patientKey(alarm.patientId);
+    if (restored.patientId !== undefined && patient !== undefined && patient !== restored.patientId) return [];
     // A limit alarm's note with a patient is restored only to that patient's alarm (matched across episodes; rv106 M1).
-    if (key.startsWith('limit:') && restored.patientId !== undefined && alarm.patientId !== restored.patientId) return [];
+    if (key.startsWith('limit:') && restored.patientId !== undefined && patient !== restored.patientId) return [];
     // `seen` is the priority noted: a repeat above it is refused (a worse condition must sound). Done by the system
     // now, on behalf of who acknowledged it then, whom the why names (review rv104 L2).
     const by = restored.acknowledgedBy;
@@ -928,14 +925,17 @@ export class AlarmEngine {
     return out;
   }
 
-  /** A device's "reports more alarms than the gateway keeps open" ends once it has fewer open than its cap. */
+  /**
+   * A device and bed's "has N open alarms" ends once fewer than the threshold are open: under it, not at it, so that a
+   * count wavering at the threshold does not raise and end it at each report.
+   */
   private floodsOver(now: number): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
-    const cap = this.config.maxOpenDeviceAlarms;
+    const max = this.config.maxOpenDeviceAlarms;
     for (const a of this.open.values()) {
-      if (a.source !== 'technical' || !a.conditionPresent || a.key !== technicalKey(a.deviceId, 'alarm-flood')) continue;
-      const n = this.deviceOpen.get(a.deviceId)?.size ?? 0;
-      if (n < cap) out.push({ present: false, key: a.key, at: now, why: `${a.deviceId} has ${n} open alarm(s) now, under the cap of ${cap}` });
+      if (a.source !== 'technical' || !a.conditionPresent || a.key !== technicalKey(`${a.deviceId}|${a.bed}`, 'alarm-flood')) continue;
+      const n = this.deviceOpen.get(`${a.deviceId}|${a.bed}`)?.size ?? 0;
+      if (n < max) out.push({ present: false, key: a.key, at: now, why: `${a.deviceId} has ${n} open alarm(s) on ${a.bed} now, under the threshold of ${max}` });
     }
     return out;
   }
@@ -1176,8 +1176,9 @@ export class AlarmEngine {
     this.open.set(alarm.id, alarm);
     this.byKey.set(alarm.key, alarm.id);
     if (alarm.source === 'device') {
-      let ids = this.deviceOpen.get(alarm.deviceId);
-      if (!ids) this.deviceOpen.set(alarm.deviceId, (ids = new Set()));
+      const pair = `${alarm.deviceId}|${alarm.bed}`;
+      let ids = this.deviceOpen.get(pair);
+      if (!ids) this.deviceOpen.set(pair, (ids = new Set()));
       ids.add(alarm.id);
     }
     this.noteEscalating(alarm, at);
@@ -1206,8 +1207,9 @@ export class AlarmEngine {
     this.pausedBy.delete(alarm.id);
     this.atDeviceState.delete(alarm.id);
     this.ackedBy.delete(alarm.id);
-    const ids = this.deviceOpen.get(alarm.deviceId);
-    if (ids?.delete(alarm.id) && ids.size === 0) this.deviceOpen.delete(alarm.deviceId);
+    const pair = `${alarm.deviceId}|${alarm.bed}`;
+    const ids = this.deviceOpen.get(pair);
+    if (ids?.delete(alarm.id) && ids.size === 0) this.deviceOpen.delete(pair);
     if (this.byKey.get(alarm.key) === alarm.id) this.byKey.delete(alarm.key);
     this.history.set(alarm.id, alarm);
     while (this.history.size > this.config.historySize) {

@@ -14,7 +14,6 @@
 //   priority rises     : acknowledged → active when above the priority it was acknowledged at (a worse condition
 //                        sounds again, and may escalate again); other states keep their state
 //   escalate           : unacknowledged (active / latched / audio-paused) → same state, escalated flag set
-//   over the cap       : any open state → resolved (a device with more open alarms than the engine keeps)
 import { signalRank, type Alarm, type AlarmChangeKind, type AlarmState, type ConditionSpec, type SignalPriority } from './types.js';
 
 export interface Transition {
@@ -112,14 +111,6 @@ export function conditionEnded(alarm: Alarm, at: number): Transition[] {
     default:
       return [];
   }
-}
-
-/**
- * Ended by the engine over its device's cap of open alarms, whatever its state: resolved, its condition left as last
- * reported (not known to have ended; the record's why says so).
- */
-export function endOverCap(alarm: Alarm, at: number): Transition {
-  return move(alarm, 'resolved', 'resolved', at);
 }
 
 export function acknowledge(alarm: Alarm, at: number): Transition | Refusal {

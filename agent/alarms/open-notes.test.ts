@@ -12,6 +12,7 @@ import type { AlarmStateChange } from './types.js';
 import { AlarmService } from './service.js';
 import { Metrics } from '../metrics.js';
 import { captureLog } from '../../test/support/log.js';
+import { pseudonymizer } from '../privacy.js';
 
 const note = (text: string, priority: 'high' | 'medium' | 'low', raisedAt: number, bed = 'bed-1') =>
   JSON.stringify({ text, bed, priority, state: 'active', raisedAt });
@@ -425,5 +426,56 @@ describe('review rv187 M1, L1: a closing record sorts last for its alarm, and ne
     expect(closed.map((c) => c.alarmId)).toEqual(['gw-same-3']);
     expect(engine.get('gw-same-1')).toMatchObject({ state: 'active', condition: { text: 'V-TACH' } });
     expect(log.find(/not closed/)).toMatchObject({ level: 50, alarmIds: ['gw-same-1', 'gw-same-2'] });
+  });
+});
+
+describe('review rv188 M3: with pseudonyms on, no note keeps a raw patient id, and no closing record forwards one', () => {
+  const pseudonym = pseudonymizer('k'.repeat(32));
+  const asy = (phase: 'start' | 'continue', atS: number): AlarmEvent => ({ ...deviceAlarm('asy', phase, atS, { text: 'ASYSTOLE', priority: 'high' }), patientId: 'P-RAW-123' });
+
+  it("an acknowledged alarm's note keeps the pseudonym, and its restored acknowledgement is compared in that form", () => {
+    const e = new AlarmEngine({ idPrefix: 'boot1', patientKey: pseudonym });
+    const raised = e.ingest(asy('start', 0));
+    const id = raised[0]!.alarmId;
+    const acked = e.acknowledge(id, nurse, s(1)).changes;
+    const n = openAlarmNotes([...raised, ...acked], (a) => e.acknowledgedBy(a), pseudonym).get(id)!;
+    expect(n).not.toContain('P-RAW-123');
+    expect(parseOpenAlarmNote(n)).toMatchObject({ state: 'acknowledged', patientId: pseudonym('P-RAW-123'), recordPatientId: pseudonym('P-RAW-123'), pseudonyms: true });
+    const restore = (patientKey: (p: string) => string) => {
+      const run2 = new AlarmEngine({ idPrefix: 'boot2', patientKey });
+      run2.restoreAcknowledgements(acknowledgedBeforeRestart([n], patientKey).map(({ deviceId: _, ...a }) => ({ ...a, until: s(600) })));
+      run2.ingest(asy('continue', 20));
+      return run2.list().map((a) => a.state);
+    };
+    expect(restore(pseudonym)).toEqual(['acknowledged']);
+    // Another patient's alarm under the same key is not answered by it.
+    const other = new AlarmEngine({ idPrefix: 'boot3', patientKey: pseudonym });
+    other.restoreAcknowledgements(acknowledgedBeforeRestart([n], pseudonym).map(({ deviceId: _, ...a }) => ({ ...a, until: s(600) })));
+    other.ingest({ ...asy('continue', 20), patientId: 'P-OTHER' });
+    expect(other.list().map((a) => a.state)).toEqual(['active']);
+  });
+
+  it('a note written with pseudonyms off, read with them on: its closing record and restored acknowledgement carry the pseudonym', () => {
+    const e = new AlarmEngine({ idPrefix: 'boot1' });
+    const raised = e.ingest(asy('start', 0));
+    const id = raised[0]!.alarmId;
+    const acked = e.acknowledge(id, nurse, s(1)).changes;
+    const raw = openAlarmNotes([...raised, ...acked], (a) => e.acknowledgedBy(a)).get(id)!;
+    expect(raw).toContain('P-RAW-123'); // pseudonyms off: the raw id is the records' id
+    const closed = new AlarmEngine({ idPrefix: 'boot2' }).closeFormer([formerAlarm(id, raw, pseudonym)!], 'no longer tracked', s(10));
+    expect(JSON.stringify(alarmChangeRecord(closed[0]!))).not.toContain('P-RAW-123');
+    expect(closed[0]!.alarm.patientId).toBe(pseudonym('P-RAW-123'));
+    expect(acknowledgedBeforeRestart([raw], pseudonym)[0]!.patientId).toBe(pseudonym('P-RAW-123'));
+    // Read with pseudonyms off, as it was written.
+    expect(formerAlarm(id, raw)!.patientId).toBe('P-RAW-123');
+  });
+
+  it('a note written by an agent before this flag, with pseudonyms on (its record id a pseudonym already), is not pseudonymised twice', () => {
+    const e = new AlarmEngine({ idPrefix: 'boot1' });
+    const raised = e.ingest(asy('start', 0));
+    const id = raised[0]!.alarmId;
+    const older = JSON.parse(openAlarmNotes(raised, undefined, pseudonym).get(id)!) as Record<string, unknown>;
+    delete older.pseudonyms;
+    expect(formerAlarm(id, JSON.stringify(older), pseudonym)!.patientId).toBe(pseudonym('P-RAW-123'));
   });
 });

@@ -6,7 +6,8 @@
 // does a limit alarm answered with its device's alarm (review rv104 M3), with who acknowledged (rv104 L2). A note also
 // keeps what the next run needs to close the alarm for the cloud with one record (formerAlarm; review rv185 M4), the
 // patient (as its records carry it: a pseudonym where configured) and the source fields included (review rv187 M2: a
-// consumer keeping the newest state whole lost them).
+// consumer keeping the newest state whole lost them). With pseudonyms on, a note keeps no raw patient id, an
+// acknowledged alarm's neither (review rv188 M3), and says so (`pseudonyms`).
 import type { AlarmPriority, MdcCode } from '../model/reading.js';
 import type { Alarm, AlarmCategory, AlarmSource, AlarmState, AlarmStateChange, ManagedPriority } from './types.js';
 import { GATEWAY_BED } from './types.js';
@@ -24,13 +25,18 @@ export interface OpenAlarmNote {
   /** Acknowledged ones only: when and by whom it was acknowledged. */
   acknowledgedAt?: number;
   acknowledgedBy?: AcknowledgedBy;
-  /** Acknowledged ones only: its patient as the engine has it, which the restored acknowledgement is compared with. */
+  /**
+   * Acknowledged ones only: its patient, which the restored acknowledgement is compared with, in the form the agent
+   * stores it (AlarmEngineConfig.patientKey: a pseudonym where configured; review rv188 M3).
+   */
   patientId?: string;
   /**
    * Its patient as its records carry it (a pseudonym where configured: no raw id is stored for it), for its closing
    * record (review rv187 M2). Absent from notes written before.
    */
   recordPatientId?: string;
+  /** True: its patient ids were pseudonymised when written. Absent: written raw, or by an agent before review rv188 M3. */
+  pseudonyms?: boolean;
   /** For its closing record (formerAlarm); absent from notes written before review rv185 M4. */
   source?: AlarmSource;
   category?: AlarmCategory;
@@ -80,6 +86,9 @@ const SOURCES: ReadonlySet<string> = new Set<AlarmSource>(['device', 'limit', 'n
 const CATEGORIES: ReadonlySet<string> = new Set<AlarmCategory>(['physiological', 'technical']);
 const REPORTED_PRIORITIES: ReadonlySet<string> = new Set<AlarmPriority>(['high', 'medium', 'low', 'none']);
 
+/** What agent/privacy.ts pseudonymizer gives: `p_` and 22 base64url characters. */
+const PSEUDONYM_FORM = /^p_[A-Za-z0-9_-]{22}$/;
+
 /** A long text (an alarm's, a device's text value) cut for its note: one must not crowd the others out, nor grow it. */
 const cut = (text: string): string => (text.length > NOTE_TEXT_MAX ? `${text.slice(0, NOTE_TEXT_MAX - 1)}…` : text);
 
@@ -88,14 +97,15 @@ const cut = (text: string): string => (text.length > NOTE_TEXT_MAX ? `${text.sli
  * acknowledged, which means its condition is present) gets its note; a resolved one loses it (null). The gateway's
  * own conditions are left out: the next run checks them again (hub, store, screens) or notes them as losses of their own.
  * `acknowledgedBy` (AlarmEngine.acknowledgedBy): who acknowledged an alarm, when a later change (a lower priority, an
- * annotation) rewrites its note; otherwise the actor of its acknowledgement in this batch. `recordPatientId`: the
- * patient id as the records carry it (the agent's pseudonymiser where configured), kept for the closing record.
+ * annotation) rewrites its note; otherwise the actor of its acknowledgement in this batch. `pseudonym`: the agent's
+ * pseudonymiser where configured: every patient id in a note goes through it (the records carry it so too).
  */
 export function openAlarmNotes(
   changes: readonly AlarmStateChange[],
   acknowledgedBy?: (alarmId: string) => AcknowledgedBy | undefined,
-  recordPatientId: (patientId: string) => string = (id) => id,
+  pseudonym?: (patientId: string) => string,
 ): Map<string, string | null> {
+  const stored = pseudonym ?? ((id: string) => id);
   const notes = new Map<string, string | null>();
   const ackedIn = new Map<string, AcknowledgedBy>();
   for (const { alarm: a, change, actor, at } of changes) {
@@ -110,7 +120,8 @@ export function openAlarmNotes(
     if (a.condition.code) note.code = { code: a.condition.code.code, refid: a.condition.code.refid };
     if (a.condition.raw) note.raw = { system: a.condition.raw.system, code: a.condition.raw.code };
     // All the alarm-change record carries of its patient and source, so that its closing record says it too.
-    if (a.patientId !== undefined) note.recordPatientId = recordPatientId(a.patientId);
+    if (a.patientId !== undefined) note.recordPatientId = stored(a.patientId);
+    if (a.patientId !== undefined && pseudonym) note.pseudonyms = true;
     if (a.reportedPriority !== undefined && a.reportedPriority !== a.priority) note.reportedPriority = a.reportedPriority;
     if (a.metric) note.metric = { code: a.metric.code, refid: a.metric.refid };
     if (a.value !== undefined) note.value = typeof a.value === 'string' ? cut(a.value) : a.value;
@@ -119,7 +130,7 @@ export function openAlarmNotes(
       note.acknowledgedAt = a.acknowledgedAt ?? a.updatedAt;
       const by = acknowledgedBy?.(a.id) ?? ackedIn.get(a.id);
       if (by) note.acknowledgedBy = { user: by.user, role: by.role };
-      if (a.patientId !== undefined) note.patientId = a.patientId;
+      if (a.patientId !== undefined) note.patientId = stored(a.patientId);
     }
     notes.set(a.id, OPEN_STATES.has(a.state) ? JSON.stringify(note) : null);
   }
@@ -137,6 +148,7 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
       if (by && typeof by.user === 'string' && typeof by.role === 'string') note.acknowledgedBy = { user: by.user, role: by.role };
       if (typeof v.patientId === 'string') note.patientId = v.patientId;
       if (typeof v.recordPatientId === 'string') note.recordPatientId = v.recordPatientId;
+      if (v.pseudonyms === true) note.pseudonyms = true;
       if (typeof v.source === 'string' && SOURCES.has(v.source)) note.source = v.source;
       if (typeof v.category === 'string' && CATEGORIES.has(v.category)) note.category = v.category;
       if (typeof v.sourceAlarmId === 'string') note.sourceAlarmId = v.sourceAlarmId;
@@ -161,9 +173,11 @@ export function parseOpenAlarmNote(text: string): OpenAlarmNote | null {
 /**
  * The acknowledged device alarms among the notes, and the limit alarms answered with them at the device (their twins,
  * review rv104 M3: the device alarm's acknowledgement is restored, so the twin's must be too, or it escalates though
- * both were answered). Any other limit alarm, and NEWS2, is judged anew from the readings.
+ * both were answered). Any other limit alarm, and NEWS2, is judged anew from the readings. `pseudonym`: the agent's
+ * pseudonymiser where configured, for a patient id a note keeps raw (written with pseudonyms off, or before rv188 M3):
+ * the engine compares in the stored form (patientKey).
  */
-export function acknowledgedBeforeRestart(notes: Iterable<string>): AcknowledgedBeforeRestart[] {
+export function acknowledgedBeforeRestart(notes: Iterable<string>, pseudonym?: (patientId: string) => string): AcknowledgedBeforeRestart[] {
   const out: AcknowledgedBeforeRestart[] = [];
   for (const text of notes) {
     const n = parseOpenAlarmNote(text);
@@ -171,7 +185,7 @@ export function acknowledgedBeforeRestart(notes: Iterable<string>): Acknowledged
     if (!n.key.startsWith('device:') && !(n.key.startsWith('limit:') && n.acknowledgedBy?.role === 'device')) continue;
     const a: AcknowledgedBeforeRestart = { key: n.key, bed: n.bed, deviceId: n.deviceId, priority: n.priority, acknowledgedAt: n.acknowledgedAt };
     if (n.acknowledgedBy) a.acknowledgedBy = n.acknowledgedBy;
-    if (n.patientId !== undefined) a.patientId = n.patientId;
+    if (n.patientId !== undefined) a.patientId = pseudonym && !n.pseudonyms ? pseudonym(n.patientId) : n.patientId;
     out.push(a);
   }
   return out;
@@ -181,9 +195,10 @@ export function acknowledgedBeforeRestart(notes: Iterable<string>): Acknowledged
  * The alarm as its note left it, for the one record that closes it for the cloud at the next start (review rv185 M4:
  * a consumer keeping the newest state per alarm id held it open for ever). Null for a note that cannot be read or was
  * written before notes kept the source, category, device and key: the restart alarm still lists those. Its
- * `patientId` is in the records' form already (a pseudonym where configured).
+ * `patientId` is in the records' form (not to be pseudonymised again): `pseudonym`, the agent's pseudonymiser where
+ * configured now, is applied to one the note kept raw (written with pseudonyms off; review rv188 M3).
  */
-export function formerAlarm(id: string, text: string): Alarm | null {
+export function formerAlarm(id: string, text: string, pseudonym?: (patientId: string) => string): Alarm | null {
   const n = parseOpenAlarmNote(text);
   if (!n || n.key === undefined || n.deviceId === undefined || n.source === undefined || n.category === undefined) return null;
   const alarm: Alarm = {
@@ -206,8 +221,13 @@ export function formerAlarm(id: string, text: string): Alarm | null {
   };
   if (n.raw) alarm.condition.raw = { ...n.raw };
   if (n.sourceAlarmId !== undefined) alarm.sourceAlarmId = n.sourceAlarmId;
-  // As its records carried it: not to be pseudonymised again (AlarmService.isClosingRecord).
-  if (n.recordPatientId !== undefined) alarm.patientId = n.recordPatientId;
+  // As its records carried it: not to be pseudonymised again (AlarmService.isClosingRecord); but never a raw id while
+  // pseudonyms are on. A note without the flag, by an agent before it, whose id has a pseudonym's form was written
+  // with pseudonyms on (its record id was pseudonymised since rv187 M2).
+  if (n.recordPatientId !== undefined) {
+    const raw = pseudonym !== undefined && !n.pseudonyms && !PSEUDONYM_FORM.test(n.recordPatientId);
+    alarm.patientId = raw ? pseudonym(n.recordPatientId) : n.recordPatientId;
+  }
   if (n.acknowledgedAt !== undefined) alarm.acknowledgedAt = n.acknowledgedAt;
   if (n.reportedPriority !== undefined) alarm.reportedPriority = n.reportedPriority;
   if (n.metric) alarm.metric = { ...n.metric };

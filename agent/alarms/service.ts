@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { DriverEvent } from '../model/reading.js';
 import { DeviceClocks, ontoNewClock, STEP_IN_FLIGHT_MS } from '../model/measured.js';
 import type { Metrics } from '../metrics.js';
-import { MAX_DEVICES, type AlarmEngine, type CappedAlarm, type AudioPauseTarget, type OperationResult } from './engine.js';
+import { MAX_DEVICES, type AlarmEngine, type OverThresholdAlarm, type AudioPauseTarget, type OperationResult } from './engine.js';
 import type { Acvpu, OxygenSupport, RecordedObservations } from './news2.js';
 import type { HubDownCause } from './technical.js';
 import { GATEWAY_BED, type Actor, type Alarm, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority, type SignalPriority } from './types.js';
@@ -27,8 +27,8 @@ export const MAX_HELD_CHANGES = 20_000;
  * must not age out of the note while the agent runs. Our choice: one small store write an hour.
  */
 export const NEWS2_NOTE_REFRESH_MS = 3_600_000;
-/** Device alarms ended over their device's cap are told in the log at most this often (each is counted at once). */
-const CAPPED_TELL_EVERY_MS = 60_000;
+/** Device alarms raised past their device and bed's flood threshold are told in the log at most this often (each is counted at once). */
+const OVER_TELL_EVERY_MS = 60_000;
 
 /**
  * A wall clock that advanced more or less than the monotonic clock by more than this between two reads stepped (NTP or
@@ -72,10 +72,10 @@ export class AlarmService {
   private keepObservations: ((all: Record<string, RecordedObservations>) => void) | null = null;
   /** When the NEWS2 note was last written (or tried). */
   private news2NoteAt = -Infinity;
-  /** Device alarms ended over their device's cap not yet told in the log, and when it was last told (at most a minute). */
-  private cappedUntold: CappedAlarm[] = [];
-  private cappedCount = 0;
-  private cappedToldAt = -Infinity;
+  /** Device alarms raised past their device and bed's flood threshold not yet told in the log, and when it was last told (at most a minute). */
+  private overUntold: OverThresholdAlarm[] = [];
+  private overCount = 0;
+  private overToldAt = -Infinity;
   /** Each device's clock, learned across deliveries: an input's age for NEWS2 (as the display ages it). */
   private readonly clocks = new DeviceClocks();
   /** Both clocks when last read (clock()), and the last step seen, with when (monotonic). */
@@ -334,24 +334,25 @@ export class AlarmService {
   }
 
   /**
-   * Device alarms ended over their device's cap (review rv185 M2): each counted at once, told in one line at most every
-   * CAPPED_TELL_EVERY_MS (a flooding sender would otherwise write a line per message), with the count since the last.
+   * Device alarms raised past their device and bed's flood threshold (review rv188 H2): each counted at once, told in
+   * one line at most every OVER_TELL_EVERY_MS (a flooding sender would otherwise write a line per message), with the
+   * count since the last.
    */
-  private cappedCounts(now: number): void {
-    const capped = this.engine.takeCapped();
-    if (capped.length > 0) this.metrics.inc('alarm_device_alarms_capped_total', undefined, capped.length);
-    this.cappedCount += capped.length;
+  private overThresholdCounts(now: number): void {
+    const over = this.engine.takeOverThreshold();
+    if (over.length > 0) this.metrics.inc('alarm_device_alarms_over_threshold_total', undefined, over.length);
+    this.overCount += over.length;
     // Only the first few are named; the rest are counted.
-    this.cappedUntold.push(...capped.slice(0, Math.max(0, 10 - this.cappedUntold.length)));
-    if (this.cappedCount === 0 || now - this.cappedToldAt < CAPPED_TELL_EVERY_MS) return;
-    this.cappedToldAt = now;
-    const devices = [...new Set(this.cappedUntold.map((c) => c.deviceId))];
+    this.overUntold.push(...over.slice(0, Math.max(0, 10 - this.overUntold.length)));
+    if (this.overCount === 0 || now - this.overToldAt < OVER_TELL_EVERY_MS) return;
+    this.overToldAt = now;
+    const where = [...new Set(this.overUntold.map((o) => `${o.deviceId} on ${o.bed}`))];
     this.log.warn(
-      { count: this.cappedCount, devices, alarms: this.cappedUntold.map((c) => `${c.alarmId} ${c.priority} "${c.text}" (bed ${c.bed})`) },
-      `${this.cappedCount} device alarm(s) ended over their device's cap of open alarms (alarms.maxOpenDeviceAlarms), from ${devices.join(', ')}: each has a resolved record saying so, and a technical alarm is up while the device is at its cap; check the device and its sender (told at most once a minute; counted in alarm_device_alarms_capped_total)`,
+      { count: this.overCount, where, alarms: this.overUntold.map((o) => `${o.alarmId} ${o.priority} "${o.text}" (${o.open} open on bed ${o.bed})`) },
+      `${this.overCount} device alarm(s) raised while their device had more than alarms.maxOpenDeviceAlarms open on their bed (${where.join(', ')}): none is ended, each is shown and sounds; a technical alarm is up for that device and bed; check the device and its sender (told at most once a minute; counted in alarm_device_alarms_over_threshold_total)`,
     );
-    this.cappedUntold = [];
-    this.cappedCount = 0;
+    this.overUntold = [];
+    this.overCount = 0;
   }
 
   /** Metrics gone with their limit alarm (rv77 H1) and device state forgotten (rv77 M2): counted and logged. */
@@ -363,7 +364,7 @@ export class AlarmService {
         `no ${m.label} from ${m.deviceId} for ${m.silentS} s while it still sends for bed ${m.bed}: its limit alarm "${m.alarm}" ended unconfirmed, and "No ${m.label} from ${m.deviceId}" (low) is raised until ${m.label} comes again`,
       );
     }
-    this.cappedCounts(now);
+    this.overThresholdCounts(now);
     // The device cap could not be met: every silent device beyond it is alarmed about, or silent under an hour (rv80 M2).
     const unmet = this.engine.takeCapUnmet();
     if (unmet) {

@@ -646,11 +646,12 @@ export class TechnicalMonitor {
   }
 
   /**
-   * "<device> reports more alarms than the gateway keeps open": raised by the engine while a device is at its cap of
-   * open device alarms (AlarmEngine.capDevice). Latching: alarms were ended unseen, so it stays until acknowledged.
+   * "<device> has N open alarms on <bed>": raised by the engine while a device has more than maxOpenDeviceAlarms open
+   * on one bed (AlarmEngine.floodCheck), one per device and bed. Not latching: nothing was ended, the alarms are all
+   * still shown; it ends once fewer are open.
    */
   floodSpec(deviceId: string, bed: string, text: string): ConditionSpec {
-    return { ...this.base(technicalKey(deviceId, 'alarm-flood'), bed, deviceId, 'alarm-flood', text), latch: true };
+    return this.base(technicalKey(`${deviceId}|${bed}`, 'alarm-flood'), bed, deviceId, 'alarm-flood', text);
   }
 
   private base(key: string, bed: string, deviceId: string, kind: TechnicalKind, text: string): ConditionSpec {

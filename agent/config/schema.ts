@@ -347,11 +347,11 @@ export const configSchema = {
           minimum: 8,
           maximum: 1000,
           description:
-            'Open alarms the agent keeps per device from the device\'s own reports (HL7 PCD-04, IntelliVue, …). Default 64, well ' +
-            'above what a monitor has open at once. Past it (a sender with a new alarm id in each message and no end), the highest ' +
-            'priority and newest are kept and the rest end as resolved, each with a record saying why; they are counted ' +
-            '(alarm_device_alarms_capped_total), logged at most once a minute, and the technical alarm "<device> reports more ' +
-            'alarms than the gateway keeps open" (medium, latching) is up while the device is at its cap.',
+            'Flood threshold: open alarms from a device\'s own reports (HL7 PCD-04, IntelliVue, …) per device and bed. Default ' +
+            '64, well above what a monitor has open for one patient. Nothing is ever ended over it. Past it (a sender with a new ' +
+            'alarm id in each message and no end), the technical alarm "<device> has N open alarms on <bed> (more than M): check ' +
+            'the device and its sender" (medium) is up for that device and bed until fewer than M are open there; each alarm ' +
+            'raised past it is counted (alarm_device_alarms_over_threshold_total) and logged at most once a minute.',
         },
         devices: {
           type: 'object',

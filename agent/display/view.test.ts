@@ -198,8 +198,36 @@ describe('bed tile under a device alarm flood (review rv185 M2)', () => {
     const tile = bedTile(ward, e, 'bed-1', 10_000);
     expect(tile.alarms).toHaveLength(20);
     expect(tile.alarms[0]!.text).toBe('vt');
-    expect(tile.alarmsNotSent).toEqual({ total: 16, high: 0, medium: 11, low: 0, information: 5 });
+    expect(tile.alarmsNotSent).toMatchObject({ total: 16, high: 0, medium: 11, low: 0, information: 5 });
     expect(JSON.stringify(tile).length).toBeLessThan(20_000);
+  });
+
+  it('puts unacknowledged alarms first, then priority, then newest: an older unanswered HIGH is never left out behind acknowledged ones (review rv188 H3)', () => {
+    const e = new AlarmEngine({ idPrefix: 't' });
+    const start = (id: string, at: number) =>
+      e.deviceAlarm({ kind: 'alarm', deviceId: 'mon-1', bed: 'bed-1', source: 'test', alarmId: id, condition: null, text: id, priority: 'high', category: 'physiological', phase: 'start', deviceTime: null, receivedAt: at });
+    start('VFIB', 1000);
+    for (let i = 0; i < 20; i++) {
+      const [c] = start(`H${i}`, 2000 + i);
+      expect(e.acknowledge(c!.alarmId, nurse, 3000).ok).toBe(true);
+    }
+    expect(e.tick(71_000).filter((c) => c.change === 'escalated').map((c) => c.alarm.condition.text)).toEqual(['VFIB']);
+    const tile = bedTile(ward, e, 'bed-1', 71_000);
+    expect(tile.alarms).toHaveLength(20);
+    expect(tile.alarms[0]).toMatchObject({ text: 'VFIB', state: 'active', escalated: true });
+    // Then the other unanswered one (the device's "No data", raised by the tick), then the acknowledged ones, newest
+    // first; the two oldest acknowledged ones are counted.
+    expect(tile.alarms.slice(0, 3).map((a) => a.text)).toEqual(['VFIB', 'No data from mon-1 for 30 s or more', 'H19']);
+    expect(tile.alarmsNotSent).toEqual({ total: 2, high: 2, medium: 0, low: 0, information: 0, unacknowledged: { total: 0, high: 0, medium: 0, low: 0, information: 0 } });
+  });
+
+  it('counts the unacknowledged alarms left out (more than 20 unanswered), for the ward strip', () => {
+    const e = new AlarmEngine({ idPrefix: 't' });
+    for (let i = 0; i < 23; i++) {
+      e.deviceAlarm({ kind: 'alarm', deviceId: 'mon-1', bed: 'bed-1', source: 'test', alarmId: `a${i}`, condition: null, text: `A${i}`, priority: i < 2 ? 'high' : 'low', category: 'physiological', phase: 'start', deviceTime: null, receivedAt: 1000 + i });
+    }
+    const tile = bedTile(ward, e, 'bed-1', 5000);
+    expect(tile.alarmsNotSent).toEqual({ total: 3, high: 0, medium: 0, low: 3, information: 0, unacknowledged: { total: 3, high: 0, medium: 0, low: 3, information: 0 } });
   });
 });
 

@@ -1,6 +1,6 @@
 // What the display's API returns: bed tiles (vitals, NEWS2, alarms by priority) and alarm views.
 // Patient identifiers and the addresses of people who acted are left out: the ward screen does not need them.
-import type { AlarmEngine } from '../alarms/engine.js';
+import { compareAlarms, type AlarmEngine } from '../alarms/engine.js';
 import type { News2Score } from '../alarms/news2.js';
 import { technicalKey } from '../alarms/technical.js';
 import { GATEWAY_BED, IEC_PRESENTATION, MODEL_ANNOTATION_KIND, type Alarm, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
@@ -63,8 +63,17 @@ export interface UnconfirmedView {
  * not detected, and the bedside must not read a condition reported once, long ago, as current.
  */
 export const NOT_REPORTED_AFTER_MS = 5 * 60_000;
-/** Alarm rows a bed tile carries (the most urgent, as list() orders them); the rest are counted (alarmsNotSent). */
+/** Alarm rows a bed tile carries (the first in tileOrder); the rest are counted (alarmsNotSent). */
 export const MAX_TILE_ALARMS = 20;
+
+/**
+ * A tile's rows: unacknowledged first (active, latched, audio-paused), then as list() (priority, newest): an older
+ * unanswered HIGH must not be left out behind twenty newer acknowledged ones, with no row to acknowledge it from
+ * (review rv188 H3). The page orders the rows it keeps the same way (app.js sortAlarms).
+ */
+export function tileOrder(a: Alarm, b: Alarm): number {
+  return Number(b.state !== 'acknowledged') - Number(a.state !== 'acknowledged') || compareAlarms(a, b);
+}
 
 /** An alarm's UnconfirmedView, from the engine's open alarms as they are when it is asked (unconfirmedOf). */
 export type UnconfirmedOf = (a: Alarm) => UnconfirmedView | null;
@@ -198,12 +207,23 @@ export interface BedTile {
   news2: News2View | null;
   /** At most MAX_TILE_ALARMS, the most urgent first (review rv185 M2: a flooding device made a tile megabytes). */
   alarms: AlarmView[];
-  /** Open alarms of the bed not in `alarms` (lower in the order), by priority ('information': a device's information signal). */
-  alarmsNotSent: { total: number; high: number; medium: number; low: number; information: number };
+  /**
+   * Open alarms of the bed not in `alarms` (later in tileOrder), by priority ('information': a device's information
+   * signal), and those of them unacknowledged (more than MAX_TILE_ALARMS unanswered), which the ward strip counts.
+   */
+  alarmsNotSent: NotSentCounts & { unacknowledged: NotSentCounts };
   devices: { deviceId: string; state: string; detail: string; at: number }[];
   lastDataAt: number | null;
   /** Its readings are left out over display.maxBeds (the tile is shown for its alarms): the page says why it has no values. */
   readingsDropped: boolean;
+}
+
+export interface NotSentCounts {
+  total: number;
+  high: number;
+  medium: number;
+  low: number;
+  information: number;
 }
 
 export interface ChangeView {
@@ -286,11 +306,17 @@ export function wardBeds(ward: WardState, engine: AlarmEngine): string[] {
  * `unconfirmed`: the engine's silent devices (unconfirmedOf); one may serve every tile of a snapshot or flush.
  */
 export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now), unconfirmed = unconfirmedOf(engine, now)): BedTile {
-  const all = engine.list({ bed });
-  const notSent = { total: 0, high: 0, medium: 0, low: 0, information: 0 };
+  const all = engine.list({ bed }).sort(tileOrder);
+  const counts = (): NotSentCounts => ({ total: 0, high: 0, medium: 0, low: 0, information: 0 });
+  const notSent = { ...counts(), unacknowledged: counts() };
   for (const a of all.slice(MAX_TILE_ALARMS)) {
+    const p = a.reportedPriority === 'none' ? 'information' : a.priority;
     notSent.total++;
-    notSent[a.reportedPriority === 'none' ? 'information' : a.priority]++;
+    notSent[p]++;
+    if (a.state !== 'acknowledged') {
+      notSent.unacknowledged.total++;
+      notSent.unacknowledged[p]++;
+    }
   }
   return {
     bed,

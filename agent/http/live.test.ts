@@ -164,3 +164,59 @@ describe('LiveFeed: open screens kept in step without new readings', () => {
     expect(tilesOf('bed-4').map((t) => t.lastDataAt)).toEqual([T0]);
   });
 });
+
+// Review rv188 M2, L2: a device alarm from a source that may send only start and end is marked "not reported" after
+// NOT_REPORTED_AFTER_MS; that mark comes with time alone, so open screens must be sent the bed's tile again when it
+// comes (an alarm-only bed has no readings to send it), judged on the feed's own clock, not Date.now.
+describe('LiveFeed: the "not reported" mark reaches open screens (review rv188 M2, L2)', () => {
+  const at0 = Date.now() + 86_400_000; // a day ahead of Date.now: judged on Date.now, nothing would ever be marked
+  let clock = at0;
+  let feed: LiveFeed;
+  let engine: AlarmEngine;
+  let sent: { event: string; data: { serverTime: number; beds: BedTile[] } }[];
+
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    clock = at0;
+    const ward = new WardState({ staleAfterS: STALE_AFTER_S, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 360 }, waveformSeconds: 8, maxBeds: 256 });
+    engine = new AlarmEngine();
+    sent = [];
+    const hub = { broadcast: (event: string, data: unknown) => sent.push({ event, data: data as never }) } as unknown as SseHub;
+    feed = new LiveFeed(ward, engine, hub, { gatewayId: 'gw', viewing: 'open', staleAfterS: STALE_AFTER_S }, 250, () => clock);
+  });
+
+  afterEach(() => {
+    feed.stop();
+    vi.useRealTimers();
+  });
+
+  const alarm = (phase: 'start' | 'end', at: number) =>
+    ({ kind: 'alarm', deviceId: 'acm-9', bed: 'bed-9', source: 'hl7', alarmId: 'asy', condition: null, text: 'ASYSTOLE', priority: 'high', category: 'physiological', phase, deviceTime: null, receivedAt: at }) as const;
+  const deliver = (e: ReturnType<typeof alarm>) => {
+    const changes = engine.ingest(e);
+    feed.committed([e]);
+    if (changes.length) feed.alarmChanges(changes);
+  };
+  const marks = () => sent.filter((e) => e.event === 'vitals').flatMap((e) => e.data.beds.filter((b) => b.bed === 'bed-9').map((b) => b.alarms[0]?.unconfirmed?.kind ?? null));
+
+  it('an alarm-only bed gets its tile again when the mark comes, and again when the device reports the alarm anew', () => {
+    deliver(alarm('start', clock));
+    const first = JSON.parse(feed.snapshotJson()) as { beds: BedTile[] };
+    expect(first.beds.find((b) => b.bed === 'bed-9')!.alarms[0]!.unconfirmed).toBeNull();
+    for (let sec = 1; sec <= 302; sec++) {
+      clock = at0 + sec * 1000;
+      feed.tick(clock);
+      vi.advanceTimersByTime(250);
+    }
+    expect(marks().at(-1)).toBe('not-reported');
+    // A new screen gets it too, judged on the feed's clock.
+    const later = JSON.parse(feed.snapshotJson()) as { beds: BedTile[] };
+    expect(later.beds.find((b) => b.bed === 'bed-9')!.alarms[0]!.unconfirmed?.kind).toBe('not-reported');
+    // The device reports it again (no change of the alarm): the mark goes from open screens at the next tick.
+    deliver({ ...alarm('start', clock), phase: 'start' });
+    clock += 1000;
+    feed.tick(clock);
+    vi.advanceTimersByTime(250);
+    expect(marks().at(-1)).toBeNull();
+  });
+});

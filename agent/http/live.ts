@@ -4,12 +4,12 @@
 // ward's takes ~28 ms and ~200 KB, so building it per request let a GET flood stall the alarms. A bed's answer (GET
 // /api/beds/:bed, with its trends and waveforms: 0.5 MB for a busy bed) is shared the same way, per bed (review rv132
 // M1: a flood of it stalled alarms by a second). Once a second, tiles that time alone changed (NEWS2 inputs aging
-// out, lastDataAt moved by waveforms) are sent again (tick).
+// out, lastDataAt moved by waveforms, a device alarm's "not reported" mark) are sent again (tick).
 import type { AlarmEngine } from '../alarms/engine.js';
 import { DEFAULT_NEWS2_CONFIG, type News2Score } from '../alarms/news2.js';
 import { GATEWAY_BED, type AlarmStateChange } from '../alarms/types.js';
 import type { DriverEvent } from '../model/reading.js';
-import { alarmView, bedTile, changeView, news2View, presentation, tellsSilence, unconfirmedOf, wardBeds, type BedTile, type UnconfirmedOf } from '../display/view.js';
+import { alarmView, bedTile, changeView, news2View, NOT_REPORTED_AFTER_MS, presentation, tellsSilence, unconfirmedOf, wardBeds, type BedTile, type UnconfirmedOf } from '../display/view.js';
 import { MAX_DROPPED_BEDS_NAMED, type WardDrop, type WardState, type WaveChunk } from '../display/ward.js';
 import type { SseHub } from './sse.js';
 
@@ -28,12 +28,30 @@ const TICK_MS = 1000;
  */
 const NEWS2_MAX_AGE_S = DEFAULT_NEWS2_CONFIG.maxAgeS;
 
-/** What open screens have of a bed that can change with no new event: its lastDataAt and NEWS2 view. */
+/** What open screens have of a bed that can change with no new event: its lastDataAt, NEWS2 view and "not reported" marks. */
 interface Shown {
   lastDataAt: number | null;
   /** The NEWS2 view as JSON, and when one of its measured inputs next ages out (Infinity: none can). */
   news2: string;
   news2ChangesAt: number;
+  /** When a device alarm row sent unmarked gets its "not reported" mark (unconfirmedOf; Infinity: none will). */
+  markAt: number;
+  /** Rows sent marked "not reported", by alarm id, with the report they were marked for: a new report takes it off. */
+  marked: Map<string, number>;
+}
+
+/** A tile's rows that time alone marks "not reported" (review rv188 M2): when the next mark comes, and the marked ones. */
+function marksOf(tile: BedTile, engine: AlarmEngine): Pick<Shown, 'markAt' | 'marked'> {
+  let markAt = Infinity;
+  const marked = new Map<string, number>();
+  for (const a of tile.alarms) {
+    if (a.source !== 'device' || !a.conditionPresent) continue;
+    const report = engine.deviceReport(a.id);
+    if (!report || report.repeatMs !== null) continue;
+    if (a.unconfirmed?.kind === 'not-reported') marked.set(a.id, report.at);
+    else if (a.unconfirmed === null) markAt = Math.min(markAt, report.at + NOT_REPORTED_AFTER_MS + 1);
+  }
+  return { markAt, marked };
 }
 
 /** When a score can next change with time alone: the first of its measured inputs to age out (computeNews2's test). */
@@ -160,7 +178,7 @@ export class LiveFeed {
     this.schedule();
     // Who acted by name to streams opened with a login or token, by role to anonymous ones (viewing: open).
     const serverTime = this.now();
-    const unconfirmed = unconfirmedOf(this.engine);
+    const unconfirmed = unconfirmedOf(this.engine, serverTime);
     this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, true, unconfirmed)) }, (c) => c.identity !== null);
     this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, false, unconfirmed)) }, (c) => c.identity === null);
   }
@@ -173,7 +191,7 @@ export class LiveFeed {
     this.timer = null;
     if (this.dirty.size === 0) return;
     const now = this.now();
-    const unconfirmed = unconfirmedOf(this.engine);
+    const unconfirmed = unconfirmedOf(this.engine, now);
     const beds = [...this.dirty].map((b) => this.tile(b, now, true, unconfirmed));
     for (const b of this.dirty) this.bedCached.delete(b);
     this.dirty.clear();
@@ -213,7 +231,8 @@ export class LiveFeed {
 
   /** The whole ward, built now. */
   snapshot(now = this.now()): Record<string, unknown> {
-    const unconfirmed = unconfirmedOf(this.engine);
+    // On the feed's clock, as every instant it sends (review rv188 L2).
+    const unconfirmed = unconfirmedOf(this.engine, now);
     return {
       gatewayId: this.info.gatewayId,
       site: this.info.site ?? null,
@@ -239,9 +258,10 @@ export class LiveFeed {
     const score = this.engine.news2(bed, now);
     const tile = bedTile(this.ward, this.engine, bed, now, score, unconfirmed);
     if (!broadcast && this.shown.has(bed)) return tile;
-    // A tile with neither has nothing time alone can change.
-    if (tile.lastDataAt === null && tile.news2 === null) this.shown.delete(bed);
-    else this.shown.set(bed, { lastDataAt: tile.lastDataAt, news2: JSON.stringify(tile.news2), news2ChangesAt: news2ChangesAt(score) });
+    // A tile with none of these has nothing time alone can change.
+    const marks = marksOf(tile, this.engine);
+    if (tile.lastDataAt === null && tile.news2 === null && marks.markAt === Infinity && marks.marked.size === 0) this.shown.delete(bed);
+    else this.shown.set(bed, { lastDataAt: tile.lastDataAt, news2: JSON.stringify(tile.news2), news2ChangesAt: news2ChangesAt(score), ...marks });
     return tile;
   }
 
@@ -266,7 +286,15 @@ export class LiveFeed {
     // after 5 min): the badge on open screens stayed "all measured" (review rv121 M3). A bed is scored again only once
     // one of its inputs can have aged out.
     for (const [bed, s] of this.shown) {
-      if (s.news2ChangesAt > now || this.dirty.has(bed)) continue;
+      if (this.dirty.has(bed)) continue;
+      // A device alarm's "not reported" mark comes with time alone, and goes with a new report of the alarm, which
+      // changes nothing of it (no alarm change): its bed may get no readings at all (a sender of alarms only; review
+      // rv188 M2).
+      if (s.markAt <= now || [...s.marked].some(([id, at]) => this.engine.deviceReport(id)?.at !== at)) {
+        this.dirty.add(bed);
+        continue;
+      }
+      if (s.news2ChangesAt > now) continue;
       const score = this.engine.news2(bed, now);
       if (JSON.stringify(news2View(score)) !== s.news2) this.dirty.add(bed);
       else s.news2ChangesAt = news2ChangesAt(score);

@@ -196,6 +196,49 @@ describe('patient privacy', () => {
     }, 30_000);
   }
 
+  it('open-alarm notes keep no raw patient id, an acknowledged alarm\'s neither; a note written with pseudonyms off closes with the pseudonym (review rv188 M3)', async () => {
+    const base = { alarms: { limits: { beds: { 'bed-1': { hr: { delayS: 0 } }, 'bed-2': { hr: { delayS: 0 } } } }, news2: { beds: { 'bed-1': { enabled: false }, 'bed-2': { enabled: false } } } } };
+    const on = { privacy: { pseudonymizePatientIds: true, pseudonymKey: PSEUDONYM_KEY } };
+    const pseudonym = pseudonymizer(PSEUDONYM_KEY);
+    const ids = ['MRN-NOTE-0001', 'MRN-NOTE-0002'];
+    /** HR 150 for each patient on its bed, the second acknowledged; stopped with both open. */
+    const run1 = async (dir: string, privacy: object) => {
+      agent = new Agent({ config: testConfig(dir, { ...base, ...privacy }), registry, log: captureLog('info').log, transport: null });
+      await agent.start();
+      await agent.ingest.accept('test-source', [{ ...reading(MDC.ECG_HEART_RATE, 150, { bed: 'bed-1', deviceId: 'mon-1' }), patientId: ids[0] }]);
+      await agent.ingest.accept('test-source', [{ ...reading(MDC.ECG_HEART_RATE, 150, { bed: 'bed-2', deviceId: 'mon-2' }), patientId: ids[1] }]);
+      const [acked] = agent.alarms.engine.list({ bed: 'bed-2' });
+      expect(agent.alarms.acknowledge(acked!.id, { user: 'n', role: 'clinician', from: 't' }).ok).toBe(true);
+      await agent.stop();
+      agent = null;
+    };
+    // Pseudonyms on throughout: nothing in the store file holds a raw id (the acknowledged alarm's note held it).
+    const dirOn = tempDir();
+    await run1(dirOn, on);
+    for (const id of ids) expect(storeBytesHits(dirOn, id), id).toBe(0);
+
+    // Notes written with pseudonyms off, read with them on: the closing records carry the pseudonyms.
+    const dirOff = tempDir();
+    await run1(dirOff, {});
+    agent = new Agent({ config: testConfig(dirOff, { ...base, ...on }), registry, log: captureLog('info').log, transport: null });
+    await agent.start();
+    await agent.stop();
+    agent = null;
+    const db = new Database(join(dirOff, 'agent.db'), { readonly: true });
+    const closing: { patientId?: string; why: string }[] = [];
+    try {
+      for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'outbox%'").all() as { name: string }[]) {
+        for (const { body } of db.prepare(`SELECT body FROM "${name}" WHERE stream = 'alarms'`).all() as { body: string }[]) {
+          const r = JSON.parse(body) as { change: string; why: string; patientId?: string };
+          if (r.change === 'resolved' && r.why.startsWith('no longer tracked: the agent restarted')) closing.push(r);
+        }
+      }
+    } finally {
+      db.close();
+    }
+    expect(closing.map((r) => r.patientId).sort()).toEqual(ids.map(pseudonym).sort());
+  }, 30_000);
+
   it('refuses a config that asks for pseudonyms without a key', async () => {
     expect(() => testConfig(tempDir(), { privacy: { pseudonymizePatientIds: true } })).toThrow(/privacy\.pseudonymKey: is required/);
     // A key from an environment variable that is not set: the agent does not start, and says which variable.

@@ -361,6 +361,44 @@ function sortAlarms(list) {
   return list.sort((a, b) => RANK[b.priority] - RANK[a.priority] || b.raisedAt - a.raisedAt || idOrder(a.id, b.id));
 }
 
+/**
+ * A tile's rows as the agent orders them (agent/display/view.ts tileOrder): unacknowledged first, then as sortAlarms,
+ * so an unanswered alarm the stream brings is not put below acknowledged ones (review rv188 H3).
+ */
+function sortTileAlarms(list) {
+  return list.sort((a, b) => Number(b.state !== 'acknowledged') - Number(a.state !== 'acknowledged') || RANK[b.priority] - RANK[a.priority] || b.raisedAt - a.raisedAt || idOrder(a.id, b.id));
+}
+
+/**
+ * A tile as the server sent it (snapshot or flush at `serverTime`): which rows it had, so that a stream change of an
+ * alarm it counted in alarmsNotSent is taken off that count (leftNotSent), not shown as a row and counted too.
+ */
+function sentTile(t, serverTime) {
+  t.sentIds = new Set(t.alarms.map((a) => a.id));
+  t.builtAt = serverTime;
+  t.uncounted = new Set();
+  return t;
+}
+
+/**
+ * An alarm the tile's server rows left out (open when the tile was built, not one of its rows) changed: it now has a
+ * row, or has resolved; either way it is no longer one of those not shown. Taken off once, at its priority now (the
+ * counts never go below 0); off the unacknowledged count unless it was acknowledged before this change.
+ */
+function leftNotSent(t, a, from) {
+  const n = t.alarmsNotSent;
+  if (!n?.total || !t.sentIds || t.sentIds.has(a.id) || t.uncounted.has(a.id) || a.raisedAt > t.builtAt) return;
+  t.uncounted.add(a.id);
+  const p = a.information ? 'information' : a.priority;
+  const off = (c) => {
+    if (!c?.total) return;
+    c.total--;
+    if (c[p] > 0) c[p]--;
+  };
+  off(n);
+  if (from !== 'acknowledged') off(n.unacknowledged);
+}
+
 function idOrder(a, b) {
   const na = /-(\d+)$/.exec(a);
   const nb = /-(\d+)$/.exec(b);
@@ -394,7 +432,7 @@ const ANSWER_SEQ_MAX = 5000;
 /** An alarm change from the stream: in order, applied as it comes. */
 function streamChange(c) {
   if (typeof c.seq === 'number' && c.seq > streamSeq) streamSeq = c.seq;
-  upsertAlarm(c.alarm);
+  upsertAlarm(c.alarm, c.from);
 }
 
 /** An alarm change from an answer (an action, an observation): applied only when newer than what the page shows. */
@@ -403,10 +441,11 @@ function answerChange(c) {
   answerSeq.delete(c.alarm.id);
   answerSeq.set(c.alarm.id, c.seq);
   if (answerSeq.size > ANSWER_SEQ_MAX) answerSeq.delete(answerSeq.keys().next().value);
-  upsertAlarm(c.alarm);
+  upsertAlarm(c.alarm, c.from);
 }
 
-function upsertAlarm(a) {
+/** `from`: the state before the change (for leftNotSent). */
+function upsertAlarm(a, from) {
   keepPausedBy(a, a.bed === '*' ? state.gatewayAlarms.get(a.id) : state.beds.get(a.bed)?.alarms.find((x) => x.id === a.id));
   if (a.bed === '*') {
     if (a.state === 'resolved') state.gatewayAlarms.delete(a.id);
@@ -414,9 +453,11 @@ function upsertAlarm(a) {
     return;
   }
   const t = tileFor(a.bed);
+  const had = t.alarms.length;
   t.alarms = t.alarms.filter((x) => x.id !== a.id);
+  if (t.alarms.length === had) leftNotSent(t, a, from);
   if (a.state !== 'resolved') t.alarms.push(a);
-  sortAlarms(t.alarms);
+  sortTileAlarms(t.alarms);
 }
 
 /**
@@ -435,7 +476,7 @@ function applyWard(w) {
   answerSeq.clear();
   state.ward = w;
   state.droppedBeds = w.droppedBeds ?? null;
-  state.beds = new Map(w.beds.map((t) => [t.bed, t]));
+  state.beds = new Map(w.beds.map((t) => [t.bed, sentTile(t, w.serverTime)]));
   state.gatewayAlarms = new Map(w.gatewayAlarms.map((a) => [a.id, a]));
   $('title').textContent = `Ward ${w.gatewayId}`;
   $('site').textContent = w.site ?? '';
@@ -871,10 +912,16 @@ function stripOrder(a, b) {
  */
 function renderWardAlarms() {
   const open = [];
-  for (const t of state.beds.values()) for (const a of t.alarms) if (a.state !== 'acknowledged') open.push(a);
+  // Unanswered alarms a tile could not carry (more than its 20 rows unanswered): counted in the heading and "more".
+  const notOnTiles = { total: 0, high: 0, medium: 0, low: 0, information: 0 };
+  for (const t of state.beds.values()) {
+    for (const a of t.alarms) if (a.state !== 'acknowledged') open.push(a);
+    const u = t.alarmsNotSent?.unacknowledged;
+    if (u) for (const k of Object.keys(notOnTiles)) notOnTiles[k] += u[k] ?? 0;
+  }
   open.sort(stripOrder);
   const strip = $('ward-alarms');
-  strip.hidden = !open.length;
+  strip.hidden = !open.length && !notOnTiles.total;
   let ul = strip.querySelector('ul.alarms');
   if (!open.length && ul) {
     ul.style.minHeight = '';
@@ -903,7 +950,8 @@ function renderWardAlarms() {
       : null,
   };
   reconcile(ul, open.slice(0, rows), (a) => a.id, () => newAlarmRow(false, true), updateAlarmRow);
-  setText(strip.querySelector('h2'), `Alarms (${open.length}${highs ? `, ${highs} high` : ''})`);
+  const allHighs = highs + notOnTiles.high;
+  setText(strip.querySelector('h2'), `Alarms (${open.length + notOnTiles.total}${allHighs ? `, ${allHighs} high` : ''})`);
   const rest = open.slice(rows);
   const more = strip.querySelector('.more');
   // While the strip shows, it keeps room for all its rows and the "more" line, and does not get shorter: it sits above
@@ -911,7 +959,7 @@ function renderWardAlarms() {
   // leaving) makes the press open another tile. Rows are of one height (CSS); only a wrapped row or highs beyond
   // STRIP_ROWS make it taller. Not on a screen with no room for the rows wanted (fitStrips): there the room is the
   // screen's, and what is left out is counted.
-  more.style.visibility = rest.length ? '' : 'hidden';
+  more.style.visibility = rest.length || notOnTiles.total ? '' : 'hidden';
   let rowHeight = Number(ul.dataset.rowHeight ?? 0);
   for (const li of ul.children) rowHeight = Math.max(rowHeight, li.getBoundingClientRect().height); // fractional px
   ul.dataset.rowHeight = String(rowHeight);
@@ -919,8 +967,10 @@ function renderWardAlarms() {
   const tallest = rows < wanted ? 0 : Math.ceil(Math.max(Number(ul.dataset.tallest ?? 0), ul.getBoundingClientRect().height, rows * rowHeight + (rows - 1) * gap));
   ul.dataset.tallest = String(tallest);
   ul.style.minHeight = tallest ? `${tallest}px` : '';
-  setText(more, `+ ${rest.length} more: ${countWords(rest)}`);
-  more.classList.toggle('has-high', rest.some((a) => a.priority === 'high' && !a.information));
+  const offTiles = [[notOnTiles.high, 'HIGH'], [notOnTiles.medium, 'medium'], [notOnTiles.low, 'low'], [notOnTiles.information, 'info']].filter(([c]) => c > 0).map(([c, w]) => `${c} ${w}`).join(', ');
+  const words = [countWords(rest), offTiles && `not on the tiles ${offTiles}`].filter(Boolean).join('; ');
+  setText(more, `+ ${rest.length + notOnTiles.total} more: ${words}`);
+  more.classList.toggle('has-high', notOnTiles.high > 0 || rest.some((a) => a.priority === 'high' && !a.information));
 }
 
 /**
@@ -1186,9 +1236,10 @@ async function loadBed(bed) {
   if (r.status !== 200 || state.selected !== bed) return;
   // The alarms stay the stream's: its snapshot and changes keep them current, and this answer (the slowest request,
   // with trends and waveforms) may have been made before an alarm the stream has shown since.
-  const alarms = state.beds.get(bed)?.alarms ?? [];
-  state.beds.set(bed, { bed, vitals: r.data.vitals, news2: r.data.news2, alarms, alarmsNotSent: state.beds.get(bed)?.alarmsNotSent ?? r.data.alarmsNotSent, devices: r.data.devices, lastDataAt: r.data.lastDataAt,
-    readingsDropped: r.data.readingsDropped });
+  const old = state.beds.get(bed);
+  // With what the stream's tile was sent with (sentTile), so that its count is not taken off twice.
+  state.beds.set(bed, { ...(old ?? sentTile({ alarms: [] }, r.data.serverTime)), bed, vitals: r.data.vitals, news2: r.data.news2, alarms: old?.alarms ?? [], alarmsNotSent: old?.alarmsNotSent ?? r.data.alarmsNotSent,
+    devices: r.data.devices, lastDataAt: r.data.lastDataAt, readingsDropped: r.data.readingsDropped });
   state.trends = r.data.trends;
   renderDetail();
   drawTrends();
@@ -1383,7 +1434,7 @@ function handleEvent(event, data) {
       reportSeen(link.lastServerTime);
       break;
     case 'vitals':
-      for (const t of data.beds) state.beds.set(t.bed, t);
+      for (const t of data.beds) state.beds.set(t.bed, sentTile(t, data.serverTime));
       renderAll();
       break;
     case 'alarm':
