@@ -77,8 +77,12 @@ const storeReadOnlyDiskText = (code: string) =>
  * What a damaged store's salvage (Outbox.open, salvage.ts) got into the fresh store, for its log line and alarm: records
  * copied, and the stored rows (one or more records each) that could not be read, or that their number is unknown.
  */
-function salvageText(s: SalvageResult | null): string {
+function salvageText(s: SalvageResult | null, movedTo: string): string {
   if (!s) return 'nothing of it was salvaged (no store on disk to copy into): its unsent data is only in that file (README: Damaged store)';
+  // Not a loss yet (review rv189 M3): the note is kept, and the salvage goes on once the file is back.
+  if (s.missing) {
+    return `the salvage was cut short by a stop and cannot go on: the damaged file it copies from is missing (moved or deleted); ${s.already} unsent records were copied before the stop, the rest is not: put it back at ${movedTo} and restart the agent`;
+  }
   const lost = s.unknown
     ? `${s.failedRows > 0 ? `${s.failedRows} stored row${s.failedRows === 1 ? '' : 's'} and an unknown number more` : 'an unknown number'} could not be read`
     : `${s.failedRows} stored row${s.failedRows === 1 ? '' : 's'} could not be read`;
@@ -167,8 +171,8 @@ export class Agent {
   private readonly corruptFiles: string[] = [];
   /** Whether corruptFiles are noted in the store as reported (markCorruptNoted). */
   private corruptNoted = false;
-  /** The file this start moved aside, and what of it was salvaged into the fresh store (said in the store-recovered alarm). */
-  private salvaged: { movedTo: string; text: string } | null = null;
+  /** The files this start moved aside or salvaged, and what of each was salvaged into the fresh store (said in the store-recovered alarm). */
+  private readonly salvaged: { movedTo: string; text: string }[] = [];
   /** Open-alarm notes not yet in the store (it refused them): the latest per alarm, written at the next chance. */
   private readonly pendingNotes = new Map<string, string | null>();
   /** Whether the previous run's open alarms were closed for the cloud (closeOpenBeforeStart). */
@@ -361,24 +365,27 @@ export class Agent {
         );
       }
       this.openBeforeStart = readOpenAlarmNotes(this.outbox, log);
-      if (opened.recovered) {
-        const { movedTo, reason, salvage } = opened.recovered;
-        this.salvaged = { movedTo, text: salvageText(salvage) };
+      // One moved file, or more (a fresh store damaged during a resume, or salvages a stop kept from being reported: review rv189 M2, L3).
+      for (let r = opened.recovered; r; r = r.then) {
+        const { movedTo, reason, salvage } = r;
+        const text = salvageText(salvage, movedTo);
+        this.salvaged.push({ movedTo, text });
         this.metrics.inc('store_recovered_total');
-        this.metrics.inc('store_salvaged_records_total', undefined, salvage?.records ?? 0);
+        // What a resumed salvage copied before the stop too (review rv189 L4): the stopped start counted nothing.
+        this.metrics.inc('store_salvaged_records_total', undefined, (salvage?.records ?? 0) + (salvage?.already ?? 0));
         this.metrics.inc('store_salvage_failed_rows_total', undefined, salvage?.failedRows ?? 0);
         log.error(
-          { store: storePath, movedTo, reason, salvage, salvaged: this.salvaged.text },
+          { store: storePath, movedTo, reason, salvage, salvaged: text },
           salvage?.resumed
             ? 'a salvage of a damaged store file cut short by a stop was resumed: its result'
             : 'store file was damaged: moved aside for inspection, started a fresh store',
         );
-        this.corruptFiles.push(movedTo);
+        if (!this.corruptFiles.includes(movedTo)) this.corruptFiles.push(movedTo);
       }
       // Damaged files moved aside not noted as reported (review rv105 H2): one moved while the store ran in memory had
       // its loss noted there only, and the restart lost it. Reported now as the start that moved it. Why one has no
       // note cannot be known here (a store in memory, a note that failed, an older agent, a list unreadable).
-      const earlier = this.unreportedCorruptFiles().filter((f) => f !== opened.recovered?.movedTo);
+      const earlier = this.unreportedCorruptFiles().filter((f) => !this.corruptFiles.includes(f));
       if (earlier.length > 0) {
         log.error({ store: storePath, files: earlier }, 'damaged store files moved aside earlier have no note that they were reported: alarmed now');
         this.corruptFiles.push(...earlier);
@@ -1254,8 +1261,9 @@ export class Agent {
   /** The store-recovered alarm: the damaged files, and what of this start's was salvaged (earlier ones: their start's log). */
   private storeRecoveredText(): string {
     const text = `Store was damaged and replaced; old file kept at ${this.corruptFiles.join(', ')}`;
-    if (!this.salvaged) return text;
-    return this.corruptFiles.length > 1 ? `${text}; from ${this.salvaged.movedTo}: ${this.salvaged.text}` : `${text}; ${this.salvaged.text}`;
+    if (this.salvaged.length === 0) return text;
+    if (this.corruptFiles.length === 1) return `${text}; ${this.salvaged[0]!.text}`;
+    return [text, ...this.salvaged.map((s) => `from ${s.movedTo}: ${s.text}`)].join('; ');
   }
 
   /** Damaged files beside the store not noted as reported; none when the store cannot say (logged). */

@@ -69,7 +69,9 @@ export function createLogger(opts: LogOptions, destination?: NodeJS.WritableStre
   const ring = new LogRing();
   const children: WeakRef<Logger>[] = [];
   const main: DestinationStream = pretty
-    ? pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
+    ? // Written at once (sync): an async write waits for the event loop, which a store salvage at start blocks for
+      // minutes, so its start and progress lines showed only at its end (review rv189 L2).
+      pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', sync: true })
     : ((destination as DestinationStream | undefined) ?? pinoDestination(1));
   const log = pino(
     {

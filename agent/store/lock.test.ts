@@ -173,7 +173,22 @@ describe('Outbox lock: a lock path that is not a file', () => {
     const target = join(dir, 'nowhere', 'x.lock');
     symlinkSync(target, lockPath);
     expect(() => StoreLock.acquire(store)).toThrow(
-      `cannot take the store's lock ${lockPath}: it is a symlink to ${target}, which does not exist (ENOENT): remove the link while no agent runs (rm ${lockPath}); the agent makes the lock file`,
+      `cannot take the store's lock ${lockPath}: it is a symlink to ${target}, whose folder does not exist (ENOENT): remove the link while no agent runs (rm ${lockPath}), or make that folder; the agent makes the lock file`,
     );
+  });
+
+  it('a symlink to a lock file not made yet, in a folder that exists (a tmpfs emptied at boot), works: the lock file is made there (review rv189 L5)', () => {
+    const dir = tempDir();
+    const store = join(dir, 'a', 'agent.db');
+    const lockPath = `${realStorePath(store)}.lock`;
+    const target = join(dir, 'b', 'agent.db.lock');
+    symlinkSync(target, lockPath);
+    const opened = Outbox.open(store);
+    try {
+      expect(existsSync(target)).toBe(true);
+      expect(() => StoreLock.acquire(store)).toThrow(StoreInUseError);
+    } finally {
+      opened.outbox.close();
+    }
   });
 });

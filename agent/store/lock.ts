@@ -10,7 +10,7 @@
 // The lock file must be writable by the agent's user: SQLite opens one it cannot write read-only, without a word, and
 // BEGIN EXCLUSIVE then succeeds holding no lock that keeps anyone out (a run as root leaves the file root's; review
 // rv182 H1). Such a file is refused, naming its owner and the fix.
-import { closeSync, lstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -56,8 +56,9 @@ export class StoreLock {
 
 /**
  * Opens an existing lock file as SQLite does (read and write): where that is refused, SQLite would open it read-only
- * and its lock would keep no one out. A directory, or a symlink to nothing, there is refused too, naming it and the
- * fix (SQLite said only "unable to open database file"; review rv186 L3). Any other failure (ENOENT: SQLite makes it;
+ * and its lock would keep no one out. A directory, or a symlink into a folder that does not exist, there is refused too, naming it and the
+ * fix (SQLite said only "unable to open database file"; review rv186 L3); a symlink to a file not made yet in a folder
+ * that exists is left to SQLite, which makes it. Any other failure (ENOENT: SQLite makes it;
  * EROFS: the store is on a read-only filesystem, which Outbox.open handles) is left to SQLite, as before.
  */
 function refuseUnwritable(lockPath: string): void {
@@ -72,8 +73,10 @@ function refuseUnwritable(lockPath: string): void {
     if (code === 'EISDIR') {
       throw refuse(`it is a directory, not a lock file (EISDIR): remove it while no agent runs (rmdir ${lockPath}); the agent makes the lock file`);
     }
-    if (code === 'ENOENT' && isLink(lockPath)) {
-      throw refuse(`it is a symlink to ${readlinkSync(lockPath)}, which does not exist (ENOENT): remove the link while no agent runs (rm ${lockPath}); the agent makes the lock file`);
+    // A link to a lock file not made yet in a folder that exists (a tmpfs emptied at boot): SQLite makes it (review
+    // rv189 L5). Only a link whose target's folder is missing is refused: SQLite would fail there with no word on why.
+    if (code === 'ENOENT' && isLink(lockPath) && !existsSync(dirname(resolve(dirname(lockPath), readlinkSync(lockPath))))) {
+      throw refuse(`it is a symlink to ${readlinkSync(lockPath)}, whose folder does not exist (ENOENT): remove the link while no agent runs (rm ${lockPath}), or make that folder; the agent makes the lock file`);
     }
     if (code !== 'EACCES' && code !== 'EPERM') return;
     throw refuse(`it is not writable by ${deniedTo(lockPath, code)}, so it would keep no other agent out: ${ownerFix(lockPath)}, or delete it while no agent runs`);

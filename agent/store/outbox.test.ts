@@ -1488,7 +1488,8 @@ describe('Outbox on a disk another program filled (tmpfs)', () => {
         movedTo: `${path}.corrupt-2026-12-06T07-00-00-000Z`,
         reason: expect.stringMatching(/not a database/),
         // Its seq counter unreadable: new seqs start past a margin (salvage.ts SEQ_MARGIN), above any a salvage by hand adds.
-        salvage: { records: 0, resumed: false, already: 0, messages: 0, keys: 0, failedRows: 0, unknown: true, error: null, unfinished: false, skipped: [], skippedOmitted: 0, nextSeq: 1_000_000_001 },
+        salvage: { records: 0, resumed: false, already: 0, messages: 0, keys: 0, failedRows: 0, unknown: true, error: null, unfinished: false, skipped: [], skippedOmitted: 0, nextSeq: 1_000_000_001, keysWithheld: true, missing: false },
+        then: null,
       });
       expect(existsSync(opened.recovered!.movedTo)).toBe(true);
       expect(opened).toMatchObject({ reserveReleased: true, noRoom: null });

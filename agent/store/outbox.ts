@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { recordJson, samplesJsonBytes, SAMPLES_PLACEHOLDER, UnreadableRecordError } from './samples.js';
 import { realStorePath, StoreLock } from './lock.js';
-import { salvage, unfinishedSalvage, type SalvageEvent, type SalvageMarker, type SalvageResult } from './salvage.js';
+import { finishedSalvages, salvage, SALVAGE_RESULT, unfinishedSalvage, unreadableNoteResult, type SalvageDone, type SalvageEvent, type SalvageMarker, type SalvageResult } from './salvage.js';
 import { replayBody } from '../forward/wire.js';
 
 export { StoreInUseError } from './lock.js';
@@ -399,6 +399,11 @@ export interface RecoveredStore {
    * it (the disk full at start: the store in memory), so nothing was copied.
    */
   salvage: SalvageResult | null;
+  /**
+   * Another moved file's salvage reported with this one: one whose note the damaged file held (a fresh store damaged
+   * during a resume, gone on with after it, review rv189 M2), or one more finished salvage not yet reported (L3).
+   */
+  then: RecoveredStore | null;
 }
 
 export interface OpenedOutbox {
@@ -504,6 +509,50 @@ const CORRUPT_NOTED = 'corrupt-noted:';
  * start with `<store>.corrupt-`, or it would be listed as a damaged file.
  */
 const reportedPath = (path: string) => `${path}.damaged-reported.json`;
+
+/**
+ * A damaged file being moved aside whose salvage has not yet written its note in the fresh store (review rv189 M1): a
+ * JSON { file, reason } beside the store, made durable before the move and removed once the note is committed.
+ */
+const pendingPath = (path: string) => `${path}.salvage-pending`;
+
+function writePending(path: string, p: { file: string; reason: string }): void {
+  const fd = openSync(pendingPath(path), 'w');
+  try {
+    writeSync(fd, JSON.stringify(p));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  fsyncFolder(dirname(path));
+}
+
+/** The pending move of a damaged file, or null (none, or torn by a power cut before its fsync: the move came after it). */
+function readPending(path: string): { file: string; reason: string } | null {
+  try {
+    const p = JSON.parse(readFileSync(pendingPath(path), 'utf8')) as { file?: unknown; reason?: unknown } | null;
+    return typeof p?.file === 'string' && p.file !== '' && typeof p.reason === 'string' ? { file: p.file, reason: p.reason } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Moves a damaged store file and its -wal and -shm aside, the file itself last: while it is not at `to`, the move is not done. */
+function moveAside(path: string, to: string): void {
+  for (const suffix of ['-wal', '-shm', '']) {
+    if (existsSync(path + suffix)) renameSync(path + suffix, to + suffix);
+  }
+  fsyncFolder(dirname(path));
+}
+
+function fsyncFolder(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Free space below which an SQLITE_IOERR_* is taken for a full disk. A full disk gives SQLITE_FULL (a write that found
@@ -1061,9 +1110,16 @@ export class Outbox {
     // error (a lock held by another agent, permissions: SQLITE_READONLY*, a bad path: SQLITE_CANTOPEN, a newer format)
     // fails the start, naming the store.
     const openRetries: OpenedOutbox['openRetries'] = [];
+    // A file moved aside this open that no store on disk could take: reported as not salvaged ("nothing of it was
+    // salvaged"), as before; its pending mark (M1) goes, so that a later start does not copy it into a store the agent
+    // has used meanwhile.
+    const unsalvaged = () => {
+      if (recovered?.salvage === null) rmSync(pendingPath(path), { force: true });
+    };
     const notFull = (err: unknown): OpenedOutbox => {
       const diskError = diskFailure(err, path, free);
       if (!diskError) throw storeError(err, path, free);
+      unsalvaged();
       const inMemory = new Outbox(':memory:', opts, lock);
       inMemory.appendRefusal = { message: (diskError.readOnly ? readOnlyDiskRefusal : failingDiskRefusal)(diskError.code), code: diskError.code };
       return { outbox: inMemory, recovered, reserveReleased, noRoom: null, diskError, openRetries };
@@ -1105,6 +1161,7 @@ export class Outbox {
       // Not even so (a fresh store needs room for its schema): an empty store in memory, the file's lock kept, so that
       // the agent still runs (display, bedside alarms). It refuses data as a full disk does (review rv105 H1): what it
       // took would be gone at the next stop, while HL7 senders told it was stored delete their copy.
+      unsalvaged();
       const inMemory = new Outbox(':memory:', opts, lock);
       inMemory.appendRefusal = { message: MEMORY_STORE_REFUSAL, code: 'SQLITE_FULL' };
       return { outbox: inMemory, recovered, reserveReleased, noRoom: 'memory', diskError: null, openRetries };
@@ -1131,6 +1188,13 @@ export class Outbox {
     moved: (r: RecoveredStore) => void,
   ): Outbox {
     const open = () => new Outbox(path, opts, lock, exclusive);
+    // A damaged file whose move aside a stop cut short, or whose salvage had not written its note yet (review rv189 M1).
+    const pending = earlier || path === ':memory:' ? null : readPending(path);
+    if (pending) {
+      const movedTo = join(dirname(path), pending.file);
+      // The file at `path` is moved last (moveAside): while it is not at movedTo, what is left at `path` is the damaged file's.
+      if (!existsSync(movedTo) && existsSync(path)) moveAside(path, movedTo);
+    }
     let box: Outbox | null = null;
     try {
       box = open();
@@ -1146,10 +1210,12 @@ export class Outbox {
       // Never onto an earlier one (a second attempt of this open finding the fresh file damaged too).
       let movedTo = base;
       for (let n = 1; existsSync(movedTo); n++) movedTo = `${base}-${n}`;
-      for (const suffix of ['', '-wal', '-shm']) {
-        if (existsSync(path + suffix)) renameSync(path + suffix, movedTo + suffix);
-      }
-      const recovered: RecoveredStore = { movedTo, reason: (err as Error).message, salvage: null };
+      const reason = (err as Error).message;
+      // Durable before the move: a stop between the move and the salvage's note would leave a healthy empty store and
+      // the backlog in a file nothing salvages (review rv189 M1); the next open finishes what this one began.
+      writePending(path, { file: basename(movedTo), reason });
+      moveAside(path, movedTo);
+      const recovered: RecoveredStore = { movedTo, reason, salvage: null, then: null };
       moved(recovered);
       return Outbox.salvaged(open(), recovered, open, opts, null);
     }
@@ -1159,16 +1225,41 @@ export class Outbox {
     // A salvage that a stop (kill -9, a SIGTERM, a power cut, a full disk) cut short: resumed before the store is used
     // (review rv186 H1). Its file is beside the store (the note names it, so that a folder moved whole still finds it).
     let unfinished: ReturnType<typeof unfinishedSalvage>;
+    let done: SalvageDone[];
     try {
       unfinished = unfinishedSalvage(box.db);
+      done = finishedSalvages(box.db);
     } catch (err) {
       box.closeFile();
       throw err;
     }
-    if (!unfinished) return box;
-    const recovered: RecoveredStore = { movedTo: join(dirname(path), unfinished.file), reason: unfinished.reason, salvage: null };
-    moved(recovered);
-    return Outbox.salvaged(box, recovered, open, opts, unfinished);
+    if (pending) {
+      const movedTo = join(dirname(path), pending.file);
+      // The store holds no note and no result of that file: the salvage never began; it does now, from the start.
+      if (!unfinished && !done.some((d) => d.file === pending.file) && existsSync(movedTo)) {
+        const recovered: RecoveredStore = { movedTo, reason: pending.reason, salvage: null, then: null };
+        moved(recovered);
+        return Outbox.salvaged(box, recovered, open, opts, null);
+      }
+      rmSync(pendingPath(path), { force: true }); // its salvage is under way or done (the note or result says so)
+    }
+    if (unfinished && 'unreadable' in unfinished) {
+      // A note that cannot be read (review rv189 L1): said at every start, never taken for nothing pending.
+      const file = unfinished.file === null ? '(the note does not say which)' : join(dirname(path), unfinished.file);
+      moved({ movedTo: file, reason: 'a salvage a stop cut short', salvage: unreadableNoteResult(unfinished), then: null });
+      return box;
+    }
+    if (unfinished) {
+      const recovered: RecoveredStore = { movedTo: join(dirname(path), unfinished.file), reason: unfinished.reason, salvage: null, then: null };
+      moved(recovered);
+      return Outbox.salvaged(box, recovered, open, opts, unfinished);
+    }
+    // Salvages finished but not reported (a stop right after the last commit, review rv189 L3): reported now, until
+    // noteCorruptFiles notes their files.
+    let first: RecoveredStore | null = null;
+    for (const d of [...done].reverse()) first = { movedTo: join(dirname(path), d.file), reason: d.reason, salvage: d.result, then: first };
+    if (first) moved(first);
+    return box;
   }
 
   /**
@@ -1178,12 +1269,25 @@ export class Outbox {
    * result): the next start goes on with it.
    */
   private static salvaged(box: Outbox, recovered: RecoveredStore, open: () => Outbox, opts: OutboxOptions, resume: SalvageMarker | null): Outbox {
+    let next: SalvageMarker | null = null;
     try {
       const events = { ...(opts.onSalvage && { onEvent: opts.onSalvage }), ...(opts.salvageProgressMs !== undefined && { progressMs: opts.salvageProgressMs }) };
-      recovered.salvage = salvage(recovered.movedTo, box.db, { reason: recovered.reason, ...events }, resume);
-    } finally {
+      const dropPending = () => rmSync(pendingPath(box.path), { force: true });
+      recovered.salvage = salvage(recovered.movedTo, box.db, { reason: recovered.reason, ...events, onNoted: dropPending }, resume);
+      dropPending(); // also when not even the note could be written: nothing was copied, and the result says so
+      // The damaged file was a fresh store holding the note of another file's salvage (review rv189 M2): handed on to
+      // this store with the result, and gone on with now.
+      const note = recovered.salvage.error === null ? unfinishedSalvage(box.db) : null;
+      if (note && !('unreadable' in note)) next = note;
+    } catch (err) {
       box.closeFile();
+      throw err;
     }
+    if (next) {
+      recovered.then = { movedTo: join(dirname(box.path), next.file), reason: next.reason, salvage: null, then: null };
+      return Outbox.salvaged(box, recovered.then, open, opts, next);
+    }
+    box.closeFile();
     return open();
   }
 
@@ -1511,6 +1615,9 @@ export class Outbox {
       rmSync(tmp, { force: true });
       throw err;
     }
+    // Their salvages' results are reported now: a later start does not report them again (review rv189 L3).
+    const del = this.stmt<[string]>('DELETE FROM meta WHERE key = ?');
+    for (const f of files) del.run(SALVAGE_RESULT + basename(f));
   }
 
   /** Names in the reported list beside the store, and in `meta` marks of an agent before rv106. */

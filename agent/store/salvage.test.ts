@@ -1,7 +1,7 @@
 // A damaged store file is moved aside (Outbox.open) and what can still be read of its unsent data is copied into the
 // fresh store: unsent rows with their seqs, unacknowledged messages with their ids (review rv182 H2). The files here
 // are damaged as a disk does it: a page overwritten, the file cut short, or not a database at all.
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
@@ -346,6 +346,7 @@ describe('a salvage cut short by a stop is resumed at the next start (review rv1
         expect(rows(path)).toEqual(before);
         const first = opened.outbox.nextMessage()!;
         expect([first.id, opened.outbox.nextMessage([first.id])!.id]).toEqual(made.unacked);
+        opened.outbox.noteCorruptFiles([opened.recovered!.movedTo]); // reported (the agent does so once its alarm is noted)
       } finally {
         opened.outbox.close();
       }
@@ -378,6 +379,132 @@ describe('a salvage cut short by a stop is resumed at the next start (review rv1
       const salvaged = rows(path);
       expect(salvaged.map((r) => r.seq)).toEqual(expected);
       expect(salvaged.every((r) => r.body === JSON.stringify({ i: 1000 + r.seq - 301 }))).toBe(true);
+    } finally {
+      opened.outbox.close();
+    }
+  }, 60_000);
+});
+
+// Review rv189: the windows and cases the resumable salvage (rv186 H1) left open.
+describe('salvage: stops and changes around the note (review rv189)', () => {
+  const movedFiles = (path: string) => readdirSync(dirname(path)).filter((f) => f.includes('.corrupt-') && !/-(wal|shm)$/.test(f));
+
+  it('M1: killed after the move aside, before the note is written: the next open salvages the moved file', async () => {
+    const path = tempDb();
+    const made = damagedStore(path, 20_000);
+    const before = rows(path);
+    await stopMidSalvage(path, 'SIGKILL', 'start');
+    expect(movedFiles(path)).toHaveLength(1);
+    const opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.movedTo).toBe(join(dirname(path), movedFiles(path)[0]!));
+      expect(opened.recovered?.salvage).toMatchObject({ records: made.records, failedRows: 0, unknown: false, error: null });
+      expect(rows(path)).toEqual(before);
+    } finally {
+      opened.outbox.close();
+    }
+    expect(existsSync(`${path}.salvage-pending`)).toBe(false);
+  }, 60_000);
+
+  it('L3: killed after the last commit, before anything reported it: the next open reports the result, until the file is noted as reported', async () => {
+    const path = tempDb();
+    const made = damagedStore(path, 20_000, 'table');
+    await stopMidSalvage(path, 'SIGKILL', 'opened');
+    let opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.movedTo).toBe(join(dirname(path), movedFiles(path)[0]!));
+      expect(opened.recovered?.salvage).toMatchObject({ records: made.records - made.lostRows, failedRows: made.lostRows, unknown: false });
+      expect(opened.recovered!.salvage!.skipped).toHaveLength(1);
+      expect(opened.outbox.pending('telemetry').records).toBe(records(rows(path)));
+      opened.outbox.noteCorruptFiles([opened.recovered!.movedTo]);
+    } finally {
+      opened.outbox.close();
+    }
+    opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered).toBeNull();
+    } finally {
+      opened.outbox.close();
+    }
+  }, 60_000);
+
+  it('M3: the moved file missing at the resume: the note is kept, the result says the file is missing; put back, the salvage goes on', async () => {
+    const path = tempDb();
+    const made = damagedStore(path, 200_000);
+    const before = rows(path);
+    await stopMidSalvage(path, 'SIGKILL');
+    const [moved] = movedFiles(path);
+    const aside = join(dirname(path), 'inspect-me.db');
+    for (const s of ['', '-wal', '-shm']) if (existsSync(join(dirname(path), moved! + s))) renameSync(join(dirname(path), moved! + s), aside + s);
+    let opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.salvage).toMatchObject({ resumed: true, missing: true, records: 0, unfinished: true });
+      expect(opened.recovered!.salvage!.error).toMatch(/missing/);
+    } finally {
+      opened.outbox.close();
+    }
+    for (const s of ['', '-wal', '-shm']) if (existsSync(aside + s)) renameSync(aside + s, join(dirname(path), moved! + s));
+    opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.salvage).toMatchObject({ resumed: true, missing: false, failedRows: 0, unknown: false, error: null });
+      expect(opened.recovered!.salvage!.records + opened.recovered!.salvage!.already).toBe(made.records);
+      expect(rows(path)).toEqual(before);
+    } finally {
+      opened.outbox.close();
+    }
+  }, 60_000);
+
+  it('M4: rows lost on a damaged page: no idempotency key is copied, so a resend of a lost batch is stored', () => {
+    const path = tempDb();
+    const box = new Outbox(path, { rowMaxBytes: 0 });
+    for (let i = 0; i < 3000; i++) box.appendBatches([{ records: [rec(i)], idempotencyKey: `hl7:MSG${i}` }]);
+    box.close();
+    const lost = damagePage(path, 'outbox_1', 'leaf', 5);
+    const opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.salvage).toMatchObject({ failedRows: lost, keys: 0, keysWithheld: true });
+      const present = new Set(rows(path).map((r) => (JSON.parse(r.body) as { i: number }).i));
+      const gone = Array.from({ length: 3000 }, (_, i) => i).filter((i) => !present.has(i));
+      expect(gone).toHaveLength(lost);
+      // The sender resends the lost batches (no ACK came before the damage): stored, the loss repaired.
+      expect(opened.outbox.appendBatches(gone.map((i) => ({ records: [rec(i)], idempotencyKey: `hl7:MSG${i}` })))).toEqual(gone.map(() => 'stored'));
+    } finally {
+      opened.outbox.close();
+    }
+  });
+
+  it('M2: the fresh store damaged during a resume: what it holds is salvaged, and so is the rest of the first file, from its note', async () => {
+    const path = tempDb();
+    damagedStore(path, 200_000);
+    const before = rows(path);
+    await stopMidSalvage(path, 'SIGKILL');
+    // The fresh store, checkpointed, gets a damaged page of outbox_1 (its rows are lost), and its note (in meta) is whole.
+    const db = new Database(path);
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    const lost = damagePage(path, 'outbox_1', 'leaf', 3);
+    const opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.salvage).toMatchObject({ failedRows: lost });
+      expect(opened.recovered?.then?.salvage).toMatchObject({ resumed: true, error: null });
+      expect(movedFiles(path)).toHaveLength(2);
+      expect(rows(path)).toHaveLength(before.length - lost);
+    } finally {
+      opened.outbox.close();
+    }
+  }, 60_000);
+
+  it('L1: a note that cannot be read is said, not ignored: the rest of the file named is not copied', async () => {
+    const path = tempDb();
+    damagedStore(path, 200_000);
+    await stopMidSalvage(path, 'SIGKILL');
+    const db = new Database(path);
+    db.prepare("UPDATE meta SET value = '{\"file\":' WHERE key = 'salvage-in-progress'").run();
+    db.close();
+    const opened = Outbox.open(path, {}, NOW);
+    try {
+      expect(opened.recovered?.salvage).toMatchObject({ unknown: true, unfinished: false });
+      expect(opened.recovered!.salvage!.error).toMatch(/note .*cannot be read/);
     } finally {
       opened.outbox.close();
     }

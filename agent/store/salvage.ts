@@ -5,17 +5,22 @@
 //     in the order they came, before any new row, as the fresh store's seq counter is first raised to the old file's
 //     (review rv186 M2);
 //   - the messages not yet acknowledged, with their ids and bodies: the hub and consumers de-duplicate a resend by id;
-//   - the idempotency keys, so that a sender's resend of a batch stored just before the damage is not stored twice.
+//   - the idempotency keys, so that a sender's resend of a batch stored just before the damage is not stored twice;
+//     only when nothing was lost (review rv189 M4): a key of a batch whose rows were on a damaged page would turn the
+//     sender's resend, the one repair of that loss, into a "duplicate". A record stored twice can be told downstream;
+//     a resend refused cannot. So the keys go last, once the losses are known.
 // Tables are read without their indexes (NOT INDEXED: a damaged index page, the commonest case, then costs nothing) in
 // rowid order, a row at a time; a damaged page stops the read, and the read goes on after it (readsAgainAt). The rows
 // that could not be read are counted from the table's index where that is readable; where it is not, their number is
 // unknown, and said so. The old file is opened read-only and left as it is, for inspection or a salvage by hand.
 // The copy is resumable (review rv186 H1): a note in the fresh store's `meta` (SALVAGE_MARKER) names the old file and
-// says how far the copy got, with what it counted up to there; it is written in each transaction of copied rows and
-// deleted with the last. A stop (kill -9, a SIGTERM, a power cut, a full disk) leaves it, and the next open goes on
-// from there.
+// says how far the copy got, with what it counted up to there; it is written in each transaction of copied rows, and
+// the last replaces it with the result (SALVAGE_RESULT), kept until the agent has reported it (review rv189 L3). A stop
+// (kill -9, a SIGTERM, a power cut, a full disk) leaves the note, and the next open goes on from there. A moved file
+// missing at that point keeps the note, and says so (review rv189 M3). A damaged file that is itself a fresh store
+// holding a note (damaged during a resume) hands that note on to the store it is salvaged into (review rv189 M2).
 // Acknowledged messages (kept for replay), the `refused` and `unreadable` tables and the notes in `meta` are not copied.
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
@@ -65,8 +70,18 @@ export interface SalvageResult {
    * rows sent and deleted too), or, where that cannot be read, past every seq read plus SEQ_MARGIN.
    */
   nextSeq: number;
-  /** Idempotency keys copied (by this start). Those past a damaged page are not: a resend of such a batch within the hour is stored again. */
+  /** Idempotency keys copied (by this start). Those past a damaged page of their table are not: a resend of such a batch within the hour is stored again. */
   keys: number;
+  /**
+   * No key was copied because rows or messages were lost (review rv189 M4): a sender's resend of a lost batch must be
+   * stored. A resend of any batch of the last hour is then stored again, a duplicate downstream can tell by its values.
+   */
+  keysWithheld: boolean;
+  /**
+   * The moved file a resumed salvage copies from is not there (moved or deleted by hand, review rv189 M3): nothing was
+   * copied, the note is kept (error says so), and the salvage goes on at the first start that finds the file back.
+   */
+  missing: boolean;
 }
 
 /** What a salvage tells while it runs, for the log: it runs before the agent starts, about a minute per GB. */
@@ -80,10 +95,27 @@ export interface SalvageOptions {
   onEvent?: (e: SalvageEvent) => void;
   /** How often a progress event is told (default PROGRESS_MS). */
   progressMs?: number;
+  /** Called once the note of a new salvage is committed: from then on a stop is resumed from it (Outbox drops its pending mark). */
+  onNoted?: () => void;
 }
 
 /** Key in the fresh store's `meta` of a salvage under way: a JSON SalvageMarker. */
 export const SALVAGE_MARKER = 'salvage-in-progress';
+/** Prefix of the keys in `meta` of a finished salvage's result, per moved file, kept until it is reported (a JSON SalvageDone). */
+export const SALVAGE_RESULT = 'salvage-result:';
+
+/** A finished salvage, as its result note keeps it: the moved file's name beside the store, why, and the result. */
+export interface SalvageDone {
+  file: string;
+  reason: string;
+  result: SalvageResult;
+}
+
+/** A salvage note that is there but cannot be read, or is of another shape (review rv189 L1): why, and the file, if named. */
+export interface UnreadableNote {
+  unreadable: string;
+  file: string | null;
+}
 
 /** What was counted up to a point of the copy. */
 interface Tally {
@@ -107,15 +139,18 @@ export interface SalvageMarker {
   tally: Tally;
 }
 
-/** The salvage a stop cut short in the store `db`, or null. A note of another shape (a hand edit) is ignored. */
-export function unfinishedSalvage(db: Database.Database): SalvageMarker | null {
+/**
+ * The salvage a stop cut short in the store `db`, or null. A note that cannot be parsed or is of another shape (a hand
+ * edit, a torn page) is returned as unreadable, never ignored: the rest of its file would be left uncopied unsaid.
+ */
+export function unfinishedSalvage(db: Database.Database): SalvageMarker | UnreadableNote | null {
   const row = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(SALVAGE_MARKER);
   if (!row) return null;
   let v: Partial<SalvageMarker> | null = null;
   try {
     v = JSON.parse(row.value) as Partial<SalvageMarker> | null;
-  } catch {
-    return null;
+  } catch (err) {
+    return { unreadable: `not JSON: ${(err as Error).message}`, file: null };
   }
   const t = v?.tally;
   const ok =
@@ -132,8 +167,46 @@ export function unfinishedSalvage(db: Database.Database): SalvageMarker | null {
     typeof t.unknown === 'boolean' &&
     Array.isArray(t.skipped) &&
     isInt(t.skippedOmitted);
-  return ok ? (v as SalvageMarker) : null;
+  if (ok) return v as SalvageMarker;
+  return { unreadable: 'not of the shape this agent writes', file: typeof v?.file === 'string' && v.file !== '' ? v.file : null };
 }
+
+/** The results of finished salvages not yet reported (SALVAGE_RESULT), in the order of their keys; notes that cannot be read are left out. */
+export function finishedSalvages(db: Database.Database): SalvageDone[] {
+  const done: SalvageDone[] = [];
+  for (const r of db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key LIKE ? || '%' ORDER BY key").all(SALVAGE_RESULT)) {
+    try {
+      const d = JSON.parse(r.value) as Partial<SalvageDone> | null;
+      if (typeof d?.file === 'string' && typeof d.reason === 'string' && typeof d.result === 'object' && d.result !== null) done.push(d as SalvageDone);
+    } catch {
+      // a result note is a report only: the data is in the store either way
+    }
+  }
+  return done;
+}
+
+/** What a note that cannot be read (L1) gives as a salvage result: nothing copied, and the rest not copied, said in `error`. */
+export function unreadableNoteResult(note: UnreadableNote): SalvageResult {
+  return {
+    records: 0,
+    resumed: true,
+    already: 0,
+    messages: 0,
+    failedRows: 0,
+    unknown: true,
+    error: `the salvage note in the store (meta ${SALVAGE_MARKER}) cannot be read (${note.unreadable}), so the salvage cannot go on: what the stopped start had not copied is only in the old file (README: Damaged store, salvage by hand)`,
+    unfinished: false,
+    skipped: [],
+    skippedOmitted: 0,
+    nextSeq: 0,
+    keys: 0,
+    keysWithheld: false,
+    missing: false,
+  };
+}
+
+const putMeta = (db: Database.Database, key: string, value: string) =>
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
 
 /** Progress is told this often (a log line every ~5 s). */
 const PROGRESS_MS = 5000;
@@ -271,6 +344,7 @@ class Copier {
       throw stopped(err);
     }
     this.noted = true;
+    this.opts.onNoted?.();
   }
 
   /**
@@ -303,13 +377,16 @@ class Copier {
     if (this.pending.rows >= COMMIT_ROWS || this.pending.bytes >= COMMIT_BYTES) this.commit();
   }
 
-  /** `done`: the last commit, which deletes the note with the last rows: a stop before it leaves both as they were. */
-  commit(done = false): void {
-    if (!this.db.inTransaction && !done) return;
+  /**
+   * `finish`: the last commit, which replaces the note with the result (finish writes it, given the final tally) with
+   * the last rows: a stop before it leaves both as they were.
+   */
+  commit(finish?: (final: Tally) => void): void {
+    if (!this.db.inTransaction && !finish) return;
     const copied = { records: this.tally.records + this.pending.records, messages: this.tally.messages + this.pending.messages, keys: this.tally.keys + this.pending.keys };
     try {
       if (!this.db.inTransaction) this.db.exec('BEGIN IMMEDIATE');
-      if (done) this.db.prepare('DELETE FROM meta WHERE key = ?').run(SALVAGE_MARKER);
+      if (finish) finish({ ...this.tally, ...copied });
       else this.note(copied);
       this.db.exec('COMMIT');
     } catch (err) {
@@ -334,10 +411,10 @@ class Copier {
   }
 
   /** The salvage ends short of its end for good (the old file cannot be read on): the note goes, as at the end. */
-  end(): void {
+  end(finish: (final: Tally) => void): void {
     this.rollback();
     try {
-      this.db.prepare('DELETE FROM meta WHERE key = ?').run(SALVAGE_MARKER);
+      this.db.transaction(() => finish(this.tally))();
     } catch {
       // the fresh store refused it: the next start goes on and meets the same end, and tries again
     }
@@ -346,7 +423,7 @@ class Copier {
   /** The note, with the position and the tally as they will be once this transaction commits. */
   private note(copied: Pick<Tally, 'records' | 'messages' | 'keys'> = this.tally): void {
     const marker: SalvageMarker = { ...this.marker, at: this.at, tally: { ...this.tally, ...copied } };
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(SALVAGE_MARKER, JSON.stringify(marker));
+    putMeta(this.db, SALVAGE_MARKER, JSON.stringify(marker));
   }
 
   /** A progress event every progressMs: what this start copied so far. */
@@ -371,10 +448,33 @@ class Copier {
  * stop cut short: it goes on where that note says. Never throws for the old file's damage: that is the result.
  */
 export function salvage(from: string, to: Database.Database, opts: SalvageOptions, resume: SalvageMarker | null = null): SalvageResult {
+  const resultOf = (t: Tally, before: Tally, error: string | null, unfinished: boolean, keysWithheld: boolean, missing = false): SalvageResult => ({
+    records: t.records - before.records,
+    resumed: resume !== null,
+    already: before.records,
+    messages: t.messages - before.messages,
+    failedRows: t.failedRows,
+    unknown: t.unknown,
+    error,
+    unfinished,
+    skipped: t.skipped,
+    skippedOmitted: t.skippedOmitted,
+    nextSeq: resume?.nextSeq ?? 0,
+    keys: t.keys - before.keys,
+    keysWithheld,
+    missing,
+  });
+  // The file a resumed salvage copies from is gone (moved, deleted by hand; review rv189 M3): nothing to read, and
+  // nothing lost yet. The note stays: the first start that finds the file back goes on with it.
+  if (resume && !existsSync(from)) {
+    return resultOf(resume.tally, resume.tally, `the damaged file ${from} the salvage copies from is missing (moved or deleted)`, true, false, true);
+  }
   opts.onEvent?.({ kind: 'start', movedTo: from, bytes: fileBytes(from), resumed: resume !== null });
   let src: Database.Database | null = null;
   let tables = new Set<string>();
   let counter = { seq: 0, exact: false };
+  // The note of a salvage the damaged file itself held (a fresh store damaged during a resume, review rv189 M2).
+  let inner: SalvageMarker | null = null;
   try {
     src = new Database(from, { readonly: true, fileMustExist: true });
     // SQLite refuses a file shorter than its header says (cut short: "malformed" at the first read) unless the schema is
@@ -384,16 +484,18 @@ export function salvage(from: string, to: Database.Database, opts: SalvageOption
     src.pragma('writable_schema = ON');
     tables = new Set(src.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((t) => t.name));
     if (!resume) counter = seqCounter(src, [...CLASS_TABLES, 'outbox'].filter((t) => tables.has(t)));
+    if (tables.has('meta')) inner = innerNote(src, basename(from));
   } catch (err) {
     src?.close();
     if (!(err instanceof Database.SqliteError)) throw err;
-    // The old file's schema cannot be read (not a database, page 1 damaged, gone): nothing of it can be counted.
+    // The old file's schema cannot be read (not a database, page 1 damaged): nothing of it can be counted.
     src = null;
   }
-  // What is copied, in this order: the keys, the class tables of format 3 (an older format kept every class in `outbox`,
-  // which its upgrade makes outbox_0), the unacknowledged messages. Their rows go in rowid order.
+  // What is copied, in this order: the class tables of format 3 (an older format kept every class in `outbox`, which
+  // its upgrade makes outbox_0), the unacknowledged messages, then the keys, once the losses are known (M4). Rows go in
+  // rowid order.
   const present = [...CLASS_TABLES.map((t) => [t, t] as const), ['outbox', 'outbox_0'] as const].filter(([t]) => tables.has(t));
-  const phases = [...(tables.has('idempotency') ? ['idempotency'] : []), ...present.map(([t]) => t), ...(tables.has('messages') ? ['messages'] : [])];
+  const phases = [...present.map(([t]) => t), ...(tables.has('messages') ? ['messages'] : []), ...(tables.has('idempotency') ? ['idempotency'] : [])];
   const marker: SalvageMarker = resume ?? {
     file: basename(from),
     reason: opts.reason,
@@ -413,18 +515,29 @@ export function salvage(from: string, to: Database.Database, opts: SalvageOption
     else tally.failedRows += lost;
     if (table !== null) skip(table, from, before);
   };
+  const lossy = () => tally.failedRows > 0 || tally.unknown;
+  // The result, in the store with the last rows (L3), and the note the damaged file held handed on (M2).
+  const finish = (final: Tally) => {
+    to.prepare('DELETE FROM meta WHERE key = ?').run(SALVAGE_MARKER);
+    const done: SalvageDone = { file: marker.file, reason: marker.reason, result: { ...resultOf(final, copier.before, null, false, lossy()), nextSeq: marker.nextSeq } };
+    putMeta(to, SALVAGE_RESULT + marker.file, JSON.stringify(done));
+    if (inner) putMeta(to, SALVAGE_MARKER, JSON.stringify(inner));
+  };
   // A store file always has `messages` and one of the class tables; without them, what the file held cannot be known.
   if (!tables.has('messages') || present.length === 0) tally.unknown = true;
   let error: string | null = null;
   try {
     if (!resume) copier.begin();
     // A resumed salvage skips the tables copied before the stop, and goes on in the one it was in from its rowid.
-    const first = resume ? Math.max(0, phases.indexOf(resume.at.table)) : 0;
+    // A note of an agent that copied the keys first (a816705), in its keys phase: nothing past them was copied then.
+    const keysFirst = resume?.at.table === 'idempotency' && resume.tally.records === 0 && resume.tally.messages === 0;
+    const first = resume && !keysFirst ? Math.max(0, phases.indexOf(resume.at.table)) : 0;
     for (const [i, phase] of phases.entries()) {
       if (i < first || !src) continue;
       const start = resume && i === first ? resume.at.rowid : 1;
       const at = (rowid: number) => ({ table: phase, rowid });
       if (phase === 'idempotency') {
+        if (lossy()) continue;
         // No rowid to go on from: read again from the start (a key there already is not inserted again).
         const insert = to.prepare('INSERT OR IGNORE INTO idempotency (key, at) VALUES (?, ?)');
         copyKeys(src, (key, time) => copier.put('key', insert, typeof key === 'string' && isInt(time) ? [key, time] : null, 0, String(key).length, at(0)));
@@ -443,7 +556,7 @@ export function salvage(from: string, to: Database.Database, opts: SalvageOption
         });
       }
     }
-    copier.commit(true);
+    copier.commit(finish);
   } catch (err) {
     if (err instanceof CopyStopped) {
       error = err.message;
@@ -453,28 +566,26 @@ export function salvage(from: string, to: Database.Database, opts: SalvageOption
     } else if (err instanceof Database.SqliteError) {
       // A table of the old file that cannot be read at all (its columns): what it held cannot be counted.
       tally.unknown = true;
-      copier.end();
+      copier.end(finish);
     } else {
-      copier.end();
+      copier.end(finish);
       throw err;
     }
   } finally {
     src?.close();
   }
-  return {
-    records: tally.records - copier.before.records,
-    resumed: resume !== null,
-    already: copier.before.records,
-    messages: tally.messages - copier.before.messages,
-    failedRows: tally.failedRows,
-    unknown: tally.unknown,
-    error,
-    unfinished: error !== null && copier.noted,
-    skipped: tally.skipped,
-    skippedOmitted: tally.skippedOmitted,
-    nextSeq: marker.nextSeq,
-    keys: tally.keys - copier.before.keys,
-  };
+  return { ...resultOf(tally, copier.before, error, error !== null && copier.noted, lossy()), nextSeq: marker.nextSeq };
+}
+
+/** A salvage note in the damaged file `src` (a fresh store damaged during a resume) of another file, or null. */
+function innerNote(src: Database.Database, self: string): SalvageMarker | null {
+  try {
+    const note = unfinishedSalvage(src);
+    return note && !('unreadable' in note) && note.file !== self ? note : null;
+  } catch (err) {
+    if (!(err instanceof Database.SqliteError)) throw err;
+    return null; // its meta unreadable: the note, if there was one, is lost with it
+  }
 }
 
 /** Bytes of a store file with its -wal (what the salvage reads); 0 for one that cannot be read. */

@@ -60,12 +60,20 @@ const OUTBOX_TS = pathToFileURL(join(PACKAGE_ROOT, 'agent', 'store', 'outbox.ts'
 
 /**
  * Opens the damaged store at `path` in a child process (Outbox.open moves it aside and salvages it into a fresh one, or
- * resumes a salvage cut short) and stops that process with `signal` while the salvage runs: once the fresh store holds
- * 1000 more copied rows than before. Resolves once the child is gone, with the rows the fresh store then holds; throws
- * if the salvage ended before the stop.
+ * resumes a salvage cut short) and stops that process with `signal` while the salvage runs. `at`: 'rows' (default) once
+ * the fresh store holds 1000 more copied rows than before; 'start': the child kills itself (SIGKILL) at the salvage's
+ * start event, after the move aside and before its note is written (review rv189 M1); 'opened': it kills itself once
+ * Outbox.open has returned, before anything reports the result (review rv189 L3). Resolves once the child is gone, with
+ * the rows the fresh store then holds; throws if the salvage ended before the stop.
  */
-export async function stopMidSalvage(path: string, signal: NodeJS.Signals): Promise<{ copiedRows: number }> {
-  const script = `import { Outbox } from ${JSON.stringify(OUTBOX_TS)}; Outbox.open(${JSON.stringify(path)}).outbox.close(); console.log('salvage ended');`;
+export async function stopMidSalvage(path: string, signal: NodeJS.Signals, at: 'rows' | 'start' | 'opened' = 'rows'): Promise<{ copiedRows: number }> {
+  const kill = 'process.kill(process.pid, "SIGKILL")';
+  const script =
+    at === 'start'
+      ? `import { Outbox } from ${JSON.stringify(OUTBOX_TS)}; Outbox.open(${JSON.stringify(path)}, { onSalvage: (e) => { if (e.kind === 'start') ${kill}; } }).outbox.close(); console.log('salvage ended');`
+      : at === 'opened'
+        ? `import { Outbox } from ${JSON.stringify(OUTBOX_TS)}; Outbox.open(${JSON.stringify(path)}); ${kill}; console.log('salvage ended');`
+        : `import { Outbox } from ${JSON.stringify(OUTBOX_TS)}; Outbox.open(${JSON.stringify(path)}).outbox.close(); console.log('salvage ended');`;
   const child = spawn(process.execPath, ['--import', TSX, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
@@ -89,17 +97,20 @@ export async function stopMidSalvage(path: string, signal: NodeJS.Signals): Prom
   };
   const before = copied();
   try {
-    for (;;) {
-      if (gone) throw new Error(`the salvage ended before the stop: ${out}`);
-      if (copied() >= before + 1000) break;
-      await new Promise((r) => setTimeout(r, 10));
+    if (at === 'rows') {
+      for (;;) {
+        if (gone) throw new Error(`the salvage ended before the stop: ${out}`);
+        if (copied() >= before + 1000) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill(signal);
     }
-    child.kill(signal);
     await exited;
   } finally {
     if (!gone) child.kill('SIGKILL');
   }
   if (out.includes('salvage ended')) throw new Error(`the salvage ended before the stop: ${out}`);
+  if (!existsSync(path)) return { copiedRows: 0 };
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     return { copiedRows: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM outbox_1').get()!.n };
