@@ -221,6 +221,17 @@ describe('bed tile under a device alarm flood (review rv185 M2)', () => {
     expect(tile.alarmsNotSent).toEqual({ total: 2, high: 2, medium: 0, low: 0, information: 0, unacknowledged: { total: 0, high: 0, medium: 0, low: 0, information: 0 } });
   });
 
+  it('the flood alarm itself always has a row, so it can be seen and acknowledged however many unanswered HIGH rows flood the tile (review rv190 H1)', () => {
+    const e = new AlarmEngine({ idPrefix: 't', maxOpenDeviceAlarms: 64 });
+    const start = (id: string, at: number) =>
+      e.deviceAlarm({ kind: 'alarm', deviceId: 'mon-1', bed: 'bed-1', source: 'test', alarmId: id, condition: null, text: id, priority: 'high', category: 'physiological', phase: 'start', deviceTime: null, receivedAt: at });
+    start('ASYSTOLE', 1000);
+    for (let i = 0; i < 80; i++) start(`junk${i}`, 2000 + i);
+    const tile = bedTile(ward, e, 'bed-1', 5000);
+    expect(tile.alarms).toHaveLength(20);
+    expect(tile.alarms[0]!.text).toMatch(/mon-1 has \d+ open alarms on bed-1/);
+  });
+
   it('counts the unacknowledged alarms left out (more than 20 unanswered), for the ward strip', () => {
     const e = new AlarmEngine({ idPrefix: 't' });
     for (let i = 0; i < 23; i++) {

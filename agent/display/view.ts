@@ -67,12 +67,21 @@ export const NOT_REPORTED_AFTER_MS = 5 * 60_000;
 export const MAX_TILE_ALARMS = 20;
 
 /**
- * A tile's rows: unacknowledged first (active, latched, audio-paused), then as list() (priority, newest): an older
- * unanswered HIGH must not be left out behind twenty newer acknowledged ones, with no row to acknowledge it from
- * (review rv188 H3). The page orders the rows it keeps the same way (app.js sortAlarms).
+ * A tile's rows: a device's flood alarm first (isFlood), then unacknowledged (active, latched, audio-paused), then as
+ * list() (priority, newest): an older unanswered HIGH must not be left out behind twenty newer acknowledged ones, with
+ * no row to acknowledge it from (review rv188 H3). The page orders the rows it is sent by app.js sortAlarms
+ * (unacknowledged, priority, newest): the flood alarm is among them, not necessarily first.
  */
 export function tileOrder(a: Alarm, b: Alarm): number {
-  return Number(b.state !== 'acknowledged') - Number(a.state !== 'acknowledged') || compareAlarms(a, b);
+  return Number(isFlood(b)) - Number(isFlood(a)) || Number(b.state !== 'acknowledged') - Number(a.state !== 'acknowledged') || compareAlarms(a, b);
+}
+
+/**
+ * The "<device> has N open alarms" technical alarm goes first: in a flood of unanswered HIGH alarms it had no row, the
+ * one alarm that says what is wrong (review rv190 H1).
+ */
+function isFlood(a: Alarm): boolean {
+  return a.source === 'technical' && a.key.endsWith(':alarm-flood');
 }
 
 /** An alarm's UnconfirmedView, from the engine's open alarms as they are when it is asked (unconfirmedOf). */
