@@ -219,4 +219,70 @@ describe('LiveFeed: the "not reported" mark reaches open screens (review rv188 M
     vi.advanceTimersByTime(250);
     expect(marks().at(-1)).toBeNull();
   });
+
+  it('a screen opened before the alarm (a ward screen open all day) gets the mark too, once, not a tile a second (review rv190 M1)', () => {
+    // The screen is open first: its snapshot has no bed-9; the alarm reaches it only as a stream change.
+    expect((JSON.parse(feed.snapshotJson()) as { beds: BedTile[] }).beds.find((b) => b.bed === 'bed-9')).toBeUndefined();
+    deliver(alarm('start', clock));
+    for (let sec = 1; sec <= 400; sec++) {
+      clock = at0 + sec * 1000;
+      feed.tick(clock);
+      vi.advanceTimersByTime(250);
+    }
+    expect(marks()).toEqual(['not-reported']);
+  });
+});
+
+// Review rv190 M2: a bed's tile carries MAX_TILE_ALARMS rows and counts the rest. An alarm change of a bed with no
+// readings (a central station's start/end sender) can change which alarms those rows are: open screens must be sent
+// the tile again, or an unanswered alarm left out stays without a row until the page is reloaded.
+describe('LiveFeed: an alarm change reaches the rows of a bounded tile (review rv190 M2)', () => {
+  let feed: LiveFeed;
+  let engine: AlarmEngine;
+  let sent: { event: string; data: { serverTime: number; alarmSeq?: number; beds: BedTile[] } }[];
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: T0 });
+    const ward = new WardState({ staleAfterS: STALE_AFTER_S, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 360 }, waveformSeconds: 8, maxBeds: 256 });
+    engine = new AlarmEngine();
+    sent = [];
+    const hub = { broadcast: (event: string, data: unknown) => sent.push({ event, data: data as never }) } as unknown as SseHub;
+    feed = new LiveFeed(ward, engine, hub, { gatewayId: 'gw', viewing: 'open', staleAfterS: STALE_AFTER_S }, 250, () => Date.now());
+  });
+
+  afterEach(() => {
+    feed.stop();
+    vi.useRealTimers();
+  });
+
+  const raise = (id: string) => {
+    const e = { kind: 'alarm', deviceId: 'acm-9', bed: 'bed-9', source: 'hl7', alarmId: id, condition: null, text: id, priority: 'high', category: 'physiological', phase: 'start', deviceTime: null, receivedAt: Date.now() } as const;
+    const changes = engine.ingest(e);
+    feed.committed([e]);
+    feed.alarmChanges(changes);
+    vi.advanceTimersByTime(10);
+  };
+  const tilesOf = (bed: string): BedTile[] => sent.filter((e) => e.event === 'vitals').flatMap((e) => e.data.beds.filter((b) => b.bed === bed));
+
+  it('acknowledging a row gives the alarm left out its row on open screens', () => {
+    for (let i = 0; i < 21; i++) raise(`A${i}`);
+    const first = (JSON.parse(feed.snapshotJson()) as { beds: BedTile[] }).beds.find((b) => b.bed === 'bed-9')!;
+    expect(first.alarms).toHaveLength(20);
+    expect(first.alarmsNotSent.unacknowledged.total).toBe(1);
+    const hidden = engine.list({ bed: 'bed-9' }).find((a) => !first.alarms.some((r) => r.id === a.id))!;
+    const before = tilesOf('bed-9').length;
+    const r = engine.acknowledge(first.alarms[0]!.id, { user: 'n', role: 'clinician', from: 't' }, Date.now());
+    expect(r.ok).toBe(true);
+    feed.alarmChanges(r.changes);
+    vi.advanceTimersByTime(1_300);
+    const tiles = tilesOf('bed-9').slice(before);
+    expect(tiles).toHaveLength(1);
+    expect(tiles[0]!.alarms.map((a) => a.id)).toContain(hidden.id);
+    expect(tiles[0]!.alarmsNotSent.total).toBe(1);
+    // Sent with the last alarm change it includes (the page tells by it which alarms the count left out, rv190 L1).
+    expect(sent.filter((e) => e.event === 'vitals').at(-1)!.data.alarmSeq).toBe(Math.max(...r.changes.map((c) => c.seq)));
+    // Nothing more changes: no more tiles.
+    vi.advanceTimersByTime(60_000);
+    expect(tilesOf('bed-9').length).toBe(before + 1);
+  });
 });

@@ -45,13 +45,19 @@ function marksOf(tile: BedTile, engine: AlarmEngine): Pick<Shown, 'markAt' | 'ma
   let markAt = Infinity;
   const marked = new Map<string, number>();
   for (const a of tile.alarms) {
-    if (a.source !== 'device' || !a.conditionPresent) continue;
-    const report = engine.deviceReport(a.id);
-    if (!report || report.repeatMs !== null) continue;
+    const report = reportOf(a, engine);
+    if (!report) continue;
     if (a.unconfirmed?.kind === 'not-reported') marked.set(a.id, report.at);
     else if (a.unconfirmed === null) markAt = Math.min(markAt, report.at + NOT_REPORTED_AFTER_MS + 1);
   }
   return { markAt, marked };
+}
+
+/** The last report of an open device alarm from a source that declares no repeat: the alarms time alone marks. */
+function reportOf(a: { id: string; source: string; conditionPresent: boolean }, engine: AlarmEngine): { at: number } | null {
+  if (a.source !== 'device' || !a.conditionPresent) return null;
+  const report = engine.deviceReport(a.id);
+  return report && report.repeatMs === null ? report : null;
 }
 
 /** When a score can next change with time alone: the first of its measured inputs to age out (computeNews2's test). */
@@ -69,6 +75,11 @@ export class LiveFeed {
   private readonly ticker: NodeJS.Timeout;
   /** Per bed, what the open screens were last sent of it (flush), or what the first snapshot showing it had. */
   private readonly shown = new Map<string, Shown>();
+  /**
+   * Beds whose last tile built left alarms out (alarmsNotSent): an alarm change of one can change which alarms its
+   * rows are, so it is sent again (review rv190 M2). Other beds' rows the page keeps from the changes themselves.
+   */
+  private readonly bounded = new Set<string>();
   private stopped = false;
   /** The last snapshot, serialised, and when it was built; null once something it shows has changed. */
   private cached: { json: string; at: number } | null = null;
@@ -168,6 +179,12 @@ export class LiveFeed {
       this.bedCached.delete(c.alarm.bed);
       // A left-out bed's tile may be new on the page (made from this change, unmarked): the flush sends it marked.
       if (c.alarm.bed !== GATEWAY_BED && this.ward.readingsDropped(c.alarm.bed)) this.dirty.add(c.alarm.bed);
+      // A bounded tile's rows may now be other alarms (an acknowledgement puts an unanswered one left out on it).
+      if (this.bounded.has(c.alarm.bed)) this.dirty.add(c.alarm.bed);
+      // A screen that got this alarm as a change, not in a tile (a bed with no readings), gets its "not reported" mark
+      // by the tick, when it comes (review rv190 M1): once, as for a tile's rows.
+      const report = reportOf(c.alarm, this.engine);
+      if (report && c.alarm.bed !== GATEWAY_BED) this.markDue(c.alarm.bed, report.at + NOT_REPORTED_AFTER_MS + 1);
       if (tellsSilence(c.alarm)) silences.add(c.alarm.deviceId);
     }
     // A device found silent or disconnected, or heard again: its other alarms' `unconfirmed` changed with no change of
@@ -181,6 +198,14 @@ export class LiveFeed {
     const unconfirmed = unconfirmedOf(this.engine, serverTime);
     this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, true, unconfirmed)) }, (c) => c.identity !== null);
     this.hub.broadcast('alarm', { serverTime, changes: changes.map((c) => changeView(c, false, unconfirmed)) }, (c) => c.identity === null);
+  }
+
+  /** Notes that a row open screens have of `bed` gets its "not reported" mark at `at` (tick). */
+  private markDue(bed: string, at: number): void {
+    const s = this.shown.get(bed);
+    if (s) s.markAt = Math.min(s.markAt, at);
+    // None noted: a tile with nothing else time alone changes (tick compares lastDataAt and NEWS2 with these).
+    else this.shown.set(bed, { lastDataAt: null, news2: 'null', news2ChangesAt: Infinity, markAt: at, marked: new Map() });
   }
 
   wave(chunk: WaveChunk): void {
@@ -197,7 +222,8 @@ export class LiveFeed {
     this.dirty.clear();
     // As for alarms: a stream opened after this flush has no other way to get these beds' new values.
     this.cached = null;
-    this.hub.broadcast('vitals', { serverTime: now, beds });
+    // alarmSeq: the last alarm change these tiles include (the page tells by it which alarms their counts left out).
+    this.hub.broadcast('vitals', { serverTime: now, alarmSeq: this.lastSeq, beds });
   }
 
   /**
@@ -257,6 +283,9 @@ export class LiveFeed {
   private tile(bed: string, now: number, broadcast: boolean, unconfirmed: UnconfirmedOf): BedTile {
     const score = this.engine.news2(bed, now);
     const tile = bedTile(this.ward, this.engine, bed, now, score, unconfirmed);
+    // The engine's alarms as they are now, whichever screens get this tile.
+    if (tile.alarmsNotSent.total > 0) this.bounded.add(bed);
+    else this.bounded.delete(bed);
     if (!broadcast && this.shown.has(bed)) return tile;
     // A tile with none of these has nothing time alone can change.
     const marks = marksOf(tile, this.engine);

@@ -370,12 +370,13 @@ function sortTileAlarms(list) {
 }
 
 /**
- * A tile as the server sent it (snapshot or flush at `serverTime`): which rows it had, so that a stream change of an
- * alarm it counted in alarmsNotSent is taken off that count (leftNotSent), not shown as a row and counted too.
+ * A tile as the server sent it (snapshot, flush or bed answer, built with every alarm change up to `alarmSeq`): which
+ * rows it had, so that a stream change of an alarm it counted in alarmsNotSent is taken off that count (leftNotSent),
+ * not shown as a row and counted too.
  */
-function sentTile(t, serverTime) {
+function sentTile(t, alarmSeq) {
   t.sentIds = new Set(t.alarms.map((a) => a.id));
-  t.builtAt = serverTime;
+  t.alarmSeq = typeof alarmSeq === 'number' ? alarmSeq : 0;
   t.uncounted = new Set();
   return t;
 }
@@ -384,11 +385,17 @@ function sentTile(t, serverTime) {
  * An alarm the tile's server rows left out (open when the tile was built, not one of its rows) changed: it now has a
  * row, or has resolved; either way it is no longer one of those not shown. Taken off once, at its priority now (the
  * counts never go below 0); off the unacknowledged count unless it was acknowledged before this change.
+ * Whether it was open when the tile was built is told by seq, not by time: its raisedAt is when the gateway received
+ * it, which can be before a tile built without it (review rv190 L1). A change the tile was built with (an action's
+ * answer that comes after the tile) is in its counts already; an alarm raised after it was never counted.
  */
-function leftNotSent(t, a, from) {
+function leftNotSent(t, c) {
   const n = t.alarmsNotSent;
-  if (!n?.total || !t.sentIds || t.sentIds.has(a.id) || t.uncounted.has(a.id) || a.raisedAt > t.builtAt) return;
+  const a = c.alarm;
+  if (!n?.total || !t.sentIds || t.sentIds.has(a.id) || t.uncounted.has(a.id)) return;
+  if (typeof c.seq === 'number' && c.seq <= t.alarmSeq) return;
   t.uncounted.add(a.id);
+  if (c.change === 'raised') return;
   const p = a.information ? 'information' : a.priority;
   const off = (c) => {
     if (!c?.total) return;
@@ -396,7 +403,7 @@ function leftNotSent(t, a, from) {
     if (c[p] > 0) c[p]--;
   };
   off(n);
-  if (from !== 'acknowledged') off(n.unacknowledged);
+  if (c.from !== 'acknowledged') off(n.unacknowledged);
 }
 
 function idOrder(a, b) {
@@ -432,7 +439,7 @@ const ANSWER_SEQ_MAX = 5000;
 /** An alarm change from the stream: in order, applied as it comes. */
 function streamChange(c) {
   if (typeof c.seq === 'number' && c.seq > streamSeq) streamSeq = c.seq;
-  upsertAlarm(c.alarm, c.from);
+  upsertAlarm(c);
 }
 
 /** An alarm change from an answer (an action, an observation): applied only when newer than what the page shows. */
@@ -441,11 +448,11 @@ function answerChange(c) {
   answerSeq.delete(c.alarm.id);
   answerSeq.set(c.alarm.id, c.seq);
   if (answerSeq.size > ANSWER_SEQ_MAX) answerSeq.delete(answerSeq.keys().next().value);
-  upsertAlarm(c.alarm, c.from);
+  upsertAlarm(c);
 }
 
-/** `from`: the state before the change (for leftNotSent). */
-function upsertAlarm(a, from) {
+function upsertAlarm(c) {
+  const a = c.alarm;
   keepPausedBy(a, a.bed === '*' ? state.gatewayAlarms.get(a.id) : state.beds.get(a.bed)?.alarms.find((x) => x.id === a.id));
   if (a.bed === '*') {
     if (a.state === 'resolved') state.gatewayAlarms.delete(a.id);
@@ -455,7 +462,7 @@ function upsertAlarm(a, from) {
   const t = tileFor(a.bed);
   const had = t.alarms.length;
   t.alarms = t.alarms.filter((x) => x.id !== a.id);
-  if (t.alarms.length === had) leftNotSent(t, a, from);
+  if (t.alarms.length === had) leftNotSent(t, c);
   if (a.state !== 'resolved') t.alarms.push(a);
   sortTileAlarms(t.alarms);
 }
@@ -476,7 +483,7 @@ function applyWard(w) {
   answerSeq.clear();
   state.ward = w;
   state.droppedBeds = w.droppedBeds ?? null;
-  state.beds = new Map(w.beds.map((t) => [t.bed, sentTile(t, w.serverTime)]));
+  state.beds = new Map(w.beds.map((t) => [t.bed, sentTile(t, w.alarmSeq)]));
   state.gatewayAlarms = new Map(w.gatewayAlarms.map((a) => [a.id, a]));
   $('title').textContent = `Ward ${w.gatewayId}`;
   $('site').textContent = w.site ?? '';
@@ -1238,7 +1245,7 @@ async function loadBed(bed) {
   // with trends and waveforms) may have been made before an alarm the stream has shown since.
   const old = state.beds.get(bed);
   // With what the stream's tile was sent with (sentTile), so that its count is not taken off twice.
-  state.beds.set(bed, { ...(old ?? sentTile({ alarms: [] }, r.data.serverTime)), bed, vitals: r.data.vitals, news2: r.data.news2, alarms: old?.alarms ?? [], alarmsNotSent: old?.alarmsNotSent ?? r.data.alarmsNotSent,
+  state.beds.set(bed, { ...(old ?? sentTile({ alarms: [] }, r.data.alarmSeq)), bed, vitals: r.data.vitals, news2: r.data.news2, alarms: old?.alarms ?? [], alarmsNotSent: old?.alarmsNotSent ?? r.data.alarmsNotSent,
     devices: r.data.devices, lastDataAt: r.data.lastDataAt, readingsDropped: r.data.readingsDropped });
   state.trends = r.data.trends;
   renderDetail();
@@ -1434,7 +1441,7 @@ function handleEvent(event, data) {
       reportSeen(link.lastServerTime);
       break;
     case 'vitals':
-      for (const t of data.beds) state.beds.set(t.bed, sentTile(t, data.serverTime));
+      for (const t of data.beds) state.beds.set(t.bed, sentTile(t, data.alarmSeq));
       renderAll();
       break;
     case 'alarm':
