@@ -27,19 +27,27 @@ function ecg(bed: string, at: number): WaveformSegment {
   };
 }
 
+type Sent = { event: string; data: { serverTime: number; alarmSeq?: number; beds: BedTile[] } };
+
+/** A ward, an engine and a LiveFeed whose hub records what it broadcasts to open screens, on the clock `now`. */
+function rig(now: () => number): { ward: WardState; engine: AlarmEngine; sent: Sent[]; feed: LiveFeed } {
+  const ward = new WardState({ staleAfterS: STALE_AFTER_S, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 360 }, waveformSeconds: 8, maxBeds: 256 });
+  const engine = new AlarmEngine();
+  const sent: Sent[] = [];
+  const hub = { broadcast: (event: string, data: unknown) => sent.push({ event, data: data as never }) } as unknown as SseHub;
+  const feed = new LiveFeed(ward, engine, hub, { gatewayId: 'gw', viewing: 'open', staleAfterS: STALE_AFTER_S }, 250, now);
+  return { ward, engine, sent, feed };
+}
+
 describe('LiveFeed: open screens kept in step without new readings', () => {
   let feed: LiveFeed;
   let ward: WardState;
   let engine: AlarmEngine;
-  let sent: { event: string; data: { serverTime: number; beds: BedTile[] } }[];
+  let sent: Sent[];
 
   beforeEach(() => {
     vi.useFakeTimers({ now: T0 });
-    ward = new WardState({ staleAfterS: STALE_AFTER_S, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 360 }, waveformSeconds: 8, maxBeds: 256 });
-    engine = new AlarmEngine();
-    sent = [];
-    const hub = { broadcast: (event: string, data: unknown) => sent.push({ event, data: data as never }) } as unknown as SseHub;
-    feed = new LiveFeed(ward, engine, hub, { gatewayId: 'gw', viewing: 'open', staleAfterS: STALE_AFTER_S }, 250, () => Date.now());
+    ({ ward, engine, sent, feed } = rig(() => Date.now()));
   });
 
   afterEach(() => {
@@ -173,16 +181,12 @@ describe('LiveFeed: the "not reported" mark reaches open screens (review rv188 M
   let clock = at0;
   let feed: LiveFeed;
   let engine: AlarmEngine;
-  let sent: { event: string; data: { serverTime: number; beds: BedTile[] } }[];
+  let sent: Sent[];
 
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
     clock = at0;
-    const ward = new WardState({ staleAfterS: STALE_AFTER_S, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 360 }, waveformSeconds: 8, maxBeds: 256 });
-    engine = new AlarmEngine();
-    sent = [];
-    const hub = { broadcast: (event: string, data: unknown) => sent.push({ event, data: data as never }) } as unknown as SseHub;
-    feed = new LiveFeed(ward, engine, hub, { gatewayId: 'gw', viewing: 'open', staleAfterS: STALE_AFTER_S }, 250, () => clock);
+    ({ engine, sent, feed } = rig(() => clock));
   });
 
   afterEach(() => {
@@ -239,15 +243,11 @@ describe('LiveFeed: the "not reported" mark reaches open screens (review rv188 M
 describe('LiveFeed: an alarm change reaches the rows of a bounded tile (review rv190 M2)', () => {
   let feed: LiveFeed;
   let engine: AlarmEngine;
-  let sent: { event: string; data: { serverTime: number; alarmSeq?: number; beds: BedTile[] } }[];
+  let sent: Sent[];
 
   beforeEach(() => {
     vi.useFakeTimers({ now: T0 });
-    const ward = new WardState({ staleAfterS: STALE_AFTER_S, intermittentStaleAfterS: 1800, trend: { intervalS: 5, points: 360 }, waveformSeconds: 8, maxBeds: 256 });
-    engine = new AlarmEngine();
-    sent = [];
-    const hub = { broadcast: (event: string, data: unknown) => sent.push({ event, data: data as never }) } as unknown as SseHub;
-    feed = new LiveFeed(ward, engine, hub, { gatewayId: 'gw', viewing: 'open', staleAfterS: STALE_AFTER_S }, 250, () => Date.now());
+    ({ engine, sent, feed } = rig(() => Date.now()));
   });
 
   afterEach(() => {
