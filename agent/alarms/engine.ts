@@ -6,7 +6,7 @@ import * as life from './lifecycle.js';
 import { DEFAULT_LIMIT_CONFIG, LimitEvaluator, type LimitConfig, type MissingMetric } from './limits.js';
 import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor, type RhythmConfig } from './rhythm.js';
 import { DEFAULT_NEWS2_CONFIG, News2Monitor, type Acvpu, type News2Config, type News2Report, type News2Score, type OxygenSupport, type RecordedObservations } from './news2.js';
-import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, technicalKey, type HubDownCause, type TechnicalConfig } from './technical.js';
+import { DEFAULT_TECHNICAL_CONFIG, TechnicalMonitor, floodKey, technicalKey, type HubDownCause, type TechnicalConfig } from './technical.js';
 import {
   PRIORITY_RANK,
   signalRank,
@@ -933,7 +933,7 @@ export class AlarmEngine {
     const out: ConditionUpdate[] = [];
     const max = this.config.maxOpenDeviceAlarms;
     for (const a of this.open.values()) {
-      if (a.source !== 'technical' || !a.conditionPresent || a.key !== technicalKey(`${a.deviceId}|${a.bed}`, 'alarm-flood')) continue;
+      if (a.source !== 'technical' || !a.conditionPresent || a.key !== floodKey(a.deviceId, a.bed)) continue;
       const n = this.deviceOpen.get(`${a.deviceId}|${a.bed}`)?.size ?? 0;
       if (n < max) out.push({ present: false, key: a.key, at: now, why: `${a.deviceId} has ${n} open alarm(s) on ${a.bed} now, under the threshold of ${max}` });
     }

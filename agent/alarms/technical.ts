@@ -127,6 +127,11 @@ export function technicalKey(scope: string, kind: TechnicalKind): string {
   return `tech:${scope}:${kind}`;
 }
 
+/** The key of a device's "has N open alarms on <bed>" alarm: the engine raises and ends it, the tile pins it first. */
+export function floodKey(deviceId: string, bed: string): string {
+  return technicalKey(`${deviceId}|${bed}`, 'alarm-flood');
+}
+
 export class TechnicalMonitor {
   private readonly devices = new Map<string, DeviceTrack>();
   private readonly metrics = new Map<string, MetricTrack>();
@@ -651,7 +656,7 @@ export class TechnicalMonitor {
    * still shown; it ends once fewer are open.
    */
   floodSpec(deviceId: string, bed: string, text: string): ConditionSpec {
-    return this.base(technicalKey(`${deviceId}|${bed}`, 'alarm-flood'), bed, deviceId, 'alarm-flood', text);
+    return this.base(floodKey(deviceId, bed), bed, deviceId, 'alarm-flood', text);
   }
 
   private base(key: string, bed: string, deviceId: string, kind: TechnicalKind, text: string): ConditionSpec {

@@ -2,7 +2,7 @@
 // Patient identifiers and the addresses of people who acted are left out: the ward screen does not need them.
 import { compareAlarms, type AlarmEngine } from '../alarms/engine.js';
 import type { News2Score } from '../alarms/news2.js';
-import { technicalKey } from '../alarms/technical.js';
+import { floodKey, technicalKey } from '../alarms/technical.js';
 import { GATEWAY_BED, IEC_PRESENTATION, MODEL_ANNOTATION_KIND, type Alarm, type AlarmAnnotation, type AlarmStateChange, type ManagedPriority } from '../alarms/types.js';
 import type { VitalView, WardState } from './ward.js';
 
@@ -81,7 +81,7 @@ export function tileOrder(a: Alarm, b: Alarm): number {
  * one alarm that says what is wrong (review rv190 H1).
  */
 function isFlood(a: Alarm): boolean {
-  return a.source === 'technical' && a.key.endsWith(':alarm-flood');
+  return a.source === 'technical' && a.key === floodKey(a.deviceId, a.bed);
 }
 
 /** An alarm's UnconfirmedView, from the engine's open alarms as they are when it is asked (unconfirmedOf). */
