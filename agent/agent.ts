@@ -4,7 +4,8 @@
 import { hostname } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { basename, resolve } from 'node:path';
-import { symbols as pinoSymbols, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { flushLogSync } from './log.js';
 import type { AgentConfig, ConfigProblem } from './config/load.js';
 import { requireSecret } from './config/load.js';
 import { Ingest } from './ingest.js';
@@ -115,13 +116,8 @@ function logSalvage(log: Logger, store: string, e: SalvageEvent): void {
         : `store file is damaged: moved aside to ${e.movedTo}; salvaging what can be read of it (${size}) into a fresh store ${wait}`,
     );
   }
-  // The log's stream writes when the event loop turns, which the salvage blocks: written now, or nothing shows until it ends.
-  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pinoSymbols.streamSym];
-  try {
-    stream?.flushSync?.();
-  } catch {
-    // a stream not ready: written when the loop turns
-  }
+  // The salvage blocks the event loop that writes the log: written now, or nothing shows until it ends.
+  flushLogSync(log);
 }
 
 /** Gateway alarms that report lost data: latched, and raised again after a restart until acknowledged. */

@@ -1,7 +1,7 @@
 // pino logger: JSON lines for machines (IoT Edge collects stdout), pretty in a terminal.
 // Every line also goes to a small in-memory ring (the `captureDiagnostics` direct method sends the recent ones),
 // and the level can be changed while running (`log.level` from the module twin).
-import { destination as pinoDestination, multistream, pino, type DestinationStream, type Level, type Logger } from 'pino';
+import { destination as pinoDestination, multistream, pino, symbols as pinoSymbols, type DestinationStream, type Level, type Logger } from 'pino';
 import pinoPretty from 'pino-pretty';
 
 export interface LogOptions {
@@ -99,6 +99,20 @@ function pruneChildren(children: WeakRef<Logger>[]): void {
 }
 
 /** The ring of recent lines of a logger made by createLogger (null for other loggers, e.g. in tests). */
+/**
+ * Writes what the logger holds now. The JSON stream is asynchronous (a slow log pipe must not hold up alarms), so a
+ * line logged while the event loop is blocked (a store salvage at start) shows only when the loop turns, unless flushed.
+ */
+export function flushLogSync(log: Logger): void {
+  // pino keeps its destination (here the multistream) under this symbol; it has no public synchronous flush.
+  const stream = (log as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pinoSymbols.streamSym];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // a stream not yet open: written when the loop turns
+  }
+}
+
 export function logRingOf(log: Logger): LogRing | null {
   return extras.get(log)?.ring ?? null;
 }

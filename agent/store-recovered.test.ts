@@ -174,9 +174,9 @@ describe('a damaged store at start: salvages the stop left in odd states (review
 });
 
 // Review rv189 L2: with log.pretty (the default on a terminal) the salvage's lines waited for the event loop, which the
-// salvage blocks: an engineer at the console saw nothing until it ended.
-describe('a damaged store at start, logged pretty (review rv189 L2)', () => {
-  it('the salvage start line is written while the salvage runs, not after it', async () => {
+// salvage blocks: an engineer at the console saw nothing until it ended. The JSON lines (IoT Edge) are flushed by hand.
+describe('a damaged store at start, logged pretty or as JSON (review rv189 L2)', () => {
+  it.each(['always', 'never'] as const)('log.pretty %s: the salvage start line is written while the salvage runs, not after it', async (pretty) => {
     const dir = tempDir();
     const path = join(dir, 'agent.db');
     damagedStore(path, 200_000);
@@ -186,7 +186,7 @@ describe('a damaged store at start, logged pretty (review rv189 L2)', () => {
       `import { Agent } from ${url('agent/agent.ts')};`,
       `import { registry } from ${url('drivers/registry.ts')};`,
       `import { testConfig } from ${url('test/support/agent-config.ts')};`,
-      `const log = createLogger({ level: 'info', pretty: 'always' });`,
+      `const log = createLogger({ level: 'info', pretty: ${JSON.stringify(pretty)} });`,
       `new Agent({ config: testConfig(${JSON.stringify(dir)}, { store: { path: ${JSON.stringify(path)} } }), registry, log });`,
       `process.stderr.write('CTOR-END\\n');`,
       `setTimeout(() => process.exit(0), 200);`,
