@@ -232,6 +232,21 @@ describe('bed tile under a device alarm flood (review rv185 M2)', () => {
     expect(tile.alarms[0]!.text).toMatch(/mon-1 has \d+ open alarms on bed-1/);
   });
 
+  it('an unanswered alarm of another device on the bed keeps its row, however many newer unanswered alarms a flooding device sends', () => {
+    const e = new AlarmEngine({ idPrefix: 't', maxOpenDeviceAlarms: 64 });
+    const start = (deviceId: string, id: string, at: number) =>
+      e.deviceAlarm({ kind: 'alarm', deviceId, bed: 'bed-1', source: 'test', alarmId: id, condition: null, text: id, priority: 'high', category: 'physiological', phase: 'start', deviceTime: null, receivedAt: at });
+    start('vent-1', 'APNEA', 1000);
+    for (let i = 0; i < 80; i++) start('mon-1', `junk${i}`, 2000 + i);
+    const tile = bedTile(ward, e, 'bed-1', 5000);
+    expect(tile.alarms).toHaveLength(20);
+    expect(tile.alarms.map((a) => a.text)).toContain('APNEA');
+    expect(tile.alarms[0]!.text).toMatch(/mon-1 has \d+ open alarms on bed-1/);
+    // The rows still in tileOrder: the flood alarm, then the unanswered HIGH ones newest first, APNEA (the oldest) last.
+    expect(tile.alarms.at(-1)!.text).toBe('APNEA');
+    expect(tile.alarmsNotSent.total).toBe(81 + 1 - 20);
+  });
+
   it('counts the unacknowledged alarms left out (more than 20 unanswered), for the ward strip', () => {
     const e = new AlarmEngine({ idPrefix: 't' });
     for (let i = 0; i < 23; i++) {

@@ -77,6 +77,30 @@ export function tileOrder(a: Alarm, b: Alarm): number {
 }
 
 /**
+ * The MAX_TILE_ALARMS rows of a tile, in tileOrder, and the alarms left out. Each device's first alarm in tileOrder has
+ * a row before any device's second, so that a device flooding the bed with newer unanswered alarms cannot push another
+ * device's older unanswered alarm (a ventilator's APNEA under a monitor's junk) off the screen.
+ */
+export function tileRows(alarms: readonly Alarm[]): { rows: Alarm[]; rest: Alarm[] } {
+  const all = [...alarms].sort(tileOrder);
+  if (all.length <= MAX_TILE_ALARMS) return { rows: all, rest: [] };
+  const chosen = new Set<Alarm>();
+  const devices = new Set<string>();
+  for (const a of all) {
+    if (chosen.size === MAX_TILE_ALARMS) break;
+    if (!devices.has(a.deviceId)) {
+      devices.add(a.deviceId);
+      chosen.add(a);
+    }
+  }
+  for (const a of all) {
+    if (chosen.size === MAX_TILE_ALARMS) break;
+    chosen.add(a);
+  }
+  return { rows: all.filter((a) => chosen.has(a)), rest: all.filter((a) => !chosen.has(a)) };
+}
+
+/**
  * The "<device> has N open alarms" technical alarm goes first: in a flood of unanswered HIGH alarms it had no row, the
  * one alarm that says what is wrong (review rv190 H1).
  */
@@ -315,10 +339,10 @@ export function wardBeds(ward: WardState, engine: AlarmEngine): string[] {
  * `unconfirmed`: the engine's silent devices (unconfirmedOf); one may serve every tile of a snapshot or flush.
  */
 export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: number, score = engine.news2(bed, now), unconfirmed = unconfirmedOf(engine, now)): BedTile {
-  const all = engine.list({ bed }).sort(tileOrder);
+  const { rows, rest } = tileRows(engine.list({ bed }));
   const counts = (): NotSentCounts => ({ total: 0, high: 0, medium: 0, low: 0, information: 0 });
   const notSent = { ...counts(), unacknowledged: counts() };
-  for (const a of all.slice(MAX_TILE_ALARMS)) {
+  for (const a of rest) {
     const p = a.reportedPriority === 'none' ? 'information' : a.priority;
     notSent.total++;
     notSent[p]++;
@@ -331,7 +355,7 @@ export function bedTile(ward: WardState, engine: AlarmEngine, bed: string, now: 
     bed,
     vitals: ward.vitals(bed, now),
     news2: news2View(score),
-    alarms: all.slice(0, MAX_TILE_ALARMS).map((a) => viewOf(a, engine.audioPausedBy(a.id), unconfirmed)),
+    alarms: rows.map((a) => viewOf(a, engine.audioPausedBy(a.id), unconfirmed)),
     alarmsNotSent: notSent,
     devices: ward.devices(bed),
     lastDataAt: ward.lastDataAt(bed),
