@@ -191,7 +191,9 @@ async function main(): Promise<number> {
     // Part of the agent may be running (drivers, display, timers): stop what can be stopped, within a bound, and
     // exit non-zero so that the supervisor (IoT Edge) restarts us, rather than run half-started.
     const problem = displayListenProblem(err, startup.config.display);
-    log.fatal({ err, ...(problem && { problem: `${problem.path}: ${problem.message}` }) }, 'start failed; exiting');
+    // The reason in the message too: a console shows the message and the stack, not the `problem` field (review rv192 L2).
+    const why = problem && `${problem.path}: ${problem.message}`;
+    log.fatal({ err, ...(why && { problem: why }) }, why ? `start failed: ${why}; exiting` : 'start failed; exiting');
     await Promise.race([agent.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
     // An address that is not this machine's is the config's (exit 2, as --check says it), not a runtime failure that
     // a restart mends (review rv60 M1).

@@ -801,6 +801,10 @@ function displayExposureWarnings(d: AgentConfig['display'], env: NodeJS.ProcessE
     ? "inside the IoT Edge module 0.0.0.0 is needed; who reaches it is decided by the deployment's PortBindings, as shipped the gateway's 127.0.0.1 only, and by the containers on the module's network"
     : 'wherever this port is reachable: in a container, where the deployment publishes it (PortBindings)';
   const warnings: ConfigProblem[] = [];
+  // 0 is for tests on loopback; beyond it no screen could be pointed at a port that changes at each start (rv192 L1).
+  if (d.port === 0) {
+    warnings.push({ path: 'display.port', message: `0 while display.host ${d.host} listens beyond loopback: the system picks another free port at each start, which no ward screen or published port can be set to; set the port the screens use (default 8080)` });
+  }
   if (!d.tls) {
     warnings.push({ path: 'display.tls', message: `not set while display.host ${d.host} listens beyond loopback: logins and tokens travel in clear on any network that reaches it (${where}); configure display.tls` });
   }

@@ -37,4 +37,16 @@ describe('hl7-mllp listener exposure warnings', () => {
     const warnings = configWarnings(config, registry, false, {});
     expect(warnings.filter((w) => w.path.includes('tls'))).toEqual([{ path: expect.stringMatching(/^drivers\[0\].*options\.tls$/), message: expect.stringMatching(/takes plain MLLP from any sender/) }]);
   });
+
+  it('port 0 beyond loopback: warned on options.port (no central station can be set to a port picked at each start); on loopback (tests): nothing (review rv192 L1)', () => {
+    const config = testConfig(tempDir(), { display: { enabled: true, host: '0.0.0.0', port: 0 }, drivers: [{ name: 'central', type: 'hl7-mllp', options: { host: '0.0.0.0', port: 0 } }] });
+    const warnings = configWarnings(config, registry, false, {});
+    expect(warnings.filter((w) => /port$/.test(w.path))).toEqual([
+      { path: expect.stringMatching(/^drivers\[0\].*options\.port$/), message: expect.stringMatching(/^0 while the listener on 0\.0\.0\.0 takes MLLP beyond loopback: the system picks another free port at each start.*set the port the central station sends to/) },
+      { path: 'display.port', message: expect.stringMatching(/^0 while display\.host 0\.0\.0\.0 listens beyond loopback: the system picks another free port at each start.*set the port the screens use/) },
+    ]);
+    expect(hl7MllpFactory.warnings!({ host: '127.0.0.1', port: 0 }).filter((w) => w.field === 'options.port')).toEqual([]);
+    const loopback = testConfig(tempDir(), { display: { enabled: true, host: '127.0.0.1', port: 0 } });
+    expect(configWarnings(loopback, registry, false, {}).filter((w) => w.path === 'display.port')).toEqual([]);
+  });
 });

@@ -425,8 +425,16 @@ export const hl7MllpFactory: DriverFactory<Hl7MllpOptions> = {
         ]
       : []),
     ...exposureWarnings(o),
+    ...anyPortWarnings(o),
   ],
 };
+
+/** Port 0 is for tests on loopback: beyond it no central station can be set to a port that changes at each start (rv192 L1). */
+function anyPortWarnings(o: Hl7MllpOptions): DriverWarning[] {
+  const host = (o.host ?? '0.0.0.0').trim().toLowerCase();
+  if (o.port !== 0 || isLoopbackHost(host)) return [];
+  return [{ field: 'options.port', message: `0 while the listener on ${host} takes MLLP beyond loopback: the system picks another free port at each start, which no central station can be set to send to; set the port the central station sends to (often 2575)` }];
+}
 
 /**
  * A listener beyond loopback that admits any sender: whoever reaches the port can store readings and raise or end

@@ -142,7 +142,7 @@ export const configSchema: Record<string, unknown> = {
       properties: {
         enabled: {
           type: 'boolean',
-          description: 'Configure and receive realtime curves after the session is set up. Default false. Turn on for a Medibus.X device whose curves should reach the display and the cloud. A device that refuses or ignores the set-up (53H/54H) keeps its numerics and alarms: the curves stay off, /health says why, and the set-up is tried again later.',
+          description: 'Configure and receive realtime curves after the session is set up. Default false. Turn on for a Medibus.X device whose curves should reach the display and the cloud. A device that refuses or ignores the set-up (53H/54H) keeps its numerics and alarms: the curves stay off, the driver health in /healthz says why, and the set-up is tried again later.',
         },
         codes: {
           type: 'array',

@@ -264,10 +264,11 @@ describe('agent CLI', () => {
       const p = startAgentProcess([], { cwd, env: { IOTHUB_DEVICE_CONNECTION_STRING: '', AGENT_CONFIG: '', AGENT_DISPLAY_PORT: String(port) } });
       const { code } = await p.exited;
       expect(code).toBe(1);
-      expect(p.lines.find((l) => l.msg === 'start failed; exiting')).toMatchObject({
+      const reason = `display.port: cannot listen on 127.0.0.1:${port} (EADDRINUSE): another program uses this port; choose another display.port, or set AGENT_DISPLAY_PORT`;
+      expect(p.lines.find((l) => l.msg === `start failed: ${reason}; exiting`)).toMatchObject({
         level: 60,
         err: { message: expect.stringMatching(/EADDRINUSE/) },
-        problem: `display.port: cannot listen on 127.0.0.1:${port} (EADDRINUSE): another program uses this port; choose another display.port, or set AGENT_DISPLAY_PORT`,
+        problem: reason,
       });
     } finally {
       holder.close();
