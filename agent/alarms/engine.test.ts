@@ -120,7 +120,9 @@ describe('engine: latching', () => {
     const e = engine();
     const id = hold(e, SPO2, 75, 0, 6)[0]!.alarmId;
     e.reading(numeric(SPO2, 97, 7));
-    expect(hold(e, SPO2, 75, 8, 12)).toEqual([]); // the delay applies again
+    // The DESAT's delay applies again. SpO2 LOW (delay 10 s), pending since 0, is not ended by one reading inside: it
+    // is raised at 10 s (review rv191 H1).
+    expect(hold(e, SPO2, 75, 8, 12).map((c) => `${c.change} ${c.alarm.condition.text} at ${(c.at - s(0)) / 1000}`)).toEqual(['raised SpO2 LOW 75 < 90 % at 10']);
     const back = hold(e, SPO2, 75, 13, 13);
     expect(summary(back)).toEqual(['condition-returned:latched>active']);
     expect(back[0]!.alarmId).toBe(id);

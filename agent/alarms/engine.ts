@@ -739,7 +739,8 @@ export class AlarmEngine {
       const heard = feeds.lastHeard(deviceId, bed);
       return heard !== undefined && heard > since && now - heard <= feeds.silentAfterMs(deviceId);
     };
-    const rhythm = this.rhythm.tick(now, sends, this.config.technical.priorities['metric-missing'] ?? 'low');
+    const prio = this.config.technical.priorities;
+    const rhythm = this.rhythm.tick(now, sends, prio['metric-missing'] ?? 'low', prio.invalid ?? 'low');
     const out = this.applyAll([...this.technical.tick(now), ...limits, ...this.silentDeviceAlarms(now), ...this.floodsOver(now), ...this.news2Monitor.evaluate(now), ...rhythm, ...this.sweep(now)]);
     for (const alarm of [...this.open.values()]) {
       const t = life.expireAudioPause(alarm, now);

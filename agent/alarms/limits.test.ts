@@ -44,11 +44,18 @@ describe('limit rules: delay', () => {
     expect(ev.reading(numeric(HR, 135, 11))).toEqual([]);
   });
 
-  it('a dip back inside restarts the delay', () => {
+  it('back inside for as long as the delay ends the run: the next violation counts its delay afresh', () => {
     const ev = new LimitEvaluator();
-    const out = feed(ev, [[0, 130], [5, 130], [6, 100], [7, 130], [15, 130]]);
-    expect(out).toEqual([]);
-    expect(ev.reading(numeric(HR, 130, 17))).toHaveLength(1);
+    const out = feed(ev, Array.from({ length: 25 }, (_, t) => [t, t >= 5 && t <= 14 ? 100 : 130] as [number, number]));
+    expect(out).toEqual([]); // inside from 5 to 15 (10 s): the run from 0 ended; the new one starts at 15
+    expect(ev.reading(numeric(HR, 130, 25)).map((u) => u.present && u.why)).toEqual(['HR HIGH 130 > 120 /min for 10 s, 11 violating samples, none contradicting (delay 10 s)']);
+  });
+
+  it('back inside for less than the delay does not end the run (review rv191 H1: one reading inside restarted it)', () => {
+    const ev = new LimitEvaluator();
+    const out = feed(ev, Array.from({ length: 13 }, (_, t) => [t, t >= 5 && t <= 12 ? 100 : 130] as [number, number]));
+    expect(out).toEqual([]); // inside from 5 to 13 (8 s): the run from 0 goes on
+    expect(ev.reading(numeric(HR, 130, 13)).map((u) => u.present && u.why)).toEqual(['HR HIGH 130 > 120 /min for 13 s, 6 violating samples, 8 inside the limit, never for as long as the delay (delay 10 s)']);
   });
 
   it('a tick confirms the delay while the latest sample still violates and is recent: a reading stands until contradicted', () => {
@@ -120,6 +127,42 @@ describe('limit rules: delay', () => {
     const out = ev.reading(numeric(MDC.PRESS_BLD_NONINV_SYS, 85, 0));
     expect(out).toHaveLength(1);
     expect(out[0]!.present && out[0]!.spec.condition.text).toBe('NIBP SYS LOW 85 < 90 mmHg');
+  });
+});
+
+describe('limit rules: brief readings inside the limit (review rv191 H1)', () => {
+  const SPO2 = MDC.PULS_OXIM_SAT_O2;
+  /** 1 Hz readings of `value(t)` for `secs` seconds with a tick after each, as the engine runs; the raises and ends. */
+  function run(mdc: MdcCode, value: (t: number) => number, secs: number): string[] {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t < secs; t++) out.push(...ev.reading(numeric(mdc, value(t), t)), ...ev.tick(s(t) + 500));
+    return out.map((u) => (u.present ? `${(u.at - s(0)) / 1000} s raised ${u.spec.condition.text}` : `${(u.at - s(0)) / 1000} s ended ${u.key}`));
+  }
+
+  it('HR 121-127 for 5 minutes with one 119 every 8 s raises HR HIGH after the delay (it never alarmed)', () => {
+    expect(run(HR, (t) => (t % 8 === 7 ? 119 : 121 + (t % 8)), 300)).toEqual(['10 s raised HR HIGH 123 > 120 /min']);
+  });
+
+  it('SpO2 84-88 % for 5 minutes with one 90 every 9 s raises SpO2 LOW after the delay, no DESAT (it never alarmed)', () => {
+    expect(run(SPO2, (t) => (t % 9 === 8 ? 90 : 84 + (t % 5)), 300)).toEqual(['10 s raised SpO2 LOW 84 < 90 %']);
+  });
+
+  it('HR flapping 119/121 every second raises HR HIGH once the run from its first 121 has lasted the delay', () => {
+    expect(run(HR, (t) => (t % 2 ? 121 : 119), 120)).toEqual(['11 s raised HR HIGH 121 > 120 /min']);
+  });
+
+  it('a genuine recovery: out of range for 8 s, back inside for 12 s (longer than the delay), out for 8 s, and so on: no alarm', () => {
+    expect(run(HR, (t) => (t % 20 < 8 ? 130 : 100), 300)).toEqual([]);
+    expect(run(SPO2, (t) => (t % 20 < 8 ? 86 : 95), 300)).toEqual([]);
+  });
+
+  it('a lone spike among readings inside still raises nothing, and questionable readings still raise nothing', () => {
+    expect(run(HR, (t) => (t % 30 === 0 ? 180 : 80), 300)).toEqual([]);
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t < 60; t++) out.push(...ev.reading(numeric(SPO2, t % 9 === 8 ? 95 : 70, t, { quality: { state: 'questionable', reasons: ['obx-8:QUES'] } })), ...ev.tick(s(t) + 500));
+    expect(out).toEqual([]);
   });
 });
 

@@ -25,7 +25,10 @@ export interface LimitRule {
   /** Alarm when value > high (strictly). Null/absent: no high limit. */
   high?: number | null;
   priority: ManagedPriority;
-  /** Alarm-condition delay: seconds the violation must persist before the alarm is raised. 0 = at once. */
+  /**
+   * Alarm-condition delay: seconds the violation must persist before the alarm is raised. 0 = at once. A pending
+   * violation ends only once the value has been back inside for as long (review rv191 H1).
+   */
   delayS: number;
   /** Resolve only when back inside by this much (in `unit`): high alarm clears at value <= high - hysteresis. */
   hysteresis: number;
@@ -50,9 +53,10 @@ export interface LimitConfig {
   /**
    * How long a sample stands for its value: a tick confirms a run (the delay counted from its first violating sample)
    * while its latest sample violates and is at most this old — so a device that sends every minute alarms after the
-   * delay on its first out-of-range reading, and a reading not contradicted within the delay confirms. A gap longer
-   * than this between two violating samples starts the run again (two spikes 10 minutes apart are not 10 minutes of
-   * violation). Readings that are not valid between them neither end the run nor confirm it. Default 15 s. A metric
+   * delay on its first out-of-range reading. Readings inside the limit end the run only once they have lasted the
+   * delay (a brief blip does not start it over). A gap longer than this between two samples of the run starts it again
+   * (two spikes 10 minutes apart are not 10 minutes of violation). Readings that are not valid between them neither
+   * end the run nor confirm it. Default 15 s. A metric
    * that reports less often than this stands for half again its own interval instead (its consecutive readings are
    * the condition persisting).
    */
@@ -313,6 +317,15 @@ interface Track {
   /** Time of the run's latest violating sample, and how many violating samples the run has had. */
   lastViolatingAt: number;
   samples: number;
+  /**
+   * While a run pends: the first valid sample inside the limit since its latest violating one (null: none), the
+   * latest such sample, and how many the run has had. The run ends only once the value has stayed inside for the
+   * rule's delay (review rv191 H1: one sample inside restarted it, so a violation with a brief blip within every
+   * delay never alarmed).
+   */
+  insideSince: number | null;
+  lastInsideAt: number | null;
+  insideSamples: number;
   /** Whether the latest sample for this metric was valid and violating (evidence the condition persists). */
   lastViolating: boolean;
   /** When this metric last sent a reading (any quality), and the time between its last two: how often it reports. */
@@ -477,7 +490,7 @@ export class LimitEvaluator {
       // A track first seen after a change of patient starts in the device's current episode.
       const episode = this.patients.get(`${r.deviceId}|${bed}`)?.episode ?? 0;
       const k = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined, episode);
-      t = { key: k, bed, deviceId: r.deviceId, episode, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, lastViolating: false, seenAt: null, interval: null, lastUsableAt: null, last: null, code, alarmed: false };
+      t = { key: k, bed, deviceId: r.deviceId, episode, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, insideSince: null, lastInsideAt: null, insideSamples: 0, lastViolating: false, seenAt: null, interval: null, lastUsableAt: null, last: null, code, alarmed: false };
       this.tracks.set(key, t);
     }
     return t;
@@ -593,21 +606,36 @@ export class LimitEvaluator {
           }
           continue;
         }
+        const delayMs = rule.delayS * 1000;
         if (!violating) {
-          t.since = null;
           t.lastViolating = false;
+          if (t.since === null) continue;
+          // Back inside: the run pends until the value has stayed inside for as long as the violation must persist
+          // (the absence of the condition is judged as its presence is); a brief blip does not start the delay over.
+          t.insideSince ??= r.receivedAt;
+          t.lastInsideAt = r.receivedAt;
+          t.insideSamples++;
+          if (r.receivedAt - t.insideSince >= delayMs) t.since = null;
           continue;
         }
-        // After a gap longer than a sample stands, nothing shows the violation went on: the run starts again here.
-        if (t.since !== null && r.receivedAt - t.lastViolatingAt > standMs) t.since = null;
+        if (t.since !== null) {
+          // After a gap longer than a sample stands, nothing shows the violation went on; after a stretch inside as
+          // long as the delay, it did not go on (the stretch's latest sample stands until this one): either way the
+          // run starts again here.
+          const lastSeen = Math.max(t.lastViolatingAt, t.lastInsideAt ?? -Infinity);
+          if (r.receivedAt - lastSeen > standMs || (t.insideSince !== null && r.receivedAt - t.insideSince >= delayMs)) t.since = null;
+        }
         if (t.since === null) {
           t.since = r.receivedAt;
           t.samples = 0;
+          t.insideSamples = 0;
+          t.lastInsideAt = null;
         }
+        t.insideSince = null;
         t.samples++;
         t.lastViolatingAt = r.receivedAt;
         t.lastViolating = true;
-        if (r.receivedAt - t.since >= rule.delayS * 1000) out.push(this.raise(t, v, r.receivedAt));
+        if (r.receivedAt - t.since >= delayMs) out.push(this.raise(t, v, r.receivedAt));
       }
     }
     return out;
@@ -720,6 +748,8 @@ export class LimitEvaluator {
     for (const t of this.tracks.values()) {
       if (t.since !== null) t.since += deltaMs;
       t.lastViolatingAt += deltaMs;
+      if (t.insideSince !== null) t.insideSince += deltaMs;
+      if (t.lastInsideAt !== null) t.lastInsideAt += deltaMs;
       if (t.seenAt !== null) t.seenAt += deltaMs;
       if (t.lastUsableAt !== null) t.lastUsableAt += deltaMs;
     }
@@ -782,9 +812,11 @@ export class LimitEvaluator {
     const patientId = this.patients.get(`${t.deviceId}|${t.bed}`)?.patientId;
     if (patientId !== undefined) spec.patientId = patientId;
     if (r) spec.unit = r.unit;
-    // What the samples show: from the run's first violating sample to its latest, and how many there were.
+    // What the samples show: from the run's first violating sample to its latest, how many there were, and how many
+    // inside the limit (each stretch of them shorter than the delay).
     const held = t.since !== null ? (at - t.since) / 1000 : 0;
-    return { present: true, spec, at, why: `${text} for ${fmt(held)} s, ${t.samples} violating sample${t.samples === 1 ? '' : 's'}, none contradicting (delay ${t.rule.delayS} s)` };
+    const inside = t.insideSamples === 0 ? 'none contradicting' : `${t.insideSamples} inside the limit, never for as long as the delay`;
+    return { present: true, spec, at, why: `${text} for ${fmt(held)} s, ${t.samples} violating sample${t.samples === 1 ? '' : 's'}, ${inside} (delay ${t.rule.delayS} s)` };
   }
 }
 

@@ -203,3 +203,81 @@ describe('rhythm check across leads and feeds (review rv102)', () => {
     ]);
   });
 });
+
+describe('rhythm check that cannot judge a feed that keeps arriving (review rv191 M1)', () => {
+  const NOT_RUNNING = /^Rhythm check not running on ECG II of mon-1: /;
+  type Second = { samples: number[]; quality?: WaveformSegment['quality'] } | null;
+
+  /**
+   * Seconds [from, to) of lead II as `ecg(t)` gives them (null: that second lost), SpO2 every second so the device is
+   * not silent for the bed, the engine ticked after each; the "Rhythm check not running" alarms raised (text and
+   * second), and those ended (second).
+   */
+  function ward(e: AlarmEngine, from: number, to: number, ecg: (t: number) => Second): { raised: Array<[string, number]>; ended: number[] } {
+    const raised: Array<[string, number]> = [];
+    const ended: number[] = [];
+    for (let t = from; t < to; t++) {
+      const sec = ecg(t);
+      const events = [numeric(MDC.PULS_OXIM_SAT_O2, 97, t + 0.5), ...(sec ? [{ ...seg(t, sec.samples), receivedAt: s(t) + 500, quality: sec.quality ?? { state: 'valid' as const } }] : [])];
+      for (const c of [...e.ingestAll(events), ...e.tick(s(t) + 900)]) {
+        if (!NOT_RUNNING.test(c.alarm.condition.text)) continue;
+        if (c.from === null) raised.push([c.alarm.condition.text, t]);
+        else if (c.to === 'resolved') ended.push(t);
+      }
+    }
+    return { raised, ended };
+  }
+  const sinus = new Ecg(1, 3).rhythm(75, 0.3, 1000);
+  const open = (e: AlarmEngine) => e.list().filter((a) => a.state !== 'resolved');
+
+  it('a flat line marked valid (an exactly constant ECG): raised after 30 s of it unjudged, low technical; ends once a stretch is judged again', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const flat = ward(e, 0, 150, (t) => ({ samples: t < 60 ? sinus.second(t) : new Array<number>(RATE).fill(0.3) }));
+    expect(flat.raised.map(([text]) => text)).toEqual(['Rhythm check not running on ECG II of mon-1: flat line (ECG exactly constant)']);
+    // The first judgements of the flat line still see the last beats; 30 s of ECG after the last judged stretch.
+    expect(flat.raised[0]![1]).toBeGreaterThanOrEqual(90);
+    expect(flat.raised[0]![1]).toBeLessThanOrEqual(97);
+    const alarm = open(e).find((a) => NOT_RUNNING.test(a.condition.text))!;
+    expect([alarm.source, alarm.category, alarm.priority, alarm.bed, alarm.deviceId]).toEqual(['technical', 'technical', 'low', 'bed-1', 'mon-1']);
+    expect(open(e).filter((a) => a.source === 'rhythm')).toEqual([]); // no asystole raised over it
+    // A real ECG again: judged once 8 s of it are clean, and the alarm ends (resolved, not latched).
+    const back = ward(e, 150, 170, (t) => ({ samples: sinus.second(t) }));
+    expect(back.raised).toEqual([]);
+    expect(back.ended).toHaveLength(1);
+    expect(back.ended[0]!).toBeLessThanOrEqual(160);
+    expect(open(e).filter((a) => NOT_RUNNING.test(a.condition.text))).toEqual([]);
+  });
+
+  it('ECG whose times are not from the device (HL7 without OBX-14, placed at receipt): raised after 30 s, says why', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const run = ward(e, 0, 60, (t) => ({ samples: sinus.second(t), quality: { state: 'questionable', reasons: ['time-from-receipt'] } }));
+    // Raised at the tick after its 30th second of ECG (seconds 0–29).
+    expect(run.raised).toEqual([['Rhythm check not running on ECG II of mon-1: ECG times not from the device (placed at receipt)', 29]]);
+  });
+
+  it('a feed losing 1 s in every 6 (never 8 s without a gap): raised, says why; an asystole there is still not judged', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const beatsThenNone = new Ecg(1, 3).rhythm(75, 0.3, 30);
+    const run = ward(e, 0, 120, (t) => (t % 6 === 5 ? null : { samples: beatsThenNone.second(t) }));
+    expect(run.raised.map(([text]) => text)).toEqual(['Rhythm check not running on ECG II of mon-1: gaps in the ECG (no 8 s without one)']);
+    expect(run.raised[0]![1]).toBeLessThanOrEqual(40);
+    expect(open(e).filter((a) => a.source === 'rhythm')).toEqual([]);
+  });
+
+  it('not raised for a feed judged all along, nor for a lead off the device flags (its LEAD OFF alarm says so)', () => {
+    const ok = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    expect(ward(ok, 0, 120, (t) => ({ samples: sinus.second(t) })).raised).toEqual([]);
+    const off = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const run = ward(off, 0, 150, (t) => (t < 30 ? { samples: sinus.second(t) } : { samples: new Array<number>(RATE).fill(0), quality: { state: 'invalid', reasons: ['lead-off'] } }));
+    expect(run.raised).toEqual([]);
+    expect(open(off).map((a) => a.condition.text)).toContain('ECG II LEAD OFF');
+  });
+
+  it('ECG that stops ends it: "No ECG from <device>" takes its place', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    ward(e, 0, 60, (t) => ({ samples: sinus.second(t), quality: { state: 'questionable', reasons: ['time-from-receipt'] } }));
+    const stop = ward(e, 60, 80, () => null);
+    expect(stop.ended).toHaveLength(1);
+    expect(open(e).filter((a) => a.source === 'technical').map((a) => a.condition.text)).toEqual(['No ECG from mon-1: rhythm check not running']);
+  });
+});

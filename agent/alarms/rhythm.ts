@@ -1,17 +1,21 @@
 // The agent's own arrhythmia detection on streamed ECG (opt-in, `alarms.rhythm`): asystole, extreme bradycardia and
 // extreme tachycardia, by the PhysioNet/CinC 2015 challenge's definitions (no QRS for 4 s; HR under 40 /min for 5
 // beats in a row; over 140 /min for 17 beats in a row), from the same QRS detector the edge model's features use
-// (models/features/beats.ts), so the model can judge what it raises. A secondary check for devices whose own alarms do
-// not reach the gateway: never a replacement for the monitor's arrhythmia analysis.
+// (models/features/beats.ts), so the model can judge what it raises. It does not detect VT or VF (a VF run the two
+// detectors disagree on is counted as `noise`): a partial, secondary check, never a replacement for the monitor's
+// arrhythmia analysis (rv191 M2).
 //
 // Honest by construction: only a stretch of ECG marked valid is judged (a lead-off, a questionable segment or a long
 // gap makes the window wait until it is clean again); one lead is judged, lead II by preference, falling back to
 // another clean lead of the device when that one is off or stops, as a monitor switches its analysis lead (rv77); a
-// rate the two QRS detectors disagree on is noise, a line that does not move is no signal, an asystole while another
+// rate the two QRS detectors disagree on is noise, an exactly constant line is no signal (a lead off with any noise
+// on it is judged, and can raise an asystole: rv191 L1), an asystole while another
 // clean lead shows regular QRS is not raised (rv102 M2); with `pulseVeto`, an asystole with pulses on a clean pleth is not raised; a feed that
 // stops ends its conditions unconfirmed (they latch if unanswered) and is told (take() `stopped`); while its device
 // still sends for the bed, "No ECG from <device>: rhythm check not running" (technical, low) stands until ECG comes
-// back: the device is not silent, so no "no data" alarm would say the bed is unchecked (rv102 M4).
+// back: the device is not silent, so no "no data" alarm would say the bed is unchecked (rv102 M4); likewise ECG that
+// arrives but goes 30 s unjudged (a flat line, times placed at receipt, gaps) raises "Rhythm check not running on ECG
+// <lead> of <device>: <why>" until a stretch is judged (rv191 M1).
 // Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
 // judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
@@ -23,6 +27,7 @@ import { ECG_PREFIX, modelChannel } from '../inference/channels.js';
 import type { WaveformSegment } from '../model/reading.js';
 import type { ConditionSpec, ConditionUpdate, ManagedPriority } from './types.js';
 import { technicalKey } from './technical.js';
+import { onlyTimingDoubt } from './timing.js';
 
 export interface RhythmConfig {
   enabled: boolean;
@@ -119,6 +124,15 @@ const MIN_BEAT_AGREEMENT = 0.9;
  */
 const LOW_ECG_MV = 0.1;
 const LOW_ECG_TELL_MS = 60_000;
+/**
+ * ECG (ms of samples) of the lead judged, valid or doubted only for its time, received without a stretch judged, after
+ * which "Rhythm check not running on ECG <lead> of <device>: <why>" (technical, low) is raised: a flat line marked
+ * valid, times placed at receipt, or gaps that never leave 8 s clean keep the check blind while the device sends on,
+ * and nothing else at the bedside says so (rv191 M1; as "No ECG" for a feed that stops, rv102 M4). ECG flagged not
+ * valid for another reason (lead off, artefact) is not counted: the technical monitor's LEAD OFF or "not valid" alarm
+ * tells that. Long enough that a brief lead-off or a restart after a gap (8 s to judge again) does not raise it.
+ */
+const UNCHECKED_MS = 30_000;
 /** A stopped feed whose device sends nothing for the bed is forgotten after this (its "no data" alarm stands). */
 const STOPPED_FORGET_MS = 24 * 3600_000;
 const MAX_STOPPED = 2000;
@@ -180,6 +194,18 @@ export interface NotJudgedFeed {
   seconds: number;
 }
 
+/**
+ * Why the lead judged could not be judged (see UNCHECKED_MS): an exactly constant line, ECG doubted for its time (placed
+ * at receipt), gaps (or steps of its clock) that restart its stretch or hide a silence, or ECG flagged not valid now and
+ * then, which leaves no 8 s clean.
+ */
+export type UncheckedReason = 'flat' | 'timing' | 'gaps' | 'not-valid';
+const UNCHECKED_TEXT: Record<UncheckedReason, string> = {
+  flat: 'flat line (ECG exactly constant)',
+  timing: 'ECG times not from the device (placed at receipt)',
+  gaps: 'gaps in the ECG (no 8 s without one)',
+  'not-valid': 'ECG not valid now and then (no 8 s clean)',
+};
 const TEXT: Record<RhythmType, string> = { asystole: 'ASYSTOLE', brady: 'EXTREME BRADY', tachy: 'EXTREME TACHY' };
 const RHYTHM_TYPES = ['asystole', 'brady', 'tachy'] as const;
 const GAPS_WHY = 'gaps in the ECG (a QRS may have been lost in them)';
@@ -317,6 +343,8 @@ interface Lead {
   notValidMs: number;
   /** Length (ms) of its last segment: a lead sent in long segments is not "stopped" between two of them. */
   segMs: number;
+  /** What last cut its clean stretch short (a gap, ECG not valid): why it cannot be judged while too short. */
+  cut: UncheckedReason | null;
 }
 
 interface Feed {
@@ -343,6 +371,15 @@ interface Feed {
   sinceJudgedMs: number;
   /** ECG (ms of samples) judged in a row whose whole window was under LOW_ECG_MV. */
   lowMs: number;
+  /**
+   * ECG (ms of samples, see UNCHECKED_MS) received since a stretch was last judged; whether the latest judgement could
+   * not judge its stretch, and the latest reason known why (null: none yet, a lead just started).
+   */
+  uncheckedMs: number;
+  unjudged: boolean;
+  unchecked: UncheckedReason | null;
+  /** Whether "Rhythm check not running" is raised for it (until a stretch is judged, or its ECG stops). */
+  uncheckedRaised: boolean;
   patientId: string | undefined;
 }
 
@@ -364,7 +401,7 @@ export class RhythmMonitor {
   private readonly feeds = new Map<string, Feed>();
   /**
    * Alarms not raised since the last take(): an asystole while a clean pleth pulses (`pulse`, with pulseVeto), over a
-   * line that does not move (`no-signal`: no lead, a stuck channel), a rate the two QRS detectors disagree on (`noise`).
+   * line exactly constant (`no-signal`: a stuck channel, a lead off that reads a constant), a rate the two QRS detectors disagree on (`noise`).
    */
   private notRaised: Record<NotRaisedReason, number> = { pulse: 0, 'no-signal': 0, noise: 0, 'other-lead': 0 };
   private skipped: Record<SkipReason, number> = { unit: 0, rate: 0, 'no-clean-lead': 0, gap: 0, duplicate: 0 };
@@ -410,7 +447,7 @@ export class RhythmMonitor {
       return [];
     }
     if (!f) {
-      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, leads: new Map(), judged: false, blind: false, pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0, lowMs: 0, patientId: undefined };
+      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, leads: new Map(), judged: false, blind: false, pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0, lowMs: 0, uncheckedMs: 0, unjudged: false, unchecked: null, uncheckedRaised: false, patientId: undefined };
       this.feeds.set(key, f);
     }
     const lead = this.leadOf(f, ch.name, seg.receivedAt);
@@ -425,6 +462,9 @@ export class RhythmMonitor {
       return [];
     }
     const segMs = (seg.samples.length / seg.sampleRateHz) * 1000;
+    // What cut its clean stretch (a restart of a lead already held is a gap or a clock step; its first segment is none).
+    if (added === 'restart' && lead.segMs > 0) lead.cut = 'gaps';
+    if (seg.quality.state !== 'valid') lead.cut = onlyTimingDoubt(seg.quality) ? 'timing' : 'not-valid';
     lead.valid = seg.quality.state === 'valid';
     lead.notValidMs = lead.valid ? 0 : lead.notValidMs + segMs;
     lead.segMs = segMs;
@@ -437,11 +477,12 @@ export class RhythmMonitor {
     // A gap held in the lead judged is no data: counted, and told once per device (rv102 H1: nothing said so).
     if (lead.ecg.gapMs > 0) this.skip(seg, 'gap', `${Math.round(lead.ecg.gapMs)} ms`);
     f.sinceJudgedMs += segMs;
+    if (seg.quality.state === 'valid' || onlyTimingDoubt(seg.quality)) f.uncheckedMs += segMs;
     if (lead.ecg.endMs - f.judgedAtMs < 1000) return [];
     f.judgedAtMs = lead.ecg.endMs;
     const elapsedMs = f.sinceJudgedMs;
     f.sinceJudgedMs = 0;
-    return this.judge(f, lead.ecg, seg.receivedAt, elapsedMs);
+    return this.judge(f, lead, seg.receivedAt, elapsedMs);
   }
 
   /**
@@ -459,7 +500,7 @@ export class RhythmMonitor {
       if (!out) return null; // neither counted nor judged: the leads held are better and arriving
       f.leads.delete(out[0]);
     }
-    const lead: Lead = { ecg: new Stretch(WINDOW_S), receivedAt: now, valid: false, notValidMs: 0, segMs: 0 };
+    const lead: Lead = { ecg: new Stretch(WINDOW_S), receivedAt: now, valid: false, notValidMs: 0, segMs: 0, cut: null };
     f.leads.set(name, lead);
     return lead;
   }
@@ -547,15 +588,23 @@ export class RhythmMonitor {
   /**
    * Feeds whose ECG (every lead) stopped arriving: their conditions end, unconfirmed, and the stop is told. Leads that
    * stopped are let go. `sends` (the engine's feeds): whether the device still sends for the bed, for "No ECG".
+   * Feeds that arrive but have gone UNCHECKED_MS of ECG without a stretch judged raise "Rhythm check not running"
+   * (`uncheckedPriority`). A bed's technical priorities are the engine's: "No ECG" is a missing metric's, this one a
+   * "not valid" metric's.
    */
-  tick(now: number, sends?: SendsFor, priority: ManagedPriority = 'low'): ConditionUpdate[] {
+  tick(now: number, sends?: SendsFor, priority: ManagedPriority = 'low', uncheckedPriority: ManagedPriority = 'low'): ConditionUpdate[] {
     const out: ConditionUpdate[] = [];
     for (const [key, f] of this.feeds) {
       for (const [name, l] of f.leads) if (name !== f.lead && now - l.receivedAt >= STALE_MS) f.leads.delete(name);
-      if (!feedStopped(f, now)) continue;
+      if (!feedStopped(f, now)) {
+        out.push(...this.notRunning(f, now, uncheckedPriority));
+        continue;
+      }
       const report: StoppedFeed = { deviceId: f.deviceId, bed: f.bed, leads: [...f.leads.keys()], seconds: Math.round((now - f.receivedAt) / 1000), hadPresent: f.present.size > 0, alarmed: false };
       if (this.stoppedNew.length < MAX_EVENTS) this.stoppedNew.push(report);
       out.push(...this.endAll(f, now, `no ECG from ${f.deviceId} for ${report.seconds} s: the rhythm can no longer be judged`, true));
+      // "No ECG" (below) says it from now on, or the device's "no data" alarm.
+      if (f.uncheckedRaised) out.push({ present: false, key: uncheckedKey(f.bed, f.deviceId), at: now, why: `no ECG from ${f.deviceId} for ${report.seconds} s` });
       this.feeds.delete(key);
       // Bounded like the engine's devices: a sender churning device ids must not grow it for a day.
       if (this.stopped.size >= MAX_STOPPED && !this.stopped.has(key)) for (const [k, s] of this.stopped) if (!s.raised) { this.stopped.delete(k); break; }
@@ -563,6 +612,20 @@ export class RhythmMonitor {
     }
     out.push(...this.noEcg(now, sends, priority));
     return out;
+  }
+
+  /**
+   * "Rhythm check not running on ECG <lead> of <device>: <why>" for a feed whose ECG arrives but has gone UNCHECKED_MS
+   * without a stretch judged, for a reason known (judge() ends it at the next stretch judged): the same kind of low
+   * technical alarm as "No ECG" (rv191 M1).
+   */
+  private notRunning(f: Feed, now: number, priority: ManagedPriority): ConditionUpdate[] {
+    if (f.uncheckedRaised || f.unchecked === null || f.uncheckedMs < UNCHECKED_MS) return [];
+    f.uncheckedRaised = true;
+    const text = `Rhythm check not running on ECG ${f.lead} of ${f.deviceId}: ${UNCHECKED_TEXT[f.unchecked]}`;
+    const spec: ConditionSpec = { key: uncheckedKey(f.bed, f.deviceId), source: 'technical', bed: f.bed, deviceId: f.deviceId, condition: { code: null, raw: { system: 'agent', code: 'technical:invalid', text }, text }, priority, category: 'technical' };
+    if (f.patientId !== undefined) spec.patientId = f.patientId;
+    return [{ present: true, spec, at: now, why: `no stretch of ECG judged for ${Math.round(f.uncheckedMs / 1000)} s of ECG from ${f.deviceId}, which still sends it: ${UNCHECKED_TEXT[f.unchecked]}` }];
   }
 
   /**
@@ -592,12 +655,37 @@ export class RhythmMonitor {
     return out;
   }
 
-  /** `elapsedMs`: ECG received since the last judgement (for the end delay and the not-clean limit). */
-  private judge(f: Feed, ecg: Stretch, at: number, elapsedMs: number): ConditionUpdate[] {
+  /**
+   * Judges the lead's stretch (`judgeStretch`), and keeps count of how long the lead has gone without a stretch judged:
+   * one judged ends "Rhythm check not running" (raised by tick()).
+   */
+  private judge(f: Feed, lead: Lead, at: number, elapsedMs: number): ConditionUpdate[] {
+    f.unjudged = false;
+    const out = this.judgeStretch(f, lead, at, elapsedMs);
+    if (f.unjudged) return out;
+    f.uncheckedMs = 0;
+    f.unchecked = null;
+    if (f.uncheckedRaised) {
+      f.uncheckedRaised = false;
+      out.push({ present: false, key: uncheckedKey(f.bed, f.deviceId), at, why: `a stretch of ECG ${f.lead} from ${f.deviceId} judged again: the rhythm check is running` });
+    }
+    return out;
+  }
+
+  /**
+   * `elapsedMs`: ECG received since the last judgement (for the end delay and the not-clean limit). Sets f.unjudged
+   * when the stretch could not be judged (too short, a flat line, a silence gaps may hide a QRS in), and f.unchecked
+   * to why when that is known.
+   */
+  private judgeStretch(f: Feed, lead: Lead, at: number, elapsedMs: number): ConditionUpdate[] {
+    const ecg = lead.ecg;
     const { x, gaps } = ecg.clean();
     const rate = ecg.rate;
     const spanS = x.length / rate;
     if (spanS < MIN_WINDOW_S) {
+      f.unjudged = true;
+      // A lead that has only just started (nothing cut it) keeps the reason known before (a switch to it).
+      if (lead.cut) f.unchecked = lead.cut;
       // Too short a clean stretch says nothing. Present conditions stay while the ECG is briefly not clean (or a lead
       // switched to fills); no lead clean for as long as a silent feed takes ends them, unconfirmed, as a silent feed
       // does (rv63 M6), and is told once (rv77 H2: it was blind without a sign).
@@ -621,8 +709,11 @@ export class RhythmMonitor {
       // Its last seconds (clear of the last QRS's tail): a lead that comes off goes flat at once.
       const silence = x.subarray(x.length - Math.round((this.config.asystoleS - 0.5) * rate));
       // A QRS may have been lost in a gap: a silence is an asystole only if long enough without its gaps (rv102 H1).
-      if (silentS - heldWithin(gaps, spanS - silentS, spanS) < this.config.asystoleS) cannotJudge(GAPS_WHY);
-      else if (this.config.pulseVeto && this.pulsesNow(f, ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) {
+      if (silentS - heldWithin(gaps, spanS - silentS, spanS) < this.config.asystoleS) {
+        cannotJudge(GAPS_WHY);
+        f.unjudged = true;
+        f.unchecked = 'gaps';
+      } else if (this.config.pulseVeto && this.pulsesNow(f, ecg.endMs) >= PULSES_AGAINST_ASYSTOLE) {
         this.notRaised.pulse += 1;
         cannotJudge('pulses on the pleth while the ECG shows no QRS');
       }
@@ -630,6 +721,8 @@ export class RhythmMonitor {
       else if (peakToPeak(silence) < NO_SIGNAL_MV) {
         this.notRaised['no-signal'] += 1;
         cannotJudge('no signal (a line without noise)');
+        f.unjudged = true;
+        f.unchecked = 'flat';
       }
       // A QRS too small on this lead (its axis, a low-voltage lead) while another lead shows every beat (rv102 M2).
       else if (this.otherLeadBeats(f, ecg.endMs - silentS * 1000, ecg.endMs, at)) this.notRaised['other-lead'] += 1;
@@ -802,6 +895,11 @@ export function rhythmKey(bed: string, deviceId: string, type: RhythmType): stri
 /** The key of "No ECG from <device>: rhythm check not running" (technical, as "No <metric> from <device>"). */
 export function noEcgKey(bed: string, deviceId: string): string {
   return technicalKey(`${deviceId}|${bed}|ecg`, 'metric-missing');
+}
+
+/** The key of "Rhythm check not running on ECG <lead> of <device>: <why>" (technical, as a metric "not valid"). */
+export function uncheckedKey(bed: string, deviceId: string): string {
+  return technicalKey(`${deviceId}|${bed}|ecg`, 'invalid');
 }
 
 /**

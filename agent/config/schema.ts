@@ -462,14 +462,19 @@ export const configSchema = {
             "The gateway's own arrhythmia check on streamed ECG (lead II when sent clean, else another clean lead of the device, switched to when the lead judged stops or is not valid for 2 s): asystole (no QRS " +
             'for `asystoleS`), extreme bradycardia (under `bradyBpm` over 5 beats) and extreme tachycardia (over `tachyBpm` ' +
             'over 17 beats), the PhysioNet/CinC 2015 definitions; high-priority alarms of source `rhythm`, judged by the ' +
-            'edge model like a monitor\'s. Only clean ECG is judged (valid, no long gaps, 8 s at least). Off by default: the ' +
-            'monitors\' own arrhythmia alarms are primary, and this ' +
-            'check would repeat them; switch it on for devices that stream ECG but whose alarms do not reach the gateway. ' +
+            'edge model like a monitor\'s. It does not detect VT or VF, nor any other arrhythmia: a VF run mostly raises ' +
+            'nothing and may be counted as noise (alarm_rhythm_not_raised_total{reason="noise"}). It is no replacement for a ' +
+            'monitor\'s own arrhythmia alarms: where they do not reach the gateway, it is a partial check at most, not a ' +
+            'reason to leave them unseen. Only clean ECG is judged (valid, no long gaps, 8 s at least). Off by default: the ' +
+            'monitors\' own arrhythmia alarms are primary, and where they reach the gateway this check repeats some of them. ' +
             'Not for paced patients: pacemaker spikes are counted as beats, so a loss of capture (a true asystole) is ' +
             'missed altogether, with no asystole and no bradycardia raised; keep it off on a gateway that monitors ' +
             'paced patients (it has no per-bed switch). An asystole is not raised while another clean lead of the device ' +
             'shows regular QRS. ECG that stops while the device still sends for the bed raises "No ECG from <device>: ' +
-            'rhythm check not running" (technical, low) until it comes back. ' +
+            'rhythm check not running" (technical, low) until it comes back; ECG that arrives but goes 30 s without a ' +
+            'stretch judged (an exactly constant line, times placed at receipt, gaps) raises "Rhythm check not running on ' +
+            'ECG <lead> of <device>: <why>" (technical, low) until one is. An exactly constant line is no signal, not an ' +
+            'asystole; a lead off the device does not flag with any noise on it raises ASYSTOLE. ' +
             'Secondary and advisory, as every alarm of the agent.',
           properties: {
             enabled: { type: 'boolean', default: false },
