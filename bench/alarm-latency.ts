@@ -1,5 +1,6 @@
 // Alarm latency to the bedside display: time from a reading's arrival at the agent (ingest.accept, where a driver
-// hands it over) to the alarm change reaching a connected display client over SSE, at 1, 32 and 128 beds.
+// hands it over) to the alarm change reaching a connected display client over SSE, at 1, 32 and 128 beds. It starts
+// at ingest.accept, not at a device's bytes: a driver's own parsing (an HL7 frame off the socket) is not included.
 // Every bed sends 6 numerics and 1 s of ECG (250 Hz) each second, spread over the second; bed-0 crosses the HR limit
 // 10 times a second (135 → raised, 80 → resolved). Its alarm delay is set to 0: the delay is clinical policy (10 s
 // by default), not latency. The store is a real SQLite file with the default settings (synchronous=full, group commit
@@ -7,6 +8,8 @@
 // Baseline in the same run: the bare SSE push round trip (node:http server → client) without the agent.
 // The client runs in the same process (and event loop) as the agent, as a display on the gateway itself would not;
 // a remote display adds its network round trip.
+// A p99 is printed only from P99_MIN_SAMPLES samples up (20 s per scenario); below that it would be the maximum, and
+// the max column is the figure to read (the quick run's 3 s give 30 samples).
 //   npx tsx bench/alarm-latency.ts [seconds per scenario, default 8]
 import { createServer, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -23,6 +26,8 @@ import { registry } from '../drivers/registry.js';
 
 const seconds = Number(process.argv[2] ?? 8) || 8;
 const CROSSINGS_PER_S = 10;
+/** Samples a p99 needs to be other than the maximum: at 200, two samples lie above it. */
+const P99_MIN_SAMPLES = 200;
 
 interface Row {
   scenario: string;
@@ -30,7 +35,8 @@ interface Row {
   'events/s': number;
   samples: number;
   'p50 ms': number;
-  'p99 ms': number;
+  /** '-' below P99_MIN_SAMPLES samples: read the max. */
+  'p99 ms': number | string;
   'max ms': number;
   'commit p50 ms': number | string;
 }
@@ -43,7 +49,8 @@ function pct(sorted: number[], p: number): number {
 function row(scenario: string, beds: number, eventsPerS: number, lat: number[], commit?: number[]): Row {
   const s = [...lat].sort((a, b) => a - b);
   const c = commit ? pct([...commit].sort((a, b) => a - b), 50) : '-';
-  return { scenario, beds, 'events/s': eventsPerS, samples: s.length, 'p50 ms': pct(s, 50), 'p99 ms': pct(s, 99), 'max ms': pct(s, 100), 'commit p50 ms': c };
+  const p99 = s.length >= P99_MIN_SAMPLES ? pct(s, 99) : '-';
+  return { scenario, beds, 'events/s': eventsPerS, samples: s.length, 'p50 ms': pct(s, 50), 'p99 ms': p99, 'max ms': pct(s, 100), 'commit p50 ms': c };
 }
 
 /** Reads an SSE stream, calling onEvent for every frame. */
@@ -201,7 +208,7 @@ async function scenario(beds: number): Promise<Row> {
   close();
   await agent.stop();
   rmSync(dir, { recursive: true, force: true });
-  return row('reading → agent → SSE client', beds, Math.round(events / seconds) + CROSSINGS_PER_S, lat, commit);
+  return row('ingest.accept → agent → SSE client', beds, Math.round(events / seconds) + CROSSINGS_PER_S, lat, commit);
 }
 
 // The baseline is run once untimed first: measured cold, as the first HTTP/SSE traffic of the process, its p99 was
@@ -209,6 +216,11 @@ async function scenario(beds: number): Promise<Row> {
 await baseline();
 const rows: Row[] = [await baseline()];
 for (const beds of [1, 32, 128]) rows.push(await scenario(beds));
-console.log(`alarm latency, ${seconds} s per scenario, ${CROSSINGS_PER_S} limit crossings/s on bed-0 (node ${process.version})`);
+console.log(
+  `alarm latency from ingest.accept (a reading as a driver hands it over; the driver's parsing of device bytes is not included) to the alarm change at an SSE client, ` +
+    `${seconds} s per scenario, ${CROSSINGS_PER_S} limit crossings/s on bed-0 (node ${process.version})`,
+);
 console.table(rows);
+if (rows.some((r) => r['p99 ms'] === '-'))
+  console.log(`p99 '-': fewer than ${P99_MIN_SAMPLES} samples, where a p99 is the maximum; read max ms (${Math.ceil(P99_MIN_SAMPLES / CROSSINGS_PER_S)} s per scenario give a p99).`);
 console.log('commit p50: accept() → committed to SQLite (group commit 10 ms, synchronous=full) → engine; the rest is engine + SSE.');

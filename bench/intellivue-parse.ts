@@ -83,4 +83,7 @@ const rows: Row[] = [
 await sim.stop();
 console.log(`stream: ${frames} frames, ${stream.length} bytes (numerics, alarm monitor, waves as linked results); readings = numerics + wave samples`);
 console.table(rows);
+console.log(
+  'baseline: a byte copy, the floor for any parser that touches every byte, not a competing parser: a ratio to it is the share of copy speed the parser keeps, small by nature; compare it between runs on one machine, not as a verdict',
+);
 process.exit(0);

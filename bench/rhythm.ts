@@ -11,6 +11,7 @@ import { DEFAULT_RHYTHM_CONFIG, RhythmMonitor, type RhythmType } from '../agent/
 import { MDC, UNITS } from '../agent/model/mdc.js';
 import type { MdcCode, WaveformSegment } from '../agent/model/reading.js';
 import { listRecords, readRecord } from '../models/records.js';
+import { emitFigures, round } from './lib/figures.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const corpus = join(root, '..', 'shared', 'corpus', 'physionet-2015-false-alarms', 'windows-30s');
@@ -104,3 +105,15 @@ console.log(`rhythm check${pulseVeto ? ' (pulseVeto)' : ''} over ${dir} (node ${
 console.table(table);
 console.log(`windows the experts judged false with another of its alarms raised at some time: ${falseWithOther} of ${falseWindows}`);
 console.log(`CPU per judgement (1 s of ECG and pleth of one bed): ${(judgeMs / judgements).toFixed(3)} ms; baseline, building the segments: ${(baselineMs / judgements).toFixed(3)} ms (${judgements} judgements)`);
+// For bench/run.ts's table: the CPU figure against its baseline; the detection counts are in the table above.
+emitFigures([
+  {
+    bench: 'rhythm',
+    measure: 'rhythm check CPU per judgement (1 s of ECG and pleth of one bed)',
+    value: round(judgeMs / judgements),
+    unit: 'ms',
+    lowerIsBetter: true,
+    baseline: { label: 'building the same segments', value: round(baselineMs / judgements) },
+    note: `${judgements} judgements over ${dir}; at the window's end, true / false alarms: ${table.map((r) => `${r.type} ${r.trueAtEnd} / ${r.falseAtEnd}`).join(', ')}`,
+  },
+]);

@@ -49,18 +49,26 @@ const num = (s: string | undefined): number => Number(String(s ?? '').replace(/[
 function parseAlarmLatency(out: string): Figure[] {
   const rows = consoleTables(out)[0] ?? [];
   const base = rows.find((r) => r.scenario?.startsWith('bare SSE'));
+  // Too few samples for a p99 (the bench prints '-'): the max is the figure, and the target is judged on it (stricter).
+  const worst = (r: Record<string, string>) => {
+    const p99 = num(r['p99 ms']);
+    return Number.isNaN(p99) ? { label: `max of ${r.samples}`, value: num(r['max ms']) } : { label: 'p99', value: p99 };
+  };
   return rows
     .filter((r) => r !== base)
-    .map((r) => ({
-      bench: 'latency',
-      measure: `reading → alarm at a display client, ${r.beds} beds: p99 (p50 ${r['p50 ms']} ms)`,
-      value: num(r['p99 ms']),
-      unit: 'ms',
-      lowerIsBetter: true,
-      ...(base && { baseline: { label: 'bare SSE push p99, same run', value: num(base['p99 ms']) } }),
-      ...(r.beds === '128' && { target: { text: 'p99 < 50 ms at 128 beds', met: num(r['p99 ms']) < 50 } }),
-      note: `${r['events/s']} events/s; commit p50 ${r['commit p50 ms']} ms`,
-    }));
+    .map((r) => {
+      const w = worst(r);
+      return {
+        bench: 'latency',
+        measure: `ingest.accept → alarm at a display client (driver parsing not included), ${r.beds} beds: ${w.label} (p50 ${r['p50 ms']} ms)`,
+        value: w.value,
+        unit: 'ms',
+        lowerIsBetter: true,
+        ...(base && { baseline: { label: `bare SSE push ${worst(base).label}, same run`, value: worst(base).value } }),
+        ...(r.beds === '128' && { target: { text: `p99 < 50 ms at 128 beds${w.label === 'p99' ? '' : ` (judged on the ${w.label})`}`, met: w.value < 50 } }),
+        note: `${r['events/s']} events/s; commit p50 ${r['commit p50 ms']} ms`,
+      };
+    });
 }
 
 function parseHl7(out: string): Figure[] {
@@ -109,7 +117,8 @@ function parseIntellivue(out: string): Figure[] {
       measure: `IntelliVue ${r.stage}: MB/s (${r['readings/s']} readings/s)`,
       value: num(r['MB/s']),
       unit: 'MB/s',
-      ...(base && { baseline: { label: 'copying the same bytes', value: num(base['MB/s']) } }),
+      // A floor, not a competing parser: the ratio is the share of a byte copy's speed the parser keeps.
+      ...(base && { baseline: { label: 'copying the same bytes (a floor, not a parser)', value: num(base['MB/s']) } }),
     }));
 }
 
@@ -131,8 +140,11 @@ function parseModel(out: string): Figure[] {
     ...(target && { target: { text: target.text, met: num(r['p99 ms']) < target.below } }),
   });
   const inferenceTarget = { text: 'inference p99 < 2 ms', below: 2 };
+  // "Well under 50 ms" is judged with a margin, p99 < 25 ms: a p99 just under 50 on one run leaves nothing for the
+  // ingest, display and other beds' work that share the gateway's CPU (review rv193: p99 43 ms under a CI run, 9.4 ms on an idle machine).
+  const featuresTarget = { text: 'well under 50 ms per window (judged: p99 < 25 ms)', below: 25 };
   return [
-    ...(features ? [p99(features, 'feature extraction per 30 s window', { text: 'well under 50 ms per window', below: 50 })] : []),
+    ...(features ? [p99(features, 'feature extraction per 30 s window', featuresTarget)] : []),
     ...(inference ? [p99(inference, 'inference (session.run) right after each window\'s feature extraction', inferenceTarget)] : []),
     ...(warm ? [p99(warm, 'inference (session.run) back to back, warm', inferenceTarget)] : []),
     {
@@ -146,7 +158,8 @@ const BENCHES: Bench[] = [
   { name: 'ingest', file: 'ingest.ts', args: full ? ['--seconds', '120', '--flood-seconds', '300', '--repeat', '5'] : ['--seconds', '120', '--flood-seconds', '120', '--repeat', '5'] },
   { name: 'end-to-end', file: 'end-to-end.ts', args: ['--seconds', full ? '30' : '8'] },
   { name: 'wire-cost', file: 'wire-cost.ts', args: ['--minutes', full ? '60' : '10'] },
-  { name: 'latency', file: 'alarm-latency.ts', args: [full ? '8' : '3'], parse: parseAlarmLatency },
+  // 20 s per scenario give 200 samples, enough for a p99; the quick run's 3 s give 30, reported as their max.
+  { name: 'latency', file: 'alarm-latency.ts', args: [full ? '20' : '3'], parse: parseAlarmLatency },
   {
     name: 'drain',
     file: 'drain.ts',
@@ -159,6 +172,7 @@ const BENCHES: Bench[] = [
   { name: 'intellivue', file: 'intellivue-parse.ts', args: ['1'], parse: parseIntellivue },
   { name: 'model', file: 'model.ts', args: [], parse: parseModel },
   { name: 'model-live', file: 'model-live.ts', args: ['--rounds', full ? '10' : '3'] },
+  { name: 'rhythm', file: 'rhythm.ts', args: [] },
 ];
 
 function runBench(b: Bench): Promise<{ figures: Figure[]; error: string | null; ms: number }> {

@@ -6,6 +6,10 @@
 // and encoding, kind, schemaVersion, gatewayId), as they travel in the MQTT topic. Each encoding is measured plain
 // and gzipped (hub.compression gzip: the gzip of the JSON as the forwarder makes it, schemaVersion `1-gzip`, no
 // content type and encoding).
+// A message under 4 KB is one chunk, so for an encoding whose 1-s messages stay under 4 KB (gzip at 4 to 32 beds,
+// compact at 4 and 8 but not 32) readings per chunk is the ward's readings per batch, readings/s × batchDelayMs: it
+// grows with the ward, not the encoding (4 beds: ~20; review rv193 M2). The output names those encodings and the
+// batching a ward of --beds needs for 40.
 //   npx tsx bench/wire-cost.ts [--beds 32] [--minutes 10]
 import { gzipSync } from 'node:zlib';
 import { toRecord } from '../agent/ingest.js';
@@ -112,6 +116,7 @@ const rows = [
 ].map((c) => ({
   encoding: c.encoding,
   'readings/chunk': round(readings / c.chunks),
+  'readings/message': round(readings / c.messages),
   'bytes/reading': round(c.bytes / readings),
   'messages/s': round(c.messages / seconds),
   'chunks/s': round(c.chunks / seconds),
@@ -122,6 +127,17 @@ const rows = [
 }));
 console.log(`${beds} beds, ${minutes} simulated minutes, ${readings} telemetry records (${round(readings / seconds)}/s), batchDelayMs ${BATCH_DELAY_MS}, maxMessageBytes ${MAX_BYTES}`);
 console.table(rows);
+const TARGET = 40;
+const perSecond = readings / seconds;
+const oneChunk = VARIANTS.filter((v) => costs[v.key].chunks === costs[v.key].messages).map((v) => v.key);
+if (oneChunk.length > 0)
+  console.log(
+    `Each message one chunk (under ${CHUNK} B) for ${oneChunk.join(', ')}: readings per chunk = readings per message ≈ ${round(perSecond)} readings/s × ` +
+      `batchDelayMs ${BATCH_DELAY_MS}, set by the ward's size, not the encoding.` +
+      (perSecond * (BATCH_DELAY_MS / 1000) < TARGET
+        ? ` For ${TARGET} per chunk this ward needs hub.batchDelayMs ≥ ${Math.ceil((TARGET / perSecond) * 1000)} (while its messages stay under ${CHUNK} B).`
+        : ''),
+  );
 
 const perChunk = (c: { chunks: number }) => readings / c.chunks;
 const figures: Figure[] = VARIANTS.map(({ key, label }) => ({

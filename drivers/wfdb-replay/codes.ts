@@ -63,6 +63,13 @@ const ALARMS: Record<string, { code: MdcCode | null; text: string }> = {
   Ventricular_Flutter_Fib: { code: null, text: 'VFIB/VFLUTTER' },
 };
 
+/** The PhysioNet 2015 alarm types the replay can raise. */
+export const ALARM_TYPES: readonly string[] = Object.keys(ALARMS);
+
+export function isKnownAlarmType(alarmType: string): boolean {
+  return Object.hasOwn(ALARMS, alarmType);
+}
+
 /** The alarm a PhysioNet 2015 header names, as a monitor would word it. */
 export function alarmCode(alarmType: string): { condition: MdcCode | null; raw: RawCode; text: string } {
   const a = ALARMS[alarmType];

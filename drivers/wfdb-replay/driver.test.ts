@@ -244,19 +244,90 @@ describe('wfdb-replay driver: records refused when made, not at every start (rev
   });
 });
 
-describe('wfdb-replay driver: small input gaps (review rv86 L4)', () => {
-  it('a .dat cut mid-frame (no sample count) plays its whole frames, warns and counts the partial one', async () => {
+describe('wfdb-replay driver: a header and a .dat that do not match, refused rather than played as nonsense (review rv193 M1)', () => {
+  const make = (record: string, alarm?: boolean) => () => wfdbReplayDriver.create({ record, ...(alarm !== undefined && { alarm }) }, context().ctx);
+
+  it('a header whose record line announces fewer signals than its signal lines (a 3-signal file read as 2-signal frames)', () => {
+    const r = variant('fewer', (h) => h.replace('fewer 3 250 7500', 'fewer 2 250 7500'));
+    expect(make(r)).toThrow(/^options\.record: .*fewer\.hea: header line 4: the record line announces 2 signals, but this line follows their 2 signal lines: "fewer\.dat 16 /);
+  });
+
+  it('a .dat longer than the header says, naming the file and both sizes', () => {
+    const r = variant('long', (h) => h, (d) => Buffer.concat([d, d]));
+    expect(make(r)).toThrow(/^options\.record: .*long\.dat holds 90000 bytes; the header's 7500 samples of 3 signals need 45000: /);
+    const one = variant('onebyte', (h) => h, (d) => Buffer.concat([d, Buffer.from([1])]));
+    expect(make(one)).toThrow(/^options\.record: .*onebyte\.dat holds 45001 bytes; the header's 7500 samples of 3 signals need 45000/);
+  });
+
+  it('a .dat cut mid-frame in a header without a sample count (it used to play its whole frames)', () => {
     const r = variant('cut', (h) => h.replace('cut 3 250 7500', 'cut 3 250'), (d) => d.subarray(0, 6 * 1000 + 3));
-    const { ctx, events, counts, logs } = refusingContext(() => false);
+    expect(make(r)).toThrow(
+      /^options\.record: .*cut\.dat holds 6003 bytes of samples; the header gives no sample count, and that is not a whole number of 6-byte frames \(3 signals\): 3 bytes left over/,
+    );
+    // Whole frames without a sample count play.
+    expect(make(variant('whole', (h) => h.replace('whole 3 250 7500', 'whole 3 250'), (d) => d.subarray(0, 6000)))).not.toThrow();
+  });
+});
+
+describe('wfdb-replay driver: edge cases said, not silent (review rv193 L5)', () => {
+  const make = (record: string, alarm?: boolean) => () => wfdbReplayDriver.create({ record, ...(alarm !== undefined && { alarm }) }, context().ctx);
+  const warnings = (o: Parameters<typeof wfdbReplayDriver.create>[0]) => wfdbReplayDriver.warnings!(o);
+
+  it('a negative sample count is named as such, with its line', () => {
+    const r = variant('neg', (h) => h.replace('neg 3 250 7500', 'neg 3 250 -7500'));
+    expect(make(r)).toThrow(/^options\.record: .*neg\.hea: header line 1: samples per signal -7500 is negative$/);
+  });
+
+  it('gain 0 (WFDB: uncalibrated) is refused, not played as if 200 ADC units were 1 mV', () => {
+    const r = variant('gain0', (h) => h.replace(/^(gain0\.dat 16) \S+/m, '$1 0/mV'));
+    expect(make(r)).toThrow(/^options\.record: .*gain0\.hea: header line 2 \(signal 0\): signal "II" has gain 0, which WFDB reads as uncalibrated/);
+  });
+
+  it('an alarm type it does not know is refused, unless the alarm is off', async () => {
+    const r = variant('odd', (h) => h.replace(/^#Tachycardia/m, '#Sinus_Arrest'));
+    expect(make(r)).toThrow(
+      /^options\.record: .*odd\.hea: its header names the alarm type "Sinus_Arrest", which is not one of the PhysioNet 2015 types .*Asystole.*: .*options\.alarm: false/,
+    );
+    expect(make(r, false)).not.toThrow();
+  });
+
+  it('a header with no alarm type: warned by --check, and said at start', async () => {
+    const r = variant('quiet', (h) => h.replace(/^#Tachycardia\r?\n/m, ''));
+    expect(warnings({ record: r })).toEqual([{ field: 'options.record', message: expect.stringMatching(/header names no alarm type .*: the replay raises no alarm/) }]);
+    expect(warnings({ record: r, alarm: false })).toEqual([]);
+    const { ctx, logs } = refusingContext(() => false);
     const d = wfdbReplayDriver.create({ record: r, speed: 1000 }, ctx);
     await d.start();
-    await until(() => d.health().detail === 'finished cut');
+    await until(() => d.health().detail === 'finished quiet');
     await d.stop();
-    const ii = events.filter((e): e is WaveformSegment => e.kind === 'waveform' && e.raw?.code === 'II');
-    expect(ii.reduce((n, s) => n + s.samples.length, 0)).toBe(1000);
-    expect(counts.partial_frames_dropped).toBe(1);
-    expect(logs.some((l) => l.level === 40 && /partial frame/.test(l.msg))).toBe(true);
+    expect(logs.some((l) => l.level === 40 && /names no alarm type/.test(l.msg))).toBe(true);
   });
+
+  it('an alarmAtS beyond the record: warned, naming the field (it is raised at the end)', () => {
+    const t106s = join(RECORDS, 't106s');
+    expect(warnings({ record: t106s, alarmAtS: 500 })).toEqual([
+      { field: 'options.alarmAtS', message: expect.stringMatching(/^500 s is beyond the end of the record \(30\.0 s\): the alarm is raised at its end/) },
+    ]);
+    expect(warnings({ record: t106s, alarmAtS: 30 })).toEqual([]);
+    expect(warnings({ record: t106s, alarmAtS: 500, alarm: false })).toEqual([]);
+  });
+
+  it('a record longer than 300 s without alarmAtS: warned that PhysioNet 2015 puts the onset at 300 s', () => {
+    // t106s made 330 s long, as the corpus's full/ "l" records are (the alarm sounds at 300 s, 30 s before the end).
+    const r = variant('long330', (h) => h.replace('long330 3 250 7500', 'long330 3 250 82500'), (d) => Buffer.concat(Array.from({ length: 11 }, () => d)));
+    expect(warnings({ record: r })).toEqual([
+      { field: 'options.alarmAtS', message: expect.stringMatching(/not set: the alarm is raised at the end of the record, 330\.0 s.*onset at 300 s.*alarmAtS: 300/) },
+    ]);
+    expect(warnings({ record: r, alarmAtS: 300 })).toEqual([]);
+  });
+
+  it('the fixture records give no warning; a record it refuses gives none either (create() refuses it)', () => {
+    for (const r of ['a103l', 'b124s', 'f120s', 't106s', 'v100s']) expect(warnings({ record: join(RECORDS, r) })).toEqual([]);
+    expect(warnings({ record: join(RECORDS, 'nope') })).toEqual([]);
+  });
+});
+
+describe('wfdb-replay driver: small input gaps (review rv86 L4)', () => {
 
   it('alarmAtS 0 raises the alarm before any sample', async () => {
     const { ctx, events } = context();

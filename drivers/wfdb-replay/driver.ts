@@ -1,14 +1,15 @@
 // Plays a WFDB record (e.g. a PhysioNet 2015 alarm window) as a bedside monitor would stream it: one
 // WaveformSegment per signal every `segmentMs` of record time, paced at `speed` × real time, then the record's
 // alarm as a device AlarmEvent at the alarm time (default: the end of the record, where the windows-30s
-// records put the alarm onset). For demos and for testing the edge model's live path end to end.
+// records put the alarm onset; the corpus's full/ records put it at 300 s: see README). For demos and for testing the
+// edge model's live path end to end.
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { AlarmEvent, DriverEvent, WaveformSegment } from '../../agent/model/reading.js';
 import { alarmFromComments, decodeFormat16, parseHeader } from '../../models/features/wfdb.js';
 import type { WfdbChannel, WfdbHeader } from '../../models/features/wfdb.js';
-import type { Driver, DriverContext, DriverHealth } from '../types.js';
-import { alarmCode, signalCode } from './codes.js';
+import type { Driver, DriverContext, DriverHealth, DriverWarning } from '../types.js';
+import { alarmCode, ALARM_TYPES, isKnownAlarmType, signalCode } from './codes.js';
 
 export interface WfdbReplayOptions {
   /** Record path without extension (or the .hea file). */
@@ -31,8 +32,6 @@ interface Loaded {
   trueAlarm: boolean | null;
   frames: number;
   fs: number;
-  dat: string;
-  partialBytes: number;
 }
 
 /** The header file of a record given without extension (or as its .hea file). */
@@ -59,19 +58,23 @@ interface Checked {
   header: WfdbHeader;
   /** The signal file all signals share. */
   dat: string;
-  /** Bytes after the last whole frame when the header gives no sample count (a file cut mid-frame); they are not played. */
-  partialBytes: number;
+  /** Frames in the record (samples per signal). */
+  frames: number;
 }
+
+/** PhysioNet 2015: the alarm sounds 300 s into every full record ("l" records go on 30 s after it). */
+const PHYSIONET_2015_ONSET_S = 300;
 
 /**
  * Refuses a record the driver cannot play when the driver is made, so that --check and the start name
  * `options.record` rather than the driver failing at every start (review rv86 M3): a header that cannot be read or
  * parsed, a sampling frequency outside 1–10000 Hz, a format other than 16, signals in more than one file or at more
- * than one byte offset, a signal file that is not there, shorter than the header's sample count, or holding no whole
- * frame. Reads the header and the signal file's size only; the samples are decoded at start.
+ * than one byte offset, a signal file that is not there, of another size than the header's samples (or, without a
+ * sample count, not whole frames or none), or an alarm type it does not know while the alarm is on. Reads the header
+ * and the signal file's size only; the samples are decoded at start.
  */
-export function checkRecord(record: string): Checked {
-  const hea = headerFile(record);
+export function checkRecord(opts: Pick<WfdbReplayOptions, 'record' | 'alarm'>): Checked {
+  const hea = headerFile(opts.record);
   // A relative path is read from the working directory, which differs between a shell and the module.
   const from = isAbsolute(hea) ? '' : `, relative to the working directory ${process.cwd()}`;
   let text: string;
@@ -90,8 +93,7 @@ export function checkRecord(record: string): Checked {
   const bad = (what: string) => new Error(`options.record: ${hea}: ${what}`);
   const fs = header.sampleRateHz;
   if (!(fs >= MIN_FS_HZ && fs <= MAX_FS_HZ)) throw bad(`sampling frequency ${fs} Hz is outside ${MIN_FS_HZ}–${MAX_FS_HZ} Hz`);
-  const nsamp = header.samplesPerSignal;
-  if (nsamp !== null && !(Number.isInteger(nsamp) && nsamp >= 0)) throw bad(`samples per signal ${nsamp} is not a whole number`);
+  const nsamp = header.samplesPerSignal; // a whole number ≥ 0: parseHeader refuses others, naming the line
   // The decoder (models/features/wfdb.ts, shared with training) refuses these too, but only at start.
   const first = header.signals[0]!; // parseHeader requires at least one signal
   const name = (i: number) => `signal ${i} (${JSON.stringify(header.signals[i]!.description || `sig${i}`)})`;
@@ -113,26 +115,77 @@ export function checkRecord(record: string): Checked {
   const frameBytes = 2 * nsig;
   if (size < first.byteOffset) throw new Error(`options.record: ${dat} holds ${size} bytes, less than its byte offset ${first.byteOffset}`);
   const usable = size - first.byteOffset;
+  // A file of another size than the header says is not this header's, or is damaged: decoded anyway, its frames
+  // would be read at the wrong width and played as ECG (review rv193 M1). Exactly the header's samples, or whole frames.
+  let frames: number;
   if (nsamp !== null && nsamp > 0) {
     const need = first.byteOffset + nsamp * frameBytes;
-    if (size < need)
+    if (size !== need)
       throw new Error(
-        `options.record: ${dat} holds ${size} bytes; the header's ${nsamp} samples of ${nsig} signals need ${need}${first.byteOffset ? ` (from byte ${first.byteOffset})` : ''}: the file is cut short, or is not this header's`,
+        `options.record: ${dat} holds ${size} bytes; the header's ${nsamp} samples of ${nsig} signals need ${need}${first.byteOffset ? ` (from byte ${first.byteOffset})` : ''}: ${size < need ? "the file is cut short, or is not this header's" : "the file holds more than the header says: it is not this header's, or the header's signal or sample count is wrong"}`,
       );
-    return { header, dat, partialBytes: 0 };
+    frames = nsamp;
+  } else {
+    // No sample count: the file says how long the record is. A partial last frame means a file cut short or frames
+    // of another width; with no whole frame there is nothing to play, and the alarm would be raised over no data.
+    if (usable % frameBytes !== 0)
+      throw new Error(
+        `options.record: ${dat} holds ${usable} bytes of samples; the header gives no sample count, and that is not a whole number of ${frameBytes}-byte frames (${nsig} signals): ${usable % frameBytes} bytes left over: the file is cut short, or is not this header's`,
+      );
+    frames = usable / frameBytes;
+    if (frames === 0) throw new Error(`options.record: ${dat} holds no whole frame (${usable} bytes of samples, ${frameBytes} per frame of ${nsig} signals): nothing to play`);
   }
-  // No sample count: the file says how long the record is. With no whole frame there is nothing to play, and the
-  // header's alarm would be raised over no data at all.
-  const frames = Math.floor(usable / frameBytes);
-  if (frames === 0) throw new Error(`options.record: ${dat} holds no whole frame (${usable} bytes of samples, ${frameBytes} per frame of ${nsig} signals): nothing to play`);
-  return { header, dat, partialBytes: usable % frameBytes };
+  // An alarm type it has no words or code for would be raised as a HIGH alarm named by a raw comment: refused, unless
+  // the alarm is off (a one-word comment that is not an alarm type at all, in a record from another database).
+  const { alarmType } = alarmFromComments(header.comments);
+  if (opts.alarm !== false && alarmType !== null && !isKnownAlarmType(alarmType))
+    throw bad(
+      `its header names the alarm type ${JSON.stringify(alarmType)}, which is not one of the PhysioNet 2015 types the replay can raise (${ALARM_TYPES.join(', ')}): correct the comment, or set options.alarm: false to play the waveforms without an alarm`,
+    );
+  return { header, dat, frames };
 }
 
-export function loadRecord(record: string): Loaded {
-  const { header, dat, partialBytes } = checkRecord(record);
+/**
+ * What --check and the start say of a record that plays, but not as one might expect: no alarm type in its header
+ * (no alarm is raised), `alarmAtS` beyond its end (the alarm is raised at the end), or a PhysioNet 2015 record longer
+ * than 300 s without `alarmAtS` (its alarm onset is at 300 s, not at the end). None for a record checkRecord refuses:
+ * create() says why.
+ */
+export function recordWarnings(opts: WfdbReplayOptions): DriverWarning[] {
+  if (opts.alarm === false) return []; // all three are about the alarm
+  let checked: Checked;
+  try {
+    checked = checkRecord(opts);
+  } catch {
+    return [];
+  }
+  const { header, frames } = checked;
+  const lengthS = frames / header.sampleRateHz;
+  const { alarmType } = alarmFromComments(header.comments);
+  if (alarmType === null)
+    return [
+      {
+        field: 'options.record',
+        message: "the record's header names no alarm type (no comment such as #Asystole): the replay raises no alarm; set options.alarm: false if none is wanted",
+      },
+    ];
+  if (opts.alarmAtS !== undefined && opts.alarmAtS > lengthS)
+    return [{ field: 'options.alarmAtS', message: `${opts.alarmAtS} s is beyond the end of the record (${lengthS.toFixed(1)} s): the alarm is raised at its end` }];
+  if (opts.alarmAtS === undefined && lengthS > PHYSIONET_2015_ONSET_S)
+    return [
+      {
+        field: 'options.alarmAtS',
+        message: `not set: the alarm is raised at the end of the record, ${lengthS.toFixed(1)} s; a PhysioNet 2015 full record has its alarm onset at ${PHYSIONET_2015_ONSET_S} s (its "l" records go on 30 s after it): set alarmAtS: ${PHYSIONET_2015_ONSET_S} to raise it there`,
+      },
+    ];
+  return [];
+}
+
+export function loadRecord(opts: Pick<WfdbReplayOptions, 'record' | 'alarm'>): Loaded {
+  const { header, dat, frames } = checkRecord(opts);
   const channels = decodeFormat16(header, readFileSync(dat));
   const { alarmType, trueAlarm } = alarmFromComments(header.comments);
-  return { name: header.recordName, channels, alarmType, trueAlarm, frames: channels[0]?.samples.length ?? 0, fs: header.sampleRateHz, dat, partialBytes };
+  return { name: header.recordName, channels, alarmType, trueAlarm, frames, fs: header.sampleRateHz };
 }
 
 export class WfdbReplayDriver implements Driver {
@@ -162,15 +215,9 @@ export class WfdbReplayDriver implements Driver {
   }
 
   async start(): Promise<void> {
-    this.rec = loadRecord(this.opts.record); // throws with the file or header line at fault
-    if (this.rec.partialBytes > 0) {
-      // A file cut mid-frame (a copy interrupted) in a header without a sample count: the whole frames play.
-      this.ctx.count('partial_frames_dropped');
-      this.ctx.log.warn(
-        { record: this.opts.record, dat: this.rec.dat, partialBytes: this.rec.partialBytes, frames: this.rec.frames },
-        "the record's signal file ends in a partial frame (cut short?); playing its whole frames only",
-      );
-    }
+    this.rec = loadRecord(this.opts); // throws with the file or header line at fault
+    // Said at each start of the driver, not only by --check and the agent's start: a twin change restarts it alone.
+    for (const w of recordWarnings(this.opts)) this.ctx.log.warn({ record: this.opts.record, field: w.field }, `${w.field}: ${w.message}`);
     this.state = 'running';
     this.detail = `playing ${this.rec.name} at ${this.speed}× (${(this.rec.frames / this.rec.fs).toFixed(1)} s)`;
     this.ctx.log.info({ record: this.rec.name, speed: this.speed, alarmType: this.rec.alarmType }, 'replaying WFDB record');
@@ -226,6 +273,7 @@ export class WfdbReplayDriver implements Driver {
   private async play(rec: Loaded): Promise<void> {
     const { fs, frames } = rec;
     const perSeg = Math.max(1, Math.round((this.segmentMs * fs) / 1000));
+    // An alarmAtS beyond the record is raised at its end (warned: recordWarnings).
     const alarmAt = this.opts.alarm === false || rec.alarmType === null ? -1 : Math.min(frames, Math.round((this.opts.alarmAtS ?? frames / fs) * fs));
     const t0 = Date.now(); // device time of sample 0; wall time it "was measured"
     let i = 0;

@@ -1,6 +1,6 @@
 // The `wfdb-replay` driver: streams a WFDB record (PhysioNet) as waveforms and raises its alarm. See README.md.
-import type { Driver, DriverClaims, DriverContext, DriverFactory } from '../types.js';
-import { checkRecord, replayDeviceId, WfdbReplayDriver, type WfdbReplayOptions } from './driver.js';
+import type { Driver, DriverClaims, DriverContext, DriverFactory, DriverWarning } from '../types.js';
+import { checkRecord, recordWarnings, replayDeviceId, WfdbReplayDriver, type WfdbReplayOptions } from './driver.js';
 
 export { WfdbReplayDriver, loadRecord, type WfdbReplayOptions } from './driver.js';
 
@@ -22,13 +22,27 @@ export const wfdbReplayDriver: DriverFactory<WfdbReplayOptions> = {
         minLength: 1,
         description: 'Bed put on the replayed waveforms and alarm, e.g. "ICU-01". Default none: shown under the bed "unassigned".',
       },
-      alarmAtS: { type: 'number', minimum: 0, maximum: 86400, description: 'Alarm time in the record; default its end (the windows-30s alarm onset).' },
-      alarm: { type: 'boolean', default: true, description: 'Raise the alarm named in the header comments.' },
+      alarmAtS: {
+        type: 'number',
+        minimum: 0,
+        maximum: 86400,
+        description:
+          'Alarm time in the record, in seconds; default its end (the windows-30s alarm onset; a PhysioNet 2015 full record has it at 300 s, warned when longer). A time beyond the end is raised at the end, warned.',
+      },
+      alarm: {
+        type: 'boolean',
+        default: true,
+        description: 'Raise the alarm named in the header comments (an alarm type it does not know is refused unless false).',
+      },
     },
   },
   create(options: WfdbReplayOptions, ctx: DriverContext): Driver {
-    checkRecord(options.record); // throws naming options.record: --check and the start refuse it, exit 2
+    checkRecord(options); // throws naming options.record: --check and the start refuse it, exit 2
     return new WfdbReplayDriver(options, ctx);
+  },
+  /** A record that plays, but not as one might expect (no alarm type, alarmAtS beyond it, a 330-s record's alarm time). */
+  warnings(options: WfdbReplayOptions): DriverWarning[] {
+    return recordWarnings(options);
   },
   claims(options: WfdbReplayOptions): DriverClaims {
     // Its device id, like any other driver's: two replays (or a replay and a monitor) with one id would hide each

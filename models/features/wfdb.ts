@@ -73,6 +73,8 @@ export function parseHeader(text: string): WfdbHeader {
   const sampleRateHz = rec[2] === undefined ? 250 : num(rec[2].split('/')[0], where0, 'sampling frequency');
   if (sampleRateHz <= 0) throw new WfdbError('sampling frequency must be positive', where0);
   const samplesPerSignal = rec[3] === undefined ? null : num(rec[3], where0, 'samples per signal');
+  if (samplesPerSignal !== null && samplesPerSignal < 0) throw new WfdbError(`samples per signal ${samplesPerSignal} is negative`, where0);
+  if (samplesPerSignal !== null && !Number.isInteger(samplesPerSignal)) throw new WfdbError(`samples per signal ${samplesPerSignal} is not a whole number`, where0);
   const signals: WfdbSignalSpec[] = [];
   for (let s = 0; s < nsig; s++) {
     const entry = body[s + 1];
@@ -99,7 +101,9 @@ export function parseHeader(text: string): WfdbHeader {
       const gm = /^([^(/]+)(?:\(([^)]*)\))?(?:\/(.*))?$/.exec(g);
       if (!gm) throw new WfdbError(`bad gain field ${JSON.stringify(g)}`, where);
       gain = num(gm[1], where, 'gain');
-      if (gain === 0) gain = DEFAULT_GAIN;
+      // WFDB: a gain of 0 means uncalibrated. Scaling by the default 200 would pass raw ADC steps off as physical
+      // values (mV to the edge model and the display), so it is refused; a missing gain is WFDB's default.
+      if (gain === 0) throw new WfdbError(`signal ${name} has gain 0, which WFDB reads as uncalibrated: its samples have no scale to ${gm[3] || 'mV'}`, where);
       if (gm[2] !== undefined) baseline = num(gm[2], where, 'baseline');
       if (gm[3] !== undefined && gm[3] !== '') units = gm[3];
     }
@@ -115,11 +119,47 @@ export function parseHeader(text: string): WfdbHeader {
       description: f.slice(8).join(' '),
     });
   }
+  // A line beyond the announced signals means the record line's count is wrong: the file would be decoded as frames
+  // of the wrong width, plausible-looking nonsense (review rv193 M1).
+  const extra = body[nsig + 1];
+  if (extra)
+    throw new WfdbError(
+      `the record line announces ${nsig} signal${nsig === 1 ? '' : 's'}, but this line follows their ${nsig} signal line${nsig === 1 ? '' : 's'}: ${JSON.stringify(extra.line)}`,
+      `header line ${extra.no}`,
+    );
   return { recordName, sampleRateHz, samplesPerSignal, signals, comments };
 }
 
 /**
- * Decodes the signal bytes of a record whose signals all share one format-16 file.
+ * Why a signal file of `size` bytes does not hold what the header says, or null when it does: exactly the header's
+ * samples (format 16: 2 bytes per sample, every signal in each frame), or, without a sample count, whole frames. A
+ * file longer or shorter, or ending mid-frame, is not this header's (or is damaged): read anyway it would be played
+ * or learnt as frames of the wrong width (review rv193 M1). Format-16, single-file records only (decodeFormat16's).
+ */
+function sizeMismatch(header: WfdbHeader, size: number): string | null {
+  const first = header.signals[0];
+  if (!first) return null;
+  const nsig = header.signals.length;
+  const frameBytes = 2 * nsig;
+  const signals = `${nsig} signal${nsig === 1 ? '' : 's'}`;
+  const n = header.samplesPerSignal;
+  // WFDB reads a sample count of 0 as "not given".
+  if (n !== null && n > 0) {
+    const need = first.byteOffset + n * frameBytes;
+    if (size === need) return null;
+    const from = first.byteOffset > 0 ? ` from byte ${first.byteOffset} (${need} in all)` : '';
+    return `the header says ${n} samples of ${signals}, ${n * frameBytes} bytes in format 16${from}; the file holds ${size} bytes`;
+  }
+  const usable = size - first.byteOffset;
+  if (usable < 0) return `the file holds ${size} bytes, less than its byte offset ${first.byteOffset}`;
+  const left = usable % frameBytes;
+  if (left === 0) return null;
+  return `the header gives no sample count, and the file holds ${usable} bytes of samples, not a whole number of ${frameBytes}-byte frames (${signals} in format 16): ${left} bytes left over`;
+}
+
+/**
+ * Decodes the signal bytes of a record whose signals all share one format-16 file, refusing a file of another size
+ * than the header says (sizeMismatch).
  * Returns physical values in the header's units (kept on each channel); WFDB's invalid marker becomes NaN.
  */
 export function decodeFormat16(header: WfdbHeader, bytes: Uint8Array): WfdbChannel[] {
@@ -132,15 +172,10 @@ export function decodeFormat16(header: WfdbHeader, bytes: Uint8Array): WfdbChann
       throw new WfdbError('all signals must share one file', `signal ${i}`);
   }
   const nsig = specs.length;
-  const usable = bytes.length - first.byteOffset;
-  if (usable < 0) throw new WfdbError(`file is shorter (${bytes.length} B) than its byte offset ${first.byteOffset}`, 'data');
+  const mismatch = sizeMismatch(header, bytes.length);
+  if (mismatch) throw new WfdbError(mismatch, `data (${first.fileName})`);
   const frameBytes = 2 * nsig;
-  let frames = Math.floor(usable / frameBytes);
-  if (header.samplesPerSignal !== null && header.samplesPerSignal > 0) {
-    if (header.samplesPerSignal > frames)
-      throw new WfdbError(`header says ${header.samplesPerSignal} samples, file holds ${frames}`, 'data');
-    frames = header.samplesPerSignal;
-  }
+  const frames = (bytes.length - first.byteOffset) / frameBytes;
   const view = new DataView(bytes.buffer, bytes.byteOffset + first.byteOffset, frames * frameBytes);
   return specs.map((s, c) => {
     const out = new Float32Array(frames);
