@@ -120,8 +120,8 @@ describe('engine: latching', () => {
     const e = engine();
     const id = hold(e, SPO2, 75, 0, 6)[0]!.alarmId;
     e.reading(numeric(SPO2, 97, 7));
-    // The DESAT's delay applies again. SpO2 LOW (delay 10 s), pending since 0, is not ended by one reading inside: it
-    // is raised at 10 s (review rv191 H1).
+    // The DESAT's delay applies again. SpO2 LOW (delay 10 s) is raised at 10 s: out of range 9 s of the last 10, the
+    // one reading inside does not start its delay over (reviews rv191 H1, rv194 H1).
     expect(hold(e, SPO2, 75, 8, 12).map((c) => `${c.change} ${c.alarm.condition.text} at ${(c.at - s(0)) / 1000}`)).toEqual(['raised SpO2 LOW 75 < 90 % at 10']);
     const back = hold(e, SPO2, 75, 13, 13);
     expect(summary(back)).toEqual(['condition-returned:latched>active']);

@@ -81,7 +81,7 @@ describe('limit alarms and a change of patient (rv99 M4)', () => {
       // The third SpO2 reading with B's id (600, 605, 610 s): the device's change of patient, every track of it.
       `610 alm-1 NIBP SYS HIGH 175 > 160 mmHg resolved acknowledged>resolved PAT-A :: ${why}`,
       // B's first NIBP is B's alarm, unanswered, sounding.
-      '1800 alm-2 NIBP SYS HIGH 172 > 160 mmHg raised null>active PAT-B :: NIBP SYS HIGH 172 > 160 mmHg for 0 s, 1 violating sample, none contradicting (delay 0 s)',
+      '1800 alm-2 NIBP SYS HIGH 172 > 160 mmHg raised null>active PAT-B :: NIBP SYS HIGH 172 > 160 mmHg: out of range (delay 0 s: at once)',
     ]);
     expect(e.list().map((x) => `${x.condition.text} ${x.state} ${x.patientId} ${x.key}`)).toEqual([
       // The nibp-sys rule watches two codings of NIBP (rv126 H2), so its key names the metric, as rr's and temp's do.

@@ -44,18 +44,11 @@ describe('limit rules: delay', () => {
     expect(ev.reading(numeric(HR, 135, 11))).toEqual([]);
   });
 
-  it('back inside for as long as the delay ends the run: the next violation counts its delay afresh', () => {
+  it('the why says what the samples showed: time out of range in the delay, readings out and inside', () => {
     const ev = new LimitEvaluator();
-    const out = feed(ev, Array.from({ length: 25 }, (_, t) => [t, t >= 5 && t <= 14 ? 100 : 130] as [number, number]));
-    expect(out).toEqual([]); // inside from 5 to 15 (10 s): the run from 0 ended; the new one starts at 15
-    expect(ev.reading(numeric(HR, 130, 25)).map((u) => u.present && u.why)).toEqual(['HR HIGH 130 > 120 /min for 10 s, 11 violating samples, none contradicting (delay 10 s)']);
-  });
-
-  it('back inside for less than the delay does not end the run (review rv191 H1: one reading inside restarted it)', () => {
-    const ev = new LimitEvaluator();
-    const out = feed(ev, Array.from({ length: 13 }, (_, t) => [t, t >= 5 && t <= 12 ? 100 : 130] as [number, number]));
-    expect(out).toEqual([]); // inside from 5 to 13 (8 s): the run from 0 goes on
-    expect(ev.reading(numeric(HR, 130, 13)).map((u) => u.present && u.why)).toEqual(['HR HIGH 130 > 120 /min for 13 s, 6 violating samples, 8 inside the limit, never for as long as the delay (delay 10 s)']);
+    const out = feed(ev, Array.from({ length: 10 }, (_, t) => [t, t === 5 ? 119 : 130] as [number, number]));
+    expect(out).toEqual([]);
+    expect(ev.reading(numeric(HR, 130, 10)).map((u) => u.present && u.why)).toEqual(['HR HIGH 130 > 120 /min: out of range 9.0 s of the last 10 s (10 readings out, 1 inside; delay 10 s)']);
   });
 
   it('a tick confirms the delay while the latest sample still violates and is recent: a reading stands until contradicted', () => {
@@ -66,31 +59,37 @@ describe('limit rules: delay', () => {
     const up = ev.tick(s(10));
     expect(up).toHaveLength(1);
     expect(up[0]!.present && up[0]!.spec.key).toBe('limit:bed-1:mon-1:hr-low');
-    expect(up[0]!.why).toBe('HR LOW 41 < 50 /min for 10 s, 2 violating samples, none contradicting (delay 10 s)');
+    expect(up[0]!.why).toBe('HR LOW 41 < 50 /min: out of range 10.0 s of the last 10 s (2 readings out, none inside; delay 10 s)');
   });
 
-  it('a gap longer than maxSampleGapS between violating samples starts the run again: two spikes 10 min apart are not 10 min of violation', () => {
+  it('no sample stands across a gap longer than maxSampleGapS: two spikes 10 min apart are not 10 min of violation', () => {
     const ev = new LimitEvaluator();
     const out = ev.reading(numeric(HR, 180, 0));
     for (let t = 16; t < 600; t += 50) out.push(...ev.tick(s(t))); // the first spike is too old to confirm by now
     out.push(...ev.reading(numeric(HR, 181, 600)));
     expect(out).toEqual([]);
     const up = ev.reading(numeric(HR, 182, 610));
-    expect(up.map((u) => u.why)).toEqual(['HR HIGH 182 > 120 /min for 10 s, 2 violating samples, none contradicting (delay 10 s)']);
+    expect(up.map((u) => u.why)).toEqual(['HR HIGH 182 > 120 /min: out of range 10.0 s of the last 10 s (2 readings out, none inside; delay 10 s)']);
   });
 
-  it('a rule delay longer than maxSampleGapS is confirmed on a feed slower than it (each reading stands for half again its interval); a 1 Hz feed that pauses still restarts', () => {
+  it('a rule delay longer than maxSampleGapS is confirmed on a feed slower than it (each reading stands for half again its interval); a 1 Hz feed that pauses is not out of range where nothing stands', () => {
     const slowRule = { defaults: [{ id: 'hr-high-30', label: 'HR', metrics: [HR.code], unit: '/min', high: 120, priority: 'medium' as const, delayS: 30, hysteresis: 0 }], maxSampleGapS: 15 };
     // A central station relaying HR every 20 s: 150 from t = 40 on is the condition persisting, raised 30 s later.
     const relay = new LimitEvaluator(slowRule);
     const out = feed(relay, [[0, 80], [20, 80], [40, 150], [60, 150]]);
     for (let t = 61; t <= 69; t++) out.push(...relay.tick(s(t)));
     expect(out).toEqual([]);
-    expect(relay.tick(s(70)).map((u) => u.present && u.why)).toEqual(['HR HIGH 150 > 120 /min for 30 s, 2 violating samples, none contradicting (delay 30 s)']);
-    // A 1 Hz feed violating for 5 s, silent 20 s, violating again: the run starts again after the pause.
+    expect(relay.tick(s(70)).map((u) => u.present && u.why)).toEqual(['HR HIGH 150 > 120 /min: out of range 30.0 s of the last 30 s (2 readings out, none inside; delay 30 s)']);
+    // A 1 Hz feed violating for 6 s, silent, violating again. Its last reading stands 15 s (to 20); the time after that
+    // is neither out nor inside. Back at 40: 10 s of the 30 were out at 45, and the evidence reaches back to the
+    // window's start only at 70, 30 s after it came back.
     const fast = new LimitEvaluator(slowRule);
-    const run = feed(fast, [...Array.from({ length: 6 }, (_, t) => [t, 150] as [number, number]), ...Array.from({ length: 31 }, (_, i) => [25 + i, 150] as [number, number])]);
-    expect(run.map((u) => u.present && u.at)).toEqual([s(55)]);
+    const pause = (back: number) => feed(fast, [...Array.from({ length: 6 }, (_, t) => [t, 150] as [number, number]), ...Array.from({ length: 40 }, (_, i) => [back + i, 150] as [number, number])]);
+    expect(pause(40).map((u) => u.present && u.at)).toEqual([s(70)]);
+    // Back at 25: out of range 25 s of the last 30 at 30 (0–20 standing, 25–30), more than 3/4 of the delay: raised then.
+    const short = new LimitEvaluator(slowRule);
+    const run = feed(short, [...Array.from({ length: 6 }, (_, t) => [t, 150] as [number, number]), ...Array.from({ length: 10 }, (_, i) => [25 + i, 150] as [number, number])]);
+    expect(run.map((u) => u.present && u.at)).toEqual([s(30)]);
   });
 
   it('a slow feed (a thermometer every 60 s) alarms after the delay on its first out-of-range reading', () => {
@@ -130,39 +129,97 @@ describe('limit rules: delay', () => {
   });
 });
 
-describe('limit rules: brief readings inside the limit (review rv191 H1)', () => {
+describe('limit rules: the delay judged on time out of range, 3/4 of it (reviews rv191 H1, rv194 H1)', () => {
   const SPO2 = MDC.PULS_OXIM_SAT_O2;
-  /** 1 Hz readings of `value(t)` for `secs` seconds with a tick after each, as the engine runs; the raises and ends. */
-  function run(mdc: MdcCode, value: (t: number) => number, secs: number): string[] {
-    const ev = new LimitEvaluator();
+  /** 1 Hz readings of `value(t)` (null: not valid) for `secs` seconds with a tick after each, as the engine runs; the raises and ends. */
+  function run(mdc: MdcCode, value: (t: number) => number | null, secs: number, ev = new LimitEvaluator()): string[] {
     const out: ConditionUpdate[] = [];
-    for (let t = 0; t < secs; t++) out.push(...ev.reading(numeric(mdc, value(t), t)), ...ev.tick(s(t) + 500));
+    for (let t = 0; t < secs; t++) {
+      const v = value(t);
+      const r = v === null ? numeric(mdc, 97, t, { quality: { state: 'questionable', reasons: ['artifact'] } }) : numeric(mdc, v, t);
+      out.push(...ev.reading(r), ...ev.tick(s(t) + 500));
+    }
     return out.map((u) => (u.present ? `${(u.at - s(0)) / 1000} s raised ${u.spec.condition.text}` : `${(u.at - s(0)) / 1000} s ended ${u.key}`));
   }
 
-  it('HR 121-127 for 5 minutes with one 119 every 8 s raises HR HIGH after the delay (it never alarmed)', () => {
-    expect(run(HR, (t) => (t % 8 === 7 ? 119 : 121 + (t % 8)), 300)).toEqual(['10 s raised HR HIGH 123 > 120 /min']);
+  // rv194 H1: time back inside counted as violation, so that brief spikes a delay apart alarmed.
+  it('two 1-s HR spikes 10 s apart raise nothing', () => {
+    expect(run(HR, (t) => (t === 0 || t === 10 ? 130 : 80), 60)).toEqual([]);
   });
 
-  it('SpO2 84-88 % for 5 minutes with one 90 every 9 s raises SpO2 LOW after the delay, no DESAT (it never alarmed)', () => {
-    expect(run(SPO2, (t) => (t % 9 === 8 ? 90 : 84 + (t % 5)), 300)).toEqual(['10 s raised SpO2 LOW 84 < 90 %']);
+  it('a 1-s SpO2 dip to 75 every 5 s raises neither DESAT nor LOW', () => {
+    expect(run(SPO2, (t) => (t % 5 === 0 ? 75 : 97), 300)).toEqual([]);
   });
 
-  it('HR flapping 119/121 every second raises HR HIGH once the run from its first 121 has lasted the delay', () => {
-    expect(run(HR, (t) => (t % 2 ? 121 : 119), 120)).toEqual(['11 s raised HR HIGH 121 > 120 /min']);
+  it('a 1-s HR spike every 9, 10 or 11 s raises nothing', () => {
+    for (const n of [9, 10, 11]) expect(run(HR, (t) => (t % n === 0 ? 130 : 80), 300)).toEqual([]);
   });
 
-  it('a genuine recovery: out of range for 8 s, back inside for 12 s (longer than the delay), out for 8 s, and so on: no alarm', () => {
+  it('5 s out, 9 s back inside, then one spike: nothing (a genuine recovery)', () => {
+    expect(run(HR, (t) => (t < 5 || t === 14 ? 130 : 80), 60)).toEqual([]);
+  });
+
+  it('a genuine recovery: out of range for 8 s, inside for 12 s, again and again: nothing', () => {
     expect(run(HR, (t) => (t % 20 < 8 ? 130 : 100), 300)).toEqual([]);
     expect(run(SPO2, (t) => (t % 20 < 8 ? 86 : 95), 300)).toEqual([]);
   });
 
-  it('a lone spike among readings inside still raises nothing, and questionable readings still raise nothing', () => {
-    expect(run(HR, (t) => (t % 30 === 0 ? 180 : 80), 300)).toEqual([]);
+  // rv191 H1: one reading inside restarted the delay, so that these never alarmed.
+  it('HR 121-127 for 5 minutes with one 119 every 8 s raises HR HIGH after the delay', () => {
+    expect(run(HR, (t) => (t % 8 === 7 ? 119 : 121 + (t % 8)), 300)).toEqual(['10 s raised HR HIGH 123 > 120 /min']);
+  });
+
+  it('SpO2 84-88 % for 5 minutes with one 90 every 9 s raises SpO2 LOW after the delay, no DESAT', () => {
+    expect(run(SPO2, (t) => (t % 9 === 8 ? 90 : 84 + (t % 5)), 300)).toEqual(['10 s raised SpO2 LOW 84 < 90 %']);
+  });
+
+  it('3/4 of the delay: 3 s out and 1 s inside raises; 2 s out and 1 s inside, or HR flapping 119/121, does not', () => {
+    expect(run(HR, (t) => (t % 4 === 3 ? 119 : 125), 120)).toEqual(['10 s raised HR HIGH 125 > 120 /min']);
+    expect(run(HR, (t) => (t % 3 === 2 ? 119 : 125), 300)).toEqual([]);
+    expect(run(HR, (t) => (t % 2 ? 121 : 119), 300)).toEqual([]);
+  });
+
+  it('a continuous violation raises exactly at the delay, also after a stretch inside (not at 3/4 of it)', () => {
+    expect(run(HR, () => 130, 30)).toEqual(['10 s raised HR HIGH 130 > 120 /min']);
+    expect(run(SPO2, () => 75, 30)).toEqual(['5 s raised SpO2 DESAT LOW 75 < 80 %', '10 s raised SpO2 LOW 75 < 90 %']);
+    expect(run(HR, (t) => (t < 20 ? 100 : 130), 60)).toEqual(['30 s raised HR HIGH 130 > 120 /min']);
+  });
+
+  it('SpO2 70 with a dropout (questionable) every 3 s alarms after the delays (review rv39)', () => {
+    // 5 s is a dropout, which confirms nothing: DESAT is raised at the next valid reading.
+    expect(run(SPO2, (t) => (t % 3 === 2 ? null : 70), 60)).toEqual(['6 s raised SpO2 DESAT LOW 70 < 80 %', '10 s raised SpO2 LOW 70 < 90 %']);
+  });
+
+  it('a thermometer once a minute: alarms the delay after its first high reading, by tick', () => {
+    const ev = new LimitEvaluator();
+    const TEMP = MDC.TEMP_BODY;
+    const out = [...ev.reading(numeric(TEMP, 37, 0)), ...ev.reading(numeric(TEMP, 37.5, 60)), ...ev.reading(numeric(TEMP, 40, 120))];
+    for (let t = 121; t < 130; t++) out.push(...ev.tick(s(t)));
+    expect(out).toEqual([]);
+    expect(ev.tick(s(130)).map((u) => u.present && u.why)).toEqual(['TEMP HIGH 40 > 39 °C: out of range 10.0 s of the last 10 s (1 reading out, none inside; delay 10 s)']);
+  });
+
+  it('a clock step moves the samples with it: a violation under way before a 1 h step forward is raised at its delay', () => {
+    const ev = new LimitEvaluator();
+    const out = feed(ev, Array.from({ length: 6 }, (_, t) => [t, 130] as [number, number]));
+    ev.shiftClock(3600_000);
+    out.push(...feed(ev, Array.from({ length: 10 }, (_, i) => [3606 + i, 130] as [number, number])));
+    expect(out.map((u) => u.present && u.at)).toEqual([s(3610)]);
+  });
+
+  it('questionable readings raise nothing', () => {
     const ev = new LimitEvaluator();
     const out: ConditionUpdate[] = [];
     for (let t = 0; t < 60; t++) out.push(...ev.reading(numeric(SPO2, t % 9 === 8 ? 95 : 70, t, { quality: { state: 'questionable', reasons: ['obx-8:QUES'] } })), ...ev.tick(s(t) + 500));
     expect(out).toEqual([]);
+  });
+
+  it('the state stays bounded: an hour of HR flapping 119/121 at 1 Hz keeps a few segments per rule, not a sample each', () => {
+    const ev = new LimitEvaluator();
+    expect(run(HR, (t) => (t % 2 ? 121 : 119), 3600, ev)).toEqual([]);
+    const held = (ev as unknown as { tracks: Map<string, { segments?: unknown[] }> }).tracks;
+    const sizes = [...held.values()].map((t) => t.segments?.length ?? Infinity);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(12);
   });
 });
 

@@ -1,6 +1,6 @@
-// Limit rules per bed and parameter, with an alarm-condition delay (a violation must persist) and hysteresis
-// (an alarm resolves only when the value is back inside the limit by a margin). Pure: time comes from the
-// readings and from tick(now).
+// Limit rules per bed and parameter, with an alarm-condition delay (the value out of range for at least 3/4 of the
+// last delayS seconds, that evidence reaching back the whole delay) and hysteresis (an alarm resolves only when the
+// value is back inside the limit by a margin). Pure: time comes from the readings and from tick(now).
 import { MDC } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
 import { isIntermittent, metricLabel, unitText } from '../model/labels.js';
@@ -26,8 +26,9 @@ export interface LimitRule {
   high?: number | null;
   priority: ManagedPriority;
   /**
-   * Alarm-condition delay: seconds the violation must persist before the alarm is raised. 0 = at once. A pending
-   * violation ends only once the value has been back inside for as long (review rv191 H1).
+   * Alarm-condition delay: seconds the violation must persist before the alarm is raised. 0 = at once. Judged on time
+   * out of range: at least 3/4 of the last delayS seconds, reaching back the whole delay (LimitEvaluator.evidence), so
+   * a brief reading inside neither starts it over (review rv191 H1) nor does time inside count as violation (rv194 H1).
    */
   delayS: number;
   /** Resolve only when back inside by this much (in `unit`): high alarm clears at value <= high - hysteresis. */
@@ -51,14 +52,13 @@ export interface LimitConfig {
   /** Per-bed overrides by rule id (e.g. { "bed-3": { spo2: { low: 88 } } }) and extra per-bed rules. */
   beds?: Record<string, { overrides?: Record<string, LimitOverride>; extra?: readonly LimitRule[] }>;
   /**
-   * How long a sample stands for its value: a tick confirms a run (the delay counted from its first violating sample)
-   * while its latest sample violates and is at most this old — so a device that sends every minute alarms after the
-   * delay on its first out-of-range reading. Readings inside the limit end the run only once they have lasted the
-   * delay (a brief blip does not start it over). A gap longer than this between two samples of the run starts it again
-   * (two spikes 10 minutes apart are not 10 minutes of violation). Readings that are not valid between them neither
-   * end the run nor confirm it. Default 15 s. A metric
-   * that reports less often than this stands for half again its own interval instead (its consecutive readings are
-   * the condition persisting).
+   * How long a valid sample stands for its value: from its time until the next valid sample, at most this long. The
+   * time covered by standing out-of-range samples is what the delay is judged on, so a device that sends every minute
+   * alarms after the delay on its first out-of-range reading (on tick, while that sample still stands), and after a
+   * gap longer than this nothing stands (two spikes 10 minutes apart are not 10 minutes of violation). Readings that
+   * are not valid are no evidence either way: the previous valid sample stands across them, up to this long, but they
+   * confirm nothing. Default 15 s. A metric that reports less often than this stands for half again its own interval
+   * instead (its consecutive readings are the condition persisting).
    */
   maxSampleGapS?: number;
 }
@@ -303,6 +303,41 @@ export function rulesForBed(config: LimitConfig, bed: string): LimitRule[] {
 
 type Direction = 'low' | 'high';
 
+/**
+ * Consecutive valid samples on the same side of the limit, none further apart than a sample stands: the value was out
+ * of range (or inside) from `start` to `end`. Samples are coalesced so that the state does not grow with the rate.
+ */
+interface Segment {
+  out: boolean;
+  /** Its first and latest sample, and how many samples. */
+  start: number;
+  lastAt: number;
+  count: number;
+  /** Until when its latest sample stood (the next valid sample, or its stand run out); null while it is the latest. */
+  end: number | null;
+}
+
+/**
+ * Segments kept per track at most: a 1 Hz metric crossing its limit at every reading fills it only with a delay over
+ * 4 minutes (delays are seconds). Beyond it the oldest is dropped: its time then counts as not seen, which holds the
+ * alarm back until the metric crosses less often (said here, not silently assumed away).
+ */
+const MAX_SEGMENTS = 256;
+
+/** Of the delay now, the share (3/4) the value must have been out of range for (LimitEvaluator.evidence). */
+const OUT_SHARE = 0.75;
+
+/** What the samples of the last delay showed: time out of range in it, readings out and inside, since when. */
+interface Evidence {
+  /** Whether it confirms the condition: out for OUT_SHARE of the delay, the evidence reaching back the whole delay. */
+  enough: boolean;
+  outMs: number;
+  out: number;
+  inside: number;
+  /** The first of the samples counted (before the window's start when a segment reaches into it). */
+  firstAt: number;
+}
+
 interface Track {
   /** The condition key (limitKey with the track's episode); the track itself is held under the key of episode 0. */
   key: string;
@@ -312,20 +347,11 @@ interface Track {
   episode: number;
   rule: LimitRule;
   dir: Direction;
-  /** Time of the first sample of the current run of violating samples; null when there is no run. */
-  since: number | null;
-  /** Time of the run's latest violating sample, and how many violating samples the run has had. */
-  lastViolatingAt: number;
-  samples: number;
   /**
-   * While a run pends: the first valid sample inside the limit since its latest violating one (null: none), the
-   * latest such sample, and how many the run has had. The run ends only once the value has stayed inside for the
-   * rule's delay (review rv191 H1: one sample inside restarted it, so a violation with a brief blip within every
-   * delay never alarmed).
+   * The valid samples of the last delay, oldest first, as segments (recordSample): what the delay is judged on while
+   * no alarm is present; empty while one is, and after it ends.
    */
-  insideSince: number | null;
-  lastInsideAt: number | null;
-  insideSamples: number;
+  segments: Segment[];
   /** Whether the latest sample for this metric was valid and violating (evidence the condition persists). */
   lastViolating: boolean;
   /** When this metric last sent a reading (any quality), and the time between its last two: how often it reports. */
@@ -490,7 +516,7 @@ export class LimitEvaluator {
       // A track first seen after a change of patient starts in the device's current episode.
       const episode = this.patients.get(`${r.deviceId}|${bed}`)?.episode ?? 0;
       const k = limitKey(bed, r.deviceId, rule.id, dir, rule.metrics.length > 1 ? code : undefined, episode);
-      t = { key: k, bed, deviceId: r.deviceId, episode, rule, dir, since: null, lastViolatingAt: r.receivedAt, samples: 0, insideSince: null, lastInsideAt: null, insideSamples: 0, lastViolating: false, seenAt: null, interval: null, lastUsableAt: null, last: null, code, alarmed: false };
+      t = { key: k, bed, deviceId: r.deviceId, episode, rule, dir, segments: [], lastViolating: false, seenAt: null, interval: null, lastUsableAt: null, last: null, code, alarmed: false };
       this.tracks.set(key, t);
     }
     return t;
@@ -534,7 +560,7 @@ export class LimitEvaluator {
       t.episode = d.episode;
       t.key = limitKey(t.bed, t.deviceId, t.rule.id, t.dir, t.rule.metrics.length > 1 ? t.code : undefined, t.episode);
       t.alarmed = false;
-      t.since = null;
+      t.segments = [];
       t.lastViolating = false;
       delete t.text;
     }
@@ -579,17 +605,18 @@ export class LimitEvaluator {
         const limit = rule[dir] ?? null;
         if (limit === null) continue;
         const t = this.track(bed, r, code, rule, dir);
-        // How long a violating sample stands is judged on the interval before this reading (a long pause ending here
-        // must still restart the run); then the interval is brought up to date.
+        // How long the previous valid sample stands is judged on the interval before this reading (after a long pause
+        // ending here, nothing stood for most of it); then the interval is brought up to date.
         const standMs = this.standMs(t, gapMs);
         if (t.seenAt !== null && r.receivedAt > t.seenAt) t.interval = r.receivedAt - t.seenAt;
         t.seenAt = Math.max(t.seenAt ?? r.receivedAt, r.receivedAt);
         if (v === null) t.unusable = unusableWhy(r, usable);
         else t.lastUsableAt = Math.max(t.lastUsableAt ?? r.receivedAt, r.receivedAt);
         if (v === null || (bound !== null && !boundDecides(bound, dir, v, limit))) {
-          // No evidence either way (a dropout, a questionable value): an alarm stays as it is, and a pending run goes
-          // on — a brief dropout every few seconds must not keep a desaturation from ever alarming (review rv39) —
-          // but this sample does not confirm it (tick needs the latest sample to violate).
+          // No evidence either way (a dropout, a questionable value): an alarm stays as it is, and the previous valid
+          // sample stands across it (up to its stand) — a brief dropout every few seconds must not keep a
+          // desaturation from ever alarming (review rv39) — but this one confirms nothing (tick needs the latest
+          // reading to be valid and out of range).
           t.lastViolating = false;
           continue;
         }
@@ -600,49 +627,24 @@ export class LimitEvaluator {
           t.lastViolating = violating;
           if (back) {
             t.alarmed = false;
-            t.since = null;
+            t.segments = [];
             t.lastViolating = false;
             out.push({ present: false, key: t.key, at: r.receivedAt, why: `${rule.label} back inside limit: ${fmt(v)} ${rule.unit}` });
           }
           continue;
         }
-        const delayMs = rule.delayS * 1000;
-        if (!violating) {
-          t.lastViolating = false;
-          if (t.since === null) continue;
-          // Back inside: the run pends until the value has stayed inside for as long as the violation must persist
-          // (the absence of the condition is judged as its presence is); a brief blip does not start the delay over.
-          t.insideSince ??= r.receivedAt;
-          t.lastInsideAt = r.receivedAt;
-          t.insideSamples++;
-          if (r.receivedAt - t.insideSince >= delayMs) t.since = null;
-          continue;
-        }
-        if (t.since !== null) {
-          // After a gap longer than a sample stands, nothing shows the violation went on; after a stretch inside as
-          // long as the delay, it did not go on (the stretch's latest sample stands until this one): either way the
-          // run starts again here.
-          const lastSeen = Math.max(t.lastViolatingAt, t.lastInsideAt ?? -Infinity);
-          if (r.receivedAt - lastSeen > standMs || (t.insideSince !== null && r.receivedAt - t.insideSince >= delayMs)) t.since = null;
-        }
-        if (t.since === null) {
-          t.since = r.receivedAt;
-          t.samples = 0;
-          t.insideSamples = 0;
-          t.lastInsideAt = null;
-        }
-        t.insideSince = null;
-        t.samples++;
-        t.lastViolatingAt = r.receivedAt;
-        t.lastViolating = true;
-        if (r.receivedAt - t.since >= delayMs) out.push(this.raise(t, v, r.receivedAt));
+        recordSample(t, violating, r.receivedAt, standMs, rule.delayS * 1000);
+        t.lastViolating = violating;
+        if (!violating) continue;
+        const ev = evidence(t, r.receivedAt, standMs);
+        if (ev.enough) out.push(this.raise(t, v, r.receivedAt, ev));
       }
     }
     return out;
   }
 
   /**
-   * Confirm runs whose delay has passed while their latest sample still violates and is at most maxSampleGapS old:
+   * Confirm violations whose evidence is enough (evidence()) while their latest sample violates and still stands:
    * between samples a value stands (a slow feed's reading stands for its interval; the device is the judge of how
    * often it measures). A deliberate choice: a lone out-of-range sample not contradicted within the delay alarms
    * (a device that goes silent right after it also raises "no data").
@@ -665,11 +667,11 @@ export class LimitEvaluator {
           out.push({ present: false, key: t.key, at: now, why: `no longer monitored: ${why}`, unconfirmed: true });
         }
         t.alarmed = false;
-        t.since = null;
+        t.segments = [];
         t.lastViolating = false;
         continue;
       }
-      if ((t.alarmed || t.since !== null) && t.seenAt !== null) {
+      if ((t.alarmed || t.segments.some((g) => g.out)) && t.seenAt !== null) {
         // The metric stopped while its device goes on sending for the bed (a module unplugged, an HL7 feed that no
         // longer carries it): its alarm can no longer be watched, and no reading of it can end it (review rv77 H1).
         const silentMs = this.metricSilentMs(t, feeds?.silentAfterMs(t.deviceId) ?? DEFAULT_SILENT_MS, gapMs);
@@ -690,7 +692,7 @@ export class LimitEvaluator {
           // last time seen) is kept: the reading that comes back learns the gap as its interval, so a slow metric
           // learns it is slow instead of being judged again as one seen once (review rv80 H1).
           t.alarmed = false;
-          t.since = null;
+          t.segments = [];
           t.lastViolating = false;
           continue;
         }
@@ -705,21 +707,25 @@ export class LimitEvaluator {
             out.push({ present: false, key: t.key, at: now, why: `no longer monitored: ${label} from ${t.deviceId} ${t.unusable ?? 'not valid'} for ${s} s`, unconfirmed: true });
           }
           t.alarmed = false;
-          t.since = null;
+          t.segments = [];
           t.lastViolating = false;
           continue;
         }
       }
-      if (t.alarmed || t.since === null || !t.lastViolating || !t.last) continue;
-      if (now - t.since < t.rule.delayS * 1000 || now - t.lastViolatingAt > this.standMs(t, gapMs)) continue;
+      // The latest reading (of any quality) valid and out of range, and still standing: as on a reading.
+      const latest = t.segments.at(-1);
+      if (t.alarmed || !t.lastViolating || !t.last || !latest?.out) continue;
+      const standMs = this.standMs(t, gapMs);
+      if (now - latest.lastAt > standMs) continue;
+      const ev = evidence(t, now, standMs);
       const v = convert(t.last.value as number, t.last.unit.ucum, t.rule.unit);
-      if (v !== null) out.push(this.raise(t, v, now));
+      if (v !== null && ev.enough) out.push(this.raise(t, v, now, ev));
     }
     return out;
   }
 
   /**
-   * How long a violating sample stands for its value: maxSampleGapS, or half again the metric's own interval when it
+   * How long a valid sample stands for its value: maxSampleGapS, or half again the metric's own interval when it
    * reports less often (a central station relaying every 30 s): a slow feed's consecutive readings are the condition
    * persisting, and with only maxSampleGapS a delay longer than it could never be confirmed on such a feed.
    */
@@ -746,10 +752,11 @@ export class LimitEvaluator {
    */
   shiftClock(deltaMs: number): void {
     for (const t of this.tracks.values()) {
-      if (t.since !== null) t.since += deltaMs;
-      t.lastViolatingAt += deltaMs;
-      if (t.insideSince !== null) t.insideSince += deltaMs;
-      if (t.lastInsideAt !== null) t.lastInsideAt += deltaMs;
+      for (const g of t.segments) {
+        g.start += deltaMs;
+        g.lastAt += deltaMs;
+        if (g.end !== null) g.end += deltaMs;
+      }
       if (t.seenAt !== null) t.seenAt += deltaMs;
       if (t.lastUsableAt !== null) t.lastUsableAt += deltaMs;
     }
@@ -785,7 +792,7 @@ export class LimitEvaluator {
     return false;
   }
 
-  private raise(t: Track, v: number, at: number): ConditionUpdate {
+  private raise(t: Track, v: number, at: number, ev: Evidence): ConditionUpdate {
     t.alarmed = true;
     const limit = t.rule[t.dir] as number;
     const dirText = t.dir === 'high' ? 'HIGH' : 'LOW';
@@ -812,12 +819,68 @@ export class LimitEvaluator {
     const patientId = this.patients.get(`${t.deviceId}|${t.bed}`)?.patientId;
     if (patientId !== undefined) spec.patientId = patientId;
     if (r) spec.unit = r.unit;
-    // What the samples show: from the run's first violating sample to its latest, how many there were, and how many
-    // inside the limit (each stretch of them shorter than the delay).
-    const held = t.since !== null ? (at - t.since) / 1000 : 0;
-    const inside = t.insideSamples === 0 ? 'none contradicting' : `${t.insideSamples} inside the limit, never for as long as the delay`;
-    return { present: true, spec, at, why: `${text} for ${fmt(held)} s, ${t.samples} violating sample${t.samples === 1 ? '' : 's'}, ${inside} (delay ${t.rule.delayS} s)` };
+    // What the samples showed: time out of range in the last delay, and the readings it stands on (from a little
+    // before the delay when a segment reaches into it: said so, not passed off as the delay's).
+    t.segments = []; // spent: a later violation, after this alarm ends, is judged afresh
+    const d = t.rule.delayS;
+    if (d === 0) return { present: true, spec, at, why: `${text}: out of range (delay 0 s: at once)` };
+    const over = at - ev.firstAt > d * 1000 ? ` over the last ${fmt(Math.round((at - ev.firstAt) / 100) / 10)} s` : '';
+    const readings = `${ev.out} reading${ev.out === 1 ? '' : 's'} out, ${ev.inside === 0 ? 'none' : ev.inside} inside${over}`;
+    return { present: true, spec, at, why: `${text}: out of range ${(ev.outMs / 1000).toFixed(1)} s of the last ${d} s (${readings}; delay ${d} s)` };
   }
+}
+
+/**
+ * Add a valid sample (out of range or not, at `at`) to the track's segments: it extends the latest segment when on the
+ * same side and within `standMs` (how long the previous sample stands) of it, else it closes that one (its evidence
+ * ends at this sample, or where its stand ran out) and starts another. Segments that ended before the last delay are
+ * dropped, so the state stays bounded by the delay and how often the value crosses the limit, not by the rate.
+ */
+function recordSample(t: Track, out: boolean, at: number, standMs: number, delayMs: number): void {
+  const latest = t.segments.at(-1);
+  if (latest) {
+    at = Math.max(at, latest.lastAt); // never before the latest (a clock step is shifted by shiftClock)
+    if (latest.out === out && at - latest.lastAt <= standMs) {
+      latest.lastAt = at;
+      latest.count++;
+    } else {
+      latest.end = Math.min(at, latest.lastAt + standMs);
+      t.segments.push({ out, start: at, lastAt: at, count: 1, end: null });
+    }
+  } else t.segments.push({ out, start: at, lastAt: at, count: 1, end: null });
+  while (t.segments.length > 1 && (t.segments.length > MAX_SEGMENTS || (t.segments[0]!.end ?? Infinity) <= at - delayMs)) t.segments.shift();
+}
+
+/**
+ * Whether the samples confirm the condition at `now` (the latest sample, out of range, standing up to `standMs`):
+ * - out of range for at least OUT_SHARE (3/4) of the last delay: the time covered by standing out-of-range samples in
+ *   [now - delay, now]. A brief reading inside neither starts the delay over (review rv191 H1: SpO2 84–88 % with a 90
+ *   every 9 s never alarmed) nor does time inside count as violation (rv194 H1: two 1-s spikes 10 s apart alarmed);
+ *   time with no sample standing is neither;
+ * - and that evidence reaches back the whole delay (an out-of-range sample stood at its start): a continuous violation
+ *   is raised at the delay, not at 3/4 of it, and a device sending once a minute alarms the delay after its first
+ *   out-of-range reading.
+ * Delay 0: at once.
+ */
+function evidence(t: Track, now: number, standMs: number): Evidence {
+  const delayMs = t.rule.delayS * 1000;
+  const from = now - delayMs;
+  const ev: Evidence = { enough: false, outMs: 0, out: 0, inside: 0, firstAt: now };
+  let reachesBack = false;
+  for (const g of t.segments) {
+    const end = Math.min(g.end ?? g.lastAt + standMs, now);
+    if (end <= from && delayMs > 0) continue;
+    ev.firstAt = Math.min(ev.firstAt, g.start);
+    if (!g.out) {
+      ev.inside += g.count;
+      continue;
+    }
+    ev.out += g.count;
+    ev.outMs += Math.max(0, end - Math.max(g.start, from));
+    if (g.start <= from) reachesBack = true;
+  }
+  ev.enough = delayMs === 0 || (reachesBack && ev.outMs >= OUT_SHARE * delayMs);
+  return ev;
 }
 
 function fmt(n: number): string {

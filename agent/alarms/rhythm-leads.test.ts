@@ -230,7 +230,7 @@ describe('rhythm check that cannot judge a feed that keeps arriving (review rv19
   const sinus = new Ecg(1, 3).rhythm(75, 0.3, 1000);
   const open = (e: AlarmEngine) => e.list().filter((a) => a.state !== 'resolved');
 
-  it('a flat line marked valid (an exactly constant ECG): raised after 30 s of it unjudged, low technical; ends once a stretch is judged again', () => {
+  it('a flat line marked valid (an exactly constant ECG): raised after 30 s of it unjudged, low technical; ends once stretches have been judged again for 30 s', () => {
     const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
     const flat = ward(e, 0, 150, (t) => ({ samples: t < 60 ? sinus.second(t) : new Array<number>(RATE).fill(0.3) }));
     expect(flat.raised.map(([text]) => text)).toEqual(['Rhythm check not running on ECG II of mon-1: flat line (ECG exactly constant)']);
@@ -240,11 +240,13 @@ describe('rhythm check that cannot judge a feed that keeps arriving (review rv19
     const alarm = open(e).find((a) => NOT_RUNNING.test(a.condition.text))!;
     expect([alarm.source, alarm.category, alarm.priority, alarm.bed, alarm.deviceId]).toEqual(['technical', 'technical', 'low', 'bed-1', 'mon-1']);
     expect(open(e).filter((a) => a.source === 'rhythm')).toEqual([]); // no asystole raised over it
-    // A real ECG again: judged once 8 s of it are clean, and the alarm ends (resolved, not latched).
-    const back = ward(e, 150, 170, (t) => ({ samples: sinus.second(t) }));
+    // A real ECG again: judged at once (the flat line was clean ECG, its window fills on), and the alarm ends (resolved,
+    // not latched) once the check has run for 30 s of it, not at its first judgement (review rv194 L2).
+    const back = ward(e, 150, 200, (t) => ({ samples: sinus.second(t) }));
     expect(back.raised).toEqual([]);
     expect(back.ended).toHaveLength(1);
-    expect(back.ended[0]!).toBeLessThanOrEqual(160);
+    expect(back.ended[0]!).toBeGreaterThanOrEqual(179);
+    expect(back.ended[0]!).toBeLessThanOrEqual(182);
     expect(open(e).filter((a) => NOT_RUNNING.test(a.condition.text))).toEqual([]);
   });
 
@@ -271,6 +273,32 @@ describe('rhythm check that cannot judge a feed that keeps arriving (review rv19
     const run = ward(off, 0, 150, (t) => (t < 30 ? { samples: sinus.second(t) } : { samples: new Array<number>(RATE).fill(0), quality: { state: 'invalid', reasons: ['lead-off'] } }));
     expect(run.raised).toEqual([]);
     expect(open(off).map((a) => a.condition.text)).toContain('ECG II LEAD OFF');
+  });
+
+  it('not raised and ended within seconds (review rv194 L2): it ends only once the check has run for 30 s of ECG, with no 30 s unjudged between', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const lossy = (t: number): Second => (t % 6 === 5 ? null : { samples: sinus.second(t) });
+    expect(ward(e, 0, 60, lossy).raised).toHaveLength(1);
+    // 10 s clean among the losses: a stretch or two judged, then none for 30 s again. The alarm stands throughout.
+    const blip = ward(e, 60, 70, (t) => ({ samples: sinus.second(t) }));
+    const again = ward(e, 70, 130, lossy);
+    expect([blip.ended, again.raised, again.ended]).toEqual([[], [], []]);
+    // Clean from 126 (the last second lost was 125): judged from 133 on, ended 30 s of ECG later.
+    const clean = ward(e, 130, 200, (t) => ({ samples: sinus.second(t) }));
+    expect(clean.raised).toEqual([]);
+    expect(clean.ended).toHaveLength(1);
+    expect(clean.ended[0]!).toBeGreaterThanOrEqual(162);
+    expect(clean.ended[0]!).toBeLessThanOrEqual(164);
+  });
+
+  it('1 s of ECG lost at random (12 %) for 10 minutes: each "not running" raised stands at least 30 s (review rv194 L2: three stood 1 s)', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    let seed = 11;
+    const lost = (): boolean => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 < 0.12;
+    const run = ward(e, 0, 600, (t) => (lost() ? null : { samples: sinus.second(t) }));
+    expect(run.raised.length).toBeGreaterThan(0); // the pattern does leave the check blind now and then
+    const stood = run.raised.map(([, at], i) => (run.ended[i] ?? 600) - at);
+    expect(Math.min(...stood)).toBeGreaterThanOrEqual(30);
   });
 
   it('ECG that stops ends it: "No ECG from <device>" takes its place', () => {

@@ -15,7 +15,7 @@
 // still sends for the bed, "No ECG from <device>: rhythm check not running" (technical, low) stands until ECG comes
 // back: the device is not silent, so no "no data" alarm would say the bed is unchecked (rv102 M4); likewise ECG that
 // arrives but goes 30 s unjudged (a flat line, times placed at receipt, gaps) raises "Rhythm check not running on ECG
-// <lead> of <device>: <why>" until a stretch is judged (rv191 M1).
+// <lead> of <device>: <why>" until the check has run again for 30 s (rv191 M1, rv194 L2).
 // Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
 // judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
@@ -133,6 +133,14 @@ const LOW_ECG_TELL_MS = 60_000;
  * tells that. Long enough that a brief lead-off or a restart after a gap (8 s to judge again) does not raise it.
  */
 const UNCHECKED_MS = 30_000;
+/**
+ * Once raised, "Rhythm check not running" ends only after the check has run again for this much ECG (ms of samples of
+ * the lead judged) from its first stretch judged, with no UNCHECKED_MS of ECG unjudged in between (which starts the
+ * count again): on a lossy feed a single stretch judged among the gaps ended it and the next 30 s raised it anew, a
+ * new alarm at the bedside and in the cloud each time, some standing 1 s (review rv194 L2). The same 30 s as raising
+ * it, so that it neither comes nor goes on less evidence than the other.
+ */
+const RUNNING_AGAIN_MS = 30_000;
 /** A stopped feed whose device sends nothing for the bed is forgotten after this (its "no data" alarm stands). */
 const STOPPED_FORGET_MS = 24 * 3600_000;
 const MAX_STOPPED = 2000;
@@ -378,8 +386,13 @@ interface Feed {
   uncheckedMs: number;
   unjudged: boolean;
   unchecked: UncheckedReason | null;
-  /** Whether "Rhythm check not running" is raised for it (until a stretch is judged, or its ECG stops). */
+  /** Whether "Rhythm check not running" is raised for it (until the check has run again, or its ECG stops). */
   uncheckedRaised: boolean;
+  /**
+   * While it is raised: ECG (ms of samples) of the lead judged since a stretch was first judged again, with no
+   * UNCHECKED_MS unjudged since; null while none has been (RUNNING_AGAIN_MS).
+   */
+  runningMs: number | null;
   patientId: string | undefined;
 }
 
@@ -447,7 +460,7 @@ export class RhythmMonitor {
       return [];
     }
     if (!f) {
-      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, leads: new Map(), judged: false, blind: false, pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0, lowMs: 0, uncheckedMs: 0, unjudged: false, unchecked: null, uncheckedRaised: false, patientId: undefined };
+      f = { bed: seg.bed, deviceId: seg.deviceId, lead: ch.name, leads: new Map(), judged: false, blind: false, pleth: null, judgedAtMs: -Infinity, receivedAt: seg.receivedAt, present: new Map(), notCleanMs: 0, sinceJudgedMs: 0, lowMs: 0, uncheckedMs: 0, unjudged: false, unchecked: null, uncheckedRaised: false, runningMs: null, patientId: undefined };
       this.feeds.set(key, f);
     }
     const lead = this.leadOf(f, ch.name, seg.receivedAt);
@@ -478,6 +491,7 @@ export class RhythmMonitor {
     if (lead.ecg.gapMs > 0) this.skip(seg, 'gap', `${Math.round(lead.ecg.gapMs)} ms`);
     f.sinceJudgedMs += segMs;
     if (seg.quality.state === 'valid' || onlyTimingDoubt(seg.quality)) f.uncheckedMs += segMs;
+    if (f.runningMs !== null) f.runningMs += segMs;
     if (lead.ecg.endMs - f.judgedAtMs < 1000) return [];
     f.judgedAtMs = lead.ecg.endMs;
     const elapsedMs = f.sinceJudgedMs;
@@ -616,8 +630,8 @@ export class RhythmMonitor {
 
   /**
    * "Rhythm check not running on ECG <lead> of <device>: <why>" for a feed whose ECG arrives but has gone UNCHECKED_MS
-   * without a stretch judged, for a reason known (judge() ends it at the next stretch judged): the same kind of low
-   * technical alarm as "No ECG" (rv191 M1).
+   * without a stretch judged, for a reason known (judge() ends it once the check has run again for RUNNING_AGAIN_MS):
+   * the same kind of low technical alarm as "No ECG" (rv191 M1).
    */
   private notRunning(f: Feed, now: number, priority: ManagedPriority): ConditionUpdate[] {
     if (f.uncheckedRaised || f.unchecked === null || f.uncheckedMs < UNCHECKED_MS) return [];
@@ -657,17 +671,23 @@ export class RhythmMonitor {
 
   /**
    * Judges the lead's stretch (`judgeStretch`), and keeps count of how long the lead has gone without a stretch judged:
-   * one judged ends "Rhythm check not running" (raised by tick()).
+   * "Rhythm check not running" (raised by tick()) ends once stretches have been judged for RUNNING_AGAIN_MS.
    */
   private judge(f: Feed, lead: Lead, at: number, elapsedMs: number): ConditionUpdate[] {
     f.unjudged = false;
     const out = this.judgeStretch(f, lead, at, elapsedMs);
-    if (f.unjudged) return out;
+    if (f.unjudged) {
+      if (f.uncheckedMs >= UNCHECKED_MS) f.runningMs = null; // blind as long again: the check did not run steadily
+      return out;
+    }
     f.uncheckedMs = 0;
     f.unchecked = null;
-    if (f.uncheckedRaised) {
+    if (!f.uncheckedRaised) return out;
+    if (f.runningMs === null) f.runningMs = 0;
+    else if (f.runningMs >= RUNNING_AGAIN_MS) {
       f.uncheckedRaised = false;
-      out.push({ present: false, key: uncheckedKey(f.bed, f.deviceId), at, why: `a stretch of ECG ${f.lead} from ${f.deviceId} judged again: the rhythm check is running` });
+      f.runningMs = null;
+      out.push({ present: false, key: uncheckedKey(f.bed, f.deviceId), at, why: `ECG ${f.lead} from ${f.deviceId} judged again for ${Math.round(RUNNING_AGAIN_MS / 1000)} s: the rhythm check is running` });
     }
     return out;
   }
