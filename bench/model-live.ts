@@ -88,7 +88,9 @@ for (let r = 0; r < rounds; r++) {
 }
 await model.close();
 
-const p99 = percentile(live, 99);
+// A p99 of fewer than 100 samples is their maximum: named so (review rv195 L3).
+const worst = (xs: number[]) => (xs.length >= 100 ? { label: 'p99', value: percentile(xs, 99) } : { label: `max of ${xs.length}`, value: Math.max(...xs) });
+const p99 = worst(live).value;
 console.log(`${live.length} alarms assessed of ${names.length * rounds} replayed (${rounds} rounds × ${names.length} windows, speed ${speed}×)`);
 if (notAssessed.length > 0) console.log(`${notAssessed.length} annotated without an assessment (the model did not run): ${[...new Set(notAssessed)].join('; ')}`);
 console.table([
@@ -98,11 +100,11 @@ console.table([
 const figures: Figure[] = [
   {
     bench: 'model-live',
-    measure: 'alarm raised → model annotation, p99',
+    measure: `alarm raised → model annotation, ${worst(live).label}`,
     value: round(p99),
     unit: 'ms',
     lowerIsBetter: true,
-    baseline: { label: 'assess() called directly, p99', value: round(percentile(direct, 99)), unit: 'ms' },
+    baseline: { label: `assess() called directly, ${worst(direct).label}`, value: round(worst(direct).value), unit: 'ms' },
     target: { text: '< 1000 ms (issue 11: within one second)', met: live.length === names.length * rounds ? p99 < 1000 : false },
     note: `${live.length} of ${names.length * rounds} alarms assessed${notAssessed.length > 0 ? `, ${notAssessed.length} annotated without an assessment (model did not run)` : ''}`,
   },

@@ -60,7 +60,7 @@ function parseAlarmLatency(out: string): Figure[] {
       const w = worst(r);
       return {
         bench: 'latency',
-        measure: `ingest.accept → alarm at a display client (driver parsing not included), ${r.beds} beds: ${w.label} (p50 ${r['p50 ms']} ms)`,
+        measure: `${r.beds} beds, ${w.label}: ingest.accept → alarm at a display client, driver parsing not included (p50 ${r['p50 ms']} ms)`,
         value: w.value,
         unit: 'ms',
         lowerIsBetter: true,

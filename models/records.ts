@@ -23,9 +23,16 @@ export function listRecords(dir: string): string[] {
 }
 
 export function readRecord(dir: string, name: string): AlarmRecord {
-  const header = parseHeader(readFileSync(join(dir, `${name}.hea`), 'utf8'));
-  const file = header.signals[0]?.fileName ?? `${name}.dat`;
-  const channels = decodeFormat16(header, readFileSync(join(dir, file)));
+  const hea = join(dir, `${name}.hea`);
+  let header: ReturnType<typeof parseHeader>;
+  let channels: ReturnType<typeof decodeFormat16>;
+  try {
+    header = parseHeader(readFileSync(hea, 'utf8'));
+    channels = decodeFormat16(header, readFileSync(join(dir, header.signals[0]?.fileName ?? `${name}.dat`)));
+  } catch (err) {
+    // Which record of hundreds: the parser names the line, not the file (review rv195 L1).
+    throw new Error(`${hea}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
   const { alarmType, trueAlarm } = alarmFromComments(header.comments);
   if (alarmType === null || !isAlarmType(alarmType)) throw new Error(`${name}.hea: no known alarm type in comments (${JSON.stringify(alarmType)})`);
   return { name, alarmType, trueAlarm, channels };

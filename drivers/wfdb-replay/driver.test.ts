@@ -321,6 +321,18 @@ describe('wfdb-replay driver: edge cases said, not silent (review rv193 L5)', ()
     expect(warnings({ record: r, alarmAtS: 300 })).toEqual([]);
   });
 
+  it('a header without a sample count: warned that the size cannot confirm its signal lines (review rv195 L4)', () => {
+    const r = variant('nocount', (h) => h.replace('nocount 3 250 7500', 'nocount 3 250'));
+    expect(warnings({ record: r })).toEqual([{ field: 'options.record', message: expect.stringMatching(/^the header gives no sample count: the \.dat's size cannot confirm its 3 signal line\(s\)/) }]);
+    expect(warnings({ record: r, alarm: false })).toHaveLength(1);
+  });
+
+  it('training and evaluation name the record whose header they refuse (review rv195 L1)', () => {
+    const r = variant('gain0', (h) => h.replace(/^(gain0\.dat 16) \S+/m, '$1 0/mV'));
+    const dir = r.slice(0, -'/gain0'.length);
+    expect(() => readRecord(dir, 'gain0')).toThrow(new RegExp(`^${dir.replaceAll('.', '\\.')}/gain0\\.hea: header line 2 \\(signal 0\\): signal "II" has gain 0`));
+  });
+
   it('the fixture records give no warning; a record it refuses gives none either (create() refuses it)', () => {
     for (const r of ['a103l', 'b124s', 'f120s', 't106s', 'v100s']) expect(warnings({ record: join(RECORDS, r) })).toEqual([]);
     expect(warnings({ record: join(RECORDS, 'nope') })).toEqual([]);

@@ -152,14 +152,26 @@ export function checkRecord(opts: Pick<WfdbReplayOptions, 'record' | 'alarm'>): 
  * create() says why.
  */
 export function recordWarnings(opts: WfdbReplayOptions): DriverWarning[] {
-  if (opts.alarm === false) return []; // all three are about the alarm
   let checked: Checked;
   try {
     checked = checkRecord(opts);
   } catch {
     return [];
   }
-  const { header, frames } = checked;
+  return [...sizeWarnings(checked), ...alarmWarnings(opts, checked)];
+}
+
+/**
+ * A header without a sample count: the .dat is checked for whole frames only, so a signal line taken out of the header
+ * plays the file as fewer, longer signals of nonsense (review rv195 L4); only the count lets the size prove it.
+ */
+function sizeWarnings({ header }: Checked): DriverWarning[] {
+  if (header.samplesPerSignal !== null && header.samplesPerSignal > 0) return [];
+  return [{ field: 'options.record', message: `the header gives no sample count: the .dat's size cannot confirm its ${header.signals.length} signal line(s); add the count (4th field of the record line) if the ECG looks wrong` }];
+}
+
+function alarmWarnings(opts: WfdbReplayOptions, { header, frames }: Checked): DriverWarning[] {
+  if (opts.alarm === false) return []; // all three are about the alarm
   const lengthS = frames / header.sampleRateHz;
   const { alarmType } = alarmFromComments(header.comments);
   if (alarmType === null)
