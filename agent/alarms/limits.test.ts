@@ -173,9 +173,9 @@ describe('limit rules: the delay judged on time out of range, 3/4 of it (reviews
     expect(run(SPO2, (t) => (t % 9 === 8 ? 90 : 84 + (t % 5)), 300)).toEqual(['10 s raised SpO2 LOW 84 < 90 %']);
   });
 
-  it('3/4 of the delay: 3 s out and 1 s inside raises; 2 s out and 1 s inside, or HR flapping 119/121, does not', () => {
+  it('3/4 of the delay: 3 s out and 1 s inside raises at the delay; 2 s out and 1 s inside only on the longer look-back (3 delays); HR flapping 119/121 never', () => {
     expect(run(HR, (t) => (t % 4 === 3 ? 119 : 125), 120)).toEqual(['10 s raised HR HIGH 125 > 120 /min']);
-    expect(run(HR, (t) => (t % 3 === 2 ? 119 : 125), 300)).toEqual([]);
+    expect(run(HR, (t) => (t % 3 === 2 ? 119 : 125), 300)).toEqual(['30 s raised HR HIGH 125 > 120 /min']);
     expect(run(HR, (t) => (t % 2 ? 121 : 119), 300)).toEqual([]);
   });
 
@@ -219,7 +219,86 @@ describe('limit rules: the delay judged on time out of range, 3/4 of it (reviews
     expect(run(HR, (t) => (t % 2 ? 121 : 119), 3600, ev)).toEqual([]);
     const held = (ev as unknown as { tracks: Map<string, { segments?: unknown[] }> }).tracks;
     const sizes = [...held.values()].map((t) => t.segments?.length ?? Infinity);
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(12);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(32); // 3 delays of 1-s segments
+  });
+
+  // rv196 H1: judged on the last delay alone, a value out 2/3 to 3/4 of the time was never raised, however long.
+  describe('out of range more than half of the last 3 delays raises; half or less never does (review rv196 H1)', () => {
+    it('SpO2 85 with a 90 every 3 s (2/3 below 90): SpO2 LOW at 3 × the delay, saying so', () => {
+      const ev = new LimitEvaluator();
+      const out: ConditionUpdate[] = [];
+      for (let t = 0; t <= 30; t++) out.push(...ev.reading(numeric(SPO2, t % 3 === 2 ? 90 : 85, t)), ...ev.tick(s(t) + 500));
+      expect(out.map((u) => [(u.at - s(0)) / 1000, u.present && u.why])).toEqual([[30, 'SpO2 LOW 85 < 90 %: out of range 20.0 s of the last 30 s (21 readings out, 10 inside; delay 10 s)']]);
+    });
+
+    it('SpO2 swinging 87, 88, 89, 90, 91, 90, 89, 88, 87, 86 (70 % below 90, mean 88.5): SpO2 LOW by 3 × the delay, no DESAT', () => {
+      const swing = [87, 88, 89, 90, 91, 90, 89, 88, 87, 86];
+      expect(run(SPO2, (t) => swing[t % 10]!, 3600)).toEqual(['30 s raised SpO2 LOW 87 < 90 %']);
+    });
+
+    it('SpO2 85 with a 91 for 2 s every 6 s: SpO2 LOW at 3 × the delay', () => {
+      expect(run(SPO2, (t) => (t % 6 >= 4 ? 91 : 85), 300)).toEqual(['30 s raised SpO2 LOW 85 < 90 %']);
+    });
+
+    it('HR flapping 1:1 (130/80 at 1 Hz, 2 s each way) or out 8 s in 20 raises nothing in an hour; nor do spikes and dips a delay apart', () => {
+      expect(run(HR, (t) => (t % 2 === 0 ? 130 : 80), 3600)).toEqual([]);
+      expect(run(HR, (t) => (t % 4 < 2 ? 130 : 80), 3600)).toEqual([]);
+      expect(run(HR, (t) => (t % 20 < 8 ? 130 : 80), 3600)).toEqual([]);
+      expect(run(HR, (t) => (t % 10 === 0 ? 130 : 80), 600)).toEqual([]);
+      expect(run(SPO2, (t) => (t % 5 === 0 ? 75 : 97), 600)).toEqual([]);
+      // 2 Hz, 1:1, with a tick after each reading.
+      const ev = new LimitEvaluator();
+      const out: ConditionUpdate[] = [];
+      for (let i = 0; i < 7200; i++) out.push(...ev.reading(numeric(HR, i % 2 ? 80 : 130, i / 2)), ...ev.tick(s(i / 2) + 250));
+      expect(out).toEqual([]);
+    });
+  });
+
+  // rv196 L1: beyond MAX_SEGMENTS the oldest segment was dropped, its time then not seen, and the alarm held back.
+  describe('the segment cap loses no time out of range (review rv196 L1)', () => {
+    const slow = { defaults: [{ id: 'hr', label: 'HR', metrics: [HR.code], unit: '/min', low: 50, high: 120, priority: 'medium' as const, delayS: 300, hysteresis: 5 }], maxSampleGapS: 15 };
+    const segments = (ev: LimitEvaluator): number[] => [...(ev as unknown as { tracks: Map<string, { segments: unknown[] }> }).tracks.values()].map((t) => t.segments.length);
+
+    it('HR at 4 Hz, 6 readings out and 1 inside (86 %), with a delay of 300 s: raised at the delay, the state bounded meanwhile', () => {
+      const ev = new LimitEvaluator(slow);
+      const out: ConditionUpdate[] = [];
+      let most = 0;
+      for (let i = 0; i < 4 * 400; i++) {
+        out.push(...ev.reading(numeric(HR, i % 7 === 6 ? 118 : 130, i / 4)), ...ev.tick(s(i / 4) + 100)); // 118: inside, not by the hysteresis
+        most = Math.max(most, ...segments(ev));
+      }
+      expect(out.map((u) => [(u.at - s(0)) / 1000, u.present])).toEqual([[300, true]]);
+      expect(out[0]!.why).toMatch(/^HR HIGH 130 > 120 \/min: out of range 25\d\.\d s of the last 300 s \(\d+ readings out, \d+ inside; delay 300 s\)$/);
+      expect(most).toBeLessThanOrEqual(256);
+    });
+
+    it('HR at 4 Hz, 1 reading out and 2 inside, for 30 minutes with a delay of 300 s: nothing raised, at most 256 segments', () => {
+      const ev = new LimitEvaluator(slow);
+      const out: ConditionUpdate[] = [];
+      for (let i = 0; i < 4 * 1800; i++) out.push(...ev.reading(numeric(HR, i % 3 ? 110 : 130, i / 4)), ...ev.tick(s(i / 4) + 100));
+      expect(out).toEqual([]);
+      expect(Math.max(...segments(ev))).toBeLessThanOrEqual(256);
+    });
+  });
+
+  // rv196 L3: a sample stands across readings not valid; the why said nothing of them.
+  it('the why counts the readings not valid in the window: a DESAT standing on two valid readings says so (review rv196 L3)', () => {
+    const ev = new LimitEvaluator();
+    const out: ConditionUpdate[] = [];
+    for (let t = 0; t <= 16; t++) {
+      const r = t === 0 || t === 14 ? numeric(SPO2, 75, t) : t < 14 ? numeric(SPO2, null, t, { quality: { state: 'invalid', reasons: ['artifact'] } }) : numeric(SPO2, 97, t);
+      out.push(...ev.reading(r));
+    }
+    expect(out.filter((u) => u.present).map((u) => u.why)).toEqual([
+      'SpO2 LOW 75 < 90 %: out of range 10.0 s of the last 10 s (2 readings out, none inside, 13 not valid over the last 14 s; delay 10 s)',
+      'SpO2 DESAT LOW 75 < 80 %: out of range 5.0 s of the last 5 s (2 readings out, none inside, 13 not valid over the last 14 s; delay 5 s)',
+    ]);
+  });
+
+  it('a raise by a tick 1 ms after the delay does not say "over the last 10 s" of a 10 s window', () => {
+    const ev = new LimitEvaluator();
+    for (let t = 0; t < 10; t++) ev.reading(numeric(HR, 130, t));
+    expect(ev.tick(s(10) + 1).map((u) => u.why)).toEqual(['HR HIGH 130 > 120 /min: out of range 10.0 s of the last 10 s (10 readings out, none inside; delay 10 s)']);
   });
 });
 

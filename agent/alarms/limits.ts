@@ -1,5 +1,5 @@
 // Limit rules per bed and parameter, with an alarm-condition delay (the value out of range for at least 3/4 of the
-// last delayS seconds, that evidence reaching back the whole delay) and hysteresis (an alarm resolves only when the
+// last delayS seconds, or for more than half of the last 3 × delayS, that evidence reaching back as far) and hysteresis (an alarm resolves only when the
 // value is back inside the limit by a margin). Pure: time comes from the readings and from tick(now).
 import { MDC } from '../model/mdc.js';
 import type { NumericReading } from '../model/reading.js';
@@ -27,8 +27,9 @@ export interface LimitRule {
   priority: ManagedPriority;
   /**
    * Alarm-condition delay: seconds the violation must persist before the alarm is raised. 0 = at once. Judged on time
-   * out of range: at least 3/4 of the last delayS seconds, reaching back the whole delay (LimitEvaluator.evidence), so
-   * a brief reading inside neither starts it over (review rv191 H1) nor does time inside count as violation (rv194 H1).
+   * out of range: at least 3/4 of the last delayS seconds, or more than half of the last 3 × delayS, each reaching back
+   * its whole window (evidence()), so a brief reading inside neither starts it over (review rv191 H1), nor does time
+   * inside count as violation (rv194 H1), nor is a value out of range 2/3 of the time never raised (rv196 H1).
    */
   delayS: number;
   /** Resolve only when back inside by this much (in `unit`): high alarm clears at value <= high - hysteresis. */
@@ -54,7 +55,8 @@ export interface LimitConfig {
   /**
    * How long a valid sample stands for its value: from its time until the next valid sample, at most this long. The
    * time covered by standing out-of-range samples is what the delay is judged on, so a device that sends every minute
-   * alarms after the delay on its first out-of-range reading (on tick, while that sample still stands), and after a
+   * alarms after the delay on its first out-of-range reading (on tick, while that sample still stands: only for a
+   * delay within how long it stands, this or half again the metric's known interval), and after a
    * gap longer than this nothing stands (two spikes 10 minutes apart are not 10 minutes of violation). Readings that
    * are not valid are no evidence either way: the previous valid sample stands across them, up to this long, but they
    * confirm nothing. Default 15 s. A metric that reports less often than this stands for half again its own interval
@@ -315,25 +317,43 @@ interface Segment {
   count: number;
   /** Until when its latest sample stood (the next valid sample, or its stand run out); null while it is the latest. */
   end: number | null;
+  /** Readings not valid (no evidence either way) received while it was the latest: the why counts them (rv196 L3). */
+  invalid: number;
+  /**
+   * Older segments folded into one under MAX_SEGMENTS: the time out of range in it and its readings out and inside
+   * (`out`: whether it holds any time out of range). Never the latest.
+   */
+  folded?: { outMs: number; out: number; inside: number };
 }
 
 /**
  * Segments kept per track at most: a 1 Hz metric crossing its limit at every reading fills it only with a delay over
- * 4 minutes (delays are seconds). Beyond it the oldest is dropped: its time then counts as not seen, which holds the
- * alarm back until the metric crosses less often (said here, not silently assumed away).
+ * 80 s (3 delays are kept). Beyond it the oldest two are folded into one that keeps their time out of range and their
+ * readings (prorated as the kept time moves past its start): dropping one counted its time as not seen, which held
+ * the alarm back for as long as the pattern lasted (review rv196 L1).
  */
 const MAX_SEGMENTS = 256;
 
-/** Of the delay now, the share (3/4) the value must have been out of range for (LimitEvaluator.evidence). */
+/** Of the delay now, the share (3/4) the value must have been out of range for (evidence()). */
 const OUT_SHARE = 0.75;
+/**
+ * The longer look-back, in delays, and the share of it the value must have been out of range for, strictly more
+ * (evidence()): SpO2 swinging 86–91 %, 70 % of the time below 90, was never raised on the delay alone (rv196 H1).
+ */
+const LOOK_BACK = 3;
+const LONG_SHARE = 0.5;
 
-/** What the samples of the last delay showed: time out of range in it, readings out and inside, since when. */
+/** What the samples of a window (the last delay, or LOOK_BACK of them) showed: time out of range, readings, since when. */
 interface Evidence {
-  /** Whether it confirms the condition: out for OUT_SHARE of the delay, the evidence reaching back the whole delay. */
+  /** Whether it confirms the condition (evidence()). */
   enough: boolean;
+  /** The window judged: the delay, or LOOK_BACK delays. */
+  windowMs: number;
   outMs: number;
   out: number;
   inside: number;
+  /** Readings not valid among them. */
+  invalid: number;
   /** The first of the samples counted (before the window's start when a segment reaches into it). */
   firstAt: number;
 }
@@ -348,7 +368,7 @@ interface Track {
   rule: LimitRule;
   dir: Direction;
   /**
-   * The valid samples of the last delay, oldest first, as segments (recordSample): what the delay is judged on while
+   * The valid samples of the last LOOK_BACK delays, oldest first, as segments (recordSample): what the delay is judged on while
    * no alarm is present; empty while one is, and after it ends.
    */
   segments: Segment[];
@@ -616,7 +636,10 @@ export class LimitEvaluator {
           // No evidence either way (a dropout, a questionable value): an alarm stays as it is, and the previous valid
           // sample stands across it (up to its stand) — a brief dropout every few seconds must not keep a
           // desaturation from ever alarming (review rv39) — but this one confirms nothing (tick needs the latest
-          // reading to be valid and out of range).
+          // reading to be valid and out of range). Counted for the why, so that a raise standing on few valid readings
+          // says so (review rv196 L3); not a unit the rule cannot convert, which is no doubt about the patient.
+          const latest = t.segments.at(-1);
+          if (latest && !t.alarmed && !(usable && v === null)) latest.invalid++;
           t.lastViolating = false;
           continue;
         }
@@ -824,17 +847,21 @@ export class LimitEvaluator {
     t.segments = []; // spent: a later violation, after this alarm ends, is judged afresh
     const d = t.rule.delayS;
     if (d === 0) return { present: true, spec, at, why: `${text}: out of range (delay 0 s: at once)` };
-    const over = at - ev.firstAt > d * 1000 ? ` over the last ${fmt(Math.round((at - ev.firstAt) / 100) / 10)} s` : '';
-    const readings = `${ev.out} reading${ev.out === 1 ? '' : 's'} out, ${ev.inside === 0 ? 'none' : ev.inside} inside${over}`;
-    return { present: true, spec, at, why: `${text}: out of range ${(ev.outMs / 1000).toFixed(1)} s of the last ${d} s (${readings}; delay ${d} s)` };
+    const windowS = ev.windowMs / 1000;
+    const since = Math.round((at - ev.firstAt) / 100) / 10;
+    const over = since > windowS ? ` over the last ${fmt(since)} s` : '';
+    const invalid = ev.invalid > 0 ? `, ${ev.invalid} not valid` : '';
+    const readings = `${ev.out} reading${ev.out === 1 ? '' : 's'} out, ${ev.inside === 0 ? 'none' : ev.inside} inside${invalid}${over}`;
+    return { present: true, spec, at, why: `${text}: out of range ${(ev.outMs / 1000).toFixed(1)} s of the last ${fmt(windowS)} s (${readings}; delay ${d} s)` };
   }
 }
 
 /**
  * Add a valid sample (out of range or not, at `at`) to the track's segments: it extends the latest segment when on the
  * same side and within `standMs` (how long the previous sample stands) of it, else it closes that one (its evidence
- * ends at this sample, or where its stand ran out) and starts another. Segments that ended before the last delay are
- * dropped, so the state stays bounded by the delay and how often the value crosses the limit, not by the rate.
+ * ends at this sample, or where its stand ran out) and starts another. Segments that ended before the last LOOK_BACK
+ * delays are dropped, and beyond MAX_SEGMENTS the oldest two folded into one, so the state stays bounded by the delay
+ * and how often the value crosses the limit, not by the rate, and no time out of range within them is lost.
  */
 function recordSample(t: Track, out: boolean, at: number, standMs: number, delayMs: number): void {
   const latest = t.segments.at(-1);
@@ -845,10 +872,42 @@ function recordSample(t: Track, out: boolean, at: number, standMs: number, delay
       latest.count++;
     } else {
       latest.end = Math.min(at, latest.lastAt + standMs);
-      t.segments.push({ out, start: at, lastAt: at, count: 1, end: null });
+      t.segments.push({ out, start: at, lastAt: at, count: 1, end: null, invalid: 0 });
     }
-  } else t.segments.push({ out, start: at, lastAt: at, count: 1, end: null });
-  while (t.segments.length > 1 && (t.segments.length > MAX_SEGMENTS || (t.segments[0]!.end ?? Infinity) <= at - delayMs)) t.segments.shift();
+  } else t.segments.push({ out, start: at, lastAt: at, count: 1, end: null, invalid: 0 });
+  const from = at - LOOK_BACK * delayMs;
+  while (t.segments.length > 1 && (t.segments[0]!.end ?? Infinity) <= from) t.segments.shift();
+  while (t.segments.length > MAX_SEGMENTS) t.segments.splice(0, 2, fold(t.segments[0]!, t.segments[1]!));
+  // A folded segment reaching before the kept time keeps only the share of it within (taken as spread evenly).
+  const first = t.segments[0]!;
+  if (first.folded && first.end !== null && first.start < from) {
+    const keep = (first.end - from) / (first.end - first.start);
+    const f = first.folded;
+    first.folded = { outMs: f.outMs * keep, out: Math.round(f.out * keep), inside: Math.round(f.inside * keep) };
+    first.count = first.folded.out + first.folded.inside;
+    first.invalid = Math.round(first.invalid * keep);
+    first.start = from;
+  }
+}
+
+/** Two closed segments (never the latest) as one that keeps their time out of range and their readings. */
+function fold(a: Segment, b: Segment): Segment {
+  const outMs = outWithin(a, a.start, a.end!) + outWithin(b, b.start, b.end!);
+  const folded = { outMs, out: readingsOut(a) + readingsOut(b), inside: a.count + b.count - readingsOut(a) - readingsOut(b) };
+  return { out: outMs > 0, start: a.start, lastAt: b.lastAt, count: a.count + b.count, end: b.end, invalid: a.invalid + b.invalid, folded };
+}
+
+/** Time out of range a segment holds between `from` and `end` (its end, or now): a folded one's prorated. */
+function outWithin(g: Segment, from: number, end: number): number {
+  const span = end - Math.max(g.start, from);
+  if (span <= 0) return 0;
+  if (!g.folded) return g.out ? span : 0;
+  const whole = (g.end ?? end) - g.start;
+  return whole > 0 ? g.folded.outMs * Math.min(1, span / whole) : 0;
+}
+
+function readingsOut(g: Segment): number {
+  return g.folded ? g.folded.out : g.out ? g.count : 0;
 }
 
 /**
@@ -857,30 +916,37 @@ function recordSample(t: Track, out: boolean, at: number, standMs: number, delay
  *   [now - delay, now]. A brief reading inside neither starts the delay over (review rv191 H1: SpO2 84–88 % with a 90
  *   every 9 s never alarmed) nor does time inside count as violation (rv194 H1: two 1-s spikes 10 s apart alarmed);
  *   time with no sample standing is neither;
- * - and that evidence reaches back the whole delay (an out-of-range sample stood at its start): a continuous violation
- *   is raised at the delay, not at 3/4 of it, and a device sending once a minute alarms the delay after its first
- *   out-of-range reading.
+ * - or out of range for more than LONG_SHARE (half) of the last LOOK_BACK (3) delays: a value out 2/3 of the time,
+ *   SpO2 85 with a 90 every 3 s, was never raised (rv196 H1); out half the time or less (1:1 flapping) never is;
+ * - and that evidence reaches back its whole window (an out-of-range sample stood at its start): a continuous
+ *   violation is raised at the delay, not at 3/4 of it, and a device sending once a minute alarms the delay after its
+ *   first out-of-range reading (for a delay within how long that reading stands).
  * Delay 0: at once.
  */
 function evidence(t: Track, now: number, standMs: number): Evidence {
   const delayMs = t.rule.delayS * 1000;
-  const from = now - delayMs;
-  const ev: Evidence = { enough: false, outMs: 0, out: 0, inside: 0, firstAt: now };
+  const last = within(t, now, standMs, delayMs);
+  if (delayMs === 0 || (last.reachesBack && last.ev.outMs >= OUT_SHARE * delayMs)) return { ...last.ev, enough: true };
+  const long = within(t, now, standMs, LOOK_BACK * delayMs);
+  return { ...long.ev, enough: long.reachesBack && long.ev.outMs > LONG_SHARE * long.ev.windowMs };
+}
+
+/** The evidence of the window [now - windowMs, now], and whether an out-of-range sample stood at its start. */
+function within(t: Track, now: number, standMs: number, windowMs: number): { ev: Evidence; reachesBack: boolean } {
+  const from = now - windowMs;
+  const ev: Evidence = { enough: false, windowMs, outMs: 0, out: 0, inside: 0, invalid: 0, firstAt: now };
   let reachesBack = false;
   for (const g of t.segments) {
     const end = Math.min(g.end ?? g.lastAt + standMs, now);
-    if (end <= from && delayMs > 0) continue;
+    if (end <= from && windowMs > 0) continue;
     ev.firstAt = Math.min(ev.firstAt, g.start);
-    if (!g.out) {
-      ev.inside += g.count;
-      continue;
-    }
-    ev.out += g.count;
-    ev.outMs += Math.max(0, end - Math.max(g.start, from));
-    if (g.start <= from) reachesBack = true;
+    ev.invalid += g.invalid;
+    ev.out += readingsOut(g);
+    ev.inside += g.count - readingsOut(g);
+    ev.outMs += outWithin(g, from, end);
+    if (g.out && g.start <= from) reachesBack = true;
   }
-  ev.enough = delayMs === 0 || (reachesBack && ev.outMs >= OUT_SHARE * delayMs);
-  return ev;
+  return { ev, reachesBack };
 }
 
 function fmt(n: number): string {

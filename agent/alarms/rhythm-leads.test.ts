@@ -301,6 +301,42 @@ describe('rhythm check that cannot judge a feed that keeps arriving (review rv19
     expect(Math.min(...stood)).toBeGreaterThanOrEqual(30);
   });
 
+  // rv196 M1: it stood 30 s beside the ASYSTOLE the check raised, and through 5 minutes of a lead off.
+  it('ends at once when the check raises a rhythm alarm: a flat line, then a connected lead with no QRS', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const noQrs = new Ecg(1, 5);
+    const log: string[] = [];
+    for (let t = 0; t < 160; t++) {
+      const samples = t < 60 ? sinus.second(t) : t < 120 ? new Array<number>(RATE).fill(0.3) : noQrs.second(t);
+      for (const c of [...e.ingestAll([numeric(MDC.PULS_OXIM_SAT_O2, 97, t + 0.5), { ...seg(t, samples), receivedAt: s(t) + 500 }]), ...e.tick(s(t) + 900)]) {
+        if (c.alarm.source === 'rhythm' || NOT_RUNNING.test(c.alarm.condition.text)) log.push(`${t} ${c.to} ${c.alarm.condition.text.split(':')[0]} | ${c.why ?? ''}`);
+      }
+    }
+    expect(log).toHaveLength(3);
+    expect(log[0]).toMatch(/^9\d active Rhythm check not running on ECG II of mon-1 \| /);
+    const raisedAt = /^(\d+) active ASYSTOLE \(gateway ECG analysis\) \| /.exec(log[1]!)?.[1];
+    expect(raisedAt).toBeDefined();
+    expect(log[2]).toBe(`${raisedAt} resolved Rhythm check not running on ECG II of mon-1 | ECG II from mon-1 judged: the rhythm check is running (it raised ASYSTOLE)`);
+  });
+
+  it('ends once the ECG has been flagged not valid (lead off) for 10 s: its LEAD OFF alarm takes over; not raised again through it, nor after', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const lossy = ward(e, 0, 60, (t) => (t % 6 === 5 ? null : { samples: sinus.second(t) }));
+    expect(lossy.raised.map(([text]) => text)).toEqual(['Rhythm check not running on ECG II of mon-1: gaps in the ECG (no 8 s without one)']);
+    const off = ward(e, 60, 360, () => ({ samples: new Array<number>(RATE).fill(0), quality: { state: 'invalid', reasons: ['lead-off'] } }));
+    expect(off.raised).toEqual([]);
+    expect(off.ended).toEqual([69]); // seconds 60–69: 10 s of ECG flagged lead off
+    expect(open(e).map((a) => a.condition.text)).toContain('ECG II LEAD OFF');
+    expect(ward(e, 360, 450, (t) => ({ samples: sinus.second(t) })).raised).toEqual([]);
+  });
+
+  it('ECG not valid 1 s in every 6 (no 8 s clean, no technical alarm): raised, and not ended at each second not valid', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const run = ward(e, 0, 300, (t) => ({ samples: sinus.second(t), ...(t % 6 === 5 && { quality: { state: 'invalid' as const, reasons: ['artifact'] } }) }));
+    expect(run.raised.map(([text]) => text)).toEqual(['Rhythm check not running on ECG II of mon-1: ECG not valid now and then (no 8 s clean)']);
+    expect(run.ended).toEqual([]);
+  });
+
   it('ECG that stops ends it: "No ECG from <device>" takes its place', () => {
     const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
     ward(e, 0, 60, (t) => ({ samples: sinus.second(t), quality: { state: 'questionable', reasons: ['time-from-receipt'] } }));

@@ -15,7 +15,8 @@
 // still sends for the bed, "No ECG from <device>: rhythm check not running" (technical, low) stands until ECG comes
 // back: the device is not silent, so no "no data" alarm would say the bed is unchecked (rv102 M4); likewise ECG that
 // arrives but goes 30 s unjudged (a flat line, times placed at receipt, gaps) raises "Rhythm check not running on ECG
-// <lead> of <device>: <why>" until the check has run again for 30 s (rv191 M1, rv194 L2).
+// <lead> of <device>: <why>" until the check has run again for 30 s (rv191 M1, rv194 L2), or at once when it raises a
+// rhythm alarm, or after 10 s of ECG flagged not valid, its LEAD OFF or "not valid" alarm then telling (rv196 M1).
 // Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
 // judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
@@ -138,7 +139,9 @@ const UNCHECKED_MS = 30_000;
  * the lead judged) from its first stretch judged, with no UNCHECKED_MS of ECG unjudged in between (which starts the
  * count again): on a lossy feed a single stretch judged among the gaps ended it and the next 30 s raised it anew, a
  * new alarm at the bedside and in the cloud each time, some standing 1 s (review rv194 L2). The same 30 s as raising
- * it, so that it neither comes nor goes on less evidence than the other.
+ * it, so that it neither comes nor goes on less evidence than the other. It ends at once when the check raises a
+ * rhythm alarm on the feed (plainly running: the pair read as an ASYSTOLE from a check not running, review rv196 M1),
+ * and when the lead judged has sent NOT_CLEAN_MS of ECG flagged not valid in a row (see notValidEnds()).
  */
 const RUNNING_AGAIN_MS = 30_000;
 /** A stopped feed whose device sends nothing for the bed is forgotten after this (its "no data" alarm stands). */
@@ -492,11 +495,32 @@ export class RhythmMonitor {
     f.sinceJudgedMs += segMs;
     if (seg.quality.state === 'valid' || onlyTimingDoubt(seg.quality)) f.uncheckedMs += segMs;
     if (f.runningMs !== null) f.runningMs += segMs;
-    if (lead.ecg.endMs - f.judgedAtMs < 1000) return [];
+    const ended = this.notValidEnds(f, lead, seg.receivedAt);
+    if (lead.ecg.endMs - f.judgedAtMs < 1000) return ended;
     f.judgedAtMs = lead.ecg.endMs;
     const elapsedMs = f.sinceJudgedMs;
     f.sinceJudgedMs = 0;
-    return this.judge(f, lead, seg.receivedAt, elapsedMs);
+    return [...ended, ...this.judge(f, lead, seg.receivedAt, elapsedMs)];
+  }
+
+  /**
+   * "Rhythm check not running" ends once the lead judged has sent NOT_CLEAN_MS of ECG flagged not valid in a row (lead
+   * off, artefact; not only doubted for its time): the technical monitor's LEAD OFF or "not valid" alarm tells that, as
+   * "No ECG" does for ECG that stops (review rv196 M1: "gaps in the ECG" stood through 5 minutes of lead off). Not at
+   * its first such segment: ECG not valid 1 s in 6 keeps the check blind and raises no technical alarm, and ended at
+   * each it would come and go. ECG not valid is not counted towards raising it again (UNCHECKED_MS of ECG from here).
+   */
+  private notValidEnds(f: Feed, lead: Lead, at: number): ConditionUpdate[] {
+    if (!f.uncheckedRaised || lead.valid || lead.cut !== 'not-valid' || lead.notValidMs < NOT_CLEAN_MS) return [];
+    return this.endUnchecked(f, at, `ECG ${f.lead} from ${f.deviceId} not valid for ${Math.round(lead.notValidMs / 1000)} s: its LEAD OFF or "not valid" alarm tells that`);
+  }
+
+  /** Ends "Rhythm check not running"; it is raised again only after UNCHECKED_MS more of ECG unjudged. */
+  private endUnchecked(f: Feed, at: number, why: string): ConditionUpdate[] {
+    f.uncheckedRaised = false;
+    f.runningMs = null;
+    f.uncheckedMs = 0;
+    return [{ present: false, key: uncheckedKey(f.bed, f.deviceId), at, why }];
   }
 
   /**
@@ -671,11 +695,17 @@ export class RhythmMonitor {
 
   /**
    * Judges the lead's stretch (`judgeStretch`), and keeps count of how long the lead has gone without a stretch judged:
-   * "Rhythm check not running" (raised by tick()) ends once stretches have been judged for RUNNING_AGAIN_MS.
+   * "Rhythm check not running" (raised by tick()) ends once stretches have been judged for RUNNING_AGAIN_MS, or at
+   * once when the stretch raises a rhythm alarm (review rv196 M1).
    */
   private judge(f: Feed, lead: Lead, at: number, elapsedMs: number): ConditionUpdate[] {
     f.unjudged = false;
     const out = this.judgeStretch(f, lead, at, elapsedMs);
+    if (f.uncheckedRaised && out.some((u) => u.present)) {
+      f.unchecked = null;
+      const raised = out.flatMap((u) => (u.present ? [u.spec.condition.raw?.text ?? u.spec.condition.text] : [])).join(', ');
+      return [...out, ...this.endUnchecked(f, at, `ECG ${f.lead} from ${f.deviceId} judged: the rhythm check is running (it raised ${raised})`)];
+    }
     if (f.unjudged) {
       if (f.uncheckedMs >= UNCHECKED_MS) f.runningMs = null; // blind as long again: the check did not run steadily
       return out;
@@ -684,11 +714,7 @@ export class RhythmMonitor {
     f.unchecked = null;
     if (!f.uncheckedRaised) return out;
     if (f.runningMs === null) f.runningMs = 0;
-    else if (f.runningMs >= RUNNING_AGAIN_MS) {
-      f.uncheckedRaised = false;
-      f.runningMs = null;
-      out.push({ present: false, key: uncheckedKey(f.bed, f.deviceId), at, why: `ECG ${f.lead} from ${f.deviceId} judged again for ${Math.round(RUNNING_AGAIN_MS / 1000)} s: the rhythm check is running` });
-    }
+    else if (f.runningMs >= RUNNING_AGAIN_MS) out.push(...this.endUnchecked(f, at, `ECG ${f.lead} from ${f.deviceId} judged again for ${Math.round(RUNNING_AGAIN_MS / 1000)} s: the rhythm check is running`));
     return out;
   }
 
