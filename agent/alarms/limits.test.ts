@@ -269,15 +269,32 @@ describe('limit rules: the delay judged on time out of range, 3/4 of it (reviews
       }
       expect(out.map((u) => [(u.at - s(0)) / 1000, u.present])).toEqual([[300, true]]);
       expect(out[0]!.why).toMatch(/^HR HIGH 130 > 120 \/min: out of range 25\d\.\d s of the last 300 s \(\d+ readings out, \d+ inside; delay 300 s\)$/);
-      expect(most).toBeLessThanOrEqual(256);
+      expect(most).toBeLessThanOrEqual(1024);
     });
 
-    it('HR at 4 Hz, 1 reading out and 2 inside, for 30 minutes with a delay of 300 s: nothing raised, at most 256 segments', () => {
+    it('HR at 4 Hz, 1 reading out and 2 inside, for 30 minutes with a delay of 300 s: nothing raised, at most 1024 segments', () => {
       const ev = new LimitEvaluator(slow);
       const out: ConditionUpdate[] = [];
       for (let i = 0; i < 4 * 1800; i++) out.push(...ev.reading(numeric(HR, i % 3 ? 110 : 130, i / 4)), ...ev.tick(s(i / 4) + 100));
       expect(out).toEqual([]);
-      expect(Math.max(...segments(ev))).toBeLessThanOrEqual(256);
+      expect(Math.max(...segments(ev))).toBeLessThanOrEqual(1024);
+    });
+
+    // rv197 M1: a folded segment's time out of range was spread evenly where a window cut it, and a value out exactly
+    // half the time tipped over half and was raised again and again.
+    it.each([
+      ['1:1', (i: number) => i % 2 === 0],
+      ['2:2', (i: number) => i % 4 < 2],
+    ])('HR at 4 Hz flapping %s (out exactly half the time) for an hour with a delay of 300 s, folded: never raised (review rv197 M1)', (_, isOut) => {
+      const ev = new LimitEvaluator(slow);
+      const out: ConditionUpdate[] = [];
+      let most = 0;
+      for (let i = 0; i < 4 * 3600; i++) {
+        out.push(...ev.reading(numeric(HR, isOut(i) ? 130 : 110, i / 4)), ...ev.tick(s(i / 4) + 100));
+        most = Math.max(most, ...segments(ev));
+      }
+      expect(out).toEqual([]);
+      expect(most).toBe(1024); // folded: the cap was reached
     });
   });
 

@@ -327,12 +327,14 @@ interface Segment {
 }
 
 /**
- * Segments kept per track at most: a 1 Hz metric crossing its limit at every reading fills it only with a delay over
- * 80 s (3 delays are kept). Beyond it the oldest two are folded into one that keeps their time out of range and their
- * readings (prorated as the kept time moves past its start): dropping one counted its time as not seen, which held
- * the alarm back for as long as the pattern lasted (review rv196 L1).
+ * Segments kept per track at most: more than a 1 Hz metric crossing its limit at every reading makes in 3 delays of the
+ * longest delay the schema allows (300 s), so a 1 Hz pattern is always judged exactly. Beyond it the oldest two are
+ * folded into one that keeps their time out of range and their readings: dropping one counted its time as not seen,
+ * which held the alarm back for as long as the pattern lasted (review rv196 L1). Where a window cuts a folded segment
+ * its time out of range is counted at the least it can be, never spread evenly: spread, a value out exactly half the
+ * time was raised again and again (review rv197 M1).
  */
-const MAX_SEGMENTS = 256;
+const MAX_SEGMENTS = 1024;
 
 /** Of the delay now, the share (3/4) the value must have been out of range for (evidence()). */
 const OUT_SHARE = 0.75;
@@ -694,7 +696,7 @@ export class LimitEvaluator {
         t.lastViolating = false;
         continue;
       }
-      if ((t.alarmed || t.segments.some((g) => g.out)) && t.seenAt !== null) {
+      if ((t.alarmed || t.segments.some((g) => readingsOut(g) > 0)) && t.seenAt !== null) {
         // The metric stopped while its device goes on sending for the bed (a module unplugged, an HL7 feed that no
         // longer carries it): its alarm can no longer be watched, and no reading of it can end it (review rv77 H1).
         const silentMs = this.metricSilentMs(t, feeds?.silentAfterMs(t.deviceId) ?? DEFAULT_SILENT_MS, gapMs);
@@ -878,12 +880,13 @@ function recordSample(t: Track, out: boolean, at: number, standMs: number, delay
   const from = at - LOOK_BACK * delayMs;
   while (t.segments.length > 1 && (t.segments[0]!.end ?? Infinity) <= from) t.segments.shift();
   while (t.segments.length > MAX_SEGMENTS) t.segments.splice(0, 2, fold(t.segments[0]!, t.segments[1]!));
-  // A folded segment reaching before the kept time keeps only the share of it within (taken as spread evenly).
+  // A folded segment reaching before the kept time keeps the least time out of range it can hold within it (its
+  // readings prorated, for the why only).
   const first = t.segments[0]!;
   if (first.folded && first.end !== null && first.start < from) {
     const keep = (first.end - from) / (first.end - first.start);
     const f = first.folded;
-    first.folded = { outMs: f.outMs * keep, out: Math.round(f.out * keep), inside: Math.round(f.inside * keep) };
+    first.folded = { outMs: Math.max(0, f.outMs - (from - first.start)), out: Math.round(f.out * keep), inside: Math.round(f.inside * keep) };
     first.count = first.folded.out + first.folded.inside;
     first.invalid = Math.round(first.invalid * keep);
     first.start = from;
@@ -894,16 +897,20 @@ function recordSample(t: Track, out: boolean, at: number, standMs: number, delay
 function fold(a: Segment, b: Segment): Segment {
   const outMs = outWithin(a, a.start, a.end!) + outWithin(b, b.start, b.end!);
   const folded = { outMs, out: readingsOut(a) + readingsOut(b), inside: a.count + b.count - readingsOut(a) - readingsOut(b) };
-  return { out: outMs > 0, start: a.start, lastAt: b.lastAt, count: a.count + b.count, end: b.end, invalid: a.invalid + b.invalid, folded };
+  // `out` only when out of range throughout: a folded segment is "out at the window's start" (within()) only then.
+  return { out: outMs >= b.end! - a.start, start: a.start, lastAt: b.lastAt, count: a.count + b.count, end: b.end, invalid: a.invalid + b.invalid, folded };
 }
 
-/** Time out of range a segment holds between `from` and `end` (its end, or now): a folded one's prorated. */
+/**
+ * Time out of range a segment holds between `from` and `end` (its end, or now): a folded one's at the least it can be
+ * (its time outside the window taken as out of range first), so that folding never raises what the samples would not.
+ */
 function outWithin(g: Segment, from: number, end: number): number {
   const span = end - Math.max(g.start, from);
   if (span <= 0) return 0;
   if (!g.folded) return g.out ? span : 0;
   const whole = (g.end ?? end) - g.start;
-  return whole > 0 ? g.folded.outMs * Math.min(1, span / whole) : 0;
+  return Math.max(0, g.folded.outMs - (whole - span));
 }
 
 function readingsOut(g: Segment): number {

@@ -319,15 +319,25 @@ describe('rhythm check that cannot judge a feed that keeps arriving (review rv19
     expect(log[2]).toBe(`${raisedAt} resolved Rhythm check not running on ECG II of mon-1 | ECG II from mon-1 judged: the rhythm check is running (it raised ASYSTOLE)`);
   });
 
-  it('ends once the ECG has been flagged not valid (lead off) for 10 s: its LEAD OFF alarm takes over; not raised again through it, nor after', () => {
+  it('ends once the ECG has been flagged not valid (lead off) for 30 s: its LEAD OFF alarm takes over; not raised again through it, nor after', () => {
     const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
     const lossy = ward(e, 0, 60, (t) => (t % 6 === 5 ? null : { samples: sinus.second(t) }));
     expect(lossy.raised.map(([text]) => text)).toEqual(['Rhythm check not running on ECG II of mon-1: gaps in the ECG (no 8 s without one)']);
     const off = ward(e, 60, 360, () => ({ samples: new Array<number>(RATE).fill(0), quality: { state: 'invalid', reasons: ['lead-off'] } }));
     expect(off.raised).toEqual([]);
-    expect(off.ended).toEqual([69]); // seconds 60–69: 10 s of ECG flagged lead off
+    expect(off.ended).toEqual([89]); // seconds 60–89: 30 s of ECG flagged lead off
     expect(open(e).map((a) => a.condition.text)).toContain('ECG II LEAD OFF');
     expect(ward(e, 360, 450, (t) => ({ samples: sinus.second(t) })).raised).toEqual([]);
+  });
+
+  it('an artefact burst of 20 s (ECG flagged not valid, no technical alarm yet) does not end it (review rv197 M2)', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    const lossy = (t: number) => (t % 6 === 5 ? null : { samples: sinus.second(t) });
+    expect(ward(e, 0, 60, lossy).raised).toHaveLength(1);
+    const burst = ward(e, 60, 80, () => ({ samples: sinus.second(0), quality: { state: 'invalid' as const, reasons: ['artifact'] } }));
+    expect(burst.ended).toEqual([]);
+    expect(ward(e, 80, 140, lossy).ended).toEqual([]);
+    expect(open(e).map((a) => a.condition.text)).toContain('Rhythm check not running on ECG II of mon-1: gaps in the ECG (no 8 s without one)');
   });
 
   it('ECG not valid 1 s in every 6 (no 8 s clean, no technical alarm): raised, and not ended at each second not valid', () => {

@@ -16,7 +16,7 @@
 // back: the device is not silent, so no "no data" alarm would say the bed is unchecked (rv102 M4); likewise ECG that
 // arrives but goes 30 s unjudged (a flat line, times placed at receipt, gaps) raises "Rhythm check not running on ECG
 // <lead> of <device>: <why>" until the check has run again for 30 s (rv191 M1, rv194 L2), or at once when it raises a
-// rhythm alarm, or after 10 s of ECG flagged not valid, its LEAD OFF or "not valid" alarm then telling (rv196 M1).
+// rhythm alarm, or after 30 s of ECG flagged not valid, its LEAD OFF or "not valid" alarm then telling (rv196 M1, rv197 M2).
 // Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
 // judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
@@ -79,6 +79,12 @@ const MAX_RATE_HZ = 1000;
 const END_AFTER_MS = 10_000;
 /** ECG received without a clean stretch (lead off, questionable) that ends what is present, unconfirmed. */
 const NOT_CLEAN_MS = 10_000;
+/**
+ * ECG flagged not valid in a row that ends "Rhythm check not running" (notValidEnds): the technical monitor's default
+ * invalidAfterS, so that its "not valid" alarm (or LEAD OFF, after 5 s) is up by then; ended after 10 s, an artefact
+ * burst of 10-29 s left the bed with no alarm saying it was unchecked (review rv197 M2).
+ */
+const NOT_VALID_ENDS_MS = 30_000;
 /** Hysteresis of the rate criteria, /min: a tachycardia at 141 ends under 135, a bradycardia at 39 over 45. */
 const RATE_HYSTERESIS_BPM = 5;
 /**
@@ -141,7 +147,7 @@ const UNCHECKED_MS = 30_000;
  * new alarm at the bedside and in the cloud each time, some standing 1 s (review rv194 L2). The same 30 s as raising
  * it, so that it neither comes nor goes on less evidence than the other. It ends at once when the check raises a
  * rhythm alarm on the feed (plainly running: the pair read as an ASYSTOLE from a check not running, review rv196 M1),
- * and when the lead judged has sent NOT_CLEAN_MS of ECG flagged not valid in a row (see notValidEnds()).
+ * and when the lead judged has sent NOT_VALID_ENDS_MS of ECG flagged not valid in a row (see notValidEnds()).
  */
 const RUNNING_AGAIN_MS = 30_000;
 /** A stopped feed whose device sends nothing for the bed is forgotten after this (its "no data" alarm stands). */
@@ -504,14 +510,14 @@ export class RhythmMonitor {
   }
 
   /**
-   * "Rhythm check not running" ends once the lead judged has sent NOT_CLEAN_MS of ECG flagged not valid in a row (lead
+   * "Rhythm check not running" ends once the lead judged has sent NOT_VALID_ENDS_MS of ECG flagged not valid in a row (lead
    * off, artefact; not only doubted for its time): the technical monitor's LEAD OFF or "not valid" alarm tells that, as
    * "No ECG" does for ECG that stops (review rv196 M1: "gaps in the ECG" stood through 5 minutes of lead off). Not at
    * its first such segment: ECG not valid 1 s in 6 keeps the check blind and raises no technical alarm, and ended at
    * each it would come and go. ECG not valid is not counted towards raising it again (UNCHECKED_MS of ECG from here).
    */
   private notValidEnds(f: Feed, lead: Lead, at: number): ConditionUpdate[] {
-    if (!f.uncheckedRaised || lead.valid || lead.cut !== 'not-valid' || lead.notValidMs < NOT_CLEAN_MS) return [];
+    if (!f.uncheckedRaised || lead.valid || lead.cut !== 'not-valid' || lead.notValidMs < NOT_VALID_ENDS_MS) return [];
     return this.endUnchecked(f, at, `ECG ${f.lead} from ${f.deviceId} not valid for ${Math.round(lead.notValidMs / 1000)} s: its LEAD OFF or "not valid" alarm tells that`);
   }
 
