@@ -280,6 +280,23 @@ describe('limit rules: the delay judged on time out of range, 3/4 of it (reviews
       expect(Math.max(...segments(ev))).toBeLessThanOrEqual(1024);
     });
 
+    // rv198 H1: a folded segment was out at the window's start only when out throughout, so rule (b) never raised while
+    // folding: 60-72 % out at 4 Hz with a delay of 300 s was never raised.
+    it('HR at 4 Hz, 2 readings out and 1 inside (2/3), with a delay of 300 s, folded: raised by 3 delays (review rv198 H1)', () => {
+      const ev = new LimitEvaluator(slow);
+      const out: ConditionUpdate[] = [];
+      let most = 0;
+      for (let i = 0; i < 4 * 1000; i++) {
+        out.push(...ev.reading(numeric(HR, i % 3 === 2 ? 110 : 130, i / 4)), ...ev.tick(s(i / 4) + 100));
+        most = Math.max(most, ...segments(ev));
+      }
+      expect(most).toBe(1024); // folded: the cap was reached
+      expect(out.filter((u) => u.present)).toHaveLength(1);
+      expect((out[0]!.at - s(0)) / 1000).toBeGreaterThanOrEqual(900);
+      expect((out[0]!.at - s(0)) / 1000).toBeLessThan(1000);
+      expect(out[0]!.why).toMatch(/of the last 900 s/);
+    });
+
     // rv197 M1: a folded segment's time out of range was spread evenly where a window cut it, and a value out exactly
     // half the time tipped over half and was raised again and again.
     it.each([

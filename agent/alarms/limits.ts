@@ -897,8 +897,10 @@ function recordSample(t: Track, out: boolean, at: number, standMs: number, delay
 function fold(a: Segment, b: Segment): Segment {
   const outMs = outWithin(a, a.start, a.end!) + outWithin(b, b.start, b.end!);
   const folded = { outMs, out: readingsOut(a) + readingsOut(b), inside: a.count + b.count - readingsOut(a) - readingsOut(b) };
-  // `out` only when out of range throughout: a folded segment is "out at the window's start" (within()) only then.
-  return { out: outMs >= b.end! - a.start, start: a.start, lastAt: b.lastAt, count: a.count + b.count, end: b.end, invalid: a.invalid + b.invalid, folded };
+  // `out` when it holds any time out of range: a folded segment sits at the window's start, and "out only when out
+  // throughout" kept rule (b) from ever raising mixed data while folding (rv198 H1); its time out is counted at the
+  // least it can be (outWithin), which keeps a value out half the time from tipping over half.
+  return { out: outMs > 0, start: a.start, lastAt: b.lastAt, count: a.count + b.count, end: b.end, invalid: a.invalid + b.invalid, folded };
 }
 
 /**

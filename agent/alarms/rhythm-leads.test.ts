@@ -319,15 +319,28 @@ describe('rhythm check that cannot judge a feed that keeps arriving (review rv19
     expect(log[2]).toBe(`${raisedAt} resolved Rhythm check not running on ECG II of mon-1 | ECG II from mon-1 judged: the rhythm check is running (it raised ASYSTOLE)`);
   });
 
-  it('ends once the ECG has been flagged not valid (lead off) for 30 s: its LEAD OFF alarm takes over; not raised again through it, nor after', () => {
+  it('ends once the ECG has been flagged not valid (lead off) for 32 s: its LEAD OFF alarm takes over; not raised again through it, nor after', () => {
     const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
     const lossy = ward(e, 0, 60, (t) => (t % 6 === 5 ? null : { samples: sinus.second(t) }));
     expect(lossy.raised.map(([text]) => text)).toEqual(['Rhythm check not running on ECG II of mon-1: gaps in the ECG (no 8 s without one)']);
     const off = ward(e, 60, 360, () => ({ samples: new Array<number>(RATE).fill(0), quality: { state: 'invalid', reasons: ['lead-off'] } }));
     expect(off.raised).toEqual([]);
-    expect(off.ended).toEqual([89]); // seconds 60–89: 30 s of ECG flagged lead off
+    expect(off.ended).toEqual([91]); // seconds 60–91: 32 s of ECG flagged lead off
     expect(open(e).map((a) => a.condition.text)).toContain('ECG II LEAD OFF');
     expect(ward(e, 360, 450, (t) => ({ samples: sinus.second(t) })).raised).toEqual([]);
+  });
+
+  it('artefact without end: the "not valid" alarm of the ECG is up before "not running" ends, no second with neither (review rv198 L2)', () => {
+    const e = new AlarmEngine({ idPrefix: 't', rhythm: ON });
+    expect(ward(e, 0, 60, (t) => (t % 6 === 5 ? null : { samples: sinus.second(t) })).raised).toHaveLength(1);
+    const artefact = () => ({ samples: sinus.second(0), quality: { state: 'invalid' as const, reasons: ['artifact'] } });
+    for (let t = 60; t < 120; t++) {
+      const shown = ward(e, t, t + 1, artefact);
+      const technical = open(e).filter((a) => a.source === 'technical').map((a) => a.condition.text);
+      // At the end of each second the bed shows one or the other (or both) of the two alarms.
+      expect(technical.some((x) => NOT_RUNNING.test(x) || /not valid/i.test(x)), `t=${t} ${JSON.stringify(technical)} ${JSON.stringify(shown)}`).toBe(true);
+    }
+    expect(open(e).some((a) => NOT_RUNNING.test(a.condition.text))).toBe(false);
   });
 
   it('an artefact burst of 20 s (ECG flagged not valid, no technical alarm yet) does not end it (review rv197 M2)', () => {

@@ -84,7 +84,7 @@ const NOT_CLEAN_MS = 10_000;
  * invalidAfterS, so that its "not valid" alarm (or LEAD OFF, after 5 s) is up by then; ended after 10 s, an artefact
  * burst of 10-29 s left the bed with no alarm saying it was unchecked (review rv197 M2).
  */
-const NOT_VALID_ENDS_MS = 30_000;
+const NOT_VALID_ENDS_MS = 32_000; // a little over 30 s: the two are counted differently, and ended at 30 s a second had neither (rv198 L2)
 /** Hysteresis of the rate criteria, /min: a tachycardia at 141 ends under 135, a bradycardia at 39 over 45. */
 const RATE_HYSTERESIS_BPM = 5;
 /**

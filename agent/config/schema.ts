@@ -475,7 +475,7 @@ export const configSchema = {
             'stretch judged (an exactly constant line, times placed at receipt, gaps) raises "Rhythm check not running on ' +
             'ECG <lead> of <device>: <why>" (technical, low) until 30 s of ECG have arrived from its first stretch judged again ' +
             'with no 30 s unjudged between (not until it has judged throughout them), until it raises a rhythm alarm, or ' +
-            'until the ECG is flagged not valid (lead off) for 30 s. An exactly constant line is no signal, not an ' +
+            'until the ECG is flagged not valid (lead off) for 32 s. An exactly constant line is no signal, not an ' +
             'asystole; a lead off the device does not flag with any noise on it raises ASYSTOLE. ' +
             'Secondary and advisory, as every alarm of the agent.',
           properties: {
