@@ -32,9 +32,10 @@ function readUntilClosed(s: Socket): Promise<string> {
 const closed = (s: Socket) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
 const warnings = (d: DisplayAgent, msg: RegExp) => d.captured.lines.filter((l) => l.level === 40 && msg.test(String(l.msg)));
 
+/** Readings of `beds` beds, a minute old: tachycardia() backdates its run 12 s, and a limit rule takes no reading as older than the latest it has. */
 async function wardOf(d: DisplayAgent, beds: number): Promise<void> {
   for (let i = 1; i <= beds; i++) {
-    await d.agent.ingest.accept('test-source', [MDC.ECG_HEART_RATE, MDC.PULS_OXIM_SAT_O2, MDC.RESP_RATE].map((m, k) => reading(m, [80, 97, 16][k]!, { bed: `bed-${i}` })));
+    await d.agent.ingest.accept('test-source', [MDC.ECG_HEART_RATE, MDC.PULS_OXIM_SAT_O2, MDC.RESP_RATE].map((m, k) => reading(m, [80, 97, 16][k]!, { bed: `bed-${i}`, at: Date.now() - 60_000 })));
   }
 }
 

@@ -132,7 +132,8 @@ describe('LiveFeed: open screens kept in step without new readings', () => {
 
   it('shares a bed\'s answer per bed for 250 ms, and drops it at once when that bed\'s alarms change or its vitals are flushed (rv132 M1)', () => {
     const hr = (bed: string, value: number, at: number) => reading(MDC.ECG_HEART_RATE, value, UNITS.BEAT_PER_MIN, bed, at);
-    commit([hr('bed-1', 80, T0), hr('bed-2', 80, T0)]);
+    // A minute before the backdated tachycardia below: a limit rule takes no reading as older than the latest it has.
+    commit([hr('bed-1', 80, T0 - 60_000), hr('bed-2', 80, T0 - 60_000)]);
     vi.advanceTimersByTime(300);
     const builds = vi.spyOn(ward, 'trends');
     const answer = (bed: string) => JSON.parse(feed.bedJson(bed).toString('utf8')) as BedTile & { alarmSeq: number };
