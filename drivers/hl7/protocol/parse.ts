@@ -307,11 +307,21 @@ function decode(input: Uint8Array | string): Decoded {
   /** MSH-18 of each message, and what an empty one means there (see EmptyCharset). */
   const declared = groups.map((g) => declaredCharset(pieces[g.first] as string).trim());
   // Only a name we read counts: a typo or unsupported name refuses its own message, not the others of the batch.
-  const batchOf = groups.map((g) => g.batch);
-  const counts = (k: number, g: number) => batchOf[k] === batchOf[g] && isSupportedCharset(declared[k] as string);
+  // Both found in one pass over the messages (a scan back per message made a large batch quadratic): the nearest
+  // earlier declaration of each message's batch, and the batches where any message declares one.
+  const nearestEarlier: Array<string | undefined> = [];
+  const declaring = new Set<number>();
+  let last: { batch: number; charset: string } | undefined;
+  groups.forEach((g, k) => {
+    nearestEarlier.push(last?.batch === g.batch ? last.charset : undefined);
+    if (!isSupportedCharset(declared[k] as string)) return;
+    last = { batch: g.batch, charset: declared[k] as string };
+    declaring.add(g.batch);
+  });
   const emptyMeans = (g: number): EmptyCharset => {
-    for (let k = g - 1; k >= 0; k--) if (counts(k, g)) return { kind: 'inherit', charset: declared[k] as string };
-    return declared.some((_, k) => counts(k, g)) ? { kind: 'ascii' } : { kind: 'guess' };
+    const charset = nearestEarlier[g];
+    if (charset !== undefined) return { kind: 'inherit', charset };
+    return declaring.has((groups[g] as { batch: number }).batch) ? { kind: 'ascii' } : { kind: 'guess' };
   };
   /** An offset in a unit's joined bytes as an offset in the frame, as the sender counts its bytes. */
   const withFrameOffset = (e: Hl7ParseError, idx: number[]): Hl7ParseError => {
