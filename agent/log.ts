@@ -98,7 +98,6 @@ function pruneChildren(children: WeakRef<Logger>[]): void {
   children.splice(0, children.length, ...alive);
 }
 
-/** The ring of recent lines of a logger made by createLogger (null for other loggers, e.g. in tests). */
 /**
  * Writes what the logger holds now. The JSON stream is asynchronous (a slow log pipe must not hold up alarms), so a
  * line logged while the event loop is blocked (a store salvage at start) shows only when the loop turns, unless flushed.
@@ -113,6 +112,7 @@ export function flushLogSync(log: Logger): void {
   }
 }
 
+/** The ring of recent lines of a logger made by createLogger (null for other loggers, e.g. in tests). */
 export function logRingOf(log: Logger): LogRing | null {
   return extras.get(log)?.ring ?? null;
 }

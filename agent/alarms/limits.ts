@@ -551,7 +551,7 @@ export class LimitEvaluator {
    * none with the current id between (a sender that puts the MRN in some messages and a visit number in others must
    * not end and raise its alarms at every flip). Then every track of the device and bed takes the next episode: an
    * alarm present ends unconfirmed (unanswered it latches and stays theirs until acknowledged; acknowledged it
-   * resolves), the run starts again, and the key takes the next episode, so the new patient's violation is a new alarm
+   * resolves), its evidence (segments) starts afresh, and the key takes the next episode, so the new patient's violation is a new alarm
    * under their id (review rv99 M4: patient B's desaturation reactivated A's latched DESAT, with A's id, text and
    * escalation). Per device, not per track (review rv104 H1): counted per track, NIBP every 30 min took 90 min to
    * change patient, B's high pressures meanwhile judged as A's acknowledged alarm. A reading without an id changes
@@ -713,7 +713,7 @@ export class LimitEvaluator {
               this.missing.push({ deviceId: t.deviceId, bed: t.bed, code: t.code, label, alarm: t.text ?? t.rule.label, silentS: s });
             }
           }
-          // Reset: when it comes back, a violation is a new run (and a new alarm). Its pace (interval, and seenAt, the
+          // Reset: when it comes back, a violation is judged afresh (and a new alarm). Its pace (interval, and seenAt, the
           // last time seen) is kept: the reading that comes back learns the gap as its interval, so a slow metric
           // learns it is slow instead of being judged again as one seen once (review rv80 H1).
           t.alarmed = false;
@@ -722,7 +722,7 @@ export class LimitEvaluator {
           continue;
         }
         // It goes on arriving, but nothing the rule can judge (a probe off for hours): as unwatched as a silent one,
-        // so, as for a silent one, the alarm ends unconfirmed (unanswered it latches) and the run resets; the next
+        // so, as for a silent one, the alarm ends unconfirmed (unanswered it latches) and its evidence resets; the next
         // violation is a new alarm, not folded into an acknowledgement given before (review rv142 F2). The technical
         // monitor tells why (sensor-off, not valid), so no "No X" here.
         if (t.lastUsableAt !== null && now - t.lastUsableAt > silentMs) {
@@ -850,8 +850,8 @@ export class LimitEvaluator {
     const d = t.rule.delayS;
     if (d === 0) return { present: true, spec, at, why: `${text}: out of range (delay 0 s: at once)` };
     const windowS = ev.windowMs / 1000;
-    const since = Math.round((at - ev.firstAt) / 100) / 10;
-    const over = since > windowS ? ` over the last ${fmt(since)} s` : '';
+    const spanS = Math.round((at - ev.firstAt) / 100) / 10; // from the first reading counted, which may be before the window
+    const over = spanS > windowS ? ` over the last ${fmt(spanS)} s` : '';
     const invalid = ev.invalid > 0 ? `, ${ev.invalid} not valid` : '';
     const readings = `${ev.out} reading${ev.out === 1 ? '' : 's'} out, ${ev.inside === 0 ? 'none' : ev.inside} inside${invalid}${over}`;
     return { present: true, spec, at, why: `${text}: out of range ${(ev.outMs / 1000).toFixed(1)} s of the last ${fmt(windowS)} s (${readings}; delay ${d} s)` };

@@ -16,7 +16,7 @@
 // back: the device is not silent, so no "no data" alarm would say the bed is unchecked (rv102 M4); likewise ECG that
 // arrives but goes 30 s unjudged (a flat line, times placed at receipt, gaps) raises "Rhythm check not running on ECG
 // <lead> of <device>: <why>" until the check has run again for 30 s (rv191 M1, rv194 L2), or at once when it raises a
-// rhythm alarm, or after 30 s of ECG flagged not valid, its LEAD OFF or "not valid" alarm then telling (rv196 M1, rv197 M2).
+// rhythm alarm, or after 32 s of ECG flagged not valid, its LEAD OFF or "not valid" alarm then telling (rv196 M1, rv197 M2).
 // Judged on the data's own time (segment by segment, at most once per second of ECG), so a replay at 40× speed is
 // judged as the live signal would be.
 // Pure: waveform segments in, condition updates out.
@@ -80,11 +80,12 @@ const END_AFTER_MS = 10_000;
 /** ECG received without a clean stretch (lead off, questionable) that ends what is present, unconfirmed. */
 const NOT_CLEAN_MS = 10_000;
 /**
- * ECG flagged not valid in a row that ends "Rhythm check not running" (notValidEnds): the technical monitor's default
- * invalidAfterS, so that its "not valid" alarm (or LEAD OFF, after 5 s) is up by then; ended after 10 s, an artefact
- * burst of 10-29 s left the bed with no alarm saying it was unchecked (review rv197 M2).
+ * ECG flagged not valid in a row that ends "Rhythm check not running" (notValidEnds): a little over the technical
+ * monitor's default invalidAfterS (30 s), so that its "not valid" alarm (or LEAD OFF, after 5 s) is up by then (the two
+ * are counted differently: ended at 30 s, a second had neither, rv198 L2); ended after 10 s, an artefact burst of
+ * 10-29 s left the bed with no alarm saying it was unchecked (review rv197 M2).
  */
-const NOT_VALID_ENDS_MS = 32_000; // a little over 30 s: the two are counted differently, and ended at 30 s a second had neither (rv198 L2)
+const NOT_VALID_ENDS_MS = 32_000;
 /** Hysteresis of the rate criteria, /min: a tachycardia at 141 ends under 135, a bradycardia at 39 over 45. */
 const RATE_HYSTERESIS_BPM = 5;
 /**
